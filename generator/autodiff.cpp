@@ -1,0 +1,95 @@
+#include "autodiff.hpp"
+
+#include <stdexcept>
+
+#include "op.hpp"
+
+namespace ltgen {
+
+Autodiff::Autodiff(Graph& g) : graph(g), needs_grad_(g.values.size(), false) {
+  for (int p : g.params) needs_grad_[static_cast<size_t>(p)] = true;
+  // Forward order: a node's outputs need gradients when any input does.
+  for (const Node& n : g.nodes) {
+    bool any = false;
+    for (int i : n.inputs) any = any || needs_grad_[static_cast<size_t>(i)];
+    for (int o : n.outputs) needs_grad_[static_cast<size_t>(o)] = any;
+  }
+}
+
+std::string Autodiff::grad_name(int v) const { return "d_" + graph.value(v).name; }
+
+int Autodiff::param_grad(int param) {
+  if (++grad_writes_[param] > 1)
+    throw std::runtime_error("parameter '" + graph.value(param).torch_name +
+                             "' is used by more than one layer (weight tying), which is not supported yet");
+  auto it = param_grads_.find(param);
+  if (it != param_grads_.end()) return it->second;
+  const Value& p = graph.value(param);
+  Value g;
+  g.name = "d_" + p.name;
+  g.torch_name = p.torch_name;
+  g.dtype = p.dtype;
+  g.shape = p.shape;
+  g.kind = ValueKind::param_grad;
+  g.grad_of = param;
+  const int id = graph.add_value(std::move(g));
+  needs_grad_.resize(graph.values.size(), false);
+  param_grads_[param] = id;
+  return id;
+}
+
+int Autodiff::add_backward(Node n, const std::string& prefix) {
+  n.backward = true;
+  const int id = add_op(graph, std::move(n), prefix);
+  needs_grad_.resize(graph.values.size(), false);
+  return id;
+}
+
+void Autodiff::run() {
+  // Gradient contributions per value; several are summed with `add` nodes.
+  std::map<int, std::vector<int>> contributions;
+  contributions[graph.loss].push_back(graph.loss_seed);
+
+  const int forward_count = static_cast<int>(graph.nodes.size());
+  for (int i = forward_count - 1; i >= 0; --i) {
+    const Node node = graph.nodes[static_cast<size_t>(i)];  // copy: add_backward grows the vector
+    std::vector<int> dout;
+    bool any = false;
+    for (int o : node.outputs) {
+      auto it = contributions.find(o);
+      int grad = -1;
+      if (it != contributions.end()) {
+        grad = it->second.front();
+        for (size_t k = 1; k < it->second.size(); ++k) {
+          Node add;
+          add.op = "add";
+          add.layer = node.layer;
+          add.source = node.source;
+          add.inputs = {grad, it->second[k]};
+          const int id = add_backward(std::move(add), grad_name(o) + "_sum" + std::to_string(k));
+          grad = graph.nodes[static_cast<size_t>(id)].outputs[0];
+        }
+      }
+      any = any || grad >= 0;
+      dout.push_back(grad);
+    }
+    if (!any) continue;
+    const OpDef& def = op_def(node.op);
+    if (!def.backward) throw std::logic_error("internal: op " + node.op + " has no backward rule");
+    const std::vector<int> grads = def.backward(*this, node, dout);
+    for (size_t k = 0; k < node.inputs.size(); ++k)
+      if (grads.at(k) >= 0) contributions[node.inputs[k]].push_back(grads[k]);
+  }
+}
+
+void differentiate(Graph& g) {
+  Value seed;
+  seed.name = "d_loss";
+  seed.shape = {};
+  seed.kind = ValueKind::loss_seed;
+  g.loss_seed = g.add_value(std::move(seed));
+  Autodiff ad(g);
+  ad.run();
+}
+
+}  // namespace ltgen

@@ -1,0 +1,66 @@
+#include "build_graph.hpp"
+
+#include "diagnostics.hpp"
+#include "op.hpp"
+
+namespace ltgen {
+
+Graph build_graph(const Spec& spec) {
+  Graph g;
+  g.batch_size = spec.batch_size;
+  const std::int64_t b = spec.batch_size;
+
+  for (const InputSpec& in : spec.inputs) {
+    Value v;
+    v.name = in.name;
+    v.dtype = in.dtype;
+    v.shape = {b};
+    v.shape.insert(v.shape.end(), in.shape.begin(), in.shape.end());
+    v.batched = true;
+    v.kind = ValueKind::input;
+    g.inputs.push_back(g.add_value(std::move(v)));
+  }
+  {
+    Value t;
+    t.name = "target";
+    t.dtype = spec.target.dtype;
+    t.shape = {b};
+    t.shape.insert(t.shape.end(), spec.target.shape.begin(), spec.target.shape.end());
+    t.batched = true;
+    t.kind = ValueKind::target;
+    g.target = g.add_value(std::move(t));
+  }
+
+  int x = g.inputs.at(0);
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    LayerBuild ctx{g, "layers." + std::to_string(i), l.source, l.args};
+    try {
+      x = find_layer(l.type)->build(ctx, {x});
+    } catch (const ShapeError& e) {
+      throw SpecError(spec.path, l.pos, l.source, l.type + ": " + e.what());
+    }
+  }
+
+  const Value& pred = g.value(x);
+  if (spec.target.dtype == DType::i64) {
+    if (pred.shape.size() != 2 || pred.shape[1] != spec.target.num_classes)
+      throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
+                      "the model's output " + shape_str(pred.shape) + " does not match num_classes=" +
+                          std::to_string(spec.target.num_classes) +
+                          " of model.target: the last layer needs " +
+                          std::to_string(spec.target.num_classes) + " outputs");
+  }
+  LayerBuild ctx{g, "loss", spec.loss.source, spec.loss.args};
+  try {
+    g.loss = find_layer(spec.loss.type)->build(ctx, {x, g.target});
+  } catch (const ShapeError& e) {
+    throw SpecError(spec.path, spec.loss.pos, spec.loss.source, spec.loss.type + ": " + e.what());
+  }
+  g.value(g.loss).kind = ValueKind::loss;
+  if (g.params.empty())
+    throw SpecError(spec.path, {}, "model.layers", "the model has no parameters to train");
+  return g;
+}
+
+}  // namespace ltgen

@@ -1,0 +1,14 @@
+/// \file
+/// Drives CMake over a generated project: configure once, build, and put the
+/// program at DIR/<name>.
+#pragma once
+
+#include <string>
+
+namespace ltgen {
+
+/// Returns true on success; on failure prints the tail of the build log and
+/// where the whole log is.
+bool build_project(const std::string& dir, const std::string& name);
+
+}  // namespace ltgen

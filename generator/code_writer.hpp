@@ -1,0 +1,28 @@
+/// \file
+/// Writes indented C++ source text line by line.
+#pragma once
+
+#include <string>
+
+namespace ltgen {
+
+class CodeWriter {
+ public:
+  explicit CodeWriter(int indent = 0) : indent_(indent) {}
+  /// One line at the current indentation ("" writes an empty line).
+  void line(const std::string& text = "");
+  /// Opens a block: writes `head {` and indents.
+  void open(const std::string& head);
+  /// Closes a block: dedents and writes `}` plus `tail`.
+  void close(const std::string& tail = "");
+  /// `} else {`: closes a block and opens the next at the same depth.
+  void reopen(const std::string& head);
+  void raw(const std::string& text) { out_ += text; }
+  const std::string& str() const { return out_; }
+
+ private:
+  std::string out_;
+  int indent_;
+};
+
+}  // namespace ltgen

@@ -1,0 +1,19 @@
+/// \file
+/// The CPU emitter: C++17 source for one spec's model, over the planned graph.
+#pragma once
+
+#include <string>
+
+#include "ir.hpp"
+#include "plan_memory.hpp"
+#include "spec.hpp"
+
+namespace ltgen {
+
+std::string emit_model_hpp(const Spec& spec);
+std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command);
+
+/// A C++ string literal for any bytes (escapes quotes, backslashes, '?' and controls).
+std::string cpp_string_literal(const std::string& s);
+
+}  // namespace ltgen

@@ -1,0 +1,75 @@
+#include "emit_project.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "version.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ltgen {
+
+namespace {
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::runtime_error(p.string() + ": cannot read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+}
+
+// Writes `text` to `p` unless it already holds exactly that; atomic.
+void write_if_changed(const fs::path& p, const std::string& text) {
+  std::error_code ec;
+  if (fs::exists(p, ec) && read_text(p) == text) return;
+  fs::create_directories(p.parent_path(), ec);
+  if (ec) throw std::runtime_error(p.parent_path().string() + ": cannot create directory: " + ec.message());
+  const fs::path tmp = p.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out) throw std::runtime_error(tmp.string() + ": cannot write");
+  }
+  fs::rename(tmp, p, ec);
+  if (ec) throw std::runtime_error(p.string() + ": cannot write: " + ec.message());
+}
+
+}  // namespace
+
+std::string ltgen_home() {
+  if (const char* home = std::getenv("LTGEN_HOME"); home && *home) return home;
+  return LTGEN_SOURCE_DIR;
+}
+
+std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path) {
+  std::vector<GeneratedFile> out;
+  for (const char* t : {"main.cpp", "CMakeLists.txt"}) {
+    std::string text = read_text(fs::path(ltgen_home()) / "templates" / (std::string(t) + ".in"));
+    replace_all(text, "@NAME@", name);
+    replace_all(text, "@VERSION@", kVersion);
+    replace_all(text, "@SPEC@", spec_path);
+    out.push_back({t, text});
+  }
+  return out;
+}
+
+void write_project(const std::string& dir, const std::vector<GeneratedFile>& files) {
+  for (const auto& f : files) write_if_changed(fs::path(dir) / f.name, f.text);
+  // The runtime travels with the project so that it builds anywhere.
+  const fs::path runtime = fs::path(ltgen_home()) / "runtime";
+  for (const auto& entry : fs::recursive_directory_iterator(runtime)) {
+    if (!entry.is_regular_file()) continue;
+    const fs::path rel = fs::relative(entry.path(), runtime);
+    write_if_changed(fs::path(dir) / "ltrt" / rel, read_text(entry.path()));
+  }
+}
+
+}  // namespace ltgen

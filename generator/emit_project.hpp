@@ -1,0 +1,26 @@
+/// \file
+/// Writes the self-contained generated project: generated sources, its
+/// CMakeLists.txt from templates/, and a copy of the runtime.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ltgen {
+
+struct GeneratedFile {
+  std::string name;  // relative to the output directory
+  std::string text;
+};
+
+/// Where ltgen finds templates/ and runtime/ (LTGEN_HOME, else the source tree it was built from).
+std::string ltgen_home();
+
+/// main.cpp and CMakeLists.txt from templates/, with placeholders filled in.
+std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path);
+
+/// Writes files whose content changed (so rebuilds stay incremental) and
+/// mirrors runtime/ into DIR/ltrt. Throws std::runtime_error naming the path.
+void write_project(const std::string& dir, const std::vector<GeneratedFile>& files);
+
+}  // namespace ltgen

@@ -1,0 +1,56 @@
+#include "fuse_elementwise.hpp"
+
+#include <vector>
+
+#include "op.hpp"
+
+namespace ltgen {
+
+namespace {
+std::vector<int> consumers(const Graph& g, int v) {
+  std::vector<int> out;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int in : g.nodes[i].inputs)
+      if (in == v) {
+        out.push_back(static_cast<int>(i));
+        break;
+      }
+  return out;
+}
+}  // namespace
+
+int fuse_elementwise(Graph& g) {
+  int fused = 0;
+  for (size_t a = 0; a < g.nodes.size(); ++a) {
+    Node& act = g.nodes[a];
+    if (act.backward || !op_def(act.op).scalar || act.inputs.size() != 1) continue;
+    const int z = act.inputs[0];
+    const int p = g.value(z).producer;
+    if (p < 0) continue;
+    Node& prod = g.nodes[static_cast<size_t>(p)];
+    if (prod.backward || !op_def(prod.op).accepts_epilogue || prod.outputs.at(0) != z) continue;
+    const std::vector<int> users = consumers(g, z);
+    const bool z_still_read = users.size() > 1;  // e.g. GELU's backward reads its input
+    if (z_still_read && prod.outputs.size() != 1) continue;  // only one kept intermediate fits
+
+    // The producer now computes the activation; z stays as its second output
+    // when the backward pass still reads it.
+    Node absorbed = act;
+    absorbed.inputs.clear();
+    absorbed.outputs.clear();
+    const int y = act.outputs.at(0);
+    prod.epilogue.push_back(absorbed);
+    prod.outputs = z_still_read ? std::vector<int>{y, z} : std::vector<int>{y};
+    if (!z_still_read) g.value(z).producer = -1;
+    g.nodes.erase(g.nodes.begin() + static_cast<long>(a));
+    --a;
+    ++fused;
+    // Node indices shifted: recompute producers.
+    for (auto& v : g.values) v.producer = -1;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      for (int o : g.nodes[i].outputs) g.value(o).producer = static_cast<int>(i);
+  }
+  return fused;
+}
+
+}  // namespace ltgen

@@ -1,0 +1,96 @@
+/// \file
+/// The IR: a graph of typed ops on tensors with static shapes, forward and backward.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace ltgen {
+
+/// Element types. bf16/f16 are here for mixed precision; the CPU emitter
+/// handles f32 compute with f32/i64/u8 storage today.
+enum class DType { f32, f64, i64, u8, bf16, f16 };
+const char* dtype_name(DType t);        // "f32"
+const char* dtype_cpp(DType t);         // "float"
+int dtype_bytes(DType t);
+
+using Shape = std::vector<std::int64_t>;
+std::string shape_str(const Shape& s);  // "(32, 10)"
+std::int64_t numel(const Shape& s);
+
+/// What a value is for; decides its lifetime in the memory plan.
+enum class ValueKind {
+  input,       // a batch of model inputs, written by the data loader
+  target,      // a batch of targets
+  param,       // a trainable parameter (flat parameter region)
+  param_grad,  // its gradient (flat gradient region)
+  activation,  // produced and consumed inside one step
+  loss,        // the scalar loss
+  loss_seed,   // d(loss): the loss scale that backward starts from
+};
+
+/// Default initialisation of a parameter.
+enum class Init { zeros, ones, uniform };
+
+struct Value {
+  std::string name;      // a C++ identifier, unique in the graph: "layers_0_out"
+  std::string torch_name;  // PyTorch's name for params ("layers.0.weight"), else empty
+  DType dtype = DType::f32;
+  Shape shape;           // dim 0 is the batch (capacity) when batched
+  bool batched = false;  // dim 0 holds n <= batch_size live rows at run time
+  ValueKind kind = ValueKind::activation;
+  int producer = -1;     // node index, -1 for values the step does not compute
+  int alias_of = -1;     // a view of another value's storage (Flatten, Identity)
+  int grad_of = -1;      // for a param_grad: the param's value index
+  Init init = Init::uniform;  // params: PyTorch's default initialisation
+  double init_bound = 0;      // params: uniform(-bound, bound)
+};
+
+using Attr = std::variant<std::int64_t, double, bool, std::string, std::vector<std::int64_t>>;
+using Attrs = std::map<std::string, Attr>;
+
+/// One op instance. Forward nodes come from the spec; backward nodes from autodiff.
+struct Node {
+  std::string op;        // registry key: "linear", "relu_backward", ...
+  std::string layer;     // PyTorch's module name: "layers.0", "loss"
+  std::string source;    // JSON path in the spec: "model.layers[0]"
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  Attrs attrs;
+  bool backward = false;
+  /// Unary elementwise ops fused into this node's output (fusion pass), in order.
+  std::vector<Node> epilogue;
+};
+
+struct Graph {
+  std::vector<Value> values;
+  std::vector<Node> nodes;   // schedule order: forward, then backward
+  std::vector<int> params;   // value indices, in PyTorch's state_dict order
+  std::vector<int> inputs;   // model inputs
+  int target = -1;
+  int loss = -1;
+  int loss_seed = -1;
+  int batch_size = 0;
+
+  int add_value(Value v);
+  int add_node(Node n);      // sets producer of the outputs
+  const Value& value(int i) const { return values.at(i); }
+  Value& value(int i) { return values.at(i); }
+  int root(int v) const;     // follows alias_of to the value that owns storage
+};
+
+// Attribute access with a clear failure for generator bugs.
+std::int64_t attr_int(const Node& n, const std::string& key);
+double attr_float(const Node& n, const std::string& key);
+bool attr_bool(const Node& n, const std::string& key);
+const std::string& attr_str(const Node& n, const std::string& key);
+const std::vector<std::int64_t>& attr_ints(const Node& n, const std::string& key);
+std::string attr_repr(const Attr& a);  // Python-like: 10, 0.5, True, 'tanh'
+
+/// A readable dump of the graph, one node a line (for --dump-ir and the header comment).
+std::string dump_graph(const Graph& g);
+
+}  // namespace ltgen

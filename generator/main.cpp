@@ -1,0 +1,94 @@
+/// \file
+/// The ltgen command: check a spec, generate its project, build it.
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "build_project.hpp"
+#include "diagnostics.hpp"
+#include "lower.hpp"
+#include "version.hpp"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitSpecError = 1;  // the spec or the build failed
+constexpr int kExitUsage = 2;      // the command line is wrong
+
+void usage(std::ostream& os) {
+  os << "usage: ltgen SPEC.json [-o DIR] [--emit-only] [--dump-ir]\n"
+        "\n"
+        "Checks a training spec, generates its C++ training program into DIR\n"
+        "(default: build) and builds it as DIR/<name>.\n"
+        "\n"
+        "  -o DIR        output directory (generated sources, runtime, program)\n"
+        "  --emit-only   write the sources but do not build\n"
+        "  --dump-ir     print the IR after each pass to stderr\n"
+        "  --help        this text\n"
+        "  --version     ltgen's version\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string spec_path, out_dir = "build";
+  bool emit_only = false;
+  ltgen::LowerOptions options;
+  options.command = "ltgen";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      usage(std::cout);
+      return kExitOk;
+    } else if (a == "--version") {
+      std::cout << "ltgen " << ltgen::kVersion << "\n";
+      return kExitOk;
+    } else if (a == "-o") {
+      if (i + 1 >= argc) {
+        std::cerr << "ltgen: error: -o needs a directory\n";
+        return kExitUsage;
+      }
+      out_dir = argv[++i];
+      options.command += " -o " + out_dir;
+      continue;
+    } else if (a == "--emit-only") {
+      emit_only = true;
+    } else if (a == "--dump-ir") {
+      options.dump_ir = true;
+    } else if (!a.empty() && a[0] == '-') {
+      std::cerr << "ltgen: error: unknown option '" << a << "'"
+                << ltgen::did_you_mean(a, {"-o", "--emit-only", "--dump-ir", "--help", "--version"}) << "\n";
+      usage(std::cerr);
+      return kExitUsage;
+    } else if (spec_path.empty()) {
+      spec_path = a;
+    } else {
+      std::cerr << "ltgen: error: more than one spec given ('" << spec_path << "' and '" << a << "')\n";
+      return kExitUsage;
+    }
+    options.command += " " + a;
+  }
+  if (spec_path.empty()) {
+    std::cerr << "ltgen: error: no spec given\n";
+    usage(std::cerr);
+    return kExitUsage;
+  }
+  // Record the command in a stable order whatever the argument order was.
+  options.command = "ltgen " + spec_path + " -o " + out_dir + (emit_only ? " --emit-only" : "");
+
+  try {
+    const ltgen::Lowered out = ltgen::lower(spec_path, options);
+    ltgen::write_project(out_dir, out.files);
+    if (emit_only) {
+      std::cerr << "ltgen: wrote " << out_dir << "/ (" << out.spec.name << ")\n";
+      return kExitOk;
+    }
+    return ltgen::build_project(out_dir, out.spec.name) ? kExitOk : kExitSpecError;
+  } catch (const ltgen::SpecError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitSpecError;
+  } catch (const std::exception& e) {
+    std::cerr << "ltgen: error: " << e.what() << "\n";
+    return kExitSpecError;
+  }
+}

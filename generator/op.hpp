@@ -1,0 +1,113 @@
+/// \file
+/// An op kind, defined once: shape rule, backward rule, cost, CPU lowering.
+/// A spec layer (torch.nn class) maps to forward ops through a LayerDef.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "code_writer.hpp"
+#include "ir.hpp"
+
+namespace ltgen {
+
+/// A shape or dtype rule was broken; the message says what, the caller adds where.
+struct ShapeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct OutputType {
+  DType dtype;
+  Shape shape;
+  bool batched;
+};
+
+struct Cost {
+  double flops = 0;  // floating point operations, full batch
+  double bytes = 0;  // bytes read and written, full batch
+};
+
+class Autodiff;
+
+/// Names the parameters of the function emitted for one node.
+struct Slots {
+  std::vector<std::string> outputs;  // same order as Node::outputs
+  std::vector<std::string> inputs;   // same order as Node::inputs
+};
+
+struct OpDef {
+  std::string name;
+  /// Output types from input values; throws ShapeError.
+  std::function<std::vector<OutputType>(const Node&, const Graph&)> infer;
+  std::function<Slots(const Node&)> slots;
+  /// Adds the backward nodes of `node` and returns the gradient value of each
+  /// input (-1 where none is needed). Empty for ops that are not differentiated.
+  std::function<std::vector<int>(Autodiff&, const Node&, const std::vector<int>& dout)> backward;
+  std::function<Cost(const Node&, const Graph&)> cost;
+  /// Writes the body of the node's function on the CPU.
+  std::function<void(CodeWriter&, const Node&, const Graph&)> emit_cpu;
+  /// Unary elementwise ops: the scalar expression of `x` (float) the op computes,
+  /// so that the fusion pass can apply it in a producer's loop.
+  std::function<std::string(const Node&, const std::string& x)> scalar;
+  /// Named constants the scalar expression uses (`constexpr float kNegativeSlope = ...;`).
+  std::function<void(CodeWriter&, const Node&)> constants;
+  bool needs_rng = false;       // draws random numbers (Dropout)
+  bool training_mode = false;   // behaves differently in training and eval (Dropout)
+  bool view = false;            // output is a view of input 0: no code, shared storage
+  bool accepts_epilogue = false;  // the fusion pass may append unary ops to its output loop
+  bool writes_param_grad = false;  // takes `accumulate`
+};
+
+const OpDef& op_def(const std::string& name);  // throws std::logic_error if unknown
+/// The cost of a node including the ops fused into it.
+Cost node_cost(const Node& n, const Graph& g);
+
+/// The value of an argument in the spec, already checked against its ArgDef.
+enum class ArgType { integer, number, boolean, string };
+struct ArgDef {
+  std::string name;
+  ArgType type;
+  std::optional<Attr> default_value;  // nullopt: required, unless inferred
+  bool inferred = false;              // may be left out: derived from the input shape
+  std::vector<std::string> choices;   // for strings
+  std::optional<double> min, max;     // inclusive bounds for numbers
+  std::string unsupported;            // non-empty: accepted name, but only the default works yet
+};
+
+/// Context handed to a layer's builder.
+struct LayerBuild {
+  Graph& graph;
+  std::string layer;   // PyTorch module name: "layers.0"
+  std::string source;  // "model.layers[0]"
+  Attrs args;          // checked arguments, defaults filled in (inferred ones absent)
+  bool training_only_identity = false;
+};
+
+/// A torch.nn class as the spec names it.
+struct LayerDef {
+  std::string torch_type;  // "Linear"
+  std::vector<ArgDef> args;
+  bool is_loss = false;
+  /// Adds forward nodes; returns the output value. `in` are the layer's inputs
+  /// (losses get prediction and target). Throws ShapeError for bad sizes.
+  std::function<int(LayerBuild&, const std::vector<int>& in)> build;
+};
+
+const std::vector<const LayerDef*>& layer_defs();
+const LayerDef* find_layer(const std::string& torch_type);
+
+/// Adds `node` to the graph, creating its outputs with types from the op's shape
+/// rule. Output names are `<prefix>` (one output) or `<prefix>_<slot>`.
+int add_op(Graph& g, Node node, const std::string& value_prefix);
+/// Creates a parameter value and registers it in state_dict order.
+int add_param(Graph& g, const std::string& torch_name, Shape shape);
+
+/// A C++ identifier from a PyTorch name: "layers.0.weight" -> "layers_0_weight".
+std::string cpp_name(const std::string& torch_name);
+/// A float literal that reads back exactly as the float32 `v`: "0.01f".
+std::string float_literal(double v);
+
+}  // namespace ltgen

@@ -1,0 +1,118 @@
+/// \file
+/// The table of op kinds and torch.nn layers, and helpers every op file uses.
+#include <charconv>
+#include <cmath>
+#include <map>
+
+#include "op.hpp"
+#include "ops/ops.hpp"
+
+namespace ltgen {
+
+namespace {
+
+struct Registry {
+  std::map<std::string, OpDef> ops;
+  std::vector<const LayerDef*> layers;
+  std::vector<LayerDef> storage;
+
+  Registry() {
+    std::vector<OpDef> defs;
+    std::vector<LayerDef> layer_list;
+    register_all_ops(defs, layer_list);
+    for (auto& d : defs) ops.emplace(d.name, std::move(d));
+    storage = std::move(layer_list);
+    for (const auto& l : storage) layers.push_back(&l);
+  }
+};
+
+const Registry& registry() {
+  static const Registry r;
+  return r;
+}
+
+}  // namespace
+
+const OpDef& op_def(const std::string& name) {
+  const auto& ops = registry().ops;
+  auto it = ops.find(name);
+  if (it == ops.end()) throw std::logic_error("internal: no op named " + name);
+  return it->second;
+}
+
+Cost node_cost(const Node& n, const Graph& g) {
+  Cost c = op_def(n.op).cost(n, g);
+  for (const Node& e : n.epilogue) {
+    Node applied = e;  // a fused op reads the producer's output
+    applied.inputs = {n.outputs.at(0)};
+    const Cost extra = op_def(e.op).cost(applied, g);
+    c.flops += extra.flops;  // its memory traffic is what fusion saves
+  }
+  return c;
+}
+
+const std::vector<const LayerDef*>& layer_defs() { return registry().layers; }
+
+const LayerDef* find_layer(const std::string& torch_type) {
+  for (const LayerDef* l : layer_defs())
+    if (l->torch_type == torch_type) return l;
+  return nullptr;
+}
+
+int add_op(Graph& g, Node node, const std::string& value_prefix) {
+  const OpDef& def = op_def(node.op);
+  const std::vector<OutputType> types = def.infer(node, g);
+  const Slots slots = def.slots(node);
+  if (node.outputs.empty()) node.outputs.assign(types.size(), -1);
+  if (node.outputs.size() != types.size() || slots.outputs.size() != types.size())
+    throw std::logic_error("internal: " + node.op + " output count mismatch");
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (node.outputs[i] >= 0) {
+      // An existing value (a parameter's gradient): its type must agree.
+      const Value& v = g.value(node.outputs[i]);
+      if (v.shape != types[i].shape || v.dtype != types[i].dtype)
+        throw std::logic_error("internal: " + node.op + " output " + v.name + " has type " +
+                               shape_str(v.shape) + ", rule says " + shape_str(types[i].shape));
+      continue;
+    }
+    Value v;
+    v.name = types.size() == 1 ? value_prefix : value_prefix + "_" + slots.outputs[i];
+    v.dtype = types[i].dtype;
+    v.shape = types[i].shape;
+    v.batched = types[i].batched;
+    v.kind = ValueKind::activation;
+    if (def.view) v.alias_of = node.inputs.at(0);  // same storage, new shape
+    node.outputs[i] = g.add_value(std::move(v));
+  }
+  return g.add_node(std::move(node));
+}
+
+int add_param(Graph& g, const std::string& torch_name, Shape shape) {
+  Value v;
+  v.name = cpp_name(torch_name);
+  v.torch_name = torch_name;
+  v.shape = std::move(shape);
+  v.kind = ValueKind::param;
+  const int id = g.add_value(std::move(v));
+  g.params.push_back(id);
+  return id;
+}
+
+std::string cpp_name(const std::string& torch_name) {
+  std::string out = torch_name;
+  for (char& c : out)
+    if (c == '.') c = '_';
+  return out;
+}
+
+std::string float_literal(double v) {
+  const float f = static_cast<float>(v);
+  if (std::isinf(f)) return f > 0 ? "INFINITY" : "-INFINITY";
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, f);
+  std::string s(buf, res.ptr);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s + "f";
+}
+
+}  // namespace ltgen

@@ -1,0 +1,26 @@
+/// \file
+/// The list of op files: adding an op is one line here plus its own file.
+#include "ops.hpp"
+
+namespace ltgen {
+
+void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  register_linear(ops, layers);
+  register_relu(ops, layers);
+  register_leaky_relu(ops, layers);
+  register_gelu(ops, layers);
+  register_tanh(ops, layers);
+  register_sigmoid(ops, layers);
+  register_silu(ops, layers);
+  register_dropout(ops, layers);
+  register_identity(ops, layers);
+  register_flatten(ops, layers);
+  register_mse_loss(ops, layers);
+  register_l1_loss(ops, layers);
+  register_huber_loss(ops, layers);
+  register_cross_entropy_loss(ops, layers);
+  register_bce_with_logits_loss(ops, layers);
+  register_add(ops, layers);
+}
+
+}  // namespace ltgen

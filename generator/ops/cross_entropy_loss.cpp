@@ -1,0 +1,146 @@
+/// \file
+/// CrossEntropyLoss on logits (batch, C) and int64 class targets (batch,), with
+/// label_smoothing and ignore_index as torch.nn.CrossEntropyLoss:
+///   loss_i = lse_i - (1 - eps) x_i[t_i] - eps / C * sum_k x_i[k]
+///   d loss_i / d x_i[k] = softmax_i[k] - (1 - eps) [k == t_i] - eps / C
+/// Reduction 'mean' divides by the number of rows whose target is not ignored.
+#include "../autodiff.hpp"
+#include "ops.hpp"
+#include "pointwise_loss.hpp"
+
+namespace ltgen {
+
+namespace {
+
+void write_constants(CodeWriter& w, const Node& n) {
+  w.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
+  w.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
+  w.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
+}
+
+// Writes `max` and `lse` (log-sum-exp) of row `row`.
+void write_logsumexp(CodeWriter& w) {
+  w.line("float max = row[0];");
+  w.line("for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);");
+  w.line("float sum_exp = 0.0f;");
+  w.line("for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);");
+  w.line("const float lse = max + std::log(sum_exp);");
+}
+
+}  // namespace
+
+void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef f;
+  f.name = "cross_entropy_loss";
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    const Value& t = g.value(n.inputs.at(1));
+    const std::int64_t classes = attr_int(n, "num_classes");
+    if (x.shape.size() != 2 || x.shape[1] != classes)
+      throw ShapeError("expects logits of shape (batch, " + std::to_string(classes) +
+                       ") for num_classes=" + std::to_string(classes) + ", got " + shape_str(x.shape));
+    if (t.dtype != DType::i64 || t.shape.size() != 1)
+      throw ShapeError("expects int64 class targets of shape (batch,): set model.target to "
+                       "{\"dtype\": \"int64\", \"num_classes\": " + std::to_string(classes) + "}");
+    return std::vector<OutputType>{{DType::f32, {}, false}};
+  };
+  f.slots = [](const Node&) { return Slots{{"loss"}, {"inp", "target"}}; };
+  f.cost = [](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{e * 6, e * 4};
+  };
+  f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
+    write_constants(w, n);
+    w.line("double sum = 0.0;");
+    w.line("int count = 0;  // rows whose target is not ignored");
+    w.open("for (int i = 0; i < n; ++i)");
+    w.line("const std::int64_t t = target[i];");
+    w.line("if (t == kIgnoreIndex) continue;");
+    w.line("const float* row = inp + i * kClasses;");
+    write_logsumexp(w);
+    w.line("float row_sum = 0.0f;");
+    w.line("for (int k = 0; k < kClasses; ++k) row_sum += row[k];");
+    w.line("sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
+    w.line("++count;");
+    w.close();
+    if (attr_str(n, "reduction") == "mean")
+      w.line("loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)");
+    else
+      w.line("loss[0] = static_cast<float>(sum);  // reduction='sum'");
+  };
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1, -1};
+    Node b;
+    b.op = "cross_entropy_loss_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.inputs = {dout[0], x, n.inputs[1]};
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    return std::vector<int>{ad.graph.nodes[id].outputs[0], -1};
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "cross_entropy_loss_backward";
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(1));
+    return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
+  };
+  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dloss", "inp", "target"}}; };
+  b.cost = [](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[1]).shape));
+    return Cost{e * 6, e * 8};
+  };
+  b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
+    write_constants(w, n);
+    if (attr_str(n, "reduction") == "mean") {
+      w.line("int count = 0;");
+      w.line("for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;");
+      w.line("const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'");
+    } else {
+      w.line("const float scale = dloss[0];  // reduction='sum'");
+    }
+    w.open("for (int i = 0; i < n; ++i)");
+    w.line("const std::int64_t t = target[i];");
+    w.line("const float* row = inp + i * kClasses;");
+    w.line("float* drow = dinp + i * kClasses;");
+    w.open("if (t == kIgnoreIndex)");
+    w.line("std::fill(drow, drow + kClasses, 0.0f);");
+    w.line("continue;");
+    w.close();
+    write_logsumexp(w);
+    w.open("for (int k = 0; k < kClasses; ++k)");
+    w.line("const float softmax = std::exp(row[k] - lse);");
+    w.line("drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
+    w.close();
+    w.close();
+  };
+  ops.push_back(std::move(b));
+
+  LayerDef l;
+  l.torch_type = "CrossEntropyLoss";
+  l.is_loss = true;
+  ArgDef smoothing{"label_smoothing", ArgType::number, Attr{0.0}};
+  smoothing.min = 0.0;
+  smoothing.max = 1.0;
+  l.args = {reduction_arg(), smoothing, {"ignore_index", ArgType::integer, Attr{std::int64_t{-100}}}};
+  l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    Node n;
+    n.op = "cross_entropy_loss";
+    n.layer = b.layer;
+    n.source = b.source;
+    n.attrs = b.args;
+    const Value& x = b.graph.value(in.at(0));
+    if (x.shape.size() != 2)
+      throw ShapeError("CrossEntropyLoss expects logits (batch, classes), got " + shape_str(x.shape));
+    n.attrs["num_classes"] = x.shape[1];
+    n.inputs = {in.at(0), in.at(1)};
+    const int id = add_op(b.graph, std::move(n), "loss");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

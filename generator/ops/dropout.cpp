@@ -1,0 +1,100 @@
+/// \file
+/// Dropout: in training, zero each element with probability p and scale the
+/// rest by 1/(1-p); in eval, the identity. The kept-mask is saved for backward.
+#include "../autodiff.hpp"
+#include "elementwise.hpp"
+#include "ops.hpp"
+
+namespace ltgen {
+
+namespace {
+void write_constants(CodeWriter& w, const Node& n) {
+  const double p = attr_float(n, "p");
+  w.line("constexpr int kNumel = " + std::to_string(attr_int(n, "numel")) + ";  // per sample");
+  w.line("constexpr float kP = " + float_literal(p) + ";");
+  // p == 1 drops everything (torch returns zeros rather than inf * 0).
+  w.line(p < 1.0 ? "constexpr float kScale = 1.0f / (1.0f - kP);" : "constexpr float kScale = 0.0f;");
+}
+}  // namespace
+
+void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef f;
+  f.name = "dropout";
+  f.needs_rng = true;
+  f.training_mode = true;
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    return std::vector<OutputType>{{x.dtype, x.shape, x.batched}, {DType::u8, x.shape, x.batched}};
+  };
+  f.slots = [](const Node&) { return Slots{{"out", "mask"}, {"inp"}}; };
+  f.cost = [](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{e * 2, e * 9};
+  };
+  f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
+    write_constants(w, n);
+    w.open("if (!training)");
+    w.line("std::copy(inp, inp + n * kNumel, out);");
+    w.line("return;");
+    w.close();
+    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    w.line("const bool keep = rng.uniform() >= kP;");
+    w.line("mask[i] = keep;");
+    w.line("out[i] = keep ? inp[i] * kScale : 0.0f;");
+    w.close();
+  };
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};
+    Node b;
+    b.op = "dropout_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.inputs = {dout[0], n.outputs[1]};
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    return std::vector<int>{ad.graph.nodes[id].outputs[0]};
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "dropout_backward";
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& d = g.value(n.inputs.at(0));
+    return std::vector<OutputType>{{d.dtype, d.shape, d.batched}};
+  };
+  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout", "mask"}}; };
+  b.cost = [](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{e, e * 9};
+  };
+  b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
+    write_constants(w, n);
+    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    w.line("dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;");
+    w.close();
+  };
+  ops.push_back(std::move(b));
+
+  LayerDef l;
+  l.torch_type = "Dropout";
+  ArgDef p{"p", ArgType::number, Attr{0.5}};
+  p.min = 0.0;
+  p.max = 1.0;
+  l.args = {p, {"inplace", ArgType::boolean, Attr{false}}};
+  l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    if (std::get<double>(b.args.at("p")) == 0.0) return in.at(0);  // p=0 is the identity
+    Node n;
+    n.op = "dropout";
+    n.layer = b.layer;
+    n.source = b.source;
+    n.attrs["p"] = b.args.at("p");
+    n.attrs["numel"] = per_sample_numel(b.graph.value(in.at(0)));
+    n.inputs = {in.at(0)};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

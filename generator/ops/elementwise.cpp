@@ -1,0 +1,121 @@
+#include "elementwise.hpp"
+
+#include <set>
+
+#include "../autodiff.hpp"
+
+namespace ltgen {
+
+std::int64_t per_sample_numel(const Value& v) {
+  std::int64_t n = 1;
+  for (size_t i = v.batched ? 1 : 0; i < v.shape.size(); ++i) n *= v.shape[i];
+  return n;
+}
+
+std::string apply_epilogue(const Node& n, std::string expr) {
+  for (const Node& e : n.epilogue) expr = op_def(e.op).scalar(e, expr);
+  return expr;
+}
+
+void epilogue_constants(CodeWriter& w, const Node& n) {
+  std::set<std::string> written;  // two fused LeakyReLUs share one constant
+  for (const Node& e : n.epilogue) {
+    const auto& constants = op_def(e.op).constants;
+    if (!constants) continue;
+    CodeWriter block;
+    constants(block, e);
+    const std::string& text = block.str();
+    for (size_t start = 0; start < text.size();) {
+      const size_t end = text.find('\n', start);
+      const std::string line = text.substr(start, end - start);
+      if (written.insert(line).second) w.line(line);
+      start = end + 1;
+    }
+  }
+}
+
+void register_unary(std::vector<OpDef>& ops, const UnaryOp& u) {
+  OpDef f;
+  f.name = u.name;
+  f.constants = u.constants;
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
+  };
+  f.slots = [](const Node& n) {
+    Slots s{{"out"}, {"inp"}};
+    if (n.outputs.size() == 2) s.outputs.push_back("preact");
+    return s;
+  };
+  f.scalar = u.forward;
+  f.cost = [u](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{e * u.flops_per_element, e * 8};
+  };
+  f.emit_cpu = [u](CodeWriter& w, const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs[0]);
+    w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + ";  // per sample");
+    if (u.constants) u.constants(w, n);
+    epilogue_constants(w, n);
+    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    w.line("const float v = " + u.forward(n, "inp[i]") + ";");
+    w.line("out[i] = " + apply_epilogue(n, "v") + ";");
+    w.close();
+  };
+  f.backward = [u](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};
+    Node b;
+    b.op = u.name + "_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.inputs = {dout[0], u.saved == Saved::input ? x : n.outputs[0]};
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    return std::vector<int>{ad.graph.nodes[id].outputs[0]};
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = u.name + "_backward";
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(1));
+    return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
+  };
+  const std::string saved_name = u.saved == Saved::input ? "inp" : "out";
+  b.slots = [saved_name](const Node&) { return Slots{{"dinp"}, {"dout", saved_name}}; };
+  b.cost = [u](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{e * u.flops_per_element, e * 12};
+  };
+  b.emit_cpu = [u, saved_name](CodeWriter& w, const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs[1]);
+    w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + ";  // per sample");
+    if (u.constants) u.constants(w, n);
+    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    w.line("dinp[i] = " + u.backward(n, "dout[i]", saved_name + "[i]") + ";");
+    w.close();
+  };
+  ops.push_back(std::move(b));
+}
+
+LayerDef unary_layer(const std::string& torch_type, std::vector<ArgDef> args,
+                     const std::string& op) {
+  LayerDef l;
+  l.torch_type = torch_type;
+  l.args = std::move(args);
+  l.build = [op](LayerBuild& b, const std::vector<int>& in) {
+    Node n;
+    n.op = op;
+    n.layer = b.layer;
+    n.source = b.source;
+    for (const auto& [k, v] : b.args)
+      if (k != "inplace") n.attrs[k] = v;  // inplace only saves memory in eager PyTorch
+    n.inputs = {in.at(0)};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  return l;
+}
+
+}  // namespace ltgen

@@ -1,0 +1,44 @@
+/// \file
+/// Shared shape of unary elementwise ops (activations): one loop over the
+/// batch's elements, a scalar expression, and a backward op that reads either
+/// the op's input or its output.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "../op.hpp"
+
+namespace ltgen {
+
+/// What the backward of a unary op reads besides the incoming gradient.
+enum class Saved { input, output };
+
+struct UnaryOp {
+  std::string name;       // "relu"; its backward is "relu_backward"
+  double flops_per_element;
+  Saved saved;
+  /// Forward: the value for element `x`.
+  std::function<std::string(const Node&, const std::string& x)> forward;
+  /// Backward: the input gradient from `dout` and the saved element `s`.
+  std::function<std::string(const Node&, const std::string& dout, const std::string& s)> backward;
+  /// Extra lines at the top of the forward and backward function bodies (constants).
+  std::function<void(CodeWriter&, const Node&)> constants;
+};
+
+/// Registers `name` and `name_backward`.
+void register_unary(std::vector<OpDef>& ops, const UnaryOp& op);
+
+/// A torch.nn layer that adds one unary op node; `args` become the node's attrs.
+LayerDef unary_layer(const std::string& torch_type, std::vector<ArgDef> args,
+                     const std::string& op);
+
+/// The fused epilogue of `n` applied to scalar expression `expr`.
+std::string apply_epilogue(const Node& n, std::string expr);
+/// Constants of the fused epilogue ops (written at the top of the producer's body).
+void epilogue_constants(CodeWriter& w, const Node& n);
+
+/// `constexpr int kName = v;`-style helper for per-sample sizes.
+std::int64_t per_sample_numel(const Value& v);
+
+}  // namespace ltgen

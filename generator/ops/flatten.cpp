@@ -1,0 +1,75 @@
+/// \file
+/// Flatten and its gradient are views: a new shape over the same storage, so
+/// they emit no code; the memory plan gives the view its input's buffer.
+#include "../autodiff.hpp"
+#include "ops.hpp"
+
+namespace ltgen {
+
+void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef v;
+  v.name = "view";
+  v.view = true;
+  v.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    Shape s = {x.shape.at(0)};
+    for (auto d : attr_ints(n, "shape")) s.push_back(d);
+    if (numel(s) != numel(x.shape))
+      throw ShapeError("cannot view " + shape_str(x.shape) + " as " + shape_str(s));
+    return std::vector<OutputType>{{x.dtype, s, x.batched}};
+  };
+  v.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
+  v.cost = [](const Node&, const Graph&) { return Cost{}; };
+  v.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};
+    const Value& xv = ad.graph.value(x);
+    Node b;
+    b.op = "view";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs["shape"] = std::vector<std::int64_t>(xv.shape.begin() + 1, xv.shape.end());
+    b.inputs = {dout[0]};
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    return std::vector<int>{ad.graph.nodes[id].outputs[0]};
+  };
+  ops.push_back(std::move(v));
+
+  LayerDef l;
+  l.torch_type = "Flatten";
+  l.args = {{"start_dim", ArgType::integer, Attr{std::int64_t{1}}},
+            {"end_dim", ArgType::integer, Attr{std::int64_t{-1}}}};
+  l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    const Value& x = b.graph.value(in.at(0));
+    const auto rank = static_cast<std::int64_t>(x.shape.size());
+    std::int64_t start = std::get<std::int64_t>(b.args.at("start_dim"));
+    std::int64_t end = std::get<std::int64_t>(b.args.at("end_dim"));
+    if (start < 0) start += rank;
+    if (end < 0) end += rank;
+    if (start < 0 || start >= rank || end < 0 || end >= rank || start > end)
+      throw ShapeError("start_dim and end_dim must name dimensions of the input " +
+                       shape_str(x.shape) + " (dimension 0 is the batch) with start_dim <= end_dim");
+    if (start == 0) throw ShapeError("flattening the batch dimension (start_dim=0) is not supported");
+    if (start == end) return in.at(0);  // nothing to flatten
+    std::vector<std::int64_t> shape;
+    std::int64_t merged = 1;
+    for (std::int64_t d = 1; d < rank; ++d) {
+      if (d < start || d > end) shape.push_back(x.shape[d]);
+      else {
+        merged *= x.shape[d];
+        if (d == end) shape.push_back(merged);
+      }
+    }
+    Node n;
+    n.op = "view";
+    n.layer = b.layer;
+    n.source = b.source;
+    n.attrs["shape"] = shape;
+    n.inputs = {in.at(0)};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

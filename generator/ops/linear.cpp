@@ -1,0 +1,211 @@
+/// \file
+/// Linear: out = inp @ weight^T + bias, weight (out_features, in_features) as
+/// torch.nn.Linear. Lowered to inline loops for small layers and to BLAS sgemm
+/// for large ones; unary activations after it are fused into its bias loop.
+#include <cmath>
+
+#include "../autodiff.hpp"
+#include "elementwise.hpp"
+#include "ops.hpp"
+
+namespace ltgen {
+
+namespace {
+
+// Below this many multiply-adds per step a call into BLAS costs more than it saves.
+constexpr std::int64_t kBlasMinMacs = 32768;
+
+void write_sizes(CodeWriter& w, const Node& n) {
+  w.line("constexpr int kIn = " + std::to_string(attr_int(n, "in_features")) +
+         ", kOut = " + std::to_string(attr_int(n, "out_features")) + ";");
+  w.line(std::string("constexpr bool kUseBlas = ") + (attr_bool(n, "blas") ? "true" : "false") +
+         ";  // TUNE: sgemm (true) or inline loops (false)");
+}
+
+void emit_forward(CodeWriter& w, const Node& n, const Graph&) {
+  const bool bias = attr_bool(n, "bias");
+  const bool keep_preact = n.outputs.size() == 2;
+  write_sizes(w, n);
+  epilogue_constants(w, n);
+  // The GEMM writes the pre-activation; one pass over the rows then adds the
+  // bias and applies the fused activations.
+  const std::string z = keep_preact ? "preact" : "out";
+  const std::string bias_term = bias ? " + bias[o]" : "";
+  w.open("if constexpr (kUseBlas)");
+  w.line("ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, " + z + ");  // inp @ weight^T");
+  w.open("for (int i = 0; i < n; ++i)");
+  w.open("for (int o = 0; o < kOut; ++o)");
+  w.line("const float v = " + z + "[i * kOut + o]" + bias_term + ";");
+  if (keep_preact) w.line("preact[i * kOut + o] = v;");
+  w.line("out[i * kOut + o] = " + apply_epilogue(n, "v") + ";");
+  w.close();
+  w.close();
+  w.reopen("else");
+  w.open("for (int i = 0; i < n; ++i)");
+  w.open("for (int o = 0; o < kOut; ++o)");
+  w.line("float acc = 0.0f;");
+  w.line("for (int k = 0; k < kIn; ++k) acc += inp[i * kIn + k] * weight[o * kIn + k];");
+  w.line("const float v = acc" + bias_term + ";");
+  if (keep_preact) w.line("preact[i * kOut + o] = v;");
+  w.line("out[i * kOut + o] = " + apply_epilogue(n, "v") + ";");
+  w.close();
+  w.close();
+  w.close();
+}
+
+void emit_backward(CodeWriter& w, const Node& n, const Graph&) {
+  const bool bias = attr_bool(n, "bias");
+  const bool need_dinp = attr_bool(n, "need_dinp");
+  write_sizes(w, n);
+  w.open("if constexpr (kUseBlas)");
+  w.line("ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);"
+         "  // dout^T @ inp");
+  if (need_dinp) w.line("ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
+  w.reopen("else");
+  w.line("if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);");
+  w.open("for (int i = 0; i < n; ++i)");
+  w.open("for (int o = 0; o < kOut; ++o)");
+  w.line("const float d = dout[i * kOut + o];");
+  w.line("for (int k = 0; k < kIn; ++k) dweight[o * kIn + k] += d * inp[i * kIn + k];");
+  w.close();
+  w.close();
+  if (need_dinp) {
+    w.open("for (int i = 0; i < n; ++i)");
+    w.open("for (int k = 0; k < kIn; ++k)");
+    w.line("float acc = 0.0f;");
+    w.line("for (int o = 0; o < kOut; ++o) acc += dout[i * kOut + o] * weight[o * kIn + k];");
+    w.line("dinp[i * kIn + k] = acc;");
+    w.close();
+    w.close();
+  }
+  w.close();
+  if (bias) {
+    w.line("if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);");
+    w.open("for (int i = 0; i < n; ++i)");
+    w.line("for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];");
+    w.close();
+  }
+}
+
+}  // namespace
+
+void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef f;
+  f.name = "linear";
+  f.accepts_epilogue = true;
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    const std::int64_t in = attr_int(n, "in_features"), out = attr_int(n, "out_features");
+    if (x.shape.size() != 2 || x.shape[1] != in)
+      throw ShapeError("expects input of shape (batch, " + std::to_string(in) + "), got " +
+                       shape_str(x.shape));
+    OutputType t{x.dtype, {x.shape[0], out}, true};
+    if (n.outputs.size() == 2) return std::vector<OutputType>{t, t};  // out, preact
+    return std::vector<OutputType>{t};
+  };
+  f.slots = [](const Node& n) {
+    Slots s{{"out"}, {"inp", "weight"}};
+    if (n.outputs.size() == 2) s.outputs.push_back("preact");
+    if (attr_bool(n, "bias")) s.inputs.push_back("bias");
+    return s;
+  };
+  f.cost = [](const Node& n, const Graph& g) {
+    const double rows = static_cast<double>(g.value(n.inputs[0]).shape[0]);
+    const double in = static_cast<double>(attr_int(n, "in_features"));
+    const double out = static_cast<double>(attr_int(n, "out_features"));
+    return Cost{2 * rows * in * out, 4 * (rows * in + in * out + rows * out * 2)};
+  };
+  f.emit_cpu = emit_forward;
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    const bool bias = attr_bool(n, "bias");
+    const bool need_dinp = ad.needs_grad(x);
+    if (dout[0] < 0) return std::vector<int>(n.inputs.size(), -1);
+    Node b;
+    b.op = "linear_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.attrs["need_dinp"] = need_dinp;
+    b.inputs = {dout[0], x, n.inputs[1]};
+    if (need_dinp) b.outputs.push_back(-1);
+    b.outputs.push_back(ad.param_grad(n.inputs[1]));
+    if (bias) b.outputs.push_back(ad.param_grad(n.inputs[2]));
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
+    if (need_dinp) grads[0] = ad.graph.nodes[id].outputs[0];
+    return grads;
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "linear_backward";
+  b.writes_param_grad = true;
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(1));
+    const std::int64_t in = attr_int(n, "in_features"), out = attr_int(n, "out_features");
+    std::vector<OutputType> t;
+    if (attr_bool(n, "need_dinp")) t.push_back({x.dtype, x.shape, true});
+    t.push_back({DType::f32, {out, in}, false});
+    if (attr_bool(n, "bias")) t.push_back({DType::f32, {out}, false});
+    return t;
+  };
+  b.slots = [](const Node& n) {
+    Slots s{{}, {"dout", "inp", "weight"}};
+    if (attr_bool(n, "need_dinp")) s.outputs.push_back("dinp");
+    s.outputs.push_back("dweight");
+    if (attr_bool(n, "bias")) s.outputs.push_back("dbias");
+    return s;
+  };
+  b.cost = [](const Node& n, const Graph& g) {
+    const double rows = static_cast<double>(g.value(n.inputs[1]).shape[0]);
+    const double in = static_cast<double>(attr_int(n, "in_features"));
+    const double out = static_cast<double>(attr_int(n, "out_features"));
+    const double gemms = attr_bool(n, "need_dinp") ? 2 : 1;
+    return Cost{gemms * 2 * rows * in * out + rows * out,
+                4 * (rows * out + rows * in * gemms + in * out * 3)};
+  };
+  b.emit_cpu = emit_backward;
+  ops.push_back(std::move(b));
+
+  LayerDef l;
+  l.torch_type = "Linear";
+  ArgDef in{"in_features", ArgType::integer, std::nullopt, true};
+  in.min = 1;
+  ArgDef out{"out_features", ArgType::integer, std::nullopt};
+  out.min = 1;
+  l.args = {in, out, {"bias", ArgType::boolean, Attr{true}}};
+  l.build = [](LayerBuild& b, const std::vector<int>& inputs) {
+    const Value& x = b.graph.value(inputs.at(0));
+    if (x.shape.size() != 2)
+      throw ShapeError("Linear expects a flat input (batch, features), got " + shape_str(x.shape) +
+                       "; add a Flatten layer before it");
+    const std::int64_t features = x.shape[1];
+    auto given = b.args.find("in_features");
+    if (given != b.args.end() && std::get<std::int64_t>(given->second) != features)
+      throw ShapeError("in_features is " + std::to_string(std::get<std::int64_t>(given->second)) +
+                       " but the input has " + std::to_string(features) +
+                       " features; remove in_features to infer it");
+    const std::int64_t out_features = std::get<std::int64_t>(b.args.at("out_features"));
+    const bool bias = std::get<bool>(b.args.at("bias"));
+    Node n;
+    n.op = "linear";
+    n.layer = b.layer;
+    n.source = b.source;
+    n.attrs["in_features"] = features;
+    n.attrs["out_features"] = out_features;
+    n.attrs["bias"] = bias;
+    n.attrs["blas"] = x.shape[0] * features * out_features >= kBlasMinMacs;
+    n.inputs = {inputs.at(0), add_param(b.graph, b.layer + ".weight", {out_features, features})};
+    if (bias) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_features}));
+    // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight and
+    // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias, both bound 1/sqrt(fan_in).
+    const double bound = features > 0 ? 1.0 / std::sqrt(static_cast<double>(features)) : 0.0;
+    for (size_t i = 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

@@ -1,0 +1,33 @@
+/// \file
+/// Registration of every op kind and torch.nn layer; one file per op.
+#pragma once
+
+#include <vector>
+
+#include "../op.hpp"
+
+namespace ltgen {
+
+void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+
+// Layers and their ops.
+void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_relu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_leaky_relu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_gelu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_tanh(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_sigmoid(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_silu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_identity(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+// Losses.
+void register_mse_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_huber_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_bce_with_logits_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+// Ops that autodiff inserts.
+void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+
+}  // namespace ltgen

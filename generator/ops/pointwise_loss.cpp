@@ -1,0 +1,111 @@
+#include "pointwise_loss.hpp"
+
+#include "../autodiff.hpp"
+#include "elementwise.hpp"
+
+namespace ltgen {
+
+ArgDef reduction_arg() {
+  ArgDef r{"reduction", ArgType::string, Attr{std::string("mean")}};
+  r.choices = {"mean", "sum"};
+  return r;
+}
+
+namespace {
+
+void write_constants(CodeWriter& w, const Node& n, const Graph& g, const PointwiseLoss& l) {
+  w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) +
+         ";  // per sample");
+  if (l.constants) l.constants(w, n);
+}
+
+}  // namespace
+
+void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers,
+                             const PointwiseLoss& l) {
+  OpDef f;
+  f.name = l.name;
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    const Value& y = g.value(n.inputs.at(1));
+    if (x.shape != y.shape)
+      throw ShapeError("prediction " + shape_str(x.shape) + " and target " + shape_str(y.shape) +
+                       " must have the same shape");
+    if (y.dtype != DType::f32) throw ShapeError("expects a float target");
+    return std::vector<OutputType>{{DType::f32, {}, false}};
+  };
+  f.slots = [](const Node&) { return Slots{{"loss"}, {"inp", "target"}}; };
+  f.cost = [l](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{e * l.flops_per_element, e * 8};
+  };
+  f.emit_cpu = [l](CodeWriter& w, const Node& n, const Graph& g) {
+    write_constants(w, n, g, l);
+    w.line("double sum = 0.0;");
+    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    w.line("const float x = inp[i], y = target[i];");
+    w.line("sum += " + l.term(n) + ";");
+    w.close();
+    if (attr_str(n, "reduction") == "mean")
+      w.line("loss[0] = static_cast<float>(sum / (n * kNumel));  // reduction='mean'");
+    else
+      w.line("loss[0] = static_cast<float>(sum);  // reduction='sum'");
+  };
+  f.backward = [l](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1, -1};
+    Node b;
+    b.op = l.name + "_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.inputs = {dout[0], x, n.inputs[1]};
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    return std::vector<int>{ad.graph.nodes[id].outputs[0], -1};
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = l.name + "_backward";
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(1));
+    return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
+  };
+  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dloss", "inp", "target"}}; };
+  b.cost = [l](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[1]).shape));
+    return Cost{e * l.flops_per_element, e * 12};
+  };
+  b.emit_cpu = [l](CodeWriter& w, const Node& n, const Graph& g) {
+    write_constants(w, n, g, l);
+    if (attr_str(n, "reduction") == "mean")
+      w.line("const float scale = dloss[0] / static_cast<float>(n * kNumel);  // reduction='mean'");
+    else
+      w.line("const float scale = dloss[0];  // reduction='sum'");
+    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    w.line("const float x = inp[i], y = target[i];");
+    w.line("dinp[i] = scale * (" + l.grad(n) + ");");
+    w.close();
+  };
+  ops.push_back(std::move(b));
+
+  LayerDef layer;
+  layer.torch_type = l.torch_type;
+  layer.is_loss = true;
+  layer.args = {reduction_arg()};
+  for (const auto& a : l.extra_args) layer.args.push_back(a);
+  const std::string op = l.name;
+  layer.build = [op](LayerBuild& b, const std::vector<int>& in) {
+    Node n;
+    n.op = op;
+    n.layer = b.layer;
+    n.source = b.source;
+    n.attrs = b.args;
+    n.inputs = {in.at(0), in.at(1)};
+    const int id = add_op(b.graph, std::move(n), "loss");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(layer));
+}
+
+}  // namespace ltgen

@@ -1,0 +1,31 @@
+/// \file
+/// Shared shape of losses that compare prediction and target element by
+/// element (MSELoss, L1Loss, HuberLoss, BCEWithLogitsLoss): a per-element term,
+/// its derivative, and reduction 'mean' or 'sum'.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "../op.hpp"
+
+namespace ltgen {
+
+struct PointwiseLoss {
+  std::string name;        // "mse_loss"; backward "mse_loss_backward"
+  std::string torch_type;  // "MSELoss"
+  std::vector<ArgDef> extra_args;  // besides reduction
+  double flops_per_element;
+  /// Terms in x (prediction) and y (target), both float.
+  std::function<std::string(const Node&)> term;
+  std::function<std::string(const Node&)> grad;  // d term / d x
+  std::function<void(CodeWriter&, const Node&)> constants;
+};
+
+void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers,
+                             const PointwiseLoss& loss);
+
+/// The reduction argument every torch.nn loss takes ('none' cannot drive training).
+ArgDef reduction_arg();
+
+}  // namespace ltgen

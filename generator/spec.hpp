@@ -1,0 +1,89 @@
+/// \file
+/// The spec (DESIGN §3) as read and checked: every field resolved, with
+/// torch's and Lightning's defaults filled in.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ltrt/json.hpp>
+
+#include "ir.hpp"
+
+namespace ltgen {
+
+struct LayerSpec {
+  std::string type;     // torch.nn class name
+  std::string source;   // JSON path: "model.layers[0]"
+  ltrt::json::Pos pos;
+  Attrs args;           // checked, defaults filled in (inferred sizes absent unless given)
+};
+
+struct InputSpec {
+  std::string name;
+  Shape shape;          // per sample
+  DType dtype = DType::f32;
+};
+
+struct TargetSpec {
+  Shape shape;          // per sample; empty for class labels
+  DType dtype = DType::f32;
+  std::int64_t num_classes = 0;  // class labels
+};
+
+struct DataSourceSpec {
+  std::string source;   // "randn" | "npy" | "csv"
+  std::int64_t num_samples = 0;
+  std::string x, y;     // npy, relative to the working directory of ltgen
+  std::string path;     // csv
+  std::string target_column;
+  bool header = true;
+};
+
+struct OptimizerSpec {
+  std::string type;     // "SGD" | "Adam" | "AdamW"
+  double lr = 1e-3;
+  double momentum = 0, dampening = 0;
+  bool nesterov = false;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  bool amsgrad = false;
+  double weight_decay = 0;
+  bool maximize = false;
+};
+
+struct TrainerSpec {
+  std::int64_t max_epochs = -1;  // -1: not set (Lightning: 1000 when max_steps is -1 too)
+  std::int64_t max_steps = -1;
+  std::int64_t log_every_n_steps = 50;
+  std::string default_root_dir = ".";
+  bool enable_progress_bar = true;
+  bool enable_checkpointing = true;
+  std::string accelerator = "auto";
+  std::string precision = "32-true";
+};
+
+struct Spec {
+  std::string path;     // as given to ltgen
+  std::string text;     // the file's bytes
+  std::string hash;     // FNV-1a 64 of text, 16 hex digits
+  std::string name;     // a C++ identifier
+  std::int64_t seed = 0;
+  std::vector<InputSpec> inputs;
+  TargetSpec target;
+  std::vector<LayerSpec> layers;
+  LayerSpec loss;
+  int batch_size = 1;
+  bool shuffle = false;
+  bool drop_last = false;
+  DataSourceSpec train;
+  OptimizerSpec optimizer;
+  TrainerSpec trainer;
+};
+
+/// Reads and checks a spec file; throws SpecError with the place and the fix.
+Spec read_spec(const std::string& path);
+/// Same, from text already read (tests).
+Spec parse_spec(const std::string& path, const std::string& text);
+
+}  // namespace ltgen

@@ -1,0 +1,24 @@
+// The one BLAS routine generated code calls, declared here so that a generated
+// project needs a BLAS library but no particular vendor's cblas.h.
+#pragma once
+
+extern "C" {
+enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
+enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112, CblasConjTrans = 113 };
+void cblas_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE trans_a, enum CBLAS_TRANSPOSE trans_b,
+                 int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                 float beta, float* c, int ldc);
+}
+
+namespace ltrt {
+
+// Row-major C[m,n] = alpha * op(A) op(B) + beta * C.
+inline void sgemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
+                  float beta, float* c) {
+  const int lda = trans_a ? m : k;
+  const int ldb = trans_b ? k : n;
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+}
+
+}  // namespace ltrt

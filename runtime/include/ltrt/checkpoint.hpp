@@ -1,0 +1,51 @@
+// Checkpoints and weight files (safetensors).
+//
+// A checkpoint is one safetensors file that safetensors.torch.load_file opens:
+//   state_dict.<param>           float32, the parameter's shape
+//   optimizer.<param>.<slot>     float32, per optimizer slot ("exp_avg", ...)
+//   __metadata__                 "format": "pt", and JSON text for:
+//     "epoch"           the epoch the checkpoint was saved at the end of
+//                       (Lightning's checkpoint["epoch"]); resuming starts at
+//                       epoch + 1
+//     "global_step"     optimizer steps taken (Lightning's global_step)
+//     "optimizer"       {"type": "Adam", "step": <torch's state["step"]>}
+//     "rng_states"      {"init": ..., "data": ..., "dropout": ...}
+//     "spec_hash"       the spec's hash, as a JSON string
+//     "hparams"         the spec, as read
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "ltrt/model.hpp"
+
+namespace ltrt {
+
+// Everything of a fit besides the tensors.
+struct TrainState {
+  std::int64_t epoch = 0;
+  std::int64_t global_step = 0;
+  std::int64_t optimizer_step = 0;
+  std::string rng_init, rng_data, rng_dropout;  // Generator::state()
+};
+
+// Writes atomically (a reader or a crash never sees half a file).
+void save_checkpoint(const std::string& path, const ModelDef& model, const std::byte* arena,
+                     const TrainState& state);
+
+// Restores parameters and optimizer slots into the arena and returns the
+// rest. Throws ltrt::Error naming the file (and the tensor) when the spec hash
+// differs, a tensor is missing or extra, or a shape or dtype is wrong; the
+// arena may be partly written then.
+TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::byte* arena);
+
+// --init_weights: a safetensors file of weights only, as
+// safetensors.torch.save_file(model.state_dict(), path) writes (bare names,
+// "layers.0.weight") or with "state_dict." prefixes (an ltgen checkpoint,
+// whose optimizer.* tensors are then ignored). float32 or float64 (converted).
+// Strict like load_state_dict(strict=True): every parameter present with its
+// shape, no other tensors; otherwise ltrt::Error naming the file and tensor.
+void load_weights(const std::string& path, const ModelDef& model, std::byte* arena);
+
+}  // namespace ltrt

@@ -1,0 +1,52 @@
+// In-memory datasets: a DataSourceConfig loaded into rows of the model's
+// per-sample input and target shapes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ltrt/model.hpp"
+#include "ltrt/rng.hpp"
+
+namespace ltrt {
+
+// DataSourceConfig with owned strings (paths can come from the command line).
+struct DataSource {
+  DataSourceKind kind = DataSourceKind::none;
+  std::int64_t num_samples = 0;  // randn
+  std::string x_path, y_path;    // npy
+  std::string csv_path;          // csv
+  std::string target_column;     // csv: column name(s), comma-separated; an index when there is no header
+  bool csv_header = true;
+
+  static DataSource from(const DataSourceConfig& config);
+};
+
+const char* data_source_kind_name(DataSourceKind kind);  // "none", "randn", "npy", "csv"
+
+struct Dataset {
+  std::int64_t num_samples = 0;
+  DType input_dtype = DType::f32;
+  DType target_dtype = DType::f32;
+  std::int64_t input_row = 0;   // elements per sample
+  std::int64_t target_row = 0;  // elements per sample
+  std::vector<std::byte> inputs;   // num_samples * input_row elements of input_dtype
+  std::vector<std::byte> targets;  // num_samples * target_row elements of target_dtype
+};
+
+// Loads `source` for a model whose batch buffers are `input` and `target`
+// (dim 0 is the batch; the rest is the per-sample shape).
+//   randn: num_samples rows of randn(input sample shape), then num_samples
+//          rows of randn(target sample shape), from `data_gen`, like the
+//          Lightning seed's X = randn(1000, 10); y = randn(1000)
+//   npy:   x [N, *input] float32/float64 (-> float32), or int64 for int64
+//          inputs; y [N, *target] float32/float64 for float targets, int64
+//          for class targets; y [N] is accepted for a per-sample shape [1]
+//   csv:   target_column names the target column(s); every other column is
+//          an input feature
+// Mismatched row counts, shapes or dtypes throw ltrt::Error naming the file.
+Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen);
+
+}  // namespace ltrt

@@ -1,0 +1,16 @@
+// Default parameter initialisation (no --init_weights file).
+#pragma once
+
+#include <cstddef>
+
+#include "ltrt/model.hpp"
+#include "ltrt/rng.hpp"
+
+namespace ltrt {
+
+// Fills every parameter of `model` in the arena, in parameter order, element
+// by element: zeros, ones, or uniform(-bound, bound) drawn from `gen` (the
+// init generator of seed_everything). Not torch's stream; see rng.hpp.
+void init_parameters(const ModelDef& model, std::byte* arena, Generator& gen);
+
+}  // namespace ltrt

@@ -1,0 +1,131 @@
+// The contract between a generated model and the runtime: what the generated
+// model.cpp exports (one ModelDef) and what the runtime's trainer calls.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ltrt {
+
+class Generator;
+
+enum class DType : std::uint8_t { f32, f64, i64 };
+
+// Size in bytes of one element.
+std::size_t dtype_size(DType dtype);
+// safetensors' name for a dtype ("F32", "F64", "I64").
+const char* safetensors_dtype(DType dtype);
+
+constexpr int kMaxRank = 6;
+
+// A tensor that lives at a fixed byte offset in the arena.
+struct TensorRef {
+  const char* name;  // PyTorch's name, e.g. "layers.0.weight"
+  DType dtype;
+  int rank;
+  std::int64_t shape[kMaxRank];
+  std::size_t offset;  // bytes from the arena's base
+
+  std::int64_t numel() const {
+    std::int64_t n = 1;
+    for (int i = 0; i < rank; ++i) n *= shape[i];
+    return n;
+  }
+};
+
+// How a parameter is initialised when no --init_weights file is given:
+// PyTorch's defaults (Linear: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+enum class InitKind : std::uint8_t { zeros, ones, uniform };
+
+struct ParamDef {
+  TensorRef value;          // float32 parameter in the parameter region
+  std::size_t flat_index;   // element index inside the flat parameter/grad/slot regions
+  InitKind init;
+  double init_bound;        // uniform(-bound, bound) when init == uniform
+};
+
+// The optimizer as the spec names it, with torch.optim's arguments.
+enum class OptimizerKind : std::uint8_t { sgd, adam, adamw };
+struct OptimizerConfig {
+  OptimizerKind kind;
+  double lr;
+  // SGD
+  double momentum, dampening;
+  bool nesterov;
+  // Adam / AdamW
+  double beta1, beta2, eps;
+  bool amsgrad;
+  // all
+  double weight_decay;
+  bool maximize;
+};
+
+// A data source as the spec names it; paths are resolved against the spec's
+// folder at generation time and can be overridden on the command line.
+enum class DataSourceKind : std::uint8_t { none, randn, npy, csv };
+struct DataSourceConfig {
+  DataSourceKind kind;
+  std::int64_t num_samples;  // randn
+  const char* x_path;        // npy
+  const char* y_path;        // npy
+  const char* csv_path;      // csv
+  const char* target_column; // csv: the column holding the target (for regression, may be several)
+  bool csv_header;
+};
+
+struct DataConfig {
+  int batch_size;
+  bool shuffle;
+  bool drop_last;
+  DataSourceConfig train;
+};
+
+// Trainer arguments with Lightning's defaults, fixed in the spec and
+// overridable with --trainer.NAME=VALUE where marked.
+struct TrainerConfig {
+  std::int64_t max_epochs;     // runtime; -1 = unlimited (Lightning: 1000 when max_steps == -1)
+  std::int64_t max_steps;      // runtime; -1 = unlimited
+  std::int64_t log_every_n_steps;  // runtime
+  const char* default_root_dir;    // runtime
+  bool enable_progress_bar;        // runtime
+  bool enable_checkpointing;       // runtime
+  std::int64_t seed;               // seed_everything
+};
+
+// What the generated model exports. All step functions work on one arena whose
+// layout is fixed at generation time (see the memory plan in model.cpp).
+struct ModelDef {
+  const char* name;         // spec name, also the binary's name
+  const char* spec_json;    // the spec as read, for hparams.yaml
+  const char* spec_hash;    // FNV-1a of the spec bytes, hex
+  std::size_t arena_bytes;
+  int batch_size;           // the largest batch a step handles (rows n <= batch_size)
+
+  const ParamDef* params;
+  int num_params;
+  std::int64_t num_param_elements;  // total floats in the flat parameter region
+  std::size_t params_offset;        // flat float32 parameter region
+  std::size_t grads_offset;         // flat float32 gradient region, same layout
+  std::size_t slots_offset;         // optimizer slots: num_slots regions of the same layout
+  int num_slots;
+  const char* const* slot_names;    // PyTorch's names: "exp_avg", "exp_avg_sq", "momentum_buffer", ...
+
+  TensorRef input;    // per-batch input buffer, shape[0] == batch_size
+  TensorRef target;   // per-batch target buffer, shape[0] == batch_size
+  std::int64_t num_classes;  // int64 class targets must lie in [0, num_classes); 0 for float targets
+
+  OptimizerConfig optimizer;
+  DataConfig data;
+  TrainerConfig trainer;
+
+  // Forward, loss and backward over the first n rows of the batch buffers.
+  // Backward starts from d(loss) = loss_scale: 1/accumulate_grad_batches as
+  // Lightning divides the loss, times the AMP loss scale later. Parameter
+  // gradients are added to the grad region when accumulate is true, written
+  // over it otherwise. Returns the (unscaled) loss.
+  float (*training_step)(std::byte* arena, int n, float loss_scale, bool accumulate, Generator& rng);
+  // Forward and loss in eval mode (dropout off). Returns the loss.
+  float (*evaluation_step)(std::byte* arena, int n);
+};
+
+}  // namespace ltrt

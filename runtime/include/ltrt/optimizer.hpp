@@ -1,0 +1,50 @@
+// The optimizer of a ModelDef: dispatches on OptimizerConfig to SGD, Adam or
+// AdamW over the flat parameter / gradient / slot regions of the arena.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ltrt/model.hpp"
+
+namespace ltrt {
+
+// torch.optim's class name: "SGD", "Adam", "AdamW".
+const char* optimizer_name(OptimizerKind kind);
+
+// The per-parameter state tensors torch.optim keeps for this configuration,
+// in slot order: SGD with momentum: {"momentum_buffer"}; SGD without: {};
+// Adam/AdamW: {"exp_avg", "exp_avg_sq"} plus "max_exp_avg_sq" when amsgrad.
+std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
+
+class Optimizer {
+ public:
+  // Checks that the model's slot regions match the configuration (count and
+  // names); throws ltrt::Error otherwise. Slots start at zero (the arena is
+  // zeroed).
+  Optimizer(const ModelDef& model, std::byte* arena);
+
+  // One optimizer step over all parameters: increments the step count, then
+  // updates parameters and slots from the gradient region. Does not allocate.
+  void step();
+
+  // Number of steps taken (torch's state["step"]); saved in checkpoints.
+  std::int64_t step_count() const { return step_count_; }
+  void set_step_count(std::int64_t steps) { step_count_ = steps; }
+
+  // The learning rate of the next step (for LR schedulers).
+  double lr() const { return lr_; }
+  void set_lr(double lr) { lr_ = lr; }
+
+  const OptimizerConfig& config() const { return model_.optimizer; }
+
+ private:
+  const ModelDef& model_;
+  std::byte* arena_;
+  std::int64_t step_count_ = 0;
+  double lr_;
+};
+
+}  // namespace ltrt

@@ -1,0 +1,57 @@
+// Deterministic, platform-independent random numbers for the runtime.
+//
+// Generator is xoshiro256** (Blackman & Vigna) seeded through splitmix64. The
+// same seed gives the same stream on every platform and compiler: only integer
+// arithmetic and IEEE double operations are used.
+//
+// NOTE: ltgen's streams are not torch's. A program seeded with 42 does not draw
+// the same initial weights, randn data, permutations or dropout masks as a
+// Lightning script seeded with 42. Parity tests therefore pass weights
+// (--init_weights) and data (npy files) explicitly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ltrt {
+
+class Generator {
+ public:
+  // seed: the user's seed; stream: which independent stream of that seed.
+  explicit Generator(std::uint64_t seed = 0, std::uint64_t stream = 0);
+
+  std::uint64_t next_u64();
+  std::uint32_t next_u32();  // the high 32 bits of next_u64()
+  // Uniform integer in [0, n), unbiased (Lemire's method with rejection). n > 0.
+  std::uint64_t below(std::uint64_t n);
+  // Uniform double in [0, 1) with 53 random bits.
+  double uniform();
+  // Standard normal (Box-Muller in float64); the second value of each pair is
+  // kept and returned by the next call.
+  double normal();
+
+  // The full state (including a pending normal value) as one line of text,
+  // e.g. "xoshiro256**:<s0>:<s1>:<s2>:<s3>:<spare flag>:<spare bits>" in hex.
+  std::string state() const;
+  // Restores a state written by state(); throws ltrt::Error when malformed.
+  void set_state(const std::string& text);
+
+ private:
+  std::uint64_t s_[4];
+  bool has_spare_ = false;
+  double spare_ = 0.0;
+};
+
+// The generators seed_everything(seed) sets up: one per purpose, so that
+// changing e.g. the number of dropout draws does not change the data order.
+struct Rngs {
+  Generator init;     // parameter initialisation
+  Generator data;     // randn data sources and per-epoch shuffling
+  Generator dropout;  // passed to training_step
+};
+
+// Lightning's seed_everything(seed) for ltgen programs: the three generators
+// are independent streams derived from the one seed.
+Rngs seed_everything(std::int64_t seed);
+
+}  // namespace ltrt

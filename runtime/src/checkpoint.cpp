@@ -1,0 +1,213 @@
+// Checkpoint and weight file I/O on top of safetensors.
+#include "ltrt/checkpoint.hpp"
+
+#include <cstring>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "ltrt/arena.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/json.hpp"
+#include "ltrt/optimizer.hpp"
+#include "ltrt/safetensors.hpp"
+
+namespace ltrt {
+namespace {
+
+constexpr const char* kStatePrefix = "state_dict.";
+constexpr const char* kOptimizerPrefix = "optimizer.";
+
+std::vector<std::int64_t> shape_of(const TensorRef& t) { return std::vector<std::int64_t>(t.shape, t.shape + t.rank); }
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Copies a float32 or float64 tensor into float32 storage after checking its shape.
+void copy_float_tensor(const std::string& path, const SafeTensor& t, const std::vector<std::int64_t>& shape,
+                       float* dst, bool allow_f64) {
+  if (t.shape != shape) {
+    throw Error(path + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) + ", the model expects " +
+                shape_text(shape));
+  }
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  if (t.dtype == DType::f32) {
+    std::memcpy(dst, t.data.data(), static_cast<std::size_t>(n) * sizeof(float));
+  } else if (t.dtype == DType::f64 && allow_f64) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      double v;
+      std::memcpy(&v, t.data.data() + i * 8, 8);
+      dst[i] = static_cast<float>(v);
+    }
+  } else {
+    throw Error(path + ": tensor '" + t.name + "' has dtype " + safetensors_dtype(t.dtype) + ", expected " +
+                (allow_f64 ? "F32 or F64" : "F32"));
+  }
+}
+
+const std::string& require_metadata(const std::string& path, const SafeTensorsFile& file, const char* key) {
+  const std::string* v = file.find_metadata(key);
+  if (v == nullptr) {
+    throw Error(path + ": not an ltgen checkpoint (no '" + key + "' in __metadata__)");
+  }
+  return *v;
+}
+
+json::Value parse_metadata(const std::string& path, const std::string& key, const std::string& text) {
+  try {
+    return json::parse(text);
+  } catch (const Error& e) {
+    throw Error(path + ": __metadata__ '" + key + "' is not valid JSON: " + e.what());
+  }
+}
+
+std::int64_t metadata_integer(const std::string& path, const SafeTensorsFile& file, const char* key) {
+  const json::Value v = parse_metadata(path, key, require_metadata(path, file, key));
+  if (!v.is_number() || !v.is_integer || v.integer < 0) {
+    throw Error(path + ": __metadata__ '" + key + "' must be a non-negative integer");
+  }
+  return v.integer;
+}
+
+std::string member_string(const std::string& path, const json::Value& obj, const char* outer, const char* key) {
+  const json::Value* v = obj.find(key);
+  if (v == nullptr || !v->is_string()) {
+    throw Error(path + ": __metadata__ '" + outer + "' has no string '" + key + "'");
+  }
+  return v->str;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const ModelDef& model, const std::byte* arena,
+                     const TrainState& state) {
+  std::vector<SafeTensorView> views;
+  views.reserve(static_cast<std::size_t>(model.num_params) * (1 + model.num_slots));
+  for (int p = 0; p < model.num_params; ++p) {
+    const ParamDef& param = model.params[p];
+    views.push_back({kStatePrefix + std::string(param.value.name), DType::f32, shape_of(param.value),
+                     arena + param.value.offset});
+  }
+  for (int p = 0; p < model.num_params; ++p) {
+    const ParamDef& param = model.params[p];
+    for (int k = 0; k < model.num_slots; ++k) {
+      views.push_back({kOptimizerPrefix + std::string(param.value.name) + "." + model.slot_names[k], DType::f32,
+                       shape_of(param.value), slot_region(model, arena, k) + param.flat_index});
+    }
+  }
+
+  json::Value optimizer = json::Value::make_object();
+  optimizer.set("type", json::Value::make_string(optimizer_name(model.optimizer.kind)));
+  optimizer.set("step", json::Value::make_integer(state.optimizer_step));
+  json::Value rng = json::Value::make_object();
+  rng.set("init", json::Value::make_string(state.rng_init));
+  rng.set("data", json::Value::make_string(state.rng_data));
+  rng.set("dropout", json::Value::make_string(state.rng_dropout));
+
+  const std::vector<std::pair<std::string, std::string>> metadata = {
+      {"format", "pt"},
+      {"epoch", std::to_string(state.epoch)},
+      {"global_step", std::to_string(state.global_step)},
+      {"optimizer", json::write(optimizer)},
+      {"rng_states", json::write(rng)},
+      {"spec_hash", json::quote(model.spec_hash ? model.spec_hash : "")},
+      {"hparams", model.spec_json ? model.spec_json : "{}"},
+  };
+  write_safetensors(path, views, metadata);
+}
+
+TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::byte* arena) {
+  const SafeTensorsFile file = read_safetensors(path);
+
+  const json::Value hash = parse_metadata(path, "spec_hash", require_metadata(path, file, "spec_hash"));
+  const std::string want_hash = model.spec_hash ? model.spec_hash : "";
+  if (!hash.is_string() || hash.str != want_hash) {
+    throw Error(path + ": checkpoint was written by a program generated from a different spec (spec_hash " +
+                (hash.is_string() ? hash.str : json::write(hash)) + ", this program's is " + want_hash + ")");
+  }
+
+  TrainState state;
+  state.epoch = metadata_integer(path, file, "epoch");
+  state.global_step = metadata_integer(path, file, "global_step");
+  const json::Value optimizer = parse_metadata(path, "optimizer", require_metadata(path, file, "optimizer"));
+  const json::Value* step = optimizer.find("step");
+  const json::Value* type = optimizer.find("type");
+  if (step == nullptr || !step->is_integer || step->integer < 0) {
+    throw Error(path + ": __metadata__ 'optimizer' has no non-negative integer 'step'");
+  }
+  if (type == nullptr || !type->is_string() || type->str != optimizer_name(model.optimizer.kind)) {
+    throw Error(path + ": checkpoint optimizer is " + (type && type->is_string() ? type->str : "unknown") +
+                ", this program's is " + optimizer_name(model.optimizer.kind));
+  }
+  state.optimizer_step = step->integer;
+  const json::Value rng = parse_metadata(path, "rng_states", require_metadata(path, file, "rng_states"));
+  state.rng_init = member_string(path, rng, "rng_states", "init");
+  state.rng_data = member_string(path, rng, "rng_states", "data");
+  state.rng_dropout = member_string(path, rng, "rng_states", "dropout");
+
+  // Every expected tensor, then anything left over.
+  std::map<std::string, bool> seen;
+  for (const SafeTensor& t : file.tensors) seen.emplace(t.name, false);
+  auto take = [&](const std::string& name) -> const SafeTensor& {
+    const SafeTensor* t = file.find(name);
+    if (t == nullptr) throw Error(path + ": missing tensor '" + name + "'");
+    seen[name] = true;
+    return *t;
+  };
+  for (int p = 0; p < model.num_params; ++p) {
+    const ParamDef& param = model.params[p];
+    const std::vector<std::int64_t> shape = shape_of(param.value);
+    copy_float_tensor(path, take(kStatePrefix + std::string(param.value.name)), shape,
+                      reinterpret_cast<float*>(arena + param.value.offset), false);
+    for (int k = 0; k < model.num_slots; ++k) {
+      copy_float_tensor(path, take(kOptimizerPrefix + std::string(param.value.name) + "." + model.slot_names[k]),
+                        shape, slot_region(model, arena, k) + param.flat_index, false);
+    }
+  }
+  for (const auto& [name, used] : seen) {
+    if (!used) throw Error(path + ": unexpected tensor '" + name + "' (not in this model's state)");
+  }
+  return state;
+}
+
+void load_weights(const std::string& path, const ModelDef& model, std::byte* arena) {
+  const SafeTensorsFile file = read_safetensors(path);
+  const bool ltgen_checkpoint = file.find_metadata("spec_hash") != nullptr;
+
+  // Parameter name -> tensor, accepting both naming forms.
+  std::map<std::string, const SafeTensor*> by_param;
+  for (const SafeTensor& t : file.tensors) {
+    std::string name = t.name;
+    if (starts_with(name, kStatePrefix)) {
+      name = name.substr(std::strlen(kStatePrefix));
+    } else if (ltgen_checkpoint && starts_with(name, kOptimizerPrefix)) {
+      continue;  // optimizer state of a checkpoint: not weights
+    }
+    if (!by_param.emplace(name, &t).second) {
+      throw Error(path + ": parameter '" + name + "' appears twice (as '" + by_param[name]->name + "' and '" + t.name +
+                  "')");
+    }
+  }
+  for (int p = 0; p < model.num_params; ++p) {
+    const ParamDef& param = model.params[p];
+    auto it = by_param.find(param.value.name);
+    if (it == by_param.end()) throw Error(path + ": missing tensor '" + param.value.name + "'");
+    copy_float_tensor(path, *it->second, shape_of(param.value), reinterpret_cast<float*>(arena + param.value.offset),
+                      true);
+    by_param.erase(it);
+  }
+  if (!by_param.empty()) {
+    std::string names;
+    for (const auto& kv : by_param) names += (names.empty() ? "'" : ", '") + kv.second->name + "'";
+    throw Error(path + ": unexpected tensor" + (by_param.size() > 1 ? "s " : " ") + names +
+                " (not parameters of this model)");
+  }
+}
+
+}  // namespace ltrt

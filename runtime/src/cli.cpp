@@ -1,0 +1,348 @@
+// Command line parsing for generated programs.
+#include "ltrt/cli.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "ltrt/json.hpp"
+#include "ltrt/optimizer.hpp"
+
+namespace ltrt {
+namespace {
+
+// Options that can be set when the program runs.
+const char* const kRuntimeOptions[] = {
+    "help",
+    "print_config",
+    "seed_everything",
+    "trainer.max_epochs",
+    "trainer.max_steps",
+    "trainer.log_every_n_steps",
+    "trainer.default_root_dir",
+    "trainer.enable_progress_bar",
+    "trainer.enable_checkpointing",
+    "data.train.x",
+    "data.train.y",
+    "data.train.path",
+    "init_weights",
+    "ckpt_path",
+};
+
+// Trainer arguments that the generated code depends on (or that this
+// runtime does not change yet): fixed at generation time.
+const char* const kFixedTrainerFields[] = {
+    "accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks",
+    "fast_dev_run", "min_epochs", "min_steps", "max_time", "limit_train_batches", "limit_val_batches",
+    "limit_test_batches", "limit_predict_batches", "overfit_batches", "val_check_interval",
+    "check_val_every_n_epoch", "num_sanity_val_steps", "enable_model_summary", "accumulate_grad_batches",
+    "gradient_clip_val", "gradient_clip_algorithm", "deterministic", "benchmark", "inference_mode",
+    "use_distributed_sampler", "profiler", "detect_anomaly", "barebones", "plugins", "sync_batchnorm",
+    "reload_dataloaders_every_n_epochs",
+};
+
+// data fields of the spec that are fixed (the batch size is compiled in).
+const char* const kFixedDataFields[] = {
+    "batch_size", "shuffle", "drop_last", "num_workers", "pin_memory", "train.source", "train.num_samples",
+    "train.target_column", "train.header", "train.context_length",
+};
+
+// Top-level spec sections that are fixed as a whole.
+const char* const kFixedSections[] = {"model", "optimizer", "lr_scheduler", "hooks", "name"};
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+bool is_fixed(const std::string& key) {
+  for (const char* section : kFixedSections) {
+    if (key == section || starts_with(key, std::string(section) + ".")) return true;
+  }
+  if (starts_with(key, "data.")) {
+    const std::string field = key.substr(5);
+    for (const char* f : kFixedDataFields) {
+      if (field == f) return true;
+    }
+    for (const char* split : {"val.", "test.", "predict."}) {
+      if (starts_with(field, split)) return true;
+    }
+  }
+  if (starts_with(key, "trainer.")) {
+    const std::string field = key.substr(8);
+    for (const char* f : kFixedTrainerFields) {
+      if (field == f) return true;
+    }
+  }
+  return false;
+}
+
+std::string nearest_option(const std::string& key) {
+  // An abbreviation ("--seed") means the shortest option it starts.
+  std::string best;
+  for (const char* option : kRuntimeOptions) {
+    if (starts_with(option, key) && (best.empty() || std::strlen(option) < best.size())) best = option;
+  }
+  if (!best.empty()) return best;
+  std::size_t best_distance = static_cast<std::size_t>(-1);
+  for (const char* option : kRuntimeOptions) {
+    const std::size_t d = edit_distance(key, option);
+    if (d < best_distance) {
+      best_distance = d;
+      best = option;
+    }
+  }
+  return best;
+}
+
+std::int64_t parse_int(const std::string& key, const std::string& value) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(value.c_str(), &end, 10);
+  if (value.empty() || end != value.c_str() + value.size() || errno == ERANGE || std::isspace(static_cast<unsigned char>(value[0]))) {
+    throw UsageError("--" + key + ": '" + value + "' is not an integer");
+  }
+  return v;
+}
+
+bool parse_bool(const std::string& key, const std::string& value) {
+  if (value == "true" || value == "True" || value == "1") return true;
+  if (value == "false" || value == "False" || value == "0") return false;
+  throw UsageError("--" + key + ": '" + value + "' is not a boolean (use true or false)");
+}
+
+void require_source(const std::string& key, const FitConfig& fit, DataSourceKind kind) {
+  if (fit.train.kind != kind) {
+    throw UsageError(std::string("--") + key + " applies to " + data_source_kind_name(kind) +
+                     " data sources, but the spec's data.train source is " + data_source_kind_name(fit.train.kind) +
+                     "; change the spec and run ltgen again");
+  }
+}
+
+bool parse_subcommand(const std::string& word, Subcommand& out) {
+  for (Subcommand s : {Subcommand::fit, Subcommand::validate, Subcommand::test, Subcommand::predict}) {
+    if (word == subcommand_name(s)) {
+      out = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* subcommand_name(Subcommand s) {
+  switch (s) {
+    case Subcommand::fit: return "fit";
+    case Subcommand::validate: return "validate";
+    case Subcommand::test: return "test";
+    case Subcommand::predict: return "predict";
+  }
+  return "?";
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
+  CliOptions opts;
+  opts.fit = FitConfig::from_model(model);
+  bool have_subcommand = false;
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-h") {
+      opts.help = true;
+      continue;
+    }
+    if (!starts_with(arg, "--")) {
+      Subcommand s;
+      if (!have_subcommand && parse_subcommand(arg, s)) {
+        opts.subcommand = s;
+        have_subcommand = true;
+        continue;
+      }
+      if (have_subcommand) throw UsageError("unexpected argument '" + arg + "'");
+      std::string best = "fit";
+      for (const char* w : {"fit", "validate", "test", "predict"}) {
+        if (edit_distance(arg, w) < edit_distance(arg, best)) best = w;
+      }
+      throw UsageError("unknown subcommand '" + arg + "'; did you mean '" + best +
+                       "'? (subcommands: fit, validate, test, predict)");
+    }
+
+    std::string key = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    if (const std::size_t eq = key.find('='); eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key = key.substr(0, eq);
+      has_value = true;
+    }
+    if (key == "help" || key == "print_config") {
+      if (has_value && key == "help") throw UsageError("--help takes no value");
+      (key == "help" ? opts.help : opts.print_config) = true;
+      continue;
+    }
+
+    const bool known = std::find_if(std::begin(kRuntimeOptions), std::end(kRuntimeOptions),
+                                    [&](const char* o) { return key == o; }) != std::end(kRuntimeOptions);
+    if (!known) {
+      if (is_fixed(key)) {
+        throw UsageError("--" + key + " is fixed when the program is generated; change the spec and run ltgen again");
+      }
+      throw UsageError("unknown option --" + key + "; did you mean --" + nearest_option(key) + "? (see --help)");
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) throw UsageError("--" + key + " needs a value (--" + key + "=VALUE)");
+      value = argv[++i];
+    }
+
+    FitConfig& f = opts.fit;
+    if (key == "seed_everything") {
+      f.seed = parse_int(key, value);
+    } else if (key == "trainer.max_epochs") {
+      f.max_epochs = parse_int(key, value);
+      if (f.max_epochs < -1) throw UsageError("--trainer.max_epochs must be a non-negative integer or -1, got " + value);
+    } else if (key == "trainer.max_steps") {
+      f.max_steps = parse_int(key, value);
+      if (f.max_steps < -1) throw UsageError("--trainer.max_steps must be a non-negative integer or -1, got " + value);
+    } else if (key == "trainer.log_every_n_steps") {
+      f.log_every_n_steps = parse_int(key, value);
+      if (f.log_every_n_steps < 0) throw UsageError("--trainer.log_every_n_steps must not be negative, got " + value);
+    } else if (key == "trainer.default_root_dir") {
+      if (value.empty()) throw UsageError("--trainer.default_root_dir needs a path");
+      f.default_root_dir = value;
+    } else if (key == "trainer.enable_progress_bar") {
+      f.enable_progress_bar = parse_bool(key, value);
+    } else if (key == "trainer.enable_checkpointing") {
+      f.enable_checkpointing = parse_bool(key, value);
+    } else if (key == "data.train.x") {
+      require_source(key, f, DataSourceKind::npy);
+      f.train.x_path = value;
+    } else if (key == "data.train.y") {
+      require_source(key, f, DataSourceKind::npy);
+      f.train.y_path = value;
+    } else if (key == "data.train.path") {
+      require_source(key, f, DataSourceKind::csv);
+      f.train.csv_path = value;
+    } else if (key == "init_weights") {
+      if (value.empty()) throw UsageError("--init_weights needs a file");
+      f.init_weights = value;
+    } else if (key == "ckpt_path") {
+      if (value.empty()) throw UsageError("--ckpt_path needs a path");
+      if (value == "last" || value == "best") {
+        throw UsageError("--ckpt_path=" + value + " is not supported yet; give the checkpoint's path");
+      }
+      f.ckpt_path = value;
+    }
+  }
+  return opts;
+}
+
+std::string usage(const ModelDef& model) {
+  const std::string name = model.name ? model.name : "program";
+  std::string s;
+  s += "usage: " + name + " [fit] [options]\n\n";
+  s += "Trains the model of spec '" + name + "' like LightningCLI's `fit` (validate, test and predict are not\n";
+  s += "supported yet). Options take --key=value or --key value.\n\n";
+  s += "options:\n";
+  s += "  --help                               show this message and exit\n";
+  s += "  --print_config                       print the resolved configuration as JSON and exit\n";
+  s += "  --seed_everything=N                  seed of all random generators (spec: " + std::to_string(model.trainer.seed) + ")\n";
+  s += "  --trainer.max_epochs=N               stop after N epochs (-1: unset)\n";
+  s += "  --trainer.max_steps=N                stop after N optimizer steps (-1: no limit)\n";
+  s += "  --trainer.log_every_n_steps=N        write train_loss to metrics.csv every N steps\n";
+  s += "  --trainer.default_root_dir=PATH      where lightning_logs/ goes\n";
+  s += "  --trainer.enable_progress_bar=BOOL   true or false\n";
+  s += "  --trainer.enable_checkpointing=BOOL  true or false\n";
+  if (model.data.train.kind == DataSourceKind::npy) {
+    s += "  --data.train.x=PATH                  training inputs (.npy)\n";
+    s += "  --data.train.y=PATH                  training targets (.npy)\n";
+  } else if (model.data.train.kind == DataSourceKind::csv) {
+    s += "  --data.train.path=PATH               training data (.csv)\n";
+  }
+  s += "  --init_weights=FILE                  initial weights (.safetensors, names as in model.state_dict())\n";
+  s += "  --ckpt_path=PATH                     resume training from a checkpoint (.safetensors)\n\n";
+  s += "Shapes, layers, batch size, precision, optimizer and the other spec fields are fixed when the\n";
+  s += "program is generated; change the spec and run ltgen again.\n";
+  return s;
+}
+
+std::string config_json(const CliOptions& options, const ModelDef& model) {
+  using json::Value;
+  const FitConfig& f = options.fit;
+  Value root = Value::make_object();
+  root.set("subcommand", Value::make_string(subcommand_name(options.subcommand)));
+  root.set("name", Value::make_string(model.name ? model.name : ""));
+  root.set("spec_hash", Value::make_string(model.spec_hash ? model.spec_hash : ""));
+  root.set("seed_everything", Value::make_integer(f.seed));
+
+  Value trainer = Value::make_object();
+  trainer.set("max_epochs", Value::make_integer(resolve_max_epochs(f.max_epochs, f.max_steps)));
+  trainer.set("max_steps", Value::make_integer(f.max_steps));
+  trainer.set("log_every_n_steps", Value::make_integer(f.log_every_n_steps));
+  trainer.set("default_root_dir", Value::make_string(f.default_root_dir));
+  trainer.set("enable_progress_bar", Value::make_bool(f.enable_progress_bar));
+  trainer.set("enable_checkpointing", Value::make_bool(f.enable_checkpointing));
+  root.set("trainer", std::move(trainer));
+
+  Value data = Value::make_object();
+  data.set("batch_size", Value::make_integer(model.data.batch_size));
+  data.set("shuffle", Value::make_bool(model.data.shuffle));
+  data.set("drop_last", Value::make_bool(model.data.drop_last));
+  Value train = Value::make_object();
+  train.set("source", Value::make_string(data_source_kind_name(f.train.kind)));
+  switch (f.train.kind) {
+    case DataSourceKind::randn:
+      train.set("num_samples", Value::make_integer(f.train.num_samples));
+      break;
+    case DataSourceKind::npy:
+      train.set("x", Value::make_string(f.train.x_path));
+      train.set("y", Value::make_string(f.train.y_path));
+      break;
+    case DataSourceKind::csv:
+      train.set("path", Value::make_string(f.train.csv_path));
+      train.set("target_column", Value::make_string(f.train.target_column));
+      train.set("header", Value::make_bool(f.train.csv_header));
+      break;
+    case DataSourceKind::none:
+      break;
+  }
+  data.set("train", std::move(train));
+  root.set("data", std::move(data));
+
+  const OptimizerConfig& o = model.optimizer;
+  Value opt = Value::make_object();
+  opt.set("type", Value::make_string(optimizer_name(o.kind)));
+  opt.set("lr", Value::make_number(o.lr));
+  if (o.kind == OptimizerKind::sgd) {
+    opt.set("momentum", Value::make_number(o.momentum));
+    opt.set("dampening", Value::make_number(o.dampening));
+    opt.set("nesterov", Value::make_bool(o.nesterov));
+  } else {
+    Value betas = Value::make_array();
+    betas.push(Value::make_number(o.beta1));
+    betas.push(Value::make_number(o.beta2));
+    opt.set("betas", std::move(betas));
+    opt.set("eps", Value::make_number(o.eps));
+    opt.set("amsgrad", Value::make_bool(o.amsgrad));
+  }
+  opt.set("weight_decay", Value::make_number(o.weight_decay));
+  opt.set("maximize", Value::make_bool(o.maximize));
+  root.set("optimizer", std::move(opt));
+
+  root.set("init_weights", f.init_weights.empty() ? Value::make_null() : Value::make_string(f.init_weights));
+  root.set("ckpt_path", f.ckpt_path.empty() ? Value::make_null() : Value::make_string(f.ckpt_path));
+  return json::write(root, 2) + "\n";
+}
+
+}  // namespace ltrt

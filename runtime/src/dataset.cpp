@@ -1,0 +1,246 @@
+// Loading randn / npy / csv data sources into memory.
+#include "ltrt/dataset.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "ltrt/csv.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/npy.hpp"
+
+namespace ltrt {
+namespace {
+
+std::vector<std::int64_t> sample_shape(const TensorRef& t) {
+  return std::vector<std::int64_t>(t.shape + (t.rank > 0 ? 1 : 0), t.shape + t.rank);
+}
+
+std::int64_t product(const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+const char* numpy_dtype(DType d) {
+  switch (d) {
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+    case DType::i64: return "int64";
+  }
+  return "?";
+}
+
+// Converts an npy array's elements into `want` storage. Floats convert to
+// float32; integers stay int64. Anything else is an error.
+std::vector<std::byte> convert(const std::string& path, const NpyArray& a, DType want, const char* role) {
+  const std::int64_t n = a.numel();
+  std::vector<std::byte> out(static_cast<std::size_t>(n) * dtype_size(want));
+  if (want == DType::f32 && a.dtype == DType::f32) {
+    std::memcpy(out.data(), a.data.data(), out.size());
+  } else if (want == DType::f32 && a.dtype == DType::f64) {
+    float* dst = reinterpret_cast<float*>(out.data());
+    for (std::int64_t i = 0; i < n; ++i) {
+      double v;
+      std::memcpy(&v, a.data.data() + i * 8, 8);
+      dst[i] = static_cast<float>(v);
+    }
+  } else if (want == DType::i64 && a.dtype == DType::i64) {
+    std::memcpy(out.data(), a.data.data(), out.size());
+  } else {
+    throw Error(path + ": " + role + " has dtype " + numpy_dtype(a.dtype) + ", the model needs " +
+                (want == DType::f32 ? "float32 (or float64, converted)" : "int64 (class indices)"));
+  }
+  return out;
+}
+
+void check_shape(const std::string& path, const NpyArray& a, const std::vector<std::int64_t>& per_sample,
+                 const char* role, const TensorRef& ref) {
+  std::vector<std::int64_t> got(a.shape.begin() + (a.shape.empty() ? 0 : 1), a.shape.end());
+  if (a.shape.empty()) {
+    throw Error(path + ": " + role + " is a 0-d array; expected shape [N, ...] with one row per sample");
+  }
+  // y of shape [N] for a per-sample shape [1] (torch's y.unsqueeze(1)).
+  if (got.empty() && per_sample == std::vector<std::int64_t>{1}) return;
+  if (got != per_sample) {
+    std::vector<std::int64_t> want{a.shape[0]};
+    want.insert(want.end(), per_sample.begin(), per_sample.end());
+    throw Error(path + ": " + role + " has shape " + shape_text(a.shape) + ", expected " + shape_text(want) +
+                " (per-sample shape " + shape_text(per_sample) + " of the model's " + ref.name + ")");
+  }
+}
+
+void fill_randn(std::vector<std::byte>& buf, std::int64_t n, Generator& gen) {
+  buf.resize(static_cast<std::size_t>(n) * sizeof(float));
+  float* dst = reinterpret_cast<float*>(buf.data());
+  for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(gen.normal());
+}
+
+std::vector<std::string> split_names(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = s.find(',', start);
+    std::string name = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!name.empty() && name.front() == ' ') name.erase(name.begin());
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    if (!name.empty()) out.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+Dataset load_csv(const DataSource& src, const TensorRef& input, const TensorRef& target, Dataset ds) {
+  const std::string& path = src.csv_path;
+  const CsvTable table = read_csv(path, src.csv_header);
+  const std::size_t num_columns = src.csv_header ? table.header.size() : (table.rows.empty() ? 0 : table.rows[0].size());
+  const std::vector<std::string> names = split_names(src.target_column);
+  if (names.empty()) throw Error(path + ": no target column given (data.train.target_column)");
+
+  std::vector<bool> is_target(num_columns, false);
+  std::vector<std::size_t> target_cols;
+  for (const std::string& name : names) {
+    std::size_t col = num_columns;
+    if (src.csv_header) {
+      for (std::size_t c = 0; c < num_columns; ++c) {
+        if (table.header[c] == name) col = c;
+      }
+      if (col == num_columns) {
+        std::string have;
+        for (const auto& h : table.header) have += (have.empty() ? "" : ", ") + h;
+        throw Error(path + ": no column named '" + name + "' (columns: " + have + ")");
+      }
+    } else {
+      char* end = nullptr;
+      const long long idx = std::strtoll(name.c_str(), &end, 10);
+      const long long resolved = idx < 0 ? idx + static_cast<long long>(num_columns) : idx;
+      if (end == name.c_str() || *end != '\0' || resolved < 0 || resolved >= static_cast<long long>(num_columns)) {
+        throw Error(path + ": target column '" + name + "' must be a column index (the file has no header and " +
+                    std::to_string(num_columns) + " columns)");
+      }
+      col = static_cast<std::size_t>(resolved);
+    }
+    is_target[col] = true;
+    target_cols.push_back(col);
+  }
+  const std::int64_t num_inputs = static_cast<std::int64_t>(num_columns - target_cols.size());
+  if (num_inputs != ds.input_row) {
+    throw Error(path + ": " + std::to_string(num_inputs) + " input columns (all but the target), the model's " +
+                input.name + " needs " + std::to_string(ds.input_row) + " features per sample");
+  }
+  const std::int64_t num_targets = static_cast<std::int64_t>(target_cols.size());
+  if (num_targets != ds.target_row) {
+    throw Error(path + ": " + std::to_string(num_targets) + " target column(s), the model's " + target.name +
+                " needs " + std::to_string(ds.target_row) + " values per sample");
+  }
+  if (ds.input_dtype != DType::f32) throw Error(path + ": csv sources need a float32 model input");
+
+  ds.num_samples = static_cast<std::int64_t>(table.rows.size());
+  ds.inputs.resize(static_cast<std::size_t>(ds.num_samples * ds.input_row) * sizeof(float));
+  ds.targets.resize(static_cast<std::size_t>(ds.num_samples * ds.target_row) * dtype_size(ds.target_dtype));
+  float* x = reinterpret_cast<float*>(ds.inputs.data());
+  for (std::int64_t r = 0; r < ds.num_samples; ++r) {
+    const std::vector<double>& row = table.rows[static_cast<std::size_t>(r)];
+    if (row.size() != num_columns) {
+      throw Error(path + ": data row " + std::to_string(r + 1) + " has " + std::to_string(row.size()) +
+                  " values, expected " + std::to_string(num_columns));
+    }
+    for (std::size_t c = 0; c < num_columns; ++c) {
+      if (!is_target[c]) *x++ = static_cast<float>(row[c]);
+    }
+    for (std::size_t t = 0; t < target_cols.size(); ++t) {
+      const double v = row[target_cols[t]];
+      const std::size_t i = static_cast<std::size_t>(r * ds.target_row) + t;
+      if (ds.target_dtype == DType::i64) {
+        if (v != std::floor(v) || !std::isfinite(v)) {
+          throw Error(path + ": data row " + std::to_string(r + 1) + ": target " + std::to_string(v) +
+                      " is not a class index");
+        }
+        reinterpret_cast<std::int64_t*>(ds.targets.data())[i] = static_cast<std::int64_t>(v);
+      } else {
+        reinterpret_cast<float*>(ds.targets.data())[i] = static_cast<float>(v);
+      }
+    }
+  }
+  return ds;
+}
+
+}  // namespace
+
+DataSource DataSource::from(const DataSourceConfig& c) {
+  DataSource s;
+  s.kind = c.kind;
+  s.num_samples = c.num_samples;
+  s.x_path = c.x_path ? c.x_path : "";
+  s.y_path = c.y_path ? c.y_path : "";
+  s.csv_path = c.csv_path ? c.csv_path : "";
+  s.target_column = c.target_column ? c.target_column : "";
+  s.csv_header = c.csv_header;
+  return s;
+}
+
+const char* data_source_kind_name(DataSourceKind kind) {
+  switch (kind) {
+    case DataSourceKind::none: return "none";
+    case DataSourceKind::randn: return "randn";
+    case DataSourceKind::npy: return "npy";
+    case DataSourceKind::csv: return "csv";
+  }
+  return "?";
+}
+
+Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen) {
+  Dataset ds;
+  ds.input_dtype = input.dtype;
+  ds.target_dtype = target.dtype;
+  const std::vector<std::int64_t> x_shape = sample_shape(input);
+  const std::vector<std::int64_t> y_shape = sample_shape(target);
+  ds.input_row = product(x_shape);
+  ds.target_row = product(y_shape);
+
+  switch (source.kind) {
+    case DataSourceKind::none:
+      throw Error("the spec has no training data (data.train)");
+    case DataSourceKind::randn: {
+      if (input.dtype != DType::f32 || target.dtype != DType::f32) {
+        throw Error("the randn data source needs float32 inputs and targets (the model has " +
+                    std::string(numpy_dtype(input.dtype)) + " / " + numpy_dtype(target.dtype) + ")");
+      }
+      if (source.num_samples < 0) throw Error("data.train.num_samples must not be negative");
+      ds.num_samples = source.num_samples;
+      // All inputs first, then all targets: X = randn(N, ...); y = randn(N, ...).
+      fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
+      fill_randn(ds.targets, ds.num_samples * ds.target_row, data_gen);
+      return ds;
+    }
+    case DataSourceKind::npy: {
+      if (source.x_path.empty() || source.y_path.empty()) {
+        throw Error("the npy data source needs both x and y files (--data.train.x=PATH --data.train.y=PATH)");
+      }
+      const NpyArray x = read_npy(source.x_path);
+      const NpyArray y = read_npy(source.y_path);
+      check_shape(source.x_path, x, x_shape, "x", input);
+      check_shape(source.y_path, y, y_shape, "y", target);
+      if (x.shape[0] != y.shape[0]) {
+        throw Error(source.y_path + ": y has " + std::to_string(y.shape[0]) + " rows but x (" + source.x_path +
+                    ") has " + std::to_string(x.shape[0]));
+      }
+      ds.num_samples = x.shape[0];
+      ds.inputs = convert(source.x_path, x, input.dtype, "x");
+      ds.targets = convert(source.y_path, y, target.dtype, "y");
+      return ds;
+    }
+    case DataSourceKind::csv:
+      if (source.csv_path.empty()) throw Error("the csv data source needs a file (--data.train.path=PATH)");
+      return load_csv(source, input, target, std::move(ds));
+  }
+  throw Error("unknown data source kind");
+}
+
+}  // namespace ltrt

@@ -1,0 +1,31 @@
+// Parameter initialisation from the init generator.
+#include "ltrt/init.hpp"
+
+#include <cstdint>
+
+namespace ltrt {
+
+void init_parameters(const ModelDef& model, std::byte* arena, Generator& gen) {
+  for (int p = 0; p < model.num_params; ++p) {
+    const ParamDef& param = model.params[p];
+    float* value = reinterpret_cast<float*>(arena + param.value.offset);
+    const std::int64_t n = param.value.numel();
+    switch (param.init) {
+      case InitKind::zeros:
+        for (std::int64_t i = 0; i < n; ++i) value[i] = 0.0f;
+        break;
+      case InitKind::ones:
+        for (std::int64_t i = 0; i < n; ++i) value[i] = 1.0f;
+        break;
+      case InitKind::uniform: {
+        // torch's uniform_(from, to): from + (to - from) * U[0, 1).
+        const double from = -param.init_bound;
+        const double width = 2.0 * param.init_bound;
+        for (std::int64_t i = 0; i < n; ++i) value[i] = static_cast<float>(from + width * gen.uniform());
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace ltrt

@@ -1,0 +1,49 @@
+// run_main: command line -> fit.
+#include "ltrt/main.hpp"
+
+#include <cstdio>
+#include <exception>
+
+#include "ltrt/cli.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/trainer.hpp"
+
+namespace ltrt {
+
+int run_main(int argc, char** argv, const ModelDef& model) {
+  const char* program = model.name ? model.name : "program";
+  CliOptions options;
+  try {
+    options = parse_cli(argc, argv, model);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    return 2;
+  }
+  if (options.help) {
+    std::fputs(usage(model).c_str(), stdout);
+    return 0;
+  }
+  if (options.print_config) {
+    std::fputs(config_json(options, model).c_str(), stdout);
+    return 0;
+  }
+  if (options.subcommand != Subcommand::fit) {
+    std::fprintf(stderr, "%s: error: the '%s' subcommand is not supported yet (only 'fit' is)\n", program,
+                 subcommand_name(options.subcommand));
+    return 2;
+  }
+  try {
+    fit(model, options.fit, stdout);
+  } catch (const Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace ltrt

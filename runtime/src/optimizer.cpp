@@ -1,0 +1,78 @@
+// Dispatch from OptimizerConfig to the SGD / Adam / AdamW kernels.
+#include "ltrt/optimizer.hpp"
+
+#include <cstring>
+
+#include "ltrt/adam.hpp"
+#include "ltrt/arena.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/sgd.hpp"
+
+namespace ltrt {
+
+const char* optimizer_name(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::sgd: return "SGD";
+    case OptimizerKind::adam: return "Adam";
+    case OptimizerKind::adamw: return "AdamW";
+  }
+  return "?";
+}
+
+std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
+  switch (config.kind) {
+    case OptimizerKind::sgd:
+      if (config.momentum != 0.0) return {"momentum_buffer"};
+      return {};
+    case OptimizerKind::adam:
+    case OptimizerKind::adamw:
+      if (config.amsgrad) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+      return {"exp_avg", "exp_avg_sq"};
+  }
+  return {};
+}
+
+Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
+    : model_(model), arena_(arena), lr_(model.optimizer.lr) {
+  const std::vector<std::string> expected = optimizer_slot_names(model.optimizer);
+  bool ok = static_cast<int>(expected.size()) == model.num_slots;
+  for (int k = 0; ok && k < model.num_slots; ++k) {
+    ok = model.slot_names != nullptr && model.slot_names[k] != nullptr && expected[k] == model.slot_names[k];
+  }
+  if (!ok) {
+    std::string want, have;
+    for (const auto& n : expected) want += (want.empty() ? "" : ", ") + n;
+    for (int k = 0; k < model.num_slots; ++k) {
+      have += (have.empty() ? "" : ", ") + std::string(model.slot_names && model.slot_names[k] ? model.slot_names[k] : "?");
+    }
+    throw Error(std::string("model '") + model.name + "': " + optimizer_name(model.optimizer.kind) +
+                " needs the optimizer slots [" + want + "] but the generated model has [" + have +
+                "]; regenerate it with ltgen");
+  }
+}
+
+void Optimizer::step() {
+  const OptimizerConfig& c = model_.optimizer;
+  const std::int64_t n = model_.num_param_elements;
+  float* param = param_region(model_, arena_);
+  const float* grad = grad_region(model_, arena_);
+  const bool first_step = step_count_ == 0;
+  ++step_count_;
+  switch (c.kind) {
+    case OptimizerKind::sgd: {
+      const SgdArgs args{lr_, c.momentum, c.dampening, c.weight_decay, c.nesterov, c.maximize};
+      sgd_step(param, grad, c.momentum != 0.0 ? slot_region(model_, arena_, 0) : nullptr, n, args, first_step);
+      break;
+    }
+    case OptimizerKind::adam:
+    case OptimizerKind::adamw: {
+      const AdamArgs args{lr_, c.beta1, c.beta2, c.eps, c.weight_decay, c.amsgrad, c.maximize,
+                          c.kind == OptimizerKind::adamw};
+      adam_step(param, grad, slot_region(model_, arena_, 0), slot_region(model_, arena_, 1),
+                c.amsgrad ? slot_region(model_, arena_, 2) : nullptr, n, args, step_count_);
+      break;
+    }
+  }
+}
+
+}  // namespace ltrt

@@ -1,0 +1,158 @@
+// Command line parsing of generated programs, and run_main's exit codes.
+#include "ltrt/cli.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "ltrt/json.hpp"
+#include "ltrt/main.hpp"
+#include "toy_model.hpp"
+
+namespace {
+
+ltrt::CliOptions parse(std::vector<const char*> args, const ltrt::ModelDef& model) {
+  args.insert(args.begin(), "toy");
+  return ltrt::parse_cli(static_cast<int>(args.size()), args.data(), model);
+}
+
+std::string usage_error(std::vector<const char*> args, const ltrt::ModelDef& model) {
+  try {
+    parse(std::move(args), model);
+  } catch (const ltrt::UsageError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+ltrt::ModelDef npy_model() {
+  ltrt::ModelDef m = toy::make_model("root");
+  m.data.train.kind = ltrt::DataSourceKind::npy;
+  m.data.train.x_path = "x.npy";
+  m.data.train.y_path = "y.npy";
+  return m;
+}
+
+TEST(Cli, DefaultsComeFromTheSpec) {
+  const ltrt::ModelDef m = toy::make_model("root");
+  const ltrt::CliOptions o = parse({}, m);
+  EXPECT_EQ(o.subcommand, ltrt::Subcommand::fit);
+  EXPECT_EQ(o.fit.seed, 42);
+  EXPECT_EQ(o.fit.max_epochs, 3);
+  EXPECT_EQ(o.fit.max_steps, -1);
+  EXPECT_EQ(o.fit.log_every_n_steps, 50);
+  EXPECT_EQ(o.fit.default_root_dir, "root");
+  EXPECT_EQ(o.fit.train.kind, ltrt::DataSourceKind::randn);
+  EXPECT_EQ(o.fit.train.num_samples, 1000);
+  EXPECT_FALSE(o.help);
+}
+
+TEST(Cli, BothOptionForms) {
+  const ltrt::ModelDef m = npy_model();
+  const ltrt::CliOptions o =
+      parse({"fit", "--seed_everything=7", "--trainer.max_epochs", "5", "--trainer.max_steps=-1",
+             "--trainer.log_every_n_steps", "10", "--trainer.default_root_dir=/tmp/x",
+             "--trainer.enable_progress_bar=false", "--trainer.enable_checkpointing", "False", "--data.train.x",
+             "a.npy", "--data.train.y=b.npy", "--init_weights=w.safetensors", "--ckpt_path", "c.safetensors"},
+            m);
+  EXPECT_EQ(o.fit.seed, 7);
+  EXPECT_EQ(o.fit.max_epochs, 5);
+  EXPECT_EQ(o.fit.log_every_n_steps, 10);
+  EXPECT_EQ(o.fit.default_root_dir, "/tmp/x");
+  EXPECT_FALSE(o.fit.enable_progress_bar);
+  EXPECT_FALSE(o.fit.enable_checkpointing);
+  EXPECT_EQ(o.fit.train.x_path, "a.npy");
+  EXPECT_EQ(o.fit.train.y_path, "b.npy");
+  EXPECT_EQ(o.fit.init_weights, "w.safetensors");
+  EXPECT_EQ(o.fit.ckpt_path, "c.safetensors");
+}
+
+TEST(Cli, SubcommandsHelpAndPrintConfig) {
+  const ltrt::ModelDef m = toy::make_model("root");
+  EXPECT_EQ(parse({"test"}, m).subcommand, ltrt::Subcommand::test);
+  EXPECT_TRUE(parse({"--help"}, m).help);
+  EXPECT_TRUE(parse({"fit", "--print_config"}, m).print_config);
+  const std::string e = usage_error({"fti"}, m);
+  EXPECT_NE(e.find("unknown subcommand 'fti'"), std::string::npos) << e;
+  EXPECT_NE(e.find("'fit'"), std::string::npos) << e;
+}
+
+TEST(Cli, UnknownOptionSuggestsTheNearest) {
+  const ltrt::ModelDef m = toy::make_model("root");
+  std::string e = usage_error({"--trainer.max_epoch=3"}, m);
+  EXPECT_NE(e.find("unknown option --trainer.max_epoch;"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean --trainer.max_epochs?"), std::string::npos) << e;
+  e = usage_error({"--seed=1"}, m);
+  EXPECT_NE(e.find("--seed_everything"), std::string::npos) << e;
+  e = usage_error({"--data.trian.x=a"}, m);
+  EXPECT_NE(e.find("did you mean --data.train.x"), std::string::npos) << e;
+}
+
+TEST(Cli, FixedFieldsAskToRegenerate) {
+  const ltrt::ModelDef m = toy::make_model("root");
+  for (const char* arg : {"--data.batch_size=64", "--trainer.precision=16-mixed", "--model.layers=3",
+                          "--optimizer.lr=0.1", "--trainer.accumulate_grad_batches", "--data.shuffle=true"}) {
+    const std::string e = usage_error({arg}, m);
+    EXPECT_NE(e.find("is fixed when the program is generated; change the spec and run ltgen again"),
+              std::string::npos)
+        << arg << ": " << e;
+  }
+}
+
+TEST(Cli, BadValues) {
+  const ltrt::ModelDef m = toy::make_model("root");
+  std::string e = usage_error({"--trainer.max_epochs=three"}, m);
+  EXPECT_NE(e.find("'three' is not an integer"), std::string::npos) << e;
+  e = usage_error({"--trainer.max_steps=12x"}, m);
+  EXPECT_NE(e.find("not an integer"), std::string::npos) << e;
+  e = usage_error({"--trainer.max_steps=-2"}, m);
+  EXPECT_NE(e.find("-1"), std::string::npos) << e;
+  e = usage_error({"--trainer.enable_progress_bar=maybe"}, m);
+  EXPECT_NE(e.find("not a boolean"), std::string::npos) << e;
+  e = usage_error({"--trainer.max_epochs"}, m);
+  EXPECT_NE(e.find("needs a value"), std::string::npos) << e;
+}
+
+TEST(Cli, DataPathsMustMatchTheSource) {
+  const ltrt::ModelDef m = toy::make_model("root");  // randn
+  const std::string e = usage_error({"--data.train.x=a.npy"}, m);
+  EXPECT_NE(e.find("npy data sources"), std::string::npos) << e;
+  EXPECT_NE(e.find("randn"), std::string::npos) << e;
+}
+
+TEST(Cli, PrintConfigIsJson) {
+  const ltrt::ModelDef m = toy::make_model("root");
+  const ltrt::CliOptions o = parse({"--trainer.max_epochs=9"}, m);
+  const ltrt::json::Value v = ltrt::json::parse(ltrt::config_json(o, m));
+  EXPECT_EQ(v.find("trainer")->find("max_epochs")->integer, 9);
+  EXPECT_EQ(v.find("data")->find("batch_size")->integer, 32);
+  EXPECT_EQ(v.find("optimizer")->find("type")->str, "Adam");
+}
+
+TEST(Cli, EditDistance) {
+  EXPECT_EQ(ltrt::edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(ltrt::edit_distance("", "abc"), 3u);
+  EXPECT_EQ(ltrt::edit_distance("same", "same"), 0u);
+}
+
+int run(std::vector<const char*> args, const ltrt::ModelDef& m) {
+  args.insert(args.begin(), "toy");
+  return ltrt::run_main(static_cast<int>(args.size()), const_cast<char**>(args.data()), m);
+}
+
+TEST(RunMain, ExitCodes) {
+  const std::string root = std::string(LTRT_TEST_TMP) + "/cli_test";
+  std::filesystem::remove_all(root);
+  const ltrt::ModelDef m = toy::make_model(root.c_str());
+  EXPECT_EQ(run({"--help"}, m), 0);
+  EXPECT_EQ(run({"--print_config"}, m), 0);
+  EXPECT_EQ(run({"--bogus"}, m), 2);
+  EXPECT_EQ(run({"--data.batch_size=3"}, m), 2);
+  EXPECT_EQ(run({"test"}, m), 2);
+  EXPECT_EQ(run({"validate"}, m), 2);
+  EXPECT_EQ(run({"--init_weights=/nonexistent/w.safetensors"}, m), 1);
+  EXPECT_EQ(run({"--trainer.max_steps=3"}, m), 0);
+}
+
+}  // namespace

@@ -1,0 +1,228 @@
+// Datasets (randn / npy / csv) and batching like torch's DataLoader.
+#include "ltrt/data_loader.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <numeric>
+#include <vector>
+
+#include "ltrt/arena.hpp"
+#include "ltrt/dataset.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/fs.hpp"
+#include "ltrt/npy.hpp"
+
+namespace {
+
+const ltrt::TensorRef kInput{"x", ltrt::DType::f32, 2, {32, 10}, 0};
+const ltrt::TensorRef kTarget{"target", ltrt::DType::f32, 2, {32, 1}, 32 * 10 * 4};
+constexpr std::size_t kArena = 32 * 11 * 4;
+
+ltrt::Dataset randn_dataset(std::int64_t n, std::int64_t seed = 42) {
+  ltrt::DataSource src;
+  src.kind = ltrt::DataSourceKind::randn;
+  src.num_samples = n;
+  ltrt::Generator gen(static_cast<std::uint64_t>(seed), 2);
+  return ltrt::load_dataset(src, kInput, kTarget, gen);
+}
+
+std::string tmp_dir(const std::string& name) {
+  const std::string dir = std::string(LTRT_TEST_TMP) + "/data_loader_test/" + name;
+  std::filesystem::remove_all(dir);
+  ltrt::make_dirs(dir);
+  return dir;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ltrt::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Dataset, RandnDrawsInputsThenTargets) {
+  const ltrt::Dataset ds = randn_dataset(1000);
+  EXPECT_EQ(ds.num_samples, 1000);
+  EXPECT_EQ(ds.input_row, 10);
+  EXPECT_EQ(ds.target_row, 1);
+  ASSERT_EQ(ds.inputs.size(), 1000u * 10 * 4);
+  ASSERT_EQ(ds.targets.size(), 1000u * 4);
+  ltrt::Generator gen(42, 2);
+  const float* x = reinterpret_cast<const float*>(ds.inputs.data());
+  const float* y = reinterpret_cast<const float*>(ds.targets.data());
+  for (int i = 0; i < 10000; ++i) ASSERT_EQ(x[i], static_cast<float>(gen.normal()));
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(y[i], static_cast<float>(gen.normal()));
+}
+
+TEST(DataLoader, BatchesLikeTorch) {
+  const ltrt::Dataset ds = randn_dataset(1000);
+  ltrt::DataLoader loader(ds, 32, false, false);
+  EXPECT_EQ(loader.num_batches(), 32);
+  EXPECT_EQ(loader.batch_rows(0), 32);
+  EXPECT_EQ(loader.batch_rows(30), 32);
+  EXPECT_EQ(loader.batch_rows(31), 8);
+  ltrt::DataLoader dropping(ds, 32, false, true);
+  EXPECT_EQ(dropping.num_batches(), 31);
+  ltrt::DataLoader exact(randn_dataset(64), 32, false, true);
+  EXPECT_EQ(exact.num_batches(), 2);
+  ltrt::DataLoader small(randn_dataset(5), 32, false, true);
+  EXPECT_EQ(small.num_batches(), 0);
+}
+
+TEST(DataLoader, LoadBatchGathersRows) {
+  const ltrt::Dataset ds = randn_dataset(1000);
+  ltrt::DataLoader loader(ds, 32, false, false);
+  ltrt::Arena arena(kArena);
+  const int n = loader.load_batch(31, arena.data(), kInput, kTarget);
+  ASSERT_EQ(n, 8);
+  const float* x = reinterpret_cast<const float*>(arena.data() + kInput.offset);
+  const float* y = reinterpret_cast<const float*>(arena.data() + kTarget.offset);
+  const float* dx = reinterpret_cast<const float*>(ds.inputs.data());
+  const float* dy = reinterpret_cast<const float*>(ds.targets.data());
+  for (int r = 0; r < 8; ++r) {
+    EXPECT_EQ(std::memcmp(x + r * 10, dx + (992 + r) * 10, 40), 0);
+    EXPECT_EQ(y[r], dy[992 + r]);
+  }
+}
+
+TEST(DataLoader, ShuffleIsAFreshPermutationEachEpoch) {
+  const ltrt::Dataset ds = randn_dataset(1000);
+  ltrt::DataLoader loader(ds, 32, true, false);
+  ltrt::Generator gen(42, 2);
+  loader.start_epoch(gen);
+  const std::vector<std::int64_t> first = loader.order();
+  loader.start_epoch(gen);
+  const std::vector<std::int64_t> second = loader.order();
+  EXPECT_NE(first, second);
+  std::vector<std::int64_t> identity(1000);
+  std::iota(identity.begin(), identity.end(), 0);
+  EXPECT_NE(first, identity);
+  for (auto order : {first, second}) {
+    std::sort(order.begin(), order.end());
+    EXPECT_EQ(order, identity);
+  }
+  // Same generator state, same order.
+  ltrt::Generator again(42, 2);
+  loader.start_epoch(again);
+  EXPECT_EQ(loader.order(), first);
+  // Batches follow the order.
+  ltrt::Arena arena(kArena);
+  loader.load_batch(1, arena.data(), kInput, kTarget);
+  const float* y = reinterpret_cast<const float*>(arena.data() + kTarget.offset);
+  const float* dy = reinterpret_cast<const float*>(ds.targets.data());
+  EXPECT_EQ(y[0], dy[first[32]]);
+}
+
+TEST(DataLoader, NoShuffleKeepsOrder) {
+  const ltrt::Dataset ds = randn_dataset(100);
+  ltrt::DataLoader loader(ds, 32, false, false);
+  ltrt::Generator gen(1);
+  loader.start_epoch(gen);
+  for (std::int64_t i = 0; i < 100; ++i) ASSERT_EQ(loader.order()[static_cast<std::size_t>(i)], i);
+}
+
+TEST(Dataset, NpyFloat64ConvertedAndVectorTargetAccepted) {
+  const std::string dir = tmp_dir("npy_ok");
+  std::vector<double> x(7 * 10);
+  std::vector<float> y(7);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.5 * static_cast<double>(i);
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = -static_cast<float>(i);
+  ltrt::write_npy(dir + "/x.npy", ltrt::DType::f64, {7, 10}, x.data());
+  ltrt::write_npy(dir + "/y.npy", ltrt::DType::f32, {7}, y.data());  // [N] for per-sample [1]
+  ltrt::DataSource src;
+  src.kind = ltrt::DataSourceKind::npy;
+  src.x_path = dir + "/x.npy";
+  src.y_path = dir + "/y.npy";
+  ltrt::Generator gen;
+  const ltrt::Dataset ds = ltrt::load_dataset(src, kInput, kTarget, gen);
+  EXPECT_EQ(ds.num_samples, 7);
+  EXPECT_EQ(reinterpret_cast<const float*>(ds.inputs.data())[69], 34.5f);
+  EXPECT_EQ(reinterpret_cast<const float*>(ds.targets.data())[6], -6.0f);
+}
+
+TEST(Dataset, NpyMismatchesNameTheFile) {
+  const std::string dir = tmp_dir("npy_bad");
+  std::vector<float> x(8 * 10, 0.f), x9(8 * 9, 0.f), y(8, 0.f);
+  std::vector<std::int64_t> yi(8, 0);
+  ltrt::write_npy(dir + "/x.npy", ltrt::DType::f32, {8, 10}, x.data());
+  ltrt::write_npy(dir + "/x9.npy", ltrt::DType::f32, {8, 9}, x9.data());
+  ltrt::write_npy(dir + "/y.npy", ltrt::DType::f32, {8}, y.data());
+  ltrt::write_npy(dir + "/y7.npy", ltrt::DType::f32, {7}, y.data());
+  ltrt::write_npy(dir + "/yi.npy", ltrt::DType::i64, {8}, yi.data());
+  ltrt::DataSource src;
+  src.kind = ltrt::DataSourceKind::npy;
+  ltrt::Generator gen;
+  auto load = [&](const std::string& xf, const std::string& yf) {
+    src.x_path = dir + "/" + xf;
+    src.y_path = dir + "/" + yf;
+    return error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen); });
+  };
+  std::string e = load("x9.npy", "y.npy");
+  EXPECT_NE(e.find("x9.npy"), std::string::npos) << e;
+  EXPECT_NE(e.find("[8, 9]"), std::string::npos) << e;
+  e = load("x.npy", "y7.npy");
+  EXPECT_NE(e.find("y7.npy"), std::string::npos) << e;
+  EXPECT_NE(e.find("7 rows"), std::string::npos) << e;
+  e = load("x.npy", "yi.npy");
+  EXPECT_NE(e.find("yi.npy"), std::string::npos) << e;
+  EXPECT_NE(e.find("int64"), std::string::npos) << e;
+  e = load("x.npy", "missing.npy");
+  EXPECT_NE(e.find("missing.npy"), std::string::npos) << e;
+}
+
+TEST(Dataset, NpyClassTargets) {
+  const std::string dir = tmp_dir("npy_class");
+  std::vector<float> x(4 * 10, 1.f);
+  std::vector<std::int64_t> y = {0, 2, 1, 2};
+  ltrt::write_npy(dir + "/x.npy", ltrt::DType::f32, {4, 10}, x.data());
+  ltrt::write_npy(dir + "/y.npy", ltrt::DType::i64, {4}, y.data());
+  const ltrt::TensorRef target{"target", ltrt::DType::i64, 1, {32}, 32 * 10 * 4};
+  ltrt::DataSource src;
+  src.kind = ltrt::DataSourceKind::npy;
+  src.x_path = dir + "/x.npy";
+  src.y_path = dir + "/y.npy";
+  ltrt::Generator gen;
+  const ltrt::Dataset ds = ltrt::load_dataset(src, kInput, target, gen);
+  EXPECT_EQ(ds.target_row, 1);
+  EXPECT_EQ(reinterpret_cast<const std::int64_t*>(ds.targets.data())[1], 2);
+}
+
+TEST(Dataset, CsvTargetColumnAndFeatureCount) {
+  const std::string dir = tmp_dir("csv");
+  std::string text = "a,b,label,c\n";
+  for (int r = 0; r < 5; ++r) {
+    text += std::to_string(r) + "," + std::to_string(r * 10) + "," + std::to_string(r * 100) + "," +
+            std::to_string(-r) + "\n";
+  }
+  ltrt::write_file_atomic(dir + "/d.csv", text);
+  const ltrt::TensorRef input{"x", ltrt::DType::f32, 2, {32, 3}, 0};
+  ltrt::DataSource src;
+  src.kind = ltrt::DataSourceKind::csv;
+  src.csv_path = dir + "/d.csv";
+  src.target_column = "label";
+  src.csv_header = true;
+  ltrt::Generator gen;
+  const ltrt::Dataset ds = ltrt::load_dataset(src, input, kTarget, gen);
+  ASSERT_EQ(ds.num_samples, 5);
+  const float* x = reinterpret_cast<const float*>(ds.inputs.data());
+  EXPECT_EQ(x[3 * 3 + 0], 3.f);
+  EXPECT_EQ(x[3 * 3 + 1], 30.f);
+  EXPECT_EQ(x[3 * 3 + 2], -3.f);
+  EXPECT_EQ(reinterpret_cast<const float*>(ds.targets.data())[4], 400.f);
+
+  src.target_column = "lable";
+  std::string e = error_of([&] { ltrt::load_dataset(src, input, kTarget, gen); });
+  EXPECT_NE(e.find("no column named 'lable'"), std::string::npos) << e;
+  src.target_column = "label";
+  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen); });  // model wants 10 features
+  EXPECT_NE(e.find("3 input columns"), std::string::npos) << e;
+  EXPECT_NE(e.find("d.csv"), std::string::npos) << e;
+}
+
+}  // namespace

@@ -45,6 +45,8 @@ bool build_project(const std::string& dir, const std::string& name) {
                           " -DCMAKE_BUILD_TYPE=Release -DCMAKE_RUNTIME_OUTPUT_DIRECTORY=" +
                           shell_quote(root.string());
   if (ninja && !fs::exists(build / "CMakeCache.txt")) configure += " -G Ninja";
+  // Every project compiles the same runtime sources: ccache makes that a cache hit.
+  if (std::system("command -v ccache > /dev/null 2>&1") == 0) configure += " -DCMAKE_CXX_COMPILER_LAUNCHER=ccache";
   const std::string compile = "cmake --build " + shell_quote(build.string());
   if (!run(configure, log) || !run(compile, log)) {
     std::cerr << "ltgen: error: building the generated project in " << root.string() << " failed:\n";

@@ -292,7 +292,7 @@ struct Emitter {
 };
 
 std::string tensor_ref(const Value& v, std::size_t offset, const std::string& name) {
-  std::string dt = v.dtype == DType::i64 ? "i64" : (v.dtype == DType::f64 ? "f64" : "f32");
+  const std::string dt = dtype_name(v.dtype);  // ltrt::DType uses the same names
   std::string s = "{" + cpp_string_literal(name) + ", ltrt::DType::" + dt + ", " + std::to_string(v.shape.size()) + ", {";
   for (size_t i = 0; i < v.shape.size(); ++i) s += (i ? ", " : "") + std::to_string(v.shape[i]);
   return s + "}, " + std::to_string(offset) + "}";
@@ -383,6 +383,15 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("const char* const kSlotNames[] = {" + names + "};");
     w.line();
   }
+  w.line("// Every tensor of a step, by its name here: for tests, debugging and hooks.");
+  w.open("const ltrt::TensorRef kBuffers[] =");
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const Value& val = g.values[v];
+    if (val.kind == ValueKind::param || !plan.offset.count(static_cast<int>(v))) continue;
+    w.line(tensor_ref(val, plan.offset.at(static_cast<int>(v)), val.name) + ",");
+  }
+  w.close(";");
+  w.line();
   w.line("// The spec as read, for hparams.yaml and checkpoints.");
   w.line("const char kSpecJson[] =");
   {
@@ -410,12 +419,17 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.grads_offset = " + std::to_string(plan.grads_offset) + ";");
   w.line("m.slots_offset = " + std::to_string(plan.slots_offset) + ";");
   w.line("m.num_slots = " + std::to_string(plan.slot_names.size()) + ";");
+  w.line("m.buffers = kBuffers;");
+  w.line("m.num_buffers = static_cast<int>(sizeof kBuffers / sizeof kBuffers[0]);");
   w.line(std::string("m.slot_names = ") + (plan.slot_names.empty() ? "nullptr" : "kSlotNames") + ";");
   const Value& x = g.value(g.inputs.at(0));
   const Value& y = g.value(g.target);
   w.line("m.input = " + tensor_ref(x, plan.offset.at(g.inputs[0]), x.name) + ";");
   w.line("m.target = " + tensor_ref(y, plan.offset.at(g.target), "target") + ";");
   w.line("m.num_classes = " + std::to_string(spec.target.num_classes) + ";  // 0: regression targets");
+  const auto ignore = spec.loss.args.find("ignore_index");
+  w.line("m.ignore_index = " +
+         std::to_string(ignore != spec.loss.args.end() ? std::get<std::int64_t>(ignore->second) : -100) + ";");
   const OptimizerSpec& o = spec.optimizer;
   const std::string kind = o.type == "SGD" ? "sgd" : o.type == "Adam" ? "adam" : "adamw";
   const auto num = number;

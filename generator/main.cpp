@@ -73,8 +73,10 @@ int main(int argc, char** argv) {
     usage(std::cerr);
     return kExitUsage;
   }
-  // Record the command in a stable order whatever the argument order was.
-  options.command = "ltgen " + spec_path + " -o " + out_dir + (emit_only ? " --emit-only" : "");
+  // Recorded in the output: what was compiled and how. The output directory and
+  // --emit-only do not change the generated text, so they are left out and the
+  // files stay byte-identical wherever they are written.
+  options.command = "ltgen " + spec_path;
 
   try {
     const ltgen::Lowered out = ltgen::lower(spec_path, options);

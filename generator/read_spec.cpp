@@ -275,12 +275,14 @@ LayerSpec read_layer(const Reader& r, const JsonValue& v, const std::string& pat
     if (def) hint = loss ? "; " + type.str + " is a layer, not a loss" : "; " + type.str + " is a loss: put it in model.loss";
     r.fail(type, path + ".type", "unknown " + what + " type '" + type.str + "'" + hint);
   }
+  // A misspelt argument is reported as such, before any "missing argument".
+  for (const ArgDef& a : def->args) o.get(a.name);
+  o.finish();
   LayerSpec l;
   l.type = type.str;
   l.source = path;
   l.pos = v.pos;
   l.args = read_layer_args(r, o, *def);
-  o.finish();
   return l;
 }
 

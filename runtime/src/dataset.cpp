@@ -32,6 +32,7 @@ const char* numpy_dtype(DType d) {
     case DType::f32: return "float32";
     case DType::f64: return "float64";
     case DType::i64: return "int64";
+    case DType::u8: return "uint8";
   }
   return "?";
 }
@@ -195,7 +196,22 @@ const char* data_source_kind_name(DataSourceKind kind) {
   return "?";
 }
 
-Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen) {
+namespace {
+// Class targets index the logits: out of range would read past them.
+void check_classes(const Dataset& ds, const std::string& file, ClassTargets classes) {
+  if (ds.target_dtype != DType::i64 || classes.num_classes <= 0) return;
+  const auto* t = reinterpret_cast<const std::int64_t*>(ds.targets.data());
+  const std::int64_t count = ds.num_samples * ds.target_row;
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (t[i] == classes.ignore_index || (t[i] >= 0 && t[i] < classes.num_classes)) continue;
+    throw Error(file + ": target " + std::to_string(t[i]) + " of sample " + std::to_string(i / ds.target_row) +
+                " is not a class in [0, " + std::to_string(classes.num_classes) + ")");
+  }
+}
+}  // namespace
+
+Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen,
+                     ClassTargets classes) {
   Dataset ds;
   ds.input_dtype = input.dtype;
   ds.target_dtype = target.dtype;
@@ -208,6 +224,15 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
     case DataSourceKind::none:
       throw Error("the spec has no training data (data.train)");
     case DataSourceKind::randn: {
+      if (input.dtype == DType::f32 && target.dtype == DType::i64 && classes.num_classes > 0) {
+        ds.num_samples = source.num_samples;
+        fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
+        ds.targets.resize(static_cast<std::size_t>(ds.num_samples * ds.target_row) * sizeof(std::int64_t));
+        auto* t = reinterpret_cast<std::int64_t*>(ds.targets.data());
+        for (std::int64_t i = 0; i < ds.num_samples * ds.target_row; ++i)
+          t[i] = static_cast<std::int64_t>(data_gen.below(static_cast<std::uint64_t>(classes.num_classes)));
+        return ds;
+      }
       if (input.dtype != DType::f32 || target.dtype != DType::f32) {
         throw Error("the randn data source needs float32 inputs and targets (the model has " +
                     std::string(numpy_dtype(input.dtype)) + " / " + numpy_dtype(target.dtype) + ")");
@@ -234,11 +259,14 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       ds.num_samples = x.shape[0];
       ds.inputs = convert(source.x_path, x, input.dtype, "x");
       ds.targets = convert(source.y_path, y, target.dtype, "y");
+      check_classes(ds, source.y_path, classes);
       return ds;
     }
     case DataSourceKind::csv:
       if (source.csv_path.empty()) throw Error("the csv data source needs a file (--data.train.path=PATH)");
-      return load_csv(source, input, target, std::move(ds));
+      ds = load_csv(source, input, target, std::move(ds));
+      check_classes(ds, source.csv_path, classes);
+      return ds;
   }
   throw Error("unknown data source kind");
 }

@@ -125,4 +125,33 @@ void AtomicFile::commit() {
   }
 }
 
+InputFile::InputFile(std::string path) : path_(std::move(path)) {
+  std::error_code ec;
+  if (fs::is_directory(path_, ec)) throw Error(path_ + ": cannot read: is a directory");
+  file_ = std::fopen(path_.c_str(), "rb");
+  if (file_ == nullptr) throw Error(path_ + ": cannot open: " + errno_text(errno));
+  const auto n = fs::file_size(path_, ec);
+  if (ec) {
+    std::fclose(file_);
+    throw Error(path_ + ": cannot read its size: " + ec.message());
+  }
+  size_ = n;
+}
+
+InputFile::~InputFile() { std::fclose(file_); }
+
+void InputFile::read(void* dst, std::size_t n) {
+  if (n == 0) return;
+  const std::size_t got = std::fread(dst, 1, n, file_);
+  if (got == n) return;
+  if (std::ferror(file_)) throw Error(path_ + ": read error: " + errno_text(errno));
+  throw Error(path_ + ": the file got shorter while it was read");
+}
+
+std::string InputFile::read_string(std::size_t n) {
+  std::string s(n, '\0');
+  read(s.data(), n);
+  return s;
+}
+
 }  // namespace ltrt

@@ -6,6 +6,7 @@
 #include "ltrt/error.hpp"
 #include "ltrt/fs.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -214,28 +215,32 @@ std::int64_t NpyArray::numel() const {
 }
 
 NpyArray read_npy(const std::string& path) {
-  const std::string bytes = read_file(path);
+  InputFile in(path);
   auto fail = [&](const std::string& msg) -> Error { return Error(path + ": " + msg); };
 
-  if (bytes.size() < kMagicLen + 2 || std::memcmp(bytes.data(), kMagic, kMagicLen) != 0)
+  const std::uint64_t file_size = in.size();
+  std::string magic = in.read_string(static_cast<std::size_t>(std::min<std::uint64_t>(file_size, kMagicLen + 2)));
+  if (magic.size() < kMagicLen + 2 || magic.compare(0, kMagicLen, kMagic, kMagicLen) != 0)
     throw fail("not a .npy file (it does not start with \\x93NUMPY)");
-  const auto major = static_cast<unsigned char>(bytes[6]);
-  const auto minor = static_cast<unsigned char>(bytes[7]);
+  const auto major = static_cast<unsigned char>(magic[6]);
+  const auto minor = static_cast<unsigned char>(magic[7]);
   if (major < 1 || major > 3 || minor != 0)
     throw fail("unsupported .npy format version " + std::to_string(major) + "." + std::to_string(minor));
   const std::size_t len_bytes = major == 1 ? 2 : 4;
   const std::size_t prefix = kMagicLen + 2 + len_bytes;
-  if (bytes.size() < prefix) throw fail("truncated: the file ends inside the header length");
+  if (file_size < prefix) throw fail("truncated: the file ends inside the header length");
+  unsigned char len[4];
+  in.read(len, len_bytes);
   std::uint64_t header_len = 0;
-  for (std::size_t k = len_bytes; k-- > 0;)
-    header_len = (header_len << 8) | static_cast<unsigned char>(bytes[kMagicLen + 2 + k]);
-  if (header_len > bytes.size() - prefix)
+  for (std::size_t k = len_bytes; k-- > 0;) header_len = (header_len << 8) | len[k];
+  if (header_len > file_size - prefix)
     throw fail("truncated: header length is " + std::to_string(header_len) + " bytes but only " +
-               std::to_string(bytes.size() - prefix) + " bytes follow it");
+               std::to_string(file_size - prefix) + " bytes follow it");
+  const std::string header_text = in.read_string(static_cast<std::size_t>(header_len));
 
   Header h;
   try {
-    h = HeaderParser(std::string_view(bytes).substr(prefix, header_len)).parse();
+    h = HeaderParser(header_text).parse();
   } catch (const Error& e) {
     throw fail(std::string("invalid .npy header: ") + e.what());
   }
@@ -254,7 +259,7 @@ NpyArray read_npy(const std::string& path) {
   out.dtype = descr->kind == 'f' ? (descr->size == 4 ? DType::f32 : DType::f64) : DType::i64;
 
   const std::optional<std::uint64_t> numel = checked_numel(out.shape);
-  const std::uint64_t have = bytes.size() - prefix - header_len;
+  const std::uint64_t have = file_size - prefix - header_len;
   if (!numel || *numel > std::numeric_limits<std::uint64_t>::max() / descr->size)
     throw fail("shape " + shape_text(out.shape) + " is too large");
   const std::uint64_t need = *numel * descr->size;
@@ -265,13 +270,14 @@ NpyArray read_npy(const std::string& path) {
     throw fail(have < need ? "truncated: " + says : says);
   }
 
-  const auto* src = reinterpret_cast<const unsigned char*>(bytes.data() + prefix + header_len);
   const auto n = static_cast<std::size_t>(*numel);
   out.data.resize(n * dtype_size(out.dtype));
   if (as_is) {
-    if (n > 0) std::memcpy(out.data.data(), src, n * descr->size);
+    in.read(out.data.data(), out.data.size());
     return out;
   }
+  const std::string raw = in.read_string(n * descr->size);
+  const auto* src = reinterpret_cast<const unsigned char*>(raw.data());
   for (std::size_t k = 0; k < n; ++k) {
     const std::uint64_t bits = load_bits(src + k * descr->size, descr->size, descr->big_endian);
     std::byte* dst = out.data.data() + k * dtype_size(out.dtype);
@@ -308,7 +314,14 @@ void write_npy(const std::string& path, DType dtype, const std::vector<std::int6
   const std::uint64_t nbytes = *numel * dtype_size(dtype);
   if (nbytes > 0 && data == nullptr) throw Error(path + ": no data to write");
 
-  const char* descr = dtype == DType::f32 ? "<f4" : dtype == DType::f64 ? "<f8" : "<i8";
+  const char* descr = nullptr;
+  switch (dtype) {
+    case DType::f32: descr = "<f4"; break;
+    case DType::f64: descr = "<f8"; break;
+    case DType::i64: descr = "<i8"; break;
+    case DType::u8: descr = "|u1"; break;
+  }
+  if (descr == nullptr) throw Error(path + ": invalid dtype " + std::to_string(static_cast<int>(dtype)));
   std::string dict = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " +
                      tuple_repr(shape) + ", }";
   // Like np.save: room for shape[0] to grow in place, then spaces and '\n'

@@ -42,6 +42,7 @@ bool parse_dtype(std::string_view name, DType& out) {
   if (name == "F32") out = DType::f32;
   else if (name == "F64") out = DType::f64;
   else if (name == "I64") out = DType::i64;
+  else if (name == "U8") out = DType::u8;
   else return false;
   return true;
 }
@@ -49,7 +50,7 @@ bool parse_dtype(std::string_view name, DType& out) {
 bool is_known_other_dtype(std::string_view name) {
   static const char* const kOthers[] = {"F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3",
                                         "F6_E3M2", "F4", "I32", "I16", "I8", "U64", "U32", "U16",
-                                        "U8", "BOOL", "C64"};
+                                        "BOOL", "C64"};
   for (const char* other : kOthers)
     if (name == other) return true;
   return false;
@@ -81,25 +82,28 @@ const std::string* SafeTensorsFile::find_metadata(std::string_view key) const {
 }
 
 SafeTensorsFile read_safetensors(const std::string& path) {
-  const std::string bytes = read_file(path);
+  InputFile in(path);
   auto fail = [&](const std::string& msg) -> Error { return Error(path + ": " + msg); };
 
-  if (bytes.size() < 8)
-    throw fail("not a safetensors file: " + std::to_string(bytes.size()) +
+  const std::uint64_t file_size = in.size();
+  if (file_size < 8)
+    throw fail("not a safetensors file: " + std::to_string(file_size) +
                " bytes, too short for the 8-byte header length");
+  unsigned char len[8];
+  in.read(len, sizeof len);
   std::uint64_t header_len = 0;
-  for (int k = 7; k >= 0; --k) header_len = (header_len << 8) | static_cast<unsigned char>(bytes[k]);
-  const std::uint64_t after_len = bytes.size() - 8;
+  for (std::size_t k = 8; k-- > 0;) header_len = (header_len << 8) | len[k];
+  const std::uint64_t after_len = file_size - 8;
   if (header_len > kMaxHeaderBytes)
     throw fail("not a safetensors file: header length " + std::to_string(header_len) +
                " is over the 100000000-byte limit");
   if (header_len > after_len)
     throw fail("truncated: header length is " + std::to_string(header_len) + " bytes but only " +
                std::to_string(after_len) + " bytes follow it");
-  if (header_len < 2 || bytes[8] != '{')
+  const std::string header = in.read_string(static_cast<std::size_t>(header_len));
+  if (header_len < 2 || header[0] != '{')
     throw fail("not a safetensors file: the header does not start with '{'");
 
-  const std::string_view header(bytes.data() + 8, header_len);
   json::Value root;
   try {
     root = json::parse(header);
@@ -110,7 +114,6 @@ SafeTensorsFile read_safetensors(const std::string& path) {
   if (!root.is_object()) throw fail("the header is not a JSON object");
 
   const std::uint64_t data_size = after_len - header_len;
-  const char* data = bytes.data() + 8 + header_len;
 
   SafeTensorsFile out;
   std::vector<Entry> entries;
@@ -141,7 +144,7 @@ SafeTensorsFile read_safetensors(const std::string& path) {
     if (!dtype->is_string()) throw fail(what + ": dtype is not a string");
     if (!parse_dtype(dtype->str, e.tensor.dtype)) {
       if (is_known_other_dtype(dtype->str))
-        throw fail(what + " has dtype " + dtype->str + "; only F32, F64 and I64 are supported");
+        throw fail(what + " has dtype " + dtype->str + "; only F32, F64, I64 and U8 are supported");
       throw fail(what + ": unknown dtype " + quoted(dtype->str));
     }
     if (!shape->is_array()) throw fail(what + ": shape is not an array");
@@ -193,7 +196,7 @@ SafeTensorsFile read_safetensors(const std::string& path) {
   for (Entry& e : entries) {
     const auto n = static_cast<std::size_t>(e.end - e.begin);
     e.tensor.data.resize(n);
-    if (n > 0) std::memcpy(e.tensor.data.data(), data + e.begin, n);  // files are little-endian, like our hosts
+    in.read(e.tensor.data.data(), n);  // in offset order, so one pass; files are little-endian, like our hosts
     out.tensors.push_back(std::move(e.tensor));
   }
   return out;

@@ -81,7 +81,8 @@ FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
   Rngs rngs = seed_everything(config.seed);
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
-  const Dataset dataset = load_dataset(config.train, model.input, model.target, rngs.data);
+  const Dataset dataset = load_dataset(config.train, model.input, model.target, rngs.data,
+                                       ClassTargets{model.num_classes, model.ignore_index});
   DataLoader loader(dataset, model.data.batch_size, model.data.shuffle, model.data.drop_last);
   if (loader.num_batches() > 0 && model.batch_size < model.data.batch_size) {
     throw Error("model batch buffers hold " + std::to_string(model.batch_size) + " rows, batch_size is " +

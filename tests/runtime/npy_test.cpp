@@ -166,6 +166,12 @@ TEST(Npy, RoundTrip) {
   EXPECT_TRUE(s.shape.empty());
   EXPECT_EQ(values<std::int64_t>(s), (std::vector<std::int64_t>{5}));
 
+  // u8 (dropout masks) is written as '|u1' and reads back as int64.
+  const std::uint8_t mask[] = {0, 1, 255};
+  ltrt::write_npy(dir() + "/u1.npy", ltrt::DType::u8, {3}, mask);
+  EXPECT_NE(ltrt::read_file(dir() + "/u1.npy").find("'descr': '|u1'"), std::string::npos);
+  EXPECT_EQ(values<std::int64_t>(ltrt::read_npy(dir() + "/u1.npy")), (std::vector<std::int64_t>{0, 1, 255}));
+
   ltrt::write_npy(dir() + "/empty.npy", ltrt::DType::f32, {0}, nullptr);
   EXPECT_EQ(ltrt::read_npy(dir() + "/empty.npy").numel(), 0);
 

@@ -112,16 +112,20 @@ TEST(Safetensors, RoundTrip) {
   const double f64[] = {0.5, -1e300};
   const std::int64_t i64[] = {-1, 1LL << 40, 3};
   const float scalar = 42;
+  const std::uint8_t mask[] = {1, 0, 255};
   const std::string path = dir() + "/round.safetensors";
   ltrt::write_safetensors(path,
                           {{"a", ltrt::DType::f32, {2, 3}, f32},
                            {"b", ltrt::DType::f64, {2}, f64},
                            {"empty", ltrt::DType::f32, {0, 5}, nullptr},
                            {"c\"quoted\\name", ltrt::DType::i64, {3}, i64},
-                           {"scalar", ltrt::DType::f32, {}, &scalar}},
+                           {"scalar", ltrt::DType::f32, {}, &scalar},
+                           {"mask", ltrt::DType::u8, {3}, mask}},
                           {{"format", "custom"}, {"json", R"({"x": [1, "two"]})"}});
   const ltrt::SafeTensorsFile f = ltrt::read_safetensors(path);
-  ASSERT_EQ(f.tensors.size(), 5u);
+  ASSERT_EQ(f.tensors.size(), 6u);
+  EXPECT_EQ(f.find("mask")->dtype, ltrt::DType::u8);
+  EXPECT_EQ(values<std::uint8_t>(*f.find("mask")), (std::vector<std::uint8_t>{1, 0, 255}));
   EXPECT_EQ(values<float>(*f.find("a")), (std::vector<float>(f32, f32 + 6)));
   EXPECT_EQ(values<double>(*f.find("b")), (std::vector<double>(f64, f64 + 2)));
   EXPECT_EQ(f.find("empty")->shape, (std::vector<std::int64_t>{0, 5}));
@@ -162,7 +166,7 @@ TEST(Safetensors, BadFiles) {
   EXPECT_EQ(read_error("bad_json", file_bytes("{\"a\":{\"dtype\":\"F32\",,}}", four)),
             "invalid header JSON at header line 1, col 21: expected string key in object, found ','");
   EXPECT_EQ(read_error("bf16", one(R"("x":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]})")),
-            "tensor 'x' has dtype BF16; only F32, F64 and I64 are supported");
+            "tensor 'x' has dtype BF16; only F32, F64, I64 and U8 are supported");
   EXPECT_EQ(read_error("weird_dtype", one(R"("x":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]})")),
             "tensor 'x': unknown dtype 'Q7'");
   EXPECT_EQ(read_error("past_end", one(R"("x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})")),

@@ -47,6 +47,14 @@ struct Dataset {
 //   csv:   target_column names the target column(s); every other column is
 //          an input feature
 // Mismatched row counts, shapes or dtypes throw ltrt::Error naming the file.
-Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen);
+// What int64 class targets may hold: [0, num_classes) or ignore_index.
+struct ClassTargets {
+  std::int64_t num_classes = 0;  // 0: float targets
+  std::int64_t ignore_index = -100;
+};
+
+// randn draws class targets uniformly from [0, num_classes), like torch.randint.
+Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen,
+                     ClassTargets classes = {});
 
 }  // namespace ltrt

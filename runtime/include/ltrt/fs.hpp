@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -44,6 +45,29 @@ class AtomicFile {
   std::string path_;
   std::string tmp_path_;
   std::FILE* file_ = nullptr;
+};
+
+// A file opened for reading piece by piece, for formats whose header says
+// how much comes next (safetensors, .npy): no copy of the whole file in memory.
+class InputFile {
+ public:
+  explicit InputFile(std::string path);  // Error: "<path>: cannot open: <reason>"
+  ~InputFile();
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  std::uint64_t size() const { return size_; }
+  // Reads exactly n bytes at the current position. Callers check sizes
+  // against size() first; a short read here means the file changed or failed.
+  void read(void* dst, std::size_t n);
+  std::string read_string(std::size_t n);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  std::uint64_t size_ = 0;
 };
 
 }  // namespace ltrt

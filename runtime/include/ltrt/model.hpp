@@ -9,7 +9,7 @@ namespace ltrt {
 
 class Generator;
 
-enum class DType : std::uint8_t { f32, f64, i64 };
+enum class DType : std::uint8_t { f32, f64, i64, u8 };  // u8: Dropout masks
 
 // Size in bytes of one element.
 std::size_t dtype_size(DType dtype);
@@ -110,9 +110,15 @@ struct ModelDef {
   int num_slots;
   const char* const* slot_names;    // PyTorch's names: "exp_avg", "exp_avg_sq", "momentum_buffer", ...
 
+  // Every tensor of a step in the arena (batch, activations, gradients), by
+  // the names in model.cpp, for tests, debugging and hooks.
+  const TensorRef* buffers;
+  int num_buffers;
+
   TensorRef input;    // per-batch input buffer, shape[0] == batch_size
   TensorRef target;   // per-batch target buffer, shape[0] == batch_size
   std::int64_t num_classes;  // int64 class targets must lie in [0, num_classes); 0 for float targets
+  std::int64_t ignore_index; // ... or equal this (CrossEntropyLoss skips them)
 
   OptimizerConfig optimizer;
   DataConfig data;

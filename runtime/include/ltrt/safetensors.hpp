@@ -30,8 +30,8 @@ struct SafeTensorsFile {
 };
 
 // Reads and validates the whole file: header length sane, header valid JSON
-// of the right shape, dtypes F32/F64/I64 (others: Error naming the tensor and
-// dtype), each tensor's byte size matching its shape, and data offsets
+// of the right shape, dtypes F32/F64/I64/U8 (others: Error naming the tensor
+// and dtype), each tensor's byte size matching its shape, and data offsets
 // contiguous from 0 to the end of the file.
 SafeTensorsFile read_safetensors(const std::string& path);
 

@@ -1,0 +1,8 @@
+// classifier: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace classifier {
+const ltrt::ModelDef& model();
+}  // namespace classifier

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what ltgen needs on Debian 12, idempotently and only what is missing.
+#   scripts/install_deps.sh          build tools and BLAS (to build ltgen and generated programs)
+#   scripts/install_deps.sh --test   also the test oracles: LibTorch, PyTorch, numpy, and a
+#                                    venv (system torch + PyPI's safetensors) at $LTGEN_VENV
+set -euo pipefail
+
+packages=(g++ cmake ninja-build pkg-config libopenblas-dev ccache)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(libgtest-dev libbenchmark-dev libtorch-dev python3-torch python3-numpy python3-venv python3-pip)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  echo "install_deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" > /tmp/ltgen-apt.log 2>&1 ||
+    { tail -20 /tmp/ltgen-apt.log; exit 1; }
+fi
+
+if [[ "${1:-}" == "--test" ]]; then
+  # Debian's torch for the oracles, plus the real safetensors package from PyPI.
+  venv="${LTGEN_VENV:-/opt/ltgen/venv}"
+  if [[ ! -x "$venv/bin/python" ]]; then
+    mkdir -p "$(dirname "$venv")"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+  fi
+  "$venv/bin/python" -c "import safetensors" 2> /dev/null ||
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check safetensors
+fi

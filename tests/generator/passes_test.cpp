@@ -1,0 +1,142 @@
+// The passes one by one: the IR after building, differentiating and fusing a
+// small spec, and the memory plan's promises (no live overlap, reuse).
+#include <gtest/gtest.h>
+
+#include "autodiff.hpp"
+#include "build_graph.hpp"
+#include "fuse_elementwise.hpp"
+#include "op.hpp"
+#include "plan_memory.hpp"
+#include "spec.hpp"
+#include "verify_graph.hpp"
+
+namespace ltgen {
+namespace {
+
+Spec spec_with_layers(const std::string& layers, const std::string& optimizer = R"({"type": "Adam"})") {
+  const std::string text = R"({"name": "t", "model": {"inputs": {"x": [6]}, "target": {"shape": [2]},
+    "layers": [)" + layers + R"(], "loss": {"type": "MSELoss"}},
+    "data": {"batch_size": 4, "train": {"source": "randn", "num_samples": 8}},
+    "optimizer": )" + optimizer + "}";
+  return parse_spec("test.json", text);
+}
+
+std::vector<std::string> ops(const Graph& g) {
+  std::vector<std::string> out;
+  for (const Node& n : g.nodes) {
+    std::string s = n.op;
+    for (const Node& e : n.epilogue) s += "+" + e.op;
+    out.push_back(s);
+  }
+  return out;
+}
+
+const std::string kMlp = R"({"type": "Linear", "out_features": 5}, {"type": "ReLU"},
+                            {"type": "Linear", "out_features": 2})";
+
+TEST(BuildGraph, ForwardNodesAndParamsInStateDictOrder) {
+  const Graph g = build_graph(spec_with_layers(kMlp));
+  EXPECT_EQ(ops(g), (std::vector<std::string>{"linear", "relu", "linear", "mse_loss"}));
+  std::vector<std::string> names;
+  for (int p : g.params) names.push_back(g.value(p).torch_name);
+  EXPECT_EQ(names, (std::vector<std::string>{"layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"}));
+  EXPECT_EQ(g.value(g.params[0]).shape, (Shape{5, 6}));  // torch.nn.Linear: (out, in)
+  EXPECT_EQ(g.value(g.params[2]).shape, (Shape{2, 5}));  // in_features inferred
+}
+
+TEST(BuildGraph, IdentityAndZeroDropoutAddNoNodes) {
+  const Graph g = build_graph(spec_with_layers(
+      R"({"type": "Identity"}, {"type": "Dropout", "p": 0.0}, {"type": "Linear", "out_features": 2})"));
+  EXPECT_EQ(ops(g), (std::vector<std::string>{"linear", "mse_loss"}));
+}
+
+TEST(Differentiate, BackwardInReverseWithoutInputGradient) {
+  Graph g = build_graph(spec_with_layers(kMlp));
+  differentiate(g);
+  verify_graph(g, "differentiate");
+  EXPECT_EQ(ops(g), (std::vector<std::string>{"linear", "relu", "linear", "mse_loss", "mse_loss_backward",
+                                              "linear_backward", "relu_backward", "linear_backward"}));
+  // The first layer's input is data: its backward computes no input gradient.
+  EXPECT_FALSE(attr_bool(g.nodes.back(), "need_dinp"));
+  EXPECT_TRUE(attr_bool(g.nodes[5], "need_dinp"));
+  // ReLU's backward reads its output (as torch's threshold_backward).
+  EXPECT_EQ(g.nodes[6].inputs[1], g.nodes[1].outputs[0]);
+}
+
+TEST(FuseElementwise, ReluFoldsIntoLinearAndDropsThePreactivation) {
+  Graph g = build_graph(spec_with_layers(kMlp));
+  differentiate(g);
+  EXPECT_EQ(fuse_elementwise(g), 1);
+  verify_graph(g, "fuse_elementwise");
+  EXPECT_EQ(ops(g), (std::vector<std::string>{"linear+relu", "linear", "mse_loss", "mse_loss_backward",
+                                              "linear_backward", "relu_backward", "linear_backward"}));
+  EXPECT_EQ(g.nodes[0].outputs.size(), 1u);  // relu_backward reads the output only
+}
+
+TEST(FuseElementwise, GeluKeepsThePreactivationForItsBackward) {
+  Graph g = build_graph(spec_with_layers(
+      R"({"type": "Linear", "out_features": 5}, {"type": "GELU"}, {"type": "Linear", "out_features": 2})"));
+  differentiate(g);
+  EXPECT_EQ(fuse_elementwise(g), 1);
+  verify_graph(g, "fuse_elementwise");
+  ASSERT_EQ(g.nodes[0].outputs.size(), 2u);
+  const int preact = g.nodes[0].outputs[1];
+  bool read_by_backward = false;
+  for (const Node& n : g.nodes)
+    if (n.op == "gelu_backward") read_by_backward = n.inputs[1] == preact;
+  EXPECT_TRUE(read_by_backward);
+}
+
+void expect_sound(const Graph& g, const MemoryPlan& plan) {
+  for (const Buffer& b : plan.buffers) EXPECT_LE(b.offset + b.bytes, plan.arena_bytes) << g.value(b.value).name;
+  for (size_t i = 0; i < plan.buffers.size(); ++i)
+    for (size_t j = i + 1; j < plan.buffers.size(); ++j) {
+      const Buffer& a = plan.buffers[i];
+      const Buffer& b = plan.buffers[j];
+      const bool a_all = a.first < 0, b_all = b.first < 0;
+      const bool live_overlap = a_all || b_all || !(a.last < b.first || b.last < a.first);
+      const bool space_overlap = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+      EXPECT_FALSE(live_overlap && space_overlap && a.bytes && b.bytes)
+          << g.value(a.value).name << " and " << g.value(b.value).name << " share space while both live";
+    }
+  const std::size_t region = plan.grads_offset - plan.params_offset;
+  EXPECT_GE(region, static_cast<std::size_t>(plan.param_elements) * 4);
+  for (const Buffer& b : plan.buffers) EXPECT_GE(b.offset, plan.slots_offset + region * plan.slot_names.size());
+}
+
+TEST(PlanMemory, DeepMlpReusesActivationSpace) {
+  std::string layers;
+  for (int i = 0; i < 6; ++i) layers += R"({"type": "Linear", "out_features": 16}, {"type": "Tanh"}, )";
+  layers += R"({"type": "Linear", "out_features": 2})";
+  Graph g = build_graph(spec_with_layers(layers));
+  differentiate(g);
+  fuse_elementwise(g);
+  const MemoryPlan plan = plan_memory(g, spec_with_layers(layers).optimizer);
+  expect_sound(g, plan);
+  EXPECT_LT(plan.activation_bytes, plan.activation_bytes_unshared);
+  EXPECT_EQ(plan.slot_names, (std::vector<std::string>{"exp_avg", "exp_avg_sq"}));
+}
+
+TEST(PlanMemory, SlotsFollowTheOptimizer) {
+  EXPECT_TRUE(optimizer_slots(spec_with_layers(kMlp, R"({"type": "SGD", "lr": 0.1})").optimizer).empty());
+  EXPECT_EQ(optimizer_slots(spec_with_layers(kMlp, R"({"type": "SGD", "lr": 0.1, "momentum": 0.9})").optimizer),
+            (std::vector<std::string>{"momentum_buffer"}));
+  EXPECT_EQ(optimizer_slots(spec_with_layers(kMlp, R"({"type": "AdamW", "amsgrad": true})").optimizer).size(), 3u);
+}
+
+TEST(PlanMemory, ViewsShareTheirInputsStorage) {
+  const std::string text = R"({"name": "t", "model": {"inputs": {"x": [2, 3]}, "target": {"shape": [1]},
+    "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 1}], "loss": {"type": "MSELoss"}},
+    "data": {"batch_size": 4, "train": {"source": "randn", "num_samples": 8}}, "optimizer": {"type": "SGD", "lr": 0.1}})";
+  const Spec spec = parse_spec("test.json", text);
+  Graph g = build_graph(spec);
+  differentiate(g);
+  const MemoryPlan plan = plan_memory(g, spec.optimizer);
+  expect_sound(g, plan);
+  const int view = g.nodes.at(0).outputs.at(0);
+  EXPECT_EQ(g.nodes[0].op, "view");
+  EXPECT_EQ(plan.offset.at(view), plan.offset.at(g.inputs[0]));
+}
+
+}  // namespace
+}  // namespace ltgen

@@ -1,5 +1,6 @@
 /// \file
 /// The table of op kinds and torch.nn layers, and helpers every op file uses.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -66,6 +67,8 @@ int add_op(Graph& g, Node node, const std::string& value_prefix) {
   if (node.outputs.empty()) node.outputs.assign(types.size(), -1);
   if (node.outputs.size() != types.size() || slots.outputs.size() != types.size())
     throw std::logic_error("internal: " + node.op + " output count mismatch");
+  // Outputs still to create; a lone one takes the prefix as its whole name.
+  const auto fresh = std::count(node.outputs.begin(), node.outputs.end(), -1);
   for (size_t i = 0; i < types.size(); ++i) {
     if (node.outputs[i] >= 0) {
       // An existing value (a parameter's gradient): its type must agree.
@@ -76,7 +79,7 @@ int add_op(Graph& g, Node node, const std::string& value_prefix) {
       continue;
     }
     Value v;
-    v.name = types.size() == 1 ? value_prefix : value_prefix + "_" + slots.outputs[i];
+    v.name = fresh == 1 ? value_prefix : value_prefix + "_" + slots.outputs[i];
     v.dtype = types[i].dtype;
     v.shape = types[i].shape;
     v.batched = types[i].batched;

@@ -19,10 +19,10 @@
 //   fwd  layers_5_out: f32(50, 5) = linear(layers_4_out, layers_5_weight, layers_5_bias, bias=True, blas=False, in_features=64, out_features=5)  # layers.5  spec: model.layers[5]
 //   fwd  loss: f32() = cross_entropy_loss(layers_5_out, target, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_5_out: f32(50, 5) = cross_entropy_loss_backward(d_loss, layers_5_out, target, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_4_out_dinp: f32(50, 64), d_layers_5_weight: f32(5, 64), d_layers_5_bias: f32(5,) = linear_backward(d_layers_5_out, layers_4_out, layers_5_weight, bias=True, blas=False, in_features=64, need_dinp=True, out_features=5)  # layers.5  spec: model.layers[5]
-//   bwd  d_layers_3_out: f32(50, 64) = tanh_backward(d_layers_4_out_dinp, layers_4_out)  # layers.4  spec: model.layers[4]
-//   bwd  d_layers_2_out_dinp: f32(50, 64), d_layers_3_weight: f32(64, 64), d_layers_3_bias: f32(64,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=True, in_features=64, need_dinp=True, out_features=64)  # layers.3  spec: model.layers[3]
-//   bwd  d_layers_1_out: f32(50, 64) = leaky_relu_backward(d_layers_2_out_dinp, layers_1_out, negative_slope=0.1)  # layers.2  spec: model.layers[2]
+//   bwd  d_layers_4_out: f32(50, 64), d_layers_5_weight: f32(5, 64), d_layers_5_bias: f32(5,) = linear_backward(d_layers_5_out, layers_4_out, layers_5_weight, bias=True, blas=False, in_features=64, need_dinp=True, out_features=5)  # layers.5  spec: model.layers[5]
+//   bwd  d_layers_3_out: f32(50, 64) = tanh_backward(d_layers_4_out, layers_4_out)  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_2_out: f32(50, 64), d_layers_3_weight: f32(64, 64), d_layers_3_bias: f32(64,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=True, in_features=64, need_dinp=True, out_features=64)  # layers.3  spec: model.layers[3]
+//   bwd  d_layers_1_out: f32(50, 64) = leaky_relu_backward(d_layers_2_out, layers_1_out, negative_slope=0.1)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_1_weight: f32(64, 32), d_layers_1_bias: f32(64,) = linear_backward(d_layers_1_out, layers_0_out, layers_1_weight, bias=True, blas=True, in_features=32, need_dinp=False, out_features=64)  # layers.1  spec: model.layers[1]
 //
 // Cost per step at the full batch:
@@ -52,9 +52,9 @@
 //   164736    12800     layers_4_out                (50, 64)      2..7          -
 //   177536    1000      layers_5_out                (50, 5)       3..5          -
 //   178560    1000      d_layers_5_out              (50, 5)       5..6          -
-//   179584    12800     d_layers_4_out_dinp         (50, 64)      6..7          -
+//   179584    12800     d_layers_4_out              (50, 64)      6..7          -
 //   192384    12800     d_layers_3_out              (50, 64)      7..8          -
-//   164736    12800     d_layers_2_out_dinp         (50, 64)      8..9          layers_4_out
+//   164736    12800     d_layers_2_out              (50, 64)      8..9          layers_4_out
 //   139136    12800     d_layers_1_out              (50, 64)      9..10         layers_2_out
 //
 // The spec:
@@ -110,9 +110,9 @@ namespace offset {
   constexpr std::size_t layers_4_out = 164736;
   constexpr std::size_t layers_5_out = 177536;
   constexpr std::size_t d_layers_5_out = 178560;
-  constexpr std::size_t d_layers_4_out_dinp = 179584;
+  constexpr std::size_t d_layers_4_out = 179584;
   constexpr std::size_t d_layers_3_out = 192384;
-  constexpr std::size_t d_layers_2_out_dinp = 164736;
+  constexpr std::size_t d_layers_2_out = 164736;
   constexpr std::size_t d_layers_1_out = 139136;
   constexpr std::size_t layers_1_weight = 0;
   constexpr std::size_t layers_1_bias = 8192;
@@ -395,10 +395,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (50, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
-  auto* const d_layers_2_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_2_out_dinp);  // (50, 64)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (50, 64)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (50, 5)
-  auto* const d_layers_4_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_4_out_dinp);  // (50, 64)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (50, 64)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (50, 64)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
@@ -411,10 +411,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n);
-  layers_5_backward(d_layers_4_out_dinp, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate);
-  layers_4_backward(d_layers_3_out, d_layers_4_out_dinp, layers_4_out, n);
-  layers_3_backward(d_layers_2_out_dinp, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
-  layers_2_backward(d_layers_1_out, d_layers_2_out_dinp, layers_1_out, n);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate);
+  layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
+  layers_2_backward(d_layers_1_out, d_layers_2_out, layers_1_out, n);
   layers_1_backward(d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_weight, n, accumulate);
   return loss[0];
 }
@@ -467,11 +467,11 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_layers_5_out", ltrt::DType::f32, 2, {50, 5}, 178560},
   {"d_layers_5_weight", ltrt::DType::f32, 2, {5, 64}, 51520},
   {"d_layers_5_bias", ltrt::DType::f32, 1, {5}, 52800},
-  {"d_layers_4_out_dinp", ltrt::DType::f32, 2, {50, 64}, 179584},
+  {"d_layers_4_out", ltrt::DType::f32, 2, {50, 64}, 179584},
   {"d_layers_3_out", ltrt::DType::f32, 2, {50, 64}, 192384},
   {"d_layers_3_weight", ltrt::DType::f32, 2, {64, 64}, 34880},
   {"d_layers_3_bias", ltrt::DType::f32, 1, {64}, 51264},
-  {"d_layers_2_out_dinp", ltrt::DType::f32, 2, {50, 64}, 164736},
+  {"d_layers_2_out", ltrt::DType::f32, 2, {50, 64}, 164736},
   {"d_layers_1_out", ltrt::DType::f32, 2, {50, 64}, 139136},
   {"d_layers_1_weight", ltrt::DType::f32, 2, {64, 32}, 26432},
   {"d_layers_1_bias", ltrt::DType::f32, 1, {64}, 34624},

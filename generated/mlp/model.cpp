@@ -18,10 +18,10 @@
 //   fwd  layers_4_out: f32(128, 10) = linear(layers_3_out, layers_4_weight, layers_4_bias, bias=True, blas=True, in_features=256, out_features=10)  # layers.4  spec: model.layers[4]
 //   fwd  loss: f32() = cross_entropy_loss(layers_4_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_4_out: f32(128, 10) = cross_entropy_loss_backward(d_loss, layers_4_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_3_out_dinp: f32(128, 256), d_layers_4_weight: f32(10, 256), d_layers_4_bias: f32(10,) = linear_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=10)  # layers.4  spec: model.layers[4]
-//   bwd  d_layers_2_out: f32(128, 256) = relu_backward(d_layers_3_out_dinp, layers_3_out)  # layers.3  spec: model.layers[3]
-//   bwd  d_layers_1_out_dinp: f32(128, 256), d_layers_2_weight: f32(256, 256), d_layers_2_bias: f32(256,) = linear_backward(d_layers_2_out, layers_1_out, layers_2_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=256)  # layers.2  spec: model.layers[2]
-//   bwd  d_layers_0_out: f32(128, 256) = relu_backward(d_layers_1_out_dinp, layers_1_out)  # layers.1  spec: model.layers[1]
+//   bwd  d_layers_3_out: f32(128, 256), d_layers_4_weight: f32(10, 256), d_layers_4_bias: f32(10,) = linear_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=10)  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_2_out: f32(128, 256) = relu_backward(d_layers_3_out, layers_3_out)  # layers.3  spec: model.layers[3]
+//   bwd  d_layers_1_out: f32(128, 256), d_layers_2_weight: f32(256, 256), d_layers_2_bias: f32(256,) = linear_backward(d_layers_2_out, layers_1_out, layers_2_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=256)  # layers.2  spec: model.layers[2]
+//   bwd  d_layers_0_out: f32(128, 256) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
 //   bwd  d_layers_0_weight: f32(256, 784), d_layers_0_bias: f32(256,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=True, in_features=784, need_dinp=False, out_features=256)  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
@@ -50,9 +50,9 @@
 //   3765568   131072    layers_3_out                (128, 256)    1..6          -
 //   3896640   5120      layers_4_out                (128, 10)     2..4          -
 //   3901760   5120      d_layers_4_out              (128, 10)     4..5          -
-//   3906880   131072    d_layers_3_out_dinp         (128, 256)    5..6          -
+//   3906880   131072    d_layers_3_out              (128, 256)    5..6          -
 //   4037952   131072    d_layers_2_out              (128, 256)    6..7          -
-//   3765568   131072    d_layers_1_out_dinp         (128, 256)    7..8          layers_3_out
+//   3765568   131072    d_layers_1_out              (128, 256)    7..8          layers_3_out
 //   3896640   131072    d_layers_0_out              (128, 256)    8..9          layers_4_out
 //
 // The spec:
@@ -105,9 +105,9 @@ namespace offset {
   constexpr std::size_t layers_3_out = 3765568;
   constexpr std::size_t layers_4_out = 3896640;
   constexpr std::size_t d_layers_4_out = 3901760;
-  constexpr std::size_t d_layers_3_out_dinp = 3906880;
+  constexpr std::size_t d_layers_3_out = 3906880;
   constexpr std::size_t d_layers_2_out = 4037952;
-  constexpr std::size_t d_layers_1_out_dinp = 3765568;
+  constexpr std::size_t d_layers_1_out = 3765568;
   constexpr std::size_t d_layers_0_out = 3896640;
   constexpr std::size_t layers_0_weight = 0;
   constexpr std::size_t layers_0_bias = 802816;
@@ -384,11 +384,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (128, 256)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (128, 256)
-  auto* const d_layers_1_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_1_out_dinp);  // (128, 256)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (128, 256)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (128, 10)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (128, 256)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (128, 10)
-  auto* const d_layers_3_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_3_out_dinp);  // (128, 256)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (128, 256)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (128, 256)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
@@ -401,10 +401,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_4_out, d_loss, layers_4_out, target, n);
-  layers_4_backward(d_layers_3_out_dinp, d_layers_4_weight, d_layers_4_bias, d_layers_4_out, layers_3_out, layers_4_weight, n, accumulate);
-  layers_3_backward(d_layers_2_out, d_layers_3_out_dinp, layers_3_out, n);
-  layers_2_backward(d_layers_1_out_dinp, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight, n, accumulate);
-  layers_1_backward(d_layers_0_out, d_layers_1_out_dinp, layers_1_out, n);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_out, layers_3_out, layers_4_weight, n, accumulate);
+  layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out, n);
+  layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight, n, accumulate);
+  layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
   return loss[0];
 }
@@ -454,11 +454,11 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3901760},
   {"d_layers_4_weight", ltrt::DType::f32, 2, {10, 256}, 2144320},
   {"d_layers_4_bias", ltrt::DType::f32, 1, {10}, 2154560},
-  {"d_layers_3_out_dinp", ltrt::DType::f32, 2, {128, 256}, 3906880},
+  {"d_layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3906880},
   {"d_layers_2_out", ltrt::DType::f32, 2, {128, 256}, 4037952},
   {"d_layers_2_weight", ltrt::DType::f32, 2, {256, 256}, 1881152},
   {"d_layers_2_bias", ltrt::DType::f32, 1, {256}, 2143296},
-  {"d_layers_1_out_dinp", ltrt::DType::f32, 2, {128, 256}, 3765568},
+  {"d_layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3765568},
   {"d_layers_0_out", ltrt::DType::f32, 2, {128, 256}, 3896640},
   {"d_layers_0_weight", ltrt::DType::f32, 2, {256, 784}, 1077312},
   {"d_layers_0_bias", ltrt::DType::f32, 1, {256}, 1880128},

@@ -19,10 +19,10 @@
 //   fwd  layers_5_out: f32(16, 1) = linear(layers_4_out, layers_5_weight, layers_5_bias, bias=True, blas=False, in_features=32, out_features=1)  # layers.5  spec: model.layers[5]
 //   fwd  loss: f32() = huber_loss(layers_5_out, target, delta=1.0, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_5_out: f32(16, 1) = huber_loss_backward(d_loss, layers_5_out, target, delta=1.0, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_4_out_dinp: f32(16, 32), d_layers_5_weight: f32(1, 32), d_layers_5_bias: f32(1,) = linear_backward(d_layers_5_out, layers_4_out, layers_5_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=1)  # layers.5  spec: model.layers[5]
-//   bwd  d_layers_3_out: f32(16, 32) = silu_backward(d_layers_4_out_dinp, layers_3_out)  # layers.4  spec: model.layers[4]
-//   bwd  d_layers_2_out_out_dinp: f32(16, 32), d_layers_3_weight: f32(32, 32), d_layers_3_bias: f32(32,) = linear_backward(d_layers_3_out, layers_2_out_out, layers_3_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=32)  # layers.3  spec: model.layers[3]
-//   bwd  d_layers_1_out: f32(16, 32) = dropout_backward(d_layers_2_out_out_dinp, layers_2_out_mask, numel=32, p=0.1)  # layers.2  spec: model.layers[2]
+//   bwd  d_layers_4_out: f32(16, 32), d_layers_5_weight: f32(1, 32), d_layers_5_bias: f32(1,) = linear_backward(d_layers_5_out, layers_4_out, layers_5_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=1)  # layers.5  spec: model.layers[5]
+//   bwd  d_layers_3_out: f32(16, 32) = silu_backward(d_layers_4_out, layers_3_out)  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_2_out_out: f32(16, 32), d_layers_3_weight: f32(32, 32), d_layers_3_bias: f32(32,) = linear_backward(d_layers_3_out, layers_2_out_out, layers_3_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=32)  # layers.3  spec: model.layers[3]
+//   bwd  d_layers_1_out: f32(16, 32) = dropout_backward(d_layers_2_out_out, layers_2_out_mask, numel=32, p=0.1)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 32) = gelu_backward(d_layers_1_out, layers_0_out, approximate='tanh')  # layers.1  spec: model.layers[1]
 //   bwd  d_layers_0_weight: f32(32, 4), d_layers_0_bias: f32(32,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=False, in_features=4, need_dinp=False, out_features=32)  # layers.0  spec: model.layers[0]
 //
@@ -58,9 +58,9 @@
 //   27328     2048      layers_3_out                (16, 32)      2..7          -
 //   29376     64        layers_5_out                (16, 1)       3..5          -
 //   29440     64        d_layers_5_out              (16, 1)       5..6          -
-//   29504     2048      d_layers_4_out_dinp         (16, 32)      6..7          -
+//   29504     2048      d_layers_4_out              (16, 32)      6..7          -
 //   20672     2048      d_layers_3_out              (16, 32)      7..8          layers_4_out
-//   27328     2048      d_layers_2_out_out_dinp     (16, 32)      8..9          layers_3_out
+//   27328     2048      d_layers_2_out_out          (16, 32)      8..9          layers_3_out
 //   20672     2048      d_layers_1_out              (16, 32)      9..10         d_layers_3_out
 //   24768     2048      d_layers_0_out              (16, 32)      10..11        layers_2_out_out
 //
@@ -119,9 +119,9 @@ namespace offset {
   constexpr std::size_t layers_3_out = 27328;
   constexpr std::size_t layers_5_out = 29376;
   constexpr std::size_t d_layers_5_out = 29440;
-  constexpr std::size_t d_layers_4_out_dinp = 29504;
+  constexpr std::size_t d_layers_4_out = 29504;
   constexpr std::size_t d_layers_3_out = 20672;
-  constexpr std::size_t d_layers_2_out_out_dinp = 27328;
+  constexpr std::size_t d_layers_2_out_out = 27328;
   constexpr std::size_t d_layers_1_out = 20672;
   constexpr std::size_t d_layers_0_out = 24768;
   constexpr std::size_t layers_0_weight = 0;
@@ -415,10 +415,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
-  auto* const d_layers_2_out_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_2_out_out_dinp);  // (16, 32)
+  auto* const d_layers_2_out_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out_out);  // (16, 32)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (16, 1)
-  auto* const d_layers_4_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_4_out_dinp);  // (16, 32)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (16, 32)
   d_loss[0] = loss_scale;
 
   // forward
@@ -430,10 +430,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n);
-  layers_5_backward(d_layers_4_out_dinp, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate);
-  layers_4_backward(d_layers_3_out, d_layers_4_out_dinp, layers_3_out, n);
-  layers_3_backward(d_layers_2_out_out_dinp, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out_out, layers_3_weight, n, accumulate);
-  layers_2_backward(d_layers_1_out, d_layers_2_out_out_dinp, layers_2_out_mask, n);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate);
+  layers_4_backward(d_layers_3_out, d_layers_4_out, layers_3_out, n);
+  layers_3_backward(d_layers_2_out_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out_out, layers_3_weight, n, accumulate);
+  layers_2_backward(d_layers_1_out, d_layers_2_out_out, layers_2_out_mask, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_0_out, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
   return loss[0];
@@ -494,11 +494,11 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_layers_5_out", ltrt::DType::f32, 2, {16, 1}, 29440},
   {"d_layers_5_weight", ltrt::DType::f32, 2, {1, 32}, 9920},
   {"d_layers_5_bias", ltrt::DType::f32, 1, {1}, 10048},
-  {"d_layers_4_out_dinp", ltrt::DType::f32, 2, {16, 32}, 29504},
+  {"d_layers_4_out", ltrt::DType::f32, 2, {16, 32}, 29504},
   {"d_layers_3_out", ltrt::DType::f32, 2, {16, 32}, 20672},
   {"d_layers_3_weight", ltrt::DType::f32, 2, {32, 32}, 5696},
   {"d_layers_3_bias", ltrt::DType::f32, 1, {32}, 9792},
-  {"d_layers_2_out_out_dinp", ltrt::DType::f32, 2, {16, 32}, 27328},
+  {"d_layers_2_out_out", ltrt::DType::f32, 2, {16, 32}, 27328},
   {"d_layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20672},
   {"d_layers_0_out", ltrt::DType::f32, 2, {16, 32}, 24768},
   {"d_layers_0_weight", ltrt::DType::f32, 2, {32, 4}, 5056},

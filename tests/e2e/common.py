@@ -1,0 +1,91 @@
+"""Helpers shared by the end-to-end tests: generate + build a spec with ltgen, run the
+program, read what it wrote."""
+import csv
+import os
+import subprocess
+import sys
+import time
+
+
+class Failure(Exception):
+    """A check failed; the message says what and where."""
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+def build_env():
+    env = dict(os.environ)
+    # The machine is shared: one compiler at a time unless the caller says otherwise.
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", "1")
+    return env
+
+
+def generate(ltgen, spec, out_dir):
+    """Runs `ltgen SPEC -o OUT_DIR` (generate and build); returns the program's path."""
+    t0 = time.time()
+    proc = subprocess.run([ltgen, spec, "-o", out_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=build_env())
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise Failure(f"ltgen {spec} -o {out_dir} exited with {proc.returncode}")
+    lines = proc.stderr.strip().splitlines()
+    check(lines and lines[-1].startswith("ltgen: built "),
+          f"ltgen's stderr does not end with 'ltgen: built PATH':\n{proc.stderr}")
+    program = lines[-1][len("ltgen: built "):].strip()
+    check(os.path.isfile(program) and os.access(program, os.X_OK), f"ltgen said it built {program}, which is not an executable")
+    print(f"built {program} in {time.time() - t0:.1f}s")
+    return program
+
+
+def run_program(program, args, timeout=120):
+    """Runs the program; returns (returncode, stdout, stderr)."""
+    cmd = [program] + list(args)
+    print("$ " + " ".join(cmd))
+    t0 = time.time()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    print(f"  exit {proc.returncode} in {time.time() - t0:.2f}s")
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def only_version_dir(root):
+    logs = os.path.join(root, "lightning_logs")
+    check(os.path.isdir(logs), f"{logs} was not created")
+    versions = sorted(os.listdir(logs))
+    check(versions == ["version_0"], f"{logs} holds {versions}, expected just version_0")
+    return os.path.join(logs, "version_0")
+
+
+def read_metrics(path):
+    """metrics.csv -> list of (epoch, step, train_loss) rows, with the header checked."""
+    check(os.path.isfile(path), f"{path} was not written")
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    check(rows, f"{path} is empty")
+    check(rows[0] == ["epoch", "step", "train_loss"], f"{path}: header is {rows[0]}, expected epoch,step,train_loss")
+    out = []
+    for i, r in enumerate(rows[1:], start=2):
+        check(len(r) == 3, f"{path}:{i}: {len(r)} fields, expected 3: {r}")
+        try:
+            out.append((int(r[0]), int(r[1]), float(r[2])))
+        except ValueError:
+            raise Failure(f"{path}:{i}: not epoch,step,loss numbers: {r}")
+    return out
+
+
+def checkpoint_files(version_dir):
+    d = os.path.join(version_dir, "checkpoints")
+    check(os.path.isdir(d), f"{d} was not created")
+    return sorted(os.listdir(d))
+
+
+def main(fn):
+    """Runs fn(); prints a Failure's message and exits 1."""
+    try:
+        fn()
+    except Failure as e:
+        print(f"FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
+    print("PASSED")

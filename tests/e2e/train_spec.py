@@ -76,7 +76,8 @@ def run(args):
         print(out)
         print(err)
     check(rc == 0, f"{program} exited with {rc}")
-    check(not err.strip(), f"{program} wrote to stderr:\n{err}")
+    if err.strip():
+        print(f"stderr of a successful run:\n{err}")
 
     version = common.only_version_dir(root)
     rows = common.read_metrics(os.path.join(version, "metrics.csv"))

@@ -1,0 +1,512 @@
+// Oracle test of generated models (DESIGN §6): for every spec in
+// tests/gradcheck/specs, the generated training_step's loss and parameter
+// gradients are compared with LibTorch autograd in float32 (relative error
+// <= 1e-5) and with float64 central finite differences of the same model
+// (<= 1e-3), for a full and partial batches; evaluation_step's loss with the
+// torch model in eval mode.
+//
+// The oracle is built from the spec's JSON alone (each layer type mapped to
+// the torch op with the same arguments), not from anything the generator
+// emits; only the parameter values, the batch and the dropout masks are
+// shared. Dropout masks are replayed from a copy of the Generator given to
+// training_step: each Dropout layer, in forward order, draws one uniform per
+// element of its first n rows and keeps the element when u >= p (the mask
+// buffers themselves are recycled by the memory plan once backward is done
+// with them, so they cannot be read after the step).
+//
+// This is the one LibTorch translation unit of the test: keep it that way,
+// LibTorch headers take long to compile.
+#include <torch/torch.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ltrt/arena.hpp>
+#include <ltrt/json.hpp>
+#include <ltrt/model.hpp>
+#include <ltrt/rng.hpp>
+
+#include "gradcheck_registry.hpp"
+
+namespace gradcheck {
+// Test names and failure messages show the model's name.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+}  // namespace gradcheck
+
+namespace {
+
+namespace json = ltrt::json;
+
+constexpr double kTolTorch = 1e-5;  // generated float32 vs torch float32 autograd
+constexpr double kTolFd = 1e-3;     // generated float32 vs float64 central differences
+constexpr double kFdStep = 1e-6;    // central difference step (float64)
+constexpr double kTiny = 1e-6;      // floor of the relative error's denominator
+
+// ---------------------------------------------------------------------------
+// The worst errors seen, printed at the end of the run (like llm.c's test).
+
+struct Worst {
+  double rel = 0;
+  std::string what;
+  void update(double r, const std::string& w) {
+    if (r > rel || what.empty()) rel = r, what = w;
+  }
+};
+Worst g_worst_torch, g_worst_fd, g_worst_loss;
+
+class ReportWorst : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::printf("gradcheck: largest relative errors over all models:\n");
+    std::printf("  loss vs torch float32:        %.3e  (%s)\n", g_worst_loss.rel, g_worst_loss.what.c_str());
+    std::printf("  grads vs torch float32:       %.3e  (%s)\n", g_worst_torch.rel, g_worst_torch.what.c_str());
+    std::printf("  grads vs float64 finite diff: %.3e  (%s)\n", g_worst_fd.rel, g_worst_fd.what.c_str());
+  }
+};
+const auto* const g_report = ::testing::AddGlobalTestEnvironment(new ReportWorst);
+
+// ---------------------------------------------------------------------------
+// The spec, as the oracle reads it.
+
+const json::Value* member(const json::Value& obj, const char* key) { return obj.find(key); }
+
+std::string get_string(const json::Value& obj, const char* key, const std::string& dflt) {
+  const json::Value* v = member(obj, key);
+  return v ? v->str : dflt;
+}
+double get_number(const json::Value& obj, const char* key, double dflt) {
+  const json::Value* v = member(obj, key);
+  return v ? v->num : dflt;
+}
+std::int64_t get_integer(const json::Value& obj, const char* key, std::int64_t dflt) {
+  const json::Value* v = member(obj, key);
+  return v ? v->integer : dflt;
+}
+bool get_bool(const json::Value& obj, const char* key, bool dflt) {
+  const json::Value* v = member(obj, key);
+  return v ? v->b : dflt;
+}
+std::vector<std::int64_t> get_shape(const json::Value& v) {
+  std::vector<std::int64_t> s;
+  for (const auto& d : v.items) s.push_back(d.integer);
+  return s;
+}
+
+struct ParamSpec {
+  std::string name;
+  std::vector<std::int64_t> shape;
+};
+
+struct Spec {
+  json::Value root;
+  const json::Value* layers = nullptr;  // array
+  const json::Value* loss = nullptr;    // object
+  int batch_size = 0;
+  std::vector<std::int64_t> input_shape;   // per sample
+  bool class_target = false;
+  std::int64_t num_classes = 0;
+  std::vector<std::int64_t> target_shape;  // per sample (float targets)
+  std::string loss_type;
+  bool has_ignore_index = false;
+  std::int64_t ignore_index = -100;
+  std::vector<ParamSpec> params;  // state_dict order, as nn.Sequential would own them
+};
+
+std::vector<std::int64_t> flatten_shape(const std::vector<std::int64_t>& per_sample, std::int64_t start,
+                                        std::int64_t end) {
+  const auto rank = static_cast<std::int64_t>(per_sample.size()) + 1;  // with the batch dimension
+  if (start < 0) start += rank;
+  if (end < 0) end += rank;
+  std::vector<std::int64_t> out;
+  std::int64_t merged = 1;
+  for (std::int64_t d = 1; d < rank; ++d) {
+    if (d < start || d > end) {
+      out.push_back(per_sample[d - 1]);
+    } else {
+      merged *= per_sample[d - 1];
+      if (d == end) out.push_back(merged);
+    }
+  }
+  return out;
+}
+
+// Reads the spec file; layer types it does not know fail the test.
+std::unique_ptr<Spec> read_spec(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto s = std::make_unique<Spec>();
+  s->root = json::parse(ss.str());
+  const json::Value& model = *member(s->root, "model");
+  s->batch_size = static_cast<int>(get_integer(*member(s->root, "data"), "batch_size", 0));
+  const json::Value& inputs = *member(model, "inputs");
+  EXPECT_EQ(inputs.members.size(), 1u) << "the oracle handles one input";
+  s->input_shape = get_shape(inputs.members.at(0).second);
+  const json::Value& target = *member(model, "target");
+  s->class_target = get_string(target, "dtype", "float32") == "int64";
+  if (s->class_target) s->num_classes = get_integer(target, "num_classes", 0);
+  else s->target_shape = get_shape(*member(target, "shape"));
+  s->layers = member(model, "layers");
+  s->loss = member(model, "loss");
+  s->loss_type = get_string(*s->loss, "type", "");
+  if (member(*s->loss, "ignore_index")) {
+    s->has_ignore_index = true;
+    s->ignore_index = get_integer(*s->loss, "ignore_index", -100);
+  }
+
+  std::vector<std::int64_t> shape = s->input_shape;
+  for (std::size_t i = 0; i < s->layers->items.size(); ++i) {
+    const json::Value& l = s->layers->items[i];
+    const std::string type = get_string(l, "type", "");
+    const std::string prefix = "layers." + std::to_string(i) + ".";
+    if (type == "Linear") {
+      EXPECT_EQ(shape.size(), 1u) << "Linear on a flat input";
+      const std::int64_t in = shape.at(0), out = get_integer(l, "out_features", 0);
+      s->params.push_back({prefix + "weight", {out, in}});
+      if (get_bool(l, "bias", true)) s->params.push_back({prefix + "bias", {out}});
+      shape = {out};
+    } else if (type == "Flatten") {
+      shape = flatten_shape(shape, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
+    } else if (type == "ReLU" || type == "LeakyReLU" || type == "GELU" || type == "Tanh" || type == "Sigmoid" ||
+               type == "SiLU" || type == "Dropout" || type == "Identity") {
+      // shape unchanged, no parameters
+    } else {
+      ADD_FAILURE() << "the oracle does not know layer type '" << type << "'";
+    }
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// The torch model.
+
+using ParamMap = std::map<std::string, torch::Tensor>;
+
+// Dropout masks of one training step, one per Dropout layer with p > 0 in
+// forward order; missing ones are replayed from `replay` as they are reached.
+struct Masks {
+  std::vector<torch::Tensor> masks;  // bool, the shape of the layer's input
+  ltrt::Generator* replay = nullptr;
+
+  torch::Tensor get(std::size_t k, const torch::Tensor& like, double p) {
+    if (k < masks.size()) return masks[k];
+    EXPECT_EQ(k, masks.size());
+    EXPECT_NE(replay, nullptr);
+    auto m = torch::empty(like.sizes(), torch::kBool);
+    bool* d = m.data_ptr<bool>();
+    for (std::int64_t i = 0; i < m.numel(); ++i) d[i] = replay->uniform() >= p;
+    masks.push_back(m);
+    return m;
+  }
+};
+
+at::Reduction::Reduction reduction_of(const json::Value& loss) {
+  const std::string r = get_string(loss, "reduction", "mean");
+  EXPECT_TRUE(r == "mean" || r == "sum") << r;
+  return r == "sum" ? at::Reduction::Sum : at::Reduction::Mean;
+}
+
+// The loss of the spec's model on (x, y); dtype follows the parameters.
+torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, const torch::Tensor& y, Masks* masks,
+                           bool training) {
+  std::size_t dropout_k = 0;
+  for (std::size_t i = 0; i < s.layers->items.size(); ++i) {
+    const json::Value& l = s.layers->items[i];
+    const std::string type = get_string(l, "type", "");
+    const std::string prefix = "layers." + std::to_string(i) + ".";
+    if (type == "Linear") {
+      const auto b = p.find(prefix + "bias");
+      h = torch::linear(h, p.at(prefix + "weight"), b == p.end() ? torch::Tensor() : b->second);
+    } else if (type == "ReLU") {
+      h = torch::relu(h);
+    } else if (type == "LeakyReLU") {
+      h = torch::leaky_relu(h, get_number(l, "negative_slope", 0.01));
+    } else if (type == "GELU") {
+      h = torch::gelu(h, get_string(l, "approximate", "none"));
+    } else if (type == "Tanh") {
+      h = torch::tanh(h);
+    } else if (type == "Sigmoid") {
+      h = torch::sigmoid(h);
+    } else if (type == "SiLU") {
+      h = torch::silu(h);
+    } else if (type == "Identity") {
+    } else if (type == "Flatten") {
+      h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
+    } else if (type == "Dropout") {
+      const double prob = get_number(l, "p", 0.5);
+      if (training && prob > 0) {
+        // As ATen's dropout: input * (bernoulli(1 - p) / (1 - p)), the mask given.
+        const torch::Tensor keep = masks->get(dropout_k++, h, prob).to(h.dtype());
+        h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
+      }
+    } else {
+      ADD_FAILURE() << "unknown layer " << type;
+    }
+  }
+  const json::Value& l = *s.loss;
+  const auto red = reduction_of(l);
+  if (s.loss_type == "MSELoss") return torch::mse_loss(h, y, red);
+  if (s.loss_type == "L1Loss") return torch::l1_loss(h, y, red);
+  if (s.loss_type == "HuberLoss") return torch::huber_loss(h, y, red, get_number(l, "delta", 1.0));
+  if (s.loss_type == "BCEWithLogitsLoss")
+    return torch::binary_cross_entropy_with_logits(h, y, torch::Tensor(), torch::Tensor(), red);
+  if (s.loss_type == "CrossEntropyLoss")
+    return torch::cross_entropy_loss(h, y, torch::Tensor(), red, get_integer(l, "ignore_index", -100),
+                                     get_number(l, "label_smoothing", 0.0));
+  ADD_FAILURE() << "unknown loss " << s.loss_type;
+  return torch::Tensor();
+}
+
+// ---------------------------------------------------------------------------
+// Comparison.
+
+// max|a - b| / max(max|b|, kTiny): relative to the tensor's scale, so that
+// tiny elements do not dominate.
+struct Diff {
+  double max_abs = 0, scale = 0, rel = 0;
+};
+Diff compare(const float* a, const torch::Tensor& b_any) {
+  const torch::Tensor b = b_any.to(torch::kDouble).contiguous().view(-1);
+  const double* bd = b.data_ptr<double>();
+  Diff d;
+  for (std::int64_t i = 0; i < b.numel(); ++i) {
+    d.max_abs = std::max(d.max_abs, std::fabs(static_cast<double>(a[i]) - bd[i]));
+    d.scale = std::max(d.scale, std::fabs(bd[i]));
+    if (!std::isfinite(a[i])) d.max_abs = INFINITY;
+  }
+  d.rel = d.max_abs / std::max(d.scale, kTiny);
+  return d;
+}
+
+std::string shape_str(const std::int64_t* shape, int rank) {
+  std::string s = "(";
+  for (int i = 0; i < rank; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (rank == 1 ? ",)" : ")");
+}
+
+// ---------------------------------------------------------------------------
+// The test, one instance per model.
+
+class Gradcheck : public ::testing::TestWithParam<gradcheck::Case> {};
+
+TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
+  torch::set_num_threads(1);
+  const gradcheck::Case& c = GetParam();
+  const ltrt::ModelDef& m = c.model();
+  const std::unique_ptr<Spec> spec = read_spec(c.spec_path);
+  const Spec& s = *spec;
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  const int B = m.batch_size;
+  ASSERT_EQ(B, s.batch_size);
+
+  // The model's layout is PyTorch's: parameter names, order and shapes, and
+  // each parameter's place in the flat regions.
+  ASSERT_EQ(m.num_params, static_cast<int>(s.params.size()));
+  std::int64_t total = 0;
+  for (int k = 0; k < m.num_params; ++k) {
+    const ltrt::ParamDef& pd = m.params[k];
+    EXPECT_EQ(pd.value.name, s.params[k].name);
+    EXPECT_EQ(pd.value.dtype, ltrt::DType::f32);
+    ASSERT_EQ(pd.value.rank, static_cast<int>(s.params[k].shape.size())) << pd.value.name;
+    for (int d = 0; d < pd.value.rank; ++d) EXPECT_EQ(pd.value.shape[d], s.params[k].shape[d]) << pd.value.name;
+    EXPECT_EQ(pd.value.offset, m.params_offset + 4 * pd.flat_index) << pd.value.name;
+    total += pd.value.numel();
+  }
+  EXPECT_EQ(total, m.num_param_elements);
+  ASSERT_EQ(m.input.rank, 1 + static_cast<int>(s.input_shape.size()));
+  EXPECT_EQ(m.input.dtype, ltrt::DType::f32);
+  EXPECT_EQ(m.input.shape[0], B);
+  for (std::size_t d = 0; d < s.input_shape.size(); ++d) EXPECT_EQ(m.input.shape[d + 1], s.input_shape[d]);
+  if (s.class_target) {
+    EXPECT_EQ(m.target.dtype, ltrt::DType::i64);
+    EXPECT_EQ(m.target.rank, 1);
+    EXPECT_EQ(m.num_classes, s.num_classes);
+  } else {
+    EXPECT_EQ(m.target.dtype, ltrt::DType::f32);
+    ASSERT_EQ(m.target.rank, 1 + static_cast<int>(s.target_shape.size()));
+    for (std::size_t d = 0; d < s.target_shape.size(); ++d) EXPECT_EQ(m.target.shape[d + 1], s.target_shape[d]);
+  }
+  EXPECT_EQ(m.target.shape[0], B);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+
+  // Random parameters (PyTorch's default ranges) and batch.
+  torch::manual_seed(static_cast<std::uint64_t>(std::hash<std::string>()(c.name) & 0xffffffff));
+  ltrt::Arena arena(m.arena_bytes);
+  std::byte* a = arena.data();
+  ASSERT_EQ(reinterpret_cast<std::uintptr_t>(a) % 64, 0u);
+  ParamMap p32;
+  for (int k = 0; k < m.num_params; ++k) {
+    const ltrt::ParamDef& pd = m.params[k];
+    const double bound = pd.init_bound > 0 ? pd.init_bound : 0.5;
+    const auto t = (torch::rand(s.params[k].shape) * 2 - 1) * bound;
+    std::memcpy(a + pd.value.offset, t.data_ptr<float>(), sizeof(float) * t.numel());
+    p32[pd.value.name] = t;
+  }
+  std::vector<std::int64_t> xs = {B};
+  xs.insert(xs.end(), s.input_shape.begin(), s.input_shape.end());
+  const torch::Tensor x = torch::randn(xs);
+  std::memcpy(a + m.input.offset, x.data_ptr<float>(), sizeof(float) * x.numel());
+  torch::Tensor y;
+  if (s.class_target) {
+    y = torch::randint(0, s.num_classes, {B}, torch::kLong);
+    if (s.has_ignore_index) {
+      for (int i = 1; i < B; i += 3) y[i] = s.ignore_index;  // rows 1, 4, ...: row 0 always counts
+    }
+    std::memcpy(a + m.target.offset, y.data_ptr<std::int64_t>(), sizeof(std::int64_t) * y.numel());
+  } else {
+    std::vector<std::int64_t> ys = {B};
+    ys.insert(ys.end(), s.target_shape.begin(), s.target_shape.end());
+    y = s.loss_type == "BCEWithLogitsLoss" ? torch::rand(ys) : torch::randn(ys);
+    std::memcpy(a + m.target.offset, y.data_ptr<float>(), sizeof(float) * y.numel());
+  }
+  const std::vector<float> params_before(reinterpret_cast<const float*>(a + m.params_offset),
+                                         reinterpret_cast<const float*>(a + m.params_offset) + m.num_param_elements);
+
+  // Torch's loss and gradients (float32) for the first n rows.
+  struct Oracle {
+    double loss = 0;
+    std::map<std::string, torch::Tensor> grads;
+    Masks masks;
+  };
+  auto oracle32 = [&](int n, ltrt::Generator* replay) {
+    Oracle o;
+    o.masks.replay = replay;
+    ParamMap leaf;
+    for (const auto& [name, t] : p32) leaf[name] = t.clone().requires_grad_(true);
+    const torch::Tensor loss = forward_loss(s, leaf, x.narrow(0, 0, n), y.narrow(0, 0, n), &o.masks, true);
+    loss.backward();
+    o.loss = loss.item<double>();
+    for (const auto& [name, t] : leaf) o.grads[name] = t.grad().clone();
+    o.masks.replay = nullptr;
+    return o;
+  };
+  auto grad_of = [&](const ltrt::ParamDef& pd) {
+    return reinterpret_cast<const float*>(a + m.grads_offset) + pd.flat_index;
+  };
+  auto check_loss = [&](const char* what, int n, float got, double want) {
+    const double rel = std::fabs(got - want) / std::max(std::fabs(want), kTiny);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s n=%d %s", c.name, n, what);
+    g_worst_loss.update(rel, buf);
+    std::printf("  n=%d %-26s ltgen %.8g torch %.8g  rel %.2e\n", n, what, got, want, rel);
+    EXPECT_LE(rel, kTolTorch) << buf << ": ltgen " << got << " vs torch " << want;
+  };
+  auto check_grads = [&](const char* what, int n, const std::function<torch::Tensor(const std::string&)>& want) {
+    for (int k = 0; k < m.num_params; ++k) {
+      const ltrt::ParamDef& pd = m.params[k];
+      const Diff d = compare(grad_of(pd), want(pd.value.name));
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "%s n=%d %s %s", c.name, n, what, pd.value.name);
+      g_worst_torch.update(d.rel, buf);
+      std::printf("  n=%d %-10s %-16s %-9s max|diff| %.2e  max|torch| %.2e  rel %.2e\n", n, what, pd.value.name,
+                  shape_str(pd.value.shape, pd.value.rank).c_str(), d.max_abs, d.scale, d.rel);
+      EXPECT_LE(d.rel, kTolTorch) << buf << ": max|diff| " << d.max_abs << " max|torch| " << d.scale;
+    }
+  };
+
+  std::printf("%s: %d parameter tensors, %lld elements, batch %d\n", c.name, m.num_params,
+              static_cast<long long>(m.num_param_elements), B);
+  std::set<int> sizes = {B, B / 2 + 1, 1};
+  for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
+    const int n = *it;
+    SCOPED_TRACE("n = " + std::to_string(n));
+
+    // 1. A fresh step (accumulate = false) writes over stale gradients.
+    std::fill(reinterpret_cast<float*>(a + m.grads_offset),
+              reinterpret_cast<float*>(a + m.grads_offset) + m.num_param_elements, 123.0f);
+    ltrt::Generator rng(2024, static_cast<std::uint64_t>(n));
+    ltrt::Generator replay = rng;
+    const float loss = m.training_step(a, n, 1.0f, false, rng);
+    Oracle o1 = oracle32(n, &replay);
+    check_loss("training_step loss", n, loss, o1.loss);
+    check_grads("grad", n, [&](const std::string& name) { return o1.grads.at(name); });
+    const std::vector<float> grads1(reinterpret_cast<const float*>(a + m.grads_offset),
+                                    reinterpret_cast<const float*>(a + m.grads_offset) + m.num_param_elements);
+    EXPECT_EQ(0, std::memcmp(params_before.data(), a + m.params_offset, sizeof(float) * params_before.size()))
+        << "training_step changed the parameters";
+
+    // 2. Accumulation with a loss scale (gradient accumulation / AMP): the
+    //    gradients add up, the returned loss is unscaled. Dropout draws anew.
+    ltrt::Generator replay2 = rng;
+    const float loss2 = m.training_step(a, n, 0.5f, true, rng);
+    Oracle o2 = oracle32(n, &replay2);
+    check_loss("accumulated step loss", n, loss2, o2.loss);
+    check_grads("grad acc", n,
+                [&](const std::string& name) { return o1.grads.at(name) + 0.5 * o2.grads.at(name); });
+
+    // 3. Float64 central differences of the torch model, same masks, on a few
+    //    elements of every parameter; the float64 autograd gradient must agree
+    //    with them too (so that the differences are trustworthy).
+    {
+      ParamMap p64;
+      for (const auto& [name, t] : p32) p64[name] = t.to(torch::kDouble);
+      const torch::Tensor x64 = x.narrow(0, 0, n).to(torch::kDouble);
+      const torch::Tensor y64 = s.class_target ? y.narrow(0, 0, n) : y.narrow(0, 0, n).to(torch::kDouble);
+      torch::NoGradGuard no_grad;
+      auto loss64 = [&]() { return forward_loss(s, p64, x64, y64, &o1.masks, true).item<double>(); };
+      for (int k = 0; k < m.num_params; ++k) {
+        const ltrt::ParamDef& pd = m.params[k];
+        const std::string name = pd.value.name;
+        ParamMap leaf;
+        torch::Tensor g64;
+        {
+          torch::AutoGradMode on(true);
+          for (const auto& [nm, t] : p64) leaf[nm] = t.clone().requires_grad_(true);
+          forward_loss(s, leaf, x64, y64, &o1.masks, true).backward();
+          g64 = leaf.at(name).grad();
+        }
+        const double scale = std::max(g64.abs().max().item<double>(), kTiny);
+        const std::int64_t numel = pd.value.numel();
+        double* v = p64.at(name).data_ptr<double>();
+        for (std::int64_t idx : std::set<std::int64_t>{0, numel / 2, numel - 1}) {
+          const double saved = v[idx];
+          v[idx] = saved + kFdStep;
+          const double up = loss64();
+          v[idx] = saved - kFdStep;
+          const double down = loss64();
+          v[idx] = saved;
+          const double fd = (up - down) / (2 * kFdStep);
+          const double got = grads1[pd.flat_index + idx];
+          const double rel = std::fabs(got - fd) / scale;
+          const double rel64 = std::fabs(g64.view(-1)[idx].item<double>() - fd) / scale;
+          char buf[200];
+          std::snprintf(buf, sizeof buf, "%s n=%d %s[%lld]", c.name, n, name.c_str(), static_cast<long long>(idx));
+          g_worst_fd.update(rel, buf);
+          EXPECT_LE(rel, kTolFd) << buf << ": ltgen " << got << " vs central difference " << fd;
+          EXPECT_LE(rel64, 1e-6) << buf << ": torch float64 " << g64.view(-1)[idx].item<double>()
+                                 << " vs central difference " << fd << " (is the loss smooth here?)";
+          std::printf("  n=%d fd %-16s[%lld] ltgen %+.8e fd64 %+.8e  rel %.2e\n", n, name.c_str(),
+                      static_cast<long long>(idx), got, fd, rel);
+        }
+      }
+    }
+
+    // 4. Evaluation: dropout off.
+    const float eval_loss = m.evaluation_step(a, n);
+    ParamMap leaf;
+    for (const auto& [name, t] : p32) leaf[name] = t.clone();
+    const double want = [&] {
+      torch::NoGradGuard no_grad;
+      return forward_loss(s, leaf, x.narrow(0, 0, n), y.narrow(0, 0, n), nullptr, false).item<double>();
+    }();
+    check_loss("evaluation_step loss", n, eval_loss, want);
+    EXPECT_EQ(0, std::memcmp(params_before.data(), a + m.params_offset, sizeof(float) * params_before.size()))
+        << "a step changed the parameters";
+  }
+}
+
+std::string case_name(const ::testing::TestParamInfo<gradcheck::Case>& info) { return info.param.name; }
+
+INSTANTIATE_TEST_SUITE_P(Specs, Gradcheck, ::testing::ValuesIn(gradcheck::cases()), case_name);
+
+}  // namespace

@@ -82,7 +82,8 @@ std::string nearest_option(const std::string& key) {
     if (starts_with(option, key) && (best.empty() || std::strlen(option) < best.size())) best = option;
   }
   if (!best.empty()) return best;
-  std::size_t best_distance = static_cast<std::size_t>(-1);
+  // Only a near miss is worth suggesting.
+  std::size_t best_distance = std::max<std::size_t>(3, key.size() / 3) + 1;
   for (const char* option : kRuntimeOptions) {
     const std::size_t d = edit_distance(key, option);
     if (d < best_distance) {
@@ -199,7 +200,9 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
       if (is_fixed(key)) {
         throw UsageError("--" + key + " is fixed when the program is generated; change the spec and run ltgen again");
       }
-      throw UsageError("unknown option --" + key + "; did you mean --" + nearest_option(key) + "? (see --help)");
+      const std::string near = nearest_option(key);
+      throw UsageError("unknown option --" + key + (near.empty() ? "" : "; did you mean --" + near + "?") +
+                       " (see --help)");
     }
     if (!has_value) {
       if (i + 1 >= argc) throw UsageError("--" + key + " needs a value (--" + key + "=VALUE)");

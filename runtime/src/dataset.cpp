@@ -54,7 +54,7 @@ std::vector<std::byte> convert(const std::string& path, const NpyArray& a, DType
   } else if (want == DType::i64 && a.dtype == DType::i64) {
     std::memcpy(out.data(), a.data.data(), out.size());
   } else {
-    throw Error(path + ": " + role + " has dtype " + numpy_dtype(a.dtype) + ", the model needs " +
+    throw Error(path + ": " + role + " has dtype " + (a.file_dtype.empty() ? std::string(numpy_dtype(a.dtype)) : a.file_dtype) + ", the model needs " +
                 (want == DType::f32 ? "float32 (or float64, converted)" : "int64 (class indices)"));
   }
   return out;

@@ -36,11 +36,11 @@ int run_main(int argc, char** argv, const ModelDef& model) {
     fit(model, options.fit, stdout);
   } catch (const Error& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
     return 1;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
     return 1;
   }
   return 0;

@@ -255,6 +255,7 @@ NpyArray read_npy(const std::string& path) {
 
   NpyArray out;
   out.shape = *h.shape;
+  out.file_dtype = descr->numpy_name;
   const bool as_is = (descr->kind == 'f' || (descr->kind == 'i' && descr->size == 8)) && !descr->big_endian;
   out.dtype = descr->kind == 'f' ? (descr->size == 4 ? DType::f32 : DType::f64) : DType::i64;
 

@@ -108,12 +108,8 @@ FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
   const std::string logs_root = join_path(config.default_root_dir, "lightning_logs");
   result.log_dir = join_path(logs_root, "version_" + std::to_string(next_version(logs_root)));
   make_dirs(result.log_dir);
-  json::Value hparams;
-  try {
-    hparams = json::parse(model.spec_json ? model.spec_json : "{}");
-  } catch (const Error&) {
-    hparams = json::Value::make_object();
-  }
+  // The generator checked the spec text; a parse error here is a real fault.
+  const json::Value hparams = json::parse(model.spec_json ? model.spec_json : "{}");
   write_hparams_yaml(join_path(result.log_dir, "hparams.yaml"), hparams);
   CsvLogger logger(join_path(result.log_dir, "metrics.csv"));
   const std::string checkpoint_dir = join_path(result.log_dir, "checkpoints");

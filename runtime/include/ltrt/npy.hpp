@@ -14,6 +14,7 @@ struct NpyArray {
   DType dtype;
   std::vector<std::int64_t> shape;  // empty for a 0-d array
   std::vector<std::byte> data;      // C order, host (little-endian) byte order
+  std::string file_dtype;           // numpy's name of the dtype in the file ("int32"), for messages
 
   std::int64_t numel() const;
 };

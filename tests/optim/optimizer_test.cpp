@@ -1,0 +1,268 @@
+// Oracle test of the runtime's optimizers (ltrt::Optimizer: SGD, Adam, AdamW
+// over the flat parameter / gradient / slot regions) against LibTorch's
+// torch::optim: 10 steps with fixed random gradients, with the learning rate
+// changed halfway as a scheduler would; after every step the parameters and
+// every optimizer slot (momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq)
+// must match within 1e-6 relative.
+//
+// Not compared, because LibTorch 1.13's C++ optimizers lack them: maximize,
+// foreach, fused, capturable and differentiable (Python-only options). Note
+// also that the C++ Adam updates exp_avg as mul_(beta1).add_(grad, 1 - beta1)
+// where Python (and ltrt) use exp_avg.lerp_(grad, 1 - beta1): equal up to
+// float32 rounding, which the tolerance allows.
+//
+// The one LibTorch translation unit of this test.
+#include <torch/torch.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ltrt/arena.hpp>
+#include <ltrt/model.hpp>
+#include <ltrt/optimizer.hpp>
+
+namespace {
+
+constexpr double kTol = 1e-6;
+constexpr int kSteps = 10;
+constexpr int kLrChangeStep = 6;  // from this step on, lr is halved (as by a scheduler)
+
+// A hand-made model with two parameters of odd sizes:
+//   0    params  layer.weight [3, 5] (flat 0), layer.bias [7] (flat 15)
+//   128  grads   same layout
+//   256  slots   up to 3 regions of 22 floats
+constexpr std::int64_t kNumel = 22;
+constexpr std::size_t kParamsOffset = 0, kGradsOffset = 128, kSlotsOffset = 256, kArenaBytes = 1024;
+const ltrt::ParamDef kParamDefs[] = {
+    {{"layer.weight", ltrt::DType::f32, 2, {3, 5}, kParamsOffset}, 0, ltrt::InitKind::uniform, 1.0},
+    {{"layer.bias", ltrt::DType::f32, 1, {7}, kParamsOffset + 15 * 4}, 15, ltrt::InitKind::uniform, 1.0},
+};
+
+struct Case {
+  const char* name;
+  ltrt::OptimizerConfig config;
+};
+
+ltrt::OptimizerConfig sgd(double lr, double momentum, double dampening, bool nesterov, double weight_decay) {
+  ltrt::OptimizerConfig c{};
+  c.kind = ltrt::OptimizerKind::sgd;
+  c.lr = lr;
+  c.momentum = momentum;
+  c.dampening = dampening;
+  c.nesterov = nesterov;
+  c.weight_decay = weight_decay;
+  return c;
+}
+
+ltrt::OptimizerConfig adam(ltrt::OptimizerKind kind, double lr, double beta1, double beta2, double eps,
+                           double weight_decay, bool amsgrad) {
+  ltrt::OptimizerConfig c{};
+  c.kind = kind;
+  c.lr = lr;
+  c.beta1 = beta1;
+  c.beta2 = beta2;
+  c.eps = eps;
+  c.weight_decay = weight_decay;
+  c.amsgrad = amsgrad;
+  return c;
+}
+
+constexpr auto kAdam = ltrt::OptimizerKind::adam;
+constexpr auto kAdamW = ltrt::OptimizerKind::adamw;
+
+const Case kCases[] = {
+    {"sgd", sgd(0.1, 0, 0, false, 0)},
+    {"sgd_weight_decay", sgd(0.1, 0, 0, false, 0.05)},
+    {"sgd_momentum", sgd(0.1, 0.9, 0, false, 0)},
+    {"sgd_momentum_dampening", sgd(0.05, 0.9, 0.3, false, 0)},
+    {"sgd_nesterov", sgd(0.1, 0.9, 0, true, 0)},
+    {"sgd_momentum_dampening_weight_decay", sgd(0.03, 0.8, 0.1, false, 0.01)},
+    {"sgd_nesterov_weight_decay", sgd(0.07, 0.7, 0, true, 0.1)},
+    {"adam", adam(kAdam, 1e-3, 0.9, 0.999, 1e-8, 0, false)},
+    {"adam_lr_betas_eps", adam(kAdam, 0.02, 0.8, 0.99, 1e-6, 0, false)},
+    {"adam_weight_decay", adam(kAdam, 0.01, 0.9, 0.999, 1e-8, 0.1, false)},
+    {"adam_amsgrad", adam(kAdam, 0.01, 0.9, 0.999, 1e-8, 0, true)},
+    {"adam_amsgrad_weight_decay", adam(kAdam, 0.01, 0.85, 0.995, 1e-7, 0.05, true)},
+    {"adamw", adam(kAdamW, 1e-3, 0.9, 0.999, 1e-8, 0.01, false)},
+    {"adamw_no_weight_decay", adam(kAdamW, 0.01, 0.9, 0.999, 1e-8, 0, false)},
+    {"adamw_weight_decay_amsgrad", adam(kAdamW, 0.02, 0.8, 0.99, 1e-6, 0.1, true)},
+};
+
+// Failure messages show the case's name.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+double g_worst_rel = 0;
+std::string g_worst_what;
+
+class ReportWorst : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::printf("optimizer_test: largest relative error vs torch::optim: %.3e (%s)\n", g_worst_rel,
+                g_worst_what.c_str());
+  }
+};
+const auto* const g_report = ::testing::AddGlobalTestEnvironment(new ReportWorst);
+
+// torch::optim for the configuration, over `params`.
+std::unique_ptr<torch::optim::Optimizer> make_torch_optimizer(const ltrt::OptimizerConfig& c,
+                                                              const std::vector<torch::Tensor>& params) {
+  switch (c.kind) {
+    case ltrt::OptimizerKind::sgd:
+      return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(c.lr)
+                                                             .momentum(c.momentum)
+                                                             .dampening(c.dampening)
+                                                             .nesterov(c.nesterov)
+                                                             .weight_decay(c.weight_decay));
+    case ltrt::OptimizerKind::adam:
+      return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(c.lr)
+                                                              .betas(std::make_tuple(c.beta1, c.beta2))
+                                                              .eps(c.eps)
+                                                              .weight_decay(c.weight_decay)
+                                                              .amsgrad(c.amsgrad));
+    case ltrt::OptimizerKind::adamw:
+      return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(c.lr)
+                                                               .betas(std::make_tuple(c.beta1, c.beta2))
+                                                               .eps(c.eps)
+                                                               .weight_decay(c.weight_decay)
+                                                               .amsgrad(c.amsgrad));
+  }
+  return nullptr;
+}
+
+void set_torch_lr(torch::optim::Optimizer& opt, const ltrt::OptimizerConfig& c, double lr) {
+  auto& options = opt.param_groups().at(0).options();
+  switch (c.kind) {
+    case ltrt::OptimizerKind::sgd: static_cast<torch::optim::SGDOptions&>(options).lr(lr); break;
+    case ltrt::OptimizerKind::adam: static_cast<torch::optim::AdamOptions&>(options).lr(lr); break;
+    case ltrt::OptimizerKind::adamw: static_cast<torch::optim::AdamWOptions&>(options).lr(lr); break;
+  }
+}
+
+// torch's state tensor `slot` of parameter p (undefined when absent).
+torch::Tensor torch_slot(torch::optim::Optimizer& opt, const ltrt::OptimizerConfig& c, const torch::Tensor& p,
+                         const std::string& slot) {
+  auto& state = opt.state();
+  const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+  if (it == state.end()) return {};
+  if (c.kind == ltrt::OptimizerKind::sgd) {
+    auto& s = static_cast<torch::optim::SGDParamState&>(*it->second);
+    return slot == "momentum_buffer" ? s.momentum_buffer() : torch::Tensor();
+  }
+  if (c.kind == ltrt::OptimizerKind::adam) {
+    auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
+    if (slot == "exp_avg") return s.exp_avg();
+    if (slot == "exp_avg_sq") return s.exp_avg_sq();
+    if (slot == "max_exp_avg_sq") return s.max_exp_avg_sq();
+    return {};
+  }
+  auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+  if (slot == "exp_avg") return s.exp_avg();
+  if (slot == "exp_avg_sq") return s.exp_avg_sq();
+  if (slot == "max_exp_avg_sq") return s.max_exp_avg_sq();
+  return {};
+}
+
+// max|a - b| / max(max|b|, 1e-6).
+double rel_diff(const float* a, const torch::Tensor& b_any, double* max_abs) {
+  const torch::Tensor b = b_any.to(torch::kDouble).contiguous().view(-1);
+  const double* bd = b.data_ptr<double>();
+  double diff = 0, scale = 0;
+  for (std::int64_t i = 0; i < b.numel(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - bd[i]));
+    if (!std::isfinite(a[i])) diff = INFINITY;
+    scale = std::max(scale, std::fabs(bd[i]));
+  }
+  *max_abs = diff;
+  return diff / std::max(scale, 1e-6);
+}
+
+class OptimizerOracle : public ::testing::TestWithParam<Case> {};
+
+TEST_P(OptimizerOracle, MatchesTorchOptim) {
+  torch::set_num_threads(1);
+  const Case& tc = GetParam();
+
+  const std::vector<std::string> slot_names = ltrt::optimizer_slot_names(tc.config);
+  std::vector<const char*> slot_ptrs;
+  for (const auto& s : slot_names) slot_ptrs.push_back(s.c_str());
+  ltrt::ModelDef m{};
+  m.name = "optimizer_test";
+  m.arena_bytes = kArenaBytes;
+  m.params = kParamDefs;
+  m.num_params = 2;
+  m.num_param_elements = kNumel;
+  m.params_offset = kParamsOffset;
+  m.grads_offset = kGradsOffset;
+  m.slots_offset = kSlotsOffset;
+  m.num_slots = static_cast<int>(slot_ptrs.size());
+  m.slot_names = slot_ptrs.data();
+  m.optimizer = tc.config;
+  ASSERT_LE(kSlotsOffset + sizeof(float) * kNumel * slot_ptrs.size(), kArenaBytes);
+
+  ltrt::Arena arena(m.arena_bytes);
+  std::byte* a = arena.data();
+  ltrt::Optimizer opt(m, a);
+
+  torch::manual_seed(7);
+  std::vector<torch::Tensor> params;
+  for (const auto& pd : kParamDefs) {
+    const auto t = torch::randn(std::vector<std::int64_t>(pd.value.shape, pd.value.shape + pd.value.rank));
+    std::memcpy(a + pd.value.offset, t.data_ptr<float>(), sizeof(float) * t.numel());
+    params.push_back(t.clone().requires_grad_(true));
+  }
+  const auto topt = make_torch_optimizer(tc.config, params);
+
+  std::printf("%s (%s, %zu slots)\n", tc.name, ltrt::optimizer_name(tc.config.kind), slot_names.size());
+  for (int step = 1; step <= kSteps; ++step) {
+    if (step == kLrChangeStep) {
+      opt.set_lr(tc.config.lr * 0.5);
+      set_torch_lr(*topt, tc.config, tc.config.lr * 0.5);
+    }
+    // The same gradients for both; their scale changes from step to step so
+    // that amsgrad's running maximum matters.
+    const double g_scale = 0.2 + (step % 3);
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      const auto g = torch::randn(params[k].sizes()) * g_scale;
+      std::memcpy(a + m.grads_offset + 4 * kParamDefs[k].flat_index, g.data_ptr<float>(), sizeof(float) * g.numel());
+      params[k].mutable_grad() = g.clone();
+    }
+    opt.step();
+    topt->step();
+    EXPECT_EQ(opt.step_count(), step);
+
+    double worst = 0;
+    std::string worst_what;
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      const ltrt::ParamDef& pd = kParamDefs[k];
+      auto check = [&](const std::string& what, const float* got, const torch::Tensor& want) {
+        ASSERT_TRUE(want.defined()) << what << " missing in torch's state";
+        double max_abs = 0;
+        const double rel = rel_diff(got, want.detach(), &max_abs);
+        const std::string where = std::string(tc.name) + " step " + std::to_string(step) + " " + what;
+        if (rel >= worst) worst = rel, worst_what = what;
+        if (rel >= g_worst_rel) g_worst_rel = rel, g_worst_what = where;
+        EXPECT_LE(rel, kTol) << where << ": max|diff| " << max_abs;
+      };
+      check(std::string(pd.value.name), reinterpret_cast<const float*>(a + pd.value.offset), params[k]);
+      for (std::size_t s = 0; s < slot_names.size(); ++s) {
+        check(std::string(pd.value.name) + "." + slot_names[s],
+              ltrt::slot_region(m, a, static_cast<int>(s)) + pd.flat_index,
+              torch_slot(*topt, tc.config, params[k], slot_names[s]));
+      }
+    }
+    std::printf("  step %2d lr %-8g max rel diff %.2e (%s)\n", step, opt.lr(), worst, worst_what.c_str());
+  }
+}
+
+std::string case_name(const ::testing::TestParamInfo<Case>& info) { return info.param.name; }
+
+INSTANTIATE_TEST_SUITE_P(TorchOptim, OptimizerOracle, ::testing::ValuesIn(kCases), case_name);
+
+}  // namespace

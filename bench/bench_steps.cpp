@@ -1,0 +1,253 @@
+// Per-step benchmarks of ltgen's generated code (bench/README.md):
+//   BM_generated/<model>/threads:T  one full step = the generated training_step on a full batch +
+//                                   the runtime's Optimizer::step, OpenBLAS limited to T threads
+//   BM_handwritten_linear           a hand-written C++ loop for specs/linear.json (Linear 10->1,
+//                                   MSELoss, Adam(lr=1e-3), batch 32): the reference for aim (a)
+// Each reports the time per step, FLOP/s (the FLOPs of one step, see step_flops) and the
+// allocations made inside the timed loop (operator new and the malloc family, counted by the
+// replacements below); a generated step that allocates fails the benchmark.
+#include <benchmark/benchmark.h>
+#include <dlfcn.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include <ltrt/arena.hpp>
+#include <ltrt/init.hpp>
+#include <ltrt/model.hpp>
+#include <ltrt/optimizer.hpp>
+#include <ltrt/rng.hpp>
+
+// --- allocation counting -------------------------------------------------------------------
+namespace {
+std::atomic<std::int64_t> g_allocations{0};
+}
+
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void* malloc(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_malloc(n);
+}
+void* calloc(std::size_t count, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_calloc(count, n);
+}
+void* realloc(void* p, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_realloc(p, n);
+}
+void* aligned_alloc(std::size_t alignment, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_memalign(alignment, n);
+}
+void* memalign(std::size_t alignment, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_memalign(alignment, n);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  void* p = __libc_memalign(alignment, n);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+}  // extern "C"
+
+// operator new goes through malloc in libstdc++, but count it on its own as well: a
+// replacement here catches every new of the process, whatever its library.
+namespace {
+std::atomic<std::int64_t> g_news{0};
+void* counted_new(std::size_t n) {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* counted_new_aligned(std::size_t n, std::align_val_t al) {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t a = static_cast<std::size_t>(al);
+  if (void* p = aligned_alloc(a, (n + a - 1) / a * a)) return p;
+  throw std::bad_alloc();
+}
+}  // namespace
+void* operator new(std::size_t n) { return counted_new(n); }
+void* operator new[](std::size_t n) { return counted_new(n); }
+void* operator new(std::size_t n, std::align_val_t al) { return counted_new_aligned(n, al); }
+void* operator new[](std::size_t n, std::align_val_t al) { return counted_new_aligned(n, al); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+// --- the generated models ------------------------------------------------------------------
+namespace linear { const ltrt::ModelDef& model(); }
+namespace mlp { const ltrt::ModelDef& model(); }
+
+namespace {
+
+// OpenBLAS's thread count, set through its own API when the BLAS is OpenBLAS (found at run
+// time, so that any BLAS links); otherwise OPENBLAS_NUM_THREADS / OMP_NUM_THREADS rule.
+bool set_blas_threads(int threads) {
+  using SetFn = void (*)(int);
+  auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set == nullptr) return false;
+  set(threads);
+  return true;
+}
+
+// FLOPs of one full-batch step, counted as the header comment of model.cpp does for the
+// matrix products that dominate: per Linear weight (out, in), 2*B*in*out for the forward,
+// as much for dW, and as much for dX except for the first layer (whose input needs no
+// gradient); plus 2*B*out per bias (forward add, backward sum). Elementwise ops, the loss
+// and the optimizer are left out, so FLOP/s slightly understates the work done.
+double step_flops(const ltrt::ModelDef& m) {
+  const double b = m.batch_size;
+  double flops = 0.0;
+  bool first = true;
+  for (int i = 0; i < m.num_params; ++i) {
+    const ltrt::TensorRef& t = m.params[i].value;
+    if (t.rank == 2) {
+      const double mn = static_cast<double>(t.shape[0]) * static_cast<double>(t.shape[1]);
+      flops += (first ? 4.0 : 6.0) * b * mn;
+      first = false;
+    } else if (t.rank == 1) {
+      flops += 2.0 * b * static_cast<double>(t.shape[0]);
+    }
+  }
+  return flops;
+}
+
+// Random full batch: normal inputs; float targets normal, class targets in [0, num_classes).
+void fill_batch(const ltrt::ModelDef& m, std::byte* arena, ltrt::Generator& gen) {
+  auto* x = reinterpret_cast<float*>(arena + m.input.offset);
+  for (std::int64_t i = 0; i < m.input.numel(); ++i) x[i] = static_cast<float>(gen.normal());
+  if (m.target.dtype == ltrt::DType::i64) {
+    auto* y = reinterpret_cast<std::int64_t*>(arena + m.target.offset);
+    for (std::int64_t i = 0; i < m.target.numel(); ++i) y[i] = static_cast<std::int64_t>(gen.below(m.num_classes));
+  } else {
+    auto* y = reinterpret_cast<float*>(arena + m.target.offset);
+    for (std::int64_t i = 0; i < m.target.numel(); ++i) y[i] = static_cast<float>(gen.normal());
+  }
+}
+
+void report(benchmark::State& state, double flops, std::int64_t allocs, std::int64_t news) {
+  state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOP/step"] = flops;
+  state.counters["allocs"] = static_cast<double>(allocs);
+  state.counters["news"] = static_cast<double>(news);
+}
+
+void BM_generated(benchmark::State& state, const ltrt::ModelDef& (*model)()) {
+  const int threads = static_cast<int>(state.range(0));
+  if (!set_blas_threads(threads) && threads != 1) {
+    state.SkipWithError("the BLAS is not OpenBLAS: set its threads with OMP_NUM_THREADS instead");
+    return;
+  }
+  const ltrt::ModelDef& m = model();
+  ltrt::Arena arena(m.arena_bytes);
+  ltrt::Rngs rngs = ltrt::seed_everything(m.trainer.seed);
+  ltrt::init_parameters(m, arena.data(), rngs.init);
+  fill_batch(m, arena.data(), rngs.data);
+  ltrt::Optimizer optimizer(m, arena.data());
+  // Warm up outside the count: the BLAS sets up its buffers and threads on first use.
+  for (int i = 0; i < 3; ++i) {
+    m.training_step(arena.data(), m.batch_size, 1.0f, false, rngs.dropout);
+    optimizer.step();
+  }
+  const std::int64_t allocs0 = g_allocations.load(), news0 = g_news.load();
+  float loss = 0.0f;
+  for (auto _ : state) {
+    loss = m.training_step(arena.data(), m.batch_size, 1.0f, false, rngs.dropout);
+    optimizer.step();
+    benchmark::DoNotOptimize(loss);
+    benchmark::ClobberMemory();
+  }
+  const std::int64_t allocs = g_allocations.load() - allocs0, news = g_news.load() - news0;
+  report(state, step_flops(m), allocs, news);
+  state.counters["loss"] = loss;
+  if (!std::isfinite(loss)) state.SkipWithError("the loss is not finite");
+  if (allocs != 0 || news != 0) state.SkipWithError("the step loop allocated");
+}
+
+// --- the hand-written reference for specs/linear.json -------------------------------------
+// What one writes by hand for Linear(10, 1) + MSELoss + torch.optim.Adam(lr=1e-3) on a batch
+// of 32: fused forward/backward over the rows, then Adam with torch's float64 bias
+// corrections. Same arithmetic as torch (float32 tensors, float64 Python scalars).
+struct HandLinear {
+  static constexpr int kBatch = 32, kIn = 10, kParams = kIn + 1;
+  alignas(64) float x[kBatch][kIn];
+  alignas(64) float y[kBatch];
+  alignas(64) float param[kParams];  // weight[0..9], bias
+  alignas(64) float grad[kParams];
+  alignas(64) float exp_avg[kParams];
+  alignas(64) float exp_avg_sq[kParams];
+  std::int64_t step_count = 0;
+
+  float step() {
+    float g[kParams] = {};
+    float loss = 0.0f;
+    for (int i = 0; i < kBatch; ++i) {
+      float out = param[kIn];
+      for (int k = 0; k < kIn; ++k) out += x[i][k] * param[k];
+      const float diff = out - y[i];
+      loss += diff * diff;
+      const float d = diff * (2.0f / kBatch);
+      for (int k = 0; k < kIn; ++k) g[k] += d * x[i][k];
+      g[kIn] += d;
+    }
+    std::memcpy(grad, g, sizeof g);
+    // torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    ++step_count;
+    const double bc1 = 1.0 - std::pow(0.9, static_cast<double>(step_count));
+    const double bc2 = 1.0 - std::pow(0.999, static_cast<double>(step_count));
+    const float step_size = static_cast<float>(1e-3 / bc1);
+    const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+    for (int k = 0; k < kParams; ++k) {
+      const float m = exp_avg[k] + 0.1f * (grad[k] - exp_avg[k]);
+      const float v = 0.999f * exp_avg_sq[k] + 0.001f * grad[k] * grad[k];
+      exp_avg[k] = m;
+      exp_avg_sq[k] = v;
+      param[k] -= step_size * m / (std::sqrt(v) / bc2_sqrt + 1e-8f);
+    }
+    return loss / kBatch;
+  }
+};
+
+void BM_handwritten_linear(benchmark::State& state) {
+  HandLinear h{};
+  ltrt::Generator gen(42);
+  for (auto& row : h.x)
+    for (float& v : row) v = static_cast<float>(gen.normal());
+  for (float& v : h.y) v = static_cast<float>(gen.normal());
+  for (float& v : h.param) v = static_cast<float>((2.0 * gen.uniform() - 1.0) / std::sqrt(10.0));
+  const std::int64_t allocs0 = g_allocations.load(), news0 = g_news.load();
+  float loss = 0.0f;
+  for (auto _ : state) {
+    loss = h.step();
+    benchmark::DoNotOptimize(loss);
+    benchmark::ClobberMemory();
+  }
+  report(state, step_flops(linear::model()), g_allocations.load() - allocs0, g_news.load() - news0);
+  state.counters["loss"] = loss;
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_generated, linear, &linear::model)->ArgName("threads")->Arg(1)->Arg(2);
+BENCHMARK_CAPTURE(BM_generated, mlp, &mlp::model)->ArgName("threads")->Arg(1)->Arg(2);
+BENCHMARK(BM_handwritten_linear);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,115 @@
+// Learning-rate schedulers with torch.optim.lr_scheduler's semantics, for one
+// parameter group. Each scheduler owns "the optimizer's lr" (torch's
+// param_groups[0]["lr"]): the training loop reads lr() after construction and
+// after every step() and hands it to Optimizer::set_lr.
+//
+// The arithmetic is torch's own, in double as Python does it: step() without
+// an epoch uses the chainable (recursive) get_lr() forms, SequentialLR switches
+// schedulers with step(0) (the closed forms), OneCycleLR and
+// CosineAnnealingWarmRestarts use their direct formulas. Sequences match
+// torch's float for float (the oracle test asks for 1e-12 relative).
+//
+// Supported types and their torch constructor arguments (see
+// scheduler_arguments() for the defaults):
+//   StepLR(step_size, gamma=0.1)
+//   MultiStepLR(milestones, gamma=0.1)
+//   ExponentialLR(gamma)
+//   CosineAnnealingLR(T_max, eta_min=0)
+//   LinearLR(start_factor=1/3, end_factor=1.0, total_iters=5)
+//   ConstantLR(factor=1/3, total_iters=5)
+//   OneCycleLR(max_lr, total_steps | epochs*steps_per_epoch, pct_start=0.3,
+//              anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85,
+//              max_momentum=0.95, div_factor=25, final_div_factor=1e4,
+//              three_phase=False)
+//     Only cycle_momentum=False is supported, and it must be given explicitly
+//     (torch's default True would also cycle SGD's momentum / Adam's beta1).
+//     Like torch, OneCycleLR ignores the optimizer's lr: it starts at
+//     max_lr/div_factor (torch overwrites initial_lr).
+//   CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0)
+//   SequentialLR(schedulers, milestones): schedulers is an array of
+//     {"type": ..., <args>} objects of the types above (not SequentialLR or
+//     ReduceLROnPlateau), built in order on the same parameter group as torch
+//     builds them before SequentialLR (so a later OneCycleLR's initial_lr is
+//     what SequentialLR resets the lr to, as in torch).
+//   ReduceLROnPlateau(mode='min', factor=0.1, patience=10, threshold=1e-4,
+//                     threshold_mode='rel', cooldown=0, min_lr=0, eps=1e-8)
+//     step(metric) needs the monitored value. min_lr may be a number or a
+//     one-element list.
+// Not supported: last_epoch/verbose arguments (resume is state()/load_state()),
+// LambdaLR/MultiplicativeLR (Python callables), CyclicLR, PolynomialLR,
+// ChainedScheduler, stepping with an explicit epoch.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ltrt/json.hpp"
+
+namespace ltrt {
+
+// One scheduler as torch names it, with its constructor arguments (torch's
+// names). SequentialLR: args["schedulers"] is an array of {"type": ..., ...args}
+// objects, args["milestones"] an array of integers.
+struct SchedulerSpec {
+  std::string type;
+  json::Value args;  // an object (null is taken as {})
+};
+
+class LrScheduler {
+ public:
+  // base_lr: the optimizer's lr when the scheduler is built (torch's
+  // initial_lr). Performs torch's constructor, initial step included. Throws
+  // ltrt::Error for an unknown type or a bad argument; the message names the
+  // scheduler and the argument.
+  static std::unique_ptr<LrScheduler> create(const SchedulerSpec& spec, double base_lr);
+
+  virtual ~LrScheduler();
+
+  // torch's class name: "StepLR", ...
+  virtual const char* type() const = 0;
+  // True for ReduceLROnPlateau: step() needs the monitored metric.
+  virtual bool needs_metric() const { return false; }
+
+  // The lr the optimizer should use now: after construction, torch's lr after
+  // __init__'s initial step; after step(), torch's get_last_lr()[0].
+  virtual double lr() const = 0;
+
+  // scheduler.step(). ReduceLROnPlateau: step(metric), the metric is required
+  // (NaN counts as "not better", as in torch). The others take no metric and
+  // throw ltrt::Error if given one. OneCycleLR throws ltrt::Error when stepped
+  // past total_steps (torch's ValueError).
+  virtual void step(std::optional<double> metric = std::nullopt) = 0;
+
+  // Everything needed to continue bit-exactly: the lr (and the rest of torch's
+  // param-group entries a scheduler uses: initial_lr, OneCycleLR's max_lr and
+  // min_lr), last_epoch, step counts, base_lr, counters, best, ... An object
+  // with "type"; non-finite numbers (ReduceLROnPlateau's initial best = inf)
+  // are written as the strings "inf" / "-inf" / "nan" so that strict JSON
+  // keeps them.
+  virtual json::Value state() const = 0;
+  // Restores state() output on a scheduler created from the same spec. The
+  // constructor arguments stay those of the spec (torch's load_state_dict would
+  // also overwrite them from the checkpoint). Throws ltrt::Error on a type
+  // mismatch or a missing / malformed entry.
+  virtual void load_state(const json::Value& state) = 0;
+};
+
+// One constructor argument as torch declares it. default_value is torch's
+// default; null with required == false is torch's None (OneCycleLR's
+// total_steps / epochs / steps_per_epoch: one of total_steps or both of epochs
+// and steps_per_epoch must be given).
+struct SchedulerArgument {
+  std::string name;
+  json::Value default_value;
+  bool required = false;
+};
+
+// The argument names each supported type accepts, in torch's order, with
+// torch's defaults (for the spec validator). Types in the order of the list
+// above.
+const std::vector<std::pair<std::string, std::vector<SchedulerArgument>>>& scheduler_arguments();
+
+}  // namespace ltrt

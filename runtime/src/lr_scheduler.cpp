@@ -1,0 +1,900 @@
+// torch.optim.lr_scheduler, one parameter group, in double as Python computes
+// it. Every formula below is written in the order torch writes it (Python
+// evaluates left to right; int operands are converted to double first), so
+// that the results agree bit for bit with torch on the same libm. The file
+// relies on ltrt's -ffp-contract=off (no fused multiply-adds).
+//
+// Reference: torch/optim/lr_scheduler.py of torch 1.13 (tested by the oracle
+// test against Debian's python3-torch) and of torch 2.x. Differences between
+// the two that matter here are noted where they occur; for the flows used here
+// (construct, then step() / SequentialLR's milestone switch) both give the same
+// sequences.
+#include "ltrt/lr_scheduler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+
+#include "ltrt/error.hpp"
+
+namespace ltrt {
+
+namespace {
+
+constexpr double kPi = 3.141592653589793;  // math.pi
+
+// Python's a % b for ints (the result has the sign of b).
+std::int64_t py_mod(std::int64_t a, std::int64_t b) {
+  std::int64_t r = a % b;
+  if (r != 0 && ((r < 0) != (b < 0))) r += b;
+  return r;
+}
+
+// Python's a // b for ints.
+std::int64_t py_floordiv(std::int64_t a, std::int64_t b) { return (a - py_mod(a, b)) / b; }
+
+// bisect.bisect_right, exactly (it is a binary search, also on unsorted lists).
+std::size_t bisect_right(const std::vector<std::int64_t>& a, std::int64_t x) {
+  std::size_t lo = 0, hi = a.size();
+  while (lo < hi) {
+    std::size_t mid = (lo + hi) / 2;
+    if (x < a[mid]) hi = mid; else lo = mid + 1;
+  }
+  return lo;
+}
+
+// ---------------------------------------------------------------------------
+// Argument reading.
+
+class Args {
+ public:
+  Args(const std::string& type, const json::Value& args) : type_(type), args_(args) {
+    if (!args_.is_null() && !args_.is_object()) fail("arguments must be an object");
+  }
+
+  bool has(const char* name) const {
+    const json::Value* v = args_.find(name);
+    return v != nullptr && !v->is_null();
+  }
+  const json::Value* get(const char* name) const {
+    const json::Value* v = args_.find(name);
+    return (v != nullptr && !v->is_null()) ? v : nullptr;
+  }
+
+  double number(const char* name, std::optional<double> def = std::nullopt) const {
+    const json::Value* v = get(name);
+    if (v == nullptr) return required(name, def);
+    if (!v->is_number()) fail(name, "must be a number, got " + std::string(json::kind_name(v->kind)));
+    if (!std::isfinite(v->num)) fail(name, "must be finite");
+    return v->num;
+  }
+  std::int64_t integer(const char* name, std::optional<std::int64_t> def = std::nullopt) const {
+    const json::Value* v = get(name);
+    if (v == nullptr) {
+      if (def) return *def;
+      fail(name, "is required");
+    }
+    return as_integer(*v, name);
+  }
+  std::int64_t as_integer(const json::Value& v, const std::string& what) const {
+    if (!v.is_number() || !v.is_integer) fail(what, "must be an integer, got " + json::write(v));
+    return v.integer;
+  }
+  bool boolean(const char* name, bool def) const {
+    const json::Value* v = get(name);
+    if (v == nullptr) return def;
+    if (!v->is_bool()) fail(name, "must be true or false, got " + json::write(*v));
+    return v->b;
+  }
+  std::string string(const char* name, const char* def, std::initializer_list<const char*> allowed) const {
+    const json::Value* v = get(name);
+    std::string s = def;
+    if (v != nullptr) {
+      if (!v->is_string()) fail(name, "must be a string, got " + json::write(*v));
+      s = v->str;
+    }
+    std::string list;
+    for (const char* a : allowed) {
+      if (s == a) return s;
+      list += (list.empty() ? "'" : ", '") + std::string(a) + "'";
+    }
+    fail(name, "must be one of " + list + ", got '" + s + "'");
+  }
+
+  // Unknown names are an error (torch: unexpected keyword argument).
+  void check_known(const std::vector<SchedulerArgument>& known) const {
+    if (!args_.is_object()) return;
+    for (const auto& [key, value] : args_.members) {
+      bool ok = false;
+      for (const auto& a : known) ok = ok || a.name == key;
+      if (!ok) fail("unknown argument '" + key + "'");
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& name, const std::string& what) const {
+    throw Error(type_ + ": argument '" + name + "' " + what);
+  }
+  [[noreturn]] void fail(const std::string& what) const { throw Error(type_ + ": " + what); }
+
+ private:
+  double required(const char* name, std::optional<double> def) const {
+    if (def) return *def;
+    fail(name, "is required");
+  }
+
+  std::string type_;
+  const json::Value& args_;
+};
+
+// ---------------------------------------------------------------------------
+// State (de)serialization helpers.
+
+json::Value num(double v) {
+  if (std::isnan(v)) return json::Value::make_string("nan");
+  if (std::isinf(v)) return json::Value::make_string(v > 0 ? "inf" : "-inf");
+  return json::Value::make_number(v);
+}
+
+const json::Value& member(const json::Value& state, const char* type, const char* key) {
+  const json::Value* v = state.is_object() ? state.find(key) : nullptr;
+  if (v == nullptr) throw Error(std::string(type) + " state: missing '" + key + "'");
+  return *v;
+}
+
+double read_num(const json::Value& state, const char* type, const char* key) {
+  const json::Value& v = member(state, type, key);
+  if (v.is_number()) return v.num;
+  if (v.is_string()) {
+    if (v.str == "inf") return std::numeric_limits<double>::infinity();
+    if (v.str == "-inf") return -std::numeric_limits<double>::infinity();
+    if (v.str == "nan") return std::numeric_limits<double>::quiet_NaN();
+  }
+  throw Error(std::string(type) + " state: '" + key + "' must be a number, got " + json::write(v));
+}
+
+std::int64_t read_int(const json::Value& state, const char* type, const char* key) {
+  const json::Value& v = member(state, type, key);
+  if (!v.is_number() || !v.is_integer)
+    throw Error(std::string(type) + " state: '" + key + "' must be an integer, got " + json::write(v));
+  return v.integer;
+}
+
+// ---------------------------------------------------------------------------
+// torch's optimizer.param_groups[0]: the entries schedulers read and write.
+// Shared by the schedulers of a SequentialLR, as in torch.
+
+struct Group {
+  double lr = 0;
+  std::optional<double> initial_lr;  // set by the first scheduler (setdefault) or by OneCycleLR
+  std::optional<double> max_lr;      // OneCycleLR
+  std::optional<double> min_lr;      // OneCycleLR
+
+  void save(json::Value& out) const {
+    out.set("lr", num(lr));
+    if (initial_lr) out.set("initial_lr", num(*initial_lr));
+    if (max_lr) out.set("max_lr", num(*max_lr));
+    if (min_lr) out.set("min_lr", num(*min_lr));
+  }
+  void load(const json::Value& in, const char* type) {
+    lr = read_num(in, type, "lr");
+    auto opt = [&](const char* key, std::optional<double>& field) {
+      if (in.find(key) != nullptr) field = read_num(in, type, key); else field.reset();
+    };
+    opt("initial_lr", initial_lr);
+    opt("max_lr", max_lr);
+    opt("min_lr", min_lr);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// torch's _LRScheduler: last_epoch, _step_count, base_lrs and step(epoch).
+
+class Chainable : public LrScheduler {
+ public:
+  double lr() const override { return group_->lr; }
+
+  void step(std::optional<double> metric) override {
+    if (metric) throw Error(std::string(type()) + ".step() takes no metric (only ReduceLROnPlateau does)");
+    torch_step(std::nullopt);
+  }
+
+  json::Value state() const override {
+    json::Value out = json::Value::make_object();
+    out.set("type", json::Value::make_string(type()));
+    group_->save(out);
+    save_own(out);
+    return out;
+  }
+  void load_state(const json::Value& in) override {
+    check_type(in);
+    group_->load(in, type());
+    load_own(in);
+  }
+
+  // _LRScheduler.__init__ with last_epoch=-1 (after the subclass set its
+  // fields): setdefault initial_lr, base_lrs, then _initial_step().
+  void attach(std::shared_ptr<Group> group) {
+    group_ = std::move(group);
+    if (!group_->initial_lr) group_->initial_lr = group_->lr;
+    base_lr_ = *group_->initial_lr;
+    last_epoch_ = -1;
+    initial_step();
+  }
+
+  // _LRScheduler._initial_step().
+  void initial_step() {
+    step_count_ = 0;
+    torch_step(std::nullopt);
+  }
+
+  // _LRScheduler.step(epoch): the recursive get_lr() without an epoch, the
+  // closed form (where there is one) with an epoch.
+  virtual void torch_step(std::optional<std::int64_t> epoch) {
+    step_count_ += 1;
+    double value;
+    if (!epoch) {
+      last_epoch_ += 1;
+      value = get_lr();
+    } else {
+      last_epoch_ = *epoch;
+      std::optional<double> closed = closed_form_lr();
+      value = closed ? *closed : get_lr();
+    }
+    group_->lr = value;
+  }
+
+  std::int64_t last_epoch() const { return last_epoch_; }
+  void set_last_epoch(std::int64_t e) { last_epoch_ = e; }
+
+  // Own fields only (the group is saved by the outermost scheduler).
+  virtual void save_own(json::Value& out) const {
+    out.set("last_epoch", json::Value::make_integer(last_epoch_));
+    out.set("_step_count", json::Value::make_integer(step_count_));
+    out.set("base_lr", num(base_lr_));
+  }
+  virtual void load_own(const json::Value& in) {
+    last_epoch_ = read_int(in, type(), "last_epoch");
+    step_count_ = read_int(in, type(), "_step_count");
+    base_lr_ = read_num(in, type(), "base_lr");
+  }
+  void check_type(const json::Value& in) const {
+    const json::Value& t = member(in, type(), "type");
+    if (!t.is_string() || t.str != type())
+      throw Error(std::string("scheduler state is for ") + json::write(t) + ", not \"" + type() + "\"");
+  }
+
+ protected:
+  virtual double get_lr() = 0;
+  virtual std::optional<double> closed_form_lr() const { return std::nullopt; }
+
+  std::shared_ptr<Group> group_;
+  double base_lr_ = 0;
+  std::int64_t last_epoch_ = -1;
+  std::int64_t step_count_ = 0;
+};
+
+class StepLR final : public Chainable {
+ public:
+  StepLR(std::int64_t step_size, double gamma) : step_size_(step_size), gamma_(gamma) {}
+  const char* type() const override { return "StepLR"; }
+
+ protected:
+  double get_lr() override {
+    if (last_epoch_ == 0 || py_mod(last_epoch_, step_size_) != 0) return group_->lr;
+    return group_->lr * gamma_;
+  }
+  std::optional<double> closed_form_lr() const override {
+    return base_lr_ * std::pow(gamma_, static_cast<double>(py_floordiv(last_epoch_, step_size_)));
+  }
+
+ private:
+  std::int64_t step_size_;
+  double gamma_;
+};
+
+class MultiStepLR final : public Chainable {
+ public:
+  MultiStepLR(std::vector<std::int64_t> milestones, double gamma) : gamma_(gamma) {
+    for (std::int64_t m : milestones) counts_[m] += 1;  // collections.Counter
+    sorted_ = std::move(milestones);
+    std::sort(sorted_.begin(), sorted_.end());
+  }
+  const char* type() const override { return "MultiStepLR"; }
+
+ protected:
+  double get_lr() override {
+    auto it = counts_.find(last_epoch_);
+    if (it == counts_.end()) return group_->lr;
+    return group_->lr * std::pow(gamma_, static_cast<double>(it->second));
+  }
+  std::optional<double> closed_form_lr() const override {
+    return base_lr_ * std::pow(gamma_, static_cast<double>(bisect_right(sorted_, last_epoch_)));
+  }
+
+ private:
+  std::map<std::int64_t, std::int64_t> counts_;
+  std::vector<std::int64_t> sorted_;
+  double gamma_;
+};
+
+class ExponentialLR final : public Chainable {
+ public:
+  explicit ExponentialLR(double gamma) : gamma_(gamma) {}
+  const char* type() const override { return "ExponentialLR"; }
+
+ protected:
+  // torch 2.x tests `_is_initial` instead of last_epoch == 0: the same in
+  // every flow here (last_epoch is 0 exactly at the initial step).
+  double get_lr() override {
+    if (last_epoch_ == 0) return group_->lr;
+    return group_->lr * gamma_;
+  }
+  std::optional<double> closed_form_lr() const override {
+    return base_lr_ * std::pow(gamma_, static_cast<double>(last_epoch_));
+  }
+
+ private:
+  double gamma_;
+};
+
+class CosineAnnealingLR final : public Chainable {
+ public:
+  CosineAnnealingLR(std::int64_t t_max, double eta_min) : t_max_(t_max), eta_min_(eta_min) {}
+  const char* type() const override { return "CosineAnnealingLR"; }
+
+ protected:
+  double get_lr() override {
+    const double T = static_cast<double>(t_max_);
+    const double e = static_cast<double>(last_epoch_);
+    const double lr = group_->lr;
+    if (last_epoch_ == 0) return lr;  // torch 2.x: `_is_initial`
+    if (step_count_ == 1 && last_epoch_ > 0)
+      return eta_min_ + (base_lr_ - eta_min_) * (1 + std::cos(e * kPi / T)) / 2;
+    if (py_mod(last_epoch_ - 1 - t_max_, 2 * t_max_) == 0)
+      return lr + (base_lr_ - eta_min_) * (1 - std::cos(kPi / T)) / 2;
+    return (1 + std::cos(kPi * e / T)) / (1 + std::cos(kPi * static_cast<double>(last_epoch_ - 1) / T)) *
+               (lr - eta_min_) +
+           eta_min_;
+  }
+  std::optional<double> closed_form_lr() const override {
+    return eta_min_ + (base_lr_ - eta_min_) * (1 + std::cos(kPi * static_cast<double>(last_epoch_) /
+                                                            static_cast<double>(t_max_))) /
+                          2;
+  }
+
+ private:
+  std::int64_t t_max_;
+  double eta_min_;
+};
+
+class LinearLR final : public Chainable {
+ public:
+  LinearLR(double start, double end, std::int64_t total) : start_(start), end_(end), total_(total) {}
+  const char* type() const override { return "LinearLR"; }
+
+ protected:
+  double get_lr() override {
+    const double lr = group_->lr;
+    if (last_epoch_ == 0) return lr * start_;
+    if (last_epoch_ > total_) return lr;  // torch 2.x adds `_is_initial or`
+    return lr * (1. + (end_ - start_) / (static_cast<double>(total_) * start_ +
+                                         static_cast<double>(last_epoch_ - 1) * (end_ - start_)));
+  }
+  std::optional<double> closed_form_lr() const override {
+    if (total_ == 0) throw Error("LinearLR: total_iters=0 divides by zero in the closed form (torch: ZeroDivisionError)");
+    const std::int64_t m = std::min(total_, last_epoch_);
+    return base_lr_ * (start_ + (end_ - start_) * static_cast<double>(m) / static_cast<double>(total_));
+  }
+
+ private:
+  double start_, end_;
+  std::int64_t total_;
+};
+
+class ConstantLR final : public Chainable {
+ public:
+  ConstantLR(double factor, std::int64_t total) : factor_(factor), total_(total) {}
+  const char* type() const override { return "ConstantLR"; }
+
+ protected:
+  double get_lr() override {
+    const double lr = group_->lr;
+    if (last_epoch_ == 0) return lr * factor_;
+    if (last_epoch_ != total_) return lr;
+    return lr * (1.0 / factor_);
+  }
+  std::optional<double> closed_form_lr() const override {
+    return base_lr_ * (factor_ + (last_epoch_ >= total_ ? 1.0 : 0.0) * (1 - factor_));
+  }
+
+ private:
+  double factor_;
+  std::int64_t total_;
+};
+
+class OneCycleLR final : public Chainable {
+ public:
+  struct Phase {
+    double end_step;
+    enum Key { initial, max, min } start, end;
+  };
+  OneCycleLR(std::int64_t total_steps, std::vector<Phase> phases, bool cos)
+      : total_steps_(total_steps), phases_(std::move(phases)), cos_(cos) {}
+  const char* type() const override { return "OneCycleLR"; }
+
+ protected:
+  double get_lr() override {
+    const std::int64_t step_num = last_epoch_;
+    if (step_num > total_steps_)
+      throw Error("OneCycleLR: tried to step " + std::to_string(step_num + 1) +
+                  " times. The specified number of total steps is " + std::to_string(total_steps_));
+    const double s = static_cast<double>(step_num);
+    double start_step = 0;
+    for (std::size_t i = 0; i < phases_.size(); ++i) {
+      const double end_step = phases_[i].end_step;
+      if (s <= end_step || i == phases_.size() - 1) {
+        if (end_step - start_step == 0)
+          throw Error("OneCycleLR: a phase of zero steps (pct_start * total_steps = " +
+                      json::write(json::Value::make_number(end_step + 1)) +
+                      ") divides by zero (torch: ZeroDivisionError); change pct_start or total_steps");
+        const double pct = (s - start_step) / (end_step - start_step);
+        return anneal(value(phases_[i].start), value(phases_[i].end), pct);
+      }
+      start_step = end_step;
+    }
+    return group_->lr;  // unreachable: the last phase always matches
+  }
+
+ private:
+  double value(Phase::Key k) const {
+    switch (k) {
+      case Phase::initial: return *group_->initial_lr;
+      case Phase::max: return *group_->max_lr;
+      case Phase::min: return *group_->min_lr;
+    }
+    return 0;
+  }
+  double anneal(double start, double end, double pct) const {
+    if (cos_) {
+      const double cos_out = std::cos(kPi * pct) + 1;
+      return end + (start - end) / 2.0 * cos_out;
+    }
+    return (end - start) * pct + start;
+  }
+
+  std::int64_t total_steps_;
+  std::vector<Phase> phases_;
+  bool cos_;
+};
+
+class CosineAnnealingWarmRestarts final : public Chainable {
+ public:
+  CosineAnnealingWarmRestarts(std::int64_t t0, std::int64_t t_mult, double eta_min)
+      : t0_(t0), t_i_(t0), t_mult_(t_mult), t_cur_(-1), eta_min_(eta_min) {}
+  const char* type() const override { return "CosineAnnealingWarmRestarts"; }
+
+  // Its own step(epoch); called with an epoch only by SequentialLR (epoch 0).
+  // torch 2.x's SequentialLR calls _update_lr(0) instead, which skips the
+  // T_i/T_cur reset below; a scheduler that was never stepped before its
+  // milestone has T_cur = 0 and T_i = T_0 either way.
+  void torch_step(std::optional<std::int64_t> epoch) override {
+    if (!epoch && last_epoch_ < 0) epoch = 0;
+    std::int64_t e;
+    if (!epoch) {
+      e = last_epoch_ + 1;
+      t_cur_ = t_cur_ + 1;
+      if (t_cur_ >= t_i_) {
+        t_cur_ = t_cur_ - t_i_;  // torch 2.x: T_cur % T_i, the same for unit steps
+        t_i_ = t_i_ * t_mult_;
+      }
+    } else {
+      e = *epoch;
+      if (e < 0) throw Error("CosineAnnealingWarmRestarts: expected non-negative epoch, but got " + std::to_string(e));
+      if (e >= t0_) {
+        if (t_mult_ != 1) throw Error("CosineAnnealingWarmRestarts: step(epoch >= T_0) with T_mult > 1 is not supported");
+        t_cur_ = py_mod(e, t0_);
+      } else {
+        t_i_ = t0_;
+        t_cur_ = e;
+      }
+    }
+    last_epoch_ = e;
+    group_->lr = get_lr();
+  }
+
+  void save_own(json::Value& out) const override {
+    Chainable::save_own(out);
+    out.set("T_i", json::Value::make_integer(t_i_));
+    out.set("T_cur", json::Value::make_integer(t_cur_));
+  }
+  void load_own(const json::Value& in) override {
+    Chainable::load_own(in);
+    t_i_ = read_int(in, type(), "T_i");
+    t_cur_ = read_int(in, type(), "T_cur");
+  }
+
+ protected:
+  double get_lr() override {
+    return eta_min_ + (base_lr_ - eta_min_) *
+                          (1 + std::cos(kPi * static_cast<double>(t_cur_) / static_cast<double>(t_i_))) / 2;
+  }
+
+ private:
+  std::int64_t t0_, t_i_, t_mult_, t_cur_;
+  double eta_min_;
+};
+
+// ---------------------------------------------------------------------------
+
+class SequentialLR final : public LrScheduler {
+ public:
+  SequentialLR(std::shared_ptr<Group> group, std::vector<std::unique_ptr<Chainable>> schedulers,
+               std::vector<std::int64_t> milestones)
+      : group_(std::move(group)), schedulers_(std::move(schedulers)), milestones_(std::move(milestones)) {
+    last_epoch_ = 0;  // last_epoch + 1
+    group_->lr = *group_->initial_lr;  // reset learning rates back to initial values
+    for (auto& s : schedulers_) s->set_last_epoch(s->last_epoch() - 1);  // "undo" their initial steps
+    schedulers_[0]->initial_step();
+  }
+  const char* type() const override { return "SequentialLR"; }
+  double lr() const override { return group_->lr; }
+
+  void step(std::optional<double> metric) override {
+    if (metric) throw Error("SequentialLR.step() takes no metric");
+    last_epoch_ += 1;
+    const std::size_t idx = bisect_right(milestones_, last_epoch_);
+    Chainable& s = *schedulers_[idx];
+    if (idx > 0 && milestones_[idx - 1] == last_epoch_)
+      s.torch_step(0);
+    else
+      s.torch_step(std::nullopt);
+  }
+
+  json::Value state() const override {
+    json::Value out = json::Value::make_object();
+    out.set("type", json::Value::make_string(type()));
+    group_->save(out);
+    out.set("last_epoch", json::Value::make_integer(last_epoch_));
+    json::Value subs = json::Value::make_array();
+    for (const auto& s : schedulers_) {
+      json::Value sub = json::Value::make_object();
+      sub.set("type", json::Value::make_string(s->type()));
+      s->save_own(sub);
+      subs.push(std::move(sub));
+    }
+    out.set("schedulers", std::move(subs));
+    return out;
+  }
+  void load_state(const json::Value& in) override {
+    const json::Value& t = member(in, type(), "type");
+    if (!t.is_string() || t.str != type())
+      throw Error("scheduler state is for " + json::write(t) + ", not \"SequentialLR\"");
+    const json::Value& subs = member(in, type(), "schedulers");
+    if (!subs.is_array() || subs.items.size() != schedulers_.size())
+      throw Error("SequentialLR state: 'schedulers' must be an array of " + std::to_string(schedulers_.size()) +
+                  " states");
+    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->check_type(subs.items[i]);
+    group_->load(in, type());
+    last_epoch_ = read_int(in, type(), "last_epoch");
+    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->load_own(subs.items[i]);
+  }
+
+ private:
+  std::shared_ptr<Group> group_;
+  std::vector<std::unique_ptr<Chainable>> schedulers_;
+  std::vector<std::int64_t> milestones_;
+  std::int64_t last_epoch_ = 0;
+};
+
+class ReduceLROnPlateau final : public LrScheduler {
+ public:
+  ReduceLROnPlateau(double lr, bool max_mode, double factor, std::int64_t patience, double threshold, bool abs_mode,
+                    std::int64_t cooldown, double min_lr, double eps)
+      : lr_(lr), max_mode_(max_mode), factor_(factor), patience_(patience), threshold_(threshold),
+        abs_mode_(abs_mode), cooldown_(cooldown), min_lr_(min_lr), eps_(eps) {
+    best_ = mode_worse();
+  }
+  const char* type() const override { return "ReduceLROnPlateau"; }
+  bool needs_metric() const override { return true; }
+  double lr() const override { return lr_; }
+
+  void step(std::optional<double> metric) override {
+    if (!metric) throw Error("ReduceLROnPlateau.step() needs the monitored metric");
+    const double current = *metric;
+    last_epoch_ += 1;
+    if (is_better(current, best_)) {
+      best_ = current;
+      num_bad_epochs_ = 0;
+    } else {
+      num_bad_epochs_ += 1;
+    }
+    if (cooldown_counter_ > 0) {
+      cooldown_counter_ -= 1;
+      num_bad_epochs_ = 0;  // ignore any bad epochs in cooldown
+    }
+    if (num_bad_epochs_ > patience_) {
+      reduce_lr();
+      cooldown_counter_ = cooldown_;
+      num_bad_epochs_ = 0;
+    }
+  }
+
+  json::Value state() const override {
+    json::Value out = json::Value::make_object();
+    out.set("type", json::Value::make_string(type()));
+    out.set("lr", num(lr_));
+    out.set("best", num(best_));
+    out.set("num_bad_epochs", json::Value::make_integer(num_bad_epochs_));
+    out.set("cooldown_counter", json::Value::make_integer(cooldown_counter_));
+    out.set("last_epoch", json::Value::make_integer(last_epoch_));
+    return out;
+  }
+  void load_state(const json::Value& in) override {
+    const json::Value& t = member(in, type(), "type");
+    if (!t.is_string() || t.str != type())
+      throw Error("scheduler state is for " + json::write(t) + ", not \"ReduceLROnPlateau\"");
+    lr_ = read_num(in, type(), "lr");
+    best_ = read_num(in, type(), "best");
+    num_bad_epochs_ = read_int(in, type(), "num_bad_epochs");
+    cooldown_counter_ = read_int(in, type(), "cooldown_counter");
+    last_epoch_ = read_int(in, type(), "last_epoch");
+  }
+
+ private:
+  double mode_worse() const {
+    return max_mode_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  }
+  bool is_better(double a, double best) const {
+    if (!max_mode_ && !abs_mode_) return a < best * (1. - threshold_);
+    if (!max_mode_ && abs_mode_) return a < best - threshold_;
+    if (max_mode_ && !abs_mode_) return a > best * (threshold_ + 1.);
+    return a > best + threshold_;
+  }
+  void reduce_lr() {
+    const double old_lr = lr_;
+    const double scaled = old_lr * factor_;
+    const double new_lr = (min_lr_ > scaled) ? min_lr_ : scaled;  // Python's max(scaled, min_lr)
+    if (old_lr - new_lr > eps_) lr_ = new_lr;
+  }
+
+  double lr_;
+  bool max_mode_;
+  double factor_;
+  std::int64_t patience_;
+  double threshold_;
+  bool abs_mode_;
+  std::int64_t cooldown_;
+  double min_lr_;
+  double eps_;
+  double best_;
+  std::int64_t num_bad_epochs_ = 0;
+  std::int64_t cooldown_counter_ = 0;
+  std::int64_t last_epoch_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Construction.
+
+const std::vector<SchedulerArgument>* find_arguments(const std::string& type) {
+  for (const auto& [name, args] : scheduler_arguments())
+    if (name == type) return &args;
+  return nullptr;
+}
+
+std::vector<std::int64_t> int_list(const Args& a, const char* name) {
+  const json::Value* v = a.get(name);
+  if (v == nullptr) a.fail(name, "is required");
+  if (!v->is_array()) a.fail(name, "must be a list of integers, got " + json::write(*v));
+  std::vector<std::int64_t> out;
+  for (const json::Value& item : v->items) out.push_back(a.as_integer(item, name));
+  return out;
+}
+
+std::int64_t at_least(const Args& a, const char* name, std::int64_t v, std::int64_t lo) {
+  if (v < lo) a.fail(name, "must be >= " + std::to_string(lo) + ", got " + std::to_string(v));
+  return v;
+}
+
+// Builds a chainable scheduler's object (its constructor's own part); the
+// caller attaches it to the group (the _LRScheduler.__init__ part).
+std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a, Group& group) {
+  if (type == "StepLR") {
+    const std::int64_t step_size = at_least(a, "step_size", a.integer("step_size"), 1);
+    return std::make_unique<StepLR>(step_size, a.number("gamma", 0.1));
+  }
+  if (type == "MultiStepLR") {
+    std::vector<std::int64_t> milestones = int_list(a, "milestones");
+    return std::make_unique<MultiStepLR>(std::move(milestones), a.number("gamma", 0.1));
+  }
+  if (type == "ExponentialLR") return std::make_unique<ExponentialLR>(a.number("gamma"));
+  if (type == "CosineAnnealingLR") {
+    const std::int64_t t_max = at_least(a, "T_max", a.integer("T_max"), 1);
+    return std::make_unique<CosineAnnealingLR>(t_max, a.number("eta_min", 0.0));
+  }
+  if (type == "LinearLR") {
+    const double start = a.number("start_factor", 1.0 / 3);
+    const double end = a.number("end_factor", 1.0);
+    // torch 2.x rejects start_factor = 0 (1.13 accepts it, then divides by
+    // zero at the second step).
+    if (start > 1.0 || start <= 0) a.fail("start_factor", "must be greater than 0 and at most 1");
+    if (end > 1.0 || end < 0) a.fail("end_factor", "must be between 0 and 1");
+    const std::int64_t total = at_least(a, "total_iters", a.integer("total_iters", 5), 0);
+    return std::make_unique<LinearLR>(start, end, total);
+  }
+  if (type == "ConstantLR") {
+    const double factor = a.number("factor", 1.0 / 3);
+    if (factor > 1.0 || factor < 0) a.fail("factor", "must be between 0 and 1");
+    const std::int64_t total = at_least(a, "total_iters", a.integer("total_iters", 5), 0);
+    // torch accepts factor = 0 but then divides by it at total_iters.
+    if (factor == 0 && total > 0) a.fail("factor", "must be greater than 0 (torch divides by it at total_iters)");
+    return std::make_unique<ConstantLR>(factor, total);
+  }
+  if (type == "OneCycleLR") {
+    const double max_lr = a.number("max_lr");
+    std::int64_t total_steps;
+    if (a.has("total_steps")) {
+      total_steps = at_least(a, "total_steps", a.integer("total_steps"), 1);
+    } else if (a.has("epochs") && a.has("steps_per_epoch")) {
+      total_steps = at_least(a, "epochs", a.integer("epochs"), 1) *
+                    at_least(a, "steps_per_epoch", a.integer("steps_per_epoch"), 1);
+    } else {
+      a.fail("you must define either total_steps OR (epochs AND steps_per_epoch)");
+    }
+    const double pct_start = a.number("pct_start", 0.3);
+    if (pct_start < 0 || pct_start > 1) a.fail("pct_start", "must be a float between 0 and 1");
+    const bool cos = a.string("anneal_strategy", "cos", {"cos", "linear"}) == "cos";
+    if (!a.has("cycle_momentum") || a.boolean("cycle_momentum", true))
+      a.fail("cycle_momentum",
+             "must be set to false: cycling the optimizer's momentum/betas (torch's default True) is not supported");
+    (void)a.number("base_momentum", 0.85);  // unused without cycle_momentum, still type-checked
+    (void)a.number("max_momentum", 0.95);
+    const double div_factor = a.number("div_factor", 25.0);
+    const double final_div_factor = a.number("final_div_factor", 1e4);
+    if (div_factor == 0) a.fail("div_factor", "must not be 0");
+    if (final_div_factor == 0) a.fail("final_div_factor", "must not be 0");
+    const bool three_phase = a.boolean("three_phase", false);
+
+    const double T = static_cast<double>(total_steps);
+    using P = OneCycleLR::Phase;
+    // end_step: float(pct_start * total_steps) - 1, float(2 * pct_start * total_steps) - 2, total_steps - 1.
+    std::vector<P> phases;
+    phases.push_back({pct_start * T - 1, P::initial, P::max});
+    if (three_phase) {
+      phases.push_back({2 * pct_start * T - 2, P::max, P::initial});
+      phases.push_back({static_cast<double>(total_steps - 1), P::initial, P::min});
+    } else {
+      phases.push_back({static_cast<double>(total_steps - 1), P::max, P::min});
+    }
+    // Overwrites the group's initial_lr (torch does, with last_epoch=-1).
+    group.initial_lr = max_lr / div_factor;
+    group.max_lr = max_lr;
+    group.min_lr = *group.initial_lr / final_div_factor;
+    return std::make_unique<OneCycleLR>(total_steps, std::move(phases), cos);
+  }
+  if (type == "CosineAnnealingWarmRestarts") {
+    const std::int64_t t0 = at_least(a, "T_0", a.integer("T_0"), 1);
+    const std::int64_t t_mult = at_least(a, "T_mult", a.integer("T_mult", 1), 1);
+    return std::make_unique<CosineAnnealingWarmRestarts>(t0, t_mult, a.number("eta_min", 0.0));
+  }
+  return nullptr;
+}
+
+std::unique_ptr<Chainable> create_chainable(const std::string& type, const json::Value& args,
+                                            const std::shared_ptr<Group>& group) {
+  const std::vector<SchedulerArgument>* known = find_arguments(type);
+  Args a(type, args);
+  if (known != nullptr) a.check_known(*known);
+  std::unique_ptr<Chainable> s = make_chainable(type, a, *group);
+  if (!s) return nullptr;
+  s->attach(group);
+  return s;
+}
+
+std::string known_types() {
+  std::string out;
+  for (const auto& [name, args] : scheduler_arguments()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+}  // namespace
+
+LrScheduler::~LrScheduler() = default;
+
+std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, double base_lr) {
+  const std::vector<SchedulerArgument>* known = find_arguments(spec.type);
+  if (known == nullptr)
+    throw Error("unknown lr scheduler '" + spec.type + "' (supported: " + known_types() + ")");
+  auto group = std::make_shared<Group>();
+  group->lr = base_lr;
+
+  if (spec.type == "ReduceLROnPlateau") {
+    Args a(spec.type, spec.args);
+    a.check_known(*known);
+    const bool max_mode = a.string("mode", "min", {"min", "max"}) == "max";
+    const double factor = a.number("factor", 0.1);
+    if (factor >= 1.0) a.fail("factor", "should be < 1.0");
+    const std::int64_t patience = at_least(a, "patience", a.integer("patience", 10), 0);
+    const double threshold = a.number("threshold", 1e-4);
+    const bool abs_mode = a.string("threshold_mode", "rel", {"rel", "abs"}) == "abs";
+    const std::int64_t cooldown = at_least(a, "cooldown", a.integer("cooldown", 0), 0);
+    double min_lr = 0;
+    if (const json::Value* v = a.get("min_lr"); v != nullptr && v->is_array()) {
+      if (v->items.size() != 1 || !v->items[0].is_number())
+        a.fail("min_lr", "must be a number or a list of one number (one parameter group), got " + json::write(*v));
+      min_lr = v->items[0].num;
+    } else {
+      min_lr = a.number("min_lr", 0.0);
+    }
+    const double eps = a.number("eps", 1e-8);
+    return std::make_unique<ReduceLROnPlateau>(base_lr, max_mode, factor, patience, threshold, abs_mode, cooldown,
+                                               min_lr, eps);
+  }
+
+  if (spec.type == "SequentialLR") {
+    Args a(spec.type, spec.args);
+    a.check_known(*known);
+    const json::Value* list = a.get("schedulers");
+    if (list == nullptr) a.fail("schedulers", "is required");
+    if (!list->is_array() || list->items.empty())
+      a.fail("schedulers", "must be a non-empty list of {\"type\": ..., <arguments>} objects");
+    std::vector<std::int64_t> milestones = int_list(a, "milestones");
+    if (milestones.size() != list->items.size() - 1)
+      a.fail("milestones", "must have one entry fewer than schedulers (" + std::to_string(list->items.size()) +
+                               " schedulers, " + std::to_string(milestones.size()) + " milestones)");
+    std::vector<std::unique_ptr<Chainable>> subs;
+    for (std::size_t i = 0; i < list->items.size(); ++i) {
+      const json::Value& item = list->items[i];
+      const std::string where = "schedulers[" + std::to_string(i) + "]";
+      const json::Value* t = item.is_object() ? item.find("type") : nullptr;
+      if (t == nullptr || !t->is_string()) a.fail(where, "must be an object with a \"type\" string");
+      if (t->str == "SequentialLR" || t->str == "ReduceLROnPlateau")
+        a.fail(where, "cannot be " + t->str + " (torch's SequentialLR steps its schedulers without a metric)");
+      if (find_arguments(t->str) == nullptr)
+        a.fail(where, "unknown lr scheduler '" + t->str + "' (supported: " + known_types() + ")");
+      json::Value sub_args = json::Value::make_object();
+      for (const auto& [key, value] : item.members)
+        if (key != "type") sub_args.set(key, value);
+      try {
+        subs.push_back(create_chainable(t->str, sub_args, group));
+      } catch (const Error& e) {
+        throw Error("SequentialLR " + where + ": " + e.what());
+      }
+    }
+    return std::make_unique<SequentialLR>(group, std::move(subs), std::move(milestones));
+  }
+
+  return create_chainable(spec.type, spec.args, group);
+}
+
+const std::vector<std::pair<std::string, std::vector<SchedulerArgument>>>& scheduler_arguments() {
+  using json::Value;
+  auto req = [](const char* name) { return SchedulerArgument{name, Value::make_null(), true}; };
+  auto opt = [](const char* name, Value def) { return SchedulerArgument{name, std::move(def), false}; };
+  auto d = [](double v) { return Value::make_number(v); };
+  auto i = [](std::int64_t v) { return Value::make_integer(v); };
+  auto s = [](const char* v) { return Value::make_string(v); };
+  auto b = [](bool v) { return Value::make_bool(v); };
+  static const std::vector<std::pair<std::string, std::vector<SchedulerArgument>>> table = {
+      {"StepLR", {req("step_size"), opt("gamma", d(0.1))}},
+      {"MultiStepLR", {req("milestones"), opt("gamma", d(0.1))}},
+      {"ExponentialLR", {req("gamma")}},
+      {"CosineAnnealingLR", {req("T_max"), opt("eta_min", i(0))}},
+      {"LinearLR", {opt("start_factor", d(1.0 / 3)), opt("end_factor", d(1.0)), opt("total_iters", i(5))}},
+      {"ConstantLR", {opt("factor", d(1.0 / 3)), opt("total_iters", i(5))}},
+      {"OneCycleLR",
+       {req("max_lr"), opt("total_steps", Value::make_null()), opt("epochs", Value::make_null()),
+        opt("steps_per_epoch", Value::make_null()), opt("pct_start", d(0.3)), opt("anneal_strategy", s("cos")),
+        opt("cycle_momentum", b(true)), opt("base_momentum", d(0.85)), opt("max_momentum", d(0.95)),
+        opt("div_factor", d(25.0)), opt("final_div_factor", d(1e4)), opt("three_phase", b(false))}},
+      {"CosineAnnealingWarmRestarts", {req("T_0"), opt("T_mult", i(1)), opt("eta_min", i(0))}},
+      {"SequentialLR", {req("schedulers"), req("milestones")}},
+      {"ReduceLROnPlateau",
+       {opt("mode", s("min")), opt("factor", d(0.1)), opt("patience", i(10)), opt("threshold", d(1e-4)),
+        opt("threshold_mode", s("rel")), opt("cooldown", i(0)), opt("min_lr", i(0)), opt("eps", d(1e-8))}},
+  };
+  return table;
+}
+
+}  // namespace ltrt

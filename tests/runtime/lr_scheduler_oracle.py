@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""ltrt's LR schedulers against torch.optim.lr_scheduler.
+
+For each case of CASES, builds torch's scheduler on a one-group SGD optimizer
+and records the lr after construction and after each of `steps` step() calls.
+Without --driver, prints those sequences as JSON. With --driver, feeds the
+cases to lr_scheduler_oracle_driver (ltrt's side; it also resumes each case
+from a state() saved mid-run) and compares every value within 1e-12 relative;
+exit status 1 on any mismatch.
+
+torch 1.13 (Debian's python3-torch) is what the test normally runs against;
+torch 2.x computes the same sequences for these cases (see lr_scheduler.cpp).
+"""
+import argparse
+import json
+import math
+import subprocess
+import sys
+import warnings
+
+import torch
+from torch.optim import lr_scheduler as S
+
+STEPS = 40
+RTOL = 1e-12
+
+
+def plateau_metrics(kind, n):
+    """Deterministic metric sequences that improve, stall and wobble."""
+    out = []
+    for t in range(n):
+        if kind == "loss":  # falls, then plateaus with small noise, then falls again
+            v = 1.0 / (1 + t) if t < 8 else (0.125 + 0.001 * math.sin(t) if t < 28 else 0.1 - 0.001 * t)
+        else:  # accuracy: rises, stalls, tiny gains below an abs threshold
+            v = min(0.5 + 0.05 * t, 0.8) + 0.0001 * (t % 3)
+        out.append(v)
+    return out
+
+
+def seq(*subs, milestones):
+    return {"type": "SequentialLR", "args": {"schedulers": list(subs), "milestones": milestones}}
+
+
+def sub(type_, **args):
+    return dict(type=type_, **args)
+
+
+CASES = [
+    # name, base_lr, spec
+    ("step_3_half", 0.1, {"type": "StepLR", "args": {"step_size": 3, "gamma": 0.5}}),
+    ("step_7_default", 0.05, {"type": "StepLR", "args": {"step_size": 7}}),
+    ("multistep_dupes", 0.1, {"type": "MultiStepLR", "args": {"milestones": [5, 12, 12, 30], "gamma": 0.3}}),
+    ("multistep_default", 1.0, {"type": "MultiStepLR", "args": {"milestones": [10, 20]}}),
+    ("exponential", 0.1, {"type": "ExponentialLR", "args": {"gamma": 0.93}}),
+    ("cosine_10_wraps", 0.1, {"type": "CosineAnnealingLR", "args": {"T_max": 10, "eta_min": 0.001}}),
+    ("cosine_40", 0.003, {"type": "CosineAnnealingLR", "args": {"T_max": 40}}),
+    ("cosine_7", 1.0, {"type": "CosineAnnealingLR", "args": {"T_max": 7, "eta_min": 0.0}}),
+    ("linear_default", 0.1, {"type": "LinearLR", "args": {}}),
+    ("linear_warmup_25", 0.05, {"type": "LinearLR", "args": {"start_factor": 0.1, "total_iters": 25}}),
+    ("linear_decay_30", 0.1, {"type": "LinearLR", "args": {"start_factor": 1.0, "end_factor": 0.2, "total_iters": 30}}),
+    ("linear_to_zero", 0.1, {"type": "LinearLR", "args": {"start_factor": 0.5, "end_factor": 0.0, "total_iters": 10}}),
+    ("constant_default", 0.1, {"type": "ConstantLR", "args": {}}),
+    ("constant_half_12", 0.07, {"type": "ConstantLR", "args": {"factor": 0.5, "total_iters": 12}}),
+    ("onecycle_cos_40", 0.01, {"type": "OneCycleLR", "args": {"max_lr": 0.1, "total_steps": 40, "cycle_momentum": False}}),
+    ("onecycle_linear_3phase", 0.01, {"type": "OneCycleLR", "args": {
+        "max_lr": 0.5, "total_steps": 50, "pct_start": 0.25, "anneal_strategy": "linear",
+        "three_phase": True, "cycle_momentum": False}}),
+    ("onecycle_epochs", 0.01, {"type": "OneCycleLR", "args": {
+        "max_lr": 0.2, "epochs": 4, "steps_per_epoch": 11, "div_factor": 10.0, "final_div_factor": 100.0,
+        "cycle_momentum": False}}),
+    ("onecycle_cos_3phase", 0.01, {"type": "OneCycleLR", "args": {
+        "max_lr": 0.3, "total_steps": 45, "pct_start": 0.4, "three_phase": True, "cycle_momentum": False}}),
+    ("warm_restarts_7", 0.1, {"type": "CosineAnnealingWarmRestarts", "args": {"T_0": 7}}),
+    ("warm_restarts_mult2", 0.1, {"type": "CosineAnnealingWarmRestarts", "args": {"T_0": 3, "T_mult": 2, "eta_min": 0.01}}),
+    ("seq_warmup_cosine", 0.1, seq(sub("LinearLR", start_factor=0.1, total_iters=5),
+                                   sub("CosineAnnealingLR", T_max=30), milestones=[5])),
+    ("seq_constant_exp", 1.0, seq(sub("ConstantLR", factor=0.1, total_iters=2),
+                                  sub("ExponentialLR", gamma=0.9), milestones=[2])),
+    ("seq_three", 0.1, seq(sub("LinearLR", total_iters=4), sub("StepLR", step_size=3, gamma=0.7),
+                           sub("CosineAnnealingWarmRestarts", T_0=6, eta_min=0.001), milestones=[4, 15])),
+    ("seq_linear_onecycle", 0.1, seq(sub("LinearLR", start_factor=0.2, total_iters=8),
+                                     sub("OneCycleLR", max_lr=0.5, total_steps=40, cycle_momentum=False),
+                                     milestones=[8])),
+    ("seq_onecycle_exp", 0.1, seq(sub("OneCycleLR", max_lr=1.0, total_steps=20, cycle_momentum=False),
+                                  sub("ExponentialLR", gamma=0.9), milestones=[20])),
+    ("seq_cosine_multistep", 0.1, seq(sub("CosineAnnealingLR", T_max=5, eta_min=0.01),
+                                      sub("MultiStepLR", milestones=[0, 3, 6], gamma=0.5), milestones=[10])),
+    ("seq_cosine_cosine", 0.2, seq(sub("CosineAnnealingLR", T_max=12), sub("CosineAnnealingLR", T_max=9, eta_min=0.01),
+                                   milestones=[12])),
+    ("seq_step_constant_linear", 0.1, seq(sub("StepLR", step_size=2), sub("ConstantLR", factor=0.25, total_iters=4),
+                                          sub("LinearLR", start_factor=0.5, end_factor=0.1, total_iters=6),
+                                          milestones=[6, 20])),
+    ("plateau_min_rel", 0.1, {"type": "ReduceLROnPlateau", "args": {
+        "patience": 3, "cooldown": 2, "factor": 0.5, "min_lr": 0.01}}, "loss"),
+    ("plateau_max_abs", 0.1, {"type": "ReduceLROnPlateau", "args": {
+        "mode": "max", "threshold_mode": "abs", "threshold": 0.01, "patience": 0, "factor": 0.7}}, "acc"),
+    ("plateau_eps_stops", 0.001, {"type": "ReduceLROnPlateau", "args": {
+        "patience": 1, "factor": 0.5, "eps": 1e-4}}, "loss"),
+    ("plateau_defaults", 0.3, {"type": "ReduceLROnPlateau", "args": {}}, "loss"),
+]
+
+
+def build(opt, spec):
+    t, args = spec["type"], dict(spec["args"])
+    if t == "SequentialLR":
+        subs = [build(opt, {"type": s["type"], "args": {k: v for k, v in s.items() if k != "type"}})
+                for s in args["schedulers"]]
+        return S.SequentialLR(opt, schedulers=subs, milestones=args["milestones"])
+    return getattr(S, t)(opt, **args)
+
+
+def torch_sequence(base_lr, spec, metrics):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=base_lr)
+    sched = build(opt, spec)
+    lrs = [opt.param_groups[0]["lr"]]
+    for t in range(STEPS):
+        opt.step()
+        if metrics is None:
+            sched.step()
+        else:
+            sched.step(metrics[t])
+        lrs.append(opt.param_groups[0]["lr"])
+    return lrs
+
+
+def cases_json():
+    out = []
+    for case in CASES:
+        name, base_lr, spec = case[:3]
+        metrics = plateau_metrics(case[3], STEPS) if len(case) > 3 else None
+        out.append({"name": name, "base_lr": base_lr, "type": spec["type"], "args": spec["args"],
+                    "steps": STEPS, "resume_at": 17, "metrics": metrics})
+    return out
+
+
+def close(a, b):
+    return a == b or abs(a - b) <= RTOL * max(abs(a), abs(b))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--driver", help="lr_scheduler_oracle_driver to compare against")
+    opts = ap.parse_args()
+    warnings.simplefilter("ignore")  # epoch-deprecation and step-order warnings
+
+    cases = cases_json()
+    want = {c["name"]: torch_sequence(c["base_lr"], c, c["metrics"]) for c in cases}
+    if not opts.driver:
+        json.dump(want, sys.stdout, indent=1)
+        print()
+        return 0
+
+    proc = subprocess.run([opts.driver], input=json.dumps({"cases": cases}), capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stdout + proc.stderr, file=sys.stderr)
+        print(f"driver failed with status {proc.returncode}", file=sys.stderr)
+        return 1
+    got = json.loads(proc.stdout)
+    bad = 0
+    worst = 0.0
+    for c in cases:
+        name = c["name"]
+        for kind in ("lrs", "resumed"):
+            g = got.get(name, {}).get(kind)
+            w = want[name]
+            if g is None or len(g) != len(w):
+                print(f"{name} ({kind}): expected {len(w)} values, got {None if g is None else len(g)}")
+                bad += 1
+                continue
+            for i, (a, b) in enumerate(zip(g, w)):
+                if a != b:
+                    worst = max(worst, abs(a - b) / max(abs(a), abs(b)))
+                if not close(a, b):
+                    print(f"{name} ({kind}) step {i}: ltrt {a!r} torch {b!r}")
+                    bad += 1
+                    break
+    exact = sum(1 for c in cases if got[c["name"]]["lrs"] == want[c["name"]])
+    print(f"torch {torch.__version__}: {len(cases)} cases x {STEPS + 1} lrs (plain and resumed at step 17), "
+          f"{exact} bit-identical, worst relative difference {worst:.3g}, {bad} mismatches")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

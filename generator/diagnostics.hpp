@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <ltrt/config_reader.hpp>
 #include <ltrt/json.hpp>
 
 namespace ltgen {
@@ -19,9 +20,7 @@ struct SpecError : std::runtime_error {
   std::string message;
 };
 
-/// "did you mean 'Linear'?" when some candidate is close to `word`, else "".
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
-/// The closest candidate within a small edit distance, or "".
-std::string nearest(const std::string& word, const std::vector<std::string>& candidates);
+using ltrt::did_you_mean;  // "; did you mean 'Linear'?"
+using ltrt::nearest;
 
 }  // namespace ltgen

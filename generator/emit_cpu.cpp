@@ -464,15 +464,6 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.data.train.target_column = " + cpp_string_literal(s.target_column) + ";");
     w.line("m.data.train.csv_header = true;");
   }
-  const TrainerSpec& tr = spec.trainer;
-  w.line("// trainer (each can be overridden with --trainer.NAME=VALUE)");
-  w.line("m.trainer.max_epochs = " + std::to_string(tr.max_epochs) + ";");
-  w.line("m.trainer.max_steps = " + std::to_string(tr.max_steps) + ";");
-  w.line("m.trainer.log_every_n_steps = " + std::to_string(tr.log_every_n_steps) + ";");
-  w.line("m.trainer.default_root_dir = " + cpp_string_literal(tr.default_root_dir) + ";");
-  w.line(std::string("m.trainer.enable_progress_bar = ") + (tr.enable_progress_bar ? "true" : "false") + ";");
-  w.line(std::string("m.trainer.enable_checkpointing = ") + (tr.enable_checkpointing ? "true" : "false") + ";");
-  w.line("m.trainer.seed = " + std::to_string(spec.seed) + ";");
   w.line("m.training_step = training_step;");
   w.line("m.evaluation_step = evaluation_step;");
   w.line("return m;");

@@ -31,7 +31,9 @@ int fuse_elementwise(Graph& g) {
     if (prod.backward || !op_def(prod.op).accepts_epilogue || prod.outputs.at(0) != z) continue;
     const std::vector<int> users = consumers(g, z);
     const bool z_still_read = users.size() > 1;  // e.g. GELU's backward reads its input
-    if (z_still_read && prod.outputs.size() != 1) continue;  // only one kept intermediate fits
+    // The producer keeps at most one intermediate, and only its pre-activation
+    // (the value before any fused activation): that is what the lowering stores.
+    if (z_still_read && (prod.outputs.size() != 1 || !prod.epilogue.empty())) continue;
 
     // The producer now computes the activation; z stays as its second output
     // when the backward pass still reads it.
@@ -40,7 +42,8 @@ int fuse_elementwise(Graph& g) {
     absorbed.outputs.clear();
     const int y = act.outputs.at(0);
     prod.epilogue.push_back(absorbed);
-    prod.outputs = z_still_read ? std::vector<int>{y, z} : std::vector<int>{y};
+    if (z_still_read) prod.outputs = {y, z};
+    else prod.outputs[0] = y;  // a kept pre-activation stays the second output
     if (!z_still_read) g.value(z).producer = -1;
     g.nodes.erase(g.nodes.begin() + static_cast<long>(a));
     --a;

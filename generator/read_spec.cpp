@@ -8,6 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include <ltrt/config_reader.hpp>
+#include <ltrt/trainer_config.hpp>
+
 #include "diagnostics.hpp"
 #include "op.hpp"
 #include "spec.hpp"
@@ -18,17 +21,6 @@ using ltrt::json::Kind;
 using JsonValue = ltrt::json::Value;
 
 namespace {
-
-// Lightning Trainer arguments that ltgen knows but does not implement yet:
-// naming them gives "not supported yet" rather than "unknown key".
-const std::vector<std::string> kTrainerNotYet = {
-    "strategy", "num_nodes", "logger", "callbacks", "fast_dev_run", "min_epochs", "min_steps",
-    "max_time", "limit_train_batches", "limit_val_batches", "limit_test_batches",
-    "limit_predict_batches", "overfit_batches", "val_check_interval", "check_val_every_n_epoch",
-    "num_sanity_val_steps", "enable_model_summary", "accumulate_grad_batches",
-    "gradient_clip_val", "gradient_clip_algorithm", "benchmark", "inference_mode",
-    "use_distributed_sampler", "profiler", "detect_anomaly", "barebones", "plugins",
-    "sync_batchnorm", "reload_dataloaders_every_n_epochs"};
 
 const std::set<std::string> kCppKeywords = {
     "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break",
@@ -42,18 +34,6 @@ const std::set<std::string> kCppKeywords = {
     "typedef", "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile",
     "wchar_t", "while", "main", "std", "ltrt"};
 
-const char* kind_with_article(Kind k) {
-  switch (k) {
-    case Kind::null: return "null";
-    case Kind::boolean: return "a boolean";
-    case Kind::number: return "a number";
-    case Kind::string: return "a string";
-    case Kind::array: return "an array";
-    case Kind::object: return "an object";
-  }
-  return "?";
-}
-
 std::string fnv1a_hex(const std::string& text) {
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) {
@@ -65,133 +45,8 @@ std::string fnv1a_hex(const std::string& text) {
   return buf;
 }
 
-class Reader;
-
-// Walks one JSON object: typed accessors record each key as known, and
-// finish() rejects the keys nobody asked for.
-class Object {
- public:
-  Object(const Reader& r, const JsonValue& v, std::string path);
-
-  const JsonValue* get(const std::string& key);
-  const JsonValue& require(const std::string& key);
-  std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t min);
-  double number(const std::string& key, double def, double min, double max);
-  bool boolean(const std::string& key, bool def);
-  std::string string(const std::string& key, const std::string& def,
-                     const std::vector<std::string>& choices = {});
-  /// A key that Lightning or torch has but ltgen does not implement yet.
-  void not_yet(const std::string& key, const std::string& what);
-  void finish();
-
-  std::string path_of(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
-  [[noreturn]] void fail_here(const std::string& message) const;
-  const JsonValue& value() const { return v_; }
-
- private:
-  const Reader& r_;
-  const JsonValue& v_;
-  std::string path_;
-  std::vector<std::string> known_;
-};
-
-class Reader {
- public:
-  explicit Reader(std::string file) : file(std::move(file)) {}
-  std::string file;
-  [[noreturn]] void fail(const JsonValue& v, const std::string& path, const std::string& message) const {
-    throw SpecError(file, v.pos, path, message);
-  }
-  [[noreturn]] void fail_at(ltrt::json::Pos pos, const std::string& path, const std::string& message) const {
-    throw SpecError(file, pos, path, message);
-  }
-  std::int64_t as_integer(const JsonValue& v, const std::string& path, std::int64_t min) const {
-    if (v.kind != Kind::number || !v.is_integer)
-      fail(v, path, std::string("expected an integer, got ") + describe(v));
-    if (v.integer < min) fail(v, path, "must be at least " + std::to_string(min) + ", got " + std::to_string(v.integer));
-    return v.integer;
-  }
-  static std::string describe(const JsonValue& v) {
-    if (v.kind == Kind::number) return "the number " + ltrt::json::write(v);
-    if (v.kind == Kind::string) return "the string " + ltrt::json::quote(v.str);
-    return kind_with_article(v.kind);
-  }
-};
-
-Object::Object(const Reader& r, const JsonValue& v, std::string path) : r_(r), v_(v), path_(std::move(path)) {
-  if (v.kind != Kind::object) r.fail(v, path_.empty() ? "(top level)" : path_, std::string("expected an object, got ") + kind_with_article(v.kind));
-}
-
-const JsonValue* Object::get(const std::string& key) {
-  known_.push_back(key);
-  return v_.find(key);
-}
-
-const JsonValue& Object::require(const std::string& key) {
-  const JsonValue* v = get(key);
-  if (!v) fail_here("missing required key '" + key + "'");
-  return *v;
-}
-
-void Object::fail(const std::string& key, const std::string& message) const {
-  const JsonValue* v = v_.find(key);
-  r_.fail_at(v ? v->pos : v_.pos, path_of(key), message);
-}
-
-void Object::fail_here(const std::string& message) const {
-  r_.fail_at(v_.pos, path_.empty() ? "(top level)" : path_, message);
-}
-
-std::int64_t Object::integer(const std::string& key, std::int64_t def, std::int64_t min) {
-  const JsonValue* v = get(key);
-  if (!v || v->kind == Kind::null) return def;
-  return r_.as_integer(*v, path_of(key), min);
-}
-
-double Object::number(const std::string& key, double def, double min, double max) {
-  const JsonValue* v = get(key);
-  if (!v || v->kind == Kind::null) return def;
-  if (v->kind != Kind::number) fail(key, "expected a number, got " + Reader::describe(*v));
-  if (!(v->num >= min && v->num <= max)) {
-    std::ostringstream os;
-    os << "must be between " << min << " and " << max << ", got " << ltrt::json::write(*v);
-    fail(key, os.str());
-  }
-  return v->num;
-}
-
-bool Object::boolean(const std::string& key, bool def) {
-  const JsonValue* v = get(key);
-  if (!v || v->kind == Kind::null) return def;
-  if (v->kind != Kind::boolean) fail(key, "expected true or false, got " + Reader::describe(*v));
-  return v->b;
-}
-
-std::string Object::string(const std::string& key, const std::string& def,
-                           const std::vector<std::string>& choices) {
-  const JsonValue* v = get(key);
-  if (!v || v->kind == Kind::null) return def;
-  if (v->kind != Kind::string) fail(key, "expected a string, got " + Reader::describe(*v));
-  if (!choices.empty() && std::find(choices.begin(), choices.end(), v->str) == choices.end()) {
-    std::string list;
-    for (const auto& c : choices) list += (list.empty() ? "'" : ", '") + c + "'";
-    fail(key, "'" + v->str + "' is not one of " + list + did_you_mean(v->str, choices));
-  }
-  return v->str;
-}
-
-void Object::not_yet(const std::string& key, const std::string& what) {
-  known_.push_back(key);
-  if (v_.find(key)) fail(key, what + " is not supported yet (see README, 'Not supported yet')");
-}
-
-void Object::finish() {
-  for (size_t i = 0; i < v_.members.size(); ++i) {
-    const std::string& key = v_.members[i].first;
-    if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
-    r_.fail_at(v_.key_pos.at(i), path_of(key), "unknown key '" + key + "'" + did_you_mean(key, known_));
-  }
+[[noreturn]] void fail_at(const JsonValue& v, const std::string& path, const std::string& message) {
+  throw ltrt::ConfigError(path, v.pos, message);
 }
 
 bool is_identifier(const std::string& s) {
@@ -212,21 +67,21 @@ std::string relative_to_spec(const std::string& spec_path, const std::string& p)
 }
 
 // A path that is safe to embed in generated code and portable across shells.
-void check_path(const Object& o, const std::string& key, const std::string& p) {
+void check_path(const ltrt::ConfigObject& o, const std::string& key, const std::string& p) {
   for (unsigned char c : p)
     if (c < 0x20 || c == 0x7f) o.fail(key, "path contains a control character");
 }
 
-Shape read_shape(const Reader& r, const JsonValue& v, const std::string& path) {
+Shape read_shape(const JsonValue& v, const std::string& path) {
   if (v.kind != Kind::array || v.items.empty())
-    r.fail(v, path, "expected a shape: a non-empty array of positive integers such as [10]");
+    fail_at(v, path, "expected a shape: a non-empty array of positive integers such as [10]");
   Shape s;
   for (size_t i = 0; i < v.items.size(); ++i)
-    s.push_back(r.as_integer(v.items[i], path + "[" + std::to_string(i) + "]", 1));
+    s.push_back(ltrt::read_integer(v.items[i], path + "[" + std::to_string(i) + "]", 1));
   return s;
 }
 
-Attrs read_layer_args(const Reader& r, Object& o, const LayerDef& def) {
+Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
   Attrs out;
   for (const ArgDef& a : def.args) {
     const JsonValue* v = o.get(a.name);
@@ -238,8 +93,8 @@ Attrs read_layer_args(const Reader& r, Object& o, const LayerDef& def) {
     }
     switch (a.type) {
       case ArgType::integer: {
-        const std::int64_t x = r.as_integer(*v, path, a.min ? static_cast<std::int64_t>(*a.min) : INT64_MIN);
-        if (a.max && x > *a.max) r.fail(*v, path, "must be at most " + std::to_string(static_cast<std::int64_t>(*a.max)));
+        const std::int64_t x = ltrt::read_integer(*v, path, a.min ? static_cast<std::int64_t>(*a.min) : INT64_MIN);
+        if (a.max && x > *a.max) fail_at(*v, path, "must be at most " + std::to_string(static_cast<std::int64_t>(*a.max)));
         out[a.name] = x;
         break;
       }
@@ -252,7 +107,7 @@ Attrs read_layer_args(const Reader& r, Object& o, const LayerDef& def) {
       case ArgType::string: out[a.name] = o.string(a.name, "", a.choices); break;
     }
     if (!a.unsupported.empty() && a.default_value && out[a.name] != *a.default_value)
-      r.fail(*v, path, a.unsupported + " is not supported yet (see README, 'Not supported yet')");
+      fail_at(*v, path, a.unsupported + " is not supported yet (see README, 'Not supported yet')");
   }
   return out;
 }
@@ -264,16 +119,16 @@ std::vector<std::string> layer_names(bool losses) {
   return names;
 }
 
-LayerSpec read_layer(const Reader& r, const JsonValue& v, const std::string& path, bool loss) {
-  Object o(r, v, path);
+LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss) {
+  ltrt::ConfigObject o(v, path);
   const JsonValue& type = o.require("type");
-  if (type.kind != Kind::string) r.fail(type, path + ".type", "expected a torch.nn class name");
+  if (type.kind != Kind::string) fail_at(type, path + ".type", "expected a torch.nn class name");
   const LayerDef* def = find_layer(type.str);
   if (!def || def->is_loss != loss) {
     const std::string what = loss ? "loss" : "layer";
     std::string hint = did_you_mean(type.str, layer_names(loss));
     if (def) hint = loss ? "; " + type.str + " is a layer, not a loss" : "; " + type.str + " is a loss: put it in model.loss";
-    r.fail(type, path + ".type", "unknown " + what + " type '" + type.str + "'" + hint);
+    fail_at(type, path + ".type", "unknown " + what + " type '" + type.str + "'" + hint);
   }
   // A misspelt argument is reported as such, before any "missing argument".
   for (const ArgDef& a : def->args) o.get(a.name);
@@ -282,15 +137,15 @@ LayerSpec read_layer(const Reader& r, const JsonValue& v, const std::string& pat
   l.type = type.str;
   l.source = path;
   l.pos = v.pos;
-  l.args = read_layer_args(r, o, *def);
+  l.args = read_layer_args(o, *def);
   return l;
 }
 
-DataSourceSpec read_source(const Reader& r, Object& data, const std::string& key, const Spec& spec) {
+DataSourceSpec read_source(ltrt::ConfigObject& data, const std::string& key, const Spec& spec) {
   DataSourceSpec s;
   const JsonValue* v = data.get(key);
   if (!v) data.fail_here("missing required key '" + key + "' (the training data)");
-  Object o(r, *v, data.path_of(key));
+  ltrt::ConfigObject o(*v, data.path_of(key));
   s.source = o.string("source", "", {"randn", "npy", "csv"});
   if (s.source.empty()) o.fail_here("missing required key 'source' ('randn', 'npy' or 'csv')");
   if (s.source == "randn") {
@@ -319,34 +174,34 @@ DataSourceSpec read_source(const Reader& r, Object& data, const std::string& key
   return s;
 }
 
-void read_model(const Reader& r, Object& top, Spec& spec) {
-  Object m(r, top.require("model"), "model");
+void read_model(ltrt::ConfigObject& top, Spec& spec) {
+  ltrt::ConfigObject m(top.require("model"), "model");
   {
-    Object in(r, m.require("inputs"), "model.inputs");
+    ltrt::ConfigObject in(m.require("inputs"), "model.inputs");
     const JsonValue& v = in.value();
     if (v.members.size() != 1)
       in.fail_here("exactly one input is supported yet, e.g. {\"x\": [10]}");
     for (const auto& [name, shape] : v.members) {
       in.get(name);
       const std::string path = "model.inputs." + name;
-      if (!is_identifier(name)) r.fail(shape, path, "input name must be an identifier");
+      if (!is_identifier(name)) fail_at(shape, path, "input name must be an identifier");
       InputSpec s;
       s.name = name;
       if (shape.kind == Kind::object) {
-        Object o(r, shape, path);
+        ltrt::ConfigObject o(shape, path);
         const JsonValue& sh = o.require("shape");
-        s.shape = read_shape(r, sh, path + ".shape");
+        s.shape = read_shape(sh, path + ".shape");
         const std::string dtype = o.string("dtype", "float32", {"float32"});
         o.finish();
       } else {
-        s.shape = read_shape(r, shape, path);
+        s.shape = read_shape(shape, path);
       }
       spec.inputs.push_back(s);
     }
     in.finish();
   }
   {
-    Object t(r, m.require("target"), "model.target");
+    ltrt::ConfigObject t(m.require("target"), "model.target");
     const std::string dtype = t.string("dtype", "float32", {"float32", "int64"});
     if (dtype == "int64") {
       spec.target.dtype = DType::i64;
@@ -356,40 +211,40 @@ void read_model(const Reader& r, Object& top, Spec& spec) {
     } else {
       const JsonValue* s = t.get("shape");
       if (!s) t.fail_here("missing required key 'shape' (per-sample target shape, e.g. [1])");
-      spec.target.shape = read_shape(r, *s, "model.target.shape");
+      spec.target.shape = read_shape(*s, "model.target.shape");
       if (t.get("num_classes")) t.fail("num_classes", "num_classes needs \"dtype\": \"int64\"");
     }
     t.finish();
   }
   const JsonValue& layers = m.require("layers");
   if (layers.kind != Kind::array || layers.items.empty())
-    r.fail(layers, "model.layers", "expected a non-empty array of layers");
+    fail_at(layers, "model.layers", "expected a non-empty array of layers");
   for (size_t i = 0; i < layers.items.size(); ++i)
-    spec.layers.push_back(read_layer(r, layers.items[i], "model.layers[" + std::to_string(i) + "]", false));
-  spec.loss = read_layer(r, m.require("loss"), "model.loss", true);
+    spec.layers.push_back(read_layer(layers.items[i], "model.layers[" + std::to_string(i) + "]", false));
+  spec.loss = read_layer(m.require("loss"), "model.loss", true);
   m.not_yet("graph", "model.graph (named nodes, residuals)");
   m.not_yet("output", "model.output (with model.graph)");
   m.not_yet("metrics", "model.metrics");
   m.finish();
 }
 
-void read_data(const Reader& r, Object& top, Spec& spec) {
-  Object d(r, top.require("data"), "data");
+void read_data(ltrt::ConfigObject& top, Spec& spec) {
+  ltrt::ConfigObject d(top.require("data"), "data");
   const std::int64_t batch = d.integer("batch_size", 1, 1);
   if (batch > (1 << 24)) d.fail("batch_size", "is too large");
   spec.batch_size = static_cast<int>(batch);
   spec.shuffle = d.boolean("shuffle", false);
   spec.drop_last = d.boolean("drop_last", false);
   d.integer("num_workers", 0, 0);  // DataLoader's; data is in memory, so it changes nothing
-  spec.train = read_source(r, d, "train", spec);
+  spec.train = read_source(d, "train", spec);
   d.not_yet("val", "data.val (validation loop)");
   d.not_yet("test", "data.test (test loop)");
   d.not_yet("predict", "data.predict");
   d.finish();
 }
 
-void read_optimizer(const Reader& r, Object& top, Spec& spec) {
-  Object o(r, top.require("optimizer"), "optimizer");
+void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
+  ltrt::ConfigObject o(top.require("optimizer"), "optimizer");
   OptimizerSpec& s = spec.optimizer;
   s.type = o.string("type", "", {"SGD", "Adam", "AdamW"});
   if (s.type.empty()) o.fail_here("missing required key 'type' ('SGD', 'Adam' or 'AdamW')");
@@ -424,40 +279,21 @@ void read_optimizer(const Reader& r, Object& top, Spec& spec) {
   o.finish();
 }
 
-void read_trainer(const Reader& r, Object& top, Spec& spec) {
-  const JsonValue* v = top.get("trainer");
-  if (!v) return;
-  Object t(r, *v, "trainer");
-  TrainerSpec& s = spec.trainer;
-  s.max_epochs = t.integer("max_epochs", -1, -1);
-  s.max_steps = t.integer("max_steps", -1, -1);
-  s.log_every_n_steps = t.integer("log_every_n_steps", 50, 1);
-  s.default_root_dir = t.string("default_root_dir", ".");
-  check_path(t, "default_root_dir", s.default_root_dir);
-  s.enable_progress_bar = t.boolean("enable_progress_bar", true);
-  s.enable_checkpointing = t.boolean("enable_checkpointing", true);
-  s.accelerator = t.string("accelerator", "auto", {"auto", "cpu", "gpu", "cuda"});
-  if (s.accelerator == "gpu" || s.accelerator == "cuda")
-    t.fail("accelerator", "the CUDA backend is not supported yet: use \"cpu\" or \"auto\"");
-  if (const JsonValue* d = t.get("devices")) {
-    const bool ok = (d->kind == Kind::string && d->str == "auto") ||
-                    (d->kind == Kind::number && d->is_integer && (d->integer == 1 || d->integer == -1));
-    if (!ok) t.fail("devices", "only one device is supported yet (DDP is not): use 1 or \"auto\"");
-  }
-  if (const JsonValue* p = t.get("precision")) {
-    const bool ok = (p->kind == Kind::string && (p->str == "32-true" || p->str == "32")) ||
-                    (p->kind == Kind::number && p->is_integer && p->integer == 32);
-    if (!ok) t.fail("precision", Reader::describe(*p) + ": only \"32-true\" is supported yet (mixed precision is not)");
-  }
-  t.boolean("deterministic", false);  // generated programs are always deterministic
-  for (const auto& k : kTrainerNotYet) t.not_yet(k, "trainer." + k);
-  t.finish();
-}
+Spec parse_checked(const std::string& path, const std::string& text);
 
 }  // namespace
 
 Spec parse_spec(const std::string& path, const std::string& text) {
-  Reader r(path);
+  try {
+    return parse_checked(path, text);
+  } catch (const ltrt::ConfigError& e) {
+    throw SpecError(path, e.pos, e.path, e.message);
+  }
+}
+
+namespace {
+
+Spec parse_checked(const std::string& path, const std::string& text) {
   JsonValue root;
   try {
     root = ltrt::json::parse(text);
@@ -468,25 +304,27 @@ Spec parse_spec(const std::string& path, const std::string& text) {
   spec.path = path;
   spec.text = text;
   spec.hash = fnv1a_hex(text);
-  Object top(r, root, "");
+  ltrt::ConfigObject top(root, "");
   top.get("$schema");
   const JsonValue& name = top.require("name");
   if (name.kind != Kind::string || !is_identifier(name.str) || kCppKeywords.count(name.str))
-    r.fail(name, "name",
+    fail_at(name, "name",
            "must be an identifier (letters, digits and '_', not starting with a digit, at most 64 "
            "characters, not a C++ keyword): it names the program and its C++ namespace");
   spec.name = name.str;
-  spec.seed = top.integer("seed_everything", 0, 0);
-  read_model(r, top, spec);
-  read_data(r, top, spec);
-  read_optimizer(r, top, spec);
+  top.get("seed_everything");
+  read_model(top, spec);
+  read_data(top, spec);
+  read_optimizer(top, spec);
   top.not_yet("lr_scheduler", "lr_scheduler");
-  read_trainer(r, top, spec);
+  top.get("trainer");  // read by the runtime's reader, the same one the program uses
+  spec.trainer = ltrt::read_trainer_config(root);
   top.not_yet("hooks", "hooks (user C++ hooks)");
   top.finish();
-  if (spec.trainer.max_epochs == -1 && spec.trainer.max_steps == -1) spec.trainer.max_epochs = 1000;
   return spec;
 }
+
+}  // namespace
 
 Spec read_spec(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

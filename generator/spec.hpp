@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <ltrt/json.hpp>
+#include <ltrt/trainer_config.hpp>
 
 #include "ir.hpp"
 
@@ -52,23 +53,11 @@ struct OptimizerSpec {
   bool maximize = false;
 };
 
-struct TrainerSpec {
-  std::int64_t max_epochs = -1;  // -1: not set (Lightning: 1000 when max_steps is -1 too)
-  std::int64_t max_steps = -1;
-  std::int64_t log_every_n_steps = 50;
-  std::string default_root_dir = ".";
-  bool enable_progress_bar = true;
-  bool enable_checkpointing = true;
-  std::string accelerator = "auto";
-  std::string precision = "32-true";
-};
-
 struct Spec {
   std::string path;     // as given to ltgen
   std::string text;     // the file's bytes
   std::string hash;     // FNV-1a 64 of text, 16 hex digits
   std::string name;     // a C++ identifier
-  std::int64_t seed = 0;
   std::vector<InputSpec> inputs;
   TargetSpec target;
   std::vector<LayerSpec> layers;
@@ -78,7 +67,7 @@ struct Spec {
   bool drop_last = false;
   DataSourceSpec train;
   OptimizerSpec optimizer;
-  TrainerSpec trainer;
+  ltrt::TrainerConfig trainer;  // seed_everything and the trainer section
 };
 
 /// Reads and checks a spec file; throws SpecError with the place and the fix.

@@ -542,14 +542,6 @@ const ltrt::ModelDef& model() {
     m.data.drop_last = true;
     m.data.train.kind = ltrt::DataSourceKind::randn;
     m.data.train.num_samples = 1000;
-    // trainer (each can be overridden with --trainer.NAME=VALUE)
-    m.trainer.max_epochs = 5;
-    m.trainer.max_steps = -1;
-    m.trainer.log_every_n_steps = 10;
-    m.trainer.default_root_dir = ".";
-    m.trainer.enable_progress_bar = true;
-    m.trainer.enable_checkpointing = true;
-    m.trainer.seed = 1;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
     return m;

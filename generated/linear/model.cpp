@@ -270,14 +270,6 @@ const ltrt::ModelDef& model() {
     m.data.drop_last = false;
     m.data.train.kind = ltrt::DataSourceKind::randn;
     m.data.train.num_samples = 1000;
-    // trainer (each can be overridden with --trainer.NAME=VALUE)
-    m.trainer.max_epochs = 3;
-    m.trainer.max_steps = -1;
-    m.trainer.log_every_n_steps = 50;
-    m.trainer.default_root_dir = ".";
-    m.trainer.enable_progress_bar = true;
-    m.trainer.enable_checkpointing = true;
-    m.trainer.seed = 42;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
     return m;

@@ -571,14 +571,6 @@ const ltrt::ModelDef& model() {
     m.data.train.csv_path = "specs/data/regression.csv";
     m.data.train.target_column = "y";
     m.data.train.csv_header = true;
-    // trainer (each can be overridden with --trainer.NAME=VALUE)
-    m.trainer.max_epochs = 20;
-    m.trainer.max_steps = -1;
-    m.trainer.log_every_n_steps = 5;
-    m.trainer.default_root_dir = ".";
-    m.trainer.enable_progress_bar = true;
-    m.trainer.enable_checkpointing = true;
-    m.trainer.seed = 3;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
     return m;

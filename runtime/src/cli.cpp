@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "ltrt/config_reader.hpp"
 #include "ltrt/json.hpp"
+#include "ltrt/trainer_config.hpp"
 #include "ltrt/optimizer.hpp"
 
 namespace ltrt {
@@ -30,18 +32,6 @@ const char* const kRuntimeOptions[] = {
     "ckpt_path",
 };
 
-// Trainer arguments that the generated code depends on (or that this
-// runtime does not change yet): fixed at generation time.
-const char* const kFixedTrainerFields[] = {
-    "accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks",
-    "fast_dev_run", "min_epochs", "min_steps", "max_time", "limit_train_batches", "limit_val_batches",
-    "limit_test_batches", "limit_predict_batches", "overfit_batches", "val_check_interval",
-    "check_val_every_n_epoch", "num_sanity_val_steps", "enable_model_summary", "accumulate_grad_batches",
-    "gradient_clip_val", "gradient_clip_algorithm", "deterministic", "benchmark", "inference_mode",
-    "use_distributed_sampler", "profiler", "detect_anomaly", "barebones", "plugins", "sync_batchnorm",
-    "reload_dataloaders_every_n_epochs",
-};
-
 // data fields of the spec that are fixed (the batch size is compiled in).
 const char* const kFixedDataFields[] = {
     "batch_size", "shuffle", "drop_last", "num_workers", "pin_memory", "train.source", "train.num_samples",
@@ -50,6 +40,26 @@ const char* const kFixedDataFields[] = {
 
 // Top-level spec sections that are fixed as a whole.
 const char* const kFixedSections[] = {"model", "optimizer", "lr_scheduler", "hooks", "name"};
+
+// A command-line value as JSON: numbers, booleans (also Python's True/False)
+// and null as such, anything else as a string.
+json::Value override_value(const std::string& text) {
+  if (text == "True" || text == "true") return json::Value::make_bool(true);
+  if (text == "False" || text == "false") return json::Value::make_bool(false);
+  if (text == "None" || text == "null") return json::Value::make_null();
+  if (!text.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    if (text.find_first_of(".eEnN") == std::string::npos) {
+      const long long i = std::strtoll(text.c_str(), &end, 10);
+      if (*end == '\0' && errno == 0) return json::Value::make_integer(i);
+    } else {
+      const double d = std::strtod(text.c_str(), &end);
+      if (*end == '\0' && errno == 0) return json::Value::make_number(d);
+    }
+  }
+  return json::Value::make_string(text);
+}
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
@@ -66,12 +76,7 @@ bool is_fixed(const std::string& key) {
       if (starts_with(field, split)) return true;
     }
   }
-  if (starts_with(key, "trainer.")) {
-    const std::string field = key.substr(8);
-    for (const char* f : kFixedTrainerFields) {
-      if (field == f) return true;
-    }
-  }
+  if (starts_with(key, "trainer.")) return trainer_field_is_fixed(key.substr(8));
   return false;
 }
 
@@ -94,21 +99,7 @@ std::string nearest_option(const std::string& key) {
   return best;
 }
 
-std::int64_t parse_int(const std::string& key, const std::string& value) {
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(value.c_str(), &end, 10);
-  if (value.empty() || end != value.c_str() + value.size() || errno == ERANGE || std::isspace(static_cast<unsigned char>(value[0]))) {
-    throw UsageError("--" + key + ": '" + value + "' is not an integer");
-  }
-  return v;
-}
 
-bool parse_bool(const std::string& key, const std::string& value) {
-  if (value == "true" || value == "True" || value == "1") return true;
-  if (value == "false" || value == "False" || value == "0") return false;
-  throw UsageError("--" + key + ": '" + value + "' is not a boolean (use true or false)");
-}
 
 void require_source(const std::string& key, const FitConfig& fit, DataSourceKind kind) {
   if (fit.train.kind != kind) {
@@ -140,22 +131,12 @@ const char* subcommand_name(Subcommand s) {
   return "?";
 }
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 
 CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
   CliOptions opts;
   opts.fit = FitConfig::from_model(model);
+  // Trainer overrides patch the spec and go through the spec's own reader.
+  json::Value spec = json::parse(model.spec_json ? model.spec_json : "{}");
   bool have_subcommand = false;
 
   for (int i = 1; i < argc; ++i) {
@@ -194,6 +175,21 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
       continue;
     }
 
+    if (key == "seed_everything" || (starts_with(key, "trainer.") && !is_fixed(key))) {
+      if (!has_value) {
+        if (i + 1 >= argc) throw UsageError("--" + key + " needs a value (--" + key + "=VALUE)");
+        value = argv[++i];
+      }
+      if (key == "seed_everything") {
+        spec.set("seed_everything", override_value(value));
+      } else {
+        if (!spec.find("trainer")) spec.set("trainer", json::Value::make_object());
+        json::Value& trainer = const_cast<json::Value&>(*spec.find("trainer"));
+        trainer.set(key.substr(8), override_value(value));
+      }
+      continue;
+    }
+
     const bool known = std::find_if(std::begin(kRuntimeOptions), std::end(kRuntimeOptions),
                                     [&](const char* o) { return key == o; }) != std::end(kRuntimeOptions);
     if (!known) {
@@ -210,25 +206,7 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
     }
 
     FitConfig& f = opts.fit;
-    if (key == "seed_everything") {
-      f.seed = parse_int(key, value);
-    } else if (key == "trainer.max_epochs") {
-      f.max_epochs = parse_int(key, value);
-      if (f.max_epochs < -1) throw UsageError("--trainer.max_epochs must be a non-negative integer or -1, got " + value);
-    } else if (key == "trainer.max_steps") {
-      f.max_steps = parse_int(key, value);
-      if (f.max_steps < -1) throw UsageError("--trainer.max_steps must be a non-negative integer or -1, got " + value);
-    } else if (key == "trainer.log_every_n_steps") {
-      f.log_every_n_steps = parse_int(key, value);
-      if (f.log_every_n_steps < 0) throw UsageError("--trainer.log_every_n_steps must not be negative, got " + value);
-    } else if (key == "trainer.default_root_dir") {
-      if (value.empty()) throw UsageError("--trainer.default_root_dir needs a path");
-      f.default_root_dir = value;
-    } else if (key == "trainer.enable_progress_bar") {
-      f.enable_progress_bar = parse_bool(key, value);
-    } else if (key == "trainer.enable_checkpointing") {
-      f.enable_checkpointing = parse_bool(key, value);
-    } else if (key == "data.train.x") {
+    if (key == "data.train.x") {
       require_source(key, f, DataSourceKind::npy);
       f.train.x_path = value;
     } else if (key == "data.train.y") {
@@ -248,6 +226,11 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
       f.ckpt_path = value;
     }
   }
+  try {
+    opts.fit.trainer = read_trainer_config(spec);
+  } catch (const ConfigError& e) {
+    throw UsageError("--" + e.path + ": " + e.message);
+  }
   return opts;
 }
 
@@ -260,13 +243,15 @@ std::string usage(const ModelDef& model) {
   s += "options:\n";
   s += "  --help                               show this message and exit\n";
   s += "  --print_config                       print the resolved configuration as JSON and exit\n";
-  s += "  --seed_everything=N                  seed of all random generators (spec: " + std::to_string(model.trainer.seed) + ")\n";
+  s += "  --seed_everything=N                  seed of all random generators (spec: " +
+       std::to_string(FitConfig::from_model(model).trainer.seed) + ")\n";
   s += "  --trainer.max_epochs=N               stop after N epochs (-1: unset)\n";
   s += "  --trainer.max_steps=N                stop after N optimizer steps (-1: no limit)\n";
   s += "  --trainer.log_every_n_steps=N        write train_loss to metrics.csv every N steps\n";
   s += "  --trainer.default_root_dir=PATH      where lightning_logs/ goes\n";
   s += "  --trainer.enable_progress_bar=BOOL   true or false\n";
   s += "  --trainer.enable_checkpointing=BOOL  true or false\n";
+  s += "  --trainer.NAME=VALUE                 any other trainer argument the spec may set\n";
   if (model.data.train.kind == DataSourceKind::npy) {
     s += "  --data.train.x=PATH                  training inputs (.npy)\n";
     s += "  --data.train.y=PATH                  training targets (.npy)\n";
@@ -287,16 +272,8 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
   root.set("subcommand", Value::make_string(subcommand_name(options.subcommand)));
   root.set("name", Value::make_string(model.name ? model.name : ""));
   root.set("spec_hash", Value::make_string(model.spec_hash ? model.spec_hash : ""));
-  root.set("seed_everything", Value::make_integer(f.seed));
-
-  Value trainer = Value::make_object();
-  trainer.set("max_epochs", Value::make_integer(resolve_max_epochs(f.max_epochs, f.max_steps)));
-  trainer.set("max_steps", Value::make_integer(f.max_steps));
-  trainer.set("log_every_n_steps", Value::make_integer(f.log_every_n_steps));
-  trainer.set("default_root_dir", Value::make_string(f.default_root_dir));
-  trainer.set("enable_progress_bar", Value::make_bool(f.enable_progress_bar));
-  trainer.set("enable_checkpointing", Value::make_bool(f.enable_checkpointing));
-  root.set("trainer", std::move(trainer));
+  root.set("seed_everything", Value::make_integer(f.trainer.seed));
+  root.set("trainer", trainer_config_json(f.trainer));
 
   Value data = Value::make_object();
   data.set("batch_size", Value::make_integer(model.data.batch_size));

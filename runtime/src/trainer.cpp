@@ -50,13 +50,7 @@ void write_rows(CsvLogger& logger, std::vector<StepRow>& rows) {
 
 FitConfig FitConfig::from_model(const ModelDef& model) {
   FitConfig c;
-  c.seed = model.trainer.seed;
-  c.max_epochs = model.trainer.max_epochs;
-  c.max_steps = model.trainer.max_steps;
-  c.log_every_n_steps = model.trainer.log_every_n_steps;
-  c.default_root_dir = model.trainer.default_root_dir ? model.trainer.default_root_dir : ".";
-  c.enable_progress_bar = model.trainer.enable_progress_bar;
-  c.enable_checkpointing = model.trainer.enable_checkpointing;
+  c.trainer = read_trainer_config(json::parse(model.spec_json ? model.spec_json : "{}"));
   c.train = DataSource::from(model.data.train);
   return c;
 }
@@ -71,14 +65,14 @@ std::string checkpoint_filename(std::int64_t epoch, std::int64_t global_step) {
 }
 
 FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
-  if (config.max_steps < -1) throw Error("max_steps must be a non-negative integer or -1 (no limit), got " + std::to_string(config.max_steps));
-  if (config.max_epochs < -1) throw Error("max_epochs must be a non-negative integer or -1, got " + std::to_string(config.max_epochs));
-  if (config.log_every_n_steps < 0) throw Error("log_every_n_steps must be non-negative, got " + std::to_string(config.log_every_n_steps));
-  const std::int64_t max_epochs = resolve_max_epochs(config.max_epochs, config.max_steps);
-  const std::int64_t max_steps = config.max_steps;
+  if (config.trainer.max_steps < -1) throw Error("max_steps must be a non-negative integer or -1 (no limit), got " + std::to_string(config.trainer.max_steps));
+  if (config.trainer.max_epochs < -1) throw Error("max_epochs must be a non-negative integer or -1, got " + std::to_string(config.trainer.max_epochs));
+  if (config.trainer.log_every_n_steps < 0) throw Error("log_every_n_steps must be non-negative, got " + std::to_string(config.trainer.log_every_n_steps));
+  const std::int64_t max_epochs = resolve_max_epochs(config.trainer.max_epochs, config.trainer.max_steps);
+  const std::int64_t max_steps = config.trainer.max_steps;
 
   // --- setup: seed, weights, data, optimizer -------------------------------
-  Rngs rngs = seed_everything(config.seed);
+  Rngs rngs = seed_everything(config.trainer.seed);
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
   const Dataset dataset = load_dataset(config.train, model.input, model.target, rngs.data,
@@ -105,7 +99,7 @@ FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
 
   // --- output folder: lightning_logs/version_N -------------------------------
   FitResult result;
-  const std::string logs_root = join_path(config.default_root_dir, "lightning_logs");
+  const std::string logs_root = join_path(config.trainer.default_root_dir, "lightning_logs");
   result.log_dir = join_path(logs_root, "version_" + std::to_string(next_version(logs_root)));
   make_dirs(result.log_dir);
   // The generator checked the spec text; a parse error here is a real fault.
@@ -115,10 +109,10 @@ FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
   const std::string checkpoint_dir = join_path(result.log_dir, "checkpoints");
 
   const std::int64_t num_batches = loader.num_batches();
-  const std::int64_t log_every = config.log_every_n_steps;
+  const std::int64_t log_every = config.trainer.log_every_n_steps;
   std::vector<StepRow> rows;
   rows.reserve(static_cast<std::size_t>(log_every > 0 ? num_batches / log_every + 2 : 1));
-  ProgressBar bar(out, ProgressBar::detect(out, config.enable_progress_bar));
+  ProgressBar bar(out, ProgressBar::detect(out, config.trainer.enable_progress_bar));
 
   auto max_steps_reached = [&] { return max_steps != -1 && global_step >= max_steps; };
   auto max_epochs_reached = [&](std::int64_t epoch) { return max_epochs != -1 && epoch >= max_epochs; };
@@ -161,7 +155,7 @@ FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
     write_rows(logger, rows);
 
     // on_train_epoch_end: ModelCheckpoint (save_top_k=1, no monitor).
-    if (config.enable_checkpointing && saved_step != global_step) {
+    if (config.trainer.enable_checkpointing && saved_step != global_step) {
       make_dirs(checkpoint_dir);
       const std::string path = join_path(checkpoint_dir, checkpoint_filename(epoch, global_step));
       TrainState state;

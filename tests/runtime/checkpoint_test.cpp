@@ -69,7 +69,7 @@ TEST(Checkpoint, RoundTrip) {
   EXPECT_EQ(*file.find_metadata("format"), "pt");
   EXPECT_EQ(*file.find_metadata("global_step"), "96");
   EXPECT_EQ(*file.find_metadata("spec_hash"), "\"0123456789abcdef\"");
-  EXPECT_EQ(*file.find_metadata("hparams"), toy::kSpec);
+  EXPECT_EQ(*file.find_metadata("hparams"), std::string(m.spec_json));
 
   const ltrt::TrainState back = ltrt::load_checkpoint(path, m, b.data());
   EXPECT_EQ(back.epoch, 2);

@@ -9,7 +9,10 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
+#include <string>
 
+#include "ltrt/json.hpp"
 #include "ltrt/model.hpp"
 #include "ltrt/rng.hpp"
 
@@ -54,13 +57,22 @@ inline const ltrt::ParamDef kParamDefs[] = {
 };
 inline const char* const kAdamSlots[] = {"exp_avg", "exp_avg_sq"};
 
-inline const char* const kSpec = R"({"name": "toy", "model": {"layers": [{"type": "Linear", "out_features": 1}]}})";
+// The spec text with the trainer section the runtime reads; one string per
+// make_model call, kept alive for the ModelDef that points at it.
+inline const char* toy_spec(const char* root_dir) {
+  static std::deque<std::string> specs;
+  specs.push_back(std::string(R"({"name": "toy", "seed_everything": 42,
+    "model": {"layers": [{"type": "Linear", "out_features": 1}]},
+    "trainer": {"max_epochs": 3, "log_every_n_steps": 50, "enable_progress_bar": false,
+                "enable_checkpointing": true, "default_root_dir": )") + ltrt::json::quote(root_dir) + "}}");
+  return specs.back().c_str();
+}
 
 // Adam(lr=0.01) on 1000 randn samples, batch 32, 3 epochs, log every 50 steps.
 inline ltrt::ModelDef make_model(const char* root_dir) {
   ltrt::ModelDef m{};
   m.name = "toy";
-  m.spec_json = kSpec;
+  m.spec_json = toy_spec(root_dir);
   m.spec_hash = "0123456789abcdef";
   m.arena_bytes = kArenaBytes;
   m.batch_size = kBatch;
@@ -86,13 +98,6 @@ inline ltrt::ModelDef make_model(const char* root_dir) {
   m.data.train = {};
   m.data.train.kind = ltrt::DataSourceKind::randn;
   m.data.train.num_samples = 1000;
-  m.trainer.max_epochs = 3;
-  m.trainer.max_steps = -1;
-  m.trainer.log_every_n_steps = 50;
-  m.trainer.default_root_dir = root_dir;
-  m.trainer.enable_progress_bar = false;
-  m.trainer.enable_checkpointing = true;
-  m.trainer.seed = 42;
   m.training_step = training_step;
   m.evaluation_step = evaluation_step;
   return m;

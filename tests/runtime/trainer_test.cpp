@@ -115,7 +115,7 @@ TEST(Trainer, LossGoesDownOnALinearTarget) {
                           {{"layers.0.weight", ltrt::DType::f32, {1, 1}, &w}, {"layers.0.bias", ltrt::DType::f32, {1}, &b}}, {});
   ltrt::FitConfig c = ltrt::FitConfig::from_model(m);
   c.init_weights = root + "/w.safetensors";
-  c.log_every_n_steps = 1;
+  c.trainer.log_every_n_steps = 1;
   const ltrt::FitResult r = quiet_fit(m, c);
   const auto rows = read_csv_cells(r.log_dir + "/metrics.csv");
   ASSERT_EQ(rows.size(), 97u);  // every step of three epochs
@@ -136,8 +136,8 @@ TEST(Trainer, StepLoopDoesNotAllocate) {
   m.data.shuffle = true;
   m.training_step = counting_step;
   ltrt::FitConfig c = ltrt::FitConfig::from_model(m);
-  c.log_every_n_steps = 5;
-  c.enable_progress_bar = true;
+  c.trainer.log_every_n_steps = 5;
+  c.trainer.enable_progress_bar = true;
   g_step_calls = 0;
   quiet_fit(m, c);
   ASSERT_EQ(g_step_calls, 96);
@@ -154,9 +154,9 @@ TEST(Trainer, MaxStepsStopsMidEpochAndLogsEveryN) {
   const std::string root = tmp_dir("max_steps");
   const ltrt::ModelDef m = toy::make_model(root.c_str());
   ltrt::FitConfig c = ltrt::FitConfig::from_model(m);
-  c.max_epochs = -1;
-  c.max_steps = 40;
-  c.log_every_n_steps = 10;
+  c.trainer.max_epochs = -1;
+  c.trainer.max_steps = 40;
+  c.trainer.log_every_n_steps = 10;
   const ltrt::FitResult r = quiet_fit(m, c);
   EXPECT_EQ(r.global_step, 40);
   EXPECT_EQ(r.current_epoch, 2);
@@ -183,13 +183,13 @@ TEST(Trainer, NoCheckpointingAndZeroSteps) {
   const std::string root = tmp_dir("no_ckpt");
   const ltrt::ModelDef m = toy::make_model(root.c_str());
   ltrt::FitConfig c = ltrt::FitConfig::from_model(m);
-  c.enable_checkpointing = false;
-  c.max_epochs = 1;
+  c.trainer.enable_checkpointing = false;
+  c.trainer.max_epochs = 1;
   ltrt::FitResult r = quiet_fit(m, c);
   EXPECT_EQ(r.global_step, 32);
   EXPECT_TRUE(r.checkpoint_path.empty());
   EXPECT_FALSE(fs::exists(r.log_dir + "/checkpoints"));
-  c.max_steps = 0;
+  c.trainer.max_steps = 0;
   r = quiet_fit(m, c);
   EXPECT_EQ(r.global_step, 0);
   EXPECT_EQ(r.current_epoch, 0);
@@ -202,10 +202,10 @@ TEST(Trainer, ResumeEqualsUninterrupted) {
   ltrt::FitConfig c = ltrt::FitConfig::from_model(m);
   const ltrt::FitResult full = quiet_fit(m, c);
 
-  c.max_epochs = 1;
+  c.trainer.max_epochs = 1;
   const ltrt::FitResult first = quiet_fit(m, c);
   EXPECT_EQ(files_in(first.log_dir + "/checkpoints"), std::vector<std::string>{"epoch=0-step=32.safetensors"});
-  c.max_epochs = 3;
+  c.trainer.max_epochs = 3;
   c.ckpt_path = first.checkpoint_path;
   const ltrt::FitResult resumed = quiet_fit(m, c);
   EXPECT_EQ(resumed.global_step, 96);
@@ -235,10 +235,10 @@ TEST(Trainer, SameSeedSameRunOtherSeedOtherRun) {
   const std::string root = tmp_dir("seeds");
   const ltrt::ModelDef m = toy::make_model(root.c_str());
   ltrt::FitConfig c = ltrt::FitConfig::from_model(m);
-  c.max_epochs = 1;
+  c.trainer.max_epochs = 1;
   const float a = quiet_fit(m, c).last_loss;
   const float b = quiet_fit(m, c).last_loss;
-  c.seed = 43;
+  c.trainer.seed = 43;
   const float d = quiet_fit(m, c).last_loss;
   EXPECT_EQ(a, b);
   EXPECT_NE(a, d);

@@ -43,7 +43,5 @@ std::string usage(const ModelDef& model);
 // The resolved configuration as JSON (--print_config), LightningCLI's layout.
 std::string config_json(const CliOptions& options, const ModelDef& model);
 
-// Levenshtein distance, for "did you mean" suggestions.
-std::size_t edit_distance(const std::string& a, const std::string& b);
 
 }  // namespace ltrt

@@ -80,23 +80,11 @@ struct DataConfig {
   DataSourceConfig train;
 };
 
-// Trainer arguments with Lightning's defaults, fixed in the spec and
-// overridable with --trainer.NAME=VALUE where marked.
-struct TrainerConfig {
-  std::int64_t max_epochs;     // runtime; -1 = unlimited (Lightning: 1000 when max_steps == -1)
-  std::int64_t max_steps;      // runtime; -1 = unlimited
-  std::int64_t log_every_n_steps;  // runtime
-  const char* default_root_dir;    // runtime
-  bool enable_progress_bar;        // runtime
-  bool enable_checkpointing;       // runtime
-  std::int64_t seed;               // seed_everything
-};
-
 // What the generated model exports. All step functions work on one arena whose
 // layout is fixed at generation time (see the memory plan in model.cpp).
 struct ModelDef {
   const char* name;         // spec name, also the binary's name
-  const char* spec_json;    // the spec as read, for hparams.yaml
+  const char* spec_json;    // the spec as read: hparams.yaml, and the trainer section
   const char* spec_hash;    // FNV-1a of the spec bytes, hex
   std::size_t arena_bytes;
   int batch_size;           // the largest batch a step handles (rows n <= batch_size)
@@ -122,7 +110,8 @@ struct ModelDef {
 
   OptimizerConfig optimizer;
   DataConfig data;
-  TrainerConfig trainer;
+  // The trainer section, callbacks and seed are read from spec_json when the
+  // program runs (ltrt/trainer_config.hpp), with the command line's overrides.
 
   // Forward, loss and backward over the first n rows of the batch buffers.
   // Backward starts from d(loss) = loss_scale: 1/accumulate_grad_batches as

@@ -8,22 +8,18 @@
 
 #include "ltrt/dataset.hpp"
 #include "ltrt/model.hpp"
+#include "ltrt/trainer_config.hpp"
 
 namespace ltrt {
 
 // What a fit run needs: the spec's values, overridden from the command line.
 struct FitConfig {
-  std::int64_t seed = 0;                // seed_everything
-  std::int64_t max_epochs = -1;         // -1: unset (see resolve_max_epochs)
-  std::int64_t max_steps = -1;          // -1: no step limit
-  std::int64_t log_every_n_steps = 50;  // 0: no step logging
-  std::string default_root_dir = ".";
-  bool enable_progress_bar = true;
-  bool enable_checkpointing = true;
+  TrainerConfig trainer;     // seed_everything and the trainer section
   DataSource train;
   std::string init_weights;  // --init_weights: safetensors weights (empty: default init)
   std::string ckpt_path;     // --ckpt_path: resume from this checkpoint (empty: fresh)
 
+  // The spec's values (ModelDef.spec_json and .data).
   static FitConfig from_model(const ModelDef& model);
 };
 

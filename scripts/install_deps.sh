@@ -24,7 +24,7 @@ if ((${#missing[@]})); then
 fi
 
 if [[ "${1:-}" == "--test" ]]; then
-  # Debian's torch for the oracles, plus the real safetensors package from PyPI.
+  # Debian's torch for the oracles, plus the real safetensors and tensorboard packages from PyPI.
   venv="${LTGEN_VENV:-/opt/ltgen/venv}"
   if [[ ! -x "$venv/bin/python" ]]; then
     mkdir -p "$(dirname "$venv")"
@@ -32,4 +32,6 @@ if [[ "${1:-}" == "--test" ]]; then
   fi
   "$venv/bin/python" -c "import safetensors" 2> /dev/null ||
     "$venv/bin/python" -m pip install -q --disable-pip-version-check safetensors
+  "$venv/bin/python" -c "import tensorboard" 2> /dev/null ||
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check tensorboard
 fi

@@ -51,6 +51,10 @@ Graph build_graph(const Spec& spec) {
                           " of model.target: the last layer needs " +
                           std::to_string(spec.target.num_classes) + " outputs");
   }
+  g.output = x;
+  if (spec.accuracy && spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
+    throw SpecError(spec.path, {}, "model.metrics",
+                    "accuracy needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
   LayerBuild ctx{g, "loss", spec.loss.source, spec.loss.args};
   try {
     g.loss = find_layer(spec.loss.type)->build(ctx, {x, g.target});

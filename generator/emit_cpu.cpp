@@ -426,6 +426,9 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   const Value& y = g.value(g.target);
   w.line("m.input = " + tensor_ref(x, plan.offset.at(g.inputs[0]), x.name) + ";");
   w.line("m.target = " + tensor_ref(y, plan.offset.at(g.target), "target") + ";");
+  const Value& out = g.value(g.output);
+  w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
+  w.line(std::string("m.accuracy = ") + (spec.accuracy ? "true" : "false") + ";  // model.metrics");
   w.line("m.num_classes = " + std::to_string(spec.target.num_classes) + ";  // 0: regression targets");
   const auto ignore = spec.loss.args.find("ignore_index");
   w.line("m.ignore_index = " +
@@ -452,17 +455,22 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.data.batch_size = kBatch;");
   w.line(std::string("m.data.shuffle = ") + (spec.shuffle ? "true" : "false") + ";");
   w.line(std::string("m.data.drop_last = ") + (spec.drop_last ? "true" : "false") + ";");
-  const DataSourceSpec& s = spec.train;
-  w.line("m.data.train.kind = ltrt::DataSourceKind::" + s.source + ";");
-  if (s.source == "randn") w.line("m.data.train.num_samples = " + std::to_string(s.num_samples) + ";");
-  if (s.source == "npy") {
-    w.line("m.data.train.x_path = " + cpp_string_literal(s.x) + ";");
-    w.line("m.data.train.y_path = " + cpp_string_literal(s.y) + ";");
-  }
-  if (s.source == "csv") {
-    w.line("m.data.train.csv_path = " + cpp_string_literal(s.path) + ";");
-    w.line("m.data.train.target_column = " + cpp_string_literal(s.target_column) + ";");
-    w.line("m.data.train.csv_header = true;");
+  const std::pair<const char*, const DataSourceSpec*> splits[] = {
+      {"train", &spec.train}, {"val", &spec.val}, {"test", &spec.test}, {"predict", &spec.predict}};
+  for (const auto& [split, source] : splits) {
+    const DataSourceSpec& s = *source;
+    const std::string f = std::string("m.data.") + split + ".";
+    w.line(f + "kind = ltrt::DataSourceKind::" + (s.source.empty() ? "none" : s.source) + ";");
+    if (s.source == "randn") w.line(f + "num_samples = " + std::to_string(s.num_samples) + ";");
+    if (s.source == "npy") {
+      w.line(f + "x_path = " + cpp_string_literal(s.x) + ";");
+      if (!s.y.empty()) w.line(f + "y_path = " + cpp_string_literal(s.y) + ";");
+    }
+    if (s.source == "csv") {
+      w.line(f + "csv_path = " + cpp_string_literal(s.path) + ";");
+      if (!s.target_column.empty()) w.line(f + "target_column = " + cpp_string_literal(s.target_column) + ";");
+      w.line(f + "csv_header = true;");
+    }
   }
   w.line("m.training_step = training_step;");
   w.line("m.evaluation_step = evaluation_step;");

@@ -71,6 +71,7 @@ struct Graph {
   std::vector<int> params;   // value indices, in PyTorch's state_dict order
   std::vector<int> inputs;   // model inputs
   int target = -1;
+  int output = -1;           // the model's output (logits): kept for metrics and predict
   int loss = -1;
   int loss_seed = -1;
   int batch_size = 0;

@@ -61,8 +61,10 @@ MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer) {
   // Persistent buffers: the batch, the loss and its seed.
   for (size_t v = 0; v < g.values.size(); ++v) {
     const Value& val = g.values[v];
+    // The model's output stays readable after a step: accuracy and predict read it.
     const bool persistent = val.kind == ValueKind::input || val.kind == ValueKind::target ||
-                            val.kind == ValueKind::loss || val.kind == ValueKind::loss_seed;
+                            val.kind == ValueKind::loss || val.kind == ValueKind::loss_seed ||
+                            g.root(static_cast<int>(v)) == g.root(g.output);
     if (!persistent || val.alias_of >= 0) continue;
     Buffer b;
     b.value = static_cast<int>(v);
@@ -81,6 +83,7 @@ MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer) {
     for (int o : g.nodes[static_cast<size_t>(i)].outputs) {
       const Value& val = g.value(o);
       if (val.kind != ValueKind::activation || g.root(o) != o || first[static_cast<size_t>(o)] != i) continue;
+      if (plan.offset.count(o)) continue;  // persistent (the model's output)
       if (g.nodes[static_cast<size_t>(i)].op == "view") continue;
       Buffer b;
       b.value = o;

@@ -141,11 +141,10 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss) {
   return l;
 }
 
-DataSourceSpec read_source(ltrt::ConfigObject& data, const std::string& key, const Spec& spec) {
+// One split's source. Predict data needs no targets.
+DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Spec& spec, bool targets) {
   DataSourceSpec s;
-  const JsonValue* v = data.get(key);
-  if (!v) data.fail_here("missing required key '" + key + "' (the training data)");
-  ltrt::ConfigObject o(*v, data.path_of(key));
+  ltrt::ConfigObject o(v, path);
   s.source = o.string("source", "", {"randn", "npy", "csv"});
   if (s.source.empty()) o.fail_here("missing required key 'source' ('randn', 'npy' or 'csv')");
   if (s.source == "randn") {
@@ -154,18 +153,21 @@ DataSourceSpec read_source(ltrt::ConfigObject& data, const std::string& key, con
   } else if (s.source == "npy") {
     s.x = o.string("x", "");
     s.y = o.string("y", "");
-    if (s.x.empty() || s.y.empty()) o.fail_here("source 'npy' needs 'x' and 'y' (paths of .npy files, relative to the spec)");
+    if (s.x.empty() || (targets && s.y.empty()))
+      o.fail_here(targets ? "source 'npy' needs 'x' and 'y' (paths of .npy files, relative to the spec)"
+                          : "source 'npy' needs 'x' (a path of a .npy file, relative to the spec)");
     check_path(o, "x", s.x);
     check_path(o, "y", s.y);
     s.x = relative_to_spec(spec.path, s.x);
-    s.y = relative_to_spec(spec.path, s.y);
+    if (!s.y.empty()) s.y = relative_to_spec(spec.path, s.y);
   } else {
     s.path = o.string("path", "");
     if (s.path.empty()) o.fail_here("source 'csv' needs 'path' (a .csv file, relative to the spec)");
     check_path(o, "path", s.path);
     s.path = relative_to_spec(spec.path, s.path);
     s.target_column = o.string("target_column", "");
-    if (s.target_column.empty()) o.fail_here("source 'csv' needs 'target_column' (the header name of the target)");
+    if (targets && s.target_column.empty())
+      o.fail_here("source 'csv' needs 'target_column' (the header name of the target)");
     check_path(o, "target_column", s.target_column);
     s.header = o.boolean("header", true);
     if (!s.header) o.fail("header", "a csv source needs a header row to name its target column");
@@ -224,7 +226,17 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
   spec.loss = read_layer(m.require("loss"), "model.loss", true);
   m.not_yet("graph", "model.graph (named nodes, residuals)");
   m.not_yet("output", "model.output (with model.graph)");
-  m.not_yet("metrics", "model.metrics");
+  if (const JsonValue* metrics = m.get("metrics")) {
+    if (metrics->kind != Kind::array) fail_at(*metrics, "model.metrics", "expected a list of metric names, e.g. [\"accuracy\"]");
+    for (size_t i = 0; i < metrics->items.size(); ++i) {
+      const JsonValue& name = metrics->items[i];
+      const std::string path = "model.metrics[" + std::to_string(i) + "]";
+      if (name.kind != Kind::string || name.str != "accuracy")
+        fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\"" +
+                                (name.kind == Kind::string ? did_you_mean(name.str, {"accuracy"}) : ""));
+      spec.accuracy = true;
+    }
+  }
   m.finish();
 }
 
@@ -236,10 +248,12 @@ void read_data(ltrt::ConfigObject& top, Spec& spec) {
   spec.shuffle = d.boolean("shuffle", false);
   spec.drop_last = d.boolean("drop_last", false);
   d.integer("num_workers", 0, 0);  // DataLoader's; data is in memory, so it changes nothing
-  spec.train = read_source(d, "train", spec);
-  d.not_yet("val", "data.val (validation loop)");
-  d.not_yet("test", "data.test (test loop)");
-  d.not_yet("predict", "data.predict");
+  const JsonValue* train = d.get("train");
+  if (!train) d.fail_here("missing required key 'train' (the training data)");
+  spec.train = read_source(*train, "data.train", spec, true);
+  if (const JsonValue* v = d.get("val")) spec.val = read_source(*v, "data.val", spec, true);
+  if (const JsonValue* v = d.get("test")) spec.test = read_source(*v, "data.test", spec, true);
+  if (const JsonValue* v = d.get("predict")) spec.predict = read_source(*v, "data.predict", spec, false);
   d.finish();
 }
 

@@ -66,6 +66,8 @@ struct Spec {
   bool shuffle = false;
   bool drop_last = false;
   DataSourceSpec train;
+  DataSourceSpec val, test, predict;  // source "" when the spec has none
+  bool accuracy = false;              // model.metrics: ["accuracy"]
   OptimizerSpec optimizer;
   ltrt::TrainerConfig trainer;  // seed_everything and the trainer section
 };

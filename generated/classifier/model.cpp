@@ -41,21 +41,21 @@
 //
 // Memory plan: one arena of 205184 bytes. Parameters, gradients and
 // 3 optimizer slot(s) are flat regions of 6597 floats at 0, 26432 and 52864.
-// Activations take 66048 bytes (91648 without reuse).
+// Activations take 65024 bytes (90624 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   132160    6400      x                           (50, 2, 4, 4) step          -
 //   138560    400       target                      (50,)         step          -
-//   139008    4         loss                        ()            step          -
-//   139072    4         d_loss                      ()            step          -
-//   139136    12800     layers_2_out                (50, 64)      1..8          -
-//   151936    12800     layers_1_out                (50, 64)      1..9          -
-//   164736    12800     layers_4_out                (50, 64)      2..7          -
-//   177536    1000      layers_5_out                (50, 5)       3..5          -
+//   139008    1000      layers_5_out                (50, 5)       step          -
+//   140032    4         loss                        ()            step          -
+//   140096    4         d_loss                      ()            step          -
+//   140160    12800     layers_2_out                (50, 64)      1..8          -
+//   152960    12800     layers_1_out                (50, 64)      1..9          -
+//   165760    12800     layers_4_out                (50, 64)      2..7          -
 //   178560    1000      d_layers_5_out              (50, 5)       5..6          -
 //   179584    12800     d_layers_4_out              (50, 64)      6..7          -
 //   192384    12800     d_layers_3_out              (50, 64)      7..8          -
-//   164736    12800     d_layers_2_out              (50, 64)      8..9          layers_4_out
-//   139136    12800     d_layers_1_out              (50, 64)      9..10         layers_2_out
+//   165760    12800     d_layers_2_out              (50, 64)      8..9          layers_4_out
+//   140160    12800     d_layers_1_out              (50, 64)      9..10         layers_2_out
 //
 // The spec:
 //   {
@@ -103,17 +103,17 @@ constexpr int kBatch = 50;  // data.batch_size: rows of a full batch
 namespace offset {
   constexpr std::size_t x = 132160;
   constexpr std::size_t target = 138560;
-  constexpr std::size_t loss = 139008;
-  constexpr std::size_t d_loss = 139072;
-  constexpr std::size_t layers_2_out = 139136;
-  constexpr std::size_t layers_1_out = 151936;
-  constexpr std::size_t layers_4_out = 164736;
-  constexpr std::size_t layers_5_out = 177536;
+  constexpr std::size_t layers_5_out = 139008;
+  constexpr std::size_t loss = 140032;
+  constexpr std::size_t d_loss = 140096;
+  constexpr std::size_t layers_2_out = 140160;
+  constexpr std::size_t layers_1_out = 152960;
+  constexpr std::size_t layers_4_out = 165760;
   constexpr std::size_t d_layers_5_out = 178560;
   constexpr std::size_t d_layers_4_out = 179584;
   constexpr std::size_t d_layers_3_out = 192384;
-  constexpr std::size_t d_layers_2_out = 164736;
-  constexpr std::size_t d_layers_1_out = 139136;
+  constexpr std::size_t d_layers_2_out = 165760;
+  constexpr std::size_t d_layers_1_out = 140160;
   constexpr std::size_t layers_1_weight = 0;
   constexpr std::size_t layers_1_bias = 8192;
   constexpr std::size_t layers_3_weight = 8448;
@@ -389,6 +389,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (5,)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);  // (50, 32)
   auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (50,)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (50, 64)
@@ -396,7 +397,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (50, 64)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (50, 5)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (50, 64)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (50, 64)
@@ -429,11 +429,11 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (5,)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);  // (50, 32)
   auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (50,)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (50, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
@@ -458,12 +458,12 @@ const ltrt::TensorRef kBuffers[] = {
   {"x", ltrt::DType::f32, 4, {50, 2, 4, 4}, 132160},
   {"target", ltrt::DType::i64, 1, {50}, 138560},
   {"layers_0_out", ltrt::DType::f32, 2, {50, 32}, 132160},
-  {"layers_1_out", ltrt::DType::f32, 2, {50, 64}, 151936},
-  {"layers_2_out", ltrt::DType::f32, 2, {50, 64}, 139136},
-  {"layers_4_out", ltrt::DType::f32, 2, {50, 64}, 164736},
-  {"layers_5_out", ltrt::DType::f32, 2, {50, 5}, 177536},
-  {"loss", ltrt::DType::f32, 0, {}, 139008},
-  {"d_loss", ltrt::DType::f32, 0, {}, 139072},
+  {"layers_1_out", ltrt::DType::f32, 2, {50, 64}, 152960},
+  {"layers_2_out", ltrt::DType::f32, 2, {50, 64}, 140160},
+  {"layers_4_out", ltrt::DType::f32, 2, {50, 64}, 165760},
+  {"layers_5_out", ltrt::DType::f32, 2, {50, 5}, 139008},
+  {"loss", ltrt::DType::f32, 0, {}, 140032},
+  {"d_loss", ltrt::DType::f32, 0, {}, 140096},
   {"d_layers_5_out", ltrt::DType::f32, 2, {50, 5}, 178560},
   {"d_layers_5_weight", ltrt::DType::f32, 2, {5, 64}, 51520},
   {"d_layers_5_bias", ltrt::DType::f32, 1, {5}, 52800},
@@ -471,8 +471,8 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_layers_3_out", ltrt::DType::f32, 2, {50, 64}, 192384},
   {"d_layers_3_weight", ltrt::DType::f32, 2, {64, 64}, 34880},
   {"d_layers_3_bias", ltrt::DType::f32, 1, {64}, 51264},
-  {"d_layers_2_out", ltrt::DType::f32, 2, {50, 64}, 164736},
-  {"d_layers_1_out", ltrt::DType::f32, 2, {50, 64}, 139136},
+  {"d_layers_2_out", ltrt::DType::f32, 2, {50, 64}, 165760},
+  {"d_layers_1_out", ltrt::DType::f32, 2, {50, 64}, 140160},
   {"d_layers_1_weight", ltrt::DType::f32, 2, {64, 32}, 26432},
   {"d_layers_1_bias", ltrt::DType::f32, 1, {64}, 34624},
 };
@@ -525,6 +525,8 @@ const ltrt::ModelDef& model() {
     m.slot_names = kSlotNames;
     m.input = {"x", ltrt::DType::f32, 4, {50, 2, 4, 4}, 132160};
     m.target = {"target", ltrt::DType::i64, 1, {50}, 138560};
+    m.output = {"layers_5_out", ltrt::DType::f32, 2, {50, 5}, 139008};
+    m.accuracy = false;  // model.metrics
     m.num_classes = 5;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
@@ -542,6 +544,9 @@ const ltrt::ModelDef& model() {
     m.data.drop_last = true;
     m.data.train.kind = ltrt::DataSourceKind::randn;
     m.data.train.num_samples = 1000;
+    m.data.val.kind = ltrt::DataSourceKind::none;
+    m.data.test.kind = ltrt::DataSourceKind::none;
+    m.data.predict.kind = ltrt::DataSourceKind::none;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
     return m;

@@ -24,13 +24,13 @@
 //
 // Memory plan: one arena of 2048 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 11 floats at 0, 64 and 128.
-// Activations take 256 bytes (256 without reuse).
+// Activations take 128 bytes (128 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   256       1280      x                           (32, 10)      step          -
 //   1536      128       target                      (32, 1)       step          -
-//   1664      4         loss                        ()            step          -
-//   1728      4         d_loss                      ()            step          -
-//   1792      128       layers_0_out                (32, 1)       0..2          -
+//   1664      128       layers_0_out                (32, 1)       step          -
+//   1792      4         loss                        ()            step          -
+//   1856      4         d_loss                      ()            step          -
 //   1920      128       d_layers_0_out              (32, 1)       2..3          -
 //
 // The spec:
@@ -70,9 +70,9 @@ constexpr int kBatch = 32;  // data.batch_size: rows of a full batch
 namespace offset {
   constexpr std::size_t x = 256;
   constexpr std::size_t target = 1536;
-  constexpr std::size_t loss = 1664;
-  constexpr std::size_t d_loss = 1728;
-  constexpr std::size_t layers_0_out = 1792;
+  constexpr std::size_t layers_0_out = 1664;
+  constexpr std::size_t loss = 1792;
+  constexpr std::size_t d_loss = 1856;
   constexpr std::size_t d_layers_0_out = 1920;
   constexpr std::size_t layers_0_weight = 0;
   constexpr std::size_t layers_0_bias = 40;
@@ -164,9 +164,9 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (1,)
   auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 10)
   auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (32, 1)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (32, 1)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
@@ -187,8 +187,8 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (1,)
   auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 10)
   auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (32, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n);
   loss_forward(loss, layers_0_out, target, n);
   return loss[0];
@@ -206,9 +206,9 @@ const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 const ltrt::TensorRef kBuffers[] = {
   {"x", ltrt::DType::f32, 2, {32, 10}, 256},
   {"target", ltrt::DType::f32, 2, {32, 1}, 1536},
-  {"layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1792},
-  {"loss", ltrt::DType::f32, 0, {}, 1664},
-  {"d_loss", ltrt::DType::f32, 0, {}, 1728},
+  {"layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1664},
+  {"loss", ltrt::DType::f32, 0, {}, 1792},
+  {"d_loss", ltrt::DType::f32, 0, {}, 1856},
   {"d_layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1920},
   {"d_layers_0_weight", ltrt::DType::f32, 2, {1, 10}, 64},
   {"d_layers_0_bias", ltrt::DType::f32, 1, {1}, 104},
@@ -253,6 +253,8 @@ const ltrt::ModelDef& model() {
     m.slot_names = kSlotNames;
     m.input = {"x", ltrt::DType::f32, 2, {32, 10}, 256};
     m.target = {"target", ltrt::DType::f32, 2, {32, 1}, 1536};
+    m.output = {"layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1664};
+    m.accuracy = false;  // model.metrics
     m.num_classes = 0;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
@@ -270,6 +272,9 @@ const ltrt::ModelDef& model() {
     m.data.drop_last = false;
     m.data.train.kind = ltrt::DataSourceKind::randn;
     m.data.train.num_samples = 1000;
+    m.data.val.kind = ltrt::DataSourceKind::none;
+    m.data.test.kind = ltrt::DataSourceKind::none;
+    m.data.predict.kind = ltrt::DataSourceKind::none;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
     return m;

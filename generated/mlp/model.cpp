@@ -40,20 +40,20 @@
 //
 // Memory plan: one arena of 4169024 bytes. Parameters, gradients and
 // 1 optimizer slot(s) are flat regions of 269322 floats at 0, 1077312 and 2154624.
-// Activations take 534528 bytes (796672 without reuse).
+// Activations take 529408 bytes (791552 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   3231936   401408    x                           (128, 784)    step          -
 //   3633344   1024      target                      (128,)        step          -
-//   3634368   4         loss                        ()            step          -
-//   3634432   4         d_loss                      ()            step          -
-//   3634496   131072    layers_1_out                (128, 256)    0..8          -
-//   3765568   131072    layers_3_out                (128, 256)    1..6          -
-//   3896640   5120      layers_4_out                (128, 10)     2..4          -
+//   3634368   5120      layers_4_out                (128, 10)     step          -
+//   3639488   4         loss                        ()            step          -
+//   3639552   4         d_loss                      ()            step          -
+//   3639616   131072    layers_1_out                (128, 256)    0..8          -
+//   3770688   131072    layers_3_out                (128, 256)    1..6          -
 //   3901760   5120      d_layers_4_out              (128, 10)     4..5          -
 //   3906880   131072    d_layers_3_out              (128, 256)    5..6          -
 //   4037952   131072    d_layers_2_out              (128, 256)    6..7          -
-//   3765568   131072    d_layers_1_out              (128, 256)    7..8          layers_3_out
-//   3896640   131072    d_layers_0_out              (128, 256)    8..9          layers_4_out
+//   3770688   131072    d_layers_1_out              (128, 256)    7..8          layers_3_out
+//   3901760   131072    d_layers_0_out              (128, 256)    8..9          d_layers_4_out
 //
 // The spec:
 //   {
@@ -99,16 +99,16 @@ constexpr int kBatch = 128;  // data.batch_size: rows of a full batch
 namespace offset {
   constexpr std::size_t x = 3231936;
   constexpr std::size_t target = 3633344;
-  constexpr std::size_t loss = 3634368;
-  constexpr std::size_t d_loss = 3634432;
-  constexpr std::size_t layers_1_out = 3634496;
-  constexpr std::size_t layers_3_out = 3765568;
-  constexpr std::size_t layers_4_out = 3896640;
+  constexpr std::size_t layers_4_out = 3634368;
+  constexpr std::size_t loss = 3639488;
+  constexpr std::size_t d_loss = 3639552;
+  constexpr std::size_t layers_1_out = 3639616;
+  constexpr std::size_t layers_3_out = 3770688;
   constexpr std::size_t d_layers_4_out = 3901760;
   constexpr std::size_t d_layers_3_out = 3906880;
   constexpr std::size_t d_layers_2_out = 4037952;
-  constexpr std::size_t d_layers_1_out = 3765568;
-  constexpr std::size_t d_layers_0_out = 3896640;
+  constexpr std::size_t d_layers_1_out = 3770688;
+  constexpr std::size_t d_layers_0_out = 3901760;
   constexpr std::size_t layers_0_weight = 0;
   constexpr std::size_t layers_0_bias = 802816;
   constexpr std::size_t layers_2_weight = 803840;
@@ -380,14 +380,14 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_4_bias = reinterpret_cast<float*>(arena + offset::d_layers_4_bias);  // (10,)
   auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (128, 784)
   auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (128,)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (128, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (128, 256)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (128, 256)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (128, 256)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (128, 10)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (128, 256)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (128, 10)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (128, 256)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (128, 256)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (128, 256)
   (void)rng;  // no layer draws random numbers
@@ -419,10 +419,10 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);  // (10,)
   auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (128, 784)
   auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (128,)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (128, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (128, 256)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (128, 256)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (128, 10)
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n);
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n);
@@ -446,11 +446,11 @@ const char* const kSlotNames[] = {"momentum_buffer"};
 const ltrt::TensorRef kBuffers[] = {
   {"x", ltrt::DType::f32, 2, {128, 784}, 3231936},
   {"target", ltrt::DType::i64, 1, {128}, 3633344},
-  {"layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3634496},
-  {"layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3765568},
-  {"layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3896640},
-  {"loss", ltrt::DType::f32, 0, {}, 3634368},
-  {"d_loss", ltrt::DType::f32, 0, {}, 3634432},
+  {"layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3639616},
+  {"layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3770688},
+  {"layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3634368},
+  {"loss", ltrt::DType::f32, 0, {}, 3639488},
+  {"d_loss", ltrt::DType::f32, 0, {}, 3639552},
   {"d_layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3901760},
   {"d_layers_4_weight", ltrt::DType::f32, 2, {10, 256}, 2144320},
   {"d_layers_4_bias", ltrt::DType::f32, 1, {10}, 2154560},
@@ -458,8 +458,8 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_layers_2_out", ltrt::DType::f32, 2, {128, 256}, 4037952},
   {"d_layers_2_weight", ltrt::DType::f32, 2, {256, 256}, 1881152},
   {"d_layers_2_bias", ltrt::DType::f32, 1, {256}, 2143296},
-  {"d_layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3765568},
-  {"d_layers_0_out", ltrt::DType::f32, 2, {128, 256}, 3896640},
+  {"d_layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3770688},
+  {"d_layers_0_out", ltrt::DType::f32, 2, {128, 256}, 3901760},
   {"d_layers_0_weight", ltrt::DType::f32, 2, {256, 784}, 1077312},
   {"d_layers_0_bias", ltrt::DType::f32, 1, {256}, 1880128},
 };
@@ -510,6 +510,8 @@ const ltrt::ModelDef& model() {
     m.slot_names = kSlotNames;
     m.input = {"x", ltrt::DType::f32, 2, {128, 784}, 3231936};
     m.target = {"target", ltrt::DType::i64, 1, {128}, 3633344};
+    m.output = {"layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3634368};
+    m.accuracy = false;  // model.metrics
     m.num_classes = 10;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.SGD
@@ -526,6 +528,9 @@ const ltrt::ModelDef& model() {
     m.data.drop_last = false;
     m.data.train.kind = ltrt::DataSourceKind::randn;
     m.data.train.num_samples = 2048;
+    m.data.val.kind = ltrt::DataSourceKind::none;
+    m.data.test.kind = ltrt::DataSourceKind::none;
+    m.data.predict.kind = ltrt::DataSourceKind::none;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
     return m;

@@ -44,25 +44,25 @@
 //
 // Memory plan: one arena of 31552 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 1249 floats at 0, 5056 and 10112.
-// Activations take 10880 bytes (21120 without reuse).
+// Activations take 10816 bytes (21056 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   20224     256       x                           (16, 4)       step          -
 //   20480     64        target                      (16, 1)       step          -
-//   20544     4         loss                        ()            step          -
-//   20608     4         d_loss                      ()            step          -
-//   20672     2048      layers_1_out                (16, 32)      0..1          -
-//   22720     2048      layers_0_out                (16, 32)      0..10         -
-//   24768     2048      layers_2_out_out            (16, 32)      1..8          -
-//   26816     512       layers_2_out_mask           (16, 32)      1..9          -
-//   20672     2048      layers_4_out                (16, 32)      2..6          layers_1_out
-//   27328     2048      layers_3_out                (16, 32)      2..7          -
-//   29376     64        layers_5_out                (16, 1)       3..5          -
+//   20544     64        layers_5_out                (16, 1)       step          -
+//   20608     4         loss                        ()            step          -
+//   20672     4         d_loss                      ()            step          -
+//   20736     2048      layers_1_out                (16, 32)      0..1          -
+//   22784     2048      layers_0_out                (16, 32)      0..10         -
+//   24832     2048      layers_2_out_out            (16, 32)      1..8          -
+//   26880     512       layers_2_out_mask           (16, 32)      1..9          -
+//   20736     2048      layers_4_out                (16, 32)      2..6          layers_1_out
+//   27392     2048      layers_3_out                (16, 32)      2..7          -
 //   29440     64        d_layers_5_out              (16, 1)       5..6          -
 //   29504     2048      d_layers_4_out              (16, 32)      6..7          -
-//   20672     2048      d_layers_3_out              (16, 32)      7..8          layers_4_out
-//   27328     2048      d_layers_2_out_out          (16, 32)      8..9          layers_3_out
-//   20672     2048      d_layers_1_out              (16, 32)      9..10         d_layers_3_out
-//   24768     2048      d_layers_0_out              (16, 32)      10..11        layers_2_out_out
+//   20736     2048      d_layers_3_out              (16, 32)      7..8          layers_4_out
+//   27392     2048      d_layers_2_out_out          (16, 32)      8..9          layers_3_out
+//   20736     2048      d_layers_1_out              (16, 32)      9..10         d_layers_3_out
+//   24832     2048      d_layers_0_out              (16, 32)      10..11        layers_2_out_out
 //
 // The spec:
 //   {
@@ -109,21 +109,21 @@ constexpr int kBatch = 16;  // data.batch_size: rows of a full batch
 namespace offset {
   constexpr std::size_t x = 20224;
   constexpr std::size_t target = 20480;
-  constexpr std::size_t loss = 20544;
-  constexpr std::size_t d_loss = 20608;
-  constexpr std::size_t layers_1_out = 20672;
-  constexpr std::size_t layers_0_out = 22720;
-  constexpr std::size_t layers_2_out_out = 24768;
-  constexpr std::size_t layers_2_out_mask = 26816;
-  constexpr std::size_t layers_4_out = 20672;
-  constexpr std::size_t layers_3_out = 27328;
-  constexpr std::size_t layers_5_out = 29376;
+  constexpr std::size_t layers_5_out = 20544;
+  constexpr std::size_t loss = 20608;
+  constexpr std::size_t d_loss = 20672;
+  constexpr std::size_t layers_1_out = 20736;
+  constexpr std::size_t layers_0_out = 22784;
+  constexpr std::size_t layers_2_out_out = 24832;
+  constexpr std::size_t layers_2_out_mask = 26880;
+  constexpr std::size_t layers_4_out = 20736;
+  constexpr std::size_t layers_3_out = 27392;
   constexpr std::size_t d_layers_5_out = 29440;
   constexpr std::size_t d_layers_4_out = 29504;
-  constexpr std::size_t d_layers_3_out = 20672;
-  constexpr std::size_t d_layers_2_out_out = 27328;
-  constexpr std::size_t d_layers_1_out = 20672;
-  constexpr std::size_t d_layers_0_out = 24768;
+  constexpr std::size_t d_layers_3_out = 20736;
+  constexpr std::size_t d_layers_2_out_out = 27392;
+  constexpr std::size_t d_layers_1_out = 20736;
+  constexpr std::size_t d_layers_0_out = 24832;
   constexpr std::size_t layers_0_weight = 0;
   constexpr std::size_t layers_0_bias = 512;
   constexpr std::size_t layers_3_weight = 640;
@@ -404,6 +404,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (1,)
   auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 4)
   auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (16, 1)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
@@ -416,7 +417,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
   auto* const d_layers_2_out_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out_out);  // (16, 32)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (16, 1)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (16, 32)
   d_loss[0] = loss_scale;
@@ -449,6 +449,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (1,)
   auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 4)
   auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (16, 1)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
@@ -456,7 +457,6 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_2_out_out = reinterpret_cast<float*>(arena + offset::layers_2_out_out);  // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
   ltrt::Generator unused_rng(0);  // eval mode draws nothing
   layers_0_forward(layers_1_out, layers_0_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out_out, layers_2_out_mask, layers_1_out, n, false, unused_rng);
@@ -482,25 +482,25 @@ const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 const ltrt::TensorRef kBuffers[] = {
   {"x", ltrt::DType::f32, 2, {16, 4}, 20224},
   {"target", ltrt::DType::f32, 2, {16, 1}, 20480},
-  {"layers_0_out", ltrt::DType::f32, 2, {16, 32}, 22720},
-  {"layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20672},
-  {"layers_2_out_out", ltrt::DType::f32, 2, {16, 32}, 24768},
-  {"layers_2_out_mask", ltrt::DType::u8, 2, {16, 32}, 26816},
-  {"layers_3_out", ltrt::DType::f32, 2, {16, 32}, 27328},
-  {"layers_4_out", ltrt::DType::f32, 2, {16, 32}, 20672},
-  {"layers_5_out", ltrt::DType::f32, 2, {16, 1}, 29376},
-  {"loss", ltrt::DType::f32, 0, {}, 20544},
-  {"d_loss", ltrt::DType::f32, 0, {}, 20608},
+  {"layers_0_out", ltrt::DType::f32, 2, {16, 32}, 22784},
+  {"layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20736},
+  {"layers_2_out_out", ltrt::DType::f32, 2, {16, 32}, 24832},
+  {"layers_2_out_mask", ltrt::DType::u8, 2, {16, 32}, 26880},
+  {"layers_3_out", ltrt::DType::f32, 2, {16, 32}, 27392},
+  {"layers_4_out", ltrt::DType::f32, 2, {16, 32}, 20736},
+  {"layers_5_out", ltrt::DType::f32, 2, {16, 1}, 20544},
+  {"loss", ltrt::DType::f32, 0, {}, 20608},
+  {"d_loss", ltrt::DType::f32, 0, {}, 20672},
   {"d_layers_5_out", ltrt::DType::f32, 2, {16, 1}, 29440},
   {"d_layers_5_weight", ltrt::DType::f32, 2, {1, 32}, 9920},
   {"d_layers_5_bias", ltrt::DType::f32, 1, {1}, 10048},
   {"d_layers_4_out", ltrt::DType::f32, 2, {16, 32}, 29504},
-  {"d_layers_3_out", ltrt::DType::f32, 2, {16, 32}, 20672},
+  {"d_layers_3_out", ltrt::DType::f32, 2, {16, 32}, 20736},
   {"d_layers_3_weight", ltrt::DType::f32, 2, {32, 32}, 5696},
   {"d_layers_3_bias", ltrt::DType::f32, 1, {32}, 9792},
-  {"d_layers_2_out_out", ltrt::DType::f32, 2, {16, 32}, 27328},
-  {"d_layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20672},
-  {"d_layers_0_out", ltrt::DType::f32, 2, {16, 32}, 24768},
+  {"d_layers_2_out_out", ltrt::DType::f32, 2, {16, 32}, 27392},
+  {"d_layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20736},
+  {"d_layers_0_out", ltrt::DType::f32, 2, {16, 32}, 24832},
   {"d_layers_0_weight", ltrt::DType::f32, 2, {32, 4}, 5056},
   {"d_layers_0_bias", ltrt::DType::f32, 1, {32}, 5568},
 };
@@ -552,6 +552,8 @@ const ltrt::ModelDef& model() {
     m.slot_names = kSlotNames;
     m.input = {"x", ltrt::DType::f32, 2, {16, 4}, 20224};
     m.target = {"target", ltrt::DType::f32, 2, {16, 1}, 20480};
+    m.output = {"layers_5_out", ltrt::DType::f32, 2, {16, 1}, 20544};
+    m.accuracy = false;  // model.metrics
     m.num_classes = 0;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.AdamW
@@ -571,6 +573,9 @@ const ltrt::ModelDef& model() {
     m.data.train.csv_path = "specs/data/regression.csv";
     m.data.train.target_column = "y";
     m.data.train.csv_header = true;
+    m.data.val.kind = ltrt::DataSourceKind::none;
+    m.data.test.kind = ltrt::DataSourceKind::none;
+    m.data.predict.kind = ltrt::DataSourceKind::none;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
     return m;

@@ -14,6 +14,8 @@ namespace {
 
 // Below this many multiply-adds per step a call into BLAS costs more than it saves.
 constexpr std::int64_t kBlasMinMacs = 32768;
+// Inline backward loops sum dW in a local array up to this many weights (4 KiB of stack).
+constexpr std::int64_t kLocalAccMax = 1024;
 
 void write_sizes(CodeWriter& w, const Node& n) {
   w.line("constexpr int kIn = " + std::to_string(attr_int(n, "in_features")) +
@@ -62,13 +64,24 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph&) {
          "  // dout^T @ inp");
   if (need_dinp) w.line("ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
   w.reopen("else");
-  w.line("if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);");
+  // Small weights are summed in a local array: through dweight, which may alias inp and dout
+  // for all the compiler knows, every += is a store and a reload (a store-forwarding chain
+  // per element across the rows). Same order of additions either way.
+  const bool local_acc = attr_int(n, "in_features") * attr_int(n, "out_features") <= kLocalAccMax;
+  const std::string dw = local_acc ? "acc" : "dweight";
+  if (local_acc) {
+    w.line("float acc[kOut * kIn];  // dW in registers: dweight may alias inp and dout");
+    w.line("for (int j = 0; j < kOut * kIn; ++j) acc[j] = accumulate ? dweight[j] : 0.0f;");
+  } else {
+    w.line("if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);");
+  }
   w.open("for (int i = 0; i < n; ++i)");
   w.open("for (int o = 0; o < kOut; ++o)");
   w.line("const float d = dout[i * kOut + o];");
-  w.line("for (int k = 0; k < kIn; ++k) dweight[o * kIn + k] += d * inp[i * kIn + k];");
+  w.line("for (int k = 0; k < kIn; ++k) " + dw + "[o * kIn + k] += d * inp[i * kIn + k];");
   w.close();
   w.close();
+  if (local_acc) w.line("std::copy(acc, acc + kOut * kIn, dweight);");
   if (need_dinp) {
     w.open("for (int i = 0; i < n; ++i)");
     w.open("for (int k = 0; k < kIn; ++k)");

@@ -78,6 +78,9 @@ struct DataConfig {
   bool shuffle;
   bool drop_last;
   DataSourceConfig train;
+  DataSourceConfig val;      // kind none: no validation loop
+  DataSourceConfig test;     // kind none: `test` has no data
+  DataSourceConfig predict;  // inputs only; kind none: `predict` has no data
 };
 
 // What the generated model exports. All step functions work on one arena whose
@@ -105,6 +108,8 @@ struct ModelDef {
 
   TensorRef input;    // per-batch input buffer, shape[0] == batch_size
   TensorRef target;   // per-batch target buffer, shape[0] == batch_size
+  TensorRef output;   // the model's output of the last step (logits), shape[0] == batch_size
+  bool accuracy;      // model.metrics has "accuracy": train_acc, val_acc, test_acc are logged
   std::int64_t num_classes;  // int64 class targets must lie in [0, num_classes); 0 for float targets
   std::int64_t ignore_index; // ... or equal this (CrossEntropyLoss skips them)
 

@@ -275,13 +275,15 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
     ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
   } else {
-    if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
+    float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
+    for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
         const float d = dout[i * kOut + o];
-        for (int k = 0; k < kIn; ++k) dweight[o * kIn + k] += d * inp[i * kIn + k];
+        for (int k = 0; k < kIn; ++k) dw[o * kIn + k] += d * inp[i * kIn + k];
       }
     }
+    std::copy(dw, dw + kOut * kIn, dweight);
     for (int i = 0; i < n; ++i) {
       for (int k = 0; k < kIn; ++k) {
         float acc = 0.0f;

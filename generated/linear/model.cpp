@@ -140,13 +140,15 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   } else {
-    if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
+    float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
+    for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
         const float d = dout[i * kOut + o];
-        for (int k = 0; k < kIn; ++k) dweight[o * kIn + k] += d * inp[i * kIn + k];
+        for (int k = 0; k < kIn; ++k) dw[o * kIn + k] += d * inp[i * kIn + k];
       }
     }
+    std::copy(dw, dw + kOut * kIn, dweight);
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   for (int i = 0; i < n; ++i) {

@@ -68,10 +68,10 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph&) {
   // for all the compiler knows, every += is a store and a reload (a store-forwarding chain
   // per element across the rows). Same order of additions either way.
   const bool local_acc = attr_int(n, "in_features") * attr_int(n, "out_features") <= kLocalAccMax;
-  const std::string dw = local_acc ? "acc" : "dweight";
+  const std::string dw = local_acc ? "dw" : "dweight";
   if (local_acc) {
-    w.line("float acc[kOut * kIn];  // dW in registers: dweight may alias inp and dout");
-    w.line("for (int j = 0; j < kOut * kIn; ++j) acc[j] = accumulate ? dweight[j] : 0.0f;");
+    w.line("float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout");
+    w.line("for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;");
   } else {
     w.line("if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);");
   }
@@ -81,7 +81,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph&) {
   w.line("for (int k = 0; k < kIn; ++k) " + dw + "[o * kIn + k] += d * inp[i * kIn + k];");
   w.close();
   w.close();
-  if (local_acc) w.line("std::copy(acc, acc + kOut * kIn, dweight);");
+  if (local_acc) w.line("std::copy(dw, dw + kOut * kIn, dweight);");
   if (need_dinp) {
     w.open("for (int i = 0; i < n; ++i)");
     w.open("for (int k = 0; k < kIn; ++k)");

@@ -50,9 +50,10 @@ def versions():
            "torch_threads": torch.get_num_threads(),
            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
     cfg = torch.__config__.show()
-    out["blas"] = ("MKL" if "BLAS_INFO=mkl" in cfg else
-                   "OpenBLAS" if "BLAS_INFO=open" in cfg else
-                   next((p.split("=")[1] for p in cfg.replace(",", " ").split() if p.startswith("BLAS_INFO=")), "?"))
+    info = next((p.split("=")[1] for p in cfg.replace(",", " ").split() if p.startswith("BLAS_INFO=")), "?")
+    if info == "generic":  # Debian: the libblas.so.3 alternative
+        info = "libblas.so.3 = " + os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3").split("/")[-2]
+    out["blas"] = {"mkl": "MKL", "open": "OpenBLAS"}.get(info, info)
     out["mkldnn"] = torch.backends.mkldnn.is_available()
     return out
 

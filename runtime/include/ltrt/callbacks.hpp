@@ -1,0 +1,191 @@
+// Lightning's callbacks (lightning.pytorch.callbacks, 2.x) as runtime units:
+// EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer. The spec lists
+// them as LightningCLI does:
+//
+//   "trainer": {"callbacks": [{"class_path": "EarlyStopping",
+//                              "init_args": {"monitor": "val_loss", "patience": 3}}, ...]}
+//
+// class_path is the bare class name, lightning.pytorch.callbacks.<Name>,
+// pytorch_lightning.callbacks.<Name>, or either with the defining module
+// (lightning.pytorch.callbacks.early_stopping.EarlyStopping).
+//
+// The trainer owns a Callbacks list and calls its hooks at Lightning's hook
+// points, filling in a CallbackContext each time (what Lightning's callbacks
+// read from and write to `trainer`). Hook order inside fit, as Lightning 2.x
+// calls them for the four callbacks here:
+//
+//   setup                    once, before a --ckpt_path restore (load_state)
+//   on_fit_start             after the restore
+//   on_train_start
+//   per epoch:
+//     on_train_epoch_start
+//     per batch: on_train_batch_start, (step; global_step += 1), on_train_batch_end
+//     validation (when it runs at the end of the epoch, inside the epoch loop):
+//       on_validation_start ... on_validation_end
+//     on_train_epoch_end     (after the epoch's validation)
+//   on_train_end
+//
+// The sanity check's validation also calls on_validation_start/_end, with
+// ctx.sanity_checking = true (the callbacks skip their work then).
+//
+// The list is in Lightning's order (_CallbackConnector._reorder_callbacks):
+// the spec's callbacks in spec order, the ModelCheckpoints moved to the end
+// (spec order among them), so that a checkpoint saved in a hook holds the
+// other callbacks' state of that same hook.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ltrt/json.hpp"
+
+namespace ltrt {
+
+// What a callback sees and may do; the trainer fills it in before each hook.
+struct CallbackContext {
+  std::int64_t current_epoch = 0;         // trainer.current_epoch
+  std::int64_t global_step = 0;           // trainer.global_step (optimizer steps; already incremented in on_train_batch_end)
+  std::int64_t batches_that_stepped = 0;  // fit_loop.epoch_loop._batches_that_stepped: the step metrics are logged at
+  std::int64_t log_every_n_steps = 50;    // trainer.log_every_n_steps (LearningRateMonitor's should_update_logs)
+  bool sanity_checking = false;           // trainer.sanity_checking
+  // The validation schedule (ModelCheckpoint._should_save_on_train_epoch_end, EarlyStopping.setup):
+  bool has_val_loop = false;              // trainer.num_val_batches > 0
+  std::int64_t check_val_every_n_epoch = 1;
+  double val_check_interval = 1.0;        // 1.0: once per epoch (an integer N there counts batches; 1 == 1.0 as in Python)
+  bool val_loop_has_run = false;          // fit_loop.epoch_loop.val_loop._has_run (ModelCheckpoint: missing monitor is an error then)
+  double elapsed_seconds = 0;             // a monotonic clock, seconds (time.monotonic() for Timer and train_time_interval)
+  // trainer.callback_metrics: train_loss, val_loss, val_acc, ... (float32 values in Lightning: the callbacks
+  // compare and format them as floats). LearningRateMonitor adds its lr-* values to it, as Lightning does.
+  std::map<std::string, double>* callback_metrics = nullptr;
+  bool* should_stop = nullptr;            // trainer.should_stop
+  std::string log_dir;                    // the logger's lightning_logs/version_N ("": no logger)
+  std::string default_root_dir = ".";     // trainer.default_root_dir (checkpoints/ there when there is no logger)
+  bool has_logger = true;                 // LearningRateMonitor needs one
+  std::string ckpt_path;                  // the checkpoint fit resumed from ("" if none): never removed by ModelCheckpoint
+  // Saves a checkpoint at `path` (atomically; model weights only when weights_only). The checkpoint holds
+  // Callbacks::state() as it is at the call: callbacks update their bookkeeping before saving.
+  std::function<void(const std::string& path, bool weights_only)> save_checkpoint;
+  // trainer.strategy.remove_checkpoint; unset: std::filesystem::remove.
+  std::function<void(const std::string& path)> remove_checkpoint;
+  // The optimizer (one, one param group) and LR scheduler, for LearningRateMonitor.
+  std::string optimizer_name;             // torch's class name: "SGD", "Adam", "AdamW"
+  double lr = 0;                          // param_groups[0]["lr"] now
+  double momentum = 0;                    // SGD: momentum; Adam/AdamW: betas[0]
+  double weight_decay = 0;
+  bool has_scheduler = false;
+  std::string scheduler_interval = "epoch";  // the lr_scheduler config's "interval": "epoch" or "step"
+  // Metrics a callback logs now (LearningRateMonitor): the trainer sends them to its loggers with
+  // step = batches_that_stepped (Lightning calls logger.log_metrics(stats, step=_batches_that_stepped);
+  // no "epoch" column is added for them).
+  std::vector<std::pair<std::string, double>>* log = nullptr;
+  // Lightning's rank_zero_info / log.info and rank_zero_warn. Unset: written to stderr.
+  std::function<void(const std::string& message)> info;
+  std::function<void(const std::string& message)> warn;
+
+  void emit_info(const std::string& message) const;
+  void emit_warning(const std::string& message) const;
+  void request_stop() const;  // trainer.should_stop = True
+};
+
+// A Lightning callback. Hooks do nothing unless overridden.
+class Callback {
+ public:
+  virtual ~Callback();
+  virtual const char* class_name() const = 0;  // "EarlyStopping", ...
+  // Callback.state_key: the class name, or _generate_state_key(...): "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}".
+  virtual std::string state_key() const { return class_name(); }
+  // state_dict() / load_state_dict(). An empty object: nothing to save (Lightning stores only non-empty states).
+  virtual json::Value state() const;
+  virtual void load_state(const json::Value& state);
+
+  virtual void setup(const CallbackContext&) {}
+  virtual void on_fit_start(const CallbackContext&) {}
+  virtual void on_train_start(const CallbackContext&) {}
+  virtual void on_train_epoch_start(const CallbackContext&) {}
+  virtual void on_train_batch_start(const CallbackContext&) {}
+  virtual void on_train_batch_end(const CallbackContext&) {}
+  virtual void on_validation_start(const CallbackContext&) {}
+  virtual void on_validation_end(const CallbackContext&) {}
+  virtual void on_train_epoch_end(const CallbackContext&) {}
+  virtual void on_train_end(const CallbackContext&) {}
+};
+
+class EarlyStopping;
+class ModelCheckpoint;
+class LearningRateMonitor;
+class Timer;
+
+// trainer.callbacks: the spec's callbacks in Lightning's order.
+class Callbacks {
+ public:
+  Callbacks();
+  ~Callbacks();
+  Callbacks(Callbacks&&) noexcept;
+  Callbacks& operator=(Callbacks&&) noexcept;
+
+  // Reads spec["trainer"]["callbacks"] (a list, or one callback object) and spec["trainer"]["max_time"]
+  // (Trainer(max_time=...): a Timer(duration=max_time, interval="step") unless the list has a Timer), then
+  // does what Lightning's _CallbackConnector.on_trainer_init does: appends ModelCheckpoint() when none is
+  // given and enable_checkpointing, refuses a ModelCheckpoint with enable_checkpointing=false, moves the
+  // ModelCheckpoints to the end and refuses two stateful callbacks with the same state_key. Throws
+  // ConfigError with the JSON path: "trainer.callbacks[1].init_args.patince: unknown key 'patince'; did
+  // you mean 'patience'?". Reads nothing else of the trainer section (read_trainer_config does).
+  static Callbacks read(const json::Value& spec, bool enable_checkpointing);
+
+  // Appends (tests, programmatic use); ModelCheckpoints stay last.
+  void add(std::unique_ptr<Callback> callback);
+
+  const std::vector<std::unique_ptr<Callback>>& list() const { return list_; }
+  std::size_t size() const { return list_.size(); }
+  bool empty() const { return list_.empty(); }
+  Callback& operator[](std::size_t i) const { return *list_[i]; }
+
+  // trainer.checkpoint_callback / early_stopping_callback: the first of the kind, or nullptr.
+  ModelCheckpoint* checkpoint_callback() const;
+  EarlyStopping* early_stopping_callback() const;
+  std::vector<ModelCheckpoint*> checkpoint_callbacks() const;
+
+  // checkpoint["callbacks"]: {state_key: state} for every callback with a non-empty state.
+  json::Value state() const;
+  // Gives each callback the state stored under its state_key (none: it keeps its own). Throws ltrt::Error
+  // naming the key when a stored state is malformed.
+  void load_state(const json::Value& states);
+  // Keys in `states` that no callback here has, for Lightning's warning ("Be aware that when using
+  // `ckpt_path`, callbacks used to create the checkpoint need to be provided during `Trainer`
+  // instantiation. Please add the following callbacks: [...]."); "" when every key matched.
+  std::string unmatched_state_warning(const json::Value& states) const;
+
+  // Hooks: each callback's hook in list order.
+  void setup(const CallbackContext& ctx);
+  void on_fit_start(const CallbackContext& ctx);
+  void on_train_start(const CallbackContext& ctx);
+  void on_train_epoch_start(const CallbackContext& ctx);
+  void on_train_batch_start(const CallbackContext& ctx);
+  void on_train_batch_end(const CallbackContext& ctx);
+  void on_validation_start(const CallbackContext& ctx);
+  void on_validation_end(const CallbackContext& ctx);
+  void on_train_epoch_end(const CallbackContext& ctx);
+  void on_train_end(const CallbackContext& ctx);
+
+ private:
+  std::vector<std::unique_ptr<Callback>> list_;
+};
+
+// Helpers shared by the callbacks.
+
+// A number in a state object: finite numbers as JSON numbers, inf/-inf/nan as
+// the strings "inf", "-inf", "nan" (as ltrt's LR scheduler states write them).
+json::Value state_number(double v);
+// Reads state_number output; throws ltrt::Error naming `what` otherwise.
+double read_state_number(const json::Value& v, const std::string& what);
+// Python's repr() of a str: 'val_loss' (double quotes when the text has ' and no ").
+std::string python_str_repr(const std::string& s);
+// The float32 value of a callback metric, back in double (Lightning's metrics are float32 tensors).
+inline double as_float32(double v) { return static_cast<double>(static_cast<float>(v)); }
+
+}  // namespace ltrt

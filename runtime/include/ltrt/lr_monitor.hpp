@@ -1,0 +1,53 @@
+// lightning.pytorch.callbacks.LearningRateMonitor (Lightning 2.x lr_monitor.py)
+// for one optimizer with one parameter group and at most one LR scheduler:
+// names "lr-<Optimizer>" ("lr-Adam", "lr-SGD", "lr-AdamW"), plus
+// "lr-<Optimizer>-momentum" (SGD's momentum, Adam's betas[0]) and
+// "lr-<Optimizer>-weight_decay" when asked.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ltrt/callbacks.hpp"
+
+namespace ltrt {
+
+class ConfigObject;
+
+class LearningRateMonitor : public Callback {
+ public:
+  struct Options {
+    std::string logging_interval;  // "step", "epoch", or "" (None: each scheduler's own interval)
+    bool log_momentum = false;
+    bool log_weight_decay = false;
+  };
+  explicit LearningRateMonitor(Options options);  // throws ltrt::Error for a bad logging_interval
+  static std::unique_ptr<LearningRateMonitor> read(ConfigObject& init_args);
+
+  const char* class_name() const override { return "LearningRateMonitor"; }
+
+  // Checks for a logger (MisconfigurationException otherwise) and names the optimizer.
+  void on_train_start(const CallbackContext& ctx) override;
+  // Logs when logging_interval != "step": the scheduler's lr if its interval is "epoch" (or
+  // logging_interval == "epoch"), and the lr of an optimizer without a scheduler.
+  void on_train_epoch_start(const CallbackContext& ctx) override;
+  // Logs when the logger connector's should_update_logs holds and logging_interval != "epoch": the
+  // scheduler's lr if its interval is "step" (or logging_interval == "step"), and the lr of an
+  // optimizer without a scheduler.
+  void on_train_batch_start(const CallbackContext& ctx) override;
+
+  const Options& options() const { return o_; }
+  // Lightning's self.lrs: every lr logged, by name.
+  const std::map<std::string, std::vector<double>>& lrs() const { return lrs_; }
+
+ private:
+  void extract_and_log(const CallbackContext& ctx, const std::string& interval);
+
+  Options o_;
+  std::map<std::string, std::vector<double>> lrs_;
+};
+
+}  // namespace ltrt

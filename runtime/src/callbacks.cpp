@@ -1,0 +1,317 @@
+// The spec's callback list, Lightning's ordering and defaults (_CallbackConnector), state and hooks.
+#include "ltrt/callbacks.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "ltrt/config_reader.hpp"
+#include "ltrt/early_stopping.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/lr_monitor.hpp"
+#include "ltrt/model_checkpoint.hpp"
+#include "ltrt/timer.hpp"
+
+namespace ltrt {
+
+// --- CallbackContext -----------------------------------------------------------------------------
+
+void CallbackContext::emit_info(const std::string& message) const {
+  if (info) info(message);
+  else std::fprintf(stderr, "%s\n", message.c_str());
+}
+
+void CallbackContext::emit_warning(const std::string& message) const {
+  if (warn) warn(message);
+  else std::fprintf(stderr, "UserWarning: %s\n", message.c_str());
+}
+
+void CallbackContext::request_stop() const {
+  if (!should_stop) throw Error("callback asked the trainer to stop, but the context has no should_stop");
+  *should_stop = true;
+}
+
+// --- Callback ------------------------------------------------------------------------------------
+
+Callback::~Callback() = default;
+json::Value Callback::state() const { return json::Value::make_object(); }
+void Callback::load_state(const json::Value&) {}
+
+// --- helpers -------------------------------------------------------------------------------------
+
+json::Value state_number(double v) {
+  if (std::isnan(v)) return json::Value::make_string("nan");
+  if (std::isinf(v)) return json::Value::make_string(v > 0 ? "inf" : "-inf");
+  return json::Value::make_number(v);
+}
+
+double read_state_number(const json::Value& v, const std::string& what) {
+  if (v.is_number()) return v.num;
+  if (v.is_string()) {
+    if (v.str == "inf") return std::numeric_limits<double>::infinity();
+    if (v.str == "-inf") return -std::numeric_limits<double>::infinity();
+    if (v.str == "nan") return std::numeric_limits<double>::quiet_NaN();
+  }
+  throw Error(what + ": expected a number (or \"inf\", \"-inf\", \"nan\"), got " + describe(v));
+}
+
+std::string python_str_repr(const std::string& s) {
+  const bool has_single = s.find('\'') != std::string::npos;
+  const bool has_double = s.find('"') != std::string::npos;
+  const char q = has_single && !has_double ? '"' : '\'';
+  std::string out(1, q);
+  for (unsigned char c : s) {
+    if (c == '\\') out += "\\\\";
+    else if (c == static_cast<unsigned char>(q)) out += std::string("\\") + q;
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += q;
+  return out;
+}
+
+// --- reading the spec ----------------------------------------------------------------------------
+
+namespace {
+
+const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer"};
+// The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
+const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer"};
+// Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
+const char* const kNotYet[] = {"BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
+                               "Checkpoint", "DeviceStatsMonitor", "GradientAccumulationScheduler",
+                               "LambdaCallback", "LearningRateFinder", "ModelPruning", "ModelSummary",
+                               "OnExceptionCheckpoint", "ProgressBar", "RichModelSummary", "RichProgressBar",
+                               "SpikeDetection", "StochasticWeightAveraging", "TQDMProgressBar",
+                               "ThroughputMonitor", "Callback"};
+
+bool is_checkpoint(const Callback& cb) { return dynamic_cast<const ModelCheckpoint*>(&cb) != nullptr; }
+bool is_stateful(const Callback& cb) {
+  // is_overridden("state_dict"): EarlyStopping, ModelCheckpoint and Timer
+  return dynamic_cast<const EarlyStopping*>(&cb) || dynamic_cast<const ModelCheckpoint*>(&cb) ||
+         dynamic_cast<const Timer*>(&cb);
+}
+
+// The class name of a class_path, or "" when the path is not a lightning callbacks path.
+std::string class_of(const std::string& path) {
+  for (const char* prefix : {"lightning.pytorch.callbacks.", "pytorch_lightning.callbacks."}) {
+    const std::string p = prefix;
+    if (path.compare(0, p.size(), p) != 0) continue;
+    std::string rest = path.substr(p.size());
+    const std::size_t dot = rest.find('.');
+    if (dot == std::string::npos) return rest;
+    const std::string module = rest.substr(0, dot);
+    const std::string name = rest.substr(dot + 1);
+    for (std::size_t i = 0; i < 4; ++i)
+      if (module == kModules[i] && name == kSupported[i]) return name;
+    return name.find('.') == std::string::npos ? name : "";
+  }
+  return path.find('.') == std::string::npos ? path : "";
+}
+
+std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::string& path) {
+  ConfigObject e(entry, path);
+  const json::Value& cp = e.require("class_path");
+  if (!cp.is_string()) e.fail("class_path", "expected a string, got " + describe(cp));
+  const std::string name = class_of(cp.str);
+  std::vector<std::string> supported(std::begin(kSupported), std::end(kSupported));
+  bool known = false;
+  for (const auto& s : supported) known = known || s == name;
+  if (!known) {
+    for (const char* n : kNotYet)
+      if (name == n) e.fail("class_path", "the callback " + name + " is not supported yet (see README, 'Not supported yet')");
+    e.fail("class_path", "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
+                             " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer)");
+  }
+  static const json::Value kEmpty = json::Value::make_object();
+  const json::Value* args = e.get("init_args");
+  e.finish();
+  if (args && args->is_null()) args = nullptr;
+  const json::Value& a = args ? *args : kEmpty;
+  ConfigObject init(a, e.path_of("init_args"));
+  // The init_args object's own position for errors about missing keys.
+  if (name == "EarlyStopping") return EarlyStopping::read(init);
+  if (name == "ModelCheckpoint") return ModelCheckpoint::read(init);
+  if (name == "LearningRateMonitor") return LearningRateMonitor::read(init);
+  return Timer::read(init);
+}
+
+}  // namespace
+
+Callbacks::Callbacks() = default;
+Callbacks::~Callbacks() = default;
+Callbacks::Callbacks(Callbacks&&) noexcept = default;
+Callbacks& Callbacks::operator=(Callbacks&&) noexcept = default;
+
+Callbacks Callbacks::read(const json::Value& spec, bool enable_checkpointing) {
+  Callbacks cbs;
+  const json::Value* trainer = spec.find("trainer");
+  const json::Value* list = trainer ? trainer->find("callbacks") : nullptr;
+  std::vector<std::string> paths;  // each callback's JSON path, for the list-wide errors
+  if (list && !list->is_null()) {
+    if (list->is_object()) {
+      // Trainer(callbacks=Callback): `if isinstance(callbacks, Callback): callbacks = [callbacks]`
+      cbs.list_.push_back(read_callback(*list, "trainer.callbacks"));
+      paths.push_back("trainer.callbacks");
+    } else if (list->is_array()) {
+      for (std::size_t i = 0; i < list->items.size(); ++i) {
+        const std::string path = "trainer.callbacks[" + std::to_string(i) + "]";
+        cbs.list_.push_back(read_callback(list->items[i], path));
+        paths.push_back(path);
+      }
+    } else {
+      throw ConfigError("trainer.callbacks", list->pos,
+                        "expected a list of {\"class_path\": ..., \"init_args\": {...}} objects, got " + describe(*list));
+    }
+  }
+  auto pos_of = [&](std::size_t i) {
+    if (list && list->is_array()) return list->items[i].pos;
+    return list ? list->pos : json::Pos{};
+  };
+
+  // _configure_checkpoint_callbacks
+  for (std::size_t i = 0; i < cbs.list_.size(); ++i) {
+    if (is_checkpoint(*cbs.list_[i]) && !enable_checkpointing)
+      throw ConfigError(paths[i], pos_of(i),
+                        "Trainer was configured with `enable_checkpointing=False` but found `ModelCheckpoint` in "
+                        "callbacks list.");
+  }
+  bool has_checkpoint = false;
+  for (const auto& cb : cbs.list_) has_checkpoint = has_checkpoint || is_checkpoint(*cb);
+  if (!has_checkpoint && enable_checkpointing) {
+    cbs.list_.push_back(std::make_unique<ModelCheckpoint>(ModelCheckpoint::Options{}));
+    paths.push_back("trainer.enable_checkpointing");
+  }
+
+  // _configure_timer_callback(max_time)
+  if (const json::Value* max_time = trainer ? trainer->find("max_time") : nullptr) {
+    if (std::optional<double> d = read_duration(*max_time, "trainer.max_time")) {
+      bool has_timer = false;
+      for (const auto& cb : cbs.list_) has_timer = has_timer || dynamic_cast<const Timer*>(cb.get());
+      if (!has_timer) {  // else: "Ignoring `Trainer(max_time=...)`, callbacks list already contains a Timer."
+        Timer::Options o;
+        o.duration = d;
+        o.interval = "step";
+        cbs.list_.push_back(std::make_unique<Timer>(o));
+        paths.push_back("trainer.max_time");
+      }
+    }
+  }
+
+  // _validate_callbacks_list: stateful callbacks need distinct state keys
+  for (std::size_t i = 0; i < cbs.list_.size(); ++i) {
+    if (!is_stateful(*cbs.list_[i])) continue;
+    for (std::size_t j = 0; j < i; ++j) {
+      if (!is_stateful(*cbs.list_[j]) || cbs.list_[j]->state_key() != cbs.list_[i]->state_key()) continue;
+      const std::string type = cbs.list_[i]->class_name();
+      const json::Pos pos = i < (list && list->is_array() ? list->items.size() : 0) ? pos_of(i) : json::Pos{};
+      throw ConfigError(paths[i], pos,
+                        "Found more than one stateful callback of type `" + type +
+                            "`. In the current configuration, this callback does not support being saved alongside "
+                            "other instances of the same type. Please consult the documentation of `" + type +
+                            "` regarding valid settings for the callback state to be checkpointable. HINT: The "
+                            "`callback.state_key` must be unique among all callbacks in the Trainer.");
+    }
+  }
+
+  // _reorder_callbacks: ModelCheckpoints last, order kept within both groups
+  std::vector<std::unique_ptr<Callback>> others, checkpoints;
+  for (auto& cb : cbs.list_) (is_checkpoint(*cb) ? checkpoints : others).push_back(std::move(cb));
+  cbs.list_.clear();
+  for (auto& cb : others) cbs.list_.push_back(std::move(cb));
+  for (auto& cb : checkpoints) cbs.list_.push_back(std::move(cb));
+  return cbs;
+}
+
+void Callbacks::add(std::unique_ptr<Callback> callback) {
+  if (is_checkpoint(*callback)) {
+    list_.push_back(std::move(callback));
+    return;
+  }
+  auto it = list_.begin();
+  while (it != list_.end() && !is_checkpoint(**it)) ++it;
+  list_.insert(it, std::move(callback));
+}
+
+ModelCheckpoint* Callbacks::checkpoint_callback() const {
+  for (const auto& cb : list_)
+    if (auto* m = dynamic_cast<ModelCheckpoint*>(cb.get())) return m;
+  return nullptr;
+}
+
+EarlyStopping* Callbacks::early_stopping_callback() const {
+  for (const auto& cb : list_)
+    if (auto* e = dynamic_cast<EarlyStopping*>(cb.get())) return e;
+  return nullptr;
+}
+
+std::vector<ModelCheckpoint*> Callbacks::checkpoint_callbacks() const {
+  std::vector<ModelCheckpoint*> out;
+  for (const auto& cb : list_)
+    if (auto* m = dynamic_cast<ModelCheckpoint*>(cb.get())) out.push_back(m);
+  return out;
+}
+
+json::Value Callbacks::state() const {
+  // _call_callbacks_state_dict: `if state_dict: checkpoint["callbacks"][callback.state_key] = state_dict`
+  json::Value states = json::Value::make_object();
+  for (const auto& cb : list_) {
+    json::Value s = cb->state();
+    if (s.is_object() && !s.members.empty()) states.set(cb->state_key(), std::move(s));
+  }
+  return states;
+}
+
+void Callbacks::load_state(const json::Value& states) {
+  if (states.is_null()) return;  // checkpoint.get("callbacks") is None
+  if (!states.is_object()) throw Error("callback states: expected an object of {state_key: state}");
+  for (const auto& cb : list_) {
+    const json::Value* s = states.find(cb->state_key());
+    // `if state:` an empty state is not loaded
+    if (!s || (s->is_object() && s->members.empty())) continue;
+    try {
+      cb->load_state(*s);
+    } catch (const Error& e) {
+      throw Error("callback state " + cb->state_key() + ": " + e.what());
+    }
+  }
+}
+
+std::string Callbacks::unmatched_state_warning(const json::Value& states) const {
+  if (!states.is_object()) return "";
+  std::string missing;
+  for (const auto& [key, value] : states.members) {
+    bool found = false;
+    for (const auto& cb : list_) found = found || cb->state_key() == key;
+    if (!found) missing += (missing.empty() ? "" : ", ") + python_str_repr(key);
+  }
+  if (missing.empty()) return "";
+  return "Be aware that when using `ckpt_path`, callbacks used to create the checkpoint need to be provided during "
+         "`Trainer` instantiation. Please add the following callbacks: [" + missing + "].";
+}
+
+#define LTRT_HOOK(name)                                  \
+  void Callbacks::name(const CallbackContext& ctx) {     \
+    for (const auto& cb : list_) cb->name(ctx);          \
+  }
+LTRT_HOOK(setup)
+LTRT_HOOK(on_fit_start)
+LTRT_HOOK(on_train_start)
+LTRT_HOOK(on_train_epoch_start)
+LTRT_HOOK(on_train_batch_start)
+LTRT_HOOK(on_train_batch_end)
+LTRT_HOOK(on_validation_start)
+LTRT_HOOK(on_validation_end)
+LTRT_HOOK(on_train_epoch_end)
+LTRT_HOOK(on_train_end)
+#undef LTRT_HOOK
+
+}  // namespace ltrt

@@ -131,13 +131,13 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
     e.fail("class_path", "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
                              " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer)");
   }
-  static const json::Value kEmpty = json::Value::make_object();
   const json::Value* args = e.get("init_args");
   e.finish();
   if (args && args->is_null()) args = nullptr;
-  const json::Value& a = args ? *args : kEmpty;
-  ConfigObject init(a, e.path_of("init_args"));
-  // The init_args object's own position for errors about missing keys.
+  // No init_args: {} at the entry's position (errors about missing keys point at the entry).
+  json::Value empty = json::Value::make_object();
+  empty.pos = entry.pos;
+  ConfigObject init(args ? *args : empty, e.path_of("init_args"));
   if (name == "EarlyStopping") return EarlyStopping::read(init);
   if (name == "ModelCheckpoint") return ModelCheckpoint::read(init);
   if (name == "LearningRateMonitor") return LearningRateMonitor::read(init);

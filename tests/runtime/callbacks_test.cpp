@@ -1,0 +1,200 @@
+// The spec's callback list: class paths, init_args errors with did-you-mean and positions,
+// Lightning's default ModelCheckpoint, ordering, duplicate state keys, max_time, and the
+// checkpoint state of the whole list (lightning/pytorch/trainer/connectors/callback_connector.py).
+#include "ltrt/callbacks.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+
+#include "ltrt/config_reader.hpp"
+#include "ltrt/early_stopping.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/json.hpp"
+#include "ltrt/lr_monitor.hpp"
+#include "ltrt/model_checkpoint.hpp"
+#include "ltrt/timer.hpp"
+
+namespace {
+
+using ltrt::Callbacks;
+
+Callbacks read(const std::string& spec, bool enable_checkpointing = true) {
+  return Callbacks::read(ltrt::json::parse(spec), enable_checkpointing);
+}
+
+std::string names(const Callbacks& cbs) {
+  std::string out;
+  for (const auto& cb : cbs.list()) out += (out.empty() ? "" : ",") + std::string(cb->class_name());
+  return out;
+}
+
+// "path:line:col: message" as ltgen reports it.
+std::string error_of(const std::string& spec, bool enable_checkpointing = true) {
+  try {
+    read(spec, enable_checkpointing);
+  } catch (const ltrt::ConfigError& e) {
+    return e.path + ":" + std::to_string(e.pos.line) + ":" + std::to_string(e.pos.col) + ": " + e.message;
+  }
+  return "(no error)";
+}
+
+TEST(Callbacks, DefaultModelCheckpointUnlessDisabled) {
+  EXPECT_EQ(names(read("{}")), "ModelCheckpoint");
+  EXPECT_EQ(names(read(R"({"trainer": {"callbacks": []}})")), "ModelCheckpoint");
+  EXPECT_EQ(names(read(R"({"trainer": {"callbacks": null}})", false)), "");
+  auto cbs = read("{}");
+  ASSERT_NE(cbs.checkpoint_callback(), nullptr);
+  EXPECT_EQ(cbs.checkpoint_callback()->options().save_top_k, 1);
+  EXPECT_EQ(cbs.early_stopping_callback(), nullptr);
+}
+
+TEST(Callbacks, ClassPathsAndLightningsOrder) {
+  const auto cbs = read(R"({"trainer": {"callbacks": [
+      {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"monitor": "val_loss"}},
+      {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss", "patience": 3}},
+      {"class_path": "pytorch_lightning.callbacks.LearningRateMonitor"},
+      {"class_path": "lightning.pytorch.callbacks.timer.Timer", "init_args": {"duration": "00:01:00:00"}},
+      {"class_path": "ModelCheckpoint", "init_args": {"save_last": true, "save_top_k": 0, "filename": "x"}}]}})");
+  // ModelCheckpoints moved to the end, in spec order; no default added.
+  EXPECT_EQ(names(cbs), "EarlyStopping,LearningRateMonitor,Timer,ModelCheckpoint,ModelCheckpoint");
+  EXPECT_EQ(cbs.checkpoint_callback()->options().monitor, "val_loss");
+  EXPECT_EQ(cbs.checkpoint_callbacks().size(), 2u);
+  EXPECT_EQ(cbs.early_stopping_callback()->options().patience, 3);
+  // A single object instead of a list, as Trainer(callbacks=cb) takes it.
+  EXPECT_EQ(names(read(R"({"trainer": {"callbacks": {"class_path": "Timer"}}})")), "Timer,ModelCheckpoint");
+}
+
+TEST(Callbacks, ErrorsNameThePathWithDidYouMean) {
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [
+  {"class_path": "Timer"},
+  {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss", "patince": 3}}]}})"),
+            "trainer.callbacks[1].init_args.patince:3:72: unknown key 'patince'; did you mean 'patience'?");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "EarlyStoping"}]}})"),
+            "trainer.callbacks[0].class_path:1:43: unknown callback class 'EarlyStoping'; did you mean "
+            "'EarlyStopping'? (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer)");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "lightning.pytorch.callbacks.RichProgressBar"}]}})"),
+            "trainer.callbacks[0].class_path:1:43: the callback RichProgressBar is not supported yet (see README, "
+            "'Not supported yet')");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "my.module.Callback"}]}})"),
+            "trainer.callbacks[0].class_path:1:43: unknown callback class 'my.module.Callback' (supported: "
+            "EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer)");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "Timer", "init_arg": {}}]}})"),
+            "trainer.callbacks[0].init_arg:1:52: unknown key 'init_arg'; did you mean 'init_args'?");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"init_args": {}}]}})"),
+            "trainer.callbacks[0]:1:28: missing required key 'class_path'");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "EarlyStopping"}]}})"),
+            "trainer.callbacks[0].init_args:1:28: missing required key 'monitor'");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": "EarlyStopping"}})"),
+            "trainer.callbacks:1:27: expected a list of {\"class_path\": ..., \"init_args\": {...}} objects, got the "
+            "string \"EarlyStopping\"");
+}
+
+TEST(Callbacks, LightningsListWideChecks) {
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "Timer"}, {"class_path": "ModelCheckpoint"}]}})",
+                     false),
+            "trainer.callbacks[1]:1:53: Trainer was configured with `enable_checkpointing=False` but found "
+            "`ModelCheckpoint` in callbacks list.");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [
+    {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss", "patience": 1}},
+    {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss", "patience": 5}}]}})"),
+            "trainer.callbacks[1]:3:5: Found more than one stateful callback of type `EarlyStopping`. In the current "
+            "configuration, this callback does not support being saved alongside other instances of the same type. "
+            "Please consult the documentation of `EarlyStopping` regarding valid settings for the callback state to "
+            "be checkpointable. HINT: The `callback.state_key` must be unique among all callbacks in the Trainer.");
+  // Different monitors: different state keys, allowed.
+  EXPECT_EQ(names(read(R"({"trainer": {"callbacks": [
+    {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}},
+    {"class_path": "EarlyStopping", "init_args": {"monitor": "val_acc", "mode": "max"}}]}})")),
+            "EarlyStopping,EarlyStopping,ModelCheckpoint");
+}
+
+TEST(Callbacks, MaxTimeAddsAStepTimerUnlessOneIsGiven) {
+  const auto cbs = read(R"({"trainer": {"max_time": {"minutes": 5},
+                                        "callbacks": [{"class_path": "ModelCheckpoint"}]}})");
+  EXPECT_EQ(names(cbs), "Timer,ModelCheckpoint");
+  const auto* t = dynamic_cast<const ltrt::Timer*>(&cbs[0]);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(*t->options().duration, 300.0);
+  EXPECT_EQ(t->options().interval, "step");
+  EXPECT_EQ(names(read(R"({"trainer": {"max_time": "00:00:05:00", "callbacks": [{"class_path": "Timer",
+            "init_args": {"interval": "epoch"}}]}})")), "Timer,ModelCheckpoint");
+  EXPECT_EQ(error_of(R"({"trainer": {"max_time": "5:00"}})"),
+            "trainer.max_time:1:26: `Timer(duration='5:00')` is not a valid duration. Expected a string in the format "
+            "DD:HH:MM:SS.");
+}
+
+TEST(Callbacks, StateByStateKeyRoundTrips) {
+  const std::string spec = R"({"trainer": {"callbacks": [
+      {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}},
+      {"class_path": "LearningRateMonitor"},
+      {"class_path": "Timer", "init_args": {"duration": "00:01:00:00"}}]}})";
+  auto a = read(spec);
+  std::map<std::string, double> metrics{{"val_loss", 0.5}};
+  bool stop = false;
+  ltrt::CallbackContext ctx;
+  ctx.callback_metrics = &metrics;
+  ctx.should_stop = &stop;
+  ctx.log_dir = std::string(LTRT_TEST_TMP) + "/state_round_trip";
+  a.setup(ctx);
+  a.on_train_start(ctx);
+  ctx.elapsed_seconds = 12;
+  a.on_train_epoch_end(ctx);
+  const ltrt::json::Value s = a.state();
+  // The LR monitor has no state; the others under Lightning's state keys, in list order.
+  ASSERT_EQ(s.members.size(), 3u);
+  EXPECT_EQ(s.members[0].first, "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}");
+  EXPECT_EQ(s.members[1].first, "Timer");
+  EXPECT_EQ(s.members[2].first,
+            "ModelCheckpoint{'monitor': None, 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, "
+            "'train_time_interval': None}");
+  EXPECT_EQ(ltrt::json::write(*s.find("Timer")->find("time_elapsed")->find("train")), "12.0");
+
+  auto b = read(spec);
+  b.setup(ctx);
+  b.load_state(ltrt::json::parse(ltrt::json::write(s)));
+  EXPECT_EQ(b.early_stopping_callback()->best_score(), 0.5);
+  EXPECT_EQ(ltrt::json::write(b.state().members[0].second), ltrt::json::write(s.members[0].second));
+  EXPECT_EQ(b.unmatched_state_warning(s), "");
+
+  auto c = read("{}");
+  EXPECT_EQ(c.unmatched_state_warning(s),
+            "Be aware that when using `ckpt_path`, callbacks used to create the checkpoint need to be provided during "
+            "`Trainer` instantiation. Please add the following callbacks: [\"EarlyStopping{'monitor': 'val_loss', "
+            "'mode': 'min'}\", 'Timer'].");
+  auto bad = ltrt::json::parse(R"({"EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {"wait_count": "x"}})");
+  try {
+    b.load_state(bad);
+    FAIL() << "no error";
+  } catch (const ltrt::Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "callback state EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}: EarlyStopping state: 'best_score' "
+              "is missing");
+  }
+}
+
+TEST(Callbacks, HooksRunInListOrderSoCheckpointsSeeThisHooksState) {
+  // EarlyStopping runs before ModelCheckpoint in on_train_epoch_end: the checkpoint saved there holds the
+  // early-stopping state of the same epoch.
+  auto cbs = read(R"({"trainer": {"callbacks": [
+      {"class_path": "ModelCheckpoint", "init_args": {"dirpath": ")" + std::string(LTRT_TEST_TMP) +
+                  R"(/order", "monitor": "val_loss"}},
+      {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}}]}})");
+  std::map<std::string, double> metrics{{"val_loss", 0.75}};
+  bool stop = false;
+  std::string saved_state;
+  ltrt::CallbackContext ctx;
+  ctx.callback_metrics = &metrics;
+  ctx.should_stop = &stop;
+  ctx.save_checkpoint = [&](const std::string&, bool) { saved_state = ltrt::json::write(cbs.state()); };
+  ctx.warn = [](const std::string&) {};
+  cbs.setup(ctx);
+  ctx.global_step = 3;
+  cbs.on_validation_end(ctx);
+  cbs.on_train_epoch_end(ctx);
+  EXPECT_NE(saved_state.find("\"best_score\":0.75"), std::string::npos) << saved_state;
+  EXPECT_NE(saved_state.find("\"best_model_score\":0.75"), std::string::npos) << saved_state;
+}
+
+}  // namespace

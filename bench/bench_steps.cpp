@@ -3,11 +3,13 @@
 //                                   the runtime's Optimizer::step, OpenBLAS limited to T threads
 //   BM_handwritten_linear           a hand-written C++ loop for specs/linear.json (Linear 10->1,
 //                                   MSELoss, Adam(lr=1e-3), batch 32): the reference for aim (a)
+//   BM_fma_peak                     one core's fp32 FMA throughput, the peak FLOP/s is measured against
 // Each reports the wall-clock time per step (UseRealTime: BLAS threads run beside this one),
 // FLOP/s (the FLOPs of one step, see step_flops) and the allocations made inside the timed
 // loop (operator new and the malloc family, counted by the replacements below; counters
 // allocs and news, label "ALLOCATES ..." when not zero).
 #include <benchmark/benchmark.h>
+#include <immintrin.h>
 #include <dlfcn.h>
 #include <execinfo.h>
 
@@ -275,10 +277,45 @@ void BM_handwritten_linear(benchmark::State& state) {
   state.counters["loss"] = loss;
 }
 
+// --- one core's fp32 FMA peak ---------------------------------------------------------------
+// 12 independent chains of vector FMAs (enough to cover latency x ports): the ceiling that
+// "% of peak" refers to. AVX-512 where compiled for it, else AVX2+FMA.
+void BM_fma_peak(benchmark::State& state) {
+#if defined(__AVX512F__)
+  using V = __m512;
+  constexpr int kLanes = 16;
+  auto fma = [](V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); };
+  auto set1 = [](float x) { return _mm512_set1_ps(x); };
+#elif defined(__FMA__)
+  using V = __m256;
+  constexpr int kLanes = 8;
+  auto fma = [](V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); };
+  auto set1 = [](float x) { return _mm256_set1_ps(x); };
+#else
+  state.SkipWithError("compiled without FMA");
+  return;
+#endif
+#if defined(__AVX512F__) || defined(__FMA__)
+  constexpr int kChains = 12, kInner = 1000;
+  V acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = set1(0.001f * c);
+  const V a = set1(0.999999f), b = set1(1e-7f);
+  for (auto _ : state) {
+    for (int i = 0; i < kInner; ++i) {
+      for (int c = 0; c < kChains; ++c) acc[c] = fma(acc[c], a, b);
+    }
+    for (int c = 0; c < kChains; ++c) benchmark::DoNotOptimize(acc[c]);
+  }
+  const double flops = 2.0 * kLanes * kChains * kInner;
+  state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+#endif
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_generated, linear, &linear::model)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_generated, mlp, &mlp::model)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(BM_handwritten_linear)->UseRealTime();
+BENCHMARK(BM_fma_peak)->UseRealTime();
 
 BENCHMARK_MAIN();

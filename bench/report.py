@@ -55,12 +55,17 @@ def ratio(peer, gen):
 peak = None
 for t in (1,):
     g = gbench("handwritten", 1)
-    if "BM_fma_peak" in g:
-        peak = g["BM_fma_peak"][1]["FLOP/s"]
+    if "BM_fma_peak/real_time" in g:
+        peak = g["BM_fma_peak/real_time"][1]["FLOP/s"]
 
 print("## Results\n")
 print(f"Load average before / after the run: {machine.get('load_before')} / {machine.get('load_after')} "
       f"(2 cores). {machine.get('env_note', '')}.\n")
+loads = [float(line.split()[0]) for line in open(os.path.join(out, "load.log"))] if os.path.exists(
+    os.path.join(out, "load.log")) else []
+if loads:
+    print(f"1-minute load average at each of the {len(loads)} steps of the run: median {statistics.median(loads):.2f}, "
+          f"max {max(loads):.2f} (other processes on the 2 cores make steps slower; see load.log).\n")
 if peak:
     print(f"Measured one-core fp32 FMA peak (BM_fma_peak): {peak / 1e9:.0f} GFLOP/s.\n")
 

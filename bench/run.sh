@@ -35,7 +35,9 @@ debian_py=/usr/bin/python3
 mkdir -p "$out"
 raw="$out/raw.jsonl"
 : > "$raw"
-log() { echo "run.sh: $*" >&2; }
+: > "$out/load.log"
+# Every step is logged with the 1-minute load average, kept in $out/load.log for the report.
+log() { echo "run.sh: $*" >&2; echo "$(cut -d' ' -f1 /proc/loadavg) $*" >> "$out/load.log"; }
 
 # OpenBLAS picks its kernels from the CPU unless OPENBLAS_CORETYPE forces one; some
 # environments force Haswell (AVX2), which halves sgemm on AVX-512 machines. The benchmark
@@ -179,7 +181,11 @@ load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "libtorch=$(dpkg-query -W -f='${Version}' libtorch-dev 2> /dev/null || echo ?)"
   echo "python3-torch=$(dpkg-query -W -f='${Version}' python3-torch 2> /dev/null || echo ?)"
   echo "hyperfine=$(hyperfine --version 2> /dev/null || echo none)"
-  echo "ltgen=$("$build/ltgen" --version 2> /dev/null) at $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- generator runtime bench 2> /dev/null || echo ' (+ uncommitted changes)')"
+  if git -C "$repo" rev-parse --short HEAD > /dev/null 2>&1; then
+    echo "ltgen=$("$build/ltgen" --version 2> /dev/null) at $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- generator runtime bench || echo ' (+ uncommitted changes)')"
+  else  # a source tree without .git (git archive): its commit in .commit, if any
+    echo "ltgen=$("$build/ltgen" --version 2> /dev/null) at $(cat "$repo/.commit" 2> /dev/null || echo '?')"
+  fi
   echo "openblas_core=$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$build/bench/ltgen_bench" --benchmark_filter=none 2>&1 | sed -n 's/^Core: //p' | head -1)"
 } > "$out/machine.txt"
 python3 "$here/report.py" "$out" > "$out/report.md"

@@ -37,6 +37,7 @@ Graph build_graph(const Spec& spec) {
     LayerBuild ctx{g, "layers." + std::to_string(i), l.source, l.args};
     try {
       x = find_layer(l.type)->build(ctx, {x});
+      g.layer_outputs.push_back(x);
     } catch (const ShapeError& e) {
       throw SpecError(spec.path, l.pos, l.source, l.type + ": " + e.what());
     }

@@ -228,12 +228,14 @@ struct Emitter {
     return s + ");";
   }
 
+  void emit_view(CodeWriter& w, int v) const {
+    const Value& val = g.value(v);
+    w.line("auto* const " + val.name + " = reinterpret_cast<" + dtype_cpp(val.dtype) + "*>(arena + offset::" +
+           g.value(g.root(v)).name + ");  // " + shape_str(val.shape));
+  }
+
   void emit_views(CodeWriter& w, bool training) const {
-    for (int v : used_values(training)) {
-      const Value& val = g.value(v);
-      w.line("auto* const " + val.name + " = reinterpret_cast<" + dtype_cpp(val.dtype) + "*>(arena + offset::" +
-             g.value(g.root(v)).name + ");  // " + shape_str(val.shape));
-    }
+    for (int v : used_values(training)) emit_view(w, v);
   }
 
   void emit_steps(CodeWriter& w) const {
@@ -288,6 +290,37 @@ struct Emitter {
     }
     w.line("return loss[0];");
     w.close();
+
+    w.line();
+    w.line("// Forward only in eval mode, into the output buffer (predict): no targets, no loss.");
+    w.open("static void predict_step(std::byte* arena, int n)");
+    std::set<int> used;
+    for (const Node& n : g.nodes) {
+      if (n.backward || op_def(n.op).view || is_loss(n)) continue;
+      for (int v : n.inputs) used.insert(v);
+      for (int v : n.outputs) used.insert(v);
+    }
+    std::vector<int> order(used.begin(), used.end());
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return plan.offset.at(a) < plan.offset.at(b); });
+    for (int v : order) emit_view(w, v);
+    bool rng = false;
+    for (const Node& n : g.nodes)
+      if (!n.backward && !is_loss(n) && op_def(n.op).needs_rng) rng = true;
+    if (rng) w.line("ltrt::Generator unused_rng(0);  // eval mode draws nothing");
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (n.backward || op_def(n.op).view || is_loss(n)) continue;
+      std::string c = call(i, false);
+      if (op_def(n.op).needs_rng) c.replace(c.rfind("rng);"), 5, "unused_rng);");
+      w.line(c);
+    }
+    w.close();
+  }
+
+  bool is_loss(const Node& n) const {
+    for (int o : n.outputs)
+      if (o == g.loss) return true;
+    return false;
   }
 };
 
@@ -383,6 +416,22 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("const char* const kSlotNames[] = {" + names + "};");
     w.line();
   }
+  w.line("// ModelSummary: each layer of the spec, its parameters and output shape.");
+  w.open("const ltrt::LayerSummary kLayers[] =");
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const std::string name = "layers." + std::to_string(i);
+    std::int64_t count = 0;
+    for (int p : g.params)
+      if (g.value(p).torch_name.rfind(name + ".", 0) == 0) count += numel(g.value(p).shape);
+    std::string shape = "[";
+    const Shape& s = g.value(g.layer_outputs.at(i)).shape;
+    for (size_t d = 0; d < s.size(); ++d) shape += (d ? ", " : "") + std::to_string(s[d]);
+    shape += "]";
+    w.line("{" + cpp_string_literal(name) + ", " + cpp_string_literal(spec.layers[i].type) + ", " +
+           std::to_string(count) + ", " + cpp_string_literal(shape) + "},");
+  }
+  w.close(";");
+  w.line();
   w.line("// Every tensor of a step, by its name here: for tests, debugging and hooks.");
   w.open("const ltrt::TensorRef kBuffers[] =");
   for (size_t v = 0; v < g.values.size(); ++v) {
@@ -474,6 +523,9 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   }
   w.line("m.training_step = training_step;");
   w.line("m.evaluation_step = evaluation_step;");
+  w.line("m.predict_step = predict_step;");
+  w.line("m.layers = kLayers;");
+  w.line("m.num_layers = " + std::to_string(spec.layers.size()) + ";");
   w.line("return m;");
   w.close("();");
   w.line("return m;");

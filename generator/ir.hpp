@@ -72,6 +72,7 @@ struct Graph {
   std::vector<int> inputs;   // model inputs
   int target = -1;
   int output = -1;           // the model's output (logits): kept for metrics and predict
+  std::vector<int> layer_outputs;  // per spec layer, its output value (ModelSummary)
   int loss = -1;
   int loss_seed = -1;
   int batch_size = 0;

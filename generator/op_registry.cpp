@@ -79,7 +79,7 @@ int add_op(Graph& g, Node node, const std::string& value_prefix) {
       continue;
     }
     Value v;
-    v.name = fresh == 1 ? value_prefix : value_prefix + "_" + slots.outputs[i];
+    v.name = fresh == 1 || slots.outputs[i] == "out" ? value_prefix : value_prefix + "_" + slots.outputs[i];
     v.dtype = types[i].dtype;
     v.shape = types[i].shape;
     v.batched = types[i].batched;

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include <ltrt/callbacks.hpp>
 #include <ltrt/config_reader.hpp>
 #include <ltrt/trainer_config.hpp>
 
@@ -330,9 +331,10 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   read_model(top, spec);
   read_data(top, spec);
   read_optimizer(top, spec);
-  top.not_yet("lr_scheduler", "lr_scheduler");
+  top.get("lr_scheduler");  // read with the trainer section, by the runtime's reader
   top.get("trainer");  // read by the runtime's reader, the same one the program uses
-  spec.trainer = ltrt::read_trainer_config(root);
+  spec.trainer = ltrt::read_trainer_config(root, spec.optimizer.lr);
+  ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing);  // checks trainer.callbacks and max_time
   top.not_yet("hooks", "hooks (user C++ hooks)");
   top.finish();
   return spec;

@@ -443,6 +443,24 @@ static float evaluation_step(std::byte* arena, int n) {
   return loss[0];
 }
 
+// Forward only in eval mode, into the output buffer (predict): no targets, no loss.
+static void predict_step(std::byte* arena, int n) {
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (64, 32)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (64,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (64, 64)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (64,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (5, 64)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (5,)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);  // (50, 32)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (50, 64)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
+  layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n);
+  layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n);
+  layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
+}
+
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
   {{"layers.1.weight", ltrt::DType::f32, 2, {64, 32}, 0}, 0, ltrt::InitKind::uniform, 0.17677669529663687},
@@ -454,6 +472,16 @@ const ltrt::ParamDef kParams[] = {
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+
+// ModelSummary: each layer of the spec, its parameters and output shape.
+const ltrt::LayerSummary kLayers[] = {
+  {"layers.0", "Flatten", 0, "[50, 32]"},
+  {"layers.1", "Linear", 2112, "[50, 64]"},
+  {"layers.2", "LeakyReLU", 0, "[50, 64]"},
+  {"layers.3", "Linear", 4160, "[50, 64]"},
+  {"layers.4", "Tanh", 0, "[50, 64]"},
+  {"layers.5", "Linear", 325, "[50, 5]"},
+};
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
@@ -551,6 +579,9 @@ const ltrt::ModelDef& model() {
     m.data.predict.kind = ltrt::DataSourceKind::none;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
+    m.predict_step = predict_step;
+    m.layers = kLayers;
+    m.num_layers = 6;
     return m;
   }();
   return m;

@@ -196,6 +196,15 @@ static float evaluation_step(std::byte* arena, int n) {
   return loss[0];
 }
 
+// Forward only in eval mode, into the output buffer (predict): no targets, no loss.
+static void predict_step(std::byte* arena, int n) {
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (1, 10)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 10)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
+  layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n);
+}
+
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
   {{"layers.0.weight", ltrt::DType::f32, 2, {1, 10}, 0}, 0, ltrt::InitKind::uniform, 0.31622776601683794},
@@ -203,6 +212,11 @@ const ltrt::ParamDef kParams[] = {
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
+
+// ModelSummary: each layer of the spec, its parameters and output shape.
+const ltrt::LayerSummary kLayers[] = {
+  {"layers.0", "Linear", 11, "[32, 1]"},
+};
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
@@ -279,6 +293,9 @@ const ltrt::ModelDef& model() {
     m.data.predict.kind = ltrt::DataSourceKind::none;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
+    m.predict_step = predict_step;
+    m.layers = kLayers;
+    m.num_layers = 1;
     return m;
   }();
   return m;

@@ -430,6 +430,23 @@ static float evaluation_step(std::byte* arena, int n) {
   return loss[0];
 }
 
+// Forward only in eval mode, into the output buffer (predict): no targets, no loss.
+static void predict_step(std::byte* arena, int n) {
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 784)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
+  auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (256, 256)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (256,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (10, 256)
+  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);  // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (128, 784)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (128, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (128, 256)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (128, 256)
+  layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
+  layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n);
+  layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n);
+}
+
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
   {{"layers.0.weight", ltrt::DType::f32, 2, {256, 784}, 0}, 0, ltrt::InitKind::uniform, 0.03571428571428571},
@@ -441,6 +458,15 @@ const ltrt::ParamDef kParams[] = {
 };
 
 const char* const kSlotNames[] = {"momentum_buffer"};
+
+// ModelSummary: each layer of the spec, its parameters and output shape.
+const ltrt::LayerSummary kLayers[] = {
+  {"layers.0", "Linear", 200960, "[128, 256]"},
+  {"layers.1", "ReLU", 0, "[128, 256]"},
+  {"layers.2", "Linear", 65792, "[128, 256]"},
+  {"layers.3", "ReLU", 0, "[128, 256]"},
+  {"layers.4", "Linear", 2570, "[128, 10]"},
+};
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
@@ -533,6 +559,9 @@ const ltrt::ModelDef& model() {
     m.data.predict.kind = ltrt::DataSourceKind::none;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
+    m.predict_step = predict_step;
+    m.layers = kLayers;
+    m.num_layers = 5;
     return m;
   }();
   return m;

@@ -14,15 +14,15 @@
 //   param  layers_5_weight: f32(1, 32)  'layers.5.weight'
 //   param  layers_5_bias: f32(1,)  'layers.5.bias'
 //   fwd  layers_1_out: f32(16, 32), layers_0_out: f32(16, 32) = linear+gelu(x, layers_0_weight, layers_0_bias, bias=True, blas=False, in_features=4, out_features=32)  # layers.0  spec: model.layers[0]
-//   fwd  layers_2_out_out: f32(16, 32), layers_2_out_mask: u8(16, 32) = dropout(layers_1_out, numel=32, p=0.1)  # layers.2  spec: model.layers[2]
-//   fwd  layers_4_out: f32(16, 32), layers_3_out: f32(16, 32) = linear+silu(layers_2_out_out, layers_3_weight, layers_3_bias, bias=True, blas=False, in_features=32, out_features=32)  # layers.3  spec: model.layers[3]
+//   fwd  layers_2_out: f32(16, 32), layers_2_out_mask: u8(16, 32) = dropout(layers_1_out, numel=32, p=0.1)  # layers.2  spec: model.layers[2]
+//   fwd  layers_4_out: f32(16, 32), layers_3_out: f32(16, 32) = linear+silu(layers_2_out, layers_3_weight, layers_3_bias, bias=True, blas=False, in_features=32, out_features=32)  # layers.3  spec: model.layers[3]
 //   fwd  layers_5_out: f32(16, 1) = linear(layers_4_out, layers_5_weight, layers_5_bias, bias=True, blas=False, in_features=32, out_features=1)  # layers.5  spec: model.layers[5]
 //   fwd  loss: f32() = huber_loss(layers_5_out, target, delta=1.0, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_5_out: f32(16, 1) = huber_loss_backward(d_loss, layers_5_out, target, delta=1.0, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_4_out: f32(16, 32), d_layers_5_weight: f32(1, 32), d_layers_5_bias: f32(1,) = linear_backward(d_layers_5_out, layers_4_out, layers_5_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=1)  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_3_out: f32(16, 32) = silu_backward(d_layers_4_out, layers_3_out)  # layers.4  spec: model.layers[4]
-//   bwd  d_layers_2_out_out: f32(16, 32), d_layers_3_weight: f32(32, 32), d_layers_3_bias: f32(32,) = linear_backward(d_layers_3_out, layers_2_out_out, layers_3_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=32)  # layers.3  spec: model.layers[3]
-//   bwd  d_layers_1_out: f32(16, 32) = dropout_backward(d_layers_2_out_out, layers_2_out_mask, numel=32, p=0.1)  # layers.2  spec: model.layers[2]
+//   bwd  d_layers_2_out: f32(16, 32), d_layers_3_weight: f32(32, 32), d_layers_3_bias: f32(32,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=32)  # layers.3  spec: model.layers[3]
+//   bwd  d_layers_1_out: f32(16, 32) = dropout_backward(d_layers_2_out, layers_2_out_mask, numel=32, p=0.1)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 32) = gelu_backward(d_layers_1_out, layers_0_out, approximate='tanh')  # layers.1  spec: model.layers[1]
 //   bwd  d_layers_0_weight: f32(32, 4), d_layers_0_bias: f32(32,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=False, in_features=4, need_dinp=False, out_features=32)  # layers.0  spec: model.layers[0]
 //
@@ -53,16 +53,16 @@
 //   20672     4         d_loss                      ()            step          -
 //   20736     2048      layers_1_out                (16, 32)      0..1          -
 //   22784     2048      layers_0_out                (16, 32)      0..10         -
-//   24832     2048      layers_2_out_out            (16, 32)      1..8          -
+//   24832     2048      layers_2_out                (16, 32)      1..8          -
 //   26880     512       layers_2_out_mask           (16, 32)      1..9          -
 //   20736     2048      layers_4_out                (16, 32)      2..6          layers_1_out
 //   27392     2048      layers_3_out                (16, 32)      2..7          -
 //   29440     64        d_layers_5_out              (16, 1)       5..6          -
 //   29504     2048      d_layers_4_out              (16, 32)      6..7          -
 //   20736     2048      d_layers_3_out              (16, 32)      7..8          layers_4_out
-//   27392     2048      d_layers_2_out_out          (16, 32)      8..9          layers_3_out
+//   27392     2048      d_layers_2_out              (16, 32)      8..9          layers_3_out
 //   20736     2048      d_layers_1_out              (16, 32)      9..10         d_layers_3_out
-//   24832     2048      d_layers_0_out              (16, 32)      10..11        layers_2_out_out
+//   24832     2048      d_layers_0_out              (16, 32)      10..11        layers_2_out
 //
 // The spec:
 //   {
@@ -114,14 +114,14 @@ namespace offset {
   constexpr std::size_t d_loss = 20672;
   constexpr std::size_t layers_1_out = 20736;
   constexpr std::size_t layers_0_out = 22784;
-  constexpr std::size_t layers_2_out_out = 24832;
+  constexpr std::size_t layers_2_out = 24832;
   constexpr std::size_t layers_2_out_mask = 26880;
   constexpr std::size_t layers_4_out = 20736;
   constexpr std::size_t layers_3_out = 27392;
   constexpr std::size_t d_layers_5_out = 29440;
   constexpr std::size_t d_layers_4_out = 29504;
   constexpr std::size_t d_layers_3_out = 20736;
-  constexpr std::size_t d_layers_2_out_out = 27392;
+  constexpr std::size_t d_layers_2_out = 27392;
   constexpr std::size_t d_layers_1_out = 20736;
   constexpr std::size_t d_layers_0_out = 24832;
   constexpr std::size_t layers_0_weight = 0;
@@ -418,19 +418,19 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (16, 32)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (16, 32)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 32)
-  auto* const layers_2_out_out = reinterpret_cast<float*>(arena + offset::layers_2_out_out);  // (16, 32)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 32)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
-  auto* const d_layers_2_out_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out_out);  // (16, 32)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (16, 32)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (16, 1)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (16, 32)
   d_loss[0] = loss_scale;
 
   // forward
   layers_0_forward(layers_1_out, layers_0_out, x, layers_0_weight, layers_0_bias, n);
-  layers_2_forward(layers_2_out_out, layers_2_out_mask, layers_1_out, n, true, rng);
-  layers_3_forward(layers_4_out, layers_3_out, layers_2_out_out, layers_3_weight, layers_3_bias, n);
+  layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, true, rng);
+  layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
   loss_forward(loss, layers_5_out, target, n);
 
@@ -438,8 +438,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_3_out, n);
-  layers_3_backward(d_layers_2_out_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out_out, layers_3_weight, n, accumulate);
-  layers_2_backward(d_layers_1_out, d_layers_2_out_out, layers_2_out_mask, n);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
+  layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_0_out, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
   return loss[0];
@@ -460,16 +460,39 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 32)
-  auto* const layers_2_out_out = reinterpret_cast<float*>(arena + offset::layers_2_out_out);  // (16, 32)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
   ltrt::Generator unused_rng(0);  // eval mode draws nothing
   layers_0_forward(layers_1_out, layers_0_out, x, layers_0_weight, layers_0_bias, n);
-  layers_2_forward(layers_2_out_out, layers_2_out_mask, layers_1_out, n, false, unused_rng);
-  layers_3_forward(layers_4_out, layers_3_out, layers_2_out_out, layers_3_weight, layers_3_bias, n);
+  layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, unused_rng);
+  layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
   loss_forward(loss, layers_5_out, target, n);
   return loss[0];
+}
+
+// Forward only in eval mode, into the output buffer (predict): no targets, no loss.
+static void predict_step(std::byte* arena, int n) {
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (32, 4)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (32,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 32)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (1, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 4)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 32)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 32)
+  auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
+  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  layers_0_forward(layers_1_out, layers_0_out, x, layers_0_weight, layers_0_bias, n);
+  layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, unused_rng);
+  layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
+  layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
 }
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
@@ -484,13 +507,23 @@ const ltrt::ParamDef kParams[] = {
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
+// ModelSummary: each layer of the spec, its parameters and output shape.
+const ltrt::LayerSummary kLayers[] = {
+  {"layers.0", "Linear", 160, "[16, 32]"},
+  {"layers.1", "GELU", 0, "[16, 32]"},
+  {"layers.2", "Dropout", 0, "[16, 32]"},
+  {"layers.3", "Linear", 1056, "[16, 32]"},
+  {"layers.4", "SiLU", 0, "[16, 32]"},
+  {"layers.5", "Linear", 33, "[16, 1]"},
+};
+
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
   {"x", ltrt::DType::f32, 2, {16, 4}, 20224},
   {"target", ltrt::DType::f32, 2, {16, 1}, 20480},
   {"layers_0_out", ltrt::DType::f32, 2, {16, 32}, 22784},
   {"layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20736},
-  {"layers_2_out_out", ltrt::DType::f32, 2, {16, 32}, 24832},
+  {"layers_2_out", ltrt::DType::f32, 2, {16, 32}, 24832},
   {"layers_2_out_mask", ltrt::DType::u8, 2, {16, 32}, 26880},
   {"layers_3_out", ltrt::DType::f32, 2, {16, 32}, 27392},
   {"layers_4_out", ltrt::DType::f32, 2, {16, 32}, 20736},
@@ -504,7 +537,7 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_layers_3_out", ltrt::DType::f32, 2, {16, 32}, 20736},
   {"d_layers_3_weight", ltrt::DType::f32, 2, {32, 32}, 5696},
   {"d_layers_3_bias", ltrt::DType::f32, 1, {32}, 9792},
-  {"d_layers_2_out_out", ltrt::DType::f32, 2, {16, 32}, 27392},
+  {"d_layers_2_out", ltrt::DType::f32, 2, {16, 32}, 27392},
   {"d_layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20736},
   {"d_layers_0_out", ltrt::DType::f32, 2, {16, 32}, 24832},
   {"d_layers_0_weight", ltrt::DType::f32, 2, {32, 4}, 5056},
@@ -584,6 +617,9 @@ const ltrt::ModelDef& model() {
     m.data.predict.kind = ltrt::DataSourceKind::none;
     m.training_step = training_step;
     m.evaluation_step = evaluation_step;
+    m.predict_step = predict_step;
+    m.layers = kLayers;
+    m.num_layers = 6;
     return m;
   }();
   return m;

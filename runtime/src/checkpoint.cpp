@@ -83,6 +83,51 @@ std::string member_string(const std::string& path, const json::Value& obj, const
   return v->str;
 }
 
+// The first places where two specs differ, as JSON paths: ": model.layers[0].out_features is 4 here, 8 in the
+// checkpoint".
+void differences(const json::Value& ours, const json::Value& theirs, const std::string& path,
+                 std::vector<std::string>& out) {
+  if (out.size() >= 3) return;
+  const std::string where = path.empty() ? "(top level)" : path;
+  if (ours.kind != theirs.kind) {
+    out.push_back(where + " is " + json::write(ours) + " here, " + json::write(theirs) + " in the checkpoint");
+    return;
+  }
+  if (ours.kind == json::Kind::object) {
+    for (const auto& [key, v] : ours.members) {
+      const json::Value* t = theirs.find(key);
+      const std::string p = path.empty() ? key : path + "." + key;
+      if (!t) out.push_back(p + " is set here but not in the checkpoint's spec");
+      else differences(v, *t, p, out);
+    }
+    for (const auto& [key, v] : theirs.members)
+      if (!ours.find(key)) out.push_back((path.empty() ? key : path + "." + key) + " is in the checkpoint's spec only");
+  } else if (ours.kind == json::Kind::array) {
+    if (ours.items.size() != theirs.items.size()) {
+      out.push_back(where + " has " + std::to_string(ours.items.size()) + " entries here, " +
+                    std::to_string(theirs.items.size()) + " in the checkpoint");
+      return;
+    }
+    for (std::size_t i = 0; i < ours.items.size(); ++i)
+      differences(ours.items[i], theirs.items[i], path + "[" + std::to_string(i) + "]", out);
+  } else if (json::write(ours) != json::write(theirs)) {
+    out.push_back(where + " is " + json::write(ours) + " here, " + json::write(theirs) + " in the checkpoint");
+  }
+}
+
+std::string spec_difference(const std::string& theirs, const std::string& ours) {
+  std::vector<std::string> found;
+  try {
+    differences(json::parse(ours), json::parse(theirs), "", found);
+  } catch (const json::ParseError& e) {
+    return ": its hparams are not valid JSON (" + std::string(e.what()) + ")";
+  }
+  if (found.empty()) return " (the specs differ only in formatting)";
+  std::string s = ": ";
+  for (std::size_t i = 0; i < found.size(); ++i) s += (i ? "; " : "") + found[i];
+  return s;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const ModelDef& model, const std::byte* arena,
@@ -94,7 +139,7 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     views.push_back({kStatePrefix + std::string(param.value.name), DType::f32, shape_of(param.value),
                      arena + param.value.offset});
   }
-  for (int p = 0; p < model.num_params; ++p) {
+  for (int p = 0; p < model.num_params && !state.weights_only; ++p) {
     const ParamDef& param = model.params[p];
     for (int k = 0; k < model.num_slots; ++k) {
       views.push_back({kOptimizerPrefix + std::string(param.value.name) + "." + model.slot_names[k], DType::f32,
@@ -110,15 +155,22 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
   rng.set("data", json::Value::make_string(state.rng_data));
   rng.set("dropout", json::Value::make_string(state.rng_dropout));
 
-  const std::vector<std::pair<std::string, std::string>> metadata = {
+  std::vector<std::pair<std::string, std::string>> metadata = {
       {"format", "pt"},
       {"epoch", std::to_string(state.epoch)},
       {"global_step", std::to_string(state.global_step)},
-      {"optimizer", json::write(optimizer)},
-      {"rng_states", json::write(rng)},
       {"spec_hash", json::quote(model.spec_hash ? model.spec_hash : "")},
       {"hparams", model.spec_json ? model.spec_json : "{}"},
   };
+  if (state.weights_only) {
+    metadata.push_back({"weights_only", "true"});
+  } else {
+    metadata.push_back({"optimizer", json::write(optimizer)});
+    metadata.push_back({"rng_states", json::write(rng)});
+    metadata.push_back({"loops", json::write(state.loops)});
+    metadata.push_back({"lr_schedulers", json::write(state.lr_schedulers)});
+    metadata.push_back({"callbacks", json::write(state.callbacks)});
+  }
   write_safetensors(path, views, metadata);
 }
 
@@ -128,9 +180,15 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
   const json::Value hash = parse_metadata(path, "spec_hash", require_metadata(path, file, "spec_hash"));
   const std::string want_hash = model.spec_hash ? model.spec_hash : "";
   if (!hash.is_string() || hash.str != want_hash) {
-    throw Error(path + ": checkpoint was written by a program generated from a different spec (spec_hash " +
-                (hash.is_string() ? hash.str : json::write(hash)) + ", this program's is " + want_hash + ")");
+    const std::string* hparams = file.find_metadata("hparams");
+    throw Error(path + ": checkpoint was written by a program generated from a different spec" +
+                (hparams ? spec_difference(*hparams, model.spec_json ? model.spec_json : "{}") : std::string()) +
+                " (spec_hash " + (hash.is_string() ? hash.str : json::write(hash)) + ", this program's is " +
+                want_hash + ")");
   }
+  if (file.find_metadata("weights_only"))
+    throw Error(path + ": a weights-only checkpoint (save_weights_only=True) cannot resume training: it has no "
+                       "optimizer or loop state; use --init_weights to start from its weights");
 
   TrainState state;
   state.epoch = metadata_integer(path, file, "epoch");
@@ -150,6 +208,10 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
   state.rng_init = member_string(path, rng, "rng_states", "init");
   state.rng_data = member_string(path, rng, "rng_states", "data");
   state.rng_dropout = member_string(path, rng, "rng_states", "dropout");
+  // Loop, scheduler and callback state: null when absent (the trainer says what it misses).
+  for (auto [key, into] : {std::pair{"loops", &state.loops}, std::pair{"lr_schedulers", &state.lr_schedulers},
+                           std::pair{"callbacks", &state.callbacks}})
+    if (const std::string* text = file.find_metadata(key)) *into = parse_metadata(path, key, *text);
 
   // Every expected tensor, then anything left over.
   std::map<std::string, bool> seen;

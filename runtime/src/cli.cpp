@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "ltrt/callbacks.hpp"
 #include "ltrt/config_reader.hpp"
 #include "ltrt/json.hpp"
 #include "ltrt/trainer_config.hpp"
@@ -25,11 +26,13 @@ const char* const kRuntimeOptions[] = {
     "trainer.default_root_dir",
     "trainer.enable_progress_bar",
     "trainer.enable_checkpointing",
-    "data.train.x",
-    "data.train.y",
-    "data.train.path",
+    "data.train.x", "data.train.y", "data.train.path",
+    "data.val.x", "data.val.y", "data.val.path",
+    "data.test.x", "data.test.y", "data.test.path",
+    "data.predict.x", "data.predict.path",
     "init_weights",
     "ckpt_path",
+    "predictions_path",
 };
 
 // data fields of the spec that are fixed (the batch size is compiled in).
@@ -101,12 +104,19 @@ std::string nearest_option(const std::string& key) {
 
 
 
-void require_source(const std::string& key, const FitConfig& fit, DataSourceKind kind) {
-  if (fit.train.kind != kind) {
+// --data.<split>.<x|y|path>: a path of the split's npy or csv source.
+void set_data_path(const std::string& key, const std::string& value, FitConfig& fit) {
+  const std::string split = key.substr(5, key.find('.', 5) - 5);
+  const std::string field = key.substr(key.rfind('.') + 1);
+  DataSource& source = split == "train" ? fit.train : split == "val" ? fit.val : split == "test" ? fit.test : fit.predict;
+  const DataSourceKind kind = field == "path" ? DataSourceKind::csv : DataSourceKind::npy;
+  if (source.kind != kind) {
     throw UsageError(std::string("--") + key + " applies to " + data_source_kind_name(kind) +
-                     " data sources, but the spec's data.train source is " + data_source_kind_name(fit.train.kind) +
+                     " data sources, but the spec's data." + split + " source is " + data_source_kind_name(source.kind) +
                      "; change the spec and run ltgen again");
   }
+  if (value.empty()) throw UsageError("--" + key + " needs a path");
+  (field == "x" ? source.x_path : field == "y" ? source.y_path : source.csv_path) = value;
 }
 
 bool parse_subcommand(const std::string& word, Subcommand& out) {
@@ -206,40 +216,35 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
     }
 
     FitConfig& f = opts.fit;
-    if (key == "data.train.x") {
-      require_source(key, f, DataSourceKind::npy);
-      f.train.x_path = value;
-    } else if (key == "data.train.y") {
-      require_source(key, f, DataSourceKind::npy);
-      f.train.y_path = value;
-    } else if (key == "data.train.path") {
-      require_source(key, f, DataSourceKind::csv);
-      f.train.csv_path = value;
+    if (starts_with(key, "data.")) {
+      set_data_path(key, value, f);
+    } else if (key == "predictions_path") {
+      if (value.empty()) throw UsageError("--predictions_path needs a path");
+      f.predictions_path = value;
     } else if (key == "init_weights") {
       if (value.empty()) throw UsageError("--init_weights needs a file");
       f.init_weights = value;
     } else if (key == "ckpt_path") {
       if (value.empty()) throw UsageError("--ckpt_path needs a path");
-      if (value == "last" || value == "best") {
-        throw UsageError("--ckpt_path=" + value + " is not supported yet; give the checkpoint's path");
-      }
-      f.ckpt_path = value;
+      f.ckpt_path = value;  // last/best are resolved once the trainer section is read
     }
   }
   try {
-    opts.fit.trainer = read_trainer_config(spec);
+    opts.fit.trainer = read_trainer_config(spec, model.optimizer.lr);
+    Callbacks::read(spec, opts.fit.trainer.enable_checkpointing);  // checks overrides of max_time
   } catch (const ConfigError& e) {
     throw UsageError("--" + e.path + ": " + e.message);
   }
+  opts.fit.spec = spec;
   return opts;
 }
 
 std::string usage(const ModelDef& model) {
   const std::string name = model.name ? model.name : "program";
   std::string s;
-  s += "usage: " + name + " [fit] [options]\n\n";
-  s += "Trains the model of spec '" + name + "' like LightningCLI's `fit` (validate, test and predict are not\n";
-  s += "supported yet). Options take --key=value or --key value.\n\n";
+  s += "usage: " + name + " [fit|validate|test|predict] [options]\n\n";
+  s += "Trains, validates, tests or predicts with the model of spec '" + name + "', like LightningCLI's\n";
+  s += "subcommands (fit is the default). Options take --key=value or --key value.\n\n";
   s += "options:\n";
   s += "  --help                               show this message and exit\n";
   s += "  --print_config                       print the resolved configuration as JSON and exit\n";
@@ -259,7 +264,9 @@ std::string usage(const ModelDef& model) {
     s += "  --data.train.path=PATH               training data (.csv)\n";
   }
   s += "  --init_weights=FILE                  initial weights (.safetensors, names as in model.state_dict())\n";
-  s += "  --ckpt_path=PATH                     resume training from a checkpoint (.safetensors)\n\n";
+  s += "  --ckpt_path=PATH|last|best           fit: resume from it; validate/test/predict: its weights\n";
+  s += "  --data.<split>.x=PATH, .y=, .path=   data files of train/val/test/predict (npy or csv sources)\n";
+  s += "  --predictions_path=PATH              predict: the .npy written (default <default_root_dir>/predictions.npy)\n\n";
   s += "Shapes, layers, batch size, precision, optimizer and the other spec fields are fixed when the\n";
   s += "program is generated; change the spec and run ltgen again.\n";
   return s;

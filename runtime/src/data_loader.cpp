@@ -43,7 +43,7 @@ int DataLoader::load_batch(std::int64_t b, std::byte* arena, const TensorRef& in
   for (int r = 0; r < n; ++r) {
     const std::size_t src = static_cast<std::size_t>(rows[r]);
     std::memcpy(x + r * x_row, data_.inputs.data() + src * x_row, x_row);
-    std::memcpy(y + r * y_row, data_.targets.data() + src * y_row, y_row);
+    if (y_row) std::memcpy(y + r * y_row, data_.targets.data() + src * y_row, y_row);
   }
   return n;
 }

@@ -102,7 +102,7 @@ Dataset load_csv(const DataSource& src, const TensorRef& input, const TensorRef&
   const CsvTable table = read_csv(path, src.csv_header);
   const std::size_t num_columns = src.csv_header ? table.header.size() : (table.rows.empty() ? 0 : table.rows[0].size());
   const std::vector<std::string> names = split_names(src.target_column);
-  if (names.empty()) throw Error(path + ": no target column given (data.train.target_column)");
+  if (names.empty() && ds.target_row > 0) throw Error(path + ": no target column given (data.train.target_column)");
 
   std::vector<bool> is_target(num_columns, false);
   std::vector<std::size_t> target_cols;
@@ -219,6 +219,28 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
   const std::vector<std::int64_t> y_shape = sample_shape(target);
   ds.input_row = product(x_shape);
   ds.target_row = product(y_shape);
+  if (!classes.with_targets) {
+    // Predict data: inputs only; the loader copies no targets.
+    ds.target_row = 0;
+    switch (source.kind) {
+      case DataSourceKind::randn:
+        ds.num_samples = source.num_samples;
+        fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
+        return ds;
+      case DataSourceKind::npy: {
+        if (source.x_path.empty()) throw Error("the npy data source needs an x file (--data.predict.x=PATH)");
+        const NpyArray x = read_npy(source.x_path);
+        check_shape(source.x_path, x, x_shape, "x", input);
+        ds.num_samples = x.shape[0];
+        ds.inputs = convert(source.x_path, x, input.dtype, "x");
+        return ds;
+      }
+      case DataSourceKind::csv:
+        return load_csv(source, input, target, std::move(ds));
+      case DataSourceKind::none:
+        throw Error("the spec has no predict data (data.predict)");
+    }
+  }
 
   switch (source.kind) {
     case DataSourceKind::none:

@@ -27,17 +27,15 @@ int run_main(int argc, char** argv, const ModelDef& model) {
     std::fputs(config_json(options, model).c_str(), stdout);
     return 0;
   }
-  if (options.subcommand != Subcommand::fit) {
-    std::fprintf(stderr, "%s: error: the '%s' subcommand is not supported yet (only 'fit' is)\n", program,
-                 subcommand_name(options.subcommand));
-    return 2;
-  }
   try {
-    fit(model, options.fit, stdout);
-  } catch (const Error& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
-    return 1;
+    FitConfig& config = options.fit;
+    config.ckpt_path = config.ckpt_path.empty() ? "" : resolve_ckpt_path(config.ckpt_path, config.trainer);
+    switch (options.subcommand) {
+      case Subcommand::fit: fit(model, config, stdout); break;
+      case Subcommand::validate: validate(model, config, stdout); break;
+      case Subcommand::test: test(model, config, stdout); break;
+      case Subcommand::predict: predict(model, config, stdout); break;
+    }
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "%s: error: %s\n", program, e.what());

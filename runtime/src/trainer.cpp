@@ -1,57 +1,638 @@
-// The fit loop (Lightning's _FitLoop / _TrainingEpochLoop for one optimizer,
-// automatic optimization, no validation).
+// Lightning's Trainer for a generated model. The fit loop follows
+// lightning/pytorch/loops/{fit_loop,training_epoch_loop}.py (2.x): the order
+// of a batch is training_step (loss / accumulate_grad_batches, backward),
+// clip, optimizer step, step-interval schedulers, on_train_batch_end, step
+// logging, then validation when due, plateau schedulers and the
+// _batches_that_stepped count that logged steps use.
 #include "ltrt/trainer.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "ltrt/arena.hpp"
+#include "ltrt/callbacks.hpp"
 #include "ltrt/checkpoint.hpp"
+#include "ltrt/config_reader.hpp"
 #include "ltrt/csv_logger.hpp"
 #include "ltrt/data_loader.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/fs.hpp"
 #include "ltrt/hparams_yaml.hpp"
 #include "ltrt/init.hpp"
-#include "ltrt/json.hpp"
+#include "ltrt/metrics.hpp"
+#include "ltrt/model_checkpoint.hpp"
+#include "ltrt/model_summary.hpp"
+#include "ltrt/npy.hpp"
 #include "ltrt/optimizer.hpp"
 #include "ltrt/progress_bar.hpp"
 #include "ltrt/rng.hpp"
+#include "ltrt/safetensors.hpp"
+#include "ltrt/tensorboard_logger.hpp"
+
+namespace fs = std::filesystem;
 
 namespace ltrt {
+
 namespace {
 
-std::string join_path(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  return dir.back() == '/' ? dir + name : dir + "/" + name;
-}
+using Metrics = std::vector<std::pair<std::string, double>>;
 
-// A metrics row recorded in the step loop, written at the end of the epoch
-// (so that the loop itself does not allocate).
-struct StepRow {
-  std::int64_t epoch;
-  std::int64_t step;
-  float train_loss;
+std::string join_path(const std::string& a, const std::string& b) { return (fs::path(a) / b).string(); }
+
+// CSVLogger and TensorBoardLogger, both in <root>/lightning_logs/version_N as
+// Lightning's default loggers are.
+class Loggers {
+ public:
+  Loggers(const TrainerConfig& t, const ModelDef& model) {
+    if (!t.logger || t.fast_dev_run > 0) return;  // fast_dev_run: "Logging and checkpointing is suppressed"
+    const std::string root = join_path(t.default_root_dir, "lightning_logs");
+    dir_ = join_path(root, "version_" + std::to_string(next_version(root)));
+    make_dirs(dir_);
+    // The generator checked the spec text; a parse error here is a real fault.
+    const json::Value hparams = json::parse(model.spec_json ? model.spec_json : "{}");
+    write_hparams_yaml(join_path(dir_, "hparams.yaml"), hparams);
+    csv_ = std::make_unique<CsvLogger>(join_path(dir_, "metrics.csv"));
+    tb_ = std::make_unique<TensorBoardLogger>(dir_);
+    tb_->log_hparams(hparams);
+  }
+  bool enabled() const { return csv_ != nullptr; }
+  const std::string& dir() const { return dir_; }
+  std::int64_t rows() const { return rows_; }
+
+  // Lightning's LoggerConnector.log_metrics: "epoch" joins the metrics unless
+  // they come from a callback's own logger call (LearningRateMonitor).
+  void log(const Metrics& metrics, std::int64_t step, std::optional<std::int64_t> epoch) {
+    if (!enabled() || metrics.empty()) return;
+    std::vector<std::pair<std::string, CsvLogger::MetricValue>> values;
+    Metrics scalars = metrics;
+    for (const auto& [k, v] : metrics) values.push_back({k, CsvLogger::MetricValue(v)});
+    if (epoch) {
+      values.push_back({"epoch", CsvLogger::MetricValue(*epoch)});
+      scalars.push_back({"epoch", static_cast<double>(*epoch)});
+    }
+    csv_->log_values(values, step);
+    tb_->log_scalars(scalars, step);
+    ++rows_;
+  }
+  void save() {
+    if (!enabled()) return;
+    csv_->save();
+    tb_->flush();
+  }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<CsvLogger> csv_;
+  std::unique_ptr<TensorBoardLogger> tb_;
+  std::int64_t rows_ = 0;
 };
 
-void write_rows(CsvLogger& logger, std::vector<StepRow>& rows) {
-  if (rows.empty()) return;
-  for (const StepRow& row : rows) {
-    logger.log_values({{"epoch", CsvLogger::MetricValue(row.epoch)},
-                       {"train_loss", CsvLogger::MetricValue(static_cast<double>(row.train_loss))}},
-                      row.step);
+// A train-step row waiting for the loggers: kept in a reserved buffer so that
+// the step loop does not allocate, written out before anything logged later.
+struct StepRow {
+  std::int64_t epoch, step;
+  float loss;
+  double acc;
+};
+
+// The results table Lightning prints after validate/test.
+void print_results(std::FILE* out, const char* stage, const std::map<std::string, double>& metrics) {
+  const std::string title = std::string(stage) + " metric";
+  std::size_t width = title.size();
+  for (const auto& [k, v] : metrics) width = std::max(width, k.size());
+  const std::string rule(width + 28, '-');
+  std::fprintf(out, "%s\n%*s%*s\n%s\n", rule.c_str(), static_cast<int>(width), title.c_str(), 20, "DataLoader 0",
+               rule.c_str());
+  for (const auto& [k, v] : metrics) std::fprintf(out, "%*s%20.10g\n", static_cast<int>(width), k.c_str(), v);
+  std::fprintf(out, "%s\n", rule.c_str());
+}
+
+// Lightning's fast_dev_run: n batches of every loop, one epoch, no sanity
+// check, and no logging or checkpointing.
+TrainerConfig effective(const TrainerConfig& in) {
+  TrainerConfig t = in;
+  if (t.fast_dev_run > 0) {
+    const BatchCount n{false, 0, t.fast_dev_run};
+    t.limit_train_batches = t.limit_val_batches = t.limit_test_batches = t.limit_predict_batches = n;
+    t.max_steps = t.fast_dev_run;
+    t.max_epochs = 1;
+    t.num_sanity_val_steps = 0;
+    t.val_check_interval = BatchCount{};
+    t.check_val_every_n_epoch = 1;
+    t.enable_checkpointing = false;
   }
-  logger.save();
-  rows.clear();  // keeps the capacity
+  if (!(t.overfit_batches.is_fraction ? t.overfit_batches.fraction == 0 : t.overfit_batches.count == 0)) {
+    // overfit_batches: the same first batches every epoch, also for validation.
+    t.limit_train_batches = t.limit_val_batches = t.overfit_batches;
+  }
+  return t;
+}
+
+bool overfitting(const TrainerConfig& t) {
+  return t.overfit_batches.is_fraction ? t.overfit_batches.fraction > 0 : t.overfit_batches.count > 0;
+}
+
+// The spec without callbacks under fast_dev_run (Lightning disables the
+// checkpointing, early-stopping and LR-monitoring callbacks then).
+json::Value callbacks_spec(const FitConfig& config) {
+  if (config.trainer.fast_dev_run == 0) return config.spec;
+  json::Value spec = config.spec;
+  if (const json::Value* t = spec.find("trainer")) {
+    json::Value trainer = json::Value::make_object();
+    for (const auto& [k, v] : t->members)
+      if (k != "callbacks") trainer.set(k, v);
+    spec.set("trainer", trainer);
+  }
+  return spec;
+}
+
+class Fit {
+ public:
+  Fit(const ModelDef& model, const FitConfig& config, std::FILE* out)
+      : model_(model),
+        config_(config),
+        t_(effective(config.trainer)),
+        out_(out),
+        rngs_(seed_everything(t_.seed)),
+        arena_(model.arena_bytes),
+        optimizer_(model, arena_.data()) {
+    init_parameters(model, arena_.data(), rngs_.init);
+    const ClassTargets classes{model.num_classes, model.ignore_index, true};
+    train_data_ = load_dataset(config.train, model.input, model.target, rngs_.data, classes);
+    if (config.val.kind != DataSourceKind::none)
+      val_data_ = load_dataset(config.val, model.input, model.target, rngs_.data, classes);
+    if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena_.data());
+    const bool shuffle = model.data.shuffle && !overfitting(t_);
+    train_loader_ = std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last);
+    num_train_batches_ = t_.limit_train_batches.of(train_loader_->num_batches());
+    if (overfitting(t_)) {
+      val_loader_ = std::make_unique<DataLoader>(train_data_, model.data.batch_size, false, model.data.drop_last);
+    } else if (config.val.kind != DataSourceKind::none) {
+      val_loader_ = std::make_unique<DataLoader>(val_data_, model.data.batch_size, false, false);
+    }
+    if (val_loader_) num_val_batches_ = t_.limit_val_batches.of(val_loader_->num_batches());
+    // Lightning's val_check_batch.
+    if (!t_.val_check_interval.is_fraction) {
+      val_check_batch_ = t_.val_check_interval.count;
+      if (val_check_batch_ > num_train_batches_ && t_.check_val_every_n_epoch != -1 && num_val_batches_ > 0)
+        throw Error("`val_check_interval` (" + std::to_string(val_check_batch_) +
+                    ") must be less than or equal to the number of the training batches (" +
+                    std::to_string(num_train_batches_) +
+                    "); set trainer.check_val_every_n_epoch to null to validate across epochs");
+    } else {
+      val_check_batch_ = std::max<std::int64_t>(
+          1, static_cast<std::int64_t>(static_cast<double>(num_train_batches_) * t_.val_check_interval.fraction));
+    }
+    if (t_.scheduler) {
+      scheduler_ = LrScheduler::create(*t_.scheduler, model.optimizer.lr);
+      optimizer_.set_lr(scheduler_->lr());
+    }
+    callbacks_ = Callbacks::read(callbacks_spec(config), t_.enable_checkpointing);
+    max_epochs_ = resolve_max_epochs(t_.max_epochs, t_.max_steps);
+    train_rows_.reserve(static_cast<std::size_t>(num_train_batches_ / t_.log_every_n_steps + 2));
+  }
+
+  FitResult run();
+
+ private:
+  bool validation_enabled() const { return val_loader_ && num_val_batches_ > 0; }
+  bool can_stop_early() const {
+    const bool epochs = t_.min_epochs == -1 || epochs_processed_ >= t_.min_epochs;
+    const bool steps = t_.min_steps == -1 || global_step_ >= t_.min_steps;
+    return epochs && steps;
+  }
+  bool max_steps_reached() const { return t_.max_steps != -1 && global_step_ >= t_.max_steps; }
+  CallbackContext& context();
+  void save_checkpoint(const std::string& path, bool weights_only);
+  void restore(const std::string& path);
+  void flush_train_rows();
+  void run_validation(bool sanity);
+  void train_batch(std::int64_t b);
+  void advance_end(std::int64_t b);
+  bool should_check_val(std::int64_t b) const;
+  bool should_accumulate(std::int64_t b) const {
+    return (b + 1) % t_.accumulate_grad_batches != 0 && b + 1 != num_train_batches_;
+  }
+  void step_schedulers(const char* interval, bool plateau);
+  void clip_gradients();
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+  using Clock = std::chrono::steady_clock;
+  const ModelDef& model_;
+  const FitConfig& config_;
+  TrainerConfig t_;
+  std::FILE* out_;
+  Rngs rngs_;
+  Arena arena_;
+  Optimizer optimizer_;
+  Dataset train_data_, val_data_;
+  std::unique_ptr<DataLoader> train_loader_, val_loader_;
+  std::int64_t num_train_batches_ = 0, num_val_batches_ = 0, val_check_batch_ = 1;
+  std::unique_ptr<LrScheduler> scheduler_;
+  Callbacks callbacks_;
+  std::unique_ptr<Loggers> loggers_;
+  std::vector<StepRow> train_rows_;
+  Metrics lr_logs_;
+  std::map<std::string, double> callback_metrics_;
+  CallbackContext ctx_;
+  Clock::time_point start_ = Clock::now();
+
+  std::int64_t max_epochs_ = -1;
+  std::int64_t epoch_ = 0;             // trainer.current_epoch
+  std::int64_t epochs_processed_ = 0;  // epoch_progress.current.processed
+  std::int64_t global_step_ = 0;
+  std::int64_t batches_that_stepped_ = 0;
+  std::int64_t batch_in_epoch_ = 0;    // batches completed in the current epoch
+  bool advance_end_pending_ = false;   // a mid-epoch checkpoint's batch still has its validation to run
+  bool in_batch_end_ = false;          // inside on_train_batch_end (where every_n_train_steps saves)
+  std::string epoch_start_rng_data_;   // data generator before this epoch's shuffle (mid-epoch resume)
+  bool should_stop_ = false;
+  bool sanity_checking_ = false;
+  bool val_has_run_ = false;
+  std::int64_t validations_ = 0;
+  std::int64_t steps_this_run_ = 0;
+  float last_loss_ = 0;
+  bool has_loss_ = false;
+};
+
+CallbackContext& Fit::context() {
+  CallbackContext& c = ctx_;
+  c.current_epoch = epoch_;
+  c.global_step = global_step_;
+  c.batches_that_stepped = batches_that_stepped_;
+  c.log_every_n_steps = t_.log_every_n_steps;
+  c.sanity_checking = sanity_checking_;
+  c.has_val_loop = validation_enabled();
+  c.check_val_every_n_epoch = t_.check_val_every_n_epoch == -1 ? 0 : t_.check_val_every_n_epoch;
+  c.val_check_interval = t_.val_check_interval.is_fraction ? t_.val_check_interval.fraction
+                                                           : static_cast<double>(t_.val_check_interval.count);
+  c.val_loop_has_run = val_has_run_;
+  c.elapsed_seconds = elapsed();
+  c.callback_metrics = &callback_metrics_;
+  c.should_stop = &should_stop_;
+  if (loggers_) c.log_dir = loggers_->dir();  // an assignment: no allocation once the string has its size
+  c.default_root_dir = t_.default_root_dir;
+  c.has_logger = loggers_ && loggers_->enabled();
+  c.ckpt_path = config_.ckpt_path;
+  if (!c.save_checkpoint) {
+    c.save_checkpoint = [this](const std::string& path, bool weights_only) { save_checkpoint(path, weights_only); };
+  }
+  c.optimizer_name = optimizer_name(model_.optimizer.kind);
+  c.lr = optimizer_.lr();
+  c.momentum = model_.optimizer.kind == OptimizerKind::sgd ? model_.optimizer.momentum : model_.optimizer.beta1;
+  c.weight_decay = model_.optimizer.weight_decay;
+  c.has_scheduler = scheduler_ != nullptr;
+  c.scheduler_interval = t_.scheduler_interval;
+  c.log = &lr_logs_;
+  return c;
+}
+
+void Fit::save_checkpoint(const std::string& path, bool weights_only) {
+  TrainState s;
+  s.epoch = epoch_;
+  s.global_step = global_step_;
+  s.weights_only = weights_only;
+  s.optimizer_step = optimizer_.step_count();
+  s.rng_init = rngs_.init.state();
+  s.rng_data = rngs_.data.state();
+  s.rng_dropout = rngs_.dropout.state();
+  json::Value loops = json::Value::make_object();
+  loops.set("batches_that_stepped", json::Value::make_integer(batches_that_stepped_));
+  loops.set("batch_in_epoch", json::Value::make_integer(batch_in_epoch_));
+  loops.set("epochs_processed", json::Value::make_integer(epochs_processed_));
+  // Saved inside a batch's on_train_batch_end, its validation check is still to come.
+  loops.set("advance_end_pending", json::Value::make_bool(in_batch_end_));
+  loops.set("epoch_start_rng_data", json::Value::make_string(epoch_start_rng_data_));
+  s.loops = loops;
+  s.lr_schedulers = scheduler_ ? scheduler_->state() : json::Value::make_null();
+  s.callbacks = callbacks_.state();
+  make_dirs(fs::path(path).parent_path().string());
+  ltrt::save_checkpoint(path, model_, arena_.data(), s);
+}
+
+std::int64_t loop_integer(const json::Value& loops, const char* key, const std::string& path) {
+  if (loops.kind != json::Kind::object) throw Error(path + ": not a checkpoint to resume from (no loop state)");
+  const json::Value* v = loops.find(key);
+  if (!v || !v->is_integer || v->integer < 0)
+    throw Error(path + ": __metadata__ 'loops' has no non-negative integer '" + key + "'");
+  return v->integer;
+}
+
+void Fit::restore(const std::string& path) {
+  const TrainState s = load_checkpoint(path, model_, arena_.data());
+  optimizer_.set_step_count(s.optimizer_step);
+  rngs_.init.set_state(s.rng_init);
+  rngs_.data.set_state(s.rng_data);
+  rngs_.dropout.set_state(s.rng_dropout);
+  global_step_ = s.global_step;
+  epoch_ = s.epoch;
+  batches_that_stepped_ = loop_integer(s.loops, "batches_that_stepped", path);
+  epochs_processed_ = loop_integer(s.loops, "epochs_processed", path);
+  batch_in_epoch_ = loop_integer(s.loops, "batch_in_epoch", path);
+  const json::Value* pending = s.loops.find("advance_end_pending");
+  const json::Value* rng = s.loops.find("epoch_start_rng_data");
+  if (!pending || pending->kind != json::Kind::boolean || !rng || rng->kind != json::Kind::string)
+    throw Error(path + ": __metadata__ 'loops' is incomplete");
+  advance_end_pending_ = pending->b;
+  epoch_start_rng_data_ = rng->str;
+  if (epochs_processed_ > epoch_) {
+    // Saved at the end of an epoch: training goes on with the next one.
+    epoch_ = epochs_processed_;
+    batch_in_epoch_ = 0;
+    advance_end_pending_ = false;
+  }
+  if (scheduler_) {
+    if (s.lr_schedulers.kind == json::Kind::null)
+      throw Error(path + ": the checkpoint has no LR scheduler state but the spec has an lr_scheduler");
+    scheduler_->load_state(s.lr_schedulers);
+    optimizer_.set_lr(scheduler_->lr());
+  }
+  const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
+  if (!unmatched.empty()) std::fprintf(stderr, "warning: %s\n", unmatched.c_str());
+  callbacks_.load_state(s.callbacks);
+}
+
+void Fit::flush_train_rows() {
+  for (const StepRow& r : train_rows_) {
+    Metrics m = {{"train_loss", static_cast<double>(r.loss)}};
+    if (model_.accuracy) m.push_back({"train_acc", r.acc});
+    loggers_->log(m, r.step, r.epoch);
+  }
+  train_rows_.clear();  // keeps the capacity
+  if (!lr_logs_.empty()) {
+    loggers_->log(lr_logs_, batches_that_stepped_, std::nullopt);
+    lr_logs_.clear();
+  }
+}
+
+// The validation loop (sanity check or real), Lightning's _EvaluationLoop:
+// val_loss (and val_acc) averaged over batches weighted by batch size, logged
+// once at the end with step = _batches_that_stepped.
+void Fit::run_validation(bool sanity) {
+  sanity_checking_ = sanity;
+  callbacks_.on_validation_start(context());
+  const std::int64_t batches = sanity ? (t_.num_sanity_val_steps == -1 ? num_val_batches_
+                                                                        : std::min(t_.num_sanity_val_steps, num_val_batches_))
+                                      : num_val_batches_;
+  WeightedMean loss, acc;
+  val_loader_->start_epoch(rngs_.data);  // no shuffle: the order is fixed and no number is drawn
+  for (std::int64_t b = 0; b < batches; ++b) {
+    const int n = val_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+    loss.add(model_.evaluation_step(arena_.data(), n), n);
+    if (model_.accuracy) acc.add(batch_accuracy(model_, arena_.data(), n).value(), n);
+  }
+  if (!sanity && !loss.empty()) {
+    Metrics m = {{"val_loss", static_cast<double>(static_cast<float>(loss.value()))}};
+    if (model_.accuracy) m.push_back({"val_acc", static_cast<double>(static_cast<float>(acc.value()))});
+    for (const auto& [k, v] : m) callback_metrics_[k] = v;
+    flush_train_rows();
+    loggers_->log(m, batches_that_stepped_, epoch_);
+    ++validations_;
+    val_has_run_ = true;
+  }
+  callbacks_.on_validation_end(context());
+  sanity_checking_ = false;
+}
+
+bool Fit::should_check_val(std::int64_t b) const {
+  if (!validation_enabled()) return false;
+  if (t_.check_val_every_n_epoch != -1 && (epoch_ + 1) % t_.check_val_every_n_epoch != 0) return false;
+  if (should_stop_ && can_stop_early()) return true;
+  // With check_val_every_n_epoch=None the interval counts batches across epochs.
+  const std::int64_t iteration = t_.check_val_every_n_epoch == -1 ? epoch_ * num_train_batches_ + b : b;
+  return (iteration + 1) % val_check_batch_ == 0;
+}
+
+// torch.nn.utils.clip_grad_norm_ / clip_grad_value_ over every parameter.
+void Fit::clip_gradients() {
+  if (t_.gradient_clip_val <= 0) return;
+  float* g = grad_region(model_, arena_.data());
+  const std::int64_t n = model_.num_param_elements;
+  if (t_.gradient_clip_algorithm == "value") {
+    const float v = static_cast<float>(t_.gradient_clip_val);
+    for (std::int64_t i = 0; i < n; ++i) g[i] = std::clamp(g[i], -v, v);
+    return;
+  }
+  double sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
+  const float total_norm = static_cast<float>(std::sqrt(sum));
+  const float coef = static_cast<float>(t_.gradient_clip_val) / (total_norm + 1e-6f);
+  if (coef < 1.0f)
+    for (std::int64_t i = 0; i < n; ++i) g[i] *= coef;
+}
+
+// Lightning's _update_learning_rates: `frequency` counts batches of the
+// epoch (interval "step") or epochs; plateau schedulers step on the monitor.
+void Fit::step_schedulers(const char* interval, bool plateau) {
+  if (!scheduler_ || scheduler_->needs_metric() != plateau || t_.scheduler_interval != interval) return;
+  const std::int64_t idx = (std::string(interval) == "step" ? batch_in_epoch_ - 1 : epoch_) + 1;
+  if (idx % t_.scheduler_frequency != 0) return;
+  std::optional<double> metric;
+  if (plateau) {
+    auto it = callback_metrics_.find(t_.scheduler_monitor);
+    if (it == callback_metrics_.end()) {
+      if (!t_.scheduler_strict) return;
+      std::string available;
+      for (const auto& [k, v] : callback_metrics_) available += (available.empty() ? "" : ", ") + k;
+      throw Error("ReduceLROnPlateau conditioned on metric " + t_.scheduler_monitor +
+                  " which is not available. Available metrics are: [" + available + "]");
+    }
+    metric = it->second;
+  }
+  scheduler_->step(metric);
+  optimizer_.set_lr(scheduler_->lr());
+}
+
+// One batch up to its step logging (TrainingEpochLoop.advance).
+void Fit::train_batch(std::int64_t b) {
+  callbacks_.on_train_batch_start(context());
+  const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+  const std::int64_t k = t_.accumulate_grad_batches;
+  const bool first_of_group = b % k == 0;
+  // Lightning divides the loss by accumulate_grad_batches before backward.
+  const float loss = model_.training_step(arena_.data(), n, 1.0f / static_cast<float>(k), !first_of_group,
+                                          rngs_.dropout);
+  const double acc = model_.accuracy ? batch_accuracy(model_, arena_.data(), n).value() : 0.0;
+  batch_in_epoch_ = b + 1;
+  const bool step = !should_accumulate(b);
+  if (step) {
+    clip_gradients();
+    optimizer_.step();
+    ++global_step_;
+    ++steps_this_run_;
+  }
+  last_loss_ = loss;
+  has_loss_ = true;
+  callback_metrics_["train_loss"] = loss;
+  if (model_.accuracy) callback_metrics_["train_acc"] = static_cast<float>(acc);
+  if (step) step_schedulers("step", false);
+  if (step && b + 1 == num_train_batches_) step_schedulers("epoch", false);
+  in_batch_end_ = true;
+  callbacks_.on_train_batch_end(context());
+  in_batch_end_ = false;
+  // LoggerConnector.should_update_logs, before _batches_that_stepped moves on.
+  if ((batches_that_stepped_ + 1) % t_.log_every_n_steps == 0 || should_stop_) {
+    if (loggers_->enabled()) train_rows_.push_back({epoch_, batches_that_stepped_, loss, acc});
+  }
+}
+
+// TrainingEpochLoop.on_advance_end: validation when due, plateau schedulers on
+// "step", then the step count that loggers use.
+void Fit::advance_end(std::int64_t b) {
+  if (should_check_val(b)) run_validation(false);
+  if (!should_accumulate(b)) {
+    step_schedulers("step", true);
+    ++batches_that_stepped_;
+  }
+  if (should_stop_) flush_train_rows();
+}
+
+FitResult Fit::run() {
+  FitResult result;
+  loggers_ = std::make_unique<Loggers>(t_, model_);
+  if (t_.enable_model_summary && t_.fast_dev_run == 0) std::fputs(model_summary(model_).c_str(), out_);
+  if (t_.fast_dev_run > 0)
+    std::fprintf(out_, "Running in `fast_dev_run` mode: will run the requested loop using %lld batch(es). "
+                       "Logging and checkpointing is suppressed.\n", static_cast<long long>(t_.fast_dev_run));
+  callbacks_.setup(context());
+  if (!config_.ckpt_path.empty()) restore(config_.ckpt_path);
+  callbacks_.on_fit_start(context());
+  if (validation_enabled() && t_.num_sanity_val_steps != 0) run_validation(true);
+  callbacks_.on_train_start(context());
+
+  ProgressBar bar(out_, ProgressBar::detect(out_, t_.enable_progress_bar));
+  for (;;) {
+    // FitLoop.done
+    if (num_train_batches_ == 0) {
+      result.stop_reason = "No training batches.";
+      break;
+    }
+    if (max_steps_reached()) {
+      result.stop_reason = "`max_steps=" + std::to_string(t_.max_steps) + "` reached.";
+      break;
+    }
+    if (max_epochs_ != -1 && epochs_processed_ >= max_epochs_) {
+      result.stop_reason = "`max_epochs=" + std::to_string(max_epochs_) + "` reached.";
+      break;
+    }
+    if (should_stop_ && can_stop_early()) {
+      result.stop_reason = "`trainer.should_stop` was set.";
+      break;
+    }
+    if (should_stop_)
+      std::fprintf(out_, "Trainer was signaled to stop but the required `min_epochs=%lld` or `min_steps=%lld` has not "
+                         "been met. Training will continue...\n",
+                   static_cast<long long>(t_.min_epochs), static_cast<long long>(t_.min_steps));
+
+    // A mid-epoch resume replays this epoch's shuffle, then skips the batches done.
+    const bool resuming_mid_epoch = batch_in_epoch_ > 0;
+    if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
+    epoch_start_rng_data_ = rngs_.data.state();
+    train_loader_->start_epoch(rngs_.data);
+    callbacks_.on_train_epoch_start(context());
+    bar.start_epoch(epoch_, num_train_batches_);
+    std::int64_t b = resuming_mid_epoch ? batch_in_epoch_ : 0;
+    if (advance_end_pending_) {
+      advance_end_pending_ = false;
+      advance_end(b - 1);
+    }
+    // TrainingEpochLoop.done: the epoch's batches, max_steps, or a stop request.
+    for (; b < num_train_batches_ && !max_steps_reached() && !(should_stop_ && can_stop_early()); ++b) {
+      train_batch(b);
+      advance_end(b);
+      bar.update(b + 1, last_loss_);
+    }
+    bar.end_epoch();
+    flush_train_rows();
+    // FitLoop.on_advance_end
+    ++epochs_processed_;
+    callbacks_.on_train_epoch_end(context());
+    if (batch_in_epoch_ == num_train_batches_) step_schedulers("epoch", true);
+    flush_train_rows();
+    loggers_->save();
+    batch_in_epoch_ = 0;
+    ++epoch_;
+  }
+  callbacks_.on_train_end(context());
+  flush_train_rows();
+  loggers_->save();
+
+  result.current_epoch = epoch_;
+  result.global_step = global_step_;
+  result.steps_this_run = steps_this_run_;
+  result.validations = validations_;
+  result.metrics_rows = loggers_->rows();
+  result.log_dir = loggers_->dir();
+  if (ModelCheckpoint* mc = callbacks_.checkpoint_callback()) {
+    result.checkpoint_path = mc->last_model_path.empty() ? mc->best_model_path : mc->last_model_path;
+    result.best_model_path = mc->best_model_path;
+  }
+  result.has_loss = has_loss_;
+  result.last_loss = last_loss_;
+  result.callback_metrics = callback_metrics_;
+  std::fprintf(out_, "`Trainer.fit` stopped: %s\n", result.stop_reason.c_str());
+  if (!result.log_dir.empty()) std::fprintf(out_, "Logs: %s\n", result.log_dir.c_str());
+  if (!result.checkpoint_path.empty()) std::fprintf(out_, "Checkpoint: %s\n", result.checkpoint_path.c_str());
+  std::fflush(out_);
+  return result;
+}
+
+// validate / test: weights from --ckpt_path (or --init_weights, or the
+// default initialisation), one pass in eval mode, metrics logged at step 0.
+EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* out, const char* stage,
+                    const DataSource& source, const BatchCount& limit) {
+  const TrainerConfig t = effective(config.trainer);
+  if (source.kind == DataSourceKind::none)
+    throw Error(std::string("the spec has no ") + (std::string(stage) == "validate" ? "validation" : stage) +
+                " data: add data." + (std::string(stage) == "validate" ? "val" : stage) + " to the spec");
+  Rngs rngs = seed_everything(t.seed);
+  Arena arena(model.arena_bytes);
+  init_parameters(model, arena.data(), rngs.init);
+  const Dataset data = load_dataset(source, model.input, model.target, rngs.data,
+                                    ClassTargets{model.num_classes, model.ignore_index, true});
+  if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
+  if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
+  DataLoader loader(data, model.data.batch_size, false, false);
+  loader.start_epoch(rngs.data);
+  EvalResult r;
+  r.batches = limit.of(loader.num_batches());
+  WeightedMean loss, acc;
+  for (std::int64_t b = 0; b < r.batches; ++b) {
+    const int n = loader.load_batch(b, arena.data(), model.input, model.target);
+    loss.add(model.evaluation_step(arena.data(), n), n);
+    if (model.accuracy) acc.add(batch_accuracy(model, arena.data(), n).value(), n);
+  }
+  const std::string prefix = std::string(stage) == "validate" ? "val" : "test";
+  if (!loss.empty()) {
+    r.metrics[prefix + "_loss"] = static_cast<float>(loss.value());
+    if (model.accuracy) r.metrics[prefix + "_acc"] = static_cast<float>(acc.value());
+  }
+  Loggers loggers(t, model);
+  Metrics m(r.metrics.begin(), r.metrics.end());
+  loggers.log(m, 0, 0);
+  loggers.save();
+  r.log_dir = loggers.dir();
+  const std::string title = std::string(stage) == "validate" ? "Validate" : "Test";
+  print_results(out, title.c_str(), r.metrics);
+  return r;
 }
 
 }  // namespace
 
 FitConfig FitConfig::from_model(const ModelDef& model) {
   FitConfig c;
-  c.trainer = read_trainer_config(json::parse(model.spec_json ? model.spec_json : "{}"));
+  c.spec = json::parse(model.spec_json ? model.spec_json : "{}");
+  c.trainer = read_trainer_config(c.spec, model.optimizer.lr);
   c.train = DataSource::from(model.data.train);
+  c.val = DataSource::from(model.data.val);
+  c.test = DataSource::from(model.data.test);
+  c.predict = DataSource::from(model.data.predict);
   return c;
 }
 
@@ -64,125 +645,95 @@ std::string checkpoint_filename(std::int64_t epoch, std::int64_t global_step) {
   return "epoch=" + std::to_string(epoch) + "-step=" + std::to_string(global_step) + ".safetensors";
 }
 
-FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
-  if (config.trainer.max_steps < -1) throw Error("max_steps must be a non-negative integer or -1 (no limit), got " + std::to_string(config.trainer.max_steps));
-  if (config.trainer.max_epochs < -1) throw Error("max_epochs must be a non-negative integer or -1, got " + std::to_string(config.trainer.max_epochs));
-  if (config.trainer.log_every_n_steps < 0) throw Error("log_every_n_steps must be non-negative, got " + std::to_string(config.trainer.log_every_n_steps));
-  const std::int64_t max_epochs = resolve_max_epochs(config.trainer.max_epochs, config.trainer.max_steps);
-  const std::int64_t max_steps = config.trainer.max_steps;
+std::string resolve_ckpt_path(const std::string& value, const TrainerConfig& trainer) {
+  if (value != "last" && value != "best") return value;
+  const fs::path logs = fs::path(trainer.default_root_dir) / "lightning_logs";
+  // The newest version folder that holds checkpoints.
+  std::vector<std::pair<std::int64_t, fs::path>> versions;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(logs, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("version_", 0) != 0) continue;
+    char* end = nullptr;
+    const long long v = std::strtoll(name.c_str() + 8, &end, 10);
+    if (*end == '\0' && fs::is_directory(e.path() / "checkpoints")) versions.push_back({v, e.path() / "checkpoints"});
+  }
+  if (versions.empty())
+    throw Error("--ckpt_path=" + value + ": no checkpoints under " + logs.string() + "; train first or give a path");
+  const fs::path dir = std::max_element(versions.begin(), versions.end())->second;
+  std::vector<std::pair<fs::file_time_type, fs::path>> files;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".safetensors") files.push_back({fs::last_write_time(e.path(), ec), e.path()});
+  if (files.empty()) throw Error("--ckpt_path=" + value + ": " + dir.string() + " holds no checkpoint");
+  if (value == "last") {
+    if (fs::exists(dir / "last.safetensors")) return (dir / "last.safetensors").string();
+    return std::max_element(files.begin(), files.end())->second.string();
+  }
+  // "best": what the newest checkpoint's ModelCheckpoint recorded.
+  const fs::path newest = std::max_element(files.begin(), files.end())->second;
+  const SafeTensorsFile file = read_safetensors(newest.string());
+  const std::string* callbacks = file.find_metadata("callbacks");
+  if (callbacks) {
+    const json::Value states = json::parse(*callbacks);
+    for (const auto& [key, state] : states.members) {
+      if (key.rfind("ModelCheckpoint", 0) != 0) continue;
+      const json::Value* best = state.find("best_model_path");
+      if (best && best->is_string() && !best->str.empty()) return best->str;
+    }
+  }
+  throw Error("--ckpt_path=best: " + newest.string() + " records no best_model_path");
+}
 
-  // --- setup: seed, weights, data, optimizer -------------------------------
-  Rngs rngs = seed_everything(config.trainer.seed);
+FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
+  if (config.trainer.max_steps < -1)
+    throw Error("max_steps must be a non-negative integer or -1 (no limit), got " + std::to_string(config.trainer.max_steps));
+  if (config.trainer.max_epochs < -1)
+    throw Error("max_epochs must be a non-negative integer or -1, got " + std::to_string(config.trainer.max_epochs));
+  Fit f(model, config, out);
+  return f.run();
+}
+
+EvalResult validate(const ModelDef& model, const FitConfig& config, std::FILE* out) {
+  return evaluate(model, config, out, "validate", config.val, effective(config.trainer).limit_val_batches);
+}
+
+EvalResult test(const ModelDef& model, const FitConfig& config, std::FILE* out) {
+  return evaluate(model, config, out, "test", config.test, effective(config.trainer).limit_test_batches);
+}
+
+std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* out) {
+  const TrainerConfig t = effective(config.trainer);
+  if (config.predict.kind == DataSourceKind::none)
+    throw Error("the spec has no predict data: add data.predict to the spec");
+  Rngs rngs = seed_everything(t.seed);
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
-  const Dataset dataset = load_dataset(config.train, model.input, model.target, rngs.data,
-                                       ClassTargets{model.num_classes, model.ignore_index});
-  DataLoader loader(dataset, model.data.batch_size, model.data.shuffle, model.data.drop_last);
-  if (loader.num_batches() > 0 && model.batch_size < model.data.batch_size) {
-    throw Error("model batch buffers hold " + std::to_string(model.batch_size) + " rows, batch_size is " +
-                std::to_string(model.data.batch_size));
-  }
+  const Dataset data = load_dataset(config.predict, model.input, model.target, rngs.data,
+                                    ClassTargets{model.num_classes, model.ignore_index, false});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
-  Optimizer optimizer(model, arena.data());
-
-  std::int64_t first_epoch = 0;
-  std::int64_t global_step = 0;
-  if (!config.ckpt_path.empty()) {
-    const TrainState state = load_checkpoint(config.ckpt_path, model, arena.data());
-    optimizer.set_step_count(state.optimizer_step);
-    rngs.init.set_state(state.rng_init);
-    rngs.data.set_state(state.rng_data);
-    rngs.dropout.set_state(state.rng_dropout);
-    first_epoch = state.epoch + 1;  // the checkpoint was saved at the end of `epoch`
-    global_step = state.global_step;
+  if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
+  DataLoader loader(data, model.data.batch_size, false, false);
+  loader.start_epoch(rngs.data);
+  const std::int64_t batches = t.limit_predict_batches.of(loader.num_batches());
+  std::int64_t per_row = 1;
+  for (int d = 1; d < model.output.rank; ++d) per_row *= model.output.shape[d];
+  std::vector<float> rows;
+  std::int64_t count = 0;
+  for (std::int64_t b = 0; b < batches; ++b) {
+    const int n = loader.load_batch(b, arena.data(), model.input, model.target);
+    model.predict_step(arena.data(), n);
+    const float* o = reinterpret_cast<const float*>(arena.data() + model.output.offset);
+    rows.insert(rows.end(), o, o + n * per_row);
+    count += n;
   }
-
-  // --- output folder: lightning_logs/version_N -------------------------------
-  FitResult result;
-  const std::string logs_root = join_path(config.trainer.default_root_dir, "lightning_logs");
-  result.log_dir = join_path(logs_root, "version_" + std::to_string(next_version(logs_root)));
-  make_dirs(result.log_dir);
-  // The generator checked the spec text; a parse error here is a real fault.
-  const json::Value hparams = json::parse(model.spec_json ? model.spec_json : "{}");
-  write_hparams_yaml(join_path(result.log_dir, "hparams.yaml"), hparams);
-  CsvLogger logger(join_path(result.log_dir, "metrics.csv"));
-  const std::string checkpoint_dir = join_path(result.log_dir, "checkpoints");
-
-  const std::int64_t num_batches = loader.num_batches();
-  const std::int64_t log_every = config.trainer.log_every_n_steps;
-  std::vector<StepRow> rows;
-  rows.reserve(static_cast<std::size_t>(log_every > 0 ? num_batches / log_every + 2 : 1));
-  ProgressBar bar(out, ProgressBar::detect(out, config.trainer.enable_progress_bar));
-
-  auto max_steps_reached = [&] { return max_steps != -1 && global_step >= max_steps; };
-  auto max_epochs_reached = [&](std::int64_t epoch) { return max_epochs != -1 && epoch >= max_epochs; };
-
-  // --- the fit loop -----------------------------------------------------------
-  std::int64_t epoch = first_epoch;
-  std::int64_t saved_step = -1;  // ModelCheckpoint._last_global_step_saved
-  for (;;) {
-    // _FitLoop.done, checked before every epoch.
-    if (num_batches == 0) {
-      result.stop_reason = "No training batches.";
-      break;
-    }
-    if (max_steps_reached()) {
-      result.stop_reason = "`max_steps=" + std::to_string(max_steps) + "` reached.";
-      break;
-    }
-    if (max_epochs_reached(epoch)) {
-      result.stop_reason = "`max_epochs=" + std::to_string(max_epochs) + "` reached.";
-      break;
-    }
-
-    loader.start_epoch(rngs.data);
-    bar.start_epoch(epoch, num_batches);
-    for (std::int64_t b = 0; b < num_batches && !max_steps_reached(); ++b) {
-      const int n = loader.load_batch(b, arena.data(), model.input, model.target);
-      const float loss = model.training_step(arena.data(), n, 1.0f, false, rngs.dropout);
-      optimizer.step();
-      // LoggerConnector.update_train_step_metrics runs before
-      // _batches_that_stepped is incremented (in on_advance_end).
-      if (log_every > 0 && (global_step + 1) % log_every == 0) rows.push_back({epoch, global_step, loss});
-      ++global_step;
-      ++result.steps_this_run;
-      result.last_loss = loss;
-      result.has_loss = true;
-      bar.update(b + 1, loss);
-    }
-    bar.end_epoch();
-    result.metrics_rows += static_cast<std::int64_t>(rows.size());
-    write_rows(logger, rows);
-
-    // on_train_epoch_end: ModelCheckpoint (save_top_k=1, no monitor).
-    if (config.trainer.enable_checkpointing && saved_step != global_step) {
-      make_dirs(checkpoint_dir);
-      const std::string path = join_path(checkpoint_dir, checkpoint_filename(epoch, global_step));
-      TrainState state;
-      state.epoch = epoch;
-      state.global_step = global_step;
-      state.optimizer_step = optimizer.step_count();
-      state.rng_init = rngs.init.state();
-      state.rng_data = rngs.data.state();
-      state.rng_dropout = rngs.dropout.state();
-      save_checkpoint(path, model, arena.data(), state);
-      if (!result.checkpoint_path.empty() && result.checkpoint_path != path) {
-        std::error_code ec;
-        std::filesystem::remove(result.checkpoint_path, ec);
-      }
-      result.checkpoint_path = path;
-      saved_step = global_step;
-    }
-    ++epoch;
-  }
-  result.current_epoch = epoch;
-  result.global_step = global_step;
-
-  std::fprintf(out, "`Trainer.fit` stopped: %s\n", result.stop_reason.c_str());
-  std::fprintf(out, "Logs: %s\n", result.log_dir.c_str());
-  if (!result.checkpoint_path.empty()) std::fprintf(out, "Checkpoint: %s\n", result.checkpoint_path.c_str());
-  std::fflush(out);
-  return result;
+  std::vector<std::int64_t> shape = {count};
+  for (int d = 1; d < model.output.rank; ++d) shape.push_back(model.output.shape[d]);
+  const std::string path =
+      config.predictions_path.empty() ? join_path(t.default_root_dir, "predictions.npy") : config.predictions_path;
+  if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());
+  write_npy(path, DType::f32, shape, rows.data());
+  std::fprintf(out, "Predictions: %s (%lld rows)\n", path.c_str(), static_cast<long long>(count));
+  return path;
 }
 
 }  // namespace ltrt

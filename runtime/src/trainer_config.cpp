@@ -1,7 +1,8 @@
-// Reading and checking the spec's trainer section.
+// Reading and checking the spec's trainer and lr_scheduler sections.
 #include "ltrt/trainer_config.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "ltrt/config_reader.hpp"
 
@@ -9,33 +10,107 @@ namespace ltrt {
 
 namespace {
 
-// Lightning Trainer arguments ltgen knows but does not implement yet: naming
+// Lightning Trainer arguments ltgen knows but does not implement: naming
 // them gives "not supported yet" rather than "unknown key".
-const char* const kNotYet[] = {
-    "strategy", "num_nodes", "logger", "callbacks", "fast_dev_run", "min_epochs", "min_steps", "max_time",
-    "limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
-    "overfit_batches", "val_check_interval", "check_val_every_n_epoch", "num_sanity_val_steps",
-    "enable_model_summary", "accumulate_grad_batches", "gradient_clip_val", "gradient_clip_algorithm",
-    "benchmark", "inference_mode", "use_distributed_sampler", "profiler", "detect_anomaly", "barebones",
-    "plugins", "sync_batchnorm", "reload_dataloaders_every_n_epochs"};
+const char* const kNotYet[] = {"strategy", "num_nodes", "benchmark", "inference_mode", "use_distributed_sampler",
+                               "profiler", "detect_anomaly", "barebones", "plugins", "sync_batchnorm",
+                               "reload_dataloaders_every_n_epochs"};
 
 const char* const kFixed[] = {"accelerator", "devices", "precision", "strategy", "num_nodes"};
 
+// An int counts batches, a float in [0, 1] is a fraction (Lightning's _determine_batch_limits).
+BatchCount read_batch_count(ConfigObject& t, const std::string& key, BatchCount def) {
+  const json::Value* v = t.get(key);
+  if (!v || v->kind == json::Kind::null) return def;
+  if (v->kind != json::Kind::number) t.fail(key, "expected an int (batches) or a float (a fraction), got " + describe(*v));
+  BatchCount c;
+  if (v->is_integer) {
+    if (v->integer < 0) t.fail(key, "must not be negative, got " + std::to_string(v->integer));
+    c.is_fraction = false;
+    c.count = v->integer;
+  } else {
+    if (!(v->num >= 0.0 && v->num <= 1.0))
+      t.fail(key, "a float must be a fraction in [0.0, 1.0], got " + json::write(*v) + "; use an int for a number of batches");
+    c.fraction = v->num;
+  }
+  return c;
+}
+
+void read_scheduler(const json::Value& spec, double base_lr, TrainerConfig& c) {
+  const json::Value* section = spec.find("lr_scheduler");
+  if (!section || section->kind == json::Kind::null) return;
+  ConfigObject s(*section, "lr_scheduler");
+  std::vector<std::string> types;
+  for (const auto& [name, args] : scheduler_arguments()) types.push_back(name);
+  const std::string type = s.string("type", "", types);
+  if (type.empty()) s.fail_here("missing required key 'type' (a torch.optim.lr_scheduler class name)");
+  // Lightning's scheduler-config keys beside the scheduler's own arguments.
+  c.scheduler_interval = s.string("interval", "epoch", {"epoch", "step"});
+  c.scheduler_frequency = s.integer("frequency", 1, 1);
+  c.scheduler_monitor = s.string("monitor", type == "ReduceLROnPlateau" ? "val_loss" : "");
+  c.scheduler_strict = s.boolean("strict", true);
+  s.get("name");  // LearningRateMonitor's key; ltgen names it lr-<Optimizer>
+  SchedulerSpec sched;
+  sched.type = type;
+  sched.args = json::Value::make_object();
+  for (const auto& [name, args] : scheduler_arguments()) {
+    if (name != type) continue;
+    for (const auto& a : args)
+      if (const json::Value* v = s.get(a.name)) sched.args.set(a.name, *v);
+  }
+  s.finish();
+  try {
+    LrScheduler::create(sched, base_lr);  // checks the arguments as torch's constructor would
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const Error& e) {
+    s.fail_here(e.what());
+  }
+  c.scheduler = sched;
+}
+
 }  // namespace
+
+std::int64_t BatchCount::of(std::int64_t n) const {
+  if (!is_fraction) return std::min(n, count);
+  return static_cast<std::int64_t>(static_cast<double>(n) * fraction);
+}
 
 bool trainer_field_is_fixed(const std::string& name) {
   return std::find(std::begin(kFixed), std::end(kFixed), name) != std::end(kFixed);
 }
 
-TrainerConfig read_trainer_config(const json::Value& spec) {
+TrainerConfig read_trainer_config(const json::Value& spec, double base_lr) {
   TrainerConfig c;
   if (const json::Value* seed = spec.find("seed_everything"); seed && seed->kind != json::Kind::null)
     c.seed = read_integer(*seed, "seed_everything", 0);
+  read_scheduler(spec, base_lr, c);
   const json::Value* section = spec.find("trainer");
   if (!section) return c;
   ConfigObject t(*section, "trainer");
   c.max_epochs = t.integer("max_epochs", -1, -1);
+  c.min_epochs = t.integer("min_epochs", -1, -1);
   c.max_steps = t.integer("max_steps", -1, -1);
+  c.min_steps = t.integer("min_steps", -1, -1);
+  t.get("max_time");  // a Timer callback: read by Callbacks::read
+  c.limit_train_batches = read_batch_count(t, "limit_train_batches", c.limit_train_batches);
+  c.limit_val_batches = read_batch_count(t, "limit_val_batches", c.limit_val_batches);
+  c.limit_test_batches = read_batch_count(t, "limit_test_batches", c.limit_test_batches);
+  c.limit_predict_batches = read_batch_count(t, "limit_predict_batches", c.limit_predict_batches);
+  c.val_check_interval = read_batch_count(t, "val_check_interval", c.val_check_interval);
+  if (c.val_check_interval.is_fraction ? c.val_check_interval.fraction == 0 : c.val_check_interval.count == 0)
+    t.fail("val_check_interval", "must be positive; to turn validation off set limit_val_batches to 0");
+  if (const json::Value* v = t.get("check_val_every_n_epoch"))
+    c.check_val_every_n_epoch = v->kind == json::Kind::null ? -1 : read_integer(*v, "trainer.check_val_every_n_epoch", 1);
+  c.num_sanity_val_steps = t.integer("num_sanity_val_steps", 2, -1);
+  c.accumulate_grad_batches = t.integer("accumulate_grad_batches", 1, 1);
+  c.gradient_clip_val = t.number("gradient_clip_val", 0.0, 0.0, HUGE_VAL);
+  c.gradient_clip_algorithm = t.string("gradient_clip_algorithm", "norm", {"norm", "value"});
+  if (const json::Value* v = t.get("fast_dev_run"); v && v->kind != json::Kind::null) {
+    if (v->kind == json::Kind::boolean) c.fast_dev_run = v->b ? 1 : 0;
+    else c.fast_dev_run = read_integer(*v, "trainer.fast_dev_run", 0);
+  }
+  c.overfit_batches = read_batch_count(t, "overfit_batches", c.overfit_batches);
   c.log_every_n_steps = t.integer("log_every_n_steps", 50, 1);
   c.default_root_dir = t.string("default_root_dir", ".");
   if (c.default_root_dir.empty()) t.fail("default_root_dir", "must not be empty");
@@ -43,6 +118,13 @@ TrainerConfig read_trainer_config(const json::Value& spec) {
     if (ch < 0x20 || ch == 0x7f) t.fail("default_root_dir", "path contains a control character");
   c.enable_progress_bar = t.boolean("enable_progress_bar", true);
   c.enable_checkpointing = t.boolean("enable_checkpointing", true);
+  c.enable_model_summary = t.boolean("enable_model_summary", true);
+  if (const json::Value* v = t.get("logger"); v && v->kind != json::Kind::null) {
+    if (v->kind != json::Kind::boolean)
+      t.fail("logger", "expected true (CSV and TensorBoard logs) or false (none); choosing loggers is not supported yet");
+    c.logger = v->b;
+  }
+  t.get("callbacks");  // read by Callbacks::read
   c.deterministic = t.boolean("deterministic", false);
   c.accelerator = t.string("accelerator", "auto", {"auto", "cpu", "gpu", "cuda"});
   if (c.accelerator == "gpu" || c.accelerator == "cuda")
@@ -59,19 +141,44 @@ TrainerConfig read_trainer_config(const json::Value& spec) {
   }
   for (const char* k : kNotYet) t.not_yet(k, std::string("trainer.") + k);
   t.finish();
+  if (c.max_steps != -1 && c.min_steps != -1 && c.min_steps > c.max_steps)
+    t.fail("min_steps", "is larger than max_steps");
   return c;
 }
+
+namespace {
+json::Value batch_count_json(const BatchCount& b) {
+  return b.is_fraction ? json::Value::make_number(b.fraction) : json::Value::make_integer(b.count);
+}
+json::Value optional_int(std::int64_t v) { return v == -1 ? json::Value::make_null() : json::Value::make_integer(v); }
+}  // namespace
 
 json::Value trainer_config_json(const TrainerConfig& c) {
   using json::Value;
   Value t = Value::make_object();
   // Lightning's _parse_loop_limits: no limit at all means 1000 epochs.
   t.set("max_epochs", Value::make_integer(c.max_epochs == -1 && c.max_steps == -1 ? 1000 : c.max_epochs));
+  t.set("min_epochs", optional_int(c.min_epochs));
   t.set("max_steps", Value::make_integer(c.max_steps));
+  t.set("min_steps", optional_int(c.min_steps));
+  t.set("limit_train_batches", batch_count_json(c.limit_train_batches));
+  t.set("limit_val_batches", batch_count_json(c.limit_val_batches));
+  t.set("limit_test_batches", batch_count_json(c.limit_test_batches));
+  t.set("limit_predict_batches", batch_count_json(c.limit_predict_batches));
+  t.set("val_check_interval", batch_count_json(c.val_check_interval));
+  t.set("check_val_every_n_epoch", optional_int(c.check_val_every_n_epoch));
+  t.set("num_sanity_val_steps", Value::make_integer(c.num_sanity_val_steps));
+  t.set("accumulate_grad_batches", Value::make_integer(c.accumulate_grad_batches));
+  t.set("gradient_clip_val", c.gradient_clip_val == 0 ? Value::make_null() : Value::make_number(c.gradient_clip_val));
+  t.set("gradient_clip_algorithm", Value::make_string(c.gradient_clip_algorithm));
+  t.set("fast_dev_run", Value::make_integer(c.fast_dev_run));
+  t.set("overfit_batches", batch_count_json(c.overfit_batches));
   t.set("log_every_n_steps", Value::make_integer(c.log_every_n_steps));
   t.set("default_root_dir", Value::make_string(c.default_root_dir));
   t.set("enable_progress_bar", Value::make_bool(c.enable_progress_bar));
   t.set("enable_checkpointing", Value::make_bool(c.enable_checkpointing));
+  t.set("enable_model_summary", Value::make_bool(c.enable_model_summary));
+  t.set("logger", Value::make_bool(c.logger));
   t.set("deterministic", Value::make_bool(c.deterministic));
   t.set("accelerator", Value::make_string(c.accelerator));
   t.set("precision", Value::make_string(c.precision));

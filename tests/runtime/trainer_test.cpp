@@ -143,8 +143,9 @@ TEST(Trainer, StepLoopDoesNotAllocate) {
   ASSERT_EQ(g_step_calls, 96);
   // Between two steps of one epoch: batch gather, optimizer, metrics row,
   // progress bar; none of them may allocate. (Epoch ends may: metrics.csv
-  // and the checkpoint are written there.)
-  for (int i = 1; i < 96; ++i) {
+  // and the checkpoint are written there. So may the first step, which adds
+  // train_loss to trainer.callback_metrics, as Lightning's first log does.)
+  for (int i = 2; i < 96; ++i) {
     if (i % 32 == 0) continue;
     EXPECT_EQ(g_allocations_at_step[i], g_allocations_at_step[i - 1]) << "allocation before step " << i;
   }

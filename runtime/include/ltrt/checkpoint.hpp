@@ -12,12 +12,19 @@
 //     "rng_states"      {"init": ..., "data": ..., "dropout": ...}
 //     "spec_hash"       the spec's hash, as a JSON string
 //     "hparams"         the spec, as read
+//     "loops"           {"batches_that_stepped", "batch_in_epoch", "advance_end_pending",
+//                        "epoch_start_rng_data"}: where in the epoch it was saved
+//     "lr_schedulers"   the scheduler's state (or null)
+//     "callbacks"       {state_key: state} of the callbacks
+// A weights-only checkpoint (ModelCheckpoint(save_weights_only=True)) holds
+// state_dict.* and epoch/global_step/spec_hash/hparams only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "ltrt/json.hpp"
 #include "ltrt/model.hpp"
 
 namespace ltrt {
@@ -28,6 +35,10 @@ struct TrainState {
   std::int64_t global_step = 0;
   std::int64_t optimizer_step = 0;
   std::string rng_init, rng_data, rng_dropout;  // Generator::state()
+  json::Value loops;          // the fit loop's position (see above)
+  json::Value lr_schedulers;  // LrScheduler::state(), or null
+  json::Value callbacks;      // Callbacks::state()
+  bool weights_only = false;
 };
 
 // Writes atomically (a reader or a crash never sees half a file).

@@ -51,6 +51,7 @@ struct Dataset {
 struct ClassTargets {
   std::int64_t num_classes = 0;  // 0: float targets
   std::int64_t ignore_index = -100;
+  bool with_targets = true;      // false: inputs only (predict data)
 };
 
 // randn draws class targets uniformly from [0, num_classes), like torch.randint.

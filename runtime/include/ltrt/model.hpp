@@ -83,6 +83,14 @@ struct DataConfig {
   DataSourceConfig predict;  // inputs only; kind none: `predict` has no data
 };
 
+// One row of ModelSummary: a layer of the spec.
+struct LayerSummary {
+  const char* name;          // "layers.0"
+  const char* type;          // "Linear"
+  std::int64_t params;       // trainable parameters
+  const char* output_shape;  // per batch, as torch prints it: "[32, 1]"
+};
+
 // What the generated model exports. All step functions work on one arena whose
 // layout is fixed at generation time (see the memory plan in model.cpp).
 struct ModelDef {
@@ -126,6 +134,11 @@ struct ModelDef {
   float (*training_step)(std::byte* arena, int n, float loss_scale, bool accumulate, Generator& rng);
   // Forward and loss in eval mode (dropout off). Returns the loss.
   float (*evaluation_step)(std::byte* arena, int n);
+  // Forward only in eval mode, into the output buffer: needs no targets.
+  void (*predict_step)(std::byte* arena, int n);
+
+  const LayerSummary* layers;
+  int num_layers;
 };
 
 }  // namespace ltrt

@@ -1,32 +1,67 @@
 // The arguments of lightning.pytorch.Trainer as a spec's `trainer` section
-// gives them, with Lightning's defaults. ltgen checks the section with this
-// reader when it generates a program; the program reads it again, with the
-// command line's --trainer.NAME=VALUE overrides applied.
+// gives them, with Lightning's defaults, plus the spec's lr_scheduler. ltgen
+// checks these sections with this reader when it generates a program; the
+// program reads them again, with the command line's --trainer.NAME=VALUE
+// overrides applied.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "ltrt/json.hpp"
+#include "ltrt/lr_scheduler.hpp"
 
 namespace ltrt {
+
+// limit_*_batches, overfit_batches and val_check_interval take an int (a
+// count of batches) or a float (a fraction), as in Lightning.
+struct BatchCount {
+  bool is_fraction = true;
+  double fraction = 1.0;
+  std::int64_t count = 0;
+  // Lightning's rule: min(n, count) for an int, int(n * fraction) for a float.
+  std::int64_t of(std::int64_t n) const;
+};
 
 struct TrainerConfig {
   std::int64_t seed = 0;               // the spec's seed_everything
   std::int64_t max_epochs = -1;        // -1: unset (1000 when max_steps is unset too)
+  std::int64_t min_epochs = -1;        // -1: unset
   std::int64_t max_steps = -1;         // -1: no limit
+  std::int64_t min_steps = -1;         // -1: unset
+  BatchCount limit_train_batches, limit_val_batches, limit_test_batches, limit_predict_batches;
+  BatchCount val_check_interval;       // default 1.0: once per epoch
+  std::int64_t check_val_every_n_epoch = 1;  // -1: null (validate by val_check_interval across epochs)
+  std::int64_t num_sanity_val_steps = 2;     // -1: the whole validation set
+  std::int64_t accumulate_grad_batches = 1;
+  double gradient_clip_val = 0;        // 0: no clipping
+  std::string gradient_clip_algorithm = "norm";  // "norm" | "value"
+  std::int64_t fast_dev_run = 0;       // 0: off; true means 1
+  BatchCount overfit_batches{false, 0.0, 0};  // 0: off
   std::int64_t log_every_n_steps = 50;
   std::string default_root_dir = ".";
   bool enable_progress_bar = true;
   bool enable_checkpointing = true;
+  bool enable_model_summary = true;
+  bool logger = true;                  // CSVLogger and TensorBoardLogger in lightning_logs/version_N
   bool deterministic = false;          // generated programs are deterministic either way
   std::string accelerator = "auto";    // fixed at generation time
   std::string precision = "32-true";   // fixed at generation time
+  // trainer.callbacks and trainer.max_time (a Timer) are read by Callbacks::read (ltrt/callbacks.hpp).
+
+  // The spec's lr_scheduler, with Lightning's scheduler-config keys.
+  std::optional<SchedulerSpec> scheduler;
+  std::string scheduler_interval = "epoch";  // "epoch" | "step"
+  std::int64_t scheduler_frequency = 1;
+  std::string scheduler_monitor;             // ReduceLROnPlateau: the metric it steps on
+  bool scheduler_strict = true;
 };
 
-// Reads spec["seed_everything"] and spec["trainer"] (absent: defaults).
-// Throws ConfigError naming the key and what is wrong.
-TrainerConfig read_trainer_config(const json::Value& spec);
+// Reads spec["seed_everything"], spec["trainer"] and spec["lr_scheduler"]
+// (absent: defaults). base_lr is the optimizer's lr, for checking the
+// scheduler's arguments. Throws ConfigError naming the key and what is wrong.
+TrainerConfig read_trainer_config(const json::Value& spec, double base_lr = 1e-3);
 
 // The resolved trainer section (defaults filled in), for --print_config.
 json::Value trainer_config_json(const TrainerConfig& c);

@@ -1,0 +1,37 @@
+// Metrics over the model's output: accuracy, and the batch-size weighted mean
+// that Lightning's self.log(..., on_epoch=True) reduces a metric with.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ltrt/model.hpp"
+
+namespace ltrt {
+
+// Accuracy of the first n rows of the output buffer against the target
+// buffer: argmax for class targets (rows whose target is ignore_index do not
+// count), logit > 0 against target > 0.5 for BCEWithLogitsLoss's float targets.
+struct AccuracyCount {
+  std::int64_t correct = 0;
+  std::int64_t total = 0;
+  double value() const { return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0; }
+};
+AccuracyCount batch_accuracy(const ModelDef& model, const std::byte* arena, int n);
+
+// Lightning's mean over an epoch: each batch's value weighted by its batch size.
+class WeightedMean {
+ public:
+  void add(double value, std::int64_t weight) {
+    sum_ += value * static_cast<double>(weight);
+    weight_ += weight;
+  }
+  bool empty() const { return weight_ == 0; }
+  double value() const { return sum_ / static_cast<double>(weight_); }
+
+ private:
+  double sum_ = 0;
+  std::int64_t weight_ = 0;
+};
+
+}  // namespace ltrt

@@ -1,0 +1,34 @@
+// Accuracy over the model's output buffer.
+#include "ltrt/metrics.hpp"
+
+namespace ltrt {
+
+AccuracyCount batch_accuracy(const ModelDef& model, const std::byte* arena, int n) {
+  AccuracyCount c;
+  const float* out = reinterpret_cast<const float*>(arena + model.output.offset);
+  std::int64_t per_row = 1;
+  for (int d = 1; d < model.output.rank; ++d) per_row *= model.output.shape[d];
+  if (model.target.dtype == DType::i64) {
+    // torch.argmax: the first index of the largest logit.
+    const auto* target = reinterpret_cast<const std::int64_t*>(arena + model.target.offset);
+    for (int i = 0; i < n; ++i) {
+      if (target[i] == model.ignore_index) continue;
+      const float* row = out + i * per_row;
+      std::int64_t best = 0;
+      for (std::int64_t k = 1; k < per_row; ++k)
+        if (row[k] > row[best]) best = k;
+      c.correct += best == target[i];
+      ++c.total;
+    }
+    return c;
+  }
+  // Binary: a logit above 0 is a probability above 0.5.
+  const auto* target = reinterpret_cast<const float*>(arena + model.target.offset);
+  for (std::int64_t i = 0; i < n * per_row; ++i) {
+    c.correct += (out[i] > 0.0f) == (target[i] > 0.5f);
+    ++c.total;
+  }
+  return c;
+}
+
+}  // namespace ltrt

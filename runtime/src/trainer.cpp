@@ -99,6 +99,7 @@ struct StepRow {
   std::int64_t epoch, step;
   float loss;
   double acc;
+  Metrics logged;  // a callback's own log call (LearningRateMonitor): no loss, no epoch column
 };
 
 // The results table Lightning prints after validate/test.
@@ -212,6 +213,7 @@ class Fit {
   void save_checkpoint(const std::string& path, bool weights_only);
   void restore(const std::string& path);
   void flush_train_rows();
+  void take_callback_logs();
   void run_validation(bool sanity);
   void train_batch(std::int64_t b);
   void advance_end(std::int64_t b);
@@ -358,17 +360,25 @@ void Fit::restore(const std::string& path) {
   callbacks_.load_state(s.callbacks);
 }
 
+// What callbacks logged in a hook, at the step it was logged at.
+void Fit::take_callback_logs() {
+  if (lr_logs_.empty()) return;
+  if (loggers_->enabled()) train_rows_.push_back({0, batches_that_stepped_, 0.0f, 0.0, lr_logs_});
+  lr_logs_.clear();
+}
+
 void Fit::flush_train_rows() {
+  take_callback_logs();
   for (const StepRow& r : train_rows_) {
+    if (!r.logged.empty()) {
+      loggers_->log(r.logged, r.step, std::nullopt);
+      continue;
+    }
     Metrics m = {{"train_loss", static_cast<double>(r.loss)}};
     if (model_.accuracy) m.push_back({"train_acc", r.acc});
     loggers_->log(m, r.step, r.epoch);
   }
   train_rows_.clear();  // keeps the capacity
-  if (!lr_logs_.empty()) {
-    loggers_->log(lr_logs_, batches_that_stepped_, std::nullopt);
-    lr_logs_.clear();
-  }
 }
 
 // The validation loop (sanity check or real), Lightning's _EvaluationLoop:
@@ -452,6 +462,7 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
 // One batch up to its step logging (TrainingEpochLoop.advance).
 void Fit::train_batch(std::int64_t b) {
   callbacks_.on_train_batch_start(context());
+  take_callback_logs();
   const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
   const std::int64_t k = t_.accumulate_grad_batches;
   const bool first_of_group = b % k == 0;
@@ -478,7 +489,7 @@ void Fit::train_batch(std::int64_t b) {
   in_batch_end_ = false;
   // LoggerConnector.should_update_logs, before _batches_that_stepped moves on.
   if ((batches_that_stepped_ + 1) % t_.log_every_n_steps == 0 || should_stop_) {
-    if (loggers_->enabled()) train_rows_.push_back({epoch_, batches_that_stepped_, loss, acc});
+    if (loggers_->enabled()) train_rows_.push_back({epoch_, batches_that_stepped_, loss, acc, {}});
   }
 }
 
@@ -536,6 +547,7 @@ FitResult Fit::run() {
     epoch_start_rng_data_ = rngs_.data.state();
     train_loader_->start_epoch(rngs_.data);
     callbacks_.on_train_epoch_start(context());
+    take_callback_logs();
     bar.start_epoch(epoch_, num_train_batches_);
     std::int64_t b = resuming_mid_epoch ? batch_in_epoch_ : 0;
     if (advance_end_pending_) {

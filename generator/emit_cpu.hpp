@@ -13,6 +13,10 @@ namespace ltgen {
 std::string emit_model_hpp(const Spec& spec);
 std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command);
 
+/// The model described for people: sizes, graph, cost per function and the
+/// memory plan (model.cpp's header comment; `ltgen --summary`).
+std::string summary_text(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command);
+
 /// A C++ string literal for any bytes (escapes quotes, backslashes, '?' and controls).
 std::string cpp_string_literal(const std::string& s);
 

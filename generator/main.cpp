@@ -6,6 +6,7 @@
 
 #include "build_project.hpp"
 #include "diagnostics.hpp"
+#include "emit_cpu.hpp"
 #include "lower.hpp"
 #include "version.hpp"
 
@@ -16,13 +17,14 @@ constexpr int kExitSpecError = 1;  // the spec or the build failed
 constexpr int kExitUsage = 2;      // the command line is wrong
 
 void usage(std::ostream& os) {
-  os << "usage: ltgen SPEC.json [-o DIR] [--emit-only] [--dump-ir]\n"
+  os << "usage: ltgen SPEC.json [-o DIR] [--emit-only] [--summary] [--dump-ir]\n"
         "\n"
         "Checks a training spec, generates its C++ training program into DIR\n"
         "(default: build) and builds it as DIR/<name>.\n"
         "\n"
         "  -o DIR        output directory (generated sources, runtime, program)\n"
         "  --emit-only   write the sources but do not build\n"
+        "  --summary     print the model, its cost and memory plan; write nothing\n"
         "  --dump-ir     print the IR after each pass to stderr\n"
         "  --help        this text\n"
         "  --version     ltgen's version\n";
@@ -33,6 +35,7 @@ void usage(std::ostream& os) {
 int main(int argc, char** argv) {
   std::string spec_path, out_dir = "build";
   bool emit_only = false;
+  bool summary = false;
   ltgen::LowerOptions options;
   options.command = "ltgen";
   for (int i = 1; i < argc; ++i) {
@@ -53,11 +56,13 @@ int main(int argc, char** argv) {
       continue;
     } else if (a == "--emit-only") {
       emit_only = true;
+    } else if (a == "--summary") {
+      summary = true;
     } else if (a == "--dump-ir") {
       options.dump_ir = true;
     } else if (!a.empty() && a[0] == '-') {
       std::cerr << "ltgen: error: unknown option '" << a << "'"
-                << ltgen::did_you_mean(a, {"-o", "--emit-only", "--dump-ir", "--help", "--version"}) << "\n";
+                << ltgen::did_you_mean(a, {"-o", "--emit-only", "--summary", "--dump-ir", "--help", "--version"}) << "\n";
       usage(std::cerr);
       return kExitUsage;
     } else if (spec_path.empty()) {
@@ -80,6 +85,10 @@ int main(int argc, char** argv) {
 
   try {
     const ltgen::Lowered out = ltgen::lower(spec_path, options);
+    if (summary) {
+      std::cout << ltgen::summary_text(out.spec, out.graph, out.plan, options.command);
+      return kExitOk;
+    }
     ltgen::write_project(out_dir, out.files);
     if (emit_only) {
       std::cerr << "ltgen: wrote " << out_dir << "/ (" << out.spec.name << ")\n";

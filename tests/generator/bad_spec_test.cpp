@@ -80,6 +80,17 @@ TEST(Cli, MissingSpecFile) {
   EXPECT_NE(r.output.find("/nonexistent/spec.json: error: cannot open the spec file"), std::string::npos) << r.output;
 }
 
+TEST(Cli, SummaryPrintsThePlanAndWritesNothing) {
+  const fs::path out = fs::temp_directory_path() / "ltgen_summary_out";
+  fs::remove_all(out);
+  const Result r = run(std::string(SPECS_DIR) + "/mlp.json --summary -o " + out.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("parameters: 269322"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Memory plan: one arena of"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("layers_0_backward"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+}
+
 TEST(Cli, HelpAndVersion) {
   EXPECT_EQ(run("--help").exit_code, 0);
   const Result v = run("--version");

@@ -7,6 +7,7 @@
 #include "build_project.hpp"
 #include "diagnostics.hpp"
 #include "emit_cpu.hpp"
+#include "emit_schema.hpp"
 #include "lower.hpp"
 #include "version.hpp"
 
@@ -25,6 +26,7 @@ void usage(std::ostream& os) {
         "  -o DIR        output directory (generated sources, runtime, program)\n"
         "  --emit-only   write the sources but do not build\n"
         "  --summary     print the model, its cost and memory plan; write nothing\n"
+        "  --schema      print the JSON Schema of specs (specs/schema.json)\n"
         "  --dump-ir     print the IR after each pass to stderr\n"
         "  --help        this text\n"
         "  --version     ltgen's version\n";
@@ -56,13 +58,16 @@ int main(int argc, char** argv) {
       continue;
     } else if (a == "--emit-only") {
       emit_only = true;
+    } else if (a == "--schema") {
+      std::cout << ltgen::emit_schema();
+      return kExitOk;
     } else if (a == "--summary") {
       summary = true;
     } else if (a == "--dump-ir") {
       options.dump_ir = true;
     } else if (!a.empty() && a[0] == '-') {
       std::cerr << "ltgen: error: unknown option '" << a << "'"
-                << ltgen::did_you_mean(a, {"-o", "--emit-only", "--summary", "--dump-ir", "--help", "--version"}) << "\n";
+                << ltgen::did_you_mean(a, {"-o", "--emit-only", "--summary", "--schema", "--dump-ir", "--help", "--version"}) << "\n";
       usage(std::cerr);
       return kExitUsage;
     } else if (spec_path.empty()) {

@@ -24,7 +24,7 @@ if ((${#missing[@]})); then
 fi
 
 if [[ "${1:-}" == "--test" ]]; then
-  # Debian's torch for the oracles, plus the real safetensors and tensorboard packages from PyPI.
+  # Debian's torch for the oracles, plus the real safetensors, tensorboard and jsonschema packages from PyPI.
   venv="${LTGEN_VENV:-/opt/ltgen/venv}"
   if [[ ! -x "$venv/bin/python" ]]; then
     mkdir -p "$(dirname "$venv")"
@@ -34,4 +34,6 @@ if [[ "${1:-}" == "--test" ]]; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check safetensors
   "$venv/bin/python" -c "import tensorboard" 2> /dev/null ||
     "$venv/bin/python" -m pip install -q --disable-pip-version-check tensorboard
+  "$venv/bin/python" -c "import jsonschema" 2> /dev/null ||
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check jsonschema
 fi

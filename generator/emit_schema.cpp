@@ -1,0 +1,227 @@
+/// \file
+/// The JSON Schema of specs (specs/schema.json), built from the same tables
+/// the reader checks against: the layer and loss registry, torch's scheduler
+/// arguments and Lightning's trainer arguments.
+#include "emit_schema.hpp"
+
+#include <ltrt/lr_scheduler.hpp>
+#include <ltrt/trainer_config.hpp>
+
+#include "op.hpp"
+
+namespace ltgen {
+
+namespace {
+
+using JsonValue = ltrt::json::Value;
+
+JsonValue type_of(const char* t) {
+  JsonValue v = JsonValue::make_object();
+  v.set("type", JsonValue::make_string(t));
+  return v;
+}
+
+JsonValue strings(const std::vector<std::string>& items) {
+  JsonValue a = JsonValue::make_array();
+  for (const auto& s : items) a.push(JsonValue::make_string(s));
+  return a;
+}
+
+JsonValue object(JsonValue properties, const std::vector<std::string>& required) {
+  JsonValue o = type_of("object");
+  o.set("properties", std::move(properties));
+  if (!required.empty()) o.set("required", strings(required));
+  o.set("additionalProperties", JsonValue::make_bool(false));
+  return o;
+}
+
+JsonValue arg_schema(const ArgDef& a) {
+  JsonValue v;
+  switch (a.type) {
+    case ArgType::integer: v = type_of("integer"); break;
+    case ArgType::number: v = type_of("number"); break;
+    case ArgType::boolean: v = type_of("boolean"); break;
+    case ArgType::string: v = type_of("string"); break;
+  }
+  if (!a.choices.empty()) v.set("enum", strings(a.choices));
+  if (a.min) v.set("minimum", JsonValue::make_number(*a.min));
+  if (a.max) v.set("maximum", JsonValue::make_number(*a.max));
+  return v;
+}
+
+// One torch.nn class: {"type": <name>, its constructor arguments}.
+JsonValue layer_schema(const LayerDef& l) {
+  JsonValue props = JsonValue::make_object();
+  JsonValue t = JsonValue::make_object();
+  t.set("const", JsonValue::make_string(l.torch_type));
+  props.set("type", t);
+  std::vector<std::string> required = {"type"};
+  for (const ArgDef& a : l.args) {
+    props.set(a.name, arg_schema(a));
+    if (!a.default_value && !a.inferred) required.push_back(a.name);
+  }
+  return object(props, required);
+}
+
+JsonValue one_of(const std::vector<JsonValue>& alternatives) {
+  JsonValue a = JsonValue::make_array();
+  for (const auto& v : alternatives) a.push(v);
+  JsonValue o = JsonValue::make_object();
+  o.set("oneOf", a);
+  return o;
+}
+
+JsonValue shape_schema() {
+  JsonValue s = type_of("array");
+  JsonValue item = type_of("integer");
+  item.set("minimum", JsonValue::make_integer(1));
+  s.set("items", item);
+  s.set("minItems", JsonValue::make_integer(1));
+  return s;
+}
+
+JsonValue source_schema() {
+  JsonValue p = JsonValue::make_object();
+  JsonValue src = type_of("string");
+  src.set("enum", strings({"randn", "npy", "csv"}));
+  p.set("source", src);
+  JsonValue n = type_of("integer");
+  n.set("minimum", JsonValue::make_integer(1));
+  p.set("num_samples", n);
+  for (const char* k : {"x", "y", "path", "target_column"}) p.set(k, type_of("string"));
+  p.set("header", type_of("boolean"));
+  return object(p, {"source"});
+}
+
+JsonValue model_schema() {
+  std::vector<JsonValue> layers, losses;
+  for (const LayerDef* l : layer_defs()) (l->is_loss ? losses : layers).push_back(layer_schema(*l));
+  JsonValue p = JsonValue::make_object();
+  JsonValue inputs = type_of("object");
+  inputs.set("additionalProperties", one_of({shape_schema(), object([] {
+                                                JsonValue q = JsonValue::make_object();
+                                                q.set("shape", shape_schema());
+                                                JsonValue d = type_of("string");
+                                                d.set("enum", strings({"float32"}));
+                                                q.set("dtype", d);
+                                                return q;
+                                              }(), {"shape"})}));
+  inputs.set("minProperties", JsonValue::make_integer(1));
+  inputs.set("maxProperties", JsonValue::make_integer(1));
+  p.set("inputs", inputs);
+  JsonValue target = JsonValue::make_object();
+  target.set("shape", shape_schema());
+  JsonValue dtype = type_of("string");
+  dtype.set("enum", strings({"float32", "int64"}));
+  target.set("dtype", dtype);
+  JsonValue classes = type_of("integer");
+  classes.set("minimum", JsonValue::make_integer(2));
+  target.set("num_classes", classes);
+  p.set("target", object(target, {}));
+  JsonValue list = type_of("array");
+  list.set("items", one_of(layers));
+  list.set("minItems", JsonValue::make_integer(1));
+  p.set("layers", list);
+  p.set("loss", one_of(losses));
+  JsonValue metrics = type_of("array");
+  JsonValue metric = type_of("string");
+  metric.set("enum", strings({"accuracy"}));
+  metrics.set("items", metric);
+  p.set("metrics", metrics);
+  return object(p, {"inputs", "target", "layers", "loss"});
+}
+
+JsonValue data_schema() {
+  JsonValue p = JsonValue::make_object();
+  JsonValue batch = type_of("integer");
+  batch.set("minimum", JsonValue::make_integer(1));
+  p.set("batch_size", batch);
+  p.set("shuffle", type_of("boolean"));
+  p.set("drop_last", type_of("boolean"));
+  p.set("num_workers", type_of("integer"));
+  for (const char* split : {"train", "val", "test", "predict"}) p.set(split, source_schema());
+  return object(p, {"batch_size", "train"});
+}
+
+}  // namespace
+
+const std::vector<std::pair<std::string, std::vector<std::pair<std::string, const char*>>>>& optimizer_arguments() {
+  static const std::vector<std::pair<std::string, std::vector<std::pair<std::string, const char*>>>> args = {
+      {"SGD",
+       {{"lr", "number"}, {"momentum", "number"}, {"dampening", "number"}, {"nesterov", "boolean"},
+        {"weight_decay", "number"}, {"maximize", "boolean"}}},
+      {"Adam",
+       {{"lr", "number"}, {"betas", "array"}, {"eps", "number"}, {"weight_decay", "number"}, {"amsgrad", "boolean"},
+        {"maximize", "boolean"}}},
+      {"AdamW",
+       {{"lr", "number"}, {"betas", "array"}, {"eps", "number"}, {"weight_decay", "number"}, {"amsgrad", "boolean"},
+        {"maximize", "boolean"}}},
+  };
+  return args;
+}
+
+std::string emit_schema() {
+  JsonValue root = JsonValue::make_object();
+  root.set("$schema", JsonValue::make_string("https://json-schema.org/draft/2020-12/schema"));
+  root.set("title", JsonValue::make_string("ltgen training spec"));
+  root.set("description", JsonValue::make_string("Generated by `ltgen --schema`; kept in step with ltgen's reader by a test."));
+  JsonValue p = JsonValue::make_object();
+  p.set("$schema", type_of("string"));
+  JsonValue name = type_of("string");
+  name.set("pattern", JsonValue::make_string("^[A-Za-z_][A-Za-z0-9_]{0,63}$"));
+  p.set("name", name);
+  JsonValue seed = type_of("integer");
+  seed.set("minimum", JsonValue::make_integer(0));
+  p.set("seed_everything", seed);
+  p.set("model", model_schema());
+  p.set("data", data_schema());
+
+  std::vector<JsonValue> optimizers;
+  for (const auto& [type, args] : optimizer_arguments()) {
+    JsonValue q = JsonValue::make_object();
+    JsonValue t = JsonValue::make_object();
+    t.set("const", JsonValue::make_string(type));
+    q.set("type", t);
+    for (const auto& [arg, json_type] : args) q.set(arg, type_of(json_type));
+    optimizers.push_back(object(q, {"type"}));
+  }
+  p.set("optimizer", one_of(optimizers));
+
+  std::vector<JsonValue> schedulers;
+  for (const auto& [type, args] : ltrt::scheduler_arguments()) {
+    JsonValue q = JsonValue::make_object();
+    JsonValue t = JsonValue::make_object();
+    t.set("const", JsonValue::make_string(type));
+    q.set("type", t);
+    std::vector<std::string> required = {"type"};
+    for (const auto& a : args) {
+      q.set(a.name, JsonValue::make_object());  // ints, floats or lists, as torch takes them
+      if (a.required) required.push_back(a.name);
+    }
+    JsonValue interval = type_of("string");
+    interval.set("enum", strings({"epoch", "step"}));
+    q.set("interval", interval);
+    q.set("frequency", type_of("integer"));
+    q.set("monitor", type_of("string"));
+    q.set("strict", type_of("boolean"));
+    q.set("name", type_of("string"));
+    schedulers.push_back(object(q, required));
+  }
+  p.set("lr_scheduler", one_of(schedulers));
+
+  // The trainer's keys: everything --print_config resolves, plus what other readers take.
+  JsonValue trainer = JsonValue::make_object();
+  for (const auto& [key, v] : ltrt::trainer_config_json(ltrt::TrainerConfig{}).members) {
+    (void)v;
+    trainer.set(key, JsonValue::make_object());  // Lightning takes int/float/bool/null/string forms
+  }
+  for (const char* k : {"devices", "max_time", "callbacks"}) trainer.set(k, JsonValue::make_object());
+  p.set("trainer", object(trainer, {}));
+  root.set("type", JsonValue::make_string("object"));
+  root.set("properties", p);
+  root.set("required", strings({"name", "model", "data", "optimizer"}));
+  root.set("additionalProperties", JsonValue::make_bool(false));
+  return ltrt::json::write(root, 2) + "\n";
+}
+
+}  // namespace ltgen

@@ -8,10 +8,11 @@ namespace ltgen {
 
 class CodeWriter {
  public:
-  explicit CodeWriter(int indent = 0) : indent_(indent) {}
+  enum class Language { cpp, python };
+  explicit CodeWriter(int indent = 0, Language language = Language::cpp) : indent_(indent), language_(language) {}
   /// One line at the current indentation ("" writes an empty line).
   void line(const std::string& text = "");
-  /// Opens a block: writes `head {` and indents.
+  /// Opens a block: writes `head {` (Python: `head:`) and indents.
   void open(const std::string& head);
   /// Closes a block: dedents and writes `}` plus `tail`.
   void close(const std::string& tail = "");
@@ -23,6 +24,7 @@ class CodeWriter {
  private:
   std::string out_;
   int indent_;
+  Language language_;
 };
 
 }  // namespace ltgen

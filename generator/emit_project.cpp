@@ -30,7 +30,7 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 void write_if_changed(const fs::path& p, const std::string& text) {
   std::error_code ec;
   if (fs::exists(p, ec) && read_text(p) == text) return;
-  fs::create_directories(p.parent_path(), ec);
+  if (!p.parent_path().empty()) fs::create_directories(p.parent_path(), ec);
   if (ec) throw std::runtime_error(p.parent_path().string() + ": cannot create directory: " + ec.message());
   const fs::path tmp = p.string() + ".tmp";
   {
@@ -43,6 +43,8 @@ void write_if_changed(const fs::path& p, const std::string& text) {
 }
 
 }  // namespace
+
+void write_file(const std::string& path, const std::string& text) { write_if_changed(fs::path(path), text); }
 
 std::string ltgen_home() {
   if (const char* home = std::getenv("LTGEN_HOME"); home && *home) return home;

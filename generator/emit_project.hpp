@@ -19,6 +19,9 @@ std::string ltgen_home();
 /// main.cpp and CMakeLists.txt from templates/, with placeholders filled in.
 std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path);
 
+/// Writes one file atomically; throws std::runtime_error naming the path.
+void write_file(const std::string& path, const std::string& text);
+
 /// Writes files whose content changed (so rebuilds stay incremental) and
 /// mirrors runtime/ into DIR/ltrt. Throws std::runtime_error naming the path.
 void write_project(const std::string& dir, const std::vector<GeneratedFile>& files);

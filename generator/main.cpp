@@ -7,6 +7,7 @@
 #include "build_project.hpp"
 #include "diagnostics.hpp"
 #include "emit_cpu.hpp"
+#include "emit_lightning.hpp"
 #include "emit_schema.hpp"
 #include "lower.hpp"
 #include "version.hpp"
@@ -19,6 +20,8 @@ constexpr int kExitUsage = 2;      // the command line is wrong
 
 void usage(std::ostream& os) {
   os << "usage: ltgen SPEC.json [-o DIR] [--emit-only] [--summary] [--dump-ir]\n"
+        "       ltgen SPEC.json --emit lightning [-o MODEL.py]\n"
+        "       ltgen --schema\n"
         "\n"
         "Checks a training spec, generates its C++ training program into DIR\n"
         "(default: build) and builds it as DIR/<name>.\n"
@@ -27,6 +30,7 @@ void usage(std::ostream& os) {
         "  --emit-only   write the sources but do not build\n"
         "  --summary     print the model, its cost and memory plan; write nothing\n"
         "  --schema      print the JSON Schema of specs (specs/schema.json)\n"
+        "  --emit lightning  write the spec as a PyTorch Lightning script instead\n"
         "  --dump-ir     print the IR after each pass to stderr\n"
         "  --help        this text\n"
         "  --version     ltgen's version\n";
@@ -38,6 +42,7 @@ int main(int argc, char** argv) {
   std::string spec_path, out_dir = "build";
   bool emit_only = false;
   bool summary = false;
+  bool emit_lightning = false;  // -o names the .py file then
   ltgen::LowerOptions options;
   options.command = "ltgen";
   for (int i = 1; i < argc; ++i) {
@@ -58,6 +63,14 @@ int main(int argc, char** argv) {
       continue;
     } else if (a == "--emit-only") {
       emit_only = true;
+    } else if (a == "--emit") {
+      if (i + 1 >= argc || std::string(argv[i + 1]) != "lightning") {
+        std::cerr << "ltgen: error: --emit takes 'lightning' (the spec as a PyTorch Lightning script)\n";
+        return kExitUsage;
+      }
+      emit_lightning = true;
+      ++i;
+      continue;
     } else if (a == "--schema") {
       std::cout << ltgen::emit_schema();
       return kExitOk;
@@ -67,7 +80,7 @@ int main(int argc, char** argv) {
       options.dump_ir = true;
     } else if (!a.empty() && a[0] == '-') {
       std::cerr << "ltgen: error: unknown option '" << a << "'"
-                << ltgen::did_you_mean(a, {"-o", "--emit-only", "--summary", "--schema", "--dump-ir", "--help", "--version"}) << "\n";
+                << ltgen::did_you_mean(a, {"-o", "--emit-only", "--emit", "--summary", "--schema", "--dump-ir", "--help", "--version"}) << "\n";
       usage(std::cerr);
       return kExitUsage;
     } else if (spec_path.empty()) {
@@ -90,6 +103,12 @@ int main(int argc, char** argv) {
 
   try {
     const ltgen::Lowered out = ltgen::lower(spec_path, options);
+    if (emit_lightning) {
+      const std::string path = out_dir == "build" ? out.spec.name + ".py" : out_dir;
+      ltgen::write_file(path, ltgen::emit_lightning(out.spec, out.graph));
+      std::cerr << "ltgen: wrote " << path << "\n";
+      return kExitOk;
+    }
     if (summary) {
       std::cout << ltgen::summary_text(out.spec, out.graph, out.plan, options.command);
       return kExitOk;

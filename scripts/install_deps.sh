@@ -36,4 +36,14 @@ if [[ "${1:-}" == "--test" ]]; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check tensorboard
   "$venv/bin/python" -c "import jsonschema" 2> /dev/null ||
     "$venv/bin/python" -m pip install -q --disable-pip-version-check jsonschema
+
+  # The newest torch and Lightning from PyPI, for the test that runs `ltgen --emit lightning`
+  # scripts with real Lightning (Debian's torch 1.13 is too old for Lightning 2).
+  lightning_venv="${LTGEN_LIGHTNING_VENV:-/opt/ltgen/lightning-venv}"
+  if [[ ! -x "$lightning_venv/bin/python" ]]; then
+    mkdir -p "$(dirname "$lightning_venv")"
+    /usr/bin/python3 -m venv "$lightning_venv"
+  fi
+  "$lightning_venv/bin/python" -c "import torch, lightning, tensorboard, safetensors, numpy" 2> /dev/null ||
+    "$lightning_venv/bin/python" -m pip install -q --disable-pip-version-check torch lightning tensorboard safetensors numpy
 fi

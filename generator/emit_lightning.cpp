@@ -1,0 +1,299 @@
+/// \file
+/// `ltgen SPEC --emit lightning -o model.py`: the spec as a PyTorch Lightning
+/// script (LightningModule, LightningDataModule, Trainer call), so that users
+/// can check a generated program against Lightning itself.
+#include "emit_lightning.hpp"
+
+#include <ltrt/json.hpp>
+#include <ltrt/python_repr.hpp>
+
+#include "code_writer.hpp"
+#include "op.hpp"
+#include "version.hpp"
+
+namespace ltgen {
+
+namespace {
+
+using JsonValue = ltrt::json::Value;
+
+// A JSON value as a Python literal. JSON's string escapes are Python's too.
+std::string py(const JsonValue& v) {
+  switch (v.kind) {
+    case ltrt::json::Kind::null: return "None";
+    case ltrt::json::Kind::boolean: return v.b ? "True" : "False";
+    case ltrt::json::Kind::number: return v.is_integer ? std::to_string(v.integer) : ltrt::python_repr(v.num);
+    case ltrt::json::Kind::string: return ltrt::json::quote(v.str);
+    case ltrt::json::Kind::array: {
+      std::string s = "[";
+      for (size_t i = 0; i < v.items.size(); ++i) s += (i ? ", " : "") + py(v.items[i]);
+      return s + "]";
+    }
+    case ltrt::json::Kind::object: {
+      std::string s = "{";
+      for (size_t i = 0; i < v.members.size(); ++i)
+        s += (i ? ", " : "") + ltrt::json::quote(v.members[i].first) + ": " + py(v.members[i].second);
+      return s + "}";
+    }
+  }
+  return "None";
+}
+
+std::string py(const Attr& a) {
+  if (auto* i = std::get_if<std::int64_t>(&a)) return std::to_string(*i);
+  if (auto* d = std::get_if<double>(&a)) return ltrt::python_repr(*d);
+  if (auto* b = std::get_if<bool>(&a)) return *b ? "True" : "False";
+  if (auto* s = std::get_if<std::string>(&a)) return ltrt::json::quote(*s);
+  std::string s = "[";
+  const auto& v = std::get<std::vector<std::int64_t>>(a);
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// "nn.Linear(in_features=10, out_features=1, bias=True)": constructor order,
+// inferred sizes filled in from the graph.
+std::string module(const LayerSpec& l, const Graph& g, const std::string& layer) {
+  const LayerDef* def = find_layer(l.type);
+  std::string s = "nn." + l.type + "(";
+  bool first = true;
+  for (const ArgDef& a : def->args) {
+    auto it = l.args.find(a.name);
+    const Attr* v = it != l.args.end() ? &it->second : nullptr;
+    if (!v && a.inferred) {
+      for (const Node& n : g.nodes)
+        if (!n.backward && n.layer == layer && n.attrs.count(a.name)) v = &n.attrs.at(a.name);
+    }
+    if (!v) continue;
+    s += (first ? "" : ", ") + a.name + "=" + py(*v);
+    first = false;
+  }
+  return s + ")";
+}
+
+// The constructor call for a LightningCLI class_path/init_args entry.
+std::string instance(const JsonValue& entry, const char* module_path) {
+  const JsonValue* cls = entry.find("class_path");
+  std::string name = cls ? cls->str : "";
+  name = name.substr(name.find_last_of('.') + 1);
+  std::string s = std::string(module_path) + name + "(";
+  if (const JsonValue* args = entry.find("init_args"))
+    for (size_t i = 0; i < args->members.size(); ++i)
+      s += (i ? ", " : "") + args->members[i].first + "=" + py(args->members[i].second);
+  return s + ")";
+}
+
+void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSpec& s, const Spec& spec, bool targets) {
+  w.open(std::string("def ") + split + "_tensors(self)");
+  if (s.source == "randn") {
+    // Lightning's seed example draws torch.randn: the same distribution as the
+    // generated program, not the same numbers (ltgen's generator is its own).
+    w.line("g = torch.Generator().manual_seed(" + std::to_string(spec.trainer.seed * 4 + index) + ")");
+    std::string shape = std::to_string(s.num_samples);
+    for (auto d : spec.inputs.at(0).shape) shape += ", " + std::to_string(d);
+    w.line("x = torch.randn(" + shape + ", generator=g)");
+    if (targets) {
+      if (spec.target.dtype == DType::i64)
+        w.line("y = torch.randint(0, " + std::to_string(spec.target.num_classes) + ", (" +
+               std::to_string(s.num_samples) + ",), generator=g)");
+      else {
+        std::string ts = std::to_string(s.num_samples);
+        for (auto d : spec.target.shape) ts += ", " + std::to_string(d);
+        w.line("y = torch.randn(" + ts + ", generator=g)");
+      }
+    }
+  } else if (s.source == "npy") {
+    w.line("x = torch.from_numpy(np.load(" + ltrt::json::quote(s.x) + ")).float()");
+    if (targets) w.line("y = torch.from_numpy(np.load(" + ltrt::json::quote(s.y) + "))");
+  } else {
+    w.line("table = np.genfromtxt(" + ltrt::json::quote(s.path) + ", delimiter=\",\", names=True)");
+    w.line("columns = [c for c in table.dtype.names if c != " + ltrt::json::quote(s.target_column) + "]");
+    w.line("x = torch.tensor(np.stack([table[c] for c in columns], axis=1), dtype=torch.float32)");
+    if (targets) w.line("y = torch.tensor(table[" + ltrt::json::quote(s.target_column) + "])");
+  }
+  if (targets) {
+    if (spec.target.dtype == DType::i64) {
+      w.line("y = y.long()");
+    } else {
+      std::string shape = "-1";
+      for (auto d : spec.target.shape) shape += ", " + std::to_string(d);
+      w.line("y = y.float().reshape(" + shape + ")");
+    }
+    w.line("return x, y");
+  } else {
+    w.line("return (x,)");
+  }
+  w.close();
+  w.line();
+}
+
+}  // namespace
+
+std::string emit_lightning(const Spec& spec, const Graph& g) {
+  const JsonValue root = ltrt::json::parse(spec.text);
+  CodeWriter w(0, CodeWriter::Language::python);
+  w.line("# " + spec.name + ": the spec " + spec.path + " as a PyTorch Lightning script, written by ltgen " +
+         kVersion + ".");
+  w.line("# The same layers, loss, optimizer, scheduler, callbacks, loggers and data as the generated");
+  w.line("# program, so that both can be compared:  python model.py [--init_weights W.safetensors]");
+  w.line("import argparse");
+  w.line();
+  w.line("import numpy as np");
+  w.line("import torch");
+  w.line("import torch.nn as nn");
+  w.line("import lightning.pytorch as pl");
+  w.line("from lightning.pytorch import callbacks, loggers");
+  w.line("from torch.utils.data import DataLoader, TensorDataset");
+  w.line();
+  w.line();
+  w.open("class Model(pl.LightningModule)");
+  w.open("def __init__(self)");
+  w.line("super().__init__()");
+  w.line("self.layers = nn.Sequential(");
+  for (size_t i = 0; i < spec.layers.size(); ++i)
+    w.line("    " + module(spec.layers[i], g, "layers." + std::to_string(i)) + ",");
+  w.line(")");
+  w.line("self.loss = " + module(spec.loss, g, "loss"));
+  w.close();
+  w.line();
+  w.open("def forward(self, x)");
+  w.line("return self.layers(x)");
+  w.close();
+  w.line();
+  for (const char* stage : {"train", "val", "test"}) {
+    const std::string fn = std::string(stage) == "train" ? "training" : std::string(stage) == "val" ? "validation" : "test";
+    w.open("def " + fn + "_step(self, batch, batch_idx)");
+    w.line("x, y = batch");
+    w.line("out = self(x)");
+    w.line("loss = self.loss(out, y)");
+    w.line(std::string("self.log(\"") + stage + "_loss\", loss)");
+    if (spec.accuracy) {
+      if (spec.target.dtype == DType::i64)
+        w.line(std::string("self.log(\"") + stage + "_acc\", (out.argmax(dim=1) == y).float().mean())");
+      else
+        w.line(std::string("self.log(\"") + stage + "_acc\", ((out > 0) == (y > 0.5)).float().mean())");
+    }
+    w.line("return loss");
+    w.close();
+    w.line();
+  }
+  w.open("def predict_step(self, batch, batch_idx)");
+  w.line("return self(batch[0])");
+  w.close();
+  w.line();
+  w.open("def configure_optimizers(self)");
+  const OptimizerSpec& o = spec.optimizer;
+  std::string args = "lr=" + ltrt::python_repr(o.lr);
+  if (o.type == "SGD") {
+    args += ", momentum=" + ltrt::python_repr(o.momentum) + ", dampening=" + ltrt::python_repr(o.dampening) +
+            ", nesterov=" + (o.nesterov ? "True" : "False");
+  } else {
+    args += ", betas=(" + ltrt::python_repr(o.beta1) + ", " + ltrt::python_repr(o.beta2) + "), eps=" +
+            ltrt::python_repr(o.eps) + ", amsgrad=" + (o.amsgrad ? "True" : "False");
+  }
+  args += ", weight_decay=" + ltrt::python_repr(o.weight_decay) + ", maximize=" + (o.maximize ? "True" : "False");
+  w.line("optimizer = torch.optim." + o.type + "(self.parameters(), " + args + ")");
+  if (const auto& sched = spec.trainer.scheduler) {
+    std::string sargs;
+    for (const auto& [k, v] : sched->args.members) {
+      if (sched->type == "SequentialLR" && k == "schedulers") {
+        std::string list = "[";
+        for (size_t i = 0; i < v.items.size(); ++i) {
+          const JsonValue& inner = v.items[i];
+          const JsonValue* type = inner.find("type");
+          list += (i ? ", " : "") + std::string("torch.optim.lr_scheduler.") + (type ? type->str : "") + "(optimizer";
+          for (const auto& [ik, iv] : inner.members)
+            if (ik != "type") list += ", " + ik + "=" + py(iv);
+          list += ")";
+        }
+        sargs += ", schedulers=" + list + "]";
+        continue;
+      }
+      sargs += ", " + k + "=" + py(v);
+    }
+    w.line("scheduler = torch.optim.lr_scheduler." + sched->type + "(optimizer" + sargs + ")");
+    std::string config = "{\"scheduler\": scheduler, \"interval\": " + ltrt::json::quote(spec.trainer.scheduler_interval) +
+                         ", \"frequency\": " + std::to_string(spec.trainer.scheduler_frequency);
+    if (!spec.trainer.scheduler_monitor.empty())
+      config += ", \"monitor\": " + ltrt::json::quote(spec.trainer.scheduler_monitor);
+    config += ", \"strict\": " + std::string(spec.trainer.scheduler_strict ? "True" : "False") + "}";
+    w.line("return {\"optimizer\": optimizer, \"lr_scheduler\": " + config + "}");
+  } else {
+    w.line("return optimizer");
+  }
+  w.close();
+  w.close();
+  w.line();
+  w.line();
+
+  w.open("class Data(pl.LightningDataModule)");
+  const std::pair<const char*, const DataSourceSpec*> splits[] = {
+      {"train", &spec.train}, {"val", &spec.val}, {"test", &spec.test}, {"predict", &spec.predict}};
+  for (int i = 0; i < 4; ++i) {
+    const auto& [split, source] = splits[i];
+    if (!source->source.empty()) emit_source(w, split, i, *source, spec, std::string(split) != "predict");
+  }
+  const std::string batch = std::to_string(spec.batch_size);
+  w.open("def train_dataloader(self)");
+  w.line("return DataLoader(TensorDataset(*self.train_tensors()), batch_size=" + batch + ", shuffle=" +
+         (spec.shuffle ? "True" : "False") + ", drop_last=" + (spec.drop_last ? "True" : "False") + ")");
+  w.close();
+  for (const auto& [split, source] : splits) {
+    if (std::string(split) == "train" || source->source.empty()) continue;
+    w.line();
+    w.open(std::string("def ") + split + "_dataloader(self)");
+    w.line(std::string("return DataLoader(TensorDataset(*self.") + split + "_tensors()), batch_size=" + batch + ")");
+    w.close();
+  }
+  w.close();
+  w.line();
+  w.line();
+
+  w.open("def trainer(**overrides)");
+  w.line("args = dict(");
+  if (const JsonValue* t = root.find("trainer")) {
+    for (const auto& [k, v] : t->members) {
+      if (k == "callbacks") {
+        std::string list = "[";
+        if (v.kind == ltrt::json::Kind::array)
+          for (size_t i = 0; i < v.items.size(); ++i) list += (i ? ", " : "") + instance(v.items[i], "callbacks.");
+        else
+          list += instance(v, "callbacks.");
+        w.line("    callbacks=" + list + "],");
+      } else if (k == "logger") {
+        w.line("    logger=" + py(v) + ",");
+      } else {
+        w.line("    " + k + "=" + py(v) + ",");
+      }
+    }
+  }
+  w.line(")");
+  w.line("args.update(overrides)");
+  w.open("if args.get(\"logger\", True) is True");
+  w.line("root = args.get(\"default_root_dir\") or \".\"");
+  w.line("csv = loggers.CSVLogger(root)  # both in one lightning_logs/version_N, as ltgen writes them");
+  w.line("args[\"logger\"] = [csv, loggers.TensorBoardLogger(root, version=csv.version)]");
+  w.close();
+  w.line("return pl.Trainer(**args)");
+  w.close();
+  w.line();
+  w.line();
+  w.open("if __name__ == \"__main__\"");
+  w.line("parser = argparse.ArgumentParser()");
+  w.line("parser.add_argument(\"--init_weights\", help=\"a safetensors file of model.state_dict() tensors\")");
+  w.line("parser.add_argument(\"--default_root_dir\")");
+  w.line("cli = parser.parse_args()");
+  w.line("pl.seed_everything(" + std::to_string(spec.trainer.seed) + ")");
+  w.line("model = Model()");
+  w.open("if cli.init_weights");
+  w.line("from safetensors.torch import load_file");
+  w.line("weights = {k.removeprefix(\"state_dict.\"): v for k, v in load_file(cli.init_weights).items()");
+  w.line("           if not k.startswith(\"optimizer.\")}");
+  w.line("model.load_state_dict(weights, strict=True)");
+  w.close();
+  w.line("overrides = {\"default_root_dir\": cli.default_root_dir} if cli.default_root_dir else {}");
+  w.line("trainer(**overrides).fit(model, datamodule=Data())");
+  w.close();
+  return w.str();
+}
+
+}  // namespace ltgen

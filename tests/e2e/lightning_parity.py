@@ -1,0 +1,124 @@
+"""`ltgen SPEC --emit lightning` writes a Lightning script; run with real PyTorch Lightning (the
+newest from PyPI) it logs the same rows (epoch, step, metric names) with the same values as the
+generated program, from the same initial weights and data: per-step losses within 1e-4."""
+import argparse
+import csv
+import math
+import os
+import shutil
+import subprocess
+
+import numpy as np
+from safetensors.numpy import save_file
+
+import common
+from common import check
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--ltgen", required=True)
+parser.add_argument("--lightning-python", required=True)
+parser.add_argument("--work", required=True)
+parser.add_argument("spec")
+args = parser.parse_args()
+
+TOL = 1e-4
+
+
+def layer_shapes(spec):
+    """(name, shape) of each parameter, as nn.Sequential names them."""
+    features = spec["model"]["inputs"]["x"][0]
+    out = []
+    for i, layer in enumerate(spec["model"]["layers"]):
+        if layer["type"] == "Linear":
+            n = layer["out_features"]
+            out += [(f"layers.{i}.weight", (n, features)), (f"layers.{i}.bias", (n,))]
+            features = n
+    return out
+
+
+def write_data(spec, work, rng):
+    model = spec["model"]
+    features = model["inputs"]["x"][0]
+    for prefix, rows in (("", 57), ("v", 23)):
+        x = rng.standard_normal((rows, features)).astype(np.float32)
+        if model["target"].get("dtype") == "int64":
+            y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
+        else:
+            y = (x[:, :1] * 0.7 + np.sin(x[:, 1:2])).astype(np.float32)
+        np.save(os.path.join(work, prefix + "x.npy"), x)
+        np.save(os.path.join(work, prefix + "y.npy"), y)
+
+
+def read_rows(path):
+    """metrics.csv -> [((epoch, step, column), value)] for every filled cell, in file order
+    (with gradient accumulation Lightning logs several rows with one step)."""
+    check(os.path.isfile(path), f"{path} was not written")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cells = []
+    for r in rows:
+        for k in sorted(r):
+            v = r[k]
+            if k in ("epoch", "step") or v in ("", None):
+                continue
+            cells.append(((int(float(r["epoch"])) if r["epoch"] else None, int(r["step"]), k), float(v)))
+    return cells
+
+
+def version_dir(root):
+    logs = os.path.join(root, "lightning_logs")
+    versions = sorted(os.listdir(logs))
+    check(versions == ["version_0"], f"{logs} holds {versions}")
+    return os.path.join(logs, "version_0")
+
+
+def run():
+    with open(args.spec) as f:
+        spec = __import__("json").load(f)
+    work_spec = os.path.join(args.work, "spec.json")
+    shutil.copy(args.spec, work_spec)
+    rng = np.random.default_rng(5)
+    write_data(spec, args.work, rng)
+    weights = os.path.join(args.work, "init.safetensors")
+    save_file({name: (rng.standard_normal(shape) * 0.4).astype(np.float32) for name, shape in layer_shapes(spec)},
+              weights)
+
+    # The generated program (paths in the spec are relative to it; it runs from there).
+    program = common.generate(args.ltgen, work_spec, os.path.join(args.work, "program"))
+    rc, out, err = common.run_program(program, ["--init_weights=" + weights,
+                                                "--trainer.default_root_dir=" + os.path.join(args.work, "ltgen")])
+    check(rc == 0, f"the program failed:\n{err}")
+
+    # The same spec as a Lightning script, run by Lightning.
+    script = os.path.join(args.work, "model.py")
+    proc = subprocess.run([args.ltgen, work_spec, "--emit", "lightning", "-o", script], capture_output=True, text=True)
+    check(proc.returncode == 0, f"ltgen --emit lightning failed:\n{proc.stderr}")
+    proc = subprocess.run([args.lightning_python, script, "--init_weights", weights,
+                           "--default_root_dir", os.path.join(args.work, "lightning")],
+                          capture_output=True, text=True, cwd=os.getcwd(), timeout=600)
+    check(proc.returncode == 0, f"the Lightning script failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+    ours = read_rows(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "metrics.csv"))
+    theirs = read_rows(os.path.join(version_dir(os.path.join(args.work, "lightning")), "metrics.csv"))
+    keys = lambda cells: [k for k, _ in cells]
+    check(keys(ours) == keys(theirs),
+          f"logged cells differ:\n ltgen     {keys(ours)[:12]}\n Lightning {keys(theirs)[:12]}")
+    worst = 0.0
+    for (key, mine), (_, v) in zip(ours, theirs):
+        rel = abs(mine - v) / max(abs(v), 1e-6)
+        worst = max(worst, rel)
+        check(rel <= TOL or (math.isnan(v) and math.isnan(mine)), f"{key}: ltgen {mine} vs Lightning {v}")
+    print(f"{len(theirs)} logged values agree with Lightning; worst relative difference {worst:.2e}")
+
+    # Checkpoint files: the same names (Lightning's .ckpt is ltgen's .safetensors).
+    ckpts = lambda root: sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(version_dir(root), "checkpoints")))
+    a, b = ckpts(os.path.join(args.work, "ltgen")), ckpts(os.path.join(args.work, "lightning"))
+    check(a == b, f"checkpoints differ: ltgen {a}, Lightning {b}")
+
+
+args.work = os.path.abspath(args.work)
+args.spec = os.path.abspath(args.spec)
+shutil.rmtree(args.work, ignore_errors=True)
+os.makedirs(args.work)
+os.chdir(args.work)  # the spec's data paths are relative to it
+common.main(run)

@@ -487,8 +487,9 @@ void Fit::train_batch(std::int64_t b) {
   in_batch_end_ = true;
   callbacks_.on_train_batch_end(context());
   in_batch_end_ = false;
-  // LoggerConnector.should_update_logs, before _batches_that_stepped moves on.
-  if ((batches_that_stepped_ + 1) % t_.log_every_n_steps == 0 || should_stop_) {
+  // LoggerConnector.update_train_step_metrics: nothing while accumulating; then should_update_logs,
+  // before _batches_that_stepped moves on.
+  if (step && ((batches_that_stepped_ + 1) % t_.log_every_n_steps == 0 || should_stop_)) {
     if (loggers_->enabled()) train_rows_.push_back({epoch_, batches_that_stepped_, loss, acc, {}});
   }
 }

@@ -1,12 +1,14 @@
 // Checkpoint and weight file I/O on top of safetensors.
 #include "ltrt/checkpoint.hpp"
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <utility>
 #include <vector>
 
 #include "ltrt/arena.hpp"
+#include "ltrt/crc32c.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/json.hpp"
 #include "ltrt/optimizer.hpp"
@@ -27,6 +29,52 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
 }
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// __metadata__["checksum"]: "crc32c:XXXXXXXX" over every tensor's name, dtype, shape and bytes (in file
+// order) and every other metadata entry (by key), so that a bit flipped or bytes cut anywhere after
+// the file was written are caught when it is loaded (safetensors has no checksum of its own).
+constexpr const char* kChecksumKey = "checksum";
+
+class ContentCrc {
+ public:
+  void tensor(const std::string& name, DType dtype, const std::vector<std::int64_t>& shape, const void* data,
+              std::size_t bytes) {
+    text(name);
+    integer(static_cast<std::int64_t>(dtype));
+    integer(static_cast<std::int64_t>(shape.size()));
+    for (std::int64_t d : shape) integer(d);
+    crc_ = crc32c(data, bytes, crc_);
+  }
+  void metadata(std::map<std::string, std::string> entries) {
+    entries.erase(kChecksumKey);
+    for (const auto& [k, v] : entries) {
+      text(k);
+      text(v);
+    }
+  }
+  std::string value() const {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "crc32c:%08x", static_cast<unsigned>(crc_));
+    return buf;
+  }
+
+ private:
+  void text(const std::string& s) { crc_ = crc32c(s.c_str(), s.size() + 1, crc_); }
+  void integer(std::int64_t v) { crc_ = crc32c(&v, sizeof v, crc_); }
+  std::uint32_t crc_ = 0;
+};
+
+// Files without a checksum (written by hand, or by safetensors) are taken as they are.
+void verify_checksum(const std::string& path, const SafeTensorsFile& file) {
+  const std::string* stored = file.find_metadata(kChecksumKey);
+  if (stored == nullptr) return;
+  ContentCrc crc;
+  for (const SafeTensor& t : file.tensors) crc.tensor(t.name, t.dtype, t.shape, t.data.data(), t.data.size());
+  crc.metadata(std::map<std::string, std::string>(file.metadata.begin(), file.metadata.end()));
+  if (crc.value() != *stored)
+    throw Error(path + ": corrupted checkpoint: its contents give checksum " + crc.value() + ", the file records " +
+                *stored + " (the file was changed or damaged after it was written)");
+}
 
 // Copies a float32 or float64 tensor into float32 storage after checking its shape.
 void copy_float_tensor(const std::string& path, const SafeTensor& t, const std::vector<std::int64_t>& shape,
@@ -171,11 +219,20 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     metadata.push_back({"lr_schedulers", json::write(state.lr_schedulers)});
     metadata.push_back({"callbacks", json::write(state.callbacks)});
   }
+  ContentCrc crc;
+  for (const SafeTensorView& v : views) {
+    std::size_t n = dtype_size(v.dtype);
+    for (std::int64_t d : v.shape) n *= static_cast<std::size_t>(d);
+    crc.tensor(v.name, v.dtype, v.shape, v.data, n);
+  }
+  crc.metadata(std::map<std::string, std::string>(metadata.begin(), metadata.end()));
+  metadata.push_back({kChecksumKey, crc.value()});
   write_safetensors(path, views, metadata);
 }
 
 TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::byte* arena) {
   const SafeTensorsFile file = read_safetensors(path);
+  verify_checksum(path, file);
 
   const json::Value hash = parse_metadata(path, "spec_hash", require_metadata(path, file, "spec_hash"));
   const std::string want_hash = model.spec_hash ? model.spec_hash : "";
@@ -240,6 +297,7 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
 
 void load_weights(const std::string& path, const ModelDef& model, std::byte* arena) {
   const SafeTensorsFile file = read_safetensors(path);
+  verify_checksum(path, file);
   const bool ltgen_checkpoint = file.find_metadata("spec_hash") != nullptr;
 
   // Parameter name -> tensor, accepting both naming forms.

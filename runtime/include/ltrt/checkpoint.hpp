@@ -16,8 +16,12 @@
 //                        "epoch_start_rng_data"}: where in the epoch it was saved
 //     "lr_schedulers"   the scheduler's state (or null)
 //     "callbacks"       {state_key: state} of the callbacks
+//     "checksum"        "crc32c:XXXXXXXX" over the tensors (names, dtypes, shapes,
+//                       bytes) and the other metadata: loading refuses a file
+//                       whose contents no longer match (a file without one is
+//                       taken as it is)
 // A weights-only checkpoint (ModelCheckpoint(save_weights_only=True)) holds
-// state_dict.* and epoch/global_step/spec_hash/hparams only.
+// state_dict.* and epoch/global_step/spec_hash/hparams/checksum only.
 #pragma once
 
 #include <cstddef>

@@ -743,7 +743,9 @@ def case_checkpoint_variants(ctx):
 
 def lr_torch(kind, n, monitor_values=None):
     """torch's lr before each of n steps (what LearningRateMonitor logs at on_train_batch_start)."""
+    import warnings
     import torch
+    warnings.filterwarnings("ignore", category=UserWarning)  # stepping without optimizer.step() is the point
     section, opt_kind = SCHEDULERS[kind]
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=LR, momentum=0.9) if opt_kind == "SGD" else torch.optim.Adam([p], lr=0.01)
@@ -782,7 +784,7 @@ def sched_case(ctx, kind):
         expect_eq([int(r["step"]) for r in vals], list(range(SCHED_STEPS)), "val_loss row steps")
         monitor = [r["val_loss"] for r in vals]
     want = lr_torch(kind, SCHED_STEPS, monitor)
-    check(len(set(want)) > 2, f"test data: {kind}'s lr takes fewer than 3 values in {SCHED_STEPS} steps")
+    check(len(set(want)) >= 2, f"test data: {kind}'s lr is constant over {SCHED_STEPS} steps")
     bad = [f"  step {i}: program {g!r}, torch {w!r}" for i, ((_, g), w) in enumerate(zip(got, want))
            if abs(g - w) > 1e-12 * abs(w)]
     check(not bad, f"{kind}: {len(bad)} learning rates differ from torch's:\n" + "\n".join(bad[:10]))
@@ -895,8 +897,8 @@ def case_resume_other_spec(ctx):
     theirs = os.path.join(es_root, "lightning_logs", "version_0", "checkpoints", "epoch=0-step=32.safetensors")
     p = ctx.run(f"--ckpt_path={theirs}", ok=False)
     check(p.returncode == 1, f"exit {p.returncode}, expected 1:\n{p.stderr}")
-    check(theirs in p.stderr and "different spec" in p.stderr and "max_epochs" in p.stderr,
-          f"the message does not name the file and the difference (trainer.max_epochs):\n{p.stderr}")
+    check(theirs in p.stderr and "different spec" in p.stderr and 'name is "tr_base" here, "tr_es" in the checkpoint' in p.stderr,
+          f"the message does not name the file and the first difference (name):\n{p.stderr}")
 
 
 def corrupt_case(ctx, how):

@@ -208,6 +208,19 @@ void check_classes(const Dataset& ds, const std::string& file, ClassTargets clas
                 " is not a class in [0, " + std::to_string(classes.num_classes) + ")");
   }
 }
+
+// Int64 inputs index an Embedding's rows: out of range would read past its weight.
+void check_indices(const Dataset& ds, const std::string& file, ClassTargets classes) {
+  if (ds.input_dtype != DType::i64) return;
+  const auto* x = reinterpret_cast<const std::int64_t*>(ds.inputs.data());
+  const std::int64_t count = ds.num_samples * ds.input_row;
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (x[i] >= 0 && x[i] < classes.num_embeddings) continue;
+    throw Error(file + ": index " + std::to_string(x[i]) + " of sample " + std::to_string(i / ds.input_row) +
+                " (element " + std::to_string(i % ds.input_row) + ") is not in [0, " +
+                std::to_string(classes.num_embeddings) + "), the Embedding's num_embeddings");
+  }
+}
 }  // namespace
 
 Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen,
@@ -224,6 +237,9 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
     ds.target_row = 0;
     switch (source.kind) {
       case DataSourceKind::randn:
+        if (input.dtype == DType::i64)
+          throw Error("the randn data source draws floats, but the model's input " + std::string(input.name) +
+                      " is int64 (Embedding indices): use an npy source with an int64 x file");
         ds.num_samples = source.num_samples;
         fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
         return ds;
@@ -233,6 +249,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
         check_shape(source.x_path, x, x_shape, "x", input);
         ds.num_samples = x.shape[0];
         ds.inputs = convert(source.x_path, x, input.dtype, "x");
+        check_indices(ds, source.x_path, classes);
         return ds;
       }
       case DataSourceKind::csv:
@@ -246,6 +263,9 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
     case DataSourceKind::none:
       throw Error("the spec has no training data (data.train)");
     case DataSourceKind::randn: {
+      if (input.dtype == DType::i64)
+        throw Error("the randn data source draws floats, but the model's input " + std::string(input.name) +
+                    " is int64 (Embedding indices): use an npy source with an int64 x file");
       if (input.dtype == DType::f32 && target.dtype == DType::i64 && classes.num_classes > 0) {
         ds.num_samples = source.num_samples;
         fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
@@ -282,6 +302,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       ds.inputs = convert(source.x_path, x, input.dtype, "x");
       ds.targets = convert(source.y_path, y, target.dtype, "y");
       check_classes(ds, source.y_path, classes);
+      check_indices(ds, source.x_path, classes);
       return ds;
     }
     case DataSourceKind::csv:

@@ -164,7 +164,7 @@ class Fit {
         arena_(model.arena_bytes),
         optimizer_(model, arena_.data()) {
     init_parameters(model, arena_.data(), rngs_.init);
-    const ClassTargets classes{model.num_classes, model.ignore_index, true};
+    const ClassTargets classes{model.num_classes, model.ignore_index, true, model.num_embeddings};
     train_data_ = load_dataset(config.train, model.input, model.target, rngs_.data, classes);
     if (config.val.kind != DataSourceKind::none)
       val_data_ = load_dataset(config.val, model.input, model.target, rngs_.data, classes);
@@ -608,7 +608,7 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
   const Dataset data = load_dataset(source, model.input, model.target, rngs.data,
-                                    ClassTargets{model.num_classes, model.ignore_index, true});
+                                    ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
   DataLoader loader(data, model.data.batch_size, false, false);
@@ -722,7 +722,7 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
   const Dataset data = load_dataset(config.predict, model.input, model.target, rngs.data,
-                                    ClassTargets{model.num_classes, model.ignore_index, false});
+                                    ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
   DataLoader loader(data, model.data.batch_size, false, false);

@@ -193,6 +193,43 @@ TEST(Dataset, NpyClassTargets) {
   EXPECT_EQ(reinterpret_cast<const std::int64_t*>(ds.targets.data())[1], 2);
 }
 
+// Int64 inputs are an Embedding's indices: loaded as they are, refused outside
+// [0, num_embeddings) for training and predict data alike; randn cannot make them.
+TEST(Dataset, NpyIndexInputs) {
+  const std::string dir = tmp_dir("npy_indices");
+  std::vector<std::int64_t> x = {0, 4, 1, 2, 3, 3};
+  std::vector<float> y = {1.f, 2.f, 3.f};
+  ltrt::write_npy(dir + "/x.npy", ltrt::DType::i64, {3, 2}, x.data());
+  ltrt::write_npy(dir + "/y.npy", ltrt::DType::f32, {3}, y.data());
+  const ltrt::TensorRef input{"tokens", ltrt::DType::i64, 2, {32, 2}, 0};
+  ltrt::DataSource src;
+  src.kind = ltrt::DataSourceKind::npy;
+  src.x_path = dir + "/x.npy";
+  src.y_path = dir + "/y.npy";
+  ltrt::Generator gen;
+  ltrt::ClassTargets limits;
+  limits.num_embeddings = 5;
+  const ltrt::Dataset ds = ltrt::load_dataset(src, input, kTarget, gen, limits);
+  ASSERT_EQ(ds.num_samples, 3);
+  EXPECT_EQ(ds.input_dtype, ltrt::DType::i64);
+  EXPECT_EQ(reinterpret_cast<const std::int64_t*>(ds.inputs.data())[1], 4);
+
+  limits.num_embeddings = 4;
+  std::string e = error_of([&] { ltrt::load_dataset(src, input, kTarget, gen, limits); });
+  EXPECT_NE(e.find("x.npy: index 4 of sample 0 (element 1) is not in [0, 4)"), std::string::npos) << e;
+  limits.with_targets = false;
+  e = error_of([&] { ltrt::load_dataset(src, input, kTarget, gen, limits); });
+  EXPECT_NE(e.find("index 4 of sample 0"), std::string::npos) << e;
+
+  src = {};
+  src.kind = ltrt::DataSourceKind::randn;
+  src.num_samples = 3;
+  limits.with_targets = true;
+  e = error_of([&] { ltrt::load_dataset(src, input, kTarget, gen, limits); });
+  EXPECT_NE(e.find("the randn data source draws floats, but the model's input tokens is int64"), std::string::npos)
+      << e;
+}
+
 TEST(Dataset, CsvTargetColumnAndFeatureCount) {
   const std::string dir = tmp_dir("csv");
   std::string text = "a,b,label,c\n";

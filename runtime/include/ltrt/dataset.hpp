@@ -47,11 +47,13 @@ struct Dataset {
 //   csv:   target_column names the target column(s); every other column is
 //          an input feature
 // Mismatched row counts, shapes or dtypes throw ltrt::Error naming the file.
-// What int64 class targets may hold: [0, num_classes) or ignore_index.
+// What int64 class targets may hold: [0, num_classes) or ignore_index; and
+// int64 inputs (Embedding indices): [0, num_embeddings).
 struct ClassTargets {
   std::int64_t num_classes = 0;  // 0: float targets
   std::int64_t ignore_index = -100;
   bool with_targets = true;      // false: inputs only (predict data)
+  std::int64_t num_embeddings = 0;  // int64 inputs: indices lie in [0, num_embeddings)
 };
 
 // randn draws class targets uniformly from [0, num_classes), like torch.randint.

@@ -9,7 +9,7 @@
 namespace ltrt {
 
 // Fills every parameter of `model` in the arena, in parameter order, element
-// by element: zeros, ones, or uniform(-bound, bound) drawn from `gen` (the
+// by element: zeros, ones, uniform(-bound, bound) or normal(0, bound) drawn from `gen` (the
 // init generator of seed_everything). Not torch's stream; see rng.hpp.
 void init_parameters(const ModelDef& model, std::byte* arena, Generator& gen);
 

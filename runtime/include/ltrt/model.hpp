@@ -34,14 +34,18 @@ struct TensorRef {
 };
 
 // How a parameter is initialised when no --init_weights file is given:
-// PyTorch's defaults (Linear: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
-enum class InitKind : std::uint8_t { zeros, ones, uniform };
+// PyTorch's defaults (Linear: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+// Embedding: normal_(0, 1), its padding_idx row then zeroed).
+enum class InitKind : std::uint8_t { zeros, ones, uniform, normal };
 
 struct ParamDef {
   TensorRef value;          // float32 parameter in the parameter region
   std::size_t flat_index;   // element index inside the flat parameter/grad/slot regions
   InitKind init;
-  double init_bound;        // uniform(-bound, bound) when init == uniform
+  double init_bound;        // uniform(-bound, bound) when init == uniform; the std when normal
+  // A row (index along dim 0) set to zero after the draw, -1 for none: Embedding's padding_idx,
+  // as torch.nn.Embedding.reset_parameters does. Left out by models without one.
+  std::int64_t zero_row = -1;
 };
 
 // The optimizer as the spec names it, with torch.optim's arguments.
@@ -120,6 +124,7 @@ struct ModelDef {
   bool accuracy;      // model.metrics has "accuracy": train_acc, val_acc, test_acc are logged
   std::int64_t num_classes;  // int64 class targets must lie in [0, num_classes); 0 for float targets
   std::int64_t ignore_index; // ... or equal this (CrossEntropyLoss skips them)
+  std::int64_t num_embeddings;  // int64 inputs (Embedding indices) lie in [0, num_embeddings); 0: float inputs
 
   OptimizerConfig optimizer;
   DataConfig data;

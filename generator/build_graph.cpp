@@ -1,5 +1,7 @@
 #include "build_graph.hpp"
 
+#include <map>
+
 #include "diagnostics.hpp"
 #include "op.hpp"
 
@@ -31,17 +33,41 @@ Graph build_graph(const Spec& spec) {
     g.target = g.add_value(std::move(t));
   }
 
+  // model.layers is a chain named like nn.Sequential; model.graph names its own
+  // nodes, and each reads the values it names.
+  std::map<std::string, int> named;
+  for (size_t i = 0; i < spec.inputs.size(); ++i) named[spec.inputs[i].name] = g.inputs[i];
   int x = g.inputs.at(0);
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
-    LayerBuild ctx{g, "layers." + std::to_string(i), l.source, l.args};
+    const std::string module = spec.graph ? l.name : "layers." + std::to_string(i);
+    std::vector<int> in = {x};
+    if (spec.graph) {
+      in.clear();
+      for (const std::string& n : l.inputs) in.push_back(named.at(n));
+    }
+    LayerBuild ctx{g, module, l.source, l.args};
     try {
-      x = find_layer(l.type)->build(ctx, {x});
+      x = find_layer(l.type)->build(ctx, in);
       g.layer_outputs.push_back(x);
+      if (spec.graph) named[l.name] = x;
     } catch (const ShapeError& e) {
       throw SpecError(spec.path, l.pos, l.source, l.type + ": " + e.what());
     }
   }
+  if (spec.graph) x = named.at(spec.output);
+
+  // An int64 input holds indices: only an Embedding reads them (a Flatten may reshape them first).
+  for (const Node& n : g.nodes)
+    for (int in : n.inputs) {
+      if (g.value(in).dtype != DType::i64 || n.op == "embedding" || n.op == "view") continue;
+      for (const LayerSpec& l : spec.layers)
+        if (l.source == n.source)
+          throw SpecError(spec.path, l.pos, l.source,
+                          l.type + ": model.inputs." + g.value(g.root(in)).name +
+                              " is int64 (indices), which only Embedding takes: start with an Embedding layer "
+                              "or declare the input float32");
+    }
 
   const Value& pred = g.value(x);
   if (spec.target.dtype == DType::i64) {

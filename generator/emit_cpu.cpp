@@ -420,9 +420,14 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.open("const ltrt::ParamDef kParams[] =");
   for (int p : g.params) {
     const Value& v = g.value(p);
-    const std::string init = v.init == Init::zeros ? "zeros" : v.init == Init::ones ? "ones" : "uniform";
+    const std::string init = v.init == Init::zeros    ? "zeros"
+                             : v.init == Init::ones   ? "ones"
+                             : v.init == Init::normal ? "normal"
+                                                      : "uniform";
+    // A zeroed row (Embedding's padding_idx) is the one optional field.
+    const std::string zero_row = v.init_zero_row >= 0 ? ", " + std::to_string(v.init_zero_row) : "";
     w.line("{" + tensor_ref(v, plan.offset.at(p), v.torch_name) + ", " + std::to_string(plan.flat_index.at(p)) +
-           ", ltrt::InitKind::" + init + ", " + number(v.init_bound) + "},");
+           ", ltrt::InitKind::" + init + ", " + number(v.init_bound) + zero_row + "},");
   }
   w.close(";");
   w.line();
@@ -435,7 +440,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("// ModelSummary: each layer of the spec, its parameters and output shape.");
   w.open("const ltrt::LayerSummary kLayers[] =");
   for (size_t i = 0; i < spec.layers.size(); ++i) {
-    const std::string name = "layers." + std::to_string(i);
+    const std::string name = spec.graph ? spec.layers[i].name : "layers." + std::to_string(i);
     std::int64_t count = 0;
     for (int p : g.params)
       if (g.value(p).torch_name.rfind(name + ".", 0) == 0) count += numel(g.value(p).shape);
@@ -498,6 +503,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   const auto ignore = spec.loss.args.find("ignore_index");
   w.line("m.ignore_index = " +
          std::to_string(ignore != spec.loss.args.end() ? std::get<std::int64_t>(ignore->second) : -100) + ";");
+  for (const Node& n : g.nodes)  // int64 inputs are an Embedding's indices
+    if (n.op == "embedding" && g.value(g.root(n.inputs[0])).kind == ValueKind::input)
+      w.line("m.num_embeddings = " + std::to_string(attr_int(n, "num_embeddings")) +
+             ";  // the data loader refuses indices outside [0, num_embeddings)");
   const OptimizerSpec& o = spec.optimizer;
   const std::string kind = o.type == "SGD" ? "sgd" : o.type == "Adam" ? "adam" : "adamw";
   const auto num = number;

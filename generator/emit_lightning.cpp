@@ -102,7 +102,8 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
       }
     }
   } else if (s.source == "npy") {
-    w.line("x = torch.from_numpy(np.load(" + ltrt::json::quote(s.x) + ")).float()");
+    const bool indices = spec.inputs.at(0).dtype == DType::i64;  // an Embedding's input
+    w.line("x = torch.from_numpy(np.load(" + ltrt::json::quote(s.x) + "))." + (indices ? "long()" : "float()"));
     if (targets) w.line("y = torch.from_numpy(np.load(" + ltrt::json::quote(s.y) + "))");
   } else {
     w.line("table = np.genfromtxt(" + ltrt::json::quote(s.path) + ", delimiter=\",\", names=True)");
@@ -126,6 +127,9 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
   w.line();
 }
 
+// Graph nodes that combine values with an operator instead of a module.
+bool combines(const std::string& type) { return type == "Add" || type == "Mul" || type == "Concat"; }
+
 }  // namespace
 
 std::string emit_lightning(const Spec& spec, const Graph& g) {
@@ -148,15 +152,38 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.open("class Model(pl.LightningModule)");
   w.open("def __init__(self)");
   w.line("super().__init__()");
-  w.line("self.layers = nn.Sequential(");
-  for (size_t i = 0; i < spec.layers.size(); ++i)
-    w.line("    " + module(spec.layers[i], g, "layers." + std::to_string(i)) + ",");
-  w.line(")");
+  if (!spec.graph) {
+    w.line("self.layers = nn.Sequential(");
+    for (size_t i = 0; i < spec.layers.size(); ++i)
+      w.line("    " + module(spec.layers[i], g, "layers." + std::to_string(i)) + ",");
+    w.line(")");
+  } else {
+    for (const LayerSpec& l : spec.layers)
+      if (!combines(l.type)) w.line("self." + l.name + " = " + module(l, g, l.name));
+  }
   w.line("self.loss = " + module(spec.loss, g, "loss"));
   w.close();
   w.line();
-  w.open("def forward(self, x)");
-  w.line("return self.layers(x)");
+  const std::string input = spec.inputs.at(0).name;
+  w.open("def forward(self, " + input + ")");
+  if (!spec.graph) {
+    w.line("return self.layers(" + input + ")");
+  } else {
+    for (const LayerSpec& l : spec.layers) {
+      std::string expr;
+      if (l.type == "Add") expr = l.inputs[0] + " + " + l.inputs[1];
+      else if (l.type == "Mul") expr = l.inputs[0] + " * " + l.inputs[1];
+      else if (l.type == "Concat") {
+        expr = "torch.cat([";
+        for (size_t k = 0; k < l.inputs.size(); ++k) expr += (k ? ", " : "") + l.inputs[k];
+        expr += "], dim=" + py(l.args.at("dim")) + ")";
+      } else {
+        expr = "self." + l.name + "(" + l.inputs.at(0) + ")";
+      }
+      w.line(l.name + " = " + expr);
+    }
+    w.line("return " + spec.output);
+  }
   w.close();
   w.line();
   for (const char* stage : {"train", "val", "test"}) {

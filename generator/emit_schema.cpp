@@ -35,6 +35,14 @@ JsonValue object(JsonValue properties, const std::vector<std::string>& required)
   return o;
 }
 
+JsonValue one_of(const std::vector<JsonValue>& alternatives) {
+  JsonValue a = JsonValue::make_array();
+  for (const auto& v : alternatives) a.push(v);
+  JsonValue o = JsonValue::make_object();
+  o.set("oneOf", a);
+  return o;
+}
+
 JsonValue arg_schema(const ArgDef& a) {
   JsonValue v;
   switch (a.type) {
@@ -42,6 +50,22 @@ JsonValue arg_schema(const ArgDef& a) {
     case ArgType::number: v = type_of("number"); break;
     case ArgType::boolean: v = type_of("boolean"); break;
     case ArgType::string: v = type_of("string"); break;
+    case ArgType::integer_tuple: {
+      JsonValue item = type_of("integer");
+      if (a.min) item.set("minimum", JsonValue::make_number(*a.min));
+      if (a.max) item.set("maximum", JsonValue::make_number(*a.max));
+      JsonValue list = type_of("array");
+      list.set("items", item);
+      list.set("minItems", JsonValue::make_integer(a.tuple_size > 0 ? a.tuple_size : 1));
+      if (a.tuple_size > 0) list.set("maxItems", JsonValue::make_integer(a.tuple_size));
+      std::vector<JsonValue> alternatives = {item, list};
+      if (!a.choices.empty()) {
+        JsonValue named = type_of("string");
+        named.set("enum", strings(a.choices));
+        alternatives.push_back(named);
+      }
+      return one_of(alternatives);
+    }
   }
   if (!a.choices.empty()) v.set("enum", strings(a.choices));
   if (a.min) v.set("minimum", JsonValue::make_number(*a.min));
@@ -58,17 +82,9 @@ JsonValue layer_schema(const LayerDef& l) {
   std::vector<std::string> required = {"type"};
   for (const ArgDef& a : l.args) {
     props.set(a.name, arg_schema(a));
-    if (!a.default_value && !a.inferred) required.push_back(a.name);
+    if (!a.default_value && !a.inferred && !a.optional) required.push_back(a.name);
   }
   return object(props, required);
-}
-
-JsonValue one_of(const std::vector<JsonValue>& alternatives) {
-  JsonValue a = JsonValue::make_array();
-  for (const auto& v : alternatives) a.push(v);
-  JsonValue o = JsonValue::make_object();
-  o.set("oneOf", a);
-  return o;
 }
 
 JsonValue shape_schema() {
@@ -93,16 +109,43 @@ JsonValue source_schema() {
   return object(p, {"source"});
 }
 
+// A model.graph node: a layer with its name and the names it reads.
+JsonValue node_schema(const LayerDef& l) {
+  JsonValue s = layer_schema(l);
+  JsonValue props = s.find("properties") ? *s.find("properties") : JsonValue::make_object();
+  JsonValue name = type_of("string");
+  name.set("pattern", JsonValue::make_string("^[A-Za-z_][A-Za-z0-9_]*$"));
+  props.set("name", name);
+  props.set("input", type_of("string"));
+  JsonValue list = type_of("array");
+  list.set("items", type_of("string"));
+  props.set("inputs", list);
+  s.set("properties", props);
+  JsonValue required = JsonValue::make_array();
+  if (const JsonValue* r = s.find("required"))
+    for (const auto& item : r->items) required.push(item);
+  required.push(JsonValue::make_string("name"));
+  s.set("required", required);
+  return s;
+}
+
 JsonValue model_schema() {
-  std::vector<JsonValue> layers, losses;
-  for (const LayerDef* l : layer_defs()) (l->is_loss ? losses : layers).push_back(layer_schema(*l));
+  std::vector<JsonValue> layers, losses, nodes;
+  for (const LayerDef* l : layer_defs()) {
+    if (l->is_loss) {
+      losses.push_back(layer_schema(*l));
+      continue;
+    }
+    nodes.push_back(node_schema(*l));
+    if (l->num_inputs == 1) layers.push_back(layer_schema(*l));
+  }
   JsonValue p = JsonValue::make_object();
   JsonValue inputs = type_of("object");
   inputs.set("additionalProperties", one_of({shape_schema(), object([] {
                                                 JsonValue q = JsonValue::make_object();
                                                 q.set("shape", shape_schema());
                                                 JsonValue d = type_of("string");
-                                                d.set("enum", strings({"float32"}));
+                                                d.set("enum", strings({"float32", "int64"}));
                                                 q.set("dtype", d);
                                                 return q;
                                               }(), {"shape"})}));
@@ -122,13 +165,18 @@ JsonValue model_schema() {
   list.set("items", one_of(layers));
   list.set("minItems", JsonValue::make_integer(1));
   p.set("layers", list);
+  JsonValue graph = type_of("array");
+  graph.set("items", one_of(nodes));
+  graph.set("minItems", JsonValue::make_integer(1));
+  p.set("graph", graph);
+  p.set("output", type_of("string"));
   p.set("loss", one_of(losses));
   JsonValue metrics = type_of("array");
   JsonValue metric = type_of("string");
   metric.set("enum", strings({"accuracy"}));
   metrics.set("items", metric);
   p.set("metrics", metrics);
-  return object(p, {"inputs", "target", "layers", "loss"});
+  return object(p, {"inputs", "target", "loss"});
 }
 
 JsonValue data_schema() {

@@ -33,7 +33,7 @@ enum class ValueKind {
 };
 
 /// Default initialisation of a parameter.
-enum class Init { zeros, ones, uniform };
+enum class Init { zeros, ones, uniform, normal };
 
 struct Value {
   std::string name;      // a C++ identifier, unique in the graph: "layers_0_out"
@@ -46,7 +46,8 @@ struct Value {
   int alias_of = -1;     // a view of another value's storage (Flatten, Identity)
   int grad_of = -1;      // for a param_grad: the param's value index
   Init init = Init::uniform;  // params: PyTorch's default initialisation
-  double init_bound = 0;      // params: uniform(-bound, bound)
+  double init_bound = 0;      // params: uniform(-bound, bound); normal: the standard deviation
+  std::int64_t init_zero_row = -1;  // params: a row set to zero after init (Embedding's padding_idx)
 };
 
 using Attr = std::variant<std::int64_t, double, bool, std::string, std::vector<std::int64_t>>;

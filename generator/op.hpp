@@ -66,15 +66,20 @@ const OpDef& op_def(const std::string& name);  // throws std::logic_error if unk
 Cost node_cost(const Node& n, const Graph& g);
 
 /// The value of an argument in the spec, already checked against its ArgDef.
-enum class ArgType { integer, number, boolean, string };
+/// integer_tuple: an int or a list of `tuple_size` ints (torch's `_pair`), kept as written
+/// (int64 or vector); with `choices`, one of those strings too (Conv2d's padding='same').
+/// tuple_size 0: a non-empty list of any length (LayerNorm's normalized_shape).
+enum class ArgType { integer, number, boolean, string, integer_tuple };
 struct ArgDef {
   std::string name;
   ArgType type;
   std::optional<Attr> default_value;  // nullopt: required, unless inferred
   bool inferred = false;              // may be left out: derived from the input shape
+  bool optional = false;              // may be left out: torch's default is None (Embedding's padding_idx)
   std::vector<std::string> choices;   // for strings
   std::optional<double> min, max;     // inclusive bounds for numbers
   std::string unsupported;            // non-empty: accepted name, but only the default works yet
+  int tuple_size = 0;                 // integer_tuple: the length of a list
 };
 
 /// Context handed to a layer's builder.
@@ -91,6 +96,7 @@ struct LayerDef {
   std::string torch_type;  // "Linear"
   std::vector<ArgDef> args;
   bool is_loss = false;
+  int num_inputs = 1;  // values it reads; -1: two or more (Concat). Only 1 fits model.layers.
   /// Adds forward nodes; returns the output value. `in` are the layer's inputs
   /// (losses get prediction and target). Throws ShapeError for bad sizes.
   std::function<int(LayerBuild&, const std::vector<int>& in)> build;

@@ -82,6 +82,34 @@ Shape read_shape(const JsonValue& v, const std::string& path) {
   return s;
 }
 
+// An int, a list of a.tuple_size ints, or (with choices) one of those strings.
+Attr read_integer_tuple(ltrt::ConfigObject& o, const ArgDef& a, const JsonValue& v, const std::string& path) {
+  const std::int64_t lo = a.min ? static_cast<std::int64_t>(*a.min) : INT64_MIN;
+  auto check_max = [&](const JsonValue& item, const std::string& at, std::int64_t x) {
+    if (a.max && x > *a.max)
+      fail_at(item, at, "must be at most " + std::to_string(static_cast<std::int64_t>(*a.max)));
+  };
+  if (v.kind == Kind::string && !a.choices.empty()) return o.string(a.name, "", a.choices);
+  if (v.kind == Kind::number) {
+    const std::int64_t x = ltrt::read_integer(v, path, lo);
+    check_max(v, path, x);
+    return x;
+  }
+  const std::string n = a.tuple_size > 0 ? std::to_string(a.tuple_size) : "one or more";
+  std::string expected = "expected an integer or a list of " + n + " integers";
+  for (size_t i = 0; i < a.choices.size(); ++i) expected += (i ? ", '" : ", or '") + a.choices[i] + "'";
+  if (v.kind != Kind::array) fail_at(v, path, expected + ", got " + ltrt::describe(v));
+  if (a.tuple_size > 0 ? static_cast<int>(v.items.size()) != a.tuple_size : v.items.empty())
+    fail_at(v, path, expected + ", got a list of " + std::to_string(v.items.size()));
+  std::vector<std::int64_t> xs;
+  for (size_t i = 0; i < v.items.size(); ++i) {
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    xs.push_back(ltrt::read_integer(v.items[i], at, lo));
+    check_max(v.items[i], at, xs.back());
+  }
+  return xs;
+}
+
 Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
   Attrs out;
   for (const ArgDef& a : def.args) {
@@ -89,7 +117,7 @@ Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
     const std::string path = o.path_of(a.name);
     if (!v || v->kind == Kind::null) {
       if (a.default_value) out[a.name] = *a.default_value;
-      else if (!a.inferred) o.fail_here("missing required argument '" + a.name + "' of " + def.torch_type);
+      else if (!a.inferred && !a.optional) o.fail_here("missing required argument '" + a.name + "' of " + def.torch_type);
       continue;
     }
     switch (a.type) {
@@ -106,8 +134,10 @@ Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
       }
       case ArgType::boolean: out[a.name] = o.boolean(a.name, false); break;
       case ArgType::string: out[a.name] = o.string(a.name, "", a.choices); break;
+      case ArgType::integer_tuple: out[a.name] = read_integer_tuple(o, a, *v, path); break;
     }
-    if (!a.unsupported.empty() && a.default_value && out[a.name] != *a.default_value)
+    // An unsupported argument without a default (None in torch) works only when left out.
+    if (!a.unsupported.empty() && (!a.default_value || out[a.name] != *a.default_value))
       fail_at(*v, path, a.unsupported + " is not supported yet (see README, 'Not supported yet')");
   }
   return out;
@@ -120,8 +150,40 @@ std::vector<std::string> layer_names(bool losses) {
   return names;
 }
 
-LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss) {
+LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, bool graph_node = false) {
   ltrt::ConfigObject o(v, path);
+  LayerSpec l;
+  if (graph_node) {
+    // A named node: {"name": ..., "type": ..., "input": "x"} or "inputs": [...].
+    const JsonValue& name = o.require("name");
+    if (name.kind != Kind::string || !is_identifier(name.str))
+      fail_at(name, path + ".name", "must be an identifier: it names the module and its parameters");
+    // Also an attribute of the LightningModule that --emit lightning writes.
+    static const std::set<std::string> reserved = {
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+        "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+        "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "self", "loss",
+        "layers", "forward", "training", "parameters", "buffers", "modules", "children", "state_dict", "train",
+        "eval", "to", "cpu", "cuda", "float", "double", "half", "apply", "zero_grad", "log", "device", "dtype",
+        "trainer", "optimizers", "hparams", "current_epoch", "global_step", "logger", "torch", "nn", "np", "pl"};
+    if (reserved.count(name.str) || kCppKeywords.count(name.str))
+      fail_at(name, path + ".name", "'" + name.str + "' is a reserved word (Python, C++ or a LightningModule attribute): choose another node name");
+    l.name = name.str;
+    const JsonValue* in = o.get("input");
+    const JsonValue* ins = o.get("inputs");
+    if ((in != nullptr) == (ins != nullptr)) o.fail_here("give exactly one of 'input' (a name) or 'inputs' (a list of names)");
+    if (in) {
+      if (in->kind != Kind::string) fail_at(*in, path + ".input", "expected the name of an input or an earlier node");
+      l.inputs.push_back(in->str);
+    } else {
+      if (ins->kind != Kind::array || ins->items.empty()) fail_at(*ins, path + ".inputs", "expected a list of names");
+      for (size_t i = 0; i < ins->items.size(); ++i) {
+        if (ins->items[i].kind != Kind::string)
+          fail_at(ins->items[i], path + ".inputs[" + std::to_string(i) + "]", "expected the name of an input or an earlier node");
+        l.inputs.push_back(ins->items[i].str);
+      }
+    }
+  }
   const JsonValue& type = o.require("type");
   if (type.kind != Kind::string) fail_at(type, path + ".type", "expected a torch.nn class name");
   const LayerDef* def = find_layer(type.str);
@@ -131,10 +193,17 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss) {
     if (def) hint = loss ? "; " + type.str + " is a layer, not a loss" : "; " + type.str + " is a loss: put it in model.loss";
     fail_at(type, path + ".type", "unknown " + what + " type '" + type.str + "'" + hint);
   }
+  if (!graph_node && def->num_inputs != 1)
+    fail_at(type, path + ".type", type.str + " combines several values: use model.graph, whose nodes name their inputs");
+  if (graph_node) {
+    const int given = static_cast<int>(l.inputs.size());
+    if (def->num_inputs > 0 && given != def->num_inputs)
+      o.fail_here(type.str + " takes " + std::to_string(def->num_inputs) + " input(s), got " + std::to_string(given));
+    if (def->num_inputs < 0 && given < 2) o.fail_here(type.str + " takes two or more inputs");
+  }
   // A misspelt argument is reported as such, before any "missing argument".
   for (const ArgDef& a : def->args) o.get(a.name);
   o.finish();
-  LayerSpec l;
   l.type = type.str;
   l.source = path;
   l.pos = v.pos;
@@ -148,6 +217,10 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
   ltrt::ConfigObject o(v, path);
   s.source = o.string("source", "", {"randn", "npy", "csv"});
   if (s.source.empty()) o.fail_here("missing required key 'source' ('randn', 'npy' or 'csv')");
+  for (const InputSpec& in : spec.inputs)
+    if (in.dtype == DType::i64 && s.source != "npy")
+      o.fail("source", "model.inputs." + in.name + " is int64 (indices): source '" + s.source +
+                           "' makes float data; use source 'npy' with an int64 x file");
   if (s.source == "randn") {
     s.num_samples = o.integer("num_samples", 0, 1);
     if (s.num_samples == 0) o.fail_here("missing required key 'num_samples' for source 'randn'");
@@ -194,7 +267,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         ltrt::ConfigObject o(shape, path);
         const JsonValue& sh = o.require("shape");
         s.shape = read_shape(sh, path + ".shape");
-        const std::string dtype = o.string("dtype", "float32", {"float32"});
+        const std::string dtype = o.string("dtype", "float32", {"float32", "int64"});
+        if (dtype == "int64") s.dtype = DType::i64;  // indices, for an Embedding
         o.finish();
       } else {
         s.shape = read_shape(shape, path);
@@ -219,14 +293,42 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     }
     t.finish();
   }
-  const JsonValue& layers = m.require("layers");
-  if (layers.kind != Kind::array || layers.items.empty())
-    fail_at(layers, "model.layers", "expected a non-empty array of layers");
-  for (size_t i = 0; i < layers.items.size(); ++i)
-    spec.layers.push_back(read_layer(layers.items[i], "model.layers[" + std::to_string(i) + "]", false));
+  const JsonValue* layers = m.get("layers");
+  const JsonValue* graph = m.get("graph");
+  if ((layers != nullptr) == (graph != nullptr))
+    m.fail_here("give exactly one of 'layers' (a sequence) or 'graph' (named nodes, with 'output')");
+  if (layers) {
+    if (layers->kind != Kind::array || layers->items.empty())
+      fail_at(*layers, "model.layers", "expected a non-empty array of layers");
+    for (size_t i = 0; i < layers->items.size(); ++i)
+      spec.layers.push_back(read_layer(layers->items[i], "model.layers[" + std::to_string(i) + "]", false));
+    if (m.get("output")) m.fail("output", "'output' names a node of model.graph; model.layers ends in its last layer");
+  } else {
+    if (graph->kind != Kind::array || graph->items.empty())
+      fail_at(*graph, "model.graph", "expected a non-empty array of nodes");
+    spec.graph = true;
+    std::vector<std::string> known;
+    for (const auto& in : spec.inputs) known.push_back(in.name);
+    for (size_t i = 0; i < graph->items.size(); ++i) {
+      const std::string path = "model.graph[" + std::to_string(i) + "]";
+      LayerSpec node = read_layer(graph->items[i], path, false, true);
+      if (std::find(known.begin(), known.end(), node.name) != known.end())
+        fail_at(graph->items[i], path + ".name", "'" + node.name + "' is already the name of an input or an earlier node");
+      for (const std::string& in : node.inputs)
+        if (std::find(known.begin(), known.end(), in) == known.end())
+          fail_at(graph->items[i], path, "'" + in + "' is not an input or an earlier node" + did_you_mean(in, known));
+      known.push_back(node.name);
+      spec.layers.push_back(std::move(node));
+    }
+    spec.output = spec.layers.back().name;
+    if (const JsonValue* out = m.get("output")) {
+      if (out->kind != Kind::string || std::find(known.begin(), known.end(), out->str) == known.end())
+        fail_at(*out, "model.output", "must name a node of model.graph" +
+                                          (out->kind == Kind::string ? did_you_mean(out->str, known) : std::string()));
+      spec.output = out->str;
+    }
+  }
   spec.loss = read_layer(m.require("loss"), "model.loss", true);
-  m.not_yet("graph", "model.graph (named nodes, residuals)");
-  m.not_yet("output", "model.output (with model.graph)");
   if (const JsonValue* metrics = m.get("metrics")) {
     if (metrics->kind != Kind::array) fail_at(*metrics, "model.metrics", "expected a list of metric names, e.g. [\"accuracy\"]");
     for (size_t i = 0; i < metrics->items.size(); ++i) {

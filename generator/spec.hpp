@@ -19,6 +19,9 @@ struct LayerSpec {
   std::string source;   // JSON path: "model.layers[0]"
   ltrt::json::Pos pos;
   Attrs args;           // checked, defaults filled in (inferred sizes absent unless given)
+  // model.graph only: the node's name (its module name) and the values it reads.
+  std::string name;
+  std::vector<std::string> inputs;
 };
 
 struct InputSpec {
@@ -60,7 +63,9 @@ struct Spec {
   std::string name;     // a C++ identifier
   std::vector<InputSpec> inputs;
   TargetSpec target;
-  std::vector<LayerSpec> layers;
+  std::vector<LayerSpec> layers;  // model.layers, or model.graph's nodes in order
+  bool graph = false;             // the layers came from model.graph
+  std::string output;             // model.graph: the node whose value is the prediction
   LayerSpec loss;
   int batch_size = 1;
   bool shuffle = false;

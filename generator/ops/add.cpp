@@ -1,13 +1,14 @@
 /// \file
-/// Add: elementwise sum of two tensors of one shape. Autodiff uses it to sum
-/// the gradients of a value that feeds several nodes.
+/// Add: elementwise sum of two tensors of one shape: model.graph's residual
+/// connections, and autodiff's sum of the gradients of a value that feeds
+/// several nodes.
 #include "../autodiff.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
 namespace ltgen {
 
-void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>&) {
+void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef a;
   a.name = "add";
   a.accepts_epilogue = true;
@@ -36,6 +37,21 @@ void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>&) {
     return grads;
   };
   ops.push_back(std::move(a));
+
+  // model.graph's residual connection: {"name": "res", "type": "Add", "inputs": ["h", "x"]}.
+  LayerDef l;
+  l.torch_type = "Add";
+  l.num_inputs = 2;
+  l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    Node n;
+    n.op = "add";
+    n.layer = b.layer;
+    n.source = b.source;
+    n.inputs = {in.at(0), in.at(1)};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(l));
 }
 
 }  // namespace ltgen

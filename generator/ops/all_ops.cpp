@@ -15,12 +15,22 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_dropout(ops, layers);
   register_identity(ops, layers);
   register_flatten(ops, layers);
+  register_layer_norm(ops, layers);
+  register_softmax(ops, layers);
+  register_log_softmax(ops, layers);
+  register_embedding(ops, layers);
+  register_conv(ops, layers);
+  register_max_pool2d(ops, layers);
+  register_avg_pool2d(ops, layers);
+  register_adaptive_avg_pool2d(ops, layers);
   register_mse_loss(ops, layers);
   register_l1_loss(ops, layers);
   register_huber_loss(ops, layers);
   register_cross_entropy_loss(ops, layers);
   register_bce_with_logits_loss(ops, layers);
   register_add(ops, layers);
+  register_mul(ops, layers);
+  register_concat(ops, layers);
 }
 
 }  // namespace ltgen

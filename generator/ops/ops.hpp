@@ -21,13 +21,23 @@ void register_silu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_identity(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_log_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Conv1d, Conv2d
+void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_adaptive_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 // Losses.
 void register_mse_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_huber_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_bce_with_logits_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
-// Ops that autodiff inserts.
+// model.graph's combining layers; Add is also the op autodiff sums gradients with.
+void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 
 }  // namespace ltgen

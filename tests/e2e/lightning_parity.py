@@ -25,14 +25,25 @@ TOL = 1e-4
 
 
 def layer_shapes(spec):
-    """(name, shape) of each parameter, as nn.Sequential names them."""
-    features = spec["model"]["inputs"]["x"][0]
+    """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
+    for model.graph (flat features only: Linear, activations, Add, Mul, Concat)."""
+    model = spec["model"]
+    features = {"x": model["inputs"]["x"][0]}
     out = []
-    for i, layer in enumerate(spec["model"]["layers"]):
-        if layer["type"] == "Linear":
-            n = layer["out_features"]
-            out += [(f"layers.{i}.weight", (n, features)), (f"layers.{i}.bias", (n,))]
-            features = n
+    graph = "graph" in model
+    nodes = model["graph"] if graph else [dict(l, name=f"layers.{i}") for i, l in enumerate(model["layers"])]
+    last = "x"
+    for node in nodes:
+        ins = node.get("inputs") or [node.get("input", last)] if graph else [last]
+        if node["type"] == "Linear":
+            n = node["out_features"]
+            out += [(f"{node['name']}.weight", (n, features[ins[0]])), (f"{node['name']}.bias", (n,))]
+            features[node["name"]] = n
+        elif node["type"] == "Concat":
+            features[node["name"]] = sum(features[i] for i in ins)
+        else:
+            features[node["name"]] = features[ins[0]]
+        last = node["name"]
     return out
 
 

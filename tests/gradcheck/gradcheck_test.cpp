@@ -102,6 +102,23 @@ std::vector<std::int64_t> get_shape(const json::Value& v) {
   return s;
 }
 
+// An int-or-tuple argument (torch's _single / _pair) as `size` ints; `dflt` when absent.
+std::vector<std::int64_t> get_ints(const json::Value& obj, const char* key, std::int64_t dflt, std::size_t size) {
+  const json::Value* v = member(obj, key);
+  if (!v || v->kind == json::Kind::null) return std::vector<std::int64_t>(size, dflt);
+  if (v->kind == json::Kind::array) return get_shape(*v);
+  return std::vector<std::int64_t>(size, v->integer);
+}
+// Output length of a sliding window (ceil_mode=False): torch's formula.
+std::int64_t window_out(std::int64_t in, std::int64_t pad, std::int64_t k, std::int64_t stride, std::int64_t dilation) {
+  return (in + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
+}
+// Conv padding given as a string ('same' / 'valid'), else empty.
+std::string padding_mode_str(const json::Value& l) {
+  const json::Value* v = member(l, "padding");
+  return v && v->kind == json::Kind::string ? v->str : "";
+}
+
 struct ParamSpec {
   std::string name;
   std::vector<std::int64_t> shape;
@@ -113,6 +130,9 @@ struct Spec {
   const json::Value* loss = nullptr;    // object
   int batch_size = 0;
   std::vector<std::int64_t> input_shape;   // per sample
+  bool index_input = false;                // an int64 input: Embedding indices, drawn in [0, num_embeddings)
+  std::int64_t num_embeddings = 0;
+  std::int64_t padding_idx = -1;           // >= 0: planted at the input's element 0 (its row's gradient is zero)
   bool class_target = false;
   std::int64_t num_classes = 0;
   std::vector<std::int64_t> target_shape;  // per sample (float targets)
@@ -140,6 +160,14 @@ std::vector<std::int64_t> flatten_shape(const std::vector<std::int64_t>& per_sam
   return out;
 }
 
+// LayerNorm's normalized_shape: as given (an int or a list), else the last dimension.
+std::vector<std::int64_t> layer_norm_shape(const json::Value& l, const std::vector<std::int64_t>& per_sample) {
+  const json::Value* v = member(l, "normalized_shape");
+  if (!v) return {per_sample.back()};
+  if (v->kind == json::Kind::number) return {v->integer};
+  return get_shape(*v);
+}
+
 // Reads the spec file; layer types it does not know fail the test.
 std::unique_ptr<Spec> read_spec(const std::string& path) {
   std::ifstream f(path);
@@ -151,7 +179,9 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
   s->batch_size = static_cast<int>(get_integer(*member(s->root, "data"), "batch_size", 0));
   const json::Value& inputs = *member(model, "inputs");
   EXPECT_EQ(inputs.members.size(), 1u) << "the oracle handles one input";
-  s->input_shape = get_shape(inputs.members.at(0).second);
+  const json::Value& input = inputs.members.at(0).second;  // [...] or {"shape": [...], "dtype": ...}
+  s->input_shape = get_shape(input.kind == json::Kind::object ? *member(input, "shape") : input);
+  s->index_input = input.kind == json::Kind::object && get_string(input, "dtype", "float32") == "int64";
   const json::Value& target = *member(model, "target");
   s->class_target = get_string(target, "dtype", "float32") == "int64";
   if (s->class_target) s->num_classes = get_integer(target, "num_classes", 0);
@@ -175,11 +205,51 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       s->params.push_back({prefix + "weight", {out, in}});
       if (get_bool(l, "bias", true)) s->params.push_back({prefix + "bias", {out}});
       shape = {out};
+    } else if (type == "Conv1d" || type == "Conv2d") {
+      const std::size_t dims = type == "Conv2d" ? 2 : 1;
+      EXPECT_EQ(shape.size(), dims + 1) << type << " on per-sample (C, spatial...)";
+      const std::int64_t in = shape.at(0), out = get_integer(l, "out_channels", 0);
+      const auto k = get_ints(l, "kernel_size", 0, dims), stride = get_ints(l, "stride", 1, dims);
+      const auto dilation = get_ints(l, "dilation", 1, dims);
+      const std::string mode = padding_mode_str(l);
+      const auto pad = mode.empty() ? get_ints(l, "padding", 0, dims) : std::vector<std::int64_t>(dims, 0);
+      std::vector<std::int64_t> w = {out, in / get_integer(l, "groups", 1)};
+      w.insert(w.end(), k.begin(), k.end());
+      s->params.push_back({prefix + "weight", w});
+      if (get_bool(l, "bias", true)) s->params.push_back({prefix + "bias", {out}});
+      std::vector<std::int64_t> next = {out};
+      for (std::size_t d = 0; d < dims; ++d)
+        next.push_back(mode == "same" ? shape[d + 1] : window_out(shape[d + 1], pad[d], k[d], stride[d], dilation[d]));
+      shape = next;
+    } else if (type == "MaxPool2d" || type == "AvgPool2d") {
+      EXPECT_EQ(shape.size(), 3u) << type << " on per-sample (C, H, W)";
+      const auto k = get_ints(l, "kernel_size", 0, 2), pad = get_ints(l, "padding", 0, 2);
+      const auto stride = get_ints(l, "stride", 0, 2)[0] > 0 ? get_ints(l, "stride", 0, 2) : k;
+      const auto dilation = get_ints(l, "dilation", 1, 2);
+      shape = {shape[0], window_out(shape[1], pad[0], k[0], stride[0], dilation[0]),
+               window_out(shape[2], pad[1], k[1], stride[1], dilation[1])};
+    } else if (type == "AdaptiveAvgPool2d") {
+      const auto o = get_ints(l, "output_size", 0, 2);
+      shape = {shape.at(0), o[0], o[1]};
     } else if (type == "Flatten") {
       shape = flatten_shape(shape, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "ReLU" || type == "LeakyReLU" || type == "GELU" || type == "Tanh" || type == "Sigmoid" ||
                type == "SiLU" || type == "Dropout" || type == "Identity") {
       // shape unchanged, no parameters
+    } else if (type == "LayerNorm") {
+      const std::vector<std::int64_t> ns = layer_norm_shape(l, shape);
+      if (get_bool(l, "elementwise_affine", true)) {
+        s->params.push_back({prefix + "weight", ns});
+        if (get_bool(l, "bias", true)) s->params.push_back({prefix + "bias", ns});
+      }
+    } else if (type == "Softmax" || type == "LogSoftmax") {
+      // shape unchanged, no parameters
+    } else if (type == "Embedding") {
+      const std::int64_t num = get_integer(l, "num_embeddings", 0), dim = get_integer(l, "embedding_dim", 0);
+      s->params.push_back({prefix + "weight", {num, dim}});
+      s->num_embeddings = num;
+      if (member(l, "padding_idx")) s->padding_idx = (get_integer(l, "padding_idx", 0) + num) % num;
+      shape.push_back(dim);
     } else {
       ADD_FAILURE() << "the oracle does not know layer type '" << type << "'";
     }
@@ -240,6 +310,31 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     } else if (type == "SiLU") {
       h = torch::silu(h);
     } else if (type == "Identity") {
+    } else if (type == "Conv1d" || type == "Conv2d") {
+      const std::size_t dims = type == "Conv2d" ? 2 : 1;
+      const auto b = p.find(prefix + "bias");
+      const torch::Tensor bias = b == p.end() ? torch::Tensor() : b->second;
+      const torch::Tensor& w = p.at(prefix + "weight");
+      const auto stride = get_ints(l, "stride", 1, dims), dilation = get_ints(l, "dilation", 1, dims);
+      const std::int64_t groups = get_integer(l, "groups", 1);
+      const std::string mode = padding_mode_str(l);
+      if (!mode.empty())
+        h = dims == 2 ? torch::conv2d(h, w, bias, stride, mode, dilation, groups)
+                      : torch::conv1d(h, w, bias, stride, mode, dilation, groups);
+      else if (dims == 2)
+        h = torch::conv2d(h, w, bias, stride, get_ints(l, "padding", 0, 2), dilation, groups);
+      else
+        h = torch::conv1d(h, w, bias, stride, get_ints(l, "padding", 0, 1), dilation, groups);
+    } else if (type == "MaxPool2d") {
+      const auto k = get_ints(l, "kernel_size", 0, 2);
+      const auto stride = get_ints(l, "stride", 0, 2)[0] > 0 ? get_ints(l, "stride", 0, 2) : k;
+      h = torch::max_pool2d(h, k, stride, get_ints(l, "padding", 0, 2), get_ints(l, "dilation", 1, 2));
+    } else if (type == "AvgPool2d") {
+      const auto k = get_ints(l, "kernel_size", 0, 2);
+      const auto stride = get_ints(l, "stride", 0, 2)[0] > 0 ? get_ints(l, "stride", 0, 2) : k;
+      h = torch::avg_pool2d(h, k, stride, get_ints(l, "padding", 0, 2), false, get_bool(l, "count_include_pad", true));
+    } else if (type == "AdaptiveAvgPool2d") {
+      h = torch::adaptive_avg_pool2d(h, get_ints(l, "output_size", 0, 2));
     } else if (type == "Flatten") {
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Dropout") {
@@ -249,6 +344,17 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         const torch::Tensor keep = masks->get(dropout_k++, h, prob).to(h.dtype());
         h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
       }
+    } else if (type == "LayerNorm") {
+      const std::vector<std::int64_t> sample(h.sizes().begin() + 1, h.sizes().end());
+      const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
+      h = torch::layer_norm(h, layer_norm_shape(l, sample), w == p.end() ? torch::Tensor() : w->second,
+                            b == p.end() ? torch::Tensor() : b->second, get_number(l, "eps", 1e-5));
+    } else if (type == "Softmax") {
+      h = torch::softmax(h, get_integer(l, "dim", 0));
+    } else if (type == "LogSoftmax") {
+      h = torch::log_softmax(h, get_integer(l, "dim", 0));
+    } else if (type == "Embedding") {
+      h = torch::embedding(p.at(prefix + "weight"), h, s.padding_idx);
     } else {
       ADD_FAILURE() << "unknown layer " << type;
     }
@@ -324,7 +430,8 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   }
   EXPECT_EQ(total, m.num_param_elements);
   ASSERT_EQ(m.input.rank, 1 + static_cast<int>(s.input_shape.size()));
-  EXPECT_EQ(m.input.dtype, ltrt::DType::f32);
+  EXPECT_EQ(m.input.dtype, s.index_input ? ltrt::DType::i64 : ltrt::DType::f32);
+  EXPECT_EQ(m.num_embeddings, s.index_input ? s.num_embeddings : 0);
   EXPECT_EQ(m.input.shape[0], B);
   for (std::size_t d = 0; d < s.input_shape.size(); ++d) EXPECT_EQ(m.input.shape[d + 1], s.input_shape[d]);
   if (s.class_target) {
@@ -354,8 +461,9 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   }
   std::vector<std::int64_t> xs = {B};
   xs.insert(xs.end(), s.input_shape.begin(), s.input_shape.end());
-  const torch::Tensor x = torch::randn(xs);
-  std::memcpy(a + m.input.offset, x.data_ptr<float>(), sizeof(float) * x.numel());
+  const torch::Tensor x = s.index_input ? torch::randint(0, s.num_embeddings, xs, torch::kLong) : torch::randn(xs);
+  if (s.padding_idx >= 0) x.view(-1)[0] = s.padding_idx;
+  std::memcpy(a + m.input.offset, x.data_ptr(), x.element_size() * x.numel());
   torch::Tensor y;
   if (s.class_target) {
     y = torch::randint(0, s.num_classes, {B}, torch::kLong);
@@ -450,7 +558,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     {
       ParamMap p64;
       for (const auto& [name, t] : p32) p64[name] = t.to(torch::kDouble);
-      const torch::Tensor x64 = x.narrow(0, 0, n).to(torch::kDouble);
+      const torch::Tensor x64 = s.index_input ? x.narrow(0, 0, n) : x.narrow(0, 0, n).to(torch::kDouble);
       const torch::Tensor y64 = s.class_target ? y.narrow(0, 0, n) : y.narrow(0, 0, n).to(torch::kDouble);
       torch::NoGradGuard no_grad;
       auto loss64 = [&]() { return forward_loss(s, p64, x64, y64, &o1.masks, true).item<double>(); };

@@ -1,0 +1,8 @@
+// embedding_bag: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace embedding_bag {
+const ltrt::ModelDef& model();
+}  // namespace embedding_bag

@@ -1,0 +1,8 @@
+// residual: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace residual {
+const ltrt::ModelDef& model();
+}  // namespace residual

@@ -1,0 +1,138 @@
+/// \file
+/// AvgPool2d (torch.nn): the mean of each window. With count_include_pad the
+/// divisor is the window's size including its padding (torch's default),
+/// without it only the input pixels it covers.
+#include "../autodiff.hpp"
+#include "ops.hpp"
+#include "spatial.hpp"
+
+namespace ltgen {
+
+namespace {
+
+// Opens the loops over output (plane, oy, ox) and defines the window [y0, y1) x [x0, x1)
+// clipped to the input and its divisor, torch's formulas.
+void open_windows(CodeWriter& w, const Node& n) {
+  w.line(std::string("constexpr bool kCountIncludePad = ") + (attr_bool(n, "count_include_pad") ? "true" : "false") +
+         ";  // divide by the window's size with its padding");
+  w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
+  w.open("for (int oy = 0; oy < kOutH; ++oy)");
+  w.open("for (int ox = 0; ox < kOutW; ++ox)");
+  w.line("const int y0 = oy * kStrideH - kPadH, y1 = std::min(y0 + kKernelH, kH + kPadH);");
+  w.line("const int x0 = ox * kStrideW - kPadW, x1 = std::min(x0 + kKernelW, kW + kPadW);");
+  w.line("const int padded_size = (y1 - y0) * (x1 - x0);");
+  w.line("const int top = std::max(y0, 0), bottom = std::min(y1, kH);  // the window inside the input");
+  w.line("const int left = std::max(x0, 0), right = std::min(x1, kW);");
+  w.line("const int divisor = kCountIncludePad ? padded_size : (bottom - top) * (right - left);");
+}
+
+}  // namespace
+
+void register_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef f;
+  f.name = "avg_pool2d";
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    const PoolSizes s = window_pool_sizes(n, x);
+    return std::vector<OutputType>{{x.dtype, {x.shape[0], s.channels, s.out_h, s.out_w}, true}};
+  };
+  f.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
+  f.cost = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs[0]);
+    const PoolSizes s = window_pool_sizes(n, x);
+    const auto& k = attr_ints(n, "kernel_size");
+    const double outs = static_cast<double>(x.shape[0] * s.channels * s.out_h * s.out_w);
+    return Cost{outs * static_cast<double>(k[0] * k[1] + 1), 4 * (static_cast<double>(numel(x.shape)) + outs)};
+  };
+  f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    write_pool_sizes(w, window_pool_sizes(n, g.value(n.inputs[0])));
+    write_window_sizes(w, n);
+    open_windows(w, n);
+    w.line("const float* x = inp + plane * kH * kW;");
+    w.line("float sum = 0.0f;");
+    w.open("for (int iy = top; iy < bottom; ++iy)");
+    w.line("for (int ix = left; ix < right; ++ix) sum += x[iy * kW + ix];");
+    w.close();
+    w.line("out[(plane * kOutH + oy) * kOutW + ox] = sum / divisor;");
+    w.close();
+    w.close();
+    w.close();
+  };
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};
+    const Value& xv = ad.graph.value(x);
+    Node b;
+    b.op = "avg_pool2d_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.attrs["input_size"] = std::vector<std::int64_t>(xv.shape.begin() + 1, xv.shape.end());
+    b.inputs = {dout[0]};
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    return std::vector<int>{ad.graph.nodes[id].outputs[0]};
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "avg_pool2d_backward";
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& d = g.value(n.inputs.at(0));
+    return std::vector<OutputType>{{d.dtype, pool_input_shape(n, d.shape[0]), true}};
+  };
+  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout"}}; };
+  b.cost = [](const Node& n, const Graph& g) {
+    const auto& k = attr_ints(n, "kernel_size");
+    const double outs = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    const double ins = static_cast<double>(numel(pool_input_shape(n, g.value(n.inputs[0]).shape[0])));
+    return Cost{outs * static_cast<double>(k[0] * k[1] + 1), 4 * (ins * 2 + outs)};
+  };
+  b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    const Shape in = pool_input_shape(n, 0);
+    const Shape& out = g.value(n.inputs[0]).shape;
+    write_pool_sizes(w, PoolSizes{in[1], in[2], in[3], out[2], out[3]});
+    write_window_sizes(w, n);
+    w.line("std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);");
+    open_windows(w, n);
+    w.line("float* dx = dinp + plane * kH * kW;");
+    w.line("const float d = dout[(plane * kOutH + oy) * kOutW + ox] / divisor;");
+    w.open("for (int iy = top; iy < bottom; ++iy)");
+    w.line("for (int ix = left; ix < right; ++ix) dx[iy * kW + ix] += d;");
+    w.close();
+    w.close();
+    w.close();
+    w.close();
+  };
+  ops.push_back(std::move(b));
+
+  LayerDef l;
+  l.torch_type = "AvgPool2d";
+  ArgDef stride = tuple_arg("stride", std::nullopt, 1);
+  stride.inferred = true;  // None: the kernel size
+  ArgDef ceil_mode{"ceil_mode", ArgType::boolean, Attr{false}};
+  ceil_mode.unsupported = "ceil_mode=True";
+  ArgDef divisor{"divisor_override", ArgType::integer, std::nullopt, true};
+  divisor.min = 1;
+  divisor.unsupported = "divisor_override";
+  l.args = {tuple_arg("kernel_size", std::nullopt, 1),
+            stride,
+            tuple_arg("padding", Attr{std::int64_t{0}}, 0),
+            ceil_mode,
+            {"count_include_pad", ArgType::boolean, Attr{true}},
+            divisor};
+  l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    require_spatial_input(b.graph.value(in.at(0)), 2);
+    Node n;
+    n.op = "avg_pool2d";
+    n.layer = b.layer;
+    n.source = b.source;
+    set_window_attrs(n, b.args, false);
+    n.attrs["count_include_pad"] = b.args.at("count_include_pad");
+    n.inputs = {in.at(0)};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

@@ -1,0 +1,426 @@
+/// \file
+/// Conv2d and Conv1d (torch.nn): out[o] = bias[o] + sum over the input channels
+/// of o's group and the kernel taps of weight[o, c, ky, kx] * inp[c, y, x],
+/// zero padding. weight (out, in / groups, kh, kw) as torch (Conv1d: (out, in /
+/// groups, k)); Conv1d is lowered as a Conv2d of height 1. Large layers copy each
+/// sample's patches into a scratch buffer (im2col) and call sgemm; small ones
+/// run direct loops. The scratch buffer is an output of the op, so the memory
+/// plan places it like any activation.
+#include <cmath>
+
+#include "../autodiff.hpp"
+#include "ops.hpp"
+#include "spatial.hpp"
+
+namespace ltgen {
+
+namespace {
+
+// Below this many multiply-adds per sample, direct loops beat im2col + sgemm.
+constexpr std::int64_t kIm2colMinMacs = 8192;
+
+// Sizes of one convolution, Conv1d as height 1.
+struct ConvGeometry {
+  int dims;  // 1 (Conv1d) or 2 (Conv2d)
+  std::int64_t in, h, w, out, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
+      dilation_w, groups;
+  std::int64_t in_per_group() const { return in / groups; }
+  std::int64_t out_per_group() const { return out / groups; }
+  std::int64_t patch() const { return in_per_group() * kernel_h * kernel_w; }  // weights per output channel
+  std::int64_t pixels() const { return out_h * out_w; }                        // outputs per channel
+  std::int64_t macs_per_sample() const { return out * patch() * pixels(); }
+};
+
+// The geometry of `n` on input `x`; throws ShapeError when they do not fit.
+ConvGeometry geometry(const Node& n, const Value& x) {
+  ConvGeometry g{};
+  g.dims = static_cast<int>(attr_int(n, "dims"));
+  require_spatial_input(x, g.dims);
+  g.in = attr_int(n, "in_channels");
+  g.out = attr_int(n, "out_channels");
+  g.groups = attr_int(n, "groups");
+  if (x.shape[1] != g.in)
+    throw ShapeError("expects " + std::to_string(g.in) + " input channels, got input " + shape_str(x.shape));
+  const auto& k = attr_ints(n, "kernel_size");
+  const auto& s = attr_ints(n, "stride");
+  const auto& p = attr_ints(n, "padding");
+  const auto& pe = attr_ints(n, "padding_end");
+  const auto& d = attr_ints(n, "dilation");
+  // Index 0 is the height, 1 the width (the length of a Conv1d).
+  g.h = g.dims == 2 ? x.shape[2] : 1;
+  g.w = x.shape.back();
+  g.kernel_h = k[0], g.kernel_w = k[1], g.stride_h = s[0], g.stride_w = s[1];
+  g.pad_h = p[0], g.pad_w = p[1], g.dilation_h = d[0], g.dilation_w = d[1];
+  g.out_h = window_count(g.h, p[0], pe[0], k[0], s[0], d[0], "height");
+  g.out_w = window_count(g.w, p[1], pe[1], k[1], s[1], d[1], g.dims == 2 ? "width" : "length");
+  return g;
+}
+
+Shape out_shape(const ConvGeometry& g, std::int64_t batch) {
+  if (g.dims == 1) return {batch, g.out, g.out_w};
+  return {batch, g.out, g.out_h, g.out_w};
+}
+
+// (out, in / groups, kh, kw) as torch; Conv1d's (out, in / groups, k).
+Shape weight_shape(const ConvGeometry& g) {
+  if (g.dims == 1) return {g.out, g.in_per_group(), g.kernel_w};
+  return {g.out, g.in_per_group(), g.kernel_h, g.kernel_w};
+}
+
+void write_sizes(CodeWriter& w, const ConvGeometry& g, bool im2col) {
+  if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
+  w.line("constexpr int kIn = " + std::to_string(g.in) + ", kH = " + std::to_string(g.h) +
+         ", kW = " + std::to_string(g.w) + ";  // input channels, height, width");
+  w.line("constexpr int kOut = " + std::to_string(g.out) + ", kOutH = " + std::to_string(g.out_h) +
+         ", kOutW = " + std::to_string(g.out_w) + ";  // output channels, height, width");
+  w.line("constexpr int kKernelH = " + std::to_string(g.kernel_h) + ", kKernelW = " + std::to_string(g.kernel_w) +
+         ";");
+  w.line("constexpr int kStrideH = " + std::to_string(g.stride_h) + ", kStrideW = " + std::to_string(g.stride_w) +
+         ";");
+  w.line("constexpr int kPadH = " + std::to_string(g.pad_h) + ", kPadW = " + std::to_string(g.pad_w) +
+         ";  // zeros before the first row and column");
+  w.line("constexpr int kDilationH = " + std::to_string(g.dilation_h) +
+         ", kDilationW = " + std::to_string(g.dilation_w) + ";");
+  w.line("constexpr int kGroups = " + std::to_string(g.groups) +
+         ", kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;");
+  w.line("constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel");
+  w.line("constexpr int kPixels = kOutH * kOutW;  // outputs per channel");
+  w.line(std::string("constexpr bool kUseIm2col = ") + (im2col ? "true" : "false") +
+         ";  // TUNE: im2col + sgemm (true) or direct loops (false)");
+}
+
+// columns[(c, ky, kx), (oy, ox)] = x[c, oy * stride - pad + ky * dilation, ...], 0 outside.
+void write_im2col(CodeWriter& w, const std::string& x) {
+  w.line("// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding");
+  w.open("for (int c = 0; c < kIn; ++c)");
+  w.open("for (int ky = 0; ky < kKernelH; ++ky)");
+  w.open("for (int kx = 0; kx < kKernelW; ++kx)");
+  w.line("float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
+  w.open("for (int oy = 0; oy < kOutH; ++oy)");
+  w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
+  w.open("for (int ox = 0; ox < kOutW; ++ox)");
+  w.line("const int ix = ox * kStrideW - kPadW + kx * kDilationW;");
+  w.line("const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;");
+  w.line("row[oy * kOutW + ox] = inside ? " + x + "[(c * kH + iy) * kW + ix] : 0.0f;");
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+}
+
+// The direct loops' walk over the taps of output (o, oy, ox) that fall inside the input:
+// opens three blocks (c, ky, kx) and defines `at` (input index) and `tap` (weight index).
+void open_taps(CodeWriter& w) {
+  w.open("for (int c = 0; c < kInPerGroup; ++c)");
+  w.open("for (int ky = 0; ky < kKernelH; ++ky)");
+  w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
+  w.line("if (iy < 0 || iy >= kH) continue;  // zero padding");
+  w.open("for (int kx = 0; kx < kKernelW; ++kx)");
+  w.line("const int ix = ox * kStrideW - kPadW + kx * kDilationW;");
+  w.line("if (ix < 0 || ix >= kW) continue;");
+  w.line("const int at = ((i * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix;");
+  w.line("const int tap = ((o * kInPerGroup + c) * kKernelH + ky) * kKernelW + kx;");
+}
+
+void open_outputs(CodeWriter& w) {
+  w.open("for (int i = 0; i < n; ++i)");
+  w.open("for (int o = 0; o < kOut; ++o)");
+  w.line("const int g = o / kOutPerGroup;  // reads input channels g * kInPerGroup ...");
+  w.open("for (int oy = 0; oy < kOutH; ++oy)");
+  w.open("for (int ox = 0; ox < kOutW; ++ox)");
+}
+
+void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
+  const ConvGeometry g = geometry(n, gr.value(n.inputs[0]));
+  const bool bias = attr_bool(n, "bias");
+  write_sizes(w, g, attr_bool(n, "im2col"));
+  w.open("if constexpr (kUseIm2col)");
+  w.open("for (int i = 0; i < n; ++i)");
+  w.line("const float* x = inp + i * kIn * kH * kW;");
+  w.line("float* y = out + i * kOut * kPixels;");
+  write_im2col(w, "x");
+  if (bias) w.line("for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);");
+  w.open("for (int g = 0; g < kGroups; ++g)");
+  w.line("ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,");
+  w.line(std::string("            columns + g * kPatch * kPixels, ") + (bias ? "1.0f" : "0.0f") +
+         ", y + g * kOutPerGroup * kPixels);  // " + (bias ? "y_g += " : "y_g = ") + "weight_g @ columns_g");
+  w.close();
+  w.close();
+  w.reopen("else");
+  open_outputs(w);
+  w.line(bias ? "float acc = bias[o];" : "float acc = 0.0f;");
+  open_taps(w);
+  w.line("acc += inp[at] * weight[tap];");
+  w.close();
+  w.close();
+  w.close();
+  w.line("out[((i * kOut + o) * kOutH + oy) * kOutW + ox] = acc;");
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+}
+
+void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
+  const ConvGeometry g = geometry(n, gr.value(n.inputs[1]));
+  const bool bias = attr_bool(n, "bias");
+  const bool need_dinp = attr_bool(n, "need_dinp");
+  write_sizes(w, g, attr_bool(n, "im2col"));
+  w.line("if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);");
+  w.open("if constexpr (kUseIm2col)");
+  w.open("for (int i = 0; i < n; ++i)");
+  w.line("const float* x = inp + i * kIn * kH * kW;");
+  w.line("const float* dy = dout + i * kOut * kPixels;");
+  write_im2col(w, "x");
+  w.open("for (int g = 0; g < kGroups; ++g)");
+  w.line("ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,");
+  w.line("            columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);"
+         "  // dweight_g += dy_g @ columns_g^T");
+  w.close();
+  if (need_dinp) {
+    w.line("// The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).");
+    w.open("for (int g = 0; g < kGroups; ++g)");
+    w.line("ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,");
+    w.line("            dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);"
+           "  // weight_g^T @ dy_g");
+    w.close();
+    w.line("float* dx = dinp + i * kIn * kH * kW;");
+    w.line("std::fill(dx, dx + kIn * kH * kW, 0.0f);");
+    w.open("for (int c = 0; c < kIn; ++c)");
+    w.open("for (int ky = 0; ky < kKernelH; ++ky)");
+    w.open("for (int kx = 0; kx < kKernelW; ++kx)");
+    w.line("const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
+    w.open("for (int oy = 0; oy < kOutH; ++oy)");
+    w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
+    w.line("if (iy < 0 || iy >= kH) continue;");
+    w.open("for (int ox = 0; ox < kOutW; ++ox)");
+    w.line("const int ix = ox * kStrideW - kPadW + kx * kDilationW;");
+    w.line("if (ix >= 0 && ix < kW) dx[(c * kH + iy) * kW + ix] += row[oy * kOutW + ox];");
+    w.close();
+    w.close();
+    w.close();
+    w.close();
+    w.close();
+  }
+  w.close();
+  w.reopen("else");
+  if (need_dinp) w.line("std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);");
+  open_outputs(w);
+  w.line("const float d = dout[((i * kOut + o) * kOutH + oy) * kOutW + ox];");
+  open_taps(w);
+  w.line("dweight[tap] += d * inp[at];");
+  if (need_dinp) w.line("dinp[at] += d * weight[tap];");
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+  if (bias) {
+    w.line("if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);");
+    w.open("for (int i = 0; i < n; ++i)");
+    w.open("for (int o = 0; o < kOut; ++o)");
+    w.line("for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];");
+    w.close();
+    w.close();
+  }
+}
+
+Shape columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }
+
+// im2col's scratch buffer of one sample: an activation that only its node uses.
+int add_columns(Graph& gr, const std::string& name, const ConvGeometry& g) {
+  Value v;
+  v.name = name;
+  v.shape = columns_shape(g);
+  v.kind = ValueKind::activation;
+  return gr.add_value(std::move(v));
+}
+
+LayerDef conv_layer(int dims) {
+  LayerDef l;
+  l.torch_type = dims == 1 ? "Conv1d" : "Conv2d";
+  ArgDef in{"in_channels", ArgType::integer, std::nullopt, true};
+  in.min = 1;
+  ArgDef out{"out_channels", ArgType::integer, std::nullopt};
+  out.min = 1;
+  ArgDef padding = tuple_arg("padding", Attr{std::int64_t{0}}, 0, dims);
+  padding.choices = {"valid", "same"};
+  ArgDef groups{"groups", ArgType::integer, Attr{std::int64_t{1}}};
+  groups.min = 1;
+  ArgDef mode{"padding_mode", ArgType::string, Attr{std::string("zeros")}};
+  mode.choices = {"zeros", "reflect", "replicate", "circular"};
+  mode.unsupported = "padding_mode other than 'zeros'";
+  l.args = {in,
+            out,
+            tuple_arg("kernel_size", std::nullopt, 1, dims),
+            tuple_arg("stride", Attr{std::int64_t{1}}, 1, dims),
+            padding,
+            tuple_arg("dilation", Attr{std::int64_t{1}}, 1, dims),
+            groups,
+            {"bias", ArgType::boolean, Attr{true}},
+            mode};
+  l.build = [dims](LayerBuild& b, const std::vector<int>& inputs) {
+    const Value& x = b.graph.value(inputs.at(0));
+    require_spatial_input(x, dims);
+    const std::int64_t channels = x.shape[1];
+    auto given = b.args.find("in_channels");
+    if (given != b.args.end() && std::get<std::int64_t>(given->second) != channels)
+      throw ShapeError("in_channels is " + std::to_string(std::get<std::int64_t>(given->second)) +
+                       " but the input " + shape_str(x.shape) + " has " + std::to_string(channels) +
+                       " channels; remove in_channels to infer it");
+    const std::int64_t out_channels = std::get<std::int64_t>(b.args.at("out_channels"));
+    const std::int64_t groups = std::get<std::int64_t>(b.args.at("groups"));
+    if (channels % groups != 0)
+      throw ShapeError("groups=" + std::to_string(groups) + " does not divide in_channels=" + std::to_string(channels));
+    if (out_channels % groups != 0)
+      throw ShapeError("groups=" + std::to_string(groups) + " does not divide out_channels=" +
+                       std::to_string(out_channels));
+    // Conv1d's sizes become the width of a height-1 Conv2d.
+    auto pair = [dims](const std::vector<std::int64_t>& v, std::int64_t height) {
+      return dims == 2 ? v : std::vector<std::int64_t>{height, v.at(0)};
+    };
+    const auto kernel = pair(expand_tuple(b.args.at("kernel_size"), dims), 1);
+    const auto stride = pair(expand_tuple(b.args.at("stride"), dims), 1);
+    const auto dilation = pair(expand_tuple(b.args.at("dilation"), dims), 1);
+    std::vector<std::int64_t> pad_before, pad_after;
+    const Attr& padding = b.args.at("padding");
+    if (const auto* mode = std::get_if<std::string>(&padding)) {
+      if (*mode == "valid") {
+        pad_before = pad_after = {0, 0};
+      } else {  // 'same': torch pads d * (k - 1) in total, the odd one at the end
+        if (stride != std::vector<std::int64_t>{1, 1})
+          throw ShapeError("padding='same' needs stride 1 (torch refuses strided 'same' convolutions)");
+        for (int i = 0; i < 2; ++i) {
+          const std::int64_t total = dilation[i] * (kernel[i] - 1);
+          pad_before.push_back(total / 2);
+          pad_after.push_back(total - total / 2);
+        }
+      }
+    } else {
+      pad_before = pad_after = pair(expand_tuple(padding, dims), 0);
+    }
+    Node n;
+    n.op = "conv2d";
+    n.layer = b.layer;
+    n.source = b.source;
+    n.attrs["dims"] = std::int64_t{dims};
+    n.attrs["in_channels"] = channels;
+    n.attrs["out_channels"] = out_channels;
+    n.attrs["kernel_size"] = kernel;
+    n.attrs["stride"] = stride;
+    n.attrs["padding"] = pad_before;
+    n.attrs["padding_end"] = pad_after;
+    n.attrs["dilation"] = dilation;
+    n.attrs["groups"] = groups;
+    n.attrs["bias"] = std::get<bool>(b.args.at("bias"));
+    const ConvGeometry g = geometry(n, x);
+    n.attrs["im2col"] = g.macs_per_sample() >= kIm2colMinMacs;
+    n.inputs = {inputs.at(0), add_param(b.graph, b.layer + ".weight", weight_shape(g))};
+    if (std::get<bool>(b.args.at("bias"))) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_channels}));
+    // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight and the bias
+    // both draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in / groups * kh * kw.
+    const double bound = 1.0 / std::sqrt(static_cast<double>(g.patch()));
+    for (size_t i = 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
+    n.outputs = {-1, add_columns(b.graph, cpp_name(b.layer) + "_columns", g)};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  return l;
+}
+
+}  // namespace
+
+void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef f;
+  f.name = "conv2d";
+  f.infer = [](const Node& n, const Graph& gr) {
+    const Value& x = gr.value(n.inputs.at(0));
+    const ConvGeometry g = geometry(n, x);
+    return std::vector<OutputType>{{x.dtype, out_shape(g, x.shape[0]), true}, {DType::f32, columns_shape(g), false}};
+  };
+  f.slots = [](const Node& n) {
+    Slots s{{"out", "columns"}, {"inp", "weight"}};
+    if (attr_bool(n, "bias")) s.inputs.push_back("bias");
+    return s;
+  };
+  f.cost = [](const Node& n, const Graph& gr) {
+    const Value& x = gr.value(n.inputs[0]);
+    const ConvGeometry g = geometry(n, x);
+    const double batch = static_cast<double>(x.shape[0]);
+    const double outs = batch * static_cast<double>(g.out * g.pixels());
+    const double weights = static_cast<double>(g.out * g.patch());
+    return Cost{2 * batch * static_cast<double>(g.macs_per_sample()) + (attr_bool(n, "bias") ? outs : 0),
+                4 * (static_cast<double>(numel(x.shape)) + weights + outs)};
+  };
+  f.emit_cpu = emit_forward;
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    if (dout[0] < 0) return std::vector<int>(n.inputs.size(), -1);
+    const bool need_dinp = ad.needs_grad(x);
+    Node b;
+    b.op = "conv2d_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.attrs["need_dinp"] = need_dinp;
+    b.inputs = {dout[0], x};
+    if (need_dinp) b.inputs.push_back(n.inputs[1]);  // the weight
+    if (need_dinp) b.outputs.push_back(-1);
+    b.outputs.push_back(ad.param_grad(n.inputs[1]));
+    if (attr_bool(n, "bias")) b.outputs.push_back(ad.param_grad(n.inputs[2]));
+    b.outputs.push_back(add_columns(ad.graph, "d_" + cpp_name(n.layer) + "_columns",
+                                    geometry(n, ad.graph.value(x))));
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
+    if (need_dinp) grads[0] = ad.graph.nodes[id].outputs[0];
+    return grads;
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "conv2d_backward";
+  b.writes_param_grad = true;
+  b.infer = [](const Node& n, const Graph& gr) {
+    const Value& x = gr.value(n.inputs.at(1));
+    const ConvGeometry g = geometry(n, x);
+    std::vector<OutputType> t;
+    if (attr_bool(n, "need_dinp")) t.push_back({x.dtype, x.shape, true});
+    t.push_back({DType::f32, weight_shape(g), false});
+    if (attr_bool(n, "bias")) t.push_back({DType::f32, {g.out}, false});
+    t.push_back({DType::f32, columns_shape(g), false});
+    return t;
+  };
+  b.slots = [](const Node& n) {
+    Slots s{{}, {"dout", "inp"}};
+    if (attr_bool(n, "need_dinp")) {
+      s.outputs.push_back("dinp");
+      s.inputs.push_back("weight");
+    }
+    s.outputs.push_back("dweight");
+    if (attr_bool(n, "bias")) s.outputs.push_back("dbias");
+    s.outputs.push_back("columns");
+    return s;
+  };
+  b.cost = [](const Node& n, const Graph& gr) {
+    const Value& x = gr.value(n.inputs[1]);
+    const ConvGeometry g = geometry(n, x);
+    const double batch = static_cast<double>(x.shape[0]);
+    const double outs = batch * static_cast<double>(g.out * g.pixels());
+    const double weights = static_cast<double>(g.out * g.patch());
+    const double passes = attr_bool(n, "need_dinp") ? 2 : 1;
+    return Cost{passes * 2 * batch * static_cast<double>(g.macs_per_sample()) + (attr_bool(n, "bias") ? outs : 0),
+                4 * (outs + static_cast<double>(numel(x.shape)) * passes + weights * 3)};
+  };
+  b.emit_cpu = emit_backward;
+  ops.push_back(std::move(b));
+
+  layers.push_back(conv_layer(1));
+  layers.push_back(conv_layer(2));
+}
+
+}  // namespace ltgen

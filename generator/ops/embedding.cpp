@@ -1,0 +1,150 @@
+/// \file
+/// Embedding as torch.nn.Embedding: int64 indices (batch, *) look up rows of
+/// weight (num_embeddings, embedding_dim), out (batch, *, embedding_dim):
+///   out[i, :] = weight[idx[i], :]
+/// Its backward (torch's embedding_dense_backward) scatters the rows of dout
+/// into dweight, adding where an index repeats:
+///   dweight[idx[i], :] += dout[i, :]   (rows where idx[i] == padding_idx skipped)
+/// so padding_idx's row gets no gradient. Indices carry no gradient. The data
+/// loader refuses indices outside [0, num_embeddings) (ModelDef::num_embeddings).
+#include "../autodiff.hpp"
+#include "elementwise.hpp"
+#include "ops.hpp"
+
+namespace ltgen {
+
+namespace {
+
+void write_sizes(CodeWriter& w, const Node& n, const Value& idx) {
+  w.line("constexpr int kIndices = " + std::to_string(per_sample_numel(idx)) + ";  // per sample");
+  w.line("constexpr int kDim = " + std::to_string(attr_int(n, "embedding_dim")) + ";  // embedding_dim");
+}
+
+void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
+  write_sizes(w, n, g.value(n.inputs[0]));
+  w.line("// Every index lies in [0, " + std::to_string(attr_int(n, "num_embeddings")) +
+         "): the data loader checked them.");
+  w.open("for (int i = 0; i < n * kIndices; ++i)");
+  w.line("const float* row = weight + inp[i] * kDim;");
+  w.line("std::copy(row, row + kDim, out + i * kDim);");
+  w.close();
+}
+
+void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
+  write_sizes(w, n, g.value(n.inputs[1]));
+  w.line("constexpr int kNumEmbeddings = " + std::to_string(attr_int(n, "num_embeddings")) + ";");
+  const bool padding = n.attrs.count("padding_idx") > 0;
+  if (padding)
+    w.line("constexpr std::int64_t kPaddingIdx = " + std::to_string(attr_int(n, "padding_idx")) +
+           ";  // its row gets no gradient");
+  w.line("if (!accumulate) std::fill(dweight, dweight + kNumEmbeddings * kDim, 0.0f);");
+  w.open("for (int i = 0; i < n * kIndices; ++i)");
+  w.line("const std::int64_t t = inp[i];");
+  if (padding) w.line("if (t == kPaddingIdx) continue;");
+  w.line("const float* d = dout + i * kDim;");
+  w.line("for (int k = 0; k < kDim; ++k) dweight[t * kDim + k] += d[k];");
+  w.close();
+}
+
+}  // namespace
+
+void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef f;
+  f.name = "embedding";
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& idx = g.value(n.inputs.at(0));
+    if (idx.dtype != DType::i64) throw ShapeError("expects int64 indices, got " + std::string(dtype_name(idx.dtype)));
+    Shape s = idx.shape;
+    s.push_back(attr_int(n, "embedding_dim"));
+    return std::vector<OutputType>{{DType::f32, s, idx.batched}};
+  };
+  f.slots = [](const Node&) { return Slots{{"out"}, {"inp", "weight"}}; };
+  f.cost = [](const Node& n, const Graph& g) {
+    const double rows = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{0, rows * (8 + 8 * static_cast<double>(attr_int(n, "embedding_dim")))};
+  };
+  f.emit_cpu = emit_forward;
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    if (dout[0] < 0) return std::vector<int>{-1, -1};
+    Node b;
+    b.op = "embedding_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.inputs = {dout[0], n.inputs[0]};
+    b.outputs = {ad.param_grad(n.inputs[1])};
+    ad.add_backward(std::move(b), ad.grad_name(n.inputs[1]));
+    return std::vector<int>{-1, -1};  // no gradient into the indices; dweight lives in the grad region
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "embedding_backward";
+  b.writes_param_grad = true;
+  b.infer = [](const Node& n, const Graph&) {
+    return std::vector<OutputType>{{DType::f32, {attr_int(n, "num_embeddings"), attr_int(n, "embedding_dim")}, false}};
+  };
+  b.slots = [](const Node&) { return Slots{{"dweight"}, {"dout", "inp"}}; };
+  b.cost = [](const Node& n, const Graph& g) {
+    const double rows = static_cast<double>(numel(g.value(n.inputs[1]).shape));
+    const double dim = static_cast<double>(attr_int(n, "embedding_dim"));
+    const double table = static_cast<double>(attr_int(n, "num_embeddings")) * dim;
+    return Cost{rows * dim, rows * (8 + 12 * dim) + 4 * table};
+  };
+  b.emit_cpu = emit_backward;
+  ops.push_back(std::move(b));
+
+  LayerDef l;
+  l.torch_type = "Embedding";
+  ArgDef num{"num_embeddings", ArgType::integer, std::nullopt};
+  num.min = 1;
+  ArgDef dim{"embedding_dim", ArgType::integer, std::nullopt};
+  dim.min = 1;
+  ArgDef padding{"padding_idx", ArgType::integer, std::nullopt};
+  padding.optional = true;
+  ArgDef max_norm{"max_norm", ArgType::number, std::nullopt};
+  max_norm.optional = true;
+  max_norm.unsupported = "Embedding's max_norm (renormalising the rows it looks up)";
+  ArgDef scale{"scale_grad_by_freq", ArgType::boolean, Attr{false}};
+  scale.unsupported = "Embedding's scale_grad_by_freq";
+  ArgDef sparse{"sparse", ArgType::boolean, Attr{false}};
+  sparse.unsupported = "Embedding's sparse gradients";
+  l.args = {num, dim, padding, max_norm, {"norm_type", ArgType::number, Attr{2.0}}, scale, sparse};
+  l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    const Value& idx = b.graph.value(in.at(0));
+    if (idx.dtype != DType::i64)
+      throw ShapeError("takes int64 indices, but its input " + shape_str(idx.shape) + " is " +
+                       (idx.dtype == DType::f32 ? std::string("float32") : dtype_name(idx.dtype)) +
+                       ": declare the model input as {\"shape\": [...], \"dtype\": \"int64\"} and load it from "
+                       "an int64 npy file");
+    const std::int64_t num_embeddings = std::get<std::int64_t>(b.args.at("num_embeddings"));
+    const std::int64_t embedding_dim = std::get<std::int64_t>(b.args.at("embedding_dim"));
+    Node n;
+    n.op = "embedding";
+    n.layer = b.layer;
+    n.source = b.source;
+    n.attrs["num_embeddings"] = num_embeddings;
+    n.attrs["embedding_dim"] = embedding_dim;
+    auto padding_idx = b.args.find("padding_idx");
+    if (padding_idx != b.args.end()) {
+      std::int64_t p = std::get<std::int64_t>(padding_idx->second);
+      if (p < -num_embeddings || p >= num_embeddings)
+        throw ShapeError("padding_idx " + std::to_string(p) + " must be within num_embeddings: in [" +
+                         std::to_string(-num_embeddings) + ", " + std::to_string(num_embeddings - 1) + "]");
+      if (p < 0) p += num_embeddings;  // as torch.nn.Embedding
+      n.attrs["padding_idx"] = p;
+    }
+    const int weight = add_param(b.graph, b.layer + ".weight", {num_embeddings, embedding_dim});
+    // torch.nn.Embedding.reset_parameters: normal_(0, 1), then padding_idx's row zeroed.
+    b.graph.value(weight).init = Init::normal;
+    b.graph.value(weight).init_bound = 1.0;
+    if (n.attrs.count("padding_idx"))
+      b.graph.value(weight).init_zero_row = std::get<std::int64_t>(n.attrs["padding_idx"]);
+    n.inputs = {in.at(0), weight};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

@@ -1,0 +1,91 @@
+/// \file
+/// Mul: elementwise product of two tensors of one shape (gating in model.graph).
+/// Backward: da = dout * b, db = dout * a.
+#include "../autodiff.hpp"
+#include "elementwise.hpp"
+#include "ops.hpp"
+
+namespace ltgen {
+
+void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef m;
+  m.name = "mul";
+  m.accepts_epilogue = true;
+  m.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    const Value& y = g.value(n.inputs.at(1));
+    if (x.shape != y.shape) throw ShapeError("cannot multiply " + shape_str(x.shape) + " and " + shape_str(y.shape));
+    return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
+  };
+  m.slots = [](const Node&) { return Slots{{"out"}, {"a", "b"}}; };
+  m.cost = [](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{e, e * 12};
+  };
+  m.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[0]))) + ";  // per sample");
+    epilogue_constants(w, n);
+    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    w.line("out[i] = " + apply_epilogue(n, "a[i] * b[i]") + ";");
+    w.close();
+  };
+  m.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const bool need_a = ad.needs_grad(n.inputs[0]), need_b = ad.needs_grad(n.inputs[1]);
+    if (dout[0] < 0 || (!need_a && !need_b)) return std::vector<int>{-1, -1};
+    Node b;
+    b.op = "mul_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs["need_da"] = need_a;
+    b.attrs["need_db"] = need_b;
+    b.inputs = {dout[0], n.inputs[0], n.inputs[1]};
+    const int id = ad.add_backward(std::move(b), "d_" + cpp_name(n.layer));
+    const std::vector<int>& outs = ad.graph.nodes[id].outputs;
+    return std::vector<int>{need_a ? outs.at(0) : -1, need_b ? outs.back() : -1};
+  };
+  ops.push_back(std::move(m));
+
+  OpDef b;
+  b.name = "mul_backward";
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(1));
+    std::vector<OutputType> t;
+    if (attr_bool(n, "need_da")) t.push_back({x.dtype, x.shape, x.batched});
+    if (attr_bool(n, "need_db")) t.push_back({x.dtype, x.shape, x.batched});
+    return t;
+  };
+  b.slots = [](const Node& n) {
+    Slots s{{}, {"dout", "a", "b"}};
+    if (attr_bool(n, "need_da")) s.outputs.push_back("da");
+    if (attr_bool(n, "need_db")) s.outputs.push_back("db");
+    return s;
+  };
+  b.cost = [](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{2 * e, e * 20};
+  };
+  b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) + ";  // per sample");
+    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    if (attr_bool(n, "need_da")) w.line("da[i] = dout[i] * b[i];");
+    if (attr_bool(n, "need_db")) w.line("db[i] = dout[i] * a[i];");
+    w.close();
+  };
+  ops.push_back(std::move(b));
+
+  LayerDef l;
+  l.torch_type = "Mul";
+  l.num_inputs = 2;
+  l.build = [](LayerBuild& bld, const std::vector<int>& in) {
+    Node n;
+    n.op = "mul";
+    n.layer = bld.layer;
+    n.source = bld.source;
+    n.inputs = {in.at(0), in.at(1)};
+    const int id = add_op(bld.graph, std::move(n), cpp_name(bld.layer) + "_out");
+    return bld.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

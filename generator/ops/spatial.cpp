@@ -1,0 +1,98 @@
+#include "spatial.hpp"
+
+namespace ltgen {
+
+ArgDef tuple_arg(const std::string& name, std::optional<Attr> default_value, double min, int size) {
+  ArgDef a{name, ArgType::integer_tuple, std::move(default_value)};
+  a.min = min;
+  a.tuple_size = size;
+  return a;
+}
+
+std::vector<std::int64_t> expand_tuple(const Attr& a, int size) {
+  if (const auto* v = std::get_if<std::vector<std::int64_t>>(&a)) return *v;
+  return std::vector<std::int64_t>(static_cast<size_t>(size), std::get<std::int64_t>(a));
+}
+
+void require_spatial_input(const Value& x, int spatial_dims) {
+  if (static_cast<int>(x.shape.size()) == spatial_dims + 2) return;
+  const std::string want = spatial_dims == 1 ? "(batch, C, L)" : "(batch, C, H, W)";
+  const std::string per_sample = spatial_dims == 1 ? "[C, L]" : "[C, H, W]";
+  throw ShapeError("expects " + want + " input, got " + shape_str(x.shape) + " (model.inputs are per sample: " +
+                   per_sample + ")");
+}
+
+std::int64_t window_count(std::int64_t in, std::int64_t pad_before, std::int64_t pad_after, std::int64_t kernel,
+                          std::int64_t stride, std::int64_t dilation, const std::string& dim) {
+  const std::int64_t extent = dilation * (kernel - 1) + 1;
+  const std::int64_t padded = in + pad_before + pad_after;
+  if (extent > padded) {
+    std::string what = "the kernel (" + std::to_string(kernel);
+    if (dilation != 1) what += ", dilation " + std::to_string(dilation) + ": extent " + std::to_string(extent);
+    what += ") is larger than the input's " + dim + " (" + std::to_string(in);
+    if (padded != in) what += " + padding = " + std::to_string(padded);
+    throw ShapeError(what + ")");
+  }
+  return (padded - extent) / stride + 1;
+}
+
+std::string constexpr_int(const std::string& name, std::int64_t v, const std::string& comment) {
+  return "constexpr int " + name + " = " + std::to_string(v) + ";" + (comment.empty() ? "" : "  // " + comment);
+}
+
+}  // namespace ltgen
+
+namespace ltgen {
+
+void set_window_attrs(Node& n, const Attrs& args, bool with_dilation) {
+  const auto kernel = expand_tuple(args.at("kernel_size"));
+  auto stride = args.count("stride") ? expand_tuple(args.at("stride")) : kernel;
+  const auto padding = expand_tuple(args.at("padding"));
+  for (int i = 0; i < 2; ++i)
+    if (padding[i] > kernel[i] / 2)
+      throw ShapeError("padding " + attr_repr(args.at("padding")) + " must be at most half the kernel " +
+                       attr_repr(args.at("kernel_size")) + " (as torch)");
+  n.attrs["kernel_size"] = kernel;
+  n.attrs["stride"] = stride;
+  n.attrs["padding"] = padding;
+  if (with_dilation) n.attrs["dilation"] = expand_tuple(args.at("dilation"));
+}
+
+PoolSizes window_pool_sizes(const Node& n, const Value& x) {
+  require_spatial_input(x, 2);
+  const auto& k = attr_ints(n, "kernel_size");
+  const auto& s = attr_ints(n, "stride");
+  const auto& p = attr_ints(n, "padding");
+  const std::vector<std::int64_t> d = n.attrs.count("dilation") ? attr_ints(n, "dilation") : std::vector<std::int64_t>{1, 1};
+  PoolSizes z{x.shape[1], x.shape[2], x.shape[3], 0, 0};
+  z.out_h = window_count(z.h, p[0], p[0], k[0], s[0], d[0], "height");
+  z.out_w = window_count(z.w, p[1], p[1], k[1], s[1], d[1], "width");
+  return z;
+}
+
+void write_pool_sizes(CodeWriter& w, const PoolSizes& s) {
+  w.line("constexpr int kChannels = " + std::to_string(s.channels) + ";  // pooled one plane at a time");
+  w.line("constexpr int kH = " + std::to_string(s.h) + ", kW = " + std::to_string(s.w) + ";  // input plane");
+  w.line("constexpr int kOutH = " + std::to_string(s.out_h) + ", kOutW = " + std::to_string(s.out_w) +
+         ";  // output plane");
+}
+
+void write_window_sizes(CodeWriter& w, const Node& n) {
+  auto pair = [&](const char* name, const char* key) {
+    const auto& v = attr_ints(n, key);
+    w.line(std::string("constexpr int k") + name + "H = " + std::to_string(v[0]) + ", k" + name +
+           "W = " + std::to_string(v[1]) + ";");
+  };
+  pair("Kernel", "kernel_size");
+  pair("Stride", "stride");
+  pair("Pad", "padding");
+  if (n.attrs.count("dilation")) pair("Dilation", "dilation");
+}
+
+Shape pool_input_shape(const Node& n, std::int64_t batch) {
+  Shape s = {batch};
+  for (auto d : attr_ints(n, "input_size")) s.push_back(d);
+  return s;
+}
+
+}  // namespace ltgen

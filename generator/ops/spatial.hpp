@@ -1,0 +1,53 @@
+/// \file
+/// What the convolution and pooling ops share: torch's int-or-tuple arguments,
+/// the (batch, C, H, W) input check and the output-size formula.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "../op.hpp"
+
+namespace ltgen {
+
+/// An int-or-tuple argument of `size` entries (torch's `_pair`): `kernel_size`, `stride`, ...
+ArgDef tuple_arg(const std::string& name, std::optional<Attr> default_value, double min, int size = 2);
+
+/// The argument as `size` ints: 3 -> {3, 3}, [2, 3] -> {2, 3}.
+std::vector<std::int64_t> expand_tuple(const Attr& a, int size = 2);
+
+/// Throws unless `x` is (batch, C, H, W) (rank 4) or, for 1-d layers, (batch, C, L).
+void require_spatial_input(const Value& x, int spatial_dims);
+
+/// Output length of a sliding window: floor((in + pads - dilation * (k - 1) - 1) / stride) + 1,
+/// with a clear error when the window does not fit the padded input.
+std::int64_t window_count(std::int64_t in, std::int64_t pad_before, std::int64_t pad_after, std::int64_t kernel,
+                          std::int64_t stride, std::int64_t dilation, const std::string& dim);
+
+/// "constexpr int kName = v;" with a trailing comment when one is given.
+std::string constexpr_int(const std::string& name, std::int64_t v, const std::string& comment = "");
+
+}  // namespace ltgen
+
+namespace ltgen {
+
+/// Sizes of a pooling op over (batch, C, H, W): each (sample, channel) plane is pooled alone.
+struct PoolSizes {
+  std::int64_t channels, h, w, out_h, out_w;
+};
+
+/// Pooling window arguments as node attributes: kernel_size, stride (default: the kernel),
+/// padding (at most half the kernel, as torch) and, when `with_dilation`, dilation.
+void set_window_attrs(Node& n, const Attrs& args, bool with_dilation);
+/// The sizes of a pooling node with window attributes on input `x`; throws ShapeError.
+PoolSizes window_pool_sizes(const Node& n, const Value& x);
+
+/// The first lines of a pooling function: planes, input and output sizes.
+void write_pool_sizes(CodeWriter& w, const PoolSizes& s);
+/// kKernelH/W, kStrideH/W, kPadH/W (and kDilationH/W) from the node's window attributes.
+void write_window_sizes(CodeWriter& w, const Node& n);
+
+/// A pooling backward's input shape: (batch, C, H, W) from the attrs the forward saved.
+Shape pool_input_shape(const Node& n, std::int64_t batch);
+
+}  // namespace ltgen

@@ -1,4 +1,5 @@
 // Checkpoint round trip, strict loading and --init_weights files.
+#include "test_util.hpp"
 #include "ltrt/checkpoint.hpp"
 
 #include <gtest/gtest.h>
@@ -23,14 +24,7 @@ std::string tmp_dir(const std::string& name) {
   return dir;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ltrt::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using ltrt_test::error_of;
 
 void fill(const ltrt::ModelDef& m, ltrt::Arena& arena) {
   float* p = ltrt::param_region(m, arena.data());

@@ -1,4 +1,5 @@
 // Datasets (randn / npy / csv) and batching like torch's DataLoader.
+#include "test_util.hpp"
 #include "ltrt/data_loader.hpp"
 
 #include <gtest/gtest.h>
@@ -37,14 +38,7 @@ std::string tmp_dir(const std::string& name) {
   return dir;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ltrt::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using ltrt_test::error_of;
 
 TEST(Dataset, RandnDrawsInputsThenTargets) {
   const ltrt::Dataset ds = randn_dataset(1000);

@@ -1,5 +1,6 @@
 // EarlyStopping: hand-computed sequences against Lightning 2.x's rules
 // (lightning/pytorch/callbacks/early_stopping.py), reasons as Lightning words them.
+#include "test_util.hpp"
 #include "ltrt/early_stopping.hpp"
 
 #include <gtest/gtest.h>
@@ -46,14 +47,7 @@ EarlyStopping::Options opts(const std::string& monitor) {
   return o;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ltrt::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using ltrt_test::error_of;
 
 TEST(EarlyStopping, Patience2StopsAfterFourthValidation) {
   auto o = opts("val_loss");

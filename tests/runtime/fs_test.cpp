@@ -1,4 +1,5 @@
 // File system helpers: atomic writes, reads with clear errors, version_N.
+#include "test_util.hpp"
 #include "ltrt/fs.hpp"
 
 #include "ltrt/error.hpp"
@@ -20,14 +21,7 @@ std::string fresh_dir(const std::string& name) {
   return dir;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ltrt::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using ltrt_test::error_of;
 
 TEST(Fs, MakeDirsAndExists) {
   const std::string dir = fresh_dir("make_dirs");

@@ -1,4 +1,5 @@
 // LearningRateMonitor: when it logs and under which names (lightning/pytorch/callbacks/lr_monitor.py).
+#include "test_util.hpp"
 #include "ltrt/lr_monitor.hpp"
 
 #include <gtest/gtest.h>
@@ -19,14 +20,7 @@ using ltrt::CallbackContext;
 using ltrt::LearningRateMonitor;
 using Log = std::vector<std::pair<std::string, double>>;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ltrt::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using ltrt_test::error_of;
 
 struct Harness {
   std::map<std::string, double> metrics;

@@ -1,6 +1,7 @@
 // ModelCheckpoint: file names, top-k bookkeeping on disk, save_last, triggers and state, against
 // Lightning 2.x's rules (lightning/pytorch/callbacks/model_checkpoint.py). A fake save_checkpoint
 // writes a small file, so what is kept and removed is checked on disk.
+#include "test_util.hpp"
 #include "ltrt/model_checkpoint.hpp"
 
 #include <gtest/gtest.h>
@@ -34,14 +35,7 @@ std::string fresh_dir(const std::string& name) {
   return dir;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ltrt::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using ltrt_test::error_of;
 
 std::set<std::string> files_in(const std::string& dir) {
   std::set<std::string> out;

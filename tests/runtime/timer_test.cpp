@@ -1,5 +1,6 @@
 // Timer: durations as Lightning parses them, stopping by step / epoch, state and resume
 // (lightning/pytorch/callbacks/timer.py), with a hand-driven clock.
+#include "test_util.hpp"
 #include "ltrt/timer.hpp"
 
 #include <gtest/gtest.h>
@@ -17,14 +18,7 @@ namespace {
 using ltrt::CallbackContext;
 using ltrt::Timer;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ltrt::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using ltrt_test::error_of;
 
 double duration(const std::string& json) { return *ltrt::read_duration(ltrt::json::parse(json), "x.duration"); }
 

@@ -1,0 +1,47 @@
+// Default parameter initialisation (init_parameters): each InitKind, and the
+// zeroed row of an Embedding's padding_idx.
+#include "ltrt/init.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "ltrt/arena.hpp"
+
+namespace {
+
+// Two parameters: an Embedding weight (10, 4) drawn from N(0, 2) with row 3
+// zeroed, and a LayerNorm weight (4,) of ones.
+const ltrt::ParamDef kParams[] = {
+    {{"layers.0.weight", ltrt::DType::f32, 2, {10, 4}, 0}, 0, ltrt::InitKind::normal, 2.0, 3},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {4}, 160}, 40, ltrt::InitKind::ones, 0.0},
+};
+
+TEST(Init, NormalWithZeroRowAndOnes) {
+  ltrt::ModelDef m{};
+  m.params = kParams;
+  m.num_params = 2;
+  ltrt::Arena arena(192);
+  ltrt::Generator gen(7);
+  ltrt::init_parameters(m, arena.data(), gen);
+  const float* w = reinterpret_cast<const float*>(arena.data());
+  double sum_sq = 0;
+  int nonzero = 0;
+  for (int i = 0; i < 40; ++i) {
+    if (i / 4 == 3) {
+      EXPECT_EQ(w[i], 0.0f) << "padding_idx row, element " << i;
+      continue;
+    }
+    sum_sq += static_cast<double>(w[i]) * w[i];
+    nonzero += w[i] != 0.0f;
+  }
+  EXPECT_EQ(nonzero, 36);
+  const double std = std::sqrt(sum_sq / 36);
+  EXPECT_GT(std, 1.2);  // N(0, 2): 36 draws put the sample std well inside (1.2, 3)
+  EXPECT_LT(std, 3.0);
+  for (int i = 40; i < 44; ++i) EXPECT_EQ(w[i], 1.0f);
+  EXPECT_EQ(kParams[1].zero_row, -1) << "models without a zeroed row leave the field out";
+}
+
+}  // namespace

@@ -121,6 +121,25 @@ def run():
         check(rel <= TOL or (math.isnan(v) and math.isnan(mine)), f"{key}: ltgen {mine} vs Lightning {v}")
     print(f"{len(theirs)} logged values agree with Lightning; worst relative difference {worst:.2e}")
 
+    # TensorBoard's own reader sees every scalar of the generated program's event file, at the
+    # steps and with the values of its metrics.csv (the Lightning venv has tensorboard).
+    reader = os.path.join(args.work, "read_events.py")
+    with open(reader, "w") as f:
+        f.write(
+            "import json, sys\n"
+            "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n"
+            "acc = EventAccumulator(sys.argv[1], size_guidance={'scalars': 0}); acc.Reload()\n"
+            "print(json.dumps({t: [[e.step, e.value] for e in acc.Scalars(t)] for t in acc.Tags()['scalars']}))\n")
+    proc = subprocess.run([args.lightning_python, reader, version_dir(os.path.join(args.work, "ltgen"))],
+                          capture_output=True, text=True, timeout=300)
+    check(proc.returncode == 0, f"TensorBoard's reader failed:\n{proc.stderr[-2000:]}")
+    scalars = __import__("json").loads(proc.stdout)
+    for (epoch, step, column), value in ours:
+        check(column in scalars, f"TensorBoard has no scalar {column!r} (it has {sorted(scalars)})")
+        check(any(s == step and abs(v - value) <= 1e-6 * max(1.0, abs(value)) for s, v in scalars[column]),
+              f"TensorBoard has no {column} = {value} at step {step}")
+    print(f"TensorBoard's reader sees all {len(ours)} values")
+
     # Checkpoint files: the same names (Lightning's .ckpt is ltgen's .safetensors).
     ckpts = lambda root: sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(version_dir(root), "checkpoints")))
     a, b = ckpts(os.path.join(args.work, "ltgen")), ckpts(os.path.join(args.work, "lightning"))

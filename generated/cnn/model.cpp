@@ -13,11 +13,9 @@
 //   param  layers_3_bias: f32(16,)  'layers.3.bias'
 //   param  layers_7_weight: f32(4, 64)  'layers.7.weight'
 //   param  layers_7_bias: f32(4,)  'layers.7.bias'
-//   fwd  layers_0_out: f32(16, 8, 10, 10), layers_0_columns: f32(9, 100) = conv2d(x, layers_0_weight, layers_0_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
-//   fwd  layers_1_out: f32(16, 8, 10, 10) = relu(layers_0_out)  # layers.1  spec: model.layers[1]
+//   fwd  layers_1_out: f32(16, 8, 10, 10), layers_0_columns: f32(9, 100) = conv2d+relu(x, layers_0_weight, layers_0_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   fwd  layers_2_out: f32(16, 8, 5, 5), layers_2_out_indices: i64(16, 8, 5, 5) = max_pool2d(layers_1_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.2  spec: model.layers[2]
-//   fwd  layers_3_out: f32(16, 16, 5, 5), layers_3_columns: f32(72, 25) = conv2d(layers_2_out, layers_3_weight, layers_3_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.3  spec: model.layers[3]
-//   fwd  layers_4_out: f32(16, 16, 5, 5) = relu(layers_3_out)  # layers.4  spec: model.layers[4]
+//   fwd  layers_4_out: f32(16, 16, 5, 5), layers_3_columns: f32(72, 25) = conv2d+relu(layers_2_out, layers_3_weight, layers_3_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.3  spec: model.layers[3]
 //   fwd  layers_5_out: f32(16, 16, 2, 2) = adaptive_avg_pool2d(layers_4_out, output_size=[2, 2])  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(16, 64) = view(layers_5_out, shape=[64])  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(16, 4) = linear(layers_6_out, layers_7_weight, layers_7_bias, bias=True, blas=False, in_features=64, out_features=4)  # layers.7  spec: model.layers[7]
@@ -34,11 +32,9 @@
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
-//   layers_0_forward                243K      60.7K
-//   layers_1_forward                12.8K     102K
+//   layers_0_forward                256K      60.7K
 //   layers_2_forward                12.8K     89.6K
-//   layers_3_forward                928K      43K
-//   layers_4_forward                6.4K      51.2K
+//   layers_3_forward                934K      43K
 //   layers_5_forward                8.4K      29.7K
 //   layers_7_forward                8.2K      5.6K
 //   loss_forward                    384       256
@@ -50,35 +46,33 @@
 //   layers_2_backward               3.2K      102K
 //   layers_1_backward               12.8K     154K
 //   layers_0_backward               243K      61.3K
-//   total                           3.4M      909K
+//   total                           3.4M      755K
 //
-// Memory plan: one arena of 213248 bytes. Parameters, gradients and
+// Memory plan: one arena of 208896 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 1508 floats at 0, 6080 and 12160.
-// Activations take 179200 bytes (388608 without reuse).
+// Activations take 174848 bytes (311808 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   24320     9216      x                           (16, 1, 12, 12) step          -
 //   33536     128       target                      (16,)         step          -
 //   33664     256       layers_7_out                (16, 4)       step          -
 //   33920     4         loss                        ()            step          -
 //   33984     4         d_loss                      ()            step          -
-//   34048     51200     layers_0_out                (16, 8, 10, 10) 0..1          -
+//   34048     51200     layers_1_out                (16, 8, 10, 10) 0..14         -
 //   85248     3600      layers_0_columns            (9, 100)      0..0          -
-//   85248     51200     layers_1_out                (16, 8, 10, 10) 1..16         layers_0_columns
-//   34048     12800     layers_2_out                (16, 8, 5, 5) 2..14         layers_0_out
-//   46848     25600     layers_2_out_indices        (16, 8, 5, 5) 2..15         layers_0_out
-//   136448    25600     layers_3_out                (16, 16, 5, 5) 3..4          -
-//   72448     7200      layers_3_columns            (72, 25)      3..3          layers_0_out
-//   162048    25600     layers_4_out                (16, 16, 5, 5) 4..13         -
-//   72448     4096      layers_5_out                (16, 16, 2, 2) 5..10         layers_3_columns
-//   76544     256       d_layers_7_out              (16, 4)       9..10         layers_3_columns
-//   76800     4096      d_layers_6_out              (16, 64)      10..12        layers_3_columns
-//   136448    25600     d_layers_4_out              (16, 16, 5, 5) 12..13        layers_3_out
-//   187648    25600     d_layers_3_out              (16, 16, 5, 5) 13..14        -
-//   72448     12800     d_layers_2_out              (16, 8, 5, 5) 14..15        layers_5_out
-//   136448    7200      d_layers_3_columns          (72, 25)      14..14        d_layers_4_out
-//   136448    51200     d_layers_1_out              (16, 8, 10, 10) 15..16        d_layers_3_columns
-//   34048     51200     d_layers_0_out              (16, 8, 10, 10) 16..17        layers_2_out
-//   85248     3600      d_layers_0_columns          (9, 100)      17..17        layers_1_out
+//   85248     12800     layers_2_out                (16, 8, 5, 5) 1..12         layers_0_columns
+//   98048     25600     layers_2_out_indices        (16, 8, 5, 5) 1..13         -
+//   123648    25600     layers_4_out                (16, 16, 5, 5) 2..11         -
+//   149248    7200      layers_3_columns            (72, 25)      2..2          -
+//   149248    4096      layers_5_out                (16, 16, 2, 2) 3..8          layers_3_columns
+//   153344    256       d_layers_7_out              (16, 4)       7..8          layers_3_columns
+//   153600    4096      d_layers_6_out              (16, 64)      8..10         layers_3_columns
+//   157696    25600     d_layers_4_out              (16, 16, 5, 5) 10..11        -
+//   183296    25600     d_layers_3_out              (16, 16, 5, 5) 11..12        -
+//   123648    12800     d_layers_2_out              (16, 8, 5, 5) 12..13        layers_4_out
+//   136448    7200      d_layers_3_columns          (72, 25)      12..12        layers_4_out
+//   136448    51200     d_layers_1_out              (16, 8, 10, 10) 13..14        d_layers_3_columns
+//   85248     51200     d_layers_0_out              (16, 8, 10, 10) 14..15        layers_2_out
+//   34048     3600      d_layers_0_columns          (9, 100)      15..15        layers_1_out
 //
 // The spec:
 //   {
@@ -131,24 +125,22 @@ namespace offset {
   constexpr std::size_t layers_7_out = 33664;
   constexpr std::size_t loss = 33920;
   constexpr std::size_t d_loss = 33984;
-  constexpr std::size_t layers_0_out = 34048;
+  constexpr std::size_t layers_1_out = 34048;
   constexpr std::size_t layers_0_columns = 85248;
-  constexpr std::size_t layers_1_out = 85248;
-  constexpr std::size_t layers_2_out = 34048;
-  constexpr std::size_t layers_2_out_indices = 46848;
-  constexpr std::size_t layers_3_out = 136448;
-  constexpr std::size_t layers_3_columns = 72448;
-  constexpr std::size_t layers_4_out = 162048;
-  constexpr std::size_t layers_5_out = 72448;
-  constexpr std::size_t d_layers_7_out = 76544;
-  constexpr std::size_t d_layers_6_out = 76800;
-  constexpr std::size_t d_layers_4_out = 136448;
-  constexpr std::size_t d_layers_3_out = 187648;
-  constexpr std::size_t d_layers_2_out = 72448;
+  constexpr std::size_t layers_2_out = 85248;
+  constexpr std::size_t layers_2_out_indices = 98048;
+  constexpr std::size_t layers_4_out = 123648;
+  constexpr std::size_t layers_3_columns = 149248;
+  constexpr std::size_t layers_5_out = 149248;
+  constexpr std::size_t d_layers_7_out = 153344;
+  constexpr std::size_t d_layers_6_out = 153600;
+  constexpr std::size_t d_layers_4_out = 157696;
+  constexpr std::size_t d_layers_3_out = 183296;
+  constexpr std::size_t d_layers_2_out = 123648;
   constexpr std::size_t d_layers_3_columns = 136448;
   constexpr std::size_t d_layers_1_out = 136448;
-  constexpr std::size_t d_layers_0_out = 34048;
-  constexpr std::size_t d_layers_0_columns = 85248;
+  constexpr std::size_t d_layers_0_out = 85248;
+  constexpr std::size_t d_layers_0_columns = 34048;
   constexpr std::size_t layers_0_weight = 0;
   constexpr std::size_t layers_0_bias = 288;
   constexpr std::size_t layers_3_weight = 320;
@@ -163,8 +155,8 @@ namespace offset {
   constexpr std::size_t d_layers_0_bias = 6368;
 }  // namespace offset
 
-// layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
-// spec: model.layers[0]
+// layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
+// spec: model.layers[0], model.layers[1]
 // out (16, 8, 10, 10) columns (9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3) bias (8,)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 1, kH = 12, kW = 12;  // input channels, height, width
@@ -202,6 +194,7 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
                     columns + g * kPatch * kPixels, 1.0f, y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
       }
+      for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
     }
   } else {
     for (int i = 0; i < n; ++i) {
@@ -223,22 +216,11 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
                 }
               }
             }
-            out[((i * kOut + o) * kOutH + oy) * kOutW + ox] = acc;
+            out[((i * kOut + o) * kOutH + oy) * kOutW + ox] = (acc > 0.0f ? acc : 0.0f);
           }
         }
       }
     }
-  }
-}
-
-// layers.1: ReLU(inplace=False)
-// spec: model.layers[1]
-// out (16, 8, 10, 10) <- inp (16, 8, 10, 10)
-static void layers_1_forward(float* out, const float* inp, int n) {
-  constexpr int kNumel = 800;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-    out[i] = v;
   }
 }
 
@@ -280,8 +262,8 @@ static void layers_2_forward(float* out, std::int64_t* indices, const float* inp
   }
 }
 
-// layers.3: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
-// spec: model.layers[3]
+// layers.3: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
+// spec: model.layers[3], model.layers[4]
 // out (16, 16, 5, 5) columns (72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3) bias (16,)
 static void layers_3_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 8, kH = 5, kW = 5;  // input channels, height, width
@@ -319,6 +301,7 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
                     columns + g * kPatch * kPixels, 1.0f, y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
       }
+      for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
     }
   } else {
     for (int i = 0; i < n; ++i) {
@@ -340,22 +323,11 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
                 }
               }
             }
-            out[((i * kOut + o) * kOutH + oy) * kOutW + ox] = acc;
+            out[((i * kOut + o) * kOutH + oy) * kOutW + ox] = (acc > 0.0f ? acc : 0.0f);
           }
         }
       }
     }
-  }
-}
-
-// layers.4: ReLU(inplace=False)
-// spec: model.layers[4]
-// out (16, 16, 5, 5) <- inp (16, 16, 5, 5)
-static void layers_4_forward(float* out, const float* inp, int n) {
-  constexpr int kNumel = 400;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-    out[i] = v;
   }
 }
 
@@ -746,35 +718,31 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 4)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 8, 10, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 8, 5, 5)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (16, 8, 10, 10)
   auto* const layers_2_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);  // (16, 8, 5, 5)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (16, 8, 5, 5)
+  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);  // (72, 25)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (16, 8, 10, 10)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 64)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (16, 8, 5, 5)
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);  // (16, 4)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (16, 64)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (16, 16, 2, 2)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 100)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 16, 5, 5)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (16, 16, 5, 5)
-  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);  // (72, 25)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (16, 8, 10, 10)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (16, 16, 5, 5)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
   // forward
-  layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
-  layers_1_forward(layers_1_out, layers_0_out, n);
+  layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
-  layers_3_forward(layers_3_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
-  layers_4_forward(layers_4_out, layers_3_out, n);
+  layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
   loss_forward(loss, layers_7_out, target, n);
@@ -803,21 +771,17 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (16,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 4)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 8, 10, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 8, 5, 5)
   auto* const layers_2_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);  // (16, 8, 5, 5)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 64)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 16, 5, 5)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
-  layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
-  layers_1_forward(layers_1_out, layers_0_out, n);
+  layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
-  layers_3_forward(layers_3_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
-  layers_4_forward(layers_4_out, layers_3_out, n);
+  layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
   loss_forward(loss, layers_7_out, target, n);
@@ -834,21 +798,17 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);  // (4,)
   auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 1, 12, 12)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 4)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 8, 10, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 8, 5, 5)
   auto* const layers_2_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);  // (16, 8, 5, 5)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 64)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 16, 5, 5)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
-  layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
-  layers_1_forward(layers_1_out, layers_0_out, n);
+  layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
-  layers_3_forward(layers_3_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
-  layers_4_forward(layers_4_out, layers_3_out, n);
+  layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
 }
@@ -882,34 +842,32 @@ const ltrt::TensorRef kBuffers[] = {
   {"x", ltrt::DType::f32, 4, {16, 1, 12, 12}, 24320},
   {"target", ltrt::DType::i64, 1, {16}, 33536},
   {"layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 85248},
-  {"layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 34048},
-  {"layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 85248},
-  {"layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 34048},
-  {"layers_2_out_indices", ltrt::DType::i64, 4, {16, 8, 5, 5}, 46848},
-  {"layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 72448},
-  {"layers_3_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 136448},
-  {"layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 162048},
-  {"layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 72448},
-  {"layers_6_out", ltrt::DType::f32, 2, {16, 64}, 72448},
+  {"layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 34048},
+  {"layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 85248},
+  {"layers_2_out_indices", ltrt::DType::i64, 4, {16, 8, 5, 5}, 98048},
+  {"layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 149248},
+  {"layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 123648},
+  {"layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 149248},
+  {"layers_6_out", ltrt::DType::f32, 2, {16, 64}, 149248},
   {"layers_7_out", ltrt::DType::f32, 2, {16, 4}, 33664},
   {"loss", ltrt::DType::f32, 0, {}, 33920},
   {"d_loss", ltrt::DType::f32, 0, {}, 33984},
-  {"d_layers_7_out", ltrt::DType::f32, 2, {16, 4}, 76544},
+  {"d_layers_7_out", ltrt::DType::f32, 2, {16, 4}, 153344},
   {"d_layers_7_weight", ltrt::DType::f32, 2, {4, 64}, 11072},
   {"d_layers_7_bias", ltrt::DType::f32, 1, {4}, 12096},
-  {"d_layers_6_out", ltrt::DType::f32, 2, {16, 64}, 76800},
-  {"d_layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 76800},
-  {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 136448},
-  {"d_layers_3_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 187648},
+  {"d_layers_6_out", ltrt::DType::f32, 2, {16, 64}, 153600},
+  {"d_layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 153600},
+  {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 157696},
+  {"d_layers_3_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 183296},
   {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 6400},
   {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 11008},
   {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 136448},
-  {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 72448},
+  {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 123648},
   {"d_layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 136448},
-  {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 34048},
+  {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 85248},
   {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 6080},
   {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 6368},
-  {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 85248},
+  {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 34048},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -948,7 +906,7 @@ const ltrt::ModelDef& model() {
     m.name = "cnn";
     m.spec_json = kSpecJson;
     m.spec_hash = "1d5f00609dc706b3";
-    m.arena_bytes = 213248;
+    m.arena_bytes = 208896;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;

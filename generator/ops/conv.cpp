@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "../autodiff.hpp"
+#include "elementwise.hpp"
 #include "ops.hpp"
 #include "spatial.hpp"
 
@@ -135,6 +136,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   const ConvGeometry g = geometry(n, gr.value(n.inputs[0]));
   const bool bias = attr_bool(n, "bias");
   write_sizes(w, g, attr_bool(n, "im2col"));
+  epilogue_constants(w, n);
   w.open("if constexpr (kUseIm2col)");
   w.open("for (int i = 0; i < n; ++i)");
   w.line("const float* x = inp + i * kIn * kH * kW;");
@@ -146,6 +148,8 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   w.line(std::string("            columns + g * kPatch * kPixels, ") + (bias ? "1.0f" : "0.0f") +
          ", y + g * kOutPerGroup * kPixels);  // " + (bias ? "y_g += " : "y_g = ") + "weight_g @ columns_g");
   w.close();
+  if (!n.epilogue.empty())
+    w.line("for (int p = 0; p < kOut * kPixels; ++p) y[p] = " + apply_epilogue(n, "y[p]") + ";");
   w.close();
   w.reopen("else");
   open_outputs(w);
@@ -155,7 +159,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   w.close();
   w.close();
   w.close();
-  w.line("out[((i * kOut + o) * kOutH + oy) * kOutW + ox] = acc;");
+  w.line("out[((i * kOut + o) * kOutH + oy) * kOutW + ox] = " + apply_epilogue(n, "acc") + ";");
   w.close();
   w.close();
   w.close();
@@ -338,6 +342,9 @@ LayerDef conv_layer(int dims) {
 void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "conv2d";
+  // Activations after it are applied as each output is stored. One that needs its input in
+  // backward (GELU) is not fused: conv's second output is the im2col scratch, not a kept preact.
+  f.accepts_epilogue = true;
   f.infer = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs.at(0));
     const ConvGeometry g = geometry(n, x);

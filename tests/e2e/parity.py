@@ -38,6 +38,7 @@ NUM_SAMPLES = {
     "bce_sgd_drop_last": 100,        # 6 full batches of 16, the last 4 rows dropped
     "l1_sgd_partial_batch": 100,     # 6 full batches of 16 and one of 4
     "ce_smoothing_adam": 90,         # 2 full batches of 32 and one of 26
+    "cnn_ce_sgd": 100,               # 6 full batches of 16 and one of 4
 }
 # Not Adam with L1Loss: L1's sign-valued gradients can cancel to exactly 0 in one summation
 # order and to 1e-9 in another, and Adam's first steps turn any nonzero gradient into a step
@@ -74,6 +75,13 @@ def build_layers(spec):
             shape = [math.prod(shape)]
         elif t in ("ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "SiLU", "Identity"):
             layers.append(getattr(torch.nn, t)(**args))
+        elif t in ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"):
+            if t.startswith("Conv"):
+                args.setdefault("in_channels", shape[0])
+            layer = getattr(torch.nn, t)(**args)  # torch takes lists where it takes tuples
+            with torch.no_grad():
+                shape = list(layer(torch.zeros(1, *shape)).shape[1:])
+            layers.append(layer)
         else:
             raise Failure(f"parity.py does not model layer type {t} (layers[{i}])")
     return layers

@@ -545,6 +545,11 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       if (!s.target_column.empty()) w.line(f + "target_column = " + cpp_string_literal(s.target_column) + ";");
       w.line(f + "csv_header = true;");
     }
+    if (s.source == "idx") {
+      w.line(f + "images_path = " + cpp_string_literal(s.images) + ";");
+      if (!s.labels.empty()) w.line(f + "labels_path = " + cpp_string_literal(s.labels) + ";");
+      w.line(f + "idx_scale = " + num(s.scale) + ";");
+    }
   }
   w.line("m.training_step = training_step;");
   w.line("m.evaluation_step = evaluation_step;");

@@ -105,6 +105,13 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
     const bool indices = spec.inputs.at(0).dtype == DType::i64;  // an Embedding's input
     w.line("x = torch.from_numpy(np.load(" + ltrt::json::quote(s.x) + "))." + (indices ? "long()" : "float()"));
     if (targets) w.line("y = torch.from_numpy(np.load(" + ltrt::json::quote(s.y) + "))");
+  } else if (s.source == "idx") {
+    // MNIST's IDX files, as the generated program reads them: byte / scale, reshaped to model.inputs.
+    std::string shape = "-1";
+    for (auto d : spec.inputs.at(0).shape) shape += ", " + std::to_string(d);
+    w.line("x = torch.from_numpy(read_idx(" + ltrt::json::quote(s.images) + ").astype(np.float32) / np.float32(" +
+           ltrt::python_repr(s.scale) + ")).reshape(" + shape + ")");
+    if (targets) w.line("y = torch.from_numpy(read_idx(" + ltrt::json::quote(s.labels) + ").astype(np.int64))");
   } else {
     w.line("table = np.genfromtxt(" + ltrt::json::quote(s.path) + ", delimiter=\",\", names=True)");
     w.line("columns = [c for c in table.dtype.names if c != " + ltrt::json::quote(s.target_column) + "]");
@@ -149,6 +156,26 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("from torch.utils.data import DataLoader, TensorDataset");
   w.line();
   w.line();
+  bool idx = false;
+  for (const DataSourceSpec* s : {&spec.train, &spec.val, &spec.test, &spec.predict}) idx = idx || s->source == "idx";
+  if (idx) {
+    w.open("def read_idx(path)");
+    w.line("\"\"\"An IDX file of unsigned bytes (MNIST's format), plain or gzip-compressed.\"\"\"");
+    w.line("import gzip");
+    w.open("with open(path, \"rb\") as f");
+    w.line("data = f.read()");
+    w.close();
+    w.open("if data[:2] == b\"\\x1f\\x8b\"");
+    w.line("data = gzip.decompress(data)");
+    w.close();
+    w.line("assert data[:3] == b\"\\x00\\x00\\x08\", f\"{path}: not an IDX file of unsigned bytes\"");
+    w.line("ndims = data[3]");
+    w.line("shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], \"big\") for i in range(ndims))");
+    w.line("return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndims).reshape(shape)");
+    w.close();
+    w.line();
+    w.line();
+  }
   w.open("class Model(pl.LightningModule)");
   w.open("def __init__(self)");
   w.line("super().__init__()");

@@ -215,8 +215,8 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
 DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Spec& spec, bool targets) {
   DataSourceSpec s;
   ltrt::ConfigObject o(v, path);
-  s.source = o.string("source", "", {"randn", "npy", "csv"});
-  if (s.source.empty()) o.fail_here("missing required key 'source' ('randn', 'npy' or 'csv')");
+  s.source = o.string("source", "", {"randn", "npy", "csv", "idx"});
+  if (s.source.empty()) o.fail_here("missing required key 'source' ('randn', 'npy', 'csv' or 'idx')");
   for (const InputSpec& in : spec.inputs)
     if (in.dtype == DType::i64 && s.source != "npy")
       o.fail("source", "model.inputs." + in.name + " is int64 (indices): source '" + s.source +
@@ -234,6 +234,24 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     check_path(o, "y", s.y);
     s.x = relative_to_spec(spec.path, s.x);
     if (!s.y.empty()) s.y = relative_to_spec(spec.path, s.y);
+  } else if (s.source == "idx") {
+    // MNIST's IDX files: images uint8 [N, rows, cols] as float32 byte / scale, labels uint8 [N] as classes.
+    s.images = o.string("images", "");
+    s.labels = o.string("labels", "");
+    if (s.images.empty() || (targets && s.labels.empty()))
+      o.fail_here(targets ? "source 'idx' needs 'images' and 'labels' (IDX files such as "
+                            "train-images-idx3-ubyte and train-labels-idx1-ubyte, plain or .gz, relative to the spec)"
+                          : "source 'idx' needs 'images' (an IDX file, relative to the spec)");
+    check_path(o, "images", s.images);
+    check_path(o, "labels", s.labels);
+    s.images = relative_to_spec(spec.path, s.images);
+    if (!s.labels.empty()) s.labels = relative_to_spec(spec.path, s.labels);
+    s.scale = o.number("scale", 255.0, 0.0, 1e300);
+    if (!(s.scale > 0)) o.fail("scale", "must be positive (pixels are byte / scale)");
+    if (targets && spec.target.dtype != DType::i64)
+      o.fail("labels", "idx labels are class indices: model.target must be {\"dtype\": \"int64\", \"num_classes\": K}");
+    if (targets && !spec.target.shape.empty())
+      o.fail("labels", "idx labels are one class per sample: leave out model.target.shape");
   } else {
     s.path = o.string("path", "");
     if (s.path.empty()) o.fail_here("source 'csv' needs 'path' (a .csv file, relative to the spec)");

@@ -37,12 +37,14 @@ struct TargetSpec {
 };
 
 struct DataSourceSpec {
-  std::string source;   // "randn" | "npy" | "csv"
+  std::string source;   // "randn" | "npy" | "csv" | "idx"
   std::int64_t num_samples = 0;
   std::string x, y;     // npy, relative to the working directory of ltgen
   std::string path;     // csv
   std::string target_column;
   bool header = true;
+  std::string images, labels;  // idx, relative to the working directory of ltgen
+  double scale = 255.0;        // idx: pixel = byte / scale
 };
 
 struct OptimizerSpec {

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what ltgen needs on Debian 12, idempotently and only what is missing.
-#   scripts/install_deps.sh          build tools and BLAS (to build ltgen and generated programs)
+#   scripts/install_deps.sh          build tools, BLAS and zlib (to build ltgen and generated programs)
 #   scripts/install_deps.sh --test   also the test oracles: LibTorch, PyTorch, numpy, and a
-#                                    venv (system torch + PyPI's safetensors) at $LTGEN_VENV
+#                                    venv (system torch + PyPI's safetensors) at $LTGEN_VENV,
+#                                    and the real data sets of specs/ (scripts/prepare_data.sh)
 set -euo pipefail
 
-packages=(g++ cmake ninja-build pkg-config libopenblas-dev ccache)
+packages=(g++ cmake ninja-build pkg-config libopenblas-dev zlib1g-dev ccache)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libbenchmark-dev libtorch-dev python3-torch python3-numpy python3-venv python3-pip)
 fi
@@ -46,4 +47,7 @@ if [[ "${1:-}" == "--test" ]]; then
   fi
   "$lightning_venv/bin/python" -c "import torch, lightning, tensorboard, safetensors, numpy" 2> /dev/null ||
     "$lightning_venv/bin/python" -m pip install -q --disable-pip-version-check torch lightning tensorboard safetensors numpy
+
+  # Real data from Debian's packages for specs/digits.json and specs/fashion_mnist.json.
+  "$(dirname "$0")/prepare_data.sh"
 fi

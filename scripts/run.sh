@@ -14,6 +14,8 @@ test -x build/ltgen || { echo "run.sh: building ltgen failed" >&2; exit 1; }
 spec="${1:-specs/linear.json}"
 shift || true
 out="out/$(basename "$spec" .json)"
+# Specs on real data (specs/digits.json, specs/fashion_mnist.json) read what prepare_data.sh prepares.
+if grep -q '"\.\./data/' "$spec"; then scripts/prepare_data.sh; fi
 log=$(build/ltgen "$spec" -o "$out" 2>&1) || { echo "$log" >&2; exit 1; }
 program=$(sed -n 's/^ltgen: built //p' <<< "$log")
 echo "run.sh: training with $program" >&2

@@ -26,10 +26,10 @@ const char* const kRuntimeOptions[] = {
     "trainer.default_root_dir",
     "trainer.enable_progress_bar",
     "trainer.enable_checkpointing",
-    "data.train.x", "data.train.y", "data.train.path",
-    "data.val.x", "data.val.y", "data.val.path",
-    "data.test.x", "data.test.y", "data.test.path",
-    "data.predict.x", "data.predict.path",
+    "data.train.x", "data.train.y", "data.train.path", "data.train.images", "data.train.labels",
+    "data.val.x", "data.val.y", "data.val.path", "data.val.images", "data.val.labels",
+    "data.test.x", "data.test.y", "data.test.path", "data.test.images", "data.test.labels",
+    "data.predict.x", "data.predict.path", "data.predict.images",
     "init_weights",
     "ckpt_path",
     "predictions_path",
@@ -38,7 +38,7 @@ const char* const kRuntimeOptions[] = {
 // data fields of the spec that are fixed (the batch size is compiled in).
 const char* const kFixedDataFields[] = {
     "batch_size", "shuffle", "drop_last", "num_workers", "pin_memory", "train.source", "train.num_samples",
-    "train.target_column", "train.header", "train.context_length",
+    "train.target_column", "train.header", "train.context_length", "train.scale",
 };
 
 // Top-level spec sections that are fixed as a whole.
@@ -104,19 +104,25 @@ std::string nearest_option(const std::string& key) {
 
 
 
-// --data.<split>.<x|y|path>: a path of the split's npy or csv source.
+// --data.<split>.<x|y|path|images|labels>: a path of the split's npy, csv or idx source.
 void set_data_path(const std::string& key, const std::string& value, FitConfig& fit) {
   const std::string split = key.substr(5, key.find('.', 5) - 5);
   const std::string field = key.substr(key.rfind('.') + 1);
   DataSource& source = split == "train" ? fit.train : split == "val" ? fit.val : split == "test" ? fit.test : fit.predict;
-  const DataSourceKind kind = field == "path" ? DataSourceKind::csv : DataSourceKind::npy;
+  const DataSourceKind kind = field == "path"                        ? DataSourceKind::csv
+                             : field == "images" || field == "labels" ? DataSourceKind::idx
+                                                                      : DataSourceKind::npy;
   if (source.kind != kind) {
     throw UsageError(std::string("--") + key + " applies to " + data_source_kind_name(kind) +
                      " data sources, but the spec's data." + split + " source is " + data_source_kind_name(source.kind) +
                      "; change the spec and run ltgen again");
   }
   if (value.empty()) throw UsageError("--" + key + " needs a path");
-  (field == "x" ? source.x_path : field == "y" ? source.y_path : source.csv_path) = value;
+  (field == "x"        ? source.x_path
+   : field == "y"      ? source.y_path
+   : field == "images" ? source.images_path
+   : field == "labels" ? source.labels_path
+                       : source.csv_path) = value;
 }
 
 bool parse_subcommand(const std::string& word, Subcommand& out) {
@@ -262,10 +268,14 @@ std::string usage(const ModelDef& model) {
     s += "  --data.train.y=PATH                  training targets (.npy)\n";
   } else if (model.data.train.kind == DataSourceKind::csv) {
     s += "  --data.train.path=PATH               training data (.csv)\n";
+  } else if (model.data.train.kind == DataSourceKind::idx) {
+    s += "  --data.train.images=PATH             training images (IDX, e.g. train-images-idx3-ubyte[.gz])\n";
+    s += "  --data.train.labels=PATH             training labels (IDX, e.g. train-labels-idx1-ubyte[.gz])\n";
   }
   s += "  --init_weights=FILE                  initial weights (.safetensors, names as in model.state_dict())\n";
   s += "  --ckpt_path=PATH|last|best           fit: resume from it; validate/test/predict: its weights\n";
   s += "  --data.<split>.x=PATH, .y=, .path=   data files of train/val/test/predict (npy or csv sources)\n";
+  s += "  --data.<split>.images=PATH, .labels= data files of train/val/test/predict (idx sources)\n";
   s += "  --predictions_path=PATH              predict: the .npy written (default <default_root_dir>/predictions.npy)\n\n";
   s += "Shapes, layers, batch size, precision, optimizer and the other spec fields are fixed when the\n";
   s += "program is generated; change the spec and run ltgen again.\n";
@@ -300,6 +310,11 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
       train.set("path", Value::make_string(f.train.csv_path));
       train.set("target_column", Value::make_string(f.train.target_column));
       train.set("header", Value::make_bool(f.train.csv_header));
+      break;
+    case DataSourceKind::idx:
+      train.set("images", Value::make_string(f.train.images_path));
+      train.set("labels", Value::make_string(f.train.labels_path));
+      train.set("scale", Value::make_number(f.train.idx_scale));
       break;
     case DataSourceKind::none:
       break;

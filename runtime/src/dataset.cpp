@@ -6,6 +6,7 @@
 
 #include "ltrt/csv.hpp"
 #include "ltrt/error.hpp"
+#include "ltrt/idx.hpp"
 #include "ltrt/npy.hpp"
 
 namespace ltrt {
@@ -172,6 +173,50 @@ Dataset load_csv(const DataSource& src, const TensorRef& input, const TensorRef&
   return ds;
 }
 
+// idx images as float32 byte / scale, one row per sample; the per-sample input
+// shape is [1, rows, cols], [rows, cols] or [rows * cols].
+void load_idx_images(const DataSource& src, const TensorRef& input, const std::vector<std::int64_t>& per_sample,
+                     Dataset& ds) {
+  const std::string& path = src.images_path;
+  if (ds.input_dtype != DType::f32)
+    throw Error(path + ": idx images are float32 pixels, but the model's input " + std::string(input.name) + " is " +
+                numpy_dtype(ds.input_dtype));
+  if (!(src.idx_scale > 0)) throw Error(path + ": the idx source's scale must be positive");
+  const IdxArray images = read_idx(path, 3);
+  const std::int64_t rows = images.shape[1], cols = images.shape[2];
+  const std::vector<std::vector<std::int64_t>> fits = {{1, rows, cols}, {rows, cols}, {rows * cols}};
+  bool ok = false;
+  for (const auto& f : fits) ok = ok || f == per_sample;
+  if (!ok) {
+    throw Error(path + ": images of shape " + shape_text(images.shape) + " (" + std::to_string(rows) + "x" +
+                std::to_string(cols) + " pixels) do not fit the model's " + input.name + " of per-sample shape " +
+                shape_text(per_sample) + "; expected " + shape_text(fits[0]) + ", " + shape_text(fits[1]) + " or " +
+                shape_text(fits[2]) + " in model.inputs");
+  }
+  ds.num_samples = images.shape[0];
+  const std::int64_t n = images.numel();
+  ds.inputs.resize(static_cast<std::size_t>(n) * sizeof(float));
+  float* x = reinterpret_cast<float*>(ds.inputs.data());
+  const float scale = static_cast<float>(src.idx_scale);
+  for (std::int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(images.data[static_cast<std::size_t>(i)]) / scale;
+}
+
+// idx labels: uint8 [N] as int64 class indices, as many as there are images.
+void load_idx_labels(const DataSource& src, const TensorRef& target, Dataset& ds) {
+  const std::string& path = src.labels_path;
+  if (ds.target_dtype != DType::i64 || ds.target_row != 1)
+    throw Error(path + ": idx labels are class indices; the model's " + std::string(target.name) +
+                " must be int64 classes (model.target: {\"dtype\": \"int64\", \"num_classes\": K})");
+  const IdxArray labels = read_idx(path, 1);
+  if (labels.shape[0] != ds.num_samples) {
+    throw Error(path + ": " + std::to_string(labels.shape[0]) + " labels, but the images (" + src.images_path +
+                ") hold " + std::to_string(ds.num_samples) + " samples");
+  }
+  ds.targets.resize(static_cast<std::size_t>(ds.num_samples) * sizeof(std::int64_t));
+  auto* t = reinterpret_cast<std::int64_t*>(ds.targets.data());
+  for (std::int64_t i = 0; i < ds.num_samples; ++i) t[i] = labels.data[static_cast<std::size_t>(i)];
+}
+
 }  // namespace
 
 DataSource DataSource::from(const DataSourceConfig& c) {
@@ -183,6 +228,9 @@ DataSource DataSource::from(const DataSourceConfig& c) {
   s.csv_path = c.csv_path ? c.csv_path : "";
   s.target_column = c.target_column ? c.target_column : "";
   s.csv_header = c.csv_header;
+  s.images_path = c.images_path ? c.images_path : "";
+  s.labels_path = c.labels_path ? c.labels_path : "";
+  if (c.idx_scale > 0) s.idx_scale = c.idx_scale;
   return s;
 }
 
@@ -192,6 +240,7 @@ const char* data_source_kind_name(DataSourceKind kind) {
     case DataSourceKind::randn: return "randn";
     case DataSourceKind::npy: return "npy";
     case DataSourceKind::csv: return "csv";
+    case DataSourceKind::idx: return "idx";
   }
   return "?";
 }
@@ -254,6 +303,10 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       }
       case DataSourceKind::csv:
         return load_csv(source, input, target, std::move(ds));
+      case DataSourceKind::idx:
+        if (source.images_path.empty()) throw Error("the idx data source needs an images file (--data.predict.images=PATH)");
+        load_idx_images(source, input, x_shape, ds);
+        return ds;
       case DataSourceKind::none:
         throw Error("the spec has no predict data (data.predict)");
     }
@@ -309,6 +362,15 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       if (source.csv_path.empty()) throw Error("the csv data source needs a file (--data.train.path=PATH)");
       ds = load_csv(source, input, target, std::move(ds));
       check_classes(ds, source.csv_path, classes);
+      return ds;
+    case DataSourceKind::idx:
+      if (source.images_path.empty() || source.labels_path.empty()) {
+        throw Error("the idx data source needs both images and labels files "
+                    "(--data.train.images=PATH --data.train.labels=PATH)");
+      }
+      load_idx_images(source, input, x_shape, ds);
+      load_idx_labels(source, target, ds);
+      check_classes(ds, source.labels_path, classes);
       return ds;
   }
   throw Error("unknown data source kind");

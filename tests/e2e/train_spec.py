@@ -5,11 +5,14 @@
 
 Checks: exit status 0; metrics.csv has one row per optimizer step (log_every_n_steps=1) with
 consecutive steps and the right epochs, as many as the spec implies (num_samples, batch_size,
-drop_last, max_epochs / max_steps); the last checkpoint is epoch=E-step=S.safetensors; the
-loss falls (mean of the last few steps below the mean of the first few).
+drop_last, limit_train_batches, max_epochs / max_steps); the last checkpoint is
+epoch=E-step=S.safetensors; the loss falls (mean of the last few steps below the mean of the
+first few); for the specs on real data (MIN_VAL_ACC), the last val_acc beats chance clearly.
+Specs on real data read what scripts/prepare_data.sh prepares (the e2e_data fixture runs it).
 """
 import argparse
 import csv
+import gzip
 import json
 import math
 import os
@@ -17,6 +20,19 @@ import shutil
 
 import common
 from common import check, Failure
+
+# The last epoch's val_acc that specs on real data must reach (chance: 0.1 for both).
+MIN_VAL_ACC = {"digits": 0.9, "fashion_mnist": 0.7}
+
+
+def idx_count(path):
+    """The first size of an IDX file (plain or gzip): the number of samples."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    with (gzip.open if head == b"\x1f\x8b" else open)(path, "rb") as f:
+        header = f.read(8)
+    check(len(header) == 8 and header[:3] == b"\x00\x00\x08", f"{path}: not an IDX file of unsigned bytes")
+    return int.from_bytes(header[4:8], "big")
 
 
 def count_samples(spec, spec_path):
@@ -33,19 +49,26 @@ def count_samples(spec, spec_path):
         with open(os.path.join(base, train["path"]), newline="") as f:
             rows = [r for r in csv.reader(f) if r]
         return len(rows) - (1 if train.get("header", True) else 0)
+    if source == "idx":
+        return idx_count(os.path.join(base, train["labels"]))
     raise Failure(f"train_spec.py does not know how to count the samples of a '{source}' source")
 
 
 def expected_steps(spec, spec_path):
     """(total optimizer steps, batches per epoch) as Lightning would run the spec."""
     trainer = spec.get("trainer", {})
-    for key in ("accumulate_grad_batches", "limit_train_batches", "fast_dev_run", "max_time"):
+    for key in ("accumulate_grad_batches", "fast_dev_run", "max_time"):
         if key in trainer and trainer[key] not in (None, 1, 1.0, False):
             raise Failure(f"train_spec.py does not know how trainer.{key}={trainer[key]} changes the step count")
     n = count_samples(spec, spec_path)
     data = spec["data"]
     b = data["batch_size"]
     per_epoch = n // b if data.get("drop_last", False) else math.ceil(n / b)
+    limit = trainer.get("limit_train_batches", 1.0)
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        per_epoch = min(per_epoch, limit)  # Lightning: an int is a count of batches
+    elif limit is not None:
+        per_epoch = int(per_epoch * limit)  # a fraction of them
     max_epochs = trainer.get("max_epochs", -1)
     max_steps = trainer.get("max_steps", -1)
     if max_epochs in (None, -1) and max_steps in (None, -1):
@@ -80,7 +103,7 @@ def run(args):
         print(f"stderr of a successful run:\n{err}")
 
     version = common.only_version_dir(root)
-    rows = common.read_metrics(os.path.join(version, "metrics.csv"))
+    rows, val_acc = read_metrics(os.path.join(version, "metrics.csv"))
     check(len(rows) == total, f"metrics.csv has {len(rows)} rows, expected {total} (one per step)")
     for i, (epoch, step, loss) in enumerate(rows):
         check(step == i, f"metrics.csv row {i + 2}: step {step}, expected {i}")
@@ -101,6 +124,34 @@ def run(args):
     last = sum(losses[-k:]) / k
     print(f"loss: mean of first {k} steps {first:.6g}, of last {k} {last:.6g} ({total} steps)")
     check(last < first, f"the loss did not fall: mean of the first {k} steps {first:.6g}, of the last {k} {last:.6g}")
+
+    if name in MIN_VAL_ACC:
+        check(val_acc, "metrics.csv has no val_acc")
+        print(f"val_acc per epoch: {', '.join(f'{a:.4f}' for a in val_acc)}")
+        check(val_acc[-1] >= MIN_VAL_ACC[name],
+              f"the last val_acc {val_acc[-1]:.4f} is below {MIN_VAL_ACC[name]} (chance: 1/num_classes)")
+
+
+def read_metrics(path):
+    """metrics.csv -> ([(epoch, step, train_loss)] of the rows with a train_loss, [val_acc]).
+    Specs with val data and metrics have more columns than common.read_metrics reads."""
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), None)
+    if header == ["epoch", "step", "train_loss"]:
+        return common.read_metrics(path), []
+    check(header and header[:2] == ["epoch", "step"] and "train_loss" in header,
+          f"{path}: header is {header}, expected epoch,step,...,train_loss,...")
+    rows, val_acc = [], []
+    with open(path, newline="") as f:
+        for i, r in enumerate(csv.DictReader(f), start=2):
+            try:
+                if r["train_loss"]:
+                    rows.append((int(r["epoch"]), int(r["step"]), float(r["train_loss"])))
+                if r.get("val_acc"):
+                    val_acc.append(float(r["val_acc"]))
+            except ValueError:
+                raise Failure(f"{path}:{i}: not numbers: {r}")
+    return rows, val_acc
 
 
 if __name__ == "__main__":

@@ -69,6 +69,24 @@ TEST(Cli, BothOptionForms) {
   EXPECT_EQ(o.fit.ckpt_path, "c.safetensors");
 }
 
+TEST(Cli, IdxImagesAndLabels) {
+  ltrt::ModelDef m = toy::make_model("root");
+  m.data.train.kind = ltrt::DataSourceKind::idx;
+  m.data.train.images_path = "train-images-idx3-ubyte.gz";
+  m.data.train.labels_path = "train-labels-idx1-ubyte.gz";
+  m.data.train.idx_scale = 255.0;
+  const ltrt::CliOptions o = parse({"--data.train.images=a-images", "--data.train.labels", "a-labels"}, m);
+  EXPECT_EQ(o.fit.train.images_path, "a-images");
+  EXPECT_EQ(o.fit.train.labels_path, "a-labels");
+  EXPECT_EQ(o.fit.train.idx_scale, 255.0);
+  std::string e = usage_error({"--data.train.x=a.npy"}, m);
+  EXPECT_NE(e.find("applies to npy data sources, but the spec's data.train source is idx"), std::string::npos) << e;
+  e = usage_error({"--data.train.images=a"}, npy_model());
+  EXPECT_NE(e.find("applies to idx data sources, but the spec's data.train source is npy"), std::string::npos) << e;
+  e = usage_error({"--data.train.scale=1"}, m);
+  EXPECT_NE(e.find("fixed when the program is generated"), std::string::npos) << e;
+}
+
 TEST(Cli, SubcommandsHelpAndPrintConfig) {
   const ltrt::ModelDef m = toy::make_model("root");
   EXPECT_EQ(parse({"test"}, m).subcommand, ltrt::Subcommand::test);

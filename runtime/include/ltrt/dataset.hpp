@@ -20,11 +20,13 @@ struct DataSource {
   std::string csv_path;          // csv
   std::string target_column;     // csv: column name(s), comma-separated; an index when there is no header
   bool csv_header = true;
+  std::string images_path, labels_path;  // idx
+  double idx_scale = 255.0;              // idx: pixel = byte / idx_scale
 
   static DataSource from(const DataSourceConfig& config);
 };
 
-const char* data_source_kind_name(DataSourceKind kind);  // "none", "randn", "npy", "csv"
+const char* data_source_kind_name(DataSourceKind kind);  // "none", "randn", "npy", "csv", "idx"
 
 struct Dataset {
   std::int64_t num_samples = 0;
@@ -46,6 +48,9 @@ struct Dataset {
 //          for class targets; y [N] is accepted for a per-sample shape [1]
 //   csv:   target_column names the target column(s); every other column is
 //          an input feature
+//   idx:   images uint8 [N, rows, cols] (MNIST's IDX, plain or gzip) as float32
+//          byte / idx_scale, for a per-sample input shape [1, rows, cols],
+//          [rows, cols] or [rows * cols]; labels uint8 [N] as int64 classes
 // Mismatched row counts, shapes or dtypes throw ltrt::Error naming the file.
 // What int64 class targets may hold: [0, num_classes) or ignore_index; and
 // int64 inputs (Embedding indices): [0, num_embeddings).

@@ -66,7 +66,7 @@ struct OptimizerConfig {
 
 // A data source as the spec names it; paths are resolved against the spec's
 // folder at generation time and can be overridden on the command line.
-enum class DataSourceKind : std::uint8_t { none, randn, npy, csv };
+enum class DataSourceKind : std::uint8_t { none, randn, npy, csv, idx };
 struct DataSourceConfig {
   DataSourceKind kind;
   std::int64_t num_samples;  // randn
@@ -75,6 +75,9 @@ struct DataSourceConfig {
   const char* csv_path;      // csv
   const char* target_column; // csv: the column holding the target (for regression, may be several)
   bool csv_header;
+  const char* images_path;   // idx: images, uint8 [N, rows, cols] (plain or .gz)
+  const char* labels_path;   // idx: labels, uint8 [N]
+  double idx_scale;          // idx: pixel = byte / idx_scale
 };
 
 struct DataConfig {

@@ -1,0 +1,8 @@
+// digits: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace digits {
+const ltrt::ModelDef& model();
+}  // namespace digits

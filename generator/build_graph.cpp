@@ -61,6 +61,7 @@ Graph build_graph(const Spec& spec) {
   for (const Node& n : g.nodes)
     for (int in : n.inputs) {
       if (g.value(in).dtype != DType::i64 || n.op == "embedding" || n.op == "view") continue;
+      if (g.value(in).kind == ValueKind::state) continue;  // BatchNorm's num_batches_tracked
       for (const LayerSpec& l : spec.layers)
         if (l.source == n.source)
           throw SpecError(spec.path, l.pos, l.source,

@@ -51,8 +51,8 @@ std::string torch_repr(const LayerSpec& l, const Node& n) {
     auto it = l.args.find(a.name);
     const Attr* v = it != l.args.end() ? &it->second : nullptr;
     if (!v && n.attrs.count(a.name)) v = &n.attrs.at(a.name);
-    if (!v) continue;
-    s += (first ? "" : ", ") + a.name + "=" + attr_repr(*v);
+    if (!v && !a.nullable) continue;
+    s += (first ? "" : ", ") + a.name + "=" + (v ? attr_repr(*v) : "None");  // a nullable argument given as null
     first = false;
   }
   return s + ")";
@@ -94,8 +94,9 @@ struct Emitter {
     return torch_repr(*it->second, n);
   }
 
+  // Inputs are const, except module state (running statistics), which the op updates in training.
   std::string pointer_type(const Value& v, bool is_const) const {
-    return std::string(is_const ? "const " : "") + dtype_cpp(v.dtype) + "*";
+    return std::string(is_const && v.kind != ValueKind::state ? "const " : "") + dtype_cpp(v.dtype) + "*";
   }
 
   bool batched_node(const Node& n) const {
@@ -392,8 +393,13 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line();
   for (const char* inc : {"<algorithm>", "<cmath>", "<cstddef>", "<cstdint>"}) w.line(std::string("#include ") + inc);
   w.line();
-  for (const char* inc : {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/rng.hpp>"})
-    w.line(std::string("#include ") + inc);
+  std::vector<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/rng.hpp>"};
+  for (const Node& n : g.nodes)  // BatchNorm refuses a training batch of one value per channel
+    if (n.op == "batch_norm") {
+      includes.insert(includes.begin() + 2, "<ltrt/error.hpp>");
+      break;
+    }
+  for (const std::string& inc : includes) w.line("#include " + inc);
   w.line();
   w.line("#include \"model.hpp\"");
   w.line();
@@ -431,6 +437,17 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   }
   w.close(";");
   w.line();
+  if (!g.state.empty()) {
+    w.line("// Buffers in state_dict order (running statistics): name, shape, place; their init.");
+    w.open("const ltrt::StateDef kState[] =");
+    for (int s : g.state) {
+      const Value& v = g.value(s);
+      w.line("{" + tensor_ref(v, plan.offset.at(s), v.torch_name) + ", ltrt::InitKind::" +
+             (v.init == Init::ones ? "ones" : "zeros") + "},");
+    }
+    w.close(";");
+    w.line();
+  }
   if (!plan.slot_names.empty()) {
     std::string names;
     for (const auto& s : plan.slot_names) names += (names.empty() ? "" : ", ") + cpp_string_literal(s);
@@ -556,6 +573,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.predict_step = predict_step;");
   w.line("m.layers = kLayers;");
   w.line("m.num_layers = " + std::to_string(spec.layers.size()) + ";");
+  if (!g.state.empty()) {
+    w.line("m.state = kState;");
+    w.line("m.num_state = " + std::to_string(g.state.size()) + ";");
+  }
   w.line("return m;");
   w.close("();");
   w.line("return m;");

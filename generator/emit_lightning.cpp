@@ -63,8 +63,8 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
       for (const Node& n : g.nodes)
         if (!n.backward && n.layer == layer && n.attrs.count(a.name)) v = &n.attrs.at(a.name);
     }
-    if (!v) continue;
-    s += (first ? "" : ", ") + a.name + "=" + py(*v);
+    if (!v && !a.nullable) continue;
+    s += (first ? "" : ", ") + a.name + "=" + (v ? py(*v) : std::string("None"));  // nullable: given as null
     first = false;
   }
   return s + ")";

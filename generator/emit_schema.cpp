@@ -70,6 +70,7 @@ JsonValue arg_schema(const ArgDef& a) {
   if (!a.choices.empty()) v.set("enum", strings(a.choices));
   if (a.min) v.set("minimum", JsonValue::make_number(*a.min));
   if (a.max) v.set("maximum", JsonValue::make_number(*a.max));
+  if (a.nullable) return one_of({v, type_of("null")});
   return v;
 }
 

@@ -30,6 +30,7 @@ enum class ValueKind {
   activation,  // produced and consumed inside one step
   loss,        // the scalar loss
   loss_seed,   // d(loss): the loss scale that backward starts from
+  state,       // a module buffer (BatchNorm's running stats): persistent, not trained, updated in place
 };
 
 /// Default initialisation of a parameter.
@@ -70,6 +71,7 @@ struct Graph {
   std::vector<Value> values;
   std::vector<Node> nodes;   // schedule order: forward, then backward
   std::vector<int> params;   // value indices, in PyTorch's state_dict order
+  std::vector<int> state;    // buffers (ValueKind::state), in state_dict order
   std::vector<int> inputs;   // model inputs
   int target = -1;
   int output = -1;           // the model's output (logits): kept for metrics and predict

@@ -79,6 +79,8 @@ struct ArgDef {
   std::vector<std::string> choices;   // for strings
   std::optional<double> min, max;     // inclusive bounds for numbers
   std::string unsupported;            // non-empty: accepted name, but only the default works yet
+  bool nullable = false;              // null is a value of its own (BatchNorm's momentum=None), not
+                                      // the default: the argument is then absent from the layer's args
   int tuple_size = 0;                 // integer_tuple: the length of a list
 };
 
@@ -110,6 +112,9 @@ const LayerDef* find_layer(const std::string& torch_type);
 int add_op(Graph& g, Node node, const std::string& value_prefix);
 /// Creates a parameter value and registers it in state_dict order.
 int add_param(Graph& g, const std::string& torch_name, Shape shape);
+/// Creates a buffer (ValueKind::state: BatchNorm's running_mean) with its constant init
+/// (zeros or ones). Ops that take one as an input may update it in place in training.
+int add_state(Graph& g, const std::string& torch_name, Shape shape, DType dtype, Init init);
 
 /// A C++ identifier from a PyTorch name: "layers.0.weight" -> "layers_0_weight".
 std::string cpp_name(const std::string& torch_name);

@@ -101,6 +101,19 @@ int add_param(Graph& g, const std::string& torch_name, Shape shape) {
   return id;
 }
 
+int add_state(Graph& g, const std::string& torch_name, Shape shape, DType dtype, Init init) {
+  Value v;
+  v.name = cpp_name(torch_name);
+  v.torch_name = torch_name;
+  v.shape = std::move(shape);
+  v.dtype = dtype;
+  v.kind = ValueKind::state;
+  v.init = init;
+  const int id = g.add_value(std::move(v));
+  g.state.push_back(id);
+  return id;
+}
+
 std::string cpp_name(const std::string& torch_name) {
   std::string out = torch_name;
   for (char& c : out)

@@ -58,11 +58,11 @@ MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer) {
       last[static_cast<size_t>(g.root(in))] = std::max(last[static_cast<size_t>(g.root(in))], i);
   }
 
-  // Persistent buffers: the batch, the loss and its seed.
+  // Persistent buffers: module state (running statistics), the batch, the loss and its seed.
   for (size_t v = 0; v < g.values.size(); ++v) {
     const Value& val = g.values[v];
     // The model's output stays readable after a step: accuracy and predict read it.
-    const bool persistent = val.kind == ValueKind::input || val.kind == ValueKind::target ||
+    const bool persistent = val.kind == ValueKind::state || val.kind == ValueKind::input || val.kind == ValueKind::target ||
                             val.kind == ValueKind::loss || val.kind == ValueKind::loss_seed ||
                             g.root(static_cast<int>(v)) == g.root(g.output);
     if (!persistent || val.alias_of >= 0) continue;

@@ -115,6 +115,7 @@ Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
   for (const ArgDef& a : def.args) {
     const JsonValue* v = o.get(a.name);
     const std::string path = o.path_of(a.name);
+    if (v && v->kind == Kind::null && a.nullable) continue;  // None: absent from the args
     if (!v || v->kind == Kind::null) {
       if (a.default_value) out[a.name] = *a.default_value;
       else if (!a.inferred && !a.optional) o.fail_here("missing required argument '" + a.name + "' of " + def.torch_type);

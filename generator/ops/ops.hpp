@@ -22,6 +22,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_identity(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_log_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

@@ -99,6 +99,22 @@ void copy_float_tensor(const std::string& path, const SafeTensor& t, const std::
   }
 }
 
+// A state buffer (ModelDef::state): float32 (float64 converted where allowed) or int64.
+void copy_state_tensor(const std::string& path, const SafeTensor& t, const TensorRef& ref, std::byte* arena,
+                       bool allow_f64) {
+  if (ref.dtype != DType::i64) {
+    copy_float_tensor(path, t, shape_of(ref), reinterpret_cast<float*>(arena + ref.offset), allow_f64);
+    return;
+  }
+  if (t.shape != shape_of(ref)) {
+    throw Error(path + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) + ", the model expects " +
+                shape_text(shape_of(ref)));
+  }
+  if (t.dtype != DType::i64)
+    throw Error(path + ": tensor '" + t.name + "' has dtype " + safetensors_dtype(t.dtype) + ", expected I64");
+  std::memcpy(arena + ref.offset, t.data.data(), static_cast<std::size_t>(ref.numel()) * sizeof(std::int64_t));
+}
+
 const std::string& require_metadata(const std::string& path, const SafeTensorsFile& file, const char* key) {
   const std::string* v = file.find_metadata(key);
   if (v == nullptr) {
@@ -186,6 +202,10 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     const ParamDef& param = model.params[p];
     views.push_back({kStatePrefix + std::string(param.value.name), DType::f32, shape_of(param.value),
                      arena + param.value.offset});
+  }
+  for (int k = 0; k < model.num_state; ++k) {
+    const TensorRef& ref = model.state[k].value;
+    views.push_back({kStatePrefix + std::string(ref.name), ref.dtype, shape_of(ref), arena + ref.offset});
   }
   for (int p = 0; p < model.num_params && !state.weights_only; ++p) {
     const ParamDef& param = model.params[p];
@@ -289,6 +309,10 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
                         shape, slot_region(model, arena, k) + param.flat_index, false);
     }
   }
+  for (int k = 0; k < model.num_state; ++k) {
+    const TensorRef& ref = model.state[k].value;
+    copy_state_tensor(path, take(kStatePrefix + std::string(ref.name)), ref, arena, false);
+  }
   for (const auto& [name, used] : seen) {
     if (!used) throw Error(path + ": unexpected tensor '" + name + "' (not in this model's state)");
   }
@@ -320,6 +344,13 @@ void load_weights(const std::string& path, const ModelDef& model, std::byte* are
     if (it == by_param.end()) throw Error(path + ": missing tensor '" + param.value.name + "'");
     copy_float_tensor(path, *it->second, shape_of(param.value), reinterpret_cast<float*>(arena + param.value.offset),
                       true);
+    by_param.erase(it);
+  }
+  for (int k = 0; k < model.num_state; ++k) {  // buffers: a torch state_dict has them too
+    const TensorRef& ref = model.state[k].value;
+    auto it = by_param.find(ref.name);
+    if (it == by_param.end()) throw Error(path + ": missing tensor '" + std::string(ref.name) + "'");
+    copy_state_tensor(path, *it->second, ref, arena, true);
     by_param.erase(it);
   }
   if (!by_param.empty()) {

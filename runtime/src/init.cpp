@@ -34,6 +34,19 @@ void init_parameters(const ModelDef& model, std::byte* arena, Generator& gen) {
       for (std::int64_t i = 0; i < row; ++i) value[param.zero_row * row + i] = 0.0f;
     }
   }
+  // Buffers (BatchNorm's running statistics and batch count): constants, no draws.
+  for (int k = 0; k < model.num_state; ++k) {
+    const StateDef& st = model.state[k];
+    const std::int64_t n = st.value.numel();
+    const bool one = st.init == InitKind::ones;
+    if (st.value.dtype == DType::i64) {
+      auto* v = reinterpret_cast<std::int64_t*>(arena + st.value.offset);
+      for (std::int64_t i = 0; i < n; ++i) v[i] = one ? 1 : 0;
+    } else {
+      auto* v = reinterpret_cast<float*>(arena + st.value.offset);
+      for (std::int64_t i = 0; i < n; ++i) v[i] = one ? 1.0f : 0.0f;
+    }
+  }
 }
 
 }  // namespace ltrt

@@ -11,7 +11,9 @@ program with --init_weights and --data.train.x/y, then trains the same torch mod
 torch.optim and the same batches. Checks: the per-step train_loss in metrics.csv is within
 1e-4 relative of torch's loss on every step, the same number of steps, and the final weights
 in the checkpoint (state_dict.<name>) are within 1e-4 (relative to each tensor's largest
-magnitude) of torch's and load with load_state_dict(strict=True).
+magnitude) of torch's and load with load_state_dict(strict=True). Buffers (BatchNorm's
+running_mean and running_var, float32; num_batches_tracked, int64, exactly) are part of the
+state_dict and checked with the weights.
 """
 import argparse
 import json
@@ -39,6 +41,7 @@ NUM_SAMPLES = {
     "l1_sgd_partial_batch": 100,     # 6 full batches of 16 and one of 4
     "ce_smoothing_adam": 90,         # 2 full batches of 32 and one of 26
     "cnn_ce_sgd": 100,               # 6 full batches of 16 and one of 4
+    "batch_norm_ce_sgd": 100,        # 6 full batches of 16 and one of 4: statistics over n = 4 rows
 }
 # Not Adam with L1Loss: L1's sign-valued gradients can cancel to exactly 0 in one summation
 # order and to 1e-9 in another, and Adam's first steps turn any nonzero gradient into a step
@@ -82,6 +85,9 @@ def build_layers(spec):
             with torch.no_grad():
                 shape = list(layer(torch.zeros(1, *shape)).shape[1:])
             layers.append(layer)
+        elif t in ("BatchNorm1d", "BatchNorm2d"):
+            args.setdefault("num_features", shape[0])  # momentum: null in the spec is None here
+            layers.append(getattr(torch.nn, t)(**args))
         else:
             raise Failure(f"parity.py does not model layer type {t} (layers[{i}])")
     return layers
@@ -223,8 +229,11 @@ def run(args):
     bad = []
     for k, want in want_sd.items():
         got = got_sd[k]
-        check(got.dtype == torch.float32 and got.shape == want.shape,
-              f"checkpoint {prefix}{k}: {got.dtype} {tuple(got.shape)}, expected float32 {tuple(want.shape)}")
+        check(got.dtype == want.dtype and got.shape == want.shape,
+              f"checkpoint {prefix}{k}: {got.dtype} {tuple(got.shape)}, expected {want.dtype} {tuple(want.shape)}")
+        if not want.is_floating_point():  # num_batches_tracked: the count of training steps
+            check(torch.equal(got, want), f"checkpoint {prefix}{k}: {got.tolist()}, torch's {want.tolist()}")
+            continue
         rel = ((got - want).abs().max() / want.abs().max().clamp_min(1e-30)).item()
         worst_w = max(worst_w, (rel, k))
         if rel > WEIGHT_RTOL:

@@ -140,6 +140,8 @@ struct Spec {
   bool has_ignore_index = false;
   std::int64_t ignore_index = -100;
   std::vector<ParamSpec> params;  // state_dict order, as nn.Sequential would own them
+  std::vector<ParamSpec> state;   // buffers (BatchNorm's running stats), state_dict order
+  int min_rows = 1;               // BatchNorm on (N, C): torch refuses one value per channel in training
 };
 
 std::vector<std::int64_t> flatten_shape(const std::vector<std::int64_t>& per_sample, std::int64_t start,
@@ -244,6 +246,18 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       }
     } else if (type == "Softmax" || type == "LogSoftmax") {
       // shape unchanged, no parameters
+    } else if (type == "BatchNorm1d" || type == "BatchNorm2d") {
+      const std::int64_t c = shape.at(0);
+      if (get_bool(l, "affine", true)) {
+        s->params.push_back({prefix + "weight", {c}});
+        s->params.push_back({prefix + "bias", {c}});
+      }
+      if (get_bool(l, "track_running_stats", true)) {
+        s->state.push_back({prefix + "running_mean", {c}});
+        s->state.push_back({prefix + "running_var", {c}});
+        s->state.push_back({prefix + "num_batches_tracked", {}});
+      }
+      if (shape.size() == 1) s->min_rows = 2;
     } else if (type == "Embedding") {
       const std::int64_t num = get_integer(l, "num_embeddings", 0), dim = get_integer(l, "embedding_dim", 0);
       s->params.push_back({prefix + "weight", {num, dim}});
@@ -287,8 +301,10 @@ at::Reduction::Reduction reduction_of(const json::Value& loss) {
 }
 
 // The loss of the spec's model on (x, y); dtype follows the parameters.
+// `state`: the BatchNorm buffers (float32 running stats, int64 counts), updated as
+// nn.BatchNorm*d does in training; without it training uses batch statistics only.
 torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, const torch::Tensor& y, Masks* masks,
-                           bool training) {
+                           bool training, ParamMap* state = nullptr) {
   std::size_t dropout_k = 0;
   for (std::size_t i = 0; i < s.layers->items.size(); ++i) {
     const json::Value& l = s.layers->items[i];
@@ -349,6 +365,27 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
       h = torch::layer_norm(h, layer_norm_shape(l, sample), w == p.end() ? torch::Tensor() : w->second,
                             b == p.end() ? torch::Tensor() : b->second, get_number(l, "eps", 1e-5));
+    } else if (type == "BatchNorm1d" || type == "BatchNorm2d") {
+      // nn.BatchNorm*d.forward: num_batches_tracked += 1 in training; momentum=None is the
+      // cumulative average 1 / num_batches_tracked; eval normalises with the running stats.
+      const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
+      const bool track = get_bool(l, "track_running_stats", true);
+      const json::Value* mom = member(l, "momentum");
+      double momentum = mom && mom->kind != json::Kind::null ? mom->num : 0.1;
+      torch::Tensor rm, rv;
+      if (track && state) {
+        rm = state->at(prefix + "running_mean");
+        rv = state->at(prefix + "running_var");
+        if (training) {
+          torch::Tensor& count = state->at(prefix + "num_batches_tracked");
+          count.add_(1);
+          if (mom && mom->kind == json::Kind::null) momentum = 1.0 / static_cast<double>(count.item<std::int64_t>());
+        }
+      } else if (track && !training) {
+        ADD_FAILURE() << "eval mode needs the running statistics";
+      }
+      h = torch::batch_norm(h, w == p.end() ? torch::Tensor() : w->second, b == p.end() ? torch::Tensor() : b->second,
+                            rm, rv, training || !track, momentum, get_number(l, "eps", 1e-5), false);
     } else if (type == "Softmax") {
       h = torch::softmax(h, get_integer(l, "dim", 0));
     } else if (type == "LogSoftmax") {
@@ -429,6 +466,16 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     total += pd.value.numel();
   }
   EXPECT_EQ(total, m.num_param_elements);
+  // Buffers (BatchNorm's running stats): names, shapes and dtypes as torch's state_dict.
+  ASSERT_EQ(m.num_state, static_cast<int>(s.state.size()));
+  for (int k = 0; k < m.num_state; ++k) {
+    const ltrt::TensorRef& t = m.state[k].value;
+    EXPECT_EQ(t.name, s.state[k].name);
+    const bool count = s.state[k].name.find("num_batches_tracked") != std::string::npos;
+    EXPECT_EQ(t.dtype, count ? ltrt::DType::i64 : ltrt::DType::f32) << t.name;
+    ASSERT_EQ(t.rank, static_cast<int>(s.state[k].shape.size())) << t.name;
+    for (int d = 0; d < t.rank; ++d) EXPECT_EQ(t.shape[d], s.state[k].shape[d]) << t.name;
+  }
   ASSERT_EQ(m.input.rank, 1 + static_cast<int>(s.input_shape.size()));
   EXPECT_EQ(m.input.dtype, s.index_input ? ltrt::DType::i64 : ltrt::DType::f32);
   EXPECT_EQ(m.num_embeddings, s.index_input ? s.num_embeddings : 0);
@@ -477,6 +524,37 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     y = s.loss_type == "BCEWithLogitsLoss" ? torch::rand(ys) : torch::randn(ys);
     std::memcpy(a + m.target.offset, y.data_ptr<float>(), sizeof(float) * y.numel());
   }
+  // Buffers start as torch's (running_mean 0, running_var 1, num_batches_tracked 0); the
+  // oracle's copies follow every training step, and evaluation reads them.
+  ParamMap state;
+  for (int k = 0; k < m.num_state; ++k) {
+    const ltrt::StateDef& sd = m.state[k];
+    const auto& shape = s.state[k].shape;
+    torch::Tensor t = sd.value.dtype == ltrt::DType::i64 ? torch::zeros(shape, torch::kLong)
+                      : sd.init == ltrt::InitKind::ones  ? torch::ones(shape)
+                                                         : torch::zeros(shape);
+    std::memcpy(a + sd.value.offset, t.data_ptr(), t.element_size() * t.numel());
+    state[sd.value.name] = t;
+  }
+  auto check_state = [&](const char* what, int n) {
+    for (int k = 0; k < m.num_state; ++k) {
+      const ltrt::TensorRef& t = m.state[k].value;
+      const torch::Tensor& want = state.at(t.name);
+      if (t.dtype == ltrt::DType::i64) {
+        std::int64_t got;
+        std::memcpy(&got, a + t.offset, sizeof got);
+        EXPECT_EQ(got, want.item<std::int64_t>()) << c.name << " n=" << n << " " << what << " " << t.name;
+        continue;
+      }
+      const Diff d = compare(reinterpret_cast<const float*>(a + t.offset), want);
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "%s n=%d %s %s", c.name, n, what, t.name);
+      g_worst_torch.update(d.rel, buf);
+      std::printf("  n=%d %-10s %-16s max|diff| %.2e  max|torch| %.2e  rel %.2e\n", n, what, t.name, d.max_abs,
+                  d.scale, d.rel);
+      EXPECT_LE(d.rel, kTolTorch) << buf << ": max|diff| " << d.max_abs << " max|torch| " << d.scale;
+    }
+  };
   const std::vector<float> params_before(reinterpret_cast<const float*>(a + m.params_offset),
                                          reinterpret_cast<const float*>(a + m.params_offset) + m.num_param_elements);
 
@@ -491,7 +569,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     o.masks.replay = replay;
     ParamMap leaf;
     for (const auto& [name, t] : p32) leaf[name] = t.clone().requires_grad_(true);
-    const torch::Tensor loss = forward_loss(s, leaf, x.narrow(0, 0, n), y.narrow(0, 0, n), &o.masks, true);
+    const torch::Tensor loss = forward_loss(s, leaf, x.narrow(0, 0, n), y.narrow(0, 0, n), &o.masks, true, &state);
     loss.backward();
     o.loss = loss.item<double>();
     for (const auto& [name, t] : leaf) o.grads[name] = t.grad().clone();
@@ -525,6 +603,15 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   std::printf("%s: %d parameter tensors, %lld elements, batch %d\n", c.name, m.num_params,
               static_cast<long long>(m.num_param_elements), B);
   std::set<int> sizes = {B, B / 2 + 1, 1};
+  if (s.min_rows > 1) {
+    // torch raises "Expected more than 1 value per channel when training"; so does the generated step.
+    // On a copy of the arena: layers before the refusing one have updated their statistics, as in torch.
+    sizes.erase(1);
+    ltrt::Arena copy(m.arena_bytes);
+    std::memcpy(copy.data(), a, m.arena_bytes);
+    ltrt::Generator rng(7);
+    EXPECT_THROW(m.training_step(copy.data(), 1, 1.0f, false, rng), std::exception) << "a training batch of one row";
+  }
   for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
     const int n = *it;
     SCOPED_TRACE("n = " + std::to_string(n));
@@ -538,6 +625,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     Oracle o1 = oracle32(n, &replay);
     check_loss("training_step loss", n, loss, o1.loss);
     check_grads("grad", n, [&](const std::string& name) { return o1.grads.at(name); });
+    check_state("state", n);
     const std::vector<float> grads1(reinterpret_cast<const float*>(a + m.grads_offset),
                                     reinterpret_cast<const float*>(a + m.grads_offset) + m.num_param_elements);
     EXPECT_EQ(0, std::memcmp(params_before.data(), a + m.params_offset, sizeof(float) * params_before.size()))
@@ -549,6 +637,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     const float loss2 = m.training_step(a, n, 0.5f, true, rng);
     Oracle o2 = oracle32(n, &replay2);
     check_loss("accumulated step loss", n, loss2, o2.loss);
+    check_state("state acc", n);
     check_grads("grad acc", n,
                 [&](const std::string& name) { return o1.grads.at(name) + 0.5 * o2.grads.at(name); });
 
@@ -605,9 +694,10 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     for (const auto& [name, t] : p32) leaf[name] = t.clone();
     const double want = [&] {
       torch::NoGradGuard no_grad;
-      return forward_loss(s, leaf, x.narrow(0, 0, n), y.narrow(0, 0, n), nullptr, false).item<double>();
+      return forward_loss(s, leaf, x.narrow(0, 0, n), y.narrow(0, 0, n), nullptr, false, &state).item<double>();
     }();
     check_loss("evaluation_step loss", n, eval_loss, want);
+    check_state("after eval", n);  // evaluation leaves the running statistics alone
     EXPECT_EQ(0, std::memcmp(params_before.data(), a + m.params_offset, sizeof(float) * params_before.size()))
         << "a step changed the parameters";
   }

@@ -12,6 +12,7 @@
 #include "ltrt/arena.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/fs.hpp"
+#include "ltrt/init.hpp"
 #include "ltrt/safetensors.hpp"
 #include "toy_model.hpp"
 
@@ -184,6 +185,87 @@ TEST(InitWeights, StrictLikeLoadStateDict) {
                                  {"layers.0.bias", ltrt::DType::f32, {1}, w}}, {});
   e = load();
   EXPECT_NE(e.find("appears twice"), std::string::npos) << e;
+}
+
+// The toy model plus BatchNorm-like buffers (ModelDef::state) in the spare arena bytes after the target.
+constexpr std::size_t kRunningVar = 768, kCount = 832;
+const ltrt::StateDef kToyState[] = {
+    {{"layers.1.running_var", ltrt::DType::f32, 1, {2}, kRunningVar}, ltrt::InitKind::ones},
+    {{"layers.1.num_batches_tracked", ltrt::DType::i64, 0, {}, kCount}, ltrt::InitKind::zeros},
+};
+ltrt::ModelDef with_state(const char* dir) {
+  ltrt::ModelDef m = toy::make_model(dir);
+  m.state = kToyState;
+  m.num_state = 2;
+  return m;
+}
+float* running_var(ltrt::Arena& a) { return reinterpret_cast<float*>(a.data() + kRunningVar); }
+std::int64_t* count(ltrt::Arena& a) { return reinterpret_cast<std::int64_t*>(a.data() + kCount); }
+
+TEST(StateBuffers, InitSaveLoadAndInitWeights) {
+  const std::string dir = tmp_dir("state");
+  const ltrt::ModelDef m = with_state(dir.c_str());
+  ltrt::Arena a(m.arena_bytes), b(m.arena_bytes), c(m.arena_bytes);
+  *count(a) = 77;
+  ltrt::Generator gen(1);
+  ltrt::init_parameters(m, a.data(), gen);  // buffers: ones / 0, no draws
+  EXPECT_EQ(running_var(a)[0], 1.0f);
+  EXPECT_EQ(running_var(a)[1], 1.0f);
+  EXPECT_EQ(*count(a), 0);
+  ltrt::Generator ref(1);
+  ltrt::init_parameters(toy::make_model(dir.c_str()), c.data(), ref);
+  EXPECT_EQ(gen.state(), ref.state()) << "buffers must not draw from the init generator";
+
+  fill(m, a);
+  running_var(a)[0] = 0.5f;
+  running_var(a)[1] = 2.5f;
+  *count(a) = 42;
+  const std::string path = dir + "/s.safetensors";
+  ltrt::save_checkpoint(path, m, a.data(), ltrt::TrainState{0, 1, 1, ltrt::Generator(1).state(),
+                                                            ltrt::Generator(2).state(), ltrt::Generator(3).state()});
+  const ltrt::SafeTensorsFile file = ltrt::read_safetensors(path);
+  const ltrt::SafeTensor* nbt = file.find("state_dict.layers.1.num_batches_tracked");
+  ASSERT_NE(nbt, nullptr);
+  EXPECT_EQ(nbt->dtype, ltrt::DType::i64);
+  EXPECT_TRUE(nbt->shape.empty());  // a 0-d tensor, as torch's
+  ASSERT_NE(file.find("state_dict.layers.1.running_var"), nullptr);
+  EXPECT_EQ(file.find("optimizer.layers.1.running_var.exp_avg"), nullptr) << "buffers have no optimizer slots";
+
+  ltrt::load_checkpoint(path, m, b.data());  // resume
+  EXPECT_EQ(running_var(b)[1], 2.5f);
+  EXPECT_EQ(*count(b), 42);
+  ltrt::load_weights(path, m, c.data());  // --init_weights / --ckpt_path for test and predict
+  EXPECT_EQ(running_var(c)[0], 0.5f);
+  EXPECT_EQ(*count(c), 42);
+
+  // A torch state_dict: bare names, float64 stats converted; the count must be int64; all strict.
+  const float w[2] = {1, 2};
+  const double var[2] = {3, 4};
+  const std::int64_t n = 5;
+  const float bad_n = 5;
+  const std::string torch_path = dir + "/torch.safetensors";
+  auto load = [&] { return error_of([&] { ltrt::load_weights(torch_path, m, c.data()); }); };
+  ltrt::write_safetensors(torch_path, {{"layers.0.weight", ltrt::DType::f32, {1, 1}, w}, {"layers.0.bias", ltrt::DType::f32, {1}, w},
+                                       {"layers.1.running_var", ltrt::DType::f64, {2}, var},
+                                       {"layers.1.num_batches_tracked", ltrt::DType::i64, {}, &n}}, {});
+  EXPECT_EQ(load(), "(no error)");
+  EXPECT_EQ(running_var(c)[1], 4.0f);
+  EXPECT_EQ(*count(c), 5);
+  ltrt::write_safetensors(torch_path, {{"layers.0.weight", ltrt::DType::f32, {1, 1}, w}, {"layers.0.bias", ltrt::DType::f32, {1}, w},
+                                       {"layers.1.running_var", ltrt::DType::f32, {2}, w}}, {});
+  EXPECT_NE(load().find("missing tensor 'layers.1.num_batches_tracked'"), std::string::npos) << load();
+  ltrt::write_safetensors(torch_path, {{"layers.0.weight", ltrt::DType::f32, {1, 1}, w}, {"layers.0.bias", ltrt::DType::f32, {1}, w},
+                                       {"layers.1.running_var", ltrt::DType::f32, {2}, w},
+                                       {"layers.1.num_batches_tracked", ltrt::DType::f32, {}, &bad_n}}, {});
+  EXPECT_NE(load().find("expected I64"), std::string::npos) << load();
+
+  // A checkpoint without the buffers does not resume this model.
+  const ltrt::ModelDef plain = toy::make_model(dir.c_str());
+  const std::string old = dir + "/old.safetensors";
+  ltrt::save_checkpoint(old, plain, a.data(), ltrt::TrainState{0, 1, 1, ltrt::Generator(1).state(),
+                                                               ltrt::Generator(2).state(), ltrt::Generator(3).state()});
+  const std::string e = error_of([&] { ltrt::load_checkpoint(old, m, b.data()); });
+  EXPECT_NE(e.find("missing tensor 'state_dict.layers.1.running_var'"), std::string::npos) << e;
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 //
 // A checkpoint is one safetensors file that safetensors.torch.load_file opens:
 //   state_dict.<param>           float32, the parameter's shape
+//   state_dict.<buffer>          the model's state (ModelDef::state): BatchNorm's running_mean and
+//                                running_var (float32), num_batches_tracked (int64)
 //   optimizer.<param>.<slot>     float32, per optimizer slot ("exp_avg", ...)
 //   __metadata__                 "format": "pt", and JSON text for:
 //     "epoch"           the epoch the checkpoint was saved at the end of
@@ -59,7 +61,8 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
 // safetensors.torch.save_file(model.state_dict(), path) writes (bare names,
 // "layers.0.weight") or with "state_dict." prefixes (an ltgen checkpoint,
 // whose optimizer.* tensors are then ignored). float32 or float64 (converted).
-// Strict like load_state_dict(strict=True): every parameter present with its
+// Strict like load_state_dict(strict=True): every parameter and state buffer
+// (running_mean, running_var: F32/F64; num_batches_tracked: I64) present with its
 // shape, no other tensors; otherwise ltrt::Error naming the file and tensor.
 void load_weights(const std::string& path, const ModelDef& model, std::byte* arena);
 

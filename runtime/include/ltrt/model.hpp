@@ -48,6 +48,15 @@ struct ParamDef {
   std::int64_t zero_row = -1;
 };
 
+// Model state that is not a parameter: torch's registered buffers (BatchNorm's running_mean,
+// running_var, num_batches_tracked). It lives in the arena outside the parameter, gradient and
+// slot regions, so no optimizer touches it; training_step updates it (evaluation_step and
+// predict_step only read it). Checkpoints save it as state_dict.<name>, like the parameters.
+struct StateDef {
+  TensorRef value;  // float32, or int64 (num_batches_tracked)
+  InitKind init;    // zeros or ones
+};
+
 // The optimizer as the spec names it, with torch.optim's arguments.
 enum class OptimizerKind : std::uint8_t { sgd, adam, adamw };
 struct OptimizerConfig {
@@ -147,6 +156,10 @@ struct ModelDef {
 
   const LayerSummary* layers;
   int num_layers;
+
+  // Buffers in state_dict order (see StateDef); nullptr/0 for models without any.
+  const StateDef* state;
+  int num_state;
 };
 
 }  // namespace ltrt

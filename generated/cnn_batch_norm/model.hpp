@@ -1,0 +1,8 @@
+// cnn_batch_norm: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace cnn_batch_norm {
+const ltrt::ModelDef& model();
+}  // namespace cnn_batch_norm

@@ -1,0 +1,295 @@
+/// \file
+/// BatchNorm1d ((N, C) or (N, C, L)) and BatchNorm2d ((N, C, H, W)), as
+/// torch.nn.BatchNorm*d: per channel c, over the batch and the positions
+/// (count = n * L elements, n the live rows):
+///   training: mean = sum(x) / count,  var = sum((x - mean)^2) / count (biased),
+///             rstd = 1 / sqrt(var + eps),  y = (x - mean) * rstd * weight + bias;
+///             with track_running_stats, num_batches_tracked += 1 and
+///             running = (1 - f) * running + f * stat, stat the mean and the
+///             *unbiased* variance var * count / (count - 1), f = momentum, or
+///             1 / num_batches_tracked with momentum=None (cumulative average);
+///   eval:     the same with running_mean and running_var (batch statistics when
+///             track_running_stats=False, as torch).
+/// The forward keeps mean and rstd per channel for the backward (torch's saved
+/// tensors); the rule is torch's batch_norm_backward in training: with xhat =
+/// (x - mean) * rstd and g = dy * weight, means over the channel's count,
+///   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),
+///   dweight = sum dy * xhat,  dbias = sum dy.
+/// The running statistics are module state (ValueKind::state), not parameters.
+#include "../autodiff.hpp"
+#include "../emit_cpu.hpp"
+#include "elementwise.hpp"
+#include "ops.hpp"
+
+namespace ltgen {
+
+namespace {
+
+// Positions per channel and sample: prod of the dims after C (1 for (N, C)).
+std::int64_t positions(const Value& x) {
+  std::int64_t l = 1;
+  for (size_t d = 2; d < x.shape.size(); ++d) l *= x.shape[d];
+  return l;
+}
+
+void write_sizes(CodeWriter& w, const Value& x) {
+  w.line("constexpr int kC = " + std::to_string(x.shape[1]) + ";  // num_features: channels");
+  w.line("constexpr int kL = " + std::to_string(positions(x)) + ";  // positions per channel and sample");
+}
+
+bool tracks(const Node& n) { return attr_bool(n, "track_running_stats"); }
+
+void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
+  const bool affine = attr_bool(n, "affine");
+  const bool track = tracks(n);
+  const bool cumulative = attr_bool(n, "cumulative");
+  write_sizes(w, g.value(n.inputs[0]));
+  w.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
+  if (track && !cumulative)
+    w.line("constexpr float kMomentum = " + float_literal(attr_float(n, "momentum")) + ";");
+  w.line("const int count = n * kL;  // values per channel in this batch");
+  // y = x * a + b, a = rstd * weight, b = bias - mean * a: torch's transform_input.
+  const std::string ab = affine ? "const float a = s * weight[c], b = bias[c] - m * a;" : "const float a = s, b = -m * a;";
+  if (track) {
+    w.line("// eval: the running statistics");
+    w.open("if (!training)");
+    w.open("for (int c = 0; c < kC; ++c)");
+    w.line("const float m = running_mean[c];");
+    w.line("const float s = 1.0f / std::sqrt(running_var[c] + kEps);");
+    w.line(ab);
+    w.line("for (int r = 0; r < n; ++r)");
+    w.line("  for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;");
+    w.close();
+    w.line("return;");
+    w.close();
+  } else {
+    w.line("(void)training;  // track_running_stats=False: batch statistics in eval too");
+  }
+  w.line("// As torch: training statistics need more than one value per channel.");
+  w.open("if (count < 2)");
+  w.line("throw ltrt::Error(" +
+         cpp_string_literal(n.layer + " (" + n.source +
+                            "): BatchNorm expected more than 1 value per channel when training, got a batch of "
+                            "one row (as torch); set data.drop_last=true or change data.batch_size") +
+         ");");
+  w.close();
+  if (track) {
+    w.line(cumulative ? "++num_batches_tracked[0];  // momentum=None: f = 1 / num_batches_tracked"
+                      : "++num_batches_tracked[0];");
+    if (cumulative) w.line("const float f = static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]));");
+  }
+  w.open("for (int c = 0; c < kC; ++c)");
+  w.line("double sum = 0.0;  // double sums: count is n * positions, often large");
+  w.line("for (int r = 0; r < n; ++r)");
+  w.line("  for (int k = 0; k < kL; ++k) sum += inp[(r * kC + c) * kL + k];");
+  w.line("const double md = sum / count;");
+  w.line("double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std");
+  w.open("for (int r = 0; r < n; ++r)");
+  w.open("for (int k = 0; k < kL; ++k)");
+  w.line("const double d = inp[(r * kC + c) * kL + k] - md;");
+  w.line("sum_sq += d * d;");
+  w.close();
+  w.close();
+  w.line("const float m = static_cast<float>(md);");
+  w.line("const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance");
+  w.line("mean[c] = m;");
+  w.line("rstd[c] = s;");
+  if (track) {
+    const std::string f = cumulative ? "f" : "kMomentum";
+    w.line("running_mean[c] = " + f + " * m + (1.0f - " + f + ") * running_mean[c];");
+    w.line("const double unbiased = sum_sq / (count - 1);");
+    w.line("running_var[c] = static_cast<float>(" + f + " * unbiased + (1.0f - " + f + ") * running_var[c]);");
+  }
+  w.line(ab);
+  w.line("for (int r = 0; r < n; ++r)");
+  w.line("  for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;");
+  w.close();
+}
+
+void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
+  const bool affine = attr_bool(n, "affine");
+  const bool need_dinp = attr_bool(n, "need_dinp");
+  write_sizes(w, g.value(n.inputs[1]));
+  w.line("const int count = n * kL;");
+  if (!affine) w.line("(void)accumulate;  // no parameters (affine=False)");
+  w.open("for (int c = 0; c < kC; ++c)");
+  w.line("const float m = mean[c], s = rstd[c];");
+  w.line("double sum_dy = 0.0, sum_dy_xhat = 0.0;");
+  w.open("for (int r = 0; r < n; ++r)");
+  w.open("for (int k = 0; k < kL; ++k)");
+  w.line("const int i = (r * kC + c) * kL + k;");
+  w.line("sum_dy += dout[i];");
+  w.line("sum_dy_xhat += dout[i] * ((inp[i] - m) * s);");
+  w.close();
+  w.close();
+  if (affine) {
+    w.line("dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);");
+    w.line("dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);");
+  }
+  if (need_dinp) {
+    // g = dy * weight: mean(g) = weight * mean(dy), mean(g * xhat) = weight * mean(dy * xhat).
+    const std::string wc = affine ? " * weight[c]" : "";
+    w.line("const float mean_g = static_cast<float>(sum_dy / count)" + wc + ";");
+    w.line("const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count)" + wc + ";");
+    w.open("for (int r = 0; r < n; ++r)");
+    w.open("for (int k = 0; k < kL; ++k)");
+    w.line("const int i = (r * kC + c) * kL + k;");
+    w.line("const float xhat = (inp[i] - m) * s;");
+    w.line("dinp[i] = s * (dout[i]" + wc + " - mean_g - xhat * mean_g_xhat);");
+    w.close();
+    w.close();
+  }
+  w.close();
+}
+
+}  // namespace
+
+void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef f;
+  f.name = "batch_norm";
+  f.training_mode = true;
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    if (x.shape.size() < 2 || x.shape[1] != attr_int(n, "num_features"))
+      throw ShapeError("batch_norm: input " + shape_str(x.shape) + " does not have num_features=" +
+                       std::to_string(attr_int(n, "num_features")) + " channels in dim 1");
+    const Shape stats = {x.shape[1]};
+    return std::vector<OutputType>{
+        {x.dtype, x.shape, x.batched}, {DType::f32, stats, false}, {DType::f32, stats, false}};
+  };
+  f.slots = [](const Node& n) {
+    Slots s{{"out", "mean", "rstd"}, {"inp"}};
+    if (attr_bool(n, "affine")) {
+      s.inputs.push_back("weight");
+      s.inputs.push_back("bias");
+    }
+    if (tracks(n)) {
+      s.inputs.push_back("running_mean");
+      s.inputs.push_back("running_var");
+      s.inputs.push_back("num_batches_tracked");
+    }
+    return s;
+  };
+  f.cost = [](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    const double c = static_cast<double>(attr_int(n, "num_features"));
+    return Cost{6 * e, 4 * (3 * e + 8 * c)};
+  };
+  f.emit_cpu = emit_forward;
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    const bool affine = attr_bool(n, "affine");
+    const bool need_dinp = ad.needs_grad(x);
+    std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
+    if (dout[0] < 0 || (!need_dinp && !affine)) return grads;
+    Node b;
+    b.op = "batch_norm_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.attrs["need_dinp"] = need_dinp;
+    b.inputs = {dout[0], x, n.outputs[1], n.outputs[2]};  // dout, inp, mean, rstd
+    if (affine) b.inputs.push_back(n.inputs[1]);
+    if (need_dinp) b.outputs.push_back(-1);
+    if (affine) {
+      b.outputs.push_back(ad.param_grad(n.inputs[1]));
+      b.outputs.push_back(ad.param_grad(n.inputs[2]));
+    }
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    if (need_dinp) grads[0] = ad.graph.nodes[id].outputs[0];
+    return grads;
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "batch_norm_backward";
+  b.writes_param_grad = true;
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(1));
+    const Shape c = {x.shape[1]};
+    std::vector<OutputType> t;
+    if (attr_bool(n, "need_dinp")) t.push_back({x.dtype, x.shape, x.batched});
+    if (attr_bool(n, "affine")) {
+      t.push_back({DType::f32, c, false});
+      t.push_back({DType::f32, c, false});
+    }
+    return t;
+  };
+  b.slots = [](const Node& n) {
+    Slots s{{}, {"dout", "inp", "mean", "rstd"}};
+    if (attr_bool(n, "need_dinp")) s.outputs.push_back("dinp");
+    if (attr_bool(n, "affine")) {
+      s.inputs.push_back("weight");
+      s.outputs.push_back("dweight");
+      s.outputs.push_back("dbias");
+    }
+    return s;
+  };
+  b.cost = [](const Node& n, const Graph& g) {
+    const double e = static_cast<double>(numel(g.value(n.inputs[1]).shape));
+    return Cost{10 * e, 4 * (3 * e + 6 * static_cast<double>(attr_int(n, "num_features")))};
+  };
+  b.emit_cpu = emit_backward;
+  ops.push_back(std::move(b));
+
+  for (const int dims : {1, 2}) {
+    LayerDef l;
+    l.torch_type = "BatchNorm" + std::to_string(dims) + "d";
+    ArgDef features{"num_features", ArgType::integer, std::nullopt, true};
+    features.min = 1;
+    ArgDef eps{"eps", ArgType::number, Attr{1e-5}};
+    eps.min = 0.0;
+    ArgDef momentum{"momentum", ArgType::number, Attr{0.1}};
+    momentum.nullable = true;  // None: cumulative moving average
+    l.args = {features, eps, momentum, {"affine", ArgType::boolean, Attr{true}},
+              {"track_running_stats", ArgType::boolean, Attr{true}}};
+    l.build = [dims](LayerBuild& b, const std::vector<int>& in) {
+      const Value& x = b.graph.value(in.at(0));
+      const size_t rank = x.shape.size();  // with the batch
+      if (dims == 1 && rank != 2 && rank != 3)
+        throw ShapeError("expects a 2-d (N, C) or 3-d (N, C, L) input, got " + shape_str(x.shape) +
+                         (rank == 4 ? "; use BatchNorm2d for (N, C, H, W)" : ""));
+      if (dims == 2 && rank != 4)
+        throw ShapeError("expects a 4-d (N, C, H, W) input, got " + std::to_string(rank) + "-d " +
+                         shape_str(x.shape) + (rank == 2 || rank == 3 ? "; use BatchNorm1d for (N, C) or (N, C, L)" : ""));
+      const std::int64_t channels = x.shape[1];
+      auto given = b.args.find("num_features");
+      if (given != b.args.end() && std::get<std::int64_t>(given->second) != channels)
+        throw ShapeError("num_features " + std::to_string(std::get<std::int64_t>(given->second)) +
+                         " does not match the input " + shape_str(x.shape) + ", which has " +
+                         std::to_string(channels) + " channels in dim 1; remove num_features to infer it");
+      const bool affine = std::get<bool>(b.args.at("affine"));
+      const bool track = std::get<bool>(b.args.at("track_running_stats"));
+      const auto momentum = b.args.find("momentum");  // absent: None
+      Node n;
+      n.op = "batch_norm";
+      n.layer = b.layer;
+      n.source = b.source;
+      n.attrs["num_features"] = channels;
+      n.attrs["eps"] = b.args.at("eps");
+      n.attrs["cumulative"] = momentum == b.args.end();
+      if (momentum != b.args.end()) n.attrs["momentum"] = momentum->second;
+      n.attrs["affine"] = affine;
+      n.attrs["track_running_stats"] = track;
+      n.inputs = {in.at(0)};
+      // torch.nn.BatchNorm reset_parameters: weight ones, bias zeros; running_mean zeros,
+      // running_var ones, num_batches_tracked 0 (int64).
+      if (affine) {
+        n.inputs.push_back(add_param(b.graph, b.layer + ".weight", Shape{channels}));
+        b.graph.value(n.inputs.back()).init = Init::ones;
+        n.inputs.push_back(add_param(b.graph, b.layer + ".bias", Shape{channels}));
+        b.graph.value(n.inputs.back()).init = Init::zeros;
+      }
+      if (track) {
+        n.inputs.push_back(add_state(b.graph, b.layer + ".running_mean", Shape{channels}, DType::f32, Init::zeros));
+        n.inputs.push_back(add_state(b.graph, b.layer + ".running_var", Shape{channels}, DType::f32, Init::ones));
+        n.inputs.push_back(add_state(b.graph, b.layer + ".num_batches_tracked", Shape{}, DType::i64, Init::zeros));
+      }
+      const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+      return b.graph.nodes[id].outputs[0];
+    };
+    layers.push_back(std::move(l));
+  }
+}
+
+}  // namespace ltgen

@@ -47,8 +47,27 @@ def layer_shapes(spec):
     return out
 
 
+def write_idx(path, shape, data):
+    """An IDX file of unsigned bytes (MNIST's format); gzip-compressed when the name ends in .gz."""
+    import gzip
+    raw = bytes([0, 0, 8, len(shape)]) + b"".join(int(d).to_bytes(4, "big") for d in shape) + data.astype(np.uint8).tobytes()
+    with (gzip.open if path.endswith(".gz") else open)(path, "wb") as f:
+        f.write(raw)
+
+
 def write_data(spec, work, rng):
     model = spec["model"]
+    if spec["data"]["train"]["source"] == "idx":
+        # Images [N, rows, cols] of random bytes whose rows * cols is the model's input size,
+        # labels [N]; the spec names the files (plain or .gz) of each split.
+        rows, cols = 4, 5
+        for split, n in (("train", 57), ("val", 23)):
+            source = spec["data"].get(split)
+            if source:
+                write_idx(os.path.join(work, source["images"]), (n, rows, cols), rng.integers(0, 256, size=(n, rows, cols)))
+                write_idx(os.path.join(work, source["labels"]), (n,),
+                          rng.integers(0, model["target"]["num_classes"], size=n))
+        return
     features = model["inputs"]["x"][0]
     for prefix, rows in (("", 57), ("v", 23)):
         x = rng.standard_normal((rows, features)).astype(np.float32)

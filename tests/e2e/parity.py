@@ -13,7 +13,8 @@ torch.optim and the same batches. Checks: the per-step train_loss in metrics.csv
 in the checkpoint (state_dict.<name>) are within 1e-4 (relative to each tensor's largest
 magnitude) of torch's and load with load_state_dict(strict=True). Buffers (BatchNorm's
 running_mean and running_var, float32; num_batches_tracked, int64, exactly) are part of the
-state_dict and checked with the weights.
+state_dict and checked with the weights; for specs with BatchNorm, one epoch then a resume from
+its checkpoint must give the uninterrupted run's checkpoint exactly.
 """
 import argparse
 import json
@@ -264,6 +265,29 @@ def run(args):
     if want_slots:
         print(f"optimizer slots: worst relative difference {worst_s[0]:.3g} ({worst_s[1]})")
     check(not bad, f"optimizer slots differ by more than {SLOT_RTOL:g}:\n" + "\n".join(bad))
+
+    # Buffers are state to resume: one epoch, then resumed from its checkpoint to the end, must
+    # give the uninterrupted run's checkpoint bit for bit (running stats and counts included).
+    if any(l["type"].startswith("BatchNorm") for l in spec["model"]["layers"]):
+        check(last_epoch >= 1, "the resume check needs two epochs or more")
+        root2 = os.path.join(args.work, "root_resume")
+        shutil.rmtree(root2, ignore_errors=True)
+        common_args = [f"--init_weights={init_path}", f"--data.train.x={x_path}", f"--data.train.y={y_path}",
+                       "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={root2}"]
+        rc, out, err = common.run_program(program, ["fit", "--trainer.max_epochs=1"] + common_args)
+        check(rc == 0, f"{program} (one epoch) exited with {rc}: {err}")
+        first = os.path.join(root2, "lightning_logs", "version_0", "checkpoints",
+                             f"epoch=0-step={per_epoch}.safetensors")
+        check(os.path.isfile(first), f"{first} was not written")
+        rc, out, err = common.run_program(program, ["fit", f"--ckpt_path={first}"] + common_args)
+        check(rc == 0, f"{program} (resumed) exited with {rc}: {err}")
+        resumed = load_file(os.path.join(root2, "lightning_logs", "version_1", "checkpoints", ckpt_name))
+        state = [k for k in ckpt if k.startswith(prefix)]
+        differ = [k for k in ckpt if not torch.equal(ckpt[k], resumed[k])]
+        check(sorted(resumed) == sorted(ckpt), f"resumed checkpoint tensors {sorted(resumed)}")
+        check(not differ, f"resumed after epoch 0, these differ from the uninterrupted run: {differ}")
+        print(f"resume: epoch 0 + resumed == uninterrupted for all {len(ckpt)} tensors "
+              f"({len(state)} in state_dict, buffers included)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 #include "autodiff.hpp"
 
+#include <set>
 #include <stdexcept>
 
 #include "op.hpp"
@@ -19,9 +20,7 @@ Autodiff::Autodiff(Graph& g) : graph(g), needs_grad_(g.values.size(), false) {
 std::string Autodiff::grad_name(int v) const { return "d_" + graph.value(v).name; }
 
 int Autodiff::param_grad(int param) {
-  if (++grad_writes_[param] > 1)
-    throw std::runtime_error("parameter '" + graph.value(param).torch_name +
-                             "' is used by more than one layer (weight tying), which is not supported yet");
+  ++grad_writes_[param];  // tied weights: several writers, see mark_tied_writers
   auto it = param_grads_.find(param);
   if (it != param_grads_.end()) return it->second;
   const Value& p = graph.value(param);
@@ -82,6 +81,30 @@ void Autodiff::run() {
   }
 }
 
+namespace {
+
+// A tied parameter's gradient has several writers in the backward schedule. The first
+// writes (or adds, when the step accumulates); every later one always adds to it:
+// its node gets accumulate_tied and is called with accumulate = true.
+void mark_tied_writers(Graph& g) {
+  std::set<int> written;
+  for (Node& n : g.nodes) {
+    if (!n.backward || !op_def(n.op).writes_param_grad) continue;
+    int again = 0, fresh = 0;
+    for (int o : n.outputs) {
+      if (g.value(o).kind != ValueKind::param_grad) continue;
+      (written.insert(o).second ? fresh : again)++;
+    }
+    if (again == 0) continue;
+    if (fresh > 0)
+      throw std::runtime_error("layer '" + n.layer + "' shares a tied weight with an earlier layer and has other "
+                               "parameters too; tie a weight in the later layer (e.g. the head, without bias)");
+    n.attrs["accumulate_tied"] = true;
+  }
+}
+
+}  // namespace
+
 void differentiate(Graph& g) {
   Value seed;
   seed.name = "d_loss";
@@ -90,6 +113,7 @@ void differentiate(Graph& g) {
   g.loss_seed = g.add_value(std::move(seed));
   Autodiff ad(g);
   ad.run();
+  mark_tied_writers(g);
 }
 
 }  // namespace ltgen

@@ -72,12 +72,21 @@ Graph build_graph(const Spec& spec) {
 
   const Value& pred = g.value(x);
   if (spec.target.dtype == DType::i64) {
-    if (pred.shape.size() != 2 || pred.shape[1] != spec.target.num_classes)
+    // Logits (batch, *target.shape, num_classes): one label per position of the target.
+    Shape want = {spec.batch_size};
+    want.insert(want.end(), spec.target.shape.begin(), spec.target.shape.end());
+    want.push_back(spec.target.num_classes);
+    if (pred.shape.size() != want.size() || pred.shape.back() != spec.target.num_classes)
       throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
                       "the model's output " + shape_str(pred.shape) + " does not match num_classes=" +
                           std::to_string(spec.target.num_classes) +
                           " of model.target: the last layer needs " +
-                          std::to_string(spec.target.num_classes) + " outputs");
+                          std::to_string(spec.target.num_classes) + " outputs" +
+                          (spec.target.shape.empty() ? std::string() : " at each of the target's positions"));
+    if (pred.shape != want)
+      throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
+                      "the model's output " + shape_str(pred.shape) + " does not match model.target: labels of shape " +
+                          shape_str(spec.target.shape) + " per sample need logits " + shape_str(want));
   }
   g.output = x;
   if (spec.accuracy && spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")

@@ -230,7 +230,8 @@ struct Emitter {
     for (int v : n.outputs) args.push_back(g.value(v).name);
     for (int v : n.inputs) args.push_back(g.value(v).name);
     if (batched_node(n)) args.push_back("n");
-    if (d.writes_param_grad) args.push_back("accumulate");
+    // A tied weight's later writer adds to the gradient its first writer left.
+    if (d.writes_param_grad) args.push_back(n.attrs.count("accumulate_tied") ? "/*accumulate (tied weight)=*/true" : "accumulate");
     if (d.training_mode) args.push_back(training ? "true" : "false");
     if (d.needs_rng) args.push_back("rng");
     std::string s = fn_names[index] + "(";
@@ -524,6 +525,20 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     if (n.op == "embedding" && g.value(g.root(n.inputs[0])).kind == ValueKind::input)
       w.line("m.num_embeddings = " + std::to_string(attr_int(n, "num_embeddings")) +
              ";  // the data loader refuses indices outside [0, num_embeddings)");
+  std::vector<std::string> tied;  // {alias, owner} pairs: a Linear's tie_weight
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    auto tie = spec.layers[i].args.find("tie_weight");
+    if (tie == spec.layers[i].args.end()) continue;
+    tied.push_back((spec.graph ? spec.layers[i].name : "layers." + std::to_string(i)) + ".weight");
+    tied.push_back(std::get<std::string>(tie->second) + ".weight");
+  }
+  if (!tied.empty()) {
+    std::string list;
+    for (const std::string& t : tied) list += (list.empty() ? "" : ", ") + cpp_string_literal(t);
+    w.line("static const char* const kTied[] = {" + list + "};  // {alias, owner}: one parameter");
+    w.line("m.tied_names = kTied;");
+    w.line("m.num_tied = " + std::to_string(tied.size() / 2) + ";");
+  }
   const OptimizerSpec& o = spec.optimizer;
   const std::string kind = o.type == "SGD" ? "sgd" : o.type == "Adam" ? "adam" : "adamw";
   const auto num = number;

@@ -54,7 +54,11 @@ std::string py(const Attr& a) {
 // inferred sizes filled in from the graph.
 std::string module(const LayerSpec& l, const Graph& g, const std::string& layer) {
   const LayerDef* def = find_layer(l.type);
-  std::string s = "nn." + l.type + "(";
+  // ltgen's MultiheadAttention is self-attention: the script's SelfAttention subclass.
+  // PositionalEmbedding is the script's own class (nanoGPT's wpe).
+  std::string s = l.type == "MultiheadAttention"    ? "SelfAttention("
+                  : l.type == "PositionalEmbedding" ? "PositionalEmbedding("
+                                                    : "nn." + l.type + "(";
   bool first = true;
   for (const ArgDef& a : def->args) {
     auto it = l.args.find(a.name);
@@ -63,11 +67,18 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
       for (const Node& n : g.nodes)
         if (!n.backward && n.layer == layer && n.attrs.count(a.name)) v = &n.attrs.at(a.name);
     }
-    if (!v && !a.nullable) continue;
+    if ((!v && !a.nullable) || a.name == "tie_weight") continue;  // tying: an assignment after construction
     s += (first ? "" : ", ") + a.name + "=" + (v ? py(*v) : std::string("None"));  // nullable: given as null
     first = false;
   }
   return s + ")";
+}
+
+// The module's attribute path in the LightningModule: "layers.2" -> "layers[2]", "head" -> "head".
+std::string attribute(const std::string& module_name) {
+  const std::string seq = "layers.";
+  if (module_name.compare(0, seq.size(), seq) == 0) return "layers[" + module_name.substr(seq.size()) + "]";
+  return module_name;
 }
 
 // The constructor call for a LightningCLI class_path/init_args entry.
@@ -92,9 +103,11 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
     for (auto d : spec.inputs.at(0).shape) shape += ", " + std::to_string(d);
     w.line("x = torch.randn(" + shape + ", generator=g)");
     if (targets) {
-      if (spec.target.dtype == DType::i64)
-        w.line("y = torch.randint(0, " + std::to_string(spec.target.num_classes) + ", (" +
-               std::to_string(s.num_samples) + ",), generator=g)");
+      if (spec.target.dtype == DType::i64) {
+        std::string ts = std::to_string(s.num_samples) + ",";
+        for (auto d : spec.target.shape) ts += " " + std::to_string(d) + ",";
+        w.line("y = torch.randint(0, " + std::to_string(spec.target.num_classes) + ", (" + ts + "), generator=g)");
+      }
       else {
         std::string ts = std::to_string(s.num_samples);
         for (auto d : spec.target.shape) ts += ", " + std::to_string(d);
@@ -176,6 +189,42 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line();
     w.line();
   }
+  bool attention = false;
+  for (const LayerSpec& l : spec.layers) attention = attention || l.type == "MultiheadAttention";
+  if (attention) {
+    w.open("class SelfAttention(nn.MultiheadAttention)");
+    w.line("\"\"\"ltgen's MultiheadAttention: self-attention on (batch, T, E), causal when is_causal.\"\"\"");
+    w.line();
+    w.open("def __init__(self, *args, is_causal=False, **kwargs)");
+    w.line("super().__init__(*args, **kwargs)");
+    w.line("self.is_causal = is_causal");
+    w.close();
+    w.line();
+    w.open("def forward(self, x)");
+    w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
+    w.line("return super().forward(x, x, x, need_weights=False, attn_mask=mask)[0]");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  bool positions = false;
+  for (const LayerSpec& l : spec.layers) positions = positions || l.type == "PositionalEmbedding";
+  if (positions) {
+    w.open("class PositionalEmbedding(nn.Embedding)");
+    w.line("\"\"\"ltgen's PositionalEmbedding: nanoGPT's x + wpe(torch.arange(T)), N(0, 1) init as nn.Embedding.\"\"\"");
+    w.line();
+    w.open("def __init__(self, num_positions, embedding_dim)");
+    w.line("super().__init__(num_positions, embedding_dim)");
+    w.close();
+    w.line();
+    w.open("def forward(self, x)");
+    w.line("return x + super().forward(torch.arange(x.size(1), device=x.device))");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
   w.open("class Model(pl.LightningModule)");
   w.open("def __init__(self)");
   w.line("super().__init__()");
@@ -187,6 +236,14 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   } else {
     for (const LayerSpec& l : spec.layers)
       if (!combines(l.type)) w.line("self." + l.name + " = " + module(l, g, l.name));
+  }
+  // Weight tying, as GPT writes it: one Parameter, two modules (state_dict shows it under both names).
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    auto tie = l.args.find("tie_weight");
+    if (tie == l.args.end()) continue;
+    const std::string name = spec.graph ? l.name : "layers." + std::to_string(i);
+    w.line("self." + attribute(name) + ".weight = self." + attribute(std::get<std::string>(tie->second)) + ".weight");
   }
   w.line("self.loss = " + module(spec.loss, g, "loss"));
   w.close();
@@ -218,11 +275,15 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.open("def " + fn + "_step(self, batch, batch_idx)");
     w.line("x, y = batch");
     w.line("out = self(x)");
-    w.line("loss = self.loss(out, y)");
+    if (spec.target.dtype == DType::i64 && !spec.target.shape.empty())
+      // Sequence labels: torch wants the class dimension second; a Lightning user flattens.
+      w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
+    else
+      w.line("loss = self.loss(out, y)");
     w.line(std::string("self.log(\"") + stage + "_loss\", loss)");
     if (spec.accuracy) {
       if (spec.target.dtype == DType::i64)
-        w.line(std::string("self.log(\"") + stage + "_acc\", (out.argmax(dim=1) == y).float().mean())");
+        w.line(std::string("self.log(\"") + stage + "_acc\", (out.argmax(dim=-1) == y).float().mean())");
       else
         w.line(std::string("self.log(\"") + stage + "_acc\", ((out > 0) == (y > 0.5)).float().mean())");
     }
@@ -342,6 +403,14 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("from safetensors.torch import load_file");
   w.line("weights = {k.removeprefix(\"state_dict.\"): v for k, v in load_file(cli.init_weights).items()");
   w.line("           if not k.startswith(\"optimizer.\")}");
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    auto tie = spec.layers[i].args.find("tie_weight");
+    if (tie == spec.layers[i].args.end()) continue;
+    // ltgen's files name a tied weight once (its owner's name), as safetensors' save_model does.
+    const std::string name = spec.graph ? spec.layers[i].name : "layers." + std::to_string(i);
+    w.line("weights.setdefault(\"" + name + ".weight\", weights[\"" + std::get<std::string>(tie->second) +
+           ".weight\"])  # tied");
+  }
   w.line("model.load_state_dict(weights, strict=True)");
   w.close();
   w.line("overrides = {\"default_root_dir\": cli.default_root_dir} if cli.default_root_dir else {}");

@@ -303,7 +303,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       spec.target.dtype = DType::i64;
       spec.target.num_classes = t.integer("num_classes", 0, 2);
       if (spec.target.num_classes == 0) t.fail_here("int64 targets need 'num_classes'");
-      if (t.get("shape")) t.fail("shape", "class targets are one label per sample: leave out 'shape'");
+      // A sequence of labels per sample (a language model's next tokens): logits (batch, *shape, num_classes).
+      if (const JsonValue* s = t.get("shape")) spec.target.shape = read_shape(*s, "model.target.shape");
     } else {
       const JsonValue* s = t.get("shape");
       if (!s) t.fail_here("missing required key 'shape' (per-sample target shape, e.g. [1])");

@@ -4,6 +4,11 @@
 ///   loss_i = lse_i - (1 - eps) x_i[t_i] - eps / C * sum_k x_i[k]
 ///   d loss_i / d x_i[k] = softmax_i[k] - (1 - eps) [k == t_i] - eps / C
 /// Reduction 'mean' divides by the number of rows whose target is not ignored.
+/// Sequences: logits (batch, T, C) and targets (batch, T) are batch * T rows,
+/// as a Lightning user writes F.cross_entropy(logits.view(-1, C), y.view(-1)):
+/// the mean is over every position of the batch whose target is not ignored.
+#include <algorithm>
+
 #include "../autodiff.hpp"
 #include "ops.hpp"
 #include "pointwise_loss.hpp"
@@ -12,11 +17,24 @@ namespace ltgen {
 
 namespace {
 
-void write_constants(CodeWriter& w, const Node& n) {
+// Labels per sample: 1, or T for a sequence of labels (batch, T).
+std::int64_t positions(const Value& target) {
+  std::int64_t p = 1;
+  for (size_t d = 1; d < target.shape.size(); ++d) p *= target.shape[d];
+  return p;
+}
+
+void write_constants(CodeWriter& w, const Node& n, const Value& target) {
   w.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
+  if (positions(target) > 1)
+    w.line("constexpr int kPositions = " + std::to_string(positions(target)) +
+           ";  // labels per sample: rows are (sample, position)");
   w.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
   w.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
 }
+
+// The loop bound over rows: samples, or (sample, position) pairs.
+std::string rows(const Value& target) { return positions(target) > 1 ? "n * kPositions" : "n"; }
 
 // Writes `max` and `lse` (log-sum-exp) of row `row`.
 void write_logsumexp(CodeWriter& w) {
@@ -36,12 +54,15 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     const Value& x = g.value(n.inputs.at(0));
     const Value& t = g.value(n.inputs.at(1));
     const std::int64_t classes = attr_int(n, "num_classes");
-    if (x.shape.size() != 2 || x.shape[1] != classes)
-      throw ShapeError("expects logits of shape (batch, " + std::to_string(classes) +
+    if (x.shape.size() < 2 || x.shape.back() != classes)
+      throw ShapeError("expects logits of shape (batch, [T,] " + std::to_string(classes) +
                        ") for num_classes=" + std::to_string(classes) + ", got " + shape_str(x.shape));
-    if (t.dtype != DType::i64 || t.shape.size() != 1)
-      throw ShapeError("expects int64 class targets of shape (batch,): set model.target to "
-                       "{\"dtype\": \"int64\", \"num_classes\": " + std::to_string(classes) + "}");
+    if (t.dtype != DType::i64 || t.shape.size() + 1 != x.shape.size() ||
+        !std::equal(t.shape.begin(), t.shape.end(), x.shape.begin()))
+      throw ShapeError("expects int64 class targets of shape " + shape_str(Shape(x.shape.begin(), x.shape.end() - 1)) +
+                       " for logits " + shape_str(x.shape) + ": set model.target to {\"dtype\": \"int64\", "
+                       "\"num_classes\": " + std::to_string(classes) +
+                       (x.shape.size() > 2 ? ", \"shape\": [...]" : "") + "}");
     return std::vector<OutputType>{{DType::f32, {}, false}};
   };
   f.slots = [](const Node&) { return Slots{{"loss"}, {"inp", "target"}}; };
@@ -49,11 +70,11 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
     return Cost{e * 6, e * 4};
   };
-  f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
-    write_constants(w, n);
+  f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    write_constants(w, n, g.value(n.inputs[1]));
     w.line("double sum = 0.0;");
     w.line("int count = 0;  // rows whose target is not ignored");
-    w.open("for (int i = 0; i < n; ++i)");
+    w.open("for (int i = 0; i < " + rows(g.value(n.inputs[1])) + "; ++i)");
     w.line("const std::int64_t t = target[i];");
     w.line("if (t == kIgnoreIndex) continue;");
     w.line("const float* row = inp + i * kClasses;");
@@ -93,16 +114,16 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     const double e = static_cast<double>(numel(g.value(n.inputs[1]).shape));
     return Cost{e * 6, e * 8};
   };
-  b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
-    write_constants(w, n);
+  b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    write_constants(w, n, g.value(n.inputs[2]));
     if (attr_str(n, "reduction") == "mean") {
       w.line("int count = 0;");
-      w.line("for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;");
+      w.line("for (int i = 0; i < " + rows(g.value(n.inputs[2])) + "; ++i) count += target[i] != kIgnoreIndex;");
       w.line("const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'");
     } else {
       w.line("const float scale = dloss[0];  // reduction='sum'");
     }
-    w.open("for (int i = 0; i < n; ++i)");
+    w.open("for (int i = 0; i < " + rows(g.value(n.inputs[2])) + "; ++i)");
     w.line("const std::int64_t t = target[i];");
     w.line("const float* row = inp + i * kClasses;");
     w.line("float* drow = dinp + i * kClasses;");
@@ -133,9 +154,10 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     n.source = b.source;
     n.attrs = b.args;
     const Value& x = b.graph.value(in.at(0));
-    if (x.shape.size() != 2)
-      throw ShapeError("CrossEntropyLoss expects logits (batch, classes), got " + shape_str(x.shape));
-    n.attrs["num_classes"] = x.shape[1];
+    if (x.shape.size() < 2)
+      throw ShapeError("CrossEntropyLoss expects logits (batch, classes) or (batch, T, classes), got " +
+                       shape_str(x.shape));
+    n.attrs["num_classes"] = x.shape.back();
     n.inputs = {in.at(0), in.at(1)};
     const int id = add_op(b.graph, std::move(n), "loss");
     return b.graph.nodes[id].outputs[0];

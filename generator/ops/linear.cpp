@@ -2,6 +2,8 @@
 /// Linear: out = inp @ weight^T + bias, weight (out_features, in_features) as
 /// torch.nn.Linear. Lowered to inline loops for small layers and to BLAS sgemm
 /// for large ones; unary activations after it are fused into its bias loop.
+/// As torch, it applies to the last dimension: an input (batch, T, in) is
+/// batch * T rows (sequences), the output (batch, T, out).
 #include <cmath>
 
 #include "../autodiff.hpp"
@@ -17,25 +19,40 @@ constexpr std::int64_t kBlasMinMacs = 32768;
 // Inline backward loops sum dW in a local array up to this many weights (4 KiB of stack).
 constexpr std::int64_t kLocalAccMax = 1024;
 
-void write_sizes(CodeWriter& w, const Node& n) {
-  w.line("constexpr int kIn = " + std::to_string(attr_int(n, "in_features")) +
-         ", kOut = " + std::to_string(attr_int(n, "out_features")) + ";");
-  w.line(std::string("constexpr bool kUseBlas = ") + (attr_bool(n, "blas") ? "true" : "false") +
-         ";  // TUNE: sgemm (true) or inline loops (false)");
+// Rows per sample: 1 for (batch, in), T for (batch, T, in).
+std::int64_t rows_per_sample(const Value& x) {
+  std::int64_t r = 1;
+  for (size_t d = 1; d + 1 < x.shape.size(); ++d) r *= x.shape[d];
+  return r;
 }
 
-void emit_forward(CodeWriter& w, const Node& n, const Graph&) {
+// Writes the sizes; returns the C++ expression of the number of rows.
+std::string write_sizes(CodeWriter& w, const Node& n, const Value& x) {
+  w.line("constexpr int kIn = " + std::to_string(attr_int(n, "in_features")) +
+         ", kOut = " + std::to_string(attr_int(n, "out_features")) + ";");
+  const std::int64_t r = rows_per_sample(x);
+  if (r > 1) w.line("constexpr int kRowsPerSample = " + std::to_string(r) + ";  // applied to the last dimension");
+  w.line(std::string("constexpr bool kUseBlas = ") + (attr_bool(n, "blas") ? "true" : "false") +
+         ";  // TUNE: sgemm (true) or inline loops (false)");
+  if (r > 1) {
+    w.line("const int rows = n * kRowsPerSample;");
+    return "rows";
+  }
+  return "n";
+}
+
+void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool bias = attr_bool(n, "bias");
   const bool keep_preact = n.outputs.size() == 2;
-  write_sizes(w, n);
+  const std::string N = write_sizes(w, n, g.value(n.inputs[0]));
   epilogue_constants(w, n);
   // The GEMM writes the pre-activation; one pass over the rows then adds the
   // bias and applies the fused activations.
   const std::string z = keep_preact ? "preact" : "out";
   const std::string bias_term = bias ? " + bias[o]" : "";
   w.open("if constexpr (kUseBlas)");
-  w.line("ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, " + z + ");  // inp @ weight^T");
-  w.open("for (int i = 0; i < n; ++i)");
+  w.line("ltrt::sgemm(false, true, " + N + ", kOut, kIn, inp, weight, 0.0f, " + z + ");  // inp @ weight^T");
+  w.open("for (int i = 0; i < " + N + "; ++i)");
   w.open("for (int o = 0; o < kOut; ++o)");
   w.line("const float v = " + z + "[i * kOut + o]" + bias_term + ";");
   if (keep_preact) w.line("preact[i * kOut + o] = v;");
@@ -43,7 +60,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph&) {
   w.close();
   w.close();
   w.reopen("else");
-  w.open("for (int i = 0; i < n; ++i)");
+  w.open("for (int i = 0; i < " + N + "; ++i)");
   w.open("for (int o = 0; o < kOut; ++o)");
   w.line("float acc = 0.0f;");
   w.line("for (int k = 0; k < kIn; ++k) acc += inp[i * kIn + k] * weight[o * kIn + k];");
@@ -55,14 +72,15 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph&) {
   w.close();
 }
 
-void emit_backward(CodeWriter& w, const Node& n, const Graph&) {
+void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool bias = attr_bool(n, "bias");
   const bool need_dinp = attr_bool(n, "need_dinp");
-  write_sizes(w, n);
+  const std::string N = write_sizes(w, n, g.value(n.inputs[1]));
   w.open("if constexpr (kUseBlas)");
-  w.line("ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);"
+  w.line("ltrt::sgemm(true, false, kOut, kIn, " + N + ", dout, inp, accumulate ? 1.0f : 0.0f, dweight);"
          "  // dout^T @ inp");
-  if (need_dinp) w.line("ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
+  if (need_dinp)
+    w.line("ltrt::sgemm(false, false, " + N + ", kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
   w.reopen("else");
   // Small weights are summed in a local array: through dweight, which may alias inp and dout
   // for all the compiler knows, every += is a store and a reload (a store-forwarding chain
@@ -75,7 +93,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph&) {
   } else {
     w.line("if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);");
   }
-  w.open("for (int i = 0; i < n; ++i)");
+  w.open("for (int i = 0; i < " + N + "; ++i)");
   w.open("for (int o = 0; o < kOut; ++o)");
   w.line("const float d = dout[i * kOut + o];");
   w.line("for (int k = 0; k < kIn; ++k) " + dw + "[o * kIn + k] += d * inp[i * kIn + k];");
@@ -83,7 +101,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph&) {
   w.close();
   if (local_acc) w.line("std::copy(dw, dw + kOut * kIn, dweight);");
   if (need_dinp) {
-    w.open("for (int i = 0; i < n; ++i)");
+    w.open("for (int i = 0; i < " + N + "; ++i)");
     w.open("for (int k = 0; k < kIn; ++k)");
     w.line("float acc = 0.0f;");
     w.line("for (int o = 0; o < kOut; ++o) acc += dout[i * kOut + o] * weight[o * kIn + k];");
@@ -94,7 +112,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph&) {
   w.close();
   if (bias) {
     w.line("if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);");
-    w.open("for (int i = 0; i < n; ++i)");
+    w.open("for (int i = 0; i < " + N + "; ++i)");
     w.line("for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];");
     w.close();
   }
@@ -109,10 +127,12 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   f.infer = [](const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs.at(0));
     const std::int64_t in = attr_int(n, "in_features"), out = attr_int(n, "out_features");
-    if (x.shape.size() != 2 || x.shape[1] != in)
-      throw ShapeError("expects input of shape (batch, " + std::to_string(in) + "), got " +
+    if (x.shape.size() < 2 || x.shape.back() != in)
+      throw ShapeError("expects input of shape (batch, [T,] " + std::to_string(in) + "), got " +
                        shape_str(x.shape));
-    OutputType t{x.dtype, {x.shape[0], out}, true};
+    Shape s = x.shape;
+    s.back() = out;
+    OutputType t{x.dtype, s, true};
     if (n.outputs.size() == 2) return std::vector<OutputType>{t, t};  // out, preact
     return std::vector<OutputType>{t};
   };
@@ -123,7 +143,8 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return s;
   };
   f.cost = [](const Node& n, const Graph& g) {
-    const double rows = static_cast<double>(g.value(n.inputs[0]).shape[0]);
+    const Value& x = g.value(n.inputs[0]);
+    const double rows = static_cast<double>(x.shape[0] * rows_per_sample(x));
     const double in = static_cast<double>(attr_int(n, "in_features"));
     const double out = static_cast<double>(attr_int(n, "out_features"));
     return Cost{2 * rows * in * out, 4 * (rows * in + in * out + rows * out * 2)};
@@ -171,7 +192,8 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return s;
   };
   b.cost = [](const Node& n, const Graph& g) {
-    const double rows = static_cast<double>(g.value(n.inputs[1]).shape[0]);
+    const Value& x = g.value(n.inputs[1]);
+    const double rows = static_cast<double>(x.shape[0] * rows_per_sample(x));
     const double in = static_cast<double>(attr_int(n, "in_features"));
     const double out = static_cast<double>(attr_int(n, "out_features"));
     const double gemms = attr_bool(n, "need_dinp") ? 2 : 1;
@@ -187,13 +209,18 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   in.min = 1;
   ArgDef out{"out_features", ArgType::integer, std::nullopt};
   out.min = 1;
-  l.args = {in, out, {"bias", ArgType::boolean, Attr{true}}};
+  // ltgen's weight tying (GPT's `self.head.weight = self.wte.weight`): the module whose weight
+  // this Linear shares, e.g. an Embedding (num_embeddings, embedding_dim) = (out_features, in_features).
+  ArgDef tie{"tie_weight", ArgType::string, std::nullopt};
+  tie.optional = true;
+  l.args = {in, out, {"bias", ArgType::boolean, Attr{true}}, tie};
   l.build = [](LayerBuild& b, const std::vector<int>& inputs) {
     const Value& x = b.graph.value(inputs.at(0));
-    if (x.shape.size() != 2)
-      throw ShapeError("Linear expects a flat input (batch, features), got " + shape_str(x.shape) +
-                       "; add a Flatten layer before it");
-    const std::int64_t features = x.shape[1];
+    // As torch.nn.Linear, on the last dimension: (batch, features) or a sequence (batch, T, features).
+    if (x.shape.size() != 2 && x.shape.size() != 3)
+      throw ShapeError("Linear expects an input (batch, features) or (batch, T, features), got " +
+                       shape_str(x.shape) + "; add a Flatten layer before it");
+    const std::int64_t features = x.shape.back();
     auto given = b.args.find("in_features");
     if (given != b.args.end() && std::get<std::int64_t>(given->second) != features)
       throw ShapeError("in_features is " + std::to_string(std::get<std::int64_t>(given->second)) +
@@ -208,13 +235,31 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     n.attrs["in_features"] = features;
     n.attrs["out_features"] = out_features;
     n.attrs["bias"] = bias;
-    n.attrs["blas"] = x.shape[0] * features * out_features >= kBlasMinMacs;
-    n.inputs = {inputs.at(0), add_param(b.graph, b.layer + ".weight", {out_features, features})};
+    n.attrs["blas"] = x.shape[0] * rows_per_sample(x) * features * out_features >= kBlasMinMacs;
+    auto tie = b.args.find("tie_weight");
+    int weight = -1;
+    if (tie != b.args.end()) {
+      // One parameter, two users: it keeps its owner's name and initialisation; autodiff sums the
+      // gradients of both (the second writer adds to the first's).
+      const std::string owner = std::get<std::string>(tie->second) + ".weight";
+      for (int p : b.graph.params)
+        if (b.graph.value(p).torch_name == owner) weight = p;
+      if (weight < 0)
+        throw ShapeError("tie_weight '" + std::get<std::string>(tie->second) +
+                         "' names no earlier module with a weight (it needs '" + owner + "')");
+      const Shape want = {out_features, features};
+      if (b.graph.value(weight).shape != want)
+        throw ShapeError("tie_weight: " + owner + " is " + shape_str(b.graph.value(weight).shape) +
+                         " but this Linear's weight is (out_features, in_features) = " + shape_str(want));
+    } else {
+      weight = add_param(b.graph, b.layer + ".weight", {out_features, features});
+    }
+    n.inputs = {inputs.at(0), weight};
     if (bias) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_features}));
     // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight and
     // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias, both bound 1/sqrt(fan_in).
     const double bound = features > 0 ? 1.0 / std::sqrt(static_cast<double>(features)) : 0.0;
-    for (size_t i = 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
+    for (size_t i = tie != b.args.end() ? 2 : 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
     return b.graph.nodes[id].outputs[0];
   };

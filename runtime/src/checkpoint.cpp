@@ -1,6 +1,7 @@
 // Checkpoint and weight file I/O on top of safetensors.
 #include "ltrt/checkpoint.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -344,6 +345,22 @@ void load_weights(const std::string& path, const ModelDef& model, std::byte* are
     if (it == by_param.end()) throw Error(path + ": missing tensor '" + param.value.name + "'");
     copy_float_tensor(path, *it->second, shape_of(param.value), reinterpret_cast<float*>(arena + param.value.offset),
                       true);
+    by_param.erase(it);
+  }
+  for (int k = 0; k < model.num_tied; ++k) {  // torch's state_dict shows a tied weight under both names
+    const std::string alias = model.tied_names[2 * k], owner = model.tied_names[2 * k + 1];
+    auto it = by_param.find(alias);
+    if (it == by_param.end()) continue;
+    const ParamDef* param = nullptr;
+    for (int p = 0; p < model.num_params; ++p)
+      if (owner == model.params[p].value.name) param = &model.params[p];
+    if (param == nullptr) throw Error("internal: tied weight '" + alias + "' has no owner '" + owner + "'");
+    std::vector<float> values(static_cast<std::size_t>(param->value.numel()));
+    copy_float_tensor(path, *it->second, shape_of(param->value), values.data(), true);
+    const float* loaded = reinterpret_cast<const float*>(arena + param->value.offset);
+    if (!std::equal(values.begin(), values.end(), loaded))
+      throw Error(path + ": '" + alias + "' and '" + owner + "' are one tied weight in this model, but the file holds "
+                  "different values for them");
     by_param.erase(it);
   }
   for (int k = 0; k < model.num_state; ++k) {  // buffers: a torch state_dict has them too

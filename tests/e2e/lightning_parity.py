@@ -26,9 +26,11 @@ TOL = 1e-4
 
 def layer_shapes(spec):
     """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
-    for model.graph (flat features only: Linear, activations, Add, Mul, Concat)."""
+    for model.graph (Linear on the last dimension, Embedding, PositionalEmbedding, LayerNorm,
+    MultiheadAttention, activations, Add, Mul, Concat)."""
     model = spec["model"]
-    features = {"x": model["inputs"]["x"][0]}
+    x = model["inputs"]["x"]
+    features = {"x": x["shape"][-1] if isinstance(x, dict) else x[0]}  # the last dimension's size
     out = []
     graph = "graph" in model
     nodes = model["graph"] if graph else [dict(l, name=f"layers.{i}") for i, l in enumerate(model["layers"])]
@@ -37,8 +39,29 @@ def layer_shapes(spec):
         ins = node.get("inputs") or [node.get("input", last)] if graph else [last]
         if node["type"] == "Linear":
             n = node["out_features"]
-            out += [(f"{node['name']}.weight", (n, features[ins[0]])), (f"{node['name']}.bias", (n,))]
+            if "tie_weight" not in node:  # a tied weight is its owner's, named once
+                out += [(f"{node['name']}.weight", (n, features[ins[0]]))]
+            if node.get("bias", True):
+                out += [(f"{node['name']}.bias", (n,))]
             features[node["name"]] = n
+        elif node["type"] == "Embedding":
+            n, dim = node["num_embeddings"], node["embedding_dim"]
+            out += [(f"{node['name']}.weight", (n, dim))]
+            features[node["name"]] = dim
+        elif node["type"] == "PositionalEmbedding":
+            out += [(f"{node['name']}.weight", (node["num_positions"], features[ins[0]]))]
+            features[node["name"]] = features[ins[0]]
+        elif node["type"] == "LayerNorm":
+            e = features[ins[0]]
+            if node.get("elementwise_affine", True):
+                out += [(f"{node['name']}.weight", (e,))] + ([(f"{node['name']}.bias", (e,))] if node.get("bias", True) else [])
+            features[node["name"]] = e
+        elif node["type"] == "MultiheadAttention":
+            e = features[ins[0]]
+            bias = node.get("bias", True)
+            out += [(f"{node['name']}.in_proj_weight", (3 * e, e))] + ([(f"{node['name']}.in_proj_bias", (3 * e,))] if bias else [])
+            out += [(f"{node['name']}.out_proj.weight", (e, e))] + ([(f"{node['name']}.out_proj.bias", (e,))] if bias else [])
+            features[node["name"]] = e
         elif node["type"] == "Concat":
             features[node["name"]] = sum(features[i] for i in ins)
         else:
@@ -68,9 +91,18 @@ def write_data(spec, work, rng):
                 write_idx(os.path.join(work, source["labels"]), (n,),
                           rng.integers(0, model["target"]["num_classes"], size=n))
         return
-    features = model["inputs"]["x"][0]
+    x_spec = model["inputs"]["x"]
+    tokens = isinstance(x_spec, dict) and x_spec.get("dtype") == "int64"  # token indices of a sequence model
     for prefix, rows in (("", 57), ("v", 23)):
-        x = rng.standard_normal((rows, features)).astype(np.float32)
+        if tokens:
+            nodes = model.get("graph") or model["layers"]
+            vocab = next(n["num_embeddings"] for n in nodes if n["type"] == "Embedding")
+            x = rng.integers(0, vocab, size=(rows, *x_spec["shape"])).astype(np.int64)
+            y = rng.integers(0, model["target"]["num_classes"], size=(rows, *model["target"].get("shape", []))).astype(np.int64)
+            np.save(os.path.join(work, prefix + "x.npy"), x)
+            np.save(os.path.join(work, prefix + "y.npy"), y)
+            continue
+        x = rng.standard_normal((rows, x_spec[0])).astype(np.float32)
         if model["target"].get("dtype") == "int64":
             y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
         else:

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -187,7 +188,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
   const json::Value& target = *member(model, "target");
   s->class_target = get_string(target, "dtype", "float32") == "int64";
   if (s->class_target) s->num_classes = get_integer(target, "num_classes", 0);
-  else s->target_shape = get_shape(*member(target, "shape"));
+  // Class targets may carry a per-sample shape too: a sequence of labels (batch, T).
+  if (member(target, "shape")) s->target_shape = get_shape(*member(target, "shape"));
   s->layers = member(model, "layers");
   s->loss = member(model, "loss");
   s->loss_type = get_string(*s->loss, "type", "");
@@ -202,11 +204,11 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     const std::string type = get_string(l, "type", "");
     const std::string prefix = "layers." + std::to_string(i) + ".";
     if (type == "Linear") {
-      EXPECT_EQ(shape.size(), 1u) << "Linear on a flat input";
-      const std::int64_t in = shape.at(0), out = get_integer(l, "out_features", 0);
-      s->params.push_back({prefix + "weight", {out, in}});
+      // On the last dimension: (in) or a sequence (T, in) per sample.
+      const std::int64_t in = shape.back(), out = get_integer(l, "out_features", 0);
+      if (!member(l, "tie_weight")) s->params.push_back({prefix + "weight", {out, in}});  // tied: its owner's
       if (get_bool(l, "bias", true)) s->params.push_back({prefix + "bias", {out}});
-      shape = {out};
+      shape.back() = out;
     } else if (type == "Conv1d" || type == "Conv2d") {
       const std::size_t dims = type == "Conv2d" ? 2 : 1;
       EXPECT_EQ(shape.size(), dims + 1) << type << " on per-sample (C, spatial...)";
@@ -258,6 +260,15 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
         s->state.push_back({prefix + "num_batches_tracked", {}});
       }
       if (shape.size() == 1) s->min_rows = 2;
+    } else if (type == "PositionalEmbedding") {
+      s->params.push_back({prefix + "weight", {get_integer(l, "num_positions", 0), shape.back()}});
+    } else if (type == "MultiheadAttention") {
+      // Self-attention on (T, E) per sample: torch's parameter names and layout.
+      const std::int64_t e = shape.back();
+      s->params.push_back({prefix + "in_proj_weight", {3 * e, e}});
+      if (get_bool(l, "bias", true)) s->params.push_back({prefix + "in_proj_bias", {3 * e}});
+      s->params.push_back({prefix + "out_proj.weight", {e, e}});
+      if (get_bool(l, "bias", true)) s->params.push_back({prefix + "out_proj.bias", {e}});
     } else if (type == "Embedding") {
       const std::int64_t num = get_integer(l, "num_embeddings", 0), dim = get_integer(l, "embedding_dim", 0);
       s->params.push_back({prefix + "weight", {num, dim}});
@@ -312,7 +323,9 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     const std::string prefix = "layers." + std::to_string(i) + ".";
     if (type == "Linear") {
       const auto b = p.find(prefix + "bias");
-      h = torch::linear(h, p.at(prefix + "weight"), b == p.end() ? torch::Tensor() : b->second);
+      // tie_weight: the same tensor as its owner's weight (one leaf, two uses: autograd sums them).
+      const std::string weight = member(l, "tie_weight") ? get_string(l, "tie_weight", "") + ".weight" : prefix + "weight";
+      h = torch::linear(h, p.at(weight), b == p.end() ? torch::Tensor() : b->second);
     } else if (type == "ReLU") {
       h = torch::relu(h);
     } else if (type == "LeakyReLU") {
@@ -390,6 +403,27 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::softmax(h, get_integer(l, "dim", 0));
     } else if (type == "LogSoftmax") {
       h = torch::log_softmax(h, get_integer(l, "dim", 0));
+    } else if (type == "PositionalEmbedding") {
+      // nanoGPT: x + wpe(torch.arange(T)).
+      h = h + torch::embedding(p.at(prefix + "weight"), torch::arange(h.size(1), torch::kLong));
+    } else if (type == "MultiheadAttention") {
+      // torch.nn.MultiheadAttention(batch_first=True)(x, x, x, need_weights=False, attn_mask=
+      // nn.Transformer.generate_square_subsequent_mask(T) when is_causal): torch's own functional, on (T, N, E).
+      namespace F = torch::nn::functional;
+      const std::int64_t e = h.size(2), t = h.size(1);
+      const auto opt = [&](const std::string& k) { const auto it = p.find(k); return it == p.end() ? torch::Tensor() : it->second; };
+      const torch::Tensor q = h.transpose(0, 1);
+      torch::Tensor mask;
+      if (get_bool(l, "is_causal", false))
+        mask = torch::full({t, t}, -std::numeric_limits<double>::infinity(), h.options()).triu(1);
+      auto o = F::MultiheadAttentionForwardFuncOptions(e, get_integer(l, "num_heads", 1), p.at(prefix + "in_proj_weight"),
+                                                       opt(prefix + "in_proj_bias"), torch::Tensor(), torch::Tensor(),
+                                                       false, 0.0, p.at(prefix + "out_proj.weight"),
+                                                       opt(prefix + "out_proj.bias"))
+                   .training(training)
+                   .need_weights(false)
+                   .attn_mask(mask);
+      h = std::get<0>(F::multi_head_attention_forward(q, q, q, o)).transpose(0, 1);
     } else if (type == "Embedding") {
       h = torch::embedding(p.at(prefix + "weight"), h, s.padding_idx);
     } else {
@@ -403,6 +437,9 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   if (s.loss_type == "HuberLoss") return torch::huber_loss(h, y, red, get_number(l, "delta", 1.0));
   if (s.loss_type == "BCEWithLogitsLoss")
     return torch::binary_cross_entropy_with_logits(h, y, torch::Tensor(), torch::Tensor(), red);
+  if (s.loss_type == "CrossEntropyLoss" && h.dim() > 2)  // sequence labels, as a Lightning user flattens them
+    return torch::cross_entropy_loss(h.reshape({-1, h.size(-1)}), y.reshape({-1}), torch::Tensor(), red,
+                                     get_integer(l, "ignore_index", -100), get_number(l, "label_smoothing", 0.0));
   if (s.loss_type == "CrossEntropyLoss")
     return torch::cross_entropy_loss(h, y, torch::Tensor(), red, get_integer(l, "ignore_index", -100),
                                      get_number(l, "label_smoothing", 0.0));
@@ -483,7 +520,8 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   for (std::size_t d = 0; d < s.input_shape.size(); ++d) EXPECT_EQ(m.input.shape[d + 1], s.input_shape[d]);
   if (s.class_target) {
     EXPECT_EQ(m.target.dtype, ltrt::DType::i64);
-    EXPECT_EQ(m.target.rank, 1);
+    ASSERT_EQ(m.target.rank, 1 + static_cast<int>(s.target_shape.size()));
+    for (std::size_t d = 0; d < s.target_shape.size(); ++d) EXPECT_EQ(m.target.shape[d + 1], s.target_shape[d]);
     EXPECT_EQ(m.num_classes, s.num_classes);
   } else {
     EXPECT_EQ(m.target.dtype, ltrt::DType::f32);
@@ -513,9 +551,16 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   std::memcpy(a + m.input.offset, x.data_ptr(), x.element_size() * x.numel());
   torch::Tensor y;
   if (s.class_target) {
-    y = torch::randint(0, s.num_classes, {B}, torch::kLong);
+    std::vector<std::int64_t> ys = {B};
+    ys.insert(ys.end(), s.target_shape.begin(), s.target_shape.end());
+    y = torch::randint(0, s.num_classes, ys, torch::kLong);
     if (s.has_ignore_index) {
-      for (int i = 1; i < B; i += 3) y[i] = s.ignore_index;  // rows 1, 4, ...: row 0 always counts
+      if (y.dim() > 1) {
+        // Sequence labels: positions 1, 4, ... of the flattened (batch, T), inside rows and across them.
+        for (std::int64_t i = 1; i < y.numel(); i += 3) y.view(-1)[i] = s.ignore_index;
+      } else {
+        for (int i = 1; i < B; i += 3) y[i] = s.ignore_index;  // rows 1, 4, ...: row 0 always counts
+      }
     }
     std::memcpy(a + m.target.offset, y.data_ptr<std::int64_t>(), sizeof(std::int64_t) * y.numel());
   } else {

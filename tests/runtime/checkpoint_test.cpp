@@ -141,6 +141,33 @@ TEST(InitWeights, BareNamesAndFloat64) {
   EXPECT_EQ(ltrt::param_region(m, a.data())[1], -0.5f);
 }
 
+// A tied weight (Linear's tie_weight): torch's state_dict shows it under both names; ltgen
+// takes the second name when it holds the same values, and refuses different ones.
+TEST(InitWeights, TiedWeightUnderBothNames) {
+  const std::string dir = tmp_dir("tied_weights");
+  ltrt::ModelDef m = toy::make_model(dir.c_str());
+  static const char* const kTied[] = {"head.weight", "layers.0.weight"};
+  m.tied_names = kTied;
+  m.num_tied = 1;
+  ltrt::Arena a(m.arena_bytes);
+  const float w = 0.75f, other = 0.5f, b = -0.5f;
+  const std::string path = dir + "/w.safetensors";
+  auto load = [&] { return error_of([&] { ltrt::load_weights(path, m, a.data()); }); };
+
+  ltrt::write_safetensors(path, {{"layers.0.weight", ltrt::DType::f32, {1, 1}, &w}, {"layers.0.bias", ltrt::DType::f32, {1}, &b},
+                                 {"head.weight", ltrt::DType::f32, {1, 1}, &w}}, {});
+  EXPECT_EQ(load(), "(no error)");
+  EXPECT_EQ(ltrt::param_region(m, a.data())[0], 0.75f);
+
+  ltrt::write_safetensors(path, {{"layers.0.weight", ltrt::DType::f32, {1, 1}, &w}, {"layers.0.bias", ltrt::DType::f32, {1}, &b}}, {});
+  EXPECT_EQ(load(), "(no error)");  // ltgen's own files name it once
+
+  ltrt::write_safetensors(path, {{"layers.0.weight", ltrt::DType::f32, {1, 1}, &w}, {"layers.0.bias", ltrt::DType::f32, {1}, &b},
+                                 {"head.weight", ltrt::DType::f32, {1, 1}, &other}}, {});
+  const std::string e = load();
+  EXPECT_NE(e.find("'head.weight' and 'layers.0.weight' are one tied weight"), std::string::npos) << e;
+}
+
 TEST(InitWeights, CheckpointFileGivesItsWeights) {
   const std::string dir = tmp_dir("from_ckpt");
   const ltrt::ModelDef m = toy::make_model(dir.c_str());

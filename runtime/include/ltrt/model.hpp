@@ -137,6 +137,11 @@ struct ModelDef {
   std::int64_t num_classes;  // int64 class targets must lie in [0, num_classes); 0 for float targets
   std::int64_t ignore_index; // ... or equal this (CrossEntropyLoss skips them)
   std::int64_t num_embeddings;  // int64 inputs (Embedding indices) lie in [0, num_embeddings); 0: float inputs
+  // Tied weights (a Linear's tie_weight): the other name a torch state_dict shows the parameter
+  // under, as pairs {alias, owner}: {"head.weight", "wte.weight"}. ltgen's files name it once
+  // (the owner), as safetensors' save_model does; --init_weights accepts the alias with equal values.
+  const char* const* tied_names = nullptr;
+  int num_tied = 0;
 
   OptimizerConfig optimizer;
   DataConfig data;

@@ -1,0 +1,253 @@
+/// \file
+/// MultiheadAttention as torch.nn.MultiheadAttention(embed_dim, num_heads, bias,
+/// batch_first=True) used as self-attention: query = key = value = the input
+/// x (batch, T, E), called with need_weights=False and, for `is_causal: true`,
+/// attn_mask = nn.Transformer.generate_square_subsequent_mask(T). Three nodes:
+///   qkv = x @ in_proj_weight^T + in_proj_bias        (a Linear, E -> 3E: q | k | v)
+///   att = attention(qkv)                              (per head h, D = E / num_heads:
+///         p[i, :] = softmax(q_i . k_j / sqrt(D), j <= i when causal); att_i = sum_j p[i, j] v_j)
+///   out = att @ out_proj.weight^T + out_proj.bias    (a Linear, E -> E)
+/// The attention op saves p (batch, heads, T, T) for its backward:
+///   dv_j = sum_i p_ij dout_i          dp_ij = dout_i . v_j
+///   ds_ij = p_ij (dp_ij - sum_k p_ik dp_ik)
+///   dq_i = sum_j ds_ij k_j / sqrt(D)  dk_j = sum_i ds_ij q_i / sqrt(D)
+/// Masked positions have p = 0, so they drop out of every sum.
+#include <cmath>
+
+#include "../autodiff.hpp"
+#include "elementwise.hpp"
+#include "ops.hpp"
+
+namespace ltgen {
+
+namespace {
+
+void write_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
+  const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
+  w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";  // sequence length");
+  w.line("constexpr int kE = " + std::to_string(e) + ", kHeads = " + std::to_string(h) +
+         ", kD = " + std::to_string(e / h) + ";  // embed_dim, num_heads, head_dim");
+  w.line(std::string("constexpr bool kCausal = ") + (attr_bool(n, "is_causal") ? "true" : "false") +
+         ";  // query i sees keys j <= i");
+  w.line("const float scale = 1.0f / std::sqrt(static_cast<float>(kD));");
+}
+
+void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
+  write_sizes(w, n, g.value(n.inputs[0]));
+  w.line("// qkv rows are [q | k | v], each E wide; head h reads columns h * kD ... (h + 1) * kD - 1.");
+  w.open("for (int b = 0; b < n; ++b)");
+  w.line("const float* x = qkv + b * kT * 3 * kE;");
+  w.open("for (int h = 0; h < kHeads; ++h)");
+  w.open("for (int i = 0; i < kT; ++i)");
+  w.line("const float* q = x + i * 3 * kE + h * kD;");
+  w.line("float* p = probs + ((b * kHeads + h) * kT + i) * kT;");
+  w.line("const int visible = kCausal ? i + 1 : kT;");
+  w.line("float max = -INFINITY;");
+  w.open("for (int j = 0; j < visible; ++j)");
+  w.line("const float* k = x + j * 3 * kE + kE + h * kD;");
+  w.line("float s = 0.0f;");
+  w.line("for (int d = 0; d < kD; ++d) s += q[d] * k[d];");
+  w.line("p[j] = s * scale;");
+  w.line("max = std::max(max, p[j]);");
+  w.close();
+  w.line("float sum = 0.0f;");
+  w.open("for (int j = 0; j < visible; ++j)");
+  w.line("p[j] = std::exp(p[j] - max);");
+  w.line("sum += p[j];");
+  w.close();
+  w.line("for (int j = 0; j < visible; ++j) p[j] /= sum;");
+  w.line("for (int j = visible; j < kT; ++j) p[j] = 0.0f;  // masked: -inf before the softmax");
+  w.line("float* o = out + (b * kT + i) * kE + h * kD;");
+  w.line("std::fill(o, o + kD, 0.0f);");
+  w.open("for (int j = 0; j < visible; ++j)");
+  w.line("const float* v = x + j * 3 * kE + 2 * kE + h * kD;");
+  w.line("for (int d = 0; d < kD; ++d) o[d] += p[j] * v[d];");
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+}
+
+void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
+  write_sizes(w, n, g.value(n.inputs[1]));
+  w.line("std::fill(dqkv, dqkv + n * kT * 3 * kE, 0.0f);");
+  w.open("for (int b = 0; b < n; ++b)");
+  w.line("const float* x = qkv + b * kT * 3 * kE;");
+  w.line("float* dx = dqkv + b * kT * 3 * kE;");
+  w.open("for (int h = 0; h < kHeads; ++h)");
+  w.open("for (int i = 0; i < kT; ++i)");
+  w.line("const float* p = probs + ((b * kHeads + h) * kT + i) * kT;");
+  w.line("const float* d_o = dout + (b * kT + i) * kE + h * kD;");
+  w.line("const int visible = kCausal ? i + 1 : kT;");
+  w.line("float dp[kT];");
+  w.line("float dot = 0.0f;  // sum_j p_ij dp_ij");
+  w.open("for (int j = 0; j < visible; ++j)");
+  w.line("const float* v = x + j * 3 * kE + 2 * kE + h * kD;");
+  w.line("float* dv = dx + j * 3 * kE + 2 * kE + h * kD;");
+  w.line("float s = 0.0f;");
+  w.open("for (int d = 0; d < kD; ++d)");
+  w.line("s += d_o[d] * v[d];");
+  w.line("dv[d] += p[j] * d_o[d];");
+  w.close();
+  w.line("dp[j] = s;");
+  w.line("dot += p[j] * s;");
+  w.close();
+  w.line("const float* q = x + i * 3 * kE + h * kD;");
+  w.line("float* dq = dx + i * 3 * kE + h * kD;");
+  w.open("for (int j = 0; j < visible; ++j)");
+  w.line("const float ds = p[j] * (dp[j] - dot) * scale;");
+  w.line("const float* k = x + j * 3 * kE + kE + h * kD;");
+  w.line("float* dk = dx + j * 3 * kE + kE + h * kD;");
+  w.open("for (int d = 0; d < kD; ++d)");
+  w.line("dq[d] += ds * k[d];");
+  w.line("dk[d] += ds * q[d];");
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+}
+
+// A Linear node inside the attention layer (in_proj, out_proj).
+int add_linear(Graph& g, const std::string& layer, const std::string& source, int x, int weight, int bias,
+               std::int64_t in, std::int64_t out) {
+  Node n;
+  n.op = "linear";
+  n.layer = layer;
+  n.source = source;
+  n.attrs["in_features"] = in;
+  n.attrs["out_features"] = out;
+  n.attrs["bias"] = bias >= 0;
+  const Value& xv = g.value(x);
+  n.attrs["blas"] = numel(xv.shape) * out >= 32768;
+  n.inputs = {x, weight};
+  if (bias >= 0) n.inputs.push_back(bias);
+  const int id = add_op(g, std::move(n), cpp_name(layer) + "_out");
+  return g.nodes[id].outputs[0];
+}
+
+}  // namespace
+
+void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef f;
+  f.name = "attention";
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& qkv = g.value(n.inputs.at(0));
+    const std::int64_t e = attr_int(n, "embed_dim");
+    if (qkv.shape.size() != 3 || qkv.shape[2] != 3 * e)
+      throw ShapeError("expects q | k | v of shape (batch, T, " + std::to_string(3 * e) + "), got " +
+                       shape_str(qkv.shape));
+    const std::int64_t b = qkv.shape[0], t = qkv.shape[1];
+    return std::vector<OutputType>{{DType::f32, {b, t, e}, true},
+                                   {DType::f32, {b, attr_int(n, "num_heads"), t, t}, true}};
+  };
+  f.slots = [](const Node&) { return Slots{{"out", "probs"}, {"qkv"}}; };
+  f.cost = [](const Node& n, const Graph& g) {
+    const Value& qkv = g.value(n.inputs[0]);
+    const double b = static_cast<double>(qkv.shape[0]), t = static_cast<double>(qkv.shape[1]);
+    const double e = static_cast<double>(attr_int(n, "embed_dim"));
+    const double h = static_cast<double>(attr_int(n, "num_heads"));
+    return Cost{b * (4 * t * t * e + 3 * h * t * t), 4 * b * (3 * t * e + e * t + 2 * h * t * t)};
+  };
+  f.emit_cpu = emit_forward;
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int qkv = n.inputs[0];
+    if (dout[0] < 0 || !ad.needs_grad(qkv)) return std::vector<int>{-1};
+    Node b;
+    b.op = "attention_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.inputs = {dout[0], qkv, n.outputs[1]};
+    const int id = ad.add_backward(std::move(b), ad.grad_name(qkv));
+    return std::vector<int>{ad.graph.nodes[id].outputs[0]};
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "attention_backward";
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& qkv = g.value(n.inputs.at(1));
+    return std::vector<OutputType>{{DType::f32, qkv.shape, true}};
+  };
+  b.slots = [](const Node&) { return Slots{{"dqkv"}, {"dout", "qkv", "probs"}}; };
+  b.cost = [](const Node& n, const Graph& g) {
+    const Value& qkv = g.value(n.inputs[1]);
+    const double bs = static_cast<double>(qkv.shape[0]), t = static_cast<double>(qkv.shape[1]);
+    const double e = static_cast<double>(attr_int(n, "embed_dim"));
+    return Cost{bs * 8 * t * t * e, 4 * bs * (6 * t * e + e * t + t * t)};
+  };
+  b.emit_cpu = emit_backward;
+  ops.push_back(std::move(b));
+
+  LayerDef l;
+  l.torch_type = "MultiheadAttention";
+  ArgDef embed{"embed_dim", ArgType::integer, std::nullopt, true};
+  embed.min = 1;
+  ArgDef heads{"num_heads", ArgType::integer, std::nullopt};
+  heads.min = 1;
+  ArgDef dropout{"dropout", ArgType::number, Attr{0.0}};
+  dropout.unsupported = "MultiheadAttention's attention dropout";
+  ArgDef bias_kv{"add_bias_kv", ArgType::boolean, Attr{false}};
+  bias_kv.unsupported = "MultiheadAttention's add_bias_kv";
+  ArgDef zero_attn{"add_zero_attn", ArgType::boolean, Attr{false}};
+  zero_attn.unsupported = "MultiheadAttention's add_zero_attn";
+  ArgDef kdim{"kdim", ArgType::integer, std::nullopt};
+  kdim.optional = true;
+  kdim.unsupported = "MultiheadAttention's kdim (self-attention only: key = query)";
+  ArgDef vdim{"vdim", ArgType::integer, std::nullopt};
+  vdim.optional = true;
+  vdim.unsupported = "MultiheadAttention's vdim (self-attention only: value = query)";
+  // torch's default is batch_first=False, (T, batch, E); ltgen's sequences are (batch, T, E).
+  ArgDef batch_first{"batch_first", ArgType::boolean, Attr{false}};
+  l.args = {embed, heads, dropout, {"bias", ArgType::boolean, Attr{true}}, bias_kv, zero_attn, kdim, vdim,
+            batch_first, {"is_causal", ArgType::boolean, Attr{false}}};
+  l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    const Value& x = b.graph.value(in.at(0));
+    if (!std::get<bool>(b.args.at("batch_first")))
+      throw ShapeError("needs \"batch_first\": true (ltgen's sequences are (batch, T, embed_dim))");
+    if (x.shape.size() != 3)
+      throw ShapeError("expects a sequence (batch, T, embed_dim), got " + shape_str(x.shape));
+    const std::int64_t e = x.shape[2];
+    auto given = b.args.find("embed_dim");
+    if (given != b.args.end() && std::get<std::int64_t>(given->second) != e)
+      throw ShapeError("embed_dim is " + std::to_string(std::get<std::int64_t>(given->second)) +
+                       " but the input has " + std::to_string(e) + " features; remove embed_dim to infer it");
+    const std::int64_t heads = std::get<std::int64_t>(b.args.at("num_heads"));
+    if (e % heads != 0)
+      throw ShapeError("embed_dim " + std::to_string(e) + " must be divisible by num_heads " + std::to_string(heads));
+    const bool bias = std::get<bool>(b.args.at("bias"));
+    // torch's state_dict order and init (MultiheadAttention._reset_parameters): in_proj_weight
+    // xavier_uniform_, in_proj_bias zeros, out_proj.weight as Linear's (bound 1/sqrt(E)), out_proj.bias zeros.
+    Graph& g = b.graph;
+    const int w_in = add_param(g, b.layer + ".in_proj_weight", {3 * e, e});
+    g.value(w_in).init_bound = std::sqrt(6.0 / static_cast<double>(e + 3 * e));
+    int b_in = -1;
+    if (bias) {
+      b_in = add_param(g, b.layer + ".in_proj_bias", {3 * e});
+      g.value(b_in).init = Init::zeros;
+    }
+    const int w_out = add_param(g, b.layer + ".out_proj.weight", {e, e});
+    g.value(w_out).init_bound = 1.0 / std::sqrt(static_cast<double>(e));
+    int b_out = -1;
+    if (bias) {
+      b_out = add_param(g, b.layer + ".out_proj.bias", {e});
+      g.value(b_out).init = Init::zeros;
+    }
+    const int qkv = add_linear(g, b.layer + ".in_proj", b.source, in.at(0), w_in, b_in, e, 3 * e);
+    Node a;
+    a.op = "attention";
+    a.layer = b.layer;
+    a.source = b.source;
+    a.attrs["embed_dim"] = e;
+    a.attrs["num_heads"] = heads;
+    a.attrs["is_causal"] = std::get<bool>(b.args.at("is_causal"));
+    a.inputs = {qkv};
+    const int id = add_op(g, std::move(a), cpp_name(b.layer) + "_att");
+    const int att = g.nodes[id].outputs[0];
+    return add_linear(g, b.layer + ".out_proj", b.source, att, w_out, b_out, e, e);
+  };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

@@ -577,6 +577,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       if (!s.target_column.empty()) w.line(f + "target_column = " + cpp_string_literal(s.target_column) + ";");
       w.line(f + "csv_header = true;");
     }
+    if (s.source == "text") w.line(f + "text_path = " + cpp_string_literal(s.path) + ";");
     if (s.source == "idx") {
       w.line(f + "images_path = " + cpp_string_literal(s.images) + ";");
       if (!s.labels.empty()) w.line(f + "labels_path = " + cpp_string_literal(s.labels) + ";");

@@ -114,6 +114,18 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
         w.line("y = torch.randn(" + ts + ", generator=g)");
       }
     }
+  } else if (s.source == "text") {
+    // As the generated program: consecutive windows of block_size bytes (stride block_size), the
+    // next byte as target, ids into the sorted unique bytes of the training corpus.
+    const std::int64_t block = spec.inputs.at(0).shape.at(0);
+    w.line("vocab = np.unique(np.frombuffer(read_text(" + ltrt::json::quote(spec.train.path) + "), dtype=np.uint8))");
+    w.line("table = np.full(256, -1, dtype=np.int64)");
+    w.line("table[vocab] = np.arange(len(vocab))");
+    w.line("ids = table[np.frombuffer(read_text(" + ltrt::json::quote(s.path) + "), dtype=np.uint8)]");
+    w.line("n = (len(ids) - 1) // " + std::to_string(block));
+    w.line("x = torch.from_numpy(ids[:n * " + std::to_string(block) + "].reshape(n, " + std::to_string(block) + "))");
+    if (targets)
+      w.line("y = torch.from_numpy(ids[1:n * " + std::to_string(block) + " + 1].reshape(n, " + std::to_string(block) + "))");
   } else if (s.source == "npy") {
     const bool indices = spec.inputs.at(0).dtype == DType::i64;  // an Embedding's input
     w.line("x = torch.from_numpy(np.load(" + ltrt::json::quote(s.x) + "))." + (indices ? "long()" : "float()"));
@@ -185,6 +197,20 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("ndims = data[3]");
     w.line("shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], \"big\") for i in range(ndims))");
     w.line("return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndims).reshape(shape)");
+    w.close();
+    w.line();
+    w.line();
+  }
+  bool text = false;
+  for (const DataSourceSpec* s : {&spec.train, &spec.val, &spec.test, &spec.predict}) text = text || s->source == "text";
+  if (text) {
+    w.open("def read_text(path)");
+    w.line("\"\"\"A text corpus's bytes, plain or gzip-compressed.\"\"\"");
+    w.line("import gzip");
+    w.open("with open(path, \"rb\") as f");
+    w.line("data = f.read()");
+    w.close();
+    w.line("return gzip.decompress(data) if data[:2] == b\"\\x1f\\x8b\" else data");
     w.close();
     w.line();
     w.line();

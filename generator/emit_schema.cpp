@@ -100,11 +100,12 @@ JsonValue shape_schema() {
 JsonValue source_schema() {
   JsonValue p = JsonValue::make_object();
   JsonValue src = type_of("string");
-  src.set("enum", strings({"randn", "npy", "csv", "idx"}));
+  src.set("enum", strings({"randn", "npy", "csv", "idx", "text"}));
   p.set("source", src);
   JsonValue n = type_of("integer");
   n.set("minimum", JsonValue::make_integer(1));
   p.set("num_samples", n);
+  p.set("block_size", n);
   for (const char* k : {"x", "y", "path", "target_column", "images", "labels"}) p.set(k, type_of("string"));
   p.set("header", type_of("boolean"));
   JsonValue scale = type_of("number");

@@ -216,13 +216,30 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
 DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Spec& spec, bool targets) {
   DataSourceSpec s;
   ltrt::ConfigObject o(v, path);
-  s.source = o.string("source", "", {"randn", "npy", "csv", "idx"});
-  if (s.source.empty()) o.fail_here("missing required key 'source' ('randn', 'npy', 'csv' or 'idx')");
+  s.source = o.string("source", "", {"randn", "npy", "csv", "idx", "text"});
+  if (s.source.empty()) o.fail_here("missing required key 'source' ('randn', 'npy', 'csv', 'idx' or 'text')");
   for (const InputSpec& in : spec.inputs)
-    if (in.dtype == DType::i64 && s.source != "npy")
+    if (in.dtype == DType::i64 && s.source != "npy" && s.source != "text")
       o.fail("source", "model.inputs." + in.name + " is int64 (indices): source '" + s.source +
                            "' makes float data; use source 'npy' with an int64 x file");
-  if (s.source == "randn") {
+  if (s.source == "text") {
+    // A character-level corpus: windows of block_size bytes, the next byte of each as its target.
+    s.path = o.string("path", "");
+    if (s.path.empty()) o.fail_here("source 'text' needs 'path' (a text file, plain or .gz, relative to the spec)");
+    check_path(o, "path", s.path);
+    s.path = relative_to_spec(spec.path, s.path);
+    const InputSpec& in = spec.inputs.at(0);
+    if (in.dtype != DType::i64 || in.shape.size() != 1)
+      o.fail("source", "source 'text' makes token windows: declare model.inputs." + in.name +
+                           " as {\"shape\": [block_size], \"dtype\": \"int64\"}");
+    const std::int64_t block = o.integer("block_size", in.shape[0], 1);
+    if (block != in.shape[0])
+      o.fail("block_size", "is " + std::to_string(block) + " but model.inputs." + in.name + " has shape [" +
+                               std::to_string(in.shape[0]) + "]: they must agree");
+    if (targets && (spec.target.dtype != DType::i64 || spec.target.shape != in.shape))
+      o.fail("source", "source 'text' predicts the next byte at each position: model.target must be "
+                       "{\"dtype\": \"int64\", \"num_classes\": V, \"shape\": [" + std::to_string(block) + "]}");
+  } else if (s.source == "randn") {
     s.num_samples = o.integer("num_samples", 0, 1);
     if (s.num_samples == 0) o.fail_here("missing required key 'num_samples' for source 'randn'");
   } else if (s.source == "npy") {

@@ -37,10 +37,10 @@ struct TargetSpec {
 };
 
 struct DataSourceSpec {
-  std::string source;   // "randn" | "npy" | "csv" | "idx"
+  std::string source;   // "randn" | "npy" | "csv" | "idx" | "text"
   std::int64_t num_samples = 0;
   std::string x, y;     // npy, relative to the working directory of ltgen
-  std::string path;     // csv
+  std::string path;     // csv; text: the corpus
   std::string target_column;
   bool header = true;
   std::string images, labels;  // idx, relative to the working directory of ltgen

@@ -8,7 +8,8 @@ set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config libopenblas-dev zlib1g-dev ccache)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libbenchmark-dev libtorch-dev python3-torch python3-numpy python3-venv python3-pip)
+  # jargon-text: The Jargon File, the corpus of specs/gpt.json (/usr/share/doc/jargon-text/jargon.txt.gz).
+  packages+=(libgtest-dev libbenchmark-dev libtorch-dev python3-torch python3-numpy python3-venv python3-pip jargon-text)
 fi
 
 missing=()

@@ -231,6 +231,13 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
       {"spec_hash", json::quote(model.spec_hash ? model.spec_hash : "")},
       {"hparams", model.spec_json ? model.spec_json : "{}"},
   };
+  if (!state.vocabulary.empty()) {
+    // The text source's tokens: the byte values, as a JSON list (token i is byte list[i]).
+    std::string list = "[";
+    for (std::size_t i = 0; i < state.vocabulary.size(); ++i)
+      list += (i ? ", " : "") + std::to_string(static_cast<unsigned char>(state.vocabulary[i]));
+    metadata.push_back({"vocabulary", list + "]"});
+  }
   if (state.weights_only) {
     metadata.push_back({"weights_only", "true"});
   } else {

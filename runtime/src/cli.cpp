@@ -109,7 +109,8 @@ void set_data_path(const std::string& key, const std::string& value, FitConfig& 
   const std::string split = key.substr(5, key.find('.', 5) - 5);
   const std::string field = key.substr(key.rfind('.') + 1);
   DataSource& source = split == "train" ? fit.train : split == "val" ? fit.val : split == "test" ? fit.test : fit.predict;
-  const DataSourceKind kind = field == "path"                        ? DataSourceKind::csv
+  const DataSourceKind path_kind = source.kind == DataSourceKind::text ? DataSourceKind::text : DataSourceKind::csv;
+  const DataSourceKind kind = field == "path"                        ? path_kind
                              : field == "images" || field == "labels" ? DataSourceKind::idx
                                                                       : DataSourceKind::npy;
   if (source.kind != kind) {
@@ -122,6 +123,7 @@ void set_data_path(const std::string& key, const std::string& value, FitConfig& 
    : field == "y"      ? source.y_path
    : field == "images" ? source.images_path
    : field == "labels" ? source.labels_path
+   : kind == DataSourceKind::text ? source.text_path
                        : source.csv_path) = value;
 }
 
@@ -315,6 +317,9 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
       train.set("images", Value::make_string(f.train.images_path));
       train.set("labels", Value::make_string(f.train.labels_path));
       train.set("scale", Value::make_number(f.train.idx_scale));
+      break;
+    case DataSourceKind::text:
+      train.set("path", Value::make_string(f.train.text_path));
       break;
     case DataSourceKind::none:
       break;

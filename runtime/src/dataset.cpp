@@ -231,7 +231,13 @@ DataSource DataSource::from(const DataSourceConfig& c) {
   s.images_path = c.images_path ? c.images_path : "";
   s.labels_path = c.labels_path ? c.labels_path : "";
   if (c.idx_scale > 0) s.idx_scale = c.idx_scale;
+  s.text_path = c.text_path ? c.text_path : "";
   return s;
+}
+
+DataSource with_train_vocabulary(DataSource source, const DataSource& train) {
+  if (source.kind == DataSourceKind::text && train.kind == DataSourceKind::text) source.vocab_path = train.text_path;
+  return source;
 }
 
 const char* data_source_kind_name(DataSourceKind kind) {
@@ -241,6 +247,7 @@ const char* data_source_kind_name(DataSourceKind kind) {
     case DataSourceKind::npy: return "npy";
     case DataSourceKind::csv: return "csv";
     case DataSourceKind::idx: return "idx";
+    case DataSourceKind::text: return "text";
   }
   return "?";
 }
@@ -255,6 +262,48 @@ void check_classes(const Dataset& ds, const std::string& file, ClassTargets clas
     if (t[i] == classes.ignore_index || (t[i] >= 0 && t[i] < classes.num_classes)) continue;
     throw Error(file + ": target " + std::to_string(t[i]) + " of sample " + std::to_string(i / ds.target_row) +
                 " is not a class in [0, " + std::to_string(classes.num_classes) + ")");
+  }
+}
+
+// A character-level corpus as consecutive windows of T bytes: x = ids[i*T, i*T+T), y the
+// same shifted by one (the next byte), ids indexing the sorted unique bytes of the vocabulary
+// corpus (the training corpus for every split).
+void load_text(const DataSource& source, const TensorRef& input, const TensorRef& target, Dataset& ds,
+               bool with_targets) {
+  if (source.text_path.empty()) throw Error("the text data source needs a corpus file (--data.<split>.path=PATH)");
+  if (input.dtype != DType::i64 || (with_targets && target.dtype != DType::i64))
+    throw Error("the text data source makes int64 tokens: the model's input and target must be int64");
+  const std::int64_t t = ds.input_row;
+  if (with_targets && ds.target_row != t)
+    throw Error("the text data source needs targets of the input's shape [" + std::to_string(t) + "]");
+  const std::vector<std::uint8_t> text = read_maybe_gzip(source.text_path);
+  const std::string vocab_file = source.vocab_path.empty() ? source.text_path : source.vocab_path;
+  bool present[256] = {};
+  for (std::uint8_t b : vocab_file == source.text_path ? text : read_maybe_gzip(vocab_file)) present[b] = true;
+  std::int64_t id[256];
+  ds.vocab.clear();
+  for (int b = 0; b < 256; ++b) {
+    id[b] = present[b] ? static_cast<std::int64_t>(ds.vocab.size()) : -1;
+    if (present[b]) ds.vocab.push_back(static_cast<char>(b));
+  }
+  ds.num_samples = static_cast<std::int64_t>(text.size()) > t ? (static_cast<std::int64_t>(text.size()) - 1) / t : 0;
+  if (ds.num_samples == 0)
+    throw Error(source.text_path + ": " + std::to_string(text.size()) + " bytes make no window of block_size " +
+                std::to_string(t) + " plus its next byte");
+  const std::int64_t used = ds.num_samples * t + 1;
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(used));
+  for (std::int64_t i = 0; i < used; ++i) {
+    ids[static_cast<std::size_t>(i)] = id[text[static_cast<std::size_t>(i)]];
+    if (ids[static_cast<std::size_t>(i)] < 0)
+      throw Error(source.text_path + ": byte " + std::to_string(text[static_cast<std::size_t>(i)]) + " at offset " +
+                  std::to_string(i) + " is not in the vocabulary of " + vocab_file);
+  }
+  const std::size_t n = static_cast<std::size_t>(ds.num_samples * t);
+  ds.inputs.resize(n * sizeof(std::int64_t));
+  std::memcpy(ds.inputs.data(), ids.data(), n * sizeof(std::int64_t));
+  if (with_targets) {
+    ds.targets.resize(n * sizeof(std::int64_t));
+    std::memcpy(ds.targets.data(), ids.data() + 1, n * sizeof(std::int64_t));
   }
 }
 
@@ -306,6 +355,10 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       case DataSourceKind::idx:
         if (source.images_path.empty()) throw Error("the idx data source needs an images file (--data.predict.images=PATH)");
         load_idx_images(source, input, x_shape, ds);
+        return ds;
+      case DataSourceKind::text:
+        load_text(source, input, target, ds, false);
+        check_indices(ds, source.text_path, classes);
         return ds;
       case DataSourceKind::none:
         throw Error("the spec has no predict data (data.predict)");
@@ -371,6 +424,11 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       load_idx_images(source, input, x_shape, ds);
       load_idx_labels(source, target, ds);
       check_classes(ds, source.labels_path, classes);
+      return ds;
+    case DataSourceKind::text:
+      load_text(source, input, target, ds, true);
+      check_indices(ds, source.text_path, classes);
+      check_classes(ds, source.text_path, classes);
       return ds;
   }
   throw Error("unknown data source kind");

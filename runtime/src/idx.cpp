@@ -56,6 +56,8 @@ std::int64_t IdxArray::numel() const {
   return n;
 }
 
+std::vector<std::uint8_t> read_maybe_gzip(const std::string& path) { return read_all(path); }
+
 IdxArray read_idx(const std::string& path, int expect_ndims) {
   const std::vector<std::uint8_t> bytes = read_all(path);
   if (bytes.size() < 4)

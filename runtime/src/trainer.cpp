@@ -167,7 +167,8 @@ class Fit {
     const ClassTargets classes{model.num_classes, model.ignore_index, true, model.num_embeddings};
     train_data_ = load_dataset(config.train, model.input, model.target, rngs_.data, classes);
     if (config.val.kind != DataSourceKind::none)
-      val_data_ = load_dataset(config.val, model.input, model.target, rngs_.data, classes);
+      val_data_ = load_dataset(with_train_vocabulary(config.val, config.train), model.input, model.target, rngs_.data,
+                               classes);
     if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena_.data());
     const bool shuffle = model.data.shuffle && !overfitting(t_);
     train_loader_ = std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last);
@@ -300,6 +301,7 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.epoch = epoch_;
   s.global_step = global_step_;
   s.weights_only = weights_only;
+  s.vocabulary = train_data_.vocab;  // a text source's tokens, saved with the weights
   s.optimizer_step = optimizer_.step_count();
   s.rng_init = rngs_.init.state();
   s.rng_data = rngs_.data.state();
@@ -607,7 +609,7 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   Rngs rngs = seed_everything(t.seed);
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
-  const Dataset data = load_dataset(source, model.input, model.target, rngs.data,
+  const Dataset data = load_dataset(with_train_vocabulary(source, config.train), model.input, model.target, rngs.data,
                                     ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
@@ -721,7 +723,7 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   Rngs rngs = seed_everything(t.seed);
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
-  const Dataset data = load_dataset(config.predict, model.input, model.target, rngs.data,
+  const Dataset data = load_dataset(with_train_vocabulary(config.predict, config.train), model.input, model.target, rngs.data,
                                     ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());

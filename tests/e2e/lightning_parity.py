@@ -91,6 +91,16 @@ def write_data(spec, work, rng):
                 write_idx(os.path.join(work, source["labels"]), (n,),
                           rng.integers(0, model["target"]["num_classes"], size=n))
         return
+    if spec["data"]["train"]["source"] == "text":
+        # Character-level corpora over num_classes distinct bytes, every one present in the training one.
+        alphabet = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz ."[:model["target"]["num_classes"]], dtype=np.uint8)
+        for split, rows in (("train", 700), ("val", 300)):
+            if split not in spec["data"]:
+                continue
+            text = np.concatenate([alphabet, rng.choice(alphabet, size=rows)])
+            with open(os.path.join(work, spec["data"][split]["path"]), "wb") as f:
+                f.write(text.tobytes())
+        return
     x_spec = model["inputs"]["x"]
     tokens = isinstance(x_spec, dict) and x_spec.get("dtype") == "int64"  # token indices of a sequence model
     for prefix, rows in (("", 57), ("v", 23)):

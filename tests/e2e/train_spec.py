@@ -51,6 +51,14 @@ def count_samples(spec, spec_path):
         return len(rows) - (1 if train.get("header", True) else 0)
     if source == "idx":
         return idx_count(os.path.join(base, train["labels"]))
+    if source == "text":
+        # Consecutive windows of block_size bytes, each with its next byte: (len - 1) // block_size.
+        path = os.path.join(base, train["path"])
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        return (len(data) - 1) // spec["model"]["inputs"]["x"]["shape"][0]
     raise Failure(f"train_spec.py does not know how to count the samples of a '{source}' source")
 
 

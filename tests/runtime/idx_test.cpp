@@ -194,4 +194,40 @@ TEST(Dataset, IdxMismatchesNameTheFile) {
   EXPECT_NE(e.find("--data.train.labels=PATH"), std::string::npos) << e;
 }
 
+// The text source: consecutive windows of T bytes (stride T), the next byte as target, ids
+// into the sorted unique bytes of the training corpus; read through the same gzip reader.
+TEST(TextSource, WindowsOfTheCorpusWithItsVocabulary) {
+  const std::string dir = tmp_dir("text");
+  const std::string train = write(dir + "/train.txt", Bytes{'b', 'a', 'c', 'a', 'b', 'b', 'c', 'a'});  // ids a=0 b=1 c=2
+  const std::string val = write(dir + "/val.txt", Bytes{'c', 'c', 'a', 'b'});
+  const std::string bad = write(dir + "/bad.txt", Bytes{'c', 'z', 'a', 'b'});
+  const ltrt::TensorRef tokens{"x", ltrt::DType::i64, 2, {4, 3}, 0}, next{"target", ltrt::DType::i64, 2, {4, 3}, 0};
+  ltrt::Generator gen(1);
+  ltrt::DataSource src;
+  src.kind = ltrt::DataSourceKind::text;
+  src.text_path = train;
+  const ltrt::ClassTargets classes{3, -100, true, 3};
+  const ltrt::Dataset ds = ltrt::load_dataset(src, tokens, next, gen, classes);
+  EXPECT_EQ(ds.vocab, "abc");
+  ASSERT_EQ(ds.num_samples, 2);  // (8 - 1) / 3 windows
+  const auto* x = reinterpret_cast<const std::int64_t*>(ds.inputs.data());
+  const auto* y = reinterpret_cast<const std::int64_t*>(ds.targets.data());
+  EXPECT_EQ(std::vector<std::int64_t>(x, x + 6), (std::vector<std::int64_t>{1, 0, 2, 0, 1, 1}));
+  EXPECT_EQ(std::vector<std::int64_t>(y, y + 6), (std::vector<std::int64_t>{0, 2, 0, 1, 1, 2}));
+
+  ltrt::DataSource v = src;
+  v.text_path = val;
+  v = ltrt::with_train_vocabulary(v, src);
+  const ltrt::Dataset vs = ltrt::load_dataset(v, tokens, next, gen, classes);
+  ASSERT_EQ(vs.num_samples, 1);
+  EXPECT_EQ(reinterpret_cast<const std::int64_t*>(vs.inputs.data())[0], 2);  // 'c' in the training vocabulary
+
+  v.text_path = bad;
+  std::string e = error_of([&] { ltrt::load_dataset(v, tokens, next, gen, classes); });
+  EXPECT_NE(e.find(bad + ": byte 122 at offset 1 is not in the vocabulary of " + train), std::string::npos) << e;
+  const ltrt::ClassTargets small{2, -100, true, 2};
+  e = error_of([&] { ltrt::load_dataset(src, tokens, next, gen, small); });
+  EXPECT_NE(e.find("not in [0, 2)"), std::string::npos) << e;
+}
+
 }  // namespace

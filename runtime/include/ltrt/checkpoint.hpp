@@ -45,6 +45,7 @@ struct TrainState {
   json::Value lr_schedulers;  // LrScheduler::state(), or null
   json::Value callbacks;      // Callbacks::state()
   bool weights_only = false;
+  std::string vocabulary;     // a text source's vocabulary (token i is byte vocabulary[i]); empty: none
 };
 
 // Writes atomically (a reader or a crash never sees half a file).

@@ -22,6 +22,8 @@ struct DataSource {
   bool csv_header = true;
   std::string images_path, labels_path;  // idx
   double idx_scale = 255.0;              // idx: pixel = byte / idx_scale
+  std::string text_path;                 // text: the corpus
+  std::string vocab_path;                // text: the corpus whose bytes are the vocabulary (empty: text_path)
 
   static DataSource from(const DataSourceConfig& config);
 };
@@ -36,7 +38,11 @@ struct Dataset {
   std::int64_t target_row = 0;  // elements per sample
   std::vector<std::byte> inputs;   // num_samples * input_row elements of input_dtype
   std::vector<std::byte> targets;  // num_samples * target_row elements of target_dtype
+  std::string vocab;               // text: the vocabulary, sorted unique bytes (token i is vocab[i])
 };
+
+// A split's text source reads tokens with the training corpus's vocabulary.
+DataSource with_train_vocabulary(DataSource source, const DataSource& train);
 
 // Loads `source` for a model whose batch buffers are `input` and `target`
 // (dim 0 is the batch; the rest is the per-sample shape).
@@ -51,6 +57,10 @@ struct Dataset {
 //   idx:   images uint8 [N, rows, cols] (MNIST's IDX, plain or gzip) as float32
 //          byte / idx_scale, for a per-sample input shape [1, rows, cols],
 //          [rows, cols] or [rows * cols]; labels uint8 [N] as int64 classes
+//   text:  a character-level corpus cut into consecutive windows of T = block_size
+//          bytes (stride T): x = ids[i*T : i*T+T], y = ids[i*T+1 : i*T+T+1], the ids
+//          indexing the vocabulary (sorted unique bytes of vocab_path, else text_path);
+//          int64 inputs and targets of per-sample shape [T]
 // Mismatched row counts, shapes or dtypes throw ltrt::Error naming the file.
 // What int64 class targets may hold: [0, num_classes) or ignore_index; and
 // int64 inputs (Embedding indices): [0, num_embeddings).

@@ -24,4 +24,7 @@ struct IdxArray {
 // naming the file.
 IdxArray read_idx(const std::string& path, int expect_ndims = 0);
 
+// A whole file's bytes, decompressed when it starts with gzip's magic (the text source's corpus).
+std::vector<std::uint8_t> read_maybe_gzip(const std::string& path);
+
 }  // namespace ltrt

@@ -75,7 +75,7 @@ struct OptimizerConfig {
 
 // A data source as the spec names it; paths are resolved against the spec's
 // folder at generation time and can be overridden on the command line.
-enum class DataSourceKind : std::uint8_t { none, randn, npy, csv, idx };
+enum class DataSourceKind : std::uint8_t { none, randn, npy, csv, idx, text };
 struct DataSourceConfig {
   DataSourceKind kind;
   std::int64_t num_samples;  // randn
@@ -87,6 +87,7 @@ struct DataSourceConfig {
   const char* images_path;   // idx: images, uint8 [N, rows, cols] (plain or .gz)
   const char* labels_path;   // idx: labels, uint8 [N]
   double idx_scale;          // idx: pixel = byte / idx_scale
+  const char* text_path;     // text: a character-level corpus (bytes, plain or .gz)
 };
 
 struct DataConfig {

@@ -1,0 +1,8 @@
+// gpt: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace gpt {
+const ltrt::ModelDef& model();
+}  // namespace gpt

@@ -273,10 +273,12 @@ std::string usage(const ModelDef& model) {
   } else if (model.data.train.kind == DataSourceKind::idx) {
     s += "  --data.train.images=PATH             training images (IDX, e.g. train-images-idx3-ubyte[.gz])\n";
     s += "  --data.train.labels=PATH             training labels (IDX, e.g. train-labels-idx1-ubyte[.gz])\n";
+  } else if (model.data.train.kind == DataSourceKind::text) {
+    s += "  --data.train.path=PATH               training corpus (text, plain or .gz)\n";
   }
   s += "  --init_weights=FILE                  initial weights (.safetensors, names as in model.state_dict())\n";
   s += "  --ckpt_path=PATH|last|best           fit: resume from it; validate/test/predict: its weights\n";
-  s += "  --data.<split>.x=PATH, .y=, .path=   data files of train/val/test/predict (npy or csv sources)\n";
+  s += "  --data.<split>.x=PATH, .y=, .path=   data files of train/val/test/predict (npy, csv or text sources)\n";
   s += "  --data.<split>.images=PATH, .labels= data files of train/val/test/predict (idx sources)\n";
   s += "  --predictions_path=PATH              predict: the .npy written (default <default_root_dir>/predictions.npy)\n\n";
   s += "Shapes, layers, batch size, precision, optimizer and the other spec fields are fixed when the\n";

@@ -124,6 +124,8 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::f
 // --- the generated models ------------------------------------------------------------------
 namespace linear { const ltrt::ModelDef& model(); }
 namespace mlp { const ltrt::ModelDef& model(); }
+namespace cnn_bench { const ltrt::ModelDef& model(); }
+namespace gpt_char_bench { const ltrt::ModelDef& model(); }
 
 namespace {
 
@@ -161,8 +163,13 @@ double step_flops(const ltrt::ModelDef& m) {
 
 // Random full batch: normal inputs; float targets normal, class targets in [0, num_classes).
 void fill_batch(const ltrt::ModelDef& m, std::byte* arena, ltrt::Generator& gen) {
-  auto* x = reinterpret_cast<float*>(arena + m.input.offset);
-  for (std::int64_t i = 0; i < m.input.numel(); ++i) x[i] = static_cast<float>(gen.normal());
+  if (m.input.dtype == ltrt::DType::i64) {  // token indices (an Embedding's input): vocab = num_classes here
+    auto* x = reinterpret_cast<std::int64_t*>(arena + m.input.offset);
+    for (std::int64_t i = 0; i < m.input.numel(); ++i) x[i] = static_cast<std::int64_t>(gen.below(m.num_classes));
+  } else {
+    auto* x = reinterpret_cast<float*>(arena + m.input.offset);
+    for (std::int64_t i = 0; i < m.input.numel(); ++i) x[i] = static_cast<float>(gen.normal());
+  }
   if (m.target.dtype == ltrt::DType::i64) {
     auto* y = reinterpret_cast<std::int64_t*>(arena + m.target.offset);
     for (std::int64_t i = 0; i < m.target.numel(); ++i) y[i] = static_cast<std::int64_t>(gen.below(m.num_classes));
@@ -172,6 +179,23 @@ void fill_batch(const ltrt::ModelDef& m, std::byte* arena, ltrt::Generator& gen)
   }
 }
 
+// bench/specs/cnn_bench.json at batch 64: conv1 1->16 and conv2 16->32 (3x3, padding 1) on 28x28
+// and 14x14 maps as im2col products (forward, dW; dX for conv2 only), the Linear 1568->10;
+// BatchNorm, pooling, the loss and SGD left out.
+double cnn_flops(const ltrt::ModelDef&) {
+  const double b = 64;
+  const double conv1 = 2.0 * b * 28 * 28 * 16 * 9, conv2 = 2.0 * b * 14 * 14 * 32 * 16 * 9;
+  return 2.0 * conv1 + 3.0 * conv2 + 6.0 * b * 1568 * 10;
+}
+// bench/specs/gpt_char_bench.json: R = 32 x 64 tokens, E = 128, 4 layers of Linear weights
+// 12 E^2 (in_proj 3E x E, out_proj, fc 4E x E, proj E x 4E), the tied head V x E (forward, dW,
+// dX each), and per layer QK^T and AV over the full T x T (forward 4 N T^2 E, backward twice
+// that). LayerNorm, GELU, softmax, the loss and AdamW left out.
+double gpt_flops(const ltrt::ModelDef&) {
+  const double n = 32, t = 64, e = 128, v = 146, layers = 4, r = n * t;
+  return 6.0 * r * (layers * 12.0 * e * e + v * e) + layers * 3.0 * 4.0 * n * t * t * e;
+}
+
 void report(benchmark::State& state, double flops, std::int64_t allocs, std::int64_t news) {
   state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["FLOP/step"] = flops;
@@ -179,7 +203,8 @@ void report(benchmark::State& state, double flops, std::int64_t allocs, std::int
   state.counters["news"] = static_cast<double>(news);
 }
 
-void BM_generated(benchmark::State& state, const ltrt::ModelDef& (*model)()) {
+void BM_generated(benchmark::State& state, const ltrt::ModelDef& (*model)(),
+                  double (*flops)(const ltrt::ModelDef&) = step_flops) {
   const int threads = static_cast<int>(state.range(0));
   if (!set_blas_threads(threads) && threads != 1) {
     state.SkipWithError("the BLAS is not OpenBLAS: set its threads with OMP_NUM_THREADS instead");
@@ -207,7 +232,7 @@ void BM_generated(benchmark::State& state, const ltrt::ModelDef& (*model)()) {
   }
   set_tracing(false);
   const std::int64_t allocs = g_allocations.load() - allocs0, news = g_news.load() - news0;
-  report(state, step_flops(m), allocs, news);
+  report(state, flops(m), allocs, news);
   state.counters["loss"] = loss;
   if (!std::isfinite(loss)) state.SkipWithError("the loss is not finite");
   // Kept as a result rather than an error, to keep the time: OpenBLAS 0.3.21's threaded sgemm
@@ -315,6 +340,8 @@ void BM_fma_peak(benchmark::State& state) {
 
 BENCHMARK_CAPTURE(BM_generated, linear, &linear::model)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_generated, mlp, &mlp::model)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(BM_generated, cnn, &cnn_bench::model, cnn_flops)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(BM_generated, gpt, &gpt_char_bench::model, gpt_flops)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(BM_handwritten_linear)->UseRealTime();
 BENCHMARK(BM_fma_peak)->UseRealTime();
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The Python peers of bench/run.sh (see bench/README.md).
 
-  pytorch_loop.py loop --case linear|mlp --threads T [--steps S] [--repeats R]
+  pytorch_loop.py loop --case linear|mlp|cnn|gpt --threads T [--steps S] [--repeats R]
       A plain PyTorch training loop on a fixed full batch, the shapes, loss and optimizer
-      of specs/linear.json (a) or specs/mlp.json (b): warmup, then R repeats of S steps;
+      of specs/linear.json (a), specs/mlp.json (b), bench/specs/cnn_bench.json (c) or
+      bench/specs/gpt_char_bench.json (d, random tokens): warmup, then R repeats of S steps;
       prints one JSON line with the median (and min) time per step in microseconds.
 
   pytorch_loop.py lightning --spec specs/X.json --threads T [--max-epochs E] [--root DIR]
@@ -42,7 +43,57 @@ def make_case(case):
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         x, y = torch.randn(128, 784), torch.randint(0, 10, (128,))
         return model, opt, F.cross_entropy, x, y
+    if case == "cnn":  # bench/specs/cnn_bench.json at batch 64
+        torch.manual_seed(7)
+        model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                              nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32),
+                              nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+        return model, opt, F.cross_entropy, x, y
+    if case == "gpt":  # bench/specs/gpt_char_bench.json: 4 layers, 4 heads, E 128, T 64, batch 32
+        torch.manual_seed(0)
+        model = CharGPT(vocab=146, block=64, width=128, heads=4, layers=4)
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+        x, y = torch.randint(0, 146, (32, 64)), torch.randint(0, 146, (32, 64))
+        return model, opt, lambda out, tgt: F.cross_entropy(out.flatten(0, 1), tgt.flatten()), x, y
     raise SystemExit(f"unknown case {case}")
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm block of bench/specs/gpt_char_bench.json: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.fc, self.gelu, self.proj = nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
+
+    def forward(self, x, mask):
+        h = self.ln1(x)
+        x = x + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
+        return x + self.proj(self.gelu(self.fc(self.ln2(x))))
+
+
+class CharGPT(nn.Module):
+    """Token + learned positional embeddings, pre-LN blocks, final LayerNorm, head tied to wte."""
+
+    def __init__(self, vocab, block, width, heads, layers):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, width), nn.Embedding(block, width)
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
+        self.lnf = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab, bias=False)
+        self.head.weight = self.wte.weight
+        # float -inf above the diagonal, as nn.Transformer.generate_square_subsequent_mask(T)
+        self.register_buffer("mask", torch.triu(torch.full((block, block), float("-inf")), diagonal=1))
+
+    def forward(self, idx):
+        t = idx.shape[1]
+        x = self.wte(idx) + self.wpe(torch.arange(t))
+        for b in self.blocks:
+            x = b(x, self.mask[:t, :t])
+        return self.head(self.lnf(x))
 
 
 def versions():
@@ -164,7 +215,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     lp = sub.add_parser("loop")
-    lp.add_argument("--case", choices=["linear", "mlp"], required=True)
+    lp.add_argument("--case", choices=["linear", "mlp", "cnn", "gpt"], required=True)
     lp.add_argument("--threads", type=int, default=1)
     lp.add_argument("--steps", type=int, default=0, help="steps per repeat (default: 2000 linear, 50 mlp)")
     lp.add_argument("--warmup", type=int, default=0, help="warmup steps (default: steps)")
@@ -176,7 +227,7 @@ def main():
     lg.add_argument("--root", default="", help="where lightning_logs/ goes (default: .)")
     args = p.parse_args()
     if args.cmd == "loop":
-        args.steps = args.steps or (2000 if args.case == "linear" else 50)
+        args.steps = args.steps or {"linear": 2000, "mlp": 50, "cnn": 50, "gpt": 5}[args.case]
         args.warmup = args.warmup or args.steps
         run_loop(args)
     else:

@@ -96,7 +96,7 @@ pyloop() {  # label python case threads [env...]
     --repeats "$repeats" | sed "s/^{/{\"label\": \"$label\", /" >> "$raw"
 }
 for t in 1 2; do
-  for c in linear mlp; do
+  for c in linear mlp cnn gpt; do
     for py in pypi debian; do
       pyloop "pytorch_$py" "$(eval echo "\$${py}_py")" "$c" "$t"
       ((t == 2)) && pyloop "pytorch_$py" "$(eval echo "\$${py}_py")" "$c" "$t" OMP_WAIT_POLICY=passive

@@ -2,9 +2,10 @@
 # Prepares the real data sets of specs/digits.json and specs/fashion_mnist.json, offline, from
 # Debian's packages (nothing is downloaded at run time, nothing large lands in git):
 #   - python3-sklearn ships scikit-learn's 8x8 digits (digits.csv.gz: 1797 rows, 64 pixels 0..16
-#     and the label); they become data/digits/{train,val}.csv (pixels / 16 in p0..p63, then
-#     `label`), a fixed split: every fifth sample (index % 5 == 4) is validation (359), the rest
-#     training (1438).
+#     and the label); they become data/digits/{train,val,test}.csv (pixels / 16 in p0..p63, then
+#     `label`), a fixed seeded split: the indices 0..1796 shuffled by Python's random.Random(0),
+#     the first 360 are test, the next 180 validation, the other 1257 training (deterministic:
+#     random.shuffle has drawn the same permutation for a given seed since Python 3.2).
 #   - dataset-fashion-mnist ships Fashion-MNIST's IDX files gzipped in
 #     /usr/share/datasets/fashion-mnist; data/fashion-mnist/ links to them (the idx source reads .gz).
 # Installs the two packages when they are missing (as root, or with sudo). Idempotent.
@@ -39,16 +40,22 @@ mkdir -p data/digits data/fashion-mnist
 
 digits=$(dpkg -L python3-sklearn | grep '/sklearn/datasets/data/digits\.csv\.gz$' | head -1)
 [[ -f "$digits" ]] || { echo "prepare_data: python3-sklearn ships no digits.csv.gz" >&2; exit 1; }
-if [[ ! -f data/digits/val.csv || "$digits" -nt data/digits/val.csv || "$0" -nt data/digits/val.csv ]]; then
+if [[ ! -f data/digits/test.csv || "$digits" -nt data/digits/test.csv || "$0" -nt data/digits/test.csv ]]; then
   # Python's standard library only (no numpy, no sklearn import): any python3 will do.
   python3 - "$digits" data/digits <<'PY'
-import csv, gzip, os, sys
+import csv, gzip, os, random, sys
 src, out = sys.argv[1], sys.argv[2]
 with gzip.open(src, "rt") as f:
     rows = [r for r in csv.reader(f) if r]
 assert len(rows) == 1797 and all(len(r) == 65 for r in rows), f"{src}: unexpected layout"
 header = [f"p{i}" for i in range(64)] + ["label"]
-for name, keep in (("train", lambda i: i % 5 != 4), ("val", lambda i: i % 5 == 4)):
+order = list(range(len(rows)))
+random.Random(0).shuffle(order)
+split = {i: ("test" if k < 360 else "val" if k < 540 else "train") for k, i in enumerate(order)}
+# Written in the files' original order (the split decides only which file a sample lands in);
+# test.csv last, so that its presence means all three are complete.
+for name in ("train", "val", "test"):
+    keep = lambda i: split[i] == name
     tmp = os.path.join(out, name + ".csv.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -65,4 +72,4 @@ for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte 
   [[ -f "$src" ]] || { echo "prepare_data: $src is missing (dataset-fashion-mnist)" >&2; exit 1; }
   ln -sfn "$src" "data/fashion-mnist/$f.gz"
 done
-echo "prepare_data: data/digits/{train,val}.csv, data/fashion-mnist/*.gz ready"
+echo "prepare_data: data/digits/{train,val,test}.csv, data/fashion-mnist/*.gz ready"

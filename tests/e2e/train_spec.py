@@ -7,7 +7,9 @@ Checks: exit status 0; metrics.csv has one row per optimizer step (log_every_n_s
 consecutive steps and the right epochs, as many as the spec implies (num_samples, batch_size,
 drop_last, limit_train_batches, max_epochs / max_steps); the last checkpoint is
 epoch=E-step=S.safetensors; the loss falls (mean of the last few steps below the mean of the
-first few); for the specs on real data (MIN_VAL_ACC), the last val_acc beats chance clearly.
+first few); for the specs on real data (MIN_VAL_ACC), the last val_acc beats chance clearly;
+for the specs with a held-out test split (MIN_TEST_ACC), `test --ckpt_path=last` after fit logs
+a test_acc of at least the threshold.
 Specs on real data read what scripts/prepare_data.sh prepares (the e2e_data fixture runs it).
 """
 import argparse
@@ -23,6 +25,9 @@ from common import check, Failure
 
 # The last epoch's val_acc that specs on real data must reach (chance: 0.1 for both).
 MIN_VAL_ACC = {"digits": 0.9, "fashion_mnist": 0.7}
+# The test_acc that `test --ckpt_path=last` after fit must log (scikit-learn's digits, the
+# seeded test split of scripts/prepare_data.sh).
+MIN_TEST_ACC = {"mlp_digits": 0.95, "cnn_digits": 0.97}
 
 
 def idx_count(path):
@@ -138,6 +143,26 @@ def run(args):
         print(f"val_acc per epoch: {', '.join(f'{a:.4f}' for a in val_acc)}")
         check(val_acc[-1] >= MIN_VAL_ACC[name],
               f"the last val_acc {val_acc[-1]:.4f} is below {MIN_VAL_ACC[name]} (chance: 1/num_classes)")
+
+    if name in MIN_TEST_ACC:
+        check_test_acc(program, root, MIN_TEST_ACC[name], args.timeout)
+
+
+def check_test_acc(program, root, threshold, timeout):
+    """`test --ckpt_path=last` in the same root: a new version_1 whose metrics.csv logs test_acc."""
+    rc, out, err = common.run_program(program, ["test", "--ckpt_path=last", "--trainer.enable_progress_bar=false",
+                                                f"--trainer.default_root_dir={root}"], timeout=timeout)
+    if rc != 0:
+        print(out)
+        print(err)
+    check(rc == 0, f"{program} test --ckpt_path=last exited with {rc}")
+    path = os.path.join(root, "lightning_logs", "version_1", "metrics.csv")
+    check(os.path.isfile(path), f"{path} was not written by the test run")
+    with open(path, newline="") as f:
+        accs = [float(r["test_acc"]) for r in csv.DictReader(f) if r.get("test_acc")]
+    check(len(accs) == 1, f"{path}: expected one test_acc, found {accs}")
+    print(f"test_acc {accs[0]:.4f} (at least {threshold})")
+    check(accs[0] >= threshold, f"test_acc {accs[0]:.4f} is below {threshold}")
 
 
 def read_metrics(path):

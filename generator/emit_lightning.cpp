@@ -50,15 +50,19 @@ std::string py(const Attr& a) {
   return s + "]";
 }
 
+// Layers that torch.nn lacks: the script defines them (Reshape, Transpose).
+bool own_module(const std::string& type) { return type == "Reshape" || type == "Transpose"; }
+
 // "nn.Linear(in_features=10, out_features=1, bias=True)": constructor order,
 // inferred sizes filled in from the graph.
 std::string module(const LayerSpec& l, const Graph& g, const std::string& layer) {
   const LayerDef* def = find_layer(l.type);
   // ltgen's MultiheadAttention is self-attention: the script's SelfAttention subclass.
   // PositionalEmbedding is the script's own class (nanoGPT's wpe).
-  std::string s = l.type == "MultiheadAttention"    ? "SelfAttention("
-                  : l.type == "PositionalEmbedding" ? "PositionalEmbedding("
-                                                    : "nn." + l.type + "(";
+  // Reshape and Transpose are the script's own modules (torch.nn has none).
+  std::string s = l.type == "MultiheadAttention"                            ? "SelfAttention("
+                  : l.type == "PositionalEmbedding" || own_module(l.type) ? l.type + "("
+                                                                          : "nn." + l.type + "(";
   bool first = true;
   for (const ArgDef& a : def->args) {
     auto it = l.args.find(a.name);
@@ -246,6 +250,43 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line();
     w.open("def forward(self, x)");
     w.line("return x + super().forward(torch.arange(x.size(1), device=x.device))");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  bool reshape = false, transpose = false;
+  for (const LayerSpec& l : spec.layers) {
+    reshape = reshape || l.type == "Reshape";
+    transpose = transpose || l.type == "Transpose";
+  }
+  if (reshape) {
+    w.open("class Reshape(nn.Module)");
+    w.line("\"\"\"ltgen's Reshape: each sample to `shape` (one -1 inferred), the batch dimension kept.\"\"\"");
+    w.line();
+    w.open("def __init__(self, shape)");
+    w.line("super().__init__()");
+    w.line("self.shape = tuple(shape) if isinstance(shape, (list, tuple)) else (shape,)");
+    w.close();
+    w.line();
+    w.open("def forward(self, x)");
+    w.line("return x.reshape(x.size(0), *self.shape)");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  if (transpose) {
+    w.open("class Transpose(nn.Module)");
+    w.line("\"\"\"ltgen's Transpose: torch.transpose(x, dim0, dim1) (dimension 0 is the batch), contiguous.\"\"\"");
+    w.line();
+    w.open("def __init__(self, dim0, dim1)");
+    w.line("super().__init__()");
+    w.line("self.dim0, self.dim1 = dim0, dim1");
+    w.close();
+    w.line();
+    w.open("def forward(self, x)");
+    w.line("return x.transpose(self.dim0, self.dim1).contiguous()");
     w.close();
     w.close();
     w.line();

@@ -15,6 +15,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_dropout(ops, layers);
   register_identity(ops, layers);
   register_flatten(ops, layers);
+  register_reshape(ops, layers);
   register_layer_norm(ops, layers);
   register_batch_norm(ops, layers);
   register_softmax(ops, layers);

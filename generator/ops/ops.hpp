@@ -21,6 +21,7 @@ void register_silu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_identity(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Reshape (a view), Transpose
 void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

@@ -27,10 +27,12 @@ TOL = 1e-4
 def layer_shapes(spec):
     """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
     for model.graph (Linear on the last dimension, Embedding, PositionalEmbedding, LayerNorm,
-    MultiheadAttention, activations, Add, Mul, Concat)."""
+    MultiheadAttention, activations, Add, Mul, Concat, Reshape, Transpose)."""
     model = spec["model"]
     x = model["inputs"]["x"]
-    features = {"x": x["shape"][-1] if isinstance(x, dict) else x[0]}  # the last dimension's size
+    features = {"x": x["shape"][-1] if isinstance(x, dict) else x[-1]}  # the last dimension's size
+    # Per-sample shapes, where Reshape and Transpose need them (None: not tracked).
+    shapes = {"x": list(x["shape"] if isinstance(x, dict) else x)}
     out = []
     graph = "graph" in model
     nodes = model["graph"] if graph else [dict(l, name=f"layers.{i}") for i, l in enumerate(model["layers"])]
@@ -64,8 +66,24 @@ def layer_shapes(spec):
             features[node["name"]] = e
         elif node["type"] == "Concat":
             features[node["name"]] = sum(features[i] for i in ins)
+        elif node["type"] == "Reshape":
+            want = node["shape"] if isinstance(node["shape"], list) else [node["shape"]]
+            total = math.prod(shapes[ins[0]])
+            known = math.prod(d for d in want if d != -1)
+            shapes[node["name"]] = [total // known if d == -1 else d for d in want]
+        elif node["type"] == "Transpose":
+            shape = list(shapes[ins[0]])
+            d0, d1 = (d % (len(shape) + 1) - 1 for d in (node["dim0"], node["dim1"]))  # without the batch
+            shape[d0], shape[d1] = shape[d1], shape[d0]
+            shapes[node["name"]] = shape
         else:
             features[node["name"]] = features[ins[0]]
+        if node["type"] in ("Reshape", "Transpose"):
+            features[node["name"]] = shapes[node["name"]][-1]
+        elif node["type"] == "Linear" and shapes.get(ins[0]) is not None:
+            shapes[node["name"]] = shapes[ins[0]][:-1] + [node["out_features"]]
+        elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear"):
+            shapes[node["name"]] = shapes.get(ins[0])
         last = node["name"]
     return out
 

@@ -237,6 +237,20 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       shape = {shape.at(0), o[0], o[1]};
     } else if (type == "Flatten") {
       shape = flatten_shape(shape, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
+    } else if (type == "Reshape") {
+      std::vector<std::int64_t> next = get_ints(l, "shape", 0, 1);
+      std::int64_t total = 1, known = 1;
+      for (auto d : shape) total *= d;
+      for (auto d : next) known *= d == -1 ? 1 : d;
+      for (auto& d : next)
+        if (d == -1) d = total / known;
+      shape = next;
+    } else if (type == "Transpose") {
+      const auto rank = static_cast<std::int64_t>(shape.size()) + 1;  // with the batch
+      std::int64_t d0 = get_integer(l, "dim0", 1), d1 = get_integer(l, "dim1", 1);
+      d0 = d0 < 0 ? d0 + rank : d0;
+      d1 = d1 < 0 ? d1 + rank : d1;
+      std::swap(shape.at(static_cast<std::size_t>(d0 - 1)), shape.at(static_cast<std::size_t>(d1 - 1)));
     } else if (type == "ReLU" || type == "LeakyReLU" || type == "GELU" || type == "Tanh" || type == "Sigmoid" ||
                type == "SiLU" || type == "Dropout" || type == "Identity") {
       // shape unchanged, no parameters
@@ -366,6 +380,12 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::adaptive_avg_pool2d(h, get_ints(l, "output_size", 0, 2));
     } else if (type == "Flatten") {
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
+    } else if (type == "Reshape") {
+      std::vector<std::int64_t> shape = {h.size(0)};
+      for (auto d : get_ints(l, "shape", 0, 1)) shape.push_back(d);
+      h = h.reshape(shape);
+    } else if (type == "Transpose") {
+      h = h.transpose(get_integer(l, "dim0", 1), get_integer(l, "dim1", 1)).contiguous();
     } else if (type == "Dropout") {
       const double prob = get_number(l, "p", 0.5);
       if (training && prob > 0) {

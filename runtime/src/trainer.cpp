@@ -210,6 +210,7 @@ class Fit {
     return epochs && steps;
   }
   bool max_steps_reached() const { return t_.max_steps != -1 && global_step_ >= t_.max_steps; }
+  void init_context();
   CallbackContext& context();
   void save_checkpoint(const std::string& path, bool weights_only);
   void restore(const std::string& path);
@@ -264,35 +265,39 @@ class Fit {
   bool has_loss_ = false;
 };
 
-CallbackContext& Fit::context() {
+// What stays the same through a fit: set once, so that the per-batch context()
+// only copies the counters.
+void Fit::init_context() {
   CallbackContext& c = ctx_;
-  c.current_epoch = epoch_;
-  c.global_step = global_step_;
-  c.batches_that_stepped = batches_that_stepped_;
   c.log_every_n_steps = t_.log_every_n_steps;
-  c.sanity_checking = sanity_checking_;
   c.has_val_loop = validation_enabled();
   c.check_val_every_n_epoch = t_.check_val_every_n_epoch == -1 ? 0 : t_.check_val_every_n_epoch;
   c.val_check_interval = t_.val_check_interval.is_fraction ? t_.val_check_interval.fraction
                                                            : static_cast<double>(t_.val_check_interval.count);
-  c.val_loop_has_run = val_has_run_;
-  c.elapsed_seconds = elapsed();
   c.callback_metrics = &callback_metrics_;
   c.should_stop = &should_stop_;
-  if (loggers_) c.log_dir = loggers_->dir();  // an assignment: no allocation once the string has its size
+  c.log_dir = loggers_->dir();
   c.default_root_dir = t_.default_root_dir;
-  c.has_logger = loggers_ && loggers_->enabled();
+  c.has_logger = loggers_->enabled();
   c.ckpt_path = config_.ckpt_path;
-  if (!c.save_checkpoint) {
-    c.save_checkpoint = [this](const std::string& path, bool weights_only) { save_checkpoint(path, weights_only); };
-  }
+  c.save_checkpoint = [this](const std::string& path, bool weights_only) { save_checkpoint(path, weights_only); };
   c.optimizer_name = optimizer_name(model_.optimizer.kind);
-  c.lr = optimizer_.lr();
   c.momentum = model_.optimizer.kind == OptimizerKind::sgd ? model_.optimizer.momentum : model_.optimizer.beta1;
   c.weight_decay = model_.optimizer.weight_decay;
   c.has_scheduler = scheduler_ != nullptr;
   c.scheduler_interval = t_.scheduler_interval;
   c.log = &lr_logs_;
+}
+
+CallbackContext& Fit::context() {
+  CallbackContext& c = ctx_;
+  c.current_epoch = epoch_;
+  c.global_step = global_step_;
+  c.batches_that_stepped = batches_that_stepped_;
+  c.sanity_checking = sanity_checking_;
+  c.val_loop_has_run = val_has_run_;
+  c.elapsed_seconds = elapsed();
+  c.lr = optimizer_.lr();
   return c;
 }
 
@@ -510,6 +515,7 @@ void Fit::advance_end(std::int64_t b) {
 FitResult Fit::run() {
   FitResult result;
   loggers_ = std::make_unique<Loggers>(t_, model_);
+  init_context();
   if (t_.enable_model_summary && t_.fast_dev_run == 0) std::fputs(model_summary(model_).c_str(), out_);
   if (t_.fast_dev_run > 0)
     std::fprintf(out_, "Running in `fast_dev_run` mode: will run the requested loop using %lld batch(es). "

@@ -57,18 +57,7 @@ void register_adaptive_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>
     w.close();
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
-    const int x = n.inputs[0];
-    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};
-    const Value& xv = ad.graph.value(x);
-    Node b;
-    b.op = "adaptive_avg_pool2d_backward";
-    b.layer = n.layer;
-    b.source = n.source;
-    b.attrs = n.attrs;
-    b.attrs["input_size"] = std::vector<std::int64_t>(xv.shape.begin() + 1, xv.shape.end());
-    b.inputs = {dout[0]};
-    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
-    return std::vector<int>{ad.graph.nodes[id].outputs[0]};
+    return pool_backward(ad, n, dout, "adaptive_avg_pool2d_backward");
   };
   ops.push_back(std::move(f));
 

@@ -1,5 +1,7 @@
 #include "spatial.hpp"
 
+#include "../autodiff.hpp"
+
 namespace ltgen {
 
 ArgDef tuple_arg(const std::string& name, std::optional<Attr> default_value, double min, int size) {
@@ -87,6 +89,23 @@ void write_window_sizes(CodeWriter& w, const Node& n) {
   pair("Stride", "stride");
   pair("Pad", "padding");
   if (n.attrs.count("dilation")) pair("Dilation", "dilation");
+}
+
+std::vector<int> pool_backward(Autodiff& ad, const Node& n, const std::vector<int>& dout, const std::string& op,
+                               std::vector<int> saved) {
+  const int x = n.inputs[0];
+  if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};
+  const Value& xv = ad.graph.value(x);
+  Node b;
+  b.op = op;
+  b.layer = n.layer;
+  b.source = n.source;
+  b.attrs = n.attrs;
+  b.attrs["input_size"] = std::vector<std::int64_t>(xv.shape.begin() + 1, xv.shape.end());
+  b.inputs = {dout[0]};
+  b.inputs.insert(b.inputs.end(), saved.begin(), saved.end());
+  const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+  return std::vector<int>{ad.graph.nodes[id].outputs[0]};
 }
 
 Shape pool_input_shape(const Node& n, std::int64_t batch) {

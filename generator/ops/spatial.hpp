@@ -50,4 +50,10 @@ void write_window_sizes(CodeWriter& w, const Node& n);
 /// A pooling backward's input shape: (batch, C, H, W) from the attrs the forward saved.
 Shape pool_input_shape(const Node& n, std::int64_t batch);
 
+/// The backward rule every pooling op shares: one `op` node reading dout (and `saved`, such
+/// as MaxPool2d's argmax), with the forward's attributes plus the input size; returns the
+/// input's gradient (-1 when none is needed).
+std::vector<int> pool_backward(Autodiff& ad, const Node& n, const std::vector<int>& dout, const std::string& op,
+                               std::vector<int> saved = {});
+
 }  // namespace ltgen

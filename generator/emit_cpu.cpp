@@ -577,7 +577,17 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       if (!s.target_column.empty()) w.line(f + "target_column = " + cpp_string_literal(s.target_column) + ";");
       w.line(f + "csv_header = true;");
     }
-    if (s.source == "text") w.line(f + "text_path = " + cpp_string_literal(s.path) + ";");
+    if (s.source == "text") {
+      w.line(f + "text_path = " + cpp_string_literal(s.path) + ";");
+      w.line(f + "text_begin = " + num(s.range_begin) + ";");
+      w.line(f + "text_end = " + num(s.range_end) + ";");
+    }
+    if (s.source == "prompt") {
+      w.line(f + "prompt = " + cpp_string_literal(s.prompt) + ";");
+      w.line(f + "max_new_tokens = " + std::to_string(s.max_new_tokens) + ";");
+      w.line(f + "temperature = " + num(s.temperature) + ";");
+      w.line(f + "top_k = " + std::to_string(s.top_k) + ";");
+    }
     if (s.source == "idx") {
       w.line(f + "images_path = " + cpp_string_literal(s.images) + ";");
       if (!s.labels.empty()) w.line(f + "labels_path = " + cpp_string_literal(s.labels) + ";");

@@ -126,6 +126,9 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
     w.line("table = np.full(256, -1, dtype=np.int64)");
     w.line("table[vocab] = np.arange(len(vocab))");
     w.line("ids = table[np.frombuffer(read_text(" + ltrt::json::quote(s.path) + "), dtype=np.uint8)]");
+    if (s.range_begin != 0 || s.range_end != 1)  // nanoGPT's split: data[int(n * begin):int(n * end)]
+      w.line("ids = ids[int(len(ids) * " + ltrt::python_repr(s.range_begin) + "):int(len(ids) * " +
+             ltrt::python_repr(s.range_end) + ")]");
     w.line("n = (len(ids) - 1) // " + std::to_string(block));
     w.line("x = torch.from_numpy(ids[:n * " + std::to_string(block) + "].reshape(n, " + std::to_string(block) + "))");
     if (targets)
@@ -358,9 +361,33 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.close();
     w.line();
   }
-  w.open("def predict_step(self, batch, batch_idx)");
-  w.line("return self(batch[0])");
-  w.close();
+  if (spec.predict.source == "prompt") {
+    // nanoGPT's sample.py: the last block_size tokens, the last position's logits / temperature,
+    // cut to the top_k likeliest, softmax, one draw (ltgen's own generator draws other numbers).
+    const std::string block = std::to_string(spec.inputs.at(0).shape.at(0));
+    w.open("def generate(self, ids, max_new_tokens, temperature, top_k)");
+    w.line("self.eval()");
+    w.open("with torch.no_grad()");
+    w.open("for _ in range(max_new_tokens)");
+    w.line("window = ids[:, -" + block + ":]");
+    w.line("used = window.shape[1]");
+    w.line("# right-padded to block_size: the model is causal, so the padding is never read");
+    w.line("padded = torch.cat([window, window.new_zeros(1, " + block + " - used)], dim=1)");
+    w.line("logits = self(padded)[:, used - 1, :] / temperature");
+    w.open("if top_k");
+    w.line("v, _ = torch.topk(logits, min(top_k, logits.size(-1)))");
+    w.line("logits[logits < v[:, [-1]]] = -float(\"inf\")");
+    w.close();
+    w.line("ids = torch.cat([ids, torch.multinomial(torch.softmax(logits, dim=-1), 1)], dim=1)");
+    w.close();
+    w.close();
+    w.line("return ids");
+    w.close();
+  } else {
+    w.open("def predict_step(self, batch, batch_idx)");
+    w.line("return self(batch[0])");
+    w.close();
+  }
   w.line();
   w.open("def configure_optimizers(self)");
   const OptimizerSpec& o = spec.optimizer;
@@ -412,7 +439,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       {"train", &spec.train}, {"val", &spec.val}, {"test", &spec.test}, {"predict", &spec.predict}};
   for (int i = 0; i < 4; ++i) {
     const auto& [split, source] = splits[i];
-    if (!source->source.empty()) emit_source(w, split, i, *source, spec, std::string(split) != "predict");
+    if (!source->source.empty() && source->source != "prompt")
+      emit_source(w, split, i, *source, spec, std::string(split) != "predict");
   }
   const std::string batch = std::to_string(spec.batch_size);
   w.open("def train_dataloader(self)");
@@ -420,7 +448,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
          (spec.shuffle ? "True" : "False") + ", drop_last=" + (spec.drop_last ? "True" : "False") + ")");
   w.close();
   for (const auto& [split, source] : splits) {
-    if (std::string(split) == "train" || source->source.empty()) continue;
+    if (std::string(split) == "train" || source->source.empty() || source->source == "prompt") continue;
     w.line();
     w.open(std::string("def ") + split + "_dataloader(self)");
     w.line(std::string("return DataLoader(TensorDataset(*self.") + split + "_tensors()), batch_size=" + batch + ")");
@@ -482,6 +510,16 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.close();
   w.line("overrides = {\"default_root_dir\": cli.default_root_dir} if cli.default_root_dir else {}");
   w.line("trainer(**overrides).fit(model, datamodule=Data())");
+  if (spec.predict.source == "prompt") {
+    const DataSourceSpec& p = spec.predict;
+    w.line("vocab = np.unique(np.frombuffer(read_text(" + ltrt::json::quote(spec.train.path) + "), dtype=np.uint8))");
+    w.line("table = {int(b): i for i, b in enumerate(vocab)}");
+    w.line("prompt = " + ltrt::json::quote(p.prompt) + ".encode(\"utf-8\")  # the bytes ltgen reads");
+    w.line("ids = torch.tensor([[table[b] for b in prompt]])");
+    w.line("out = model.generate(ids, " + std::to_string(p.max_new_tokens) + ", " + ltrt::python_repr(p.temperature) +
+           ", " + std::to_string(p.top_k) + ")");
+    w.line("print(bytes(vocab[out[0].numpy()]).decode(\"utf-8\", errors=\"replace\"))");
+  }
   w.close();
   return w.str();
 }

@@ -100,7 +100,7 @@ JsonValue shape_schema() {
 JsonValue source_schema() {
   JsonValue p = JsonValue::make_object();
   JsonValue src = type_of("string");
-  src.set("enum", strings({"randn", "npy", "csv", "idx", "text"}));
+  src.set("enum", strings({"randn", "npy", "csv", "idx", "text", "prompt"}));
   p.set("source", src);
   JsonValue n = type_of("integer");
   n.set("minimum", JsonValue::make_integer(1));
@@ -111,6 +111,22 @@ JsonValue source_schema() {
   JsonValue scale = type_of("number");
   scale.set("exclusiveMinimum", JsonValue::make_integer(0));
   p.set("scale", scale);
+  JsonValue fraction = type_of("number");
+  fraction.set("minimum", JsonValue::make_integer(0));
+  fraction.set("maximum", JsonValue::make_integer(1));
+  JsonValue range = type_of("array");
+  range.set("items", fraction);
+  range.set("minItems", JsonValue::make_integer(2));
+  range.set("maxItems", JsonValue::make_integer(2));
+  p.set("range", range);
+  JsonValue prompt = type_of("string");
+  prompt.set("minLength", JsonValue::make_integer(1));
+  p.set("prompt", prompt);
+  p.set("max_new_tokens", n);
+  p.set("top_k", n);
+  JsonValue temperature = type_of("number");
+  temperature.set("exclusiveMinimum", JsonValue::make_integer(0));
+  p.set("temperature", temperature);
   return object(p, {"source"});
 }
 

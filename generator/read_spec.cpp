@@ -12,6 +12,7 @@
 #include <ltrt/config_reader.hpp>
 #include <ltrt/trainer_config.hpp>
 
+#include "check_causal.hpp"
 #include "diagnostics.hpp"
 #include "op.hpp"
 #include "spec.hpp"
@@ -216,8 +217,27 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
 DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Spec& spec, bool targets) {
   DataSourceSpec s;
   ltrt::ConfigObject o(v, path);
-  s.source = o.string("source", "", {"randn", "npy", "csv", "idx", "text"});
-  if (s.source.empty()) o.fail_here("missing required key 'source' ('randn', 'npy', 'csv', 'idx' or 'text')");
+  s.source = o.string("source", "", {"randn", "npy", "csv", "idx", "text", "prompt"});
+  if (s.source.empty()) o.fail_here("missing required key 'source' ('randn', 'npy', 'csv', 'idx', 'text' or 'prompt')");
+  if (s.source == "prompt") {
+    // Text generation: predict only, with the vocabulary of a character model's training corpus.
+    if (targets) o.fail("source", "source 'prompt' generates text with predict: use it in data.predict only");
+    if (spec.train.source != "text")
+      o.fail("source", "source 'prompt' needs a character model: data.train's source must be 'text' (its corpus "
+                       "gives the vocabulary)");
+    const JsonValue* prompt = o.get("prompt");
+    if (!prompt) o.fail_here("source 'prompt' needs 'prompt' (the text generation starts from, such as \"The \")");
+    if (!prompt->is_string() || prompt->str.empty())
+      fail_at(*prompt, o.path_of("prompt"), "expected a non-empty string");
+    s.prompt = prompt->str;
+    s.max_new_tokens = o.integer("max_new_tokens", 200, 1);
+    if (s.max_new_tokens > 1000000) o.fail("max_new_tokens", "must be at most 1000000");
+    s.temperature = o.number("temperature", 1.0, 0.0, HUGE_VAL);
+    if (!(s.temperature > 0)) o.fail("temperature", "must be positive (logits are divided by it)");
+    s.top_k = o.integer("top_k", 0, 1);
+    o.finish();
+    return s;
+  }
   for (const InputSpec& in : spec.inputs)
     if (in.dtype == DType::i64 && s.source != "npy" && s.source != "text")
       o.fail("source", "model.inputs." + in.name + " is int64 (indices): source '" + s.source +
@@ -236,6 +256,16 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     if (block != in.shape[0])
       o.fail("block_size", "is " + std::to_string(block) + " but model.inputs." + in.name + " has shape [" +
                                std::to_string(in.shape[0]) + "]: they must agree");
+    // nanoGPT's split of one corpus: bytes [int(n * begin), int(n * end)).
+    if (const JsonValue* r = o.get("range")) {
+      const std::string at = o.path_of("range");
+      if (!r->is_array() || r->items.size() != 2 || !r->items[0].is_number() || !r->items[1].is_number())
+        fail_at(*r, at, "expected [begin, end]: fractions of the corpus's bytes, such as [0.0, 0.9]");
+      s.range_begin = r->items[0].num;
+      s.range_end = r->items[1].num;
+      if (!(s.range_begin >= 0 && s.range_begin < s.range_end && s.range_end <= 1))
+        fail_at(*r, at, "needs 0 <= begin < end <= 1, such as [0.9, 1.0]");
+    }
     if (targets && (spec.target.dtype != DType::i64 || spec.target.shape != in.shape))
       o.fail("source", "source 'text' predicts the next byte at each position: model.target must be "
                        "{\"dtype\": \"int64\", \"num_classes\": V, \"shape\": [" + std::to_string(block) + "]}");
@@ -469,6 +499,7 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   top.get("seed_everything");
   read_model(top, spec);
   read_data(top, spec);
+  if (spec.predict.source == "prompt") check_causal(spec, "data.predict (source 'prompt')");
   read_optimizer(top, spec);
   top.get("lr_scheduler");  // read with the trainer section, by the runtime's reader
   top.get("trainer");  // read by the runtime's reader, the same one the program uses

@@ -45,6 +45,11 @@ struct DataSourceSpec {
   bool header = true;
   std::string images, labels;  // idx, relative to the working directory of ltgen
   double scale = 255.0;        // idx: pixel = byte / scale
+  double range_begin = 0, range_end = 1;  // text: the part of the corpus used, as fractions of its bytes
+  std::string prompt;                  // prompt: the text generation starts from
+  std::int64_t max_new_tokens = 0;     // prompt: bytes to generate
+  double temperature = 1.0;            // prompt
+  std::int64_t top_k = 0;              // prompt: 0 for all tokens
 };
 
 struct OptimizerSpec {

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Prepares the real data sets of specs/digits.json and specs/fashion_mnist.json, offline, from
+# Prepares the real data sets of the example specs (digits, Fashion-MNIST, The Jargon File), offline, from
 # Debian's packages (nothing is downloaded at run time, nothing large lands in git):
 #   - python3-sklearn ships scikit-learn's 8x8 digits (digits.csv.gz: 1797 rows, 64 pixels 0..16
 #     and the label); they become data/digits/{train,val,test}.csv (pixels / 16 in p0..p63, then
 #     `label`), a fixed seeded split: the indices 0..1796 shuffled by Python's random.Random(0),
 #     the first 360 are test, the next 180 validation, the other 1257 training (deterministic:
 #     random.shuffle has drawn the same permutation for a given seed since Python 3.2).
+#   - jargon-text ships The Jargon File (about 1.7 MB of English text, gzipped); data/jargon.txt.gz
+#     links to it for the character models (specs/gpt.json, specs/gpt_char.json).
 #   - dataset-fashion-mnist ships Fashion-MNIST's IDX files gzipped in
 #     /usr/share/datasets/fashion-mnist; data/fashion-mnist/ links to them (the idx source reads .gz).
 # Installs the two packages when they are missing (as root, or with sudo). Idempotent.
@@ -13,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-sklearn dataset-fashion-mnist)
+packages=(python3-sklearn dataset-fashion-mnist jargon-text)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -72,4 +74,7 @@ for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte 
   [[ -f "$src" ]] || { echo "prepare_data: $src is missing (dataset-fashion-mnist)" >&2; exit 1; }
   ln -sfn "$src" "data/fashion-mnist/$f.gz"
 done
-echo "prepare_data: data/digits/{train,val,test}.csv, data/fashion-mnist/*.gz ready"
+jargon=/usr/share/doc/jargon-text/jargon.txt.gz
+[[ -f "$jargon" ]] || { echo "prepare_data: $jargon is missing (jargon-text)" >&2; exit 1; }
+ln -sfn "$jargon" data/jargon.txt.gz
+echo "prepare_data: data/digits/{train,val,test}.csv, data/fashion-mnist/*.gz, data/jargon.txt.gz ready"

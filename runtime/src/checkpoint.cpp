@@ -140,6 +140,22 @@ std::int64_t metadata_integer(const std::string& path, const SafeTensorsFile& fi
   return v.integer;
 }
 
+// The text source's vocabulary, written as a JSON list of byte values; "" when the file has none.
+std::string read_vocabulary(const std::string& path, const SafeTensorsFile& file) {
+  const std::string* text = file.find_metadata("vocabulary");
+  if (text == nullptr) return "";
+  const json::Value list = parse_metadata(path, "vocabulary", *text);
+  std::string vocabulary;
+  for (const json::Value& b : list.items) {
+    if (!b.is_integer || b.integer < 0 || b.integer > 255)
+      throw Error(path + ": __metadata__ 'vocabulary' must be a list of byte values 0..255");
+    vocabulary.push_back(static_cast<char>(b.integer));
+  }
+  if (!list.is_array() || vocabulary.empty())
+    throw Error(path + ": __metadata__ 'vocabulary' must be a non-empty list of byte values 0..255");
+  return vocabulary;
+}
+
 std::string member_string(const std::string& path, const json::Value& obj, const char* outer, const char* key) {
   const json::Value* v = obj.find(key);
   if (v == nullptr || !v->is_string()) {
@@ -293,6 +309,7 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
   state.rng_init = member_string(path, rng, "rng_states", "init");
   state.rng_data = member_string(path, rng, "rng_states", "data");
   state.rng_dropout = member_string(path, rng, "rng_states", "dropout");
+  state.vocabulary = read_vocabulary(path, file);
   // Loop, scheduler and callback state: null when absent (the trainer says what it misses).
   for (auto [key, into] : {std::pair{"loops", &state.loops}, std::pair{"lr_schedulers", &state.lr_schedulers},
                            std::pair{"callbacks", &state.callbacks}})
@@ -325,6 +342,12 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     if (!used) throw Error(path + ": unexpected tensor '" + name + "' (not in this model's state)");
   }
   return state;
+}
+
+std::string checkpoint_vocabulary(const std::string& path) {
+  const SafeTensorsFile file = read_safetensors(path);
+  verify_checksum(path, file);
+  return read_vocabulary(path, file);
 }
 
 void load_weights(const std::string& path, const ModelDef& model, std::byte* arena) {

@@ -29,7 +29,7 @@ const char* const kRuntimeOptions[] = {
     "data.train.x", "data.train.y", "data.train.path", "data.train.images", "data.train.labels",
     "data.val.x", "data.val.y", "data.val.path", "data.val.images", "data.val.labels",
     "data.test.x", "data.test.y", "data.test.path", "data.test.images", "data.test.labels",
-    "data.predict.x", "data.predict.path", "data.predict.images",
+    "data.predict.x", "data.predict.path", "data.predict.images", "data.predict.prompt",
     "init_weights",
     "ckpt_path",
     "predictions_path",
@@ -224,7 +224,14 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
     }
 
     FitConfig& f = opts.fit;
-    if (starts_with(key, "data.")) {
+    if (key == "data.predict.prompt") {
+      if (f.predict.kind != DataSourceKind::prompt)
+        throw UsageError(std::string("--data.predict.prompt applies to prompt sources, but the spec's data.predict "
+                                     "source is ") + data_source_kind_name(f.predict.kind) +
+                         "; change the spec and run ltgen again");
+      if (value.empty()) throw UsageError("--data.predict.prompt needs at least one character");
+      f.predict.prompt = value;
+    } else if (starts_with(key, "data.")) {
       set_data_path(key, value, f);
     } else if (key == "predictions_path") {
       if (value.empty()) throw UsageError("--predictions_path needs a path");
@@ -280,7 +287,12 @@ std::string usage(const ModelDef& model) {
   s += "  --ckpt_path=PATH|last|best           fit: resume from it; validate/test/predict: its weights\n";
   s += "  --data.<split>.x=PATH, .y=, .path=   data files of train/val/test/predict (npy, csv or text sources)\n";
   s += "  --data.<split>.images=PATH, .labels= data files of train/val/test/predict (idx sources)\n";
-  s += "  --predictions_path=PATH              predict: the .npy written (default <default_root_dir>/predictions.npy)\n\n";
+  if (model.data.predict.kind == DataSourceKind::prompt) {
+    s += "  --data.predict.prompt=TEXT           predict: the text generation starts from\n";
+    s += "  --predictions_path=PATH              predict: the text written (default <default_root_dir>/predictions.txt)\n\n";
+  } else {
+    s += "  --predictions_path=PATH              predict: the .npy written (default <default_root_dir>/predictions.npy)\n\n";
+  }
   s += "Shapes, layers, batch size, precision, optimizer and the other spec fields are fixed when the\n";
   s += "program is generated; change the spec and run ltgen again.\n";
   return s;

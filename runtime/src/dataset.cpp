@@ -232,7 +232,26 @@ DataSource DataSource::from(const DataSourceConfig& c) {
   s.labels_path = c.labels_path ? c.labels_path : "";
   if (c.idx_scale > 0) s.idx_scale = c.idx_scale;
   s.text_path = c.text_path ? c.text_path : "";
+  if (c.kind == DataSourceKind::text) {
+    s.text_begin = c.text_begin;
+    s.text_end = c.text_end;
+  }
+  if (c.kind == DataSourceKind::prompt) {
+    s.prompt = c.prompt ? c.prompt : "";
+    s.max_new_tokens = c.max_new_tokens;
+    s.temperature = c.temperature;
+    s.top_k = c.top_k;
+  }
   return s;
+}
+
+std::string text_vocabulary(const std::string& path) {
+  bool present[256] = {};
+  for (std::uint8_t b : read_maybe_gzip(path)) present[b] = true;
+  std::string vocab;
+  for (int b = 0; b < 256; ++b)
+    if (present[b]) vocab.push_back(static_cast<char>(b));
+  return vocab;
 }
 
 DataSource with_train_vocabulary(DataSource source, const DataSource& train) {
@@ -248,6 +267,7 @@ const char* data_source_kind_name(DataSourceKind kind) {
     case DataSourceKind::csv: return "csv";
     case DataSourceKind::idx: return "idx";
     case DataSourceKind::text: return "text";
+    case DataSourceKind::prompt: return "prompt";
   }
   return "?";
 }
@@ -276,10 +296,17 @@ void load_text(const DataSource& source, const TensorRef& input, const TensorRef
   const std::int64_t t = ds.input_row;
   if (with_targets && ds.target_row != t)
     throw Error("the text data source needs targets of the input's shape [" + std::to_string(t) + "]");
-  const std::vector<std::uint8_t> text = read_maybe_gzip(source.text_path);
+  std::vector<std::uint8_t> text = read_maybe_gzip(source.text_path);
+  // The vocabulary is the whole vocabulary corpus's bytes, before any range is cut out of it.
   const std::string vocab_file = source.vocab_path.empty() ? source.text_path : source.vocab_path;
   bool present[256] = {};
   for (std::uint8_t b : vocab_file == source.text_path ? text : read_maybe_gzip(vocab_file)) present[b] = true;
+  if (source.text_begin != 0 || source.text_end != 1) {
+    const double size = static_cast<double>(text.size());
+    const auto begin = static_cast<std::ptrdiff_t>(size * source.text_begin);
+    const auto end = static_cast<std::ptrdiff_t>(size * source.text_end);
+    text = std::vector<std::uint8_t>(text.begin() + begin, text.begin() + end);
+  }
   std::int64_t id[256];
   ds.vocab.clear();
   for (int b = 0; b < 256; ++b) {
@@ -362,6 +389,8 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
         return ds;
       case DataSourceKind::none:
         throw Error("the spec has no predict data (data.predict)");
+      case DataSourceKind::prompt:
+        throw Error("internal: a prompt is generated from (ltrt/generate_text.hpp), not loaded as a data set");
     }
   }
 
@@ -430,6 +459,8 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       check_indices(ds, source.text_path, classes);
       check_classes(ds, source.text_path, classes);
       return ds;
+    case DataSourceKind::prompt:
+      throw Error("internal: a prompt source is for predict only (ltgen refuses it elsewhere)");
   }
   throw Error("unknown data source kind");
 }

@@ -23,6 +23,7 @@
 #include "ltrt/data_loader.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/fs.hpp"
+#include "ltrt/generate_text.hpp"
 #include "ltrt/hparams_yaml.hpp"
 #include "ltrt/init.hpp"
 #include "ltrt/metrics.hpp"
@@ -335,6 +336,11 @@ std::int64_t loop_integer(const json::Value& loops, const char* key, const std::
 
 void Fit::restore(const std::string& path) {
   const TrainState s = load_checkpoint(path, model_, arena_.data());
+  // Token ids mean bytes of the vocabulary: another corpus's ids would train a different model.
+  if (!s.vocabulary.empty() && s.vocabulary != train_data_.vocab)
+    throw Error(path + ": the checkpoint's text vocabulary (" + std::to_string(s.vocabulary.size()) +
+                " tokens) is not the training corpus's (" + std::to_string(train_data_.vocab.size()) + " tokens, from " +
+                config_.train.text_path + "): resume with the corpus it was trained on");
   optimizer_.set_step_count(s.optimizer_step);
   rngs_.init.set_state(s.rng_init);
   rngs_.data.set_state(s.rng_data);
@@ -722,6 +728,34 @@ EvalResult test(const ModelDef& model, const FitConfig& config, std::FILE* out) 
   return evaluate(model, config, out, "test", config.test, effective(config.trainer).limit_test_batches);
 }
 
+namespace {
+// predict with a prompt source: generated text on `out` and in predictions.txt.
+std::string predict_text(const ModelDef& model, const FitConfig& config, const TrainerConfig& t, Arena& arena,
+                         Rngs& rngs, std::FILE* out) {
+  // The vocabulary the weights were trained with: the checkpoint's, else the training corpus's.
+  std::string vocabulary;
+  for (const std::string& file : {config.ckpt_path, config.init_weights}) {
+    if (file.empty() || !vocabulary.empty()) continue;
+    vocabulary = checkpoint_vocabulary(file);
+  }
+  if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
+  if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
+  if (vocabulary.empty()) {
+    if (config.train.kind != DataSourceKind::text)
+      throw Error("predict with a prompt needs the vocabulary of a text corpus: the spec's data.train source");
+    vocabulary = text_vocabulary(config.train.text_path);
+  }
+  const std::string text = generate_text(model, arena.data(), vocabulary, config.predict, rngs.data);
+  const std::string path =
+      config.predictions_path.empty() ? join_path(t.default_root_dir, "predictions.txt") : config.predictions_path;
+  if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());
+  write_file_atomic(path, text);
+  std::fprintf(out, "%s\n", text.c_str());
+  std::fprintf(out, "Predictions: %s (%zu bytes)\n", path.c_str(), text.size());
+  return path;
+}
+}  // namespace
+
 std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* out) {
   const TrainerConfig t = effective(config.trainer);
   if (config.predict.kind == DataSourceKind::none)
@@ -729,6 +763,7 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   Rngs rngs = seed_everything(t.seed);
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
+  if (config.predict.kind == DataSourceKind::prompt) return predict_text(model, config, t, arena, rngs, out);
   const Dataset data = load_dataset(with_train_vocabulary(config.predict, config.train), model.input, model.target, rngs.data,
                                     ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());

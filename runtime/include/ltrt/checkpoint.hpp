@@ -58,6 +58,10 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
 // arena may be partly written then.
 TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::byte* arena);
 
+// The text source's vocabulary a checkpoint or weights file of ltgen records (token i is byte
+// i of the result); "" when it records none.
+std::string checkpoint_vocabulary(const std::string& path);
+
 // --init_weights: a safetensors file of weights only, as
 // safetensors.torch.save_file(model.state_dict(), path) writes (bare names,
 // "layers.0.weight") or with "state_dict." prefixes (an ltgen checkpoint,

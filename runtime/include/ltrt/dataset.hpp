@@ -24,6 +24,11 @@ struct DataSource {
   double idx_scale = 255.0;              // idx: pixel = byte / idx_scale
   std::string text_path;                 // text: the corpus
   std::string vocab_path;                // text: the corpus whose bytes are the vocabulary (empty: text_path)
+  double text_begin = 0, text_end = 1;   // text: the part of the corpus used, as fractions of its bytes
+  std::string prompt;                    // prompt (see ModelDef's DataSourceConfig)
+  std::int64_t max_new_tokens = 0;
+  double temperature = 1.0;
+  std::int64_t top_k = 0;
 
   static DataSource from(const DataSourceConfig& config);
 };
@@ -40,6 +45,9 @@ struct Dataset {
   std::vector<std::byte> targets;  // num_samples * target_row elements of target_dtype
   std::string vocab;               // text: the vocabulary, sorted unique bytes (token i is vocab[i])
 };
+
+// The sorted unique bytes of a corpus (plain or .gz): token i is byte i of the result.
+std::string text_vocabulary(const std::string& path);
 
 // A split's text source reads tokens with the training corpus's vocabulary.
 DataSource with_train_vocabulary(DataSource source, const DataSource& train);

@@ -75,7 +75,8 @@ struct OptimizerConfig {
 
 // A data source as the spec names it; paths are resolved against the spec's
 // folder at generation time and can be overridden on the command line.
-enum class DataSourceKind : std::uint8_t { none, randn, npy, csv, idx, text };
+// prompt: predict only, text generated from a prompt by a character model trained on a text source.
+enum class DataSourceKind : std::uint8_t { none, randn, npy, csv, idx, text, prompt };
 struct DataSourceConfig {
   DataSourceKind kind;
   std::int64_t num_samples;  // randn
@@ -88,6 +89,11 @@ struct DataSourceConfig {
   const char* labels_path;   // idx: labels, uint8 [N]
   double idx_scale;          // idx: pixel = byte / idx_scale
   const char* text_path;     // text: a character-level corpus (bytes, plain or .gz)
+  double text_begin, text_end;  // text: the part used, bytes [int(size * begin), int(size * end))
+  const char* prompt;           // prompt: the text generation starts from
+  std::int64_t max_new_tokens;  // prompt: bytes generated after it
+  double temperature;           // prompt: logits are divided by it before sampling
+  std::int64_t top_k;           // prompt: sample among the k likeliest tokens; 0: all
 };
 
 struct DataConfig {

@@ -1,0 +1,8 @@
+// gpt_char: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace gpt_char {
+const ltrt::ModelDef& model();
+}  // namespace gpt_char

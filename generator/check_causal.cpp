@@ -1,0 +1,57 @@
+#include "check_causal.hpp"
+
+#include <set>
+
+#include "diagnostics.hpp"
+
+namespace ltgen {
+
+namespace {
+// Layers that work on each position on its own (over the last dimension, or elementwise).
+const std::set<std::string> kPositionWise = {
+    "Embedding", "PositionalEmbedding", "Linear", "ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "SiLU",
+    "Dropout", "Identity", "Add", "Mul"};
+
+std::int64_t int_arg(const LayerSpec& l, const char* name, std::int64_t fallback) {
+  auto it = l.args.find(name);
+  return it != l.args.end() && std::holds_alternative<std::int64_t>(it->second) ? std::get<std::int64_t>(it->second)
+                                                                                : fallback;
+}
+
+// Empty when the layer keeps positions apart (or attends causally), else why it does not.
+std::string mixes_positions(const LayerSpec& l) {
+  if (kPositionWise.count(l.type)) return "";
+  if (l.type == "MultiheadAttention") {
+    auto it = l.args.find("is_causal");
+    const bool causal = it != l.args.end() && std::get<bool>(it->second);
+    return causal ? "" : "attends to every position: set \"is_causal\": true";
+  }
+  if (l.type == "LayerNorm") {
+    auto it = l.args.find("normalized_shape");
+    if (it == l.args.end()) return "";  // inferred: the last dimension
+    const Attr& s = it->second;
+    const bool last_only = std::holds_alternative<std::int64_t>(s) ||
+                           (std::holds_alternative<std::vector<std::int64_t>>(s) &&
+                            std::get<std::vector<std::int64_t>>(s).size() == 1);
+    return last_only ? "" : "normalizes over positions: normalize the last dimension only";
+  }
+  if (l.type == "Softmax" || l.type == "LogSoftmax" || l.type == "Concat") {
+    const std::int64_t dim = int_arg(l, "dim", 1);
+    return dim == -1 || dim == 2 ? "" : "works along dim " + std::to_string(dim) + ": use dim -1";
+  }
+  return "is not known to keep sequence positions apart";
+}
+}  // namespace
+
+void check_causal(const Spec& spec, const std::string& user) {
+  for (const LayerSpec& l : spec.layers) {
+    const std::string why = mixes_positions(l);
+    if (why.empty()) continue;
+    throw SpecError(spec.path, l.pos, l.source,
+                    l.type + " " + why + ". " + user + " generates text one token at a time, which needs a model "
+                    "whose output at each position reads earlier positions only (Embedding, PositionalEmbedding, "
+                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention)");
+  }
+}
+
+}  // namespace ltgen

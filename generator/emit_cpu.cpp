@@ -396,8 +396,9 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line();
   std::vector<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/rng.hpp>"};
   for (const Node& n : g.nodes)  // BatchNorm refuses a training batch of one value per channel
-    if (n.op == "batch_norm") {
+    if (n.op == "batch_norm") {  // and sums its statistics in double
       includes.insert(includes.begin() + 2, "<ltrt/error.hpp>");
+      includes.insert(includes.begin() + 3, "<ltrt/reduce.hpp>");
       break;
     }
   for (const std::string& inc : includes) w.line("#include " + inc);

@@ -178,13 +178,21 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
+              float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;
-                row[oy * kOutW + ox] = inside ? x[(c * kH + iy) * kW + ix] : 0.0f;
+              if (iy < 0 || iy >= kH) {
+                std::fill(dst, dst + kOutW, 0.0f);
+                continue;
               }
+              const float* src = x + (c * kH + iy) * kW;
+              std::fill(dst, dst + lo, 0.0f);
+              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
@@ -285,13 +293,21 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
+              float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;
-                row[oy * kOutW + ox] = inside ? x[(c * kH + iy) * kW + ix] : 0.0f;
+              if (iy < 0 || iy >= kH) {
+                std::fill(dst, dst + kOutW, 0.0f);
+                continue;
               }
+              const float* src = x + (c * kH + iy) * kW;
+              std::fill(dst, dst + lo, 0.0f);
+              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
@@ -396,7 +412,7 @@ static void loss_forward(float* loss, const float* inp, const std::int64_t* targ
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
@@ -427,10 +443,10 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = std::exp(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse);
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -526,13 +542,21 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
+              float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;
-                row[oy * kOutW + ox] = inside ? x[(c * kH + iy) * kW + ix] : 0.0f;
+              if (iy < 0 || iy >= kH) {
+                std::fill(dst, dst + kOutW, 0.0f);
+                continue;
               }
+              const float* src = x + (c * kH + iy) * kW;
+              std::fill(dst, dst + lo, 0.0f);
+              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
@@ -552,13 +576,16 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
               if (iy < 0 || iy >= kH) continue;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                if (ix >= 0 && ix < kW) dx[(c * kH + iy) * kW + ix] += row[oy * kOutW + ox];
-              }
+              float* drow = dx + (c * kH + iy) * kW;
+              const float* src = row + oy * kOutW;
+              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
             }
           }
         }
@@ -648,13 +675,21 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
+              float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;
-                row[oy * kOutW + ox] = inside ? x[(c * kH + iy) * kW + ix] : 0.0f;
+              if (iy < 0 || iy >= kH) {
+                std::fill(dst, dst + kOutW, 0.0f);
+                continue;
               }
+              const float* src = x + (c * kH + iy) * kW;
+              std::fill(dst, dst + lo, 0.0f);
+              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }

@@ -185,6 +185,7 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
 #include <ltrt/error.hpp>
+#include <ltrt/reduce.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -295,13 +296,21 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
+              float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;
-                row[oy * kOutW + ox] = inside ? x[(c * kH + iy) * kW + ix] : 0.0f;
+              if (iy < 0 || iy >= kH) {
+                std::fill(dst, dst + kOutW, 0.0f);
+                continue;
               }
+              const float* src = x + (c * kH + iy) * kW;
+              std::fill(dst, dst + lo, 0.0f);
+              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
@@ -366,16 +375,17 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   }
   ++num_batches_tracked[0];
   for (int c = 0; c < kC; ++c) {
-    double sum = 0.0;  // double sums: count is n * positions, often large
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) sum += inp[(r * kC + c) * kL + k];
+    // double sums (as torch's CPU kernel): count is n * positions, often large
+    double sum = 0.0;
+    for (int r = 0; r < n; ++r) {
+      const float* x = inp + (r * kC + c) * kL;
+      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+    }
     const double md = sum / count;
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const double d = inp[(r * kC + c) * kL + k] - md;
-        sum_sq += d * d;
-      }
+      const float* x = inp + (r * kC + c) * kL;
+      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -462,13 +472,21 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
+              float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;
-                row[oy * kOutW + ox] = inside ? x[(c * kH + iy) * kW + ix] : 0.0f;
+              if (iy < 0 || iy >= kH) {
+                std::fill(dst, dst + kOutW, 0.0f);
+                continue;
               }
+              const float* src = x + (c * kH + iy) * kW;
+              std::fill(dst, dst + lo, 0.0f);
+              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
@@ -533,16 +551,17 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   }
   ++num_batches_tracked[0];
   for (int c = 0; c < kC; ++c) {
-    double sum = 0.0;  // double sums: count is n * positions, often large
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) sum += inp[(r * kC + c) * kL + k];
+    // double sums (as torch's CPU kernel): count is n * positions, often large
+    double sum = 0.0;
+    for (int r = 0; r < n; ++r) {
+      const float* x = inp + (r * kC + c) * kL;
+      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+    }
     const double md = sum / count;
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const double d = inp[(r * kC + c) * kL + k] - md;
-        sum_sq += d * d;
-      }
+      const float* x = inp + (r * kC + c) * kL;
+      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -718,7 +737,7 @@ static void loss_forward(float* loss, const float* inp, const std::int64_t* targ
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
@@ -749,10 +768,10 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = std::exp(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse);
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -921,11 +940,10 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
     const float m = mean[c], s = rstd[c];
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        sum_dy += dout[i];
-        sum_dy_xhat += dout[i] * ((inp[i] - m) * s);
-      }
+      const float* x = inp + (r * kC + c) * kL;
+      const float* dy = dout + (r * kC + c) * kL;
+      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
     }
     dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
     dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
@@ -965,13 +983,21 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
+              float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;
-                row[oy * kOutW + ox] = inside ? x[(c * kH + iy) * kW + ix] : 0.0f;
+              if (iy < 0 || iy >= kH) {
+                std::fill(dst, dst + kOutW, 0.0f);
+                continue;
               }
+              const float* src = x + (c * kH + iy) * kW;
+              std::fill(dst, dst + lo, 0.0f);
+              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
@@ -991,13 +1017,16 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
               if (iy < 0 || iy >= kH) continue;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                if (ix >= 0 && ix < kW) dx[(c * kH + iy) * kW + ix] += row[oy * kOutW + ox];
-              }
+              float* drow = dx + (c * kH + iy) * kW;
+              const float* src = row + oy * kOutW;
+              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
             }
           }
         }
@@ -1074,11 +1103,10 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
     const float m = mean[c], s = rstd[c];
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        sum_dy += dout[i];
-        sum_dy_xhat += dout[i] * ((inp[i] - m) * s);
-      }
+      const float* x = inp + (r * kC + c) * kL;
+      const float* dy = dout + (r * kC + c) * kL;
+      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
     }
     dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
     dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
@@ -1118,13 +1146,21 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
         for (int ky = 0; ky < kKernelH; ++ky) {
           for (int kx = 0; kx < kKernelW; ++kx) {
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
+              float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              for (int ox = 0; ox < kOutW; ++ox) {
-                const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-                const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;
-                row[oy * kOutW + ox] = inside ? x[(c * kH + iy) * kW + ix] : 0.0f;
+              if (iy < 0 || iy >= kH) {
+                std::fill(dst, dst + kOutW, 0.0f);
+                continue;
               }
+              const float* src = x + (c * kH + iy) * kW;
+              std::fill(dst, dst + lo, 0.0f);
+              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }

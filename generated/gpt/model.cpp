@@ -67,8 +67,8 @@
 //   bwd  d_res3_out: f32(32, 32, 48), d_ln4_weight: f32(48,), d_ln4_bias: f32(48,) = layer_norm_backward(d_ln4_out, res3_out, ln4_out_mean, ln4_out_rstd, ln4_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln4  spec: model.graph[13]
 //   bwd  d_res3_out_sum1: f32(32, 32, 48) = add(d_res4_out, d_res3_out)  # res3  spec: model.graph[12]
 //   bwd  d_attn2_att: f32(32, 32, 48), d_attn2_out_proj_weight: f32(48, 48), d_attn2_out_proj_bias: f32(48,) = linear_backward(d_res3_out_sum1, attn2_att, attn2_out_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=48)  # attn2.out_proj  spec: model.graph[11]
-//   bwd  d_attn2_in_proj_out: f32(32, 32, 144) = attention_backward(d_attn2_att, attn2_in_proj_out, attn2_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
-//   bwd  d_ln3_out: f32(32, 32, 48), d_attn2_in_proj_weight: f32(144, 48), d_attn2_in_proj_bias: f32(144,) = linear_backward(d_attn2_in_proj_out, ln3_out, attn2_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn2.in_proj  spec: model.graph[11]
+//   bwd  d_attn2_in_proj_out_dqkv: f32(32, 32, 144), d_attn2_in_proj_out_scratch: f32(32, 32) = attention_backward(d_attn2_att, attn2_in_proj_out, attn2_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
+//   bwd  d_ln3_out: f32(32, 32, 48), d_attn2_in_proj_weight: f32(144, 48), d_attn2_in_proj_bias: f32(144,) = linear_backward(d_attn2_in_proj_out_dqkv, ln3_out, attn2_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn2.in_proj  spec: model.graph[11]
 //   bwd  d_res2_out: f32(32, 32, 48), d_ln3_weight: f32(48,), d_ln3_bias: f32(48,) = layer_norm_backward(d_ln3_out, res2_out, ln3_out_mean, ln3_out_rstd, ln3_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln3  spec: model.graph[10]
 //   bwd  d_res2_out_sum1: f32(32, 32, 48) = add(d_res3_out_sum1, d_res2_out)  # res2  spec: model.graph[9]
 //   bwd  d_gelu1_out: f32(32, 32, 192), d_proj1_weight: f32(48, 192), d_proj1_bias: f32(48,) = linear_backward(d_res2_out_sum1, gelu1_out, proj1_weight, bias=True, blas=True, in_features=192, need_dinp=True, out_features=48)  # proj1  spec: model.graph[8]
@@ -77,8 +77,8 @@
 //   bwd  d_res1_out: f32(32, 32, 48), d_ln2_weight: f32(48,), d_ln2_bias: f32(48,) = layer_norm_backward(d_ln2_out, res1_out, ln2_out_mean, ln2_out_rstd, ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln2  spec: model.graph[5]
 //   bwd  d_res1_out_sum1: f32(32, 32, 48) = add(d_res2_out_sum1, d_res1_out)  # res1  spec: model.graph[4]
 //   bwd  d_attn1_att: f32(32, 32, 48), d_attn1_out_proj_weight: f32(48, 48), d_attn1_out_proj_bias: f32(48,) = linear_backward(d_res1_out_sum1, attn1_att, attn1_out_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=48)  # attn1.out_proj  spec: model.graph[3]
-//   bwd  d_attn1_in_proj_out: f32(32, 32, 144) = attention_backward(d_attn1_att, attn1_in_proj_out, attn1_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
-//   bwd  d_ln1_out: f32(32, 32, 48), d_attn1_in_proj_weight: f32(144, 48), d_attn1_in_proj_bias: f32(144,) = linear_backward(d_attn1_in_proj_out, ln1_out, attn1_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn1.in_proj  spec: model.graph[3]
+//   bwd  d_attn1_in_proj_out_dqkv: f32(32, 32, 144), d_attn1_in_proj_out_scratch: f32(32, 32) = attention_backward(d_attn1_att, attn1_in_proj_out, attn1_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
+//   bwd  d_ln1_out: f32(32, 32, 48), d_attn1_in_proj_weight: f32(144, 48), d_attn1_in_proj_bias: f32(144,) = linear_backward(d_attn1_in_proj_out_dqkv, ln1_out, attn1_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn1.in_proj  spec: model.graph[3]
 //   bwd  d_wpe_out: f32(32, 32, 48), d_ln1_weight: f32(48,), d_ln1_bias: f32(48,) = layer_norm_backward(d_ln1_out, wpe_out, ln1_out_mean, ln1_out_rstd, ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln1  spec: model.graph[2]
 //   bwd  d_wpe_out_sum1: f32(32, 32, 48) = add(d_res1_out_sum1, d_wpe_out)  # wpe  spec: model.graph[1]
 //   bwd  d_wpe_weight: f32(32, 48) = positional_embedding_backward(d_wpe_out_sum1, embedding_dim=48, num_positions=32)  # wpe  spec: model.graph[1]
@@ -138,7 +138,7 @@
 //
 // Memory plan: one arena of 10226304 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 65184 floats at 0, 260736 and 521472.
-// Activations take 8568832 bytes (16826368 without reuse).
+// Activations take 8568832 bytes (16834560 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1042944   8192      x                           (32, 32)      step          -
 //   1051136   8192      target                      (32, 32)      step          -
@@ -189,7 +189,8 @@
 //   7056000   196608    d_res3_out                  (32, 32, 48)  29..30        ln4_out
 //   7252608   196608    d_res3_out_sum1             (32, 32, 48)  30..35        res3_out
 //   7056000   196608    d_attn2_att                 (32, 32, 48)  31..32        d_res3_out
-//   7449216   589824    d_attn2_in_proj_out         (32, 32, 144) 32..33        ln4_out_mean
+//   7449216   589824    d_attn2_in_proj_out_dqkv    (32, 32, 144) 32..33        ln4_out_mean
+//   6335104   4096      d_attn2_in_proj_out_scratch (32, 32)      32..32        attn2_att
 //   5745280   196608    d_ln3_out                   (32, 32, 48)  33..34        attn2_in_proj_out
 //   5343872   196608    d_res2_out                  (32, 32, 48)  34..35        ln3_out
 //   5540480   196608    d_res2_out_sum1             (32, 32, 48)  35..40        res2_out
@@ -199,7 +200,8 @@
 //   3369600   196608    d_res1_out                  (32, 32, 48)  39..40        ln2_out
 //   3566208   196608    d_res1_out_sum1             (32, 32, 48)  40..45        res1_out
 //   3369600   196608    d_attn1_att                 (32, 32, 48)  41..42        d_res1_out
-//   3762816   589824    d_attn1_in_proj_out         (32, 32, 144) 42..43        ln2_out_mean
+//   3762816   589824    d_attn1_in_proj_out_dqkv    (32, 32, 144) 42..43        ln2_out_mean
+//   2648704   4096      d_attn1_in_proj_out_scratch (32, 32)      42..42        attn1_att
 //   2058880   196608    d_ln1_out                   (32, 32, 48)  43..44        attn1_in_proj_out
 //   1657472   196608    d_wpe_out                   (32, 32, 48)  44..45        ln1_out
 //   1854080   196608    d_wpe_out_sum1              (32, 32, 48)  45..47        wpe_out
@@ -313,7 +315,8 @@ namespace offset {
   constexpr std::size_t d_res3_out = 7056000;
   constexpr std::size_t d_res3_out_sum1 = 7252608;
   constexpr std::size_t d_attn2_att = 7056000;
-  constexpr std::size_t d_attn2_in_proj_out = 7449216;
+  constexpr std::size_t d_attn2_in_proj_out_dqkv = 7449216;
+  constexpr std::size_t d_attn2_in_proj_out_scratch = 6335104;
   constexpr std::size_t d_ln3_out = 5745280;
   constexpr std::size_t d_res2_out = 5343872;
   constexpr std::size_t d_res2_out_sum1 = 5540480;
@@ -323,7 +326,8 @@ namespace offset {
   constexpr std::size_t d_res1_out = 3369600;
   constexpr std::size_t d_res1_out_sum1 = 3566208;
   constexpr std::size_t d_attn1_att = 3369600;
-  constexpr std::size_t d_attn1_in_proj_out = 3762816;
+  constexpr std::size_t d_attn1_in_proj_out_dqkv = 3762816;
+  constexpr std::size_t d_attn1_in_proj_out_scratch = 2648704;
   constexpr std::size_t d_ln1_out = 2058880;
   constexpr std::size_t d_wpe_out = 1657472;
   constexpr std::size_t d_wpe_out_sum1 = 1854080;
@@ -474,36 +478,27 @@ static void attn1_forward(float* out, float* probs, const float* qkv, int n) {
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  // qkv rows are [q | k | v], each E wide; head h reads columns h * kD ... (h + 1) * kD - 1.
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* p = probs + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
-        const float* q = x + i * 3 * kE + h * kD;
-        float* p = probs + ((b * kHeads + h) * kT + i) * kT;
+        float* row = p + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float max = -INFINITY;
-        for (int j = 0; j < visible; ++j) {
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) s += q[d] * k[d];
-          p[j] = s * scale;
-          max = std::max(max, p[j]);
-        }
+        float max = row[0];
+        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
         float sum = 0.0f;
         for (int j = 0; j < visible; ++j) {
-          p[j] = std::exp(p[j] - max);
-          sum += p[j];
+          row[j] = ltrt::exp_vec(row[j] - max);
+          sum += row[j];
         }
-        for (int j = 0; j < visible; ++j) p[j] /= sum;
-        for (int j = visible; j < kT; ++j) p[j] = 0.0f;  // masked: -inf before the softmax
-        float* o = out + (b * kT + i) * kE + h * kD;
-        std::fill(o, o + kD, 0.0f);
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          for (int d = 0; d < kD; ++d) o[d] += p[j] * v[d];
-        }
+        for (int j = 0; j < visible; ++j) row[j] /= sum;
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
     }
   }
 }
@@ -702,36 +697,27 @@ static void attn2_forward(float* out, float* probs, const float* qkv, int n) {
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  // qkv rows are [q | k | v], each E wide; head h reads columns h * kD ... (h + 1) * kD - 1.
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* p = probs + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
-        const float* q = x + i * 3 * kE + h * kD;
-        float* p = probs + ((b * kHeads + h) * kT + i) * kT;
+        float* row = p + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float max = -INFINITY;
-        for (int j = 0; j < visible; ++j) {
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) s += q[d] * k[d];
-          p[j] = s * scale;
-          max = std::max(max, p[j]);
-        }
+        float max = row[0];
+        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
         float sum = 0.0f;
         for (int j = 0; j < visible; ++j) {
-          p[j] = std::exp(p[j] - max);
-          sum += p[j];
+          row[j] = ltrt::exp_vec(row[j] - max);
+          sum += row[j];
         }
-        for (int j = 0; j < visible; ++j) p[j] /= sum;
-        for (int j = visible; j < kT; ++j) p[j] = 0.0f;  // masked: -inf before the softmax
-        float* o = out + (b * kT + i) * kE + h * kD;
-        std::fill(o, o + kD, 0.0f);
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          for (int d = 0; d < kD; ++d) o[d] += p[j] * v[d];
-        }
+        for (int j = 0; j < visible; ++j) row[j] /= sum;
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
     }
   }
 }
@@ -939,7 +925,7 @@ static void loss_forward(float* loss, const float* inp, const std::int64_t* targ
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
@@ -971,10 +957,10 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = std::exp(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse);
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -1192,46 +1178,36 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 32, 144) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
-static void attn2_backward(float* dqkv, const float* dout, const float* qkv, const float* probs, int n) {
+// dqkv (32, 32, 144) scratch (32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
+static void attn2_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
   constexpr int kT = 32;  // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  std::fill(dqkv, dqkv + n * kT * 3 * kE, 0.0f);
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
-    float* dx = dqkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* dq = dqkv + b * kT * 3 * kE + h * kD;
+      float* dk = dq + kE;
+      float* dv = dq + 2 * kE;
+      const float* p = probs + (b * kHeads + h) * kT * kT;
+      const float* d_o = dout + b * kT * kE + h * kD;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
-        const float* p = probs + ((b * kHeads + h) * kT + i) * kT;
-        const float* d_o = dout + (b * kT + i) * kE + h * kD;
+        const float* pi = p + i * kT;
+        float* ds = scratch + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dp[kT];
-        float dot = 0.0f;  // sum_j p_ij dp_ij
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          float* dv = dx + j * 3 * kE + 2 * kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) {
-            s += d_o[d] * v[d];
-            dv[d] += p[j] * d_o[d];
-          }
-          dp[j] = s;
-          dot += p[j] * s;
-        }
-        const float* q = x + i * 3 * kE + h * kD;
-        float* dq = dx + i * 3 * kE + h * kD;
-        for (int j = 0; j < visible; ++j) {
-          const float ds = p[j] * (dp[j] - dot) * scale;
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float* dk = dx + j * 3 * kE + kE + h * kD;
-          for (int d = 0; d < kD; ++d) {
-            dq[d] += ds * k[d];
-            dk[d] += ds * q[d];
-          }
-        }
+        float dot = 0.0f;
+        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
     }
   }
 }
@@ -1462,46 +1438,36 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 32, 144) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
-static void attn1_backward(float* dqkv, const float* dout, const float* qkv, const float* probs, int n) {
+// dqkv (32, 32, 144) scratch (32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
+static void attn1_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
   constexpr int kT = 32;  // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  std::fill(dqkv, dqkv + n * kT * 3 * kE, 0.0f);
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
-    float* dx = dqkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* dq = dqkv + b * kT * 3 * kE + h * kD;
+      float* dk = dq + kE;
+      float* dv = dq + 2 * kE;
+      const float* p = probs + (b * kHeads + h) * kT * kT;
+      const float* d_o = dout + b * kT * kE + h * kD;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
-        const float* p = probs + ((b * kHeads + h) * kT + i) * kT;
-        const float* d_o = dout + (b * kT + i) * kE + h * kD;
+        const float* pi = p + i * kT;
+        float* ds = scratch + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dp[kT];
-        float dot = 0.0f;  // sum_j p_ij dp_ij
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          float* dv = dx + j * 3 * kE + 2 * kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) {
-            s += d_o[d] * v[d];
-            dv[d] += p[j] * d_o[d];
-          }
-          dp[j] = s;
-          dot += p[j] * s;
-        }
-        const float* q = x + i * 3 * kE + h * kD;
-        float* dq = dx + i * 3 * kE + h * kD;
-        for (int j = 0; j < visible; ++j) {
-          const float ds = p[j] * (dp[j] - dot) * scale;
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float* dk = dx + j * 3 * kE + kE + h * kD;
-          for (int d = 0; d < kD; ++d) {
-            dq[d] += ds * k[d];
-            dk[d] += ds * q[d];
-          }
-        }
+        float dot = 0.0f;
+        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
     }
   }
 }
@@ -1684,6 +1650,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);  // (32, 32, 144)
   auto* const d_ln1_out = reinterpret_cast<float*>(arena + offset::d_ln1_out);  // (32, 32, 48)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);  // (32, 32, 48)
+  auto* const d_attn1_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);  // (32, 32)
   auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);  // (32, 4, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);  // (32, 32, 48)
@@ -1692,7 +1659,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);  // (32, 32, 48)
   auto* const d_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res1_out_sum1);  // (32, 32, 48)
   auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
-  auto* const d_attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out);  // (32, 32, 144)
+  auto* const d_attn1_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_dqkv);  // (32, 32, 144)
   auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);  // (32, 32)
   auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);  // (32, 32, 192)
   auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);  // (32, 32, 192)
@@ -1709,6 +1676,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);  // (32, 32, 144)
   auto* const d_ln3_out = reinterpret_cast<float*>(arena + offset::d_ln3_out);  // (32, 32, 48)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);  // (32, 32, 48)
+  auto* const d_attn2_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);  // (32, 32)
   auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);  // (32, 4, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);  // (32, 32, 48)
@@ -1717,7 +1685,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);  // (32, 32, 48)
   auto* const d_res3_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res3_out_sum1);  // (32, 32, 48)
   auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);  // (32, 32)
-  auto* const d_attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out);  // (32, 32, 144)
+  auto* const d_attn2_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_dqkv);  // (32, 32, 144)
   auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);  // (32, 32)
   auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);  // (32, 32, 192)
   auto* const d_fc2_out = reinterpret_cast<float*>(arena + offset::d_fc2_out);  // (32, 32, 192)
@@ -1770,8 +1738,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   ln4_backward(d_res3_out, d_ln4_weight, d_ln4_bias, d_ln4_out, res3_out, ln4_out_mean, ln4_out_rstd, ln4_weight, n, accumulate);
   res3_add_backward(d_res3_out_sum1, d_res4_out, d_res3_out, n);
   attn2_out_proj_backward(d_attn2_att, d_attn2_out_proj_weight, d_attn2_out_proj_bias, d_res3_out_sum1, attn2_att, attn2_out_proj_weight, n, accumulate);
-  attn2_backward(d_attn2_in_proj_out, d_attn2_att, attn2_in_proj_out, attn2_att_probs, n);
-  attn2_in_proj_backward(d_ln3_out, d_attn2_in_proj_weight, d_attn2_in_proj_bias, d_attn2_in_proj_out, ln3_out, attn2_in_proj_weight, n, accumulate);
+  attn2_backward(d_attn2_in_proj_out_dqkv, d_attn2_in_proj_out_scratch, d_attn2_att, attn2_in_proj_out, attn2_att_probs, n);
+  attn2_in_proj_backward(d_ln3_out, d_attn2_in_proj_weight, d_attn2_in_proj_bias, d_attn2_in_proj_out_dqkv, ln3_out, attn2_in_proj_weight, n, accumulate);
   ln3_backward(d_res2_out, d_ln3_weight, d_ln3_bias, d_ln3_out, res2_out, ln3_out_mean, ln3_out_rstd, ln3_weight, n, accumulate);
   res2_add_backward(d_res2_out_sum1, d_res3_out_sum1, d_res2_out, n);
   proj1_backward(d_gelu1_out, d_proj1_weight, d_proj1_bias, d_res2_out_sum1, gelu1_out, proj1_weight, n, accumulate);
@@ -1780,8 +1748,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   ln2_backward(d_res1_out, d_ln2_weight, d_ln2_bias, d_ln2_out, res1_out, ln2_out_mean, ln2_out_rstd, ln2_weight, n, accumulate);
   res1_add_backward(d_res1_out_sum1, d_res2_out_sum1, d_res1_out, n);
   attn1_out_proj_backward(d_attn1_att, d_attn1_out_proj_weight, d_attn1_out_proj_bias, d_res1_out_sum1, attn1_att, attn1_out_proj_weight, n, accumulate);
-  attn1_backward(d_attn1_in_proj_out, d_attn1_att, attn1_in_proj_out, attn1_att_probs, n);
-  attn1_in_proj_backward(d_ln1_out, d_attn1_in_proj_weight, d_attn1_in_proj_bias, d_attn1_in_proj_out, ln1_out, attn1_in_proj_weight, n, accumulate);
+  attn1_backward(d_attn1_in_proj_out_dqkv, d_attn1_in_proj_out_scratch, d_attn1_att, attn1_in_proj_out, attn1_att_probs, n);
+  attn1_in_proj_backward(d_ln1_out, d_attn1_in_proj_weight, d_attn1_in_proj_bias, d_attn1_in_proj_out_dqkv, ln1_out, attn1_in_proj_weight, n, accumulate);
   ln1_backward(d_wpe_out, d_ln1_weight, d_ln1_bias, d_ln1_out, wpe_out, ln1_out_mean, ln1_out_rstd, ln1_weight, n, accumulate);
   wpe_add_backward(d_wpe_out_sum1, d_res1_out_sum1, d_wpe_out, n);
   wpe_backward(d_wpe_weight, d_wpe_out_sum1, n, accumulate);
@@ -2095,7 +2063,8 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_attn2_out_proj_weight", ltrt::DType::f32, 2, {48, 48}, 436608},
   {"d_attn2_out_proj_bias", ltrt::DType::f32, 1, {48}, 445824},
   {"d_attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
-  {"d_attn2_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 7449216},
+  {"d_attn2_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 7449216},
+  {"d_attn2_in_proj_out_scratch", ltrt::DType::f32, 2, {32, 32}, 6335104},
   {"d_attn2_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 408384},
   {"d_attn2_in_proj_bias", ltrt::DType::f32, 1, {144}, 436032},
   {"d_ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5745280},
@@ -2117,7 +2086,8 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_attn1_out_proj_weight", ltrt::DType::f32, 2, {48, 48}, 323520},
   {"d_attn1_out_proj_bias", ltrt::DType::f32, 1, {48}, 332736},
   {"d_attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
-  {"d_attn1_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 3762816},
+  {"d_attn1_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 3762816},
+  {"d_attn1_in_proj_out_scratch", ltrt::DType::f32, 2, {32, 32}, 2648704},
   {"d_attn1_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 295296},
   {"d_attn1_in_proj_bias", ltrt::DType::f32, 1, {144}, 322944},
   {"d_ln1_out", ltrt::DType::f32, 3, {32, 32, 48}, 2058880},

@@ -109,8 +109,8 @@
 //   bwd  d_h3_res1_out: f32(32, 64, 128), d_h3_ln2_weight: f32(128,), d_h3_ln2_bias: f32(128,) = layer_norm_backward(d_h3_ln2_out, h3_res1_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h3_ln2  spec: model.graph[29]
 //   bwd  d_h3_res1_out_sum1: f32(32, 64, 128) = add(d_h3_res2_out, d_h3_res1_out)  # h3_res1  spec: model.graph[28]
 //   bwd  d_h3_attn_att: f32(32, 64, 128), d_h3_attn_out_proj_weight: f32(128, 128), d_h3_attn_out_proj_bias: f32(128,) = linear_backward(d_h3_res1_out_sum1, h3_attn_att, h3_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h3_attn.out_proj  spec: model.graph[27]
-//   bwd  d_h3_attn_in_proj_out: f32(32, 64, 384) = attention_backward(d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
-//   bwd  d_h3_ln1_out: f32(32, 64, 128), d_h3_attn_in_proj_weight: f32(384, 128), d_h3_attn_in_proj_bias: f32(384,) = linear_backward(d_h3_attn_in_proj_out, h3_ln1_out, h3_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h3_attn.in_proj  spec: model.graph[27]
+//   bwd  d_h3_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h3_attn_in_proj_out_scratch: f32(64, 64) = attention_backward(d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
+//   bwd  d_h3_ln1_out: f32(32, 64, 128), d_h3_attn_in_proj_weight: f32(384, 128), d_h3_attn_in_proj_bias: f32(384,) = linear_backward(d_h3_attn_in_proj_out_dqkv, h3_ln1_out, h3_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h3_attn.in_proj  spec: model.graph[27]
 //   bwd  d_h2_res2_out: f32(32, 64, 128), d_h3_ln1_weight: f32(128,), d_h3_ln1_bias: f32(128,) = layer_norm_backward(d_h3_ln1_out, h2_res2_out, h3_ln1_out_mean, h3_ln1_out_rstd, h3_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h3_ln1  spec: model.graph[26]
 //   bwd  d_h2_res2_out_sum1: f32(32, 64, 128) = add(d_h3_res1_out_sum1, d_h2_res2_out)  # h2_res2  spec: model.graph[25]
 //   bwd  d_h2_gelu_out: f32(32, 64, 512), d_h2_proj_weight: f32(128, 512), d_h2_proj_bias: f32(128,) = linear_backward(d_h2_res2_out_sum1, h2_gelu_out, h2_proj_weight, bias=True, blas=True, in_features=512, need_dinp=True, out_features=128)  # h2_proj  spec: model.graph[24]
@@ -119,8 +119,8 @@
 //   bwd  d_h2_res1_out: f32(32, 64, 128), d_h2_ln2_weight: f32(128,), d_h2_ln2_bias: f32(128,) = layer_norm_backward(d_h2_ln2_out, h2_res1_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h2_ln2  spec: model.graph[21]
 //   bwd  d_h2_res1_out_sum1: f32(32, 64, 128) = add(d_h2_res2_out_sum1, d_h2_res1_out)  # h2_res1  spec: model.graph[20]
 //   bwd  d_h2_attn_att: f32(32, 64, 128), d_h2_attn_out_proj_weight: f32(128, 128), d_h2_attn_out_proj_bias: f32(128,) = linear_backward(d_h2_res1_out_sum1, h2_attn_att, h2_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h2_attn.out_proj  spec: model.graph[19]
-//   bwd  d_h2_attn_in_proj_out: f32(32, 64, 384) = attention_backward(d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
-//   bwd  d_h2_ln1_out: f32(32, 64, 128), d_h2_attn_in_proj_weight: f32(384, 128), d_h2_attn_in_proj_bias: f32(384,) = linear_backward(d_h2_attn_in_proj_out, h2_ln1_out, h2_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h2_attn.in_proj  spec: model.graph[19]
+//   bwd  d_h2_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h2_attn_in_proj_out_scratch: f32(64, 64) = attention_backward(d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
+//   bwd  d_h2_ln1_out: f32(32, 64, 128), d_h2_attn_in_proj_weight: f32(384, 128), d_h2_attn_in_proj_bias: f32(384,) = linear_backward(d_h2_attn_in_proj_out_dqkv, h2_ln1_out, h2_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h2_attn.in_proj  spec: model.graph[19]
 //   bwd  d_h1_res2_out: f32(32, 64, 128), d_h2_ln1_weight: f32(128,), d_h2_ln1_bias: f32(128,) = layer_norm_backward(d_h2_ln1_out, h1_res2_out, h2_ln1_out_mean, h2_ln1_out_rstd, h2_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h2_ln1  spec: model.graph[18]
 //   bwd  d_h1_res2_out_sum1: f32(32, 64, 128) = add(d_h2_res1_out_sum1, d_h1_res2_out)  # h1_res2  spec: model.graph[17]
 //   bwd  d_h1_gelu_out: f32(32, 64, 512), d_h1_proj_weight: f32(128, 512), d_h1_proj_bias: f32(128,) = linear_backward(d_h1_res2_out_sum1, h1_gelu_out, h1_proj_weight, bias=True, blas=True, in_features=512, need_dinp=True, out_features=128)  # h1_proj  spec: model.graph[16]
@@ -129,8 +129,8 @@
 //   bwd  d_h1_res1_out: f32(32, 64, 128), d_h1_ln2_weight: f32(128,), d_h1_ln2_bias: f32(128,) = layer_norm_backward(d_h1_ln2_out, h1_res1_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h1_ln2  spec: model.graph[13]
 //   bwd  d_h1_res1_out_sum1: f32(32, 64, 128) = add(d_h1_res2_out_sum1, d_h1_res1_out)  # h1_res1  spec: model.graph[12]
 //   bwd  d_h1_attn_att: f32(32, 64, 128), d_h1_attn_out_proj_weight: f32(128, 128), d_h1_attn_out_proj_bias: f32(128,) = linear_backward(d_h1_res1_out_sum1, h1_attn_att, h1_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h1_attn.out_proj  spec: model.graph[11]
-//   bwd  d_h1_attn_in_proj_out: f32(32, 64, 384) = attention_backward(d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
-//   bwd  d_h1_ln1_out: f32(32, 64, 128), d_h1_attn_in_proj_weight: f32(384, 128), d_h1_attn_in_proj_bias: f32(384,) = linear_backward(d_h1_attn_in_proj_out, h1_ln1_out, h1_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h1_attn.in_proj  spec: model.graph[11]
+//   bwd  d_h1_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h1_attn_in_proj_out_scratch: f32(64, 64) = attention_backward(d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
+//   bwd  d_h1_ln1_out: f32(32, 64, 128), d_h1_attn_in_proj_weight: f32(384, 128), d_h1_attn_in_proj_bias: f32(384,) = linear_backward(d_h1_attn_in_proj_out_dqkv, h1_ln1_out, h1_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h1_attn.in_proj  spec: model.graph[11]
 //   bwd  d_h0_res2_out: f32(32, 64, 128), d_h1_ln1_weight: f32(128,), d_h1_ln1_bias: f32(128,) = layer_norm_backward(d_h1_ln1_out, h0_res2_out, h1_ln1_out_mean, h1_ln1_out_rstd, h1_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h1_ln1  spec: model.graph[10]
 //   bwd  d_h0_res2_out_sum1: f32(32, 64, 128) = add(d_h1_res1_out_sum1, d_h0_res2_out)  # h0_res2  spec: model.graph[9]
 //   bwd  d_h0_gelu_out: f32(32, 64, 512), d_h0_proj_weight: f32(128, 512), d_h0_proj_bias: f32(128,) = linear_backward(d_h0_res2_out_sum1, h0_gelu_out, h0_proj_weight, bias=True, blas=True, in_features=512, need_dinp=True, out_features=128)  # h0_proj  spec: model.graph[8]
@@ -139,8 +139,8 @@
 //   bwd  d_h0_res1_out: f32(32, 64, 128), d_h0_ln2_weight: f32(128,), d_h0_ln2_bias: f32(128,) = layer_norm_backward(d_h0_ln2_out, h0_res1_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h0_ln2  spec: model.graph[5]
 //   bwd  d_h0_res1_out_sum1: f32(32, 64, 128) = add(d_h0_res2_out_sum1, d_h0_res1_out)  # h0_res1  spec: model.graph[4]
 //   bwd  d_h0_attn_att: f32(32, 64, 128), d_h0_attn_out_proj_weight: f32(128, 128), d_h0_attn_out_proj_bias: f32(128,) = linear_backward(d_h0_res1_out_sum1, h0_attn_att, h0_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h0_attn.out_proj  spec: model.graph[3]
-//   bwd  d_h0_attn_in_proj_out: f32(32, 64, 384) = attention_backward(d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
-//   bwd  d_h0_ln1_out: f32(32, 64, 128), d_h0_attn_in_proj_weight: f32(384, 128), d_h0_attn_in_proj_bias: f32(384,) = linear_backward(d_h0_attn_in_proj_out, h0_ln1_out, h0_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h0_attn.in_proj  spec: model.graph[3]
+//   bwd  d_h0_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h0_attn_in_proj_out_scratch: f32(64, 64) = attention_backward(d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
+//   bwd  d_h0_ln1_out: f32(32, 64, 128), d_h0_attn_in_proj_weight: f32(384, 128), d_h0_attn_in_proj_bias: f32(384,) = linear_backward(d_h0_attn_in_proj_out_dqkv, h0_ln1_out, h0_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h0_attn.in_proj  spec: model.graph[3]
 //   bwd  d_wpe_out: f32(32, 64, 128), d_h0_ln1_weight: f32(128,), d_h0_ln1_bias: f32(128,) = layer_norm_backward(d_h0_ln1_out, wpe_out, h0_ln1_out_mean, h0_ln1_out_rstd, h0_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h0_ln1  spec: model.graph[2]
 //   bwd  d_wpe_out_sum1: f32(32, 64, 128) = add(d_h0_res1_out_sum1, d_wpe_out)  # wpe  spec: model.graph[1]
 //   bwd  d_wpe_weight: f32(64, 128) = positional_embedding_backward(d_wpe_out_sum1, embedding_dim=128, num_positions=64)  # wpe  spec: model.graph[1]
@@ -238,7 +238,7 @@
 //
 // Memory plan: one arena of 95223936 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 820224 floats at 0, 3280896 and 6561792.
-// Activations take 80871424 bytes (165969920 without reuse).
+// Activations take 80871424 bytes (166035456 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   13123584  16384     x                           (32, 64)      step          -
 //   13139968  16384     target                      (32, 64)      step          -
@@ -319,7 +319,8 @@
 //   79478912  1048576   d_h3_res1_out               (32, 64, 128) 47..48        h3_ln2_out
 //   80527488  1048576   d_h3_res1_out_sum1          (32, 64, 128) 48..53        h3_res1_out
 //   79478912  1048576   d_h3_attn_att               (32, 64, 128) 49..50        d_h3_res1_out
-//   81576064  3145728   d_h3_attn_in_proj_out       (32, 64, 384) 50..51        h3_ln2_out_mean
+//   81576064  3145728   d_h3_attn_in_proj_out_dqkv  (32, 64, 384) 50..51        h3_ln2_out_mean
+//   76333184  16384     d_h3_attn_in_proj_out_scratch (64, 64)      50..50        h3_attn_att
 //   73187456  1048576   d_h3_ln1_out                (32, 64, 128) 51..52        h3_attn_in_proj_out
 //   71073920  1048576   d_h2_res2_out               (32, 64, 128) 52..53        h3_ln1_out
 //   72122496  1048576   d_h2_res2_out_sum1          (32, 64, 128) 53..58        h2_res2_out
@@ -329,7 +330,8 @@
 //   60571776  1048576   d_h2_res1_out               (32, 64, 128) 57..58        h2_ln2_out
 //   61620352  1048576   d_h2_res1_out_sum1          (32, 64, 128) 58..63        h2_res1_out
 //   60571776  1048576   d_h2_attn_att               (32, 64, 128) 59..60        d_h2_res1_out
-//   62668928  3145728   d_h2_attn_in_proj_out       (32, 64, 384) 60..61        h2_ln2_out_mean
+//   62668928  3145728   d_h2_attn_in_proj_out_dqkv  (32, 64, 384) 60..61        h2_ln2_out_mean
+//   57426048  16384     d_h2_attn_in_proj_out_scratch (64, 64)      60..60        h2_attn_att
 //   54280320  1048576   d_h2_ln1_out                (32, 64, 128) 61..62        h2_attn_in_proj_out
 //   52166784  1048576   d_h1_res2_out               (32, 64, 128) 62..63        h2_ln1_out
 //   53215360  1048576   d_h1_res2_out_sum1          (32, 64, 128) 63..68        h1_res2_out
@@ -339,7 +341,8 @@
 //   41664640  1048576   d_h1_res1_out               (32, 64, 128) 67..68        h1_ln2_out
 //   42713216  1048576   d_h1_res1_out_sum1          (32, 64, 128) 68..73        h1_res1_out
 //   41664640  1048576   d_h1_attn_att               (32, 64, 128) 69..70        d_h1_res1_out
-//   43761792  3145728   d_h1_attn_in_proj_out       (32, 64, 384) 70..71        h1_ln2_out_mean
+//   43761792  3145728   d_h1_attn_in_proj_out_dqkv  (32, 64, 384) 70..71        h1_ln2_out_mean
+//   38518912  16384     d_h1_attn_in_proj_out_scratch (64, 64)      70..70        h1_attn_att
 //   35373184  1048576   d_h1_ln1_out                (32, 64, 128) 71..72        h1_attn_in_proj_out
 //   33259648  1048576   d_h0_res2_out               (32, 64, 128) 72..73        h1_ln1_out
 //   34308224  1048576   d_h0_res2_out_sum1          (32, 64, 128) 73..78        h0_res2_out
@@ -349,7 +352,8 @@
 //   22757504  1048576   d_h0_res1_out               (32, 64, 128) 77..78        h0_ln2_out
 //   23806080  1048576   d_h0_res1_out_sum1          (32, 64, 128) 78..83        h0_res1_out
 //   22757504  1048576   d_h0_attn_att               (32, 64, 128) 79..80        d_h0_res1_out
-//   24854656  3145728   d_h0_attn_in_proj_out       (32, 64, 384) 80..81        h0_ln2_out_mean
+//   24854656  3145728   d_h0_attn_in_proj_out_dqkv  (32, 64, 384) 80..81        h0_ln2_out_mean
+//   19611776  16384     d_h0_attn_in_proj_out_scratch (64, 64)      80..80        h0_attn_att
 //   16466048  1048576   d_h0_ln1_out                (32, 64, 128) 81..82        h0_attn_in_proj_out
 //   14352512  1048576   d_wpe_out                   (32, 64, 128) 82..83        h0_ln1_out
 //   15401088  1048576   d_wpe_out_sum1              (32, 64, 128) 83..85        wpe_out
@@ -511,7 +515,8 @@ namespace offset {
   constexpr std::size_t d_h3_res1_out = 79478912;
   constexpr std::size_t d_h3_res1_out_sum1 = 80527488;
   constexpr std::size_t d_h3_attn_att = 79478912;
-  constexpr std::size_t d_h3_attn_in_proj_out = 81576064;
+  constexpr std::size_t d_h3_attn_in_proj_out_dqkv = 81576064;
+  constexpr std::size_t d_h3_attn_in_proj_out_scratch = 76333184;
   constexpr std::size_t d_h3_ln1_out = 73187456;
   constexpr std::size_t d_h2_res2_out = 71073920;
   constexpr std::size_t d_h2_res2_out_sum1 = 72122496;
@@ -521,7 +526,8 @@ namespace offset {
   constexpr std::size_t d_h2_res1_out = 60571776;
   constexpr std::size_t d_h2_res1_out_sum1 = 61620352;
   constexpr std::size_t d_h2_attn_att = 60571776;
-  constexpr std::size_t d_h2_attn_in_proj_out = 62668928;
+  constexpr std::size_t d_h2_attn_in_proj_out_dqkv = 62668928;
+  constexpr std::size_t d_h2_attn_in_proj_out_scratch = 57426048;
   constexpr std::size_t d_h2_ln1_out = 54280320;
   constexpr std::size_t d_h1_res2_out = 52166784;
   constexpr std::size_t d_h1_res2_out_sum1 = 53215360;
@@ -531,7 +537,8 @@ namespace offset {
   constexpr std::size_t d_h1_res1_out = 41664640;
   constexpr std::size_t d_h1_res1_out_sum1 = 42713216;
   constexpr std::size_t d_h1_attn_att = 41664640;
-  constexpr std::size_t d_h1_attn_in_proj_out = 43761792;
+  constexpr std::size_t d_h1_attn_in_proj_out_dqkv = 43761792;
+  constexpr std::size_t d_h1_attn_in_proj_out_scratch = 38518912;
   constexpr std::size_t d_h1_ln1_out = 35373184;
   constexpr std::size_t d_h0_res2_out = 33259648;
   constexpr std::size_t d_h0_res2_out_sum1 = 34308224;
@@ -541,7 +548,8 @@ namespace offset {
   constexpr std::size_t d_h0_res1_out = 22757504;
   constexpr std::size_t d_h0_res1_out_sum1 = 23806080;
   constexpr std::size_t d_h0_attn_att = 22757504;
-  constexpr std::size_t d_h0_attn_in_proj_out = 24854656;
+  constexpr std::size_t d_h0_attn_in_proj_out_dqkv = 24854656;
+  constexpr std::size_t d_h0_attn_in_proj_out_scratch = 19611776;
   constexpr std::size_t d_h0_ln1_out = 16466048;
   constexpr std::size_t d_wpe_out = 14352512;
   constexpr std::size_t d_wpe_out_sum1 = 15401088;
@@ -740,36 +748,27 @@ static void h0_attn_forward(float* out, float* probs, const float* qkv, int n) {
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  // qkv rows are [q | k | v], each E wide; head h reads columns h * kD ... (h + 1) * kD - 1.
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* p = probs + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
-        const float* q = x + i * 3 * kE + h * kD;
-        float* p = probs + ((b * kHeads + h) * kT + i) * kT;
+        float* row = p + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float max = -INFINITY;
-        for (int j = 0; j < visible; ++j) {
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) s += q[d] * k[d];
-          p[j] = s * scale;
-          max = std::max(max, p[j]);
-        }
+        float max = row[0];
+        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
         float sum = 0.0f;
         for (int j = 0; j < visible; ++j) {
-          p[j] = std::exp(p[j] - max);
-          sum += p[j];
+          row[j] = ltrt::exp_vec(row[j] - max);
+          sum += row[j];
         }
-        for (int j = 0; j < visible; ++j) p[j] /= sum;
-        for (int j = visible; j < kT; ++j) p[j] = 0.0f;  // masked: -inf before the softmax
-        float* o = out + (b * kT + i) * kE + h * kD;
-        std::fill(o, o + kD, 0.0f);
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          for (int d = 0; d < kD; ++d) o[d] += p[j] * v[d];
-        }
+        for (int j = 0; j < visible; ++j) row[j] /= sum;
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
     }
   }
 }
@@ -968,36 +967,27 @@ static void h1_attn_forward(float* out, float* probs, const float* qkv, int n) {
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  // qkv rows are [q | k | v], each E wide; head h reads columns h * kD ... (h + 1) * kD - 1.
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* p = probs + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
-        const float* q = x + i * 3 * kE + h * kD;
-        float* p = probs + ((b * kHeads + h) * kT + i) * kT;
+        float* row = p + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float max = -INFINITY;
-        for (int j = 0; j < visible; ++j) {
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) s += q[d] * k[d];
-          p[j] = s * scale;
-          max = std::max(max, p[j]);
-        }
+        float max = row[0];
+        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
         float sum = 0.0f;
         for (int j = 0; j < visible; ++j) {
-          p[j] = std::exp(p[j] - max);
-          sum += p[j];
+          row[j] = ltrt::exp_vec(row[j] - max);
+          sum += row[j];
         }
-        for (int j = 0; j < visible; ++j) p[j] /= sum;
-        for (int j = visible; j < kT; ++j) p[j] = 0.0f;  // masked: -inf before the softmax
-        float* o = out + (b * kT + i) * kE + h * kD;
-        std::fill(o, o + kD, 0.0f);
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          for (int d = 0; d < kD; ++d) o[d] += p[j] * v[d];
-        }
+        for (int j = 0; j < visible; ++j) row[j] /= sum;
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
     }
   }
 }
@@ -1196,36 +1186,27 @@ static void h2_attn_forward(float* out, float* probs, const float* qkv, int n) {
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  // qkv rows are [q | k | v], each E wide; head h reads columns h * kD ... (h + 1) * kD - 1.
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* p = probs + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
-        const float* q = x + i * 3 * kE + h * kD;
-        float* p = probs + ((b * kHeads + h) * kT + i) * kT;
+        float* row = p + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float max = -INFINITY;
-        for (int j = 0; j < visible; ++j) {
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) s += q[d] * k[d];
-          p[j] = s * scale;
-          max = std::max(max, p[j]);
-        }
+        float max = row[0];
+        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
         float sum = 0.0f;
         for (int j = 0; j < visible; ++j) {
-          p[j] = std::exp(p[j] - max);
-          sum += p[j];
+          row[j] = ltrt::exp_vec(row[j] - max);
+          sum += row[j];
         }
-        for (int j = 0; j < visible; ++j) p[j] /= sum;
-        for (int j = visible; j < kT; ++j) p[j] = 0.0f;  // masked: -inf before the softmax
-        float* o = out + (b * kT + i) * kE + h * kD;
-        std::fill(o, o + kD, 0.0f);
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          for (int d = 0; d < kD; ++d) o[d] += p[j] * v[d];
-        }
+        for (int j = 0; j < visible; ++j) row[j] /= sum;
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
     }
   }
 }
@@ -1424,36 +1405,27 @@ static void h3_attn_forward(float* out, float* probs, const float* qkv, int n) {
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  // qkv rows are [q | k | v], each E wide; head h reads columns h * kD ... (h + 1) * kD - 1.
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* p = probs + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
-        const float* q = x + i * 3 * kE + h * kD;
-        float* p = probs + ((b * kHeads + h) * kT + i) * kT;
+        float* row = p + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float max = -INFINITY;
-        for (int j = 0; j < visible; ++j) {
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) s += q[d] * k[d];
-          p[j] = s * scale;
-          max = std::max(max, p[j]);
-        }
+        float max = row[0];
+        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
         float sum = 0.0f;
         for (int j = 0; j < visible; ++j) {
-          p[j] = std::exp(p[j] - max);
-          sum += p[j];
+          row[j] = ltrt::exp_vec(row[j] - max);
+          sum += row[j];
         }
-        for (int j = 0; j < visible; ++j) p[j] /= sum;
-        for (int j = visible; j < kT; ++j) p[j] = 0.0f;  // masked: -inf before the softmax
-        float* o = out + (b * kT + i) * kE + h * kD;
-        std::fill(o, o + kD, 0.0f);
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          for (int d = 0; d < kD; ++d) o[d] += p[j] * v[d];
-        }
+        for (int j = 0; j < visible; ++j) row[j] /= sum;
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
     }
   }
 }
@@ -1661,7 +1633,7 @@ static void loss_forward(float* loss, const float* inp, const std::int64_t* targ
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
@@ -1693,10 +1665,10 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = std::exp(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse);
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -1914,46 +1886,36 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h3_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// dqkv (32, 64, 384) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h3_attn_backward(float* dqkv, const float* dout, const float* qkv, const float* probs, int n) {
+// dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
   constexpr int kT = 64;  // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  std::fill(dqkv, dqkv + n * kT * 3 * kE, 0.0f);
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
-    float* dx = dqkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* dq = dqkv + b * kT * 3 * kE + h * kD;
+      float* dk = dq + kE;
+      float* dv = dq + 2 * kE;
+      const float* p = probs + (b * kHeads + h) * kT * kT;
+      const float* d_o = dout + b * kT * kE + h * kD;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
-        const float* p = probs + ((b * kHeads + h) * kT + i) * kT;
-        const float* d_o = dout + (b * kT + i) * kE + h * kD;
+        const float* pi = p + i * kT;
+        float* ds = scratch + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dp[kT];
-        float dot = 0.0f;  // sum_j p_ij dp_ij
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          float* dv = dx + j * 3 * kE + 2 * kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) {
-            s += d_o[d] * v[d];
-            dv[d] += p[j] * d_o[d];
-          }
-          dp[j] = s;
-          dot += p[j] * s;
-        }
-        const float* q = x + i * 3 * kE + h * kD;
-        float* dq = dx + i * 3 * kE + h * kD;
-        for (int j = 0; j < visible; ++j) {
-          const float ds = p[j] * (dp[j] - dot) * scale;
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float* dk = dx + j * 3 * kE + kE + h * kD;
-          for (int d = 0; d < kD; ++d) {
-            dq[d] += ds * k[d];
-            dk[d] += ds * q[d];
-          }
-        }
+        float dot = 0.0f;
+        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
     }
   }
 }
@@ -2184,46 +2146,36 @@ static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h2_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// dqkv (32, 64, 384) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h2_attn_backward(float* dqkv, const float* dout, const float* qkv, const float* probs, int n) {
+// dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
   constexpr int kT = 64;  // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  std::fill(dqkv, dqkv + n * kT * 3 * kE, 0.0f);
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
-    float* dx = dqkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* dq = dqkv + b * kT * 3 * kE + h * kD;
+      float* dk = dq + kE;
+      float* dv = dq + 2 * kE;
+      const float* p = probs + (b * kHeads + h) * kT * kT;
+      const float* d_o = dout + b * kT * kE + h * kD;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
-        const float* p = probs + ((b * kHeads + h) * kT + i) * kT;
-        const float* d_o = dout + (b * kT + i) * kE + h * kD;
+        const float* pi = p + i * kT;
+        float* ds = scratch + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dp[kT];
-        float dot = 0.0f;  // sum_j p_ij dp_ij
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          float* dv = dx + j * 3 * kE + 2 * kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) {
-            s += d_o[d] * v[d];
-            dv[d] += p[j] * d_o[d];
-          }
-          dp[j] = s;
-          dot += p[j] * s;
-        }
-        const float* q = x + i * 3 * kE + h * kD;
-        float* dq = dx + i * 3 * kE + h * kD;
-        for (int j = 0; j < visible; ++j) {
-          const float ds = p[j] * (dp[j] - dot) * scale;
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float* dk = dx + j * 3 * kE + kE + h * kD;
-          for (int d = 0; d < kD; ++d) {
-            dq[d] += ds * k[d];
-            dk[d] += ds * q[d];
-          }
-        }
+        float dot = 0.0f;
+        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
     }
   }
 }
@@ -2454,46 +2406,36 @@ static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h1_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 64, 384) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h1_attn_backward(float* dqkv, const float* dout, const float* qkv, const float* probs, int n) {
+// dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
   constexpr int kT = 64;  // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  std::fill(dqkv, dqkv + n * kT * 3 * kE, 0.0f);
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
-    float* dx = dqkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* dq = dqkv + b * kT * 3 * kE + h * kD;
+      float* dk = dq + kE;
+      float* dv = dq + 2 * kE;
+      const float* p = probs + (b * kHeads + h) * kT * kT;
+      const float* d_o = dout + b * kT * kE + h * kD;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
-        const float* p = probs + ((b * kHeads + h) * kT + i) * kT;
-        const float* d_o = dout + (b * kT + i) * kE + h * kD;
+        const float* pi = p + i * kT;
+        float* ds = scratch + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dp[kT];
-        float dot = 0.0f;  // sum_j p_ij dp_ij
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          float* dv = dx + j * 3 * kE + 2 * kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) {
-            s += d_o[d] * v[d];
-            dv[d] += p[j] * d_o[d];
-          }
-          dp[j] = s;
-          dot += p[j] * s;
-        }
-        const float* q = x + i * 3 * kE + h * kD;
-        float* dq = dx + i * 3 * kE + h * kD;
-        for (int j = 0; j < visible; ++j) {
-          const float ds = p[j] * (dp[j] - dot) * scale;
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float* dk = dx + j * 3 * kE + kE + h * kD;
-          for (int d = 0; d < kD; ++d) {
-            dq[d] += ds * k[d];
-            dk[d] += ds * q[d];
-          }
-        }
+        float dot = 0.0f;
+        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
     }
   }
 }
@@ -2724,46 +2666,36 @@ static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h0_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 64, 384) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h0_attn_backward(float* dqkv, const float* dout, const float* qkv, const float* probs, int n) {
+// dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
   constexpr int kT = 64;  // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;  // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  std::fill(dqkv, dqkv + n * kT * 3 * kE, 0.0f);
   for (int b = 0; b < n; ++b) {
-    const float* x = qkv + b * kT * 3 * kE;
-    float* dx = dqkv + b * kT * 3 * kE;
     for (int h = 0; h < kHeads; ++h) {
+      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+      const float* k = q + kE;
+      const float* v = q + 2 * kE;
+      float* dq = dqkv + b * kT * 3 * kE + h * kD;
+      float* dk = dq + kE;
+      float* dv = dq + 2 * kE;
+      const float* p = probs + (b * kHeads + h) * kT * kT;
+      const float* d_o = dout + b * kT * kE + h * kD;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
-        const float* p = probs + ((b * kHeads + h) * kT + i) * kT;
-        const float* d_o = dout + (b * kT + i) * kE + h * kD;
+        const float* pi = p + i * kT;
+        float* ds = scratch + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dp[kT];
-        float dot = 0.0f;  // sum_j p_ij dp_ij
-        for (int j = 0; j < visible; ++j) {
-          const float* v = x + j * 3 * kE + 2 * kE + h * kD;
-          float* dv = dx + j * 3 * kE + 2 * kE + h * kD;
-          float s = 0.0f;
-          for (int d = 0; d < kD; ++d) {
-            s += d_o[d] * v[d];
-            dv[d] += p[j] * d_o[d];
-          }
-          dp[j] = s;
-          dot += p[j] * s;
-        }
-        const float* q = x + i * 3 * kE + h * kD;
-        float* dq = dx + i * 3 * kE + h * kD;
-        for (int j = 0; j < visible; ++j) {
-          const float ds = p[j] * (dp[j] - dot) * scale;
-          const float* k = x + j * 3 * kE + kE + h * kD;
-          float* dk = dx + j * 3 * kE + kE + h * kD;
-          for (int d = 0; d < kD; ++d) {
-            dq[d] += ds * k[d];
-            dk[d] += ds * q[d];
-          }
-        }
+        float dot = 0.0f;
+        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
     }
   }
 }
@@ -2994,6 +2926,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);  // (32, 64, 384)
   auto* const d_h0_ln1_out = reinterpret_cast<float*>(arena + offset::d_h0_ln1_out);  // (32, 64, 128)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);  // (32, 64, 128)
+  auto* const d_h0_attn_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);  // (64, 64)
   auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);  // (32, 4, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);  // (32, 64, 128)
@@ -3002,7 +2935,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);  // (32, 64, 128)
   auto* const d_h0_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h0_res1_out_sum1);  // (32, 64, 128)
   auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);  // (32, 64)
-  auto* const d_h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out);  // (32, 64, 384)
+  auto* const d_h0_attn_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_dqkv);  // (32, 64, 384)
   auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);  // (32, 64)
   auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);  // (32, 64, 512)
   auto* const d_h0_fc_out = reinterpret_cast<float*>(arena + offset::d_h0_fc_out);  // (32, 64, 512)
@@ -3019,6 +2952,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);  // (32, 64, 384)
   auto* const d_h1_ln1_out = reinterpret_cast<float*>(arena + offset::d_h1_ln1_out);  // (32, 64, 128)
   auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);  // (32, 64, 128)
+  auto* const d_h1_attn_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);  // (64, 64)
   auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);  // (32, 4, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);  // (32, 64, 128)
@@ -3027,7 +2961,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);  // (32, 64, 128)
   auto* const d_h1_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h1_res1_out_sum1);  // (32, 64, 128)
   auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);  // (32, 64)
-  auto* const d_h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out);  // (32, 64, 384)
+  auto* const d_h1_attn_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_dqkv);  // (32, 64, 384)
   auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);  // (32, 64)
   auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);  // (32, 64, 512)
   auto* const d_h1_fc_out = reinterpret_cast<float*>(arena + offset::d_h1_fc_out);  // (32, 64, 512)
@@ -3044,6 +2978,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);  // (32, 64, 384)
   auto* const d_h2_ln1_out = reinterpret_cast<float*>(arena + offset::d_h2_ln1_out);  // (32, 64, 128)
   auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);  // (32, 64, 128)
+  auto* const d_h2_attn_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);  // (64, 64)
   auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);  // (32, 4, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);  // (32, 64, 128)
@@ -3052,7 +2987,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);  // (32, 64, 128)
   auto* const d_h2_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h2_res1_out_sum1);  // (32, 64, 128)
   auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);  // (32, 64)
-  auto* const d_h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out);  // (32, 64, 384)
+  auto* const d_h2_attn_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_dqkv);  // (32, 64, 384)
   auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);  // (32, 64)
   auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);  // (32, 64, 512)
   auto* const d_h2_fc_out = reinterpret_cast<float*>(arena + offset::d_h2_fc_out);  // (32, 64, 512)
@@ -3069,6 +3004,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);  // (32, 64, 384)
   auto* const d_h3_ln1_out = reinterpret_cast<float*>(arena + offset::d_h3_ln1_out);  // (32, 64, 128)
   auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);  // (32, 64, 128)
+  auto* const d_h3_attn_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);  // (64, 64)
   auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);  // (32, 4, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);  // (32, 64, 128)
@@ -3077,7 +3013,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);  // (32, 64, 128)
   auto* const d_h3_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h3_res1_out_sum1);  // (32, 64, 128)
   auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);  // (32, 64)
-  auto* const d_h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out);  // (32, 64, 384)
+  auto* const d_h3_attn_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_dqkv);  // (32, 64, 384)
   auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);  // (32, 64)
   auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);  // (32, 64, 512)
   auto* const d_h3_fc_out = reinterpret_cast<float*>(arena + offset::d_h3_fc_out);  // (32, 64, 512)
@@ -3148,8 +3084,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h3_ln2_backward(d_h3_res1_out, d_h3_ln2_weight, d_h3_ln2_bias, d_h3_ln2_out, h3_res1_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_ln2_weight, n, accumulate);
   h3_res1_add_backward(d_h3_res1_out_sum1, d_h3_res2_out, d_h3_res1_out, n);
   h3_attn_out_proj_backward(d_h3_attn_att, d_h3_attn_out_proj_weight, d_h3_attn_out_proj_bias, d_h3_res1_out_sum1, h3_attn_att, h3_attn_out_proj_weight, n, accumulate);
-  h3_attn_backward(d_h3_attn_in_proj_out, d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att_probs, n);
-  h3_attn_in_proj_backward(d_h3_ln1_out, d_h3_attn_in_proj_weight, d_h3_attn_in_proj_bias, d_h3_attn_in_proj_out, h3_ln1_out, h3_attn_in_proj_weight, n, accumulate);
+  h3_attn_backward(d_h3_attn_in_proj_out_dqkv, d_h3_attn_in_proj_out_scratch, d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att_probs, n);
+  h3_attn_in_proj_backward(d_h3_ln1_out, d_h3_attn_in_proj_weight, d_h3_attn_in_proj_bias, d_h3_attn_in_proj_out_dqkv, h3_ln1_out, h3_attn_in_proj_weight, n, accumulate);
   h3_ln1_backward(d_h2_res2_out, d_h3_ln1_weight, d_h3_ln1_bias, d_h3_ln1_out, h2_res2_out, h3_ln1_out_mean, h3_ln1_out_rstd, h3_ln1_weight, n, accumulate);
   h2_res2_add_backward(d_h2_res2_out_sum1, d_h3_res1_out_sum1, d_h2_res2_out, n);
   h2_proj_backward(d_h2_gelu_out, d_h2_proj_weight, d_h2_proj_bias, d_h2_res2_out_sum1, h2_gelu_out, h2_proj_weight, n, accumulate);
@@ -3158,8 +3094,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h2_ln2_backward(d_h2_res1_out, d_h2_ln2_weight, d_h2_ln2_bias, d_h2_ln2_out, h2_res1_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_ln2_weight, n, accumulate);
   h2_res1_add_backward(d_h2_res1_out_sum1, d_h2_res2_out_sum1, d_h2_res1_out, n);
   h2_attn_out_proj_backward(d_h2_attn_att, d_h2_attn_out_proj_weight, d_h2_attn_out_proj_bias, d_h2_res1_out_sum1, h2_attn_att, h2_attn_out_proj_weight, n, accumulate);
-  h2_attn_backward(d_h2_attn_in_proj_out, d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att_probs, n);
-  h2_attn_in_proj_backward(d_h2_ln1_out, d_h2_attn_in_proj_weight, d_h2_attn_in_proj_bias, d_h2_attn_in_proj_out, h2_ln1_out, h2_attn_in_proj_weight, n, accumulate);
+  h2_attn_backward(d_h2_attn_in_proj_out_dqkv, d_h2_attn_in_proj_out_scratch, d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att_probs, n);
+  h2_attn_in_proj_backward(d_h2_ln1_out, d_h2_attn_in_proj_weight, d_h2_attn_in_proj_bias, d_h2_attn_in_proj_out_dqkv, h2_ln1_out, h2_attn_in_proj_weight, n, accumulate);
   h2_ln1_backward(d_h1_res2_out, d_h2_ln1_weight, d_h2_ln1_bias, d_h2_ln1_out, h1_res2_out, h2_ln1_out_mean, h2_ln1_out_rstd, h2_ln1_weight, n, accumulate);
   h1_res2_add_backward(d_h1_res2_out_sum1, d_h2_res1_out_sum1, d_h1_res2_out, n);
   h1_proj_backward(d_h1_gelu_out, d_h1_proj_weight, d_h1_proj_bias, d_h1_res2_out_sum1, h1_gelu_out, h1_proj_weight, n, accumulate);
@@ -3168,8 +3104,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h1_ln2_backward(d_h1_res1_out, d_h1_ln2_weight, d_h1_ln2_bias, d_h1_ln2_out, h1_res1_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_ln2_weight, n, accumulate);
   h1_res1_add_backward(d_h1_res1_out_sum1, d_h1_res2_out_sum1, d_h1_res1_out, n);
   h1_attn_out_proj_backward(d_h1_attn_att, d_h1_attn_out_proj_weight, d_h1_attn_out_proj_bias, d_h1_res1_out_sum1, h1_attn_att, h1_attn_out_proj_weight, n, accumulate);
-  h1_attn_backward(d_h1_attn_in_proj_out, d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att_probs, n);
-  h1_attn_in_proj_backward(d_h1_ln1_out, d_h1_attn_in_proj_weight, d_h1_attn_in_proj_bias, d_h1_attn_in_proj_out, h1_ln1_out, h1_attn_in_proj_weight, n, accumulate);
+  h1_attn_backward(d_h1_attn_in_proj_out_dqkv, d_h1_attn_in_proj_out_scratch, d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att_probs, n);
+  h1_attn_in_proj_backward(d_h1_ln1_out, d_h1_attn_in_proj_weight, d_h1_attn_in_proj_bias, d_h1_attn_in_proj_out_dqkv, h1_ln1_out, h1_attn_in_proj_weight, n, accumulate);
   h1_ln1_backward(d_h0_res2_out, d_h1_ln1_weight, d_h1_ln1_bias, d_h1_ln1_out, h0_res2_out, h1_ln1_out_mean, h1_ln1_out_rstd, h1_ln1_weight, n, accumulate);
   h0_res2_add_backward(d_h0_res2_out_sum1, d_h1_res1_out_sum1, d_h0_res2_out, n);
   h0_proj_backward(d_h0_gelu_out, d_h0_proj_weight, d_h0_proj_bias, d_h0_res2_out_sum1, h0_gelu_out, h0_proj_weight, n, accumulate);
@@ -3178,8 +3114,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h0_ln2_backward(d_h0_res1_out, d_h0_ln2_weight, d_h0_ln2_bias, d_h0_ln2_out, h0_res1_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_ln2_weight, n, accumulate);
   h0_res1_add_backward(d_h0_res1_out_sum1, d_h0_res2_out_sum1, d_h0_res1_out, n);
   h0_attn_out_proj_backward(d_h0_attn_att, d_h0_attn_out_proj_weight, d_h0_attn_out_proj_bias, d_h0_res1_out_sum1, h0_attn_att, h0_attn_out_proj_weight, n, accumulate);
-  h0_attn_backward(d_h0_attn_in_proj_out, d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att_probs, n);
-  h0_attn_in_proj_backward(d_h0_ln1_out, d_h0_attn_in_proj_weight, d_h0_attn_in_proj_bias, d_h0_attn_in_proj_out, h0_ln1_out, h0_attn_in_proj_weight, n, accumulate);
+  h0_attn_backward(d_h0_attn_in_proj_out_dqkv, d_h0_attn_in_proj_out_scratch, d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att_probs, n);
+  h0_attn_in_proj_backward(d_h0_ln1_out, d_h0_attn_in_proj_weight, d_h0_attn_in_proj_bias, d_h0_attn_in_proj_out_dqkv, h0_ln1_out, h0_attn_in_proj_weight, n, accumulate);
   h0_ln1_backward(d_wpe_out, d_h0_ln1_weight, d_h0_ln1_bias, d_h0_ln1_out, wpe_out, h0_ln1_out_mean, h0_ln1_out_rstd, h0_ln1_weight, n, accumulate);
   wpe_add_backward(d_wpe_out_sum1, d_h0_res1_out_sum1, d_wpe_out, n);
   wpe_backward(d_wpe_weight, d_wpe_out_sum1, n, accumulate);
@@ -3707,7 +3643,8 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_h3_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 5966848},
   {"d_h3_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 6032384},
   {"d_h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
-  {"d_h3_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 81576064},
+  {"d_h3_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 81576064},
+  {"d_h3_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 76333184},
   {"d_h3_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 5768704},
   {"d_h3_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5965312},
   {"d_h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 73187456},
@@ -3729,7 +3666,8 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_h2_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 5173760},
   {"d_h2_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 5239296},
   {"d_h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
-  {"d_h2_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 62668928},
+  {"d_h2_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 62668928},
+  {"d_h2_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 57426048},
   {"d_h2_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4975616},
   {"d_h2_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5172224},
   {"d_h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 54280320},
@@ -3751,7 +3689,8 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_h1_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 4380672},
   {"d_h1_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 4446208},
   {"d_h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
-  {"d_h1_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 43761792},
+  {"d_h1_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 43761792},
+  {"d_h1_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 38518912},
   {"d_h1_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4182528},
   {"d_h1_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 4379136},
   {"d_h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 35373184},
@@ -3773,7 +3712,8 @@ const ltrt::TensorRef kBuffers[] = {
   {"d_h0_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 3587584},
   {"d_h0_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 3653120},
   {"d_h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
-  {"d_h0_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 24854656},
+  {"d_h0_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 24854656},
+  {"d_h0_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 19611776},
   {"d_h0_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 3389440},
   {"d_h0_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 3586048},
   {"d_h0_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 16466048},

@@ -218,7 +218,7 @@ static void loss_forward(float* loss, const float* inp, const std::int64_t* targ
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
@@ -249,10 +249,10 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = std::exp(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse);
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }

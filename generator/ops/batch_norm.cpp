@@ -79,16 +79,17 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
     if (cumulative) w.line("const float f = static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]));");
   }
   w.open("for (int c = 0; c < kC; ++c)");
-  w.line("double sum = 0.0;  // double sums: count is n * positions, often large");
-  w.line("for (int r = 0; r < n; ++r)");
-  w.line("  for (int k = 0; k < kL; ++k) sum += inp[(r * kC + c) * kL + k];");
+  w.line("// double sums (as torch's CPU kernel): count is n * positions, often large");
+  w.line("double sum = 0.0;");
+  w.open("for (int r = 0; r < n; ++r)");
+  w.line("const float* x = inp + (r * kC + c) * kL;");
+  w.line("sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });");
+  w.close();
   w.line("const double md = sum / count;");
   w.line("double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std");
   w.open("for (int r = 0; r < n; ++r)");
-  w.open("for (int k = 0; k < kL; ++k)");
-  w.line("const double d = inp[(r * kC + c) * kL + k] - md;");
-  w.line("sum_sq += d * d;");
-  w.close();
+  w.line("const float* x = inp + (r * kC + c) * kL;");
+  w.line("sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });");
   w.close();
   w.line("const float m = static_cast<float>(md);");
   w.line("const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance");
@@ -116,11 +117,10 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("const float m = mean[c], s = rstd[c];");
   w.line("double sum_dy = 0.0, sum_dy_xhat = 0.0;");
   w.open("for (int r = 0; r < n; ++r)");
-  w.open("for (int k = 0; k < kL; ++k)");
-  w.line("const int i = (r * kC + c) * kL + k;");
-  w.line("sum_dy += dout[i];");
-  w.line("sum_dy_xhat += dout[i] * ((inp[i] - m) * s);");
-  w.close();
+  w.line("const float* x = inp + (r * kC + c) * kL;");
+  w.line("const float* dy = dout + (r * kC + c) * kL;");
+  w.line("sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });");
+  w.line("sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });");
   w.close();
   if (affine) {
     w.line("dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);");

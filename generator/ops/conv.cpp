@@ -90,6 +90,16 @@ void write_sizes(CodeWriter& w, const ConvGeometry& g, bool im2col) {
          ";  // TUNE: im2col + sgemm (true) or direct loops (false)");
 }
 
+// Inside tap kx's loops: output columns ox in [lo, hi) read input column
+// ix = ox * kStrideW + shift inside [0, kW); the others read padding. Splitting the row so
+// leaves the copy loops without a test per element, so that they vectorise.
+void write_column_range(CodeWriter& w) {
+  w.line("const int shift = kx * kDilationW - kPadW;  // input column of output column 0");
+  w.line("const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);");
+  w.line("const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end");
+  w.line("const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));");
+}
+
 // columns[(c, ky, kx), (oy, ox)] = x[c, oy * stride - pad + ky * dilation, ...], 0 outside.
 void write_im2col(CodeWriter& w, const std::string& x) {
   w.line("// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding");
@@ -97,13 +107,18 @@ void write_im2col(CodeWriter& w, const std::string& x) {
   w.open("for (int ky = 0; ky < kKernelH; ++ky)");
   w.open("for (int kx = 0; kx < kKernelW; ++kx)");
   w.line("float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
+  write_column_range(w);
   w.open("for (int oy = 0; oy < kOutH; ++oy)");
+  w.line("float* dst = row + oy * kOutW;");
   w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
-  w.open("for (int ox = 0; ox < kOutW; ++ox)");
-  w.line("const int ix = ox * kStrideW - kPadW + kx * kDilationW;");
-  w.line("const bool inside = iy >= 0 && iy < kH && ix >= 0 && ix < kW;");
-  w.line("row[oy * kOutW + ox] = inside ? " + x + "[(c * kH + iy) * kW + ix] : 0.0f;");
+  w.open("if (iy < 0 || iy >= kH)");
+  w.line("std::fill(dst, dst + kOutW, 0.0f);");
+  w.line("continue;");
   w.close();
+  w.line("const float* src = " + x + " + (c * kH + iy) * kW;");
+  w.line("std::fill(dst, dst + lo, 0.0f);");
+  w.line("for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];");
+  w.line("std::fill(dst + hi, dst + kOutW, 0.0f);");
   w.close();
   w.close();
   w.close();
@@ -196,13 +211,13 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
     w.open("for (int ky = 0; ky < kKernelH; ++ky)");
     w.open("for (int kx = 0; kx < kKernelW; ++kx)");
     w.line("const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
+    write_column_range(w);
     w.open("for (int oy = 0; oy < kOutH; ++oy)");
     w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
     w.line("if (iy < 0 || iy >= kH) continue;");
-    w.open("for (int ox = 0; ox < kOutW; ++ox)");
-    w.line("const int ix = ox * kStrideW - kPadW + kx * kDilationW;");
-    w.line("if (ix >= 0 && ix < kW) dx[(c * kH + iy) * kW + ix] += row[oy * kOutW + ox];");
-    w.close();
+    w.line("float* drow = dx + (c * kH + iy) * kW;");
+    w.line("const float* src = row + oy * kOutW;");
+    w.line("for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];");
     w.close();
     w.close();
     w.close();

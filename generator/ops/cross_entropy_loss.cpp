@@ -41,7 +41,7 @@ void write_logsumexp(CodeWriter& w) {
   w.line("float max = row[0];");
   w.line("for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);");
   w.line("float sum_exp = 0.0f;");
-  w.line("for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);");
+  w.line("for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);");
   w.line("const float lse = max + std::log(sum_exp);");
 }
 
@@ -133,7 +133,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     w.close();
     write_logsumexp(w);
     w.open("for (int k = 0; k < kClasses; ++k)");
-    w.line("const float softmax = std::exp(row[k] - lse);");
+    w.line("const float softmax = ltrt::exp_vec(row[k] - lse);");
     w.line("drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
     w.close();
     w.close();

@@ -11,7 +11,8 @@
 ///   dv_j = sum_i p_ij dout_i          dp_ij = dout_i . v_j
 ///   ds_ij = p_ij (dp_ij - sum_k p_ik dp_ik)
 ///   dq_i = sum_j ds_ij k_j / sqrt(D)  dk_j = sum_i ds_ij q_i / sqrt(D)
-/// Masked positions have p = 0, so they drop out of every sum.
+/// Masked positions have p = 0, so they drop out of every sum. Per sample and head, the
+/// products are sgemm calls on strided blocks of qkv (masked scores are computed, then zeroed).
 #include <cmath>
 
 #include "../autodiff.hpp"
@@ -32,78 +33,63 @@ void write_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
   w.line("const float scale = 1.0f / std::sqrt(static_cast<float>(kD));");
 }
 
+// One sample's head h: q, k, v are T x D blocks of the [q | k | v] rows (3E floats apart), so
+// each product below is one sgemm on strided sub-matrices.
+void write_head_pointers(CodeWriter& w) {
+  w.line("const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart");
+  w.line("const float* k = q + kE;");
+  w.line("const float* v = q + 2 * kE;");
+}
+
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, g.value(n.inputs[0]));
-  w.line("// qkv rows are [q | k | v], each E wide; head h reads columns h * kD ... (h + 1) * kD - 1.");
   w.open("for (int b = 0; b < n; ++b)");
-  w.line("const float* x = qkv + b * kT * 3 * kE;");
   w.open("for (int h = 0; h < kHeads; ++h)");
+  write_head_pointers(w);
+  w.line("float* p = probs + (b * kHeads + h) * kT * kT;");
+  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
   w.open("for (int i = 0; i < kT; ++i)");
-  w.line("const float* q = x + i * 3 * kE + h * kD;");
-  w.line("float* p = probs + ((b * kHeads + h) * kT + i) * kT;");
+  w.line("float* row = p + i * kT;");
   w.line("const int visible = kCausal ? i + 1 : kT;");
-  w.line("float max = -INFINITY;");
-  w.open("for (int j = 0; j < visible; ++j)");
-  w.line("const float* k = x + j * 3 * kE + kE + h * kD;");
-  w.line("float s = 0.0f;");
-  w.line("for (int d = 0; d < kD; ++d) s += q[d] * k[d];");
-  w.line("p[j] = s * scale;");
-  w.line("max = std::max(max, p[j]);");
-  w.close();
+  w.line("float max = row[0];");
+  w.line("for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);");
   w.line("float sum = 0.0f;");
   w.open("for (int j = 0; j < visible; ++j)");
-  w.line("p[j] = std::exp(p[j] - max);");
-  w.line("sum += p[j];");
+  w.line("row[j] = ltrt::exp_vec(row[j] - max);");
+  w.line("sum += row[j];");
   w.close();
-  w.line("for (int j = 0; j < visible; ++j) p[j] /= sum;");
-  w.line("for (int j = visible; j < kT; ++j) p[j] = 0.0f;  // masked: -inf before the softmax");
-  w.line("float* o = out + (b * kT + i) * kE + h * kD;");
-  w.line("std::fill(o, o + kD, 0.0f);");
-  w.open("for (int j = 0; j < visible; ++j)");
-  w.line("const float* v = x + j * 3 * kE + 2 * kE + h * kD;");
-  w.line("for (int d = 0; d < kD; ++d) o[d] += p[j] * v[d];");
+  w.line("for (int j = 0; j < visible; ++j) row[j] /= sum;");
+  w.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax");
   w.close();
-  w.close();
+  w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v");
   w.close();
   w.close();
 }
 
 void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, g.value(n.inputs[1]));
-  w.line("std::fill(dqkv, dqkv + n * kT * 3 * kE, 0.0f);");
   w.open("for (int b = 0; b < n; ++b)");
-  w.line("const float* x = qkv + b * kT * 3 * kE;");
-  w.line("float* dx = dqkv + b * kT * 3 * kE;");
   w.open("for (int h = 0; h < kHeads; ++h)");
+  write_head_pointers(w);
+  w.line("float* dq = dqkv + b * kT * 3 * kE + h * kD;");
+  w.line("float* dk = dq + kE;");
+  w.line("float* dv = dq + 2 * kE;");
+  w.line("const float* p = probs + (b * kHeads + h) * kT * kT;");
+  w.line("const float* d_o = dout + b * kT * kE + h * kD;");
+  w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout");
+  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T");
+  w.line("// ds = p (dp - sum_j p dp) / sqrt(D), in place of dp");
   w.open("for (int i = 0; i < kT; ++i)");
-  w.line("const float* p = probs + ((b * kHeads + h) * kT + i) * kT;");
-  w.line("const float* d_o = dout + (b * kT + i) * kE + h * kD;");
+  w.line("const float* pi = p + i * kT;");
+  w.line("float* ds = scratch + i * kT;");
   w.line("const int visible = kCausal ? i + 1 : kT;");
-  w.line("float dp[kT];");
-  w.line("float dot = 0.0f;  // sum_j p_ij dp_ij");
-  w.open("for (int j = 0; j < visible; ++j)");
-  w.line("const float* v = x + j * 3 * kE + 2 * kE + h * kD;");
-  w.line("float* dv = dx + j * 3 * kE + 2 * kE + h * kD;");
-  w.line("float s = 0.0f;");
-  w.open("for (int d = 0; d < kD; ++d)");
-  w.line("s += d_o[d] * v[d];");
-  w.line("dv[d] += p[j] * d_o[d];");
+  w.line("float dot = 0.0f;");
+  w.line("for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];");
+  w.line("for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;");
+  w.line("for (int j = visible; j < kT; ++j) ds[j] = 0.0f;");
   w.close();
-  w.line("dp[j] = s;");
-  w.line("dot += p[j] * s;");
-  w.close();
-  w.line("const float* q = x + i * 3 * kE + h * kD;");
-  w.line("float* dq = dx + i * 3 * kE + h * kD;");
-  w.open("for (int j = 0; j < visible; ++j)");
-  w.line("const float ds = p[j] * (dp[j] - dot) * scale;");
-  w.line("const float* k = x + j * 3 * kE + kE + h * kD;");
-  w.line("float* dk = dx + j * 3 * kE + kE + h * kD;");
-  w.open("for (int d = 0; d < kD; ++d)");
-  w.line("dq[d] += ds * k[d];");
-  w.line("dk[d] += ds * q[d];");
-  w.close();
-  w.close();
-  w.close();
+  w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k");
+  w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q");
   w.close();
   w.close();
 }
@@ -168,9 +154,11 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   b.name = "attention_backward";
   b.infer = [](const Node& n, const Graph& g) {
     const Value& qkv = g.value(n.inputs.at(1));
-    return std::vector<OutputType>{{DType::f32, qkv.shape, true}};
+    const std::int64_t t = qkv.shape[1];
+    // scratch: one head's dp / ds (T x T), reused for every sample and head.
+    return std::vector<OutputType>{{DType::f32, qkv.shape, true}, {DType::f32, {t, t}, false}};
   };
-  b.slots = [](const Node&) { return Slots{{"dqkv"}, {"dout", "qkv", "probs"}}; };
+  b.slots = [](const Node&) { return Slots{{"dqkv", "scratch"}, {"dout", "qkv", "probs"}}; };
   b.cost = [](const Node& n, const Graph& g) {
     const Value& qkv = g.value(n.inputs[1]);
     const double bs = static_cast<double>(qkv.shape[0]), t = static_cast<double>(qkv.shape[1]);

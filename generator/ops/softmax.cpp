@@ -43,12 +43,12 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g, bool log) {
   w.line("for (int k = 1; k < kSize; ++k) max = std::max(max, x[k * kInner]);");
   w.line("float sum = 0.0f;");
   if (log) {
-    w.line("for (int k = 0; k < kSize; ++k) sum += std::exp(x[k * kInner] - max);");
+    w.line("for (int k = 0; k < kSize; ++k) sum += ltrt::exp_vec(x[k * kInner] - max);");
     w.line("const float lse = max + std::log(sum);");
     w.line("for (int k = 0; k < kSize; ++k) y[k * kInner] = x[k * kInner] - lse;");
   } else {
     w.open("for (int k = 0; k < kSize; ++k)");
-    w.line("const float e = std::exp(x[k * kInner] - max);");
+    w.line("const float e = ltrt::exp_vec(x[k * kInner] - max);");
     w.line("y[k * kInner] = e;");
     w.line("sum += e;");
     w.close();
@@ -68,7 +68,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g, bool log) {
   if (log) {
     w.line("float sum_dy = 0.0f;");
     w.line("for (int k = 0; k < kSize; ++k) sum_dy += dy[k * kInner];");
-    w.line("for (int k = 0; k < kSize; ++k) dx[k * kInner] = dy[k * kInner] - std::exp(y[k * kInner]) * sum_dy;");
+    w.line("for (int k = 0; k < kSize; ++k) dx[k * kInner] = dy[k * kInner] - ltrt::exp_vec(y[k * kInner]) * sum_dy;");
   } else {
     w.line("float dot = 0.0f;  // sum of dy * y");
     w.line("for (int k = 0; k < kSize; ++k) dot += dy[k * kInner] * y[k * kInner];");

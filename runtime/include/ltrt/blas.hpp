@@ -1,4 +1,4 @@
-// The one BLAS routine generated code calls, declared here so that a generated
+// The BLAS routine generated code calls, declared here so that a generated
 // project needs a BLAS library but no particular vendor's cblas.h.
 #pragma once
 
@@ -19,6 +19,14 @@ inline void sgemm(bool trans_a, bool trans_b, int m, int n, int k, const float* 
   const int ldb = trans_b ? k : n;
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+}
+
+// Row-major C[m,n] = alpha * op(A) op(B) + beta * C on sub-matrices: rows lda, ldb, ldc floats
+// apart (one head's columns of a [q | k | v] row, say).
+inline void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+                     const float* b, int ldb, float beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace ltrt

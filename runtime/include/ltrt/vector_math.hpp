@@ -1,0 +1,80 @@
+// exp and erfc for float that compilers vectorise: branch-free, no calls. libm's expf and erff
+// are calls that keep every loop around them scalar; with these, an activation's loop over a
+// batch runs 16 lanes wide on AVX-512. Accuracy (checked against double precision in
+// tests/runtime/vector_math_test.cpp): exp within 2 ulp, erfc within 4e-7 relative.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+namespace ltrt {
+
+namespace detail {
+inline float float_from_bits(std::int32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+inline float select(bool c, float a, float b) { return c ? a : b; }
+}  // namespace detail
+
+// e^x: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so n ln2 is exact), e^r by its
+// Taylor series to r^7 (truncation below 6e-9 relative), 2^n from exponent bits, split in two
+// factors so that n = -126 ... 128 stays in range. Below -87.34 it returns 0 (no subnormals),
+// above 88.73 infinity; NaN stays NaN.
+inline float exp_vec(float x) {
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2Hi = 0.693145751953125f;      // 11 significant bits: n * kLn2Hi is exact
+  constexpr float kLn2Lo = 1.42860682030941723e-6f;  // ln2 - kLn2Hi
+  constexpr float kRound = 12582912.0f;             // 1.5 * 2^23: adding it rounds to an integer
+  const float xc = x < -87.34f ? -87.34f : (x > 88.73f ? 88.73f : x);
+  const float n = (xc * kLog2e + kRound) - kRound;
+  float r = xc - n * kLn2Hi;
+  r = r - n * kLn2Lo;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const auto ni = static_cast<std::int32_t>(n);
+  const std::int32_t half = ni >> 1;
+  const float scale1 = detail::float_from_bits((half + 127) << 23);
+  const float scale2 = detail::float_from_bits((ni - half + 127) << 23);
+  const float y = p * scale1 * scale2;
+  return detail::select(x < -87.34f, 0.0f, detail::select(x > 88.73f, std::numeric_limits<float>::infinity(), y));
+}
+
+// erfc(x), by Numerical Recipes' Chebyshev fit erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2),
+// z = |x| (fractional error below 1.2e-7 in exact arithmetic), and erfc(-z) = 2 - erfc(z).
+inline float erfc_vec(float x) {
+  const float a = x < 0 ? -x : x;
+  const float z = a > 10.0f ? 10.0f : a;  // erfc(10) = 2e-45: 0 in float; keeps z * z finite (NaN stays NaN)
+  const float t = 1.0f / (1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  // The exponent -z^2 + P(t) summed without losing its low bits (z^2 up to ~80 would
+  // otherwise cost up to 4e-6 relative): the rounding error of z * z (an FMA gives it exactly)
+  // and of the sum (TwoSum) go into a first-order correction e^(s + c) = e^s (1 + c).
+  const float zz = z * z;
+  const float zz_err = std::fma(z, z, -zz);
+  const float s = p - zz;
+  const float v = s - p;
+  const float sum_err = (p - (s - v)) + (-zz - v);
+  const float e = t * exp_vec(s) * (1.0f + (sum_err - zz_err));
+  return detail::select(x < 0, 2.0f - e, e);
+}
+
+}  // namespace ltrt

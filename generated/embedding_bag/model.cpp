@@ -185,7 +185,6 @@ static void layers_3_forward(float* out, float* preact, const float* inp, const 
   constexpr int kIn = 48, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
     for (int i = 0; i < n; ++i) {
@@ -329,9 +328,8 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 static void layers_4_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2, kInvSqrt2Pi);
+    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
   }
 }
 

@@ -575,7 +575,6 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
     for (int i = 0; i < rows; ++i) {
@@ -794,7 +793,6 @@ static void fc2_forward(float* out, float* preact, const float* inp, const float
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
     for (int i = 0; i < rows; ++i) {
@@ -1064,9 +1062,8 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
 static void gelu2_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 6144;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2, kInvSqrt2Pi);
+    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
   }
 }
 
@@ -1324,9 +1321,8 @@ static void proj1_backward(float* dinp, float* dweight, float* dbias, const floa
 static void gelu1_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 6144;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2, kInvSqrt2Pi);
+    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
   }
 }
 

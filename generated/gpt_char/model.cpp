@@ -845,7 +845,6 @@ static void h0_fc_forward(float* out, float* preact, const float* inp, const flo
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
     for (int i = 0; i < rows; ++i) {
@@ -1064,7 +1063,6 @@ static void h1_fc_forward(float* out, float* preact, const float* inp, const flo
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
     for (int i = 0; i < rows; ++i) {
@@ -1283,7 +1281,6 @@ static void h2_fc_forward(float* out, float* preact, const float* inp, const flo
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
     for (int i = 0; i < rows; ++i) {
@@ -1502,7 +1499,6 @@ static void h3_fc_forward(float* out, float* preact, const float* inp, const flo
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
     for (int i = 0; i < rows; ++i) {
@@ -1772,9 +1768,8 @@ static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const fl
 static void h3_gelu_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32768;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2, kInvSqrt2Pi);
+    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
   }
 }
 
@@ -2032,9 +2027,8 @@ static void h2_proj_backward(float* dinp, float* dweight, float* dbias, const fl
 static void h2_gelu_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32768;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2, kInvSqrt2Pi);
+    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
   }
 }
 
@@ -2292,9 +2286,8 @@ static void h1_proj_backward(float* dinp, float* dweight, float* dbias, const fl
 static void h1_gelu_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32768;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2, kInvSqrt2Pi);
+    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
   }
 }
 
@@ -2552,9 +2545,8 @@ static void h0_proj_backward(float* dinp, float* dweight, float* dbias, const fl
 static void h0_gelu_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32768;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2, kInvSqrt2Pi);
+    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
   }
 }
 

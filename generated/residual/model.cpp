@@ -160,7 +160,6 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
   constexpr int kIn = 8, kOut = 8;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
     for (int i = 0; i < n; ++i) {
@@ -448,9 +447,8 @@ static void res1_add_backward_2(float* out, const float* a, const float* b, int 
 static void act1_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 8;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2, kInvSqrt2Pi);
+    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
   }
 }
 

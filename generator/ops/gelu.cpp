@@ -17,7 +17,6 @@ void register_gelu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
       w.line("constexpr float kCubic = 0.044715f;");
     } else {
       w.line("constexpr float kInvSqrt2 = 0.7071067811865476f;");
-      w.line("constexpr float kInvSqrt2Pi = 0.3989422804014327f;");
     }
   };
   u.forward = [](const Node& n, const std::string& x) {
@@ -28,7 +27,7 @@ void register_gelu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   u.backward = [](const Node& n, const std::string& dout, const std::string& x) {
     if (attr_str(n, "approximate") == "tanh")
       return dout + " * ltrt::gelu_tanh_grad(" + x + ", kSqrt2OverPi, kCubic)";
-    return dout + " * ltrt::gelu_erf_grad(" + x + ", kInvSqrt2, kInvSqrt2Pi)";
+    return dout + " * ltrt::gelu_erf_grad(" + x + ", kInvSqrt2)";
   };
   register_unary(ops, u);
   ArgDef approximate{"approximate", ArgType::string, Attr{std::string("none")}};

@@ -20,9 +20,10 @@ inline float silu_grad(float x) {
 // GELU(approximate='none'): 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2), the second
 // form accurate where 1 + erf cancels (x << 0).
 inline float gelu_erf(float x, float inv_sqrt2) { return 0.5f * x * erfc_vec(-x * inv_sqrt2); }
-inline float gelu_erf_grad(float x, float inv_sqrt2, float inv_sqrt_2pi) {
+inline float gelu_erf_grad(float x, float inv_sqrt2) {
+  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   const float cdf = 0.5f * erfc_vec(-x * inv_sqrt2);
-  const float pdf = inv_sqrt_2pi * exp_vec(-0.5f * x * x);
+  const float pdf = kInvSqrt2Pi * exp_vec(-0.5f * x * x);
   return cdf + x * pdf;
 }
 

@@ -64,7 +64,7 @@ work="$out/programs"
 for spec in linear mlp; do
   if ((do_build)) || [[ ! -x "$work/$spec/$spec" ]]; then
     log "ltgen specs/$spec.json"
-    "$build/ltgen" "$repo/specs/$spec.json" -o "$work/$spec" > "$out/ltgen-$spec.log"
+    "$build/ltgen" "$repo/specs/$spec.json" -o "$work/$spec" --no-cuda > "$out/ltgen-$spec.log"
   fi
 done
 

@@ -35,7 +35,7 @@ void print_tail(const fs::path& log) {
 
 }  // namespace
 
-bool build_project(const std::string& dir, const std::string& name) {
+bool build_project(const std::string& dir, const std::string& name, bool cuda, bool no_cuda) {
   const fs::path root = fs::absolute(dir);
   const fs::path build = root / "build";
   const fs::path log = root / "build.log";
@@ -46,7 +46,11 @@ bool build_project(const std::string& dir, const std::string& name) {
                           shell_quote(root.string());
   if (ninja && !fs::exists(build / "CMakeCache.txt")) configure += " -G Ninja";
   // Every project compiles the same runtime sources: ccache makes that a cache hit.
-  if (std::system("command -v ccache > /dev/null 2>&1") == 0) configure += " -DCMAKE_CXX_COMPILER_LAUNCHER=ccache";
+  if (std::system("command -v ccache > /dev/null 2>&1") == 0) {
+    configure += " -DCMAKE_CXX_COMPILER_LAUNCHER=ccache";
+    if (cuda && !no_cuda) configure += " -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache";
+  }
+  if (cuda) configure += no_cuda ? " -DLTGEN_CUDA=OFF" : " -DLTGEN_CUDA=ON";
   const std::string compile = "cmake --build " + shell_quote(build.string());
   if (!run(configure, log) || !run(compile, log)) {
     std::cerr << "ltgen: error: building the generated project in " << root.string() << " failed:\n";

@@ -8,7 +8,8 @@
 namespace ltgen {
 
 /// Returns true on success; on failure prints the tail of the build log and
-/// where the whole log is.
-bool build_project(const std::string& dir, const std::string& name);
+/// where the whole log is. cuda: the project has CUDA steps (ccache wraps nvcc too);
+/// no_cuda: configure it with LTGEN_CUDA=OFF (an "auto" program for the CPU only).
+bool build_project(const std::string& dir, const std::string& name, bool cuda, bool no_cuda);
 
 }  // namespace ltgen

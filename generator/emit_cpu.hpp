@@ -10,8 +10,11 @@
 
 namespace ltgen {
 
-std::string emit_model_hpp(const Spec& spec);
-std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command);
+/// with_cuda: the program also has CUDA steps (model_cuda.cu), which model() hands to the
+/// runtime when the project is built with them (LTRT_WITH_CUDA).
+std::string emit_model_hpp(const Spec& spec, bool with_cuda);
+std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command,
+                           bool with_cuda);
 
 /// The model described for people: sizes, graph, cost per function and the
 /// memory plan (model.cpp's header comment; `ltgen --summary`).

@@ -51,13 +51,17 @@ std::string ltgen_home() {
   return LTGEN_SOURCE_DIR;
 }
 
-std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path) {
+std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path, CudaBuild cuda,
+                                          const std::string& cuda_architectures) {
   std::vector<GeneratedFile> out;
-  for (const char* t : {"main.cpp", "CMakeLists.txt"}) {
-    std::string text = read_text(fs::path(ltgen_home()) / "templates" / (std::string(t) + ".in"));
+  for (const std::string t : {"main.cpp", "CMakeLists.txt"}) {
+    const std::string source = t == "CMakeLists.txt" && cuda != CudaBuild::none ? "CMakeLists.cuda.txt" : t;
+    std::string text = read_text(fs::path(ltgen_home()) / "templates" / (source + ".in"));
     replace_all(text, "@NAME@", name);
     replace_all(text, "@VERSION@", kVersion);
     replace_all(text, "@SPEC@", spec_path);
+    replace_all(text, "@CUDA_ARCHITECTURES@", cuda_architectures);
+    replace_all(text, "@CUDA_REQUIRED@", cuda == CudaBuild::required ? "ON" : "OFF");
     out.push_back({t, text});
   }
   return out;

@@ -16,8 +16,14 @@ struct GeneratedFile {
 /// Where ltgen finds templates/ and runtime/ (LTGEN_HOME, else the source tree it was built from).
 std::string ltgen_home();
 
-/// main.cpp and CMakeLists.txt from templates/, with placeholders filled in.
-std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path);
+/// How a generated project builds its CUDA side: not at all (a CPU program), when CMake finds
+/// the CUDA toolkit (trainer.accelerator "auto"), or always ("gpu": no toolkit is an error).
+enum class CudaBuild { none, when_found, required };
+
+/// main.cpp and CMakeLists.txt from templates/, with placeholders filled in. CUDA projects use
+/// CMakeLists.cuda.txt.in with CMAKE_CUDA_ARCHITECTURES `cuda_architectures`.
+std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path, CudaBuild cuda,
+                                          const std::string& cuda_architectures);
 
 /// Writes one file atomically; throws std::runtime_error naming the path.
 void write_file(const std::string& path, const std::string& text);

@@ -15,16 +15,20 @@ namespace ltgen {
 struct LowerOptions {
   std::string command;   // the ltgen command line, recorded in the output
   bool dump_ir = false;  // print the IR after each pass to stderr
+  std::string cuda_architectures = "80-real;90-real;90-virtual";  // --cuda-arch: CMAKE_CUDA_ARCHITECTURES
 };
 
 struct Lowered {
   Spec spec;
   Graph graph;
   MemoryPlan plan;
-  std::vector<GeneratedFile> files;  // model.hpp, model.cpp, main.cpp, CMakeLists.txt
+  std::vector<GeneratedFile> files;  // model.hpp, model.cpp, main.cpp, CMakeLists.txt (+ model_cuda.cu)
+  bool cuda = false;                 // the program has CUDA steps too
+  std::string note;                  // one line for the user ("auto" fell back to the CPU), or empty
 };
 
-/// Throws SpecError for mistakes in the spec.
+/// Throws SpecError for mistakes in the spec, and for trainer.accelerator "gpu" with a layer
+/// the GPU does not support yet.
 Lowered lower(const std::string& spec_path, const LowerOptions& options);
 
 }  // namespace ltgen

@@ -19,7 +19,7 @@ constexpr int kExitSpecError = 1;  // the spec or the build failed
 constexpr int kExitUsage = 2;      // the command line is wrong
 
 void usage(std::ostream& os) {
-  os << "usage: ltgen SPEC.json [-o DIR] [--emit-only] [--summary] [--dump-ir]\n"
+  os << "usage: ltgen SPEC.json [-o DIR] [--emit-only] [--summary] [--dump-ir] [--cuda-arch LIST] [--no-cuda]\n"
         "       ltgen SPEC.json --emit lightning [-o MODEL.py]\n"
         "       ltgen --schema\n"
         "\n"
@@ -32,6 +32,10 @@ void usage(std::ostream& os) {
         "  --schema      print the JSON Schema of specs (specs/schema.json)\n"
         "  --emit lightning  write the spec as a PyTorch Lightning script instead\n"
         "  --dump-ir     print the IR after each pass to stderr\n"
+        "  --cuda-arch LIST  CMAKE_CUDA_ARCHITECTURES of a CUDA program\n"
+        "                (default 80-real;90-real;90-virtual: Ampere, Hopper, PTX)\n"
+        "  --no-cuda     build a trainer.accelerator \"auto\" program for the CPU only\n"
+        "                (its CUDA sources are still written)\n"
         "  --help        this text\n"
         "  --version     ltgen's version\n";
 }
@@ -43,6 +47,7 @@ int main(int argc, char** argv) {
   bool emit_only = false;
   bool summary = false;
   bool emit_lightning = false;  // -o names the .py file then
+  bool no_cuda = false;
   ltgen::LowerOptions options;
   options.command = "ltgen";
   for (int i = 1; i < argc; ++i) {
@@ -78,9 +83,32 @@ int main(int argc, char** argv) {
       summary = true;
     } else if (a == "--dump-ir") {
       options.dump_ir = true;
+    } else if (a == "--no-cuda") {
+      no_cuda = true;
+    } else if (a == "--cuda-arch" || a.rfind("--cuda-arch=", 0) == 0) {
+      std::string list;
+      if (a == "--cuda-arch") {
+        if (i + 1 >= argc) {
+          std::cerr << "ltgen: error: --cuda-arch needs a list such as '80-real;90-real;90-virtual'\n";
+          return kExitUsage;
+        }
+        list = argv[++i];
+      } else {
+        list = a.substr(12);
+      }
+      // It lands in the generated CMakeLists.txt: CMake's architecture syntax only.
+      const bool ok = !list.empty() && list.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyz-;") == std::string::npos;
+      if (!ok) {
+        std::cerr << "ltgen: error: --cuda-arch '" << list
+                  << "': expected CMAKE_CUDA_ARCHITECTURES entries such as '80-real;90-real;90-virtual'\n";
+        return kExitUsage;
+      }
+      options.cuda_architectures = list;
+      continue;
     } else if (!a.empty() && a[0] == '-') {
       std::cerr << "ltgen: error: unknown option '" << a << "'"
-                << ltgen::did_you_mean(a, {"-o", "--emit-only", "--emit", "--summary", "--schema", "--dump-ir", "--help", "--version"}) << "\n";
+                << ltgen::did_you_mean(a, {"-o", "--emit-only", "--emit", "--summary", "--schema", "--dump-ir", "--cuda-arch",
+                                        "--no-cuda", "--help", "--version"}) << "\n";
       usage(std::cerr);
       return kExitUsage;
     } else if (spec_path.empty()) {
@@ -103,6 +131,7 @@ int main(int argc, char** argv) {
 
   try {
     const ltgen::Lowered out = ltgen::lower(spec_path, options);
+    if (!out.note.empty()) std::cerr << out.note << "\n";
     if (emit_lightning) {
       const std::string path = out_dir == "build" ? out.spec.name + ".py" : out_dir;
       ltgen::write_file(path, ltgen::emit_lightning(out.spec, out.graph));
@@ -118,7 +147,7 @@ int main(int argc, char** argv) {
       std::cerr << "ltgen: wrote " << out_dir << "/ (" << out.spec.name << ")\n";
       return kExitOk;
     }
-    return ltgen::build_project(out_dir, out.spec.name) ? kExitOk : kExitSpecError;
+    return ltgen::build_project(out_dir, out.spec.name, out.cuda, no_cuda) ? kExitOk : kExitSpecError;
   } catch (const ltgen::SpecError& e) {
     std::cerr << e.what() << "\n";
     return kExitSpecError;

@@ -1,5 +1,5 @@
 /// \file
-/// An op kind, defined once: shape rule, backward rule, cost, CPU lowering.
+/// An op kind, defined once: shape rule, backward rule, cost, CPU and CUDA lowerings.
 /// A spec layer (torch.nn class) maps to forward ops through a LayerDef.
 #pragma once
 
@@ -38,6 +38,15 @@ struct Slots {
   std::vector<std::string> inputs;   // same order as Node::inputs
 };
 
+/// Where a CUDA lowering writes: kernels at namespace scope (named `<fn>_kernel`,
+/// `<fn>_<what>_kernel`), and the body of the host function `fn`, which enqueues them on
+/// `ctx.stream` (an `const ltrt::cuda::Context& ctx` parameter).
+struct CudaEmit {
+  CodeWriter& kernels;
+  CodeWriter& body;
+  std::string fn;
+};
+
 struct OpDef {
   std::string name;
   /// Output types from input values; throws ShapeError.
@@ -49,6 +58,9 @@ struct OpDef {
   std::function<Cost(const Node&, const Graph&)> cost;
   /// Writes the body of the node's function on the CPU.
   std::function<void(CodeWriter&, const Node&, const Graph&)> emit_cpu;
+  /// Writes the node's kernels and launches for CUDA; empty: the GPU does not support the op yet.
+  /// A view op needs none. Dropout draws from a counter-based generator on the device instead.
+  std::function<void(CudaEmit&, const Node&, const Graph&)> emit_cuda;
   /// Unary elementwise ops: the scalar expression of `x` (float) the op computes,
   /// so that the fusion pass can apply it in a producer's loop.
   std::function<std::string(const Node&, const std::string& x)> scalar;

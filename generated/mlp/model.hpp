@@ -5,4 +5,5 @@
 
 namespace mlp {
 const ltrt::ModelDef& model();
+const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu
 }  // namespace mlp

@@ -5,4 +5,5 @@
 
 namespace regression_csv {
 const ltrt::ModelDef& model();
+const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu
 }  // namespace regression_csv

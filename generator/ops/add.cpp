@@ -3,6 +3,7 @@
 /// connections, and autodiff's sum of the gradients of a value that feeds
 /// several nodes.
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -30,6 +31,14 @@ void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.open("for (int i = 0; i < n * kNumel; ++i)");
     w.line("out[i] = " + apply_epilogue(n, "a[i] + b[i]") + ";");
     w.close();
+  };
+  a.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[0]))) + ";  // per sample");
+    emit_elementwise_kernel(e, e.fn + "_kernel",
+                            {{"float* __restrict__ out", "out"}, {"const float* __restrict__ a", "a"},
+                             {"const float* __restrict__ b", "b"}},
+                            "n * kNumel", {"out[i] = " + apply_epilogue(n, "a[i] + b[i]") + ";"},
+                            [&](CodeWriter& k) { epilogue_constants(k, n); });
   };
   a.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     std::vector<int> grads;

@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "ops.hpp"
 #include "pointwise_loss.hpp"
 
@@ -43,6 +44,21 @@ void write_logsumexp(CodeWriter& w) {
   w.line("float sum_exp = 0.0f;");
   w.line("for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);");
   w.line("const float lse = max + std::log(sum_exp);");
+}
+
+// CUDA: a block's threads count the rows whose target is not ignored (every block the same
+// number, in the same order), for reduction='mean'.
+void write_count_rows_cuda(CodeWriter& k) {
+  k.line("__shared__ int counts[kReduceThreads];");
+  k.line("int mine = 0;");
+  k.line("for (int i = threadIdx.x; i < rows; i += blockDim.x) mine += target[i] != kIgnoreIndex;");
+  k.line("counts[threadIdx.x] = mine;");
+  k.line("__syncthreads();");
+  k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
+  k.line("if (threadIdx.x < s) counts[threadIdx.x] += counts[threadIdx.x + s];");
+  k.line("__syncthreads();");
+  k.close();
+  k.line("const int count = counts[0];");
 }
 
 }  // namespace
@@ -88,6 +104,47 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
       w.line("loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)");
     else
       w.line("loss[0] = static_cast<float>(sum);  // reduction='sum'");
+  };
+  // CUDA forward: one block; each thread takes rows in turn (log-sum-exp over the row as on
+  // the CPU), the sums meet in a tree of doubles.
+  f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    CodeWriter& k = e.kernels;
+    k.line();
+    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ loss, const float* __restrict__ inp, "
+           "const std::int64_t* __restrict__ target, int rows)");
+    write_constants(k, n, g.value(n.inputs[1]));
+    k.line("__shared__ double partial[kReduceThreads];");
+    k.line("__shared__ int counts[kReduceThreads];");
+    k.line("double sum = 0.0;");
+    k.line("int count = 0;");
+    k.open("for (int i = threadIdx.x; i < rows; i += blockDim.x)");
+    k.line("const std::int64_t t = target[i];");
+    k.line("if (t == kIgnoreIndex) continue;");
+    k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
+    write_logsumexp(k);
+    k.line("float row_sum = 0.0f;");
+    k.line("for (int c = 0; c < kClasses; ++c) row_sum += row[c];");
+    k.line("sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
+    k.line("++count;");
+    k.close();
+    k.line("partial[threadIdx.x] = sum;");
+    k.line("counts[threadIdx.x] = count;");
+    k.line("__syncthreads();");
+    k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
+    k.open("if (threadIdx.x < s)");
+    k.line("partial[threadIdx.x] += partial[threadIdx.x + s];");
+    k.line("counts[threadIdx.x] += counts[threadIdx.x + s];");
+    k.close();
+    k.line("__syncthreads();");
+    k.close();
+    if (attr_str(n, "reduction") == "mean")
+      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)");
+    else
+      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]);  // reduction='sum'");
+    k.close();
+    const Value& target = g.value(n.inputs[1]);
+    if (positions(target) > 1) e.body.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
+    emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"loss", "inp", "target", rows(target)});
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
@@ -137,6 +194,41 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     w.line("drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
     w.close();
     w.close();
+  };
+  // CUDA backward: the softmax gradient, one thread a row (a block of kReduceThreads rows).
+  b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    const bool mean = attr_str(n, "reduction") == "mean";
+    CodeWriter& k = e.kernels;
+    k.line();
+    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, "
+           "const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows)");
+    write_constants(k, n, g.value(n.inputs[2]));
+    if (mean) {
+      write_count_rows_cuda(k);
+      k.line("const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'");
+    } else {
+      k.line("const float scale = dloss[0];  // reduction='sum'");
+    }
+    k.line("const int i = blockIdx.x * blockDim.x + threadIdx.x;");
+    k.line("if (i >= rows) return;");
+    k.line("const std::int64_t t = target[i];");
+    k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
+    k.line("float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;");
+    k.open("if (t == kIgnoreIndex)");
+    k.line("for (int c = 0; c < kClasses; ++c) drow[c] = 0.0f;");
+    k.line("return;");
+    k.close();
+    write_logsumexp(k);
+    k.open("for (int c = 0; c < kClasses; ++c)");
+    k.line("const float softmax = std::exp(row[c] - lse);");
+    k.line("drow[c] = scale * (softmax - (c == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
+    k.close();
+    k.close();
+    const Value& target = g.value(n.inputs[2]);
+    if (positions(target) > 1) e.body.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
+    e.body.line("const int rows = " + rows(target) + ";");
+    emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(rows, kReduceThreads)", "kReduceThreads",
+                {"dinp", "dloss", "inp", "target", "rows"});
   };
   ops.push_back(std::move(b));
 

@@ -2,6 +2,7 @@
 /// Dropout: in training, zero each element with probability p and scale the
 /// rest by 1/(1-p); in eval, the identity. The kept-mask is saved for backward.
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -43,6 +44,32 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.line("out[i] = keep ? inp[i] * kScale : 0.0f;");
     w.close();
   };
+  // CUDA: a counter-based generator keyed by the step's dropout seed (drawn on the host from the
+  // dropout stream, so resumed runs repeat it), this layer and the element: the masks differ from
+  // the CPU program's, which draws them one by one.
+  f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph&) {
+    e.body.line("constexpr int kNumel = " + std::to_string(attr_int(n, "numel")) + ";  // per sample");
+    e.body.open("if (!training)");
+    e.body.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(out, inp, sizeof(float) * n * kNumel, cudaMemcpyDeviceToDevice, ctx.stream));");
+    e.body.line("return;");
+    e.body.close();
+    std::uint32_t fnv1a = 2166136261u;  // of the layer's name: stable wherever ltgen runs
+    for (unsigned char c : n.layer) fnv1a = (fnv1a ^ c) * 16777619u;
+    const std::string salt = std::to_string(fnv1a);
+    emit_elementwise_kernel(
+        e, e.fn + "_kernel",
+        {{"float* __restrict__ out", "out"}, {"std::uint8_t* __restrict__ mask", "mask"},
+         {"const float* __restrict__ inp", "inp"}, {"const ltrt::cuda::StepScalars* __restrict__ scalars", "ctx.scalars"}},
+        "n * kNumel",
+        {"const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;", "mask[i] = keep;",
+         "out[i] = keep ? inp[i] * kScale : 0.0f;"},
+        [&](CodeWriter& k) {
+          const double p = attr_float(n, "p");
+          k.line("constexpr float kP = " + float_literal(p) + ";");
+          k.line(p < 1.0 ? "constexpr float kScale = 1.0f / (1.0f - kP);" : "constexpr float kScale = 0.0f;");
+          k.line("constexpr std::uint32_t kLayerSalt = " + salt + "u;  // this layer's own random stream");
+        });
+  };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
     if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};
@@ -73,6 +100,17 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.open("for (int i = 0; i < n * kNumel; ++i)");
     w.line("dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;");
     w.close();
+  };
+  b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph&) {
+    e.body.line("constexpr int kNumel = " + std::to_string(attr_int(n, "numel")) + ";  // per sample");
+    emit_elementwise_kernel(e, e.fn + "_kernel",
+                            {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dout", "dout"},
+                             {"const std::uint8_t* __restrict__ mask", "mask"}},
+                            "n * kNumel", {"dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;"}, [&](CodeWriter& k) {
+                              const double p = attr_float(n, "p");
+                              k.line("constexpr float kP = " + float_literal(p) + ";");
+                              k.line(p < 1.0 ? "constexpr float kScale = 1.0f / (1.0f - kP);" : "constexpr float kScale = 0.0f;");
+                            });
   };
   ops.push_back(std::move(b));
 

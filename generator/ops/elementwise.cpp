@@ -3,6 +3,7 @@
 #include <set>
 
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 
 namespace ltgen {
 
@@ -62,6 +63,18 @@ void register_unary(std::vector<OpDef>& ops, const UnaryOp& u) {
     w.line("out[i] = " + apply_epilogue(n, "v") + ";");
     w.close();
   };
+  // The same scalar expressions run on the device (ltrt/activations.hpp is __host__ __device__).
+  f.emit_cuda = [u](CudaEmit& e, const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs[0]);
+    e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + ";  // per sample");
+    const std::vector<std::string> body = {"const float v = " + u.forward(n, "inp[i]") + ";",
+                                           "out[i] = " + apply_epilogue(n, "v") + ";"};
+    emit_elementwise_kernel(e, e.fn + "_kernel", {{"float* __restrict__ out", "out"}, {"const float* __restrict__ inp", "inp"}},
+                            "n * kNumel", body, [&](CodeWriter& w) {
+      if (u.constants) u.constants(w, n);
+      epilogue_constants(w, n);
+    });
+  };
   f.backward = [u](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
     if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};
@@ -95,6 +108,16 @@ void register_unary(std::vector<OpDef>& ops, const UnaryOp& u) {
     w.open("for (int i = 0; i < n * kNumel; ++i)");
     w.line("dinp[i] = " + u.backward(n, "dout[i]", saved_name + "[i]") + ";");
     w.close();
+  };
+  b.emit_cuda = [u, saved_name](CudaEmit& e, const Node& n, const Graph& g) {
+    e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) + ";  // per sample");
+    emit_elementwise_kernel(
+        e, e.fn + "_kernel",
+        {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dout", "dout"},
+         {"const float* __restrict__ " + saved_name, saved_name}},
+        "n * kNumel", {"dinp[i] = " + u.backward(n, "dout[i]", saved_name + "[i]") + ";"}, [&](CodeWriter& w) {
+          if (u.constants) u.constants(w, n);
+        });
   };
   ops.push_back(std::move(b));
 }

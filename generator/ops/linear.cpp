@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -118,6 +119,61 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   }
 }
 
+// CUDA: cuBLASLt computes inp @ weight^T with the bias (and a lone ReLU) in its epilogue;
+// other fused activations follow in one elementwise kernel over the GEMM's output.
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  CodeWriter& w = e.body;
+  const bool bias = attr_bool(n, "bias");
+  const bool keep_preact = n.outputs.size() == 2;
+  const Value& x = g.value(n.inputs[0]);
+  w.line("constexpr int kIn = " + std::to_string(attr_int(n, "in_features")) +
+         ", kOut = " + std::to_string(attr_int(n, "out_features")) + ";");
+  const std::int64_t r = rows_per_sample(x);
+  if (r > 1) w.line("constexpr int kRowsPerSample = " + std::to_string(r) + ";  // applied to the last dimension");
+  w.line(std::string("const int rows = n") + (r > 1 ? " * kRowsPerSample;" : ";"));
+  const bool lone_relu = !keep_preact && n.epilogue.size() == 1 && n.epilogue[0].op == "relu";
+  std::string epilogue = bias ? "ltrt::cuda::Epilogue::bias" : "ltrt::cuda::Epilogue::none";
+  if (lone_relu) epilogue = bias ? "ltrt::cuda::Epilogue::relu_bias" : "ltrt::cuda::Epilogue::relu";
+  const std::string z = keep_preact ? "preact" : "out";
+  w.line("ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, " + z + ", " + epilogue + ", " +
+         (bias ? "bias" : "nullptr") + ");  // inp @ weight^T" + (bias ? " + bias" : "") + (lone_relu ? ", ReLU" : ""));
+  if (n.epilogue.empty() || lone_relu) return;
+  const std::vector<std::string> body = {"out[i] = " + apply_epilogue(n, z + "[i]") + ";"};
+  std::vector<KernelParam> params = {{"float* out", "out"}};  // in place when no pre-activation is kept
+  if (keep_preact) params.push_back({"const float* __restrict__ preact", "preact"});
+  emit_elementwise_kernel(e, e.fn + "_activation_kernel", params, "rows * kOut", body,
+                          [&](CodeWriter& k) { epilogue_constants(k, n); });
+}
+
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  CodeWriter& w = e.body;
+  const bool bias = attr_bool(n, "bias");
+  const Value& x = g.value(n.inputs[1]);
+  w.line("constexpr int kIn = " + std::to_string(attr_int(n, "in_features")) +
+         ", kOut = " + std::to_string(attr_int(n, "out_features")) + ";");
+  const std::int64_t r = rows_per_sample(x);
+  if (r > 1) w.line("constexpr int kRowsPerSample = " + std::to_string(r) + ";  // applied to the last dimension");
+  w.line(std::string("const int rows = n") + (r > 1 ? " * kRowsPerSample;" : ";"));
+  w.line("ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);"
+         "  // dout^T @ inp");
+  if (attr_bool(n, "need_dinp"))
+    w.line("ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
+  if (!bias) return;
+  // dbias: one thread per output feature sums its column of dout, in row order as on the CPU.
+  e.kernels.line();
+  e.kernels.open("__global__ void " + e.fn + "_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, "
+                 "int rows, bool accumulate)");
+  e.kernels.line("constexpr int kOut = " + std::to_string(attr_int(n, "out_features")) + ";");
+  e.kernels.line("const int o = blockIdx.x * blockDim.x + threadIdx.x;");
+  e.kernels.line("if (o >= kOut) return;");
+  e.kernels.line("float sum = accumulate ? dbias[o] : 0.0f;");
+  e.kernels.line("for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];");
+  e.kernels.line("dbias[o] = sum;");
+  e.kernels.close();
+  emit_launch(w, e.fn + "_dbias_kernel", "ltrt::cuda::blocks_for(kOut, kThreads)", "kThreads",
+              {"dbias", "dout", "rows", "accumulate"});
+}
+
 }  // namespace
 
 void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
@@ -150,6 +206,7 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return Cost{2 * rows * in * out, 4 * (rows * in + in * out + rows * out * 2)};
   };
   f.emit_cpu = emit_forward;
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
     const bool bias = attr_bool(n, "bias");
@@ -201,6 +258,7 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                 4 * (rows * out + rows * in * gemms + in * out * 3)};
   };
   b.emit_cpu = emit_backward;
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   LayerDef l;

@@ -2,6 +2,7 @@
 /// Mul: elementwise product of two tensors of one shape (gating in model.graph).
 /// Backward: da = dout * b, db = dout * a.
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -28,6 +29,14 @@ void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.open("for (int i = 0; i < n * kNumel; ++i)");
     w.line("out[i] = " + apply_epilogue(n, "a[i] * b[i]") + ";");
     w.close();
+  };
+  m.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[0]))) + ";  // per sample");
+    emit_elementwise_kernel(e, e.fn + "_kernel",
+                            {{"float* __restrict__ out", "out"}, {"const float* __restrict__ a", "a"},
+                             {"const float* __restrict__ b", "b"}},
+                            "n * kNumel", {"out[i] = " + apply_epilogue(n, "a[i] * b[i]") + ";"},
+                            [&](CodeWriter& k) { epilogue_constants(k, n); });
   };
   m.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const bool need_a = ad.needs_grad(n.inputs[0]), need_b = ad.needs_grad(n.inputs[1]);
@@ -70,6 +79,21 @@ void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     if (attr_bool(n, "need_da")) w.line("da[i] = dout[i] * b[i];");
     if (attr_bool(n, "need_db")) w.line("db[i] = dout[i] * a[i];");
     w.close();
+  };
+  b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) + ";  // per sample");
+    std::vector<KernelParam> params;
+    std::vector<std::string> body;
+    if (attr_bool(n, "need_da")) {
+      params.push_back({"float* __restrict__ da", "da"});
+      body.push_back("da[i] = dout[i] * b[i];");
+    }
+    if (attr_bool(n, "need_db")) {
+      params.push_back({"float* __restrict__ db", "db"});
+      body.push_back("db[i] = dout[i] * a[i];");
+    }
+    for (const char* in : {"dout", "a", "b"}) params.push_back({std::string("const float* __restrict__ ") + in, in});
+    emit_elementwise_kernel(e, e.fn + "_kernel", params, "n * kNumel", body);
   };
   ops.push_back(std::move(b));
 

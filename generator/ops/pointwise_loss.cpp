@@ -1,6 +1,7 @@
 #include "pointwise_loss.hpp"
 
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 
 namespace ltgen {
@@ -51,6 +52,34 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     else
       w.line("loss[0] = static_cast<float>(sum);  // reduction='sum'");
   };
+  // CUDA: one block sums the terms in double, each thread a strided share, then a tree
+  // reduction: deterministic, and exact enough for any batch a step holds.
+  f.emit_cuda = [l](CudaEmit& e, const Node& n, const Graph& g) {
+    CodeWriter& k = e.kernels;
+    k.line();
+    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ loss, const float* __restrict__ inp, "
+           "const float* __restrict__ target, int count)");
+    if (l.constants) l.constants(k, n);
+    k.line("__shared__ double partial[kReduceThreads];");
+    k.line("double sum = 0.0;");
+    k.open("for (int i = threadIdx.x; i < count; i += blockDim.x)");
+    k.line("const float x = inp[i], y = target[i];");
+    k.line("sum += " + l.term(n) + ";");
+    k.close();
+    k.line("partial[threadIdx.x] = sum;");
+    k.line("__syncthreads();");
+    k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
+    k.line("if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];");
+    k.line("__syncthreads();");
+    k.close();
+    if (attr_str(n, "reduction") == "mean")
+      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / count);  // reduction='mean'");
+    else
+      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]);  // reduction='sum'");
+    k.close();
+    e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) + ";  // per sample");
+    emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"loss", "inp", "target", "n * kNumel"});
+  };
   f.backward = [l](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
     if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1, -1};
@@ -86,6 +115,19 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     w.line("const float x = inp[i], y = target[i];");
     w.line("dinp[i] = scale * (" + l.grad(n) + ");");
     w.close();
+  };
+  b.emit_cuda = [l](CudaEmit& e, const Node& n, const Graph& g) {
+    e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) + ";  // per sample");
+    const std::string scale = attr_str(n, "reduction") == "mean"
+                                  ? "const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'"
+                                  : "const float scale = dloss[0];  // reduction='sum'";
+    emit_elementwise_kernel(e, e.fn + "_kernel",
+                            {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dloss", "dloss"},
+                             {"const float* __restrict__ inp", "inp"}, {"const float* __restrict__ target", "target"}},
+                            "n * kNumel", {scale, "const float x = inp[i], y = target[i];", "dinp[i] = scale * (" + l.grad(n) + ");"},
+                            [&](CodeWriter& k) {
+                              if (l.constants) l.constants(k, n);
+                            });
   };
   ops.push_back(std::move(b));
 

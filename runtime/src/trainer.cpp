@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ltrt/arena.hpp"
+#include "ltrt/backend.hpp"
 #include "ltrt/callbacks.hpp"
 #include "ltrt/checkpoint.hpp"
 #include "ltrt/config_reader.hpp"
@@ -171,6 +172,8 @@ class Fit {
       val_data_ = load_dataset(with_train_vocabulary(config.val, config.train), model.input, model.target, rngs_.data,
                                classes);
     if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena_.data());
+    backend_ = make_backend(model, arena_, t_, stderr);
+    backend_->upload();
     const bool shuffle = model.data.shuffle && !overfitting(t_);
     train_loader_ = std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last);
     num_train_batches_ = t_.limit_train_batches.of(train_loader_->num_batches());
@@ -225,7 +228,6 @@ class Fit {
     return (b + 1) % t_.accumulate_grad_batches != 0 && b + 1 != num_train_batches_;
   }
   void step_schedulers(const char* interval, bool plateau);
-  void clip_gradients();
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
   using Clock = std::chrono::steady_clock;
@@ -234,8 +236,9 @@ class Fit {
   TrainerConfig t_;
   std::FILE* out_;
   Rngs rngs_;
-  Arena arena_;
+  Arena arena_;  // the host arena: batches are loaded and checkpoints read and written here
   Optimizer optimizer_;
+  std::unique_ptr<Backend> backend_;  // where the steps run: this arena, or a GPU's copy of it
   Dataset train_data_, val_data_;
   std::unique_ptr<DataLoader> train_loader_, val_loader_;
   std::int64_t num_train_batches_ = 0, num_val_batches_ = 0, val_check_batch_ = 1;
@@ -323,6 +326,7 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.lr_schedulers = scheduler_ ? scheduler_->state() : json::Value::make_null();
   s.callbacks = callbacks_.state();
   make_dirs(fs::path(path).parent_path().string());
+  backend_->download();
   ltrt::save_checkpoint(path, model_, arena_.data(), s);
 }
 
@@ -341,6 +345,7 @@ void Fit::restore(const std::string& path) {
     throw Error(path + ": the checkpoint's text vocabulary (" + std::to_string(s.vocabulary.size()) +
                 " tokens) is not the training corpus's (" + std::to_string(train_data_.vocab.size()) + " tokens, from " +
                 config_.train.text_path + "): resume with the corpus it was trained on");
+  backend_->upload();
   optimizer_.set_step_count(s.optimizer_step);
   rngs_.init.set_state(s.rng_init);
   rngs_.data.set_state(s.rng_data);
@@ -407,7 +412,7 @@ void Fit::run_validation(bool sanity) {
   val_loader_->start_epoch(rngs_.data);  // no shuffle: the order is fixed and no number is drawn
   for (std::int64_t b = 0; b < batches; ++b) {
     const int n = val_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
-    loss.add(model_.evaluation_step(arena_.data(), n), n);
+    loss.add(backend_->evaluate(n), n);
     if (model_.accuracy) acc.add(batch_accuracy(model_, arena_.data(), n).value(), n);
   }
   if (!sanity && !loss.empty()) {
@@ -430,24 +435,6 @@ bool Fit::should_check_val(std::int64_t b) const {
   // With check_val_every_n_epoch=None the interval counts batches across epochs.
   const std::int64_t iteration = t_.check_val_every_n_epoch == -1 ? epoch_ * num_train_batches_ + b : b;
   return (iteration + 1) % val_check_batch_ == 0;
-}
-
-// torch.nn.utils.clip_grad_norm_ / clip_grad_value_ over every parameter.
-void Fit::clip_gradients() {
-  if (t_.gradient_clip_val <= 0) return;
-  float* g = grad_region(model_, arena_.data());
-  const std::int64_t n = model_.num_param_elements;
-  if (t_.gradient_clip_algorithm == "value") {
-    const float v = static_cast<float>(t_.gradient_clip_val);
-    for (std::int64_t i = 0; i < n; ++i) g[i] = std::clamp(g[i], -v, v);
-    return;
-  }
-  double sum = 0;
-  for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
-  const float total_norm = static_cast<float>(std::sqrt(sum));
-  const float coef = static_cast<float>(t_.gradient_clip_val) / (total_norm + 1e-6f);
-  if (coef < 1.0f)
-    for (std::int64_t i = 0; i < n; ++i) g[i] *= coef;
 }
 
 // Lightning's _update_learning_rates: `frequency` counts batches of the
@@ -479,15 +466,15 @@ void Fit::train_batch(std::int64_t b) {
   const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
   const std::int64_t k = t_.accumulate_grad_batches;
   const bool first_of_group = b % k == 0;
-  // Lightning divides the loss by accumulate_grad_batches before backward.
-  const float loss = model_.training_step(arena_.data(), n, 1.0f / static_cast<float>(k), !first_of_group,
-                                          rngs_.dropout);
+  const bool step = !should_accumulate(b);
+  // Lightning divides the loss by accumulate_grad_batches before backward; the last batch of a
+  // group clips the gradients and steps the optimizer.
+  const TrainStep request{n, 1.0f / static_cast<float>(k), !first_of_group, step, t_.gradient_clip_val,
+                          t_.gradient_clip_algorithm == "value"};
+  const float loss = backend_->train(request, optimizer_, rngs_.dropout);
   const double acc = model_.accuracy ? batch_accuracy(model_, arena_.data(), n).value() : 0.0;
   batch_in_epoch_ = b + 1;
-  const bool step = !should_accumulate(b);
   if (step) {
-    clip_gradients();
-    optimizer_.step();
     ++global_step_;
     ++steps_this_run_;
   }
@@ -625,6 +612,8 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
                                     ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
+  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr);
+  backend->upload();
   DataLoader loader(data, model.data.batch_size, false, false);
   loader.start_epoch(rngs.data);
   EvalResult r;
@@ -632,7 +621,7 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   WeightedMean loss, acc;
   for (std::int64_t b = 0; b < r.batches; ++b) {
     const int n = loader.load_batch(b, arena.data(), model.input, model.target);
-    loss.add(model.evaluation_step(arena.data(), n), n);
+    loss.add(backend->evaluate(n), n);
     if (model.accuracy) acc.add(batch_accuracy(model, arena.data(), n).value(), n);
   }
   const std::string prefix = std::string(stage) == "validate" ? "val" : "test";
@@ -768,6 +757,8 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
                                     ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
+  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr);
+  backend->upload();
   DataLoader loader(data, model.data.batch_size, false, false);
   loader.start_epoch(rngs.data);
   const std::int64_t batches = t.limit_predict_batches.of(loader.num_batches());
@@ -777,7 +768,7 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   std::int64_t count = 0;
   for (std::int64_t b = 0; b < batches; ++b) {
     const int n = loader.load_batch(b, arena.data(), model.input, model.target);
-    model.predict_step(arena.data(), n);
+    backend->predict(n);
     const float* o = reinterpret_cast<const float*>(arena.data() + model.output.offset);
     rows.insert(rows.end(), o, o + n * per_row);
     count += n;

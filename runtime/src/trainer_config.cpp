@@ -127,12 +127,15 @@ TrainerConfig read_trainer_config(const json::Value& spec, double base_lr) {
   t.get("callbacks");  // read by Callbacks::read
   c.deterministic = t.boolean("deterministic", false);
   c.accelerator = t.string("accelerator", "auto", {"auto", "cpu", "gpu", "cuda"});
-  if (c.accelerator == "gpu" || c.accelerator == "cuda")
-    t.fail("accelerator", "the CUDA backend is not supported yet: use \"cpu\" or \"auto\"");
+  if (c.accelerator == "cuda") c.accelerator = "gpu";  // Lightning's two names for one accelerator
   if (const json::Value* d = t.get("devices")) {
-    const bool ok = (d->kind == json::Kind::string && d->str == "auto") ||
+    // Lightning's devices=[k]: the GPU with index k.
+    const bool index = d->kind == json::Kind::array && d->items.size() == 1 && d->items[0].kind == json::Kind::number &&
+                       d->items[0].is_integer && d->items[0].integer >= 0;
+    const bool ok = index || (d->kind == json::Kind::string && d->str == "auto") ||
                     (d->kind == json::Kind::number && d->is_integer && (d->integer == 1 || d->integer == -1));
-    if (!ok) t.fail("devices", "only one device is supported yet (DDP is not): use 1 or \"auto\"");
+    if (!ok) t.fail("devices", "only one device is supported yet (DDP is not): use 1, \"auto\" or [INDEX] (a GPU's index)");
+    if (index) c.device_index = static_cast<int>(d->items[0].integer);
   }
   if (const json::Value* p = t.get("precision")) {
     const bool ok = (p->kind == json::Kind::string && (p->str == "32-true" || p->str == "32")) ||

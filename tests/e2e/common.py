@@ -23,11 +23,13 @@ def build_env():
     return env
 
 
-def generate(ltgen, spec, out_dir):
-    """Runs `ltgen SPEC -o OUT_DIR` (generate and build); returns the program's path."""
+def generate(ltgen, spec, out_dir, cuda=False, env=None):
+    """Runs `ltgen SPEC -o OUT_DIR` (generate and build); returns the program's path. These tests
+    check the CPU program: an "auto" spec's CUDA side is built only with cuda=True (the
+    cuda_build and gpu tests cover it)."""
     t0 = time.time()
-    proc = subprocess.run([ltgen, spec, "-o", out_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, env=build_env())
+    proc = subprocess.run([ltgen, spec, "-o", out_dir] + ([] if cuda else ["--no-cuda"]), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env or build_env())
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise Failure(f"ltgen {spec} -o {out_dir} exited with {proc.returncode}")

@@ -91,6 +91,38 @@ TEST(Cli, SummaryPrintsThePlanAndWritesNothing) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+TEST(Cli, CudaArchMustBeCMakeArchitectures) {
+  const Result r = run(std::string(SPECS_DIR) + "/linear.json --emit-only --cuda-arch '80;$(x)'");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--cuda-arch '80;$(x)': expected CMAKE_CUDA_ARCHITECTURES entries"), std::string::npos) << r.output;
+}
+
+TEST(Cli, CudaArchLandsInTheCMakeLists) {
+  const fs::path out = fs::temp_directory_path() / "ltgen_cuda_arch_out";
+  fs::remove_all(out);
+  const Result r = run(std::string(SPECS_DIR) + "/linear.json --emit-only --cuda-arch=86-real -o " + out.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(out / "CMakeLists.txt");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("set(CMAKE_CUDA_ARCHITECTURES \"86-real\")"), std::string::npos) << text;
+  EXPECT_TRUE(fs::exists(out / "model_cuda.cu"));
+  fs::remove_all(out);
+}
+
+// "auto" with a layer the GPU lacks: the CPU program only, and one line saying why.
+TEST(Cli, AutoFallsBackToTheCpuProgramWithANote) {
+  const fs::path out = fs::temp_directory_path() / "ltgen_auto_cpu_out";
+  fs::remove_all(out);
+  const Result r = run(std::string(SPECS_DIR) + "/cnn.json --emit-only -o " + out.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ltgen: note: model.layers[0] (Conv2d) does not run on the GPU yet: trainer.accelerator "
+                          "\"auto\" generates the CPU program only\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(out / "model_cuda.cu"));
+  fs::remove_all(out);
+}
+
 TEST(Cli, HelpAndVersion) {
   EXPECT_EQ(run("--help").exit_code, 0);
   const Result v = run("--version");

@@ -11,7 +11,15 @@ for spec in specs/*.json; do
   name=$(basename "$spec" .json)
   [[ "$name" == schema ]] && continue  # specs/schema.json is the specs' JSON Schema
   "$ltgen" "$spec" -o "$tmp/$name" --emit-only 2> "$tmp/$name.log" || { cat "$tmp/$name.log"; exit 1; }
-  for f in model.hpp model.cpp main.cpp CMakeLists.txt; do
+  files=(model.hpp model.cpp main.cpp CMakeLists.txt)
+  # A CUDA program (trainer.accelerator "auto" or "gpu", every layer lowered) has model_cuda.cu too.
+  if [[ -f "$tmp/$name/model_cuda.cu" ]]; then files+=(model_cuda.cu); fi
+  if [[ "$update" != "--update" && -f "generated/$name/model_cuda.cu" && ! -f "$tmp/$name/model_cuda.cu" ]]; then
+    echo "generated/$name/model_cuda.cu is stale: ltgen no longer emits it; run scripts/update_generated.sh" >&2
+    status=1
+  fi
+  if [[ "$update" == "--update" && ! -f "$tmp/$name/model_cuda.cu" ]]; then rm -f "generated/$name/model_cuda.cu"; fi
+  for f in "${files[@]}"; do
     if [[ "$update" == "--update" ]]; then
       mkdir -p "generated/$name"
       cp "$tmp/$name/$f" "generated/$name/$f"

@@ -8,6 +8,20 @@
 namespace ltrt {
 
 class Generator;
+namespace cuda {
+struct Context;  // ltrt/cuda/context.cuh: stream, cuBLASLt handle, device scalars
+}
+
+// The CUDA lowering of a model's steps (the generated model_cuda.cu): the same steps over a
+// device arena with the host arena's layout, enqueued on ctx.stream. Backward starts from
+// d(loss) = ctx.scalars->loss_scale; Dropout draws from a counter-based generator keyed by
+// ctx.scalars->dropout_seed. Nothing is synchronised: the runtime captures a training step
+// (with clipping and the optimizer) in a CUDA graph.
+struct DeviceSteps {
+  void (*training_step)(std::byte* arena, int n, bool accumulate, const cuda::Context& ctx);
+  void (*evaluation_step)(std::byte* arena, int n, const cuda::Context& ctx);
+  void (*predict_step)(std::byte* arena, int n, const cuda::Context& ctx);
+};
 
 enum class DType : std::uint8_t { f32, f64, i64, u8 };  // u8: Dropout masks
 
@@ -172,6 +186,10 @@ struct ModelDef {
   // Buffers in state_dict order (see StateDef); nullptr/0 for models without any.
   const StateDef* state;
   int num_state;
+
+  // The CUDA steps when the program was built with its CUDA backend (trainer.accelerator
+  // "auto" with the toolkit found, or "gpu"); nullptr for a CPU-only program.
+  const DeviceSteps* device_steps = nullptr;
 };
 
 }  // namespace ltrt

@@ -46,7 +46,8 @@ struct TrainerConfig {
   bool enable_model_summary = true;
   bool logger = true;                  // CSVLogger and TensorBoardLogger in lightning_logs/version_N
   bool deterministic = false;          // generated programs are deterministic either way
-  std::string accelerator = "auto";    // fixed at generation time
+  std::string accelerator = "auto";    // fixed at generation time: "auto", "cpu" or "gpu" ("cuda" reads as "gpu")
+  int device_index = 0;                // devices=[k]: the GPU the program runs on
   std::string precision = "32-true";   // fixed at generation time
   // trainer.callbacks and trainer.max_time (a Timer) are read by Callbacks::read (ltrt/callbacks.hpp).
 

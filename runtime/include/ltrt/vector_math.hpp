@@ -9,22 +9,24 @@
 #include <cstring>
 #include <limits>
 
+#include "ltrt/host_device.hpp"
+
 namespace ltrt {
 
 namespace detail {
-inline float float_from_bits(std::int32_t bits) {
+LTRT_HOST_DEVICE inline float float_from_bits(std::int32_t bits) {
   float f;
   std::memcpy(&f, &bits, sizeof f);
   return f;
 }
-inline float select(bool c, float a, float b) { return c ? a : b; }
+LTRT_HOST_DEVICE inline float select(bool c, float a, float b) { return c ? a : b; }
 }  // namespace detail
 
 // e^x: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so n ln2 is exact), e^r by its
 // Taylor series to r^7 (truncation below 6e-9 relative), 2^n from exponent bits, split in two
 // factors so that n = -126 ... 128 stays in range. Below -87.34 it returns 0 (no subnormals),
 // above 88.73 infinity; NaN stays NaN.
-inline float exp_vec(float x) {
+LTRT_HOST_DEVICE inline float exp_vec(float x) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693145751953125f;      // 11 significant bits: n * kLn2Hi is exact
   constexpr float kLn2Lo = 1.42860682030941723e-6f;  // ln2 - kLn2Hi
@@ -51,7 +53,7 @@ inline float exp_vec(float x) {
 
 // erfc(x), by Numerical Recipes' Chebyshev fit erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2),
 // z = |x| (fractional error below 1.2e-7 in exact arithmetic), and erfc(-z) = 2 - erfc(z).
-inline float erfc_vec(float x) {
+LTRT_HOST_DEVICE inline float erfc_vec(float x) {
   const float a = x < 0 ? -x : x;
   const float z = a > 10.0f ? 10.0f : a;  // erfc(10) = 2e-45: 0 in float; keeps z * z finite (NaN stays NaN)
   const float t = 1.0f / (1.0f + 0.5f * z);

@@ -1,0 +1,231 @@
+/// \file
+/// The CUDA emitter: writes model_cuda.cu for a planned graph. It shares the CPU emitter's
+/// names, schedule, views and memory plan (program_emitter.hpp); each op's `emit_cuda` writes
+/// its kernels and launches. The runtime captures a whole training step in one CUDA graph.
+#include "emit_cuda.hpp"
+
+#include <utility>
+
+#include "code_writer.hpp"
+#include "op.hpp"
+#include "program_emitter.hpp"
+
+namespace ltgen {
+
+namespace {
+
+using namespace emit;
+
+// The ops each torch.nn layer lowers to (forward and backward), for the list of what the GPU
+// supports; a layer counts when all of its ops have a CUDA lowering or are views.
+const std::pair<const char*, std::vector<const char*>> kLayerOps[] = {
+    {"Linear", {"linear", "linear_backward"}},
+    {"ReLU", {"relu", "relu_backward"}},
+    {"LeakyReLU", {"leaky_relu", "leaky_relu_backward"}},
+    {"GELU", {"gelu", "gelu_backward"}},
+    {"Tanh", {"tanh", "tanh_backward"}},
+    {"Sigmoid", {"sigmoid", "sigmoid_backward"}},
+    {"SiLU", {"silu", "silu_backward"}},
+    {"Dropout", {"dropout", "dropout_backward"}},
+    {"Identity", {}},
+    {"Flatten", {"view"}},
+    {"Reshape", {"view"}},
+    {"Transpose", {"transpose"}},
+    {"Add", {"add"}},
+    {"Mul", {"mul", "mul_backward"}},
+    {"Concat", {"concat", "concat_backward"}},
+    {"LayerNorm", {"layer_norm", "layer_norm_backward"}},
+    {"Softmax", {"softmax", "softmax_backward"}},
+    {"LogSoftmax", {"log_softmax", "log_softmax_backward"}},
+    {"Embedding", {"embedding", "embedding_backward"}},
+    {"Conv1d", {"conv"}},
+    {"Conv2d", {"conv"}},
+    {"BatchNorm1d", {"batch_norm"}},
+    {"BatchNorm2d", {"batch_norm"}},
+    {"MaxPool2d", {"max_pool2d"}},
+    {"AvgPool2d", {"avg_pool2d"}},
+    {"AdaptiveAvgPool2d", {"adaptive_avg_pool2d"}},
+    {"MultiheadAttention", {"multihead_attention"}},
+    {"PositionalEmbedding", {"positional_embedding"}},
+    {"MSELoss", {"mse_loss", "mse_loss_backward"}},
+    {"L1Loss", {"l1_loss", "l1_loss_backward"}},
+    {"HuberLoss", {"huber_loss", "huber_loss_backward"}},
+    {"BCEWithLogitsLoss", {"bce_with_logits_loss", "bce_with_logits_loss_backward"}},
+    {"CrossEntropyLoss", {"cross_entropy_loss", "cross_entropy_loss_backward"}},
+};
+
+bool op_lowers(const std::string& name) {
+  try {
+    const OpDef& d = op_def(name);
+    return d.view || static_cast<bool>(d.emit_cuda);
+  } catch (const std::logic_error&) {
+    return false;  // an op this table names that does not exist (yet)
+  }
+}
+
+// The CUDA program: one host function per node (its kernels above it), the step functions
+// calling them in schedule order on ctx.stream.
+struct CudaEmitter : Emitter {
+  using Emitter::Emitter;
+
+  std::vector<std::string> extra_params(const Node& n) const {
+    const OpDef& d = op_def(n.op);
+    std::vector<std::string> p;
+    if (batched_node(n)) p.push_back("int n");
+    if (d.writes_param_grad) p.push_back("bool accumulate");
+    if (d.training_mode) p.push_back("bool training");
+    p.push_back("const ltrt::cuda::Context& ctx");
+    return p;
+  }
+
+  void emit_function(CodeWriter& w, size_t index) const {
+    const Node& n = g.nodes[index];
+    std::vector<std::string> params = function_preamble(w, index);
+    for (const auto& p : extra_params(n)) params.push_back(p);
+    CodeWriter kernels, body(1);
+    CudaEmit e{kernels, body, fn_names[index]};
+    op_def(n.op).emit_cuda(e, n, g);
+    w.raw(kernels.str());
+    if (!kernels.str().empty()) w.line();
+    std::string sig = "static void " + fn_names[index] + "(";
+    for (size_t i = 0; i < params.size(); ++i) sig += (i ? ", " : "") + params[i];
+    w.line(sig + ") {");
+    w.raw(body.str());
+    w.line("}");
+  }
+
+  std::string call(size_t index, bool training) const {
+    const Node& n = g.nodes[index];
+    const OpDef& d = op_def(n.op);
+    std::vector<std::string> args = value_args(n);
+    if (batched_node(n)) args.push_back("n");
+    if (d.writes_param_grad) args.push_back(n.attrs.count("accumulate_tied") ? "/*accumulate (tied weight)=*/true" : "accumulate");
+    if (d.training_mode) args.push_back(training ? "true" : "false");
+    args.push_back("ctx");
+    std::string s = fn_names[index] + "(";
+    for (size_t i = 0; i < args.size(); ++i) s += (i ? ", " : "") + args[i];
+    return s + ");";
+  }
+
+  void emit_steps(CodeWriter& w) const {
+    w.line();
+    w.line("// One training step over the first n rows of the batch buffers: forward, loss, then");
+    w.line("// backward in reverse from d(loss) = ctx.scalars->loss_scale. Parameter gradients are");
+    w.line("// written, or added to when accumulate is set. Everything is enqueued on ctx.stream.");
+    w.open("void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx)");
+    emit_views(w, true);
+    bool has_accumulate = false;
+    for (const Node& n : g.nodes) has_accumulate = has_accumulate || op_def(n.op).writes_param_grad;
+    if (!has_accumulate) w.line("(void)accumulate;");
+    w.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));");
+    w.line();
+    w.line("// forward");
+    bool in_backward = false;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (op_def(n.op).view) continue;
+      if (n.backward && !in_backward) {
+        w.line();
+        w.line("// backward");
+        in_backward = true;
+      }
+      w.line(call(i, true));
+    }
+    w.close();
+
+    w.line();
+    w.line("// Forward and loss in eval mode (Dropout off), as in validation and test.");
+    w.open("void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx)");
+    emit_views(w, false);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (!n.backward && !op_def(n.op).view) w.line(call(i, false));
+    }
+    w.close();
+
+    w.line();
+    w.line("// Forward only in eval mode, into the output buffer (predict): no targets, no loss.");
+    w.open("void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx)");
+    std::set<int> used;
+    for (const Node& n : g.nodes) {
+      if (n.backward || op_def(n.op).view || is_loss(n)) continue;
+      for (int v : n.inputs) used.insert(v);
+      for (int v : n.outputs) used.insert(v);
+    }
+    std::vector<int> order(used.begin(), used.end());
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return plan.offset.at(a) < plan.offset.at(b); });
+    for (int v : order) emit_view(w, v);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (!n.backward && !op_def(n.op).view && !is_loss(n)) w.line(call(i, false));
+    }
+    w.close();
+  }
+};
+
+}  // namespace
+
+std::string cuda_unsupported(const Graph& g) {
+  for (const Node& n : g.nodes)
+    if (!op_lowers(n.op)) return n.source;
+  return "";
+}
+
+std::string cuda_supported_layers() {
+  std::string out;
+  for (const auto& [layer, ops] : kLayerOps) {
+    bool all = true;
+    for (const char* op : ops) all = all && op_lowers(op);
+    if (all) out += (out.empty() ? "" : ", ") + std::string(layer);
+  }
+  return out;
+}
+
+std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command) {
+  CudaEmitter e(spec, g, plan);
+  CodeWriter w;
+  w.line("// " + spec.name + ": the CUDA lowering of model.cpp's steps, generated by ltgen " + kVersion + ".");
+  w.line("// spec: " + comment_safe(spec.path) + " (fnv1a " + spec.hash + ")");
+  w.line("// command: " + comment_safe(command));
+  w.line("// target: cuda, precision: 32-true, batch_size: " + std::to_string(spec.batch_size));
+  w.line("//");
+  w.line("// The same graph, schedule and memory plan as model.cpp (its header comment lists them):");
+  w.line("// the device arena has the host arena's layout byte for byte, so weights, optimizer slots");
+  w.line("// and checkpoints move between the two by plain copies. Each function enqueues its kernels");
+  w.line("// on ctx.stream; the runtime captures a whole training step (forward, backward, clipping,");
+  w.line("// optimizer) in one CUDA graph and replays it.");
+  w.line();
+  for (const char* inc : {"<algorithm>", "<cmath>", "<cstddef>", "<cstdint>"}) w.line(std::string("#include ") + inc);
+  w.line();
+  w.line("#include <cuda_runtime.h>");
+  w.line();
+  w.line("#include <ltrt/activations.hpp>");
+  w.line("#include <ltrt/cuda/context.cuh>");
+  w.line();
+  w.line("#include \"model.hpp\"");
+  w.line();
+  w.line("namespace " + spec.name + " {");
+  w.line();
+  w.line("namespace {");
+  w.line();
+  w.line("constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels");
+  w.line("constexpr int kReduceThreads = 1024;  // TUNE: threads of a loss's reduction (a power of two)");
+  w.line();
+  w.line("// Byte offsets of every buffer in the arena (the memory plan in model.cpp).");
+  e.emit_offsets(w);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!op_def(g.nodes[i].op).view) e.emit_function(w, i);
+  e.emit_steps(w);
+  w.line();
+  w.line("}  // namespace");
+  w.line();
+  w.open("const ltrt::DeviceSteps& cuda_steps()");
+  w.line("static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step};");
+  w.line("return steps;");
+  w.close();
+  w.line();
+  w.line("}  // namespace " + spec.name);
+  return w.str();
+}
+
+}  // namespace ltgen

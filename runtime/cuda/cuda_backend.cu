@@ -1,0 +1,243 @@
+// The CUDA backend: the generated model's CUDA steps over a device arena with the host
+// arena's layout. A training step (forward, backward, clipping, optimizer) is captured once
+// per batch shape as a CUDA graph and replayed; what changes between steps (loss scale,
+// dropout seed, optimizer scalars) is one small copy into device memory before the replay.
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "ltrt/cuda/context.cuh"
+#include "ltrt/cuda/kernels.cuh"
+#include "ltrt/cuda_backend.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/optimizer.hpp"
+#include "ltrt/rng.hpp"
+
+namespace ltrt::cuda {
+
+namespace {
+
+constexpr std::size_t kAlign = 256;                        // cudaMalloc's own alignment
+constexpr std::size_t kWorkspaceBytes = 32u << 20;         // TUNE: cuBLASLt workspace
+std::size_t align_up(std::size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+// Teardown cannot throw; a failure there is reported, not hidden.
+void report(cudaError_t status, const char* call) {
+  if (status != cudaSuccess) std::fprintf(stderr, "warning: %s: %s\n", call, cudaGetErrorString(status));
+}
+
+std::size_t row_bytes(const TensorRef& t) {
+  std::size_t b = dtype_size(t.dtype);
+  for (int d = 1; d < t.rank; ++d) b *= static_cast<std::size_t>(t.shape[d]);
+  return b;
+}
+
+class CudaBackend : public Backend {
+ public:
+  CudaBackend(const ModelDef& model, Arena& host, int device) : m_(model), host_(host), device_(device) {
+    LTRT_CUDA_CHECK(cudaSetDevice(device_));
+    cudaDeviceProp prop{};
+    LTRT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+    name_ = "cuda:" + std::to_string(device_) + " (" + prop.name + ")";
+    for (int i = 0; i < m_.num_buffers; ++i)
+      if (std::strcmp(m_.buffers[i].name, "loss") == 0) loss_offset_ = m_.buffers[i].offset;
+    if (loss_offset_ == kNone) throw Error(std::string("model '") + m_.name + "' has no 'loss' buffer; regenerate it");
+
+    // The one device allocation of the run.
+    const std::size_t arena = align_up(m_.arena_bytes);
+    const std::size_t scalars = align_up(sizeof(StepScalars));
+    const std::size_t clip = align_up(kClipBlocks * sizeof(double) + sizeof(float));
+    LTRT_CUDA_CHECK(cudaMalloc(&block_, arena + scalars + clip + kWorkspaceBytes));
+    LTRT_CUDA_CHECK(cudaMemset(block_, 0, arena + scalars + clip));
+    arena_ = static_cast<std::byte*>(block_);
+    scalars_ = reinterpret_cast<StepScalars*>(arena_ + arena);
+    clip_scratch_ = arena_ + arena + scalars;
+    workspace_ = arena_ + arena + scalars + clip;
+
+    LTRT_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
+    LTRT_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
+    LTRT_CUDA_CHECK(cublasLtCreate(&blas_));
+    LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&step_done_, cudaEventDisableTiming));
+    for (cudaEvent_t& e : staged_) LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    ctx_ = Context{compute_, blas_, workspace_, kWorkspaceBytes, scalars_};
+
+    // Pinned staging: two batches (input and target) and the loss read back.
+    input_bytes_ = row_bytes(m_.input) * static_cast<std::size_t>(m_.batch_size);
+    target_bytes_ = row_bytes(m_.target) * static_cast<std::size_t>(m_.batch_size);
+    staging_bytes_ = align_up(input_bytes_) + align_up(target_bytes_);
+    LTRT_CUDA_CHECK(cudaHostAlloc(&pinned_, 2 * staging_bytes_ + sizeof(float), cudaHostAllocDefault));
+    pinned_loss_ = reinterpret_cast<float*>(static_cast<std::byte*>(pinned_) + 2 * staging_bytes_);
+  }
+
+  ~CudaBackend() override {
+    for (auto& [key, exec] : graphs_) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
+    if (pinned_) report(cudaFreeHost(pinned_), "cudaFreeHost");
+    for (cudaEvent_t e : staged_)
+      if (e) report(cudaEventDestroy(e), "cudaEventDestroy");
+    if (step_done_) report(cudaEventDestroy(step_done_), "cudaEventDestroy");
+    if (blas_ && cublasLtDestroy(blas_) != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "warning: cublasLtDestroy failed\n");
+    if (copy_) report(cudaStreamDestroy(copy_), "cudaStreamDestroy");
+    if (compute_) report(cudaStreamDestroy(compute_), "cudaStreamDestroy");
+    if (block_) report(cudaFree(block_), "cudaFree");
+  }
+
+  std::string device() const override { return name_; }
+
+  void upload() override {
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_, host_.data(), m_.arena_bytes, cudaMemcpyHostToDevice, compute_));
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  }
+
+  void download() override {
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    const std::size_t region = static_cast<std::size_t>(m_.num_param_elements) * sizeof(float);
+    copy_down(m_.params_offset, region);
+    copy_down(m_.slots_offset, region * static_cast<std::size_t>(m_.num_slots));
+    for (int i = 0; i < m_.num_state; ++i)
+      copy_down(m_.state[i].value.offset, static_cast<std::size_t>(m_.state[i].value.numel()) * dtype_size(m_.state[i].value.dtype));
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  }
+
+  float train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
+    stage_batch(s.n);
+    scalars_host_.loss_scale = s.loss_scale;
+    scalars_host_.dropout_seed = dropout.next_u64();
+    if (s.optimizer_step) set_optimizer_scalars(scalars_host_, m_.optimizer, optimizer.lr(), optimizer.step_count() + 1);
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, &scalars_host_, sizeof scalars_host_, cudaMemcpyHostToDevice, compute_));
+    LTRT_CUDA_CHECK(cudaGraphLaunch(training_graph(s), compute_));
+    LTRT_CUDA_CHECK(cudaEventRecord(step_done_, compute_));
+    if (s.optimizer_step) optimizer.set_step_count(optimizer.step_count() + 1);
+    return finish(s.n);
+  }
+
+  float evaluate(int n) override {
+    stage_batch(n);
+    m_.device_steps->evaluation_step(arena_, n, ctx_);
+    LTRT_CUDA_CHECK(cudaEventRecord(step_done_, compute_));
+    return finish(n);
+  }
+
+  void predict(int n) override {
+    stage_batch(n);
+    m_.device_steps->predict_step(arena_, n, ctx_);
+    LTRT_CUDA_CHECK(cudaEventRecord(step_done_, compute_));
+    copy_output_down(n);
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  }
+
+ private:
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+  void copy_down(std::size_t offset, std::size_t bytes) {
+    if (bytes == 0) return;
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(host_.data() + offset, arena_ + offset, bytes, cudaMemcpyDeviceToHost, compute_));
+  }
+
+  void copy_output_down(int n) { copy_down(m_.output.offset, row_bytes(m_.output) * static_cast<std::size_t>(n)); }
+
+  // The batch the data loader wrote into the host arena goes to the device through pinned
+  // buffer k (two, used in turn) on the copy stream, once the previous step is done reading
+  // the device's batch buffers; the compute stream waits for the copy.
+  void stage_batch(int n) {
+    const int k = next_staging_;
+    next_staging_ ^= 1;
+    LTRT_CUDA_CHECK(cudaEventSynchronize(staged_[k]));  // pinned buffer k is free again
+    std::byte* in = static_cast<std::byte*>(pinned_) + static_cast<std::size_t>(k) * staging_bytes_;
+    std::byte* tgt = in + align_up(input_bytes_);
+    const std::size_t in_bytes = row_bytes(m_.input) * static_cast<std::size_t>(n);
+    const std::size_t tgt_bytes = row_bytes(m_.target) * static_cast<std::size_t>(n);
+    std::memcpy(in, host_.data() + m_.input.offset, in_bytes);
+    std::memcpy(tgt, host_.data() + m_.target.offset, tgt_bytes);
+    LTRT_CUDA_CHECK(cudaStreamWaitEvent(copy_, step_done_, 0));
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.input.offset, in, in_bytes, cudaMemcpyHostToDevice, copy_));
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.target.offset, tgt, tgt_bytes, cudaMemcpyHostToDevice, copy_));
+    LTRT_CUDA_CHECK(cudaEventRecord(staged_[k], copy_));
+    LTRT_CUDA_CHECK(cudaStreamWaitEvent(compute_, staged_[k], 0));
+  }
+
+  // The loss (and the outputs, for accuracy) back on the host.
+  float finish(int n) {
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_loss_, arena_ + loss_offset_, sizeof(float), cudaMemcpyDeviceToHost, compute_));
+    if (m_.accuracy) copy_output_down(n);
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    return *pinned_loss_;
+  }
+
+  // The graph of a training step with this shape: captured at its first use, then replayed.
+  cudaGraphExec_t training_graph(const TrainStep& s) {
+    const auto key = std::make_tuple(s.n, s.accumulate, s.optimizer_step, s.clip_val, s.clip_by_value);
+    auto it = graphs_.find(key);
+    if (it != graphs_.end()) return it->second;
+    LTRT_CUDA_CHECK(cudaStreamBeginCapture(compute_, cudaStreamCaptureModeThreadLocal));
+    try {
+      m_.device_steps->training_step(arena_, s.n, s.accumulate, ctx_);
+      if (s.optimizer_step) {
+        float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
+        if (s.clip_val > 0)
+          clip_gradients(ctx_, grad, m_.num_param_elements, static_cast<float>(s.clip_val), s.clip_by_value, clip_scratch_);
+        optimizer_step(ctx_, m_.optimizer, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
+                       reinterpret_cast<float*>(arena_ + m_.slots_offset), m_.num_param_elements);
+      }
+    } catch (...) {
+      cudaGraph_t broken = nullptr;
+      report(cudaStreamEndCapture(compute_, &broken), "cudaStreamEndCapture");
+      if (broken) report(cudaGraphDestroy(broken), "cudaGraphDestroy");
+      throw;
+    }
+    cudaGraph_t graph = nullptr;
+    LTRT_CUDA_CHECK(cudaStreamEndCapture(compute_, &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+    report(cudaGraphDestroy(graph), "cudaGraphDestroy");
+    LTRT_CUDA_CHECK(instantiated);
+    graphs_[key] = exec;
+    return exec;
+  }
+
+  const ModelDef& m_;
+  Arena& host_;
+  int device_;
+  std::string name_;
+  std::size_t loss_offset_ = kNone;
+  void* block_ = nullptr;
+  std::byte* arena_ = nullptr;
+  StepScalars* scalars_ = nullptr;
+  StepScalars scalars_host_{};
+  void* clip_scratch_ = nullptr;
+  void* workspace_ = nullptr;
+  cudaStream_t compute_ = nullptr, copy_ = nullptr;
+  cublasLtHandle_t blas_ = nullptr;
+  cudaEvent_t step_done_ = nullptr;
+  cudaEvent_t staged_[2] = {nullptr, nullptr};
+  Context ctx_{};
+  void* pinned_ = nullptr;
+  float* pinned_loss_ = nullptr;
+  std::size_t input_bytes_ = 0, target_bytes_ = 0, staging_bytes_ = 0;
+  int next_staging_ = 0;
+  std::map<std::tuple<int, bool, bool, double, bool>, cudaGraphExec_t> graphs_;
+};
+
+}  // namespace
+
+int device_count(std::string& why) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    why = std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+    cudaGetLastError();  // the status was taken into `why`; clear it so that later calls start clean
+    return 0;
+  }
+  if (count == 0) why = "no CUDA device";
+  return count;
+}
+
+std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int device) {
+  if (model.device_steps == nullptr)
+    throw Error(std::string("model '") + model.name + "' has no CUDA steps; regenerate it with trainer.accelerator \"gpu\" or \"auto\"");
+  return std::make_unique<CudaBackend>(model, host, device);
+}
+
+}  // namespace ltrt::cuda

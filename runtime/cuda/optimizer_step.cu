@@ -1,0 +1,112 @@
+// torch.optim.SGD / Adam / AdamW as fused kernels over the flat parameter region: one thread
+// an element, the same float arithmetic as runtime/src/sgd.cpp and adam.cpp (fmaf where they
+// call std::fma; the runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
+#include <cmath>
+
+#include "ltrt/cuda/kernels.cuh"
+
+namespace ltrt::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;  // TUNE: threads per block of the optimizer kernels
+
+struct SgdFlags {
+  float weight_decay, momentum, one_minus_dampening;
+  bool decay, use_momentum, nesterov, maximize;
+};
+
+__global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ momentum_buffer,
+                           std::int64_t n, SgdFlags f, const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float g = f.maximize ? -grad[i] : grad[i];
+  if (f.decay) g = fmaf(f.weight_decay, param[i], g);  // grad.add(param, alpha=weight_decay)
+  if (f.use_momentum) {
+    float buf;
+    if (s->first_step) {
+      buf = g;  // torch.clone(grad).detach()
+    } else {
+      buf = momentum_buffer[i] * f.momentum;          // buf.mul_(momentum)
+      buf = fmaf(f.one_minus_dampening, g, buf);      // .add_(grad, alpha=1 - dampening)
+    }
+    momentum_buffer[i] = buf;
+    g = f.nesterov ? fmaf(f.momentum, buf, g) : buf;  // grad.add(buf, alpha=momentum)
+  }
+  param[i] = fmaf(s->neg_lr, g, param[i]);  // param.add_(grad, alpha=-lr)
+}
+
+struct AdamFlags {
+  float weight_decay, lerp_weight, beta2, one_minus_beta2, eps;
+  bool decay, decoupled, amsgrad, maximize;
+};
+
+// ATen's lerp for a scalar weight.
+__device__ inline float lerp(float self, float end, float weight) {
+  return fabsf(weight) < 0.5f ? fmaf(weight, end - self, self) : fmaf(weight - 1.0f, end - self, end);
+}
+
+__global__ void adam_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
+                            float* __restrict__ exp_avg_sq, float* __restrict__ max_exp_avg_sq, std::int64_t n,
+                            AdamFlags f, const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float g = f.maximize ? -grad[i] : grad[i];
+  float p = param[i];
+  if (f.decay) {
+    if (f.decoupled) p = p * s->decoupled_scale;  // param.mul_(1 - lr * weight_decay)
+    else g = fmaf(f.weight_decay, p, g);          // grad.add(param, alpha=weight_decay)
+  }
+  const float m = lerp(exp_avg[i], g, f.lerp_weight);  // exp_avg.lerp_(grad, 1 - beta1)
+  float v = exp_avg_sq[i] * f.beta2;                   // exp_avg_sq.mul_(beta2)
+  v = v + f.one_minus_beta2 * g * g;                   // .addcmul_(grad, grad, value=1 - beta2)
+  exp_avg[i] = m;
+  exp_avg_sq[i] = v;
+  if (f.amsgrad) {
+    v = fmaxf(max_exp_avg_sq[i], v);
+    max_exp_avg_sq[i] = v;
+  }
+  const float denom = sqrtf(v) / s->bias_correction2_sqrt + f.eps;  // (v.sqrt() / bc2_sqrt).add_(eps)
+  param[i] = p + s->neg_step_size * m / denom;                       // param.addcdiv_(exp_avg, denom, value=-step_size)
+}
+
+}  // namespace
+
+void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, double lr, std::int64_t step) {
+  s.neg_lr = static_cast<float>(-lr);
+  s.first_step = step == 1;
+  const double t = static_cast<double>(step);
+  const double bias_correction1 = 1.0 - std::pow(c.beta1, t);
+  const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
+  s.neg_step_size = static_cast<float>(-(lr / bias_correction1));
+  s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+  s.decoupled_scale = static_cast<float>(1.0 - lr * c.weight_decay);
+}
+
+void optimizer_step(const Context& ctx, const OptimizerConfig& c, float* param, const float* grad, float* slots,
+                    std::int64_t n) {
+  if (n == 0) return;
+  const unsigned blocks = blocks_for(n, kThreads);
+  switch (c.kind) {
+    case OptimizerKind::sgd: {
+      const SgdFlags f{static_cast<float>(c.weight_decay), static_cast<float>(c.momentum),
+                       static_cast<float>(1.0 - c.dampening), c.weight_decay != 0.0, c.momentum != 0.0, c.nesterov,
+                       c.maximize};
+      sgd_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param, grad, f.use_momentum ? slots : nullptr, n, f, ctx.scalars);
+      LTRT_CUDA_CHECK_LAUNCH("sgd_kernel");
+      return;
+    }
+    case OptimizerKind::adam:
+    case OptimizerKind::adamw: {
+      const AdamFlags f{static_cast<float>(c.weight_decay), static_cast<float>(1.0 - c.beta1),
+                        static_cast<float>(c.beta2), static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps),
+                        c.weight_decay != 0.0, c.kind == OptimizerKind::adamw, c.amsgrad, c.maximize};
+      adam_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param, grad, slots, slots + n, c.amsgrad ? slots + 2 * n : nullptr,
+                                                       n, f, ctx.scalars);
+      LTRT_CUDA_CHECK_LAUNCH("adam_kernel");
+      return;
+    }
+  }
+}
+
+}  // namespace ltrt::cuda

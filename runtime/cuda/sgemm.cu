@@ -1,0 +1,69 @@
+// Row-major GEMM on cuBLASLt (column-major): C = op(A) op(B) is computed as
+// C^T = op(B)^T op(A)^T, so B is cuBLAS's first operand and A its second.
+#include "ltrt/cuda/context.cuh"
+
+namespace ltrt::cuda {
+
+namespace {
+
+// Owns the descriptors of one call; cuBLASLt keeps nothing of them after cublasLtMatmul returns.
+struct MatmulDescriptors {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t first = nullptr, second = nullptr, out = nullptr;
+  cublasLtMatmulPreference_t preference = nullptr;
+  ~MatmulDescriptors() {
+    if (preference) cublasLtMatmulPreferenceDestroy(preference);
+    if (out) cublasLtMatrixLayoutDestroy(out);
+    if (second) cublasLtMatrixLayoutDestroy(second);
+    if (first) cublasLtMatrixLayoutDestroy(first);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+cublasLtEpilogue_t lt_epilogue(Epilogue e) {
+  switch (e) {
+    case Epilogue::none: return CUBLASLT_EPILOGUE_DEFAULT;
+    case Epilogue::bias: return CUBLASLT_EPILOGUE_BIAS;
+    case Epilogue::relu: return CUBLASLT_EPILOGUE_RELU;
+    case Epilogue::relu_bias: return CUBLASLT_EPILOGUE_RELU_BIAS;
+  }
+  return CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+}  // namespace
+
+void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
+           float beta, float* c, Epilogue epilogue, const float* bias) {
+  MatmulDescriptors d;
+  // float32 in, float32 accumulation: CUBLAS_COMPUTE_32F never rounds inputs to TF32.
+  LTRT_CUDA_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t op_first = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // B, seen column-major
+  const cublasOperation_t op_second = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // A, seen column-major
+  LTRT_CUDA_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first));
+  LTRT_CUDA_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second));
+  const cublasLtEpilogue_t e = lt_epilogue(epilogue);
+  LTRT_CUDA_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof e));
+  if (epilogue == Epilogue::bias || epilogue == Epilogue::relu_bias)
+    LTRT_CUDA_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+  // Column-major shapes (rows, cols, leading dimension) of the stored matrices.
+  // B row-major [k, n] is column-major [n, k]; transposed, row-major [n, k] is column-major [k, n].
+  LTRT_CUDA_CHECK(trans_b ? cublasLtMatrixLayoutCreate(&d.first, CUDA_R_32F, k, n, k)
+                          : cublasLtMatrixLayoutCreate(&d.first, CUDA_R_32F, n, k, n));
+  LTRT_CUDA_CHECK(trans_a ? cublasLtMatrixLayoutCreate(&d.second, CUDA_R_32F, m, k, m)
+                          : cublasLtMatrixLayoutCreate(&d.second, CUDA_R_32F, k, m, k));
+  LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.out, CUDA_R_32F, n, m, n));
+  LTRT_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&d.preference));
+  const std::uint64_t workspace = ctx.workspace_bytes;
+  LTRT_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(d.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                       &workspace, sizeof workspace));
+  cublasLtMatmulHeuristicResult_t heuristic{};
+  int found = 0;
+  LTRT_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.blas, d.op, d.first, d.second, d.out, d.out, d.preference, 1,
+                                                 &heuristic, &found));
+  if (found == 0) check(CUBLAS_STATUS_NOT_SUPPORTED, "cublasLtMatmulAlgoGetHeuristic (no algorithm)", __FILE__, __LINE__);
+  const float alpha = 1.0f;
+  LTRT_CUDA_CHECK(cublasLtMatmul(ctx.blas, d.op, &alpha, b, d.first, a, d.second, &beta, c, d.out, c, d.out,
+                                 &heuristic.algo, ctx.workspace, ctx.workspace_bytes, ctx.stream));
+}
+
+}  // namespace ltrt::cuda

@@ -1,0 +1,60 @@
+// Where a model's steps run: the trainer is one loop over a Backend. The host arena stays the
+// place the data loader writes batches into and checkpoints read weights from; a device
+// backend mirrors it (same layout) and copies what crosses over.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "ltrt/arena.hpp"
+#include "ltrt/model.hpp"
+#include "ltrt/trainer_config.hpp"
+
+namespace ltrt {
+
+class Generator;
+class Optimizer;
+
+// One training batch as the fit loop runs it.
+struct TrainStep {
+  int n;                // live rows of the batch in the host arena's batch buffers
+  float loss_scale;     // 1 / accumulate_grad_batches
+  bool accumulate;      // add to the gradients (not the first batch of an accumulation group)
+  bool optimizer_step;  // the last batch of a group: clip, then step the optimizer
+  double clip_val;      // gradient_clip_val; 0: no clipping
+  bool clip_by_value;   // gradient_clip_algorithm == "value"
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Where the steps run, for the user: "cpu", "cuda:0 (NVIDIA H200)".
+  virtual std::string device() const = 0;
+  // Host arena -> device: parameters, module state and optimizer slots (after init or load).
+  virtual void upload() = 0;
+  // Device -> host arena: parameters, module state and optimizer slots (before a checkpoint).
+  virtual void download() = 0;
+  // Forward, backward and, when step.optimizer_step, clipping and the optimizer step (which
+  // advances optimizer's step count). Returns the loss; when the model logs accuracy, the host
+  // arena's output buffer then holds this batch's outputs.
+  virtual float train(const TrainStep& step, Optimizer& optimizer, Generator& dropout) = 0;
+  // Eval-mode forward and loss of the batch in the host arena; the output buffer as in train().
+  virtual float evaluate(int n) = 0;
+  // Eval-mode forward into the host arena's output buffer.
+  virtual void predict(int n) = 0;
+};
+
+// The backend trainer.accelerator asks for: "cpu"; "gpu" (the program's CUDA steps, an error
+// without a GPU); "auto": the GPU when the program has CUDA steps and a GPU is there, else the
+// CPU. `log` gets one line saying which, for programs built with a CUDA backend.
+std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const TrainerConfig& trainer, std::FILE* log);
+
+// The CPU backend: the generated CPU steps on the host arena itself.
+std::unique_ptr<Backend> make_cpu_backend(const ModelDef& model, Arena& host);
+
+// Clipping as torch.nn.utils does it, on the host's flat gradient region.
+void clip_gradients(float* grad, std::int64_t n, double clip_val, bool by_value);
+
+}  // namespace ltrt

@@ -1,0 +1,68 @@
+// What generated CUDA code and the runtime's device side share: the context a step is
+// enqueued with, the scalars that change from one graph replay to the next, status checks,
+// the row-major GEMM (cuBLASLt) and Dropout's counter-based generator.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+namespace ltrt::cuda {
+
+// Per-step values in device memory: a captured graph reads them when it runs, so the host
+// changes them between replays with one copy instead of re-capturing.
+struct StepScalars {
+  float loss_scale;             // d(loss) backward starts from: 1 / accumulate_grad_batches
+  std::uint64_t dropout_seed;   // this step's Dropout stream, drawn from the host's dropout generator
+  // The optimizer step's scalars, computed on the host in float64 as torch.optim does and
+  // rounded to float exactly as the CPU kernels round them (runtime/src/sgd.cpp, adam.cpp).
+  float neg_lr;                 // SGD: -lr
+  int first_step;               // SGD: the momentum buffer starts as the gradient
+  float neg_step_size;          // Adam: -lr / (1 - beta1^step)
+  float bias_correction2_sqrt;  // Adam: sqrt(1 - beta2^step)
+  float decoupled_scale;        // AdamW: 1 - lr * weight_decay
+};
+
+// What a generated step function needs besides the arena.
+struct Context {
+  cudaStream_t stream;
+  cublasLtHandle_t blas;
+  void* workspace;              // cuBLASLt's workspace, part of the run's one allocation
+  std::size_t workspace_bytes;
+  const StepScalars* scalars;   // device memory
+};
+
+// Throw ltrt::Error naming the call and where it was made when a status is not success.
+void check(cudaError_t status, const char* call, const char* file, int line);
+void check(cublasStatus_t status, const char* call, const char* file, int line);
+
+inline unsigned blocks_for(std::int64_t count, int threads) {
+  return static_cast<unsigned>((count + threads - 1) / threads);
+}
+
+// cuBLASLt's fused epilogues that generated code uses.
+enum class Epilogue { none, bias, relu, relu_bias };
+
+// Row-major C[m,n] = op(A)[m,k] op(B)[k,n] + beta * C, then the epilogue (bias has n
+// elements, one per column of C), on ctx.stream: ltrt::sgemm's contract, in float32 with
+// float32 accumulation (no TF32).
+void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
+           float beta, float* c, Epilogue epilogue = Epilogue::none, const float* bias = nullptr);
+
+// Uniform float in [0, 1) from (seed, stream, index): splitmix64's finaliser over the three,
+// 24 random bits. Each element of each layer gets its own number, in any order.
+__device__ inline float uniform(std::uint64_t seed, std::uint32_t stream, std::uint64_t index) {
+  std::uint64_t z = seed ^ (static_cast<std::uint64_t>(stream) << 32) ^ (index * 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+}
+
+}  // namespace ltrt::cuda
+
+#define LTRT_CUDA_CHECK(call) ::ltrt::cuda::check((call), #call, __FILE__, __LINE__)
+// After a kernel launch: a bad configuration shows at once, not at the next synchronisation.
+#define LTRT_CUDA_CHECK_LAUNCH(kernel) ::ltrt::cuda::check(cudaGetLastError(), kernel, __FILE__, __LINE__)

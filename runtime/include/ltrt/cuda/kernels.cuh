@@ -1,0 +1,27 @@
+// The runtime's own kernels over the flat regions of the device arena: torch.optim's SGD,
+// Adam and AdamW as one fused kernel each over every parameter, and gradient clipping.
+#pragma once
+
+#include <cstdint>
+
+#include "ltrt/cuda/context.cuh"
+#include "ltrt/model.hpp"
+
+namespace ltrt::cuda {
+
+// One optimizer step over the flat parameter region, reading this step's scalars from
+// ctx.scalars (the CPU kernels' arithmetic, element for element). slots: num_slots regions.
+void optimizer_step(const Context& ctx, const OptimizerConfig& config, float* param, const float* grad, float* slots,
+                    std::int64_t n);
+
+// torch.nn.utils.clip_grad_norm_ (norm in float64, coefficient max_norm / (norm + 1e-6), applied
+// when below 1) or clip_grad_value_ over the flat gradient region, on the device. `scratch`
+// holds kClipBlocks doubles and one float.
+constexpr int kClipBlocks = 256;
+void clip_gradients(const Context& ctx, float* grad, std::int64_t n, float clip_val, bool by_value, void* scratch);
+
+// The scalars of the next optimizer step, computed as runtime/src/sgd.cpp and adam.cpp compute
+// theirs; `step` is the count after this step (torch's state["step"]).
+void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& config, double lr, std::int64_t step);
+
+}  // namespace ltrt::cuda

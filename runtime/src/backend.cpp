@@ -1,0 +1,44 @@
+// Choosing the backend from trainer.accelerator and what the program and machine have.
+#include "ltrt/backend.hpp"
+
+#include <string>
+
+#include "ltrt/error.hpp"
+#ifdef LTRT_WITH_CUDA
+#include "ltrt/cuda_backend.hpp"
+#endif
+
+namespace ltrt {
+
+std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const TrainerConfig& trainer, std::FILE* log) {
+  const bool want_gpu = trainer.accelerator == "gpu";
+  if (trainer.accelerator == "cpu") return make_cpu_backend(model, host);
+  if (model.device_steps == nullptr) {
+    if (want_gpu)
+      throw Error("trainer.accelerator is \"gpu\" but this program was built without its CUDA backend (CMake found no "
+                  "CUDA toolkit, or LTGEN_CUDA was OFF): rebuild it where nvcc is installed");
+    return make_cpu_backend(model, host);  // a CPU-only program: nothing to choose
+  }
+#ifdef LTRT_WITH_CUDA
+  std::string why;
+  const int count = cuda::device_count(why);
+  if (count == 0) {
+    if (want_gpu) throw Error("trainer.accelerator is \"gpu\" but no CUDA GPU is available: " + why);
+    std::fprintf(log, "GPU available: False (%s), used: False: training on the CPU\n", why.c_str());
+    return make_cpu_backend(model, host);
+  }
+  if (trainer.device_index >= count)
+    throw Error("trainer.devices asks for GPU " + std::to_string(trainer.device_index) + " but there are only " +
+                std::to_string(count) + " (indices 0.." + std::to_string(count - 1) + ")");
+  std::unique_ptr<Backend> b = cuda::make_backend(model, host, trainer.device_index);
+  std::fprintf(log, "GPU available: True (cuda), used: True: training on %s\n", b->device().c_str());
+  return b;
+#else
+  (void)log;  // nothing to choose without CUDA
+  if (want_gpu)
+    throw Error("trainer.accelerator is \"gpu\" but this runtime was compiled without CUDA (LTRT_CUDA was OFF)");
+  return make_cpu_backend(model, host);
+#endif
+}
+
+}  // namespace ltrt

@@ -1,0 +1,57 @@
+// The CPU backend: the generated model's CPU steps over the host arena, the CPU optimizer.
+#include <algorithm>
+#include <cmath>
+
+#include "ltrt/backend.hpp"
+#include "ltrt/optimizer.hpp"
+#include "ltrt/rng.hpp"
+
+namespace ltrt {
+
+namespace {
+
+class CpuBackend : public Backend {
+ public:
+  CpuBackend(const ModelDef& model, Arena& host) : model_(model), host_(host) {}
+  std::string device() const override { return "cpu"; }
+  void upload() override {}    // the host arena is where the steps run
+  void download() override {}
+  float train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
+    const float loss = model_.training_step(host_.data(), s.n, s.loss_scale, s.accumulate, dropout);
+    if (s.optimizer_step) {
+      if (s.clip_val > 0) clip_gradients(grad_region(model_, host_.data()), model_.num_param_elements, s.clip_val,
+                                         s.clip_by_value);
+      optimizer.step();
+    }
+    return loss;
+  }
+  float evaluate(int n) override { return model_.evaluation_step(host_.data(), n); }
+  void predict(int n) override { model_.predict_step(host_.data(), n); }
+
+ private:
+  const ModelDef& model_;
+  Arena& host_;
+};
+
+}  // namespace
+
+// torch.nn.utils.clip_grad_norm_ / clip_grad_value_ over every parameter.
+void clip_gradients(float* g, std::int64_t n, double clip_val, bool by_value) {
+  if (by_value) {
+    const float v = static_cast<float>(clip_val);
+    for (std::int64_t i = 0; i < n; ++i) g[i] = std::clamp(g[i], -v, v);
+    return;
+  }
+  double sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
+  const float total_norm = static_cast<float>(std::sqrt(sum));
+  const float coef = static_cast<float>(clip_val) / (total_norm + 1e-6f);
+  if (coef < 1.0f)
+    for (std::int64_t i = 0; i < n; ++i) g[i] *= coef;
+}
+
+std::unique_ptr<Backend> make_cpu_backend(const ModelDef& model, Arena& host) {
+  return std::make_unique<CpuBackend>(model, host);
+}
+
+}  // namespace ltrt

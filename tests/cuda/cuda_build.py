@@ -1,0 +1,105 @@
+"""cuda_build: the CUDA program of every example spec generates and builds with nvcc, so CUDA
+code cannot rot on machines without a GPU (CI has nvcc and no GPU). Specs with a layer the GPU
+does not support yet must get the CPU program and ltgen's one-line note instead. One spec is
+also built with trainer.accelerator "gpu" (CUDA required), and both programs are run: without
+a GPU, "auto" says so and trains on the CPU, and "gpu" refuses with a clear message; with one,
+both say they train on it."""
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import common  # noqa: E402
+from common import Failure, check  # noqa: E402
+
+NOTE = re.compile(r'^ltgen: note: (\S+) \((\w+)\) does not run on the GPU yet: trainer.accelerator "auto" '
+                  r'generates the CPU program only$', re.M)
+
+
+def build(ltgen, spec, out):
+    """ltgen SPEC -o OUT with the CUDA side on; returns (program, ltgen's stderr)."""
+    t0 = time.time()
+    proc = common.subprocess.run([ltgen, spec, "-o", out], stdout=common.subprocess.PIPE,
+                                 stderr=common.subprocess.PIPE, text=True, env=common.build_env())
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise Failure(f"ltgen {spec} -o {out} exited with {proc.returncode}")
+    print(f"  {os.path.basename(spec)}: {time.time() - t0:.1f}s")
+    return os.path.join(out, json.load(open(spec))["name"]), proc.stderr
+
+
+def cuda_objects(out):
+    return [os.path.relpath(p, out) for p in glob.glob(os.path.join(out, "build", "**", "*.cu.o"), recursive=True)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ltgen", required=True)
+    ap.add_argument("--specs", required=True)
+    ap.add_argument("--work", required=True)
+    args = ap.parse_args()
+    check(os.environ.get("CUDACXX"), "CUDACXX is not set: the test names the nvcc CMake found (tests/cuda/CMakeLists.txt)")
+    os.makedirs(args.work, exist_ok=True)
+    t0 = time.time()
+    built, cpu_only = [], []
+    for spec in sorted(glob.glob(os.path.join(args.specs, "*.json"))):
+        name = os.path.splitext(os.path.basename(spec))[0]
+        if name == "schema":
+            continue
+        out = os.path.join(args.work, name)
+        program, log = build(args.ltgen, spec, out)
+        note = NOTE.search(log)
+        has_cu = os.path.isfile(os.path.join(out, "model_cuda.cu"))
+        if note:
+            check(not has_cu, f"{name}: ltgen noted '{note.group(0)}' but wrote model_cuda.cu")
+            cpu_only.append(f"{name} ({note.group(1)}: {note.group(2)})")
+            continue
+        check(has_cu, f"{name}: no note from ltgen, yet no model_cuda.cu:\n{log}")
+        objects = cuda_objects(out)
+        check(any(o.endswith("model_cuda.cu.o") for o in objects),
+              f"{name}: model_cuda.cu was not compiled (CUDA objects: {objects}); did CMake find nvcc?")
+        check(any("cuda_backend.cu.o" in o for o in objects), f"{name}: the runtime's CUDA backend was not compiled")
+        built.append(name)
+    check(built, "no example spec has a CUDA program")
+    print(f"CUDA programs: {', '.join(built)}")
+    print(f"CPU programs only: {', '.join(cpu_only) or '-'}")
+
+    # trainer.accelerator "gpu": CUDA is required; and both programs run.
+    gpu_spec = os.path.join(args.work, "linear_gpu.json")
+    spec = json.load(open(os.path.join(args.specs, "linear.json")))
+    spec["name"] = "linear_gpu"
+    spec.pop("$schema", None)
+    spec["data"]["train"]["num_samples"] = 64
+    spec["trainer"] = {"accelerator": "gpu", "max_epochs": 1, "enable_progress_bar": False, "logger": False,
+                       "enable_checkpointing": False}
+    with open(gpu_spec, "w") as f:
+        json.dump(spec, f)
+    gpu_program, _ = build(args.ltgen, gpu_spec, os.path.join(args.work, "linear_gpu"))
+    auto_program = os.path.join(args.work, "linear", "linear")
+    root = os.path.join(args.work, "root")
+    rc, out, err = common.run_program(auto_program, ["fit", "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false",
+                                                     f"--trainer.default_root_dir={root}"])
+    check(rc == 0, f"{auto_program} exited with {rc}:\n{out}\n{err}")
+    first = err.splitlines()[0] if err else ""
+    check(first.startswith("GPU available: True (cuda), used: True: training on cuda:0 (") or
+          first.startswith("GPU available: False ("),
+          f"an \"auto\" program must say where it trains on its first line of stderr, got:\n{err}")
+    rc, out, err = common.run_program(gpu_program, ["fit"])
+    if first.startswith("GPU available: False"):
+        check(rc == 1 and 'trainer.accelerator is "gpu" but no CUDA GPU is available: ' in err,
+              f"without a GPU an accelerator \"gpu\" program must fail with exit 1 and say why; exit {rc}:\n{err}")
+    else:
+        check(rc == 0 and "used: True" in err, f"{gpu_program} exited with {rc}:\n{out}\n{err}")
+    print(f"cuda_build: {len(built)} CUDA programs and linear_gpu built and checked in {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failure as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,182 @@
+"""gpu_parity_<case> (label gpu): the CUDA program of a spec against its CPU program, from the
+same seed (same initial weights, same data). One "auto" binary runs both: on the GPU, and on
+the CPU with CUDA_VISIBLE_DEVICES="" (it then finds no GPU). Checked:
+  - every op's forward: per-step train_loss (and val_loss, val_acc) within 1e-4 relative;
+  - every op's backward: after one step from the same weights (an --init_weights file), each
+    parameter differs by at most 1e-4 of the step's largest update (SGD: lr * gradient);
+  - checkpoints: a GPU checkpoint resumes on the CPU and a CPU one on the GPU, and the steps
+    after the resume match an uninterrupted run.
+Without a GPU it exits 77 (CTest's SKIP_RETURN_CODE) with the reason: never a pass.
+Dropout masks differ between the devices (counter-based on the GPU), so specs with Dropout are
+compared in eval mode only (`validate`)."""
+import argparse
+import csv
+import ctypes
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import common  # noqa: E402
+from common import Failure, check  # noqa: E402
+
+SKIP = 77
+RTOL = 1e-4
+
+
+def gpu_count(cudart):
+    """cudaGetDeviceCount through the toolkit's libcudart: (count, reason when 0)."""
+    try:
+        lib = ctypes.CDLL(cudart)
+    except OSError as e:
+        raise Failure(f"cannot load {cudart}: {e}")
+    count = ctypes.c_int(0)
+    status = lib.cudaGetDeviceCount(ctypes.byref(count))
+    if status != 0:
+        lib.cudaGetErrorString.restype = ctypes.c_char_p
+        return 0, f"cudaGetDeviceCount: {lib.cudaGetErrorString(status).decode()}"
+    return count.value, "" if count.value else "cudaGetDeviceCount found no device"
+
+
+def run(program, args, device, expect_rc=0):
+    env = dict(os.environ)
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    cmd = [program] + args
+    print(f"$ [{device}] " + " ".join(cmd))
+    proc = common.subprocess.run(cmd, stdout=common.subprocess.PIPE, stderr=common.subprocess.PIPE, text=True,
+                                 env=env, timeout=600)
+    if proc.returncode != expect_rc:
+        print(proc.stdout)
+        print(proc.stderr)
+    check(proc.returncode == expect_rc, f"{program} exited with {proc.returncode} on the {device}")
+    used = "used: True" if device == "gpu" else "used: False"
+    check(used in proc.stderr, f"the {device} run does not say '{used}':\n{proc.stderr}")
+    return proc.stdout
+
+
+def metrics(root):
+    version = common.only_version_dir(root)
+    with open(os.path.join(version, "metrics.csv"), newline="") as f:
+        return list(csv.DictReader(f)), version
+
+
+def compare_series(what, cpu, gpu):
+    check(len(cpu) == len(gpu), f"{what}: {len(cpu)} values on the CPU, {len(gpu)} on the GPU")
+    worst = 0.0
+    for i, (a, b) in enumerate(zip(cpu, gpu)):
+        rel = abs(a - b) / max(abs(a), 1e-12)
+        worst = max(worst, rel)
+        check(rel <= RTOL, f"{what}[{i}]: CPU {a!r}, GPU {b!r}, relative difference {rel:.3g} > {RTOL:g}")
+    print(f"{what}: {len(cpu)} values, worst relative difference {worst:.3g}")
+
+
+def column(rows, key):
+    return [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
+
+
+def checkpoint(stdout):
+    for line in stdout.splitlines():
+        if line.startswith("Checkpoint: "):
+            return line[len("Checkpoint: "):].strip()
+    raise Failure(f"the program printed no 'Checkpoint: PATH' line:\n{stdout}")
+
+
+def weights(path):
+    return {k[len("state_dict."):]: v for k, v in load_file(path).items() if k.startswith("state_dict.")}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ltgen", required=True)
+    ap.add_argument("--cudart", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("spec")
+    args = ap.parse_args()
+    count, why = gpu_count(args.cudart)
+    if count == 0:
+        print(f"SKIP: no CUDA GPU ({why}): the CUDA program cannot run here")
+        sys.exit(SKIP)
+
+    spec = json.load(open(args.spec))
+    check(spec.get("trainer", {}).get("accelerator", "auto") == "auto", f"{args.spec}: parity specs leave accelerator \"auto\"")
+    has_dropout = any(layer["type"] == "Dropout" for layer in spec["model"].get("layers", spec["model"].get("graph", [])))
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    program = common.generate(args.ltgen, args.spec, os.path.join(args.work, "program"), cuda=True)
+    check(os.path.isfile(os.path.join(args.work, "program", "model_cuda.cu")), "ltgen wrote no model_cuda.cu")
+    steps = int(spec["trainer"].get("max_steps", 8))
+    common_args = ["--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false",
+                   "--trainer.enable_model_summary=false"]
+
+    # Forward (eval mode): validate from the same initial weights.
+    if "val" in spec["data"]:
+        for device in ("cpu", "gpu"):
+            run(program, ["validate", f"--trainer.default_root_dir={args.work}/validate_{device}"] + common_args, device)
+        cpu_rows, _ = metrics(f"{args.work}/validate_cpu")
+        gpu_rows, _ = metrics(f"{args.work}/validate_gpu")
+        for key in ("val_loss", "val_acc"):
+            if cpu_rows and key in cpu_rows[0]:
+                compare_series(f"validate {key}", [float(r[key]) for r in cpu_rows], [float(r[key]) for r in gpu_rows])
+    if has_dropout:
+        print("Dropout draws different masks on the GPU: training is compared in eval mode only")
+        return
+
+    # Per-step losses of training.
+    out = {}
+    for device in ("cpu", "gpu"):
+        root = f"{args.work}/fit_{device}"
+        out[device] = run(program, ["fit", f"--trainer.max_steps={steps}", f"--trainer.default_root_dir={root}"] +
+                          common_args, device)
+    cpu_rows, _ = metrics(f"{args.work}/fit_cpu")
+    gpu_rows, _ = metrics(f"{args.work}/fit_gpu")
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        c, g = column(cpu_rows, key), column(gpu_rows, key)
+        check([s for s, _ in c] == [s for s, _ in g], f"{key}: logged at steps {c} on the CPU, {g} on the GPU")
+        if c:
+            compare_series(f"fit {key}", [v for _, v in c], [v for _, v in g])
+    check(column(cpu_rows, "train_loss"), "no train_loss was logged")
+
+    # Backward: one step from the same weights; each parameter's update on both devices.
+    w_any = weights(checkpoint(out["cpu"]))
+    rng = np.random.default_rng(7)
+    w0 = {k: rng.uniform(-0.5, 0.5, v.shape).astype(np.float32) for k, v in w_any.items()}
+    init = f"{args.work}/w0.safetensors"
+    save_file(w0, init)
+    w1 = {}
+    for device in ("cpu", "gpu"):
+        stdout = run(program, ["fit", "--trainer.max_steps=1", f"--init_weights={init}",
+                               f"--trainer.default_root_dir={args.work}/step_{device}"] + common_args, device)
+        w1[device] = weights(checkpoint(stdout))
+    for name in sorted(w0):
+        update = np.abs(w1["cpu"][name] - w0[name]).max()
+        diff = np.abs(w1["gpu"][name] - w1["cpu"][name]).max()
+        print(f"{name}: largest update {update:.3g}, largest CPU/GPU difference {diff:.3g}")
+        check(diff <= RTOL * update + 1e-7, f"{name}: the GPU's step differs from the CPU's by {diff:.3g}, "
+                                            f"more than {RTOL:g} of the largest update {update:.3g}")
+
+    # Checkpoints cross over: resume on the other device after half the steps.
+    half = steps // 2
+    for first, second in (("gpu", "cpu"), ("cpu", "gpu")):
+        root = f"{args.work}/resume_{first}_{second}"
+        stdout = run(program, ["fit", f"--trainer.max_steps={half}", f"--trainer.default_root_dir={root}/a"] + common_args,
+                     first)
+        run(program, ["fit", f"--trainer.max_steps={steps}", f"--ckpt_path={checkpoint(stdout)}",
+                      f"--trainer.default_root_dir={root}/b"] + common_args, second)
+        resumed, _ = metrics(f"{root}/b")
+        whole = cpu_rows if second == "cpu" else gpu_rows
+        want = [v for s, v in column(whole, "train_loss") if s >= half]
+        got = [v for _, v in column(resumed, "train_loss")]
+        compare_series(f"resumed on the {second} from a {first} checkpoint: train_loss", want, got)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failure as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,5 +1,8 @@
 // Row-major GEMM on cuBLASLt (column-major): C = op(A) op(B) is computed as
 // C^T = op(B)^T op(A)^T, so B is cuBLAS's first operand and A its second.
+#include <cstdint>
+#include <utility>
+
 #include "ltrt/cuda/context.cuh"
 
 namespace ltrt::cuda {
@@ -19,6 +22,15 @@ struct MatmulDescriptors {
     if (op) cublasLtMatmulDescDestroy(op);
   }
 };
+
+// The alignment a pointer has (a power of two, at most 256 bytes): parameters sit anywhere in
+// the flat region, 4-byte aligned, and cuBLASLt must only pick algorithms that allow that.
+std::uint32_t alignment(const void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  std::uint32_t a = 256;
+  while (a > 1 && address % a != 0) a /= 2;
+  return a;
+}
 
 cublasLtEpilogue_t lt_epilogue(Epilogue e) {
   switch (e) {
@@ -56,6 +68,14 @@ void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, 
   const std::uint64_t workspace = ctx.workspace_bytes;
   LTRT_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(d.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                        &workspace, sizeof workspace));
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, std::uint32_t> alignments[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment(b)},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment(a)},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment(c)},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment(c)},
+  };
+  for (const auto& [attribute, bytes] : alignments)
+    LTRT_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(d.preference, attribute, &bytes, sizeof bytes));
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
   LTRT_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.blas, d.op, d.first, d.second, d.out, d.out, d.preference, 1,

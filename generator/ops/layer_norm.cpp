@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -94,6 +95,126 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.close();
 }
 
+// CUDA: one fused kernel, a thread per group running the CPU's loops (the same sums in the
+// same order). TUNE: a warp per group for wide groups.
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const bool affine = attr_bool(n, "elementwise_affine");
+  const bool bias = affine && attr_bool(n, "bias");
+  CodeWriter& k = e.kernels;
+  k.line();
+  std::string sig = "__global__ void " + e.fn + "_kernel(float* __restrict__ out, float* __restrict__ mean, "
+                    "float* __restrict__ rstd, const float* __restrict__ inp";
+  if (affine) sig += ", const float* __restrict__ weight";
+  if (bias) sig += ", const float* __restrict__ bias";
+  k.open(sig + ", int groups)");
+  k.line("constexpr int kDim = " + std::to_string(group_size(n)) + ";");
+  k.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
+  k.line("const int r = blockIdx.x * blockDim.x + threadIdx.x;");
+  k.line("if (r >= groups) return;");
+  k.line("const float* x = inp + static_cast<std::int64_t>(r) * kDim;");
+  k.line("float sum = 0.0f;");
+  k.line("for (int k = 0; k < kDim; ++k) sum += x[k];");
+  k.line("const float m = sum / kDim;");
+  k.line("float sum_sq = 0.0f;");
+  k.open("for (int k = 0; k < kDim; ++k)");
+  k.line("const float c = x[k] - m;");
+  k.line("sum_sq += c * c;");
+  k.close();
+  k.line("const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch");
+  k.line("mean[r] = m;");
+  k.line("rstd[r] = s;");
+  k.line("float* y = out + static_cast<std::int64_t>(r) * kDim;");
+  std::string value = "(x[k] - m) * s";
+  if (affine) value += " * weight[k]";
+  if (bias) value += " + bias[k]";
+  k.line("for (int k = 0; k < kDim; ++k) y[k] = " + value + ";");
+  k.close();
+  const Value& x = g.value(n.inputs[0]);
+  e.body.line("constexpr int kGroups = " + std::to_string(per_sample_numel(x) / group_size(n)) +
+              ";  // normalised groups per sample");
+  e.body.line("const int groups = n * kGroups;");
+  std::vector<std::string> args = {"out", "mean", "rstd", "inp"};
+  if (affine) args.push_back("weight");
+  if (bias) args.push_back("bias");
+  args.push_back("groups");
+  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(groups, kThreads)", "kThreads", args);
+}
+
+// CUDA backward: dinp a thread per group; dweight and dbias a thread per element of the group,
+// summing over the groups in order (the CPU's order, so the sums match).
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const bool affine = attr_bool(n, "elementwise_affine");
+  const bool bias = affine && attr_bool(n, "bias");
+  const bool need_dinp = attr_bool(n, "need_dinp");
+  CodeWriter& k = e.kernels;
+  const std::string dim = "constexpr int kDim = " + std::to_string(group_size(n)) + ";";
+  const std::string w = affine ? " * weight[k]" : "";
+  if (need_dinp) {
+    k.line();
+    k.open("__global__ void " + e.fn + "_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout, "
+           "const float* __restrict__ inp, const float* __restrict__ mean, const float* __restrict__ rstd" +
+           (affine ? ", const float* __restrict__ weight" : "") + ", int groups)");
+    k.line(dim);
+    k.line("const int r = blockIdx.x * blockDim.x + threadIdx.x;");
+    k.line("if (r >= groups) return;");
+    k.line("const float* x = inp + static_cast<std::int64_t>(r) * kDim;");
+    k.line("const float* dy = dout + static_cast<std::int64_t>(r) * kDim;");
+    k.line("const float m = mean[r], s = rstd[r];");
+    k.line("float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat");
+    k.open("for (int k = 0; k < kDim; ++k)");
+    k.line("const float xhat = (x[k] - m) * s;");
+    k.line("const float gk = dy[k]" + w + ";");
+    k.line("sum_g += gk;");
+    k.line("sum_g_xhat += gk * xhat;");
+    k.close();
+    k.line("float* dx = dinp + static_cast<std::int64_t>(r) * kDim;");
+    k.open("for (int k = 0; k < kDim; ++k)");
+    k.line("const float xhat = (x[k] - m) * s;");
+    k.line("const float gk = dy[k]" + w + ";");
+    k.line("dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));");
+    k.close();
+    k.close();
+  }
+  if (affine) {
+    k.line();
+    k.open("__global__ void " + e.fn + "_dparams_kernel(float* __restrict__ dweight" +
+           std::string(bias ? ", float* __restrict__ dbias" : "") +
+           ", const float* __restrict__ dout, const float* __restrict__ inp, const float* __restrict__ mean, "
+           "const float* __restrict__ rstd, int groups, bool accumulate)");
+    k.line(dim);
+    k.line("const int k = blockIdx.x * blockDim.x + threadIdx.x;");
+    k.line("if (k >= kDim) return;");
+    k.line("float dw = accumulate ? dweight[k] : 0.0f;");
+    if (bias) k.line("float db = accumulate ? dbias[k] : 0.0f;");
+    k.open("for (int r = 0; r < groups; ++r)");
+    k.line("const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;");
+    k.line("dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);");
+    if (bias) k.line("db += dout[at];");
+    k.close();
+    k.line("dweight[k] = dw;");
+    if (bias) k.line("dbias[k] = db;");
+    k.close();
+  }
+  const Value& x = g.value(n.inputs[1]);
+  e.body.line("constexpr int kGroups = " + std::to_string(per_sample_numel(x) / group_size(n)) +
+              ";  // normalised groups per sample");
+  if (affine) e.body.line("constexpr int kDim = " + std::to_string(group_size(n)) + ";");
+  e.body.line("const int groups = n * kGroups;");
+  if (!affine) e.body.line("(void)accumulate;  // no parameters (elementwise_affine=False)");
+  if (need_dinp) {
+    std::vector<std::string> args = {"dinp", "dout", "inp", "mean", "rstd"};
+    if (affine) args.push_back("weight");
+    args.push_back("groups");
+    emit_launch(e.body, e.fn + "_dinp_kernel", "ltrt::cuda::blocks_for(groups, kThreads)", "kThreads", args);
+  }
+  if (affine) {
+    std::vector<std::string> args = {"dweight"};
+    if (bias) args.push_back("dbias");
+    for (const char* a : {"dout", "inp", "mean", "rstd", "groups", "accumulate"}) args.push_back(a);
+    emit_launch(e.body, e.fn + "_dparams_kernel", "ltrt::cuda::blocks_for(kDim, kThreads)", "kThreads", args);
+  }
+}
+
 // The per-group statistics' shape: the batch and the dimensions before normalized_shape.
 Shape stats_shape(const Value& x, size_t normalized_dims) {
   return Shape(x.shape.begin(), x.shape.end() - static_cast<long>(normalized_dims));
@@ -128,6 +249,7 @@ void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     return Cost{8 * e, 4 * (2 * e + 2 * static_cast<double>(group_size(n)) + 2 * groups)};
   };
   f.emit_cpu = emit_forward;
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
     const bool affine = attr_bool(n, "elementwise_affine");
@@ -181,6 +303,7 @@ void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     return Cost{12 * e, 4 * (3 * e + 4 * static_cast<double>(group_size(n)))};
   };
   b.emit_cpu = emit_backward;
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   LayerDef l;

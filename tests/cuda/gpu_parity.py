@@ -13,6 +13,7 @@ import argparse
 import csv
 import ctypes
 import json
+import math
 import os
 import shutil
 import sys
@@ -161,8 +162,13 @@ def main():
         check(diff <= RTOL * update + 1e-7, f"{name}: the GPU's step differs from the CPU's by {diff:.3g}, "
                                             f"more than {RTOL:g} of the largest update {update:.3g}")
 
-    # Checkpoints cross over: resume on the other device after half the steps.
-    half = steps // 2
+    # Checkpoints cross over: resume on the other device after the first epoch (a checkpoint
+    # at an epoch's end resumes exactly; one where max_steps stopped an epoch starts the next).
+    data = spec["data"]
+    batches = data["train"]["num_samples"] / data["batch_size"]
+    batches = int(batches) if data.get("drop_last", False) else math.ceil(batches)
+    half = math.ceil(batches / spec["trainer"].get("accumulate_grad_batches", 1))  # optimizer steps per epoch
+    check(0 < half < steps, f"{args.spec}: max_steps ({steps}) must be more than one epoch's steps ({half})")
     for first, second in (("gpu", "cpu"), ("cpu", "gpu")):
         root = f"{args.work}/resume_{first}_{second}"
         stdout = run(program, ["fit", f"--trainer.max_steps={half}", NO_VALIDATION,

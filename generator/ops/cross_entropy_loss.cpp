@@ -25,9 +25,10 @@ std::int64_t positions(const Value& target) {
   return p;
 }
 
-void write_constants(CodeWriter& w, const Node& n, const Value& target) {
+// with_positions: the CPU loops count rows from it; CUDA kernels get the row count instead.
+void write_constants(CodeWriter& w, const Node& n, const Value& target, bool with_positions = true) {
   w.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
-  if (positions(target) > 1)
+  if (with_positions && positions(target) > 1)
     w.line("constexpr int kPositions = " + std::to_string(positions(target)) +
            ";  // labels per sample: rows are (sample, position)");
   w.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
@@ -112,7 +113,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.line();
     k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ loss, const float* __restrict__ inp, "
            "const std::int64_t* __restrict__ target, int rows)");
-    write_constants(k, n, g.value(n.inputs[1]));
+    write_constants(k, n, g.value(n.inputs[1]), false);
     k.line("__shared__ double partial[kReduceThreads];");
     k.line("__shared__ int counts[kReduceThreads];");
     k.line("double sum = 0.0;");
@@ -202,7 +203,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.line();
     k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, "
            "const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows)");
-    write_constants(k, n, g.value(n.inputs[2]));
+    write_constants(k, n, g.value(n.inputs[2]), false);
     if (mean) {
       write_count_rows_cuda(k);
       k.line("const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'");

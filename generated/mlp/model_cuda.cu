@@ -102,7 +102,7 @@ __global__ void loss_forward_kernel(float* __restrict__ loss, const float* __res
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
     const float lse = max + std::log(sum_exp);
     float row_sum = 0.0f;
     for (int c = 0; c < kClasses; ++c) row_sum += row[c];
@@ -158,10 +158,10 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
   float max = row[0];
   for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
   float sum_exp = 0.0f;
-  for (int k = 0; k < kClasses; ++k) sum_exp += std::exp(row[k] - max);
+  for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
   const float lse = max + std::log(sum_exp);
   for (int c = 0; c < kClasses; ++c) {
-    const float softmax = std::exp(row[c] - lse);
+    const float softmax = ltrt::exp_vec(row[c] - lse);
     drow[c] = scale * (softmax - (c == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
   }
 }

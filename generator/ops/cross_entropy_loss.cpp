@@ -221,7 +221,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.close();
     write_logsumexp(k);
     k.open("for (int c = 0; c < kClasses; ++c)");
-    k.line("const float softmax = std::exp(row[c] - lse);");
+    k.line("const float softmax = ltrt::exp_vec(row[c] - lse);");
     k.line("drow[c] = scale * (softmax - (c == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
     k.close();
     k.close();

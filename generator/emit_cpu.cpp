@@ -208,16 +208,18 @@ struct Emitter {
   }
 
   // Names the arena views a step function uses, in arena order.
-  std::vector<int> used_values(bool training) const {
+  // The values that the forward nodes, the backward nodes or both read or write (and the loss and
+  // its seed d_loss where they are used).
+  std::vector<int> used_values(bool forward, bool backward) const {
     std::set<int> used;
     for (const Node& n : g.nodes) {
-      if (n.backward && !training) continue;
+      if (n.backward ? !backward : !forward) continue;
       if (op_def(n.op).view) continue;
       for (int v : n.inputs) used.insert(v);
       for (int v : n.outputs) used.insert(v);
     }
-    used.insert(g.loss);
-    if (training) used.insert(g.loss_seed);
+    if (forward) used.insert(g.loss);
+    if (backward) used.insert(g.loss_seed);
     std::vector<int> out(used.begin(), used.end());
     std::stable_sort(out.begin(), out.end(), [&](int a, int b) { return plan.offset.at(a) < plan.offset.at(b); });
     return out;
@@ -246,7 +248,46 @@ struct Emitter {
   }
 
   void emit_views(CodeWriter& w, bool training) const {
-    for (int v : used_values(training)) emit_view(w, v);
+    for (int v : used_values(true, training)) emit_view(w, v);
+  }
+
+  // The spec's hooks run between forward and backward: the runtime then needs the step in two halves.
+  bool split_step() const {
+    return spec.defines_hook("on_before_zero_grad") || spec.defines_hook("on_before_backward") ||
+           spec.defines_hook("on_after_backward");
+  }
+
+  void emit_split_step(CodeWriter& w, bool has_rng, bool has_accumulate) const {
+    w.line();
+    w.line("// training_step's halves, for the hooks that run between them (on_before_zero_grad,");
+    w.line("// on_before_backward, on_after_backward): forward and loss in train mode ...");
+    w.open("static float training_forward(std::byte* arena, int n, ltrt::Generator& rng)");
+    for (int v : used_values(true, false)) emit_view(w, v);
+    bool forward_rng = false;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (n.backward || op_def(n.op).view) continue;
+      forward_rng = forward_rng || op_def(n.op).needs_rng;
+      w.line(call(i, true));
+    }
+    if (!forward_rng) w.line("(void)rng;  // no layer draws random numbers");
+    w.line("return loss[0];");
+    w.close();
+    w.line();
+    w.line("// ... and backward in reverse from d(loss) = loss_scale, over the activations forward left.");
+    w.open("static void training_backward(std::byte* arena, int n, float loss_scale, bool accumulate)");
+    for (int v : used_values(false, true)) emit_view(w, v);
+    if (!has_accumulate) w.line("(void)accumulate;");
+    w.line("d_loss[0] = loss_scale;");
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (!n.backward || op_def(n.op).view) continue;
+      if (op_def(n.op).needs_rng)
+        throw std::logic_error("backward node " + g.value(n.outputs[0]).name + " draws random numbers");
+      w.line(call(i, true));
+    }
+    w.close();
+    (void)has_rng;
   }
 
   void emit_steps(CodeWriter& w) const {
@@ -279,6 +320,7 @@ struct Emitter {
     }
     w.line("return loss[0];");
     w.close();
+    if (split_step()) emit_split_step(w, has_rng, has_accumulate);
 
     w.line();
     w.line("// Forward and loss in eval mode (Dropout off), as in validation and test.");
@@ -596,6 +638,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     }
   }
   w.line("m.training_step = training_step;");
+  if (e.split_step()) {
+    w.line("m.training_forward = training_forward;");
+    w.line("m.training_backward = training_backward;");
+  }
   w.line("m.evaluation_step = evaluation_step;");
   w.line("m.predict_step = predict_step;");
   w.line("m.layers = kLayers;");

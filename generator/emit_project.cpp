@@ -51,13 +51,19 @@ std::string ltgen_home() {
   return LTGEN_SOURCE_DIR;
 }
 
-std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path) {
+std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path,
+                                          const std::string& hooks_source) {
   std::vector<GeneratedFile> out;
+  const std::string hooks_cmake =
+      "# The spec's hooks file: the runtime calls the hooks that user_hooks.hpp marks as defined.\n"
+      "target_compile_definitions(ltrt PRIVATE LTRT_USER_HOOKS=\"${CMAKE_CURRENT_SOURCE_DIR}/user_hooks.hpp\")\n";
   for (const char* t : {"main.cpp", "CMakeLists.txt"}) {
     std::string text = read_text(fs::path(ltgen_home()) / "templates" / (std::string(t) + ".in"));
     replace_all(text, "@NAME@", name);
     replace_all(text, "@VERSION@", kVersion);
     replace_all(text, "@SPEC@", spec_path);
+    replace_all(text, "@HOOKS_SOURCE@", hooks_source.empty() ? "" : " " + hooks_source);
+    replace_all(text, "@HOOKS_CMAKE@\n", hooks_source.empty() ? "" : hooks_cmake);
     out.push_back({t, text});
   }
   return out;

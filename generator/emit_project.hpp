@@ -16,8 +16,11 @@ struct GeneratedFile {
 /// Where ltgen finds templates/ and runtime/ (LTGEN_HOME, else the source tree it was built from).
 std::string ltgen_home();
 
-/// main.cpp and CMakeLists.txt from templates/, with placeholders filled in.
-std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path);
+/// main.cpp and CMakeLists.txt from templates/, with placeholders filled in. `hooks_source` is the
+/// project's copy of the spec's hooks file ("" for none): it joins the program's sources, and the
+/// runtime is compiled with LTRT_USER_HOOKS naming user_hooks.hpp.
+std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path,
+                                          const std::string& hooks_source = "");
 
 /// Writes one file atomically; throws std::runtime_error naming the path.
 void write_file(const std::string& path, const std::string& text);

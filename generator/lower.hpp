@@ -21,7 +21,7 @@ struct Lowered {
   Spec spec;
   Graph graph;
   MemoryPlan plan;
-  std::vector<GeneratedFile> files;  // model.hpp, model.cpp, main.cpp, CMakeLists.txt
+  std::vector<GeneratedFile> files;  // model.hpp, model.cpp, main.cpp, CMakeLists.txt (+ user_hooks.hpp, hooks.cpp)
 };
 
 /// Throws SpecError for mistakes in the spec.

@@ -6,7 +6,9 @@
 #                                    and the real data sets of specs/ (scripts/prepare_data.sh)
 set -euo pipefail
 
-packages=(g++ cmake ninja-build pkg-config libopenblas-dev zlib1g-dev ccache)
+# clang-14 (its CMake package), libclang-14-dev, libclang-cpp14-dev, llvm-14-dev: Clang LibTooling and
+# libFormat for ltgen (hooks files, formatting generated code), linked as the shared libclang-cpp and libLLVM.
+packages=(g++ cmake ninja-build pkg-config libopenblas-dev zlib1g-dev ccache clang-14 libclang-14-dev libclang-cpp14-dev llvm-14-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # jargon-text: The Jargon File, the corpus of specs/gpt.json (/usr/share/doc/jargon-text/jargon.txt.gz).
   packages+=(libgtest-dev libbenchmark-dev libtorch-dev python3-torch python3-numpy python3-venv python3-pip jargon-text)

@@ -647,8 +647,10 @@ FitResult Fit::run() {
 void Fit::fail(const std::exception& e) {
   std::string message = running_hook_ ? std::string("hook ") + running_hook_ + " threw: " + e.what() : e.what();
   LTRT_USER_HOOK(*this, on_exception, (trainer_, e))
-  if (const ModelCheckpoint* mc = callbacks_.checkpoint_callback(); mc && !mc->last_model_path.empty())
-    message += " (the last checkpoint, " + mc->last_model_path + ", is intact)";
+  if (const ModelCheckpoint* mc = callbacks_.checkpoint_callback()) {
+    const std::string& last = mc->last_model_path.empty() ? mc->best_model_path : mc->last_model_path;
+    if (!last.empty()) message += " (the last checkpoint, " + last + ", is intact)";
+  }
   throw Error(message);
 }
 

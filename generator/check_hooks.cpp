@@ -62,14 +62,15 @@ const clang::TypedefNameDecl* expected_type(clang::ASTContext& ctx, const std::s
   return nullptr;
 }
 
-// Return and parameter types as the hook's; exception specifications and parameter names may differ.
+// Return and parameter types as the hook's; exception specifications, parameter names and top-level
+// const on parameters may differ.
 bool same_signature(clang::ASTContext& ctx, const clang::FunctionDecl& fd, clang::QualType expected) {
   const auto* want = expected->getAs<clang::FunctionProtoType>();
   const auto* got = fd.getType()->getAs<clang::FunctionProtoType>();
   if (!want || !got || got->isVariadic() || got->getNumParams() != want->getNumParams()) return false;
   if (!ctx.hasSameType(got->getReturnType(), want->getReturnType())) return false;
   for (unsigned i = 0; i < want->getNumParams(); ++i)
-    if (!ctx.hasSameType(got->getParamType(i), want->getParamType(i))) return false;
+    if (!ctx.hasSameUnqualifiedType(got->getParamType(i), want->getParamType(i))) return false;  // `const int64_t i`
   return true;
 }
 

@@ -11,7 +11,9 @@ for spec in specs/*.json; do
   name=$(basename "$spec" .json)
   [[ "$name" == schema ]] && continue  # specs/schema.json is the specs' JSON Schema
   "$ltgen" "$spec" -o "$tmp/$name" --emit-only 2> "$tmp/$name.log" || { cat "$tmp/$name.log"; exit 1; }
-  for f in model.hpp model.cpp main.cpp CMakeLists.txt; do
+  files="model.hpp model.cpp main.cpp CMakeLists.txt"
+  [[ -f "$tmp/$name/user_hooks.hpp" ]] && files+=" user_hooks.hpp"  # specs with a hooks file
+  for f in $files; do
     if [[ "$update" == "--update" ]]; then
       mkdir -p "generated/$name"
       cp "$tmp/$name/$f" "generated/$name/$f"

@@ -160,35 +160,9 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
   }
 }
 
-// One training step over the first n rows of the batch buffers: forward,
-// loss, then backward in reverse from d(loss) = loss_scale. Parameter
-// gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (1, 10)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);          // (1,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (1, 10)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);      // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                  // (32, 10)
-  auto* const target = reinterpret_cast<float*>(arena + offset::target);                        // (32, 1)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (32, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (32, 1)
-  (void)rng;  // no layer draws random numbers
-  d_loss[0] = loss_scale;
-
-  // forward
-  layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n);
-  loss_forward(loss, layers_0_out, target, n);
-
-  // backward
-  loss_backward(d_layers_0_out, d_loss, layers_0_out, target, n);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
-  return loss[0];
-}
-
-// training_step's halves, for the hooks that run between them (on_before_zero_grad,
-// on_before_backward, on_after_backward): forward and loss in train mode ...
+// The training step in two halves, for the spec's hooks that run between them
+// (on_before_zero_grad, on_before_backward, on_after_backward): forward and loss
+// in train mode ...
 static float training_forward(std::byte* arena, int n, ltrt::Generator& rng) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (1, 10)
   auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (1,)
@@ -215,6 +189,15 @@ static void training_backward(std::byte* arena, int n, float loss_scale, bool ac
   d_loss[0] = loss_scale;
   loss_backward(d_layers_0_out, d_loss, layers_0_out, target, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
+}
+
+// One training step over the first n rows of the batch buffers: forward,
+// loss, then backward in reverse from d(loss) = loss_scale. Parameter
+// gradients are written, or added to when accumulate is set.
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+  const float l = training_forward(arena, n, rng);
+  training_backward(arena, n, loss_scale, accumulate);
+  return l;
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.

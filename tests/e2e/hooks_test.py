@@ -12,6 +12,7 @@ Lightning does (validation still runs, the epoch ends, fit stops). throw: a hook
 on_exception, the program exits 1 naming the hook, and the last checkpoint stays loadable.
 """
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -130,16 +131,48 @@ def compare(got, want, what):
     check(len(got) == len(want), f"{what}: {len(got)} hook calls, Lightning makes {len(want)}")
 
 
-def case_order(program, work):
+def trained_state(run_dir):
+    """The weights of the one checkpoint a fit in run_dir left, and its val_loss column."""
+    from safetensors.numpy import load_file
+    version = os.path.join(run_dir, "lightning_logs", "version_0")
+    ckpts = os.listdir(os.path.join(version, "checkpoints"))
+    check(len(ckpts) == 1, f"{version}/checkpoints holds {ckpts}")
+    tensors = load_file(os.path.join(version, "checkpoints", ckpts[0]))
+    with open(os.path.join(version, "metrics.csv")) as f:
+        val = [line.strip() for line in f]
+    return ckpts[0], {k: v for k, v in tensors.items() if k.startswith("state_dict.")}, val
+
+
+def case_order(program, work, ltgen):
     rc, out, err = common.run_program(program, ["fit"])
     check(rc == 0, f"fit exited with {rc}: {err}")
     compare(hook_lines(out), expected_fit_order(), "fit")
     rc, out, err = common.run_program(program, ["test", "--ckpt_path=last"])
     check(rc == 0, f"test exited with {rc}: {err}")
     compare(hook_lines(out), EXPECTED_TEST_ORDER, "test")
+    # The hooks between forward and backward make the step two functions (training_forward and
+    # training_backward): it must train exactly as the fused training_step of the same spec without hooks.
+    with open(os.path.join(HERE, "hooks", "order.json")) as f:
+        spec = json.load(f)
+    del spec["hooks"]
+    plain_spec = os.path.join(work, "plain.json")
+    with open(plain_spec, "w") as f:
+        json.dump(spec, f)
+    plain = common.generate(ltgen, plain_spec, os.path.join(work, "plain_project"))
+    os.makedirs(os.path.join(work, "plain_run"))
+    os.chdir(os.path.join(work, "plain_run"))
+    rc, out, err = common.run_program(plain, ["fit"])
+    check(rc == 0, f"the program without hooks exited with {rc}: {err}")
+    name_h, weights_h, metrics_h = trained_state(work)
+    name_p, weights_p, metrics_p = trained_state(os.path.join(work, "plain_run"))
+    check(name_h == name_p, f"checkpoints {name_h} (hooks) and {name_p} (no hooks) differ")
+    check(metrics_h == metrics_p, f"metrics.csv differs with hooks:\n{metrics_h}\nwithout:\n{metrics_p}")
+    check(sorted(weights_h) == sorted(weights_p), "the checkpoints hold different tensors")
+    for k in weights_h:
+        check((weights_h[k] == weights_p[k]).all(), f"{k} differs between the split and the fused training step")
 
 
-def case_stop(program, work):
+def case_stop(program, work, ltgen):
     rc, out, err = common.run_program(program, ["fit"])
     check(rc == 0, f"fit exited with {rc}: {err}")
     lines = hook_lines(out)
@@ -154,7 +187,7 @@ def case_stop(program, work):
     check(ckpts == ["epoch=1-step=8.safetensors"], f"checkpoints {ckpts}, expected the stopping epoch's")
 
 
-def case_throw(program, work):
+def case_throw(program, work, ltgen):
     rc, out, err = common.run_program(program, ["fit"])
     check(rc == 1, f"a hook that throws must end the program with exit 1, got {rc}")
     check(hook_lines(out) == ["save epoch=0 step=4", "on_exception epoch=1: loss exploded at epoch 1"],
@@ -183,12 +216,14 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--case", required=True, choices=sorted(CASES))
     a = ap.parse_args()
+    a.work = os.path.abspath(a.work)
     shutil.rmtree(a.work, ignore_errors=True)
     os.makedirs(a.work)
-    program = common.generate(a.ltgen, os.path.join(HERE, "hooks", a.case + ".json"), os.path.join(a.work, "project"))
+    ltgen = os.path.abspath(a.ltgen)
+    program = common.generate(ltgen, os.path.join(HERE, "hooks", a.case + ".json"), os.path.join(a.work, "project"))
     os.chdir(a.work)
     try:
-        CASES[a.case](program, a.work)
+        CASES[a.case](program, a.work, ltgen)
     except Failure as f:
         print(f"FAIL hooks_{a.case}: {f}")
         return 1

@@ -398,6 +398,10 @@ std::int64_t loop_integer(const json::Value& loops, const char* key, const std::
 
 void Fit::restore(const std::string& path) {
   const TrainState s = load_checkpoint(path, model_, arena_.data());
+  // Lightning restores the model, then calls on_load_checkpoint, then restores loops and optimizers
+  // (_restore_modules_and_callbacks before restore_training_state): the hook sees the new weights
+  // and the counters as they were.
+  LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
   // Token ids mean bytes of the vocabulary: another corpus's ids would train a different model.
   if (!s.vocabulary.empty() && s.vocabulary != train_data_.vocab)
     throw Error(path + ": the checkpoint's text vocabulary (" + std::to_string(s.vocabulary.size()) +
@@ -433,7 +437,6 @@ void Fit::restore(const std::string& path) {
   const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
   if (!unmatched.empty()) std::fprintf(stderr, "warning: %s\n", unmatched.c_str());
   callbacks_.load_state(s.callbacks);
-  LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
 }
 
 // What callbacks logged in a hook, at the step it was logged at.

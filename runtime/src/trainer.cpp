@@ -384,7 +384,7 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.loops = loops;
   s.lr_schedulers = scheduler_ ? scheduler_->state() : json::Value::make_null();
   s.callbacks = callbacks_.state();
-  make_dirs(fs::path(path).parent_path().string());
+  if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());  // "final.safetensors": here
   ltrt::save_checkpoint(path, model_, arena_.data(), s);
 }
 

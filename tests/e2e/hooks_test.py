@@ -178,13 +178,21 @@ def case_stop(program, work, ltgen):
     lines = hook_lines(out)
     # 6 batches an epoch: global_step 8 is epoch 1's batch 1. Lightning validates when should_stop is
     # set (TrainingEpochLoop._should_check_val_fx), ends the epoch and stops: no third epoch.
-    want = ["validation epoch=0 step=6", "stop at epoch=1 batch=1", "validation epoch=1 step=8",
+    want = ["weight shape=1x4 numel=4", "lr=0.05",
+            "validation epoch=0 step=6 logged=1", "stop at epoch=1 batch=1", "validation epoch=1 step=8 logged=1",
             "end epoch=2 step=8 should_stop=1"]
     got = [" ".join(w for w in l.split() if not w.startswith("val_loss=")) for l in lines]
     compare(got, want, "should_stop")
     check("`Trainer.fit` stopped: `trainer.should_stop` was set." in out, f"fit did not stop for should_stop:\n{out}")
     ckpts = os.listdir(os.path.join(work, "lightning_logs", "version_0", "checkpoints"))
     check(ckpts == ["epoch=1-step=8.safetensors"], f"checkpoints {ckpts}, expected the stopping epoch's")
+    # trainer.save_checkpoint in on_train_end: the same weights as the stopping epoch's checkpoint.
+    from safetensors.numpy import load_file
+    final = load_file(os.path.join(work, "final.safetensors"))
+    last = load_file(os.path.join(work, "lightning_logs", "version_0", "checkpoints", ckpts[0]))
+    check(sorted(final) == sorted(last), f"final.safetensors holds {sorted(final)}")
+    for k in final:
+        check((final[k] == last[k]).all(), f"{k} differs between final.safetensors and {ckpts[0]}")
 
 
 def case_throw(program, work, ltgen):

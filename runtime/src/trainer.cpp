@@ -227,7 +227,7 @@ class Fit {
   FitResult run_loops();
   [[noreturn]] void fail(const std::exception& e);
   Trainer::Access hook_access();
-  float step_forward_backward(std::int64_t b, int n, bool first_of_group);
+  float step_forward_backward(int n, bool first_of_group);
   bool validation_enabled() const { return val_loader_ && num_val_batches_ > 0; }
   bool can_stop_early() const {
     const bool epochs = t_.min_epochs == -1 || epochs_processed_ >= t_.min_epochs;
@@ -384,7 +384,8 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.loops = loops;
   s.lr_schedulers = scheduler_ ? scheduler_->state() : json::Value::make_null();
   s.callbacks = callbacks_.state();
-  if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());  // "final.safetensors": here
+  // A bare file name (trainer.save_checkpoint("final.safetensors")) is saved in the working directory.
+  if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());
   ltrt::save_checkpoint(path, model_, arena_.data(), s);
 }
 
@@ -398,15 +399,15 @@ std::int64_t loop_integer(const json::Value& loops, const char* key, const std::
 
 void Fit::restore(const std::string& path) {
   const TrainState s = load_checkpoint(path, model_, arena_.data());
-  // Lightning restores the model, then calls on_load_checkpoint, then restores loops and optimizers
-  // (_restore_modules_and_callbacks before restore_training_state): the hook sees the new weights
-  // and the counters as they were.
-  LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
   // Token ids mean bytes of the vocabulary: another corpus's ids would train a different model.
   if (!s.vocabulary.empty() && s.vocabulary != train_data_.vocab)
     throw Error(path + ": the checkpoint's text vocabulary (" + std::to_string(s.vocabulary.size()) +
                 " tokens) is not the training corpus's (" + std::to_string(train_data_.vocab.size()) + " tokens, from " +
                 config_.train.text_path + "): resume with the corpus it was trained on");
+  // Lightning restores the model, then calls on_load_checkpoint, then restores loops and optimizers
+  // (_restore_modules_and_callbacks before restore_training_state): the hook sees the new weights
+  // and the counters as they were.
+  LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
   optimizer_.set_step_count(s.optimizer_step);
   rngs_.init.set_state(s.rng_init);
   rngs_.data.set_state(s.rng_data);
@@ -560,7 +561,7 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
 // One batch up to its step logging (TrainingEpochLoop.advance).
 // Forward, loss and backward of one batch (Lightning's closure: training_step, zero_grad on the first
 // batch of an accumulation group, backward of the loss divided by accumulate_grad_batches).
-float Fit::step_forward_backward(std::int64_t b, int n, bool first_of_group) {
+float Fit::step_forward_backward(int n, bool first_of_group) {
   const float scale = 1.0f / static_cast<float>(t_.accumulate_grad_batches);
   if constexpr (user_hooks::split_step) {
     const float loss = model_.training_forward(arena_.data(), n, rngs_.dropout);
@@ -569,10 +570,8 @@ float Fit::step_forward_backward(std::int64_t b, int n, bool first_of_group) {
     LTRT_USER_HOOK(*this, on_before_backward, (trainer_, loss * scale))
     model_.training_backward(arena_.data(), n, scale, !first_of_group);
     LTRT_USER_HOOK(*this, on_after_backward, (trainer_))
-    (void)b;
     return loss;
   } else {
-    (void)b;
     return model_.training_step(arena_.data(), n, scale, !first_of_group, rngs_.dropout);
   }
 }
@@ -583,7 +582,7 @@ void Fit::train_batch(std::int64_t b) {
   const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
   const std::int64_t k = t_.accumulate_grad_batches;
   const bool first_of_group = b % k == 0;
-  const float loss = step_forward_backward(b, n, first_of_group);
+  const float loss = step_forward_backward(n, first_of_group);
   const double acc = model_.accuracy ? batch_accuracy(model_, arena_.data(), n).value() : 0.0;
   batch_in_epoch_ = b + 1;
   const bool step = !should_accumulate(b);
@@ -630,8 +629,8 @@ void Fit::advance_end(std::int64_t b) {
   if (should_stop_) flush_train_rows();
 }
 
-// Lightning's _call_and_handle_interrupt: an exception anywhere in fit runs on_exception, finalizes the
-// loggers and ends fit with it. Checkpoints already written stay as they are (they are written atomically).
+// Lightning's _call_and_handle_interrupt: an exception anywhere in fit runs on_exception and ends fit
+// with it. Checkpoints already written stay as they are (they are written atomically).
 FitResult Fit::run() {
   if constexpr (!user_hooks::any) {
     return run_loops();
@@ -754,7 +753,7 @@ FitResult Fit::run_loops() {
 class EvalHooks {
  public:
   EvalHooks(bool validate, const ModelDef& model, std::byte* arena)
-      : validate_(validate), trainer(callback_metrics, logged_metrics, access(model, arena)) {}
+      : trainer(callback_metrics, logged_metrics, access(model, arena)), validate_(validate) {}
   void begin_hook(const char* name) { running = name; }
   void end_hook() { running = nullptr; }
   [[noreturn]] void fail(const std::exception& e) {
@@ -778,11 +777,11 @@ class EvalHooks {
 #undef LTRT_EVAL_HOOK
 
   std::map<std::string, double> callback_metrics, logged_metrics;
-  bool validate_;
   Trainer trainer;
   const char* running = nullptr;
 
  private:
+  bool validate_;
   static Trainer::Access access(const ModelDef& model, std::byte* arena) {
     Trainer::Access a;
     a.model = &model;

@@ -1,10 +1,5 @@
 #include "check_hooks.hpp"
 
-#include <algorithm>
-#include <fstream>
-#include <memory>
-#include <sstream>
-
 #include <clang/AST/ASTContext.h>
 #include <clang/AST/RecursiveASTVisitor.h>
 #include <clang/Basic/DiagnosticOptions.h>
@@ -13,7 +8,12 @@
 #include <clang/Frontend/TextDiagnosticPrinter.h>
 #include <clang/Tooling/Tooling.h>
 #include <llvm/Support/raw_ostream.h>
+
+#include <algorithm>
+#include <fstream>
 #include <ltrt/hook_list.hpp>
+#include <memory>
+#include <sstream>
 
 #include "diagnostics.hpp"
 #include "emit_project.hpp"
@@ -152,7 +152,8 @@ HooksFile check_hooks(const std::string& path) {
   out.path = path;
   out.text = read_file(path);
   // The runtime's headers as system headers: only the user's own includes count as C_User.
-  const std::vector<std::string> args = {"-std=c++17", "-fsyntax-only", "-isystem", ltgen_home() + "/runtime/include",
+  const std::vector<std::string> args = {"-std=c++17",    "-fsyntax-only",
+                                         "-isystem",      ltgen_home() + "/runtime/include",
                                          "-resource-dir", LTGEN_CLANG_RESOURCE_DIR};
   std::string rendered;
   llvm::raw_string_ostream os(rendered);
@@ -167,7 +168,8 @@ HooksFile check_hooks(const std::string& path) {
     // Clang's own diagnostics, file:line:col first; ltgen adds only what to do about them.
     while (!rendered.empty() && rendered.back() == '\n') rendered.pop_back();
     if (rendered.empty()) rendered = path + ": error: clang could not parse the hooks file";
-    throw SpecError::rendered(path, rendered + "\nltgen: the hooks file must compile as C++17 (it includes <ltrt/hooks.hpp>)");
+    throw SpecError::rendered(
+        path, rendered + "\nltgen: the hooks file must compile as C++17 (it includes <ltrt/hooks.hpp>)");
   }
   clang::ASTContext& ctx = ast->getASTContext();
   check_includes(ctx.getSourceManager(), path);

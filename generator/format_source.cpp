@@ -1,12 +1,12 @@
 #include "format_source.hpp"
 
-#include <fstream>
-#include <sstream>
-#include <stdexcept>
-
 #include <clang/Format/Format.h>
 #include <clang/Tooling/Core/Replacement.h>
 #include <llvm/Support/Error.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
 
 #include "emit_project.hpp"
 

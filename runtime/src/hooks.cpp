@@ -15,7 +15,8 @@ double Trainer::lr() const { return access_.optimizer ? access_.optimizer->lr() 
 
 void Trainer::set_lr(double lr) {
   if (!access_.optimizer) throw Error("trainer.set_lr: there is no optimizer outside fit");
-  if (!(lr >= 0)) throw Error("trainer.set_lr: the learning rate must be a non-negative number, got " + std::to_string(lr));
+  if (!(lr >= 0))
+    throw Error("trainer.set_lr: the learning rate must be a non-negative number, got " + std::to_string(lr));
   access_.optimizer->set_lr(lr);
 }
 

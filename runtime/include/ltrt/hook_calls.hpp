@@ -44,7 +44,7 @@ inline constexpr bool split_step = on_before_zero_grad || on_before_backward || 
 
 // Calls hook `name` with `args` when the hooks file defines it; `owner` names the hook running (for
 // on_exception's message) and refreshes its Trainer around the call (begin_hook / end_hook).
-#define LTRT_USER_HOOK(owner, name, args) \
+#define LTRT_USER_HOOK(owner, name, args)   \
   if constexpr (::ltrt::user_hooks::name) { \
     (owner).begin_hook(#name);              \
     ::name args;                            \

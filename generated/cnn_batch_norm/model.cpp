@@ -375,7 +375,10 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -555,7 +558,10 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -670,7 +676,10 @@ static void layers_10_forward(float* out, float* mean, float* rstd, const float*
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance

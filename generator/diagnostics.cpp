@@ -25,4 +25,11 @@ SpecError::SpecError(std::string file_, ltrt::json::Pos pos_, std::string json_p
       json_path(std::move(json_path_)),
       message(message_) {}
 
+SpecError::SpecError(Rendered, std::string file_, const std::string& text)
+    : std::runtime_error(text), file(std::move(file_)), message(text) {}
+
+SpecError SpecError::rendered(std::string file, const std::string& text) {
+  return SpecError(Rendered{}, std::move(file), text);
+}
+
 }  // namespace ltgen

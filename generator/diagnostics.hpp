@@ -18,6 +18,14 @@ struct SpecError : std::runtime_error {
   ltrt::json::Pos pos;
   std::string json_path;
   std::string message;
+
+  /// An error another tool has already rendered with its places (clang's diagnostics of a hooks
+  /// file): printed as it is.
+  static SpecError rendered(std::string file, const std::string& text);
+
+ private:
+  struct Rendered {};
+  SpecError(Rendered, std::string file, const std::string& text);
 };
 
 using ltrt::did_you_mean;  // "; did you mean 'Linear'?"

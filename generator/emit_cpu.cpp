@@ -56,18 +56,71 @@ struct CpuEmitter : Emitter {
     return s + ");";
   }
 
-  void emit_steps(CodeWriter& w) const {
+  // The spec's hooks run between forward and backward: the runtime then needs the step in two halves.
+  bool split_step() const {
+    return spec.defines_hook("on_before_zero_grad") || spec.defines_hook("on_before_backward") ||
+           spec.defines_hook("on_after_backward");
+  }
+
+  void emit_split_step(CodeWriter& w, bool has_accumulate) const {
     w.line();
-    w.line("// One training step over the first n rows of the batch buffers: forward,");
-    w.line("// loss, then backward in reverse from d(loss) = loss_scale. Parameter");
-    w.line("// gradients are written, or added to when accumulate is set.");
-    w.open("static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng)");
-    emit_views(w, true);
+    w.line("// The training step in two halves, for the spec's hooks that run between them");
+    w.line("// (on_before_zero_grad, on_before_backward, on_after_backward): forward and loss");
+    w.line("// in train mode ...");
+    w.open("static float training_forward(std::byte* arena, int n, ltrt::Generator& rng)");
+    for (int v : used_values(true, false)) emit_view(w, v);
+    bool forward_rng = false;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (n.backward || op_def(n.op).view) continue;
+      forward_rng = forward_rng || op_def(n.op).needs_rng;
+      w.line(call(i, true));
+    }
+    if (!forward_rng) w.line("(void)rng;  // no layer draws random numbers");
+    w.line("return loss[0];");
+    w.close();
+    w.line();
+    w.line("// ... and backward in reverse from d(loss) = loss_scale, over the activations forward left.");
+    w.open("static void training_backward(std::byte* arena, int n, float loss_scale, bool accumulate)");
+    for (int v : used_values(false, true)) emit_view(w, v);
+    if (!has_accumulate) w.line("(void)accumulate;");
+    w.line("d_loss[0] = loss_scale;");
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (!n.backward || op_def(n.op).view) continue;
+      if (op_def(n.op).needs_rng)
+        throw std::logic_error("backward node " + g.value(n.outputs[0]).name + " draws random numbers");
+      w.line(call(i, true));
+    }
+    w.close();
+  }
+
+  void emit_steps(CodeWriter& w) const {
     bool has_rng = false, has_accumulate = false;
     for (const Node& n : g.nodes) {
       has_rng = has_rng || op_def(n.op).needs_rng;
       has_accumulate = has_accumulate || op_def(n.op).writes_param_grad;
     }
+    if (split_step()) emit_split_step(w, has_accumulate);
+    w.line();
+    w.line("// One training step over the first n rows of the batch buffers: forward,");
+    w.line("// loss, then backward in reverse from d(loss) = loss_scale. Parameter");
+    w.line("// gradients are written, or added to when accumulate is set.");
+    w.open("static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng)");
+    if (split_step()) {
+      w.line("const float l = training_forward(arena, n, rng);");
+      w.line("training_backward(arena, n, loss_scale, accumulate);");
+      w.line("return l;");
+      w.close();
+    } else {
+      emit_fused_step(w, has_rng, has_accumulate);
+    }
+    emit_eval_steps(w);
+  }
+
+  // training_step's body: forward, loss and backward in one function.
+  void emit_fused_step(CodeWriter& w, bool has_rng, bool has_accumulate) const {
+    emit_views(w, true);
     if (!has_rng) w.line("(void)rng;  // no layer draws random numbers");
     if (!has_accumulate) w.line("(void)accumulate;");
     w.line("d_loss[0] = loss_scale;");
@@ -86,7 +139,9 @@ struct CpuEmitter : Emitter {
     }
     w.line("return loss[0];");
     w.close();
+  }
 
+  void emit_eval_steps(CodeWriter& w) const {
     w.line();
     w.line("// Forward and loss in eval mode (Dropout off), as in validation and test.");
     w.open("static float evaluation_step(std::byte* arena, int n)");
@@ -387,6 +442,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     }
   }
   w.line("m.training_step = training_step;");
+  if (e.split_step()) {
+    w.line("m.training_forward = training_forward;");
+    w.line("m.training_backward = training_backward;");
+  }
   w.line("m.evaluation_step = evaluation_step;");
   w.line("m.predict_step = predict_step;");
   w.line("m.layers = kLayers;");

@@ -178,6 +178,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
          kVersion + ".");
   w.line("# The same layers, loss, optimizer, scheduler, callbacks, loggers and data as the generated");
   w.line("# program, so that both can be compared:  python model.py [--init_weights W.safetensors]");
+  if (!spec.hooks.empty())
+    w.line("# Not here: the C++ hooks of " + spec.hooks + " (write them as a Lightning Callback).");
   w.line("import argparse");
   w.line();
   w.line("import numpy as np");

@@ -52,8 +52,11 @@ std::string ltgen_home() {
 }
 
 std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path, CudaBuild cuda,
-                                          const std::string& cuda_architectures) {
+                                          const std::string& cuda_architectures, const std::string& hooks_source) {
   std::vector<GeneratedFile> out;
+  const std::string hooks_cmake =
+      "# The spec's hooks file: the runtime calls the hooks that user_hooks.hpp marks as defined.\n"
+      "target_compile_definitions(ltrt PRIVATE LTRT_USER_HOOKS=\"${CMAKE_CURRENT_SOURCE_DIR}/user_hooks.hpp\")\n";
   for (const std::string t : {"main.cpp", "CMakeLists.txt"}) {
     const std::string source = t == "CMakeLists.txt" && cuda != CudaBuild::none ? "CMakeLists.cuda.txt" : t;
     std::string text = read_text(fs::path(ltgen_home()) / "templates" / (source + ".in"));
@@ -62,6 +65,8 @@ std::vector<GeneratedFile> emit_templates(const std::string& name, const std::st
     replace_all(text, "@SPEC@", spec_path);
     replace_all(text, "@CUDA_ARCHITECTURES@", cuda_architectures);
     replace_all(text, "@CUDA_REQUIRED@", cuda == CudaBuild::required ? "ON" : "OFF");
+    replace_all(text, "@HOOKS_SOURCE@", hooks_source.empty() ? "" : " " + hooks_source);
+    replace_all(text, "@HOOKS_CMAKE@\n", hooks_source.empty() ? "" : hooks_cmake);
     out.push_back({t, text});
   }
   return out;

@@ -286,6 +286,10 @@ std::string emit_schema() {
   }
   for (const char* k : {"devices", "max_time", "callbacks"}) trainer.set(k, JsonValue::make_object());
   p.set("trainer", object(trainer, {}));
+  JsonValue hooks = type_of("string");
+  hooks.set("description", JsonValue::make_string("A C++ file of Lightning hook functions (ltrt/hooks.hpp), relative to the spec"));
+  hooks.set("pattern", JsonValue::make_string("\\.(cpp|cc|cxx)$"));
+  p.set("hooks", hooks);
   root.set("type", JsonValue::make_string("object"));
   root.set("properties", p);
   root.set("required", strings({"name", "model", "data", "optimizer"}));

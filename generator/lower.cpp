@@ -4,7 +4,10 @@
 
 #include "autodiff.hpp"
 #include "build_graph.hpp"
+#include "check_hooks.hpp"
 #include "diagnostics.hpp"
+#include "emit_hooks.hpp"
+#include "format_source.hpp"
 #include "emit_cpu.hpp"
 #include "emit_cuda.hpp"
 #include "fuse_elementwise.hpp"
@@ -21,6 +24,17 @@ namespace {
 bool choose_cuda(const Spec& spec, const Graph& g, std::string& note) {
   const std::string& accelerator = spec.trainer.accelerator;
   if (accelerator == "cpu") return false;
+  if (!spec.hooks.empty()) {
+    // Hooks read and step the host arena between the step's parts; the CUDA backend keeps them on
+    // the device.
+    if (accelerator == "gpu")
+      throw SpecError(spec.path, spec.hooks_pos, "hooks",
+                      "a hooks file does not run with the GPU yet (trainer.accelerator is \"gpu\"); use \"auto\" or "
+                      "\"cpu\" for the CPU program");
+    note = "ltgen: note: hooks (a hooks file) do not run with the GPU yet: trainer.accelerator \"auto\" "
+           "generates the CPU program only";
+    return false;
+  }
   const std::string place = cuda_unsupported(g);
   if (place.empty()) return true;
   const LayerSpec* layer = spec.loss.source == place ? &spec.loss : nullptr;
@@ -46,6 +60,11 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
   };
 
   out.spec = read_spec(spec_path);          // parse and check every field
+  if (!out.spec.hooks.empty()) {            // the hooks file, with Clang, before anything is generated
+    HooksFile hooks = check_hooks(out.spec.hooks);
+    out.spec.hooks_text = std::move(hooks.text);
+    out.spec.hooks_defined = std::move(hooks.defined);
+  }
   out.graph = build_graph(out.spec);        // forward IR, shapes inferred per node
   dump("build_graph");
   differentiate(out.graph);                 // backward nodes, gradients summed at fan-out
@@ -62,8 +81,18 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
   const CudaBuild build = !out.cuda ? CudaBuild::none
                           : out.spec.trainer.accelerator == "gpu" ? CudaBuild::required
                                                                   : CudaBuild::when_found;
-  for (auto& f : emit_templates(out.spec.name, out.spec.path, build, options.cuda_architectures))
+  const bool hooks = !out.spec.hooks.empty();
+  for (auto& f : emit_templates(out.spec.name, out.spec.path, build, options.cuda_architectures,
+                                hooks ? kHooksSource : ""))
     out.files.push_back(std::move(f));
+  if (hooks) out.files.push_back({"user_hooks.hpp", emit_user_hooks_hpp(out.spec)});
+  // Generated C++ and CUDA in the project's style (libFormat); the user's hooks file is compiled as written.
+  for (GeneratedFile& f : out.files) {
+    const auto dot = f.name.find_last_of('.');
+    const std::string ext = dot == std::string::npos ? "" : f.name.substr(dot);
+    if (ext == ".cpp" || ext == ".hpp" || ext == ".cu") f.text = format_source(f.text, f.name);
+  }
+  if (hooks) out.files.push_back({kHooksSource, out.spec.hooks_text});
   return out;
 }
 

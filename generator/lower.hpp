@@ -22,7 +22,8 @@ struct Lowered {
   Spec spec;
   Graph graph;
   MemoryPlan plan;
-  std::vector<GeneratedFile> files;  // model.hpp, model.cpp, main.cpp, CMakeLists.txt (+ model_cuda.cu)
+  // model.hpp, model.cpp, main.cpp, CMakeLists.txt (+ model_cuda.cu; + user_hooks.hpp, hooks.cpp)
+  std::vector<GeneratedFile> files;
   bool cuda = false;                 // the program has CUDA steps too
   std::string note;                  // one line for the user ("auto" fell back to the CPU), or empty
 };

@@ -217,17 +217,19 @@ struct Emitter {
     return args;
   }
 
-  // Names the arena views a step function uses, in arena order.
-  std::vector<int> used_values(bool training) const {
+  // Names the arena views a step function uses, in arena order: the values that the forward
+  // nodes, the backward nodes or both read or write (and the loss and its seed d_loss where they
+  // are used).
+  std::vector<int> used_values(bool forward, bool backward) const {
     std::set<int> used;
     for (const Node& n : g.nodes) {
-      if (n.backward && !training) continue;
+      if (n.backward ? !backward : !forward) continue;
       if (op_def(n.op).view) continue;
       for (int v : n.inputs) used.insert(v);
       for (int v : n.outputs) used.insert(v);
     }
-    used.insert(g.loss);
-    if (training) used.insert(g.loss_seed);
+    if (forward) used.insert(g.loss);
+    if (backward) used.insert(g.loss_seed);
     std::vector<int> out(used.begin(), used.end());
     std::stable_sort(out.begin(), out.end(), [&](int a, int b) { return plan.offset.at(a) < plan.offset.at(b); });
     return out;
@@ -240,7 +242,7 @@ struct Emitter {
   }
 
   void emit_views(CodeWriter& w, bool training) const {
-    for (int v : used_values(training)) emit_view(w, v);
+    for (int v : used_values(true, training)) emit_view(w, v);
   }
 
   bool is_loss(const Node& n) const {

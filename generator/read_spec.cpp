@@ -465,7 +465,26 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
 
 Spec parse_checked(const std::string& path, const std::string& text);
 
+// "hooks": a C++ file next to the spec; check_hooks reads it with Clang (lower.cpp).
+void read_hooks_path(const ltrt::ConfigObject& top, const JsonValue& h, Spec& spec) {
+  if (h.kind != Kind::string || h.str.empty())
+    fail_at(h, "hooks", "expected the path of a C++ file of hook functions, e.g. \"my_hooks.cpp\"");
+  check_path(top, "hooks", h.str);
+  const std::string& p = h.str;
+  const auto dot = p.find_last_of('.');
+  const std::string ext = dot == std::string::npos ? "" : p.substr(dot);
+  if (ext != ".cpp" && ext != ".cc" && ext != ".cxx")
+    fail_at(h, "hooks", "'" + p + "' is not a C++ source file: name it .cpp, .cc or .cxx");
+  spec.hooks = relative_to_spec(spec.path, p);
+  spec.hooks_pos = h.pos;
+  if (!std::ifstream(spec.hooks)) fail_at(h, "hooks", "cannot open '" + spec.hooks + "' (paths are relative to the spec)");
+}
+
 }  // namespace
+
+bool Spec::defines_hook(const std::string& hook) const {
+  return std::find(hooks_defined.begin(), hooks_defined.end(), hook) != hooks_defined.end();
+}
 
 Spec parse_spec(const std::string& path, const std::string& text) {
   try {
@@ -505,7 +524,7 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   top.get("trainer");  // read by the runtime's reader, the same one the program uses
   spec.trainer = ltrt::read_trainer_config(root, spec.optimizer.lr);
   ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing);  // checks trainer.callbacks and max_time
-  top.not_yet("hooks", "hooks (user C++ hooks)");
+  if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();
   return spec;
 }

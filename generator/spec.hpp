@@ -82,6 +82,14 @@ struct Spec {
   bool accuracy = false;              // model.metrics: ["accuracy"]
   OptimizerSpec optimizer;
   ltrt::TrainerConfig trainer;  // seed_everything and the trainer section
+  // "hooks": the user's hooks file, resolved against the spec's folder ("" for none), and the hooks it
+  // defines (filled in by check_hooks, in ltrt/hook_list.hpp's order).
+  std::string hooks;
+  ltrt::json::Pos hooks_pos;  // where the spec names it
+  std::string hooks_text;
+  std::vector<std::string> hooks_defined;
+
+  bool defines_hook(const std::string& name) const;
 };
 
 /// Reads and checks a spec file; throws SpecError with the place and the fix.

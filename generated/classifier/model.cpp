@@ -102,37 +102,38 @@ constexpr int kBatch = 50;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 132160;
-  constexpr std::size_t target = 138560;
-  constexpr std::size_t layers_5_out = 139008;
-  constexpr std::size_t loss = 140032;
-  constexpr std::size_t d_loss = 140096;
-  constexpr std::size_t layers_2_out = 140160;
-  constexpr std::size_t layers_1_out = 152960;
-  constexpr std::size_t layers_4_out = 165760;
-  constexpr std::size_t d_layers_5_out = 178560;
-  constexpr std::size_t d_layers_4_out = 179584;
-  constexpr std::size_t d_layers_3_out = 192384;
-  constexpr std::size_t d_layers_2_out = 165760;
-  constexpr std::size_t d_layers_1_out = 140160;
-  constexpr std::size_t layers_1_weight = 0;
-  constexpr std::size_t layers_1_bias = 8192;
-  constexpr std::size_t layers_3_weight = 8448;
-  constexpr std::size_t layers_3_bias = 24832;
-  constexpr std::size_t layers_5_weight = 25088;
-  constexpr std::size_t layers_5_bias = 26368;
-  constexpr std::size_t d_layers_5_weight = 51520;
-  constexpr std::size_t d_layers_5_bias = 52800;
-  constexpr std::size_t d_layers_3_weight = 34880;
-  constexpr std::size_t d_layers_3_bias = 51264;
-  constexpr std::size_t d_layers_1_weight = 26432;
-  constexpr std::size_t d_layers_1_bias = 34624;
+constexpr std::size_t x = 132160;
+constexpr std::size_t target = 138560;
+constexpr std::size_t layers_5_out = 139008;
+constexpr std::size_t loss = 140032;
+constexpr std::size_t d_loss = 140096;
+constexpr std::size_t layers_2_out = 140160;
+constexpr std::size_t layers_1_out = 152960;
+constexpr std::size_t layers_4_out = 165760;
+constexpr std::size_t d_layers_5_out = 178560;
+constexpr std::size_t d_layers_4_out = 179584;
+constexpr std::size_t d_layers_3_out = 192384;
+constexpr std::size_t d_layers_2_out = 165760;
+constexpr std::size_t d_layers_1_out = 140160;
+constexpr std::size_t layers_1_weight = 0;
+constexpr std::size_t layers_1_bias = 8192;
+constexpr std::size_t layers_3_weight = 8448;
+constexpr std::size_t layers_3_bias = 24832;
+constexpr std::size_t layers_5_weight = 25088;
+constexpr std::size_t layers_5_bias = 26368;
+constexpr std::size_t d_layers_5_weight = 51520;
+constexpr std::size_t d_layers_5_bias = 52800;
+constexpr std::size_t d_layers_3_weight = 34880;
+constexpr std::size_t d_layers_3_bias = 51264;
+constexpr std::size_t d_layers_1_weight = 26432;
+constexpr std::size_t d_layers_1_bias = 34624;
 }  // namespace offset
 
 // layers.1: Linear(in_features=32, out_features=64, bias=True) + LeakyReLU(negative_slope=0.1, inplace=False) (fused)
 // spec: model.layers[1], model.layers[2]
 // out (50, 64) preact (50, 64) <- inp (50, 32) weight (64, 32) bias (64,)
-static void layers_1_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
+static void layers_1_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias,
+                             int n) {
   constexpr int kIn = 32, kOut = 64;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   constexpr float kNegativeSlope = 0.1f;
@@ -269,12 +270,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.5 backward: Linear(in_features=64, out_features=5, bias=True)
 // spec: model.layers[5]
 // dinp (50, 64) dweight (5, 64) dbias (5,) <- dout (50, 5) inp (50, 64) weight (5, 64)
-static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 64, kOut = 5;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -312,12 +314,13 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 // layers.3 backward: Linear(in_features=64, out_features=64, bias=True)
 // spec: model.layers[3]
 // dinp (50, 64) dweight (64, 64) dbias (64,) <- dout (50, 64) inp (50, 64) weight (64, 64)
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 64, kOut = 64;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -354,7 +357,8 @@ static void layers_2_backward(float* dinp, const float* dout, const float* inp, 
 // layers.1 backward: Linear(in_features=32, out_features=64, bias=True)
 // spec: model.layers[1]
 // dweight (64, 32) dbias (64,) <- dout (50, 64) inp (50, 32) weight (64, 32)
-static void layers_1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate) {
   constexpr int kIn = 32, kOut = 64;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -378,31 +382,31 @@ static void layers_1_backward(float* dweight, float* dbias, const float* dout, c
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (64, 32)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (64,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (64, 64)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (64,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (5, 64)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (5,)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);      // (64, 32)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);          // (64,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);      // (64, 64)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);          // (64,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);      // (5, 64)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);          // (5,)
   auto* const d_layers_1_weight = reinterpret_cast<float*>(arena + offset::d_layers_1_weight);  // (64, 32)
-  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);  // (64,)
+  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);      // (64,)
   auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);  // (64, 64)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);  // (64,)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);      // (64,)
   auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);  // (5, 64)
-  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (5,)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);  // (50, 32)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (50,)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (50, 64)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (50, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (50, 64)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (50, 5)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (50, 64)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (50, 64)
+  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);      // (5,)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);                       // (50, 32)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                 // (50,)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);            // (50, 5)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);            // (50, 64)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);        // (50, 64)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (50, 64)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);            // (50, 64)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (50, 64)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);        // (50, 5)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (50, 64)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (50, 64)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -414,9 +418,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n);
-  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
+                    n, accumulate);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
+                    n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_1_out, n);
   layers_1_backward(d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_weight, n, accumulate);
   return loss[0];
@@ -425,18 +431,18 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (64, 32)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (64,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);      // (64,)
   auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (64, 64)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (64,)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);      // (64,)
   auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (5, 64)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (5,)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);  // (50, 32)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (50,)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (50, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);      // (5,)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);                   // (50, 32)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);             // (50,)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);        // (50, 5)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (50, 64)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (50, 64)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);        // (50, 64)
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
@@ -447,16 +453,16 @@ static float evaluation_step(std::byte* arena, int n) {
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
   auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (64, 32)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (64,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);      // (64,)
   auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (64, 64)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (64,)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);      // (64,)
   auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (5, 64)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (5,)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);  // (50, 32)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (50, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);      // (5,)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);                   // (50, 32)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);        // (50, 5)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (50, 64)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (50, 64)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);        // (50, 64)
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
@@ -464,48 +470,45 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.1.weight", ltrt::DType::f32, 2, {64, 32}, 0}, 0, ltrt::InitKind::uniform, 0.17677669529663687},
-  {{"layers.1.bias", ltrt::DType::f32, 1, {64}, 8192}, 2048, ltrt::InitKind::uniform, 0.17677669529663687},
-  {{"layers.3.weight", ltrt::DType::f32, 2, {64, 64}, 8448}, 2112, ltrt::InitKind::uniform, 0.125},
-  {{"layers.3.bias", ltrt::DType::f32, 1, {64}, 24832}, 6208, ltrt::InitKind::uniform, 0.125},
-  {{"layers.5.weight", ltrt::DType::f32, 2, {5, 64}, 25088}, 6272, ltrt::InitKind::uniform, 0.125},
-  {{"layers.5.bias", ltrt::DType::f32, 1, {5}, 26368}, 6592, ltrt::InitKind::uniform, 0.125},
+    {{"layers.1.weight", ltrt::DType::f32, 2, {64, 32}, 0}, 0, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {64}, 8192}, 2048, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.3.weight", ltrt::DType::f32, 2, {64, 64}, 8448}, 2112, ltrt::InitKind::uniform, 0.125},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {64}, 24832}, 6208, ltrt::InitKind::uniform, 0.125},
+    {{"layers.5.weight", ltrt::DType::f32, 2, {5, 64}, 25088}, 6272, ltrt::InitKind::uniform, 0.125},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {5}, 26368}, 6592, ltrt::InitKind::uniform, 0.125},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Flatten", 0, "[50, 32]"},
-  {"layers.1", "Linear", 2112, "[50, 64]"},
-  {"layers.2", "LeakyReLU", 0, "[50, 64]"},
-  {"layers.3", "Linear", 4160, "[50, 64]"},
-  {"layers.4", "Tanh", 0, "[50, 64]"},
-  {"layers.5", "Linear", 325, "[50, 5]"},
+    {"layers.0", "Flatten", 0, "[50, 32]"},   {"layers.1", "Linear", 2112, "[50, 64]"},
+    {"layers.2", "LeakyReLU", 0, "[50, 64]"}, {"layers.3", "Linear", 4160, "[50, 64]"},
+    {"layers.4", "Tanh", 0, "[50, 64]"},      {"layers.5", "Linear", 325, "[50, 5]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 4, {50, 2, 4, 4}, 132160},
-  {"target", ltrt::DType::i64, 1, {50}, 138560},
-  {"layers_0_out", ltrt::DType::f32, 2, {50, 32}, 132160},
-  {"layers_1_out", ltrt::DType::f32, 2, {50, 64}, 152960},
-  {"layers_2_out", ltrt::DType::f32, 2, {50, 64}, 140160},
-  {"layers_4_out", ltrt::DType::f32, 2, {50, 64}, 165760},
-  {"layers_5_out", ltrt::DType::f32, 2, {50, 5}, 139008},
-  {"loss", ltrt::DType::f32, 0, {}, 140032},
-  {"d_loss", ltrt::DType::f32, 0, {}, 140096},
-  {"d_layers_5_out", ltrt::DType::f32, 2, {50, 5}, 178560},
-  {"d_layers_5_weight", ltrt::DType::f32, 2, {5, 64}, 51520},
-  {"d_layers_5_bias", ltrt::DType::f32, 1, {5}, 52800},
-  {"d_layers_4_out", ltrt::DType::f32, 2, {50, 64}, 179584},
-  {"d_layers_3_out", ltrt::DType::f32, 2, {50, 64}, 192384},
-  {"d_layers_3_weight", ltrt::DType::f32, 2, {64, 64}, 34880},
-  {"d_layers_3_bias", ltrt::DType::f32, 1, {64}, 51264},
-  {"d_layers_2_out", ltrt::DType::f32, 2, {50, 64}, 165760},
-  {"d_layers_1_out", ltrt::DType::f32, 2, {50, 64}, 140160},
-  {"d_layers_1_weight", ltrt::DType::f32, 2, {64, 32}, 26432},
-  {"d_layers_1_bias", ltrt::DType::f32, 1, {64}, 34624},
+    {"x", ltrt::DType::f32, 4, {50, 2, 4, 4}, 132160},
+    {"target", ltrt::DType::i64, 1, {50}, 138560},
+    {"layers_0_out", ltrt::DType::f32, 2, {50, 32}, 132160},
+    {"layers_1_out", ltrt::DType::f32, 2, {50, 64}, 152960},
+    {"layers_2_out", ltrt::DType::f32, 2, {50, 64}, 140160},
+    {"layers_4_out", ltrt::DType::f32, 2, {50, 64}, 165760},
+    {"layers_5_out", ltrt::DType::f32, 2, {50, 5}, 139008},
+    {"loss", ltrt::DType::f32, 0, {}, 140032},
+    {"d_loss", ltrt::DType::f32, 0, {}, 140096},
+    {"d_layers_5_out", ltrt::DType::f32, 2, {50, 5}, 178560},
+    {"d_layers_5_weight", ltrt::DType::f32, 2, {5, 64}, 51520},
+    {"d_layers_5_bias", ltrt::DType::f32, 1, {5}, 52800},
+    {"d_layers_4_out", ltrt::DType::f32, 2, {50, 64}, 179584},
+    {"d_layers_3_out", ltrt::DType::f32, 2, {50, 64}, 192384},
+    {"d_layers_3_weight", ltrt::DType::f32, 2, {64, 64}, 34880},
+    {"d_layers_3_bias", ltrt::DType::f32, 1, {64}, 51264},
+    {"d_layers_2_out", ltrt::DType::f32, 2, {50, 64}, 165760},
+    {"d_layers_1_out", ltrt::DType::f32, 2, {50, 64}, 140160},
+    {"d_layers_1_weight", ltrt::DType::f32, 2, {64, 32}, 26432},
+    {"d_layers_1_bias", ltrt::DType::f32, 1, {64}, 34624},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -559,7 +562,7 @@ const ltrt::ModelDef& model() {
     m.target = {"target", ltrt::DType::i64, 1, {50}, 138560};
     m.output = {"layers_5_out", ltrt::DType::f32, 2, {50, 5}, 139008};
     m.accuracy = false;  // model.metrics
-    m.num_classes = 5;  // 0: regression targets
+    m.num_classes = 5;   // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

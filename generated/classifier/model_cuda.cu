@@ -30,31 +30,31 @@ constexpr int kReduceThreads = 1024;  // TUNE: threads of a loss's reduction (a 
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
-  constexpr std::size_t x = 132160;
-  constexpr std::size_t target = 138560;
-  constexpr std::size_t layers_5_out = 139008;
-  constexpr std::size_t loss = 140032;
-  constexpr std::size_t d_loss = 140096;
-  constexpr std::size_t layers_2_out = 140160;
-  constexpr std::size_t layers_1_out = 152960;
-  constexpr std::size_t layers_4_out = 165760;
-  constexpr std::size_t d_layers_5_out = 178560;
-  constexpr std::size_t d_layers_4_out = 179584;
-  constexpr std::size_t d_layers_3_out = 192384;
-  constexpr std::size_t d_layers_2_out = 165760;
-  constexpr std::size_t d_layers_1_out = 140160;
-  constexpr std::size_t layers_1_weight = 0;
-  constexpr std::size_t layers_1_bias = 8192;
-  constexpr std::size_t layers_3_weight = 8448;
-  constexpr std::size_t layers_3_bias = 24832;
-  constexpr std::size_t layers_5_weight = 25088;
-  constexpr std::size_t layers_5_bias = 26368;
-  constexpr std::size_t d_layers_5_weight = 51520;
-  constexpr std::size_t d_layers_5_bias = 52800;
-  constexpr std::size_t d_layers_3_weight = 34880;
-  constexpr std::size_t d_layers_3_bias = 51264;
-  constexpr std::size_t d_layers_1_weight = 26432;
-  constexpr std::size_t d_layers_1_bias = 34624;
+constexpr std::size_t x = 132160;
+constexpr std::size_t target = 138560;
+constexpr std::size_t layers_5_out = 139008;
+constexpr std::size_t loss = 140032;
+constexpr std::size_t d_loss = 140096;
+constexpr std::size_t layers_2_out = 140160;
+constexpr std::size_t layers_1_out = 152960;
+constexpr std::size_t layers_4_out = 165760;
+constexpr std::size_t d_layers_5_out = 178560;
+constexpr std::size_t d_layers_4_out = 179584;
+constexpr std::size_t d_layers_3_out = 192384;
+constexpr std::size_t d_layers_2_out = 165760;
+constexpr std::size_t d_layers_1_out = 140160;
+constexpr std::size_t layers_1_weight = 0;
+constexpr std::size_t layers_1_bias = 8192;
+constexpr std::size_t layers_3_weight = 8448;
+constexpr std::size_t layers_3_bias = 24832;
+constexpr std::size_t layers_5_weight = 25088;
+constexpr std::size_t layers_5_bias = 26368;
+constexpr std::size_t d_layers_5_weight = 51520;
+constexpr std::size_t d_layers_5_bias = 52800;
+constexpr std::size_t d_layers_3_weight = 34880;
+constexpr std::size_t d_layers_3_bias = 51264;
+constexpr std::size_t d_layers_1_weight = 26432;
+constexpr std::size_t d_layers_1_bias = 34624;
 }  // namespace offset
 
 // layers.1: Linear(in_features=32, out_features=64, bias=True) + LeakyReLU(negative_slope=0.1, inplace=False) (fused)
@@ -68,13 +68,16 @@ __global__ void layers_1_forward_activation_kernel(float* out, const float* __re
   out[i] = (preact[i] > 0.0f ? preact[i] : preact[i] * kNegativeSlope);
 }
 
-static void layers_1_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_1_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 32, kOut = 64;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias,
+                    bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
   if (count == 0) return;
-  layers_1_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact, count);
+  layers_1_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact,
+                                                                                                           count);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_forward_activation_kernel");
 }
 
@@ -88,10 +91,12 @@ __global__ void layers_3_forward_activation_kernel(float* out, int count) {
   out[i] = std::tanh(out[i]);
 }
 
-static void layers_3_forward(float* out, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_3_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 64;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
+                    bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
   if (count == 0) return;
   layers_3_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, count);
@@ -101,17 +106,20 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
 // layers.5: Linear(in_features=64, out_features=5, bias=True)
 // spec: model.layers[5]
 // out (50, 5) <- inp (50, 64) weight (5, 64) bias (5,)
-static void layers_5_forward(float* out, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_5_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 5;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
+                    bias);  // inp @ weight^T + bias
 }
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.1, ignore_index=-100)
 // spec: model.loss
 // loss () <- inp (50, 5) target (50,)
 
-__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
+__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp,
+                                    const std::int64_t* __restrict__ target, int rows) {
   constexpr int kClasses = 5;
   constexpr float kLabelSmoothing = 0.1f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -143,10 +151,13 @@ __global__ void loss_forward_kernel(float* __restrict__ loss, const float* __res
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
+  if (threadIdx.x == 0)
+    loss[0] =
+        static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
+static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n,
+                         const ltrt::cuda::Context& ctx) {
   loss_forward_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(loss, inp, target, n);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_kernel");
 }
@@ -155,7 +166,8 @@ static void loss_forward(float* loss, const float* inp, const std::int64_t* targ
 // spec: model.loss
 // dinp (50, 5) <- dloss () inp (50, 5) target (50,)
 
-__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
+__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
+                                     const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
   constexpr int kClasses = 5;
   constexpr float kLabelSmoothing = 0.1f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -190,9 +202,11 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
   }
 }
 
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n,
+                          const ltrt::cuda::Context& ctx) {
   const int rows = n;
-  loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kReduceThreads), kReduceThreads, 0, ctx.stream>>>(dinp, dloss, inp, target, rows);
+  loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kReduceThreads), kReduceThreads, 0, ctx.stream>>>(
+      dinp, dloss, inp, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -200,7 +214,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.layers[5]
 // dinp (50, 64) dweight (5, 64) dbias (5,) <- dout (50, 5) inp (50, 64) weight (5, 64)
 
-__global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 5;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -209,12 +224,14 @@ __global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 5;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
-  layers_5_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
+  layers_5_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_5_backward_dbias_kernel");
 }
 
@@ -222,7 +239,8 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[4]
 // dinp (50, 64) <- dout (50, 64) out (50, 64)
 
-__global__ void layers_4_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ out, int count) {
+__global__ void layers_4_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
+                                         const float* __restrict__ out, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
@@ -232,7 +250,8 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
   constexpr int kNumel = 64;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_4_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out, count);
+  layers_4_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+                                                                                                 count);
   LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_kernel");
 }
 
@@ -240,7 +259,8 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 // spec: model.layers[3]
 // dinp (50, 64) dweight (64, 64) dbias (64,) <- dout (50, 64) inp (50, 64) weight (64, 64)
 
-__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 64;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -249,12 +269,14 @@ __global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 64;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
-  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
+  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dbias_kernel");
 }
 
@@ -262,7 +284,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[2]
 // dinp (50, 64) <- dout (50, 64) inp (50, 64)
 
-__global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ inp, int count) {
+__global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
+                                         const float* __restrict__ inp, int count) {
   constexpr float kNegativeSlope = 0.1f;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
@@ -273,7 +296,8 @@ static void layers_2_backward(float* dinp, const float* dout, const float* inp, 
   constexpr int kNumel = 64;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, count);
+  layers_2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp,
+                                                                                                 count);
   LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_kernel");
 }
 
@@ -281,7 +305,8 @@ static void layers_2_backward(float* dinp, const float* dout, const float* inp, 
 // spec: model.layers[1]
 // dweight (64, 32) dbias (64,) <- dout (50, 64) inp (50, 32) weight (64, 32)
 
-__global__ void layers_1_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_1_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 64;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -290,11 +315,13 @@ __global__ void layers_1_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 32, kOut = 64;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  layers_1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  layers_1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_dbias_kernel");
 }
 
@@ -302,32 +329,33 @@ static void layers_1_backward(float* dweight, float* dbias, const float* dout, c
 // backward in reverse from d(loss) = ctx.scalars->loss_scale. Parameter gradients are
 // written, or added to when accumulate is set. Everything is enqueued on ctx.stream.
 void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (64, 32)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (64,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (64, 64)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (64,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (5, 64)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (5,)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);      // (64, 32)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);          // (64,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);      // (64, 64)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);          // (64,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);      // (5, 64)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);          // (5,)
   auto* const d_layers_1_weight = reinterpret_cast<float*>(arena + offset::d_layers_1_weight);  // (64, 32)
-  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);  // (64,)
+  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);      // (64,)
   auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);  // (64, 64)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);  // (64,)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);      // (64,)
   auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);  // (5, 64)
-  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (5,)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);  // (50, 32)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (50,)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (50, 64)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (50, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (50, 64)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (50, 5)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (50, 64)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (50, 64)
-  LTRT_CUDA_CHECK(cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
+  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);      // (5,)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);                       // (50, 32)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                 // (50,)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);            // (50, 5)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);            // (50, 64)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);        // (50, 64)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (50, 64)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);            // (50, 64)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (50, 64)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);        // (50, 5)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (50, 64)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (50, 64)
+  LTRT_CUDA_CHECK(
+      cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
   // forward
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n, ctx);
@@ -337,28 +365,31 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
   // backward
   loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n, ctx);
-  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate, ctx);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
+                    n, accumulate, ctx);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n, ctx);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate, ctx);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
+                    n, accumulate, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_1_out, n, ctx);
-  layers_1_backward(d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_weight, n, accumulate, ctx);
+  layers_1_backward(d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_weight, n, accumulate,
+                    ctx);
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (64, 32)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (64,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);      // (64,)
   auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (64, 64)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (64,)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);      // (64,)
   auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (5, 64)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (5,)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);  // (50, 32)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (50,)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (50, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);      // (5,)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);                   // (50, 32)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);             // (50,)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);        // (50, 5)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (50, 64)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (50, 64)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);        // (50, 64)
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n, ctx);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n, ctx);
@@ -368,16 +399,16 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (64, 32)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (64,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);      // (64,)
   auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (64, 64)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (64,)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);      // (64,)
   auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (5, 64)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (5,)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);  // (50, 32)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (50, 5)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (50, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (50, 64)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (50, 64)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);      // (5,)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::x);                   // (50, 32)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);        // (50, 5)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (50, 64)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (50, 64)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);        // (50, 64)
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n, ctx);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n, ctx);

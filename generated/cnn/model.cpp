@@ -120,46 +120,47 @@ constexpr int kBatch = 16;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 24320;
-  constexpr std::size_t target = 33536;
-  constexpr std::size_t layers_7_out = 33664;
-  constexpr std::size_t loss = 33920;
-  constexpr std::size_t d_loss = 33984;
-  constexpr std::size_t layers_1_out = 34048;
-  constexpr std::size_t layers_0_columns = 85248;
-  constexpr std::size_t layers_2_out = 85248;
-  constexpr std::size_t layers_2_out_indices = 98048;
-  constexpr std::size_t layers_4_out = 123648;
-  constexpr std::size_t layers_3_columns = 149248;
-  constexpr std::size_t layers_5_out = 149248;
-  constexpr std::size_t d_layers_7_out = 153344;
-  constexpr std::size_t d_layers_6_out = 153600;
-  constexpr std::size_t d_layers_4_out = 157696;
-  constexpr std::size_t d_layers_3_out = 183296;
-  constexpr std::size_t d_layers_2_out = 123648;
-  constexpr std::size_t d_layers_3_columns = 136448;
-  constexpr std::size_t d_layers_1_out = 136448;
-  constexpr std::size_t d_layers_0_out = 85248;
-  constexpr std::size_t d_layers_0_columns = 34048;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 288;
-  constexpr std::size_t layers_3_weight = 320;
-  constexpr std::size_t layers_3_bias = 4928;
-  constexpr std::size_t layers_7_weight = 4992;
-  constexpr std::size_t layers_7_bias = 6016;
-  constexpr std::size_t d_layers_7_weight = 11072;
-  constexpr std::size_t d_layers_7_bias = 12096;
-  constexpr std::size_t d_layers_3_weight = 6400;
-  constexpr std::size_t d_layers_3_bias = 11008;
-  constexpr std::size_t d_layers_0_weight = 6080;
-  constexpr std::size_t d_layers_0_bias = 6368;
+constexpr std::size_t x = 24320;
+constexpr std::size_t target = 33536;
+constexpr std::size_t layers_7_out = 33664;
+constexpr std::size_t loss = 33920;
+constexpr std::size_t d_loss = 33984;
+constexpr std::size_t layers_1_out = 34048;
+constexpr std::size_t layers_0_columns = 85248;
+constexpr std::size_t layers_2_out = 85248;
+constexpr std::size_t layers_2_out_indices = 98048;
+constexpr std::size_t layers_4_out = 123648;
+constexpr std::size_t layers_3_columns = 149248;
+constexpr std::size_t layers_5_out = 149248;
+constexpr std::size_t d_layers_7_out = 153344;
+constexpr std::size_t d_layers_6_out = 153600;
+constexpr std::size_t d_layers_4_out = 157696;
+constexpr std::size_t d_layers_3_out = 183296;
+constexpr std::size_t d_layers_2_out = 123648;
+constexpr std::size_t d_layers_3_columns = 136448;
+constexpr std::size_t d_layers_1_out = 136448;
+constexpr std::size_t d_layers_0_out = 85248;
+constexpr std::size_t d_layers_0_columns = 34048;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 288;
+constexpr std::size_t layers_3_weight = 320;
+constexpr std::size_t layers_3_bias = 4928;
+constexpr std::size_t layers_7_weight = 4992;
+constexpr std::size_t layers_7_bias = 6016;
+constexpr std::size_t d_layers_7_weight = 11072;
+constexpr std::size_t d_layers_7_bias = 12096;
+constexpr std::size_t d_layers_3_weight = 6400;
+constexpr std::size_t d_layers_3_bias = 11008;
+constexpr std::size_t d_layers_0_weight = 6080;
+constexpr std::size_t d_layers_0_bias = 6368;
 }  // namespace offset
 
 // layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[0], model.layers[1]
 // out (16, 8, 10, 10) columns (9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3) bias (8,)
-static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 1, kH = 12, kW = 12;  // input channels, height, width
+static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
+                             int n) {
+  constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 10, kOutW = 10;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -167,8 +168,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = false;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = false;                         // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -200,7 +201,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
       for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f, y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 1.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
       }
       for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
     }
@@ -236,8 +238,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
 // spec: model.layers[2]
 // out (16, 8, 5, 5) indices (16, 8, 5, 5) <- inp (16, 8, 10, 10)
 static void layers_2_forward(float* out, std::int64_t* indices, const float* inp, int n) {
-  constexpr int kChannels = 8;  // pooled one plane at a time
-  constexpr int kH = 10, kW = 10;  // input plane
+  constexpr int kChannels = 8;         // pooled one plane at a time
+  constexpr int kH = 10, kW = 10;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
   constexpr int kKernelH = 2, kKernelW = 2;
   constexpr int kStrideH = 2, kStrideW = 2;
@@ -273,8 +275,9 @@ static void layers_2_forward(float* out, std::int64_t* indices, const float* inp
 // layers.3: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[3], model.layers[4]
 // out (16, 16, 5, 5) columns (72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3) bias (16,)
-static void layers_3_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 8, kH = 5, kW = 5;  // input channels, height, width
+static void layers_3_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
+                             int n) {
+  constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -282,8 +285,8 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -315,7 +318,8 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
       for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f, y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 1.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
       }
       for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
     }
@@ -351,8 +355,8 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
 // spec: model.layers[5]
 // out (16, 16, 2, 2) <- inp (16, 16, 5, 5)
 static void layers_5_forward(float* out, const float* inp, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 5, kW = 5;  // input plane
+  constexpr int kChannels = 16;        // pooled one plane at a time
+  constexpr int kH = 5, kW = 5;        // input plane
   constexpr int kOutH = 2, kOutW = 2;  // output plane
   for (int plane = 0; plane < n * kChannels; ++plane) {
     for (int oy = 0; oy < kOutH; ++oy) {
@@ -455,12 +459,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.7 backward: Linear(in_features=64, out_features=4, bias=True)
 // spec: model.layers[7]
 // dinp (16, 64) dweight (4, 64) dbias (4,) <- dout (16, 4) inp (16, 64) weight (4, 64)
-static void layers_7_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_7_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 64, kOut = 4;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -489,8 +494,8 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[5]
 // dinp (16, 16, 5, 5) <- dout (16, 16, 2, 2)
 static void layers_5_backward(float* dinp, const float* dout, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 5, kW = 5;  // input plane
+  constexpr int kChannels = 16;        // pooled one plane at a time
+  constexpr int kH = 5, kW = 5;        // input plane
   constexpr int kOutH = 2, kOutW = 2;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -521,8 +526,9 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[3]
 // dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) dbias (16,) columns (72, 25) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
-  constexpr int kIn = 8, kH = 5, kW = 5;  // input channels, height, width
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
+                              const float* inp, const float* weight, int n, bool accumulate) {
+  constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -530,8 +536,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -563,7 +569,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
       // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
       for (int g = 0; g < kGroups; ++g) {
@@ -630,8 +637,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
 // spec: model.layers[2]
 // dinp (16, 8, 10, 10) <- dout (16, 8, 5, 5) indices (16, 8, 5, 5)
 static void layers_2_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
-  constexpr int kChannels = 8;  // pooled one plane at a time
-  constexpr int kH = 10, kW = 10;  // input plane
+  constexpr int kChannels = 8;         // pooled one plane at a time
+  constexpr int kH = 10, kW = 10;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -654,8 +661,9 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
 // dweight (8, 1, 3, 3) dbias (8,) columns (9, 100) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
-static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n, bool accumulate) {
-  constexpr int kIn = 1, kH = 12, kW = 12;  // input channels, height, width
+static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n,
+                              bool accumulate) {
+  constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 10, kOutW = 10;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -663,8 +671,8 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = false;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = false;                         // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -696,7 +704,8 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
     }
   } else {
@@ -736,41 +745,42 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (8, 1, 3, 3)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (16, 8, 3, 3)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (16,)
-  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);  // (4, 64)
-  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);  // (4,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (8, 1, 3, 3)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (8,)
-  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);  // (16, 8, 3, 3)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);  // (16,)
-  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);  // (4, 64)
-  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);  // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 1, 12, 12)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (16,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (8, 1, 3, 3)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);            // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);        // (16, 8, 3, 3)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);            // (16,)
+  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);        // (4, 64)
+  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);            // (4,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);    // (8, 1, 3, 3)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);        // (8,)
+  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);    // (16, 8, 3, 3)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);        // (16,)
+  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);    // (4, 64)
+  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);        // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                    // (16, 1, 12, 12)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                   // (16,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (16, 8, 10, 10)
   auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 100)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 8, 5, 5)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (16, 8, 10, 10)
-  auto* const layers_2_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);  // (16, 8, 5, 5)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (16, 8, 5, 5)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 100)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 5, 5)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (16, 8, 10, 10)
+  auto* const layers_2_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                      // (16, 8, 5, 5)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (16, 8, 5, 5)
   auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);  // (72, 25)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (16, 8, 10, 10)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 16, 2, 2)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 64)
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);  // (16, 4)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (16, 64)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (16, 16, 2, 2)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (16, 16, 5, 5)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (16, 16, 5, 5)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (16, 8, 10, 10)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);      // (72, 25)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 2, 2)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 64)
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);          // (16, 4)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (16, 64)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (16, 16, 2, 2)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (16, 16, 5, 5)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);          // (16, 16, 5, 5)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -784,10 +794,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_7_out, d_loss, layers_7_out, target, n);
-  layers_7_backward(d_layers_6_out, d_layers_7_weight, d_layers_7_bias, d_layers_7_out, layers_6_out, layers_7_weight, n, accumulate);
+  layers_7_backward(d_layers_6_out, d_layers_7_weight, d_layers_7_bias, d_layers_7_out, layers_6_out, layers_7_weight,
+                    n, accumulate);
   layers_5_backward(d_layers_4_out, d_layers_5_out, n);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_out,
+                    layers_2_out, layers_3_weight, n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_indices, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
@@ -796,24 +808,25 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (8, 1, 3, 3)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (16, 8, 3, 3)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (16,)
-  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);  // (4, 64)
-  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);  // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 1, 12, 12)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (16,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (8, 1, 3, 3)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);        // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);    // (16, 8, 3, 3)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);        // (16,)
+  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);    // (4, 64)
+  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);        // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (16, 1, 12, 12)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);               // (16,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 8, 5, 5)
-  auto* const layers_2_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);  // (16, 8, 5, 5)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (16, 8, 5, 5)
+  auto* const layers_2_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (16, 8, 5, 5)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (16, 16, 5, 5)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 16, 2, 2)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 64)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 16, 2, 2)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 64)
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
@@ -825,22 +838,23 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (8, 1, 3, 3)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (16, 8, 3, 3)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (16,)
-  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);  // (4, 64)
-  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);  // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 1, 12, 12)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 4)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (8, 1, 3, 3)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);        // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);    // (16, 8, 3, 3)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);        // (16,)
+  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);    // (4, 64)
+  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);        // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (16, 1, 12, 12)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (16, 4)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 8, 5, 5)
-  auto* const layers_2_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);  // (16, 8, 5, 5)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (16, 8, 5, 5)
+  auto* const layers_2_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (16, 8, 5, 5)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (16, 16, 5, 5)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 16, 2, 2)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 64)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 16, 2, 2)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 64)
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
@@ -850,59 +864,55 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
-  {{"layers.0.bias", ltrt::DType::f32, 1, {8}, 288}, 72, ltrt::InitKind::uniform, 0.3333333333333333},
-  {{"layers.3.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 320}, 80, ltrt::InitKind::uniform, 0.11785113019775793},
-  {{"layers.3.bias", ltrt::DType::f32, 1, {16}, 4928}, 1232, ltrt::InitKind::uniform, 0.11785113019775793},
-  {{"layers.7.weight", ltrt::DType::f32, 2, {4, 64}, 4992}, 1248, ltrt::InitKind::uniform, 0.125},
-  {{"layers.7.bias", ltrt::DType::f32, 1, {4}, 6016}, 1504, ltrt::InitKind::uniform, 0.125},
+    {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {8}, 288}, 72, ltrt::InitKind::uniform, 0.3333333333333333},
+    {{"layers.3.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 320}, 80, ltrt::InitKind::uniform, 0.11785113019775793},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {16}, 4928}, 1232, ltrt::InitKind::uniform, 0.11785113019775793},
+    {{"layers.7.weight", ltrt::DType::f32, 2, {4, 64}, 4992}, 1248, ltrt::InitKind::uniform, 0.125},
+    {{"layers.7.bias", ltrt::DType::f32, 1, {4}, 6016}, 1504, ltrt::InitKind::uniform, 0.125},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Conv2d", 80, "[16, 8, 10, 10]"},
-  {"layers.1", "ReLU", 0, "[16, 8, 10, 10]"},
-  {"layers.2", "MaxPool2d", 0, "[16, 8, 5, 5]"},
-  {"layers.3", "Conv2d", 1168, "[16, 16, 5, 5]"},
-  {"layers.4", "ReLU", 0, "[16, 16, 5, 5]"},
-  {"layers.5", "AdaptiveAvgPool2d", 0, "[16, 16, 2, 2]"},
-  {"layers.6", "Flatten", 0, "[16, 64]"},
-  {"layers.7", "Linear", 260, "[16, 4]"},
+    {"layers.0", "Conv2d", 80, "[16, 8, 10, 10]"}, {"layers.1", "ReLU", 0, "[16, 8, 10, 10]"},
+    {"layers.2", "MaxPool2d", 0, "[16, 8, 5, 5]"}, {"layers.3", "Conv2d", 1168, "[16, 16, 5, 5]"},
+    {"layers.4", "ReLU", 0, "[16, 16, 5, 5]"},     {"layers.5", "AdaptiveAvgPool2d", 0, "[16, 16, 2, 2]"},
+    {"layers.6", "Flatten", 0, "[16, 64]"},        {"layers.7", "Linear", 260, "[16, 4]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 4, {16, 1, 12, 12}, 24320},
-  {"target", ltrt::DType::i64, 1, {16}, 33536},
-  {"layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 85248},
-  {"layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 34048},
-  {"layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 85248},
-  {"layers_2_out_indices", ltrt::DType::i64, 4, {16, 8, 5, 5}, 98048},
-  {"layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 149248},
-  {"layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 123648},
-  {"layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 149248},
-  {"layers_6_out", ltrt::DType::f32, 2, {16, 64}, 149248},
-  {"layers_7_out", ltrt::DType::f32, 2, {16, 4}, 33664},
-  {"loss", ltrt::DType::f32, 0, {}, 33920},
-  {"d_loss", ltrt::DType::f32, 0, {}, 33984},
-  {"d_layers_7_out", ltrt::DType::f32, 2, {16, 4}, 153344},
-  {"d_layers_7_weight", ltrt::DType::f32, 2, {4, 64}, 11072},
-  {"d_layers_7_bias", ltrt::DType::f32, 1, {4}, 12096},
-  {"d_layers_6_out", ltrt::DType::f32, 2, {16, 64}, 153600},
-  {"d_layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 153600},
-  {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 157696},
-  {"d_layers_3_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 183296},
-  {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 6400},
-  {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 11008},
-  {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 136448},
-  {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 123648},
-  {"d_layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 136448},
-  {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 85248},
-  {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 6080},
-  {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 6368},
-  {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 34048},
+    {"x", ltrt::DType::f32, 4, {16, 1, 12, 12}, 24320},
+    {"target", ltrt::DType::i64, 1, {16}, 33536},
+    {"layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 85248},
+    {"layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 34048},
+    {"layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 85248},
+    {"layers_2_out_indices", ltrt::DType::i64, 4, {16, 8, 5, 5}, 98048},
+    {"layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 149248},
+    {"layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 123648},
+    {"layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 149248},
+    {"layers_6_out", ltrt::DType::f32, 2, {16, 64}, 149248},
+    {"layers_7_out", ltrt::DType::f32, 2, {16, 4}, 33664},
+    {"loss", ltrt::DType::f32, 0, {}, 33920},
+    {"d_loss", ltrt::DType::f32, 0, {}, 33984},
+    {"d_layers_7_out", ltrt::DType::f32, 2, {16, 4}, 153344},
+    {"d_layers_7_weight", ltrt::DType::f32, 2, {4, 64}, 11072},
+    {"d_layers_7_bias", ltrt::DType::f32, 1, {4}, 12096},
+    {"d_layers_6_out", ltrt::DType::f32, 2, {16, 64}, 153600},
+    {"d_layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 153600},
+    {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 157696},
+    {"d_layers_3_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 183296},
+    {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 6400},
+    {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 11008},
+    {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 136448},
+    {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 123648},
+    {"d_layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 136448},
+    {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 85248},
+    {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 6080},
+    {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 6368},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 34048},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -957,7 +967,7 @@ const ltrt::ModelDef& model() {
     m.target = {"target", ltrt::DType::i64, 1, {16}, 33536};
     m.output = {"layers_7_out", ltrt::DType::f32, 2, {16, 4}, 33664};
     m.accuracy = false;  // model.metrics
-    m.num_classes = 4;  // 0: regression targets
+    m.num_classes = 4;   // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

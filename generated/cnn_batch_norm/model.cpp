@@ -185,85 +185,85 @@ constexpr int kBatch = 16;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 56832;
-  constexpr std::size_t target = 66048;
-  constexpr std::size_t layers_1_running_mean = 66176;
-  constexpr std::size_t layers_1_running_var = 66240;
-  constexpr std::size_t layers_1_num_batches_tracked = 66304;
-  constexpr std::size_t layers_5_running_mean = 66368;
-  constexpr std::size_t layers_5_running_var = 66432;
-  constexpr std::size_t layers_5_num_batches_tracked = 66496;
-  constexpr std::size_t layers_10_running_mean = 66560;
-  constexpr std::size_t layers_10_running_var = 66688;
-  constexpr std::size_t layers_10_num_batches_tracked = 66816;
-  constexpr std::size_t layers_12_out = 66880;
-  constexpr std::size_t loss = 67136;
-  constexpr std::size_t d_loss = 67200;
-  constexpr std::size_t layers_0_out = 67264;
-  constexpr std::size_t layers_0_columns = 118464;
-  constexpr std::size_t layers_1_out = 118464;
-  constexpr std::size_t layers_1_out_mean = 169664;
-  constexpr std::size_t layers_1_out_rstd = 169728;
-  constexpr std::size_t layers_2_out = 169792;
-  constexpr std::size_t layers_3_out = 118464;
-  constexpr std::size_t layers_3_out_indices = 131264;
-  constexpr std::size_t layers_4_out = 220992;
-  constexpr std::size_t layers_4_columns = 156864;
-  constexpr std::size_t layers_5_out = 246592;
-  constexpr std::size_t layers_5_out_mean = 156864;
-  constexpr std::size_t layers_5_out_rstd = 156928;
-  constexpr std::size_t layers_6_out = 272192;
-  constexpr std::size_t layers_7_out = 156992;
-  constexpr std::size_t layers_9_out = 161088;
-  constexpr std::size_t layers_10_out = 163136;
-  constexpr std::size_t layers_10_out_mean = 165184;
-  constexpr std::size_t layers_10_out_rstd = 165312;
-  constexpr std::size_t layers_11_out = 165440;
-  constexpr std::size_t d_layers_12_out = 163136;
-  constexpr std::size_t d_layers_11_out = 167488;
-  constexpr std::size_t d_layers_10_out = 163136;
-  constexpr std::size_t d_layers_9_out = 165440;
-  constexpr std::size_t d_layers_8_out = 161088;
-  constexpr std::size_t d_layers_6_out = 246592;
-  constexpr std::size_t d_layers_5_out = 297792;
-  constexpr std::size_t d_layers_4_out = 246592;
-  constexpr std::size_t d_layers_3_out = 156864;
-  constexpr std::size_t d_layers_4_columns = 220992;
-  constexpr std::size_t d_layers_2_out = 220992;
-  constexpr std::size_t d_layers_1_out = 118464;
-  constexpr std::size_t d_layers_0_out = 169792;
-  constexpr std::size_t d_layers_0_columns = 67264;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_1_weight = 288;
-  constexpr std::size_t layers_1_bias = 320;
-  constexpr std::size_t layers_4_weight = 352;
-  constexpr std::size_t layers_5_weight = 4960;
-  constexpr std::size_t layers_5_bias = 5024;
-  constexpr std::size_t layers_9_weight = 5088;
-  constexpr std::size_t layers_9_bias = 13280;
-  constexpr std::size_t layers_10_weight = 13408;
-  constexpr std::size_t layers_10_bias = 13536;
-  constexpr std::size_t layers_12_weight = 13664;
-  constexpr std::size_t layers_12_bias = 14176;
-  constexpr std::size_t d_layers_12_weight = 27872;
-  constexpr std::size_t d_layers_12_bias = 28384;
-  constexpr std::size_t d_layers_10_weight = 27616;
-  constexpr std::size_t d_layers_10_bias = 27744;
-  constexpr std::size_t d_layers_9_weight = 19296;
-  constexpr std::size_t d_layers_9_bias = 27488;
-  constexpr std::size_t d_layers_5_weight = 19168;
-  constexpr std::size_t d_layers_5_bias = 19232;
-  constexpr std::size_t d_layers_4_weight = 14560;
-  constexpr std::size_t d_layers_1_weight = 14496;
-  constexpr std::size_t d_layers_1_bias = 14528;
-  constexpr std::size_t d_layers_0_weight = 14208;
+constexpr std::size_t x = 56832;
+constexpr std::size_t target = 66048;
+constexpr std::size_t layers_1_running_mean = 66176;
+constexpr std::size_t layers_1_running_var = 66240;
+constexpr std::size_t layers_1_num_batches_tracked = 66304;
+constexpr std::size_t layers_5_running_mean = 66368;
+constexpr std::size_t layers_5_running_var = 66432;
+constexpr std::size_t layers_5_num_batches_tracked = 66496;
+constexpr std::size_t layers_10_running_mean = 66560;
+constexpr std::size_t layers_10_running_var = 66688;
+constexpr std::size_t layers_10_num_batches_tracked = 66816;
+constexpr std::size_t layers_12_out = 66880;
+constexpr std::size_t loss = 67136;
+constexpr std::size_t d_loss = 67200;
+constexpr std::size_t layers_0_out = 67264;
+constexpr std::size_t layers_0_columns = 118464;
+constexpr std::size_t layers_1_out = 118464;
+constexpr std::size_t layers_1_out_mean = 169664;
+constexpr std::size_t layers_1_out_rstd = 169728;
+constexpr std::size_t layers_2_out = 169792;
+constexpr std::size_t layers_3_out = 118464;
+constexpr std::size_t layers_3_out_indices = 131264;
+constexpr std::size_t layers_4_out = 220992;
+constexpr std::size_t layers_4_columns = 156864;
+constexpr std::size_t layers_5_out = 246592;
+constexpr std::size_t layers_5_out_mean = 156864;
+constexpr std::size_t layers_5_out_rstd = 156928;
+constexpr std::size_t layers_6_out = 272192;
+constexpr std::size_t layers_7_out = 156992;
+constexpr std::size_t layers_9_out = 161088;
+constexpr std::size_t layers_10_out = 163136;
+constexpr std::size_t layers_10_out_mean = 165184;
+constexpr std::size_t layers_10_out_rstd = 165312;
+constexpr std::size_t layers_11_out = 165440;
+constexpr std::size_t d_layers_12_out = 163136;
+constexpr std::size_t d_layers_11_out = 167488;
+constexpr std::size_t d_layers_10_out = 163136;
+constexpr std::size_t d_layers_9_out = 165440;
+constexpr std::size_t d_layers_8_out = 161088;
+constexpr std::size_t d_layers_6_out = 246592;
+constexpr std::size_t d_layers_5_out = 297792;
+constexpr std::size_t d_layers_4_out = 246592;
+constexpr std::size_t d_layers_3_out = 156864;
+constexpr std::size_t d_layers_4_columns = 220992;
+constexpr std::size_t d_layers_2_out = 220992;
+constexpr std::size_t d_layers_1_out = 118464;
+constexpr std::size_t d_layers_0_out = 169792;
+constexpr std::size_t d_layers_0_columns = 67264;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_1_weight = 288;
+constexpr std::size_t layers_1_bias = 320;
+constexpr std::size_t layers_4_weight = 352;
+constexpr std::size_t layers_5_weight = 4960;
+constexpr std::size_t layers_5_bias = 5024;
+constexpr std::size_t layers_9_weight = 5088;
+constexpr std::size_t layers_9_bias = 13280;
+constexpr std::size_t layers_10_weight = 13408;
+constexpr std::size_t layers_10_bias = 13536;
+constexpr std::size_t layers_12_weight = 13664;
+constexpr std::size_t layers_12_bias = 14176;
+constexpr std::size_t d_layers_12_weight = 27872;
+constexpr std::size_t d_layers_12_bias = 28384;
+constexpr std::size_t d_layers_10_weight = 27616;
+constexpr std::size_t d_layers_10_bias = 27744;
+constexpr std::size_t d_layers_9_weight = 19296;
+constexpr std::size_t d_layers_9_bias = 27488;
+constexpr std::size_t d_layers_5_weight = 19168;
+constexpr std::size_t d_layers_5_bias = 19232;
+constexpr std::size_t d_layers_4_weight = 14560;
+constexpr std::size_t d_layers_1_weight = 14496;
+constexpr std::size_t d_layers_1_bias = 14528;
+constexpr std::size_t d_layers_0_weight = 14208;
 }  // namespace offset
 
 // layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
 // out (16, 8, 10, 10) columns (9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
-  constexpr int kIn = 1, kH = 12, kW = 12;  // input channels, height, width
+  constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 10, kOutW = 10;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -271,8 +271,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = false;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = false;                         // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -303,7 +303,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f, y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 0.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
       }
     }
   } else {
@@ -337,8 +338,10 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
 // layers.1: BatchNorm2d(num_features=8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[1]
 // out (16, 8, 10, 10) mean (8,) rstd (8,) <- inp (16, 8, 10, 10) weight (8,) bias (8,) running_mean (8,) running_var (8,) num_batches_tracked ()
-static void layers_1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, float* running_mean, float* running_var, std::int64_t* num_batches_tracked, int n, bool training) {
-  constexpr int kC = 8;  // num_features: channels
+static void layers_1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                             const float* bias, float* running_mean, float* running_var,
+                             std::int64_t* num_batches_tracked, int n, bool training) {
+  constexpr int kC = 8;    // num_features: channels
   constexpr int kL = 100;  // positions per channel and sample
   constexpr float kEps = 1e-05f;
   constexpr float kMomentum = 0.1f;
@@ -356,7 +359,9 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   }
   // As torch: training statistics need more than one value per channel.
   if (count < 2) {
-    throw ltrt::Error("layers.1 (model.layers[1]): BatchNorm expected more than 1 value per channel when training, got a batch of one row (as torch); set data.drop_last=true or change data.batch_size");
+    throw ltrt::Error(
+        "layers.1 (model.layers[1]): BatchNorm expected more than 1 value per channel when training, got a batch of "
+        "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
   for (int c = 0; c < kC; ++c) {
@@ -370,7 +375,10 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -400,8 +408,8 @@ static void layers_2_forward(float* out, const float* inp, int n) {
 // spec: model.layers[3]
 // out (16, 8, 5, 5) indices (16, 8, 5, 5) <- inp (16, 8, 10, 10)
 static void layers_3_forward(float* out, std::int64_t* indices, const float* inp, int n) {
-  constexpr int kChannels = 8;  // pooled one plane at a time
-  constexpr int kH = 10, kW = 10;  // input plane
+  constexpr int kChannels = 8;         // pooled one plane at a time
+  constexpr int kH = 10, kW = 10;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
   constexpr int kKernelH = 2, kKernelW = 2;
   constexpr int kStrideH = 2, kStrideW = 2;
@@ -438,7 +446,7 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
 // spec: model.layers[4]
 // out (16, 16, 5, 5) columns (72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
-  constexpr int kIn = 8, kH = 5, kW = 5;  // input channels, height, width
+  constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -446,8 +454,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -478,7 +486,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f, y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 0.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
       }
     }
   } else {
@@ -512,7 +521,9 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
 // layers.5: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.05, affine=True, track_running_stats=True)
 // spec: model.layers[5]
 // out (16, 16, 5, 5) mean (16,) rstd (16,) <- inp (16, 16, 5, 5) weight (16,) bias (16,) running_mean (16,) running_var (16,) num_batches_tracked ()
-static void layers_5_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, float* running_mean, float* running_var, std::int64_t* num_batches_tracked, int n, bool training) {
+static void layers_5_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                             const float* bias, float* running_mean, float* running_var,
+                             std::int64_t* num_batches_tracked, int n, bool training) {
   constexpr int kC = 16;  // num_features: channels
   constexpr int kL = 25;  // positions per channel and sample
   constexpr float kEps = 1e-05f;
@@ -531,7 +542,9 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   }
   // As torch: training statistics need more than one value per channel.
   if (count < 2) {
-    throw ltrt::Error("layers.5 (model.layers[5]): BatchNorm expected more than 1 value per channel when training, got a batch of one row (as torch); set data.drop_last=true or change data.batch_size");
+    throw ltrt::Error(
+        "layers.5 (model.layers[5]): BatchNorm expected more than 1 value per channel when training, got a batch of "
+        "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
   for (int c = 0; c < kC; ++c) {
@@ -545,7 +558,10 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -575,8 +591,8 @@ static void layers_6_forward(float* out, const float* inp, int n) {
 // spec: model.layers[7]
 // out (16, 16, 2, 2) <- inp (16, 16, 5, 5)
 static void layers_7_forward(float* out, const float* inp, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 5, kW = 5;  // input plane
+  constexpr int kChannels = 16;        // pooled one plane at a time
+  constexpr int kH = 5, kW = 5;        // input plane
   constexpr int kOutH = 2, kOutW = 2;  // output plane
   for (int plane = 0; plane < n * kChannels; ++plane) {
     for (int oy = 0; oy < kOutH; ++oy) {
@@ -623,9 +639,11 @@ static void layers_9_forward(float* out, const float* inp, const float* weight, 
 // layers.10: BatchNorm1d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[10]
 // out (16, 32) mean (32,) rstd (32,) <- inp (16, 32) weight (32,) bias (32,) running_mean (32,) running_var (32,) num_batches_tracked ()
-static void layers_10_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, float* running_mean, float* running_var, std::int64_t* num_batches_tracked, int n, bool training) {
+static void layers_10_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                              const float* bias, float* running_mean, float* running_var,
+                              std::int64_t* num_batches_tracked, int n, bool training) {
   constexpr int kC = 32;  // num_features: channels
-  constexpr int kL = 1;  // positions per channel and sample
+  constexpr int kL = 1;   // positions per channel and sample
   constexpr float kEps = 1e-05f;
   constexpr float kMomentum = 0.1f;
   const int count = n * kL;  // values per channel in this batch
@@ -642,7 +660,9 @@ static void layers_10_forward(float* out, float* mean, float* rstd, const float*
   }
   // As torch: training statistics need more than one value per channel.
   if (count < 2) {
-    throw ltrt::Error("layers.10 (model.layers[10]): BatchNorm expected more than 1 value per channel when training, got a batch of one row (as torch); set data.drop_last=true or change data.batch_size");
+    throw ltrt::Error(
+        "layers.10 (model.layers[10]): BatchNorm expected more than 1 value per channel when training, got a batch of "
+        "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
   for (int c = 0; c < kC; ++c) {
@@ -656,7 +676,10 @@ static void layers_10_forward(float* out, float* mean, float* rstd, const float*
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -767,12 +790,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.12 backward: Linear(in_features=32, out_features=4, bias=True)
 // spec: model.layers[12]
 // dinp (16, 32) dweight (4, 32) dbias (4,) <- dout (16, 4) inp (16, 32) weight (4, 32)
-static void layers_12_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_12_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                               const float* weight, int n, bool accumulate) {
   constexpr int kIn = 32, kOut = 4;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -810,9 +834,10 @@ static void layers_11_backward(float* dinp, const float* dout, const float* out,
 // layers.10 backward: BatchNorm1d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[10]
 // dinp (16, 32) dweight (32,) dbias (32,) <- dout (16, 32) inp (16, 32) mean (32,) rstd (32,) weight (32,)
-static void layers_10_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void layers_10_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                               const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kC = 32;  // num_features: channels
-  constexpr int kL = 1;  // positions per channel and sample
+  constexpr int kL = 1;   // positions per channel and sample
   const int count = n * kL;
   for (int c = 0; c < kC; ++c) {
     const float m = mean[c], s = rstd[c];
@@ -840,12 +865,13 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
 // layers.9 backward: Linear(in_features=64, out_features=32, bias=True)
 // spec: model.layers[9]
 // dinp (16, 64) dweight (32, 64) dbias (32,) <- dout (16, 32) inp (16, 64) weight (32, 64)
-static void layers_9_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_9_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 64, kOut = 32;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -872,8 +898,8 @@ static void layers_9_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[7]
 // dinp (16, 16, 5, 5) <- dout (16, 16, 2, 2)
 static void layers_7_backward(float* dinp, const float* dout, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 5, kW = 5;  // input plane
+  constexpr int kChannels = 16;        // pooled one plane at a time
+  constexpr int kH = 5, kW = 5;        // input plane
   constexpr int kOutH = 2, kOutW = 2;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -904,7 +930,8 @@ static void layers_6_backward(float* dinp, const float* dout, const float* out, 
 // layers.5 backward: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.05, affine=True, track_running_stats=True)
 // spec: model.layers[5]
 // dinp (16, 16, 5, 5) dweight (16,) dbias (16,) <- dout (16, 16, 5, 5) inp (16, 16, 5, 5) mean (16,) rstd (16,) weight (16,)
-static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kC = 16;  // num_features: channels
   constexpr int kL = 25;  // positions per channel and sample
   const int count = n * kL;
@@ -934,8 +961,9 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.4 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
 // dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (72, 25) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
-static void layers_4_backward(float* dinp, float* dweight, float* columns, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
-  constexpr int kIn = 8, kH = 5, kW = 5;  // input channels, height, width
+static void layers_4_backward(float* dinp, float* dweight, float* columns, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
+  constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -943,8 +971,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -976,7 +1004,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, const
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
       // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
       for (int g = 0; g < kGroups; ++g) {
@@ -1037,8 +1066,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, const
 // spec: model.layers[3]
 // dinp (16, 8, 10, 10) <- dout (16, 8, 5, 5) indices (16, 8, 5, 5)
 static void layers_3_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
-  constexpr int kChannels = 8;  // pooled one plane at a time
-  constexpr int kH = 10, kW = 10;  // input plane
+  constexpr int kChannels = 8;         // pooled one plane at a time
+  constexpr int kH = 10, kW = 10;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -1061,8 +1090,9 @@ static void layers_2_backward(float* dinp, const float* dout, const float* out, 
 // layers.1 backward: BatchNorm2d(num_features=8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[1]
 // dinp (16, 8, 10, 10) dweight (8,) dbias (8,) <- dout (16, 8, 10, 10) inp (16, 8, 10, 10) mean (8,) rstd (8,) weight (8,)
-static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
-  constexpr int kC = 8;  // num_features: channels
+static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+  constexpr int kC = 8;    // num_features: channels
   constexpr int kL = 100;  // positions per channel and sample
   const int count = n * kL;
   for (int c = 0; c < kC; ++c) {
@@ -1091,8 +1121,9 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
 // dweight (8, 1, 3, 3) columns (9, 100) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
-static void layers_0_backward(float* dweight, float* columns, const float* dout, const float* inp, int n, bool accumulate) {
-  constexpr int kIn = 1, kH = 12, kW = 12;  // input channels, height, width
+static void layers_0_backward(float* dweight, float* columns, const float* dout, const float* inp, int n,
+                              bool accumulate) {
+  constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 10, kOutW = 10;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -1100,8 +1131,8 @@ static void layers_0_backward(float* dweight, float* columns, const float* dout,
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = false;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = false;                         // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -1133,7 +1164,8 @@ static void layers_0_backward(float* dweight, float* columns, const float* dout,
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
     }
   } else {
@@ -1167,173 +1199,195 @@ static void layers_0_backward(float* dweight, float* columns, const float* dout,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (8, 1, 3, 3)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (8,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (8,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (16, 8, 3, 3)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (16,)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (16,)
-  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);  // (32, 64)
-  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);  // (32,)
-  auto* const layers_10_weight = reinterpret_cast<float*>(arena + offset::layers_10_weight);  // (32,)
-  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);  // (32,)
-  auto* const layers_12_weight = reinterpret_cast<float*>(arena + offset::layers_12_weight);  // (4, 32)
-  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);  // (4,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (8, 1, 3, 3)
-  auto* const d_layers_1_weight = reinterpret_cast<float*>(arena + offset::d_layers_1_weight);  // (8,)
-  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);  // (8,)
-  auto* const d_layers_4_weight = reinterpret_cast<float*>(arena + offset::d_layers_4_weight);  // (16, 8, 3, 3)
-  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);  // (16,)
-  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (16,)
-  auto* const d_layers_9_weight = reinterpret_cast<float*>(arena + offset::d_layers_9_weight);  // (32, 64)
-  auto* const d_layers_9_bias = reinterpret_cast<float*>(arena + offset::d_layers_9_bias);  // (32,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (8, 1, 3, 3)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);        // (8,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);            // (8,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);        // (16, 8, 3, 3)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);        // (16,)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);            // (16,)
+  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);        // (32, 64)
+  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);            // (32,)
+  auto* const layers_10_weight = reinterpret_cast<float*>(arena + offset::layers_10_weight);      // (32,)
+  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);          // (32,)
+  auto* const layers_12_weight = reinterpret_cast<float*>(arena + offset::layers_12_weight);      // (4, 32)
+  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);          // (4,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);    // (8, 1, 3, 3)
+  auto* const d_layers_1_weight = reinterpret_cast<float*>(arena + offset::d_layers_1_weight);    // (8,)
+  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);        // (8,)
+  auto* const d_layers_4_weight = reinterpret_cast<float*>(arena + offset::d_layers_4_weight);    // (16, 8, 3, 3)
+  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);    // (16,)
+  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);        // (16,)
+  auto* const d_layers_9_weight = reinterpret_cast<float*>(arena + offset::d_layers_9_weight);    // (32, 64)
+  auto* const d_layers_9_bias = reinterpret_cast<float*>(arena + offset::d_layers_9_bias);        // (32,)
   auto* const d_layers_10_weight = reinterpret_cast<float*>(arena + offset::d_layers_10_weight);  // (32,)
-  auto* const d_layers_10_bias = reinterpret_cast<float*>(arena + offset::d_layers_10_bias);  // (32,)
+  auto* const d_layers_10_bias = reinterpret_cast<float*>(arena + offset::d_layers_10_bias);      // (32,)
   auto* const d_layers_12_weight = reinterpret_cast<float*>(arena + offset::d_layers_12_weight);  // (4, 32)
-  auto* const d_layers_12_bias = reinterpret_cast<float*>(arena + offset::d_layers_12_bias);  // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 1, 12, 12)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (16,)
+  auto* const d_layers_12_bias = reinterpret_cast<float*>(arena + offset::d_layers_12_bias);      // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                    // (16, 1, 12, 12)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                   // (16,)
   auto* const layers_1_running_mean = reinterpret_cast<float*>(arena + offset::layers_1_running_mean);  // (8,)
-  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);  // (8,)
-  auto* const layers_1_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);  // ()
+  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);    // (8,)
+  auto* const layers_1_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);                    // ()
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (16,)
-  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);  // (16,)
-  auto* const layers_5_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);  // ()
+  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (16,)
+  auto* const layers_5_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                      // ()
   auto* const layers_10_running_mean = reinterpret_cast<float*>(arena + offset::layers_10_running_mean);  // (32,)
-  auto* const layers_10_running_var = reinterpret_cast<float*>(arena + offset::layers_10_running_var);  // (32,)
-  auto* const layers_10_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);  // ()
-  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);  // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 8, 10, 10)
+  auto* const layers_10_running_var = reinterpret_cast<float*>(arena + offset::layers_10_running_var);    // (32,)
+  auto* const layers_10_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);             // ()
+  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);            // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (16, 8, 10, 10)
   auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 100)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 8, 5, 5)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (16, 8, 10, 10)
-  auto* const layers_3_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);  // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (72, 25)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (16,)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (16, 8, 5, 5)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (16,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 16, 2, 2)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 64)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);  // (16, 32)
-  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);  // (16, 64)
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);  // (16, 16, 2, 2)
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);  // (16, 32)
-  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);  // (16, 4)
-  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);  // (16, 32)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 100)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (16, 8, 10, 10)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (16, 8, 5, 5)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (16, 8, 10, 10)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                      // (16, 8, 5, 5)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (72, 25)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);    // (16,)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);          // (16, 8, 5, 5)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);    // (16,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 16, 2, 2)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 64)
+  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);              // (16, 32)
+  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (16, 64)
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (16, 16, 2, 2)
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (16, 32)
+  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);        // (16, 4)
+  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);        // (16, 32)
   auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);  // (32,)
   auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);  // (32,)
-  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);  // (16, 32)
-  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);  // (16, 32)
-  auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);  // (16, 32)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (8,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (8,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 8, 10, 10)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (16, 8, 10, 10)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
+  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);            // (16, 32)
+  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);          // (16, 32)
+  auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);        // (16, 32)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);    // (8,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);    // (8,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 10, 10)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (16, 8, 10, 10)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
   auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);  // (72, 25)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (16, 8, 10, 10)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 16, 5, 5)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (16, 16, 5, 5)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (16, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (16, 16, 5, 5)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (16, 16, 5, 5)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (16, 8, 10, 10)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 5, 5)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (16, 16, 5, 5)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (16, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (16, 16, 5, 5)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);          // (16, 16, 5, 5)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
   // forward
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
-  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, true);
+  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
+                   layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, true);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
   layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight, n);
-  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, true);
+  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
+                   layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, true);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_6_out, n);
   layers_9_forward(layers_9_out, layers_8_out, layers_9_weight, layers_9_bias, n);
-  layers_10_forward(layers_10_out, layers_10_out_mean, layers_10_out_rstd, layers_9_out, layers_10_weight, layers_10_bias, layers_10_running_mean, layers_10_running_var, layers_10_num_batches_tracked, n, true);
+  layers_10_forward(layers_10_out, layers_10_out_mean, layers_10_out_rstd, layers_9_out, layers_10_weight,
+                    layers_10_bias, layers_10_running_mean, layers_10_running_var, layers_10_num_batches_tracked, n,
+                    true);
   layers_11_forward(layers_11_out, layers_10_out, n);
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n);
   loss_forward(loss, layers_12_out, target, n);
 
   // backward
   loss_backward(d_layers_12_out, d_loss, layers_12_out, target, n);
-  layers_12_backward(d_layers_11_out, d_layers_12_weight, d_layers_12_bias, d_layers_12_out, layers_11_out, layers_12_weight, n, accumulate);
+  layers_12_backward(d_layers_11_out, d_layers_12_weight, d_layers_12_bias, d_layers_12_out, layers_11_out,
+                     layers_12_weight, n, accumulate);
   layers_11_backward(d_layers_10_out, d_layers_11_out, layers_11_out, n);
-  layers_10_backward(d_layers_9_out, d_layers_10_weight, d_layers_10_bias, d_layers_10_out, layers_9_out, layers_10_out_mean, layers_10_out_rstd, layers_10_weight, n, accumulate);
-  layers_9_backward(d_layers_8_out, d_layers_9_weight, d_layers_9_bias, d_layers_9_out, layers_8_out, layers_9_weight, n, accumulate);
+  layers_10_backward(d_layers_9_out, d_layers_10_weight, d_layers_10_bias, d_layers_10_out, layers_9_out,
+                     layers_10_out_mean, layers_10_out_rstd, layers_10_weight, n, accumulate);
+  layers_9_backward(d_layers_8_out, d_layers_9_weight, d_layers_9_bias, d_layers_9_out, layers_8_out, layers_9_weight,
+                    n, accumulate);
   layers_7_backward(d_layers_6_out, d_layers_7_out, n);
   layers_6_backward(d_layers_5_out, d_layers_6_out, layers_6_out, n);
-  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, n, accumulate);
-  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_out, layers_3_out, layers_4_weight, n, accumulate);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean,
+                    layers_5_out_rstd, layers_5_weight, n, accumulate);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_out, layers_3_out,
+                    layers_4_weight, n, accumulate);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out_indices, n);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out, n);
-  layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, n, accumulate);
+  layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean,
+                    layers_1_out_rstd, layers_1_weight, n, accumulate);
   layers_0_backward(d_layers_0_weight, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (8, 1, 3, 3)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (8,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (8,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (16, 8, 3, 3)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (16,)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (16,)
-  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);  // (32, 64)
-  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);  // (32,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (8, 1, 3, 3)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);    // (8,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);        // (8,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);    // (16, 8, 3, 3)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);    // (16,)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);        // (16,)
+  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);    // (32, 64)
+  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);        // (32,)
   auto* const layers_10_weight = reinterpret_cast<float*>(arena + offset::layers_10_weight);  // (32,)
-  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);  // (32,)
+  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);      // (32,)
   auto* const layers_12_weight = reinterpret_cast<float*>(arena + offset::layers_12_weight);  // (4, 32)
-  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);  // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 1, 12, 12)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (16,)
+  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);      // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (16, 1, 12, 12)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);               // (16,)
   auto* const layers_1_running_mean = reinterpret_cast<float*>(arena + offset::layers_1_running_mean);  // (8,)
-  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);  // (8,)
-  auto* const layers_1_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);  // ()
+  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);    // (8,)
+  auto* const layers_1_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);                    // ()
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (16,)
-  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);  // (16,)
-  auto* const layers_5_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);  // ()
+  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (16,)
+  auto* const layers_5_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                      // ()
   auto* const layers_10_running_mean = reinterpret_cast<float*>(arena + offset::layers_10_running_mean);  // (32,)
-  auto* const layers_10_running_var = reinterpret_cast<float*>(arena + offset::layers_10_running_var);  // (32,)
-  auto* const layers_10_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);  // ()
-  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);  // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 8, 10, 10)
+  auto* const layers_10_running_var = reinterpret_cast<float*>(arena + offset::layers_10_running_var);    // (32,)
+  auto* const layers_10_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);         // ()
+  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);        // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (16, 8, 10, 10)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 8, 5, 5)
-  auto* const layers_3_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);  // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (72, 25)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (16,)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (16,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 16, 2, 2)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 64)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);  // (16, 32)
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);  // (16, 32)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (16, 8, 5, 5)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                      // (16, 8, 5, 5)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (72, 25)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);    // (16,)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);    // (16,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 16, 2, 2)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 64)
+  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);              // (16, 32)
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (16, 32)
   auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);  // (32,)
   auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);  // (32,)
-  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);  // (16, 32)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (8,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (8,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 8, 10, 10)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (16, 16, 5, 5)
+  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);            // (16, 32)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);    // (8,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);    // (8,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 10, 10)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (16, 16, 5, 5)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
-  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
+  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
+                   layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
   layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight, n);
-  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
+  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
+                   layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_6_out, n);
   layers_9_forward(layers_9_out, layers_8_out, layers_9_weight, layers_9_bias, n);
-  layers_10_forward(layers_10_out, layers_10_out_mean, layers_10_out_rstd, layers_9_out, layers_10_weight, layers_10_bias, layers_10_running_mean, layers_10_running_var, layers_10_num_batches_tracked, n, false);
+  layers_10_forward(layers_10_out, layers_10_out_mean, layers_10_out_rstd, layers_9_out, layers_10_weight,
+                    layers_10_bias, layers_10_running_mean, layers_10_running_var, layers_10_num_batches_tracked, n,
+                    false);
   layers_11_forward(layers_11_out, layers_10_out, n);
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n);
   loss_forward(loss, layers_12_out, target, n);
@@ -1342,176 +1396,178 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (8, 1, 3, 3)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (8,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (8,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (16, 8, 3, 3)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (16,)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (16,)
-  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);  // (32, 64)
-  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);  // (32,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (8, 1, 3, 3)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);    // (8,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);        // (8,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);    // (16, 8, 3, 3)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);    // (16,)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);        // (16,)
+  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);    // (32, 64)
+  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);        // (32,)
   auto* const layers_10_weight = reinterpret_cast<float*>(arena + offset::layers_10_weight);  // (32,)
-  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);  // (32,)
+  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);      // (32,)
   auto* const layers_12_weight = reinterpret_cast<float*>(arena + offset::layers_12_weight);  // (4, 32)
-  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);  // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 1, 12, 12)
+  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);      // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (16, 1, 12, 12)
   auto* const layers_1_running_mean = reinterpret_cast<float*>(arena + offset::layers_1_running_mean);  // (8,)
-  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);  // (8,)
-  auto* const layers_1_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);  // ()
+  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);    // (8,)
+  auto* const layers_1_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);                    // ()
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (16,)
-  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);  // (16,)
-  auto* const layers_5_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);  // ()
+  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (16,)
+  auto* const layers_5_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                      // ()
   auto* const layers_10_running_mean = reinterpret_cast<float*>(arena + offset::layers_10_running_mean);  // (32,)
-  auto* const layers_10_running_var = reinterpret_cast<float*>(arena + offset::layers_10_running_var);  // (32,)
-  auto* const layers_10_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);  // ()
-  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);  // (16, 4)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 8, 10, 10)
+  auto* const layers_10_running_var = reinterpret_cast<float*>(arena + offset::layers_10_running_var);    // (32,)
+  auto* const layers_10_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);         // ()
+  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);        // (16, 4)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (16, 8, 10, 10)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 8, 10, 10)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 8, 5, 5)
-  auto* const layers_3_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);  // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (72, 25)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (16,)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (16,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 16, 2, 2)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (16, 64)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);  // (16, 32)
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);  // (16, 32)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (16, 8, 5, 5)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                      // (16, 8, 5, 5)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (72, 25)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);    // (16,)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);    // (16,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 16, 2, 2)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 64)
+  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);              // (16, 32)
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (16, 32)
   auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);  // (32,)
   auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);  // (32,)
-  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);  // (16, 32)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (8,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (8,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 8, 10, 10)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 16, 5, 5)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (16, 16, 5, 5)
+  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);            // (16, 32)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);    // (8,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);    // (8,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 10, 10)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (16, 16, 5, 5)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
-  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
+  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
+                   layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
   layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight, n);
-  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
+  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
+                   layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_6_out, n);
   layers_9_forward(layers_9_out, layers_8_out, layers_9_weight, layers_9_bias, n);
-  layers_10_forward(layers_10_out, layers_10_out_mean, layers_10_out_rstd, layers_9_out, layers_10_weight, layers_10_bias, layers_10_running_mean, layers_10_running_var, layers_10_num_batches_tracked, n, false);
+  layers_10_forward(layers_10_out, layers_10_out_mean, layers_10_out_rstd, layers_9_out, layers_10_weight,
+                    layers_10_bias, layers_10_running_mean, layers_10_running_var, layers_10_num_batches_tracked, n,
+                    false);
   layers_11_forward(layers_11_out, layers_10_out, n);
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n);
 }
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
-  {{"layers.1.weight", ltrt::DType::f32, 1, {8}, 288}, 72, ltrt::InitKind::ones, 0.0},
-  {{"layers.1.bias", ltrt::DType::f32, 1, {8}, 320}, 80, ltrt::InitKind::zeros, 0.0},
-  {{"layers.4.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 352}, 88, ltrt::InitKind::uniform, 0.11785113019775793},
-  {{"layers.5.weight", ltrt::DType::f32, 1, {16}, 4960}, 1240, ltrt::InitKind::ones, 0.0},
-  {{"layers.5.bias", ltrt::DType::f32, 1, {16}, 5024}, 1256, ltrt::InitKind::zeros, 0.0},
-  {{"layers.9.weight", ltrt::DType::f32, 2, {32, 64}, 5088}, 1272, ltrt::InitKind::uniform, 0.125},
-  {{"layers.9.bias", ltrt::DType::f32, 1, {32}, 13280}, 3320, ltrt::InitKind::uniform, 0.125},
-  {{"layers.10.weight", ltrt::DType::f32, 1, {32}, 13408}, 3352, ltrt::InitKind::ones, 0.0},
-  {{"layers.10.bias", ltrt::DType::f32, 1, {32}, 13536}, 3384, ltrt::InitKind::zeros, 0.0},
-  {{"layers.12.weight", ltrt::DType::f32, 2, {4, 32}, 13664}, 3416, ltrt::InitKind::uniform, 0.17677669529663687},
-  {{"layers.12.bias", ltrt::DType::f32, 1, {4}, 14176}, 3544, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {8}, 288}, 72, ltrt::InitKind::ones, 0.0},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {8}, 320}, 80, ltrt::InitKind::zeros, 0.0},
+    {{"layers.4.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 352}, 88, ltrt::InitKind::uniform, 0.11785113019775793},
+    {{"layers.5.weight", ltrt::DType::f32, 1, {16}, 4960}, 1240, ltrt::InitKind::ones, 0.0},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {16}, 5024}, 1256, ltrt::InitKind::zeros, 0.0},
+    {{"layers.9.weight", ltrt::DType::f32, 2, {32, 64}, 5088}, 1272, ltrt::InitKind::uniform, 0.125},
+    {{"layers.9.bias", ltrt::DType::f32, 1, {32}, 13280}, 3320, ltrt::InitKind::uniform, 0.125},
+    {{"layers.10.weight", ltrt::DType::f32, 1, {32}, 13408}, 3352, ltrt::InitKind::ones, 0.0},
+    {{"layers.10.bias", ltrt::DType::f32, 1, {32}, 13536}, 3384, ltrt::InitKind::zeros, 0.0},
+    {{"layers.12.weight", ltrt::DType::f32, 2, {4, 32}, 13664}, 3416, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.12.bias", ltrt::DType::f32, 1, {4}, 14176}, 3544, ltrt::InitKind::uniform, 0.17677669529663687},
 };
 
 // Buffers in state_dict order (running statistics): name, shape, place; their init.
 const ltrt::StateDef kState[] = {
-  {{"layers.1.running_mean", ltrt::DType::f32, 1, {8}, 66176}, ltrt::InitKind::zeros},
-  {{"layers.1.running_var", ltrt::DType::f32, 1, {8}, 66240}, ltrt::InitKind::ones},
-  {{"layers.1.num_batches_tracked", ltrt::DType::i64, 0, {}, 66304}, ltrt::InitKind::zeros},
-  {{"layers.5.running_mean", ltrt::DType::f32, 1, {16}, 66368}, ltrt::InitKind::zeros},
-  {{"layers.5.running_var", ltrt::DType::f32, 1, {16}, 66432}, ltrt::InitKind::ones},
-  {{"layers.5.num_batches_tracked", ltrt::DType::i64, 0, {}, 66496}, ltrt::InitKind::zeros},
-  {{"layers.10.running_mean", ltrt::DType::f32, 1, {32}, 66560}, ltrt::InitKind::zeros},
-  {{"layers.10.running_var", ltrt::DType::f32, 1, {32}, 66688}, ltrt::InitKind::ones},
-  {{"layers.10.num_batches_tracked", ltrt::DType::i64, 0, {}, 66816}, ltrt::InitKind::zeros},
+    {{"layers.1.running_mean", ltrt::DType::f32, 1, {8}, 66176}, ltrt::InitKind::zeros},
+    {{"layers.1.running_var", ltrt::DType::f32, 1, {8}, 66240}, ltrt::InitKind::ones},
+    {{"layers.1.num_batches_tracked", ltrt::DType::i64, 0, {}, 66304}, ltrt::InitKind::zeros},
+    {{"layers.5.running_mean", ltrt::DType::f32, 1, {16}, 66368}, ltrt::InitKind::zeros},
+    {{"layers.5.running_var", ltrt::DType::f32, 1, {16}, 66432}, ltrt::InitKind::ones},
+    {{"layers.5.num_batches_tracked", ltrt::DType::i64, 0, {}, 66496}, ltrt::InitKind::zeros},
+    {{"layers.10.running_mean", ltrt::DType::f32, 1, {32}, 66560}, ltrt::InitKind::zeros},
+    {{"layers.10.running_var", ltrt::DType::f32, 1, {32}, 66688}, ltrt::InitKind::ones},
+    {{"layers.10.num_batches_tracked", ltrt::DType::i64, 0, {}, 66816}, ltrt::InitKind::zeros},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Conv2d", 72, "[16, 8, 10, 10]"},
-  {"layers.1", "BatchNorm2d", 16, "[16, 8, 10, 10]"},
-  {"layers.2", "ReLU", 0, "[16, 8, 10, 10]"},
-  {"layers.3", "MaxPool2d", 0, "[16, 8, 5, 5]"},
-  {"layers.4", "Conv2d", 1152, "[16, 16, 5, 5]"},
-  {"layers.5", "BatchNorm2d", 32, "[16, 16, 5, 5]"},
-  {"layers.6", "ReLU", 0, "[16, 16, 5, 5]"},
-  {"layers.7", "AdaptiveAvgPool2d", 0, "[16, 16, 2, 2]"},
-  {"layers.8", "Flatten", 0, "[16, 64]"},
-  {"layers.9", "Linear", 2080, "[16, 32]"},
-  {"layers.10", "BatchNorm1d", 64, "[16, 32]"},
-  {"layers.11", "ReLU", 0, "[16, 32]"},
-  {"layers.12", "Linear", 132, "[16, 4]"},
+    {"layers.0", "Conv2d", 72, "[16, 8, 10, 10]"},  {"layers.1", "BatchNorm2d", 16, "[16, 8, 10, 10]"},
+    {"layers.2", "ReLU", 0, "[16, 8, 10, 10]"},     {"layers.3", "MaxPool2d", 0, "[16, 8, 5, 5]"},
+    {"layers.4", "Conv2d", 1152, "[16, 16, 5, 5]"}, {"layers.5", "BatchNorm2d", 32, "[16, 16, 5, 5]"},
+    {"layers.6", "ReLU", 0, "[16, 16, 5, 5]"},      {"layers.7", "AdaptiveAvgPool2d", 0, "[16, 16, 2, 2]"},
+    {"layers.8", "Flatten", 0, "[16, 64]"},         {"layers.9", "Linear", 2080, "[16, 32]"},
+    {"layers.10", "BatchNorm1d", 64, "[16, 32]"},   {"layers.11", "ReLU", 0, "[16, 32]"},
+    {"layers.12", "Linear", 132, "[16, 4]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 4, {16, 1, 12, 12}, 56832},
-  {"target", ltrt::DType::i64, 1, {16}, 66048},
-  {"layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 118464},
-  {"layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 67264},
-  {"layers_1_running_mean", ltrt::DType::f32, 1, {8}, 66176},
-  {"layers_1_running_var", ltrt::DType::f32, 1, {8}, 66240},
-  {"layers_1_num_batches_tracked", ltrt::DType::i64, 0, {}, 66304},
-  {"layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 118464},
-  {"layers_1_out_mean", ltrt::DType::f32, 1, {8}, 169664},
-  {"layers_1_out_rstd", ltrt::DType::f32, 1, {8}, 169728},
-  {"layers_2_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 169792},
-  {"layers_3_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 118464},
-  {"layers_3_out_indices", ltrt::DType::i64, 4, {16, 8, 5, 5}, 131264},
-  {"layers_4_columns", ltrt::DType::f32, 2, {72, 25}, 156864},
-  {"layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 220992},
-  {"layers_5_running_mean", ltrt::DType::f32, 1, {16}, 66368},
-  {"layers_5_running_var", ltrt::DType::f32, 1, {16}, 66432},
-  {"layers_5_num_batches_tracked", ltrt::DType::i64, 0, {}, 66496},
-  {"layers_5_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 246592},
-  {"layers_5_out_mean", ltrt::DType::f32, 1, {16}, 156864},
-  {"layers_5_out_rstd", ltrt::DType::f32, 1, {16}, 156928},
-  {"layers_6_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 272192},
-  {"layers_7_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 156992},
-  {"layers_8_out", ltrt::DType::f32, 2, {16, 64}, 156992},
-  {"layers_9_out", ltrt::DType::f32, 2, {16, 32}, 161088},
-  {"layers_10_running_mean", ltrt::DType::f32, 1, {32}, 66560},
-  {"layers_10_running_var", ltrt::DType::f32, 1, {32}, 66688},
-  {"layers_10_num_batches_tracked", ltrt::DType::i64, 0, {}, 66816},
-  {"layers_10_out", ltrt::DType::f32, 2, {16, 32}, 163136},
-  {"layers_10_out_mean", ltrt::DType::f32, 1, {32}, 165184},
-  {"layers_10_out_rstd", ltrt::DType::f32, 1, {32}, 165312},
-  {"layers_11_out", ltrt::DType::f32, 2, {16, 32}, 165440},
-  {"layers_12_out", ltrt::DType::f32, 2, {16, 4}, 66880},
-  {"loss", ltrt::DType::f32, 0, {}, 67136},
-  {"d_loss", ltrt::DType::f32, 0, {}, 67200},
-  {"d_layers_12_out", ltrt::DType::f32, 2, {16, 4}, 163136},
-  {"d_layers_12_weight", ltrt::DType::f32, 2, {4, 32}, 27872},
-  {"d_layers_12_bias", ltrt::DType::f32, 1, {4}, 28384},
-  {"d_layers_11_out", ltrt::DType::f32, 2, {16, 32}, 167488},
-  {"d_layers_10_out", ltrt::DType::f32, 2, {16, 32}, 163136},
-  {"d_layers_10_weight", ltrt::DType::f32, 1, {32}, 27616},
-  {"d_layers_10_bias", ltrt::DType::f32, 1, {32}, 27744},
-  {"d_layers_9_out", ltrt::DType::f32, 2, {16, 32}, 165440},
-  {"d_layers_9_weight", ltrt::DType::f32, 2, {32, 64}, 19296},
-  {"d_layers_9_bias", ltrt::DType::f32, 1, {32}, 27488},
-  {"d_layers_8_out", ltrt::DType::f32, 2, {16, 64}, 161088},
-  {"d_layers_7_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 161088},
-  {"d_layers_6_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 246592},
-  {"d_layers_5_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 297792},
-  {"d_layers_5_weight", ltrt::DType::f32, 1, {16}, 19168},
-  {"d_layers_5_bias", ltrt::DType::f32, 1, {16}, 19232},
-  {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 246592},
-  {"d_layers_4_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 14560},
-  {"d_layers_4_columns", ltrt::DType::f32, 2, {72, 25}, 220992},
-  {"d_layers_3_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 156864},
-  {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 220992},
-  {"d_layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 118464},
-  {"d_layers_1_weight", ltrt::DType::f32, 1, {8}, 14496},
-  {"d_layers_1_bias", ltrt::DType::f32, 1, {8}, 14528},
-  {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 169792},
-  {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 14208},
-  {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 67264},
+    {"x", ltrt::DType::f32, 4, {16, 1, 12, 12}, 56832},
+    {"target", ltrt::DType::i64, 1, {16}, 66048},
+    {"layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 118464},
+    {"layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 67264},
+    {"layers_1_running_mean", ltrt::DType::f32, 1, {8}, 66176},
+    {"layers_1_running_var", ltrt::DType::f32, 1, {8}, 66240},
+    {"layers_1_num_batches_tracked", ltrt::DType::i64, 0, {}, 66304},
+    {"layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 118464},
+    {"layers_1_out_mean", ltrt::DType::f32, 1, {8}, 169664},
+    {"layers_1_out_rstd", ltrt::DType::f32, 1, {8}, 169728},
+    {"layers_2_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 169792},
+    {"layers_3_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 118464},
+    {"layers_3_out_indices", ltrt::DType::i64, 4, {16, 8, 5, 5}, 131264},
+    {"layers_4_columns", ltrt::DType::f32, 2, {72, 25}, 156864},
+    {"layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 220992},
+    {"layers_5_running_mean", ltrt::DType::f32, 1, {16}, 66368},
+    {"layers_5_running_var", ltrt::DType::f32, 1, {16}, 66432},
+    {"layers_5_num_batches_tracked", ltrt::DType::i64, 0, {}, 66496},
+    {"layers_5_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 246592},
+    {"layers_5_out_mean", ltrt::DType::f32, 1, {16}, 156864},
+    {"layers_5_out_rstd", ltrt::DType::f32, 1, {16}, 156928},
+    {"layers_6_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 272192},
+    {"layers_7_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 156992},
+    {"layers_8_out", ltrt::DType::f32, 2, {16, 64}, 156992},
+    {"layers_9_out", ltrt::DType::f32, 2, {16, 32}, 161088},
+    {"layers_10_running_mean", ltrt::DType::f32, 1, {32}, 66560},
+    {"layers_10_running_var", ltrt::DType::f32, 1, {32}, 66688},
+    {"layers_10_num_batches_tracked", ltrt::DType::i64, 0, {}, 66816},
+    {"layers_10_out", ltrt::DType::f32, 2, {16, 32}, 163136},
+    {"layers_10_out_mean", ltrt::DType::f32, 1, {32}, 165184},
+    {"layers_10_out_rstd", ltrt::DType::f32, 1, {32}, 165312},
+    {"layers_11_out", ltrt::DType::f32, 2, {16, 32}, 165440},
+    {"layers_12_out", ltrt::DType::f32, 2, {16, 4}, 66880},
+    {"loss", ltrt::DType::f32, 0, {}, 67136},
+    {"d_loss", ltrt::DType::f32, 0, {}, 67200},
+    {"d_layers_12_out", ltrt::DType::f32, 2, {16, 4}, 163136},
+    {"d_layers_12_weight", ltrt::DType::f32, 2, {4, 32}, 27872},
+    {"d_layers_12_bias", ltrt::DType::f32, 1, {4}, 28384},
+    {"d_layers_11_out", ltrt::DType::f32, 2, {16, 32}, 167488},
+    {"d_layers_10_out", ltrt::DType::f32, 2, {16, 32}, 163136},
+    {"d_layers_10_weight", ltrt::DType::f32, 1, {32}, 27616},
+    {"d_layers_10_bias", ltrt::DType::f32, 1, {32}, 27744},
+    {"d_layers_9_out", ltrt::DType::f32, 2, {16, 32}, 165440},
+    {"d_layers_9_weight", ltrt::DType::f32, 2, {32, 64}, 19296},
+    {"d_layers_9_bias", ltrt::DType::f32, 1, {32}, 27488},
+    {"d_layers_8_out", ltrt::DType::f32, 2, {16, 64}, 161088},
+    {"d_layers_7_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 161088},
+    {"d_layers_6_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 246592},
+    {"d_layers_5_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 297792},
+    {"d_layers_5_weight", ltrt::DType::f32, 1, {16}, 19168},
+    {"d_layers_5_bias", ltrt::DType::f32, 1, {16}, 19232},
+    {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 246592},
+    {"d_layers_4_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 14560},
+    {"d_layers_4_columns", ltrt::DType::f32, 2, {72, 25}, 220992},
+    {"d_layers_3_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 156864},
+    {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 220992},
+    {"d_layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 118464},
+    {"d_layers_1_weight", ltrt::DType::f32, 1, {8}, 14496},
+    {"d_layers_1_bias", ltrt::DType::f32, 1, {8}, 14528},
+    {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 169792},
+    {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 14208},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 67264},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1572,7 +1628,7 @@ const ltrt::ModelDef& model() {
     m.target = {"target", ltrt::DType::i64, 1, {16}, 66048};
     m.output = {"layers_12_out", ltrt::DType::f32, 2, {16, 4}, 66880};
     m.accuracy = false;  // model.metrics
-    m.num_classes = 4;  // 0: regression targets
+    m.num_classes = 4;   // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

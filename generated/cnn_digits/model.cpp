@@ -167,70 +167,70 @@ constexpr int kBatch = 32;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 98304;
-  constexpr std::size_t target = 106496;
-  constexpr std::size_t layers_1_running_mean = 106752;
-  constexpr std::size_t layers_1_running_var = 106816;
-  constexpr std::size_t layers_1_num_batches_tracked = 106880;
-  constexpr std::size_t layers_5_running_mean = 106944;
-  constexpr std::size_t layers_5_running_var = 107072;
-  constexpr std::size_t layers_5_num_batches_tracked = 107200;
-  constexpr std::size_t layers_10_out = 107264;
-  constexpr std::size_t loss = 108544;
-  constexpr std::size_t d_loss = 108608;
-  constexpr std::size_t layers_0_out = 108672;
-  constexpr std::size_t layers_0_columns = 239744;
-  constexpr std::size_t layers_1_out = 239744;
-  constexpr std::size_t layers_1_out_mean = 370816;
-  constexpr std::size_t layers_1_out_rstd = 370880;
-  constexpr std::size_t layers_2_out = 370944;
-  constexpr std::size_t layers_3_out = 239744;
-  constexpr std::size_t layers_3_out_indices = 272512;
-  constexpr std::size_t layers_4_out = 502016;
-  constexpr std::size_t layers_4_columns = 338048;
-  constexpr std::size_t layers_5_out = 567552;
-  constexpr std::size_t layers_5_out_mean = 338048;
-  constexpr std::size_t layers_5_out_rstd = 338176;
-  constexpr std::size_t layers_6_out = 633088;
-  constexpr std::size_t layers_7_out = 338304;
-  constexpr std::size_t layers_7_out_indices = 567552;
-  constexpr std::size_t layers_9_out = 600320;
-  constexpr std::size_t layers_9_out_mask = 354688;
-  constexpr std::size_t d_layers_10_out = 338304;
-  constexpr std::size_t d_layers_9_out = 616704;
-  constexpr std::size_t d_layers_8_out = 338304;
-  constexpr std::size_t d_layers_6_out = 698624;
-  constexpr std::size_t d_layers_5_out = 567552;
-  constexpr std::size_t d_layers_4_out = 633088;
-  constexpr std::size_t d_layers_3_out = 338048;
-  constexpr std::size_t d_layers_4_columns = 502016;
-  constexpr std::size_t d_layers_2_out = 502016;
-  constexpr std::size_t d_layers_1_out = 239744;
-  constexpr std::size_t d_layers_0_out = 370944;
-  constexpr std::size_t d_layers_0_columns = 108672;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_1_weight = 576;
-  constexpr std::size_t layers_1_bias = 640;
-  constexpr std::size_t layers_4_weight = 704;
-  constexpr std::size_t layers_5_weight = 19136;
-  constexpr std::size_t layers_5_bias = 19264;
-  constexpr std::size_t layers_10_weight = 19392;
-  constexpr std::size_t layers_10_bias = 24512;
-  constexpr std::size_t d_layers_10_weight = 43968;
-  constexpr std::size_t d_layers_10_bias = 49088;
-  constexpr std::size_t d_layers_5_weight = 43712;
-  constexpr std::size_t d_layers_5_bias = 43840;
-  constexpr std::size_t d_layers_4_weight = 25280;
-  constexpr std::size_t d_layers_1_weight = 25152;
-  constexpr std::size_t d_layers_1_bias = 25216;
-  constexpr std::size_t d_layers_0_weight = 24576;
+constexpr std::size_t x = 98304;
+constexpr std::size_t target = 106496;
+constexpr std::size_t layers_1_running_mean = 106752;
+constexpr std::size_t layers_1_running_var = 106816;
+constexpr std::size_t layers_1_num_batches_tracked = 106880;
+constexpr std::size_t layers_5_running_mean = 106944;
+constexpr std::size_t layers_5_running_var = 107072;
+constexpr std::size_t layers_5_num_batches_tracked = 107200;
+constexpr std::size_t layers_10_out = 107264;
+constexpr std::size_t loss = 108544;
+constexpr std::size_t d_loss = 108608;
+constexpr std::size_t layers_0_out = 108672;
+constexpr std::size_t layers_0_columns = 239744;
+constexpr std::size_t layers_1_out = 239744;
+constexpr std::size_t layers_1_out_mean = 370816;
+constexpr std::size_t layers_1_out_rstd = 370880;
+constexpr std::size_t layers_2_out = 370944;
+constexpr std::size_t layers_3_out = 239744;
+constexpr std::size_t layers_3_out_indices = 272512;
+constexpr std::size_t layers_4_out = 502016;
+constexpr std::size_t layers_4_columns = 338048;
+constexpr std::size_t layers_5_out = 567552;
+constexpr std::size_t layers_5_out_mean = 338048;
+constexpr std::size_t layers_5_out_rstd = 338176;
+constexpr std::size_t layers_6_out = 633088;
+constexpr std::size_t layers_7_out = 338304;
+constexpr std::size_t layers_7_out_indices = 567552;
+constexpr std::size_t layers_9_out = 600320;
+constexpr std::size_t layers_9_out_mask = 354688;
+constexpr std::size_t d_layers_10_out = 338304;
+constexpr std::size_t d_layers_9_out = 616704;
+constexpr std::size_t d_layers_8_out = 338304;
+constexpr std::size_t d_layers_6_out = 698624;
+constexpr std::size_t d_layers_5_out = 567552;
+constexpr std::size_t d_layers_4_out = 633088;
+constexpr std::size_t d_layers_3_out = 338048;
+constexpr std::size_t d_layers_4_columns = 502016;
+constexpr std::size_t d_layers_2_out = 502016;
+constexpr std::size_t d_layers_1_out = 239744;
+constexpr std::size_t d_layers_0_out = 370944;
+constexpr std::size_t d_layers_0_columns = 108672;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_1_weight = 576;
+constexpr std::size_t layers_1_bias = 640;
+constexpr std::size_t layers_4_weight = 704;
+constexpr std::size_t layers_5_weight = 19136;
+constexpr std::size_t layers_5_bias = 19264;
+constexpr std::size_t layers_10_weight = 19392;
+constexpr std::size_t layers_10_bias = 24512;
+constexpr std::size_t d_layers_10_weight = 43968;
+constexpr std::size_t d_layers_10_bias = 49088;
+constexpr std::size_t d_layers_5_weight = 43712;
+constexpr std::size_t d_layers_5_bias = 43840;
+constexpr std::size_t d_layers_4_weight = 25280;
+constexpr std::size_t d_layers_1_weight = 25152;
+constexpr std::size_t d_layers_1_bias = 25216;
+constexpr std::size_t d_layers_0_weight = 24576;
 }  // namespace offset
 
 // layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
 // out (32, 16, 8, 8) columns (9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
-  constexpr int kIn = 1, kH = 8, kW = 8;  // input channels, height, width
+  constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 8, kOutW = 8;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -238,8 +238,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -270,7 +270,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f, y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 0.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
       }
     }
   } else {
@@ -304,7 +305,9 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
 // layers.1: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[1]
 // out (32, 16, 8, 8) mean (16,) rstd (16,) <- inp (32, 16, 8, 8) weight (16,) bias (16,) running_mean (16,) running_var (16,) num_batches_tracked ()
-static void layers_1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, float* running_mean, float* running_var, std::int64_t* num_batches_tracked, int n, bool training) {
+static void layers_1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                             const float* bias, float* running_mean, float* running_var,
+                             std::int64_t* num_batches_tracked, int n, bool training) {
   constexpr int kC = 16;  // num_features: channels
   constexpr int kL = 64;  // positions per channel and sample
   constexpr float kEps = 1e-05f;
@@ -323,7 +326,9 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   }
   // As torch: training statistics need more than one value per channel.
   if (count < 2) {
-    throw ltrt::Error("layers.1 (model.layers[1]): BatchNorm expected more than 1 value per channel when training, got a batch of one row (as torch); set data.drop_last=true or change data.batch_size");
+    throw ltrt::Error(
+        "layers.1 (model.layers[1]): BatchNorm expected more than 1 value per channel when training, got a batch of "
+        "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
   for (int c = 0; c < kC; ++c) {
@@ -337,7 +342,10 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -367,8 +375,8 @@ static void layers_2_forward(float* out, const float* inp, int n) {
 // spec: model.layers[3]
 // out (32, 16, 4, 4) indices (32, 16, 4, 4) <- inp (32, 16, 8, 8)
 static void layers_3_forward(float* out, std::int64_t* indices, const float* inp, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 8, kW = 8;  // input plane
+  constexpr int kChannels = 16;        // pooled one plane at a time
+  constexpr int kH = 8, kW = 8;        // input plane
   constexpr int kOutH = 4, kOutW = 4;  // output plane
   constexpr int kKernelH = 2, kKernelW = 2;
   constexpr int kStrideH = 2, kStrideW = 2;
@@ -405,7 +413,7 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
 // spec: model.layers[4]
 // out (32, 32, 4, 4) columns (144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
 static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
-  constexpr int kIn = 16, kH = 4, kW = 4;  // input channels, height, width
+  constexpr int kIn = 16, kH = 4, kW = 4;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 4, kOutW = 4;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -413,8 +421,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -445,7 +453,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f, y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 0.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
       }
     }
   } else {
@@ -479,7 +488,9 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
 // layers.5: BatchNorm2d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[5]
 // out (32, 32, 4, 4) mean (32,) rstd (32,) <- inp (32, 32, 4, 4) weight (32,) bias (32,) running_mean (32,) running_var (32,) num_batches_tracked ()
-static void layers_5_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, float* running_mean, float* running_var, std::int64_t* num_batches_tracked, int n, bool training) {
+static void layers_5_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                             const float* bias, float* running_mean, float* running_var,
+                             std::int64_t* num_batches_tracked, int n, bool training) {
   constexpr int kC = 32;  // num_features: channels
   constexpr int kL = 16;  // positions per channel and sample
   constexpr float kEps = 1e-05f;
@@ -498,7 +509,9 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   }
   // As torch: training statistics need more than one value per channel.
   if (count < 2) {
-    throw ltrt::Error("layers.5 (model.layers[5]): BatchNorm expected more than 1 value per channel when training, got a batch of one row (as torch); set data.drop_last=true or change data.batch_size");
+    throw ltrt::Error(
+        "layers.5 (model.layers[5]): BatchNorm expected more than 1 value per channel when training, got a batch of "
+        "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
   for (int c = 0; c < kC; ++c) {
@@ -512,7 +525,10 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -542,8 +558,8 @@ static void layers_6_forward(float* out, const float* inp, int n) {
 // spec: model.layers[7]
 // out (32, 32, 2, 2) indices (32, 32, 2, 2) <- inp (32, 32, 4, 4)
 static void layers_7_forward(float* out, std::int64_t* indices, const float* inp, int n) {
-  constexpr int kChannels = 32;  // pooled one plane at a time
-  constexpr int kH = 4, kW = 4;  // input plane
+  constexpr int kChannels = 32;        // pooled one plane at a time
+  constexpr int kH = 4, kW = 4;        // input plane
   constexpr int kOutH = 2, kOutW = 2;  // output plane
   constexpr int kKernelH = 2, kKernelW = 2;
   constexpr int kStrideH = 2, kStrideW = 2;
@@ -579,7 +595,8 @@ static void layers_7_forward(float* out, std::int64_t* indices, const float* inp
 // layers.9: Dropout(p=0.25, inplace=False)
 // spec: model.layers[9]
 // out (32, 128) mask (32, 128) <- inp (32, 128)
-static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training, ltrt::Generator& rng) {
+static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
+                             ltrt::Generator& rng) {
   constexpr int kNumel = 128;  // per sample
   constexpr float kP = 0.25f;
   constexpr float kScale = 1.0f / (1.0f - kP);
@@ -679,12 +696,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.10 backward: Linear(in_features=128, out_features=10, bias=True)
 // spec: model.layers[10]
 // dinp (32, 128) dweight (10, 128) dbias (10,) <- dout (32, 10) inp (32, 128) weight (10, 128)
-static void layers_10_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_10_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                               const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 10;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -723,8 +741,8 @@ static void layers_9_backward(float* dinp, const float* dout, const std::uint8_t
 // spec: model.layers[7]
 // dinp (32, 32, 4, 4) <- dout (32, 32, 2, 2) indices (32, 32, 2, 2)
 static void layers_7_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
-  constexpr int kChannels = 32;  // pooled one plane at a time
-  constexpr int kH = 4, kW = 4;  // input plane
+  constexpr int kChannels = 32;        // pooled one plane at a time
+  constexpr int kH = 4, kW = 4;        // input plane
   constexpr int kOutH = 2, kOutW = 2;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -747,7 +765,8 @@ static void layers_6_backward(float* dinp, const float* dout, const float* out, 
 // layers.5 backward: BatchNorm2d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[5]
 // dinp (32, 32, 4, 4) dweight (32,) dbias (32,) <- dout (32, 32, 4, 4) inp (32, 32, 4, 4) mean (32,) rstd (32,) weight (32,)
-static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kC = 32;  // num_features: channels
   constexpr int kL = 16;  // positions per channel and sample
   const int count = n * kL;
@@ -777,8 +796,9 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
 // dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (144, 16) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
-static void layers_4_backward(float* dinp, float* dweight, float* columns, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
-  constexpr int kIn = 16, kH = 4, kW = 4;  // input channels, height, width
+static void layers_4_backward(float* dinp, float* dweight, float* columns, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
+  constexpr int kIn = 16, kH = 4, kW = 4;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 4, kOutW = 4;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -786,8 +806,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -819,7 +839,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, const
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
       // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
       for (int g = 0; g < kGroups; ++g) {
@@ -880,8 +901,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, const
 // spec: model.layers[3]
 // dinp (32, 16, 8, 8) <- dout (32, 16, 4, 4) indices (32, 16, 4, 4)
 static void layers_3_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 8, kW = 8;  // input plane
+  constexpr int kChannels = 16;        // pooled one plane at a time
+  constexpr int kH = 8, kW = 8;        // input plane
   constexpr int kOutH = 4, kOutW = 4;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -904,7 +925,8 @@ static void layers_2_backward(float* dinp, const float* dout, const float* out, 
 // layers.1 backward: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[1]
 // dinp (32, 16, 8, 8) dweight (16,) dbias (16,) <- dout (32, 16, 8, 8) inp (32, 16, 8, 8) mean (16,) rstd (16,) weight (16,)
-static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kC = 16;  // num_features: channels
   constexpr int kL = 64;  // positions per channel and sample
   const int count = n * kL;
@@ -934,8 +956,9 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
 // dweight (16, 1, 3, 3) columns (9, 64) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
-static void layers_0_backward(float* dweight, float* columns, const float* dout, const float* inp, int n, bool accumulate) {
-  constexpr int kIn = 1, kH = 8, kW = 8;  // input channels, height, width
+static void layers_0_backward(float* dweight, float* columns, const float* dout, const float* inp, int n,
+                              bool accumulate) {
+  constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 8, kOutW = 8;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -943,8 +966,8 @@ static void layers_0_backward(float* dweight, float* columns, const float* dout,
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -976,7 +999,8 @@ static void layers_0_backward(float* dweight, float* columns, const float* dout,
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
     }
   } else {
@@ -1010,74 +1034,80 @@ static void layers_0_backward(float* dweight, float* columns, const float* dout,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (16, 1, 3, 3)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (16,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (16,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (32, 16, 3, 3)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (32,)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (32,)
-  auto* const layers_10_weight = reinterpret_cast<float*>(arena + offset::layers_10_weight);  // (10, 128)
-  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);  // (10,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (16, 1, 3, 3)
-  auto* const d_layers_1_weight = reinterpret_cast<float*>(arena + offset::d_layers_1_weight);  // (16,)
-  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);  // (16,)
-  auto* const d_layers_4_weight = reinterpret_cast<float*>(arena + offset::d_layers_4_weight);  // (32, 16, 3, 3)
-  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);  // (32,)
-  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (32,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (16, 1, 3, 3)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);        // (16,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);            // (16,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);        // (32, 16, 3, 3)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);        // (32,)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);            // (32,)
+  auto* const layers_10_weight = reinterpret_cast<float*>(arena + offset::layers_10_weight);      // (10, 128)
+  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);          // (10,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);    // (16, 1, 3, 3)
+  auto* const d_layers_1_weight = reinterpret_cast<float*>(arena + offset::d_layers_1_weight);    // (16,)
+  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);        // (16,)
+  auto* const d_layers_4_weight = reinterpret_cast<float*>(arena + offset::d_layers_4_weight);    // (32, 16, 3, 3)
+  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);    // (32,)
+  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);        // (32,)
   auto* const d_layers_10_weight = reinterpret_cast<float*>(arena + offset::d_layers_10_weight);  // (10, 128)
-  auto* const d_layers_10_bias = reinterpret_cast<float*>(arena + offset::d_layers_10_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 1, 8, 8)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
+  auto* const d_layers_10_bias = reinterpret_cast<float*>(arena + offset::d_layers_10_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                    // (32, 1, 8, 8)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                   // (32,)
   auto* const layers_1_running_mean = reinterpret_cast<float*>(arena + offset::layers_1_running_mean);  // (16,)
-  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);  // (16,)
-  auto* const layers_1_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);  // ()
+  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);    // (16,)
+  auto* const layers_1_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);                    // ()
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
-  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);  // (32,)
-  auto* const layers_5_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);  // ()
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 16, 8, 8)
+  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
+  auto* const layers_5_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);              // ()
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (32, 16, 8, 8)
   auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 64)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 16, 8, 8)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (32, 16, 4, 4)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (32, 16, 8, 8)
-  auto* const layers_3_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);  // (32, 16, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (144, 16)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (32, 16, 4, 4)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (32, 32, 2, 2)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (32, 128)
-  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);  // (32, 10)
-  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);  // (32, 128)
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);  // (32, 32, 2, 2)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 64)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (32, 16, 8, 8)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (32, 16, 4, 4)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (32, 16, 8, 8)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);         // (32,)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);               // (32, 16, 4, 4)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 32, 2, 2)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 128)
+  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);             // (32, 10)
+  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);               // (32, 128)
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);               // (32, 32, 2, 2)
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);  // (32, 128)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (16,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 16, 8, 8)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (32, 16, 8, 8)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (32, 32, 4, 4)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);  // (144, 16)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (32, 16, 8, 8)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (32, 32, 4, 4)
-  auto* const layers_7_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);  // (32, 32, 2, 2)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);         // (16,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (16,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 16, 8, 8)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);               // (32, 16, 8, 8)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (32, 32, 4, 4)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);       // (144, 16)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (32, 16, 8, 8)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
+  auto* const layers_7_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);              // (32, 32, 2, 2)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (32, 32, 4, 4)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);  // (32, 128)
+  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);      // (32, 128)
   auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);  // (32, 128)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (32, 32, 4, 4)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);      // (32, 32, 4, 4)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (32, 32, 4, 4)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (32, 32, 4, 4)
   d_loss[0] = loss_scale;
 
   // forward
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
-  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, true);
+  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
+                   layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, true);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
   layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight, n);
-  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, true);
+  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
+                   layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, true);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
   layers_9_forward(layers_9_out, layers_9_out_mask, layers_8_out, n, true, rng);
@@ -1086,65 +1116,75 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_10_out, d_loss, layers_10_out, target, n);
-  layers_10_backward(d_layers_9_out, d_layers_10_weight, d_layers_10_bias, d_layers_10_out, layers_9_out, layers_10_weight, n, accumulate);
+  layers_10_backward(d_layers_9_out, d_layers_10_weight, d_layers_10_bias, d_layers_10_out, layers_9_out,
+                     layers_10_weight, n, accumulate);
   layers_9_backward(d_layers_8_out, d_layers_9_out, layers_9_out_mask, n);
   layers_7_backward(d_layers_6_out, d_layers_7_out, layers_7_out_indices, n);
   layers_6_backward(d_layers_5_out, d_layers_6_out, layers_6_out, n);
-  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, n, accumulate);
-  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_out, layers_3_out, layers_4_weight, n, accumulate);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean,
+                    layers_5_out_rstd, layers_5_weight, n, accumulate);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_out, layers_3_out,
+                    layers_4_weight, n, accumulate);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out_indices, n);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out, n);
-  layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, n, accumulate);
+  layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean,
+                    layers_1_out_rstd, layers_1_weight, n, accumulate);
   layers_0_backward(d_layers_0_weight, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (16, 1, 3, 3)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (16,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (16,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (32, 16, 3, 3)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (32,)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (32,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (16, 1, 3, 3)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);    // (16,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);        // (16,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);    // (32, 16, 3, 3)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);    // (32,)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);        // (32,)
   auto* const layers_10_weight = reinterpret_cast<float*>(arena + offset::layers_10_weight);  // (10, 128)
-  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 1, 8, 8)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
+  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (32, 1, 8, 8)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);               // (32,)
   auto* const layers_1_running_mean = reinterpret_cast<float*>(arena + offset::layers_1_running_mean);  // (16,)
-  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);  // (16,)
-  auto* const layers_1_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);  // ()
+  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);    // (16,)
+  auto* const layers_1_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);                    // ()
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
-  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);  // (32,)
-  auto* const layers_5_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);  // ()
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 16, 8, 8)
+  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
+  auto* const layers_5_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);          // ()
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);        // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (32, 16, 8, 8)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 16, 8, 8)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (32, 16, 4, 4)
-  auto* const layers_3_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);  // (32, 16, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (144, 16)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (32, 32, 2, 2)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (32, 128)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (32, 16, 8, 8)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (32, 16, 4, 4)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);         // (32,)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 32, 2, 2)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 128)
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);  // (32, 128)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (16,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 16, 8, 8)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (32, 32, 4, 4)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (32, 32, 4, 4)
-  auto* const layers_7_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);  // (32, 32, 2, 2)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);         // (16,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (16,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 16, 8, 8)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (32, 32, 4, 4)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
+  auto* const layers_7_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);          // (32, 32, 2, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);  // (32, 128)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (32, 32, 4, 4)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::Generator unused_rng(0);                                                      // eval mode draws nothing
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
-  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
+  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
+                   layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
   layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight, n);
-  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
+  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
+                   layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
   layers_9_forward(layers_9_out, layers_9_out_mask, layers_8_out, n, false, unused_rng);
@@ -1155,48 +1195,54 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (16, 1, 3, 3)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (16,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (16,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (32, 16, 3, 3)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (32,)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (32,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (16, 1, 3, 3)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);    // (16,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);        // (16,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);    // (32, 16, 3, 3)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);    // (32,)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);        // (32,)
   auto* const layers_10_weight = reinterpret_cast<float*>(arena + offset::layers_10_weight);  // (10, 128)
-  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 1, 8, 8)
+  auto* const layers_10_bias = reinterpret_cast<float*>(arena + offset::layers_10_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (32, 1, 8, 8)
   auto* const layers_1_running_mean = reinterpret_cast<float*>(arena + offset::layers_1_running_mean);  // (16,)
-  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);  // (16,)
-  auto* const layers_1_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);  // ()
+  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);    // (16,)
+  auto* const layers_1_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);                    // ()
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
-  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);  // (32,)
-  auto* const layers_5_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);  // ()
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);  // (32, 10)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 16, 8, 8)
+  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
+  auto* const layers_5_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);          // ()
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);        // (32, 10)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (32, 16, 8, 8)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 16, 8, 8)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (32, 16, 4, 4)
-  auto* const layers_3_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);  // (32, 16, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (144, 16)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (32, 32, 2, 2)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (32, 128)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (32, 16, 8, 8)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (32, 16, 4, 4)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);         // (32,)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 32, 2, 2)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 128)
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);  // (32, 128)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (16,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 16, 8, 8)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (32, 32, 4, 4)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (32, 32, 4, 4)
-  auto* const layers_7_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);  // (32, 32, 2, 2)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);         // (16,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (16,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 16, 8, 8)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (32, 32, 4, 4)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
+  auto* const layers_7_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);          // (32, 32, 2, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);  // (32, 128)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (32, 32, 4, 4)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::Generator unused_rng(0);                                                      // eval mode draws nothing
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
-  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
+  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
+                   layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
   layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight, n);
-  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
+  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
+                   layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
   layers_9_forward(layers_9_out, layers_9_out_mask, layers_8_out, n, false, unused_rng);
@@ -1205,96 +1251,91 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
-  {{"layers.1.weight", ltrt::DType::f32, 1, {16}, 576}, 144, ltrt::InitKind::ones, 0.0},
-  {{"layers.1.bias", ltrt::DType::f32, 1, {16}, 640}, 160, ltrt::InitKind::zeros, 0.0},
-  {{"layers.4.weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 704}, 176, ltrt::InitKind::uniform, 0.08333333333333333},
-  {{"layers.5.weight", ltrt::DType::f32, 1, {32}, 19136}, 4784, ltrt::InitKind::ones, 0.0},
-  {{"layers.5.bias", ltrt::DType::f32, 1, {32}, 19264}, 4816, ltrt::InitKind::zeros, 0.0},
-  {{"layers.10.weight", ltrt::DType::f32, 2, {10, 128}, 19392}, 4848, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"layers.10.bias", ltrt::DType::f32, 1, {10}, 24512}, 6128, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"layers.0.weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {16}, 576}, 144, ltrt::InitKind::ones, 0.0},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {16}, 640}, 160, ltrt::InitKind::zeros, 0.0},
+    {{"layers.4.weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 704}, 176, ltrt::InitKind::uniform, 0.08333333333333333},
+    {{"layers.5.weight", ltrt::DType::f32, 1, {32}, 19136}, 4784, ltrt::InitKind::ones, 0.0},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {32}, 19264}, 4816, ltrt::InitKind::zeros, 0.0},
+    {{"layers.10.weight", ltrt::DType::f32, 2, {10, 128}, 19392}, 4848, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"layers.10.bias", ltrt::DType::f32, 1, {10}, 24512}, 6128, ltrt::InitKind::uniform, 0.08838834764831843},
 };
 
 // Buffers in state_dict order (running statistics): name, shape, place; their init.
 const ltrt::StateDef kState[] = {
-  {{"layers.1.running_mean", ltrt::DType::f32, 1, {16}, 106752}, ltrt::InitKind::zeros},
-  {{"layers.1.running_var", ltrt::DType::f32, 1, {16}, 106816}, ltrt::InitKind::ones},
-  {{"layers.1.num_batches_tracked", ltrt::DType::i64, 0, {}, 106880}, ltrt::InitKind::zeros},
-  {{"layers.5.running_mean", ltrt::DType::f32, 1, {32}, 106944}, ltrt::InitKind::zeros},
-  {{"layers.5.running_var", ltrt::DType::f32, 1, {32}, 107072}, ltrt::InitKind::ones},
-  {{"layers.5.num_batches_tracked", ltrt::DType::i64, 0, {}, 107200}, ltrt::InitKind::zeros},
+    {{"layers.1.running_mean", ltrt::DType::f32, 1, {16}, 106752}, ltrt::InitKind::zeros},
+    {{"layers.1.running_var", ltrt::DType::f32, 1, {16}, 106816}, ltrt::InitKind::ones},
+    {{"layers.1.num_batches_tracked", ltrt::DType::i64, 0, {}, 106880}, ltrt::InitKind::zeros},
+    {{"layers.5.running_mean", ltrt::DType::f32, 1, {32}, 106944}, ltrt::InitKind::zeros},
+    {{"layers.5.running_var", ltrt::DType::f32, 1, {32}, 107072}, ltrt::InitKind::ones},
+    {{"layers.5.num_batches_tracked", ltrt::DType::i64, 0, {}, 107200}, ltrt::InitKind::zeros},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Conv2d", 144, "[32, 16, 8, 8]"},
-  {"layers.1", "BatchNorm2d", 32, "[32, 16, 8, 8]"},
-  {"layers.2", "ReLU", 0, "[32, 16, 8, 8]"},
-  {"layers.3", "MaxPool2d", 0, "[32, 16, 4, 4]"},
-  {"layers.4", "Conv2d", 4608, "[32, 32, 4, 4]"},
-  {"layers.5", "BatchNorm2d", 64, "[32, 32, 4, 4]"},
-  {"layers.6", "ReLU", 0, "[32, 32, 4, 4]"},
-  {"layers.7", "MaxPool2d", 0, "[32, 32, 2, 2]"},
-  {"layers.8", "Flatten", 0, "[32, 128]"},
-  {"layers.9", "Dropout", 0, "[32, 128]"},
-  {"layers.10", "Linear", 1290, "[32, 10]"},
+    {"layers.0", "Conv2d", 144, "[32, 16, 8, 8]"},  {"layers.1", "BatchNorm2d", 32, "[32, 16, 8, 8]"},
+    {"layers.2", "ReLU", 0, "[32, 16, 8, 8]"},      {"layers.3", "MaxPool2d", 0, "[32, 16, 4, 4]"},
+    {"layers.4", "Conv2d", 4608, "[32, 32, 4, 4]"}, {"layers.5", "BatchNorm2d", 64, "[32, 32, 4, 4]"},
+    {"layers.6", "ReLU", 0, "[32, 32, 4, 4]"},      {"layers.7", "MaxPool2d", 0, "[32, 32, 2, 2]"},
+    {"layers.8", "Flatten", 0, "[32, 128]"},        {"layers.9", "Dropout", 0, "[32, 128]"},
+    {"layers.10", "Linear", 1290, "[32, 10]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 98304},
-  {"target", ltrt::DType::i64, 1, {32}, 106496},
-  {"layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 239744},
-  {"layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 108672},
-  {"layers_1_running_mean", ltrt::DType::f32, 1, {16}, 106752},
-  {"layers_1_running_var", ltrt::DType::f32, 1, {16}, 106816},
-  {"layers_1_num_batches_tracked", ltrt::DType::i64, 0, {}, 106880},
-  {"layers_1_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 239744},
-  {"layers_1_out_mean", ltrt::DType::f32, 1, {16}, 370816},
-  {"layers_1_out_rstd", ltrt::DType::f32, 1, {16}, 370880},
-  {"layers_2_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 370944},
-  {"layers_3_out", ltrt::DType::f32, 4, {32, 16, 4, 4}, 239744},
-  {"layers_3_out_indices", ltrt::DType::i64, 4, {32, 16, 4, 4}, 272512},
-  {"layers_4_columns", ltrt::DType::f32, 2, {144, 16}, 338048},
-  {"layers_4_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 502016},
-  {"layers_5_running_mean", ltrt::DType::f32, 1, {32}, 106944},
-  {"layers_5_running_var", ltrt::DType::f32, 1, {32}, 107072},
-  {"layers_5_num_batches_tracked", ltrt::DType::i64, 0, {}, 107200},
-  {"layers_5_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 567552},
-  {"layers_5_out_mean", ltrt::DType::f32, 1, {32}, 338048},
-  {"layers_5_out_rstd", ltrt::DType::f32, 1, {32}, 338176},
-  {"layers_6_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 633088},
-  {"layers_7_out", ltrt::DType::f32, 4, {32, 32, 2, 2}, 338304},
-  {"layers_7_out_indices", ltrt::DType::i64, 4, {32, 32, 2, 2}, 567552},
-  {"layers_8_out", ltrt::DType::f32, 2, {32, 128}, 338304},
-  {"layers_9_out", ltrt::DType::f32, 2, {32, 128}, 600320},
-  {"layers_9_out_mask", ltrt::DType::u8, 2, {32, 128}, 354688},
-  {"layers_10_out", ltrt::DType::f32, 2, {32, 10}, 107264},
-  {"loss", ltrt::DType::f32, 0, {}, 108544},
-  {"d_loss", ltrt::DType::f32, 0, {}, 108608},
-  {"d_layers_10_out", ltrt::DType::f32, 2, {32, 10}, 338304},
-  {"d_layers_10_weight", ltrt::DType::f32, 2, {10, 128}, 43968},
-  {"d_layers_10_bias", ltrt::DType::f32, 1, {10}, 49088},
-  {"d_layers_9_out", ltrt::DType::f32, 2, {32, 128}, 616704},
-  {"d_layers_8_out", ltrt::DType::f32, 2, {32, 128}, 338304},
-  {"d_layers_7_out", ltrt::DType::f32, 4, {32, 32, 2, 2}, 338304},
-  {"d_layers_6_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 698624},
-  {"d_layers_5_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 567552},
-  {"d_layers_5_weight", ltrt::DType::f32, 1, {32}, 43712},
-  {"d_layers_5_bias", ltrt::DType::f32, 1, {32}, 43840},
-  {"d_layers_4_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 633088},
-  {"d_layers_4_weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 25280},
-  {"d_layers_4_columns", ltrt::DType::f32, 2, {144, 16}, 502016},
-  {"d_layers_3_out", ltrt::DType::f32, 4, {32, 16, 4, 4}, 338048},
-  {"d_layers_2_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 502016},
-  {"d_layers_1_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 239744},
-  {"d_layers_1_weight", ltrt::DType::f32, 1, {16}, 25152},
-  {"d_layers_1_bias", ltrt::DType::f32, 1, {16}, 25216},
-  {"d_layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 370944},
-  {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 24576},
-  {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 108672},
+    {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 98304},
+    {"target", ltrt::DType::i64, 1, {32}, 106496},
+    {"layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 239744},
+    {"layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 108672},
+    {"layers_1_running_mean", ltrt::DType::f32, 1, {16}, 106752},
+    {"layers_1_running_var", ltrt::DType::f32, 1, {16}, 106816},
+    {"layers_1_num_batches_tracked", ltrt::DType::i64, 0, {}, 106880},
+    {"layers_1_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 239744},
+    {"layers_1_out_mean", ltrt::DType::f32, 1, {16}, 370816},
+    {"layers_1_out_rstd", ltrt::DType::f32, 1, {16}, 370880},
+    {"layers_2_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 370944},
+    {"layers_3_out", ltrt::DType::f32, 4, {32, 16, 4, 4}, 239744},
+    {"layers_3_out_indices", ltrt::DType::i64, 4, {32, 16, 4, 4}, 272512},
+    {"layers_4_columns", ltrt::DType::f32, 2, {144, 16}, 338048},
+    {"layers_4_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 502016},
+    {"layers_5_running_mean", ltrt::DType::f32, 1, {32}, 106944},
+    {"layers_5_running_var", ltrt::DType::f32, 1, {32}, 107072},
+    {"layers_5_num_batches_tracked", ltrt::DType::i64, 0, {}, 107200},
+    {"layers_5_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 567552},
+    {"layers_5_out_mean", ltrt::DType::f32, 1, {32}, 338048},
+    {"layers_5_out_rstd", ltrt::DType::f32, 1, {32}, 338176},
+    {"layers_6_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 633088},
+    {"layers_7_out", ltrt::DType::f32, 4, {32, 32, 2, 2}, 338304},
+    {"layers_7_out_indices", ltrt::DType::i64, 4, {32, 32, 2, 2}, 567552},
+    {"layers_8_out", ltrt::DType::f32, 2, {32, 128}, 338304},
+    {"layers_9_out", ltrt::DType::f32, 2, {32, 128}, 600320},
+    {"layers_9_out_mask", ltrt::DType::u8, 2, {32, 128}, 354688},
+    {"layers_10_out", ltrt::DType::f32, 2, {32, 10}, 107264},
+    {"loss", ltrt::DType::f32, 0, {}, 108544},
+    {"d_loss", ltrt::DType::f32, 0, {}, 108608},
+    {"d_layers_10_out", ltrt::DType::f32, 2, {32, 10}, 338304},
+    {"d_layers_10_weight", ltrt::DType::f32, 2, {10, 128}, 43968},
+    {"d_layers_10_bias", ltrt::DType::f32, 1, {10}, 49088},
+    {"d_layers_9_out", ltrt::DType::f32, 2, {32, 128}, 616704},
+    {"d_layers_8_out", ltrt::DType::f32, 2, {32, 128}, 338304},
+    {"d_layers_7_out", ltrt::DType::f32, 4, {32, 32, 2, 2}, 338304},
+    {"d_layers_6_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 698624},
+    {"d_layers_5_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 567552},
+    {"d_layers_5_weight", ltrt::DType::f32, 1, {32}, 43712},
+    {"d_layers_5_bias", ltrt::DType::f32, 1, {32}, 43840},
+    {"d_layers_4_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 633088},
+    {"d_layers_4_weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 25280},
+    {"d_layers_4_columns", ltrt::DType::f32, 2, {144, 16}, 502016},
+    {"d_layers_3_out", ltrt::DType::f32, 4, {32, 16, 4, 4}, 338048},
+    {"d_layers_2_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 502016},
+    {"d_layers_1_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 239744},
+    {"d_layers_1_weight", ltrt::DType::f32, 1, {16}, 25152},
+    {"d_layers_1_bias", ltrt::DType::f32, 1, {16}, 25216},
+    {"d_layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 370944},
+    {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 24576},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 108672},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1355,7 +1396,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 98304};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 106496};
     m.output = {"layers_10_out", ltrt::DType::f32, 2, {32, 10}, 107264};
-    m.accuracy = true;  // model.metrics
+    m.accuracy = true;   // model.metrics
     m.num_classes = 10;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam

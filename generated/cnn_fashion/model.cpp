@@ -196,88 +196,89 @@ constexpr int kBatch = 64;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 1927680;
-  constexpr std::size_t target = 2128384;
-  constexpr std::size_t layers_1_running_mean = 2128896;
-  constexpr std::size_t layers_1_running_var = 2128960;
-  constexpr std::size_t layers_1_num_batches_tracked = 2129024;
-  constexpr std::size_t layers_5_running_mean = 2129088;
-  constexpr std::size_t layers_5_running_var = 2129216;
-  constexpr std::size_t layers_5_num_batches_tracked = 2129344;
-  constexpr std::size_t layers_14_out = 2129408;
-  constexpr std::size_t loss = 2131968;
-  constexpr std::size_t d_loss = 2132032;
-  constexpr std::size_t layers_0_out = 2132096;
-  constexpr std::size_t layers_0_columns = 5343360;
-  constexpr std::size_t layers_1_out = 5343360;
-  constexpr std::size_t layers_1_out_mean = 8554624;
-  constexpr std::size_t layers_1_out_rstd = 8554688;
-  constexpr std::size_t layers_2_out = 8554752;
-  constexpr std::size_t layers_3_out = 5343360;
-  constexpr std::size_t layers_3_out_indices = 6146176;
-  constexpr std::size_t layers_4_out = 11766016;
-  constexpr std::size_t layers_4_columns = 7751808;
-  constexpr std::size_t layers_5_out = 12585216;
-  constexpr std::size_t layers_5_out_mean = 7751808;
-  constexpr std::size_t layers_5_out_rstd = 7751936;
-  constexpr std::size_t layers_6_out = 13404416;
-  constexpr std::size_t layers_7_out = 7752064;
-  constexpr std::size_t layers_7_out_indices = 7956864;
-  constexpr std::size_t layers_10_out = 8366464;
-  constexpr std::size_t layers_11_out = 8397184;
-  constexpr std::size_t layers_11_out_mask = 8427904;
-  constexpr std::size_t layers_13_out = 8435584;
-  constexpr std::size_t d_layers_14_out = 8457088;
-  constexpr std::size_t d_layers_13_out = 8459648;
-  constexpr std::size_t d_layers_12_out = 8481152;
-  constexpr std::size_t d_layers_11_out = 8435584;
-  constexpr std::size_t d_layers_10_out = 8397184;
-  constexpr std::size_t d_layers_9_out = 8427904;
-  constexpr std::size_t d_layers_8_out = 12585216;
-  constexpr std::size_t d_layers_6_out = 14223616;
-  constexpr std::size_t d_layers_5_out = 12585216;
-  constexpr std::size_t d_layers_4_out = 13404416;
-  constexpr std::size_t d_layers_3_out = 7751808;
-  constexpr std::size_t d_layers_4_columns = 11766016;
-  constexpr std::size_t d_layers_2_out = 11766016;
-  constexpr std::size_t d_layers_1_out = 5343360;
-  constexpr std::size_t d_layers_0_out = 8554752;
-  constexpr std::size_t d_layers_0_columns = 2132096;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 1600;
-  constexpr std::size_t layers_1_weight = 1664;
-  constexpr std::size_t layers_1_bias = 1728;
-  constexpr std::size_t layers_4_weight = 1792;
-  constexpr std::size_t layers_4_bias = 52992;
-  constexpr std::size_t layers_5_weight = 53120;
-  constexpr std::size_t layers_5_bias = 53248;
-  constexpr std::size_t layers_9_weight = 53376;
-  constexpr std::size_t layers_9_bias = 437376;
-  constexpr std::size_t layers_12_weight = 437856;
-  constexpr std::size_t layers_12_bias = 478176;
-  constexpr std::size_t layers_14_weight = 478512;
-  constexpr std::size_t layers_14_bias = 481872;
-  constexpr std::size_t d_layers_14_weight = 960432;
-  constexpr std::size_t d_layers_14_bias = 963792;
-  constexpr std::size_t d_layers_12_weight = 919776;
-  constexpr std::size_t d_layers_12_bias = 960096;
-  constexpr std::size_t d_layers_9_weight = 535296;
-  constexpr std::size_t d_layers_9_bias = 919296;
-  constexpr std::size_t d_layers_5_weight = 535040;
-  constexpr std::size_t d_layers_5_bias = 535168;
-  constexpr std::size_t d_layers_4_weight = 483712;
-  constexpr std::size_t d_layers_4_bias = 534912;
-  constexpr std::size_t d_layers_1_weight = 483584;
-  constexpr std::size_t d_layers_1_bias = 483648;
-  constexpr std::size_t d_layers_0_weight = 481920;
-  constexpr std::size_t d_layers_0_bias = 483520;
+constexpr std::size_t x = 1927680;
+constexpr std::size_t target = 2128384;
+constexpr std::size_t layers_1_running_mean = 2128896;
+constexpr std::size_t layers_1_running_var = 2128960;
+constexpr std::size_t layers_1_num_batches_tracked = 2129024;
+constexpr std::size_t layers_5_running_mean = 2129088;
+constexpr std::size_t layers_5_running_var = 2129216;
+constexpr std::size_t layers_5_num_batches_tracked = 2129344;
+constexpr std::size_t layers_14_out = 2129408;
+constexpr std::size_t loss = 2131968;
+constexpr std::size_t d_loss = 2132032;
+constexpr std::size_t layers_0_out = 2132096;
+constexpr std::size_t layers_0_columns = 5343360;
+constexpr std::size_t layers_1_out = 5343360;
+constexpr std::size_t layers_1_out_mean = 8554624;
+constexpr std::size_t layers_1_out_rstd = 8554688;
+constexpr std::size_t layers_2_out = 8554752;
+constexpr std::size_t layers_3_out = 5343360;
+constexpr std::size_t layers_3_out_indices = 6146176;
+constexpr std::size_t layers_4_out = 11766016;
+constexpr std::size_t layers_4_columns = 7751808;
+constexpr std::size_t layers_5_out = 12585216;
+constexpr std::size_t layers_5_out_mean = 7751808;
+constexpr std::size_t layers_5_out_rstd = 7751936;
+constexpr std::size_t layers_6_out = 13404416;
+constexpr std::size_t layers_7_out = 7752064;
+constexpr std::size_t layers_7_out_indices = 7956864;
+constexpr std::size_t layers_10_out = 8366464;
+constexpr std::size_t layers_11_out = 8397184;
+constexpr std::size_t layers_11_out_mask = 8427904;
+constexpr std::size_t layers_13_out = 8435584;
+constexpr std::size_t d_layers_14_out = 8457088;
+constexpr std::size_t d_layers_13_out = 8459648;
+constexpr std::size_t d_layers_12_out = 8481152;
+constexpr std::size_t d_layers_11_out = 8435584;
+constexpr std::size_t d_layers_10_out = 8397184;
+constexpr std::size_t d_layers_9_out = 8427904;
+constexpr std::size_t d_layers_8_out = 12585216;
+constexpr std::size_t d_layers_6_out = 14223616;
+constexpr std::size_t d_layers_5_out = 12585216;
+constexpr std::size_t d_layers_4_out = 13404416;
+constexpr std::size_t d_layers_3_out = 7751808;
+constexpr std::size_t d_layers_4_columns = 11766016;
+constexpr std::size_t d_layers_2_out = 11766016;
+constexpr std::size_t d_layers_1_out = 5343360;
+constexpr std::size_t d_layers_0_out = 8554752;
+constexpr std::size_t d_layers_0_columns = 2132096;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 1600;
+constexpr std::size_t layers_1_weight = 1664;
+constexpr std::size_t layers_1_bias = 1728;
+constexpr std::size_t layers_4_weight = 1792;
+constexpr std::size_t layers_4_bias = 52992;
+constexpr std::size_t layers_5_weight = 53120;
+constexpr std::size_t layers_5_bias = 53248;
+constexpr std::size_t layers_9_weight = 53376;
+constexpr std::size_t layers_9_bias = 437376;
+constexpr std::size_t layers_12_weight = 437856;
+constexpr std::size_t layers_12_bias = 478176;
+constexpr std::size_t layers_14_weight = 478512;
+constexpr std::size_t layers_14_bias = 481872;
+constexpr std::size_t d_layers_14_weight = 960432;
+constexpr std::size_t d_layers_14_bias = 963792;
+constexpr std::size_t d_layers_12_weight = 919776;
+constexpr std::size_t d_layers_12_bias = 960096;
+constexpr std::size_t d_layers_9_weight = 535296;
+constexpr std::size_t d_layers_9_bias = 919296;
+constexpr std::size_t d_layers_5_weight = 535040;
+constexpr std::size_t d_layers_5_bias = 535168;
+constexpr std::size_t d_layers_4_weight = 483712;
+constexpr std::size_t d_layers_4_bias = 534912;
+constexpr std::size_t d_layers_1_weight = 483584;
+constexpr std::size_t d_layers_1_bias = 483648;
+constexpr std::size_t d_layers_0_weight = 481920;
+constexpr std::size_t d_layers_0_bias = 483520;
 }  // namespace offset
 
 // layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
 // out (64, 16, 28, 28) columns (25, 784) <- inp (64, 1, 28, 28) weight (16, 1, 5, 5) bias (16,)
-static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 1, kH = 28, kW = 28;  // input channels, height, width
+static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
+                             int n) {
+  constexpr int kIn = 1, kH = 28, kW = 28;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 28, kOutW = 28;  // output channels, height, width
   constexpr int kKernelH = 5, kKernelW = 5;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -285,8 +286,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -318,7 +319,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
       for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f, y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 1.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
       }
     }
   } else {
@@ -352,8 +354,10 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
 // layers.1: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[1]
 // out (64, 16, 28, 28) mean (16,) rstd (16,) <- inp (64, 16, 28, 28) weight (16,) bias (16,) running_mean (16,) running_var (16,) num_batches_tracked ()
-static void layers_1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, float* running_mean, float* running_var, std::int64_t* num_batches_tracked, int n, bool training) {
-  constexpr int kC = 16;  // num_features: channels
+static void layers_1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                             const float* bias, float* running_mean, float* running_var,
+                             std::int64_t* num_batches_tracked, int n, bool training) {
+  constexpr int kC = 16;   // num_features: channels
   constexpr int kL = 784;  // positions per channel and sample
   constexpr float kEps = 1e-05f;
   constexpr float kMomentum = 0.1f;
@@ -371,7 +375,9 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   }
   // As torch: training statistics need more than one value per channel.
   if (count < 2) {
-    throw ltrt::Error("layers.1 (model.layers[1]): BatchNorm expected more than 1 value per channel when training, got a batch of one row (as torch); set data.drop_last=true or change data.batch_size");
+    throw ltrt::Error(
+        "layers.1 (model.layers[1]): BatchNorm expected more than 1 value per channel when training, got a batch of "
+        "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
   for (int c = 0; c < kC; ++c) {
@@ -385,7 +391,10 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -415,8 +424,8 @@ static void layers_2_forward(float* out, const float* inp, int n) {
 // spec: model.layers[3]
 // out (64, 16, 14, 14) indices (64, 16, 14, 14) <- inp (64, 16, 28, 28)
 static void layers_3_forward(float* out, std::int64_t* indices, const float* inp, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 28, kW = 28;  // input plane
+  constexpr int kChannels = 16;          // pooled one plane at a time
+  constexpr int kH = 28, kW = 28;        // input plane
   constexpr int kOutH = 14, kOutW = 14;  // output plane
   constexpr int kKernelH = 2, kKernelW = 2;
   constexpr int kStrideH = 2, kStrideW = 2;
@@ -452,8 +461,9 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
 // layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
 // out (64, 32, 10, 10) columns (400, 100) <- inp (64, 16, 14, 14) weight (32, 16, 5, 5) bias (32,)
-static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 16, kH = 14, kW = 14;  // input channels, height, width
+static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
+                             int n) {
+  constexpr int kIn = 16, kH = 14, kW = 14;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 10, kOutW = 10;  // output channels, height, width
   constexpr int kKernelH = 5, kKernelW = 5;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -461,8 +471,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -494,7 +504,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
       for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f, y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 1.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
       }
     }
   } else {
@@ -528,8 +539,10 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
 // layers.5: BatchNorm2d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[5]
 // out (64, 32, 10, 10) mean (32,) rstd (32,) <- inp (64, 32, 10, 10) weight (32,) bias (32,) running_mean (32,) running_var (32,) num_batches_tracked ()
-static void layers_5_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, float* running_mean, float* running_var, std::int64_t* num_batches_tracked, int n, bool training) {
-  constexpr int kC = 32;  // num_features: channels
+static void layers_5_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                             const float* bias, float* running_mean, float* running_var,
+                             std::int64_t* num_batches_tracked, int n, bool training) {
+  constexpr int kC = 32;   // num_features: channels
   constexpr int kL = 100;  // positions per channel and sample
   constexpr float kEps = 1e-05f;
   constexpr float kMomentum = 0.1f;
@@ -547,7 +560,9 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   }
   // As torch: training statistics need more than one value per channel.
   if (count < 2) {
-    throw ltrt::Error("layers.5 (model.layers[5]): BatchNorm expected more than 1 value per channel when training, got a batch of one row (as torch); set data.drop_last=true or change data.batch_size");
+    throw ltrt::Error(
+        "layers.5 (model.layers[5]): BatchNorm expected more than 1 value per channel when training, got a batch of "
+        "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
   for (int c = 0; c < kC; ++c) {
@@ -561,7 +576,10 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
     double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int r = 0; r < n; ++r) {
       const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });
+      sum_sq += ltrt::sum_f64(kL, [&](int k) {
+        const double d = x[k] - md;
+        return d * d;
+      });
     }
     const float m = static_cast<float>(md);
     const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
@@ -591,8 +609,8 @@ static void layers_6_forward(float* out, const float* inp, int n) {
 // spec: model.layers[7]
 // out (64, 32, 5, 5) indices (64, 32, 5, 5) <- inp (64, 32, 10, 10)
 static void layers_7_forward(float* out, std::int64_t* indices, const float* inp, int n) {
-  constexpr int kChannels = 32;  // pooled one plane at a time
-  constexpr int kH = 10, kW = 10;  // input plane
+  constexpr int kChannels = 32;        // pooled one plane at a time
+  constexpr int kH = 10, kW = 10;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
   constexpr int kKernelH = 2, kKernelW = 2;
   constexpr int kStrideH = 2, kStrideW = 2;
@@ -654,7 +672,8 @@ static void layers_9_forward(float* out, const float* inp, const float* weight, 
 // layers.11: Dropout(p=0.2, inplace=False)
 // spec: model.layers[11]
 // out (64, 120) mask (64, 120) <- inp (64, 120)
-static void layers_11_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training, ltrt::Generator& rng) {
+static void layers_11_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
+                              ltrt::Generator& rng) {
   constexpr int kNumel = 120;  // per sample
   constexpr float kP = 0.2f;
   constexpr float kScale = 1.0f / (1.0f - kP);
@@ -780,12 +799,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.14 backward: Linear(in_features=84, out_features=10, bias=True)
 // spec: model.layers[14]
 // dinp (64, 84) dweight (10, 84) dbias (10,) <- dout (64, 10) inp (64, 84) weight (10, 84)
-static void layers_14_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_14_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                               const float* weight, int n, bool accumulate) {
   constexpr int kIn = 84, kOut = 10;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -823,12 +843,13 @@ static void layers_13_backward(float* dinp, const float* dout, const float* out,
 // layers.12 backward: Linear(in_features=120, out_features=84, bias=True)
 // spec: model.layers[12]
 // dinp (64, 120) dweight (84, 120) dbias (84,) <- dout (64, 84) inp (64, 120) weight (84, 120)
-static void layers_12_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_12_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                               const float* weight, int n, bool accumulate) {
   constexpr int kIn = 120, kOut = 84;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -876,12 +897,13 @@ static void layers_10_backward(float* dinp, const float* dout, const float* out,
 // layers.9 backward: Linear(in_features=800, out_features=120, bias=True)
 // spec: model.layers[9]
 // dinp (64, 800) dweight (120, 800) dbias (120,) <- dout (64, 120) inp (64, 800) weight (120, 800)
-static void layers_9_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_9_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 800, kOut = 120;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -908,8 +930,8 @@ static void layers_9_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[7]
 // dinp (64, 32, 10, 10) <- dout (64, 32, 5, 5) indices (64, 32, 5, 5)
 static void layers_7_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
-  constexpr int kChannels = 32;  // pooled one plane at a time
-  constexpr int kH = 10, kW = 10;  // input plane
+  constexpr int kChannels = 32;        // pooled one plane at a time
+  constexpr int kH = 10, kW = 10;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -932,8 +954,9 @@ static void layers_6_backward(float* dinp, const float* dout, const float* out, 
 // layers.5 backward: BatchNorm2d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[5]
 // dinp (64, 32, 10, 10) dweight (32,) dbias (32,) <- dout (64, 32, 10, 10) inp (64, 32, 10, 10) mean (32,) rstd (32,) weight (32,)
-static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
-  constexpr int kC = 32;  // num_features: channels
+static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+  constexpr int kC = 32;   // num_features: channels
   constexpr int kL = 100;  // positions per channel and sample
   const int count = n * kL;
   for (int c = 0; c < kC; ++c) {
@@ -962,8 +985,9 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
 // dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (400, 100) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
-static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
-  constexpr int kIn = 16, kH = 14, kW = 14;  // input channels, height, width
+static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
+                              const float* inp, const float* weight, int n, bool accumulate) {
+  constexpr int kIn = 16, kH = 14, kW = 14;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 10, kOutW = 10;  // output channels, height, width
   constexpr int kKernelH = 5, kKernelW = 5;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -971,8 +995,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -1004,7 +1028,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
       // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
       for (int g = 0; g < kGroups; ++g) {
@@ -1071,8 +1096,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
 // spec: model.layers[3]
 // dinp (64, 16, 28, 28) <- dout (64, 16, 14, 14) indices (64, 16, 14, 14)
 static void layers_3_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 28, kW = 28;  // input plane
+  constexpr int kChannels = 16;          // pooled one plane at a time
+  constexpr int kH = 28, kW = 28;        // input plane
   constexpr int kOutH = 14, kOutW = 14;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -1095,8 +1120,9 @@ static void layers_2_backward(float* dinp, const float* dout, const float* out, 
 // layers.1 backward: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[1]
 // dinp (64, 16, 28, 28) dweight (16,) dbias (16,) <- dout (64, 16, 28, 28) inp (64, 16, 28, 28) mean (16,) rstd (16,) weight (16,)
-static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
-  constexpr int kC = 16;  // num_features: channels
+static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+  constexpr int kC = 16;   // num_features: channels
   constexpr int kL = 784;  // positions per channel and sample
   const int count = n * kL;
   for (int c = 0; c < kC; ++c) {
@@ -1125,8 +1151,9 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
 // dweight (16, 1, 5, 5) dbias (16,) columns (25, 784) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
-static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n, bool accumulate) {
-  constexpr int kIn = 1, kH = 28, kW = 28;  // input channels, height, width
+static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n,
+                              bool accumulate) {
+  constexpr int kIn = 1, kH = 28, kW = 28;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 28, kOutW = 28;  // output channels, height, width
   constexpr int kKernelH = 5, kKernelW = 5;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -1134,8 +1161,8 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -1167,7 +1194,8 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
     }
   } else {
@@ -1207,92 +1235,98 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (16, 1, 5, 5)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (16,)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (16,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (16,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (32, 16, 5, 5)
-  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (32,)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (32,)
-  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);  // (120, 800)
-  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);  // (120,)
-  auto* const layers_12_weight = reinterpret_cast<float*>(arena + offset::layers_12_weight);  // (84, 120)
-  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);  // (84,)
-  auto* const layers_14_weight = reinterpret_cast<float*>(arena + offset::layers_14_weight);  // (10, 84)
-  auto* const layers_14_bias = reinterpret_cast<float*>(arena + offset::layers_14_bias);  // (10,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (16, 1, 5, 5)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (16,)
-  auto* const d_layers_1_weight = reinterpret_cast<float*>(arena + offset::d_layers_1_weight);  // (16,)
-  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);  // (16,)
-  auto* const d_layers_4_weight = reinterpret_cast<float*>(arena + offset::d_layers_4_weight);  // (32, 16, 5, 5)
-  auto* const d_layers_4_bias = reinterpret_cast<float*>(arena + offset::d_layers_4_bias);  // (32,)
-  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);  // (32,)
-  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (32,)
-  auto* const d_layers_9_weight = reinterpret_cast<float*>(arena + offset::d_layers_9_weight);  // (120, 800)
-  auto* const d_layers_9_bias = reinterpret_cast<float*>(arena + offset::d_layers_9_bias);  // (120,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (16, 1, 5, 5)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);            // (16,)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);        // (16,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);            // (16,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);        // (32, 16, 5, 5)
+  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);            // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);        // (32,)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);            // (32,)
+  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);        // (120, 800)
+  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);            // (120,)
+  auto* const layers_12_weight = reinterpret_cast<float*>(arena + offset::layers_12_weight);      // (84, 120)
+  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);          // (84,)
+  auto* const layers_14_weight = reinterpret_cast<float*>(arena + offset::layers_14_weight);      // (10, 84)
+  auto* const layers_14_bias = reinterpret_cast<float*>(arena + offset::layers_14_bias);          // (10,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);    // (16, 1, 5, 5)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);        // (16,)
+  auto* const d_layers_1_weight = reinterpret_cast<float*>(arena + offset::d_layers_1_weight);    // (16,)
+  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);        // (16,)
+  auto* const d_layers_4_weight = reinterpret_cast<float*>(arena + offset::d_layers_4_weight);    // (32, 16, 5, 5)
+  auto* const d_layers_4_bias = reinterpret_cast<float*>(arena + offset::d_layers_4_bias);        // (32,)
+  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);    // (32,)
+  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);        // (32,)
+  auto* const d_layers_9_weight = reinterpret_cast<float*>(arena + offset::d_layers_9_weight);    // (120, 800)
+  auto* const d_layers_9_bias = reinterpret_cast<float*>(arena + offset::d_layers_9_bias);        // (120,)
   auto* const d_layers_12_weight = reinterpret_cast<float*>(arena + offset::d_layers_12_weight);  // (84, 120)
-  auto* const d_layers_12_bias = reinterpret_cast<float*>(arena + offset::d_layers_12_bias);  // (84,)
+  auto* const d_layers_12_bias = reinterpret_cast<float*>(arena + offset::d_layers_12_bias);      // (84,)
   auto* const d_layers_14_weight = reinterpret_cast<float*>(arena + offset::d_layers_14_weight);  // (10, 84)
-  auto* const d_layers_14_bias = reinterpret_cast<float*>(arena + offset::d_layers_14_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (64, 1, 28, 28)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (64,)
+  auto* const d_layers_14_bias = reinterpret_cast<float*>(arena + offset::d_layers_14_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                    // (64, 1, 28, 28)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                   // (64,)
   auto* const layers_1_running_mean = reinterpret_cast<float*>(arena + offset::layers_1_running_mean);  // (16,)
-  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);  // (16,)
-  auto* const layers_1_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);  // ()
+  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);    // (16,)
+  auto* const layers_1_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);                    // ()
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
-  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);  // (32,)
-  auto* const layers_5_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);  // ()
-  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);  // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (64, 16, 28, 28)
+  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
+  auto* const layers_5_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);              // ()
+  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);            // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (64, 16, 28, 28)
   auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (25, 784)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (25, 784)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (64, 16, 28, 28)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (64, 16, 14, 14)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (64, 16, 28, 28)
-  auto* const layers_3_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);  // (64, 16, 14, 14)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (400, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (25, 784)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 16, 28, 28)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (64, 16, 14, 14)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 16, 28, 28)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (64, 16, 14, 14)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (64, 16, 14, 14)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (64, 32, 5, 5)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (64, 800)
-  auto* const layers_7_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);  // (64, 32, 5, 5)
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);  // (64, 120)
-  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);  // (64, 120)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 800)
+  auto* const layers_7_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                // (64, 32, 5, 5)
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);      // (64, 120)
+  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);      // (64, 120)
   auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);  // (64, 120)
   auto* const layers_11_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_11_out_mask);  // (64, 120)
-  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);  // (64, 120)
-  auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);  // (64, 84)
-  auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);  // (64, 120)
-  auto* const d_layers_14_out = reinterpret_cast<float*>(arena + offset::d_layers_14_out);  // (64, 10)
-  auto* const d_layers_13_out = reinterpret_cast<float*>(arena + offset::d_layers_13_out);  // (64, 84)
-  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);  // (64, 84)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (16,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 16, 28, 28)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (64, 16, 28, 28)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 32, 10, 10)
+  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);                 // (64, 120)
+  auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);                   // (64, 84)
+  auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);               // (64, 120)
+  auto* const d_layers_14_out = reinterpret_cast<float*>(arena + offset::d_layers_14_out);               // (64, 10)
+  auto* const d_layers_13_out = reinterpret_cast<float*>(arena + offset::d_layers_13_out);               // (64, 84)
+  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);               // (64, 84)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (64, 16, 28, 28)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (64, 16, 28, 28)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (64, 32, 10, 10)
   auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);  // (400, 100)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (64, 16, 28, 28)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 32, 10, 10)
-  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);  // (64, 800)
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);  // (64, 32, 5, 5)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (64, 32, 10, 10)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (64, 32, 10, 10)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (64, 32, 10, 10)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 32, 10, 10)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (64, 16, 28, 28)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 32, 10, 10)
+  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (64, 800)
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (64, 32, 5, 5)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);          // (64, 32, 10, 10)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (64, 32, 10, 10)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (64, 32, 10, 10)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (64, 32, 10, 10)
   d_loss[0] = loss_scale;
 
   // forward
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
-  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, true);
+  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
+                   layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, true);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
   layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight, layers_4_bias, n);
-  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, true);
+  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
+                   layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, true);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
   layers_9_forward(layers_10_out, layers_8_out, layers_9_weight, layers_9_bias, n);
@@ -1303,77 +1337,89 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_14_out, d_loss, layers_14_out, target, n);
-  layers_14_backward(d_layers_13_out, d_layers_14_weight, d_layers_14_bias, d_layers_14_out, layers_13_out, layers_14_weight, n, accumulate);
+  layers_14_backward(d_layers_13_out, d_layers_14_weight, d_layers_14_bias, d_layers_14_out, layers_13_out,
+                     layers_14_weight, n, accumulate);
   layers_13_backward(d_layers_12_out, d_layers_13_out, layers_13_out, n);
-  layers_12_backward(d_layers_11_out, d_layers_12_weight, d_layers_12_bias, d_layers_12_out, layers_11_out, layers_12_weight, n, accumulate);
+  layers_12_backward(d_layers_11_out, d_layers_12_weight, d_layers_12_bias, d_layers_12_out, layers_11_out,
+                     layers_12_weight, n, accumulate);
   layers_11_backward(d_layers_10_out, d_layers_11_out, layers_11_out_mask, n);
   layers_10_backward(d_layers_9_out, d_layers_10_out, layers_10_out, n);
-  layers_9_backward(d_layers_8_out, d_layers_9_weight, d_layers_9_bias, d_layers_9_out, layers_8_out, layers_9_weight, n, accumulate);
+  layers_9_backward(d_layers_8_out, d_layers_9_weight, d_layers_9_bias, d_layers_9_out, layers_8_out, layers_9_weight,
+                    n, accumulate);
   layers_7_backward(d_layers_6_out, d_layers_7_out, layers_7_out_indices, n);
   layers_6_backward(d_layers_5_out, d_layers_6_out, layers_6_out, n);
-  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, n, accumulate);
-  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_columns, d_layers_4_out, layers_3_out, layers_4_weight, n, accumulate);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean,
+                    layers_5_out_rstd, layers_5_weight, n, accumulate);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_columns, d_layers_4_out,
+                    layers_3_out, layers_4_weight, n, accumulate);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out_indices, n);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out, n);
-  layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, n, accumulate);
+  layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean,
+                    layers_1_out_rstd, layers_1_weight, n, accumulate);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (16, 1, 5, 5)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (16,)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (16,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (16,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (32, 16, 5, 5)
-  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (32,)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (32,)
-  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);  // (120, 800)
-  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);  // (120,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (16, 1, 5, 5)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);        // (16,)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);    // (16,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);        // (16,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);    // (32, 16, 5, 5)
+  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);        // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);    // (32,)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);        // (32,)
+  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);    // (120, 800)
+  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);        // (120,)
   auto* const layers_12_weight = reinterpret_cast<float*>(arena + offset::layers_12_weight);  // (84, 120)
-  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);  // (84,)
+  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);      // (84,)
   auto* const layers_14_weight = reinterpret_cast<float*>(arena + offset::layers_14_weight);  // (10, 84)
-  auto* const layers_14_bias = reinterpret_cast<float*>(arena + offset::layers_14_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (64, 1, 28, 28)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (64,)
+  auto* const layers_14_bias = reinterpret_cast<float*>(arena + offset::layers_14_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (64, 1, 28, 28)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);               // (64,)
   auto* const layers_1_running_mean = reinterpret_cast<float*>(arena + offset::layers_1_running_mean);  // (16,)
-  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);  // (16,)
-  auto* const layers_1_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);  // ()
+  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);    // (16,)
+  auto* const layers_1_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);                    // ()
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
-  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);  // (32,)
-  auto* const layers_5_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);  // ()
-  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);  // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (64, 16, 28, 28)
+  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
+  auto* const layers_5_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);          // ()
+  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);        // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (64, 16, 28, 28)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (25, 784)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (64, 16, 28, 28)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (64, 16, 14, 14)
-  auto* const layers_3_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);  // (64, 16, 14, 14)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (400, 100)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 16, 28, 28)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (64, 32, 5, 5)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (64, 800)
-  auto* const layers_7_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);  // (64, 32, 5, 5)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 800)
+  auto* const layers_7_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);            // (64, 32, 5, 5)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);  // (64, 120)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);  // (64, 120)
   auto* const layers_11_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_11_out_mask);  // (64, 120)
-  auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);  // (64, 84)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (16,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16,)
+  auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);                   // (64, 84)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 16, 28, 28)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 32, 10, 10)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 32, 10, 10)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (64, 32, 10, 10)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::Generator unused_rng(0);                                                      // eval mode draws nothing
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
-  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
+  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
+                   layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
   layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight, layers_4_bias, n);
-  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
+  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
+                   layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
   layers_9_forward(layers_10_out, layers_8_out, layers_9_weight, layers_9_bias, n);
@@ -1386,56 +1432,62 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (16, 1, 5, 5)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (16,)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (16,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (16,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (32, 16, 5, 5)
-  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (32,)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (32,)
-  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);  // (120, 800)
-  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);  // (120,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (16, 1, 5, 5)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);        // (16,)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);    // (16,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);        // (16,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);    // (32, 16, 5, 5)
+  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);        // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);    // (32,)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);        // (32,)
+  auto* const layers_9_weight = reinterpret_cast<float*>(arena + offset::layers_9_weight);    // (120, 800)
+  auto* const layers_9_bias = reinterpret_cast<float*>(arena + offset::layers_9_bias);        // (120,)
   auto* const layers_12_weight = reinterpret_cast<float*>(arena + offset::layers_12_weight);  // (84, 120)
-  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);  // (84,)
+  auto* const layers_12_bias = reinterpret_cast<float*>(arena + offset::layers_12_bias);      // (84,)
   auto* const layers_14_weight = reinterpret_cast<float*>(arena + offset::layers_14_weight);  // (10, 84)
-  auto* const layers_14_bias = reinterpret_cast<float*>(arena + offset::layers_14_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (64, 1, 28, 28)
+  auto* const layers_14_bias = reinterpret_cast<float*>(arena + offset::layers_14_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (64, 1, 28, 28)
   auto* const layers_1_running_mean = reinterpret_cast<float*>(arena + offset::layers_1_running_mean);  // (16,)
-  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);  // (16,)
-  auto* const layers_1_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);  // ()
+  auto* const layers_1_running_var = reinterpret_cast<float*>(arena + offset::layers_1_running_var);    // (16,)
+  auto* const layers_1_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);                    // ()
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
-  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);  // (32,)
-  auto* const layers_5_num_batches_tracked = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);  // ()
-  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);  // (64, 10)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (64, 16, 28, 28)
+  auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
+  auto* const layers_5_num_batches_tracked =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);          // ()
+  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);        // (64, 10)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (64, 16, 28, 28)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (25, 784)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (64, 16, 28, 28)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (64, 16, 14, 14)
-  auto* const layers_3_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);  // (64, 16, 14, 14)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (400, 100)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 16, 28, 28)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (64, 32, 5, 5)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (64, 800)
-  auto* const layers_7_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);  // (64, 32, 5, 5)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 800)
+  auto* const layers_7_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);            // (64, 32, 5, 5)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);  // (64, 120)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);  // (64, 120)
   auto* const layers_11_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_11_out_mask);  // (64, 120)
-  auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);  // (64, 84)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (16,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16,)
+  auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);                   // (64, 84)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 16, 28, 28)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 32, 10, 10)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 32, 10, 10)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (64, 32, 10, 10)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::Generator unused_rng(0);                                                      // eval mode draws nothing
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
-  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
+  layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
+                   layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
   layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight, layers_4_bias, n);
-  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
+  layers_5_forward(layers_5_out, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
+                   layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
   layers_9_forward(layers_10_out, layers_8_out, layers_9_weight, layers_9_bias, n);
@@ -1446,118 +1498,121 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 4, {16, 1, 5, 5}, 0}, 0, ltrt::InitKind::uniform, 0.2},
-  {{"layers.0.bias", ltrt::DType::f32, 1, {16}, 1600}, 400, ltrt::InitKind::uniform, 0.2},
-  {{"layers.1.weight", ltrt::DType::f32, 1, {16}, 1664}, 416, ltrt::InitKind::ones, 0.0},
-  {{"layers.1.bias", ltrt::DType::f32, 1, {16}, 1728}, 432, ltrt::InitKind::zeros, 0.0},
-  {{"layers.4.weight", ltrt::DType::f32, 4, {32, 16, 5, 5}, 1792}, 448, ltrt::InitKind::uniform, 0.05},
-  {{"layers.4.bias", ltrt::DType::f32, 1, {32}, 52992}, 13248, ltrt::InitKind::uniform, 0.05},
-  {{"layers.5.weight", ltrt::DType::f32, 1, {32}, 53120}, 13280, ltrt::InitKind::ones, 0.0},
-  {{"layers.5.bias", ltrt::DType::f32, 1, {32}, 53248}, 13312, ltrt::InitKind::zeros, 0.0},
-  {{"layers.9.weight", ltrt::DType::f32, 2, {120, 800}, 53376}, 13344, ltrt::InitKind::uniform, 0.035355339059327376},
-  {{"layers.9.bias", ltrt::DType::f32, 1, {120}, 437376}, 109344, ltrt::InitKind::uniform, 0.035355339059327376},
-  {{"layers.12.weight", ltrt::DType::f32, 2, {84, 120}, 437856}, 109464, ltrt::InitKind::uniform, 0.09128709291752768},
-  {{"layers.12.bias", ltrt::DType::f32, 1, {84}, 478176}, 119544, ltrt::InitKind::uniform, 0.09128709291752768},
-  {{"layers.14.weight", ltrt::DType::f32, 2, {10, 84}, 478512}, 119628, ltrt::InitKind::uniform, 0.1091089451179962},
-  {{"layers.14.bias", ltrt::DType::f32, 1, {10}, 481872}, 120468, ltrt::InitKind::uniform, 0.1091089451179962},
+    {{"layers.0.weight", ltrt::DType::f32, 4, {16, 1, 5, 5}, 0}, 0, ltrt::InitKind::uniform, 0.2},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {16}, 1600}, 400, ltrt::InitKind::uniform, 0.2},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {16}, 1664}, 416, ltrt::InitKind::ones, 0.0},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {16}, 1728}, 432, ltrt::InitKind::zeros, 0.0},
+    {{"layers.4.weight", ltrt::DType::f32, 4, {32, 16, 5, 5}, 1792}, 448, ltrt::InitKind::uniform, 0.05},
+    {{"layers.4.bias", ltrt::DType::f32, 1, {32}, 52992}, 13248, ltrt::InitKind::uniform, 0.05},
+    {{"layers.5.weight", ltrt::DType::f32, 1, {32}, 53120}, 13280, ltrt::InitKind::ones, 0.0},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {32}, 53248}, 13312, ltrt::InitKind::zeros, 0.0},
+    {{"layers.9.weight", ltrt::DType::f32, 2, {120, 800}, 53376}, 13344, ltrt::InitKind::uniform, 0.035355339059327376},
+    {{"layers.9.bias", ltrt::DType::f32, 1, {120}, 437376}, 109344, ltrt::InitKind::uniform, 0.035355339059327376},
+    {{"layers.12.weight", ltrt::DType::f32, 2, {84, 120}, 437856},
+     109464,
+     ltrt::InitKind::uniform,
+     0.09128709291752768},
+    {{"layers.12.bias", ltrt::DType::f32, 1, {84}, 478176}, 119544, ltrt::InitKind::uniform, 0.09128709291752768},
+    {{"layers.14.weight", ltrt::DType::f32, 2, {10, 84}, 478512}, 119628, ltrt::InitKind::uniform, 0.1091089451179962},
+    {{"layers.14.bias", ltrt::DType::f32, 1, {10}, 481872}, 120468, ltrt::InitKind::uniform, 0.1091089451179962},
 };
 
 // Buffers in state_dict order (running statistics): name, shape, place; their init.
 const ltrt::StateDef kState[] = {
-  {{"layers.1.running_mean", ltrt::DType::f32, 1, {16}, 2128896}, ltrt::InitKind::zeros},
-  {{"layers.1.running_var", ltrt::DType::f32, 1, {16}, 2128960}, ltrt::InitKind::ones},
-  {{"layers.1.num_batches_tracked", ltrt::DType::i64, 0, {}, 2129024}, ltrt::InitKind::zeros},
-  {{"layers.5.running_mean", ltrt::DType::f32, 1, {32}, 2129088}, ltrt::InitKind::zeros},
-  {{"layers.5.running_var", ltrt::DType::f32, 1, {32}, 2129216}, ltrt::InitKind::ones},
-  {{"layers.5.num_batches_tracked", ltrt::DType::i64, 0, {}, 2129344}, ltrt::InitKind::zeros},
+    {{"layers.1.running_mean", ltrt::DType::f32, 1, {16}, 2128896}, ltrt::InitKind::zeros},
+    {{"layers.1.running_var", ltrt::DType::f32, 1, {16}, 2128960}, ltrt::InitKind::ones},
+    {{"layers.1.num_batches_tracked", ltrt::DType::i64, 0, {}, 2129024}, ltrt::InitKind::zeros},
+    {{"layers.5.running_mean", ltrt::DType::f32, 1, {32}, 2129088}, ltrt::InitKind::zeros},
+    {{"layers.5.running_var", ltrt::DType::f32, 1, {32}, 2129216}, ltrt::InitKind::ones},
+    {{"layers.5.num_batches_tracked", ltrt::DType::i64, 0, {}, 2129344}, ltrt::InitKind::zeros},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Conv2d", 416, "[64, 16, 28, 28]"},
-  {"layers.1", "BatchNorm2d", 32, "[64, 16, 28, 28]"},
-  {"layers.2", "ReLU", 0, "[64, 16, 28, 28]"},
-  {"layers.3", "MaxPool2d", 0, "[64, 16, 14, 14]"},
-  {"layers.4", "Conv2d", 12832, "[64, 32, 10, 10]"},
-  {"layers.5", "BatchNorm2d", 64, "[64, 32, 10, 10]"},
-  {"layers.6", "ReLU", 0, "[64, 32, 10, 10]"},
-  {"layers.7", "MaxPool2d", 0, "[64, 32, 5, 5]"},
-  {"layers.8", "Flatten", 0, "[64, 800]"},
-  {"layers.9", "Linear", 96120, "[64, 120]"},
-  {"layers.10", "ReLU", 0, "[64, 120]"},
-  {"layers.11", "Dropout", 0, "[64, 120]"},
-  {"layers.12", "Linear", 10164, "[64, 84]"},
-  {"layers.13", "ReLU", 0, "[64, 84]"},
-  {"layers.14", "Linear", 850, "[64, 10]"},
+    {"layers.0", "Conv2d", 416, "[64, 16, 28, 28]"},
+    {"layers.1", "BatchNorm2d", 32, "[64, 16, 28, 28]"},
+    {"layers.2", "ReLU", 0, "[64, 16, 28, 28]"},
+    {"layers.3", "MaxPool2d", 0, "[64, 16, 14, 14]"},
+    {"layers.4", "Conv2d", 12832, "[64, 32, 10, 10]"},
+    {"layers.5", "BatchNorm2d", 64, "[64, 32, 10, 10]"},
+    {"layers.6", "ReLU", 0, "[64, 32, 10, 10]"},
+    {"layers.7", "MaxPool2d", 0, "[64, 32, 5, 5]"},
+    {"layers.8", "Flatten", 0, "[64, 800]"},
+    {"layers.9", "Linear", 96120, "[64, 120]"},
+    {"layers.10", "ReLU", 0, "[64, 120]"},
+    {"layers.11", "Dropout", 0, "[64, 120]"},
+    {"layers.12", "Linear", 10164, "[64, 84]"},
+    {"layers.13", "ReLU", 0, "[64, 84]"},
+    {"layers.14", "Linear", 850, "[64, 10]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 1927680},
-  {"target", ltrt::DType::i64, 1, {64}, 2128384},
-  {"layers_0_columns", ltrt::DType::f32, 2, {25, 784}, 5343360},
-  {"layers_0_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 2132096},
-  {"layers_1_running_mean", ltrt::DType::f32, 1, {16}, 2128896},
-  {"layers_1_running_var", ltrt::DType::f32, 1, {16}, 2128960},
-  {"layers_1_num_batches_tracked", ltrt::DType::i64, 0, {}, 2129024},
-  {"layers_1_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 5343360},
-  {"layers_1_out_mean", ltrt::DType::f32, 1, {16}, 8554624},
-  {"layers_1_out_rstd", ltrt::DType::f32, 1, {16}, 8554688},
-  {"layers_2_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 8554752},
-  {"layers_3_out", ltrt::DType::f32, 4, {64, 16, 14, 14}, 5343360},
-  {"layers_3_out_indices", ltrt::DType::i64, 4, {64, 16, 14, 14}, 6146176},
-  {"layers_4_columns", ltrt::DType::f32, 2, {400, 100}, 7751808},
-  {"layers_4_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 11766016},
-  {"layers_5_running_mean", ltrt::DType::f32, 1, {32}, 2129088},
-  {"layers_5_running_var", ltrt::DType::f32, 1, {32}, 2129216},
-  {"layers_5_num_batches_tracked", ltrt::DType::i64, 0, {}, 2129344},
-  {"layers_5_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 12585216},
-  {"layers_5_out_mean", ltrt::DType::f32, 1, {32}, 7751808},
-  {"layers_5_out_rstd", ltrt::DType::f32, 1, {32}, 7751936},
-  {"layers_6_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 13404416},
-  {"layers_7_out", ltrt::DType::f32, 4, {64, 32, 5, 5}, 7752064},
-  {"layers_7_out_indices", ltrt::DType::i64, 4, {64, 32, 5, 5}, 7956864},
-  {"layers_8_out", ltrt::DType::f32, 2, {64, 800}, 7752064},
-  {"layers_10_out", ltrt::DType::f32, 2, {64, 120}, 8366464},
-  {"layers_11_out", ltrt::DType::f32, 2, {64, 120}, 8397184},
-  {"layers_11_out_mask", ltrt::DType::u8, 2, {64, 120}, 8427904},
-  {"layers_13_out", ltrt::DType::f32, 2, {64, 84}, 8435584},
-  {"layers_14_out", ltrt::DType::f32, 2, {64, 10}, 2129408},
-  {"loss", ltrt::DType::f32, 0, {}, 2131968},
-  {"d_loss", ltrt::DType::f32, 0, {}, 2132032},
-  {"d_layers_14_out", ltrt::DType::f32, 2, {64, 10}, 8457088},
-  {"d_layers_14_weight", ltrt::DType::f32, 2, {10, 84}, 960432},
-  {"d_layers_14_bias", ltrt::DType::f32, 1, {10}, 963792},
-  {"d_layers_13_out", ltrt::DType::f32, 2, {64, 84}, 8459648},
-  {"d_layers_12_out", ltrt::DType::f32, 2, {64, 84}, 8481152},
-  {"d_layers_12_weight", ltrt::DType::f32, 2, {84, 120}, 919776},
-  {"d_layers_12_bias", ltrt::DType::f32, 1, {84}, 960096},
-  {"d_layers_11_out", ltrt::DType::f32, 2, {64, 120}, 8435584},
-  {"d_layers_10_out", ltrt::DType::f32, 2, {64, 120}, 8397184},
-  {"d_layers_9_out", ltrt::DType::f32, 2, {64, 120}, 8427904},
-  {"d_layers_9_weight", ltrt::DType::f32, 2, {120, 800}, 535296},
-  {"d_layers_9_bias", ltrt::DType::f32, 1, {120}, 919296},
-  {"d_layers_8_out", ltrt::DType::f32, 2, {64, 800}, 12585216},
-  {"d_layers_7_out", ltrt::DType::f32, 4, {64, 32, 5, 5}, 12585216},
-  {"d_layers_6_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 14223616},
-  {"d_layers_5_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 12585216},
-  {"d_layers_5_weight", ltrt::DType::f32, 1, {32}, 535040},
-  {"d_layers_5_bias", ltrt::DType::f32, 1, {32}, 535168},
-  {"d_layers_4_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 13404416},
-  {"d_layers_4_weight", ltrt::DType::f32, 4, {32, 16, 5, 5}, 483712},
-  {"d_layers_4_bias", ltrt::DType::f32, 1, {32}, 534912},
-  {"d_layers_4_columns", ltrt::DType::f32, 2, {400, 100}, 11766016},
-  {"d_layers_3_out", ltrt::DType::f32, 4, {64, 16, 14, 14}, 7751808},
-  {"d_layers_2_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 11766016},
-  {"d_layers_1_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 5343360},
-  {"d_layers_1_weight", ltrt::DType::f32, 1, {16}, 483584},
-  {"d_layers_1_bias", ltrt::DType::f32, 1, {16}, 483648},
-  {"d_layers_0_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 8554752},
-  {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 5, 5}, 481920},
-  {"d_layers_0_bias", ltrt::DType::f32, 1, {16}, 483520},
-  {"d_layers_0_columns", ltrt::DType::f32, 2, {25, 784}, 2132096},
+    {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 1927680},
+    {"target", ltrt::DType::i64, 1, {64}, 2128384},
+    {"layers_0_columns", ltrt::DType::f32, 2, {25, 784}, 5343360},
+    {"layers_0_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 2132096},
+    {"layers_1_running_mean", ltrt::DType::f32, 1, {16}, 2128896},
+    {"layers_1_running_var", ltrt::DType::f32, 1, {16}, 2128960},
+    {"layers_1_num_batches_tracked", ltrt::DType::i64, 0, {}, 2129024},
+    {"layers_1_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 5343360},
+    {"layers_1_out_mean", ltrt::DType::f32, 1, {16}, 8554624},
+    {"layers_1_out_rstd", ltrt::DType::f32, 1, {16}, 8554688},
+    {"layers_2_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 8554752},
+    {"layers_3_out", ltrt::DType::f32, 4, {64, 16, 14, 14}, 5343360},
+    {"layers_3_out_indices", ltrt::DType::i64, 4, {64, 16, 14, 14}, 6146176},
+    {"layers_4_columns", ltrt::DType::f32, 2, {400, 100}, 7751808},
+    {"layers_4_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 11766016},
+    {"layers_5_running_mean", ltrt::DType::f32, 1, {32}, 2129088},
+    {"layers_5_running_var", ltrt::DType::f32, 1, {32}, 2129216},
+    {"layers_5_num_batches_tracked", ltrt::DType::i64, 0, {}, 2129344},
+    {"layers_5_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 12585216},
+    {"layers_5_out_mean", ltrt::DType::f32, 1, {32}, 7751808},
+    {"layers_5_out_rstd", ltrt::DType::f32, 1, {32}, 7751936},
+    {"layers_6_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 13404416},
+    {"layers_7_out", ltrt::DType::f32, 4, {64, 32, 5, 5}, 7752064},
+    {"layers_7_out_indices", ltrt::DType::i64, 4, {64, 32, 5, 5}, 7956864},
+    {"layers_8_out", ltrt::DType::f32, 2, {64, 800}, 7752064},
+    {"layers_10_out", ltrt::DType::f32, 2, {64, 120}, 8366464},
+    {"layers_11_out", ltrt::DType::f32, 2, {64, 120}, 8397184},
+    {"layers_11_out_mask", ltrt::DType::u8, 2, {64, 120}, 8427904},
+    {"layers_13_out", ltrt::DType::f32, 2, {64, 84}, 8435584},
+    {"layers_14_out", ltrt::DType::f32, 2, {64, 10}, 2129408},
+    {"loss", ltrt::DType::f32, 0, {}, 2131968},
+    {"d_loss", ltrt::DType::f32, 0, {}, 2132032},
+    {"d_layers_14_out", ltrt::DType::f32, 2, {64, 10}, 8457088},
+    {"d_layers_14_weight", ltrt::DType::f32, 2, {10, 84}, 960432},
+    {"d_layers_14_bias", ltrt::DType::f32, 1, {10}, 963792},
+    {"d_layers_13_out", ltrt::DType::f32, 2, {64, 84}, 8459648},
+    {"d_layers_12_out", ltrt::DType::f32, 2, {64, 84}, 8481152},
+    {"d_layers_12_weight", ltrt::DType::f32, 2, {84, 120}, 919776},
+    {"d_layers_12_bias", ltrt::DType::f32, 1, {84}, 960096},
+    {"d_layers_11_out", ltrt::DType::f32, 2, {64, 120}, 8435584},
+    {"d_layers_10_out", ltrt::DType::f32, 2, {64, 120}, 8397184},
+    {"d_layers_9_out", ltrt::DType::f32, 2, {64, 120}, 8427904},
+    {"d_layers_9_weight", ltrt::DType::f32, 2, {120, 800}, 535296},
+    {"d_layers_9_bias", ltrt::DType::f32, 1, {120}, 919296},
+    {"d_layers_8_out", ltrt::DType::f32, 2, {64, 800}, 12585216},
+    {"d_layers_7_out", ltrt::DType::f32, 4, {64, 32, 5, 5}, 12585216},
+    {"d_layers_6_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 14223616},
+    {"d_layers_5_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 12585216},
+    {"d_layers_5_weight", ltrt::DType::f32, 1, {32}, 535040},
+    {"d_layers_5_bias", ltrt::DType::f32, 1, {32}, 535168},
+    {"d_layers_4_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 13404416},
+    {"d_layers_4_weight", ltrt::DType::f32, 4, {32, 16, 5, 5}, 483712},
+    {"d_layers_4_bias", ltrt::DType::f32, 1, {32}, 534912},
+    {"d_layers_4_columns", ltrt::DType::f32, 2, {400, 100}, 11766016},
+    {"d_layers_3_out", ltrt::DType::f32, 4, {64, 16, 14, 14}, 7751808},
+    {"d_layers_2_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 11766016},
+    {"d_layers_1_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 5343360},
+    {"d_layers_1_weight", ltrt::DType::f32, 1, {16}, 483584},
+    {"d_layers_1_bias", ltrt::DType::f32, 1, {16}, 483648},
+    {"d_layers_0_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 8554752},
+    {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 5, 5}, 481920},
+    {"d_layers_0_bias", ltrt::DType::f32, 1, {16}, 483520},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {25, 784}, 2132096},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1623,7 +1678,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 1927680};
     m.target = {"target", ltrt::DType::i64, 1, {64}, 2128384};
     m.output = {"layers_14_out", ltrt::DType::f32, 2, {64, 10}, 2129408};
-    m.accuracy = true;  // model.metrics
+    m.accuracy = true;   // model.metrics
     m.num_classes = 10;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam

@@ -87,23 +87,23 @@ constexpr int kBatch = 32;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 77056;
-  constexpr std::size_t target = 85248;
-  constexpr std::size_t layers_2_out = 85504;
-  constexpr std::size_t loss = 86784;
-  constexpr std::size_t d_loss = 86848;
-  constexpr std::size_t layers_1_out = 86912;
-  constexpr std::size_t d_layers_2_out = 95104;
-  constexpr std::size_t d_layers_1_out = 96384;
-  constexpr std::size_t d_layers_0_out = 104576;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 16384;
-  constexpr std::size_t layers_2_weight = 16640;
-  constexpr std::size_t layers_2_bias = 19200;
-  constexpr std::size_t d_layers_2_weight = 35904;
-  constexpr std::size_t d_layers_2_bias = 38464;
-  constexpr std::size_t d_layers_0_weight = 19264;
-  constexpr std::size_t d_layers_0_bias = 35648;
+constexpr std::size_t x = 77056;
+constexpr std::size_t target = 85248;
+constexpr std::size_t layers_2_out = 85504;
+constexpr std::size_t loss = 86784;
+constexpr std::size_t d_loss = 86848;
+constexpr std::size_t layers_1_out = 86912;
+constexpr std::size_t d_layers_2_out = 95104;
+constexpr std::size_t d_layers_1_out = 96384;
+constexpr std::size_t d_layers_0_out = 104576;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 16384;
+constexpr std::size_t layers_2_weight = 16640;
+constexpr std::size_t layers_2_bias = 19200;
+constexpr std::size_t d_layers_2_weight = 35904;
+constexpr std::size_t d_layers_2_bias = 38464;
+constexpr std::size_t d_layers_0_weight = 19264;
+constexpr std::size_t d_layers_0_bias = 35648;
 }  // namespace offset
 
 // layers.0: Linear(in_features=64, out_features=64, bias=True) + ReLU(inplace=False) (fused)
@@ -217,12 +217,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.2 backward: Linear(in_features=64, out_features=10, bias=True)
 // spec: model.layers[2]
 // dinp (32, 64) dweight (10, 64) dbias (10,) <- dout (32, 10) inp (32, 64) weight (10, 64)
-static void layers_2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 64, kOut = 10;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -260,7 +261,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 // layers.0 backward: Linear(in_features=64, out_features=64, bias=True)
 // spec: model.layers[0]
 // dweight (64, 64) dbias (64,) <- dout (32, 64) inp (32, 64) weight (64, 64)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate) {
   constexpr int kIn = 64, kOut = 64;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -284,23 +286,23 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (64, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (64,)
-  auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (10, 64)
-  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (10,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (64, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);          // (64,)
+  auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);      // (10, 64)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);          // (10,)
   auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (64, 64)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (64,)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);      // (64,)
   auto* const d_layers_2_weight = reinterpret_cast<float*>(arena + offset::d_layers_2_weight);  // (10, 64)
-  auto* const d_layers_2_bias = reinterpret_cast<float*>(arena + offset::d_layers_2_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 64)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (32, 10)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (32, 64)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (32, 64)
+  auto* const d_layers_2_bias = reinterpret_cast<float*>(arena + offset::d_layers_2_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                  // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                 // (32,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);            // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (32, 64)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (32, 10)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);        // (32, 64)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (32, 64)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -311,7 +313,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_2_out, d_loss, layers_2_out, target, n);
-  layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight, n, accumulate);
+  layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight,
+                    n, accumulate);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
   return loss[0];
@@ -320,14 +323,14 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (64, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (64,)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (64,)
   auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (10, 64)
-  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 64)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);             // (32,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (32, 64)
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n);
   loss_forward(loss, layers_2_out, target, n);
@@ -337,48 +340,48 @@ static float evaluation_step(std::byte* arena, int n) {
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (64, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (64,)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (64,)
   auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (10, 64)
-  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 10)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 64)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 64)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (32, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (32, 64)
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n);
 }
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 2, {64, 64}, 0}, 0, ltrt::InitKind::uniform, 0.125},
-  {{"layers.0.bias", ltrt::DType::f32, 1, {64}, 16384}, 4096, ltrt::InitKind::uniform, 0.125},
-  {{"layers.2.weight", ltrt::DType::f32, 2, {10, 64}, 16640}, 4160, ltrt::InitKind::uniform, 0.125},
-  {{"layers.2.bias", ltrt::DType::f32, 1, {10}, 19200}, 4800, ltrt::InitKind::uniform, 0.125},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {64, 64}, 0}, 0, ltrt::InitKind::uniform, 0.125},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {64}, 16384}, 4096, ltrt::InitKind::uniform, 0.125},
+    {{"layers.2.weight", ltrt::DType::f32, 2, {10, 64}, 16640}, 4160, ltrt::InitKind::uniform, 0.125},
+    {{"layers.2.bias", ltrt::DType::f32, 1, {10}, 19200}, 4800, ltrt::InitKind::uniform, 0.125},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Linear", 4160, "[32, 64]"},
-  {"layers.1", "ReLU", 0, "[32, 64]"},
-  {"layers.2", "Linear", 650, "[32, 10]"},
+    {"layers.0", "Linear", 4160, "[32, 64]"},
+    {"layers.1", "ReLU", 0, "[32, 64]"},
+    {"layers.2", "Linear", 650, "[32, 10]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 2, {32, 64}, 77056},
-  {"target", ltrt::DType::i64, 1, {32}, 85248},
-  {"layers_1_out", ltrt::DType::f32, 2, {32, 64}, 86912},
-  {"layers_2_out", ltrt::DType::f32, 2, {32, 10}, 85504},
-  {"loss", ltrt::DType::f32, 0, {}, 86784},
-  {"d_loss", ltrt::DType::f32, 0, {}, 86848},
-  {"d_layers_2_out", ltrt::DType::f32, 2, {32, 10}, 95104},
-  {"d_layers_2_weight", ltrt::DType::f32, 2, {10, 64}, 35904},
-  {"d_layers_2_bias", ltrt::DType::f32, 1, {10}, 38464},
-  {"d_layers_1_out", ltrt::DType::f32, 2, {32, 64}, 96384},
-  {"d_layers_0_out", ltrt::DType::f32, 2, {32, 64}, 104576},
-  {"d_layers_0_weight", ltrt::DType::f32, 2, {64, 64}, 19264},
-  {"d_layers_0_bias", ltrt::DType::f32, 1, {64}, 35648},
+    {"x", ltrt::DType::f32, 2, {32, 64}, 77056},
+    {"target", ltrt::DType::i64, 1, {32}, 85248},
+    {"layers_1_out", ltrt::DType::f32, 2, {32, 64}, 86912},
+    {"layers_2_out", ltrt::DType::f32, 2, {32, 10}, 85504},
+    {"loss", ltrt::DType::f32, 0, {}, 86784},
+    {"d_loss", ltrt::DType::f32, 0, {}, 86848},
+    {"d_layers_2_out", ltrt::DType::f32, 2, {32, 10}, 95104},
+    {"d_layers_2_weight", ltrt::DType::f32, 2, {10, 64}, 35904},
+    {"d_layers_2_bias", ltrt::DType::f32, 1, {10}, 38464},
+    {"d_layers_1_out", ltrt::DType::f32, 2, {32, 64}, 96384},
+    {"d_layers_0_out", ltrt::DType::f32, 2, {32, 64}, 104576},
+    {"d_layers_0_weight", ltrt::DType::f32, 2, {64, 64}, 19264},
+    {"d_layers_0_bias", ltrt::DType::f32, 1, {64}, 35648},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -429,7 +432,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {32, 64}, 77056};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 85248};
     m.output = {"layers_2_out", ltrt::DType::f32, 2, {32, 10}, 85504};
-    m.accuracy = true;  // model.metrics
+    m.accuracy = true;   // model.metrics
     m.num_classes = 10;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam

@@ -30,48 +30,53 @@ constexpr int kReduceThreads = 1024;  // TUNE: threads of a loss's reduction (a 
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
-  constexpr std::size_t x = 77056;
-  constexpr std::size_t target = 85248;
-  constexpr std::size_t layers_2_out = 85504;
-  constexpr std::size_t loss = 86784;
-  constexpr std::size_t d_loss = 86848;
-  constexpr std::size_t layers_1_out = 86912;
-  constexpr std::size_t d_layers_2_out = 95104;
-  constexpr std::size_t d_layers_1_out = 96384;
-  constexpr std::size_t d_layers_0_out = 104576;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 16384;
-  constexpr std::size_t layers_2_weight = 16640;
-  constexpr std::size_t layers_2_bias = 19200;
-  constexpr std::size_t d_layers_2_weight = 35904;
-  constexpr std::size_t d_layers_2_bias = 38464;
-  constexpr std::size_t d_layers_0_weight = 19264;
-  constexpr std::size_t d_layers_0_bias = 35648;
+constexpr std::size_t x = 77056;
+constexpr std::size_t target = 85248;
+constexpr std::size_t layers_2_out = 85504;
+constexpr std::size_t loss = 86784;
+constexpr std::size_t d_loss = 86848;
+constexpr std::size_t layers_1_out = 86912;
+constexpr std::size_t d_layers_2_out = 95104;
+constexpr std::size_t d_layers_1_out = 96384;
+constexpr std::size_t d_layers_0_out = 104576;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 16384;
+constexpr std::size_t layers_2_weight = 16640;
+constexpr std::size_t layers_2_bias = 19200;
+constexpr std::size_t d_layers_2_weight = 35904;
+constexpr std::size_t d_layers_2_bias = 38464;
+constexpr std::size_t d_layers_0_weight = 19264;
+constexpr std::size_t d_layers_0_bias = 35648;
 }  // namespace offset
 
 // layers.0: Linear(in_features=64, out_features=64, bias=True) + ReLU(inplace=False) (fused)
 // spec: model.layers[0], model.layers[1]
 // out (32, 64) <- inp (32, 64) weight (64, 64) bias (64,)
-static void layers_0_forward(float* out, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_0_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 64;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::relu_bias, bias);  // inp @ weight^T + bias, ReLU
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::relu_bias,
+                    bias);  // inp @ weight^T + bias, ReLU
 }
 
 // layers.2: Linear(in_features=64, out_features=10, bias=True)
 // spec: model.layers[2]
 // out (32, 10) <- inp (32, 64) weight (10, 64) bias (10,)
-static void layers_2_forward(float* out, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_2_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 10;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
+                    bias);  // inp @ weight^T + bias
 }
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
 // loss () <- inp (32, 10) target (32,)
 
-__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
+__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp,
+                                    const std::int64_t* __restrict__ target, int rows) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -103,10 +108,13 @@ __global__ void loss_forward_kernel(float* __restrict__ loss, const float* __res
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
+  if (threadIdx.x == 0)
+    loss[0] =
+        static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
+static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n,
+                         const ltrt::cuda::Context& ctx) {
   loss_forward_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(loss, inp, target, n);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_kernel");
 }
@@ -115,7 +123,8 @@ static void loss_forward(float* loss, const float* inp, const std::int64_t* targ
 // spec: model.loss
 // dinp (32, 10) <- dloss () inp (32, 10) target (32,)
 
-__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
+__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
+                                     const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -150,9 +159,11 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
   }
 }
 
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n,
+                          const ltrt::cuda::Context& ctx) {
   const int rows = n;
-  loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kReduceThreads), kReduceThreads, 0, ctx.stream>>>(dinp, dloss, inp, target, rows);
+  loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kReduceThreads), kReduceThreads, 0, ctx.stream>>>(
+      dinp, dloss, inp, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -160,7 +171,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.layers[2]
 // dinp (32, 64) dweight (10, 64) dbias (10,) <- dout (32, 10) inp (32, 64) weight (10, 64)
 
-__global__ void layers_2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 10;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -169,12 +181,14 @@ __global__ void layers_2_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 10;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
-  layers_2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
+  layers_2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_dbias_kernel");
 }
 
@@ -182,7 +196,8 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[1]
 // dinp (32, 64) <- dout (32, 64) out (32, 64)
 
-__global__ void layers_1_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ out, int count) {
+__global__ void layers_1_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
+                                         const float* __restrict__ out, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
@@ -192,7 +207,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
   constexpr int kNumel = 64;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_1_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out, count);
+  layers_1_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+                                                                                                 count);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_kernel");
 }
 
@@ -200,7 +216,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 // spec: model.layers[0]
 // dweight (64, 64) dbias (64,) <- dout (32, 64) inp (32, 64) weight (64, 64)
 
-__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 64;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -209,11 +226,13 @@ __global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 64;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dbias_kernel");
 }
 
@@ -221,24 +240,25 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // backward in reverse from d(loss) = ctx.scalars->loss_scale. Parameter gradients are
 // written, or added to when accumulate is set. Everything is enqueued on ctx.stream.
 void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (64, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (64,)
-  auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (10, 64)
-  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (10,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (64, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);          // (64,)
+  auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);      // (10, 64)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);          // (10,)
   auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (64, 64)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (64,)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);      // (64,)
   auto* const d_layers_2_weight = reinterpret_cast<float*>(arena + offset::d_layers_2_weight);  // (10, 64)
-  auto* const d_layers_2_bias = reinterpret_cast<float*>(arena + offset::d_layers_2_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 64)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (32, 10)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (32, 64)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (32, 64)
-  LTRT_CUDA_CHECK(cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
+  auto* const d_layers_2_bias = reinterpret_cast<float*>(arena + offset::d_layers_2_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                  // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                 // (32,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);            // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (32, 64)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (32, 10)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);        // (32, 64)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (32, 64)
+  LTRT_CUDA_CHECK(
+      cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
   // forward
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
@@ -247,7 +267,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
   // backward
   loss_backward(d_layers_2_out, d_loss, layers_2_out, target, n, ctx);
-  layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight, n, accumulate, ctx);
+  layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight,
+                    n, accumulate, ctx);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n, ctx);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate, ctx);
 }
@@ -255,14 +276,14 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (64, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (64,)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (64,)
   auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (10, 64)
-  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 64)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);             // (32,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (32, 64)
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n, ctx);
   loss_forward(loss, layers_2_out, target, n, ctx);
@@ -271,12 +292,12 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (64, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (64,)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (64,)
   auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (10, 64)
-  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 10)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 64)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 64)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (32, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (32, 64)
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n, ctx);
 }

@@ -108,36 +108,36 @@ constexpr int kBatch = 16;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t tokens = 29184;
-  constexpr std::size_t target = 29952;
-  constexpr std::size_t layers_5_out = 30080;
-  constexpr std::size_t loss = 30336;
-  constexpr std::size_t d_loss = 30400;
-  constexpr std::size_t layers_0_out = 30464;
-  constexpr std::size_t layers_1_out = 33536;
-  constexpr std::size_t layers_1_out_mean = 36608;
-  constexpr std::size_t layers_1_out_rstd = 36992;
-  constexpr std::size_t layers_4_out = 37376;
-  constexpr std::size_t layers_3_out = 39424;
-  constexpr std::size_t d_layers_5_out = 41472;
-  constexpr std::size_t d_layers_4_out = 41728;
-  constexpr std::size_t d_layers_3_out = 37376;
-  constexpr std::size_t d_layers_2_out = 39424;
-  constexpr std::size_t d_layers_0_out = 33536;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_1_weight = 384;
-  constexpr std::size_t layers_1_bias = 416;
-  constexpr std::size_t layers_3_weight = 448;
-  constexpr std::size_t layers_3_bias = 6592;
-  constexpr std::size_t layers_5_weight = 6720;
-  constexpr std::size_t layers_5_bias = 7232;
-  constexpr std::size_t d_layers_5_weight = 14016;
-  constexpr std::size_t d_layers_5_bias = 14528;
-  constexpr std::size_t d_layers_3_weight = 7744;
-  constexpr std::size_t d_layers_3_bias = 13888;
-  constexpr std::size_t d_layers_1_weight = 7680;
-  constexpr std::size_t d_layers_1_bias = 7712;
-  constexpr std::size_t d_layers_0_weight = 7296;
+constexpr std::size_t tokens = 29184;
+constexpr std::size_t target = 29952;
+constexpr std::size_t layers_5_out = 30080;
+constexpr std::size_t loss = 30336;
+constexpr std::size_t d_loss = 30400;
+constexpr std::size_t layers_0_out = 30464;
+constexpr std::size_t layers_1_out = 33536;
+constexpr std::size_t layers_1_out_mean = 36608;
+constexpr std::size_t layers_1_out_rstd = 36992;
+constexpr std::size_t layers_4_out = 37376;
+constexpr std::size_t layers_3_out = 39424;
+constexpr std::size_t d_layers_5_out = 41472;
+constexpr std::size_t d_layers_4_out = 41728;
+constexpr std::size_t d_layers_3_out = 37376;
+constexpr std::size_t d_layers_2_out = 39424;
+constexpr std::size_t d_layers_0_out = 33536;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_1_weight = 384;
+constexpr std::size_t layers_1_bias = 416;
+constexpr std::size_t layers_3_weight = 448;
+constexpr std::size_t layers_3_bias = 6592;
+constexpr std::size_t layers_5_weight = 6720;
+constexpr std::size_t layers_5_bias = 7232;
+constexpr std::size_t d_layers_5_weight = 14016;
+constexpr std::size_t d_layers_5_bias = 14528;
+constexpr std::size_t d_layers_3_weight = 7744;
+constexpr std::size_t d_layers_3_bias = 13888;
+constexpr std::size_t d_layers_1_weight = 7680;
+constexpr std::size_t d_layers_1_bias = 7712;
+constexpr std::size_t d_layers_0_weight = 7296;
 }  // namespace offset
 
 // layers.0: Embedding(num_embeddings=12, embedding_dim=8, padding_idx=0, norm_type=2.0, scale_grad_by_freq=False, sparse=False)
@@ -145,7 +145,7 @@ namespace offset {
 // out (16, 6, 8) <- inp (16, 6) weight (12, 8)
 static void layers_0_forward(float* out, const std::int64_t* inp, const float* weight, int n) {
   constexpr int kIndices = 6;  // per sample
-  constexpr int kDim = 8;  // embedding_dim
+  constexpr int kDim = 8;      // embedding_dim
   // Every index lies in [0, 12): the data loader checked them.
   for (int i = 0; i < n * kIndices; ++i) {
     const float* row = weight + inp[i] * kDim;
@@ -156,9 +156,10 @@ static void layers_0_forward(float* out, const std::int64_t* inp, const float* w
 // layers.1: LayerNorm(normalized_shape=[8], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.layers[1]
 // out (16, 6, 8) mean (16, 6) rstd (16, 6) <- inp (16, 6, 8) weight (8,) bias (8,)
-static void layers_1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void layers_1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                             const float* bias, int n) {
   constexpr int kGroups = 6;  // normalised groups per sample
-  constexpr int kDim = 8;  // elements per group: normalized_shape [8]
+  constexpr int kDim = 8;     // elements per group: normalized_shape [8]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -181,7 +182,8 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
 // layers.3: Linear(in_features=48, out_features=32, bias=True) + GELU(approximate='none') (fused)
 // spec: model.layers[3], model.layers[4]
 // out (16, 32) preact (16, 32) <- inp (16, 48) weight (32, 48) bias (32,)
-static void layers_3_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
+static void layers_3_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias,
+                             int n) {
   constexpr int kIn = 48, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   constexpr float kInvSqrt2 = 0.7071067811865476f;
@@ -292,12 +294,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.5 backward: Linear(in_features=32, out_features=4, bias=True)
 // spec: model.layers[5]
 // dinp (16, 32) dweight (4, 32) dbias (4,) <- dout (16, 4) inp (16, 32) weight (4, 32)
-static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 32, kOut = 4;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -336,12 +339,13 @@ static void layers_4_backward(float* dinp, const float* dout, const float* inp, 
 // layers.3 backward: Linear(in_features=48, out_features=32, bias=True)
 // spec: model.layers[3]
 // dinp (16, 48) dweight (32, 48) dbias (32,) <- dout (16, 32) inp (16, 48) weight (32, 48)
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -367,9 +371,10 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.1 backward: LayerNorm(normalized_shape=[8], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.layers[1]
 // dinp (16, 6, 8) dweight (8,) dbias (8,) <- dout (16, 6, 8) inp (16, 6, 8) mean (16, 6) rstd (16, 6) weight (8,)
-static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 6;  // normalised groups per sample
-  constexpr int kDim = 8;  // elements per group: normalized_shape [8]
+  constexpr int kDim = 8;     // elements per group: normalized_shape [8]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -399,7 +404,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 // dweight (12, 8) <- dout (16, 6, 8) inp (16, 6)
 static void layers_0_backward(float* dweight, const float* dout, const std::int64_t* inp, int n, bool accumulate) {
   constexpr int kIndices = 6;  // per sample
-  constexpr int kDim = 8;  // embedding_dim
+  constexpr int kDim = 8;      // embedding_dim
   constexpr int kNumEmbeddings = 12;
   constexpr std::int64_t kPaddingIdx = 0;  // its row gets no gradient
   if (!accumulate) std::fill(dweight, dweight + kNumEmbeddings * kDim, 0.0f);
@@ -415,38 +420,38 @@ static void layers_0_backward(float* dweight, const float* dout, const std::int6
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (12, 8)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (8,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 48)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (4, 32)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (4,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (12, 8)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);      // (8,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);          // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);      // (32, 48)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);          // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);      // (4, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);          // (4,)
   auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (12, 8)
   auto* const d_layers_1_weight = reinterpret_cast<float*>(arena + offset::d_layers_1_weight);  // (8,)
-  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);  // (8,)
+  auto* const d_layers_1_bias = reinterpret_cast<float*>(arena + offset::d_layers_1_bias);      // (8,)
   auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);  // (32, 48)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);  // (32,)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);      // (32,)
   auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);  // (4, 32)
-  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (4,)
-  auto* const tokens = reinterpret_cast<std::int64_t*>(arena + offset::tokens);  // (16, 6)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (16,)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 6, 8)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 6, 8)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 48)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (16, 6, 8)
+  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);      // (4,)
+  auto* const tokens = reinterpret_cast<std::int64_t*>(arena + offset::tokens);                 // (16, 6)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                 // (16,)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);            // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (16, 6, 8)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (16, 6, 8)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (16, 48)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (16, 6, 8)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (16, 6)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16, 6)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (16, 32)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (16, 48)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (16, 6, 8)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (16, 4)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);            // (16, 32)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (16, 32)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (16, 32)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (16, 48)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (16, 6, 8)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);        // (16, 4)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (16, 32)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -459,34 +464,37 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n);
-  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
+                    n, accumulate);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_3_out, n);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
-  layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, n, accumulate);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
+                    n, accumulate);
+  layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean,
+                    layers_1_out_rstd, layers_1_weight, n, accumulate);
   layers_0_backward(d_layers_0_weight, d_layers_0_out, tokens, n, accumulate);
   return loss[0];
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (12, 8)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (8,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 48)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (4, 32)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (4,)
-  auto* const tokens = reinterpret_cast<std::int64_t*>(arena + offset::tokens);  // (16, 6)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (16,)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 6, 8)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 6, 8)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 48)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (12, 8)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);      // (8,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);          // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);      // (32, 48)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);          // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);      // (4, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);          // (4,)
+  auto* const tokens = reinterpret_cast<std::int64_t*>(arena + offset::tokens);                 // (16, 6)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                 // (16,)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);            // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (16, 6, 8)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (16, 6, 8)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (16, 48)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (16, 6)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16, 6)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);            // (16, 32)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (16, 32)
   layers_0_forward(layers_0_out, tokens, layers_0_weight, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
@@ -497,22 +505,22 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (12, 8)
-  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);  // (8,)
-  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);  // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 48)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (4, 32)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (4,)
-  auto* const tokens = reinterpret_cast<std::int64_t*>(arena + offset::tokens);  // (16, 6)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 4)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 6, 8)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 6, 8)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 48)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (12, 8)
+  auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);      // (8,)
+  auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);          // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);      // (32, 48)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);          // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);      // (4, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);          // (4,)
+  auto* const tokens = reinterpret_cast<std::int64_t*>(arena + offset::tokens);                 // (16, 6)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);            // (16, 4)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (16, 6, 8)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (16, 6, 8)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (16, 48)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (16, 6)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16, 6)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);            // (16, 32)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (16, 32)
   layers_0_forward(layers_0_out, tokens, layers_0_weight, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
@@ -521,54 +529,51 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 2, {12, 8}, 0}, 0, ltrt::InitKind::normal, 1.0, 0},
-  {{"layers.1.weight", ltrt::DType::f32, 1, {8}, 384}, 96, ltrt::InitKind::ones, 0.0},
-  {{"layers.1.bias", ltrt::DType::f32, 1, {8}, 416}, 104, ltrt::InitKind::zeros, 0.0},
-  {{"layers.3.weight", ltrt::DType::f32, 2, {32, 48}, 448}, 112, ltrt::InitKind::uniform, 0.14433756729740646},
-  {{"layers.3.bias", ltrt::DType::f32, 1, {32}, 6592}, 1648, ltrt::InitKind::uniform, 0.14433756729740646},
-  {{"layers.5.weight", ltrt::DType::f32, 2, {4, 32}, 6720}, 1680, ltrt::InitKind::uniform, 0.17677669529663687},
-  {{"layers.5.bias", ltrt::DType::f32, 1, {4}, 7232}, 1808, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {12, 8}, 0}, 0, ltrt::InitKind::normal, 1.0, 0},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {8}, 384}, 96, ltrt::InitKind::ones, 0.0},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {8}, 416}, 104, ltrt::InitKind::zeros, 0.0},
+    {{"layers.3.weight", ltrt::DType::f32, 2, {32, 48}, 448}, 112, ltrt::InitKind::uniform, 0.14433756729740646},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {32}, 6592}, 1648, ltrt::InitKind::uniform, 0.14433756729740646},
+    {{"layers.5.weight", ltrt::DType::f32, 2, {4, 32}, 6720}, 1680, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {4}, 7232}, 1808, ltrt::InitKind::uniform, 0.17677669529663687},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Embedding", 96, "[16, 6, 8]"},
-  {"layers.1", "LayerNorm", 16, "[16, 6, 8]"},
-  {"layers.2", "Flatten", 0, "[16, 48]"},
-  {"layers.3", "Linear", 1568, "[16, 32]"},
-  {"layers.4", "GELU", 0, "[16, 32]"},
-  {"layers.5", "Linear", 132, "[16, 4]"},
+    {"layers.0", "Embedding", 96, "[16, 6, 8]"}, {"layers.1", "LayerNorm", 16, "[16, 6, 8]"},
+    {"layers.2", "Flatten", 0, "[16, 48]"},      {"layers.3", "Linear", 1568, "[16, 32]"},
+    {"layers.4", "GELU", 0, "[16, 32]"},         {"layers.5", "Linear", 132, "[16, 4]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"tokens", ltrt::DType::i64, 2, {16, 6}, 29184},
-  {"target", ltrt::DType::i64, 1, {16}, 29952},
-  {"layers_0_out", ltrt::DType::f32, 3, {16, 6, 8}, 30464},
-  {"layers_1_out", ltrt::DType::f32, 3, {16, 6, 8}, 33536},
-  {"layers_1_out_mean", ltrt::DType::f32, 2, {16, 6}, 36608},
-  {"layers_1_out_rstd", ltrt::DType::f32, 2, {16, 6}, 36992},
-  {"layers_2_out", ltrt::DType::f32, 2, {16, 48}, 33536},
-  {"layers_3_out", ltrt::DType::f32, 2, {16, 32}, 39424},
-  {"layers_4_out", ltrt::DType::f32, 2, {16, 32}, 37376},
-  {"layers_5_out", ltrt::DType::f32, 2, {16, 4}, 30080},
-  {"loss", ltrt::DType::f32, 0, {}, 30336},
-  {"d_loss", ltrt::DType::f32, 0, {}, 30400},
-  {"d_layers_5_out", ltrt::DType::f32, 2, {16, 4}, 41472},
-  {"d_layers_5_weight", ltrt::DType::f32, 2, {4, 32}, 14016},
-  {"d_layers_5_bias", ltrt::DType::f32, 1, {4}, 14528},
-  {"d_layers_4_out", ltrt::DType::f32, 2, {16, 32}, 41728},
-  {"d_layers_3_out", ltrt::DType::f32, 2, {16, 32}, 37376},
-  {"d_layers_3_weight", ltrt::DType::f32, 2, {32, 48}, 7744},
-  {"d_layers_3_bias", ltrt::DType::f32, 1, {32}, 13888},
-  {"d_layers_2_out", ltrt::DType::f32, 2, {16, 48}, 39424},
-  {"d_layers_1_out", ltrt::DType::f32, 3, {16, 6, 8}, 39424},
-  {"d_layers_1_weight", ltrt::DType::f32, 1, {8}, 7680},
-  {"d_layers_1_bias", ltrt::DType::f32, 1, {8}, 7712},
-  {"d_layers_0_out", ltrt::DType::f32, 3, {16, 6, 8}, 33536},
-  {"d_layers_0_weight", ltrt::DType::f32, 2, {12, 8}, 7296},
+    {"tokens", ltrt::DType::i64, 2, {16, 6}, 29184},
+    {"target", ltrt::DType::i64, 1, {16}, 29952},
+    {"layers_0_out", ltrt::DType::f32, 3, {16, 6, 8}, 30464},
+    {"layers_1_out", ltrt::DType::f32, 3, {16, 6, 8}, 33536},
+    {"layers_1_out_mean", ltrt::DType::f32, 2, {16, 6}, 36608},
+    {"layers_1_out_rstd", ltrt::DType::f32, 2, {16, 6}, 36992},
+    {"layers_2_out", ltrt::DType::f32, 2, {16, 48}, 33536},
+    {"layers_3_out", ltrt::DType::f32, 2, {16, 32}, 39424},
+    {"layers_4_out", ltrt::DType::f32, 2, {16, 32}, 37376},
+    {"layers_5_out", ltrt::DType::f32, 2, {16, 4}, 30080},
+    {"loss", ltrt::DType::f32, 0, {}, 30336},
+    {"d_loss", ltrt::DType::f32, 0, {}, 30400},
+    {"d_layers_5_out", ltrt::DType::f32, 2, {16, 4}, 41472},
+    {"d_layers_5_weight", ltrt::DType::f32, 2, {4, 32}, 14016},
+    {"d_layers_5_bias", ltrt::DType::f32, 1, {4}, 14528},
+    {"d_layers_4_out", ltrt::DType::f32, 2, {16, 32}, 41728},
+    {"d_layers_3_out", ltrt::DType::f32, 2, {16, 32}, 37376},
+    {"d_layers_3_weight", ltrt::DType::f32, 2, {32, 48}, 7744},
+    {"d_layers_3_bias", ltrt::DType::f32, 1, {32}, 13888},
+    {"d_layers_2_out", ltrt::DType::f32, 2, {16, 48}, 39424},
+    {"d_layers_1_out", ltrt::DType::f32, 3, {16, 6, 8}, 39424},
+    {"d_layers_1_weight", ltrt::DType::f32, 1, {8}, 7680},
+    {"d_layers_1_bias", ltrt::DType::f32, 1, {8}, 7712},
+    {"d_layers_0_out", ltrt::DType::f32, 3, {16, 6, 8}, 33536},
+    {"d_layers_0_weight", ltrt::DType::f32, 2, {12, 8}, 7296},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -621,7 +626,7 @@ const ltrt::ModelDef& model() {
     m.target = {"target", ltrt::DType::i64, 1, {16}, 29952};
     m.output = {"layers_5_out", ltrt::DType::f32, 2, {16, 4}, 30080};
     m.accuracy = false;  // model.metrics
-    m.num_classes = 4;  // 0: regression targets
+    m.num_classes = 4;   // 0: regression targets
     m.ignore_index = -100;
     m.num_embeddings = 12;  // the data loader refuses indices outside [0, num_embeddings)
     // optimizer: torch.optim.Adam

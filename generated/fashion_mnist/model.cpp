@@ -125,47 +125,48 @@ constexpr int kBatch = 64;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 84224;
-  constexpr std::size_t target = 284928;
-  constexpr std::size_t layers_7_out = 285440;
-  constexpr std::size_t loss = 288000;
-  constexpr std::size_t d_loss = 288064;
-  constexpr std::size_t layers_1_out = 288128;
-  constexpr std::size_t layers_0_columns = 1672576;
-  constexpr std::size_t layers_2_out = 1672576;
-  constexpr std::size_t layers_2_out_indices = 2018688;
-  constexpr std::size_t layers_4_out = 2710912;
-  constexpr std::size_t layers_3_columns = 3206528;
-  constexpr std::size_t layers_5_out = 3206528;
-  constexpr std::size_t layers_5_out_indices = 3308928;
-  constexpr std::size_t d_layers_7_out = 3513728;
-  constexpr std::size_t d_layers_6_out = 3516288;
-  constexpr std::size_t d_layers_4_out = 3618688;
-  constexpr std::size_t d_layers_3_out = 4114304;
-  constexpr std::size_t d_layers_2_out = 2710912;
-  constexpr std::size_t d_layers_3_columns = 3057024;
-  constexpr std::size_t d_layers_1_out = 3057024;
-  constexpr std::size_t d_layers_0_out = 1672576;
-  constexpr std::size_t d_layers_0_columns = 288128;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 288;
-  constexpr std::size_t layers_3_weight = 320;
-  constexpr std::size_t layers_3_bias = 4928;
-  constexpr std::size_t layers_7_weight = 4992;
-  constexpr std::size_t layers_7_bias = 20992;
-  constexpr std::size_t d_layers_7_weight = 26048;
-  constexpr std::size_t d_layers_7_bias = 42048;
-  constexpr std::size_t d_layers_3_weight = 21376;
-  constexpr std::size_t d_layers_3_bias = 25984;
-  constexpr std::size_t d_layers_0_weight = 21056;
-  constexpr std::size_t d_layers_0_bias = 21344;
+constexpr std::size_t x = 84224;
+constexpr std::size_t target = 284928;
+constexpr std::size_t layers_7_out = 285440;
+constexpr std::size_t loss = 288000;
+constexpr std::size_t d_loss = 288064;
+constexpr std::size_t layers_1_out = 288128;
+constexpr std::size_t layers_0_columns = 1672576;
+constexpr std::size_t layers_2_out = 1672576;
+constexpr std::size_t layers_2_out_indices = 2018688;
+constexpr std::size_t layers_4_out = 2710912;
+constexpr std::size_t layers_3_columns = 3206528;
+constexpr std::size_t layers_5_out = 3206528;
+constexpr std::size_t layers_5_out_indices = 3308928;
+constexpr std::size_t d_layers_7_out = 3513728;
+constexpr std::size_t d_layers_6_out = 3516288;
+constexpr std::size_t d_layers_4_out = 3618688;
+constexpr std::size_t d_layers_3_out = 4114304;
+constexpr std::size_t d_layers_2_out = 2710912;
+constexpr std::size_t d_layers_3_columns = 3057024;
+constexpr std::size_t d_layers_1_out = 3057024;
+constexpr std::size_t d_layers_0_out = 1672576;
+constexpr std::size_t d_layers_0_columns = 288128;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 288;
+constexpr std::size_t layers_3_weight = 320;
+constexpr std::size_t layers_3_bias = 4928;
+constexpr std::size_t layers_7_weight = 4992;
+constexpr std::size_t layers_7_bias = 20992;
+constexpr std::size_t d_layers_7_weight = 26048;
+constexpr std::size_t d_layers_7_bias = 42048;
+constexpr std::size_t d_layers_3_weight = 21376;
+constexpr std::size_t d_layers_3_bias = 25984;
+constexpr std::size_t d_layers_0_weight = 21056;
+constexpr std::size_t d_layers_0_bias = 21344;
 }  // namespace offset
 
 // layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[0], model.layers[1]
 // out (64, 8, 26, 26) columns (9, 676) <- inp (64, 1, 28, 28) weight (8, 1, 3, 3) bias (8,)
-static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 1, kH = 28, kW = 28;  // input channels, height, width
+static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
+                             int n) {
+  constexpr int kIn = 1, kH = 28, kW = 28;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 26, kOutW = 26;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -173,8 +174,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -206,7 +207,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
       for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f, y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 1.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
       }
       for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
     }
@@ -242,8 +244,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
 // spec: model.layers[2]
 // out (64, 8, 13, 13) indices (64, 8, 13, 13) <- inp (64, 8, 26, 26)
 static void layers_2_forward(float* out, std::int64_t* indices, const float* inp, int n) {
-  constexpr int kChannels = 8;  // pooled one plane at a time
-  constexpr int kH = 26, kW = 26;  // input plane
+  constexpr int kChannels = 8;           // pooled one plane at a time
+  constexpr int kH = 26, kW = 26;        // input plane
   constexpr int kOutH = 13, kOutW = 13;  // output plane
   constexpr int kKernelH = 2, kKernelW = 2;
   constexpr int kStrideH = 2, kStrideW = 2;
@@ -279,8 +281,9 @@ static void layers_2_forward(float* out, std::int64_t* indices, const float* inp
 // layers.3: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[3], model.layers[4]
 // out (64, 16, 11, 11) columns (72, 121) <- inp (64, 8, 13, 13) weight (16, 8, 3, 3) bias (16,)
-static void layers_3_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 8, kH = 13, kW = 13;  // input channels, height, width
+static void layers_3_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
+                             int n) {
+  constexpr int kIn = 8, kH = 13, kW = 13;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 11, kOutW = 11;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -288,8 +291,8 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
       const float* x = inp + i * kIn * kH * kW;
@@ -321,7 +324,8 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
       for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f, y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+                    columns + g * kPatch * kPixels, 1.0f,
+                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
       }
       for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
     }
@@ -357,8 +361,8 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
 // spec: model.layers[5]
 // out (64, 16, 5, 5) indices (64, 16, 5, 5) <- inp (64, 16, 11, 11)
 static void layers_5_forward(float* out, std::int64_t* indices, const float* inp, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 11, kW = 11;  // input plane
+  constexpr int kChannels = 16;        // pooled one plane at a time
+  constexpr int kH = 11, kW = 11;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
   constexpr int kKernelH = 2, kKernelW = 2;
   constexpr int kStrideH = 2, kStrideW = 2;
@@ -476,12 +480,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.7 backward: Linear(in_features=400, out_features=10, bias=True)
 // spec: model.layers[7]
 // dinp (64, 400) dweight (10, 400) dbias (10,) <- dout (64, 10) inp (64, 400) weight (10, 400)
-static void layers_7_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_7_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 400, kOut = 10;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -508,8 +513,8 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[5]
 // dinp (64, 16, 11, 11) <- dout (64, 16, 5, 5) indices (64, 16, 5, 5)
 static void layers_5_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
-  constexpr int kChannels = 16;  // pooled one plane at a time
-  constexpr int kH = 11, kW = 11;  // input plane
+  constexpr int kChannels = 16;        // pooled one plane at a time
+  constexpr int kH = 11, kW = 11;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -532,8 +537,9 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[3]
 // dinp (64, 8, 13, 13) dweight (16, 8, 3, 3) dbias (16,) columns (72, 121) <- dout (64, 16, 11, 11) inp (64, 8, 13, 13) weight (16, 8, 3, 3)
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
-  constexpr int kIn = 8, kH = 13, kW = 13;  // input channels, height, width
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
+                              const float* inp, const float* weight, int n, bool accumulate) {
+  constexpr int kIn = 8, kH = 13, kW = 13;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 11, kOutW = 11;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -541,8 +547,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -574,7 +580,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
       // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
       for (int g = 0; g < kGroups; ++g) {
@@ -641,8 +648,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
 // spec: model.layers[2]
 // dinp (64, 8, 26, 26) <- dout (64, 8, 13, 13) indices (64, 8, 13, 13)
 static void layers_2_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
-  constexpr int kChannels = 8;  // pooled one plane at a time
-  constexpr int kH = 26, kW = 26;  // input plane
+  constexpr int kChannels = 8;           // pooled one plane at a time
+  constexpr int kH = 26, kW = 26;        // input plane
   constexpr int kOutH = 13, kOutW = 13;  // output plane
   std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
   for (int plane = 0; plane < n * kChannels; ++plane) {
@@ -665,8 +672,9 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
 // dweight (8, 1, 3, 3) dbias (8,) columns (9, 676) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
-static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n, bool accumulate) {
-  constexpr int kIn = 1, kH = 28, kW = 28;  // input channels, height, width
+static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n,
+                              bool accumulate) {
+  constexpr int kIn = 1, kH = 28, kW = 28;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 26, kOutW = 26;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
   constexpr int kStrideH = 1, kStrideW = 1;
@@ -674,8 +682,8 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
   constexpr int kDilationH = 1, kDilationW = 1;
   constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr bool kUseIm2col = true;  // TUNE: im2col + sgemm (true) or direct loops (false)
+  constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
+  constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -707,7 +715,8 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
       }
       for (int g = 0; g < kGroups; ++g) {
         ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,
-                    columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
+                    columns + g * kPatch * kPixels, 1.0f,
+                    dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
     }
   } else {
@@ -747,37 +756,39 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (8, 1, 3, 3)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (16, 8, 3, 3)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (16,)
-  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);  // (10, 400)
-  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);  // (10,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (8, 1, 3, 3)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (8,)
-  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);  // (16, 8, 3, 3)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);  // (16,)
-  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);  // (10, 400)
-  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (64, 1, 28, 28)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (64,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (64, 8, 26, 26)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (8, 1, 3, 3)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);            // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);        // (16, 8, 3, 3)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);            // (16,)
+  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);        // (10, 400)
+  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);            // (10,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);    // (8, 1, 3, 3)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);        // (8,)
+  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);    // (16, 8, 3, 3)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);        // (16,)
+  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);    // (10, 400)
+  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);        // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                    // (64, 1, 28, 28)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                   // (64,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 8, 26, 26)
   auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 676)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 676)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 8, 13, 13)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (64, 8, 26, 26)
-  auto* const layers_2_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);  // (64, 8, 13, 13)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 16, 11, 11)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (64, 8, 13, 13)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 676)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (64, 8, 13, 13)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (64, 8, 26, 26)
+  auto* const layers_2_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                      // (64, 8, 13, 13)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (64, 16, 11, 11)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (64, 8, 13, 13)
   auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);  // (72, 121)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (64, 8, 26, 26)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 121)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 400)
-  auto* const layers_5_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);  // (64, 16, 5, 5)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 8, 26, 26)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);      // (72, 121)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 400)
+  auto* const layers_5_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);              // (64, 16, 5, 5)
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);  // (64, 10)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 400)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 16, 5, 5)
@@ -796,10 +807,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_7_out, d_loss, layers_7_out, target, n);
-  layers_7_backward(d_layers_6_out, d_layers_7_weight, d_layers_7_bias, d_layers_7_out, layers_6_out, layers_7_weight, n, accumulate);
+  layers_7_backward(d_layers_6_out, d_layers_7_weight, d_layers_7_bias, d_layers_7_out, layers_6_out, layers_7_weight,
+                    n, accumulate);
   layers_5_backward(d_layers_4_out, d_layers_5_out, layers_5_out_indices, n);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_out,
+                    layers_2_out, layers_3_weight, n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_indices, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
@@ -808,25 +821,27 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (8, 1, 3, 3)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (16, 8, 3, 3)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (16,)
-  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);  // (10, 400)
-  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (64, 1, 28, 28)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (64,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (64, 8, 26, 26)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (8, 1, 3, 3)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);        // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);    // (16, 8, 3, 3)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);        // (16,)
+  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);    // (10, 400)
+  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);        // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (64, 1, 28, 28)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);               // (64,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 8, 26, 26)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 676)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 8, 13, 13)
-  auto* const layers_2_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);  // (64, 8, 13, 13)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 16, 11, 11)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 8, 13, 13)
+  auto* const layers_2_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (64, 8, 13, 13)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 16, 11, 11)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 121)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 400)
-  auto* const layers_5_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);  // (64, 16, 5, 5)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 400)
+  auto* const layers_5_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);  // (64, 16, 5, 5)
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
@@ -838,23 +853,25 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (8, 1, 3, 3)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (16, 8, 3, 3)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (16,)
-  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);  // (10, 400)
-  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (64, 1, 28, 28)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);  // (64, 10)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (64, 8, 26, 26)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);    // (8, 1, 3, 3)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);        // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);    // (16, 8, 3, 3)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);        // (16,)
+  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);    // (10, 400)
+  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);        // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (64, 1, 28, 28)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (64, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 8, 26, 26)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 676)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 8, 13, 13)
-  auto* const layers_2_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);  // (64, 8, 13, 13)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 16, 11, 11)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 8, 13, 13)
+  auto* const layers_2_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (64, 8, 13, 13)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 16, 11, 11)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 121)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 400)
-  auto* const layers_5_out_indices = reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);  // (64, 16, 5, 5)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 400)
+  auto* const layers_5_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);  // (64, 16, 5, 5)
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
@@ -864,60 +881,56 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
-  {{"layers.0.bias", ltrt::DType::f32, 1, {8}, 288}, 72, ltrt::InitKind::uniform, 0.3333333333333333},
-  {{"layers.3.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 320}, 80, ltrt::InitKind::uniform, 0.11785113019775793},
-  {{"layers.3.bias", ltrt::DType::f32, 1, {16}, 4928}, 1232, ltrt::InitKind::uniform, 0.11785113019775793},
-  {{"layers.7.weight", ltrt::DType::f32, 2, {10, 400}, 4992}, 1248, ltrt::InitKind::uniform, 0.05},
-  {{"layers.7.bias", ltrt::DType::f32, 1, {10}, 20992}, 5248, ltrt::InitKind::uniform, 0.05},
+    {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {8}, 288}, 72, ltrt::InitKind::uniform, 0.3333333333333333},
+    {{"layers.3.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 320}, 80, ltrt::InitKind::uniform, 0.11785113019775793},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {16}, 4928}, 1232, ltrt::InitKind::uniform, 0.11785113019775793},
+    {{"layers.7.weight", ltrt::DType::f32, 2, {10, 400}, 4992}, 1248, ltrt::InitKind::uniform, 0.05},
+    {{"layers.7.bias", ltrt::DType::f32, 1, {10}, 20992}, 5248, ltrt::InitKind::uniform, 0.05},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Conv2d", 80, "[64, 8, 26, 26]"},
-  {"layers.1", "ReLU", 0, "[64, 8, 26, 26]"},
-  {"layers.2", "MaxPool2d", 0, "[64, 8, 13, 13]"},
-  {"layers.3", "Conv2d", 1168, "[64, 16, 11, 11]"},
-  {"layers.4", "ReLU", 0, "[64, 16, 11, 11]"},
-  {"layers.5", "MaxPool2d", 0, "[64, 16, 5, 5]"},
-  {"layers.6", "Flatten", 0, "[64, 400]"},
-  {"layers.7", "Linear", 4010, "[64, 10]"},
+    {"layers.0", "Conv2d", 80, "[64, 8, 26, 26]"},   {"layers.1", "ReLU", 0, "[64, 8, 26, 26]"},
+    {"layers.2", "MaxPool2d", 0, "[64, 8, 13, 13]"}, {"layers.3", "Conv2d", 1168, "[64, 16, 11, 11]"},
+    {"layers.4", "ReLU", 0, "[64, 16, 11, 11]"},     {"layers.5", "MaxPool2d", 0, "[64, 16, 5, 5]"},
+    {"layers.6", "Flatten", 0, "[64, 400]"},         {"layers.7", "Linear", 4010, "[64, 10]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 84224},
-  {"target", ltrt::DType::i64, 1, {64}, 284928},
-  {"layers_0_columns", ltrt::DType::f32, 2, {9, 676}, 1672576},
-  {"layers_1_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 288128},
-  {"layers_2_out", ltrt::DType::f32, 4, {64, 8, 13, 13}, 1672576},
-  {"layers_2_out_indices", ltrt::DType::i64, 4, {64, 8, 13, 13}, 2018688},
-  {"layers_3_columns", ltrt::DType::f32, 2, {72, 121}, 3206528},
-  {"layers_4_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 2710912},
-  {"layers_5_out", ltrt::DType::f32, 4, {64, 16, 5, 5}, 3206528},
-  {"layers_5_out_indices", ltrt::DType::i64, 4, {64, 16, 5, 5}, 3308928},
-  {"layers_6_out", ltrt::DType::f32, 2, {64, 400}, 3206528},
-  {"layers_7_out", ltrt::DType::f32, 2, {64, 10}, 285440},
-  {"loss", ltrt::DType::f32, 0, {}, 288000},
-  {"d_loss", ltrt::DType::f32, 0, {}, 288064},
-  {"d_layers_7_out", ltrt::DType::f32, 2, {64, 10}, 3513728},
-  {"d_layers_7_weight", ltrt::DType::f32, 2, {10, 400}, 26048},
-  {"d_layers_7_bias", ltrt::DType::f32, 1, {10}, 42048},
-  {"d_layers_6_out", ltrt::DType::f32, 2, {64, 400}, 3516288},
-  {"d_layers_5_out", ltrt::DType::f32, 4, {64, 16, 5, 5}, 3516288},
-  {"d_layers_4_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 3618688},
-  {"d_layers_3_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 4114304},
-  {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 21376},
-  {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 25984},
-  {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 121}, 3057024},
-  {"d_layers_2_out", ltrt::DType::f32, 4, {64, 8, 13, 13}, 2710912},
-  {"d_layers_1_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 3057024},
-  {"d_layers_0_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 1672576},
-  {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 21056},
-  {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 21344},
-  {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 676}, 288128},
+    {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 84224},
+    {"target", ltrt::DType::i64, 1, {64}, 284928},
+    {"layers_0_columns", ltrt::DType::f32, 2, {9, 676}, 1672576},
+    {"layers_1_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 288128},
+    {"layers_2_out", ltrt::DType::f32, 4, {64, 8, 13, 13}, 1672576},
+    {"layers_2_out_indices", ltrt::DType::i64, 4, {64, 8, 13, 13}, 2018688},
+    {"layers_3_columns", ltrt::DType::f32, 2, {72, 121}, 3206528},
+    {"layers_4_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 2710912},
+    {"layers_5_out", ltrt::DType::f32, 4, {64, 16, 5, 5}, 3206528},
+    {"layers_5_out_indices", ltrt::DType::i64, 4, {64, 16, 5, 5}, 3308928},
+    {"layers_6_out", ltrt::DType::f32, 2, {64, 400}, 3206528},
+    {"layers_7_out", ltrt::DType::f32, 2, {64, 10}, 285440},
+    {"loss", ltrt::DType::f32, 0, {}, 288000},
+    {"d_loss", ltrt::DType::f32, 0, {}, 288064},
+    {"d_layers_7_out", ltrt::DType::f32, 2, {64, 10}, 3513728},
+    {"d_layers_7_weight", ltrt::DType::f32, 2, {10, 400}, 26048},
+    {"d_layers_7_bias", ltrt::DType::f32, 1, {10}, 42048},
+    {"d_layers_6_out", ltrt::DType::f32, 2, {64, 400}, 3516288},
+    {"d_layers_5_out", ltrt::DType::f32, 4, {64, 16, 5, 5}, 3516288},
+    {"d_layers_4_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 3618688},
+    {"d_layers_3_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 4114304},
+    {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 21376},
+    {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 25984},
+    {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 121}, 3057024},
+    {"d_layers_2_out", ltrt::DType::f32, 4, {64, 8, 13, 13}, 2710912},
+    {"d_layers_1_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 3057024},
+    {"d_layers_0_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 1672576},
+    {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 21056},
+    {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 21344},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 676}, 288128},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -951,7 +964,8 @@ const char kSpecJson[] =
     "            \"labels\": \"../data/fashion-mnist/t10k-labels-idx1-ubyte.gz\"}\n"
     "  },\n"
     "  \"optimizer\": {\"type\": \"Adam\", \"lr\": 0.003},\n"
-    "  \"trainer\": {\"max_epochs\": 3, \"limit_train_batches\": 100, \"limit_val_batches\": 40, \"log_every_n_steps\": 20}\n"
+    "  \"trainer\": {\"max_epochs\": 3, \"limit_train_batches\": 100, \"limit_val_batches\": 40, "
+    "\"log_every_n_steps\": 20}\n"
     "}\n";
 
 const ltrt::ModelDef& model() {
@@ -975,7 +989,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 84224};
     m.target = {"target", ltrt::DType::i64, 1, {64}, 284928};
     m.output = {"layers_7_out", ltrt::DType::f32, 2, {64, 10}, 285440};
-    m.accuracy = true;  // model.metrics
+    m.accuracy = true;   // model.metrics
     m.num_classes = 10;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam

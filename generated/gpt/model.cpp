@@ -266,127 +266,127 @@ constexpr int kBatch = 32;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 1042944;
-  constexpr std::size_t target = 1051136;
-  constexpr std::size_t head_out = 1059328;
-  constexpr std::size_t loss = 1657344;
-  constexpr std::size_t d_loss = 1657408;
-  constexpr std::size_t wte_out = 1657472;
-  constexpr std::size_t wpe_out = 1854080;
-  constexpr std::size_t ln1_out = 1657472;
-  constexpr std::size_t ln1_out_mean = 2050688;
-  constexpr std::size_t ln1_out_rstd = 2054784;
-  constexpr std::size_t attn1_in_proj_out = 2058880;
-  constexpr std::size_t attn1_att = 2648704;
-  constexpr std::size_t attn1_att_probs = 2845312;
-  constexpr std::size_t attn1_out_proj_out = 3369600;
-  constexpr std::size_t res1_out = 3566208;
-  constexpr std::size_t ln2_out = 3369600;
-  constexpr std::size_t ln2_out_mean = 3762816;
-  constexpr std::size_t ln2_out_rstd = 3766912;
-  constexpr std::size_t gelu1_out = 3771008;
-  constexpr std::size_t fc1_out = 4557440;
-  constexpr std::size_t proj1_out = 5343872;
-  constexpr std::size_t res2_out = 5540480;
-  constexpr std::size_t ln3_out = 5343872;
-  constexpr std::size_t ln3_out_mean = 5737088;
-  constexpr std::size_t ln3_out_rstd = 5741184;
-  constexpr std::size_t attn2_in_proj_out = 5745280;
-  constexpr std::size_t attn2_att = 6335104;
-  constexpr std::size_t attn2_att_probs = 6531712;
-  constexpr std::size_t attn2_out_proj_out = 7056000;
-  constexpr std::size_t res3_out = 7252608;
-  constexpr std::size_t ln4_out = 7056000;
-  constexpr std::size_t ln4_out_mean = 7449216;
-  constexpr std::size_t ln4_out_rstd = 7453312;
-  constexpr std::size_t gelu2_out = 7457408;
-  constexpr std::size_t fc2_out = 8243840;
-  constexpr std::size_t proj2_out = 9030272;
-  constexpr std::size_t res4_out = 9226880;
-  constexpr std::size_t lnf_out = 9030272;
-  constexpr std::size_t lnf_out_mean = 9423488;
-  constexpr std::size_t lnf_out_rstd = 9427584;
-  constexpr std::size_t d_head_out = 9431680;
-  constexpr std::size_t d_lnf_out = 10029696;
-  constexpr std::size_t d_res4_out = 9030272;
-  constexpr std::size_t d_gelu2_out = 9226880;
-  constexpr std::size_t d_fc2_out = 7457408;
-  constexpr std::size_t d_ln4_out = 8243840;
-  constexpr std::size_t d_res3_out = 7056000;
-  constexpr std::size_t d_res3_out_sum1 = 7252608;
-  constexpr std::size_t d_attn2_att = 7056000;
-  constexpr std::size_t d_attn2_in_proj_out_dqkv = 7449216;
-  constexpr std::size_t d_attn2_in_proj_out_scratch = 6335104;
-  constexpr std::size_t d_ln3_out = 5745280;
-  constexpr std::size_t d_res2_out = 5343872;
-  constexpr std::size_t d_res2_out_sum1 = 5540480;
-  constexpr std::size_t d_gelu1_out = 5737088;
-  constexpr std::size_t d_fc1_out = 3771008;
-  constexpr std::size_t d_ln2_out = 4557440;
-  constexpr std::size_t d_res1_out = 3369600;
-  constexpr std::size_t d_res1_out_sum1 = 3566208;
-  constexpr std::size_t d_attn1_att = 3369600;
-  constexpr std::size_t d_attn1_in_proj_out_dqkv = 3762816;
-  constexpr std::size_t d_attn1_in_proj_out_scratch = 2648704;
-  constexpr std::size_t d_ln1_out = 2058880;
-  constexpr std::size_t d_wpe_out = 1657472;
-  constexpr std::size_t d_wpe_out_sum1 = 1854080;
-  constexpr std::size_t wte_weight = 0;
-  constexpr std::size_t wpe_weight = 28032;
-  constexpr std::size_t ln1_weight = 34176;
-  constexpr std::size_t ln1_bias = 34368;
-  constexpr std::size_t attn1_in_proj_weight = 34560;
-  constexpr std::size_t attn1_in_proj_bias = 62208;
-  constexpr std::size_t attn1_out_proj_weight = 62784;
-  constexpr std::size_t attn1_out_proj_bias = 72000;
-  constexpr std::size_t ln2_weight = 72192;
-  constexpr std::size_t ln2_bias = 72384;
-  constexpr std::size_t fc1_weight = 72576;
-  constexpr std::size_t fc1_bias = 109440;
-  constexpr std::size_t proj1_weight = 110208;
-  constexpr std::size_t proj1_bias = 147072;
-  constexpr std::size_t ln3_weight = 147264;
-  constexpr std::size_t ln3_bias = 147456;
-  constexpr std::size_t attn2_in_proj_weight = 147648;
-  constexpr std::size_t attn2_in_proj_bias = 175296;
-  constexpr std::size_t attn2_out_proj_weight = 175872;
-  constexpr std::size_t attn2_out_proj_bias = 185088;
-  constexpr std::size_t ln4_weight = 185280;
-  constexpr std::size_t ln4_bias = 185472;
-  constexpr std::size_t fc2_weight = 185664;
-  constexpr std::size_t fc2_bias = 222528;
-  constexpr std::size_t proj2_weight = 223296;
-  constexpr std::size_t proj2_bias = 260160;
-  constexpr std::size_t lnf_weight = 260352;
-  constexpr std::size_t lnf_bias = 260544;
-  constexpr std::size_t d_wte_weight = 260736;
-  constexpr std::size_t d_lnf_weight = 521088;
-  constexpr std::size_t d_lnf_bias = 521280;
-  constexpr std::size_t d_proj2_weight = 484032;
-  constexpr std::size_t d_proj2_bias = 520896;
-  constexpr std::size_t d_fc2_weight = 446400;
-  constexpr std::size_t d_fc2_bias = 483264;
-  constexpr std::size_t d_ln4_weight = 446016;
-  constexpr std::size_t d_ln4_bias = 446208;
-  constexpr std::size_t d_attn2_out_proj_weight = 436608;
-  constexpr std::size_t d_attn2_out_proj_bias = 445824;
-  constexpr std::size_t d_attn2_in_proj_weight = 408384;
-  constexpr std::size_t d_attn2_in_proj_bias = 436032;
-  constexpr std::size_t d_ln3_weight = 408000;
-  constexpr std::size_t d_ln3_bias = 408192;
-  constexpr std::size_t d_proj1_weight = 370944;
-  constexpr std::size_t d_proj1_bias = 407808;
-  constexpr std::size_t d_fc1_weight = 333312;
-  constexpr std::size_t d_fc1_bias = 370176;
-  constexpr std::size_t d_ln2_weight = 332928;
-  constexpr std::size_t d_ln2_bias = 333120;
-  constexpr std::size_t d_attn1_out_proj_weight = 323520;
-  constexpr std::size_t d_attn1_out_proj_bias = 332736;
-  constexpr std::size_t d_attn1_in_proj_weight = 295296;
-  constexpr std::size_t d_attn1_in_proj_bias = 322944;
-  constexpr std::size_t d_ln1_weight = 294912;
-  constexpr std::size_t d_ln1_bias = 295104;
-  constexpr std::size_t d_wpe_weight = 288768;
+constexpr std::size_t x = 1042944;
+constexpr std::size_t target = 1051136;
+constexpr std::size_t head_out = 1059328;
+constexpr std::size_t loss = 1657344;
+constexpr std::size_t d_loss = 1657408;
+constexpr std::size_t wte_out = 1657472;
+constexpr std::size_t wpe_out = 1854080;
+constexpr std::size_t ln1_out = 1657472;
+constexpr std::size_t ln1_out_mean = 2050688;
+constexpr std::size_t ln1_out_rstd = 2054784;
+constexpr std::size_t attn1_in_proj_out = 2058880;
+constexpr std::size_t attn1_att = 2648704;
+constexpr std::size_t attn1_att_probs = 2845312;
+constexpr std::size_t attn1_out_proj_out = 3369600;
+constexpr std::size_t res1_out = 3566208;
+constexpr std::size_t ln2_out = 3369600;
+constexpr std::size_t ln2_out_mean = 3762816;
+constexpr std::size_t ln2_out_rstd = 3766912;
+constexpr std::size_t gelu1_out = 3771008;
+constexpr std::size_t fc1_out = 4557440;
+constexpr std::size_t proj1_out = 5343872;
+constexpr std::size_t res2_out = 5540480;
+constexpr std::size_t ln3_out = 5343872;
+constexpr std::size_t ln3_out_mean = 5737088;
+constexpr std::size_t ln3_out_rstd = 5741184;
+constexpr std::size_t attn2_in_proj_out = 5745280;
+constexpr std::size_t attn2_att = 6335104;
+constexpr std::size_t attn2_att_probs = 6531712;
+constexpr std::size_t attn2_out_proj_out = 7056000;
+constexpr std::size_t res3_out = 7252608;
+constexpr std::size_t ln4_out = 7056000;
+constexpr std::size_t ln4_out_mean = 7449216;
+constexpr std::size_t ln4_out_rstd = 7453312;
+constexpr std::size_t gelu2_out = 7457408;
+constexpr std::size_t fc2_out = 8243840;
+constexpr std::size_t proj2_out = 9030272;
+constexpr std::size_t res4_out = 9226880;
+constexpr std::size_t lnf_out = 9030272;
+constexpr std::size_t lnf_out_mean = 9423488;
+constexpr std::size_t lnf_out_rstd = 9427584;
+constexpr std::size_t d_head_out = 9431680;
+constexpr std::size_t d_lnf_out = 10029696;
+constexpr std::size_t d_res4_out = 9030272;
+constexpr std::size_t d_gelu2_out = 9226880;
+constexpr std::size_t d_fc2_out = 7457408;
+constexpr std::size_t d_ln4_out = 8243840;
+constexpr std::size_t d_res3_out = 7056000;
+constexpr std::size_t d_res3_out_sum1 = 7252608;
+constexpr std::size_t d_attn2_att = 7056000;
+constexpr std::size_t d_attn2_in_proj_out_dqkv = 7449216;
+constexpr std::size_t d_attn2_in_proj_out_scratch = 6335104;
+constexpr std::size_t d_ln3_out = 5745280;
+constexpr std::size_t d_res2_out = 5343872;
+constexpr std::size_t d_res2_out_sum1 = 5540480;
+constexpr std::size_t d_gelu1_out = 5737088;
+constexpr std::size_t d_fc1_out = 3771008;
+constexpr std::size_t d_ln2_out = 4557440;
+constexpr std::size_t d_res1_out = 3369600;
+constexpr std::size_t d_res1_out_sum1 = 3566208;
+constexpr std::size_t d_attn1_att = 3369600;
+constexpr std::size_t d_attn1_in_proj_out_dqkv = 3762816;
+constexpr std::size_t d_attn1_in_proj_out_scratch = 2648704;
+constexpr std::size_t d_ln1_out = 2058880;
+constexpr std::size_t d_wpe_out = 1657472;
+constexpr std::size_t d_wpe_out_sum1 = 1854080;
+constexpr std::size_t wte_weight = 0;
+constexpr std::size_t wpe_weight = 28032;
+constexpr std::size_t ln1_weight = 34176;
+constexpr std::size_t ln1_bias = 34368;
+constexpr std::size_t attn1_in_proj_weight = 34560;
+constexpr std::size_t attn1_in_proj_bias = 62208;
+constexpr std::size_t attn1_out_proj_weight = 62784;
+constexpr std::size_t attn1_out_proj_bias = 72000;
+constexpr std::size_t ln2_weight = 72192;
+constexpr std::size_t ln2_bias = 72384;
+constexpr std::size_t fc1_weight = 72576;
+constexpr std::size_t fc1_bias = 109440;
+constexpr std::size_t proj1_weight = 110208;
+constexpr std::size_t proj1_bias = 147072;
+constexpr std::size_t ln3_weight = 147264;
+constexpr std::size_t ln3_bias = 147456;
+constexpr std::size_t attn2_in_proj_weight = 147648;
+constexpr std::size_t attn2_in_proj_bias = 175296;
+constexpr std::size_t attn2_out_proj_weight = 175872;
+constexpr std::size_t attn2_out_proj_bias = 185088;
+constexpr std::size_t ln4_weight = 185280;
+constexpr std::size_t ln4_bias = 185472;
+constexpr std::size_t fc2_weight = 185664;
+constexpr std::size_t fc2_bias = 222528;
+constexpr std::size_t proj2_weight = 223296;
+constexpr std::size_t proj2_bias = 260160;
+constexpr std::size_t lnf_weight = 260352;
+constexpr std::size_t lnf_bias = 260544;
+constexpr std::size_t d_wte_weight = 260736;
+constexpr std::size_t d_lnf_weight = 521088;
+constexpr std::size_t d_lnf_bias = 521280;
+constexpr std::size_t d_proj2_weight = 484032;
+constexpr std::size_t d_proj2_bias = 520896;
+constexpr std::size_t d_fc2_weight = 446400;
+constexpr std::size_t d_fc2_bias = 483264;
+constexpr std::size_t d_ln4_weight = 446016;
+constexpr std::size_t d_ln4_bias = 446208;
+constexpr std::size_t d_attn2_out_proj_weight = 436608;
+constexpr std::size_t d_attn2_out_proj_bias = 445824;
+constexpr std::size_t d_attn2_in_proj_weight = 408384;
+constexpr std::size_t d_attn2_in_proj_bias = 436032;
+constexpr std::size_t d_ln3_weight = 408000;
+constexpr std::size_t d_ln3_bias = 408192;
+constexpr std::size_t d_proj1_weight = 370944;
+constexpr std::size_t d_proj1_bias = 407808;
+constexpr std::size_t d_fc1_weight = 333312;
+constexpr std::size_t d_fc1_bias = 370176;
+constexpr std::size_t d_ln2_weight = 332928;
+constexpr std::size_t d_ln2_bias = 333120;
+constexpr std::size_t d_attn1_out_proj_weight = 323520;
+constexpr std::size_t d_attn1_out_proj_bias = 332736;
+constexpr std::size_t d_attn1_in_proj_weight = 295296;
+constexpr std::size_t d_attn1_in_proj_bias = 322944;
+constexpr std::size_t d_ln1_weight = 294912;
+constexpr std::size_t d_ln1_bias = 295104;
+constexpr std::size_t d_wpe_weight = 288768;
 }  // namespace offset
 
 // wte: Embedding(num_embeddings=146, embedding_dim=48, norm_type=2.0, scale_grad_by_freq=False, sparse=False)
@@ -394,7 +394,7 @@ namespace offset {
 // out (32, 32, 48) <- inp (32, 32) weight (146, 48)
 static void wte_forward(float* out, const std::int64_t* inp, const float* weight, int n) {
   constexpr int kIndices = 32;  // per sample
-  constexpr int kDim = 48;  // embedding_dim
+  constexpr int kDim = 48;      // embedding_dim
   // Every index lies in [0, 146): the data loader checked them.
   for (int i = 0; i < n * kIndices; ++i) {
     const float* row = weight + inp[i] * kDim;
@@ -407,7 +407,7 @@ static void wte_forward(float* out, const std::int64_t* inp, const float* weight
 // out (32, 32, 48) <- inp (32, 32, 48) weight (32, 48)
 static void wpe_forward(float* out, const float* inp, const float* weight, int n) {
   constexpr int kT = 32, kDim = 48;  // positions used, embedding_dim
-  constexpr int kPositions = 32;  // num_positions
+  constexpr int kPositions = 32;     // num_positions
   (void)kPositions;
   for (int b = 0; b < n; ++b) {
     for (int t = 0; t < kT; ++t) {
@@ -420,9 +420,10 @@ static void wpe_forward(float* out, const float* inp, const float* weight, int n
 // ln1: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                        int n) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -448,7 +449,7 @@ static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, 
 static void attn1_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 48, kOut = 144;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -474,9 +475,9 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // spec: model.graph[3]
 // out (32, 32, 48) probs (32, 4, 32, 32) <- qkv (32, 32, 144)
 static void attn1_forward(float* out, float* probs, const float* qkv, int n) {
-  constexpr int kT = 32;  // sequence length
+  constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;               // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -509,7 +510,7 @@ static void attn1_forward(float* out, float* probs, const float* qkv, int n) {
 static void attn1_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 48, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -544,9 +545,10 @@ static void res1_forward(float* out, const float* a, const float* b, int n) {
 // ln2: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-static void ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                        int n) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -572,7 +574,7 @@ static void ln2_forward(float* out, float* mean, float* rstd, const float* inp, 
 static void fc1_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 48, kOut = 192;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
@@ -603,7 +605,7 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
 static void proj1_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -638,9 +640,10 @@ static void res2_forward(float* out, const float* a, const float* b, int n) {
 // ln3: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-static void ln3_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void ln3_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                        int n) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -666,7 +669,7 @@ static void ln3_forward(float* out, float* mean, float* rstd, const float* inp, 
 static void attn2_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 48, kOut = 144;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -692,9 +695,9 @@ static void attn2_in_proj_forward(float* out, const float* inp, const float* wei
 // spec: model.graph[11]
 // out (32, 32, 48) probs (32, 4, 32, 32) <- qkv (32, 32, 144)
 static void attn2_forward(float* out, float* probs, const float* qkv, int n) {
-  constexpr int kT = 32;  // sequence length
+  constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;               // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -727,7 +730,7 @@ static void attn2_forward(float* out, float* probs, const float* qkv, int n) {
 static void attn2_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 48, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -762,9 +765,10 @@ static void res3_forward(float* out, const float* a, const float* b, int n) {
 // ln4: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-static void ln4_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void ln4_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                        int n) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -790,7 +794,7 @@ static void ln4_forward(float* out, float* mean, float* rstd, const float* inp, 
 static void fc2_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 48, kOut = 192;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
@@ -821,7 +825,7 @@ static void fc2_forward(float* out, float* preact, const float* inp, const float
 static void proj2_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -856,9 +860,10 @@ static void res4_forward(float* out, const float* a, const float* b, int n) {
 // lnf: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-static void lnf_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void lnf_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                        int n) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -884,7 +889,7 @@ static void lnf_forward(float* out, float* mean, float* rstd, const float* inp, 
 static void head_forward(float* out, const float* inp, const float* weight, int n) {
   constexpr int kIn = 48, kOut = 146;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -967,14 +972,15 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // head backward: Linear(in_features=48, out_features=146, bias=False, tie_weight='wte')
 // spec: model.graph[19]
 // dinp (32, 32, 48) dweight (146, 48) <- dout (32, 32, 146) inp (32, 32, 48) weight (146, 48)
-static void head_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void head_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight, int n,
+                          bool accumulate) {
   constexpr int kIn = 48, kOut = 146;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -996,9 +1002,10 @@ static void head_backward(float* dinp, float* dweight, const float* dout, const 
 // lnf backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-static void lnf_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void lnf_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -1026,14 +1033,15 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
 // proj2 backward: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[16]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
-static void proj2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void proj2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                           const float* weight, int n, bool accumulate) {
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1070,14 +1078,15 @@ static void gelu2_backward(float* dinp, const float* dout, const float* inp, int
 // fc2 backward: Linear(in_features=48, out_features=192, bias=True)
 // spec: model.graph[14]
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
-static void fc2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void fc2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 192;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1103,9 +1112,10 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
 // ln4 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-static void ln4_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void ln4_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -1143,14 +1153,15 @@ static void res3_add_backward(float* out, const float* a, const float* b, int n)
 // attn2.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
-static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                    const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1176,10 +1187,11 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dqkv (32, 32, 144) scratch (32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
-static void attn2_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
-  constexpr int kT = 32;  // sequence length
+static void attn2_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
+                           int n) {
+  constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;               // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -1191,7 +1203,7 @@ static void attn2_backward(float* dqkv, float* scratch, const float* dout, const
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
@@ -1204,7 +1216,7 @@ static void attn2_backward(float* dqkv, float* scratch, const float* dout, const
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -1212,14 +1224,15 @@ static void attn2_backward(float* dqkv, float* scratch, const float* dout, const
 // attn2.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
-static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                   const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 144;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1245,9 +1258,10 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
 // ln3 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-static void ln3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void ln3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -1285,14 +1299,15 @@ static void res2_add_backward(float* out, const float* a, const float* b, int n)
 // proj1 backward: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[8]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
-static void proj1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void proj1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                           const float* weight, int n, bool accumulate) {
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1329,14 +1344,15 @@ static void gelu1_backward(float* dinp, const float* dout, const float* inp, int
 // fc1 backward: Linear(in_features=48, out_features=192, bias=True)
 // spec: model.graph[6]
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
-static void fc1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void fc1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 192;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1362,9 +1378,10 @@ static void fc1_backward(float* dinp, float* dweight, float* dbias, const float*
 // ln2 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-static void ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -1402,14 +1419,15 @@ static void res1_add_backward(float* out, const float* a, const float* b, int n)
 // attn1.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
-static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                    const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1435,10 +1453,11 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dqkv (32, 32, 144) scratch (32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
-static void attn1_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
-  constexpr int kT = 32;  // sequence length
+static void attn1_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
+                           int n) {
+  constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;               // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -1450,7 +1469,7 @@ static void attn1_backward(float* dqkv, float* scratch, const float* dout, const
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
@@ -1463,7 +1482,7 @@ static void attn1_backward(float* dqkv, float* scratch, const float* dout, const
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -1471,14 +1490,15 @@ static void attn1_backward(float* dqkv, float* scratch, const float* dout, const
 // attn1.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
-static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                   const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 144;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1504,9 +1524,10 @@ static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, co
 // ln1 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-static void ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;  // elements per group: normalized_shape [48]
+  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -1545,8 +1566,8 @@ static void wpe_add_backward(float* out, const float* a, const float* b, int n) 
 // spec: model.graph[1]
 // dweight (32, 48) <- dout (32, 32, 48)
 static void wpe_backward(float* dweight, const float* dout, int n, bool accumulate) {
-  constexpr int kT = 32, kDim = 48;  // positions used, embedding_dim
-  constexpr int kPositions = 32;  // num_positions
+  constexpr int kT = 32, kDim = 48;                                        // positions used, embedding_dim
+  constexpr int kPositions = 32;                                           // num_positions
   if (!accumulate) std::fill(dweight, dweight + kPositions * kDim, 0.0f);  // rows >= kT stay zero
   for (int b = 0; b < n; ++b) {
     for (int t = 0; t < kT; ++t) {
@@ -1561,7 +1582,7 @@ static void wpe_backward(float* dweight, const float* dout, int n, bool accumula
 // dweight (146, 48) <- dout (32, 32, 48) inp (32, 32)
 static void wte_backward(float* dweight, const float* dout, const std::int64_t* inp, int n, bool accumulate) {
   constexpr int kIndices = 32;  // per sample
-  constexpr int kDim = 48;  // embedding_dim
+  constexpr int kDim = 48;      // embedding_dim
   constexpr int kNumEmbeddings = 146;
   if (!accumulate) std::fill(dweight, dweight + kNumEmbeddings * kDim, 0.0f);
   for (int i = 0; i < n * kIndices; ++i) {
@@ -1575,128 +1596,132 @@ static void wte_backward(float* dweight, const float* dout, const std::int64_t* 
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);  // (146, 48)
-  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);  // (32, 48)
-  auto* const ln1_weight = reinterpret_cast<float*>(arena + offset::ln1_weight);  // (48,)
-  auto* const ln1_bias = reinterpret_cast<float*>(arena + offset::ln1_bias);  // (48,)
-  auto* const attn1_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight);  // (144, 48)
-  auto* const attn1_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias);  // (144,)
-  auto* const attn1_out_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight);  // (48, 48)
-  auto* const attn1_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_out_proj_bias);  // (48,)
-  auto* const ln2_weight = reinterpret_cast<float*>(arena + offset::ln2_weight);  // (48,)
-  auto* const ln2_bias = reinterpret_cast<float*>(arena + offset::ln2_bias);  // (48,)
-  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);  // (192, 48)
-  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);  // (192,)
-  auto* const proj1_weight = reinterpret_cast<float*>(arena + offset::proj1_weight);  // (48, 192)
-  auto* const proj1_bias = reinterpret_cast<float*>(arena + offset::proj1_bias);  // (48,)
-  auto* const ln3_weight = reinterpret_cast<float*>(arena + offset::ln3_weight);  // (48,)
-  auto* const ln3_bias = reinterpret_cast<float*>(arena + offset::ln3_bias);  // (48,)
-  auto* const attn2_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight);  // (144, 48)
-  auto* const attn2_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias);  // (144,)
-  auto* const attn2_out_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight);  // (48, 48)
-  auto* const attn2_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias);  // (48,)
-  auto* const ln4_weight = reinterpret_cast<float*>(arena + offset::ln4_weight);  // (48,)
-  auto* const ln4_bias = reinterpret_cast<float*>(arena + offset::ln4_bias);  // (48,)
-  auto* const fc2_weight = reinterpret_cast<float*>(arena + offset::fc2_weight);  // (192, 48)
-  auto* const fc2_bias = reinterpret_cast<float*>(arena + offset::fc2_bias);  // (192,)
-  auto* const proj2_weight = reinterpret_cast<float*>(arena + offset::proj2_weight);  // (48, 192)
-  auto* const proj2_bias = reinterpret_cast<float*>(arena + offset::proj2_bias);  // (48,)
-  auto* const lnf_weight = reinterpret_cast<float*>(arena + offset::lnf_weight);  // (48,)
-  auto* const lnf_bias = reinterpret_cast<float*>(arena + offset::lnf_bias);  // (48,)
-  auto* const d_wte_weight = reinterpret_cast<float*>(arena + offset::d_wte_weight);  // (146, 48)
-  auto* const d_wpe_weight = reinterpret_cast<float*>(arena + offset::d_wpe_weight);  // (32, 48)
-  auto* const d_ln1_weight = reinterpret_cast<float*>(arena + offset::d_ln1_weight);  // (48,)
-  auto* const d_ln1_bias = reinterpret_cast<float*>(arena + offset::d_ln1_bias);  // (48,)
-  auto* const d_attn1_in_proj_weight = reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_weight);  // (144, 48)
-  auto* const d_attn1_in_proj_bias = reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_bias);  // (144,)
+  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);                            // (146, 48)
+  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);                            // (32, 48)
+  auto* const ln1_weight = reinterpret_cast<float*>(arena + offset::ln1_weight);                            // (48,)
+  auto* const ln1_bias = reinterpret_cast<float*>(arena + offset::ln1_bias);                                // (48,)
+  auto* const attn1_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight);        // (144, 48)
+  auto* const attn1_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias);            // (144,)
+  auto* const attn1_out_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight);      // (48, 48)
+  auto* const attn1_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_out_proj_bias);          // (48,)
+  auto* const ln2_weight = reinterpret_cast<float*>(arena + offset::ln2_weight);                            // (48,)
+  auto* const ln2_bias = reinterpret_cast<float*>(arena + offset::ln2_bias);                                // (48,)
+  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);                            // (192, 48)
+  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);                                // (192,)
+  auto* const proj1_weight = reinterpret_cast<float*>(arena + offset::proj1_weight);                        // (48, 192)
+  auto* const proj1_bias = reinterpret_cast<float*>(arena + offset::proj1_bias);                            // (48,)
+  auto* const ln3_weight = reinterpret_cast<float*>(arena + offset::ln3_weight);                            // (48,)
+  auto* const ln3_bias = reinterpret_cast<float*>(arena + offset::ln3_bias);                                // (48,)
+  auto* const attn2_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight);        // (144, 48)
+  auto* const attn2_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias);            // (144,)
+  auto* const attn2_out_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight);      // (48, 48)
+  auto* const attn2_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias);          // (48,)
+  auto* const ln4_weight = reinterpret_cast<float*>(arena + offset::ln4_weight);                            // (48,)
+  auto* const ln4_bias = reinterpret_cast<float*>(arena + offset::ln4_bias);                                // (48,)
+  auto* const fc2_weight = reinterpret_cast<float*>(arena + offset::fc2_weight);                            // (192, 48)
+  auto* const fc2_bias = reinterpret_cast<float*>(arena + offset::fc2_bias);                                // (192,)
+  auto* const proj2_weight = reinterpret_cast<float*>(arena + offset::proj2_weight);                        // (48, 192)
+  auto* const proj2_bias = reinterpret_cast<float*>(arena + offset::proj2_bias);                            // (48,)
+  auto* const lnf_weight = reinterpret_cast<float*>(arena + offset::lnf_weight);                            // (48,)
+  auto* const lnf_bias = reinterpret_cast<float*>(arena + offset::lnf_bias);                                // (48,)
+  auto* const d_wte_weight = reinterpret_cast<float*>(arena + offset::d_wte_weight);                        // (146, 48)
+  auto* const d_wpe_weight = reinterpret_cast<float*>(arena + offset::d_wpe_weight);                        // (32, 48)
+  auto* const d_ln1_weight = reinterpret_cast<float*>(arena + offset::d_ln1_weight);                        // (48,)
+  auto* const d_ln1_bias = reinterpret_cast<float*>(arena + offset::d_ln1_bias);                            // (48,)
+  auto* const d_attn1_in_proj_weight = reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_weight);    // (144, 48)
+  auto* const d_attn1_in_proj_bias = reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_bias);        // (144,)
   auto* const d_attn1_out_proj_weight = reinterpret_cast<float*>(arena + offset::d_attn1_out_proj_weight);  // (48, 48)
-  auto* const d_attn1_out_proj_bias = reinterpret_cast<float*>(arena + offset::d_attn1_out_proj_bias);  // (48,)
-  auto* const d_ln2_weight = reinterpret_cast<float*>(arena + offset::d_ln2_weight);  // (48,)
-  auto* const d_ln2_bias = reinterpret_cast<float*>(arena + offset::d_ln2_bias);  // (48,)
-  auto* const d_fc1_weight = reinterpret_cast<float*>(arena + offset::d_fc1_weight);  // (192, 48)
-  auto* const d_fc1_bias = reinterpret_cast<float*>(arena + offset::d_fc1_bias);  // (192,)
-  auto* const d_proj1_weight = reinterpret_cast<float*>(arena + offset::d_proj1_weight);  // (48, 192)
-  auto* const d_proj1_bias = reinterpret_cast<float*>(arena + offset::d_proj1_bias);  // (48,)
-  auto* const d_ln3_weight = reinterpret_cast<float*>(arena + offset::d_ln3_weight);  // (48,)
-  auto* const d_ln3_bias = reinterpret_cast<float*>(arena + offset::d_ln3_bias);  // (48,)
-  auto* const d_attn2_in_proj_weight = reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_weight);  // (144, 48)
-  auto* const d_attn2_in_proj_bias = reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_bias);  // (144,)
+  auto* const d_attn1_out_proj_bias = reinterpret_cast<float*>(arena + offset::d_attn1_out_proj_bias);      // (48,)
+  auto* const d_ln2_weight = reinterpret_cast<float*>(arena + offset::d_ln2_weight);                        // (48,)
+  auto* const d_ln2_bias = reinterpret_cast<float*>(arena + offset::d_ln2_bias);                            // (48,)
+  auto* const d_fc1_weight = reinterpret_cast<float*>(arena + offset::d_fc1_weight);                        // (192, 48)
+  auto* const d_fc1_bias = reinterpret_cast<float*>(arena + offset::d_fc1_bias);                            // (192,)
+  auto* const d_proj1_weight = reinterpret_cast<float*>(arena + offset::d_proj1_weight);                    // (48, 192)
+  auto* const d_proj1_bias = reinterpret_cast<float*>(arena + offset::d_proj1_bias);                        // (48,)
+  auto* const d_ln3_weight = reinterpret_cast<float*>(arena + offset::d_ln3_weight);                        // (48,)
+  auto* const d_ln3_bias = reinterpret_cast<float*>(arena + offset::d_ln3_bias);                            // (48,)
+  auto* const d_attn2_in_proj_weight = reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_weight);    // (144, 48)
+  auto* const d_attn2_in_proj_bias = reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_bias);        // (144,)
   auto* const d_attn2_out_proj_weight = reinterpret_cast<float*>(arena + offset::d_attn2_out_proj_weight);  // (48, 48)
-  auto* const d_attn2_out_proj_bias = reinterpret_cast<float*>(arena + offset::d_attn2_out_proj_bias);  // (48,)
-  auto* const d_ln4_weight = reinterpret_cast<float*>(arena + offset::d_ln4_weight);  // (48,)
-  auto* const d_ln4_bias = reinterpret_cast<float*>(arena + offset::d_ln4_bias);  // (48,)
-  auto* const d_fc2_weight = reinterpret_cast<float*>(arena + offset::d_fc2_weight);  // (192, 48)
-  auto* const d_fc2_bias = reinterpret_cast<float*>(arena + offset::d_fc2_bias);  // (192,)
-  auto* const d_proj2_weight = reinterpret_cast<float*>(arena + offset::d_proj2_weight);  // (48, 192)
-  auto* const d_proj2_bias = reinterpret_cast<float*>(arena + offset::d_proj2_bias);  // (48,)
-  auto* const d_lnf_weight = reinterpret_cast<float*>(arena + offset::d_lnf_weight);  // (48,)
-  auto* const d_lnf_bias = reinterpret_cast<float*>(arena + offset::d_lnf_bias);  // (48,)
-  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);  // (32, 32)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32, 32)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);  // (32, 32, 146)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);  // (32, 32, 48)
-  auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);  // (32, 32, 48)
-  auto* const d_wpe_out = reinterpret_cast<float*>(arena + offset::d_wpe_out);  // (32, 32, 48)
-  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);  // (32, 32, 48)
-  auto* const d_wpe_out_sum1 = reinterpret_cast<float*>(arena + offset::d_wpe_out_sum1);  // (32, 32, 48)
-  auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);  // (32, 32)
-  auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);  // (32, 32)
+  auto* const d_attn2_out_proj_bias = reinterpret_cast<float*>(arena + offset::d_attn2_out_proj_bias);      // (48,)
+  auto* const d_ln4_weight = reinterpret_cast<float*>(arena + offset::d_ln4_weight);                        // (48,)
+  auto* const d_ln4_bias = reinterpret_cast<float*>(arena + offset::d_ln4_bias);                            // (48,)
+  auto* const d_fc2_weight = reinterpret_cast<float*>(arena + offset::d_fc2_weight);                        // (192, 48)
+  auto* const d_fc2_bias = reinterpret_cast<float*>(arena + offset::d_fc2_bias);                            // (192,)
+  auto* const d_proj2_weight = reinterpret_cast<float*>(arena + offset::d_proj2_weight);                    // (48, 192)
+  auto* const d_proj2_bias = reinterpret_cast<float*>(arena + offset::d_proj2_bias);                        // (48,)
+  auto* const d_lnf_weight = reinterpret_cast<float*>(arena + offset::d_lnf_weight);                        // (48,)
+  auto* const d_lnf_bias = reinterpret_cast<float*>(arena + offset::d_lnf_bias);                            // (48,)
+  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);                                       // (32, 32)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                             // (32, 32)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);                    // (32, 32, 146)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
+  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                      // (32, 32, 48)
+  auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);                      // (32, 32, 48)
+  auto* const d_wpe_out = reinterpret_cast<float*>(arena + offset::d_wpe_out);                  // (32, 32, 48)
+  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                      // (32, 32, 48)
+  auto* const d_wpe_out_sum1 = reinterpret_cast<float*>(arena + offset::d_wpe_out_sum1);        // (32, 32, 48)
+  auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);            // (32, 32)
+  auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);            // (32, 32)
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);  // (32, 32, 144)
-  auto* const d_ln1_out = reinterpret_cast<float*>(arena + offset::d_ln1_out);  // (32, 32, 48)
-  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);  // (32, 32, 48)
-  auto* const d_attn1_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);  // (32, 32)
-  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);  // (32, 4, 32, 32)
+  auto* const d_ln1_out = reinterpret_cast<float*>(arena + offset::d_ln1_out);                  // (32, 32, 48)
+  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                  // (32, 32, 48)
+  auto* const d_attn1_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (32, 32)
+  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
-  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);  // (32, 32, 48)
-  auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);  // (32, 32, 48)
-  auto* const d_attn1_att = reinterpret_cast<float*>(arena + offset::d_attn1_att);  // (32, 32, 48)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);  // (32, 32, 48)
-  auto* const d_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res1_out_sum1);  // (32, 32, 48)
-  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
-  auto* const d_attn1_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_dqkv);  // (32, 32, 144)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);  // (32, 32)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);  // (32, 32, 192)
-  auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);  // (32, 32, 192)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);  // (32, 32, 192)
-  auto* const d_ln2_out = reinterpret_cast<float*>(arena + offset::d_ln2_out);  // (32, 32, 48)
-  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);  // (32, 32, 48)
-  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);  // (32, 32, 48)
-  auto* const d_res2_out = reinterpret_cast<float*>(arena + offset::d_res2_out);  // (32, 32, 48)
-  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);  // (32, 32, 48)
-  auto* const d_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res2_out_sum1);  // (32, 32, 48)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);  // (32, 32)
-  auto* const d_gelu1_out = reinterpret_cast<float*>(arena + offset::d_gelu1_out);  // (32, 32, 192)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);  // (32, 32)
+  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
+  auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);                  // (32, 32, 48)
+  auto* const d_attn1_att = reinterpret_cast<float*>(arena + offset::d_attn1_att);                // (32, 32, 48)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
+  auto* const d_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res1_out_sum1);        // (32, 32, 48)
+  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);              // (32, 32)
+  auto* const d_attn1_in_proj_out_dqkv =
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_dqkv);                       // (32, 32, 144)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);            // (32, 32)
+  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                  // (32, 32, 192)
+  auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);                  // (32, 32, 192)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                      // (32, 32, 192)
+  auto* const d_ln2_out = reinterpret_cast<float*>(arena + offset::d_ln2_out);                  // (32, 32, 48)
+  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                  // (32, 32, 48)
+  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                      // (32, 32, 48)
+  auto* const d_res2_out = reinterpret_cast<float*>(arena + offset::d_res2_out);                // (32, 32, 48)
+  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                    // (32, 32, 48)
+  auto* const d_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res2_out_sum1);      // (32, 32, 48)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);            // (32, 32)
+  auto* const d_gelu1_out = reinterpret_cast<float*>(arena + offset::d_gelu1_out);              // (32, 32, 192)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);            // (32, 32)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);  // (32, 32, 144)
-  auto* const d_ln3_out = reinterpret_cast<float*>(arena + offset::d_ln3_out);  // (32, 32, 48)
-  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);  // (32, 32, 48)
-  auto* const d_attn2_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);  // (32, 32)
-  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);  // (32, 4, 32, 32)
+  auto* const d_ln3_out = reinterpret_cast<float*>(arena + offset::d_ln3_out);                  // (32, 32, 48)
+  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                  // (32, 32, 48)
+  auto* const d_attn2_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);                      // (32, 32)
+  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);  // (32, 32, 48)
-  auto* const d_res3_out = reinterpret_cast<float*>(arena + offset::d_res3_out);  // (32, 32, 48)
-  auto* const d_attn2_att = reinterpret_cast<float*>(arena + offset::d_attn2_att);  // (32, 32, 48)
-  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);  // (32, 32, 48)
-  auto* const d_res3_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res3_out_sum1);  // (32, 32, 48)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);  // (32, 32)
-  auto* const d_attn2_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_dqkv);  // (32, 32, 144)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
+  auto* const d_res3_out = reinterpret_cast<float*>(arena + offset::d_res3_out);                  // (32, 32, 48)
+  auto* const d_attn2_att = reinterpret_cast<float*>(arena + offset::d_attn2_att);                // (32, 32, 48)
+  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
+  auto* const d_res3_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res3_out_sum1);        // (32, 32, 48)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
+  auto* const d_attn2_in_proj_out_dqkv =
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_dqkv);             // (32, 32, 144)
   auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);  // (32, 32)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);  // (32, 32, 192)
-  auto* const d_fc2_out = reinterpret_cast<float*>(arena + offset::d_fc2_out);  // (32, 32, 192)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);  // (32, 32, 192)
-  auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);  // (32, 32, 48)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);  // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);  // (32, 32, 48)
-  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);  // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);  // (32, 32, 48)
-  auto* const d_gelu2_out = reinterpret_cast<float*>(arena + offset::d_gelu2_out);  // (32, 32, 192)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);        // (32, 32, 192)
+  auto* const d_fc2_out = reinterpret_cast<float*>(arena + offset::d_fc2_out);        // (32, 32, 192)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);            // (32, 32, 192)
+  auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);        // (32, 32, 48)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);        // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);            // (32, 32, 48)
+  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);      // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);          // (32, 32, 48)
+  auto* const d_gelu2_out = reinterpret_cast<float*>(arena + offset::d_gelu2_out);    // (32, 32, 192)
   auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);  // (32, 32)
   auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);  // (32, 32)
-  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);  // (32, 32, 146)
-  auto* const d_lnf_out = reinterpret_cast<float*>(arena + offset::d_lnf_out);  // (32, 32, 48)
-  (void)rng;  // no layer draws random numbers
+  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);      // (32, 32, 146)
+  auto* const d_lnf_out = reinterpret_cast<float*>(arena + offset::d_lnf_out);        // (32, 32, 48)
+  (void)rng;                                                                          // no layer draws random numbers
   d_loss[0] = loss_scale;
 
   // forward
@@ -1727,26 +1752,37 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   // backward
   loss_backward(d_head_out, d_loss, head_out, target, n);
   head_backward(d_lnf_out, d_wte_weight, d_head_out, lnf_out, wte_weight, n, accumulate);
-  lnf_backward(d_res4_out, d_lnf_weight, d_lnf_bias, d_lnf_out, res4_out, lnf_out_mean, lnf_out_rstd, lnf_weight, n, accumulate);
+  lnf_backward(d_res4_out, d_lnf_weight, d_lnf_bias, d_lnf_out, res4_out, lnf_out_mean, lnf_out_rstd, lnf_weight, n,
+               accumulate);
   proj2_backward(d_gelu2_out, d_proj2_weight, d_proj2_bias, d_res4_out, gelu2_out, proj2_weight, n, accumulate);
   gelu2_backward(d_fc2_out, d_gelu2_out, fc2_out, n);
   fc2_backward(d_ln4_out, d_fc2_weight, d_fc2_bias, d_fc2_out, ln4_out, fc2_weight, n, accumulate);
-  ln4_backward(d_res3_out, d_ln4_weight, d_ln4_bias, d_ln4_out, res3_out, ln4_out_mean, ln4_out_rstd, ln4_weight, n, accumulate);
+  ln4_backward(d_res3_out, d_ln4_weight, d_ln4_bias, d_ln4_out, res3_out, ln4_out_mean, ln4_out_rstd, ln4_weight, n,
+               accumulate);
   res3_add_backward(d_res3_out_sum1, d_res4_out, d_res3_out, n);
-  attn2_out_proj_backward(d_attn2_att, d_attn2_out_proj_weight, d_attn2_out_proj_bias, d_res3_out_sum1, attn2_att, attn2_out_proj_weight, n, accumulate);
-  attn2_backward(d_attn2_in_proj_out_dqkv, d_attn2_in_proj_out_scratch, d_attn2_att, attn2_in_proj_out, attn2_att_probs, n);
-  attn2_in_proj_backward(d_ln3_out, d_attn2_in_proj_weight, d_attn2_in_proj_bias, d_attn2_in_proj_out_dqkv, ln3_out, attn2_in_proj_weight, n, accumulate);
-  ln3_backward(d_res2_out, d_ln3_weight, d_ln3_bias, d_ln3_out, res2_out, ln3_out_mean, ln3_out_rstd, ln3_weight, n, accumulate);
+  attn2_out_proj_backward(d_attn2_att, d_attn2_out_proj_weight, d_attn2_out_proj_bias, d_res3_out_sum1, attn2_att,
+                          attn2_out_proj_weight, n, accumulate);
+  attn2_backward(d_attn2_in_proj_out_dqkv, d_attn2_in_proj_out_scratch, d_attn2_att, attn2_in_proj_out, attn2_att_probs,
+                 n);
+  attn2_in_proj_backward(d_ln3_out, d_attn2_in_proj_weight, d_attn2_in_proj_bias, d_attn2_in_proj_out_dqkv, ln3_out,
+                         attn2_in_proj_weight, n, accumulate);
+  ln3_backward(d_res2_out, d_ln3_weight, d_ln3_bias, d_ln3_out, res2_out, ln3_out_mean, ln3_out_rstd, ln3_weight, n,
+               accumulate);
   res2_add_backward(d_res2_out_sum1, d_res3_out_sum1, d_res2_out, n);
   proj1_backward(d_gelu1_out, d_proj1_weight, d_proj1_bias, d_res2_out_sum1, gelu1_out, proj1_weight, n, accumulate);
   gelu1_backward(d_fc1_out, d_gelu1_out, fc1_out, n);
   fc1_backward(d_ln2_out, d_fc1_weight, d_fc1_bias, d_fc1_out, ln2_out, fc1_weight, n, accumulate);
-  ln2_backward(d_res1_out, d_ln2_weight, d_ln2_bias, d_ln2_out, res1_out, ln2_out_mean, ln2_out_rstd, ln2_weight, n, accumulate);
+  ln2_backward(d_res1_out, d_ln2_weight, d_ln2_bias, d_ln2_out, res1_out, ln2_out_mean, ln2_out_rstd, ln2_weight, n,
+               accumulate);
   res1_add_backward(d_res1_out_sum1, d_res2_out_sum1, d_res1_out, n);
-  attn1_out_proj_backward(d_attn1_att, d_attn1_out_proj_weight, d_attn1_out_proj_bias, d_res1_out_sum1, attn1_att, attn1_out_proj_weight, n, accumulate);
-  attn1_backward(d_attn1_in_proj_out_dqkv, d_attn1_in_proj_out_scratch, d_attn1_att, attn1_in_proj_out, attn1_att_probs, n);
-  attn1_in_proj_backward(d_ln1_out, d_attn1_in_proj_weight, d_attn1_in_proj_bias, d_attn1_in_proj_out_dqkv, ln1_out, attn1_in_proj_weight, n, accumulate);
-  ln1_backward(d_wpe_out, d_ln1_weight, d_ln1_bias, d_ln1_out, wpe_out, ln1_out_mean, ln1_out_rstd, ln1_weight, n, accumulate);
+  attn1_out_proj_backward(d_attn1_att, d_attn1_out_proj_weight, d_attn1_out_proj_bias, d_res1_out_sum1, attn1_att,
+                          attn1_out_proj_weight, n, accumulate);
+  attn1_backward(d_attn1_in_proj_out_dqkv, d_attn1_in_proj_out_scratch, d_attn1_att, attn1_in_proj_out, attn1_att_probs,
+                 n);
+  attn1_in_proj_backward(d_ln1_out, d_attn1_in_proj_weight, d_attn1_in_proj_bias, d_attn1_in_proj_out_dqkv, ln1_out,
+                         attn1_in_proj_weight, n, accumulate);
+  ln1_backward(d_wpe_out, d_ln1_weight, d_ln1_bias, d_ln1_out, wpe_out, ln1_out_mean, ln1_out_rstd, ln1_weight, n,
+               accumulate);
   wpe_add_backward(d_wpe_out_sum1, d_res1_out_sum1, d_wpe_out, n);
   wpe_backward(d_wpe_weight, d_wpe_out_sum1, n, accumulate);
   wte_backward(d_wte_weight, d_wpe_out_sum1, x, n, /*accumulate (tied weight)=*/true);
@@ -1755,73 +1791,73 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);  // (146, 48)
-  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);  // (32, 48)
-  auto* const ln1_weight = reinterpret_cast<float*>(arena + offset::ln1_weight);  // (48,)
-  auto* const ln1_bias = reinterpret_cast<float*>(arena + offset::ln1_bias);  // (48,)
-  auto* const attn1_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight);  // (144, 48)
-  auto* const attn1_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias);  // (144,)
+  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);                        // (146, 48)
+  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);                        // (32, 48)
+  auto* const ln1_weight = reinterpret_cast<float*>(arena + offset::ln1_weight);                        // (48,)
+  auto* const ln1_bias = reinterpret_cast<float*>(arena + offset::ln1_bias);                            // (48,)
+  auto* const attn1_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight);    // (144, 48)
+  auto* const attn1_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias);        // (144,)
   auto* const attn1_out_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight);  // (48, 48)
-  auto* const attn1_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_out_proj_bias);  // (48,)
-  auto* const ln2_weight = reinterpret_cast<float*>(arena + offset::ln2_weight);  // (48,)
-  auto* const ln2_bias = reinterpret_cast<float*>(arena + offset::ln2_bias);  // (48,)
-  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);  // (192, 48)
-  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);  // (192,)
-  auto* const proj1_weight = reinterpret_cast<float*>(arena + offset::proj1_weight);  // (48, 192)
-  auto* const proj1_bias = reinterpret_cast<float*>(arena + offset::proj1_bias);  // (48,)
-  auto* const ln3_weight = reinterpret_cast<float*>(arena + offset::ln3_weight);  // (48,)
-  auto* const ln3_bias = reinterpret_cast<float*>(arena + offset::ln3_bias);  // (48,)
-  auto* const attn2_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight);  // (144, 48)
-  auto* const attn2_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias);  // (144,)
+  auto* const attn1_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_out_proj_bias);      // (48,)
+  auto* const ln2_weight = reinterpret_cast<float*>(arena + offset::ln2_weight);                        // (48,)
+  auto* const ln2_bias = reinterpret_cast<float*>(arena + offset::ln2_bias);                            // (48,)
+  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);                        // (192, 48)
+  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);                            // (192,)
+  auto* const proj1_weight = reinterpret_cast<float*>(arena + offset::proj1_weight);                    // (48, 192)
+  auto* const proj1_bias = reinterpret_cast<float*>(arena + offset::proj1_bias);                        // (48,)
+  auto* const ln3_weight = reinterpret_cast<float*>(arena + offset::ln3_weight);                        // (48,)
+  auto* const ln3_bias = reinterpret_cast<float*>(arena + offset::ln3_bias);                            // (48,)
+  auto* const attn2_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight);    // (144, 48)
+  auto* const attn2_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias);        // (144,)
   auto* const attn2_out_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight);  // (48, 48)
-  auto* const attn2_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias);  // (48,)
-  auto* const ln4_weight = reinterpret_cast<float*>(arena + offset::ln4_weight);  // (48,)
-  auto* const ln4_bias = reinterpret_cast<float*>(arena + offset::ln4_bias);  // (48,)
-  auto* const fc2_weight = reinterpret_cast<float*>(arena + offset::fc2_weight);  // (192, 48)
-  auto* const fc2_bias = reinterpret_cast<float*>(arena + offset::fc2_bias);  // (192,)
-  auto* const proj2_weight = reinterpret_cast<float*>(arena + offset::proj2_weight);  // (48, 192)
-  auto* const proj2_bias = reinterpret_cast<float*>(arena + offset::proj2_bias);  // (48,)
-  auto* const lnf_weight = reinterpret_cast<float*>(arena + offset::lnf_weight);  // (48,)
-  auto* const lnf_bias = reinterpret_cast<float*>(arena + offset::lnf_bias);  // (48,)
-  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);  // (32, 32)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32, 32)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);  // (32, 32, 146)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);  // (32, 32, 48)
-  auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);  // (32, 32, 48)
-  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);  // (32, 32, 48)
-  auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);  // (32, 32)
-  auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);  // (32, 32)
-  auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);  // (32, 32, 144)
-  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);  // (32, 32, 48)
-  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);  // (32, 4, 32, 32)
+  auto* const attn2_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias);      // (48,)
+  auto* const ln4_weight = reinterpret_cast<float*>(arena + offset::ln4_weight);                        // (48,)
+  auto* const ln4_bias = reinterpret_cast<float*>(arena + offset::ln4_bias);                            // (48,)
+  auto* const fc2_weight = reinterpret_cast<float*>(arena + offset::fc2_weight);                        // (192, 48)
+  auto* const fc2_bias = reinterpret_cast<float*>(arena + offset::fc2_bias);                            // (192,)
+  auto* const proj2_weight = reinterpret_cast<float*>(arena + offset::proj2_weight);                    // (48, 192)
+  auto* const proj2_bias = reinterpret_cast<float*>(arena + offset::proj2_bias);                        // (48,)
+  auto* const lnf_weight = reinterpret_cast<float*>(arena + offset::lnf_weight);                        // (48,)
+  auto* const lnf_bias = reinterpret_cast<float*>(arena + offset::lnf_bias);                            // (48,)
+  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);                                   // (32, 32)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                         // (32, 32)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);                            // (32, 32, 146)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                    // ()
+  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                              // (32, 32, 48)
+  auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);                              // (32, 32, 48)
+  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                              // (32, 32, 48)
+  auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);                    // (32, 32)
+  auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);                    // (32, 32)
+  auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
+  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
+  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
-  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);  // (32, 32, 48)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);  // (32, 32, 48)
-  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);  // (32, 32)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);  // (32, 32, 192)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);  // (32, 32, 192)
-  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);  // (32, 32, 48)
-  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);  // (32, 32, 48)
-  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);  // (32, 32, 48)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);  // (32, 32)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);  // (32, 32)
-  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);  // (32, 32, 144)
-  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);  // (32, 32, 48)
-  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);  // (32, 4, 32, 32)
+  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
+  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);              // (32, 32)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);              // (32, 32)
+  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
+  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
+  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                        // (32, 32, 48)
+  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);              // (32, 32)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);              // (32, 32)
+  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
+  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
+  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);  // (32, 32, 48)
-  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);  // (32, 32, 48)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);  // (32, 32)
-  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);  // (32, 32)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);  // (32, 32, 192)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);  // (32, 32, 192)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);  // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);  // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);  // (32, 32, 48)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);  // (32, 32)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);  // (32, 32)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
+  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
+  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);              // (32, 32)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                    // (32, 32, 192)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                        // (32, 32, 192)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                    // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                        // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                      // (32, 32, 48)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);              // (32, 32)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);              // (32, 32)
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n);
@@ -1850,71 +1886,71 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);  // (146, 48)
-  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);  // (32, 48)
-  auto* const ln1_weight = reinterpret_cast<float*>(arena + offset::ln1_weight);  // (48,)
-  auto* const ln1_bias = reinterpret_cast<float*>(arena + offset::ln1_bias);  // (48,)
-  auto* const attn1_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight);  // (144, 48)
-  auto* const attn1_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias);  // (144,)
+  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);                        // (146, 48)
+  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);                        // (32, 48)
+  auto* const ln1_weight = reinterpret_cast<float*>(arena + offset::ln1_weight);                        // (48,)
+  auto* const ln1_bias = reinterpret_cast<float*>(arena + offset::ln1_bias);                            // (48,)
+  auto* const attn1_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight);    // (144, 48)
+  auto* const attn1_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias);        // (144,)
   auto* const attn1_out_proj_weight = reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight);  // (48, 48)
-  auto* const attn1_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_out_proj_bias);  // (48,)
-  auto* const ln2_weight = reinterpret_cast<float*>(arena + offset::ln2_weight);  // (48,)
-  auto* const ln2_bias = reinterpret_cast<float*>(arena + offset::ln2_bias);  // (48,)
-  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);  // (192, 48)
-  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);  // (192,)
-  auto* const proj1_weight = reinterpret_cast<float*>(arena + offset::proj1_weight);  // (48, 192)
-  auto* const proj1_bias = reinterpret_cast<float*>(arena + offset::proj1_bias);  // (48,)
-  auto* const ln3_weight = reinterpret_cast<float*>(arena + offset::ln3_weight);  // (48,)
-  auto* const ln3_bias = reinterpret_cast<float*>(arena + offset::ln3_bias);  // (48,)
-  auto* const attn2_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight);  // (144, 48)
-  auto* const attn2_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias);  // (144,)
+  auto* const attn1_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn1_out_proj_bias);      // (48,)
+  auto* const ln2_weight = reinterpret_cast<float*>(arena + offset::ln2_weight);                        // (48,)
+  auto* const ln2_bias = reinterpret_cast<float*>(arena + offset::ln2_bias);                            // (48,)
+  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);                        // (192, 48)
+  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);                            // (192,)
+  auto* const proj1_weight = reinterpret_cast<float*>(arena + offset::proj1_weight);                    // (48, 192)
+  auto* const proj1_bias = reinterpret_cast<float*>(arena + offset::proj1_bias);                        // (48,)
+  auto* const ln3_weight = reinterpret_cast<float*>(arena + offset::ln3_weight);                        // (48,)
+  auto* const ln3_bias = reinterpret_cast<float*>(arena + offset::ln3_bias);                            // (48,)
+  auto* const attn2_in_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight);    // (144, 48)
+  auto* const attn2_in_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias);        // (144,)
   auto* const attn2_out_proj_weight = reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight);  // (48, 48)
-  auto* const attn2_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias);  // (48,)
-  auto* const ln4_weight = reinterpret_cast<float*>(arena + offset::ln4_weight);  // (48,)
-  auto* const ln4_bias = reinterpret_cast<float*>(arena + offset::ln4_bias);  // (48,)
-  auto* const fc2_weight = reinterpret_cast<float*>(arena + offset::fc2_weight);  // (192, 48)
-  auto* const fc2_bias = reinterpret_cast<float*>(arena + offset::fc2_bias);  // (192,)
-  auto* const proj2_weight = reinterpret_cast<float*>(arena + offset::proj2_weight);  // (48, 192)
-  auto* const proj2_bias = reinterpret_cast<float*>(arena + offset::proj2_bias);  // (48,)
-  auto* const lnf_weight = reinterpret_cast<float*>(arena + offset::lnf_weight);  // (48,)
-  auto* const lnf_bias = reinterpret_cast<float*>(arena + offset::lnf_bias);  // (48,)
-  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);  // (32, 32)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);  // (32, 32, 146)
-  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);  // (32, 32, 48)
-  auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);  // (32, 32, 48)
-  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);  // (32, 32, 48)
-  auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);  // (32, 32)
-  auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);  // (32, 32)
-  auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);  // (32, 32, 144)
-  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);  // (32, 32, 48)
-  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);  // (32, 4, 32, 32)
+  auto* const attn2_out_proj_bias = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias);      // (48,)
+  auto* const ln4_weight = reinterpret_cast<float*>(arena + offset::ln4_weight);                        // (48,)
+  auto* const ln4_bias = reinterpret_cast<float*>(arena + offset::ln4_bias);                            // (48,)
+  auto* const fc2_weight = reinterpret_cast<float*>(arena + offset::fc2_weight);                        // (192, 48)
+  auto* const fc2_bias = reinterpret_cast<float*>(arena + offset::fc2_bias);                            // (192,)
+  auto* const proj2_weight = reinterpret_cast<float*>(arena + offset::proj2_weight);                    // (48, 192)
+  auto* const proj2_bias = reinterpret_cast<float*>(arena + offset::proj2_bias);                        // (48,)
+  auto* const lnf_weight = reinterpret_cast<float*>(arena + offset::lnf_weight);                        // (48,)
+  auto* const lnf_bias = reinterpret_cast<float*>(arena + offset::lnf_bias);                            // (48,)
+  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);                                   // (32, 32)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);                            // (32, 32, 146)
+  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                              // (32, 32, 48)
+  auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);                              // (32, 32, 48)
+  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                              // (32, 32, 48)
+  auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);                    // (32, 32)
+  auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);                    // (32, 32)
+  auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
+  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
+  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
-  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);  // (32, 32, 48)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);  // (32, 32, 48)
-  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);  // (32, 32)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);  // (32, 32, 192)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);  // (32, 32, 192)
-  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);  // (32, 32, 48)
-  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);  // (32, 32, 48)
-  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);  // (32, 32, 48)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);  // (32, 32)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);  // (32, 32)
-  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);  // (32, 32, 144)
-  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);  // (32, 32, 48)
-  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);  // (32, 4, 32, 32)
+  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
+  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);              // (32, 32)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);              // (32, 32)
+  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
+  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
+  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                        // (32, 32, 48)
+  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);              // (32, 32)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);              // (32, 32)
+  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
+  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
+  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);  // (32, 32, 48)
-  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);  // (32, 32, 48)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);  // (32, 32)
-  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);  // (32, 32)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);  // (32, 32, 192)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);  // (32, 32, 192)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);  // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);  // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);  // (32, 32, 48)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);  // (32, 32)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);  // (32, 32)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
+  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
+  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);              // (32, 32)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                    // (32, 32, 192)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                        // (32, 32, 192)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                    // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                        // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                      // (32, 32, 48)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);              // (32, 32)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);              // (32, 32)
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n);
@@ -1941,157 +1977,159 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"wte.weight", ltrt::DType::f32, 2, {146, 48}, 0}, 0, ltrt::InitKind::normal, 1.0},
-  {{"wpe.weight", ltrt::DType::f32, 2, {32, 48}, 28032}, 7008, ltrt::InitKind::normal, 1.0},
-  {{"ln1.weight", ltrt::DType::f32, 1, {48}, 34176}, 8544, ltrt::InitKind::ones, 0.0},
-  {{"ln1.bias", ltrt::DType::f32, 1, {48}, 34368}, 8592, ltrt::InitKind::zeros, 0.0},
-  {{"attn1.in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 34560}, 8640, ltrt::InitKind::uniform, 0.1767766952966369},
-  {{"attn1.in_proj_bias", ltrt::DType::f32, 1, {144}, 62208}, 15552, ltrt::InitKind::zeros, 0.0},
-  {{"attn1.out_proj.weight", ltrt::DType::f32, 2, {48, 48}, 62784}, 15696, ltrt::InitKind::uniform, 0.14433756729740646},
-  {{"attn1.out_proj.bias", ltrt::DType::f32, 1, {48}, 72000}, 18000, ltrt::InitKind::zeros, 0.0},
-  {{"ln2.weight", ltrt::DType::f32, 1, {48}, 72192}, 18048, ltrt::InitKind::ones, 0.0},
-  {{"ln2.bias", ltrt::DType::f32, 1, {48}, 72384}, 18096, ltrt::InitKind::zeros, 0.0},
-  {{"fc1.weight", ltrt::DType::f32, 2, {192, 48}, 72576}, 18144, ltrt::InitKind::uniform, 0.14433756729740646},
-  {{"fc1.bias", ltrt::DType::f32, 1, {192}, 109440}, 27360, ltrt::InitKind::uniform, 0.14433756729740646},
-  {{"proj1.weight", ltrt::DType::f32, 2, {48, 192}, 110208}, 27552, ltrt::InitKind::uniform, 0.07216878364870323},
-  {{"proj1.bias", ltrt::DType::f32, 1, {48}, 147072}, 36768, ltrt::InitKind::uniform, 0.07216878364870323},
-  {{"ln3.weight", ltrt::DType::f32, 1, {48}, 147264}, 36816, ltrt::InitKind::ones, 0.0},
-  {{"ln3.bias", ltrt::DType::f32, 1, {48}, 147456}, 36864, ltrt::InitKind::zeros, 0.0},
-  {{"attn2.in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 147648}, 36912, ltrt::InitKind::uniform, 0.1767766952966369},
-  {{"attn2.in_proj_bias", ltrt::DType::f32, 1, {144}, 175296}, 43824, ltrt::InitKind::zeros, 0.0},
-  {{"attn2.out_proj.weight", ltrt::DType::f32, 2, {48, 48}, 175872}, 43968, ltrt::InitKind::uniform, 0.14433756729740646},
-  {{"attn2.out_proj.bias", ltrt::DType::f32, 1, {48}, 185088}, 46272, ltrt::InitKind::zeros, 0.0},
-  {{"ln4.weight", ltrt::DType::f32, 1, {48}, 185280}, 46320, ltrt::InitKind::ones, 0.0},
-  {{"ln4.bias", ltrt::DType::f32, 1, {48}, 185472}, 46368, ltrt::InitKind::zeros, 0.0},
-  {{"fc2.weight", ltrt::DType::f32, 2, {192, 48}, 185664}, 46416, ltrt::InitKind::uniform, 0.14433756729740646},
-  {{"fc2.bias", ltrt::DType::f32, 1, {192}, 222528}, 55632, ltrt::InitKind::uniform, 0.14433756729740646},
-  {{"proj2.weight", ltrt::DType::f32, 2, {48, 192}, 223296}, 55824, ltrt::InitKind::uniform, 0.07216878364870323},
-  {{"proj2.bias", ltrt::DType::f32, 1, {48}, 260160}, 65040, ltrt::InitKind::uniform, 0.07216878364870323},
-  {{"lnf.weight", ltrt::DType::f32, 1, {48}, 260352}, 65088, ltrt::InitKind::ones, 0.0},
-  {{"lnf.bias", ltrt::DType::f32, 1, {48}, 260544}, 65136, ltrt::InitKind::zeros, 0.0},
+    {{"wte.weight", ltrt::DType::f32, 2, {146, 48}, 0}, 0, ltrt::InitKind::normal, 1.0},
+    {{"wpe.weight", ltrt::DType::f32, 2, {32, 48}, 28032}, 7008, ltrt::InitKind::normal, 1.0},
+    {{"ln1.weight", ltrt::DType::f32, 1, {48}, 34176}, 8544, ltrt::InitKind::ones, 0.0},
+    {{"ln1.bias", ltrt::DType::f32, 1, {48}, 34368}, 8592, ltrt::InitKind::zeros, 0.0},
+    {{"attn1.in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 34560},
+     8640,
+     ltrt::InitKind::uniform,
+     0.1767766952966369},
+    {{"attn1.in_proj_bias", ltrt::DType::f32, 1, {144}, 62208}, 15552, ltrt::InitKind::zeros, 0.0},
+    {{"attn1.out_proj.weight", ltrt::DType::f32, 2, {48, 48}, 62784},
+     15696,
+     ltrt::InitKind::uniform,
+     0.14433756729740646},
+    {{"attn1.out_proj.bias", ltrt::DType::f32, 1, {48}, 72000}, 18000, ltrt::InitKind::zeros, 0.0},
+    {{"ln2.weight", ltrt::DType::f32, 1, {48}, 72192}, 18048, ltrt::InitKind::ones, 0.0},
+    {{"ln2.bias", ltrt::DType::f32, 1, {48}, 72384}, 18096, ltrt::InitKind::zeros, 0.0},
+    {{"fc1.weight", ltrt::DType::f32, 2, {192, 48}, 72576}, 18144, ltrt::InitKind::uniform, 0.14433756729740646},
+    {{"fc1.bias", ltrt::DType::f32, 1, {192}, 109440}, 27360, ltrt::InitKind::uniform, 0.14433756729740646},
+    {{"proj1.weight", ltrt::DType::f32, 2, {48, 192}, 110208}, 27552, ltrt::InitKind::uniform, 0.07216878364870323},
+    {{"proj1.bias", ltrt::DType::f32, 1, {48}, 147072}, 36768, ltrt::InitKind::uniform, 0.07216878364870323},
+    {{"ln3.weight", ltrt::DType::f32, 1, {48}, 147264}, 36816, ltrt::InitKind::ones, 0.0},
+    {{"ln3.bias", ltrt::DType::f32, 1, {48}, 147456}, 36864, ltrt::InitKind::zeros, 0.0},
+    {{"attn2.in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 147648},
+     36912,
+     ltrt::InitKind::uniform,
+     0.1767766952966369},
+    {{"attn2.in_proj_bias", ltrt::DType::f32, 1, {144}, 175296}, 43824, ltrt::InitKind::zeros, 0.0},
+    {{"attn2.out_proj.weight", ltrt::DType::f32, 2, {48, 48}, 175872},
+     43968,
+     ltrt::InitKind::uniform,
+     0.14433756729740646},
+    {{"attn2.out_proj.bias", ltrt::DType::f32, 1, {48}, 185088}, 46272, ltrt::InitKind::zeros, 0.0},
+    {{"ln4.weight", ltrt::DType::f32, 1, {48}, 185280}, 46320, ltrt::InitKind::ones, 0.0},
+    {{"ln4.bias", ltrt::DType::f32, 1, {48}, 185472}, 46368, ltrt::InitKind::zeros, 0.0},
+    {{"fc2.weight", ltrt::DType::f32, 2, {192, 48}, 185664}, 46416, ltrt::InitKind::uniform, 0.14433756729740646},
+    {{"fc2.bias", ltrt::DType::f32, 1, {192}, 222528}, 55632, ltrt::InitKind::uniform, 0.14433756729740646},
+    {{"proj2.weight", ltrt::DType::f32, 2, {48, 192}, 223296}, 55824, ltrt::InitKind::uniform, 0.07216878364870323},
+    {{"proj2.bias", ltrt::DType::f32, 1, {48}, 260160}, 65040, ltrt::InitKind::uniform, 0.07216878364870323},
+    {{"lnf.weight", ltrt::DType::f32, 1, {48}, 260352}, 65088, ltrt::InitKind::ones, 0.0},
+    {{"lnf.bias", ltrt::DType::f32, 1, {48}, 260544}, 65136, ltrt::InitKind::zeros, 0.0},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"wte", "Embedding", 7008, "[32, 32, 48]"},
-  {"wpe", "PositionalEmbedding", 1536, "[32, 32, 48]"},
-  {"ln1", "LayerNorm", 96, "[32, 32, 48]"},
-  {"attn1", "MultiheadAttention", 9408, "[32, 32, 48]"},
-  {"res1", "Add", 0, "[32, 32, 48]"},
-  {"ln2", "LayerNorm", 96, "[32, 32, 48]"},
-  {"fc1", "Linear", 9408, "[32, 32, 192]"},
-  {"gelu1", "GELU", 0, "[32, 32, 192]"},
-  {"proj1", "Linear", 9264, "[32, 32, 48]"},
-  {"res2", "Add", 0, "[32, 32, 48]"},
-  {"ln3", "LayerNorm", 96, "[32, 32, 48]"},
-  {"attn2", "MultiheadAttention", 9408, "[32, 32, 48]"},
-  {"res3", "Add", 0, "[32, 32, 48]"},
-  {"ln4", "LayerNorm", 96, "[32, 32, 48]"},
-  {"fc2", "Linear", 9408, "[32, 32, 192]"},
-  {"gelu2", "GELU", 0, "[32, 32, 192]"},
-  {"proj2", "Linear", 9264, "[32, 32, 48]"},
-  {"res4", "Add", 0, "[32, 32, 48]"},
-  {"lnf", "LayerNorm", 96, "[32, 32, 48]"},
-  {"head", "Linear", 0, "[32, 32, 146]"},
+    {"wte", "Embedding", 7008, "[32, 32, 48]"}, {"wpe", "PositionalEmbedding", 1536, "[32, 32, 48]"},
+    {"ln1", "LayerNorm", 96, "[32, 32, 48]"},   {"attn1", "MultiheadAttention", 9408, "[32, 32, 48]"},
+    {"res1", "Add", 0, "[32, 32, 48]"},         {"ln2", "LayerNorm", 96, "[32, 32, 48]"},
+    {"fc1", "Linear", 9408, "[32, 32, 192]"},   {"gelu1", "GELU", 0, "[32, 32, 192]"},
+    {"proj1", "Linear", 9264, "[32, 32, 48]"},  {"res2", "Add", 0, "[32, 32, 48]"},
+    {"ln3", "LayerNorm", 96, "[32, 32, 48]"},   {"attn2", "MultiheadAttention", 9408, "[32, 32, 48]"},
+    {"res3", "Add", 0, "[32, 32, 48]"},         {"ln4", "LayerNorm", 96, "[32, 32, 48]"},
+    {"fc2", "Linear", 9408, "[32, 32, 192]"},   {"gelu2", "GELU", 0, "[32, 32, 192]"},
+    {"proj2", "Linear", 9264, "[32, 32, 48]"},  {"res4", "Add", 0, "[32, 32, 48]"},
+    {"lnf", "LayerNorm", 96, "[32, 32, 48]"},   {"head", "Linear", 0, "[32, 32, 146]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::i64, 2, {32, 32}, 1042944},
-  {"target", ltrt::DType::i64, 2, {32, 32}, 1051136},
-  {"wte_out", ltrt::DType::f32, 3, {32, 32, 48}, 1657472},
-  {"wpe_out", ltrt::DType::f32, 3, {32, 32, 48}, 1854080},
-  {"ln1_out", ltrt::DType::f32, 3, {32, 32, 48}, 1657472},
-  {"ln1_out_mean", ltrt::DType::f32, 2, {32, 32}, 2050688},
-  {"ln1_out_rstd", ltrt::DType::f32, 2, {32, 32}, 2054784},
-  {"attn1_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 2058880},
-  {"attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 2648704},
-  {"attn1_att_probs", ltrt::DType::f32, 4, {32, 4, 32, 32}, 2845312},
-  {"attn1_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
-  {"res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 3566208},
-  {"ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
-  {"ln2_out_mean", ltrt::DType::f32, 2, {32, 32}, 3762816},
-  {"ln2_out_rstd", ltrt::DType::f32, 2, {32, 32}, 3766912},
-  {"fc1_out", ltrt::DType::f32, 3, {32, 32, 192}, 4557440},
-  {"gelu1_out", ltrt::DType::f32, 3, {32, 32, 192}, 3771008},
-  {"proj1_out", ltrt::DType::f32, 3, {32, 32, 48}, 5343872},
-  {"res2_out", ltrt::DType::f32, 3, {32, 32, 48}, 5540480},
-  {"ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5343872},
-  {"ln3_out_mean", ltrt::DType::f32, 2, {32, 32}, 5737088},
-  {"ln3_out_rstd", ltrt::DType::f32, 2, {32, 32}, 5741184},
-  {"attn2_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 5745280},
-  {"attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 6335104},
-  {"attn2_att_probs", ltrt::DType::f32, 4, {32, 4, 32, 32}, 6531712},
-  {"attn2_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
-  {"res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 7252608},
-  {"ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
-  {"ln4_out_mean", ltrt::DType::f32, 2, {32, 32}, 7449216},
-  {"ln4_out_rstd", ltrt::DType::f32, 2, {32, 32}, 7453312},
-  {"fc2_out", ltrt::DType::f32, 3, {32, 32, 192}, 8243840},
-  {"gelu2_out", ltrt::DType::f32, 3, {32, 32, 192}, 7457408},
-  {"proj2_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
-  {"res4_out", ltrt::DType::f32, 3, {32, 32, 48}, 9226880},
-  {"lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
-  {"lnf_out_mean", ltrt::DType::f32, 2, {32, 32}, 9423488},
-  {"lnf_out_rstd", ltrt::DType::f32, 2, {32, 32}, 9427584},
-  {"head_out", ltrt::DType::f32, 3, {32, 32, 146}, 1059328},
-  {"loss", ltrt::DType::f32, 0, {}, 1657344},
-  {"d_loss", ltrt::DType::f32, 0, {}, 1657408},
-  {"d_head_out", ltrt::DType::f32, 3, {32, 32, 146}, 9431680},
-  {"d_wte_weight", ltrt::DType::f32, 2, {146, 48}, 260736},
-  {"d_lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 10029696},
-  {"d_lnf_weight", ltrt::DType::f32, 1, {48}, 521088},
-  {"d_lnf_bias", ltrt::DType::f32, 1, {48}, 521280},
-  {"d_res4_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
-  {"d_proj2_weight", ltrt::DType::f32, 2, {48, 192}, 484032},
-  {"d_proj2_bias", ltrt::DType::f32, 1, {48}, 520896},
-  {"d_gelu2_out", ltrt::DType::f32, 3, {32, 32, 192}, 9226880},
-  {"d_fc2_out", ltrt::DType::f32, 3, {32, 32, 192}, 7457408},
-  {"d_fc2_weight", ltrt::DType::f32, 2, {192, 48}, 446400},
-  {"d_fc2_bias", ltrt::DType::f32, 1, {192}, 483264},
-  {"d_ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 8243840},
-  {"d_ln4_weight", ltrt::DType::f32, 1, {48}, 446016},
-  {"d_ln4_bias", ltrt::DType::f32, 1, {48}, 446208},
-  {"d_res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
-  {"d_res3_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 7252608},
-  {"d_attn2_out_proj_weight", ltrt::DType::f32, 2, {48, 48}, 436608},
-  {"d_attn2_out_proj_bias", ltrt::DType::f32, 1, {48}, 445824},
-  {"d_attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
-  {"d_attn2_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 7449216},
-  {"d_attn2_in_proj_out_scratch", ltrt::DType::f32, 2, {32, 32}, 6335104},
-  {"d_attn2_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 408384},
-  {"d_attn2_in_proj_bias", ltrt::DType::f32, 1, {144}, 436032},
-  {"d_ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5745280},
-  {"d_ln3_weight", ltrt::DType::f32, 1, {48}, 408000},
-  {"d_ln3_bias", ltrt::DType::f32, 1, {48}, 408192},
-  {"d_res2_out", ltrt::DType::f32, 3, {32, 32, 48}, 5343872},
-  {"d_res2_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 5540480},
-  {"d_proj1_weight", ltrt::DType::f32, 2, {48, 192}, 370944},
-  {"d_proj1_bias", ltrt::DType::f32, 1, {48}, 407808},
-  {"d_gelu1_out", ltrt::DType::f32, 3, {32, 32, 192}, 5737088},
-  {"d_fc1_out", ltrt::DType::f32, 3, {32, 32, 192}, 3771008},
-  {"d_fc1_weight", ltrt::DType::f32, 2, {192, 48}, 333312},
-  {"d_fc1_bias", ltrt::DType::f32, 1, {192}, 370176},
-  {"d_ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 4557440},
-  {"d_ln2_weight", ltrt::DType::f32, 1, {48}, 332928},
-  {"d_ln2_bias", ltrt::DType::f32, 1, {48}, 333120},
-  {"d_res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
-  {"d_res1_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 3566208},
-  {"d_attn1_out_proj_weight", ltrt::DType::f32, 2, {48, 48}, 323520},
-  {"d_attn1_out_proj_bias", ltrt::DType::f32, 1, {48}, 332736},
-  {"d_attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
-  {"d_attn1_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 3762816},
-  {"d_attn1_in_proj_out_scratch", ltrt::DType::f32, 2, {32, 32}, 2648704},
-  {"d_attn1_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 295296},
-  {"d_attn1_in_proj_bias", ltrt::DType::f32, 1, {144}, 322944},
-  {"d_ln1_out", ltrt::DType::f32, 3, {32, 32, 48}, 2058880},
-  {"d_ln1_weight", ltrt::DType::f32, 1, {48}, 294912},
-  {"d_ln1_bias", ltrt::DType::f32, 1, {48}, 295104},
-  {"d_wpe_out", ltrt::DType::f32, 3, {32, 32, 48}, 1657472},
-  {"d_wpe_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 1854080},
-  {"d_wpe_weight", ltrt::DType::f32, 2, {32, 48}, 288768},
+    {"x", ltrt::DType::i64, 2, {32, 32}, 1042944},
+    {"target", ltrt::DType::i64, 2, {32, 32}, 1051136},
+    {"wte_out", ltrt::DType::f32, 3, {32, 32, 48}, 1657472},
+    {"wpe_out", ltrt::DType::f32, 3, {32, 32, 48}, 1854080},
+    {"ln1_out", ltrt::DType::f32, 3, {32, 32, 48}, 1657472},
+    {"ln1_out_mean", ltrt::DType::f32, 2, {32, 32}, 2050688},
+    {"ln1_out_rstd", ltrt::DType::f32, 2, {32, 32}, 2054784},
+    {"attn1_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 2058880},
+    {"attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 2648704},
+    {"attn1_att_probs", ltrt::DType::f32, 4, {32, 4, 32, 32}, 2845312},
+    {"attn1_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
+    {"res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 3566208},
+    {"ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
+    {"ln2_out_mean", ltrt::DType::f32, 2, {32, 32}, 3762816},
+    {"ln2_out_rstd", ltrt::DType::f32, 2, {32, 32}, 3766912},
+    {"fc1_out", ltrt::DType::f32, 3, {32, 32, 192}, 4557440},
+    {"gelu1_out", ltrt::DType::f32, 3, {32, 32, 192}, 3771008},
+    {"proj1_out", ltrt::DType::f32, 3, {32, 32, 48}, 5343872},
+    {"res2_out", ltrt::DType::f32, 3, {32, 32, 48}, 5540480},
+    {"ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5343872},
+    {"ln3_out_mean", ltrt::DType::f32, 2, {32, 32}, 5737088},
+    {"ln3_out_rstd", ltrt::DType::f32, 2, {32, 32}, 5741184},
+    {"attn2_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 5745280},
+    {"attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 6335104},
+    {"attn2_att_probs", ltrt::DType::f32, 4, {32, 4, 32, 32}, 6531712},
+    {"attn2_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
+    {"res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 7252608},
+    {"ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
+    {"ln4_out_mean", ltrt::DType::f32, 2, {32, 32}, 7449216},
+    {"ln4_out_rstd", ltrt::DType::f32, 2, {32, 32}, 7453312},
+    {"fc2_out", ltrt::DType::f32, 3, {32, 32, 192}, 8243840},
+    {"gelu2_out", ltrt::DType::f32, 3, {32, 32, 192}, 7457408},
+    {"proj2_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
+    {"res4_out", ltrt::DType::f32, 3, {32, 32, 48}, 9226880},
+    {"lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
+    {"lnf_out_mean", ltrt::DType::f32, 2, {32, 32}, 9423488},
+    {"lnf_out_rstd", ltrt::DType::f32, 2, {32, 32}, 9427584},
+    {"head_out", ltrt::DType::f32, 3, {32, 32, 146}, 1059328},
+    {"loss", ltrt::DType::f32, 0, {}, 1657344},
+    {"d_loss", ltrt::DType::f32, 0, {}, 1657408},
+    {"d_head_out", ltrt::DType::f32, 3, {32, 32, 146}, 9431680},
+    {"d_wte_weight", ltrt::DType::f32, 2, {146, 48}, 260736},
+    {"d_lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 10029696},
+    {"d_lnf_weight", ltrt::DType::f32, 1, {48}, 521088},
+    {"d_lnf_bias", ltrt::DType::f32, 1, {48}, 521280},
+    {"d_res4_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
+    {"d_proj2_weight", ltrt::DType::f32, 2, {48, 192}, 484032},
+    {"d_proj2_bias", ltrt::DType::f32, 1, {48}, 520896},
+    {"d_gelu2_out", ltrt::DType::f32, 3, {32, 32, 192}, 9226880},
+    {"d_fc2_out", ltrt::DType::f32, 3, {32, 32, 192}, 7457408},
+    {"d_fc2_weight", ltrt::DType::f32, 2, {192, 48}, 446400},
+    {"d_fc2_bias", ltrt::DType::f32, 1, {192}, 483264},
+    {"d_ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 8243840},
+    {"d_ln4_weight", ltrt::DType::f32, 1, {48}, 446016},
+    {"d_ln4_bias", ltrt::DType::f32, 1, {48}, 446208},
+    {"d_res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
+    {"d_res3_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 7252608},
+    {"d_attn2_out_proj_weight", ltrt::DType::f32, 2, {48, 48}, 436608},
+    {"d_attn2_out_proj_bias", ltrt::DType::f32, 1, {48}, 445824},
+    {"d_attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
+    {"d_attn2_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 7449216},
+    {"d_attn2_in_proj_out_scratch", ltrt::DType::f32, 2, {32, 32}, 6335104},
+    {"d_attn2_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 408384},
+    {"d_attn2_in_proj_bias", ltrt::DType::f32, 1, {144}, 436032},
+    {"d_ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5745280},
+    {"d_ln3_weight", ltrt::DType::f32, 1, {48}, 408000},
+    {"d_ln3_bias", ltrt::DType::f32, 1, {48}, 408192},
+    {"d_res2_out", ltrt::DType::f32, 3, {32, 32, 48}, 5343872},
+    {"d_res2_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 5540480},
+    {"d_proj1_weight", ltrt::DType::f32, 2, {48, 192}, 370944},
+    {"d_proj1_bias", ltrt::DType::f32, 1, {48}, 407808},
+    {"d_gelu1_out", ltrt::DType::f32, 3, {32, 32, 192}, 5737088},
+    {"d_fc1_out", ltrt::DType::f32, 3, {32, 32, 192}, 3771008},
+    {"d_fc1_weight", ltrt::DType::f32, 2, {192, 48}, 333312},
+    {"d_fc1_bias", ltrt::DType::f32, 1, {192}, 370176},
+    {"d_ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 4557440},
+    {"d_ln2_weight", ltrt::DType::f32, 1, {48}, 332928},
+    {"d_ln2_bias", ltrt::DType::f32, 1, {48}, 333120},
+    {"d_res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
+    {"d_res1_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 3566208},
+    {"d_attn1_out_proj_weight", ltrt::DType::f32, 2, {48, 48}, 323520},
+    {"d_attn1_out_proj_bias", ltrt::DType::f32, 1, {48}, 332736},
+    {"d_attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
+    {"d_attn1_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 3762816},
+    {"d_attn1_in_proj_out_scratch", ltrt::DType::f32, 2, {32, 32}, 2648704},
+    {"d_attn1_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 295296},
+    {"d_attn1_in_proj_bias", ltrt::DType::f32, 1, {144}, 322944},
+    {"d_ln1_out", ltrt::DType::f32, 3, {32, 32, 48}, 2058880},
+    {"d_ln1_weight", ltrt::DType::f32, 1, {48}, 294912},
+    {"d_ln1_bias", ltrt::DType::f32, 1, {48}, 295104},
+    {"d_wpe_out", ltrt::DType::f32, 3, {32, 32, 48}, 1657472},
+    {"d_wpe_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 1854080},
+    {"d_wpe_weight", ltrt::DType::f32, 2, {32, 48}, 288768},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -2104,10 +2142,12 @@ const char kSpecJson[] =
     "    \"inputs\": {\"x\": {\"shape\": [32], \"dtype\": \"int64\"}},\n"
     "    \"target\": {\"dtype\": \"int64\", \"num_classes\": 146, \"shape\": [32]},\n"
     "    \"graph\": [\n"
-    "      {\"name\": \"wte\", \"type\": \"Embedding\", \"input\": \"x\", \"num_embeddings\": 146, \"embedding_dim\": 48},\n"
+    "      {\"name\": \"wte\", \"type\": \"Embedding\", \"input\": \"x\", \"num_embeddings\": 146, \"embedding_dim\": "
+    "48},\n"
     "      {\"name\": \"wpe\", \"type\": \"PositionalEmbedding\", \"input\": \"wte\", \"num_positions\": 32},\n"
     "      {\"name\": \"ln1\", \"type\": \"LayerNorm\", \"input\": \"wpe\"},\n"
-    "      {\"name\": \"attn1\", \"type\": \"MultiheadAttention\", \"input\": \"ln1\", \"num_heads\": 4, \"batch_first\": true, \"is_causal\": true},\n"
+    "      {\"name\": \"attn1\", \"type\": \"MultiheadAttention\", \"input\": \"ln1\", \"num_heads\": 4, "
+    "\"batch_first\": true, \"is_causal\": true},\n"
     "      {\"name\": \"res1\", \"type\": \"Add\", \"inputs\": [\"attn1\", \"wpe\"]},\n"
     "      {\"name\": \"ln2\", \"type\": \"LayerNorm\", \"input\": \"res1\"},\n"
     "      {\"name\": \"fc1\", \"type\": \"Linear\", \"input\": \"ln2\", \"out_features\": 192},\n"
@@ -2115,7 +2155,8 @@ const char kSpecJson[] =
     "      {\"name\": \"proj1\", \"type\": \"Linear\", \"input\": \"gelu1\", \"out_features\": 48},\n"
     "      {\"name\": \"res2\", \"type\": \"Add\", \"inputs\": [\"proj1\", \"res1\"]},\n"
     "      {\"name\": \"ln3\", \"type\": \"LayerNorm\", \"input\": \"res2\"},\n"
-    "      {\"name\": \"attn2\", \"type\": \"MultiheadAttention\", \"input\": \"ln3\", \"num_heads\": 4, \"batch_first\": true, \"is_causal\": true},\n"
+    "      {\"name\": \"attn2\", \"type\": \"MultiheadAttention\", \"input\": \"ln3\", \"num_heads\": 4, "
+    "\"batch_first\": true, \"is_causal\": true},\n"
     "      {\"name\": \"res3\", \"type\": \"Add\", \"inputs\": [\"attn2\", \"res2\"]},\n"
     "      {\"name\": \"ln4\", \"type\": \"LayerNorm\", \"input\": \"res3\"},\n"
     "      {\"name\": \"fc2\", \"type\": \"Linear\", \"input\": \"ln4\", \"out_features\": 192},\n"
@@ -2123,7 +2164,8 @@ const char kSpecJson[] =
     "      {\"name\": \"proj2\", \"type\": \"Linear\", \"input\": \"gelu2\", \"out_features\": 48},\n"
     "      {\"name\": \"res4\", \"type\": \"Add\", \"inputs\": [\"proj2\", \"res3\"]},\n"
     "      {\"name\": \"lnf\", \"type\": \"LayerNorm\", \"input\": \"res4\"},\n"
-    "      {\"name\": \"head\", \"type\": \"Linear\", \"input\": \"lnf\", \"out_features\": 146, \"bias\": false, \"tie_weight\": \"wte\"}\n"
+    "      {\"name\": \"head\", \"type\": \"Linear\", \"input\": \"lnf\", \"out_features\": 146, \"bias\": false, "
+    "\"tie_weight\": \"wte\"}\n"
     "    ],\n"
     "    \"output\": \"head\",\n"
     "    \"loss\": {\"type\": \"CrossEntropyLoss\"},\n"
@@ -2159,7 +2201,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::i64, 2, {32, 32}, 1042944};
     m.target = {"target", ltrt::DType::i64, 2, {32, 32}, 1051136};
     m.output = {"head_out", ltrt::DType::f32, 3, {32, 32, 146}, 1059328};
-    m.accuracy = true;  // model.metrics
+    m.accuracy = true;    // model.metrics
     m.num_classes = 146;  // 0: regression targets
     m.ignore_index = -100;
     m.num_embeddings = 146;  // the data loader refuses indices outside [0, num_embeddings)

@@ -436,227 +436,227 @@ constexpr int kBatch = 32;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 13123584;
-  constexpr std::size_t target = 13139968;
-  constexpr std::size_t lm_head_out = 13156352;
-  constexpr std::size_t loss = 14352384;
-  constexpr std::size_t d_loss = 14352448;
-  constexpr std::size_t wte_out = 14352512;
-  constexpr std::size_t wpe_out = 15401088;
-  constexpr std::size_t h0_ln1_out = 14352512;
-  constexpr std::size_t h0_ln1_out_mean = 16449664;
-  constexpr std::size_t h0_ln1_out_rstd = 16457856;
-  constexpr std::size_t h0_attn_in_proj_out = 16466048;
-  constexpr std::size_t h0_attn_att = 19611776;
-  constexpr std::size_t h0_attn_att_probs = 20660352;
-  constexpr std::size_t h0_attn_out_proj_out = 22757504;
-  constexpr std::size_t h0_res1_out = 23806080;
-  constexpr std::size_t h0_ln2_out = 22757504;
-  constexpr std::size_t h0_ln2_out_mean = 24854656;
-  constexpr std::size_t h0_ln2_out_rstd = 24862848;
-  constexpr std::size_t h0_gelu_out = 24871040;
-  constexpr std::size_t h0_fc_out = 29065344;
-  constexpr std::size_t h0_proj_out = 33259648;
-  constexpr std::size_t h0_res2_out = 34308224;
-  constexpr std::size_t h1_ln1_out = 33259648;
-  constexpr std::size_t h1_ln1_out_mean = 35356800;
-  constexpr std::size_t h1_ln1_out_rstd = 35364992;
-  constexpr std::size_t h1_attn_in_proj_out = 35373184;
-  constexpr std::size_t h1_attn_att = 38518912;
-  constexpr std::size_t h1_attn_att_probs = 39567488;
-  constexpr std::size_t h1_attn_out_proj_out = 41664640;
-  constexpr std::size_t h1_res1_out = 42713216;
-  constexpr std::size_t h1_ln2_out = 41664640;
-  constexpr std::size_t h1_ln2_out_mean = 43761792;
-  constexpr std::size_t h1_ln2_out_rstd = 43769984;
-  constexpr std::size_t h1_gelu_out = 43778176;
-  constexpr std::size_t h1_fc_out = 47972480;
-  constexpr std::size_t h1_proj_out = 52166784;
-  constexpr std::size_t h1_res2_out = 53215360;
-  constexpr std::size_t h2_ln1_out = 52166784;
-  constexpr std::size_t h2_ln1_out_mean = 54263936;
-  constexpr std::size_t h2_ln1_out_rstd = 54272128;
-  constexpr std::size_t h2_attn_in_proj_out = 54280320;
-  constexpr std::size_t h2_attn_att = 57426048;
-  constexpr std::size_t h2_attn_att_probs = 58474624;
-  constexpr std::size_t h2_attn_out_proj_out = 60571776;
-  constexpr std::size_t h2_res1_out = 61620352;
-  constexpr std::size_t h2_ln2_out = 60571776;
-  constexpr std::size_t h2_ln2_out_mean = 62668928;
-  constexpr std::size_t h2_ln2_out_rstd = 62677120;
-  constexpr std::size_t h2_gelu_out = 62685312;
-  constexpr std::size_t h2_fc_out = 66879616;
-  constexpr std::size_t h2_proj_out = 71073920;
-  constexpr std::size_t h2_res2_out = 72122496;
-  constexpr std::size_t h3_ln1_out = 71073920;
-  constexpr std::size_t h3_ln1_out_mean = 73171072;
-  constexpr std::size_t h3_ln1_out_rstd = 73179264;
-  constexpr std::size_t h3_attn_in_proj_out = 73187456;
-  constexpr std::size_t h3_attn_att = 76333184;
-  constexpr std::size_t h3_attn_att_probs = 77381760;
-  constexpr std::size_t h3_attn_out_proj_out = 79478912;
-  constexpr std::size_t h3_res1_out = 80527488;
-  constexpr std::size_t h3_ln2_out = 79478912;
-  constexpr std::size_t h3_ln2_out_mean = 81576064;
-  constexpr std::size_t h3_ln2_out_rstd = 81584256;
-  constexpr std::size_t h3_gelu_out = 81592448;
-  constexpr std::size_t h3_fc_out = 85786752;
-  constexpr std::size_t h3_proj_out = 89981056;
-  constexpr std::size_t h3_res2_out = 91029632;
-  constexpr std::size_t ln_f_out = 89981056;
-  constexpr std::size_t ln_f_out_mean = 92078208;
-  constexpr std::size_t ln_f_out_rstd = 92086400;
-  constexpr std::size_t d_lm_head_out = 92094592;
-  constexpr std::size_t d_ln_f_out = 93290624;
-  constexpr std::size_t d_h3_res2_out = 89981056;
-  constexpr std::size_t d_h3_gelu_out = 91029632;
-  constexpr std::size_t d_h3_fc_out = 81592448;
-  constexpr std::size_t d_h3_ln2_out = 85786752;
-  constexpr std::size_t d_h3_res1_out = 79478912;
-  constexpr std::size_t d_h3_res1_out_sum1 = 80527488;
-  constexpr std::size_t d_h3_attn_att = 79478912;
-  constexpr std::size_t d_h3_attn_in_proj_out_dqkv = 81576064;
-  constexpr std::size_t d_h3_attn_in_proj_out_scratch = 76333184;
-  constexpr std::size_t d_h3_ln1_out = 73187456;
-  constexpr std::size_t d_h2_res2_out = 71073920;
-  constexpr std::size_t d_h2_res2_out_sum1 = 72122496;
-  constexpr std::size_t d_h2_gelu_out = 73171072;
-  constexpr std::size_t d_h2_fc_out = 62685312;
-  constexpr std::size_t d_h2_ln2_out = 66879616;
-  constexpr std::size_t d_h2_res1_out = 60571776;
-  constexpr std::size_t d_h2_res1_out_sum1 = 61620352;
-  constexpr std::size_t d_h2_attn_att = 60571776;
-  constexpr std::size_t d_h2_attn_in_proj_out_dqkv = 62668928;
-  constexpr std::size_t d_h2_attn_in_proj_out_scratch = 57426048;
-  constexpr std::size_t d_h2_ln1_out = 54280320;
-  constexpr std::size_t d_h1_res2_out = 52166784;
-  constexpr std::size_t d_h1_res2_out_sum1 = 53215360;
-  constexpr std::size_t d_h1_gelu_out = 54263936;
-  constexpr std::size_t d_h1_fc_out = 43778176;
-  constexpr std::size_t d_h1_ln2_out = 47972480;
-  constexpr std::size_t d_h1_res1_out = 41664640;
-  constexpr std::size_t d_h1_res1_out_sum1 = 42713216;
-  constexpr std::size_t d_h1_attn_att = 41664640;
-  constexpr std::size_t d_h1_attn_in_proj_out_dqkv = 43761792;
-  constexpr std::size_t d_h1_attn_in_proj_out_scratch = 38518912;
-  constexpr std::size_t d_h1_ln1_out = 35373184;
-  constexpr std::size_t d_h0_res2_out = 33259648;
-  constexpr std::size_t d_h0_res2_out_sum1 = 34308224;
-  constexpr std::size_t d_h0_gelu_out = 35356800;
-  constexpr std::size_t d_h0_fc_out = 24871040;
-  constexpr std::size_t d_h0_ln2_out = 29065344;
-  constexpr std::size_t d_h0_res1_out = 22757504;
-  constexpr std::size_t d_h0_res1_out_sum1 = 23806080;
-  constexpr std::size_t d_h0_attn_att = 22757504;
-  constexpr std::size_t d_h0_attn_in_proj_out_dqkv = 24854656;
-  constexpr std::size_t d_h0_attn_in_proj_out_scratch = 19611776;
-  constexpr std::size_t d_h0_ln1_out = 16466048;
-  constexpr std::size_t d_wpe_out = 14352512;
-  constexpr std::size_t d_wpe_out_sum1 = 15401088;
-  constexpr std::size_t wte_weight = 0;
-  constexpr std::size_t wpe_weight = 74752;
-  constexpr std::size_t h0_ln1_weight = 107520;
-  constexpr std::size_t h0_ln1_bias = 108032;
-  constexpr std::size_t h0_attn_in_proj_weight = 108544;
-  constexpr std::size_t h0_attn_in_proj_bias = 305152;
-  constexpr std::size_t h0_attn_out_proj_weight = 306688;
-  constexpr std::size_t h0_attn_out_proj_bias = 372224;
-  constexpr std::size_t h0_ln2_weight = 372736;
-  constexpr std::size_t h0_ln2_bias = 373248;
-  constexpr std::size_t h0_fc_weight = 373760;
-  constexpr std::size_t h0_fc_bias = 635904;
-  constexpr std::size_t h0_proj_weight = 637952;
-  constexpr std::size_t h0_proj_bias = 900096;
-  constexpr std::size_t h1_ln1_weight = 900608;
-  constexpr std::size_t h1_ln1_bias = 901120;
-  constexpr std::size_t h1_attn_in_proj_weight = 901632;
-  constexpr std::size_t h1_attn_in_proj_bias = 1098240;
-  constexpr std::size_t h1_attn_out_proj_weight = 1099776;
-  constexpr std::size_t h1_attn_out_proj_bias = 1165312;
-  constexpr std::size_t h1_ln2_weight = 1165824;
-  constexpr std::size_t h1_ln2_bias = 1166336;
-  constexpr std::size_t h1_fc_weight = 1166848;
-  constexpr std::size_t h1_fc_bias = 1428992;
-  constexpr std::size_t h1_proj_weight = 1431040;
-  constexpr std::size_t h1_proj_bias = 1693184;
-  constexpr std::size_t h2_ln1_weight = 1693696;
-  constexpr std::size_t h2_ln1_bias = 1694208;
-  constexpr std::size_t h2_attn_in_proj_weight = 1694720;
-  constexpr std::size_t h2_attn_in_proj_bias = 1891328;
-  constexpr std::size_t h2_attn_out_proj_weight = 1892864;
-  constexpr std::size_t h2_attn_out_proj_bias = 1958400;
-  constexpr std::size_t h2_ln2_weight = 1958912;
-  constexpr std::size_t h2_ln2_bias = 1959424;
-  constexpr std::size_t h2_fc_weight = 1959936;
-  constexpr std::size_t h2_fc_bias = 2222080;
-  constexpr std::size_t h2_proj_weight = 2224128;
-  constexpr std::size_t h2_proj_bias = 2486272;
-  constexpr std::size_t h3_ln1_weight = 2486784;
-  constexpr std::size_t h3_ln1_bias = 2487296;
-  constexpr std::size_t h3_attn_in_proj_weight = 2487808;
-  constexpr std::size_t h3_attn_in_proj_bias = 2684416;
-  constexpr std::size_t h3_attn_out_proj_weight = 2685952;
-  constexpr std::size_t h3_attn_out_proj_bias = 2751488;
-  constexpr std::size_t h3_ln2_weight = 2752000;
-  constexpr std::size_t h3_ln2_bias = 2752512;
-  constexpr std::size_t h3_fc_weight = 2753024;
-  constexpr std::size_t h3_fc_bias = 3015168;
-  constexpr std::size_t h3_proj_weight = 3017216;
-  constexpr std::size_t h3_proj_bias = 3279360;
-  constexpr std::size_t ln_f_weight = 3279872;
-  constexpr std::size_t ln_f_bias = 3280384;
-  constexpr std::size_t d_wte_weight = 3280896;
-  constexpr std::size_t d_ln_f_weight = 6560768;
-  constexpr std::size_t d_ln_f_bias = 6561280;
-  constexpr std::size_t d_h3_proj_weight = 6298112;
-  constexpr std::size_t d_h3_proj_bias = 6560256;
-  constexpr std::size_t d_h3_fc_weight = 6033920;
-  constexpr std::size_t d_h3_fc_bias = 6296064;
-  constexpr std::size_t d_h3_ln2_weight = 6032896;
-  constexpr std::size_t d_h3_ln2_bias = 6033408;
-  constexpr std::size_t d_h3_attn_out_proj_weight = 5966848;
-  constexpr std::size_t d_h3_attn_out_proj_bias = 6032384;
-  constexpr std::size_t d_h3_attn_in_proj_weight = 5768704;
-  constexpr std::size_t d_h3_attn_in_proj_bias = 5965312;
-  constexpr std::size_t d_h3_ln1_weight = 5767680;
-  constexpr std::size_t d_h3_ln1_bias = 5768192;
-  constexpr std::size_t d_h2_proj_weight = 5505024;
-  constexpr std::size_t d_h2_proj_bias = 5767168;
-  constexpr std::size_t d_h2_fc_weight = 5240832;
-  constexpr std::size_t d_h2_fc_bias = 5502976;
-  constexpr std::size_t d_h2_ln2_weight = 5239808;
-  constexpr std::size_t d_h2_ln2_bias = 5240320;
-  constexpr std::size_t d_h2_attn_out_proj_weight = 5173760;
-  constexpr std::size_t d_h2_attn_out_proj_bias = 5239296;
-  constexpr std::size_t d_h2_attn_in_proj_weight = 4975616;
-  constexpr std::size_t d_h2_attn_in_proj_bias = 5172224;
-  constexpr std::size_t d_h2_ln1_weight = 4974592;
-  constexpr std::size_t d_h2_ln1_bias = 4975104;
-  constexpr std::size_t d_h1_proj_weight = 4711936;
-  constexpr std::size_t d_h1_proj_bias = 4974080;
-  constexpr std::size_t d_h1_fc_weight = 4447744;
-  constexpr std::size_t d_h1_fc_bias = 4709888;
-  constexpr std::size_t d_h1_ln2_weight = 4446720;
-  constexpr std::size_t d_h1_ln2_bias = 4447232;
-  constexpr std::size_t d_h1_attn_out_proj_weight = 4380672;
-  constexpr std::size_t d_h1_attn_out_proj_bias = 4446208;
-  constexpr std::size_t d_h1_attn_in_proj_weight = 4182528;
-  constexpr std::size_t d_h1_attn_in_proj_bias = 4379136;
-  constexpr std::size_t d_h1_ln1_weight = 4181504;
-  constexpr std::size_t d_h1_ln1_bias = 4182016;
-  constexpr std::size_t d_h0_proj_weight = 3918848;
-  constexpr std::size_t d_h0_proj_bias = 4180992;
-  constexpr std::size_t d_h0_fc_weight = 3654656;
-  constexpr std::size_t d_h0_fc_bias = 3916800;
-  constexpr std::size_t d_h0_ln2_weight = 3653632;
-  constexpr std::size_t d_h0_ln2_bias = 3654144;
-  constexpr std::size_t d_h0_attn_out_proj_weight = 3587584;
-  constexpr std::size_t d_h0_attn_out_proj_bias = 3653120;
-  constexpr std::size_t d_h0_attn_in_proj_weight = 3389440;
-  constexpr std::size_t d_h0_attn_in_proj_bias = 3586048;
-  constexpr std::size_t d_h0_ln1_weight = 3388416;
-  constexpr std::size_t d_h0_ln1_bias = 3388928;
-  constexpr std::size_t d_wpe_weight = 3355648;
+constexpr std::size_t x = 13123584;
+constexpr std::size_t target = 13139968;
+constexpr std::size_t lm_head_out = 13156352;
+constexpr std::size_t loss = 14352384;
+constexpr std::size_t d_loss = 14352448;
+constexpr std::size_t wte_out = 14352512;
+constexpr std::size_t wpe_out = 15401088;
+constexpr std::size_t h0_ln1_out = 14352512;
+constexpr std::size_t h0_ln1_out_mean = 16449664;
+constexpr std::size_t h0_ln1_out_rstd = 16457856;
+constexpr std::size_t h0_attn_in_proj_out = 16466048;
+constexpr std::size_t h0_attn_att = 19611776;
+constexpr std::size_t h0_attn_att_probs = 20660352;
+constexpr std::size_t h0_attn_out_proj_out = 22757504;
+constexpr std::size_t h0_res1_out = 23806080;
+constexpr std::size_t h0_ln2_out = 22757504;
+constexpr std::size_t h0_ln2_out_mean = 24854656;
+constexpr std::size_t h0_ln2_out_rstd = 24862848;
+constexpr std::size_t h0_gelu_out = 24871040;
+constexpr std::size_t h0_fc_out = 29065344;
+constexpr std::size_t h0_proj_out = 33259648;
+constexpr std::size_t h0_res2_out = 34308224;
+constexpr std::size_t h1_ln1_out = 33259648;
+constexpr std::size_t h1_ln1_out_mean = 35356800;
+constexpr std::size_t h1_ln1_out_rstd = 35364992;
+constexpr std::size_t h1_attn_in_proj_out = 35373184;
+constexpr std::size_t h1_attn_att = 38518912;
+constexpr std::size_t h1_attn_att_probs = 39567488;
+constexpr std::size_t h1_attn_out_proj_out = 41664640;
+constexpr std::size_t h1_res1_out = 42713216;
+constexpr std::size_t h1_ln2_out = 41664640;
+constexpr std::size_t h1_ln2_out_mean = 43761792;
+constexpr std::size_t h1_ln2_out_rstd = 43769984;
+constexpr std::size_t h1_gelu_out = 43778176;
+constexpr std::size_t h1_fc_out = 47972480;
+constexpr std::size_t h1_proj_out = 52166784;
+constexpr std::size_t h1_res2_out = 53215360;
+constexpr std::size_t h2_ln1_out = 52166784;
+constexpr std::size_t h2_ln1_out_mean = 54263936;
+constexpr std::size_t h2_ln1_out_rstd = 54272128;
+constexpr std::size_t h2_attn_in_proj_out = 54280320;
+constexpr std::size_t h2_attn_att = 57426048;
+constexpr std::size_t h2_attn_att_probs = 58474624;
+constexpr std::size_t h2_attn_out_proj_out = 60571776;
+constexpr std::size_t h2_res1_out = 61620352;
+constexpr std::size_t h2_ln2_out = 60571776;
+constexpr std::size_t h2_ln2_out_mean = 62668928;
+constexpr std::size_t h2_ln2_out_rstd = 62677120;
+constexpr std::size_t h2_gelu_out = 62685312;
+constexpr std::size_t h2_fc_out = 66879616;
+constexpr std::size_t h2_proj_out = 71073920;
+constexpr std::size_t h2_res2_out = 72122496;
+constexpr std::size_t h3_ln1_out = 71073920;
+constexpr std::size_t h3_ln1_out_mean = 73171072;
+constexpr std::size_t h3_ln1_out_rstd = 73179264;
+constexpr std::size_t h3_attn_in_proj_out = 73187456;
+constexpr std::size_t h3_attn_att = 76333184;
+constexpr std::size_t h3_attn_att_probs = 77381760;
+constexpr std::size_t h3_attn_out_proj_out = 79478912;
+constexpr std::size_t h3_res1_out = 80527488;
+constexpr std::size_t h3_ln2_out = 79478912;
+constexpr std::size_t h3_ln2_out_mean = 81576064;
+constexpr std::size_t h3_ln2_out_rstd = 81584256;
+constexpr std::size_t h3_gelu_out = 81592448;
+constexpr std::size_t h3_fc_out = 85786752;
+constexpr std::size_t h3_proj_out = 89981056;
+constexpr std::size_t h3_res2_out = 91029632;
+constexpr std::size_t ln_f_out = 89981056;
+constexpr std::size_t ln_f_out_mean = 92078208;
+constexpr std::size_t ln_f_out_rstd = 92086400;
+constexpr std::size_t d_lm_head_out = 92094592;
+constexpr std::size_t d_ln_f_out = 93290624;
+constexpr std::size_t d_h3_res2_out = 89981056;
+constexpr std::size_t d_h3_gelu_out = 91029632;
+constexpr std::size_t d_h3_fc_out = 81592448;
+constexpr std::size_t d_h3_ln2_out = 85786752;
+constexpr std::size_t d_h3_res1_out = 79478912;
+constexpr std::size_t d_h3_res1_out_sum1 = 80527488;
+constexpr std::size_t d_h3_attn_att = 79478912;
+constexpr std::size_t d_h3_attn_in_proj_out_dqkv = 81576064;
+constexpr std::size_t d_h3_attn_in_proj_out_scratch = 76333184;
+constexpr std::size_t d_h3_ln1_out = 73187456;
+constexpr std::size_t d_h2_res2_out = 71073920;
+constexpr std::size_t d_h2_res2_out_sum1 = 72122496;
+constexpr std::size_t d_h2_gelu_out = 73171072;
+constexpr std::size_t d_h2_fc_out = 62685312;
+constexpr std::size_t d_h2_ln2_out = 66879616;
+constexpr std::size_t d_h2_res1_out = 60571776;
+constexpr std::size_t d_h2_res1_out_sum1 = 61620352;
+constexpr std::size_t d_h2_attn_att = 60571776;
+constexpr std::size_t d_h2_attn_in_proj_out_dqkv = 62668928;
+constexpr std::size_t d_h2_attn_in_proj_out_scratch = 57426048;
+constexpr std::size_t d_h2_ln1_out = 54280320;
+constexpr std::size_t d_h1_res2_out = 52166784;
+constexpr std::size_t d_h1_res2_out_sum1 = 53215360;
+constexpr std::size_t d_h1_gelu_out = 54263936;
+constexpr std::size_t d_h1_fc_out = 43778176;
+constexpr std::size_t d_h1_ln2_out = 47972480;
+constexpr std::size_t d_h1_res1_out = 41664640;
+constexpr std::size_t d_h1_res1_out_sum1 = 42713216;
+constexpr std::size_t d_h1_attn_att = 41664640;
+constexpr std::size_t d_h1_attn_in_proj_out_dqkv = 43761792;
+constexpr std::size_t d_h1_attn_in_proj_out_scratch = 38518912;
+constexpr std::size_t d_h1_ln1_out = 35373184;
+constexpr std::size_t d_h0_res2_out = 33259648;
+constexpr std::size_t d_h0_res2_out_sum1 = 34308224;
+constexpr std::size_t d_h0_gelu_out = 35356800;
+constexpr std::size_t d_h0_fc_out = 24871040;
+constexpr std::size_t d_h0_ln2_out = 29065344;
+constexpr std::size_t d_h0_res1_out = 22757504;
+constexpr std::size_t d_h0_res1_out_sum1 = 23806080;
+constexpr std::size_t d_h0_attn_att = 22757504;
+constexpr std::size_t d_h0_attn_in_proj_out_dqkv = 24854656;
+constexpr std::size_t d_h0_attn_in_proj_out_scratch = 19611776;
+constexpr std::size_t d_h0_ln1_out = 16466048;
+constexpr std::size_t d_wpe_out = 14352512;
+constexpr std::size_t d_wpe_out_sum1 = 15401088;
+constexpr std::size_t wte_weight = 0;
+constexpr std::size_t wpe_weight = 74752;
+constexpr std::size_t h0_ln1_weight = 107520;
+constexpr std::size_t h0_ln1_bias = 108032;
+constexpr std::size_t h0_attn_in_proj_weight = 108544;
+constexpr std::size_t h0_attn_in_proj_bias = 305152;
+constexpr std::size_t h0_attn_out_proj_weight = 306688;
+constexpr std::size_t h0_attn_out_proj_bias = 372224;
+constexpr std::size_t h0_ln2_weight = 372736;
+constexpr std::size_t h0_ln2_bias = 373248;
+constexpr std::size_t h0_fc_weight = 373760;
+constexpr std::size_t h0_fc_bias = 635904;
+constexpr std::size_t h0_proj_weight = 637952;
+constexpr std::size_t h0_proj_bias = 900096;
+constexpr std::size_t h1_ln1_weight = 900608;
+constexpr std::size_t h1_ln1_bias = 901120;
+constexpr std::size_t h1_attn_in_proj_weight = 901632;
+constexpr std::size_t h1_attn_in_proj_bias = 1098240;
+constexpr std::size_t h1_attn_out_proj_weight = 1099776;
+constexpr std::size_t h1_attn_out_proj_bias = 1165312;
+constexpr std::size_t h1_ln2_weight = 1165824;
+constexpr std::size_t h1_ln2_bias = 1166336;
+constexpr std::size_t h1_fc_weight = 1166848;
+constexpr std::size_t h1_fc_bias = 1428992;
+constexpr std::size_t h1_proj_weight = 1431040;
+constexpr std::size_t h1_proj_bias = 1693184;
+constexpr std::size_t h2_ln1_weight = 1693696;
+constexpr std::size_t h2_ln1_bias = 1694208;
+constexpr std::size_t h2_attn_in_proj_weight = 1694720;
+constexpr std::size_t h2_attn_in_proj_bias = 1891328;
+constexpr std::size_t h2_attn_out_proj_weight = 1892864;
+constexpr std::size_t h2_attn_out_proj_bias = 1958400;
+constexpr std::size_t h2_ln2_weight = 1958912;
+constexpr std::size_t h2_ln2_bias = 1959424;
+constexpr std::size_t h2_fc_weight = 1959936;
+constexpr std::size_t h2_fc_bias = 2222080;
+constexpr std::size_t h2_proj_weight = 2224128;
+constexpr std::size_t h2_proj_bias = 2486272;
+constexpr std::size_t h3_ln1_weight = 2486784;
+constexpr std::size_t h3_ln1_bias = 2487296;
+constexpr std::size_t h3_attn_in_proj_weight = 2487808;
+constexpr std::size_t h3_attn_in_proj_bias = 2684416;
+constexpr std::size_t h3_attn_out_proj_weight = 2685952;
+constexpr std::size_t h3_attn_out_proj_bias = 2751488;
+constexpr std::size_t h3_ln2_weight = 2752000;
+constexpr std::size_t h3_ln2_bias = 2752512;
+constexpr std::size_t h3_fc_weight = 2753024;
+constexpr std::size_t h3_fc_bias = 3015168;
+constexpr std::size_t h3_proj_weight = 3017216;
+constexpr std::size_t h3_proj_bias = 3279360;
+constexpr std::size_t ln_f_weight = 3279872;
+constexpr std::size_t ln_f_bias = 3280384;
+constexpr std::size_t d_wte_weight = 3280896;
+constexpr std::size_t d_ln_f_weight = 6560768;
+constexpr std::size_t d_ln_f_bias = 6561280;
+constexpr std::size_t d_h3_proj_weight = 6298112;
+constexpr std::size_t d_h3_proj_bias = 6560256;
+constexpr std::size_t d_h3_fc_weight = 6033920;
+constexpr std::size_t d_h3_fc_bias = 6296064;
+constexpr std::size_t d_h3_ln2_weight = 6032896;
+constexpr std::size_t d_h3_ln2_bias = 6033408;
+constexpr std::size_t d_h3_attn_out_proj_weight = 5966848;
+constexpr std::size_t d_h3_attn_out_proj_bias = 6032384;
+constexpr std::size_t d_h3_attn_in_proj_weight = 5768704;
+constexpr std::size_t d_h3_attn_in_proj_bias = 5965312;
+constexpr std::size_t d_h3_ln1_weight = 5767680;
+constexpr std::size_t d_h3_ln1_bias = 5768192;
+constexpr std::size_t d_h2_proj_weight = 5505024;
+constexpr std::size_t d_h2_proj_bias = 5767168;
+constexpr std::size_t d_h2_fc_weight = 5240832;
+constexpr std::size_t d_h2_fc_bias = 5502976;
+constexpr std::size_t d_h2_ln2_weight = 5239808;
+constexpr std::size_t d_h2_ln2_bias = 5240320;
+constexpr std::size_t d_h2_attn_out_proj_weight = 5173760;
+constexpr std::size_t d_h2_attn_out_proj_bias = 5239296;
+constexpr std::size_t d_h2_attn_in_proj_weight = 4975616;
+constexpr std::size_t d_h2_attn_in_proj_bias = 5172224;
+constexpr std::size_t d_h2_ln1_weight = 4974592;
+constexpr std::size_t d_h2_ln1_bias = 4975104;
+constexpr std::size_t d_h1_proj_weight = 4711936;
+constexpr std::size_t d_h1_proj_bias = 4974080;
+constexpr std::size_t d_h1_fc_weight = 4447744;
+constexpr std::size_t d_h1_fc_bias = 4709888;
+constexpr std::size_t d_h1_ln2_weight = 4446720;
+constexpr std::size_t d_h1_ln2_bias = 4447232;
+constexpr std::size_t d_h1_attn_out_proj_weight = 4380672;
+constexpr std::size_t d_h1_attn_out_proj_bias = 4446208;
+constexpr std::size_t d_h1_attn_in_proj_weight = 4182528;
+constexpr std::size_t d_h1_attn_in_proj_bias = 4379136;
+constexpr std::size_t d_h1_ln1_weight = 4181504;
+constexpr std::size_t d_h1_ln1_bias = 4182016;
+constexpr std::size_t d_h0_proj_weight = 3918848;
+constexpr std::size_t d_h0_proj_bias = 4180992;
+constexpr std::size_t d_h0_fc_weight = 3654656;
+constexpr std::size_t d_h0_fc_bias = 3916800;
+constexpr std::size_t d_h0_ln2_weight = 3653632;
+constexpr std::size_t d_h0_ln2_bias = 3654144;
+constexpr std::size_t d_h0_attn_out_proj_weight = 3587584;
+constexpr std::size_t d_h0_attn_out_proj_bias = 3653120;
+constexpr std::size_t d_h0_attn_in_proj_weight = 3389440;
+constexpr std::size_t d_h0_attn_in_proj_bias = 3586048;
+constexpr std::size_t d_h0_ln1_weight = 3388416;
+constexpr std::size_t d_h0_ln1_bias = 3388928;
+constexpr std::size_t d_wpe_weight = 3355648;
 }  // namespace offset
 
 // wte: Embedding(num_embeddings=146, embedding_dim=128, norm_type=2.0, scale_grad_by_freq=False, sparse=False)
@@ -664,7 +664,7 @@ namespace offset {
 // out (32, 64, 128) <- inp (32, 64) weight (146, 128)
 static void wte_forward(float* out, const std::int64_t* inp, const float* weight, int n) {
   constexpr int kIndices = 64;  // per sample
-  constexpr int kDim = 128;  // embedding_dim
+  constexpr int kDim = 128;     // embedding_dim
   // Every index lies in [0, 146): the data loader checked them.
   for (int i = 0; i < n * kIndices; ++i) {
     const float* row = weight + inp[i] * kDim;
@@ -677,7 +677,7 @@ static void wte_forward(float* out, const std::int64_t* inp, const float* weight
 // out (32, 64, 128) <- inp (32, 64, 128) weight (64, 128)
 static void wpe_forward(float* out, const float* inp, const float* weight, int n) {
   constexpr int kT = 64, kDim = 128;  // positions used, embedding_dim
-  constexpr int kPositions = 64;  // num_positions
+  constexpr int kPositions = 64;      // num_positions
   (void)kPositions;
   for (int b = 0; b < n; ++b) {
     for (int t = 0; t < kT; ++t) {
@@ -690,9 +690,10 @@ static void wpe_forward(float* out, const float* inp, const float* weight, int n
 // h0_ln1: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-static void h0_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void h0_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                           const float* bias, int n) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -718,7 +719,7 @@ static void h0_ln1_forward(float* out, float* mean, float* rstd, const float* in
 static void h0_attn_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 384;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -744,9 +745,9 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 // spec: model.graph[3]
 // out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
 static void h0_attn_forward(float* out, float* probs, const float* qkv, int n) {
-  constexpr int kT = 64;  // sequence length
+  constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -779,7 +780,7 @@ static void h0_attn_forward(float* out, float* probs, const float* qkv, int n) {
 static void h0_attn_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -814,9 +815,10 @@ static void h0_res1_forward(float* out, const float* a, const float* b, int n) {
 // h0_ln2: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-static void h0_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void h0_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                           const float* bias, int n) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -842,7 +844,7 @@ static void h0_ln2_forward(float* out, float* mean, float* rstd, const float* in
 static void h0_fc_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 512;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
@@ -873,7 +875,7 @@ static void h0_fc_forward(float* out, float* preact, const float* inp, const flo
 static void h0_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 512, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -908,9 +910,10 @@ static void h0_res2_forward(float* out, const float* a, const float* b, int n) {
 // h1_ln1: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-static void h1_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void h1_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                           const float* bias, int n) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -936,7 +939,7 @@ static void h1_ln1_forward(float* out, float* mean, float* rstd, const float* in
 static void h1_attn_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 384;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -962,9 +965,9 @@ static void h1_attn_in_proj_forward(float* out, const float* inp, const float* w
 // spec: model.graph[11]
 // out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
 static void h1_attn_forward(float* out, float* probs, const float* qkv, int n) {
-  constexpr int kT = 64;  // sequence length
+  constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -997,7 +1000,7 @@ static void h1_attn_forward(float* out, float* probs, const float* qkv, int n) {
 static void h1_attn_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -1032,9 +1035,10 @@ static void h1_res1_forward(float* out, const float* a, const float* b, int n) {
 // h1_ln2: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-static void h1_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void h1_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                           const float* bias, int n) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -1060,7 +1064,7 @@ static void h1_ln2_forward(float* out, float* mean, float* rstd, const float* in
 static void h1_fc_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 512;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
@@ -1091,7 +1095,7 @@ static void h1_fc_forward(float* out, float* preact, const float* inp, const flo
 static void h1_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 512, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -1126,9 +1130,10 @@ static void h1_res2_forward(float* out, const float* a, const float* b, int n) {
 // h2_ln1: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-static void h2_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void h2_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                           const float* bias, int n) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -1154,7 +1159,7 @@ static void h2_ln1_forward(float* out, float* mean, float* rstd, const float* in
 static void h2_attn_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 384;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -1180,9 +1185,9 @@ static void h2_attn_in_proj_forward(float* out, const float* inp, const float* w
 // spec: model.graph[19]
 // out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
 static void h2_attn_forward(float* out, float* probs, const float* qkv, int n) {
-  constexpr int kT = 64;  // sequence length
+  constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -1215,7 +1220,7 @@ static void h2_attn_forward(float* out, float* probs, const float* qkv, int n) {
 static void h2_attn_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -1250,9 +1255,10 @@ static void h2_res1_forward(float* out, const float* a, const float* b, int n) {
 // h2_ln2: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[21]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-static void h2_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void h2_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                           const float* bias, int n) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -1278,7 +1284,7 @@ static void h2_ln2_forward(float* out, float* mean, float* rstd, const float* in
 static void h2_fc_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 512;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
@@ -1309,7 +1315,7 @@ static void h2_fc_forward(float* out, float* preact, const float* inp, const flo
 static void h2_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 512, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -1344,9 +1350,10 @@ static void h2_res2_forward(float* out, const float* a, const float* b, int n) {
 // h3_ln1: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[26]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-static void h3_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void h3_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                           const float* bias, int n) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -1372,7 +1379,7 @@ static void h3_ln1_forward(float* out, float* mean, float* rstd, const float* in
 static void h3_attn_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 384;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -1398,9 +1405,9 @@ static void h3_attn_in_proj_forward(float* out, const float* inp, const float* w
 // spec: model.graph[27]
 // out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
 static void h3_attn_forward(float* out, float* probs, const float* qkv, int n) {
-  constexpr int kT = 64;  // sequence length
+  constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -1433,7 +1440,7 @@ static void h3_attn_forward(float* out, float* probs, const float* qkv, int n) {
 static void h3_attn_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -1468,9 +1475,10 @@ static void h3_res1_forward(float* out, const float* a, const float* b, int n) {
 // h3_ln2: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[29]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-static void h3_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void h3_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                           const float* bias, int n) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -1496,7 +1504,7 @@ static void h3_ln2_forward(float* out, float* mean, float* rstd, const float* in
 static void h3_fc_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 512;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
@@ -1527,7 +1535,7 @@ static void h3_fc_forward(float* out, float* preact, const float* inp, const flo
 static void h3_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 512, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -1562,9 +1570,10 @@ static void h3_res2_forward(float* out, const float* a, const float* b, int n) {
 // ln_f: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[34]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-static void ln_f_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int n) {
+static void ln_f_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                         int n) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
@@ -1590,7 +1599,7 @@ static void ln_f_forward(float* out, float* mean, float* rstd, const float* inp,
 static void lm_head_forward(float* out, const float* inp, const float* weight, int n) {
   constexpr int kIn = 128, kOut = 146;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
@@ -1673,14 +1682,15 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // lm_head backward: Linear(in_features=128, out_features=146, bias=False, tie_weight='wte')
 // spec: model.graph[35]
 // dinp (32, 64, 128) dweight (146, 128) <- dout (32, 64, 146) inp (32, 64, 128) weight (146, 128)
-static void lm_head_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void lm_head_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
+                             int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 146;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1702,9 +1712,10 @@ static void lm_head_backward(float* dinp, float* dweight, const float* dout, con
 // ln_f backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[34]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -1732,14 +1743,15 @@ static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float
 // h3_proj backward: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[32]
 // dinp (32, 64, 512) dweight (128, 512) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 512) weight (128, 512)
-static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                             const float* weight, int n, bool accumulate) {
   constexpr int kIn = 512, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1776,14 +1788,15 @@ static void h3_gelu_backward(float* dinp, const float* dout, const float* inp, i
 // h3_fc backward: Linear(in_features=128, out_features=512, bias=True)
 // spec: model.graph[30]
 // dinp (32, 64, 128) dweight (512, 128) dbias (512,) <- dout (32, 64, 512) inp (32, 64, 128) weight (512, 128)
-static void h3_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h3_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                           const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 512;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1809,9 +1822,10 @@ static void h3_fc_backward(float* dinp, float* dweight, float* dbias, const floa
 // h3_ln2 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[29]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-static void h3_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void h3_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                            const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -1849,14 +1863,15 @@ static void h3_res1_add_backward(float* out, const float* a, const float* b, int
 // h3_attn.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
 // dinp (32, 64, 128) dweight (128, 128) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) weight (128, 128)
-static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                      const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1882,10 +1897,11 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // h3_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
 // dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
-  constexpr int kT = 64;  // sequence length
+static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
+                             int n) {
+  constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -1897,7 +1913,7 @@ static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
@@ -1910,7 +1926,7 @@ static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, con
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -1918,14 +1934,15 @@ static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, con
 // h3_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
 // dinp (32, 64, 128) dweight (384, 128) dbias (384,) <- dout (32, 64, 384) inp (32, 64, 128) weight (384, 128)
-static void h3_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h3_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                     const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 384;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -1951,9 +1968,10 @@ static void h3_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
 // h3_ln1 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[26]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-static void h3_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void h3_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                            const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -1991,14 +2009,15 @@ static void h2_res2_add_backward(float* out, const float* a, const float* b, int
 // h2_proj backward: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[24]
 // dinp (32, 64, 512) dweight (128, 512) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 512) weight (128, 512)
-static void h2_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h2_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                             const float* weight, int n, bool accumulate) {
   constexpr int kIn = 512, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2035,14 +2054,15 @@ static void h2_gelu_backward(float* dinp, const float* dout, const float* inp, i
 // h2_fc backward: Linear(in_features=128, out_features=512, bias=True)
 // spec: model.graph[22]
 // dinp (32, 64, 128) dweight (512, 128) dbias (512,) <- dout (32, 64, 512) inp (32, 64, 128) weight (512, 128)
-static void h2_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h2_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                           const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 512;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2068,9 +2088,10 @@ static void h2_fc_backward(float* dinp, float* dweight, float* dbias, const floa
 // h2_ln2 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[21]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-static void h2_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void h2_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                            const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -2108,14 +2129,15 @@ static void h2_res1_add_backward(float* out, const float* a, const float* b, int
 // h2_attn.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
 // dinp (32, 64, 128) dweight (128, 128) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) weight (128, 128)
-static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                      const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2141,10 +2163,11 @@ static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // h2_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
 // dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
-  constexpr int kT = 64;  // sequence length
+static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
+                             int n) {
+  constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -2156,7 +2179,7 @@ static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
@@ -2169,7 +2192,7 @@ static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, con
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -2177,14 +2200,15 @@ static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, con
 // h2_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
 // dinp (32, 64, 128) dweight (384, 128) dbias (384,) <- dout (32, 64, 384) inp (32, 64, 128) weight (384, 128)
-static void h2_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h2_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                     const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 384;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2210,9 +2234,10 @@ static void h2_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
 // h2_ln1 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-static void h2_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void h2_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                            const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -2250,14 +2275,15 @@ static void h1_res2_add_backward(float* out, const float* a, const float* b, int
 // h1_proj backward: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[16]
 // dinp (32, 64, 512) dweight (128, 512) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 512) weight (128, 512)
-static void h1_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h1_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                             const float* weight, int n, bool accumulate) {
   constexpr int kIn = 512, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2294,14 +2320,15 @@ static void h1_gelu_backward(float* dinp, const float* dout, const float* inp, i
 // h1_fc backward: Linear(in_features=128, out_features=512, bias=True)
 // spec: model.graph[14]
 // dinp (32, 64, 128) dweight (512, 128) dbias (512,) <- dout (32, 64, 512) inp (32, 64, 128) weight (512, 128)
-static void h1_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h1_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                           const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 512;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2327,9 +2354,10 @@ static void h1_fc_backward(float* dinp, float* dweight, float* dbias, const floa
 // h1_ln2 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-static void h1_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void h1_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                            const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -2367,14 +2395,15 @@ static void h1_res1_add_backward(float* out, const float* a, const float* b, int
 // h1_attn.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 64, 128) dweight (128, 128) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) weight (128, 128)
-static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                      const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2400,10 +2429,11 @@ static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // h1_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
-  constexpr int kT = 64;  // sequence length
+static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
+                             int n) {
+  constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -2415,7 +2445,7 @@ static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
@@ -2428,7 +2458,7 @@ static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, con
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -2436,14 +2466,15 @@ static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, con
 // h1_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 64, 128) dweight (384, 128) dbias (384,) <- dout (32, 64, 384) inp (32, 64, 128) weight (384, 128)
-static void h1_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h1_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                     const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 384;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2469,9 +2500,10 @@ static void h1_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
 // h1_ln1 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-static void h1_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void h1_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                            const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -2509,14 +2541,15 @@ static void h0_res2_add_backward(float* out, const float* a, const float* b, int
 // h0_proj backward: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[8]
 // dinp (32, 64, 512) dweight (128, 512) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 512) weight (128, 512)
-static void h0_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h0_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                             const float* weight, int n, bool accumulate) {
   constexpr int kIn = 512, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2553,14 +2586,15 @@ static void h0_gelu_backward(float* dinp, const float* dout, const float* inp, i
 // h0_fc backward: Linear(in_features=128, out_features=512, bias=True)
 // spec: model.graph[6]
 // dinp (32, 64, 128) dweight (512, 128) dbias (512,) <- dout (32, 64, 512) inp (32, 64, 128) weight (512, 128)
-static void h0_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h0_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                           const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 512;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2586,9 +2620,10 @@ static void h0_fc_backward(float* dinp, float* dweight, float* dbias, const floa
 // h0_ln2 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-static void h0_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void h0_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                            const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -2626,14 +2661,15 @@ static void h0_res1_add_backward(float* out, const float* a, const float* b, int
 // h0_attn.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 64, 128) dweight (128, 128) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) weight (128, 128)
-static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                      const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 128;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2659,10 +2695,11 @@ static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // h0_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n) {
-  constexpr int kT = 64;  // sequence length
+static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
+                             int n) {
+  constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;  // query i sees keys j <= i
+  constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
@@ -2674,7 +2711,7 @@ static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
@@ -2687,7 +2724,7 @@ static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, con
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -2695,14 +2732,15 @@ static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, con
 // h0_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 64, 128) dweight (384, 128) dbias (384,) <- dout (32, 64, 384) inp (32, 64, 128) weight (384, 128)
-static void h0_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void h0_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                     const float* weight, int n, bool accumulate) {
   constexpr int kIn = 128, kOut = 384;
   constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
+  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < rows; ++i) {
@@ -2728,9 +2766,10 @@ static void h0_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
 // h0_ln1 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-static void h0_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
+static void h0_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                            const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;  // elements per group: normalized_shape [128]
+  constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
   for (int r = 0; r < n * kGroups; ++r) {
@@ -2769,8 +2808,8 @@ static void wpe_add_backward(float* out, const float* a, const float* b, int n) 
 // spec: model.graph[1]
 // dweight (64, 128) <- dout (32, 64, 128)
 static void wpe_backward(float* dweight, const float* dout, int n, bool accumulate) {
-  constexpr int kT = 64, kDim = 128;  // positions used, embedding_dim
-  constexpr int kPositions = 64;  // num_positions
+  constexpr int kT = 64, kDim = 128;                                       // positions used, embedding_dim
+  constexpr int kPositions = 64;                                           // num_positions
   if (!accumulate) std::fill(dweight, dweight + kPositions * kDim, 0.0f);  // rows >= kT stay zero
   for (int b = 0; b < n; ++b) {
     for (int t = 0; t < kT; ++t) {
@@ -2785,7 +2824,7 @@ static void wpe_backward(float* dweight, const float* dout, int n, bool accumula
 // dweight (146, 128) <- dout (32, 64, 128) inp (32, 64)
 static void wte_backward(float* dweight, const float* dout, const std::int64_t* inp, int n, bool accumulate) {
   constexpr int kIndices = 64;  // per sample
-  constexpr int kDim = 128;  // embedding_dim
+  constexpr int kDim = 128;     // embedding_dim
   constexpr int kNumEmbeddings = 146;
   if (!accumulate) std::fill(dweight, dweight + kNumEmbeddings * kDim, 0.0f);
   for (int i = 0; i < n * kIndices; ++i) {
@@ -2799,227 +2838,247 @@ static void wte_backward(float* dweight, const float* dout, const std::int64_t* 
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);  // (146, 128)
-  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);  // (64, 128)
-  auto* const h0_ln1_weight = reinterpret_cast<float*>(arena + offset::h0_ln1_weight);  // (128,)
-  auto* const h0_ln1_bias = reinterpret_cast<float*>(arena + offset::h0_ln1_bias);  // (128,)
+  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);                          // (146, 128)
+  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);                          // (64, 128)
+  auto* const h0_ln1_weight = reinterpret_cast<float*>(arena + offset::h0_ln1_weight);                    // (128,)
+  auto* const h0_ln1_bias = reinterpret_cast<float*>(arena + offset::h0_ln1_bias);                        // (128,)
   auto* const h0_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_weight);  // (384, 128)
-  auto* const h0_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_bias);  // (384,)
-  auto* const h0_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_weight);  // (128, 128)
-  auto* const h0_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_bias);  // (128,)
-  auto* const h0_ln2_weight = reinterpret_cast<float*>(arena + offset::h0_ln2_weight);  // (128,)
-  auto* const h0_ln2_bias = reinterpret_cast<float*>(arena + offset::h0_ln2_bias);  // (128,)
-  auto* const h0_fc_weight = reinterpret_cast<float*>(arena + offset::h0_fc_weight);  // (512, 128)
-  auto* const h0_fc_bias = reinterpret_cast<float*>(arena + offset::h0_fc_bias);  // (512,)
-  auto* const h0_proj_weight = reinterpret_cast<float*>(arena + offset::h0_proj_weight);  // (128, 512)
-  auto* const h0_proj_bias = reinterpret_cast<float*>(arena + offset::h0_proj_bias);  // (128,)
-  auto* const h1_ln1_weight = reinterpret_cast<float*>(arena + offset::h1_ln1_weight);  // (128,)
-  auto* const h1_ln1_bias = reinterpret_cast<float*>(arena + offset::h1_ln1_bias);  // (128,)
+  auto* const h0_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_bias);      // (384,)
+  auto* const h0_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_weight);                                  // (128, 128)
+  auto* const h0_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_bias);    // (128,)
+  auto* const h0_ln2_weight = reinterpret_cast<float*>(arena + offset::h0_ln2_weight);                    // (128,)
+  auto* const h0_ln2_bias = reinterpret_cast<float*>(arena + offset::h0_ln2_bias);                        // (128,)
+  auto* const h0_fc_weight = reinterpret_cast<float*>(arena + offset::h0_fc_weight);                      // (512, 128)
+  auto* const h0_fc_bias = reinterpret_cast<float*>(arena + offset::h0_fc_bias);                          // (512,)
+  auto* const h0_proj_weight = reinterpret_cast<float*>(arena + offset::h0_proj_weight);                  // (128, 512)
+  auto* const h0_proj_bias = reinterpret_cast<float*>(arena + offset::h0_proj_bias);                      // (128,)
+  auto* const h1_ln1_weight = reinterpret_cast<float*>(arena + offset::h1_ln1_weight);                    // (128,)
+  auto* const h1_ln1_bias = reinterpret_cast<float*>(arena + offset::h1_ln1_bias);                        // (128,)
   auto* const h1_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_weight);  // (384, 128)
-  auto* const h1_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_bias);  // (384,)
-  auto* const h1_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_weight);  // (128, 128)
-  auto* const h1_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_bias);  // (128,)
-  auto* const h1_ln2_weight = reinterpret_cast<float*>(arena + offset::h1_ln2_weight);  // (128,)
-  auto* const h1_ln2_bias = reinterpret_cast<float*>(arena + offset::h1_ln2_bias);  // (128,)
-  auto* const h1_fc_weight = reinterpret_cast<float*>(arena + offset::h1_fc_weight);  // (512, 128)
-  auto* const h1_fc_bias = reinterpret_cast<float*>(arena + offset::h1_fc_bias);  // (512,)
-  auto* const h1_proj_weight = reinterpret_cast<float*>(arena + offset::h1_proj_weight);  // (128, 512)
-  auto* const h1_proj_bias = reinterpret_cast<float*>(arena + offset::h1_proj_bias);  // (128,)
-  auto* const h2_ln1_weight = reinterpret_cast<float*>(arena + offset::h2_ln1_weight);  // (128,)
-  auto* const h2_ln1_bias = reinterpret_cast<float*>(arena + offset::h2_ln1_bias);  // (128,)
+  auto* const h1_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_bias);      // (384,)
+  auto* const h1_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_weight);                                  // (128, 128)
+  auto* const h1_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_bias);    // (128,)
+  auto* const h1_ln2_weight = reinterpret_cast<float*>(arena + offset::h1_ln2_weight);                    // (128,)
+  auto* const h1_ln2_bias = reinterpret_cast<float*>(arena + offset::h1_ln2_bias);                        // (128,)
+  auto* const h1_fc_weight = reinterpret_cast<float*>(arena + offset::h1_fc_weight);                      // (512, 128)
+  auto* const h1_fc_bias = reinterpret_cast<float*>(arena + offset::h1_fc_bias);                          // (512,)
+  auto* const h1_proj_weight = reinterpret_cast<float*>(arena + offset::h1_proj_weight);                  // (128, 512)
+  auto* const h1_proj_bias = reinterpret_cast<float*>(arena + offset::h1_proj_bias);                      // (128,)
+  auto* const h2_ln1_weight = reinterpret_cast<float*>(arena + offset::h2_ln1_weight);                    // (128,)
+  auto* const h2_ln1_bias = reinterpret_cast<float*>(arena + offset::h2_ln1_bias);                        // (128,)
   auto* const h2_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_weight);  // (384, 128)
-  auto* const h2_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_bias);  // (384,)
-  auto* const h2_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_weight);  // (128, 128)
-  auto* const h2_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_bias);  // (128,)
-  auto* const h2_ln2_weight = reinterpret_cast<float*>(arena + offset::h2_ln2_weight);  // (128,)
-  auto* const h2_ln2_bias = reinterpret_cast<float*>(arena + offset::h2_ln2_bias);  // (128,)
-  auto* const h2_fc_weight = reinterpret_cast<float*>(arena + offset::h2_fc_weight);  // (512, 128)
-  auto* const h2_fc_bias = reinterpret_cast<float*>(arena + offset::h2_fc_bias);  // (512,)
-  auto* const h2_proj_weight = reinterpret_cast<float*>(arena + offset::h2_proj_weight);  // (128, 512)
-  auto* const h2_proj_bias = reinterpret_cast<float*>(arena + offset::h2_proj_bias);  // (128,)
-  auto* const h3_ln1_weight = reinterpret_cast<float*>(arena + offset::h3_ln1_weight);  // (128,)
-  auto* const h3_ln1_bias = reinterpret_cast<float*>(arena + offset::h3_ln1_bias);  // (128,)
+  auto* const h2_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_bias);      // (384,)
+  auto* const h2_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_weight);                                  // (128, 128)
+  auto* const h2_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_bias);    // (128,)
+  auto* const h2_ln2_weight = reinterpret_cast<float*>(arena + offset::h2_ln2_weight);                    // (128,)
+  auto* const h2_ln2_bias = reinterpret_cast<float*>(arena + offset::h2_ln2_bias);                        // (128,)
+  auto* const h2_fc_weight = reinterpret_cast<float*>(arena + offset::h2_fc_weight);                      // (512, 128)
+  auto* const h2_fc_bias = reinterpret_cast<float*>(arena + offset::h2_fc_bias);                          // (512,)
+  auto* const h2_proj_weight = reinterpret_cast<float*>(arena + offset::h2_proj_weight);                  // (128, 512)
+  auto* const h2_proj_bias = reinterpret_cast<float*>(arena + offset::h2_proj_bias);                      // (128,)
+  auto* const h3_ln1_weight = reinterpret_cast<float*>(arena + offset::h3_ln1_weight);                    // (128,)
+  auto* const h3_ln1_bias = reinterpret_cast<float*>(arena + offset::h3_ln1_bias);                        // (128,)
   auto* const h3_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_weight);  // (384, 128)
-  auto* const h3_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_bias);  // (384,)
-  auto* const h3_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_weight);  // (128, 128)
+  auto* const h3_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_bias);      // (384,)
+  auto* const h3_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_weight);                                // (128, 128)
   auto* const h3_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_bias);  // (128,)
-  auto* const h3_ln2_weight = reinterpret_cast<float*>(arena + offset::h3_ln2_weight);  // (128,)
-  auto* const h3_ln2_bias = reinterpret_cast<float*>(arena + offset::h3_ln2_bias);  // (128,)
-  auto* const h3_fc_weight = reinterpret_cast<float*>(arena + offset::h3_fc_weight);  // (512, 128)
-  auto* const h3_fc_bias = reinterpret_cast<float*>(arena + offset::h3_fc_bias);  // (512,)
-  auto* const h3_proj_weight = reinterpret_cast<float*>(arena + offset::h3_proj_weight);  // (128, 512)
-  auto* const h3_proj_bias = reinterpret_cast<float*>(arena + offset::h3_proj_bias);  // (128,)
-  auto* const ln_f_weight = reinterpret_cast<float*>(arena + offset::ln_f_weight);  // (128,)
-  auto* const ln_f_bias = reinterpret_cast<float*>(arena + offset::ln_f_bias);  // (128,)
-  auto* const d_wte_weight = reinterpret_cast<float*>(arena + offset::d_wte_weight);  // (146, 128)
-  auto* const d_wpe_weight = reinterpret_cast<float*>(arena + offset::d_wpe_weight);  // (64, 128)
-  auto* const d_h0_ln1_weight = reinterpret_cast<float*>(arena + offset::d_h0_ln1_weight);  // (128,)
-  auto* const d_h0_ln1_bias = reinterpret_cast<float*>(arena + offset::d_h0_ln1_bias);  // (128,)
-  auto* const d_h0_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_weight);  // (384, 128)
+  auto* const h3_ln2_weight = reinterpret_cast<float*>(arena + offset::h3_ln2_weight);                  // (128,)
+  auto* const h3_ln2_bias = reinterpret_cast<float*>(arena + offset::h3_ln2_bias);                      // (128,)
+  auto* const h3_fc_weight = reinterpret_cast<float*>(arena + offset::h3_fc_weight);                    // (512, 128)
+  auto* const h3_fc_bias = reinterpret_cast<float*>(arena + offset::h3_fc_bias);                        // (512,)
+  auto* const h3_proj_weight = reinterpret_cast<float*>(arena + offset::h3_proj_weight);                // (128, 512)
+  auto* const h3_proj_bias = reinterpret_cast<float*>(arena + offset::h3_proj_bias);                    // (128,)
+  auto* const ln_f_weight = reinterpret_cast<float*>(arena + offset::ln_f_weight);                      // (128,)
+  auto* const ln_f_bias = reinterpret_cast<float*>(arena + offset::ln_f_bias);                          // (128,)
+  auto* const d_wte_weight = reinterpret_cast<float*>(arena + offset::d_wte_weight);                    // (146, 128)
+  auto* const d_wpe_weight = reinterpret_cast<float*>(arena + offset::d_wpe_weight);                    // (64, 128)
+  auto* const d_h0_ln1_weight = reinterpret_cast<float*>(arena + offset::d_h0_ln1_weight);              // (128,)
+  auto* const d_h0_ln1_bias = reinterpret_cast<float*>(arena + offset::d_h0_ln1_bias);                  // (128,)
+  auto* const d_h0_attn_in_proj_weight =
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_weight);                                 // (384, 128)
   auto* const d_h0_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_bias);  // (384,)
-  auto* const d_h0_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::d_h0_attn_out_proj_weight);  // (128, 128)
+  auto* const d_h0_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_out_proj_weight);  // (128, 128)
   auto* const d_h0_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::d_h0_attn_out_proj_bias);  // (128,)
-  auto* const d_h0_ln2_weight = reinterpret_cast<float*>(arena + offset::d_h0_ln2_weight);  // (128,)
-  auto* const d_h0_ln2_bias = reinterpret_cast<float*>(arena + offset::d_h0_ln2_bias);  // (128,)
-  auto* const d_h0_fc_weight = reinterpret_cast<float*>(arena + offset::d_h0_fc_weight);  // (512, 128)
-  auto* const d_h0_fc_bias = reinterpret_cast<float*>(arena + offset::d_h0_fc_bias);  // (512,)
+  auto* const d_h0_ln2_weight = reinterpret_cast<float*>(arena + offset::d_h0_ln2_weight);                  // (128,)
+  auto* const d_h0_ln2_bias = reinterpret_cast<float*>(arena + offset::d_h0_ln2_bias);                      // (128,)
+  auto* const d_h0_fc_weight = reinterpret_cast<float*>(arena + offset::d_h0_fc_weight);      // (512, 128)
+  auto* const d_h0_fc_bias = reinterpret_cast<float*>(arena + offset::d_h0_fc_bias);          // (512,)
   auto* const d_h0_proj_weight = reinterpret_cast<float*>(arena + offset::d_h0_proj_weight);  // (128, 512)
-  auto* const d_h0_proj_bias = reinterpret_cast<float*>(arena + offset::d_h0_proj_bias);  // (128,)
-  auto* const d_h1_ln1_weight = reinterpret_cast<float*>(arena + offset::d_h1_ln1_weight);  // (128,)
-  auto* const d_h1_ln1_bias = reinterpret_cast<float*>(arena + offset::d_h1_ln1_bias);  // (128,)
-  auto* const d_h1_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_weight);  // (384, 128)
+  auto* const d_h0_proj_bias = reinterpret_cast<float*>(arena + offset::d_h0_proj_bias);      // (128,)
+  auto* const d_h1_ln1_weight = reinterpret_cast<float*>(arena + offset::d_h1_ln1_weight);    // (128,)
+  auto* const d_h1_ln1_bias = reinterpret_cast<float*>(arena + offset::d_h1_ln1_bias);        // (128,)
+  auto* const d_h1_attn_in_proj_weight =
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_weight);                                 // (384, 128)
   auto* const d_h1_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_bias);  // (384,)
-  auto* const d_h1_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::d_h1_attn_out_proj_weight);  // (128, 128)
+  auto* const d_h1_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_out_proj_weight);  // (128, 128)
   auto* const d_h1_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::d_h1_attn_out_proj_bias);  // (128,)
-  auto* const d_h1_ln2_weight = reinterpret_cast<float*>(arena + offset::d_h1_ln2_weight);  // (128,)
-  auto* const d_h1_ln2_bias = reinterpret_cast<float*>(arena + offset::d_h1_ln2_bias);  // (128,)
-  auto* const d_h1_fc_weight = reinterpret_cast<float*>(arena + offset::d_h1_fc_weight);  // (512, 128)
-  auto* const d_h1_fc_bias = reinterpret_cast<float*>(arena + offset::d_h1_fc_bias);  // (512,)
+  auto* const d_h1_ln2_weight = reinterpret_cast<float*>(arena + offset::d_h1_ln2_weight);                  // (128,)
+  auto* const d_h1_ln2_bias = reinterpret_cast<float*>(arena + offset::d_h1_ln2_bias);                      // (128,)
+  auto* const d_h1_fc_weight = reinterpret_cast<float*>(arena + offset::d_h1_fc_weight);      // (512, 128)
+  auto* const d_h1_fc_bias = reinterpret_cast<float*>(arena + offset::d_h1_fc_bias);          // (512,)
   auto* const d_h1_proj_weight = reinterpret_cast<float*>(arena + offset::d_h1_proj_weight);  // (128, 512)
-  auto* const d_h1_proj_bias = reinterpret_cast<float*>(arena + offset::d_h1_proj_bias);  // (128,)
-  auto* const d_h2_ln1_weight = reinterpret_cast<float*>(arena + offset::d_h2_ln1_weight);  // (128,)
-  auto* const d_h2_ln1_bias = reinterpret_cast<float*>(arena + offset::d_h2_ln1_bias);  // (128,)
-  auto* const d_h2_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_weight);  // (384, 128)
+  auto* const d_h1_proj_bias = reinterpret_cast<float*>(arena + offset::d_h1_proj_bias);      // (128,)
+  auto* const d_h2_ln1_weight = reinterpret_cast<float*>(arena + offset::d_h2_ln1_weight);    // (128,)
+  auto* const d_h2_ln1_bias = reinterpret_cast<float*>(arena + offset::d_h2_ln1_bias);        // (128,)
+  auto* const d_h2_attn_in_proj_weight =
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_weight);                                 // (384, 128)
   auto* const d_h2_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_bias);  // (384,)
-  auto* const d_h2_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::d_h2_attn_out_proj_weight);  // (128, 128)
+  auto* const d_h2_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_out_proj_weight);  // (128, 128)
   auto* const d_h2_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::d_h2_attn_out_proj_bias);  // (128,)
-  auto* const d_h2_ln2_weight = reinterpret_cast<float*>(arena + offset::d_h2_ln2_weight);  // (128,)
-  auto* const d_h2_ln2_bias = reinterpret_cast<float*>(arena + offset::d_h2_ln2_bias);  // (128,)
-  auto* const d_h2_fc_weight = reinterpret_cast<float*>(arena + offset::d_h2_fc_weight);  // (512, 128)
-  auto* const d_h2_fc_bias = reinterpret_cast<float*>(arena + offset::d_h2_fc_bias);  // (512,)
+  auto* const d_h2_ln2_weight = reinterpret_cast<float*>(arena + offset::d_h2_ln2_weight);                  // (128,)
+  auto* const d_h2_ln2_bias = reinterpret_cast<float*>(arena + offset::d_h2_ln2_bias);                      // (128,)
+  auto* const d_h2_fc_weight = reinterpret_cast<float*>(arena + offset::d_h2_fc_weight);      // (512, 128)
+  auto* const d_h2_fc_bias = reinterpret_cast<float*>(arena + offset::d_h2_fc_bias);          // (512,)
   auto* const d_h2_proj_weight = reinterpret_cast<float*>(arena + offset::d_h2_proj_weight);  // (128, 512)
-  auto* const d_h2_proj_bias = reinterpret_cast<float*>(arena + offset::d_h2_proj_bias);  // (128,)
-  auto* const d_h3_ln1_weight = reinterpret_cast<float*>(arena + offset::d_h3_ln1_weight);  // (128,)
-  auto* const d_h3_ln1_bias = reinterpret_cast<float*>(arena + offset::d_h3_ln1_bias);  // (128,)
-  auto* const d_h3_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_weight);  // (384, 128)
+  auto* const d_h2_proj_bias = reinterpret_cast<float*>(arena + offset::d_h2_proj_bias);      // (128,)
+  auto* const d_h3_ln1_weight = reinterpret_cast<float*>(arena + offset::d_h3_ln1_weight);    // (128,)
+  auto* const d_h3_ln1_bias = reinterpret_cast<float*>(arena + offset::d_h3_ln1_bias);        // (128,)
+  auto* const d_h3_attn_in_proj_weight =
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_weight);                                 // (384, 128)
   auto* const d_h3_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_bias);  // (384,)
-  auto* const d_h3_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::d_h3_attn_out_proj_weight);  // (128, 128)
+  auto* const d_h3_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_out_proj_weight);  // (128, 128)
   auto* const d_h3_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::d_h3_attn_out_proj_bias);  // (128,)
-  auto* const d_h3_ln2_weight = reinterpret_cast<float*>(arena + offset::d_h3_ln2_weight);  // (128,)
-  auto* const d_h3_ln2_bias = reinterpret_cast<float*>(arena + offset::d_h3_ln2_bias);  // (128,)
-  auto* const d_h3_fc_weight = reinterpret_cast<float*>(arena + offset::d_h3_fc_weight);  // (512, 128)
-  auto* const d_h3_fc_bias = reinterpret_cast<float*>(arena + offset::d_h3_fc_bias);  // (512,)
-  auto* const d_h3_proj_weight = reinterpret_cast<float*>(arena + offset::d_h3_proj_weight);  // (128, 512)
-  auto* const d_h3_proj_bias = reinterpret_cast<float*>(arena + offset::d_h3_proj_bias);  // (128,)
-  auto* const d_ln_f_weight = reinterpret_cast<float*>(arena + offset::d_ln_f_weight);  // (128,)
-  auto* const d_ln_f_bias = reinterpret_cast<float*>(arena + offset::d_ln_f_bias);  // (128,)
-  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32, 64)
-  auto* const lm_head_out = reinterpret_cast<float*>(arena + offset::lm_head_out);  // (32, 64, 146)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);  // (32, 64, 128)
-  auto* const h0_ln1_out = reinterpret_cast<float*>(arena + offset::h0_ln1_out);  // (32, 64, 128)
-  auto* const d_wpe_out = reinterpret_cast<float*>(arena + offset::d_wpe_out);  // (32, 64, 128)
-  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);  // (32, 64, 128)
-  auto* const d_wpe_out_sum1 = reinterpret_cast<float*>(arena + offset::d_wpe_out_sum1);  // (32, 64, 128)
-  auto* const h0_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln1_out_mean);  // (32, 64)
-  auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);  // (32, 64)
+  auto* const d_h3_ln2_weight = reinterpret_cast<float*>(arena + offset::d_h3_ln2_weight);                  // (128,)
+  auto* const d_h3_ln2_bias = reinterpret_cast<float*>(arena + offset::d_h3_ln2_bias);                      // (128,)
+  auto* const d_h3_fc_weight = reinterpret_cast<float*>(arena + offset::d_h3_fc_weight);            // (512, 128)
+  auto* const d_h3_fc_bias = reinterpret_cast<float*>(arena + offset::d_h3_fc_bias);                // (512,)
+  auto* const d_h3_proj_weight = reinterpret_cast<float*>(arena + offset::d_h3_proj_weight);        // (128, 512)
+  auto* const d_h3_proj_bias = reinterpret_cast<float*>(arena + offset::d_h3_proj_bias);            // (128,)
+  auto* const d_ln_f_weight = reinterpret_cast<float*>(arena + offset::d_ln_f_weight);              // (128,)
+  auto* const d_ln_f_bias = reinterpret_cast<float*>(arena + offset::d_ln_f_bias);                  // (128,)
+  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);                               // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                     // (32, 64)
+  auto* const lm_head_out = reinterpret_cast<float*>(arena + offset::lm_head_out);                  // (32, 64, 146)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                          // (32, 64, 128)
+  auto* const h0_ln1_out = reinterpret_cast<float*>(arena + offset::h0_ln1_out);                    // (32, 64, 128)
+  auto* const d_wpe_out = reinterpret_cast<float*>(arena + offset::d_wpe_out);                      // (32, 64, 128)
+  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                          // (32, 64, 128)
+  auto* const d_wpe_out_sum1 = reinterpret_cast<float*>(arena + offset::d_wpe_out_sum1);            // (32, 64, 128)
+  auto* const h0_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln1_out_mean);          // (32, 64)
+  auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);          // (32, 64)
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);  // (32, 64, 384)
-  auto* const d_h0_ln1_out = reinterpret_cast<float*>(arena + offset::d_h0_ln1_out);  // (32, 64, 128)
-  auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);  // (32, 64, 128)
-  auto* const d_h0_attn_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);  // (64, 64)
-  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const d_h0_ln1_out = reinterpret_cast<float*>(arena + offset::d_h0_ln1_out);                // (32, 64, 128)
+  auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                  // (32, 64, 128)
+  auto* const d_h0_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (64, 64)
+  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);  // (32, 64, 128)
-  auto* const d_h0_res1_out = reinterpret_cast<float*>(arena + offset::d_h0_res1_out);  // (32, 64, 128)
-  auto* const d_h0_attn_att = reinterpret_cast<float*>(arena + offset::d_h0_attn_att);  // (32, 64, 128)
-  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);  // (32, 64, 128)
-  auto* const d_h0_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h0_res1_out_sum1);  // (32, 64, 128)
-  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);  // (32, 64)
-  auto* const d_h0_attn_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_dqkv);  // (32, 64, 384)
-  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);  // (32, 64)
-  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);  // (32, 64, 512)
-  auto* const d_h0_fc_out = reinterpret_cast<float*>(arena + offset::d_h0_fc_out);  // (32, 64, 512)
-  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);  // (32, 64, 512)
-  auto* const d_h0_ln2_out = reinterpret_cast<float*>(arena + offset::d_h0_ln2_out);  // (32, 64, 128)
-  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);  // (32, 64, 128)
-  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);  // (32, 64, 128)
-  auto* const d_h0_res2_out = reinterpret_cast<float*>(arena + offset::d_h0_res2_out);  // (32, 64, 128)
-  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);  // (32, 64, 128)
-  auto* const d_h0_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h0_res2_out_sum1);  // (32, 64, 128)
-  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);  // (32, 64)
-  auto* const d_h0_gelu_out = reinterpret_cast<float*>(arena + offset::d_h0_gelu_out);  // (32, 64, 512)
-  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);  // (32, 64)
+  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
+  auto* const d_h0_res1_out = reinterpret_cast<float*>(arena + offset::d_h0_res1_out);                // (32, 64, 128)
+  auto* const d_h0_attn_att = reinterpret_cast<float*>(arena + offset::d_h0_attn_att);                // (32, 64, 128)
+  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
+  auto* const d_h0_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h0_res1_out_sum1);      // (32, 64, 128)
+  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);            // (32, 64)
+  auto* const d_h0_attn_in_proj_out_dqkv =
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_dqkv);                         // (32, 64, 384)
+  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);          // (32, 64)
+  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                  // (32, 64, 512)
+  auto* const d_h0_fc_out = reinterpret_cast<float*>(arena + offset::d_h0_fc_out);                  // (32, 64, 512)
+  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                      // (32, 64, 512)
+  auto* const d_h0_ln2_out = reinterpret_cast<float*>(arena + offset::d_h0_ln2_out);                // (32, 64, 128)
+  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                  // (32, 64, 128)
+  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                    // (32, 64, 128)
+  auto* const d_h0_res2_out = reinterpret_cast<float*>(arena + offset::d_h0_res2_out);              // (32, 64, 128)
+  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                  // (32, 64, 128)
+  auto* const d_h0_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h0_res2_out_sum1);    // (32, 64, 128)
+  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);          // (32, 64)
+  auto* const d_h0_gelu_out = reinterpret_cast<float*>(arena + offset::d_h0_gelu_out);              // (32, 64, 512)
+  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);          // (32, 64)
   auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);  // (32, 64, 384)
-  auto* const d_h1_ln1_out = reinterpret_cast<float*>(arena + offset::d_h1_ln1_out);  // (32, 64, 128)
-  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);  // (32, 64, 128)
-  auto* const d_h1_attn_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);  // (64, 64)
-  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const d_h1_ln1_out = reinterpret_cast<float*>(arena + offset::d_h1_ln1_out);                // (32, 64, 128)
+  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                  // (32, 64, 128)
+  auto* const d_h1_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (64, 64)
+  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);  // (32, 64, 128)
-  auto* const d_h1_res1_out = reinterpret_cast<float*>(arena + offset::d_h1_res1_out);  // (32, 64, 128)
-  auto* const d_h1_attn_att = reinterpret_cast<float*>(arena + offset::d_h1_attn_att);  // (32, 64, 128)
-  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);  // (32, 64, 128)
-  auto* const d_h1_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h1_res1_out_sum1);  // (32, 64, 128)
-  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);  // (32, 64)
-  auto* const d_h1_attn_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_dqkv);  // (32, 64, 384)
-  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);  // (32, 64)
-  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);  // (32, 64, 512)
-  auto* const d_h1_fc_out = reinterpret_cast<float*>(arena + offset::d_h1_fc_out);  // (32, 64, 512)
-  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);  // (32, 64, 512)
-  auto* const d_h1_ln2_out = reinterpret_cast<float*>(arena + offset::d_h1_ln2_out);  // (32, 64, 128)
-  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);  // (32, 64, 128)
-  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);  // (32, 64, 128)
-  auto* const d_h1_res2_out = reinterpret_cast<float*>(arena + offset::d_h1_res2_out);  // (32, 64, 128)
-  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);  // (32, 64, 128)
-  auto* const d_h1_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h1_res2_out_sum1);  // (32, 64, 128)
-  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);  // (32, 64)
-  auto* const d_h1_gelu_out = reinterpret_cast<float*>(arena + offset::d_h1_gelu_out);  // (32, 64, 512)
-  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);  // (32, 64)
+  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
+  auto* const d_h1_res1_out = reinterpret_cast<float*>(arena + offset::d_h1_res1_out);                // (32, 64, 128)
+  auto* const d_h1_attn_att = reinterpret_cast<float*>(arena + offset::d_h1_attn_att);                // (32, 64, 128)
+  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
+  auto* const d_h1_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h1_res1_out_sum1);      // (32, 64, 128)
+  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);            // (32, 64)
+  auto* const d_h1_attn_in_proj_out_dqkv =
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_dqkv);                         // (32, 64, 384)
+  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);          // (32, 64)
+  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                  // (32, 64, 512)
+  auto* const d_h1_fc_out = reinterpret_cast<float*>(arena + offset::d_h1_fc_out);                  // (32, 64, 512)
+  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                      // (32, 64, 512)
+  auto* const d_h1_ln2_out = reinterpret_cast<float*>(arena + offset::d_h1_ln2_out);                // (32, 64, 128)
+  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                  // (32, 64, 128)
+  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                    // (32, 64, 128)
+  auto* const d_h1_res2_out = reinterpret_cast<float*>(arena + offset::d_h1_res2_out);              // (32, 64, 128)
+  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                  // (32, 64, 128)
+  auto* const d_h1_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h1_res2_out_sum1);    // (32, 64, 128)
+  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);          // (32, 64)
+  auto* const d_h1_gelu_out = reinterpret_cast<float*>(arena + offset::d_h1_gelu_out);              // (32, 64, 512)
+  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);          // (32, 64)
   auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);  // (32, 64, 384)
-  auto* const d_h2_ln1_out = reinterpret_cast<float*>(arena + offset::d_h2_ln1_out);  // (32, 64, 128)
-  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);  // (32, 64, 128)
-  auto* const d_h2_attn_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);  // (64, 64)
-  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const d_h2_ln1_out = reinterpret_cast<float*>(arena + offset::d_h2_ln1_out);                // (32, 64, 128)
+  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                  // (32, 64, 128)
+  auto* const d_h2_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (64, 64)
+  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);  // (32, 64, 128)
-  auto* const d_h2_res1_out = reinterpret_cast<float*>(arena + offset::d_h2_res1_out);  // (32, 64, 128)
-  auto* const d_h2_attn_att = reinterpret_cast<float*>(arena + offset::d_h2_attn_att);  // (32, 64, 128)
-  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);  // (32, 64, 128)
-  auto* const d_h2_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h2_res1_out_sum1);  // (32, 64, 128)
-  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);  // (32, 64)
-  auto* const d_h2_attn_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_dqkv);  // (32, 64, 384)
-  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);  // (32, 64)
-  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);  // (32, 64, 512)
-  auto* const d_h2_fc_out = reinterpret_cast<float*>(arena + offset::d_h2_fc_out);  // (32, 64, 512)
-  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);  // (32, 64, 512)
-  auto* const d_h2_ln2_out = reinterpret_cast<float*>(arena + offset::d_h2_ln2_out);  // (32, 64, 128)
-  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);  // (32, 64, 128)
-  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);  // (32, 64, 128)
-  auto* const d_h2_res2_out = reinterpret_cast<float*>(arena + offset::d_h2_res2_out);  // (32, 64, 128)
-  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);  // (32, 64, 128)
-  auto* const d_h2_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h2_res2_out_sum1);  // (32, 64, 128)
-  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);  // (32, 64)
-  auto* const d_h2_gelu_out = reinterpret_cast<float*>(arena + offset::d_h2_gelu_out);  // (32, 64, 512)
-  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);  // (32, 64)
+  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
+  auto* const d_h2_res1_out = reinterpret_cast<float*>(arena + offset::d_h2_res1_out);                // (32, 64, 128)
+  auto* const d_h2_attn_att = reinterpret_cast<float*>(arena + offset::d_h2_attn_att);                // (32, 64, 128)
+  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
+  auto* const d_h2_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h2_res1_out_sum1);      // (32, 64, 128)
+  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);            // (32, 64)
+  auto* const d_h2_attn_in_proj_out_dqkv =
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_dqkv);                         // (32, 64, 384)
+  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);          // (32, 64)
+  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                  // (32, 64, 512)
+  auto* const d_h2_fc_out = reinterpret_cast<float*>(arena + offset::d_h2_fc_out);                  // (32, 64, 512)
+  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                      // (32, 64, 512)
+  auto* const d_h2_ln2_out = reinterpret_cast<float*>(arena + offset::d_h2_ln2_out);                // (32, 64, 128)
+  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                  // (32, 64, 128)
+  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                    // (32, 64, 128)
+  auto* const d_h2_res2_out = reinterpret_cast<float*>(arena + offset::d_h2_res2_out);              // (32, 64, 128)
+  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                  // (32, 64, 128)
+  auto* const d_h2_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h2_res2_out_sum1);    // (32, 64, 128)
+  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);          // (32, 64)
+  auto* const d_h2_gelu_out = reinterpret_cast<float*>(arena + offset::d_h2_gelu_out);              // (32, 64, 512)
+  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);          // (32, 64)
   auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);  // (32, 64, 384)
-  auto* const d_h3_ln1_out = reinterpret_cast<float*>(arena + offset::d_h3_ln1_out);  // (32, 64, 128)
-  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);  // (32, 64, 128)
-  auto* const d_h3_attn_in_proj_out_scratch = reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);  // (64, 64)
-  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const d_h3_ln1_out = reinterpret_cast<float*>(arena + offset::d_h3_ln1_out);                // (32, 64, 128)
+  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                  // (32, 64, 128)
+  auto* const d_h3_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);                        // (64, 64)
+  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);  // (32, 64, 128)
-  auto* const d_h3_res1_out = reinterpret_cast<float*>(arena + offset::d_h3_res1_out);  // (32, 64, 128)
-  auto* const d_h3_attn_att = reinterpret_cast<float*>(arena + offset::d_h3_attn_att);  // (32, 64, 128)
-  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);  // (32, 64, 128)
-  auto* const d_h3_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h3_res1_out_sum1);  // (32, 64, 128)
-  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);  // (32, 64)
-  auto* const d_h3_attn_in_proj_out_dqkv = reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_dqkv);  // (32, 64, 384)
+  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
+  auto* const d_h3_res1_out = reinterpret_cast<float*>(arena + offset::d_h3_res1_out);                // (32, 64, 128)
+  auto* const d_h3_attn_att = reinterpret_cast<float*>(arena + offset::d_h3_attn_att);                // (32, 64, 128)
+  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
+  auto* const d_h3_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h3_res1_out_sum1);      // (32, 64, 128)
+  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);            // (32, 64)
+  auto* const d_h3_attn_in_proj_out_dqkv =
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_dqkv);                 // (32, 64, 384)
   auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);  // (32, 64)
-  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);  // (32, 64, 512)
-  auto* const d_h3_fc_out = reinterpret_cast<float*>(arena + offset::d_h3_fc_out);  // (32, 64, 512)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);  // (32, 64, 512)
-  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);  // (32, 64, 128)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);  // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);  // (32, 64, 128)
-  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);  // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);  // (32, 64, 128)
-  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);  // (32, 64, 512)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);  // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);  // (32, 64)
-  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);  // (32, 64, 146)
-  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);  // (32, 64, 128)
+  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);          // (32, 64, 512)
+  auto* const d_h3_fc_out = reinterpret_cast<float*>(arena + offset::d_h3_fc_out);          // (32, 64, 512)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);              // (32, 64, 512)
+  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);        // (32, 64, 128)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);          // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                // (32, 64, 128)
+  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);      // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);          // (32, 64, 128)
+  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);      // (32, 64, 512)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);      // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);      // (32, 64)
+  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);      // (32, 64, 146)
+  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);            // (32, 64, 128)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -3069,46 +3128,71 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   // backward
   loss_backward(d_lm_head_out, d_loss, lm_head_out, target, n);
   lm_head_backward(d_ln_f_out, d_wte_weight, d_lm_head_out, ln_f_out, wte_weight, n, accumulate);
-  ln_f_backward(d_h3_res2_out, d_ln_f_weight, d_ln_f_bias, d_ln_f_out, h3_res2_out, ln_f_out_mean, ln_f_out_rstd, ln_f_weight, n, accumulate);
-  h3_proj_backward(d_h3_gelu_out, d_h3_proj_weight, d_h3_proj_bias, d_h3_res2_out, h3_gelu_out, h3_proj_weight, n, accumulate);
+  ln_f_backward(d_h3_res2_out, d_ln_f_weight, d_ln_f_bias, d_ln_f_out, h3_res2_out, ln_f_out_mean, ln_f_out_rstd,
+                ln_f_weight, n, accumulate);
+  h3_proj_backward(d_h3_gelu_out, d_h3_proj_weight, d_h3_proj_bias, d_h3_res2_out, h3_gelu_out, h3_proj_weight, n,
+                   accumulate);
   h3_gelu_backward(d_h3_fc_out, d_h3_gelu_out, h3_fc_out, n);
   h3_fc_backward(d_h3_ln2_out, d_h3_fc_weight, d_h3_fc_bias, d_h3_fc_out, h3_ln2_out, h3_fc_weight, n, accumulate);
-  h3_ln2_backward(d_h3_res1_out, d_h3_ln2_weight, d_h3_ln2_bias, d_h3_ln2_out, h3_res1_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_ln2_weight, n, accumulate);
+  h3_ln2_backward(d_h3_res1_out, d_h3_ln2_weight, d_h3_ln2_bias, d_h3_ln2_out, h3_res1_out, h3_ln2_out_mean,
+                  h3_ln2_out_rstd, h3_ln2_weight, n, accumulate);
   h3_res1_add_backward(d_h3_res1_out_sum1, d_h3_res2_out, d_h3_res1_out, n);
-  h3_attn_out_proj_backward(d_h3_attn_att, d_h3_attn_out_proj_weight, d_h3_attn_out_proj_bias, d_h3_res1_out_sum1, h3_attn_att, h3_attn_out_proj_weight, n, accumulate);
-  h3_attn_backward(d_h3_attn_in_proj_out_dqkv, d_h3_attn_in_proj_out_scratch, d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att_probs, n);
-  h3_attn_in_proj_backward(d_h3_ln1_out, d_h3_attn_in_proj_weight, d_h3_attn_in_proj_bias, d_h3_attn_in_proj_out_dqkv, h3_ln1_out, h3_attn_in_proj_weight, n, accumulate);
-  h3_ln1_backward(d_h2_res2_out, d_h3_ln1_weight, d_h3_ln1_bias, d_h3_ln1_out, h2_res2_out, h3_ln1_out_mean, h3_ln1_out_rstd, h3_ln1_weight, n, accumulate);
+  h3_attn_out_proj_backward(d_h3_attn_att, d_h3_attn_out_proj_weight, d_h3_attn_out_proj_bias, d_h3_res1_out_sum1,
+                            h3_attn_att, h3_attn_out_proj_weight, n, accumulate);
+  h3_attn_backward(d_h3_attn_in_proj_out_dqkv, d_h3_attn_in_proj_out_scratch, d_h3_attn_att, h3_attn_in_proj_out,
+                   h3_attn_att_probs, n);
+  h3_attn_in_proj_backward(d_h3_ln1_out, d_h3_attn_in_proj_weight, d_h3_attn_in_proj_bias, d_h3_attn_in_proj_out_dqkv,
+                           h3_ln1_out, h3_attn_in_proj_weight, n, accumulate);
+  h3_ln1_backward(d_h2_res2_out, d_h3_ln1_weight, d_h3_ln1_bias, d_h3_ln1_out, h2_res2_out, h3_ln1_out_mean,
+                  h3_ln1_out_rstd, h3_ln1_weight, n, accumulate);
   h2_res2_add_backward(d_h2_res2_out_sum1, d_h3_res1_out_sum1, d_h2_res2_out, n);
-  h2_proj_backward(d_h2_gelu_out, d_h2_proj_weight, d_h2_proj_bias, d_h2_res2_out_sum1, h2_gelu_out, h2_proj_weight, n, accumulate);
+  h2_proj_backward(d_h2_gelu_out, d_h2_proj_weight, d_h2_proj_bias, d_h2_res2_out_sum1, h2_gelu_out, h2_proj_weight, n,
+                   accumulate);
   h2_gelu_backward(d_h2_fc_out, d_h2_gelu_out, h2_fc_out, n);
   h2_fc_backward(d_h2_ln2_out, d_h2_fc_weight, d_h2_fc_bias, d_h2_fc_out, h2_ln2_out, h2_fc_weight, n, accumulate);
-  h2_ln2_backward(d_h2_res1_out, d_h2_ln2_weight, d_h2_ln2_bias, d_h2_ln2_out, h2_res1_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_ln2_weight, n, accumulate);
+  h2_ln2_backward(d_h2_res1_out, d_h2_ln2_weight, d_h2_ln2_bias, d_h2_ln2_out, h2_res1_out, h2_ln2_out_mean,
+                  h2_ln2_out_rstd, h2_ln2_weight, n, accumulate);
   h2_res1_add_backward(d_h2_res1_out_sum1, d_h2_res2_out_sum1, d_h2_res1_out, n);
-  h2_attn_out_proj_backward(d_h2_attn_att, d_h2_attn_out_proj_weight, d_h2_attn_out_proj_bias, d_h2_res1_out_sum1, h2_attn_att, h2_attn_out_proj_weight, n, accumulate);
-  h2_attn_backward(d_h2_attn_in_proj_out_dqkv, d_h2_attn_in_proj_out_scratch, d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att_probs, n);
-  h2_attn_in_proj_backward(d_h2_ln1_out, d_h2_attn_in_proj_weight, d_h2_attn_in_proj_bias, d_h2_attn_in_proj_out_dqkv, h2_ln1_out, h2_attn_in_proj_weight, n, accumulate);
-  h2_ln1_backward(d_h1_res2_out, d_h2_ln1_weight, d_h2_ln1_bias, d_h2_ln1_out, h1_res2_out, h2_ln1_out_mean, h2_ln1_out_rstd, h2_ln1_weight, n, accumulate);
+  h2_attn_out_proj_backward(d_h2_attn_att, d_h2_attn_out_proj_weight, d_h2_attn_out_proj_bias, d_h2_res1_out_sum1,
+                            h2_attn_att, h2_attn_out_proj_weight, n, accumulate);
+  h2_attn_backward(d_h2_attn_in_proj_out_dqkv, d_h2_attn_in_proj_out_scratch, d_h2_attn_att, h2_attn_in_proj_out,
+                   h2_attn_att_probs, n);
+  h2_attn_in_proj_backward(d_h2_ln1_out, d_h2_attn_in_proj_weight, d_h2_attn_in_proj_bias, d_h2_attn_in_proj_out_dqkv,
+                           h2_ln1_out, h2_attn_in_proj_weight, n, accumulate);
+  h2_ln1_backward(d_h1_res2_out, d_h2_ln1_weight, d_h2_ln1_bias, d_h2_ln1_out, h1_res2_out, h2_ln1_out_mean,
+                  h2_ln1_out_rstd, h2_ln1_weight, n, accumulate);
   h1_res2_add_backward(d_h1_res2_out_sum1, d_h2_res1_out_sum1, d_h1_res2_out, n);
-  h1_proj_backward(d_h1_gelu_out, d_h1_proj_weight, d_h1_proj_bias, d_h1_res2_out_sum1, h1_gelu_out, h1_proj_weight, n, accumulate);
+  h1_proj_backward(d_h1_gelu_out, d_h1_proj_weight, d_h1_proj_bias, d_h1_res2_out_sum1, h1_gelu_out, h1_proj_weight, n,
+                   accumulate);
   h1_gelu_backward(d_h1_fc_out, d_h1_gelu_out, h1_fc_out, n);
   h1_fc_backward(d_h1_ln2_out, d_h1_fc_weight, d_h1_fc_bias, d_h1_fc_out, h1_ln2_out, h1_fc_weight, n, accumulate);
-  h1_ln2_backward(d_h1_res1_out, d_h1_ln2_weight, d_h1_ln2_bias, d_h1_ln2_out, h1_res1_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_ln2_weight, n, accumulate);
+  h1_ln2_backward(d_h1_res1_out, d_h1_ln2_weight, d_h1_ln2_bias, d_h1_ln2_out, h1_res1_out, h1_ln2_out_mean,
+                  h1_ln2_out_rstd, h1_ln2_weight, n, accumulate);
   h1_res1_add_backward(d_h1_res1_out_sum1, d_h1_res2_out_sum1, d_h1_res1_out, n);
-  h1_attn_out_proj_backward(d_h1_attn_att, d_h1_attn_out_proj_weight, d_h1_attn_out_proj_bias, d_h1_res1_out_sum1, h1_attn_att, h1_attn_out_proj_weight, n, accumulate);
-  h1_attn_backward(d_h1_attn_in_proj_out_dqkv, d_h1_attn_in_proj_out_scratch, d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att_probs, n);
-  h1_attn_in_proj_backward(d_h1_ln1_out, d_h1_attn_in_proj_weight, d_h1_attn_in_proj_bias, d_h1_attn_in_proj_out_dqkv, h1_ln1_out, h1_attn_in_proj_weight, n, accumulate);
-  h1_ln1_backward(d_h0_res2_out, d_h1_ln1_weight, d_h1_ln1_bias, d_h1_ln1_out, h0_res2_out, h1_ln1_out_mean, h1_ln1_out_rstd, h1_ln1_weight, n, accumulate);
+  h1_attn_out_proj_backward(d_h1_attn_att, d_h1_attn_out_proj_weight, d_h1_attn_out_proj_bias, d_h1_res1_out_sum1,
+                            h1_attn_att, h1_attn_out_proj_weight, n, accumulate);
+  h1_attn_backward(d_h1_attn_in_proj_out_dqkv, d_h1_attn_in_proj_out_scratch, d_h1_attn_att, h1_attn_in_proj_out,
+                   h1_attn_att_probs, n);
+  h1_attn_in_proj_backward(d_h1_ln1_out, d_h1_attn_in_proj_weight, d_h1_attn_in_proj_bias, d_h1_attn_in_proj_out_dqkv,
+                           h1_ln1_out, h1_attn_in_proj_weight, n, accumulate);
+  h1_ln1_backward(d_h0_res2_out, d_h1_ln1_weight, d_h1_ln1_bias, d_h1_ln1_out, h0_res2_out, h1_ln1_out_mean,
+                  h1_ln1_out_rstd, h1_ln1_weight, n, accumulate);
   h0_res2_add_backward(d_h0_res2_out_sum1, d_h1_res1_out_sum1, d_h0_res2_out, n);
-  h0_proj_backward(d_h0_gelu_out, d_h0_proj_weight, d_h0_proj_bias, d_h0_res2_out_sum1, h0_gelu_out, h0_proj_weight, n, accumulate);
+  h0_proj_backward(d_h0_gelu_out, d_h0_proj_weight, d_h0_proj_bias, d_h0_res2_out_sum1, h0_gelu_out, h0_proj_weight, n,
+                   accumulate);
   h0_gelu_backward(d_h0_fc_out, d_h0_gelu_out, h0_fc_out, n);
   h0_fc_backward(d_h0_ln2_out, d_h0_fc_weight, d_h0_fc_bias, d_h0_fc_out, h0_ln2_out, h0_fc_weight, n, accumulate);
-  h0_ln2_backward(d_h0_res1_out, d_h0_ln2_weight, d_h0_ln2_bias, d_h0_ln2_out, h0_res1_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_ln2_weight, n, accumulate);
+  h0_ln2_backward(d_h0_res1_out, d_h0_ln2_weight, d_h0_ln2_bias, d_h0_ln2_out, h0_res1_out, h0_ln2_out_mean,
+                  h0_ln2_out_rstd, h0_ln2_weight, n, accumulate);
   h0_res1_add_backward(d_h0_res1_out_sum1, d_h0_res2_out_sum1, d_h0_res1_out, n);
-  h0_attn_out_proj_backward(d_h0_attn_att, d_h0_attn_out_proj_weight, d_h0_attn_out_proj_bias, d_h0_res1_out_sum1, h0_attn_att, h0_attn_out_proj_weight, n, accumulate);
-  h0_attn_backward(d_h0_attn_in_proj_out_dqkv, d_h0_attn_in_proj_out_scratch, d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att_probs, n);
-  h0_attn_in_proj_backward(d_h0_ln1_out, d_h0_attn_in_proj_weight, d_h0_attn_in_proj_bias, d_h0_attn_in_proj_out_dqkv, h0_ln1_out, h0_attn_in_proj_weight, n, accumulate);
-  h0_ln1_backward(d_wpe_out, d_h0_ln1_weight, d_h0_ln1_bias, d_h0_ln1_out, wpe_out, h0_ln1_out_mean, h0_ln1_out_rstd, h0_ln1_weight, n, accumulate);
+  h0_attn_out_proj_backward(d_h0_attn_att, d_h0_attn_out_proj_weight, d_h0_attn_out_proj_bias, d_h0_res1_out_sum1,
+                            h0_attn_att, h0_attn_out_proj_weight, n, accumulate);
+  h0_attn_backward(d_h0_attn_in_proj_out_dqkv, d_h0_attn_in_proj_out_scratch, d_h0_attn_att, h0_attn_in_proj_out,
+                   h0_attn_att_probs, n);
+  h0_attn_in_proj_backward(d_h0_ln1_out, d_h0_attn_in_proj_weight, d_h0_attn_in_proj_bias, d_h0_attn_in_proj_out_dqkv,
+                           h0_ln1_out, h0_attn_in_proj_weight, n, accumulate);
+  h0_ln1_backward(d_wpe_out, d_h0_ln1_weight, d_h0_ln1_bias, d_h0_ln1_out, wpe_out, h0_ln1_out_mean, h0_ln1_out_rstd,
+                  h0_ln1_weight, n, accumulate);
   wpe_add_backward(d_wpe_out_sum1, d_h0_res1_out_sum1, d_wpe_out, n);
   wpe_backward(d_wpe_weight, d_wpe_out_sum1, n, accumulate);
   wte_backward(d_wte_weight, d_wpe_out_sum1, x, n, /*accumulate (tied weight)=*/true);
@@ -3117,127 +3201,131 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);  // (146, 128)
-  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);  // (64, 128)
-  auto* const h0_ln1_weight = reinterpret_cast<float*>(arena + offset::h0_ln1_weight);  // (128,)
-  auto* const h0_ln1_bias = reinterpret_cast<float*>(arena + offset::h0_ln1_bias);  // (128,)
+  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);                          // (146, 128)
+  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);                          // (64, 128)
+  auto* const h0_ln1_weight = reinterpret_cast<float*>(arena + offset::h0_ln1_weight);                    // (128,)
+  auto* const h0_ln1_bias = reinterpret_cast<float*>(arena + offset::h0_ln1_bias);                        // (128,)
   auto* const h0_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_weight);  // (384, 128)
-  auto* const h0_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_bias);  // (384,)
-  auto* const h0_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_weight);  // (128, 128)
-  auto* const h0_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_bias);  // (128,)
-  auto* const h0_ln2_weight = reinterpret_cast<float*>(arena + offset::h0_ln2_weight);  // (128,)
-  auto* const h0_ln2_bias = reinterpret_cast<float*>(arena + offset::h0_ln2_bias);  // (128,)
-  auto* const h0_fc_weight = reinterpret_cast<float*>(arena + offset::h0_fc_weight);  // (512, 128)
-  auto* const h0_fc_bias = reinterpret_cast<float*>(arena + offset::h0_fc_bias);  // (512,)
-  auto* const h0_proj_weight = reinterpret_cast<float*>(arena + offset::h0_proj_weight);  // (128, 512)
-  auto* const h0_proj_bias = reinterpret_cast<float*>(arena + offset::h0_proj_bias);  // (128,)
-  auto* const h1_ln1_weight = reinterpret_cast<float*>(arena + offset::h1_ln1_weight);  // (128,)
-  auto* const h1_ln1_bias = reinterpret_cast<float*>(arena + offset::h1_ln1_bias);  // (128,)
+  auto* const h0_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_bias);      // (384,)
+  auto* const h0_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_weight);                                  // (128, 128)
+  auto* const h0_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_bias);    // (128,)
+  auto* const h0_ln2_weight = reinterpret_cast<float*>(arena + offset::h0_ln2_weight);                    // (128,)
+  auto* const h0_ln2_bias = reinterpret_cast<float*>(arena + offset::h0_ln2_bias);                        // (128,)
+  auto* const h0_fc_weight = reinterpret_cast<float*>(arena + offset::h0_fc_weight);                      // (512, 128)
+  auto* const h0_fc_bias = reinterpret_cast<float*>(arena + offset::h0_fc_bias);                          // (512,)
+  auto* const h0_proj_weight = reinterpret_cast<float*>(arena + offset::h0_proj_weight);                  // (128, 512)
+  auto* const h0_proj_bias = reinterpret_cast<float*>(arena + offset::h0_proj_bias);                      // (128,)
+  auto* const h1_ln1_weight = reinterpret_cast<float*>(arena + offset::h1_ln1_weight);                    // (128,)
+  auto* const h1_ln1_bias = reinterpret_cast<float*>(arena + offset::h1_ln1_bias);                        // (128,)
   auto* const h1_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_weight);  // (384, 128)
-  auto* const h1_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_bias);  // (384,)
-  auto* const h1_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_weight);  // (128, 128)
-  auto* const h1_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_bias);  // (128,)
-  auto* const h1_ln2_weight = reinterpret_cast<float*>(arena + offset::h1_ln2_weight);  // (128,)
-  auto* const h1_ln2_bias = reinterpret_cast<float*>(arena + offset::h1_ln2_bias);  // (128,)
-  auto* const h1_fc_weight = reinterpret_cast<float*>(arena + offset::h1_fc_weight);  // (512, 128)
-  auto* const h1_fc_bias = reinterpret_cast<float*>(arena + offset::h1_fc_bias);  // (512,)
-  auto* const h1_proj_weight = reinterpret_cast<float*>(arena + offset::h1_proj_weight);  // (128, 512)
-  auto* const h1_proj_bias = reinterpret_cast<float*>(arena + offset::h1_proj_bias);  // (128,)
-  auto* const h2_ln1_weight = reinterpret_cast<float*>(arena + offset::h2_ln1_weight);  // (128,)
-  auto* const h2_ln1_bias = reinterpret_cast<float*>(arena + offset::h2_ln1_bias);  // (128,)
+  auto* const h1_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_bias);      // (384,)
+  auto* const h1_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_weight);                                  // (128, 128)
+  auto* const h1_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_bias);    // (128,)
+  auto* const h1_ln2_weight = reinterpret_cast<float*>(arena + offset::h1_ln2_weight);                    // (128,)
+  auto* const h1_ln2_bias = reinterpret_cast<float*>(arena + offset::h1_ln2_bias);                        // (128,)
+  auto* const h1_fc_weight = reinterpret_cast<float*>(arena + offset::h1_fc_weight);                      // (512, 128)
+  auto* const h1_fc_bias = reinterpret_cast<float*>(arena + offset::h1_fc_bias);                          // (512,)
+  auto* const h1_proj_weight = reinterpret_cast<float*>(arena + offset::h1_proj_weight);                  // (128, 512)
+  auto* const h1_proj_bias = reinterpret_cast<float*>(arena + offset::h1_proj_bias);                      // (128,)
+  auto* const h2_ln1_weight = reinterpret_cast<float*>(arena + offset::h2_ln1_weight);                    // (128,)
+  auto* const h2_ln1_bias = reinterpret_cast<float*>(arena + offset::h2_ln1_bias);                        // (128,)
   auto* const h2_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_weight);  // (384, 128)
-  auto* const h2_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_bias);  // (384,)
-  auto* const h2_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_weight);  // (128, 128)
-  auto* const h2_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_bias);  // (128,)
-  auto* const h2_ln2_weight = reinterpret_cast<float*>(arena + offset::h2_ln2_weight);  // (128,)
-  auto* const h2_ln2_bias = reinterpret_cast<float*>(arena + offset::h2_ln2_bias);  // (128,)
-  auto* const h2_fc_weight = reinterpret_cast<float*>(arena + offset::h2_fc_weight);  // (512, 128)
-  auto* const h2_fc_bias = reinterpret_cast<float*>(arena + offset::h2_fc_bias);  // (512,)
-  auto* const h2_proj_weight = reinterpret_cast<float*>(arena + offset::h2_proj_weight);  // (128, 512)
-  auto* const h2_proj_bias = reinterpret_cast<float*>(arena + offset::h2_proj_bias);  // (128,)
-  auto* const h3_ln1_weight = reinterpret_cast<float*>(arena + offset::h3_ln1_weight);  // (128,)
-  auto* const h3_ln1_bias = reinterpret_cast<float*>(arena + offset::h3_ln1_bias);  // (128,)
+  auto* const h2_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_bias);      // (384,)
+  auto* const h2_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_weight);                                  // (128, 128)
+  auto* const h2_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_bias);    // (128,)
+  auto* const h2_ln2_weight = reinterpret_cast<float*>(arena + offset::h2_ln2_weight);                    // (128,)
+  auto* const h2_ln2_bias = reinterpret_cast<float*>(arena + offset::h2_ln2_bias);                        // (128,)
+  auto* const h2_fc_weight = reinterpret_cast<float*>(arena + offset::h2_fc_weight);                      // (512, 128)
+  auto* const h2_fc_bias = reinterpret_cast<float*>(arena + offset::h2_fc_bias);                          // (512,)
+  auto* const h2_proj_weight = reinterpret_cast<float*>(arena + offset::h2_proj_weight);                  // (128, 512)
+  auto* const h2_proj_bias = reinterpret_cast<float*>(arena + offset::h2_proj_bias);                      // (128,)
+  auto* const h3_ln1_weight = reinterpret_cast<float*>(arena + offset::h3_ln1_weight);                    // (128,)
+  auto* const h3_ln1_bias = reinterpret_cast<float*>(arena + offset::h3_ln1_bias);                        // (128,)
   auto* const h3_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_weight);  // (384, 128)
-  auto* const h3_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_bias);  // (384,)
-  auto* const h3_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_weight);  // (128, 128)
+  auto* const h3_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_bias);      // (384,)
+  auto* const h3_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_weight);                                // (128, 128)
   auto* const h3_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_bias);  // (128,)
-  auto* const h3_ln2_weight = reinterpret_cast<float*>(arena + offset::h3_ln2_weight);  // (128,)
-  auto* const h3_ln2_bias = reinterpret_cast<float*>(arena + offset::h3_ln2_bias);  // (128,)
-  auto* const h3_fc_weight = reinterpret_cast<float*>(arena + offset::h3_fc_weight);  // (512, 128)
-  auto* const h3_fc_bias = reinterpret_cast<float*>(arena + offset::h3_fc_bias);  // (512,)
-  auto* const h3_proj_weight = reinterpret_cast<float*>(arena + offset::h3_proj_weight);  // (128, 512)
-  auto* const h3_proj_bias = reinterpret_cast<float*>(arena + offset::h3_proj_bias);  // (128,)
-  auto* const ln_f_weight = reinterpret_cast<float*>(arena + offset::ln_f_weight);  // (128,)
-  auto* const ln_f_bias = reinterpret_cast<float*>(arena + offset::ln_f_bias);  // (128,)
-  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32, 64)
-  auto* const lm_head_out = reinterpret_cast<float*>(arena + offset::lm_head_out);  // (32, 64, 146)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);  // (32, 64, 128)
-  auto* const h0_ln1_out = reinterpret_cast<float*>(arena + offset::h0_ln1_out);  // (32, 64, 128)
-  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);  // (32, 64, 128)
-  auto* const h0_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln1_out_mean);  // (32, 64)
-  auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);  // (32, 64)
-  auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);  // (32, 64, 384)
-  auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);  // (32, 64, 128)
-  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const h3_ln2_weight = reinterpret_cast<float*>(arena + offset::h3_ln2_weight);                  // (128,)
+  auto* const h3_ln2_bias = reinterpret_cast<float*>(arena + offset::h3_ln2_bias);                      // (128,)
+  auto* const h3_fc_weight = reinterpret_cast<float*>(arena + offset::h3_fc_weight);                    // (512, 128)
+  auto* const h3_fc_bias = reinterpret_cast<float*>(arena + offset::h3_fc_bias);                        // (512,)
+  auto* const h3_proj_weight = reinterpret_cast<float*>(arena + offset::h3_proj_weight);                // (128, 512)
+  auto* const h3_proj_bias = reinterpret_cast<float*>(arena + offset::h3_proj_bias);                    // (128,)
+  auto* const ln_f_weight = reinterpret_cast<float*>(arena + offset::ln_f_weight);                      // (128,)
+  auto* const ln_f_bias = reinterpret_cast<float*>(arena + offset::ln_f_bias);                          // (128,)
+  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);                                   // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                         // (32, 64)
+  auto* const lm_head_out = reinterpret_cast<float*>(arena + offset::lm_head_out);                      // (32, 64, 146)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                    // ()
+  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                              // (32, 64, 128)
+  auto* const h0_ln1_out = reinterpret_cast<float*>(arena + offset::h0_ln1_out);                        // (32, 64, 128)
+  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                              // (32, 64, 128)
+  auto* const h0_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln1_out_mean);              // (32, 64)
+  auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);              // (32, 64)
+  auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                      // (32, 64, 128)
+  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);  // (32, 64, 128)
-  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);  // (32, 64, 128)
-  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);  // (32, 64)
-  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);  // (32, 64)
-  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);  // (32, 64, 512)
-  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);  // (32, 64, 512)
-  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);  // (32, 64, 128)
-  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);  // (32, 64, 128)
-  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);  // (32, 64, 128)
-  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);  // (32, 64)
-  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);  // (32, 64)
-  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);  // (32, 64, 384)
-  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);  // (32, 64, 128)
-  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
+  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
+  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);            // (32, 64)
+  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);            // (32, 64)
+  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                    // (32, 64, 512)
+  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
+  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
+  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                      // (32, 64, 128)
+  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                    // (32, 64, 128)
+  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);            // (32, 64)
+  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);            // (32, 64)
+  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
+  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
+  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);  // (32, 64, 128)
-  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);  // (32, 64, 128)
-  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);  // (32, 64)
-  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);  // (32, 64)
-  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);  // (32, 64, 512)
-  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);  // (32, 64, 512)
-  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);  // (32, 64, 128)
-  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);  // (32, 64, 128)
-  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);  // (32, 64, 128)
-  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);  // (32, 64)
-  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);  // (32, 64)
-  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);  // (32, 64, 384)
-  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);  // (32, 64, 128)
-  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
+  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
+  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);            // (32, 64)
+  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);            // (32, 64)
+  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                    // (32, 64, 512)
+  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
+  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
+  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                      // (32, 64, 128)
+  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                    // (32, 64, 128)
+  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);            // (32, 64)
+  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);            // (32, 64)
+  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
+  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
+  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);  // (32, 64, 128)
-  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);  // (32, 64, 128)
-  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);  // (32, 64)
-  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);  // (32, 64)
-  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);  // (32, 64, 512)
-  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);  // (32, 64, 512)
-  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);  // (32, 64, 128)
-  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);  // (32, 64, 128)
-  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);  // (32, 64, 128)
-  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);  // (32, 64)
-  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);  // (32, 64)
-  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);  // (32, 64, 384)
-  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);  // (32, 64, 128)
-  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
+  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
+  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);            // (32, 64)
+  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);            // (32, 64)
+  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                    // (32, 64, 512)
+  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
+  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
+  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                      // (32, 64, 128)
+  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                    // (32, 64, 128)
+  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);            // (32, 64)
+  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);            // (32, 64)
+  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
+  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
+  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);  // (32, 64, 128)
-  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);  // (32, 64, 128)
-  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);  // (32, 64)
-  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);  // (32, 64)
-  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);  // (32, 64, 512)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);  // (32, 64, 512)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);  // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);  // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);  // (32, 64, 128)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);  // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);  // (32, 64)
+  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
+  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
+  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);            // (32, 64)
+  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);            // (32, 64)
+  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                    // (32, 64, 512)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                        // (32, 64, 512)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                    // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                          // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                    // (32, 64, 128)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                // (32, 64)
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n);
@@ -3284,125 +3372,129 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);  // (146, 128)
-  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);  // (64, 128)
-  auto* const h0_ln1_weight = reinterpret_cast<float*>(arena + offset::h0_ln1_weight);  // (128,)
-  auto* const h0_ln1_bias = reinterpret_cast<float*>(arena + offset::h0_ln1_bias);  // (128,)
+  auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);                          // (146, 128)
+  auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);                          // (64, 128)
+  auto* const h0_ln1_weight = reinterpret_cast<float*>(arena + offset::h0_ln1_weight);                    // (128,)
+  auto* const h0_ln1_bias = reinterpret_cast<float*>(arena + offset::h0_ln1_bias);                        // (128,)
   auto* const h0_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_weight);  // (384, 128)
-  auto* const h0_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_bias);  // (384,)
-  auto* const h0_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_weight);  // (128, 128)
-  auto* const h0_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_bias);  // (128,)
-  auto* const h0_ln2_weight = reinterpret_cast<float*>(arena + offset::h0_ln2_weight);  // (128,)
-  auto* const h0_ln2_bias = reinterpret_cast<float*>(arena + offset::h0_ln2_bias);  // (128,)
-  auto* const h0_fc_weight = reinterpret_cast<float*>(arena + offset::h0_fc_weight);  // (512, 128)
-  auto* const h0_fc_bias = reinterpret_cast<float*>(arena + offset::h0_fc_bias);  // (512,)
-  auto* const h0_proj_weight = reinterpret_cast<float*>(arena + offset::h0_proj_weight);  // (128, 512)
-  auto* const h0_proj_bias = reinterpret_cast<float*>(arena + offset::h0_proj_bias);  // (128,)
-  auto* const h1_ln1_weight = reinterpret_cast<float*>(arena + offset::h1_ln1_weight);  // (128,)
-  auto* const h1_ln1_bias = reinterpret_cast<float*>(arena + offset::h1_ln1_bias);  // (128,)
+  auto* const h0_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_bias);      // (384,)
+  auto* const h0_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_weight);                                  // (128, 128)
+  auto* const h0_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_bias);    // (128,)
+  auto* const h0_ln2_weight = reinterpret_cast<float*>(arena + offset::h0_ln2_weight);                    // (128,)
+  auto* const h0_ln2_bias = reinterpret_cast<float*>(arena + offset::h0_ln2_bias);                        // (128,)
+  auto* const h0_fc_weight = reinterpret_cast<float*>(arena + offset::h0_fc_weight);                      // (512, 128)
+  auto* const h0_fc_bias = reinterpret_cast<float*>(arena + offset::h0_fc_bias);                          // (512,)
+  auto* const h0_proj_weight = reinterpret_cast<float*>(arena + offset::h0_proj_weight);                  // (128, 512)
+  auto* const h0_proj_bias = reinterpret_cast<float*>(arena + offset::h0_proj_bias);                      // (128,)
+  auto* const h1_ln1_weight = reinterpret_cast<float*>(arena + offset::h1_ln1_weight);                    // (128,)
+  auto* const h1_ln1_bias = reinterpret_cast<float*>(arena + offset::h1_ln1_bias);                        // (128,)
   auto* const h1_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_weight);  // (384, 128)
-  auto* const h1_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_bias);  // (384,)
-  auto* const h1_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_weight);  // (128, 128)
-  auto* const h1_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_bias);  // (128,)
-  auto* const h1_ln2_weight = reinterpret_cast<float*>(arena + offset::h1_ln2_weight);  // (128,)
-  auto* const h1_ln2_bias = reinterpret_cast<float*>(arena + offset::h1_ln2_bias);  // (128,)
-  auto* const h1_fc_weight = reinterpret_cast<float*>(arena + offset::h1_fc_weight);  // (512, 128)
-  auto* const h1_fc_bias = reinterpret_cast<float*>(arena + offset::h1_fc_bias);  // (512,)
-  auto* const h1_proj_weight = reinterpret_cast<float*>(arena + offset::h1_proj_weight);  // (128, 512)
-  auto* const h1_proj_bias = reinterpret_cast<float*>(arena + offset::h1_proj_bias);  // (128,)
-  auto* const h2_ln1_weight = reinterpret_cast<float*>(arena + offset::h2_ln1_weight);  // (128,)
-  auto* const h2_ln1_bias = reinterpret_cast<float*>(arena + offset::h2_ln1_bias);  // (128,)
+  auto* const h1_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_bias);      // (384,)
+  auto* const h1_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_weight);                                  // (128, 128)
+  auto* const h1_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_bias);    // (128,)
+  auto* const h1_ln2_weight = reinterpret_cast<float*>(arena + offset::h1_ln2_weight);                    // (128,)
+  auto* const h1_ln2_bias = reinterpret_cast<float*>(arena + offset::h1_ln2_bias);                        // (128,)
+  auto* const h1_fc_weight = reinterpret_cast<float*>(arena + offset::h1_fc_weight);                      // (512, 128)
+  auto* const h1_fc_bias = reinterpret_cast<float*>(arena + offset::h1_fc_bias);                          // (512,)
+  auto* const h1_proj_weight = reinterpret_cast<float*>(arena + offset::h1_proj_weight);                  // (128, 512)
+  auto* const h1_proj_bias = reinterpret_cast<float*>(arena + offset::h1_proj_bias);                      // (128,)
+  auto* const h2_ln1_weight = reinterpret_cast<float*>(arena + offset::h2_ln1_weight);                    // (128,)
+  auto* const h2_ln1_bias = reinterpret_cast<float*>(arena + offset::h2_ln1_bias);                        // (128,)
   auto* const h2_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_weight);  // (384, 128)
-  auto* const h2_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_bias);  // (384,)
-  auto* const h2_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_weight);  // (128, 128)
-  auto* const h2_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_bias);  // (128,)
-  auto* const h2_ln2_weight = reinterpret_cast<float*>(arena + offset::h2_ln2_weight);  // (128,)
-  auto* const h2_ln2_bias = reinterpret_cast<float*>(arena + offset::h2_ln2_bias);  // (128,)
-  auto* const h2_fc_weight = reinterpret_cast<float*>(arena + offset::h2_fc_weight);  // (512, 128)
-  auto* const h2_fc_bias = reinterpret_cast<float*>(arena + offset::h2_fc_bias);  // (512,)
-  auto* const h2_proj_weight = reinterpret_cast<float*>(arena + offset::h2_proj_weight);  // (128, 512)
-  auto* const h2_proj_bias = reinterpret_cast<float*>(arena + offset::h2_proj_bias);  // (128,)
-  auto* const h3_ln1_weight = reinterpret_cast<float*>(arena + offset::h3_ln1_weight);  // (128,)
-  auto* const h3_ln1_bias = reinterpret_cast<float*>(arena + offset::h3_ln1_bias);  // (128,)
+  auto* const h2_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_bias);      // (384,)
+  auto* const h2_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_weight);                                  // (128, 128)
+  auto* const h2_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_bias);    // (128,)
+  auto* const h2_ln2_weight = reinterpret_cast<float*>(arena + offset::h2_ln2_weight);                    // (128,)
+  auto* const h2_ln2_bias = reinterpret_cast<float*>(arena + offset::h2_ln2_bias);                        // (128,)
+  auto* const h2_fc_weight = reinterpret_cast<float*>(arena + offset::h2_fc_weight);                      // (512, 128)
+  auto* const h2_fc_bias = reinterpret_cast<float*>(arena + offset::h2_fc_bias);                          // (512,)
+  auto* const h2_proj_weight = reinterpret_cast<float*>(arena + offset::h2_proj_weight);                  // (128, 512)
+  auto* const h2_proj_bias = reinterpret_cast<float*>(arena + offset::h2_proj_bias);                      // (128,)
+  auto* const h3_ln1_weight = reinterpret_cast<float*>(arena + offset::h3_ln1_weight);                    // (128,)
+  auto* const h3_ln1_bias = reinterpret_cast<float*>(arena + offset::h3_ln1_bias);                        // (128,)
   auto* const h3_attn_in_proj_weight = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_weight);  // (384, 128)
-  auto* const h3_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_bias);  // (384,)
-  auto* const h3_attn_out_proj_weight = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_weight);  // (128, 128)
+  auto* const h3_attn_in_proj_bias = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_bias);      // (384,)
+  auto* const h3_attn_out_proj_weight =
+      reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_weight);                                // (128, 128)
   auto* const h3_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_bias);  // (128,)
-  auto* const h3_ln2_weight = reinterpret_cast<float*>(arena + offset::h3_ln2_weight);  // (128,)
-  auto* const h3_ln2_bias = reinterpret_cast<float*>(arena + offset::h3_ln2_bias);  // (128,)
-  auto* const h3_fc_weight = reinterpret_cast<float*>(arena + offset::h3_fc_weight);  // (512, 128)
-  auto* const h3_fc_bias = reinterpret_cast<float*>(arena + offset::h3_fc_bias);  // (512,)
-  auto* const h3_proj_weight = reinterpret_cast<float*>(arena + offset::h3_proj_weight);  // (128, 512)
-  auto* const h3_proj_bias = reinterpret_cast<float*>(arena + offset::h3_proj_bias);  // (128,)
-  auto* const ln_f_weight = reinterpret_cast<float*>(arena + offset::ln_f_weight);  // (128,)
-  auto* const ln_f_bias = reinterpret_cast<float*>(arena + offset::ln_f_bias);  // (128,)
-  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);  // (32, 64)
-  auto* const lm_head_out = reinterpret_cast<float*>(arena + offset::lm_head_out);  // (32, 64, 146)
-  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);  // (32, 64, 128)
-  auto* const h0_ln1_out = reinterpret_cast<float*>(arena + offset::h0_ln1_out);  // (32, 64, 128)
-  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);  // (32, 64, 128)
-  auto* const h0_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln1_out_mean);  // (32, 64)
-  auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);  // (32, 64)
-  auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);  // (32, 64, 384)
-  auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);  // (32, 64, 128)
-  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const h3_ln2_weight = reinterpret_cast<float*>(arena + offset::h3_ln2_weight);                  // (128,)
+  auto* const h3_ln2_bias = reinterpret_cast<float*>(arena + offset::h3_ln2_bias);                      // (128,)
+  auto* const h3_fc_weight = reinterpret_cast<float*>(arena + offset::h3_fc_weight);                    // (512, 128)
+  auto* const h3_fc_bias = reinterpret_cast<float*>(arena + offset::h3_fc_bias);                        // (512,)
+  auto* const h3_proj_weight = reinterpret_cast<float*>(arena + offset::h3_proj_weight);                // (128, 512)
+  auto* const h3_proj_bias = reinterpret_cast<float*>(arena + offset::h3_proj_bias);                    // (128,)
+  auto* const ln_f_weight = reinterpret_cast<float*>(arena + offset::ln_f_weight);                      // (128,)
+  auto* const ln_f_bias = reinterpret_cast<float*>(arena + offset::ln_f_bias);                          // (128,)
+  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);                                   // (32, 64)
+  auto* const lm_head_out = reinterpret_cast<float*>(arena + offset::lm_head_out);                      // (32, 64, 146)
+  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                              // (32, 64, 128)
+  auto* const h0_ln1_out = reinterpret_cast<float*>(arena + offset::h0_ln1_out);                        // (32, 64, 128)
+  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                              // (32, 64, 128)
+  auto* const h0_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln1_out_mean);              // (32, 64)
+  auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);              // (32, 64)
+  auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                      // (32, 64, 128)
+  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);  // (32, 64, 128)
-  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);  // (32, 64, 128)
-  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);  // (32, 64)
-  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);  // (32, 64)
-  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);  // (32, 64, 512)
-  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);  // (32, 64, 512)
-  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);  // (32, 64, 128)
-  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);  // (32, 64, 128)
-  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);  // (32, 64, 128)
-  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);  // (32, 64)
-  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);  // (32, 64)
-  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);  // (32, 64, 384)
-  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);  // (32, 64, 128)
-  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
+  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
+  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);            // (32, 64)
+  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);            // (32, 64)
+  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                    // (32, 64, 512)
+  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
+  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
+  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                      // (32, 64, 128)
+  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                    // (32, 64, 128)
+  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);            // (32, 64)
+  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);            // (32, 64)
+  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
+  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
+  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);  // (32, 64, 128)
-  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);  // (32, 64, 128)
-  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);  // (32, 64)
-  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);  // (32, 64)
-  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);  // (32, 64, 512)
-  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);  // (32, 64, 512)
-  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);  // (32, 64, 128)
-  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);  // (32, 64, 128)
-  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);  // (32, 64, 128)
-  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);  // (32, 64)
-  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);  // (32, 64)
-  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);  // (32, 64, 384)
-  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);  // (32, 64, 128)
-  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
+  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
+  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);            // (32, 64)
+  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);            // (32, 64)
+  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                    // (32, 64, 512)
+  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
+  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
+  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                      // (32, 64, 128)
+  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                    // (32, 64, 128)
+  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);            // (32, 64)
+  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);            // (32, 64)
+  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
+  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
+  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);  // (32, 64, 128)
-  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);  // (32, 64, 128)
-  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);  // (32, 64)
-  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);  // (32, 64)
-  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);  // (32, 64, 512)
-  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);  // (32, 64, 512)
-  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);  // (32, 64, 128)
-  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);  // (32, 64, 128)
-  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);  // (32, 64, 128)
-  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);  // (32, 64)
-  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);  // (32, 64)
-  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);  // (32, 64, 384)
-  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);  // (32, 64, 128)
-  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);  // (32, 4, 64, 64)
+  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
+  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
+  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);            // (32, 64)
+  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);            // (32, 64)
+  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                    // (32, 64, 512)
+  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
+  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
+  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                      // (32, 64, 128)
+  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                    // (32, 64, 128)
+  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);            // (32, 64)
+  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);            // (32, 64)
+  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
+  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
+  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);  // (32, 64, 128)
-  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);  // (32, 64, 128)
-  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);  // (32, 64)
-  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);  // (32, 64)
-  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);  // (32, 64, 512)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);  // (32, 64, 512)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);  // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);  // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);  // (32, 64, 128)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);  // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);  // (32, 64)
+  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
+  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
+  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);            // (32, 64)
+  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);            // (32, 64)
+  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                    // (32, 64, 512)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                        // (32, 64, 512)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                    // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                          // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                    // (32, 64, 128)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                // (32, 64)
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n);
@@ -3447,273 +3539,291 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"wte.weight", ltrt::DType::f32, 2, {146, 128}, 0}, 0, ltrt::InitKind::normal, 1.0},
-  {{"wpe.weight", ltrt::DType::f32, 2, {64, 128}, 74752}, 18688, ltrt::InitKind::normal, 1.0},
-  {{"h0_ln1.weight", ltrt::DType::f32, 1, {128}, 107520}, 26880, ltrt::InitKind::ones, 0.0},
-  {{"h0_ln1.bias", ltrt::DType::f32, 1, {128}, 108032}, 27008, ltrt::InitKind::zeros, 0.0},
-  {{"h0_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 108544}, 27136, ltrt::InitKind::uniform, 0.10825317547305482},
-  {{"h0_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 305152}, 76288, ltrt::InitKind::zeros, 0.0},
-  {{"h0_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 306688}, 76672, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h0_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 372224}, 93056, ltrt::InitKind::zeros, 0.0},
-  {{"h0_ln2.weight", ltrt::DType::f32, 1, {128}, 372736}, 93184, ltrt::InitKind::ones, 0.0},
-  {{"h0_ln2.bias", ltrt::DType::f32, 1, {128}, 373248}, 93312, ltrt::InitKind::zeros, 0.0},
-  {{"h0_fc.weight", ltrt::DType::f32, 2, {512, 128}, 373760}, 93440, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h0_fc.bias", ltrt::DType::f32, 1, {512}, 635904}, 158976, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h0_proj.weight", ltrt::DType::f32, 2, {128, 512}, 637952}, 159488, ltrt::InitKind::uniform, 0.044194173824159216},
-  {{"h0_proj.bias", ltrt::DType::f32, 1, {128}, 900096}, 225024, ltrt::InitKind::uniform, 0.044194173824159216},
-  {{"h1_ln1.weight", ltrt::DType::f32, 1, {128}, 900608}, 225152, ltrt::InitKind::ones, 0.0},
-  {{"h1_ln1.bias", ltrt::DType::f32, 1, {128}, 901120}, 225280, ltrt::InitKind::zeros, 0.0},
-  {{"h1_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 901632}, 225408, ltrt::InitKind::uniform, 0.10825317547305482},
-  {{"h1_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 1098240}, 274560, ltrt::InitKind::zeros, 0.0},
-  {{"h1_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 1099776}, 274944, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h1_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 1165312}, 291328, ltrt::InitKind::zeros, 0.0},
-  {{"h1_ln2.weight", ltrt::DType::f32, 1, {128}, 1165824}, 291456, ltrt::InitKind::ones, 0.0},
-  {{"h1_ln2.bias", ltrt::DType::f32, 1, {128}, 1166336}, 291584, ltrt::InitKind::zeros, 0.0},
-  {{"h1_fc.weight", ltrt::DType::f32, 2, {512, 128}, 1166848}, 291712, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h1_fc.bias", ltrt::DType::f32, 1, {512}, 1428992}, 357248, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h1_proj.weight", ltrt::DType::f32, 2, {128, 512}, 1431040}, 357760, ltrt::InitKind::uniform, 0.044194173824159216},
-  {{"h1_proj.bias", ltrt::DType::f32, 1, {128}, 1693184}, 423296, ltrt::InitKind::uniform, 0.044194173824159216},
-  {{"h2_ln1.weight", ltrt::DType::f32, 1, {128}, 1693696}, 423424, ltrt::InitKind::ones, 0.0},
-  {{"h2_ln1.bias", ltrt::DType::f32, 1, {128}, 1694208}, 423552, ltrt::InitKind::zeros, 0.0},
-  {{"h2_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 1694720}, 423680, ltrt::InitKind::uniform, 0.10825317547305482},
-  {{"h2_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 1891328}, 472832, ltrt::InitKind::zeros, 0.0},
-  {{"h2_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 1892864}, 473216, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h2_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 1958400}, 489600, ltrt::InitKind::zeros, 0.0},
-  {{"h2_ln2.weight", ltrt::DType::f32, 1, {128}, 1958912}, 489728, ltrt::InitKind::ones, 0.0},
-  {{"h2_ln2.bias", ltrt::DType::f32, 1, {128}, 1959424}, 489856, ltrt::InitKind::zeros, 0.0},
-  {{"h2_fc.weight", ltrt::DType::f32, 2, {512, 128}, 1959936}, 489984, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h2_fc.bias", ltrt::DType::f32, 1, {512}, 2222080}, 555520, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h2_proj.weight", ltrt::DType::f32, 2, {128, 512}, 2224128}, 556032, ltrt::InitKind::uniform, 0.044194173824159216},
-  {{"h2_proj.bias", ltrt::DType::f32, 1, {128}, 2486272}, 621568, ltrt::InitKind::uniform, 0.044194173824159216},
-  {{"h3_ln1.weight", ltrt::DType::f32, 1, {128}, 2486784}, 621696, ltrt::InitKind::ones, 0.0},
-  {{"h3_ln1.bias", ltrt::DType::f32, 1, {128}, 2487296}, 621824, ltrt::InitKind::zeros, 0.0},
-  {{"h3_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 2487808}, 621952, ltrt::InitKind::uniform, 0.10825317547305482},
-  {{"h3_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 2684416}, 671104, ltrt::InitKind::zeros, 0.0},
-  {{"h3_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 2685952}, 671488, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h3_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 2751488}, 687872, ltrt::InitKind::zeros, 0.0},
-  {{"h3_ln2.weight", ltrt::DType::f32, 1, {128}, 2752000}, 688000, ltrt::InitKind::ones, 0.0},
-  {{"h3_ln2.bias", ltrt::DType::f32, 1, {128}, 2752512}, 688128, ltrt::InitKind::zeros, 0.0},
-  {{"h3_fc.weight", ltrt::DType::f32, 2, {512, 128}, 2753024}, 688256, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h3_fc.bias", ltrt::DType::f32, 1, {512}, 3015168}, 753792, ltrt::InitKind::uniform, 0.08838834764831843},
-  {{"h3_proj.weight", ltrt::DType::f32, 2, {128, 512}, 3017216}, 754304, ltrt::InitKind::uniform, 0.044194173824159216},
-  {{"h3_proj.bias", ltrt::DType::f32, 1, {128}, 3279360}, 819840, ltrt::InitKind::uniform, 0.044194173824159216},
-  {{"ln_f.weight", ltrt::DType::f32, 1, {128}, 3279872}, 819968, ltrt::InitKind::ones, 0.0},
-  {{"ln_f.bias", ltrt::DType::f32, 1, {128}, 3280384}, 820096, ltrt::InitKind::zeros, 0.0},
+    {{"wte.weight", ltrt::DType::f32, 2, {146, 128}, 0}, 0, ltrt::InitKind::normal, 1.0},
+    {{"wpe.weight", ltrt::DType::f32, 2, {64, 128}, 74752}, 18688, ltrt::InitKind::normal, 1.0},
+    {{"h0_ln1.weight", ltrt::DType::f32, 1, {128}, 107520}, 26880, ltrt::InitKind::ones, 0.0},
+    {{"h0_ln1.bias", ltrt::DType::f32, 1, {128}, 108032}, 27008, ltrt::InitKind::zeros, 0.0},
+    {{"h0_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 108544},
+     27136,
+     ltrt::InitKind::uniform,
+     0.10825317547305482},
+    {{"h0_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 305152}, 76288, ltrt::InitKind::zeros, 0.0},
+    {{"h0_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 306688},
+     76672,
+     ltrt::InitKind::uniform,
+     0.08838834764831843},
+    {{"h0_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 372224}, 93056, ltrt::InitKind::zeros, 0.0},
+    {{"h0_ln2.weight", ltrt::DType::f32, 1, {128}, 372736}, 93184, ltrt::InitKind::ones, 0.0},
+    {{"h0_ln2.bias", ltrt::DType::f32, 1, {128}, 373248}, 93312, ltrt::InitKind::zeros, 0.0},
+    {{"h0_fc.weight", ltrt::DType::f32, 2, {512, 128}, 373760}, 93440, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"h0_fc.bias", ltrt::DType::f32, 1, {512}, 635904}, 158976, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"h0_proj.weight", ltrt::DType::f32, 2, {128, 512}, 637952},
+     159488,
+     ltrt::InitKind::uniform,
+     0.044194173824159216},
+    {{"h0_proj.bias", ltrt::DType::f32, 1, {128}, 900096}, 225024, ltrt::InitKind::uniform, 0.044194173824159216},
+    {{"h1_ln1.weight", ltrt::DType::f32, 1, {128}, 900608}, 225152, ltrt::InitKind::ones, 0.0},
+    {{"h1_ln1.bias", ltrt::DType::f32, 1, {128}, 901120}, 225280, ltrt::InitKind::zeros, 0.0},
+    {{"h1_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 901632},
+     225408,
+     ltrt::InitKind::uniform,
+     0.10825317547305482},
+    {{"h1_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 1098240}, 274560, ltrt::InitKind::zeros, 0.0},
+    {{"h1_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 1099776},
+     274944,
+     ltrt::InitKind::uniform,
+     0.08838834764831843},
+    {{"h1_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 1165312}, 291328, ltrt::InitKind::zeros, 0.0},
+    {{"h1_ln2.weight", ltrt::DType::f32, 1, {128}, 1165824}, 291456, ltrt::InitKind::ones, 0.0},
+    {{"h1_ln2.bias", ltrt::DType::f32, 1, {128}, 1166336}, 291584, ltrt::InitKind::zeros, 0.0},
+    {{"h1_fc.weight", ltrt::DType::f32, 2, {512, 128}, 1166848}, 291712, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"h1_fc.bias", ltrt::DType::f32, 1, {512}, 1428992}, 357248, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"h1_proj.weight", ltrt::DType::f32, 2, {128, 512}, 1431040},
+     357760,
+     ltrt::InitKind::uniform,
+     0.044194173824159216},
+    {{"h1_proj.bias", ltrt::DType::f32, 1, {128}, 1693184}, 423296, ltrt::InitKind::uniform, 0.044194173824159216},
+    {{"h2_ln1.weight", ltrt::DType::f32, 1, {128}, 1693696}, 423424, ltrt::InitKind::ones, 0.0},
+    {{"h2_ln1.bias", ltrt::DType::f32, 1, {128}, 1694208}, 423552, ltrt::InitKind::zeros, 0.0},
+    {{"h2_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 1694720},
+     423680,
+     ltrt::InitKind::uniform,
+     0.10825317547305482},
+    {{"h2_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 1891328}, 472832, ltrt::InitKind::zeros, 0.0},
+    {{"h2_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 1892864},
+     473216,
+     ltrt::InitKind::uniform,
+     0.08838834764831843},
+    {{"h2_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 1958400}, 489600, ltrt::InitKind::zeros, 0.0},
+    {{"h2_ln2.weight", ltrt::DType::f32, 1, {128}, 1958912}, 489728, ltrt::InitKind::ones, 0.0},
+    {{"h2_ln2.bias", ltrt::DType::f32, 1, {128}, 1959424}, 489856, ltrt::InitKind::zeros, 0.0},
+    {{"h2_fc.weight", ltrt::DType::f32, 2, {512, 128}, 1959936}, 489984, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"h2_fc.bias", ltrt::DType::f32, 1, {512}, 2222080}, 555520, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"h2_proj.weight", ltrt::DType::f32, 2, {128, 512}, 2224128},
+     556032,
+     ltrt::InitKind::uniform,
+     0.044194173824159216},
+    {{"h2_proj.bias", ltrt::DType::f32, 1, {128}, 2486272}, 621568, ltrt::InitKind::uniform, 0.044194173824159216},
+    {{"h3_ln1.weight", ltrt::DType::f32, 1, {128}, 2486784}, 621696, ltrt::InitKind::ones, 0.0},
+    {{"h3_ln1.bias", ltrt::DType::f32, 1, {128}, 2487296}, 621824, ltrt::InitKind::zeros, 0.0},
+    {{"h3_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 2487808},
+     621952,
+     ltrt::InitKind::uniform,
+     0.10825317547305482},
+    {{"h3_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 2684416}, 671104, ltrt::InitKind::zeros, 0.0},
+    {{"h3_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 2685952},
+     671488,
+     ltrt::InitKind::uniform,
+     0.08838834764831843},
+    {{"h3_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 2751488}, 687872, ltrt::InitKind::zeros, 0.0},
+    {{"h3_ln2.weight", ltrt::DType::f32, 1, {128}, 2752000}, 688000, ltrt::InitKind::ones, 0.0},
+    {{"h3_ln2.bias", ltrt::DType::f32, 1, {128}, 2752512}, 688128, ltrt::InitKind::zeros, 0.0},
+    {{"h3_fc.weight", ltrt::DType::f32, 2, {512, 128}, 2753024}, 688256, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"h3_fc.bias", ltrt::DType::f32, 1, {512}, 3015168}, 753792, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"h3_proj.weight", ltrt::DType::f32, 2, {128, 512}, 3017216},
+     754304,
+     ltrt::InitKind::uniform,
+     0.044194173824159216},
+    {{"h3_proj.bias", ltrt::DType::f32, 1, {128}, 3279360}, 819840, ltrt::InitKind::uniform, 0.044194173824159216},
+    {{"ln_f.weight", ltrt::DType::f32, 1, {128}, 3279872}, 819968, ltrt::InitKind::ones, 0.0},
+    {{"ln_f.bias", ltrt::DType::f32, 1, {128}, 3280384}, 820096, ltrt::InitKind::zeros, 0.0},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"wte", "Embedding", 18688, "[32, 64, 128]"},
-  {"wpe", "PositionalEmbedding", 8192, "[32, 64, 128]"},
-  {"h0_ln1", "LayerNorm", 256, "[32, 64, 128]"},
-  {"h0_attn", "MultiheadAttention", 66048, "[32, 64, 128]"},
-  {"h0_res1", "Add", 0, "[32, 64, 128]"},
-  {"h0_ln2", "LayerNorm", 256, "[32, 64, 128]"},
-  {"h0_fc", "Linear", 66048, "[32, 64, 512]"},
-  {"h0_gelu", "GELU", 0, "[32, 64, 512]"},
-  {"h0_proj", "Linear", 65664, "[32, 64, 128]"},
-  {"h0_res2", "Add", 0, "[32, 64, 128]"},
-  {"h1_ln1", "LayerNorm", 256, "[32, 64, 128]"},
-  {"h1_attn", "MultiheadAttention", 66048, "[32, 64, 128]"},
-  {"h1_res1", "Add", 0, "[32, 64, 128]"},
-  {"h1_ln2", "LayerNorm", 256, "[32, 64, 128]"},
-  {"h1_fc", "Linear", 66048, "[32, 64, 512]"},
-  {"h1_gelu", "GELU", 0, "[32, 64, 512]"},
-  {"h1_proj", "Linear", 65664, "[32, 64, 128]"},
-  {"h1_res2", "Add", 0, "[32, 64, 128]"},
-  {"h2_ln1", "LayerNorm", 256, "[32, 64, 128]"},
-  {"h2_attn", "MultiheadAttention", 66048, "[32, 64, 128]"},
-  {"h2_res1", "Add", 0, "[32, 64, 128]"},
-  {"h2_ln2", "LayerNorm", 256, "[32, 64, 128]"},
-  {"h2_fc", "Linear", 66048, "[32, 64, 512]"},
-  {"h2_gelu", "GELU", 0, "[32, 64, 512]"},
-  {"h2_proj", "Linear", 65664, "[32, 64, 128]"},
-  {"h2_res2", "Add", 0, "[32, 64, 128]"},
-  {"h3_ln1", "LayerNorm", 256, "[32, 64, 128]"},
-  {"h3_attn", "MultiheadAttention", 66048, "[32, 64, 128]"},
-  {"h3_res1", "Add", 0, "[32, 64, 128]"},
-  {"h3_ln2", "LayerNorm", 256, "[32, 64, 128]"},
-  {"h3_fc", "Linear", 66048, "[32, 64, 512]"},
-  {"h3_gelu", "GELU", 0, "[32, 64, 512]"},
-  {"h3_proj", "Linear", 65664, "[32, 64, 128]"},
-  {"h3_res2", "Add", 0, "[32, 64, 128]"},
-  {"ln_f", "LayerNorm", 256, "[32, 64, 128]"},
-  {"lm_head", "Linear", 0, "[32, 64, 146]"},
+    {"wte", "Embedding", 18688, "[32, 64, 128]"},  {"wpe", "PositionalEmbedding", 8192, "[32, 64, 128]"},
+    {"h0_ln1", "LayerNorm", 256, "[32, 64, 128]"}, {"h0_attn", "MultiheadAttention", 66048, "[32, 64, 128]"},
+    {"h0_res1", "Add", 0, "[32, 64, 128]"},        {"h0_ln2", "LayerNorm", 256, "[32, 64, 128]"},
+    {"h0_fc", "Linear", 66048, "[32, 64, 512]"},   {"h0_gelu", "GELU", 0, "[32, 64, 512]"},
+    {"h0_proj", "Linear", 65664, "[32, 64, 128]"}, {"h0_res2", "Add", 0, "[32, 64, 128]"},
+    {"h1_ln1", "LayerNorm", 256, "[32, 64, 128]"}, {"h1_attn", "MultiheadAttention", 66048, "[32, 64, 128]"},
+    {"h1_res1", "Add", 0, "[32, 64, 128]"},        {"h1_ln2", "LayerNorm", 256, "[32, 64, 128]"},
+    {"h1_fc", "Linear", 66048, "[32, 64, 512]"},   {"h1_gelu", "GELU", 0, "[32, 64, 512]"},
+    {"h1_proj", "Linear", 65664, "[32, 64, 128]"}, {"h1_res2", "Add", 0, "[32, 64, 128]"},
+    {"h2_ln1", "LayerNorm", 256, "[32, 64, 128]"}, {"h2_attn", "MultiheadAttention", 66048, "[32, 64, 128]"},
+    {"h2_res1", "Add", 0, "[32, 64, 128]"},        {"h2_ln2", "LayerNorm", 256, "[32, 64, 128]"},
+    {"h2_fc", "Linear", 66048, "[32, 64, 512]"},   {"h2_gelu", "GELU", 0, "[32, 64, 512]"},
+    {"h2_proj", "Linear", 65664, "[32, 64, 128]"}, {"h2_res2", "Add", 0, "[32, 64, 128]"},
+    {"h3_ln1", "LayerNorm", 256, "[32, 64, 128]"}, {"h3_attn", "MultiheadAttention", 66048, "[32, 64, 128]"},
+    {"h3_res1", "Add", 0, "[32, 64, 128]"},        {"h3_ln2", "LayerNorm", 256, "[32, 64, 128]"},
+    {"h3_fc", "Linear", 66048, "[32, 64, 512]"},   {"h3_gelu", "GELU", 0, "[32, 64, 512]"},
+    {"h3_proj", "Linear", 65664, "[32, 64, 128]"}, {"h3_res2", "Add", 0, "[32, 64, 128]"},
+    {"ln_f", "LayerNorm", 256, "[32, 64, 128]"},   {"lm_head", "Linear", 0, "[32, 64, 146]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::i64, 2, {32, 64}, 13123584},
-  {"target", ltrt::DType::i64, 2, {32, 64}, 13139968},
-  {"wte_out", ltrt::DType::f32, 3, {32, 64, 128}, 14352512},
-  {"wpe_out", ltrt::DType::f32, 3, {32, 64, 128}, 15401088},
-  {"h0_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 14352512},
-  {"h0_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 16449664},
-  {"h0_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 16457856},
-  {"h0_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 16466048},
-  {"h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 19611776},
-  {"h0_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 20660352},
-  {"h0_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
-  {"h0_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 23806080},
-  {"h0_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
-  {"h0_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 24854656},
-  {"h0_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 24862848},
-  {"h0_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 29065344},
-  {"h0_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 24871040},
-  {"h0_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 33259648},
-  {"h0_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 34308224},
-  {"h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 33259648},
-  {"h1_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 35356800},
-  {"h1_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 35364992},
-  {"h1_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 35373184},
-  {"h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 38518912},
-  {"h1_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 39567488},
-  {"h1_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
-  {"h1_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 42713216},
-  {"h1_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
-  {"h1_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 43761792},
-  {"h1_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 43769984},
-  {"h1_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 47972480},
-  {"h1_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 43778176},
-  {"h1_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 52166784},
-  {"h1_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 53215360},
-  {"h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 52166784},
-  {"h2_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 54263936},
-  {"h2_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 54272128},
-  {"h2_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 54280320},
-  {"h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 57426048},
-  {"h2_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 58474624},
-  {"h2_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
-  {"h2_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 61620352},
-  {"h2_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
-  {"h2_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 62668928},
-  {"h2_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 62677120},
-  {"h2_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 66879616},
-  {"h2_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 62685312},
-  {"h2_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 71073920},
-  {"h2_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 72122496},
-  {"h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 71073920},
-  {"h3_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 73171072},
-  {"h3_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 73179264},
-  {"h3_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 73187456},
-  {"h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 76333184},
-  {"h3_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 77381760},
-  {"h3_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
-  {"h3_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 80527488},
-  {"h3_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
-  {"h3_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 81576064},
-  {"h3_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 81584256},
-  {"h3_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 85786752},
-  {"h3_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 81592448},
-  {"h3_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},
-  {"h3_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 91029632},
-  {"ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},
-  {"ln_f_out_mean", ltrt::DType::f32, 2, {32, 64}, 92078208},
-  {"ln_f_out_rstd", ltrt::DType::f32, 2, {32, 64}, 92086400},
-  {"lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 13156352},
-  {"loss", ltrt::DType::f32, 0, {}, 14352384},
-  {"d_loss", ltrt::DType::f32, 0, {}, 14352448},
-  {"d_lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 92094592},
-  {"d_wte_weight", ltrt::DType::f32, 2, {146, 128}, 3280896},
-  {"d_ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 93290624},
-  {"d_ln_f_weight", ltrt::DType::f32, 1, {128}, 6560768},
-  {"d_ln_f_bias", ltrt::DType::f32, 1, {128}, 6561280},
-  {"d_h3_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},
-  {"d_h3_proj_weight", ltrt::DType::f32, 2, {128, 512}, 6298112},
-  {"d_h3_proj_bias", ltrt::DType::f32, 1, {128}, 6560256},
-  {"d_h3_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 91029632},
-  {"d_h3_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 81592448},
-  {"d_h3_fc_weight", ltrt::DType::f32, 2, {512, 128}, 6033920},
-  {"d_h3_fc_bias", ltrt::DType::f32, 1, {512}, 6296064},
-  {"d_h3_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 85786752},
-  {"d_h3_ln2_weight", ltrt::DType::f32, 1, {128}, 6032896},
-  {"d_h3_ln2_bias", ltrt::DType::f32, 1, {128}, 6033408},
-  {"d_h3_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
-  {"d_h3_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 80527488},
-  {"d_h3_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 5966848},
-  {"d_h3_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 6032384},
-  {"d_h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
-  {"d_h3_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 81576064},
-  {"d_h3_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 76333184},
-  {"d_h3_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 5768704},
-  {"d_h3_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5965312},
-  {"d_h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 73187456},
-  {"d_h3_ln1_weight", ltrt::DType::f32, 1, {128}, 5767680},
-  {"d_h3_ln1_bias", ltrt::DType::f32, 1, {128}, 5768192},
-  {"d_h2_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 71073920},
-  {"d_h2_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 72122496},
-  {"d_h2_proj_weight", ltrt::DType::f32, 2, {128, 512}, 5505024},
-  {"d_h2_proj_bias", ltrt::DType::f32, 1, {128}, 5767168},
-  {"d_h2_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 73171072},
-  {"d_h2_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 62685312},
-  {"d_h2_fc_weight", ltrt::DType::f32, 2, {512, 128}, 5240832},
-  {"d_h2_fc_bias", ltrt::DType::f32, 1, {512}, 5502976},
-  {"d_h2_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 66879616},
-  {"d_h2_ln2_weight", ltrt::DType::f32, 1, {128}, 5239808},
-  {"d_h2_ln2_bias", ltrt::DType::f32, 1, {128}, 5240320},
-  {"d_h2_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
-  {"d_h2_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 61620352},
-  {"d_h2_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 5173760},
-  {"d_h2_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 5239296},
-  {"d_h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
-  {"d_h2_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 62668928},
-  {"d_h2_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 57426048},
-  {"d_h2_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4975616},
-  {"d_h2_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5172224},
-  {"d_h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 54280320},
-  {"d_h2_ln1_weight", ltrt::DType::f32, 1, {128}, 4974592},
-  {"d_h2_ln1_bias", ltrt::DType::f32, 1, {128}, 4975104},
-  {"d_h1_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 52166784},
-  {"d_h1_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 53215360},
-  {"d_h1_proj_weight", ltrt::DType::f32, 2, {128, 512}, 4711936},
-  {"d_h1_proj_bias", ltrt::DType::f32, 1, {128}, 4974080},
-  {"d_h1_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 54263936},
-  {"d_h1_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 43778176},
-  {"d_h1_fc_weight", ltrt::DType::f32, 2, {512, 128}, 4447744},
-  {"d_h1_fc_bias", ltrt::DType::f32, 1, {512}, 4709888},
-  {"d_h1_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 47972480},
-  {"d_h1_ln2_weight", ltrt::DType::f32, 1, {128}, 4446720},
-  {"d_h1_ln2_bias", ltrt::DType::f32, 1, {128}, 4447232},
-  {"d_h1_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
-  {"d_h1_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 42713216},
-  {"d_h1_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 4380672},
-  {"d_h1_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 4446208},
-  {"d_h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
-  {"d_h1_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 43761792},
-  {"d_h1_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 38518912},
-  {"d_h1_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4182528},
-  {"d_h1_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 4379136},
-  {"d_h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 35373184},
-  {"d_h1_ln1_weight", ltrt::DType::f32, 1, {128}, 4181504},
-  {"d_h1_ln1_bias", ltrt::DType::f32, 1, {128}, 4182016},
-  {"d_h0_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 33259648},
-  {"d_h0_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 34308224},
-  {"d_h0_proj_weight", ltrt::DType::f32, 2, {128, 512}, 3918848},
-  {"d_h0_proj_bias", ltrt::DType::f32, 1, {128}, 4180992},
-  {"d_h0_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 35356800},
-  {"d_h0_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 24871040},
-  {"d_h0_fc_weight", ltrt::DType::f32, 2, {512, 128}, 3654656},
-  {"d_h0_fc_bias", ltrt::DType::f32, 1, {512}, 3916800},
-  {"d_h0_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 29065344},
-  {"d_h0_ln2_weight", ltrt::DType::f32, 1, {128}, 3653632},
-  {"d_h0_ln2_bias", ltrt::DType::f32, 1, {128}, 3654144},
-  {"d_h0_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
-  {"d_h0_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 23806080},
-  {"d_h0_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 3587584},
-  {"d_h0_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 3653120},
-  {"d_h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
-  {"d_h0_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 24854656},
-  {"d_h0_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 19611776},
-  {"d_h0_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 3389440},
-  {"d_h0_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 3586048},
-  {"d_h0_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 16466048},
-  {"d_h0_ln1_weight", ltrt::DType::f32, 1, {128}, 3388416},
-  {"d_h0_ln1_bias", ltrt::DType::f32, 1, {128}, 3388928},
-  {"d_wpe_out", ltrt::DType::f32, 3, {32, 64, 128}, 14352512},
-  {"d_wpe_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 15401088},
-  {"d_wpe_weight", ltrt::DType::f32, 2, {64, 128}, 3355648},
+    {"x", ltrt::DType::i64, 2, {32, 64}, 13123584},
+    {"target", ltrt::DType::i64, 2, {32, 64}, 13139968},
+    {"wte_out", ltrt::DType::f32, 3, {32, 64, 128}, 14352512},
+    {"wpe_out", ltrt::DType::f32, 3, {32, 64, 128}, 15401088},
+    {"h0_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 14352512},
+    {"h0_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 16449664},
+    {"h0_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 16457856},
+    {"h0_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 16466048},
+    {"h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 19611776},
+    {"h0_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 20660352},
+    {"h0_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
+    {"h0_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 23806080},
+    {"h0_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
+    {"h0_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 24854656},
+    {"h0_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 24862848},
+    {"h0_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 29065344},
+    {"h0_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 24871040},
+    {"h0_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 33259648},
+    {"h0_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 34308224},
+    {"h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 33259648},
+    {"h1_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 35356800},
+    {"h1_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 35364992},
+    {"h1_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 35373184},
+    {"h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 38518912},
+    {"h1_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 39567488},
+    {"h1_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
+    {"h1_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 42713216},
+    {"h1_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
+    {"h1_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 43761792},
+    {"h1_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 43769984},
+    {"h1_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 47972480},
+    {"h1_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 43778176},
+    {"h1_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 52166784},
+    {"h1_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 53215360},
+    {"h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 52166784},
+    {"h2_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 54263936},
+    {"h2_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 54272128},
+    {"h2_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 54280320},
+    {"h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 57426048},
+    {"h2_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 58474624},
+    {"h2_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
+    {"h2_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 61620352},
+    {"h2_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
+    {"h2_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 62668928},
+    {"h2_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 62677120},
+    {"h2_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 66879616},
+    {"h2_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 62685312},
+    {"h2_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 71073920},
+    {"h2_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 72122496},
+    {"h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 71073920},
+    {"h3_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 73171072},
+    {"h3_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 73179264},
+    {"h3_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 73187456},
+    {"h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 76333184},
+    {"h3_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 77381760},
+    {"h3_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
+    {"h3_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 80527488},
+    {"h3_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
+    {"h3_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 81576064},
+    {"h3_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 81584256},
+    {"h3_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 85786752},
+    {"h3_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 81592448},
+    {"h3_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},
+    {"h3_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 91029632},
+    {"ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},
+    {"ln_f_out_mean", ltrt::DType::f32, 2, {32, 64}, 92078208},
+    {"ln_f_out_rstd", ltrt::DType::f32, 2, {32, 64}, 92086400},
+    {"lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 13156352},
+    {"loss", ltrt::DType::f32, 0, {}, 14352384},
+    {"d_loss", ltrt::DType::f32, 0, {}, 14352448},
+    {"d_lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 92094592},
+    {"d_wte_weight", ltrt::DType::f32, 2, {146, 128}, 3280896},
+    {"d_ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 93290624},
+    {"d_ln_f_weight", ltrt::DType::f32, 1, {128}, 6560768},
+    {"d_ln_f_bias", ltrt::DType::f32, 1, {128}, 6561280},
+    {"d_h3_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},
+    {"d_h3_proj_weight", ltrt::DType::f32, 2, {128, 512}, 6298112},
+    {"d_h3_proj_bias", ltrt::DType::f32, 1, {128}, 6560256},
+    {"d_h3_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 91029632},
+    {"d_h3_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 81592448},
+    {"d_h3_fc_weight", ltrt::DType::f32, 2, {512, 128}, 6033920},
+    {"d_h3_fc_bias", ltrt::DType::f32, 1, {512}, 6296064},
+    {"d_h3_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 85786752},
+    {"d_h3_ln2_weight", ltrt::DType::f32, 1, {128}, 6032896},
+    {"d_h3_ln2_bias", ltrt::DType::f32, 1, {128}, 6033408},
+    {"d_h3_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
+    {"d_h3_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 80527488},
+    {"d_h3_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 5966848},
+    {"d_h3_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 6032384},
+    {"d_h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
+    {"d_h3_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 81576064},
+    {"d_h3_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 76333184},
+    {"d_h3_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 5768704},
+    {"d_h3_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5965312},
+    {"d_h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 73187456},
+    {"d_h3_ln1_weight", ltrt::DType::f32, 1, {128}, 5767680},
+    {"d_h3_ln1_bias", ltrt::DType::f32, 1, {128}, 5768192},
+    {"d_h2_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 71073920},
+    {"d_h2_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 72122496},
+    {"d_h2_proj_weight", ltrt::DType::f32, 2, {128, 512}, 5505024},
+    {"d_h2_proj_bias", ltrt::DType::f32, 1, {128}, 5767168},
+    {"d_h2_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 73171072},
+    {"d_h2_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 62685312},
+    {"d_h2_fc_weight", ltrt::DType::f32, 2, {512, 128}, 5240832},
+    {"d_h2_fc_bias", ltrt::DType::f32, 1, {512}, 5502976},
+    {"d_h2_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 66879616},
+    {"d_h2_ln2_weight", ltrt::DType::f32, 1, {128}, 5239808},
+    {"d_h2_ln2_bias", ltrt::DType::f32, 1, {128}, 5240320},
+    {"d_h2_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
+    {"d_h2_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 61620352},
+    {"d_h2_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 5173760},
+    {"d_h2_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 5239296},
+    {"d_h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
+    {"d_h2_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 62668928},
+    {"d_h2_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 57426048},
+    {"d_h2_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4975616},
+    {"d_h2_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5172224},
+    {"d_h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 54280320},
+    {"d_h2_ln1_weight", ltrt::DType::f32, 1, {128}, 4974592},
+    {"d_h2_ln1_bias", ltrt::DType::f32, 1, {128}, 4975104},
+    {"d_h1_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 52166784},
+    {"d_h1_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 53215360},
+    {"d_h1_proj_weight", ltrt::DType::f32, 2, {128, 512}, 4711936},
+    {"d_h1_proj_bias", ltrt::DType::f32, 1, {128}, 4974080},
+    {"d_h1_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 54263936},
+    {"d_h1_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 43778176},
+    {"d_h1_fc_weight", ltrt::DType::f32, 2, {512, 128}, 4447744},
+    {"d_h1_fc_bias", ltrt::DType::f32, 1, {512}, 4709888},
+    {"d_h1_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 47972480},
+    {"d_h1_ln2_weight", ltrt::DType::f32, 1, {128}, 4446720},
+    {"d_h1_ln2_bias", ltrt::DType::f32, 1, {128}, 4447232},
+    {"d_h1_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
+    {"d_h1_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 42713216},
+    {"d_h1_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 4380672},
+    {"d_h1_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 4446208},
+    {"d_h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
+    {"d_h1_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 43761792},
+    {"d_h1_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 38518912},
+    {"d_h1_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4182528},
+    {"d_h1_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 4379136},
+    {"d_h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 35373184},
+    {"d_h1_ln1_weight", ltrt::DType::f32, 1, {128}, 4181504},
+    {"d_h1_ln1_bias", ltrt::DType::f32, 1, {128}, 4182016},
+    {"d_h0_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 33259648},
+    {"d_h0_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 34308224},
+    {"d_h0_proj_weight", ltrt::DType::f32, 2, {128, 512}, 3918848},
+    {"d_h0_proj_bias", ltrt::DType::f32, 1, {128}, 4180992},
+    {"d_h0_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 35356800},
+    {"d_h0_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 24871040},
+    {"d_h0_fc_weight", ltrt::DType::f32, 2, {512, 128}, 3654656},
+    {"d_h0_fc_bias", ltrt::DType::f32, 1, {512}, 3916800},
+    {"d_h0_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 29065344},
+    {"d_h0_ln2_weight", ltrt::DType::f32, 1, {128}, 3653632},
+    {"d_h0_ln2_bias", ltrt::DType::f32, 1, {128}, 3654144},
+    {"d_h0_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
+    {"d_h0_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 23806080},
+    {"d_h0_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 3587584},
+    {"d_h0_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 3653120},
+    {"d_h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
+    {"d_h0_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 24854656},
+    {"d_h0_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 19611776},
+    {"d_h0_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 3389440},
+    {"d_h0_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 3586048},
+    {"d_h0_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 16466048},
+    {"d_h0_ln1_weight", ltrt::DType::f32, 1, {128}, 3388416},
+    {"d_h0_ln1_bias", ltrt::DType::f32, 1, {128}, 3388928},
+    {"d_wpe_out", ltrt::DType::f32, 3, {32, 64, 128}, 14352512},
+    {"d_wpe_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 15401088},
+    {"d_wpe_weight", ltrt::DType::f32, 2, {64, 128}, 3355648},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -3726,10 +3836,12 @@ const char kSpecJson[] =
     "    \"inputs\": {\"x\": {\"shape\": [64], \"dtype\": \"int64\"}},\n"
     "    \"target\": {\"dtype\": \"int64\", \"num_classes\": 146, \"shape\": [64]},\n"
     "    \"graph\": [\n"
-    "      {\"name\": \"wte\", \"type\": \"Embedding\", \"input\": \"x\", \"num_embeddings\": 146, \"embedding_dim\": 128},\n"
+    "      {\"name\": \"wte\", \"type\": \"Embedding\", \"input\": \"x\", \"num_embeddings\": 146, \"embedding_dim\": "
+    "128},\n"
     "      {\"name\": \"wpe\", \"type\": \"PositionalEmbedding\", \"input\": \"wte\", \"num_positions\": 64},\n"
     "      {\"name\": \"h0_ln1\", \"type\": \"LayerNorm\", \"input\": \"wpe\"},\n"
-    "      {\"name\": \"h0_attn\", \"type\": \"MultiheadAttention\", \"input\": \"h0_ln1\", \"num_heads\": 4, \"batch_first\": true, \"is_causal\": true},\n"
+    "      {\"name\": \"h0_attn\", \"type\": \"MultiheadAttention\", \"input\": \"h0_ln1\", \"num_heads\": 4, "
+    "\"batch_first\": true, \"is_causal\": true},\n"
     "      {\"name\": \"h0_res1\", \"type\": \"Add\", \"inputs\": [\"h0_attn\", \"wpe\"]},\n"
     "      {\"name\": \"h0_ln2\", \"type\": \"LayerNorm\", \"input\": \"h0_res1\"},\n"
     "      {\"name\": \"h0_fc\", \"type\": \"Linear\", \"input\": \"h0_ln2\", \"out_features\": 512},\n"
@@ -3737,7 +3849,8 @@ const char kSpecJson[] =
     "      {\"name\": \"h0_proj\", \"type\": \"Linear\", \"input\": \"h0_gelu\", \"out_features\": 128},\n"
     "      {\"name\": \"h0_res2\", \"type\": \"Add\", \"inputs\": [\"h0_proj\", \"h0_res1\"]},\n"
     "      {\"name\": \"h1_ln1\", \"type\": \"LayerNorm\", \"input\": \"h0_res2\"},\n"
-    "      {\"name\": \"h1_attn\", \"type\": \"MultiheadAttention\", \"input\": \"h1_ln1\", \"num_heads\": 4, \"batch_first\": true, \"is_causal\": true},\n"
+    "      {\"name\": \"h1_attn\", \"type\": \"MultiheadAttention\", \"input\": \"h1_ln1\", \"num_heads\": 4, "
+    "\"batch_first\": true, \"is_causal\": true},\n"
     "      {\"name\": \"h1_res1\", \"type\": \"Add\", \"inputs\": [\"h1_attn\", \"h0_res2\"]},\n"
     "      {\"name\": \"h1_ln2\", \"type\": \"LayerNorm\", \"input\": \"h1_res1\"},\n"
     "      {\"name\": \"h1_fc\", \"type\": \"Linear\", \"input\": \"h1_ln2\", \"out_features\": 512},\n"
@@ -3745,7 +3858,8 @@ const char kSpecJson[] =
     "      {\"name\": \"h1_proj\", \"type\": \"Linear\", \"input\": \"h1_gelu\", \"out_features\": 128},\n"
     "      {\"name\": \"h1_res2\", \"type\": \"Add\", \"inputs\": [\"h1_proj\", \"h1_res1\"]},\n"
     "      {\"name\": \"h2_ln1\", \"type\": \"LayerNorm\", \"input\": \"h1_res2\"},\n"
-    "      {\"name\": \"h2_attn\", \"type\": \"MultiheadAttention\", \"input\": \"h2_ln1\", \"num_heads\": 4, \"batch_first\": true, \"is_causal\": true},\n"
+    "      {\"name\": \"h2_attn\", \"type\": \"MultiheadAttention\", \"input\": \"h2_ln1\", \"num_heads\": 4, "
+    "\"batch_first\": true, \"is_causal\": true},\n"
     "      {\"name\": \"h2_res1\", \"type\": \"Add\", \"inputs\": [\"h2_attn\", \"h1_res2\"]},\n"
     "      {\"name\": \"h2_ln2\", \"type\": \"LayerNorm\", \"input\": \"h2_res1\"},\n"
     "      {\"name\": \"h2_fc\", \"type\": \"Linear\", \"input\": \"h2_ln2\", \"out_features\": 512},\n"
@@ -3753,7 +3867,8 @@ const char kSpecJson[] =
     "      {\"name\": \"h2_proj\", \"type\": \"Linear\", \"input\": \"h2_gelu\", \"out_features\": 128},\n"
     "      {\"name\": \"h2_res2\", \"type\": \"Add\", \"inputs\": [\"h2_proj\", \"h2_res1\"]},\n"
     "      {\"name\": \"h3_ln1\", \"type\": \"LayerNorm\", \"input\": \"h2_res2\"},\n"
-    "      {\"name\": \"h3_attn\", \"type\": \"MultiheadAttention\", \"input\": \"h3_ln1\", \"num_heads\": 4, \"batch_first\": true, \"is_causal\": true},\n"
+    "      {\"name\": \"h3_attn\", \"type\": \"MultiheadAttention\", \"input\": \"h3_ln1\", \"num_heads\": 4, "
+    "\"batch_first\": true, \"is_causal\": true},\n"
     "      {\"name\": \"h3_res1\", \"type\": \"Add\", \"inputs\": [\"h3_attn\", \"h2_res2\"]},\n"
     "      {\"name\": \"h3_ln2\", \"type\": \"LayerNorm\", \"input\": \"h3_res1\"},\n"
     "      {\"name\": \"h3_fc\", \"type\": \"Linear\", \"input\": \"h3_ln2\", \"out_features\": 512},\n"
@@ -3761,7 +3876,8 @@ const char kSpecJson[] =
     "      {\"name\": \"h3_proj\", \"type\": \"Linear\", \"input\": \"h3_gelu\", \"out_features\": 128},\n"
     "      {\"name\": \"h3_res2\", \"type\": \"Add\", \"inputs\": [\"h3_proj\", \"h3_res1\"]},\n"
     "      {\"name\": \"ln_f\", \"type\": \"LayerNorm\", \"input\": \"h3_res2\"},\n"
-    "      {\"name\": \"lm_head\", \"type\": \"Linear\", \"input\": \"ln_f\", \"out_features\": 146, \"bias\": false, \"tie_weight\": \"wte\"}\n"
+    "      {\"name\": \"lm_head\", \"type\": \"Linear\", \"input\": \"ln_f\", \"out_features\": 146, \"bias\": false, "
+    "\"tie_weight\": \"wte\"}\n"
     "    ],\n"
     "    \"output\": \"lm_head\",\n"
     "    \"loss\": {\"type\": \"CrossEntropyLoss\"}\n"
@@ -3769,12 +3885,16 @@ const char kSpecJson[] =
     "  \"data\": {\n"
     "    \"batch_size\": 32,\n"
     "    \"shuffle\": true,\n"
-    "    \"train\": {\"source\": \"text\", \"path\": \"../data/jargon.txt.gz\", \"block_size\": 64, \"range\": [0.0, 0.9]},\n"
-    "    \"val\": {\"source\": \"text\", \"path\": \"../data/jargon.txt.gz\", \"block_size\": 64, \"range\": [0.9, 1.0]},\n"
-    "    \"predict\": {\"source\": \"prompt\", \"prompt\": \"The hacker \", \"max_new_tokens\": 300, \"temperature\": 0.8, \"top_k\": 20}\n"
+    "    \"train\": {\"source\": \"text\", \"path\": \"../data/jargon.txt.gz\", \"block_size\": 64, \"range\": [0.0, "
+    "0.9]},\n"
+    "    \"val\": {\"source\": \"text\", \"path\": \"../data/jargon.txt.gz\", \"block_size\": 64, \"range\": [0.9, "
+    "1.0]},\n"
+    "    \"predict\": {\"source\": \"prompt\", \"prompt\": \"The hacker \", \"max_new_tokens\": 300, \"temperature\": "
+    "0.8, \"top_k\": 20}\n"
     "  },\n"
     "  \"optimizer\": {\"type\": \"AdamW\", \"lr\": 0.004, \"betas\": [0.9, 0.99], \"weight_decay\": 0.1},\n"
-    "  \"trainer\": {\"max_steps\": 600, \"val_check_interval\": 25, \"limit_val_batches\": 10, \"log_every_n_steps\": 20,\n"
+    "  \"trainer\": {\"max_steps\": 600, \"val_check_interval\": 25, \"limit_val_batches\": 10, \"log_every_n_steps\": "
+    "20,\n"
     "              \"gradient_clip_val\": 1.0}\n"
     "}\n";
 
@@ -3799,7 +3919,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::i64, 2, {32, 64}, 13123584};
     m.target = {"target", ltrt::DType::i64, 2, {32, 64}, 13139968};
     m.output = {"lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 13156352};
-    m.accuracy = false;  // model.metrics
+    m.accuracy = false;   // model.metrics
     m.num_classes = 146;  // 0: regression targets
     m.ignore_index = -100;
     m.num_embeddings = 146;  // the data loader refuses indices outside [0, num_embeddings)

@@ -69,16 +69,16 @@ constexpr int kBatch = 32;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 256;
-  constexpr std::size_t target = 1536;
-  constexpr std::size_t layers_0_out = 1664;
-  constexpr std::size_t loss = 1792;
-  constexpr std::size_t d_loss = 1856;
-  constexpr std::size_t d_layers_0_out = 1920;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 40;
-  constexpr std::size_t d_layers_0_weight = 64;
-  constexpr std::size_t d_layers_0_bias = 104;
+constexpr std::size_t x = 256;
+constexpr std::size_t target = 1536;
+constexpr std::size_t layers_0_out = 1664;
+constexpr std::size_t loss = 1792;
+constexpr std::size_t d_loss = 1856;
+constexpr std::size_t d_layers_0_out = 1920;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 40;
+constexpr std::size_t d_layers_0_weight = 64;
+constexpr std::size_t d_layers_0_bias = 104;
 }  // namespace offset
 
 // layers.0: Linear(in_features=10, out_features=1, bias=True)
@@ -124,7 +124,7 @@ static void loss_forward(float* loss, const float* inp, const float* target, int
 // spec: model.loss
 // dinp (32, 1) <- dloss () inp (32, 1) target (32, 1)
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const float* target, int n) {
-  constexpr int kNumel = 1;  // per sample
+  constexpr int kNumel = 1;                                       // per sample
   const float scale = dloss[0] / static_cast<float>(n * kNumel);  // reduction='mean'
   for (int i = 0; i < n * kNumel; ++i) {
     const float x = inp[i], y = target[i];
@@ -135,7 +135,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.0 backward: Linear(in_features=10, out_features=1, bias=True)
 // spec: model.layers[0]
 // dweight (1, 10) dbias (1,) <- dout (32, 1) inp (32, 10) weight (1, 10)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate) {
   constexpr int kIn = 10, kOut = 1;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -161,16 +162,16 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (1, 10)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (1,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (1, 10)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);          // (1,)
   auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (1, 10)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 10)
-  auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (32, 1)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (32, 1)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);      // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                  // (32, 10)
+  auto* const target = reinterpret_cast<float*>(arena + offset::target);                        // (32, 1)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (32, 1)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (32, 1)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -187,11 +188,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (1, 10)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 10)
-  auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (32, 1)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 10)
+  auto* const target = reinterpret_cast<float*>(arena + offset::target);                    // (32, 1)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);        // (32, 1)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
   layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n);
   loss_forward(loss, layers_0_out, target, n);
   return loss[0];
@@ -200,35 +201,35 @@ static float evaluation_step(std::byte* arena, int n) {
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (1, 10)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 10)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 10)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);        // (32, 1)
   layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n);
 }
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 2, {1, 10}, 0}, 0, ltrt::InitKind::uniform, 0.31622776601683794},
-  {{"layers.0.bias", ltrt::DType::f32, 1, {1}, 40}, 10, ltrt::InitKind::uniform, 0.31622776601683794},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {1, 10}, 0}, 0, ltrt::InitKind::uniform, 0.31622776601683794},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {1}, 40}, 10, ltrt::InitKind::uniform, 0.31622776601683794},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Linear", 11, "[32, 1]"},
+    {"layers.0", "Linear", 11, "[32, 1]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 2, {32, 10}, 256},
-  {"target", ltrt::DType::f32, 2, {32, 1}, 1536},
-  {"layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1664},
-  {"loss", ltrt::DType::f32, 0, {}, 1792},
-  {"d_loss", ltrt::DType::f32, 0, {}, 1856},
-  {"d_layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1920},
-  {"d_layers_0_weight", ltrt::DType::f32, 2, {1, 10}, 64},
-  {"d_layers_0_bias", ltrt::DType::f32, 1, {1}, 104},
+    {"x", ltrt::DType::f32, 2, {32, 10}, 256},
+    {"target", ltrt::DType::f32, 2, {32, 1}, 1536},
+    {"layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1664},
+    {"loss", ltrt::DType::f32, 0, {}, 1792},
+    {"d_loss", ltrt::DType::f32, 0, {}, 1856},
+    {"d_layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1920},
+    {"d_layers_0_weight", ltrt::DType::f32, 2, {1, 10}, 64},
+    {"d_layers_0_bias", ltrt::DType::f32, 1, {1}, 104},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -273,7 +274,7 @@ const ltrt::ModelDef& model() {
     m.target = {"target", ltrt::DType::f32, 2, {32, 1}, 1536};
     m.output = {"layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1664};
     m.accuracy = false;  // model.metrics
-    m.num_classes = 0;  // 0: regression targets
+    m.num_classes = 0;   // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

@@ -30,32 +30,35 @@ constexpr int kReduceThreads = 1024;  // TUNE: threads of a loss's reduction (a 
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
-  constexpr std::size_t x = 256;
-  constexpr std::size_t target = 1536;
-  constexpr std::size_t layers_0_out = 1664;
-  constexpr std::size_t loss = 1792;
-  constexpr std::size_t d_loss = 1856;
-  constexpr std::size_t d_layers_0_out = 1920;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 40;
-  constexpr std::size_t d_layers_0_weight = 64;
-  constexpr std::size_t d_layers_0_bias = 104;
+constexpr std::size_t x = 256;
+constexpr std::size_t target = 1536;
+constexpr std::size_t layers_0_out = 1664;
+constexpr std::size_t loss = 1792;
+constexpr std::size_t d_loss = 1856;
+constexpr std::size_t d_layers_0_out = 1920;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 40;
+constexpr std::size_t d_layers_0_weight = 64;
+constexpr std::size_t d_layers_0_bias = 104;
 }  // namespace offset
 
 // layers.0: Linear(in_features=10, out_features=1, bias=True)
 // spec: model.layers[0]
 // out (32, 1) <- inp (32, 10) weight (1, 10) bias (1,)
-static void layers_0_forward(float* out, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_0_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 10, kOut = 1;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
+                    bias);  // inp @ weight^T + bias
 }
 
 // loss: MSELoss(reduction='mean')
 // spec: model.loss
 // loss () <- inp (32, 1) target (32, 1)
 
-__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp, const float* __restrict__ target, int count) {
+__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp,
+                                    const float* __restrict__ target, int count) {
   __shared__ double partial[kReduceThreads];
   double sum = 0.0;
   for (int i = threadIdx.x; i < count; i += blockDim.x) {
@@ -81,7 +84,8 @@ static void loss_forward(float* loss, const float* inp, const float* target, int
 // spec: model.loss
 // dinp (32, 1) <- dloss () inp (32, 1) target (32, 1)
 
-__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, const float* __restrict__ inp, const float* __restrict__ target, int count) {
+__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
+                                     const float* __restrict__ inp, const float* __restrict__ target, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
@@ -89,11 +93,13 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
   dinp[i] = scale * (2.0f * (x - y));
 }
 
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const float* target, int n, const ltrt::cuda::Context& ctx) {
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const float* target, int n,
+                          const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  loss_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dloss, inp, target, count);
+  loss_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dloss, inp, target,
+                                                                                             count);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -101,7 +107,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.layers[0]
 // dweight (1, 10) dbias (1,) <- dout (32, 1) inp (32, 10) weight (1, 10)
 
-__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 1;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -110,11 +117,13 @@ __global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 10, kOut = 1;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dbias_kernel");
 }
 
@@ -122,17 +131,18 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // backward in reverse from d(loss) = ctx.scalars->loss_scale. Parameter gradients are
 // written, or added to when accumulate is set. Everything is enqueued on ctx.stream.
 void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (1, 10)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (1,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (1, 10)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);          // (1,)
   auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (1, 10)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 10)
-  auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (32, 1)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (32, 1)
-  LTRT_CUDA_CHECK(cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);      // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                  // (32, 10)
+  auto* const target = reinterpret_cast<float*>(arena + offset::target);                        // (32, 1)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (32, 1)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (32, 1)
+  LTRT_CUDA_CHECK(
+      cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
   // forward
   layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n, ctx);
@@ -146,11 +156,11 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (1, 10)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 10)
-  auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (32, 1)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 10)
+  auto* const target = reinterpret_cast<float*>(arena + offset::target);                    // (32, 1)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);        // (32, 1)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
   layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n, ctx);
   loss_forward(loss, layers_0_out, target, n, ctx);
 }
@@ -158,9 +168,9 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (1, 10)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 10)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (32, 1)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 10)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);        // (32, 1)
   layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n, ctx);
 }
 

@@ -98,30 +98,30 @@ constexpr int kBatch = 128;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 3231936;
-  constexpr std::size_t target = 3633344;
-  constexpr std::size_t layers_4_out = 3634368;
-  constexpr std::size_t loss = 3639488;
-  constexpr std::size_t d_loss = 3639552;
-  constexpr std::size_t layers_1_out = 3639616;
-  constexpr std::size_t layers_3_out = 3770688;
-  constexpr std::size_t d_layers_4_out = 3901760;
-  constexpr std::size_t d_layers_3_out = 3906880;
-  constexpr std::size_t d_layers_2_out = 4037952;
-  constexpr std::size_t d_layers_1_out = 3770688;
-  constexpr std::size_t d_layers_0_out = 3901760;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 802816;
-  constexpr std::size_t layers_2_weight = 803840;
-  constexpr std::size_t layers_2_bias = 1065984;
-  constexpr std::size_t layers_4_weight = 1067008;
-  constexpr std::size_t layers_4_bias = 1077248;
-  constexpr std::size_t d_layers_4_weight = 2144320;
-  constexpr std::size_t d_layers_4_bias = 2154560;
-  constexpr std::size_t d_layers_2_weight = 1881152;
-  constexpr std::size_t d_layers_2_bias = 2143296;
-  constexpr std::size_t d_layers_0_weight = 1077312;
-  constexpr std::size_t d_layers_0_bias = 1880128;
+constexpr std::size_t x = 3231936;
+constexpr std::size_t target = 3633344;
+constexpr std::size_t layers_4_out = 3634368;
+constexpr std::size_t loss = 3639488;
+constexpr std::size_t d_loss = 3639552;
+constexpr std::size_t layers_1_out = 3639616;
+constexpr std::size_t layers_3_out = 3770688;
+constexpr std::size_t d_layers_4_out = 3901760;
+constexpr std::size_t d_layers_3_out = 3906880;
+constexpr std::size_t d_layers_2_out = 4037952;
+constexpr std::size_t d_layers_1_out = 3770688;
+constexpr std::size_t d_layers_0_out = 3901760;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 802816;
+constexpr std::size_t layers_2_weight = 803840;
+constexpr std::size_t layers_2_bias = 1065984;
+constexpr std::size_t layers_4_weight = 1067008;
+constexpr std::size_t layers_4_bias = 1077248;
+constexpr std::size_t d_layers_4_weight = 2144320;
+constexpr std::size_t d_layers_4_bias = 2154560;
+constexpr std::size_t d_layers_2_weight = 1881152;
+constexpr std::size_t d_layers_2_bias = 2143296;
+constexpr std::size_t d_layers_0_weight = 1077312;
+constexpr std::size_t d_layers_0_bias = 1880128;
 }  // namespace offset
 
 // layers.0: Linear(in_features=784, out_features=256, bias=True) + ReLU(inplace=False) (fused)
@@ -261,12 +261,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.4 backward: Linear(in_features=256, out_features=10, bias=True)
 // spec: model.layers[4]
 // dinp (128, 256) dweight (10, 256) dbias (10,) <- dout (128, 10) inp (128, 256) weight (10, 256)
-static void layers_4_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_4_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 256, kOut = 10;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -302,12 +303,13 @@ static void layers_3_backward(float* dinp, const float* dout, const float* out, 
 // layers.2 backward: Linear(in_features=256, out_features=256, bias=True)
 // spec: model.layers[2]
 // dinp (128, 256) dweight (256, 256) dbias (256,) <- dout (128, 256) inp (128, 256) weight (256, 256)
-static void layers_2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 256, kOut = 256;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -343,7 +345,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 // layers.0 backward: Linear(in_features=784, out_features=256, bias=True)
 // spec: model.layers[0]
 // dweight (256, 784) dbias (256,) <- dout (128, 256) inp (128, 784) weight (256, 784)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate) {
   constexpr int kIn = 784, kOut = 256;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -367,30 +370,30 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 784)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
-  auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (256, 256)
-  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (256,)
-  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (10, 256)
-  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);  // (10,)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (256, 784)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);          // (256,)
+  auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);      // (256, 256)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);          // (256,)
+  auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);      // (10, 256)
+  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);          // (10,)
   auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (256, 784)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (256,)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);      // (256,)
   auto* const d_layers_2_weight = reinterpret_cast<float*>(arena + offset::d_layers_2_weight);  // (256, 256)
-  auto* const d_layers_2_bias = reinterpret_cast<float*>(arena + offset::d_layers_2_bias);  // (256,)
+  auto* const d_layers_2_bias = reinterpret_cast<float*>(arena + offset::d_layers_2_bias);      // (256,)
   auto* const d_layers_4_weight = reinterpret_cast<float*>(arena + offset::d_layers_4_weight);  // (10, 256)
-  auto* const d_layers_4_bias = reinterpret_cast<float*>(arena + offset::d_layers_4_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (128, 784)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (128,)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (128, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (128, 256)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (128, 256)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (128, 256)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (128, 10)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (128, 256)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (128, 256)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (128, 256)
+  auto* const d_layers_4_bias = reinterpret_cast<float*>(arena + offset::d_layers_4_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                  // (128, 784)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                 // (128,)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);            // (128, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (128, 256)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (128, 256)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);        // (128, 256)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (128, 10)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (128, 256)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (128, 256)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (128, 256)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -402,9 +405,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_4_out, d_loss, layers_4_out, target, n);
-  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_out, layers_3_out, layers_4_weight, n, accumulate);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_out, layers_3_out, layers_4_weight,
+                    n, accumulate);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out, n);
-  layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight, n, accumulate);
+  layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight,
+                    n, accumulate);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
   return loss[0];
@@ -413,17 +418,17 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 784)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (256,)
   auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (256, 256)
-  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (256,)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);      // (256,)
   auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (10, 256)
-  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (128, 784)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (128,)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (128, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (128, 256)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (128, 256)
+  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (128, 784)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);             // (128,)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);        // (128, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (128, 256)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);        // (128, 256)
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n);
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n);
@@ -434,15 +439,15 @@ static float evaluation_step(std::byte* arena, int n) {
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 784)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (256,)
   auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);  // (256, 256)
-  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);  // (256,)
+  auto* const layers_2_bias = reinterpret_cast<float*>(arena + offset::layers_2_bias);      // (256,)
   auto* const layers_4_weight = reinterpret_cast<float*>(arena + offset::layers_4_weight);  // (10, 256)
-  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (128, 784)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (128, 10)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (128, 256)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (128, 256)
+  auto* const layers_4_bias = reinterpret_cast<float*>(arena + offset::layers_4_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (128, 784)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);        // (128, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (128, 256)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);        // (128, 256)
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n);
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n);
@@ -450,45 +455,43 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 2, {256, 784}, 0}, 0, ltrt::InitKind::uniform, 0.03571428571428571},
-  {{"layers.0.bias", ltrt::DType::f32, 1, {256}, 802816}, 200704, ltrt::InitKind::uniform, 0.03571428571428571},
-  {{"layers.2.weight", ltrt::DType::f32, 2, {256, 256}, 803840}, 200960, ltrt::InitKind::uniform, 0.0625},
-  {{"layers.2.bias", ltrt::DType::f32, 1, {256}, 1065984}, 266496, ltrt::InitKind::uniform, 0.0625},
-  {{"layers.4.weight", ltrt::DType::f32, 2, {10, 256}, 1067008}, 266752, ltrt::InitKind::uniform, 0.0625},
-  {{"layers.4.bias", ltrt::DType::f32, 1, {10}, 1077248}, 269312, ltrt::InitKind::uniform, 0.0625},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {256, 784}, 0}, 0, ltrt::InitKind::uniform, 0.03571428571428571},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {256}, 802816}, 200704, ltrt::InitKind::uniform, 0.03571428571428571},
+    {{"layers.2.weight", ltrt::DType::f32, 2, {256, 256}, 803840}, 200960, ltrt::InitKind::uniform, 0.0625},
+    {{"layers.2.bias", ltrt::DType::f32, 1, {256}, 1065984}, 266496, ltrt::InitKind::uniform, 0.0625},
+    {{"layers.4.weight", ltrt::DType::f32, 2, {10, 256}, 1067008}, 266752, ltrt::InitKind::uniform, 0.0625},
+    {{"layers.4.bias", ltrt::DType::f32, 1, {10}, 1077248}, 269312, ltrt::InitKind::uniform, 0.0625},
 };
 
 const char* const kSlotNames[] = {"momentum_buffer"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Linear", 200960, "[128, 256]"},
-  {"layers.1", "ReLU", 0, "[128, 256]"},
-  {"layers.2", "Linear", 65792, "[128, 256]"},
-  {"layers.3", "ReLU", 0, "[128, 256]"},
-  {"layers.4", "Linear", 2570, "[128, 10]"},
+    {"layers.0", "Linear", 200960, "[128, 256]"}, {"layers.1", "ReLU", 0, "[128, 256]"},
+    {"layers.2", "Linear", 65792, "[128, 256]"},  {"layers.3", "ReLU", 0, "[128, 256]"},
+    {"layers.4", "Linear", 2570, "[128, 10]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 2, {128, 784}, 3231936},
-  {"target", ltrt::DType::i64, 1, {128}, 3633344},
-  {"layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3639616},
-  {"layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3770688},
-  {"layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3634368},
-  {"loss", ltrt::DType::f32, 0, {}, 3639488},
-  {"d_loss", ltrt::DType::f32, 0, {}, 3639552},
-  {"d_layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3901760},
-  {"d_layers_4_weight", ltrt::DType::f32, 2, {10, 256}, 2144320},
-  {"d_layers_4_bias", ltrt::DType::f32, 1, {10}, 2154560},
-  {"d_layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3906880},
-  {"d_layers_2_out", ltrt::DType::f32, 2, {128, 256}, 4037952},
-  {"d_layers_2_weight", ltrt::DType::f32, 2, {256, 256}, 1881152},
-  {"d_layers_2_bias", ltrt::DType::f32, 1, {256}, 2143296},
-  {"d_layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3770688},
-  {"d_layers_0_out", ltrt::DType::f32, 2, {128, 256}, 3901760},
-  {"d_layers_0_weight", ltrt::DType::f32, 2, {256, 784}, 1077312},
-  {"d_layers_0_bias", ltrt::DType::f32, 1, {256}, 1880128},
+    {"x", ltrt::DType::f32, 2, {128, 784}, 3231936},
+    {"target", ltrt::DType::i64, 1, {128}, 3633344},
+    {"layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3639616},
+    {"layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3770688},
+    {"layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3634368},
+    {"loss", ltrt::DType::f32, 0, {}, 3639488},
+    {"d_loss", ltrt::DType::f32, 0, {}, 3639552},
+    {"d_layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3901760},
+    {"d_layers_4_weight", ltrt::DType::f32, 2, {10, 256}, 2144320},
+    {"d_layers_4_bias", ltrt::DType::f32, 1, {10}, 2154560},
+    {"d_layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3906880},
+    {"d_layers_2_out", ltrt::DType::f32, 2, {128, 256}, 4037952},
+    {"d_layers_2_weight", ltrt::DType::f32, 2, {256, 256}, 1881152},
+    {"d_layers_2_bias", ltrt::DType::f32, 1, {256}, 2143296},
+    {"d_layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3770688},
+    {"d_layers_0_out", ltrt::DType::f32, 2, {128, 256}, 3901760},
+    {"d_layers_0_weight", ltrt::DType::f32, 2, {256, 784}, 1077312},
+    {"d_layers_0_bias", ltrt::DType::f32, 1, {256}, 1880128},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

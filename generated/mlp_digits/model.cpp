@@ -97,26 +97,26 @@ constexpr int kBatch = 32;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 307456;
-  constexpr std::size_t target = 315648;
-  constexpr std::size_t layers_3_out = 315904;
-  constexpr std::size_t loss = 317184;
-  constexpr std::size_t d_loss = 317248;
-  constexpr std::size_t layers_1_out = 317312;
-  constexpr std::size_t layers_2_out = 350080;
-  constexpr std::size_t layers_2_out_mask = 382848;
-  constexpr std::size_t d_layers_3_out = 391040;
-  constexpr std::size_t d_layers_2_out = 392320;
-  constexpr std::size_t d_layers_1_out = 350080;
-  constexpr std::size_t d_layers_0_out = 382848;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 65536;
-  constexpr std::size_t layers_3_weight = 66560;
-  constexpr std::size_t layers_3_bias = 76800;
-  constexpr std::size_t d_layers_3_weight = 143424;
-  constexpr std::size_t d_layers_3_bias = 153664;
-  constexpr std::size_t d_layers_0_weight = 76864;
-  constexpr std::size_t d_layers_0_bias = 142400;
+constexpr std::size_t x = 307456;
+constexpr std::size_t target = 315648;
+constexpr std::size_t layers_3_out = 315904;
+constexpr std::size_t loss = 317184;
+constexpr std::size_t d_loss = 317248;
+constexpr std::size_t layers_1_out = 317312;
+constexpr std::size_t layers_2_out = 350080;
+constexpr std::size_t layers_2_out_mask = 382848;
+constexpr std::size_t d_layers_3_out = 391040;
+constexpr std::size_t d_layers_2_out = 392320;
+constexpr std::size_t d_layers_1_out = 350080;
+constexpr std::size_t d_layers_0_out = 382848;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 65536;
+constexpr std::size_t layers_3_weight = 66560;
+constexpr std::size_t layers_3_bias = 76800;
+constexpr std::size_t d_layers_3_weight = 143424;
+constexpr std::size_t d_layers_3_bias = 153664;
+constexpr std::size_t d_layers_0_weight = 76864;
+constexpr std::size_t d_layers_0_bias = 142400;
 }  // namespace offset
 
 // layers.0: Linear(in_features=64, out_features=256, bias=True) + ReLU(inplace=False) (fused)
@@ -148,7 +148,8 @@ static void layers_0_forward(float* out, const float* inp, const float* weight, 
 // layers.2: Dropout(p=0.1, inplace=False)
 // spec: model.layers[2]
 // out (32, 256) mask (32, 256) <- inp (32, 256)
-static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training, ltrt::Generator& rng) {
+static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
+                             ltrt::Generator& rng) {
   constexpr int kNumel = 256;  // per sample
   constexpr float kP = 0.1f;
   constexpr float kScale = 1.0f / (1.0f - kP);
@@ -248,12 +249,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.3 backward: Linear(in_features=256, out_features=10, bias=True)
 // spec: model.layers[3]
 // dinp (32, 256) dweight (10, 256) dbias (10,) <- dout (32, 10) inp (32, 256) weight (10, 256)
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 256, kOut = 10;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -301,7 +303,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 // layers.0 backward: Linear(in_features=64, out_features=256, bias=True)
 // spec: model.layers[0]
 // dweight (256, 64) dbias (256,) <- dout (32, 256) inp (32, 64) weight (256, 64)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate) {
   constexpr int kIn = 64, kOut = 256;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -325,26 +328,26 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (10, 256)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (10,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (256, 64)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (256,)
-  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);  // (10, 256)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 256)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 256)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (32, 256)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (256, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (256,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (10, 256)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (10,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);         // (256, 64)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);             // (256,)
+  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);         // (10, 256)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);             // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                        // (32,)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                   // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                               // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);               // (32, 256)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (32, 256)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (32, 10)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (32, 256)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);               // (32, 256)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);               // (32, 10)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (32, 256)
   d_loss[0] = loss_scale;
 
   // forward
@@ -355,7 +358,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_3_out, d_loss, layers_3_out, target, n);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
+                    n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
@@ -364,16 +368,16 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (10, 256)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 256)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 256)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (256, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (256,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (10, 256)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                        // (32,)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                   // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
   ltrt::Generator unused_rng(0);  // eval mode draws nothing
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
@@ -385,14 +389,14 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (10, 256)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (32, 10)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 256)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 256)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (256, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (256,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (10, 256)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (32, 64)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (32, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
   ltrt::Generator unused_rng(0);  // eval mode draws nothing
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
@@ -402,40 +406,40 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 2, {256, 64}, 0}, 0, ltrt::InitKind::uniform, 0.125},
-  {{"layers.0.bias", ltrt::DType::f32, 1, {256}, 65536}, 16384, ltrt::InitKind::uniform, 0.125},
-  {{"layers.3.weight", ltrt::DType::f32, 2, {10, 256}, 66560}, 16640, ltrt::InitKind::uniform, 0.0625},
-  {{"layers.3.bias", ltrt::DType::f32, 1, {10}, 76800}, 19200, ltrt::InitKind::uniform, 0.0625},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {256, 64}, 0}, 0, ltrt::InitKind::uniform, 0.125},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {256}, 65536}, 16384, ltrt::InitKind::uniform, 0.125},
+    {{"layers.3.weight", ltrt::DType::f32, 2, {10, 256}, 66560}, 16640, ltrt::InitKind::uniform, 0.0625},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {10}, 76800}, 19200, ltrt::InitKind::uniform, 0.0625},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Linear", 16640, "[32, 256]"},
-  {"layers.1", "ReLU", 0, "[32, 256]"},
-  {"layers.2", "Dropout", 0, "[32, 256]"},
-  {"layers.3", "Linear", 2570, "[32, 10]"},
+    {"layers.0", "Linear", 16640, "[32, 256]"},
+    {"layers.1", "ReLU", 0, "[32, 256]"},
+    {"layers.2", "Dropout", 0, "[32, 256]"},
+    {"layers.3", "Linear", 2570, "[32, 10]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 2, {32, 64}, 307456},
-  {"target", ltrt::DType::i64, 1, {32}, 315648},
-  {"layers_1_out", ltrt::DType::f32, 2, {32, 256}, 317312},
-  {"layers_2_out", ltrt::DType::f32, 2, {32, 256}, 350080},
-  {"layers_2_out_mask", ltrt::DType::u8, 2, {32, 256}, 382848},
-  {"layers_3_out", ltrt::DType::f32, 2, {32, 10}, 315904},
-  {"loss", ltrt::DType::f32, 0, {}, 317184},
-  {"d_loss", ltrt::DType::f32, 0, {}, 317248},
-  {"d_layers_3_out", ltrt::DType::f32, 2, {32, 10}, 391040},
-  {"d_layers_3_weight", ltrt::DType::f32, 2, {10, 256}, 143424},
-  {"d_layers_3_bias", ltrt::DType::f32, 1, {10}, 153664},
-  {"d_layers_2_out", ltrt::DType::f32, 2, {32, 256}, 392320},
-  {"d_layers_1_out", ltrt::DType::f32, 2, {32, 256}, 350080},
-  {"d_layers_0_out", ltrt::DType::f32, 2, {32, 256}, 382848},
-  {"d_layers_0_weight", ltrt::DType::f32, 2, {256, 64}, 76864},
-  {"d_layers_0_bias", ltrt::DType::f32, 1, {256}, 142400},
+    {"x", ltrt::DType::f32, 2, {32, 64}, 307456},
+    {"target", ltrt::DType::i64, 1, {32}, 315648},
+    {"layers_1_out", ltrt::DType::f32, 2, {32, 256}, 317312},
+    {"layers_2_out", ltrt::DType::f32, 2, {32, 256}, 350080},
+    {"layers_2_out_mask", ltrt::DType::u8, 2, {32, 256}, 382848},
+    {"layers_3_out", ltrt::DType::f32, 2, {32, 10}, 315904},
+    {"loss", ltrt::DType::f32, 0, {}, 317184},
+    {"d_loss", ltrt::DType::f32, 0, {}, 317248},
+    {"d_layers_3_out", ltrt::DType::f32, 2, {32, 10}, 391040},
+    {"d_layers_3_weight", ltrt::DType::f32, 2, {10, 256}, 143424},
+    {"d_layers_3_bias", ltrt::DType::f32, 1, {10}, 153664},
+    {"d_layers_2_out", ltrt::DType::f32, 2, {32, 256}, 392320},
+    {"d_layers_1_out", ltrt::DType::f32, 2, {32, 256}, 350080},
+    {"d_layers_0_out", ltrt::DType::f32, 2, {32, 256}, 382848},
+    {"d_layers_0_weight", ltrt::DType::f32, 2, {256, 64}, 76864},
+    {"d_layers_0_bias", ltrt::DType::f32, 1, {256}, 142400},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -489,7 +493,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {32, 64}, 307456};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 315648};
     m.output = {"layers_3_out", ltrt::DType::f32, 2, {32, 10}, 315904};
-    m.accuracy = true;  // model.metrics
+    m.accuracy = true;   // model.metrics
     m.num_classes = 10;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam

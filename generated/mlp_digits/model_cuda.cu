@@ -30,42 +30,46 @@ constexpr int kReduceThreads = 1024;  // TUNE: threads of a loss's reduction (a 
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
-  constexpr std::size_t x = 307456;
-  constexpr std::size_t target = 315648;
-  constexpr std::size_t layers_3_out = 315904;
-  constexpr std::size_t loss = 317184;
-  constexpr std::size_t d_loss = 317248;
-  constexpr std::size_t layers_1_out = 317312;
-  constexpr std::size_t layers_2_out = 350080;
-  constexpr std::size_t layers_2_out_mask = 382848;
-  constexpr std::size_t d_layers_3_out = 391040;
-  constexpr std::size_t d_layers_2_out = 392320;
-  constexpr std::size_t d_layers_1_out = 350080;
-  constexpr std::size_t d_layers_0_out = 382848;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 65536;
-  constexpr std::size_t layers_3_weight = 66560;
-  constexpr std::size_t layers_3_bias = 76800;
-  constexpr std::size_t d_layers_3_weight = 143424;
-  constexpr std::size_t d_layers_3_bias = 153664;
-  constexpr std::size_t d_layers_0_weight = 76864;
-  constexpr std::size_t d_layers_0_bias = 142400;
+constexpr std::size_t x = 307456;
+constexpr std::size_t target = 315648;
+constexpr std::size_t layers_3_out = 315904;
+constexpr std::size_t loss = 317184;
+constexpr std::size_t d_loss = 317248;
+constexpr std::size_t layers_1_out = 317312;
+constexpr std::size_t layers_2_out = 350080;
+constexpr std::size_t layers_2_out_mask = 382848;
+constexpr std::size_t d_layers_3_out = 391040;
+constexpr std::size_t d_layers_2_out = 392320;
+constexpr std::size_t d_layers_1_out = 350080;
+constexpr std::size_t d_layers_0_out = 382848;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 65536;
+constexpr std::size_t layers_3_weight = 66560;
+constexpr std::size_t layers_3_bias = 76800;
+constexpr std::size_t d_layers_3_weight = 143424;
+constexpr std::size_t d_layers_3_bias = 153664;
+constexpr std::size_t d_layers_0_weight = 76864;
+constexpr std::size_t d_layers_0_bias = 142400;
 }  // namespace offset
 
 // layers.0: Linear(in_features=64, out_features=256, bias=True) + ReLU(inplace=False) (fused)
 // spec: model.layers[0], model.layers[1]
 // out (32, 256) <- inp (32, 64) weight (256, 64) bias (256,)
-static void layers_0_forward(float* out, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_0_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 256;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::relu_bias, bias);  // inp @ weight^T + bias, ReLU
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::relu_bias,
+                    bias);  // inp @ weight^T + bias, ReLU
 }
 
 // layers.2: Dropout(p=0.1, inplace=False)
 // spec: model.layers[2]
 // out (32, 256) mask (32, 256) <- inp (32, 256)
 
-__global__ void layers_2_forward_kernel(float* __restrict__ out, std::uint8_t* __restrict__ mask, const float* __restrict__ inp, const ltrt::cuda::StepScalars* __restrict__ scalars, int count) {
+__global__ void layers_2_forward_kernel(float* __restrict__ out, std::uint8_t* __restrict__ mask,
+                                        const float* __restrict__ inp,
+                                        const ltrt::cuda::StepScalars* __restrict__ scalars, int count) {
   constexpr float kP = 0.1f;
   constexpr float kScale = 1.0f / (1.0f - kP);
   constexpr std::uint32_t kLayerSalt = 1149003011u;  // this layer's own random stream
@@ -76,7 +80,8 @@ __global__ void layers_2_forward_kernel(float* __restrict__ out, std::uint8_t* _
   out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
-static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training, const ltrt::cuda::Context& ctx) {
+static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 256;  // per sample
   if (!training) {
     LTRT_CUDA_CHECK(cudaMemcpyAsync(out, inp, sizeof(float) * n * kNumel, cudaMemcpyDeviceToDevice, ctx.stream));
@@ -84,24 +89,28 @@ static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, i
   }
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_2_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, mask, inp, ctx.scalars, count);
+  layers_2_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, mask, inp,
+                                                                                                ctx.scalars, count);
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
 // layers.3: Linear(in_features=256, out_features=10, bias=True)
 // spec: model.layers[3]
 // out (32, 10) <- inp (32, 256) weight (10, 256) bias (10,)
-static void layers_3_forward(float* out, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_3_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 256, kOut = 10;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
+                    bias);  // inp @ weight^T + bias
 }
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
 // loss () <- inp (32, 10) target (32,)
 
-__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
+__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp,
+                                    const std::int64_t* __restrict__ target, int rows) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -133,10 +142,13 @@ __global__ void loss_forward_kernel(float* __restrict__ loss, const float* __res
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
+  if (threadIdx.x == 0)
+    loss[0] =
+        static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
+static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n,
+                         const ltrt::cuda::Context& ctx) {
   loss_forward_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(loss, inp, target, n);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_kernel");
 }
@@ -145,7 +157,8 @@ static void loss_forward(float* loss, const float* inp, const std::int64_t* targ
 // spec: model.loss
 // dinp (32, 10) <- dloss () inp (32, 10) target (32,)
 
-__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
+__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
+                                     const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -180,9 +193,11 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
   }
 }
 
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n,
+                          const ltrt::cuda::Context& ctx) {
   const int rows = n;
-  loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kReduceThreads), kReduceThreads, 0, ctx.stream>>>(dinp, dloss, inp, target, rows);
+  loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kReduceThreads), kReduceThreads, 0, ctx.stream>>>(
+      dinp, dloss, inp, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -190,7 +205,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.layers[3]
 // dinp (32, 256) dweight (10, 256) dbias (10,) <- dout (32, 10) inp (32, 256) weight (10, 256)
 
-__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 10;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -199,12 +215,14 @@ __global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 256, kOut = 10;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
-  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
+  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dbias_kernel");
 }
 
@@ -212,7 +230,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[2]
 // dinp (32, 256) <- dout (32, 256) mask (32, 256)
 
-__global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout, const std::uint8_t* __restrict__ mask, int count) {
+__global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
+                                         const std::uint8_t* __restrict__ mask, int count) {
   constexpr float kP = 0.1f;
   constexpr float kScale = 1.0f / (1.0f - kP);
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -220,11 +239,13 @@ __global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* 
   dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;
 }
 
-static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n, const ltrt::cuda::Context& ctx) {
+static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n,
+                              const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 256;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, mask, count);
+  layers_2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, mask,
+                                                                                                 count);
   LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_kernel");
 }
 
@@ -232,7 +253,8 @@ static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t
 // spec: model.layers[1]
 // dinp (32, 256) <- dout (32, 256) out (32, 256)
 
-__global__ void layers_1_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ out, int count) {
+__global__ void layers_1_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
+                                         const float* __restrict__ out, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
@@ -242,7 +264,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
   constexpr int kNumel = 256;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_1_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out, count);
+  layers_1_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+                                                                                                 count);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_kernel");
 }
 
@@ -250,7 +273,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 // spec: model.layers[0]
 // dweight (256, 64) dbias (256,) <- dout (32, 256) inp (32, 64) weight (256, 64)
 
-__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 256;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -259,11 +283,13 @@ __global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 256;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dbias_kernel");
 }
 
@@ -271,27 +297,28 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // backward in reverse from d(loss) = ctx.scalars->loss_scale. Parameter gradients are
 // written, or added to when accumulate is set. Everything is enqueued on ctx.stream.
 void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (10, 256)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (10,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (256, 64)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (256,)
-  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);  // (10, 256)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 256)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 256)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (32, 256)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (256, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (256,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (10, 256)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (10,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);         // (256, 64)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);             // (256,)
+  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);         // (10, 256)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);             // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                        // (32,)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                   // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                               // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);               // (32, 256)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (32, 256)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (32, 10)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (32, 256)
-  LTRT_CUDA_CHECK(cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);               // (32, 256)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);               // (32, 10)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (32, 256)
+  LTRT_CUDA_CHECK(
+      cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
   // forward
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
@@ -301,7 +328,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
   // backward
   loss_backward(d_layers_3_out, d_loss, layers_3_out, target, n, ctx);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate, ctx);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
+                    n, accumulate, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n, ctx);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n, ctx);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate, ctx);
@@ -309,16 +337,16 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (10, 256)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (32,)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 256)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 256)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (256, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (256,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (10, 256)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                        // (32,)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                   // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, ctx);
@@ -328,14 +356,14 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (256,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (10, 256)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (32, 64)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (32, 10)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (32, 256)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (32, 256)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (256, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (256,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (10, 256)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (32, 64)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (32, 10)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, ctx);

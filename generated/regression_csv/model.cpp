@@ -108,41 +108,42 @@ constexpr int kBatch = 16;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 20224;
-  constexpr std::size_t target = 20480;
-  constexpr std::size_t layers_5_out = 20544;
-  constexpr std::size_t loss = 20608;
-  constexpr std::size_t d_loss = 20672;
-  constexpr std::size_t layers_1_out = 20736;
-  constexpr std::size_t layers_0_out = 22784;
-  constexpr std::size_t layers_2_out = 24832;
-  constexpr std::size_t layers_2_out_mask = 26880;
-  constexpr std::size_t layers_4_out = 20736;
-  constexpr std::size_t layers_3_out = 27392;
-  constexpr std::size_t d_layers_5_out = 29440;
-  constexpr std::size_t d_layers_4_out = 29504;
-  constexpr std::size_t d_layers_3_out = 20736;
-  constexpr std::size_t d_layers_2_out = 27392;
-  constexpr std::size_t d_layers_1_out = 20736;
-  constexpr std::size_t d_layers_0_out = 24832;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 512;
-  constexpr std::size_t layers_3_weight = 640;
-  constexpr std::size_t layers_3_bias = 4736;
-  constexpr std::size_t layers_5_weight = 4864;
-  constexpr std::size_t layers_5_bias = 4992;
-  constexpr std::size_t d_layers_5_weight = 9920;
-  constexpr std::size_t d_layers_5_bias = 10048;
-  constexpr std::size_t d_layers_3_weight = 5696;
-  constexpr std::size_t d_layers_3_bias = 9792;
-  constexpr std::size_t d_layers_0_weight = 5056;
-  constexpr std::size_t d_layers_0_bias = 5568;
+constexpr std::size_t x = 20224;
+constexpr std::size_t target = 20480;
+constexpr std::size_t layers_5_out = 20544;
+constexpr std::size_t loss = 20608;
+constexpr std::size_t d_loss = 20672;
+constexpr std::size_t layers_1_out = 20736;
+constexpr std::size_t layers_0_out = 22784;
+constexpr std::size_t layers_2_out = 24832;
+constexpr std::size_t layers_2_out_mask = 26880;
+constexpr std::size_t layers_4_out = 20736;
+constexpr std::size_t layers_3_out = 27392;
+constexpr std::size_t d_layers_5_out = 29440;
+constexpr std::size_t d_layers_4_out = 29504;
+constexpr std::size_t d_layers_3_out = 20736;
+constexpr std::size_t d_layers_2_out = 27392;
+constexpr std::size_t d_layers_1_out = 20736;
+constexpr std::size_t d_layers_0_out = 24832;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 512;
+constexpr std::size_t layers_3_weight = 640;
+constexpr std::size_t layers_3_bias = 4736;
+constexpr std::size_t layers_5_weight = 4864;
+constexpr std::size_t layers_5_bias = 4992;
+constexpr std::size_t d_layers_5_weight = 9920;
+constexpr std::size_t d_layers_5_bias = 10048;
+constexpr std::size_t d_layers_3_weight = 5696;
+constexpr std::size_t d_layers_3_bias = 9792;
+constexpr std::size_t d_layers_0_weight = 5056;
+constexpr std::size_t d_layers_0_bias = 5568;
 }  // namespace offset
 
 // layers.0: Linear(in_features=4, out_features=32, bias=True) + GELU(approximate='tanh') (fused)
 // spec: model.layers[0], model.layers[1]
 // out (16, 32) preact (16, 32) <- inp (16, 4) weight (32, 4) bias (32,)
-static void layers_0_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
+static void layers_0_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias,
+                             int n) {
   constexpr int kIn = 4, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
@@ -172,7 +173,8 @@ static void layers_0_forward(float* out, float* preact, const float* inp, const 
 // layers.2: Dropout(p=0.1, inplace=False)
 // spec: model.layers[2]
 // out (16, 32) mask (16, 32) <- inp (16, 32)
-static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training, ltrt::Generator& rng) {
+static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
+                             ltrt::Generator& rng) {
   constexpr int kNumel = 32;  // per sample
   constexpr float kP = 0.1f;
   constexpr float kScale = 1.0f / (1.0f - kP);
@@ -190,7 +192,8 @@ static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, i
 // layers.3: Linear(in_features=32, out_features=32, bias=True) + SiLU(inplace=False) (fused)
 // spec: model.layers[3], model.layers[4]
 // out (16, 32) preact (16, 32) <- inp (16, 32) weight (32, 32) bias (32,)
-static void layers_3_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
+static void layers_3_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias,
+                             int n) {
   constexpr int kIn = 32, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -271,12 +274,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.5 backward: Linear(in_features=32, out_features=1, bias=True)
 // spec: model.layers[5]
 // dinp (16, 32) dweight (1, 32) dbias (1,) <- dout (16, 1) inp (16, 32) weight (1, 32)
-static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 32, kOut = 1;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -314,12 +318,13 @@ static void layers_4_backward(float* dinp, const float* dout, const float* inp, 
 // layers.3 backward: Linear(in_features=32, out_features=32, bias=True)
 // spec: model.layers[3]
 // dinp (16, 32) dweight (32, 32) dbias (32,) <- dout (16, 32) inp (16, 32) weight (32, 32)
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate) {
   constexpr int kIn = 32, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -371,7 +376,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* inp, 
 // layers.0 backward: Linear(in_features=4, out_features=32, bias=True)
 // spec: model.layers[0]
 // dweight (32, 4) dbias (32,) <- dout (16, 32) inp (16, 4) weight (32, 4)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate) {
   constexpr int kIn = 4, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -397,35 +403,35 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (32, 4)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (32,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 32)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (1, 32)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (1,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (32, 4)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (32,)
-  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);  // (32, 32)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);  // (32,)
-  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);  // (1, 32)
-  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 4)
-  auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (16, 1)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (16, 32)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (16, 32)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 32)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 32)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (16, 32)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (32, 4)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (32,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (32, 32)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);             // (1, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);                 // (1,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);         // (32, 4)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);             // (32,)
+  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);         // (32, 32)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);             // (32,)
+  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);         // (1, 32)
+  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);             // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (16, 4)
+  auto* const target = reinterpret_cast<float*>(arena + offset::target);                               // (16, 1)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (16, 1)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                   // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                               // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (16, 32)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);               // (16, 32)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);               // (16, 32)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                   // (16, 32)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (16, 32)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);               // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (16, 32)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (16, 1)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (16, 32)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (16, 32)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (16, 32)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);               // (16, 1)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);               // (16, 32)
   d_loss[0] = loss_scale;
 
   // forward
@@ -437,9 +443,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // backward
   loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n);
-  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
+                    n, accumulate);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_3_out, n);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
+                    n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_0_out, n);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
@@ -448,22 +456,22 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (32, 4)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (32,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 32)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (1, 32)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 4)
-  auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (16, 1)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 32)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 32)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (32, 4)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (32,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (32, 32)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);             // (1, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);                 // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (16, 4)
+  auto* const target = reinterpret_cast<float*>(arena + offset::target);                               // (16, 1)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (16, 1)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                   // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (16, 32)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                   // (16, 32)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (16, 32)
   ltrt::Generator unused_rng(0);  // eval mode draws nothing
   layers_0_forward(layers_1_out, layers_0_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, unused_rng);
@@ -475,20 +483,20 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (32, 4)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (32,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 32)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (1, 32)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 4)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 32)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 32)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (32, 4)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (32,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (32, 32)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);             // (1, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);                 // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (16, 4)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (16, 1)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (16, 32)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                   // (16, 32)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (16, 32)
   ltrt::Generator unused_rng(0);  // eval mode draws nothing
   layers_0_forward(layers_1_out, layers_0_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, unused_rng);
@@ -498,51 +506,48 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"layers.0.weight", ltrt::DType::f32, 2, {32, 4}, 0}, 0, ltrt::InitKind::uniform, 0.5},
-  {{"layers.0.bias", ltrt::DType::f32, 1, {32}, 512}, 128, ltrt::InitKind::uniform, 0.5},
-  {{"layers.3.weight", ltrt::DType::f32, 2, {32, 32}, 640}, 160, ltrt::InitKind::uniform, 0.17677669529663687},
-  {{"layers.3.bias", ltrt::DType::f32, 1, {32}, 4736}, 1184, ltrt::InitKind::uniform, 0.17677669529663687},
-  {{"layers.5.weight", ltrt::DType::f32, 2, {1, 32}, 4864}, 1216, ltrt::InitKind::uniform, 0.17677669529663687},
-  {{"layers.5.bias", ltrt::DType::f32, 1, {1}, 4992}, 1248, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {32, 4}, 0}, 0, ltrt::InitKind::uniform, 0.5},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {32}, 512}, 128, ltrt::InitKind::uniform, 0.5},
+    {{"layers.3.weight", ltrt::DType::f32, 2, {32, 32}, 640}, 160, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {32}, 4736}, 1184, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.5.weight", ltrt::DType::f32, 2, {1, 32}, 4864}, 1216, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {1}, 4992}, 1248, ltrt::InitKind::uniform, 0.17677669529663687},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"layers.0", "Linear", 160, "[16, 32]"},
-  {"layers.1", "GELU", 0, "[16, 32]"},
-  {"layers.2", "Dropout", 0, "[16, 32]"},
-  {"layers.3", "Linear", 1056, "[16, 32]"},
-  {"layers.4", "SiLU", 0, "[16, 32]"},
-  {"layers.5", "Linear", 33, "[16, 1]"},
+    {"layers.0", "Linear", 160, "[16, 32]"}, {"layers.1", "GELU", 0, "[16, 32]"},
+    {"layers.2", "Dropout", 0, "[16, 32]"},  {"layers.3", "Linear", 1056, "[16, 32]"},
+    {"layers.4", "SiLU", 0, "[16, 32]"},     {"layers.5", "Linear", 33, "[16, 1]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 2, {16, 4}, 20224},
-  {"target", ltrt::DType::f32, 2, {16, 1}, 20480},
-  {"layers_0_out", ltrt::DType::f32, 2, {16, 32}, 22784},
-  {"layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20736},
-  {"layers_2_out", ltrt::DType::f32, 2, {16, 32}, 24832},
-  {"layers_2_out_mask", ltrt::DType::u8, 2, {16, 32}, 26880},
-  {"layers_3_out", ltrt::DType::f32, 2, {16, 32}, 27392},
-  {"layers_4_out", ltrt::DType::f32, 2, {16, 32}, 20736},
-  {"layers_5_out", ltrt::DType::f32, 2, {16, 1}, 20544},
-  {"loss", ltrt::DType::f32, 0, {}, 20608},
-  {"d_loss", ltrt::DType::f32, 0, {}, 20672},
-  {"d_layers_5_out", ltrt::DType::f32, 2, {16, 1}, 29440},
-  {"d_layers_5_weight", ltrt::DType::f32, 2, {1, 32}, 9920},
-  {"d_layers_5_bias", ltrt::DType::f32, 1, {1}, 10048},
-  {"d_layers_4_out", ltrt::DType::f32, 2, {16, 32}, 29504},
-  {"d_layers_3_out", ltrt::DType::f32, 2, {16, 32}, 20736},
-  {"d_layers_3_weight", ltrt::DType::f32, 2, {32, 32}, 5696},
-  {"d_layers_3_bias", ltrt::DType::f32, 1, {32}, 9792},
-  {"d_layers_2_out", ltrt::DType::f32, 2, {16, 32}, 27392},
-  {"d_layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20736},
-  {"d_layers_0_out", ltrt::DType::f32, 2, {16, 32}, 24832},
-  {"d_layers_0_weight", ltrt::DType::f32, 2, {32, 4}, 5056},
-  {"d_layers_0_bias", ltrt::DType::f32, 1, {32}, 5568},
+    {"x", ltrt::DType::f32, 2, {16, 4}, 20224},
+    {"target", ltrt::DType::f32, 2, {16, 1}, 20480},
+    {"layers_0_out", ltrt::DType::f32, 2, {16, 32}, 22784},
+    {"layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20736},
+    {"layers_2_out", ltrt::DType::f32, 2, {16, 32}, 24832},
+    {"layers_2_out_mask", ltrt::DType::u8, 2, {16, 32}, 26880},
+    {"layers_3_out", ltrt::DType::f32, 2, {16, 32}, 27392},
+    {"layers_4_out", ltrt::DType::f32, 2, {16, 32}, 20736},
+    {"layers_5_out", ltrt::DType::f32, 2, {16, 1}, 20544},
+    {"loss", ltrt::DType::f32, 0, {}, 20608},
+    {"d_loss", ltrt::DType::f32, 0, {}, 20672},
+    {"d_layers_5_out", ltrt::DType::f32, 2, {16, 1}, 29440},
+    {"d_layers_5_weight", ltrt::DType::f32, 2, {1, 32}, 9920},
+    {"d_layers_5_bias", ltrt::DType::f32, 1, {1}, 10048},
+    {"d_layers_4_out", ltrt::DType::f32, 2, {16, 32}, 29504},
+    {"d_layers_3_out", ltrt::DType::f32, 2, {16, 32}, 20736},
+    {"d_layers_3_weight", ltrt::DType::f32, 2, {32, 32}, 5696},
+    {"d_layers_3_bias", ltrt::DType::f32, 1, {32}, 9792},
+    {"d_layers_2_out", ltrt::DType::f32, 2, {16, 32}, 27392},
+    {"d_layers_1_out", ltrt::DType::f32, 2, {16, 32}, 20736},
+    {"d_layers_0_out", ltrt::DType::f32, 2, {16, 32}, 24832},
+    {"d_layers_0_weight", ltrt::DType::f32, 2, {32, 4}, 5056},
+    {"d_layers_0_bias", ltrt::DType::f32, 1, {32}, 5568},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -595,7 +600,7 @@ const ltrt::ModelDef& model() {
     m.target = {"target", ltrt::DType::f32, 2, {16, 1}, 20480};
     m.output = {"layers_5_out", ltrt::DType::f32, 2, {16, 1}, 20544};
     m.accuracy = false;  // model.metrics
-    m.num_classes = 0;  // 0: regression targets
+    m.num_classes = 0;   // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.AdamW
     m.optimizer.kind = ltrt::OptimizerKind::adamw;

@@ -30,35 +30,35 @@ constexpr int kReduceThreads = 1024;  // TUNE: threads of a loss's reduction (a 
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
-  constexpr std::size_t x = 20224;
-  constexpr std::size_t target = 20480;
-  constexpr std::size_t layers_5_out = 20544;
-  constexpr std::size_t loss = 20608;
-  constexpr std::size_t d_loss = 20672;
-  constexpr std::size_t layers_1_out = 20736;
-  constexpr std::size_t layers_0_out = 22784;
-  constexpr std::size_t layers_2_out = 24832;
-  constexpr std::size_t layers_2_out_mask = 26880;
-  constexpr std::size_t layers_4_out = 20736;
-  constexpr std::size_t layers_3_out = 27392;
-  constexpr std::size_t d_layers_5_out = 29440;
-  constexpr std::size_t d_layers_4_out = 29504;
-  constexpr std::size_t d_layers_3_out = 20736;
-  constexpr std::size_t d_layers_2_out = 27392;
-  constexpr std::size_t d_layers_1_out = 20736;
-  constexpr std::size_t d_layers_0_out = 24832;
-  constexpr std::size_t layers_0_weight = 0;
-  constexpr std::size_t layers_0_bias = 512;
-  constexpr std::size_t layers_3_weight = 640;
-  constexpr std::size_t layers_3_bias = 4736;
-  constexpr std::size_t layers_5_weight = 4864;
-  constexpr std::size_t layers_5_bias = 4992;
-  constexpr std::size_t d_layers_5_weight = 9920;
-  constexpr std::size_t d_layers_5_bias = 10048;
-  constexpr std::size_t d_layers_3_weight = 5696;
-  constexpr std::size_t d_layers_3_bias = 9792;
-  constexpr std::size_t d_layers_0_weight = 5056;
-  constexpr std::size_t d_layers_0_bias = 5568;
+constexpr std::size_t x = 20224;
+constexpr std::size_t target = 20480;
+constexpr std::size_t layers_5_out = 20544;
+constexpr std::size_t loss = 20608;
+constexpr std::size_t d_loss = 20672;
+constexpr std::size_t layers_1_out = 20736;
+constexpr std::size_t layers_0_out = 22784;
+constexpr std::size_t layers_2_out = 24832;
+constexpr std::size_t layers_2_out_mask = 26880;
+constexpr std::size_t layers_4_out = 20736;
+constexpr std::size_t layers_3_out = 27392;
+constexpr std::size_t d_layers_5_out = 29440;
+constexpr std::size_t d_layers_4_out = 29504;
+constexpr std::size_t d_layers_3_out = 20736;
+constexpr std::size_t d_layers_2_out = 27392;
+constexpr std::size_t d_layers_1_out = 20736;
+constexpr std::size_t d_layers_0_out = 24832;
+constexpr std::size_t layers_0_weight = 0;
+constexpr std::size_t layers_0_bias = 512;
+constexpr std::size_t layers_3_weight = 640;
+constexpr std::size_t layers_3_bias = 4736;
+constexpr std::size_t layers_5_weight = 4864;
+constexpr std::size_t layers_5_bias = 4992;
+constexpr std::size_t d_layers_5_weight = 9920;
+constexpr std::size_t d_layers_5_bias = 10048;
+constexpr std::size_t d_layers_3_weight = 5696;
+constexpr std::size_t d_layers_3_bias = 9792;
+constexpr std::size_t d_layers_0_weight = 5056;
+constexpr std::size_t d_layers_0_bias = 5568;
 }  // namespace offset
 
 // layers.0: Linear(in_features=4, out_features=32, bias=True) + GELU(approximate='tanh') (fused)
@@ -73,13 +73,16 @@ __global__ void layers_0_forward_activation_kernel(float* out, const float* __re
   out[i] = ltrt::gelu_tanh(preact[i], kSqrt2OverPi, kCubic);
 }
 
-static void layers_0_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_0_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 4, kOut = 32;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias,
+                    bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
   if (count == 0) return;
-  layers_0_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact, count);
+  layers_0_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact,
+                                                                                                           count);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_forward_activation_kernel");
 }
 
@@ -87,7 +90,9 @@ static void layers_0_forward(float* out, float* preact, const float* inp, const 
 // spec: model.layers[2]
 // out (16, 32) mask (16, 32) <- inp (16, 32)
 
-__global__ void layers_2_forward_kernel(float* __restrict__ out, std::uint8_t* __restrict__ mask, const float* __restrict__ inp, const ltrt::cuda::StepScalars* __restrict__ scalars, int count) {
+__global__ void layers_2_forward_kernel(float* __restrict__ out, std::uint8_t* __restrict__ mask,
+                                        const float* __restrict__ inp,
+                                        const ltrt::cuda::StepScalars* __restrict__ scalars, int count) {
   constexpr float kP = 0.1f;
   constexpr float kScale = 1.0f / (1.0f - kP);
   constexpr std::uint32_t kLayerSalt = 1149003011u;  // this layer's own random stream
@@ -98,7 +103,8 @@ __global__ void layers_2_forward_kernel(float* __restrict__ out, std::uint8_t* _
   out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
-static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training, const ltrt::cuda::Context& ctx) {
+static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 32;  // per sample
   if (!training) {
     LTRT_CUDA_CHECK(cudaMemcpyAsync(out, inp, sizeof(float) * n * kNumel, cudaMemcpyDeviceToDevice, ctx.stream));
@@ -106,7 +112,8 @@ static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, i
   }
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_2_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, mask, inp, ctx.scalars, count);
+  layers_2_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, mask, inp,
+                                                                                                ctx.scalars, count);
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
@@ -120,30 +127,36 @@ __global__ void layers_3_forward_activation_kernel(float* out, const float* __re
   out[i] = ltrt::silu(preact[i]);
 }
 
-static void layers_3_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_3_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 32, kOut = 32;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias,
+                    bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
   if (count == 0) return;
-  layers_3_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact, count);
+  layers_3_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact,
+                                                                                                           count);
   LTRT_CUDA_CHECK_LAUNCH("layers_3_forward_activation_kernel");
 }
 
 // layers.5: Linear(in_features=32, out_features=1, bias=True)
 // spec: model.layers[5]
 // out (16, 1) <- inp (16, 32) weight (1, 32) bias (1,)
-static void layers_5_forward(float* out, const float* inp, const float* weight, const float* bias, int n, const ltrt::cuda::Context& ctx) {
+static void layers_5_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 32, kOut = 1;
   const int rows = n;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
+  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
+                    bias);  // inp @ weight^T + bias
 }
 
 // loss: HuberLoss(reduction='mean', delta=1.0)
 // spec: model.loss
 // loss () <- inp (16, 1) target (16, 1)
 
-__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp, const float* __restrict__ target, int count) {
+__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp,
+                                    const float* __restrict__ target, int count) {
   constexpr float kDelta = 1.0f;
   __shared__ double partial[kReduceThreads];
   double sum = 0.0;
@@ -170,7 +183,8 @@ static void loss_forward(float* loss, const float* inp, const float* target, int
 // spec: model.loss
 // dinp (16, 1) <- dloss () inp (16, 1) target (16, 1)
 
-__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, const float* __restrict__ inp, const float* __restrict__ target, int count) {
+__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
+                                     const float* __restrict__ inp, const float* __restrict__ target, int count) {
   constexpr float kDelta = 1.0f;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
@@ -179,11 +193,13 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
   dinp[i] = scale * (std::clamp(x - y, -kDelta, kDelta));
 }
 
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const float* target, int n, const ltrt::cuda::Context& ctx) {
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const float* target, int n,
+                          const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  loss_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dloss, inp, target, count);
+  loss_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dloss, inp, target,
+                                                                                             count);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -191,7 +207,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.layers[5]
 // dinp (16, 32) dweight (1, 32) dbias (1,) <- dout (16, 1) inp (16, 32) weight (1, 32)
 
-__global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 1;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -200,12 +217,14 @@ __global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 32, kOut = 1;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
-  layers_5_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
+  layers_5_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_5_backward_dbias_kernel");
 }
 
@@ -213,7 +232,8 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[4]
 // dinp (16, 32) <- dout (16, 32) inp (16, 32)
 
-__global__ void layers_4_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ inp, int count) {
+__global__ void layers_4_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
+                                         const float* __restrict__ inp, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   dinp[i] = dout[i] * ltrt::silu_grad(inp[i]);
@@ -223,7 +243,8 @@ static void layers_4_backward(float* dinp, const float* dout, const float* inp, 
   constexpr int kNumel = 32;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_4_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, count);
+  layers_4_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp,
+                                                                                                 count);
   LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_kernel");
 }
 
@@ -231,7 +252,8 @@ static void layers_4_backward(float* dinp, const float* dout, const float* inp, 
 // spec: model.layers[3]
 // dinp (16, 32) dweight (32, 32) dbias (32,) <- dout (16, 32) inp (16, 32) weight (32, 32)
 
-__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 32;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -240,12 +262,14 @@ __global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 32, kOut = 32;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
-  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
+  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dbias_kernel");
 }
 
@@ -253,7 +277,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[2]
 // dinp (16, 32) <- dout (16, 32) mask (16, 32)
 
-__global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout, const std::uint8_t* __restrict__ mask, int count) {
+__global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
+                                         const std::uint8_t* __restrict__ mask, int count) {
   constexpr float kP = 0.1f;
   constexpr float kScale = 1.0f / (1.0f - kP);
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -261,11 +286,13 @@ __global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* 
   dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;
 }
 
-static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n, const ltrt::cuda::Context& ctx) {
+static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n,
+                              const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 32;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, mask, count);
+  layers_2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, mask,
+                                                                                                 count);
   LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_kernel");
 }
 
@@ -273,7 +300,8 @@ static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t
 // spec: model.layers[1]
 // dinp (16, 32) <- dout (16, 32) inp (16, 32)
 
-__global__ void layers_1_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ inp, int count) {
+__global__ void layers_1_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
+                                         const float* __restrict__ inp, int count) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
   constexpr float kCubic = 0.044715f;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -285,7 +313,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* inp, 
   constexpr int kNumel = 32;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_1_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, count);
+  layers_1_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp,
+                                                                                                 count);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_kernel");
 }
 
@@ -293,7 +322,8 @@ static void layers_1_backward(float* dinp, const float* dout, const float* inp, 
 // spec: model.layers[0]
 // dweight (32, 4) dbias (32,) <- dout (16, 32) inp (16, 4) weight (32, 4)
 
-__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows, bool accumulate) {
+__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+                                               bool accumulate) {
   constexpr int kOut = 32;
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kOut) return;
@@ -302,11 +332,13 @@ __global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const 
   dbias[o] = sum;
 }
 
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 4, kOut = 32;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows, accumulate);
+  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dbias_kernel");
 }
 
@@ -314,36 +346,37 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // backward in reverse from d(loss) = ctx.scalars->loss_scale. Parameter gradients are
 // written, or added to when accumulate is set. Everything is enqueued on ctx.stream.
 void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (32, 4)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (32,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 32)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (1, 32)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (1,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (32, 4)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);  // (32,)
-  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);  // (32, 32)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);  // (32,)
-  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);  // (1, 32)
-  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 4)
-  auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (16, 1)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (16, 32)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);  // (16, 32)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 32)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 32)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);  // (16, 32)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (32, 4)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (32,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (32, 32)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);             // (1, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);                 // (1,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);         // (32, 4)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);             // (32,)
+  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);         // (32, 32)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);             // (32,)
+  auto* const d_layers_5_weight = reinterpret_cast<float*>(arena + offset::d_layers_5_weight);         // (1, 32)
+  auto* const d_layers_5_bias = reinterpret_cast<float*>(arena + offset::d_layers_5_bias);             // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (16, 4)
+  auto* const target = reinterpret_cast<float*>(arena + offset::target);                               // (16, 1)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (16, 1)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                   // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                               // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (16, 32)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);               // (16, 32)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);               // (16, 32)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                   // (16, 32)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (16, 32)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);               // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);  // (16, 32)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (16, 1)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (16, 32)
-  LTRT_CUDA_CHECK(cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (16, 32)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (16, 32)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);               // (16, 1)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);               // (16, 32)
+  LTRT_CUDA_CHECK(
+      cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
   // forward
   layers_0_forward(layers_1_out, layers_0_out, x, layers_0_weight, layers_0_bias, n, ctx);
@@ -354,9 +387,11 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
   // backward
   loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n, ctx);
-  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight, n, accumulate, ctx);
+  layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
+                    n, accumulate, ctx);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_3_out, n, ctx);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate, ctx);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
+                    n, accumulate, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n, ctx);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_0_out, n, ctx);
   layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate, ctx);
@@ -364,22 +399,22 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (32, 4)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (32,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 32)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (1, 32)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 4)
-  auto* const target = reinterpret_cast<float*>(arena + offset::target);  // (16, 1)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 32)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 32)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (32, 4)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (32,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (32, 32)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);             // (1, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);                 // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (16, 4)
+  auto* const target = reinterpret_cast<float*>(arena + offset::target);                               // (16, 1)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (16, 1)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                   // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (16, 32)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                   // (16, 32)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (16, 32)
   layers_0_forward(layers_1_out, layers_0_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, ctx);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);
@@ -389,20 +424,20 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (32, 4)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);  // (32,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (32, 32)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);  // (32,)
-  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);  // (1, 32)
-  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);  // (1,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 4)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (16, 1)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);  // (16, 32)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (16, 32)
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);  // (16, 32)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (16, 32)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (32, 4)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (32,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (32, 32)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (32,)
+  auto* const layers_5_weight = reinterpret_cast<float*>(arena + offset::layers_5_weight);             // (1, 32)
+  auto* const layers_5_bias = reinterpret_cast<float*>(arena + offset::layers_5_bias);                 // (1,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (16, 4)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (16, 1)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (16, 32)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (16, 32)
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                   // (16, 32)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (16, 32)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (16, 32)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);  // (16, 32)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (16, 32)
   layers_0_forward(layers_1_out, layers_0_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, ctx);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);

@@ -118,39 +118,39 @@ constexpr int kBatch = 16;  // data.batch_size: rows of a full batch
 
 // Byte offsets of every buffer in the arena (the memory plan above).
 namespace offset {
-  constexpr std::size_t x = 3584;
-  constexpr std::size_t target = 4096;
-  constexpr std::size_t head_out = 4224;
-  constexpr std::size_t loss = 4480;
-  constexpr std::size_t d_loss = 4544;
-  constexpr std::size_t act1_out = 4608;
-  constexpr std::size_t fc1_out = 5120;
-  constexpr std::size_t res1_out = 5632;
-  constexpr std::size_t gate_out = 4608;
-  constexpr std::size_t gated_out = 6144;
-  constexpr std::size_t both_out = 6656;
-  constexpr std::size_t d_head_out = 7680;
-  constexpr std::size_t d_both_out = 7936;
-  constexpr std::size_t d_both_d0 = 6656;
-  constexpr std::size_t d_both_d1 = 7168;
-  constexpr std::size_t d_gated_da = 6144;
-  constexpr std::size_t d_gated_db = 7680;
-  constexpr std::size_t d_res1_out = 4608;
-  constexpr std::size_t d_res1_out_sum1 = 5632;
-  constexpr std::size_t d_res1_out_sum2 = 6144;
-  constexpr std::size_t d_fc1_out = 4608;
-  constexpr std::size_t fc1_weight = 0;
-  constexpr std::size_t fc1_bias = 256;
-  constexpr std::size_t gate_weight = 288;
-  constexpr std::size_t gate_bias = 544;
-  constexpr std::size_t head_weight = 576;
-  constexpr std::size_t head_bias = 832;
-  constexpr std::size_t d_head_weight = 1472;
-  constexpr std::size_t d_head_bias = 1728;
-  constexpr std::size_t d_gate_weight = 1184;
-  constexpr std::size_t d_gate_bias = 1440;
-  constexpr std::size_t d_fc1_weight = 896;
-  constexpr std::size_t d_fc1_bias = 1152;
+constexpr std::size_t x = 3584;
+constexpr std::size_t target = 4096;
+constexpr std::size_t head_out = 4224;
+constexpr std::size_t loss = 4480;
+constexpr std::size_t d_loss = 4544;
+constexpr std::size_t act1_out = 4608;
+constexpr std::size_t fc1_out = 5120;
+constexpr std::size_t res1_out = 5632;
+constexpr std::size_t gate_out = 4608;
+constexpr std::size_t gated_out = 6144;
+constexpr std::size_t both_out = 6656;
+constexpr std::size_t d_head_out = 7680;
+constexpr std::size_t d_both_out = 7936;
+constexpr std::size_t d_both_d0 = 6656;
+constexpr std::size_t d_both_d1 = 7168;
+constexpr std::size_t d_gated_da = 6144;
+constexpr std::size_t d_gated_db = 7680;
+constexpr std::size_t d_res1_out = 4608;
+constexpr std::size_t d_res1_out_sum1 = 5632;
+constexpr std::size_t d_res1_out_sum2 = 6144;
+constexpr std::size_t d_fc1_out = 4608;
+constexpr std::size_t fc1_weight = 0;
+constexpr std::size_t fc1_bias = 256;
+constexpr std::size_t gate_weight = 288;
+constexpr std::size_t gate_bias = 544;
+constexpr std::size_t head_weight = 576;
+constexpr std::size_t head_bias = 832;
+constexpr std::size_t d_head_weight = 1472;
+constexpr std::size_t d_head_bias = 1728;
+constexpr std::size_t d_gate_weight = 1184;
+constexpr std::size_t d_gate_bias = 1440;
+constexpr std::size_t d_fc1_weight = 896;
+constexpr std::size_t d_fc1_bias = 1152;
 }  // namespace offset
 
 // fc1: Linear(in_features=8, out_features=8, bias=True) + GELU(approximate='none') (fused)
@@ -233,7 +233,7 @@ static void gated_forward(float* out, const float* a, const float* b, int n) {
 // out (16, 16) <- in0 (16, 8) in1 (16, 8)
 static void both_forward(float* out, const float* in0, const float* in1, int n) {
   constexpr int kOuter = 1;  // elements before dim 1, per sample
-  constexpr int kRow = 16;  // one row of the concatenated tensor
+  constexpr int kRow = 16;   // one row of the concatenated tensor
   for (int r = 0; r < n * kOuter; ++r) {
     constexpr int kPieceRow = 8, kAt = 0;
     std::copy(in0 + r * kPieceRow, in0 + (r + 1) * kPieceRow, out + r * kRow + kAt);
@@ -329,12 +329,13 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // head backward: Linear(in_features=16, out_features=4, bias=True)
 // spec: model.graph[6]
 // dinp (16, 16) dweight (4, 16) dbias (4,) <- dout (16, 4) inp (16, 16) weight (4, 16)
-static void head_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void head_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* weight, int n, bool accumulate) {
   constexpr int kIn = 16, kOut = 4;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -363,10 +364,10 @@ static void head_backward(float* dinp, float* dweight, float* dbias, const float
 // spec: model.graph[5]
 // d0 (16, 8) d1 (16, 8) <- dout (16, 16) in0 (16, 8) in1 (16, 8)
 static void both_backward(float* d0, float* d1, const float* dout, const float* in0, const float* in1, int n) {
-  (void)in0;  // read for its shape only
-  (void)in1;  // read for its shape only
+  (void)in0;                 // read for its shape only
+  (void)in1;                 // read for its shape only
   constexpr int kOuter = 1;  // elements before dim 1, per sample
-  constexpr int kRow = 16;  // one row of the concatenated tensor
+  constexpr int kRow = 16;   // one row of the concatenated tensor
   for (int r = 0; r < n * kOuter; ++r) {
     constexpr int kPieceRow = 8, kAt = 0;
     std::copy(dout + r * kRow + kAt, dout + r * kRow + kAt + kPieceRow, d0 + r * kPieceRow);
@@ -391,12 +392,13 @@ static void gated_backward(float* da, float* db, const float* dout, const float*
 // gate backward: Linear(in_features=8, out_features=8, bias=True)
 // spec: model.graph[3]
 // dinp (16, 8) dweight (8, 8) dbias (8,) <- dout (16, 8) inp (16, 8) weight (8, 8)
-static void gate_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void gate_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* weight, int n, bool accumulate) {
   constexpr int kIn = 8, kOut = 8;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(true, false, kOut, kIn, n, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+    ltrt::sgemm(false, false, n, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   } else {
     float dw[kOut * kIn];  // dW in registers: dweight may alias inp and dout
     for (int j = 0; j < kOut * kIn; ++j) dw[j] = accumulate ? dweight[j] : 0.0f;
@@ -455,7 +457,8 @@ static void act1_backward(float* dinp, const float* dout, const float* inp, int 
 // fc1 backward: Linear(in_features=8, out_features=8, bias=True)
 // spec: model.graph[0]
 // dweight (8, 8) dbias (8,) <- dout (16, 8) inp (16, 8) weight (8, 8)
-static void fc1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
+static void fc1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n,
+                         bool accumulate) {
   constexpr int kIn = 8, kOut = 8;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -481,39 +484,39 @@ static void fc1_backward(float* dweight, float* dbias, const float* dout, const 
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);  // (8, 8)
-  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);  // (8,)
-  auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);  // (8, 8)
-  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);  // (8,)
-  auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);  // (4, 16)
-  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);  // (4,)
-  auto* const d_fc1_weight = reinterpret_cast<float*>(arena + offset::d_fc1_weight);  // (8, 8)
-  auto* const d_fc1_bias = reinterpret_cast<float*>(arena + offset::d_fc1_bias);  // (8,)
-  auto* const d_gate_weight = reinterpret_cast<float*>(arena + offset::d_gate_weight);  // (8, 8)
-  auto* const d_gate_bias = reinterpret_cast<float*>(arena + offset::d_gate_bias);  // (8,)
-  auto* const d_head_weight = reinterpret_cast<float*>(arena + offset::d_head_weight);  // (4, 16)
-  auto* const d_head_bias = reinterpret_cast<float*>(arena + offset::d_head_bias);  // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 8)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (16,)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);  // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);  // ()
-  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);  // (16, 8)
-  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);  // (16, 8)
-  auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);  // (16, 8)
-  auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);  // (16, 8)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);  // (16, 8)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);  // (16, 8)
+  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);            // (8, 8)
+  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);                // (8,)
+  auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);          // (8, 8)
+  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);              // (8,)
+  auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);          // (4, 16)
+  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);              // (4,)
+  auto* const d_fc1_weight = reinterpret_cast<float*>(arena + offset::d_fc1_weight);        // (8, 8)
+  auto* const d_fc1_bias = reinterpret_cast<float*>(arena + offset::d_fc1_bias);            // (8,)
+  auto* const d_gate_weight = reinterpret_cast<float*>(arena + offset::d_gate_weight);      // (8, 8)
+  auto* const d_gate_bias = reinterpret_cast<float*>(arena + offset::d_gate_bias);          // (8,)
+  auto* const d_head_weight = reinterpret_cast<float*>(arena + offset::d_head_weight);      // (4, 16)
+  auto* const d_head_bias = reinterpret_cast<float*>(arena + offset::d_head_bias);          // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (16, 8)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);             // (16,)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);                // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                    // ()
+  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);                // (16, 8)
+  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);                // (16, 8)
+  auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);            // (16, 8)
+  auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);              // (16, 8)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                  // (16, 8)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                // (16, 8)
   auto* const d_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res1_out_sum1);  // (16, 8)
-  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);  // (16, 8)
-  auto* const d_gated_da = reinterpret_cast<float*>(arena + offset::d_gated_da);  // (16, 8)
+  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);              // (16, 8)
+  auto* const d_gated_da = reinterpret_cast<float*>(arena + offset::d_gated_da);            // (16, 8)
   auto* const d_res1_out_sum2 = reinterpret_cast<float*>(arena + offset::d_res1_out_sum2);  // (16, 8)
-  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);  // (16, 16)
-  auto* const d_both_d0 = reinterpret_cast<float*>(arena + offset::d_both_d0);  // (16, 8)
-  auto* const d_both_d1 = reinterpret_cast<float*>(arena + offset::d_both_d1);  // (16, 8)
-  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);  // (16, 4)
-  auto* const d_gated_db = reinterpret_cast<float*>(arena + offset::d_gated_db);  // (16, 8)
-  auto* const d_both_out = reinterpret_cast<float*>(arena + offset::d_both_out);  // (16, 16)
+  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);                // (16, 16)
+  auto* const d_both_d0 = reinterpret_cast<float*>(arena + offset::d_both_d0);              // (16, 8)
+  auto* const d_both_d1 = reinterpret_cast<float*>(arena + offset::d_both_d1);              // (16, 8)
+  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);            // (16, 4)
+  auto* const d_gated_db = reinterpret_cast<float*>(arena + offset::d_gated_db);            // (16, 8)
+  auto* const d_both_out = reinterpret_cast<float*>(arena + offset::d_both_out);            // (16, 16)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -541,22 +544,22 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);  // (8, 8)
-  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);  // (8,)
+  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);    // (8, 8)
+  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);        // (8,)
   auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);  // (8, 8)
-  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);  // (8,)
+  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);      // (8,)
   auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);  // (4, 16)
-  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);  // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 8)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);  // (16,)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);  // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);  // ()
-  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);  // (16, 8)
-  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);  // (16, 8)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);  // (16, 8)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);  // (16, 8)
-  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);  // (16, 8)
-  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);  // (16, 16)
+  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);      // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                      // (16, 8)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);     // (16,)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);        // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                // ()
+  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);        // (16, 8)
+  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);        // (16, 8)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);          // (16, 8)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);        // (16, 8)
+  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);      // (16, 8)
+  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);        // (16, 16)
   fc1_forward(act1_out, fc1_out, x, fc1_weight, fc1_bias, n);
   res1_forward(res1_out, act1_out, x, n);
   gate_forward(gate_out, res1_out, gate_weight, gate_bias, n);
@@ -569,20 +572,20 @@ static float evaluation_step(std::byte* arena, int n) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 static void predict_step(std::byte* arena, int n) {
-  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);  // (8, 8)
-  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);  // (8,)
+  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);    // (8, 8)
+  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);        // (8,)
   auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);  // (8, 8)
-  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);  // (8,)
+  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);      // (8,)
   auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);  // (4, 16)
-  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);  // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);  // (16, 8)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);  // (16, 4)
-  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);  // (16, 8)
-  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);  // (16, 8)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);  // (16, 8)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);  // (16, 8)
-  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);  // (16, 8)
-  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);  // (16, 16)
+  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);      // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                      // (16, 8)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);        // (16, 4)
+  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);        // (16, 8)
+  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);        // (16, 8)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);          // (16, 8)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);        // (16, 8)
+  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);      // (16, 8)
+  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);        // (16, 16)
   fc1_forward(act1_out, fc1_out, x, fc1_weight, fc1_bias, n);
   res1_forward(res1_out, act1_out, x, n);
   gate_forward(gate_out, res1_out, gate_weight, gate_bias, n);
@@ -593,56 +596,52 @@ static void predict_step(std::byte* arena, int n) {
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.
 const ltrt::ParamDef kParams[] = {
-  {{"fc1.weight", ltrt::DType::f32, 2, {8, 8}, 0}, 0, ltrt::InitKind::uniform, 0.35355339059327373},
-  {{"fc1.bias", ltrt::DType::f32, 1, {8}, 256}, 64, ltrt::InitKind::uniform, 0.35355339059327373},
-  {{"gate.weight", ltrt::DType::f32, 2, {8, 8}, 288}, 72, ltrt::InitKind::uniform, 0.35355339059327373},
-  {{"gate.bias", ltrt::DType::f32, 1, {8}, 544}, 136, ltrt::InitKind::uniform, 0.35355339059327373},
-  {{"head.weight", ltrt::DType::f32, 2, {4, 16}, 576}, 144, ltrt::InitKind::uniform, 0.25},
-  {{"head.bias", ltrt::DType::f32, 1, {4}, 832}, 208, ltrt::InitKind::uniform, 0.25},
+    {{"fc1.weight", ltrt::DType::f32, 2, {8, 8}, 0}, 0, ltrt::InitKind::uniform, 0.35355339059327373},
+    {{"fc1.bias", ltrt::DType::f32, 1, {8}, 256}, 64, ltrt::InitKind::uniform, 0.35355339059327373},
+    {{"gate.weight", ltrt::DType::f32, 2, {8, 8}, 288}, 72, ltrt::InitKind::uniform, 0.35355339059327373},
+    {{"gate.bias", ltrt::DType::f32, 1, {8}, 544}, 136, ltrt::InitKind::uniform, 0.35355339059327373},
+    {{"head.weight", ltrt::DType::f32, 2, {4, 16}, 576}, 144, ltrt::InitKind::uniform, 0.25},
+    {{"head.bias", ltrt::DType::f32, 1, {4}, 832}, 208, ltrt::InitKind::uniform, 0.25},
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
 
 // ModelSummary: each layer of the spec, its parameters and output shape.
 const ltrt::LayerSummary kLayers[] = {
-  {"fc1", "Linear", 72, "[16, 8]"},
-  {"act1", "GELU", 0, "[16, 8]"},
-  {"res1", "Add", 0, "[16, 8]"},
-  {"gate", "Linear", 72, "[16, 8]"},
-  {"gated", "Mul", 0, "[16, 8]"},
-  {"both", "Concat", 0, "[16, 16]"},
-  {"head", "Linear", 68, "[16, 4]"},
+    {"fc1", "Linear", 72, "[16, 8]"},  {"act1", "GELU", 0, "[16, 8]"}, {"res1", "Add", 0, "[16, 8]"},
+    {"gate", "Linear", 72, "[16, 8]"}, {"gated", "Mul", 0, "[16, 8]"}, {"both", "Concat", 0, "[16, 16]"},
+    {"head", "Linear", 68, "[16, 4]"},
 };
 
 // Every tensor of a step, by its name here: for tests, debugging and hooks.
 const ltrt::TensorRef kBuffers[] = {
-  {"x", ltrt::DType::f32, 2, {16, 8}, 3584},
-  {"target", ltrt::DType::i64, 1, {16}, 4096},
-  {"fc1_out", ltrt::DType::f32, 2, {16, 8}, 5120},
-  {"act1_out", ltrt::DType::f32, 2, {16, 8}, 4608},
-  {"res1_out", ltrt::DType::f32, 2, {16, 8}, 5632},
-  {"gate_out", ltrt::DType::f32, 2, {16, 8}, 4608},
-  {"gated_out", ltrt::DType::f32, 2, {16, 8}, 6144},
-  {"both_out", ltrt::DType::f32, 2, {16, 16}, 6656},
-  {"head_out", ltrt::DType::f32, 2, {16, 4}, 4224},
-  {"loss", ltrt::DType::f32, 0, {}, 4480},
-  {"d_loss", ltrt::DType::f32, 0, {}, 4544},
-  {"d_head_out", ltrt::DType::f32, 2, {16, 4}, 7680},
-  {"d_head_weight", ltrt::DType::f32, 2, {4, 16}, 1472},
-  {"d_head_bias", ltrt::DType::f32, 1, {4}, 1728},
-  {"d_both_out", ltrt::DType::f32, 2, {16, 16}, 7936},
-  {"d_both_d0", ltrt::DType::f32, 2, {16, 8}, 6656},
-  {"d_both_d1", ltrt::DType::f32, 2, {16, 8}, 7168},
-  {"d_gated_da", ltrt::DType::f32, 2, {16, 8}, 6144},
-  {"d_gated_db", ltrt::DType::f32, 2, {16, 8}, 7680},
-  {"d_gate_weight", ltrt::DType::f32, 2, {8, 8}, 1184},
-  {"d_gate_bias", ltrt::DType::f32, 1, {8}, 1440},
-  {"d_res1_out", ltrt::DType::f32, 2, {16, 8}, 4608},
-  {"d_res1_out_sum1", ltrt::DType::f32, 2, {16, 8}, 5632},
-  {"d_res1_out_sum2", ltrt::DType::f32, 2, {16, 8}, 6144},
-  {"d_fc1_out", ltrt::DType::f32, 2, {16, 8}, 4608},
-  {"d_fc1_weight", ltrt::DType::f32, 2, {8, 8}, 896},
-  {"d_fc1_bias", ltrt::DType::f32, 1, {8}, 1152},
+    {"x", ltrt::DType::f32, 2, {16, 8}, 3584},
+    {"target", ltrt::DType::i64, 1, {16}, 4096},
+    {"fc1_out", ltrt::DType::f32, 2, {16, 8}, 5120},
+    {"act1_out", ltrt::DType::f32, 2, {16, 8}, 4608},
+    {"res1_out", ltrt::DType::f32, 2, {16, 8}, 5632},
+    {"gate_out", ltrt::DType::f32, 2, {16, 8}, 4608},
+    {"gated_out", ltrt::DType::f32, 2, {16, 8}, 6144},
+    {"both_out", ltrt::DType::f32, 2, {16, 16}, 6656},
+    {"head_out", ltrt::DType::f32, 2, {16, 4}, 4224},
+    {"loss", ltrt::DType::f32, 0, {}, 4480},
+    {"d_loss", ltrt::DType::f32, 0, {}, 4544},
+    {"d_head_out", ltrt::DType::f32, 2, {16, 4}, 7680},
+    {"d_head_weight", ltrt::DType::f32, 2, {4, 16}, 1472},
+    {"d_head_bias", ltrt::DType::f32, 1, {4}, 1728},
+    {"d_both_out", ltrt::DType::f32, 2, {16, 16}, 7936},
+    {"d_both_d0", ltrt::DType::f32, 2, {16, 8}, 6656},
+    {"d_both_d1", ltrt::DType::f32, 2, {16, 8}, 7168},
+    {"d_gated_da", ltrt::DType::f32, 2, {16, 8}, 6144},
+    {"d_gated_db", ltrt::DType::f32, 2, {16, 8}, 7680},
+    {"d_gate_weight", ltrt::DType::f32, 2, {8, 8}, 1184},
+    {"d_gate_bias", ltrt::DType::f32, 1, {8}, 1440},
+    {"d_res1_out", ltrt::DType::f32, 2, {16, 8}, 4608},
+    {"d_res1_out_sum1", ltrt::DType::f32, 2, {16, 8}, 5632},
+    {"d_res1_out_sum2", ltrt::DType::f32, 2, {16, 8}, 6144},
+    {"d_fc1_out", ltrt::DType::f32, 2, {16, 8}, 4608},
+    {"d_fc1_weight", ltrt::DType::f32, 2, {8, 8}, 896},
+    {"d_fc1_bias", ltrt::DType::f32, 1, {8}, 1152},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -693,7 +692,7 @@ const ltrt::ModelDef& model() {
     m.target = {"target", ltrt::DType::i64, 1, {16}, 4096};
     m.output = {"head_out", ltrt::DType::f32, 2, {16, 4}, 4224};
     m.accuracy = false;  // model.metrics
-    m.num_classes = 4;  // 0: regression targets
+    m.num_classes = 4;   // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

@@ -298,9 +298,16 @@ std::string Callbacks::unmatched_state_warning(const json::Value& states) const 
          "`Trainer` instantiation. Please add the following callbacks: [" + missing + "].";
 }
 
-#define LTRT_HOOK(name)                                  \
-  void Callbacks::name(const CallbackContext& ctx) {     \
-    for (const auto& cb : list_) cb->name(ctx);          \
+bool Callbacks::in_range(const Callback& cb, CallbackRange range) {
+  if (range == CallbackRange::all) return true;
+  const bool checkpoint = dynamic_cast<const ModelCheckpoint*>(&cb) != nullptr;
+  return checkpoint == (range == CallbackRange::checkpoints);
+}
+
+#define LTRT_HOOK(name)                                                   \
+  void Callbacks::name(const CallbackContext& ctx, CallbackRange range) { \
+    for (const auto& cb : list_)                                          \
+      if (in_range(*cb, range)) cb->name(ctx);                            \
   }
 LTRT_HOOK(setup)
 LTRT_HOOK(on_fit_start)

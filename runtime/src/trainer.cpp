@@ -25,6 +25,7 @@
 #include "ltrt/error.hpp"
 #include "ltrt/fs.hpp"
 #include "ltrt/generate_text.hpp"
+#include "ltrt/hook_calls.hpp"
 #include "ltrt/hparams_yaml.hpp"
 #include "ltrt/init.hpp"
 #include "ltrt/metrics.hpp"
@@ -155,6 +156,17 @@ json::Value callbacks_spec(const FitConfig& config) {
   return spec;
 }
 
+// A hook point of fit: the spec's callbacks, then the user's hook as one more Callback that Lightning's
+// _reorder_callbacks leaves before the ModelCheckpoints, then the ModelCheckpoints.
+#define LTRT_CALLBACKS_AND_HOOK(name, args)                     \
+  if constexpr (user_hooks::name) {                             \
+    callbacks_.name(context(), CallbackRange::before_checkpoints); \
+    LTRT_USER_HOOK(*this, name, args)                           \
+    callbacks_.name(context(), CallbackRange::checkpoints);     \
+  } else {                                                      \
+    callbacks_.name(context());                                 \
+  }
+
 class Fit {
  public:
   Fit(const ModelDef& model, const FitConfig& config, std::FILE* out)
@@ -164,7 +176,11 @@ class Fit {
         out_(out),
         rngs_(seed_everything(t_.seed)),
         arena_(model.arena_bytes),
-        optimizer_(model, arena_.data()) {
+        optimizer_(model, arena_.data()),
+        trainer_(callback_metrics_, logged_metrics_, hook_access()) {
+    if (user_hooks::split_step && (!model.training_forward || !model.training_backward))
+      throw Error("the program's hooks run between forward and backward, but its model has no training_forward and "
+                  "training_backward: regenerate it with ltgen");
     init_parameters(model, arena_.data(), rngs_.init);
     const ClassTargets classes{model.num_classes, model.ignore_index, true, model.num_embeddings};
     train_data_ = load_dataset(config.train, model.input, model.target, rngs_.data, classes);
@@ -206,7 +222,15 @@ class Fit {
 
   FitResult run();
 
+  // LTRT_USER_HOOK's bracket: the Trainer a hook sees is refreshed before it, read back after it.
+  void begin_hook(const char* name);
+  void end_hook();
+
  private:
+  FitResult run_loops();
+  [[noreturn]] void fail(const std::exception& e);
+  Trainer::Access hook_access();
+  float step_forward_backward(int n, bool first_of_group);
   bool validation_enabled() const { return val_loader_ && num_val_batches_ > 0; }
   bool can_stop_early() const {
     const bool epochs = t_.min_epochs == -1 || epochs_processed_ >= t_.min_epochs;
@@ -248,6 +272,7 @@ class Fit {
   std::vector<StepRow> train_rows_;
   Metrics lr_logs_;
   std::map<std::string, double> callback_metrics_;
+  std::map<std::string, double> logged_metrics_;  // trainer.logged_metrics, kept for user hooks only
   CallbackContext ctx_;
   Clock::time_point start_ = Clock::now();
 
@@ -267,7 +292,38 @@ class Fit {
   std::int64_t steps_this_run_ = 0;
   float last_loss_ = 0;
   bool has_loss_ = false;
+  Trainer trainer_;                    // what user hooks see (ltrt/hooks.hpp)
+  const char* running_hook_ = nullptr; // the user hook running now: named when it throws
+  bool in_save_hook_ = false;          // inside on_save_checkpoint (saving from there would recurse)
 };
+
+Trainer::Access Fit::hook_access() {
+  Trainer::Access a;
+  a.model = &model_;
+  a.arena = arena_.data();
+  a.optimizer = &optimizer_;
+  a.spec_lr = model_.optimizer.lr;
+  a.save_self = this;
+  a.save = [](void* self, const std::string& path) {
+    Fit& fit = *static_cast<Fit*>(self);
+    if (fit.in_save_hook_) throw Error("trainer.save_checkpoint called from on_save_checkpoint: it would recurse");
+    fit.save_checkpoint(path, false);
+  };
+  return a;
+}
+
+void Fit::begin_hook(const char* name) {
+  running_hook_ = name;
+  trainer_.current_epoch = epoch_;
+  trainer_.global_step = global_step_;
+  trainer_.sanity_checking = sanity_checking_;
+  trainer_.should_stop = should_stop_;
+}
+
+void Fit::end_hook() {
+  should_stop_ = trainer_.should_stop;
+  running_hook_ = nullptr;
+}
 
 // What stays the same through a fit: set once, so that the per-batch context()
 // only copies the counters.
@@ -306,6 +362,12 @@ CallbackContext& Fit::context() {
 }
 
 void Fit::save_checkpoint(const std::string& path, bool weights_only) {
+  // Lightning's dump_checkpoint calls on_save_checkpoint before the state is taken.
+  if constexpr (user_hooks::on_save_checkpoint) {
+    in_save_hook_ = true;
+    LTRT_USER_HOOK(*this, on_save_checkpoint, (trainer_))
+    in_save_hook_ = false;
+  }
   TrainState s;
   s.epoch = epoch_;
   s.global_step = global_step_;
@@ -325,7 +387,8 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.loops = loops;
   s.lr_schedulers = scheduler_ ? scheduler_->state() : json::Value::make_null();
   s.callbacks = callbacks_.state();
-  make_dirs(fs::path(path).parent_path().string());
+  // A bare file name (trainer.save_checkpoint("final.safetensors")) is saved in the working directory.
+  if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());
   backend_->download();
   ltrt::save_checkpoint(path, model_, arena_.data(), s);
 }
@@ -346,6 +409,10 @@ void Fit::restore(const std::string& path) {
                 " tokens) is not the training corpus's (" + std::to_string(train_data_.vocab.size()) + " tokens, from " +
                 config_.train.text_path + "): resume with the corpus it was trained on");
   backend_->upload();
+  // Lightning restores the model, then calls on_load_checkpoint, then restores loops and optimizers
+  // (_restore_modules_and_callbacks before restore_training_state): the hook sees the new weights
+  // and the counters as they were.
+  LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
   optimizer_.set_step_count(s.optimizer_step);
   rngs_.init.set_state(s.rng_init);
   rngs_.data.set_state(s.rng_data);
@@ -381,7 +448,11 @@ void Fit::restore(const std::string& path) {
 // What callbacks logged in a hook, at the step it was logged at.
 void Fit::take_callback_logs() {
   if (lr_logs_.empty()) return;
-  if (loggers_->enabled()) train_rows_.push_back({0, batches_that_stepped_, 0.0f, 0.0, lr_logs_});
+  if (loggers_->enabled()) {
+    train_rows_.push_back({0, batches_that_stepped_, 0.0f, 0.0, lr_logs_});
+    if constexpr (user_hooks::any)
+      for (const auto& [k, v] : lr_logs_) logged_metrics_[k] = v;
+  }
   lr_logs_.clear();
 }
 
@@ -404,27 +475,42 @@ void Fit::flush_train_rows() {
 // once at the end with step = _batches_that_stepped.
 void Fit::run_validation(bool sanity) {
   sanity_checking_ = sanity;
-  callbacks_.on_validation_start(context());
+  LTRT_CALLBACKS_AND_HOOK(on_validation_start, (trainer_))
+  LTRT_USER_HOOK(*this, on_validation_epoch_start, (trainer_))
   const std::int64_t batches = sanity ? (t_.num_sanity_val_steps == -1 ? num_val_batches_
                                                                         : std::min(t_.num_sanity_val_steps, num_val_batches_))
                                       : num_val_batches_;
   WeightedMean loss, acc;
   val_loader_->start_epoch(rngs_.data);  // no shuffle: the order is fixed and no number is drawn
   for (std::int64_t b = 0; b < batches; ++b) {
+    LTRT_USER_HOOK(*this, on_validation_batch_start, (trainer_, b))
     const int n = val_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
-    loss.add(backend_->evaluate(n), n);
+    const float batch_loss = backend_->evaluate(n);
+    loss.add(batch_loss, n);
     if (model_.accuracy) acc.add(batch_accuracy(model_, arena_.data(), n).value(), n);
+    LTRT_USER_HOOK(*this, on_validation_batch_end, (trainer_, b, batch_loss))
   }
+  Metrics m;
   if (!sanity && !loss.empty()) {
-    Metrics m = {{"val_loss", static_cast<double>(static_cast<float>(loss.value()))}};
+    m = {{"val_loss", static_cast<double>(static_cast<float>(loss.value()))}};
     if (model_.accuracy) m.push_back({"val_acc", static_cast<double>(static_cast<float>(acc.value()))});
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
+  }
+  // _EvaluationLoop.on_run_end: the epoch-end hook sees the epoch's metrics, then they are logged.
+  LTRT_USER_HOOK(*this, on_validation_epoch_end, (trainer_))
+  if (!m.empty()) {
     flush_train_rows();
     loggers_->log(m, batches_that_stepped_, epoch_);
+    if constexpr (user_hooks::any) {
+      if (loggers_->enabled()) {
+        for (const auto& [k, v] : m) logged_metrics_[k] = v;
+        logged_metrics_["epoch"] = static_cast<double>(epoch_);
+      }
+    }
     ++validations_;
     val_has_run_ = true;
   }
-  callbacks_.on_validation_end(context());
+  LTRT_CALLBACKS_AND_HOOK(on_validation_end, (trainer_))
   sanity_checking_ = false;
 }
 
@@ -460,21 +546,54 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
 }
 
 // One batch up to its step logging (TrainingEpochLoop.advance).
+// Forward, loss and backward of one batch (Lightning's closure: training_step, zero_grad on the first
+// batch of an accumulation group, backward of the loss divided by accumulate_grad_batches).
+float Fit::step_forward_backward(int n, bool first_of_group) {
+  const float scale = 1.0f / static_cast<float>(t_.accumulate_grad_batches);
+  if constexpr (user_hooks::split_step) {
+    const float loss = model_.training_forward(arena_.data(), n, rngs_.dropout);
+    // Gradients are written over (not added to) by the group's first backward: that is the zero_grad.
+    if (first_of_group) LTRT_USER_HOOK(*this, on_before_zero_grad, (trainer_))
+    LTRT_USER_HOOK(*this, on_before_backward, (trainer_, loss * scale))
+    model_.training_backward(arena_.data(), n, scale, !first_of_group);
+    LTRT_USER_HOOK(*this, on_after_backward, (trainer_))
+    return loss;
+  } else {
+    return model_.training_step(arena_.data(), n, scale, !first_of_group, rngs_.dropout);
+  }
+}
+
 void Fit::train_batch(std::int64_t b) {
-  callbacks_.on_train_batch_start(context());
+  LTRT_CALLBACKS_AND_HOOK(on_train_batch_start, (trainer_, b))
   take_callback_logs();
   const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
   const std::int64_t k = t_.accumulate_grad_batches;
   const bool first_of_group = b % k == 0;
   const bool step = !should_accumulate(b);
-  // Lightning divides the loss by accumulate_grad_batches before backward; the last batch of a
-  // group clips the gradients and steps the optimizer.
-  const TrainStep request{n, 1.0f / static_cast<float>(k), !first_of_group, step, t_.gradient_clip_val,
-                          t_.gradient_clip_algorithm == "value"};
-  const float loss = backend_->train(request, optimizer_, rngs_.dropout);
+  float loss;
+  if constexpr (user_hooks::split_step || user_hooks::on_before_optimizer_step) {
+    // Hooks inside the step: it runs here in pieces with the hooks between them. Programs with a
+    // hooks file are CPU programs (ltgen gives them no CUDA side yet), so the host arena is the
+    // backend's.
+    loss = step_forward_backward(n, first_of_group);
+  } else {
+    // Lightning divides the loss by accumulate_grad_batches before backward; the last batch of a
+    // group clips the gradients and steps the optimizer.
+    const TrainStep request{n, 1.0f / static_cast<float>(k), !first_of_group, step, t_.gradient_clip_val,
+                            t_.gradient_clip_algorithm == "value"};
+    loss = backend_->train(request, optimizer_, rngs_.dropout);
+  }
   const double acc = model_.accuracy ? batch_accuracy(model_, arena_.data(), n).value() : 0.0;
   batch_in_epoch_ = b + 1;
   if (step) {
+    if constexpr (user_hooks::split_step || user_hooks::on_before_optimizer_step) {
+      // The optimizer's closure has run; Lightning's _after_closure: on_before_optimizer_step, then clipping.
+      LTRT_USER_HOOK(*this, on_before_optimizer_step, (trainer_))
+      if (t_.gradient_clip_val > 0)
+        clip_gradients(grad_region(model_, arena_.data()), model_.num_param_elements, t_.gradient_clip_val,
+                       t_.gradient_clip_algorithm == "value");
+      optimizer_.step();
+    }
     ++global_step_;
     ++steps_this_run_;
   }
@@ -485,12 +604,20 @@ void Fit::train_batch(std::int64_t b) {
   if (step) step_schedulers("step", false);
   if (step && b + 1 == num_train_batches_) step_schedulers("epoch", false);
   in_batch_end_ = true;
-  callbacks_.on_train_batch_end(context());
+  // outputs["loss"] in Lightning is the closure's loss: divided by accumulate_grad_batches.
+  LTRT_CALLBACKS_AND_HOOK(on_train_batch_end, (trainer_, b, loss / static_cast<float>(k)))
   in_batch_end_ = false;
   // LoggerConnector.update_train_step_metrics: nothing while accumulating; then should_update_logs,
   // before _batches_that_stepped moves on.
   if (step && ((batches_that_stepped_ + 1) % t_.log_every_n_steps == 0 || should_stop_)) {
-    if (loggers_->enabled()) train_rows_.push_back({epoch_, batches_that_stepped_, loss, acc, {}});
+    if (loggers_->enabled()) {
+      train_rows_.push_back({epoch_, batches_that_stepped_, loss, acc, {}});
+      if constexpr (user_hooks::any) {
+        logged_metrics_["train_loss"] = loss;
+        if (model_.accuracy) logged_metrics_["train_acc"] = static_cast<float>(acc);
+        logged_metrics_["epoch"] = static_cast<double>(epoch_);
+      }
+    }
   }
 }
 
@@ -505,7 +632,34 @@ void Fit::advance_end(std::int64_t b) {
   if (should_stop_) flush_train_rows();
 }
 
+// Lightning's _call_and_handle_interrupt: an exception anywhere in fit runs on_exception and ends fit
+// with it. Checkpoints already written stay as they are (they are written atomically).
 FitResult Fit::run() {
+  if constexpr (!user_hooks::any) {
+    return run_loops();
+  } else {
+    try {
+      return run_loops();
+    } catch (const std::exception& e) {
+      fail(e);
+    } catch (...) {
+      fail(Error("an exception that is not a std::exception"));
+    }
+  }
+}
+
+// on_exception, then one message: which hook threw, and the checkpoint that a rerun can resume from.
+void Fit::fail(const std::exception& e) {
+  std::string message = running_hook_ ? std::string("hook ") + running_hook_ + " threw: " + e.what() : e.what();
+  LTRT_USER_HOOK(*this, on_exception, (trainer_, e))
+  if (const ModelCheckpoint* mc = callbacks_.checkpoint_callback()) {
+    const std::string& last = mc->last_model_path.empty() ? mc->best_model_path : mc->last_model_path;
+    if (!last.empty()) message += " (the last checkpoint, " + last + ", is intact)";
+  }
+  throw Error(message);
+}
+
+FitResult Fit::run_loops() {
   FitResult result;
   loggers_ = std::make_unique<Loggers>(t_, model_);
   init_context();
@@ -515,9 +669,9 @@ FitResult Fit::run() {
                        "Logging and checkpointing is suppressed.\n", static_cast<long long>(t_.fast_dev_run));
   callbacks_.setup(context());
   if (!config_.ckpt_path.empty()) restore(config_.ckpt_path);
-  callbacks_.on_fit_start(context());
+  LTRT_CALLBACKS_AND_HOOK(on_fit_start, (trainer_))
   if (validation_enabled() && t_.num_sanity_val_steps != 0) run_validation(true);
-  callbacks_.on_train_start(context());
+  LTRT_CALLBACKS_AND_HOOK(on_train_start, (trainer_))
 
   ProgressBar bar(out_, ProgressBar::detect(out_, t_.enable_progress_bar));
   for (;;) {
@@ -548,7 +702,7 @@ FitResult Fit::run() {
     if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
     epoch_start_rng_data_ = rngs_.data.state();
     train_loader_->start_epoch(rngs_.data);
-    callbacks_.on_train_epoch_start(context());
+    LTRT_CALLBACKS_AND_HOOK(on_train_epoch_start, (trainer_))
     take_callback_logs();
     bar.start_epoch(epoch_, num_train_batches_);
     std::int64_t b = resuming_mid_epoch ? batch_in_epoch_ : 0;
@@ -566,16 +720,17 @@ FitResult Fit::run() {
     flush_train_rows();
     // FitLoop.on_advance_end
     ++epochs_processed_;
-    callbacks_.on_train_epoch_end(context());
+    LTRT_CALLBACKS_AND_HOOK(on_train_epoch_end, (trainer_))
     if (batch_in_epoch_ == num_train_batches_) step_schedulers("epoch", true);
     flush_train_rows();
     loggers_->save();
     batch_in_epoch_ = 0;
     ++epoch_;
   }
-  callbacks_.on_train_end(context());
+  LTRT_CALLBACKS_AND_HOOK(on_train_end, (trainer_))
   flush_train_rows();
   loggers_->save();
+  LTRT_USER_HOOK(*this, on_fit_end, (trainer_))
 
   result.current_epoch = epoch_;
   result.global_step = global_step_;
@@ -597,8 +752,54 @@ FitResult Fit::run() {
   return result;
 }
 
+// The user hooks of trainer.validate (on_validation_*) and trainer.test (on_test_*).
+class EvalHooks {
+ public:
+  EvalHooks(bool validate, const ModelDef& model, std::byte* arena)
+      : trainer(callback_metrics, logged_metrics, access(model, arena)), validate_(validate) {}
+  void begin_hook(const char* name) { running = name; }
+  void end_hook() { running = nullptr; }
+  [[noreturn]] void fail(const std::exception& e) {
+    const std::string message = running ? std::string("hook ") + running + " threw: " + e.what() : e.what();
+    LTRT_USER_HOOK(*this, on_exception, (trainer, e))
+    throw Error(message);
+  }
+
+#define LTRT_EVAL_HOOK(suffix, args)                              \
+  if (validate_) {                                                \
+    LTRT_USER_HOOK(*this, on_validation_##suffix, args)           \
+  } else {                                                        \
+    LTRT_USER_HOOK(*this, on_test_##suffix, args)                 \
+  }
+  void start() { LTRT_EVAL_HOOK(start, (trainer)) }
+  void epoch_start() { LTRT_EVAL_HOOK(epoch_start, (trainer)) }
+  void batch_start(std::int64_t b) { LTRT_EVAL_HOOK(batch_start, (trainer, b)) }
+  void batch_end(std::int64_t b, float loss) { LTRT_EVAL_HOOK(batch_end, (trainer, b, loss)) }
+  void epoch_end() { LTRT_EVAL_HOOK(epoch_end, (trainer)) }
+  void end() { LTRT_EVAL_HOOK(end, (trainer)) }
+#undef LTRT_EVAL_HOOK
+
+  std::map<std::string, double> callback_metrics, logged_metrics;
+  Trainer trainer;
+  const char* running = nullptr;
+
+ private:
+  bool validate_;
+  static Trainer::Access access(const ModelDef& model, std::byte* arena) {
+    Trainer::Access a;
+    a.model = &model;
+    a.arena = arena;
+    a.spec_lr = model.optimizer.lr;
+    return a;
+  }
+};
+
+EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfig& config, std::FILE* out,
+                         const char* stage, const Dataset& data, const BatchCount& limit, Arena& arena, Rngs& rngs);
+
 // validate / test: weights from --ckpt_path (or --init_weights, or the
 // default initialisation), one pass in eval mode, metrics logged at step 0.
+// As in fit, an exception after the hooks are set up runs on_exception and names the user hook that threw.
 EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* out, const char* stage,
                     const DataSource& source, const BatchCount& limit) {
   const TrainerConfig t = effective(config.trainer);
@@ -611,7 +812,27 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   const Dataset data = load_dataset(with_train_vocabulary(source, config.train), model.input, model.target, rngs.data,
                                     ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
-  if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
+  EvalHooks hooks(std::string(stage) == "validate", model, arena.data());
+  if constexpr (!user_hooks::any) {
+    return evaluate_loop(hooks, model, config, out, stage, data, limit, arena, rngs);
+  } else {
+    try {
+      return evaluate_loop(hooks, model, config, out, stage, data, limit, arena, rngs);
+    } catch (const std::exception& e) {
+      hooks.fail(e);
+    } catch (...) {
+      hooks.fail(Error("an exception that is not a std::exception"));
+    }
+  }
+}
+
+EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfig& config, std::FILE* out,
+                         const char* stage, const Dataset& data, const BatchCount& limit, Arena& arena, Rngs& rngs) {
+  const TrainerConfig t = effective(config.trainer);
+  if (!config.ckpt_path.empty()) {
+    load_weights(config.ckpt_path, model, arena.data());
+    LTRT_USER_HOOK(hooks, on_load_checkpoint, (hooks.trainer))
+  }
   const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr);
   backend->upload();
   DataLoader loader(data, model.data.batch_size, false, false);
@@ -619,20 +840,32 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   EvalResult r;
   r.batches = limit.of(loader.num_batches());
   WeightedMean loss, acc;
+  hooks.start();
+  hooks.epoch_start();
   for (std::int64_t b = 0; b < r.batches; ++b) {
+    hooks.batch_start(b);
     const int n = loader.load_batch(b, arena.data(), model.input, model.target);
-    loss.add(backend->evaluate(n), n);
+    const float batch_loss = backend->evaluate(n);
+    loss.add(batch_loss, n);
     if (model.accuracy) acc.add(batch_accuracy(model, arena.data(), n).value(), n);
+    hooks.batch_end(b, batch_loss);
   }
   const std::string prefix = std::string(stage) == "validate" ? "val" : "test";
   if (!loss.empty()) {
     r.metrics[prefix + "_loss"] = static_cast<float>(loss.value());
     if (model.accuracy) r.metrics[prefix + "_acc"] = static_cast<float>(acc.value());
   }
+  for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
+  hooks.epoch_end();
   Loggers loggers(t, model);
   Metrics m(r.metrics.begin(), r.metrics.end());
   loggers.log(m, 0, 0);
   loggers.save();
+  if (loggers.enabled()) {
+    for (const auto& [k, v] : m) hooks.logged_metrics[k] = v;
+    hooks.logged_metrics["epoch"] = 0;
+  }
+  hooks.end();
   r.log_dir = loggers.dir();
   const std::string title = std::string(stage) == "validate" ? "Validate" : "Test";
   print_results(out, title.c_str(), r.metrics);

@@ -16,8 +16,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import common  # noqa: E402
 from common import Failure, check  # noqa: E402
 
-NOTE = re.compile(r'^ltgen: note: (\S+) \((\w+)\) does not run on the GPU yet: trainer.accelerator "auto" '
-                  r'generates the CPU program only$', re.M)
+# A layer the GPU lacks, or a hooks file (hooks run with the CPU program only yet).
+NOTE = re.compile(r'^ltgen: note: (\S+) \(([\w ]+)\) (?:does|do) not run (?:on|with) the GPU yet: '
+                  r'trainer.accelerator "auto" generates the CPU program only$', re.M)
 
 
 def build(ltgen, spec, out, emit_only=False):

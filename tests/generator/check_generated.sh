@@ -14,6 +14,7 @@ for spec in specs/*.json; do
   files=(model.hpp model.cpp main.cpp CMakeLists.txt)
   # A CUDA program (trainer.accelerator "auto" or "gpu", every layer lowered) has model_cuda.cu too.
   if [[ -f "$tmp/$name/model_cuda.cu" ]]; then files+=(model_cuda.cu); fi
+  if [[ -f "$tmp/$name/user_hooks.hpp" ]]; then files+=(user_hooks.hpp); fi  # specs with a hooks file
   if [[ "$update" != "--update" && -f "generated/$name/model_cuda.cu" && ! -f "$tmp/$name/model_cuda.cu" ]]; then
     echo "generated/$name/model_cuda.cu is stale: ltgen no longer emits it; run scripts/update_generated.sh" >&2
     status=1

@@ -197,4 +197,35 @@ TEST(Callbacks, HooksRunInListOrderSoCheckpointsSeeThisHooksState) {
   EXPECT_NE(saved_state.find("\"best_model_score\":0.75"), std::string::npos) << saved_state;
 }
 
+TEST(Callbacks, RangesSplitTheListAtTheModelCheckpoints) {
+  // A program's user hooks run between the two ranges (ltrt/hooks.hpp): EarlyStopping before them,
+  // ModelCheckpoint after them, so a checkpoint saved at a hook point sees what the hook did there.
+  auto cbs = read(R"({"trainer": {"callbacks": [
+      {"class_path": "ModelCheckpoint", "init_args": {"dirpath": ")" + std::string(LTRT_TEST_TMP) +
+                  R"(/ranges", "monitor": "val_loss"}},
+      {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}}]}})");
+  std::map<std::string, double> metrics{{"val_loss", 0.5}};
+  bool stop = false;
+  int saves = 0;
+  ltrt::CallbackContext ctx;
+  ctx.callback_metrics = &metrics;
+  ctx.should_stop = &stop;
+  ctx.save_checkpoint = [&](const std::string&, bool) { ++saves; };
+  ctx.warn = [](const std::string&) {};
+  cbs.setup(ctx);
+  ctx.global_step = 3;
+  ctx.val_loop_has_run = true;
+  cbs.on_validation_end(ctx);
+  cbs.on_train_epoch_end(ctx, ltrt::CallbackRange::before_checkpoints);
+  EXPECT_EQ(saves, 0) << "ModelCheckpoint is not in the first range";
+  EXPECT_NE(ltrt::json::write(cbs.state()).find("\"best_score\":0.5"), std::string::npos) << "EarlyStopping is";
+  metrics["val_loss"] = 0.25;  // what a user hook may write between the ranges
+  cbs.on_train_epoch_end(ctx, ltrt::CallbackRange::checkpoints);
+  EXPECT_EQ(saves, 1);
+  EXPECT_NE(ltrt::json::write(cbs.state()).find("\"best_model_score\":0.25"), std::string::npos)
+      << ltrt::json::write(cbs.state());
+  EXPECT_NE(ltrt::json::write(cbs.state()).find("\"best_score\":0.5"), std::string::npos)
+      << "EarlyStopping ran once, in the first range";
+}
+
 }  // namespace

@@ -120,6 +120,9 @@ class ModelCheckpoint;
 class LearningRateMonitor;
 class Timer;
 
+// Which of the callbacks a hook call reaches: all, or those before / from the first ModelCheckpoint.
+enum class CallbackRange { all, before_checkpoints, checkpoints };
+
 // trainer.callbacks: the spec's callbacks in Lightning's order.
 class Callbacks {
  public:
@@ -160,19 +163,21 @@ class Callbacks {
   // instantiation. Please add the following callbacks: [...]."); "" when every key matched.
   std::string unmatched_state_warning(const json::Value& states) const;
 
-  // Hooks: each callback's hook in list order.
-  void setup(const CallbackContext& ctx);
-  void on_fit_start(const CallbackContext& ctx);
-  void on_train_start(const CallbackContext& ctx);
-  void on_train_epoch_start(const CallbackContext& ctx);
-  void on_train_batch_start(const CallbackContext& ctx);
-  void on_train_batch_end(const CallbackContext& ctx);
-  void on_validation_start(const CallbackContext& ctx);
-  void on_validation_end(const CallbackContext& ctx);
-  void on_train_epoch_end(const CallbackContext& ctx);
-  void on_train_end(const CallbackContext& ctx);
+  // Hooks: each callback's hook in list order; a range calls the callbacks before the ModelCheckpoints
+  // or the ModelCheckpoints only, so that a program's user hooks run between them (ltrt/hooks.hpp).
+  void setup(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_fit_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_train_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_train_epoch_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_train_batch_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_train_batch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_validation_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_validation_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_train_epoch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_train_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
 
  private:
+  static bool in_range(const Callback& cb, CallbackRange range);
   std::vector<std::unique_ptr<Callback>> list_;
 };
 

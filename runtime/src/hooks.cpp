@@ -1,0 +1,54 @@
+// ltrt::Trainer, the view of the trainer that user hooks receive.
+#include "ltrt/hooks.hpp"
+
+#include <string>
+
+#include "ltrt/arena.hpp"
+#include "ltrt/config_reader.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/model.hpp"
+#include "ltrt/optimizer.hpp"
+
+namespace ltrt {
+
+double Trainer::lr() const { return access_.optimizer ? access_.optimizer->lr() : access_.spec_lr; }
+
+void Trainer::set_lr(double lr) {
+  if (!access_.optimizer) throw Error("trainer.set_lr: there is no optimizer outside fit");
+  if (!(lr >= 0))
+    throw Error("trainer.set_lr: the learning rate must be a non-negative number, got " + std::to_string(lr));
+  access_.optimizer->set_lr(lr);
+}
+
+void Trainer::save_checkpoint(const std::string& path) {
+  if (!access_.save) throw Error("trainer.save_checkpoint: checkpoints are saved during fit only");
+  if (path.empty()) throw Error("trainer.save_checkpoint: the path is empty");
+  access_.save(access_.save_self, path);
+}
+
+std::vector<std::string> Trainer::parameter_names() const {
+  std::vector<std::string> names;
+  for (int i = 0; i < access_.model->num_params; ++i) names.push_back(access_.model->params[i].value.name);
+  return names;
+}
+
+TensorView Trainer::view(const std::string& name, bool gradient) const {
+  const ModelDef& m = *access_.model;
+  for (int i = 0; i < m.num_params; ++i) {
+    const ParamDef& p = m.params[i];
+    if (name != p.value.name) continue;
+    TensorView v;
+    v.shape.assign(p.value.shape, p.value.shape + p.value.rank);
+    v.numel = p.value.numel();
+    const float* region = gradient ? grad_region(m, access_.arena) : param_region(m, access_.arena);
+    v.data = region + p.flat_index;
+    return v;
+  }
+  throw Error(std::string("trainer.") + (gradient ? "grad" : "parameter") + ": the model has no parameter '" + name +
+              "'" + did_you_mean(name, parameter_names()));
+}
+
+TensorView Trainer::parameter(const std::string& name) const { return view(name, false); }
+TensorView Trainer::grad(const std::string& name) const { return view(name, true); }
+
+}  // namespace ltrt

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""hooks_<case>: user hooks files (spec "hooks") end to end.
+
+  hooks_test.py --ltgen PATH --work DIR --case order|stop|throw
+
+order: every hook prints a line; a fit with a sanity check, validation, gradient accumulation and
+the default ModelCheckpoint, then `test --ckpt_path=last`, must call them in Lightning 2.x's order,
+written out below from lightning/pytorch/loops (fit_loop, training_epoch_loop, optimization/
+automatic.py's closure, evaluation_loop) and trainer/call.py, with the user's hooks as one more
+Callback ahead of the ModelCheckpoint. stop: should_stop set in on_train_batch_end stops fit as
+Lightning does (validation still runs, the epoch ends, fit stops). throw: a hook that throws runs
+on_exception, the program exits 1 naming the hook, and the last checkpoint stays loadable.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import common
+from common import check, Failure
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def hook_lines(stdout):
+    return [line[len("HOOK "):] for line in stdout.splitlines() if line.startswith("HOOK ")]
+
+
+def expected_fit_order():
+    """Lightning's order for order.json: 4 batches an epoch, accumulate_grad_batches=2, 2 val
+    batches, num_sanity_val_steps=1, 2 epochs; ModelCheckpoint saves on train epoch end (val runs
+    every epoch, val_check_interval=1.0), after the user's on_train_epoch_end."""
+    e = []
+    e += ["on_fit_start epoch=0 step=0"]
+    # sanity check: the validation hooks with trainer.sanity_checking
+    e += ["on_validation_start epoch=0 step=0 sanity",
+          "on_validation_epoch_start epoch=0 step=0 sanity",
+          "on_validation_batch_start epoch=0 step=0 sanity batch=0",
+          "on_validation_batch_end epoch=0 step=0 sanity batch=0",
+          "on_validation_epoch_end epoch=0 step=0 sanity",
+          "on_validation_end epoch=0 step=0 sanity"]
+    e += ["on_train_start epoch=0 step=0"]
+    # epoch 0
+    e += ["on_train_epoch_start epoch=0 step=0",
+          "on_train_batch_start epoch=0 step=0 batch=0",
+          "on_before_zero_grad epoch=0 step=0",      # first batch of an accumulation group
+          "on_before_backward epoch=0 step=0",
+          "on_after_backward epoch=0 step=0",
+          "on_train_batch_end epoch=0 step=0 batch=0",
+          "on_train_batch_start epoch=0 step=0 batch=1",
+          "on_before_backward epoch=0 step=0",
+          "on_after_backward epoch=0 step=0",
+          "on_before_optimizer_step epoch=0 step=0",  # the group's last batch steps
+          "on_train_batch_end epoch=0 step=1 batch=1",
+          "on_train_batch_start epoch=0 step=1 batch=2",
+          "on_before_zero_grad epoch=0 step=1",
+          "on_before_backward epoch=0 step=1",
+          "on_after_backward epoch=0 step=1",
+          "on_train_batch_end epoch=0 step=1 batch=2",
+          "on_train_batch_start epoch=0 step=1 batch=3",
+          "on_before_backward epoch=0 step=1",
+          "on_after_backward epoch=0 step=1",
+          "on_before_optimizer_step epoch=0 step=1",
+          "on_train_batch_end epoch=0 step=2 batch=3",
+          "on_validation_start epoch=0 step=2",
+          "on_validation_epoch_start epoch=0 step=2",
+          "on_validation_batch_start epoch=0 step=2 batch=0",
+          "on_validation_batch_end epoch=0 step=2 batch=0",
+          "on_validation_batch_start epoch=0 step=2 batch=1",
+          "on_validation_batch_end epoch=0 step=2 batch=1",
+          "on_validation_epoch_end epoch=0 step=2",
+          "on_validation_end epoch=0 step=2",
+          "on_train_epoch_end epoch=0 step=2",
+          "on_save_checkpoint epoch=0 step=2"]      # ModelCheckpoint.on_train_epoch_end
+    # epoch 1
+    e += ["on_train_epoch_start epoch=1 step=2",
+          "on_train_batch_start epoch=1 step=2 batch=0",
+          "on_before_zero_grad epoch=1 step=2",
+          "on_before_backward epoch=1 step=2",
+          "on_after_backward epoch=1 step=2",
+          "on_train_batch_end epoch=1 step=2 batch=0",
+          "on_train_batch_start epoch=1 step=2 batch=1",
+          "on_before_backward epoch=1 step=2",
+          "on_after_backward epoch=1 step=2",
+          "on_before_optimizer_step epoch=1 step=2",
+          "on_train_batch_end epoch=1 step=3 batch=1",
+          "on_train_batch_start epoch=1 step=3 batch=2",
+          "on_before_zero_grad epoch=1 step=3",
+          "on_before_backward epoch=1 step=3",
+          "on_after_backward epoch=1 step=3",
+          "on_train_batch_end epoch=1 step=3 batch=2",
+          "on_train_batch_start epoch=1 step=3 batch=3",
+          "on_before_backward epoch=1 step=3",
+          "on_after_backward epoch=1 step=3",
+          "on_before_optimizer_step epoch=1 step=3",
+          "on_train_batch_end epoch=1 step=4 batch=3",
+          "on_validation_start epoch=1 step=4",
+          "on_validation_epoch_start epoch=1 step=4",
+          "on_validation_batch_start epoch=1 step=4 batch=0",
+          "on_validation_batch_end epoch=1 step=4 batch=0",
+          "on_validation_batch_start epoch=1 step=4 batch=1",
+          "on_validation_batch_end epoch=1 step=4 batch=1",
+          "on_validation_epoch_end epoch=1 step=4",
+          "on_validation_end epoch=1 step=4",
+          "on_train_epoch_end epoch=1 step=4",
+          "on_save_checkpoint epoch=1 step=4"]
+    # current_epoch counts completed epochs once the loop is done
+    e += ["on_train_end epoch=2 step=4",
+          "on_fit_end epoch=2 step=4"]
+    return e
+
+
+EXPECTED_TEST_ORDER = [
+    # trainer.test(ckpt_path=...): restore_model calls on_load_checkpoint; the test loop's hooks
+    "on_load_checkpoint epoch=0 step=0",
+    "on_test_start epoch=0 step=0",
+    "on_test_epoch_start epoch=0 step=0",
+    "on_test_batch_start epoch=0 step=0 batch=0",
+    "on_test_batch_end epoch=0 step=0 batch=0",
+    "on_test_batch_start epoch=0 step=0 batch=1",
+    "on_test_batch_end epoch=0 step=0 batch=1",
+    "on_test_epoch_end epoch=0 step=0",
+    "on_test_end epoch=0 step=0",
+]
+
+
+def compare(got, want, what):
+    for i, (g, w) in enumerate(zip(got, want)):
+        check(g == w, f"{what}: hook call {i} is '{g}', Lightning calls '{w}' there")
+    check(len(got) == len(want), f"{what}: {len(got)} hook calls, Lightning makes {len(want)}")
+
+
+def trained_state(run_dir):
+    """The weights of the one checkpoint a fit in run_dir left, and its val_loss column."""
+    from safetensors.numpy import load_file
+    version = os.path.join(run_dir, "lightning_logs", "version_0")
+    ckpts = os.listdir(os.path.join(version, "checkpoints"))
+    check(len(ckpts) == 1, f"{version}/checkpoints holds {ckpts}")
+    tensors = load_file(os.path.join(version, "checkpoints", ckpts[0]))
+    with open(os.path.join(version, "metrics.csv")) as f:
+        val = [line.strip() for line in f]
+    return ckpts[0], {k: v for k, v in tensors.items() if k.startswith("state_dict.")}, val
+
+
+def case_order(program, work, ltgen):
+    rc, out, err = common.run_program(program, ["fit"])
+    check(rc == 0, f"fit exited with {rc}: {err}")
+    compare(hook_lines(out), expected_fit_order(), "fit")
+    rc, out, err = common.run_program(program, ["test", "--ckpt_path=last"])
+    check(rc == 0, f"test exited with {rc}: {err}")
+    compare(hook_lines(out), EXPECTED_TEST_ORDER, "test")
+    # The hooks between forward and backward make the step two functions (training_forward and
+    # training_backward): it must train exactly as the fused training_step of the same spec without hooks.
+    with open(os.path.join(HERE, "hooks", "order.json")) as f:
+        spec = json.load(f)
+    del spec["hooks"]
+    plain_spec = os.path.join(work, "plain.json")
+    with open(plain_spec, "w") as f:
+        json.dump(spec, f)
+    plain = common.generate(ltgen, plain_spec, os.path.join(work, "plain_project"))
+    os.makedirs(os.path.join(work, "plain_run"))
+    os.chdir(os.path.join(work, "plain_run"))
+    rc, out, err = common.run_program(plain, ["fit"])
+    check(rc == 0, f"the program without hooks exited with {rc}: {err}")
+    name_h, weights_h, metrics_h = trained_state(work)
+    name_p, weights_p, metrics_p = trained_state(os.path.join(work, "plain_run"))
+    check(name_h == name_p, f"checkpoints {name_h} (hooks) and {name_p} (no hooks) differ")
+    check(metrics_h == metrics_p, f"metrics.csv differs with hooks:\n{metrics_h}\nwithout:\n{metrics_p}")
+    check(sorted(weights_h) == sorted(weights_p), "the checkpoints hold different tensors")
+    for k in weights_h:
+        check((weights_h[k] == weights_p[k]).all(), f"{k} differs between the split and the fused training step")
+
+
+def case_stop(program, work, ltgen):
+    rc, out, err = common.run_program(program, ["fit"])
+    check(rc == 0, f"fit exited with {rc}: {err}")
+    lines = hook_lines(out)
+    # 6 batches an epoch: global_step 8 is epoch 1's batch 1. Lightning validates when should_stop is
+    # set (TrainingEpochLoop._should_check_val_fx), ends the epoch and stops: no third epoch.
+    want = ["weight shape=1x4 numel=4", "lr=0.05",
+            "validation epoch=0 step=6 logged=1", "stop at epoch=1 batch=1", "validation epoch=1 step=8 logged=1",
+            "end epoch=2 step=8 should_stop=1"]
+    got = [" ".join(w for w in l.split() if not w.startswith("val_loss=")) for l in lines]
+    compare(got, want, "should_stop")
+    check("`Trainer.fit` stopped: `trainer.should_stop` was set." in out, f"fit did not stop for should_stop:\n{out}")
+    ckpts = os.listdir(os.path.join(work, "lightning_logs", "version_0", "checkpoints"))
+    check(ckpts == ["epoch=1-step=8.safetensors"], f"checkpoints {ckpts}, expected the stopping epoch's")
+    # trainer.save_checkpoint in on_train_end: the same weights as the stopping epoch's checkpoint.
+    from safetensors.numpy import load_file
+    final = load_file(os.path.join(work, "final.safetensors"))
+    last = load_file(os.path.join(work, "lightning_logs", "version_0", "checkpoints", ckpts[0]))
+    check(sorted(final) == sorted(last), f"final.safetensors holds {sorted(final)}")
+    for k in final:
+        check((final[k] == last[k]).all(), f"{k} differs between final.safetensors and {ckpts[0]}")
+
+
+def case_throw(program, work, ltgen):
+    rc, out, err = common.run_program(program, ["fit"])
+    check(rc == 1, f"a hook that throws must end the program with exit 1, got {rc}")
+    check(hook_lines(out) == ["save epoch=0 step=4", "on_exception epoch=1: loss exploded at epoch 1"],
+          f"expected the first epoch's checkpoint, then on_exception with the exception:\n{out}")
+    ckpt_dir = os.path.join("lightning_logs", "version_0", "checkpoints")
+    last = os.path.join(".", ckpt_dir, "epoch=0-step=4.safetensors")
+    message = ("hooks_throw: error: hook on_train_epoch_end threw: loss exploded at epoch 1 "
+               f"(the last checkpoint, {last}, is intact)")
+    check(err.strip() == message, f"stderr is\n{err}\nexpected\n{message}")
+    check(sorted(os.listdir(os.path.join(work, ckpt_dir))) == ["epoch=0-step=4.safetensors"],
+          "the last checkpoint must be the only one, intact")
+    from safetensors.numpy import load_file
+    tensors = load_file(os.path.join(work, ckpt_dir, "epoch=0-step=4.safetensors"))
+    check("state_dict.layers.0.weight" in tensors, f"the checkpoint does not load: {sorted(tensors)}")
+    # and the program resumes from it
+    rc, out, err = common.run_program(program, ["fit", "--ckpt_path=" + last, "--trainer.max_epochs=1"])
+    check(rc == 0, f"resuming from the intact checkpoint failed ({rc}): {err}")
+
+
+CASES = {"order": case_order, "stop": case_stop, "throw": case_throw}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ltgen", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--case", required=True, choices=sorted(CASES))
+    a = ap.parse_args()
+    a.work = os.path.abspath(a.work)
+    shutil.rmtree(a.work, ignore_errors=True)
+    os.makedirs(a.work)
+    ltgen = os.path.abspath(a.ltgen)
+    program = common.generate(ltgen, os.path.join(HERE, "hooks", a.case + ".json"), os.path.join(a.work, "project"))
+    os.chdir(a.work)
+    try:
+        CASES[a.case](program, a.work, ltgen)
+    except Failure as f:
+        print(f"FAIL hooks_{a.case}: {f}")
+        return 1
+    print(f"ok hooks_{a.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

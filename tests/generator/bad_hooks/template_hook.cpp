@@ -1,0 +1,4 @@
+#include <ltrt/hooks.hpp>
+
+template <typename T>
+void on_fit_end(T& trainer) { (void)trainer; }

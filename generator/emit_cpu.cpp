@@ -125,18 +125,7 @@ struct CpuEmitter : Emitter {
     if (!has_accumulate) w.line("(void)accumulate;");
     w.line("d_loss[0] = loss_scale;");
     w.line();
-    w.line("// forward");
-    bool in_backward = false;
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-      const Node& n = g.nodes[i];
-      if (op_def(n.op).view) continue;
-      if (n.backward && !in_backward) {
-        w.line();
-        w.line("// backward");
-        in_backward = true;
-      }
-      w.line(call(i, true));
-    }
+    emit_training_calls(w, [&](size_t i) { return call(i, true); });
     w.line("return loss[0];");
     w.close();
   }

@@ -119,18 +119,7 @@ struct CudaEmitter : Emitter {
     if (!has_accumulate) w.line("(void)accumulate;");
     w.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));");
     w.line();
-    w.line("// forward");
-    bool in_backward = false;
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-      const Node& n = g.nodes[i];
-      if (op_def(n.op).view) continue;
-      if (n.backward && !in_backward) {
-        w.line();
-        w.line("// backward");
-        in_backward = true;
-      }
-      w.line(call(i, true));
-    }
+    emit_training_calls(w, [&](size_t i) { return call(i, true); });
     w.close();
 
     w.line();

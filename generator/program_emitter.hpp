@@ -235,6 +235,24 @@ struct Emitter {
     return out;
   }
 
+  // A training step's calls in schedule order (views have none), with comments where the forward
+  // and the backward part begin; `call` writes one node's call as its emitter does.
+  template <class Call>
+  void emit_training_calls(CodeWriter& w, Call call) const {
+    w.line("// forward");
+    bool in_backward = false;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (op_def(n.op).view) continue;
+      if (n.backward && !in_backward) {
+        w.line();
+        w.line("// backward");
+        in_backward = true;
+      }
+      w.line(call(i));
+    }
+  }
+
   void emit_view(CodeWriter& w, int v) const {
     const Value& val = g.value(v);
     w.line("auto* const " + val.name + " = reinterpret_cast<" + dtype_cpp(val.dtype) + "*>(arena + offset::" +

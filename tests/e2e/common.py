@@ -83,6 +83,26 @@ def checkpoint_files(version_dir):
     return sorted(os.listdir(d))
 
 
+def check_step_losses(rows, ref, per_epoch, rtol):
+    """metrics.csv's (epoch, step, train_loss) rows against a PyTorch loop's per-step losses: the same
+    count, consecutive steps in the right epochs, every loss within `rtol` relative."""
+    check(len(rows) == len(ref), f"metrics.csv has {len(rows)} rows, the PyTorch loop ran {len(ref)} steps")
+    worst, worst_i = 0.0, 0
+    bad = []
+    for i, ((epoch, step, got), want) in enumerate(zip(rows, ref)):
+        check(step == i and epoch == i // per_epoch,
+              f"metrics.csv row {i + 2}: epoch {epoch} step {step}, expected epoch {i // per_epoch} step {i}")
+        rel = abs(got - want) / max(abs(want), 1e-30)
+        if rel > worst:
+            worst, worst_i = rel, i
+        if rel > rtol:
+            bad.append(f"  step {i}: program {got!r}, torch {want!r}, relative difference {rel:.3g}")
+    print(f"loss: {len(ref)} steps, first {ref[0]:.6g}, last {ref[-1]:.6g}; "
+          f"worst relative difference {worst:.3g} at step {worst_i} "
+          f"(program {rows[worst_i][2]!r}, torch {ref[worst_i]!r})")
+    check(not bad, f"{len(bad)} step(s) differ by more than {rtol:g}:\n" + "\n".join(bad[:12]))
+
+
 def main(fn):
     """Runs fn(); prints a Failure's message and exits 1."""
     try:

@@ -246,21 +246,7 @@ def run(args):
         check(clipped > 0, f"no step's gradient norm exceeds gradient_clip_val={clip:g}: clipping is not exercised")
 
     # Per-step losses.
-    check(len(rows) == len(ref), f"metrics.csv has {len(rows)} rows, the PyTorch loop ran {len(ref)} steps")
-    worst, worst_i = 0.0, 0
-    bad = []
-    for i, ((epoch, step, got), want) in enumerate(zip(rows, ref)):
-        check(step == i and epoch == i // per_epoch,
-              f"metrics.csv row {i + 2}: epoch {epoch} step {step}, expected epoch {i // per_epoch} step {i}")
-        rel = abs(got - want) / max(abs(want), 1e-30)
-        if rel > worst:
-            worst, worst_i = rel, i
-        if rel > LOSS_RTOL:
-            bad.append(f"  step {i}: program {got!r}, torch {want!r}, relative difference {rel:.3g}")
-    print(f"loss: {len(ref)} steps, first {ref[0]:.6g}, last {ref[-1]:.6g}; "
-          f"worst relative difference {worst:.3g} at step {worst_i} "
-          f"(program {rows[worst_i][2]!r}, torch {ref[worst_i]!r})")
-    check(not bad, f"{len(bad)} step(s) differ by more than {LOSS_RTOL:g}:\n" + "\n".join(bad[:12]))
+    common.check_step_losses(rows, ref, per_epoch, LOSS_RTOL)
 
     # Final weights: the tied tensor once, under its owner's name.
     last_epoch = (len(ref) - 1) // per_epoch

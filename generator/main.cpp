@@ -131,8 +131,7 @@ int main(int argc, char** argv) {
 
   try {
     const ltgen::Lowered out = ltgen::lower(spec_path, options);
-    if (!out.note.empty()) std::cerr << out.note << "\n";
-    if (emit_lightning) {
+    if (emit_lightning) {  // a Python script: which programs ltgen would build does not matter here
       const std::string path = out_dir == "build" ? out.spec.name + ".py" : out_dir;
       ltgen::write_file(path, ltgen::emit_lightning(out.spec, out.graph));
       std::cerr << "ltgen: wrote " << path << "\n";
@@ -142,6 +141,7 @@ int main(int argc, char** argv) {
       std::cout << ltgen::summary_text(out.spec, out.graph, out.plan, options.command);
       return kExitOk;
     }
+    if (!out.note.empty() && !no_cuda) std::cerr << out.note << "\n";
     ltgen::write_project(out_dir, out.files);
     if (emit_only) {
       std::cerr << "ltgen: wrote " << out_dir << "/ (" << out.spec.name << ")\n";

@@ -196,6 +196,14 @@ def check_generated_text(program, root, spec, args):
     check(set(text) <= set(corpus), f"{path} holds bytes that are not in the corpus: {set(text) - set(corpus)}")
     check(text + b"\n" in out, "stdout does not show the generated text")
 
+    # A prompt byte outside the vocabulary: exit 1 naming it, and the earlier predictions.txt kept.
+    bad = subprocess.run(cmd + ["--data.predict.prompt=\x01"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         timeout=args.timeout)
+    check(bad.returncode == 1 and b"byte 1 at offset 0 is not in the training corpus's vocabulary" in bad.stderr,
+          f"a prompt outside the vocabulary: exit {bad.returncode}, stderr {bad.stderr!r}")
+    with open(path, "rb") as f:
+        check(f.read() == text, f"{path} changed after a failed predict")
+
 
 def check_test_acc(program, root, threshold, timeout):
     """`test --ckpt_path=last` in the same root: a new version_1 whose metrics.csv logs test_acc."""

@@ -7,7 +7,8 @@ order: every hook prints a line; a fit with a sanity check, validation, gradient
 the default ModelCheckpoint, then `test --ckpt_path=last`, must call them in Lightning 2.x's order,
 written out below from lightning/pytorch/loops (fit_loop, training_epoch_loop, optimization/
 automatic.py's closure, evaluation_loop) and trainer/call.py, with the user's hooks as one more
-Callback ahead of the ModelCheckpoint. stop: should_stop set in on_train_batch_end stops fit as
+Callback ahead of the ModelCheckpoint (hooks_lightning_order.py records the same run in real
+Lightning and checks it against these lists). stop: should_stop set in on_train_batch_end stops fit as
 Lightning does (validation still runs, the epoch ends, fit stops). throw: a hook that throws runs
 on_exception, the program exits 1 naming the hook, and the last checkpoint stays loadable.
 """

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""hooks_lightning_order: the hook orders that tests/e2e/hooks_test.py writes out by hand
+(expected_fit_order, EXPECTED_TEST_ORDER) are the ones real PyTorch Lightning calls.
+
+  hooks_lightning_order.py --work DIR        (run with the Python of /opt/ltgen/lightning-venv)
+
+The run of tests/e2e/hooks/order.json, in Lightning: a Linear(4, 1) with MSELoss and SGD, 8
+training samples in batches of 2, 4 validation and 4 test samples, max_epochs 2,
+accumulate_grad_batches 2, num_sanity_val_steps 1, the default ModelCheckpoint; one Callback
+records every hook as the C++ hooks file does ("name epoch=E step=S[ sanity][ batch=B]"). Then
+trainer.test with the fit's checkpoint on a new Trainer, as `test --ckpt_path=last` is a new
+process. hooks_test.py compares the generated program with the same two lists, so the program's
+order is Lightning's.
+"""
+import argparse
+import os
+import shutil
+
+import torch
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader, TensorDataset
+
+import common
+import hooks_test
+from common import check
+
+
+class Recorder(pl.Callback):
+    """Every hook the C++ hooks API has, as tests/e2e/hooks/order_hooks.cpp prints them."""
+
+    def __init__(self):
+        self.lines = []
+
+    def record(self, hook, trainer, batch_idx=None):
+        line = f"{hook} epoch={trainer.current_epoch} step={trainer.global_step}"
+        if trainer.sanity_checking:
+            line += " sanity"
+        if batch_idx is not None:
+            line += f" batch={batch_idx}"
+        self.lines.append(line)
+
+    def on_fit_start(self, trainer, pl_module): self.record("on_fit_start", trainer)
+    def on_fit_end(self, trainer, pl_module): self.record("on_fit_end", trainer)
+    def on_train_start(self, trainer, pl_module): self.record("on_train_start", trainer)
+    def on_train_end(self, trainer, pl_module): self.record("on_train_end", trainer)
+    def on_train_epoch_start(self, trainer, pl_module): self.record("on_train_epoch_start", trainer)
+    def on_train_epoch_end(self, trainer, pl_module): self.record("on_train_epoch_end", trainer)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.record("on_train_batch_start", trainer, batch_idx)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.record("on_train_batch_end", trainer, batch_idx)
+
+    def on_validation_start(self, trainer, pl_module): self.record("on_validation_start", trainer)
+    def on_validation_end(self, trainer, pl_module): self.record("on_validation_end", trainer)
+    def on_validation_epoch_start(self, trainer, pl_module): self.record("on_validation_epoch_start", trainer)
+    def on_validation_epoch_end(self, trainer, pl_module): self.record("on_validation_epoch_end", trainer)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.record("on_validation_batch_start", trainer, batch_idx)
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.record("on_validation_batch_end", trainer, batch_idx)
+
+    def on_test_start(self, trainer, pl_module): self.record("on_test_start", trainer)
+    def on_test_end(self, trainer, pl_module): self.record("on_test_end", trainer)
+    def on_test_epoch_start(self, trainer, pl_module): self.record("on_test_epoch_start", trainer)
+    def on_test_epoch_end(self, trainer, pl_module): self.record("on_test_epoch_end", trainer)
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.record("on_test_batch_start", trainer, batch_idx)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.record("on_test_batch_end", trainer, batch_idx)
+
+    def on_before_zero_grad(self, trainer, pl_module, optimizer): self.record("on_before_zero_grad", trainer)
+    def on_before_backward(self, trainer, pl_module, loss): self.record("on_before_backward", trainer)
+    def on_after_backward(self, trainer, pl_module): self.record("on_after_backward", trainer)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.record("on_before_optimizer_step", trainer)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint): self.record("on_save_checkpoint", trainer)
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint): self.record("on_load_checkpoint", trainer)
+    def on_exception(self, trainer, pl_module, exception): self.record("on_exception", trainer)
+
+
+class Model(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(4, 1))
+
+    def step(self, batch):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.layers(x), y)
+
+    def training_step(self, batch, batch_idx):
+        return self.step(batch)
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", self.step(batch))
+
+    def test_step(self, batch, batch_idx):
+        self.log("test_loss", self.step(batch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def loader(n, gen):
+    return DataLoader(TensorDataset(torch.randn(n, 4, generator=gen), torch.randn(n, 1, generator=gen)), batch_size=2)
+
+
+def trainer(root, recorder):
+    return pl.Trainer(max_epochs=2, accumulate_grad_batches=2, num_sanity_val_steps=1, accelerator="cpu", devices=1,
+                      enable_progress_bar=False, enable_model_summary=False, logger=False, default_root_dir=root,
+                      callbacks=[recorder])
+
+
+def run(args):
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    gen = torch.Generator().manual_seed(3)
+    train, val, test = loader(8, gen), loader(4, gen), loader(4, gen)
+    pl.seed_everything(3)
+    fit_recorder = Recorder()
+    fit_trainer = trainer(args.work, fit_recorder)
+    fit_trainer.fit(Model(), train, val)
+    hooks_test.compare(fit_recorder.lines, hooks_test.expected_fit_order(), "Lightning's fit")
+    ckpt = fit_trainer.checkpoint_callback.best_model_path
+    check(os.path.isfile(ckpt), f"Lightning wrote no checkpoint ({ckpt!r})")
+    test_recorder = Recorder()
+    trainer(args.work, test_recorder).test(Model(), test, ckpt_path=ckpt)
+    hooks_test.compare(test_recorder.lines, hooks_test.EXPECTED_TEST_ORDER, "Lightning's test")
+    print(f"Lightning {pl.__version__}: {len(fit_recorder.lines)} fit and {len(test_recorder.lines)} test hook "
+          "calls, in the order hooks_test.py expects of the generated program")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", required=True)
+    args = p.parse_args()
+    common.main(lambda: run(args))

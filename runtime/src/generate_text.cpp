@@ -34,6 +34,8 @@ std::int64_t sample(const float* logits, std::int64_t count, double temperature,
     x = x >= threshold ? std::exp(x - top) : 0.0;
     sum += x;
   }
+  if (!std::isfinite(sum) || !(sum > 0))
+    throw Error("the model's logits are not finite numbers (its weights have diverged): no token can be drawn");
   double u = rng.uniform() * sum;
   for (std::int64_t v = 0; v < count; ++v) {
     u -= p[static_cast<std::size_t>(v)];

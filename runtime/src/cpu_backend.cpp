@@ -18,11 +18,7 @@ class CpuBackend : public Backend {
   void download() override {}
   float train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
     const float loss = model_.training_step(host_.data(), s.n, s.loss_scale, s.accumulate, dropout);
-    if (s.optimizer_step) {
-      if (s.clip_val > 0) clip_gradients(grad_region(model_, host_.data()), model_.num_param_elements, s.clip_val,
-                                         s.clip_by_value);
-      optimizer.step();
-    }
+    if (s.optimizer_step) clip_and_step(model_, host_.data(), s.clip_val, s.clip_by_value, optimizer);
     return loss;
   }
   float evaluate(int n) override { return model_.evaluation_step(host_.data(), n); }
@@ -48,6 +44,11 @@ void clip_gradients(float* g, std::int64_t n, double clip_val, bool by_value) {
   const float coef = static_cast<float>(clip_val) / (total_norm + 1e-6f);
   if (coef < 1.0f)
     for (std::int64_t i = 0; i < n; ++i) g[i] *= coef;
+}
+
+void clip_and_step(const ModelDef& model, std::byte* arena, double clip_val, bool clip_by_value, Optimizer& optimizer) {
+  if (clip_val > 0) clip_gradients(grad_region(model, arena), model.num_param_elements, clip_val, clip_by_value);
+  optimizer.step();
 }
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelDef& model, Arena& host) {

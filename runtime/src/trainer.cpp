@@ -571,7 +571,7 @@ void Fit::train_batch(std::int64_t b) {
   const bool first_of_group = b % k == 0;
   const bool step = !should_accumulate(b);
   float loss;
-  if constexpr (user_hooks::split_step || user_hooks::on_before_optimizer_step) {
+  if constexpr (user_hooks::in_step) {
     // Hooks inside the step: it runs here in pieces with the hooks between them. Programs with a
     // hooks file are CPU programs (ltgen gives them no CUDA side yet), so the host arena is the
     // backend's.
@@ -586,13 +586,10 @@ void Fit::train_batch(std::int64_t b) {
   const double acc = model_.accuracy ? batch_accuracy(model_, arena_.data(), n).value() : 0.0;
   batch_in_epoch_ = b + 1;
   if (step) {
-    if constexpr (user_hooks::split_step || user_hooks::on_before_optimizer_step) {
+    if constexpr (user_hooks::in_step) {
       // The optimizer's closure has run; Lightning's _after_closure: on_before_optimizer_step, then clipping.
       LTRT_USER_HOOK(*this, on_before_optimizer_step, (trainer_))
-      if (t_.gradient_clip_val > 0)
-        clip_gradients(grad_region(model_, arena_.data()), model_.num_param_elements, t_.gradient_clip_val,
-                       t_.gradient_clip_algorithm == "value");
-      optimizer_.step();
+      clip_and_step(model_, arena_.data(), t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
     }
     ++global_step_;
     ++steps_this_run_;

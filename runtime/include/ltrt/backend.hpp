@@ -57,4 +57,9 @@ std::unique_ptr<Backend> make_cpu_backend(const ModelDef& model, Arena& host);
 // Clipping as torch.nn.utils does it, on the host's flat gradient region.
 void clip_gradients(float* grad, std::int64_t n, double clip_val, bool by_value);
 
+// The end of an accumulation group on the host arena: clip the gradients (clip_val > 0), then step
+// the optimizer. The CPU backend's train() ends with it, as does the trainer's step in pieces for
+// user hooks that run inside the step.
+void clip_and_step(const ModelDef& model, std::byte* arena, double clip_val, bool clip_by_value, Optimizer& optimizer);
+
 }  // namespace ltrt

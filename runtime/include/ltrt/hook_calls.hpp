@@ -40,6 +40,9 @@ inline constexpr bool any = false LTRT_HOOK_LIST(LTRT_OR_HOOK);
 // These hooks run between forward and backward: the step is then the model's training_forward and
 // training_backward instead of its fused training_step.
 inline constexpr bool split_step = on_before_zero_grad || on_before_backward || on_after_backward;
+// Hooks inside the training step: the trainer then runs it in pieces on the host arena, not as the
+// backend's one call.
+inline constexpr bool in_step = split_step || on_before_optimizer_step;
 }  // namespace ltrt::user_hooks
 
 // Calls hook `name` with `args` when the hooks file defines it; `owner` names the hook running (for

@@ -156,15 +156,7 @@ struct CpuEmitter : Emitter {
     w.line();
     w.line("// Forward only in eval mode, into the output buffer (predict): no targets, no loss.");
     w.open("static void predict_step(std::byte* arena, int n)");
-    std::set<int> used;
-    for (const Node& n : g.nodes) {
-      if (n.backward || op_def(n.op).view || is_loss(n)) continue;
-      for (int v : n.inputs) used.insert(v);
-      for (int v : n.outputs) used.insert(v);
-    }
-    std::vector<int> order(used.begin(), used.end());
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return plan.offset.at(a) < plan.offset.at(b); });
-    for (int v : order) emit_view(w, v);
+    for (int v : predict_values()) emit_view(w, v);
     bool rng = false;
     for (const Node& n : g.nodes)
       if (!n.backward && !is_loss(n) && op_def(n.op).needs_rng) rng = true;

@@ -135,15 +135,7 @@ struct CudaEmitter : Emitter {
     w.line();
     w.line("// Forward only in eval mode, into the output buffer (predict): no targets, no loss.");
     w.open("void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx)");
-    std::set<int> used;
-    for (const Node& n : g.nodes) {
-      if (n.backward || op_def(n.op).view || is_loss(n)) continue;
-      for (int v : n.inputs) used.insert(v);
-      for (int v : n.outputs) used.insert(v);
-    }
-    std::vector<int> order(used.begin(), used.end());
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return plan.offset.at(a) < plan.offset.at(b); });
-    for (int v : order) emit_view(w, v);
+    for (int v : predict_values()) emit_view(w, v);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       if (!n.backward && !op_def(n.op).view && !is_loss(n)) w.line(call(i, false));

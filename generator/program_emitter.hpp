@@ -253,6 +253,19 @@ struct Emitter {
     }
   }
 
+  // The values predict_step uses (the forward nodes without the loss), in arena order.
+  std::vector<int> predict_values() const {
+    std::set<int> used;
+    for (const Node& n : g.nodes) {
+      if (n.backward || op_def(n.op).view || is_loss(n)) continue;
+      for (int v : n.inputs) used.insert(v);
+      for (int v : n.outputs) used.insert(v);
+    }
+    std::vector<int> out(used.begin(), used.end());
+    std::stable_sort(out.begin(), out.end(), [&](int a, int b) { return plan.offset.at(a) < plan.offset.at(b); });
+    return out;
+  }
+
   void emit_view(CodeWriter& w, int v) const {
     const Value& val = g.value(v);
     w.line("auto* const " + val.name + " = reinterpret_cast<" + dtype_cpp(val.dtype) + "*>(arena + offset::" +

@@ -2,6 +2,7 @@
 program, read what it wrote."""
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -81,6 +82,21 @@ def checkpoint_files(version_dir):
     d = os.path.join(version_dir, "checkpoints")
     check(os.path.isdir(d), f"{d} was not created")
     return sorted(os.listdir(d))
+
+
+def fit_from(program, init_weights, x, y, root):
+    """`fit` from the given initial weights and npy data, logging every step into a fresh root:
+    (its lightning_logs/version_0, metrics.csv's (epoch, step, train_loss) rows)."""
+    shutil.rmtree(root, ignore_errors=True)
+    rc, out, err = run_program(program, [
+        "fit", f"--init_weights={init_weights}", f"--data.train.x={x}", f"--data.train.y={y}",
+        "--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={root}"])
+    if rc != 0:
+        print(out)
+        print(err)
+    check(rc == 0, f"{program} exited with {rc}")
+    version = only_version_dir(root)
+    return version, read_metrics(os.path.join(version, "metrics.csv"))
 
 
 def check_step_losses(rows, ref, per_epoch, rtol):

@@ -177,17 +177,7 @@ def run(args):
 
     # The generated program.
     root = os.path.join(args.work, "root")
-    shutil.rmtree(root, ignore_errors=True)
-    rc, out, err = common.run_program(program, [
-        "fit", f"--init_weights={init_path}", f"--data.train.x={x_path}", f"--data.train.y={y_path}",
-        "--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false",
-        f"--trainer.default_root_dir={root}"])
-    if rc != 0:
-        print(out)
-        print(err)
-    check(rc == 0, f"{program} exited with {rc}")
-    version = common.only_version_dir(root)
-    rows = common.read_metrics(os.path.join(version, "metrics.csv"))
+    version, rows = common.fit_from(program, init_path, x_path, y_path, root)
 
     # The PyTorch loop.
     b = spec["data"]["batch_size"]

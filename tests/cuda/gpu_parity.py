@@ -7,6 +7,8 @@ the CPU with CUDA_VISIBLE_DEVICES="" (it then finds no GPU). Checked:
   - checkpoints: a GPU checkpoint resumes on the CPU and a CPU one on the GPU, and the steps
     after the resume match an uninterrupted run.
 Without a GPU it exits 77 (CTest's SKIP_RETURN_CODE) with the reason: never a pass.
+With --emulator (the cuda_emulated tests) the "GPU" is the CUDA emulator (emulator/): the
+program's CUDA steps are built for it and run on the CPU, and every check above applies.
 Dropout masks differ between the devices (counter-based on the GPU), so specs with Dropout are
 compared in eval mode only (`validate`)."""
 import argparse
@@ -93,24 +95,53 @@ def weights(path):
     return {k[len("state_dict."):]: v for k, v in load_file(path).items() if k.startswith("state_dict.")}
 
 
+def build_emulated(args, name, out):
+    """ltgen --emit-only, then the program built for the CUDA emulator (emulator/program)."""
+    sh = common.subprocess.run
+    proc = sh([args.ltgen, args.spec, "-o", out, "--emit-only"], stdout=common.subprocess.PIPE,
+              stderr=common.subprocess.PIPE, text=True)
+    check(proc.returncode == 0, f"ltgen --emit-only exited with {proc.returncode}:\n{proc.stderr}")
+    build = os.path.join(args.work, "emulated_build")
+    configure = ["cmake", "-S", os.path.join(args.source, "tests", "cuda", "emulator", "program"), "-B", build,
+                 "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release", f"-DPROGRAM_DIR={os.path.abspath(out)}",
+                 f"-DPROGRAM_NAME={name}", f"-DEMULATOR_LIBRARY={args.emulator}",
+                 f"-DLTGEN_SOURCE_DIR={args.source}", f"-DPYTHON={sys.executable}"]
+    for cmd in (configure, ["cmake", "--build", build]):
+        proc = sh(cmd, stdout=common.subprocess.PIPE, stderr=common.subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            print(proc.stdout)
+        check(proc.returncode == 0, f"{' '.join(cmd[:2])} for the emulated program exited with {proc.returncode}")
+    print(f"built {name} for the CUDA emulator")
+    return os.path.join(build, name)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ltgen", required=True)
-    ap.add_argument("--cudart", required=True)
+    ap.add_argument("--cudart", help="the toolkit's libcudart, to ask for GPUs")
+    ap.add_argument("--emulator", help="libltgen_cuda_emulator.a: run the CUDA steps on the CUDA emulator")
+    ap.add_argument("--source", help="the ltgen source tree (with --emulator)")
     ap.add_argument("--work", required=True)
     ap.add_argument("spec")
     args = ap.parse_args()
-    count, why = gpu_count(args.cudart)
-    if count == 0:
-        print(f"SKIP: no CUDA GPU ({why}): the CUDA program cannot run here")
-        sys.exit(SKIP)
+    if args.emulator:
+        check(args.source, "--emulator needs --source")
+    else:
+        check(args.cudart, "--cudart or --emulator is required")
+        count, why = gpu_count(args.cudart)
+        if count == 0:
+            print(f"SKIP: no CUDA GPU ({why}): the CUDA program cannot run here")
+            sys.exit(SKIP)
 
     spec = json.load(open(args.spec))
     check(spec.get("trainer", {}).get("accelerator", "auto") == "auto", f"{args.spec}: parity specs leave accelerator \"auto\"")
     has_dropout = any(layer["type"] == "Dropout" for layer in spec["model"].get("layers", spec["model"].get("graph", [])))
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
-    program = common.generate(args.ltgen, args.spec, os.path.join(args.work, "program"), cuda=True)
+    if args.emulator:
+        program = build_emulated(args, spec["name"], os.path.join(args.work, "program"))
+    else:
+        program = common.generate(args.ltgen, args.spec, os.path.join(args.work, "program"), cuda=True)
     check(os.path.isfile(os.path.join(args.work, "program", "model_cuda.cu")), "ltgen wrote no model_cuda.cu")
     steps = int(spec["trainer"].get("max_steps", 8))
     common_args = ["--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false",

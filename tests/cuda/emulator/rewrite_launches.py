@@ -1,0 +1,35 @@
+"""Rewrites a .cu file into C++ the host compiler takes: each kernel launch
+`kernel<<<grid, block[, shared[, stream]]>>>(args)` becomes
+`::ltgen_emu::launch(::ltgen_emu::LaunchConfig(grid, block, ...), kernel, "kernel")(args)`,
+which the emulator's cuda_runtime.h defines. Nothing else changes, so line numbers stay.
+Usage: rewrite_launches.py IN.cu OUT.cpp"""
+import re
+import sys
+
+LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;(){}]*>)?)\s*<<<(.*?)>>>\s*\(", re.S)
+
+
+def rewrite(text):
+    def launch(m):
+        name, config = m.group(1), m.group(2)
+        return f'::ltgen_emu::launch(::ltgen_emu::LaunchConfig({config}), {name}, "{name}")('
+    out = LAUNCH.sub(launch, text)
+    left = out.find("<<<")
+    if left >= 0:
+        line = out.count("\n", 0, left) + 1
+        raise SystemExit(f"rewrite_launches.py: line {line}: a '<<<' that is not a kernel launch this script knows")
+    return out
+
+
+def main():
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    src, dst = sys.argv[1], sys.argv[2]
+    with open(src) as f:
+        text = f.read()
+    with open(dst, "w") as f:
+        f.write(f'#line 1 "{src}"\n' + rewrite(text))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+// The emulated cuBLASLt: D = alpha op(A) op(B) + beta C (column-major, float32, optionally
+// batched with strides), then the epilogue, enqueued on the stream like any device work.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cublasLt.h"
+
+struct cublasLtContext {};
+
+struct cublasLtMatmulDescOpaque_t {
+  cublasComputeType_t compute;
+  cudaDataType_t scale;
+  cublasOperation_t trans_a = CUBLAS_OP_N, trans_b = CUBLAS_OP_N;
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  const float* bias = nullptr;
+};
+
+struct cublasLtMatrixLayoutOpaque_t {
+  cudaDataType_t type;
+  std::uint64_t rows, cols;
+  std::int64_t ld;
+  int batch = 1;
+  std::int64_t batch_stride = 0;  // elements
+};
+
+struct cublasLtMatmulPreferenceOpaque_t {
+  std::uint64_t workspace = 0;
+  std::uint32_t align[4] = {256, 256, 256, 256};  // A, B, C, D: what the pointers will have at least
+};
+
+namespace {
+
+// What an algorithm chosen by the heuristic remembers: the alignments it was chosen for.
+struct Algo {
+  std::uint32_t align[4];
+  std::uint64_t workspace;
+};
+static_assert(sizeof(Algo) <= sizeof(cublasLtMatmulAlgo_t), "Algo fits the opaque algorithm");
+
+template <class T>
+cublasStatus_t read(const void* buf, std::size_t size, T& out) {
+  if (buf == nullptr || size != sizeof(T)) return CUBLAS_STATUS_INVALID_VALUE;
+  std::memcpy(&out, buf, sizeof(T));
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+std::uint32_t alignment_of(const void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  std::uint32_t a = 256;
+  while (a > 1 && address % a != 0) a /= 2;
+  return a;
+}
+
+// op(X)'s shape from X's stored (column-major) layout.
+void op_shape(const cublasLtMatrixLayoutOpaque_t& x, cublasOperation_t op, std::uint64_t& rows, std::uint64_t& cols) {
+  rows = op == CUBLAS_OP_N ? x.rows : x.cols;
+  cols = op == CUBLAS_OP_N ? x.cols : x.rows;
+}
+
+cublasStatus_t check_shapes(const cublasLtMatmulDescOpaque_t& d, const cublasLtMatrixLayoutOpaque_t& a,
+                            const cublasLtMatrixLayoutOpaque_t& b, const cublasLtMatrixLayoutOpaque_t& c,
+                            const cublasLtMatrixLayoutOpaque_t& out) {
+  if (d.compute != CUBLAS_COMPUTE_32F || d.scale != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+  for (const auto* x : {&a, &b, &c, &out}) {
+    if (x->type != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (x->ld < static_cast<std::int64_t>(std::max<std::uint64_t>(x->rows, 1))) return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  std::uint64_t am, ak, bk, bn;
+  op_shape(a, d.trans_a, am, ak);
+  op_shape(b, d.trans_b, bk, bn);
+  if (ak != bk || am != out.rows || bn != out.cols || c.rows != out.rows || c.cols != out.cols)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (a.batch != out.batch || b.batch != out.batch || c.batch != out.batch) return CUBLAS_STATUS_INVALID_VALUE;
+  switch (d.epilogue) {
+    case CUBLASLT_EPILOGUE_DEFAULT:
+    case CUBLASLT_EPILOGUE_RELU:
+      return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_EPILOGUE_BIAS:
+    case CUBLASLT_EPILOGUE_RELU_BIAS:
+      return d.bias ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+    default:
+      return CUBLAS_STATUS_NOT_SUPPORTED;  // GELU epilogues: not emulated
+  }
+}
+
+float element(const float* x, const cublasLtMatrixLayoutOpaque_t& l, cublasOperation_t op, std::uint64_t i,
+              std::uint64_t j) {
+  return op == CUBLAS_OP_N ? x[i + j * static_cast<std::uint64_t>(l.ld)] : x[j + i * static_cast<std::uint64_t>(l.ld)];
+}
+
+}  // namespace
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) {
+  *handle = new cublasLtContext;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
+  delete handle;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+const char* cublasLtGetStatusName(cublasStatus_t status) {
+  switch (status) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+  }
+  return "CUBLAS_STATUS_UNKNOWN";
+}
+const char* cublasLtGetStatusString(cublasStatus_t status) {
+  switch (status) {
+    case CUBLAS_STATUS_SUCCESS: return "success";
+    case CUBLAS_STATUS_INVALID_VALUE: return "an unsupported value or parameter was passed to the function";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "the functionality requested is not supported";
+    default: return "error";
+  }
+}
+
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComputeType_t compute, cudaDataType_t scale) {
+  *desc = new cublasLtMatmulDescOpaque_t{compute, scale};
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc) {
+  delete desc;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
+                                              const void* buf, std::size_t size) {
+  switch (attr) {
+    case CUBLASLT_MATMUL_DESC_TRANSA: return read(buf, size, desc->trans_a);
+    case CUBLASLT_MATMUL_DESC_TRANSB: return read(buf, size, desc->trans_b);
+    case CUBLASLT_MATMUL_DESC_EPILOGUE: return read(buf, size, desc->epilogue);
+    case CUBLASLT_MATMUL_DESC_BIAS_POINTER: return read(buf, size, desc->bias);
+    default: return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+}
+
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, cudaDataType_t type, std::uint64_t rows,
+                                          std::uint64_t cols, std::int64_t ld) {
+  *layout = new cublasLtMatrixLayoutOpaque_t{type, rows, cols, ld};
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
+  delete layout;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t layout, cublasLtMatrixLayoutAttribute_t attr,
+                                                const void* buf, std::size_t size) {
+  switch (attr) {
+    case CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT: return read(buf, size, layout->batch);
+    case CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET: return read(buf, size, layout->batch_stride);
+    default: return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+}
+
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
+  *pref = new cublasLtMatmulPreferenceOpaque_t;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) {
+  delete pref;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
+                                                    cublasLtMatmulPreferenceAttributes_t attr, const void* buf,
+                                                    std::size_t size) {
+  switch (attr) {
+    case CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES: return read(buf, size, pref->workspace);
+    case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES: return read(buf, size, pref->align[0]);
+    case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES: return read(buf, size, pref->align[1]);
+    case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES: return read(buf, size, pref->align[2]);
+    case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES: return read(buf, size, pref->align[3]);
+    default: return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+}
+
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc,
+                                              cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                              cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
+                                              cublasLtMatmulPreference_t pref, int requested,
+                                              cublasLtMatmulHeuristicResult_t* results, int* found) {
+  if (!handle || !desc || !a || !b || !c || !d || !pref || requested < 1 || !results || !found)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  const cublasStatus_t shapes = check_shapes(*desc, *a, *b, *c, *d);
+  if (shapes != CUBLAS_STATUS_SUCCESS) return shapes;
+  results[0] = cublasLtMatmulHeuristicResult_t{};
+  Algo algo{{pref->align[0], pref->align[1], pref->align[2], pref->align[3]}, pref->workspace};
+  std::memcpy(results[0].algo.data, &algo, sizeof algo);
+  results[0].state = CUBLAS_STATUS_SUCCESS;
+  *found = 1;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void* alpha, const void* a,
+                              cublasLtMatrixLayout_t a_layout, const void* b, cublasLtMatrixLayout_t b_layout,
+                              const void* beta, const void* c, cublasLtMatrixLayout_t c_layout, void* d,
+                              cublasLtMatrixLayout_t d_layout, const cublasLtMatmulAlgo_t* algo, void* workspace,
+                              std::size_t workspace_bytes, cudaStream_t stream) {
+  if (!handle || !desc || !alpha || !beta || !a || !b || !c || !d || !algo) return CUBLAS_STATUS_INVALID_VALUE;
+  const cublasStatus_t shapes = check_shapes(*desc, *a_layout, *b_layout, *c_layout, *d_layout);
+  if (shapes != CUBLAS_STATUS_SUCCESS) return shapes;
+  Algo chosen;
+  std::memcpy(&chosen, algo->data, sizeof chosen);
+  // The algorithm may rely on the alignments it was chosen for.
+  const void* pointers[4] = {a, b, c, d};
+  for (int i = 0; i < 4; ++i)
+    if (alignment_of(pointers[i]) < chosen.align[i]) return CUBLAS_STATUS_INVALID_VALUE;
+  if (workspace_bytes < chosen.workspace && chosen.workspace > 0 && workspace == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  for (const void* p : {a, b, c, static_cast<const void*>(d)})
+    if (!ltgen_emu::is_device_pointer(p)) return CUBLAS_STATUS_INVALID_VALUE;
+  if (desc->bias && !ltgen_emu::is_device_pointer(desc->bias)) return CUBLAS_STATUS_INVALID_VALUE;
+
+  // Scalars are host values (the default pointer mode): read now, as cuBLASLt reads them.
+  const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
+  const cublasLtMatmulDescOpaque_t op = *desc;
+  const cublasLtMatrixLayoutOpaque_t la = *a_layout, lb = *b_layout, lc = *c_layout, ld = *d_layout;
+  const auto* A = static_cast<const float*>(a);
+  const auto* B = static_cast<const float*>(b);
+  const auto* C = static_cast<const float*>(c);
+  auto* D = static_cast<float*>(d);
+  const cudaError_t queued = ltgen_emu::enqueue(stream, [=] {
+    std::uint64_t m, k, n, unused;
+    op_shape(la, op.trans_a, m, k);
+    op_shape(lb, op.trans_b, unused, n);
+    for (int batch = 0; batch < ld.batch; ++batch) {
+      const float* Ab = A + batch * la.batch_stride;
+      const float* Bb = B + batch * lb.batch_stride;
+      const float* Cb = C + batch * lc.batch_stride;
+      float* Db = D + batch * ld.batch_stride;
+      for (std::uint64_t j = 0; j < n; ++j)
+        for (std::uint64_t i = 0; i < m; ++i) {
+          float sum = 0.0f;  // float32 accumulation (CUBLAS_COMPUTE_32F)
+          for (std::uint64_t p = 0; p < k; ++p)
+            sum += element(Ab, la, op.trans_a, i, p) * element(Bb, lb, op.trans_b, p, j);
+          float v = al * sum;
+          // beta == 0 ignores C entirely, as BLAS does (C may hold NaN).
+          if (be != 0.0f) v += be * Cb[i + j * static_cast<std::uint64_t>(lc.ld)];
+          if (op.epilogue == CUBLASLT_EPILOGUE_BIAS || op.epilogue == CUBLASLT_EPILOGUE_RELU_BIAS) v += op.bias[i];
+          if (op.epilogue == CUBLASLT_EPILOGUE_RELU || op.epilogue == CUBLASLT_EPILOGUE_RELU_BIAS) v = v > 0.0f ? v : 0.0f;
+          Db[i + j * static_cast<std::uint64_t>(ld.ld)] = v;
+        }
+    }
+  }, "cublasLtMatmul");
+  return queued == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
+}

@@ -1,0 +1,172 @@
+// The emulated GPU's threads: a kernel's grid runs block after block, and each thread of a block
+// is a fiber (ucontext) on one OS thread. A fiber runs until it returns or reaches a barrier
+// (__syncthreads, __syncwarp, a shuffle); the scheduler releases a barrier when every thread of
+// the block (or warp) that has not returned stands at it, as the hardware does.
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cuda_runtime.h"
+
+namespace ltgen_emu {
+
+ThreadState* current_thread = nullptr;
+uint3 block_idx{0, 0, 0};
+dim3 block_dim, grid_dim;
+
+namespace {
+
+constexpr int kMaxThreads = 1024;
+constexpr int kWarp = 32;
+constexpr std::size_t kStackBytes = 256 * 1024;  // per thread; kernels keep little on the stack
+
+enum class State { runnable, at_block_barrier, at_warp_barrier, done };
+
+struct Fiber {
+  ThreadState thread;
+  ucontext_t context;
+  State state = State::done;
+};
+
+Fiber fibers[kMaxThreads];
+std::byte* stacks = nullptr;  // kMaxThreads stacks, mapped once, touched as used
+ucontext_t scheduler;
+Fiber* running = nullptr;
+int block_threads = 0;
+const std::function<void()>* thread_body = nullptr;
+std::uint64_t shuffle_slots[kMaxThreads];
+
+[[noreturn]] void fatal(const std::string& what) {
+  std::fprintf(stderr, "ltgen CUDA emulator: %s\n", what.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+void thread_entry() {
+  (*thread_body)();
+  running->state = State::done;
+  swapcontext(&running->context, &scheduler);  // never resumed
+}
+
+void wait_at(State barrier) {
+  if (running == nullptr) fatal("a barrier or shuffle was called outside a kernel");
+  running->state = barrier;
+  swapcontext(&running->context, &scheduler);
+}
+
+// Releases the threads waiting at a barrier that all live threads of its group have reached;
+// false when none can go on (a deadlock: threads wait at different barriers).
+bool release_barriers() {
+  bool released = false;
+  for (int base = 0; base < block_threads; base += kWarp) {
+    const int end = std::min(base + kWarp, block_threads);
+    bool all = true, any = false;
+    for (int i = base; i < end; ++i) {
+      if (fibers[i].state == State::done) continue;
+      all = all && fibers[i].state == State::at_warp_barrier;
+      any = any || fibers[i].state == State::at_warp_barrier;
+    }
+    if (all && any) {
+      for (int i = base; i < end; ++i)
+        if (fibers[i].state == State::at_warp_barrier) fibers[i].state = State::runnable;
+      released = true;
+    }
+  }
+  if (released) return true;
+  for (int i = 0; i < block_threads; ++i)
+    if (fibers[i].state != State::done && fibers[i].state != State::at_block_barrier) return false;
+  for (int i = 0; i < block_threads; ++i)
+    if (fibers[i].state == State::at_block_barrier) fibers[i].state = State::runnable;
+  return true;
+}
+
+std::string describe_deadlock() {
+  std::string s = "deadlock in block (" + std::to_string(block_idx.x) + ", " + std::to_string(block_idx.y) + ", " +
+                  std::to_string(block_idx.z) + "): threads wait at different barriers (";
+  int block = 0, warp = 0, done = 0;
+  for (int i = 0; i < block_threads; ++i) {
+    block += fibers[i].state == State::at_block_barrier;
+    warp += fibers[i].state == State::at_warp_barrier;
+    done += fibers[i].state == State::done;
+  }
+  return s + std::to_string(block) + " at __syncthreads, " + std::to_string(warp) + " at a warp barrier or shuffle, " +
+         std::to_string(done) + " returned): __syncthreads or a shuffle in divergent code?";
+}
+
+void run_block(int threads, const dim3& block) {
+  block_threads = threads;
+  for (int i = 0; i < threads; ++i) {
+    Fiber& f = fibers[i];
+    const unsigned u = static_cast<unsigned>(i);
+    f.thread.idx = uint3{u % block.x, u / block.x % block.y, u / (block.x * block.y)};
+    f.thread.linear = u;
+    f.state = State::runnable;
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = stacks + static_cast<std::size_t>(i) * kStackBytes;
+    f.context.uc_stack.ss_size = kStackBytes;
+    f.context.uc_link = nullptr;
+    makecontext(&f.context, thread_entry, 0);
+  }
+  for (;;) {
+    for (int i = 0; i < threads; ++i) {
+      Fiber& f = fibers[i];
+      if (f.state != State::runnable) continue;
+      running = &f;
+      current_thread = &f.thread;
+      swapcontext(&scheduler, &f.context);
+    }
+    running = nullptr;
+    current_thread = nullptr;
+    bool all_done = true;
+    for (int i = 0; i < threads && all_done; ++i) all_done = fibers[i].state == State::done;
+    if (all_done) return;
+    if (!release_barriers()) fatal(describe_deadlock());
+  }
+}
+
+}  // namespace
+
+void sync_block() { wait_at(State::at_block_barrier); }
+void sync_warp() { wait_at(State::at_warp_barrier); }
+
+int lane_id() { return static_cast<int>(current_thread->linear % kWarp); }
+
+std::uint64_t shuffle(std::uint64_t mine, int src_lane, int width) {
+  const unsigned me = current_thread->linear;
+  const unsigned segment = me / kWarp * kWarp + (me % kWarp) / static_cast<unsigned>(width) * static_cast<unsigned>(width);
+  shuffle_slots[me] = mine;
+  sync_warp();  // every live lane has written its value
+  const unsigned from = segment + static_cast<unsigned>(src_lane);
+  const bool valid = src_lane >= 0 && src_lane < width && from < static_cast<unsigned>(block_threads) &&
+                     fibers[from].state != State::done;
+  const std::uint64_t value = valid ? shuffle_slots[from] : mine;
+  sync_warp();  // every lane has read before any writes again
+  return value;
+}
+
+void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
+  if (running != nullptr) fatal("a kernel launched from inside a kernel (dynamic parallelism) is not emulated");
+  if (stacks == nullptr) {
+    void* p = mmap(nullptr, kMaxThreads * kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) fatal("cannot map the fibers' stacks");
+    stacks = static_cast<std::byte*>(p);
+  }
+  const int threads = static_cast<int>(block.x * block.y * block.z);
+  thread_body = &body;
+  grid_dim = grid;
+  block_dim = block;
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        block_idx = uint3{x, y, z};
+        run_block(threads, block);
+      }
+  thread_body = nullptr;
+}
+
+}  // namespace ltgen_emu

@@ -58,35 +58,30 @@ void wait_at(State barrier) {
   swapcontext(&running->context, &scheduler);
 }
 
-// Releases the threads waiting at a barrier that all live threads of its group have reached;
-// false when none can go on (a deadlock: threads wait at different barriers).
+// Releases the threads waiting at a barrier that every thread of its group (warp or block)
+// has reached; false when none can go on. CUDA leaves a barrier that some threads never reach
+// (they returned, or wait at another barrier) undefined, and it may hang: here it is an error.
 bool release_barriers() {
   bool released = false;
   for (int base = 0; base < block_threads; base += kWarp) {
     const int end = std::min(base + kWarp, block_threads);
-    bool all = true, any = false;
-    for (int i = base; i < end; ++i) {
-      if (fibers[i].state == State::done) continue;
-      all = all && fibers[i].state == State::at_warp_barrier;
-      any = any || fibers[i].state == State::at_warp_barrier;
-    }
-    if (all && any) {
-      for (int i = base; i < end; ++i)
-        if (fibers[i].state == State::at_warp_barrier) fibers[i].state = State::runnable;
+    bool all = true;
+    for (int i = base; i < end; ++i) all = all && fibers[i].state == State::at_warp_barrier;
+    if (all) {
+      for (int i = base; i < end; ++i) fibers[i].state = State::runnable;
       released = true;
     }
   }
   if (released) return true;
   for (int i = 0; i < block_threads; ++i)
-    if (fibers[i].state != State::done && fibers[i].state != State::at_block_barrier) return false;
-  for (int i = 0; i < block_threads; ++i)
-    if (fibers[i].state == State::at_block_barrier) fibers[i].state = State::runnable;
+    if (fibers[i].state != State::at_block_barrier) return false;
+  for (int i = 0; i < block_threads; ++i) fibers[i].state = State::runnable;
   return true;
 }
 
 std::string describe_deadlock() {
   std::string s = "deadlock in block (" + std::to_string(block_idx.x) + ", " + std::to_string(block_idx.y) + ", " +
-                  std::to_string(block_idx.z) + "): threads wait at different barriers (";
+                  std::to_string(block_idx.z) + "): a barrier that not every thread reaches (";
   int block = 0, warp = 0, done = 0;
   for (int i = 0; i < block_threads; ++i) {
     block += fibers[i].state == State::at_block_barrier;
@@ -94,7 +89,7 @@ std::string describe_deadlock() {
     done += fibers[i].state == State::done;
   }
   return s + std::to_string(block) + " at __syncthreads, " + std::to_string(warp) + " at a warp barrier or shuffle, " +
-         std::to_string(done) + " returned): __syncthreads or a shuffle in divergent code?";
+         std::to_string(done) + " returned): __syncthreads or a shuffle in divergent code, or after an early return?";
 }
 
 void run_block(int threads, const dim3& block) {

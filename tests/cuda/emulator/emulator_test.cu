@@ -1,0 +1,306 @@
+// The CUDA emulator against what CUDA does: barriers and shuffles order threads, a missing
+// barrier shows, streams run lazily (a missing synchronisation shows), graph capture keeps
+// launch arguments and refuses what CUDA refuses, host code cannot read device memory, and
+// cuBLASLt's matmul follows its column-major contract. Written as CUDA source, so the launch
+// rewrite (rewrite_launches.py) is tested too.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+namespace {
+
+constexpr int kBlock = 256;
+
+__global__ void block_sum(float* out, const float* in, int n) {
+  __shared__ float partial[kBlock];
+  float mine = 0.0f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) mine += in[i];
+  partial[threadIdx.x] = mine;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (static_cast<int>(threadIdx.x) < s) partial[threadIdx.x] += partial[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = partial[0];
+}
+
+// The same reduction without its barriers: thread 0 reads its neighbours' slots before they
+// are written, as it may on a GPU.
+__global__ void racy_block_sum(float* out, const float* in, int n) {
+  __shared__ float partial[kBlock];
+  float mine = 0.0f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) mine += in[i];
+  partial[threadIdx.x] = mine;
+  for (int s = blockDim.x / 2; s > 0; s /= 2)
+    if (static_cast<int>(threadIdx.x) < s) partial[threadIdx.x] += partial[threadIdx.x + s];
+  if (threadIdx.x == 0) out[blockIdx.x] = partial[0];
+}
+
+__global__ void warp_sum(float* out, const float* in) {
+  float v = in[threadIdx.x];
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  out[threadIdx.x] = v;  // every lane holds its warp's sum
+}
+
+__global__ void divergent_barrier(float* out) {
+  if (threadIdx.x < 16) __syncthreads();
+  out[threadIdx.x] = 1.0f;
+}
+
+__global__ void fill(float* out, float value, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = value;
+}
+
+__global__ void index_grid(int* out) {
+  const int block = blockIdx.x + gridDim.x * blockIdx.y;
+  const int thread = threadIdx.x + blockDim.x * threadIdx.y;
+  out[block * blockDim.x * blockDim.y + thread] = block * 1000 + thread;
+}
+
+template <class T>
+T* device_alloc(std::size_t n) {
+  T* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess);
+  return p;
+}
+
+std::vector<float> download(const float* d, std::size_t n) {
+  std::vector<float> h(n);
+  EXPECT_EQ(cudaMemcpy(h.data(), d, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  return h;
+}
+
+TEST(Emulator, SharedMemoryReductionNeedsItsBarriers) {
+  const int n = 1000;
+  std::vector<float> host(n);
+  for (int i = 0; i < n; ++i) host[i] = static_cast<float>(i % 7);
+  float* in = device_alloc<float>(n);
+  float* out = device_alloc<float>(2);
+  ASSERT_EQ(cudaMemcpy(in, host.data(), n * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  block_sum<<<1, kBlock>>>(out, in, n);
+  racy_block_sum<<<1, kBlock>>>(out + 1, in, n);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<float> sums = download(out, 2);
+  float want = 0.0f;
+  for (float v : host) want += v;
+  EXPECT_FLOAT_EQ(sums[0], want);
+  EXPECT_NE(sums[1], want) << "a reduction without __syncthreads must not add up here";
+  cudaFree(in);
+  cudaFree(out);
+}
+
+TEST(Emulator, WarpShuffleButterfly) {
+  std::vector<float> host(64);
+  for (int i = 0; i < 64; ++i) host[i] = static_cast<float>(i);
+  float* in = device_alloc<float>(64);
+  float* out = device_alloc<float>(64);
+  ASSERT_EQ(cudaMemcpy(in, host.data(), sizeof(float) * 64, cudaMemcpyHostToDevice), cudaSuccess);
+  warp_sum<<<1, 64>>>(out, in);
+  const std::vector<float> got = download(out, 64);
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(got[i], i < 32 ? 496.0f : 1520.0f) << "lane " << i;
+  cudaFree(in);
+  cudaFree(out);
+}
+
+TEST(Emulator, GridAndBlockIndices) {
+  int* out = device_alloc<int>(2 * 3 * 4 * 2);
+  index_grid<<<dim3(2, 3), dim3(4, 2)>>>(out);
+  std::vector<int> got(48);
+  ASSERT_EQ(cudaMemcpy(got.data(), out, sizeof(int) * 48, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int b = 0; b < 6; ++b)
+    for (int t = 0; t < 8; ++t) EXPECT_EQ(got[b * 8 + t], b * 1000 + t);
+  cudaFree(out);
+}
+
+TEST(Emulator, LaunchConfigurationIsChecked) {
+  float* out = device_alloc<float>(4);
+  fill<<<0, 32>>>(out, 1.0f, 4);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  fill<<<1, 2048>>>(out, 1.0f, 4);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  std::vector<float> host(4);
+  fill<<<1, 32>>>(host.data(), 1.0f, 4);  // pageable host memory is not for kernels
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidDevicePointer);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // reading the error cleared it
+  cudaFree(out);
+}
+
+TEST(EmulatorDeathTest, DivergentBarrierIsADeadlock) {
+  float* out = device_alloc<float>(32);
+  EXPECT_DEATH(
+      {
+        divergent_barrier<<<1, 32>>>(out);
+        cudaDeviceSynchronize();
+      },
+      "deadlock");
+  cudaFree(out);
+}
+
+TEST(EmulatorDeathTest, HostCodeCannotReadDeviceMemory) {
+  float* out = device_alloc<float>(4);
+  EXPECT_DEATH({ std::printf("%f\n", static_cast<double>(out[0])); }, "host code touched device memory");
+  cudaFree(out);
+}
+
+TEST(Emulator, StreamsRunLazilyUntilSynchronised) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  float* d = device_alloc<float>(8);
+  float* pinned = nullptr;
+  ASSERT_EQ(cudaHostAlloc(reinterpret_cast<void**>(&pinned), 8 * sizeof(float), cudaHostAllocDefault), cudaSuccess);
+  for (int i = 0; i < 8; ++i) pinned[i] = -1.0f;
+  fill<<<1, 8, 0, s>>>(d, 3.0f, 8);
+  ASSERT_EQ(cudaMemcpyAsync(pinned, d, 8 * sizeof(float), cudaMemcpyDeviceToHost, s), cudaSuccess);
+  EXPECT_EQ(pinned[0], -1.0f) << "the copy has not run: nothing synchronised with the stream";
+  cudaEvent_t done;
+  ASSERT_EQ(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(done, s), cudaSuccess);
+  ASSERT_EQ(cudaEventSynchronize(done), cudaSuccess);
+  EXPECT_EQ(pinned[7], 3.0f);
+
+  // A stream that waits for another's event runs the other's work first.
+  cudaStream_t t;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&t, cudaStreamNonBlocking), cudaSuccess);
+  fill<<<1, 8, 0, s>>>(d, 5.0f, 8);
+  ASSERT_EQ(cudaEventRecord(done, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(t, done, 0), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(pinned, d, 8 * sizeof(float), cudaMemcpyDeviceToHost, t), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(t), cudaSuccess);
+  EXPECT_EQ(pinned[0], 5.0f);
+
+  // Pageable memory is staged when the call returns: later host writes do not reach the device.
+  std::vector<float> pageable(8, 7.0f);
+  ASSERT_EQ(cudaMemcpyAsync(d, pageable.data(), 8 * sizeof(float), cudaMemcpyHostToDevice, s), cudaSuccess);
+  pageable[0] = 9.0f;
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(download(d, 1)[0], 7.0f);
+  cudaEventDestroy(done);
+  cudaStreamDestroy(t);
+  cudaStreamDestroy(s);
+  cudaFreeHost(pinned);
+  cudaFree(d);
+}
+
+TEST(Emulator, CaptureKeepsArgumentsAndRefusesWhatCudaRefuses) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  float* d = device_alloc<float>(4);
+  float value = 2.0f;
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  fill<<<1, 4, 0, s>>>(d, value, 4);
+  value = 4.0f;  // a replay uses the value captured
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  EXPECT_EQ(download(d, 1)[0], 0.0f) << "capturing runs nothing";
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(download(d, 4)[3], 2.0f);
+
+  // Synchronising the capturing stream, or copying pageable memory in a capture, breaks it.
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+  cudaGraph_t broken = nullptr;
+  EXPECT_EQ(cudaStreamEndCapture(s, &broken), cudaErrorStreamCaptureInvalidated);
+  std::vector<float> pageable(4);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_EQ(cudaMemcpyAsync(d, pageable.data(), 4 * sizeof(float), cudaMemcpyHostToDevice, s),
+            cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(cudaStreamEndCapture(s, &broken), cudaErrorStreamCaptureInvalidated);
+  // ... and so does waiting for an event recorded outside the capture.
+  cudaEvent_t outside;
+  ASSERT_EQ(cudaEventCreate(&outside), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(outside, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_EQ(cudaStreamWaitEvent(s, outside, 0), cudaErrorStreamCaptureIsolation);
+  EXPECT_EQ(cudaStreamEndCapture(s, &broken), cudaErrorStreamCaptureInvalidated);
+  cudaEventDestroy(outside);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+  cudaFree(d);
+}
+
+// Row-major C[m,n] = A[m,k] B[k,n]^T + bias through cuBLASLt's column-major view, as
+// runtime/cuda/sgemm.cu does it (C^T = B A^T).
+TEST(Emulator, CublasLtMatmulWithBias) {
+  const int m = 3, n = 4, k = 5;
+  std::vector<float> a(m * k), b(n * k), bias(n);
+  for (int i = 0; i < m * k; ++i) a[i] = static_cast<float>(i % 4) - 1.5f;
+  for (int i = 0; i < n * k; ++i) b[i] = static_cast<float>(i % 3) * 0.5f;
+  for (int i = 0; i < n; ++i) bias[i] = static_cast<float>(i);
+  float* da = device_alloc<float>(a.size());
+  float* db = device_alloc<float>(b.size());
+  float* dbias = device_alloc<float>(n);
+  float* dc = device_alloc<float>(m * n);
+  cudaMemcpy(da, a.data(), a.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(db, b.data(), b.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(dbias, bias.data(), n * 4, cudaMemcpyHostToDevice);
+  cublasLtHandle_t handle;
+  ASSERT_EQ(cublasLtCreate(&handle), CUBLAS_STATUS_SUCCESS);
+  cublasLtMatmulDesc_t op;
+  ASSERT_EQ(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+  const cublasOperation_t t = CUBLAS_OP_T, nt = CUBLAS_OP_N;
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t);
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof nt);
+  const cublasLtEpilogue_t e = CUBLASLT_EPILOGUE_BIAS;
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof e);
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &dbias, sizeof dbias);
+  cublasLtMatrixLayout_t first, second, out;
+  cublasLtMatrixLayoutCreate(&first, CUDA_R_32F, k, n, k);   // B row-major [n,k], transposed
+  cublasLtMatrixLayoutCreate(&second, CUDA_R_32F, k, m, k);  // A row-major [m,k]
+  cublasLtMatrixLayoutCreate(&out, CUDA_R_32F, n, m, n);
+  cublasLtMatmulPreference_t pref;
+  cublasLtMatmulPreferenceCreate(&pref);
+  cublasLtMatmulHeuristicResult_t heuristic{};
+  int found = 0;
+  ASSERT_EQ(cublasLtMatmulAlgoGetHeuristic(handle, op, first, second, out, out, pref, 1, &heuristic, &found),
+            CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(found, 1);
+  const float alpha = 1.0f, beta = 0.0f;
+  ASSERT_EQ(cublasLtMatmul(handle, op, &alpha, db, first, da, second, &beta, dc, out, dc, out, &heuristic.algo,
+                           nullptr, 0, nullptr),
+            CUBLAS_STATUS_SUCCESS);
+  const std::vector<float> c = download(dc, m * n);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      float want = 0.0f;
+      for (int p = 0; p < k; ++p) want += a[i * k + p] * b[j * k + p];
+      EXPECT_FLOAT_EQ(c[i * n + j], want + bias[j]) << i << "," << j;
+    }
+  // A pointer less aligned than the algorithm was chosen for is refused (256 bytes by default).
+  EXPECT_EQ(cublasLtMatmul(handle, op, &alpha, db + 1, first, da, second, &beta, dc, out, dc, out, &heuristic.algo,
+                           nullptr, 0, nullptr),
+            CUBLAS_STATUS_INVALID_VALUE);
+  // Shapes that do not chain are refused.
+  cublasLtMatrixLayout_t wrong;
+  cublasLtMatrixLayoutCreate(&wrong, CUDA_R_32F, k + 1, m, k + 1);
+  EXPECT_EQ(cublasLtMatmulAlgoGetHeuristic(handle, op, first, wrong, out, out, pref, 1, &heuristic, &found),
+            CUBLAS_STATUS_INVALID_VALUE);
+  cublasLtMatrixLayoutDestroy(wrong);
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(out);
+  cublasLtMatrixLayoutDestroy(second);
+  cublasLtMatrixLayoutDestroy(first);
+  cublasLtMatmulDescDestroy(op);
+  cublasLtDestroy(handle);
+  for (float* p : {da, db, dbias, dc}) cudaFree(p);
+}
+
+TEST(Emulator, VisibleDevicesEmptyHidesTheDevice) {
+  int count = -1;
+  EXPECT_EQ(cudaGetDeviceCount(&count), cudaSuccess);
+  EXPECT_EQ(count, 1);
+  setenv("CUDA_VISIBLE_DEVICES", "", 1);
+  EXPECT_EQ(cudaGetDeviceCount(&count), cudaErrorNoDevice);
+  EXPECT_EQ(count, 0);
+  unsetenv("CUDA_VISIBLE_DEVICES");
+  cudaGetLastError();
+}
+
+}  // namespace

@@ -2,6 +2,8 @@
 // arena's layout. A training step (forward, backward, clipping, optimizer) is captured once
 // per batch shape as a CUDA graph and replayed; what changes between steps (loss scale,
 // dropout seed, optimizer scalars) is one small copy into device memory before the replay.
+// train() returns once the step is enqueued: the host loads the next batch while the device
+// computes, and waits only when the trainer reads a step's loss or outputs.
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -60,15 +62,18 @@ class CudaBackend : public Backend {
     LTRT_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
     LTRT_CUDA_CHECK(cublasLtCreate(&blas_));
     LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&step_done_, cudaEventDisableTiming));
+    LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&train_loss_ready_, cudaEventDisableTiming));
     for (cudaEvent_t& e : staged_) LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     ctx_ = Context{compute_, blas_, workspace_, kWorkspaceBytes, scalars_};
 
-    // Pinned staging: two batches (input and target) and the loss read back.
+    // Pinned staging, two of each used in turn: a batch (input and target) with its step's
+    // scalars. Then the losses read back: a training step's and an evaluation's.
     input_bytes_ = row_bytes(m_.input) * static_cast<std::size_t>(m_.batch_size);
     target_bytes_ = row_bytes(m_.target) * static_cast<std::size_t>(m_.batch_size);
-    staging_bytes_ = align_up(input_bytes_) + align_up(target_bytes_);
-    LTRT_CUDA_CHECK(cudaHostAlloc(&pinned_, 2 * staging_bytes_ + sizeof(float), cudaHostAllocDefault));
-    pinned_loss_ = reinterpret_cast<float*>(static_cast<std::byte*>(pinned_) + 2 * staging_bytes_);
+    staging_bytes_ = align_up(input_bytes_) + align_up(target_bytes_) + align_up(sizeof(StepScalars));
+    LTRT_CUDA_CHECK(cudaHostAlloc(&pinned_, 2 * staging_bytes_ + 2 * sizeof(float), cudaHostAllocDefault));
+    pinned_train_loss_ = reinterpret_cast<float*>(static_cast<std::byte*>(pinned_) + 2 * staging_bytes_);
+    pinned_eval_loss_ = pinned_train_loss_ + 1;
   }
 
   ~CudaBackend() override {
@@ -77,6 +82,7 @@ class CudaBackend : public Backend {
     for (cudaEvent_t e : staged_)
       if (e) report(cudaEventDestroy(e), "cudaEventDestroy");
     if (step_done_) report(cudaEventDestroy(step_done_), "cudaEventDestroy");
+    if (train_loss_ready_) report(cudaEventDestroy(train_loss_ready_), "cudaEventDestroy");
     if (blas_ && cublasLtDestroy(blas_) != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "warning: cublasLtDestroy failed\n");
     if (copy_) report(cudaStreamDestroy(copy_), "cudaStreamDestroy");
     if (compute_) report(cudaStreamDestroy(compute_), "cudaStreamDestroy");
@@ -101,27 +107,47 @@ class CudaBackend : public Backend {
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }
 
-  float train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
-    stage_batch(s.n);
-    scalars_host_.loss_scale = s.loss_scale;
-    scalars_host_.dropout_seed = dropout.next_u64();
-    if (s.optimizer_step) set_optimizer_scalars(scalars_host_, m_.optimizer, optimizer.lr(), optimizer.step_count() + 1);
-    LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, &scalars_host_, sizeof scalars_host_, cudaMemcpyHostToDevice, compute_));
+  void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
+    StepScalars scalars{};
+    scalars.loss_scale = s.loss_scale;
+    scalars.dropout_seed = dropout.next_u64();
+    if (s.optimizer_step) set_optimizer_scalars(scalars, m_.optimizer, optimizer.lr(), optimizer.step_count() + 1);
+    stage_batch(s.n, &scalars);
     LTRT_CUDA_CHECK(cudaGraphLaunch(training_graph(s), compute_));
     LTRT_CUDA_CHECK(cudaEventRecord(step_done_, compute_));
+    // The loss goes to pinned memory behind the step; nothing waits for it here.
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_train_loss_, arena_ + loss_offset_, sizeof(float), cudaMemcpyDeviceToHost,
+                                    compute_));
+    LTRT_CUDA_CHECK(cudaEventRecord(train_loss_ready_, compute_));
     if (s.optimizer_step) optimizer.set_step_count(optimizer.step_count() + 1);
-    return finish(s.n);
+    train_rows_ = s.n;
+  }
+
+  float loss() override {
+    check_train_results("loss");
+    LTRT_CUDA_CHECK(cudaEventSynchronize(train_loss_ready_));
+    return *pinned_train_loss_;
+  }
+
+  void outputs(int n) override {
+    check_train_results("outputs");
+    if (n != train_rows_) throw Error("internal error: outputs of " + std::to_string(n) + " rows asked for a step of " +
+                                      std::to_string(train_rows_));
+    copy_output_down(n);
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }
 
   float evaluate(int n) override {
-    stage_batch(n);
+    train_rows_ = -1;  // the device's loss and output buffers are this batch's now
+    stage_batch(n, nullptr);
     m_.device_steps->evaluation_step(arena_, n, ctx_);
     LTRT_CUDA_CHECK(cudaEventRecord(step_done_, compute_));
     return finish(n);
   }
 
   void predict(int n) override {
-    stage_batch(n);
+    train_rows_ = -1;
+    stage_batch(n, nullptr);
     m_.device_steps->predict_step(arena_, n, ctx_);
     LTRT_CUDA_CHECK(cudaEventRecord(step_done_, compute_));
     copy_output_down(n);
@@ -138,15 +164,22 @@ class CudaBackend : public Backend {
 
   void copy_output_down(int n) { copy_down(m_.output.offset, row_bytes(m_.output) * static_cast<std::size_t>(n)); }
 
-  // The batch the data loader wrote into the host arena goes to the device through pinned
-  // buffer k (two, used in turn) on the copy stream, once the previous step is done reading
-  // the device's batch buffers; the compute stream waits for the copy.
-  void stage_batch(int n) {
+  void check_train_results(const char* what) const {
+    if (train_rows_ < 0)
+      throw Error(std::string("internal error: the last training step's ") + what +
+                  " were asked for after an evaluation overwrote them");
+  }
+
+  // The batch the data loader wrote into the host arena (and a training step's scalars) go to
+  // the device through pinned buffer k (two, used in turn) on the copy stream, once the previous
+  // step is done reading the device's buffers; the compute stream waits for the copy.
+  void stage_batch(int n, const StepScalars* scalars) {
     const int k = next_staging_;
     next_staging_ ^= 1;
     LTRT_CUDA_CHECK(cudaEventSynchronize(staged_[k]));  // pinned buffer k is free again
     std::byte* in = static_cast<std::byte*>(pinned_) + static_cast<std::size_t>(k) * staging_bytes_;
     std::byte* tgt = in + align_up(input_bytes_);
+    auto* step_scalars = reinterpret_cast<StepScalars*>(tgt + align_up(target_bytes_));
     const std::size_t in_bytes = row_bytes(m_.input) * static_cast<std::size_t>(n);
     const std::size_t tgt_bytes = row_bytes(m_.target) * static_cast<std::size_t>(n);
     std::memcpy(in, host_.data() + m_.input.offset, in_bytes);
@@ -154,16 +187,21 @@ class CudaBackend : public Backend {
     LTRT_CUDA_CHECK(cudaStreamWaitEvent(copy_, step_done_, 0));
     LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.input.offset, in, in_bytes, cudaMemcpyHostToDevice, copy_));
     LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.target.offset, tgt, tgt_bytes, cudaMemcpyHostToDevice, copy_));
+    if (scalars) {
+      *step_scalars = *scalars;
+      LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, step_scalars, sizeof(StepScalars), cudaMemcpyHostToDevice, copy_));
+    }
     LTRT_CUDA_CHECK(cudaEventRecord(staged_[k], copy_));
     LTRT_CUDA_CHECK(cudaStreamWaitEvent(compute_, staged_[k], 0));
   }
 
-  // The loss (and the outputs, for accuracy) back on the host.
+  // An evaluation's loss (and outputs, for accuracy) back on the host, waiting for them.
   float finish(int n) {
-    LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_loss_, arena_ + loss_offset_, sizeof(float), cudaMemcpyDeviceToHost, compute_));
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_eval_loss_, arena_ + loss_offset_, sizeof(float), cudaMemcpyDeviceToHost,
+                                    compute_));
     if (m_.accuracy) copy_output_down(n);
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
-    return *pinned_loss_;
+    return *pinned_eval_loss_;
   }
 
   // The graph of a training step with this shape: captured at its first use, then replayed.
@@ -205,16 +243,18 @@ class CudaBackend : public Backend {
   void* block_ = nullptr;
   std::byte* arena_ = nullptr;
   StepScalars* scalars_ = nullptr;
-  StepScalars scalars_host_{};
   void* clip_scratch_ = nullptr;
   void* workspace_ = nullptr;
   cudaStream_t compute_ = nullptr, copy_ = nullptr;
   cublasLtHandle_t blas_ = nullptr;
   cudaEvent_t step_done_ = nullptr;
+  cudaEvent_t train_loss_ready_ = nullptr;
   cudaEvent_t staged_[2] = {nullptr, nullptr};
   Context ctx_{};
   void* pinned_ = nullptr;
-  float* pinned_loss_ = nullptr;
+  float* pinned_train_loss_ = nullptr;
+  float* pinned_eval_loss_ = nullptr;
+  int train_rows_ = -1;  // rows of the last training step; -1 once an evaluation has overwritten its results
   std::size_t input_bytes_ = 0, target_bytes_ = 0, staging_bytes_ = 0;
   int next_staging_ = 0;
   std::map<std::tuple<int, bool, bool, double, bool>, cudaGraphExec_t> graphs_;

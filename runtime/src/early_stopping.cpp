@@ -110,7 +110,8 @@ void EarlyStopping::on_validation_end(const CallbackContext& ctx) {
 void EarlyStopping::run_check(const CallbackContext& ctx) {
   last_reason_.clear();
   static const std::map<std::string, double> kNoMetrics;
-  const std::map<std::string, double>& logs = ctx.callback_metrics ? *ctx.callback_metrics : kNoMetrics;
+  const std::map<std::string, double>* metrics = ctx.metrics();
+  const std::map<std::string, double>& logs = metrics ? *metrics : kNoMetrics;
   // _validate_condition_metric
   const auto it = logs.find(o_.monitor);
   if (it == logs.end()) {

@@ -53,8 +53,8 @@ void LearningRateMonitor::extract_and_log(const CallbackContext& ctx, const std:
   if (o_.log_momentum) stats.emplace_back(name + "-momentum", ctx.momentum);
   if (o_.log_weight_decay) stats.emplace_back(name + "-weight_decay", ctx.weight_decay);
   // trainer.callback_metrics.update({name: torch.tensor(value)}): float32 tensors.
-  if (ctx.callback_metrics)
-    for (const auto& [k, v] : stats) (*ctx.callback_metrics)[k] = as_float32(v);
+  if (std::map<std::string, double>* metrics = ctx.metrics())
+    for (const auto& [k, v] : stats) (*metrics)[k] = as_float32(v);
   // logger.log_metrics(latest_stat, step=_batches_that_stepped): the plain Python floats.
   if (ctx.log)
     for (auto& kv : stats) ctx.log->push_back(std::move(kv));

@@ -593,8 +593,8 @@ bool ModelCheckpoint::should_save_on_train_epoch_end(const CallbackContext& ctx)
 MonitorCandidates ModelCheckpoint::monitor_candidates(const CallbackContext& ctx) const {
   MonitorCandidates c;
   bool has_epoch = false, has_step = false;
-  if (ctx.callback_metrics) {
-    for (const auto& [k, v] : *ctx.callback_metrics) {
+  if (const std::map<std::string, double>* metrics = ctx.metrics()) {
+    for (const auto& [k, v] : *metrics) {
       // epoch/step: "cast to int if necessary because `self.log("epoch", 123)` will convert it to float"
       if (k == "epoch" || k == "step") {
         (k == "epoch" ? has_epoch : has_step) = true;

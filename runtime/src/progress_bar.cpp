@@ -35,6 +35,11 @@ void ProgressBar::update(std::int64_t done, float loss) {
   }
 }
 
+bool ProgressBar::wants_loss(std::int64_t done) const {
+  return mode_ == Mode::terminal &&
+         (done == num_batches_ || std::chrono::steady_clock::now() - last_draw_ >= std::chrono::milliseconds(100));
+}
+
 void ProgressBar::end_epoch() {
   if (mode_ == Mode::off) return;
   draw(true);

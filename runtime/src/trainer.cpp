@@ -246,6 +246,7 @@ class Fit {
   void take_callback_logs();
   void run_validation(bool sanity);
   void train_batch(std::int64_t b);
+  void fetch_step_metrics();
   void advance_end(std::int64_t b);
   bool should_check_val(std::int64_t b) const;
   bool should_accumulate(std::int64_t b) const {
@@ -291,7 +292,12 @@ class Fit {
   std::int64_t validations_ = 0;
   std::int64_t steps_this_run_ = 0;
   float last_loss_ = 0;
+  double last_acc_ = 0;
   bool has_loss_ = false;
+  // The last training step's loss and accuracy are read from the backend when something needs
+  // them (fetch_step_metrics): a GPU step is still running when train() returns.
+  bool step_metrics_pending_ = false;
+  int step_rows_ = 0;
   Trainer trainer_;                    // what user hooks see (ltrt/hooks.hpp)
   const char* running_hook_ = nullptr; // the user hook running now: named when it throws
   bool in_save_hook_ = false;          // inside on_save_checkpoint (saving from there would recurse)
@@ -335,6 +341,7 @@ void Fit::init_context() {
   c.val_check_interval = t_.val_check_interval.is_fraction ? t_.val_check_interval.fraction
                                                            : static_cast<double>(t_.val_check_interval.count);
   c.callback_metrics = &callback_metrics_;
+  c.fetch_metrics = [this] { fetch_step_metrics(); };
   c.should_stop = &should_stop_;
   c.log_dir = loggers_->dir();
   c.default_root_dir = t_.default_root_dir;
@@ -474,6 +481,7 @@ void Fit::flush_train_rows() {
 // val_loss (and val_acc) averaged over batches weighted by batch size, logged
 // once at the end with step = _batches_that_stepped.
 void Fit::run_validation(bool sanity) {
+  fetch_step_metrics();  // before evaluation overwrites the step's outputs
   sanity_checking_ = sanity;
   LTRT_CALLBACKS_AND_HOOK(on_validation_start, (trainer_))
   LTRT_USER_HOOK(*this, on_validation_epoch_start, (trainer_))
@@ -531,6 +539,7 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
   if (idx % t_.scheduler_frequency != 0) return;
   std::optional<double> metric;
   if (plateau) {
+    fetch_step_metrics();
     auto it = callback_metrics_.find(t_.scheduler_monitor);
     if (it == callback_metrics_.end()) {
       if (!t_.scheduler_strict) return;
@@ -570,20 +579,24 @@ void Fit::train_batch(std::int64_t b) {
   const std::int64_t k = t_.accumulate_grad_batches;
   const bool first_of_group = b % k == 0;
   const bool step = !should_accumulate(b);
-  float loss;
   if constexpr (user_hooks::in_step) {
     // Hooks inside the step: it runs here in pieces with the hooks between them. Programs with a
     // hooks file are CPU programs (ltgen gives them no CUDA side yet), so the host arena is the
     // backend's.
-    loss = step_forward_backward(n, first_of_group);
+    last_loss_ = step_forward_backward(n, first_of_group);
   } else {
     // Lightning divides the loss by accumulate_grad_batches before backward; the last batch of a
     // group clips the gradients and steps the optimizer.
     const TrainStep request{n, 1.0f / static_cast<float>(k), !first_of_group, step, t_.gradient_clip_val,
                             t_.gradient_clip_algorithm == "value"};
-    loss = backend_->train(request, optimizer_, rngs_.dropout);
+    backend_->train(request, optimizer_, rngs_.dropout);
   }
-  const double acc = model_.accuracy ? batch_accuracy(model_, arena_.data(), n).value() : 0.0;
+  step_metrics_pending_ = true;
+  step_rows_ = n;
+  // The first step's values enter callback_metrics at once (later steps replace them in place,
+  // without allocating), as Lightning's first log adds them.
+  if (!has_loss_) fetch_step_metrics();
+  has_loss_ = true;
   batch_in_epoch_ = b + 1;
   if (step) {
     if constexpr (user_hooks::in_step) {
@@ -594,28 +607,42 @@ void Fit::train_batch(std::int64_t b) {
     ++global_step_;
     ++steps_this_run_;
   }
-  last_loss_ = loss;
-  has_loss_ = true;
-  callback_metrics_["train_loss"] = loss;
-  if (model_.accuracy) callback_metrics_["train_acc"] = static_cast<float>(acc);
+  // User hooks may read trainer.callback_metrics anywhere from here on.
+  if constexpr (user_hooks::any) fetch_step_metrics();
   if (step) step_schedulers("step", false);
   if (step && b + 1 == num_train_batches_) step_schedulers("epoch", false);
   in_batch_end_ = true;
   // outputs["loss"] in Lightning is the closure's loss: divided by accumulate_grad_batches.
-  LTRT_CALLBACKS_AND_HOOK(on_train_batch_end, (trainer_, b, loss / static_cast<float>(k)))
+  LTRT_CALLBACKS_AND_HOOK(on_train_batch_end, (trainer_, b, last_loss_ / static_cast<float>(k)))
   in_batch_end_ = false;
   // LoggerConnector.update_train_step_metrics: nothing while accumulating; then should_update_logs,
   // before _batches_that_stepped moves on.
   if (step && ((batches_that_stepped_ + 1) % t_.log_every_n_steps == 0 || should_stop_)) {
     if (loggers_->enabled()) {
-      train_rows_.push_back({epoch_, batches_that_stepped_, loss, acc, {}});
+      fetch_step_metrics();
+      train_rows_.push_back({epoch_, batches_that_stepped_, last_loss_, last_acc_, {}});
       if constexpr (user_hooks::any) {
-        logged_metrics_["train_loss"] = loss;
-        if (model_.accuracy) logged_metrics_["train_acc"] = static_cast<float>(acc);
+        logged_metrics_["train_loss"] = last_loss_;
+        if (model_.accuracy) logged_metrics_["train_acc"] = static_cast<float>(last_acc_);
         logged_metrics_["epoch"] = static_cast<double>(epoch_);
       }
     }
   }
+}
+
+// The last step's train_loss (and train_acc) into callback_metrics, read from the backend the
+// first time something needs them: the progress bar when it redraws, a log row, a callback or
+// scheduler that reads callback_metrics, validation (it overwrites the outputs), the end of fit.
+void Fit::fetch_step_metrics() {
+  if (!step_metrics_pending_) return;
+  step_metrics_pending_ = false;
+  if constexpr (!user_hooks::in_step) {
+    last_loss_ = backend_->loss();
+    if (model_.accuracy) backend_->outputs(step_rows_);
+  }
+  last_acc_ = model_.accuracy ? batch_accuracy(model_, arena_.data(), step_rows_).value() : 0.0;
+  callback_metrics_["train_loss"] = last_loss_;
+  if (model_.accuracy) callback_metrics_["train_acc"] = static_cast<float>(last_acc_);
 }
 
 // TrainingEpochLoop.on_advance_end: validation when due, plateau schedulers on
@@ -711,7 +738,16 @@ FitResult Fit::run_loops() {
     for (; b < num_train_batches_ && !max_steps_reached() && !(should_stop_ && can_stop_early()); ++b) {
       train_batch(b);
       advance_end(b);
-      bar.update(b + 1, last_loss_);
+      if (bar.wants_loss(b + 1)) {
+        fetch_step_metrics();
+        bar.update(b + 1, last_loss_);
+      } else {
+        bar.advance(b + 1);
+      }
+    }
+    if (bar.enabled() && has_loss_) {
+      fetch_step_metrics();
+      bar.set_loss(last_loss_);
     }
     bar.end_epoch();
     flush_train_rows();
@@ -739,6 +775,7 @@ FitResult Fit::run_loops() {
     result.checkpoint_path = mc->last_model_path.empty() ? mc->best_model_path : mc->last_model_path;
     result.best_model_path = mc->best_model_path;
   }
+  fetch_step_metrics();
   result.has_loss = has_loss_;
   result.last_loss = last_loss_;
   result.callback_metrics = callback_metrics_;

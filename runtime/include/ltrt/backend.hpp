@@ -37,9 +37,15 @@ class Backend {
   // Device -> host arena: parameters, module state and optimizer slots (before a checkpoint).
   virtual void download() = 0;
   // Forward, backward and, when step.optimizer_step, clipping and the optimizer step (which
-  // advances optimizer's step count). Returns the loss; when the model logs accuracy, the host
-  // arena's output buffer then holds this batch's outputs.
-  virtual float train(const TrainStep& step, Optimizer& optimizer, Generator& dropout) = 0;
+  // advances optimizer's step count). A device backend returns once the step is enqueued, so
+  // that the host loads the next batch while the device computes: the step's results are read
+  // only when asked for, with loss() and outputs(), which wait for it.
+  virtual void train(const TrainStep& step, Optimizer& optimizer, Generator& dropout) = 0;
+  // The last train() step's loss. Valid until the next evaluate() or predict().
+  virtual float loss() = 0;
+  // The last train() step's outputs (n rows) into the host arena's output buffer, for accuracy.
+  // Valid until the next evaluate() or predict().
+  virtual void outputs(int n) = 0;
   // Eval-mode forward and loss of the batch in the host arena; the output buffer as in train().
   virtual float evaluate(int n) = 0;
   // Eval-mode forward into the host arena's output buffer.

@@ -61,7 +61,13 @@ struct CallbackContext {
   double elapsed_seconds = 0;             // a monotonic clock, seconds (time.monotonic() for Timer and train_time_interval)
   // trainer.callback_metrics: train_loss, val_loss, val_acc, ... (float32 values in Lightning: the callbacks
   // compare and format them as floats). LearningRateMonitor adds its lr-* values to it, as Lightning does.
+  // Read and write it through metrics(): the last training step's values may still be on the GPU.
   std::map<std::string, double>* callback_metrics = nullptr;
+  std::function<void()> fetch_metrics;  // brings them into callback_metrics (empty: nothing pending)
+  std::map<std::string, double>* metrics() const {
+    if (fetch_metrics) fetch_metrics();
+    return callback_metrics;
+  }
   bool* should_stop = nullptr;            // trainer.should_stop
   std::string log_dir;                    // the logger's lightning_logs/version_N ("": no logger)
   std::string default_root_dir = ".";     // trainer.default_root_dir (checkpoints/ there when there is no logger)

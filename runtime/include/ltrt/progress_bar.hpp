@@ -23,6 +23,16 @@ class ProgressBar {
   // After batch `done` (1-based) of the epoch. Redraws at most every 100 ms
   // (and on the last batch). Formats into a fixed buffer: does not allocate.
   void update(std::int64_t done, float loss);
+  // Whether update(done, ...) would redraw now: else advance() is enough, and the trainer need
+  // not wait for a GPU step's loss.
+  bool wants_loss(std::int64_t done) const;
+  void advance(std::int64_t done) { done_ = done; }
+  // The loss end_epoch() shows (the epoch's last step's).
+  void set_loss(float loss) {
+    loss_ = loss;
+    have_loss_ = true;
+  }
+  bool enabled() const { return mode_ != Mode::off; }
   // After the epoch's last step: ends the terminal line / prints the plain line.
   void end_epoch();
 

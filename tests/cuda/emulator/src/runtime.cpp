@@ -146,6 +146,13 @@ cudaError_t fail_capture(CUstream_st* s, cudaError_t error) {
 
 std::set<CUstream_st*> streams;
 
+// LTGEN_CUDA_EMULATOR_TRACE=1 also names each host wait that has device work to wait for.
+void trace_wait(const char* call, const CUstream_st* s, std::uint64_t position) {
+  static const bool trace = std::getenv("LTGEN_CUDA_EMULATOR_TRACE") != nullptr;
+  if (trace && s->executed < position)
+    std::fprintf(stderr, "ltgen CUDA emulator: host waits: %s (stream %p)\n", call, static_cast<const void*>(s));
+}
+
 bool any_capture() { return capturing_streams > 0; }
 
 std::size_t page_size() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
@@ -392,6 +399,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   CUstream_st* s = resolve(stream);
   if (s->capture) return fail_capture(s, cudaErrorStreamCaptureUnsupported);
   if (s != &legacy_stream && !streams.count(s)) return cudaErrorInvalidResourceHandle;
+  trace_wait("cudaStreamSynchronize", s, s->enqueued);
   flush_all(s);
   return cudaSuccess;
 }
@@ -422,7 +430,10 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (event == nullptr) return cudaErrorInvalidResourceHandle;
   if (event->captured_in) return cudaErrorStreamCaptureUnsupported;
-  if (event->stream) flush(event->stream, event->position);  // never recorded: complete at once
+  if (event->stream) {  // never recorded: complete at once
+    trace_wait("cudaEventSynchronize", event->stream, event->position);
+    flush(event->stream, event->position);
+  }
   return cudaSuccess;
 }
 

@@ -1,7 +1,9 @@
 // IDX files (MNIST's format), plain or gzip-compressed.
 #include "ltrt/idx.hpp"
 
+#ifdef LTRT_WITH_ZLIB
 #include <zlib.h>
+#endif
 
 #include <cerrno>
 #include <cstdio>
@@ -12,6 +14,24 @@
 namespace ltrt {
 namespace {
 
+#ifndef LTRT_WITH_ZLIB
+// Built without zlib (runtime/CMakeLists.txt): plain files only; gzip is refused by name.
+std::vector<std::uint8_t> read_all(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
+  std::vector<std::uint8_t> out;
+  std::uint8_t chunk[1 << 16];
+  std::size_t n;
+  while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) out.insert(out.end(), chunk, chunk + n);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) throw Error(path + ": cannot read");
+  if (out.size() >= 2 && out[0] == 0x1f && out[1] == 0x8b)
+    throw Error(path + ": is gzip-compressed, and this program was built without zlib: decompress it (gunzip), "
+                "or rebuild where zlib is installed (Debian: zlib1g-dev)");
+  return out;
+}
+#else
 // The whole file, decompressed when it is gzip (gzread passes plain files through).
 std::vector<std::uint8_t> read_all(const std::string& path) {
   std::FILE* probe = std::fopen(path.c_str(), "rb");
@@ -41,6 +61,7 @@ std::vector<std::uint8_t> read_all(const std::string& path) {
     throw Error(path + ": the gzip stream is truncated or damaged");
   return out;
 }
+#endif
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string s = "[";

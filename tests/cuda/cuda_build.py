@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import sys
 import time
 
@@ -99,7 +100,41 @@ def main():
               f"without a GPU an accelerator \"gpu\" program must fail with exit 1 and say why; exit {rc}:\n{err}")
     else:
         check(rc == 0 and "used: True" in err, f"{gpu_program} exited with {rc}:\n{out}\n{err}")
+    bare_machine(args, root)
     print(f"cuda_build: {len(built)} CUDA programs and linear_gpu built and checked in {time.time() - t0:.0f}s")
+
+
+def bare_machine(args, root):
+    """A GPU machine may have the CUDA toolkit, CMake and a compiler and nothing else: the
+    generated project builds there without BLAS (a portable sgemm) and without zlib, and its
+    CPU steps train as the BLAS build does."""
+    out = os.path.join(args.work, "linear")
+    build_dir = os.path.join(out, "build-bare")
+    configure = common.subprocess.run(
+        ["cmake", "-S", out, "-B", build_dir, "-G", "Ninja", "-DCMAKE_DISABLE_FIND_PACKAGE_BLAS=ON",
+         "-DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON"], stdout=common.subprocess.PIPE, stderr=common.subprocess.STDOUT,
+        text=True, env=common.build_env())
+    check(configure.returncode == 0, f"configuring linear without BLAS and zlib failed:\n{configure.stdout}")
+    check("ltrt's portable sgemm" in configure.stdout and "zlib not found" in configure.stdout,
+          f"the configure log does not say that BLAS and zlib are missing:\n{configure.stdout}")
+    made = common.subprocess.run(["cmake", "--build", build_dir], stdout=common.subprocess.PIPE,
+                                 stderr=common.subprocess.STDOUT, text=True, env=common.build_env())
+    check(made.returncode == 0, f"building linear without BLAS and zlib failed:\n{made.stdout}")
+    losses = {}
+    for name, program in (("blas", os.path.join(out, "linear")), ("bare", os.path.join(build_dir, "linear"))):
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+        shutil.rmtree(f"{root}_{name}", ignore_errors=True)
+        proc = common.subprocess.run([program, "fit", "--trainer.max_steps=6", "--trainer.log_every_n_steps=1",
+                                      "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+                                      f"--trainer.default_root_dir={root}_{name}"], stdout=common.subprocess.PIPE,
+                                     stderr=common.subprocess.PIPE, text=True, env=env)
+        check(proc.returncode == 0, f"{program} exited with {proc.returncode}:\n{proc.stderr}")
+        rows = common.read_metrics(os.path.join(common.only_version_dir(f"{root}_{name}"), "metrics.csv"))
+        losses[name] = [loss for _, _, loss in rows]
+    check(len(losses["bare"]) == 6 and len(losses["blas"]) == 6, f"6 losses each expected: {losses}")
+    for a, b in zip(losses["blas"], losses["bare"]):
+        check(abs(a - b) <= 1e-5 * abs(a), f"the portable sgemm's losses {losses['bare']} differ from BLAS's {losses['blas']}")
+    print(f"built linear without BLAS and zlib; its 6 losses match the BLAS build's within 1e-5")
 
 
 if __name__ == "__main__":

@@ -115,15 +115,34 @@ def build_emulated(args, name, out):
     return os.path.join(build, name)
 
 
+def build_generated(source, name, out):
+    """A generated project copied to OUT and built there, as a user builds one by hand."""
+    shutil.copytree(source, out)
+    build = os.path.join(out, "build")
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    for cmd in (["cmake", "-S", out, "-B", build, "-DCMAKE_BUILD_TYPE=Release"] + generator,
+                ["cmake", "--build", build, "-j", str(os.cpu_count() or 2)]):
+        proc = common.subprocess.run(cmd, stdout=common.subprocess.PIPE, stderr=common.subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            print(proc.stdout)
+        check(proc.returncode == 0, f"{' '.join(cmd[:2])} of {name} exited with {proc.returncode}")
+    print(f"built {name} from {source}")
+    return os.path.join(build, name)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ltgen", required=True)
+    ap.add_argument("--ltgen", help="ltgen, to generate the spec's program")
+    ap.add_argument("--program-dir", help="the spec's program, generated elsewhere (a GPU machine without ltgen: "
+                                          "scripts/gpu_kit.sh); built here with CMake and nvcc")
     ap.add_argument("--cudart", help="the toolkit's libcudart, to ask for GPUs")
     ap.add_argument("--emulator", help="libltgen_cuda_emulator.a: run the CUDA steps on the CUDA emulator")
     ap.add_argument("--source", help="the ltgen source tree (with --emulator)")
     ap.add_argument("--work", required=True)
     ap.add_argument("spec")
     args = ap.parse_args()
+    check(bool(args.ltgen) != bool(args.program_dir), "give one of --ltgen and --program-dir")
+    check(not (args.emulator and args.program_dir), "--emulator generates with --ltgen")
     if args.emulator:
         check(args.source, "--emulator needs --source")
     else:
@@ -140,6 +159,8 @@ def main():
     os.makedirs(args.work)
     if args.emulator:
         program = build_emulated(args, spec["name"], os.path.join(args.work, "program"))
+    elif args.program_dir:
+        program = build_generated(args.program_dir, spec["name"], os.path.join(args.work, "program"))
     else:
         program = common.generate(args.ltgen, args.spec, os.path.join(args.work, "program"), cuda=True)
     check(os.path.isfile(os.path.join(args.work, "program", "model_cuda.cu")), "ltgen wrote no model_cuda.cu")

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Prepares the GPU checks for a machine that has a GPU, the CUDA toolkit, CMake and Python (with
+# numpy and safetensors) but not ltgen's own build dependencies: every CUDA parity spec's program
+# is generated here into gpu-kit/ (git-ignored), beside a runner. There, from the repository root:
+#
+#   bash gpu-kit/run.sh OUT_DIR     # builds each program with nvcc, runs gpu_parity.py on it,
+#                                   # writes OUT_DIR/gpu_parity.log and OUT_DIR/summary.txt
+#
+#   scripts/gpu_kit.sh [BUILD_DIR]  # BUILD_DIR holds a built ltgen (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build}"
+ltgen="$build/ltgen"
+[[ -x "$ltgen" ]] || { echo "gpu_kit.sh: $ltgen is not built (scripts/test.sh builds it)" >&2; exit 2; }
+rm -rf gpu-kit
+mkdir -p gpu-kit
+for spec in tests/cuda/parity_specs/*.json; do
+  stem="$(basename "$spec" .json)"
+  "$ltgen" "$spec" -o "gpu-kit/$stem" --emit-only > /dev/null
+  [[ -f "gpu-kit/$stem/model_cuda.cu" ]] || { echo "gpu_kit.sh: $spec has no CUDA program" >&2; exit 1; }
+  cp "$spec" "gpu-kit/$stem/spec.json"
+done
+cat > gpu-kit/run.sh <<'RUN'
+#!/usr/bin/env bash
+# Written by scripts/gpu_kit.sh: the gpu parity checks of every program beside this file.
+set -uo pipefail
+out="${1:?usage: bash gpu-kit/run.sh OUT_DIR}"
+mkdir -p "$out"
+kit="$(cd "$(dirname "$0")" && pwd)"
+cudart="$(find /usr/local/cuda*/ /usr/lib /opt -name 'libcudart.so*' 2>/dev/null | sort | head -1)"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nvcc --version | tail -2; } \
+  > "$out/machine.txt" 2>&1
+: > "$out/summary.txt"
+for dir in "$kit"/*/; do
+  stem="$(basename "$dir")"
+  start=$(date +%s)
+  PYTHONUNBUFFERED=1 "${PYTHON:-python3}" tests/cuda/gpu_parity.py --cudart "$cudart" --program-dir "$dir" \
+    --work "/tmp/gpu-kit-work/$stem" "$dir/spec.json" >> "$out/gpu_parity.log" 2>&1
+  rc=$?
+  echo "$stem: exit $rc in $(( $(date +%s) - start ))s" | tee -a "$out/summary.txt"
+done
+RUN
+chmod +x gpu-kit/run.sh scripts/gpu_kit.sh
+echo "gpu_kit.sh: $(ls -d gpu-kit/*/ | wc -l) programs in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"

@@ -60,6 +60,24 @@ const LayerDef* find_layer(const std::string& torch_type) {
   return nullptr;
 }
 
+namespace {
+
+// Value names are C++ identifiers in one scope. Two consumers of a value x that each compute
+// a part of its gradient (a LogSoftmax and a Linear reading the same embedding) both name it
+// d_x; the second gets d_x_2 (autodiff then sums them).
+std::string unused_name(const Graph& g, const std::string& name) {
+  auto taken = [&g](const std::string& candidate) {
+    for (const Value& v : g.values)
+      if (v.name == candidate) return true;
+    return false;
+  };
+  if (!taken(name)) return name;
+  for (int k = 2;; ++k)
+    if (!taken(name + "_" + std::to_string(k))) return name + "_" + std::to_string(k);
+}
+
+}  // namespace
+
 int add_op(Graph& g, Node node, const std::string& value_prefix) {
   const OpDef& def = op_def(node.op);
   const std::vector<OutputType> types = def.infer(node, g);
@@ -79,7 +97,7 @@ int add_op(Graph& g, Node node, const std::string& value_prefix) {
       continue;
     }
     Value v;
-    v.name = fresh == 1 || slots.outputs[i] == "out" ? value_prefix : value_prefix + "_" + slots.outputs[i];
+    v.name = unused_name(g, fresh == 1 || slots.outputs[i] == "out" ? value_prefix : value_prefix + "_" + slots.outputs[i]);
     v.dtype = types[i].dtype;
     v.shape = types[i].shape;
     v.batched = types[i].batched;

@@ -2,6 +2,7 @@
 /// Concat: torch.cat of two or more tensors along `dim` (dim 0 is the batch,
 /// which cannot be concatenated). Backward slices dout back into the inputs.
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -44,6 +45,42 @@ void emit_copies(CodeWriter& w, const Node& n, const Graph& g, const std::vector
     at += row;
   }
 }
+// CUDA: one kernel, a thread per element of the concatenated tensor (rows of kRow), copying it
+// from or to the piece its column falls in.
+void emit_copies_cuda(CudaEmit& e, const Node& n, const Graph& g, const std::vector<int>& pieces, bool backward) {
+  const std::int64_t dim = attr_int(n, "dim");
+  const Shape& whole = g.value(backward ? n.inputs.at(0) : n.outputs.at(0)).shape;
+  const std::int64_t row = whole[static_cast<size_t>(dim)] * inner_size(whole, dim);
+  e.body.line("constexpr int kOuter = " + std::to_string(outer_size(whole, dim)) + ";  // elements before dim " +
+              std::to_string(dim) + ", per sample");
+  e.body.line("constexpr int kRow = " + std::to_string(row) + ";  // one row of the concatenated tensor");
+  std::vector<KernelParam> params;
+  if (backward) {
+    for (size_t k = 0; k < pieces.size(); ++k) params.push_back({"float* __restrict__ d" + std::to_string(k), "d" + std::to_string(k)});
+    params.push_back({"const float* __restrict__ dout", "dout"});
+  } else {
+    params.push_back({"float* __restrict__ out", "out"});
+    for (size_t k = 0; k < pieces.size(); ++k)
+      params.push_back({"const float* __restrict__ in" + std::to_string(k), "in" + std::to_string(k)});
+  }
+  std::vector<std::string> body = {"const int r = i / kRow, c = i % kRow;  // row, column of the whole"};
+  std::int64_t at = 0;
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    const Shape& s = g.value(pieces[k]).shape;
+    const std::int64_t piece_row = s[static_cast<size_t>(dim)] * inner_size(s, dim);
+    const std::string piece = (backward ? "d" : "in") + std::to_string(k);
+    const std::string column = at == 0 ? "c" : "(c - " + std::to_string(at) + ")";
+    const std::string element = piece + "[r * " + std::to_string(piece_row) + " + " + column + "]";
+    const std::string copy = backward ? element + " = dout[i];" : "out[i] = " + element + ";";
+    const bool last = k + 1 == pieces.size();
+    const std::string cond = (k == 0 ? "if (c < " : "else if (c < ") + std::to_string(at + piece_row) + ") ";
+    body.push_back((last ? (k == 0 ? "" : "else ") : cond) + copy + "  // columns [" + std::to_string(at) + ", " +
+                   std::to_string(at + piece_row) + "): " + piece);
+    at += piece_row;
+  }
+  emit_elementwise_kernel(e, e.fn + "_kernel", params, "n * kOuter * kRow", body,
+                          [&](CodeWriter& k) { k.line("constexpr int kRow = " + std::to_string(row) + ";"); });
+}
 }  // namespace
 
 void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
@@ -76,6 +113,7 @@ void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return Cost{0, e * 8};
   };
   c.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) { emit_copies(w, n, g, n.inputs, false); };
+  c.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) { emit_copies_cuda(e, n, g, n.inputs, false); };
   c.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     std::vector<int> grads(n.inputs.size(), -1);
     if (dout[0] < 0) return grads;
@@ -119,6 +157,11 @@ void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     std::vector<int> pieces(n.inputs.begin() + 1, n.inputs.end());
     for (size_t k = 0; k < pieces.size(); ++k) w.line("(void)in" + std::to_string(k) + ";  // read for its shape only");
     emit_copies(w, n, g, pieces, true);
+  };
+  b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    std::vector<int> pieces(n.inputs.begin() + 1, n.inputs.end());
+    for (size_t k = 0; k < pieces.size(); ++k) e.body.line("(void)in" + std::to_string(k) + ";  // read for its shape only");
+    emit_copies_cuda(e, n, g, pieces, true);
   };
   ops.push_back(std::move(b));
 

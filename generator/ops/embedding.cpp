@@ -8,6 +8,7 @@
 /// so padding_idx's row gets no gradient. Indices carry no gradient. The data
 /// loader refuses indices outside [0, num_embeddings) (ModelDef::num_embeddings).
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -46,6 +47,63 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.close();
 }
 
+// CUDA forward: a thread per element of out copies it from its row of the table.
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  write_sizes(e.body, n, g.value(n.inputs[0]));
+  const std::string dim = "constexpr int kDim = " + std::to_string(attr_int(n, "embedding_dim")) + ";";
+  emit_elementwise_kernel(e, e.fn + "_kernel",
+                          {{"float* __restrict__ out", "out"},
+                           {"const std::int64_t* __restrict__ inp", "inp"},
+                           {"const float* __restrict__ weight", "weight"}},
+                          "n * kIndices * kDim",
+                          {"// Every index lies in [0, " + std::to_string(attr_int(n, "num_embeddings")) +
+                               "): the data loader checked them.",
+                           "out[i] = weight[inp[i / kDim] * kDim + i % kDim];"},
+                          [&](CodeWriter& k) { k.line(dim); });
+}
+
+// CUDA backward, a scatter-add made deterministic: a thread per element (t, k) of dweight walks
+// the indices in order and adds dout[i, k] where inp[i] == t. Every element gets the CPU's
+// additions in the CPU's order, so the result is the same on every run; float atomicAdd would
+// add repeated indices in whatever order the threads arrive, a different rounding each run.
+// TUNE: each thread reads every index (num_embeddings x embedding_dim threads): for a large
+// vocabulary, sort the positions by index first (a stable counting sort keeps the order).
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const bool padding = n.attrs.count("padding_idx") > 0;
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dweight, const float* __restrict__ dout, "
+         "const std::int64_t* __restrict__ inp, int indices, bool accumulate)");
+  k.line("constexpr int kNumEmbeddings = " + std::to_string(attr_int(n, "num_embeddings")) +
+         ", kDim = " + std::to_string(attr_int(n, "embedding_dim")) + ";");
+  if (padding)
+    k.line("constexpr std::int64_t kPaddingIdx = " + std::to_string(attr_int(n, "padding_idx")) +
+           ";  // its row gets no gradient");
+  k.line("const int at = blockIdx.x * blockDim.x + threadIdx.x;  // dweight[t, c]");
+  k.line("if (at >= kNumEmbeddings * kDim) return;");
+  k.line("const std::int64_t t = at / kDim;");
+  k.line("const int c = at % kDim;");
+  k.line("float sum = accumulate ? dweight[at] : 0.0f;");
+  if (padding) {
+    k.open("if (t != kPaddingIdx)");
+    k.line("for (int i = 0; i < indices; ++i)");
+    k.line("  if (inp[i] == t) sum += dout[static_cast<std::int64_t>(i) * kDim + c];");
+    k.close();
+  } else {
+    k.open("for (int i = 0; i < indices; ++i)");
+    k.line("if (inp[i] == t) sum += dout[static_cast<std::int64_t>(i) * kDim + c];");
+    k.close();
+  }
+  k.line("dweight[at] = sum;");
+  k.close();
+  e.body.line("constexpr int kIndices = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) +
+              ";  // per sample");
+  e.body.line("constexpr int kTable = " + std::to_string(attr_int(n, "num_embeddings") * attr_int(n, "embedding_dim")) +
+              ";  // num_embeddings * embedding_dim");
+  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(kTable, kThreads)", "kThreads",
+              {"dweight", "dout", "inp", "n * kIndices", "accumulate"});
+}
+
 }  // namespace
 
 void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
@@ -64,6 +122,7 @@ void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) 
     return Cost{0, rows * (8 + 8 * static_cast<double>(attr_int(n, "embedding_dim")))};
   };
   f.emit_cpu = emit_forward;
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     if (dout[0] < 0) return std::vector<int>{-1, -1};
     Node b;
@@ -92,6 +151,7 @@ void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) 
     return Cost{rows * dim, rows * (8 + 12 * dim) + 4 * table};
   };
   b.emit_cpu = emit_backward;
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   LayerDef l;

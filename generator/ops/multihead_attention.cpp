@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -76,21 +77,127 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("float* dv = dq + 2 * kE;");
   w.line("const float* p = probs + (b * kHeads + h) * kT * kT;");
   w.line("const float* d_o = dout + b * kT * kE + h * kD;");
+  w.line("float* dp = scratch + (b * kHeads + h) * kT * kT;");
   w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout");
-  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T");
+  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T");
   w.line("// ds = p (dp - sum_j p dp) / sqrt(D), in place of dp");
   w.open("for (int i = 0; i < kT; ++i)");
   w.line("const float* pi = p + i * kT;");
-  w.line("float* ds = scratch + i * kT;");
+  w.line("float* ds = dp + i * kT;");
   w.line("const int visible = kCausal ? i + 1 : kT;");
   w.line("float dot = 0.0f;");
   w.line("for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];");
   w.line("for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;");
   w.line("for (int j = visible; j < kT; ++j) ds[j] = 0.0f;");
   w.close();
-  w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k");
-  w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q");
+  w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k");
+  w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q");
   w.close();
+  w.close();
+}
+
+// CUDA: the CPU's products as strided-batched GEMMs, one per head over the n samples (sample b's
+// head h is the same T x D block of its [q | k | v] rows, kT * 3E floats after sample b - 1's),
+// and the CPU's row loops (softmax, ds) as kernels with a thread per row, so that sums and
+// rounding within a row are the CPU's.
+void write_sizes_cuda(CodeWriter& w, const Node& n, const Value& qkv) {
+  const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
+  w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";  // sequence length");
+  w.line("constexpr int kE = " + std::to_string(e) + ", kHeads = " + std::to_string(h) +
+         ", kD = " + std::to_string(e / h) + ";  // embed_dim, num_heads, head_dim");
+  w.line("const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program");
+  w.line("// Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,");
+  w.line("// its T x T block per head of probs (and of scratch).");
+  w.line("constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;");
+  w.line("const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query");
+}
+
+// The kernel's constants: the sequence length and the mask.
+void write_row_constants(CodeWriter& k, const Node& n, const Value& qkv) {
+  k.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";");
+  k.line(std::string("constexpr bool kCausal = ") + (attr_bool(n, "is_causal") ? "true" : "false") +
+         ";  // query i sees keys j <= i");
+  k.line("const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)");
+  k.line("if (r >= rows) return;");
+  k.line("const int i = r % kT;");
+  k.line("const int visible = kCausal ? i + 1 : kT;");
+}
+
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[0]);
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// The softmax of each row of scores, masked positions set to 0 (the CPU's loop, a thread a row).");
+  k.line("// TUNE: a warp per row, or the whole attention fused (flash attention) for long sequences.");
+  k.open("__global__ void " + e.fn + "_softmax_kernel(float* __restrict__ probs, int rows)");
+  write_row_constants(k, n, qkv);
+  k.line("float* row = probs + static_cast<std::int64_t>(r) * kT;");
+  k.line("float max = row[0];");
+  k.line("for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);");
+  k.line("float sum = 0.0f;");
+  k.open("for (int j = 0; j < visible; ++j)");
+  k.line("row[j] = ltrt::exp_vec(row[j] - max);");
+  k.line("sum += row[j];");
+  k.close();
+  k.line("for (int j = 0; j < visible; ++j) row[j] /= sum;");
+  k.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax");
+  k.close();
+
+  CodeWriter& w = e.body;
+  write_sizes_cuda(w, n, qkv);
+  w.line("// TUNE: one GEMM per head; with qkv in head-major order each product would be one call.");
+  w.open("for (int h = 0; h < kHeads; ++h)");
+  w.line("const float* q = qkv + h * kD;  // sample 0's head h: T x D, rows 3E apart");
+  w.line("const float* k = q + kE;");
+  w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, scale, {q, 3 * kE, kQkvStride}, "
+         "{k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride, n);  // scores q k^T / sqrt(D)");
+  w.close();
+  emit_launch(w, e.fn + "_softmax_kernel", "ltrt::cuda::blocks_for(rows, kThreads)", "kThreads", {"probs", "rows"});
+  w.open("for (int h = 0; h < kHeads; ++h)");
+  w.line("const float* v = qkv + 2 * kE + h * kD;");
+  w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {probs + h * kT * kT, kT, "
+         "kProbsStride}, {v, 3 * kE, kQkvStride}, 0.0f, out + h * kD, kE, kOutStride, n);  // p v");
+  w.close();
+}
+
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[1]);
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a thread a row (the CPU's loop).");
+  k.open("__global__ void " + e.fn + "_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, "
+         "float scale, int rows)");
+  write_row_constants(k, n, qkv);
+  k.line("const float* pi = probs + static_cast<std::int64_t>(r) * kT;");
+  k.line("float* ds = scratch + static_cast<std::int64_t>(r) * kT;");
+  k.line("float dot = 0.0f;");
+  k.line("for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];");
+  k.line("for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;");
+  k.line("for (int j = visible; j < kT; ++j) ds[j] = 0.0f;");
+  k.close();
+
+  CodeWriter& w = e.body;
+  write_sizes_cuda(w, n, qkv);
+  w.line("// Per head, batched over the samples: sample 0's blocks (T x D, rows 3E or E apart; T x T).");
+  w.open("for (int h = 0; h < kHeads; ++h)");
+  w.line("const float* v = qkv + 2 * kE + h * kD;");
+  w.line("const float* p = probs + h * kT * kT;");
+  w.line("const float* d_o = dout + h * kD;");
+  w.line("ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {p, kT, kProbsStride}, "
+         "{d_o, kE, kOutStride}, 0.0f, dqkv + 2 * kE + h * kD, 3 * kE, kQkvStride, n);  // dv = p^T dout");
+  w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, 1.0f, {d_o, kE, kOutStride}, "
+         "{v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride, n);  // dp = dout v^T");
+  w.close();
+  emit_launch(w, e.fn + "_ds_kernel", "ltrt::cuda::blocks_for(rows, kThreads)", "kThreads",
+              {"scratch", "probs", "scale", "rows"});
+  w.open("for (int h = 0; h < kHeads; ++h)");
+  w.line("const float* q = qkv + h * kD;");
+  w.line("const float* k = q + kE;");
+  w.line("const float* ds = scratch + h * kT * kT;");
+  w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride}, "
+         "{k, 3 * kE, kQkvStride}, 0.0f, dqkv + h * kD, 3 * kE, kQkvStride, n);  // dq = ds k");
+  w.line("ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride}, "
+         "{q, 3 * kE, kQkvStride}, 0.0f, dqkv + kE + h * kD, 3 * kE, kQkvStride, n);  // dk = ds^T q");
   w.close();
 }
 
@@ -136,6 +243,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     return Cost{b * (4 * t * t * e + 3 * h * t * t), 4 * b * (3 * t * e + e * t + 2 * h * t * t)};
   };
   f.emit_cpu = emit_forward;
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int qkv = n.inputs[0];
     if (dout[0] < 0 || !ad.needs_grad(qkv)) return std::vector<int>{-1};
@@ -154,9 +262,11 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   b.name = "attention_backward";
   b.infer = [](const Node& n, const Graph& g) {
     const Value& qkv = g.value(n.inputs.at(1));
-    const std::int64_t t = qkv.shape[1];
-    // scratch: one head's dp / ds (T x T), reused for every sample and head.
-    return std::vector<OutputType>{{DType::f32, qkv.shape, true}, {DType::f32, {t, t}, false}};
+    const std::int64_t b = qkv.shape[0], t = qkv.shape[1];
+    // scratch: dp, then ds in its place (T x T), of every sample and head, so that the CUDA
+    // lowering can run each product as one batched GEMM (the CPU's sgemm per head uses its slice).
+    return std::vector<OutputType>{{DType::f32, qkv.shape, true},
+                                   {DType::f32, {b, attr_int(n, "num_heads"), t, t}, true}};
   };
   b.slots = [](const Node&) { return Slots{{"dqkv", "scratch"}, {"dout", "qkv", "probs"}}; };
   b.cost = [](const Node& n, const Graph& g) {
@@ -166,6 +276,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     return Cost{bs * 8 * t * t * e, 4 * bs * (6 * t * e + e * t + t * t)};
   };
   b.emit_cpu = emit_backward;
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   LayerDef l;

@@ -7,6 +7,7 @@
 /// Backward: dx = dout (passed through, no node), and
 ///   dweight[t, :] = sum_b dout[b, t, :]  for t < T; rows t >= T get no gradient.
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -18,6 +19,45 @@ void write_sizes(CodeWriter& w, const Node& n, const Value& x) {
   w.line("constexpr int kT = " + std::to_string(x.shape[1]) + ", kDim = " + std::to_string(x.shape[2]) +
          ";  // positions used, embedding_dim");
   w.line("constexpr int kPositions = " + std::to_string(attr_int(n, "num_positions")) + ";  // num_positions");
+}
+
+// CUDA forward: a thread per element adds its position's row (a sample is kT rows of kDim).
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& x = g.value(n.inputs[0]);
+  e.body.line("constexpr int kT = " + std::to_string(x.shape[1]) + ", kDim = " + std::to_string(x.shape[2]) +
+              ";  // positions used, embedding_dim");
+  const std::string sample = "constexpr int kSample = " + std::to_string(x.shape[1] * x.shape[2]) +
+                             ";  // kT * kDim: the rows of weight a sample uses";
+  emit_elementwise_kernel(e, e.fn + "_kernel",
+                          {{"float* __restrict__ out", "out"},
+                           {"const float* __restrict__ inp", "inp"},
+                           {"const float* __restrict__ weight", "weight"}},
+                          "n * kT * kDim", {"out[i] = inp[i] + weight[i % kSample];"},
+                          [&](CodeWriter& k) { k.line(sample); });
+}
+
+// CUDA backward: a thread per element of dweight sums its column over the samples in order (the
+// CPU's order); rows at or past kT get no gradient.
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dweight, const float* __restrict__ dout, int n, "
+         "bool accumulate)");
+  write_sizes(k, n, g.value(n.inputs[0]));
+  k.line("const int at = blockIdx.x * blockDim.x + threadIdx.x;  // dweight[t, c]");
+  k.line("if (at >= kPositions * kDim) return;");
+  k.open("if (at >= kT * kDim)");
+  k.line("if (!accumulate) dweight[at] = 0.0f;  // a position the sequence does not reach");
+  k.line("return;");
+  k.close();
+  k.line("float sum = accumulate ? dweight[at] : 0.0f;");
+  k.line("for (int b = 0; b < n; ++b) sum += dout[static_cast<std::int64_t>(b) * kT * kDim + at];");
+  k.line("dweight[at] = sum;");
+  k.close();
+  e.body.line("constexpr int kTable = " + std::to_string(attr_int(n, "num_positions") * attr_int(n, "embedding_dim")) +
+              ";  // num_positions * embedding_dim");
+  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(kTable, kThreads)", "kThreads",
+              {"dweight", "dout", "n", "accumulate"});
 }
 
 }  // namespace
@@ -47,6 +87,7 @@ void register_positional_embedding(std::vector<OpDef>& ops, std::vector<LayerDef
     w.close();
     w.close();
   };
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     if (dout[0] < 0) return std::vector<int>{-1, -1};
     Node b;
@@ -83,6 +124,7 @@ void register_positional_embedding(std::vector<OpDef>& ops, std::vector<LayerDef
     w.close();
     w.close();
   };
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   LayerDef l;

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "ops.hpp"
 
 namespace ltgen {
@@ -37,6 +38,25 @@ void emit_transpose(CodeWriter& w, const Node& n, const Graph& g) {
   w.close();
 }
 
+// CUDA: a thread per element of out reads its element of inp (the same copy, any order).
+void emit_transpose_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const Shape& x = g.value(n.inputs.at(0)).shape;
+  const auto d0 = static_cast<size_t>(attr_int(n, "dim0")), d1 = static_cast<size_t>(attr_int(n, "dim1"));
+  const std::string sizes = "constexpr int kD0 = " + std::to_string(x[d0]) +
+                            ", kB = " + std::to_string(product(x, d0 + 1, d1)) + ", kD1 = " + std::to_string(x[d1]) +
+                            ", kC = " + std::to_string(product(x, d1 + 1, x.size())) + ";  // per sample: (A = " +
+                            std::to_string(product(x, 1, d0)) + ", D0, B, D1, C)";
+  e.body.line("constexpr int kNumel = " + std::to_string(product(x, 1, x.size())) + ";  // per sample");
+  emit_elementwise_kernel(e, e.fn + "_kernel",
+                          {{"float* __restrict__ out", "out"}, {"const float* __restrict__ inp", "inp"}},
+                          "n * kNumel",
+                          {"// out is (n * A, D1, B, D0, C): the coordinates of element i there",
+                           "const int c = i % kC;", "const int d0 = i / kC % kD0;", "const int b = i / (kC * kD0) % kB;",
+                           "const int d1 = i / (kC * kD0 * kB) % kD1;", "const int s = i / (kC * kD0 * kB * kD1);",
+                           "out[i] = inp[(((static_cast<std::int64_t>(s) * kD0 + d0) * kB + b) * kD1 + d1) * kC + c];"},
+                          [&](CodeWriter& k) { k.line(sizes); });
+}
+
 int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape) {
   Node n;
   n.op = "view";
@@ -64,6 +84,7 @@ void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return Cost{0, e * 8};
   };
   t.emit_cpu = emit_transpose;
+  t.emit_cuda = emit_transpose_cuda;
   t.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
     if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};

@@ -9,6 +9,7 @@
 #include "softmax.hpp"
 
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -78,6 +79,84 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g, bool log) {
   w.close();
 }
 
+// CUDA: a thread per line (one softmax over kSize elements kInner apart) runs the CPU's loops,
+// so its max, sums and rounding are the CPU's. TUNE: a warp per line for wide lines.
+void open_line_kernel(CudaEmit& e, const Node& n, const Value& x, const std::string& kernel,
+                      const std::string& params) {
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.open("__global__ void " + kernel + "(" + params + ", int lines)");
+  const auto axis = static_cast<size_t>(attr_int(n, "axis"));
+  k.line("// a line: kSize elements kInner apart, along dim=" + std::to_string(attr_int(n, "dim")) + " of " +
+         shape_str(x.shape));
+  k.line("constexpr int kSize = " + std::to_string(x.shape[axis]) +
+         ", kInner = " + std::to_string(numel(Shape(x.shape.begin() + static_cast<long>(axis) + 1, x.shape.end()))) +
+         ";");
+  k.line("const int line = blockIdx.x * blockDim.x + threadIdx.x;");
+  k.line("if (line >= lines) return;");
+  k.line("// element k of this line is base + k * kInner");
+  k.line("const std::int64_t base = static_cast<std::int64_t>(line / kInner) * kSize * kInner + line % kInner;");
+}
+
+void launch_lines(CudaEmit& e, const Node& n, const Value& x, const std::string& kernel,
+                  std::vector<std::string> args) {
+  const auto axis = static_cast<size_t>(attr_int(n, "axis"));
+  e.body.line("constexpr int kLinesPerSample = " + std::to_string(per_sample_numel(x) / x.shape[axis]) +
+              ";  // softmaxes per sample: outer * inner");
+  e.body.line("const int lines = n * kLinesPerSample;");
+  args.push_back("lines");
+  emit_launch(e.body, kernel, "ltrt::cuda::blocks_for(lines, kThreads)", "kThreads", args);
+}
+
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g, bool log) {
+  const Value& x = g.value(n.inputs[0]);
+  const std::string kernel = e.fn + "_kernel";
+  open_line_kernel(e, n, x, kernel, "float* __restrict__ out, const float* __restrict__ inp");
+  CodeWriter& k = e.kernels;
+  k.line("const float* x = inp + base;");
+  k.line("float* y = out + base;");
+  k.line("float max = x[0];");
+  k.line("for (int k = 1; k < kSize; ++k) max = std::max(max, x[k * kInner]);");
+  k.line("float sum = 0.0f;");
+  if (log) {
+    k.line("for (int k = 0; k < kSize; ++k) sum += ltrt::exp_vec(x[k * kInner] - max);");
+    k.line("const float lse = max + std::log(sum);");
+    k.line("for (int k = 0; k < kSize; ++k) y[k * kInner] = x[k * kInner] - lse;");
+  } else {
+    k.open("for (int k = 0; k < kSize; ++k)");
+    k.line("const float e = ltrt::exp_vec(x[k * kInner] - max);");
+    k.line("y[k * kInner] = e;");
+    k.line("sum += e;");
+    k.close();
+    k.line("const float scale = 1.0f / sum;");
+    k.line("for (int k = 0; k < kSize; ++k) y[k * kInner] *= scale;");
+  }
+  k.close();
+  launch_lines(e, n, x, kernel, {"out", "inp"});
+}
+
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g, bool log) {
+  const Value& y = g.value(n.inputs[1]);
+  const std::string kernel = e.fn + "_kernel";
+  open_line_kernel(e, n, y, kernel,
+                   "float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ out");
+  CodeWriter& k = e.kernels;
+  k.line("const float* dy = dout + base;");
+  k.line("const float* y = out + base;");
+  k.line("float* dx = dinp + base;");
+  if (log) {
+    k.line("float sum_dy = 0.0f;");
+    k.line("for (int k = 0; k < kSize; ++k) sum_dy += dy[k * kInner];");
+    k.line("for (int k = 0; k < kSize; ++k) dx[k * kInner] = dy[k * kInner] - ltrt::exp_vec(y[k * kInner]) * sum_dy;");
+  } else {
+    k.line("float dot = 0.0f;  // sum of dy * y");
+    k.line("for (int k = 0; k < kSize; ++k) dot += dy[k * kInner] * y[k * kInner];");
+    k.line("for (int k = 0; k < kSize; ++k) dx[k * kInner] = y[k * kInner] * (dy[k * kInner] - dot);");
+  }
+  k.close();
+  launch_lines(e, n, y, kernel, {"dinp", "dout", "out"});
+}
+
 }  // namespace
 
 void register_softmax_kind(std::vector<OpDef>& ops, std::vector<LayerDef>& layers, bool log) {
@@ -98,6 +177,7 @@ void register_softmax_kind(std::vector<OpDef>& ops, std::vector<LayerDef>& layer
     return Cost{5 * e, 8 * e};
   };
   f.emit_cpu = [log](CodeWriter& w, const Node& n, const Graph& g) { emit_forward(w, n, g, log); };
+  f.emit_cuda = [log](CudaEmit& e, const Node& n, const Graph& g) { emit_forward_cuda(e, n, g, log); };
   f.backward = [name](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
     if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1};
@@ -124,6 +204,7 @@ void register_softmax_kind(std::vector<OpDef>& ops, std::vector<LayerDef>& layer
     return Cost{4 * e, 12 * e};
   };
   b.emit_cpu = [log](CodeWriter& w, const Node& n, const Graph& g) { emit_backward(w, n, g, log); };
+  b.emit_cuda = [log](CudaEmit& e, const Node& n, const Graph& g) { emit_backward_cuda(e, n, g, log); };
   ops.push_back(std::move(b));
 
   LayerDef l;

@@ -130,6 +130,22 @@ def build_generated(source, name, out):
     return os.path.join(build, name)
 
 
+def train_samples(spec_path, train):
+    """The training set's size: randn's num_samples, an npy file's rows, or a text corpus's
+    windows (the runtime's load_text: its range of the bytes, (bytes - 1) // block_size)."""
+    if train["source"] == "randn":
+        return train["num_samples"]
+    path = os.path.join(os.path.dirname(os.path.abspath(spec_path)), train["x" if train["source"] == "npy" else "path"])
+    if train["source"] == "npy":
+        return np.load(path, mmap_mode="r").shape[0]
+    check(train["source"] == "text" and not path.endswith(".gz"), f"{spec_path}: parity specs use randn, npy or plain text")
+    with open(path, "rb") as f:
+        size = len(f.read())
+    begin, end = train.get("range", [0.0, 1.0])
+    used = int(size * end) - int(size * begin)
+    return (used - 1) // train["block_size"] if used > train["block_size"] else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ltgen", help="ltgen, to generate the spec's program")
@@ -217,7 +233,7 @@ def main():
     # Checkpoints cross over: resume on the other device after the first epoch (a checkpoint
     # at an epoch's end resumes exactly; one where max_steps stopped an epoch starts the next).
     data = spec["data"]
-    batches = data["train"]["num_samples"] / data["batch_size"]
+    batches = train_samples(args.spec, data["train"]) / data["batch_size"]
     batches = int(batches) if data.get("drop_last", False) else math.ceil(batches)
     half = math.ceil(batches / spec["trainer"].get("accumulate_grad_batches", 1))  # optimizer steps per epoch
     check(0 < half < steps, f"{args.spec}: max_steps ({steps}) must be more than one epoch's steps ({half})")

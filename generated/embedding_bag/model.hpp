@@ -5,4 +5,5 @@
 
 namespace embedding_bag {
 const ltrt::ModelDef& model();
+const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu
 }  // namespace embedding_bag

@@ -67,7 +67,7 @@
 //   bwd  d_res3_out: f32(32, 32, 48), d_ln4_weight: f32(48,), d_ln4_bias: f32(48,) = layer_norm_backward(d_ln4_out, res3_out, ln4_out_mean, ln4_out_rstd, ln4_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln4  spec: model.graph[13]
 //   bwd  d_res3_out_sum1: f32(32, 32, 48) = add(d_res4_out, d_res3_out)  # res3  spec: model.graph[12]
 //   bwd  d_attn2_att: f32(32, 32, 48), d_attn2_out_proj_weight: f32(48, 48), d_attn2_out_proj_bias: f32(48,) = linear_backward(d_res3_out_sum1, attn2_att, attn2_out_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=48)  # attn2.out_proj  spec: model.graph[11]
-//   bwd  d_attn2_in_proj_out_dqkv: f32(32, 32, 144), d_attn2_in_proj_out_scratch: f32(32, 32) = attention_backward(d_attn2_att, attn2_in_proj_out, attn2_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
+//   bwd  d_attn2_in_proj_out_dqkv: f32(32, 32, 144), d_attn2_in_proj_out_scratch: f32(32, 4, 32, 32) = attention_backward(d_attn2_att, attn2_in_proj_out, attn2_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
 //   bwd  d_ln3_out: f32(32, 32, 48), d_attn2_in_proj_weight: f32(144, 48), d_attn2_in_proj_bias: f32(144,) = linear_backward(d_attn2_in_proj_out_dqkv, ln3_out, attn2_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn2.in_proj  spec: model.graph[11]
 //   bwd  d_res2_out: f32(32, 32, 48), d_ln3_weight: f32(48,), d_ln3_bias: f32(48,) = layer_norm_backward(d_ln3_out, res2_out, ln3_out_mean, ln3_out_rstd, ln3_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln3  spec: model.graph[10]
 //   bwd  d_res2_out_sum1: f32(32, 32, 48) = add(d_res3_out_sum1, d_res2_out)  # res2  spec: model.graph[9]
@@ -77,7 +77,7 @@
 //   bwd  d_res1_out: f32(32, 32, 48), d_ln2_weight: f32(48,), d_ln2_bias: f32(48,) = layer_norm_backward(d_ln2_out, res1_out, ln2_out_mean, ln2_out_rstd, ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln2  spec: model.graph[5]
 //   bwd  d_res1_out_sum1: f32(32, 32, 48) = add(d_res2_out_sum1, d_res1_out)  # res1  spec: model.graph[4]
 //   bwd  d_attn1_att: f32(32, 32, 48), d_attn1_out_proj_weight: f32(48, 48), d_attn1_out_proj_bias: f32(48,) = linear_backward(d_res1_out_sum1, attn1_att, attn1_out_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=48)  # attn1.out_proj  spec: model.graph[3]
-//   bwd  d_attn1_in_proj_out_dqkv: f32(32, 32, 144), d_attn1_in_proj_out_scratch: f32(32, 32) = attention_backward(d_attn1_att, attn1_in_proj_out, attn1_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
+//   bwd  d_attn1_in_proj_out_dqkv: f32(32, 32, 144), d_attn1_in_proj_out_scratch: f32(32, 4, 32, 32) = attention_backward(d_attn1_att, attn1_in_proj_out, attn1_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
 //   bwd  d_ln1_out: f32(32, 32, 48), d_attn1_in_proj_weight: f32(144, 48), d_attn1_in_proj_bias: f32(144,) = linear_backward(d_attn1_in_proj_out_dqkv, ln1_out, attn1_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn1.in_proj  spec: model.graph[3]
 //   bwd  d_wpe_out: f32(32, 32, 48), d_ln1_weight: f32(48,), d_ln1_bias: f32(48,) = layer_norm_backward(d_ln1_out, wpe_out, ln1_out_mean, ln1_out_rstd, ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln1  spec: model.graph[2]
 //   bwd  d_wpe_out_sum1: f32(32, 32, 48) = add(d_res1_out_sum1, d_wpe_out)  # wpe  spec: model.graph[1]
@@ -138,7 +138,7 @@
 //
 // Memory plan: one arena of 10226304 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 65184 floats at 0, 260736 and 521472.
-// Activations take 8568832 bytes (16834560 without reuse).
+// Activations take 8568832 bytes (17874944 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1042944   8192      x                           (32, 32)      step          -
 //   1051136   8192      target                      (32, 32)      step          -
@@ -190,7 +190,7 @@
 //   7252608   196608    d_res3_out_sum1             (32, 32, 48)  30..35        res3_out
 //   7056000   196608    d_attn2_att                 (32, 32, 48)  31..32        d_res3_out
 //   7449216   589824    d_attn2_in_proj_out_dqkv    (32, 32, 144) 32..33        ln4_out_mean
-//   6335104   4096      d_attn2_in_proj_out_scratch (32, 32)      32..32        attn2_att
+//   8039040   524288    d_attn2_in_proj_out_scratch (32, 4, 32, 32) 32..32        d_fc2_out
 //   5745280   196608    d_ln3_out                   (32, 32, 48)  33..34        attn2_in_proj_out
 //   5343872   196608    d_res2_out                  (32, 32, 48)  34..35        ln3_out
 //   5540480   196608    d_res2_out_sum1             (32, 32, 48)  35..40        res2_out
@@ -201,7 +201,7 @@
 //   3566208   196608    d_res1_out_sum1             (32, 32, 48)  40..45        res1_out
 //   3369600   196608    d_attn1_att                 (32, 32, 48)  41..42        d_res1_out
 //   3762816   589824    d_attn1_in_proj_out_dqkv    (32, 32, 144) 42..43        ln2_out_mean
-//   2648704   4096      d_attn1_in_proj_out_scratch (32, 32)      42..42        attn1_att
+//   4352640   524288    d_attn1_in_proj_out_scratch (32, 4, 32, 32) 42..42        d_fc1_out
 //   2058880   196608    d_ln1_out                   (32, 32, 48)  43..44        attn1_in_proj_out
 //   1657472   196608    d_wpe_out                   (32, 32, 48)  44..45        ln1_out
 //   1854080   196608    d_wpe_out_sum1              (32, 32, 48)  45..47        wpe_out
@@ -316,7 +316,7 @@ constexpr std::size_t d_res3_out = 7056000;
 constexpr std::size_t d_res3_out_sum1 = 7252608;
 constexpr std::size_t d_attn2_att = 7056000;
 constexpr std::size_t d_attn2_in_proj_out_dqkv = 7449216;
-constexpr std::size_t d_attn2_in_proj_out_scratch = 6335104;
+constexpr std::size_t d_attn2_in_proj_out_scratch = 8039040;
 constexpr std::size_t d_ln3_out = 5745280;
 constexpr std::size_t d_res2_out = 5343872;
 constexpr std::size_t d_res2_out_sum1 = 5540480;
@@ -327,7 +327,7 @@ constexpr std::size_t d_res1_out = 3369600;
 constexpr std::size_t d_res1_out_sum1 = 3566208;
 constexpr std::size_t d_attn1_att = 3369600;
 constexpr std::size_t d_attn1_in_proj_out_dqkv = 3762816;
-constexpr std::size_t d_attn1_in_proj_out_scratch = 2648704;
+constexpr std::size_t d_attn1_in_proj_out_scratch = 4352640;
 constexpr std::size_t d_ln1_out = 2058880;
 constexpr std::size_t d_wpe_out = 1657472;
 constexpr std::size_t d_wpe_out_sum1 = 1854080;
@@ -1186,7 +1186,7 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 32, 144) scratch (32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
+// dqkv (32, 32, 144) scratch (32, 4, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
 static void attn2_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
                            int n) {
   constexpr int kT = 32;                       // sequence length
@@ -1203,20 +1203,21 @@ static void attn2_backward(float* dqkv, float* scratch, const float* dout, const
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
-      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
-        float* ds = scratch + i * kT;
+        float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
         float dot = 0.0f;
         for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
         for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -1452,7 +1453,7 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 32, 144) scratch (32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
+// dqkv (32, 32, 144) scratch (32, 4, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
 static void attn1_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
                            int n) {
   constexpr int kT = 32;                       // sequence length
@@ -1469,20 +1470,21 @@ static void attn1_backward(float* dqkv, float* scratch, const float* dout, const
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
-      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
-        float* ds = scratch + i * kT;
+        float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
         float dot = 0.0f;
         for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
         for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -1654,21 +1656,19 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_lnf_bias = reinterpret_cast<float*>(arena + offset::d_lnf_bias);                            // (48,)
   auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);                                       // (32, 32)
   auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                             // (32, 32)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);                    // (32, 32, 146)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
-  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                      // (32, 32, 48)
-  auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);                      // (32, 32, 48)
-  auto* const d_wpe_out = reinterpret_cast<float*>(arena + offset::d_wpe_out);                  // (32, 32, 48)
-  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                      // (32, 32, 48)
-  auto* const d_wpe_out_sum1 = reinterpret_cast<float*>(arena + offset::d_wpe_out_sum1);        // (32, 32, 48)
-  auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);            // (32, 32)
-  auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);            // (32, 32)
-  auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);  // (32, 32, 144)
-  auto* const d_ln1_out = reinterpret_cast<float*>(arena + offset::d_ln1_out);                  // (32, 32, 48)
-  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                  // (32, 32, 48)
-  auto* const d_attn1_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (32, 32)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);                      // (32, 32, 146)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
+  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                        // (32, 32, 48)
+  auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);                        // (32, 32, 48)
+  auto* const d_wpe_out = reinterpret_cast<float*>(arena + offset::d_wpe_out);                    // (32, 32, 48)
+  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                        // (32, 32, 48)
+  auto* const d_wpe_out_sum1 = reinterpret_cast<float*>(arena + offset::d_wpe_out_sum1);          // (32, 32, 48)
+  auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);              // (32, 32)
+  auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);              // (32, 32)
+  auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);    // (32, 32, 144)
+  auto* const d_ln1_out = reinterpret_cast<float*>(arena + offset::d_ln1_out);                    // (32, 32, 48)
+  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                    // (32, 32, 48)
   auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
@@ -1678,25 +1678,25 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res1_out_sum1);        // (32, 32, 48)
   auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);              // (32, 32)
   auto* const d_attn1_in_proj_out_dqkv =
-      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_dqkv);                       // (32, 32, 144)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);            // (32, 32)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                  // (32, 32, 192)
-  auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);                  // (32, 32, 192)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                      // (32, 32, 192)
-  auto* const d_ln2_out = reinterpret_cast<float*>(arena + offset::d_ln2_out);                  // (32, 32, 48)
-  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                  // (32, 32, 48)
-  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                      // (32, 32, 48)
-  auto* const d_res2_out = reinterpret_cast<float*>(arena + offset::d_res2_out);                // (32, 32, 48)
-  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                    // (32, 32, 48)
-  auto* const d_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res2_out_sum1);      // (32, 32, 48)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);            // (32, 32)
-  auto* const d_gelu1_out = reinterpret_cast<float*>(arena + offset::d_gelu1_out);              // (32, 32, 192)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);            // (32, 32)
-  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);  // (32, 32, 144)
-  auto* const d_ln3_out = reinterpret_cast<float*>(arena + offset::d_ln3_out);                  // (32, 32, 48)
-  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                  // (32, 32, 48)
-  auto* const d_attn2_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);                      // (32, 32)
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_dqkv);             // (32, 32, 144)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);  // (32, 32)
+  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);        // (32, 32, 192)
+  auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);        // (32, 32, 192)
+  auto* const d_attn1_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (32, 4, 32, 32)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
+  auto* const d_ln2_out = reinterpret_cast<float*>(arena + offset::d_ln2_out);                    // (32, 32, 48)
+  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
+  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                        // (32, 32, 48)
+  auto* const d_res2_out = reinterpret_cast<float*>(arena + offset::d_res2_out);                  // (32, 32, 48)
+  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
+  auto* const d_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res2_out_sum1);        // (32, 32, 48)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);              // (32, 32)
+  auto* const d_gelu1_out = reinterpret_cast<float*>(arena + offset::d_gelu1_out);                // (32, 32, 192)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);              // (32, 32)
+  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
+  auto* const d_ln3_out = reinterpret_cast<float*>(arena + offset::d_ln3_out);                    // (32, 32, 48)
+  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
   auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
@@ -1710,6 +1710,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);  // (32, 32)
   auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);        // (32, 32, 192)
   auto* const d_fc2_out = reinterpret_cast<float*>(arena + offset::d_fc2_out);        // (32, 32, 192)
+  auto* const d_attn2_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);          // (32, 4, 32, 32)
   auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);            // (32, 32, 192)
   auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);        // (32, 32, 48)
   auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);        // (32, 32, 48)
@@ -2098,7 +2100,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_attn2_out_proj_bias", ltrt::DType::f32, 1, {48}, 445824},
     {"d_attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
     {"d_attn2_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 7449216},
-    {"d_attn2_in_proj_out_scratch", ltrt::DType::f32, 2, {32, 32}, 6335104},
+    {"d_attn2_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 32, 32}, 8039040},
     {"d_attn2_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 408384},
     {"d_attn2_in_proj_bias", ltrt::DType::f32, 1, {144}, 436032},
     {"d_ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5745280},
@@ -2121,7 +2123,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_attn1_out_proj_bias", ltrt::DType::f32, 1, {48}, 332736},
     {"d_attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
     {"d_attn1_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 3762816},
-    {"d_attn1_in_proj_out_scratch", ltrt::DType::f32, 2, {32, 32}, 2648704},
+    {"d_attn1_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 32, 32}, 4352640},
     {"d_attn1_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 295296},
     {"d_attn1_in_proj_bias", ltrt::DType::f32, 1, {144}, 322944},
     {"d_ln1_out", ltrt::DType::f32, 3, {32, 32, 48}, 2058880},
@@ -2233,6 +2235,9 @@ const ltrt::ModelDef& model() {
     m.predict_step = predict_step;
     m.layers = kLayers;
     m.num_layers = 20;
+#ifdef LTRT_WITH_CUDA  // built with the CUDA backend: the same steps on a GPU
+    m.device_steps = &cuda_steps();
+#endif
     return m;
   }();
   return m;

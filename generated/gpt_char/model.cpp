@@ -109,7 +109,7 @@
 //   bwd  d_h3_res1_out: f32(32, 64, 128), d_h3_ln2_weight: f32(128,), d_h3_ln2_bias: f32(128,) = layer_norm_backward(d_h3_ln2_out, h3_res1_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h3_ln2  spec: model.graph[29]
 //   bwd  d_h3_res1_out_sum1: f32(32, 64, 128) = add(d_h3_res2_out, d_h3_res1_out)  # h3_res1  spec: model.graph[28]
 //   bwd  d_h3_attn_att: f32(32, 64, 128), d_h3_attn_out_proj_weight: f32(128, 128), d_h3_attn_out_proj_bias: f32(128,) = linear_backward(d_h3_res1_out_sum1, h3_attn_att, h3_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h3_attn.out_proj  spec: model.graph[27]
-//   bwd  d_h3_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h3_attn_in_proj_out_scratch: f32(64, 64) = attention_backward(d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
+//   bwd  d_h3_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h3_attn_in_proj_out_scratch: f32(32, 4, 64, 64) = attention_backward(d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
 //   bwd  d_h3_ln1_out: f32(32, 64, 128), d_h3_attn_in_proj_weight: f32(384, 128), d_h3_attn_in_proj_bias: f32(384,) = linear_backward(d_h3_attn_in_proj_out_dqkv, h3_ln1_out, h3_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h3_attn.in_proj  spec: model.graph[27]
 //   bwd  d_h2_res2_out: f32(32, 64, 128), d_h3_ln1_weight: f32(128,), d_h3_ln1_bias: f32(128,) = layer_norm_backward(d_h3_ln1_out, h2_res2_out, h3_ln1_out_mean, h3_ln1_out_rstd, h3_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h3_ln1  spec: model.graph[26]
 //   bwd  d_h2_res2_out_sum1: f32(32, 64, 128) = add(d_h3_res1_out_sum1, d_h2_res2_out)  # h2_res2  spec: model.graph[25]
@@ -119,7 +119,7 @@
 //   bwd  d_h2_res1_out: f32(32, 64, 128), d_h2_ln2_weight: f32(128,), d_h2_ln2_bias: f32(128,) = layer_norm_backward(d_h2_ln2_out, h2_res1_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h2_ln2  spec: model.graph[21]
 //   bwd  d_h2_res1_out_sum1: f32(32, 64, 128) = add(d_h2_res2_out_sum1, d_h2_res1_out)  # h2_res1  spec: model.graph[20]
 //   bwd  d_h2_attn_att: f32(32, 64, 128), d_h2_attn_out_proj_weight: f32(128, 128), d_h2_attn_out_proj_bias: f32(128,) = linear_backward(d_h2_res1_out_sum1, h2_attn_att, h2_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h2_attn.out_proj  spec: model.graph[19]
-//   bwd  d_h2_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h2_attn_in_proj_out_scratch: f32(64, 64) = attention_backward(d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
+//   bwd  d_h2_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h2_attn_in_proj_out_scratch: f32(32, 4, 64, 64) = attention_backward(d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
 //   bwd  d_h2_ln1_out: f32(32, 64, 128), d_h2_attn_in_proj_weight: f32(384, 128), d_h2_attn_in_proj_bias: f32(384,) = linear_backward(d_h2_attn_in_proj_out_dqkv, h2_ln1_out, h2_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h2_attn.in_proj  spec: model.graph[19]
 //   bwd  d_h1_res2_out: f32(32, 64, 128), d_h2_ln1_weight: f32(128,), d_h2_ln1_bias: f32(128,) = layer_norm_backward(d_h2_ln1_out, h1_res2_out, h2_ln1_out_mean, h2_ln1_out_rstd, h2_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h2_ln1  spec: model.graph[18]
 //   bwd  d_h1_res2_out_sum1: f32(32, 64, 128) = add(d_h2_res1_out_sum1, d_h1_res2_out)  # h1_res2  spec: model.graph[17]
@@ -129,7 +129,7 @@
 //   bwd  d_h1_res1_out: f32(32, 64, 128), d_h1_ln2_weight: f32(128,), d_h1_ln2_bias: f32(128,) = layer_norm_backward(d_h1_ln2_out, h1_res1_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h1_ln2  spec: model.graph[13]
 //   bwd  d_h1_res1_out_sum1: f32(32, 64, 128) = add(d_h1_res2_out_sum1, d_h1_res1_out)  # h1_res1  spec: model.graph[12]
 //   bwd  d_h1_attn_att: f32(32, 64, 128), d_h1_attn_out_proj_weight: f32(128, 128), d_h1_attn_out_proj_bias: f32(128,) = linear_backward(d_h1_res1_out_sum1, h1_attn_att, h1_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h1_attn.out_proj  spec: model.graph[11]
-//   bwd  d_h1_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h1_attn_in_proj_out_scratch: f32(64, 64) = attention_backward(d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
+//   bwd  d_h1_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h1_attn_in_proj_out_scratch: f32(32, 4, 64, 64) = attention_backward(d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
 //   bwd  d_h1_ln1_out: f32(32, 64, 128), d_h1_attn_in_proj_weight: f32(384, 128), d_h1_attn_in_proj_bias: f32(384,) = linear_backward(d_h1_attn_in_proj_out_dqkv, h1_ln1_out, h1_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h1_attn.in_proj  spec: model.graph[11]
 //   bwd  d_h0_res2_out: f32(32, 64, 128), d_h1_ln1_weight: f32(128,), d_h1_ln1_bias: f32(128,) = layer_norm_backward(d_h1_ln1_out, h0_res2_out, h1_ln1_out_mean, h1_ln1_out_rstd, h1_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h1_ln1  spec: model.graph[10]
 //   bwd  d_h0_res2_out_sum1: f32(32, 64, 128) = add(d_h1_res1_out_sum1, d_h0_res2_out)  # h0_res2  spec: model.graph[9]
@@ -139,7 +139,7 @@
 //   bwd  d_h0_res1_out: f32(32, 64, 128), d_h0_ln2_weight: f32(128,), d_h0_ln2_bias: f32(128,) = layer_norm_backward(d_h0_ln2_out, h0_res1_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h0_ln2  spec: model.graph[5]
 //   bwd  d_h0_res1_out_sum1: f32(32, 64, 128) = add(d_h0_res2_out_sum1, d_h0_res1_out)  # h0_res1  spec: model.graph[4]
 //   bwd  d_h0_attn_att: f32(32, 64, 128), d_h0_attn_out_proj_weight: f32(128, 128), d_h0_attn_out_proj_bias: f32(128,) = linear_backward(d_h0_res1_out_sum1, h0_attn_att, h0_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h0_attn.out_proj  spec: model.graph[3]
-//   bwd  d_h0_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h0_attn_in_proj_out_scratch: f32(64, 64) = attention_backward(d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
+//   bwd  d_h0_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h0_attn_in_proj_out_scratch: f32(32, 4, 64, 64) = attention_backward(d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
 //   bwd  d_h0_ln1_out: f32(32, 64, 128), d_h0_attn_in_proj_weight: f32(384, 128), d_h0_attn_in_proj_bias: f32(384,) = linear_backward(d_h0_attn_in_proj_out_dqkv, h0_ln1_out, h0_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h0_attn.in_proj  spec: model.graph[3]
 //   bwd  d_wpe_out: f32(32, 64, 128), d_h0_ln1_weight: f32(128,), d_h0_ln1_bias: f32(128,) = layer_norm_backward(d_h0_ln1_out, wpe_out, h0_ln1_out_mean, h0_ln1_out_rstd, h0_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h0_ln1  spec: model.graph[2]
 //   bwd  d_wpe_out_sum1: f32(32, 64, 128) = add(d_h0_res1_out_sum1, d_wpe_out)  # wpe  spec: model.graph[1]
@@ -238,7 +238,7 @@
 //
 // Memory plan: one arena of 95223936 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 820224 floats at 0, 3280896 and 6561792.
-// Activations take 80871424 bytes (166035456 without reuse).
+// Activations take 80871424 bytes (174358528 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   13123584  16384     x                           (32, 64)      step          -
 //   13139968  16384     target                      (32, 64)      step          -
@@ -320,7 +320,7 @@
 //   80527488  1048576   d_h3_res1_out_sum1          (32, 64, 128) 48..53        h3_res1_out
 //   79478912  1048576   d_h3_attn_att               (32, 64, 128) 49..50        d_h3_res1_out
 //   81576064  3145728   d_h3_attn_in_proj_out_dqkv  (32, 64, 384) 50..51        h3_ln2_out_mean
-//   76333184  16384     d_h3_attn_in_proj_out_scratch (64, 64)      50..50        h3_attn_att
+//   84721792  2097152   d_h3_attn_in_proj_out_scratch (32, 4, 64, 64) 50..50        d_h3_fc_out
 //   73187456  1048576   d_h3_ln1_out                (32, 64, 128) 51..52        h3_attn_in_proj_out
 //   71073920  1048576   d_h2_res2_out               (32, 64, 128) 52..53        h3_ln1_out
 //   72122496  1048576   d_h2_res2_out_sum1          (32, 64, 128) 53..58        h2_res2_out
@@ -331,7 +331,7 @@
 //   61620352  1048576   d_h2_res1_out_sum1          (32, 64, 128) 58..63        h2_res1_out
 //   60571776  1048576   d_h2_attn_att               (32, 64, 128) 59..60        d_h2_res1_out
 //   62668928  3145728   d_h2_attn_in_proj_out_dqkv  (32, 64, 384) 60..61        h2_ln2_out_mean
-//   57426048  16384     d_h2_attn_in_proj_out_scratch (64, 64)      60..60        h2_attn_att
+//   65814656  2097152   d_h2_attn_in_proj_out_scratch (32, 4, 64, 64) 60..60        d_h2_fc_out
 //   54280320  1048576   d_h2_ln1_out                (32, 64, 128) 61..62        h2_attn_in_proj_out
 //   52166784  1048576   d_h1_res2_out               (32, 64, 128) 62..63        h2_ln1_out
 //   53215360  1048576   d_h1_res2_out_sum1          (32, 64, 128) 63..68        h1_res2_out
@@ -342,7 +342,7 @@
 //   42713216  1048576   d_h1_res1_out_sum1          (32, 64, 128) 68..73        h1_res1_out
 //   41664640  1048576   d_h1_attn_att               (32, 64, 128) 69..70        d_h1_res1_out
 //   43761792  3145728   d_h1_attn_in_proj_out_dqkv  (32, 64, 384) 70..71        h1_ln2_out_mean
-//   38518912  16384     d_h1_attn_in_proj_out_scratch (64, 64)      70..70        h1_attn_att
+//   46907520  2097152   d_h1_attn_in_proj_out_scratch (32, 4, 64, 64) 70..70        d_h1_fc_out
 //   35373184  1048576   d_h1_ln1_out                (32, 64, 128) 71..72        h1_attn_in_proj_out
 //   33259648  1048576   d_h0_res2_out               (32, 64, 128) 72..73        h1_ln1_out
 //   34308224  1048576   d_h0_res2_out_sum1          (32, 64, 128) 73..78        h0_res2_out
@@ -353,7 +353,7 @@
 //   23806080  1048576   d_h0_res1_out_sum1          (32, 64, 128) 78..83        h0_res1_out
 //   22757504  1048576   d_h0_attn_att               (32, 64, 128) 79..80        d_h0_res1_out
 //   24854656  3145728   d_h0_attn_in_proj_out_dqkv  (32, 64, 384) 80..81        h0_ln2_out_mean
-//   19611776  16384     d_h0_attn_in_proj_out_scratch (64, 64)      80..80        h0_attn_att
+//   28000384  2097152   d_h0_attn_in_proj_out_scratch (32, 4, 64, 64) 80..80        d_h0_fc_out
 //   16466048  1048576   d_h0_ln1_out                (32, 64, 128) 81..82        h0_attn_in_proj_out
 //   14352512  1048576   d_wpe_out                   (32, 64, 128) 82..83        h0_ln1_out
 //   15401088  1048576   d_wpe_out_sum1              (32, 64, 128) 83..85        wpe_out
@@ -516,7 +516,7 @@ constexpr std::size_t d_h3_res1_out = 79478912;
 constexpr std::size_t d_h3_res1_out_sum1 = 80527488;
 constexpr std::size_t d_h3_attn_att = 79478912;
 constexpr std::size_t d_h3_attn_in_proj_out_dqkv = 81576064;
-constexpr std::size_t d_h3_attn_in_proj_out_scratch = 76333184;
+constexpr std::size_t d_h3_attn_in_proj_out_scratch = 84721792;
 constexpr std::size_t d_h3_ln1_out = 73187456;
 constexpr std::size_t d_h2_res2_out = 71073920;
 constexpr std::size_t d_h2_res2_out_sum1 = 72122496;
@@ -527,7 +527,7 @@ constexpr std::size_t d_h2_res1_out = 60571776;
 constexpr std::size_t d_h2_res1_out_sum1 = 61620352;
 constexpr std::size_t d_h2_attn_att = 60571776;
 constexpr std::size_t d_h2_attn_in_proj_out_dqkv = 62668928;
-constexpr std::size_t d_h2_attn_in_proj_out_scratch = 57426048;
+constexpr std::size_t d_h2_attn_in_proj_out_scratch = 65814656;
 constexpr std::size_t d_h2_ln1_out = 54280320;
 constexpr std::size_t d_h1_res2_out = 52166784;
 constexpr std::size_t d_h1_res2_out_sum1 = 53215360;
@@ -538,7 +538,7 @@ constexpr std::size_t d_h1_res1_out = 41664640;
 constexpr std::size_t d_h1_res1_out_sum1 = 42713216;
 constexpr std::size_t d_h1_attn_att = 41664640;
 constexpr std::size_t d_h1_attn_in_proj_out_dqkv = 43761792;
-constexpr std::size_t d_h1_attn_in_proj_out_scratch = 38518912;
+constexpr std::size_t d_h1_attn_in_proj_out_scratch = 46907520;
 constexpr std::size_t d_h1_ln1_out = 35373184;
 constexpr std::size_t d_h0_res2_out = 33259648;
 constexpr std::size_t d_h0_res2_out_sum1 = 34308224;
@@ -549,7 +549,7 @@ constexpr std::size_t d_h0_res1_out = 22757504;
 constexpr std::size_t d_h0_res1_out_sum1 = 23806080;
 constexpr std::size_t d_h0_attn_att = 22757504;
 constexpr std::size_t d_h0_attn_in_proj_out_dqkv = 24854656;
-constexpr std::size_t d_h0_attn_in_proj_out_scratch = 19611776;
+constexpr std::size_t d_h0_attn_in_proj_out_scratch = 28000384;
 constexpr std::size_t d_h0_ln1_out = 16466048;
 constexpr std::size_t d_wpe_out = 14352512;
 constexpr std::size_t d_wpe_out_sum1 = 15401088;
@@ -1896,7 +1896,7 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h3_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
 static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
                              int n) {
   constexpr int kT = 64;                        // sequence length
@@ -1913,20 +1913,21 @@ static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
-      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
-        float* ds = scratch + i * kT;
+        float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
         float dot = 0.0f;
         for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
         for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -2162,7 +2163,7 @@ static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h2_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
 static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
                              int n) {
   constexpr int kT = 64;                        // sequence length
@@ -2179,20 +2180,21 @@ static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
-      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
-        float* ds = scratch + i * kT;
+        float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
         float dot = 0.0f;
         for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
         for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -2428,7 +2430,7 @@ static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h1_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
 static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
                              int n) {
   constexpr int kT = 64;                        // sequence length
@@ -2445,20 +2447,21 @@ static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
-      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
-        float* ds = scratch + i * kT;
+        float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
         float dot = 0.0f;
         for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
         for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -2694,7 +2697,7 @@ static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h0_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 64, 384) scratch (64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
 static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
                              int n) {
   constexpr int kT = 64;                        // sequence length
@@ -2711,20 +2714,21 @@ static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dv = dq + 2 * kE;
       const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);       // dv = p^T dout
-      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, scratch, kT);  // dp = dout v^T
+      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
       // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
-        float* ds = scratch + i * kT;
+        float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
         float dot = 0.0f;
         for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
         for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, scratch, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, scratch, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
+      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
   }
 }
@@ -2948,29 +2952,27 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h3_attn_out_proj_bias = reinterpret_cast<float*>(arena + offset::d_h3_attn_out_proj_bias);  // (128,)
   auto* const d_h3_ln2_weight = reinterpret_cast<float*>(arena + offset::d_h3_ln2_weight);                  // (128,)
   auto* const d_h3_ln2_bias = reinterpret_cast<float*>(arena + offset::d_h3_ln2_bias);                      // (128,)
-  auto* const d_h3_fc_weight = reinterpret_cast<float*>(arena + offset::d_h3_fc_weight);            // (512, 128)
-  auto* const d_h3_fc_bias = reinterpret_cast<float*>(arena + offset::d_h3_fc_bias);                // (512,)
-  auto* const d_h3_proj_weight = reinterpret_cast<float*>(arena + offset::d_h3_proj_weight);        // (128, 512)
-  auto* const d_h3_proj_bias = reinterpret_cast<float*>(arena + offset::d_h3_proj_bias);            // (128,)
-  auto* const d_ln_f_weight = reinterpret_cast<float*>(arena + offset::d_ln_f_weight);              // (128,)
-  auto* const d_ln_f_bias = reinterpret_cast<float*>(arena + offset::d_ln_f_bias);                  // (128,)
-  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);                               // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                     // (32, 64)
-  auto* const lm_head_out = reinterpret_cast<float*>(arena + offset::lm_head_out);                  // (32, 64, 146)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
-  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                          // (32, 64, 128)
-  auto* const h0_ln1_out = reinterpret_cast<float*>(arena + offset::h0_ln1_out);                    // (32, 64, 128)
-  auto* const d_wpe_out = reinterpret_cast<float*>(arena + offset::d_wpe_out);                      // (32, 64, 128)
-  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                          // (32, 64, 128)
-  auto* const d_wpe_out_sum1 = reinterpret_cast<float*>(arena + offset::d_wpe_out_sum1);            // (32, 64, 128)
-  auto* const h0_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln1_out_mean);          // (32, 64)
-  auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);          // (32, 64)
-  auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);  // (32, 64, 384)
-  auto* const d_h0_ln1_out = reinterpret_cast<float*>(arena + offset::d_h0_ln1_out);                // (32, 64, 128)
-  auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                  // (32, 64, 128)
-  auto* const d_h0_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (64, 64)
+  auto* const d_h3_fc_weight = reinterpret_cast<float*>(arena + offset::d_h3_fc_weight);              // (512, 128)
+  auto* const d_h3_fc_bias = reinterpret_cast<float*>(arena + offset::d_h3_fc_bias);                  // (512,)
+  auto* const d_h3_proj_weight = reinterpret_cast<float*>(arena + offset::d_h3_proj_weight);          // (128, 512)
+  auto* const d_h3_proj_bias = reinterpret_cast<float*>(arena + offset::d_h3_proj_bias);              // (128,)
+  auto* const d_ln_f_weight = reinterpret_cast<float*>(arena + offset::d_ln_f_weight);                // (128,)
+  auto* const d_ln_f_bias = reinterpret_cast<float*>(arena + offset::d_ln_f_bias);                    // (128,)
+  auto* const x = reinterpret_cast<std::int64_t*>(arena + offset::x);                                 // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                       // (32, 64)
+  auto* const lm_head_out = reinterpret_cast<float*>(arena + offset::lm_head_out);                    // (32, 64, 146)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                  // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                              // ()
+  auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                            // (32, 64, 128)
+  auto* const h0_ln1_out = reinterpret_cast<float*>(arena + offset::h0_ln1_out);                      // (32, 64, 128)
+  auto* const d_wpe_out = reinterpret_cast<float*>(arena + offset::d_wpe_out);                        // (32, 64, 128)
+  auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                            // (32, 64, 128)
+  auto* const d_wpe_out_sum1 = reinterpret_cast<float*>(arena + offset::d_wpe_out_sum1);              // (32, 64, 128)
+  auto* const h0_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln1_out_mean);            // (32, 64)
+  auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);            // (32, 64)
+  auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);    // (32, 64, 384)
+  auto* const d_h0_ln1_out = reinterpret_cast<float*>(arena + offset::d_h0_ln1_out);                  // (32, 64, 128)
+  auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                    // (32, 64, 128)
   auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
@@ -2980,25 +2982,25 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h0_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h0_res1_out_sum1);      // (32, 64, 128)
   auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);            // (32, 64)
   auto* const d_h0_attn_in_proj_out_dqkv =
-      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_dqkv);                         // (32, 64, 384)
-  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);          // (32, 64)
-  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                  // (32, 64, 512)
-  auto* const d_h0_fc_out = reinterpret_cast<float*>(arena + offset::d_h0_fc_out);                  // (32, 64, 512)
-  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                      // (32, 64, 512)
-  auto* const d_h0_ln2_out = reinterpret_cast<float*>(arena + offset::d_h0_ln2_out);                // (32, 64, 128)
-  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                  // (32, 64, 128)
-  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                    // (32, 64, 128)
-  auto* const d_h0_res2_out = reinterpret_cast<float*>(arena + offset::d_h0_res2_out);              // (32, 64, 128)
-  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                  // (32, 64, 128)
-  auto* const d_h0_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h0_res2_out_sum1);    // (32, 64, 128)
-  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);          // (32, 64)
-  auto* const d_h0_gelu_out = reinterpret_cast<float*>(arena + offset::d_h0_gelu_out);              // (32, 64, 512)
-  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);          // (32, 64)
-  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);  // (32, 64, 384)
-  auto* const d_h1_ln1_out = reinterpret_cast<float*>(arena + offset::d_h1_ln1_out);                // (32, 64, 128)
-  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                  // (32, 64, 128)
-  auto* const d_h1_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_dqkv);                 // (32, 64, 384)
+  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);  // (32, 64)
+  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);          // (32, 64, 512)
+  auto* const d_h0_fc_out = reinterpret_cast<float*>(arena + offset::d_h0_fc_out);          // (32, 64, 512)
+  auto* const d_h0_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (32, 4, 64, 64)
+  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
+  auto* const d_h0_ln2_out = reinterpret_cast<float*>(arena + offset::d_h0_ln2_out);                  // (32, 64, 128)
+  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
+  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                      // (32, 64, 128)
+  auto* const d_h0_res2_out = reinterpret_cast<float*>(arena + offset::d_h0_res2_out);                // (32, 64, 128)
+  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                    // (32, 64, 128)
+  auto* const d_h0_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h0_res2_out_sum1);      // (32, 64, 128)
+  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);            // (32, 64)
+  auto* const d_h0_gelu_out = reinterpret_cast<float*>(arena + offset::d_h0_gelu_out);                // (32, 64, 512)
+  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);            // (32, 64)
+  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
+  auto* const d_h1_ln1_out = reinterpret_cast<float*>(arena + offset::d_h1_ln1_out);                  // (32, 64, 128)
+  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
   auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
@@ -3008,25 +3010,25 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h1_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h1_res1_out_sum1);      // (32, 64, 128)
   auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);            // (32, 64)
   auto* const d_h1_attn_in_proj_out_dqkv =
-      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_dqkv);                         // (32, 64, 384)
-  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);          // (32, 64)
-  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                  // (32, 64, 512)
-  auto* const d_h1_fc_out = reinterpret_cast<float*>(arena + offset::d_h1_fc_out);                  // (32, 64, 512)
-  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                      // (32, 64, 512)
-  auto* const d_h1_ln2_out = reinterpret_cast<float*>(arena + offset::d_h1_ln2_out);                // (32, 64, 128)
-  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                  // (32, 64, 128)
-  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                    // (32, 64, 128)
-  auto* const d_h1_res2_out = reinterpret_cast<float*>(arena + offset::d_h1_res2_out);              // (32, 64, 128)
-  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                  // (32, 64, 128)
-  auto* const d_h1_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h1_res2_out_sum1);    // (32, 64, 128)
-  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);          // (32, 64)
-  auto* const d_h1_gelu_out = reinterpret_cast<float*>(arena + offset::d_h1_gelu_out);              // (32, 64, 512)
-  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);          // (32, 64)
-  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);  // (32, 64, 384)
-  auto* const d_h2_ln1_out = reinterpret_cast<float*>(arena + offset::d_h2_ln1_out);                // (32, 64, 128)
-  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                  // (32, 64, 128)
-  auto* const d_h2_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_dqkv);                 // (32, 64, 384)
+  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);  // (32, 64)
+  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);          // (32, 64, 512)
+  auto* const d_h1_fc_out = reinterpret_cast<float*>(arena + offset::d_h1_fc_out);          // (32, 64, 512)
+  auto* const d_h1_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (32, 4, 64, 64)
+  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
+  auto* const d_h1_ln2_out = reinterpret_cast<float*>(arena + offset::d_h1_ln2_out);                  // (32, 64, 128)
+  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
+  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                      // (32, 64, 128)
+  auto* const d_h1_res2_out = reinterpret_cast<float*>(arena + offset::d_h1_res2_out);                // (32, 64, 128)
+  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                    // (32, 64, 128)
+  auto* const d_h1_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h1_res2_out_sum1);      // (32, 64, 128)
+  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);            // (32, 64)
+  auto* const d_h1_gelu_out = reinterpret_cast<float*>(arena + offset::d_h1_gelu_out);                // (32, 64, 512)
+  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);            // (32, 64)
+  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
+  auto* const d_h2_ln1_out = reinterpret_cast<float*>(arena + offset::d_h2_ln1_out);                  // (32, 64, 128)
+  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
   auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
@@ -3036,25 +3038,25 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h2_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h2_res1_out_sum1);      // (32, 64, 128)
   auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);            // (32, 64)
   auto* const d_h2_attn_in_proj_out_dqkv =
-      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_dqkv);                         // (32, 64, 384)
-  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);          // (32, 64)
-  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                  // (32, 64, 512)
-  auto* const d_h2_fc_out = reinterpret_cast<float*>(arena + offset::d_h2_fc_out);                  // (32, 64, 512)
-  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                      // (32, 64, 512)
-  auto* const d_h2_ln2_out = reinterpret_cast<float*>(arena + offset::d_h2_ln2_out);                // (32, 64, 128)
-  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                  // (32, 64, 128)
-  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                    // (32, 64, 128)
-  auto* const d_h2_res2_out = reinterpret_cast<float*>(arena + offset::d_h2_res2_out);              // (32, 64, 128)
-  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                  // (32, 64, 128)
-  auto* const d_h2_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h2_res2_out_sum1);    // (32, 64, 128)
-  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);          // (32, 64)
-  auto* const d_h2_gelu_out = reinterpret_cast<float*>(arena + offset::d_h2_gelu_out);              // (32, 64, 512)
-  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);          // (32, 64)
-  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);  // (32, 64, 384)
-  auto* const d_h3_ln1_out = reinterpret_cast<float*>(arena + offset::d_h3_ln1_out);                // (32, 64, 128)
-  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                  // (32, 64, 128)
-  auto* const d_h3_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);                        // (64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_dqkv);                 // (32, 64, 384)
+  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);  // (32, 64)
+  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);          // (32, 64, 512)
+  auto* const d_h2_fc_out = reinterpret_cast<float*>(arena + offset::d_h2_fc_out);          // (32, 64, 512)
+  auto* const d_h2_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (32, 4, 64, 64)
+  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
+  auto* const d_h2_ln2_out = reinterpret_cast<float*>(arena + offset::d_h2_ln2_out);                  // (32, 64, 128)
+  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
+  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                      // (32, 64, 128)
+  auto* const d_h2_res2_out = reinterpret_cast<float*>(arena + offset::d_h2_res2_out);                // (32, 64, 128)
+  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                    // (32, 64, 128)
+  auto* const d_h2_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_h2_res2_out_sum1);      // (32, 64, 128)
+  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);            // (32, 64)
+  auto* const d_h2_gelu_out = reinterpret_cast<float*>(arena + offset::d_h2_gelu_out);                // (32, 64, 512)
+  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);            // (32, 64)
+  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
+  auto* const d_h3_ln1_out = reinterpret_cast<float*>(arena + offset::d_h3_ln1_out);                  // (32, 64, 128)
+  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
   auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
@@ -3068,18 +3070,20 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);  // (32, 64)
   auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);          // (32, 64, 512)
   auto* const d_h3_fc_out = reinterpret_cast<float*>(arena + offset::d_h3_fc_out);          // (32, 64, 512)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);              // (32, 64, 512)
-  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);        // (32, 64, 128)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);          // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                // (32, 64, 128)
-  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);      // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);          // (32, 64, 128)
-  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);      // (32, 64, 512)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);      // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);      // (32, 64)
-  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);      // (32, 64, 146)
-  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);            // (32, 64, 128)
-  (void)rng;  // no layer draws random numbers
+  auto* const d_h3_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);          // (32, 4, 64, 64)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);          // (32, 64, 512)
+  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);    // (32, 64, 128)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);      // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);            // (32, 64, 128)
+  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);  // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);      // (32, 64, 128)
+  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);  // (32, 64, 512)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);  // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);  // (32, 64)
+  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);  // (32, 64, 146)
+  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);        // (32, 64, 128)
+  (void)rng;                                                                            // no layer draws random numbers
   d_loss[0] = loss_scale;
 
   // forward
@@ -3746,7 +3750,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_h3_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 6032384},
     {"d_h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
     {"d_h3_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 81576064},
-    {"d_h3_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 76333184},
+    {"d_h3_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 64, 64}, 84721792},
     {"d_h3_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 5768704},
     {"d_h3_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5965312},
     {"d_h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 73187456},
@@ -3769,7 +3773,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_h2_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 5239296},
     {"d_h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
     {"d_h2_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 62668928},
-    {"d_h2_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 57426048},
+    {"d_h2_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 64, 64}, 65814656},
     {"d_h2_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4975616},
     {"d_h2_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5172224},
     {"d_h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 54280320},
@@ -3792,7 +3796,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_h1_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 4446208},
     {"d_h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
     {"d_h1_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 43761792},
-    {"d_h1_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 38518912},
+    {"d_h1_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 64, 64}, 46907520},
     {"d_h1_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4182528},
     {"d_h1_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 4379136},
     {"d_h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 35373184},
@@ -3815,7 +3819,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_h0_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 3653120},
     {"d_h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
     {"d_h0_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 24854656},
-    {"d_h0_attn_in_proj_out_scratch", ltrt::DType::f32, 2, {64, 64}, 19611776},
+    {"d_h0_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 64, 64}, 28000384},
     {"d_h0_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 3389440},
     {"d_h0_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 3586048},
     {"d_h0_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 16466048},
@@ -3958,6 +3962,9 @@ const ltrt::ModelDef& model() {
     m.predict_step = predict_step;
     m.layers = kLayers;
     m.num_layers = 36;
+#ifdef LTRT_WITH_CUDA  // built with the CUDA backend: the same steps on a GPU
+    m.device_steps = &cuda_steps();
+#endif
     return m;
   }();
   return m;

@@ -5,4 +5,5 @@
 
 namespace residual {
 const ltrt::ModelDef& model();
+const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu
 }  // namespace residual

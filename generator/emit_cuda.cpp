@@ -17,7 +17,8 @@ namespace {
 using namespace emit;
 
 // The ops each torch.nn layer lowers to (forward and backward), for the list of what the GPU
-// supports; a layer counts when all of its ops have a CUDA lowering or are views.
+// supports; a layer counts when all of its ops have a CUDA lowering or are views. Without one
+// yet: Conv1d/Conv2d, BatchNorm1d/2d and the pooling layers (their specs get the CPU program).
 const std::pair<const char*, std::vector<const char*>> kLayerOps[] = {
     {"Linear", {"linear", "linear_backward"}},
     {"ReLU", {"relu", "relu_backward"}},

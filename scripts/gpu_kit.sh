@@ -19,6 +19,8 @@ for spec in tests/cuda/parity_specs/*.json; do
   "$ltgen" "$spec" -o "gpu-kit/$stem" --emit-only > /dev/null
   [[ -f "gpu-kit/$stem/model_cuda.cu" ]] || { echo "gpu_kit.sh: $spec has no CUDA program" >&2; exit 1; }
   cp "$spec" "gpu-kit/$stem/spec.json"
+  # The specs' data (a text corpus): gpu_parity.py reads its size beside spec.json.
+  find tests/cuda/parity_specs -maxdepth 1 -type f ! -name '*.json' -exec cp {} "gpu-kit/$stem/" \;
 done
 cat > gpu-kit/run.sh <<'RUN'
 #!/usr/bin/env bash

@@ -31,4 +31,14 @@ void emit_elementwise_kernel(CudaEmit& e, const std::string& kernel, const std::
   emit_launch(e.body, kernel, "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
 }
 
+void open_element_kernel(CodeWriter& k, const std::string& name, const std::vector<std::string>& params,
+                         const std::function<void(CodeWriter&)>& constants) {
+  std::string sig = "__global__ void " + name + "(";
+  for (const std::string& p : params) sig += p + ", ";
+  k.open(sig + "int count)");
+  constants(k);
+  k.line("const int i = blockIdx.x * blockDim.x + threadIdx.x;");
+  k.line("if (i >= count) return;");
+}
+
 }  // namespace ltgen

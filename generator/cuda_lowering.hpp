@@ -28,4 +28,10 @@ void emit_elementwise_kernel(CudaEmit& e, const std::string& kernel, const std::
 void emit_launch(CodeWriter& w, const std::string& kernel, const std::string& blocks, const std::string& threads,
                  const std::vector<std::string>& args);
 
+/// Opens `__global__ void <name>(<params>, int count)` and writes `constants` and `i`, the
+/// thread's element (returning when i >= count); the caller writes the body and closes the block,
+/// and the blank line and comment above it.
+void open_element_kernel(CodeWriter& k, const std::string& name, const std::vector<std::string>& params,
+                         const std::function<void(CodeWriter&)>& constants);
+
 }  // namespace ltgen

@@ -3,6 +3,7 @@
 /// [floor(oy * H / outH), ceil((oy + 1) * H / outH)) and the same columns,
 /// torch's start and end index formulas (windows may overlap).
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "ops.hpp"
 #include "spatial.hpp"
 
@@ -23,6 +24,67 @@ void open_windows(CodeWriter& w) {
   w.line("const int y0 = oy * kH / kOutH, y1 = ((oy + 1) * kH + kOutH - 1) / kOutH;  // floor, ceil");
   w.open("for (int ox = 0; ox < kOutW; ++ox)");
   w.line("const int x0 = ox * kW / kOutW, x1 = ((ox + 1) * kW + kOutW - 1) / kOutW;");
+}
+
+// In a kernel: the window [y0, y1) x [x0, x1) of output (oy, ox), torch's formulas.
+void write_window(CodeWriter& k) {
+  k.line("const int y0 = oy * kH / kOutH, y1 = ((oy + 1) * kH + kOutH - 1) / kOutH;  // floor, ceil");
+  k.line("const int x0 = ox * kW / kOutW, x1 = ((ox + 1) * kW + kOutW - 1) / kOutW;");
+}
+
+// CUDA forward: a thread per output sums its window as the CPU does.
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const PoolSizes s = sizes(n, g.value(n.inputs[0]));
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// A thread per output averages its window as the CPU does.");
+  open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ out", "const float* __restrict__ inp"},
+                      [&](CodeWriter& c) { write_pool_sizes(c, s, false); });
+  k.line("const int plane = i / (kOutH * kOutW), oy = i / kOutW % kOutH, ox = i % kOutW;");
+  write_window(k);
+  k.line("const float* x = inp + plane * kH * kW;");
+  k.line("float sum = 0.0f;");
+  k.open("for (int iy = y0; iy < y1; ++iy)");
+  k.line("for (int ix = x0; ix < x1; ++ix) sum += x[iy * kW + ix];");
+  k.close();
+  k.line("out[i] = sum / (y1 - y0) / (x1 - x0);  // as torch divides");
+  k.close();
+  e.body.line(constexpr_int("kOutputs", s.channels * s.out_h * s.out_w, "per sample"));
+  e.body.line("const int count = n * kOutputs;");
+  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
+              {"out", "inp", "count"});
+}
+
+// CUDA backward: a thread per input element gathers from the windows that cover it (they may
+// overlap), in the CPU's (oy, ox) order: deterministic, and no float atomics.
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const Shape in = pool_input_shape(n, 0);
+  const Shape& out = g.value(n.inputs[0]).shape;
+  const PoolSizes s{in[1], in[2], in[3], out[2], out[3]};
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// A thread per input element gathers from the windows that cover it (they may overlap), in the");
+  k.line("// CPU's order: deterministic, and no float atomics.");
+  open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ dinp", "const float* __restrict__ dout"},
+                      [&](CodeWriter& c) { write_pool_sizes(c, s, false); });
+  k.line("const int plane = i / (kH * kW), iy = i / kW % kH, ix = i % kW;");
+  k.line("// The windows that cover (iy, ix): y0 <= iy < y1 holds for oy from floor(iy * kOutH / kH)");
+  k.line("// to ceil((iy + 1) * kOutH / kH) - 1, the same for columns.");
+  k.line("const int oy0 = iy * kOutH / kH, oy1 = ((iy + 1) * kOutH + kH - 1) / kH - 1;");
+  k.line("const int ox0 = ix * kOutW / kW, ox1 = ((ix + 1) * kOutW + kW - 1) / kW - 1;");
+  k.line("float sum = 0.0f;");
+  k.open("for (int oy = oy0; oy <= oy1; ++oy)");
+  k.open("for (int ox = ox0; ox <= ox1; ++ox)");
+  write_window(k);
+  k.line("sum += dout[(plane * kOutH + oy) * kOutW + ox] / (y1 - y0) / (x1 - x0);");
+  k.close();
+  k.close();
+  k.line("dinp[i] = sum;");
+  k.close();
+  e.body.line(constexpr_int("kInputs", s.channels * s.h * s.w, "per sample"));
+  e.body.line("const int count = n * kInputs;");
+  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
+              {"dinp", "dout", "count"});
 }
 
 }  // namespace
@@ -56,6 +118,7 @@ void register_adaptive_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>
     w.close();
     w.close();
   };
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     return pool_backward(ad, n, dout, "adaptive_avg_pool2d_backward");
   };
@@ -88,6 +151,7 @@ void register_adaptive_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>
     w.close();
     w.close();
   };
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   LayerDef l;

@@ -3,6 +3,7 @@
 /// divisor is the window's size including its padding (torch's default),
 /// without it only the input pixels it covers.
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "ops.hpp"
 #include "spatial.hpp"
 
@@ -24,6 +25,79 @@ void open_windows(CodeWriter& w, const Node& n) {
   w.line("const int top = std::max(y0, 0), bottom = std::min(y1, kH);  // the window inside the input");
   w.line("const int left = std::max(x0, 0), right = std::min(x1, kW);");
   w.line("const int divisor = kCountIncludePad ? padded_size : (bottom - top) * (right - left);");
+}
+
+// Defines the window of output (oy, ox) as open_windows does, in a kernel.
+void write_window(CodeWriter& k) {
+  k.line("const int y0 = oy * kStrideH - kPadH, y1 = std::min(y0 + kKernelH, kH + kPadH);");
+  k.line("const int x0 = ox * kStrideW - kPadW, x1 = std::min(x0 + kKernelW, kW + kPadW);");
+  k.line("const int padded_size = (y1 - y0) * (x1 - x0);");
+  k.line("const int top = std::max(y0, 0), bottom = std::min(y1, kH);  // the window inside the input");
+  k.line("const int left = std::max(x0, 0), right = std::min(x1, kW);");
+  k.line("const int divisor = kCountIncludePad ? padded_size : (bottom - top) * (right - left);");
+}
+
+void write_kernel_constants(CodeWriter& k, const Node& n, const PoolSizes& s) {
+  write_pool_sizes(k, s, false);
+  write_window_sizes(k, n);
+  k.line(std::string("constexpr bool kCountIncludePad = ") + (attr_bool(n, "count_include_pad") ? "true" : "false") +
+         ";  // divide by the window's size with its padding");
+}
+
+// CUDA forward: a thread per output sums its window as the CPU does.
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const PoolSizes s = window_pool_sizes(n, g.value(n.inputs[0]));
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// A thread per output averages its window as the CPU does.");
+  open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ out", "const float* __restrict__ inp"},
+                      [&](CodeWriter& c) { write_kernel_constants(c, n, s); });
+  k.line("const int plane = i / (kOutH * kOutW), oy = i / kOutW % kOutH, ox = i % kOutW;");
+  write_window(k);
+  k.line("const float* x = inp + plane * kH * kW;");
+  k.line("float sum = 0.0f;");
+  k.open("for (int iy = top; iy < bottom; ++iy)");
+  k.line("for (int ix = left; ix < right; ++ix) sum += x[iy * kW + ix];");
+  k.close();
+  k.line("out[i] = sum / divisor;");
+  k.close();
+  e.body.line(constexpr_int("kOutputs", s.channels * s.out_h * s.out_w, "per sample"));
+  e.body.line("const int count = n * kOutputs;");
+  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
+              {"out", "inp", "count"});
+}
+
+// CUDA backward: a thread per input element gathers dout / divisor from the windows that cover
+// it, in the CPU's (oy, ox) order: deterministic, and no float atomics where windows overlap.
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const Shape in = pool_input_shape(n, 0);
+  const Shape& out = g.value(n.inputs[0]).shape;
+  const PoolSizes s{in[1], in[2], in[3], out[2], out[3]};
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// A thread per input element gathers dout / divisor from the windows that cover it, in the");
+  k.line("// CPU's order: deterministic, and no float atomics where windows overlap.");
+  open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ dinp", "const float* __restrict__ dout"},
+                      [&](CodeWriter& c) { write_kernel_constants(c, n, s); });
+  k.line("const int plane = i / (kH * kW), iy = i / kW % kH, ix = i % kW;");
+  k.line("// The windows that cover (iy, ix): rows oy with oy * kStrideH - kPadH <= iy < that + kKernelH.");
+  k.line("const int oy0 = std::max(0, (iy + kPadH - kKernelH + kStrideH) / kStrideH);");
+  k.line("const int oy1 = std::min(kOutH - 1, (iy + kPadH) / kStrideH);");
+  k.line("const int ox0 = std::max(0, (ix + kPadW - kKernelW + kStrideW) / kStrideW);");
+  k.line("const int ox1 = std::min(kOutW - 1, (ix + kPadW) / kStrideW);");
+  k.line("float sum = 0.0f;");
+  k.open("for (int oy = oy0; oy <= oy1; ++oy)");
+  k.open("for (int ox = ox0; ox <= ox1; ++ox)");
+  write_window(k);
+  k.line("sum += dout[(plane * kOutH + oy) * kOutW + ox] / divisor;");
+  k.close();
+  k.close();
+  k.line("dinp[i] = sum;");
+  k.close();
+  e.body.line(constexpr_int("kInputs", s.channels * s.h * s.w, "per sample"));
+  e.body.line("const int count = n * kInputs;");
+  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
+              {"dinp", "dout", "count"});
 }
 
 }  // namespace
@@ -58,6 +132,7 @@ void register_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     w.close();
     w.close();
   };
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     return pool_backward(ad, n, dout, "avg_pool2d_backward");
   };
@@ -92,6 +167,7 @@ void register_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     w.close();
     w.close();
   };
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   LayerDef l;

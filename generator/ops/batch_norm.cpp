@@ -17,6 +17,7 @@
 ///   dweight = sum dy * xhat,  dbias = sum dy.
 /// The running statistics are module state (ValueKind::state), not parameters.
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "../emit_cpu.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
@@ -38,6 +39,15 @@ void write_sizes(CodeWriter& w, const Value& x) {
 }
 
 bool tracks(const Node& n) { return attr_bool(n, "track_running_stats"); }
+
+// The error of a training batch with one value per channel, as torch raises it.
+std::string one_value_error(const Node& n) {
+  return "throw ltrt::Error(" +
+         cpp_string_literal(n.layer + " (" + n.source +
+                            "): BatchNorm expected more than 1 value per channel when training, got a batch of "
+                            "one row (as torch); set data.drop_last=true or change data.batch_size") +
+         ");";
+}
 
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool affine = attr_bool(n, "affine");
@@ -67,11 +77,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   }
   w.line("// As torch: training statistics need more than one value per channel.");
   w.open("if (count < 2)");
-  w.line("throw ltrt::Error(" +
-         cpp_string_literal(n.layer + " (" + n.source +
-                            "): BatchNorm expected more than 1 value per channel when training, got a batch of "
-                            "one row (as torch); set data.drop_last=true or change data.batch_size") +
-         ");");
+  w.line(one_value_error(n));
   w.close();
   if (track) {
     w.line(cumulative ? "++num_batches_tracked[0];  // momentum=None: f = 1 / num_batches_tracked"
@@ -142,6 +148,193 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.close();
 }
 
+// CUDA: the channel's elements j = 0 .. n * kL - 1 (row j / kL, position j % kL) in a kernel
+// whose block is one channel c: a block-strided loop over them, `at` the element's index.
+void open_channel_loop(CodeWriter& k) {
+  k.open("for (int j = threadIdx.x; j < count; j += blockDim.x)");
+  k.line("const int at = (j / kL * kC + c) * kL + j % kL;");
+}
+
+// Folds each thread's doubles `vars` into their sums over the block, in place, through the
+// kernel's `__shared__ double partial[vars.size()][kReduceThreads]` (a tree: blockDim.x is a
+// power of two).
+void write_block_sums(CodeWriter& k, const std::vector<std::string>& vars) {
+  for (size_t v = 0; v < vars.size(); ++v)
+    k.line("partial[" + std::to_string(v) + "][threadIdx.x] = " + vars[v] + ";");
+  k.line("__syncthreads();");
+  k.open("for (int half = blockDim.x / 2; half > 0; half /= 2)");
+  k.open("if (threadIdx.x < half)");
+  for (size_t v = 0; v < vars.size(); ++v)
+    k.line("partial[" + std::to_string(v) + "][threadIdx.x] += partial[" + std::to_string(v) + "][threadIdx.x + half];");
+  k.close();
+  k.line("__syncthreads();");
+  k.close();
+  for (size_t v = 0; v < vars.size(); ++v) k.line(vars[v] + " = partial[" + std::to_string(v) + "][0];");
+  k.line("__syncthreads();  // every thread has read the sums before partial is written again");
+}
+
+// CUDA forward. Training: a block per channel sums in double (the CPU's and torch's precision),
+// updates the running statistics and normalises the channel. TUNE: several blocks per channel
+// for a large n * kL (a second pass to combine them). Eval: a thread per element.
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const bool affine = attr_bool(n, "affine");
+  const bool track = tracks(n);
+  const bool cumulative = attr_bool(n, "cumulative");
+  const Value& x = g.value(n.inputs[0]);
+  const std::string ab =
+      affine ? "const float a = s * weight[c], b = bias[c] - m * a;  // y = x * a + b" : "const float a = s, b = -m * a;";
+  const std::string params_in = affine ? ", const float* __restrict__ weight, const float* __restrict__ bias" : "";
+  CodeWriter& k = e.kernels;
+  auto constants = [&](CodeWriter& c) {
+    write_sizes(c, x);
+    c.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
+  };
+  if (track) {
+    k.line();
+    k.line("// eval: the running statistics, a thread per element");
+    std::vector<std::string> params = {"float* __restrict__ out", "const float* __restrict__ inp"};
+    if (affine) params.insert(params.end(), {"const float* __restrict__ weight", "const float* __restrict__ bias"});
+    params.insert(params.end(), {"const float* __restrict__ running_mean", "const float* __restrict__ running_var"});
+    open_element_kernel(k, e.fn + "_eval_kernel", params, constants);
+    k.line("const int c = i / kL % kC;");
+    k.line("const float m = running_mean[c];");
+    k.line("const float s = 1.0f / std::sqrt(running_var[c] + kEps);");
+    k.line(ab);
+    k.line("out[i] = inp[i] * a + b;");
+    k.close();
+    k.line();
+    k.line(cumulative ? "// One more batch, before the statistics kernel reads the count (momentum=None: f = 1 / count)."
+                      : "// One more batch (module state, as torch counts).");
+    k.open("__global__ void " + e.fn + "_count_kernel(std::int64_t* __restrict__ num_batches_tracked)");
+    k.line("++num_batches_tracked[0];");
+    k.close();
+  }
+  k.line();
+  k.line("// training: block c normalises channel c with the batch's statistics");
+  std::string sig = "__global__ void " + e.fn + "_train_kernel(float* __restrict__ out, float* __restrict__ mean, "
+                    "float* __restrict__ rstd, const float* __restrict__ inp" + params_in;
+  if (track) sig += ", float* __restrict__ running_mean, float* __restrict__ running_var";
+  if (track && cumulative) sig += ", const std::int64_t* __restrict__ num_batches_tracked";
+  k.open(sig + ", int n)");
+  constants(k);
+  if (track && !cumulative) k.line("constexpr float kMomentum = " + float_literal(attr_float(n, "momentum")) + ";");
+  k.line("__shared__ double partial[1][kReduceThreads];");
+  k.line("const int c = blockIdx.x;");
+  k.line("const int count = n * kL;  // values per channel in this batch");
+  k.line("double sum = 0.0;");
+  open_channel_loop(k);
+  k.line("sum += inp[at];");
+  k.close();
+  write_block_sums(k, {"sum"});
+  k.line("const double md = sum / count;");
+  k.line("double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std");
+  open_channel_loop(k);
+  k.line("const double d = inp[at] - md;");
+  k.line("sum_sq += d * d;");
+  k.close();
+  write_block_sums(k, {"sum_sq"});
+  k.line("const float m = static_cast<float>(md);");
+  k.line("const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance");
+  k.open("if (threadIdx.x == 0)");
+  k.line("mean[c] = m;");
+  k.line("rstd[c] = s;");
+  if (track) {
+    if (cumulative) k.line("const float f = static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]));");
+    const std::string f = cumulative ? "f" : "kMomentum";
+    k.line("running_mean[c] = " + f + " * m + (1.0f - " + f + ") * running_mean[c];");
+    k.line("const double unbiased = sum_sq / (count - 1);");
+    k.line("running_var[c] = static_cast<float>(" + f + " * unbiased + (1.0f - " + f + ") * running_var[c]);");
+  }
+  k.close();
+  k.line(ab);
+  open_channel_loop(k);
+  k.line("out[at] = inp[at] * a + b;");
+  k.close();
+  k.close();
+
+  CodeWriter& w = e.body;
+  write_sizes(w, x);
+  if (track) {
+    w.open("if (!training)");
+    w.line("const int count = n * kC * kL;");
+    std::vector<std::string> args = {"out", "inp"};
+    if (affine) args.insert(args.end(), {"weight", "bias"});
+    args.insert(args.end(), {"running_mean", "running_var", "count"});
+    emit_launch(w, e.fn + "_eval_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
+    w.line("return;");
+    w.close();
+  } else {
+    w.line("(void)training;  // track_running_stats=False: batch statistics in eval too");
+  }
+  w.line("// As torch: training statistics need more than one value per channel.");
+  w.line("if (n * kL < 2) " + one_value_error(n));
+  if (track) emit_launch(w, e.fn + "_count_kernel", "1", "1", {"num_batches_tracked"});
+  std::vector<std::string> args = {"out", "mean", "rstd", "inp"};
+  if (affine) args.insert(args.end(), {"weight", "bias"});
+  if (track) args.insert(args.end(), {"running_mean", "running_var"});
+  if (track && cumulative) args.push_back("num_batches_tracked");
+  args.push_back("n");
+  emit_launch(w, e.fn + "_train_kernel", "kC", "kReduceThreads", args);
+}
+
+// CUDA backward: a block per channel, the two sums in double as on the CPU, then the channel's
+// input gradients. TUNE: several blocks per channel for a large n * kL.
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const bool affine = attr_bool(n, "affine");
+  const bool need_dinp = attr_bool(n, "need_dinp");
+  const Value& x = g.value(n.inputs[1]);
+  CodeWriter& k = e.kernels;
+  std::string sig = "__global__ void " + e.fn + "_kernel(";
+  if (need_dinp) sig += "float* __restrict__ dinp, ";
+  if (affine) sig += "float* __restrict__ dweight, float* __restrict__ dbias, ";
+  sig += "const float* __restrict__ dout, const float* __restrict__ inp, const float* __restrict__ mean, "
+         "const float* __restrict__ rstd";
+  if (affine) sig += ", const float* __restrict__ weight";
+  k.line();
+  k.line("// Block c: channel c's sums of dy and dy * xhat in double, then its gradients.");
+  k.open(sig + ", int n, bool accumulate)");
+  write_sizes(k, x);
+  k.line("__shared__ double partial[2][kReduceThreads];");
+  k.line("const int c = blockIdx.x;");
+  k.line("const int count = n * kL;");
+  k.line("const float m = mean[c], s = rstd[c];");
+  k.line("double sum_dy = 0.0, sum_dy_xhat = 0.0;");
+  open_channel_loop(k);
+  k.line("sum_dy += dout[at];");
+  k.line("sum_dy_xhat += static_cast<double>(dout[at] * ((inp[at] - m) * s));");
+  k.close();
+  write_block_sums(k, {"sum_dy", "sum_dy_xhat"});
+  if (affine) {
+    k.open("if (threadIdx.x == 0)");
+    k.line("dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);");
+    k.line("dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);");
+    k.close();
+  } else {
+    k.line("(void)accumulate;  // no parameters (affine=False)");
+  }
+  if (need_dinp) {
+    // g = dy * weight: mean(g) = weight * mean(dy), mean(g * xhat) = weight * mean(dy * xhat).
+    const std::string wc = affine ? " * weight[c]" : "";
+    k.line("const float mean_g = static_cast<float>(sum_dy / count)" + wc + ";");
+    k.line("const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count)" + wc + ";");
+    open_channel_loop(k);
+    k.line("const float xhat = (inp[at] - m) * s;");
+    k.line("dinp[at] = s * (dout[at]" + wc + " - mean_g - xhat * mean_g_xhat);");
+    k.close();
+  }
+  k.close();
+
+  CodeWriter& w = e.body;
+  w.line("constexpr int kC = " + std::to_string(x.shape[1]) + ";  // a block per channel");
+  std::vector<std::string> args;
+  if (need_dinp) args.push_back("dinp");
+  if (affine) args.insert(args.end(), {"dweight", "dbias"});
+  args.insert(args.end(), {"dout", "inp", "mean", "rstd"});
+  if (affine) args.push_back("weight");
+  args.insert(args.end(), {"n", "accumulate"});
+  emit_launch(w, e.fn + "_kernel", "kC", "kReduceThreads", args);
+}
+
 }  // namespace
 
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
@@ -176,6 +369,7 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     return Cost{6 * e, 4 * (3 * e + 8 * c)};
   };
   f.emit_cpu = emit_forward;
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
     const bool affine = attr_bool(n, "affine");
@@ -230,6 +424,7 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     return Cost{10 * e, 4 * (3 * e + 6 * static_cast<double>(attr_int(n, "num_features")))};
   };
   b.emit_cpu = emit_backward;
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   for (const int dims : {1, 2}) {

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 #include "spatial.hpp"
@@ -249,6 +250,204 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
   }
 }
 
+// CUDA: the CPU's im2col + GEMM, a sample at a time through the one columns buffer that the
+// memory plan gives the node (the CPU's scratch, at the same offset), the GEMMs on cuBLASLt.
+
+// The sizes a kernel of the layer uses (im2col, col2im): the window's walk over the planes.
+void write_window_geometry(CodeWriter& w, const ConvGeometry& g) {
+  if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
+  w.line("constexpr int kH = " + std::to_string(g.h) + ", kW = " + std::to_string(g.w) + ";  // input height, width");
+  w.line("constexpr int kOutH = " + std::to_string(g.out_h) + ", kOutW = " + std::to_string(g.out_w) +
+         ";  // output height, width");
+  w.line("constexpr int kPixels = kOutH * kOutW;  // outputs per channel");
+  w.line("constexpr int kKernelH = " + std::to_string(g.kernel_h) + ", kKernelW = " + std::to_string(g.kernel_w) +
+         ";");
+  w.line("constexpr int kStrideH = " + std::to_string(g.stride_h) + ", kStrideW = " + std::to_string(g.stride_w) +
+         ";");
+  w.line("constexpr int kPadH = " + std::to_string(g.pad_h) + ", kPadW = " + std::to_string(g.pad_w) +
+         ";  // zeros before the first row and column");
+  w.line("constexpr int kDilationH = " + std::to_string(g.dilation_h) +
+         ", kDilationW = " + std::to_string(g.dilation_w) + ";");
+}
+
+// The sizes the host function uses: one sample's slices and the GEMMs' shapes.
+void write_gemm_geometry(CodeWriter& w, const ConvGeometry& g) {
+  w.line("constexpr int kIn = " + std::to_string(g.in) + ", kH = " + std::to_string(g.h) +
+         ", kW = " + std::to_string(g.w) + ";  // input channels, height, width");
+  w.line("constexpr int kOut = " + std::to_string(g.out) + ", kPixels = " + std::to_string(g.out_h) + " * " +
+         std::to_string(g.out_w) + ";  // output channels, outputs per channel");
+  if (g.groups > 1)
+    w.line("constexpr int kGroups = " + std::to_string(g.groups) +
+           ", kOutPerGroup = kOut / kGroups;  // group g: input channels g * kIn / kGroups ...");
+  w.line("constexpr int kPatch = " + std::to_string(g.in_per_group()) + " * " + std::to_string(g.kernel_h) + " * " +
+         std::to_string(g.kernel_w) + ";  // weights per output channel: input channels per group x kernel");
+  w.line("constexpr int kColumns = kIn * " + std::to_string(g.kernel_h) + " * " + std::to_string(g.kernel_w) +
+         " * kPixels;  // one sample's columns: (channel, tap) x output pixel");
+}
+
+// The output channels of one group's GEMM.
+std::string out_per_group(const ConvGeometry& g) { return g.groups > 1 ? "kOutPerGroup" : "kOut"; }
+
+// Group g's part of a buffer, `what + g * per_group`; `what` itself when there is one group.
+std::string group_offset(const ConvGeometry& g, const std::string& what, const std::string& per_group) {
+  return g.groups == 1 ? what : what + " + g * " + per_group;
+}
+
+// The GEMM lines in a loop over the groups, or once when there is one group.
+void write_per_group(CodeWriter& w, const ConvGeometry& g, const std::vector<std::string>& call) {
+  if (g.groups == 1) {
+    for (const std::string& l : call) w.line(l);
+    return;
+  }
+  w.open("for (int g = 0; g < kGroups; ++g)");
+  for (const std::string& l : call) w.line(l);
+  w.close();
+}
+
+// im2col of one sample, a thread per element of columns: the CPU's write_im2col.
+void write_im2col_kernel(CudaEmit& e, const ConvGeometry& g) {
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding.");
+  open_element_kernel(k, e.fn + "_im2col_kernel", {"float* __restrict__ columns", "const float* __restrict__ x"},
+                      [&](CodeWriter& c) { write_window_geometry(c, g); });
+  k.line("const int row = i / kPixels, p = i % kPixels;  // row (c, ky, kx), column (oy, ox)");
+  k.line("const int c = row / (kKernelH * kKernelW), ky = row / kKernelW % kKernelH, kx = row % kKernelW;");
+  k.line("const int iy = p / kOutW * kStrideH - kPadH + ky * kDilationH;");
+  k.line("const int ix = p % kOutW * kStrideW - kPadW + kx * kDilationW;");
+  k.line("columns[i] = iy >= 0 && iy < kH && ix >= 0 && ix < kW ? x[(c * kH + iy) * kW + ix] : 0.0f;");
+  k.close();
+}
+
+void write_im2col_launch(CodeWriter& w, const std::string& fn) {
+  emit_launch(w, fn + "_im2col_kernel", "ltrt::cuda::blocks_for(kColumns, kThreads)", "kThreads",
+              {"columns", "x", "kColumns"});
+}
+
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
+  const ConvGeometry g = geometry(n, gr.value(n.inputs[0]));
+  const bool bias = attr_bool(n, "bias");
+  // A lone ReLU rides in cuBLASLt's epilogue (applied after the bias, which the GEMM adds as C);
+  // other fused activations run in one kernel over the output.
+  const bool lone_relu = n.epilogue.size() == 1 && n.epilogue[0].op == "relu";
+  const bool activation_kernel = !n.epilogue.empty() && !lone_relu;
+  write_im2col_kernel(e, g);
+  if (bias) {
+    e.kernels.line();
+    e.kernels.line("// out = bias of the output's channel: the GEMMs then add weight @ columns to it, as on the CPU.");
+    open_element_kernel(e.kernels, e.fn + "_bias_kernel", {"float* __restrict__ out", "const float* __restrict__ bias"},
+                        [&](CodeWriter& c) {
+                          c.line(constexpr_int("kOut", g.out) + " " + constexpr_int("kPixels", g.pixels()));
+                        });
+    e.kernels.line("out[i] = bias[i / kPixels % kOut];");
+    e.kernels.close();
+  }
+  if (activation_kernel) {
+    e.kernels.line();
+    open_element_kernel(e.kernels, e.fn + "_activation_kernel", {"float* __restrict__ out"},
+                        [&](CodeWriter& c) { epilogue_constants(c, n); });
+    e.kernels.line("out[i] = " + apply_epilogue(n, "out[i]") + ";");
+    e.kernels.close();
+  }
+
+  CodeWriter& w = e.body;
+  write_gemm_geometry(w, g);
+  if (bias) {
+    w.line("const int outputs = n * kOut * kPixels;");
+    emit_launch(w, e.fn + "_bias_kernel", "ltrt::cuda::blocks_for(outputs, kThreads)", "kThreads",
+                {"out", "bias", "outputs"});
+  }
+  w.line("// TUNE: one im2col and a strided batched GEMM over several samples (a larger columns buffer).");
+  w.open("for (int i = 0; i < n; ++i)");
+  w.line("const float* x = inp + i * kIn * kH * kW;");
+  w.line("float* y = out + i * kOut * kPixels;");
+  write_im2col_launch(w, e.fn);
+  const std::string epilogue = lone_relu ? "ltrt::cuda::Epilogue::relu" : "ltrt::cuda::Epilogue::none";
+  write_per_group(w, g, {"ltrt::cuda::sgemm(ctx, false, false, " + out_per_group(g) + ", kPixels, kPatch, " +
+                             group_offset(g, "weight", "kOutPerGroup * kPatch") + ", " +
+                             group_offset(g, "columns", "kPatch * kPixels") + ", " + (bias ? "1.0f" : "0.0f") +
+                             ", " + group_offset(g, "y", "kOutPerGroup * kPixels") + ", " + epilogue + ");  // " +
+                             (bias ? "y += " : "y = ") + "weight @ columns" + (lone_relu ? ", ReLU" : "")});
+  w.close();
+  if (activation_kernel) {
+    w.line("const int count = n * kOut * kPixels;");
+    emit_launch(w, e.fn + "_activation_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
+                {"out", "count"});
+  }
+}
+
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
+  const ConvGeometry g = geometry(n, gr.value(n.inputs[1]));
+  const bool bias = attr_bool(n, "bias");
+  const bool need_dinp = attr_bool(n, "need_dinp");
+  write_im2col_kernel(e, g);
+  CodeWriter& k = e.kernels;
+  if (need_dinp) {
+    k.line();
+    k.line("// col2im: each input pixel gathers the patch gradients of the taps that read it, in the CPU's");
+    k.line("// (ky, kx) order. A gather writes each element from one thread: no atomics, and the same sum.");
+    open_element_kernel(k, e.fn + "_col2im_kernel", {"float* __restrict__ dx", "const float* __restrict__ columns"},
+                        [&](CodeWriter& c) { write_window_geometry(c, g); });
+    k.line("const int c = i / (kH * kW), iy = i / kW % kH, ix = i % kW;");
+    k.line("float sum = 0.0f;");
+    k.open("for (int ky = 0; ky < kKernelH; ++ky)");
+    k.line("const int ty = iy + kPadH - ky * kDilationH;  // oy * kStrideH when tap ky of row oy reads iy");
+    k.line("if (ty < 0 || ty % kStrideH != 0 || ty / kStrideH >= kOutH) continue;");
+    k.open("for (int kx = 0; kx < kKernelW; ++kx)");
+    k.line("const int tx = ix + kPadW - kx * kDilationW;");
+    k.line("if (tx < 0 || tx % kStrideW != 0 || tx / kStrideW >= kOutW) continue;");
+    k.line("sum += columns[((c * kKernelH + ky) * kKernelW + kx) * kPixels + ty / kStrideH * kOutW + tx / kStrideW];");
+    k.close();
+    k.close();
+    k.line("dx[i] = sum;");
+    k.close();
+  }
+  if (bias) {
+    k.line();
+    k.line("// dbias[o]: a thread per output channel sums its gradients over samples and pixels in the CPU's order.");
+    open_element_kernel(k, e.fn + "_dbias_kernel",
+                        {"float* __restrict__ dbias", "const float* __restrict__ dout", "int n", "bool accumulate"},
+                        [&](CodeWriter& c) {
+                          c.line(constexpr_int("kOut", g.out) + " " + constexpr_int("kPixels", g.pixels()));
+                        });
+    k.line("float sum = accumulate ? dbias[i] : 0.0f;");
+    k.open("for (int s = 0; s < n; ++s)");
+    k.line("for (int p = 0; p < kPixels; ++p) sum += dout[(s * kOut + i) * kPixels + p];");
+    k.close();
+    k.line("dbias[i] = sum;");
+    k.close();
+  }
+
+  CodeWriter& w = e.body;
+  write_gemm_geometry(w, g);
+  w.line("// TUNE: one im2col and a strided batched GEMM over several samples (a larger columns buffer).");
+  w.open("for (int i = 0; i < n; ++i)");
+  w.line("const float* x = inp + i * kIn * kH * kW;");
+  w.line("const float* dy = dout + i * kOut * kPixels;");
+  write_im2col_launch(w, e.fn);
+  w.line("// dweight (+)= dy @ columns^T over the samples in order; the first sample overwrites unless");
+  w.line("// accumulating (the CPU's zero fill and += give the same sums).");
+  w.line("const float beta = accumulate || i > 0 ? 1.0f : 0.0f;");
+  write_per_group(w, g, {"ltrt::cuda::sgemm(ctx, false, true, " + out_per_group(g) + ", kPatch, kPixels, " +
+                             group_offset(g, "dy", "kOutPerGroup * kPixels") + ", " +
+                             group_offset(g, "columns", "kPatch * kPixels") + ", beta, " +
+                             group_offset(g, "dweight", "kOutPerGroup * kPatch") + ");"});
+  if (need_dinp) {
+    w.line("// The patches' gradients weight^T @ dy, reusing columns, then added back to the pixels (col2im).");
+    write_per_group(w, g, {"ltrt::cuda::sgemm(ctx, true, false, kPatch, kPixels, " + out_per_group(g) + ", " +
+                               group_offset(g, "weight", "kOutPerGroup * kPatch") + ", " +
+                               group_offset(g, "dy", "kOutPerGroup * kPixels") + ", 0.0f, " +
+                               group_offset(g, "columns", "kPatch * kPixels") + ");"});
+    w.line("constexpr int kInputs = kIn * kH * kW;  // one sample's input elements");
+    emit_launch(w, e.fn + "_col2im_kernel", "ltrt::cuda::blocks_for(kInputs, kThreads)", "kThreads",
+                {"dinp + i * kInputs", "columns", "kInputs"});
+  }
+  w.close();
+  if (bias)
+    emit_launch(w, e.fn + "_dbias_kernel", "ltrt::cuda::blocks_for(kOut, kThreads)", "kThreads",
+                {"dbias", "dout", "n", "accumulate", "kOut"});
+}
+
 Shape columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }
 
 // im2col's scratch buffer of one sample: an activation that only its node uses.
@@ -380,6 +579,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                 4 * (static_cast<double>(numel(x.shape)) + weights + outs)};
   };
   f.emit_cpu = emit_forward;
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
     if (dout[0] < 0) return std::vector<int>(n.inputs.size(), -1);
@@ -439,6 +639,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                 4 * (outs + static_cast<double>(numel(x.shape)) * passes + weights * 3)};
   };
   b.emit_cpu = emit_backward;
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   layers.push_back(conv_layer(1));

@@ -4,10 +4,96 @@
 /// return_indices: the flat index in its plane) as a second output, and the
 /// backward adds each output's gradient there.
 #include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
 #include "ops.hpp"
 #include "spatial.hpp"
 
 namespace ltgen {
+
+namespace {
+
+// CUDA forward: a thread per output runs the CPU's scan of its window.
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const PoolSizes s = window_pool_sizes(n, g.value(n.inputs[0]));
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// A thread per output scans its window as the CPU does.");
+  open_element_kernel(k, e.fn + "_kernel",
+                      {"float* __restrict__ out", "std::int64_t* __restrict__ indices", "const float* __restrict__ inp"},
+                      [&](CodeWriter& c) {
+                        write_pool_sizes(c, s, false);
+                        write_window_sizes(c, n);
+                      });
+  k.line("const int plane = i / (kOutH * kOutW), oy = i / kOutW % kOutH, ox = i % kOutW;");
+  k.line("const float* x = inp + plane * kH * kW;");
+  k.line("// torch's scan: the first maximum wins and NaN propagates");
+  k.line("float best = -INFINITY;");
+  k.line("int best_at = -1;");
+  k.open("for (int ky = 0; ky < kKernelH; ++ky)");
+  k.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
+  k.line("if (iy < 0 || iy >= kH) continue;  // padding");
+  k.open("for (int kx = 0; kx < kKernelW; ++kx)");
+  k.line("const int ix = ox * kStrideW - kPadW + kx * kDilationW;");
+  k.line("if (ix < 0 || ix >= kW) continue;");
+  k.line("const float v = x[iy * kW + ix];");
+  k.open("if (best_at < 0 || v > best || isnan(v))");
+  k.line("best = v;");
+  k.line("best_at = iy * kW + ix;");
+  k.close();
+  k.close();
+  k.close();
+  k.line("out[i] = best;");
+  k.line("indices[i] = best_at;");
+  k.close();
+  e.body.line(constexpr_int("kOutputs", s.channels * s.out_h * s.out_w, "per sample"));
+  e.body.line("const int count = n * kOutputs;");
+  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
+              {"out", "indices", "inp", "count"});
+}
+
+// CUDA backward: a thread per input element gathers the gradients of the windows whose maximum
+// it is, in the CPU's (oy, ox) order. Scattering from each output instead needs float atomics
+// where windows overlap (stride < kernel), and their order, hence the sums, would vary from run
+// to run; the gather is deterministic and adds in the CPU's order.
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const Shape in = pool_input_shape(n, 0);
+  const Shape& out = g.value(n.inputs[0]).shape;
+  const PoolSizes s{in[1], in[2], in[3], out[2], out[3]};
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// A thread per input element gathers the gradients of the windows whose maximum it is, in the");
+  k.line("// CPU's order: deterministic, where scattering from the outputs would need float atomics");
+  k.line("// (windows overlap when stride < kernel) whose order, hence sums, varies from run to run.");
+  open_element_kernel(k, e.fn + "_kernel",
+                      {"float* __restrict__ dinp", "const float* __restrict__ dout",
+                       "const std::int64_t* __restrict__ indices"},
+                      [&](CodeWriter& c) {
+                        write_pool_sizes(c, s, false);
+                        write_window_sizes(c, n);
+                      });
+  k.line("const int plane = i / (kH * kW), at = i % (kH * kW), iy = at / kW, ix = at % kW;");
+  k.line("// The windows that can cover (iy, ix): rows oy with oy * kStrideH - kPadH <= iy and");
+  k.line("// iy <= oy * kStrideH - kPadH + (kKernelH - 1) * kDilationH, the same for columns.");
+  k.line("const int oy0 = std::max(0, (iy + kPadH - (kKernelH - 1) * kDilationH + kStrideH - 1) / kStrideH);");
+  k.line("const int oy1 = std::min(kOutH - 1, (iy + kPadH) / kStrideH);");
+  k.line("const int ox0 = std::max(0, (ix + kPadW - (kKernelW - 1) * kDilationW + kStrideW - 1) / kStrideW);");
+  k.line("const int ox1 = std::min(kOutW - 1, (ix + kPadW) / kStrideW);");
+  k.line("const int first = plane * kOutH * kOutW;  // the plane's first output");
+  k.line("float sum = 0.0f;");
+  k.open("for (int oy = oy0; oy <= oy1; ++oy)");
+  k.open("for (int ox = ox0; ox <= ox1; ++ox)");
+  k.line("if (indices[first + oy * kOutW + ox] == at) sum += dout[first + oy * kOutW + ox];");
+  k.close();
+  k.close();
+  k.line("dinp[i] = sum;");
+  k.close();
+  e.body.line(constexpr_int("kInputs", s.channels * s.h * s.w, "per sample"));
+  e.body.line("const int count = n * kInputs;");
+  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
+              {"dinp", "dout", "indices", "count"});
+}
+
+}  // namespace
 
 void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
@@ -55,6 +141,7 @@ void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     w.close();
     w.close();
   };
+  f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     return pool_backward(ad, n, dout, "max_pool2d_backward", {n.outputs[1]});
   };
@@ -83,6 +170,7 @@ void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     w.close();
     w.close();
   };
+  b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
   LayerDef l;

@@ -72,8 +72,8 @@ PoolSizes window_pool_sizes(const Node& n, const Value& x) {
   return z;
 }
 
-void write_pool_sizes(CodeWriter& w, const PoolSizes& s) {
-  w.line("constexpr int kChannels = " + std::to_string(s.channels) + ";  // pooled one plane at a time");
+void write_pool_sizes(CodeWriter& w, const PoolSizes& s, bool with_channels) {
+  if (with_channels) w.line("constexpr int kChannels = " + std::to_string(s.channels) + ";  // pooled one plane at a time");
   w.line("constexpr int kH = " + std::to_string(s.h) + ", kW = " + std::to_string(s.w) + ";  // input plane");
   w.line("constexpr int kOutH = " + std::to_string(s.out_h) + ", kOutW = " + std::to_string(s.out_w) +
          ";  // output plane");

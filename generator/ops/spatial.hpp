@@ -42,8 +42,9 @@ void set_window_attrs(Node& n, const Attrs& args, bool with_dilation);
 /// The sizes of a pooling node with window attributes on input `x`; throws ShapeError.
 PoolSizes window_pool_sizes(const Node& n, const Value& x);
 
-/// The first lines of a pooling function: planes, input and output sizes.
-void write_pool_sizes(CodeWriter& w, const PoolSizes& s);
+/// The first lines of a pooling function: planes (unless `with_channels` is false: a CUDA kernel
+/// over one element needs none), input and output sizes.
+void write_pool_sizes(CodeWriter& w, const PoolSizes& s, bool with_channels = true);
 /// kKernelH/W, kStrideH/W, kPadH/W (and kDilationH/W) from the node's window attributes.
 void write_window_sizes(CodeWriter& w, const Node& n);
 

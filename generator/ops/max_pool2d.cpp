@@ -36,7 +36,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("const int ix = ox * kStrideW - kPadW + kx * kDilationW;");
   k.line("if (ix < 0 || ix >= kW) continue;");
   k.line("const float v = x[iy * kW + ix];");
-  k.open("if (best_at < 0 || v > best || isnan(v))");
+  k.open("if (best_at < 0 || v > best || std::isnan(v))");
   k.line("best = v;");
   k.line("best_at = iy * kW + ix;");
   k.close();

@@ -215,7 +215,10 @@ def main():
     # Backward: one step from the same weights; each parameter's update on both devices.
     w_any = weights(checkpoint(out["cpu"]))
     rng = np.random.default_rng(7)
-    w0 = {k: rng.uniform(-0.5, 0.5, v.shape).astype(np.float32) for k, v in w_any.items()}
+    # Random floats (parameters and running statistics); integer buffers (BatchNorm's
+    # num_batches_tracked) keep the values that fit left.
+    w0 = {k: rng.uniform(-0.5, 0.5, v.shape).astype(np.float32) if v.dtype.kind == "f" else v
+          for k, v in w_any.items()}
     init = f"{args.work}/w0.safetensors"
     save_file(w0, init)
     w1 = {}

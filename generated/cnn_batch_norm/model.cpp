@@ -1656,6 +1656,9 @@ const ltrt::ModelDef& model() {
     m.num_layers = 13;
     m.state = kState;
     m.num_state = 9;
+#ifdef LTRT_WITH_CUDA  // built with the CUDA backend: the same steps on a GPU
+    m.device_steps = &cuda_steps();
+#endif
     return m;
   }();
   return m;

@@ -1432,6 +1432,9 @@ const ltrt::ModelDef& model() {
     m.num_layers = 11;
     m.state = kState;
     m.num_state = 6;
+#ifdef LTRT_WITH_CUDA  // built with the CUDA backend: the same steps on a GPU
+    m.device_steps = &cuda_steps();
+#endif
     return m;
   }();
   return m;

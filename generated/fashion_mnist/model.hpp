@@ -5,4 +5,5 @@
 
 namespace fashion_mnist {
 const ltrt::ModelDef& model();
+const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu
 }  // namespace fashion_mnist

@@ -18,6 +18,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/cuda/context.cuh>
+#include <ltrt/error.hpp>
 
 #include "model.hpp"
 

@@ -17,8 +17,8 @@ namespace {
 using namespace emit;
 
 // The ops each torch.nn layer lowers to (forward and backward), for the list of what the GPU
-// supports; a layer counts when all of its ops have a CUDA lowering or are views. Without one
-// yet: Conv1d/Conv2d, BatchNorm1d/2d and the pooling layers (their specs get the CPU program).
+// supports; a layer counts when all of its ops have a CUDA lowering or are views. Every layer
+// has one now; a new op without one makes its specs CPU-only ("auto") or refused ("gpu").
 const std::pair<const char*, std::vector<const char*>> kLayerOps[] = {
     {"Linear", {"linear", "linear_backward"}},
     {"ReLU", {"relu", "relu_backward"}},

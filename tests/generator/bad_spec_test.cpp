@@ -109,13 +109,14 @@ TEST(Cli, CudaArchLandsInTheCMakeLists) {
   fs::remove_all(out);
 }
 
-// "auto" with a layer the GPU lacks: the CPU program only, and one line saying why.
+// "auto" with what the GPU lacks (a hooks file; every layer has a CUDA lowering now): the CPU
+// program only, and one line saying why.
 TEST(Cli, AutoFallsBackToTheCpuProgramWithANote) {
   const fs::path out = fs::temp_directory_path() / "ltgen_auto_cpu_out";
   fs::remove_all(out);
-  const Result r = run(std::string(SPECS_DIR) + "/cnn.json --emit-only -o " + out.string());
+  const Result r = run(std::string(SPECS_DIR) + "/linear_hooks.json --emit-only -o " + out.string());
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("ltgen: note: model.layers[0] (Conv2d) does not run on the GPU yet: trainer.accelerator "
+  EXPECT_NE(r.output.find("ltgen: note: hooks (a hooks file) do not run with the GPU yet: trainer.accelerator "
                           "\"auto\" generates the CPU program only\n"),
             std::string::npos)
       << r.output;

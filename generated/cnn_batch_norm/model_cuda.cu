@@ -171,7 +171,8 @@ __global__ void layers_1_forward_count_kernel(std::int64_t* __restrict__ num_bat
   ++num_batches_tracked[0];
 }
 
-// training: block c normalises channel c with the batch's statistics
+// training: block c normalises channel c with the batch's statistics.
+// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).
 __global__ void layers_1_forward_train_kernel(float* __restrict__ out, float* __restrict__ mean,
                                               float* __restrict__ rstd, const float* __restrict__ inp,
                                               const float* __restrict__ weight, const float* __restrict__ bias,
@@ -387,7 +388,8 @@ __global__ void layers_5_forward_count_kernel(std::int64_t* __restrict__ num_bat
   ++num_batches_tracked[0];
 }
 
-// training: block c normalises channel c with the batch's statistics
+// training: block c normalises channel c with the batch's statistics.
+// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).
 __global__ void layers_5_forward_train_kernel(float* __restrict__ out, float* __restrict__ mean,
                                               float* __restrict__ rstd, const float* __restrict__ inp,
                                               const float* __restrict__ weight, const float* __restrict__ bias,
@@ -556,7 +558,8 @@ __global__ void layers_10_forward_count_kernel(std::int64_t* __restrict__ num_ba
   ++num_batches_tracked[0];
 }
 
-// training: block c normalises channel c with the batch's statistics
+// training: block c normalises channel c with the batch's statistics.
+// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).
 __global__ void layers_10_forward_train_kernel(float* __restrict__ out, float* __restrict__ mean,
                                                float* __restrict__ rstd, const float* __restrict__ inp,
                                                const float* __restrict__ weight, const float* __restrict__ bias,
@@ -818,6 +821,7 @@ static void layers_11_backward(float* dinp, const float* dout, const float* out,
 // dinp (16, 32) dweight (32,) dbias (32,) <- dout (16, 32) inp (16, 32) mean (32,) rstd (32,) weight (32,)
 
 // Block c: channel c's sums of dy and dy * xhat in double, then its gradients.
+// TUNE: several blocks per channel when n * kL is large.
 __global__ void layers_10_backward_kernel(float* __restrict__ dinp, float* __restrict__ dweight,
                                           float* __restrict__ dbias, const float* __restrict__ dout,
                                           const float* __restrict__ inp, const float* __restrict__ mean,
@@ -954,6 +958,7 @@ static void layers_6_backward(float* dinp, const float* dout, const float* out, 
 // dinp (16, 16, 5, 5) dweight (16,) dbias (16,) <- dout (16, 16, 5, 5) inp (16, 16, 5, 5) mean (16,) rstd (16,) weight (16,)
 
 // Block c: channel c's sums of dy and dy * xhat in double, then its gradients.
+// TUNE: several blocks per channel when n * kL is large.
 __global__ void layers_5_backward_kernel(float* __restrict__ dinp, float* __restrict__ dweight,
                                          float* __restrict__ dbias, const float* __restrict__ dout,
                                          const float* __restrict__ inp, const float* __restrict__ mean,
@@ -1148,6 +1153,7 @@ static void layers_2_backward(float* dinp, const float* dout, const float* out, 
 // dinp (16, 8, 10, 10) dweight (8,) dbias (8,) <- dout (16, 8, 10, 10) inp (16, 8, 10, 10) mean (8,) rstd (8,) weight (8,)
 
 // Block c: channel c's sums of dy and dy * xhat in double, then its gradients.
+// TUNE: several blocks per channel when n * kL is large.
 __global__ void layers_1_backward_kernel(float* __restrict__ dinp, float* __restrict__ dweight,
                                          float* __restrict__ dbias, const float* __restrict__ dout,
                                          const float* __restrict__ inp, const float* __restrict__ mean,

@@ -156,7 +156,8 @@ __global__ void layers_1_forward_count_kernel(std::int64_t* __restrict__ num_bat
   ++num_batches_tracked[0];
 }
 
-// training: block c normalises channel c with the batch's statistics
+// training: block c normalises channel c with the batch's statistics.
+// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).
 __global__ void layers_1_forward_train_kernel(float* __restrict__ out, float* __restrict__ mean,
                                               float* __restrict__ rstd, const float* __restrict__ inp,
                                               const float* __restrict__ weight, const float* __restrict__ bias,
@@ -372,7 +373,8 @@ __global__ void layers_5_forward_count_kernel(std::int64_t* __restrict__ num_bat
   ++num_batches_tracked[0];
 }
 
-// training: block c normalises channel c with the batch's statistics
+// training: block c normalises channel c with the batch's statistics.
+// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).
 __global__ void layers_5_forward_train_kernel(float* __restrict__ out, float* __restrict__ mean,
                                               float* __restrict__ rstd, const float* __restrict__ inp,
                                               const float* __restrict__ weight, const float* __restrict__ bias,
@@ -776,6 +778,7 @@ static void layers_6_backward(float* dinp, const float* dout, const float* out, 
 // dinp (32, 32, 4, 4) dweight (32,) dbias (32,) <- dout (32, 32, 4, 4) inp (32, 32, 4, 4) mean (32,) rstd (32,) weight (32,)
 
 // Block c: channel c's sums of dy and dy * xhat in double, then its gradients.
+// TUNE: several blocks per channel when n * kL is large.
 __global__ void layers_5_backward_kernel(float* __restrict__ dinp, float* __restrict__ dweight,
                                          float* __restrict__ dbias, const float* __restrict__ dout,
                                          const float* __restrict__ inp, const float* __restrict__ mean,
@@ -970,6 +973,7 @@ static void layers_2_backward(float* dinp, const float* dout, const float* out, 
 // dinp (32, 16, 8, 8) dweight (16,) dbias (16,) <- dout (32, 16, 8, 8) inp (32, 16, 8, 8) mean (16,) rstd (16,) weight (16,)
 
 // Block c: channel c's sums of dy and dy * xhat in double, then its gradients.
+// TUNE: several blocks per channel when n * kL is large.
 __global__ void layers_1_backward_kernel(float* __restrict__ dinp, float* __restrict__ dweight,
                                          float* __restrict__ dbias, const float* __restrict__ dout,
                                          const float* __restrict__ inp, const float* __restrict__ mean,

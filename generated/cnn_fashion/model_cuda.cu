@@ -187,7 +187,8 @@ __global__ void layers_1_forward_count_kernel(std::int64_t* __restrict__ num_bat
   ++num_batches_tracked[0];
 }
 
-// training: block c normalises channel c with the batch's statistics
+// training: block c normalises channel c with the batch's statistics.
+// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).
 __global__ void layers_1_forward_train_kernel(float* __restrict__ out, float* __restrict__ mean,
                                               float* __restrict__ rstd, const float* __restrict__ inp,
                                               const float* __restrict__ weight, const float* __restrict__ bias,
@@ -416,7 +417,8 @@ __global__ void layers_5_forward_count_kernel(std::int64_t* __restrict__ num_bat
   ++num_batches_tracked[0];
 }
 
-// training: block c normalises channel c with the batch's statistics
+// training: block c normalises channel c with the batch's statistics.
+// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).
 __global__ void layers_5_forward_train_kernel(float* __restrict__ out, float* __restrict__ mean,
                                               float* __restrict__ rstd, const float* __restrict__ inp,
                                               const float* __restrict__ weight, const float* __restrict__ bias,
@@ -934,6 +936,7 @@ static void layers_6_backward(float* dinp, const float* dout, const float* out, 
 // dinp (64, 32, 10, 10) dweight (32,) dbias (32,) <- dout (64, 32, 10, 10) inp (64, 32, 10, 10) mean (32,) rstd (32,) weight (32,)
 
 // Block c: channel c's sums of dy and dy * xhat in double, then its gradients.
+// TUNE: several blocks per channel when n * kL is large.
 __global__ void layers_5_backward_kernel(float* __restrict__ dinp, float* __restrict__ dweight,
                                          float* __restrict__ dbias, const float* __restrict__ dout,
                                          const float* __restrict__ inp, const float* __restrict__ mean,
@@ -1035,6 +1038,7 @@ __global__ void layers_4_backward_col2im_kernel(float* __restrict__ dx, const fl
 }
 
 // dbias[o]: a thread per output channel sums its gradients over samples and pixels in the CPU's order.
+// TUNE: a block per channel with a tree of partial sums (a different order of float additions).
 __global__ void layers_4_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int n,
                                                bool accumulate, int count) {
   constexpr int kOut = 32;
@@ -1146,6 +1150,7 @@ static void layers_2_backward(float* dinp, const float* dout, const float* out, 
 // dinp (64, 16, 28, 28) dweight (16,) dbias (16,) <- dout (64, 16, 28, 28) inp (64, 16, 28, 28) mean (16,) rstd (16,) weight (16,)
 
 // Block c: channel c's sums of dy and dy * xhat in double, then its gradients.
+// TUNE: several blocks per channel when n * kL is large.
 __global__ void layers_1_backward_kernel(float* __restrict__ dinp, float* __restrict__ dweight,
                                          float* __restrict__ dbias, const float* __restrict__ dout,
                                          const float* __restrict__ inp, const float* __restrict__ mean,
@@ -1221,6 +1226,7 @@ __global__ void layers_0_backward_im2col_kernel(float* __restrict__ columns, con
 }
 
 // dbias[o]: a thread per output channel sums its gradients over samples and pixels in the CPU's order.
+// TUNE: a block per channel with a tree of partial sums (a different order of float additions).
 __global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int n,
                                                bool accumulate, int count) {
   constexpr int kOut = 16;

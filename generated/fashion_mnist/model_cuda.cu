@@ -509,6 +509,7 @@ __global__ void layers_3_backward_col2im_kernel(float* __restrict__ dx, const fl
 }
 
 // dbias[o]: a thread per output channel sums its gradients over samples and pixels in the CPU's order.
+// TUNE: a block per channel with a tree of partial sums (a different order of float additions).
 __global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int n,
                                                bool accumulate, int count) {
   constexpr int kOut = 16;
@@ -638,6 +639,7 @@ __global__ void layers_0_backward_im2col_kernel(float* __restrict__ columns, con
 }
 
 // dbias[o]: a thread per output channel sums its gradients over samples and pixels in the CPU's order.
+// TUNE: a block per channel with a tree of partial sums (a different order of float additions).
 __global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int n,
                                                bool accumulate, int count) {
   constexpr int kOut = 8;

@@ -210,7 +210,8 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
     k.close();
   }
   k.line();
-  k.line("// training: block c normalises channel c with the batch's statistics");
+  k.line("// training: block c normalises channel c with the batch's statistics.");
+  k.line("// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).");
   std::string sig = "__global__ void " + e.fn + "_train_kernel(float* __restrict__ out, float* __restrict__ mean, "
                     "float* __restrict__ rstd, const float* __restrict__ inp" + params_in;
   if (track) sig += ", float* __restrict__ running_mean, float* __restrict__ running_var";
@@ -292,6 +293,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   if (affine) sig += ", const float* __restrict__ weight";
   k.line();
   k.line("// Block c: channel c's sums of dy and dy * xhat in double, then its gradients.");
+  k.line("// TUNE: several blocks per channel when n * kL is large.");
   k.open(sig + ", int n, bool accumulate)");
   write_sizes(k, x);
   k.line("__shared__ double partial[2][kReduceThreads];");

@@ -405,6 +405,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   if (bias) {
     k.line();
     k.line("// dbias[o]: a thread per output channel sums its gradients over samples and pixels in the CPU's order.");
+    k.line("// TUNE: a block per channel with a tree of partial sums (a different order of float additions).");
     open_element_kernel(k, e.fn + "_dbias_kernel",
                         {"float* __restrict__ dbias", "const float* __restrict__ dout", "int n", "bool accumulate"},
                         [&](CodeWriter& c) {

@@ -11,14 +11,14 @@ namespace ltgen {
 
 namespace {
 
-// Opens the loops over output (plane, oy, ox) and defines the window [y0, y1) x [x0, x1)
-// clipped to the input and its divisor, torch's formulas.
-void open_windows(CodeWriter& w, const Node& n) {
+void write_count_include_pad(CodeWriter& w, const Node& n) {
   w.line(std::string("constexpr bool kCountIncludePad = ") + (attr_bool(n, "count_include_pad") ? "true" : "false") +
          ";  // divide by the window's size with its padding");
-  w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
-  w.open("for (int oy = 0; oy < kOutH; ++oy)");
-  w.open("for (int ox = 0; ox < kOutW; ++ox)");
+}
+
+// Defines the window [y0, y1) x [x0, x1) of output (oy, ox) clipped to the input, [top, bottom)
+// x [left, right), and its divisor: torch's formulas.
+void write_window(CodeWriter& w) {
   w.line("const int y0 = oy * kStrideH - kPadH, y1 = std::min(y0 + kKernelH, kH + kPadH);");
   w.line("const int x0 = ox * kStrideW - kPadW, x1 = std::min(x0 + kKernelW, kW + kPadW);");
   w.line("const int padded_size = (y1 - y0) * (x1 - x0);");
@@ -27,21 +27,20 @@ void open_windows(CodeWriter& w, const Node& n) {
   w.line("const int divisor = kCountIncludePad ? padded_size : (bottom - top) * (right - left);");
 }
 
-// Defines the window of output (oy, ox) as open_windows does, in a kernel.
-void write_window(CodeWriter& k) {
-  k.line("const int y0 = oy * kStrideH - kPadH, y1 = std::min(y0 + kKernelH, kH + kPadH);");
-  k.line("const int x0 = ox * kStrideW - kPadW, x1 = std::min(x0 + kKernelW, kW + kPadW);");
-  k.line("const int padded_size = (y1 - y0) * (x1 - x0);");
-  k.line("const int top = std::max(y0, 0), bottom = std::min(y1, kH);  // the window inside the input");
-  k.line("const int left = std::max(x0, 0), right = std::min(x1, kW);");
-  k.line("const int divisor = kCountIncludePad ? padded_size : (bottom - top) * (right - left);");
+// Opens the loops over output (plane, oy, ox) and defines its window (write_window).
+void open_windows(CodeWriter& w, const Node& n) {
+  write_count_include_pad(w, n);
+  w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
+  w.open("for (int oy = 0; oy < kOutH; ++oy)");
+  w.open("for (int ox = 0; ox < kOutW; ++ox)");
+  write_window(w);
 }
 
+// A CUDA kernel's sizes: the planes, the window and the divisor's rule.
 void write_kernel_constants(CodeWriter& k, const Node& n, const PoolSizes& s) {
   write_pool_sizes(k, s, false);
   write_window_sizes(k, n);
-  k.line(std::string("constexpr bool kCountIncludePad = ") + (attr_bool(n, "count_include_pad") ? "true" : "false") +
-         ";  // divide by the window's size with its padding");
+  write_count_include_pad(k, n);
 }
 
 // CUDA forward: a thread per output sums its window as the CPU does.

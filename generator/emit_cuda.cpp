@@ -190,7 +190,7 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line("namespace {");
   w.line();
   w.line("constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels");
-  w.line("constexpr int kReduceThreads = 1024;  // TUNE: threads of a loss's reduction (a power of two)");
+  w.line("constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)");
   w.line();
   w.line("// Byte offsets of every buffer in the arena (the memory plan in model.cpp).");
   e.emit_offsets(w);

@@ -18,6 +18,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/cuda/context.cuh>
+#include <ltrt/error.hpp>
 
 #include "model.hpp"
 
@@ -26,7 +27,7 @@ namespace gpt_char {
 namespace {
 
 constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;  // TUNE: threads of a loss's reduction (a power of two)
+constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {

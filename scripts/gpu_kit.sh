@@ -5,6 +5,8 @@
 #
 #   bash gpu-kit/run.sh OUT_DIR     # builds each program with nvcc, runs gpu_parity.py on it,
 #                                   # writes OUT_DIR/gpu_parity.log and OUT_DIR/summary.txt
+#   python3 bench/gpu_bench.py --kit gpu-kit/bench --out OUT_DIR
+#                                   # tokens/s against PyTorch eager and torch.compile
 #
 #   scripts/gpu_kit.sh [BUILD_DIR]  # BUILD_DIR holds a built ltgen (default: build)
 set -euo pipefail
@@ -22,6 +24,24 @@ for spec in tests/cuda/parity_specs/*.json; do
   # The specs' data (a text corpus): gpu_parity.py reads its size beside spec.json.
   find tests/cuda/parity_specs -maxdepth 1 -type f ! -name '*.json' -exec cp {} "gpu-kit/$stem/" \;
 done
+# The speed benchmark's programs (bench/gpu_bench.py): gpt2_small on random tokens, gpt_char_bench
+# on the Jargon File (decompressed: the GPU machine may lack zlib).
+mkdir -p gpu-kit/bench
+"${PYTHON:-/opt/ltgen/venv/bin/python}" - <<'TOKENS'
+import numpy as np
+rng = np.random.default_rng(0)
+tokens = rng.integers(0, 50304, size=(64, 1025), dtype=np.int64)
+np.save("gpu-kit/bench/gpt2_tokens_x.npy", tokens[:, :-1])
+np.save("gpu-kit/bench/gpt2_tokens_y.npy", tokens[:, 1:])
+TOKENS
+cp bench/specs/gpt2_small.json gpu-kit/bench/
+gunzip -c /usr/share/doc/jargon-text/jargon.txt.gz > gpu-kit/bench/jargon.txt
+sed 's|"path": "[^"]*jargon.txt.gz"|"path": "jargon.txt"|' bench/specs/gpt_char_bench.json > gpu-kit/bench/gpt_char_bench.json
+for name in gpt2_small gpt_char_bench; do
+  "$ltgen" "gpu-kit/bench/$name.json" -o "gpu-kit/bench/$name" --emit-only > /dev/null
+  [[ -f "gpu-kit/bench/$name/model_cuda.cu" ]] || { echo "gpu_kit.sh: $name has no CUDA program" >&2; exit 1; }
+done
+
 cat > gpu-kit/run.sh <<'RUN'
 #!/usr/bin/env bash
 # Written by scripts/gpu_kit.sh: the gpu parity checks of every program beside this file.
@@ -34,6 +54,7 @@ cudart="$(find /usr/local/cuda*/ /usr/lib /opt -name 'libcudart.so*' 2>/dev/null
   > "$out/machine.txt" 2>&1
 : > "$out/summary.txt"
 for dir in "$kit"/*/; do
+  [[ -f "$dir/spec.json" ]] || continue  # bench/: bench/gpu_bench.py's
   stem="$(basename "$dir")"
   start=$(date +%s)
   PYTHONUNBUFFERED=1 "${PYTHON:-python3}" tests/cuda/gpu_parity.py --cudart "$cudart" --program-dir "$dir" \
@@ -43,4 +64,4 @@ for dir in "$kit"/*/; do
 done
 RUN
 chmod +x gpu-kit/run.sh scripts/gpu_kit.sh
-echo "gpu_kit.sh: $(ls -d gpu-kit/*/ | wc -l) programs in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"
+echo "gpu_kit.sh: $(ls gpu-kit/*/spec.json | wc -l) parity programs and 2 benchmarks in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"

@@ -3,7 +3,8 @@
 // per batch shape as a CUDA graph and replayed; what changes between steps (loss scale,
 // dropout seed, optimizer scalars) is one small copy into device memory before the replay.
 // train() returns once the step is enqueued: the host loads the next batch while the device
-// computes, and waits only when the trainer reads a step's loss or outputs.
+// computes, and waits only when the trainer reads a step's loss or outputs. Evaluation batches
+// are graphs too, and add their loss and accuracy to sums on the device, read once per loop.
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -36,9 +37,22 @@ std::size_t row_bytes(const TensorRef& t) {
   return b;
 }
 
+// What the accuracy over the output buffer needs, as runtime/src/metrics.cpp reads it.
+AccuracyShape accuracy_shape(const ModelDef& m) {
+  AccuracyShape a{m.accuracy, m.target.dtype == DType::i64, 1, 1, m.ignore_index};
+  if (a.class_targets) {
+    for (int d = 1; d < m.target.rank; ++d) a.per_row *= m.target.shape[d];
+    a.classes = m.output.shape[m.output.rank - 1];
+  } else {
+    for (int d = 1; d < m.output.rank; ++d) a.per_row *= m.output.shape[d];
+  }
+  return a;
+}
+
 class CudaBackend : public Backend {
  public:
-  CudaBackend(const ModelDef& model, Arena& host, int device) : m_(model), host_(host), device_(device) {
+  CudaBackend(const ModelDef& model, Arena& host, int device)
+      : m_(model), host_(host), device_(device), accuracy_(accuracy_shape(model)) {
     LTRT_CUDA_CHECK(cudaSetDevice(device_));
     cudaDeviceProp prop{};
     LTRT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
@@ -47,42 +61,51 @@ class CudaBackend : public Backend {
       if (std::strcmp(m_.buffers[i].name, "loss") == 0) loss_offset_ = m_.buffers[i].offset;
     if (loss_offset_ == kNone) throw Error(std::string("model '") + m_.name + "' has no 'loss' buffer; regenerate it");
 
+    // A batch as it travels: input, target and (for a training step) the step's scalars. Two of
+    // them in pinned host memory and two on the device, used in turn.
+    input_bytes_ = row_bytes(m_.input) * static_cast<std::size_t>(m_.batch_size);
+    target_bytes_ = row_bytes(m_.target) * static_cast<std::size_t>(m_.batch_size);
+    staging_bytes_ = align_up(input_bytes_) + align_up(target_bytes_) + align_up(sizeof(StepScalars));
+
     // The one device allocation of the run.
     const std::size_t arena = align_up(m_.arena_bytes);
     const std::size_t scalars = align_up(sizeof(StepScalars));
     const std::size_t clip = align_up(kClipBlocks * sizeof(double) + sizeof(float));
-    LTRT_CUDA_CHECK(cudaMalloc(&block_, arena + scalars + clip + kWorkspaceBytes));
-    LTRT_CUDA_CHECK(cudaMemset(block_, 0, arena + scalars + clip));
+    const std::size_t sums = align_up(sizeof(EvalSums));
+    const std::size_t zeroed = arena + scalars + clip + sums;
+    LTRT_CUDA_CHECK(cudaMalloc(&block_, zeroed + 2 * staging_bytes_ + kWorkspaceBytes));
+    LTRT_CUDA_CHECK(cudaMemset(block_, 0, zeroed));
     arena_ = static_cast<std::byte*>(block_);
     scalars_ = reinterpret_cast<StepScalars*>(arena_ + arena);
     clip_scratch_ = arena_ + arena + scalars;
-    workspace_ = arena_ + arena + scalars + clip;
+    eval_sums_ = reinterpret_cast<EvalSums*>(arena_ + arena + scalars + clip);
+    device_staging_ = arena_ + zeroed;
+    workspace_ = device_staging_ + 2 * staging_bytes_;
 
     LTRT_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
     LTRT_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
     LTRT_CUDA_CHECK(cublasLtCreate(&blas_));
-    LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&step_done_, cudaEventDisableTiming));
     LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&train_loss_ready_, cudaEventDisableTiming));
-    for (cudaEvent_t& e : staged_) LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    for (cudaEvent_t* e : {&staged_[0], &staged_[1], &slot_free_[0], &slot_free_[1]})
+      LTRT_CUDA_CHECK(cudaEventCreateWithFlags(e, cudaEventDisableTiming));
     ctx_ = Context{compute_, blas_, workspace_, kWorkspaceBytes, scalars_};
 
-    // Pinned staging, two of each used in turn: a batch (input and target) with its step's
-    // scalars. Then the losses read back: a training step's and an evaluation's.
-    input_bytes_ = row_bytes(m_.input) * static_cast<std::size_t>(m_.batch_size);
-    target_bytes_ = row_bytes(m_.target) * static_cast<std::size_t>(m_.batch_size);
-    staging_bytes_ = align_up(input_bytes_) + align_up(target_bytes_) + align_up(sizeof(StepScalars));
-    LTRT_CUDA_CHECK(cudaHostAlloc(&pinned_, 2 * staging_bytes_ + 2 * sizeof(float), cudaHostAllocDefault));
-    pinned_train_loss_ = reinterpret_cast<float*>(static_cast<std::byte*>(pinned_) + 2 * staging_bytes_);
+    // Pinned: the two staging buffers, then what is read back (a training step's loss, an
+    // evaluation batch's loss, the evaluation's sums).
+    const std::size_t readback = 2 * sizeof(float) + sizeof(EvalSums) + alignof(EvalSums);
+    LTRT_CUDA_CHECK(cudaHostAlloc(&pinned_, 2 * staging_bytes_ + readback, cudaHostAllocDefault));
+    std::byte* back = static_cast<std::byte*>(pinned_) + 2 * staging_bytes_;
+    pinned_sums_ = reinterpret_cast<EvalSums*>(back);  // staging_bytes_ is a multiple of 256
+    pinned_train_loss_ = reinterpret_cast<float*>(back + sizeof(EvalSums));
     pinned_eval_loss_ = pinned_train_loss_ + 1;
   }
 
   ~CudaBackend() override {
     for (auto& [key, exec] : graphs_) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
+    for (auto& [key, exec] : eval_graphs_) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
     if (pinned_) report(cudaFreeHost(pinned_), "cudaFreeHost");
-    for (cudaEvent_t e : staged_)
+    for (cudaEvent_t e : {staged_[0], staged_[1], slot_free_[0], slot_free_[1], train_loss_ready_})
       if (e) report(cudaEventDestroy(e), "cudaEventDestroy");
-    if (step_done_) report(cudaEventDestroy(step_done_), "cudaEventDestroy");
-    if (train_loss_ready_) report(cudaEventDestroy(train_loss_ready_), "cudaEventDestroy");
     if (blas_ && cublasLtDestroy(blas_) != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "warning: cublasLtDestroy failed\n");
     if (copy_) report(cudaStreamDestroy(copy_), "cudaStreamDestroy");
     if (compute_) report(cudaStreamDestroy(compute_), "cudaStreamDestroy");
@@ -114,7 +137,6 @@ class CudaBackend : public Backend {
     if (s.optimizer_step) set_optimizer_scalars(scalars, m_.optimizer, optimizer.lr(), optimizer.step_count() + 1);
     stage_batch(s.n, &scalars);
     LTRT_CUDA_CHECK(cudaGraphLaunch(training_graph(s), compute_));
-    LTRT_CUDA_CHECK(cudaEventRecord(step_done_, compute_));
     // The loss goes to pinned memory behind the step; nothing waits for it here.
     LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_train_loss_, arena_ + loss_offset_, sizeof(float), cudaMemcpyDeviceToHost,
                                     compute_));
@@ -137,19 +159,30 @@ class CudaBackend : public Backend {
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }
 
-  float evaluate(int n) override {
+  void evaluate(int n) override {
     train_rows_ = -1;  // the device's loss and output buffers are this batch's now
     stage_batch(n, nullptr);
-    m_.device_steps->evaluation_step(arena_, n, ctx_);
-    LTRT_CUDA_CHECK(cudaEventRecord(step_done_, compute_));
-    return finish(n);
+    LTRT_CUDA_CHECK(cudaGraphLaunch(evaluation_graph(n), compute_));
+  }
+
+  float eval_loss() override {
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_eval_loss_, arena_ + loss_offset_, sizeof(float), cudaMemcpyDeviceToHost,
+                                    compute_));
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    return *pinned_eval_loss_;
+  }
+
+  EvalSums take_eval_sums() override {
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_sums_, eval_sums_, sizeof(EvalSums), cudaMemcpyDeviceToHost, compute_));
+    LTRT_CUDA_CHECK(cudaMemsetAsync(eval_sums_, 0, sizeof(EvalSums), compute_));
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    return *pinned_sums_;
   }
 
   void predict(int n) override {
     train_rows_ = -1;
     stage_batch(n, nullptr);
     m_.device_steps->predict_step(arena_, n, ctx_);
-    LTRT_CUDA_CHECK(cudaEventRecord(step_done_, compute_));
     copy_output_down(n);
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }
@@ -170,55 +203,47 @@ class CudaBackend : public Backend {
                   " were asked for after an evaluation overwrote them");
   }
 
-  // The batch the data loader wrote into the host arena (and a training step's scalars) go to
-  // the device through pinned buffer k (two, used in turn) on the copy stream, once the previous
-  // step is done reading the device's buffers; the compute stream waits for the copy.
+  // The batch the data loader wrote into the host arena (and a training step's scalars) travel
+  // through staging buffer k (two, used in turn): into pinned buffer k on the host, to device
+  // buffer k on the copy stream (while the previous step computes), then into the arena's batch
+  // buffers on the compute stream, just before the step. The host waits only for pinned buffer
+  // k's last copy, two batches ago.
   void stage_batch(int n, const StepScalars* scalars) {
     const int k = next_staging_;
     next_staging_ ^= 1;
-    LTRT_CUDA_CHECK(cudaEventSynchronize(staged_[k]));  // pinned buffer k is free again
-    std::byte* in = static_cast<std::byte*>(pinned_) + static_cast<std::size_t>(k) * staging_bytes_;
-    std::byte* tgt = in + align_up(input_bytes_);
-    auto* step_scalars = reinterpret_cast<StepScalars*>(tgt + align_up(target_bytes_));
+    const std::size_t slot = static_cast<std::size_t>(k) * staging_bytes_;
     const std::size_t in_bytes = row_bytes(m_.input) * static_cast<std::size_t>(n);
     const std::size_t tgt_bytes = row_bytes(m_.target) * static_cast<std::size_t>(n);
-    std::memcpy(in, host_.data() + m_.input.offset, in_bytes);
-    std::memcpy(tgt, host_.data() + m_.target.offset, tgt_bytes);
-    LTRT_CUDA_CHECK(cudaStreamWaitEvent(copy_, step_done_, 0));
-    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.input.offset, in, in_bytes, cudaMemcpyHostToDevice, copy_));
-    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.target.offset, tgt, tgt_bytes, cudaMemcpyHostToDevice, copy_));
-    if (scalars) {
-      *step_scalars = *scalars;
-      LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, step_scalars, sizeof(StepScalars), cudaMemcpyHostToDevice, copy_));
-    }
+    const std::size_t tgt_at = align_up(input_bytes_), scalars_at = tgt_at + align_up(target_bytes_);
+    std::byte* pinned = static_cast<std::byte*>(pinned_) + slot;
+    std::byte* device = device_staging_ + slot;
+
+    LTRT_CUDA_CHECK(cudaEventSynchronize(staged_[k]));  // pinned buffer k is free again
+    std::memcpy(pinned, host_.data() + m_.input.offset, in_bytes);
+    std::memcpy(pinned + tgt_at, host_.data() + m_.target.offset, tgt_bytes);
+    if (scalars) std::memcpy(pinned + scalars_at, scalars, sizeof(StepScalars));
+    const std::size_t bytes = scalars ? scalars_at + sizeof(StepScalars) : tgt_at + tgt_bytes;
+
+    LTRT_CUDA_CHECK(cudaStreamWaitEvent(copy_, slot_free_[k], 0));  // device buffer k was read
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(device, pinned, bytes, cudaMemcpyHostToDevice, copy_));
     LTRT_CUDA_CHECK(cudaEventRecord(staged_[k], copy_));
+
     LTRT_CUDA_CHECK(cudaStreamWaitEvent(compute_, staged_[k], 0));
-  }
-
-  // An evaluation's loss (and outputs, for accuracy) back on the host, waiting for them.
-  float finish(int n) {
-    LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_eval_loss_, arena_ + loss_offset_, sizeof(float), cudaMemcpyDeviceToHost,
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.input.offset, device, in_bytes, cudaMemcpyDeviceToDevice, compute_));
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.target.offset, device + tgt_at, tgt_bytes, cudaMemcpyDeviceToDevice,
                                     compute_));
-    if (m_.accuracy) copy_output_down(n);
-    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
-    return *pinned_eval_loss_;
+    if (scalars)
+      LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, device + scalars_at, sizeof(StepScalars), cudaMemcpyDeviceToDevice,
+                                      compute_));
+    LTRT_CUDA_CHECK(cudaEventRecord(slot_free_[k], compute_));
   }
 
-  // The graph of a training step with this shape: captured at its first use, then replayed.
-  cudaGraphExec_t training_graph(const TrainStep& s) {
-    const auto key = std::make_tuple(s.n, s.accumulate, s.optimizer_step, s.clip_val, s.clip_by_value);
-    auto it = graphs_.find(key);
-    if (it != graphs_.end()) return it->second;
+  // Everything `enqueue` puts on the compute stream, captured as one graph.
+  template <class Enqueue>
+  cudaGraphExec_t capture(Enqueue&& enqueue) {
     LTRT_CUDA_CHECK(cudaStreamBeginCapture(compute_, cudaStreamCaptureModeThreadLocal));
     try {
-      m_.device_steps->training_step(arena_, s.n, s.accumulate, ctx_);
-      if (s.optimizer_step) {
-        float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
-        if (s.clip_val > 0)
-          clip_gradients(ctx_, grad, m_.num_param_elements, static_cast<float>(s.clip_val), s.clip_by_value, clip_scratch_);
-        optimizer_step(ctx_, m_.optimizer, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
-                       reinterpret_cast<float*>(arena_ + m_.slots_offset), m_.num_param_elements);
-      }
+      enqueue();
     } catch (...) {
       cudaGraph_t broken = nullptr;
       report(cudaStreamEndCapture(compute_, &broken), "cudaStreamEndCapture");
@@ -231,33 +256,67 @@ class CudaBackend : public Backend {
     const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
     report(cudaGraphDestroy(graph), "cudaGraphDestroy");
     LTRT_CUDA_CHECK(instantiated);
-    graphs_[key] = exec;
     return exec;
+  }
+
+  // The graph of a training step with this shape: captured at its first use, then replayed.
+  cudaGraphExec_t training_graph(const TrainStep& s) {
+    const auto key = std::make_tuple(s.n, s.accumulate, s.optimizer_step, s.clip_val, s.clip_by_value);
+    auto it = graphs_.find(key);
+    if (it != graphs_.end()) return it->second;
+    return graphs_[key] = capture([&] {
+      m_.device_steps->training_step(arena_, s.n, s.accumulate, ctx_);
+      if (s.optimizer_step) {
+        float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
+        if (s.clip_val > 0)
+          clip_gradients(ctx_, grad, m_.num_param_elements, static_cast<float>(s.clip_val), s.clip_by_value, clip_scratch_);
+        optimizer_step(ctx_, m_.optimizer, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
+                       reinterpret_cast<float*>(arena_ + m_.slots_offset), m_.num_param_elements);
+      }
+    });
+  }
+
+  // The graph of an evaluation batch of n rows: eval-mode forward and loss, then its metrics
+  // added to the running sums.
+  cudaGraphExec_t evaluation_graph(int n) {
+    auto it = eval_graphs_.find(n);
+    if (it != eval_graphs_.end()) return it->second;
+    return eval_graphs_[n] = capture([&] {
+      m_.device_steps->evaluation_step(arena_, n, ctx_);
+      add_eval_metrics(ctx_, eval_sums_, reinterpret_cast<const float*>(arena_ + loss_offset_),
+                       reinterpret_cast<const float*>(arena_ + m_.output.offset), arena_ + m_.target.offset, accuracy_,
+                       n);
+    });
   }
 
   const ModelDef& m_;
   Arena& host_;
   int device_;
+  AccuracyShape accuracy_;
   std::string name_;
   std::size_t loss_offset_ = kNone;
   void* block_ = nullptr;
   std::byte* arena_ = nullptr;
   StepScalars* scalars_ = nullptr;
   void* clip_scratch_ = nullptr;
+  EvalSums* eval_sums_ = nullptr;
+  std::byte* device_staging_ = nullptr;
   void* workspace_ = nullptr;
   cudaStream_t compute_ = nullptr, copy_ = nullptr;
   cublasLtHandle_t blas_ = nullptr;
-  cudaEvent_t step_done_ = nullptr;
   cudaEvent_t train_loss_ready_ = nullptr;
-  cudaEvent_t staged_[2] = {nullptr, nullptr};
+  cudaEvent_t staged_[2] = {nullptr, nullptr};     // pinned buffer k's copy to the device is done
+  cudaEvent_t slot_free_[2] = {nullptr, nullptr};  // device buffer k has been read into the arena
   Context ctx_{};
   void* pinned_ = nullptr;
+  EvalSums* pinned_sums_ = nullptr;
   float* pinned_train_loss_ = nullptr;
   float* pinned_eval_loss_ = nullptr;
   int train_rows_ = -1;  // rows of the last training step; -1 once an evaluation has overwritten its results
   std::size_t input_bytes_ = 0, target_bytes_ = 0, staging_bytes_ = 0;
   int next_staging_ = 0;
   std::map<std::tuple<int, bool, bool, double, bool>, cudaGraphExec_t> graphs_;
+  std::map<int, cudaGraphExec_t> eval_graphs_;
 };
 
 }  // namespace

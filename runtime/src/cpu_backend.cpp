@@ -1,8 +1,10 @@
 // The CPU backend: the generated model's CPU steps over the host arena, the CPU optimizer.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "ltrt/backend.hpp"
+#include "ltrt/metrics.hpp"
 #include "ltrt/optimizer.hpp"
 #include "ltrt/rng.hpp"
 
@@ -22,13 +24,22 @@ class CpuBackend : public Backend {
   }
   float loss() override { return loss_; }
   void outputs(int) override {}  // already in the host arena
-  float evaluate(int n) override { return model_.evaluation_step(host_.data(), n); }
+  void evaluate(int n) override {
+    eval_loss_ = model_.evaluation_step(host_.data(), n);
+    sums_.loss += static_cast<double>(eval_loss_) * n;
+    if (model_.accuracy) sums_.acc += batch_accuracy(model_, host_.data(), n).value() * n;
+    sums_.rows += n;
+  }
+  float eval_loss() override { return eval_loss_; }
+  EvalSums take_eval_sums() override { return std::exchange(sums_, EvalSums{}); }
   void predict(int n) override { model_.predict_step(host_.data(), n); }
 
  private:
   const ModelDef& model_;
   Arena& host_;
   float loss_ = 0;
+  float eval_loss_ = 0;
+  EvalSums sums_;
 };
 
 }  // namespace

@@ -488,20 +488,20 @@ void Fit::run_validation(bool sanity) {
   const std::int64_t batches = sanity ? (t_.num_sanity_val_steps == -1 ? num_val_batches_
                                                                         : std::min(t_.num_sanity_val_steps, num_val_batches_))
                                       : num_val_batches_;
-  WeightedMean loss, acc;
   val_loader_->start_epoch(rngs_.data);  // no shuffle: the order is fixed and no number is drawn
   for (std::int64_t b = 0; b < batches; ++b) {
     LTRT_USER_HOOK(*this, on_validation_batch_start, (trainer_, b))
     const int n = val_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
-    const float batch_loss = backend_->evaluate(n);
-    loss.add(batch_loss, n);
-    if (model_.accuracy) acc.add(batch_accuracy(model_, arena_.data(), n).value(), n);
-    LTRT_USER_HOOK(*this, on_validation_batch_end, (trainer_, b, batch_loss))
+    backend_->evaluate(n);
+    LTRT_USER_HOOK(*this, on_validation_batch_end, (trainer_, b, backend_->eval_loss()))
   }
+  // The batches' weighted sums, read once (on a GPU they are summed on the device).
+  const EvalSums sums = backend_->take_eval_sums();
   Metrics m;
-  if (!sanity && !loss.empty()) {
-    m = {{"val_loss", static_cast<double>(static_cast<float>(loss.value()))}};
-    if (model_.accuracy) m.push_back({"val_acc", static_cast<double>(static_cast<float>(acc.value()))});
+  if (!sanity && sums.rows > 0) {
+    const double rows = static_cast<double>(sums.rows);
+    m = {{"val_loss", static_cast<double>(static_cast<float>(sums.loss / rows))}};
+    if (model_.accuracy) m.push_back({"val_acc", static_cast<double>(static_cast<float>(sums.acc / rows))});
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
   // _EvaluationLoop.on_run_end: the epoch-end hook sees the epoch's metrics, then they are logged.
@@ -873,21 +873,21 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   loader.start_epoch(rngs.data);
   EvalResult r;
   r.batches = limit.of(loader.num_batches());
-  WeightedMean loss, acc;
   hooks.start();
   hooks.epoch_start();
   for (std::int64_t b = 0; b < r.batches; ++b) {
     hooks.batch_start(b);
     const int n = loader.load_batch(b, arena.data(), model.input, model.target);
-    const float batch_loss = backend->evaluate(n);
-    loss.add(batch_loss, n);
-    if (model.accuracy) acc.add(batch_accuracy(model, arena.data(), n).value(), n);
-    hooks.batch_end(b, batch_loss);
+    backend->evaluate(n);
+    if constexpr (user_hooks::on_validation_batch_end || user_hooks::on_test_batch_end)
+      hooks.batch_end(b, backend->eval_loss());
   }
   const std::string prefix = std::string(stage) == "validate" ? "val" : "test";
-  if (!loss.empty()) {
-    r.metrics[prefix + "_loss"] = static_cast<float>(loss.value());
-    if (model.accuracy) r.metrics[prefix + "_acc"] = static_cast<float>(acc.value());
+  const EvalSums sums = backend->take_eval_sums();
+  if (sums.rows > 0) {
+    const double rows = static_cast<double>(sums.rows);
+    r.metrics[prefix + "_loss"] = static_cast<float>(sums.loss / rows);
+    if (model.accuracy) r.metrics[prefix + "_acc"] = static_cast<float>(sums.acc / rows);
   }
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();

@@ -27,6 +27,14 @@ struct TrainStep {
   bool clip_by_value;   // gradient_clip_algorithm == "value"
 };
 
+// The running sums of an evaluation loop: each batch's loss (and accuracy) times its rows, as
+// WeightedMean adds them (Lightning's batch-size weighted mean over the epoch).
+struct EvalSums {
+  double loss = 0;
+  double acc = 0;
+  std::int64_t rows = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -46,8 +54,14 @@ class Backend {
   // The last train() step's outputs (n rows) into the host arena's output buffer, for accuracy.
   // Valid until the next evaluate() or predict().
   virtual void outputs(int n) = 0;
-  // Eval-mode forward and loss of the batch in the host arena; the output buffer as in train().
-  virtual float evaluate(int n) = 0;
+  // Eval-mode forward and loss of the batch in the host arena. Its loss and, when the model logs
+  // accuracy, its accuracy go into the evaluation's running sums, which a device backend keeps
+  // on the device: nothing waits for the batch.
+  virtual void evaluate(int n) = 0;
+  // The last evaluate()'s loss (waits for it), for user hooks that take each batch's loss.
+  virtual float eval_loss() = 0;
+  // The sums of the evaluate() calls since the last take (waits for them); they start again at 0.
+  virtual EvalSums take_eval_sums() = 0;
   // Eval-mode forward into the host arena's output buffer.
   virtual void predict(int n) = 0;
 };

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Tokens per second on a GPU: ltgen's CUDA programs against PyTorch eager and torch.compile,
+in one run on the same GPU (bench/README.md, "GPU"). Runs on the GPU machine, from the
+repository root, over the kit that scripts/gpu_kit.sh prepares (the programs are generated on
+a machine with ltgen's build dependencies, and built here with CMake and nvcc):
+
+  gpu_bench.py --kit gpu-kit/bench --out OUT [--steps N] [--cases gpt2_small,gpt_char_bench]
+
+Each case is one spec (bench/specs/): gpt2_small (12 layers, 12 heads, 768 wide, context
+1024, vocabulary 50304, batch 8) and gpt_char_bench (4 layers, 4 heads, 128 wide, context 64,
+batch 32). All three peers train in float32 with float32 accumulation (TF32 off), with AdamW
+and the spec's gradient clipping:
+  - ltgen: the program's `fit` for W and W + N steps; the difference of the two wall times is
+    N steps, with start-up, data loading of the first batch and graph capture left out;
+  - PyTorch eager and torch.compile: bench/pytorch_loop.py's CharGPT on random tokens, W
+    warm-up steps (compilation included), then N steps timed with the GPU synchronised.
+Writes OUT/gpu_bench.jsonl (one line a measurement) and OUT/gpu_bench.md (a table)."""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_loop import CharGPT  # noqa: E402
+
+DEVICE = "cuda"  # a dry run of the PyTorch peers elsewhere may set "cpu"
+
+CASES = {
+    "gpt2_small": dict(vocab=50304, block=1024, width=768, heads=12, layers=12, batch=8, lr=6e-4, weight_decay=0.1,
+                       betas=(0.9, 0.95), clip=1.0),
+    "gpt_char_bench": dict(vocab=146, block=64, width=128, heads=4, layers=4, batch=32, lr=3e-3, weight_decay=0.01,
+                           betas=(0.9, 0.999), clip=None),
+}
+
+
+def build(program_dir, name, work):
+    out = os.path.join(work, name)
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(program_dir, out)
+    t0 = time.time()
+    for cmd in (["cmake", "-S", out, "-B", f"{out}/build", "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"],
+                ["cmake", "--build", f"{out}/build", "-j", str(os.cpu_count() or 4)]):
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}")
+    print(f"built {name} in {time.time() - t0:.0f}s", flush=True)
+    return os.path.join(out, "build", name)
+
+
+def time_fit(program, steps, root):
+    shutil.rmtree(root, ignore_errors=True)
+    args = [program, "fit", f"--trainer.max_steps={steps}", "--trainer.enable_progress_bar=false",
+            "--trainer.enable_checkpointing=false", "--trainer.enable_model_summary=false",
+            f"--trainer.default_root_dir={root}", "--trainer.log_every_n_steps=1000000"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0 or "used: True" not in proc.stderr:
+        raise SystemExit(f"{' '.join(args)} exited with {proc.returncode} (or not on the GPU):\n{proc.stderr[-4000:]}")
+    return seconds, proc.stderr.splitlines()[0]
+
+
+def ltgen_peer(case, c, kit, work, warmup, steps):
+    program = build(os.path.join(kit, case), case, work)
+    t_short, device = time_fit(program, warmup, os.path.join(work, f"{case}_short"))
+    t_long, _ = time_fit(program, warmup + steps, os.path.join(work, f"{case}_long"))
+    per_step = (t_long - t_short) / steps
+    return {"peer": "ltgen", "device_line": device, "step_ms": per_step * 1e3}
+
+
+def sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def torch_peer(case, c, compiled, warmup, steps):
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 GEMMs, as ltgen's (CUBLAS_COMPUTE_32F)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(0)
+    model = CharGPT(c["vocab"], c["block"], c["width"], c["heads"], c["layers"]).to(DEVICE)
+    opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"], betas=c["betas"])
+    run = torch.compile(model) if compiled else model
+    x = torch.randint(0, c["vocab"], (c["batch"], c["block"]), device=DEVICE)
+    y = torch.randint(0, c["vocab"], (c["batch"], c["block"]), device=DEVICE)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(run(x).flatten(0, 1), y.flatten())
+        loss.backward()
+        if c["clip"]:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), c["clip"])
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return {"peer": "torch.compile" if compiled else "pytorch eager", "step_ms": (time.perf_counter() - t0) / steps * 1e3}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kit", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--work", default="/tmp/ltgen-gpu-bench")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--cases", default=",".join(CASES))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(args.work, exist_ok=True)
+    machine = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "cuda": torch.version.cuda}
+    rows = []
+    with open(os.path.join(args.out, "gpu_bench.jsonl"), "a") as log:
+        for case in args.cases.split(","):
+            c = CASES[case]
+            for peer in ("ltgen", "eager", "compile"):
+                try:
+                    if peer == "ltgen":
+                        r = ltgen_peer(case, c, args.kit, args.work, args.warmup, args.steps)
+                    else:
+                        r = torch_peer(case, c, peer == "compile", args.warmup, args.steps)
+                except (Exception, SystemExit) as e:  # one peer failing still reports the others, and why
+                    r = {"peer": peer, "error": str(e)[-2000:]}
+                r.update(case=case, steps=args.steps, tokens_per_step=c["batch"] * c["block"], **machine)
+                if "step_ms" in r:
+                    r["tokens_per_s"] = r["tokens_per_step"] / (r["step_ms"] / 1e3)
+                print(json.dumps(r), flush=True)
+                log.write(json.dumps(r) + "\n")
+                rows.append(r)
+    with open(os.path.join(args.out, "gpu_bench.md"), "w") as f:
+        f.write(f"{machine['gpu']}, torch {machine['torch']} (CUDA {machine['cuda']}), float32 (TF32 off), "
+                f"{args.steps} timed steps after {args.warmup}\n\n| case | peer | ms/step | tokens/s |\n|---|---|---|---|\n")
+        for r in rows:
+            if "step_ms" in r:
+                f.write(f"| {r['case']} | {r['peer']} | {r['step_ms']:.2f} | {r['tokens_per_s']:.0f} |\n")
+            else:
+                f.write(f"| {r['case']} | {r['peer']} | failed: {r['error'][:200]!r} | |\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,10 @@
 /// \file
 /// Shared shapes of CUDA lowerings: an elementwise kernel over the live elements of a
-/// batch (one thread an element), and a launch that checks what it enqueued.
+/// batch (one thread an element), a row kernel (a warp or a block a row, with tree
+/// reductions over the row), and a launch that checks what it enqueued.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -33,5 +35,31 @@ void emit_launch(CodeWriter& w, const std::string& kernel, const std::string& bl
 /// and the blank line and comment above it.
 void open_element_kernel(CodeWriter& k, const std::string& name, const std::vector<std::string>& params,
                          const std::function<void(CodeWriter&)>& constants);
+
+/// How a row kernel shares each row of `len` elements among threads, chosen at generation time
+/// from the row length: a warp a row (kWarpRows rows a block) for rows of up to kWarpRowMax
+/// elements, else a block of kRowBlockThreads a row. Either way thread t of a row reads elements
+/// t, t + kRowThreads, ...: adjacent threads read adjacent floats of a contiguous row.
+struct RowSplit {
+  static constexpr std::int64_t kWarpRowMax = 1024;  // 32 elements a lane
+  std::int64_t len = 0;
+  bool block = false;  // a block a row; else a warp a row
+};
+RowSplit split_rows(std::int64_t len);
+
+/// Writes the top of a row kernel's body: a TUNE comment naming the choice, `kRowThreads` (the
+/// stride of the row's loops), `<row>` (this warp's or block's row; a warp returns as a whole
+/// when it is past `rows`, an int parameter), `t` (the thread's first element) and, for a block,
+/// the `__shared__ float partial[32]` its reductions use.
+void open_row(CodeWriter& k, const RowSplit& s, const std::string& row, const std::string& rows);
+
+/// The expression of a thread's float `var` combined over the threads of its row: the sum, or
+/// the max. Every thread of the row gets the same value.
+std::string row_sum(const RowSplit& s, const std::string& var);
+std::string row_max(const RowSplit& s, const std::string& var);
+
+/// The launch of a row kernel over `rows` rows (a host expression), then the launch check.
+void emit_row_launch(CodeWriter& w, const std::string& kernel, const RowSplit& s, const std::string& rows,
+                     const std::vector<std::string>& args);
 
 }  // namespace ltgen

@@ -181,6 +181,7 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line();
   w.line("#include <ltrt/activations.hpp>");
   w.line("#include <ltrt/cuda/context.cuh>");
+  w.line("#include <ltrt/cuda/reduce.cuh>");
   w.line("#include <ltrt/error.hpp>");
   w.line();
   w.line("#include \"model.hpp\"");
@@ -191,6 +192,8 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line();
   w.line("constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels");
   w.line("constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)");
+  w.line("constexpr int kWarpRows = 8;          // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)");
+  w.line("constexpr int kRowBlockThreads = 512; // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)");
   w.line();
   w.line("// Byte offsets of every buffer in the arena (the memory plan in model.cpp).");
   e.emit_offsets(w);

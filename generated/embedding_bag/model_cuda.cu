@@ -18,6 +18,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/cuda/context.cuh>
+#include <ltrt/cuda/reduce.cuh>
 #include <ltrt/error.hpp>
 
 #include "model.hpp"
@@ -26,8 +27,10 @@ namespace embedding_bag {
 
 namespace {
 
-constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kThreads = 256;          // TUNE: threads per block of elementwise kernels
+constexpr int kReduceThreads = 1024;   // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kWarpRows = 8;           // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
+constexpr int kRowBlockThreads = 512;  // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
@@ -96,30 +99,37 @@ __global__ void layers_1_forward_kernel(float* __restrict__ out, float* __restri
                                         const float* __restrict__ bias, int groups) {
   constexpr int kDim = 8;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 8; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void layers_1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                              const float* bias, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 6;  // normalised groups per sample
   const int groups = n * kGroups;
-  layers_1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                                 weight, bias, groups);
+  layers_1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_forward_kernel");
 }
 
@@ -334,20 +344,25 @@ __global__ void layers_1_backward_dinp_kernel(float* __restrict__ dinp, const fl
                                               const float* __restrict__ rstd, const float* __restrict__ weight,
                                               int groups) {
   constexpr int kDim = 8;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 8; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -359,17 +374,33 @@ __global__ void layers_1_backward_dparams_kernel(float* __restrict__ dweight, fl
                                                  const float* __restrict__ mean, const float* __restrict__ rstd,
                                                  int groups, bool accumulate) {
   constexpr int kDim = 8;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -378,10 +409,11 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kGroups = 6;  // normalised groups per sample
   constexpr int kDim = 8;
   const int groups = n * kGroups;
-  layers_1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  layers_1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_dinp_kernel");
-  layers_1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  layers_1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_dparams_kernel");
 }

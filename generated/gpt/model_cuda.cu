@@ -18,6 +18,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/cuda/context.cuh>
+#include <ltrt/cuda/reduce.cuh>
 #include <ltrt/error.hpp>
 
 #include "model.hpp"
@@ -26,8 +27,10 @@ namespace gpt {
 
 namespace {
 
-constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kThreads = 256;          // TUNE: threads per block of elementwise kernels
+constexpr int kReduceThreads = 1024;   // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kWarpRows = 8;           // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
+constexpr int kRowBlockThreads = 512;  // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
@@ -206,30 +209,37 @@ __global__ void ln1_forward_kernel(float* __restrict__ out, float* __restrict__ 
                                    const float* __restrict__ bias, int groups) {
   constexpr int kDim = 48;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   const int groups = n * kGroups;
-  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                            weight, bias, groups);
+  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln1_forward_kernel");
 }
 
@@ -249,25 +259,30 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // spec: model.graph[3]
 // out (32, 32, 48) probs (32, 4, 32, 32) <- qkv (32, 32, 144)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's loop, a thread a row).
-// TUNE: a warp per row, or the whole attention fused (flash attention) for long sequences.
+// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
+// TUNE: the whole attention fused (flash attention) for long sequences.
 __global__ void attn1_forward_softmax_kernel(float* __restrict__ probs, int rows) {
   constexpr int kT = 32;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 32; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = row[0];
-  for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
+  float max = -INFINITY;
+  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
+  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
   float sum = 0.0f;
-  for (int j = 0; j < visible; ++j) {
+  for (int j = t; j < visible; j += kRowThreads) {
     row[j] = ltrt::exp_vec(row[j] - max);
     sum += row[j];
   }
-  for (int j = 0; j < visible; ++j) row[j] /= sum;
-  for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
+  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
 }
 
 static void attn1_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
@@ -286,7 +301,7 @@ static void attn1_forward(float* out, float* probs, const float* qkv, int n, con
                                       {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
                                       n);  // scores q k^T / sqrt(D)
   }
-  attn1_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(probs, rows);
+  attn1_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs, rows);
   LTRT_CUDA_CHECK_LAUNCH("attn1_forward_softmax_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* v = qkv + 2 * kE + h * kD;
@@ -335,30 +350,37 @@ __global__ void ln2_forward_kernel(float* __restrict__ out, float* __restrict__ 
                                    const float* __restrict__ bias, int groups) {
   constexpr int kDim = 48;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   const int groups = n * kGroups;
-  ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                            weight, bias, groups);
+  ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln2_forward_kernel");
 }
 
@@ -427,30 +449,37 @@ __global__ void ln3_forward_kernel(float* __restrict__ out, float* __restrict__ 
                                    const float* __restrict__ bias, int groups) {
   constexpr int kDim = 48;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void ln3_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   const int groups = n * kGroups;
-  ln3_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                            weight, bias, groups);
+  ln3_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln3_forward_kernel");
 }
 
@@ -470,25 +499,30 @@ static void attn2_in_proj_forward(float* out, const float* inp, const float* wei
 // spec: model.graph[11]
 // out (32, 32, 48) probs (32, 4, 32, 32) <- qkv (32, 32, 144)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's loop, a thread a row).
-// TUNE: a warp per row, or the whole attention fused (flash attention) for long sequences.
+// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
+// TUNE: the whole attention fused (flash attention) for long sequences.
 __global__ void attn2_forward_softmax_kernel(float* __restrict__ probs, int rows) {
   constexpr int kT = 32;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 32; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = row[0];
-  for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
+  float max = -INFINITY;
+  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
+  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
   float sum = 0.0f;
-  for (int j = 0; j < visible; ++j) {
+  for (int j = t; j < visible; j += kRowThreads) {
     row[j] = ltrt::exp_vec(row[j] - max);
     sum += row[j];
   }
-  for (int j = 0; j < visible; ++j) row[j] /= sum;
-  for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
+  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
 }
 
 static void attn2_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
@@ -507,7 +541,7 @@ static void attn2_forward(float* out, float* probs, const float* qkv, int n, con
                                       {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
                                       n);  // scores q k^T / sqrt(D)
   }
-  attn2_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(probs, rows);
+  attn2_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs, rows);
   LTRT_CUDA_CHECK_LAUNCH("attn2_forward_softmax_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* v = qkv + 2 * kE + h * kD;
@@ -556,30 +590,37 @@ __global__ void ln4_forward_kernel(float* __restrict__ out, float* __restrict__ 
                                    const float* __restrict__ bias, int groups) {
   constexpr int kDim = 48;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void ln4_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   const int groups = n * kGroups;
-  ln4_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                            weight, bias, groups);
+  ln4_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln4_forward_kernel");
 }
 
@@ -648,30 +689,37 @@ __global__ void lnf_forward_kernel(float* __restrict__ out, float* __restrict__ 
                                    const float* __restrict__ bias, int groups) {
   constexpr int kDim = 48;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void lnf_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   const int groups = n * kGroups;
-  lnf_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                            weight, bias, groups);
+  lnf_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("lnf_forward_kernel");
 }
 
@@ -804,20 +852,25 @@ __global__ void lnf_backward_dinp_kernel(float* __restrict__ dinp, const float* 
                                          const float* __restrict__ inp, const float* __restrict__ mean,
                                          const float* __restrict__ rstd, const float* __restrict__ weight, int groups) {
   constexpr int kDim = 48;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -829,17 +882,33 @@ __global__ void lnf_backward_dparams_kernel(float* __restrict__ dweight, float* 
                                             const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void lnf_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -848,10 +917,11 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;
   const int groups = n * kGroups;
-  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, mean,
-                                                                                                  rstd, weight, groups);
+  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
-  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
 }
@@ -936,20 +1006,25 @@ __global__ void ln4_backward_dinp_kernel(float* __restrict__ dinp, const float* 
                                          const float* __restrict__ inp, const float* __restrict__ mean,
                                          const float* __restrict__ rstd, const float* __restrict__ weight, int groups) {
   constexpr int kDim = 48;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -961,17 +1036,33 @@ __global__ void ln4_backward_dparams_kernel(float* __restrict__ dweight, float* 
                                             const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void ln4_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -980,10 +1071,11 @@ static void ln4_backward(float* dinp, float* dweight, float* dbias, const float*
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;
   const int groups = n * kGroups;
-  ln4_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, mean,
-                                                                                                  rstd, weight, groups);
+  ln4_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln4_backward_dinp_kernel");
-  ln4_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  ln4_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln4_backward_dparams_kernel");
 }
@@ -1037,21 +1129,25 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 // spec: model.graph[11]
 // dqkv (32, 32, 144) scratch (32, 4, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a thread a row (the CPU's loop).
+// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
 __global__ void attn2_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
                                          int rows) {
   constexpr int kT = 32;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 32; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   const float* pi = probs + static_cast<std::int64_t>(r) * kT;
   float* ds = scratch + static_cast<std::int64_t>(r) * kT;
   float dot = 0.0f;
-  for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-  for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
+  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
+  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
+  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
 }
 
 static void attn2_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n,
@@ -1074,8 +1170,8 @@ static void attn2_backward(float* dqkv, float* scratch, const float* dout, const
                                       {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
                                       n);  // dp = dout v^T
   }
-  attn2_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(scratch, probs, scale,
-                                                                                                rows);
+  attn2_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
+                                                                                                       scale, rows);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_ds_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* q = qkv + h * kD;
@@ -1124,20 +1220,25 @@ __global__ void ln3_backward_dinp_kernel(float* __restrict__ dinp, const float* 
                                          const float* __restrict__ inp, const float* __restrict__ mean,
                                          const float* __restrict__ rstd, const float* __restrict__ weight, int groups) {
   constexpr int kDim = 48;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -1149,17 +1250,33 @@ __global__ void ln3_backward_dparams_kernel(float* __restrict__ dweight, float* 
                                             const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void ln3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1168,10 +1285,11 @@ static void ln3_backward(float* dinp, float* dweight, float* dbias, const float*
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;
   const int groups = n * kGroups;
-  ln3_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, mean,
-                                                                                                  rstd, weight, groups);
+  ln3_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln3_backward_dinp_kernel");
-  ln3_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  ln3_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln3_backward_dparams_kernel");
 }
@@ -1275,20 +1393,25 @@ __global__ void ln2_backward_dinp_kernel(float* __restrict__ dinp, const float* 
                                          const float* __restrict__ inp, const float* __restrict__ mean,
                                          const float* __restrict__ rstd, const float* __restrict__ weight, int groups) {
   constexpr int kDim = 48;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -1300,17 +1423,33 @@ __global__ void ln2_backward_dparams_kernel(float* __restrict__ dweight, float* 
                                             const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1319,10 +1458,11 @@ static void ln2_backward(float* dinp, float* dweight, float* dbias, const float*
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;
   const int groups = n * kGroups;
-  ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, mean,
-                                                                                                  rstd, weight, groups);
+  ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln2_backward_dinp_kernel");
-  ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln2_backward_dparams_kernel");
 }
@@ -1376,21 +1516,25 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 // spec: model.graph[3]
 // dqkv (32, 32, 144) scratch (32, 4, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a thread a row (the CPU's loop).
+// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
 __global__ void attn1_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
                                          int rows) {
   constexpr int kT = 32;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 32; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   const float* pi = probs + static_cast<std::int64_t>(r) * kT;
   float* ds = scratch + static_cast<std::int64_t>(r) * kT;
   float dot = 0.0f;
-  for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-  for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
+  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
+  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
+  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
 }
 
 static void attn1_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n,
@@ -1413,8 +1557,8 @@ static void attn1_backward(float* dqkv, float* scratch, const float* dout, const
                                       {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
                                       n);  // dp = dout v^T
   }
-  attn1_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(scratch, probs, scale,
-                                                                                                rows);
+  attn1_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
+                                                                                                       scale, rows);
   LTRT_CUDA_CHECK_LAUNCH("attn1_backward_ds_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* q = qkv + h * kD;
@@ -1463,20 +1607,25 @@ __global__ void ln1_backward_dinp_kernel(float* __restrict__ dinp, const float* 
                                          const float* __restrict__ inp, const float* __restrict__ mean,
                                          const float* __restrict__ rstd, const float* __restrict__ weight, int groups) {
   constexpr int kDim = 48;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -1488,17 +1637,33 @@ __global__ void ln1_backward_dparams_kernel(float* __restrict__ dweight, float* 
                                             const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1507,10 +1672,11 @@ static void ln1_backward(float* dinp, float* dweight, float* dbias, const float*
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;
   const int groups = n * kGroups;
-  ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, mean,
-                                                                                                  rstd, weight, groups);
+  ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln1_backward_dinp_kernel");
-  ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln1_backward_dparams_kernel");
 }

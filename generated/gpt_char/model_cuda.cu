@@ -18,6 +18,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/cuda/context.cuh>
+#include <ltrt/cuda/reduce.cuh>
 #include <ltrt/error.hpp>
 
 #include "model.hpp"
@@ -26,8 +27,10 @@ namespace gpt_char {
 
 namespace {
 
-constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kThreads = 256;          // TUNE: threads per block of elementwise kernels
+constexpr int kReduceThreads = 1024;   // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kWarpRows = 8;           // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
+constexpr int kRowBlockThreads = 512;  // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
@@ -306,30 +309,37 @@ __global__ void h0_ln1_forward_kernel(float* __restrict__ out, float* __restrict
                                       const float* __restrict__ bias, int groups) {
   constexpr int kDim = 128;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void h0_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 64;  // normalised groups per sample
   const int groups = n * kGroups;
-  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                               weight, bias, groups);
+  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln1_forward_kernel");
 }
 
@@ -349,25 +359,30 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 // spec: model.graph[3]
 // out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's loop, a thread a row).
-// TUNE: a warp per row, or the whole attention fused (flash attention) for long sequences.
+// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
+// TUNE: the whole attention fused (flash attention) for long sequences.
 __global__ void h0_attn_forward_softmax_kernel(float* __restrict__ probs, int rows) {
   constexpr int kT = 64;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = row[0];
-  for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
+  float max = -INFINITY;
+  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
+  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
   float sum = 0.0f;
-  for (int j = 0; j < visible; ++j) {
+  for (int j = t; j < visible; j += kRowThreads) {
     row[j] = ltrt::exp_vec(row[j] - max);
     sum += row[j];
   }
-  for (int j = 0; j < visible; ++j) row[j] /= sum;
-  for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
+  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
 }
 
 static void h0_attn_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
@@ -386,7 +401,8 @@ static void h0_attn_forward(float* out, float* probs, const float* qkv, int n, c
                                       {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
                                       n);  // scores q k^T / sqrt(D)
   }
-  h0_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(probs, rows);
+  h0_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs,
+                                                                                                             rows);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_softmax_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* v = qkv + 2 * kE + h * kD;
@@ -435,30 +451,37 @@ __global__ void h0_ln2_forward_kernel(float* __restrict__ out, float* __restrict
                                       const float* __restrict__ bias, int groups) {
   constexpr int kDim = 128;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void h0_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 64;  // normalised groups per sample
   const int groups = n * kGroups;
-  h0_ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                               weight, bias, groups);
+  h0_ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln2_forward_kernel");
 }
 
@@ -527,30 +550,37 @@ __global__ void h1_ln1_forward_kernel(float* __restrict__ out, float* __restrict
                                       const float* __restrict__ bias, int groups) {
   constexpr int kDim = 128;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void h1_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 64;  // normalised groups per sample
   const int groups = n * kGroups;
-  h1_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                               weight, bias, groups);
+  h1_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln1_forward_kernel");
 }
 
@@ -570,25 +600,30 @@ static void h1_attn_in_proj_forward(float* out, const float* inp, const float* w
 // spec: model.graph[11]
 // out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's loop, a thread a row).
-// TUNE: a warp per row, or the whole attention fused (flash attention) for long sequences.
+// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
+// TUNE: the whole attention fused (flash attention) for long sequences.
 __global__ void h1_attn_forward_softmax_kernel(float* __restrict__ probs, int rows) {
   constexpr int kT = 64;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = row[0];
-  for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
+  float max = -INFINITY;
+  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
+  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
   float sum = 0.0f;
-  for (int j = 0; j < visible; ++j) {
+  for (int j = t; j < visible; j += kRowThreads) {
     row[j] = ltrt::exp_vec(row[j] - max);
     sum += row[j];
   }
-  for (int j = 0; j < visible; ++j) row[j] /= sum;
-  for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
+  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
 }
 
 static void h1_attn_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
@@ -607,7 +642,8 @@ static void h1_attn_forward(float* out, float* probs, const float* qkv, int n, c
                                       {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
                                       n);  // scores q k^T / sqrt(D)
   }
-  h1_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(probs, rows);
+  h1_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs,
+                                                                                                             rows);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_forward_softmax_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* v = qkv + 2 * kE + h * kD;
@@ -656,30 +692,37 @@ __global__ void h1_ln2_forward_kernel(float* __restrict__ out, float* __restrict
                                       const float* __restrict__ bias, int groups) {
   constexpr int kDim = 128;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void h1_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 64;  // normalised groups per sample
   const int groups = n * kGroups;
-  h1_ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                               weight, bias, groups);
+  h1_ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln2_forward_kernel");
 }
 
@@ -748,30 +791,37 @@ __global__ void h2_ln1_forward_kernel(float* __restrict__ out, float* __restrict
                                       const float* __restrict__ bias, int groups) {
   constexpr int kDim = 128;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void h2_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 64;  // normalised groups per sample
   const int groups = n * kGroups;
-  h2_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                               weight, bias, groups);
+  h2_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln1_forward_kernel");
 }
 
@@ -791,25 +841,30 @@ static void h2_attn_in_proj_forward(float* out, const float* inp, const float* w
 // spec: model.graph[19]
 // out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's loop, a thread a row).
-// TUNE: a warp per row, or the whole attention fused (flash attention) for long sequences.
+// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
+// TUNE: the whole attention fused (flash attention) for long sequences.
 __global__ void h2_attn_forward_softmax_kernel(float* __restrict__ probs, int rows) {
   constexpr int kT = 64;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = row[0];
-  for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
+  float max = -INFINITY;
+  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
+  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
   float sum = 0.0f;
-  for (int j = 0; j < visible; ++j) {
+  for (int j = t; j < visible; j += kRowThreads) {
     row[j] = ltrt::exp_vec(row[j] - max);
     sum += row[j];
   }
-  for (int j = 0; j < visible; ++j) row[j] /= sum;
-  for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
+  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
 }
 
 static void h2_attn_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
@@ -828,7 +883,8 @@ static void h2_attn_forward(float* out, float* probs, const float* qkv, int n, c
                                       {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
                                       n);  // scores q k^T / sqrt(D)
   }
-  h2_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(probs, rows);
+  h2_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs,
+                                                                                                             rows);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_forward_softmax_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* v = qkv + 2 * kE + h * kD;
@@ -877,30 +933,37 @@ __global__ void h2_ln2_forward_kernel(float* __restrict__ out, float* __restrict
                                       const float* __restrict__ bias, int groups) {
   constexpr int kDim = 128;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void h2_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 64;  // normalised groups per sample
   const int groups = n * kGroups;
-  h2_ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                               weight, bias, groups);
+  h2_ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln2_forward_kernel");
 }
 
@@ -969,30 +1032,37 @@ __global__ void h3_ln1_forward_kernel(float* __restrict__ out, float* __restrict
                                       const float* __restrict__ bias, int groups) {
   constexpr int kDim = 128;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void h3_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 64;  // normalised groups per sample
   const int groups = n * kGroups;
-  h3_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                               weight, bias, groups);
+  h3_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln1_forward_kernel");
 }
 
@@ -1012,25 +1082,30 @@ static void h3_attn_in_proj_forward(float* out, const float* inp, const float* w
 // spec: model.graph[27]
 // out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's loop, a thread a row).
-// TUNE: a warp per row, or the whole attention fused (flash attention) for long sequences.
+// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
+// TUNE: the whole attention fused (flash attention) for long sequences.
 __global__ void h3_attn_forward_softmax_kernel(float* __restrict__ probs, int rows) {
   constexpr int kT = 64;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = row[0];
-  for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
+  float max = -INFINITY;
+  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
+  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
   float sum = 0.0f;
-  for (int j = 0; j < visible; ++j) {
+  for (int j = t; j < visible; j += kRowThreads) {
     row[j] = ltrt::exp_vec(row[j] - max);
     sum += row[j];
   }
-  for (int j = 0; j < visible; ++j) row[j] /= sum;
-  for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
+  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
 }
 
 static void h3_attn_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
@@ -1049,7 +1124,8 @@ static void h3_attn_forward(float* out, float* probs, const float* qkv, int n, c
                                       {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
                                       n);  // scores q k^T / sqrt(D)
   }
-  h3_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(probs, rows);
+  h3_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs,
+                                                                                                             rows);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_forward_softmax_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* v = qkv + 2 * kE + h * kD;
@@ -1098,30 +1174,37 @@ __global__ void h3_ln2_forward_kernel(float* __restrict__ out, float* __restrict
                                       const float* __restrict__ bias, int groups) {
   constexpr int kDim = 128;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void h3_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 64;  // normalised groups per sample
   const int groups = n * kGroups;
-  h3_ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                               weight, bias, groups);
+  h3_ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln2_forward_kernel");
 }
 
@@ -1190,30 +1273,37 @@ __global__ void ln_f_forward_kernel(float* __restrict__ out, float* __restrict__
                                     const float* __restrict__ bias, int groups) {
   constexpr int kDim = 128;
   constexpr float kEps = 1e-05f;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   float sum = 0.0f;
-  for (int k = 0; k < kDim; ++k) sum += x[k];
+  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
+  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
   const float m = sum / kDim;
-  float sum_sq = 0.0f;
-  for (int k = 0; k < kDim; ++k) {
+  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float c = x[k] - m;
     sum_sq += c * c;
   }
+  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
   const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  mean[r] = m;
-  rstd[r] = s;
+  if (t == 0) {
+    mean[r] = m;
+    rstd[r] = s;
+  }
   float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
+  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
 }
 
 static void ln_f_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                          int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 64;  // normalised groups per sample
   const int groups = n * kGroups;
-  ln_f_forward_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(out, mean, rstd, inp,
-                                                                                             weight, bias, groups);
+  ln_f_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      out, mean, rstd, inp, weight, bias, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln_f_forward_kernel");
 }
 
@@ -1347,20 +1437,25 @@ __global__ void ln_f_backward_dinp_kernel(float* __restrict__ dinp, const float*
                                           const float* __restrict__ rstd, const float* __restrict__ weight,
                                           int groups) {
   constexpr int kDim = 128;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -1372,17 +1467,33 @@ __global__ void ln_f_backward_dparams_kernel(float* __restrict__ dweight, float*
                                              const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
                                              bool accumulate) {
   constexpr int kDim = 128;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1391,10 +1502,11 @@ static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;
   const int groups = n * kGroups;
-  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
 }
@@ -1480,20 +1592,25 @@ __global__ void h3_ln2_backward_dinp_kernel(float* __restrict__ dinp, const floa
                                             const float* __restrict__ rstd, const float* __restrict__ weight,
                                             int groups) {
   constexpr int kDim = 128;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -1505,17 +1622,33 @@ __global__ void h3_ln2_backward_dparams_kernel(float* __restrict__ dweight, floa
                                                const float* __restrict__ mean, const float* __restrict__ rstd,
                                                int groups, bool accumulate) {
   constexpr int kDim = 128;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void h3_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1524,10 +1657,11 @@ static void h3_ln2_backward(float* dinp, float* dweight, float* dbias, const flo
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;
   const int groups = n * kGroups;
-  h3_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  h3_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln2_backward_dinp_kernel");
-  h3_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  h3_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln2_backward_dparams_kernel");
 }
@@ -1581,21 +1715,25 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // spec: model.graph[27]
 // dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a thread a row (the CPU's loop).
+// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
 __global__ void h3_attn_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
                                            int rows) {
   constexpr int kT = 64;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   const float* pi = probs + static_cast<std::int64_t>(r) * kT;
   float* ds = scratch + static_cast<std::int64_t>(r) * kT;
   float dot = 0.0f;
-  for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-  for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
+  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
+  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
+  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
 }
 
 static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
@@ -1618,8 +1756,8 @@ static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, con
                                       {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
                                       n);  // dp = dout v^T
   }
-  h3_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(scratch, probs, scale,
-                                                                                                  rows);
+  h3_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
+                                                                                                         scale, rows);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_ds_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* q = qkv + h * kD;
@@ -1669,20 +1807,25 @@ __global__ void h3_ln1_backward_dinp_kernel(float* __restrict__ dinp, const floa
                                             const float* __restrict__ rstd, const float* __restrict__ weight,
                                             int groups) {
   constexpr int kDim = 128;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -1694,17 +1837,33 @@ __global__ void h3_ln1_backward_dparams_kernel(float* __restrict__ dweight, floa
                                                const float* __restrict__ mean, const float* __restrict__ rstd,
                                                int groups, bool accumulate) {
   constexpr int kDim = 128;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void h3_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1713,10 +1872,11 @@ static void h3_ln1_backward(float* dinp, float* dweight, float* dbias, const flo
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;
   const int groups = n * kGroups;
-  h3_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  h3_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln1_backward_dinp_kernel");
-  h3_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  h3_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln1_backward_dparams_kernel");
 }
@@ -1821,20 +1981,25 @@ __global__ void h2_ln2_backward_dinp_kernel(float* __restrict__ dinp, const floa
                                             const float* __restrict__ rstd, const float* __restrict__ weight,
                                             int groups) {
   constexpr int kDim = 128;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -1846,17 +2011,33 @@ __global__ void h2_ln2_backward_dparams_kernel(float* __restrict__ dweight, floa
                                                const float* __restrict__ mean, const float* __restrict__ rstd,
                                                int groups, bool accumulate) {
   constexpr int kDim = 128;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void h2_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1865,10 +2046,11 @@ static void h2_ln2_backward(float* dinp, float* dweight, float* dbias, const flo
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;
   const int groups = n * kGroups;
-  h2_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  h2_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln2_backward_dinp_kernel");
-  h2_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  h2_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln2_backward_dparams_kernel");
 }
@@ -1922,21 +2104,25 @@ static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // spec: model.graph[19]
 // dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a thread a row (the CPU's loop).
+// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
 __global__ void h2_attn_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
                                            int rows) {
   constexpr int kT = 64;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   const float* pi = probs + static_cast<std::int64_t>(r) * kT;
   float* ds = scratch + static_cast<std::int64_t>(r) * kT;
   float dot = 0.0f;
-  for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-  for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
+  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
+  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
+  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
 }
 
 static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
@@ -1959,8 +2145,8 @@ static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, con
                                       {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
                                       n);  // dp = dout v^T
   }
-  h2_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(scratch, probs, scale,
-                                                                                                  rows);
+  h2_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
+                                                                                                         scale, rows);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_ds_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* q = qkv + h * kD;
@@ -2010,20 +2196,25 @@ __global__ void h2_ln1_backward_dinp_kernel(float* __restrict__ dinp, const floa
                                             const float* __restrict__ rstd, const float* __restrict__ weight,
                                             int groups) {
   constexpr int kDim = 128;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -2035,17 +2226,33 @@ __global__ void h2_ln1_backward_dparams_kernel(float* __restrict__ dweight, floa
                                                const float* __restrict__ mean, const float* __restrict__ rstd,
                                                int groups, bool accumulate) {
   constexpr int kDim = 128;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void h2_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2054,10 +2261,11 @@ static void h2_ln1_backward(float* dinp, float* dweight, float* dbias, const flo
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;
   const int groups = n * kGroups;
-  h2_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  h2_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln1_backward_dinp_kernel");
-  h2_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  h2_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln1_backward_dparams_kernel");
 }
@@ -2162,20 +2370,25 @@ __global__ void h1_ln2_backward_dinp_kernel(float* __restrict__ dinp, const floa
                                             const float* __restrict__ rstd, const float* __restrict__ weight,
                                             int groups) {
   constexpr int kDim = 128;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -2187,17 +2400,33 @@ __global__ void h1_ln2_backward_dparams_kernel(float* __restrict__ dweight, floa
                                                const float* __restrict__ mean, const float* __restrict__ rstd,
                                                int groups, bool accumulate) {
   constexpr int kDim = 128;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void h1_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2206,10 +2435,11 @@ static void h1_ln2_backward(float* dinp, float* dweight, float* dbias, const flo
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;
   const int groups = n * kGroups;
-  h1_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  h1_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln2_backward_dinp_kernel");
-  h1_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  h1_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln2_backward_dparams_kernel");
 }
@@ -2263,21 +2493,25 @@ static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // spec: model.graph[11]
 // dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a thread a row (the CPU's loop).
+// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
 __global__ void h1_attn_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
                                            int rows) {
   constexpr int kT = 64;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   const float* pi = probs + static_cast<std::int64_t>(r) * kT;
   float* ds = scratch + static_cast<std::int64_t>(r) * kT;
   float dot = 0.0f;
-  for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-  for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
+  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
+  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
+  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
 }
 
 static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
@@ -2300,8 +2534,8 @@ static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, con
                                       {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
                                       n);  // dp = dout v^T
   }
-  h1_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(scratch, probs, scale,
-                                                                                                  rows);
+  h1_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
+                                                                                                         scale, rows);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_ds_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* q = qkv + h * kD;
@@ -2351,20 +2585,25 @@ __global__ void h1_ln1_backward_dinp_kernel(float* __restrict__ dinp, const floa
                                             const float* __restrict__ rstd, const float* __restrict__ weight,
                                             int groups) {
   constexpr int kDim = 128;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -2376,17 +2615,33 @@ __global__ void h1_ln1_backward_dparams_kernel(float* __restrict__ dweight, floa
                                                const float* __restrict__ mean, const float* __restrict__ rstd,
                                                int groups, bool accumulate) {
   constexpr int kDim = 128;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void h1_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2395,10 +2650,11 @@ static void h1_ln1_backward(float* dinp, float* dweight, float* dbias, const flo
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;
   const int groups = n * kGroups;
-  h1_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  h1_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln1_backward_dinp_kernel");
-  h1_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  h1_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln1_backward_dparams_kernel");
 }
@@ -2503,20 +2759,25 @@ __global__ void h0_ln2_backward_dinp_kernel(float* __restrict__ dinp, const floa
                                             const float* __restrict__ rstd, const float* __restrict__ weight,
                                             int groups) {
   constexpr int kDim = 128;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -2528,17 +2789,33 @@ __global__ void h0_ln2_backward_dparams_kernel(float* __restrict__ dweight, floa
                                                const float* __restrict__ mean, const float* __restrict__ rstd,
                                                int groups, bool accumulate) {
   constexpr int kDim = 128;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void h0_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2547,10 +2824,11 @@ static void h0_ln2_backward(float* dinp, float* dweight, float* dbias, const flo
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;
   const int groups = n * kGroups;
-  h0_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  h0_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln2_backward_dinp_kernel");
-  h0_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  h0_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln2_backward_dparams_kernel");
 }
@@ -2604,21 +2882,25 @@ static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // spec: model.graph[3]
 // dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a thread a row (the CPU's loop).
+// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
 __global__ void h0_attn_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
                                            int rows) {
   constexpr int kT = 64;
-  constexpr bool kCausal = true;                        // query i sees keys j <= i
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)
-  if (r >= rows) return;
-  const int i = r % kT;
+  constexpr bool kCausal = true;  // query i sees keys j <= i
+  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const int i = r % kT;  // r is (sample, head, query i)
   const int visible = kCausal ? i + 1 : kT;
   const float* pi = probs + static_cast<std::int64_t>(r) * kT;
   float* ds = scratch + static_cast<std::int64_t>(r) * kT;
   float dot = 0.0f;
-  for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-  for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
+  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
+  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
+  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
+  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
 }
 
 static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
@@ -2641,8 +2923,8 @@ static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, con
                                       {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
                                       n);  // dp = dout v^T
   }
-  h0_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(scratch, probs, scale,
-                                                                                                  rows);
+  h0_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
+                                                                                                         scale, rows);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_ds_kernel");
   for (int h = 0; h < kHeads; ++h) {
     const float* q = qkv + h * kD;
@@ -2692,20 +2974,25 @@ __global__ void h0_ln1_backward_dinp_kernel(float* __restrict__ dinp, const floa
                                             const float* __restrict__ rstd, const float* __restrict__ weight,
                                             int groups) {
   constexpr int kDim = 128;
-  const int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= groups) return;
+  // TUNE: a warp a row (rows of 128; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
   float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     sum_g += gk;
     sum_g_xhat += gk * xhat;
   }
+  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
+  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
   float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = 0; k < kDim; ++k) {
+  for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[k];
     dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
@@ -2717,17 +3004,33 @@ __global__ void h0_ln1_backward_dparams_kernel(float* __restrict__ dweight, floa
                                                const float* __restrict__ mean, const float* __restrict__ rstd,
                                                int groups, bool accumulate) {
   constexpr int kDim = 128;
-  const int k = blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= kDim) return;
-  float dw = accumulate ? dweight[k] : 0.0f;
-  float db = accumulate ? dbias[k] : 0.0f;
-  for (int r = 0; r < groups; ++r) {
-    const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-    dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-    db += dout[at];
+  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dw[kLanes][32];
+  __shared__ float partial_db[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float dw = 0.0f;
+  float db = 0.0f;
+  if (k < kDim) {
+    for (int r = threadIdx.y; r < groups; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
+      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      db += dout[at];
+    }
   }
-  dweight[k] = dw;
-  dbias[k] = db;
+  partial_dw[threadIdx.y][threadIdx.x] = dw;
+  partial_db[threadIdx.y][threadIdx.x] = db;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
+      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kDim) {
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+  }
 }
 
 static void h0_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2736,10 +3039,11 @@ static void h0_ln1_backward(float* dinp, float* dweight, float* dbias, const flo
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;
   const int groups = n * kGroups;
-  h0_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kThreads), kThreads, 0, ctx.stream>>>(
+  h0_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln1_backward_dinp_kernel");
-  h0_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of groups
+  h0_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln1_backward_dparams_kernel");
 }

@@ -98,8 +98,9 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
 
 // CUDA: the CPU's products as strided-batched GEMMs, one per head over the n samples (sample b's
 // head h is the same T x D block of its [q | k | v] rows, kT * 3E floats after sample b - 1's),
-// and the CPU's row loops (softmax, ds) as kernels with a thread per row, so that sums and
-// rounding within a row are the CPU's.
+// and the CPU's row loops (softmax, ds) as row kernels: a warp (a block, for long rows) shares a
+// row of T floats with coalesced loads, and its max and sums are tree reductions (the CPU's
+// formulas, summed in another order).
 void write_sizes_cuda(CodeWriter& w, const Node& n, const Value& qkv) {
   const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
   w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";  // sequence length");
@@ -112,14 +113,14 @@ void write_sizes_cuda(CodeWriter& w, const Node& n, const Value& qkv) {
   w.line("const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query");
 }
 
-// The kernel's constants: the sequence length and the mask.
-void write_row_constants(CodeWriter& k, const Node& n, const Value& qkv) {
-  k.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";");
+// The top of a row kernel over the T x T blocks: the sequence length, the mask, the row r and
+// how many of its keys the query sees.
+void open_attention_row(CodeWriter& k, const Node& n, const RowSplit& split) {
+  k.line("constexpr int kT = " + std::to_string(split.len) + ";");
   k.line(std::string("constexpr bool kCausal = ") + (attr_bool(n, "is_causal") ? "true" : "false") +
          ";  // query i sees keys j <= i");
-  k.line("const int r = blockIdx.x * blockDim.x + threadIdx.x;  // (sample, head, query i)");
-  k.line("if (r >= rows) return;");
-  k.line("const int i = r % kT;");
+  open_row(k, split, "r", "rows");
+  k.line("const int i = r % kT;  // r is (sample, head, query i)");
   k.line("const int visible = kCausal ? i + 1 : kT;");
 }
 
@@ -127,20 +128,23 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[0]);
   CodeWriter& k = e.kernels;
   k.line();
-  k.line("// The softmax of each row of scores, masked positions set to 0 (the CPU's loop, a thread a row).");
-  k.line("// TUNE: a warp per row, or the whole attention fused (flash attention) for long sequences.");
+  const RowSplit split = split_rows(qkv.shape[1]);
+  k.line("// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).");
+  k.line("// TUNE: the whole attention fused (flash attention) for long sequences.");
   k.open("__global__ void " + e.fn + "_softmax_kernel(float* __restrict__ probs, int rows)");
-  write_row_constants(k, n, qkv);
+  open_attention_row(k, n, split);
   k.line("float* row = probs + static_cast<std::int64_t>(r) * kT;");
-  k.line("float max = row[0];");
-  k.line("for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);");
+  k.line("float max = -INFINITY;");
+  k.line("for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);");
+  k.line("max = " + row_max(split, "max") + ";");
   k.line("float sum = 0.0f;");
-  k.open("for (int j = 0; j < visible; ++j)");
+  k.open("for (int j = t; j < visible; j += kRowThreads)");
   k.line("row[j] = ltrt::exp_vec(row[j] - max);");
   k.line("sum += row[j];");
   k.close();
-  k.line("for (int j = 0; j < visible; ++j) row[j] /= sum;");
-  k.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax");
+  k.line("sum = " + row_sum(split, "sum") + ";");
+  k.line("for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;");
+  k.line("for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax");
   k.close();
 
   CodeWriter& w = e.body;
@@ -152,7 +156,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, scale, {q, 3 * kE, kQkvStride}, "
          "{k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride, n);  // scores q k^T / sqrt(D)");
   w.close();
-  emit_launch(w, e.fn + "_softmax_kernel", "ltrt::cuda::blocks_for(rows, kThreads)", "kThreads", {"probs", "rows"});
+  emit_row_launch(w, e.fn + "_softmax_kernel", split, "rows", {"probs", "rows"});
   w.open("for (int h = 0; h < kHeads; ++h)");
   w.line("const float* v = qkv + 2 * kE + h * kD;");
   w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {probs + h * kT * kT, kT, "
@@ -164,16 +168,18 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[1]);
   CodeWriter& k = e.kernels;
   k.line();
-  k.line("// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a thread a row (the CPU's loop).");
+  const RowSplit split = split_rows(qkv.shape[1]);
+  k.line("// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).");
   k.open("__global__ void " + e.fn + "_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, "
          "float scale, int rows)");
-  write_row_constants(k, n, qkv);
+  open_attention_row(k, n, split);
   k.line("const float* pi = probs + static_cast<std::int64_t>(r) * kT;");
   k.line("float* ds = scratch + static_cast<std::int64_t>(r) * kT;");
   k.line("float dot = 0.0f;");
-  k.line("for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];");
-  k.line("for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;");
-  k.line("for (int j = visible; j < kT; ++j) ds[j] = 0.0f;");
+  k.line("for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];");
+  k.line("dot = " + row_sum(split, "dot") + ";");
+  k.line("for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;");
+  k.line("for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;");
   k.close();
 
   CodeWriter& w = e.body;
@@ -188,8 +194,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, 1.0f, {d_o, kE, kOutStride}, "
          "{v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride, n);  // dp = dout v^T");
   w.close();
-  emit_launch(w, e.fn + "_ds_kernel", "ltrt::cuda::blocks_for(rows, kThreads)", "kThreads",
-              {"scratch", "probs", "scale", "rows"});
+  emit_row_launch(w, e.fn + "_ds_kernel", split, "rows", {"scratch", "probs", "scale", "rows"});
   w.open("for (int h = 0; h < kHeads; ++h)");
   w.line("const float* q = qkv + h * kD;");
   w.line("const float* k = q + kE;");

@@ -79,82 +79,123 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g, bool log) {
   w.close();
 }
 
-// CUDA: a thread per line (one softmax over kSize elements kInner apart) runs the CPU's loops,
-// so its max, sums and rounding are the CPU's. TUNE: a warp per line for wide lines.
-void open_line_kernel(CudaEmit& e, const Node& n, const Value& x, const std::string& kernel,
-                      const std::string& params) {
+// CUDA. A line is kSize elements kInner apart. Contiguous lines (kInner = 1: dim is the last
+// dimension) go to a row kernel: a warp (a block, for long lines) shares a line, with coalesced
+// loads and tree reductions for its max and sums. Strided lines (kInner > 1) keep a thread a
+// line: adjacent threads take adjacent lines, whose elements are adjacent floats, so their loads
+// are coalesced already. TUNE: for long strided lines, a tile of 32 lines with several threads
+// along each. Either way the formulas are the CPU's; only the order of a row kernel's sums differs.
+struct LineKernel {
+  bool rows;          // a row kernel (kInner = 1); else a thread a line
+  RowSplit split;     // the row kernel's warp or block
+  std::string loop;   // the loop over the thread's elements k of its line
+  std::string stride; // the element's offset in its line: "k" or "k * kInner"
+
+  // `var` combined over the threads of a row kernel's line.
+  std::string combine(const std::string& var, bool max) const {
+    return var + " = " + (max ? row_max(split, var) : row_sum(split, var)) + ";";
+  }
+};
+
+LineKernel open_line_kernel(CudaEmit& e, const Node& n, const Value& x, const std::string& kernel,
+                            const std::string& params) {
+  const auto axis = static_cast<size_t>(attr_int(n, "axis"));
+  const std::int64_t size = x.shape[axis];
+  const std::int64_t inner = numel(Shape(x.shape.begin() + static_cast<long>(axis) + 1, x.shape.end()));
+  LineKernel l;
+  l.rows = inner == 1;
+  l.split = split_rows(size);
   CodeWriter& k = e.kernels;
   k.line();
   k.open("__global__ void " + kernel + "(" + params + ", int lines)");
-  const auto axis = static_cast<size_t>(attr_int(n, "axis"));
-  k.line("// a line: kSize elements kInner apart, along dim=" + std::to_string(attr_int(n, "dim")) + " of " +
-         shape_str(x.shape));
-  k.line("constexpr int kSize = " + std::to_string(x.shape[axis]) +
-         ", kInner = " + std::to_string(numel(Shape(x.shape.begin() + static_cast<long>(axis) + 1, x.shape.end()))) +
-         ";");
-  k.line("const int line = blockIdx.x * blockDim.x + threadIdx.x;");
-  k.line("if (line >= lines) return;");
-  k.line("// element k of this line is base + k * kInner");
-  k.line("const std::int64_t base = static_cast<std::int64_t>(line / kInner) * kSize * kInner + line % kInner;");
+  const std::string where = "along dim=" + std::to_string(attr_int(n, "dim")) + " of " + shape_str(x.shape);
+  if (l.rows) {
+    k.line("// a line: kSize contiguous floats, " + where);
+    k.line("constexpr int kSize = " + std::to_string(size) + ";");
+    open_row(k, l.split, "line", "lines");
+    k.line("const std::int64_t base = static_cast<std::int64_t>(line) * kSize;");
+    l.loop = "for (int k = t; k < kSize; k += kRowThreads)";
+    l.stride = "k";
+  } else {
+    k.line("// a line: kSize elements kInner apart, " + where + "; a thread a line");
+    k.line("constexpr int kSize = " + std::to_string(size) + ", kInner = " + std::to_string(inner) + ";");
+    k.line("const int line = blockIdx.x * blockDim.x + threadIdx.x;");
+    k.line("if (line >= lines) return;");
+    k.line("// element k of this line is base + k * kInner");
+    k.line("const std::int64_t base = static_cast<std::int64_t>(line / kInner) * kSize * kInner + line % kInner;");
+    l.loop = "for (int k = 0; k < kSize; ++k)";
+    l.stride = "k * kInner";
+  }
+  return l;
 }
 
-void launch_lines(CudaEmit& e, const Node& n, const Value& x, const std::string& kernel,
+void launch_lines(CudaEmit& e, const Node& n, const Value& x, const LineKernel& l, const std::string& kernel,
                   std::vector<std::string> args) {
   const auto axis = static_cast<size_t>(attr_int(n, "axis"));
   e.body.line("constexpr int kLinesPerSample = " + std::to_string(per_sample_numel(x) / x.shape[axis]) +
               ";  // softmaxes per sample: outer * inner");
   e.body.line("const int lines = n * kLinesPerSample;");
   args.push_back("lines");
-  emit_launch(e.body, kernel, "ltrt::cuda::blocks_for(lines, kThreads)", "kThreads", args);
+  if (l.rows)
+    emit_row_launch(e.body, kernel, l.split, "lines", args);
+  else
+    emit_launch(e.body, kernel, "ltrt::cuda::blocks_for(lines, kThreads)", "kThreads", args);
 }
 
 void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g, bool log) {
   const Value& x = g.value(n.inputs[0]);
   const std::string kernel = e.fn + "_kernel";
-  open_line_kernel(e, n, x, kernel, "float* __restrict__ out, const float* __restrict__ inp");
+  const LineKernel l = open_line_kernel(e, n, x, kernel, "float* __restrict__ out, const float* __restrict__ inp");
   CodeWriter& k = e.kernels;
+  const std::string at = "[" + l.stride + "]";
   k.line("const float* x = inp + base;");
   k.line("float* y = out + base;");
-  k.line("float max = x[0];");
-  k.line("for (int k = 1; k < kSize; ++k) max = std::max(max, x[k * kInner]);");
+  k.line("float max = -INFINITY;");
+  k.line(l.loop + " max = fmaxf(max, x" + at + ");");
+  if (l.rows) k.line(l.combine("max", true));
   k.line("float sum = 0.0f;");
   if (log) {
-    k.line("for (int k = 0; k < kSize; ++k) sum += ltrt::exp_vec(x[k * kInner] - max);");
+    k.line(l.loop + " sum += ltrt::exp_vec(x" + at + " - max);");
+    if (l.rows) k.line(l.combine("sum", false));
     k.line("const float lse = max + std::log(sum);");
-    k.line("for (int k = 0; k < kSize; ++k) y[k * kInner] = x[k * kInner] - lse;");
+    k.line(l.loop + " y" + at + " = x" + at + " - lse;");
   } else {
-    k.open("for (int k = 0; k < kSize; ++k)");
-    k.line("const float e = ltrt::exp_vec(x[k * kInner] - max);");
-    k.line("y[k * kInner] = e;");
+    k.open(l.loop);
+    k.line("const float e = ltrt::exp_vec(x" + at + " - max);");
+    k.line("y" + at + " = e;");
     k.line("sum += e;");
     k.close();
+    if (l.rows) k.line(l.combine("sum", false));
     k.line("const float scale = 1.0f / sum;");
-    k.line("for (int k = 0; k < kSize; ++k) y[k * kInner] *= scale;");
+    k.line(l.loop + " y" + at + " *= scale;");
   }
   k.close();
-  launch_lines(e, n, x, kernel, {"out", "inp"});
+  launch_lines(e, n, x, l, kernel, {"out", "inp"});
 }
 
 void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g, bool log) {
   const Value& y = g.value(n.inputs[1]);
   const std::string kernel = e.fn + "_kernel";
-  open_line_kernel(e, n, y, kernel,
-                   "float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ out");
+  const LineKernel l = open_line_kernel(
+      e, n, y, kernel, "float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ out");
   CodeWriter& k = e.kernels;
+  const std::string at = "[" + l.stride + "]";
   k.line("const float* dy = dout + base;");
   k.line("const float* y = out + base;");
   k.line("float* dx = dinp + base;");
   if (log) {
     k.line("float sum_dy = 0.0f;");
-    k.line("for (int k = 0; k < kSize; ++k) sum_dy += dy[k * kInner];");
-    k.line("for (int k = 0; k < kSize; ++k) dx[k * kInner] = dy[k * kInner] - ltrt::exp_vec(y[k * kInner]) * sum_dy;");
+    k.line(l.loop + " sum_dy += dy" + at + ";");
+    if (l.rows) k.line(l.combine("sum_dy", false));
+    k.line(l.loop + " dx" + at + " = dy" + at + " - ltrt::exp_vec(y" + at + ") * sum_dy;");
   } else {
     k.line("float dot = 0.0f;  // sum of dy * y");
-    k.line("for (int k = 0; k < kSize; ++k) dot += dy[k * kInner] * y[k * kInner];");
-    k.line("for (int k = 0; k < kSize; ++k) dx[k * kInner] = y[k * kInner] * (dy[k * kInner] - dot);");
+    k.line(l.loop + " dot += dy" + at + " * y" + at + ";");
+    if (l.rows) k.line(l.combine("dot", false));
+    k.line(l.loop + " dx" + at + " = y" + at + " * (dy" + at + " - dot);");
   }
   k.close();
-  launch_lines(e, n, y, kernel, {"dinp", "dout", "out"});
+  launch_lines(e, n, y, l, kernel, {"dinp", "dout", "out"});
 }
 
 }  // namespace

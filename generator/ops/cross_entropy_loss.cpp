@@ -7,6 +7,8 @@
 /// Sequences: logits (batch, T, C) and targets (batch, T) are batch * T rows,
 /// as a Lightning user writes F.cross_entropy(logits.view(-1, C), y.view(-1)):
 /// the mean is over every position of the batch whose target is not ignored.
+/// The forward also saves each row's log-sum-exp and the count of rows that are
+/// not ignored, which the backward reads. The CUDA kernels take a row per block.
 #include <algorithm>
 
 #include "../autodiff.hpp"
@@ -25,7 +27,7 @@ std::int64_t positions(const Value& target) {
   return p;
 }
 
-// with_positions: the CPU loops count rows from it; CUDA kernels get the row count instead.
+// with_positions: the CPU loops count rows from it; CUDA kernels are given rows instead.
 void write_constants(CodeWriter& w, const Node& n, const Value& target, bool with_positions = true) {
   w.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
   if (with_positions && positions(target) > 1)
@@ -38,28 +40,44 @@ void write_constants(CodeWriter& w, const Node& n, const Value& target, bool wit
 // The loop bound over rows: samples, or (sample, position) pairs.
 std::string rows(const Value& target) { return positions(target) > 1 ? "n * kPositions" : "n"; }
 
-// Writes `max` and `lse` (log-sum-exp) of row `row`.
-void write_logsumexp(CodeWriter& w) {
+// Writes `max` and `sum_exp` of row `row` (the CPU's loops).
+void write_max_sum_exp(CodeWriter& w) {
   w.line("float max = row[0];");
   w.line("for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);");
   w.line("float sum_exp = 0.0f;");
   w.line("for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);");
-  w.line("const float lse = max + std::log(sum_exp);");
 }
 
-// CUDA: a block's threads count the rows whose target is not ignored (every block the same
-// number, in the same order), for reduction='mean'.
-void write_count_rows_cuda(CodeWriter& k) {
-  k.line("__shared__ int counts[kReduceThreads];");
-  k.line("int mine = 0;");
-  k.line("for (int i = threadIdx.x; i < rows; i += blockDim.x) mine += target[i] != kIgnoreIndex;");
-  k.line("counts[threadIdx.x] = mine;");
-  k.line("__syncthreads();");
-  k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
-  k.line("if (threadIdx.x < s) counts[threadIdx.x] += counts[threadIdx.x + s];");
-  k.line("__syncthreads();");
+bool smoothing(const Node& n) { return attr_float(n, "label_smoothing") != 0.0; }
+
+// CUDA: `__device__ float <fn>_block_<what>(float v, float* warp_values)`, the block's
+// reduction of each thread's v by `combine` (an expression of `a` and `b`), the same value in
+// every thread: a shuffle tree in each warp, then the warps' results in warp order. The order
+// is fixed, so the result is deterministic. blockDim.x is a multiple of 32.
+void write_block_reduce(CodeWriter& k, const std::string& fn, const std::string& what, const std::string& combine,
+                        const std::string& comment) {
+  k.line();
+  k.line("// " + comment);
+  k.open("__device__ float " + fn + "_block_" + what + "(float v, float* warp_values)");
+  k.open("for (int offset = 16; offset > 0; offset /= 2)");
+  k.line("const float a = v, b = __shfl_xor_sync(0xffffffffu, v, offset);");
+  k.line("v = " + combine + ";");
   k.close();
-  k.line("const int count = counts[0];");
+  k.line("if (threadIdx.x % 32 == 0) warp_values[threadIdx.x / 32] = v;");
+  k.line("__syncthreads();");
+  k.line("v = warp_values[0];");
+  k.open("for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w)");
+  k.line("const float a = v, b = warp_values[w];");
+  k.line("v = " + combine + ";");
+  k.close();
+  k.line("__syncthreads();  // every thread has read warp_values before the next reduction writes it");
+  k.line("return v;");
+  k.close();
+}
+
+// The host side's threads per row of the row kernels.
+void write_row_threads(CodeWriter& w) {
+  w.line("constexpr int kRowThreads = 256;  // TUNE: threads per row (a multiple of 32, at most 1024)");
 }
 
 }  // namespace
@@ -67,6 +85,11 @@ void write_count_rows_cuda(CodeWriter& k) {
 void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "cross_entropy_loss";
+  // Besides the loss, per row (sample, or (sample, position)): its log-sum-exp, which the
+  // backward reads instead of recomputing it, and its loss term, which the CUDA lowering sums
+  // in a fixed order after the rows are done; and the count of rows whose target is not
+  // ignored. The backward reads the count the forward saved (a live range of a few bytes from
+  // forward to backward) rather than counting the targets again in a kernel of its own.
   f.infer = [](const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs.at(0));
     const Value& t = g.value(n.inputs.at(1));
@@ -80,9 +103,13 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
                        " for logits " + shape_str(x.shape) + ": set model.target to {\"dtype\": \"int64\", "
                        "\"num_classes\": " + std::to_string(classes) +
                        (x.shape.size() > 2 ? ", \"shape\": [...]" : "") + "}");
-    return std::vector<OutputType>{{DType::f32, {}, false}};
+    return std::vector<OutputType>{{DType::f32, {}, false},
+                                   {DType::f32, t.shape, t.batched},
+                                   {DType::f32, t.shape, t.batched},
+                                   {DType::i64, {}, false}};
   };
-  f.slots = [](const Node&) { return Slots{{"loss"}, {"inp", "target"}}; };
+  // "out": the loss keeps the layer's name, `loss`; the others are loss_lse, loss_term, loss_count.
+  f.slots = [](const Node&) { return Slots{{"out", "lse", "term", "count"}, {"inp", "target"}}; };
   f.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
     return Cost{e * 6, e * 4};
@@ -90,46 +117,99 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     write_constants(w, n, g.value(n.inputs[1]));
     w.line("double sum = 0.0;");
-    w.line("int count = 0;  // rows whose target is not ignored");
+    w.line("int kept = 0;  // rows whose target is not ignored");
     w.open("for (int i = 0; i < " + rows(g.value(n.inputs[1])) + "; ++i)");
     w.line("const std::int64_t t = target[i];");
-    w.line("if (t == kIgnoreIndex) continue;");
+    w.open("if (t == kIgnoreIndex)");
+    w.line("lse[i] = 0.0f;  // never read");
+    w.line("term[i] = 0.0f;");
+    w.line("continue;");
+    w.close();
     w.line("const float* row = inp + i * kClasses;");
-    write_logsumexp(w);
+    write_max_sum_exp(w);
+    w.line("lse[i] = max + std::log(sum_exp);  // for the backward");
     w.line("float row_sum = 0.0f;");
     w.line("for (int k = 0; k < kClasses; ++k) row_sum += row[k];");
-    w.line("sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
-    w.line("++count;");
+    w.line("term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
+    w.line("sum += term[i];");
+    w.line("++kept;");
     w.close();
+    w.line("count[0] = kept;  // for the backward");
     if (attr_str(n, "reduction") == "mean")
-      w.line("loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)");
+      w.line("out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)");
     else
-      w.line("loss[0] = static_cast<float>(sum);  // reduction='sum'");
+      w.line("out[0] = static_cast<float>(sum);  // reduction='sum'");
   };
-  // CUDA forward: one block; each thread takes rows in turn (log-sum-exp over the row as on
-  // the CPU), the sums meet in a tree of doubles.
+  // CUDA forward: a block per row (its threads stride over the classes, so loads are
+  // coalesced) writes the row's log-sum-exp and loss term; then one block sums the terms in
+  // double, in a fixed order, as the CPU does (no float atomics: the same loss every run).
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    const bool smooth = smoothing(n);
     CodeWriter& k = e.kernels;
+    write_block_reduce(k, e.fn, "max", "std::max(a, b)", "The block's maximum of v, in every thread (a shuffle tree per warp, then the warps in order).");
+    write_block_reduce(k, e.fn, "sum", "a + b", "The block's sum of v, in every thread (a shuffle tree per warp, then the warps in order).");
     k.line();
-    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ loss, const float* __restrict__ inp, "
-           "const std::int64_t* __restrict__ target, int rows)");
-    write_constants(k, n, g.value(n.inputs[1]), false);
+    k.line("// Block i: row i's log-sum-exp and loss term (0 where the target is ignored). The threads");
+    k.line("// stride over the classes, so a warp's loads are coalesced.");
+    k.open("__global__ void " + e.fn + "_row_kernel(float* __restrict__ lse, float* __restrict__ term, "
+           "const float* __restrict__ inp, const std::int64_t* __restrict__ target)");
+    k.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
+    if (smooth) k.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
+    k.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
+    k.line("__shared__ float warp_values[32];  // one per warp (up to 1024 threads)");
+    k.line("const int i = blockIdx.x;");
+    k.line("const std::int64_t t = target[i];");
+    k.open("if (t == kIgnoreIndex)");
+    k.open("if (threadIdx.x == 0)");
+    k.line("lse[i] = 0.0f;  // never read");
+    k.line("term[i] = 0.0f;");
+    k.close();
+    k.line("return;");
+    k.close();
+    k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
+    k.line("float max = row[0];");
+    if (smooth) k.line("float row_sum = 0.0f;  // label smoothing's sum of the logits");
+    if (smooth) {
+      k.open("for (int c = threadIdx.x; c < kClasses; c += blockDim.x)");
+      k.line("max = std::max(max, row[c]);");
+      k.line("row_sum += row[c];");
+      k.close();
+    } else {
+      k.line("for (int c = threadIdx.x; c < kClasses; c += blockDim.x) max = std::max(max, row[c]);");
+    }
+    k.line("max = " + e.fn + "_block_max(max, warp_values);");
+    k.line("float sum_exp = 0.0f;");
+    k.line("for (int c = threadIdx.x; c < kClasses; c += blockDim.x) sum_exp += ltrt::exp_vec(row[c] - max);");
+    k.line("sum_exp = " + e.fn + "_block_sum(sum_exp, warp_values);");
+    if (smooth) k.line("row_sum = " + e.fn + "_block_sum(row_sum, warp_values);");
+    k.open("if (threadIdx.x == 0)");
+    k.line("lse[i] = max + std::log(sum_exp);  // for the backward");
+    if (smooth)
+      k.line("term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
+    else
+      k.line("term[i] = lse[i] - row[t];  // label_smoothing=0: the CPU's expression less its zero terms");
+    k.close();
+    k.close();
+
+    const bool mean = attr_str(n, "reduction") == "mean";
+    k.line();
+    k.line("// One block: the sum of the rows' terms in double (the CPU's precision) and the count of");
+    k.line("// rows whose target is not ignored, then the loss. A fixed order, no float atomics: the");
+    k.line("// same loss on every run.");
+    k.open("__global__ void " + e.fn + "_sum_kernel(float* __restrict__ out, std::int64_t* __restrict__ count, "
+           "const float* __restrict__ term, const std::int64_t* __restrict__ target, int rows)");
+    k.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
     k.line("__shared__ double partial[kReduceThreads];");
     k.line("__shared__ int counts[kReduceThreads];");
     k.line("double sum = 0.0;");
-    k.line("int count = 0;");
+    k.line("int kept = 0;");
     k.open("for (int i = threadIdx.x; i < rows; i += blockDim.x)");
-    k.line("const std::int64_t t = target[i];");
-    k.line("if (t == kIgnoreIndex) continue;");
-    k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
-    write_logsumexp(k);
-    k.line("float row_sum = 0.0f;");
-    k.line("for (int c = 0; c < kClasses; ++c) row_sum += row[c];");
-    k.line("sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
-    k.line("++count;");
+    k.line("if (target[i] == kIgnoreIndex) continue;");
+    k.line("sum += term[i];");
+    k.line("++kept;");
     k.close();
     k.line("partial[threadIdx.x] = sum;");
-    k.line("counts[threadIdx.x] = count;");
+    k.line("counts[threadIdx.x] = kept;");
     k.line("__syncthreads();");
     k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
     k.open("if (threadIdx.x < s)");
@@ -138,14 +218,21 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.close();
     k.line("__syncthreads();");
     k.close();
-    if (attr_str(n, "reduction") == "mean")
-      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)");
+    k.line("if (threadIdx.x != 0) return;");
+    k.line("count[0] = counts[0];  // for the backward");
+    if (mean)
+      k.line("out[0] = static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)");
     else
-      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]);  // reduction='sum'");
+      k.line("out[0] = static_cast<float>(partial[0]);  // reduction='sum'");
     k.close();
+
     const Value& target = g.value(n.inputs[1]);
-    if (positions(target) > 1) e.body.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
-    emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"loss", "inp", "target", rows(target)});
+    CodeWriter& w = e.body;
+    write_row_threads(w);
+    if (positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
+    w.line("const int rows = " + rows(target) + ";");
+    emit_launch(w, e.fn + "_row_kernel", "rows", "kRowThreads", {"lse", "term", "inp", "target"});
+    emit_launch(w, e.fn + "_sum_kernel", "1", "kReduceThreads", {"out", "count", "term", "target", "rows"});
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
@@ -155,7 +242,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     b.layer = n.layer;
     b.source = n.source;
     b.attrs = n.attrs;
-    b.inputs = {dout[0], x, n.inputs[1]};
+    b.inputs = {dout[0], x, n.inputs[1], n.outputs[1], n.outputs[3]};  // ..., lse, count
     const int id = ad.add_backward(std::move(b), ad.grad_name(x));
     return std::vector<int>{ad.graph.nodes[id].outputs[0], -1};
   };
@@ -167,7 +254,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     const Value& x = g.value(n.inputs.at(1));
     return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
   };
-  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dloss", "inp", "target"}}; };
+  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dloss", "inp", "target", "lse", "count"}}; };
   b.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[1]).shape));
     return Cost{e * 6, e * 8};
@@ -175,11 +262,10 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     write_constants(w, n, g.value(n.inputs[2]));
     if (attr_str(n, "reduction") == "mean") {
-      w.line("int count = 0;");
-      w.line("for (int i = 0; i < " + rows(g.value(n.inputs[2])) + "; ++i) count += target[i] != kIgnoreIndex;");
-      w.line("const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'");
+      w.line("const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count");
     } else {
       w.line("const float scale = dloss[0];  // reduction='sum'");
+      w.line("(void)count;");
     }
     w.open("for (int i = 0; i < " + rows(g.value(n.inputs[2])) + "; ++i)");
     w.line("const std::int64_t t = target[i];");
@@ -189,47 +275,49 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     w.line("std::fill(drow, drow + kClasses, 0.0f);");
     w.line("continue;");
     w.close();
-    write_logsumexp(w);
     w.open("for (int k = 0; k < kClasses; ++k)");
-    w.line("const float softmax = ltrt::exp_vec(row[k] - lse);");
+    w.line("const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp");
     w.line("drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
     w.close();
     w.close();
   };
-  // CUDA backward: the softmax gradient, one thread a row (a block of kReduceThreads rows).
+  // CUDA backward: a block per row, its threads striding over the classes; the softmax from the
+  // forward's log-sum-exp, the scale from the forward's count of rows.
   b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const bool mean = attr_str(n, "reduction") == "mean";
     CodeWriter& k = e.kernels;
     k.line();
+    k.line("// Block i: row i's gradient, the threads striding over the classes; the softmax from the");
+    k.line("// forward's log-sum-exp, the mean from its count of rows.");
     k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, "
-           "const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows)");
+           "const float* __restrict__ inp, const std::int64_t* __restrict__ target, const float* __restrict__ lse, "
+           "const std::int64_t* __restrict__ count)");
     write_constants(k, n, g.value(n.inputs[2]), false);
-    if (mean) {
-      write_count_rows_cuda(k);
-      k.line("const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'");
-    } else {
-      k.line("const float scale = dloss[0];  // reduction='sum'");
-    }
-    k.line("const int i = blockIdx.x * blockDim.x + threadIdx.x;");
-    k.line("if (i >= rows) return;");
+    k.line("const int i = blockIdx.x;");
     k.line("const std::int64_t t = target[i];");
     k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
     k.line("float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;");
     k.open("if (t == kIgnoreIndex)");
-    k.line("for (int c = 0; c < kClasses; ++c) drow[c] = 0.0f;");
+    k.line("for (int c = threadIdx.x; c < kClasses; c += blockDim.x) drow[c] = 0.0f;");
     k.line("return;");
     k.close();
-    write_logsumexp(k);
-    k.open("for (int c = 0; c < kClasses; ++c)");
-    k.line("const float softmax = ltrt::exp_vec(row[c] - lse);");
+    if (mean) {
+      k.line("const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'");
+    } else {
+      k.line("const float scale = dloss[0];  // reduction='sum'");
+      k.line("(void)count;");
+    }
+    k.line("const float row_lse = lse[i];");
+    k.open("for (int c = threadIdx.x; c < kClasses; c += blockDim.x)");
+    k.line("const float softmax = ltrt::exp_vec(row[c] - row_lse);");
     k.line("drow[c] = scale * (softmax - (c == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
     k.close();
     k.close();
     const Value& target = g.value(n.inputs[2]);
-    if (positions(target) > 1) e.body.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
-    e.body.line("const int rows = " + rows(target) + ";");
-    emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(rows, kReduceThreads)", "kReduceThreads",
-                {"dinp", "dloss", "inp", "target", "rows"});
+    CodeWriter& w = e.body;
+    write_row_threads(w);
+    if (positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
+    emit_launch(w, e.fn + "_kernel", rows(target), "kRowThreads", {"dinp", "dloss", "inp", "target", "lse", "count"});
   };
   ops.push_back(std::move(b));
 

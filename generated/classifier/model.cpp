@@ -17,8 +17,8 @@
 //   fwd  layers_2_out: f32(50, 64), layers_1_out: f32(50, 64) = linear+leaky_relu(layers_0_out, layers_1_weight, layers_1_bias, bias=True, blas=True, in_features=32, out_features=64)  # layers.1  spec: model.layers[1]
 //   fwd  layers_4_out: f32(50, 64) = linear+tanh(layers_2_out, layers_3_weight, layers_3_bias, bias=True, blas=True, in_features=64, out_features=64)  # layers.3  spec: model.layers[3]
 //   fwd  layers_5_out: f32(50, 5) = linear(layers_4_out, layers_5_weight, layers_5_bias, bias=True, blas=False, in_features=64, out_features=5)  # layers.5  spec: model.layers[5]
-//   fwd  loss: f32() = cross_entropy_loss(layers_5_out, target, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_5_out: f32(50, 5) = cross_entropy_loss_backward(d_loss, layers_5_out, target, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(50,), loss_term: f32(50,), loss_count: i64() = cross_entropy_loss(layers_5_out, target, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_5_out: f32(50, 5) = cross_entropy_loss_backward(d_loss, layers_5_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_4_out: f32(50, 64), d_layers_5_weight: f32(5, 64), d_layers_5_bias: f32(5,) = linear_backward(d_layers_5_out, layers_4_out, layers_5_weight, bias=True, blas=False, in_features=64, need_dinp=True, out_features=5)  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_3_out: f32(50, 64) = tanh_backward(d_layers_4_out, layers_4_out)  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(50, 64), d_layers_3_weight: f32(64, 64), d_layers_3_bias: f32(64,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=True, in_features=64, need_dinp=True, out_features=64)  # layers.3  spec: model.layers[3]
@@ -39,9 +39,9 @@
 //   layers_1_backward               208K      43.8K
 //   total                           1.8M      353K
 //
-// Memory plan: one arena of 205184 bytes. Parameters, gradients and
+// Memory plan: one arena of 205760 bytes. Parameters, gradients and
 // 3 optimizer slot(s) are flat regions of 6597 floats at 0, 26432 and 52864.
-// Activations take 65024 bytes (90624 without reuse).
+// Activations take 65600 bytes (91200 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   132160    6400      x                           (50, 2, 4, 4) step          -
 //   138560    400       target                      (50,)         step          -
@@ -51,9 +51,12 @@
 //   140160    12800     layers_2_out                (50, 64)      1..8          -
 //   152960    12800     layers_1_out                (50, 64)      1..9          -
 //   165760    12800     layers_4_out                (50, 64)      2..7          -
-//   178560    1000      d_layers_5_out              (50, 5)       5..6          -
-//   179584    12800     d_layers_4_out              (50, 64)      6..7          -
-//   192384    12800     d_layers_3_out              (50, 64)      7..8          -
+//   178560    200       loss_lse                    (50,)         4..5          -
+//   178816    200       loss_term                   (50,)         4..4          -
+//   179072    8         loss_count                  ()            4..5          -
+//   179136    1000      d_layers_5_out              (50, 5)       5..6          -
+//   180160    12800     d_layers_4_out              (50, 64)      6..7          -
+//   192960    12800     d_layers_3_out              (50, 64)      7..8          -
 //   165760    12800     d_layers_2_out              (50, 64)      8..9          layers_4_out
 //   140160    12800     d_layers_1_out              (50, 64)      9..10         layers_2_out
 //
@@ -110,9 +113,12 @@ constexpr std::size_t d_loss = 140096;
 constexpr std::size_t layers_2_out = 140160;
 constexpr std::size_t layers_1_out = 152960;
 constexpr std::size_t layers_4_out = 165760;
-constexpr std::size_t d_layers_5_out = 178560;
-constexpr std::size_t d_layers_4_out = 179584;
-constexpr std::size_t d_layers_3_out = 192384;
+constexpr std::size_t loss_lse = 178560;
+constexpr std::size_t loss_term = 178816;
+constexpr std::size_t loss_count = 179072;
+constexpr std::size_t d_layers_5_out = 179136;
+constexpr std::size_t d_layers_4_out = 180160;
+constexpr std::size_t d_layers_3_out = 192960;
 constexpr std::size_t d_layers_2_out = 165760;
 constexpr std::size_t d_layers_1_out = 140160;
 constexpr std::size_t layers_1_weight = 0;
@@ -213,40 +219,46 @@ static void layers_5_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.1, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (50, 5) target (50,)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (50,) term (50,) count () <- inp (50, 5) target (50,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 5;
   constexpr float kLabelSmoothing = 0.1f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.1, ignore_index=-100)
 // spec: model.loss
-// dinp (50, 5) <- dloss () inp (50, 5) target (50,)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (50, 5) <- dloss () inp (50, 5) target (50,) lse (50,) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 5;
   constexpr float kLabelSmoothing = 0.1f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -255,13 +267,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -404,6 +411,9 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (50, 64)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);            // (50, 64)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (50, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (50,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (50,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);        // (50, 5)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (50, 64)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (50, 64)
@@ -414,10 +424,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
-  loss_forward(loss, layers_5_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n);
 
   // backward
-  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n);
+  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_count, n);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
                     n, accumulate);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n);
@@ -443,10 +453,13 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (50, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (50, 64)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);        // (50, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (50,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (50,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
-  loss_forward(loss, layers_5_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n);
   return loss[0];
 }
 
@@ -497,12 +510,15 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_4_out", ltrt::DType::f32, 2, {50, 64}, 165760},
     {"layers_5_out", ltrt::DType::f32, 2, {50, 5}, 139008},
     {"loss", ltrt::DType::f32, 0, {}, 140032},
+    {"loss_lse", ltrt::DType::f32, 1, {50}, 178560},
+    {"loss_term", ltrt::DType::f32, 1, {50}, 178816},
+    {"loss_count", ltrt::DType::i64, 0, {}, 179072},
     {"d_loss", ltrt::DType::f32, 0, {}, 140096},
-    {"d_layers_5_out", ltrt::DType::f32, 2, {50, 5}, 178560},
+    {"d_layers_5_out", ltrt::DType::f32, 2, {50, 5}, 179136},
     {"d_layers_5_weight", ltrt::DType::f32, 2, {5, 64}, 51520},
     {"d_layers_5_bias", ltrt::DType::f32, 1, {5}, 52800},
-    {"d_layers_4_out", ltrt::DType::f32, 2, {50, 64}, 179584},
-    {"d_layers_3_out", ltrt::DType::f32, 2, {50, 64}, 192384},
+    {"d_layers_4_out", ltrt::DType::f32, 2, {50, 64}, 180160},
+    {"d_layers_3_out", ltrt::DType::f32, 2, {50, 64}, 192960},
     {"d_layers_3_weight", ltrt::DType::f32, 2, {64, 64}, 34880},
     {"d_layers_3_bias", ltrt::DType::f32, 1, {64}, 51264},
     {"d_layers_2_out", ltrt::DType::f32, 2, {50, 64}, 165760},
@@ -546,7 +562,7 @@ const ltrt::ModelDef& model() {
     m.name = "classifier";
     m.spec_json = kSpecJson;
     m.spec_hash = "0405a2bcba4e2795";
-    m.arena_bytes = 205184;
+    m.arena_bytes = 205760;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;

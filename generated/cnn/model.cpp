@@ -19,8 +19,8 @@
 //   fwd  layers_5_out: f32(16, 16, 2, 2) = adaptive_avg_pool2d(layers_4_out, output_size=[2, 2])  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(16, 64) = view(layers_5_out, shape=[64])  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(16, 4) = linear(layers_6_out, layers_7_weight, layers_7_bias, bias=True, blas=False, in_features=64, out_features=4)  # layers.7  spec: model.layers[7]
-//   fwd  loss: f32() = cross_entropy_loss(layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_7_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_count: i64() = cross_entropy_loss(layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_7_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_7_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_6_out: f32(16, 64), d_layers_7_weight: f32(4, 64), d_layers_7_bias: f32(4,) = linear_backward(d_layers_7_out, layers_6_out, layers_7_weight, bias=True, blas=False, in_features=64, need_dinp=True, out_features=4)  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(16, 16, 2, 2) = view(d_layers_6_out, shape=[16, 2, 2])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(16, 16, 5, 5) = adaptive_avg_pool2d_backward(d_layers_5_out, input_size=[16, 5, 5], output_size=[2, 2])  # layers.5  spec: model.layers[5]
@@ -48,9 +48,9 @@
 //   layers_0_backward               243K      61.3K
 //   total                           3.4M      755K
 //
-// Memory plan: one arena of 208896 bytes. Parameters, gradients and
+// Memory plan: one arena of 209088 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 1508 floats at 0, 6080 and 12160.
-// Activations take 174848 bytes (311808 without reuse).
+// Activations take 175040 bytes (312000 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   24320     9216      x                           (16, 1, 12, 12) step          -
 //   33536     128       target                      (16,)         step          -
@@ -64,10 +64,13 @@
 //   123648    25600     layers_4_out                (16, 16, 5, 5) 2..11         -
 //   149248    7200      layers_3_columns            (72, 25)      2..2          -
 //   149248    4096      layers_5_out                (16, 16, 2, 2) 3..8          layers_3_columns
-//   153344    256       d_layers_7_out              (16, 4)       7..8          layers_3_columns
-//   153600    4096      d_layers_6_out              (16, 64)      8..10         layers_3_columns
-//   157696    25600     d_layers_4_out              (16, 16, 5, 5) 10..11        -
-//   183296    25600     d_layers_3_out              (16, 16, 5, 5) 11..12        -
+//   153344    64        loss_lse                    (16,)         6..7          layers_3_columns
+//   153408    64        loss_term                   (16,)         6..6          layers_3_columns
+//   153472    8         loss_count                  ()            6..7          layers_3_columns
+//   153536    256       d_layers_7_out              (16, 4)       7..8          layers_3_columns
+//   153792    4096      d_layers_6_out              (16, 64)      8..10         layers_3_columns
+//   157888    25600     d_layers_4_out              (16, 16, 5, 5) 10..11        -
+//   183488    25600     d_layers_3_out              (16, 16, 5, 5) 11..12        -
 //   123648    12800     d_layers_2_out              (16, 8, 5, 5) 12..13        layers_4_out
 //   136448    7200      d_layers_3_columns          (72, 25)      12..12        layers_4_out
 //   136448    51200     d_layers_1_out              (16, 8, 10, 10) 13..14        d_layers_3_columns
@@ -132,10 +135,13 @@ constexpr std::size_t layers_2_out_indices = 98048;
 constexpr std::size_t layers_4_out = 123648;
 constexpr std::size_t layers_3_columns = 149248;
 constexpr std::size_t layers_5_out = 149248;
-constexpr std::size_t d_layers_7_out = 153344;
-constexpr std::size_t d_layers_6_out = 153600;
-constexpr std::size_t d_layers_4_out = 157696;
-constexpr std::size_t d_layers_3_out = 183296;
+constexpr std::size_t loss_lse = 153344;
+constexpr std::size_t loss_term = 153408;
+constexpr std::size_t loss_count = 153472;
+constexpr std::size_t d_layers_7_out = 153536;
+constexpr std::size_t d_layers_6_out = 153792;
+constexpr std::size_t d_layers_4_out = 157888;
+constexpr std::size_t d_layers_3_out = 183488;
 constexpr std::size_t d_layers_2_out = 123648;
 constexpr std::size_t d_layers_3_columns = 136448;
 constexpr std::size_t d_layers_1_out = 136448;
@@ -402,40 +408,46 @@ static void layers_7_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (16, 4) target (16,)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -444,13 +456,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -776,6 +783,9 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);      // (72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (16,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);          // (16, 4)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (16, 64)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (16, 16, 2, 2)
@@ -790,10 +800,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
-  loss_forward(loss, layers_7_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_7_out, target, n);
 
   // backward
-  loss_backward(d_layers_7_out, d_loss, layers_7_out, target, n);
+  loss_backward(d_layers_7_out, d_loss, layers_7_out, target, loss_lse, loss_count, n);
   layers_7_backward(d_layers_6_out, d_layers_7_weight, d_layers_7_bias, d_layers_7_out, layers_6_out, layers_7_weight,
                     n, accumulate);
   layers_5_backward(d_layers_4_out, d_layers_5_out, n);
@@ -827,12 +837,15 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                  // (16,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);       // ()
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
-  loss_forward(loss, layers_7_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_7_out, target, n);
   return loss[0];
 }
 
@@ -896,14 +909,17 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_6_out", ltrt::DType::f32, 2, {16, 64}, 149248},
     {"layers_7_out", ltrt::DType::f32, 2, {16, 4}, 33664},
     {"loss", ltrt::DType::f32, 0, {}, 33920},
+    {"loss_lse", ltrt::DType::f32, 1, {16}, 153344},
+    {"loss_term", ltrt::DType::f32, 1, {16}, 153408},
+    {"loss_count", ltrt::DType::i64, 0, {}, 153472},
     {"d_loss", ltrt::DType::f32, 0, {}, 33984},
-    {"d_layers_7_out", ltrt::DType::f32, 2, {16, 4}, 153344},
+    {"d_layers_7_out", ltrt::DType::f32, 2, {16, 4}, 153536},
     {"d_layers_7_weight", ltrt::DType::f32, 2, {4, 64}, 11072},
     {"d_layers_7_bias", ltrt::DType::f32, 1, {4}, 12096},
-    {"d_layers_6_out", ltrt::DType::f32, 2, {16, 64}, 153600},
-    {"d_layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 153600},
-    {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 157696},
-    {"d_layers_3_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 183296},
+    {"d_layers_6_out", ltrt::DType::f32, 2, {16, 64}, 153792},
+    {"d_layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 153792},
+    {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 157888},
+    {"d_layers_3_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 183488},
     {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 6400},
     {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 11008},
     {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 136448},
@@ -951,7 +967,7 @@ const ltrt::ModelDef& model() {
     m.name = "cnn";
     m.spec_json = kSpecJson;
     m.spec_hash = "1d5f00609dc706b3";
-    m.arena_bytes = 208896;
+    m.arena_bytes = 209088;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;

@@ -32,8 +32,8 @@
 //   fwd  layers_10_out: f32(16, 32), layers_10_out_mean: f32(32,), layers_10_out_rstd: f32(32,) = batch_norm(layers_9_out, layers_10_weight, layers_10_bias, layers_10_running_mean, layers_10_running_var, layers_10_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=32, track_running_stats=True)  # layers.10  spec: model.layers[10]
 //   fwd  layers_11_out: f32(16, 32) = relu(layers_10_out)  # layers.11  spec: model.layers[11]
 //   fwd  layers_12_out: f32(16, 4) = linear(layers_11_out, layers_12_weight, layers_12_bias, bias=True, blas=False, in_features=32, out_features=4)  # layers.12  spec: model.layers[12]
-//   fwd  loss: f32() = cross_entropy_loss(layers_12_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_12_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_12_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_count: i64() = cross_entropy_loss(layers_12_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_12_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_12_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_11_out: f32(16, 32), d_layers_12_weight: f32(4, 32), d_layers_12_bias: f32(4,) = linear_backward(d_layers_12_out, layers_11_out, layers_12_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=4)  # layers.12  spec: model.layers[12]
 //   bwd  d_layers_10_out: f32(16, 32) = relu_backward(d_layers_11_out, layers_11_out)  # layers.11  spec: model.layers[11]
 //   bwd  d_layers_9_out: f32(16, 32), d_layers_10_weight: f32(32,), d_layers_10_bias: f32(32,) = batch_norm_backward(d_layers_10_out, layers_9_out, layers_10_out_mean, layers_10_out_rstd, layers_10_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=32, track_running_stats=True)  # layers.10  spec: model.layers[10]
@@ -80,7 +80,7 @@
 //
 // Memory plan: one arena of 323392 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 3548 floats at 0, 14208 and 28416.
-// Activations take 256128 bytes (555008 without reuse).
+// Activations take 256128 bytes (555200 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   56832     9216      x                           (16, 1, 12, 12) step          -
 //   66048     128       target                      (16,)         step          -
@@ -116,9 +116,12 @@
 //   165184    128       layers_10_out_mean          (32,)         10..17        layers_1_out
 //   165312    128       layers_10_out_rstd          (32,)         10..17        layers_1_out
 //   165440    2048      layers_11_out               (16, 32)      11..16        layers_1_out
-//   163136    256       d_layers_12_out             (16, 4)       14..15        layers_10_out
+//   163136    64        loss_lse                    (16,)         13..14        layers_10_out
+//   163200    64        loss_term                   (16,)         13..13        layers_10_out
+//   163264    8         loss_count                  ()            13..14        layers_10_out
+//   163328    256       d_layers_12_out             (16, 4)       14..15        layers_10_out
 //   167488    2048      d_layers_11_out             (16, 32)      15..16        layers_1_out
-//   163136    2048      d_layers_10_out             (16, 32)      16..17        d_layers_12_out
+//   163136    2048      d_layers_10_out             (16, 32)      16..17        loss_lse
 //   165440    2048      d_layers_9_out              (16, 32)      17..18        layers_11_out
 //   161088    4096      d_layers_8_out              (16, 64)      18..20        layers_9_out
 //   246592    25600     d_layers_6_out              (16, 16, 5, 5) 20..21        layers_5_out
@@ -219,7 +222,10 @@ constexpr std::size_t layers_10_out = 163136;
 constexpr std::size_t layers_10_out_mean = 165184;
 constexpr std::size_t layers_10_out_rstd = 165312;
 constexpr std::size_t layers_11_out = 165440;
-constexpr std::size_t d_layers_12_out = 163136;
+constexpr std::size_t loss_lse = 163136;
+constexpr std::size_t loss_term = 163200;
+constexpr std::size_t loss_count = 163264;
+constexpr std::size_t d_layers_12_out = 163328;
 constexpr std::size_t d_layers_11_out = 167488;
 constexpr std::size_t d_layers_10_out = 163136;
 constexpr std::size_t d_layers_9_out = 165440;
@@ -733,40 +739,46 @@ static void layers_12_forward(float* out, const float* inp, const float* weight,
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (16, 4) target (16,)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -775,13 +787,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -1258,8 +1265,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (16, 64)
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (16, 16, 2, 2)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (16, 32)
-  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);        // (16, 4)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (16,)
   auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);        // (16, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
+  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);        // (16, 4)
   auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);  // (32,)
   auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);  // (32,)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);            // (16, 32)
@@ -1297,10 +1307,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
                     true);
   layers_11_forward(layers_11_out, layers_10_out, n);
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n);
-  loss_forward(loss, layers_12_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_12_out, target, n);
 
   // backward
-  loss_backward(d_layers_12_out, d_loss, layers_12_out, target, n);
+  loss_backward(d_layers_12_out, d_loss, layers_12_out, target, loss_lse, loss_count, n);
   layers_12_backward(d_layers_11_out, d_layers_12_weight, d_layers_12_bias, d_layers_12_out, layers_11_out,
                      layers_12_weight, n, accumulate);
   layers_11_backward(d_layers_10_out, d_layers_11_out, layers_11_out, n);
@@ -1365,6 +1375,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 64)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);              // (16, 32)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (16, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (16,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
   auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);  // (32,)
   auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);  // (32,)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);            // (16, 32)
@@ -1390,7 +1403,7 @@ static float evaluation_step(std::byte* arena, int n) {
                     false);
   layers_11_forward(layers_11_out, layers_10_out, n);
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n);
-  loss_forward(loss, layers_12_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_12_out, target, n);
   return loss[0];
 }
 
@@ -1540,8 +1553,11 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_11_out", ltrt::DType::f32, 2, {16, 32}, 165440},
     {"layers_12_out", ltrt::DType::f32, 2, {16, 4}, 66880},
     {"loss", ltrt::DType::f32, 0, {}, 67136},
+    {"loss_lse", ltrt::DType::f32, 1, {16}, 163136},
+    {"loss_term", ltrt::DType::f32, 1, {16}, 163200},
+    {"loss_count", ltrt::DType::i64, 0, {}, 163264},
     {"d_loss", ltrt::DType::f32, 0, {}, 67200},
-    {"d_layers_12_out", ltrt::DType::f32, 2, {16, 4}, 163136},
+    {"d_layers_12_out", ltrt::DType::f32, 2, {16, 4}, 163328},
     {"d_layers_12_weight", ltrt::DType::f32, 2, {4, 32}, 27872},
     {"d_layers_12_bias", ltrt::DType::f32, 1, {4}, 28384},
     {"d_layers_11_out", ltrt::DType::f32, 2, {16, 32}, 167488},

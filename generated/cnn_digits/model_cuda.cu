@@ -63,7 +63,10 @@ constexpr std::size_t layers_7_out = 338304;
 constexpr std::size_t layers_7_out_indices = 567552;
 constexpr std::size_t layers_9_out = 600320;
 constexpr std::size_t layers_9_out_mask = 354688;
-constexpr std::size_t d_layers_10_out = 338304;
+constexpr std::size_t loss_lse = 338304;
+constexpr std::size_t loss_term = 338432;
+constexpr std::size_t loss_count = 338560;
+constexpr std::size_t d_layers_10_out = 338624;
 constexpr std::size_t d_layers_9_out = 616704;
 constexpr std::size_t d_layers_8_out = 338304;
 constexpr std::size_t d_layers_6_out = 698624;
@@ -571,33 +574,89 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (32, 10) target (32,)
+// out () lse (32,) term (32,) count () <- inp (32, 10) target (32,)
 
-__global__ void loss_forward_kernel(float* __restrict__ loss, const float* __restrict__ inp,
-                                    const std::int64_t* __restrict__ target, int rows) {
+// The block's maximum of v, in every thread (a shuffle tree per warp, then the warps in order).
+__device__ float loss_forward_block_max(float v, float* warp_values) {
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const float a = v, b = __shfl_xor_sync(0xffffffffu, v, offset);
+    v = std::max(a, b);
+  }
+  if (threadIdx.x % 32 == 0) warp_values[threadIdx.x / 32] = v;
+  __syncthreads();
+  v = warp_values[0];
+  for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) {
+    const float a = v, b = warp_values[w];
+    v = std::max(a, b);
+  }
+  __syncthreads();  // every thread has read warp_values before the next reduction writes it
+  return v;
+}
+
+// The block's sum of v, in every thread (a shuffle tree per warp, then the warps in order).
+__device__ float loss_forward_block_sum(float v, float* warp_values) {
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const float a = v, b = __shfl_xor_sync(0xffffffffu, v, offset);
+    v = a + b;
+  }
+  if (threadIdx.x % 32 == 0) warp_values[threadIdx.x / 32] = v;
+  __syncthreads();
+  v = warp_values[0];
+  for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) {
+    const float a = v, b = warp_values[w];
+    v = a + b;
+  }
+  __syncthreads();  // every thread has read warp_values before the next reduction writes it
+  return v;
+}
+
+// Block i: row i's log-sum-exp and loss term (0 where the target is ignored). The threads
+// stride over the classes, so a warp's loads are coalesced.
+__global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
+                                        const float* __restrict__ inp, const std::int64_t* __restrict__ target) {
   constexpr int kClasses = 10;
-  constexpr float kLabelSmoothing = 0.0f;
+  constexpr std::int64_t kIgnoreIndex = -100;
+  __shared__ float warp_values[32];  // one per warp (up to 1024 threads)
+  const int i = blockIdx.x;
+  const std::int64_t t = target[i];
+  if (t == kIgnoreIndex) {
+    if (threadIdx.x == 0) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+    }
+    return;
+  }
+  const float* row = inp + static_cast<std::int64_t>(i) * kClasses;
+  float max = row[0];
+  for (int c = threadIdx.x; c < kClasses; c += blockDim.x) max = std::max(max, row[c]);
+  max = loss_forward_block_max(max, warp_values);
+  float sum_exp = 0.0f;
+  for (int c = threadIdx.x; c < kClasses; c += blockDim.x) sum_exp += ltrt::exp_vec(row[c] - max);
+  sum_exp = loss_forward_block_sum(sum_exp, warp_values);
+  if (threadIdx.x == 0) {
+    lse[i] = max + std::log(sum_exp);  // for the backward
+    term[i] = lse[i] - row[t];         // label_smoothing=0: the CPU's expression less its zero terms
+  }
+}
+
+// One block: the sum of the rows' terms in double (the CPU's precision) and the count of
+// rows whose target is not ignored, then the loss. A fixed order, no float atomics: the
+// same loss on every run.
+__global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* __restrict__ count,
+                                        const float* __restrict__ term, const std::int64_t* __restrict__ target,
+                                        int rows) {
   constexpr std::int64_t kIgnoreIndex = -100;
   __shared__ double partial[kReduceThreads];
   __shared__ int counts[kReduceThreads];
   double sum = 0.0;
-  int count = 0;
+  int kept = 0;
   for (int i = threadIdx.x; i < rows; i += blockDim.x) {
-    const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
-    const float* row = inp + static_cast<std::int64_t>(i) * kClasses;
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
-    float row_sum = 0.0f;
-    for (int c = 0; c < kClasses; ++c) row_sum += row[c];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    if (target[i] == kIgnoreIndex) continue;
+    sum += term[i];
+    ++kept;
   }
   partial[threadIdx.x] = sum;
-  counts[threadIdx.x] = count;
+  counts[threadIdx.x] = kept;
   __syncthreads();
   for (int s = blockDim.x / 2; s > 0; s /= 2) {
     if (threadIdx.x < s) {
@@ -606,62 +665,53 @@ __global__ void loss_forward_kernel(float* __restrict__ loss, const float* __res
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0)
-    loss[0] =
-        static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
+  if (threadIdx.x != 0) return;
+  count[0] = counts[0];                                 // for the backward
+  out[0] = static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n,
-                         const ltrt::cuda::Context& ctx) {
-  loss_forward_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(loss, inp, target, n);
-  LTRT_CUDA_CHECK_LAUNCH("loss_forward_kernel");
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
+  constexpr int kRowThreads = 256;  // TUNE: threads per row (a multiple of 32, at most 1024)
+  const int rows = n;
+  loss_forward_row_kernel<<<rows, kRowThreads, 0, ctx.stream>>>(lse, term, inp, target);
+  LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
+  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
+  LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 10) <- dloss () inp (32, 10) target (32,)
+// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) count ()
 
+// Block i: row i's gradient, the threads striding over the classes; the softmax from the
+// forward's log-sum-exp, the mean from its count of rows.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
-                                     const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows) {
+                                     const float* __restrict__ inp, const std::int64_t* __restrict__ target,
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  __shared__ int counts[kReduceThreads];
-  int mine = 0;
-  for (int i = threadIdx.x; i < rows; i += blockDim.x) mine += target[i] != kIgnoreIndex;
-  counts[threadIdx.x] = mine;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s /= 2) {
-    if (threadIdx.x < s) counts[threadIdx.x] += counts[threadIdx.x + s];
-    __syncthreads();
-  }
-  const int count = counts[0];
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= rows) return;
+  const int i = blockIdx.x;
   const std::int64_t t = target[i];
   const float* row = inp + static_cast<std::int64_t>(i) * kClasses;
   float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;
   if (t == kIgnoreIndex) {
-    for (int c = 0; c < kClasses; ++c) drow[c] = 0.0f;
+    for (int c = threadIdx.x; c < kClasses; c += blockDim.x) drow[c] = 0.0f;
     return;
   }
-  float max = row[0];
-  for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-  float sum_exp = 0.0f;
-  for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-  const float lse = max + std::log(sum_exp);
-  for (int c = 0; c < kClasses; ++c) {
-    const float softmax = ltrt::exp_vec(row[c] - lse);
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
+  const float row_lse = lse[i];
+  for (int c = threadIdx.x; c < kClasses; c += blockDim.x) {
+    const float softmax = ltrt::exp_vec(row[c] - row_lse);
     drow[c] = scale * (softmax - (c == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
   }
 }
 
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n,
-                          const ltrt::cuda::Context& ctx) {
-  const int rows = n;
-  loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kReduceThreads), kReduceThreads, 0, ctx.stream>>>(
-      dinp, dloss, inp, target, rows);
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
+  constexpr int kRowThreads = 256;  // TUNE: threads per row (a multiple of 32, at most 1024)
+  loss_backward_kernel<<<n, kRowThreads, 0, ctx.stream>>>(dinp, dloss, inp, target, lse, count);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -1118,9 +1168,12 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 32, 2, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 128)
-  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);             // (32, 10)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                           // (32,)
   auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);               // (32, 128)
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);               // (32, 32, 2, 2)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                // ()
+  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);             // (32, 10)
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);  // (32, 128)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);         // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (16,)
@@ -1154,10 +1207,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n, ctx);
   layers_9_forward(layers_9_out, layers_9_out_mask, layers_8_out, n, true, ctx);
   layers_10_forward(layers_10_out, layers_9_out, layers_10_weight, layers_10_bias, n, ctx);
-  loss_forward(loss, layers_10_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_10_out, target, n, ctx);
 
   // backward
-  loss_backward(d_layers_10_out, d_loss, layers_10_out, target, n, ctx);
+  loss_backward(d_layers_10_out, d_loss, layers_10_out, target, loss_lse, loss_count, n, ctx);
   layers_10_backward(d_layers_9_out, d_layers_10_weight, d_layers_10_bias, d_layers_10_out, layers_9_out,
                      layers_10_weight, n, accumulate, ctx);
   layers_9_backward(d_layers_8_out, d_layers_9_out, layers_9_out_mask, n, ctx);
@@ -1207,6 +1260,9 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 32, 2, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 128)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                           // (32,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                // ()
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);  // (32, 128)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);         // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (16,)
@@ -1229,7 +1285,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n, ctx);
   layers_9_forward(layers_9_out, layers_9_out_mask, layers_8_out, n, false, ctx);
   layers_10_forward(layers_10_out, layers_9_out, layers_10_weight, layers_10_bias, n, ctx);
-  loss_forward(loss, layers_10_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_10_out, target, n, ctx);
 }
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.

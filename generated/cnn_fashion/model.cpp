@@ -34,8 +34,8 @@
 //   fwd  layers_11_out: f32(64, 120), layers_11_out_mask: u8(64, 120) = dropout(layers_10_out, numel=120, p=0.2)  # layers.11  spec: model.layers[11]
 //   fwd  layers_13_out: f32(64, 84) = linear+relu(layers_11_out, layers_12_weight, layers_12_bias, bias=True, blas=True, in_features=120, out_features=84)  # layers.12  spec: model.layers[12]
 //   fwd  layers_14_out: f32(64, 10) = linear(layers_13_out, layers_14_weight, layers_14_bias, bias=True, blas=True, in_features=84, out_features=10)  # layers.14  spec: model.layers[14]
-//   fwd  loss: f32() = cross_entropy_loss(layers_14_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_14_out: f32(64, 10) = cross_entropy_loss_backward(d_loss, layers_14_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(64,), loss_term: f32(64,), loss_count: i64() = cross_entropy_loss(layers_14_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_14_out: f32(64, 10) = cross_entropy_loss_backward(d_loss, layers_14_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_13_out: f32(64, 84), d_layers_14_weight: f32(10, 84), d_layers_14_bias: f32(10,) = linear_backward(d_layers_14_out, layers_13_out, layers_14_weight, bias=True, blas=True, in_features=84, need_dinp=True, out_features=10)  # layers.14  spec: model.layers[14]
 //   bwd  d_layers_12_out: f32(64, 84) = relu_backward(d_layers_13_out, layers_13_out)  # layers.13  spec: model.layers[13]
 //   bwd  d_layers_11_out: f32(64, 120), d_layers_12_weight: f32(84, 120), d_layers_12_bias: f32(84,) = linear_backward(d_layers_12_out, layers_11_out, layers_12_weight, bias=True, blas=True, in_features=120, need_dinp=True, out_features=84)  # layers.12  spec: model.layers[12]
@@ -86,7 +86,7 @@
 //
 // Memory plan: one arena of 15042816 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 120478 floats at 0, 481920 and 963840.
-// Activations take 12910720 bytes (28918784 without reuse).
+// Activations take 12910720 bytes (28919360 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1927680   200704    x                           (64, 1, 28, 28) step          -
 //   2128384   512       target                      (64,)         step          -
@@ -119,9 +119,12 @@
 //   8397184   30720     layers_11_out               (64, 120)     10..17        layers_1_out
 //   8427904   7680      layers_11_out_mask          (64, 120)     10..18        layers_1_out
 //   8435584   21504     layers_13_out               (64, 84)      11..16        layers_1_out
-//   8457088   2560      d_layers_14_out             (64, 10)      14..15        layers_1_out
-//   8459648   21504     d_layers_13_out             (64, 84)      15..16        layers_1_out
-//   8481152   21504     d_layers_12_out             (64, 84)      16..17        layers_1_out
+//   8457088   256       loss_lse                    (64,)         13..14        layers_1_out
+//   8457344   256       loss_term                   (64,)         13..13        layers_1_out
+//   8457600   8         loss_count                  ()            13..14        layers_1_out
+//   8457664   2560      d_layers_14_out             (64, 10)      14..15        layers_1_out
+//   8460224   21504     d_layers_13_out             (64, 84)      15..16        layers_1_out
+//   8481728   21504     d_layers_12_out             (64, 84)      16..17        layers_1_out
 //   8435584   30720     d_layers_11_out             (64, 120)     17..18        layers_13_out
 //   8397184   30720     d_layers_10_out             (64, 120)     18..19        layers_11_out
 //   8427904   30720     d_layers_9_out              (64, 120)     19..20        layers_11_out_mask
@@ -227,9 +230,12 @@ constexpr std::size_t layers_10_out = 8366464;
 constexpr std::size_t layers_11_out = 8397184;
 constexpr std::size_t layers_11_out_mask = 8427904;
 constexpr std::size_t layers_13_out = 8435584;
-constexpr std::size_t d_layers_14_out = 8457088;
-constexpr std::size_t d_layers_13_out = 8459648;
-constexpr std::size_t d_layers_12_out = 8481152;
+constexpr std::size_t loss_lse = 8457088;
+constexpr std::size_t loss_term = 8457344;
+constexpr std::size_t loss_count = 8457600;
+constexpr std::size_t d_layers_14_out = 8457664;
+constexpr std::size_t d_layers_13_out = 8460224;
+constexpr std::size_t d_layers_12_out = 8481728;
 constexpr std::size_t d_layers_11_out = 8435584;
 constexpr std::size_t d_layers_10_out = 8397184;
 constexpr std::size_t d_layers_9_out = 8427904;
@@ -742,40 +748,46 @@ static void layers_14_forward(float* out, const float* inp, const float* weight,
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (64, 10) target (64,)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (64,) term (64,) count () <- inp (64, 10) target (64,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (64, 10) <- dloss () inp (64, 10) target (64,)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (64, 10) <- dloss () inp (64, 10) target (64,) lse (64,) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -784,13 +796,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -1299,6 +1306,9 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);                 // (64, 120)
   auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);                   // (64, 84)
   auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);               // (64, 120)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                             // (64,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                           // (64,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                  // ()
   auto* const d_layers_14_out = reinterpret_cast<float*>(arena + offset::d_layers_14_out);               // (64, 10)
   auto* const d_layers_13_out = reinterpret_cast<float*>(arena + offset::d_layers_13_out);               // (64, 84)
   auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);               // (64, 84)
@@ -1333,10 +1343,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_11_forward(layers_11_out, layers_11_out_mask, layers_10_out, n, true, rng);
   layers_12_forward(layers_13_out, layers_11_out, layers_12_weight, layers_12_bias, n);
   layers_14_forward(layers_14_out, layers_13_out, layers_14_weight, layers_14_bias, n);
-  loss_forward(loss, layers_14_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_14_out, target, n);
 
   // backward
-  loss_backward(d_layers_14_out, d_loss, layers_14_out, target, n);
+  loss_backward(d_layers_14_out, d_loss, layers_14_out, target, loss_lse, loss_count, n);
   layers_14_backward(d_layers_13_out, d_layers_14_weight, d_layers_14_bias, d_layers_14_out, layers_13_out,
                      layers_14_weight, n, accumulate);
   layers_13_backward(d_layers_12_out, d_layers_13_out, layers_13_out, n);
@@ -1405,6 +1415,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);  // (64, 120)
   auto* const layers_11_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_11_out_mask);  // (64, 120)
   auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);                   // (64, 84)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                             // (64,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                           // (64,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                  // ()
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 16, 28, 28)
@@ -1426,7 +1439,7 @@ static float evaluation_step(std::byte* arena, int n) {
   layers_11_forward(layers_11_out, layers_11_out_mask, layers_10_out, n, false, unused_rng);
   layers_12_forward(layers_13_out, layers_11_out, layers_12_weight, layers_12_bias, n);
   layers_14_forward(layers_14_out, layers_13_out, layers_14_weight, layers_14_bias, n);
-  loss_forward(loss, layers_14_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_14_out, target, n);
   return loss[0];
 }
 
@@ -1581,12 +1594,15 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_13_out", ltrt::DType::f32, 2, {64, 84}, 8435584},
     {"layers_14_out", ltrt::DType::f32, 2, {64, 10}, 2129408},
     {"loss", ltrt::DType::f32, 0, {}, 2131968},
+    {"loss_lse", ltrt::DType::f32, 1, {64}, 8457088},
+    {"loss_term", ltrt::DType::f32, 1, {64}, 8457344},
+    {"loss_count", ltrt::DType::i64, 0, {}, 8457600},
     {"d_loss", ltrt::DType::f32, 0, {}, 2132032},
-    {"d_layers_14_out", ltrt::DType::f32, 2, {64, 10}, 8457088},
+    {"d_layers_14_out", ltrt::DType::f32, 2, {64, 10}, 8457664},
     {"d_layers_14_weight", ltrt::DType::f32, 2, {10, 84}, 960432},
     {"d_layers_14_bias", ltrt::DType::f32, 1, {10}, 963792},
-    {"d_layers_13_out", ltrt::DType::f32, 2, {64, 84}, 8459648},
-    {"d_layers_12_out", ltrt::DType::f32, 2, {64, 84}, 8481152},
+    {"d_layers_13_out", ltrt::DType::f32, 2, {64, 84}, 8460224},
+    {"d_layers_12_out", ltrt::DType::f32, 2, {64, 84}, 8481728},
     {"d_layers_12_weight", ltrt::DType::f32, 2, {84, 120}, 919776},
     {"d_layers_12_bias", ltrt::DType::f32, 1, {84}, 960096},
     {"d_layers_11_out", ltrt::DType::f32, 2, {64, 120}, 8435584},

@@ -13,8 +13,8 @@
 //   param  layers_2_bias: f32(10,)  'layers.2.bias'
 //   fwd  layers_1_out: f32(32, 64) = linear+relu(x, layers_0_weight, layers_0_bias, bias=True, blas=True, in_features=64, out_features=64)  # layers.0  spec: model.layers[0]
 //   fwd  layers_2_out: f32(32, 10) = linear(layers_1_out, layers_2_weight, layers_2_bias, bias=True, blas=False, in_features=64, out_features=10)  # layers.2  spec: model.layers[2]
-//   fwd  loss: f32() = cross_entropy_loss(layers_2_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_2_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_2_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_count: i64() = cross_entropy_loss(layers_2_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_2_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_2_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_1_out: f32(32, 64), d_layers_2_weight: f32(10, 64), d_layers_2_bias: f32(10,) = linear_backward(d_layers_2_out, layers_1_out, layers_2_weight, bias=True, blas=False, in_features=64, need_dinp=True, out_features=10)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 64) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
 //   bwd  d_layers_0_weight: f32(64, 64), d_layers_0_bias: f32(64,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=True, in_features=64, need_dinp=False, out_features=64)  # layers.0  spec: model.layers[0]
@@ -30,9 +30,9 @@
 //   layers_0_backward               264K      65.5K
 //   total                           657K      174K
 //
-// Memory plan: one arena of 112768 bytes. Parameters, gradients and
+// Memory plan: one arena of 113088 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 4810 floats at 0, 19264 and 38528.
-// Activations take 25856 bytes (25856 without reuse).
+// Activations take 26176 bytes (26176 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   77056     8192      x                           (32, 64)      step          -
 //   85248     256       target                      (32,)         step          -
@@ -40,9 +40,12 @@
 //   86784     4         loss                        ()            step          -
 //   86848     4         d_loss                      ()            step          -
 //   86912     8192      layers_1_out                (32, 64)      0..5          -
-//   95104     1280      d_layers_2_out              (32, 10)      3..4          -
-//   96384     8192      d_layers_1_out              (32, 64)      4..5          -
-//   104576    8192      d_layers_0_out              (32, 64)      5..6          -
+//   95104     128       loss_lse                    (32,)         2..3          -
+//   95232     128       loss_term                   (32,)         2..2          -
+//   95360     8         loss_count                  ()            2..3          -
+//   95424     1280      d_layers_2_out              (32, 10)      3..4          -
+//   96704     8192      d_layers_1_out              (32, 64)      4..5          -
+//   104896    8192      d_layers_0_out              (32, 64)      5..6          -
 //
 // The spec:
 //   {
@@ -93,9 +96,12 @@ constexpr std::size_t layers_2_out = 85504;
 constexpr std::size_t loss = 86784;
 constexpr std::size_t d_loss = 86848;
 constexpr std::size_t layers_1_out = 86912;
-constexpr std::size_t d_layers_2_out = 95104;
-constexpr std::size_t d_layers_1_out = 96384;
-constexpr std::size_t d_layers_0_out = 104576;
+constexpr std::size_t loss_lse = 95104;
+constexpr std::size_t loss_term = 95232;
+constexpr std::size_t loss_count = 95360;
+constexpr std::size_t d_layers_2_out = 95424;
+constexpr std::size_t d_layers_1_out = 96704;
+constexpr std::size_t d_layers_0_out = 104896;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 16384;
 constexpr std::size_t layers_2_weight = 16640;
@@ -160,40 +166,46 @@ static void layers_2_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (32, 10) target (32,)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (32,) term (32,) count () <- inp (32, 10) target (32,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 10) <- dloss () inp (32, 10) target (32,)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -202,13 +214,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -300,6 +307,9 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (32, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (32,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (32,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (32, 10)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);        // (32, 64)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (32, 64)
@@ -309,10 +319,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   // forward
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n);
-  loss_forward(loss, layers_2_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_2_out, target, n);
 
   // backward
-  loss_backward(d_layers_2_out, d_loss, layers_2_out, target, n);
+  loss_backward(d_layers_2_out, d_loss, layers_2_out, target, loss_lse, loss_count, n);
   layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight,
                     n, accumulate);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
@@ -331,9 +341,12 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);        // (32, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (32, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (32,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (32,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n);
-  loss_forward(loss, layers_2_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_2_out, target, n);
   return loss[0];
 }
 
@@ -374,12 +387,15 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_1_out", ltrt::DType::f32, 2, {32, 64}, 86912},
     {"layers_2_out", ltrt::DType::f32, 2, {32, 10}, 85504},
     {"loss", ltrt::DType::f32, 0, {}, 86784},
+    {"loss_lse", ltrt::DType::f32, 1, {32}, 95104},
+    {"loss_term", ltrt::DType::f32, 1, {32}, 95232},
+    {"loss_count", ltrt::DType::i64, 0, {}, 95360},
     {"d_loss", ltrt::DType::f32, 0, {}, 86848},
-    {"d_layers_2_out", ltrt::DType::f32, 2, {32, 10}, 95104},
+    {"d_layers_2_out", ltrt::DType::f32, 2, {32, 10}, 95424},
     {"d_layers_2_weight", ltrt::DType::f32, 2, {10, 64}, 35904},
     {"d_layers_2_bias", ltrt::DType::f32, 1, {10}, 38464},
-    {"d_layers_1_out", ltrt::DType::f32, 2, {32, 64}, 96384},
-    {"d_layers_0_out", ltrt::DType::f32, 2, {32, 64}, 104576},
+    {"d_layers_1_out", ltrt::DType::f32, 2, {32, 64}, 96704},
+    {"d_layers_0_out", ltrt::DType::f32, 2, {32, 64}, 104896},
     {"d_layers_0_weight", ltrt::DType::f32, 2, {64, 64}, 19264},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {64}, 35648},
 };
@@ -417,7 +433,7 @@ const ltrt::ModelDef& model() {
     m.name = "digits";
     m.spec_json = kSpecJson;
     m.spec_hash = "a8b53c778c2723ab";
-    m.arena_bytes = 112768;
+    m.arena_bytes = 113088;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 4;

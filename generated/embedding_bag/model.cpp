@@ -19,8 +19,8 @@
 //   fwd  layers_2_out: f32(16, 48) = view(layers_1_out, shape=[48])  # layers.2  spec: model.layers[2]
 //   fwd  layers_4_out: f32(16, 32), layers_3_out: f32(16, 32) = linear+gelu(layers_2_out, layers_3_weight, layers_3_bias, bias=True, blas=False, in_features=48, out_features=32)  # layers.3  spec: model.layers[3]
 //   fwd  layers_5_out: f32(16, 4) = linear(layers_4_out, layers_5_weight, layers_5_bias, bias=True, blas=False, in_features=32, out_features=4)  # layers.5  spec: model.layers[5]
-//   fwd  loss: f32() = cross_entropy_loss(layers_5_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_5_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_5_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_count: i64() = cross_entropy_loss(layers_5_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_5_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_5_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_4_out: f32(16, 32), d_layers_5_weight: f32(4, 32), d_layers_5_bias: f32(4,) = linear_backward(d_layers_5_out, layers_4_out, layers_5_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=4)  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_3_out: f32(16, 32) = gelu_backward(d_layers_4_out, layers_3_out, approximate='none')  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(16, 48), d_layers_3_weight: f32(32, 48), d_layers_3_bias: f32(32,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=False, in_features=48, need_dinp=True, out_features=32)  # layers.3  spec: model.layers[3]
@@ -43,9 +43,9 @@
 //   layers_0_backward               768       10.4K
 //   total                           198K      89.4K
 //
-// Memory plan: one arena of 43776 bytes. Parameters, gradients and
+// Memory plan: one arena of 43968 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 1812 floats at 0, 7296 and 14592.
-// Activations take 13312 bytes (21504 without reuse).
+// Activations take 13504 bytes (21696 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   29184     768       tokens                      (16, 6)       step          -
 //   29952     128       target                      (16,)         step          -
@@ -58,8 +58,11 @@
 //   36992     384       layers_1_out_rstd           (16, 6)       1..11         -
 //   37376     2048      layers_4_out                (16, 32)      3..7          -
 //   39424     2048      layers_3_out                (16, 32)      3..8          -
-//   41472     256       d_layers_5_out              (16, 4)       6..7          -
-//   41728     2048      d_layers_4_out              (16, 32)      7..8          -
+//   41472     64        loss_lse                    (16,)         5..6          -
+//   41536     64        loss_term                   (16,)         5..5          -
+//   41600     8         loss_count                  ()            5..6          -
+//   41664     256       d_layers_5_out              (16, 4)       6..7          -
+//   41920     2048      d_layers_4_out              (16, 32)      7..8          -
 //   37376     2048      d_layers_3_out              (16, 32)      8..9          layers_4_out
 //   39424     3072      d_layers_2_out              (16, 48)      9..11         layers_3_out
 //   33536     3072      d_layers_0_out              (16, 6, 8)    11..12        layers_1_out
@@ -119,8 +122,11 @@ constexpr std::size_t layers_1_out_mean = 36608;
 constexpr std::size_t layers_1_out_rstd = 36992;
 constexpr std::size_t layers_4_out = 37376;
 constexpr std::size_t layers_3_out = 39424;
-constexpr std::size_t d_layers_5_out = 41472;
-constexpr std::size_t d_layers_4_out = 41728;
+constexpr std::size_t loss_lse = 41472;
+constexpr std::size_t loss_term = 41536;
+constexpr std::size_t loss_count = 41600;
+constexpr std::size_t d_layers_5_out = 41664;
+constexpr std::size_t d_layers_4_out = 41920;
 constexpr std::size_t d_layers_3_out = 37376;
 constexpr std::size_t d_layers_2_out = 39424;
 constexpr std::size_t d_layers_0_out = 33536;
@@ -237,40 +243,46 @@ static void layers_5_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (16, 4) target (16,)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -279,13 +291,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -450,6 +457,9 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (16, 32)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (16, 48)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (16, 6, 8)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (16,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);        // (16, 4)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (16, 32)
   (void)rng;  // no layer draws random numbers
@@ -460,10 +470,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
-  loss_forward(loss, layers_5_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n);
 
   // backward
-  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, n);
+  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_count, n);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
                     n, accumulate);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_3_out, n);
@@ -495,11 +505,14 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (16, 6)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);            // (16, 32)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (16, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (16,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
   layers_0_forward(layers_0_out, tokens, layers_0_weight, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
-  loss_forward(loss, layers_5_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n);
   return loss[0];
 }
 
@@ -560,11 +573,14 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_4_out", ltrt::DType::f32, 2, {16, 32}, 37376},
     {"layers_5_out", ltrt::DType::f32, 2, {16, 4}, 30080},
     {"loss", ltrt::DType::f32, 0, {}, 30336},
+    {"loss_lse", ltrt::DType::f32, 1, {16}, 41472},
+    {"loss_term", ltrt::DType::f32, 1, {16}, 41536},
+    {"loss_count", ltrt::DType::i64, 0, {}, 41600},
     {"d_loss", ltrt::DType::f32, 0, {}, 30400},
-    {"d_layers_5_out", ltrt::DType::f32, 2, {16, 4}, 41472},
+    {"d_layers_5_out", ltrt::DType::f32, 2, {16, 4}, 41664},
     {"d_layers_5_weight", ltrt::DType::f32, 2, {4, 32}, 14016},
     {"d_layers_5_bias", ltrt::DType::f32, 1, {4}, 14528},
-    {"d_layers_4_out", ltrt::DType::f32, 2, {16, 32}, 41728},
+    {"d_layers_4_out", ltrt::DType::f32, 2, {16, 32}, 41920},
     {"d_layers_3_out", ltrt::DType::f32, 2, {16, 32}, 37376},
     {"d_layers_3_weight", ltrt::DType::f32, 2, {32, 48}, 7744},
     {"d_layers_3_bias", ltrt::DType::f32, 1, {32}, 13888},
@@ -610,7 +626,7 @@ const ltrt::ModelDef& model() {
     m.name = "embedding_bag";
     m.spec_json = kSpecJson;
     m.spec_hash = "6d6ccca1f55c1320";
-    m.arena_bytes = 43776;
+    m.arena_bytes = 43968;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 7;

@@ -19,8 +19,8 @@
 //   fwd  layers_5_out: f32(64, 16, 5, 5), layers_5_out_indices: i64(64, 16, 5, 5) = max_pool2d(layers_4_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(64, 400) = view(layers_5_out, shape=[400])  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(64, 10) = linear(layers_6_out, layers_7_weight, layers_7_bias, bias=True, blas=True, in_features=400, out_features=10)  # layers.7  spec: model.layers[7]
-//   fwd  loss: f32() = cross_entropy_loss(layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_7_out: f32(64, 10) = cross_entropy_loss_backward(d_loss, layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(64,), loss_term: f32(64,), loss_count: i64() = cross_entropy_loss(layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_7_out: f32(64, 10) = cross_entropy_loss_backward(d_loss, layers_7_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_6_out: f32(64, 400), d_layers_7_weight: f32(10, 400), d_layers_7_bias: f32(10,) = linear_backward(d_layers_7_out, layers_6_out, layers_7_weight, bias=True, blas=True, in_features=400, need_dinp=True, out_features=10)  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(64, 16, 5, 5) = view(d_layers_6_out, shape=[16, 5, 5])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(64, 16, 11, 11) = max_pool2d_backward(d_layers_5_out, layers_5_out_indices, dilation=[1, 1], input_size=[16, 11, 11], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.5  spec: model.layers[5]
@@ -48,9 +48,9 @@
 //   layers_0_backward               6.6M      1.6M
 //   total                           70M       18.1M
 //
-// Memory plan: one arena of 4609920 bytes. Parameters, gradients and
+// Memory plan: one arena of 4610496 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 5258 floats at 0, 21056 and 42112.
-// Activations take 4321792 bytes (7555328 without reuse).
+// Activations take 4322368 bytes (7555904 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   84224     200704    x                           (64, 1, 28, 28) step          -
 //   284928    512       target                      (64,)         step          -
@@ -65,10 +65,13 @@
 //   3206528   34848     layers_3_columns            (72, 121)     2..2          -
 //   3206528   102400    layers_5_out                (64, 16, 5, 5) 3..8          layers_3_columns
 //   3308928   204800    layers_5_out_indices        (64, 16, 5, 5) 3..10         -
-//   3513728   2560      d_layers_7_out              (64, 10)      7..8          -
-//   3516288   102400    d_layers_6_out              (64, 400)     8..10         -
-//   3618688   495616    d_layers_4_out              (64, 16, 11, 11) 10..11        -
-//   4114304   495616    d_layers_3_out              (64, 16, 11, 11) 11..12        -
+//   3513728   256       loss_lse                    (64,)         6..7          -
+//   3513984   256       loss_term                   (64,)         6..6          -
+//   3514240   8         loss_count                  ()            6..7          -
+//   3514304   2560      d_layers_7_out              (64, 10)      7..8          -
+//   3516864   102400    d_layers_6_out              (64, 400)     8..10         -
+//   3619264   495616    d_layers_4_out              (64, 16, 11, 11) 10..11        -
+//   4114880   495616    d_layers_3_out              (64, 16, 11, 11) 11..12        -
 //   2710912   346112    d_layers_2_out              (64, 8, 13, 13) 12..13        layers_4_out
 //   3057024   34848     d_layers_3_columns          (72, 121)     12..12        layers_4_out
 //   3057024   1384448   d_layers_1_out              (64, 8, 26, 26) 13..14        d_layers_3_columns
@@ -138,10 +141,13 @@ constexpr std::size_t layers_4_out = 2710912;
 constexpr std::size_t layers_3_columns = 3206528;
 constexpr std::size_t layers_5_out = 3206528;
 constexpr std::size_t layers_5_out_indices = 3308928;
-constexpr std::size_t d_layers_7_out = 3513728;
-constexpr std::size_t d_layers_6_out = 3516288;
-constexpr std::size_t d_layers_4_out = 3618688;
-constexpr std::size_t d_layers_3_out = 4114304;
+constexpr std::size_t loss_lse = 3513728;
+constexpr std::size_t loss_term = 3513984;
+constexpr std::size_t loss_count = 3514240;
+constexpr std::size_t d_layers_7_out = 3514304;
+constexpr std::size_t d_layers_6_out = 3516864;
+constexpr std::size_t d_layers_4_out = 3619264;
+constexpr std::size_t d_layers_3_out = 4114880;
 constexpr std::size_t d_layers_2_out = 2710912;
 constexpr std::size_t d_layers_3_columns = 3057024;
 constexpr std::size_t d_layers_1_out = 3057024;
@@ -423,40 +429,46 @@ static void layers_7_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (64, 10) target (64,)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (64,) term (64,) count () <- inp (64, 10) target (64,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (64, 10) <- dloss () inp (64, 10) target (64,)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (64, 10) <- dloss () inp (64, 10) target (64,) lse (64,) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -465,13 +477,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -789,6 +796,9 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 400)
   auto* const layers_5_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);              // (64, 16, 5, 5)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);              // (64,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);            // (64,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);   // ()
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);  // (64, 10)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 400)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 16, 5, 5)
@@ -803,10 +813,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_5_out_indices, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
-  loss_forward(loss, layers_7_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_7_out, target, n);
 
   // backward
-  loss_backward(d_layers_7_out, d_loss, layers_7_out, target, n);
+  loss_backward(d_layers_7_out, d_loss, layers_7_out, target, loss_lse, loss_count, n);
   layers_7_backward(d_layers_6_out, d_layers_7_weight, d_layers_7_bias, d_layers_7_out, layers_6_out, layers_7_weight,
                     n, accumulate);
   layers_5_backward(d_layers_4_out, d_layers_5_out, layers_5_out_indices, n);
@@ -841,13 +851,16 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 400)
   auto* const layers_5_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);  // (64, 16, 5, 5)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);             // (64, 16, 5, 5)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (64,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (64,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_5_out_indices, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
-  loss_forward(loss, layers_7_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_7_out, target, n);
   return loss[0];
 }
 
@@ -914,14 +927,17 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_6_out", ltrt::DType::f32, 2, {64, 400}, 3206528},
     {"layers_7_out", ltrt::DType::f32, 2, {64, 10}, 285440},
     {"loss", ltrt::DType::f32, 0, {}, 288000},
+    {"loss_lse", ltrt::DType::f32, 1, {64}, 3513728},
+    {"loss_term", ltrt::DType::f32, 1, {64}, 3513984},
+    {"loss_count", ltrt::DType::i64, 0, {}, 3514240},
     {"d_loss", ltrt::DType::f32, 0, {}, 288064},
-    {"d_layers_7_out", ltrt::DType::f32, 2, {64, 10}, 3513728},
+    {"d_layers_7_out", ltrt::DType::f32, 2, {64, 10}, 3514304},
     {"d_layers_7_weight", ltrt::DType::f32, 2, {10, 400}, 26048},
     {"d_layers_7_bias", ltrt::DType::f32, 1, {10}, 42048},
-    {"d_layers_6_out", ltrt::DType::f32, 2, {64, 400}, 3516288},
-    {"d_layers_5_out", ltrt::DType::f32, 4, {64, 16, 5, 5}, 3516288},
-    {"d_layers_4_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 3618688},
-    {"d_layers_3_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 4114304},
+    {"d_layers_6_out", ltrt::DType::f32, 2, {64, 400}, 3516864},
+    {"d_layers_5_out", ltrt::DType::f32, 4, {64, 16, 5, 5}, 3516864},
+    {"d_layers_4_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 3619264},
+    {"d_layers_3_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 4114880},
     {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 21376},
     {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 25984},
     {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 121}, 3057024},
@@ -974,7 +990,7 @@ const ltrt::ModelDef& model() {
     m.name = "fashion_mnist";
     m.spec_json = kSpecJson;
     m.spec_hash = "0b33acdf48d22af1";
-    m.arena_bytes = 4609920;
+    m.arena_bytes = 4610496;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;

@@ -57,8 +57,8 @@
 //   fwd  res4_out: f32(32, 32, 48) = add(proj2_out, res3_out)  # res4  spec: model.graph[17]
 //   fwd  lnf_out: f32(32, 32, 48), lnf_out_mean: f32(32, 32), lnf_out_rstd: f32(32, 32) = layer_norm(res4_out, lnf_weight, lnf_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # lnf  spec: model.graph[18]
 //   fwd  head_out: f32(32, 32, 146) = linear(lnf_out, wte_weight, bias=False, blas=True, in_features=48, out_features=146)  # head  spec: model.graph[19]
-//   fwd  loss: f32() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_head_out: f32(32, 32, 146) = cross_entropy_loss_backward(d_loss, head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32, 32), loss_term: f32(32, 32), loss_count: i64() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_head_out: f32(32, 32, 146) = cross_entropy_loss_backward(d_loss, head_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_lnf_out: f32(32, 32, 48), d_wte_weight: f32(146, 48) = linear_backward(d_head_out, lnf_out, wte_weight, bias=False, blas=True, in_features=48, need_dinp=True, out_features=146)  # head  spec: model.graph[19]
 //   bwd  d_res4_out: f32(32, 32, 48), d_lnf_weight: f32(48,), d_lnf_bias: f32(48,) = layer_norm_backward(d_lnf_out, res4_out, lnf_out_mean, lnf_out_rstd, lnf_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # lnf  spec: model.graph[18]
 //   bwd  d_gelu2_out: f32(32, 32, 192), d_proj2_weight: f32(48, 192), d_proj2_bias: f32(48,) = linear_backward(d_res4_out, gelu2_out, proj2_weight, bias=True, blas=True, in_features=192, need_dinp=True, out_features=48)  # proj2  spec: model.graph[16]
@@ -136,9 +136,9 @@
 //   wte_backward                    49.2K     626K
 //   total                           445M      47M
 //
-// Memory plan: one arena of 10226304 bytes. Parameters, gradients and
+// Memory plan: one arena of 10234560 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 65184 floats at 0, 260736 and 521472.
-// Activations take 8568832 bytes (17874944 without reuse).
+// Activations take 8577088 bytes (17883200 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1042944   8192      x                           (32, 32)      step          -
 //   1051136   8192      target                      (32, 32)      step          -
@@ -180,8 +180,11 @@
 //   9030272   196608    lnf_out                     (32, 32, 48)  20..24        proj2_out
 //   9423488   4096      lnf_out_mean                (32, 32)      20..25        -
 //   9427584   4096      lnf_out_rstd                (32, 32)      20..25        -
-//   9431680   598016    d_head_out                  (32, 32, 146) 23..24        -
-//   10029696  196608    d_lnf_out                   (32, 32, 48)  24..25        -
+//   9431680   4096      loss_lse                    (32, 32)      22..23        -
+//   9435776   4096      loss_term                   (32, 32)      22..22        -
+//   9439872   8         loss_count                  ()            22..23        -
+//   9439936   598016    d_head_out                  (32, 32, 146) 23..24        -
+//   10037952  196608    d_lnf_out                   (32, 32, 48)  24..25        -
 //   9030272   196608    d_res4_out                  (32, 32, 48)  25..30        lnf_out
 //   9226880   786432    d_gelu2_out                 (32, 32, 192) 26..27        res4_out
 //   7457408   786432    d_fc2_out                   (32, 32, 192) 27..28        gelu2_out
@@ -306,8 +309,11 @@ constexpr std::size_t res4_out = 9226880;
 constexpr std::size_t lnf_out = 9030272;
 constexpr std::size_t lnf_out_mean = 9423488;
 constexpr std::size_t lnf_out_rstd = 9427584;
-constexpr std::size_t d_head_out = 9431680;
-constexpr std::size_t d_lnf_out = 10029696;
+constexpr std::size_t loss_lse = 9431680;
+constexpr std::size_t loss_term = 9435776;
+constexpr std::size_t loss_count = 9439872;
+constexpr std::size_t d_head_out = 9439936;
+constexpr std::size_t d_lnf_out = 10037952;
 constexpr std::size_t d_res4_out = 9030272;
 constexpr std::size_t d_gelu2_out = 9226880;
 constexpr std::size_t d_fc2_out = 7457408;
@@ -913,42 +919,48 @@ static void head_forward(float* out, const float* inp, const float* weight, int 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (32, 32, 146) target (32, 32)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (32, 32) term (32, 32) count () <- inp (32, 32, 146) target (32, 32)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 32;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32) lse (32, 32) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 32;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n * kPositions; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -957,13 +969,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -1711,19 +1718,22 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);        // (32, 32, 192)
   auto* const d_fc2_out = reinterpret_cast<float*>(arena + offset::d_fc2_out);        // (32, 32, 192)
   auto* const d_attn2_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);          // (32, 4, 32, 32)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);            // (32, 32, 192)
-  auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);        // (32, 32, 48)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);        // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);            // (32, 32, 48)
-  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);      // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);          // (32, 32, 48)
-  auto* const d_gelu2_out = reinterpret_cast<float*>(arena + offset::d_gelu2_out);    // (32, 32, 192)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);  // (32, 32)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);  // (32, 32)
-  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);      // (32, 32, 146)
-  auto* const d_lnf_out = reinterpret_cast<float*>(arena + offset::d_lnf_out);        // (32, 32, 48)
-  (void)rng;                                                                          // no layer draws random numbers
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);             // (32, 4, 32, 32)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);               // (32, 32, 192)
+  auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);           // (32, 32, 48)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);           // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);               // (32, 32, 48)
+  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);         // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);             // (32, 32, 48)
+  auto* const d_gelu2_out = reinterpret_cast<float*>(arena + offset::d_gelu2_out);       // (32, 32, 192)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);     // (32, 32)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);     // (32, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (32, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (32, 32)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
+  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);         // (32, 32, 146)
+  auto* const d_lnf_out = reinterpret_cast<float*>(arena + offset::d_lnf_out);           // (32, 32, 48)
+  (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
   // forward
@@ -1749,10 +1759,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   res4_forward(res4_out, proj2_out, res3_out, n);
   lnf_forward(lnf_out, lnf_out_mean, lnf_out_rstd, res4_out, lnf_weight, lnf_bias, n);
   head_forward(head_out, lnf_out, wte_weight, n);
-  loss_forward(loss, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
 
   // backward
-  loss_backward(d_head_out, d_loss, head_out, target, n);
+  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_count, n);
   head_backward(d_lnf_out, d_wte_weight, d_head_out, lnf_out, wte_weight, n, accumulate);
   lnf_backward(d_res4_out, d_lnf_weight, d_lnf_bias, d_lnf_out, res4_out, lnf_out_mean, lnf_out_rstd, lnf_weight, n,
                accumulate);
@@ -1860,6 +1870,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                      // (32, 32, 48)
   auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);              // (32, 32)
   auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);              // (32, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (32, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (32, 32)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n);
@@ -1882,7 +1895,7 @@ static float evaluation_step(std::byte* arena, int n) {
   res4_forward(res4_out, proj2_out, res3_out, n);
   lnf_forward(lnf_out, lnf_out_mean, lnf_out_rstd, res4_out, lnf_weight, lnf_bias, n);
   head_forward(head_out, lnf_out, wte_weight, n);
-  loss_forward(loss, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
   return loss[0];
 }
 
@@ -2078,10 +2091,13 @@ const ltrt::TensorRef kBuffers[] = {
     {"lnf_out_rstd", ltrt::DType::f32, 2, {32, 32}, 9427584},
     {"head_out", ltrt::DType::f32, 3, {32, 32, 146}, 1059328},
     {"loss", ltrt::DType::f32, 0, {}, 1657344},
+    {"loss_lse", ltrt::DType::f32, 2, {32, 32}, 9431680},
+    {"loss_term", ltrt::DType::f32, 2, {32, 32}, 9435776},
+    {"loss_count", ltrt::DType::i64, 0, {}, 9439872},
     {"d_loss", ltrt::DType::f32, 0, {}, 1657408},
-    {"d_head_out", ltrt::DType::f32, 3, {32, 32, 146}, 9431680},
+    {"d_head_out", ltrt::DType::f32, 3, {32, 32, 146}, 9439936},
     {"d_wte_weight", ltrt::DType::f32, 2, {146, 48}, 260736},
-    {"d_lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 10029696},
+    {"d_lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 10037952},
     {"d_lnf_weight", ltrt::DType::f32, 1, {48}, 521088},
     {"d_lnf_bias", ltrt::DType::f32, 1, {48}, 521280},
     {"d_res4_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
@@ -2188,7 +2204,7 @@ const ltrt::ModelDef& model() {
     m.name = "gpt";
     m.spec_json = kSpecJson;
     m.spec_hash = "b92286c0b80760d2";
-    m.arena_bytes = 10226304;
+    m.arena_bytes = 10234560;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 28;

@@ -99,8 +99,8 @@
 //   fwd  h3_res2_out: f32(32, 64, 128) = add(h3_proj_out, h3_res1_out)  # h3_res2  spec: model.graph[33]
 //   fwd  ln_f_out: f32(32, 64, 128), ln_f_out_mean: f32(32, 64), ln_f_out_rstd: f32(32, 64) = layer_norm(h3_res2_out, ln_f_weight, ln_f_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # ln_f  spec: model.graph[34]
 //   fwd  lm_head_out: f32(32, 64, 146) = linear(ln_f_out, wte_weight, bias=False, blas=True, in_features=128, out_features=146)  # lm_head  spec: model.graph[35]
-//   fwd  loss: f32() = cross_entropy_loss(lm_head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_lm_head_out: f32(32, 64, 146) = cross_entropy_loss_backward(d_loss, lm_head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32, 64), loss_term: f32(32, 64), loss_count: i64() = cross_entropy_loss(lm_head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_lm_head_out: f32(32, 64, 146) = cross_entropy_loss_backward(d_loss, lm_head_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_ln_f_out: f32(32, 64, 128), d_wte_weight: f32(146, 128) = linear_backward(d_lm_head_out, ln_f_out, wte_weight, bias=False, blas=True, in_features=128, need_dinp=True, out_features=146)  # lm_head  spec: model.graph[35]
 //   bwd  d_h3_res2_out: f32(32, 64, 128), d_ln_f_weight: f32(128,), d_ln_f_bias: f32(128,) = layer_norm_backward(d_ln_f_out, h3_res2_out, ln_f_out_mean, ln_f_out_rstd, ln_f_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # ln_f  spec: model.graph[34]
 //   bwd  d_h3_gelu_out: f32(32, 64, 512), d_h3_proj_weight: f32(128, 512), d_h3_proj_bias: f32(128,) = linear_backward(d_h3_res2_out, h3_gelu_out, h3_proj_weight, bias=True, blas=True, in_features=512, need_dinp=True, out_features=128)  # h3_proj  spec: model.graph[32]
@@ -238,7 +238,7 @@
 //
 // Memory plan: one arena of 95223936 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 820224 floats at 0, 3280896 and 6561792.
-// Activations take 80871424 bytes (174358528 without reuse).
+// Activations take 80871424 bytes (174374976 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   13123584  16384     x                           (32, 64)      step          -
 //   13139968  16384     target                      (32, 64)      step          -
@@ -310,8 +310,11 @@
 //   89981056  1048576   ln_f_out                    (32, 64, 128) 38..42        h3_proj_out
 //   92078208  8192      ln_f_out_mean               (32, 64)      38..43        -
 //   92086400  8192      ln_f_out_rstd               (32, 64)      38..43        -
-//   92094592  1196032   d_lm_head_out               (32, 64, 146) 41..42        -
-//   93290624  1048576   d_ln_f_out                  (32, 64, 128) 42..43        -
+//   92094592  8192      loss_lse                    (32, 64)      40..41        -
+//   92102784  8192      loss_term                   (32, 64)      40..40        -
+//   92110976  8         loss_count                  ()            40..41        -
+//   92111040  1196032   d_lm_head_out               (32, 64, 146) 41..42        -
+//   93307072  1048576   d_ln_f_out                  (32, 64, 128) 42..43        -
 //   89981056  1048576   d_h3_res2_out               (32, 64, 128) 43..48        ln_f_out
 //   91029632  4194304   d_h3_gelu_out               (32, 64, 512) 44..45        h3_res2_out
 //   81592448  4194304   d_h3_fc_out                 (32, 64, 512) 45..46        h3_gelu_out
@@ -506,8 +509,11 @@ constexpr std::size_t h3_res2_out = 91029632;
 constexpr std::size_t ln_f_out = 89981056;
 constexpr std::size_t ln_f_out_mean = 92078208;
 constexpr std::size_t ln_f_out_rstd = 92086400;
-constexpr std::size_t d_lm_head_out = 92094592;
-constexpr std::size_t d_ln_f_out = 93290624;
+constexpr std::size_t loss_lse = 92094592;
+constexpr std::size_t loss_term = 92102784;
+constexpr std::size_t loss_count = 92110976;
+constexpr std::size_t d_lm_head_out = 92111040;
+constexpr std::size_t d_ln_f_out = 93307072;
 constexpr std::size_t d_h3_res2_out = 89981056;
 constexpr std::size_t d_h3_gelu_out = 91029632;
 constexpr std::size_t d_h3_fc_out = 81592448;
@@ -1623,42 +1629,48 @@ static void lm_head_forward(float* out, const float* inp, const float* weight, i
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (32, 64, 146) target (32, 64)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (32, 64) term (32, 64) count () <- inp (32, 64, 146) target (32, 64)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 64;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 64, 146) <- dloss () inp (32, 64, 146) target (32, 64)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (32, 64, 146) <- dloss () inp (32, 64, 146) target (32, 64) lse (32, 64) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 64;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n * kPositions; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -1667,13 +1679,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -3071,19 +3078,22 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);          // (32, 64, 512)
   auto* const d_h3_fc_out = reinterpret_cast<float*>(arena + offset::d_h3_fc_out);          // (32, 64, 512)
   auto* const d_h3_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);          // (32, 4, 64, 64)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);          // (32, 64, 512)
-  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);    // (32, 64, 128)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);      // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);            // (32, 64, 128)
-  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);  // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);      // (32, 64, 128)
-  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);  // (32, 64, 512)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);  // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);  // (32, 64)
-  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);  // (32, 64, 146)
-  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);        // (32, 64, 128)
-  (void)rng;                                                                            // no layer draws random numbers
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);           // (32, 4, 64, 64)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);           // (32, 64, 512)
+  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);     // (32, 64, 128)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);       // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);             // (32, 64, 128)
+  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);   // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);       // (32, 64, 128)
+  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);   // (32, 64, 512)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);   // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);   // (32, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (32, 64)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (32, 64)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
+  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);   // (32, 64, 146)
+  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);         // (32, 64, 128)
+  (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
   // forward
@@ -3127,10 +3137,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h3_res2_forward(h3_res2_out, h3_proj_out, h3_res1_out, n);
   ln_f_forward(ln_f_out, ln_f_out_mean, ln_f_out_rstd, h3_res2_out, ln_f_weight, ln_f_bias, n);
   lm_head_forward(lm_head_out, ln_f_out, wte_weight, n);
-  loss_forward(loss, lm_head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, lm_head_out, target, n);
 
   // backward
-  loss_backward(d_lm_head_out, d_loss, lm_head_out, target, n);
+  loss_backward(d_lm_head_out, d_loss, lm_head_out, target, loss_lse, loss_count, n);
   lm_head_backward(d_ln_f_out, d_wte_weight, d_lm_head_out, ln_f_out, wte_weight, n, accumulate);
   ln_f_backward(d_h3_res2_out, d_ln_f_weight, d_ln_f_bias, d_ln_f_out, h3_res2_out, ln_f_out_mean, ln_f_out_rstd,
                 ln_f_weight, n, accumulate);
@@ -3330,6 +3340,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                    // (32, 64, 128)
   auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                // (32, 64)
   auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                // (32, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                          // (32, 64)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                        // (32, 64)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);               // ()
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n);
@@ -3370,7 +3383,7 @@ static float evaluation_step(std::byte* arena, int n) {
   h3_res2_forward(h3_res2_out, h3_proj_out, h3_res1_out, n);
   ln_f_forward(ln_f_out, ln_f_out_mean, ln_f_out_rstd, h3_res2_out, ln_f_weight, ln_f_bias, n);
   lm_head_forward(lm_head_out, ln_f_out, wte_weight, n);
-  loss_forward(loss, lm_head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, lm_head_out, target, n);
   return loss[0];
 }
 
@@ -3728,10 +3741,13 @@ const ltrt::TensorRef kBuffers[] = {
     {"ln_f_out_rstd", ltrt::DType::f32, 2, {32, 64}, 92086400},
     {"lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 13156352},
     {"loss", ltrt::DType::f32, 0, {}, 14352384},
+    {"loss_lse", ltrt::DType::f32, 2, {32, 64}, 92094592},
+    {"loss_term", ltrt::DType::f32, 2, {32, 64}, 92102784},
+    {"loss_count", ltrt::DType::i64, 0, {}, 92110976},
     {"d_loss", ltrt::DType::f32, 0, {}, 14352448},
-    {"d_lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 92094592},
+    {"d_lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 92111040},
     {"d_wte_weight", ltrt::DType::f32, 2, {146, 128}, 3280896},
-    {"d_ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 93290624},
+    {"d_ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 93307072},
     {"d_ln_f_weight", ltrt::DType::f32, 1, {128}, 6560768},
     {"d_ln_f_bias", ltrt::DType::f32, 1, {128}, 6561280},
     {"d_h3_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},

@@ -16,8 +16,8 @@
 //   fwd  layers_1_out: f32(128, 256) = linear+relu(x, layers_0_weight, layers_0_bias, bias=True, blas=True, in_features=784, out_features=256)  # layers.0  spec: model.layers[0]
 //   fwd  layers_3_out: f32(128, 256) = linear+relu(layers_1_out, layers_2_weight, layers_2_bias, bias=True, blas=True, in_features=256, out_features=256)  # layers.2  spec: model.layers[2]
 //   fwd  layers_4_out: f32(128, 10) = linear(layers_3_out, layers_4_weight, layers_4_bias, bias=True, blas=True, in_features=256, out_features=10)  # layers.4  spec: model.layers[4]
-//   fwd  loss: f32() = cross_entropy_loss(layers_4_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_4_out: f32(128, 10) = cross_entropy_loss_backward(d_loss, layers_4_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(128,), loss_term: f32(128,), loss_count: i64() = cross_entropy_loss(layers_4_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_4_out: f32(128, 10) = cross_entropy_loss_backward(d_loss, layers_4_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_3_out: f32(128, 256), d_layers_4_weight: f32(10, 256), d_layers_4_bias: f32(10,) = linear_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=10)  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(128, 256) = relu_backward(d_layers_3_out, layers_3_out)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(128, 256), d_layers_2_weight: f32(256, 256), d_layers_2_bias: f32(256,) = linear_backward(d_layers_2_out, layers_1_out, layers_2_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=256)  # layers.2  spec: model.layers[2]
@@ -38,9 +38,9 @@
 //   layers_0_backward               51.4M     2.9M
 //   total                           155M      7.5M
 //
-// Memory plan: one arena of 4169024 bytes. Parameters, gradients and
+// Memory plan: one arena of 4170112 bytes. Parameters, gradients and
 // 1 optimizer slot(s) are flat regions of 269322 floats at 0, 1077312 and 2154624.
-// Activations take 529408 bytes (791552 without reuse).
+// Activations take 530496 bytes (792640 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   3231936   401408    x                           (128, 784)    step          -
 //   3633344   1024      target                      (128,)        step          -
@@ -49,11 +49,14 @@
 //   3639552   4         d_loss                      ()            step          -
 //   3639616   131072    layers_1_out                (128, 256)    0..8          -
 //   3770688   131072    layers_3_out                (128, 256)    1..6          -
-//   3901760   5120      d_layers_4_out              (128, 10)     4..5          -
-//   3906880   131072    d_layers_3_out              (128, 256)    5..6          -
-//   4037952   131072    d_layers_2_out              (128, 256)    6..7          -
+//   3901760   512       loss_lse                    (128,)        3..4          -
+//   3902272   512       loss_term                   (128,)        3..3          -
+//   3902784   8         loss_count                  ()            3..4          -
+//   3902848   5120      d_layers_4_out              (128, 10)     4..5          -
+//   3907968   131072    d_layers_3_out              (128, 256)    5..6          -
+//   4039040   131072    d_layers_2_out              (128, 256)    6..7          -
 //   3770688   131072    d_layers_1_out              (128, 256)    7..8          layers_3_out
-//   3901760   131072    d_layers_0_out              (128, 256)    8..9          d_layers_4_out
+//   3901760   131072    d_layers_0_out              (128, 256)    8..9          loss_lse
 //
 // The spec:
 //   {
@@ -105,9 +108,12 @@ constexpr std::size_t loss = 3639488;
 constexpr std::size_t d_loss = 3639552;
 constexpr std::size_t layers_1_out = 3639616;
 constexpr std::size_t layers_3_out = 3770688;
-constexpr std::size_t d_layers_4_out = 3901760;
-constexpr std::size_t d_layers_3_out = 3906880;
-constexpr std::size_t d_layers_2_out = 4037952;
+constexpr std::size_t loss_lse = 3901760;
+constexpr std::size_t loss_term = 3902272;
+constexpr std::size_t loss_count = 3902784;
+constexpr std::size_t d_layers_4_out = 3902848;
+constexpr std::size_t d_layers_3_out = 3907968;
+constexpr std::size_t d_layers_2_out = 4039040;
 constexpr std::size_t d_layers_1_out = 3770688;
 constexpr std::size_t d_layers_0_out = 3901760;
 constexpr std::size_t layers_0_weight = 0;
@@ -204,40 +210,46 @@ static void layers_4_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (128, 10) target (128,)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (128,) term (128,) count () <- inp (128, 10) target (128,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (128, 10) <- dloss () inp (128, 10) target (128,)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (128, 10) <- dloss () inp (128, 10) target (128,) lse (128,) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -246,13 +258,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -390,8 +397,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (128, 256)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (128, 256)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);        // (128, 256)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (128, 10)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (128,)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (128, 256)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (128,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (128, 10)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (128, 256)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (128, 256)
   (void)rng;  // no layer draws random numbers
@@ -401,10 +411,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n);
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n);
-  loss_forward(loss, layers_4_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_4_out, target, n);
 
   // backward
-  loss_backward(d_layers_4_out, d_loss, layers_4_out, target, n);
+  loss_backward(d_layers_4_out, d_loss, layers_4_out, target, loss_lse, loss_count, n);
   layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_out, layers_3_out, layers_4_weight,
                     n, accumulate);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out, n);
@@ -429,10 +439,13 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (128, 256)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);        // (128, 256)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (128,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (128,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n);
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n);
-  loss_forward(loss, layers_4_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, layers_4_out, target, n);
   return loss[0];
 }
 
@@ -480,12 +493,15 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3770688},
     {"layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3634368},
     {"loss", ltrt::DType::f32, 0, {}, 3639488},
+    {"loss_lse", ltrt::DType::f32, 1, {128}, 3901760},
+    {"loss_term", ltrt::DType::f32, 1, {128}, 3902272},
+    {"loss_count", ltrt::DType::i64, 0, {}, 3902784},
     {"d_loss", ltrt::DType::f32, 0, {}, 3639552},
-    {"d_layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3901760},
+    {"d_layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3902848},
     {"d_layers_4_weight", ltrt::DType::f32, 2, {10, 256}, 2144320},
     {"d_layers_4_bias", ltrt::DType::f32, 1, {10}, 2154560},
-    {"d_layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3906880},
-    {"d_layers_2_out", ltrt::DType::f32, 2, {128, 256}, 4037952},
+    {"d_layers_3_out", ltrt::DType::f32, 2, {128, 256}, 3907968},
+    {"d_layers_2_out", ltrt::DType::f32, 2, {128, 256}, 4039040},
     {"d_layers_2_weight", ltrt::DType::f32, 2, {256, 256}, 1881152},
     {"d_layers_2_bias", ltrt::DType::f32, 1, {256}, 2143296},
     {"d_layers_1_out", ltrt::DType::f32, 2, {128, 256}, 3770688},
@@ -527,7 +543,7 @@ const ltrt::ModelDef& model() {
     m.name = "mlp";
     m.spec_json = kSpecJson;
     m.spec_hash = "221d59d61296be6b";
-    m.arena_bytes = 4169024;
+    m.arena_bytes = 4170112;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;

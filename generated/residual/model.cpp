@@ -19,8 +19,8 @@
 //   fwd  gated_out: f32(16, 8) = mul(res1_out, gate_out)  # gated  spec: model.graph[4]
 //   fwd  both_out: f32(16, 16) = concat(gated_out, res1_out, dim=1)  # both  spec: model.graph[5]
 //   fwd  head_out: f32(16, 4) = linear(both_out, head_weight, head_bias, bias=True, blas=False, in_features=16, out_features=4)  # head  spec: model.graph[6]
-//   fwd  loss: f32() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_head_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_count: i64() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_head_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, head_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_both_out: f32(16, 16), d_head_weight: f32(4, 16), d_head_bias: f32(4,) = linear_backward(d_head_out, both_out, head_weight, bias=True, blas=False, in_features=16, need_dinp=True, out_features=4)  # head  spec: model.graph[6]
 //   bwd  d_both_d0: f32(16, 8), d_both_d1: f32(16, 8) = concat_backward(d_both_out, gated_out, res1_out, dim=1)  # both  spec: model.graph[5]
 //   bwd  d_gated_da: f32(16, 8), d_gated_db: f32(16, 8) = mul_backward(d_both_d0, res1_out, gate_out, need_da=True, need_db=True)  # gated  spec: model.graph[4]
@@ -50,9 +50,9 @@
 //   fc1_backward                    2.2K      1.8K
 //   total                           23.4K     27.6K
 //
-// Memory plan: one arena of 8960 bytes. Parameters, gradients and
+// Memory plan: one arena of 9152 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 212 floats at 0, 896 and 1792.
-// Activations take 4352 bytes (8960 without reuse).
+// Activations take 4544 bytes (9152 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   3584      512       x                           (16, 8)       step          -
 //   4096      128       target                      (16,)         step          -
@@ -65,12 +65,15 @@
 //   4608      512       gate_out                    (16, 8)       2..10         act1_out
 //   6144      512       gated_out                   (16, 8)       3..9          -
 //   6656      1024      both_out                    (16, 16)      4..8          -
-//   7680      256       d_head_out                  (16, 4)       7..8          -
-//   7936      1024      d_both_out                  (16, 16)      8..9          -
+//   7680      64        loss_lse                    (16,)         6..7          -
+//   7744      64        loss_term                   (16,)         6..6          -
+//   7808      8         loss_count                  ()            6..7          -
+//   7872      256       d_head_out                  (16, 4)       7..8          -
+//   8128      1024      d_both_out                  (16, 16)      8..9          -
 //   6656      512       d_both_d0                   (16, 8)       9..10         both_out
 //   7168      512       d_both_d1                   (16, 8)       9..12         both_out
 //   6144      512       d_gated_da                  (16, 8)       10..12        gated_out
-//   7680      512       d_gated_db                  (16, 8)       10..11        d_head_out
+//   7680      512       d_gated_db                  (16, 8)       10..11        loss_lse
 //   4608      512       d_res1_out                  (16, 8)       11..13        gate_out
 //   5632      512       d_res1_out_sum1             (16, 8)       12..13        res1_out
 //   6144      512       d_res1_out_sum2             (16, 8)       13..14        d_gated_da
@@ -129,8 +132,11 @@ constexpr std::size_t res1_out = 5632;
 constexpr std::size_t gate_out = 4608;
 constexpr std::size_t gated_out = 6144;
 constexpr std::size_t both_out = 6656;
-constexpr std::size_t d_head_out = 7680;
-constexpr std::size_t d_both_out = 7936;
+constexpr std::size_t loss_lse = 7680;
+constexpr std::size_t loss_term = 7744;
+constexpr std::size_t loss_count = 7808;
+constexpr std::size_t d_head_out = 7872;
+constexpr std::size_t d_both_out = 8128;
 constexpr std::size_t d_both_d0 = 6656;
 constexpr std::size_t d_both_d1 = 7168;
 constexpr std::size_t d_gated_da = 6144;
@@ -272,40 +278,46 @@ static void head_forward(float* out, const float* inp, const float* weight, cons
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// loss () <- inp (16, 4) target (16,)
-static void loss_forward(float* loss, const float* inp, const std::int64_t* target, int n) {
+// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+                         const std::int64_t* target, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int count = 0;  // rows whose target is not ignored
+  int kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
-    if (t == kIgnoreIndex) continue;
+    if (t == kIgnoreIndex) {
+      lse[i] = 0.0f;  // never read
+      term[i] = 0.0f;
+      continue;
+    }
     const float* row = inp + i * kClasses;
     float max = row[0];
     for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
     float sum_exp = 0.0f;
     for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
+    lse[i] = max + std::log(sum_exp);  // for the backward
     float row_sum = 0.0f;
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
-    sum += lse - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
-    ++count;
+    term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
+    sum += term[i];
+    ++kept;
   }
-  loss[0] = static_cast<float>(sum / count);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept;                          // for the backward
+  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,)
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target, int n) {
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+                          const float* lse, const std::int64_t* count, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  int count = 0;
-  for (int i = 0; i < n; ++i) count += target[i] != kIgnoreIndex;
-  const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -314,13 +326,8 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
       std::fill(drow, drow + kClasses, 0.0f);
       continue;
     }
-    float max = row[0];
-    for (int k = 1; k < kClasses; ++k) max = std::max(max, row[k]);
-    float sum_exp = 0.0f;
-    for (int k = 0; k < kClasses; ++k) sum_exp += ltrt::exp_vec(row[k] - max);
-    const float lse = max + std::log(sum_exp);
     for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse);
+      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
       drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
     }
   }
@@ -514,8 +521,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);                // (16, 16)
   auto* const d_both_d0 = reinterpret_cast<float*>(arena + offset::d_both_d0);              // (16, 8)
   auto* const d_both_d1 = reinterpret_cast<float*>(arena + offset::d_both_d1);              // (16, 8)
-  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);            // (16, 4)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (16,)
   auto* const d_gated_db = reinterpret_cast<float*>(arena + offset::d_gated_db);            // (16, 8)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
+  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);            // (16, 4)
   auto* const d_both_out = reinterpret_cast<float*>(arena + offset::d_both_out);            // (16, 16)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
@@ -527,10 +537,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   gated_forward(gated_out, res1_out, gate_out, n);
   both_forward(both_out, gated_out, res1_out, n);
   head_forward(head_out, both_out, head_weight, head_bias, n);
-  loss_forward(loss, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
 
   // backward
-  loss_backward(d_head_out, d_loss, head_out, target, n);
+  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_count, n);
   head_backward(d_both_out, d_head_weight, d_head_bias, d_head_out, both_out, head_weight, n, accumulate);
   both_backward(d_both_d0, d_both_d1, d_both_out, gated_out, res1_out, n);
   gated_backward(d_gated_da, d_gated_db, d_both_d0, res1_out, gate_out, n);
@@ -544,29 +554,32 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);    // (8, 8)
-  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);        // (8,)
-  auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);  // (8, 8)
-  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);      // (8,)
-  auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);  // (4, 16)
-  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);      // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);                      // (16, 8)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);     // (16,)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);        // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                // ()
-  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);        // (16, 8)
-  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);        // (16, 8)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);          // (16, 8)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);        // (16, 8)
-  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);      // (16, 8)
-  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);        // (16, 16)
+  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);         // (8, 8)
+  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);             // (8,)
+  auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);       // (8, 8)
+  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);           // (8,)
+  auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);       // (4, 16)
+  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);           // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                           // (16, 8)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);          // (16,)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);             // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                     // ()
+  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);             // (16, 8)
+  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);             // (16, 8)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);               // (16, 8)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);             // (16, 8)
+  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);           // (16, 8)
+  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);             // (16, 16)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (16,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
   fc1_forward(act1_out, fc1_out, x, fc1_weight, fc1_bias, n);
   res1_forward(res1_out, act1_out, x, n);
   gate_forward(gate_out, res1_out, gate_weight, gate_bias, n);
   gated_forward(gated_out, res1_out, gate_out, n);
   both_forward(both_out, gated_out, res1_out, n);
   head_forward(head_out, both_out, head_weight, head_bias, n);
-  loss_forward(loss, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
   return loss[0];
 }
 
@@ -625,11 +638,14 @@ const ltrt::TensorRef kBuffers[] = {
     {"both_out", ltrt::DType::f32, 2, {16, 16}, 6656},
     {"head_out", ltrt::DType::f32, 2, {16, 4}, 4224},
     {"loss", ltrt::DType::f32, 0, {}, 4480},
+    {"loss_lse", ltrt::DType::f32, 1, {16}, 7680},
+    {"loss_term", ltrt::DType::f32, 1, {16}, 7744},
+    {"loss_count", ltrt::DType::i64, 0, {}, 7808},
     {"d_loss", ltrt::DType::f32, 0, {}, 4544},
-    {"d_head_out", ltrt::DType::f32, 2, {16, 4}, 7680},
+    {"d_head_out", ltrt::DType::f32, 2, {16, 4}, 7872},
     {"d_head_weight", ltrt::DType::f32, 2, {4, 16}, 1472},
     {"d_head_bias", ltrt::DType::f32, 1, {4}, 1728},
-    {"d_both_out", ltrt::DType::f32, 2, {16, 16}, 7936},
+    {"d_both_out", ltrt::DType::f32, 2, {16, 16}, 8128},
     {"d_both_d0", ltrt::DType::f32, 2, {16, 8}, 6656},
     {"d_both_d1", ltrt::DType::f32, 2, {16, 8}, 7168},
     {"d_gated_da", ltrt::DType::f32, 2, {16, 8}, 6144},
@@ -676,7 +692,7 @@ const ltrt::ModelDef& model() {
     m.name = "residual";
     m.spec_json = kSpecJson;
     m.spec_hash = "379298e5455071da";
-    m.arena_bytes = 8960;
+    m.arena_bytes = 9152;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;

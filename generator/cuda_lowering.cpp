@@ -48,13 +48,13 @@ RowSplit split_rows(std::int64_t len) {
   return s;
 }
 
-void open_row(CodeWriter& k, const RowSplit& s, const std::string& row, const std::string& rows) {
+void open_row(CodeWriter& k, const RowSplit& s, const std::string& row, const std::string& rows, bool reduces) {
   const std::string len = std::to_string(s.len);
   if (s.block) {
     k.line("// TUNE: a block a row (rows of " + len + "; a warp a row up to " + std::to_string(RowSplit::kWarpRowMax) +
            "): thread t reads elements t, t + kRowThreads, ...");
     k.line("constexpr int kRowThreads = kRowBlockThreads;");
-    k.line("__shared__ float partial[32];  // a slot per warp for the block's reductions");
+    if (reduces) k.line("__shared__ float partial[32];  // a slot per warp for the block's reductions");
     k.line("const int " + row + " = blockIdx.x;");
     k.line("if (" + row + " >= " + rows + ") return;  // the whole block (the grid is the rows)");
     k.line("const int t = threadIdx.x;");

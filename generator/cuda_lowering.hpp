@@ -49,9 +49,9 @@ RowSplit split_rows(std::int64_t len);
 
 /// Writes the top of a row kernel's body: a TUNE comment naming the choice, `kRowThreads` (the
 /// stride of the row's loops), `<row>` (this warp's or block's row; a warp returns as a whole
-/// when it is past `rows`, an int parameter), `t` (the thread's first element) and, for a block,
-/// the `__shared__ float partial[32]` its reductions use.
-void open_row(CodeWriter& k, const RowSplit& s, const std::string& row, const std::string& rows);
+/// when it is past `rows`, an int parameter), `t` (the thread's first element) and, for a block
+/// whose kernel `reduces`, the `__shared__ float partial[32]` its reductions use.
+void open_row(CodeWriter& k, const RowSplit& s, const std::string& row, const std::string& rows, bool reduces = true);
 
 /// The expression of a thread's float `var` combined over the threads of its row: the sum, or
 /// the max. Every thread of the row gets the same value.

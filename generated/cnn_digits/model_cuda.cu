@@ -576,66 +576,35 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
 // spec: model.loss
 // out () lse (32,) term (32,) count () <- inp (32, 10) target (32,)
 
-// The block's maximum of v, in every thread (a shuffle tree per warp, then the warps in order).
-__device__ float loss_forward_block_max(float v, float* warp_values) {
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float a = v, b = __shfl_xor_sync(0xffffffffu, v, offset);
-    v = std::max(a, b);
-  }
-  if (threadIdx.x % 32 == 0) warp_values[threadIdx.x / 32] = v;
-  __syncthreads();
-  v = warp_values[0];
-  for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) {
-    const float a = v, b = warp_values[w];
-    v = std::max(a, b);
-  }
-  __syncthreads();  // every thread has read warp_values before the next reduction writes it
-  return v;
-}
-
-// The block's sum of v, in every thread (a shuffle tree per warp, then the warps in order).
-__device__ float loss_forward_block_sum(float v, float* warp_values) {
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float a = v, b = __shfl_xor_sync(0xffffffffu, v, offset);
-    v = a + b;
-  }
-  if (threadIdx.x % 32 == 0) warp_values[threadIdx.x / 32] = v;
-  __syncthreads();
-  v = warp_values[0];
-  for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) {
-    const float a = v, b = warp_values[w];
-    v = a + b;
-  }
-  __syncthreads();  // every thread has read warp_values before the next reduction writes it
-  return v;
-}
-
-// Block i: row i's log-sum-exp and loss term (0 where the target is ignored). The threads
-// stride over the classes, so a warp's loads are coalesced.
+// Row i's log-sum-exp and loss term (0 where the target is ignored).
 __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
-                                        const float* __restrict__ inp, const std::int64_t* __restrict__ target) {
+                                        const float* __restrict__ inp, const std::int64_t* __restrict__ target,
+                                        int rows) {
   constexpr int kClasses = 10;
   constexpr std::int64_t kIgnoreIndex = -100;
-  __shared__ float warp_values[32];  // one per warp (up to 1024 threads)
-  const int i = blockIdx.x;
-  const std::int64_t t = target[i];
-  if (t == kIgnoreIndex) {
-    if (threadIdx.x == 0) {
+  // TUNE: a warp a row (rows of 10; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int i = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (i >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const std::int64_t label = target[i];
+  if (label == kIgnoreIndex) {
+    if (t == 0) {
       lse[i] = 0.0f;  // never read
       term[i] = 0.0f;
     }
-    return;
+    return;  // the row's threads together
   }
   const float* row = inp + static_cast<std::int64_t>(i) * kClasses;
   float max = row[0];
-  for (int c = threadIdx.x; c < kClasses; c += blockDim.x) max = std::max(max, row[c]);
-  max = loss_forward_block_max(max, warp_values);
+  for (int c = t; c < kClasses; c += kRowThreads) max = std::max(max, row[c]);
+  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
   float sum_exp = 0.0f;
-  for (int c = threadIdx.x; c < kClasses; c += blockDim.x) sum_exp += ltrt::exp_vec(row[c] - max);
-  sum_exp = loss_forward_block_sum(sum_exp, warp_values);
-  if (threadIdx.x == 0) {
+  for (int c = t; c < kClasses; c += kRowThreads) sum_exp += ltrt::exp_vec(row[c] - max);
+  sum_exp = ltrt::cuda::warp_reduce(sum_exp, ltrt::cuda::Sum());
+  if (t == 0) {
     lse[i] = max + std::log(sum_exp);  // for the backward
-    term[i] = lse[i] - row[t];         // label_smoothing=0: the CPU's expression less its zero terms
+    term[i] = lse[i] - row[label];     // label_smoothing=0: the CPU's expression less its zero terms
   }
 }
 
@@ -672,9 +641,9 @@ __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* _
 
 static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
                          const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kRowThreads = 256;  // TUNE: threads per row (a multiple of 32, at most 1024)
   const int rows = n;
-  loss_forward_row_kernel<<<rows, kRowThreads, 0, ctx.stream>>>(lse, term, inp, target);
+  loss_forward_row_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(lse, term, inp,
+                                                                                                      target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
   loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
@@ -684,34 +653,38 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
 // spec: model.loss
 // dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) count ()
 
-// Block i: row i's gradient, the threads striding over the classes; the softmax from the
-// forward's log-sum-exp, the mean from its count of rows.
+// Row i's gradient.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
-                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count) {
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count, int rows) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const int i = blockIdx.x;
-  const std::int64_t t = target[i];
+  // TUNE: a warp a row (rows of 10; a block a row over 1024): lane t reads elements t, t + 32, ...
+  constexpr int kRowThreads = 32;
+  const int i = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
+  if (i >= rows) return;  // the whole warp, so its shuffles stay complete
+  const int t = threadIdx.x % kRowThreads;
+  const std::int64_t label = target[i];
   const float* row = inp + static_cast<std::int64_t>(i) * kClasses;
   float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;
-  if (t == kIgnoreIndex) {
-    for (int c = threadIdx.x; c < kClasses; c += blockDim.x) drow[c] = 0.0f;
+  if (label == kIgnoreIndex) {
+    for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
     return;
   }
   const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
   const float row_lse = lse[i];
-  for (int c = threadIdx.x; c < kClasses; c += blockDim.x) {
+  for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
-    drow[c] = scale * (softmax - (c == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+    drow[c] = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
   }
 }
 
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
                           const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kRowThreads = 256;  // TUNE: threads per row (a multiple of 32, at most 1024)
-  loss_backward_kernel<<<n, kRowThreads, 0, ctx.stream>>>(dinp, dloss, inp, target, lse, count);
+  const int rows = n;
+  loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+      dinp, dloss, inp, target, lse, count, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 

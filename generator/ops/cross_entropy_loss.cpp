@@ -8,7 +8,8 @@
 /// as a Lightning user writes F.cross_entropy(logits.view(-1, C), y.view(-1)):
 /// the mean is over every position of the batch whose target is not ignored.
 /// The forward also saves each row's log-sum-exp and the count of rows that are
-/// not ignored, which the backward reads. The CUDA kernels take a row per block.
+/// not ignored, which the backward reads. The CUDA kernels give a row to a warp
+/// or, for rows of over 1024 classes, to a block.
 #include <algorithm>
 
 #include "../autodiff.hpp"
@@ -49,36 +50,6 @@ void write_max_sum_exp(CodeWriter& w) {
 }
 
 bool smoothing(const Node& n) { return attr_float(n, "label_smoothing") != 0.0; }
-
-// CUDA: `__device__ float <fn>_block_<what>(float v, float* warp_values)`, the block's
-// reduction of each thread's v by `combine` (an expression of `a` and `b`), the same value in
-// every thread: a shuffle tree in each warp, then the warps' results in warp order. The order
-// is fixed, so the result is deterministic. blockDim.x is a multiple of 32.
-void write_block_reduce(CodeWriter& k, const std::string& fn, const std::string& what, const std::string& combine,
-                        const std::string& comment) {
-  k.line();
-  k.line("// " + comment);
-  k.open("__device__ float " + fn + "_block_" + what + "(float v, float* warp_values)");
-  k.open("for (int offset = 16; offset > 0; offset /= 2)");
-  k.line("const float a = v, b = __shfl_xor_sync(0xffffffffu, v, offset);");
-  k.line("v = " + combine + ";");
-  k.close();
-  k.line("if (threadIdx.x % 32 == 0) warp_values[threadIdx.x / 32] = v;");
-  k.line("__syncthreads();");
-  k.line("v = warp_values[0];");
-  k.open("for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w)");
-  k.line("const float a = v, b = warp_values[w];");
-  k.line("v = " + combine + ";");
-  k.close();
-  k.line("__syncthreads();  // every thread has read warp_values before the next reduction writes it");
-  k.line("return v;");
-  k.close();
-}
-
-// The host side's threads per row of the row kernels.
-void write_row_threads(CodeWriter& w) {
-  w.line("constexpr int kRowThreads = 256;  // TUNE: threads per row (a multiple of 32, at most 1024)");
-}
 
 }  // namespace
 
@@ -140,54 +111,52 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     else
       w.line("out[0] = static_cast<float>(sum);  // reduction='sum'");
   };
-  // CUDA forward: a block per row (its threads stride over the classes, so loads are
-  // coalesced) writes the row's log-sum-exp and loss term; then one block sums the terms in
+  // CUDA forward: a row kernel (a warp a row, a block for rows of over 1024 classes: see
+  // split_rows) writes each row's log-sum-exp and loss term, its threads striding over the
+  // classes (coalesced loads) and meeting in tree reductions; then one block sums the terms in
   // double, in a fixed order, as the CPU does (no float atomics: the same loss every run).
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const bool smooth = smoothing(n);
+    const RowSplit split = split_rows(attr_int(n, "num_classes"));
     CodeWriter& k = e.kernels;
-    write_block_reduce(k, e.fn, "max", "std::max(a, b)", "The block's maximum of v, in every thread (a shuffle tree per warp, then the warps in order).");
-    write_block_reduce(k, e.fn, "sum", "a + b", "The block's sum of v, in every thread (a shuffle tree per warp, then the warps in order).");
     k.line();
-    k.line("// Block i: row i's log-sum-exp and loss term (0 where the target is ignored). The threads");
-    k.line("// stride over the classes, so a warp's loads are coalesced.");
+    k.line("// Row i's log-sum-exp and loss term (0 where the target is ignored).");
     k.open("__global__ void " + e.fn + "_row_kernel(float* __restrict__ lse, float* __restrict__ term, "
-           "const float* __restrict__ inp, const std::int64_t* __restrict__ target)");
+           "const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows)");
     k.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
     if (smooth) k.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
     k.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
-    k.line("__shared__ float warp_values[32];  // one per warp (up to 1024 threads)");
-    k.line("const int i = blockIdx.x;");
-    k.line("const std::int64_t t = target[i];");
-    k.open("if (t == kIgnoreIndex)");
-    k.open("if (threadIdx.x == 0)");
+    open_row(k, split, "i", "rows");
+    k.line("const std::int64_t label = target[i];");
+    k.open("if (label == kIgnoreIndex)");
+    k.open("if (t == 0)");
     k.line("lse[i] = 0.0f;  // never read");
     k.line("term[i] = 0.0f;");
     k.close();
-    k.line("return;");
+    k.line("return;  // the row's threads together");
     k.close();
     k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
     k.line("float max = row[0];");
-    if (smooth) k.line("float row_sum = 0.0f;  // label smoothing's sum of the logits");
     if (smooth) {
-      k.open("for (int c = threadIdx.x; c < kClasses; c += blockDim.x)");
+      k.line("float row_sum = 0.0f;  // label smoothing's sum of the logits");
+      k.open("for (int c = t; c < kClasses; c += kRowThreads)");
       k.line("max = std::max(max, row[c]);");
       k.line("row_sum += row[c];");
       k.close();
     } else {
-      k.line("for (int c = threadIdx.x; c < kClasses; c += blockDim.x) max = std::max(max, row[c]);");
+      k.line("for (int c = t; c < kClasses; c += kRowThreads) max = std::max(max, row[c]);");
     }
-    k.line("max = " + e.fn + "_block_max(max, warp_values);");
+    k.line("max = " + row_max(split, "max") + ";");
     k.line("float sum_exp = 0.0f;");
-    k.line("for (int c = threadIdx.x; c < kClasses; c += blockDim.x) sum_exp += ltrt::exp_vec(row[c] - max);");
-    k.line("sum_exp = " + e.fn + "_block_sum(sum_exp, warp_values);");
-    if (smooth) k.line("row_sum = " + e.fn + "_block_sum(row_sum, warp_values);");
-    k.open("if (threadIdx.x == 0)");
+    k.line("for (int c = t; c < kClasses; c += kRowThreads) sum_exp += ltrt::exp_vec(row[c] - max);");
+    k.line("sum_exp = " + row_sum(split, "sum_exp") + ";");
+    if (smooth) k.line("row_sum = " + row_sum(split, "row_sum") + ";");
+    k.open("if (t == 0)");
     k.line("lse[i] = max + std::log(sum_exp);  // for the backward");
     if (smooth)
-      k.line("term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
+      k.line("term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[label] - kLabelSmoothing / kClasses * row_sum;");
     else
-      k.line("term[i] = lse[i] - row[t];  // label_smoothing=0: the CPU's expression less its zero terms");
+      k.line("term[i] = lse[i] - row[label];  // label_smoothing=0: the CPU's expression less its zero terms");
     k.close();
     k.close();
 
@@ -228,10 +197,9 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
 
     const Value& target = g.value(n.inputs[1]);
     CodeWriter& w = e.body;
-    write_row_threads(w);
     if (positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
     w.line("const int rows = " + rows(target) + ";");
-    emit_launch(w, e.fn + "_row_kernel", "rows", "kRowThreads", {"lse", "term", "inp", "target"});
+    emit_row_launch(w, e.fn + "_row_kernel", split, "rows", {"lse", "term", "inp", "target", "rows"});
     emit_launch(w, e.fn + "_sum_kernel", "1", "kReduceThreads", {"out", "count", "term", "target", "rows"});
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
@@ -281,24 +249,24 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     w.close();
     w.close();
   };
-  // CUDA backward: a block per row, its threads striding over the classes; the softmax from the
-  // forward's log-sum-exp, the scale from the forward's count of rows.
+  // CUDA backward: a row kernel as the forward's (no reductions: the softmax from the forward's
+  // log-sum-exp, the mean from its count of rows), its threads striding over the classes.
   b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const bool mean = attr_str(n, "reduction") == "mean";
+    const RowSplit split = split_rows(attr_int(n, "num_classes"));
     CodeWriter& k = e.kernels;
     k.line();
-    k.line("// Block i: row i's gradient, the threads striding over the classes; the softmax from the");
-    k.line("// forward's log-sum-exp, the mean from its count of rows.");
+    k.line("// Row i's gradient.");
     k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, "
            "const float* __restrict__ inp, const std::int64_t* __restrict__ target, const float* __restrict__ lse, "
-           "const std::int64_t* __restrict__ count)");
+           "const std::int64_t* __restrict__ count, int rows)");
     write_constants(k, n, g.value(n.inputs[2]), false);
-    k.line("const int i = blockIdx.x;");
-    k.line("const std::int64_t t = target[i];");
+    open_row(k, split, "i", "rows", false);
+    k.line("const std::int64_t label = target[i];");
     k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
     k.line("float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;");
-    k.open("if (t == kIgnoreIndex)");
-    k.line("for (int c = threadIdx.x; c < kClasses; c += blockDim.x) drow[c] = 0.0f;");
+    k.open("if (label == kIgnoreIndex)");
+    k.line("for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;");
     k.line("return;");
     k.close();
     if (mean) {
@@ -308,16 +276,16 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
       k.line("(void)count;");
     }
     k.line("const float row_lse = lse[i];");
-    k.open("for (int c = threadIdx.x; c < kClasses; c += blockDim.x)");
+    k.open("for (int c = t; c < kClasses; c += kRowThreads)");
     k.line("const float softmax = ltrt::exp_vec(row[c] - row_lse);");
-    k.line("drow[c] = scale * (softmax - (c == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
+    k.line("drow[c] = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
     k.close();
     k.close();
     const Value& target = g.value(n.inputs[2]);
     CodeWriter& w = e.body;
-    write_row_threads(w);
     if (positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
-    emit_launch(w, e.fn + "_kernel", rows(target), "kRowThreads", {"dinp", "dloss", "inp", "target", "lse", "count"});
+    w.line("const int rows = " + rows(target) + ";");
+    emit_row_launch(w, e.fn + "_kernel", split, "rows", {"dinp", "dloss", "inp", "target", "lse", "count", "rows"});
   };
   ops.push_back(std::move(b));
 

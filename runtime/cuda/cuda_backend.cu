@@ -3,8 +3,9 @@
 // per batch shape as a CUDA graph and replayed; what changes between steps (loss scale,
 // dropout seed, optimizer scalars) is one small copy into device memory before the replay.
 // train() returns once the step is enqueued: the host loads the next batch while the device
-// computes, and waits only when the trainer reads a step's loss or outputs. Evaluation batches
-// are graphs too, and add their loss and accuracy to sums on the device, read once per loop.
+// computes, and waits only when the trainer reads a step's loss or outputs. Evaluation and
+// predict batches are graphs too; evaluation adds its loss and accuracy to sums on the device,
+// read once per loop.
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -103,6 +104,7 @@ class CudaBackend : public Backend {
   ~CudaBackend() override {
     for (auto& [key, exec] : graphs_) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
     for (auto& [key, exec] : eval_graphs_) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
+    for (auto& [key, exec] : predict_graphs_) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
     if (pinned_) report(cudaFreeHost(pinned_), "cudaFreeHost");
     for (cudaEvent_t e : {staged_[0], staged_[1], slot_free_[0], slot_free_[1], train_loss_ready_})
       if (e) report(cudaEventDestroy(e), "cudaEventDestroy");
@@ -182,7 +184,7 @@ class CudaBackend : public Backend {
   void predict(int n) override {
     train_rows_ = -1;
     stage_batch(n, nullptr);
-    m_.device_steps->predict_step(arena_, n, ctx_);
+    LTRT_CUDA_CHECK(cudaGraphLaunch(predict_graph(n), compute_));
     copy_output_down(n);
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }
@@ -289,6 +291,13 @@ class CudaBackend : public Backend {
     });
   }
 
+  // The graph of a predict batch of n rows: eval-mode forward into the output buffer.
+  cudaGraphExec_t predict_graph(int n) {
+    auto it = predict_graphs_.find(n);
+    if (it != predict_graphs_.end()) return it->second;
+    return predict_graphs_[n] = capture([&] { m_.device_steps->predict_step(arena_, n, ctx_); });
+  }
+
   const ModelDef& m_;
   Arena& host_;
   int device_;
@@ -317,6 +326,7 @@ class CudaBackend : public Backend {
   int next_staging_ = 0;
   std::map<std::tuple<int, bool, bool, double, bool>, cudaGraphExec_t> graphs_;
   std::map<int, cudaGraphExec_t> eval_graphs_;
+  std::map<int, cudaGraphExec_t> predict_graphs_;
 };
 
 }  // namespace

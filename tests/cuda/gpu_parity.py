@@ -5,7 +5,9 @@ the CPU with CUDA_VISIBLE_DEVICES="" (it then finds no GPU). Checked:
   - every op's backward: after one step from the same weights (an --init_weights file), each
     parameter differs by at most 1e-4 of the step's largest update (SGD: lr * gradient);
   - checkpoints: a GPU checkpoint resumes on the CPU and a CPU one on the GPU, and the steps
-    after the resume match an uninterrupted run.
+    after the resume match an uninterrupted run;
+  - predict (specs with data.predict): predictions.npy from the same weights, within 1e-4 of
+    the largest prediction.
 Without a GPU it exits 77 (CTest's SKIP_RETURN_CODE) with the reason: never a pass.
 With --emulator (the cuda_emulated tests) the "GPU" is the CUDA emulator (emulator/): the
 program's CUDA steps are built for it and run on the CPU, and every check above applies.
@@ -193,6 +195,19 @@ def main():
         for key in ("val_loss", "val_acc"):
             if cpu_rows and key in cpu_rows[0]:
                 compare_series(f"validate {key}", [float(r[key]) for r in cpu_rows], [float(r[key]) for r in gpu_rows])
+    # Predict (eval mode) from the same initial weights: predictions.npy on both devices.
+    if "predict" in spec["data"]:
+        got = {}
+        for device in ("cpu", "gpu"):
+            path = f"{args.work}/predict_{device}.npy"
+            run(program, ["predict", f"--predictions_path={path}",
+                          f"--trainer.default_root_dir={args.work}/predict_{device}"] + common_args, device)
+            got[device] = np.load(path)
+        check(got["cpu"].shape == got["gpu"].shape, f"predict: shapes {got['cpu'].shape} and {got['gpu'].shape}")
+        scale = float(np.abs(got["cpu"]).max())
+        diff = float(np.abs(got["cpu"] - got["gpu"]).max())
+        print(f"predict: {got['cpu'].shape[0]} rows, largest difference {diff:.3g} (largest prediction {scale:.3g})")
+        check(diff <= RTOL * scale + 1e-7, f"predict: the GPU's predictions differ from the CPU's by {diff:.3g}")
     if has_dropout:
         print("Dropout draws different masks on the GPU: training is compared in eval mode only")
         return

@@ -49,6 +49,11 @@ std::int64_t sample(const float* logits, std::int64_t count, double temperature,
 
 std::string generate_text(const ModelDef& model, std::byte* arena, const std::string& vocabulary,
                           const DataSource& prompt, Generator& rng) {
+  return generate_text(model, arena, vocabulary, prompt, rng, [&](int n) { model.predict_step(arena, n); });
+}
+
+std::string generate_text(const ModelDef& model, std::byte* arena, const std::string& vocabulary,
+                          const DataSource& prompt, Generator& rng, const std::function<void(int)>& predict) {
   const TensorRef& in = model.input;
   const TensorRef& out = model.output;
   if (in.dtype != DType::i64 || in.rank != 2 || out.rank != 3 || out.shape[1] != in.shape[1])
@@ -78,7 +83,7 @@ std::string generate_text(const ModelDef& model, std::byte* arena, const std::st
     const std::int64_t used = std::min<std::int64_t>(block, static_cast<std::int64_t>(ids.size()));
     std::memcpy(x, ids.data() + (ids.size() - static_cast<std::size_t>(used)), static_cast<std::size_t>(used) * sizeof(std::int64_t));
     std::fill(x + used, x + block, std::int64_t{0});  // right of the last position: never read by it
-    model.predict_step(arena, 1);
+    predict(1);
     const std::int64_t next = sample(logits + (used - 1) * classes, tokens, prompt.temperature, prompt.top_k, rng);
     ids.push_back(next);
     text.push_back(vocabulary[static_cast<std::size_t>(next)]);

@@ -1001,7 +1001,11 @@ std::string predict_text(const ModelDef& model, const FitConfig& config, const T
       throw Error("predict with a prompt needs the vocabulary of a text corpus: the spec's data.train source");
     vocabulary = text_vocabulary(config.train.text_path);
   }
-  const std::string text = generate_text(model, arena.data(), vocabulary, config.predict, rngs.data);
+  // Each token's forward runs where the program trains (the GPU's predict() copies the logits back).
+  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr);
+  backend->upload();
+  const std::string text =
+      generate_text(model, arena.data(), vocabulary, config.predict, rngs.data, [&](int n) { backend->predict(n); });
   const std::string path =
       config.predictions_path.empty() ? join_path(t.default_root_dir, "predictions.txt") : config.predictions_path;
   if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());

@@ -7,7 +7,7 @@ the CPU with CUDA_VISIBLE_DEVICES="" (it then finds no GPU). Checked:
   - checkpoints: a GPU checkpoint resumes on the CPU and a CPU one on the GPU, and the steps
     after the resume match an uninterrupted run;
   - predict (specs with data.predict): predictions.npy from the same weights, within 1e-4 of
-    the largest prediction.
+    the largest prediction; with a prompt source (top_k 1), the same generated text.
 Without a GPU it exits 77 (CTest's SKIP_RETURN_CODE) with the reason: never a pass.
 With --emulator (the cuda_emulated tests) the "GPU" is the CUDA emulator (emulator/): the
 program's CUDA steps are built for it and run on the CPU, and every check above applies.
@@ -196,7 +196,7 @@ def main():
             if cpu_rows and key in cpu_rows[0]:
                 compare_series(f"validate {key}", [float(r[key]) for r in cpu_rows], [float(r[key]) for r in gpu_rows])
     # Predict (eval mode) from the same initial weights: predictions.npy on both devices.
-    if "predict" in spec["data"]:
+    if "predict" in spec["data"] and spec["data"]["predict"].get("source") != "prompt":
         got = {}
         for device in ("cpu", "gpu"):
             path = f"{args.work}/predict_{device}.npy"
@@ -227,6 +227,18 @@ def main():
             compare_series(f"fit {key}", [v for _, v in c], [v for _, v in g])
     check(column(cpu_rows, "train_loss"), "no train_loss was logged")
 
+    # Text generation from a prompt, greedy (top_k 1), with the CPU's trained weights: the same
+    # text on both devices.
+    if spec["data"].get("predict", {}).get("source") == "prompt":
+        check(spec["data"]["predict"].get("top_k") == 1, f"{args.spec}: a parity prompt samples greedily (top_k 1)")
+        text = {}
+        for device in ("cpu", "gpu"):
+            path = f"{args.work}/generated_{device}.txt"
+            run(program, ["predict", f"--predictions_path={path}", f"--ckpt_path={checkpoint(out['cpu'])}",
+                          f"--trainer.default_root_dir={args.work}/predict_{device}"] + common_args, device)
+            text[device] = open(path, encoding="latin-1").read()
+        check(text["cpu"] == text["gpu"], f"predict: the GPU generated {text['gpu']!r}, the CPU {text['cpu']!r}")
+        print(f"predict: both devices generated {text['gpu']!r}")
     # Backward: one step from the same weights; each parameter's update on both devices.
     w_any = weights(checkpoint(out["cpu"]))
     rng = np.random.default_rng(7)

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "ltrt/dataset.hpp"
@@ -19,5 +20,10 @@ namespace ltrt {
 // vocabulary[i] (the training corpus's). Throws ltrt::Error when a prompt byte is not in it.
 std::string generate_text(const ModelDef& model, std::byte* arena, const std::string& vocabulary,
                           const DataSource& prompt, Generator& rng);
+
+// The same, with each forward run by `predict(1)`: the model's eval-mode forward of the arena's
+// first input row into its output buffer (a backend's predict(), on the GPU say).
+std::string generate_text(const ModelDef& model, std::byte* arena, const std::string& vocabulary,
+                          const DataSource& prompt, Generator& rng, const std::function<void(int)>& predict);
 
 }  // namespace ltrt

@@ -445,28 +445,44 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[0]
 // dweight (12, 8) <- dout (16, 6, 8) inp (16, 6)
 
+// Rows no index reaches get zero; rows that one reaches are zeroed here too, then summed into.
+__global__ void layers_0_backward_zero_kernel(float* __restrict__ dweight, int count) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  dweight[i] = 0.0f;
+}
+
+// Block i: position i, when it is the first to hold its index, sums that index's row.
 __global__ void layers_0_backward_kernel(float* __restrict__ dweight, const float* __restrict__ dout,
-                                         const std::int64_t* __restrict__ inp, int indices, bool accumulate) {
-  constexpr int kNumEmbeddings = 12, kDim = 8;
-  constexpr std::int64_t kPaddingIdx = 0;                // its row gets no gradient
-  const int at = blockIdx.x * blockDim.x + threadIdx.x;  // dweight[t, c]
-  if (at >= kNumEmbeddings * kDim) return;
-  const std::int64_t t = at / kDim;
-  const int c = at % kDim;
-  float sum = accumulate ? dweight[at] : 0.0f;
-  if (t != kPaddingIdx) {
-    for (int i = 0; i < indices; ++i)
-      if (inp[i] == t) sum += dout[static_cast<std::int64_t>(i) * kDim + c];
+                                         const std::int64_t* __restrict__ inp, int indices) {
+  constexpr int kDim = 8;
+  constexpr std::int64_t kPaddingIdx = 0;  // its row gets no gradient
+  const int i = blockIdx.x;
+  const std::int64_t t = inp[i];
+  if (t == kPaddingIdx) return;  // the whole block
+  bool earlier = false;          // does a position before i hold t too?
+  for (int j = threadIdx.x; j < i && !earlier; j += blockDim.x) earlier = inp[j] == t;
+  if (__syncthreads_or(earlier)) return;  // not the owner: the whole block
+  // TUNE: the owner walks the later positions one by one (a sort by index would skip the others).
+  for (int c = threadIdx.x; c < kDim; c += blockDim.x) {
+    float sum = dweight[t * kDim + c];
+    for (int j = i; j < indices; ++j)
+      if (inp[j] == t) sum += dout[static_cast<std::int64_t>(j) * kDim + c];
+    dweight[t * kDim + c] = sum;
   }
-  dweight[at] = sum;
 }
 
 static void layers_0_backward(float* dweight, const float* dout, const std::int64_t* inp, int n, bool accumulate,
                               const ltrt::cuda::Context& ctx) {
   constexpr int kIndices = 6;  // per sample
   constexpr int kTable = 96;   // num_embeddings * embedding_dim
-  layers_0_backward_kernel<<<ltrt::cuda::blocks_for(kTable, kThreads), kThreads, 0, ctx.stream>>>(
-      dweight, dout, inp, n * kIndices, accumulate);
+  if (!accumulate) {
+    layers_0_backward_zero_kernel<<<ltrt::cuda::blocks_for(kTable, kThreads), kThreads, 0, ctx.stream>>>(dweight,
+                                                                                                         kTable);
+    LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_zero_kernel");
+  }
+  if (n == 0) return;
+  layers_0_backward_kernel<<<n * kIndices, kThreads, 0, ctx.stream>>>(dweight, dout, inp, n * kIndices);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_kernel");
 }
 

@@ -62,46 +62,52 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
                           [&](CodeWriter& k) { k.line(dim); });
 }
 
-// CUDA backward, a scatter-add made deterministic: a thread per element (t, k) of dweight walks
-// the indices in order and adds dout[i, k] where inp[i] == t. Every element gets the CPU's
-// additions in the CPU's order, so the result is the same on every run; float atomicAdd would
-// add repeated indices in whatever order the threads arrive, a different rounding each run.
-// TUNE: each thread reads every index (num_embeddings x embedding_dim threads): for a large
-// vocabulary, sort the positions by index first (a stable counting sort keeps the order).
+// CUDA backward, a scatter-add made deterministic and cheap: the first position holding index t
+// owns row t of dweight, and its block adds dout[j] for every later position j with index t, in
+// order, threads across the columns. Every row gets the CPU's additions in the CPU's order (the
+// same bits on every run; float atomicAdd would round repeated indices in arrival order). Each
+// block reads the indices once or twice, not the whole table's threads each.
 void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const bool padding = n.attrs.count("padding_idx") > 0;
+  const std::string sizes = "constexpr int kDim = " + std::to_string(attr_int(n, "embedding_dim")) + ";";
   CodeWriter& k = e.kernels;
   k.line();
+  k.line("// Rows no index reaches get zero; rows that one reaches are zeroed here too, then summed into.");
+  open_element_kernel(k, e.fn + "_zero_kernel", {"float* __restrict__ dweight"}, [](CodeWriter&) {});
+  k.line("dweight[i] = 0.0f;");
+  k.close();
+  k.line();
+  k.line("// Block i: position i, when it is the first to hold its index, sums that index's row.");
   k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dweight, const float* __restrict__ dout, "
-         "const std::int64_t* __restrict__ inp, int indices, bool accumulate)");
-  k.line("constexpr int kNumEmbeddings = " + std::to_string(attr_int(n, "num_embeddings")) +
-         ", kDim = " + std::to_string(attr_int(n, "embedding_dim")) + ";");
+         "const std::int64_t* __restrict__ inp, int indices)");
+  k.line(sizes);
   if (padding)
     k.line("constexpr std::int64_t kPaddingIdx = " + std::to_string(attr_int(n, "padding_idx")) +
            ";  // its row gets no gradient");
-  k.line("const int at = blockIdx.x * blockDim.x + threadIdx.x;  // dweight[t, c]");
-  k.line("if (at >= kNumEmbeddings * kDim) return;");
-  k.line("const std::int64_t t = at / kDim;");
-  k.line("const int c = at % kDim;");
-  k.line("float sum = accumulate ? dweight[at] : 0.0f;");
-  if (padding) {
-    k.open("if (t != kPaddingIdx)");
-    k.line("for (int i = 0; i < indices; ++i)");
-    k.line("  if (inp[i] == t) sum += dout[static_cast<std::int64_t>(i) * kDim + c];");
-    k.close();
-  } else {
-    k.open("for (int i = 0; i < indices; ++i)");
-    k.line("if (inp[i] == t) sum += dout[static_cast<std::int64_t>(i) * kDim + c];");
-    k.close();
-  }
-  k.line("dweight[at] = sum;");
+  k.line("const int i = blockIdx.x;");
+  k.line("const std::int64_t t = inp[i];");
+  if (padding) k.line("if (t == kPaddingIdx) return;  // the whole block");
+  k.line("bool earlier = false;  // does a position before i hold t too?");
+  k.line("for (int j = threadIdx.x; j < i && !earlier; j += blockDim.x) earlier = inp[j] == t;");
+  k.line("if (__syncthreads_or(earlier)) return;  // not the owner: the whole block");
+  k.line("// TUNE: the owner walks the later positions one by one (a sort by index would skip the others).");
+  k.open("for (int c = threadIdx.x; c < kDim; c += blockDim.x)");
+  k.line("float sum = dweight[t * kDim + c];");
+  k.line("for (int j = i; j < indices; ++j)");
+  k.line("  if (inp[j] == t) sum += dout[static_cast<std::int64_t>(j) * kDim + c];");
+  k.line("dweight[t * kDim + c] = sum;");
+  k.close();
   k.close();
   e.body.line("constexpr int kIndices = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) +
               ";  // per sample");
   e.body.line("constexpr int kTable = " + std::to_string(attr_int(n, "num_embeddings") * attr_int(n, "embedding_dim")) +
               ";  // num_embeddings * embedding_dim");
-  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(kTable, kThreads)", "kThreads",
-              {"dweight", "dout", "inp", "n * kIndices", "accumulate"});
+  e.body.open("if (!accumulate)");
+  emit_launch(e.body, e.fn + "_zero_kernel", "ltrt::cuda::blocks_for(kTable, kThreads)", "kThreads",
+              {"dweight", "kTable"});
+  e.body.close();
+  e.body.line("if (n == 0) return;");
+  emit_launch(e.body, e.fn + "_kernel", "n * kIndices", "kThreads", {"dweight", "dout", "inp", "n * kIndices"});
 }
 
 }  // namespace

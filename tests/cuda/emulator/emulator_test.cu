@@ -45,6 +45,10 @@ __global__ void warp_sum(float* out, const float* in) {
   out[threadIdx.x] = v;  // every lane holds its warp's sum
 }
 
+__global__ void vote_or(int* out, int voter) {
+  out[threadIdx.x] = __syncthreads_or(static_cast<int>(threadIdx.x) == voter);
+}
+
 __global__ void divergent_barrier(float* out) {
   if (threadIdx.x < 16) __syncthreads();
   out[threadIdx.x] = 1.0f;
@@ -103,6 +107,17 @@ TEST(Emulator, WarpShuffleButterfly) {
   const std::vector<float> got = download(out, 64);
   for (int i = 0; i < 64; ++i) EXPECT_EQ(got[i], i < 32 ? 496.0f : 1520.0f) << "lane " << i;
   cudaFree(in);
+  cudaFree(out);
+}
+
+TEST(Emulator, SyncthreadsOrIsEveryThreadsAnswer) {
+  int* out = device_alloc<int>(64);
+  std::vector<int> got(64);
+  for (int voter : {5, -1}) {
+    vote_or<<<1, 64>>>(out, voter);
+    ASSERT_EQ(cudaMemcpy(got.data(), out, sizeof(int) * 64, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (int i = 0; i < 64; ++i) EXPECT_EQ(got[i], voter >= 0 ? 1 : 0) << "thread " << i << ", voter " << voter;
+  }
   cudaFree(out);
 }
 

@@ -9,6 +9,8 @@
 #                                   # tokens/s against PyTorch eager and torch.compile
 #
 #   scripts/gpu_kit.sh [BUILD_DIR]  # BUILD_DIR holds a built ltgen (default: build)
+#
+# gpu-kit/ is git-ignored: a run through the device tool must name it in `carry`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"

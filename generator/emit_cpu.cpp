@@ -20,40 +20,23 @@ using namespace emit;
 struct CpuEmitter : Emitter {
   using Emitter::Emitter;
 
-  std::vector<std::string> extra_params(const Node& n) const {
-    const OpDef& d = op_def(n.op);
-    std::vector<std::string> p;
-    if (batched_node(n)) p.push_back("int n");
-    if (d.writes_param_grad) p.push_back("bool accumulate");
-    if (d.training_mode) p.push_back("bool training");
-    if (d.needs_rng) p.push_back("ltrt::Generator& rng");
-    return p;
-  }
-
   void emit_function(CodeWriter& w, size_t index) const {
     const Node& n = g.nodes[index];
     const OpDef& d = op_def(n.op);
     std::vector<std::string> params = function_preamble(w, index);
-    for (const auto& p : extra_params(n)) params.push_back(p);
-    std::string sig = "static void " + fn_names[index] + "(";
-    for (size_t i = 0; i < params.size(); ++i) sig += (i ? ", " : "") + params[i];
-    w.open(sig + ")");
+    for (const auto& p : step_params(n)) params.push_back(p);
+    if (d.needs_rng) params.push_back("ltrt::Generator& rng");
+    w.open("static void " + with_list(fn_names[index], params));
     d.emit_cpu(w, n, g);
     w.close();
   }
 
   std::string call(size_t index, bool training) const {
     const Node& n = g.nodes[index];
-    const OpDef& d = op_def(n.op);
     std::vector<std::string> args = value_args(n);
-    if (batched_node(n)) args.push_back("n");
-    // A tied weight's later writer adds to the gradient its first writer left.
-    if (d.writes_param_grad) args.push_back(n.attrs.count("accumulate_tied") ? "/*accumulate (tied weight)=*/true" : "accumulate");
-    if (d.training_mode) args.push_back(training ? "true" : "false");
-    if (d.needs_rng) args.push_back("rng");
-    std::string s = fn_names[index] + "(";
-    for (size_t i = 0; i < args.size(); ++i) s += (i ? ", " : "") + args[i];
-    return s + ");";
+    for (const auto& a : step_args(n, training)) args.push_back(a);
+    if (op_def(n.op).needs_rng) args.push_back("rng");
+    return with_list(fn_names[index], args) + ";";
   }
 
   // The spec's hooks run between forward and backward: the runtime then needs the step in two halves.

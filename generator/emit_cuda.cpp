@@ -67,43 +67,26 @@ bool op_lowers(const std::string& name) {
 struct CudaEmitter : Emitter {
   using Emitter::Emitter;
 
-  std::vector<std::string> extra_params(const Node& n) const {
-    const OpDef& d = op_def(n.op);
-    std::vector<std::string> p;
-    if (batched_node(n)) p.push_back("int n");
-    if (d.writes_param_grad) p.push_back("bool accumulate");
-    if (d.training_mode) p.push_back("bool training");
-    p.push_back("const ltrt::cuda::Context& ctx");
-    return p;
-  }
-
   void emit_function(CodeWriter& w, size_t index) const {
     const Node& n = g.nodes[index];
     std::vector<std::string> params = function_preamble(w, index);
-    for (const auto& p : extra_params(n)) params.push_back(p);
+    for (const auto& p : step_params(n)) params.push_back(p);
+    params.push_back("const ltrt::cuda::Context& ctx");
     CodeWriter kernels, body(1);
     CudaEmit e{kernels, body, fn_names[index]};
     op_def(n.op).emit_cuda(e, n, g);
     w.raw(kernels.str());
     if (!kernels.str().empty()) w.line();
-    std::string sig = "static void " + fn_names[index] + "(";
-    for (size_t i = 0; i < params.size(); ++i) sig += (i ? ", " : "") + params[i];
-    w.line(sig + ") {");
+    w.line("static void " + with_list(fn_names[index], params) + " {");
     w.raw(body.str());
     w.line("}");
   }
 
   std::string call(size_t index, bool training) const {
-    const Node& n = g.nodes[index];
-    const OpDef& d = op_def(n.op);
-    std::vector<std::string> args = value_args(n);
-    if (batched_node(n)) args.push_back("n");
-    if (d.writes_param_grad) args.push_back(n.attrs.count("accumulate_tied") ? "/*accumulate (tied weight)=*/true" : "accumulate");
-    if (d.training_mode) args.push_back(training ? "true" : "false");
+    std::vector<std::string> args = value_args(g.nodes[index]);
+    for (const auto& a : step_args(g.nodes[index], training)) args.push_back(a);
     args.push_back("ctx");
-    std::string s = fn_names[index] + "(";
-    for (size_t i = 0; i < args.size(); ++i) s += (i ? ", " : "") + args[i];
-    return s + ");";
+    return with_list(fn_names[index], args) + ";";
   }
 
   void emit_steps(CodeWriter& w) const {

@@ -217,6 +217,35 @@ struct Emitter {
     return args;
   }
 
+  // What a node's function takes after its values, in either program: the batch's live rows,
+  // whether parameter gradients are added to, and train or eval mode.
+  std::vector<std::string> step_params(const Node& n) const {
+    const OpDef& d = op_def(n.op);
+    std::vector<std::string> p;
+    if (batched_node(n)) p.push_back("int n");
+    if (d.writes_param_grad) p.push_back("bool accumulate");
+    if (d.training_mode) p.push_back("bool training");
+    return p;
+  }
+
+  // The arguments for step_params in a call from a step function.
+  std::vector<std::string> step_args(const Node& n, bool training) const {
+    const OpDef& d = op_def(n.op);
+    std::vector<std::string> a;
+    if (batched_node(n)) a.push_back("n");
+    // A tied weight's later writer adds to the gradient its first writer left.
+    if (d.writes_param_grad) a.push_back(n.attrs.count("accumulate_tied") ? "/*accumulate (tied weight)=*/true" : "accumulate");
+    if (d.training_mode) a.push_back(training ? "true" : "false");
+    return a;
+  }
+
+  // "name(a, b, c)": a signature's or a call's list.
+  static std::string with_list(const std::string& name, const std::vector<std::string>& items) {
+    std::string s = name + "(";
+    for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];
+    return s + ")";
+  }
+
   // Names the arena views a step function uses, in arena order: the values that the forward
   // nodes, the backward nodes or both read or write (and the loss and its seed d_loss where they
   // are used).

@@ -33,21 +33,7 @@ void report(cudaError_t status, const char* call) {
 }
 
 std::size_t row_bytes(const TensorRef& t) {
-  std::size_t b = dtype_size(t.dtype);
-  for (int d = 1; d < t.rank; ++d) b *= static_cast<std::size_t>(t.shape[d]);
-  return b;
-}
-
-// What the accuracy over the output buffer needs, as runtime/src/metrics.cpp reads it.
-AccuracyShape accuracy_shape(const ModelDef& m) {
-  AccuracyShape a{m.accuracy, m.target.dtype == DType::i64, 1, 1, m.ignore_index};
-  if (a.class_targets) {
-    for (int d = 1; d < m.target.rank; ++d) a.per_row *= m.target.shape[d];
-    a.classes = m.output.shape[m.output.rank - 1];
-  } else {
-    for (int d = 1; d < m.output.rank; ++d) a.per_row *= m.output.shape[d];
-  }
-  return a;
+  return dtype_size(t.dtype) * static_cast<std::size_t>(t.sample_numel());
 }
 
 class CudaBackend : public Backend {

@@ -3,23 +3,25 @@
 
 namespace ltrt {
 
+AccuracyShape accuracy_shape(const ModelDef& model) {
+  const bool classes = model.target.dtype == DType::i64;
+  // Sequence targets (batch, T) count every position: logits (batch, T, classes) are batch * T rows.
+  return AccuracyShape{model.accuracy, classes, classes ? model.target.sample_numel() : model.output.sample_numel(),
+                       classes ? model.output.shape[model.output.rank - 1] : 1, model.ignore_index};
+}
+
 AccuracyCount batch_accuracy(const ModelDef& model, const std::byte* arena, int n) {
   AccuracyCount c;
+  const AccuracyShape s = accuracy_shape(model);
   const float* out = reinterpret_cast<const float*>(arena + model.output.offset);
-  std::int64_t per_row = 1;
-  for (int d = 1; d < model.output.rank; ++d) per_row *= model.output.shape[d];
-  if (model.target.dtype == DType::i64) {
-    // torch.argmax over the last dimension: the first index of the largest logit. Sequence
-    // targets (batch, T) count every position: logits (batch, T, classes) are batch * T rows.
+  if (s.class_targets) {
+    // torch.argmax over the last dimension: the first index of the largest logit.
     const auto* target = reinterpret_cast<const std::int64_t*>(arena + model.target.offset);
-    const std::int64_t classes = model.output.shape[model.output.rank - 1];
-    std::int64_t positions = 1;
-    for (int d = 1; d < model.target.rank; ++d) positions *= model.target.shape[d];
-    for (std::int64_t i = 0; i < n * positions; ++i) {
-      if (target[i] == model.ignore_index) continue;
-      const float* row = out + i * classes;
+    for (std::int64_t i = 0; i < n * s.per_row; ++i) {
+      if (target[i] == s.ignore_index) continue;
+      const float* row = out + i * s.classes;
       std::int64_t best = 0;
-      for (std::int64_t k = 1; k < classes; ++k)
+      for (std::int64_t k = 1; k < s.classes; ++k)
         if (row[k] > row[best]) best = k;
       c.correct += best == target[i];
       ++c.total;
@@ -28,7 +30,7 @@ AccuracyCount batch_accuracy(const ModelDef& model, const std::byte* arena, int 
   }
   // Binary: a logit above 0 is a probability above 0.5.
   const auto* target = reinterpret_cast<const float*>(arena + model.target.offset);
-  for (std::int64_t i = 0; i < n * per_row; ++i) {
+  for (std::int64_t i = 0; i < n * s.per_row; ++i) {
     c.correct += (out[i] > 0.0f) == (target[i] > 0.5f);
     ++c.total;
   }

@@ -1033,8 +1033,7 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   DataLoader loader(data, model.data.batch_size, false, false);
   loader.start_epoch(rngs.data);
   const std::int64_t batches = t.limit_predict_batches.of(loader.num_batches());
-  std::int64_t per_row = 1;
-  for (int d = 1; d < model.output.rank; ++d) per_row *= model.output.shape[d];
+  const std::int64_t per_row = model.output.sample_numel();
   std::vector<float> rows;
   std::int64_t count = 0;
   for (std::int64_t b = 0; b < batches; ++b) {

@@ -19,6 +19,16 @@ struct AccuracyCount {
 };
 AccuracyCount batch_accuracy(const ModelDef& model, const std::byte* arena, int n);
 
+// How accuracy reads the output buffer, for batch_accuracy here and the CUDA backend's kernel.
+struct AccuracyShape {
+  bool accuracy;            // the model logs accuracy
+  bool class_targets;       // int64 class indices (argmax); else float targets of a binary logit
+  std::int64_t per_row;     // positions a sample has (sequence targets), or its logits (binary)
+  std::int64_t classes;     // logits a position has (class targets)
+  std::int64_t ignore_index;
+};
+AccuracyShape accuracy_shape(const ModelDef& model);
+
 // Lightning's mean over an epoch: each batch's value weighted by its batch size.
 class WeightedMean {
  public:

@@ -45,6 +45,12 @@ struct TensorRef {
     for (int i = 0; i < rank; ++i) n *= shape[i];
     return n;
   }
+  // Elements of one sample: a batched buffer's dimensions after the first.
+  std::int64_t sample_numel() const {
+    std::int64_t n = 1;
+    for (int i = 1; i < rank; ++i) n *= shape[i];
+    return n;
+  }
 };
 
 // How a parameter is initialised when no --init_weights file is given:

@@ -6,6 +6,7 @@
 
 #include "ltrt/backend.hpp"
 #include "ltrt/cuda/context.cuh"
+#include "ltrt/metrics.hpp"
 #include "ltrt/model.hpp"
 
 namespace ltrt::cuda {
@@ -20,15 +21,6 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& config, float* pa
 // holds kClipBlocks doubles and one float.
 constexpr int kClipBlocks = 256;
 void clip_gradients(const Context& ctx, float* grad, std::int64_t n, float clip_val, bool by_value, void* scratch);
-
-// What an accuracy over the output buffer needs (runtime/src/metrics.cpp's batch_accuracy).
-struct AccuracyShape {
-  bool accuracy;            // the model logs accuracy
-  bool class_targets;       // int64 class indices (argmax); else float targets of a binary logit
-  std::int64_t per_row;     // positions a sample has (sequence targets), or its logits (binary)
-  std::int64_t classes;     // logits a position has (class targets)
-  std::int64_t ignore_index;
-};
 
 // An evaluation batch of n rows: its loss (a device float) and, when shape.accuracy, its accuracy
 // added to the running sums in device memory, weighted by n.

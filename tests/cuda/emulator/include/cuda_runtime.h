@@ -151,6 +151,9 @@ extern ThreadState* current_thread;
 extern uint3 block_idx;
 extern dim3 block_dim, grid_dim;
 
+// Prints "ltgen CUDA emulator: <what>" and aborts: for what would hang or corrupt a GPU.
+[[noreturn]] void fatal(const char* what);
+
 // Barriers of the running block: every thread that has not returned must arrive.
 void sync_block();
 void sync_warp();

@@ -217,7 +217,9 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   const void* pointers[4] = {a, b, c, d};
   for (int i = 0; i < 4; ++i)
     if (alignment_of(pointers[i]) < chosen.align[i]) return CUBLAS_STATUS_INVALID_VALUE;
-  if (workspace_bytes < chosen.workspace && chosen.workspace > 0 && workspace == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  // The algorithm may use as much workspace as the preference allowed it.
+  if (workspace_bytes < chosen.workspace) return CUBLAS_STATUS_INVALID_VALUE;
+  if (workspace_bytes > 0 && !ltgen_emu::is_device_pointer(workspace)) return CUBLAS_STATUS_INVALID_VALUE;
   for (const void* p : {a, b, c, static_cast<const void*>(d)})
     if (!ltgen_emu::is_device_pointer(p)) return CUBLAS_STATUS_INVALID_VALUE;
   if (desc->bias && !ltgen_emu::is_device_pointer(desc->bias)) return CUBLAS_STATUS_INVALID_VALUE;

@@ -40,13 +40,13 @@ struct CUevent_st {
 
 namespace ltgen_emu {
 
-namespace {
-
-[[noreturn]] void fatal(const std::string& what) {
-  std::fprintf(stderr, "ltgen CUDA emulator: %s\n", what.c_str());
+void fatal(const char* what) {
+  std::fprintf(stderr, "ltgen CUDA emulator: %s\n", what);
   std::fflush(stderr);
   std::abort();
 }
+
+namespace {
 
 struct Allocation {
   std::byte* base;
@@ -79,7 +79,7 @@ bool inside(const void* p, std::size_t bytes, bool device) {
 void protect_device_memory(bool readable) {
   for (auto& [base, a] : allocations)
     if (a.device && mprotect(a.base, a.mapped, readable ? PROT_READ | PROT_WRITE : PROT_NONE) != 0)
-      fatal(std::string("mprotect: ") + std::strerror(errno));
+      fatal((std::string("mprotect: ") + std::strerror(errno)).c_str());
 }
 
 // Device work runs with device memory readable; host code in between cannot touch it.

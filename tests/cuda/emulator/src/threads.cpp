@@ -5,8 +5,6 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -39,12 +37,6 @@ Fiber* running = nullptr;
 int block_threads = 0;
 const std::function<void()>* thread_body = nullptr;
 std::uint64_t shuffle_slots[kMaxThreads];
-
-[[noreturn]] void fatal(const std::string& what) {
-  std::fprintf(stderr, "ltgen CUDA emulator: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::abort();
-}
 
 void thread_entry() {
   (*thread_body)();
@@ -119,7 +111,7 @@ void run_block(int threads, const dim3& block) {
     bool all_done = true;
     for (int i = 0; i < threads && all_done; ++i) all_done = fibers[i].state == State::done;
     if (all_done) return;
-    if (!release_barriers()) fatal(describe_deadlock());
+    if (!release_barriers()) fatal(describe_deadlock().c_str());
   }
 }
 

@@ -31,6 +31,13 @@ void emit_elementwise_kernel(CudaEmit& e, const std::string& kernel, const std::
   emit_launch(e.body, kernel, "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
 }
 
+void emit_count_launch(CodeWriter& w, const std::string& kernel, const std::string& count,
+                       std::vector<std::string> args) {
+  w.line("const int count = " + count + ";");
+  args.push_back("count");
+  emit_launch(w, kernel, "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
+}
+
 void open_element_kernel(CodeWriter& k, const std::string& name, const std::vector<std::string>& params,
                          const std::function<void(CodeWriter&)>& constants) {
   std::string sig = "__global__ void " + name + "(";

@@ -30,6 +30,11 @@ void emit_elementwise_kernel(CudaEmit& e, const std::string& kernel, const std::
 void emit_launch(CodeWriter& w, const std::string& kernel, const std::string& blocks, const std::string& threads,
                  const std::vector<std::string>& args);
 
+/// `const int count = <count>;` (a host expression), then the launch of a kernel opened by
+/// open_element_kernel over count elements with `args` and count.
+void emit_count_launch(CodeWriter& w, const std::string& kernel, const std::string& count,
+                       std::vector<std::string> args);
+
 /// Opens `__global__ void <name>(<params>, int count)` and writes `constants` and `i`, the
 /// thread's element (returning when i >= count); the caller writes the body and closes the block,
 /// and the blank line and comment above it.

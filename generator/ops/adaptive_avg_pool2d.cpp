@@ -50,9 +50,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("out[i] = sum / (y1 - y0) / (x1 - x0);  // as torch divides");
   k.close();
   e.body.line(constexpr_int("kOutputs", s.channels * s.out_h * s.out_w, "per sample"));
-  e.body.line("const int count = n * kOutputs;");
-  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
-              {"out", "inp", "count"});
+  emit_count_launch(e.body, e.fn + "_kernel", "n * kOutputs", {"out", "inp"});
 }
 
 // CUDA backward: a thread per input element gathers from the windows that cover it (they may
@@ -82,9 +80,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("dinp[i] = sum;");
   k.close();
   e.body.line(constexpr_int("kInputs", s.channels * s.h * s.w, "per sample"));
-  e.body.line("const int count = n * kInputs;");
-  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
-              {"dinp", "dout", "count"});
+  emit_count_launch(e.body, e.fn + "_kernel", "n * kInputs", {"dinp", "dout"});
 }
 
 }  // namespace

@@ -257,11 +257,10 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   write_sizes(w, x);
   if (track) {
     w.open("if (!training)");
-    w.line("const int count = n * kC * kL;");
     std::vector<std::string> args = {"out", "inp"};
     if (affine) args.insert(args.end(), {"weight", "bias"});
-    args.insert(args.end(), {"running_mean", "running_var", "count"});
-    emit_launch(w, e.fn + "_eval_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
+    args.insert(args.end(), {"running_mean", "running_var"});
+    emit_count_launch(w, e.fn + "_eval_kernel", "n * kC * kL", args);
     w.line("return;");
     w.close();
   } else {

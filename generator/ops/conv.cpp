@@ -370,9 +370,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
                              (bias ? "y += " : "y = ") + "weight @ columns" + (lone_relu ? ", ReLU" : "")});
   w.close();
   if (activation_kernel) {
-    w.line("const int count = n * kOut * kPixels;");
-    emit_launch(w, e.fn + "_activation_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
-                {"out", "count"});
+    emit_count_launch(w, e.fn + "_activation_kernel", "n * kOut * kPixels", {"out"});
   }
 }
 

@@ -46,9 +46,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("indices[i] = best_at;");
   k.close();
   e.body.line(constexpr_int("kOutputs", s.channels * s.out_h * s.out_w, "per sample"));
-  e.body.line("const int count = n * kOutputs;");
-  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
-              {"out", "indices", "inp", "count"});
+  emit_count_launch(e.body, e.fn + "_kernel", "n * kOutputs", {"out", "indices", "inp"});
 }
 
 // CUDA backward: a thread per input element gathers the gradients of the windows whose maximum
@@ -88,9 +86,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("dinp[i] = sum;");
   k.close();
   e.body.line(constexpr_int("kInputs", s.channels * s.h * s.w, "per sample"));
-  e.body.line("const int count = n * kInputs;");
-  emit_launch(e.body, e.fn + "_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads",
-              {"dinp", "dout", "indices", "count"});
+  emit_count_launch(e.body, e.fn + "_kernel", "n * kInputs", {"dinp", "dout", "indices"});
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 /// its kernels and launches. The runtime captures a whole training step in one CUDA graph.
 #include "emit_cuda.hpp"
 
-#include <utility>
+#include <stdexcept>
 
 #include "code_writer.hpp"
 #include "op.hpp"
@@ -15,52 +15,6 @@ namespace ltgen {
 namespace {
 
 using namespace emit;
-
-// The ops each torch.nn layer lowers to (forward and backward), for the list of what the GPU
-// supports; a layer counts when all of its ops have a CUDA lowering or are views. Every layer
-// has one now; a new op without one makes its specs CPU-only ("auto") or refused ("gpu").
-const std::pair<const char*, std::vector<const char*>> kLayerOps[] = {
-    {"Linear", {"linear", "linear_backward"}},
-    {"ReLU", {"relu", "relu_backward"}},
-    {"LeakyReLU", {"leaky_relu", "leaky_relu_backward"}},
-    {"GELU", {"gelu", "gelu_backward"}},
-    {"Tanh", {"tanh", "tanh_backward"}},
-    {"Sigmoid", {"sigmoid", "sigmoid_backward"}},
-    {"SiLU", {"silu", "silu_backward"}},
-    {"Dropout", {"dropout", "dropout_backward"}},
-    {"Identity", {}},
-    {"Flatten", {"view"}},
-    {"Reshape", {"view"}},
-    {"Transpose", {"transpose"}},
-    {"Add", {"add"}},
-    {"Mul", {"mul", "mul_backward"}},
-    {"Concat", {"concat", "concat_backward"}},
-    {"LayerNorm", {"layer_norm", "layer_norm_backward"}},
-    {"Softmax", {"softmax", "softmax_backward"}},
-    {"LogSoftmax", {"log_softmax", "log_softmax_backward"}},
-    {"Embedding", {"embedding", "embedding_backward"}},
-    {"Conv1d", {"conv2d", "conv2d_backward"}},
-    {"Conv2d", {"conv2d", "conv2d_backward"}},
-    {"BatchNorm1d", {"batch_norm", "batch_norm_backward"}},
-    {"BatchNorm2d", {"batch_norm", "batch_norm_backward"}},
-    {"MaxPool2d", {"max_pool2d", "max_pool2d_backward"}},
-    {"AvgPool2d", {"avg_pool2d", "avg_pool2d_backward"}},
-    {"AdaptiveAvgPool2d", {"adaptive_avg_pool2d", "adaptive_avg_pool2d_backward"}},
-    {"MultiheadAttention", {"linear", "linear_backward", "attention", "attention_backward"}},
-    {"PositionalEmbedding", {"positional_embedding", "positional_embedding_backward"}},
-    {"MSELoss", {"mse_loss", "mse_loss_backward"}},
-    {"L1Loss", {"l1_loss", "l1_loss_backward"}},
-    {"HuberLoss", {"huber_loss", "huber_loss_backward"}},
-    {"BCEWithLogitsLoss", {"bce_with_logits_loss", "bce_with_logits_loss_backward"}},
-    {"CrossEntropyLoss", {"cross_entropy_loss", "cross_entropy_loss_backward"}},
-};
-
-// op_def throws std::logic_error for a name no op has: a mistake in kLayerOps, not a layer the
-// GPU lacks.
-bool op_lowers(const std::string& name) {
-  const OpDef& d = op_def(name);
-  return d.view || static_cast<bool>(d.emit_cuda);
-}
 
 // The CUDA program: one host function per node (its kernels above it), the step functions
 // calling them in schedule order on ctx.stream.
@@ -74,7 +28,10 @@ struct CudaEmitter : Emitter {
     params.push_back("const ltrt::cuda::Context& ctx");
     CodeWriter kernels, body(1);
     CudaEmit e{kernels, body, fn_names[index]};
-    op_def(n.op).emit_cuda(e, n, g);
+    const OpDef& d = op_def(n.op);
+    // Every op has one (tests/generator: OpRegistry.EveryOpLowersToCuda).
+    if (!d.emit_cuda) throw std::logic_error("internal: op " + n.op + " has no CUDA lowering");
+    d.emit_cuda(e, n, g);
     w.raw(kernels.str());
     if (!kernels.str().empty()) w.line();
     w.line("static void " + with_list(fn_names[index], params) + " {");
@@ -127,22 +84,6 @@ struct CudaEmitter : Emitter {
 };
 
 }  // namespace
-
-std::string cuda_unsupported(const Graph& g) {
-  for (const Node& n : g.nodes)
-    if (!op_lowers(n.op)) return n.source;
-  return "";
-}
-
-std::string cuda_supported_layers() {
-  std::string out;
-  for (const auto& [layer, ops] : kLayerOps) {
-    bool all = true;
-    for (const char* op : ops) all = all && op_lowers(op);
-    if (all) out += (out.empty() ? "" : ", ") + std::string(layer);
-  }
-  return out;
-}
 
 std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command) {
   CudaEmitter e(spec, g, plan);

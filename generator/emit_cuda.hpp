@@ -12,13 +12,6 @@
 
 namespace ltgen {
 
-/// The spec place (Node::source, "model.layers[2]") of the first node without a CUDA lowering;
-/// empty when every node has one.
-std::string cuda_unsupported(const Graph& g);
-
-/// The torch.nn layers and losses whose ops all have a CUDA lowering, for messages.
-std::string cuda_supported_layers();
-
 std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command);
 
 }  // namespace ltgen

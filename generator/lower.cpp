@@ -17,36 +17,22 @@ namespace ltgen {
 
 namespace {
 
-// Whether the program gets CUDA steps: "cpu" never; "gpu" always, refusing a layer without a
-// CUDA lowering; "auto" when every layer has one (else the CPU program, and a note says why).
-// "auto" programs build their CUDA side wherever CMake finds the toolkit, so the generated
-// sources do not depend on the machine that generates them.
-bool choose_cuda(const Spec& spec, const Graph& g, std::string& note) {
+// Whether the program gets CUDA steps: "cpu" never; "gpu" and "auto" do, as every op has a CUDA
+// lowering, unless the spec has a hooks file ("gpu" then refuses it; "auto" gets the CPU program
+// and a note says why). "auto" programs build their CUDA side wherever CMake finds the toolkit,
+// so the generated sources do not depend on the machine that generates them.
+bool choose_cuda(const Spec& spec, std::string& note) {
   const std::string& accelerator = spec.trainer.accelerator;
   if (accelerator == "cpu") return false;
-  if (!spec.hooks.empty()) {
-    // Hooks read and step the host arena between the step's parts; the CUDA backend keeps them on
-    // the device.
-    if (accelerator == "gpu")
-      throw SpecError(spec.path, spec.hooks_pos, "hooks",
-                      "a hooks file does not run with the GPU yet (trainer.accelerator is \"gpu\"); use \"auto\" or "
-                      "\"cpu\" for the CPU program");
-    note = "ltgen: note: hooks (a hooks file) do not run with the GPU yet: trainer.accelerator \"auto\" "
-           "generates the CPU program only";
-    return false;
-  }
-  const std::string place = cuda_unsupported(g);
-  if (place.empty()) return true;
-  const LayerSpec* layer = spec.loss.source == place ? &spec.loss : nullptr;
-  for (const LayerSpec& l : spec.layers)
-    if (l.source == place) layer = &l;
-  const std::string type = layer ? layer->type : "this layer";
+  if (spec.hooks.empty()) return true;
+  // Hooks read and step the host arena between the step's parts; the CUDA backend keeps them on
+  // the device.
   if (accelerator == "gpu")
-    throw SpecError(spec.path, layer ? layer->pos : ltrt::json::Pos{}, place,
-                    type + " does not run on the GPU yet (trainer.accelerator is \"gpu\"); the GPU supports " +
-                        cuda_supported_layers() + "; use \"auto\" or \"cpu\" for the CPU program");
-  note = "ltgen: note: " + place + " (" + type +
-         ") does not run on the GPU yet: trainer.accelerator \"auto\" generates the CPU program only";
+    throw SpecError(spec.path, spec.hooks_pos, "hooks",
+                    "a hooks file does not run with the GPU yet (trainer.accelerator is \"gpu\"); use \"auto\" or "
+                    "\"cpu\" for the CPU program");
+  note = "ltgen: note: hooks (a hooks file) do not run with the GPU yet: trainer.accelerator \"auto\" "
+         "generates the CPU program only";
   return false;
 }
 
@@ -73,7 +59,7 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
   dump("fuse_elementwise");
   out.plan = plan_memory(out.graph, out.spec.optimizer);  // one arena, fixed offsets
 
-  out.cuda = choose_cuda(out.spec, out.graph, out.note);  // trainer.accelerator
+  out.cuda = choose_cuda(out.spec, out.note);  // trainer.accelerator
 
   out.files.push_back({"model.hpp", emit_model_hpp(out.spec, out.cuda)});
   out.files.push_back({"model.cpp", emit_model_cpp(out.spec, out.graph, out.plan, options.command, out.cuda)});

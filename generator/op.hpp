@@ -74,6 +74,7 @@ struct OpDef {
 };
 
 const OpDef& op_def(const std::string& name);  // throws std::logic_error if unknown
+std::vector<std::string> op_names();          // every registered op, by name
 /// The cost of a node including the ops fused into it.
 Cost node_cost(const Node& n, const Graph& g);
 

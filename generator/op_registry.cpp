@@ -41,6 +41,12 @@ const OpDef& op_def(const std::string& name) {
   return it->second;
 }
 
+std::vector<std::string> op_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, def] : registry().ops) names.push_back(name);
+  return names;
+}
+
 Cost node_cost(const Node& n, const Graph& g) {
   Cost c = op_def(n.op).cost(n, g);
   for (const Node& e : n.epilogue) {

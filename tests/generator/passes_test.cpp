@@ -34,6 +34,17 @@ std::vector<std::string> ops(const Graph& g) {
 const std::string kMlp = R"({"type": "Linear", "out_features": 5}, {"type": "ReLU"},
                             {"type": "Linear", "out_features": 2})";
 
+// Issue 6: every op has a CUDA lowering beside its CPU one (or is a view, which needs no code),
+// so that every spec the CPU program runs also gets CUDA steps. A new op without one fails here.
+TEST(OpRegistry, EveryOpLowersToCuda) {
+  ASSERT_GT(ltgen::op_names().size(), 40u);
+  for (const std::string& name : ltgen::op_names()) {
+    const ltgen::OpDef& d = ltgen::op_def(name);
+    EXPECT_TRUE(d.view || d.emit_cuda) << name << " has no CUDA lowering (OpDef::emit_cuda)";
+    if (!d.view) EXPECT_TRUE(d.emit_cpu) << name << " has no CPU lowering";
+  }
+}
+
 TEST(BuildGraph, ForwardNodesAndParamsInStateDictOrder) {
   const Graph g = build_graph(spec_with_layers(kMlp));
   EXPECT_EQ(ops(g), (std::vector<std::string>{"linear", "relu", "linear", "mse_loss"}));

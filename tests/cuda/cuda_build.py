@@ -110,16 +110,11 @@ def bare_machine(args, root):
     CPU steps train as the BLAS build does."""
     out = os.path.join(args.work, "linear")
     build_dir = os.path.join(out, "build-bare")
-    configure = common.subprocess.run(
-        ["cmake", "-S", out, "-B", build_dir, "-G", "Ninja", "-DCMAKE_DISABLE_FIND_PACKAGE_BLAS=ON",
-         "-DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON"], stdout=common.subprocess.PIPE, stderr=common.subprocess.STDOUT,
-        text=True, env=common.build_env())
-    check(configure.returncode == 0, f"configuring linear without BLAS and zlib failed:\n{configure.stdout}")
-    check("ltrt's portable sgemm" in configure.stdout and "zlib not found" in configure.stdout,
-          f"the configure log does not say that BLAS and zlib are missing:\n{configure.stdout}")
-    made = common.subprocess.run(["cmake", "--build", build_dir], stdout=common.subprocess.PIPE,
-                                 stderr=common.subprocess.STDOUT, text=True, env=common.build_env())
-    check(made.returncode == 0, f"building linear without BLAS and zlib failed:\n{made.stdout}")
+    log = common.cmake_build(out, build_dir, "linear without BLAS and zlib",
+                             ["-DCMAKE_DISABLE_FIND_PACKAGE_BLAS=ON", "-DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON"],
+                             env=common.build_env())
+    check("ltrt's portable sgemm" in log and "zlib not found" in log,
+          f"the configure log does not say that BLAS and zlib are missing:\n{log}")
     losses = {}
     for name, program in (("blas", os.path.join(out, "linear")), ("bare", os.path.join(build_dir, "linear"))):
         env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
@@ -134,12 +129,8 @@ def bare_machine(args, root):
     check(len(losses["bare"]) == 6 and len(losses["blas"]) == 6, f"6 losses each expected: {losses}")
     for a, b in zip(losses["blas"], losses["bare"]):
         check(abs(a - b) <= 1e-5 * abs(a), f"the portable sgemm's losses {losses['bare']} differ from BLAS's {losses['blas']}")
-    print(f"built linear without BLAS and zlib; its 6 losses match the BLAS build's within 1e-5")
+    print("built linear without BLAS and zlib; its 6 losses match the BLAS build's within 1e-5")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Failure as e:
-        print(f"FAIL: {e}", file=sys.stderr)
-        sys.exit(1)
+    common.main(main)

@@ -104,15 +104,11 @@ def build_emulated(args, name, out):
               stderr=common.subprocess.PIPE, text=True)
     check(proc.returncode == 0, f"ltgen --emit-only exited with {proc.returncode}:\n{proc.stderr}")
     build = os.path.join(args.work, "emulated_build")
-    configure = ["cmake", "-S", os.path.join(args.source, "tests", "cuda", "emulator", "program"), "-B", build,
-                 "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release", f"-DPROGRAM_DIR={os.path.abspath(out)}",
-                 f"-DPROGRAM_NAME={name}", f"-DEMULATOR_LIBRARY={args.emulator}",
-                 f"-DLTGEN_SOURCE_DIR={args.source}", f"-DPYTHON={sys.executable}"]
-    for cmd in (configure, ["cmake", "--build", build]):
-        proc = sh(cmd, stdout=common.subprocess.PIPE, stderr=common.subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            print(proc.stdout)
-        check(proc.returncode == 0, f"{' '.join(cmd[:2])} for the emulated program exited with {proc.returncode}")
+    common.cmake_build(os.path.join(args.source, "tests", "cuda", "emulator", "program"), build,
+                       f"{name} for the CUDA emulator",
+                       [f"-DPROGRAM_DIR={os.path.abspath(out)}", f"-DPROGRAM_NAME={name}",
+                        f"-DEMULATOR_LIBRARY={args.emulator}", f"-DLTGEN_SOURCE_DIR={args.source}",
+                        f"-DPYTHON={sys.executable}"])
     print(f"built {name} for the CUDA emulator")
     return os.path.join(build, name)
 
@@ -121,13 +117,7 @@ def build_generated(source, name, out):
     """A generated project copied to OUT and built there, as a user builds one by hand."""
     shutil.copytree(source, out)
     build = os.path.join(out, "build")
-    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    for cmd in (["cmake", "-S", out, "-B", build, "-DCMAKE_BUILD_TYPE=Release"] + generator,
-                ["cmake", "--build", build, "-j", str(os.cpu_count() or 2)]):
-        proc = common.subprocess.run(cmd, stdout=common.subprocess.PIPE, stderr=common.subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            print(proc.stdout)
-        check(proc.returncode == 0, f"{' '.join(cmd[:2])} of {name} exited with {proc.returncode}")
+    common.cmake_build(out, build, name)
     print(f"built {name} from {source}")
     return os.path.join(build, name)
 
@@ -281,8 +271,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Failure as e:
-        print(f"FAIL: {e}", file=sys.stderr)
-        sys.exit(1)
+    common.main(main)

@@ -119,6 +119,21 @@ def check_step_losses(rows, ref, per_epoch, rtol):
     check(not bad, f"{len(bad)} step(s) differ by more than {rtol:g}:\n" + "\n".join(bad[:12]))
 
 
+def cmake_build(source, build, what, configure_args=(), env=None):
+    """Configures SOURCE into BUILD (Release, Ninja when there is one) and builds it; a failure
+    prints CMake's output and names WHAT. Returns the configure step's output."""
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    logs = []
+    for cmd in (["cmake", "-S", source, "-B", build, "-DCMAKE_BUILD_TYPE=Release"] + generator + list(configure_args),
+                ["cmake", "--build", build, "-j", str(os.cpu_count() or 2)]):
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        if proc.returncode != 0:
+            print(proc.stdout)
+        check(proc.returncode == 0, f"{' '.join(cmd[:2])} of {what} exited with {proc.returncode}")
+        logs.append(proc.stdout)
+    return logs[0]
+
+
 def main(fn):
     """Runs fn(); prints a Failure's message and exits 1."""
     try:

@@ -43,6 +43,24 @@ std::uint32_t alignment(const StridedMatrix& m, int batch) {
   return a;
 }
 
+// cuBLASLt's bias epilogue needs a 16-byte-aligned bias (other projects report alignment errors
+// below that on A100); a bias elsewhere in the flat parameter region gets a separate kernel.
+constexpr std::uint32_t kBiasAlignment = 16;
+
+bool has_bias(Epilogue e) { return e == Epilogue::bias || e == Epilogue::relu_bias; }
+
+// C[m, n] += bias (per column), then ReLU: the epilogue cuBLASLt applies after alpha AB + beta C,
+// in the same order, so the result is the fused one's.
+__global__ void epilogue_kernel(float* __restrict__ c, const float* __restrict__ bias, bool relu, int n,
+                                std::int64_t count) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  float v = c[i];
+  if (bias) v += bias[i % n];
+  if (relu) v = v > 0.0f ? v : 0.0f;
+  c[i] = v;
+}
+
 cublasLtEpilogue_t lt_epilogue(Epilogue e) {
   switch (e) {
     case Epilogue::none: return CUBLASLT_EPILOGUE_DEFAULT;
@@ -64,7 +82,8 @@ void create_layout(cublasLtMatrixLayout_t* layout, int rows, int cols, int ld, i
 }
 
 // The one cuBLASLt call behind sgemm and sgemm_strided_batched: row-major, so C^T = op(B)^T op(A)^T.
-void matmul(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, float alpha, StridedMatrix a,
+// False (nothing enqueued) when cuBLASLt has no algorithm with this epilogue.
+bool matmul(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, float alpha, StridedMatrix a,
             StridedMatrix b, float beta, float* c, int ldc, std::int64_t stride_c, int batch, Epilogue epilogue,
             const float* bias) {
   MatmulDescriptors d;
@@ -99,11 +118,15 @@ void matmul(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k,
     LTRT_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(d.preference, attribute, &bytes, sizeof bytes));
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
-  LTRT_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.blas, d.op, d.first, d.second, d.out, d.out, d.preference, 1,
-                                                 &heuristic, &found));
+  const cublasStatus_t asked = cublasLtMatmulAlgoGetHeuristic(ctx.blas, d.op, d.first, d.second, d.out, d.out,
+                                                              d.preference, 1, &heuristic, &found);
+  if (epilogue != Epilogue::none && (asked == CUBLAS_STATUS_NOT_SUPPORTED || (asked == CUBLAS_STATUS_SUCCESS && found == 0)))
+    return false;  // no algorithm fuses this epilogue: the caller runs it as a kernel
+  LTRT_CUDA_CHECK(asked);
   if (found == 0) check(CUBLAS_STATUS_NOT_SUPPORTED, "cublasLtMatmulAlgoGetHeuristic (no algorithm)", __FILE__, __LINE__);
   LTRT_CUDA_CHECK(cublasLtMatmul(ctx.blas, d.op, &alpha, b.data, d.first, a.data, d.second, &beta, c, d.out, c, d.out,
                                  &heuristic.algo, ctx.workspace, ctx.workspace_bytes, ctx.stream));
+  return true;
 }
 
 }  // namespace
@@ -112,7 +135,16 @@ void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, 
            float beta, float* c, Epilogue epilogue, const float* bias) {
   // Dense row-major operands: rows as long as the stored matrix is wide.
   const StridedMatrix dense_a{a, trans_a ? m : k, 0}, dense_b{b, trans_b ? k : n, 0};
-  matmul(ctx, trans_a, trans_b, m, n, k, 1.0f, dense_a, dense_b, beta, c, n, 0, 1, epilogue, bias);
+  const bool fusable = !has_bias(epilogue) || alignment(bias) >= kBiasAlignment;
+  if (fusable && matmul(ctx, trans_a, trans_b, m, n, k, 1.0f, dense_a, dense_b, beta, c, n, 0, 1, epilogue, bias))
+    return;
+  matmul(ctx, trans_a, trans_b, m, n, k, 1.0f, dense_a, dense_b, beta, c, n, 0, 1, Epilogue::none, nullptr);
+  if (epilogue == Epilogue::none) return;
+  constexpr int kThreads = 256;
+  const std::int64_t count = static_cast<std::int64_t>(m) * n;
+  const bool relu = epilogue == Epilogue::relu || epilogue == Epilogue::relu_bias;
+  epilogue_kernel<<<blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(c, has_bias(epilogue) ? bias : nullptr,
+                                                                             relu, n, count);
 }
 
 void sgemm_strided_batched(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, float alpha,

@@ -223,6 +223,10 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   for (const void* p : {a, b, c, static_cast<const void*>(d)})
     if (!ltgen_emu::is_device_pointer(p)) return CUBLAS_STATUS_INVALID_VALUE;
   if (desc->bias && !ltgen_emu::is_device_pointer(desc->bias)) return CUBLAS_STATUS_INVALID_VALUE;
+  // A bias epilogue is refused below 16-byte alignment: reported of real cuBLASLt (A100), so the
+  // runtime must not ask for it.
+  const bool adds_bias = desc->epilogue == CUBLASLT_EPILOGUE_BIAS || desc->epilogue == CUBLASLT_EPILOGUE_RELU_BIAS;
+  if (adds_bias && alignment_of(desc->bias) < 16) return CUBLAS_STATUS_INVALID_VALUE;
 
   // Scalars are host values (the default pointer mode): read now, as cuBLASLt reads them.
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);

@@ -292,6 +292,12 @@ TEST(Emulator, CublasLtMatmulWithBias) {
   EXPECT_EQ(cublasLtMatmul(handle, op, &alpha, db + 1, first, da, second, &beta, dc, out, dc, out, &heuristic.algo,
                            nullptr, 0, nullptr),
             CUBLAS_STATUS_INVALID_VALUE);
+  // So is a bias that is not 16-byte aligned (ltrt::cuda::sgemm adds such a bias itself).
+  const float* misaligned_bias = dbias + 1;
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &misaligned_bias, sizeof misaligned_bias);
+  EXPECT_EQ(cublasLtMatmul(handle, op, &alpha, db, first, da, second, &beta, dc, out, dc, out, &heuristic.algo,
+                           nullptr, 0, nullptr),
+            CUBLAS_STATUS_INVALID_VALUE);
   // Shapes that do not chain are refused.
   cublasLtMatrixLayout_t wrong;
   cublasLtMatrixLayoutCreate(&wrong, CUDA_R_32F, k + 1, m, k + 1);

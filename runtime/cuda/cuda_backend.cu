@@ -61,7 +61,6 @@ class CudaBackend : public Backend {
     const std::size_t sums = align_up(sizeof(EvalSums));
     const std::size_t zeroed = arena + scalars + clip + sums;
     LTRT_CUDA_CHECK(cudaMalloc(&block_, zeroed + 2 * staging_bytes_ + kWorkspaceBytes));
-    LTRT_CUDA_CHECK(cudaMemset(block_, 0, zeroed));
     arena_ = static_cast<std::byte*>(block_);
     scalars_ = reinterpret_cast<StepScalars*>(arena_ + arena);
     clip_scratch_ = arena_ + arena + scalars;
@@ -71,6 +70,9 @@ class CudaBackend : public Backend {
 
     LTRT_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
     LTRT_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
+    // On the compute stream: a non-blocking stream does not wait for the legacy stream, where a
+    // plain cudaMemset would run, so the upload after it could land before the zeros.
+    LTRT_CUDA_CHECK(cudaMemsetAsync(block_, 0, zeroed, compute_));
     LTRT_CUDA_CHECK(cublasLtCreate(&blas_));
     LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&train_loss_ready_, cudaEventDisableTiming));
     for (cudaEvent_t* e : {&staged_[0], &staged_[1], &slot_free_[0], &slot_free_[1]})

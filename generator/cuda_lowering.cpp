@@ -93,4 +93,44 @@ void emit_row_launch(CodeWriter& w, const std::string& kernel, const RowSplit& s
     emit_launch(w, kernel, "ltrt::cuda::blocks_for(" + rows + ", kWarpRows)", "kWarpRows * 32", args);
 }
 
+void emit_column_sum_kernel(CodeWriter& k, const std::string& kernel, const std::vector<std::string>& params,
+                            const std::string& columns, const std::vector<ColumnSum>& sums,
+                            const std::function<void(CodeWriter&)>& constants) {
+  std::string sig = "__global__ void " + kernel + "(";
+  for (const std::string& p : params) sig += p + ", ";
+  k.line();
+  k.open(sig + "int rows, bool accumulate)");
+  constants(k);
+  k.line("constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)");
+  for (const ColumnSum& c : sums) k.line("__shared__ float partial_" + c.out + "[kLanes][32];");
+  k.line("const int k = blockIdx.x * 32 + threadIdx.x;  // the column");
+  for (const ColumnSum& c : sums) k.line("float sum_" + c.out + " = 0.0f;");
+  k.open("if (k < " + columns + ")");
+  k.open("for (int r = threadIdx.y; r < rows; r += kLanes)");
+  k.line("const std::int64_t at = static_cast<std::int64_t>(r) * " + columns + " + k;");
+  for (const ColumnSum& c : sums) k.line("sum_" + c.out + " += " + c.term + ";");
+  k.close();
+  k.close();
+  for (const ColumnSum& c : sums) k.line("partial_" + c.out + "[threadIdx.y][threadIdx.x] = sum_" + c.out + ";");
+  k.line("__syncthreads();");
+  k.open("for (int half = kLanes / 2; half > 0; half /= 2)");
+  k.open("if (threadIdx.y < half)");
+  for (const ColumnSum& c : sums)
+    k.line("partial_" + c.out + "[threadIdx.y][threadIdx.x] += partial_" + c.out + "[threadIdx.y + half][threadIdx.x];");
+  k.close();
+  k.line("__syncthreads();");
+  k.close();
+  k.open("if (threadIdx.y == 0 && k < " + columns + ")");
+  for (const ColumnSum& c : sums)
+    k.line(c.out + "[k] = (accumulate ? " + c.out + "[k] : 0.0f) + partial_" + c.out + "[0][threadIdx.x];");
+  k.close();
+  k.close();
+}
+
+void emit_column_sum_launch(CodeWriter& w, const std::string& kernel, const std::string& columns,
+                            const std::vector<std::string>& args) {
+  w.line("// a block per 32 columns: 32 columns x 32 lanes of rows");
+  emit_launch(w, kernel, "ltrt::cuda::blocks_for(" + columns + ", 32)", "dim3(32, 32)", args);
+}
+
 }  // namespace ltgen

@@ -63,6 +63,26 @@ void open_row(CodeWriter& k, const RowSplit& s, const std::string& row, const st
 std::string row_sum(const RowSplit& s, const std::string& var);
 std::string row_max(const RowSplit& s, const std::string& var);
 
+/// One sum of a column-sum kernel: out[k] = (accumulate ? out[k] : 0) + the sum over rows r of
+/// `term`, an expression of `at` (r * columns + k, the element) and `r`.
+struct ColumnSum {
+  std::string out;
+  std::string term;
+};
+
+/// Writes `__global__ void <kernel>(<params>, int rows, bool accumulate)` for the sums over rows of a
+/// row-major [rows, columns] layout (`columns` names a constant that `constants` declares): a
+/// block takes 32 adjacent columns and 32 lanes of rows, thread (x, y) sums column x of rows
+/// y, y + 32, ... (a warp reads 32 adjacent floats), then the block adds its 32 partial sums per
+/// column in a tree in shared memory. Deterministic (no atomics), in a fixed order.
+void emit_column_sum_kernel(CodeWriter& k, const std::string& kernel, const std::vector<std::string>& params,
+                            const std::string& columns, const std::vector<ColumnSum>& sums,
+                            const std::function<void(CodeWriter&)>& constants);
+
+/// The launch of a column-sum kernel over `columns` columns (a host expression), then the check.
+void emit_column_sum_launch(CodeWriter& w, const std::string& kernel, const std::string& columns,
+                            const std::vector<std::string>& args);
+
 /// The launch of a row kernel over `rows` rows (a host expression), then the launch check.
 void emit_row_launch(CodeWriter& w, const std::string& kernel, const RowSplit& s, const std::string& rows,
                      const std::vector<std::string>& args);

@@ -250,11 +250,27 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 __global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                bool accumulate) {
   constexpr int kOut = 5;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -263,8 +279,9 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  layers_5_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                      accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  layers_5_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                    accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_5_backward_dbias_kernel");
 }
 
@@ -295,11 +312,27 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 __global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                bool accumulate) {
   constexpr int kOut = 64;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -308,8 +341,9 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                      accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                    accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dbias_kernel");
 }
 
@@ -341,11 +375,27 @@ static void layers_2_backward(float* dinp, const float* dout, const float* inp, 
 __global__ void layers_1_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                bool accumulate) {
   constexpr int kOut = 64;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void layers_1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
@@ -353,8 +403,9 @@ static void layers_1_backward(float* dweight, float* dbias, const float* dout, c
   constexpr int kIn = 32, kOut = 64;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  layers_1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                      accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  layers_1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                    accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_dbias_kernel");
 }
 

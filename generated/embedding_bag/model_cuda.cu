@@ -294,11 +294,27 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 __global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                bool accumulate) {
   constexpr int kOut = 4;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -307,8 +323,9 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  layers_5_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                      accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  layers_5_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                    accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_5_backward_dbias_kernel");
 }
 
@@ -340,11 +357,27 @@ static void layers_4_backward(float* dinp, const float* dout, const float* inp, 
 __global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                bool accumulate) {
   constexpr int kOut = 32;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -353,8 +386,9 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                      accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                    accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dbias_kernel");
 }
 
@@ -395,34 +429,34 @@ __global__ void layers_1_backward_dinp_kernel(float* __restrict__ dinp, const fl
 __global__ void layers_1_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                  const float* __restrict__ dout, const float* __restrict__ inp,
                                                  const float* __restrict__ mean, const float* __restrict__ rstd,
-                                                 int groups, bool accumulate) {
+                                                 int rows, bool accumulate) {
   constexpr int kDim = 8;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -435,7 +469,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   layers_1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   layers_1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_dparams_kernel");

@@ -902,35 +902,35 @@ __global__ void lnf_backward_dinp_kernel(float* __restrict__ dinp, const float* 
 
 __global__ void lnf_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                             const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
+                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -943,7 +943,7 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
   lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
@@ -956,11 +956,27 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
 __global__ void proj2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                             bool accumulate) {
   constexpr int kOut = 48;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void proj2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -970,8 +986,9 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  proj2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  proj2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                 accumulate);
   LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_kernel");
 }
 
@@ -1002,11 +1019,27 @@ static void gelu2_backward(float* dinp, const float* dout, const float* inp, int
 __global__ void fc2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                           bool accumulate) {
   constexpr int kOut = 192;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void fc2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1016,8 +1049,9 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  fc2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                 accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  fc2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                               accumulate);
   LTRT_CUDA_CHECK_LAUNCH("fc2_backward_dbias_kernel");
 }
 
@@ -1056,35 +1090,35 @@ __global__ void ln4_backward_dinp_kernel(float* __restrict__ dinp, const float* 
 
 __global__ void ln4_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                             const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
+                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -1097,7 +1131,7 @@ static void ln4_backward(float* dinp, float* dweight, float* dbias, const float*
   ln4_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln4_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   ln4_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln4_backward_dparams_kernel");
@@ -1129,11 +1163,27 @@ static void res3_add_backward(float* out, const float* a, const float* b, int n,
 __global__ void attn2_out_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                      int rows, bool accumulate) {
   constexpr int kOut = 48;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1143,7 +1193,8 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  attn2_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  attn2_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("attn2_out_proj_backward_dbias_kernel");
 }
@@ -1216,11 +1267,27 @@ static void attn2_backward(float* dqkv, float* scratch, const float* dout, const
 __global__ void attn2_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                     bool accumulate) {
   constexpr int kOut = 144;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1230,7 +1297,8 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  attn2_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  attn2_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("attn2_in_proj_backward_dbias_kernel");
 }
@@ -1270,35 +1338,35 @@ __global__ void ln3_backward_dinp_kernel(float* __restrict__ dinp, const float* 
 
 __global__ void ln3_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                             const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
+                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -1311,7 +1379,7 @@ static void ln3_backward(float* dinp, float* dweight, float* dbias, const float*
   ln3_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln3_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   ln3_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln3_backward_dparams_kernel");
@@ -1343,11 +1411,27 @@ static void res2_add_backward(float* out, const float* a, const float* b, int n,
 __global__ void proj1_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                             bool accumulate) {
   constexpr int kOut = 48;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void proj1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1357,8 +1441,9 @@ static void proj1_backward(float* dinp, float* dweight, float* dbias, const floa
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  proj1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  proj1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                 accumulate);
   LTRT_CUDA_CHECK_LAUNCH("proj1_backward_dbias_kernel");
 }
 
@@ -1389,11 +1474,27 @@ static void gelu1_backward(float* dinp, const float* dout, const float* inp, int
 __global__ void fc1_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                           bool accumulate) {
   constexpr int kOut = 192;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void fc1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1403,8 +1504,9 @@ static void fc1_backward(float* dinp, float* dweight, float* dbias, const float*
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  fc1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                 accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  fc1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                               accumulate);
   LTRT_CUDA_CHECK_LAUNCH("fc1_backward_dbias_kernel");
 }
 
@@ -1443,35 +1545,35 @@ __global__ void ln2_backward_dinp_kernel(float* __restrict__ dinp, const float* 
 
 __global__ void ln2_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                             const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
+                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -1484,7 +1586,7 @@ static void ln2_backward(float* dinp, float* dweight, float* dbias, const float*
   ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln2_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln2_backward_dparams_kernel");
@@ -1516,11 +1618,27 @@ static void res1_add_backward(float* out, const float* a, const float* b, int n,
 __global__ void attn1_out_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                      int rows, bool accumulate) {
   constexpr int kOut = 48;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1530,7 +1648,8 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  attn1_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  attn1_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("attn1_out_proj_backward_dbias_kernel");
 }
@@ -1603,11 +1722,27 @@ static void attn1_backward(float* dqkv, float* scratch, const float* dout, const
 __global__ void attn1_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                     bool accumulate) {
   constexpr int kOut = 144;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1617,7 +1752,8 @@ static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, co
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  attn1_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  attn1_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_backward_dbias_kernel");
 }
@@ -1657,35 +1793,35 @@ __global__ void ln1_backward_dinp_kernel(float* __restrict__ dinp, const float* 
 
 __global__ void ln1_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                             const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
+                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
                                             bool accumulate) {
   constexpr int kDim = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -1698,7 +1834,7 @@ static void ln1_backward(float* dinp, float* dweight, float* dbias, const float*
   ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln1_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln1_backward_dparams_kernel");

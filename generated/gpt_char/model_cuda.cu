@@ -1487,35 +1487,35 @@ __global__ void ln_f_backward_dinp_kernel(float* __restrict__ dinp, const float*
 
 __global__ void ln_f_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                              const float* __restrict__ dout, const float* __restrict__ inp,
-                                             const float* __restrict__ mean, const float* __restrict__ rstd, int groups,
+                                             const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
                                              bool accumulate) {
   constexpr int kDim = 128;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -1528,7 +1528,7 @@ static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float
   ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
@@ -1541,11 +1541,27 @@ static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float
 __global__ void h3_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                               bool accumulate) {
   constexpr int kOut = 128;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1555,8 +1571,9 @@ static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const fl
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h3_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                     accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h3_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                   accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h3_proj_backward_dbias_kernel");
 }
 
@@ -1587,11 +1604,27 @@ static void h3_gelu_backward(float* dinp, const float* dout, const float* inp, i
 __global__ void h3_fc_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                             bool accumulate) {
   constexpr int kOut = 512;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h3_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1601,8 +1634,9 @@ static void h3_fc_backward(float* dinp, float* dweight, float* dbias, const floa
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h3_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h3_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                 accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h3_fc_backward_dbias_kernel");
 }
 
@@ -1642,35 +1676,35 @@ __global__ void h3_ln2_backward_dinp_kernel(float* __restrict__ dinp, const floa
 
 __global__ void h3_ln2_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                const float* __restrict__ dout, const float* __restrict__ inp,
-                                               const float* __restrict__ mean, const float* __restrict__ rstd,
-                                               int groups, bool accumulate) {
+                                               const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                                               bool accumulate) {
   constexpr int kDim = 128;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -1683,7 +1717,7 @@ static void h3_ln2_backward(float* dinp, float* dweight, float* dbias, const flo
   h3_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln2_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   h3_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln2_backward_dparams_kernel");
@@ -1715,11 +1749,27 @@ static void h3_res1_add_backward(float* out, const float* a, const float* b, int
 __global__ void h3_attn_out_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                        int rows, bool accumulate) {
   constexpr int kOut = 128;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1729,7 +1779,8 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h3_attn_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h3_attn_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_out_proj_backward_dbias_kernel");
 }
@@ -1802,11 +1853,27 @@ static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, con
 __global__ void h3_attn_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                       int rows, bool accumulate) {
   constexpr int kOut = 384;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h3_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1816,7 +1883,8 @@ static void h3_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h3_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h3_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_in_proj_backward_dbias_kernel");
 }
@@ -1857,35 +1925,35 @@ __global__ void h3_ln1_backward_dinp_kernel(float* __restrict__ dinp, const floa
 
 __global__ void h3_ln1_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                const float* __restrict__ dout, const float* __restrict__ inp,
-                                               const float* __restrict__ mean, const float* __restrict__ rstd,
-                                               int groups, bool accumulate) {
+                                               const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                                               bool accumulate) {
   constexpr int kDim = 128;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -1898,7 +1966,7 @@ static void h3_ln1_backward(float* dinp, float* dweight, float* dbias, const flo
   h3_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln1_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   h3_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h3_ln1_backward_dparams_kernel");
@@ -1930,11 +1998,27 @@ static void h2_res2_add_backward(float* out, const float* a, const float* b, int
 __global__ void h2_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                               bool accumulate) {
   constexpr int kOut = 128;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h2_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1944,8 +2028,9 @@ static void h2_proj_backward(float* dinp, float* dweight, float* dbias, const fl
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h2_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                     accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h2_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                   accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h2_proj_backward_dbias_kernel");
 }
 
@@ -1976,11 +2061,27 @@ static void h2_gelu_backward(float* dinp, const float* dout, const float* inp, i
 __global__ void h2_fc_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                             bool accumulate) {
   constexpr int kOut = 512;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h2_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1990,8 +2091,9 @@ static void h2_fc_backward(float* dinp, float* dweight, float* dbias, const floa
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h2_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h2_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                 accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h2_fc_backward_dbias_kernel");
 }
 
@@ -2031,35 +2133,35 @@ __global__ void h2_ln2_backward_dinp_kernel(float* __restrict__ dinp, const floa
 
 __global__ void h2_ln2_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                const float* __restrict__ dout, const float* __restrict__ inp,
-                                               const float* __restrict__ mean, const float* __restrict__ rstd,
-                                               int groups, bool accumulate) {
+                                               const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                                               bool accumulate) {
   constexpr int kDim = 128;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -2072,7 +2174,7 @@ static void h2_ln2_backward(float* dinp, float* dweight, float* dbias, const flo
   h2_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln2_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   h2_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln2_backward_dparams_kernel");
@@ -2104,11 +2206,27 @@ static void h2_res1_add_backward(float* out, const float* a, const float* b, int
 __global__ void h2_attn_out_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                        int rows, bool accumulate) {
   constexpr int kOut = 128;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2118,7 +2236,8 @@ static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h2_attn_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h2_attn_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_out_proj_backward_dbias_kernel");
 }
@@ -2191,11 +2310,27 @@ static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, con
 __global__ void h2_attn_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                       int rows, bool accumulate) {
   constexpr int kOut = 384;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h2_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2205,7 +2340,8 @@ static void h2_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h2_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h2_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_in_proj_backward_dbias_kernel");
 }
@@ -2246,35 +2382,35 @@ __global__ void h2_ln1_backward_dinp_kernel(float* __restrict__ dinp, const floa
 
 __global__ void h2_ln1_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                const float* __restrict__ dout, const float* __restrict__ inp,
-                                               const float* __restrict__ mean, const float* __restrict__ rstd,
-                                               int groups, bool accumulate) {
+                                               const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                                               bool accumulate) {
   constexpr int kDim = 128;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -2287,7 +2423,7 @@ static void h2_ln1_backward(float* dinp, float* dweight, float* dbias, const flo
   h2_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln1_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   h2_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h2_ln1_backward_dparams_kernel");
@@ -2319,11 +2455,27 @@ static void h1_res2_add_backward(float* out, const float* a, const float* b, int
 __global__ void h1_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                               bool accumulate) {
   constexpr int kOut = 128;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h1_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2333,8 +2485,9 @@ static void h1_proj_backward(float* dinp, float* dweight, float* dbias, const fl
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h1_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                     accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h1_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                   accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h1_proj_backward_dbias_kernel");
 }
 
@@ -2365,11 +2518,27 @@ static void h1_gelu_backward(float* dinp, const float* dout, const float* inp, i
 __global__ void h1_fc_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                             bool accumulate) {
   constexpr int kOut = 512;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h1_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2379,8 +2548,9 @@ static void h1_fc_backward(float* dinp, float* dweight, float* dbias, const floa
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h1_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h1_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                 accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h1_fc_backward_dbias_kernel");
 }
 
@@ -2420,35 +2590,35 @@ __global__ void h1_ln2_backward_dinp_kernel(float* __restrict__ dinp, const floa
 
 __global__ void h1_ln2_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                const float* __restrict__ dout, const float* __restrict__ inp,
-                                               const float* __restrict__ mean, const float* __restrict__ rstd,
-                                               int groups, bool accumulate) {
+                                               const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                                               bool accumulate) {
   constexpr int kDim = 128;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -2461,7 +2631,7 @@ static void h1_ln2_backward(float* dinp, float* dweight, float* dbias, const flo
   h1_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln2_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   h1_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln2_backward_dparams_kernel");
@@ -2493,11 +2663,27 @@ static void h1_res1_add_backward(float* out, const float* a, const float* b, int
 __global__ void h1_attn_out_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                        int rows, bool accumulate) {
   constexpr int kOut = 128;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2507,7 +2693,8 @@ static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h1_attn_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h1_attn_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_out_proj_backward_dbias_kernel");
 }
@@ -2580,11 +2767,27 @@ static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, con
 __global__ void h1_attn_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                       int rows, bool accumulate) {
   constexpr int kOut = 384;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h1_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2594,7 +2797,8 @@ static void h1_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h1_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h1_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_in_proj_backward_dbias_kernel");
 }
@@ -2635,35 +2839,35 @@ __global__ void h1_ln1_backward_dinp_kernel(float* __restrict__ dinp, const floa
 
 __global__ void h1_ln1_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                const float* __restrict__ dout, const float* __restrict__ inp,
-                                               const float* __restrict__ mean, const float* __restrict__ rstd,
-                                               int groups, bool accumulate) {
+                                               const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                                               bool accumulate) {
   constexpr int kDim = 128;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -2676,7 +2880,7 @@ static void h1_ln1_backward(float* dinp, float* dweight, float* dbias, const flo
   h1_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln1_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   h1_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h1_ln1_backward_dparams_kernel");
@@ -2708,11 +2912,27 @@ static void h0_res2_add_backward(float* out, const float* a, const float* b, int
 __global__ void h0_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                               bool accumulate) {
   constexpr int kOut = 128;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h0_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2722,8 +2942,9 @@ static void h0_proj_backward(float* dinp, float* dweight, float* dbias, const fl
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h0_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                     accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h0_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                   accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h0_proj_backward_dbias_kernel");
 }
 
@@ -2754,11 +2975,27 @@ static void h0_gelu_backward(float* dinp, const float* dout, const float* inp, i
 __global__ void h0_fc_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                             bool accumulate) {
   constexpr int kOut = 512;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h0_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2768,8 +3005,9 @@ static void h0_fc_backward(float* dinp, float* dweight, float* dbias, const floa
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h0_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h0_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                 accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h0_fc_backward_dbias_kernel");
 }
 
@@ -2809,35 +3047,35 @@ __global__ void h0_ln2_backward_dinp_kernel(float* __restrict__ dinp, const floa
 
 __global__ void h0_ln2_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                const float* __restrict__ dout, const float* __restrict__ inp,
-                                               const float* __restrict__ mean, const float* __restrict__ rstd,
-                                               int groups, bool accumulate) {
+                                               const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                                               bool accumulate) {
   constexpr int kDim = 128;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -2850,7 +3088,7 @@ static void h0_ln2_backward(float* dinp, float* dweight, float* dbias, const flo
   h0_ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln2_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   h0_ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln2_backward_dparams_kernel");
@@ -2882,11 +3120,27 @@ static void h0_res1_add_backward(float* out, const float* a, const float* b, int
 __global__ void h0_attn_out_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                        int rows, bool accumulate) {
   constexpr int kOut = 128;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2896,7 +3150,8 @@ static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h0_attn_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h0_attn_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_out_proj_backward_dbias_kernel");
 }
@@ -2969,11 +3224,27 @@ static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, con
 __global__ void h0_attn_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                       int rows, bool accumulate) {
   constexpr int kOut = 384;
-  const int o = blockIdx.x * blockDim.x + threadIdx.x;
-  if (o >= kOut) return;
-  float sum = accumulate ? dbias[o] : 0.0f;
-  for (int i = 0; i < rows; ++i) sum += dout[i * kOut + o];
-  dbias[o] = sum;
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dbias[kLanes][32];
+  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  float sum_dbias = 0.0f;
+  if (k < kOut) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
+      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
+      sum_dbias += dout[at];
+    }
+  }
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (threadIdx.y < half) {
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && k < kOut) {
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  }
 }
 
 static void h0_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -2983,7 +3254,8 @@ static void h0_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  h0_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, kThreads), kThreads, 0, ctx.stream>>>(
+  // a block per 32 columns: 32 columns x 32 lanes of rows
+  h0_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_in_proj_backward_dbias_kernel");
 }
@@ -3024,35 +3296,35 @@ __global__ void h0_ln1_backward_dinp_kernel(float* __restrict__ dinp, const floa
 
 __global__ void h0_ln1_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                const float* __restrict__ dout, const float* __restrict__ inp,
-                                               const float* __restrict__ mean, const float* __restrict__ rstd,
-                                               int groups, bool accumulate) {
+                                               const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                                               bool accumulate) {
   constexpr int kDim = 128;
-  constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dw[kLanes][32];
-  __shared__ float partial_db[kLanes][32];
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  __shared__ float partial_dweight[kLanes][32];
+  __shared__ float partial_dbias[kLanes][32];
   const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float dw = 0.0f;
-  float db = 0.0f;
+  float sum_dweight = 0.0f;
+  float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < groups; r += kLanes) {
+    for (int r = threadIdx.y; r < rows; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      db += dout[at];
+      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
+      sum_dbias += dout[at];
     }
   }
-  partial_dw[threadIdx.y][threadIdx.x] = dw;
-  partial_db[threadIdx.y][threadIdx.x] = db;
+  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
+  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (threadIdx.y < half) {
-      partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];
-      partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];
+      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
+      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
   }
   if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];
+    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
+    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
   }
 }
 
@@ -3065,7 +3337,7 @@ static void h0_ln1_backward(float* dinp, float* dweight, float* dbias, const flo
   h0_ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln1_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of groups
+  // a block per 32 columns: 32 columns x 32 lanes of rows
   h0_ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("h0_ln1_backward_dparams_kernel");

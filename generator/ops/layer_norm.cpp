@@ -146,11 +146,9 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
 }
 
 // CUDA backward. dinp: a row kernel as the forward's, its two sums tree reductions. dweight and
-// dbias sum over the groups, per element of the group: a block takes 32 adjacent elements
-// (columns) and 32 lanes of groups; thread (x, y) sums column x of groups y, y + 32, ... (each
-// warp reads 32 adjacent floats of a group), then the block adds its 32 partial sums per column
-// in a tree in shared memory. Deterministic (no atomics), and 32 times the threads of a thread
-// per column, which left most of the GPU idle (768 threads for GPT-2's 8192 groups).
+// dbias sum over the groups, per element of the group: a column-sum kernel (32 lanes of groups a
+// column, then a tree), where a thread per column left most of the GPU idle (768 threads for
+// GPT-2's 8192 groups).
 void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const bool affine = attr_bool(n, "elementwise_affine");
   const bool bias = affine && attr_bool(n, "bias");
@@ -187,40 +185,14 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
     k.close();
   }
   if (affine) {
-    k.line();
-    k.open("__global__ void " + e.fn + "_dparams_kernel(float* __restrict__ dweight" +
-           std::string(bias ? ", float* __restrict__ dbias" : "") +
-           ", const float* __restrict__ dout, const float* __restrict__ inp, const float* __restrict__ mean, "
-           "const float* __restrict__ rstd, int groups, bool accumulate)");
-    k.line(dim);
-    k.line("constexpr int kLanes = 32;  // TUNE: lanes of groups a block sums (blockDim.y; a power of two)");
-    k.line("__shared__ float partial_dw[kLanes][32];");
-    if (bias) k.line("__shared__ float partial_db[kLanes][32];");
-    k.line("const int k = blockIdx.x * 32 + threadIdx.x;  // the column");
-    k.line("float dw = 0.0f;");
-    if (bias) k.line("float db = 0.0f;");
-    k.open("if (k < kDim)");
-    k.open("for (int r = threadIdx.y; r < groups; r += kLanes)");
-    k.line("const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;");
-    k.line("dw += dout[at] * ((inp[at] - mean[r]) * rstd[r]);");
-    if (bias) k.line("db += dout[at];");
-    k.close();
-    k.close();
-    k.line("partial_dw[threadIdx.y][threadIdx.x] = dw;");
-    if (bias) k.line("partial_db[threadIdx.y][threadIdx.x] = db;");
-    k.line("__syncthreads();");
-    k.open("for (int half = kLanes / 2; half > 0; half /= 2)");
-    k.open("if (threadIdx.y < half)");
-    k.line("partial_dw[threadIdx.y][threadIdx.x] += partial_dw[threadIdx.y + half][threadIdx.x];");
-    if (bias) k.line("partial_db[threadIdx.y][threadIdx.x] += partial_db[threadIdx.y + half][threadIdx.x];");
-    k.close();
-    k.line("__syncthreads();");
-    k.close();
-    k.open("if (threadIdx.y == 0 && k < kDim)");
-    k.line("dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dw[0][threadIdx.x];");
-    if (bias) k.line("dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_db[0][threadIdx.x];");
-    k.close();
-    k.close();
+    std::vector<std::string> params = {"float* __restrict__ dweight"};
+    if (bias) params.push_back("float* __restrict__ dbias");
+    for (const char* p : {"const float* __restrict__ dout", "const float* __restrict__ inp",
+                          "const float* __restrict__ mean", "const float* __restrict__ rstd"})
+      params.push_back(p);
+    std::vector<ColumnSum> sums = {{"dweight", "dout[at] * ((inp[at] - mean[r]) * rstd[r])"}};
+    if (bias) sums.push_back({"dbias", "dout[at]"});
+    emit_column_sum_kernel(k, e.fn + "_dparams_kernel", params, "kDim", sums, [&](CodeWriter& c) { c.line(dim); });
   }
   const Value& x = g.value(n.inputs[1]);
   e.body.line("constexpr int kGroups = " + std::to_string(per_sample_numel(x) / group_size(n)) +
@@ -238,8 +210,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
     std::vector<std::string> args = {"dweight"};
     if (bias) args.push_back("dbias");
     for (const char* a : {"dout", "inp", "mean", "rstd", "groups", "accumulate"}) args.push_back(a);
-    e.body.line("// a block per 32 columns: 32 columns x 32 lanes of groups");
-    emit_launch(e.body, e.fn + "_dparams_kernel", "ltrt::cuda::blocks_for(kDim, 32)", "dim3(32, 32)", args);
+    emit_column_sum_launch(e.body, e.fn + "_dparams_kernel", "kDim", args);
   }
 }
 

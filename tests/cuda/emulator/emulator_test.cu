@@ -200,6 +200,29 @@ TEST(Emulator, StreamsRunLazilyUntilSynchronised) {
   cudaFree(d);
 }
 
+// cudaMemset runs on the legacy stream, which a non-blocking stream does not wait for: work
+// there after it may run first (here it always does), while a blocking stream's work waits.
+TEST(Emulator, NonBlockingStreamsDoNotWaitForCudaMemset) {
+  float* d = device_alloc<float>(8);
+  const std::vector<float> sevens(8, 7.0f);
+  cudaStream_t non_blocking, blocking;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&non_blocking, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&blocking, cudaStreamDefault), cudaSuccess);
+
+  ASSERT_EQ(cudaMemset(d, 0, 8 * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(d, sevens.data(), 8 * sizeof(float), cudaMemcpyHostToDevice, non_blocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(non_blocking), cudaSuccess);
+  EXPECT_EQ(download(d, 1)[0], 0.0f) << "the zeros landed after the copy";
+
+  ASSERT_EQ(cudaMemset(d, 0, 8 * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(d, sevens.data(), 8 * sizeof(float), cudaMemcpyHostToDevice, blocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(blocking), cudaSuccess);
+  EXPECT_EQ(download(d, 1)[0], 7.0f) << "a blocking stream runs after the legacy stream's earlier work";
+  cudaStreamDestroy(blocking);
+  cudaStreamDestroy(non_blocking);
+  cudaFree(d);
+}
+
 TEST(Emulator, CaptureKeepsArgumentsAndRefusesWhatCudaRefuses) {
   cudaStream_t s;
   ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);

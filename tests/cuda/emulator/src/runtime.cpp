@@ -30,6 +30,7 @@ struct CUstream_st {
   std::uint64_t executed = 0;
   CUgraph_st* capture = nullptr;  // the graph being captured, if any
   bool capture_invalidated = false;
+  bool blocking = true;  // waits for the legacy stream's earlier work, which waits for it (not cudaStreamNonBlocking)
 };
 
 struct CUevent_st {
@@ -127,15 +128,24 @@ void install_handler() {
 
 CUstream_st* resolve(cudaStream_t s) { return s ? s : &legacy_stream; }
 
-// Runs a stream's work until `position` items have run.
+void flush_all(CUstream_st* s);
+
+// Runs a stream's work until `position` items have run. Pending legacy-stream work (a
+// cudaMemset) is not ordered with a non-blocking stream: it runs after that stream's work, the
+// interleaving that shows a missing synchronisation.
 void flush(CUstream_st* s, std::uint64_t position) {
-  DeviceAccess access;
-  while (s->executed < position && !s->queue.empty()) {
-    std::function<void()> work = std::move(s->queue.front());
-    s->queue.pop_front();
-    ++s->executed;
-    work();
+  bool ran = false;
+  {
+    DeviceAccess access;
+    while (s->executed < position && !s->queue.empty()) {
+      std::function<void()> work = std::move(s->queue.front());
+      s->queue.pop_front();
+      ++s->executed;
+      work();
+      ran = true;
+    }
   }
+  if (ran && s != &legacy_stream && !s->blocking) flush_all(&legacy_stream);
 }
 void flush_all(CUstream_st* s) { flush(s, s->enqueued); }
 
@@ -212,9 +222,15 @@ cudaError_t enqueue(cudaStream_t stream, std::function<void()> work, const char*
     return cudaSuccess;
   }
   if (s == &legacy_stream && any_capture()) return cudaErrorStreamCaptureUnsupported;  // the legacy stream during a capture
+  if (s == &legacy_stream) {
+    for (CUstream_st* other : streams)
+      if (other->blocking) flush_all(other);  // legacy work waits for the blocking streams' earlier work
+  } else if (s->blocking) {
+    flush_all(&legacy_stream);  // and a blocking stream's work for the legacy stream's
+  }
   s->queue.push_back(std::move(work));
   ++s->enqueued;
-  if (s == &legacy_stream) flush_all(s);  // the legacy stream is synchronous here
+  if (s == &legacy_stream) flush_all(s);  // the legacy stream is synchronous here (but see cudaMemset)
   return cudaSuccess;
 }
 
@@ -257,6 +273,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 
 cudaError_t cudaDeviceSynchronize() {
   if (any_capture()) return cudaErrorStreamCaptureUnsupported;
+  flush_all(&legacy_stream);
   for (CUstream_st* s : streams) flush_all(s);
   return cudaSuccess;
 }
@@ -355,6 +372,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaM
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
   if (any_capture()) return cudaErrorStreamCaptureUnsupported;
   if (!copy_ok(dst, src, bytes, kind)) return cudaErrorInvalidValue;
+  flush_all(&legacy_stream);  // a cudaMemset before it
   for (CUstream_st* s : streams) flush_all(s);  // synchronous with respect to the device
   DeviceAccess access;
   std::memcpy(dst, src, bytes);
@@ -367,12 +385,16 @@ cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_
   return enqueue(stream, [dst, value, bytes] { std::memset(dst, value, bytes); }, "cudaMemsetAsync");
 }
 
+// cudaMemset returns before the device has run it, on the legacy stream. A non-blocking stream
+// does not wait for it, so here it stays pending until something synchronises with the legacy
+// stream: work enqueued on a non-blocking stream after it, and not ordered behind it, runs first.
 cudaError_t cudaMemset(void* dst, int value, std::size_t bytes) {
   if (any_capture()) return cudaErrorStreamCaptureUnsupported;
   if (!inside(dst, bytes, true)) return cudaErrorInvalidValue;
-  for (CUstream_st* s : streams) flush_all(s);
-  DeviceAccess access;
-  std::memset(dst, value, bytes);
+  for (CUstream_st* s : streams)
+    if (s->blocking) flush_all(s);
+  legacy_stream.queue.push_back([dst, value, bytes] { std::memset(dst, value, bytes); });
+  ++legacy_stream.enqueued;
   return cudaSuccess;
 }
 
@@ -380,8 +402,9 @@ cudaError_t cudaMemset(void* dst, int value, std::size_t bytes) {
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   *stream = new CUstream_st;
+  (*stream)->blocking = (flags & cudaStreamNonBlocking) == 0;
   streams.insert(*stream);
   return cudaSuccess;
 }

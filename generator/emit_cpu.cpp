@@ -311,6 +311,9 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.spec_hash = " + cpp_string_literal(spec.hash) + ";");
   w.line("m.arena_bytes = " + std::to_string(plan.arena_bytes) + ";");
   w.line("m.batch_size = kBatch;");
+  if (spec.float32_matmul_precision != "highest")
+    w.line("m.tf32_matmul = true;  // float32_matmul_precision \"" + spec.float32_matmul_precision +
+           "\": TF32 GEMMs on the GPU");
   w.line("m.params = kParams;");
   w.line("m.num_params = " + std::to_string(g.params.size()) + ";");
   w.line("m.num_param_elements = " + std::to_string(plan.param_elements) + ";");

@@ -495,6 +495,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("parser.add_argument(\"--default_root_dir\")");
   w.line("cli = parser.parse_args()");
   w.line("pl.seed_everything(" + std::to_string(spec.trainer.seed) + ")");
+  if (spec.float32_matmul_precision != "highest")
+    w.line("torch.set_float32_matmul_precision(\"" + spec.float32_matmul_precision + "\")");
   w.line("model = Model()");
   w.open("if cli.init_weights");
   w.line("from safetensors.torch import load_file");

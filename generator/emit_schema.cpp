@@ -242,6 +242,9 @@ std::string emit_schema() {
   JsonValue seed = type_of("integer");
   seed.set("minimum", JsonValue::make_integer(0));
   p.set("seed_everything", seed);
+  JsonValue matmul_precision = type_of("string");
+  matmul_precision.set("enum", strings({"highest", "high", "medium"}));
+  p.set("float32_matmul_precision", matmul_precision);
   p.set("model", model_schema());
   p.set("data", data_schema());
 

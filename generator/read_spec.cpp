@@ -516,6 +516,13 @@ Spec parse_checked(const std::string& path, const std::string& text) {
            "characters, not a C++ keyword): it names the program and its C++ namespace");
   spec.name = name.str;
   top.get("seed_everything");
+  if (const JsonValue* p = top.get("float32_matmul_precision")) {
+    if (p->kind != Kind::string || (p->str != "highest" && p->str != "high" && p->str != "medium"))
+      fail_at(*p, "float32_matmul_precision",
+              "expected \"highest\", \"high\" or \"medium\" (torch.set_float32_matmul_precision), got " +
+                  ltrt::describe(*p));
+    spec.float32_matmul_precision = p->str;
+  }
   read_model(top, spec);
   read_data(top, spec);
   if (spec.predict.source == "prompt") check_causal(spec, "data.predict (source 'prompt')");

@@ -82,6 +82,9 @@ struct Spec {
   bool accuracy = false;              // model.metrics: ["accuracy"]
   OptimizerSpec optimizer;
   ltrt::TrainerConfig trainer;  // seed_everything and the trainer section
+  // torch.set_float32_matmul_precision: "highest" (torch's default), "high" or "medium". On the
+  // GPU, "high" and "medium" let the GEMMs use TF32 tensor cores, as torch's CUDA matmuls do.
+  std::string float32_matmul_precision = "highest";
   // "hooks": the user's hooks file, resolved against the spec's folder ("" for none), and the hooks it
   // defines (filled in by check_hooks, in ltrt/hook_list.hpp's order).
   std::string hooks;

@@ -77,7 +77,8 @@ class CudaBackend : public Backend {
     LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&train_loss_ready_, cudaEventDisableTiming));
     for (cudaEvent_t* e : {&staged_[0], &staged_[1], &slot_free_[0], &slot_free_[1]})
       LTRT_CUDA_CHECK(cudaEventCreateWithFlags(e, cudaEventDisableTiming));
-    ctx_ = Context{compute_, blas_, workspace_, kWorkspaceBytes, scalars_};
+    ctx_ = Context{compute_, blas_, workspace_, kWorkspaceBytes, scalars_, m_.tf32_matmul};
+    if (m_.tf32_matmul) name_ += ", TF32 matmuls";
 
     // Pinned: the two staging buffers, then what is read back (a training step's loss, an
     // evaluation batch's loss, the evaluation's sums).

@@ -87,8 +87,10 @@ bool matmul(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k,
             StridedMatrix b, float beta, float* c, int ldc, std::int64_t stride_c, int batch, Epilogue epilogue,
             const float* bias) {
   MatmulDescriptors d;
-  // float32 in, float32 accumulation: CUBLAS_COMPUTE_32F never rounds inputs to TF32.
-  LTRT_CUDA_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  // float32 in, float32 accumulation: CUBLAS_COMPUTE_32F never rounds inputs to TF32;
+  // _FAST_TF32 may, for tensor cores (torch's allow_tf32).
+  const cublasComputeType_t compute = ctx.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  LTRT_CUDA_CHECK(cublasLtMatmulDescCreate(&d.op, compute, CUDA_R_32F));
   const cublasOperation_t op_first = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // B, seen column-major
   const cublasOperation_t op_second = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // A, seen column-major
   LTRT_CUDA_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first));

@@ -142,6 +142,9 @@ struct ModelDef {
   const char* spec_hash;    // FNV-1a of the spec bytes, hex
   std::size_t arena_bytes;
   int batch_size;           // the largest batch a step handles (rows n <= batch_size)
+  // float32_matmul_precision "high" or "medium": the GPU's GEMMs may round their inputs to TF32
+  // and use tensor cores, as torch's CUDA matmuls then do. The CPU computes in float32 regardless.
+  bool tf32_matmul;
 
   const ParamDef* params;
   int num_params;

@@ -336,6 +336,40 @@ TEST(Emulator, CublasLtMatmulWithBias) {
   for (float* p : {da, db, dbias, dc}) cudaFree(p);
 }
 
+// CUBLAS_COMPUTE_32F_FAST_TF32 reads its inputs with TF32's 10 mantissa bits; _32F with all 23.
+TEST(Emulator, CublasLtFastTf32RoundsInputs) {
+  const float x = 1.0f + 1.0f / 4096.0f;  // 2^-12: below TF32's last bit (2^-10)
+  float* da = device_alloc<float>(1);
+  float* dc = device_alloc<float>(1);
+  cudaMemcpy(da, &x, sizeof x, cudaMemcpyHostToDevice);
+  cublasLtHandle_t handle;
+  ASSERT_EQ(cublasLtCreate(&handle), CUBLAS_STATUS_SUCCESS);
+  cublasLtMatrixLayout_t one;
+  cublasLtMatrixLayoutCreate(&one, CUDA_R_32F, 1, 1, 1);
+  cublasLtMatmulPreference_t pref;
+  cublasLtMatmulPreferenceCreate(&pref);
+  for (const cublasComputeType_t compute : {CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32}) {
+    cublasLtMatmulDesc_t op;
+    ASSERT_EQ(cublasLtMatmulDescCreate(&op, compute, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+    cublasLtMatmulHeuristicResult_t heuristic{};
+    int found = 0;
+    ASSERT_EQ(cublasLtMatmulAlgoGetHeuristic(handle, op, one, one, one, one, pref, 1, &heuristic, &found),
+              CUBLAS_STATUS_SUCCESS);
+    const float alpha = 1.0f, beta = 0.0f;
+    ASSERT_EQ(cublasLtMatmul(handle, op, &alpha, da, one, da, one, &beta, dc, one, dc, one, &heuristic.algo, nullptr,
+                             0, nullptr),
+              CUBLAS_STATUS_SUCCESS);
+    const float want = compute == CUBLAS_COMPUTE_32F ? x * x : 1.0f;
+    EXPECT_EQ(download(dc, 1)[0], want) << "compute type " << compute;
+    cublasLtMatmulDescDestroy(op);
+  }
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(one);
+  cublasLtDestroy(handle);
+  cudaFree(da);
+  cudaFree(dc);
+}
+
 TEST(Emulator, VisibleDevicesEmptyHidesTheDevice) {
   int count = -1;
   EXPECT_EQ(cudaGetDeviceCount(&count), cudaSuccess);

@@ -32,6 +32,7 @@ struct Context {
   void* workspace;              // cuBLASLt's workspace, part of the run's one allocation
   std::size_t workspace_bytes;
   const StepScalars* scalars;   // device memory
+  bool tf32 = false;            // GEMMs may use TF32 tensor cores (ModelDef::tf32_matmul)
 };
 
 // Throw ltrt::Error naming the call and where it was made when a status is not success.
@@ -47,7 +48,7 @@ enum class Epilogue { none, bias, relu, relu_bias };
 
 // Row-major C[m,n] = op(A)[m,k] op(B)[k,n] + beta * C, then the epilogue (bias has n
 // elements, one per column of C), on ctx.stream: ltrt::sgemm's contract, in float32 with
-// float32 accumulation (no TF32).
+// float32 accumulation (inputs rounded to TF32 when ctx.tf32).
 void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
            float beta, float* c, Epilogue epilogue = Epilogue::none, const float* bias = nullptr);
 
@@ -60,7 +61,7 @@ struct StridedMatrix {
 };
 
 // `batch` row-major GEMMs C_i[m,n] = alpha * op(A_i)[m,k] op(B_i)[k,n] + beta * C_i in one
-// cuBLASLt call (ltrt::sgemm_ld's contract per matrix, float32 accumulation, no TF32).
+// cuBLASLt call (ltrt::sgemm_ld's contract per matrix, float32 accumulation, TF32 when ctx.tf32).
 void sgemm_strided_batched(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, float alpha,
                            StridedMatrix a, StridedMatrix b, float beta, float* c, int ldc, std::int64_t stride_c,
                            int batch);

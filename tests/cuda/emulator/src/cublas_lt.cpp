@@ -63,7 +63,8 @@ void op_shape(const cublasLtMatrixLayoutOpaque_t& x, cublasOperation_t op, std::
 cublasStatus_t check_shapes(const cublasLtMatmulDescOpaque_t& d, const cublasLtMatrixLayoutOpaque_t& a,
                             const cublasLtMatrixLayoutOpaque_t& b, const cublasLtMatrixLayoutOpaque_t& c,
                             const cublasLtMatrixLayoutOpaque_t& out) {
-  if (d.compute != CUBLAS_COMPUTE_32F || d.scale != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if ((d.compute != CUBLAS_COMPUTE_32F && d.compute != CUBLAS_COMPUTE_32F_FAST_TF32) || d.scale != CUDA_R_32F)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
   for (const auto* x : {&a, &b, &c, &out}) {
     if (x->type != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
     if (x->ld < static_cast<std::int64_t>(std::max<std::uint64_t>(x->rows, 1))) return CUBLAS_STATUS_INVALID_VALUE;
@@ -84,6 +85,18 @@ cublasStatus_t check_shapes(const cublasLtMatmulDescOpaque_t& d, const cublasLtM
     default:
       return CUBLAS_STATUS_NOT_SUPPORTED;  // GELU epilogues: not emulated
   }
+}
+
+// A float32 input as a TF32 tensor core reads it: 10 mantissa bits. Rounded to nearest (even)
+// here; the hardware's own rounding is not specified, so tests compare TF32 results loosely.
+float to_tf32(float x) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  if ((bits & 0x7f800000u) == 0x7f800000u) return x;  // inf and NaN stay
+  bits += 0xfffu + ((bits >> 13) & 1u);
+  bits &= ~0x1fffu;
+  std::memcpy(&x, &bits, sizeof bits);
+  return x;
 }
 
 float element(const float* x, const cublasLtMatrixLayoutOpaque_t& l, cublasOperation_t op, std::uint64_t i,
@@ -236,6 +249,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   const auto* B = static_cast<const float*>(b);
   const auto* C = static_cast<const float*>(c);
   auto* D = static_cast<float*>(d);
+  const bool tf32 = op.compute == CUBLAS_COMPUTE_32F_FAST_TF32;
   const cudaError_t queued = ltgen_emu::enqueue(stream, [=] {
     std::uint64_t m, k, n, unused;
     op_shape(la, op.trans_a, m, k);
@@ -247,9 +261,15 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
       float* Db = D + batch * ld.batch_stride;
       for (std::uint64_t j = 0; j < n; ++j)
         for (std::uint64_t i = 0; i < m; ++i) {
-          float sum = 0.0f;  // float32 accumulation (CUBLAS_COMPUTE_32F)
-          for (std::uint64_t p = 0; p < k; ++p)
-            sum += element(Ab, la, op.trans_a, i, p) * element(Bb, lb, op.trans_b, p, j);
+          float sum = 0.0f;  // float32 accumulation (CUBLAS_COMPUTE_32F, and _FAST_TF32's)
+          for (std::uint64_t p = 0; p < k; ++p) {
+            float x = element(Ab, la, op.trans_a, i, p), y = element(Bb, lb, op.trans_b, p, j);
+            if (tf32) {
+              x = to_tf32(x);
+              y = to_tf32(y);
+            }
+            sum += x * y;
+          }
           float v = al * sum;
           // beta == 0 ignores C entirely, as BLAS does (C may hold NaN).
           if (be != 0.0f) v += be * Cb[i + j * static_cast<std::uint64_t>(lc.ld)];

@@ -5,11 +5,14 @@ repository root, over the kit that scripts/gpu_kit.sh prepares (the programs are
 a machine with ltgen's build dependencies, and built here with CMake and nvcc):
 
   gpu_bench.py --kit gpu-kit/bench --out OUT [--steps N] [--cases gpt2_small,gpt_char_bench]
+               [--precisions highest,high]
 
 Each case is one spec (bench/specs/): gpt2_small (12 layers, 12 heads, 768 wide, context
 1024, vocabulary 50304, batch 8) and gpt_char_bench (4 layers, 4 heads, 128 wide, context 64,
-batch 32). All three peers train in float32 with float32 accumulation (TF32 off), with AdamW
-and the spec's gradient clipping:
+batch 32). All three peers train in float32 with float32 accumulation, with AdamW and the
+spec's gradient clipping, at each float32 matmul precision asked for: "highest" (TF32 off, torch's
+default) and "high" (TF32 GEMMs: torch.set_float32_matmul_precision("high"), and the spec's
+"float32_matmul_precision": "high", the kit's <case>_tf32 programs):
   - ltgen: the program's `fit` for W and W + N steps; the difference of the two wall times is
     N steps, with start-up, data loading of the first batch and graph capture left out;
   - PyTorch eager and torch.compile: bench/pytorch_loop.py's CharGPT on random tokens, W
@@ -38,8 +41,8 @@ CASES = {
 }
 
 
-def build(program_dir, name, work):
-    out = os.path.join(work, name)
+def build(program_dir, name, work, work_name):
+    out = os.path.join(work, work_name)
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(program_dir, out)
     t0 = time.time()
@@ -48,7 +51,7 @@ def build(program_dir, name, work):
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}")
-    print(f"built {name} in {time.time() - t0:.0f}s", flush=True)
+    print(f"built {work_name} in {time.time() - t0:.0f}s", flush=True)
     return os.path.join(out, "build", name)
 
 
@@ -65,10 +68,11 @@ def time_fit(program, steps, root):
     return seconds, proc.stderr.splitlines()[0]
 
 
-def ltgen_peer(case, c, kit, work, warmup, steps):
-    program = build(os.path.join(kit, case), case, work)
-    t_short, device = time_fit(program, warmup, os.path.join(work, f"{case}_short"))
-    t_long, _ = time_fit(program, warmup + steps, os.path.join(work, f"{case}_long"))
+def ltgen_peer(case, c, kit, work, warmup, steps, precision):
+    kit_name = case if precision == "highest" else f"{case}_tf32"
+    program = build(os.path.join(kit, kit_name), case, work, kit_name)
+    t_short, device = time_fit(program, warmup, os.path.join(work, f"{kit_name}_short"))
+    t_long, _ = time_fit(program, warmup + steps, os.path.join(work, f"{kit_name}_long"))
     per_step = (t_long - t_short) / steps
     return {"peer": "ltgen", "device_line": device, "step_ms": per_step * 1e3}
 
@@ -78,9 +82,10 @@ def sync():
         torch.cuda.synchronize()
 
 
-def torch_peer(case, c, compiled, warmup, steps):
-    torch.backends.cuda.matmul.allow_tf32 = False  # float32 GEMMs, as ltgen's (CUBLAS_COMPUTE_32F)
-    torch.backends.cudnn.allow_tf32 = False
+def torch_peer(case, c, compiled, warmup, steps, precision):
+    # "highest": float32 GEMMs, as ltgen's CUBLAS_COMPUTE_32F; "high": TF32, as its _FAST_TF32.
+    torch.set_float32_matmul_precision(precision)
+    torch.backends.cudnn.allow_tf32 = precision != "highest"
     torch.manual_seed(0)
     model = CharGPT(c["vocab"], c["block"], c["width"], c["heads"], c["layers"]).to(DEVICE)
     opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"], betas=c["betas"])
@@ -114,6 +119,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--precisions", default="highest,high", help="float32 matmul precisions: highest, high")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
@@ -122,28 +128,31 @@ def main():
     with open(os.path.join(args.out, "gpu_bench.jsonl"), "a") as log:
         for case in args.cases.split(","):
             c = CASES[case]
-            for peer in ("ltgen", "eager", "compile"):
-                try:
-                    if peer == "ltgen":
-                        r = ltgen_peer(case, c, args.kit, args.work, args.warmup, args.steps)
-                    else:
-                        r = torch_peer(case, c, peer == "compile", args.warmup, args.steps)
-                except (Exception, SystemExit) as e:  # one peer failing still reports the others, and why
-                    r = {"peer": peer, "error": str(e)[-2000:]}
-                r.update(case=case, steps=args.steps, tokens_per_step=c["batch"] * c["block"], **machine)
-                if "step_ms" in r:
-                    r["tokens_per_s"] = r["tokens_per_step"] / (r["step_ms"] / 1e3)
-                print(json.dumps(r), flush=True)
-                log.write(json.dumps(r) + "\n")
-                rows.append(r)
+            for precision in args.precisions.split(","):
+                for peer in ("ltgen", "eager", "compile"):
+                    try:
+                        if peer == "ltgen":
+                            r = ltgen_peer(case, c, args.kit, args.work, args.warmup, args.steps, precision)
+                        else:
+                            r = torch_peer(case, c, peer == "compile", args.warmup, args.steps, precision)
+                    except (Exception, SystemExit) as e:  # one peer failing still reports the others, and why
+                        r = {"peer": peer, "error": str(e)[-2000:]}
+                    r.update(case=case, precision=precision, steps=args.steps,
+                             tokens_per_step=c["batch"] * c["block"], **machine)
+                    if "step_ms" in r:
+                        r["tokens_per_s"] = r["tokens_per_step"] / (r["step_ms"] / 1e3)
+                    print(json.dumps(r), flush=True)
+                    log.write(json.dumps(r) + "\n")
+                    rows.append(r)
     with open(os.path.join(args.out, "gpu_bench.md"), "w") as f:
-        f.write(f"{machine['gpu']}, torch {machine['torch']} (CUDA {machine['cuda']}), float32 (TF32 off), "
-                f"{args.steps} timed steps after {args.warmup}\n\n| case | peer | ms/step | tokens/s |\n|---|---|---|---|\n")
+        f.write(f"{machine['gpu']}, torch {machine['torch']} (CUDA {machine['cuda']}), float32; matmul precision "
+                f"highest: TF32 off, high: TF32 GEMMs; {args.steps} timed steps after {args.warmup}\n\n"
+                "| case | matmul precision | peer | ms/step | tokens/s |\n|---|---|---|---|---|\n")
         for r in rows:
             if "step_ms" in r:
-                f.write(f"| {r['case']} | {r['peer']} | {r['step_ms']:.2f} | {r['tokens_per_s']:.0f} |\n")
+                f.write(f"| {r['case']} | {r['precision']} | {r['peer']} | {r['step_ms']:.2f} | {r['tokens_per_s']:.0f} |\n")
             else:
-                f.write(f"| {r['case']} | {r['peer']} | failed: {r['error'][:200]!r} | |\n")
+                f.write(f"| {r['case']} | {r['precision']} | {r['peer']} | failed: {r['error'][:200]!r} | |\n")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,13 @@ TOKENS
 cp bench/specs/gpt2_small.json gpu-kit/bench/
 gunzip -c /usr/share/doc/jargon-text/jargon.txt.gz > gpu-kit/bench/jargon.txt
 sed 's|"path": "[^"]*jargon.txt.gz"|"path": "jargon.txt"|' bench/specs/gpt_char_bench.json > gpu-kit/bench/gpt_char_bench.json
+# Each also with "float32_matmul_precision": "high" (TF32 GEMMs), as <name>_tf32.
 for name in gpt2_small gpt_char_bench; do
+  "${PYTHON:-/opt/ltgen/venv/bin/python}" -c 'import json, sys; s = json.load(open(sys.argv[1]))
+s["float32_matmul_precision"] = "high"; json.dump(s, open(sys.argv[2], "w"), indent=1)' \
+    "gpu-kit/bench/$name.json" "gpu-kit/bench/${name}_tf32.json"
+done
+for name in gpt2_small gpt_char_bench gpt2_small_tf32 gpt_char_bench_tf32; do
   "$ltgen" "gpu-kit/bench/$name.json" -o "gpu-kit/bench/$name" --emit-only > /dev/null
   [[ -f "gpu-kit/bench/$name/model_cuda.cu" ]] || { echo "gpu_kit.sh: $name has no CUDA program" >&2; exit 1; }
 done
@@ -66,4 +72,4 @@ for dir in "$kit"/*/; do
 done
 RUN
 chmod +x gpu-kit/run.sh scripts/gpu_kit.sh
-echo "gpu_kit.sh: $(ls gpu-kit/*/spec.json | wc -l) parity programs and 2 benchmarks in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"
+echo "gpu_kit.sh: $(ls gpu-kit/*/spec.json | wc -l) parity programs and 4 benchmark programs in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"

@@ -110,6 +110,7 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line("#include <ltrt/activations.hpp>");
   w.line("#include <ltrt/cuda/context.cuh>");
   w.line("#include <ltrt/cuda/reduce.cuh>");
+  w.line("#include <ltrt/cuda/tiled_gemm.cuh>");
   w.line("#include <ltrt/error.hpp>");
   w.line();
   w.line("#include \"model.hpp\"");

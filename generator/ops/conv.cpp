@@ -2,10 +2,14 @@
 /// Conv2d and Conv1d (torch.nn): out[o] = bias[o] + sum over the input channels
 /// of o's group and the kernel taps of weight[o, c, ky, kx] * inp[c, y, x],
 /// zero padding. weight (out, in / groups, kh, kw) as torch (Conv1d: (out, in /
-/// groups, k)); Conv1d is lowered as a Conv2d of height 1. Large layers copy each
-/// sample's patches into a scratch buffer (im2col) and call sgemm; small ones
-/// run direct loops. The scratch buffer is an output of the op, so the memory
-/// plan places it like any activation.
+/// groups, k)); Conv1d is lowered as a Conv2d of height 1. On the CPU, large layers
+/// copy each sample's patches into a scratch buffer (im2col) and call sgemm; small
+/// ones run direct loops. The scratch buffer is an output of the op, so the memory
+/// plan places it like any activation. On CUDA, forward, input gradient and weight
+/// gradient are each one implicit GEMM over the whole batch (ltrt/cuda/tiled_gemm.cuh)
+/// that reads the patches from the input as it goes; the scratch holds at most the
+/// weight gradient's partial sums.
+#include <algorithm>
 #include <cmath>
 
 #include "../autodiff.hpp"
@@ -250,201 +254,258 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
   }
 }
 
-// CUDA: the CPU's im2col + GEMM, a sample at a time through the one columns buffer that the
-// memory plan gives the node (the CPU's scratch, at the same offset), the GEMMs on cuBLASLt.
+// CUDA: each direction is one launch of ltrt::cuda::tiled_gemm (ltrt/cuda/tiled_gemm.cuh) over
+// the whole batch and every group (the grid's z), instantiated with a struct that holds the
+// layer's sizes and says how to read A and B and where each sum goes (an implicit GEMM: the
+// patches are read straight from the input with im2col's index arithmetic, never stored):
+//   forward   out[s, o, p]   = weight[o, k] @ patch(s, p, k)          rows o, columns (s, p), depth k
+//   dinp      dx[s, c, y, x] = weight[o, c, tap] @ dy at the outputs that read (y, x)
+//                                                                     rows c, columns (s, y, x), depth (o, tap)
+//   dweight   dw[o, k]       = dy[s, o, p] @ patch(s, p, k), dbias[o] as a column of ones
+//                                                                     rows o, columns k, depth (s, p)
+// The memory plan's `columns` scratch (the CPU's im2col) is unused, except that dweight's sum
+// over the batch may be split into chunks that it holds until a second kernel adds them in order.
+// The skeleton is a runtime template, not emitted per layer: the generated code then shows only
+// what differs between convolutions (sizes and index arithmetic), and the tiling is written once.
 
-// The sizes a kernel of the layer uses (im2col, col2im): the window's walk over the planes.
-void write_window_geometry(CodeWriter& w, const ConvGeometry& g) {
+// A block's tile, chosen by the rows of each group's result: 16 x 256, 32 x 128 or 64 x 64 (all
+// kGemmThreads threads of 4 x 4 sums), the smallest that holds the rows.
+struct GemmTile {
+  int rows, cols;
+};
+GemmTile gemm_tile(std::int64_t rows) {
+  if (rows <= 16) return {16, 256};
+  if (rows <= 32) return {32, 128};
+  return {64, 64};
+}
+
+// dweight's depth (the batch's output pixels) is cut into chunks summed by separate blocks when
+// its tiles alone would leave an H100's 132 SMs idle: up to kSplitBlocks blocks, chunks of at
+// least kMinSplitDepth, and no more chunks than `columns` holds partial results for.
+constexpr std::int64_t kSplitBlocks = 264;   // two blocks an SM
+constexpr std::int64_t kMinSplitDepth = 256;  // sixteen of the skeleton's depth steps
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+std::int64_t dweight_splits(const ConvGeometry& g, std::int64_t batch, std::int64_t cols, const GemmTile& t) {
+  const std::int64_t tiles = ceil_div(g.out_per_group(), t.rows) * ceil_div(cols, t.cols) * g.groups;
+  const std::int64_t columns = g.in * g.kernel_h * g.kernel_w * g.pixels();
+  const std::int64_t splits = std::min({ceil_div(kSplitBlocks, tiles), batch * g.pixels() / kMinSplitDepth,
+                                        columns / (g.out * cols)});
+  return std::max<std::int64_t>(1, splits);
+}
+
+// The layer's sizes as static members of a GEMM struct.
+void write_struct_sizes(CodeWriter& w, const ConvGeometry& g) {
+  auto i = [](std::int64_t v) { return std::to_string(v); };
   if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
-  w.line("constexpr int kH = " + std::to_string(g.h) + ", kW = " + std::to_string(g.w) + ";  // input height, width");
-  w.line("constexpr int kOutH = " + std::to_string(g.out_h) + ", kOutW = " + std::to_string(g.out_w) +
-         ";  // output height, width");
-  w.line("constexpr int kPixels = kOutH * kOutW;  // outputs per channel");
-  w.line("constexpr int kKernelH = " + std::to_string(g.kernel_h) + ", kKernelW = " + std::to_string(g.kernel_w) +
-         ";");
-  w.line("constexpr int kStrideH = " + std::to_string(g.stride_h) + ", kStrideW = " + std::to_string(g.stride_w) +
-         ";");
-  w.line("constexpr int kPadH = " + std::to_string(g.pad_h) + ", kPadW = " + std::to_string(g.pad_w) +
+  w.line("static constexpr int kIn = " + i(g.in) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
+         ";  // input channels, height, width");
+  w.line("static constexpr int kOut = " + i(g.out) + ", kOutH = " + i(g.out_h) + ", kOutW = " + i(g.out_w) +
+         ";  // output channels, height, width");
+  w.line("static constexpr int kKernelH = " + i(g.kernel_h) + ", kKernelW = " + i(g.kernel_w) +
+         ", kTaps = kKernelH * kKernelW;");
+  w.line("static constexpr int kStrideH = " + i(g.stride_h) + ", kStrideW = " + i(g.stride_w) + ";");
+  w.line("static constexpr int kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
          ";  // zeros before the first row and column");
-  w.line("constexpr int kDilationH = " + std::to_string(g.dilation_h) +
-         ", kDilationW = " + std::to_string(g.dilation_w) + ";");
+  w.line("static constexpr int kDilationH = " + i(g.dilation_h) + ", kDilationW = " + i(g.dilation_w) + ";");
+  w.line("static constexpr int kGroups = " + i(g.groups) + ", kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;");
+  w.line("static constexpr int kPixels = kOutH * kOutW;        // outputs per channel");
+  w.line("static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel");
 }
 
-// The sizes the host function uses: one sample's slices and the GEMMs' shapes.
-void write_gemm_geometry(CodeWriter& w, const ConvGeometry& g) {
-  w.line("constexpr int kIn = " + std::to_string(g.in) + ", kH = " + std::to_string(g.h) +
-         ", kW = " + std::to_string(g.w) + ";  // input channels, height, width");
-  w.line("constexpr int kOut = " + std::to_string(g.out) + ", kPixels = " + std::to_string(g.out_h) + " * " +
-         std::to_string(g.out_w) + ";  // output channels, outputs per channel");
-  if (g.groups > 1)
-    w.line("constexpr int kGroups = " + std::to_string(g.groups) +
-           ", kOutPerGroup = kOut / kGroups;  // group g: input channels g * kIn / kGroups ...");
-  w.line("constexpr int kPatch = " + std::to_string(g.in_per_group()) + " * " + std::to_string(g.kernel_h) + " * " +
-         std::to_string(g.kernel_w) + ";  // weights per output channel: input channels per group x kernel");
-  w.line("constexpr int kColumns = kIn * " + std::to_string(g.kernel_h) + " * " + std::to_string(g.kernel_w) +
-         " * kPixels;  // one sample's columns: (channel, tap) x output pixel");
+// The skeleton's constants: rows of a group's result, depth splits, and the tile.
+void write_struct_shape(CodeWriter& w, const std::string& rows, std::int64_t splits, const GemmTile& t,
+                        const std::string& why_splits = "") {
+  if (!why_splits.empty()) w.line("// " + why_splits);
+  w.line("static constexpr int kRows = " + rows + ", kSplits = " + std::to_string(splits) + ";");
+  w.line("static constexpr int kTileRows = " + std::to_string(t.rows) + ", kTileCols = " + std::to_string(t.cols) +
+         ";  // TUNE: 16 x 256, 32 x 128 or 64 x 64");
 }
 
-// The output channels of one group's GEMM.
-std::string out_per_group(const ConvGeometry& g) { return g.groups > 1 ? "kOutPerGroup" : "kOut"; }
-
-// Group g's part of a buffer, `what + g * per_group`; `what` itself when there is one group.
-std::string group_offset(const ConvGeometry& g, const std::string& what, const std::string& per_group) {
-  return g.groups == 1 ? what : what + " + g * " + per_group;
-}
-
-// The GEMM lines in a loop over the groups, or once when there is one group.
-void write_per_group(CodeWriter& w, const ConvGeometry& g, const std::vector<std::string>& call) {
-  if (g.groups == 1) {
-    for (const std::string& l : call) w.line(l);
-    return;
-  }
-  w.open("for (int g = 0; g < kGroups; ++g)");
-  for (const std::string& l : call) w.line(l);
+// patch(g, k, q): im2col's element, the input under tap k = (c, ky, kx) of output pixel
+// q = (s, oy, ox) in group g, 0 in the padding.
+void write_patch(CodeWriter& w) {
+  w.line("// im2col's element: the input under tap k = (c, ky, kx) of output pixel q = (s, oy, ox), 0 in the padding.");
+  w.open("__device__ float patch(int g, int k, int q) const");
+  w.line("const int c = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;");
+  w.line("const int s = q / kPixels, oy = q / kOutW % kOutH, ox = q % kOutW;");
+  w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH, ix = ox * kStrideW - kPadW + kx * kDilationW;");
+  w.line("if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return 0.0f;");
+  w.line("return inp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];");
   w.close();
 }
 
-// im2col of one sample, a thread per element of columns: the CPU's write_im2col.
-void write_im2col_kernel(CudaEmit& e, const ConvGeometry& g) {
-  CodeWriter& k = e.kernels;
-  k.line();
-  k.line("// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding.");
-  open_element_kernel(k, e.fn + "_im2col_kernel", {"float* __restrict__ columns", "const float* __restrict__ x"},
-                      [&](CodeWriter& c) { write_window_geometry(c, g); });
-  k.line("const int row = i / kPixels, p = i % kPixels;  // row (c, ky, kx), column (oy, ox)");
-  k.line("const int c = row / (kKernelH * kKernelW), ky = row / kKernelW % kKernelH, kx = row % kKernelW;");
-  k.line("const int iy = p / kOutW * kStrideH - kPadH + ky * kDilationH;");
-  k.line("const int ix = p % kOutW * kStrideW - kPadW + kx * kDilationW;");
-  k.line("columns[i] = iy >= 0 && iy < kH && ix >= 0 && ix < kW ? x[(c * kH + iy) * kW + ix] : 0.0f;");
-  k.close();
+// The batch's sample count, and the GEMM's columns and depth in terms of it.
+void write_extent(CodeWriter& w, const std::string& cols, const std::string& depth) {
+  w.line("int n;  // samples in this batch");
+  w.line();
+  w.line("__host__ __device__ int cols() const { return " + cols + "; }");
+  w.line("__device__ int depth() const { return " + depth + "; }");
 }
 
-void write_im2col_launch(CodeWriter& w, const std::string& fn) {
-  emit_launch(w, fn + "_im2col_kernel", "ltrt::cuda::blocks_for(kColumns, kThreads)", "kThreads",
-              {"columns", "x", "kColumns"});
+// `const type var{fields};` and the launch of tiled_gemm over it.
+void write_gemm_launch(CodeWriter& w, const std::string& type, const std::string& var, const std::string& fields) {
+  w.line("const " + type + " " + var + "{" + fields + "};");
+  emit_launch(w, "ltrt::cuda::tiled_gemm<" + type + ">", "ltrt::cuda::tiled_gemm_grid(" + var + ")",
+              "ltrt::cuda::kGemmThreads", {var});
 }
 
 void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
-  const ConvGeometry g = geometry(n, gr.value(n.inputs[0]));
+  const Value& x = gr.value(n.inputs[0]);
+  const ConvGeometry g = geometry(n, x);
   const bool bias = attr_bool(n, "bias");
-  // A lone ReLU rides in cuBLASLt's epilogue (applied after the bias, which the GEMM adds as C);
-  // other fused activations run in one kernel over the output.
-  const bool lone_relu = n.epilogue.size() == 1 && n.epilogue[0].op == "relu";
-  const bool activation_kernel = !n.epilogue.empty() && !lone_relu;
-  write_im2col_kernel(e, g);
-  if (bias) {
-    e.kernels.line();
-    e.kernels.line("// out = bias of the output's channel: the GEMMs then add weight @ columns to it, as on the CPU.");
-    open_element_kernel(e.kernels, e.fn + "_bias_kernel", {"float* __restrict__ out", "const float* __restrict__ bias"},
-                        [&](CodeWriter& c) {
-                          c.line(constexpr_int("kOut", g.out) + " " + constexpr_int("kPixels", g.pixels()));
-                        });
-    e.kernels.line("out[i] = bias[i / kPixels % kOut];");
-    e.kernels.close();
-  }
-  if (activation_kernel) {
-    e.kernels.line();
-    open_element_kernel(e.kernels, e.fn + "_activation_kernel", {"float* __restrict__ out"},
-                        [&](CodeWriter& c) { epilogue_constants(c, n); });
-    e.kernels.line("out[i] = " + apply_epilogue(n, "out[i]") + ";");
-    e.kernels.close();
-  }
+  const std::string type = e.fn + "_gemm";
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// out[s, o, oy, ox] = " + std::string(bias ? "bias[o] + " : "") +
+         "weight[o, :] @ patches of (s, oy, ox)" + (n.epilogue.empty() ? "" : ", then the fused activations") +
+         ":");
+  k.line("// per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).");
+  k.open("struct " + type);
+  write_struct_sizes(k, g);
+  write_struct_shape(k, "kOutPerGroup", 1, gemm_tile(g.out_per_group()));
+  k.line("float* __restrict__ out;");
+  k.line("const float* __restrict__ inp;");
+  k.line("const float* __restrict__ weight;");
+  if (bias) k.line("const float* __restrict__ bias;");
+  write_extent(k, "n * kPixels", "kPatch");
+  k.line("__device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }");
+  k.line("__device__ float b(int g, int k, int q) const { return patch(g, k, q); }");
+  write_patch(k);
+  k.open("__device__ void store(int g, int /*split*/, int o, int q, float sum) const");
+  epilogue_constants(k, n);
+  k.line("const int s = q / kPixels, p = q % kPixels;");
+  if (bias) k.line("sum += bias[g * kOutPerGroup + o];");
+  k.line("out[(s * kOut + g * kOutPerGroup + o) * kPixels + p] = " + apply_epilogue(n, "sum") + ";");
+  k.close();
+  k.close(";");
 
   CodeWriter& w = e.body;
-  write_gemm_geometry(w, g);
-  if (bias) {
-    w.line("const int outputs = n * kOut * kPixels;");
-    emit_launch(w, e.fn + "_bias_kernel", "ltrt::cuda::blocks_for(outputs, kThreads)", "kThreads",
-                {"out", "bias", "outputs"});
-  }
-  w.line("// TUNE: one im2col and a strided batched GEMM over several samples (a larger columns buffer).");
-  w.open("for (int i = 0; i < n; ++i)");
-  w.line("const float* x = inp + i * kIn * kH * kW;");
-  w.line("float* y = out + i * kOut * kPixels;");
-  write_im2col_launch(w, e.fn);
-  const std::string epilogue = lone_relu ? "ltrt::cuda::Epilogue::relu" : "ltrt::cuda::Epilogue::none";
-  write_per_group(w, g, {"ltrt::cuda::sgemm(ctx, false, false, " + out_per_group(g) + ", kPixels, kPatch, " +
-                             group_offset(g, "weight", "kOutPerGroup * kPatch") + ", " +
-                             group_offset(g, "columns", "kPatch * kPixels") + ", " + (bias ? "1.0f" : "0.0f") +
-                             ", " + group_offset(g, "y", "kOutPerGroup * kPixels") + ", " + epilogue + ");  // " +
-                             (bias ? "y += " : "y = ") + "weight @ columns" + (lone_relu ? ", ReLU" : "")});
-  w.close();
-  if (activation_kernel) {
-    emit_count_launch(w, e.fn + "_activation_kernel", "n * kOut * kPixels", {"out"});
-  }
+  w.line("// One launch for the batch; `columns`, the CPU's im2col scratch, is not needed.");
+  write_gemm_launch(w, type, "gemm", std::string("out, inp, weight, ") + (bias ? "bias, " : "") + "n");
 }
 
 void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
-  const ConvGeometry g = geometry(n, gr.value(n.inputs[1]));
+  const Value& x = gr.value(n.inputs[1]);
+  const ConvGeometry g = geometry(n, x);
   const bool bias = attr_bool(n, "bias");
   const bool need_dinp = attr_bool(n, "need_dinp");
-  write_im2col_kernel(e, g);
   CodeWriter& k = e.kernels;
+  CodeWriter& w = e.body;
+  const std::string dinp = e.fn + "_dinp_gemm", dweight = e.fn + "_dweight_gemm";
+
   if (need_dinp) {
     k.line();
-    k.line("// col2im: each input pixel gathers the patch gradients of the taps that read it, in the CPU's");
-    k.line("// (ky, kx) order. A gather writes each element from one thread: no atomics, and the same sum.");
-    open_element_kernel(k, e.fn + "_col2im_kernel", {"float* __restrict__ dx", "const float* __restrict__ columns"},
-                        [&](CodeWriter& c) { write_window_geometry(c, g); });
-    k.line("const int c = i / (kH * kW), iy = i / kW % kH, ix = i % kW;");
-    k.line("float sum = 0.0f;");
-    k.open("for (int ky = 0; ky < kKernelH; ++ky)");
-    k.line("const int ty = iy + kPadH - ky * kDilationH;  // oy * kStrideH when tap ky of row oy reads iy");
-    k.line("if (ty < 0 || ty % kStrideH != 0 || ty / kStrideH >= kOutH) continue;");
-    k.open("for (int kx = 0; kx < kKernelW; ++kx)");
+    k.line("// dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of");
+    k.line("// weight[o, c, ky, kx] * dout[s, o, oy, ox]: per group, rows c, columns (s, iy, ix) of the whole");
+    k.line("// batch, depth (o, ky, kx). A gather (col2im fused with weight^T @ dout): each element is written");
+    k.line("// once, no atomics. TUNE: with a stride, most (o, ky, kx) miss a pixel and read zeros.");
+    k.open("struct " + dinp);
+    write_struct_sizes(k, g);
+    write_struct_shape(k, "kInPerGroup", 1, gemm_tile(g.in_per_group()));
+    k.line("float* __restrict__ dinp;");
+    k.line("const float* __restrict__ dout;");
+    k.line("const float* __restrict__ weight;");
+    write_extent(k, "n * kH * kW", "kOutPerGroup * kTaps");
+    k.open("__device__ float a(int g, int c, int k) const");
+    k.line("const int o = k / kTaps, tap = k % kTaps;");
+    k.line("return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + tap];");
+    k.close();
+    k.open("__device__ float b(int g, int k, int q) const");
+    k.line("const int o = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;");
+    k.line("const int s = q / (kH * kW), iy = q / kW % kH, ix = q % kW;");
+    k.line("const int ty = iy + kPadH - ky * kDilationH;  // oy * kStrideH when tap ky of row oy reads row iy");
     k.line("const int tx = ix + kPadW - kx * kDilationW;");
-    k.line("if (tx < 0 || tx % kStrideW != 0 || tx / kStrideW >= kOutW) continue;");
-    k.line("sum += columns[((c * kKernelH + ky) * kKernelW + kx) * kPixels + ty / kStrideH * kOutW + tx / kStrideW];");
+    k.line("if (ty < 0 || ty % kStrideH != 0 || ty / kStrideH >= kOutH) return 0.0f;");
+    k.line("if (tx < 0 || tx % kStrideW != 0 || tx / kStrideW >= kOutW) return 0.0f;");
+    k.line("return dout[((s * kOut + g * kOutPerGroup + o) * kOutH + ty / kStrideH) * kOutW + tx / kStrideW];");
     k.close();
+    k.open("__device__ void store(int g, int /*split*/, int c, int q, float sum) const");
+    k.line("const int s = q / (kH * kW), at = q % (kH * kW);");
+    k.line("dinp[(s * kIn + g * kInPerGroup + c) * kH * kW + at] = sum;");
     k.close();
-    k.line("dx[i] = sum;");
-    k.close();
+    k.close(";");
   }
-  if (bias) {
+
+  const std::int64_t cols = g.patch() + (bias ? 1 : 0);
+  const GemmTile tile = gemm_tile(g.out_per_group());
+  const std::int64_t splits = dweight_splits(g, x.shape[0], cols, tile);
+  k.line();
+  k.line(std::string("// dweight[o, (c, ky, kx)] ") + (bias ? "and dbias[o] " : "") +
+         "(+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch" + (bias ? " (dbias: * 1)" : "") + ":");
+  k.line("// per group, rows o, columns (c, ky, kx)" + std::string(bias ? " and a column of ones" : "") +
+         ", depth (s, oy, ox) of the whole batch.");
+  k.open("struct " + dweight);
+  write_struct_sizes(k, g);
+  k.line("static constexpr int kCols = kPatch" + std::string(bias ? " + 1;  // the weights, then the bias" : ";"));
+  write_struct_shape(k, "kOutPerGroup", splits, tile,
+                     splits > 1 ? "TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel"
+                                : "TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or no scratch for more)");
+  if (splits > 1) {
+    k.line("float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch");
+  } else {
+    k.line("float* __restrict__ dweight;");
+    if (bias) k.line("float* __restrict__ dbias;");
+  }
+  k.line("const float* __restrict__ dout;");
+  k.line("const float* __restrict__ inp;");
+  if (splits == 1) k.line("bool accumulate;  // add to the gradients (accumulate_grad_batches) or overwrite them");
+  write_extent(k, "kCols", "n * kPixels");
+  k.open("__device__ float a(int g, int o, int d) const");
+  k.line("const int s = d / kPixels, p = d % kPixels;");
+  k.line("return dout[(s * kOut + g * kOutPerGroup + o) * kPixels + p];");
+  k.close();
+  if (bias)
+    k.line("__device__ float b(int g, int d, int k) const { return k == kPatch ? 1.0f : patch(g, k, d); }");
+  else
+    k.line("__device__ float b(int g, int d, int k) const { return patch(g, k, d); }");
+  write_patch(k);
+  if (splits > 1) {
+    k.open("__device__ void store(int g, int split, int o, int k, float sum) const");
+    k.line("partial[((split * kGroups + g) * kOutPerGroup + o) * kCols + k] = sum;");
+  } else {
+    k.open("__device__ void store(int g, int /*split*/, int o, int k, float sum) const");
+    if (bias)
+      k.line("float& to = k < kPatch ? dweight[(g * kOutPerGroup + o) * kPatch + k] : dbias[g * kOutPerGroup + o];");
+    else
+      k.line("float& to = dweight[(g * kOutPerGroup + o) * kPatch + k];");
+    k.line("to = accumulate ? to + sum : sum;");
+  }
+  k.close();
+  k.close(";");
+  if (splits > 1) {
     k.line();
-    k.line("// dbias[o]: a thread per output channel sums its gradients over samples and pixels in the CPU's order.");
-    k.line("// TUNE: a block per channel with a tree of partial sums (a different order of float additions).");
-    open_element_kernel(k, e.fn + "_dbias_kernel",
-                        {"float* __restrict__ dbias", "const float* __restrict__ dout", "int n", "bool accumulate"},
-                        [&](CodeWriter& c) {
-                          c.line(constexpr_int("kOut", g.out) + " " + constexpr_int("kPixels", g.pixels()));
-                        });
-    k.line("float sum = accumulate ? dbias[i] : 0.0f;");
-    k.open("for (int s = 0; s < n; ++s)");
-    k.line("for (int p = 0; p < kPixels; ++p) sum += dout[(s * kOut + i) * kPixels + p];");
-    k.close();
-    k.line("dbias[i] = sum;");
+    k.line("// The chunks' partial sums of each weight" + std::string(bias ? " and bias" : "") +
+           " added in chunk order: the same result on every run.");
+    std::vector<std::string> params = {"float* __restrict__ dweight"};
+    if (bias) params.push_back("float* __restrict__ dbias");
+    params.insert(params.end(), {"const float* __restrict__ partial", "bool accumulate"});
+    open_element_kernel(k, e.fn + "_dweight_sum_kernel", params, [&](CodeWriter& c) {
+      c.line("using Gemm = " + dweight + ";");
+    });
+    k.line("const int o = i / Gemm::kCols, w = i % Gemm::kCols;");
+    k.line("float sum = 0.0f;");
+    k.line("for (int split = 0; split < Gemm::kSplits; ++split) sum += partial[split * Gemm::kOut * Gemm::kCols + i];");
+    if (bias)
+      k.line("float& to = w < Gemm::kPatch ? dweight[o * Gemm::kPatch + w] : dbias[o];");
+    else
+      k.line("float& to = dweight[o * Gemm::kPatch + w];");
+    k.line("to = accumulate ? to + sum : sum;");
     k.close();
   }
 
-  CodeWriter& w = e.body;
-  write_gemm_geometry(w, g);
-  w.line("// TUNE: one im2col and a strided batched GEMM over several samples (a larger columns buffer).");
-  w.open("for (int i = 0; i < n; ++i)");
-  w.line("const float* x = inp + i * kIn * kH * kW;");
-  w.line("const float* dy = dout + i * kOut * kPixels;");
-  write_im2col_launch(w, e.fn);
-  w.line("// dweight (+)= dy @ columns^T over the samples in order; the first sample overwrites unless");
-  w.line("// accumulating (the CPU's zero fill and += give the same sums).");
-  w.line("const float beta = accumulate || i > 0 ? 1.0f : 0.0f;");
-  write_per_group(w, g, {"ltrt::cuda::sgemm(ctx, false, true, " + out_per_group(g) + ", kPatch, kPixels, " +
-                             group_offset(g, "dy", "kOutPerGroup * kPixels") + ", " +
-                             group_offset(g, "columns", "kPatch * kPixels") + ", beta, " +
-                             group_offset(g, "dweight", "kOutPerGroup * kPatch") + ");"});
-  if (need_dinp) {
-    w.line("// The patches' gradients weight^T @ dy, reusing columns, then added back to the pixels (col2im).");
-    write_per_group(w, g, {"ltrt::cuda::sgemm(ctx, true, false, kPatch, kPixels, " + out_per_group(g) + ", " +
-                               group_offset(g, "weight", "kOutPerGroup * kPatch") + ", " +
-                               group_offset(g, "dy", "kOutPerGroup * kPixels") + ", 0.0f, " +
-                               group_offset(g, "columns", "kPatch * kPixels") + ");"});
-    w.line("constexpr int kInputs = kIn * kH * kW;  // one sample's input elements");
-    emit_launch(w, e.fn + "_col2im_kernel", "ltrt::cuda::blocks_for(kInputs, kThreads)", "kThreads",
-                {"dinp + i * kInputs", "columns", "kInputs"});
+  if (need_dinp)
+    write_gemm_launch(w, dinp, "dinp_gemm", "dinp, dout, weight, n");
+  if (splits > 1) {
+    write_gemm_launch(w, dweight, "dweight_gemm", "columns, dout, inp, n");
+    std::vector<std::string> args = {"dweight"};
+    if (bias) args.push_back("dbias");
+    args.insert(args.end(), {"columns", "accumulate"});
+    emit_count_launch(w, e.fn + "_dweight_sum_kernel", dweight + "::kOut * " + dweight + "::kCols", args);
+  } else {
+    w.line("// `columns`, the CPU's im2col scratch, is not needed.");
+    write_gemm_launch(w, dweight, "dweight_gemm",
+                      "dweight, " + std::string(bias ? "dbias, " : "") + "dout, inp, accumulate, n");
   }
-  w.close();
-  if (bias)
-    emit_launch(w, e.fn + "_dbias_kernel", "ltrt::cuda::blocks_for(kOut, kThreads)", "kThreads",
-                {"dbias", "dout", "n", "accumulate", "kOut"});
 }
 
 Shape columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }

@@ -19,6 +19,7 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/cuda/context.cuh>
 #include <ltrt/cuda/reduce.cuh>
+#include <ltrt/cuda/tiled_gemm.cuh>
 #include <ltrt/error.hpp>
 
 #include "model.hpp"
@@ -115,40 +116,50 @@ constexpr std::size_t d_layers_0_weight = 14208;
 // spec: model.layers[0]
 // out (16, 8, 10, 10) columns (9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3)
 
-// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding.
-__global__ void layers_0_forward_im2col_kernel(float* __restrict__ columns, const float* __restrict__ x, int count) {
-  constexpr int kH = 12, kW = 12;         // input height, width
-  constexpr int kOutH = 10, kOutW = 10;   // output height, width
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr int kKernelH = 3, kKernelW = 3;
-  constexpr int kStrideH = 1, kStrideW = 1;
-  constexpr int kPadH = 0, kPadW = 0;  // zeros before the first row and column
-  constexpr int kDilationH = 1, kDilationW = 1;
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const int row = i / kPixels, p = i % kPixels;  // row (c, ky, kx), column (oy, ox)
-  const int c = row / (kKernelH * kKernelW), ky = row / kKernelW % kKernelH, kx = row % kKernelW;
-  const int iy = p / kOutW * kStrideH - kPadH + ky * kDilationH;
-  const int ix = p % kOutW * kStrideW - kPadW + kx * kDilationW;
-  columns[i] = iy >= 0 && iy < kH && ix >= 0 && ix < kW ? x[(c * kH + iy) * kW + ix] : 0.0f;
-}
+// out[s, o, oy, ox] = weight[o, :] @ patches of (s, oy, ox):
+// per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
+struct layers_0_forward_gemm {
+  static constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
+  static constexpr int kOut = 8, kOutH = 10, kOutW = 10;  // output channels, height, width
+  static constexpr int kKernelH = 3, kKernelW = 3, kTaps = kKernelH * kKernelW;
+  static constexpr int kStrideH = 1, kStrideW = 1;
+  static constexpr int kPadH = 0, kPadW = 0;  // zeros before the first row and column
+  static constexpr int kDilationH = 1, kDilationW = 1;
+  static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
+  static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
+  static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kRows = kOutPerGroup, kSplits = 1;
+  static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  float* __restrict__ out;
+  const float* __restrict__ inp;
+  const float* __restrict__ weight;
+  int n;  // samples in this batch
+
+  __host__ __device__ int cols() const { return n * kPixels; }
+  __device__ int depth() const { return kPatch; }
+  __device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }
+  __device__ float b(int g, int k, int q) const { return patch(g, k, q); }
+  // im2col's element: the input under tap k = (c, ky, kx) of output pixel q = (s, oy, ox), 0 in the padding.
+  __device__ float patch(int g, int k, int q) const {
+    const int c = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;
+    const int s = q / kPixels, oy = q / kOutW % kOutH, ox = q % kOutW;
+    const int iy = oy * kStrideH - kPadH + ky * kDilationH, ix = ox * kStrideW - kPadW + kx * kDilationW;
+    if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return 0.0f;
+    return inp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];
+  }
+  __device__ void store(int g, int /*split*/, int o, int q, float sum) const {
+    const int s = q / kPixels, p = q % kPixels;
+    out[(s * kOut + g * kOutPerGroup + o) * kPixels + p] = sum;
+  }
+};
 
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, int n,
                              const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
-  constexpr int kOut = 8, kPixels = 10 * 10;       // output channels, outputs per channel
-  constexpr int kPatch = 1 * 3 * 3;                // weights per output channel: input channels per group x kernel
-  constexpr int kColumns = kIn * 3 * 3 * kPixels;  // one sample's columns: (channel, tap) x output pixel
-  // TUNE: one im2col and a strided batched GEMM over several samples (a larger columns buffer).
-  for (int i = 0; i < n; ++i) {
-    const float* x = inp + i * kIn * kH * kW;
-    float* y = out + i * kOut * kPixels;
-    layers_0_forward_im2col_kernel<<<ltrt::cuda::blocks_for(kColumns, kThreads), kThreads, 0, ctx.stream>>>(columns, x,
-                                                                                                            kColumns);
-    LTRT_CUDA_CHECK_LAUNCH("layers_0_forward_im2col_kernel");
-    ltrt::cuda::sgemm(ctx, false, false, kOut, kPixels, kPatch, weight, columns, 0.0f, y,
-                      ltrt::cuda::Epilogue::none);  // y = weight @ columns
-  }
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp
+  const layers_0_forward_gemm gemm{out, inp, weight, n};
+  ltrt::cuda::tiled_gemm<layers_0_forward_gemm>
+      <<<ltrt::cuda::tiled_gemm_grid(gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(gemm);
+  LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_0_forward_gemm>");
 }
 
 // layers.1: BatchNorm2d(num_features=8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
@@ -332,40 +343,50 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
 // spec: model.layers[4]
 // out (16, 16, 5, 5) columns (72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 
-// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding.
-__global__ void layers_4_forward_im2col_kernel(float* __restrict__ columns, const float* __restrict__ x, int count) {
-  constexpr int kH = 5, kW = 5;           // input height, width
-  constexpr int kOutH = 5, kOutW = 5;     // output height, width
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr int kKernelH = 3, kKernelW = 3;
-  constexpr int kStrideH = 1, kStrideW = 1;
-  constexpr int kPadH = 1, kPadW = 1;  // zeros before the first row and column
-  constexpr int kDilationH = 1, kDilationW = 1;
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const int row = i / kPixels, p = i % kPixels;  // row (c, ky, kx), column (oy, ox)
-  const int c = row / (kKernelH * kKernelW), ky = row / kKernelW % kKernelH, kx = row % kKernelW;
-  const int iy = p / kOutW * kStrideH - kPadH + ky * kDilationH;
-  const int ix = p % kOutW * kStrideW - kPadW + kx * kDilationW;
-  columns[i] = iy >= 0 && iy < kH && ix >= 0 && ix < kW ? x[(c * kH + iy) * kW + ix] : 0.0f;
-}
+// out[s, o, oy, ox] = weight[o, :] @ patches of (s, oy, ox):
+// per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
+struct layers_4_forward_gemm {
+  static constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
+  static constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
+  static constexpr int kKernelH = 3, kKernelW = 3, kTaps = kKernelH * kKernelW;
+  static constexpr int kStrideH = 1, kStrideW = 1;
+  static constexpr int kPadH = 1, kPadW = 1;  // zeros before the first row and column
+  static constexpr int kDilationH = 1, kDilationW = 1;
+  static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
+  static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
+  static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kRows = kOutPerGroup, kSplits = 1;
+  static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  float* __restrict__ out;
+  const float* __restrict__ inp;
+  const float* __restrict__ weight;
+  int n;  // samples in this batch
+
+  __host__ __device__ int cols() const { return n * kPixels; }
+  __device__ int depth() const { return kPatch; }
+  __device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }
+  __device__ float b(int g, int k, int q) const { return patch(g, k, q); }
+  // im2col's element: the input under tap k = (c, ky, kx) of output pixel q = (s, oy, ox), 0 in the padding.
+  __device__ float patch(int g, int k, int q) const {
+    const int c = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;
+    const int s = q / kPixels, oy = q / kOutW % kOutH, ox = q % kOutW;
+    const int iy = oy * kStrideH - kPadH + ky * kDilationH, ix = ox * kStrideW - kPadW + kx * kDilationW;
+    if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return 0.0f;
+    return inp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];
+  }
+  __device__ void store(int g, int /*split*/, int o, int q, float sum) const {
+    const int s = q / kPixels, p = q % kPixels;
+    out[(s * kOut + g * kOutPerGroup + o) * kPixels + p] = sum;
+  }
+};
 
 static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, int n,
                              const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 8, kH = 5, kW = 5;           // input channels, height, width
-  constexpr int kOut = 16, kPixels = 5 * 5;        // output channels, outputs per channel
-  constexpr int kPatch = 8 * 3 * 3;                // weights per output channel: input channels per group x kernel
-  constexpr int kColumns = kIn * 3 * 3 * kPixels;  // one sample's columns: (channel, tap) x output pixel
-  // TUNE: one im2col and a strided batched GEMM over several samples (a larger columns buffer).
-  for (int i = 0; i < n; ++i) {
-    const float* x = inp + i * kIn * kH * kW;
-    float* y = out + i * kOut * kPixels;
-    layers_4_forward_im2col_kernel<<<ltrt::cuda::blocks_for(kColumns, kThreads), kThreads, 0, ctx.stream>>>(columns, x,
-                                                                                                            kColumns);
-    LTRT_CUDA_CHECK_LAUNCH("layers_4_forward_im2col_kernel");
-    ltrt::cuda::sgemm(ctx, false, false, kOut, kPixels, kPatch, weight, columns, 0.0f, y,
-                      ltrt::cuda::Epilogue::none);  // y = weight @ columns
-  }
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp
+  const layers_4_forward_gemm gemm{out, inp, weight, n};
+  ltrt::cuda::tiled_gemm<layers_4_forward_gemm>
+      <<<ltrt::cuda::tiled_gemm_grid(gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(gemm);
+  LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_4_forward_gemm>");
 }
 
 // layers.5: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.05, affine=True, track_running_stats=True)
@@ -1075,74 +1096,102 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[4]
 // dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (72, 25) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 
-// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding.
-__global__ void layers_4_backward_im2col_kernel(float* __restrict__ columns, const float* __restrict__ x, int count) {
-  constexpr int kH = 5, kW = 5;           // input height, width
-  constexpr int kOutH = 5, kOutW = 5;     // output height, width
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr int kKernelH = 3, kKernelW = 3;
-  constexpr int kStrideH = 1, kStrideW = 1;
-  constexpr int kPadH = 1, kPadW = 1;  // zeros before the first row and column
-  constexpr int kDilationH = 1, kDilationW = 1;
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const int row = i / kPixels, p = i % kPixels;  // row (c, ky, kx), column (oy, ox)
-  const int c = row / (kKernelH * kKernelW), ky = row / kKernelW % kKernelH, kx = row % kKernelW;
-  const int iy = p / kOutW * kStrideH - kPadH + ky * kDilationH;
-  const int ix = p % kOutW * kStrideW - kPadW + kx * kDilationW;
-  columns[i] = iy >= 0 && iy < kH && ix >= 0 && ix < kW ? x[(c * kH + iy) * kW + ix] : 0.0f;
-}
+// dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
+// weight[o, c, ky, kx] * dout[s, o, oy, ox]: per group, rows c, columns (s, iy, ix) of the whole
+// batch, depth (o, ky, kx). A gather (col2im fused with weight^T @ dout): each element is written
+// once, no atomics. TUNE: with a stride, most (o, ky, kx) miss a pixel and read zeros.
+struct layers_4_backward_dinp_gemm {
+  static constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
+  static constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
+  static constexpr int kKernelH = 3, kKernelW = 3, kTaps = kKernelH * kKernelW;
+  static constexpr int kStrideH = 1, kStrideW = 1;
+  static constexpr int kPadH = 1, kPadW = 1;  // zeros before the first row and column
+  static constexpr int kDilationH = 1, kDilationW = 1;
+  static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
+  static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
+  static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kRows = kInPerGroup, kSplits = 1;
+  static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  float* __restrict__ dinp;
+  const float* __restrict__ dout;
+  const float* __restrict__ weight;
+  int n;  // samples in this batch
 
-// col2im: each input pixel gathers the patch gradients of the taps that read it, in the CPU's
-// (ky, kx) order. A gather writes each element from one thread: no atomics, and the same sum.
-__global__ void layers_4_backward_col2im_kernel(float* __restrict__ dx, const float* __restrict__ columns, int count) {
-  constexpr int kH = 5, kW = 5;           // input height, width
-  constexpr int kOutH = 5, kOutW = 5;     // output height, width
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr int kKernelH = 3, kKernelW = 3;
-  constexpr int kStrideH = 1, kStrideW = 1;
-  constexpr int kPadH = 1, kPadW = 1;  // zeros before the first row and column
-  constexpr int kDilationH = 1, kDilationW = 1;
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const int c = i / (kH * kW), iy = i / kW % kH, ix = i % kW;
-  float sum = 0.0f;
-  for (int ky = 0; ky < kKernelH; ++ky) {
-    const int ty = iy + kPadH - ky * kDilationH;  // oy * kStrideH when tap ky of row oy reads iy
-    if (ty < 0 || ty % kStrideH != 0 || ty / kStrideH >= kOutH) continue;
-    for (int kx = 0; kx < kKernelW; ++kx) {
-      const int tx = ix + kPadW - kx * kDilationW;
-      if (tx < 0 || tx % kStrideW != 0 || tx / kStrideW >= kOutW) continue;
-      sum += columns[((c * kKernelH + ky) * kKernelW + kx) * kPixels + ty / kStrideH * kOutW + tx / kStrideW];
-    }
+  __host__ __device__ int cols() const { return n * kH * kW; }
+  __device__ int depth() const { return kOutPerGroup * kTaps; }
+  __device__ float a(int g, int c, int k) const {
+    const int o = k / kTaps, tap = k % kTaps;
+    return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + tap];
   }
-  dx[i] = sum;
-}
+  __device__ float b(int g, int k, int q) const {
+    const int o = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;
+    const int s = q / (kH * kW), iy = q / kW % kH, ix = q % kW;
+    const int ty = iy + kPadH - ky * kDilationH;  // oy * kStrideH when tap ky of row oy reads row iy
+    const int tx = ix + kPadW - kx * kDilationW;
+    if (ty < 0 || ty % kStrideH != 0 || ty / kStrideH >= kOutH) return 0.0f;
+    if (tx < 0 || tx % kStrideW != 0 || tx / kStrideW >= kOutW) return 0.0f;
+    return dout[((s * kOut + g * kOutPerGroup + o) * kOutH + ty / kStrideH) * kOutW + tx / kStrideW];
+  }
+  __device__ void store(int g, int /*split*/, int c, int q, float sum) const {
+    const int s = q / (kH * kW), at = q % (kH * kW);
+    dinp[(s * kIn + g * kInPerGroup + c) * kH * kW + at] = sum;
+  }
+};
+
+// dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
+// per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
+struct layers_4_backward_dweight_gemm {
+  static constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
+  static constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
+  static constexpr int kKernelH = 3, kKernelW = 3, kTaps = kKernelH * kKernelW;
+  static constexpr int kStrideH = 1, kStrideW = 1;
+  static constexpr int kPadH = 1, kPadW = 1;  // zeros before the first row and column
+  static constexpr int kDilationH = 1, kDilationW = 1;
+  static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
+  static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
+  static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kCols = kPatch;
+  // TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or no scratch for more)
+  static constexpr int kRows = kOutPerGroup, kSplits = 1;
+  static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  float* __restrict__ dweight;
+  const float* __restrict__ dout;
+  const float* __restrict__ inp;
+  bool accumulate;  // add to the gradients (accumulate_grad_batches) or overwrite them
+  int n;            // samples in this batch
+
+  __host__ __device__ int cols() const { return kCols; }
+  __device__ int depth() const { return n * kPixels; }
+  __device__ float a(int g, int o, int d) const {
+    const int s = d / kPixels, p = d % kPixels;
+    return dout[(s * kOut + g * kOutPerGroup + o) * kPixels + p];
+  }
+  __device__ float b(int g, int d, int k) const { return patch(g, k, d); }
+  // im2col's element: the input under tap k = (c, ky, kx) of output pixel q = (s, oy, ox), 0 in the padding.
+  __device__ float patch(int g, int k, int q) const {
+    const int c = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;
+    const int s = q / kPixels, oy = q / kOutW % kOutH, ox = q % kOutW;
+    const int iy = oy * kStrideH - kPadH + ky * kDilationH, ix = ox * kStrideW - kPadW + kx * kDilationW;
+    if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return 0.0f;
+    return inp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];
+  }
+  __device__ void store(int g, int /*split*/, int o, int k, float sum) const {
+    float& to = dweight[(g * kOutPerGroup + o) * kPatch + k];
+    to = accumulate ? to + sum : sum;
+  }
+};
 
 static void layers_4_backward(float* dinp, float* dweight, float* columns, const float* dout, const float* inp,
                               const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 8, kH = 5, kW = 5;           // input channels, height, width
-  constexpr int kOut = 16, kPixels = 5 * 5;        // output channels, outputs per channel
-  constexpr int kPatch = 8 * 3 * 3;                // weights per output channel: input channels per group x kernel
-  constexpr int kColumns = kIn * 3 * 3 * kPixels;  // one sample's columns: (channel, tap) x output pixel
-  // TUNE: one im2col and a strided batched GEMM over several samples (a larger columns buffer).
-  for (int i = 0; i < n; ++i) {
-    const float* x = inp + i * kIn * kH * kW;
-    const float* dy = dout + i * kOut * kPixels;
-    layers_4_backward_im2col_kernel<<<ltrt::cuda::blocks_for(kColumns, kThreads), kThreads, 0, ctx.stream>>>(columns, x,
-                                                                                                             kColumns);
-    LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_im2col_kernel");
-    // dweight (+)= dy @ columns^T over the samples in order; the first sample overwrites unless
-    // accumulating (the CPU's zero fill and += give the same sums).
-    const float beta = accumulate || i > 0 ? 1.0f : 0.0f;
-    ltrt::cuda::sgemm(ctx, false, true, kOut, kPatch, kPixels, dy, columns, beta, dweight);
-    // The patches' gradients weight^T @ dy, reusing columns, then added back to the pixels (col2im).
-    ltrt::cuda::sgemm(ctx, true, false, kPatch, kPixels, kOut, weight, dy, 0.0f, columns);
-    constexpr int kInputs = kIn * kH * kW;  // one sample's input elements
-    layers_4_backward_col2im_kernel<<<ltrt::cuda::blocks_for(kInputs, kThreads), kThreads, 0, ctx.stream>>>(
-        dinp + i * kInputs, columns, kInputs);
-    LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_col2im_kernel");
-  }
+  const layers_4_backward_dinp_gemm dinp_gemm{dinp, dout, weight, n};
+  ltrt::cuda::tiled_gemm<layers_4_backward_dinp_gemm>
+      <<<ltrt::cuda::tiled_gemm_grid(dinp_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dinp_gemm);
+  LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_4_backward_dinp_gemm>");
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp
+  const layers_4_backward_dweight_gemm dweight_gemm{dweight, dout, inp, accumulate, n};
+  ltrt::cuda::tiled_gemm<layers_4_backward_dweight_gemm>
+      <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);
+  LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_4_backward_dweight_gemm>");
 }
 
 // layers.3 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -1270,42 +1319,70 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[0]
 // dweight (8, 1, 3, 3) columns (9, 100) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 
-// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding.
-__global__ void layers_0_backward_im2col_kernel(float* __restrict__ columns, const float* __restrict__ x, int count) {
-  constexpr int kH = 12, kW = 12;         // input height, width
-  constexpr int kOutH = 10, kOutW = 10;   // output height, width
-  constexpr int kPixels = kOutH * kOutW;  // outputs per channel
-  constexpr int kKernelH = 3, kKernelW = 3;
-  constexpr int kStrideH = 1, kStrideW = 1;
-  constexpr int kPadH = 0, kPadW = 0;  // zeros before the first row and column
-  constexpr int kDilationH = 1, kDilationW = 1;
+// dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
+// per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
+struct layers_0_backward_dweight_gemm {
+  static constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
+  static constexpr int kOut = 8, kOutH = 10, kOutW = 10;  // output channels, height, width
+  static constexpr int kKernelH = 3, kKernelW = 3, kTaps = kKernelH * kKernelW;
+  static constexpr int kStrideH = 1, kStrideW = 1;
+  static constexpr int kPadH = 0, kPadW = 0;  // zeros before the first row and column
+  static constexpr int kDilationH = 1, kDilationW = 1;
+  static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
+  static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
+  static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kCols = kPatch;
+  // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
+  static constexpr int kRows = kOutPerGroup, kSplits = 6;
+  static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch
+  const float* __restrict__ dout;
+  const float* __restrict__ inp;
+  int n;  // samples in this batch
+
+  __host__ __device__ int cols() const { return kCols; }
+  __device__ int depth() const { return n * kPixels; }
+  __device__ float a(int g, int o, int d) const {
+    const int s = d / kPixels, p = d % kPixels;
+    return dout[(s * kOut + g * kOutPerGroup + o) * kPixels + p];
+  }
+  __device__ float b(int g, int d, int k) const { return patch(g, k, d); }
+  // im2col's element: the input under tap k = (c, ky, kx) of output pixel q = (s, oy, ox), 0 in the padding.
+  __device__ float patch(int g, int k, int q) const {
+    const int c = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;
+    const int s = q / kPixels, oy = q / kOutW % kOutH, ox = q % kOutW;
+    const int iy = oy * kStrideH - kPadH + ky * kDilationH, ix = ox * kStrideW - kPadW + kx * kDilationW;
+    if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return 0.0f;
+    return inp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];
+  }
+  __device__ void store(int g, int split, int o, int k, float sum) const {
+    partial[((split * kGroups + g) * kOutPerGroup + o) * kCols + k] = sum;
+  }
+};
+
+// The chunks' partial sums of each weight added in chunk order: the same result on every run.
+__global__ void layers_0_backward_dweight_sum_kernel(float* __restrict__ dweight, const float* __restrict__ partial,
+                                                     bool accumulate, int count) {
+  using Gemm = layers_0_backward_dweight_gemm;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
-  const int row = i / kPixels, p = i % kPixels;  // row (c, ky, kx), column (oy, ox)
-  const int c = row / (kKernelH * kKernelW), ky = row / kKernelW % kKernelH, kx = row % kKernelW;
-  const int iy = p / kOutW * kStrideH - kPadH + ky * kDilationH;
-  const int ix = p % kOutW * kStrideW - kPadW + kx * kDilationW;
-  columns[i] = iy >= 0 && iy < kH && ix >= 0 && ix < kW ? x[(c * kH + iy) * kW + ix] : 0.0f;
+  const int o = i / Gemm::kCols, w = i % Gemm::kCols;
+  float sum = 0.0f;
+  for (int split = 0; split < Gemm::kSplits; ++split) sum += partial[split * Gemm::kOut * Gemm::kCols + i];
+  float& to = dweight[o * Gemm::kPatch + w];
+  to = accumulate ? to + sum : sum;
 }
 
 static void layers_0_backward(float* dweight, float* columns, const float* dout, const float* inp, int n,
                               bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
-  constexpr int kOut = 8, kPixels = 10 * 10;       // output channels, outputs per channel
-  constexpr int kPatch = 1 * 3 * 3;                // weights per output channel: input channels per group x kernel
-  constexpr int kColumns = kIn * 3 * 3 * kPixels;  // one sample's columns: (channel, tap) x output pixel
-  // TUNE: one im2col and a strided batched GEMM over several samples (a larger columns buffer).
-  for (int i = 0; i < n; ++i) {
-    const float* x = inp + i * kIn * kH * kW;
-    const float* dy = dout + i * kOut * kPixels;
-    layers_0_backward_im2col_kernel<<<ltrt::cuda::blocks_for(kColumns, kThreads), kThreads, 0, ctx.stream>>>(columns, x,
-                                                                                                             kColumns);
-    LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_im2col_kernel");
-    // dweight (+)= dy @ columns^T over the samples in order; the first sample overwrites unless
-    // accumulating (the CPU's zero fill and += give the same sums).
-    const float beta = accumulate || i > 0 ? 1.0f : 0.0f;
-    ltrt::cuda::sgemm(ctx, false, true, kOut, kPatch, kPixels, dy, columns, beta, dweight);
-  }
+  const layers_0_backward_dweight_gemm dweight_gemm{columns, dout, inp, n};
+  ltrt::cuda::tiled_gemm<layers_0_backward_dweight_gemm>
+      <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);
+  LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_0_backward_dweight_gemm>");
+  const int count = layers_0_backward_dweight_gemm::kOut * layers_0_backward_dweight_gemm::kCols;
+  layers_0_backward_dweight_sum_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(
+      dweight, columns, accumulate, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dweight_sum_kernel");
 }
 
 // One training step over the first n rows of the batch buffers: forward, loss, then

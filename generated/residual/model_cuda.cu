@@ -19,6 +19,7 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/cuda/context.cuh>
 #include <ltrt/cuda/reduce.cuh>
+#include <ltrt/cuda/tiled_gemm.cuh>
 #include <ltrt/error.hpp>
 
 #include "model.hpp"

@@ -380,7 +380,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   k.close(";");
 
   CodeWriter& w = e.body;
-  w.line("// One launch for the batch; `columns`, the CPU's im2col scratch, is not needed.");
+  w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp");
   write_gemm_launch(w, type, "gemm", std::string("out, inp, weight, ") + (bias ? "bias, " : "") + "n");
 }
 
@@ -502,7 +502,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     args.insert(args.end(), {"columns", "accumulate"});
     emit_count_launch(w, e.fn + "_dweight_sum_kernel", dweight + "::kOut * " + dweight + "::kCols", args);
   } else {
-    w.line("// `columns`, the CPU's im2col scratch, is not needed.");
+    w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp");
     write_gemm_launch(w, dweight, "dweight_gemm",
                       "dweight, " + std::string(bias ? "dbias, " : "") + "dout, inp, accumulate, n");
   }

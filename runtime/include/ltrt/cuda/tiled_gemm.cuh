@@ -23,6 +23,8 @@
 //
 // Each thread adds its sums over the depth in one fixed order, so results are the same on every
 // run (no atomics); the order differs from the CPU program's loops, so they agree to rounding.
+// The products are added with fmaf, a fused multiply-add whatever --fmad says (generated programs
+// build with --fmad=false so that elementwise arithmetic rounds as on the CPU).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -50,11 +52,11 @@ __global__ void __launch_bounds__(kGemmThreads) tiled_gemm(const Gemm gemm) {
   static_assert(kThreadRows * kThreadCols == kGemmThreads, "a tile is kGemmThreads threads of 4 x 4 sums");
   static_assert(kGemmThreads % kTileCols == 0 && kGemmThreads % kGemmDepthTile == 0,
                 "each thread stages the same column of B and the same depth of A at every step");
-  // A's tile is stored depth-major, so the rows a thread needs at one depth lie in one row of
-  // shared memory. A warp stores 16 depths x 2 rows of it at once; rows of kTileRows + 2 floats
-  // (16, 32 or 64 + 2) put those 32 floats in 32 different banks.
-  __shared__ float a_tile[kGemmDepthTile][kTileRows + 2];
-  __shared__ float b_tile[kGemmDepthTile][kTileCols];
+  // A's tile is stored depth-major, so that the 4 rows a thread needs at one depth are 4 adjacent
+  // floats, read (like its 4 columns of B) as one 16-byte load. A row of kTileRows + 4 floats keeps
+  // that alignment; a warp's stores of 16 depths x 2 rows then meet 2 to a bank.
+  alignas(16) __shared__ float a_tile[kGemmDepthTile][kTileRows + 4];
+  alignas(16) __shared__ float b_tile[kGemmDepthTile][kTileCols];
 
   const int group = blockIdx.z % Gemm::kGroups, split = blockIdx.z / Gemm::kGroups;
   const int row0 = blockIdx.y * kTileRows, col0 = blockIdx.x * kTileCols;
@@ -70,9 +72,8 @@ __global__ void __launch_bounds__(kGemmThreads) tiled_gemm(const Gemm gemm) {
   const int a_k = threadIdx.x % kGemmDepthTile, a_row = threadIdx.x / kGemmDepthTile;
   const int b_col = threadIdx.x % kTileCols, b_k = threadIdx.x / kTileCols;
   constexpr int kARowStep = kGemmThreads / kGemmDepthTile, kBDepthStep = kGemmThreads / kTileCols;
-  // Results: thread (ty, tx) holds rows ty + i * kThreadRows and columns tx + j * kThreadCols, so
-  // that a warp reads consecutive floats of b_tile (no bank conflicts) and stores consecutive
-  // columns of the result.
+  // Results: thread (ty, tx) holds rows 4 ty ... 4 ty + 3 and columns 4 tx ... 4 tx + 3. A warp's
+  // 16-byte loads of b_tile are consecutive (no bank conflicts), those of a_tile are broadcasts.
   const int tx = threadIdx.x % kThreadCols, ty = threadIdx.x / kThreadCols;
 
   float sum[kGemmPerThread][kGemmPerThread] = {};
@@ -90,23 +91,23 @@ __global__ void __launch_bounds__(kGemmThreads) tiled_gemm(const Gemm gemm) {
     for (int d = 0; d < kGemmDepthTile; ++d) {
       float a[kGemmPerThread], b[kGemmPerThread];
 #pragma unroll
-      for (int i = 0; i < kGemmPerThread; ++i) a[i] = a_tile[d][ty + i * kThreadRows];
+      for (int i = 0; i < kGemmPerThread; ++i) a[i] = a_tile[d][ty * kGemmPerThread + i];
 #pragma unroll
-      for (int j = 0; j < kGemmPerThread; ++j) b[j] = b_tile[d][tx + j * kThreadCols];
+      for (int j = 0; j < kGemmPerThread; ++j) b[j] = b_tile[d][tx * kGemmPerThread + j];
 #pragma unroll
       for (int i = 0; i < kGemmPerThread; ++i)
 #pragma unroll
-        for (int j = 0; j < kGemmPerThread; ++j) sum[i][j] += a[i] * b[j];
+        for (int j = 0; j < kGemmPerThread; ++j) sum[i][j] = fmaf(a[i], b[j], sum[i][j]);
     }
     __syncthreads();  // every thread has read the tiles before the next step overwrites them
   }
 #pragma unroll
   for (int i = 0; i < kGemmPerThread; ++i) {
-    const int row = row0 + ty + i * kThreadRows;
+    const int row = row0 + ty * kGemmPerThread + i;
     if (row >= Gemm::kRows) break;
 #pragma unroll
     for (int j = 0; j < kGemmPerThread; ++j) {
-      const int col = col0 + tx + j * kThreadCols;
+      const int col = col0 + tx * kGemmPerThread + j;
       if (col < cols) gemm.store(group, split, row, col, sum[i][j]);
     }
   }

@@ -559,7 +559,8 @@ struct layers_3_backward_dweight_gemm {
     return inp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];
   }
   __device__ void store(int g, int /*split*/, int o, int k, float sum) const {
-    float& to = k < kPatch ? dweight[(g * kOutPerGroup + o) * kPatch + k] : dbias[g * kOutPerGroup + o];
+    const int channel = g * kOutPerGroup + o;
+    float& to = k < kPatch ? dweight[channel * kPatch + k] : dbias[channel];
     to = accumulate ? to + sum : sum;
   }
 };
@@ -567,11 +568,11 @@ struct layers_3_backward_dweight_gemm {
 static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
                               const float* inp, const float* weight, int n, bool accumulate,
                               const ltrt::cuda::Context& ctx) {
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp
   const layers_3_backward_dinp_gemm dinp_gemm{dinp, dout, weight, n};
   ltrt::cuda::tiled_gemm<layers_3_backward_dinp_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dinp_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dinp_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_3_backward_dinp_gemm>");
-  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp
   const layers_3_backward_dweight_gemm dweight_gemm{dweight, dbias, dout, inp, accumulate, n};
   ltrt::cuda::tiled_gemm<layers_3_backward_dweight_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);

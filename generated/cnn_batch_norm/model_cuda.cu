@@ -1176,18 +1176,19 @@ struct layers_4_backward_dweight_gemm {
     return inp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];
   }
   __device__ void store(int g, int /*split*/, int o, int k, float sum) const {
-    float& to = dweight[(g * kOutPerGroup + o) * kPatch + k];
+    const int channel = g * kOutPerGroup + o;
+    float& to = dweight[channel * kPatch + k];
     to = accumulate ? to + sum : sum;
   }
 };
 
 static void layers_4_backward(float* dinp, float* dweight, float* columns, const float* dout, const float* inp,
                               const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp
   const layers_4_backward_dinp_gemm dinp_gemm{dinp, dout, weight, n};
   ltrt::cuda::tiled_gemm<layers_4_backward_dinp_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dinp_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dinp_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_4_backward_dinp_gemm>");
-  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp
   const layers_4_backward_dweight_gemm dweight_gemm{dweight, dout, inp, accumulate, n};
   ltrt::cuda::tiled_gemm<layers_4_backward_dweight_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);

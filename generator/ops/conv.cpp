@@ -73,6 +73,9 @@ Shape weight_shape(const ConvGeometry& g) {
   return {g.out, g.in_per_group(), g.kernel_h, g.kernel_w};
 }
 
+// im2col's scratch of one sample: a row per (channel, tap), a column per output pixel.
+Shape columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }
+
 void write_sizes(CodeWriter& w, const ConvGeometry& g, bool im2col) {
   if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
   w.line("constexpr int kIn = " + std::to_string(g.in) + ", kH = " + std::to_string(g.h) +
@@ -287,9 +290,8 @@ constexpr std::int64_t kMinSplitDepth = 256;  // sixteen of the skeleton's depth
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 std::int64_t dweight_splits(const ConvGeometry& g, std::int64_t batch, std::int64_t cols, const GemmTile& t) {
   const std::int64_t tiles = ceil_div(g.out_per_group(), t.rows) * ceil_div(cols, t.cols) * g.groups;
-  const std::int64_t columns = g.in * g.kernel_h * g.kernel_w * g.pixels();
   const std::int64_t splits = std::min({ceil_div(kSplitBlocks, tiles), batch * g.pixels() / kMinSplitDepth,
-                                        columns / (g.out * cols)});
+                                        numel(columns_shape(g)) / (g.out * cols)});
   return std::max<std::int64_t>(1, splits);
 }
 
@@ -384,6 +386,15 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   write_gemm_launch(w, type, "gemm", std::string("out, inp, weight, ") + (bias ? "bias, " : "") + "n");
 }
 
+// Stores `sum` into the gradient of output channel `o`'s column `k` of dweight's GEMM: weight
+// k's, or the bias's in the column after the kPatch weights; added to it when accumulating.
+void write_gradient_store(CodeWriter& w, bool bias, const std::string& o, const std::string& k,
+                          const std::string& patch) {
+  const std::string weight = "dweight[" + o + " * " + patch + " + " + k + "]";
+  w.line("float& to = " + (bias ? k + " < " + patch + " ? " + weight + " : dbias[" + o + "]" : weight) + ";");
+  w.line("to = accumulate ? to + sum : sum;");
+}
+
 void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   const Value& x = gr.value(n.inputs[1]);
   const ConvGeometry g = geometry(n, x);
@@ -464,11 +475,8 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     k.line("partial[((split * kGroups + g) * kOutPerGroup + o) * kCols + k] = sum;");
   } else {
     k.open("__device__ void store(int g, int /*split*/, int o, int k, float sum) const");
-    if (bias)
-      k.line("float& to = k < kPatch ? dweight[(g * kOutPerGroup + o) * kPatch + k] : dbias[g * kOutPerGroup + o];");
-    else
-      k.line("float& to = dweight[(g * kOutPerGroup + o) * kPatch + k];");
-    k.line("to = accumulate ? to + sum : sum;");
+    k.line("const int channel = g * kOutPerGroup + o;");
+    write_gradient_store(k, bias, "channel", "k", "kPatch");
   }
   k.close();
   k.close(";");
@@ -485,16 +493,13 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     k.line("const int o = i / Gemm::kCols, w = i % Gemm::kCols;");
     k.line("float sum = 0.0f;");
     k.line("for (int split = 0; split < Gemm::kSplits; ++split) sum += partial[split * Gemm::kOut * Gemm::kCols + i];");
-    if (bias)
-      k.line("float& to = w < Gemm::kPatch ? dweight[o * Gemm::kPatch + w] : dbias[o];");
-    else
-      k.line("float& to = dweight[o * Gemm::kPatch + w];");
-    k.line("to = accumulate ? to + sum : sum;");
+    write_gradient_store(k, bias, "o", "w", "Gemm::kPatch");
     k.close();
   }
 
-  if (need_dinp)
-    write_gemm_launch(w, dinp, "dinp_gemm", "dinp, dout, weight, n");
+  if (splits == 1)
+    w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp");
+  if (need_dinp) write_gemm_launch(w, dinp, "dinp_gemm", "dinp, dout, weight, n");
   if (splits > 1) {
     write_gemm_launch(w, dweight, "dweight_gemm", "columns, dout, inp, n");
     std::vector<std::string> args = {"dweight"};
@@ -502,13 +507,10 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     args.insert(args.end(), {"columns", "accumulate"});
     emit_count_launch(w, e.fn + "_dweight_sum_kernel", dweight + "::kOut * " + dweight + "::kCols", args);
   } else {
-    w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp");
     write_gemm_launch(w, dweight, "dweight_gemm",
                       "dweight, " + std::string(bias ? "dbias, " : "") + "dout, inp, accumulate, n");
   }
 }
-
-Shape columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }
 
 // im2col's scratch buffer of one sample: an activation that only its node uses.
 int add_columns(Graph& gr, const std::string& name, const ConvGeometry& g) {

@@ -953,10 +953,10 @@ struct layers_4_backward_dweight_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
-  static constexpr int kCols = kPatch;
   // TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or no scratch for more)
   static constexpr int kRows = kOutPerGroup, kSplits = 1;
   static constexpr int kTileRows = 32, kTileCols = 128;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  static constexpr int kCols = kPatch;
   float* __restrict__ dweight;
   const float* __restrict__ dout;
   const float* __restrict__ inp;
@@ -1135,10 +1135,10 @@ struct layers_0_backward_dweight_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
-  static constexpr int kCols = kPatch;
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
   static constexpr int kRows = kOutPerGroup, kSplits = 4;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  static constexpr int kCols = kPatch;
   float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch
   const float* __restrict__ dout;
   const float* __restrict__ inp;

@@ -1123,10 +1123,10 @@ struct layers_4_backward_dweight_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
-  static constexpr int kCols = kPatch + 1;            // the weights, then the bias
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
   static constexpr int kRows = kOutPerGroup, kSplits = 3;
   static constexpr int kTileRows = 32, kTileCols = 128;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  static constexpr int kCols = kPatch + 1;               // the weights, then the bias
   float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch
   const float* __restrict__ dout;
   const float* __restrict__ inp;
@@ -1319,10 +1319,10 @@ struct layers_0_backward_dweight_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
-  static constexpr int kCols = kPatch + 1;            // the weights, then the bias
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
   static constexpr int kRows = kOutPerGroup, kSplits = 47;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  static constexpr int kCols = kPatch + 1;               // the weights, then the bias
   float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch
   const float* __restrict__ dout;
   const float* __restrict__ inp;

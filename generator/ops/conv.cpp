@@ -316,7 +316,7 @@ void write_struct_sizes(CodeWriter& w, const ConvGeometry& g) {
 
 // The skeleton's constants: rows of a group's result, depth splits, and the tile.
 void write_struct_shape(CodeWriter& w, const std::string& rows, std::int64_t splits, const GemmTile& t,
-                        const std::string& why_splits = "") {
+                        const std::string& why_splits) {
   if (!why_splits.empty()) w.line("// " + why_splits);
   w.line("static constexpr int kRows = " + rows + ", kSplits = " + std::to_string(splits) + ";");
   w.line("static constexpr int kTileRows = " + std::to_string(t.rows) + ", kTileCols = " + std::to_string(t.cols) +
@@ -344,6 +344,19 @@ void write_extent(CodeWriter& w, const std::string& cols, const std::string& dep
   w.line("__device__ int depth() const { return " + depth + "; }");
 }
 
+// Opens `struct type`: the layer's sizes, the skeleton's constants (rows of a group's result,
+// depth splits and why, the tile for those rows), `members` (a line each), then the batch's
+// sample count and the GEMM's columns and depth in terms of it.
+void open_gemm_struct(CodeWriter& w, const std::string& type, const ConvGeometry& g, const std::string& rows,
+                      std::int64_t rows_value, std::int64_t splits, const std::string& why_splits,
+                      const std::vector<std::string>& members, const std::string& cols, const std::string& depth) {
+  w.open("struct " + type);
+  write_struct_sizes(w, g);
+  write_struct_shape(w, rows, splits, gemm_tile(rows_value), why_splits);
+  for (const std::string& m : members) w.line(m);
+  write_extent(w, cols, depth);
+}
+
 // `const type var{fields};` and the launch of tiled_gemm over it.
 void write_gemm_launch(CodeWriter& w, const std::string& type, const std::string& var, const std::string& fields) {
   w.line("const " + type + " " + var + "{" + fields + "};");
@@ -362,14 +375,10 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
          "weight[o, :] @ patches of (s, oy, ox)" + (n.epilogue.empty() ? "" : ", then the fused activations") +
          ":");
   k.line("// per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).");
-  k.open("struct " + type);
-  write_struct_sizes(k, g);
-  write_struct_shape(k, "kOutPerGroup", 1, gemm_tile(g.out_per_group()));
-  k.line("float* __restrict__ out;");
-  k.line("const float* __restrict__ inp;");
-  k.line("const float* __restrict__ weight;");
-  if (bias) k.line("const float* __restrict__ bias;");
-  write_extent(k, "n * kPixels", "kPatch");
+  std::vector<std::string> members = {"float* __restrict__ out;", "const float* __restrict__ inp;",
+                                      "const float* __restrict__ weight;"};
+  if (bias) members.push_back("const float* __restrict__ bias;");
+  open_gemm_struct(k, type, g, "kOutPerGroup", g.out_per_group(), 1, "", members, "n * kPixels", "kPatch");
   k.line("__device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }");
   k.line("__device__ float b(int g, int k, int q) const { return patch(g, k, q); }");
   write_patch(k);
@@ -410,13 +419,9 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     k.line("// weight[o, c, ky, kx] * dout[s, o, oy, ox]: per group, rows c, columns (s, iy, ix) of the whole");
     k.line("// batch, depth (o, ky, kx). A gather (col2im fused with weight^T @ dout): each element is written");
     k.line("// once, no atomics. TUNE: with a stride, most (o, ky, kx) miss a pixel and read zeros.");
-    k.open("struct " + dinp);
-    write_struct_sizes(k, g);
-    write_struct_shape(k, "kInPerGroup", 1, gemm_tile(g.in_per_group()));
-    k.line("float* __restrict__ dinp;");
-    k.line("const float* __restrict__ dout;");
-    k.line("const float* __restrict__ weight;");
-    write_extent(k, "n * kH * kW", "kOutPerGroup * kTaps");
+    open_gemm_struct(k, dinp, g, "kInPerGroup", g.in_per_group(), 1, "",
+                     {"float* __restrict__ dinp;", "const float* __restrict__ dout;", "const float* __restrict__ weight;"},
+                     "n * kH * kW", "kOutPerGroup * kTaps");
     k.open("__device__ float a(int g, int c, int k) const");
     k.line("const int o = k / kTaps, tap = k % kTaps;");
     k.line("return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + tap];");
@@ -438,29 +443,26 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   }
 
   const std::int64_t cols = g.patch() + (bias ? 1 : 0);
-  const GemmTile tile = gemm_tile(g.out_per_group());
-  const std::int64_t splits = dweight_splits(g, x.shape[0], cols, tile);
+  const std::int64_t splits = dweight_splits(g, x.shape[0], cols, gemm_tile(g.out_per_group()));
   k.line();
   k.line(std::string("// dweight[o, (c, ky, kx)] ") + (bias ? "and dbias[o] " : "") +
          "(+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch" + (bias ? " (dbias: * 1)" : "") + ":");
   k.line("// per group, rows o, columns (c, ky, kx)" + std::string(bias ? " and a column of ones" : "") +
          ", depth (s, oy, ox) of the whole batch.");
-  k.open("struct " + dweight);
-  write_struct_sizes(k, g);
-  k.line("static constexpr int kCols = kPatch" + std::string(bias ? " + 1;  // the weights, then the bias" : ";"));
-  write_struct_shape(k, "kOutPerGroup", splits, tile,
-                     splits > 1 ? "TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel"
-                                : "TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or no scratch for more)");
+  std::vector<std::string> members = {"static constexpr int kCols = kPatch" +
+                                      std::string(bias ? " + 1;  // the weights, then the bias" : ";")};
   if (splits > 1) {
-    k.line("float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch");
+    members.push_back("float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch");
   } else {
-    k.line("float* __restrict__ dweight;");
-    if (bias) k.line("float* __restrict__ dbias;");
+    members.push_back("float* __restrict__ dweight;");
+    if (bias) members.push_back("float* __restrict__ dbias;");
   }
-  k.line("const float* __restrict__ dout;");
-  k.line("const float* __restrict__ inp;");
-  if (splits == 1) k.line("bool accumulate;  // add to the gradients (accumulate_grad_batches) or overwrite them");
-  write_extent(k, "kCols", "n * kPixels");
+  members.insert(members.end(), {"const float* __restrict__ dout;", "const float* __restrict__ inp;"});
+  if (splits == 1) members.push_back("bool accumulate;  // add to the gradients (accumulate_grad_batches) or overwrite them");
+  open_gemm_struct(k, dweight, g, "kOutPerGroup", g.out_per_group(), splits,
+                   splits > 1 ? "TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel"
+                              : "TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or no scratch for more)",
+                   members, "kCols", "n * kPixels");
   k.open("__device__ float a(int g, int o, int d) const");
   k.line("const int s = d / kPixels, p = d % kPixels;");
   k.line("return dout[(s * kOut + g * kOutPerGroup + o) * kPixels + p];");

@@ -3,8 +3,8 @@
 # numpy and safetensors) but not ltgen's own build dependencies: every CUDA parity spec's program
 # is generated here into gpu-kit/ (git-ignored), beside a runner. There, from the repository root:
 #
-#   bash gpu-kit/run.sh OUT_DIR     # builds each program with nvcc, runs gpu_parity.py on it,
-#                                   # writes OUT_DIR/gpu_parity.log and OUT_DIR/summary.txt
+#   bash gpu-kit/run.sh OUT_DIR     # builds each program with nvcc, runs gpu_parity.py on it (four
+#                                   # at a time), writes OUT_DIR/parity/<case>.log and OUT_DIR/summary.txt
 #   python3 bench/gpu_bench.py --kit gpu-kit/bench --out OUT_DIR
 #                                   # tokens/s against PyTorch eager and torch.compile
 #
@@ -52,24 +52,31 @@ done
 
 cat > gpu-kit/run.sh <<'RUN'
 #!/usr/bin/env bash
-# Written by scripts/gpu_kit.sh: the gpu parity checks of every program beside this file.
+# Written by scripts/gpu_kit.sh: the gpu parity checks of every program beside this file, four
+# at a time (each builds its program with nvcc, then runs it; device time is short).
 set -uo pipefail
 out="${1:?usage: bash gpu-kit/run.sh OUT_DIR}"
-mkdir -p "$out"
+mkdir -p "$out/parity"
+out="$(cd "$out" && pwd)"
 kit="$(cd "$(dirname "$0")" && pwd)"
 cudart="$(find /usr/local/cuda*/ /usr/lib /opt -name 'libcudart.so*' 2>/dev/null | sort | head -1)"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nvcc --version | tail -2; } \
   > "$out/machine.txt" 2>&1
 : > "$out/summary.txt"
-for dir in "$kit"/*/; do
-  [[ -f "$dir/spec.json" ]] || continue  # bench/: bench/gpu_bench.py's
+check_one() {
+  local dir="$1" stem start rc
   stem="$(basename "$dir")"
   start=$(date +%s)
   PYTHONUNBUFFERED=1 "${PYTHON:-python3}" tests/cuda/gpu_parity.py --cudart "$cudart" --program-dir "$dir" \
-    --work "/tmp/gpu-kit-work/$stem" "$dir/spec.json" >> "$out/gpu_parity.log" 2>&1
+    --work "/tmp/gpu-kit-work/$stem" "$dir/spec.json" > "$out/parity/$stem.log" 2>&1
   rc=$?
   echo "$stem: exit $rc in $(( $(date +%s) - start ))s" | tee -a "$out/summary.txt"
-done
+}
+export -f check_one
+export out cudart
+rm -rf /tmp/gpu-kit-work
+for dir in "$kit"/*/; do [[ -f "$dir/spec.json" ]] && echo "$dir"; done |  # bench/ is gpu_bench.py's
+  xargs -P 4 -I{} bash -c 'check_one "$1"' _ {}
 RUN
 chmod +x gpu-kit/run.sh scripts/gpu_kit.sh
 echo "gpu_kit.sh: $(ls gpu-kit/*/spec.json | wc -l) parity programs and 4 benchmark programs in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"

@@ -7,17 +7,23 @@
 ///   att = attention(qkv)                              (per head h, D = E / num_heads:
 ///         p[i, :] = softmax(q_i . k_j / sqrt(D), j <= i when causal); att_i = sum_j p[i, j] v_j)
 ///   out = att @ out_proj.weight^T + out_proj.bias    (a Linear, E -> E)
-/// The attention op saves p (batch, heads, T, T) for its backward:
+/// The attention op keeps, per query row, lse_i = log sum_j exp(s_ij) of its scaled, masked
+/// scores s_ij = q_i . k_j / sqrt(D) (not the (batch, heads, T, T) probabilities); its backward
+/// recomputes p_ij = exp(s_ij - lse_i) (FlashAttention-2's scheme) and uses
 ///   dv_j = sum_i p_ij dout_i          dp_ij = dout_i . v_j
-///   ds_ij = p_ij (dp_ij - sum_k p_ik dp_ik)
+///   ds_ij = p_ij (dp_ij - delta_i)    delta_i = dout_i . out_i (= sum_k p_ik dp_ik)
 ///   dq_i = sum_j ds_ij k_j / sqrt(D)  dk_j = sum_i ds_ij q_i / sqrt(D)
-/// Masked positions have p = 0, so they drop out of every sum. Per sample and head, the
-/// products are sgemm calls on strided blocks of qkv (masked scores are computed, then zeroed).
+/// Masked positions have p = 0, so they drop out of every sum. On the CPU, per sample and head,
+/// the products are sgemm calls on strided blocks of qkv into one head's T x T scratch (masked
+/// scores are computed, then zeroed); the scratch buffers are outputs that only their node uses,
+/// so the memory plan frees them right after it. On CUDA the attention is fused
+/// (flash_attention.cpp) and the T x T scratch is not used.
 #include <cmath>
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
+#include "flash_attention.hpp"
 #include "ops.hpp"
 
 namespace ltgen {
@@ -47,7 +53,8 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.open("for (int b = 0; b < n; ++b)");
   w.open("for (int h = 0; h < kHeads; ++h)");
   write_head_pointers(w);
-  w.line("float* p = probs + (b * kHeads + h) * kT * kT;");
+  w.line("float* row_lse = lse + (b * kHeads + h) * kT;");
+  w.line("float* p = scores;  // this head's T x T scores, then probabilities");
   w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
   w.open("for (int i = 0; i < kT; ++i)");
   w.line("float* row = p + i * kT;");
@@ -59,6 +66,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("row[j] = ltrt::exp_vec(row[j] - max);");
   w.line("sum += row[j];");
   w.close();
+  w.line("row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)");
   w.line("for (int j = 0; j < visible; ++j) row[j] /= sum;");
   w.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax");
   w.close();
@@ -69,140 +77,41 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
 
 void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, g.value(n.inputs[1]));
+  w.line("float* p = scratch;         // one head's probabilities, recomputed from lse");
+  w.line("float* dp = scratch + kT * kT;  // one head's dp, then ds in its place");
   w.open("for (int b = 0; b < n; ++b)");
   w.open("for (int h = 0; h < kHeads; ++h)");
   write_head_pointers(w);
   w.line("float* dq = dqkv + b * kT * 3 * kE + h * kD;");
   w.line("float* dk = dq + kE;");
   w.line("float* dv = dq + 2 * kE;");
-  w.line("const float* p = probs + (b * kHeads + h) * kT * kT;");
   w.line("const float* d_o = dout + b * kT * kE + h * kD;");
-  w.line("float* dp = scratch + (b * kHeads + h) * kT * kT;");
+  w.line("const float* o = out + b * kT * kE + h * kD;");
+  w.line("const float* row_lse = lse + (b * kHeads + h) * kT;");
+  w.line("float* row_delta = delta + (b * kHeads + h) * kT;");
+  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
+  w.open("for (int i = 0; i < kT; ++i)");
+  w.line("float* row = p + i * kT;");
+  w.line("const int visible = kCausal ? i + 1 : kT;");
+  w.line("for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);");
+  w.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;");
+  w.line("float dot = 0.0f;");
+  w.line("for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];");
+  w.line("row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij");
+  w.close();
   w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout");
   w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T");
-  w.line("// ds = p (dp - sum_j p dp) / sqrt(D), in place of dp");
+  w.line("// ds = p (dp - delta) / sqrt(D), in place of dp");
   w.open("for (int i = 0; i < kT; ++i)");
   w.line("const float* pi = p + i * kT;");
   w.line("float* ds = dp + i * kT;");
   w.line("const int visible = kCausal ? i + 1 : kT;");
-  w.line("float dot = 0.0f;");
-  w.line("for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];");
-  w.line("for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;");
+  w.line("for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;");
   w.line("for (int j = visible; j < kT; ++j) ds[j] = 0.0f;");
   w.close();
   w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k");
   w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q");
   w.close();
-  w.close();
-}
-
-// CUDA: the CPU's products as strided-batched GEMMs, one per head over the n samples (sample b's
-// head h is the same T x D block of its [q | k | v] rows, kT * 3E floats after sample b - 1's),
-// and the CPU's row loops (softmax, ds) as row kernels: a warp (a block, for long rows) shares a
-// row of T floats with coalesced loads, and its max and sums are tree reductions (the CPU's
-// formulas, summed in another order).
-void write_sizes_cuda(CodeWriter& w, const Node& n, const Value& qkv) {
-  const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
-  w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";  // sequence length");
-  w.line("constexpr int kE = " + std::to_string(e) + ", kHeads = " + std::to_string(h) +
-         ", kD = " + std::to_string(e / h) + ";  // embed_dim, num_heads, head_dim");
-  w.line("const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program");
-  w.line("// Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,");
-  w.line("// its T x T block per head of probs (and of scratch).");
-  w.line("constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;");
-  w.line("const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query");
-}
-
-// The top of a row kernel over the T x T blocks: the sequence length, the mask, the row r and
-// how many of its keys the query sees.
-void open_attention_row(CodeWriter& k, const Node& n, const RowSplit& split) {
-  k.line("constexpr int kT = " + std::to_string(split.len) + ";");
-  k.line(std::string("constexpr bool kCausal = ") + (attr_bool(n, "is_causal") ? "true" : "false") +
-         ";  // query i sees keys j <= i");
-  open_row(k, split, "r", "rows");
-  k.line("const int i = r % kT;  // r is (sample, head, query i)");
-  k.line("const int visible = kCausal ? i + 1 : kT;");
-}
-
-void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[0]);
-  CodeWriter& k = e.kernels;
-  k.line();
-  const RowSplit split = split_rows(qkv.shape[1]);
-  k.line("// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).");
-  k.line("// TUNE: the whole attention fused (flash attention) for long sequences.");
-  k.open("__global__ void " + e.fn + "_softmax_kernel(float* __restrict__ probs, int rows)");
-  open_attention_row(k, n, split);
-  k.line("float* row = probs + static_cast<std::int64_t>(r) * kT;");
-  k.line("float max = -INFINITY;");
-  k.line("for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);");
-  k.line("max = " + row_max(split, "max") + ";");
-  k.line("float sum = 0.0f;");
-  k.open("for (int j = t; j < visible; j += kRowThreads)");
-  k.line("row[j] = ltrt::exp_vec(row[j] - max);");
-  k.line("sum += row[j];");
-  k.close();
-  k.line("sum = " + row_sum(split, "sum") + ";");
-  k.line("for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;");
-  k.line("for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax");
-  k.close();
-
-  CodeWriter& w = e.body;
-  write_sizes_cuda(w, n, qkv);
-  w.line("// TUNE: one GEMM per head; with qkv in head-major order each product would be one call.");
-  w.open("for (int h = 0; h < kHeads; ++h)");
-  w.line("const float* q = qkv + h * kD;  // sample 0's head h: T x D, rows 3E apart");
-  w.line("const float* k = q + kE;");
-  w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, scale, {q, 3 * kE, kQkvStride}, "
-         "{k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride, n);  // scores q k^T / sqrt(D)");
-  w.close();
-  emit_row_launch(w, e.fn + "_softmax_kernel", split, "rows", {"probs", "rows"});
-  w.open("for (int h = 0; h < kHeads; ++h)");
-  w.line("const float* v = qkv + 2 * kE + h * kD;");
-  w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {probs + h * kT * kT, kT, "
-         "kProbsStride}, {v, 3 * kE, kQkvStride}, 0.0f, out + h * kD, kE, kOutStride, n);  // p v");
-  w.close();
-}
-
-void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[1]);
-  CodeWriter& k = e.kernels;
-  k.line();
-  const RowSplit split = split_rows(qkv.shape[1]);
-  k.line("// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).");
-  k.open("__global__ void " + e.fn + "_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, "
-         "float scale, int rows)");
-  open_attention_row(k, n, split);
-  k.line("const float* pi = probs + static_cast<std::int64_t>(r) * kT;");
-  k.line("float* ds = scratch + static_cast<std::int64_t>(r) * kT;");
-  k.line("float dot = 0.0f;");
-  k.line("for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];");
-  k.line("dot = " + row_sum(split, "dot") + ";");
-  k.line("for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;");
-  k.line("for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;");
-  k.close();
-
-  CodeWriter& w = e.body;
-  write_sizes_cuda(w, n, qkv);
-  w.line("// Per head, batched over the samples: sample 0's blocks (T x D, rows 3E or E apart; T x T).");
-  w.open("for (int h = 0; h < kHeads; ++h)");
-  w.line("const float* v = qkv + 2 * kE + h * kD;");
-  w.line("const float* p = probs + h * kT * kT;");
-  w.line("const float* d_o = dout + h * kD;");
-  w.line("ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {p, kT, kProbsStride}, "
-         "{d_o, kE, kOutStride}, 0.0f, dqkv + 2 * kE + h * kD, 3 * kE, kQkvStride, n);  // dv = p^T dout");
-  w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, 1.0f, {d_o, kE, kOutStride}, "
-         "{v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride, n);  // dp = dout v^T");
-  w.close();
-  emit_row_launch(w, e.fn + "_ds_kernel", split, "rows", {"scratch", "probs", "scale", "rows"});
-  w.open("for (int h = 0; h < kHeads; ++h)");
-  w.line("const float* q = qkv + h * kD;");
-  w.line("const float* k = q + kE;");
-  w.line("const float* ds = scratch + h * kT * kT;");
-  w.line("ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride}, "
-         "{k, 3 * kE, kQkvStride}, 0.0f, dqkv + h * kD, 3 * kE, kQkvStride, n);  // dq = ds k");
-  w.line("ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride}, "
-         "{q, 3 * kE, kQkvStride}, 0.0f, dqkv + kE + h * kD, 3 * kE, kQkvStride, n);  // dk = ds^T q");
   w.close();
 }
 
@@ -236,19 +145,22 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
       throw ShapeError("expects q | k | v of shape (batch, T, " + std::to_string(3 * e) + "), got " +
                        shape_str(qkv.shape));
     const std::int64_t b = qkv.shape[0], t = qkv.shape[1];
+    // scores: one head's T x T block on the CPU (unused on CUDA); the memory plan frees it after the node.
     return std::vector<OutputType>{{DType::f32, {b, t, e}, true},
-                                   {DType::f32, {b, attr_int(n, "num_heads"), t, t}, true}};
+                                   {DType::f32, {b, attr_int(n, "num_heads"), t}, true},
+                                   {DType::f32, {t, t}, false}};
   };
-  f.slots = [](const Node&) { return Slots{{"out", "probs"}, {"qkv"}}; };
+  f.slots = [](const Node&) { return Slots{{"out", "lse", "scores"}, {"qkv"}}; };
   f.cost = [](const Node& n, const Graph& g) {
     const Value& qkv = g.value(n.inputs[0]);
     const double b = static_cast<double>(qkv.shape[0]), t = static_cast<double>(qkv.shape[1]);
     const double e = static_cast<double>(attr_int(n, "embed_dim"));
     const double h = static_cast<double>(attr_int(n, "num_heads"));
-    return Cost{b * (4 * t * t * e + 3 * h * t * t), 4 * b * (3 * t * e + e * t + 2 * h * t * t)};
+    // Bytes of the fused (CUDA) form: qkv read, out and lse written.
+    return Cost{b * (4 * t * t * e + 3 * h * t * t), 4 * b * (3 * t * e + e * t + h * t)};
   };
   f.emit_cpu = emit_forward;
-  f.emit_cuda = emit_forward_cuda;
+  f.emit_cuda = emit_flash_attention_forward;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int qkv = n.inputs[0];
     if (dout[0] < 0 || !ad.needs_grad(qkv)) return std::vector<int>{-1};
@@ -257,7 +169,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     b.layer = n.layer;
     b.source = n.source;
     b.attrs = n.attrs;
-    b.inputs = {dout[0], qkv, n.outputs[1]};
+    b.inputs = {dout[0], qkv, n.outputs[0], n.outputs[1]};  // dout, qkv, out, lse
     const int id = ad.add_backward(std::move(b), ad.grad_name(qkv));
     return std::vector<int>{ad.graph.nodes[id].outputs[0]};
   };
@@ -268,20 +180,24 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   b.infer = [](const Node& n, const Graph& g) {
     const Value& qkv = g.value(n.inputs.at(1));
     const std::int64_t b = qkv.shape[0], t = qkv.shape[1];
-    // scratch: dp, then ds in its place (T x T), of every sample and head, so that the CUDA
-    // lowering can run each product as one batched GEMM (the CPU's sgemm per head uses its slice).
+    // delta (batch, heads, T): dout_i . out_i per head. scratch: one head's p and dp (then ds)
+    // on the CPU (unused on CUDA); the memory plan frees it after the node.
     return std::vector<OutputType>{{DType::f32, qkv.shape, true},
-                                   {DType::f32, {b, attr_int(n, "num_heads"), t, t}, true}};
+                                   {DType::f32, {b, attr_int(n, "num_heads"), t}, true},
+                                   {DType::f32, {2, t, t}, false}};
   };
-  b.slots = [](const Node&) { return Slots{{"dqkv", "scratch"}, {"dout", "qkv", "probs"}}; };
+  b.slots = [](const Node&) { return Slots{{"dqkv", "delta", "scratch"}, {"dout", "qkv", "out", "lse"}}; };
   b.cost = [](const Node& n, const Graph& g) {
     const Value& qkv = g.value(n.inputs[1]);
     const double bs = static_cast<double>(qkv.shape[0]), t = static_cast<double>(qkv.shape[1]);
     const double e = static_cast<double>(attr_int(n, "embed_dim"));
-    return Cost{bs * 8 * t * t * e, 4 * bs * (6 * t * e + e * t + t * t)};
+    const double h = static_cast<double>(attr_int(n, "num_heads"));
+    // The scores recomputed, then dp, dv, dq, dk; bytes of the fused form: dout, qkv, out, lse
+    // read, dqkv and delta written (delta read again).
+    return Cost{bs * (10 * t * t * e + 6 * h * t * t), 4 * bs * (8 * t * e + 3 * h * t)};
   };
   b.emit_cpu = emit_backward;
-  b.emit_cuda = emit_backward_cuda;
+  b.emit_cuda = emit_flash_attention_backward;
   ops.push_back(std::move(b));
 
   LayerDef l;

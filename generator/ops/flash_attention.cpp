@@ -1,0 +1,452 @@
+#include "flash_attention.hpp"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "../cuda_lowering.hpp"
+
+namespace ltgen {
+
+namespace {
+
+// Every attention kernel's block is kGroups groups of kLanes threads. A block owns a tile of rows
+// (query rows; key rows in dK/dV) and walks tiles of columns of the other side. Thread (group,
+// lane) holds rows group, group + kGroups, ... of the scores and columns lane, lane + kLanes, ...;
+// in its accumulators (o, dq, dk, dv) the same rows and head-dim columns lane, lane + kLanes, ...
+// A row's max and sum over its columns are three shuffles among its kLanes threads.
+constexpr int kLanes = 8;
+constexpr int kGroups = 16;
+constexpr int kBlockThreads = kLanes * kGroups;
+constexpr std::int64_t kSharedBytes = 48 * 1024;  // static shared memory a block may have
+constexpr std::int64_t kChunkMax = 64;            // head-dim columns staged at a time
+constexpr std::int64_t kRegisterFloats = 96;      // accumulators and score tiles a thread may hold
+
+// The tiles of one kernel, chosen at generation time from the head dim.
+struct Tiles {
+  std::int64_t rows = 0;    // rows of the scores a thread holds (kRows); the block's row tile is kGroups * rows
+  std::int64_t cols = 0;    // columns a thread holds (kCols); a column tile is kLanes * cols
+  std::int64_t chunk = 0;   // head-dim columns in shared memory at a time, a multiple of kLanes (zeros past D)
+  std::int64_t chunks = 0;  // chunks to cover D
+  std::int64_t shared_bytes = 0;
+};
+
+// What a kernel keeps: `operands` staged tiles per side (a chunk x tile each: the forward's q, and
+// k then v; the backward's q and dout, k and v), `score_tiles` row tile x column tile blocks in
+// shared memory (p, ds), `products` score tiles in registers (s, dp) and `accumulators` head-dim
+// rows (o or dq; dk and dv). The largest score tile a thread holds wins (most FMAs per shared
+// memory load), a larger row tile on ties (fewer passes over the columns).
+Tiles choose_tiles(std::int64_t d, int operands, int score_tiles, int products, int accumulators) {
+  Tiles best;
+  const std::int64_t chunk = std::min(kChunkMax, (d + kLanes - 1) / kLanes * kLanes);
+  const std::int64_t chunks = (d + chunk - 1) / chunk;
+  const std::int64_t dim_cols = chunks * chunk / kLanes;
+  for (std::int64_t rows : {4, 2, 1}) {
+    for (std::int64_t cols : {8, 4, 2, 1}) {
+      const std::int64_t row_tile = kGroups * rows, col_tile = kLanes * cols;
+      const std::int64_t floats = operands * chunk * (row_tile + 1) + operands * chunk * (col_tile + 1) +
+                                  score_tiles * row_tile * (col_tile + 1);
+      const std::int64_t registers = accumulators * rows * dim_cols + products * rows * cols;
+      const bool fits = 4 * floats <= kSharedBytes && (registers <= kRegisterFloats || rows == 1);
+      if (fits && rows * cols > best.rows * best.cols) best = Tiles{rows, cols, chunk, chunks, 4 * floats};
+    }
+  }
+  return best;
+}
+
+// The sizes and tiles at the top of a kernel; `row_tile` and `col_tile` name the block's tiles
+// (kQueryTile and kKeyTile, or the other way round in dK/dV).
+void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles& t, const std::string& row_tile,
+                     const std::string& col_tile) {
+  const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
+  k.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";  // sequence length");
+  k.line("constexpr int kE = " + std::to_string(e) + ", kHeads = " + std::to_string(h) +
+         ", kD = " + std::to_string(e / h) + ";  // embed_dim, num_heads, head_dim");
+  k.line(std::string("constexpr bool kCausal = ") + (attr_bool(n, "is_causal") ? "true" : "false") +
+         ";  // query i sees keys j <= i");
+  k.line("// TUNE: tiles for this head_dim, chosen at generation time (" + std::to_string(t.shared_bytes) +
+         " bytes of static shared memory,");
+  k.line("// at most " + std::to_string(kSharedBytes) + "; few enough registers not to spill). Thread (group, lane) "
+         "holds rows group + kGroups * r");
+  k.line("// of the block's tile and columns lane + kLanes * c of the other side's.");
+  k.line("constexpr int kLanes = " + std::to_string(kLanes) + ", kGroups = " + std::to_string(kGroups) +
+         ", kBlockThreads = kLanes * kGroups;");
+  k.line("constexpr int kRows = " + std::to_string(t.rows) + ", " + row_tile + " = kGroups * kRows;");
+  k.line("constexpr int kCols = " + std::to_string(t.cols) + ", " + col_tile + " = kLanes * kCols;");
+  k.line("constexpr int kChunk = " + std::to_string(t.chunk) + ", kChunks = " + std::to_string(t.chunks) +
+         ";  // head_dim columns in shared memory at a time (zeros past kD)");
+  k.line("constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns");
+  k.line("const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;");
+}
+
+// The pointers of sample b's head h (rows 3E apart in qkv and dqkv, E apart in out and dout; T
+// floats a head in lse and delta), after `tile` sets the block's first row.
+void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e, const std::vector<std::string>& rows_e,
+                         const std::vector<std::string>& per_head) {
+  k.line("const int h = blockIdx.y, b = blockIdx.z;");
+  for (const std::string& p : rows_3e) k.line(p + " + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;");
+  for (const std::string& p : rows_e) k.line(p + " + static_cast<std::int64_t>(b) * kT * kE + h * kD;");
+  for (const std::string& p : per_head) k.line(p + " + (static_cast<std::int64_t>(b) * kHeads + h) * kT;");
+}
+
+// Stages rows [row0, row0 + tile) and head-dim columns [c0, c0 + kChunk) of `src` (rows `stride`
+// floats apart) transposed into dst[kChunk][tile + 1], zeros past T and D. Adjacent threads read
+// adjacent floats of a row; the + 1 keeps the transposed stores and the reads conflict-free.
+void write_stage(CodeWriter& k, const std::string& dst, const std::string& src, const std::string& stride,
+                 const std::string& row0, const std::string& tile) {
+  k.open("for (int x = threadIdx.x; x < " + tile + " * kChunk; x += kBlockThreads)");
+  k.line("const int r = x / kChunk, d = x % kChunk;");
+  k.line(dst + "[d][r] = " + row0 + " + r < kT && c0 + d < kD ? " + src + "[(" + row0 + " + r) * " + stride +
+         " + c0 + d] : 0.0f;");
+  k.close();
+}
+
+// acc[r][c] += row_operand[d][row r] * col_operand[d][column c] over the chunk's d: per d, a
+// thread loads kRows + kCols floats a product for kRows * kCols FMAs.
+struct Product {
+  std::string acc, row_operand, col_operand;
+};
+void write_products(CodeWriter& k, const std::vector<Product>& products) {
+  k.open("for (int d = 0; d < kChunk; ++d)");
+  std::string decl = "float";
+  for (const Product& p : products)
+    decl += std::string(&p == &products.front() ? " " : ", ") + p.row_operand + "_r[kRows], " + p.col_operand +
+            "_c[kCols]";
+  k.line(decl + ";");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  for (const Product& p : products) k.line(p.row_operand + "_r[r] = " + p.row_operand + "[d][group + kGroups * r];");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kCols; ++c)");
+  for (const Product& p : products) k.line(p.col_operand + "_c[c] = " + p.col_operand + "[d][lane + kLanes * c];");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kCols; ++c)");
+  for (const Product& p : products)
+    k.line(p.acc + "[r][c] += " + p.row_operand + "_r[r] * " + p.col_operand + "_c[c];");
+  k.close();
+  k.close();
+  k.close();
+}
+
+// acc[r][this chunk's columns] += weights[row r][j] * operand[column][j] over the column tile's j
+// (operand staged transposed: its column d is row d of the stage).
+struct Accumulate {
+  std::string acc, weights, operand;
+};
+void write_accumulate(CodeWriter& k, const std::string& col_tile, const std::vector<Accumulate>& terms) {
+  k.open("for (int j = 0; j < " + col_tile + "; ++j)");
+  std::string decl = "float";
+  for (const Accumulate& a : terms)
+    decl += std::string(&a == &terms.front() ? " " : ", ") + a.weights + "_r[kRows]";
+  k.line(decl + ";");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  for (const Accumulate& a : terms) k.line(a.weights + "_r[r] = " + a.weights + "[group + kGroups * r][j];");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kChunkCols; ++c)");
+  for (const Accumulate& a : terms)
+    k.line(a.acc + "[r][chunk * kChunkCols + c] += " + a.weights + "_r[r] * " + a.operand + "[lane + kLanes * c][j];");
+  k.close();
+  k.close();
+  k.close();
+}
+
+// Writes a thread's accumulator rows acc[r] (row row0 + group + kGroups * r, under T) as
+// `dst[row * stride + d] = acc[r][..] <scale>` over the head-dim columns it holds.
+void write_rows_out(CodeWriter& k, const std::string& row0, const std::string& dst, const std::string& stride,
+                    const std::string& value) {
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  k.line("const int row = " + row0 + " + group + kGroups * r;");
+  k.line("if (row >= kT) continue;");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimCols; ++c)");
+  k.line("const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);");
+  k.line("if (d < kD) " + dst + "[row * " + stride + " + d] = " + value + ";");
+  k.close();
+  k.close();
+}
+
+// The launch of a kernel over (tiles of T, heads, samples).
+void write_launch(CodeWriter& w, const std::string& kernel, std::int64_t row_tile, const std::vector<std::string>& args) {
+  const std::string tile = std::to_string(row_tile);
+  emit_launch(w, kernel, "dim3((kT + " + std::to_string(row_tile - 1) + ") / " + tile + ", kHeads, n)",
+              std::to_string(kBlockThreads), args);
+}
+
+void write_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
+  w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ", kHeads = " +
+         std::to_string(attr_int(n, "num_heads")) + ";  // sequence length, num_heads");
+  w.line("const float scale = 1.0f / std::sqrt(static_cast<float>(" +
+         std::to_string(attr_int(n, "embed_dim") / attr_int(n, "num_heads")) + "));  // 1 / sqrt(head_dim), as the CPU");
+}
+
+}  // namespace
+
+void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[0]);
+  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  const Tiles t = choose_tiles(d, 1, 1, 1, 1);
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks");
+  k.line("// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of");
+  k.line("// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never");
+  k.line("// leave the block. It writes out = o / l and lse = m + log(l), from which the backward");
+  k.line("// recomputes the probabilities.");
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + e.fn +
+         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale)");
+  write_constants(k, n, qkv, t, "kQueryTile", "kKeyTile");
+  k.line("__shared__ float q_t[kChunk][kQueryTile + 1];  // q^T of the block's rows (a chunk of head_dim)");
+  k.line("__shared__ float kv_t[kChunk][kKeyTile + 1];   // k^T of a key tile, then its v^T");
+  k.line("__shared__ float p[kQueryTile][kKeyTile + 1];  // exp(s - m) of the key tile");
+  k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
+  write_head_pointers(k, {"const float* q = qkv"}, {"float* out_head = out"}, {"float* lse_head = lse"});
+  k.line("const float* keys_k = q + kE;");
+  k.line("const float* keys_v = q + 2 * kE;");
+  k.line("float o[kRows][kDimCols] = {};");
+  k.line("float m[kRows], l[kRows];");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  k.line("m[r] = -INFINITY;");
+  k.line("l[r] = 0.0f;");
+  k.close();
+  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("float s[kRows][kCols] = {};");
+  k.line("#pragma unroll");
+  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
+  k.line("const int c0 = chunk * kChunk;");
+  k.line("// q^T stays in shared memory when head_dim is one chunk.");
+  k.open("if (kChunks > 1 || j0 == 0)");
+  write_stage(k, "q_t", "q", "3 * kE", "i0", "kQueryTile");
+  k.close();
+  write_stage(k, "kv_t", "keys_k", "3 * kE", "j0", "kKeyTile");
+  k.line("__syncthreads();");
+  write_products(k, {{"s", "q_t", "kv_t"}});
+  k.line("__syncthreads();");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  k.line("// Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).");
+  k.line("const int i = i0 + group + kGroups * r;");
+  k.line("float tile_max = -INFINITY;");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kCols; ++c)");
+  k.line("const int j = j0 + lane + kLanes * c;");
+  k.line("s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax");
+  k.line("tile_max = fmaxf(tile_max, s[r][c]);");
+  k.close();
+  k.line("for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));");
+  k.line("const float m_new = fmaxf(m[r], tile_max);  // finite: every row sees key 0 in the first tile");
+  k.line("const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile");
+  k.line("float sum = 0.0f;");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kCols; ++c)");
+  k.line("const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked");
+  k.line("p[group + kGroups * r][lane + kLanes * c] = e;");
+  k.line("sum += e;");
+  k.close();
+  k.line("for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);");
+  k.line("l[r] = l[r] * rescale + sum;");
+  k.line("m[r] = m_new;");
+  k.line("#pragma unroll");
+  k.line("for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
+  k.line("// o += p v, a chunk of head_dim at a time.");
+  k.line("const int c0 = chunk * kChunk;");
+  write_stage(k, "kv_t", "keys_v", "3 * kE", "j0", "kKeyTile");
+  k.line("__syncthreads();  // and p is written");
+  write_accumulate(k, "kKeyTile", {{"o", "p", "kv_t"}});
+  k.line("__syncthreads();");
+  k.close();
+  k.close();
+  write_rows_out(k, "i0", "out_head", "kE", "o[r][c] / l[r]");  // the CPU's p / sum, then p v
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  k.line("const int i = i0 + group + kGroups * r;");
+  k.line("if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward");
+  k.close();
+  k.close();
+
+  CodeWriter& w = e.body;
+  write_host_sizes(w, n, qkv);
+  write_launch(w, e.fn + "_kernel", kGroups * t.rows, {"out", "lse", "qkv", "scale"});
+}
+
+void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[1]);
+  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  CodeWriter& k = e.kernels;
+
+  k.line();
+  k.line("// delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax");
+  k.line("// backward. A thread per (sample, head, query), in delta's order.");
+  open_element_kernel(k, e.fn + "_delta_kernel",
+                      {"float* __restrict__ delta", "const float* __restrict__ dout", "const float* __restrict__ out"},
+                      [&](CodeWriter& c) {
+                        c.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";  // sequence length");
+                        c.line("constexpr int kE = " + std::to_string(attr_int(n, "embed_dim")) + ", kHeads = " +
+                               std::to_string(attr_int(n, "num_heads")) + ", kD = " + std::to_string(d) +
+                               ";  // embed_dim, num_heads, head_dim");
+                      });
+  k.line("const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;");
+  k.line("const std::int64_t row = (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;");
+  k.line("float sum = 0.0f;");
+  k.line("for (int d = 0; d < kD; ++d) sum += dout[row + d] * out[row + d];");
+  k.line("delta[i] = sum;");
+  k.close();
+
+  const Tiles kv = choose_tiles(d, 2, 2, 2, 2);
+  k.line();
+  k.line("// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)");
+  k.line("// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and");
+  k.line("// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one");
+  k.line("// writer, summed in a fixed order: no atomics, the same result every run.");
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + e.fn +
+         "_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
+         "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
+  write_constants(k, n, qkv, kv, "kKeyTile", "kQueryTile");
+  k.line("__shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];  // the block's keys, transposed");
+  k.line("__shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's");
+  k.line("__shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];  // p^T and ds^T of the tiles");
+  k.line("const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first");
+  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
+                      {"const float* lse_head = lse", "const float* delta_head = delta"});
+  k.line("const float* keys_k = q + kE;");
+  k.line("const float* keys_v = q + 2 * kE;");
+  k.line("float* dk_head = dqkv_head + kE;");
+  k.line("float* dv_head = dqkv_head + 2 * kE;");
+  k.line("float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};");
+  k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys");
+  k.open("for (int i0 = first; i0 < kT; i0 += kQueryTile)");
+  k.line("float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)");
+  k.line("#pragma unroll");
+  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
+  k.line("const int c0 = chunk * kChunk;");
+  k.line("// k^T and v^T stay in shared memory when head_dim is one chunk.");
+  k.open("if (kChunks > 1 || i0 == first)");
+  write_stage(k, "k_t", "keys_k", "3 * kE", "j0", "kKeyTile");
+  write_stage(k, "v_t", "keys_v", "3 * kE", "j0", "kKeyTile");
+  k.close();
+  write_stage(k, "q_t", "q", "3 * kE", "i0", "kQueryTile");
+  write_stage(k, "dout_t", "dout_head", "kE", "i0", "kQueryTile");
+  k.line("__syncthreads();");
+  write_products(k, {{"s", "k_t", "q_t"}, {"dp", "v_t", "dout_t"}});
+  k.line("__syncthreads();");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kCols; ++c)");
+  k.line("// p and ds of query column i (the CPU's formulas; 0 where masked or past T).");
+  k.line("const int i = i0 + lane + kLanes * c;");
+  k.line("const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  k.line("const int j = j0 + group + kGroups * r;");
+  k.line("const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;");
+  k.line("p[group + kGroups * r][lane + kLanes * c] = p_ij;");
+  k.line("ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;");
+  k.close();
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
+  k.line("// dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T");
+  k.line("// are still staged).");
+  k.line("const int c0 = chunk * kChunk;");
+  k.open("if (kChunks > 1)");
+  write_stage(k, "q_t", "q", "3 * kE", "i0", "kQueryTile");
+  write_stage(k, "dout_t", "dout_head", "kE", "i0", "kQueryTile");
+  k.close();
+  k.line("__syncthreads();  // and p, ds are written");
+  write_accumulate(k, "kQueryTile", {{"dv", "p", "dout_t"}, {"dk", "ds", "q_t"}});
+  k.line("__syncthreads();");
+  k.close();
+  k.close();
+  write_rows_out(k, "j0", "dk_head", "3 * kE", "dk[r][c]");
+  write_rows_out(k, "j0", "dv_head", "3 * kE", "dv[r][c]");
+  k.close();
+
+  const Tiles q = choose_tiles(d, 2, 1, 2, 1);
+  k.line();
+  k.line("// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its");
+  k.line("// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.");
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + e.fn +
+         "_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
+         "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
+  write_constants(k, n, qkv, q, "kQueryTile", "kKeyTile");
+  k.line("__shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries");
+  k.line("__shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];  // a key tile's, transposed");
+  k.line("__shared__ float ds[kQueryTile][kKeyTile + 1];");
+  k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
+  write_head_pointers(k, {"const float* q = qkv", "float* dq_head = dqkv"}, {"const float* dout_head = dout"},
+                      {"const float* lse_head = lse", "const float* delta_head = delta"});
+  k.line("const float* keys_k = q + kE;");
+  k.line("const float* keys_v = q + 2 * kE;");
+  k.line("float lse_i[kRows], delta_i[kRows];");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  k.line("const int i = i0 + group + kGroups * r;");
+  k.line("lse_i[r] = i < kT ? lse_head[i] : 0.0f;");
+  k.line("delta_i[r] = i < kT ? delta_head[i] : 0.0f;");
+  k.close();
+  k.line("float dq_acc[kRows][kDimCols] = {};");
+  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("float s[kRows][kCols] = {}, dp[kRows][kCols] = {};");
+  k.line("#pragma unroll");
+  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
+  k.line("const int c0 = chunk * kChunk;");
+  k.line("// q^T and dout^T stay in shared memory when head_dim is one chunk.");
+  k.open("if (kChunks > 1 || j0 == 0)");
+  write_stage(k, "q_t", "q", "3 * kE", "i0", "kQueryTile");
+  write_stage(k, "dout_t", "dout_head", "kE", "i0", "kQueryTile");
+  k.close();
+  write_stage(k, "k_t", "keys_k", "3 * kE", "j0", "kKeyTile");
+  write_stage(k, "v_t", "keys_v", "3 * kE", "j0", "kKeyTile");
+  k.line("__syncthreads();");
+  write_products(k, {{"s", "q_t", "k_t"}, {"dp", "dout_t", "v_t"}});
+  k.line("__syncthreads();");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < kRows; ++r)");
+  k.line("const int i = i0 + group + kGroups * r;");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kCols; ++c)");
+  k.line("const int j = j0 + lane + kLanes * c;");
+  k.line("const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;");
+  k.line("ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;");
+  k.close();
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
+  k.line("// dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).");
+  k.line("const int c0 = chunk * kChunk;");
+  k.open("if (kChunks > 1)");
+  write_stage(k, "k_t", "keys_k", "3 * kE", "j0", "kKeyTile");
+  k.close();
+  k.line("__syncthreads();  // and ds is written");
+  write_accumulate(k, "kKeyTile", {{"dq_acc", "ds", "k_t"}});
+  k.line("__syncthreads();");
+  k.close();
+  k.close();
+  write_rows_out(k, "i0", "dq_head", "3 * kE", "dq_acc[r][c]");
+  k.close();
+
+  CodeWriter& w = e.body;
+  write_host_sizes(w, n, qkv);
+  emit_count_launch(w, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
+  w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
+  write_launch(w, e.fn + "_dkdv_kernel", kGroups * kv.rows, {"dqkv", "dout", "qkv", "lse", "delta", "scale"});
+  write_launch(w, e.fn + "_dq_kernel", kGroups * q.rows, {"dqkv", "dout", "qkv", "lse", "delta", "scale"});
+}
+
+}  // namespace ltgen

@@ -39,7 +39,7 @@
 //   fwd  wpe_out: f32(32, 32, 48) = positional_embedding(wte_out, wpe_weight, embedding_dim=48, num_positions=32)  # wpe  spec: model.graph[1]
 //   fwd  ln1_out: f32(32, 32, 48), ln1_out_mean: f32(32, 32), ln1_out_rstd: f32(32, 32) = layer_norm(wpe_out, ln1_weight, ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # ln1  spec: model.graph[2]
 //   fwd  attn1_in_proj_out: f32(32, 32, 144) = linear(ln1_out, attn1_in_proj_weight, attn1_in_proj_bias, bias=True, blas=True, in_features=48, out_features=144)  # attn1.in_proj  spec: model.graph[3]
-//   fwd  attn1_att: f32(32, 32, 48), attn1_att_probs: f32(32, 4, 32, 32) = attention(attn1_in_proj_out, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
+//   fwd  attn1_att: f32(32, 32, 48), attn1_att_lse: f32(32, 4, 32), attn1_att_scores: f32(32, 32) = attention(attn1_in_proj_out, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
 //   fwd  attn1_out_proj_out: f32(32, 32, 48) = linear(attn1_att, attn1_out_proj_weight, attn1_out_proj_bias, bias=True, blas=True, in_features=48, out_features=48)  # attn1.out_proj  spec: model.graph[3]
 //   fwd  res1_out: f32(32, 32, 48) = add(attn1_out_proj_out, wpe_out)  # res1  spec: model.graph[4]
 //   fwd  ln2_out: f32(32, 32, 48), ln2_out_mean: f32(32, 32), ln2_out_rstd: f32(32, 32) = layer_norm(res1_out, ln2_weight, ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # ln2  spec: model.graph[5]
@@ -48,7 +48,7 @@
 //   fwd  res2_out: f32(32, 32, 48) = add(proj1_out, res1_out)  # res2  spec: model.graph[9]
 //   fwd  ln3_out: f32(32, 32, 48), ln3_out_mean: f32(32, 32), ln3_out_rstd: f32(32, 32) = layer_norm(res2_out, ln3_weight, ln3_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # ln3  spec: model.graph[10]
 //   fwd  attn2_in_proj_out: f32(32, 32, 144) = linear(ln3_out, attn2_in_proj_weight, attn2_in_proj_bias, bias=True, blas=True, in_features=48, out_features=144)  # attn2.in_proj  spec: model.graph[11]
-//   fwd  attn2_att: f32(32, 32, 48), attn2_att_probs: f32(32, 4, 32, 32) = attention(attn2_in_proj_out, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
+//   fwd  attn2_att: f32(32, 32, 48), attn2_att_lse: f32(32, 4, 32), attn2_att_scores: f32(32, 32) = attention(attn2_in_proj_out, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
 //   fwd  attn2_out_proj_out: f32(32, 32, 48) = linear(attn2_att, attn2_out_proj_weight, attn2_out_proj_bias, bias=True, blas=True, in_features=48, out_features=48)  # attn2.out_proj  spec: model.graph[11]
 //   fwd  res3_out: f32(32, 32, 48) = add(attn2_out_proj_out, res2_out)  # res3  spec: model.graph[12]
 //   fwd  ln4_out: f32(32, 32, 48), ln4_out_mean: f32(32, 32), ln4_out_rstd: f32(32, 32) = layer_norm(res3_out, ln4_weight, ln4_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # ln4  spec: model.graph[13]
@@ -67,7 +67,7 @@
 //   bwd  d_res3_out: f32(32, 32, 48), d_ln4_weight: f32(48,), d_ln4_bias: f32(48,) = layer_norm_backward(d_ln4_out, res3_out, ln4_out_mean, ln4_out_rstd, ln4_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln4  spec: model.graph[13]
 //   bwd  d_res3_out_sum1: f32(32, 32, 48) = add(d_res4_out, d_res3_out)  # res3  spec: model.graph[12]
 //   bwd  d_attn2_att: f32(32, 32, 48), d_attn2_out_proj_weight: f32(48, 48), d_attn2_out_proj_bias: f32(48,) = linear_backward(d_res3_out_sum1, attn2_att, attn2_out_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=48)  # attn2.out_proj  spec: model.graph[11]
-//   bwd  d_attn2_in_proj_out_dqkv: f32(32, 32, 144), d_attn2_in_proj_out_scratch: f32(32, 4, 32, 32) = attention_backward(d_attn2_att, attn2_in_proj_out, attn2_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
+//   bwd  d_attn2_in_proj_out_dqkv: f32(32, 32, 144), d_attn2_in_proj_out_delta: f32(32, 4, 32), d_attn2_in_proj_out_scratch: f32(2, 32, 32) = attention_backward(d_attn2_att, attn2_in_proj_out, attn2_att, attn2_att_lse, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
 //   bwd  d_ln3_out: f32(32, 32, 48), d_attn2_in_proj_weight: f32(144, 48), d_attn2_in_proj_bias: f32(144,) = linear_backward(d_attn2_in_proj_out_dqkv, ln3_out, attn2_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn2.in_proj  spec: model.graph[11]
 //   bwd  d_res2_out: f32(32, 32, 48), d_ln3_weight: f32(48,), d_ln3_bias: f32(48,) = layer_norm_backward(d_ln3_out, res2_out, ln3_out_mean, ln3_out_rstd, ln3_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln3  spec: model.graph[10]
 //   bwd  d_res2_out_sum1: f32(32, 32, 48) = add(d_res3_out_sum1, d_res2_out)  # res2  spec: model.graph[9]
@@ -77,7 +77,7 @@
 //   bwd  d_res1_out: f32(32, 32, 48), d_ln2_weight: f32(48,), d_ln2_bias: f32(48,) = layer_norm_backward(d_ln2_out, res1_out, ln2_out_mean, ln2_out_rstd, ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln2  spec: model.graph[5]
 //   bwd  d_res1_out_sum1: f32(32, 32, 48) = add(d_res2_out_sum1, d_res1_out)  # res1  spec: model.graph[4]
 //   bwd  d_attn1_att: f32(32, 32, 48), d_attn1_out_proj_weight: f32(48, 48), d_attn1_out_proj_bias: f32(48,) = linear_backward(d_res1_out_sum1, attn1_att, attn1_out_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=48)  # attn1.out_proj  spec: model.graph[3]
-//   bwd  d_attn1_in_proj_out_dqkv: f32(32, 32, 144), d_attn1_in_proj_out_scratch: f32(32, 4, 32, 32) = attention_backward(d_attn1_att, attn1_in_proj_out, attn1_att_probs, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
+//   bwd  d_attn1_in_proj_out_dqkv: f32(32, 32, 144), d_attn1_in_proj_out_delta: f32(32, 4, 32), d_attn1_in_proj_out_scratch: f32(2, 32, 32) = attention_backward(d_attn1_att, attn1_in_proj_out, attn1_att, attn1_att_lse, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
 //   bwd  d_ln1_out: f32(32, 32, 48), d_attn1_in_proj_weight: f32(144, 48), d_attn1_in_proj_bias: f32(144,) = linear_backward(d_attn1_in_proj_out_dqkv, ln1_out, attn1_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn1.in_proj  spec: model.graph[3]
 //   bwd  d_wpe_out: f32(32, 32, 48), d_ln1_weight: f32(48,), d_ln1_bias: f32(48,) = layer_norm_backward(d_ln1_out, wpe_out, ln1_out_mean, ln1_out_rstd, ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln1  spec: model.graph[2]
 //   bwd  d_wpe_out_sum1: f32(32, 32, 48) = add(d_res1_out_sum1, d_wpe_out)  # wpe  spec: model.graph[1]
@@ -90,7 +90,7 @@
 //   wpe_forward                     49.2K     590K
 //   ln1_forward                     393K      402K
 //   attn1_in_proj_forward           14.2M     1.4M
-//   attn1_forward                   6.7M      1.8M
+//   attn1_forward                   6.7M      803K
 //   attn1_out_proj_forward          4.7M      599K
 //   res1_forward                    49.2K     590K
 //   ln2_forward                     393K      402K
@@ -99,7 +99,7 @@
 //   res2_forward                    49.2K     590K
 //   ln3_forward                     393K      402K
 //   attn2_in_proj_forward           14.2M     1.4M
-//   attn2_forward                   6.7M      1.8M
+//   attn2_forward                   6.7M      803K
 //   attn2_out_proj_forward          4.7M      599K
 //   res3_forward                    49.2K     590K
 //   ln4_forward                     393K      402K
@@ -118,7 +118,7 @@
 //   ln4_backward                    590K      591K
 //   res3_add_backward               49.2K     590K
 //   attn2_out_proj_backward         9.5M      617K
-//   attn2_backward                  12.6M     1.5M
+//   attn2_backward                  16.5M     1.6M
 //   attn2_in_proj_backward          28.5M     1.1M
 //   ln3_backward                    590K      591K
 //   res2_add_backward               49.2K     590K
@@ -128,17 +128,17 @@
 //   ln2_backward                    590K      591K
 //   res1_add_backward               49.2K     590K
 //   attn1_out_proj_backward         9.5M      617K
-//   attn1_backward                  12.6M     1.5M
+//   attn1_backward                  16.5M     1.6M
 //   attn1_in_proj_backward          28.5M     1.1M
 //   ln1_backward                    590K      591K
 //   wpe_add_backward                49.2K     590K
 //   wpe_backward                    49.2K     209K
 //   wte_backward                    49.2K     626K
-//   total                           445M      47M
+//   total                           453M      45.1M
 //
-// Memory plan: one arena of 10234560 bytes. Parameters, gradients and
+// Memory plan: one arena of 9218752 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 65184 floats at 0, 260736 and 521472.
-// Activations take 8577088 bytes (17883200 without reuse).
+// Activations take 7561280 bytes (15876160 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1042944   8192      x                           (32, 32)      step          -
 //   1051136   8192      target                      (32, 32)      step          -
@@ -151,60 +151,64 @@
 //   2050688   4096      ln1_out_mean                (32, 32)      2..44         -
 //   2054784   4096      ln1_out_rstd                (32, 32)      2..44         -
 //   2058880   589824    attn1_in_proj_out           (32, 32, 144) 3..42         -
-//   2648704   196608    attn1_att                   (32, 32, 48)  4..41         -
-//   2845312   524288    attn1_att_probs             (32, 4, 32, 32) 4..42         -
-//   3369600   196608    attn1_out_proj_out          (32, 32, 48)  5..6          -
-//   3566208   196608    res1_out                    (32, 32, 48)  6..39         -
-//   3369600   196608    ln2_out                     (32, 32, 48)  7..38         attn1_out_proj_out
-//   3762816   4096      ln2_out_mean                (32, 32)      7..39         -
-//   3766912   4096      ln2_out_rstd                (32, 32)      7..39         -
-//   3771008   786432    gelu1_out                   (32, 32, 192) 8..36         -
-//   4557440   786432    fc1_out                     (32, 32, 192) 8..37         -
-//   5343872   196608    proj1_out                   (32, 32, 48)  9..10         -
-//   5540480   196608    res2_out                    (32, 32, 48)  10..34        -
-//   5343872   196608    ln3_out                     (32, 32, 48)  11..33        proj1_out
-//   5737088   4096      ln3_out_mean                (32, 32)      11..34        -
-//   5741184   4096      ln3_out_rstd                (32, 32)      11..34        -
-//   5745280   589824    attn2_in_proj_out           (32, 32, 144) 12..32        -
-//   6335104   196608    attn2_att                   (32, 32, 48)  13..31        -
-//   6531712   524288    attn2_att_probs             (32, 4, 32, 32) 13..32        -
-//   7056000   196608    attn2_out_proj_out          (32, 32, 48)  14..15        -
-//   7252608   196608    res3_out                    (32, 32, 48)  15..29        -
-//   7056000   196608    ln4_out                     (32, 32, 48)  16..28        attn2_out_proj_out
-//   7449216   4096      ln4_out_mean                (32, 32)      16..29        -
-//   7453312   4096      ln4_out_rstd                (32, 32)      16..29        -
-//   7457408   786432    gelu2_out                   (32, 32, 192) 17..26        -
-//   8243840   786432    fc2_out                     (32, 32, 192) 17..27        -
-//   9030272   196608    proj2_out                   (32, 32, 48)  18..19        -
-//   9226880   196608    res4_out                    (32, 32, 48)  19..25        -
-//   9030272   196608    lnf_out                     (32, 32, 48)  20..24        proj2_out
-//   9423488   4096      lnf_out_mean                (32, 32)      20..25        -
-//   9427584   4096      lnf_out_rstd                (32, 32)      20..25        -
-//   9431680   4096      loss_lse                    (32, 32)      22..23        -
-//   9435776   4096      loss_term                   (32, 32)      22..22        -
-//   9439872   8         loss_count                  ()            22..23        -
-//   9439936   598016    d_head_out                  (32, 32, 146) 23..24        -
-//   10037952  196608    d_lnf_out                   (32, 32, 48)  24..25        -
-//   9030272   196608    d_res4_out                  (32, 32, 48)  25..30        lnf_out
-//   9226880   786432    d_gelu2_out                 (32, 32, 192) 26..27        res4_out
-//   7457408   786432    d_fc2_out                   (32, 32, 192) 27..28        gelu2_out
-//   8243840   196608    d_ln4_out                   (32, 32, 48)  28..29        fc2_out
-//   7056000   196608    d_res3_out                  (32, 32, 48)  29..30        ln4_out
-//   7252608   196608    d_res3_out_sum1             (32, 32, 48)  30..35        res3_out
-//   7056000   196608    d_attn2_att                 (32, 32, 48)  31..32        d_res3_out
-//   7449216   589824    d_attn2_in_proj_out_dqkv    (32, 32, 144) 32..33        ln4_out_mean
-//   8039040   524288    d_attn2_in_proj_out_scratch (32, 4, 32, 32) 32..32        d_fc2_out
-//   5745280   196608    d_ln3_out                   (32, 32, 48)  33..34        attn2_in_proj_out
-//   5343872   196608    d_res2_out                  (32, 32, 48)  34..35        ln3_out
-//   5540480   196608    d_res2_out_sum1             (32, 32, 48)  35..40        res2_out
-//   5737088   786432    d_gelu1_out                 (32, 32, 192) 36..37        ln3_out_mean
-//   3771008   786432    d_fc1_out                   (32, 32, 192) 37..38        gelu1_out
-//   4557440   196608    d_ln2_out                   (32, 32, 48)  38..39        fc1_out
-//   3369600   196608    d_res1_out                  (32, 32, 48)  39..40        ln2_out
-//   3566208   196608    d_res1_out_sum1             (32, 32, 48)  40..45        res1_out
-//   3369600   196608    d_attn1_att                 (32, 32, 48)  41..42        d_res1_out
-//   3762816   589824    d_attn1_in_proj_out_dqkv    (32, 32, 144) 42..43        ln2_out_mean
-//   4352640   524288    d_attn1_in_proj_out_scratch (32, 4, 32, 32) 42..42        d_fc1_out
+//   2648704   196608    attn1_att                   (32, 32, 48)  4..42         -
+//   2845312   16384     attn1_att_lse               (32, 4, 32)   4..42         -
+//   2861696   4096      attn1_att_scores            (32, 32)      4..4          -
+//   2861696   196608    attn1_out_proj_out          (32, 32, 48)  5..6          attn1_att_scores
+//   3058304   196608    res1_out                    (32, 32, 48)  6..39         -
+//   2861696   196608    ln2_out                     (32, 32, 48)  7..38         attn1_out_proj_out
+//   3254912   4096      ln2_out_mean                (32, 32)      7..39         -
+//   3259008   4096      ln2_out_rstd                (32, 32)      7..39         -
+//   3263104   786432    gelu1_out                   (32, 32, 192) 8..36         -
+//   4049536   786432    fc1_out                     (32, 32, 192) 8..37         -
+//   4835968   196608    proj1_out                   (32, 32, 48)  9..10         -
+//   5032576   196608    res2_out                    (32, 32, 48)  10..34        -
+//   4835968   196608    ln3_out                     (32, 32, 48)  11..33        proj1_out
+//   5229184   4096      ln3_out_mean                (32, 32)      11..34        -
+//   5233280   4096      ln3_out_rstd                (32, 32)      11..34        -
+//   5237376   589824    attn2_in_proj_out           (32, 32, 144) 12..32        -
+//   5827200   196608    attn2_att                   (32, 32, 48)  13..32        -
+//   6023808   16384     attn2_att_lse               (32, 4, 32)   13..32        -
+//   6040192   4096      attn2_att_scores            (32, 32)      13..13        -
+//   6040192   196608    attn2_out_proj_out          (32, 32, 48)  14..15        attn2_att_scores
+//   6236800   196608    res3_out                    (32, 32, 48)  15..29        -
+//   6040192   196608    ln4_out                     (32, 32, 48)  16..28        attn2_out_proj_out
+//   6433408   4096      ln4_out_mean                (32, 32)      16..29        -
+//   6437504   4096      ln4_out_rstd                (32, 32)      16..29        -
+//   6441600   786432    gelu2_out                   (32, 32, 192) 17..26        -
+//   7228032   786432    fc2_out                     (32, 32, 192) 17..27        -
+//   8014464   196608    proj2_out                   (32, 32, 48)  18..19        -
+//   8211072   196608    res4_out                    (32, 32, 48)  19..25        -
+//   8014464   196608    lnf_out                     (32, 32, 48)  20..24        proj2_out
+//   8407680   4096      lnf_out_mean                (32, 32)      20..25        -
+//   8411776   4096      lnf_out_rstd                (32, 32)      20..25        -
+//   8415872   4096      loss_lse                    (32, 32)      22..23        -
+//   8419968   4096      loss_term                   (32, 32)      22..22        -
+//   8424064   8         loss_count                  ()            22..23        -
+//   8424128   598016    d_head_out                  (32, 32, 146) 23..24        -
+//   9022144   196608    d_lnf_out                   (32, 32, 48)  24..25        -
+//   8014464   196608    d_res4_out                  (32, 32, 48)  25..30        lnf_out
+//   8211072   786432    d_gelu2_out                 (32, 32, 192) 26..27        res4_out
+//   6441600   786432    d_fc2_out                   (32, 32, 192) 27..28        gelu2_out
+//   7228032   196608    d_ln4_out                   (32, 32, 48)  28..29        fc2_out
+//   6040192   196608    d_res3_out                  (32, 32, 48)  29..30        ln4_out
+//   6236800   196608    d_res3_out_sum1             (32, 32, 48)  30..35        res3_out
+//   6040192   196608    d_attn2_att                 (32, 32, 48)  31..32        d_res3_out
+//   6433408   589824    d_attn2_in_proj_out_dqkv    (32, 32, 144) 32..33        ln4_out_mean
+//   7023232   16384     d_attn2_in_proj_out_delta   (32, 4, 32)   32..32        d_fc2_out
+//   7039616   8192      d_attn2_in_proj_out_scratch (2, 32, 32)   32..32        d_fc2_out
+//   5237376   196608    d_ln3_out                   (32, 32, 48)  33..34        attn2_in_proj_out
+//   4835968   196608    d_res2_out                  (32, 32, 48)  34..35        ln3_out
+//   5032576   196608    d_res2_out_sum1             (32, 32, 48)  35..40        res2_out
+//   5229184   786432    d_gelu1_out                 (32, 32, 192) 36..37        ln3_out_mean
+//   3263104   786432    d_fc1_out                   (32, 32, 192) 37..38        gelu1_out
+//   4049536   196608    d_ln2_out                   (32, 32, 48)  38..39        fc1_out
+//   2861696   196608    d_res1_out                  (32, 32, 48)  39..40        ln2_out
+//   3058304   196608    d_res1_out_sum1             (32, 32, 48)  40..45        res1_out
+//   2861696   196608    d_attn1_att                 (32, 32, 48)  41..42        d_res1_out
+//   3254912   589824    d_attn1_in_proj_out_dqkv    (32, 32, 144) 42..43        ln2_out_mean
+//   3844736   16384     d_attn1_in_proj_out_delta   (32, 4, 32)   42..42        d_fc1_out
+//   3861120   8192      d_attn1_in_proj_out_scratch (2, 32, 32)   42..42        d_fc1_out
 //   2058880   196608    d_ln1_out                   (32, 32, 48)  43..44        attn1_in_proj_out
 //   1657472   196608    d_wpe_out                   (32, 32, 48)  44..45        ln1_out
 //   1854080   196608    d_wpe_out_sum1              (32, 32, 48)  45..47        wpe_out
@@ -281,59 +285,63 @@ constexpr std::size_t ln1_out_mean = 2050688;
 constexpr std::size_t ln1_out_rstd = 2054784;
 constexpr std::size_t attn1_in_proj_out = 2058880;
 constexpr std::size_t attn1_att = 2648704;
-constexpr std::size_t attn1_att_probs = 2845312;
-constexpr std::size_t attn1_out_proj_out = 3369600;
-constexpr std::size_t res1_out = 3566208;
-constexpr std::size_t ln2_out = 3369600;
-constexpr std::size_t ln2_out_mean = 3762816;
-constexpr std::size_t ln2_out_rstd = 3766912;
-constexpr std::size_t gelu1_out = 3771008;
-constexpr std::size_t fc1_out = 4557440;
-constexpr std::size_t proj1_out = 5343872;
-constexpr std::size_t res2_out = 5540480;
-constexpr std::size_t ln3_out = 5343872;
-constexpr std::size_t ln3_out_mean = 5737088;
-constexpr std::size_t ln3_out_rstd = 5741184;
-constexpr std::size_t attn2_in_proj_out = 5745280;
-constexpr std::size_t attn2_att = 6335104;
-constexpr std::size_t attn2_att_probs = 6531712;
-constexpr std::size_t attn2_out_proj_out = 7056000;
-constexpr std::size_t res3_out = 7252608;
-constexpr std::size_t ln4_out = 7056000;
-constexpr std::size_t ln4_out_mean = 7449216;
-constexpr std::size_t ln4_out_rstd = 7453312;
-constexpr std::size_t gelu2_out = 7457408;
-constexpr std::size_t fc2_out = 8243840;
-constexpr std::size_t proj2_out = 9030272;
-constexpr std::size_t res4_out = 9226880;
-constexpr std::size_t lnf_out = 9030272;
-constexpr std::size_t lnf_out_mean = 9423488;
-constexpr std::size_t lnf_out_rstd = 9427584;
-constexpr std::size_t loss_lse = 9431680;
-constexpr std::size_t loss_term = 9435776;
-constexpr std::size_t loss_count = 9439872;
-constexpr std::size_t d_head_out = 9439936;
-constexpr std::size_t d_lnf_out = 10037952;
-constexpr std::size_t d_res4_out = 9030272;
-constexpr std::size_t d_gelu2_out = 9226880;
-constexpr std::size_t d_fc2_out = 7457408;
-constexpr std::size_t d_ln4_out = 8243840;
-constexpr std::size_t d_res3_out = 7056000;
-constexpr std::size_t d_res3_out_sum1 = 7252608;
-constexpr std::size_t d_attn2_att = 7056000;
-constexpr std::size_t d_attn2_in_proj_out_dqkv = 7449216;
-constexpr std::size_t d_attn2_in_proj_out_scratch = 8039040;
-constexpr std::size_t d_ln3_out = 5745280;
-constexpr std::size_t d_res2_out = 5343872;
-constexpr std::size_t d_res2_out_sum1 = 5540480;
-constexpr std::size_t d_gelu1_out = 5737088;
-constexpr std::size_t d_fc1_out = 3771008;
-constexpr std::size_t d_ln2_out = 4557440;
-constexpr std::size_t d_res1_out = 3369600;
-constexpr std::size_t d_res1_out_sum1 = 3566208;
-constexpr std::size_t d_attn1_att = 3369600;
-constexpr std::size_t d_attn1_in_proj_out_dqkv = 3762816;
-constexpr std::size_t d_attn1_in_proj_out_scratch = 4352640;
+constexpr std::size_t attn1_att_lse = 2845312;
+constexpr std::size_t attn1_att_scores = 2861696;
+constexpr std::size_t attn1_out_proj_out = 2861696;
+constexpr std::size_t res1_out = 3058304;
+constexpr std::size_t ln2_out = 2861696;
+constexpr std::size_t ln2_out_mean = 3254912;
+constexpr std::size_t ln2_out_rstd = 3259008;
+constexpr std::size_t gelu1_out = 3263104;
+constexpr std::size_t fc1_out = 4049536;
+constexpr std::size_t proj1_out = 4835968;
+constexpr std::size_t res2_out = 5032576;
+constexpr std::size_t ln3_out = 4835968;
+constexpr std::size_t ln3_out_mean = 5229184;
+constexpr std::size_t ln3_out_rstd = 5233280;
+constexpr std::size_t attn2_in_proj_out = 5237376;
+constexpr std::size_t attn2_att = 5827200;
+constexpr std::size_t attn2_att_lse = 6023808;
+constexpr std::size_t attn2_att_scores = 6040192;
+constexpr std::size_t attn2_out_proj_out = 6040192;
+constexpr std::size_t res3_out = 6236800;
+constexpr std::size_t ln4_out = 6040192;
+constexpr std::size_t ln4_out_mean = 6433408;
+constexpr std::size_t ln4_out_rstd = 6437504;
+constexpr std::size_t gelu2_out = 6441600;
+constexpr std::size_t fc2_out = 7228032;
+constexpr std::size_t proj2_out = 8014464;
+constexpr std::size_t res4_out = 8211072;
+constexpr std::size_t lnf_out = 8014464;
+constexpr std::size_t lnf_out_mean = 8407680;
+constexpr std::size_t lnf_out_rstd = 8411776;
+constexpr std::size_t loss_lse = 8415872;
+constexpr std::size_t loss_term = 8419968;
+constexpr std::size_t loss_count = 8424064;
+constexpr std::size_t d_head_out = 8424128;
+constexpr std::size_t d_lnf_out = 9022144;
+constexpr std::size_t d_res4_out = 8014464;
+constexpr std::size_t d_gelu2_out = 8211072;
+constexpr std::size_t d_fc2_out = 6441600;
+constexpr std::size_t d_ln4_out = 7228032;
+constexpr std::size_t d_res3_out = 6040192;
+constexpr std::size_t d_res3_out_sum1 = 6236800;
+constexpr std::size_t d_attn2_att = 6040192;
+constexpr std::size_t d_attn2_in_proj_out_dqkv = 6433408;
+constexpr std::size_t d_attn2_in_proj_out_delta = 7023232;
+constexpr std::size_t d_attn2_in_proj_out_scratch = 7039616;
+constexpr std::size_t d_ln3_out = 5237376;
+constexpr std::size_t d_res2_out = 4835968;
+constexpr std::size_t d_res2_out_sum1 = 5032576;
+constexpr std::size_t d_gelu1_out = 5229184;
+constexpr std::size_t d_fc1_out = 3263104;
+constexpr std::size_t d_ln2_out = 4049536;
+constexpr std::size_t d_res1_out = 2861696;
+constexpr std::size_t d_res1_out_sum1 = 3058304;
+constexpr std::size_t d_attn1_att = 2861696;
+constexpr std::size_t d_attn1_in_proj_out_dqkv = 3254912;
+constexpr std::size_t d_attn1_in_proj_out_delta = 3844736;
+constexpr std::size_t d_attn1_in_proj_out_scratch = 3861120;
 constexpr std::size_t d_ln1_out = 2058880;
 constexpr std::size_t d_wpe_out = 1657472;
 constexpr std::size_t d_wpe_out_sum1 = 1854080;
@@ -479,8 +487,8 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn1: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 32, 48) probs (32, 4, 32, 32) <- qkv (32, 32, 144)
-static void attn1_forward(float* out, float* probs, const float* qkv, int n) {
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
@@ -490,7 +498,8 @@ static void attn1_forward(float* out, float* probs, const float* qkv, int n) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
       const float* k = q + kE;
       const float* v = q + 2 * kE;
-      float* p = probs + (b * kHeads + h) * kT * kT;
+      float* row_lse = lse + (b * kHeads + h) * kT;
+      float* p = scores;  // this head's T x T scores, then probabilities
       ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
         float* row = p + i * kT;
@@ -502,6 +511,7 @@ static void attn1_forward(float* out, float* probs, const float* qkv, int n) {
           row[j] = ltrt::exp_vec(row[j] - max);
           sum += row[j];
         }
+        row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
         for (int j = 0; j < visible; ++j) row[j] /= sum;
         for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
@@ -699,8 +709,8 @@ static void attn2_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn2: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 32, 48) probs (32, 4, 32, 32) <- qkv (32, 32, 144)
-static void attn2_forward(float* out, float* probs, const float* qkv, int n) {
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+static void attn2_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
@@ -710,7 +720,8 @@ static void attn2_forward(float* out, float* probs, const float* qkv, int n) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
       const float* k = q + kE;
       const float* v = q + 2 * kE;
-      float* p = probs + (b * kHeads + h) * kT * kT;
+      float* row_lse = lse + (b * kHeads + h) * kT;
+      float* p = scores;  // this head's T x T scores, then probabilities
       ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
         float* row = p + i * kT;
@@ -722,6 +733,7 @@ static void attn2_forward(float* out, float* probs, const float* qkv, int n) {
           row[j] = ltrt::exp_vec(row[j] - max);
           sum += row[j];
         }
+        row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
         for (int j = 0; j < visible; ++j) row[j] /= sum;
         for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
@@ -1193,13 +1205,15 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 32, 144) scratch (32, 4, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
-static void attn2_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                           int n) {
+// dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
+static void attn2_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                           const float* out, const float* lse, int n) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
+  float* p = scratch;             // one head's probabilities, recomputed from lse
+  float* dp = scratch + kT * kT;  // one head's dp, then ds in its place
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
@@ -1208,19 +1222,28 @@ static void attn2_backward(float* dqkv, float* scratch, const float* dout, const
       float* dq = dqkv + b * kT * 3 * kE + h * kD;
       float* dk = dq + kE;
       float* dv = dq + 2 * kE;
-      const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      const float* o = out + b * kT * kE + h * kD;
+      const float* row_lse = lse + (b * kHeads + h) * kT;
+      float* row_delta = delta + (b * kHeads + h) * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+      for (int i = 0; i < kT; ++i) {
+        float* row = p + i * kT;
+        const int visible = kCausal ? i + 1 : kT;
+        for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;
+        float dot = 0.0f;
+        for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
+        row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+      }
       ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
-      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
+      // ds = p (dp - delta) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
         float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dot = 0.0f;
-        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
@@ -1460,13 +1483,15 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 32, 144) scratch (32, 4, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
-static void attn1_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                           int n) {
+// dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
+static void attn1_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                           const float* out, const float* lse, int n) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
+  float* p = scratch;             // one head's probabilities, recomputed from lse
+  float* dp = scratch + kT * kT;  // one head's dp, then ds in its place
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
@@ -1475,19 +1500,28 @@ static void attn1_backward(float* dqkv, float* scratch, const float* dout, const
       float* dq = dqkv + b * kT * 3 * kE + h * kD;
       float* dk = dq + kE;
       float* dv = dq + 2 * kE;
-      const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      const float* o = out + b * kT * kE + h * kD;
+      const float* row_lse = lse + (b * kHeads + h) * kT;
+      float* row_delta = delta + (b * kHeads + h) * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+      for (int i = 0; i < kT; ++i) {
+        float* row = p + i * kT;
+        const int visible = kCausal ? i + 1 : kT;
+        for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;
+        float dot = 0.0f;
+        for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
+        row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+      }
       ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
-      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
+      // ds = p (dp - delta) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
         float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dot = 0.0f;
-        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
@@ -1676,7 +1710,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);    // (32, 32, 144)
   auto* const d_ln1_out = reinterpret_cast<float*>(arena + offset::d_ln1_out);                    // (32, 32, 48)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                    // (32, 32, 48)
-  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
+  auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);            // (32, 4, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);      // (32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
   auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);                  // (32, 32, 48)
@@ -1689,8 +1724,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);  // (32, 32)
   auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);        // (32, 32, 192)
   auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);        // (32, 32, 192)
+  auto* const d_attn1_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn1_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (32, 4, 32, 32)
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (2, 32, 32)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
   auto* const d_ln2_out = reinterpret_cast<float*>(arena + offset::d_ln2_out);                    // (32, 32, 48)
   auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
@@ -1704,7 +1741,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
   auto* const d_ln3_out = reinterpret_cast<float*>(arena + offset::d_ln3_out);                    // (32, 32, 48)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
-  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
+  auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);            // (32, 4, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const d_res3_out = reinterpret_cast<float*>(arena + offset::d_res3_out);                  // (32, 32, 48)
@@ -1717,8 +1755,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);  // (32, 32)
   auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);        // (32, 32, 192)
   auto* const d_fc2_out = reinterpret_cast<float*>(arena + offset::d_fc2_out);        // (32, 32, 192)
+  auto* const d_attn2_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn2_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);             // (32, 4, 32, 32)
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);             // (2, 32, 32)
   auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);               // (32, 32, 192)
   auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);           // (32, 32, 48)
   auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);           // (32, 32, 48)
@@ -1741,7 +1781,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n);
   attn1_in_proj_forward(attn1_in_proj_out, ln1_out, attn1_in_proj_weight, attn1_in_proj_bias, n);
-  attn1_forward(attn1_att, attn1_att_probs, attn1_in_proj_out, n);
+  attn1_forward(attn1_att, attn1_att_lse, attn1_att_scores, attn1_in_proj_out, n);
   attn1_out_proj_forward(attn1_out_proj_out, attn1_att, attn1_out_proj_weight, attn1_out_proj_bias, n);
   res1_forward(res1_out, attn1_out_proj_out, wpe_out, n);
   ln2_forward(ln2_out, ln2_out_mean, ln2_out_rstd, res1_out, ln2_weight, ln2_bias, n);
@@ -1750,7 +1790,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   res2_forward(res2_out, proj1_out, res1_out, n);
   ln3_forward(ln3_out, ln3_out_mean, ln3_out_rstd, res2_out, ln3_weight, ln3_bias, n);
   attn2_in_proj_forward(attn2_in_proj_out, ln3_out, attn2_in_proj_weight, attn2_in_proj_bias, n);
-  attn2_forward(attn2_att, attn2_att_probs, attn2_in_proj_out, n);
+  attn2_forward(attn2_att, attn2_att_lse, attn2_att_scores, attn2_in_proj_out, n);
   attn2_out_proj_forward(attn2_out_proj_out, attn2_att, attn2_out_proj_weight, attn2_out_proj_bias, n);
   res3_forward(res3_out, attn2_out_proj_out, res2_out, n);
   ln4_forward(ln4_out, ln4_out_mean, ln4_out_rstd, res3_out, ln4_weight, ln4_bias, n);
@@ -1774,8 +1814,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   res3_add_backward(d_res3_out_sum1, d_res4_out, d_res3_out, n);
   attn2_out_proj_backward(d_attn2_att, d_attn2_out_proj_weight, d_attn2_out_proj_bias, d_res3_out_sum1, attn2_att,
                           attn2_out_proj_weight, n, accumulate);
-  attn2_backward(d_attn2_in_proj_out_dqkv, d_attn2_in_proj_out_scratch, d_attn2_att, attn2_in_proj_out, attn2_att_probs,
-                 n);
+  attn2_backward(d_attn2_in_proj_out_dqkv, d_attn2_in_proj_out_delta, d_attn2_in_proj_out_scratch, d_attn2_att,
+                 attn2_in_proj_out, attn2_att, attn2_att_lse, n);
   attn2_in_proj_backward(d_ln3_out, d_attn2_in_proj_weight, d_attn2_in_proj_bias, d_attn2_in_proj_out_dqkv, ln3_out,
                          attn2_in_proj_weight, n, accumulate);
   ln3_backward(d_res2_out, d_ln3_weight, d_ln3_bias, d_ln3_out, res2_out, ln3_out_mean, ln3_out_rstd, ln3_weight, n,
@@ -1789,8 +1829,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   res1_add_backward(d_res1_out_sum1, d_res2_out_sum1, d_res1_out, n);
   attn1_out_proj_backward(d_attn1_att, d_attn1_out_proj_weight, d_attn1_out_proj_bias, d_res1_out_sum1, attn1_att,
                           attn1_out_proj_weight, n, accumulate);
-  attn1_backward(d_attn1_in_proj_out_dqkv, d_attn1_in_proj_out_scratch, d_attn1_att, attn1_in_proj_out, attn1_att_probs,
-                 n);
+  attn1_backward(d_attn1_in_proj_out_dqkv, d_attn1_in_proj_out_delta, d_attn1_in_proj_out_scratch, d_attn1_att,
+                 attn1_in_proj_out, attn1_att, attn1_att_lse, n);
   attn1_in_proj_backward(d_ln1_out, d_attn1_in_proj_weight, d_attn1_in_proj_bias, d_attn1_in_proj_out_dqkv, ln1_out,
                          attn1_in_proj_weight, n, accumulate);
   ln1_backward(d_wpe_out, d_ln1_weight, d_ln1_bias, d_ln1_out, wpe_out, ln1_out_mean, ln1_out_rstd, ln1_weight, n,
@@ -1842,42 +1882,44 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);                    // (32, 32)
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
-  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
-  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
-  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
-  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);              // (32, 32)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);              // (32, 32)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
-  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
-  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                        // (32, 32, 48)
-  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);              // (32, 32)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);              // (32, 32)
-  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
-  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
-  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
-  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
-  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
-  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);              // (32, 32)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                    // (32, 32, 192)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                        // (32, 32, 192)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                    // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                        // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                      // (32, 32, 48)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);              // (32, 32)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);              // (32, 32)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (32, 32)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (32, 32)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
+  auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);                  // (32, 4, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32)
+  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);        // (32, 32, 48)
+  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                              // (32, 32, 48)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                            // (32, 32, 48)
+  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);                    // (32, 32)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);                    // (32, 32)
+  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                          // (32, 32, 192)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                              // (32, 32, 192)
+  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                          // (32, 32, 48)
+  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                              // (32, 32, 48)
+  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                            // (32, 32, 48)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);                    // (32, 32)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);                    // (32, 32)
+  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);          // (32, 32, 144)
+  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                          // (32, 32, 48)
+  auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);                  // (32, 4, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32)
+  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                              // (32, 32, 48)
+  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);                    // (32, 32)
+  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);                    // (32, 32)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                          // (32, 32, 192)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                              // (32, 32, 192)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                          // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                              // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                            // (32, 32, 48)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);                    // (32, 32)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);                    // (32, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                            // (32, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32, 32)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                 // ()
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n);
   attn1_in_proj_forward(attn1_in_proj_out, ln1_out, attn1_in_proj_weight, attn1_in_proj_bias, n);
-  attn1_forward(attn1_att, attn1_att_probs, attn1_in_proj_out, n);
+  attn1_forward(attn1_att, attn1_att_lse, attn1_att_scores, attn1_in_proj_out, n);
   attn1_out_proj_forward(attn1_out_proj_out, attn1_att, attn1_out_proj_weight, attn1_out_proj_bias, n);
   res1_forward(res1_out, attn1_out_proj_out, wpe_out, n);
   ln2_forward(ln2_out, ln2_out_mean, ln2_out_rstd, res1_out, ln2_weight, ln2_bias, n);
@@ -1886,7 +1928,7 @@ static float evaluation_step(std::byte* arena, int n) {
   res2_forward(res2_out, proj1_out, res1_out, n);
   ln3_forward(ln3_out, ln3_out_mean, ln3_out_rstd, res2_out, ln3_weight, ln3_bias, n);
   attn2_in_proj_forward(attn2_in_proj_out, ln3_out, attn2_in_proj_weight, attn2_in_proj_bias, n);
-  attn2_forward(attn2_att, attn2_att_probs, attn2_in_proj_out, n);
+  attn2_forward(attn2_att, attn2_att_lse, attn2_att_scores, attn2_in_proj_out, n);
   attn2_out_proj_forward(attn2_out_proj_out, attn2_att, attn2_out_proj_weight, attn2_out_proj_bias, n);
   res3_forward(res3_out, attn2_out_proj_out, res2_out, n);
   ln4_forward(ln4_out, ln4_out_mean, ln4_out_rstd, res3_out, ln4_weight, ln4_bias, n);
@@ -1938,39 +1980,41 @@ static void predict_step(std::byte* arena, int n) {
   auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);                    // (32, 32)
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
-  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
-  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
-  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
-  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);              // (32, 32)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);              // (32, 32)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
-  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
-  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                        // (32, 32, 48)
-  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);              // (32, 32)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);              // (32, 32)
-  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
-  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
-  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
-  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
-  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
-  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);              // (32, 32)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                    // (32, 32, 192)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                        // (32, 32, 192)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                    // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                        // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                      // (32, 32, 48)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);              // (32, 32)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);              // (32, 32)
+  auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);                  // (32, 4, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32)
+  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);        // (32, 32, 48)
+  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                              // (32, 32, 48)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                            // (32, 32, 48)
+  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);                    // (32, 32)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);                    // (32, 32)
+  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                          // (32, 32, 192)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                              // (32, 32, 192)
+  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                          // (32, 32, 48)
+  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                              // (32, 32, 48)
+  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                            // (32, 32, 48)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);                    // (32, 32)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);                    // (32, 32)
+  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);          // (32, 32, 144)
+  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                          // (32, 32, 48)
+  auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);                  // (32, 4, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32)
+  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                              // (32, 32, 48)
+  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);                    // (32, 32)
+  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);                    // (32, 32)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                          // (32, 32, 192)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                              // (32, 32, 192)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                          // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                              // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                            // (32, 32, 48)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);                    // (32, 32)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);                    // (32, 32)
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n);
   attn1_in_proj_forward(attn1_in_proj_out, ln1_out, attn1_in_proj_weight, attn1_in_proj_bias, n);
-  attn1_forward(attn1_att, attn1_att_probs, attn1_in_proj_out, n);
+  attn1_forward(attn1_att, attn1_att_lse, attn1_att_scores, attn1_in_proj_out, n);
   attn1_out_proj_forward(attn1_out_proj_out, attn1_att, attn1_out_proj_weight, attn1_out_proj_bias, n);
   res1_forward(res1_out, attn1_out_proj_out, wpe_out, n);
   ln2_forward(ln2_out, ln2_out_mean, ln2_out_rstd, res1_out, ln2_weight, ln2_bias, n);
@@ -1979,7 +2023,7 @@ static void predict_step(std::byte* arena, int n) {
   res2_forward(res2_out, proj1_out, res1_out, n);
   ln3_forward(ln3_out, ln3_out_mean, ln3_out_rstd, res2_out, ln3_weight, ln3_bias, n);
   attn2_in_proj_forward(attn2_in_proj_out, ln3_out, attn2_in_proj_weight, attn2_in_proj_bias, n);
-  attn2_forward(attn2_att, attn2_att_probs, attn2_in_proj_out, n);
+  attn2_forward(attn2_att, attn2_att_lse, attn2_att_scores, attn2_in_proj_out, n);
   attn2_out_proj_forward(attn2_out_proj_out, attn2_att, attn2_out_proj_weight, attn2_out_proj_bias, n);
   res3_forward(res3_out, attn2_out_proj_out, res2_out, n);
   ln4_forward(ln4_out, ln4_out_mean, ln4_out_rstd, res3_out, ln4_weight, ln4_bias, n);
@@ -2061,85 +2105,89 @@ const ltrt::TensorRef kBuffers[] = {
     {"ln1_out_rstd", ltrt::DType::f32, 2, {32, 32}, 2054784},
     {"attn1_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 2058880},
     {"attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 2648704},
-    {"attn1_att_probs", ltrt::DType::f32, 4, {32, 4, 32, 32}, 2845312},
-    {"attn1_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
-    {"res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 3566208},
-    {"ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
-    {"ln2_out_mean", ltrt::DType::f32, 2, {32, 32}, 3762816},
-    {"ln2_out_rstd", ltrt::DType::f32, 2, {32, 32}, 3766912},
-    {"fc1_out", ltrt::DType::f32, 3, {32, 32, 192}, 4557440},
-    {"gelu1_out", ltrt::DType::f32, 3, {32, 32, 192}, 3771008},
-    {"proj1_out", ltrt::DType::f32, 3, {32, 32, 48}, 5343872},
-    {"res2_out", ltrt::DType::f32, 3, {32, 32, 48}, 5540480},
-    {"ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5343872},
-    {"ln3_out_mean", ltrt::DType::f32, 2, {32, 32}, 5737088},
-    {"ln3_out_rstd", ltrt::DType::f32, 2, {32, 32}, 5741184},
-    {"attn2_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 5745280},
-    {"attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 6335104},
-    {"attn2_att_probs", ltrt::DType::f32, 4, {32, 4, 32, 32}, 6531712},
-    {"attn2_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
-    {"res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 7252608},
-    {"ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
-    {"ln4_out_mean", ltrt::DType::f32, 2, {32, 32}, 7449216},
-    {"ln4_out_rstd", ltrt::DType::f32, 2, {32, 32}, 7453312},
-    {"fc2_out", ltrt::DType::f32, 3, {32, 32, 192}, 8243840},
-    {"gelu2_out", ltrt::DType::f32, 3, {32, 32, 192}, 7457408},
-    {"proj2_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
-    {"res4_out", ltrt::DType::f32, 3, {32, 32, 48}, 9226880},
-    {"lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
-    {"lnf_out_mean", ltrt::DType::f32, 2, {32, 32}, 9423488},
-    {"lnf_out_rstd", ltrt::DType::f32, 2, {32, 32}, 9427584},
+    {"attn1_att_lse", ltrt::DType::f32, 3, {32, 4, 32}, 2845312},
+    {"attn1_att_scores", ltrt::DType::f32, 2, {32, 32}, 2861696},
+    {"attn1_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 2861696},
+    {"res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 3058304},
+    {"ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 2861696},
+    {"ln2_out_mean", ltrt::DType::f32, 2, {32, 32}, 3254912},
+    {"ln2_out_rstd", ltrt::DType::f32, 2, {32, 32}, 3259008},
+    {"fc1_out", ltrt::DType::f32, 3, {32, 32, 192}, 4049536},
+    {"gelu1_out", ltrt::DType::f32, 3, {32, 32, 192}, 3263104},
+    {"proj1_out", ltrt::DType::f32, 3, {32, 32, 48}, 4835968},
+    {"res2_out", ltrt::DType::f32, 3, {32, 32, 48}, 5032576},
+    {"ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 4835968},
+    {"ln3_out_mean", ltrt::DType::f32, 2, {32, 32}, 5229184},
+    {"ln3_out_rstd", ltrt::DType::f32, 2, {32, 32}, 5233280},
+    {"attn2_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 5237376},
+    {"attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 5827200},
+    {"attn2_att_lse", ltrt::DType::f32, 3, {32, 4, 32}, 6023808},
+    {"attn2_att_scores", ltrt::DType::f32, 2, {32, 32}, 6040192},
+    {"attn2_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 6040192},
+    {"res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 6236800},
+    {"ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 6040192},
+    {"ln4_out_mean", ltrt::DType::f32, 2, {32, 32}, 6433408},
+    {"ln4_out_rstd", ltrt::DType::f32, 2, {32, 32}, 6437504},
+    {"fc2_out", ltrt::DType::f32, 3, {32, 32, 192}, 7228032},
+    {"gelu2_out", ltrt::DType::f32, 3, {32, 32, 192}, 6441600},
+    {"proj2_out", ltrt::DType::f32, 3, {32, 32, 48}, 8014464},
+    {"res4_out", ltrt::DType::f32, 3, {32, 32, 48}, 8211072},
+    {"lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 8014464},
+    {"lnf_out_mean", ltrt::DType::f32, 2, {32, 32}, 8407680},
+    {"lnf_out_rstd", ltrt::DType::f32, 2, {32, 32}, 8411776},
     {"head_out", ltrt::DType::f32, 3, {32, 32, 146}, 1059328},
     {"loss", ltrt::DType::f32, 0, {}, 1657344},
-    {"loss_lse", ltrt::DType::f32, 2, {32, 32}, 9431680},
-    {"loss_term", ltrt::DType::f32, 2, {32, 32}, 9435776},
-    {"loss_count", ltrt::DType::i64, 0, {}, 9439872},
+    {"loss_lse", ltrt::DType::f32, 2, {32, 32}, 8415872},
+    {"loss_term", ltrt::DType::f32, 2, {32, 32}, 8419968},
+    {"loss_count", ltrt::DType::i64, 0, {}, 8424064},
     {"d_loss", ltrt::DType::f32, 0, {}, 1657408},
-    {"d_head_out", ltrt::DType::f32, 3, {32, 32, 146}, 9439936},
+    {"d_head_out", ltrt::DType::f32, 3, {32, 32, 146}, 8424128},
     {"d_wte_weight", ltrt::DType::f32, 2, {146, 48}, 260736},
-    {"d_lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 10037952},
+    {"d_lnf_out", ltrt::DType::f32, 3, {32, 32, 48}, 9022144},
     {"d_lnf_weight", ltrt::DType::f32, 1, {48}, 521088},
     {"d_lnf_bias", ltrt::DType::f32, 1, {48}, 521280},
-    {"d_res4_out", ltrt::DType::f32, 3, {32, 32, 48}, 9030272},
+    {"d_res4_out", ltrt::DType::f32, 3, {32, 32, 48}, 8014464},
     {"d_proj2_weight", ltrt::DType::f32, 2, {48, 192}, 484032},
     {"d_proj2_bias", ltrt::DType::f32, 1, {48}, 520896},
-    {"d_gelu2_out", ltrt::DType::f32, 3, {32, 32, 192}, 9226880},
-    {"d_fc2_out", ltrt::DType::f32, 3, {32, 32, 192}, 7457408},
+    {"d_gelu2_out", ltrt::DType::f32, 3, {32, 32, 192}, 8211072},
+    {"d_fc2_out", ltrt::DType::f32, 3, {32, 32, 192}, 6441600},
     {"d_fc2_weight", ltrt::DType::f32, 2, {192, 48}, 446400},
     {"d_fc2_bias", ltrt::DType::f32, 1, {192}, 483264},
-    {"d_ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 8243840},
+    {"d_ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 7228032},
     {"d_ln4_weight", ltrt::DType::f32, 1, {48}, 446016},
     {"d_ln4_bias", ltrt::DType::f32, 1, {48}, 446208},
-    {"d_res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
-    {"d_res3_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 7252608},
+    {"d_res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 6040192},
+    {"d_res3_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 6236800},
     {"d_attn2_out_proj_weight", ltrt::DType::f32, 2, {48, 48}, 436608},
     {"d_attn2_out_proj_bias", ltrt::DType::f32, 1, {48}, 445824},
-    {"d_attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 7056000},
-    {"d_attn2_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 7449216},
-    {"d_attn2_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 32, 32}, 8039040},
+    {"d_attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 6040192},
+    {"d_attn2_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 6433408},
+    {"d_attn2_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 32}, 7023232},
+    {"d_attn2_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 32, 32}, 7039616},
     {"d_attn2_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 408384},
     {"d_attn2_in_proj_bias", ltrt::DType::f32, 1, {144}, 436032},
-    {"d_ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5745280},
+    {"d_ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5237376},
     {"d_ln3_weight", ltrt::DType::f32, 1, {48}, 408000},
     {"d_ln3_bias", ltrt::DType::f32, 1, {48}, 408192},
-    {"d_res2_out", ltrt::DType::f32, 3, {32, 32, 48}, 5343872},
-    {"d_res2_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 5540480},
+    {"d_res2_out", ltrt::DType::f32, 3, {32, 32, 48}, 4835968},
+    {"d_res2_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 5032576},
     {"d_proj1_weight", ltrt::DType::f32, 2, {48, 192}, 370944},
     {"d_proj1_bias", ltrt::DType::f32, 1, {48}, 407808},
-    {"d_gelu1_out", ltrt::DType::f32, 3, {32, 32, 192}, 5737088},
-    {"d_fc1_out", ltrt::DType::f32, 3, {32, 32, 192}, 3771008},
+    {"d_gelu1_out", ltrt::DType::f32, 3, {32, 32, 192}, 5229184},
+    {"d_fc1_out", ltrt::DType::f32, 3, {32, 32, 192}, 3263104},
     {"d_fc1_weight", ltrt::DType::f32, 2, {192, 48}, 333312},
     {"d_fc1_bias", ltrt::DType::f32, 1, {192}, 370176},
-    {"d_ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 4557440},
+    {"d_ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 4049536},
     {"d_ln2_weight", ltrt::DType::f32, 1, {48}, 332928},
     {"d_ln2_bias", ltrt::DType::f32, 1, {48}, 333120},
-    {"d_res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
-    {"d_res1_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 3566208},
+    {"d_res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 2861696},
+    {"d_res1_out_sum1", ltrt::DType::f32, 3, {32, 32, 48}, 3058304},
     {"d_attn1_out_proj_weight", ltrt::DType::f32, 2, {48, 48}, 323520},
     {"d_attn1_out_proj_bias", ltrt::DType::f32, 1, {48}, 332736},
-    {"d_attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 3369600},
-    {"d_attn1_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 3762816},
-    {"d_attn1_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 32, 32}, 4352640},
+    {"d_attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 2861696},
+    {"d_attn1_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 3254912},
+    {"d_attn1_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 32}, 3844736},
+    {"d_attn1_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 32, 32}, 3861120},
     {"d_attn1_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 295296},
     {"d_attn1_in_proj_bias", ltrt::DType::f32, 1, {144}, 322944},
     {"d_ln1_out", ltrt::DType::f32, 3, {32, 32, 48}, 2058880},
@@ -2204,7 +2252,7 @@ const ltrt::ModelDef& model() {
     m.name = "gpt";
     m.spec_json = kSpecJson;
     m.spec_hash = "b92286c0b80760d2";
-    m.arena_bytes = 10234560;
+    m.arena_bytes = 9218752;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 28;

@@ -47,59 +47,63 @@ constexpr std::size_t ln1_out_mean = 2050688;
 constexpr std::size_t ln1_out_rstd = 2054784;
 constexpr std::size_t attn1_in_proj_out = 2058880;
 constexpr std::size_t attn1_att = 2648704;
-constexpr std::size_t attn1_att_probs = 2845312;
-constexpr std::size_t attn1_out_proj_out = 3369600;
-constexpr std::size_t res1_out = 3566208;
-constexpr std::size_t ln2_out = 3369600;
-constexpr std::size_t ln2_out_mean = 3762816;
-constexpr std::size_t ln2_out_rstd = 3766912;
-constexpr std::size_t gelu1_out = 3771008;
-constexpr std::size_t fc1_out = 4557440;
-constexpr std::size_t proj1_out = 5343872;
-constexpr std::size_t res2_out = 5540480;
-constexpr std::size_t ln3_out = 5343872;
-constexpr std::size_t ln3_out_mean = 5737088;
-constexpr std::size_t ln3_out_rstd = 5741184;
-constexpr std::size_t attn2_in_proj_out = 5745280;
-constexpr std::size_t attn2_att = 6335104;
-constexpr std::size_t attn2_att_probs = 6531712;
-constexpr std::size_t attn2_out_proj_out = 7056000;
-constexpr std::size_t res3_out = 7252608;
-constexpr std::size_t ln4_out = 7056000;
-constexpr std::size_t ln4_out_mean = 7449216;
-constexpr std::size_t ln4_out_rstd = 7453312;
-constexpr std::size_t gelu2_out = 7457408;
-constexpr std::size_t fc2_out = 8243840;
-constexpr std::size_t proj2_out = 9030272;
-constexpr std::size_t res4_out = 9226880;
-constexpr std::size_t lnf_out = 9030272;
-constexpr std::size_t lnf_out_mean = 9423488;
-constexpr std::size_t lnf_out_rstd = 9427584;
-constexpr std::size_t loss_lse = 9431680;
-constexpr std::size_t loss_term = 9435776;
-constexpr std::size_t loss_count = 9439872;
-constexpr std::size_t d_head_out = 9439936;
-constexpr std::size_t d_lnf_out = 10037952;
-constexpr std::size_t d_res4_out = 9030272;
-constexpr std::size_t d_gelu2_out = 9226880;
-constexpr std::size_t d_fc2_out = 7457408;
-constexpr std::size_t d_ln4_out = 8243840;
-constexpr std::size_t d_res3_out = 7056000;
-constexpr std::size_t d_res3_out_sum1 = 7252608;
-constexpr std::size_t d_attn2_att = 7056000;
-constexpr std::size_t d_attn2_in_proj_out_dqkv = 7449216;
-constexpr std::size_t d_attn2_in_proj_out_scratch = 8039040;
-constexpr std::size_t d_ln3_out = 5745280;
-constexpr std::size_t d_res2_out = 5343872;
-constexpr std::size_t d_res2_out_sum1 = 5540480;
-constexpr std::size_t d_gelu1_out = 5737088;
-constexpr std::size_t d_fc1_out = 3771008;
-constexpr std::size_t d_ln2_out = 4557440;
-constexpr std::size_t d_res1_out = 3369600;
-constexpr std::size_t d_res1_out_sum1 = 3566208;
-constexpr std::size_t d_attn1_att = 3369600;
-constexpr std::size_t d_attn1_in_proj_out_dqkv = 3762816;
-constexpr std::size_t d_attn1_in_proj_out_scratch = 4352640;
+constexpr std::size_t attn1_att_lse = 2845312;
+constexpr std::size_t attn1_att_scores = 2861696;
+constexpr std::size_t attn1_out_proj_out = 2861696;
+constexpr std::size_t res1_out = 3058304;
+constexpr std::size_t ln2_out = 2861696;
+constexpr std::size_t ln2_out_mean = 3254912;
+constexpr std::size_t ln2_out_rstd = 3259008;
+constexpr std::size_t gelu1_out = 3263104;
+constexpr std::size_t fc1_out = 4049536;
+constexpr std::size_t proj1_out = 4835968;
+constexpr std::size_t res2_out = 5032576;
+constexpr std::size_t ln3_out = 4835968;
+constexpr std::size_t ln3_out_mean = 5229184;
+constexpr std::size_t ln3_out_rstd = 5233280;
+constexpr std::size_t attn2_in_proj_out = 5237376;
+constexpr std::size_t attn2_att = 5827200;
+constexpr std::size_t attn2_att_lse = 6023808;
+constexpr std::size_t attn2_att_scores = 6040192;
+constexpr std::size_t attn2_out_proj_out = 6040192;
+constexpr std::size_t res3_out = 6236800;
+constexpr std::size_t ln4_out = 6040192;
+constexpr std::size_t ln4_out_mean = 6433408;
+constexpr std::size_t ln4_out_rstd = 6437504;
+constexpr std::size_t gelu2_out = 6441600;
+constexpr std::size_t fc2_out = 7228032;
+constexpr std::size_t proj2_out = 8014464;
+constexpr std::size_t res4_out = 8211072;
+constexpr std::size_t lnf_out = 8014464;
+constexpr std::size_t lnf_out_mean = 8407680;
+constexpr std::size_t lnf_out_rstd = 8411776;
+constexpr std::size_t loss_lse = 8415872;
+constexpr std::size_t loss_term = 8419968;
+constexpr std::size_t loss_count = 8424064;
+constexpr std::size_t d_head_out = 8424128;
+constexpr std::size_t d_lnf_out = 9022144;
+constexpr std::size_t d_res4_out = 8014464;
+constexpr std::size_t d_gelu2_out = 8211072;
+constexpr std::size_t d_fc2_out = 6441600;
+constexpr std::size_t d_ln4_out = 7228032;
+constexpr std::size_t d_res3_out = 6040192;
+constexpr std::size_t d_res3_out_sum1 = 6236800;
+constexpr std::size_t d_attn2_att = 6040192;
+constexpr std::size_t d_attn2_in_proj_out_dqkv = 6433408;
+constexpr std::size_t d_attn2_in_proj_out_delta = 7023232;
+constexpr std::size_t d_attn2_in_proj_out_scratch = 7039616;
+constexpr std::size_t d_ln3_out = 5237376;
+constexpr std::size_t d_res2_out = 4835968;
+constexpr std::size_t d_res2_out_sum1 = 5032576;
+constexpr std::size_t d_gelu1_out = 5229184;
+constexpr std::size_t d_fc1_out = 3263104;
+constexpr std::size_t d_ln2_out = 4049536;
+constexpr std::size_t d_res1_out = 2861696;
+constexpr std::size_t d_res1_out_sum1 = 3058304;
+constexpr std::size_t d_attn1_att = 2861696;
+constexpr std::size_t d_attn1_in_proj_out_dqkv = 3254912;
+constexpr std::size_t d_attn1_in_proj_out_delta = 3844736;
+constexpr std::size_t d_attn1_in_proj_out_scratch = 3861120;
 constexpr std::size_t d_ln1_out = 2058880;
 constexpr std::size_t d_wpe_out = 1657472;
 constexpr std::size_t d_wpe_out_sum1 = 1854080;
@@ -261,57 +265,160 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn1: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 32, 48) probs (32, 4, 32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
-// TUNE: the whole attention fused (flash attention) for long sequences.
-__global__ void attn1_forward_softmax_kernel(float* __restrict__ probs, int rows) {
-  constexpr int kT = 32;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 32; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = -INFINITY;
-  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
-  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
-  float sum = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) {
-    row[j] = ltrt::exp_vec(row[j] - max);
-    sum += row[j];
+// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
+// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
+// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
+// leave the block. It writes out = o / l and lse = m + log(l), from which the backward
+// recomputes the probabilities.
+__global__ void __launch_bounds__(128)
+    attn1_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale) {
+  constexpr int kT = 32;                       // sequence length
+  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;               // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (24960 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
+  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
+  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float o[kRows][kDimCols] = {};
+  float m[kRows], l[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
   }
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
-  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T stays in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], kv_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], kv_t_c[c], s[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
+      const int i = i0 + group + kGroups * r;
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
+        tile_max = fmaxf(tile_max, s[r][c]);
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2)
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));
+      const float m_new = fmaxf(m[r], tile_max);          // finite: every row sees key 0 in the first tile
+      const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile
+      float sum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
+        p[group + kGroups * r][lane + kLanes * c] = e;
+        sum += e;
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
+      l[r] = l[r] * rescale + sum;
+      m[r] = m_new;
+#pragma unroll
+      for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // o += p v, a chunk of head_dim at a time.
+      const int c0 = chunk * kChunk;
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();  // and p is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float p_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) out_head[row * kE + d] = o[r][c] / l[r];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
+  }
 }
 
-static void attn1_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32;                                         // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;                    // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // TUNE: one GEMM per head; with qkv in head-major order each product would be one call.
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;  // sample 0's head h: T x D, rows 3E apart
-    const float* k = q + kE;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, scale, {q, 3 * kE, kQkvStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
-                                      n);  // scores q k^T / sqrt(D)
-  }
-  attn1_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs, rows);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_forward_softmax_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {probs + h * kT * kT, kT, kProbsStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, out + h * kD, kE, kOutStride, n);  // p v
-  }
+static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n,
+                          const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
+  attn1_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
 }
 
 // attn1.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -501,57 +608,160 @@ static void attn2_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn2: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 32, 48) probs (32, 4, 32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
-// TUNE: the whole attention fused (flash attention) for long sequences.
-__global__ void attn2_forward_softmax_kernel(float* __restrict__ probs, int rows) {
-  constexpr int kT = 32;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 32; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = -INFINITY;
-  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
-  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
-  float sum = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) {
-    row[j] = ltrt::exp_vec(row[j] - max);
-    sum += row[j];
+// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
+// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
+// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
+// leave the block. It writes out = o / l and lse = m + log(l), from which the backward
+// recomputes the probabilities.
+__global__ void __launch_bounds__(128)
+    attn2_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale) {
+  constexpr int kT = 32;                       // sequence length
+  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;               // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (24960 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
+  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
+  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float o[kRows][kDimCols] = {};
+  float m[kRows], l[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
   }
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
-  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T stays in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], kv_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], kv_t_c[c], s[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
+      const int i = i0 + group + kGroups * r;
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
+        tile_max = fmaxf(tile_max, s[r][c]);
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2)
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));
+      const float m_new = fmaxf(m[r], tile_max);          // finite: every row sees key 0 in the first tile
+      const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile
+      float sum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
+        p[group + kGroups * r][lane + kLanes * c] = e;
+        sum += e;
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
+      l[r] = l[r] * rescale + sum;
+      m[r] = m_new;
+#pragma unroll
+      for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // o += p v, a chunk of head_dim at a time.
+      const int c0 = chunk * kChunk;
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();  // and p is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float p_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) out_head[row * kE + d] = o[r][c] / l[r];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
+  }
 }
 
-static void attn2_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32;                                         // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;                    // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // TUNE: one GEMM per head; with qkv in head-major order each product would be one call.
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;  // sample 0's head h: T x D, rows 3E apart
-    const float* k = q + kE;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, scale, {q, 3 * kE, kQkvStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
-                                      n);  // scores q k^T / sqrt(D)
-  }
-  attn2_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs, rows);
-  LTRT_CUDA_CHECK_LAUNCH("attn2_forward_softmax_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {probs + h * kT * kT, kT, kProbsStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, out + h * kD, kE, kOutStride, n);  // p v
-  }
+static void attn2_forward(float* out, float* lse, float* scores, const float* qkv, int n,
+                          const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
+  attn2_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  LTRT_CUDA_CHECK_LAUNCH("attn2_forward_kernel");
 }
 
 // attn2.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -1202,63 +1412,328 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 32, 144) scratch (32, 4, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
+// dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
-__global__ void attn2_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
-                                         int rows) {
-  constexpr int kT = 32;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 32; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  const float* pi = probs + static_cast<std::int64_t>(r) * kT;
-  float* ds = scratch + static_cast<std::int64_t>(r) * kT;
-  float dot = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
-  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
+// delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
+// backward. A thread per (sample, head, query), in delta's order.
+__global__ void attn2_backward_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout,
+                                            const float* __restrict__ out, int count) {
+  constexpr int kT = 32;                       // sequence length
+  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
+  const std::int64_t row = (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;
+  float sum = 0.0f;
+  for (int d = 0; d < kD; ++d) sum += dout[row + d] * out[row + d];
+  delta[i] = sum;
 }
 
-static void attn2_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n,
-                           const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32;                                         // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;                    // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // Per head, batched over the samples: sample 0's blocks (T x D, rows 3E or E apart; T x T).
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    const float* p = probs + h * kT * kT;
-    const float* d_o = dout + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {p, kT, kProbsStride}, {d_o, kE, kOutStride},
-                                      0.0f, dqkv + 2 * kE + h * kD, 3 * kE, kQkvStride, n);  // dv = p^T dout
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, 1.0f, {d_o, kE, kOutStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
-                                      n);  // dp = dout v^T
+// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)
+// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
+// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
+// writer, summed in a fixed order: no atomics, the same result every run.
+__global__ void __launch_bounds__(128)
+    attn2_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                               const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+  constexpr int kT = 32;                       // sequence length
+  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;               // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (29440 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kCols = 4, kQueryTile = kLanes * kCols;
+  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
+  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float* dk_head = dqkv_head + kE;
+  float* dv_head = dqkv_head + 2 * kE;
+  float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};
+  const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
+  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || i0 == first) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          k_t_r[r] = k_t[d][group + kGroups * r];
+          v_t_r[r] = v_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          q_t_c[c] = q_t[d][lane + kLanes * c];
+          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(k_t_r[r], q_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(v_t_r[r], dout_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
+      const int i = i0 + lane + kLanes * c;
+      const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const int j = j0 + group + kGroups * r;
+        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
+        p[group + kGroups * r][lane + kLanes * c] = p_ij;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
+      // are still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and p, ds are written
+      for (int j = 0; j < kQueryTile; ++j) {
+        float p_r[kRows], ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
+            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
   }
-  attn2_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
-                                                                                                       scale, rows);
-  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_ds_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;
-    const float* k = q + kE;
-    const float* ds = scratch + h * kT * kT;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, dqkv + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dq = ds k
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {q, 3 * kE, kQkvStride}, 0.0f, dqkv + kE + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dk = ds^T q
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dk_head[row * 3 * kE + d] = dk[r][c];
+    }
   }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dv_head[row * 3 * kE + d] = dv[r][c];
+    }
+  }
+}
+
+// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
+// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
+__global__ void __launch_bounds__(128)
+    attn2_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                             const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+  constexpr int kT = 32;                       // sequence length
+  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;               // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
+  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float lse_i[kRows], delta_i[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
+    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
+  }
+  float dq_acc[kRows][kDimCols] = {};
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+          dout_t_r[r] = dout_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          k_t_c[c] = k_t[d][lane + kLanes * c];
+          v_t_c[c] = v_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], k_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(dout_t_r[r], v_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int i = i0 + group + kGroups * r;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and ds is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dq_acc[r][chunk * kChunkCols + c] =
+                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dq_head[row * 3 * kE + d] = dq_acc[r][c];
+    }
+  }
+}
+
+static void attn2_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                           const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
+  const int count = n * kHeads * kT;
+  attn2_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
+                                                                                                    count);
+  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_delta_kernel");
+  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
+  attn2_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                      scale);
+  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dkdv_kernel");
+  attn2_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta, scale);
+  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dq_kernel");
 }
 
 // attn2.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -1657,63 +2132,328 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 32, 144) scratch (32, 4, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) probs (32, 4, 32, 32)
+// dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
-__global__ void attn1_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
-                                         int rows) {
-  constexpr int kT = 32;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 32; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  const float* pi = probs + static_cast<std::int64_t>(r) * kT;
-  float* ds = scratch + static_cast<std::int64_t>(r) * kT;
-  float dot = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
-  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
+// delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
+// backward. A thread per (sample, head, query), in delta's order.
+__global__ void attn1_backward_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout,
+                                            const float* __restrict__ out, int count) {
+  constexpr int kT = 32;                       // sequence length
+  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
+  const std::int64_t row = (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;
+  float sum = 0.0f;
+  for (int d = 0; d < kD; ++d) sum += dout[row + d] * out[row + d];
+  delta[i] = sum;
 }
 
-static void attn1_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs, int n,
-                           const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32;                                         // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;                    // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // Per head, batched over the samples: sample 0's blocks (T x D, rows 3E or E apart; T x T).
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    const float* p = probs + h * kT * kT;
-    const float* d_o = dout + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {p, kT, kProbsStride}, {d_o, kE, kOutStride},
-                                      0.0f, dqkv + 2 * kE + h * kD, 3 * kE, kQkvStride, n);  // dv = p^T dout
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, 1.0f, {d_o, kE, kOutStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
-                                      n);  // dp = dout v^T
+// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)
+// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
+// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
+// writer, summed in a fixed order: no atomics, the same result every run.
+__global__ void __launch_bounds__(128)
+    attn1_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                               const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+  constexpr int kT = 32;                       // sequence length
+  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;               // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (29440 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kCols = 4, kQueryTile = kLanes * kCols;
+  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
+  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float* dk_head = dqkv_head + kE;
+  float* dv_head = dqkv_head + 2 * kE;
+  float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};
+  const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
+  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || i0 == first) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          k_t_r[r] = k_t[d][group + kGroups * r];
+          v_t_r[r] = v_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          q_t_c[c] = q_t[d][lane + kLanes * c];
+          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(k_t_r[r], q_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(v_t_r[r], dout_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
+      const int i = i0 + lane + kLanes * c;
+      const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const int j = j0 + group + kGroups * r;
+        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
+        p[group + kGroups * r][lane + kLanes * c] = p_ij;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
+      // are still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and p, ds are written
+      for (int j = 0; j < kQueryTile; ++j) {
+        float p_r[kRows], ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
+            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
   }
-  attn1_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
-                                                                                                       scale, rows);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_backward_ds_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;
-    const float* k = q + kE;
-    const float* ds = scratch + h * kT * kT;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, dqkv + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dq = ds k
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {q, 3 * kE, kQkvStride}, 0.0f, dqkv + kE + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dk = ds^T q
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dk_head[row * 3 * kE + d] = dk[r][c];
+    }
   }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dv_head[row * 3 * kE + d] = dv[r][c];
+    }
+  }
+}
+
+// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
+// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
+__global__ void __launch_bounds__(128)
+    attn1_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                             const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+  constexpr int kT = 32;                       // sequence length
+  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;               // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
+  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float lse_i[kRows], delta_i[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
+    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
+  }
+  float dq_acc[kRows][kDimCols] = {};
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+          dout_t_r[r] = dout_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          k_t_c[c] = k_t[d][lane + kLanes * c];
+          v_t_c[c] = v_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], k_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(dout_t_r[r], v_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int i = i0 + group + kGroups * r;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and ds is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dq_acc[r][chunk * kChunkCols + c] =
+                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dq_head[row * 3 * kE + d] = dq_acc[r][c];
+    }
+  }
+}
+
+static void attn1_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                           const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
+  const int count = n * kHeads * kT;
+  attn1_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
+                                                                                                    count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_backward_delta_kernel");
+  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
+  attn1_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                      scale);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_backward_dkdv_kernel");
+  attn1_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta, scale);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_backward_dq_kernel");
 }
 
 // attn1.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -2003,7 +2743,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);    // (32, 32, 144)
   auto* const d_ln1_out = reinterpret_cast<float*>(arena + offset::d_ln1_out);                    // (32, 32, 48)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                    // (32, 32, 48)
-  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
+  auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);            // (32, 4, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);      // (32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
   auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);                  // (32, 32, 48)
@@ -2016,8 +2757,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);  // (32, 32)
   auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);        // (32, 32, 192)
   auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);        // (32, 32, 192)
+  auto* const d_attn1_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn1_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (32, 4, 32, 32)
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (2, 32, 32)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
   auto* const d_ln2_out = reinterpret_cast<float*>(arena + offset::d_ln2_out);                    // (32, 32, 48)
   auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
@@ -2031,7 +2774,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
   auto* const d_ln3_out = reinterpret_cast<float*>(arena + offset::d_ln3_out);                    // (32, 32, 48)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
-  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
+  auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);            // (32, 4, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const d_res3_out = reinterpret_cast<float*>(arena + offset::d_res3_out);                  // (32, 32, 48)
@@ -2044,8 +2788,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);  // (32, 32)
   auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);        // (32, 32, 192)
   auto* const d_fc2_out = reinterpret_cast<float*>(arena + offset::d_fc2_out);        // (32, 32, 192)
+  auto* const d_attn2_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn2_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);             // (32, 4, 32, 32)
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);             // (2, 32, 32)
   auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);               // (32, 32, 192)
   auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);           // (32, 32, 48)
   auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);           // (32, 32, 48)
@@ -2068,7 +2814,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n, ctx);
   attn1_in_proj_forward(attn1_in_proj_out, ln1_out, attn1_in_proj_weight, attn1_in_proj_bias, n, ctx);
-  attn1_forward(attn1_att, attn1_att_probs, attn1_in_proj_out, n, ctx);
+  attn1_forward(attn1_att, attn1_att_lse, attn1_att_scores, attn1_in_proj_out, n, ctx);
   attn1_out_proj_forward(attn1_out_proj_out, attn1_att, attn1_out_proj_weight, attn1_out_proj_bias, n, ctx);
   res1_forward(res1_out, attn1_out_proj_out, wpe_out, n, ctx);
   ln2_forward(ln2_out, ln2_out_mean, ln2_out_rstd, res1_out, ln2_weight, ln2_bias, n, ctx);
@@ -2077,7 +2823,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   res2_forward(res2_out, proj1_out, res1_out, n, ctx);
   ln3_forward(ln3_out, ln3_out_mean, ln3_out_rstd, res2_out, ln3_weight, ln3_bias, n, ctx);
   attn2_in_proj_forward(attn2_in_proj_out, ln3_out, attn2_in_proj_weight, attn2_in_proj_bias, n, ctx);
-  attn2_forward(attn2_att, attn2_att_probs, attn2_in_proj_out, n, ctx);
+  attn2_forward(attn2_att, attn2_att_lse, attn2_att_scores, attn2_in_proj_out, n, ctx);
   attn2_out_proj_forward(attn2_out_proj_out, attn2_att, attn2_out_proj_weight, attn2_out_proj_bias, n, ctx);
   res3_forward(res3_out, attn2_out_proj_out, res2_out, n, ctx);
   ln4_forward(ln4_out, ln4_out_mean, ln4_out_rstd, res3_out, ln4_weight, ln4_bias, n, ctx);
@@ -2101,8 +2847,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   res3_add_backward(d_res3_out_sum1, d_res4_out, d_res3_out, n, ctx);
   attn2_out_proj_backward(d_attn2_att, d_attn2_out_proj_weight, d_attn2_out_proj_bias, d_res3_out_sum1, attn2_att,
                           attn2_out_proj_weight, n, accumulate, ctx);
-  attn2_backward(d_attn2_in_proj_out_dqkv, d_attn2_in_proj_out_scratch, d_attn2_att, attn2_in_proj_out, attn2_att_probs,
-                 n, ctx);
+  attn2_backward(d_attn2_in_proj_out_dqkv, d_attn2_in_proj_out_delta, d_attn2_in_proj_out_scratch, d_attn2_att,
+                 attn2_in_proj_out, attn2_att, attn2_att_lse, n, ctx);
   attn2_in_proj_backward(d_ln3_out, d_attn2_in_proj_weight, d_attn2_in_proj_bias, d_attn2_in_proj_out_dqkv, ln3_out,
                          attn2_in_proj_weight, n, accumulate, ctx);
   ln3_backward(d_res2_out, d_ln3_weight, d_ln3_bias, d_ln3_out, res2_out, ln3_out_mean, ln3_out_rstd, ln3_weight, n,
@@ -2117,8 +2863,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   res1_add_backward(d_res1_out_sum1, d_res2_out_sum1, d_res1_out, n, ctx);
   attn1_out_proj_backward(d_attn1_att, d_attn1_out_proj_weight, d_attn1_out_proj_bias, d_res1_out_sum1, attn1_att,
                           attn1_out_proj_weight, n, accumulate, ctx);
-  attn1_backward(d_attn1_in_proj_out_dqkv, d_attn1_in_proj_out_scratch, d_attn1_att, attn1_in_proj_out, attn1_att_probs,
-                 n, ctx);
+  attn1_backward(d_attn1_in_proj_out_dqkv, d_attn1_in_proj_out_delta, d_attn1_in_proj_out_scratch, d_attn1_att,
+                 attn1_in_proj_out, attn1_att, attn1_att_lse, n, ctx);
   attn1_in_proj_backward(d_ln1_out, d_attn1_in_proj_weight, d_attn1_in_proj_bias, d_attn1_in_proj_out_dqkv, ln1_out,
                          attn1_in_proj_weight, n, accumulate, ctx);
   ln1_backward(d_wpe_out, d_ln1_weight, d_ln1_bias, d_ln1_out, wpe_out, ln1_out_mean, ln1_out_rstd, ln1_weight, n,
@@ -2169,42 +2915,44 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);                    // (32, 32)
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
-  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
-  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
-  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
-  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);              // (32, 32)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);              // (32, 32)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
-  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
-  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                        // (32, 32, 48)
-  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);              // (32, 32)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);              // (32, 32)
-  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
-  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
-  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
-  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
-  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
-  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);              // (32, 32)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                    // (32, 32, 192)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                        // (32, 32, 192)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                    // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                        // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                      // (32, 32, 48)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);              // (32, 32)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);              // (32, 32)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (32, 32)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (32, 32)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
+  auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);                  // (32, 4, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32)
+  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);        // (32, 32, 48)
+  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                              // (32, 32, 48)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                            // (32, 32, 48)
+  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);                    // (32, 32)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);                    // (32, 32)
+  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                          // (32, 32, 192)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                              // (32, 32, 192)
+  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                          // (32, 32, 48)
+  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                              // (32, 32, 48)
+  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                            // (32, 32, 48)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);                    // (32, 32)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);                    // (32, 32)
+  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);          // (32, 32, 144)
+  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                          // (32, 32, 48)
+  auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);                  // (32, 4, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32)
+  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                              // (32, 32, 48)
+  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);                    // (32, 32)
+  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);                    // (32, 32)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                          // (32, 32, 192)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                              // (32, 32, 192)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                          // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                              // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                            // (32, 32, 48)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);                    // (32, 32)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);                    // (32, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                            // (32, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32, 32)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                 // ()
   wte_forward(wte_out, x, wte_weight, n, ctx);
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n, ctx);
   attn1_in_proj_forward(attn1_in_proj_out, ln1_out, attn1_in_proj_weight, attn1_in_proj_bias, n, ctx);
-  attn1_forward(attn1_att, attn1_att_probs, attn1_in_proj_out, n, ctx);
+  attn1_forward(attn1_att, attn1_att_lse, attn1_att_scores, attn1_in_proj_out, n, ctx);
   attn1_out_proj_forward(attn1_out_proj_out, attn1_att, attn1_out_proj_weight, attn1_out_proj_bias, n, ctx);
   res1_forward(res1_out, attn1_out_proj_out, wpe_out, n, ctx);
   ln2_forward(ln2_out, ln2_out_mean, ln2_out_rstd, res1_out, ln2_weight, ln2_bias, n, ctx);
@@ -2213,7 +2961,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   res2_forward(res2_out, proj1_out, res1_out, n, ctx);
   ln3_forward(ln3_out, ln3_out_mean, ln3_out_rstd, res2_out, ln3_weight, ln3_bias, n, ctx);
   attn2_in_proj_forward(attn2_in_proj_out, ln3_out, attn2_in_proj_weight, attn2_in_proj_bias, n, ctx);
-  attn2_forward(attn2_att, attn2_att_probs, attn2_in_proj_out, n, ctx);
+  attn2_forward(attn2_att, attn2_att_lse, attn2_att_scores, attn2_in_proj_out, n, ctx);
   attn2_out_proj_forward(attn2_out_proj_out, attn2_att, attn2_out_proj_weight, attn2_out_proj_bias, n, ctx);
   res3_forward(res3_out, attn2_out_proj_out, res2_out, n, ctx);
   ln4_forward(ln4_out, ln4_out_mean, ln4_out_rstd, res3_out, ln4_weight, ln4_bias, n, ctx);
@@ -2264,39 +3012,41 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);                    // (32, 32)
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
-  auto* const attn1_att_probs = reinterpret_cast<float*>(arena + offset::attn1_att_probs);        // (32, 4, 32, 32)
-  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
-  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
-  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);              // (32, 32)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);              // (32, 32)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
-  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
-  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                        // (32, 32, 48)
-  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);              // (32, 32)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);              // (32, 32)
-  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
-  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
-  auto* const attn2_att_probs = reinterpret_cast<float*>(arena + offset::attn2_att_probs);        // (32, 4, 32, 32)
-  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
-  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
-  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);              // (32, 32)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                    // (32, 32, 192)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                        // (32, 32, 192)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                    // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                        // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                      // (32, 32, 48)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);              // (32, 32)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);              // (32, 32)
+  auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);                  // (32, 4, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32)
+  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);        // (32, 32, 48)
+  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                              // (32, 32, 48)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                            // (32, 32, 48)
+  auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);                    // (32, 32)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);                    // (32, 32)
+  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                          // (32, 32, 192)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                              // (32, 32, 192)
+  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                          // (32, 32, 48)
+  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                              // (32, 32, 48)
+  auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                            // (32, 32, 48)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);                    // (32, 32)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);                    // (32, 32)
+  auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);          // (32, 32, 144)
+  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                          // (32, 32, 48)
+  auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);                  // (32, 4, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32)
+  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                              // (32, 32, 48)
+  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);                    // (32, 32)
+  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);                    // (32, 32)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                          // (32, 32, 192)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                              // (32, 32, 192)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                          // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                              // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                            // (32, 32, 48)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);                    // (32, 32)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);                    // (32, 32)
   wte_forward(wte_out, x, wte_weight, n, ctx);
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n, ctx);
   attn1_in_proj_forward(attn1_in_proj_out, ln1_out, attn1_in_proj_weight, attn1_in_proj_bias, n, ctx);
-  attn1_forward(attn1_att, attn1_att_probs, attn1_in_proj_out, n, ctx);
+  attn1_forward(attn1_att, attn1_att_lse, attn1_att_scores, attn1_in_proj_out, n, ctx);
   attn1_out_proj_forward(attn1_out_proj_out, attn1_att, attn1_out_proj_weight, attn1_out_proj_bias, n, ctx);
   res1_forward(res1_out, attn1_out_proj_out, wpe_out, n, ctx);
   ln2_forward(ln2_out, ln2_out_mean, ln2_out_rstd, res1_out, ln2_weight, ln2_bias, n, ctx);
@@ -2305,7 +3055,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   res2_forward(res2_out, proj1_out, res1_out, n, ctx);
   ln3_forward(ln3_out, ln3_out_mean, ln3_out_rstd, res2_out, ln3_weight, ln3_bias, n, ctx);
   attn2_in_proj_forward(attn2_in_proj_out, ln3_out, attn2_in_proj_weight, attn2_in_proj_bias, n, ctx);
-  attn2_forward(attn2_att, attn2_att_probs, attn2_in_proj_out, n, ctx);
+  attn2_forward(attn2_att, attn2_att_lse, attn2_att_scores, attn2_in_proj_out, n, ctx);
   attn2_out_proj_forward(attn2_out_proj_out, attn2_att, attn2_out_proj_weight, attn2_out_proj_bias, n, ctx);
   res3_forward(res3_out, attn2_out_proj_out, res2_out, n, ctx);
   ln4_forward(ln4_out, ln4_out_mean, ln4_out_rstd, res3_out, ln4_weight, ln4_bias, n, ctx);

@@ -63,7 +63,7 @@
 //   fwd  wpe_out: f32(32, 64, 128) = positional_embedding(wte_out, wpe_weight, embedding_dim=128, num_positions=64)  # wpe  spec: model.graph[1]
 //   fwd  h0_ln1_out: f32(32, 64, 128), h0_ln1_out_mean: f32(32, 64), h0_ln1_out_rstd: f32(32, 64) = layer_norm(wpe_out, h0_ln1_weight, h0_ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h0_ln1  spec: model.graph[2]
 //   fwd  h0_attn_in_proj_out: f32(32, 64, 384) = linear(h0_ln1_out, h0_attn_in_proj_weight, h0_attn_in_proj_bias, bias=True, blas=True, in_features=128, out_features=384)  # h0_attn.in_proj  spec: model.graph[3]
-//   fwd  h0_attn_att: f32(32, 64, 128), h0_attn_att_probs: f32(32, 4, 64, 64) = attention(h0_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
+//   fwd  h0_attn_att: f32(32, 64, 128), h0_attn_att_lse: f32(32, 4, 64), h0_attn_att_scores: f32(64, 64) = attention(h0_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
 //   fwd  h0_attn_out_proj_out: f32(32, 64, 128) = linear(h0_attn_att, h0_attn_out_proj_weight, h0_attn_out_proj_bias, bias=True, blas=True, in_features=128, out_features=128)  # h0_attn.out_proj  spec: model.graph[3]
 //   fwd  h0_res1_out: f32(32, 64, 128) = add(h0_attn_out_proj_out, wpe_out)  # h0_res1  spec: model.graph[4]
 //   fwd  h0_ln2_out: f32(32, 64, 128), h0_ln2_out_mean: f32(32, 64), h0_ln2_out_rstd: f32(32, 64) = layer_norm(h0_res1_out, h0_ln2_weight, h0_ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h0_ln2  spec: model.graph[5]
@@ -72,7 +72,7 @@
 //   fwd  h0_res2_out: f32(32, 64, 128) = add(h0_proj_out, h0_res1_out)  # h0_res2  spec: model.graph[9]
 //   fwd  h1_ln1_out: f32(32, 64, 128), h1_ln1_out_mean: f32(32, 64), h1_ln1_out_rstd: f32(32, 64) = layer_norm(h0_res2_out, h1_ln1_weight, h1_ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h1_ln1  spec: model.graph[10]
 //   fwd  h1_attn_in_proj_out: f32(32, 64, 384) = linear(h1_ln1_out, h1_attn_in_proj_weight, h1_attn_in_proj_bias, bias=True, blas=True, in_features=128, out_features=384)  # h1_attn.in_proj  spec: model.graph[11]
-//   fwd  h1_attn_att: f32(32, 64, 128), h1_attn_att_probs: f32(32, 4, 64, 64) = attention(h1_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
+//   fwd  h1_attn_att: f32(32, 64, 128), h1_attn_att_lse: f32(32, 4, 64), h1_attn_att_scores: f32(64, 64) = attention(h1_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
 //   fwd  h1_attn_out_proj_out: f32(32, 64, 128) = linear(h1_attn_att, h1_attn_out_proj_weight, h1_attn_out_proj_bias, bias=True, blas=True, in_features=128, out_features=128)  # h1_attn.out_proj  spec: model.graph[11]
 //   fwd  h1_res1_out: f32(32, 64, 128) = add(h1_attn_out_proj_out, h0_res2_out)  # h1_res1  spec: model.graph[12]
 //   fwd  h1_ln2_out: f32(32, 64, 128), h1_ln2_out_mean: f32(32, 64), h1_ln2_out_rstd: f32(32, 64) = layer_norm(h1_res1_out, h1_ln2_weight, h1_ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h1_ln2  spec: model.graph[13]
@@ -81,7 +81,7 @@
 //   fwd  h1_res2_out: f32(32, 64, 128) = add(h1_proj_out, h1_res1_out)  # h1_res2  spec: model.graph[17]
 //   fwd  h2_ln1_out: f32(32, 64, 128), h2_ln1_out_mean: f32(32, 64), h2_ln1_out_rstd: f32(32, 64) = layer_norm(h1_res2_out, h2_ln1_weight, h2_ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h2_ln1  spec: model.graph[18]
 //   fwd  h2_attn_in_proj_out: f32(32, 64, 384) = linear(h2_ln1_out, h2_attn_in_proj_weight, h2_attn_in_proj_bias, bias=True, blas=True, in_features=128, out_features=384)  # h2_attn.in_proj  spec: model.graph[19]
-//   fwd  h2_attn_att: f32(32, 64, 128), h2_attn_att_probs: f32(32, 4, 64, 64) = attention(h2_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
+//   fwd  h2_attn_att: f32(32, 64, 128), h2_attn_att_lse: f32(32, 4, 64), h2_attn_att_scores: f32(64, 64) = attention(h2_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
 //   fwd  h2_attn_out_proj_out: f32(32, 64, 128) = linear(h2_attn_att, h2_attn_out_proj_weight, h2_attn_out_proj_bias, bias=True, blas=True, in_features=128, out_features=128)  # h2_attn.out_proj  spec: model.graph[19]
 //   fwd  h2_res1_out: f32(32, 64, 128) = add(h2_attn_out_proj_out, h1_res2_out)  # h2_res1  spec: model.graph[20]
 //   fwd  h2_ln2_out: f32(32, 64, 128), h2_ln2_out_mean: f32(32, 64), h2_ln2_out_rstd: f32(32, 64) = layer_norm(h2_res1_out, h2_ln2_weight, h2_ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h2_ln2  spec: model.graph[21]
@@ -90,7 +90,7 @@
 //   fwd  h2_res2_out: f32(32, 64, 128) = add(h2_proj_out, h2_res1_out)  # h2_res2  spec: model.graph[25]
 //   fwd  h3_ln1_out: f32(32, 64, 128), h3_ln1_out_mean: f32(32, 64), h3_ln1_out_rstd: f32(32, 64) = layer_norm(h2_res2_out, h3_ln1_weight, h3_ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h3_ln1  spec: model.graph[26]
 //   fwd  h3_attn_in_proj_out: f32(32, 64, 384) = linear(h3_ln1_out, h3_attn_in_proj_weight, h3_attn_in_proj_bias, bias=True, blas=True, in_features=128, out_features=384)  # h3_attn.in_proj  spec: model.graph[27]
-//   fwd  h3_attn_att: f32(32, 64, 128), h3_attn_att_probs: f32(32, 4, 64, 64) = attention(h3_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
+//   fwd  h3_attn_att: f32(32, 64, 128), h3_attn_att_lse: f32(32, 4, 64), h3_attn_att_scores: f32(64, 64) = attention(h3_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
 //   fwd  h3_attn_out_proj_out: f32(32, 64, 128) = linear(h3_attn_att, h3_attn_out_proj_weight, h3_attn_out_proj_bias, bias=True, blas=True, in_features=128, out_features=128)  # h3_attn.out_proj  spec: model.graph[27]
 //   fwd  h3_res1_out: f32(32, 64, 128) = add(h3_attn_out_proj_out, h2_res2_out)  # h3_res1  spec: model.graph[28]
 //   fwd  h3_ln2_out: f32(32, 64, 128), h3_ln2_out_mean: f32(32, 64), h3_ln2_out_rstd: f32(32, 64) = layer_norm(h3_res1_out, h3_ln2_weight, h3_ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h3_ln2  spec: model.graph[29]
@@ -109,7 +109,7 @@
 //   bwd  d_h3_res1_out: f32(32, 64, 128), d_h3_ln2_weight: f32(128,), d_h3_ln2_bias: f32(128,) = layer_norm_backward(d_h3_ln2_out, h3_res1_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h3_ln2  spec: model.graph[29]
 //   bwd  d_h3_res1_out_sum1: f32(32, 64, 128) = add(d_h3_res2_out, d_h3_res1_out)  # h3_res1  spec: model.graph[28]
 //   bwd  d_h3_attn_att: f32(32, 64, 128), d_h3_attn_out_proj_weight: f32(128, 128), d_h3_attn_out_proj_bias: f32(128,) = linear_backward(d_h3_res1_out_sum1, h3_attn_att, h3_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h3_attn.out_proj  spec: model.graph[27]
-//   bwd  d_h3_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h3_attn_in_proj_out_scratch: f32(32, 4, 64, 64) = attention_backward(d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
+//   bwd  d_h3_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h3_attn_in_proj_out_delta: f32(32, 4, 64), d_h3_attn_in_proj_out_scratch: f32(2, 64, 64) = attention_backward(d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att, h3_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
 //   bwd  d_h3_ln1_out: f32(32, 64, 128), d_h3_attn_in_proj_weight: f32(384, 128), d_h3_attn_in_proj_bias: f32(384,) = linear_backward(d_h3_attn_in_proj_out_dqkv, h3_ln1_out, h3_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h3_attn.in_proj  spec: model.graph[27]
 //   bwd  d_h2_res2_out: f32(32, 64, 128), d_h3_ln1_weight: f32(128,), d_h3_ln1_bias: f32(128,) = layer_norm_backward(d_h3_ln1_out, h2_res2_out, h3_ln1_out_mean, h3_ln1_out_rstd, h3_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h3_ln1  spec: model.graph[26]
 //   bwd  d_h2_res2_out_sum1: f32(32, 64, 128) = add(d_h3_res1_out_sum1, d_h2_res2_out)  # h2_res2  spec: model.graph[25]
@@ -119,7 +119,7 @@
 //   bwd  d_h2_res1_out: f32(32, 64, 128), d_h2_ln2_weight: f32(128,), d_h2_ln2_bias: f32(128,) = layer_norm_backward(d_h2_ln2_out, h2_res1_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h2_ln2  spec: model.graph[21]
 //   bwd  d_h2_res1_out_sum1: f32(32, 64, 128) = add(d_h2_res2_out_sum1, d_h2_res1_out)  # h2_res1  spec: model.graph[20]
 //   bwd  d_h2_attn_att: f32(32, 64, 128), d_h2_attn_out_proj_weight: f32(128, 128), d_h2_attn_out_proj_bias: f32(128,) = linear_backward(d_h2_res1_out_sum1, h2_attn_att, h2_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h2_attn.out_proj  spec: model.graph[19]
-//   bwd  d_h2_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h2_attn_in_proj_out_scratch: f32(32, 4, 64, 64) = attention_backward(d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
+//   bwd  d_h2_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h2_attn_in_proj_out_delta: f32(32, 4, 64), d_h2_attn_in_proj_out_scratch: f32(2, 64, 64) = attention_backward(d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att, h2_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
 //   bwd  d_h2_ln1_out: f32(32, 64, 128), d_h2_attn_in_proj_weight: f32(384, 128), d_h2_attn_in_proj_bias: f32(384,) = linear_backward(d_h2_attn_in_proj_out_dqkv, h2_ln1_out, h2_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h2_attn.in_proj  spec: model.graph[19]
 //   bwd  d_h1_res2_out: f32(32, 64, 128), d_h2_ln1_weight: f32(128,), d_h2_ln1_bias: f32(128,) = layer_norm_backward(d_h2_ln1_out, h1_res2_out, h2_ln1_out_mean, h2_ln1_out_rstd, h2_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h2_ln1  spec: model.graph[18]
 //   bwd  d_h1_res2_out_sum1: f32(32, 64, 128) = add(d_h2_res1_out_sum1, d_h1_res2_out)  # h1_res2  spec: model.graph[17]
@@ -129,7 +129,7 @@
 //   bwd  d_h1_res1_out: f32(32, 64, 128), d_h1_ln2_weight: f32(128,), d_h1_ln2_bias: f32(128,) = layer_norm_backward(d_h1_ln2_out, h1_res1_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h1_ln2  spec: model.graph[13]
 //   bwd  d_h1_res1_out_sum1: f32(32, 64, 128) = add(d_h1_res2_out_sum1, d_h1_res1_out)  # h1_res1  spec: model.graph[12]
 //   bwd  d_h1_attn_att: f32(32, 64, 128), d_h1_attn_out_proj_weight: f32(128, 128), d_h1_attn_out_proj_bias: f32(128,) = linear_backward(d_h1_res1_out_sum1, h1_attn_att, h1_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h1_attn.out_proj  spec: model.graph[11]
-//   bwd  d_h1_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h1_attn_in_proj_out_scratch: f32(32, 4, 64, 64) = attention_backward(d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
+//   bwd  d_h1_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h1_attn_in_proj_out_delta: f32(32, 4, 64), d_h1_attn_in_proj_out_scratch: f32(2, 64, 64) = attention_backward(d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att, h1_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
 //   bwd  d_h1_ln1_out: f32(32, 64, 128), d_h1_attn_in_proj_weight: f32(384, 128), d_h1_attn_in_proj_bias: f32(384,) = linear_backward(d_h1_attn_in_proj_out_dqkv, h1_ln1_out, h1_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h1_attn.in_proj  spec: model.graph[11]
 //   bwd  d_h0_res2_out: f32(32, 64, 128), d_h1_ln1_weight: f32(128,), d_h1_ln1_bias: f32(128,) = layer_norm_backward(d_h1_ln1_out, h0_res2_out, h1_ln1_out_mean, h1_ln1_out_rstd, h1_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h1_ln1  spec: model.graph[10]
 //   bwd  d_h0_res2_out_sum1: f32(32, 64, 128) = add(d_h1_res1_out_sum1, d_h0_res2_out)  # h0_res2  spec: model.graph[9]
@@ -139,7 +139,7 @@
 //   bwd  d_h0_res1_out: f32(32, 64, 128), d_h0_ln2_weight: f32(128,), d_h0_ln2_bias: f32(128,) = layer_norm_backward(d_h0_ln2_out, h0_res1_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h0_ln2  spec: model.graph[5]
 //   bwd  d_h0_res1_out_sum1: f32(32, 64, 128) = add(d_h0_res2_out_sum1, d_h0_res1_out)  # h0_res1  spec: model.graph[4]
 //   bwd  d_h0_attn_att: f32(32, 64, 128), d_h0_attn_out_proj_weight: f32(128, 128), d_h0_attn_out_proj_bias: f32(128,) = linear_backward(d_h0_res1_out_sum1, h0_attn_att, h0_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h0_attn.out_proj  spec: model.graph[3]
-//   bwd  d_h0_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h0_attn_in_proj_out_scratch: f32(32, 4, 64, 64) = attention_backward(d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att_probs, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
+//   bwd  d_h0_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h0_attn_in_proj_out_delta: f32(32, 4, 64), d_h0_attn_in_proj_out_scratch: f32(2, 64, 64) = attention_backward(d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att, h0_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
 //   bwd  d_h0_ln1_out: f32(32, 64, 128), d_h0_attn_in_proj_weight: f32(384, 128), d_h0_attn_in_proj_bias: f32(384,) = linear_backward(d_h0_attn_in_proj_out_dqkv, h0_ln1_out, h0_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h0_attn.in_proj  spec: model.graph[3]
 //   bwd  d_wpe_out: f32(32, 64, 128), d_h0_ln1_weight: f32(128,), d_h0_ln1_bias: f32(128,) = layer_norm_backward(d_h0_ln1_out, wpe_out, h0_ln1_out_mean, h0_ln1_out_rstd, h0_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h0_ln1  spec: model.graph[2]
 //   bwd  d_wpe_out_sum1: f32(32, 64, 128) = add(d_h0_res1_out_sum1, d_wpe_out)  # wpe  spec: model.graph[1]
@@ -152,7 +152,7 @@
 //   wpe_forward                     262K      3.1M
 //   h0_ln1_forward                  2.1M      2.1M
 //   h0_attn_in_proj_forward         201M      7.5M
-//   h0_attn_forward                 68.7M     8.4M
+//   h0_attn_forward                 68.7M     4.2M
 //   h0_attn_out_proj_forward        67.1M     3.2M
 //   h0_res1_forward                 262K      3.1M
 //   h0_ln2_forward                  2.1M      2.1M
@@ -161,7 +161,7 @@
 //   h0_res2_forward                 262K      3.1M
 //   h1_ln1_forward                  2.1M      2.1M
 //   h1_attn_in_proj_forward         201M      7.5M
-//   h1_attn_forward                 68.7M     8.4M
+//   h1_attn_forward                 68.7M     4.2M
 //   h1_attn_out_proj_forward        67.1M     3.2M
 //   h1_res1_forward                 262K      3.1M
 //   h1_ln2_forward                  2.1M      2.1M
@@ -170,7 +170,7 @@
 //   h1_res2_forward                 262K      3.1M
 //   h2_ln1_forward                  2.1M      2.1M
 //   h2_attn_in_proj_forward         201M      7.5M
-//   h2_attn_forward                 68.7M     8.4M
+//   h2_attn_forward                 68.7M     4.2M
 //   h2_attn_out_proj_forward        67.1M     3.2M
 //   h2_res1_forward                 262K      3.1M
 //   h2_ln2_forward                  2.1M      2.1M
@@ -179,7 +179,7 @@
 //   h2_res2_forward                 262K      3.1M
 //   h3_ln1_forward                  2.1M      2.1M
 //   h3_attn_in_proj_forward         201M      7.5M
-//   h3_attn_forward                 68.7M     8.4M
+//   h3_attn_forward                 68.7M     4.2M
 //   h3_attn_out_proj_forward        67.1M     3.2M
 //   h3_res1_forward                 262K      3.1M
 //   h3_ln2_forward                  2.1M      2.1M
@@ -198,7 +198,7 @@
 //   h3_ln2_backward                 3.1M      3.1M
 //   h3_res1_add_backward            262K      3.1M
 //   h3_attn_out_proj_backward       134M      3.3M
-//   h3_attn_backward                134M      7.9M
+//   h3_attn_backward                171M      8.5M
 //   h3_attn_in_proj_backward        403M      5.8M
 //   h3_ln1_backward                 3.1M      3.1M
 //   h2_res2_add_backward            262K      3.1M
@@ -208,7 +208,7 @@
 //   h2_ln2_backward                 3.1M      3.1M
 //   h2_res1_add_backward            262K      3.1M
 //   h2_attn_out_proj_backward       134M      3.3M
-//   h2_attn_backward                134M      7.9M
+//   h2_attn_backward                171M      8.5M
 //   h2_attn_in_proj_backward        403M      5.8M
 //   h2_ln1_backward                 3.1M      3.1M
 //   h1_res2_add_backward            262K      3.1M
@@ -218,7 +218,7 @@
 //   h1_ln2_backward                 3.1M      3.1M
 //   h1_res1_add_backward            262K      3.1M
 //   h1_attn_out_proj_backward       134M      3.3M
-//   h1_attn_backward                134M      7.9M
+//   h1_attn_backward                171M      8.5M
 //   h1_attn_in_proj_backward        403M      5.8M
 //   h1_ln1_backward                 3.1M      3.1M
 //   h0_res2_add_backward            262K      3.1M
@@ -228,17 +228,17 @@
 //   h0_ln2_backward                 3.1M      3.1M
 //   h0_res1_add_backward            262K      3.1M
 //   h0_attn_out_proj_backward       134M      3.3M
-//   h0_attn_backward                134M      7.9M
+//   h0_attn_backward                171M      8.5M
 //   h0_attn_in_proj_backward        403M      5.8M
 //   h0_ln1_backward                 3.1M      3.1M
 //   wpe_add_backward                262K      3.1M
 //   wpe_backward                    262K      1.1M
 //   wte_backward                    262K      3.2M
-//   total                           10.9G     447M
+//   total                           11.1G     433M
 //
-// Memory plan: one arena of 95223936 bytes. Parameters, gradients and
+// Memory plan: one arena of 86966400 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 820224 floats at 0, 3280896 and 6561792.
-// Activations take 80871424 bytes (174374976 without reuse).
+// Activations take 72613888 bytes (158056512 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   13123584  16384     x                           (32, 64)      step          -
 //   13139968  16384     target                      (32, 64)      step          -
@@ -251,112 +251,120 @@
 //   16449664  8192      h0_ln1_out_mean             (32, 64)      2..82         -
 //   16457856  8192      h0_ln1_out_rstd             (32, 64)      2..82         -
 //   16466048  3145728   h0_attn_in_proj_out         (32, 64, 384) 3..80         -
-//   19611776  1048576   h0_attn_att                 (32, 64, 128) 4..79         -
-//   20660352  2097152   h0_attn_att_probs           (32, 4, 64, 64) 4..80         -
-//   22757504  1048576   h0_attn_out_proj_out        (32, 64, 128) 5..6          -
-//   23806080  1048576   h0_res1_out                 (32, 64, 128) 6..77         -
-//   22757504  1048576   h0_ln2_out                  (32, 64, 128) 7..76         h0_attn_out_proj_out
-//   24854656  8192      h0_ln2_out_mean             (32, 64)      7..77         -
-//   24862848  8192      h0_ln2_out_rstd             (32, 64)      7..77         -
-//   24871040  4194304   h0_gelu_out                 (32, 64, 512) 8..74         -
-//   29065344  4194304   h0_fc_out                   (32, 64, 512) 8..75         -
-//   33259648  1048576   h0_proj_out                 (32, 64, 128) 9..10         -
-//   34308224  1048576   h0_res2_out                 (32, 64, 128) 10..72        -
-//   33259648  1048576   h1_ln1_out                  (32, 64, 128) 11..71        h0_proj_out
-//   35356800  8192      h1_ln1_out_mean             (32, 64)      11..72        -
-//   35364992  8192      h1_ln1_out_rstd             (32, 64)      11..72        -
-//   35373184  3145728   h1_attn_in_proj_out         (32, 64, 384) 12..70        -
-//   38518912  1048576   h1_attn_att                 (32, 64, 128) 13..69        -
-//   39567488  2097152   h1_attn_att_probs           (32, 4, 64, 64) 13..70        -
-//   41664640  1048576   h1_attn_out_proj_out        (32, 64, 128) 14..15        -
-//   42713216  1048576   h1_res1_out                 (32, 64, 128) 15..67        -
-//   41664640  1048576   h1_ln2_out                  (32, 64, 128) 16..66        h1_attn_out_proj_out
-//   43761792  8192      h1_ln2_out_mean             (32, 64)      16..67        -
-//   43769984  8192      h1_ln2_out_rstd             (32, 64)      16..67        -
-//   43778176  4194304   h1_gelu_out                 (32, 64, 512) 17..64        -
-//   47972480  4194304   h1_fc_out                   (32, 64, 512) 17..65        -
-//   52166784  1048576   h1_proj_out                 (32, 64, 128) 18..19        -
-//   53215360  1048576   h1_res2_out                 (32, 64, 128) 19..62        -
-//   52166784  1048576   h2_ln1_out                  (32, 64, 128) 20..61        h1_proj_out
-//   54263936  8192      h2_ln1_out_mean             (32, 64)      20..62        -
-//   54272128  8192      h2_ln1_out_rstd             (32, 64)      20..62        -
-//   54280320  3145728   h2_attn_in_proj_out         (32, 64, 384) 21..60        -
-//   57426048  1048576   h2_attn_att                 (32, 64, 128) 22..59        -
-//   58474624  2097152   h2_attn_att_probs           (32, 4, 64, 64) 22..60        -
-//   60571776  1048576   h2_attn_out_proj_out        (32, 64, 128) 23..24        -
-//   61620352  1048576   h2_res1_out                 (32, 64, 128) 24..57        -
-//   60571776  1048576   h2_ln2_out                  (32, 64, 128) 25..56        h2_attn_out_proj_out
-//   62668928  8192      h2_ln2_out_mean             (32, 64)      25..57        -
-//   62677120  8192      h2_ln2_out_rstd             (32, 64)      25..57        -
-//   62685312  4194304   h2_gelu_out                 (32, 64, 512) 26..54        -
-//   66879616  4194304   h2_fc_out                   (32, 64, 512) 26..55        -
-//   71073920  1048576   h2_proj_out                 (32, 64, 128) 27..28        -
-//   72122496  1048576   h2_res2_out                 (32, 64, 128) 28..52        -
-//   71073920  1048576   h3_ln1_out                  (32, 64, 128) 29..51        h2_proj_out
-//   73171072  8192      h3_ln1_out_mean             (32, 64)      29..52        -
-//   73179264  8192      h3_ln1_out_rstd             (32, 64)      29..52        -
-//   73187456  3145728   h3_attn_in_proj_out         (32, 64, 384) 30..50        -
-//   76333184  1048576   h3_attn_att                 (32, 64, 128) 31..49        -
-//   77381760  2097152   h3_attn_att_probs           (32, 4, 64, 64) 31..50        -
-//   79478912  1048576   h3_attn_out_proj_out        (32, 64, 128) 32..33        -
-//   80527488  1048576   h3_res1_out                 (32, 64, 128) 33..47        -
-//   79478912  1048576   h3_ln2_out                  (32, 64, 128) 34..46        h3_attn_out_proj_out
-//   81576064  8192      h3_ln2_out_mean             (32, 64)      34..47        -
-//   81584256  8192      h3_ln2_out_rstd             (32, 64)      34..47        -
-//   81592448  4194304   h3_gelu_out                 (32, 64, 512) 35..44        -
-//   85786752  4194304   h3_fc_out                   (32, 64, 512) 35..45        -
-//   89981056  1048576   h3_proj_out                 (32, 64, 128) 36..37        -
-//   91029632  1048576   h3_res2_out                 (32, 64, 128) 37..43        -
-//   89981056  1048576   ln_f_out                    (32, 64, 128) 38..42        h3_proj_out
-//   92078208  8192      ln_f_out_mean               (32, 64)      38..43        -
-//   92086400  8192      ln_f_out_rstd               (32, 64)      38..43        -
-//   92094592  8192      loss_lse                    (32, 64)      40..41        -
-//   92102784  8192      loss_term                   (32, 64)      40..40        -
-//   92110976  8         loss_count                  ()            40..41        -
-//   92111040  1196032   d_lm_head_out               (32, 64, 146) 41..42        -
-//   93307072  1048576   d_ln_f_out                  (32, 64, 128) 42..43        -
-//   89981056  1048576   d_h3_res2_out               (32, 64, 128) 43..48        ln_f_out
-//   91029632  4194304   d_h3_gelu_out               (32, 64, 512) 44..45        h3_res2_out
-//   81592448  4194304   d_h3_fc_out                 (32, 64, 512) 45..46        h3_gelu_out
-//   85786752  1048576   d_h3_ln2_out                (32, 64, 128) 46..47        h3_fc_out
-//   79478912  1048576   d_h3_res1_out               (32, 64, 128) 47..48        h3_ln2_out
-//   80527488  1048576   d_h3_res1_out_sum1          (32, 64, 128) 48..53        h3_res1_out
-//   79478912  1048576   d_h3_attn_att               (32, 64, 128) 49..50        d_h3_res1_out
-//   81576064  3145728   d_h3_attn_in_proj_out_dqkv  (32, 64, 384) 50..51        h3_ln2_out_mean
-//   84721792  2097152   d_h3_attn_in_proj_out_scratch (32, 4, 64, 64) 50..50        d_h3_fc_out
-//   73187456  1048576   d_h3_ln1_out                (32, 64, 128) 51..52        h3_attn_in_proj_out
-//   71073920  1048576   d_h2_res2_out               (32, 64, 128) 52..53        h3_ln1_out
-//   72122496  1048576   d_h2_res2_out_sum1          (32, 64, 128) 53..58        h2_res2_out
-//   73171072  4194304   d_h2_gelu_out               (32, 64, 512) 54..55        h3_ln1_out_mean
-//   62685312  4194304   d_h2_fc_out                 (32, 64, 512) 55..56        h2_gelu_out
-//   66879616  1048576   d_h2_ln2_out                (32, 64, 128) 56..57        h2_fc_out
-//   60571776  1048576   d_h2_res1_out               (32, 64, 128) 57..58        h2_ln2_out
-//   61620352  1048576   d_h2_res1_out_sum1          (32, 64, 128) 58..63        h2_res1_out
-//   60571776  1048576   d_h2_attn_att               (32, 64, 128) 59..60        d_h2_res1_out
-//   62668928  3145728   d_h2_attn_in_proj_out_dqkv  (32, 64, 384) 60..61        h2_ln2_out_mean
-//   65814656  2097152   d_h2_attn_in_proj_out_scratch (32, 4, 64, 64) 60..60        d_h2_fc_out
-//   54280320  1048576   d_h2_ln1_out                (32, 64, 128) 61..62        h2_attn_in_proj_out
-//   52166784  1048576   d_h1_res2_out               (32, 64, 128) 62..63        h2_ln1_out
-//   53215360  1048576   d_h1_res2_out_sum1          (32, 64, 128) 63..68        h1_res2_out
-//   54263936  4194304   d_h1_gelu_out               (32, 64, 512) 64..65        h2_ln1_out_mean
-//   43778176  4194304   d_h1_fc_out                 (32, 64, 512) 65..66        h1_gelu_out
-//   47972480  1048576   d_h1_ln2_out                (32, 64, 128) 66..67        h1_fc_out
-//   41664640  1048576   d_h1_res1_out               (32, 64, 128) 67..68        h1_ln2_out
-//   42713216  1048576   d_h1_res1_out_sum1          (32, 64, 128) 68..73        h1_res1_out
-//   41664640  1048576   d_h1_attn_att               (32, 64, 128) 69..70        d_h1_res1_out
-//   43761792  3145728   d_h1_attn_in_proj_out_dqkv  (32, 64, 384) 70..71        h1_ln2_out_mean
-//   46907520  2097152   d_h1_attn_in_proj_out_scratch (32, 4, 64, 64) 70..70        d_h1_fc_out
-//   35373184  1048576   d_h1_ln1_out                (32, 64, 128) 71..72        h1_attn_in_proj_out
-//   33259648  1048576   d_h0_res2_out               (32, 64, 128) 72..73        h1_ln1_out
-//   34308224  1048576   d_h0_res2_out_sum1          (32, 64, 128) 73..78        h0_res2_out
-//   35356800  4194304   d_h0_gelu_out               (32, 64, 512) 74..75        h1_ln1_out_mean
-//   24871040  4194304   d_h0_fc_out                 (32, 64, 512) 75..76        h0_gelu_out
-//   29065344  1048576   d_h0_ln2_out                (32, 64, 128) 76..77        h0_fc_out
-//   22757504  1048576   d_h0_res1_out               (32, 64, 128) 77..78        h0_ln2_out
-//   23806080  1048576   d_h0_res1_out_sum1          (32, 64, 128) 78..83        h0_res1_out
-//   22757504  1048576   d_h0_attn_att               (32, 64, 128) 79..80        d_h0_res1_out
-//   24854656  3145728   d_h0_attn_in_proj_out_dqkv  (32, 64, 384) 80..81        h0_ln2_out_mean
-//   28000384  2097152   d_h0_attn_in_proj_out_scratch (32, 4, 64, 64) 80..80        d_h0_fc_out
+//   19611776  1048576   h0_attn_att                 (32, 64, 128) 4..80         -
+//   20660352  32768     h0_attn_att_lse             (32, 4, 64)   4..80         -
+//   20693120  16384     h0_attn_att_scores          (64, 64)      4..4          -
+//   20693120  1048576   h0_attn_out_proj_out        (32, 64, 128) 5..6          h0_attn_att_scores
+//   21741696  1048576   h0_res1_out                 (32, 64, 128) 6..77         -
+//   20693120  1048576   h0_ln2_out                  (32, 64, 128) 7..76         h0_attn_out_proj_out
+//   22790272  8192      h0_ln2_out_mean             (32, 64)      7..77         -
+//   22798464  8192      h0_ln2_out_rstd             (32, 64)      7..77         -
+//   22806656  4194304   h0_gelu_out                 (32, 64, 512) 8..74         -
+//   27000960  4194304   h0_fc_out                   (32, 64, 512) 8..75         -
+//   31195264  1048576   h0_proj_out                 (32, 64, 128) 9..10         -
+//   32243840  1048576   h0_res2_out                 (32, 64, 128) 10..72        -
+//   31195264  1048576   h1_ln1_out                  (32, 64, 128) 11..71        h0_proj_out
+//   33292416  8192      h1_ln1_out_mean             (32, 64)      11..72        -
+//   33300608  8192      h1_ln1_out_rstd             (32, 64)      11..72        -
+//   33308800  3145728   h1_attn_in_proj_out         (32, 64, 384) 12..70        -
+//   36454528  1048576   h1_attn_att                 (32, 64, 128) 13..70        -
+//   37503104  32768     h1_attn_att_lse             (32, 4, 64)   13..70        -
+//   37535872  16384     h1_attn_att_scores          (64, 64)      13..13        -
+//   37535872  1048576   h1_attn_out_proj_out        (32, 64, 128) 14..15        h1_attn_att_scores
+//   38584448  1048576   h1_res1_out                 (32, 64, 128) 15..67        -
+//   37535872  1048576   h1_ln2_out                  (32, 64, 128) 16..66        h1_attn_out_proj_out
+//   39633024  8192      h1_ln2_out_mean             (32, 64)      16..67        -
+//   39641216  8192      h1_ln2_out_rstd             (32, 64)      16..67        -
+//   39649408  4194304   h1_gelu_out                 (32, 64, 512) 17..64        -
+//   43843712  4194304   h1_fc_out                   (32, 64, 512) 17..65        -
+//   48038016  1048576   h1_proj_out                 (32, 64, 128) 18..19        -
+//   49086592  1048576   h1_res2_out                 (32, 64, 128) 19..62        -
+//   48038016  1048576   h2_ln1_out                  (32, 64, 128) 20..61        h1_proj_out
+//   50135168  8192      h2_ln1_out_mean             (32, 64)      20..62        -
+//   50143360  8192      h2_ln1_out_rstd             (32, 64)      20..62        -
+//   50151552  3145728   h2_attn_in_proj_out         (32, 64, 384) 21..60        -
+//   53297280  1048576   h2_attn_att                 (32, 64, 128) 22..60        -
+//   54345856  32768     h2_attn_att_lse             (32, 4, 64)   22..60        -
+//   54378624  16384     h2_attn_att_scores          (64, 64)      22..22        -
+//   54378624  1048576   h2_attn_out_proj_out        (32, 64, 128) 23..24        h2_attn_att_scores
+//   55427200  1048576   h2_res1_out                 (32, 64, 128) 24..57        -
+//   54378624  1048576   h2_ln2_out                  (32, 64, 128) 25..56        h2_attn_out_proj_out
+//   56475776  8192      h2_ln2_out_mean             (32, 64)      25..57        -
+//   56483968  8192      h2_ln2_out_rstd             (32, 64)      25..57        -
+//   56492160  4194304   h2_gelu_out                 (32, 64, 512) 26..54        -
+//   60686464  4194304   h2_fc_out                   (32, 64, 512) 26..55        -
+//   64880768  1048576   h2_proj_out                 (32, 64, 128) 27..28        -
+//   65929344  1048576   h2_res2_out                 (32, 64, 128) 28..52        -
+//   64880768  1048576   h3_ln1_out                  (32, 64, 128) 29..51        h2_proj_out
+//   66977920  8192      h3_ln1_out_mean             (32, 64)      29..52        -
+//   66986112  8192      h3_ln1_out_rstd             (32, 64)      29..52        -
+//   66994304  3145728   h3_attn_in_proj_out         (32, 64, 384) 30..50        -
+//   70140032  1048576   h3_attn_att                 (32, 64, 128) 31..50        -
+//   71188608  32768     h3_attn_att_lse             (32, 4, 64)   31..50        -
+//   71221376  16384     h3_attn_att_scores          (64, 64)      31..31        -
+//   71221376  1048576   h3_attn_out_proj_out        (32, 64, 128) 32..33        h3_attn_att_scores
+//   72269952  1048576   h3_res1_out                 (32, 64, 128) 33..47        -
+//   71221376  1048576   h3_ln2_out                  (32, 64, 128) 34..46        h3_attn_out_proj_out
+//   73318528  8192      h3_ln2_out_mean             (32, 64)      34..47        -
+//   73326720  8192      h3_ln2_out_rstd             (32, 64)      34..47        -
+//   73334912  4194304   h3_gelu_out                 (32, 64, 512) 35..44        -
+//   77529216  4194304   h3_fc_out                   (32, 64, 512) 35..45        -
+//   81723520  1048576   h3_proj_out                 (32, 64, 128) 36..37        -
+//   82772096  1048576   h3_res2_out                 (32, 64, 128) 37..43        -
+//   81723520  1048576   ln_f_out                    (32, 64, 128) 38..42        h3_proj_out
+//   83820672  8192      ln_f_out_mean               (32, 64)      38..43        -
+//   83828864  8192      ln_f_out_rstd               (32, 64)      38..43        -
+//   83837056  8192      loss_lse                    (32, 64)      40..41        -
+//   83845248  8192      loss_term                   (32, 64)      40..40        -
+//   83853440  8         loss_count                  ()            40..41        -
+//   83853504  1196032   d_lm_head_out               (32, 64, 146) 41..42        -
+//   85049536  1048576   d_ln_f_out                  (32, 64, 128) 42..43        -
+//   81723520  1048576   d_h3_res2_out               (32, 64, 128) 43..48        ln_f_out
+//   82772096  4194304   d_h3_gelu_out               (32, 64, 512) 44..45        h3_res2_out
+//   73334912  4194304   d_h3_fc_out                 (32, 64, 512) 45..46        h3_gelu_out
+//   77529216  1048576   d_h3_ln2_out                (32, 64, 128) 46..47        h3_fc_out
+//   71221376  1048576   d_h3_res1_out               (32, 64, 128) 47..48        h3_ln2_out
+//   72269952  1048576   d_h3_res1_out_sum1          (32, 64, 128) 48..53        h3_res1_out
+//   71221376  1048576   d_h3_attn_att               (32, 64, 128) 49..50        d_h3_res1_out
+//   73318528  3145728   d_h3_attn_in_proj_out_dqkv  (32, 64, 384) 50..51        h3_ln2_out_mean
+//   76464256  32768     d_h3_attn_in_proj_out_delta (32, 4, 64)   50..50        d_h3_fc_out
+//   76497024  32768     d_h3_attn_in_proj_out_scratch (2, 64, 64)   50..50        d_h3_fc_out
+//   66994304  1048576   d_h3_ln1_out                (32, 64, 128) 51..52        h3_attn_in_proj_out
+//   64880768  1048576   d_h2_res2_out               (32, 64, 128) 52..53        h3_ln1_out
+//   65929344  1048576   d_h2_res2_out_sum1          (32, 64, 128) 53..58        h2_res2_out
+//   66977920  4194304   d_h2_gelu_out               (32, 64, 512) 54..55        h3_ln1_out_mean
+//   56492160  4194304   d_h2_fc_out                 (32, 64, 512) 55..56        h2_gelu_out
+//   60686464  1048576   d_h2_ln2_out                (32, 64, 128) 56..57        h2_fc_out
+//   54378624  1048576   d_h2_res1_out               (32, 64, 128) 57..58        h2_ln2_out
+//   55427200  1048576   d_h2_res1_out_sum1          (32, 64, 128) 58..63        h2_res1_out
+//   54378624  1048576   d_h2_attn_att               (32, 64, 128) 59..60        d_h2_res1_out
+//   56475776  3145728   d_h2_attn_in_proj_out_dqkv  (32, 64, 384) 60..61        h2_ln2_out_mean
+//   59621504  32768     d_h2_attn_in_proj_out_delta (32, 4, 64)   60..60        d_h2_fc_out
+//   59654272  32768     d_h2_attn_in_proj_out_scratch (2, 64, 64)   60..60        d_h2_fc_out
+//   50151552  1048576   d_h2_ln1_out                (32, 64, 128) 61..62        h2_attn_in_proj_out
+//   48038016  1048576   d_h1_res2_out               (32, 64, 128) 62..63        h2_ln1_out
+//   49086592  1048576   d_h1_res2_out_sum1          (32, 64, 128) 63..68        h1_res2_out
+//   50135168  4194304   d_h1_gelu_out               (32, 64, 512) 64..65        h2_ln1_out_mean
+//   39649408  4194304   d_h1_fc_out                 (32, 64, 512) 65..66        h1_gelu_out
+//   43843712  1048576   d_h1_ln2_out                (32, 64, 128) 66..67        h1_fc_out
+//   37535872  1048576   d_h1_res1_out               (32, 64, 128) 67..68        h1_ln2_out
+//   38584448  1048576   d_h1_res1_out_sum1          (32, 64, 128) 68..73        h1_res1_out
+//   37535872  1048576   d_h1_attn_att               (32, 64, 128) 69..70        d_h1_res1_out
+//   39633024  3145728   d_h1_attn_in_proj_out_dqkv  (32, 64, 384) 70..71        h1_ln2_out_mean
+//   42778752  32768     d_h1_attn_in_proj_out_delta (32, 4, 64)   70..70        d_h1_fc_out
+//   42811520  32768     d_h1_attn_in_proj_out_scratch (2, 64, 64)   70..70        d_h1_fc_out
+//   33308800  1048576   d_h1_ln1_out                (32, 64, 128) 71..72        h1_attn_in_proj_out
+//   31195264  1048576   d_h0_res2_out               (32, 64, 128) 72..73        h1_ln1_out
+//   32243840  1048576   d_h0_res2_out_sum1          (32, 64, 128) 73..78        h0_res2_out
+//   33292416  4194304   d_h0_gelu_out               (32, 64, 512) 74..75        h1_ln1_out_mean
+//   22806656  4194304   d_h0_fc_out                 (32, 64, 512) 75..76        h0_gelu_out
+//   27000960  1048576   d_h0_ln2_out                (32, 64, 128) 76..77        h0_fc_out
+//   20693120  1048576   d_h0_res1_out               (32, 64, 128) 77..78        h0_ln2_out
+//   21741696  1048576   d_h0_res1_out_sum1          (32, 64, 128) 78..83        h0_res1_out
+//   20693120  1048576   d_h0_attn_att               (32, 64, 128) 79..80        d_h0_res1_out
+//   22790272  3145728   d_h0_attn_in_proj_out_dqkv  (32, 64, 384) 80..81        h0_ln2_out_mean
+//   25936000  32768     d_h0_attn_in_proj_out_delta (32, 4, 64)   80..80        d_h0_fc_out
+//   25968768  32768     d_h0_attn_in_proj_out_scratch (2, 64, 64)   80..80        d_h0_fc_out
 //   16466048  1048576   d_h0_ln1_out                (32, 64, 128) 81..82        h0_attn_in_proj_out
 //   14352512  1048576   d_wpe_out                   (32, 64, 128) 82..83        h0_ln1_out
 //   15401088  1048576   d_wpe_out_sum1              (32, 64, 128) 83..85        wpe_out
@@ -451,111 +459,119 @@ constexpr std::size_t h0_ln1_out_mean = 16449664;
 constexpr std::size_t h0_ln1_out_rstd = 16457856;
 constexpr std::size_t h0_attn_in_proj_out = 16466048;
 constexpr std::size_t h0_attn_att = 19611776;
-constexpr std::size_t h0_attn_att_probs = 20660352;
-constexpr std::size_t h0_attn_out_proj_out = 22757504;
-constexpr std::size_t h0_res1_out = 23806080;
-constexpr std::size_t h0_ln2_out = 22757504;
-constexpr std::size_t h0_ln2_out_mean = 24854656;
-constexpr std::size_t h0_ln2_out_rstd = 24862848;
-constexpr std::size_t h0_gelu_out = 24871040;
-constexpr std::size_t h0_fc_out = 29065344;
-constexpr std::size_t h0_proj_out = 33259648;
-constexpr std::size_t h0_res2_out = 34308224;
-constexpr std::size_t h1_ln1_out = 33259648;
-constexpr std::size_t h1_ln1_out_mean = 35356800;
-constexpr std::size_t h1_ln1_out_rstd = 35364992;
-constexpr std::size_t h1_attn_in_proj_out = 35373184;
-constexpr std::size_t h1_attn_att = 38518912;
-constexpr std::size_t h1_attn_att_probs = 39567488;
-constexpr std::size_t h1_attn_out_proj_out = 41664640;
-constexpr std::size_t h1_res1_out = 42713216;
-constexpr std::size_t h1_ln2_out = 41664640;
-constexpr std::size_t h1_ln2_out_mean = 43761792;
-constexpr std::size_t h1_ln2_out_rstd = 43769984;
-constexpr std::size_t h1_gelu_out = 43778176;
-constexpr std::size_t h1_fc_out = 47972480;
-constexpr std::size_t h1_proj_out = 52166784;
-constexpr std::size_t h1_res2_out = 53215360;
-constexpr std::size_t h2_ln1_out = 52166784;
-constexpr std::size_t h2_ln1_out_mean = 54263936;
-constexpr std::size_t h2_ln1_out_rstd = 54272128;
-constexpr std::size_t h2_attn_in_proj_out = 54280320;
-constexpr std::size_t h2_attn_att = 57426048;
-constexpr std::size_t h2_attn_att_probs = 58474624;
-constexpr std::size_t h2_attn_out_proj_out = 60571776;
-constexpr std::size_t h2_res1_out = 61620352;
-constexpr std::size_t h2_ln2_out = 60571776;
-constexpr std::size_t h2_ln2_out_mean = 62668928;
-constexpr std::size_t h2_ln2_out_rstd = 62677120;
-constexpr std::size_t h2_gelu_out = 62685312;
-constexpr std::size_t h2_fc_out = 66879616;
-constexpr std::size_t h2_proj_out = 71073920;
-constexpr std::size_t h2_res2_out = 72122496;
-constexpr std::size_t h3_ln1_out = 71073920;
-constexpr std::size_t h3_ln1_out_mean = 73171072;
-constexpr std::size_t h3_ln1_out_rstd = 73179264;
-constexpr std::size_t h3_attn_in_proj_out = 73187456;
-constexpr std::size_t h3_attn_att = 76333184;
-constexpr std::size_t h3_attn_att_probs = 77381760;
-constexpr std::size_t h3_attn_out_proj_out = 79478912;
-constexpr std::size_t h3_res1_out = 80527488;
-constexpr std::size_t h3_ln2_out = 79478912;
-constexpr std::size_t h3_ln2_out_mean = 81576064;
-constexpr std::size_t h3_ln2_out_rstd = 81584256;
-constexpr std::size_t h3_gelu_out = 81592448;
-constexpr std::size_t h3_fc_out = 85786752;
-constexpr std::size_t h3_proj_out = 89981056;
-constexpr std::size_t h3_res2_out = 91029632;
-constexpr std::size_t ln_f_out = 89981056;
-constexpr std::size_t ln_f_out_mean = 92078208;
-constexpr std::size_t ln_f_out_rstd = 92086400;
-constexpr std::size_t loss_lse = 92094592;
-constexpr std::size_t loss_term = 92102784;
-constexpr std::size_t loss_count = 92110976;
-constexpr std::size_t d_lm_head_out = 92111040;
-constexpr std::size_t d_ln_f_out = 93307072;
-constexpr std::size_t d_h3_res2_out = 89981056;
-constexpr std::size_t d_h3_gelu_out = 91029632;
-constexpr std::size_t d_h3_fc_out = 81592448;
-constexpr std::size_t d_h3_ln2_out = 85786752;
-constexpr std::size_t d_h3_res1_out = 79478912;
-constexpr std::size_t d_h3_res1_out_sum1 = 80527488;
-constexpr std::size_t d_h3_attn_att = 79478912;
-constexpr std::size_t d_h3_attn_in_proj_out_dqkv = 81576064;
-constexpr std::size_t d_h3_attn_in_proj_out_scratch = 84721792;
-constexpr std::size_t d_h3_ln1_out = 73187456;
-constexpr std::size_t d_h2_res2_out = 71073920;
-constexpr std::size_t d_h2_res2_out_sum1 = 72122496;
-constexpr std::size_t d_h2_gelu_out = 73171072;
-constexpr std::size_t d_h2_fc_out = 62685312;
-constexpr std::size_t d_h2_ln2_out = 66879616;
-constexpr std::size_t d_h2_res1_out = 60571776;
-constexpr std::size_t d_h2_res1_out_sum1 = 61620352;
-constexpr std::size_t d_h2_attn_att = 60571776;
-constexpr std::size_t d_h2_attn_in_proj_out_dqkv = 62668928;
-constexpr std::size_t d_h2_attn_in_proj_out_scratch = 65814656;
-constexpr std::size_t d_h2_ln1_out = 54280320;
-constexpr std::size_t d_h1_res2_out = 52166784;
-constexpr std::size_t d_h1_res2_out_sum1 = 53215360;
-constexpr std::size_t d_h1_gelu_out = 54263936;
-constexpr std::size_t d_h1_fc_out = 43778176;
-constexpr std::size_t d_h1_ln2_out = 47972480;
-constexpr std::size_t d_h1_res1_out = 41664640;
-constexpr std::size_t d_h1_res1_out_sum1 = 42713216;
-constexpr std::size_t d_h1_attn_att = 41664640;
-constexpr std::size_t d_h1_attn_in_proj_out_dqkv = 43761792;
-constexpr std::size_t d_h1_attn_in_proj_out_scratch = 46907520;
-constexpr std::size_t d_h1_ln1_out = 35373184;
-constexpr std::size_t d_h0_res2_out = 33259648;
-constexpr std::size_t d_h0_res2_out_sum1 = 34308224;
-constexpr std::size_t d_h0_gelu_out = 35356800;
-constexpr std::size_t d_h0_fc_out = 24871040;
-constexpr std::size_t d_h0_ln2_out = 29065344;
-constexpr std::size_t d_h0_res1_out = 22757504;
-constexpr std::size_t d_h0_res1_out_sum1 = 23806080;
-constexpr std::size_t d_h0_attn_att = 22757504;
-constexpr std::size_t d_h0_attn_in_proj_out_dqkv = 24854656;
-constexpr std::size_t d_h0_attn_in_proj_out_scratch = 28000384;
+constexpr std::size_t h0_attn_att_lse = 20660352;
+constexpr std::size_t h0_attn_att_scores = 20693120;
+constexpr std::size_t h0_attn_out_proj_out = 20693120;
+constexpr std::size_t h0_res1_out = 21741696;
+constexpr std::size_t h0_ln2_out = 20693120;
+constexpr std::size_t h0_ln2_out_mean = 22790272;
+constexpr std::size_t h0_ln2_out_rstd = 22798464;
+constexpr std::size_t h0_gelu_out = 22806656;
+constexpr std::size_t h0_fc_out = 27000960;
+constexpr std::size_t h0_proj_out = 31195264;
+constexpr std::size_t h0_res2_out = 32243840;
+constexpr std::size_t h1_ln1_out = 31195264;
+constexpr std::size_t h1_ln1_out_mean = 33292416;
+constexpr std::size_t h1_ln1_out_rstd = 33300608;
+constexpr std::size_t h1_attn_in_proj_out = 33308800;
+constexpr std::size_t h1_attn_att = 36454528;
+constexpr std::size_t h1_attn_att_lse = 37503104;
+constexpr std::size_t h1_attn_att_scores = 37535872;
+constexpr std::size_t h1_attn_out_proj_out = 37535872;
+constexpr std::size_t h1_res1_out = 38584448;
+constexpr std::size_t h1_ln2_out = 37535872;
+constexpr std::size_t h1_ln2_out_mean = 39633024;
+constexpr std::size_t h1_ln2_out_rstd = 39641216;
+constexpr std::size_t h1_gelu_out = 39649408;
+constexpr std::size_t h1_fc_out = 43843712;
+constexpr std::size_t h1_proj_out = 48038016;
+constexpr std::size_t h1_res2_out = 49086592;
+constexpr std::size_t h2_ln1_out = 48038016;
+constexpr std::size_t h2_ln1_out_mean = 50135168;
+constexpr std::size_t h2_ln1_out_rstd = 50143360;
+constexpr std::size_t h2_attn_in_proj_out = 50151552;
+constexpr std::size_t h2_attn_att = 53297280;
+constexpr std::size_t h2_attn_att_lse = 54345856;
+constexpr std::size_t h2_attn_att_scores = 54378624;
+constexpr std::size_t h2_attn_out_proj_out = 54378624;
+constexpr std::size_t h2_res1_out = 55427200;
+constexpr std::size_t h2_ln2_out = 54378624;
+constexpr std::size_t h2_ln2_out_mean = 56475776;
+constexpr std::size_t h2_ln2_out_rstd = 56483968;
+constexpr std::size_t h2_gelu_out = 56492160;
+constexpr std::size_t h2_fc_out = 60686464;
+constexpr std::size_t h2_proj_out = 64880768;
+constexpr std::size_t h2_res2_out = 65929344;
+constexpr std::size_t h3_ln1_out = 64880768;
+constexpr std::size_t h3_ln1_out_mean = 66977920;
+constexpr std::size_t h3_ln1_out_rstd = 66986112;
+constexpr std::size_t h3_attn_in_proj_out = 66994304;
+constexpr std::size_t h3_attn_att = 70140032;
+constexpr std::size_t h3_attn_att_lse = 71188608;
+constexpr std::size_t h3_attn_att_scores = 71221376;
+constexpr std::size_t h3_attn_out_proj_out = 71221376;
+constexpr std::size_t h3_res1_out = 72269952;
+constexpr std::size_t h3_ln2_out = 71221376;
+constexpr std::size_t h3_ln2_out_mean = 73318528;
+constexpr std::size_t h3_ln2_out_rstd = 73326720;
+constexpr std::size_t h3_gelu_out = 73334912;
+constexpr std::size_t h3_fc_out = 77529216;
+constexpr std::size_t h3_proj_out = 81723520;
+constexpr std::size_t h3_res2_out = 82772096;
+constexpr std::size_t ln_f_out = 81723520;
+constexpr std::size_t ln_f_out_mean = 83820672;
+constexpr std::size_t ln_f_out_rstd = 83828864;
+constexpr std::size_t loss_lse = 83837056;
+constexpr std::size_t loss_term = 83845248;
+constexpr std::size_t loss_count = 83853440;
+constexpr std::size_t d_lm_head_out = 83853504;
+constexpr std::size_t d_ln_f_out = 85049536;
+constexpr std::size_t d_h3_res2_out = 81723520;
+constexpr std::size_t d_h3_gelu_out = 82772096;
+constexpr std::size_t d_h3_fc_out = 73334912;
+constexpr std::size_t d_h3_ln2_out = 77529216;
+constexpr std::size_t d_h3_res1_out = 71221376;
+constexpr std::size_t d_h3_res1_out_sum1 = 72269952;
+constexpr std::size_t d_h3_attn_att = 71221376;
+constexpr std::size_t d_h3_attn_in_proj_out_dqkv = 73318528;
+constexpr std::size_t d_h3_attn_in_proj_out_delta = 76464256;
+constexpr std::size_t d_h3_attn_in_proj_out_scratch = 76497024;
+constexpr std::size_t d_h3_ln1_out = 66994304;
+constexpr std::size_t d_h2_res2_out = 64880768;
+constexpr std::size_t d_h2_res2_out_sum1 = 65929344;
+constexpr std::size_t d_h2_gelu_out = 66977920;
+constexpr std::size_t d_h2_fc_out = 56492160;
+constexpr std::size_t d_h2_ln2_out = 60686464;
+constexpr std::size_t d_h2_res1_out = 54378624;
+constexpr std::size_t d_h2_res1_out_sum1 = 55427200;
+constexpr std::size_t d_h2_attn_att = 54378624;
+constexpr std::size_t d_h2_attn_in_proj_out_dqkv = 56475776;
+constexpr std::size_t d_h2_attn_in_proj_out_delta = 59621504;
+constexpr std::size_t d_h2_attn_in_proj_out_scratch = 59654272;
+constexpr std::size_t d_h2_ln1_out = 50151552;
+constexpr std::size_t d_h1_res2_out = 48038016;
+constexpr std::size_t d_h1_res2_out_sum1 = 49086592;
+constexpr std::size_t d_h1_gelu_out = 50135168;
+constexpr std::size_t d_h1_fc_out = 39649408;
+constexpr std::size_t d_h1_ln2_out = 43843712;
+constexpr std::size_t d_h1_res1_out = 37535872;
+constexpr std::size_t d_h1_res1_out_sum1 = 38584448;
+constexpr std::size_t d_h1_attn_att = 37535872;
+constexpr std::size_t d_h1_attn_in_proj_out_dqkv = 39633024;
+constexpr std::size_t d_h1_attn_in_proj_out_delta = 42778752;
+constexpr std::size_t d_h1_attn_in_proj_out_scratch = 42811520;
+constexpr std::size_t d_h1_ln1_out = 33308800;
+constexpr std::size_t d_h0_res2_out = 31195264;
+constexpr std::size_t d_h0_res2_out_sum1 = 32243840;
+constexpr std::size_t d_h0_gelu_out = 33292416;
+constexpr std::size_t d_h0_fc_out = 22806656;
+constexpr std::size_t d_h0_ln2_out = 27000960;
+constexpr std::size_t d_h0_res1_out = 20693120;
+constexpr std::size_t d_h0_res1_out_sum1 = 21741696;
+constexpr std::size_t d_h0_attn_att = 20693120;
+constexpr std::size_t d_h0_attn_in_proj_out_dqkv = 22790272;
+constexpr std::size_t d_h0_attn_in_proj_out_delta = 25936000;
+constexpr std::size_t d_h0_attn_in_proj_out_scratch = 25968768;
 constexpr std::size_t d_h0_ln1_out = 16466048;
 constexpr std::size_t d_wpe_out = 14352512;
 constexpr std::size_t d_wpe_out_sum1 = 15401088;
@@ -749,8 +765,8 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h0_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
-static void h0_attn_forward(float* out, float* probs, const float* qkv, int n) {
+// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+static void h0_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
@@ -760,7 +776,8 @@ static void h0_attn_forward(float* out, float* probs, const float* qkv, int n) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
       const float* k = q + kE;
       const float* v = q + 2 * kE;
-      float* p = probs + (b * kHeads + h) * kT * kT;
+      float* row_lse = lse + (b * kHeads + h) * kT;
+      float* p = scores;  // this head's T x T scores, then probabilities
       ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
         float* row = p + i * kT;
@@ -772,6 +789,7 @@ static void h0_attn_forward(float* out, float* probs, const float* qkv, int n) {
           row[j] = ltrt::exp_vec(row[j] - max);
           sum += row[j];
         }
+        row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
         for (int j = 0; j < visible; ++j) row[j] /= sum;
         for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
@@ -969,8 +987,8 @@ static void h1_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h1_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
-static void h1_attn_forward(float* out, float* probs, const float* qkv, int n) {
+// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+static void h1_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
@@ -980,7 +998,8 @@ static void h1_attn_forward(float* out, float* probs, const float* qkv, int n) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
       const float* k = q + kE;
       const float* v = q + 2 * kE;
-      float* p = probs + (b * kHeads + h) * kT * kT;
+      float* row_lse = lse + (b * kHeads + h) * kT;
+      float* p = scores;  // this head's T x T scores, then probabilities
       ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
         float* row = p + i * kT;
@@ -992,6 +1011,7 @@ static void h1_attn_forward(float* out, float* probs, const float* qkv, int n) {
           row[j] = ltrt::exp_vec(row[j] - max);
           sum += row[j];
         }
+        row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
         for (int j = 0; j < visible; ++j) row[j] /= sum;
         for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
@@ -1189,8 +1209,8 @@ static void h2_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h2_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
-static void h2_attn_forward(float* out, float* probs, const float* qkv, int n) {
+// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+static void h2_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
@@ -1200,7 +1220,8 @@ static void h2_attn_forward(float* out, float* probs, const float* qkv, int n) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
       const float* k = q + kE;
       const float* v = q + 2 * kE;
-      float* p = probs + (b * kHeads + h) * kT * kT;
+      float* row_lse = lse + (b * kHeads + h) * kT;
+      float* p = scores;  // this head's T x T scores, then probabilities
       ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
         float* row = p + i * kT;
@@ -1212,6 +1233,7 @@ static void h2_attn_forward(float* out, float* probs, const float* qkv, int n) {
           row[j] = ltrt::exp_vec(row[j] - max);
           sum += row[j];
         }
+        row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
         for (int j = 0; j < visible; ++j) row[j] /= sum;
         for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
@@ -1409,8 +1431,8 @@ static void h3_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h3_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
-static void h3_attn_forward(float* out, float* probs, const float* qkv, int n) {
+// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+static void h3_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
@@ -1420,7 +1442,8 @@ static void h3_attn_forward(float* out, float* probs, const float* qkv, int n) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
       const float* k = q + kE;
       const float* v = q + 2 * kE;
-      float* p = probs + (b * kHeads + h) * kT * kT;
+      float* row_lse = lse + (b * kHeads + h) * kT;
+      float* p = scores;  // this head's T x T scores, then probabilities
       ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
       for (int i = 0; i < kT; ++i) {
         float* row = p + i * kT;
@@ -1432,6 +1455,7 @@ static void h3_attn_forward(float* out, float* probs, const float* qkv, int n) {
           row[j] = ltrt::exp_vec(row[j] - max);
           sum += row[j];
         }
+        row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
         for (int j = 0; j < visible; ++j) row[j] /= sum;
         for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
       }
@@ -1903,13 +1927,15 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h3_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                             int n) {
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                             const float* out, const float* lse, int n) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
+  float* p = scratch;             // one head's probabilities, recomputed from lse
+  float* dp = scratch + kT * kT;  // one head's dp, then ds in its place
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
@@ -1918,19 +1944,28 @@ static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dq = dqkv + b * kT * 3 * kE + h * kD;
       float* dk = dq + kE;
       float* dv = dq + 2 * kE;
-      const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      const float* o = out + b * kT * kE + h * kD;
+      const float* row_lse = lse + (b * kHeads + h) * kT;
+      float* row_delta = delta + (b * kHeads + h) * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+      for (int i = 0; i < kT; ++i) {
+        float* row = p + i * kT;
+        const int visible = kCausal ? i + 1 : kT;
+        for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;
+        float dot = 0.0f;
+        for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
+        row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+      }
       ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
-      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
+      // ds = p (dp - delta) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
         float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dot = 0.0f;
-        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
@@ -2170,13 +2205,15 @@ static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h2_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                             int n) {
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+static void h2_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                             const float* out, const float* lse, int n) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
+  float* p = scratch;             // one head's probabilities, recomputed from lse
+  float* dp = scratch + kT * kT;  // one head's dp, then ds in its place
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
@@ -2185,19 +2222,28 @@ static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dq = dqkv + b * kT * 3 * kE + h * kD;
       float* dk = dq + kE;
       float* dv = dq + 2 * kE;
-      const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      const float* o = out + b * kT * kE + h * kD;
+      const float* row_lse = lse + (b * kHeads + h) * kT;
+      float* row_delta = delta + (b * kHeads + h) * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+      for (int i = 0; i < kT; ++i) {
+        float* row = p + i * kT;
+        const int visible = kCausal ? i + 1 : kT;
+        for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;
+        float dot = 0.0f;
+        for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
+        row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+      }
       ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
-      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
+      // ds = p (dp - delta) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
         float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dot = 0.0f;
-        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
@@ -2437,13 +2483,15 @@ static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h1_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                             int n) {
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+static void h1_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                             const float* out, const float* lse, int n) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
+  float* p = scratch;             // one head's probabilities, recomputed from lse
+  float* dp = scratch + kT * kT;  // one head's dp, then ds in its place
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
@@ -2452,19 +2500,28 @@ static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dq = dqkv + b * kT * 3 * kE + h * kD;
       float* dk = dq + kE;
       float* dv = dq + 2 * kE;
-      const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      const float* o = out + b * kT * kE + h * kD;
+      const float* row_lse = lse + (b * kHeads + h) * kT;
+      float* row_delta = delta + (b * kHeads + h) * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+      for (int i = 0; i < kT; ++i) {
+        float* row = p + i * kT;
+        const int visible = kCausal ? i + 1 : kT;
+        for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;
+        float dot = 0.0f;
+        for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
+        row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+      }
       ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
-      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
+      // ds = p (dp - delta) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
         float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dot = 0.0f;
-        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
@@ -2704,13 +2761,15 @@ static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h0_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
-static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                             int n) {
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+static void h0_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                             const float* out, const float* lse, int n) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
+  float* p = scratch;             // one head's probabilities, recomputed from lse
+  float* dp = scratch + kT * kT;  // one head's dp, then ds in its place
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
@@ -2719,19 +2778,28 @@ static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, con
       float* dq = dqkv + b * kT * 3 * kE + h * kD;
       float* dk = dq + kE;
       float* dv = dq + 2 * kE;
-      const float* p = probs + (b * kHeads + h) * kT * kT;
       const float* d_o = dout + b * kT * kE + h * kD;
-      float* dp = scratch + (b * kHeads + h) * kT * kT;
+      const float* o = out + b * kT * kE + h * kD;
+      const float* row_lse = lse + (b * kHeads + h) * kT;
+      float* row_delta = delta + (b * kHeads + h) * kT;
+      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+      for (int i = 0; i < kT; ++i) {
+        float* row = p + i * kT;
+        const int visible = kCausal ? i + 1 : kT;
+        for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
+        for (int j = visible; j < kT; ++j) row[j] = 0.0f;
+        float dot = 0.0f;
+        for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
+        row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+      }
       ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
-      // ds = p (dp - sum_j p dp) / sqrt(D), in place of dp
+      // ds = p (dp - delta) / sqrt(D), in place of dp
       for (int i = 0; i < kT; ++i) {
         const float* pi = p + i * kT;
         float* ds = dp + i * kT;
         const int visible = kCausal ? i + 1 : kT;
-        float dot = 0.0f;
-        for (int j = 0; j < visible; ++j) dot += pi[j] * ds[j];
-        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - dot) * scale;
+        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
         for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
       }
       ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
@@ -2980,7 +3048,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);    // (32, 64, 384)
   auto* const d_h0_ln1_out = reinterpret_cast<float*>(arena + offset::d_h0_ln1_out);                  // (32, 64, 128)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                    // (32, 64, 128)
-  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
+  auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);            // (32, 4, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
   auto* const d_h0_res1_out = reinterpret_cast<float*>(arena + offset::d_h0_res1_out);                // (32, 64, 128)
@@ -2993,8 +3062,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);  // (32, 64)
   auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);          // (32, 64, 512)
   auto* const d_h0_fc_out = reinterpret_cast<float*>(arena + offset::d_h0_fc_out);          // (32, 64, 512)
+  auto* const d_h0_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h0_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (32, 4, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (2, 64, 64)
   auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
   auto* const d_h0_ln2_out = reinterpret_cast<float*>(arena + offset::d_h0_ln2_out);                  // (32, 64, 128)
   auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
@@ -3008,7 +3079,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
   auto* const d_h1_ln1_out = reinterpret_cast<float*>(arena + offset::d_h1_ln1_out);                  // (32, 64, 128)
   auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
-  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
+  auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);            // (32, 4, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
   auto* const d_h1_res1_out = reinterpret_cast<float*>(arena + offset::d_h1_res1_out);                // (32, 64, 128)
@@ -3021,8 +3093,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);  // (32, 64)
   auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);          // (32, 64, 512)
   auto* const d_h1_fc_out = reinterpret_cast<float*>(arena + offset::d_h1_fc_out);          // (32, 64, 512)
+  auto* const d_h1_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h1_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (32, 4, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (2, 64, 64)
   auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
   auto* const d_h1_ln2_out = reinterpret_cast<float*>(arena + offset::d_h1_ln2_out);                  // (32, 64, 128)
   auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
@@ -3036,7 +3110,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
   auto* const d_h2_ln1_out = reinterpret_cast<float*>(arena + offset::d_h2_ln1_out);                  // (32, 64, 128)
   auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
-  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
+  auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);            // (32, 4, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
   auto* const d_h2_res1_out = reinterpret_cast<float*>(arena + offset::d_h2_res1_out);                // (32, 64, 128)
@@ -3049,8 +3124,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);  // (32, 64)
   auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);          // (32, 64, 512)
   auto* const d_h2_fc_out = reinterpret_cast<float*>(arena + offset::d_h2_fc_out);          // (32, 64, 512)
+  auto* const d_h2_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h2_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (32, 4, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (2, 64, 64)
   auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
   auto* const d_h2_ln2_out = reinterpret_cast<float*>(arena + offset::d_h2_ln2_out);                  // (32, 64, 128)
   auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
@@ -3064,7 +3141,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
   auto* const d_h3_ln1_out = reinterpret_cast<float*>(arena + offset::d_h3_ln1_out);                  // (32, 64, 128)
   auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
-  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
+  auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);            // (32, 4, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
   auto* const d_h3_res1_out = reinterpret_cast<float*>(arena + offset::d_h3_res1_out);                // (32, 64, 128)
@@ -3077,8 +3155,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);  // (32, 64)
   auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);          // (32, 64, 512)
   auto* const d_h3_fc_out = reinterpret_cast<float*>(arena + offset::d_h3_fc_out);          // (32, 64, 512)
+  auto* const d_h3_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h3_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);           // (32, 4, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);           // (2, 64, 64)
   auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);           // (32, 64, 512)
   auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);     // (32, 64, 128)
   auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);       // (32, 64, 128)
@@ -3101,7 +3181,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n);
   h0_attn_in_proj_forward(h0_attn_in_proj_out, h0_ln1_out, h0_attn_in_proj_weight, h0_attn_in_proj_bias, n);
-  h0_attn_forward(h0_attn_att, h0_attn_att_probs, h0_attn_in_proj_out, n);
+  h0_attn_forward(h0_attn_att, h0_attn_att_lse, h0_attn_att_scores, h0_attn_in_proj_out, n);
   h0_attn_out_proj_forward(h0_attn_out_proj_out, h0_attn_att, h0_attn_out_proj_weight, h0_attn_out_proj_bias, n);
   h0_res1_forward(h0_res1_out, h0_attn_out_proj_out, wpe_out, n);
   h0_ln2_forward(h0_ln2_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_res1_out, h0_ln2_weight, h0_ln2_bias, n);
@@ -3110,7 +3190,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h0_res2_forward(h0_res2_out, h0_proj_out, h0_res1_out, n);
   h1_ln1_forward(h1_ln1_out, h1_ln1_out_mean, h1_ln1_out_rstd, h0_res2_out, h1_ln1_weight, h1_ln1_bias, n);
   h1_attn_in_proj_forward(h1_attn_in_proj_out, h1_ln1_out, h1_attn_in_proj_weight, h1_attn_in_proj_bias, n);
-  h1_attn_forward(h1_attn_att, h1_attn_att_probs, h1_attn_in_proj_out, n);
+  h1_attn_forward(h1_attn_att, h1_attn_att_lse, h1_attn_att_scores, h1_attn_in_proj_out, n);
   h1_attn_out_proj_forward(h1_attn_out_proj_out, h1_attn_att, h1_attn_out_proj_weight, h1_attn_out_proj_bias, n);
   h1_res1_forward(h1_res1_out, h1_attn_out_proj_out, h0_res2_out, n);
   h1_ln2_forward(h1_ln2_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_res1_out, h1_ln2_weight, h1_ln2_bias, n);
@@ -3119,7 +3199,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h1_res2_forward(h1_res2_out, h1_proj_out, h1_res1_out, n);
   h2_ln1_forward(h2_ln1_out, h2_ln1_out_mean, h2_ln1_out_rstd, h1_res2_out, h2_ln1_weight, h2_ln1_bias, n);
   h2_attn_in_proj_forward(h2_attn_in_proj_out, h2_ln1_out, h2_attn_in_proj_weight, h2_attn_in_proj_bias, n);
-  h2_attn_forward(h2_attn_att, h2_attn_att_probs, h2_attn_in_proj_out, n);
+  h2_attn_forward(h2_attn_att, h2_attn_att_lse, h2_attn_att_scores, h2_attn_in_proj_out, n);
   h2_attn_out_proj_forward(h2_attn_out_proj_out, h2_attn_att, h2_attn_out_proj_weight, h2_attn_out_proj_bias, n);
   h2_res1_forward(h2_res1_out, h2_attn_out_proj_out, h1_res2_out, n);
   h2_ln2_forward(h2_ln2_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_res1_out, h2_ln2_weight, h2_ln2_bias, n);
@@ -3128,7 +3208,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h2_res2_forward(h2_res2_out, h2_proj_out, h2_res1_out, n);
   h3_ln1_forward(h3_ln1_out, h3_ln1_out_mean, h3_ln1_out_rstd, h2_res2_out, h3_ln1_weight, h3_ln1_bias, n);
   h3_attn_in_proj_forward(h3_attn_in_proj_out, h3_ln1_out, h3_attn_in_proj_weight, h3_attn_in_proj_bias, n);
-  h3_attn_forward(h3_attn_att, h3_attn_att_probs, h3_attn_in_proj_out, n);
+  h3_attn_forward(h3_attn_att, h3_attn_att_lse, h3_attn_att_scores, h3_attn_in_proj_out, n);
   h3_attn_out_proj_forward(h3_attn_out_proj_out, h3_attn_att, h3_attn_out_proj_weight, h3_attn_out_proj_bias, n);
   h3_res1_forward(h3_res1_out, h3_attn_out_proj_out, h2_res2_out, n);
   h3_ln2_forward(h3_ln2_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_res1_out, h3_ln2_weight, h3_ln2_bias, n);
@@ -3153,8 +3233,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h3_res1_add_backward(d_h3_res1_out_sum1, d_h3_res2_out, d_h3_res1_out, n);
   h3_attn_out_proj_backward(d_h3_attn_att, d_h3_attn_out_proj_weight, d_h3_attn_out_proj_bias, d_h3_res1_out_sum1,
                             h3_attn_att, h3_attn_out_proj_weight, n, accumulate);
-  h3_attn_backward(d_h3_attn_in_proj_out_dqkv, d_h3_attn_in_proj_out_scratch, d_h3_attn_att, h3_attn_in_proj_out,
-                   h3_attn_att_probs, n);
+  h3_attn_backward(d_h3_attn_in_proj_out_dqkv, d_h3_attn_in_proj_out_delta, d_h3_attn_in_proj_out_scratch,
+                   d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att, h3_attn_att_lse, n);
   h3_attn_in_proj_backward(d_h3_ln1_out, d_h3_attn_in_proj_weight, d_h3_attn_in_proj_bias, d_h3_attn_in_proj_out_dqkv,
                            h3_ln1_out, h3_attn_in_proj_weight, n, accumulate);
   h3_ln1_backward(d_h2_res2_out, d_h3_ln1_weight, d_h3_ln1_bias, d_h3_ln1_out, h2_res2_out, h3_ln1_out_mean,
@@ -3169,8 +3249,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h2_res1_add_backward(d_h2_res1_out_sum1, d_h2_res2_out_sum1, d_h2_res1_out, n);
   h2_attn_out_proj_backward(d_h2_attn_att, d_h2_attn_out_proj_weight, d_h2_attn_out_proj_bias, d_h2_res1_out_sum1,
                             h2_attn_att, h2_attn_out_proj_weight, n, accumulate);
-  h2_attn_backward(d_h2_attn_in_proj_out_dqkv, d_h2_attn_in_proj_out_scratch, d_h2_attn_att, h2_attn_in_proj_out,
-                   h2_attn_att_probs, n);
+  h2_attn_backward(d_h2_attn_in_proj_out_dqkv, d_h2_attn_in_proj_out_delta, d_h2_attn_in_proj_out_scratch,
+                   d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att, h2_attn_att_lse, n);
   h2_attn_in_proj_backward(d_h2_ln1_out, d_h2_attn_in_proj_weight, d_h2_attn_in_proj_bias, d_h2_attn_in_proj_out_dqkv,
                            h2_ln1_out, h2_attn_in_proj_weight, n, accumulate);
   h2_ln1_backward(d_h1_res2_out, d_h2_ln1_weight, d_h2_ln1_bias, d_h2_ln1_out, h1_res2_out, h2_ln1_out_mean,
@@ -3185,8 +3265,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h1_res1_add_backward(d_h1_res1_out_sum1, d_h1_res2_out_sum1, d_h1_res1_out, n);
   h1_attn_out_proj_backward(d_h1_attn_att, d_h1_attn_out_proj_weight, d_h1_attn_out_proj_bias, d_h1_res1_out_sum1,
                             h1_attn_att, h1_attn_out_proj_weight, n, accumulate);
-  h1_attn_backward(d_h1_attn_in_proj_out_dqkv, d_h1_attn_in_proj_out_scratch, d_h1_attn_att, h1_attn_in_proj_out,
-                   h1_attn_att_probs, n);
+  h1_attn_backward(d_h1_attn_in_proj_out_dqkv, d_h1_attn_in_proj_out_delta, d_h1_attn_in_proj_out_scratch,
+                   d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att, h1_attn_att_lse, n);
   h1_attn_in_proj_backward(d_h1_ln1_out, d_h1_attn_in_proj_weight, d_h1_attn_in_proj_bias, d_h1_attn_in_proj_out_dqkv,
                            h1_ln1_out, h1_attn_in_proj_weight, n, accumulate);
   h1_ln1_backward(d_h0_res2_out, d_h1_ln1_weight, d_h1_ln1_bias, d_h1_ln1_out, h0_res2_out, h1_ln1_out_mean,
@@ -3201,8 +3281,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h0_res1_add_backward(d_h0_res1_out_sum1, d_h0_res2_out_sum1, d_h0_res1_out, n);
   h0_attn_out_proj_backward(d_h0_attn_att, d_h0_attn_out_proj_weight, d_h0_attn_out_proj_bias, d_h0_res1_out_sum1,
                             h0_attn_att, h0_attn_out_proj_weight, n, accumulate);
-  h0_attn_backward(d_h0_attn_in_proj_out_dqkv, d_h0_attn_in_proj_out_scratch, d_h0_attn_att, h0_attn_in_proj_out,
-                   h0_attn_att_probs, n);
+  h0_attn_backward(d_h0_attn_in_proj_out_dqkv, d_h0_attn_in_proj_out_delta, d_h0_attn_in_proj_out_scratch,
+                   d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att, h0_attn_att_lse, n);
   h0_attn_in_proj_backward(d_h0_ln1_out, d_h0_attn_in_proj_weight, d_h0_attn_in_proj_bias, d_h0_attn_in_proj_out_dqkv,
                            h0_ln1_out, h0_attn_in_proj_weight, n, accumulate);
   h0_ln1_backward(d_wpe_out, d_h0_ln1_weight, d_h0_ln1_bias, d_h0_ln1_out, wpe_out, h0_ln1_out_mean, h0_ln1_out_rstd,
@@ -3282,72 +3362,76 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);              // (32, 64)
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);      // (32, 64, 384)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                      // (32, 64, 128)
-  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
-  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
-  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);            // (32, 64)
-  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);            // (32, 64)
-  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                    // (32, 64, 512)
-  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
-  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
-  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                      // (32, 64, 128)
-  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                    // (32, 64, 128)
-  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);            // (32, 64)
-  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);            // (32, 64)
-  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
-  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
-  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
-  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);            // (32, 64)
-  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);            // (32, 64)
-  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                    // (32, 64, 512)
-  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
-  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
-  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                      // (32, 64, 128)
-  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                    // (32, 64, 128)
-  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);            // (32, 64)
-  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);            // (32, 64)
-  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
-  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
-  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
-  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);            // (32, 64)
-  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);            // (32, 64)
-  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                    // (32, 64, 512)
-  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
-  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
-  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                      // (32, 64, 128)
-  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                    // (32, 64, 128)
-  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);            // (32, 64)
-  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);            // (32, 64)
-  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
-  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
-  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
-  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);            // (32, 64)
-  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);            // (32, 64)
-  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                    // (32, 64, 512)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                        // (32, 64, 512)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                    // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                          // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                    // (32, 64, 128)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                // (32, 64)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                          // (32, 64)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                        // (32, 64)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);               // ()
+  auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);              // (32, 4, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);        // (64, 64)
+  auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                        // (32, 64, 128)
+  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                      // (32, 64, 128)
+  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);              // (32, 64)
+  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);              // (32, 64)
+  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                      // (32, 64, 512)
+  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                          // (32, 64, 512)
+  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                      // (32, 64, 128)
+  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                        // (32, 64, 128)
+  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                      // (32, 64, 128)
+  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);              // (32, 64)
+  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);              // (32, 64)
+  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                      // (32, 64, 128)
+  auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);              // (32, 4, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);        // (64, 64)
+  auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                        // (32, 64, 128)
+  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                      // (32, 64, 128)
+  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);              // (32, 64)
+  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);              // (32, 64)
+  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                      // (32, 64, 512)
+  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                          // (32, 64, 512)
+  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                      // (32, 64, 128)
+  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                        // (32, 64, 128)
+  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                      // (32, 64, 128)
+  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);              // (32, 64)
+  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);              // (32, 64)
+  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                      // (32, 64, 128)
+  auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);              // (32, 4, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);        // (64, 64)
+  auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                        // (32, 64, 128)
+  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                      // (32, 64, 128)
+  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);              // (32, 64)
+  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);              // (32, 64)
+  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                      // (32, 64, 512)
+  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                          // (32, 64, 512)
+  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                      // (32, 64, 128)
+  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                        // (32, 64, 128)
+  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                      // (32, 64, 128)
+  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);              // (32, 64)
+  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);              // (32, 64)
+  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                      // (32, 64, 128)
+  auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);              // (32, 4, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);        // (64, 64)
+  auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                        // (32, 64, 128)
+  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                      // (32, 64, 128)
+  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);              // (32, 64)
+  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);              // (32, 64)
+  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                      // (32, 64, 512)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                          // (32, 64, 512)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                      // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                            // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                      // (32, 64, 128)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                  // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                  // (32, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                            // (32, 64)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32, 64)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                 // ()
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n);
   h0_attn_in_proj_forward(h0_attn_in_proj_out, h0_ln1_out, h0_attn_in_proj_weight, h0_attn_in_proj_bias, n);
-  h0_attn_forward(h0_attn_att, h0_attn_att_probs, h0_attn_in_proj_out, n);
+  h0_attn_forward(h0_attn_att, h0_attn_att_lse, h0_attn_att_scores, h0_attn_in_proj_out, n);
   h0_attn_out_proj_forward(h0_attn_out_proj_out, h0_attn_att, h0_attn_out_proj_weight, h0_attn_out_proj_bias, n);
   h0_res1_forward(h0_res1_out, h0_attn_out_proj_out, wpe_out, n);
   h0_ln2_forward(h0_ln2_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_res1_out, h0_ln2_weight, h0_ln2_bias, n);
@@ -3356,7 +3440,7 @@ static float evaluation_step(std::byte* arena, int n) {
   h0_res2_forward(h0_res2_out, h0_proj_out, h0_res1_out, n);
   h1_ln1_forward(h1_ln1_out, h1_ln1_out_mean, h1_ln1_out_rstd, h0_res2_out, h1_ln1_weight, h1_ln1_bias, n);
   h1_attn_in_proj_forward(h1_attn_in_proj_out, h1_ln1_out, h1_attn_in_proj_weight, h1_attn_in_proj_bias, n);
-  h1_attn_forward(h1_attn_att, h1_attn_att_probs, h1_attn_in_proj_out, n);
+  h1_attn_forward(h1_attn_att, h1_attn_att_lse, h1_attn_att_scores, h1_attn_in_proj_out, n);
   h1_attn_out_proj_forward(h1_attn_out_proj_out, h1_attn_att, h1_attn_out_proj_weight, h1_attn_out_proj_bias, n);
   h1_res1_forward(h1_res1_out, h1_attn_out_proj_out, h0_res2_out, n);
   h1_ln2_forward(h1_ln2_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_res1_out, h1_ln2_weight, h1_ln2_bias, n);
@@ -3365,7 +3449,7 @@ static float evaluation_step(std::byte* arena, int n) {
   h1_res2_forward(h1_res2_out, h1_proj_out, h1_res1_out, n);
   h2_ln1_forward(h2_ln1_out, h2_ln1_out_mean, h2_ln1_out_rstd, h1_res2_out, h2_ln1_weight, h2_ln1_bias, n);
   h2_attn_in_proj_forward(h2_attn_in_proj_out, h2_ln1_out, h2_attn_in_proj_weight, h2_attn_in_proj_bias, n);
-  h2_attn_forward(h2_attn_att, h2_attn_att_probs, h2_attn_in_proj_out, n);
+  h2_attn_forward(h2_attn_att, h2_attn_att_lse, h2_attn_att_scores, h2_attn_in_proj_out, n);
   h2_attn_out_proj_forward(h2_attn_out_proj_out, h2_attn_att, h2_attn_out_proj_weight, h2_attn_out_proj_bias, n);
   h2_res1_forward(h2_res1_out, h2_attn_out_proj_out, h1_res2_out, n);
   h2_ln2_forward(h2_ln2_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_res1_out, h2_ln2_weight, h2_ln2_bias, n);
@@ -3374,7 +3458,7 @@ static float evaluation_step(std::byte* arena, int n) {
   h2_res2_forward(h2_res2_out, h2_proj_out, h2_res1_out, n);
   h3_ln1_forward(h3_ln1_out, h3_ln1_out_mean, h3_ln1_out_rstd, h2_res2_out, h3_ln1_weight, h3_ln1_bias, n);
   h3_attn_in_proj_forward(h3_attn_in_proj_out, h3_ln1_out, h3_attn_in_proj_weight, h3_attn_in_proj_bias, n);
-  h3_attn_forward(h3_attn_att, h3_attn_att_probs, h3_attn_in_proj_out, n);
+  h3_attn_forward(h3_attn_att, h3_attn_att_lse, h3_attn_att_scores, h3_attn_in_proj_out, n);
   h3_attn_out_proj_forward(h3_attn_out_proj_out, h3_attn_att, h3_attn_out_proj_weight, h3_attn_out_proj_bias, n);
   h3_res1_forward(h3_res1_out, h3_attn_out_proj_out, h2_res2_out, n);
   h3_ln2_forward(h3_ln2_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_res1_out, h3_ln2_weight, h3_ln2_bias, n);
@@ -3454,69 +3538,73 @@ static void predict_step(std::byte* arena, int n) {
   auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);              // (32, 64)
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);      // (32, 64, 384)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                      // (32, 64, 128)
-  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
-  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
-  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);            // (32, 64)
-  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);            // (32, 64)
-  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                    // (32, 64, 512)
-  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
-  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
-  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                      // (32, 64, 128)
-  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                    // (32, 64, 128)
-  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);            // (32, 64)
-  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);            // (32, 64)
-  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
-  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
-  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
-  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);            // (32, 64)
-  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);            // (32, 64)
-  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                    // (32, 64, 512)
-  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
-  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
-  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                      // (32, 64, 128)
-  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                    // (32, 64, 128)
-  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);            // (32, 64)
-  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);            // (32, 64)
-  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
-  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
-  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
-  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);            // (32, 64)
-  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);            // (32, 64)
-  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                    // (32, 64, 512)
-  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
-  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
-  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                      // (32, 64, 128)
-  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                    // (32, 64, 128)
-  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);            // (32, 64)
-  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);            // (32, 64)
-  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
-  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
-  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
-  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);            // (32, 64)
-  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);            // (32, 64)
-  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                    // (32, 64, 512)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                        // (32, 64, 512)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                    // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                          // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                    // (32, 64, 128)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                // (32, 64)
+  auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);              // (32, 4, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);        // (64, 64)
+  auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                        // (32, 64, 128)
+  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                      // (32, 64, 128)
+  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);              // (32, 64)
+  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);              // (32, 64)
+  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                      // (32, 64, 512)
+  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                          // (32, 64, 512)
+  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                      // (32, 64, 128)
+  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                        // (32, 64, 128)
+  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                      // (32, 64, 128)
+  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);              // (32, 64)
+  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);              // (32, 64)
+  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                      // (32, 64, 128)
+  auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);              // (32, 4, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);        // (64, 64)
+  auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                        // (32, 64, 128)
+  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                      // (32, 64, 128)
+  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);              // (32, 64)
+  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);              // (32, 64)
+  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                      // (32, 64, 512)
+  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                          // (32, 64, 512)
+  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                      // (32, 64, 128)
+  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                        // (32, 64, 128)
+  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                      // (32, 64, 128)
+  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);              // (32, 64)
+  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);              // (32, 64)
+  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                      // (32, 64, 128)
+  auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);              // (32, 4, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);        // (64, 64)
+  auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                        // (32, 64, 128)
+  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                      // (32, 64, 128)
+  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);              // (32, 64)
+  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);              // (32, 64)
+  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                      // (32, 64, 512)
+  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                          // (32, 64, 512)
+  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                      // (32, 64, 128)
+  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                        // (32, 64, 128)
+  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                      // (32, 64, 128)
+  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);              // (32, 64)
+  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);              // (32, 64)
+  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                      // (32, 64, 128)
+  auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);              // (32, 4, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);        // (64, 64)
+  auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                        // (32, 64, 128)
+  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                      // (32, 64, 128)
+  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);              // (32, 64)
+  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);              // (32, 64)
+  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                      // (32, 64, 512)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                          // (32, 64, 512)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                      // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                            // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                      // (32, 64, 128)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                  // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                  // (32, 64)
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n);
   h0_attn_in_proj_forward(h0_attn_in_proj_out, h0_ln1_out, h0_attn_in_proj_weight, h0_attn_in_proj_bias, n);
-  h0_attn_forward(h0_attn_att, h0_attn_att_probs, h0_attn_in_proj_out, n);
+  h0_attn_forward(h0_attn_att, h0_attn_att_lse, h0_attn_att_scores, h0_attn_in_proj_out, n);
   h0_attn_out_proj_forward(h0_attn_out_proj_out, h0_attn_att, h0_attn_out_proj_weight, h0_attn_out_proj_bias, n);
   h0_res1_forward(h0_res1_out, h0_attn_out_proj_out, wpe_out, n);
   h0_ln2_forward(h0_ln2_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_res1_out, h0_ln2_weight, h0_ln2_bias, n);
@@ -3525,7 +3613,7 @@ static void predict_step(std::byte* arena, int n) {
   h0_res2_forward(h0_res2_out, h0_proj_out, h0_res1_out, n);
   h1_ln1_forward(h1_ln1_out, h1_ln1_out_mean, h1_ln1_out_rstd, h0_res2_out, h1_ln1_weight, h1_ln1_bias, n);
   h1_attn_in_proj_forward(h1_attn_in_proj_out, h1_ln1_out, h1_attn_in_proj_weight, h1_attn_in_proj_bias, n);
-  h1_attn_forward(h1_attn_att, h1_attn_att_probs, h1_attn_in_proj_out, n);
+  h1_attn_forward(h1_attn_att, h1_attn_att_lse, h1_attn_att_scores, h1_attn_in_proj_out, n);
   h1_attn_out_proj_forward(h1_attn_out_proj_out, h1_attn_att, h1_attn_out_proj_weight, h1_attn_out_proj_bias, n);
   h1_res1_forward(h1_res1_out, h1_attn_out_proj_out, h0_res2_out, n);
   h1_ln2_forward(h1_ln2_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_res1_out, h1_ln2_weight, h1_ln2_bias, n);
@@ -3534,7 +3622,7 @@ static void predict_step(std::byte* arena, int n) {
   h1_res2_forward(h1_res2_out, h1_proj_out, h1_res1_out, n);
   h2_ln1_forward(h2_ln1_out, h2_ln1_out_mean, h2_ln1_out_rstd, h1_res2_out, h2_ln1_weight, h2_ln1_bias, n);
   h2_attn_in_proj_forward(h2_attn_in_proj_out, h2_ln1_out, h2_attn_in_proj_weight, h2_attn_in_proj_bias, n);
-  h2_attn_forward(h2_attn_att, h2_attn_att_probs, h2_attn_in_proj_out, n);
+  h2_attn_forward(h2_attn_att, h2_attn_att_lse, h2_attn_att_scores, h2_attn_in_proj_out, n);
   h2_attn_out_proj_forward(h2_attn_out_proj_out, h2_attn_att, h2_attn_out_proj_weight, h2_attn_out_proj_bias, n);
   h2_res1_forward(h2_res1_out, h2_attn_out_proj_out, h1_res2_out, n);
   h2_ln2_forward(h2_ln2_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_res1_out, h2_ln2_weight, h2_ln2_bias, n);
@@ -3543,7 +3631,7 @@ static void predict_step(std::byte* arena, int n) {
   h2_res2_forward(h2_res2_out, h2_proj_out, h2_res1_out, n);
   h3_ln1_forward(h3_ln1_out, h3_ln1_out_mean, h3_ln1_out_rstd, h2_res2_out, h3_ln1_weight, h3_ln1_bias, n);
   h3_attn_in_proj_forward(h3_attn_in_proj_out, h3_ln1_out, h3_attn_in_proj_weight, h3_attn_in_proj_bias, n);
-  h3_attn_forward(h3_attn_att, h3_attn_att_probs, h3_attn_in_proj_out, n);
+  h3_attn_forward(h3_attn_att, h3_attn_att_lse, h3_attn_att_scores, h3_attn_in_proj_out, n);
   h3_attn_out_proj_forward(h3_attn_out_proj_out, h3_attn_att, h3_attn_out_proj_weight, h3_attn_out_proj_bias, n);
   h3_res1_forward(h3_res1_out, h3_attn_out_proj_out, h2_res2_out, n);
   h3_ln2_forward(h3_ln2_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_res1_out, h3_ln2_weight, h3_ln2_bias, n);
@@ -3681,161 +3769,169 @@ const ltrt::TensorRef kBuffers[] = {
     {"h0_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 16457856},
     {"h0_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 16466048},
     {"h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 19611776},
-    {"h0_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 20660352},
-    {"h0_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
-    {"h0_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 23806080},
-    {"h0_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
-    {"h0_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 24854656},
-    {"h0_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 24862848},
-    {"h0_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 29065344},
-    {"h0_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 24871040},
-    {"h0_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 33259648},
-    {"h0_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 34308224},
-    {"h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 33259648},
-    {"h1_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 35356800},
-    {"h1_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 35364992},
-    {"h1_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 35373184},
-    {"h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 38518912},
-    {"h1_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 39567488},
-    {"h1_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
-    {"h1_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 42713216},
-    {"h1_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
-    {"h1_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 43761792},
-    {"h1_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 43769984},
-    {"h1_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 47972480},
-    {"h1_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 43778176},
-    {"h1_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 52166784},
-    {"h1_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 53215360},
-    {"h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 52166784},
-    {"h2_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 54263936},
-    {"h2_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 54272128},
-    {"h2_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 54280320},
-    {"h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 57426048},
-    {"h2_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 58474624},
-    {"h2_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
-    {"h2_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 61620352},
-    {"h2_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
-    {"h2_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 62668928},
-    {"h2_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 62677120},
-    {"h2_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 66879616},
-    {"h2_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 62685312},
-    {"h2_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 71073920},
-    {"h2_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 72122496},
-    {"h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 71073920},
-    {"h3_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 73171072},
-    {"h3_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 73179264},
-    {"h3_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 73187456},
-    {"h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 76333184},
-    {"h3_attn_att_probs", ltrt::DType::f32, 4, {32, 4, 64, 64}, 77381760},
-    {"h3_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
-    {"h3_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 80527488},
-    {"h3_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
-    {"h3_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 81576064},
-    {"h3_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 81584256},
-    {"h3_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 85786752},
-    {"h3_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 81592448},
-    {"h3_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},
-    {"h3_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 91029632},
-    {"ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},
-    {"ln_f_out_mean", ltrt::DType::f32, 2, {32, 64}, 92078208},
-    {"ln_f_out_rstd", ltrt::DType::f32, 2, {32, 64}, 92086400},
+    {"h0_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 64}, 20660352},
+    {"h0_attn_att_scores", ltrt::DType::f32, 2, {64, 64}, 20693120},
+    {"h0_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 20693120},
+    {"h0_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 21741696},
+    {"h0_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 20693120},
+    {"h0_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 22790272},
+    {"h0_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 22798464},
+    {"h0_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 27000960},
+    {"h0_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 22806656},
+    {"h0_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 31195264},
+    {"h0_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 32243840},
+    {"h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 31195264},
+    {"h1_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 33292416},
+    {"h1_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 33300608},
+    {"h1_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 33308800},
+    {"h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 36454528},
+    {"h1_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 64}, 37503104},
+    {"h1_attn_att_scores", ltrt::DType::f32, 2, {64, 64}, 37535872},
+    {"h1_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 37535872},
+    {"h1_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 38584448},
+    {"h1_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 37535872},
+    {"h1_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 39633024},
+    {"h1_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 39641216},
+    {"h1_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 43843712},
+    {"h1_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 39649408},
+    {"h1_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 48038016},
+    {"h1_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 49086592},
+    {"h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 48038016},
+    {"h2_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 50135168},
+    {"h2_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 50143360},
+    {"h2_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 50151552},
+    {"h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 53297280},
+    {"h2_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 64}, 54345856},
+    {"h2_attn_att_scores", ltrt::DType::f32, 2, {64, 64}, 54378624},
+    {"h2_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 54378624},
+    {"h2_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 55427200},
+    {"h2_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 54378624},
+    {"h2_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 56475776},
+    {"h2_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 56483968},
+    {"h2_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 60686464},
+    {"h2_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 56492160},
+    {"h2_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 64880768},
+    {"h2_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 65929344},
+    {"h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 64880768},
+    {"h3_ln1_out_mean", ltrt::DType::f32, 2, {32, 64}, 66977920},
+    {"h3_ln1_out_rstd", ltrt::DType::f32, 2, {32, 64}, 66986112},
+    {"h3_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 66994304},
+    {"h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 70140032},
+    {"h3_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 64}, 71188608},
+    {"h3_attn_att_scores", ltrt::DType::f32, 2, {64, 64}, 71221376},
+    {"h3_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 71221376},
+    {"h3_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 72269952},
+    {"h3_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 71221376},
+    {"h3_ln2_out_mean", ltrt::DType::f32, 2, {32, 64}, 73318528},
+    {"h3_ln2_out_rstd", ltrt::DType::f32, 2, {32, 64}, 73326720},
+    {"h3_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 77529216},
+    {"h3_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 73334912},
+    {"h3_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 81723520},
+    {"h3_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 82772096},
+    {"ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 81723520},
+    {"ln_f_out_mean", ltrt::DType::f32, 2, {32, 64}, 83820672},
+    {"ln_f_out_rstd", ltrt::DType::f32, 2, {32, 64}, 83828864},
     {"lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 13156352},
     {"loss", ltrt::DType::f32, 0, {}, 14352384},
-    {"loss_lse", ltrt::DType::f32, 2, {32, 64}, 92094592},
-    {"loss_term", ltrt::DType::f32, 2, {32, 64}, 92102784},
-    {"loss_count", ltrt::DType::i64, 0, {}, 92110976},
+    {"loss_lse", ltrt::DType::f32, 2, {32, 64}, 83837056},
+    {"loss_term", ltrt::DType::f32, 2, {32, 64}, 83845248},
+    {"loss_count", ltrt::DType::i64, 0, {}, 83853440},
     {"d_loss", ltrt::DType::f32, 0, {}, 14352448},
-    {"d_lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 92111040},
+    {"d_lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 83853504},
     {"d_wte_weight", ltrt::DType::f32, 2, {146, 128}, 3280896},
-    {"d_ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 93307072},
+    {"d_ln_f_out", ltrt::DType::f32, 3, {32, 64, 128}, 85049536},
     {"d_ln_f_weight", ltrt::DType::f32, 1, {128}, 6560768},
     {"d_ln_f_bias", ltrt::DType::f32, 1, {128}, 6561280},
-    {"d_h3_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 89981056},
+    {"d_h3_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 81723520},
     {"d_h3_proj_weight", ltrt::DType::f32, 2, {128, 512}, 6298112},
     {"d_h3_proj_bias", ltrt::DType::f32, 1, {128}, 6560256},
-    {"d_h3_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 91029632},
-    {"d_h3_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 81592448},
+    {"d_h3_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 82772096},
+    {"d_h3_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 73334912},
     {"d_h3_fc_weight", ltrt::DType::f32, 2, {512, 128}, 6033920},
     {"d_h3_fc_bias", ltrt::DType::f32, 1, {512}, 6296064},
-    {"d_h3_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 85786752},
+    {"d_h3_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 77529216},
     {"d_h3_ln2_weight", ltrt::DType::f32, 1, {128}, 6032896},
     {"d_h3_ln2_bias", ltrt::DType::f32, 1, {128}, 6033408},
-    {"d_h3_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
-    {"d_h3_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 80527488},
+    {"d_h3_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 71221376},
+    {"d_h3_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 72269952},
     {"d_h3_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 5966848},
     {"d_h3_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 6032384},
-    {"d_h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 79478912},
-    {"d_h3_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 81576064},
-    {"d_h3_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 64, 64}, 84721792},
+    {"d_h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 71221376},
+    {"d_h3_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 73318528},
+    {"d_h3_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 64}, 76464256},
+    {"d_h3_attn_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 64, 64}, 76497024},
     {"d_h3_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 5768704},
     {"d_h3_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5965312},
-    {"d_h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 73187456},
+    {"d_h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 66994304},
     {"d_h3_ln1_weight", ltrt::DType::f32, 1, {128}, 5767680},
     {"d_h3_ln1_bias", ltrt::DType::f32, 1, {128}, 5768192},
-    {"d_h2_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 71073920},
-    {"d_h2_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 72122496},
+    {"d_h2_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 64880768},
+    {"d_h2_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 65929344},
     {"d_h2_proj_weight", ltrt::DType::f32, 2, {128, 512}, 5505024},
     {"d_h2_proj_bias", ltrt::DType::f32, 1, {128}, 5767168},
-    {"d_h2_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 73171072},
-    {"d_h2_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 62685312},
+    {"d_h2_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 66977920},
+    {"d_h2_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 56492160},
     {"d_h2_fc_weight", ltrt::DType::f32, 2, {512, 128}, 5240832},
     {"d_h2_fc_bias", ltrt::DType::f32, 1, {512}, 5502976},
-    {"d_h2_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 66879616},
+    {"d_h2_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 60686464},
     {"d_h2_ln2_weight", ltrt::DType::f32, 1, {128}, 5239808},
     {"d_h2_ln2_bias", ltrt::DType::f32, 1, {128}, 5240320},
-    {"d_h2_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
-    {"d_h2_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 61620352},
+    {"d_h2_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 54378624},
+    {"d_h2_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 55427200},
     {"d_h2_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 5173760},
     {"d_h2_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 5239296},
-    {"d_h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 60571776},
-    {"d_h2_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 62668928},
-    {"d_h2_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 64, 64}, 65814656},
+    {"d_h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 54378624},
+    {"d_h2_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 56475776},
+    {"d_h2_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 64}, 59621504},
+    {"d_h2_attn_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 64, 64}, 59654272},
     {"d_h2_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4975616},
     {"d_h2_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 5172224},
-    {"d_h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 54280320},
+    {"d_h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 50151552},
     {"d_h2_ln1_weight", ltrt::DType::f32, 1, {128}, 4974592},
     {"d_h2_ln1_bias", ltrt::DType::f32, 1, {128}, 4975104},
-    {"d_h1_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 52166784},
-    {"d_h1_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 53215360},
+    {"d_h1_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 48038016},
+    {"d_h1_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 49086592},
     {"d_h1_proj_weight", ltrt::DType::f32, 2, {128, 512}, 4711936},
     {"d_h1_proj_bias", ltrt::DType::f32, 1, {128}, 4974080},
-    {"d_h1_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 54263936},
-    {"d_h1_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 43778176},
+    {"d_h1_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 50135168},
+    {"d_h1_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 39649408},
     {"d_h1_fc_weight", ltrt::DType::f32, 2, {512, 128}, 4447744},
     {"d_h1_fc_bias", ltrt::DType::f32, 1, {512}, 4709888},
-    {"d_h1_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 47972480},
+    {"d_h1_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 43843712},
     {"d_h1_ln2_weight", ltrt::DType::f32, 1, {128}, 4446720},
     {"d_h1_ln2_bias", ltrt::DType::f32, 1, {128}, 4447232},
-    {"d_h1_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
-    {"d_h1_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 42713216},
+    {"d_h1_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 37535872},
+    {"d_h1_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 38584448},
     {"d_h1_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 4380672},
     {"d_h1_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 4446208},
-    {"d_h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 41664640},
-    {"d_h1_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 43761792},
-    {"d_h1_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 64, 64}, 46907520},
+    {"d_h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 37535872},
+    {"d_h1_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 39633024},
+    {"d_h1_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 64}, 42778752},
+    {"d_h1_attn_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 64, 64}, 42811520},
     {"d_h1_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4182528},
     {"d_h1_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 4379136},
-    {"d_h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 35373184},
+    {"d_h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 33308800},
     {"d_h1_ln1_weight", ltrt::DType::f32, 1, {128}, 4181504},
     {"d_h1_ln1_bias", ltrt::DType::f32, 1, {128}, 4182016},
-    {"d_h0_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 33259648},
-    {"d_h0_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 34308224},
+    {"d_h0_res2_out", ltrt::DType::f32, 3, {32, 64, 128}, 31195264},
+    {"d_h0_res2_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 32243840},
     {"d_h0_proj_weight", ltrt::DType::f32, 2, {128, 512}, 3918848},
     {"d_h0_proj_bias", ltrt::DType::f32, 1, {128}, 4180992},
-    {"d_h0_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 35356800},
-    {"d_h0_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 24871040},
+    {"d_h0_gelu_out", ltrt::DType::f32, 3, {32, 64, 512}, 33292416},
+    {"d_h0_fc_out", ltrt::DType::f32, 3, {32, 64, 512}, 22806656},
     {"d_h0_fc_weight", ltrt::DType::f32, 2, {512, 128}, 3654656},
     {"d_h0_fc_bias", ltrt::DType::f32, 1, {512}, 3916800},
-    {"d_h0_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 29065344},
+    {"d_h0_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 27000960},
     {"d_h0_ln2_weight", ltrt::DType::f32, 1, {128}, 3653632},
     {"d_h0_ln2_bias", ltrt::DType::f32, 1, {128}, 3654144},
-    {"d_h0_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
-    {"d_h0_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 23806080},
+    {"d_h0_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 20693120},
+    {"d_h0_res1_out_sum1", ltrt::DType::f32, 3, {32, 64, 128}, 21741696},
     {"d_h0_attn_out_proj_weight", ltrt::DType::f32, 2, {128, 128}, 3587584},
     {"d_h0_attn_out_proj_bias", ltrt::DType::f32, 1, {128}, 3653120},
-    {"d_h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 22757504},
-    {"d_h0_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 24854656},
-    {"d_h0_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 4, 64, 64}, 28000384},
+    {"d_h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 20693120},
+    {"d_h0_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 22790272},
+    {"d_h0_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 64}, 25936000},
+    {"d_h0_attn_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 64, 64}, 25968768},
     {"d_h0_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 3389440},
     {"d_h0_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 3586048},
     {"d_h0_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 16466048},
@@ -3924,7 +4020,7 @@ const ltrt::ModelDef& model() {
     m.name = "gpt_char";
     m.spec_json = kSpecJson;
     m.spec_hash = "0e8d73526082d73a";
-    m.arena_bytes = 95223936;
+    m.arena_bytes = 86966400;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 52;

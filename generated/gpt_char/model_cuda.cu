@@ -47,111 +47,119 @@ constexpr std::size_t h0_ln1_out_mean = 16449664;
 constexpr std::size_t h0_ln1_out_rstd = 16457856;
 constexpr std::size_t h0_attn_in_proj_out = 16466048;
 constexpr std::size_t h0_attn_att = 19611776;
-constexpr std::size_t h0_attn_att_probs = 20660352;
-constexpr std::size_t h0_attn_out_proj_out = 22757504;
-constexpr std::size_t h0_res1_out = 23806080;
-constexpr std::size_t h0_ln2_out = 22757504;
-constexpr std::size_t h0_ln2_out_mean = 24854656;
-constexpr std::size_t h0_ln2_out_rstd = 24862848;
-constexpr std::size_t h0_gelu_out = 24871040;
-constexpr std::size_t h0_fc_out = 29065344;
-constexpr std::size_t h0_proj_out = 33259648;
-constexpr std::size_t h0_res2_out = 34308224;
-constexpr std::size_t h1_ln1_out = 33259648;
-constexpr std::size_t h1_ln1_out_mean = 35356800;
-constexpr std::size_t h1_ln1_out_rstd = 35364992;
-constexpr std::size_t h1_attn_in_proj_out = 35373184;
-constexpr std::size_t h1_attn_att = 38518912;
-constexpr std::size_t h1_attn_att_probs = 39567488;
-constexpr std::size_t h1_attn_out_proj_out = 41664640;
-constexpr std::size_t h1_res1_out = 42713216;
-constexpr std::size_t h1_ln2_out = 41664640;
-constexpr std::size_t h1_ln2_out_mean = 43761792;
-constexpr std::size_t h1_ln2_out_rstd = 43769984;
-constexpr std::size_t h1_gelu_out = 43778176;
-constexpr std::size_t h1_fc_out = 47972480;
-constexpr std::size_t h1_proj_out = 52166784;
-constexpr std::size_t h1_res2_out = 53215360;
-constexpr std::size_t h2_ln1_out = 52166784;
-constexpr std::size_t h2_ln1_out_mean = 54263936;
-constexpr std::size_t h2_ln1_out_rstd = 54272128;
-constexpr std::size_t h2_attn_in_proj_out = 54280320;
-constexpr std::size_t h2_attn_att = 57426048;
-constexpr std::size_t h2_attn_att_probs = 58474624;
-constexpr std::size_t h2_attn_out_proj_out = 60571776;
-constexpr std::size_t h2_res1_out = 61620352;
-constexpr std::size_t h2_ln2_out = 60571776;
-constexpr std::size_t h2_ln2_out_mean = 62668928;
-constexpr std::size_t h2_ln2_out_rstd = 62677120;
-constexpr std::size_t h2_gelu_out = 62685312;
-constexpr std::size_t h2_fc_out = 66879616;
-constexpr std::size_t h2_proj_out = 71073920;
-constexpr std::size_t h2_res2_out = 72122496;
-constexpr std::size_t h3_ln1_out = 71073920;
-constexpr std::size_t h3_ln1_out_mean = 73171072;
-constexpr std::size_t h3_ln1_out_rstd = 73179264;
-constexpr std::size_t h3_attn_in_proj_out = 73187456;
-constexpr std::size_t h3_attn_att = 76333184;
-constexpr std::size_t h3_attn_att_probs = 77381760;
-constexpr std::size_t h3_attn_out_proj_out = 79478912;
-constexpr std::size_t h3_res1_out = 80527488;
-constexpr std::size_t h3_ln2_out = 79478912;
-constexpr std::size_t h3_ln2_out_mean = 81576064;
-constexpr std::size_t h3_ln2_out_rstd = 81584256;
-constexpr std::size_t h3_gelu_out = 81592448;
-constexpr std::size_t h3_fc_out = 85786752;
-constexpr std::size_t h3_proj_out = 89981056;
-constexpr std::size_t h3_res2_out = 91029632;
-constexpr std::size_t ln_f_out = 89981056;
-constexpr std::size_t ln_f_out_mean = 92078208;
-constexpr std::size_t ln_f_out_rstd = 92086400;
-constexpr std::size_t loss_lse = 92094592;
-constexpr std::size_t loss_term = 92102784;
-constexpr std::size_t loss_count = 92110976;
-constexpr std::size_t d_lm_head_out = 92111040;
-constexpr std::size_t d_ln_f_out = 93307072;
-constexpr std::size_t d_h3_res2_out = 89981056;
-constexpr std::size_t d_h3_gelu_out = 91029632;
-constexpr std::size_t d_h3_fc_out = 81592448;
-constexpr std::size_t d_h3_ln2_out = 85786752;
-constexpr std::size_t d_h3_res1_out = 79478912;
-constexpr std::size_t d_h3_res1_out_sum1 = 80527488;
-constexpr std::size_t d_h3_attn_att = 79478912;
-constexpr std::size_t d_h3_attn_in_proj_out_dqkv = 81576064;
-constexpr std::size_t d_h3_attn_in_proj_out_scratch = 84721792;
-constexpr std::size_t d_h3_ln1_out = 73187456;
-constexpr std::size_t d_h2_res2_out = 71073920;
-constexpr std::size_t d_h2_res2_out_sum1 = 72122496;
-constexpr std::size_t d_h2_gelu_out = 73171072;
-constexpr std::size_t d_h2_fc_out = 62685312;
-constexpr std::size_t d_h2_ln2_out = 66879616;
-constexpr std::size_t d_h2_res1_out = 60571776;
-constexpr std::size_t d_h2_res1_out_sum1 = 61620352;
-constexpr std::size_t d_h2_attn_att = 60571776;
-constexpr std::size_t d_h2_attn_in_proj_out_dqkv = 62668928;
-constexpr std::size_t d_h2_attn_in_proj_out_scratch = 65814656;
-constexpr std::size_t d_h2_ln1_out = 54280320;
-constexpr std::size_t d_h1_res2_out = 52166784;
-constexpr std::size_t d_h1_res2_out_sum1 = 53215360;
-constexpr std::size_t d_h1_gelu_out = 54263936;
-constexpr std::size_t d_h1_fc_out = 43778176;
-constexpr std::size_t d_h1_ln2_out = 47972480;
-constexpr std::size_t d_h1_res1_out = 41664640;
-constexpr std::size_t d_h1_res1_out_sum1 = 42713216;
-constexpr std::size_t d_h1_attn_att = 41664640;
-constexpr std::size_t d_h1_attn_in_proj_out_dqkv = 43761792;
-constexpr std::size_t d_h1_attn_in_proj_out_scratch = 46907520;
-constexpr std::size_t d_h1_ln1_out = 35373184;
-constexpr std::size_t d_h0_res2_out = 33259648;
-constexpr std::size_t d_h0_res2_out_sum1 = 34308224;
-constexpr std::size_t d_h0_gelu_out = 35356800;
-constexpr std::size_t d_h0_fc_out = 24871040;
-constexpr std::size_t d_h0_ln2_out = 29065344;
-constexpr std::size_t d_h0_res1_out = 22757504;
-constexpr std::size_t d_h0_res1_out_sum1 = 23806080;
-constexpr std::size_t d_h0_attn_att = 22757504;
-constexpr std::size_t d_h0_attn_in_proj_out_dqkv = 24854656;
-constexpr std::size_t d_h0_attn_in_proj_out_scratch = 28000384;
+constexpr std::size_t h0_attn_att_lse = 20660352;
+constexpr std::size_t h0_attn_att_scores = 20693120;
+constexpr std::size_t h0_attn_out_proj_out = 20693120;
+constexpr std::size_t h0_res1_out = 21741696;
+constexpr std::size_t h0_ln2_out = 20693120;
+constexpr std::size_t h0_ln2_out_mean = 22790272;
+constexpr std::size_t h0_ln2_out_rstd = 22798464;
+constexpr std::size_t h0_gelu_out = 22806656;
+constexpr std::size_t h0_fc_out = 27000960;
+constexpr std::size_t h0_proj_out = 31195264;
+constexpr std::size_t h0_res2_out = 32243840;
+constexpr std::size_t h1_ln1_out = 31195264;
+constexpr std::size_t h1_ln1_out_mean = 33292416;
+constexpr std::size_t h1_ln1_out_rstd = 33300608;
+constexpr std::size_t h1_attn_in_proj_out = 33308800;
+constexpr std::size_t h1_attn_att = 36454528;
+constexpr std::size_t h1_attn_att_lse = 37503104;
+constexpr std::size_t h1_attn_att_scores = 37535872;
+constexpr std::size_t h1_attn_out_proj_out = 37535872;
+constexpr std::size_t h1_res1_out = 38584448;
+constexpr std::size_t h1_ln2_out = 37535872;
+constexpr std::size_t h1_ln2_out_mean = 39633024;
+constexpr std::size_t h1_ln2_out_rstd = 39641216;
+constexpr std::size_t h1_gelu_out = 39649408;
+constexpr std::size_t h1_fc_out = 43843712;
+constexpr std::size_t h1_proj_out = 48038016;
+constexpr std::size_t h1_res2_out = 49086592;
+constexpr std::size_t h2_ln1_out = 48038016;
+constexpr std::size_t h2_ln1_out_mean = 50135168;
+constexpr std::size_t h2_ln1_out_rstd = 50143360;
+constexpr std::size_t h2_attn_in_proj_out = 50151552;
+constexpr std::size_t h2_attn_att = 53297280;
+constexpr std::size_t h2_attn_att_lse = 54345856;
+constexpr std::size_t h2_attn_att_scores = 54378624;
+constexpr std::size_t h2_attn_out_proj_out = 54378624;
+constexpr std::size_t h2_res1_out = 55427200;
+constexpr std::size_t h2_ln2_out = 54378624;
+constexpr std::size_t h2_ln2_out_mean = 56475776;
+constexpr std::size_t h2_ln2_out_rstd = 56483968;
+constexpr std::size_t h2_gelu_out = 56492160;
+constexpr std::size_t h2_fc_out = 60686464;
+constexpr std::size_t h2_proj_out = 64880768;
+constexpr std::size_t h2_res2_out = 65929344;
+constexpr std::size_t h3_ln1_out = 64880768;
+constexpr std::size_t h3_ln1_out_mean = 66977920;
+constexpr std::size_t h3_ln1_out_rstd = 66986112;
+constexpr std::size_t h3_attn_in_proj_out = 66994304;
+constexpr std::size_t h3_attn_att = 70140032;
+constexpr std::size_t h3_attn_att_lse = 71188608;
+constexpr std::size_t h3_attn_att_scores = 71221376;
+constexpr std::size_t h3_attn_out_proj_out = 71221376;
+constexpr std::size_t h3_res1_out = 72269952;
+constexpr std::size_t h3_ln2_out = 71221376;
+constexpr std::size_t h3_ln2_out_mean = 73318528;
+constexpr std::size_t h3_ln2_out_rstd = 73326720;
+constexpr std::size_t h3_gelu_out = 73334912;
+constexpr std::size_t h3_fc_out = 77529216;
+constexpr std::size_t h3_proj_out = 81723520;
+constexpr std::size_t h3_res2_out = 82772096;
+constexpr std::size_t ln_f_out = 81723520;
+constexpr std::size_t ln_f_out_mean = 83820672;
+constexpr std::size_t ln_f_out_rstd = 83828864;
+constexpr std::size_t loss_lse = 83837056;
+constexpr std::size_t loss_term = 83845248;
+constexpr std::size_t loss_count = 83853440;
+constexpr std::size_t d_lm_head_out = 83853504;
+constexpr std::size_t d_ln_f_out = 85049536;
+constexpr std::size_t d_h3_res2_out = 81723520;
+constexpr std::size_t d_h3_gelu_out = 82772096;
+constexpr std::size_t d_h3_fc_out = 73334912;
+constexpr std::size_t d_h3_ln2_out = 77529216;
+constexpr std::size_t d_h3_res1_out = 71221376;
+constexpr std::size_t d_h3_res1_out_sum1 = 72269952;
+constexpr std::size_t d_h3_attn_att = 71221376;
+constexpr std::size_t d_h3_attn_in_proj_out_dqkv = 73318528;
+constexpr std::size_t d_h3_attn_in_proj_out_delta = 76464256;
+constexpr std::size_t d_h3_attn_in_proj_out_scratch = 76497024;
+constexpr std::size_t d_h3_ln1_out = 66994304;
+constexpr std::size_t d_h2_res2_out = 64880768;
+constexpr std::size_t d_h2_res2_out_sum1 = 65929344;
+constexpr std::size_t d_h2_gelu_out = 66977920;
+constexpr std::size_t d_h2_fc_out = 56492160;
+constexpr std::size_t d_h2_ln2_out = 60686464;
+constexpr std::size_t d_h2_res1_out = 54378624;
+constexpr std::size_t d_h2_res1_out_sum1 = 55427200;
+constexpr std::size_t d_h2_attn_att = 54378624;
+constexpr std::size_t d_h2_attn_in_proj_out_dqkv = 56475776;
+constexpr std::size_t d_h2_attn_in_proj_out_delta = 59621504;
+constexpr std::size_t d_h2_attn_in_proj_out_scratch = 59654272;
+constexpr std::size_t d_h2_ln1_out = 50151552;
+constexpr std::size_t d_h1_res2_out = 48038016;
+constexpr std::size_t d_h1_res2_out_sum1 = 49086592;
+constexpr std::size_t d_h1_gelu_out = 50135168;
+constexpr std::size_t d_h1_fc_out = 39649408;
+constexpr std::size_t d_h1_ln2_out = 43843712;
+constexpr std::size_t d_h1_res1_out = 37535872;
+constexpr std::size_t d_h1_res1_out_sum1 = 38584448;
+constexpr std::size_t d_h1_attn_att = 37535872;
+constexpr std::size_t d_h1_attn_in_proj_out_dqkv = 39633024;
+constexpr std::size_t d_h1_attn_in_proj_out_delta = 42778752;
+constexpr std::size_t d_h1_attn_in_proj_out_scratch = 42811520;
+constexpr std::size_t d_h1_ln1_out = 33308800;
+constexpr std::size_t d_h0_res2_out = 31195264;
+constexpr std::size_t d_h0_res2_out_sum1 = 32243840;
+constexpr std::size_t d_h0_gelu_out = 33292416;
+constexpr std::size_t d_h0_fc_out = 22806656;
+constexpr std::size_t d_h0_ln2_out = 27000960;
+constexpr std::size_t d_h0_res1_out = 20693120;
+constexpr std::size_t d_h0_res1_out_sum1 = 21741696;
+constexpr std::size_t d_h0_attn_att = 20693120;
+constexpr std::size_t d_h0_attn_in_proj_out_dqkv = 22790272;
+constexpr std::size_t d_h0_attn_in_proj_out_delta = 25936000;
+constexpr std::size_t d_h0_attn_in_proj_out_scratch = 25968768;
 constexpr std::size_t d_h0_ln1_out = 16466048;
 constexpr std::size_t d_wpe_out = 14352512;
 constexpr std::size_t d_wpe_out_sum1 = 15401088;
@@ -361,58 +369,160 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h0_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
-// TUNE: the whole attention fused (flash attention) for long sequences.
-__global__ void h0_attn_forward_softmax_kernel(float* __restrict__ probs, int rows) {
-  constexpr int kT = 64;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = -INFINITY;
-  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
-  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
-  float sum = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) {
-    row[j] = ltrt::exp_vec(row[j] - max);
-    sum += row[j];
+// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
+// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
+// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
+// leave the block. It writes out = o / l and lse = m + log(l), from which the backward
+// recomputes the probabilities.
+__global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                              const float* __restrict__ qkv, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
+  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
+  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float o[kRows][kDimCols] = {};
+  float m[kRows], l[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
   }
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
-  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T stays in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], kv_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], kv_t_c[c], s[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
+      const int i = i0 + group + kGroups * r;
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
+        tile_max = fmaxf(tile_max, s[r][c]);
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2)
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));
+      const float m_new = fmaxf(m[r], tile_max);          // finite: every row sees key 0 in the first tile
+      const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile
+      float sum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
+        p[group + kGroups * r][lane + kLanes * c] = e;
+        sum += e;
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
+      l[r] = l[r] * rescale + sum;
+      m[r] = m_new;
+#pragma unroll
+      for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // o += p v, a chunk of head_dim at a time.
+      const int c0 = chunk * kChunk;
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();  // and p is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float p_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) out_head[row * kE + d] = o[r][c] / l[r];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
+  }
 }
 
-static void h0_attn_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64;                                         // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;                   // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // TUNE: one GEMM per head; with qkv in head-major order each product would be one call.
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;  // sample 0's head h: T x D, rows 3E apart
-    const float* k = q + kE;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, scale, {q, 3 * kE, kQkvStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
-                                      n);  // scores q k^T / sqrt(D)
-  }
-  h0_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs,
-                                                                                                             rows);
-  LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_softmax_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {probs + h * kT * kT, kT, kProbsStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, out + h * kD, kE, kOutStride, n);  // p v
-  }
+static void h0_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
+                            const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  h0_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
 }
 
 // h0_attn.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -602,58 +712,160 @@ static void h1_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h1_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
-// TUNE: the whole attention fused (flash attention) for long sequences.
-__global__ void h1_attn_forward_softmax_kernel(float* __restrict__ probs, int rows) {
-  constexpr int kT = 64;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = -INFINITY;
-  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
-  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
-  float sum = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) {
-    row[j] = ltrt::exp_vec(row[j] - max);
-    sum += row[j];
+// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
+// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
+// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
+// leave the block. It writes out = o / l and lse = m + log(l), from which the backward
+// recomputes the probabilities.
+__global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                              const float* __restrict__ qkv, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
+  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
+  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float o[kRows][kDimCols] = {};
+  float m[kRows], l[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
   }
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
-  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T stays in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], kv_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], kv_t_c[c], s[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
+      const int i = i0 + group + kGroups * r;
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
+        tile_max = fmaxf(tile_max, s[r][c]);
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2)
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));
+      const float m_new = fmaxf(m[r], tile_max);          // finite: every row sees key 0 in the first tile
+      const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile
+      float sum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
+        p[group + kGroups * r][lane + kLanes * c] = e;
+        sum += e;
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
+      l[r] = l[r] * rescale + sum;
+      m[r] = m_new;
+#pragma unroll
+      for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // o += p v, a chunk of head_dim at a time.
+      const int c0 = chunk * kChunk;
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();  // and p is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float p_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) out_head[row * kE + d] = o[r][c] / l[r];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
+  }
 }
 
-static void h1_attn_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64;                                         // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;                   // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // TUNE: one GEMM per head; with qkv in head-major order each product would be one call.
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;  // sample 0's head h: T x D, rows 3E apart
-    const float* k = q + kE;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, scale, {q, 3 * kE, kQkvStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
-                                      n);  // scores q k^T / sqrt(D)
-  }
-  h1_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs,
-                                                                                                             rows);
-  LTRT_CUDA_CHECK_LAUNCH("h1_attn_forward_softmax_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {probs + h * kT * kT, kT, kProbsStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, out + h * kD, kE, kOutStride, n);  // p v
-  }
+static void h1_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
+                            const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  h1_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  LTRT_CUDA_CHECK_LAUNCH("h1_attn_forward_kernel");
 }
 
 // h1_attn.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -843,58 +1055,160 @@ static void h2_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h2_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
-// TUNE: the whole attention fused (flash attention) for long sequences.
-__global__ void h2_attn_forward_softmax_kernel(float* __restrict__ probs, int rows) {
-  constexpr int kT = 64;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = -INFINITY;
-  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
-  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
-  float sum = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) {
-    row[j] = ltrt::exp_vec(row[j] - max);
-    sum += row[j];
+// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
+// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
+// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
+// leave the block. It writes out = o / l and lse = m + log(l), from which the backward
+// recomputes the probabilities.
+__global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                              const float* __restrict__ qkv, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
+  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
+  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float o[kRows][kDimCols] = {};
+  float m[kRows], l[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
   }
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
-  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T stays in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], kv_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], kv_t_c[c], s[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
+      const int i = i0 + group + kGroups * r;
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
+        tile_max = fmaxf(tile_max, s[r][c]);
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2)
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));
+      const float m_new = fmaxf(m[r], tile_max);          // finite: every row sees key 0 in the first tile
+      const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile
+      float sum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
+        p[group + kGroups * r][lane + kLanes * c] = e;
+        sum += e;
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
+      l[r] = l[r] * rescale + sum;
+      m[r] = m_new;
+#pragma unroll
+      for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // o += p v, a chunk of head_dim at a time.
+      const int c0 = chunk * kChunk;
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();  // and p is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float p_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) out_head[row * kE + d] = o[r][c] / l[r];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
+  }
 }
 
-static void h2_attn_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64;                                         // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;                   // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // TUNE: one GEMM per head; with qkv in head-major order each product would be one call.
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;  // sample 0's head h: T x D, rows 3E apart
-    const float* k = q + kE;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, scale, {q, 3 * kE, kQkvStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
-                                      n);  // scores q k^T / sqrt(D)
-  }
-  h2_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs,
-                                                                                                             rows);
-  LTRT_CUDA_CHECK_LAUNCH("h2_attn_forward_softmax_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {probs + h * kT * kT, kT, kProbsStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, out + h * kD, kE, kOutStride, n);  // p v
-  }
+static void h2_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
+                            const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  h2_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  LTRT_CUDA_CHECK_LAUNCH("h2_attn_forward_kernel");
 }
 
 // h2_attn.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -1084,58 +1398,160 @@ static void h3_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h3_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// out (32, 64, 128) probs (32, 4, 64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
 
-// The softmax of each row of scores, masked positions set to 0 (the CPU's formulas).
-// TUNE: the whole attention fused (flash attention) for long sequences.
-__global__ void h3_attn_forward_softmax_kernel(float* __restrict__ probs, int rows) {
-  constexpr int kT = 64;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  float* row = probs + static_cast<std::int64_t>(r) * kT;
-  float max = -INFINITY;
-  for (int j = t; j < visible; j += kRowThreads) max = fmaxf(max, row[j]);
-  max = ltrt::cuda::warp_reduce(max, ltrt::cuda::Max());
-  float sum = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) {
-    row[j] = ltrt::exp_vec(row[j] - max);
-    sum += row[j];
+// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
+// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
+// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
+// leave the block. It writes out = o / l and lse = m + log(l), from which the backward
+// recomputes the probabilities.
+__global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                              const float* __restrict__ qkv, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
+  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
+  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float o[kRows][kDimCols] = {};
+  float m[kRows], l[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
   }
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) row[j] /= sum;
-  for (int j = visible + t; j < kT; j += kRowThreads) row[j] = 0.0f;  // masked: -inf before the softmax
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T stays in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], kv_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], kv_t_c[c], s[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
+      const int i = i0 + group + kGroups * r;
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
+        tile_max = fmaxf(tile_max, s[r][c]);
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2)
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));
+      const float m_new = fmaxf(m[r], tile_max);          // finite: every row sees key 0 in the first tile
+      const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile
+      float sum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
+        p[group + kGroups * r][lane + kLanes * c] = e;
+        sum += e;
+      }
+      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
+      l[r] = l[r] * rescale + sum;
+      m[r] = m_new;
+#pragma unroll
+      for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // o += p v, a chunk of head_dim at a time.
+      const int c0 = chunk * kChunk;
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();  // and p is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float p_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) out_head[row * kE + d] = o[r][c] / l[r];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
+  }
 }
 
-static void h3_attn_forward(float* out, float* probs, const float* qkv, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64;                                         // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;                   // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // TUNE: one GEMM per head; with qkv in head-major order each product would be one call.
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;  // sample 0's head h: T x D, rows 3E apart
-    const float* k = q + kE;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, scale, {q, 3 * kE, kQkvStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, probs + h * kT * kT, kT, kProbsStride,
-                                      n);  // scores q k^T / sqrt(D)
-  }
-  h3_attn_forward_softmax_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(probs,
-                                                                                                             rows);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_forward_softmax_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {probs + h * kT * kT, kT, kProbsStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, out + h * kD, kE, kOutStride, n);  // p v
-  }
+static void h3_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
+                            const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  h3_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  LTRT_CUDA_CHECK_LAUNCH("h3_attn_forward_kernel");
 }
 
 // h3_attn.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -1788,63 +2204,330 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h3_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
-__global__ void h3_attn_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
-                                           int rows) {
-  constexpr int kT = 64;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  const float* pi = probs + static_cast<std::int64_t>(r) * kT;
-  float* ds = scratch + static_cast<std::int64_t>(r) * kT;
-  float dot = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
-  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
+// delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
+// backward. A thread per (sample, head, query), in delta's order.
+__global__ void h3_attn_backward_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout,
+                                              const float* __restrict__ out, int count) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
+  const std::int64_t row = (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;
+  float sum = 0.0f;
+  for (int d = 0; d < kD; ++d) sum += dout[row + d] * out[row + d];
+  delta[i] = sum;
 }
 
-static void h3_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                             int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64;                                         // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;                   // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // Per head, batched over the samples: sample 0's blocks (T x D, rows 3E or E apart; T x T).
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    const float* p = probs + h * kT * kT;
-    const float* d_o = dout + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {p, kT, kProbsStride}, {d_o, kE, kOutStride},
-                                      0.0f, dqkv + 2 * kE + h * kD, 3 * kE, kQkvStride, n);  // dv = p^T dout
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, 1.0f, {d_o, kE, kOutStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
-                                      n);  // dp = dout v^T
+// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)
+// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
+// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
+// writer, summed in a fixed order: no atomics, the same result every run.
+__global__ void __launch_bounds__(128)
+    h3_attn_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                 const float* __restrict__ qkv, const float* __restrict__ lse,
+                                 const float* __restrict__ delta, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (41984 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kCols = 4, kQueryTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
+  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float* dk_head = dqkv_head + kE;
+  float* dv_head = dqkv_head + 2 * kE;
+  float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};
+  const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
+  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || i0 == first) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          k_t_r[r] = k_t[d][group + kGroups * r];
+          v_t_r[r] = v_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          q_t_c[c] = q_t[d][lane + kLanes * c];
+          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(k_t_r[r], q_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(v_t_r[r], dout_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
+      const int i = i0 + lane + kLanes * c;
+      const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const int j = j0 + group + kGroups * r;
+        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
+        p[group + kGroups * r][lane + kLanes * c] = p_ij;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
+      // are still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and p, ds are written
+      for (int j = 0; j < kQueryTile; ++j) {
+        float p_r[kRows], ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
+            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
   }
-  h3_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
-                                                                                                         scale, rows);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_ds_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;
-    const float* k = q + kE;
-    const float* ds = scratch + h * kT * kT;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, dqkv + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dq = ds k
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {q, 3 * kE, kQkvStride}, 0.0f, dqkv + kE + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dk = ds^T q
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dk_head[row * 3 * kE + d] = dk[r][c];
+    }
   }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dv_head[row * 3 * kE + d] = dv[r][c];
+    }
+  }
+}
+
+// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
+// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
+__global__ void __launch_bounds__(128)
+    h3_attn_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                               const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33536 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 4, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
+  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float lse_i[kRows], delta_i[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
+    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
+  }
+  float dq_acc[kRows][kDimCols] = {};
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+          dout_t_r[r] = dout_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          k_t_c[c] = k_t[d][lane + kLanes * c];
+          v_t_c[c] = v_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], k_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(dout_t_r[r], v_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int i = i0 + group + kGroups * r;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and ds is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dq_acc[r][chunk * kChunkCols + c] =
+                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dq_head[row * 3 * kE + d] = dq_acc[r][c];
+    }
+  }
+}
+
+static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                             const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  const int count = n * kHeads * kT;
+  h3_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
+                                                                                                      count);
+  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_delta_kernel");
+  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
+  h3_attn_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
+  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dkdv_kernel");
+  h3_attn_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                      scale);
+  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dq_kernel");
 }
 
 // h3_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -2245,63 +2928,330 @@ static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h2_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
-__global__ void h2_attn_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
-                                           int rows) {
-  constexpr int kT = 64;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  const float* pi = probs + static_cast<std::int64_t>(r) * kT;
-  float* ds = scratch + static_cast<std::int64_t>(r) * kT;
-  float dot = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
-  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
+// delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
+// backward. A thread per (sample, head, query), in delta's order.
+__global__ void h2_attn_backward_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout,
+                                              const float* __restrict__ out, int count) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
+  const std::int64_t row = (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;
+  float sum = 0.0f;
+  for (int d = 0; d < kD; ++d) sum += dout[row + d] * out[row + d];
+  delta[i] = sum;
 }
 
-static void h2_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                             int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64;                                         // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;                   // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // Per head, batched over the samples: sample 0's blocks (T x D, rows 3E or E apart; T x T).
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    const float* p = probs + h * kT * kT;
-    const float* d_o = dout + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {p, kT, kProbsStride}, {d_o, kE, kOutStride},
-                                      0.0f, dqkv + 2 * kE + h * kD, 3 * kE, kQkvStride, n);  // dv = p^T dout
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, 1.0f, {d_o, kE, kOutStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
-                                      n);  // dp = dout v^T
+// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)
+// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
+// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
+// writer, summed in a fixed order: no atomics, the same result every run.
+__global__ void __launch_bounds__(128)
+    h2_attn_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                 const float* __restrict__ qkv, const float* __restrict__ lse,
+                                 const float* __restrict__ delta, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (41984 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kCols = 4, kQueryTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
+  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float* dk_head = dqkv_head + kE;
+  float* dv_head = dqkv_head + 2 * kE;
+  float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};
+  const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
+  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || i0 == first) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          k_t_r[r] = k_t[d][group + kGroups * r];
+          v_t_r[r] = v_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          q_t_c[c] = q_t[d][lane + kLanes * c];
+          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(k_t_r[r], q_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(v_t_r[r], dout_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
+      const int i = i0 + lane + kLanes * c;
+      const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const int j = j0 + group + kGroups * r;
+        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
+        p[group + kGroups * r][lane + kLanes * c] = p_ij;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
+      // are still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and p, ds are written
+      for (int j = 0; j < kQueryTile; ++j) {
+        float p_r[kRows], ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
+            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
   }
-  h2_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
-                                                                                                         scale, rows);
-  LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_ds_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;
-    const float* k = q + kE;
-    const float* ds = scratch + h * kT * kT;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, dqkv + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dq = ds k
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {q, 3 * kE, kQkvStride}, 0.0f, dqkv + kE + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dk = ds^T q
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dk_head[row * 3 * kE + d] = dk[r][c];
+    }
   }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dv_head[row * 3 * kE + d] = dv[r][c];
+    }
+  }
+}
+
+// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
+// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
+__global__ void __launch_bounds__(128)
+    h2_attn_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                               const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33536 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 4, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
+  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float lse_i[kRows], delta_i[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
+    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
+  }
+  float dq_acc[kRows][kDimCols] = {};
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+          dout_t_r[r] = dout_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          k_t_c[c] = k_t[d][lane + kLanes * c];
+          v_t_c[c] = v_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], k_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(dout_t_r[r], v_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int i = i0 + group + kGroups * r;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and ds is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dq_acc[r][chunk * kChunkCols + c] =
+                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dq_head[row * 3 * kE + d] = dq_acc[r][c];
+    }
+  }
+}
+
+static void h2_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                             const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  const int count = n * kHeads * kT;
+  h2_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
+                                                                                                      count);
+  LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_delta_kernel");
+  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
+  h2_attn_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
+  LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_dkdv_kernel");
+  h2_attn_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                      scale);
+  LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_dq_kernel");
 }
 
 // h2_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -2702,63 +3652,330 @@ static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h1_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
-__global__ void h1_attn_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
-                                           int rows) {
-  constexpr int kT = 64;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  const float* pi = probs + static_cast<std::int64_t>(r) * kT;
-  float* ds = scratch + static_cast<std::int64_t>(r) * kT;
-  float dot = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
-  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
+// delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
+// backward. A thread per (sample, head, query), in delta's order.
+__global__ void h1_attn_backward_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout,
+                                              const float* __restrict__ out, int count) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
+  const std::int64_t row = (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;
+  float sum = 0.0f;
+  for (int d = 0; d < kD; ++d) sum += dout[row + d] * out[row + d];
+  delta[i] = sum;
 }
 
-static void h1_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                             int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64;                                         // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;                   // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // Per head, batched over the samples: sample 0's blocks (T x D, rows 3E or E apart; T x T).
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    const float* p = probs + h * kT * kT;
-    const float* d_o = dout + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {p, kT, kProbsStride}, {d_o, kE, kOutStride},
-                                      0.0f, dqkv + 2 * kE + h * kD, 3 * kE, kQkvStride, n);  // dv = p^T dout
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, 1.0f, {d_o, kE, kOutStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
-                                      n);  // dp = dout v^T
+// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)
+// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
+// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
+// writer, summed in a fixed order: no atomics, the same result every run.
+__global__ void __launch_bounds__(128)
+    h1_attn_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                 const float* __restrict__ qkv, const float* __restrict__ lse,
+                                 const float* __restrict__ delta, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (41984 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kCols = 4, kQueryTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
+  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float* dk_head = dqkv_head + kE;
+  float* dv_head = dqkv_head + 2 * kE;
+  float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};
+  const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
+  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || i0 == first) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          k_t_r[r] = k_t[d][group + kGroups * r];
+          v_t_r[r] = v_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          q_t_c[c] = q_t[d][lane + kLanes * c];
+          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(k_t_r[r], q_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(v_t_r[r], dout_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
+      const int i = i0 + lane + kLanes * c;
+      const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const int j = j0 + group + kGroups * r;
+        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
+        p[group + kGroups * r][lane + kLanes * c] = p_ij;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
+      // are still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and p, ds are written
+      for (int j = 0; j < kQueryTile; ++j) {
+        float p_r[kRows], ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
+            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
   }
-  h1_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
-                                                                                                         scale, rows);
-  LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_ds_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;
-    const float* k = q + kE;
-    const float* ds = scratch + h * kT * kT;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, dqkv + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dq = ds k
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {q, 3 * kE, kQkvStride}, 0.0f, dqkv + kE + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dk = ds^T q
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dk_head[row * 3 * kE + d] = dk[r][c];
+    }
   }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dv_head[row * 3 * kE + d] = dv[r][c];
+    }
+  }
+}
+
+// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
+// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
+__global__ void __launch_bounds__(128)
+    h1_attn_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                               const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33536 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 4, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
+  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float lse_i[kRows], delta_i[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
+    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
+  }
+  float dq_acc[kRows][kDimCols] = {};
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+          dout_t_r[r] = dout_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          k_t_c[c] = k_t[d][lane + kLanes * c];
+          v_t_c[c] = v_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], k_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(dout_t_r[r], v_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int i = i0 + group + kGroups * r;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and ds is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dq_acc[r][chunk * kChunkCols + c] =
+                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dq_head[row * 3 * kE + d] = dq_acc[r][c];
+    }
+  }
+}
+
+static void h1_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                             const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  const int count = n * kHeads * kT;
+  h1_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
+                                                                                                      count);
+  LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_delta_kernel");
+  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
+  h1_attn_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
+  LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_dkdv_kernel");
+  h1_attn_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                      scale);
+  LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_dq_kernel");
 }
 
 // h1_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -3159,63 +4376,330 @@ static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h0_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 64, 384) scratch (32, 4, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) probs (32, 4, 64, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 
-// ds = p (dp - sum_j p dp) / sqrt(D) in place of dp, a row at a time (the CPU's formulas).
-__global__ void h0_attn_backward_ds_kernel(float* __restrict__ scratch, const float* __restrict__ probs, float scale,
-                                           int rows) {
-  constexpr int kT = 64;
-  constexpr bool kCausal = true;  // query i sees keys j <= i
-  // TUNE: a warp a row (rows of 64; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= rows) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const int i = r % kT;  // r is (sample, head, query i)
-  const int visible = kCausal ? i + 1 : kT;
-  const float* pi = probs + static_cast<std::int64_t>(r) * kT;
-  float* ds = scratch + static_cast<std::int64_t>(r) * kT;
-  float dot = 0.0f;
-  for (int j = t; j < visible; j += kRowThreads) dot += pi[j] * ds[j];
-  dot = ltrt::cuda::warp_reduce(dot, ltrt::cuda::Sum());
-  for (int j = t; j < visible; j += kRowThreads) ds[j] = pi[j] * (ds[j] - dot) * scale;
-  for (int j = visible + t; j < kT; j += kRowThreads) ds[j] = 0.0f;
+// delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
+// backward. A thread per (sample, head, query), in delta's order.
+__global__ void h0_attn_backward_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout,
+                                              const float* __restrict__ out, int count) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
+  const std::int64_t row = (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;
+  float sum = 0.0f;
+  for (int d = 0; d < kD; ++d) sum += dout[row + d] * out[row + d];
+  delta[i] = sum;
 }
 
-static void h0_attn_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* probs,
-                             int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64;                                         // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;                   // embed_dim, num_heads, head_dim
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));  // on the host, as the CPU program
-  // Matrices of one head, sample to sample (floats): a sample's [q | k | v] rows, its out rows,
-  // its T x T block per head of probs (and of scratch).
-  constexpr std::int64_t kQkvStride = kT * 3 * kE, kOutStride = kT * kE, kProbsStride = kHeads * kT * kT;
-  const int rows = n * kHeads * kT;  // rows of probs: one per sample, head and query
-  // Per head, batched over the samples: sample 0's blocks (T x D, rows 3E or E apart; T x T).
-  for (int h = 0; h < kHeads; ++h) {
-    const float* v = qkv + 2 * kE + h * kD;
-    const float* p = probs + h * kT * kT;
-    const float* d_o = dout + h * kD;
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {p, kT, kProbsStride}, {d_o, kE, kOutStride},
-                                      0.0f, dqkv + 2 * kE + h * kD, 3 * kE, kQkvStride, n);  // dv = p^T dout
-    ltrt::cuda::sgemm_strided_batched(ctx, false, true, kT, kT, kD, 1.0f, {d_o, kE, kOutStride},
-                                      {v, 3 * kE, kQkvStride}, 0.0f, scratch + h * kT * kT, kT, kProbsStride,
-                                      n);  // dp = dout v^T
+// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)
+// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
+// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
+// writer, summed in a fixed order: no atomics, the same result every run.
+__global__ void __launch_bounds__(128)
+    h0_attn_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                 const float* __restrict__ qkv, const float* __restrict__ lse,
+                                 const float* __restrict__ delta, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (41984 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kCols = 4, kQueryTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
+  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float* dk_head = dqkv_head + kE;
+  float* dv_head = dqkv_head + 2 * kE;
+  float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};
+  const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
+  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || i0 == first) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          k_t_r[r] = k_t[d][group + kGroups * r];
+          v_t_r[r] = v_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          q_t_c[c] = q_t[d][lane + kLanes * c];
+          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(k_t_r[r], q_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(v_t_r[r], dout_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
+      const int i = i0 + lane + kLanes * c;
+      const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const int j = j0 + group + kGroups * r;
+        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
+        p[group + kGroups * r][lane + kLanes * c] = p_ij;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
+      // are still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and p, ds are written
+      for (int j = 0; j < kQueryTile; ++j) {
+        float p_r[kRows], ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          p_r[r] = p[group + kGroups * r][j];
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
+            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
   }
-  h0_attn_backward_ds_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(scratch, probs,
-                                                                                                         scale, rows);
-  LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_ds_kernel");
-  for (int h = 0; h < kHeads; ++h) {
-    const float* q = qkv + h * kD;
-    const float* k = q + kE;
-    const float* ds = scratch + h * kT * kT;
-    ltrt::cuda::sgemm_strided_batched(ctx, false, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {k, 3 * kE, kQkvStride}, 0.0f, dqkv + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dq = ds k
-    ltrt::cuda::sgemm_strided_batched(ctx, true, false, kT, kD, kT, 1.0f, {ds, kT, kProbsStride},
-                                      {q, 3 * kE, kQkvStride}, 0.0f, dqkv + kE + h * kD, 3 * kE, kQkvStride,
-                                      n);  // dk = ds^T q
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dk_head[row * 3 * kE + d] = dk[r][c];
+    }
   }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = j0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dv_head[row * 3 * kE + d] = dv[r][c];
+    }
+  }
+}
+
+// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
+// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
+__global__ void __launch_bounds__(128)
+    h0_attn_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                               const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+  constexpr int kT = 64;                        // sequence length
+  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;                // query i sees keys j <= i
+  // TUNE: tiles for this head_dim, chosen at generation time (33536 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
+  // of the block's tile and columns lane + kLanes * c of the other side's.
+  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
+  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 4, kKeyTile = kLanes * kCols;
+  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
+  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
+  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
+  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  float lse_i[kRows], delta_i[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int i = i0 + group + kGroups * r;
+    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
+    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
+  }
+  float dq_acc[kRows][kDimCols] = {};
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const int c0 = chunk * kChunk;
+      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      if (kChunks > 1 || j0 == 0) {
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
+        }
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+        const int r = x / kChunk, d = x % kChunk;
+        v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+      }
+      __syncthreads();
+      for (int d = 0; d < kChunk; ++d) {
+        float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          q_t_r[r] = q_t[d][group + kGroups * r];
+          dout_t_r[r] = dout_t[d][group + kGroups * r];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          k_t_c[c] = k_t[d][lane + kLanes * c];
+          v_t_c[c] = v_t[d][lane + kLanes * c];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            s[r][c] = fmaf(q_t_r[r], k_t_c[c], s[r][c]);
+            dp[r][c] = fmaf(dout_t_r[r], v_t_c[c], dp[r][c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int i = i0 + group + kGroups * r;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int j = j0 + lane + kLanes * c;
+        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
+        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+      }
+    }
+#pragma unroll
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      const int c0 = chunk * kChunk;
+      if (kChunks > 1) {
+        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
+          const int r = x / kChunk, d = x % kChunk;
+          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+        }
+      }
+      __syncthreads();  // and ds is written
+      for (int j = 0; j < kKeyTile; ++j) {
+        float ds_r[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          ds_r[r] = ds[group + kGroups * r][j];
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int c = 0; c < kChunkCols; ++c) {
+            dq_acc[r][chunk * kChunkCols + c] =
+                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = i0 + group + kGroups * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimCols; ++c) {
+      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
+      if (d < kD) dq_head[row * 3 * kE + d] = dq_acc[r][c];
+    }
+  }
+}
+
+static void h0_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
+                             const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
+  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
+  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  const int count = n * kHeads * kT;
+  h0_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
+                                                                                                      count);
+  LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_delta_kernel");
+  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
+  h0_attn_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
+  LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_dkdv_kernel");
+  h0_attn_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                      scale);
+  LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_dq_kernel");
 }
 
 // h0_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -3566,7 +5050,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);    // (32, 64, 384)
   auto* const d_h0_ln1_out = reinterpret_cast<float*>(arena + offset::d_h0_ln1_out);                  // (32, 64, 128)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                    // (32, 64, 128)
-  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
+  auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);            // (32, 4, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
   auto* const d_h0_res1_out = reinterpret_cast<float*>(arena + offset::d_h0_res1_out);                // (32, 64, 128)
@@ -3579,8 +5064,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);  // (32, 64)
   auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);          // (32, 64, 512)
   auto* const d_h0_fc_out = reinterpret_cast<float*>(arena + offset::d_h0_fc_out);          // (32, 64, 512)
+  auto* const d_h0_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h0_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (32, 4, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (2, 64, 64)
   auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
   auto* const d_h0_ln2_out = reinterpret_cast<float*>(arena + offset::d_h0_ln2_out);                  // (32, 64, 128)
   auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
@@ -3594,7 +5081,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
   auto* const d_h1_ln1_out = reinterpret_cast<float*>(arena + offset::d_h1_ln1_out);                  // (32, 64, 128)
   auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
-  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
+  auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);            // (32, 4, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
   auto* const d_h1_res1_out = reinterpret_cast<float*>(arena + offset::d_h1_res1_out);                // (32, 64, 128)
@@ -3607,8 +5095,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);  // (32, 64)
   auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);          // (32, 64, 512)
   auto* const d_h1_fc_out = reinterpret_cast<float*>(arena + offset::d_h1_fc_out);          // (32, 64, 512)
+  auto* const d_h1_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h1_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (32, 4, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (2, 64, 64)
   auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
   auto* const d_h1_ln2_out = reinterpret_cast<float*>(arena + offset::d_h1_ln2_out);                  // (32, 64, 128)
   auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
@@ -3622,7 +5112,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
   auto* const d_h2_ln1_out = reinterpret_cast<float*>(arena + offset::d_h2_ln1_out);                  // (32, 64, 128)
   auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
-  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
+  auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);            // (32, 4, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
   auto* const d_h2_res1_out = reinterpret_cast<float*>(arena + offset::d_h2_res1_out);                // (32, 64, 128)
@@ -3635,8 +5126,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);  // (32, 64)
   auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);          // (32, 64, 512)
   auto* const d_h2_fc_out = reinterpret_cast<float*>(arena + offset::d_h2_fc_out);          // (32, 64, 512)
+  auto* const d_h2_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h2_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (32, 4, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (2, 64, 64)
   auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
   auto* const d_h2_ln2_out = reinterpret_cast<float*>(arena + offset::d_h2_ln2_out);                  // (32, 64, 128)
   auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
@@ -3650,7 +5143,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
   auto* const d_h3_ln1_out = reinterpret_cast<float*>(arena + offset::d_h3_ln1_out);                  // (32, 64, 128)
   auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
-  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
+  auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);            // (32, 4, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
   auto* const d_h3_res1_out = reinterpret_cast<float*>(arena + offset::d_h3_res1_out);                // (32, 64, 128)
@@ -3663,8 +5157,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);  // (32, 64)
   auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);          // (32, 64, 512)
   auto* const d_h3_fc_out = reinterpret_cast<float*>(arena + offset::d_h3_fc_out);          // (32, 64, 512)
+  auto* const d_h3_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h3_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);           // (32, 4, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);           // (2, 64, 64)
   auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);           // (32, 64, 512)
   auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);     // (32, 64, 128)
   auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);       // (32, 64, 128)
@@ -3687,7 +5183,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n, ctx);
   h0_attn_in_proj_forward(h0_attn_in_proj_out, h0_ln1_out, h0_attn_in_proj_weight, h0_attn_in_proj_bias, n, ctx);
-  h0_attn_forward(h0_attn_att, h0_attn_att_probs, h0_attn_in_proj_out, n, ctx);
+  h0_attn_forward(h0_attn_att, h0_attn_att_lse, h0_attn_att_scores, h0_attn_in_proj_out, n, ctx);
   h0_attn_out_proj_forward(h0_attn_out_proj_out, h0_attn_att, h0_attn_out_proj_weight, h0_attn_out_proj_bias, n, ctx);
   h0_res1_forward(h0_res1_out, h0_attn_out_proj_out, wpe_out, n, ctx);
   h0_ln2_forward(h0_ln2_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_res1_out, h0_ln2_weight, h0_ln2_bias, n, ctx);
@@ -3696,7 +5192,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   h0_res2_forward(h0_res2_out, h0_proj_out, h0_res1_out, n, ctx);
   h1_ln1_forward(h1_ln1_out, h1_ln1_out_mean, h1_ln1_out_rstd, h0_res2_out, h1_ln1_weight, h1_ln1_bias, n, ctx);
   h1_attn_in_proj_forward(h1_attn_in_proj_out, h1_ln1_out, h1_attn_in_proj_weight, h1_attn_in_proj_bias, n, ctx);
-  h1_attn_forward(h1_attn_att, h1_attn_att_probs, h1_attn_in_proj_out, n, ctx);
+  h1_attn_forward(h1_attn_att, h1_attn_att_lse, h1_attn_att_scores, h1_attn_in_proj_out, n, ctx);
   h1_attn_out_proj_forward(h1_attn_out_proj_out, h1_attn_att, h1_attn_out_proj_weight, h1_attn_out_proj_bias, n, ctx);
   h1_res1_forward(h1_res1_out, h1_attn_out_proj_out, h0_res2_out, n, ctx);
   h1_ln2_forward(h1_ln2_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_res1_out, h1_ln2_weight, h1_ln2_bias, n, ctx);
@@ -3705,7 +5201,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   h1_res2_forward(h1_res2_out, h1_proj_out, h1_res1_out, n, ctx);
   h2_ln1_forward(h2_ln1_out, h2_ln1_out_mean, h2_ln1_out_rstd, h1_res2_out, h2_ln1_weight, h2_ln1_bias, n, ctx);
   h2_attn_in_proj_forward(h2_attn_in_proj_out, h2_ln1_out, h2_attn_in_proj_weight, h2_attn_in_proj_bias, n, ctx);
-  h2_attn_forward(h2_attn_att, h2_attn_att_probs, h2_attn_in_proj_out, n, ctx);
+  h2_attn_forward(h2_attn_att, h2_attn_att_lse, h2_attn_att_scores, h2_attn_in_proj_out, n, ctx);
   h2_attn_out_proj_forward(h2_attn_out_proj_out, h2_attn_att, h2_attn_out_proj_weight, h2_attn_out_proj_bias, n, ctx);
   h2_res1_forward(h2_res1_out, h2_attn_out_proj_out, h1_res2_out, n, ctx);
   h2_ln2_forward(h2_ln2_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_res1_out, h2_ln2_weight, h2_ln2_bias, n, ctx);
@@ -3714,7 +5210,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   h2_res2_forward(h2_res2_out, h2_proj_out, h2_res1_out, n, ctx);
   h3_ln1_forward(h3_ln1_out, h3_ln1_out_mean, h3_ln1_out_rstd, h2_res2_out, h3_ln1_weight, h3_ln1_bias, n, ctx);
   h3_attn_in_proj_forward(h3_attn_in_proj_out, h3_ln1_out, h3_attn_in_proj_weight, h3_attn_in_proj_bias, n, ctx);
-  h3_attn_forward(h3_attn_att, h3_attn_att_probs, h3_attn_in_proj_out, n, ctx);
+  h3_attn_forward(h3_attn_att, h3_attn_att_lse, h3_attn_att_scores, h3_attn_in_proj_out, n, ctx);
   h3_attn_out_proj_forward(h3_attn_out_proj_out, h3_attn_att, h3_attn_out_proj_weight, h3_attn_out_proj_bias, n, ctx);
   h3_res1_forward(h3_res1_out, h3_attn_out_proj_out, h2_res2_out, n, ctx);
   h3_ln2_forward(h3_ln2_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_res1_out, h3_ln2_weight, h3_ln2_bias, n, ctx);
@@ -3739,8 +5235,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   h3_res1_add_backward(d_h3_res1_out_sum1, d_h3_res2_out, d_h3_res1_out, n, ctx);
   h3_attn_out_proj_backward(d_h3_attn_att, d_h3_attn_out_proj_weight, d_h3_attn_out_proj_bias, d_h3_res1_out_sum1,
                             h3_attn_att, h3_attn_out_proj_weight, n, accumulate, ctx);
-  h3_attn_backward(d_h3_attn_in_proj_out_dqkv, d_h3_attn_in_proj_out_scratch, d_h3_attn_att, h3_attn_in_proj_out,
-                   h3_attn_att_probs, n, ctx);
+  h3_attn_backward(d_h3_attn_in_proj_out_dqkv, d_h3_attn_in_proj_out_delta, d_h3_attn_in_proj_out_scratch,
+                   d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att, h3_attn_att_lse, n, ctx);
   h3_attn_in_proj_backward(d_h3_ln1_out, d_h3_attn_in_proj_weight, d_h3_attn_in_proj_bias, d_h3_attn_in_proj_out_dqkv,
                            h3_ln1_out, h3_attn_in_proj_weight, n, accumulate, ctx);
   h3_ln1_backward(d_h2_res2_out, d_h3_ln1_weight, d_h3_ln1_bias, d_h3_ln1_out, h2_res2_out, h3_ln1_out_mean,
@@ -3755,8 +5251,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   h2_res1_add_backward(d_h2_res1_out_sum1, d_h2_res2_out_sum1, d_h2_res1_out, n, ctx);
   h2_attn_out_proj_backward(d_h2_attn_att, d_h2_attn_out_proj_weight, d_h2_attn_out_proj_bias, d_h2_res1_out_sum1,
                             h2_attn_att, h2_attn_out_proj_weight, n, accumulate, ctx);
-  h2_attn_backward(d_h2_attn_in_proj_out_dqkv, d_h2_attn_in_proj_out_scratch, d_h2_attn_att, h2_attn_in_proj_out,
-                   h2_attn_att_probs, n, ctx);
+  h2_attn_backward(d_h2_attn_in_proj_out_dqkv, d_h2_attn_in_proj_out_delta, d_h2_attn_in_proj_out_scratch,
+                   d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att, h2_attn_att_lse, n, ctx);
   h2_attn_in_proj_backward(d_h2_ln1_out, d_h2_attn_in_proj_weight, d_h2_attn_in_proj_bias, d_h2_attn_in_proj_out_dqkv,
                            h2_ln1_out, h2_attn_in_proj_weight, n, accumulate, ctx);
   h2_ln1_backward(d_h1_res2_out, d_h2_ln1_weight, d_h2_ln1_bias, d_h2_ln1_out, h1_res2_out, h2_ln1_out_mean,
@@ -3771,8 +5267,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   h1_res1_add_backward(d_h1_res1_out_sum1, d_h1_res2_out_sum1, d_h1_res1_out, n, ctx);
   h1_attn_out_proj_backward(d_h1_attn_att, d_h1_attn_out_proj_weight, d_h1_attn_out_proj_bias, d_h1_res1_out_sum1,
                             h1_attn_att, h1_attn_out_proj_weight, n, accumulate, ctx);
-  h1_attn_backward(d_h1_attn_in_proj_out_dqkv, d_h1_attn_in_proj_out_scratch, d_h1_attn_att, h1_attn_in_proj_out,
-                   h1_attn_att_probs, n, ctx);
+  h1_attn_backward(d_h1_attn_in_proj_out_dqkv, d_h1_attn_in_proj_out_delta, d_h1_attn_in_proj_out_scratch,
+                   d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att, h1_attn_att_lse, n, ctx);
   h1_attn_in_proj_backward(d_h1_ln1_out, d_h1_attn_in_proj_weight, d_h1_attn_in_proj_bias, d_h1_attn_in_proj_out_dqkv,
                            h1_ln1_out, h1_attn_in_proj_weight, n, accumulate, ctx);
   h1_ln1_backward(d_h0_res2_out, d_h1_ln1_weight, d_h1_ln1_bias, d_h1_ln1_out, h0_res2_out, h1_ln1_out_mean,
@@ -3787,8 +5283,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   h0_res1_add_backward(d_h0_res1_out_sum1, d_h0_res2_out_sum1, d_h0_res1_out, n, ctx);
   h0_attn_out_proj_backward(d_h0_attn_att, d_h0_attn_out_proj_weight, d_h0_attn_out_proj_bias, d_h0_res1_out_sum1,
                             h0_attn_att, h0_attn_out_proj_weight, n, accumulate, ctx);
-  h0_attn_backward(d_h0_attn_in_proj_out_dqkv, d_h0_attn_in_proj_out_scratch, d_h0_attn_att, h0_attn_in_proj_out,
-                   h0_attn_att_probs, n, ctx);
+  h0_attn_backward(d_h0_attn_in_proj_out_dqkv, d_h0_attn_in_proj_out_delta, d_h0_attn_in_proj_out_scratch,
+                   d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att, h0_attn_att_lse, n, ctx);
   h0_attn_in_proj_backward(d_h0_ln1_out, d_h0_attn_in_proj_weight, d_h0_attn_in_proj_bias, d_h0_attn_in_proj_out_dqkv,
                            h0_ln1_out, h0_attn_in_proj_weight, n, accumulate, ctx);
   h0_ln1_backward(d_wpe_out, d_h0_ln1_weight, d_h0_ln1_bias, d_h0_ln1_out, wpe_out, h0_ln1_out_mean, h0_ln1_out_rstd,
@@ -3867,72 +5363,76 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);              // (32, 64)
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);      // (32, 64, 384)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                      // (32, 64, 128)
-  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
-  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
-  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);            // (32, 64)
-  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);            // (32, 64)
-  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                    // (32, 64, 512)
-  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
-  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
-  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                      // (32, 64, 128)
-  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                    // (32, 64, 128)
-  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);            // (32, 64)
-  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);            // (32, 64)
-  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
-  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
-  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
-  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);            // (32, 64)
-  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);            // (32, 64)
-  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                    // (32, 64, 512)
-  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
-  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
-  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                      // (32, 64, 128)
-  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                    // (32, 64, 128)
-  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);            // (32, 64)
-  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);            // (32, 64)
-  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
-  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
-  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
-  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);            // (32, 64)
-  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);            // (32, 64)
-  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                    // (32, 64, 512)
-  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
-  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
-  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                      // (32, 64, 128)
-  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                    // (32, 64, 128)
-  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);            // (32, 64)
-  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);            // (32, 64)
-  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
-  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
-  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
-  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);            // (32, 64)
-  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);            // (32, 64)
-  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                    // (32, 64, 512)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                        // (32, 64, 512)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                    // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                          // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                    // (32, 64, 128)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                // (32, 64)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                          // (32, 64)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                        // (32, 64)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);               // ()
+  auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);              // (32, 4, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);        // (64, 64)
+  auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                        // (32, 64, 128)
+  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                      // (32, 64, 128)
+  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);              // (32, 64)
+  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);              // (32, 64)
+  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                      // (32, 64, 512)
+  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                          // (32, 64, 512)
+  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                      // (32, 64, 128)
+  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                        // (32, 64, 128)
+  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                      // (32, 64, 128)
+  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);              // (32, 64)
+  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);              // (32, 64)
+  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                      // (32, 64, 128)
+  auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);              // (32, 4, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);        // (64, 64)
+  auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                        // (32, 64, 128)
+  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                      // (32, 64, 128)
+  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);              // (32, 64)
+  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);              // (32, 64)
+  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                      // (32, 64, 512)
+  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                          // (32, 64, 512)
+  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                      // (32, 64, 128)
+  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                        // (32, 64, 128)
+  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                      // (32, 64, 128)
+  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);              // (32, 64)
+  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);              // (32, 64)
+  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                      // (32, 64, 128)
+  auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);              // (32, 4, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);        // (64, 64)
+  auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                        // (32, 64, 128)
+  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                      // (32, 64, 128)
+  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);              // (32, 64)
+  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);              // (32, 64)
+  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                      // (32, 64, 512)
+  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                          // (32, 64, 512)
+  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                      // (32, 64, 128)
+  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                        // (32, 64, 128)
+  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                      // (32, 64, 128)
+  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);              // (32, 64)
+  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);              // (32, 64)
+  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                      // (32, 64, 128)
+  auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);              // (32, 4, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);        // (64, 64)
+  auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                        // (32, 64, 128)
+  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                      // (32, 64, 128)
+  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);              // (32, 64)
+  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);              // (32, 64)
+  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                      // (32, 64, 512)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                          // (32, 64, 512)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                      // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                            // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                      // (32, 64, 128)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                  // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                  // (32, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                            // (32, 64)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32, 64)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                 // ()
   wte_forward(wte_out, x, wte_weight, n, ctx);
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n, ctx);
   h0_attn_in_proj_forward(h0_attn_in_proj_out, h0_ln1_out, h0_attn_in_proj_weight, h0_attn_in_proj_bias, n, ctx);
-  h0_attn_forward(h0_attn_att, h0_attn_att_probs, h0_attn_in_proj_out, n, ctx);
+  h0_attn_forward(h0_attn_att, h0_attn_att_lse, h0_attn_att_scores, h0_attn_in_proj_out, n, ctx);
   h0_attn_out_proj_forward(h0_attn_out_proj_out, h0_attn_att, h0_attn_out_proj_weight, h0_attn_out_proj_bias, n, ctx);
   h0_res1_forward(h0_res1_out, h0_attn_out_proj_out, wpe_out, n, ctx);
   h0_ln2_forward(h0_ln2_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_res1_out, h0_ln2_weight, h0_ln2_bias, n, ctx);
@@ -3941,7 +5441,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   h0_res2_forward(h0_res2_out, h0_proj_out, h0_res1_out, n, ctx);
   h1_ln1_forward(h1_ln1_out, h1_ln1_out_mean, h1_ln1_out_rstd, h0_res2_out, h1_ln1_weight, h1_ln1_bias, n, ctx);
   h1_attn_in_proj_forward(h1_attn_in_proj_out, h1_ln1_out, h1_attn_in_proj_weight, h1_attn_in_proj_bias, n, ctx);
-  h1_attn_forward(h1_attn_att, h1_attn_att_probs, h1_attn_in_proj_out, n, ctx);
+  h1_attn_forward(h1_attn_att, h1_attn_att_lse, h1_attn_att_scores, h1_attn_in_proj_out, n, ctx);
   h1_attn_out_proj_forward(h1_attn_out_proj_out, h1_attn_att, h1_attn_out_proj_weight, h1_attn_out_proj_bias, n, ctx);
   h1_res1_forward(h1_res1_out, h1_attn_out_proj_out, h0_res2_out, n, ctx);
   h1_ln2_forward(h1_ln2_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_res1_out, h1_ln2_weight, h1_ln2_bias, n, ctx);
@@ -3950,7 +5450,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   h1_res2_forward(h1_res2_out, h1_proj_out, h1_res1_out, n, ctx);
   h2_ln1_forward(h2_ln1_out, h2_ln1_out_mean, h2_ln1_out_rstd, h1_res2_out, h2_ln1_weight, h2_ln1_bias, n, ctx);
   h2_attn_in_proj_forward(h2_attn_in_proj_out, h2_ln1_out, h2_attn_in_proj_weight, h2_attn_in_proj_bias, n, ctx);
-  h2_attn_forward(h2_attn_att, h2_attn_att_probs, h2_attn_in_proj_out, n, ctx);
+  h2_attn_forward(h2_attn_att, h2_attn_att_lse, h2_attn_att_scores, h2_attn_in_proj_out, n, ctx);
   h2_attn_out_proj_forward(h2_attn_out_proj_out, h2_attn_att, h2_attn_out_proj_weight, h2_attn_out_proj_bias, n, ctx);
   h2_res1_forward(h2_res1_out, h2_attn_out_proj_out, h1_res2_out, n, ctx);
   h2_ln2_forward(h2_ln2_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_res1_out, h2_ln2_weight, h2_ln2_bias, n, ctx);
@@ -3959,7 +5459,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   h2_res2_forward(h2_res2_out, h2_proj_out, h2_res1_out, n, ctx);
   h3_ln1_forward(h3_ln1_out, h3_ln1_out_mean, h3_ln1_out_rstd, h2_res2_out, h3_ln1_weight, h3_ln1_bias, n, ctx);
   h3_attn_in_proj_forward(h3_attn_in_proj_out, h3_ln1_out, h3_attn_in_proj_weight, h3_attn_in_proj_bias, n, ctx);
-  h3_attn_forward(h3_attn_att, h3_attn_att_probs, h3_attn_in_proj_out, n, ctx);
+  h3_attn_forward(h3_attn_att, h3_attn_att_lse, h3_attn_att_scores, h3_attn_in_proj_out, n, ctx);
   h3_attn_out_proj_forward(h3_attn_out_proj_out, h3_attn_att, h3_attn_out_proj_weight, h3_attn_out_proj_bias, n, ctx);
   h3_res1_forward(h3_res1_out, h3_attn_out_proj_out, h2_res2_out, n, ctx);
   h3_ln2_forward(h3_ln2_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_res1_out, h3_ln2_weight, h3_ln2_bias, n, ctx);
@@ -4038,69 +5538,73 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h0_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln1_out_rstd);              // (32, 64)
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);      // (32, 64, 384)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                      // (32, 64, 128)
-  auto* const h0_attn_att_probs = reinterpret_cast<float*>(arena + offset::h0_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
-  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
-  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);            // (32, 64)
-  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);            // (32, 64)
-  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                    // (32, 64, 512)
-  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
-  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
-  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                      // (32, 64, 128)
-  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                    // (32, 64, 128)
-  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);            // (32, 64)
-  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);            // (32, 64)
-  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
-  auto* const h1_attn_att_probs = reinterpret_cast<float*>(arena + offset::h1_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
-  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
-  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);            // (32, 64)
-  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);            // (32, 64)
-  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                    // (32, 64, 512)
-  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
-  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
-  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                      // (32, 64, 128)
-  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                    // (32, 64, 128)
-  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);            // (32, 64)
-  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);            // (32, 64)
-  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
-  auto* const h2_attn_att_probs = reinterpret_cast<float*>(arena + offset::h2_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
-  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
-  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);            // (32, 64)
-  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);            // (32, 64)
-  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                    // (32, 64, 512)
-  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
-  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
-  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                      // (32, 64, 128)
-  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                    // (32, 64, 128)
-  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);            // (32, 64)
-  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);            // (32, 64)
-  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
-  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
-  auto* const h3_attn_att_probs = reinterpret_cast<float*>(arena + offset::h3_attn_att_probs);        // (32, 4, 64, 64)
-  auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
-  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
-  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
-  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);            // (32, 64)
-  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);            // (32, 64)
-  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                    // (32, 64, 512)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                        // (32, 64, 512)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                    // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                          // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                    // (32, 64, 128)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                // (32, 64)
+  auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);              // (32, 4, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);        // (64, 64)
+  auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                        // (32, 64, 128)
+  auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                      // (32, 64, 128)
+  auto* const h0_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h0_ln2_out_mean);              // (32, 64)
+  auto* const h0_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h0_ln2_out_rstd);              // (32, 64)
+  auto* const h0_gelu_out = reinterpret_cast<float*>(arena + offset::h0_gelu_out);                      // (32, 64, 512)
+  auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                          // (32, 64, 512)
+  auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                      // (32, 64, 128)
+  auto* const h1_ln1_out = reinterpret_cast<float*>(arena + offset::h1_ln1_out);                        // (32, 64, 128)
+  auto* const h0_res2_out = reinterpret_cast<float*>(arena + offset::h0_res2_out);                      // (32, 64, 128)
+  auto* const h1_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln1_out_mean);              // (32, 64)
+  auto* const h1_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln1_out_rstd);              // (32, 64)
+  auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                      // (32, 64, 128)
+  auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);              // (32, 4, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);        // (64, 64)
+  auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                        // (32, 64, 128)
+  auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                      // (32, 64, 128)
+  auto* const h1_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h1_ln2_out_mean);              // (32, 64)
+  auto* const h1_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h1_ln2_out_rstd);              // (32, 64)
+  auto* const h1_gelu_out = reinterpret_cast<float*>(arena + offset::h1_gelu_out);                      // (32, 64, 512)
+  auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                          // (32, 64, 512)
+  auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                      // (32, 64, 128)
+  auto* const h2_ln1_out = reinterpret_cast<float*>(arena + offset::h2_ln1_out);                        // (32, 64, 128)
+  auto* const h1_res2_out = reinterpret_cast<float*>(arena + offset::h1_res2_out);                      // (32, 64, 128)
+  auto* const h2_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln1_out_mean);              // (32, 64)
+  auto* const h2_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln1_out_rstd);              // (32, 64)
+  auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                      // (32, 64, 128)
+  auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);              // (32, 4, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);        // (64, 64)
+  auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                        // (32, 64, 128)
+  auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                      // (32, 64, 128)
+  auto* const h2_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h2_ln2_out_mean);              // (32, 64)
+  auto* const h2_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h2_ln2_out_rstd);              // (32, 64)
+  auto* const h2_gelu_out = reinterpret_cast<float*>(arena + offset::h2_gelu_out);                      // (32, 64, 512)
+  auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                          // (32, 64, 512)
+  auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                      // (32, 64, 128)
+  auto* const h3_ln1_out = reinterpret_cast<float*>(arena + offset::h3_ln1_out);                        // (32, 64, 128)
+  auto* const h2_res2_out = reinterpret_cast<float*>(arena + offset::h2_res2_out);                      // (32, 64, 128)
+  auto* const h3_ln1_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln1_out_mean);              // (32, 64)
+  auto* const h3_ln1_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln1_out_rstd);              // (32, 64)
+  auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);      // (32, 64, 384)
+  auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                      // (32, 64, 128)
+  auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);              // (32, 4, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);        // (64, 64)
+  auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);    // (32, 64, 128)
+  auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                        // (32, 64, 128)
+  auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                      // (32, 64, 128)
+  auto* const h3_ln2_out_mean = reinterpret_cast<float*>(arena + offset::h3_ln2_out_mean);              // (32, 64)
+  auto* const h3_ln2_out_rstd = reinterpret_cast<float*>(arena + offset::h3_ln2_out_rstd);              // (32, 64)
+  auto* const h3_gelu_out = reinterpret_cast<float*>(arena + offset::h3_gelu_out);                      // (32, 64, 512)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);                          // (32, 64, 512)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);                      // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);                            // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);                      // (32, 64, 128)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);                  // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                  // (32, 64)
   wte_forward(wte_out, x, wte_weight, n, ctx);
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n, ctx);
   h0_attn_in_proj_forward(h0_attn_in_proj_out, h0_ln1_out, h0_attn_in_proj_weight, h0_attn_in_proj_bias, n, ctx);
-  h0_attn_forward(h0_attn_att, h0_attn_att_probs, h0_attn_in_proj_out, n, ctx);
+  h0_attn_forward(h0_attn_att, h0_attn_att_lse, h0_attn_att_scores, h0_attn_in_proj_out, n, ctx);
   h0_attn_out_proj_forward(h0_attn_out_proj_out, h0_attn_att, h0_attn_out_proj_weight, h0_attn_out_proj_bias, n, ctx);
   h0_res1_forward(h0_res1_out, h0_attn_out_proj_out, wpe_out, n, ctx);
   h0_ln2_forward(h0_ln2_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_res1_out, h0_ln2_weight, h0_ln2_bias, n, ctx);
@@ -4109,7 +5613,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   h0_res2_forward(h0_res2_out, h0_proj_out, h0_res1_out, n, ctx);
   h1_ln1_forward(h1_ln1_out, h1_ln1_out_mean, h1_ln1_out_rstd, h0_res2_out, h1_ln1_weight, h1_ln1_bias, n, ctx);
   h1_attn_in_proj_forward(h1_attn_in_proj_out, h1_ln1_out, h1_attn_in_proj_weight, h1_attn_in_proj_bias, n, ctx);
-  h1_attn_forward(h1_attn_att, h1_attn_att_probs, h1_attn_in_proj_out, n, ctx);
+  h1_attn_forward(h1_attn_att, h1_attn_att_lse, h1_attn_att_scores, h1_attn_in_proj_out, n, ctx);
   h1_attn_out_proj_forward(h1_attn_out_proj_out, h1_attn_att, h1_attn_out_proj_weight, h1_attn_out_proj_bias, n, ctx);
   h1_res1_forward(h1_res1_out, h1_attn_out_proj_out, h0_res2_out, n, ctx);
   h1_ln2_forward(h1_ln2_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_res1_out, h1_ln2_weight, h1_ln2_bias, n, ctx);
@@ -4118,7 +5622,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   h1_res2_forward(h1_res2_out, h1_proj_out, h1_res1_out, n, ctx);
   h2_ln1_forward(h2_ln1_out, h2_ln1_out_mean, h2_ln1_out_rstd, h1_res2_out, h2_ln1_weight, h2_ln1_bias, n, ctx);
   h2_attn_in_proj_forward(h2_attn_in_proj_out, h2_ln1_out, h2_attn_in_proj_weight, h2_attn_in_proj_bias, n, ctx);
-  h2_attn_forward(h2_attn_att, h2_attn_att_probs, h2_attn_in_proj_out, n, ctx);
+  h2_attn_forward(h2_attn_att, h2_attn_att_lse, h2_attn_att_scores, h2_attn_in_proj_out, n, ctx);
   h2_attn_out_proj_forward(h2_attn_out_proj_out, h2_attn_att, h2_attn_out_proj_weight, h2_attn_out_proj_bias, n, ctx);
   h2_res1_forward(h2_res1_out, h2_attn_out_proj_out, h1_res2_out, n, ctx);
   h2_ln2_forward(h2_ln2_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_res1_out, h2_ln2_weight, h2_ln2_bias, n, ctx);
@@ -4127,7 +5631,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   h2_res2_forward(h2_res2_out, h2_proj_out, h2_res1_out, n, ctx);
   h3_ln1_forward(h3_ln1_out, h3_ln1_out_mean, h3_ln1_out_rstd, h2_res2_out, h3_ln1_weight, h3_ln1_bias, n, ctx);
   h3_attn_in_proj_forward(h3_attn_in_proj_out, h3_ln1_out, h3_attn_in_proj_weight, h3_attn_in_proj_bias, n, ctx);
-  h3_attn_forward(h3_attn_att, h3_attn_att_probs, h3_attn_in_proj_out, n, ctx);
+  h3_attn_forward(h3_attn_att, h3_attn_att_lse, h3_attn_att_scores, h3_attn_in_proj_out, n, ctx);
   h3_attn_out_proj_forward(h3_attn_out_proj_out, h3_attn_att, h3_attn_out_proj_weight, h3_attn_out_proj_bias, n, ctx);
   h3_res1_forward(h3_res1_out, h3_attn_out_proj_out, h2_res2_out, n, ctx);
   h3_ln2_forward(h3_ln2_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_res1_out, h3_ln2_weight, h3_ln2_bias, n, ctx);

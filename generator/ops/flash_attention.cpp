@@ -102,7 +102,8 @@ void write_stage(CodeWriter& k, const std::string& dst, const std::string& src, 
 }
 
 // acc[r][c] += row_operand[d][row r] * col_operand[d][column c] over the chunk's d: per d, a
-// thread loads kRows + kCols floats a product for kRows * kCols FMAs.
+// thread loads kRows + kCols floats a product for kRows * kCols FMAs. The products are fmaf, as
+// cuBLASLt's and the CPU's sgemm (the program is built with --fmad=false, which would split them).
 struct Product {
   std::string acc, row_operand, col_operand;
 };
@@ -126,7 +127,7 @@ void write_products(CodeWriter& k, const std::vector<Product>& products) {
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   for (const Product& p : products)
-    k.line(p.acc + "[r][c] += " + p.row_operand + "_r[r] * " + p.col_operand + "_c[c];");
+    k.line(p.acc + "[r][c] = fmaf(" + p.row_operand + "_r[r], " + p.col_operand + "_c[c], " + p.acc + "[r][c]);");
   k.close();
   k.close();
   k.close();
@@ -152,7 +153,8 @@ void write_accumulate(CodeWriter& k, const std::string& col_tile, const std::vec
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kChunkCols; ++c)");
   for (const Accumulate& a : terms)
-    k.line(a.acc + "[r][chunk * kChunkCols + c] += " + a.weights + "_r[r] * " + a.operand + "[lane + kLanes * c][j];");
+    k.line(a.acc + "[r][chunk * kChunkCols + c] = fmaf(" + a.weights + "_r[r], " + a.operand +
+           "[lane + kLanes * c][j], " + a.acc + "[r][chunk * kChunkCols + c]);");
   k.close();
   k.close();
   k.close();

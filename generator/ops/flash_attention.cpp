@@ -58,12 +58,7 @@ Tiles choose_tiles(std::int64_t d, int operands, int score_tiles, int products, 
 // (kQueryTile and kKeyTile, or the other way round in dK/dV).
 void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles& t, const std::string& row_tile,
                      const std::string& col_tile) {
-  const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
-  k.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";  // sequence length");
-  k.line("constexpr int kE = " + std::to_string(e) + ", kHeads = " + std::to_string(h) +
-         ", kD = " + std::to_string(e / h) + ";  // embed_dim, num_heads, head_dim");
-  k.line(std::string("constexpr bool kCausal = ") + (attr_bool(n, "is_causal") ? "true" : "false") +
-         ";  // query i sees keys j <= i");
+  write_attention_sizes(k, n, qkv.shape[1]);
   k.line("// TUNE: tiles for this head_dim, chosen at generation time (" + std::to_string(t.shared_bytes) +
          " bytes of static shared memory,");
   k.line("// at most " + std::to_string(kSharedBytes) + "; few enough registers not to spill). Thread (group, lane) "
@@ -89,15 +84,19 @@ void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e,
   for (const std::string& p : per_head) k.line(p + " + (static_cast<std::int64_t>(b) * kHeads + h) * kT;");
 }
 
-// Stages rows [row0, row0 + tile) and head-dim columns [c0, c0 + kChunk) of `src` (rows `stride`
-// floats apart) transposed into dst[kChunk][tile + 1], zeros past T and D. Adjacent threads read
-// adjacent floats of a row; the + 1 keeps the transposed stores and the reads conflict-free.
-void write_stage(CodeWriter& k, const std::string& dst, const std::string& src, const std::string& stride,
-                 const std::string& row0, const std::string& tile) {
-  k.open("for (int x = threadIdx.x; x < " + tile + " * kChunk; x += kBlockThreads)");
+// A tile to stage: rows [row0, row0 + tile) of src, rows `stride` floats apart, into dst.
+struct Stage {
+  std::string dst, src, stride, row0, tile;
+};
+
+// Stages the tile's head-dim columns [c0, c0 + kChunk) transposed into dst[kChunk][tile + 1],
+// zeros past T and D. Adjacent threads read adjacent floats of a row; the + 1 keeps the
+// transposed stores and the reads conflict-free.
+void write_stage(CodeWriter& k, const Stage& t) {
+  k.open("for (int x = threadIdx.x; x < " + t.tile + " * kChunk; x += kBlockThreads)");
   k.line("const int r = x / kChunk, d = x % kChunk;");
-  k.line(dst + "[d][r] = " + row0 + " + r < kT && c0 + d < kD ? " + src + "[(" + row0 + " + r) * " + stride +
-         " + c0 + d] : 0.0f;");
+  k.line(t.dst + "[d][r] = " + t.row0 + " + r < kT && c0 + d < kD ? " + t.src + "[(" + t.row0 + " + r) * " +
+         t.stride + " + c0 + d] : 0.0f;");
   k.close();
 }
 
@@ -133,6 +132,24 @@ void write_products(CodeWriter& k, const std::vector<Product>& products) {
   k.close();
 }
 
+// The score tiles of one step of a block's walk, a chunk of head_dim at a time: stage `kept`
+// (the block's own rows: once, on its `first_step`, when head_dim is one chunk) and `walked` (the
+// tile the walk is at), then the products.
+void write_score_chunks(CodeWriter& k, const std::vector<Stage>& kept, const std::string& first_step,
+                        const std::vector<Stage>& walked, const std::vector<Product>& products) {
+  k.line("#pragma unroll");
+  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
+  k.line("const int c0 = chunk * kChunk;");
+  k.open("if (kChunks > 1 || " + first_step + ")  // the block's rows stay staged when head_dim is one chunk");
+  for (const Stage& t : kept) write_stage(k, t);
+  k.close();
+  for (const Stage& t : walked) write_stage(k, t);
+  k.line("__syncthreads();");
+  write_products(k, products);
+  k.line("__syncthreads();");
+  k.close();
+}
+
 // acc[r][this chunk's columns] += weights[row r][j] * operand[column][j] over the column tile's j
 // (operand staged transposed: its column d is row d of the stage).
 struct Accumulate {
@@ -157,6 +174,27 @@ void write_accumulate(CodeWriter& k, const std::string& col_tile, const std::vec
            "[lane + kLanes * c][j], " + a.acc + "[r][chunk * kChunkCols + c]);");
   k.close();
   k.close();
+  k.close();
+}
+
+// The accumulators' update of one step (`what`), a chunk of head_dim at a time: `stage` the
+// chunk's operands, and `restage` those that the scores staged (with one chunk, still there).
+void write_accumulate_chunks(CodeWriter& k, const std::string& what, const std::vector<Stage>& stage,
+                             const std::vector<Stage>& restage, const std::string& col_tile,
+                             const std::vector<Accumulate>& terms) {
+  k.line("#pragma unroll");
+  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
+  k.line("// " + what + ", a chunk of head_dim at a time.");
+  k.line("const int c0 = chunk * kChunk;");
+  for (const Stage& t : stage) write_stage(k, t);
+  if (!restage.empty()) {
+    k.open("if (kChunks > 1)  // else still staged from the scores");
+    for (const Stage& t : restage) write_stage(k, t);
+    k.close();
+  }
+  k.line("__syncthreads();  // and the weights are written");
+  write_accumulate(k, col_tile, terms);
+  k.line("__syncthreads();");
   k.close();
 }
 
@@ -192,6 +230,15 @@ void write_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
 
 }  // namespace
 
+void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t) {
+  const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
+  w.line("constexpr int kT = " + std::to_string(t) + ";  // sequence length");
+  w.line("constexpr int kE = " + std::to_string(e) + ", kHeads = " + std::to_string(h) +
+         ", kD = " + std::to_string(e / h) + ";  // embed_dim, num_heads, head_dim");
+  w.line(std::string("constexpr bool kCausal = ") + (attr_bool(n, "is_causal") ? "true" : "false") +
+         ";  // query i sees keys j <= i");
+}
+
 void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[0]);
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
@@ -223,18 +270,8 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
   k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
   k.line("float s[kRows][kCols] = {};");
-  k.line("#pragma unroll");
-  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
-  k.line("const int c0 = chunk * kChunk;");
-  k.line("// q^T stays in shared memory when head_dim is one chunk.");
-  k.open("if (kChunks > 1 || j0 == 0)");
-  write_stage(k, "q_t", "q", "3 * kE", "i0", "kQueryTile");
-  k.close();
-  write_stage(k, "kv_t", "keys_k", "3 * kE", "j0", "kKeyTile");
-  k.line("__syncthreads();");
-  write_products(k, {{"s", "q_t", "kv_t"}});
-  k.line("__syncthreads();");
-  k.close();
+  write_score_chunks(k, {{"q_t", "q", "3 * kE", "i0", "kQueryTile"}}, "j0 == 0",
+                     {{"kv_t", "keys_k", "3 * kE", "j0", "kKeyTile"}}, {{"s", "q_t", "kv_t"}});
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("// Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).");
@@ -262,15 +299,8 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.line("for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;");
   k.close();
-  k.line("#pragma unroll");
-  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
-  k.line("// o += p v, a chunk of head_dim at a time.");
-  k.line("const int c0 = chunk * kChunk;");
-  write_stage(k, "kv_t", "keys_v", "3 * kE", "j0", "kKeyTile");
-  k.line("__syncthreads();  // and p is written");
-  write_accumulate(k, "kKeyTile", {{"o", "p", "kv_t"}});
-  k.line("__syncthreads();");
-  k.close();
+  write_accumulate_chunks(k, "o += p v", {{"kv_t", "keys_v", "3 * kE", "j0", "kKeyTile"}}, {}, "kKeyTile",
+                          {{"o", "p", "kv_t"}});
   k.close();
   write_rows_out(k, "i0", "out_head", "kE", "o[r][c] / l[r]");  // the CPU's p / sum, then p v
   k.line("#pragma unroll");
@@ -282,6 +312,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
 
   CodeWriter& w = e.body;
   write_host_sizes(w, n, qkv);
+  w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
   write_launch(w, e.fn + "_kernel", kGroups * t.rows, {"out", "lse", "qkv", "scale"});
 }
 
@@ -332,20 +363,11 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys");
   k.open("for (int i0 = first; i0 < kT; i0 += kQueryTile)");
   k.line("float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)");
-  k.line("#pragma unroll");
-  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
-  k.line("const int c0 = chunk * kChunk;");
-  k.line("// k^T and v^T stay in shared memory when head_dim is one chunk.");
-  k.open("if (kChunks > 1 || i0 == first)");
-  write_stage(k, "k_t", "keys_k", "3 * kE", "j0", "kKeyTile");
-  write_stage(k, "v_t", "keys_v", "3 * kE", "j0", "kKeyTile");
-  k.close();
-  write_stage(k, "q_t", "q", "3 * kE", "i0", "kQueryTile");
-  write_stage(k, "dout_t", "dout_head", "kE", "i0", "kQueryTile");
-  k.line("__syncthreads();");
-  write_products(k, {{"s", "k_t", "q_t"}, {"dp", "v_t", "dout_t"}});
-  k.line("__syncthreads();");
-  k.close();
+  const std::vector<Stage> query_tile{{"q_t", "q", "3 * kE", "i0", "kQueryTile"},
+                                      {"dout_t", "dout_head", "kE", "i0", "kQueryTile"}};
+  const std::vector<Stage> key_tile{{"k_t", "keys_k", "3 * kE", "j0", "kKeyTile"},
+                                    {"v_t", "keys_v", "3 * kE", "j0", "kKeyTile"}};
+  write_score_chunks(k, key_tile, "i0 == first", query_tile, {{"s", "k_t", "q_t"}, {"dp", "v_t", "dout_t"}});
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("// p and ds of query column i (the CPU's formulas; 0 where masked or past T).");
@@ -359,19 +381,8 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;");
   k.close();
   k.close();
-  k.line("#pragma unroll");
-  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
-  k.line("// dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T");
-  k.line("// are still staged).");
-  k.line("const int c0 = chunk * kChunk;");
-  k.open("if (kChunks > 1)");
-  write_stage(k, "q_t", "q", "3 * kE", "i0", "kQueryTile");
-  write_stage(k, "dout_t", "dout_head", "kE", "i0", "kQueryTile");
-  k.close();
-  k.line("__syncthreads();  // and p, ds are written");
-  write_accumulate(k, "kQueryTile", {{"dv", "p", "dout_t"}, {"dk", "ds", "q_t"}});
-  k.line("__syncthreads();");
-  k.close();
+  write_accumulate_chunks(k, "dv += p^T dout, dk += ds^T q", {}, query_tile, "kQueryTile",
+                          {{"dv", "p", "dout_t"}, {"dk", "ds", "q_t"}});
   k.close();
   write_rows_out(k, "j0", "dk_head", "3 * kE", "dk[r][c]");
   write_rows_out(k, "j0", "dv_head", "3 * kE", "dv[r][c]");
@@ -404,20 +415,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
   k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
   k.line("float s[kRows][kCols] = {}, dp[kRows][kCols] = {};");
-  k.line("#pragma unroll");
-  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
-  k.line("const int c0 = chunk * kChunk;");
-  k.line("// q^T and dout^T stay in shared memory when head_dim is one chunk.");
-  k.open("if (kChunks > 1 || j0 == 0)");
-  write_stage(k, "q_t", "q", "3 * kE", "i0", "kQueryTile");
-  write_stage(k, "dout_t", "dout_head", "kE", "i0", "kQueryTile");
-  k.close();
-  write_stage(k, "k_t", "keys_k", "3 * kE", "j0", "kKeyTile");
-  write_stage(k, "v_t", "keys_v", "3 * kE", "j0", "kKeyTile");
-  k.line("__syncthreads();");
-  write_products(k, {{"s", "q_t", "k_t"}, {"dp", "dout_t", "v_t"}});
-  k.line("__syncthreads();");
-  k.close();
+  write_score_chunks(k, query_tile, "j0 == 0", key_tile, {{"s", "q_t", "k_t"}, {"dp", "dout_t", "v_t"}});
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("const int i = i0 + group + kGroups * r;");
@@ -428,23 +426,14 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;");
   k.close();
   k.close();
-  k.line("#pragma unroll");
-  k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
-  k.line("// dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).");
-  k.line("const int c0 = chunk * kChunk;");
-  k.open("if (kChunks > 1)");
-  write_stage(k, "k_t", "keys_k", "3 * kE", "j0", "kKeyTile");
-  k.close();
-  k.line("__syncthreads();  // and ds is written");
-  write_accumulate(k, "kKeyTile", {{"dq_acc", "ds", "k_t"}});
-  k.line("__syncthreads();");
-  k.close();
+  write_accumulate_chunks(k, "dq += ds k", {}, {key_tile[0]}, "kKeyTile", {{"dq_acc", "ds", "k_t"}});
   k.close();
   write_rows_out(k, "i0", "dq_head", "3 * kE", "dq_acc[r][c]");
   k.close();
 
   CodeWriter& w = e.body;
   write_host_sizes(w, n, qkv);
+  w.line("// scratch is the CPU program's T x T buffers: the fused kernels need none.");
   emit_count_launch(w, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
   w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
   write_launch(w, e.fn + "_dkdv_kernel", kGroups * kv.rows, {"dqkv", "dout", "qkv", "lse", "delta", "scale"});

@@ -8,6 +8,9 @@
 
 namespace ltgen {
 
+/// The sizes of an attention node with sequence length `t` as constexpr lines: kT, kE, kHeads,
+/// kD, kCausal (the CPU's lowering and the kernels).
+void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t);
 /// attention(qkv) -> out, lse (and the CPU's scores scratch, unused here).
 void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g);
 /// attention_backward(dout, qkv, out, lse) -> dqkv, delta (and the CPU's scratch, unused here).

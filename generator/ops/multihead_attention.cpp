@@ -31,12 +31,7 @@ namespace ltgen {
 namespace {
 
 void write_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
-  const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
-  w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";  // sequence length");
-  w.line("constexpr int kE = " + std::to_string(e) + ", kHeads = " + std::to_string(h) +
-         ", kD = " + std::to_string(e / h) + ";  // embed_dim, num_heads, head_dim");
-  w.line(std::string("constexpr bool kCausal = ") + (attr_bool(n, "is_causal") ? "true" : "false") +
-         ";  // query i sees keys j <= i");
+  write_attention_sizes(w, n, qkv.shape[1]);
   w.line("const float scale = 1.0f / std::sqrt(static_cast<float>(kD));");
 }
 

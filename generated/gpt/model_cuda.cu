@@ -310,7 +310,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T stays in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -417,6 +417,7 @@ static void attn1_forward(float* out, float* lse, float* scores, const float* qk
                           const ltrt::cuda::Context& ctx) {
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
+  // scores is the CPU program's T x T scratch: the fused kernel needs none.
   attn1_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
 }
@@ -653,7 +654,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T stays in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -760,6 +761,7 @@ static void attn2_forward(float* out, float* lse, float* scores, const float* qk
                           const ltrt::cuda::Context& ctx) {
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
+  // scores is the CPU program's T x T scratch: the fused kernel needs none.
   attn2_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_forward_kernel");
 }
@@ -1469,7 +1471,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || i0 == first) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -1527,9 +1529,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
-      // are still staged).
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -1626,7 +1628,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -1681,8 +1683,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      // dq += ds k, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -1724,6 +1727,7 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
                            const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
+  // scratch is the CPU program's T x T buffers: the fused kernels need none.
   const int count = n * kHeads * kT;
   attn2_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
                                                                                                     count);
@@ -2189,7 +2193,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || i0 == first) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -2247,9 +2251,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
-      // are still staged).
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -2346,7 +2350,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -2401,8 +2405,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      // dq += ds k, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -2444,6 +2449,7 @@ static void attn1_backward(float* dqkv, float* delta, float* scratch, const floa
                            const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
+  // scratch is the CPU program's T x T buffers: the fused kernels need none.
   const int count = n * kHeads * kT;
   attn1_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
                                                                                                     count);

@@ -414,7 +414,7 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T stays in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -521,6 +521,7 @@ static void h0_attn_forward(float* out, float* lse, float* scores, const float* 
                             const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  // scores is the CPU program's T x T scratch: the fused kernel needs none.
   h0_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
 }
@@ -757,7 +758,7 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T stays in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -864,6 +865,7 @@ static void h1_attn_forward(float* out, float* lse, float* scores, const float* 
                             const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  // scores is the CPU program's T x T scratch: the fused kernel needs none.
   h1_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_forward_kernel");
 }
@@ -1100,7 +1102,7 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T stays in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -1207,6 +1209,7 @@ static void h2_attn_forward(float* out, float* lse, float* scores, const float* 
                             const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  // scores is the CPU program's T x T scratch: the fused kernel needs none.
   h2_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_forward_kernel");
 }
@@ -1443,7 +1446,7 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T stays in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -1550,6 +1553,7 @@ static void h3_attn_forward(float* out, float* lse, float* scores, const float* 
                             const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  // scores is the CPU program's T x T scratch: the fused kernel needs none.
   h3_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_forward_kernel");
 }
@@ -2262,7 +2266,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || i0 == first) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -2320,9 +2324,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
-      // are still staged).
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -2419,7 +2423,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -2474,8 +2478,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      // dq += ds k, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -2517,6 +2522,7 @@ static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  // scratch is the CPU program's T x T buffers: the fused kernels need none.
   const int count = n * kHeads * kT;
   h3_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
                                                                                                       count);
@@ -2986,7 +2992,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || i0 == first) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -3044,9 +3050,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
-      // are still staged).
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -3143,7 +3149,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -3198,8 +3204,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      // dq += ds k, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -3241,6 +3248,7 @@ static void h2_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  // scratch is the CPU program's T x T buffers: the fused kernels need none.
   const int count = n * kHeads * kT;
   h2_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
                                                                                                       count);
@@ -3710,7 +3718,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || i0 == first) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -3768,9 +3776,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
-      // are still staged).
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -3867,7 +3875,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -3922,8 +3930,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      // dq += ds k, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -3965,6 +3974,7 @@ static void h1_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  // scratch is the CPU program's T x T buffers: the fused kernels need none.
   const int count = n * kHeads * kT;
   h1_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
                                                                                                       count);
@@ -4434,7 +4444,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // k^T and v^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || i0 == first) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -4492,9 +4502,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time (with one chunk, q^T and dout^T
-      // are still staged).
+      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -4591,7 +4601,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
       const int c0 = chunk * kChunk;
-      // q^T and dout^T stay in shared memory when head_dim is one chunk.
+      // The block's own rows stay staged when head_dim is one chunk.
       if (kChunks > 1 || j0 == 0) {
         for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -4646,8 +4656,9 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dq += ds k, a chunk of head_dim at a time (with one chunk, k^T is still staged).
+      // dq += ds k, a chunk of head_dim at a time.
       const int c0 = chunk * kChunk;
+      // With one chunk, still staged from the scores.
       if (kChunks > 1) {
         for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
           const int r = x / kChunk, d = x % kChunk;
@@ -4689,6 +4700,7 @@ static void h0_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  // scratch is the CPU program's T x T buffers: the fused kernels need none.
   const int count = n * kHeads * kT;
   h0_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
                                                                                                       count);

@@ -140,7 +140,8 @@ void write_score_chunks(CodeWriter& k, const std::vector<Stage>& kept, const std
   k.line("#pragma unroll");
   k.open("for (int chunk = 0; chunk < kChunks; ++chunk)");
   k.line("const int c0 = chunk * kChunk;");
-  k.open("if (kChunks > 1 || " + first_step + ")  // the block's rows stay staged when head_dim is one chunk");
+  k.line("// The block's own rows stay staged when head_dim is one chunk.");
+  k.open("if (kChunks > 1 || " + first_step + ")");
   for (const Stage& t : kept) write_stage(k, t);
   k.close();
   for (const Stage& t : walked) write_stage(k, t);
@@ -188,11 +189,14 @@ void write_accumulate_chunks(CodeWriter& k, const std::string& what, const std::
   k.line("const int c0 = chunk * kChunk;");
   for (const Stage& t : stage) write_stage(k, t);
   if (!restage.empty()) {
-    k.open("if (kChunks > 1)  // else still staged from the scores");
+    k.line("// With one chunk, still staged from the scores.");
+    k.open("if (kChunks > 1)");
     for (const Stage& t : restage) write_stage(k, t);
     k.close();
   }
-  k.line("__syncthreads();  // and the weights are written");
+  std::string weights;
+  for (const Accumulate& a : terms) weights += (weights.empty() ? "" : ", ") + a.weights;
+  k.line("__syncthreads();  // and " + weights + (terms.size() > 1 ? " are" : " is") + " written");
   write_accumulate(k, col_tile, terms);
   k.line("__syncthreads();");
   k.close();

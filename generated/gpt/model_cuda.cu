@@ -1607,7 +1607,7 @@ __global__ void __launch_bounds__(128)
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
@@ -1718,7 +1718,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
       const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) dq_head[row * 3 * kE + d] = dq_acc[r][c];
+      if (d < kD) dqkv_head[row * 3 * kE + d] = dq_acc[r][c];
     }
   }
 }
@@ -2329,7 +2329,7 @@ __global__ void __launch_bounds__(128)
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
@@ -2440,7 +2440,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
       const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) dq_head[row * 3 * kE + d] = dq_acc[r][c];
+      if (d < kD) dqkv_head[row * 3 * kE + d] = dq_acc[r][c];
     }
   }
 }

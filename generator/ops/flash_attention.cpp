@@ -218,6 +218,23 @@ void write_rows_out(CodeWriter& k, const std::string& row0, const std::string& d
   k.close();
 }
 
+// Opens a backward kernel (the dK/dV or the dQ one): its signature and constants.
+void open_backward_kernel(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name, const Tiles& t,
+                          const std::string& row_tile, const std::string& col_tile) {
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + name +
+         "(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
+         "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
+  write_constants(k, n, qkv, t, row_tile, col_tile);
+}
+
+// A backward kernel's pointers to head h of sample b.
+void write_backward_pointers(CodeWriter& k) {
+  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
+                      {"const float* lse_head = lse", "const float* delta_head = delta"});
+  k.line("const float* keys_k = q + kE;");
+  k.line("const float* keys_v = q + 2 * kE;");
+}
+
 // The launch of a kernel over (tiles of T, heads, samples).
 void write_launch(CodeWriter& w, const std::string& kernel, std::int64_t row_tile, const std::vector<std::string>& args) {
   const std::string tile = std::to_string(row_tile);
@@ -349,18 +366,12 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and");
   k.line("// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one");
   k.line("// writer, summed in a fixed order: no atomics, the same result every run.");
-  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + e.fn +
-         "_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
-         "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
-  write_constants(k, n, qkv, kv, "kKeyTile", "kQueryTile");
+  open_backward_kernel(k, n, qkv, e.fn + "_dkdv_kernel", kv, "kKeyTile", "kQueryTile");
   k.line("__shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];  // the block's keys, transposed");
   k.line("__shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's");
   k.line("__shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];  // p^T and ds^T of the tiles");
   k.line("const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first");
-  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
-                      {"const float* lse_head = lse", "const float* delta_head = delta"});
-  k.line("const float* keys_k = q + kE;");
-  k.line("const float* keys_v = q + 2 * kE;");
+  write_backward_pointers(k);
   k.line("float* dk_head = dqkv_head + kE;");
   k.line("float* dv_head = dqkv_head + 2 * kE;");
   k.line("float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};");
@@ -396,18 +407,12 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line();
   k.line("// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its");
   k.line("// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.");
-  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + e.fn +
-         "_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
-         "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
-  write_constants(k, n, qkv, q, "kQueryTile", "kKeyTile");
+  open_backward_kernel(k, n, qkv, e.fn + "_dq_kernel", q, "kQueryTile", "kKeyTile");
   k.line("__shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries");
   k.line("__shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];  // a key tile's, transposed");
   k.line("__shared__ float ds[kQueryTile][kKeyTile + 1];");
   k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
-  write_head_pointers(k, {"const float* q = qkv", "float* dq_head = dqkv"}, {"const float* dout_head = dout"},
-                      {"const float* lse_head = lse", "const float* delta_head = delta"});
-  k.line("const float* keys_k = q + kE;");
-  k.line("const float* keys_v = q + 2 * kE;");
+  write_backward_pointers(k);
   k.line("float lse_i[kRows], delta_i[kRows];");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
@@ -432,7 +437,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.close();
   write_accumulate_chunks(k, "dq += ds k", {}, {key_tile[0]}, "kKeyTile", {{"dq_acc", "ds", "k_t"}});
   k.close();
-  write_rows_out(k, "i0", "dq_head", "3 * kE", "dq_acc[r][c]");
+  write_rows_out(k, "i0", "dqkv_head", "3 * kE", "dq_acc[r][c]");
   k.close();
 
   CodeWriter& w = e.body;

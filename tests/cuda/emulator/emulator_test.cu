@@ -1,12 +1,15 @@
 // The CUDA emulator against what CUDA does: barriers and shuffles order threads, a missing
-// barrier shows, streams run lazily (a missing synchronisation shows), graph capture keeps
-// launch arguments and refuses what CUDA refuses, host code cannot read device memory, and
-// cuBLASLt's matmul follows its column-major contract. Written as CUDA source, so the launch
-// rewrite (rewrite_launches.py) is tested too.
+// barrier shows, a race between threads or blocks changes the result with the schedule while a
+// correct reduction keeps its bits, streams run lazily (a missing synchronisation shows), graph
+// capture keeps launch arguments and refuses what CUDA refuses, host code cannot read device
+// memory, and cuBLASLt's matmul follows its column-major contract. Written as CUDA source, so the
+// launch rewrite (rewrite_launches.py) is tested too.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -14,8 +17,10 @@ namespace {
 
 constexpr int kBlock = 256;
 
+// Block b sums in[b * n, (b + 1) * n) into out[b].
 __global__ void block_sum(float* out, const float* in, int n) {
   __shared__ float partial[kBlock];
+  in += static_cast<std::size_t>(blockIdx.x) * n;
   float mine = 0.0f;
   for (int i = threadIdx.x; i < n; i += blockDim.x) mine += in[i];
   partial[threadIdx.x] = mine;
@@ -37,6 +42,26 @@ __global__ void racy_block_sum(float* out, const float* in, int n) {
   for (int s = blockDim.x / 2; s > 0; s /= 2)
     if (static_cast<int>(threadIdx.x) < s) partial[threadIdx.x] += partial[threadIdx.x + s];
   if (threadIdx.x == 0) out[blockIdx.x] = partial[0];
+}
+
+// Each thread reads its right neighbour's slot of shared memory: after a barrier (a stencil),
+// and without one (a race: the neighbour may not have written it yet).
+__global__ void neighbour(float* out, const float* in) {
+  __shared__ float slot[kBlock];
+  slot[threadIdx.x] = in[threadIdx.x];
+  __syncthreads();
+  out[threadIdx.x] = slot[(threadIdx.x + 1) % blockDim.x];
+}
+__global__ void racy_neighbour(float* out, const float* in) {
+  __shared__ float slot[kBlock];
+  slot[threadIdx.x] = in[threadIdx.x];
+  out[threadIdx.x] = slot[(threadIdx.x + 1) % blockDim.x];
+}
+
+// A running sum across blocks in one launch: block b reads what block b - 1 wrote. Blocks run in
+// no order (or at once) on a GPU, so this is a race.
+__global__ void racy_block_prefix(float* out, const float* in) {
+  if (threadIdx.x == 0) out[blockIdx.x] = in[blockIdx.x] + (blockIdx.x > 0 ? out[blockIdx.x - 1] : 0.0f);
 }
 
 __global__ void warp_sum(float* out, const float* in) {
@@ -78,7 +103,27 @@ std::vector<float> download(const float* d, std::size_t n) {
   return h;
 }
 
+// The schedules that the tests compare: each an order that a GPU may run blocks and threads in.
+const char* const kSchedules[] = {"forward", "reverse", "shuffle:1", "shuffle:2"};
+
+// Sets the emulator's schedule for one test, and the default (forward) again after it.
+class Schedule {
+ public:
+  explicit Schedule(const char* order) { ltgen_emu::set_schedule(order); }
+  ~Schedule() { ltgen_emu::set_schedule("forward"); }
+  Schedule(const Schedule&) = delete;
+  Schedule& operator=(const Schedule&) = delete;
+};
+
+// The bits of `values`: float == would call -0 and 0 equal and NaN unequal to itself.
+std::vector<std::uint32_t> bits(const std::vector<float>& values) {
+  std::vector<std::uint32_t> b(values.size());
+  std::memcpy(b.data(), values.data(), values.size() * sizeof(float));
+  return b;
+}
+
 TEST(Emulator, SharedMemoryReductionNeedsItsBarriers) {
+  const Schedule forward("forward");  // in reverse, the racy sum happens to be right
   const int n = 1000;
   std::vector<float> host(n);
   for (int i = 0; i < n; ++i) host[i] = static_cast<float>(i % 7);
@@ -95,6 +140,97 @@ TEST(Emulator, SharedMemoryReductionNeedsItsBarriers) {
   EXPECT_NE(sums[1], want) << "a reduction without __syncthreads must not add up here";
   cudaFree(in);
   cudaFree(out);
+}
+
+// A thread that reads another's shared-memory slot without a barrier between the write and the
+// read gets what the schedule gives it: a fresh value where the other thread ran first, and a
+// stale one where it did not. The orders disagree on which threads read fresh values.
+TEST(Emulator, MissingBarrierDependsOnTheSchedule) {
+  float* in = device_alloc<float>(kBlock);
+  float* out = device_alloc<float>(kBlock);
+  std::vector<bool> fresh_forward;
+  float base = 0.0f;  // new inputs for each launch, so no stale slot holds a fresh value
+  for (const char* order : kSchedules) {
+    const Schedule schedule(order);
+    std::vector<float> host(kBlock), want(kBlock);
+    for (int i = 0; i < kBlock; ++i) host[i] = base + static_cast<float>(i + 1);
+    for (int i = 0; i < kBlock; ++i) want[i] = host[(i + 1) % kBlock];
+    base += 1000.0f;
+    ASSERT_EQ(cudaMemcpy(in, host.data(), sizeof(float) * kBlock, cudaMemcpyHostToDevice), cudaSuccess);
+    neighbour<<<1, kBlock>>>(out, in);
+    EXPECT_EQ(download(out, kBlock), want) << order;
+    racy_neighbour<<<1, kBlock>>>(out, in);
+    const std::vector<float> racy = download(out, kBlock);
+    std::vector<bool> fresh(kBlock);
+    for (int i = 0; i < kBlock; ++i) fresh[i] = racy[i] == want[i];
+    if (fresh_forward.empty()) {
+      fresh_forward = fresh;
+      EXPECT_FALSE(fresh[0]) << "forward runs thread 0 before thread 1 writes its slot";
+    } else {
+      EXPECT_NE(fresh, fresh_forward) << "without its barrier, " << order
+                                      << " must give fresh values to other threads than forward";
+    }
+  }
+  cudaFree(in);
+  cudaFree(out);
+}
+
+// A block that reads what another block of the same launch writes gets what the block order
+// gives it: the orders disagree.
+TEST(Emulator, BlockReadingAnotherBlocksOutputDependsOnTheSchedule) {
+  const int blocks = 16;
+  std::vector<float> host(blocks);
+  for (int i = 0; i < blocks; ++i) host[i] = static_cast<float>(i + 1);
+  float* in = device_alloc<float>(blocks);
+  float* out = device_alloc<float>(blocks);
+  ASSERT_EQ(cudaMemcpy(in, host.data(), sizeof(float) * blocks, cudaMemcpyHostToDevice), cudaSuccess);
+  std::vector<float> forward;
+  for (const char* order : kSchedules) {
+    const Schedule schedule(order);
+    ASSERT_EQ(cudaMemset(out, 0, sizeof(float) * blocks), cudaSuccess);
+    racy_block_prefix<<<blocks, 32>>>(out, in);
+    const std::vector<float> got = download(out, blocks);
+    if (forward.empty())
+      forward = got;
+    else
+      EXPECT_NE(got, forward) << order << " must run the blocks in another order than forward";
+  }
+  EXPECT_EQ(forward[blocks - 1], blocks * (blocks + 1) / 2.0f) << "forward runs block b - 1 before block b";
+  cudaFree(in);
+  cudaFree(out);
+}
+
+// A reduction with its barriers, over shared memory across blocks and then over warp shuffles,
+// gives the same bits under every schedule: what ltgen's kernels must do.
+TEST(Emulator, CorrectReductionKeepsItsBitsUnderEverySchedule) {
+  const int blocks = 6, n = 1000;
+  std::vector<float> host(blocks * n);
+  for (std::size_t i = 0; i < host.size(); ++i) host[i] = std::sin(static_cast<float>(i)) * 1e3f + 0.1f;
+  float* in = device_alloc<float>(host.size());
+  float* partials = device_alloc<float>(blocks);
+  float* warps = device_alloc<float>(64);
+  ASSERT_EQ(cudaMemcpy(in, host.data(), sizeof(float) * host.size(), cudaMemcpyHostToDevice), cudaSuccess);
+  std::vector<std::uint32_t> forward;
+  for (const char* order : kSchedules) {
+    const Schedule schedule(order);
+    block_sum<<<blocks, kBlock>>>(partials, in, n);
+    warp_sum<<<1, 64>>>(warps, in);
+    std::vector<float> got = download(partials, blocks);
+    const std::vector<float> lanes = download(warps, 64);
+    got.insert(got.end(), lanes.begin(), lanes.end());
+    if (forward.empty())
+      forward = bits(got);
+    else
+      EXPECT_EQ(bits(got), forward) << order;
+  }
+  cudaFree(in);
+  cudaFree(partials);
+  cudaFree(warps);
+}
+
+TEST(EmulatorDeathTest, UnknownScheduleIsRefused) {
+  EXPECT_DEATH(ltgen_emu::set_schedule("sideways"), "unknown schedule 'sideways'");
+  EXPECT_DEATH(ltgen_emu::set_schedule("shuffle:"), "unknown schedule");
 }
 
 TEST(Emulator, WarpShuffleButterfly) {

@@ -5,7 +5,8 @@
 // What it models, and checks where real CUDA would fail (see ../README.md):
 //  - kernels: every thread of a block is a fiber; __syncthreads and warp shuffles are barriers
 //    between them, so shared-memory reductions run as they do on a GPU. Launch configurations
-//    are checked (no empty grid, at most 1024 threads a block).
+//    are checked (no empty grid, at most 1024 threads a block). Blocks, and threads between
+//    barriers, run in the order of the schedule (set_schedule): forward, reverse or shuffled.
 //  - memory: device allocations are unreadable from host code (mprotect), so host code that
 //    dereferences a device pointer crashes here as it would there. Kernel pointer arguments
 //    must point into device or pinned memory.
@@ -168,6 +169,12 @@ int lane_id();
 cudaError_t enqueue(cudaStream_t stream, std::function<void()> work, const char* what);
 // Runs `thread_body` for every thread of the grid; blocks one after another.
 void run_grid(dim3 grid, dim3 block, const std::function<void()>& thread_body);
+// The schedule: the order of a launch's blocks, and of a block's threads between barriers.
+// "forward" (blockIdx and threadIdx ascending, the default), "reverse" (descending), or
+// "shuffle:SEED" (a seeded random order, drawn anew for every launch and between barriers).
+// LTGEN_CUDA_EMULATOR_ORDER sets it for a whole program; an unknown name is fatal. A GPU keeps
+// no order, so a result that differs between schedules has a race.
+void set_schedule(const char* order);
 // Kernel arguments that are pointers must point into device or pinned memory (or be null).
 bool device_visible(const void* p);
 void set_last_error(cudaError_t error, const char* what);

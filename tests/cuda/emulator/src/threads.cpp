@@ -1,14 +1,17 @@
 // The emulated GPU's threads: a kernel's grid runs block after block, and each thread of a block
 // is a fiber (ucontext) on one OS thread. A fiber runs until it returns or reaches a barrier
 // (__syncthreads, __syncwarp, a shuffle); the scheduler releases a barrier when every thread of
-// the block (or warp) that has not returned stands at it, as the hardware does.
+// the block (or warp) that has not returned stands at it, as the hardware does. The order of the
+// blocks, and of the runnable fibers in each round, is the schedule's (schedule.h).
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "cuda_runtime.h"
+#include "schedule.h"
 
 namespace ltgen_emu {
 
@@ -37,6 +40,7 @@ Fiber* running = nullptr;
 int block_threads = 0;
 const std::function<void()>* thread_body = nullptr;
 std::uint64_t shuffle_slots[kMaxThreads];
+int round_order[kMaxThreads];  // the fibers of one round, in the schedule's order
 
 void thread_entry() {
   (*thread_body)();
@@ -99,8 +103,9 @@ void run_block(int threads, const dim3& block) {
     makecontext(&f.context, thread_entry, 0);
   }
   for (;;) {
+    arrange(round_order, threads);
     for (int i = 0; i < threads; ++i) {
-      Fiber& f = fibers[i];
+      Fiber& f = fibers[round_order[i]];
       if (f.state != State::runnable) continue;
       running = &f;
       current_thread = &f.thread;
@@ -157,12 +162,16 @@ void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   thread_body = &body;
   grid_dim = grid;
   block_dim = block;
-  for (unsigned z = 0; z < grid.z; ++z)
-    for (unsigned y = 0; y < grid.y; ++y)
-      for (unsigned x = 0; x < grid.x; ++x) {
-        block_idx = uint3{x, y, z};
-        run_block(threads, block);
-      }
+  const std::size_t blocks = std::size_t{grid.x} * grid.y * grid.z;
+  if (blocks > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    fatal("a grid of more than 2^31 - 1 blocks is not emulated");
+  std::vector<int> block_order(blocks);
+  arrange(block_order.data(), static_cast<int>(blocks));
+  for (const int b : block_order) {
+    const unsigned u = static_cast<unsigned>(b);
+    block_idx = uint3{u % grid.x, u / grid.x % grid.y, u / (grid.x * grid.y)};
+    run_block(threads, block);
+  }
   thread_body = nullptr;
 }
 

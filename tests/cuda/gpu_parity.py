@@ -10,7 +10,11 @@ the CPU with CUDA_VISIBLE_DEVICES="" (it then finds no GPU). Checked:
     the largest prediction; with a prompt source (top_k 1), the same generated text.
 Without a GPU it exits 77 (CTest's SKIP_RETURN_CODE) with the reason: never a pass.
 With --emulator (the cuda_emulated tests) the "GPU" is the CUDA emulator (emulator/): the
-program's CUDA steps are built for it and run on the CPU, and every check above applies.
+program's CUDA steps are built for it and run on the CPU, and every check above applies. The
+emulated GPU also trains (and predicts) a second time with the emulator's reverse schedule
+(blocks, and threads between barriers, in reverse order), and must give the same bits: per-step
+metrics, the checkpoint's parameters and optimizer state, predictions. ltgen's kernels promise
+the same result in any order (no atomics, fixed-order reductions); a difference is a race.
 Dropout masks differ between the devices (counter-based on the GPU), so specs with Dropout are
 compared in eval mode only (`validate`)."""
 import argparse
@@ -33,6 +37,9 @@ SKIP = 77
 RTOL = 1e-4
 # Without a validation loop ModelCheckpoint saves when training stops (with one, after validation).
 NO_VALIDATION = "--trainer.limit_val_batches=0"
+# The emulator's schedule that the emulated runs are repeated under (emulator/README.md); the
+# emulator names it on stderr, so a run that did not get it is caught.
+REVERSE = "reverse"
 
 
 def gpu_count(cudart):
@@ -49,12 +56,15 @@ def gpu_count(cudart):
     return count.value, "" if count.value else "cudaGetDeviceCount found no device"
 
 
-def run(program, args, device, expect_rc=0):
+def run(program, args, device, expect_rc=0, schedule=None):
+    """Runs the program on the device; on the emulated GPU, with the emulator's `schedule`."""
     env = dict(os.environ)
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
+    if schedule:
+        env["LTGEN_CUDA_EMULATOR_ORDER"] = schedule
     cmd = [program] + args
-    print(f"$ [{device}] " + " ".join(cmd))
+    print(f"$ [{device}{', ' + schedule if schedule else ''}] " + " ".join(cmd))
     proc = common.subprocess.run(cmd, stdout=common.subprocess.PIPE, stderr=common.subprocess.PIPE, text=True,
                                  env=env, timeout=600)
     if proc.returncode != expect_rc:
@@ -63,6 +73,9 @@ def run(program, args, device, expect_rc=0):
     check(proc.returncode == expect_rc, f"{program} exited with {proc.returncode} on the {device}")
     used = "used: True" if device == "gpu" else "used: False"
     check(used in proc.stderr, f"the {device} run does not say '{used}':\n{proc.stderr}")
+    if schedule:
+        said = f"ltgen CUDA emulator: schedule {schedule}"
+        check(said in proc.stderr, f"the emulator does not say '{said}':\n{proc.stderr}")
     return proc.stdout
 
 
@@ -95,6 +108,36 @@ def checkpoint(stdout):
 
 def weights(path):
     return {k[len("state_dict."):]: v for k, v in load_file(path).items() if k.startswith("state_dict.")}
+
+
+def same_bits(what, forward, reverse):
+    """Arrays from the forward and the reverse schedule: equal bit for bit."""
+    check(forward.shape == reverse.shape and forward.dtype == reverse.dtype,
+          f"{what}: {forward.dtype}{list(forward.shape)} forward, {reverse.dtype}{list(reverse.shape)} in reverse")
+    if forward.tobytes() != reverse.tobytes():
+        a, b = forward.astype(np.float64), reverse.astype(np.float64)
+        differ = int(np.count_nonzero(a != b))
+        raise Failure(f"{what}: {differ} of {forward.size} values differ between the emulator's forward and reverse "
+                      f"schedules (largest difference {float(np.nanmax(np.abs(a - b))):.3g}): a race in a CUDA kernel")
+
+
+def same_fit_in_reverse(program, argv, root, stdout):
+    """`fit ARGV` on the emulated GPU again, with the reverse schedule: the same metrics.csv (every
+    value written with all its digits) and the same checkpoint tensors as the forward run at ROOT."""
+    again = f"{root}_{REVERSE}"
+    stdout_again = run(program, ["fit", f"--trainer.default_root_dir={again}"] + argv, "gpu", schedule=REVERSE)
+    rows, _ = metrics(root)
+    rows_again, _ = metrics(again)
+    check(len(rows) == len(rows_again), f"fit: {len(rows)} metrics rows forward, {len(rows_again)} in reverse")
+    for forward, reverse in zip(rows, rows_again):
+        check(forward == reverse, f"fit: metrics differ between the emulator's forward and reverse schedules (a race "
+                                  f"in a CUDA kernel):\n  forward {forward}\n  reverse {reverse}")
+    saved, saved_again = load_file(checkpoint(stdout)), load_file(checkpoint(stdout_again))
+    check(sorted(saved) == sorted(saved_again),
+          f"checkpoint: tensors {sorted(saved)} forward, {sorted(saved_again)} in reverse")
+    for name in sorted(saved):
+        same_bits(f"checkpoint {name}", saved[name], saved_again[name])
+    print(f"fit in the reverse schedule: the same {len(rows)} metrics rows and {len(saved)} checkpoint tensors")
 
 
 def build_emulated(args, name, out):
@@ -198,16 +241,29 @@ def main():
         diff = float(np.abs(got["cpu"] - got["gpu"]).max())
         print(f"predict: {got['cpu'].shape[0]} rows, largest difference {diff:.3g} (largest prediction {scale:.3g})")
         check(diff <= RTOL * scale + 1e-7, f"predict: the GPU's predictions differ from the CPU's by {diff:.3g}")
+        if args.emulator:
+            path = f"{args.work}/predict_gpu_{REVERSE}.npy"
+            run(program, ["predict", f"--predictions_path={path}",
+                          f"--trainer.default_root_dir={args.work}/predict_gpu_{REVERSE}"] + common_args, "gpu",
+                schedule=REVERSE)
+            same_bits("predict", got["gpu"], np.load(path))
+            print("predict in the reverse schedule: the same predictions")
+    fit_args = [f"--trainer.max_steps={steps}"] + common_args
     if has_dropout:
         print("Dropout draws different masks on the GPU: training is compared in eval mode only")
+        if args.emulator:  # the GPU's masks do not depend on the schedule
+            root = f"{args.work}/fit_gpu"
+            same_fit_in_reverse(program, fit_args, root,
+                                run(program, ["fit", f"--trainer.default_root_dir={root}"] + fit_args, "gpu"))
         return
 
     # Per-step losses of training.
     out = {}
     for device in ("cpu", "gpu"):
         root = f"{args.work}/fit_{device}"
-        out[device] = run(program, ["fit", f"--trainer.max_steps={steps}", f"--trainer.default_root_dir={root}"] +
-                          common_args, device)
+        out[device] = run(program, ["fit", f"--trainer.default_root_dir={root}"] + fit_args, device)
+    if args.emulator:
+        same_fit_in_reverse(program, fit_args, f"{args.work}/fit_gpu", out["gpu"])
     cpu_rows, _ = metrics(f"{args.work}/fit_cpu")
     gpu_rows, _ = metrics(f"{args.work}/fit_gpu")
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
@@ -222,13 +278,19 @@ def main():
     if spec["data"].get("predict", {}).get("source") == "prompt":
         check(spec["data"]["predict"].get("top_k") == 1, f"{args.spec}: a parity prompt samples greedily (top_k 1)")
         text = {}
-        for device in ("cpu", "gpu"):
-            path = f"{args.work}/generated_{device}.txt"
+        for device, schedule in (("cpu", None), ("gpu", None)) + ((("gpu", REVERSE),) if args.emulator else ()):
+            where = device + (f"_{schedule}" if schedule else "")
+            path = f"{args.work}/generated_{where}.txt"
             run(program, ["predict", f"--predictions_path={path}", f"--ckpt_path={checkpoint(out['cpu'])}",
-                          f"--trainer.default_root_dir={args.work}/predict_{device}"] + common_args, device)
-            text[device] = open(path, encoding="latin-1").read()
+                          f"--trainer.default_root_dir={args.work}/predict_{where}"] + common_args, device,
+                schedule=schedule)
+            text[where] = open(path, encoding="latin-1").read()
         check(text["cpu"] == text["gpu"], f"predict: the GPU generated {text['gpu']!r}, the CPU {text['cpu']!r}")
         print(f"predict: both devices generated {text['gpu']!r}")
+        if args.emulator:
+            check(text[f"gpu_{REVERSE}"] == text["gpu"],
+                  f"predict: the emulator generated {text['gpu']!r} forward, {text[f'gpu_{REVERSE}']!r} in reverse")
+            print("predict in the reverse schedule: the same text")
     # Backward: one step from the same weights; each parameter's update on both devices.
     w_any = weights(checkpoint(out["cpu"]))
     rng = np.random.default_rng(7)

@@ -11,10 +11,11 @@ the CPU with CUDA_VISIBLE_DEVICES="" (it then finds no GPU). Checked:
 Without a GPU it exits 77 (CTest's SKIP_RETURN_CODE) with the reason: never a pass.
 With --emulator (the cuda_emulated tests) the "GPU" is the CUDA emulator (emulator/): the
 program's CUDA steps are built for it and run on the CPU, and every check above applies. The
-emulated GPU also trains (and predicts) a second time with the emulator's reverse schedule
-(blocks, and threads between barriers, in reverse order), and must give the same bits: per-step
-metrics, the checkpoint's parameters and optimizer state, predictions. ltgen's kernels promise
-the same result in any order (no atomics, fixed-order reductions); a difference is a race.
+emulated GPU also validates, predicts and trains one epoch a second time in the emulator's
+reverse schedule (blocks, and threads between barriers, in reverse order), and must give the
+same bits: every metric of every step, the checkpoint's parameters and optimizer state, the
+predictions. ltgen's kernels promise the same result in any order (no atomics, fixed-order
+reductions): a difference is a race.
 Dropout masks differ between the devices (counter-based on the GPU), so specs with Dropout are
 compared in eval mode only (`validate`)."""
 import argparse
@@ -121,23 +122,27 @@ def same_bits(what, forward, reverse):
                       f"schedules (largest difference {float(np.nanmax(np.abs(a - b))):.3g}): a race in a CUDA kernel")
 
 
-def same_fit_in_reverse(program, argv, root, stdout):
-    """`fit ARGV` on the emulated GPU again, with the reverse schedule: the same metrics.csv (every
-    value written with all its digits) and the same checkpoint tensors as the forward run at ROOT."""
+def same_in_reverse(program, argv, root, stdout=None):
+    """ARGV (`validate`, or `fit` printing STDOUT, with its options) ran on the emulated GPU,
+    logging under ROOT; run again in the reverse schedule, it must write the same metrics.csv
+    (every value with all its digits) and, for fit, a checkpoint with the same tensors."""
     again = f"{root}_{REVERSE}"
-    stdout_again = run(program, ["fit", f"--trainer.default_root_dir={again}"] + argv, "gpu", schedule=REVERSE)
+    stdout_again = run(program, argv + [f"--trainer.default_root_dir={again}"], "gpu", schedule=REVERSE)
     rows, _ = metrics(root)
     rows_again, _ = metrics(again)
-    check(len(rows) == len(rows_again), f"fit: {len(rows)} metrics rows forward, {len(rows_again)} in reverse")
+    what = argv[0]
+    check(len(rows) == len(rows_again), f"{what}: {len(rows)} metrics rows forward, {len(rows_again)} in reverse")
     for forward, reverse in zip(rows, rows_again):
-        check(forward == reverse, f"fit: metrics differ between the emulator's forward and reverse schedules (a race "
-                                  f"in a CUDA kernel):\n  forward {forward}\n  reverse {reverse}")
-    saved, saved_again = load_file(checkpoint(stdout)), load_file(checkpoint(stdout_again))
-    check(sorted(saved) == sorted(saved_again),
-          f"checkpoint: tensors {sorted(saved)} forward, {sorted(saved_again)} in reverse")
-    for name in sorted(saved):
-        same_bits(f"checkpoint {name}", saved[name], saved_again[name])
-    print(f"fit in the reverse schedule: the same {len(rows)} metrics rows and {len(saved)} checkpoint tensors")
+        check(forward == reverse, f"{what}: metrics differ between the emulator's forward and reverse schedules (a "
+                                  f"race in a CUDA kernel):\n  forward {forward}\n  reverse {reverse}")
+    saved = load_file(checkpoint(stdout)) if what == "fit" else {}
+    if saved:
+        saved_again = load_file(checkpoint(stdout_again))
+        check(sorted(saved) == sorted(saved_again),
+              f"checkpoint: tensors {sorted(saved)} forward, {sorted(saved_again)} in reverse")
+        for name in sorted(saved):
+            same_bits(f"checkpoint {name}", saved[name], saved_again[name])
+    print(f"{what} in the reverse schedule: the same {len(rows)} metrics rows and {len(saved)} checkpoint tensors")
 
 
 def build_emulated(args, name, out):
@@ -223,6 +228,8 @@ def main():
     if "val" in spec["data"]:
         for device in ("cpu", "gpu"):
             run(program, ["validate", f"--trainer.default_root_dir={args.work}/validate_{device}"] + common_args, device)
+        if args.emulator:
+            same_in_reverse(program, ["validate"] + common_args, f"{args.work}/validate_gpu")
         cpu_rows, _ = metrics(f"{args.work}/validate_cpu")
         gpu_rows, _ = metrics(f"{args.work}/validate_gpu")
         for key in ("val_loss", "val_acc"):
@@ -248,22 +255,27 @@ def main():
                 schedule=REVERSE)
             same_bits("predict", got["gpu"], np.load(path))
             print("predict in the reverse schedule: the same predictions")
-    fit_args = [f"--trainer.max_steps={steps}"] + common_args
+    # One epoch of training without validation: the first half of the resume checks below, and
+    # what the emulated GPU trains again in the reverse schedule.
+    data = spec["data"]
+    batches = train_samples(args.spec, data["train"]) / data["batch_size"]
+    batches = int(batches) if data.get("drop_last", False) else math.ceil(batches)
+    half = math.ceil(batches / spec["trainer"].get("accumulate_grad_batches", 1))  # optimizer steps per epoch
+    one_epoch = ["fit", f"--trainer.max_steps={min(half, steps)}", NO_VALIDATION] + common_args
     if has_dropout:
         print("Dropout draws different masks on the GPU: training is compared in eval mode only")
         if args.emulator:  # the GPU's masks do not depend on the schedule
             root = f"{args.work}/fit_gpu"
-            same_fit_in_reverse(program, fit_args, root,
-                                run(program, ["fit", f"--trainer.default_root_dir={root}"] + fit_args, "gpu"))
+            same_in_reverse(program, one_epoch, root, run(program, one_epoch + [f"--trainer.default_root_dir={root}"],
+                                                          "gpu"))
         return
 
     # Per-step losses of training.
     out = {}
     for device in ("cpu", "gpu"):
         root = f"{args.work}/fit_{device}"
-        out[device] = run(program, ["fit", f"--trainer.default_root_dir={root}"] + fit_args, device)
-    if args.emulator:
-        same_fit_in_reverse(program, fit_args, f"{args.work}/fit_gpu", out["gpu"])
+        out[device] = run(program, ["fit", f"--trainer.max_steps={steps}", f"--trainer.default_root_dir={root}"] +
+                          common_args, device)
     cpu_rows, _ = metrics(f"{args.work}/fit_cpu")
     gpu_rows, _ = metrics(f"{args.work}/fit_gpu")
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
@@ -278,19 +290,13 @@ def main():
     if spec["data"].get("predict", {}).get("source") == "prompt":
         check(spec["data"]["predict"].get("top_k") == 1, f"{args.spec}: a parity prompt samples greedily (top_k 1)")
         text = {}
-        for device, schedule in (("cpu", None), ("gpu", None)) + ((("gpu", REVERSE),) if args.emulator else ()):
-            where = device + (f"_{schedule}" if schedule else "")
-            path = f"{args.work}/generated_{where}.txt"
+        for device in ("cpu", "gpu"):
+            path = f"{args.work}/generated_{device}.txt"
             run(program, ["predict", f"--predictions_path={path}", f"--ckpt_path={checkpoint(out['cpu'])}",
-                          f"--trainer.default_root_dir={args.work}/predict_{where}"] + common_args, device,
-                schedule=schedule)
-            text[where] = open(path, encoding="latin-1").read()
+                          f"--trainer.default_root_dir={args.work}/predict_{device}"] + common_args, device)
+            text[device] = open(path, encoding="latin-1").read()
         check(text["cpu"] == text["gpu"], f"predict: the GPU generated {text['gpu']!r}, the CPU {text['cpu']!r}")
         print(f"predict: both devices generated {text['gpu']!r}")
-        if args.emulator:
-            check(text[f"gpu_{REVERSE}"] == text["gpu"],
-                  f"predict: the emulator generated {text['gpu']!r} forward, {text[f'gpu_{REVERSE}']!r} in reverse")
-            print("predict in the reverse schedule: the same text")
     # Backward: one step from the same weights; each parameter's update on both devices.
     w_any = weights(checkpoint(out["cpu"]))
     rng = np.random.default_rng(7)
@@ -314,15 +320,12 @@ def main():
 
     # Checkpoints cross over: resume on the other device after the first epoch (a checkpoint
     # at an epoch's end resumes exactly; one where max_steps stopped an epoch starts the next).
-    data = spec["data"]
-    batches = train_samples(args.spec, data["train"]) / data["batch_size"]
-    batches = int(batches) if data.get("drop_last", False) else math.ceil(batches)
-    half = math.ceil(batches / spec["trainer"].get("accumulate_grad_batches", 1))  # optimizer steps per epoch
     check(0 < half < steps, f"{args.spec}: max_steps ({steps}) must be more than one epoch's steps ({half})")
     for first, second in (("gpu", "cpu"), ("cpu", "gpu")):
         root = f"{args.work}/resume_{first}_{second}"
-        stdout = run(program, ["fit", f"--trainer.max_steps={half}", NO_VALIDATION,
-                               f"--trainer.default_root_dir={root}/a"] + common_args, first)
+        stdout = run(program, one_epoch + [f"--trainer.default_root_dir={root}/a"], first)
+        if args.emulator and first == "gpu":
+            same_in_reverse(program, one_epoch, f"{root}/a", stdout)
         run(program, ["fit", f"--trainer.max_steps={steps}", f"--ckpt_path={checkpoint(stdout)}",
                       f"--trainer.default_root_dir={root}/b"] + common_args, second)
         resumed, _ = metrics(f"{root}/b")

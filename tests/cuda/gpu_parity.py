@@ -36,6 +36,9 @@ from common import Failure, check  # noqa: E402
 
 SKIP = 77
 RTOL = 1e-4
+# What the GPU run's device line must also say: "TF32 matmuls" for a spec whose
+# float32_matmul_precision lets cuBLASLt use TF32 (set by main from the spec).
+GPU_ALSO_SAYS = None
 # Without a validation loop ModelCheckpoint saves when training stops (with one, after validation).
 NO_VALIDATION = "--trainer.limit_val_batches=0"
 # The emulator's schedule that the emulated runs are repeated under (emulator/README.md); the
@@ -74,6 +77,8 @@ def run(program, args, device, expect_rc=0, schedule=None):
     check(proc.returncode == expect_rc, f"{program} exited with {proc.returncode} on the {device}")
     used = "used: True" if device == "gpu" else "used: False"
     check(used in proc.stderr, f"the {device} run does not say '{used}':\n{proc.stderr}")
+    if device == "gpu" and GPU_ALSO_SAYS:
+        check(GPU_ALSO_SAYS in proc.stderr, f"the gpu run does not say '{GPU_ALSO_SAYS}':\n{proc.stderr}")
     if schedule:
         said = f"ltgen CUDA emulator: schedule {schedule}"
         check(said in proc.stderr, f"the emulator does not say '{said}':\n{proc.stderr}")
@@ -209,6 +214,9 @@ def main():
             sys.exit(SKIP)
 
     spec = json.load(open(args.spec))
+    global GPU_ALSO_SAYS
+    if spec.get("float32_matmul_precision", "highest") != "highest":
+        GPU_ALSO_SAYS = "TF32 matmuls"
     check(spec.get("trainer", {}).get("accelerator", "auto") == "auto", f"{args.spec}: parity specs leave accelerator \"auto\"")
     has_dropout = any(layer["type"] == "Dropout" for layer in spec["model"].get("layers", spec["model"].get("graph", [])))
     shutil.rmtree(args.work, ignore_errors=True)

@@ -273,6 +273,8 @@ TEST(Emulator, LaunchConfigurationIsChecked) {
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
   fill<<<1, 2048>>>(out, 1.0f, 4);
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  fill<<<dim3(1, 65536), 32>>>(out, 1.0f, 4);  // grid y and z stop at 65535 (x at 2^31 - 1)
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
   std::vector<float> host(4);
   fill<<<1, 32>>>(host.data(), 1.0f, 4);  // pageable host memory is not for kernels
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidDevicePointer);

@@ -5,7 +5,7 @@
 // What it models, and checks where real CUDA would fail (see ../README.md):
 //  - kernels: every thread of a block is a fiber; __syncthreads and warp shuffles are barriers
 //    between them, so shared-memory reductions run as they do on a GPU. Launch configurations
-//    are checked (no empty grid, at most 1024 threads a block). Blocks, and threads between
+//    are checked (no empty grid, at most 1024 threads a block, grid y and z at most 65535). Blocks, and threads between
 //    barriers, run in the order of the schedule (set_schedule): forward, reverse or shuffled.
 //  - memory: device allocations are unreadable from host code (mprotect), so host code that
 //    dereferences a device pointer crashes here as it would there. Kernel pointer arguments
@@ -201,6 +201,7 @@ struct Launch {
     std::tuple<std::decay_t<Params>...> values(static_cast<Params>(std::forward<Args>(args))...);
     if (config.grid.x == 0 || config.grid.y == 0 || config.grid.z == 0 || config.block.x == 0 ||
         config.block.y == 0 || config.block.z == 0 || config.block.x * config.block.y * config.block.z > 1024 ||
+        config.grid.y > 65535 || config.grid.z > 65535 || config.block.z > 64 ||  // CUDA's grid and block limits
         config.shared_bytes > 48 * 1024) {
       set_last_error(cudaErrorInvalidConfiguration, name);
       return;

@@ -52,20 +52,6 @@ enum class Epilogue { none, bias, relu, relu_bias };
 void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
            float beta, float* c, Epilogue epilogue = Epilogue::none, const float* bias = nullptr);
 
-// One operand of a strided-batched GEMM: matrix i starts at `data + i * stride`, its rows are
-// `ld` floats apart (a sub-matrix of a wider row: one head's columns of a [q | k | v] row).
-struct StridedMatrix {
-  const float* data;
-  int ld;
-  std::int64_t stride;
-};
-
-// `batch` row-major GEMMs C_i[m,n] = alpha * op(A_i)[m,k] op(B_i)[k,n] + beta * C_i in one
-// cuBLASLt call (ltrt::sgemm_ld's contract per matrix, float32 accumulation, TF32 when ctx.tf32).
-void sgemm_strided_batched(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, float alpha,
-                           StridedMatrix a, StridedMatrix b, float beta, float* c, int ldc, std::int64_t stride_c,
-                           int batch);
-
 // Uniform float in [0, 1) from (seed, stream, index): splitmix64's finaliser over the three,
 // 24 random bits. Each element of each layer gets its own number, in any order.
 __device__ inline float uniform(std::uint64_t seed, std::uint32_t stream, std::uint64_t index) {

@@ -25,10 +25,10 @@
 //   bwd  d_layers_5_out: f32(16, 16, 2, 2) = view(d_layers_6_out, shape=[16, 2, 2])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(16, 16, 5, 5) = adaptive_avg_pool2d_backward(d_layers_5_out, input_size=[16, 5, 5], output_size=[2, 2])  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_3_out: f32(16, 16, 5, 5) = relu_backward(d_layers_4_out, layers_4_out)  # layers.4  spec: model.layers[4]
-//   bwd  d_layers_2_out: f32(16, 8, 5, 5), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(72, 25) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.3  spec: model.layers[3]
+//   bwd  d_layers_2_out: f32(16, 8, 5, 5), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(72, 25), d_layers_3_partials: f32(6, 16, 73) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=6, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(16, 8, 10, 10) = max_pool2d_backward(d_layers_2_out, layers_2_out_indices, dilation=[1, 1], input_size=[8, 10, 10], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 8, 10, 10) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(9, 100) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(9, 100), d_layers_0_partials: f32(25, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -50,7 +50,7 @@
 //
 // Memory plan: one arena of 209088 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 1508 floats at 0, 6080 and 12160.
-// Activations take 175040 bytes (312000 without reuse).
+// Activations take 175040 bytes (348032 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   24320     9216      x                           (16, 1, 12, 12) step          -
 //   33536     128       target                      (16,)         step          -
@@ -73,9 +73,11 @@
 //   183488    25600     d_layers_3_out              (16, 16, 5, 5) 11..12        -
 //   123648    12800     d_layers_2_out              (16, 8, 5, 5) 12..13        layers_4_out
 //   136448    7200      d_layers_3_columns          (72, 25)      12..12        layers_4_out
+//   143680    28032     d_layers_3_partials         (6, 16, 73)   12..12        layers_4_out
 //   136448    51200     d_layers_1_out              (16, 8, 10, 10) 13..14        d_layers_3_columns
 //   85248     51200     d_layers_0_out              (16, 8, 10, 10) 14..15        layers_2_out
 //   34048     3600      d_layers_0_columns          (9, 100)      15..15        layers_1_out
+//   37696     8000      d_layers_0_partials         (25, 8, 10)   15..15        layers_1_out
 //
 // The spec:
 //   {
@@ -144,9 +146,11 @@ constexpr std::size_t d_layers_4_out = 157888;
 constexpr std::size_t d_layers_3_out = 183488;
 constexpr std::size_t d_layers_2_out = 123648;
 constexpr std::size_t d_layers_3_columns = 136448;
+constexpr std::size_t d_layers_3_partials = 143680;
 constexpr std::size_t d_layers_1_out = 136448;
 constexpr std::size_t d_layers_0_out = 85248;
 constexpr std::size_t d_layers_0_columns = 34048;
+constexpr std::size_t d_layers_0_partials = 37696;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -532,9 +536,9 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[3]
-// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) dbias (16,) columns (72, 25) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
-                              const float* inp, const float* weight, int n, bool accumulate) {
+// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) dbias (16,) columns (72, 25) partials (6, 16, 73) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials,
+                              const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -545,6 +549,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -667,9 +672,9 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (9, 100) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
-static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n,
-                              bool accumulate) {
+// dweight (8, 1, 3, 3) dbias (8,) columns (9, 100) partials (25, 8, 10) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
+                              const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 10, kOutW = 10;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -680,6 +685,7 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = false;                         // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -752,45 +758,47 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (8, 1, 3, 3)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);            // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);        // (16, 8, 3, 3)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);            // (16,)
-  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);        // (4, 64)
-  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);            // (4,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);    // (8, 1, 3, 3)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);        // (8,)
-  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);    // (16, 8, 3, 3)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);        // (16,)
-  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);    // (4, 64)
-  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);        // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                    // (16, 1, 12, 12)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                   // (16,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 100)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 100)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 5, 5)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (16, 8, 10, 10)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);          // (8, 1, 3, 3)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);              // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);          // (16, 8, 3, 3)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);              // (16,)
+  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);          // (4, 64)
+  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);              // (4,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);      // (8, 1, 3, 3)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);          // (8,)
+  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);      // (16, 8, 3, 3)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);          // (16,)
+  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);      // (4, 64)
+  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);          // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                      // (16, 1, 12, 12)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                     // (16,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 10)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 100)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (16, 8, 5, 5)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (16, 8, 10, 10)
   auto* const layers_2_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                      // (16, 8, 5, 5)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (16, 8, 5, 5)
-  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);  // (72, 25)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (16, 8, 10, 10)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);      // (72, 25)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 2, 2)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 64)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (16,)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);          // (16, 4)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (16, 64)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (16, 16, 2, 2)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (16, 16, 5, 5)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);          // (16, 16, 5, 5)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                        // (16, 8, 5, 5)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (16, 16, 5, 5)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (16, 8, 5, 5)
+  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);    // (72, 25)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
+  auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (6, 16, 73)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (72, 25)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 16, 2, 2)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                        // (16,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                      // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);             // ()
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);            // (16, 4)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 64)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 16, 2, 2)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (16, 16, 5, 5)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (16, 16, 5, 5)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -808,11 +816,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
                     n, accumulate);
   layers_5_backward(d_layers_4_out, d_layers_5_out, n);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_out,
-                    layers_2_out, layers_3_weight, n, accumulate);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_partials,
+                    d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_indices, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_partials, d_layers_0_out, x, n,
+                    accumulate);
   return loss[0];
 }
 
@@ -923,12 +932,14 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 6400},
     {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 11008},
     {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 136448},
+    {"d_layers_3_partials", ltrt::DType::f32, 3, {6, 16, 73}, 143680},
     {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 123648},
     {"d_layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 136448},
     {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 85248},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 6080},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 6368},
     {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 34048},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 10}, 37696},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

@@ -42,11 +42,11 @@
 //   bwd  d_layers_6_out: f32(16, 16, 5, 5) = adaptive_avg_pool2d_backward(d_layers_7_out, input_size=[16, 5, 5], output_size=[2, 2])  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(16, 16, 5, 5) = relu_backward(d_layers_6_out, layers_6_out)  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(16, 16, 5, 5), d_layers_5_weight: f32(16,), d_layers_5_bias: f32(16,) = batch_norm_backward(d_layers_5_out, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.05, need_dinp=True, num_features=16, track_running_stats=True)  # layers.5  spec: model.layers[5]
-//   bwd  d_layers_3_out: f32(16, 8, 5, 5), d_layers_4_weight: f32(16, 8, 3, 3), d_layers_4_columns: f32(72, 25) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_3_out: f32(16, 8, 5, 5), d_layers_4_weight: f32(16, 8, 3, 3), d_layers_4_columns: f32(72, 25), d_layers_4_partials: f32(6, 16, 72) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, dweight_splits=6, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(16, 8, 10, 10) = max_pool2d_backward(d_layers_3_out, layers_3_out_indices, dilation=[1, 1], input_size=[8, 10, 10], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(16, 8, 10, 10) = relu_backward(d_layers_2_out, layers_2_out)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 8, 10, 10), d_layers_1_weight: f32(8,), d_layers_1_bias: f32(8,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=8, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_columns: f32(9, 100) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_columns: f32(9, 100), d_layers_0_partials: f32(25, 8, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -80,7 +80,7 @@
 //
 // Memory plan: one arena of 323392 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 3548 floats at 0, 14208 and 28416.
-// Activations take 256128 bytes (555200 without reuse).
+// Activations take 256128 bytes (590080 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   56832     9216      x                           (16, 1, 12, 12) step          -
 //   66048     128       target                      (16,)         step          -
@@ -129,10 +129,12 @@
 //   246592    25600     d_layers_4_out              (16, 16, 5, 5) 22..23        d_layers_6_out
 //   156864    12800     d_layers_3_out              (16, 8, 5, 5) 23..24        layers_5_out_mean
 //   220992    7200      d_layers_4_columns          (72, 25)      23..23        layers_4_out
+//   272192    27648     d_layers_4_partials         (6, 16, 72)   23..23        layers_6_out
 //   220992    51200     d_layers_2_out              (16, 8, 10, 10) 24..25        d_layers_4_columns
 //   118464    51200     d_layers_1_out              (16, 8, 10, 10) 25..26        layers_3_out
 //   169792    51200     d_layers_0_out              (16, 8, 10, 10) 26..27        layers_2_out
 //   67264     3600      d_layers_0_columns          (9, 100)      27..27        layers_0_out
+//   70912     7200      d_layers_0_partials         (25, 8, 9)    27..27        layers_0_out
 //
 // The spec:
 //   {
@@ -235,10 +237,12 @@ constexpr std::size_t d_layers_5_out = 297792;
 constexpr std::size_t d_layers_4_out = 246592;
 constexpr std::size_t d_layers_3_out = 156864;
 constexpr std::size_t d_layers_4_columns = 220992;
+constexpr std::size_t d_layers_4_partials = 272192;
 constexpr std::size_t d_layers_2_out = 220992;
 constexpr std::size_t d_layers_1_out = 118464;
 constexpr std::size_t d_layers_0_out = 169792;
 constexpr std::size_t d_layers_0_columns = 67264;
+constexpr std::size_t d_layers_0_partials = 70912;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 288;
 constexpr std::size_t layers_1_bias = 320;
@@ -967,9 +971,9 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.4 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (72, 25) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
-static void layers_4_backward(float* dinp, float* dweight, float* columns, const float* dout, const float* inp,
-                              const float* weight, int n, bool accumulate) {
+// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (72, 25) partials (6, 16, 72) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
+static void layers_4_backward(float* dinp, float* dweight, float* columns, float* partials, const float* dout,
+                              const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -980,6 +984,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, const
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -1127,9 +1132,9 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) columns (9, 100) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
-static void layers_0_backward(float* dweight, float* columns, const float* dout, const float* inp, int n,
-                              bool accumulate) {
+// dweight (8, 1, 3, 3) columns (9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
+                              int n, bool accumulate) {
   constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 10, kOutW = 10;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -1140,6 +1145,7 @@ static void layers_0_backward(float* dweight, float* columns, const float* dout,
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = false;                         // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -1243,50 +1249,52 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_10_running_mean = reinterpret_cast<float*>(arena + offset::layers_10_running_mean);  // (32,)
   auto* const layers_10_running_var = reinterpret_cast<float*>(arena + offset::layers_10_running_var);    // (32,)
   auto* const layers_10_num_batches_tracked =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);             // ()
-  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);            // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 100)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 100)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (16, 8, 10, 10)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (16, 8, 5, 5)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (16, 8, 10, 10)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);               // ()
+  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);              // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (16, 8, 10, 10)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 100)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (16, 8, 5, 5)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
   auto* const layers_3_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                      // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (72, 25)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);    // (16,)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);          // (16, 8, 5, 5)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);    // (16,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 16, 2, 2)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 64)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);              // (16, 32)
-  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (16, 64)
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (16, 16, 2, 2)
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (16, 32)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (16,)
-  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);        // (16, 32)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
-  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);        // (16, 4)
-  auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);  // (32,)
-  auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);  // (32,)
-  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);            // (16, 32)
-  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);          // (16, 32)
-  auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);        // (16, 32)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);    // (8,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);    // (8,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 10, 10)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (16, 8, 10, 10)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);  // (72, 25)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (16, 8, 10, 10)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 5, 5)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (16, 16, 5, 5)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (16, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (16, 16, 5, 5)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);          // (16, 16, 5, 5)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (16, 8, 5, 5)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (72, 25)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (16,)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (16, 8, 5, 5)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);      // (16,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (16, 16, 2, 2)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (16, 64)
+  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);                // (16, 32)
+  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (16, 64)
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (16, 16, 2, 2)
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);              // (16, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                        // (16,)
+  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);          // (16, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                      // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);             // ()
+  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);          // (16, 4)
+  auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);    // (32,)
+  auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);    // (32,)
+  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);              // (16, 32)
+  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);            // (16, 32)
+  auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);          // (16, 32)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);      // (8,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);      // (8,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (16, 8, 10, 10)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (16, 8, 10, 10)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (16, 16, 5, 5)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (72, 25)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (16, 8, 10, 10)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 16, 5, 5)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 16, 5, 5)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (16, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (16, 16, 5, 5)
+  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (6, 16, 72)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);            // (16, 16, 5, 5)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -1322,13 +1330,13 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_6_backward(d_layers_5_out, d_layers_6_out, layers_6_out, n);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean,
                     layers_5_out_rstd, layers_5_weight, n, accumulate);
-  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_out, layers_3_out,
-                    layers_4_weight, n, accumulate);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_partials, d_layers_4_out,
+                    layers_3_out, layers_4_weight, n, accumulate);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out_indices, n);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out, n);
   layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean,
                     layers_1_out_rstd, layers_1_weight, n, accumulate);
-  layers_0_backward(d_layers_0_weight, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_columns, d_layers_0_partials, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 
@@ -1576,6 +1584,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 246592},
     {"d_layers_4_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 14560},
     {"d_layers_4_columns", ltrt::DType::f32, 2, {72, 25}, 220992},
+    {"d_layers_4_partials", ltrt::DType::f32, 3, {6, 16, 72}, 272192},
     {"d_layers_3_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 156864},
     {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 220992},
     {"d_layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 118464},
@@ -1584,6 +1593,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 169792},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 14208},
     {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 67264},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 9}, 70912},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

@@ -82,10 +82,12 @@ constexpr std::size_t d_layers_5_out = 297792;
 constexpr std::size_t d_layers_4_out = 246592;
 constexpr std::size_t d_layers_3_out = 156864;
 constexpr std::size_t d_layers_4_columns = 220992;
+constexpr std::size_t d_layers_4_partials = 272192;
 constexpr std::size_t d_layers_2_out = 220992;
 constexpr std::size_t d_layers_1_out = 118464;
 constexpr std::size_t d_layers_0_out = 169792;
 constexpr std::size_t d_layers_0_columns = 67264;
+constexpr std::size_t d_layers_0_partials = 70912;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 288;
 constexpr std::size_t layers_1_bias = 320;
@@ -1094,7 +1096,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.4 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (72, 25) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
+// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (72, 25) partials (6, 16, 72) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]: per group, rows c, columns (s, iy, ix) of the whole
@@ -1150,15 +1152,14 @@ struct layers_4_backward_dweight_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
-  // TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or no scratch for more)
-  static constexpr int kRows = kOutPerGroup, kSplits = 1;
+  // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
+  static constexpr int kRows = kOutPerGroup, kSplits = 6;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   static constexpr int kCols = kPatch;
-  float* __restrict__ dweight;
+  float* __restrict__ partial;  // (kSplits, kOut, kCols): each chunk's sums
   const float* __restrict__ dout;
   const float* __restrict__ inp;
-  bool accumulate;  // add to the gradients (accumulate_grad_batches) or overwrite them
-  int n;            // samples in this batch
+  int n;  // samples in this batch
 
   __host__ __device__ int cols() const { return kCols; }
   __device__ int depth() const { return n * kPixels; }
@@ -1175,24 +1176,40 @@ struct layers_4_backward_dweight_gemm {
     if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return 0.0f;
     return inp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];
   }
-  __device__ void store(int g, int /*split*/, int o, int k, float sum) const {
-    const int channel = g * kOutPerGroup + o;
-    float& to = dweight[channel * kPatch + k];
-    to = accumulate ? to + sum : sum;
+  __device__ void store(int g, int split, int o, int k, float sum) const {
+    partial[((split * kGroups + g) * kOutPerGroup + o) * kCols + k] = sum;
   }
 };
 
-static void layers_4_backward(float* dinp, float* dweight, float* columns, const float* dout, const float* inp,
-                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+// The chunks' partial sums of each weight added in chunk order: the same result on every run.
+__global__ void layers_4_backward_dweight_sum_kernel(float* __restrict__ dweight, const float* __restrict__ partial,
+                                                     bool accumulate, int count) {
+  using Gemm = layers_4_backward_dweight_gemm;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const int o = i / Gemm::kCols, w = i % Gemm::kCols;
+  float sum = 0.0f;
+  for (int split = 0; split < Gemm::kSplits; ++split) sum += partial[split * Gemm::kOut * Gemm::kCols + i];
+  float& to = dweight[o * Gemm::kPatch + w];
+  to = accumulate ? to + sum : sum;
+}
+
+static void layers_4_backward(float* dinp, float* dweight, float* columns, float* partials, const float* dout,
+                              const float* inp, const float* weight, int n, bool accumulate,
+                              const ltrt::cuda::Context& ctx) {
   static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp
   const layers_4_backward_dinp_gemm dinp_gemm{dinp, dout, weight, n};
   ltrt::cuda::tiled_gemm<layers_4_backward_dinp_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dinp_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dinp_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_4_backward_dinp_gemm>");
-  const layers_4_backward_dweight_gemm dweight_gemm{dweight, dout, inp, accumulate, n};
+  const layers_4_backward_dweight_gemm dweight_gemm{partials, dout, inp, n};
   ltrt::cuda::tiled_gemm<layers_4_backward_dweight_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_4_backward_dweight_gemm>");
+  const int count = layers_4_backward_dweight_gemm::kOut * layers_4_backward_dweight_gemm::kCols;
+  layers_4_backward_dweight_sum_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(
+      dweight, partials, accumulate, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_dweight_sum_kernel");
 }
 
 // layers.3 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -1318,7 +1335,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) columns (9, 100) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+// dweight (8, 1, 3, 3) columns (9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 
 // dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
 // per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
@@ -1333,10 +1350,10 @@ struct layers_0_backward_dweight_gemm {
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
-  static constexpr int kRows = kOutPerGroup, kSplits = 6;
+  static constexpr int kRows = kOutPerGroup, kSplits = 25;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   static constexpr int kCols = kPatch;
-  float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch
+  float* __restrict__ partial;  // (kSplits, kOut, kCols): each chunk's sums
   const float* __restrict__ dout;
   const float* __restrict__ inp;
   int n;  // samples in this batch
@@ -1374,15 +1391,16 @@ __global__ void layers_0_backward_dweight_sum_kernel(float* __restrict__ dweight
   to = accumulate ? to + sum : sum;
 }
 
-static void layers_0_backward(float* dweight, float* columns, const float* dout, const float* inp, int n,
-                              bool accumulate, const ltrt::cuda::Context& ctx) {
-  const layers_0_backward_dweight_gemm dweight_gemm{columns, dout, inp, n};
+static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
+                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp
+  const layers_0_backward_dweight_gemm dweight_gemm{partials, dout, inp, n};
   ltrt::cuda::tiled_gemm<layers_0_backward_dweight_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_0_backward_dweight_gemm>");
   const int count = layers_0_backward_dweight_gemm::kOut * layers_0_backward_dweight_gemm::kCols;
   layers_0_backward_dweight_sum_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(
-      dweight, columns, accumulate, count);
+      dweight, partials, accumulate, count);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dweight_sum_kernel");
 }
 
@@ -1427,50 +1445,52 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_10_running_mean = reinterpret_cast<float*>(arena + offset::layers_10_running_mean);  // (32,)
   auto* const layers_10_running_var = reinterpret_cast<float*>(arena + offset::layers_10_running_var);    // (32,)
   auto* const layers_10_num_batches_tracked =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);             // ()
-  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);            // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 100)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 100)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (16, 8, 10, 10)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (16, 8, 5, 5)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (16, 8, 10, 10)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);               // ()
+  auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);              // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (16, 8, 10, 10)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 100)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (16, 8, 5, 5)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
   auto* const layers_3_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                      // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (72, 25)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);    // (16,)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);          // (16, 8, 5, 5)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);    // (16,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 16, 2, 2)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 64)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);              // (16, 32)
-  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (16, 64)
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (16, 16, 2, 2)
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (16, 32)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (16,)
-  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);        // (16, 32)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
-  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);        // (16, 4)
-  auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);  // (32,)
-  auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);  // (32,)
-  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);            // (16, 32)
-  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);          // (16, 32)
-  auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);        // (16, 32)
-  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);    // (8,)
-  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);    // (8,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 10, 10)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (16, 8, 10, 10)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);  // (72, 25)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (16, 8, 10, 10)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 5, 5)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (16, 16, 5, 5)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (16, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (16, 16, 5, 5)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);          // (16, 16, 5, 5)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (16, 8, 5, 5)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (72, 25)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (16,)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (16, 8, 5, 5)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);      // (16,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (16, 16, 2, 2)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (16, 64)
+  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);                // (16, 32)
+  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (16, 64)
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (16, 16, 2, 2)
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);              // (16, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                        // (16,)
+  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);          // (16, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                      // (16,)
+  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);             // ()
+  auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);          // (16, 4)
+  auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);    // (32,)
+  auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);    // (32,)
+  auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);              // (16, 32)
+  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);            // (16, 32)
+  auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);          // (16, 32)
+  auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);      // (8,)
+  auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);      // (8,)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (16, 8, 10, 10)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (16, 8, 10, 10)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (16, 16, 5, 5)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (72, 25)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (16, 8, 10, 10)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 16, 5, 5)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 16, 5, 5)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (16, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (16, 16, 5, 5)
+  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (6, 16, 72)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);            // (16, 16, 5, 5)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -1506,13 +1526,13 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   layers_6_backward(d_layers_5_out, d_layers_6_out, layers_6_out, n, ctx);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean,
                     layers_5_out_rstd, layers_5_weight, n, accumulate, ctx);
-  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_out, layers_3_out,
-                    layers_4_weight, n, accumulate, ctx);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_partials, d_layers_4_out,
+                    layers_3_out, layers_4_weight, n, accumulate, ctx);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out_indices, n, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out, n, ctx);
   layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean,
                     layers_1_out_rstd, layers_1_weight, n, accumulate, ctx);
-  layers_0_backward(d_layers_0_weight, d_layers_0_columns, d_layers_0_out, x, n, accumulate, ctx);
+  layers_0_backward(d_layers_0_weight, d_layers_0_columns, d_layers_0_partials, d_layers_0_out, x, n, accumulate, ctx);
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.

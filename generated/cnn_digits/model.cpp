@@ -34,11 +34,11 @@
 //   bwd  d_layers_6_out: f32(32, 32, 4, 4) = max_pool2d_backward(d_layers_7_out, layers_7_out_indices, dilation=[1, 1], input_size=[32, 4, 4], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(32, 32, 4, 4) = relu_backward(d_layers_6_out, layers_6_out)  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(32, 32, 4, 4), d_layers_5_weight: f32(32,), d_layers_5_bias: f32(32,) = batch_norm_backward(d_layers_5_out, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=32, track_running_stats=True)  # layers.5  spec: model.layers[5]
-//   bwd  d_layers_3_out: f32(32, 16, 4, 4), d_layers_4_weight: f32(32, 16, 3, 3), d_layers_4_columns: f32(144, 16) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_3_out: f32(32, 16, 4, 4), d_layers_4_weight: f32(32, 16, 3, 3), d_layers_4_columns: f32(144, 16), d_layers_4_partials: f32(8, 32, 144) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, dweight_splits=8, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(32, 16, 8, 8) = max_pool2d_backward(d_layers_3_out, layers_3_out_indices, dilation=[1, 1], input_size=[16, 8, 8], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(32, 16, 8, 8) = relu_backward(d_layers_2_out, layers_2_out)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 16, 8, 8), d_layers_1_weight: f32(16,), d_layers_1_bias: f32(16,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(16, 1, 3, 3), d_layers_0_columns: f32(9, 64) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(16, 1, 3, 3), d_layers_0_columns: f32(9, 64), d_layers_0_partials: f32(32, 16, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -66,9 +66,9 @@
 //   layers_0_backward               590K      141K
 //   total                           16.5M     3.6M
 //
-// Memory plan: one arena of 764160 bytes. Parameters, gradients and
+// Memory plan: one arena of 846080 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 6138 floats at 0, 24576 and 49152.
-// Activations take 655488 bytes (1438144 without reuse).
+// Activations take 737408 bytes (1604032 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   98304     8192      x                           (32, 1, 8, 8) step          -
 //   106496    256       target                      (32,)         step          -
@@ -110,10 +110,12 @@
 //   633088    65536     d_layers_4_out              (32, 32, 4, 4) 18..19        layers_6_out
 //   338048    32768     d_layers_3_out              (32, 16, 4, 4) 19..20        layers_5_out_mean
 //   502016    9216      d_layers_4_columns          (144, 16)     19..19        layers_4_out
+//   698624    147456    d_layers_4_partials         (8, 32, 144)  19..19        d_layers_6_out
 //   502016    131072    d_layers_2_out              (32, 16, 8, 8) 20..21        d_layers_4_columns
 //   239744    131072    d_layers_1_out              (32, 16, 8, 8) 21..22        layers_3_out
 //   370944    131072    d_layers_0_out              (32, 16, 8, 8) 22..23        layers_2_out
 //   108672    2304      d_layers_0_columns          (9, 64)       23..23        layers_0_out
+//   110976    18432     d_layers_0_partials         (32, 16, 9)   23..23        layers_0_out
 //
 // The spec:
 //   {
@@ -210,10 +212,12 @@ constexpr std::size_t d_layers_5_out = 567552;
 constexpr std::size_t d_layers_4_out = 633088;
 constexpr std::size_t d_layers_3_out = 338048;
 constexpr std::size_t d_layers_4_columns = 502016;
+constexpr std::size_t d_layers_4_partials = 698624;
 constexpr std::size_t d_layers_2_out = 502016;
 constexpr std::size_t d_layers_1_out = 239744;
 constexpr std::size_t d_layers_0_out = 370944;
 constexpr std::size_t d_layers_0_columns = 108672;
+constexpr std::size_t d_layers_0_partials = 110976;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 576;
 constexpr std::size_t layers_1_bias = 640;
@@ -802,9 +806,9 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (144, 16) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
-static void layers_4_backward(float* dinp, float* dweight, float* columns, const float* dout, const float* inp,
-                              const float* weight, int n, bool accumulate) {
+// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (144, 16) partials (8, 32, 144) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
+static void layers_4_backward(float* dinp, float* dweight, float* columns, float* partials, const float* dout,
+                              const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 16, kH = 4, kW = 4;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 4, kOutW = 4;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -815,6 +819,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, const
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -962,9 +967,9 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 3, 3) columns (9, 64) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
-static void layers_0_backward(float* dweight, float* columns, const float* dout, const float* inp, int n,
-                              bool accumulate) {
+// dweight (16, 1, 3, 3) columns (9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
+                              int n, bool accumulate) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 8, kOutW = 8;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -975,6 +980,7 @@ static void layers_0_backward(float* dweight, float* columns, const float* dout,
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -1066,16 +1072,17 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
   auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
   auto* const layers_5_num_batches_tracked =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);              // ()
-  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (32, 16, 8, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 64)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 64)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (32, 16, 8, 8)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (32, 16, 4, 4)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (32, 16, 8, 8)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                // ()
+  auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);              // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (32, 16, 8, 8)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 64)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (32, 16, 9)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 64)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 16, 8, 8)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (32, 16, 4, 4)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (32, 16, 8, 8)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
   auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
@@ -1100,13 +1107,14 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (32, 16, 8, 8)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
   auto* const layers_7_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);              // (32, 32, 2, 2)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);  // (32, 32, 4, 4)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);      // (32, 128)
-  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);  // (32, 128)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);      // (32, 32, 4, 4)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (32, 32, 4, 4)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (32, 32, 4, 4)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                        // (32, 32, 2, 2)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);            // (32, 32, 4, 4)
+  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);                // (32, 128)
+  auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);            // (32, 128)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (32, 32, 4, 4)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (32, 32, 4, 4)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (32, 32, 4, 4)
+  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (8, 32, 144)
   d_loss[0] = loss_scale;
 
   // forward
@@ -1133,13 +1141,13 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_6_backward(d_layers_5_out, d_layers_6_out, layers_6_out, n);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean,
                     layers_5_out_rstd, layers_5_weight, n, accumulate);
-  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_out, layers_3_out,
-                    layers_4_weight, n, accumulate);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_columns, d_layers_4_partials, d_layers_4_out,
+                    layers_3_out, layers_4_weight, n, accumulate);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out_indices, n);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out, n);
   layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean,
                     layers_1_out_rstd, layers_1_weight, n, accumulate);
-  layers_0_backward(d_layers_0_weight, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_columns, d_layers_0_partials, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 
@@ -1344,6 +1352,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_4_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 633088},
     {"d_layers_4_weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 25280},
     {"d_layers_4_columns", ltrt::DType::f32, 2, {144, 16}, 502016},
+    {"d_layers_4_partials", ltrt::DType::f32, 3, {8, 32, 144}, 698624},
     {"d_layers_3_out", ltrt::DType::f32, 4, {32, 16, 4, 4}, 338048},
     {"d_layers_2_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 502016},
     {"d_layers_1_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 239744},
@@ -1352,6 +1361,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 370944},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 24576},
     {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 108672},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {32, 16, 9}, 110976},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1397,7 +1407,7 @@ const ltrt::ModelDef& model() {
     m.name = "cnn_digits";
     m.spec_json = kSpecJson;
     m.spec_hash = "0d8282534043058a";
-    m.arena_bytes = 764160;
+    m.arena_bytes = 846080;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 8;

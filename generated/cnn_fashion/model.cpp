@@ -46,11 +46,11 @@
 //   bwd  d_layers_6_out: f32(64, 32, 10, 10) = max_pool2d_backward(d_layers_7_out, layers_7_out_indices, dilation=[1, 1], input_size=[32, 10, 10], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(64, 32, 10, 10) = relu_backward(d_layers_6_out, layers_6_out)  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(64, 32, 10, 10), d_layers_5_weight: f32(32,), d_layers_5_bias: f32(32,) = batch_norm_backward(d_layers_5_out, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=32, track_running_stats=True)  # layers.5  spec: model.layers[5]
-//   bwd  d_layers_3_out: f32(64, 16, 14, 14), d_layers_4_weight: f32(32, 16, 5, 5), d_layers_4_bias: f32(32,), d_layers_4_columns: f32(400, 100) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[5, 5], need_dinp=True, out_channels=32, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_3_out: f32(64, 16, 14, 14), d_layers_4_weight: f32(32, 16, 5, 5), d_layers_4_bias: f32(32,), d_layers_4_columns: f32(400, 100), d_layers_4_partials: f32(66, 32, 401) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=66, groups=1, im2col=True, in_channels=16, kernel_size=[5, 5], need_dinp=True, out_channels=32, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(64, 16, 28, 28) = max_pool2d_backward(d_layers_3_out, layers_3_out_indices, dilation=[1, 1], input_size=[16, 28, 28], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(64, 16, 28, 28) = relu_backward(d_layers_2_out, layers_2_out)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(64, 16, 28, 28), d_layers_1_weight: f32(16,), d_layers_1_bias: f32(16,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(16, 1, 5, 5), d_layers_0_bias: f32(16,), d_layers_0_columns: f32(25, 784) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[5, 5], need_dinp=False, out_channels=16, padding=[2, 2], padding_end=[2, 2], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(16, 1, 5, 5), d_layers_0_bias: f32(16,), d_layers_0_columns: f32(25, 784), d_layers_0_partials: f32(264, 16, 26) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[5, 5], need_dinp=False, out_channels=16, padding=[2, 2], padding_end=[2, 2], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -84,9 +84,9 @@
 //   layers_0_backward               40.9M     3.4M
 //   total                           634M      73.5M
 //
-// Memory plan: one arena of 15042816 bytes. Parameters, gradients and
+// Memory plan: one arena of 17611264 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 120478 floats at 0, 481920 and 963840.
-// Activations take 12910720 bytes (28919360 without reuse).
+// Activations take 15479168 bytes (32746304 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1927680   200704    x                           (64, 1, 28, 28) step          -
 //   2128384   512       target                      (64,)         step          -
@@ -134,10 +134,12 @@
 //   13404416  819200    d_layers_4_out              (64, 32, 10, 10) 24..25        layers_6_out
 //   7751808   802816    d_layers_3_out              (64, 16, 14, 14) 25..26        layers_5_out_mean
 //   11766016  160000    d_layers_4_columns          (400, 100)    25..25        layers_4_out
+//   14223616  3387648   d_layers_4_partials         (66, 32, 401) 25..25        d_layers_6_out
 //   11766016  3211264   d_layers_2_out              (64, 16, 28, 28) 26..27        d_layers_4_columns
 //   5343360   3211264   d_layers_1_out              (64, 16, 28, 28) 27..28        layers_3_out
 //   8554752   3211264   d_layers_0_out              (64, 16, 28, 28) 28..29        layers_2_out
 //   2132096   78400     d_layers_0_columns          (25, 784)     29..29        layers_0_out
+//   2210496   439296    d_layers_0_partials         (264, 16, 26) 29..29        layers_0_out
 //
 // The spec:
 //   {
@@ -245,10 +247,12 @@ constexpr std::size_t d_layers_5_out = 12585216;
 constexpr std::size_t d_layers_4_out = 13404416;
 constexpr std::size_t d_layers_3_out = 7751808;
 constexpr std::size_t d_layers_4_columns = 11766016;
+constexpr std::size_t d_layers_4_partials = 14223616;
 constexpr std::size_t d_layers_2_out = 11766016;
 constexpr std::size_t d_layers_1_out = 5343360;
 constexpr std::size_t d_layers_0_out = 8554752;
 constexpr std::size_t d_layers_0_columns = 2132096;
+constexpr std::size_t d_layers_0_partials = 2210496;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 1600;
 constexpr std::size_t layers_1_weight = 1664;
@@ -991,9 +995,9 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (400, 100) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
-static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
-                              const float* inp, const float* weight, int n, bool accumulate) {
+// dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (400, 100) partials (66, 32, 401) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
+static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials,
+                              const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 16, kH = 14, kW = 14;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 10, kOutW = 10;  // output channels, height, width
   constexpr int kKernelH = 5, kKernelW = 5;
@@ -1004,6 +1008,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -1157,9 +1162,9 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 5, 5) dbias (16,) columns (25, 784) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
-static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n,
-                              bool accumulate) {
+// dweight (16, 1, 5, 5) dbias (16,) columns (25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
+static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
+                              const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 28, kW = 28;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 28, kOutW = 28;  // output channels, height, width
   constexpr int kKernelH = 5, kKernelW = 5;
@@ -1170,6 +1175,7 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -1279,16 +1285,17 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
   auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
   auto* const layers_5_num_batches_tracked =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);              // ()
-  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);            // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (64, 16, 28, 28)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (25, 784)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (25, 784)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 16, 28, 28)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (64, 16, 14, 14)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 16, 28, 28)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                // ()
+  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);              // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (64, 16, 28, 28)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (25, 784)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 16, 26)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (25, 784)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 16, 28, 28)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (64, 16, 14, 14)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 16, 28, 28)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
   auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
@@ -1314,18 +1321,19 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);               // (64, 84)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (64, 16, 28, 28)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (64, 16, 28, 28)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (64, 32, 10, 10)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);  // (400, 100)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (64, 16, 28, 28)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 32, 10, 10)
-  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (64, 800)
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (64, 32, 5, 5)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);          // (64, 32, 10, 10)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (64, 32, 10, 10)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (64, 32, 10, 10)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (64, 32, 10, 10)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 16, 28, 28)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (64, 16, 28, 28)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (64, 32, 10, 10)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (400, 100)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 16, 28, 28)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 32, 10, 10)
+  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (64, 800)
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (64, 32, 5, 5)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);            // (64, 32, 10, 10)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (64, 32, 10, 10)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (64, 32, 10, 10)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (64, 32, 10, 10)
+  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (66, 32, 401)
   d_loss[0] = loss_scale;
 
   // forward
@@ -1360,13 +1368,14 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_6_backward(d_layers_5_out, d_layers_6_out, layers_6_out, n);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean,
                     layers_5_out_rstd, layers_5_weight, n, accumulate);
-  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_columns, d_layers_4_out,
-                    layers_3_out, layers_4_weight, n, accumulate);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_columns, d_layers_4_partials,
+                    d_layers_4_out, layers_3_out, layers_4_weight, n, accumulate);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out_indices, n);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out, n);
   layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean,
                     layers_1_out_rstd, layers_1_weight, n, accumulate);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_partials, d_layers_0_out, x, n,
+                    accumulate);
   return loss[0];
 }
 
@@ -1620,6 +1629,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_4_weight", ltrt::DType::f32, 4, {32, 16, 5, 5}, 483712},
     {"d_layers_4_bias", ltrt::DType::f32, 1, {32}, 534912},
     {"d_layers_4_columns", ltrt::DType::f32, 2, {400, 100}, 11766016},
+    {"d_layers_4_partials", ltrt::DType::f32, 3, {66, 32, 401}, 14223616},
     {"d_layers_3_out", ltrt::DType::f32, 4, {64, 16, 14, 14}, 7751808},
     {"d_layers_2_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 11766016},
     {"d_layers_1_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 5343360},
@@ -1629,6 +1639,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 5, 5}, 481920},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {16}, 483520},
     {"d_layers_0_columns", ltrt::DType::f32, 2, {25, 784}, 2132096},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 16, 26}, 2210496},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1679,7 +1690,7 @@ const ltrt::ModelDef& model() {
     m.name = "cnn_fashion";
     m.spec_json = kSpecJson;
     m.spec_hash = "3e912ae9b837cf6f";
-    m.arena_bytes = 15042816;
+    m.arena_bytes = 17611264;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 14;

@@ -81,10 +81,12 @@ constexpr std::size_t d_layers_5_out = 12585216;
 constexpr std::size_t d_layers_4_out = 13404416;
 constexpr std::size_t d_layers_3_out = 7751808;
 constexpr std::size_t d_layers_4_columns = 11766016;
+constexpr std::size_t d_layers_4_partials = 14223616;
 constexpr std::size_t d_layers_2_out = 11766016;
 constexpr std::size_t d_layers_1_out = 5343360;
 constexpr std::size_t d_layers_0_out = 8554752;
 constexpr std::size_t d_layers_0_columns = 2132096;
+constexpr std::size_t d_layers_0_partials = 2210496;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 1600;
 constexpr std::size_t layers_1_weight = 1664;
@@ -1067,7 +1069,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (400, 100) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
+// dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (400, 100) partials (66, 32, 401) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]: per group, rows c, columns (s, iy, ix) of the whole
@@ -1124,10 +1126,10 @@ struct layers_4_backward_dweight_gemm {
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
-  static constexpr int kRows = kOutPerGroup, kSplits = 3;
+  static constexpr int kRows = kOutPerGroup, kSplits = 66;
   static constexpr int kTileRows = 32, kTileCols = 128;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   static constexpr int kCols = kPatch + 1;               // the weights, then the bias
-  float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch
+  float* __restrict__ partial;                           // (kSplits, kOut, kCols): each chunk's sums
   const float* __restrict__ dout;
   const float* __restrict__ inp;
   int n;  // samples in this batch
@@ -1165,20 +1167,21 @@ __global__ void layers_4_backward_dweight_sum_kernel(float* __restrict__ dweight
   to = accumulate ? to + sum : sum;
 }
 
-static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
-                              const float* inp, const float* weight, int n, bool accumulate,
+static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials,
+                              const float* dout, const float* inp, const float* weight, int n, bool accumulate,
                               const ltrt::cuda::Context& ctx) {
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp
   const layers_4_backward_dinp_gemm dinp_gemm{dinp, dout, weight, n};
   ltrt::cuda::tiled_gemm<layers_4_backward_dinp_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dinp_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dinp_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_4_backward_dinp_gemm>");
-  const layers_4_backward_dweight_gemm dweight_gemm{columns, dout, inp, n};
+  const layers_4_backward_dweight_gemm dweight_gemm{partials, dout, inp, n};
   ltrt::cuda::tiled_gemm<layers_4_backward_dweight_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_4_backward_dweight_gemm>");
   const int count = layers_4_backward_dweight_gemm::kOut * layers_4_backward_dweight_gemm::kCols;
   layers_4_backward_dweight_sum_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(
-      dweight, dbias, columns, accumulate, count);
+      dweight, dbias, partials, accumulate, count);
   LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_dweight_sum_kernel");
 }
 
@@ -1305,7 +1308,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 5, 5) dbias (16,) columns (25, 784) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
+// dweight (16, 1, 5, 5) dbias (16,) columns (25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -1320,10 +1323,10 @@ struct layers_0_backward_dweight_gemm {
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
-  static constexpr int kRows = kOutPerGroup, kSplits = 47;
+  static constexpr int kRows = kOutPerGroup, kSplits = 264;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   static constexpr int kCols = kPatch + 1;               // the weights, then the bias
-  float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch
+  float* __restrict__ partial;                           // (kSplits, kOut, kCols): each chunk's sums
   const float* __restrict__ dout;
   const float* __restrict__ inp;
   int n;  // samples in this batch
@@ -1361,15 +1364,16 @@ __global__ void layers_0_backward_dweight_sum_kernel(float* __restrict__ dweight
   to = accumulate ? to + sum : sum;
 }
 
-static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n,
-                              bool accumulate, const ltrt::cuda::Context& ctx) {
-  const layers_0_backward_dweight_gemm dweight_gemm{columns, dout, inp, n};
+static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
+                              const float* inp, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp
+  const layers_0_backward_dweight_gemm dweight_gemm{partials, dout, inp, n};
   ltrt::cuda::tiled_gemm<layers_0_backward_dweight_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_0_backward_dweight_gemm>");
   const int count = layers_0_backward_dweight_gemm::kOut * layers_0_backward_dweight_gemm::kCols;
   layers_0_backward_dweight_sum_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(
-      dweight, dbias, columns, accumulate, count);
+      dweight, dbias, partials, accumulate, count);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dweight_sum_kernel");
 }
 
@@ -1414,16 +1418,17 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
   auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
   auto* const layers_5_num_batches_tracked =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);              // ()
-  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);            // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (64, 16, 28, 28)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (25, 784)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (25, 784)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 16, 28, 28)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (64, 16, 14, 14)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 16, 28, 28)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                // ()
+  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);              // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (64, 16, 28, 28)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (25, 784)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 16, 26)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (25, 784)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 16, 28, 28)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (64, 16, 14, 14)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 16, 28, 28)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
   auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
@@ -1449,18 +1454,19 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);               // (64, 84)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (64, 16, 28, 28)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (64, 16, 28, 28)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (64, 32, 10, 10)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);  // (400, 100)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (64, 16, 28, 28)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 32, 10, 10)
-  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (64, 800)
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);          // (64, 32, 5, 5)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);          // (64, 32, 10, 10)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (64, 32, 10, 10)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (64, 32, 10, 10)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (64, 32, 10, 10)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 16, 28, 28)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (64, 16, 28, 28)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (64, 32, 10, 10)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (400, 100)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 16, 28, 28)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 32, 10, 10)
+  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (64, 800)
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (64, 32, 5, 5)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);            // (64, 32, 10, 10)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (64, 32, 10, 10)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (64, 32, 10, 10)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (64, 32, 10, 10)
+  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (66, 32, 401)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -1496,13 +1502,14 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   layers_6_backward(d_layers_5_out, d_layers_6_out, layers_6_out, n, ctx);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_out_mean,
                     layers_5_out_rstd, layers_5_weight, n, accumulate, ctx);
-  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_columns, d_layers_4_out,
-                    layers_3_out, layers_4_weight, n, accumulate, ctx);
+  layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_columns, d_layers_4_partials,
+                    d_layers_4_out, layers_3_out, layers_4_weight, n, accumulate, ctx);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out_indices, n, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out, n, ctx);
   layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_out_mean,
                     layers_1_out_rstd, layers_1_weight, n, accumulate, ctx);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_out, x, n, accumulate, ctx);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_partials, d_layers_0_out, x, n,
+                    accumulate, ctx);
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.

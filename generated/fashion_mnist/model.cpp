@@ -25,10 +25,10 @@
 //   bwd  d_layers_5_out: f32(64, 16, 5, 5) = view(d_layers_6_out, shape=[16, 5, 5])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(64, 16, 11, 11) = max_pool2d_backward(d_layers_5_out, layers_5_out_indices, dilation=[1, 1], input_size=[16, 11, 11], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_3_out: f32(64, 16, 11, 11) = relu_backward(d_layers_4_out, layers_4_out)  # layers.4  spec: model.layers[4]
-//   bwd  d_layers_2_out: f32(64, 8, 13, 13), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(72, 121) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.3  spec: model.layers[3]
+//   bwd  d_layers_2_out: f32(64, 8, 13, 13), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(72, 121), d_layers_3_partials: f32(121, 16, 73) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=121, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(64, 8, 26, 26) = max_pool2d_backward(d_layers_2_out, layers_2_out_indices, dilation=[1, 1], input_size=[8, 26, 26], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(64, 8, 26, 26) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(9, 676) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(9, 676), d_layers_0_partials: f32(264, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -50,7 +50,7 @@
 //
 // Memory plan: one arena of 4610496 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 5258 floats at 0, 21056 and 42112.
-// Activations take 4322368 bytes (7555904 without reuse).
+// Activations take 4322368 bytes (8205696 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   84224     200704    x                           (64, 1, 28, 28) step          -
 //   284928    512       target                      (64,)         step          -
@@ -74,9 +74,11 @@
 //   4114880   495616    d_layers_3_out              (64, 16, 11, 11) 11..12        -
 //   2710912   346112    d_layers_2_out              (64, 8, 13, 13) 12..13        layers_4_out
 //   3057024   34848     d_layers_3_columns          (72, 121)     12..12        layers_4_out
+//   3091904   565312    d_layers_3_partials         (121, 16, 73) 12..12        layers_4_out
 //   3057024   1384448   d_layers_1_out              (64, 8, 26, 26) 13..14        d_layers_3_columns
 //   1672576   1384448   d_layers_0_out              (64, 8, 26, 26) 14..15        layers_2_out
 //   288128    24336     d_layers_0_columns          (9, 676)      15..15        layers_1_out
+//   312512    84480     d_layers_0_partials         (264, 8, 10)  15..15        layers_1_out
 //
 // The spec:
 //   {
@@ -150,9 +152,11 @@ constexpr std::size_t d_layers_4_out = 3619264;
 constexpr std::size_t d_layers_3_out = 4114880;
 constexpr std::size_t d_layers_2_out = 2710912;
 constexpr std::size_t d_layers_3_columns = 3057024;
+constexpr std::size_t d_layers_3_partials = 3091904;
 constexpr std::size_t d_layers_1_out = 3057024;
 constexpr std::size_t d_layers_0_out = 1672576;
 constexpr std::size_t d_layers_0_columns = 288128;
+constexpr std::size_t d_layers_0_partials = 312512;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -543,9 +547,9 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[3]
-// dinp (64, 8, 13, 13) dweight (16, 8, 3, 3) dbias (16,) columns (72, 121) <- dout (64, 16, 11, 11) inp (64, 8, 13, 13) weight (16, 8, 3, 3)
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
-                              const float* inp, const float* weight, int n, bool accumulate) {
+// dinp (64, 8, 13, 13) dweight (16, 8, 3, 3) dbias (16,) columns (72, 121) partials (121, 16, 73) <- dout (64, 16, 11, 11) inp (64, 8, 13, 13) weight (16, 8, 3, 3)
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials,
+                              const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 8, kH = 13, kW = 13;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 11, kOutW = 11;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -556,6 +560,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -678,9 +683,9 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (9, 676) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
-static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n,
-                              bool accumulate) {
+// dweight (8, 1, 3, 3) dbias (8,) columns (9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
+static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
+                              const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 28, kW = 28;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 26, kOutW = 26;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -691,6 +696,7 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
   constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
+  static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it
   if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);
   if constexpr (kUseIm2col) {
     for (int i = 0; i < n; ++i) {
@@ -763,37 +769,39 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
 static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (8, 1, 3, 3)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);            // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);        // (16, 8, 3, 3)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);            // (16,)
-  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);        // (10, 400)
-  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);            // (10,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);    // (8, 1, 3, 3)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);        // (8,)
-  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);    // (16, 8, 3, 3)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);        // (16,)
-  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);    // (10, 400)
-  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);        // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                    // (64, 1, 28, 28)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                   // (64,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 8, 26, 26)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 676)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 676)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (64, 8, 13, 13)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (64, 8, 26, 26)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);          // (8, 1, 3, 3)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);              // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);          // (16, 8, 3, 3)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);              // (16,)
+  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);          // (10, 400)
+  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);              // (10,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);      // (8, 1, 3, 3)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);          // (8,)
+  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);      // (16, 8, 3, 3)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);          // (16,)
+  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);      // (10, 400)
+  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);          // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                      // (64, 1, 28, 28)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                     // (64,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 8, 26, 26)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 676)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 8, 10)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 676)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 8, 13, 13)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (64, 8, 26, 26)
   auto* const layers_2_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                      // (64, 8, 13, 13)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (64, 16, 11, 11)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (64, 8, 13, 13)
-  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);  // (72, 121)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 8, 26, 26)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);      // (72, 121)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 400)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                        // (64, 8, 13, 13)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (64, 16, 11, 11)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 8, 13, 13)
+  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);    // (72, 121)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 8, 26, 26)
+  auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (121, 16, 73)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (72, 121)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 400)
   auto* const layers_5_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);              // (64, 16, 5, 5)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);              // (64,)
@@ -821,11 +829,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
                     n, accumulate);
   layers_5_backward(d_layers_4_out, d_layers_5_out, layers_5_out_indices, n);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_out,
-                    layers_2_out, layers_3_weight, n, accumulate);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_partials,
+                    d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_indices, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_out, x, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_partials, d_layers_0_out, x, n,
+                    accumulate);
   return loss[0];
 }
 
@@ -941,12 +950,14 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 21376},
     {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 25984},
     {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 121}, 3057024},
+    {"d_layers_3_partials", ltrt::DType::f32, 3, {121, 16, 73}, 3091904},
     {"d_layers_2_out", ltrt::DType::f32, 4, {64, 8, 13, 13}, 2710912},
     {"d_layers_1_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 3057024},
     {"d_layers_0_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 1672576},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 21056},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 21344},
     {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 676}, 288128},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 8, 10}, 312512},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

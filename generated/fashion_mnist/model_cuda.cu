@@ -57,9 +57,11 @@ constexpr std::size_t d_layers_4_out = 3619264;
 constexpr std::size_t d_layers_3_out = 4114880;
 constexpr std::size_t d_layers_2_out = 2710912;
 constexpr std::size_t d_layers_3_columns = 3057024;
+constexpr std::size_t d_layers_3_partials = 3091904;
 constexpr std::size_t d_layers_1_out = 3057024;
 constexpr std::size_t d_layers_0_out = 1672576;
 constexpr std::size_t d_layers_0_columns = 288128;
+constexpr std::size_t d_layers_0_partials = 312512;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -504,7 +506,7 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[3]
-// dinp (64, 8, 13, 13) dweight (16, 8, 3, 3) dbias (16,) columns (72, 121) <- dout (64, 16, 11, 11) inp (64, 8, 13, 13) weight (16, 8, 3, 3)
+// dinp (64, 8, 13, 13) dweight (16, 8, 3, 3) dbias (16,) columns (72, 121) partials (121, 16, 73) <- dout (64, 16, 11, 11) inp (64, 8, 13, 13) weight (16, 8, 3, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]: per group, rows c, columns (s, iy, ix) of the whole
@@ -561,10 +563,10 @@ struct layers_3_backward_dweight_gemm {
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
-  static constexpr int kRows = kOutPerGroup, kSplits = 7;
+  static constexpr int kRows = kOutPerGroup, kSplits = 121;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   static constexpr int kCols = kPatch + 1;               // the weights, then the bias
-  float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch
+  float* __restrict__ partial;                           // (kSplits, kOut, kCols): each chunk's sums
   const float* __restrict__ dout;
   const float* __restrict__ inp;
   int n;  // samples in this batch
@@ -602,20 +604,21 @@ __global__ void layers_3_backward_dweight_sum_kernel(float* __restrict__ dweight
   to = accumulate ? to + sum : sum;
 }
 
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
-                              const float* inp, const float* weight, int n, bool accumulate,
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials,
+                              const float* dout, const float* inp, const float* weight, int n, bool accumulate,
                               const ltrt::cuda::Context& ctx) {
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp
   const layers_3_backward_dinp_gemm dinp_gemm{dinp, dout, weight, n};
   ltrt::cuda::tiled_gemm<layers_3_backward_dinp_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dinp_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dinp_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_3_backward_dinp_gemm>");
-  const layers_3_backward_dweight_gemm dweight_gemm{columns, dout, inp, n};
+  const layers_3_backward_dweight_gemm dweight_gemm{partials, dout, inp, n};
   ltrt::cuda::tiled_gemm<layers_3_backward_dweight_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_3_backward_dweight_gemm>");
   const int count = layers_3_backward_dweight_gemm::kOut * layers_3_backward_dweight_gemm::kCols;
   layers_3_backward_dweight_sum_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(
-      dweight, dbias, columns, accumulate, count);
+      dweight, dbias, partials, accumulate, count);
   LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dweight_sum_kernel");
 }
 
@@ -684,7 +687,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (9, 676) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
+// dweight (8, 1, 3, 3) dbias (8,) columns (9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -699,10 +702,10 @@ struct layers_0_backward_dweight_gemm {
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
-  static constexpr int kRows = kOutPerGroup, kSplits = 76;
+  static constexpr int kRows = kOutPerGroup, kSplits = 264;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   static constexpr int kCols = kPatch + 1;               // the weights, then the bias
-  float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch
+  float* __restrict__ partial;                           // (kSplits, kOut, kCols): each chunk's sums
   const float* __restrict__ dout;
   const float* __restrict__ inp;
   int n;  // samples in this batch
@@ -740,15 +743,16 @@ __global__ void layers_0_backward_dweight_sum_kernel(float* __restrict__ dweight
   to = accumulate ? to + sum : sum;
 }
 
-static void layers_0_backward(float* dweight, float* dbias, float* columns, const float* dout, const float* inp, int n,
-                              bool accumulate, const ltrt::cuda::Context& ctx) {
-  const layers_0_backward_dweight_gemm dweight_gemm{columns, dout, inp, n};
+static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
+                              const float* inp, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+  static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp
+  const layers_0_backward_dweight_gemm dweight_gemm{partials, dout, inp, n};
   ltrt::cuda::tiled_gemm<layers_0_backward_dweight_gemm>
       <<<ltrt::cuda::tiled_gemm_grid(dweight_gemm), ltrt::cuda::kGemmThreads, 0, ctx.stream>>>(dweight_gemm);
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_0_backward_dweight_gemm>");
   const int count = layers_0_backward_dweight_gemm::kOut * layers_0_backward_dweight_gemm::kCols;
   layers_0_backward_dweight_sum_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(
-      dweight, dbias, columns, accumulate, count);
+      dweight, dbias, partials, accumulate, count);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dweight_sum_kernel");
 }
 
@@ -756,37 +760,39 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, cons
 // backward in reverse from d(loss) = ctx.scalars->loss_scale. Parameter gradients are
 // written, or added to when accumulate is set. Everything is enqueued on ctx.stream.
 void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (8, 1, 3, 3)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);            // (8,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);        // (16, 8, 3, 3)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);            // (16,)
-  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);        // (10, 400)
-  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);            // (10,)
-  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);    // (8, 1, 3, 3)
-  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);        // (8,)
-  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);    // (16, 8, 3, 3)
-  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);        // (16,)
-  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);    // (10, 400)
-  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);        // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                    // (64, 1, 28, 28)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                   // (64,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 8, 26, 26)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (9, 676)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (9, 676)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (64, 8, 13, 13)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);          // (64, 8, 26, 26)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);          // (8, 1, 3, 3)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);              // (8,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);          // (16, 8, 3, 3)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);              // (16,)
+  auto* const layers_7_weight = reinterpret_cast<float*>(arena + offset::layers_7_weight);          // (10, 400)
+  auto* const layers_7_bias = reinterpret_cast<float*>(arena + offset::layers_7_bias);              // (10,)
+  auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);      // (8, 1, 3, 3)
+  auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);          // (8,)
+  auto* const d_layers_3_weight = reinterpret_cast<float*>(arena + offset::d_layers_3_weight);      // (16, 8, 3, 3)
+  auto* const d_layers_3_bias = reinterpret_cast<float*>(arena + offset::d_layers_3_bias);          // (16,)
+  auto* const d_layers_7_weight = reinterpret_cast<float*>(arena + offset::d_layers_7_weight);      // (10, 400)
+  auto* const d_layers_7_bias = reinterpret_cast<float*>(arena + offset::d_layers_7_bias);          // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                      // (64, 1, 28, 28)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                     // (64,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 8, 26, 26)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 676)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 8, 10)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 676)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 8, 13, 13)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (64, 8, 26, 26)
   auto* const layers_2_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                      // (64, 8, 13, 13)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (64, 16, 11, 11)
-  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);          // (64, 8, 13, 13)
-  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);  // (72, 121)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 8, 26, 26)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);      // (72, 121)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 16, 5, 5)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (64, 400)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                        // (64, 8, 13, 13)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (64, 16, 11, 11)
+  auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 8, 13, 13)
+  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);    // (72, 121)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 8, 26, 26)
+  auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (121, 16, 73)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (72, 121)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 16, 5, 5)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 400)
   auto* const layers_5_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);              // (64, 16, 5, 5)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);              // (64,)
@@ -814,11 +820,12 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
                     n, accumulate, ctx);
   layers_5_backward(d_layers_4_out, d_layers_5_out, layers_5_out_indices, n, ctx);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n, ctx);
-  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_out,
-                    layers_2_out, layers_3_weight, n, accumulate, ctx);
+  layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_columns, d_layers_3_partials,
+                    d_layers_3_out, layers_2_out, layers_3_weight, n, accumulate, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_indices, n, ctx);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n, ctx);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_out, x, n, accumulate, ctx);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_columns, d_layers_0_partials, d_layers_0_out, x, n,
+                    accumulate, ctx);
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.

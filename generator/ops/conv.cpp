@@ -7,8 +7,9 @@
 /// ones run direct loops. The scratch buffer is an output of the op, so the memory
 /// plan places it like any activation. On CUDA, forward, input gradient and weight
 /// gradient are each one implicit GEMM over the whole batch (ltrt/cuda/tiled_gemm.cuh)
-/// that reads the patches from the input as it goes; the scratch holds at most the
-/// weight gradient's partial sums.
+/// that reads the patches from the input as it goes, and the weight gradient's sum over
+/// the batch may be split into chunks whose partial sums have a scratch output of their
+/// own on the backward node (unused on the CPU).
 #include <algorithm>
 #include <cmath>
 
@@ -71,6 +72,38 @@ Shape out_shape(const ConvGeometry& g, std::int64_t batch) {
 Shape weight_shape(const ConvGeometry& g) {
   if (g.dims == 1) return {g.out, g.in_per_group(), g.kernel_w};
   return {g.out, g.in_per_group(), g.kernel_h, g.kernel_w};
+}
+
+// A block's tile, chosen by the rows of each group's result: 16 x 256, 32 x 128 or 64 x 64 (all
+// kGemmThreads threads of 4 x 4 sums), the smallest that holds the rows.
+struct GemmTile {
+  int rows, cols;
+};
+GemmTile gemm_tile(std::int64_t rows) {
+  if (rows <= 16) return {16, 256};
+  if (rows <= 32) return {32, 128};
+  return {64, 64};
+}
+
+// Columns of dweight's GEMM: a weight gradient per (c, ky, kx), then the bias's.
+std::int64_t dweight_cols(const ConvGeometry& g, bool bias) { return g.patch() + (bias ? 1 : 0); }
+
+// dweight's depth (the batch's output pixels) is cut into chunks summed by separate blocks when
+// its tiles alone would leave an H100's 132 SMs idle: enough chunks for kSplitBlocks blocks, each
+// at least kMinSplitDepth deep. The chunks' partial sums go to the backward node's own `partials`
+// scratch, (splits, out, cols); a second kernel adds them in order. The block count bounds its
+// size: splits > 1 only when tiles < kSplitBlocks, and then splits * tiles < 2 * kSplitBlocks
+// tiles of at most kGemmThreads x 16 floats, so under 528 x 16 KiB = 8.25 MiB; the memory plan
+// frees it after the node.
+constexpr std::int64_t kSplitBlocks = 264;  // two blocks an SM
+constexpr std::int64_t kMinSplitDepth = 64;  // four of the skeleton's depth steps: a block still reads
+                                             // (rows + cols) x 64 >= twice the rows x cols it writes
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+std::int64_t dweight_splits(const ConvGeometry& g, std::int64_t batch, bool bias) {
+  const GemmTile t = gemm_tile(g.out_per_group());
+  const std::int64_t tiles = ceil_div(g.out_per_group(), t.rows) * ceil_div(dweight_cols(g, bias), t.cols) * g.groups;
+  const std::int64_t splits = std::min(ceil_div(kSplitBlocks, tiles), batch * g.pixels() / kMinSplitDepth);
+  return std::max<std::int64_t>(1, splits);
 }
 
 // im2col's scratch of one sample: a row per (channel, tap), a column per output pixel.
@@ -195,6 +228,8 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
   const bool bias = attr_bool(n, "bias");
   const bool need_dinp = attr_bool(n, "need_dinp");
   write_sizes(w, g, attr_bool(n, "im2col"));
+  if (attr_int(n, "dweight_splits") > 1)
+    w.line("static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it");
   w.line("if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);");
   w.open("if constexpr (kUseIm2col)");
   w.open("for (int i = 0; i < n; ++i)");
@@ -266,34 +301,11 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
 //                                                                     rows c, columns (s, y, x), depth (o, tap)
 //   dweight   dw[o, k]       = dy[s, o, p] @ patch(s, p, k), dbias[o] as a column of ones
 //                                                                     rows o, columns k, depth (s, p)
-// The memory plan's `columns` scratch (the CPU's im2col) is unused, except that dweight's sum
-// over the batch may be split into chunks that it holds until a second kernel adds them in order.
+// The memory plan's `columns` scratch (the CPU's im2col) is unused; dweight's sum over the batch
+// may be split into chunks held in the backward node's `partials` until a second kernel adds them
+// in order (see dweight_splits).
 // The skeleton is a runtime template, not emitted per layer: the generated code then shows only
 // what differs between convolutions (sizes and index arithmetic), and the tiling is written once.
-
-// A block's tile, chosen by the rows of each group's result: 16 x 256, 32 x 128 or 64 x 64 (all
-// kGemmThreads threads of 4 x 4 sums), the smallest that holds the rows.
-struct GemmTile {
-  int rows, cols;
-};
-GemmTile gemm_tile(std::int64_t rows) {
-  if (rows <= 16) return {16, 256};
-  if (rows <= 32) return {32, 128};
-  return {64, 64};
-}
-
-// dweight's depth (the batch's output pixels) is cut into chunks summed by separate blocks when
-// its tiles alone would leave an H100's 132 SMs idle: up to kSplitBlocks blocks, chunks of at
-// least kMinSplitDepth, and no more chunks than `columns` holds partial results for.
-constexpr std::int64_t kSplitBlocks = 264;   // two blocks an SM
-constexpr std::int64_t kMinSplitDepth = 256;  // sixteen of the skeleton's depth steps
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-std::int64_t dweight_splits(const ConvGeometry& g, std::int64_t batch, std::int64_t cols, const GemmTile& t) {
-  const std::int64_t tiles = ceil_div(g.out_per_group(), t.rows) * ceil_div(cols, t.cols) * g.groups;
-  const std::int64_t splits = std::min({ceil_div(kSplitBlocks, tiles), batch * g.pixels() / kMinSplitDepth,
-                                        numel(columns_shape(g)) / (g.out * cols)});
-  return std::max<std::int64_t>(1, splits);
-}
 
 // The layer's sizes as static members of a GEMM struct.
 void write_struct_sizes(CodeWriter& w, const ConvGeometry& g) {
@@ -442,8 +454,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     k.close(";");
   }
 
-  const std::int64_t cols = g.patch() + (bias ? 1 : 0);
-  const std::int64_t splits = dweight_splits(g, x.shape[0], cols, gemm_tile(g.out_per_group()));
+  const std::int64_t splits = attr_int(n, "dweight_splits");
   k.line();
   k.line(std::string("// dweight[o, (c, ky, kx)] ") + (bias ? "and dbias[o] " : "") +
          "(+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch" + (bias ? " (dbias: * 1)" : "") + ":");
@@ -452,7 +463,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   std::vector<std::string> members = {"static constexpr int kCols = kPatch" +
                                       std::string(bias ? " + 1;  // the weights, then the bias" : ";")};
   if (splits > 1) {
-    members.push_back("float* __restrict__ partial;  // (kSplits, kOut, kCols) in `columns`, the CPU's im2col scratch");
+    members.push_back("float* __restrict__ partial;  // (kSplits, kOut, kCols): each chunk's sums");
   } else {
     members.push_back("float* __restrict__ dweight;");
     if (bias) members.push_back("float* __restrict__ dbias;");
@@ -461,7 +472,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   if (splits == 1) members.push_back("bool accumulate;  // add to the gradients (accumulate_grad_batches) or overwrite them");
   open_gemm_struct(k, dweight, g, "kOutPerGroup", g.out_per_group(), splits,
                    splits > 1 ? "TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel"
-                              : "TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or no scratch for more)",
+                              : "TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or too little depth)",
                    members, "kCols", "n * kPixels");
   k.open("__device__ float a(int g, int o, int d) const");
   k.line("const int s = d / kPixels, p = d % kPixels;");
@@ -499,14 +510,13 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     k.close();
   }
 
-  if (splits == 1)
-    w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp");
+  w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp");
   if (need_dinp) write_gemm_launch(w, dinp, "dinp_gemm", "dinp, dout, weight, n");
   if (splits > 1) {
-    write_gemm_launch(w, dweight, "dweight_gemm", "columns, dout, inp, n");
+    write_gemm_launch(w, dweight, "dweight_gemm", "partials, dout, inp, n");
     std::vector<std::string> args = {"dweight"};
     if (bias) args.push_back("dbias");
-    args.insert(args.end(), {"columns", "accumulate"});
+    args.insert(args.end(), {"partials", "accumulate"});
     emit_count_launch(w, e.fn + "_dweight_sum_kernel", dweight + "::kOut * " + dweight + "::kCols", args);
   } else {
     write_gemm_launch(w, dweight, "dweight_gemm",
@@ -514,11 +524,12 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   }
 }
 
-// im2col's scratch buffer of one sample: an activation that only its node uses.
-int add_columns(Graph& gr, const std::string& name, const ConvGeometry& g) {
+// A scratch buffer (im2col's of one sample, dweight's partial sums): an activation that only its
+// node uses, so the memory plan frees it after that node.
+int add_scratch(Graph& gr, const std::string& name, const Shape& shape) {
   Value v;
   v.name = name;
-  v.shape = columns_shape(g);
+  v.shape = shape;
   v.kind = ValueKind::activation;
   return gr.add_value(std::move(v));
 }
@@ -608,7 +619,7 @@ LayerDef conv_layer(int dims) {
     // both draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in / groups * kh * kw.
     const double bound = 1.0 / std::sqrt(static_cast<double>(g.patch()));
     for (size_t i = 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
-    n.outputs = {-1, add_columns(b.graph, cpp_name(b.layer) + "_columns", g)};
+    n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", columns_shape(g))};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
     return b.graph.nodes[id].outputs[0];
   };
@@ -659,8 +670,14 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     if (need_dinp) b.outputs.push_back(-1);
     b.outputs.push_back(ad.param_grad(n.inputs[1]));
     if (attr_bool(n, "bias")) b.outputs.push_back(ad.param_grad(n.inputs[2]));
-    b.outputs.push_back(add_columns(ad.graph, "d_" + cpp_name(n.layer) + "_columns",
-                                    geometry(n, ad.graph.value(x))));
+    const ConvGeometry g = geometry(n, ad.graph.value(x));
+    b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", columns_shape(g)));
+    // CUDA's chunks of dweight's sum over the batch, each in its own slice of `partials`.
+    const std::int64_t splits = dweight_splits(g, ad.graph.value(x).shape[0], attr_bool(n, "bias"));
+    b.attrs["dweight_splits"] = splits;
+    if (splits > 1)
+      b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_partials",
+                                      {splits, g.out, dweight_cols(g, attr_bool(n, "bias"))}));
     const int id = ad.add_backward(std::move(b), ad.grad_name(x));
     std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
     if (need_dinp) grads[0] = ad.graph.nodes[id].outputs[0];
@@ -679,6 +696,10 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     t.push_back({DType::f32, weight_shape(g), false});
     if (attr_bool(n, "bias")) t.push_back({DType::f32, {g.out}, false});
     t.push_back({DType::f32, columns_shape(g), false});
+    // dweight's partial sums per chunk of the batch on CUDA (unused on the CPU, which sums in
+    // place); the memory plan frees them after the node.
+    const std::int64_t splits = attr_int(n, "dweight_splits");
+    if (splits > 1) t.push_back({DType::f32, {splits, g.out, dweight_cols(g, attr_bool(n, "bias"))}, false});
     return t;
   };
   b.slots = [](const Node& n) {
@@ -690,6 +711,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     s.outputs.push_back("dweight");
     if (attr_bool(n, "bias")) s.outputs.push_back("dbias");
     s.outputs.push_back("columns");
+    if (attr_int(n, "dweight_splits") > 1) s.outputs.push_back("partials");
     return s;
   };
   b.cost = [](const Node& n, const Graph& gr) {

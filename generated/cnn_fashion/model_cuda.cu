@@ -133,6 +133,7 @@ struct layers_0_forward_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kGemms = kGroups;              // independent GEMMs: the grid's z
   static constexpr int kRows = kOutPerGroup, kSplits = 1;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   float* __restrict__ out;
@@ -362,6 +363,7 @@ struct layers_4_forward_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kGemms = kGroups;              // independent GEMMs: the grid's z
   static constexpr int kRows = kOutPerGroup, kSplits = 1;
   static constexpr int kTileRows = 32, kTileCols = 128;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   float* __restrict__ out;
@@ -1072,9 +1074,12 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 // dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (400, 100) partials (66, 32, 401) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
-// weight[o, c, ky, kx] * dout[s, o, oy, ox]: per group, rows c, columns (s, iy, ix) of the whole
-// batch, depth (o, ky, kx). A gather (col2im fused with weight^T @ dout): each element is written
-// once, no atomics. TUNE: with a stride, most (o, ky, kx) miss a pixel and read zeros.
+// weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
+// element is written once, no atomics. Tap ky of output row oy reads row iy when iy + kPadH =
+// oy * kStrideH + ky * kDilationH, so only the taps with ky * kDilationH = iy + kPadH (mod kStrideH)
+// reach row iy: every kTapStepH-th tap from the first. The rows are therefore cut into kStrideH
+// phases by (iy + kPadH) % kStrideH (columns likewise), and each (phase, group) is a GEMM over
+// the taps that reach its pixels only: rows c, columns (s, iy, ix) of the phase, depth (o, ky, kx).
 struct layers_4_backward_dinp_gemm {
   static constexpr int kIn = 16, kH = 14, kW = 14;         // input channels, height, width
   static constexpr int kOut = 32, kOutH = 10, kOutW = 10;  // output channels, height, width
@@ -1083,33 +1088,61 @@ struct layers_4_backward_dinp_gemm {
   static constexpr int kPadH = 0, kPadW = 0;  // zeros before the first row and column
   static constexpr int kDilationH = 1, kDilationW = 1;
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
-  static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
-  static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kPixels = kOutH * kOutW;                 // outputs per channel
+  static constexpr int kPatch = kInPerGroup * kTaps;            // weights per output channel
+  static constexpr int kGemms = kGroups * kStrideH * kStrideW;  // independent GEMMs: the grid's z
   static constexpr int kRows = kInPerGroup, kSplits = 1;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  // kStrideH / gcd(kStrideH, kDilationH): taps ky and ky + kTapStepH reach the same rows.
+  static constexpr int kTapStepH = 1, kTapStepW = 1;
+  static constexpr int kPhaseTapsH = (kKernelH + kTapStepH - 1) / kTapStepH;  // taps that reach a row, at most
+  static constexpr int kPhaseTapsW = (kKernelW + kTapStepW - 1) / kTapStepW;
+  // A phase's row j is iy = phase + (kRowBase + j) * kStrideH - kPadH; kPhaseH rows cover 0 <= iy < kH.
+  static constexpr int kRowBase = kPadH / kStrideH, kPhaseH = (kH + kPadH + kStrideH - 1) / kStrideH - kRowBase;
+  static constexpr int kColBase = kPadW / kStrideW, kPhaseW = (kW + kPadW + kStrideW - 1) / kStrideW - kColBase;
   float* __restrict__ dinp;
   const float* __restrict__ dout;
   const float* __restrict__ weight;
   int n;  // samples in this batch
 
-  __host__ __device__ int cols() const { return n * kH * kW; }
-  __device__ int depth() const { return kOutPerGroup * kTaps; }
-  __device__ float a(int g, int c, int k) const {
-    const int o = k / kTaps, tap = k % kTaps;
-    return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + tap];
+  __host__ __device__ int cols() const { return n * kPhaseH * kPhaseW; }
+  __device__ int depth() const { return kOutPerGroup * kPhaseTapsH * kPhaseTapsW; }
+
+  // Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.
+  __device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step) {
+    for (int first = 0; first < step; ++first)
+      if (first * dilation % stride == phase) return first + j * step < kernel ? first + j * step : -1;
+    return -1;  // no tap reaches this phase
   }
-  __device__ float b(int g, int k, int q) const {
-    const int o = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;
-    const int s = q / (kH * kW), iy = q / kW % kH, ix = q % kW;
-    const int ty = iy + kPadH - ky * kDilationH;  // oy * kStrideH when tap ky of row oy reads row iy
-    const int tx = ix + kPadW - kx * kDilationW;
-    if (ty < 0 || ty % kStrideH != 0 || ty / kStrideH >= kOutH) return 0.0f;
-    if (tx < 0 || tx % kStrideW != 0 || tx / kStrideW >= kOutW) return 0.0f;
-    return dout[((s * kOut + g * kOutPerGroup + o) * kOutH + ty / kStrideH) * kOutW + tx / kStrideW];
+  // GEMM gg's group and phase, and depth k's output channel and taps (-1: none).
+  __device__ void split_gemm(int gg, int k, int& g, int& py, int& px, int& o, int& ky, int& kx) const {
+    g = gg % kGroups, py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;
+    o = k / (kPhaseTapsH * kPhaseTapsW);
+    ky = phase_tap(py, k / kPhaseTapsW % kPhaseTapsH, kKernelH, kStrideH, kDilationH, kTapStepH);
+    kx = phase_tap(px, k % kPhaseTapsW, kKernelW, kStrideW, kDilationW, kTapStepW);
   }
-  __device__ void store(int g, int /*split*/, int c, int q, float sum) const {
-    const int s = q / (kH * kW), at = q % (kH * kW);
-    dinp[(s * kIn + g * kInPerGroup + c) * kH * kW + at] = sum;
+  __device__ float a(int gg, int c, int k) const {
+    int g, py, px, o, ky, kx;
+    split_gemm(gg, k, g, py, px, o, ky, kx);
+    if (ky < 0 || kx < 0) return 0.0f;
+    return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + ky * kKernelW + kx];
+  }
+  __device__ float b(int gg, int k, int q) const {
+    int g, py, px, o, ky, kx;
+    split_gemm(gg, k, g, py, px, o, ky, kx);
+    if (ky < 0 || kx < 0) return 0.0f;
+    const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;
+    const int oy = (py + (kRowBase + j) * kStrideH - ky * kDilationH) / kStrideH;  // exact: same phase
+    const int ox = (px + (kColBase + jx) * kStrideW - kx * kDilationW) / kStrideW;
+    if (oy < 0 || oy >= kOutH || ox < 0 || ox >= kOutW) return 0.0f;
+    return dout[((s * kOut + g * kOutPerGroup + o) * kOutH + oy) * kOutW + ox];
+  }
+  __device__ void store(int gg, int /*split*/, int c, int q, float sum) const {
+    const int g = gg % kGroups, py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;
+    const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;
+    const int iy = py + (kRowBase + j) * kStrideH - kPadH, ix = px + (kColBase + jx) * kStrideW - kPadW;
+    if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return;  // past the input's edge: no such pixel
+    dinp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix] = sum;
   }
 };
 
@@ -1125,6 +1158,7 @@ struct layers_4_backward_dweight_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kGemms = kGroups;              // independent GEMMs: the grid's z
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
   static constexpr int kRows = kOutPerGroup, kSplits = 66;
   static constexpr int kTileRows = 32, kTileCols = 128;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
@@ -1322,6 +1356,7 @@ struct layers_0_backward_dweight_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
+  static constexpr int kGemms = kGroups;              // independent GEMMs: the grid's z
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
   static constexpr int kRows = kOutPerGroup, kSplits = 264;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64

@@ -12,6 +12,7 @@
 /// own on the backward node (unused on the CPU).
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
@@ -326,9 +327,10 @@ void write_struct_sizes(CodeWriter& w, const ConvGeometry& g) {
   w.line("static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel");
 }
 
-// The skeleton's constants: rows of a group's result, depth splits, and the tile.
-void write_struct_shape(CodeWriter& w, const std::string& rows, std::int64_t splits, const GemmTile& t,
-                        const std::string& why_splits) {
+// The skeleton's constants: rows of a GEMM's result, the independent GEMMs, depth splits, and the tile.
+void write_struct_shape(CodeWriter& w, const std::string& rows, const std::string& gemms, std::int64_t splits,
+                        const GemmTile& t, const std::string& why_splits) {
+  w.line("static constexpr int kGemms = " + gemms + ";  // independent GEMMs: the grid's z");
   if (!why_splits.empty()) w.line("// " + why_splits);
   w.line("static constexpr int kRows = " + rows + ", kSplits = " + std::to_string(splits) + ";");
   w.line("static constexpr int kTileRows = " + std::to_string(t.rows) + ", kTileCols = " + std::to_string(t.cols) +
@@ -360,11 +362,11 @@ void write_extent(CodeWriter& w, const std::string& cols, const std::string& dep
 // depth splits and why, the tile for those rows), `members` (a line each), then the batch's
 // sample count and the GEMM's columns and depth in terms of it.
 void open_gemm_struct(CodeWriter& w, const std::string& type, const ConvGeometry& g, const std::string& rows,
-                      std::int64_t rows_value, std::int64_t splits, const std::string& why_splits,
+                      std::int64_t rows_value, const std::string& gemms, std::int64_t splits, const std::string& why_splits,
                       const std::vector<std::string>& members, const std::string& cols, const std::string& depth) {
   w.open("struct " + type);
   write_struct_sizes(w, g);
-  write_struct_shape(w, rows, splits, gemm_tile(rows_value), why_splits);
+  write_struct_shape(w, rows, gemms, splits, gemm_tile(rows_value), why_splits);
   for (const std::string& m : members) w.line(m);
   write_extent(w, cols, depth);
 }
@@ -390,7 +392,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   std::vector<std::string> members = {"float* __restrict__ out;", "const float* __restrict__ inp;",
                                       "const float* __restrict__ weight;"};
   if (bias) members.push_back("const float* __restrict__ bias;");
-  open_gemm_struct(k, type, g, "kOutPerGroup", g.out_per_group(), 1, "", members, "n * kPixels", "kPatch");
+  open_gemm_struct(k, type, g, "kOutPerGroup", g.out_per_group(), "kGroups", 1, "", members, "n * kPixels", "kPatch");
   k.line("__device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }");
   k.line("__device__ float b(int g, int k, int q) const { return patch(g, k, q); }");
   write_patch(k);
@@ -426,30 +428,65 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   const std::string dinp = e.fn + "_dinp_gemm", dweight = e.fn + "_dweight_gemm";
 
   if (need_dinp) {
+    auto i = [](std::int64_t v) { return std::to_string(v); };
     k.line();
     k.line("// dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of");
-    k.line("// weight[o, c, ky, kx] * dout[s, o, oy, ox]: per group, rows c, columns (s, iy, ix) of the whole");
-    k.line("// batch, depth (o, ky, kx). A gather (col2im fused with weight^T @ dout): each element is written");
-    k.line("// once, no atomics. TUNE: with a stride, most (o, ky, kx) miss a pixel and read zeros.");
-    open_gemm_struct(k, dinp, g, "kInPerGroup", g.in_per_group(), 1, "",
-                     {"float* __restrict__ dinp;", "const float* __restrict__ dout;", "const float* __restrict__ weight;"},
-                     "n * kH * kW", "kOutPerGroup * kTaps");
-    k.open("__device__ float a(int g, int c, int k) const");
-    k.line("const int o = k / kTaps, tap = k % kTaps;");
-    k.line("return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + tap];");
+    k.line("// weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each");
+    k.line("// element is written once, no atomics. Tap ky of output row oy reads row iy when iy + kPadH =");
+    k.line("// oy * kStrideH + ky * kDilationH, so only the taps with ky * kDilationH = iy + kPadH (mod kStrideH)");
+    k.line("// reach row iy: every kTapStepH-th tap from the first. The rows are therefore cut into kStrideH");
+    k.line("// phases by (iy + kPadH) % kStrideH (columns likewise), and each (phase, group) is a GEMM over");
+    k.line("// the taps that reach its pixels only: rows c, columns (s, iy, ix) of the phase, depth (o, ky, kx).");
+    const std::vector<std::string> members = {
+        "// kStrideH / gcd(kStrideH, kDilationH): taps ky and ky + kTapStepH reach the same rows.",
+        "static constexpr int kTapStepH = " + i(g.stride_h / std::gcd(g.stride_h, g.dilation_h)) +
+            ", kTapStepW = " + i(g.stride_w / std::gcd(g.stride_w, g.dilation_w)) + ";",
+        "static constexpr int kPhaseTapsH = (kKernelH + kTapStepH - 1) / kTapStepH;  // taps that reach a row, at most",
+        "static constexpr int kPhaseTapsW = (kKernelW + kTapStepW - 1) / kTapStepW;",
+        "// A phase's row j is iy = phase + (kRowBase + j) * kStrideH - kPadH; kPhaseH rows cover 0 <= iy < kH.",
+        "static constexpr int kRowBase = kPadH / kStrideH, kPhaseH = (kH + kPadH + kStrideH - 1) / kStrideH - kRowBase;",
+        "static constexpr int kColBase = kPadW / kStrideW, kPhaseW = (kW + kPadW + kStrideW - 1) / kStrideW - kColBase;",
+        "float* __restrict__ dinp;",
+        "const float* __restrict__ dout;",
+        "const float* __restrict__ weight;"};
+    open_gemm_struct(k, dinp, g, "kInPerGroup", g.in_per_group(), "kGroups * kStrideH * kStrideW", 1, "", members,
+                     "n * kPhaseH * kPhaseW", "kOutPerGroup * kPhaseTapsH * kPhaseTapsW");
+    k.line();
+    k.line("// Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.");
+    k.open("__device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step)");
+    k.line("for (int first = 0; first < step; ++first)");
+    k.line("  if (first * dilation % stride == phase) return first + j * step < kernel ? first + j * step : -1;");
+    k.line("return -1;  // no tap reaches this phase");
     k.close();
-    k.open("__device__ float b(int g, int k, int q) const");
-    k.line("const int o = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;");
-    k.line("const int s = q / (kH * kW), iy = q / kW % kH, ix = q % kW;");
-    k.line("const int ty = iy + kPadH - ky * kDilationH;  // oy * kStrideH when tap ky of row oy reads row iy");
-    k.line("const int tx = ix + kPadW - kx * kDilationW;");
-    k.line("if (ty < 0 || ty % kStrideH != 0 || ty / kStrideH >= kOutH) return 0.0f;");
-    k.line("if (tx < 0 || tx % kStrideW != 0 || tx / kStrideW >= kOutW) return 0.0f;");
-    k.line("return dout[((s * kOut + g * kOutPerGroup + o) * kOutH + ty / kStrideH) * kOutW + tx / kStrideW];");
+    k.line("// GEMM gg's group and phase, and depth k's output channel and taps (-1: none).");
+    k.open("__device__ void split_gemm(int gg, int k, int& g, int& py, int& px, int& o, int& ky, int& kx) const");
+    k.line("g = gg % kGroups, py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;");
+    k.line("o = k / (kPhaseTapsH * kPhaseTapsW);");
+    k.line("ky = phase_tap(py, k / kPhaseTapsW % kPhaseTapsH, kKernelH, kStrideH, kDilationH, kTapStepH);");
+    k.line("kx = phase_tap(px, k % kPhaseTapsW, kKernelW, kStrideW, kDilationW, kTapStepW);");
     k.close();
-    k.open("__device__ void store(int g, int /*split*/, int c, int q, float sum) const");
-    k.line("const int s = q / (kH * kW), at = q % (kH * kW);");
-    k.line("dinp[(s * kIn + g * kInPerGroup + c) * kH * kW + at] = sum;");
+    k.open("__device__ float a(int gg, int c, int k) const");
+    k.line("int g, py, px, o, ky, kx;");
+    k.line("split_gemm(gg, k, g, py, px, o, ky, kx);");
+    k.line("if (ky < 0 || kx < 0) return 0.0f;");
+    k.line("return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + ky * kKernelW + kx];");
+    k.close();
+    k.open("__device__ float b(int gg, int k, int q) const");
+    k.line("int g, py, px, o, ky, kx;");
+    k.line("split_gemm(gg, k, g, py, px, o, ky, kx);");
+    k.line("if (ky < 0 || kx < 0) return 0.0f;");
+    k.line("const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;");
+    k.line("const int oy = (py + (kRowBase + j) * kStrideH - ky * kDilationH) / kStrideH;  // exact: same phase");
+    k.line("const int ox = (px + (kColBase + jx) * kStrideW - kx * kDilationW) / kStrideW;");
+    k.line("if (oy < 0 || oy >= kOutH || ox < 0 || ox >= kOutW) return 0.0f;");
+    k.line("return dout[((s * kOut + g * kOutPerGroup + o) * kOutH + oy) * kOutW + ox];");
+    k.close();
+    k.open("__device__ void store(int gg, int /*split*/, int c, int q, float sum) const");
+    k.line("const int g = gg % kGroups, py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;");
+    k.line("const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;");
+    k.line("const int iy = py + (kRowBase + j) * kStrideH - kPadH, ix = px + (kColBase + jx) * kStrideW - kPadW;");
+    k.line("if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return;  // past the input's edge: no such pixel");
+    k.line("dinp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix] = sum;");
     k.close();
     k.close(";");
   }
@@ -470,7 +507,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   }
   members.insert(members.end(), {"const float* __restrict__ dout;", "const float* __restrict__ inp;"});
   if (splits == 1) members.push_back("bool accumulate;  // add to the gradients (accumulate_grad_batches) or overwrite them");
-  open_gemm_struct(k, dweight, g, "kOutPerGroup", g.out_per_group(), splits,
+  open_gemm_struct(k, dweight, g, "kOutPerGroup", g.out_per_group(), "kGroups", splits,
                    splits > 1 ? "TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel"
                               : "TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or too little depth)",
                    members, "kCols", "n * kPixels");

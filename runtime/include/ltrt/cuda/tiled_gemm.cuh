@@ -9,7 +9,8 @@
 //
 //   struct Gemm {
 //     static constexpr int kRows;      // rows of each group's result
-//     static constexpr int kGroups;    // independent GEMMs (a convolution's groups): the grid's z
+//     static constexpr int kGemms;     // independent GEMMs (a convolution's groups, times the input
+//                                      // gradient's stride phases): the grid's z
 //     static constexpr int kSplits;    // the depth cut into this many chunks, each summed by its own
 //                                      // blocks and handed to store() separately (1: not split)
 //     static constexpr int kTileRows;  // rows x columns of a block's tile: 16 x 256, 32 x 128 or
@@ -39,7 +40,7 @@ constexpr int kGemmDepthTile = 16;  // TUNE: depth of the A and B tiles staged i
 template <class Gemm>
 dim3 tiled_gemm_grid(const Gemm& gemm) {
   return dim3((gemm.cols() + Gemm::kTileCols - 1) / Gemm::kTileCols,
-              (Gemm::kRows + Gemm::kTileRows - 1) / Gemm::kTileRows, Gemm::kGroups * Gemm::kSplits);
+              (Gemm::kRows + Gemm::kTileRows - 1) / Gemm::kTileRows, Gemm::kGemms * Gemm::kSplits);
 }
 
 // One block computes a kTileRows x kTileCols tile of one group's result over one split of the
@@ -58,7 +59,7 @@ __global__ void __launch_bounds__(kGemmThreads) tiled_gemm(const Gemm gemm) {
   alignas(16) __shared__ float a_tile[kGemmDepthTile][kTileRows + 4];
   alignas(16) __shared__ float b_tile[kGemmDepthTile][kTileCols];
 
-  const int group = blockIdx.z % Gemm::kGroups, split = blockIdx.z / Gemm::kGroups;
+  const int group = blockIdx.z % Gemm::kGemms, split = blockIdx.z / Gemm::kGemms;
   const int row0 = blockIdx.y * kTileRows, col0 = blockIdx.x * kTileCols;
   // This split's share of the depth, [begin, end).
   const int depth = gemm.depth(), cols = gemm.cols();

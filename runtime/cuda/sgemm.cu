@@ -123,6 +123,7 @@ void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, 
   const bool relu = epilogue == Epilogue::relu || epilogue == Epilogue::relu_bias;
   epilogue_kernel<<<blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(c, has_bias(epilogue) ? bias : nullptr,
                                                                              relu, n, count);
+  LTRT_CUDA_CHECK_LAUNCH("epilogue_kernel");
 }
 
 }  // namespace ltrt::cuda

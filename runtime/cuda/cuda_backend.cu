@@ -7,6 +7,7 @@
 // predict batches are graphs too; evaluation adds its loss and accuracy to sums on the device,
 // read once per loop.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -321,6 +322,10 @@ class CudaBackend : public Backend {
 }  // namespace
 
 int device_count(std::string& why) {
+  // The first call into CUDA, before it reads the environment: load every kernel when the context
+  // is made, unless the user chose otherwise. Kernels are first launched inside a graph capture,
+  // and drivers before CUDA 12.3 may refuse to load a kernel lazily there.
+  setenv("CUDA_MODULE_LOADING", "EAGER", /*overwrite=*/0);
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {

@@ -90,6 +90,23 @@ __global__ void index_grid(int* out) {
   out[block * blockDim.x * blockDim.y + thread] = block * 1000 + thread;
 }
 
+// Block b reverses in[b * n, (b + 1) * n) into out through dynamic shared memory of n floats (the
+// launch's third parameter).
+__global__ void reverse_in_dynamic_shared(float* out, const float* in, int n) {
+  extern __shared__ float staged[];
+  in += static_cast<std::size_t>(blockIdx.x) * n;
+  out += static_cast<std::size_t>(blockIdx.x) * n;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) staged[i] = in[i];
+  __syncthreads();
+  for (int i = threadIdx.x; i < n; i += blockDim.x) out[i] = staged[n - 1 - i];
+}
+
+// Reads the first float of dynamic shared memory that no thread wrote.
+__global__ void read_unwritten_dynamic_shared(float* out) {
+  extern __shared__ float unwritten[];
+  out[0] = unwritten[0];
+}
+
 template <class T>
 T* device_alloc(std::size_t n) {
   T* p = nullptr;
@@ -279,6 +296,82 @@ TEST(Emulator, LaunchConfigurationIsChecked) {
   fill<<<1, 32>>>(host.data(), 1.0f, 4);  // pageable host memory is not for kernels
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidDevicePointer);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // reading the error cleared it
+  cudaFree(out);
+}
+
+TEST(Emulator, DynamicSharedMemoryIsTheLaunchsThirdParameter) {
+  constexpr int kFloats = 3000, kBlocks = 2;
+  std::vector<float> host(kFloats * kBlocks);
+  for (std::size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>(i);
+  float* in = device_alloc<float>(host.size());
+  float* out = device_alloc<float>(host.size());
+  ASSERT_EQ(cudaMemcpy(in, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  reverse_in_dynamic_shared<<<kBlocks, 128, kFloats * sizeof(float)>>>(out, in, kFloats);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<float> got = download(out, host.size());
+  for (int b = 0; b < kBlocks; ++b)
+    for (int i = 0; i < kFloats; ++i) ASSERT_EQ(got[b * kFloats + i], host[b * kFloats + kFloats - 1 - i]) << b << " " << i;
+  read_unwritten_dynamic_shared<<<1, 1, sizeof(float)>>>(out);
+  EXPECT_TRUE(std::isnan(download(out, 1)[0])) << "a block's dynamic shared memory starts as NaNs, not the last block's";
+  cudaFree(in);
+  cudaFree(out);
+}
+
+TEST(Emulator, DynamicSharedMemoryOver48KbNeedsTheKernelsAttribute) {
+  constexpr int kFloats = 20000;  // 80000 bytes
+  constexpr std::size_t kBytes = kFloats * sizeof(float);
+  cudaDeviceProp prop;
+  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+  EXPECT_EQ(prop.sharedMemPerBlock, 48u * 1024);
+  EXPECT_EQ(prop.sharedMemPerBlockOptin, 227u * 1024);  // H100 and H200
+  float* in = device_alloc<float>(kFloats);
+  float* out = device_alloc<float>(kFloats);
+  reverse_in_dynamic_shared<<<1, 128, 48 * 1024 + 4>>>(out, in, kFloats);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue) << "over 48 KB without opting in";
+  EXPECT_EQ(cudaFuncSetAttribute(reverse_in_dynamic_shared, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(prop.sharedMemPerBlockOptin) + 4),
+            cudaErrorInvalidValue)
+      << "more than the device has";
+  ASSERT_EQ(cudaFuncSetAttribute(reverse_in_dynamic_shared, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(kBytes)),
+            cudaSuccess);
+  reverse_in_dynamic_shared<<<1, 128, kBytes + 4>>>(out, in, kFloats);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue) << "more than the kernel opted in to";
+  std::vector<float> host(kFloats);
+  for (int i = 0; i < kFloats; ++i) host[i] = static_cast<float>(i);
+  ASSERT_EQ(cudaMemcpy(in, host.data(), kBytes, cudaMemcpyHostToDevice), cudaSuccess);
+  reverse_in_dynamic_shared<<<1, 128, kBytes>>>(out, in, kFloats);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_EQ(download(out, kFloats)[0], host[kFloats - 1]);
+  read_unwritten_dynamic_shared<<<1, 1, 48 * 1024 + 4>>>(out);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue) << "the attribute is the kernel's own";
+  cudaFree(in);
+  cudaFree(out);
+}
+
+TEST(Emulator, FuncSetAttributeIsRefusedDuringCapture) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  // The emulator refuses it in a capture, so that a program sets it once before (always legal).
+  EXPECT_EQ(cudaFuncSetAttribute(read_unwritten_dynamic_shared, cudaFuncAttributeMaxDynamicSharedMemorySize, 65536),
+            cudaErrorStreamCaptureUnsupported);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+}
+
+TEST(EmulatorDeathTest, DynamicSharedMemoryEndsAtTheLaunchsBytes) {
+  float* in = device_alloc<float>(64);
+  float* out = device_alloc<float>(64);
+  EXPECT_DEATH(
+      {
+        reverse_in_dynamic_shared<<<1, 32, 32 * sizeof(float)>>>(out, in, 64);  // 64 floats staged in room for 32
+        cudaDeviceSynchronize();
+      },
+      "");
+  cudaFree(in);
   cudaFree(out);
 }
 

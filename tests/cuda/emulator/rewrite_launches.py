@@ -1,12 +1,17 @@
 """Rewrites a .cu file into C++ the host compiler takes: each kernel launch
 `kernel<<<grid, block[, shared[, stream]]>>>(args)` becomes
 `::ltgen_emu::launch(::ltgen_emu::LaunchConfig(grid, block, ...), kernel, "kernel")(args)`,
-which the emulator's cuda_runtime.h defines. Nothing else changes, so line numbers stay.
+which the emulator's cuda_runtime.h defines, and each declaration of dynamic shared memory in a
+kernel, `extern __shared__ [alignas(N)] T name[];`, becomes
+`T* const name = static_cast<T*>(::ltgen_emu::dynamic_shared_memory());`. Nothing else changes,
+so line numbers stay.
 Usage: rewrite_launches.py IN.cu OUT.cpp"""
 import re
 import sys
 
 LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;(){}]*>)?)\s*<<<(.*?)>>>\s*\(", re.S)
+DYNAMIC_SHARED = re.compile(r"extern\s+(?:alignas\(\s*\d+\s*\)\s+)?__shared__\s+(?:alignas\(\s*\d+\s*\)\s+)?"
+                            r"([A-Za-z_][\w:]*)\s+([A-Za-z_]\w*)\s*\[\s*\]\s*;")
 
 
 def rewrite(text):
@@ -14,6 +19,13 @@ def rewrite(text):
         name, config = m.group(1), m.group(2)
         return f'::ltgen_emu::launch(::ltgen_emu::LaunchConfig({config}), {name}, "{name}")('
     out = LAUNCH.sub(launch, text)
+    out = DYNAMIC_SHARED.sub(
+        lambda m: f"{m.group(1)}* const {m.group(2)} = static_cast<{m.group(1)}*>(::ltgen_emu::dynamic_shared_memory());",
+        out)
+    unknown = re.search(r"extern\s[^;]*__shared__", out)
+    if unknown:
+        line = out.count("\n", 0, unknown.start()) + 1
+        raise SystemExit(f"rewrite_launches.py: line {line}: an 'extern __shared__' declaration this script does not know")
     left = out.find("<<<")
     if left >= 0:
         line = out.count("\n", 0, left) + 1

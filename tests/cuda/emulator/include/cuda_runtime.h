@@ -5,7 +5,8 @@
 // What it models, and checks where real CUDA would fail (see ../README.md):
 //  - kernels: every thread of a block is a fiber; __syncthreads and warp shuffles are barriers
 //    between them, so shared-memory reductions run as they do on a GPU. Launch configurations
-//    are checked (no empty grid, at most 1024 threads a block, grid y and z at most 65535). Blocks, and threads between
+//    are checked (no empty grid, at most 1024 threads a block, grid y and z at most 65535, dynamic
+//    shared memory within 48 KB or the kernel's cudaFuncAttributeMaxDynamicSharedMemorySize). Blocks, and threads between
 //    barriers, run in the order of the schedule (set_schedule): forward, reverse or shuffled.
 //  - memory: device allocations are unreadable from host code (mprotect), so host code that
 //    dereferences a device pointer crashes here as it would there. Kernel pointer arguments
@@ -40,6 +41,7 @@ enum cudaError_t {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorInvalidDeviceFunction = 98,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
@@ -57,6 +59,10 @@ enum cudaMemcpyKind {
   cudaMemcpyDeviceToHost = 2,
   cudaMemcpyDeviceToDevice = 3,
   cudaMemcpyDefault = 4,
+};
+
+enum cudaFuncAttribute {
+  cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
 };
 
 enum cudaStreamCaptureMode {
@@ -97,6 +103,8 @@ struct cudaDeviceProp {
   int multiProcessorCount;
   int warpSize;
   int maxThreadsPerBlock;
+  std::size_t sharedMemPerBlock;       // 48 KB: a block's shared memory without opting in
+  std::size_t sharedMemPerBlockOptin;  // 227 KB on H100 and H200: with cudaFuncAttributeMaxDynamicSharedMemorySize
 };
 
 cudaError_t cudaGetDeviceCount(int* count);
@@ -168,7 +176,7 @@ int lane_id();
 // is synchronised, or recorded when the stream is being captured.
 cudaError_t enqueue(cudaStream_t stream, std::function<void()> work, const char* what);
 // Runs `thread_body` for every thread of the grid; blocks one after another.
-void run_grid(dim3 grid, dim3 block, const std::function<void()>& thread_body);
+void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, const std::function<void()>& thread_body);
 // The schedule: the order of a launch's blocks, and of a block's threads between barriers.
 // "forward" (blockIdx and threadIdx ascending, the default), "reverse" (descending), or
 // "shuffle:SEED" (a seeded random order, drawn anew for every launch and between barriers).
@@ -179,6 +187,17 @@ void set_schedule(const char* order);
 bool device_visible(const void* p);
 void set_last_error(cudaError_t error, const char* what);
 bool is_device_pointer(const void* p);
+// Dynamic shared memory (`extern __shared__ T name[];`, which rewrite_launches.py turns into a
+// call of dynamic_shared_memory()). A kernel may have 48 KB of it, or up to its
+// cudaFuncAttributeMaxDynamicSharedMemorySize (at most the device's opt-in 227 KB).
+constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
+constexpr std::size_t kOptinSharedBytes = 227 * 1024;
+cudaError_t set_max_dynamic_shared(const void* kernel, int bytes);
+std::size_t max_dynamic_shared(const void* kernel);
+// The running block's dynamic shared memory: the launch's bytes, 16-byte aligned, ending at an
+// unmapped page (an access past them crashes) and filled with NaN bytes before each block (as on
+// a GPU, nothing carries over that a kernel may count on). Fatal outside a kernel.
+void* dynamic_shared_memory();
 
 struct LaunchConfig {
   dim3 grid, block;
@@ -201,9 +220,12 @@ struct Launch {
     std::tuple<std::decay_t<Params>...> values(static_cast<Params>(std::forward<Args>(args))...);
     if (config.grid.x == 0 || config.grid.y == 0 || config.grid.z == 0 || config.block.x == 0 ||
         config.block.y == 0 || config.block.z == 0 || config.block.x * config.block.y * config.block.z > 1024 ||
-        config.grid.y > 65535 || config.grid.z > 65535 || config.block.z > 64 ||  // CUDA's grid and block limits
-        config.shared_bytes > 48 * 1024) {
+        config.grid.y > 65535 || config.grid.z > 65535 || config.block.z > 64) {  // CUDA's grid and block limits
       set_last_error(cudaErrorInvalidConfiguration, name);
+      return;
+    }
+    if (config.shared_bytes > max_dynamic_shared(reinterpret_cast<const void*>(kernel))) {
+      set_last_error(cudaErrorInvalidValue, name);  // CUDA: "invalid argument"
       return;
     }
     bool visible = true;
@@ -215,7 +237,7 @@ struct Launch {
     const auto k = kernel;
     const LaunchConfig c = config;
     const cudaError_t status = enqueue(
-        config.stream, [k, c, values] { run_grid(c.grid, c.block, [&] { std::apply(k, values); }); }, name);
+        config.stream, [k, c, values] { run_grid(c.grid, c.block, c.shared_bytes, [&] { std::apply(k, values); }); }, name);
     if (status != cudaSuccess) set_last_error(status, name);
   }
 
@@ -234,6 +256,14 @@ Launch<Params...> launch(LaunchConfig config, void (*kernel)(Params...), const c
 }
 
 }  // namespace ltgen_emu
+
+// Sets what a kernel may have of dynamic shared memory; CUDA requires it before a launch with more
+// than 48 KB. Refused (as the emulator cannot know whether CUDA allows it) during a graph capture.
+template <class T>
+cudaError_t cudaFuncSetAttribute(T* kernel, cudaFuncAttribute attribute, int value) {
+  if (attribute != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaErrorInvalidValue;
+  return ltgen_emu::set_max_dynamic_shared(reinterpret_cast<const void*>(kernel), value);
+}
 
 #define threadIdx (::ltgen_emu::current_thread->idx)
 #define blockIdx (::ltgen_emu::block_idx)

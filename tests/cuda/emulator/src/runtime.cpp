@@ -207,6 +207,23 @@ void set_last_error(cudaError_t error, const char* what) {
   last_error = error;
 }
 
+namespace {
+std::map<const void*, std::size_t> dynamic_shared_limits;  // kernels that set their own
+}  // namespace
+
+cudaError_t set_max_dynamic_shared(const void* kernel, int bytes) {
+  if (any_capture()) return cudaErrorStreamCaptureUnsupported;
+  if (kernel == nullptr) return cudaErrorInvalidDeviceFunction;
+  if (bytes < 0 || static_cast<std::size_t>(bytes) > kOptinSharedBytes) return cudaErrorInvalidValue;
+  dynamic_shared_limits[kernel] = static_cast<std::size_t>(bytes);
+  return cudaSuccess;
+}
+
+std::size_t max_dynamic_shared(const void* kernel) {
+  const auto it = dynamic_shared_limits.find(kernel);
+  return it == dynamic_shared_limits.end() ? kDefaultSharedBytes : it->second;
+}
+
 cudaError_t enqueue(cudaStream_t stream, std::function<void()> work, const char* what) {
   CUstream_st* s = resolve(stream);
   // LTGEN_CUDA_EMULATOR_TRACE=1: each piece of work is named on stderr when it runs.
@@ -268,6 +285,8 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->multiProcessorCount = 1;
   prop->warpSize = 32;
   prop->maxThreadsPerBlock = 1024;
+  prop->sharedMemPerBlock = ltgen_emu::kDefaultSharedBytes;
+  prop->sharedMemPerBlockOptin = ltgen_emu::kOptinSharedBytes;
   return cudaSuccess;
 }
 
@@ -293,6 +312,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
@@ -314,6 +334,7 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevicePointer: return "invalid device pointer";
     case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorInvalidDeviceFunction: return "invalid device function";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";

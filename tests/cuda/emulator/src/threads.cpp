@@ -5,7 +5,9 @@
 // blocks, and of the runnable fibers in each round, is the schedule's (schedule.h).
 #include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -39,6 +41,8 @@ ucontext_t scheduler;
 Fiber* running = nullptr;
 int block_threads = 0;
 const std::function<void()>* thread_body = nullptr;
+std::byte* dynamic_shared_end = nullptr;  // kOptinSharedBytes mapped, then an unmapped page
+std::size_t dynamic_shared_bytes = 0;     // the running launch's
 std::uint64_t shuffle_slots[kMaxThreads];
 int round_order[kMaxThreads];  // the fibers of one round, in the schedule's order
 
@@ -90,6 +94,8 @@ std::string describe_deadlock() {
 
 void run_block(int threads, const dim3& block) {
   block_threads = threads;
+  const std::size_t shared = (dynamic_shared_bytes + 15) / 16 * 16;
+  std::memset(dynamic_shared_end - shared, 0xff, shared);  // NaNs: nothing carries over from the block before
   for (int i = 0; i < threads; ++i) {
     Fiber& f = fibers[i];
     const unsigned u = static_cast<unsigned>(i);
@@ -150,8 +156,22 @@ std::uint64_t shuffle(std::uint64_t mine, int src_lane, int width) {
   return value;
 }
 
-void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
+void* dynamic_shared_memory() {
+  if (running == nullptr) fatal("dynamic shared memory (extern __shared__) used outside a kernel");
+  return dynamic_shared_end - (dynamic_shared_bytes + 15) / 16 * 16;  // the run_block's region
+}
+
+void run_grid(dim3 grid, dim3 block, std::size_t shared_bytes, const std::function<void()>& body) {
   if (running != nullptr) fatal("a kernel launched from inside a kernel (dynamic parallelism) is not emulated");
+  if (dynamic_shared_end == nullptr) {
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const std::size_t mapped = (kOptinSharedBytes + page - 1) / page * page;
+    void* p = mmap(nullptr, mapped + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || mprotect(static_cast<std::byte*>(p) + mapped, page, PROT_NONE) != 0)
+      fatal("cannot map the dynamic shared memory");
+    dynamic_shared_end = static_cast<std::byte*>(p) + mapped;
+  }
+  dynamic_shared_bytes = shared_bytes;
   if (stacks == nullptr) {
     void* p = mmap(nullptr, kMaxThreads * kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);

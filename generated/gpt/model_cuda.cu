@@ -277,19 +277,21 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (24960 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (26112 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
-  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
-  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
+  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
+  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -326,11 +328,11 @@ __global__ void __launch_bounds__(128)
         float q_t_r[kRows], kv_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+          kv_t_c[c] = kv_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -345,11 +347,11 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
       float tile_max = -INFINITY;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
         tile_max = fmaxf(tile_max, s[r][c]);
       }
@@ -361,7 +363,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group + kGroups * r][lane + kLanes * c] = e;
+        p[group * kRows + r][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -379,17 +381,24 @@ __global__ void __launch_bounds__(128)
         kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
       }
       __syncthreads();  // and p is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float p_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float p_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float kv_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) kv_t_j[u] = kv_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              o[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], kv_t_j[u], o[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -398,7 +407,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -408,7 +417,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
   }
 }
@@ -621,19 +630,21 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (24960 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (26112 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
-  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
-  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
+  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
+  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -670,11 +681,11 @@ __global__ void __launch_bounds__(128)
         float q_t_r[kRows], kv_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+          kv_t_c[c] = kv_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -689,11 +700,11 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
       float tile_max = -INFINITY;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
         tile_max = fmaxf(tile_max, s[r][c]);
       }
@@ -705,7 +716,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group + kGroups * r][lane + kLanes * c] = e;
+        p[group * kRows + r][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -723,17 +734,24 @@ __global__ void __launch_bounds__(128)
         kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
       }
       __syncthreads();  // and p is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float p_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float p_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float kv_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) kv_t_j[u] = kv_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              o[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], kv_t_j[u], o[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -742,7 +760,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -752,7 +770,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
   }
 }
@@ -1441,18 +1459,22 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (29440 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (31744 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
-  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
+      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
+  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
+      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -1495,13 +1517,13 @@ __global__ void __launch_bounds__(128)
         float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          k_t_r[r] = k_t[d][group + kGroups * r];
-          v_t_r[r] = v_t[d][group + kGroups * r];
+          k_t_r[r] = k_t[d][group * kRows + r];
+          v_t_r[r] = v_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          q_t_c[c] = q_t[d][lane + kLanes * c];
-          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+          q_t_c[c] = q_t[d][lane * kCols + c];
+          dout_t_c[c] = dout_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -1517,14 +1539,14 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
-      const int i = i0 + lane + kLanes * c;
+      const int i = i0 + lane * kCols + c;
       const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        const int j = j0 + group + kGroups * r;
+        const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group + kGroups * r][lane + kLanes * c] = p_ij;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[group * kRows + r][lane * kCols + c] = p_ij;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -1543,19 +1565,30 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and p, ds are written
-      for (int j = 0; j < kQueryTile; ++j) {
-        float p_r[kRows], ds_r[kRows];
+      for (int j = 0; j < kQueryTile; j += 4) {
+        float p_r[kRows][4], ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float dout_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
-            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) dout_t_j[u] = dout_t[lane + kLanes * c][j + u];
+          float q_t_j[4];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) q_t_j[u] = q_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dv[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], dout_t_j[u], dv[r][chunk * kChunkCols + c]);
+              dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], q_t_j[u], dk[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -1564,7 +1597,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -1574,7 +1607,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -1592,18 +1625,21 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
-  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
+      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
+  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -1616,7 +1652,7 @@ __global__ void __launch_bounds__(128)
   float lse_i[kRows], delta_i[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     lse_i[r] = i < kT ? lse_head[i] : 0.0f;
     delta_i[r] = i < kT ? delta_head[i] : 0.0f;
   }
@@ -1652,13 +1688,13 @@ __global__ void __launch_bounds__(128)
         float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
-          dout_t_r[r] = dout_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
+          dout_t_r[r] = dout_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          k_t_c[c] = k_t[d][lane + kLanes * c];
-          v_t_c[c] = v_t[d][lane + kLanes * c];
+          k_t_c[c] = k_t[d][lane * kCols + c];
+          v_t_c[c] = v_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -1673,12 +1709,12 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -1693,18 +1729,24 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and ds is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float ds_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float k_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dq_acc[r][chunk * kChunkCols + c] =
-                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) k_t_j[u] = k_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dq_acc[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], k_t_j[u], dq_acc[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -1713,7 +1755,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -2163,18 +2205,22 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (29440 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (31744 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
-  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
+      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
+  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
+      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -2217,13 +2263,13 @@ __global__ void __launch_bounds__(128)
         float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          k_t_r[r] = k_t[d][group + kGroups * r];
-          v_t_r[r] = v_t[d][group + kGroups * r];
+          k_t_r[r] = k_t[d][group * kRows + r];
+          v_t_r[r] = v_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          q_t_c[c] = q_t[d][lane + kLanes * c];
-          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+          q_t_c[c] = q_t[d][lane * kCols + c];
+          dout_t_c[c] = dout_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -2239,14 +2285,14 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
-      const int i = i0 + lane + kLanes * c;
+      const int i = i0 + lane * kCols + c;
       const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        const int j = j0 + group + kGroups * r;
+        const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group + kGroups * r][lane + kLanes * c] = p_ij;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[group * kRows + r][lane * kCols + c] = p_ij;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -2265,19 +2311,30 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and p, ds are written
-      for (int j = 0; j < kQueryTile; ++j) {
-        float p_r[kRows], ds_r[kRows];
+      for (int j = 0; j < kQueryTile; j += 4) {
+        float p_r[kRows][4], ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float dout_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
-            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) dout_t_j[u] = dout_t[lane + kLanes * c][j + u];
+          float q_t_j[4];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) q_t_j[u] = q_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dv[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], dout_t_j[u], dv[r][chunk * kChunkCols + c]);
+              dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], q_t_j[u], dk[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -2286,7 +2343,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -2296,7 +2353,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -2314,18 +2371,21 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
-  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
+      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
+  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -2338,7 +2398,7 @@ __global__ void __launch_bounds__(128)
   float lse_i[kRows], delta_i[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     lse_i[r] = i < kT ? lse_head[i] : 0.0f;
     delta_i[r] = i < kT ? delta_head[i] : 0.0f;
   }
@@ -2374,13 +2434,13 @@ __global__ void __launch_bounds__(128)
         float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
-          dout_t_r[r] = dout_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
+          dout_t_r[r] = dout_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          k_t_c[c] = k_t[d][lane + kLanes * c];
-          v_t_c[c] = v_t[d][lane + kLanes * c];
+          k_t_c[c] = k_t[d][lane * kCols + c];
+          v_t_c[c] = v_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -2395,12 +2455,12 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -2415,18 +2475,24 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and ds is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float ds_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float k_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dq_acc[r][chunk * kChunkCols + c] =
-                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) k_t_j[u] = k_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dq_acc[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], k_t_j[u], dq_acc[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -2435,7 +2501,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {

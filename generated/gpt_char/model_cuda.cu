@@ -381,19 +381,21 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
-  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
-  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
+  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
+  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -430,11 +432,11 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
         float q_t_r[kRows], kv_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+          kv_t_c[c] = kv_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -449,11 +451,11 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
       float tile_max = -INFINITY;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
         tile_max = fmaxf(tile_max, s[r][c]);
       }
@@ -465,7 +467,7 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group + kGroups * r][lane + kLanes * c] = e;
+        p[group * kRows + r][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -483,17 +485,24 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
         kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
       }
       __syncthreads();  // and p is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float p_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float p_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float kv_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) kv_t_j[u] = kv_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              o[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], kv_t_j[u], o[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -502,7 +511,7 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -512,7 +521,7 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
   }
 }
@@ -725,19 +734,21 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
-  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
-  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
+  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
+  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -774,11 +785,11 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
         float q_t_r[kRows], kv_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+          kv_t_c[c] = kv_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -793,11 +804,11 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
       float tile_max = -INFINITY;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
         tile_max = fmaxf(tile_max, s[r][c]);
       }
@@ -809,7 +820,7 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group + kGroups * r][lane + kLanes * c] = e;
+        p[group * kRows + r][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -827,17 +838,24 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
         kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
       }
       __syncthreads();  // and p is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float p_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float p_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float kv_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) kv_t_j[u] = kv_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              o[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], kv_t_j[u], o[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -846,7 +864,7 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -856,7 +874,7 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
   }
 }
@@ -1069,19 +1087,21 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
-  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
-  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
+  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
+  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -1118,11 +1138,11 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
         float q_t_r[kRows], kv_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+          kv_t_c[c] = kv_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -1137,11 +1157,11 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
       float tile_max = -INFINITY;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
         tile_max = fmaxf(tile_max, s[r][c]);
       }
@@ -1153,7 +1173,7 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group + kGroups * r][lane + kLanes * c] = e;
+        p[group * kRows + r][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -1171,17 +1191,24 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
         kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
       }
       __syncthreads();  // and p is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float p_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float p_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float kv_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) kv_t_j[u] = kv_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              o[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], kv_t_j[u], o[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -1190,7 +1217,7 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -1200,7 +1227,7 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
   }
 }
@@ -1413,19 +1440,21 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33280 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1];              // q^T of the block's rows (a chunk of head_dim)
-  __shared__ float kv_t[kChunk][kKeyTile + 1];               // k^T of a key tile, then its v^T
-  __shared__ float p[kQueryTile][kKeyTile + 1];              // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
+  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
+  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -1462,11 +1491,11 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
         float q_t_r[kRows], kv_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          kv_t_c[c] = kv_t[d][lane + kLanes * c];
+          kv_t_c[c] = kv_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -1481,11 +1510,11 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
       float tile_max = -INFINITY;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
         tile_max = fmaxf(tile_max, s[r][c]);
       }
@@ -1497,7 +1526,7 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group + kGroups * r][lane + kLanes * c] = e;
+        p[group * kRows + r][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -1515,17 +1544,24 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
         kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
       }
       __syncthreads();  // and p is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float p_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float p_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float kv_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            o[r][chunk * kChunkCols + c] = fmaf(p_r[r], kv_t[lane + kLanes * c][j], o[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) kv_t_j[u] = kv_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              o[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], kv_t_j[u], o[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -1534,7 +1570,7 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -1544,7 +1580,7 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
   }
 }
@@ -2236,18 +2272,22 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (41984 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (45056 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
-  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
+      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
+  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
+      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -2290,13 +2330,13 @@ __global__ void __launch_bounds__(128)
         float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          k_t_r[r] = k_t[d][group + kGroups * r];
-          v_t_r[r] = v_t[d][group + kGroups * r];
+          k_t_r[r] = k_t[d][group * kRows + r];
+          v_t_r[r] = v_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          q_t_c[c] = q_t[d][lane + kLanes * c];
-          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+          q_t_c[c] = q_t[d][lane * kCols + c];
+          dout_t_c[c] = dout_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -2312,14 +2352,14 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
-      const int i = i0 + lane + kLanes * c;
+      const int i = i0 + lane * kCols + c;
       const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        const int j = j0 + group + kGroups * r;
+        const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group + kGroups * r][lane + kLanes * c] = p_ij;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[group * kRows + r][lane * kCols + c] = p_ij;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -2338,19 +2378,30 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and p, ds are written
-      for (int j = 0; j < kQueryTile; ++j) {
-        float p_r[kRows], ds_r[kRows];
+      for (int j = 0; j < kQueryTile; j += 4) {
+        float p_r[kRows][4], ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float dout_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
-            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) dout_t_j[u] = dout_t[lane + kLanes * c][j + u];
+          float q_t_j[4];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) q_t_j[u] = q_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dv[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], dout_t_j[u], dv[r][chunk * kChunkCols + c]);
+              dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], q_t_j[u], dk[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -2359,7 +2410,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -2369,7 +2420,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -2387,18 +2438,21 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33536 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (35840 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
-  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
+      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
+  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -2411,7 +2465,7 @@ __global__ void __launch_bounds__(128)
   float lse_i[kRows], delta_i[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     lse_i[r] = i < kT ? lse_head[i] : 0.0f;
     delta_i[r] = i < kT ? delta_head[i] : 0.0f;
   }
@@ -2447,13 +2501,13 @@ __global__ void __launch_bounds__(128)
         float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
-          dout_t_r[r] = dout_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
+          dout_t_r[r] = dout_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          k_t_c[c] = k_t[d][lane + kLanes * c];
-          v_t_c[c] = v_t[d][lane + kLanes * c];
+          k_t_c[c] = k_t[d][lane * kCols + c];
+          v_t_c[c] = v_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -2468,12 +2522,12 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -2488,18 +2542,24 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and ds is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float ds_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float k_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dq_acc[r][chunk * kChunkCols + c] =
-                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) k_t_j[u] = k_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dq_acc[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], k_t_j[u], dq_acc[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -2508,7 +2568,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -2962,18 +3022,22 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (41984 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (45056 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
-  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
+      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
+  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
+      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -3016,13 +3080,13 @@ __global__ void __launch_bounds__(128)
         float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          k_t_r[r] = k_t[d][group + kGroups * r];
-          v_t_r[r] = v_t[d][group + kGroups * r];
+          k_t_r[r] = k_t[d][group * kRows + r];
+          v_t_r[r] = v_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          q_t_c[c] = q_t[d][lane + kLanes * c];
-          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+          q_t_c[c] = q_t[d][lane * kCols + c];
+          dout_t_c[c] = dout_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -3038,14 +3102,14 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
-      const int i = i0 + lane + kLanes * c;
+      const int i = i0 + lane * kCols + c;
       const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        const int j = j0 + group + kGroups * r;
+        const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group + kGroups * r][lane + kLanes * c] = p_ij;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[group * kRows + r][lane * kCols + c] = p_ij;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -3064,19 +3128,30 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and p, ds are written
-      for (int j = 0; j < kQueryTile; ++j) {
-        float p_r[kRows], ds_r[kRows];
+      for (int j = 0; j < kQueryTile; j += 4) {
+        float p_r[kRows][4], ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float dout_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
-            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) dout_t_j[u] = dout_t[lane + kLanes * c][j + u];
+          float q_t_j[4];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) q_t_j[u] = q_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dv[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], dout_t_j[u], dv[r][chunk * kChunkCols + c]);
+              dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], q_t_j[u], dk[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -3085,7 +3160,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -3095,7 +3170,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -3113,18 +3188,21 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33536 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (35840 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
-  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
+      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
+  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -3137,7 +3215,7 @@ __global__ void __launch_bounds__(128)
   float lse_i[kRows], delta_i[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     lse_i[r] = i < kT ? lse_head[i] : 0.0f;
     delta_i[r] = i < kT ? delta_head[i] : 0.0f;
   }
@@ -3173,13 +3251,13 @@ __global__ void __launch_bounds__(128)
         float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
-          dout_t_r[r] = dout_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
+          dout_t_r[r] = dout_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          k_t_c[c] = k_t[d][lane + kLanes * c];
-          v_t_c[c] = v_t[d][lane + kLanes * c];
+          k_t_c[c] = k_t[d][lane * kCols + c];
+          v_t_c[c] = v_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -3194,12 +3272,12 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -3214,18 +3292,24 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and ds is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float ds_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float k_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dq_acc[r][chunk * kChunkCols + c] =
-                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) k_t_j[u] = k_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dq_acc[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], k_t_j[u], dq_acc[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -3234,7 +3318,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -3688,18 +3772,22 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (41984 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (45056 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
-  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
+      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
+  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
+      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -3742,13 +3830,13 @@ __global__ void __launch_bounds__(128)
         float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          k_t_r[r] = k_t[d][group + kGroups * r];
-          v_t_r[r] = v_t[d][group + kGroups * r];
+          k_t_r[r] = k_t[d][group * kRows + r];
+          v_t_r[r] = v_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          q_t_c[c] = q_t[d][lane + kLanes * c];
-          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+          q_t_c[c] = q_t[d][lane * kCols + c];
+          dout_t_c[c] = dout_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -3764,14 +3852,14 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
-      const int i = i0 + lane + kLanes * c;
+      const int i = i0 + lane * kCols + c;
       const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        const int j = j0 + group + kGroups * r;
+        const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group + kGroups * r][lane + kLanes * c] = p_ij;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[group * kRows + r][lane * kCols + c] = p_ij;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -3790,19 +3878,30 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and p, ds are written
-      for (int j = 0; j < kQueryTile; ++j) {
-        float p_r[kRows], ds_r[kRows];
+      for (int j = 0; j < kQueryTile; j += 4) {
+        float p_r[kRows][4], ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float dout_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
-            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) dout_t_j[u] = dout_t[lane + kLanes * c][j + u];
+          float q_t_j[4];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) q_t_j[u] = q_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dv[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], dout_t_j[u], dv[r][chunk * kChunkCols + c]);
+              dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], q_t_j[u], dk[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -3811,7 +3910,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -3821,7 +3920,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -3839,18 +3938,21 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33536 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (35840 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
-  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
+      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
+  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -3863,7 +3965,7 @@ __global__ void __launch_bounds__(128)
   float lse_i[kRows], delta_i[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     lse_i[r] = i < kT ? lse_head[i] : 0.0f;
     delta_i[r] = i < kT ? delta_head[i] : 0.0f;
   }
@@ -3899,13 +4001,13 @@ __global__ void __launch_bounds__(128)
         float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
-          dout_t_r[r] = dout_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
+          dout_t_r[r] = dout_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          k_t_c[c] = k_t[d][lane + kLanes * c];
-          v_t_c[c] = v_t[d][lane + kLanes * c];
+          k_t_c[c] = k_t[d][lane * kCols + c];
+          v_t_c[c] = v_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -3920,12 +4022,12 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -3940,18 +4042,24 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and ds is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float ds_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float k_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dq_acc[r][chunk * kChunkCols + c] =
-                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) k_t_j[u] = k_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dq_acc[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], k_t_j[u], dq_acc[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -3960,7 +4068,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -4414,18 +4522,22 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (41984 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (45056 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // the block's keys, transposed
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's
-  __shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];    // p^T and ds^T of the tiles
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
+      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
+  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
+      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -4468,13 +4580,13 @@ __global__ void __launch_bounds__(128)
         float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          k_t_r[r] = k_t[d][group + kGroups * r];
-          v_t_r[r] = v_t[d][group + kGroups * r];
+          k_t_r[r] = k_t[d][group * kRows + r];
+          v_t_r[r] = v_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          q_t_c[c] = q_t[d][lane + kLanes * c];
-          dout_t_c[c] = dout_t[d][lane + kLanes * c];
+          q_t_c[c] = q_t[d][lane * kCols + c];
+          dout_t_c[c] = dout_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -4490,14 +4602,14 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
-      const int i = i0 + lane + kLanes * c;
+      const int i = i0 + lane * kCols + c;
       const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        const int j = j0 + group + kGroups * r;
+        const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group + kGroups * r][lane + kLanes * c] = p_ij;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[group * kRows + r][lane * kCols + c] = p_ij;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -4516,19 +4628,30 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and p, ds are written
-      for (int j = 0; j < kQueryTile; ++j) {
-        float p_r[kRows], ds_r[kRows];
+      for (int j = 0; j < kQueryTile; j += 4) {
+        float p_r[kRows][4], ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          p_r[r] = p[group + kGroups * r][j];
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float dout_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dv[r][chunk * kChunkCols + c] = fmaf(p_r[r], dout_t[lane + kLanes * c][j], dv[r][chunk * kChunkCols + c]);
-            dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r], q_t[lane + kLanes * c][j], dk[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) dout_t_j[u] = dout_t[lane + kLanes * c][j + u];
+          float q_t_j[4];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) q_t_j[u] = q_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dv[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], dout_t_j[u], dv[r][chunk * kChunkCols + c]);
+              dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], q_t_j[u], dk[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -4537,7 +4660,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -4547,7 +4670,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group + kGroups * r;
+    const int row = j0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {
@@ -4565,18 +4688,21 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (33536 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group + kGroups * r
-  // of the block's tile and columns lane + kLanes * c of the other side's.
+  // TUNE: tiles for this head_dim, chosen at generation time (35840 bytes of static shared memory,
+  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
+  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
   constexpr int kRows = 4, kQueryTile = kGroups * kRows;
   constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
+  constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  __shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries
-  __shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];         // a key tile's, transposed
-  __shared__ float ds[kQueryTile][kKeyTile + 1];
+  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
+      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
+  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
+  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -4589,7 +4715,7 @@ __global__ void __launch_bounds__(128)
   float lse_i[kRows], delta_i[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group + kGroups * r;
+    const int i = i0 + group * kRows + r;
     lse_i[r] = i < kT ? lse_head[i] : 0.0f;
     delta_i[r] = i < kT ? delta_head[i] : 0.0f;
   }
@@ -4625,13 +4751,13 @@ __global__ void __launch_bounds__(128)
         float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group + kGroups * r];
-          dout_t_r[r] = dout_t[d][group + kGroups * r];
+          q_t_r[r] = q_t[d][group * kRows + r];
+          dout_t_r[r] = dout_t[d][group * kRows + r];
         }
 #pragma unroll
         for (int c = 0; c < kCols; ++c) {
-          k_t_c[c] = k_t[d][lane + kLanes * c];
-          v_t_c[c] = v_t[d][lane + kLanes * c];
+          k_t_c[c] = k_t[d][lane * kCols + c];
+          v_t_c[c] = v_t[d][lane * kCols + c];
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
@@ -4646,12 +4772,12 @@ __global__ void __launch_bounds__(128)
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      const int i = i0 + group + kGroups * r;
+      const int i = i0 + group * kRows + r;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane + kLanes * c;
+        const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -4666,18 +4792,24 @@ __global__ void __launch_bounds__(128)
         }
       }
       __syncthreads();  // and ds is written
-      for (int j = 0; j < kKeyTile; ++j) {
-        float ds_r[kRows];
+      for (int j = 0; j < kKeyTile; j += 4) {
+        float ds_r[kRows][4];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-          ds_r[r] = ds[group + kGroups * r][j];
+#pragma unroll
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int c = 0; c < kChunkCols; ++c) {
+          float k_t_j[4];
 #pragma unroll
-          for (int c = 0; c < kChunkCols; ++c) {
-            dq_acc[r][chunk * kChunkCols + c] =
-                fmaf(ds_r[r], k_t[lane + kLanes * c][j], dq_acc[r][chunk * kChunkCols + c]);
+          for (int u = 0; u < 4; ++u) k_t_j[u] = k_t[lane + kLanes * c][j + u];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+              dq_acc[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], k_t_j[u], dq_acc[r][chunk * kChunkCols + c]);
+            }
           }
         }
       }
@@ -4686,7 +4818,7 @@ __global__ void __launch_bounds__(128)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group + kGroups * r;
+    const int row = i0 + group * kRows + r;
     if (row >= kT) continue;
 #pragma unroll
     for (int c = 0; c < kDimCols; ++c) {

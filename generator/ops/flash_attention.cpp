@@ -12,15 +12,18 @@ namespace {
 
 // Every attention kernel's block is kGroups groups of kLanes threads. A block owns a tile of rows
 // (query rows; key rows in dK/dV) and walks tiles of columns of the other side. Thread (group,
-// lane) holds rows group, group + kGroups, ... of the scores and columns lane, lane + kLanes, ...;
-// in its accumulators (o, dq, dk, dv) the same rows and head-dim columns lane, lane + kLanes, ...
-// A row's max and sum over its columns are three shuffles among its kLanes threads.
+// lane) holds rows group * kRows ... group * kRows + kRows - 1 of the scores and columns
+// lane * kCols ... lane * kCols + kCols - 1: adjacent floats in shared memory, read as one 16-byte
+// load (two for 8) as tiled_gemm.cuh does. In its accumulators (o, dq, dk, dv) it holds the same
+// rows and head-dim columns lane, lane + kLanes, ... A row's max and sum over its columns are three
+// shuffles among its kLanes threads.
 constexpr int kLanes = 8;
 constexpr int kGroups = 16;
 constexpr int kBlockThreads = kLanes * kGroups;
 constexpr std::int64_t kSharedBytes = 48 * 1024;  // static shared memory a block may have
 constexpr std::int64_t kChunkMax = 64;            // head-dim columns staged at a time
 constexpr std::int64_t kRegisterFloats = 96;      // accumulators and score tiles a thread may hold
+constexpr std::int64_t kPad = 4;  // floats after each row of a shared tile: rows stay 16-byte aligned
 
 // The tiles of one kernel, chosen at generation time from the head dim.
 struct Tiles {
@@ -44,8 +47,8 @@ Tiles choose_tiles(std::int64_t d, int operands, int score_tiles, int products, 
   for (std::int64_t rows : {4, 2, 1}) {
     for (std::int64_t cols : {8, 4, 2, 1}) {
       const std::int64_t row_tile = kGroups * rows, col_tile = kLanes * cols;
-      const std::int64_t floats = operands * chunk * (row_tile + 1) + operands * chunk * (col_tile + 1) +
-                                  score_tiles * row_tile * (col_tile + 1);
+      const std::int64_t floats = operands * chunk * (row_tile + kPad) + operands * chunk * (col_tile + kPad) +
+                                  score_tiles * row_tile * (col_tile + kPad);
       const std::int64_t registers = accumulators * rows * dim_cols + products * rows * cols;
       const bool fits = 4 * floats <= kSharedBytes && (registers <= kRegisterFloats || rows == 1);
       if (fits && rows * cols > best.rows * best.cols) best = Tiles{rows, cols, chunk, chunks, 4 * floats};
@@ -62,8 +65,9 @@ void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles
   k.line("// TUNE: tiles for this head_dim, chosen at generation time (" + std::to_string(t.shared_bytes) +
          " bytes of static shared memory,");
   k.line("// at most " + std::to_string(kSharedBytes) + "; few enough registers not to spill). Thread (group, lane) "
-         "holds rows group + kGroups * r");
-  k.line("// of the block's tile and columns lane + kLanes * c of the other side's.");
+         "holds rows group * kRows + r");
+  k.line("// of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as");
+  k.line("// 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.");
   k.line("constexpr int kLanes = " + std::to_string(kLanes) + ", kGroups = " + std::to_string(kGroups) +
          ", kBlockThreads = kLanes * kGroups;");
   k.line("constexpr int kRows = " + std::to_string(t.rows) + ", " + row_tile + " = kGroups * kRows;");
@@ -71,6 +75,7 @@ void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles
   k.line("constexpr int kChunk = " + std::to_string(t.chunk) + ", kChunks = " + std::to_string(t.chunks) +
          ";  // head_dim columns in shared memory at a time (zeros past kD)");
   k.line("constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns");
+  k.line("constexpr int kPad = " + std::to_string(kPad) + ";");
   k.line("const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;");
 }
 
@@ -89,9 +94,10 @@ struct Stage {
   std::string dst, src, stride, row0, tile;
 };
 
-// Stages the tile's head-dim columns [c0, c0 + kChunk) transposed into dst[kChunk][tile + 1],
-// zeros past T and D. Adjacent threads read adjacent floats of a row; the + 1 keeps the
-// transposed stores and the reads conflict-free.
+// Stages the tile's head-dim columns [c0, c0 + kChunk) transposed into dst[kChunk][tile + kPad],
+// zeros past T and D. Adjacent threads read adjacent floats of a row (coalesced); their
+// transposed stores meet up to 4 to a bank (TUNE: a swizzle would avoid it), paid once a tile
+// for the 16-byte loads of every product.
 void write_stage(CodeWriter& k, const Stage& t) {
   k.open("for (int x = threadIdx.x; x < " + t.tile + " * kChunk; x += kBlockThreads)");
   k.line("const int r = x / kChunk, d = x % kChunk;");
@@ -115,11 +121,11 @@ void write_products(CodeWriter& k, const std::vector<Product>& products) {
   k.line(decl + ";");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
-  for (const Product& p : products) k.line(p.row_operand + "_r[r] = " + p.row_operand + "[d][group + kGroups * r];");
+  for (const Product& p : products) k.line(p.row_operand + "_r[r] = " + p.row_operand + "[d][group * kRows + r];");
   k.close();
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
-  for (const Product& p : products) k.line(p.col_operand + "_c[c] = " + p.col_operand + "[d][lane + kLanes * c];");
+  for (const Product& p : products) k.line(p.col_operand + "_c[c] = " + p.col_operand + "[d][lane * kCols + c];");
   k.close();
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
@@ -152,27 +158,40 @@ void write_score_chunks(CodeWriter& k, const std::vector<Stage>& kept, const std
 }
 
 // acc[r][this chunk's columns] += weights[row r][j] * operand[column][j] over the column tile's j
-// (operand staged transposed: its column d is row d of the stage).
+// (operand staged transposed: its column d is row d of the stage), j in ascending order. Four j
+// at a time, so that both operands are 16-byte loads: per 4 j a thread loads kRows + kChunkCols
+// of them for 4 * kRows * kChunkCols FMAs.
 struct Accumulate {
   std::string acc, weights, operand;
 };
 void write_accumulate(CodeWriter& k, const std::string& col_tile, const std::vector<Accumulate>& terms) {
-  k.open("for (int j = 0; j < " + col_tile + "; ++j)");
+  k.open("for (int j = 0; j < " + col_tile + "; j += 4)");
   std::string decl = "float";
   for (const Accumulate& a : terms)
-    decl += std::string(&a == &terms.front() ? " " : ", ") + a.weights + "_r[kRows]";
+    decl += std::string(&a == &terms.front() ? " " : ", ") + a.weights + "_r[kRows][4]";
   k.line(decl + ";");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
-  for (const Accumulate& a : terms) k.line(a.weights + "_r[r] = " + a.weights + "[group + kGroups * r][j];");
+  for (const Accumulate& a : terms) {
+    k.line("#pragma unroll");
+    k.line("for (int u = 0; u < 4; ++u) " + a.weights + "_r[r][u] = " + a.weights + "[group * kRows + r][j + u];");
+  }
   k.close();
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kChunkCols; ++c)");
+  for (const Accumulate& a : terms) {
+    k.line("float " + a.operand + "_j[4];");
+    k.line("#pragma unroll");
+    k.line("for (int u = 0; u < 4; ++u) " + a.operand + "_j[u] = " + a.operand + "[lane + kLanes * c][j + u];");
+  }
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("#pragma unroll");
-  k.open("for (int c = 0; c < kChunkCols; ++c)");
+  k.open("for (int u = 0; u < 4; ++u)");
   for (const Accumulate& a : terms)
-    k.line(a.acc + "[r][chunk * kChunkCols + c] = fmaf(" + a.weights + "_r[r], " + a.operand +
-           "[lane + kLanes * c][j], " + a.acc + "[r][chunk * kChunkCols + c]);");
+    k.line(a.acc + "[r][chunk * kChunkCols + c] = fmaf(" + a.weights + "_r[r][u], " + a.operand + "_j[u], " + a.acc +
+           "[r][chunk * kChunkCols + c]);");
+  k.close();
   k.close();
   k.close();
   k.close();
@@ -202,13 +221,13 @@ void write_accumulate_chunks(CodeWriter& k, const std::string& what, const std::
   k.close();
 }
 
-// Writes a thread's accumulator rows acc[r] (row row0 + group + kGroups * r, under T) as
+// Writes a thread's accumulator rows acc[r] (row row0 + group * kRows + r, under T) as
 // `dst[row * stride + d] = acc[r][..] <scale>` over the head-dim columns it holds.
 void write_rows_out(CodeWriter& k, const std::string& row0, const std::string& dst, const std::string& stride,
                     const std::string& value) {
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
-  k.line("const int row = " + row0 + " + group + kGroups * r;");
+  k.line("const int row = " + row0 + " + group * kRows + r;");
   k.line("if (row >= kT) continue;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimCols; ++c)");
@@ -274,9 +293,9 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + e.fn +
          "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale)");
   write_constants(k, n, qkv, t, "kQueryTile", "kKeyTile");
-  k.line("__shared__ float q_t[kChunk][kQueryTile + 1];  // q^T of the block's rows (a chunk of head_dim)");
-  k.line("__shared__ float kv_t[kChunk][kKeyTile + 1];   // k^T of a key tile, then its v^T");
-  k.line("__shared__ float p[kQueryTile][kKeyTile + 1];  // exp(s - m) of the key tile");
+  k.line("alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)");
+  k.line("alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T");
+  k.line("alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile");
   k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
   write_head_pointers(k, {"const float* q = qkv"}, {"float* out_head = out"}, {"float* lse_head = lse"});
   k.line("const float* keys_k = q + kE;");
@@ -296,11 +315,11 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("// Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).");
-  k.line("const int i = i0 + group + kGroups * r;");
+  k.line("const int i = i0 + group * kRows + r;");
   k.line("float tile_max = -INFINITY;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
-  k.line("const int j = j0 + lane + kLanes * c;");
+  k.line("const int j = j0 + lane * kCols + c;");
   k.line("s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax");
   k.line("tile_max = fmaxf(tile_max, s[r][c]);");
   k.close();
@@ -311,7 +330,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked");
-  k.line("p[group + kGroups * r][lane + kLanes * c] = e;");
+  k.line("p[group * kRows + r][lane * kCols + c] = e;");
   k.line("sum += e;");
   k.close();
   k.line("for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);");
@@ -326,7 +345,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   write_rows_out(k, "i0", "out_head", "kE", "o[r][c] / l[r]");  // the CPU's p / sum, then p v
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
-  k.line("const int i = i0 + group + kGroups * r;");
+  k.line("const int i = i0 + group * kRows + r;");
   k.line("if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward");
   k.close();
   k.close();
@@ -367,9 +386,9 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one");
   k.line("// writer, summed in a fixed order: no atomics, the same result every run.");
   open_backward_kernel(k, n, qkv, e.fn + "_dkdv_kernel", kv, "kKeyTile", "kQueryTile");
-  k.line("__shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];  // the block's keys, transposed");
-  k.line("__shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // a query tile's");
-  k.line("__shared__ float p[kKeyTile][kQueryTile + 1], ds[kKeyTile][kQueryTile + 1];  // p^T and ds^T of the tiles");
+  k.line("alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed");
+  k.line("alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's");
+  k.line("alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad], ds[kKeyTile][kQueryTile + kPad];  // p^T and ds^T of the tiles");
   k.line("const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first");
   write_backward_pointers(k);
   k.line("float* dk_head = dqkv_head + kE;");
@@ -386,14 +405,14 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("// p and ds of query column i (the CPU's formulas; 0 where masked or past T).");
-  k.line("const int i = i0 + lane + kLanes * c;");
+  k.line("const int i = i0 + lane * kCols + c;");
   k.line("const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
-  k.line("const int j = j0 + group + kGroups * r;");
+  k.line("const int j = j0 + group * kRows + r;");
   k.line("const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;");
-  k.line("p[group + kGroups * r][lane + kLanes * c] = p_ij;");
-  k.line("ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i) * scale;");
+  k.line("p[group * kRows + r][lane * kCols + c] = p_ij;");
+  k.line("ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;");
   k.close();
   k.close();
   write_accumulate_chunks(k, "dv += p^T dout, dk += ds^T q", {}, query_tile, "kQueryTile",
@@ -408,15 +427,15 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its");
   k.line("// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.");
   open_backward_kernel(k, n, qkv, e.fn + "_dq_kernel", q, "kQueryTile", "kKeyTile");
-  k.line("__shared__ float q_t[kChunk][kQueryTile + 1], dout_t[kChunk][kQueryTile + 1];  // the block's queries");
-  k.line("__shared__ float k_t[kChunk][kKeyTile + 1], v_t[kChunk][kKeyTile + 1];  // a key tile's, transposed");
-  k.line("__shared__ float ds[kQueryTile][kKeyTile + 1];");
+  k.line("alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // the block's queries");
+  k.line("alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed");
+  k.line("alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];");
   k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
   write_backward_pointers(k);
   k.line("float lse_i[kRows], delta_i[kRows];");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
-  k.line("const int i = i0 + group + kGroups * r;");
+  k.line("const int i = i0 + group * kRows + r;");
   k.line("lse_i[r] = i < kT ? lse_head[i] : 0.0f;");
   k.line("delta_i[r] = i < kT ? delta_head[i] : 0.0f;");
   k.close();
@@ -427,12 +446,12 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   write_score_chunks(k, query_tile, "j0 == 0", key_tile, {{"s", "q_t", "k_t"}, {"dp", "dout_t", "v_t"}});
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
-  k.line("const int i = i0 + group + kGroups * r;");
+  k.line("const int i = i0 + group * kRows + r;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
-  k.line("const int j = j0 + lane + kLanes * c;");
+  k.line("const int j = j0 + lane * kCols + c;");
   k.line("const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;");
-  k.line("ds[group + kGroups * r][lane + kLanes * c] = p_ij * (dp[r][c] - delta_i[r]) * scale;");
+  k.line("ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;");
   k.close();
   k.close();
   write_accumulate_chunks(k, "dq += ds k", {}, {key_tile[0]}, "kKeyTile", {{"dq_acc", "ds", "k_t"}});

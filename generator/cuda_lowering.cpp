@@ -3,8 +3,8 @@
 namespace ltgen {
 
 void emit_launch(CodeWriter& w, const std::string& kernel, const std::string& blocks, const std::string& threads,
-                 const std::vector<std::string>& args) {
-  std::string call = kernel + "<<<" + blocks + ", " + threads + ", 0, ctx.stream>>>(";
+                 const std::vector<std::string>& args, const std::string& shared_bytes) {
+  std::string call = kernel + "<<<" + blocks + ", " + threads + ", " + shared_bytes + ", ctx.stream>>>(";
   for (size_t i = 0; i < args.size(); ++i) call += (i ? ", " : "") + args[i];
   w.line(call + ");");
   w.line("LTRT_CUDA_CHECK_LAUNCH(\"" + kernel + "\");");

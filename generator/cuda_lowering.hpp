@@ -26,9 +26,10 @@ void emit_elementwise_kernel(CudaEmit& e, const std::string& kernel, const std::
                              const std::string& count, const std::vector<std::string>& body,
                              const std::function<void(CodeWriter&)>& constants = {});
 
-/// The launch of `kernel` with `blocks` x `threads` on ctx.stream, then the launch check.
+/// The launch of `kernel` with `blocks` x `threads` (and `shared_bytes` of dynamic shared memory) on
+/// ctx.stream, then the launch check.
 void emit_launch(CodeWriter& w, const std::string& kernel, const std::string& blocks, const std::string& threads,
-                 const std::vector<std::string>& args);
+                 const std::vector<std::string>& args, const std::string& shared_bytes = "0");
 
 /// `const int count = <count>;` (a host expression), then the launch of a kernel opened by
 /// open_element_kernel over count elements with `args` and count.

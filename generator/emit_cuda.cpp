@@ -21,13 +21,13 @@ using namespace emit;
 struct CudaEmitter : Emitter {
   using Emitter::Emitter;
 
-  void emit_function(CodeWriter& w, size_t index) const {
+  void emit_function(CodeWriter& w, CodeWriter& prepare, size_t index) const {
     const Node& n = g.nodes[index];
     std::vector<std::string> params = function_preamble(w, index);
     for (const auto& p : step_params(n)) params.push_back(p);
     params.push_back("const ltrt::cuda::Context& ctx");
     CodeWriter kernels, body(1);
-    CudaEmit e{kernels, body, fn_names[index]};
+    CudaEmit e{kernels, body, prepare, fn_names[index]};
     const OpDef& d = op_def(n.op);
     // Every op has one (tests/generator: OpRegistry.EveryOpLowersToCuda).
     if (!d.emit_cuda) throw std::logic_error("internal: op " + n.op + " has no CUDA lowering");
@@ -126,14 +126,24 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line();
   w.line("// Byte offsets of every buffer in the arena (the memory plan in model.cpp).");
   e.emit_offsets(w);
+  CodeWriter prepare(1);
   for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (!op_def(g.nodes[i].op).view) e.emit_function(w, i);
+    if (!op_def(g.nodes[i].op).view) e.emit_function(w, prepare, i);
   e.emit_steps(w);
+  w.line();
+  w.line("// Once, on the device, before any step or capture: what kernels need set before their first launch.");
+  if (prepare.str().empty()) {
+    w.line("void prepare_kernels() {}  // none: every kernel's shared memory is within the default 48 KB");
+  } else {
+    w.line("void prepare_kernels() {");
+    w.raw(prepare.str());
+    w.line("}");
+  }
   w.line();
   w.line("}  // namespace");
   w.line();
   w.open("const ltrt::DeviceSteps& cuda_steps()");
-  w.line("static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step};");
+  w.line("static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};");
   w.line("return steps;");
   w.close();
   w.line();

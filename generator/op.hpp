@@ -44,6 +44,7 @@ struct Slots {
 struct CudaEmit {
   CodeWriter& kernels;
   CodeWriter& body;
+  CodeWriter& prepare;  // statements of prepare_kernels(): once, before any launch or capture
   std::string fn;
 };
 

@@ -370,10 +370,13 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n, ctx);
 }
 
+// Once, on the device, before any step or capture: what kernels need set before their first launch.
+void prepare_kernels() {}  // none: every kernel's shared memory is within the default 48 KB
+
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step};
+  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};
   return steps;
 }
 

@@ -277,21 +277,29 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (26112 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (47616 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
-  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
-  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+  static_assert(
+      (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
+          47616,
+      "the tiles fill the launch's shared memory");
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -427,7 +435,7 @@ static void attn1_forward(float* out, float* lse, float* scores, const float* qk
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  attn1_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  attn1_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
 }
 
@@ -630,21 +638,29 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (26112 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (47616 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
-  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
-  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+  static_assert(
+      (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
+          47616,
+      "the tiles fill the launch's shared memory");
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -780,7 +796,7 @@ static void attn2_forward(float* out, float* lse, float* scores, const float* qk
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  attn2_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  attn2_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_forward_kernel");
 }
 
@@ -1459,22 +1475,37 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (31744 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (58368 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kRows = 8, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
-      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
-  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
-      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
+  float(*v_t)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
+  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
+                                                    kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad));  // p^T of the tiles
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+                 kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
+                        sizeof(float) ==
+                    58368,
+                "the tiles fill the launch's shared memory");
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -1625,21 +1656,34 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (39936 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
-  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
-      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
-  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+      kChunk * (kKeyTile + kPad));  // ds of the tiles
+  static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+                 kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
+                        sizeof(float) ==
+                    39936,
+                "the tiles fill the launch's shared memory");
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -1775,10 +1819,11 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
                                                                                                     count);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  attn2_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                      scale);
+  attn2_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                            scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dkdv_kernel");
-  attn2_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta, scale);
+  attn2_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                          scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dq_kernel");
 }
 
@@ -2205,22 +2250,37 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (31744 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (58368 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kRows = 8, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
-      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
-  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
-      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
+  float(*v_t)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
+  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
+                                                    kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad));  // p^T of the tiles
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+                 kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
+                        sizeof(float) ==
+                    58368,
+                "the tiles fill the launch's shared memory");
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -2371,21 +2431,34 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (39936 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
-  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
+  constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
-      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
-  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+      kChunk * (kKeyTile + kPad));  // ds of the tiles
+  static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+                 kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
+                        sizeof(float) ==
+                    39936,
+                "the tiles fill the launch's shared memory");
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -2521,10 +2594,11 @@ static void attn1_backward(float* dqkv, float* delta, float* scratch, const floa
                                                                                                     count);
   LTRT_CUDA_CHECK_LAUNCH("attn1_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  attn1_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                      scale);
+  attn1_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                            scale);
   LTRT_CUDA_CHECK_LAUNCH("attn1_backward_dkdv_kernel");
-  attn1_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta, scale);
+  attn1_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                          scale);
   LTRT_CUDA_CHECK_LAUNCH("attn1_backward_dq_kernel");
 }
 
@@ -3138,10 +3212,16 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   head_forward(head_out, lnf_out, wte_weight, n, ctx);
 }
 
+// Once, on the device, before any step or capture: what kernels need set before their first launch.
+void prepare_kernels() {
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(attn2_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 58368));
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(attn1_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 58368));
+}
+
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step};
+  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};
   return steps;
 }
 

@@ -381,21 +381,29 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (60416 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
-  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
-  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+  static_assert(
+      (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
+          60416,
+      "the tiles fill the launch's shared memory");
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -531,7 +539,7 @@ static void h0_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h0_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  h0_attn_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
 }
 
@@ -734,21 +742,29 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (60416 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
-  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
-  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+  static_assert(
+      (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
+          60416,
+      "the tiles fill the launch's shared memory");
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -884,7 +900,7 @@ static void h1_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h1_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  h1_attn_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_forward_kernel");
 }
 
@@ -1087,21 +1103,29 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (60416 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
-  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
-  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+  static_assert(
+      (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
+          60416,
+      "the tiles fill the launch's shared memory");
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -1237,7 +1261,7 @@ static void h2_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h2_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  h2_attn_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_forward_kernel");
 }
 
@@ -1440,21 +1464,29 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (34816 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (60416 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 8, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)
-  alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T
-  alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;     // the longest causal rows start first
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+  static_assert(
+      (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
+          60416,
+      "the tiles fill the launch's shared memory");
+  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -1590,7 +1622,7 @@ static void h3_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h3_attn_forward_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  h3_attn_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_forward_kernel");
 }
 
@@ -2272,22 +2304,37 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (45056 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (79872 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kRows = 8, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
-      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
-  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
-      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
+  float(*v_t)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
+  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
+                                                    kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad));  // p^T of the tiles
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+                 kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
+                        sizeof(float) ==
+                    79872,
+                "the tiles fill the launch's shared memory");
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -2438,21 +2485,34 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (35840 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (61440 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
-      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
-  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+      kChunk * (kKeyTile + kPad));  // ds of the tiles
+  static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+                 kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
+                        sizeof(float) ==
+                    61440,
+                "the tiles fill the launch's shared memory");
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -2588,11 +2648,11 @@ static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                                                                                                       count);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h3_attn_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
+  h3_attn_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse,
+                                                                                              delta, scale);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dkdv_kernel");
-  h3_attn_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                      scale);
+  h3_attn_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                            scale);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dq_kernel");
 }
 
@@ -3022,22 +3082,37 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (45056 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (79872 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kRows = 8, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
-      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
-  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
-      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
+  float(*v_t)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
+  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
+                                                    kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad));  // p^T of the tiles
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+                 kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
+                        sizeof(float) ==
+                    79872,
+                "the tiles fill the launch's shared memory");
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -3188,21 +3263,34 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (35840 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (61440 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
-      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
-  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+      kChunk * (kKeyTile + kPad));  // ds of the tiles
+  static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+                 kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
+                        sizeof(float) ==
+                    61440,
+                "the tiles fill the launch's shared memory");
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -3338,11 +3426,11 @@ static void h2_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                                                                                                       count);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h2_attn_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
+  h2_attn_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse,
+                                                                                              delta, scale);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_dkdv_kernel");
-  h2_attn_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                      scale);
+  h2_attn_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                            scale);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_dq_kernel");
 }
 
@@ -3772,22 +3860,37 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (45056 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (79872 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kRows = 8, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
-      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
-  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
-      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
+  float(*v_t)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
+  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
+                                                    kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad));  // p^T of the tiles
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+                 kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
+                        sizeof(float) ==
+                    79872,
+                "the tiles fill the launch's shared memory");
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -3938,21 +4041,34 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (35840 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (61440 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
-      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
-  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+      kChunk * (kKeyTile + kPad));  // ds of the tiles
+  static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+                 kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
+                        sizeof(float) ==
+                    61440,
+                "the tiles fill the launch's shared memory");
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -4088,11 +4204,11 @@ static void h1_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                                                                                                       count);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h1_attn_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
+  h1_attn_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse,
+                                                                                              delta, scale);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_dkdv_kernel");
-  h1_attn_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                      scale);
+  h1_attn_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                            scale);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_dq_kernel");
 }
 
@@ -4522,22 +4638,37 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (45056 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (79872 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kKeyTile = kGroups * kRows;
+  constexpr int kRows = 8, kKeyTile = kGroups * kRows;
   constexpr int kCols = 4, kQueryTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad],
-      v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's
-  alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad],
-      ds[kKeyTile][kQueryTile + kPad];   // p^T and ds^T of the tiles
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
+  float(*v_t)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
+  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
+                                                    kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad));  // p^T of the tiles
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
+      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
+                 kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
+                        sizeof(float) ==
+                    79872,
+                "the tiles fill the launch's shared memory");
   const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -4688,21 +4819,34 @@ __global__ void __launch_bounds__(128)
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (35840 bytes of static shared memory,
-  // at most 49152; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // TUNE: tiles for this head_dim, chosen at generation time (61440 bytes of dynamic shared memory,
+  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 4, kQueryTile = kGroups * kRows;
+  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
   constexpr int kCols = 4, kKeyTile = kLanes * kCols;
   constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
   constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad],
-      dout_t[kChunk][kQueryTile + kPad];                                                    // the block's queries
-  alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed
-  alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
+  float(*dout_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
+      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+      kChunk * (kKeyTile + kPad));  // ds of the tiles
+  static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
+                 kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
+                        sizeof(float) ==
+                    61440,
+                "the tiles fill the launch's shared memory");
   const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
   const int h = blockIdx.y, b = blockIdx.z;
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
@@ -4838,11 +4982,11 @@ static void h0_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                                                                                                       count);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h0_attn_backward_dkdv_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
+  h0_attn_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse,
+                                                                                              delta, scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_dkdv_kernel");
-  h0_attn_backward_dq_kernel<<<dim3((kT + 63) / 64, kHeads, n), 128, 0, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                      scale);
+  h0_attn_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                            scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_dq_kernel");
 }
 
@@ -5786,10 +5930,30 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   lm_head_forward(lm_head_out, ln_f_out, wte_weight, n, ctx);
 }
 
+// Once, on the device, before any step or capture: what kernels need set before their first launch.
+void prepare_kernels() {
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h0_attn_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 60416));
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h1_attn_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 60416));
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h2_attn_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 60416));
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h3_attn_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 60416));
+  LTRT_CUDA_CHECK(
+      cudaFuncSetAttribute(h3_attn_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 79872));
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h3_attn_backward_dq_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 61440));
+  LTRT_CUDA_CHECK(
+      cudaFuncSetAttribute(h2_attn_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 79872));
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h2_attn_backward_dq_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 61440));
+  LTRT_CUDA_CHECK(
+      cudaFuncSetAttribute(h1_attn_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 79872));
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h1_attn_backward_dq_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 61440));
+  LTRT_CUDA_CHECK(
+      cudaFuncSetAttribute(h0_attn_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 79872));
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h0_attn_backward_dq_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 61440));
+}
+
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step};
+  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};
   return steps;
 }
 

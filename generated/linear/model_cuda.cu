@@ -196,10 +196,13 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n, ctx);
 }
 
+// Once, on the device, before any step or capture: what kernels need set before their first launch.
+void prepare_kernels() {}  // none: every kernel's shared memory is within the default 48 KB
+
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step};
+  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};
   return steps;
 }
 

@@ -649,10 +649,13 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   head_forward(head_out, both_out, head_weight, head_bias, n, ctx);
 }
 
+// Once, on the device, before any step or capture: what kernels need set before their first launch.
+void prepare_kernels() {}  // none: every kernel's shared memory is within the default 48 KB
+
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step};
+  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};
   return steps;
 }
 

@@ -20,9 +20,13 @@ namespace {
 constexpr int kLanes = 8;
 constexpr int kGroups = 16;
 constexpr int kBlockThreads = kLanes * kGroups;
-constexpr std::int64_t kSharedBytes = 48 * 1024;  // static shared memory a block may have
-constexpr std::int64_t kChunkMax = 64;            // head-dim columns staged at a time
-constexpr std::int64_t kRegisterFloats = 96;      // accumulators and score tiles a thread may hold
+// TUNE: the tiles' budget. A block takes at most kSharedBudget of dynamic shared memory and about
+// 200 registers a thread (kRegisterFloats of accumulators and score tiles, the rest operands and
+// addresses), so that two blocks (8 warps) fit an H100's or H200's SM (228 KB, 64 K registers).
+constexpr std::int64_t kSharedBudget = 112 * 1024;
+constexpr std::int64_t kDefaultShared = 48 * 1024;  // more needs cudaFuncSetAttribute (prepare_kernels)
+constexpr std::int64_t kChunkMax = 64;              // head-dim columns staged at a time
+constexpr std::int64_t kRegisterFloats = 128;       // accumulators and score tiles a thread may hold
 constexpr std::int64_t kPad = 4;  // floats after each row of a shared tile: rows stay 16-byte aligned
 
 // The tiles of one kernel, chosen at generation time from the head dim.
@@ -44,13 +48,13 @@ Tiles choose_tiles(std::int64_t d, int operands, int score_tiles, int products, 
   const std::int64_t chunk = std::min(kChunkMax, (d + kLanes - 1) / kLanes * kLanes);
   const std::int64_t chunks = (d + chunk - 1) / chunk;
   const std::int64_t dim_cols = chunks * chunk / kLanes;
-  for (std::int64_t rows : {4, 2, 1}) {
+  for (std::int64_t rows : {8, 4, 2, 1}) {
     for (std::int64_t cols : {8, 4, 2, 1}) {
       const std::int64_t row_tile = kGroups * rows, col_tile = kLanes * cols;
       const std::int64_t floats = operands * chunk * (row_tile + kPad) + operands * chunk * (col_tile + kPad) +
                                   score_tiles * row_tile * (col_tile + kPad);
       const std::int64_t registers = accumulators * rows * dim_cols + products * rows * cols;
-      const bool fits = 4 * floats <= kSharedBytes && (registers <= kRegisterFloats || rows == 1);
+      const bool fits = 4 * floats <= kSharedBudget && (registers <= kRegisterFloats || rows == 1);
       if (fits && rows * cols > best.rows * best.cols) best = Tiles{rows, cols, chunk, chunks, 4 * floats};
     }
   }
@@ -63,8 +67,8 @@ void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles
                      const std::string& col_tile) {
   write_attention_sizes(k, n, qkv.shape[1]);
   k.line("// TUNE: tiles for this head_dim, chosen at generation time (" + std::to_string(t.shared_bytes) +
-         " bytes of static shared memory,");
-  k.line("// at most " + std::to_string(kSharedBytes) + "; few enough registers not to spill). Thread (group, lane) "
+         " bytes of dynamic shared memory,");
+  k.line("// at most " + std::to_string(kSharedBudget) + "; few enough registers not to spill). Thread (group, lane) "
          "holds rows group * kRows + r");
   k.line("// of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as");
   k.line("// 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.");
@@ -77,6 +81,26 @@ void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles
   k.line("constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns");
   k.line("constexpr int kPad = " + std::to_string(kPad) + ";");
   k.line("const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;");
+}
+
+// A tile in the block's dynamic shared memory: `rows` x `cols` floats (cols a multiple of 4).
+struct SharedTile {
+  std::string name, rows, cols, comment;
+};
+
+// The kernel's tiles, one after another in its dynamic shared memory (16-byte aligned each), as
+// 2-D arrays; `bytes` is what the launch gives (checked at compile time).
+void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std::int64_t bytes) {
+  k.line("extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory");
+  std::string offset;
+  for (const SharedTile& t : tiles) {
+    const std::string type = "float(*)[" + t.cols + "]";
+    k.line("float(*" + t.name + ")[" + t.cols + "] = reinterpret_cast<" + type + ">(shared" +
+           (offset.empty() ? "" : " + " + offset) + ");  // " + t.comment);
+    offset += (offset.empty() ? "" : " + ") + t.rows + " * (" + t.cols + ")";
+  }
+  k.line("static_assert((" + offset + ") * sizeof(float) == " + std::to_string(bytes) +
+         ", \"the tiles fill the launch's shared memory\");");
 }
 
 // The pointers of sample b's head h (rows 3E apart in qkv and dqkv, E apart in out and dout; T
@@ -254,11 +278,16 @@ void write_backward_pointers(CodeWriter& k) {
   k.line("const float* keys_v = q + 2 * kE;");
 }
 
-// The launch of a kernel over (tiles of T, heads, samples).
-void write_launch(CodeWriter& w, const std::string& kernel, std::int64_t row_tile, const std::vector<std::string>& args) {
-  const std::string tile = std::to_string(row_tile);
-  emit_launch(w, kernel, "dim3((kT + " + std::to_string(row_tile - 1) + ") / " + tile + ", kHeads, n)",
-              std::to_string(kBlockThreads), args);
+// The launch of a kernel over (tiles of T, heads, samples) with its tiles' shared memory; over 48 KB,
+// prepare_kernels() lets the kernel have it.
+void write_launch(CudaEmit& e, const std::string& kernel, const Tiles& t, const std::vector<std::string>& args) {
+  const std::int64_t row_tile = kGroups * t.rows;
+  const std::string tile = std::to_string(row_tile), bytes = std::to_string(t.shared_bytes);
+  emit_launch(e.body, kernel, "dim3((kT + " + std::to_string(row_tile - 1) + ") / " + tile + ", kHeads, n)",
+              std::to_string(kBlockThreads), args, bytes);
+  if (t.shared_bytes > kDefaultShared)
+    e.prepare.line("LTRT_CUDA_CHECK(cudaFuncSetAttribute(" + kernel +
+                   ", cudaFuncAttributeMaxDynamicSharedMemorySize, " + bytes + "));");
 }
 
 void write_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
@@ -293,9 +322,11 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + e.fn +
          "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale)");
   write_constants(k, n, qkv, t, "kQueryTile", "kKeyTile");
-  k.line("alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad];  // q^T of the block's rows (a chunk of head_dim)");
-  k.line("alignas(16) __shared__ float kv_t[kChunk][kKeyTile + kPad];   // k^T of a key tile, then its v^T");
-  k.line("alignas(16) __shared__ float p[kQueryTile][kKeyTile + kPad];  // exp(s - m) of the key tile");
+  write_shared_tiles(k,
+                     {{"q_t", "kChunk", "kQueryTile + kPad", "q^T of the block's rows (a chunk of head_dim)"},
+                      {"kv_t", "kChunk", "kKeyTile + kPad", "k^T of a key tile, then its v^T"},
+                      {"p", "kQueryTile", "kKeyTile + kPad", "exp(s - m) of the key tile"}},
+                     t.shared_bytes);
   k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
   write_head_pointers(k, {"const float* q = qkv"}, {"float* out_head = out"}, {"float* lse_head = lse"});
   k.line("const float* keys_k = q + kE;");
@@ -353,7 +384,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   CodeWriter& w = e.body;
   write_host_sizes(w, n, qkv);
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
-  write_launch(w, e.fn + "_kernel", kGroups * t.rows, {"out", "lse", "qkv", "scale"});
+  write_launch(e, e.fn + "_kernel", t, {"out", "lse", "qkv", "scale"});
 }
 
 void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
@@ -386,9 +417,14 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one");
   k.line("// writer, summed in a fixed order: no atomics, the same result every run.");
   open_backward_kernel(k, n, qkv, e.fn + "_dkdv_kernel", kv, "kKeyTile", "kQueryTile");
-  k.line("alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // the block's keys, transposed");
-  k.line("alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // a query tile's");
-  k.line("alignas(16) __shared__ float p[kKeyTile][kQueryTile + kPad], ds[kKeyTile][kQueryTile + kPad];  // p^T and ds^T of the tiles");
+  write_shared_tiles(k,
+                     {{"k_t", "kChunk", "kKeyTile + kPad", "the block's keys, transposed"},
+                      {"v_t", "kChunk", "kKeyTile + kPad", "and values"},
+                      {"q_t", "kChunk", "kQueryTile + kPad", "a query tile's queries, transposed"},
+                      {"dout_t", "kChunk", "kQueryTile + kPad", "and output gradients"},
+                      {"p", "kKeyTile", "kQueryTile + kPad", "p^T of the tiles"},
+                      {"ds", "kKeyTile", "kQueryTile + kPad", "ds^T of the tiles"}},
+                     kv.shared_bytes);
   k.line("const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first");
   write_backward_pointers(k);
   k.line("float* dk_head = dqkv_head + kE;");
@@ -427,9 +463,13 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its");
   k.line("// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.");
   open_backward_kernel(k, n, qkv, e.fn + "_dq_kernel", q, "kQueryTile", "kKeyTile");
-  k.line("alignas(16) __shared__ float q_t[kChunk][kQueryTile + kPad], dout_t[kChunk][kQueryTile + kPad];  // the block's queries");
-  k.line("alignas(16) __shared__ float k_t[kChunk][kKeyTile + kPad], v_t[kChunk][kKeyTile + kPad];  // a key tile's, transposed");
-  k.line("alignas(16) __shared__ float ds[kQueryTile][kKeyTile + kPad];");
+  write_shared_tiles(k,
+                     {{"q_t", "kChunk", "kQueryTile + kPad", "the block's queries, transposed"},
+                      {"dout_t", "kChunk", "kQueryTile + kPad", "and output gradients"},
+                      {"k_t", "kChunk", "kKeyTile + kPad", "a key tile's keys, transposed"},
+                      {"v_t", "kChunk", "kKeyTile + kPad", "and values"},
+                      {"ds", "kQueryTile", "kKeyTile + kPad", "ds of the tiles"}},
+                     q.shared_bytes);
   k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
   write_backward_pointers(k);
   k.line("float lse_i[kRows], delta_i[kRows];");
@@ -464,8 +504,8 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   w.line("// scratch is the CPU program's T x T buffers: the fused kernels need none.");
   emit_count_launch(w, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
   w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
-  write_launch(w, e.fn + "_dkdv_kernel", kGroups * kv.rows, {"dqkv", "dout", "qkv", "lse", "delta", "scale"});
-  write_launch(w, e.fn + "_dq_kernel", kGroups * q.rows, {"dqkv", "dout", "qkv", "lse", "delta", "scale"});
+  write_launch(e, e.fn + "_dkdv_kernel", kv, {"dqkv", "dout", "qkv", "lse", "delta", "scale"});
+  write_launch(e, e.fn + "_dq_kernel", q, {"dqkv", "dout", "qkv", "lse", "delta", "scale"});
 }
 
 }  // namespace ltgen

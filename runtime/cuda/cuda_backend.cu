@@ -42,6 +42,7 @@ class CudaBackend : public Backend {
   CudaBackend(const ModelDef& model, Arena& host, int device)
       : m_(model), host_(host), device_(device), accuracy_(accuracy_shape(model)) {
     LTRT_CUDA_CHECK(cudaSetDevice(device_));
+    m_.device_steps->prepare_kernels();
     cudaDeviceProp prop{};
     LTRT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
     name_ = "cuda:" + std::to_string(device_) + " (" + prop.name + ")";

@@ -21,6 +21,9 @@ struct DeviceSteps {
   void (*training_step)(std::byte* arena, int n, bool accumulate, const cuda::Context& ctx);
   void (*evaluation_step)(std::byte* arena, int n, const cuda::Context& ctx);
   void (*predict_step)(std::byte* arena, int n, const cuda::Context& ctx);
+  // Once, on the chosen device before any step (so outside every graph capture): what kernels
+  // need set before their first launch (dynamic shared memory over 48 KB).
+  void (*prepare_kernels)();
 };
 
 enum class DType : std::uint8_t { f32, f64, i64, u8 };  // u8: Dropout masks

@@ -93,7 +93,7 @@ __global__ void index_grid(int* out) {
 // Block b reverses in[b * n, (b + 1) * n) into out through dynamic shared memory of n floats (the
 // launch's third parameter).
 __global__ void reverse_in_dynamic_shared(float* out, const float* in, int n) {
-  extern __shared__ float staged[];
+  extern __shared__ __align__(16) float staged[];
   in += static_cast<std::size_t>(blockIdx.x) * n;
   out += static_cast<std::size_t>(blockIdx.x) * n;
   for (int i = threadIdx.x; i < n; i += blockDim.x) staged[i] = in[i];

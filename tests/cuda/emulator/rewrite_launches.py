@@ -2,7 +2,7 @@
 `kernel<<<grid, block[, shared[, stream]]>>>(args)` becomes
 `::ltgen_emu::launch(::ltgen_emu::LaunchConfig(grid, block, ...), kernel, "kernel")(args)`,
 which the emulator's cuda_runtime.h defines, and each declaration of dynamic shared memory in a
-kernel, `extern __shared__ [alignas(N)] T name[];`, becomes
+kernel, `extern __shared__ [__align__(N)] T name[];`, becomes
 `T* const name = static_cast<T*>(::ltgen_emu::dynamic_shared_memory());`. Nothing else changes,
 so line numbers stay.
 Usage: rewrite_launches.py IN.cu OUT.cpp"""
@@ -10,7 +10,7 @@ import re
 import sys
 
 LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;(){}]*>)?)\s*<<<(.*?)>>>\s*\(", re.S)
-DYNAMIC_SHARED = re.compile(r"extern\s+(?:alignas\(\s*\d+\s*\)\s+)?__shared__\s+(?:alignas\(\s*\d+\s*\)\s+)?"
+DYNAMIC_SHARED = re.compile(r"extern\s+(?:(?:alignas|__align__)\(\s*\d+\s*\)\s+)?__shared__\s+(?:(?:alignas|__align__)\(\s*\d+\s*\)\s+)?"
                             r"([A-Za-z_][\w:]*)\s+([A-Za-z_]\w*)\s*\[\s*\]\s*;")
 
 

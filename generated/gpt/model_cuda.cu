@@ -272,7 +272,7 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
 // leave the block. It writes out = o / l and lse = m + log(l), from which the backward
 // recomputes the probabilities.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     attn1_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
@@ -289,12 +289,13 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
-  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // q^T of the block's rows (a chunk of head_dim)
+  tile += kChunk * (kQueryTile + kPad);
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
+  tile += kChunk * (kKeyTile + kPad);
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           47616,
@@ -633,7 +634,7 @@ static void attn2_in_proj_forward(float* out, const float* inp, const float* wei
 // exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
 // leave the block. It writes out = o / l and lse = m + log(l), from which the backward
 // recomputes the probabilities.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     attn2_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
@@ -650,12 +651,13 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
-  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // q^T of the block's rows (a chunk of head_dim)
+  tile += kChunk * (kQueryTile + kPad);
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
+  tile += kChunk * (kKeyTile + kPad);
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           47616,
@@ -1469,7 +1471,7 @@ __global__ void attn2_backward_delta_kernel(float* __restrict__ delta, const flo
 // walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
 // ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
 // writer, summed in a fixed order: no atomics, the same result every run.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     attn2_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                                const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 32;                       // sequence length
@@ -1487,20 +1489,19 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
-  float(*v_t)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
-  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
-                                                    kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad));  // p^T of the tiles
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  float* tile = shared;
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // the block's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // a query tile's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  tile += kKeyTile * (kQueryTile + kPad);
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -1650,7 +1651,7 @@ __global__ void __launch_bounds__(128)
 
 // dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
 // rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     attn2_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                              const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 32;                       // sequence length
@@ -1668,17 +1669,17 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
-      kChunk * (kKeyTile + kPad));  // ds of the tiles
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // the block's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // a key tile's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -2244,7 +2245,7 @@ __global__ void attn1_backward_delta_kernel(float* __restrict__ delta, const flo
 // walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
 // ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
 // writer, summed in a fixed order: no atomics, the same result every run.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     attn1_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                                const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 32;                       // sequence length
@@ -2262,20 +2263,19 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
-  float(*v_t)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
-  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
-                                                    kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad));  // p^T of the tiles
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  float* tile = shared;
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // the block's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // a query tile's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  tile += kKeyTile * (kQueryTile + kPad);
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -2425,7 +2425,7 @@ __global__ void __launch_bounds__(128)
 
 // dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
 // rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     attn1_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                              const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 32;                       // sequence length
@@ -2443,17 +2443,17 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
-      kChunk * (kKeyTile + kPad));  // ds of the tiles
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // the block's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // a key tile's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==

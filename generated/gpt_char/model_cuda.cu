@@ -376,8 +376,8 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 // exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
 // leave the block. It writes out = o / l and lse = m + log(l), from which the backward
 // recomputes the probabilities.
-__global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
-                                                              const float* __restrict__ qkv, float scale) {
+__global__ void __launch_bounds__(128, 2) h0_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                                 const float* __restrict__ qkv, float scale) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
@@ -393,12 +393,13 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
-  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // q^T of the block's rows (a chunk of head_dim)
+  tile += kChunk * (kQueryTile + kPad);
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
+  tile += kChunk * (kKeyTile + kPad);
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
@@ -737,8 +738,8 @@ static void h1_attn_in_proj_forward(float* out, const float* inp, const float* w
 // exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
 // leave the block. It writes out = o / l and lse = m + log(l), from which the backward
 // recomputes the probabilities.
-__global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
-                                                              const float* __restrict__ qkv, float scale) {
+__global__ void __launch_bounds__(128, 2) h1_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                                 const float* __restrict__ qkv, float scale) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
@@ -754,12 +755,13 @@ __global__ void __launch_bounds__(128) h1_attn_forward_kernel(float* __restrict_
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
-  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // q^T of the block's rows (a chunk of head_dim)
+  tile += kChunk * (kQueryTile + kPad);
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
+  tile += kChunk * (kKeyTile + kPad);
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
@@ -1098,8 +1100,8 @@ static void h2_attn_in_proj_forward(float* out, const float* inp, const float* w
 // exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
 // leave the block. It writes out = o / l and lse = m + log(l), from which the backward
 // recomputes the probabilities.
-__global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
-                                                              const float* __restrict__ qkv, float scale) {
+__global__ void __launch_bounds__(128, 2) h2_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                                 const float* __restrict__ qkv, float scale) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
@@ -1115,12 +1117,13 @@ __global__ void __launch_bounds__(128) h2_attn_forward_kernel(float* __restrict_
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
-  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // q^T of the block's rows (a chunk of head_dim)
+  tile += kChunk * (kQueryTile + kPad);
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
+  tile += kChunk * (kKeyTile + kPad);
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
@@ -1459,8 +1462,8 @@ static void h3_attn_in_proj_forward(float* out, const float* inp, const float* w
 // exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
 // leave the block. It writes out = o / l and lse = m + log(l), from which the backward
 // recomputes the probabilities.
-__global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
-                                                              const float* __restrict__ qkv, float scale) {
+__global__ void __launch_bounds__(128, 2) h3_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                                 const float* __restrict__ qkv, float scale) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
@@ -1476,12 +1479,13 @@ __global__ void __launch_bounds__(128) h3_attn_forward_kernel(float* __restrict_
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // q^T of the block's rows (a chunk of head_dim)
-  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad));  // k^T of a key tile, then its v^T
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // exp(s - m) of the key tile
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // q^T of the block's rows (a chunk of head_dim)
+  tile += kChunk * (kQueryTile + kPad);
+  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
+  tile += kChunk * (kKeyTile + kPad);
+  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
@@ -2297,7 +2301,7 @@ __global__ void h3_attn_backward_delta_kernel(float* __restrict__ delta, const f
 // walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
 // ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
 // writer, summed in a fixed order: no atomics, the same result every run.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     h3_attn_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
                                  const float* __restrict__ qkv, const float* __restrict__ lse,
                                  const float* __restrict__ delta, float scale) {
@@ -2316,20 +2320,19 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
-  float(*v_t)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
-  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
-                                                    kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad));  // p^T of the tiles
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  float* tile = shared;
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // the block's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // a query tile's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  tile += kKeyTile * (kQueryTile + kPad);
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -2479,7 +2482,7 @@ __global__ void __launch_bounds__(128)
 
 // dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
 // rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     h3_attn_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                                const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 64;                        // sequence length
@@ -2497,17 +2500,17 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
-      kChunk * (kKeyTile + kPad));  // ds of the tiles
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // the block's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // a key tile's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -3075,7 +3078,7 @@ __global__ void h2_attn_backward_delta_kernel(float* __restrict__ delta, const f
 // walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
 // ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
 // writer, summed in a fixed order: no atomics, the same result every run.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     h2_attn_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
                                  const float* __restrict__ qkv, const float* __restrict__ lse,
                                  const float* __restrict__ delta, float scale) {
@@ -3094,20 +3097,19 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
-  float(*v_t)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
-  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
-                                                    kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad));  // p^T of the tiles
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  float* tile = shared;
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // the block's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // a query tile's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  tile += kKeyTile * (kQueryTile + kPad);
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -3257,7 +3259,7 @@ __global__ void __launch_bounds__(128)
 
 // dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
 // rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     h2_attn_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                                const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 64;                        // sequence length
@@ -3275,17 +3277,17 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
-      kChunk * (kKeyTile + kPad));  // ds of the tiles
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // the block's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // a key tile's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -3853,7 +3855,7 @@ __global__ void h1_attn_backward_delta_kernel(float* __restrict__ delta, const f
 // walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
 // ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
 // writer, summed in a fixed order: no atomics, the same result every run.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     h1_attn_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
                                  const float* __restrict__ qkv, const float* __restrict__ lse,
                                  const float* __restrict__ delta, float scale) {
@@ -3872,20 +3874,19 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
-  float(*v_t)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
-  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
-                                                    kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad));  // p^T of the tiles
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  float* tile = shared;
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // the block's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // a query tile's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  tile += kKeyTile * (kQueryTile + kPad);
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -4035,7 +4036,7 @@ __global__ void __launch_bounds__(128)
 
 // dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
 // rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     h1_attn_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                                const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 64;                        // sequence length
@@ -4053,17 +4054,17 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
-      kChunk * (kKeyTile + kPad));  // ds of the tiles
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // the block's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // a key tile's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -4631,7 +4632,7 @@ __global__ void h0_attn_backward_delta_kernel(float* __restrict__ delta, const f
 // walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
 // ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
 // writer, summed in a fixed order: no atomics, the same result every run.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     h0_attn_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
                                  const float* __restrict__ qkv, const float* __restrict__ lse,
                                  const float* __restrict__ delta, float scale) {
@@ -4650,20 +4651,19 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(shared);  // the block's keys, transposed
-  float(*v_t)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(shared + kChunk * (kKeyTile + kPad));  // and values
-  float(*q_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad));  // a query tile's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) +
-                                                    kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad));  // p^T of the tiles
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(
-      shared + kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-      kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad));  // ds^T of the tiles
+  float* tile = shared;
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // the block's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*q_t)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // a query tile's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  tile += kKeyTile * (kQueryTile + kPad);
+  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -4813,7 +4813,7 @@ __global__ void __launch_bounds__(128)
 
 // dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
 // rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(128, 2)
     h0_attn_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                                const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 64;                        // sequence length
@@ -4831,17 +4831,17 @@ __global__ void __launch_bounds__(128)
   constexpr int kPad = 4;
   const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
   float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared);  // the block's queries, transposed
-  float(*dout_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(shared + kChunk * (kQueryTile + kPad));  // and output gradients
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad));  // a key tile's keys, transposed
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad));  // and values
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(
-      shared + kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
-      kChunk * (kKeyTile + kPad));  // ds of the tiles
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // the block's queries, transposed
+  tile += kChunk * (kQueryTile + kPad);
+  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
+  tile += kChunk * (kQueryTile + kPad);
+  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // a key tile's keys, transposed
+  tile += kChunk * (kKeyTile + kPad);
+  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
+  tile += kChunk * (kKeyTile + kPad);
+  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==

@@ -24,6 +24,9 @@ constexpr int kBlockThreads = kLanes * kGroups;
 // 200 registers a thread (kRegisterFloats of accumulators and score tiles, the rest operands and
 // addresses), so that two blocks (8 warps) fit an H100's or H200's SM (228 KB, 64 K registers).
 constexpr std::int64_t kSharedBudget = 112 * 1024;
+// __launch_bounds__' minimum blocks an SM: lets ptxas use up to 255 registers a thread (without it,
+// it chose 128 and spilled for a head_dim of 3).
+constexpr int kBlocksPerSM = 2;
 constexpr std::int64_t kDefaultShared = 48 * 1024;  // more needs cudaFuncSetAttribute (prepare_kernels)
 constexpr std::int64_t kChunkMax = 64;              // head-dim columns staged at a time
 constexpr std::int64_t kRegisterFloats = 128;       // accumulators and score tiles a thread may hold
@@ -88,18 +91,20 @@ struct SharedTile {
   std::string name, rows, cols, comment;
 };
 
-// The kernel's tiles, one after another in its dynamic shared memory (16-byte aligned each), as
-// 2-D arrays; `bytes` is what the launch gives (checked at compile time).
+// The kernel's tiles, one after another in its dynamic shared memory (each 16-byte aligned: its
+// size is a multiple of 4 floats), as 2-D arrays; `bytes` is what the launch gives (checked at
+// compile time).
 void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std::int64_t bytes) {
   k.line("extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory");
-  std::string offset;
+  k.line("float* tile = shared;");
+  std::string total;
   for (const SharedTile& t : tiles) {
-    const std::string type = "float(*)[" + t.cols + "]";
-    k.line("float(*" + t.name + ")[" + t.cols + "] = reinterpret_cast<" + type + ">(shared" +
-           (offset.empty() ? "" : " + " + offset) + ");  // " + t.comment);
-    offset += (offset.empty() ? "" : " + ") + t.rows + " * (" + t.cols + ")";
+    const std::string size = t.rows + " * (" + t.cols + ")";
+    k.line("float(*" + t.name + ")[" + t.cols + "] = reinterpret_cast<float(*)[" + t.cols + "]>(tile);  // " + t.comment);
+    if (&t != &tiles.back()) k.line("tile += " + size + ";");
+    total += (total.empty() ? "" : " + ") + size;
   }
-  k.line("static_assert((" + offset + ") * sizeof(float) == " + std::to_string(bytes) +
+  k.line("static_assert((" + total + ") * sizeof(float) == " + std::to_string(bytes) +
          ", \"the tiles fill the launch's shared memory\");");
 }
 
@@ -264,7 +269,7 @@ void write_rows_out(CodeWriter& k, const std::string& row0, const std::string& d
 // Opens a backward kernel (the dK/dV or the dQ one): its signature and constants.
 void open_backward_kernel(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name, const Tiles& t,
                           const std::string& row_tile, const std::string& col_tile) {
-  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + name +
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ", " + std::to_string(kBlocksPerSM) + ") " + name +
          "(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
          "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
   write_constants(k, n, qkv, t, row_tile, col_tile);
@@ -319,7 +324,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never");
   k.line("// leave the block. It writes out = o / l and lse = m + log(l), from which the backward");
   k.line("// recomputes the probabilities.");
-  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ") " + e.fn +
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ", " + std::to_string(kBlocksPerSM) + ") " + e.fn +
          "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale)");
   write_constants(k, n, qkv, t, "kQueryTile", "kKeyTile");
   write_shared_tiles(k,

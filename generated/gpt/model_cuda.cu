@@ -295,7 +295,8 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kQueryTile + kPad);
   float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
   tile += kChunk * (kKeyTile + kPad);
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
+  float(*p)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile (thread rows r-major)
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           47616,
@@ -372,7 +373,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group * kRows + r][lane * kCols + c] = e;
+        p[kGroups * r + group][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -395,7 +396,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -657,7 +658,8 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kQueryTile + kPad);
   float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
   tile += kChunk * (kKeyTile + kPad);
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
+  float(*p)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile (thread rows r-major)
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           47616,
@@ -734,7 +736,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group * kRows + r][lane * kCols + c] = e;
+        p[kGroups * r + group][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -757,7 +759,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -1499,9 +1501,11 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kQueryTile + kPad);
   float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
   tile += kChunk * (kQueryTile + kPad);
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  float(*p)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles (thread rows r-major)
   tile += kKeyTile * (kQueryTile + kPad);
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
+  float(*ds)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles (thread rows r-major)
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -1577,8 +1581,8 @@ __global__ void __launch_bounds__(128, 2)
       for (int r = 0; r < kRows; ++r) {
         const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group * kRows + r][lane * kCols + c] = p_ij;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[kGroups * r + group][lane * kCols + c] = p_ij;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -1602,9 +1606,9 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -1679,7 +1683,8 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kKeyTile + kPad);
   float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
   tile += kChunk * (kKeyTile + kPad);
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
+  float(*ds)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles (thread rows r-major)
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -1759,7 +1764,7 @@ __global__ void __launch_bounds__(128, 2)
       for (int c = 0; c < kCols; ++c) {
         const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -1779,7 +1784,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -2273,9 +2278,11 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kQueryTile + kPad);
   float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
   tile += kChunk * (kQueryTile + kPad);
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  float(*p)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles (thread rows r-major)
   tile += kKeyTile * (kQueryTile + kPad);
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
+  float(*ds)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles (thread rows r-major)
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -2351,8 +2358,8 @@ __global__ void __launch_bounds__(128, 2)
       for (int r = 0; r < kRows; ++r) {
         const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group * kRows + r][lane * kCols + c] = p_ij;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[kGroups * r + group][lane * kCols + c] = p_ij;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -2376,9 +2383,9 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -2453,7 +2460,8 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kKeyTile + kPad);
   float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
   tile += kChunk * (kKeyTile + kPad);
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
+  float(*ds)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles (thread rows r-major)
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -2533,7 +2541,7 @@ __global__ void __launch_bounds__(128, 2)
       for (int c = 0; c < kCols; ++c) {
         const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -2553,7 +2561,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {

@@ -399,7 +399,8 @@ __global__ void __launch_bounds__(128, 2) h0_attn_forward_kernel(float* __restri
   tile += kChunk * (kQueryTile + kPad);
   float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
   tile += kChunk * (kKeyTile + kPad);
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
+  float(*p)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile (thread rows r-major)
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
@@ -476,7 +477,7 @@ __global__ void __launch_bounds__(128, 2) h0_attn_forward_kernel(float* __restri
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group * kRows + r][lane * kCols + c] = e;
+        p[kGroups * r + group][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -499,7 +500,7 @@ __global__ void __launch_bounds__(128, 2) h0_attn_forward_kernel(float* __restri
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -761,7 +762,8 @@ __global__ void __launch_bounds__(128, 2) h1_attn_forward_kernel(float* __restri
   tile += kChunk * (kQueryTile + kPad);
   float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
   tile += kChunk * (kKeyTile + kPad);
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
+  float(*p)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile (thread rows r-major)
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
@@ -838,7 +840,7 @@ __global__ void __launch_bounds__(128, 2) h1_attn_forward_kernel(float* __restri
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group * kRows + r][lane * kCols + c] = e;
+        p[kGroups * r + group][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -861,7 +863,7 @@ __global__ void __launch_bounds__(128, 2) h1_attn_forward_kernel(float* __restri
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -1123,7 +1125,8 @@ __global__ void __launch_bounds__(128, 2) h2_attn_forward_kernel(float* __restri
   tile += kChunk * (kQueryTile + kPad);
   float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
   tile += kChunk * (kKeyTile + kPad);
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
+  float(*p)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile (thread rows r-major)
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
@@ -1200,7 +1203,7 @@ __global__ void __launch_bounds__(128, 2) h2_attn_forward_kernel(float* __restri
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group * kRows + r][lane * kCols + c] = e;
+        p[kGroups * r + group][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -1223,7 +1226,7 @@ __global__ void __launch_bounds__(128, 2) h2_attn_forward_kernel(float* __restri
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -1485,7 +1488,8 @@ __global__ void __launch_bounds__(128, 2) h3_attn_forward_kernel(float* __restri
   tile += kChunk * (kQueryTile + kPad);
   float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
   tile += kChunk * (kKeyTile + kPad);
-  float(*p)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile
+  float(*p)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile (thread rows r-major)
   static_assert(
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
@@ -1562,7 +1566,7 @@ __global__ void __launch_bounds__(128, 2) h3_attn_forward_kernel(float* __restri
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
         const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[group * kRows + r][lane * kCols + c] = e;
+        p[kGroups * r + group][lane * kCols + c] = e;
         sum += e;
       }
       for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
@@ -1585,7 +1589,7 @@ __global__ void __launch_bounds__(128, 2) h3_attn_forward_kernel(float* __restri
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -2330,9 +2334,11 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kQueryTile + kPad);
   float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
   tile += kChunk * (kQueryTile + kPad);
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  float(*p)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles (thread rows r-major)
   tile += kKeyTile * (kQueryTile + kPad);
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
+  float(*ds)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles (thread rows r-major)
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -2408,8 +2414,8 @@ __global__ void __launch_bounds__(128, 2)
       for (int r = 0; r < kRows; ++r) {
         const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group * kRows + r][lane * kCols + c] = p_ij;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[kGroups * r + group][lane * kCols + c] = p_ij;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -2433,9 +2439,9 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -2510,7 +2516,8 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kKeyTile + kPad);
   float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
   tile += kChunk * (kKeyTile + kPad);
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
+  float(*ds)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles (thread rows r-major)
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -2590,7 +2597,7 @@ __global__ void __launch_bounds__(128, 2)
       for (int c = 0; c < kCols; ++c) {
         const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -2610,7 +2617,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -3107,9 +3114,11 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kQueryTile + kPad);
   float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
   tile += kChunk * (kQueryTile + kPad);
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  float(*p)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles (thread rows r-major)
   tile += kKeyTile * (kQueryTile + kPad);
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
+  float(*ds)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles (thread rows r-major)
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -3185,8 +3194,8 @@ __global__ void __launch_bounds__(128, 2)
       for (int r = 0; r < kRows; ++r) {
         const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group * kRows + r][lane * kCols + c] = p_ij;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[kGroups * r + group][lane * kCols + c] = p_ij;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -3210,9 +3219,9 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -3287,7 +3296,8 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kKeyTile + kPad);
   float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
   tile += kChunk * (kKeyTile + kPad);
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
+  float(*ds)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles (thread rows r-major)
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -3367,7 +3377,7 @@ __global__ void __launch_bounds__(128, 2)
       for (int c = 0; c < kCols; ++c) {
         const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -3387,7 +3397,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -3884,9 +3894,11 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kQueryTile + kPad);
   float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
   tile += kChunk * (kQueryTile + kPad);
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  float(*p)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles (thread rows r-major)
   tile += kKeyTile * (kQueryTile + kPad);
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
+  float(*ds)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles (thread rows r-major)
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -3962,8 +3974,8 @@ __global__ void __launch_bounds__(128, 2)
       for (int r = 0; r < kRows; ++r) {
         const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group * kRows + r][lane * kCols + c] = p_ij;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[kGroups * r + group][lane * kCols + c] = p_ij;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -3987,9 +3999,9 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -4064,7 +4076,8 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kKeyTile + kPad);
   float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
   tile += kChunk * (kKeyTile + kPad);
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
+  float(*ds)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles (thread rows r-major)
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -4144,7 +4157,7 @@ __global__ void __launch_bounds__(128, 2)
       for (int c = 0; c < kCols; ++c) {
         const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -4164,7 +4177,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -4661,9 +4674,11 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kQueryTile + kPad);
   float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
   tile += kChunk * (kQueryTile + kPad);
-  float(*p)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles
+  float(*p)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles (thread rows r-major)
   tile += kKeyTile * (kQueryTile + kPad);
-  float(*ds)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles
+  float(*ds)[kQueryTile + kPad] =
+      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles (thread rows r-major)
   static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
                  kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
                         sizeof(float) ==
@@ -4739,8 +4754,8 @@ __global__ void __launch_bounds__(128, 2)
       for (int r = 0; r < kRows; ++r) {
         const int j = j0 + group * kRows + r;
         const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[group * kRows + r][lane * kCols + c] = p_ij;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
+        p[kGroups * r + group][lane * kCols + c] = p_ij;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
       }
     }
 #pragma unroll
@@ -4764,9 +4779,9 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {
@@ -4841,7 +4856,8 @@ __global__ void __launch_bounds__(128, 2)
   tile += kChunk * (kKeyTile + kPad);
   float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
   tile += kChunk * (kKeyTile + kPad);
-  float(*ds)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles
+  float(*ds)[kKeyTile + kPad] =
+      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles (thread rows r-major)
   static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
                  kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
                         sizeof(float) ==
@@ -4921,7 +4937,7 @@ __global__ void __launch_bounds__(128, 2)
       for (int c = 0; c < kCols; ++c) {
         const int j = j0 + lane * kCols + c;
         const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
       }
     }
 #pragma unroll
@@ -4941,7 +4957,7 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[group * kRows + r][j + u];
+          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
         }
 #pragma unroll
         for (int c = 0; c < kChunkCols; ++c) {

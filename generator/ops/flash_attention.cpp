@@ -189,7 +189,9 @@ void write_score_chunks(CodeWriter& k, const std::vector<Stage>& kept, const std
 // acc[r][this chunk's columns] += weights[row r][j] * operand[column][j] over the column tile's j
 // (operand staged transposed: its column d is row d of the stage), j in ascending order. Four j
 // at a time, so that both operands are 16-byte loads: per 4 j a thread loads kRows + kChunkCols
-// of them for 4 * kRows * kChunkCols FMAs.
+// of them for 4 * kRows * kChunkCols FMAs. The weights (p, ds) keep a thread's row r at
+// kGroups * r + group, so that the four groups of a warp read four banks apart (with rows
+// group * kRows + r, kRows rows of kTile + 4 floats apart, they met in one bank for kRows = 8).
 struct Accumulate {
   std::string acc, weights, operand;
 };
@@ -203,7 +205,7 @@ void write_accumulate(CodeWriter& k, const std::string& col_tile, const std::vec
   k.open("for (int r = 0; r < kRows; ++r)");
   for (const Accumulate& a : terms) {
     k.line("#pragma unroll");
-    k.line("for (int u = 0; u < 4; ++u) " + a.weights + "_r[r][u] = " + a.weights + "[group * kRows + r][j + u];");
+    k.line("for (int u = 0; u < 4; ++u) " + a.weights + "_r[r][u] = " + a.weights + "[kGroups * r + group][j + u];");
   }
   k.close();
   k.line("#pragma unroll");
@@ -330,7 +332,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   write_shared_tiles(k,
                      {{"q_t", "kChunk", "kQueryTile + kPad", "q^T of the block's rows (a chunk of head_dim)"},
                       {"kv_t", "kChunk", "kKeyTile + kPad", "k^T of a key tile, then its v^T"},
-                      {"p", "kQueryTile", "kKeyTile + kPad", "exp(s - m) of the key tile"}},
+                      {"p", "kQueryTile", "kKeyTile + kPad", "exp(s - m) of the key tile (thread rows r-major)"}},
                      t.shared_bytes);
   k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
   write_head_pointers(k, {"const float* q = qkv"}, {"float* out_head = out"}, {"float* lse_head = lse"});
@@ -366,7 +368,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked");
-  k.line("p[group * kRows + r][lane * kCols + c] = e;");
+  k.line("p[kGroups * r + group][lane * kCols + c] = e;");
   k.line("sum += e;");
   k.close();
   k.line("for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);");
@@ -427,8 +429,8 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
                       {"v_t", "kChunk", "kKeyTile + kPad", "and values"},
                       {"q_t", "kChunk", "kQueryTile + kPad", "a query tile's queries, transposed"},
                       {"dout_t", "kChunk", "kQueryTile + kPad", "and output gradients"},
-                      {"p", "kKeyTile", "kQueryTile + kPad", "p^T of the tiles"},
-                      {"ds", "kKeyTile", "kQueryTile + kPad", "ds^T of the tiles"}},
+                      {"p", "kKeyTile", "kQueryTile + kPad", "p^T of the tiles (thread rows r-major)"},
+                      {"ds", "kKeyTile", "kQueryTile + kPad", "ds^T of the tiles (thread rows r-major)"}},
                      kv.shared_bytes);
   k.line("const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first");
   write_backward_pointers(k);
@@ -452,8 +454,8 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("const int j = j0 + group * kRows + r;");
   k.line("const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;");
-  k.line("p[group * kRows + r][lane * kCols + c] = p_ij;");
-  k.line("ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;");
+  k.line("p[kGroups * r + group][lane * kCols + c] = p_ij;");
+  k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;");
   k.close();
   k.close();
   write_accumulate_chunks(k, "dv += p^T dout, dk += ds^T q", {}, query_tile, "kQueryTile",
@@ -473,7 +475,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
                       {"dout_t", "kChunk", "kQueryTile + kPad", "and output gradients"},
                       {"k_t", "kChunk", "kKeyTile + kPad", "a key tile's keys, transposed"},
                       {"v_t", "kChunk", "kKeyTile + kPad", "and values"},
-                      {"ds", "kQueryTile", "kKeyTile + kPad", "ds of the tiles"}},
+                      {"ds", "kQueryTile", "kKeyTile + kPad", "ds of the tiles (thread rows r-major)"}},
                      q.shared_bytes);
   k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
   write_backward_pointers(k);
@@ -496,7 +498,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("const int j = j0 + lane * kCols + c;");
   k.line("const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;");
-  k.line("ds[group * kRows + r][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;");
+  k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;");
   k.close();
   k.close();
   write_accumulate_chunks(k, "dq += ds k", {}, {key_tile[0]}, "kKeyTile", {{"dq_acc", "ds", "k_t"}});

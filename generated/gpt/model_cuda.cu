@@ -278,7 +278,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (47616 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -641,7 +641,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (47616 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -1480,7 +1480,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (58368 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -1662,7 +1662,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (39936 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -2257,7 +2257,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (58368 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -2439,7 +2439,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (39936 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;

@@ -382,7 +382,7 @@ __global__ void __launch_bounds__(128, 2) h0_attn_forward_kernel(float* __restri
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (60416 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -745,7 +745,7 @@ __global__ void __launch_bounds__(128, 2) h1_attn_forward_kernel(float* __restri
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (60416 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -1108,7 +1108,7 @@ __global__ void __launch_bounds__(128, 2) h2_attn_forward_kernel(float* __restri
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (60416 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -1471,7 +1471,7 @@ __global__ void __launch_bounds__(128, 2) h3_attn_forward_kernel(float* __restri
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (60416 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -2313,7 +2313,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (79872 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -2495,7 +2495,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (61440 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -3093,7 +3093,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (79872 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -3275,7 +3275,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (61440 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -3873,7 +3873,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (79872 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -4055,7 +4055,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (61440 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -4653,7 +4653,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (79872 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
@@ -4835,7 +4835,7 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   // TUNE: tiles for this head_dim, chosen at generation time (61440 bytes of dynamic shared memory,
-  // at most 114688; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
+  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
   // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
   // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
   constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;

@@ -23,7 +23,9 @@ constexpr int kBlockThreads = kLanes * kGroups;
 // TUNE: the tiles' budget. A block takes at most kSharedBudget of dynamic shared memory and about
 // 200 registers a thread (kRegisterFloats of accumulators and score tiles, the rest operands and
 // addresses), so that two blocks (8 warps) fit an H100's or H200's SM (228 KB, 64 K registers).
-constexpr std::int64_t kSharedBudget = 112 * 1024;
+// 99 KB is the most a block may opt in to on sm_86 and sm_89 (RTX 30 and 40 series), which the
+// default architectures' PTX also runs on; sm_80 allows 163 KB and sm_90 227 KB.
+constexpr std::int64_t kSharedBudget = 99 * 1024;
 // __launch_bounds__' minimum blocks an SM: lets ptxas use up to 255 registers a thread (without it,
 // it chose 128 and spilled for a head_dim of 3).
 constexpr int kBlocksPerSM = 2;

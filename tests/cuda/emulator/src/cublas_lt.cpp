@@ -1,5 +1,5 @@
-// The emulated cuBLASLt: D = alpha op(A) op(B) + beta C (column-major, float32, optionally
-// batched with strides), then the epilogue, enqueued on the stream like any device work.
+// The emulated cuBLASLt: D = alpha op(A) op(B) + beta C (column-major, float32), then the
+// epilogue, enqueued on the stream like any device work. Batches are refused: ltgen uses none.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -22,8 +22,6 @@ struct cublasLtMatrixLayoutOpaque_t {
   cudaDataType_t type;
   std::uint64_t rows, cols;
   std::int64_t ld;
-  int batch = 1;
-  std::int64_t batch_stride = 0;  // elements
 };
 
 struct cublasLtMatmulPreferenceOpaque_t {
@@ -74,7 +72,6 @@ cublasStatus_t check_shapes(const cublasLtMatmulDescOpaque_t& d, const cublasLtM
   op_shape(b, d.trans_b, bk, bn);
   if (ak != bk || am != out.rows || bn != out.cols || c.rows != out.rows || c.cols != out.cols)
     return CUBLAS_STATUS_INVALID_VALUE;
-  if (a.batch != out.batch || b.batch != out.batch || c.batch != out.batch) return CUBLAS_STATUS_INVALID_VALUE;
   switch (d.epilogue) {
     case CUBLASLT_EPILOGUE_DEFAULT:
     case CUBLASLT_EPILOGUE_RELU:
@@ -168,13 +165,9 @@ cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
   return CUBLAS_STATUS_SUCCESS;
 }
 
-cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t layout, cublasLtMatrixLayoutAttribute_t attr,
-                                                const void* buf, std::size_t size) {
-  switch (attr) {
-    case CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT: return read(buf, size, layout->batch);
-    case CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET: return read(buf, size, layout->batch_stride);
-    default: return CUBLAS_STATUS_NOT_SUPPORTED;
-  }
+cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t, cublasLtMatrixLayoutAttribute_t, const void*,
+                                                std::size_t) {
+  return CUBLAS_STATUS_NOT_SUPPORTED;  // batches and other layout attributes: ltgen sets none
 }
 
 cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
@@ -254,30 +247,24 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
     std::uint64_t m, k, n, unused;
     op_shape(la, op.trans_a, m, k);
     op_shape(lb, op.trans_b, unused, n);
-    for (int batch = 0; batch < ld.batch; ++batch) {
-      const float* Ab = A + batch * la.batch_stride;
-      const float* Bb = B + batch * lb.batch_stride;
-      const float* Cb = C + batch * lc.batch_stride;
-      float* Db = D + batch * ld.batch_stride;
-      for (std::uint64_t j = 0; j < n; ++j)
-        for (std::uint64_t i = 0; i < m; ++i) {
-          float sum = 0.0f;  // float32 accumulation (CUBLAS_COMPUTE_32F, and _FAST_TF32's)
-          for (std::uint64_t p = 0; p < k; ++p) {
-            float x = element(Ab, la, op.trans_a, i, p), y = element(Bb, lb, op.trans_b, p, j);
-            if (tf32) {
-              x = to_tf32(x);
-              y = to_tf32(y);
-            }
-            sum += x * y;
+    for (std::uint64_t j = 0; j < n; ++j)
+      for (std::uint64_t i = 0; i < m; ++i) {
+        float sum = 0.0f;  // float32 accumulation (CUBLAS_COMPUTE_32F, and _FAST_TF32's)
+        for (std::uint64_t p = 0; p < k; ++p) {
+          float x = element(A, la, op.trans_a, i, p), y = element(B, lb, op.trans_b, p, j);
+          if (tf32) {
+            x = to_tf32(x);
+            y = to_tf32(y);
           }
-          float v = al * sum;
-          // beta == 0 ignores C entirely, as BLAS does (C may hold NaN).
-          if (be != 0.0f) v += be * Cb[i + j * static_cast<std::uint64_t>(lc.ld)];
-          if (op.epilogue == CUBLASLT_EPILOGUE_BIAS || op.epilogue == CUBLASLT_EPILOGUE_RELU_BIAS) v += op.bias[i];
-          if (op.epilogue == CUBLASLT_EPILOGUE_RELU || op.epilogue == CUBLASLT_EPILOGUE_RELU_BIAS) v = v > 0.0f ? v : 0.0f;
-          Db[i + j * static_cast<std::uint64_t>(ld.ld)] = v;
+          sum += x * y;
         }
-    }
+        float v = al * sum;
+        // beta == 0 ignores C entirely, as BLAS does (C may hold NaN).
+        if (be != 0.0f) v += be * C[i + j * static_cast<std::uint64_t>(lc.ld)];
+        if (op.epilogue == CUBLASLT_EPILOGUE_BIAS || op.epilogue == CUBLASLT_EPILOGUE_RELU_BIAS) v += op.bias[i];
+        if (op.epilogue == CUBLASLT_EPILOGUE_RELU || op.epilogue == CUBLASLT_EPILOGUE_RELU_BIAS) v = v > 0.0f ? v : 0.0f;
+        D[i + j * static_cast<std::uint64_t>(ld.ld)] = v;
+      }
   }, "cublasLtMatmul");
   return queued == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }

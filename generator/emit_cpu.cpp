@@ -39,12 +39,6 @@ struct CpuEmitter : Emitter {
     return with_list(fn_names[index], args) + ";";
   }
 
-  // The spec's hooks run between forward and backward: the runtime then needs the step in two halves.
-  bool split_step() const {
-    return spec.defines_hook("on_before_zero_grad") || spec.defines_hook("on_before_backward") ||
-           spec.defines_hook("on_after_backward");
-  }
-
   void emit_split_step(CodeWriter& w, bool has_accumulate) const {
     w.line();
     w.line("// The training step in two halves, for the spec's hooks that run between them");

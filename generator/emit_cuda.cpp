@@ -46,19 +46,52 @@ struct CudaEmitter : Emitter {
     return with_list(fn_names[index], args) + ";";
   }
 
+  static constexpr const char* kSeedLossGradient =
+      "LTRT_CUDA_CHECK(cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, "
+      "ctx.stream));";
+
+  // training_step in two halves, as model.cpp's, for the hooks that run between them.
+  void emit_split_step(CodeWriter& w, bool has_accumulate) const {
+    w.line();
+    w.line("// The training step in two halves, for the spec's hooks that run between them");
+    w.line("// (on_before_zero_grad, on_before_backward, on_after_backward): forward and loss");
+    w.line("// in train mode ...");
+    w.open("void training_forward(std::byte* arena, int n, const ltrt::cuda::Context& ctx)");
+    for (int v : used_values(true, false)) emit_view(w, v);
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (!g.nodes[i].backward && !op_def(g.nodes[i].op).view) w.line(call(i, true));
+    w.close();
+    w.line();
+    w.line("// ... and backward in reverse from d(loss) = ctx.scalars->loss_scale, over the activations");
+    w.line("// forward left.");
+    w.open("void training_backward(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx)");
+    for (int v : used_values(false, true)) emit_view(w, v);
+    if (!has_accumulate) w.line("(void)accumulate;");
+    w.line(kSeedLossGradient);
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (g.nodes[i].backward && !op_def(g.nodes[i].op).view) w.line(call(i, true));
+    w.close();
+  }
+
   void emit_steps(CodeWriter& w) const {
+    bool has_accumulate = false;
+    for (const Node& n : g.nodes) has_accumulate = has_accumulate || op_def(n.op).writes_param_grad;
+    if (split_step()) emit_split_step(w, has_accumulate);
     w.line();
     w.line("// One training step over the first n rows of the batch buffers: forward, loss, then");
     w.line("// backward in reverse from d(loss) = ctx.scalars->loss_scale. Parameter gradients are");
     w.line("// written, or added to when accumulate is set. Everything is enqueued on ctx.stream.");
     w.open("void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx)");
-    emit_views(w, true);
-    bool has_accumulate = false;
-    for (const Node& n : g.nodes) has_accumulate = has_accumulate || op_def(n.op).writes_param_grad;
-    if (!has_accumulate) w.line("(void)accumulate;");
-    w.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));");
-    w.line();
-    emit_training_calls(w, [&](size_t i) { return call(i, true); });
+    if (split_step()) {
+      w.line("training_forward(arena, n, ctx);");
+      w.line("training_backward(arena, n, accumulate, ctx);");
+    } else {
+      emit_views(w, true);
+      if (!has_accumulate) w.line("(void)accumulate;");
+      w.line(kSeedLossGradient);
+      w.line();
+      emit_training_calls(w, [&](size_t i) { return call(i, true); });
+    }
     w.close();
 
     w.line();
@@ -102,6 +135,10 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line("// and checkpoints move between the two by plain copies. Each function enqueues its kernels");
   w.line("// on ctx.stream; the runtime captures a whole training step (forward, backward, clipping,");
   w.line("// optimizer) in one CUDA graph and replays it.");
+  if (e.split_step()) {
+    w.line("// The spec's hooks run between forward and backward, so the runtime captures the two halves");
+    w.line("// (and then clipping with the optimizer step) as graphs of their own, with the hooks between.");
+  }
   w.line();
   for (const char* inc : {"<algorithm>", "<cmath>", "<cstddef>", "<cstdint>"}) w.line(std::string("#include ") + inc);
   w.line();
@@ -143,7 +180,8 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line("}  // namespace");
   w.line();
   w.open("const ltrt::DeviceSteps& cuda_steps()");
-  w.line("static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};");
+  w.line(std::string("static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels") +
+         (e.split_step() ? ", training_forward, training_backward" : "") + "};");
   w.line("return steps;");
   w.close();
   w.line();

@@ -19,27 +19,14 @@ namespace ltgen {
 namespace {
 
 // Whether the program gets CUDA steps: "cpu" never; "gpu" and "auto" do, as every op has a CUDA
-// lowering, unless the spec has a hooks file ("gpu" then refuses it; "auto" gets the CPU program
-// and a note says why). "auto" programs build their CUDA side wherever CMake finds the toolkit,
-// so the generated sources do not depend on the machine that generates them. Either refuses a
-// tensor too large for the CUDA kernels' int indices.
-bool choose_cuda(const Spec& spec, const Graph& g, std::string& note) {
-  const std::string& accelerator = spec.trainer.accelerator;
-  if (accelerator == "cpu") return false;
-  if (spec.hooks.empty()) {
-    const CudaSizeProblem sizes = check_cuda_sizes(g);
-    if (!sizes.reason.empty()) throw SpecError(spec.path, {}, sizes.json_path, sizes.reason);
-    return true;
-  }
-  // Hooks read and step the host arena between the step's parts; the CUDA backend keeps them on
-  // the device.
-  if (accelerator == "gpu")
-    throw SpecError(spec.path, spec.hooks_pos, "hooks",
-                    "a hooks file does not run with the GPU yet (trainer.accelerator is \"gpu\"); use \"auto\" or "
-                    "\"cpu\" for the CPU program");
-  note = "ltgen: note: hooks (a hooks file) do not run with the GPU yet: trainer.accelerator \"auto\" "
-         "generates the CPU program only";
-  return false;
+// lowering. "auto" programs build their CUDA side wherever CMake finds the toolkit, so the
+// generated sources do not depend on the machine that generates them. Either refuses a tensor
+// too large for the CUDA kernels' int indices.
+bool choose_cuda(const Spec& spec, const Graph& g) {
+  if (spec.trainer.accelerator == "cpu") return false;
+  const CudaSizeProblem sizes = check_cuda_sizes(g);
+  if (!sizes.reason.empty()) throw SpecError(spec.path, {}, sizes.json_path, sizes.reason);
+  return true;
 }
 
 }  // namespace
@@ -65,7 +52,7 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
   dump("fuse_elementwise");
   out.plan = plan_memory(out.graph, out.spec.optimizer);  // one arena, fixed offsets
 
-  out.cuda = choose_cuda(out.spec, out.graph, out.note);  // trainer.accelerator
+  out.cuda = choose_cuda(out.spec, out.graph);  // trainer.accelerator
 
   out.files.push_back({"model.hpp", emit_model_hpp(out.spec, out.cuda)});
   out.files.push_back({"model.cpp", emit_model_cpp(out.spec, out.graph, out.plan, options.command, out.cuda)});

@@ -24,8 +24,7 @@ struct Lowered {
   MemoryPlan plan;
   // model.hpp, model.cpp, main.cpp, CMakeLists.txt (+ model_cuda.cu; + user_hooks.hpp, hooks.cpp)
   std::vector<GeneratedFile> files;
-  bool cuda = false;                 // the program has CUDA steps too
-  std::string note;                  // one line for the user ("auto" fell back to the CPU), or empty
+  bool cuda = false;  // the program has CUDA steps too
 };
 
 /// Throws SpecError for mistakes in the spec, and for trainer.accelerator "gpu" with a layer

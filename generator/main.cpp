@@ -141,7 +141,6 @@ int main(int argc, char** argv) {
       std::cout << ltgen::summary_text(out.spec, out.graph, out.plan, options.command);
       return kExitOk;
     }
-    if (!out.note.empty() && !no_cuda) std::cerr << out.note << "\n";
     ltgen::write_project(out_dir, out.files);
     if (emit_only) {
       std::cerr << "ltgen: wrote " << out_dir << "/ (" << out.spec.name << ")\n";

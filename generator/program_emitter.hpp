@@ -305,6 +305,13 @@ struct Emitter {
     for (int v : used_values(true, training)) emit_view(w, v);
   }
 
+  // The spec's hooks run between forward and backward (on_before_zero_grad, on_before_backward,
+  // on_after_backward): the runtime then needs the training step in two halves.
+  bool split_step() const {
+    return spec.defines_hook("on_before_zero_grad") || spec.defines_hook("on_before_backward") ||
+           spec.defines_hook("on_after_backward");
+  }
+
   bool is_loss(const Node& n) const {
     for (int o : n.outputs)
       if (o == g.loss) return true;

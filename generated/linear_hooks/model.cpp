@@ -319,6 +319,9 @@ const ltrt::ModelDef& model() {
     m.predict_step = predict_step;
     m.layers = kLayers;
     m.num_layers = 1;
+#ifdef LTRT_WITH_CUDA  // built with the CUDA backend: the same steps on a GPU
+    m.device_steps = &cuda_steps();
+#endif
     return m;
   }();
   return m;

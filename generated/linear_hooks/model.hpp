@@ -5,4 +5,5 @@
 
 namespace linear_hooks {
 const ltrt::ModelDef& model();
+const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu
 }  // namespace linear_hooks

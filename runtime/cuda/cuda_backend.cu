@@ -5,13 +5,15 @@
 // train() returns once the step is enqueued: the host loads the next batch while the device
 // computes, and waits only when the trainer reads a step's loss or outputs. Evaluation and
 // predict batches are graphs too; evaluation adds its loss and accuracy to sums on the device,
-// read once per loop.
+// read once per loop. For user hooks inside the step, the step also runs in pieces (forward;
+// backward; clipping and optimizer), each a graph, with the hooks between them on the host.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include "ltrt/cuda/context.cuh"
 #include "ltrt/cuda/kernels.cuh"
@@ -82,22 +84,31 @@ class CudaBackend : public Backend {
     ctx_ = Context{compute_, blas_, workspace_, kWorkspaceBytes, scalars_, m_.tf32_matmul};
     if (m_.tf32_matmul) name_ += ", TF32 matmuls";
 
-    // Pinned: the two staging buffers, then what is read back (a training step's loss, an
-    // evaluation batch's loss, the evaluation's sums).
-    const std::size_t readback = 2 * sizeof(float) + sizeof(EvalSums) + alignof(EvalSums);
-    LTRT_CUDA_CHECK(cudaHostAlloc(&pinned_, 2 * staging_bytes_ + readback, cudaHostAllocDefault));
+    // Pinned: the two staging buffers, then what is read back (the evaluation's sums, a training
+    // step's loss, an evaluation batch's loss), then the step scalars of an optimizer step run on
+    // its own (step_optimizer).
+    const std::size_t readback = align_up(sizeof(EvalSums) + 2 * sizeof(float));
+    LTRT_CUDA_CHECK(cudaHostAlloc(&pinned_, 2 * staging_bytes_ + readback + sizeof(StepScalars), cudaHostAllocDefault));
     std::byte* back = static_cast<std::byte*>(pinned_) + 2 * staging_bytes_;
     pinned_sums_ = reinterpret_cast<EvalSums*>(back);  // staging_bytes_ is a multiple of 256
     pinned_train_loss_ = reinterpret_cast<float*>(back + sizeof(EvalSums));
     pinned_eval_loss_ = pinned_train_loss_ + 1;
+    pinned_scalars_ = reinterpret_cast<StepScalars*>(back + readback);
+    LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&scalars_sent_, cudaEventDisableTiming));
   }
 
   ~CudaBackend() override {
-    for (auto& [key, exec] : graphs_) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
-    for (auto& [key, exec] : eval_graphs_) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
-    for (auto& [key, exec] : predict_graphs_) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
+    auto destroy = [](auto& graphs) {
+      for (auto& [key, exec] : graphs) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
+    };
+    destroy(graphs_);
+    destroy(eval_graphs_);
+    destroy(predict_graphs_);
+    destroy(forward_graphs_);
+    destroy(backward_graphs_);
+    destroy(optimizer_graphs_);
     if (pinned_) report(cudaFreeHost(pinned_), "cudaFreeHost");
-    for (cudaEvent_t e : {staged_[0], staged_[1], slot_free_[0], slot_free_[1], train_loss_ready_})
+    for (cudaEvent_t e : {staged_[0], staged_[1], slot_free_[0], slot_free_[1], train_loss_ready_, scalars_sent_})
       if (e) report(cudaEventDestroy(e), "cudaEventDestroy");
     if (blas_ && cublasLtDestroy(blas_) != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "warning: cublasLtDestroy failed\n");
     if (copy_) report(cudaStreamDestroy(copy_), "cudaStreamDestroy");
@@ -108,6 +119,7 @@ class CudaBackend : public Backend {
   std::string device() const override { return name_; }
 
   void upload() override {
+    host_current_ = {true, true};  // the device's arena is the host's, byte for byte
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
     LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_, host_.data(), m_.arena_bytes, cudaMemcpyHostToDevice, compute_));
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
@@ -121,21 +133,74 @@ class CudaBackend : public Backend {
     for (int i = 0; i < m_.num_state; ++i)
       copy_down(m_.state[i].value.offset, static_cast<std::size_t>(m_.state[i].value.numel()) * dtype_size(m_.state[i].value.dtype));
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    host_current_.params = true;
   }
 
   void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
-    StepScalars scalars{};
-    scalars.loss_scale = s.loss_scale;
-    scalars.dropout_seed = dropout.next_u64();
-    if (s.optimizer_step) set_optimizer_scalars(scalars, m_.optimizer, optimizer.lr(), optimizer.step_count() + 1);
-    stage_batch(s.n, &scalars);
-    LTRT_CUDA_CHECK(cudaGraphLaunch(training_graph(s), compute_));
-    // The loss goes to pinned memory behind the step; nothing waits for it here.
-    LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_train_loss_, arena_ + loss_offset_, sizeof(float), cudaMemcpyDeviceToHost,
-                                    compute_));
-    LTRT_CUDA_CHECK(cudaEventRecord(train_loss_ready_, compute_));
+    step_scalars_ = StepScalars{};
+    step_scalars_.loss_scale = s.loss_scale;
+    step_scalars_.dropout_seed = dropout.next_u64();
+    if (s.optimizer_step) set_optimizer_scalars(step_scalars_, m_.optimizer, optimizer.lr(), optimizer.step_count() + 1);
+    stage_batch(s.n, &step_scalars_);
+    launch(training_graph(s));
+    read_back_train_loss();  // behind the step; nothing waits for it here
     if (s.optimizer_step) optimizer.set_step_count(optimizer.step_count() + 1);
     train_rows_ = s.n;
+  }
+
+  float train_forward(const TrainStep& s, Generator& dropout) override {
+    require_split_step();
+    step_scalars_ = StepScalars{};
+    step_scalars_.loss_scale = s.loss_scale;
+    step_scalars_.dropout_seed = dropout.next_u64();
+    stage_batch(s.n, &step_scalars_);
+    auto it = forward_graphs_.find(s.n);
+    if (it == forward_graphs_.end())
+      it = forward_graphs_.emplace(s.n, capture([&] { m_.device_steps->training_forward(arena_, s.n, ctx_); })).first;
+    launch(it->second);
+    read_back_train_loss();
+    train_rows_ = s.n;
+    return loss();
+  }
+
+  void train_backward(const TrainStep& s) override {
+    require_split_step();
+    // d(loss) comes from the scalars staged with the batch for train_forward: the same loss scale.
+    if (s.loss_scale != step_scalars_.loss_scale)
+      throw Error("internal error: train_backward's loss scale differs from its train_forward's");
+    const auto key = std::make_pair(s.n, s.accumulate);
+    auto it = backward_graphs_.find(key);
+    if (it == backward_graphs_.end())
+      it = backward_graphs_
+               .emplace(key, capture([&] { m_.device_steps->training_backward(arena_, s.n, s.accumulate, ctx_); }))
+               .first;
+    launch(it->second);
+  }
+
+  void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
+    // The learning rate as it is now: on_before_optimizer_step may have set it.
+    set_optimizer_scalars(step_scalars_, m_.optimizer, optimizer.lr(), optimizer.step_count() + 1);
+    LTRT_CUDA_CHECK(cudaEventSynchronize(scalars_sent_));  // the pinned scalars' last copy is done
+    *pinned_scalars_ = step_scalars_;
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, pinned_scalars_, sizeof(StepScalars), cudaMemcpyHostToDevice,
+                                    compute_));
+    LTRT_CUDA_CHECK(cudaEventRecord(scalars_sent_, compute_));
+    const auto key = std::make_pair(clip_val, clip_by_value);
+    auto it = optimizer_graphs_.find(key);
+    if (it == optimizer_graphs_.end())
+      it = optimizer_graphs_.emplace(key, capture([&] { enqueue_clip_and_step(clip_val, clip_by_value); })).first;
+    launch(it->second);
+    optimizer.set_step_count(optimizer.step_count() + 1);
+  }
+
+  void fetch_for_hooks(bool gradients) override {
+    bool& current = gradients ? host_current_.grads : host_current_.params;
+    if (current) return;
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    copy_down(gradients ? m_.grads_offset : m_.params_offset,
+              static_cast<std::size_t>(m_.num_param_elements) * sizeof(float));
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    current = true;
   }
 
   float loss() override {
@@ -182,6 +247,35 @@ class CudaBackend : public Backend {
 
  private:
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+  // A graph that trains: the host arena's copies of the parameters and gradients are stale after it.
+  void launch(cudaGraphExec_t graph) {
+    host_current_ = {false, false};
+    LTRT_CUDA_CHECK(cudaGraphLaunch(graph, compute_));
+  }
+
+  // The training step's loss into pinned memory, behind the step on the compute stream.
+  void read_back_train_loss() {
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_train_loss_, arena_ + loss_offset_, sizeof(float), cudaMemcpyDeviceToHost,
+                                    compute_));
+    LTRT_CUDA_CHECK(cudaEventRecord(train_loss_ready_, compute_));
+  }
+
+  void require_split_step() const {
+    if (!m_.device_steps->training_forward || !m_.device_steps->training_backward)
+      throw Error(std::string("model '") + m_.name +
+                  "' has no CUDA training_forward and training_backward for hooks that run between them: "
+                  "regenerate it with ltgen");
+  }
+
+  // Clipping (clip_val > 0) and the optimizer step over the flat regions, enqueued on the compute stream.
+  void enqueue_clip_and_step(double clip_val, bool clip_by_value) {
+    float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
+    if (clip_val > 0)
+      clip_gradients(ctx_, grad, m_.num_param_elements, static_cast<float>(clip_val), clip_by_value, clip_scratch_);
+    optimizer_step(ctx_, m_.optimizer, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
+                   reinterpret_cast<float*>(arena_ + m_.slots_offset), m_.num_param_elements);
+  }
 
   void copy_down(std::size_t offset, std::size_t bytes) {
     if (bytes == 0) return;
@@ -259,13 +353,7 @@ class CudaBackend : public Backend {
     if (it != graphs_.end()) return it->second;
     return graphs_[key] = capture([&] {
       m_.device_steps->training_step(arena_, s.n, s.accumulate, ctx_);
-      if (s.optimizer_step) {
-        float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
-        if (s.clip_val > 0)
-          clip_gradients(ctx_, grad, m_.num_param_elements, static_cast<float>(s.clip_val), s.clip_by_value, clip_scratch_);
-        optimizer_step(ctx_, m_.optimizer, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
-                       reinterpret_cast<float*>(arena_ + m_.slots_offset), m_.num_param_elements);
-      }
+      if (s.optimizer_step) enqueue_clip_and_step(s.clip_val, s.clip_by_value);
     });
   }
 
@@ -312,12 +400,21 @@ class CudaBackend : public Backend {
   EvalSums* pinned_sums_ = nullptr;
   float* pinned_train_loss_ = nullptr;
   float* pinned_eval_loss_ = nullptr;
+  StepScalars* pinned_scalars_ = nullptr;  // step_optimizer's copy of step_scalars_ to the device
+  cudaEvent_t scalars_sent_ = nullptr;     // ... has been made
+  StepScalars step_scalars_{};             // the current training step's scalars, as the device has them
+  struct HostCopies {
+    bool params, grads;
+  } host_current_{false, false};  // whether the host arena's parameters and gradients are the device's
   int train_rows_ = -1;  // rows of the last training step; -1 once an evaluation has overwritten its results
   std::size_t input_bytes_ = 0, target_bytes_ = 0, staging_bytes_ = 0;
   int next_staging_ = 0;
   std::map<std::tuple<int, bool, bool, double, bool>, cudaGraphExec_t> graphs_;
   std::map<int, cudaGraphExec_t> eval_graphs_;
   std::map<int, cudaGraphExec_t> predict_graphs_;
+  std::map<int, cudaGraphExec_t> forward_graphs_;                      // the step in pieces, for hooks
+  std::map<std::pair<int, bool>, cudaGraphExec_t> backward_graphs_;    // ...
+  std::map<std::pair<double, bool>, cudaGraphExec_t> optimizer_graphs_;  // ...
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "ltrt/backend.hpp"
+#include "ltrt/error.hpp"
 #include "ltrt/metrics.hpp"
 #include "ltrt/optimizer.hpp"
 #include "ltrt/rng.hpp"
@@ -33,8 +34,27 @@ class CpuBackend : public Backend {
   float eval_loss() override { return eval_loss_; }
   EvalSums take_eval_sums() override { return std::exchange(sums_, EvalSums{}); }
   void predict(int n) override { model_.predict_step(host_.data(), n); }
+  float train_forward(const TrainStep& s, Generator& dropout) override {
+    require_split_step();
+    return loss_ = model_.training_forward(host_.data(), s.n, dropout);
+  }
+  void train_backward(const TrainStep& s) override {
+    require_split_step();
+    model_.training_backward(host_.data(), s.n, s.loss_scale, s.accumulate);
+  }
+  void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
+    clip_and_step(model_, host_.data(), clip_val, clip_by_value, optimizer);
+  }
+  void fetch_for_hooks(bool) override {}  // the host arena is where the steps run
 
  private:
+  void require_split_step() const {
+    if (!model_.training_forward || !model_.training_backward)
+      throw Error(std::string("model '") + model_.name +
+                  "' has no training_forward and training_backward for hooks that run between them: regenerate it "
+                  "with ltgen");
+  }
+
   const ModelDef& model_;
   Arena& host_;
   float loss_ = 0;

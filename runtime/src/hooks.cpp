@@ -23,7 +23,7 @@ void Trainer::set_lr(double lr) {
 void Trainer::save_checkpoint(const std::string& path) {
   if (!access_.save) throw Error("trainer.save_checkpoint: checkpoints are saved during fit only");
   if (path.empty()) throw Error("trainer.save_checkpoint: the path is empty");
-  access_.save(access_.save_self, path);
+  access_.save(access_.self, path);
 }
 
 std::vector<std::string> Trainer::parameter_names() const {
@@ -40,6 +40,7 @@ TensorView Trainer::view(const std::string& name, bool gradient) const {
     TensorView v;
     v.shape.assign(p.value.shape, p.value.shape + p.value.rank);
     v.numel = p.value.numel();
+    if (access_.fetch) access_.fetch(access_.self, gradient);
     const float* region = gradient ? grad_region(m, access_.arena) : param_region(m, access_.arena);
     v.data = region + p.flat_index;
     return v;

@@ -230,7 +230,7 @@ class Fit {
   FitResult run_loops();
   [[noreturn]] void fail(const std::exception& e);
   Trainer::Access hook_access();
-  float step_forward_backward(int n, bool first_of_group);
+  void step_forward_backward(int n, bool first_of_group);
   bool validation_enabled() const { return val_loader_ && num_val_batches_ > 0; }
   bool can_stop_early() const {
     const bool epochs = t_.min_epochs == -1 || epochs_processed_ >= t_.min_epochs;
@@ -309,12 +309,14 @@ Trainer::Access Fit::hook_access() {
   a.arena = arena_.data();
   a.optimizer = &optimizer_;
   a.spec_lr = model_.optimizer.lr;
-  a.save_self = this;
+  a.self = this;
   a.save = [](void* self, const std::string& path) {
     Fit& fit = *static_cast<Fit*>(self);
     if (fit.in_save_hook_) throw Error("trainer.save_checkpoint called from on_save_checkpoint: it would recurse");
     fit.save_checkpoint(path, false);
   };
+  // The backend trains on its own copy (a GPU's): hooks read the host arena once it is current.
+  a.fetch = [](void* self, bool gradients) { static_cast<Fit*>(self)->backend_->fetch_for_hooks(gradients); };
   return a;
 }
 
@@ -554,24 +556,25 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
   optimizer_.set_lr(scheduler_->lr());
 }
 
-// One batch up to its step logging (TrainingEpochLoop.advance).
 // Forward, loss and backward of one batch (Lightning's closure: training_step, zero_grad on the first
-// batch of an accumulation group, backward of the loss divided by accumulate_grad_batches).
-float Fit::step_forward_backward(int n, bool first_of_group) {
-  const float scale = 1.0f / static_cast<float>(t_.accumulate_grad_batches);
+// batch of an accumulation group, backward of the loss divided by accumulate_grad_batches), for user
+// hooks inside the step: on the backend in pieces, with the hooks between them. train_batch steps
+// the optimizer.
+void Fit::step_forward_backward(int n, bool first_of_group) {
+  const TrainStep request{n, 1.0f / static_cast<float>(t_.accumulate_grad_batches), !first_of_group, false, 0, false};
   if constexpr (user_hooks::split_step) {
-    const float loss = model_.training_forward(arena_.data(), n, rngs_.dropout);
+    last_loss_ = backend_->train_forward(request, rngs_.dropout);
     // Gradients are written over (not added to) by the group's first backward: that is the zero_grad.
     if (first_of_group) LTRT_USER_HOOK(*this, on_before_zero_grad, (trainer_))
-    LTRT_USER_HOOK(*this, on_before_backward, (trainer_, loss * scale))
-    model_.training_backward(arena_.data(), n, scale, !first_of_group);
+    LTRT_USER_HOOK(*this, on_before_backward, (trainer_, last_loss_ * request.loss_scale))
+    backend_->train_backward(request);
     LTRT_USER_HOOK(*this, on_after_backward, (trainer_))
-    return loss;
   } else {
-    return model_.training_step(arena_.data(), n, scale, !first_of_group, rngs_.dropout);
+    backend_->train(request, optimizer_, rngs_.dropout);  // forward and backward: no optimizer step
   }
 }
 
+// One batch up to its step logging (TrainingEpochLoop.advance).
 void Fit::train_batch(std::int64_t b) {
   LTRT_CALLBACKS_AND_HOOK(on_train_batch_start, (trainer_, b))
   take_callback_logs();
@@ -580,10 +583,8 @@ void Fit::train_batch(std::int64_t b) {
   const bool first_of_group = b % k == 0;
   const bool step = !should_accumulate(b);
   if constexpr (user_hooks::in_step) {
-    // Hooks inside the step: it runs here in pieces with the hooks between them. Programs with a
-    // hooks file are CPU programs (ltgen gives them no CUDA side yet), so the host arena is the
-    // backend's.
-    last_loss_ = step_forward_backward(n, first_of_group);
+    // Hooks inside the step: it runs in pieces with the hooks between them.
+    step_forward_backward(n, first_of_group);
   } else {
     // Lightning divides the loss by accumulate_grad_batches before backward; the last batch of a
     // group clips the gradients and steps the optimizer.
@@ -602,7 +603,7 @@ void Fit::train_batch(std::int64_t b) {
     if constexpr (user_hooks::in_step) {
       // The optimizer's closure has run; Lightning's _after_closure: on_before_optimizer_step, then clipping.
       LTRT_USER_HOOK(*this, on_before_optimizer_step, (trainer_))
-      clip_and_step(model_, arena_.data(), t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
+      backend_->step_optimizer(t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
     }
     ++global_step_;
     ++steps_this_run_;
@@ -636,10 +637,8 @@ void Fit::train_batch(std::int64_t b) {
 void Fit::fetch_step_metrics() {
   if (!step_metrics_pending_) return;
   step_metrics_pending_ = false;
-  if constexpr (!user_hooks::in_step) {
-    last_loss_ = backend_->loss();
-    if (model_.accuracy) backend_->outputs(step_rows_);
-  }
+  if constexpr (!user_hooks::split_step) last_loss_ = backend_->loss();  // split: train_forward returned it
+  if (model_.accuracy) backend_->outputs(step_rows_);
   last_acc_ = model_.accuracy ? batch_accuracy(model_, arena_.data(), step_rows_).value() : 0.0;
   callback_metrics_["train_loss"] = last_loss_;
   if (model_.accuracy) callback_metrics_["train_acc"] = static_cast<float>(last_acc_);

@@ -1,14 +1,11 @@
 """cuda_build: the CUDA program of every example spec generates and builds with nvcc, so CUDA
-code cannot rot on machines without a GPU (CI has nvcc and no GPU). A spec with a hooks file
-(hooks run with the CPU program only yet) must get the CPU program and ltgen's one-line note. One spec is
-also built with trainer.accelerator "gpu" (CUDA required), and both programs are run: without
+code cannot rot on machines without a GPU (CI has nvcc and no GPU). One spec is also built with trainer.accelerator "gpu" (CUDA required), and both programs are run: without
 a GPU, "auto" says so and trains on the CPU, and "gpu" refuses with a clear message; with one,
 both say they train on it."""
 import argparse
 import glob
 import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -16,11 +13,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import common  # noqa: E402
 from common import Failure, check  # noqa: E402
-
-# A hooks file (hooks run with the CPU program only yet).
-NOTE = re.compile(r'^ltgen: note: (hooks) \((a hooks file)\) do not run with the GPU yet: '
-                  r'trainer.accelerator "auto" generates the CPU program only$', re.M)
-
 
 def build(ltgen, spec, out, emit_only=False):
     """ltgen SPEC -o OUT with the CUDA side on; returns (program, ltgen's stderr)."""
@@ -49,22 +41,14 @@ def main():
     check(os.environ.get("CUDACXX"), "CUDACXX is not set: the test names the nvcc CMake found (tests/cuda/CMakeLists.txt)")
     os.makedirs(args.work, exist_ok=True)
     t0 = time.time()
-    built, cpu_only = [], []
+    built = []
     for spec in sorted(glob.glob(os.path.join(args.specs, "*.json"))):
         name = os.path.splitext(os.path.basename(spec))[0]
         if name == "schema":
             continue
         out = os.path.join(args.work, name)
-        # Generate first: CPU-only programs are built by the e2e tests already.
-        program, log = build(args.ltgen, spec, out, emit_only=True)
-        note = NOTE.search(log)
-        has_cu = os.path.isfile(os.path.join(out, "model_cuda.cu"))
-        if note:
-            check(not has_cu, f"{name}: ltgen noted '{note.group(0)}' but wrote model_cuda.cu")
-            cpu_only.append(f"{name} ({note.group(1)}: {note.group(2)})")
-            continue
-        check(has_cu, f"{name}: no note from ltgen, yet no model_cuda.cu:\n{log}")
-        build(args.ltgen, spec, out)
+        _, log = build(args.ltgen, spec, out)
+        check(os.path.isfile(os.path.join(out, "model_cuda.cu")), f"{name}: ltgen wrote no model_cuda.cu:\n{log}")
         objects = cuda_objects(out)
         check(any(o.endswith("model_cuda.cu.o") for o in objects),
               f"{name}: model_cuda.cu was not compiled (CUDA objects: {objects}); did CMake find nvcc?")
@@ -72,7 +56,6 @@ def main():
         built.append(name)
     check(built, "no example spec has a CUDA program")
     print(f"CUDA programs: {', '.join(built)}")
-    print(f"CPU programs only: {', '.join(cpu_only) or '-'}")
 
     # trainer.accelerator "gpu": CUDA is required; and both programs run.
     gpu_spec = os.path.join(args.work, "linear_gpu.json")

@@ -101,6 +101,32 @@ def compare_series(what, cpu, gpu):
     print(f"{what}: {len(cpu)} values, worst relative difference {worst:.3g}")
 
 
+def compare_hook_lines(cpu, gpu):
+    """A spec's hooks print HOOK lines (tests/cuda/parity_specs/hooks_*.cpp): the same lines on
+    both devices, in the same order, their numbers (loss, sums over the weights and gradients
+    that the hooks read) within RTOL."""
+    lines = {device: [line.split() for line in out.splitlines() if line.startswith("HOOK ")]
+             for device, out in (("cpu", cpu), ("gpu", gpu))}
+    check(lines["cpu"], "the spec has hooks, but they printed no HOOK line")
+    check(len(lines["cpu"]) == len(lines["gpu"]),
+          f"hooks: {len(lines['cpu'])} HOOK lines on the CPU, {len(lines['gpu'])} on the GPU")
+    worst = 0.0
+    for i, (c, g) in enumerate(zip(lines["cpu"], lines["gpu"])):
+        where = f"HOOK line {i + 1}: CPU {' '.join(c)!r}, GPU {' '.join(g)!r}"
+        check(len(c) == len(g), where)
+        for a, b in zip(c, g):
+            key, _, value = a.partition("=")
+            if key in ("step", "batch") or not value:
+                check(a == b, where)
+                continue
+            check(b.startswith(key + "="), where)
+            x, y = float(value), float(b.partition("=")[2])
+            rel = abs(x - y) / max(abs(x), 1e-12)
+            worst = max(worst, rel)
+            check(rel <= RTOL, f"{where}: {key} differs by {rel:.3g} relative, more than {RTOL:g}")
+    print(f"hooks: {len(lines['cpu'])} HOOK lines alike on both devices, worst relative difference {worst:.3g}")
+
+
 def column(rows, key):
     return [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
 
@@ -286,6 +312,8 @@ def main():
                           common_args, device)
     cpu_rows, _ = metrics(f"{args.work}/fit_cpu")
     gpu_rows, _ = metrics(f"{args.work}/fit_gpu")
+    if "hooks" in spec:
+        compare_hook_lines(out["cpu"], out["gpu"])
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         c, g = column(cpu_rows, key), column(gpu_rows, key)
         check([s for s, _ in c] == [s for s, _ in g], f"{key}: logged at steps {c} on the CPU, {g} on the GPU")

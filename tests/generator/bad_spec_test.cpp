@@ -109,18 +109,23 @@ TEST(Cli, CudaArchLandsInTheCMakeLists) {
   fs::remove_all(out);
 }
 
-// "auto" with what the GPU lacks (a hooks file; every layer has a CUDA lowering now): the CPU
-// program only, and one line saying why.
-TEST(Cli, AutoFallsBackToTheCpuProgramWithANote) {
-  const fs::path out = fs::temp_directory_path() / "ltgen_auto_cpu_out";
+// A hooks file runs with the GPU too: linear_hooks defines on_after_backward, so both programs
+// have the training step in two halves for it to run between.
+TEST(Cli, HooksBetweenForwardAndBackwardGetTheStepInHalvesOnBothDevices) {
+  const fs::path out = fs::temp_directory_path() / "ltgen_hooks_cuda_out";
   fs::remove_all(out);
   const Result r = run(std::string(SPECS_DIR) + "/linear_hooks.json --emit-only -o " + out.string());
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("ltgen: note: hooks (a hooks file) do not run with the GPU yet: trainer.accelerator "
-                          "\"auto\" generates the CPU program only\n"),
-            std::string::npos)
-      << r.output;
-  EXPECT_FALSE(fs::exists(out / "model_cuda.cu"));
+  auto read = [&](const char* name) {
+    std::ifstream in(out / name);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string cu = read("model_cuda.cu"), cpp = read("model.cpp");
+  EXPECT_NE(cu.find("void training_forward(std::byte* arena, int n, const ltrt::cuda::Context& ctx)"), std::string::npos);
+  EXPECT_NE(cu.find("void training_backward(std::byte* arena, int n, bool accumulate, const ltrt::cuda::Context& ctx)"),
+            std::string::npos);
+  EXPECT_NE(cu.find("prepare_kernels, training_forward, training_backward};"), std::string::npos) << cu;
+  EXPECT_NE(cpp.find("m.training_forward = training_forward;"), std::string::npos);
   fs::remove_all(out);
 }
 

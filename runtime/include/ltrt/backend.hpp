@@ -64,6 +64,20 @@ class Backend {
   virtual EvalSums take_eval_sums() = 0;
   // Eval-mode forward into the host arena's output buffer.
   virtual void predict(int n) = 0;
+
+  // The training step in pieces, for user hooks that run inside it (ltrt/hook_calls.hpp's
+  // in_step): forward and loss in train mode, waiting for the loss (a hook receives it); the
+  // batch's outputs can then be read with outputs() ...
+  virtual float train_forward(const TrainStep& step, Generator& dropout) = 0;
+  // ... backward from d(loss) = step.loss_scale over the activations train_forward left ...
+  virtual void train_backward(const TrainStep& step) = 0;
+  // ... and at the end of an accumulation group (after train(), or train_backward(), without
+  // an optimizer step), clipping and the optimizer step, which reads the optimizer's learning
+  // rate now (a hook may have set it) and advances its step count.
+  virtual void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) = 0;
+  // The host arena's parameters, or gradients, made the backend's current values: user hooks
+  // read them there (trainer.parameter(), trainer.grad()).
+  virtual void fetch_for_hooks(bool gradients) = 0;
 };
 
 // The backend trainer.accelerator asks for: "cpu"; "gpu" (the program's CUDA steps, an error

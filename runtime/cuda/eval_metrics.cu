@@ -1,64 +1,132 @@
 // An evaluation batch's loss and accuracy added to running sums in device memory, so that a
 // validation or test loop reads them back once, at its end (runtime/src/metrics.cpp's
-// batch_accuracy and WeightedMean, on the device).
+// count_accuracy and WeightedMean, on the device).
+//
+// Two launches: the first spreads the batch over many blocks (a warp per position's argmax over
+// its classes, a thread per binary logit), each block writing its counts of hits and counted
+// positions to its own slot; the second adds the slots in a fixed tree and updates the sums.
+// Counts are integers, so the result is exact in any order; no atomics.
+#include <algorithm>
+
 #include "ltrt/cuda/kernels.cuh"
+#include "ltrt/cuda/reduce.cuh"
 
 namespace ltrt::cuda {
 
 namespace {
 
-constexpr int kThreads = 1024;  // one block; a power of two: the tree reduction halves it
+constexpr int kThreads = 256;                 // TUNE: threads of a counting block (a multiple of 32)
+constexpr int kWarps = kThreads / kWarp;      // positions a counting block takes at a time
+constexpr int kMaxBlocks = 1024;              // TUNE: at most this many counting blocks (grid-stride beyond)
+constexpr int kSumThreads = 1024;             // the second launch: one block, a thread per slot
 
-__global__ void eval_metrics_kernel(EvalSums* __restrict__ sums, const float* __restrict__ loss,
-                                    const float* __restrict__ out, const void* __restrict__ target, AccuracyShape shape,
-                                    int n) {
-  __shared__ unsigned long long correct[kThreads];
-  __shared__ unsigned long long total[kThreads];
-  unsigned long long mine_correct = 0, mine_total = 0;
-  if (shape.accuracy) {
-    const std::int64_t count = static_cast<std::int64_t>(n) * shape.per_row;
-    for (std::int64_t i = threadIdx.x; i < count; i += blockDim.x) {
-      if (shape.class_targets) {
-        // torch.argmax: the first index of the largest logit; ignore_index rows do not count.
-        const std::int64_t t = static_cast<const std::int64_t*>(target)[i];
-        if (t == shape.ignore_index) continue;
-        const float* row = out + i * shape.classes;
-        std::int64_t best = 0;
-        for (std::int64_t k = 1; k < shape.classes; ++k)
-          if (row[k] > row[best]) best = k;
-        mine_correct += best == t;
-      } else {
-        mine_correct += (out[i] > 0.0f) == (static_cast<const float*>(target)[i] > 0.5f);
+struct Hits {
+  unsigned long long correct, counted;
+};
+
+// Each counting block's slot. The runtime has one evaluation stream and a launch reads only the
+// slots its first launch wrote, so one set serves every batch.
+__device__ Hits block_hits[kMaxBlocks];
+
+// torch.argmax of a row of `classes` logits, by a warp: lane l scans classes l, l + 32, ... (the
+// warp reads 32 adjacent floats at a time) from class 0 as its first candidate, taking a class
+// only when argmax_prefers it, so a lane keeps the first index of its best. The lanes' choices
+// then meet in a butterfly that takes the preferred logit, else the lower index: the same choice
+// in either order, so every lane ends with the row's first index of its largest logit (or NaN).
+__device__ std::int64_t warp_argmax(const float* row, std::int64_t classes, int lane) {
+  float best = row[0];
+  std::int64_t best_k = 0;
+  for (std::int64_t k = lane; k < classes; k += kWarp)
+    if (argmax_prefers(row[k], best)) {
+      best = row[k];
+      best_k = k;
+    }
+#pragma unroll
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    const float other = __shfl_xor_sync(0xffffffffu, best, offset);
+    const std::int64_t other_k = __shfl_xor_sync(0xffffffffu, best_k, offset);
+    if (argmax_prefers(other, best) || (!argmax_prefers(best, other) && other_k < best_k)) {
+      best = other;
+      best_k = other_k;
+    }
+  }
+  return best_k;
+}
+
+// Counts the hits of `positions` positions (class targets: a warp each) or binary logits (a thread
+// each) into block_hits[blockIdx.x].
+__global__ void __launch_bounds__(kThreads) count_hits_kernel(const float* __restrict__ out,
+                                                              const void* __restrict__ target, AccuracyShape shape,
+                                                              std::int64_t positions) {
+  __shared__ unsigned long long partial[kWarp];
+  unsigned long long correct = 0, counted = 0;
+  if (shape.class_targets) {
+    const int lane = threadIdx.x % kWarp;
+    const auto* classes = static_cast<const std::int64_t*>(target);
+    for (std::int64_t pos = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / kWarp; pos < positions;
+         pos += static_cast<std::int64_t>(gridDim.x) * kWarps) {
+      const std::int64_t t = classes[pos];
+      if (t == shape.ignore_index) continue;  // the whole warp: ignore_index positions do not count
+      const std::int64_t best = warp_argmax(out + pos * shape.classes, shape.classes, lane);
+      if (lane == 0) {
+        correct += best == t;
+        ++counted;
       }
-      ++mine_total;
+    }
+  } else {
+    // Binary: a logit above 0 is a probability above 0.5.
+    const auto* floats = static_cast<const float*>(target);
+    for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < positions;
+         i += static_cast<std::int64_t>(gridDim.x) * kThreads) {
+      correct += (out[i] > 0.0f) == (floats[i] > 0.5f);
+      ++counted;
     }
   }
-  correct[threadIdx.x] = mine_correct;
-  total[threadIdx.x] = mine_total;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s /= 2) {
-    if (static_cast<int>(threadIdx.x) < s) {
-      correct[threadIdx.x] += correct[threadIdx.x + s];
-      total[threadIdx.x] += total[threadIdx.x + s];
-    }
-    __syncthreads();
+  correct = block_reduce(correct, partial, 0ull, Sum());
+  counted = block_reduce(counted, partial, 0ull, Sum());
+  if (threadIdx.x == 0) block_hits[blockIdx.x] = Hits{correct, counted};
+}
+
+// Adds the first `blocks` slots of block_hits (when `accuracy`) and this batch's loss to the sums.
+__global__ void __launch_bounds__(kSumThreads) add_batch_kernel(EvalSums* __restrict__ sums,
+                                                               const float* __restrict__ loss, bool accuracy,
+                                                               int blocks, int n) {
+  __shared__ unsigned long long partial[kWarp];
+  unsigned long long correct = 0, counted = 0;
+  if (accuracy && static_cast<int>(threadIdx.x) < blocks) {
+    correct = block_hits[threadIdx.x].correct;
+    counted = block_hits[threadIdx.x].counted;
   }
+  correct = block_reduce(correct, partial, 0ull, Sum());
+  counted = block_reduce(counted, partial, 0ull, Sum());
   if (threadIdx.x != 0) return;
   // WeightedMean::add(value, n): value * n in float64, the loss a float widened.
   sums->loss += static_cast<double>(loss[0]) * n;
-  if (shape.accuracy) {
-    const double acc = total[0] ? static_cast<double>(correct[0]) / static_cast<double>(total[0]) : 0.0;
+  if (accuracy) {
+    const double acc = counted ? static_cast<double>(correct) / static_cast<double>(counted) : 0.0;
     sums->acc += acc * n;
   }
   sums->rows += n;
 }
 
+static_assert(kMaxBlocks <= kSumThreads, "the second launch has a thread per counting block");
+
 }  // namespace
 
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,
                       const AccuracyShape& shape, int n) {
-  eval_metrics_kernel<<<1, kThreads, 0, ctx.stream>>>(sums, loss, out, target, shape, n);
-  LTRT_CUDA_CHECK_LAUNCH("eval_metrics_kernel");
+  int blocks = 0;
+  if (shape.accuracy) {
+    // class targets: a position per warp; binary: a logit per thread.
+    const std::int64_t positions = static_cast<std::int64_t>(n) * shape.per_row;
+    const std::int64_t wanted = (positions + (shape.class_targets ? kWarps : kThreads) - 1) /
+                                (shape.class_targets ? kWarps : kThreads);
+    blocks = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(kMaxBlocks, wanted)));
+    count_hits_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, shape, positions);
+    LTRT_CUDA_CHECK_LAUNCH("count_hits_kernel");
+  }
+  add_batch_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, loss, shape.accuracy, blocks, n);
+  LTRT_CUDA_CHECK_LAUNCH("add_batch_kernel");
 }
 
 }  // namespace ltrt::cuda

@@ -10,31 +10,34 @@ AccuracyShape accuracy_shape(const ModelDef& model) {
                        classes ? model.output.shape[model.output.rank - 1] : 1, model.ignore_index};
 }
 
-AccuracyCount batch_accuracy(const ModelDef& model, const std::byte* arena, int n) {
+AccuracyCount count_accuracy(const AccuracyShape& s, const float* out, const void* target, std::int64_t n) {
   AccuracyCount c;
-  const AccuracyShape s = accuracy_shape(model);
-  const float* out = reinterpret_cast<const float*>(arena + model.output.offset);
   if (s.class_targets) {
-    // torch.argmax over the last dimension: the first index of the largest logit.
-    const auto* target = reinterpret_cast<const std::int64_t*>(arena + model.target.offset);
+    // torch.argmax over the last dimension: the first index of the largest logit (or first NaN).
+    const auto* classes = static_cast<const std::int64_t*>(target);
     for (std::int64_t i = 0; i < n * s.per_row; ++i) {
-      if (target[i] == s.ignore_index) continue;
+      if (classes[i] == s.ignore_index) continue;
       const float* row = out + i * s.classes;
       std::int64_t best = 0;
       for (std::int64_t k = 1; k < s.classes; ++k)
-        if (row[k] > row[best]) best = k;
-      c.correct += best == target[i];
+        if (argmax_prefers(row[k], row[best])) best = k;
+      c.correct += best == classes[i];
       ++c.total;
     }
     return c;
   }
   // Binary: a logit above 0 is a probability above 0.5.
-  const auto* target = reinterpret_cast<const float*>(arena + model.target.offset);
+  const auto* floats = static_cast<const float*>(target);
   for (std::int64_t i = 0; i < n * s.per_row; ++i) {
-    c.correct += (out[i] > 0.0f) == (target[i] > 0.5f);
+    c.correct += (out[i] > 0.0f) == (floats[i] > 0.5f);
     ++c.total;
   }
   return c;
+}
+
+AccuracyCount batch_accuracy(const ModelDef& model, const std::byte* arena, int n) {
+  return count_accuracy(accuracy_shape(model), reinterpret_cast<const float*>(arena + model.output.offset),
+                        arena + model.target.offset, n);
 }
 
 }  // namespace ltrt

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ltrt/host_device.hpp"
 #include "ltrt/model.hpp"
 
 namespace ltrt {
@@ -28,6 +29,15 @@ struct AccuracyShape {
   std::int64_t ignore_index;
 };
 AccuracyShape accuracy_shape(const ModelDef& model);
+
+// batch_accuracy over the first n rows of `out` and `target` (int64 classes or float targets, as
+// `shape` says), for the CPU program and as the CUDA backend's reference.
+AccuracyCount count_accuracy(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n);
+
+// torch.argmax's order of a row's logits: logit `a` at a later index takes the lead from `b`
+// when it is larger, or NaN where `b` is not (torch counts NaN as the largest). On a tie, NaNs
+// included, the first index keeps it, so -0.0 and 0.0 tie too.
+LTRT_HOST_DEVICE inline bool argmax_prefers(float a, float b) { return a != a ? b == b : a > b; }
 
 // Lightning's mean over an epoch: each batch's value weighted by its batch size.
 class WeightedMean {

@@ -1,0 +1,169 @@
+// The CUDA backend's evaluation accuracy (runtime/cuda/eval_metrics.cu, run by the CUDA emulator)
+// against the CPU's count_accuracy and against rows built to have a known torch.argmax: rows of
+// more classes than a warp's lanes cover at once, ties of the largest logit (the first index
+// wins), NaNs (torch counts them as the largest: the first NaN wins), sequence targets with
+// ignore_index, more positions than the grid's warps (a grid-stride loop), and binary logits;
+// the same bits in every schedule of blocks and threads.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "ltrt/backend.hpp"
+#include "ltrt/cuda/kernels.cuh"
+#include "ltrt/metrics.hpp"
+
+namespace {
+
+constexpr std::int64_t kIgnore = -100;
+
+// A device copy of a host vector, freed with the object.
+template <class T>
+struct DeviceCopy {
+  T* ptr = nullptr;
+  explicit DeviceCopy(const std::vector<T>& host) {
+    EXPECT_EQ(cudaMalloc(&ptr, host.size() * sizeof(T)), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(ptr, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  ~DeviceCopy() { cudaFree(ptr); }
+};
+
+// The sums after add_eval_metrics of one batch of n rows, on the emulated device in `schedule`.
+ltrt::EvalSums device_sums(const ltrt::AccuracyShape& shape, const std::vector<float>& out, const void* target,
+                           std::size_t target_bytes, int n, const char* schedule) {
+  ltgen_emu::set_schedule(schedule);
+  const std::vector<float> loss = {0.25f};
+  DeviceCopy<float> d_out(out), d_loss(loss);
+  std::vector<unsigned char> target_bytes_host(static_cast<const unsigned char*>(target),
+                                               static_cast<const unsigned char*>(target) + target_bytes);
+  DeviceCopy<unsigned char> d_target(target_bytes_host);
+  DeviceCopy<ltrt::EvalSums> d_sums(std::vector<ltrt::EvalSums>(1));
+  cudaStream_t stream;
+  EXPECT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  ltrt::cuda::Context ctx{stream, nullptr, nullptr, 0, nullptr};
+  ltrt::cuda::add_eval_metrics(ctx, d_sums.ptr, d_loss.ptr, d_out.ptr, d_target.ptr, shape, n);
+  EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  ltrt::EvalSums sums;
+  EXPECT_EQ(cudaMemcpy(&sums, d_sums.ptr, sizeof sums, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  ltgen_emu::set_schedule("forward");
+  return sums;
+}
+
+// The device's accuracy of the batch equals the CPU's (and `expected` hits of `counted`) in every
+// schedule, bit for bit.
+void expect_device_matches(const ltrt::AccuracyShape& shape, const std::vector<float>& out, const void* target,
+                           std::size_t target_bytes, int n, std::int64_t expected_correct, std::int64_t expected_counted,
+                           std::vector<const char*> schedules = {"forward", "reverse", "shuffle:3"}) {
+  const ltrt::AccuracyCount cpu = ltrt::count_accuracy(shape, out.data(), target, n);
+  EXPECT_EQ(cpu.correct, expected_correct);
+  EXPECT_EQ(cpu.total, expected_counted);
+  for (const char* schedule : schedules) {
+    SCOPED_TRACE(schedule);
+    const ltrt::EvalSums sums = device_sums(shape, out, target, target_bytes, n, schedule);
+    EXPECT_EQ(sums.rows, n);
+    EXPECT_EQ(sums.loss, 0.25 * n);
+    EXPECT_EQ(sums.acc, cpu.value() * n);  // the same division and product as WeightedMean's
+  }
+}
+
+// A batch of sequence targets over `classes` logits whose argmax is known by construction: a
+// background of small integers below the row's largest logit (so many ties below it), then per
+// position one of: a single largest logit, the largest tied at two indices (lanes' stripes apart,
+// the later one often in a lower lane), NaNs at two indices, every logit equal, or ignore_index.
+struct Batch {
+  std::vector<float> out;
+  std::vector<std::int64_t> target;
+  std::int64_t correct = 0, counted = 0;
+};
+Batch build_batch(int n, int positions, std::int64_t classes, unsigned seed) {
+  Batch b;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> background(-6, 0);
+  std::uniform_int_distribution<std::int64_t> any_class(0, classes - 1);
+  b.out.resize(static_cast<std::size_t>(n) * positions * classes);
+  b.target.resize(static_cast<std::size_t>(n) * positions);
+  for (std::int64_t pos = 0; pos < static_cast<std::int64_t>(b.target.size()); ++pos) {
+    float* row = b.out.data() + pos * classes;
+    for (std::int64_t k = 0; k < classes; ++k) row[k] = static_cast<float>(background(rng));
+    const std::int64_t first = any_class(rng) / 2;  // where the largest logit (or first NaN) is
+    const std::int64_t later = std::uniform_int_distribution<std::int64_t>(first + 1, classes - 1)(rng);
+    std::int64_t argmax = first;
+    switch (pos % 5) {
+      case 0:  // one largest logit
+        row[first] = 3.0f;
+        break;
+      case 1:  // tied largest logits: the first index wins
+        row[first] = row[later] = 2.0f;
+        break;
+      case 2:  // NaNs beat every number: the first NaN wins
+        row[any_class(rng)] = 1e30f;
+        row[first] = row[later] = NAN;
+        break;
+      case 3:  // every logit equal: class 0
+        for (std::int64_t k = 0; k < classes; ++k) row[k] = -0.0f;
+        row[later] = 0.0f;  // -0.0 == 0.0: still a tie
+        argmax = 0;
+        break;
+      case 4:  // not counted
+        b.target[pos] = kIgnore;
+        continue;
+    }
+    // Half the positions aim at the argmax, the others at the later tie or a random class.
+    const bool hit = pos % 2 == 0;
+    b.target[pos] = hit ? argmax : (pos % 3 == 0 ? later : any_class(rng));
+    if (b.target[pos] == argmax) ++b.correct;
+    ++b.counted;
+  }
+  return b;
+}
+
+TEST(CudaEvalMetrics, ArgmaxOverManyClassesWithTiesAndNaNs) {
+  const int n = 7, positions = 5;
+  const std::int64_t classes = 3001;  // 94 strides of a warp, the last one partial
+  const Batch b = build_batch(n, positions, classes, 1);
+  const ltrt::AccuracyShape shape{true, true, positions, classes, kIgnore};
+  expect_device_matches(shape, b.out, b.target.data(), b.target.size() * sizeof(std::int64_t), n, b.correct,
+                        b.counted);
+}
+
+TEST(CudaEvalMetrics, MorePositionsThanTheGridsWarps) {
+  // 1024 blocks of 8 warps take 8192 positions at a time: 9000 need a second pass of the grid
+  // (260 000 emulated threads: one schedule, the one that runs the grid's last blocks first).
+  const int n = 1800, positions = 5;
+  const std::int64_t classes = 33;  // one class past a warp's stride
+  const Batch b = build_batch(n, positions, classes, 2);
+  const ltrt::AccuracyShape shape{true, true, positions, classes, kIgnore};
+  expect_device_matches(shape, b.out, b.target.data(), b.target.size() * sizeof(std::int64_t), n, b.correct,
+                        b.counted, {"reverse"});
+}
+
+TEST(CudaEvalMetrics, BinaryLogits) {
+  const int n = 300, per_row = 3;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal;
+  std::vector<float> out(n * per_row), target(n * per_row);
+  std::int64_t correct = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = i % 7 == 0 ? 0.0f : normal(rng);  // a logit of exactly 0 is a probability of 0.5: class 0
+    target[i] = normal(rng) > 0.0f ? 1.0f : 0.0f;
+    correct += (out[i] > 0.0f) == (target[i] > 0.5f);
+  }
+  const ltrt::AccuracyShape shape{true, false, per_row, 1, kIgnore};
+  expect_device_matches(shape, out, target.data(), target.size() * sizeof(float), n, correct, n * per_row);
+}
+
+TEST(CudaEvalMetrics, LossOnlyWithoutAccuracy) {
+  const std::vector<float> out(4, 1.0f);
+  const std::vector<std::int64_t> target(4, 0);
+  const ltrt::AccuracyShape shape{false, true, 1, 1, kIgnore};
+  const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), 4, "forward");
+  EXPECT_EQ(sums.loss, 1.0);
+  EXPECT_EQ(sums.acc, 0.0);
+  EXPECT_EQ(sums.rows, 4);
+}
+
+}  // namespace

@@ -92,7 +92,7 @@ struct layers_0_forward_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
-  static constexpr int kGemms = kGroups;              // independent GEMMs: the grid's z
+  static constexpr int kGemms = kGroups;              // independent GEMMs
   static constexpr int kRows = kOutPerGroup, kSplits = 1;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   float* __restrict__ out;
@@ -191,7 +191,7 @@ struct layers_3_forward_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
-  static constexpr int kGemms = kGroups;              // independent GEMMs: the grid's z
+  static constexpr int kGemms = kGroups;              // independent GEMMs
   static constexpr int kRows = kOutPerGroup, kSplits = 1;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   float* __restrict__ out;
@@ -527,7 +527,7 @@ struct layers_3_backward_dinp_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;                 // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;            // weights per output channel
-  static constexpr int kGemms = kGroups * kStrideH * kStrideW;  // independent GEMMs: the grid's z
+  static constexpr int kGemms = kGroups * kStrideH * kStrideW;  // independent GEMMs
   static constexpr int kRows = kInPerGroup, kSplits = 1;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   // kStrideH / gcd(kStrideH, kDilationH): taps ky and ky + kTapStepH reach the same rows.
@@ -595,7 +595,7 @@ struct layers_3_backward_dweight_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
-  static constexpr int kGemms = kGroups;              // independent GEMMs: the grid's z
+  static constexpr int kGemms = kGroups;              // independent GEMMs
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
   static constexpr int kRows = kOutPerGroup, kSplits = 121;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
@@ -735,7 +735,7 @@ struct layers_0_backward_dweight_gemm {
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
   static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
   static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
-  static constexpr int kGemms = kGroups;              // independent GEMMs: the grid's z
+  static constexpr int kGemms = kGroups;              // independent GEMMs
   // TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel
   static constexpr int kRows = kOutPerGroup, kSplits = 264;
   static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64

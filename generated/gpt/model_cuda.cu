@@ -301,8 +301,11 @@ __global__ void __launch_bounds__(128, 2)
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           47616,
       "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
@@ -437,7 +440,7 @@ static void attn1_forward(float* out, float* lse, float* scores, const float* qk
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  attn1_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
+  attn1_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
 }
 
@@ -664,8 +667,11 @@ __global__ void __launch_bounds__(128, 2)
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           47616,
       "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
@@ -800,7 +806,7 @@ static void attn2_forward(float* out, float* lse, float* scores, const float* qk
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  attn2_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
+  attn2_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_forward_kernel");
 }
 
@@ -1511,8 +1517,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     58368,
                 "the tiles fill the launch's shared memory");
-  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -1690,8 +1699,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     39936,
                 "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -1825,11 +1837,11 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
                                                                                                     count);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  attn2_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                            scale);
+  attn2_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dkdv_kernel");
-  attn2_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                          scale);
+  attn2_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                      scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dq_kernel");
 }
 
@@ -2288,8 +2300,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     58368,
                 "the tiles fill the launch's shared memory");
-  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -2467,8 +2482,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     39936,
                 "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -2602,11 +2620,11 @@ static void attn1_backward(float* dqkv, float* delta, float* scratch, const floa
                                                                                                     count);
   LTRT_CUDA_CHECK_LAUNCH("attn1_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  attn1_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                            scale);
+  attn1_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
   LTRT_CUDA_CHECK_LAUNCH("attn1_backward_dkdv_kernel");
-  attn1_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                          scale);
+  attn1_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                      scale);
   LTRT_CUDA_CHECK_LAUNCH("attn1_backward_dq_kernel");
 }
 

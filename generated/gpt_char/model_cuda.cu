@@ -405,8 +405,11 @@ __global__ void __launch_bounds__(128, 2) h0_attn_forward_kernel(float* __restri
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
       "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
@@ -541,7 +544,7 @@ static void h0_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h0_attn_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
+  h0_attn_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
 }
 
@@ -768,8 +771,11 @@ __global__ void __launch_bounds__(128, 2) h1_attn_forward_kernel(float* __restri
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
       "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
@@ -904,7 +910,7 @@ static void h1_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h1_attn_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
+  h1_attn_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_forward_kernel");
 }
 
@@ -1131,8 +1137,11 @@ __global__ void __launch_bounds__(128, 2) h2_attn_forward_kernel(float* __restri
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
       "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
@@ -1267,7 +1276,7 @@ static void h2_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h2_attn_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
+  h2_attn_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_forward_kernel");
 }
 
@@ -1494,8 +1503,11 @@ __global__ void __launch_bounds__(128, 2) h3_attn_forward_kernel(float* __restri
       (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
           60416,
       "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
@@ -1630,7 +1642,7 @@ static void h3_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h3_attn_forward_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
+  h3_attn_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_forward_kernel");
 }
 
@@ -2344,8 +2356,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     79872,
                 "the tiles fill the launch's shared memory");
-  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -2523,8 +2538,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     61440,
                 "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -2658,11 +2676,11 @@ static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                                                                                                       count);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h3_attn_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse,
-                                                                                              delta, scale);
+  h3_attn_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                          scale);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dkdv_kernel");
-  h3_attn_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                            scale);
+  h3_attn_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dq_kernel");
 }
 
@@ -3124,8 +3142,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     79872,
                 "the tiles fill the launch's shared memory");
-  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -3303,8 +3324,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     61440,
                 "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -3438,11 +3462,11 @@ static void h2_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                                                                                                       count);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h2_attn_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse,
-                                                                                              delta, scale);
+  h2_attn_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                          scale);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_dkdv_kernel");
-  h2_attn_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                            scale);
+  h2_attn_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
   LTRT_CUDA_CHECK_LAUNCH("h2_attn_backward_dq_kernel");
 }
 
@@ -3904,8 +3928,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     79872,
                 "the tiles fill the launch's shared memory");
-  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -4083,8 +4110,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     61440,
                 "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -4218,11 +4248,11 @@ static void h1_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                                                                                                       count);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h1_attn_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse,
-                                                                                              delta, scale);
+  h1_attn_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                          scale);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_dkdv_kernel");
-  h1_attn_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                            scale);
+  h1_attn_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
   LTRT_CUDA_CHECK_LAUNCH("h1_attn_backward_dq_kernel");
 }
 
@@ -4684,8 +4714,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     79872,
                 "the tiles fill the launch's shared memory");
-  const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -4863,8 +4896,11 @@ __global__ void __launch_bounds__(128, 2)
                         sizeof(float) ==
                     61440,
                 "the tiles fill the launch's shared memory");
-  const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first
-  const int h = blockIdx.y, b = blockIdx.z;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
@@ -4998,11 +5034,11 @@ static void h0_attn_backward(float* dqkv, float* delta, float* scratch, const fl
                                                                                                       count);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h0_attn_backward_dkdv_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse,
-                                                                                              delta, scale);
+  h0_attn_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                          scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_dkdv_kernel");
-  h0_attn_backward_dq_kernel<<<dim3((kT + 127) / 128, kHeads, n), 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                            scale);
+  h0_attn_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                        scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_backward_dq_kernel");
 }
 

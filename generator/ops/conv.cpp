@@ -294,9 +294,10 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
 }
 
 // CUDA: each direction is one launch of ltrt::cuda::tiled_gemm (ltrt/cuda/tiled_gemm.cuh) over
-// the whole batch and every group (the grid's z), instantiated with a struct that holds the
-// layer's sizes and says how to read A and B and where each sum goes (an implicit GEMM: the
-// patches are read straight from the input with im2col's index arithmetic, never stored):
+// the whole batch and every group (a block per tile of each group's result), instantiated with a
+// struct that holds the layer's sizes and says how to read A and B and where each sum goes (an
+// implicit GEMM: the patches are read straight from the input with im2col's index arithmetic,
+// never stored):
 //   forward   out[s, o, p]   = weight[o, k] @ patch(s, p, k)          rows o, columns (s, p), depth k
 //   dinp      dx[s, c, y, x] = weight[o, c, tap] @ dy at the outputs that read (y, x)
 //                                                                     rows c, columns (s, y, x), depth (o, tap)
@@ -330,7 +331,7 @@ void write_struct_sizes(CodeWriter& w, const ConvGeometry& g) {
 // The skeleton's constants: rows of a GEMM's result, the independent GEMMs, depth splits, and the tile.
 void write_struct_shape(CodeWriter& w, const std::string& rows, const std::string& gemms, std::int64_t splits,
                         const GemmTile& t, const std::string& why_splits) {
-  w.line("static constexpr int kGemms = " + gemms + ";  // independent GEMMs: the grid's z");
+  w.line("static constexpr int kGemms = " + gemms + ";  // independent GEMMs");
   if (!why_splits.empty()) w.line("// " + why_splits);
   w.line("static constexpr int kRows = " + rows + ", kSplits = " + std::to_string(splits) + ";");
   w.line("static constexpr int kTileRows = " + std::to_string(t.rows) + ", kTileCols = " + std::to_string(t.cols) +

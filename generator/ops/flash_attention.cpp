@@ -110,11 +110,20 @@ void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std
          ", \"the tiles fill the launch's shared memory\");");
 }
 
+// The block's place in the grid, which is one dimension (x: up to 2^31 - 1 blocks, where y and z
+// allow 65535, fewer than a large batch's samples): `block_tile` (of `row_tile` rows of T), head h
+// and sample b, tiles fastest, as a grid of (tiles, heads, samples) would run them.
+void write_block_place(CodeWriter& k, const std::string& row_tile) {
+  k.line("// The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.");
+  k.line("constexpr int kRowTiles = (kT + " + row_tile + " - 1) / " + row_tile + ";");
+  k.line("const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads, b = blockIdx.x / "
+         "kRowTiles / kHeads;");
+}
+
 // The pointers of sample b's head h (rows 3E apart in qkv and dqkv, E apart in out and dout; T
-// floats a head in lse and delta), after `tile` sets the block's first row.
+// floats a head in lse and delta).
 void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e, const std::vector<std::string>& rows_e,
                          const std::vector<std::string>& per_head) {
-  k.line("const int h = blockIdx.y, b = blockIdx.z;");
   for (const std::string& p : rows_3e) k.line(p + " + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;");
   for (const std::string& p : rows_e) k.line(p + " + static_cast<std::int64_t>(b) * kT * kE + h * kD;");
   for (const std::string& p : per_head) k.line(p + " + (static_cast<std::int64_t>(b) * kHeads + h) * kT;");
@@ -287,12 +296,13 @@ void write_backward_pointers(CodeWriter& k) {
   k.line("const float* keys_v = q + 2 * kE;");
 }
 
-// The launch of a kernel over (tiles of T, heads, samples) with its tiles' shared memory; over 48 KB,
-// prepare_kernels() lets the kernel have it.
+// The launch of a kernel over tiles of T x heads x samples (a block each, on the grid's x; see
+// write_block_place) with its tiles' shared memory; over 48 KB, prepare_kernels() lets the kernel
+// have it. The block count is at most n * T * heads, so under check_cuda_sizes' limit.
 void write_launch(CudaEmit& e, const std::string& kernel, const Tiles& t, const std::vector<std::string>& args) {
   const std::int64_t row_tile = kGroups * t.rows;
   const std::string tile = std::to_string(row_tile), bytes = std::to_string(t.shared_bytes);
-  emit_launch(e.body, kernel, "dim3((kT + " + std::to_string(row_tile - 1) + ") / " + tile + ", kHeads, n)",
+  emit_launch(e.body, kernel, "(kT + " + std::to_string(row_tile - 1) + ") / " + tile + " * kHeads * n",
               std::to_string(kBlockThreads), args, bytes);
   if (t.shared_bytes > kDefaultShared)
     e.prepare.line("LTRT_CUDA_CHECK(cudaFuncSetAttribute(" + kernel +
@@ -336,7 +346,8 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
                       {"kv_t", "kChunk", "kKeyTile + kPad", "k^T of a key tile, then its v^T"},
                       {"p", "kQueryTile", "kKeyTile + kPad", "exp(s - m) of the key tile (thread rows r-major)"}},
                      t.shared_bytes);
-  k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
+  write_block_place(k, "kQueryTile");
+  k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
   write_head_pointers(k, {"const float* q = qkv"}, {"float* out_head = out"}, {"float* lse_head = lse"});
   k.line("const float* keys_k = q + kE;");
   k.line("const float* keys_v = q + 2 * kE;");
@@ -434,7 +445,8 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
                       {"p", "kKeyTile", "kQueryTile + kPad", "p^T of the tiles (thread rows r-major)"},
                       {"ds", "kKeyTile", "kQueryTile + kPad", "ds^T of the tiles (thread rows r-major)"}},
                      kv.shared_bytes);
-  k.line("const int j0 = blockIdx.x * kKeyTile;  // the first keys see the most queries and start first");
+  write_block_place(k, "kKeyTile");
+  k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
   write_backward_pointers(k);
   k.line("float* dk_head = dqkv_head + kE;");
   k.line("float* dv_head = dqkv_head + 2 * kE;");
@@ -479,7 +491,8 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
                       {"v_t", "kChunk", "kKeyTile + kPad", "and values"},
                       {"ds", "kQueryTile", "kKeyTile + kPad", "ds of the tiles (thread rows r-major)"}},
                      q.shared_bytes);
-  k.line("const int i0 = (gridDim.x - 1 - blockIdx.x) * kQueryTile;  // the longest causal rows start first");
+  write_block_place(k, "kQueryTile");
+  k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
   write_backward_pointers(k);
   k.line("float lse_i[kRows], delta_i[kRows];");
   k.line("#pragma unroll");

@@ -10,7 +10,7 @@
 //   struct Gemm {
 //     static constexpr int kRows;      // rows of each group's result
 //     static constexpr int kGemms;     // independent GEMMs (a convolution's groups, times the input
-//                                      // gradient's stride phases): the grid's z
+//                                      // gradient's stride phases)
 //     static constexpr int kSplits;    // the depth cut into this many chunks, each summed by its own
 //                                      // blocks and handed to store() separately (1: not split)
 //     static constexpr int kTileRows;  // rows x columns of a block's tile: 16 x 256, 32 x 128 or
@@ -36,11 +36,14 @@ constexpr int kGemmThreads = 256;   // threads of a block
 constexpr int kGemmPerThread = 4;   // each thread holds 4 x 4 sums in registers
 constexpr int kGemmDepthTile = 16;  // TUNE: depth of the A and B tiles staged in shared memory per step
 
-// The grid of a Gemm: column tiles on x, row tiles on y, groups x splits on z.
+// The grid of a Gemm, one dimension: a block per (column tile, row tile, group x split), column
+// tiles fastest. Grid y and z allow only 65535 blocks, fewer than a depthwise convolution's
+// groups may need; x allows 2^31 - 1, more than a result of under 2^31 elements has tiles.
 template <class Gemm>
-dim3 tiled_gemm_grid(const Gemm& gemm) {
-  return dim3((gemm.cols() + Gemm::kTileCols - 1) / Gemm::kTileCols,
-              (Gemm::kRows + Gemm::kTileRows - 1) / Gemm::kTileRows, Gemm::kGemms * Gemm::kSplits);
+unsigned tiled_gemm_grid(const Gemm& gemm) {
+  const unsigned col_tiles = (gemm.cols() + Gemm::kTileCols - 1) / Gemm::kTileCols;
+  constexpr unsigned kRowTiles = (Gemm::kRows + Gemm::kTileRows - 1) / Gemm::kTileRows;
+  return col_tiles * kRowTiles * Gemm::kGemms * Gemm::kSplits;
 }
 
 // One block computes a kTileRows x kTileCols tile of one group's result over one split of the
@@ -59,10 +62,14 @@ __global__ void __launch_bounds__(kGemmThreads) tiled_gemm(const Gemm gemm) {
   alignas(16) __shared__ float a_tile[kGemmDepthTile][kTileRows + 4];
   alignas(16) __shared__ float b_tile[kGemmDepthTile][kTileCols];
 
-  const int group = blockIdx.z % Gemm::kGemms, split = blockIdx.z / Gemm::kGemms;
-  const int row0 = blockIdx.y * kTileRows, col0 = blockIdx.x * kTileCols;
+  // The block's column tile, row tile, group and split (tiled_gemm_grid's order).
+  const int cols = gemm.cols(), col_tiles = (cols + kTileCols - 1) / kTileCols;
+  constexpr int kRowTiles = (Gemm::kRows + kTileRows - 1) / kTileRows;
+  const int col0 = blockIdx.x % col_tiles * kTileCols, row0 = blockIdx.x / col_tiles % kRowTiles * kTileRows;
+  const int group = blockIdx.x / col_tiles / kRowTiles % Gemm::kGemms;
+  const int split = blockIdx.x / col_tiles / kRowTiles / Gemm::kGemms;
   // This split's share of the depth, [begin, end).
-  const int depth = gemm.depth(), cols = gemm.cols();
+  const int depth = gemm.depth();
   const int chunk = (depth + Gemm::kSplits - 1) / Gemm::kSplits;
   const int begin = split * chunk < depth ? split * chunk : depth;
   const int end = begin + chunk < depth ? begin + chunk : depth;

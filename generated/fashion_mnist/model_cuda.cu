@@ -102,7 +102,7 @@ struct layers_0_forward_gemm {
   int n;  // samples in this batch
 
   __host__ __device__ int cols() const { return n * kPixels; }
-  __device__ int depth() const { return kPatch; }
+  __device__ int depth(int /*gemm*/) const { return kPatch; }
   __device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }
   __device__ float b(int g, int k, int q) const { return patch(g, k, q); }
   // im2col's element: the input under tap k = (c, ky, kx) of output pixel q = (s, oy, ox), 0 in the padding.
@@ -201,7 +201,7 @@ struct layers_3_forward_gemm {
   int n;  // samples in this batch
 
   __host__ __device__ int cols() const { return n * kPixels; }
-  __device__ int depth() const { return kPatch; }
+  __device__ int depth(int /*gemm*/) const { return kPatch; }
   __device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }
   __device__ float b(int g, int k, int q) const { return patch(g, k, q); }
   // im2col's element: the input under tap k = (c, ky, kx) of output pixel q = (s, oy, ox), 0 in the padding.
@@ -543,7 +543,14 @@ struct layers_3_backward_dinp_gemm {
   int n;  // samples in this batch
 
   __host__ __device__ int cols() const { return n * kPhaseH * kPhaseW; }
-  __device__ int depth() const { return kOutPerGroup * kPhaseTapsH * kPhaseTapsW; }
+  // A phase that no tap reaches (stride and dilation share a factor, or the kernel is narrower than
+  // the tap step) has depth 0: its blocks skip the sums and store zeros, a fill of its pixels.
+  __device__ int depth(int gg) const {
+    const int py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;
+    const bool reached = phase_tap(py, 0, kKernelH, kStrideH, kDilationH, kTapStepH) >= 0 &&
+                         phase_tap(px, 0, kKernelW, kStrideW, kDilationW, kTapStepW) >= 0;
+    return reached ? kOutPerGroup * kPhaseTapsH * kPhaseTapsW : 0;
+  }
 
   // Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.
   __device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step) {
@@ -606,7 +613,7 @@ struct layers_3_backward_dweight_gemm {
   int n;  // samples in this batch
 
   __host__ __device__ int cols() const { return kCols; }
-  __device__ int depth() const { return n * kPixels; }
+  __device__ int depth(int /*gemm*/) const { return n * kPixels; }
   __device__ float a(int g, int o, int d) const {
     const int s = d / kPixels, p = d % kPixels;
     return dout[(s * kOut + g * kOutPerGroup + o) * kPixels + p];
@@ -746,7 +753,7 @@ struct layers_0_backward_dweight_gemm {
   int n;  // samples in this batch
 
   __host__ __device__ int cols() const { return kCols; }
-  __device__ int depth() const { return n * kPixels; }
+  __device__ int depth(int /*gemm*/) const { return n * kPixels; }
   __device__ float a(int g, int o, int d) const {
     const int s = d / kPixels, p = d % kPixels;
     return dout[(s * kOut + g * kOutPerGroup + o) * kPixels + p];

@@ -351,12 +351,13 @@ void write_patch(CodeWriter& w) {
   w.close();
 }
 
-// The batch's sample count, and the GEMM's columns and depth in terms of it.
+// The batch's sample count, and the GEMM's columns and depth in terms of it (every group's GEMM as
+// deep; an empty `depth`: the caller writes depth(int gemm)).
 void write_extent(CodeWriter& w, const std::string& cols, const std::string& depth) {
   w.line("int n;  // samples in this batch");
   w.line();
   w.line("__host__ __device__ int cols() const { return " + cols + "; }");
-  w.line("__device__ int depth() const { return " + depth + "; }");
+  if (!depth.empty()) w.line("__device__ int depth(int /*gemm*/) const { return " + depth + "; }");
 }
 
 // Opens `struct type`: the layer's sizes, the skeleton's constants (rows of a group's result,
@@ -451,7 +452,15 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
         "const float* __restrict__ dout;",
         "const float* __restrict__ weight;"};
     open_gemm_struct(k, dinp, g, "kInPerGroup", g.in_per_group(), "kGroups * kStrideH * kStrideW", 1, "", members,
-                     "n * kPhaseH * kPhaseW", "kOutPerGroup * kPhaseTapsH * kPhaseTapsW");
+                     "n * kPhaseH * kPhaseW", "");
+    k.line("// A phase that no tap reaches (stride and dilation share a factor, or the kernel is narrower than");
+    k.line("// the tap step) has depth 0: its blocks skip the sums and store zeros, a fill of its pixels.");
+    k.open("__device__ int depth(int gg) const");
+    k.line("const int py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;");
+    k.line("const bool reached = phase_tap(py, 0, kKernelH, kStrideH, kDilationH, kTapStepH) >= 0 &&");
+    k.line("                     phase_tap(px, 0, kKernelW, kStrideW, kDilationW, kTapStepW) >= 0;");
+    k.line("return reached ? kOutPerGroup * kPhaseTapsH * kPhaseTapsW : 0;");
+    k.close();
     k.line();
     k.line("// Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.");
     k.open("__device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step)");

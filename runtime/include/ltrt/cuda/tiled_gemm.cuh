@@ -15,8 +15,8 @@
 //                                      // blocks and handed to store() separately (1: not split)
 //     static constexpr int kTileRows;  // rows x columns of a block's tile: 16 x 256, 32 x 128 or
 //     static constexpr int kTileCols;  // 64 x 64 (kGemmThreads threads of 4 x 4 results)
-//     __host__ __device__ int cols() const;  // columns and depth (they may depend on the size of
-//     __device__ int depth() const;            // the batch)
+//     __host__ __device__ int cols() const;  // columns (they may depend on the size of the batch)
+//     __device__ int depth(int group) const;   // and depth of a group's GEMM; 0: its result is 0
 //     __device__ float a(int group, int row, int k) const;
 //     __device__ float b(int group, int k, int col) const;
 //     __device__ void store(int group, int split, int row, int col, float sum) const;
@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(kGemmThreads) tiled_gemm(const Gemm gemm) {
   const int group = blockIdx.x / col_tiles / kRowTiles % Gemm::kGemms;
   const int split = blockIdx.x / col_tiles / kRowTiles / Gemm::kGemms;
   // This split's share of the depth, [begin, end).
-  const int depth = gemm.depth();
+  const int depth = gemm.depth(group);  // 0: the sums stay 0, and the tile stores zeros
   const int chunk = (depth + Gemm::kSplits - 1) / Gemm::kSplits;
   const int begin = split * chunk < depth ? split * chunk : depth;
   const int end = begin + chunk < depth ? begin + chunk : depth;

@@ -4,8 +4,8 @@
 
 #include "autodiff.hpp"
 #include "build_graph.hpp"
-#include "check_cuda_sizes.hpp"
 #include "check_hooks.hpp"
+#include "check_index_sizes.hpp"
 #include "diagnostics.hpp"
 #include "emit_hooks.hpp"
 #include "format_source.hpp"
@@ -20,14 +20,8 @@ namespace {
 
 // Whether the program gets CUDA steps: "cpu" never; "gpu" and "auto" do, as every op has a CUDA
 // lowering. "auto" programs build their CUDA side wherever CMake finds the toolkit, so the
-// generated sources do not depend on the machine that generates them. Either refuses a tensor
-// too large for the CUDA kernels' int indices.
-bool choose_cuda(const Spec& spec, const Graph& g) {
-  if (spec.trainer.accelerator == "cpu") return false;
-  const CudaSizeProblem sizes = check_cuda_sizes(g);
-  if (!sizes.reason.empty()) throw SpecError(spec.path, {}, sizes.json_path, sizes.reason);
-  return true;
-}
+// generated sources do not depend on the machine that generates them.
+bool choose_cuda(const Spec& spec) { return spec.trainer.accelerator != "cpu"; }
 
 }  // namespace
 
@@ -52,7 +46,10 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
   dump("fuse_elementwise");
   out.plan = plan_memory(out.graph, out.spec.optimizer);  // one arena, fixed offsets
 
-  out.cuda = choose_cuda(out.spec, out.graph);  // trainer.accelerator
+  // A tensor too large for int indices (CPU and CUDA alike) is refused before anything is emitted.
+  const IndexSizeProblem sizes = check_index_sizes(out.graph);
+  if (!sizes.reason.empty()) throw SpecError(out.spec.path, {}, sizes.json_path, sizes.reason);
+  out.cuda = choose_cuda(out.spec);  // trainer.accelerator
 
   out.files.push_back({"model.hpp", emit_model_hpp(out.spec, out.cuda)});
   out.files.push_back({"model.cpp", emit_model_cpp(out.spec, out.graph, out.plan, options.command, out.cuda)});

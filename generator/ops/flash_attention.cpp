@@ -298,7 +298,7 @@ void write_backward_pointers(CodeWriter& k) {
 
 // The launch of a kernel over tiles of T x heads x samples (a block each, on the grid's x; see
 // write_block_place) with its tiles' shared memory; over 48 KB, prepare_kernels() lets the kernel
-// have it. The block count is at most n * T * heads, so under check_cuda_sizes' limit.
+// have it. The block count is at most n * T * heads, so under check_index_sizes' limit.
 void write_launch(CudaEmit& e, const std::string& kernel, const Tiles& t, const std::vector<std::string>& args) {
   const std::int64_t row_tile = kGroups * t.rows;
   const std::string tile = std::to_string(row_tile), bytes = std::to_string(t.shared_bytes);

@@ -29,18 +29,26 @@ struct Hits {
 __device__ Hits block_hits[kMaxBlocks];
 
 // torch.argmax of a row of `classes` logits, by a warp: lane l scans classes l, l + 32, ... (the
-// warp reads 32 adjacent floats at a time) from class 0 as its first candidate, taking a class
-// only when argmax_prefers it, so a lane keeps the first index of its best. The lanes' choices
-// then meet in a butterfly that takes the preferred logit, else the lower index: the same choice
-// in either order, so every lane ends with the row's first index of its largest logit (or NaN).
-__device__ std::int64_t warp_argmax(const float* row, std::int64_t classes, int lane) {
+// warp reads 32 adjacent floats at a time, kUnroll such loads in flight) from class 0 as its first
+// candidate, taking a class only when argmax_prefers it, in ascending order, so a lane keeps the
+// first index of its best. The lanes' choices then meet in a butterfly that takes the preferred
+// logit, else the lower index: the same choice in either order, so every lane ends with the row's
+// first index of its largest logit (or of its first NaN).
+constexpr int kUnroll = 4;  // TUNE: independent loads a lane has in flight (a GPT-2 row is 1572 strides)
+__device__ std::int64_t warp_argmax(const float* __restrict__ row, std::int64_t classes, int lane) {
   float best = row[0];
   std::int64_t best_k = 0;
-  for (std::int64_t k = lane; k < classes; k += kWarp)
-    if (argmax_prefers(row[k], best)) {
-      best = row[k];
-      best_k = k;
-    }
+  for (std::int64_t k0 = lane; k0 < classes; k0 += kUnroll * kWarp) {
+    float v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) v[u] = k0 + u * kWarp < classes ? row[k0 + u * kWarp] : best;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (argmax_prefers(v[u], best)) {  // past the row, v[u] is best, which it does not beat
+        best = v[u];
+        best_k = k0 + u * kWarp;
+      }
+  }
 #pragma unroll
   for (int offset = kWarp / 2; offset > 0; offset /= 2) {
     const float other = __shfl_xor_sync(0xffffffffu, best, offset);

@@ -125,10 +125,9 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
                       const AccuracyShape& shape, int n) {
   int blocks = 0;
   if (shape.accuracy) {
-    // class targets: a position per warp; binary: a logit per thread.
     const std::int64_t positions = static_cast<std::int64_t>(n) * shape.per_row;
-    const std::int64_t wanted = (positions + (shape.class_targets ? kWarps : kThreads) - 1) /
-                                (shape.class_targets ? kWarps : kThreads);
+    const int per_block = shape.class_targets ? kWarps : kThreads;  // a position per warp, a logit per thread
+    const std::int64_t wanted = (positions + per_block - 1) / per_block;
     blocks = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(kMaxBlocks, wanted)));
     count_hits_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, shape, positions);
     LTRT_CUDA_CHECK_LAUNCH("count_hits_kernel");

@@ -487,8 +487,9 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 // element is written once, no atomics. Tap ky of output row oy reads row iy when iy + kPadH =
 // oy * kStrideH + ky * kDilationH, so only the taps with ky * kDilationH = iy + kPadH (mod kStrideH)
 // reach row iy: every kTapStepH-th tap from the first. The rows are therefore cut into kStrideH
-// phases by (iy + kPadH) % kStrideH (columns likewise), and each (phase, group) is a GEMM over
-// the taps that reach its pixels only: rows c, columns (s, iy, ix) of the phase, depth (o, ky, kx).
+// phases by (iy + kPadH) % kStrideH (columns likewise), and each (phase, group) that holds pixels
+// is a GEMM over the taps that reach its pixels only: rows c, columns (s, iy, ix) of the phase,
+// depth (o, ky, kx).
 struct layers_3_backward_dinp_gemm {
   static constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
   static constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
@@ -497,11 +498,8 @@ struct layers_3_backward_dinp_gemm {
   static constexpr int kPadH = 1, kPadW = 1;  // zeros before the first row and column
   static constexpr int kDilationH = 1, kDilationW = 1;
   static constexpr int kGroups = 1, kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;
-  static constexpr int kPixels = kOutH * kOutW;                 // outputs per channel
-  static constexpr int kPatch = kInPerGroup * kTaps;            // weights per output channel
-  static constexpr int kGemms = kGroups * kStrideH * kStrideW;  // independent GEMMs
-  static constexpr int kRows = kInPerGroup, kSplits = 1;
-  static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
+  static constexpr int kPixels = kOutH * kOutW;       // outputs per channel
+  static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel
   // kStrideH / gcd(kStrideH, kDilationH): taps ky and ky + kTapStepH reach the same rows.
   static constexpr int kTapStepH = 1, kTapStepW = 1;
   static constexpr int kPhaseTapsH = (kKernelH + kTapStepH - 1) / kTapStepH;  // taps that reach a row, at most
@@ -509,16 +507,29 @@ struct layers_3_backward_dinp_gemm {
   // A phase's row j is iy = phase + (kRowBase + j) * kStrideH - kPadH; kPhaseH rows cover 0 <= iy < kH.
   static constexpr int kRowBase = kPadH / kStrideH, kPhaseH = (kH + kPadH + kStrideH - 1) / kStrideH - kRowBase;
   static constexpr int kColBase = kPadW / kStrideW, kPhaseW = (kW + kPadW + kStrideW - 1) / kStrideW - kColBase;
+  // Phases that hold pixels: rows 0, 1, ... are in phases kPadH % kStrideH, (kPadH + 1) % kStrideH, ..., so
+  // a stride past the input's height leaves all but kH phases without rows (and columns likewise).
+  static constexpr int kPhasesH = kStrideH < kH ? kStrideH : kH, kPhasesW = kStrideW < kW ? kStrideW : kW;
+  static constexpr int kGemms = kGroups * kPhasesH * kPhasesW;  // independent GEMMs
+  static constexpr int kRows = kInPerGroup, kSplits = 1;
+  static constexpr int kTileRows = 16, kTileCols = 256;  // TUNE: 16 x 256, 32 x 128 or 64 x 64
   float* __restrict__ dinp;
   const float* __restrict__ dout;
   const float* __restrict__ weight;
   int n;  // samples in this batch
 
   __host__ __device__ int cols() const { return n * kPhaseH * kPhaseW; }
+  // GEMM gg's group and phase.
+  __device__ static void split_phase(int gg, int& g, int& py, int& px) {
+    g = gg % kGroups;
+    py = (kPadH + gg / kGroups / kPhasesW) % kStrideH;
+    px = (kPadW + gg / kGroups % kPhasesW) % kStrideW;
+  }
   // A phase that no tap reaches (stride and dilation share a factor, or the kernel is narrower than
   // the tap step) has depth 0: its blocks skip the sums and store zeros, a fill of its pixels.
   __device__ int depth(int gg) const {
-    const int py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;
+    int g, py, px;
+    split_phase(gg, g, py, px);
     const bool reached = phase_tap(py, 0, kKernelH, kStrideH, kDilationH, kTapStepH) >= 0 &&
                          phase_tap(px, 0, kKernelW, kStrideW, kDilationW, kTapStepW) >= 0;
     return reached ? kOutPerGroup * kPhaseTapsH * kPhaseTapsW : 0;
@@ -532,7 +543,7 @@ struct layers_3_backward_dinp_gemm {
   }
   // GEMM gg's group and phase, and depth k's output channel and taps (-1: none).
   __device__ void split_gemm(int gg, int k, int& g, int& py, int& px, int& o, int& ky, int& kx) const {
-    g = gg % kGroups, py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;
+    split_phase(gg, g, py, px);
     o = k / (kPhaseTapsH * kPhaseTapsW);
     ky = phase_tap(py, k / kPhaseTapsW % kPhaseTapsH, kKernelH, kStrideH, kDilationH, kTapStepH);
     kx = phase_tap(px, k % kPhaseTapsW, kKernelW, kStrideW, kDilationW, kTapStepW);
@@ -554,7 +565,8 @@ struct layers_3_backward_dinp_gemm {
     return dout[((s * kOut + g * kOutPerGroup + o) * kOutH + oy) * kOutW + ox];
   }
   __device__ void store(int gg, int /*split*/, int c, int q, float sum) const {
-    const int g = gg % kGroups, py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;
+    int g, py, px;
+    split_phase(gg, g, py, px);
     const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;
     const int iy = py + (kRowBase + j) * kStrideH - kPadH, ix = px + (kColBase + jx) * kStrideW - kPadW;
     if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return;  // past the input's edge: no such pixel

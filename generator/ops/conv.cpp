@@ -360,14 +360,17 @@ void write_extent(CodeWriter& w, const std::string& cols, const std::string& dep
   if (!depth.empty()) w.line("__device__ int depth(int /*gemm*/) const { return " + depth + "; }");
 }
 
-// Opens `struct type`: the layer's sizes, the skeleton's constants (rows of a group's result,
-// depth splits and why, the tile for those rows), `members` (a line each), then the batch's
-// sample count and the GEMM's columns and depth in terms of it.
-void open_gemm_struct(CodeWriter& w, const std::string& type, const ConvGeometry& g, const std::string& rows,
-                      std::int64_t rows_value, const std::string& gemms, std::int64_t splits, const std::string& why_splits,
+// Opens `struct type`: the layer's sizes, the GEMM's own `constants` (a line each, which `gemms`
+// may use), the skeleton's constants (rows of a group's result, depth splits and why, the tile for
+// those rows), `members` (a line each), then the batch's sample count and the GEMM's columns and
+// depth in terms of it.
+void open_gemm_struct(CodeWriter& w, const std::string& type, const ConvGeometry& g,
+                      const std::vector<std::string>& constants, const std::string& rows, std::int64_t rows_value,
+                      const std::string& gemms, std::int64_t splits, const std::string& why_splits,
                       const std::vector<std::string>& members, const std::string& cols, const std::string& depth) {
   w.open("struct " + type);
   write_struct_sizes(w, g);
+  for (const std::string& c : constants) w.line(c);
   write_struct_shape(w, rows, gemms, splits, gemm_tile(rows_value), why_splits);
   for (const std::string& m : members) w.line(m);
   write_extent(w, cols, depth);
@@ -394,7 +397,8 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   std::vector<std::string> members = {"float* __restrict__ out;", "const float* __restrict__ inp;",
                                       "const float* __restrict__ weight;"};
   if (bias) members.push_back("const float* __restrict__ bias;");
-  open_gemm_struct(k, type, g, "kOutPerGroup", g.out_per_group(), "kGroups", 1, "", members, "n * kPixels", "kPatch");
+  open_gemm_struct(k, type, g, {}, "kOutPerGroup", g.out_per_group(), "kGroups", 1, "", members, "n * kPixels",
+                   "kPatch");
   k.line("__device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }");
   k.line("__device__ float b(int g, int k, int q) const { return patch(g, k, q); }");
   write_patch(k);
@@ -437,9 +441,10 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     k.line("// element is written once, no atomics. Tap ky of output row oy reads row iy when iy + kPadH =");
     k.line("// oy * kStrideH + ky * kDilationH, so only the taps with ky * kDilationH = iy + kPadH (mod kStrideH)");
     k.line("// reach row iy: every kTapStepH-th tap from the first. The rows are therefore cut into kStrideH");
-    k.line("// phases by (iy + kPadH) % kStrideH (columns likewise), and each (phase, group) is a GEMM over");
-    k.line("// the taps that reach its pixels only: rows c, columns (s, iy, ix) of the phase, depth (o, ky, kx).");
-    const std::vector<std::string> members = {
+    k.line("// phases by (iy + kPadH) % kStrideH (columns likewise), and each (phase, group) that holds pixels");
+    k.line("// is a GEMM over the taps that reach its pixels only: rows c, columns (s, iy, ix) of the phase,");
+    k.line("// depth (o, ky, kx).");
+    const std::vector<std::string> constants = {
         "// kStrideH / gcd(kStrideH, kDilationH): taps ky and ky + kTapStepH reach the same rows.",
         "static constexpr int kTapStepH = " + i(g.stride_h / std::gcd(g.stride_h, g.dilation_h)) +
             ", kTapStepW = " + i(g.stride_w / std::gcd(g.stride_w, g.dilation_w)) + ";",
@@ -448,15 +453,24 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
         "// A phase's row j is iy = phase + (kRowBase + j) * kStrideH - kPadH; kPhaseH rows cover 0 <= iy < kH.",
         "static constexpr int kRowBase = kPadH / kStrideH, kPhaseH = (kH + kPadH + kStrideH - 1) / kStrideH - kRowBase;",
         "static constexpr int kColBase = kPadW / kStrideW, kPhaseW = (kW + kPadW + kStrideW - 1) / kStrideW - kColBase;",
-        "float* __restrict__ dinp;",
-        "const float* __restrict__ dout;",
-        "const float* __restrict__ weight;"};
-    open_gemm_struct(k, dinp, g, "kInPerGroup", g.in_per_group(), "kGroups * kStrideH * kStrideW", 1, "", members,
-                     "n * kPhaseH * kPhaseW", "");
+        "// Phases that hold pixels: rows 0, 1, ... are in phases kPadH % kStrideH, (kPadH + 1) % kStrideH, ..., so",
+        "// a stride past the input's height leaves all but kH phases without rows (and columns likewise).",
+        "static constexpr int kPhasesH = kStrideH < kH ? kStrideH : kH, kPhasesW = kStrideW < kW ? kStrideW : kW;"};
+    const std::vector<std::string> members = {"float* __restrict__ dinp;", "const float* __restrict__ dout;",
+                                              "const float* __restrict__ weight;"};
+    open_gemm_struct(k, dinp, g, constants, "kInPerGroup", g.in_per_group(), "kGroups * kPhasesH * kPhasesW", 1, "",
+                     members, "n * kPhaseH * kPhaseW", "");
+    k.line("// GEMM gg's group and phase.");
+    k.open("__device__ static void split_phase(int gg, int& g, int& py, int& px)");
+    k.line("g = gg % kGroups;");
+    k.line("py = (kPadH + gg / kGroups / kPhasesW) % kStrideH;");
+    k.line("px = (kPadW + gg / kGroups % kPhasesW) % kStrideW;");
+    k.close();
     k.line("// A phase that no tap reaches (stride and dilation share a factor, or the kernel is narrower than");
     k.line("// the tap step) has depth 0: its blocks skip the sums and store zeros, a fill of its pixels.");
     k.open("__device__ int depth(int gg) const");
-    k.line("const int py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;");
+    k.line("int g, py, px;");
+    k.line("split_phase(gg, g, py, px);");
     k.line("const bool reached = phase_tap(py, 0, kKernelH, kStrideH, kDilationH, kTapStepH) >= 0 &&");
     k.line("                     phase_tap(px, 0, kKernelW, kStrideW, kDilationW, kTapStepW) >= 0;");
     k.line("return reached ? kOutPerGroup * kPhaseTapsH * kPhaseTapsW : 0;");
@@ -470,7 +484,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     k.close();
     k.line("// GEMM gg's group and phase, and depth k's output channel and taps (-1: none).");
     k.open("__device__ void split_gemm(int gg, int k, int& g, int& py, int& px, int& o, int& ky, int& kx) const");
-    k.line("g = gg % kGroups, py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;");
+    k.line("split_phase(gg, g, py, px);");
     k.line("o = k / (kPhaseTapsH * kPhaseTapsW);");
     k.line("ky = phase_tap(py, k / kPhaseTapsW % kPhaseTapsH, kKernelH, kStrideH, kDilationH, kTapStepH);");
     k.line("kx = phase_tap(px, k % kPhaseTapsW, kKernelW, kStrideW, kDilationW, kTapStepW);");
@@ -492,7 +506,8 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     k.line("return dout[((s * kOut + g * kOutPerGroup + o) * kOutH + oy) * kOutW + ox];");
     k.close();
     k.open("__device__ void store(int gg, int /*split*/, int c, int q, float sum) const");
-    k.line("const int g = gg % kGroups, py = gg / kGroups / kStrideW, px = gg / kGroups % kStrideW;");
+    k.line("int g, py, px;");
+    k.line("split_phase(gg, g, py, px);");
     k.line("const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;");
     k.line("const int iy = py + (kRowBase + j) * kStrideH - kPadH, ix = px + (kColBase + jx) * kStrideW - kPadW;");
     k.line("if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return;  // past the input's edge: no such pixel");
@@ -517,7 +532,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   }
   members.insert(members.end(), {"const float* __restrict__ dout;", "const float* __restrict__ inp;"});
   if (splits == 1) members.push_back("bool accumulate;  // add to the gradients (accumulate_grad_batches) or overwrite them");
-  open_gemm_struct(k, dweight, g, "kOutPerGroup", g.out_per_group(), "kGroups", splits,
+  open_gemm_struct(k, dweight, g, {}, "kOutPerGroup", g.out_per_group(), "kGroups", splits,
                    splits > 1 ? "TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel"
                               : "TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or too little depth)",
                    members, "kCols", "n * kPixels");

@@ -35,6 +35,32 @@ void report(cudaError_t status, const char* call) {
   if (status != cudaSuccess) std::fprintf(stderr, "warning: %s: %s\n", call, cudaGetErrorString(status));
 }
 
+// What the build's CMAKE_CUDA_ARCHITECTURES was (runtime/CMakeLists.txt), for messages.
+#ifndef LTRT_CUDA_ARCHITECTURES
+#define LTRT_CUDA_ARCHITECTURES "(not recorded)"
+#endif
+
+// A kernel that does nothing, compiled for the same architectures as every other: whether the
+// driver finds code of it that the GPU runs says whether any of the program's kernels can run.
+__global__ void probe_kernel() {}
+
+// Refuses, before anything is allocated or launched, a GPU that none of the program's compiled
+// code runs on (its SASS is for other architectures and its PTX, if any, for a newer one): the
+// first kernel would otherwise fail inside a graph capture with a bare cudaErrorNoKernelImageForDevice.
+void check_kernel_image(int device, const cudaDeviceProp& prop) {
+  cudaFuncAttributes attributes{};
+  const cudaError_t status = cudaFuncGetAttributes(&attributes, probe_kernel);
+  if (status == cudaSuccess) return;
+  cudaGetLastError();  // the status is in the message; later calls start clean
+  const std::string cc = std::to_string(prop.major) + std::to_string(prop.minor);
+  throw Error("cuda:" + std::to_string(device) + " (" + prop.name + ") has compute capability " +
+              std::to_string(prop.major) + "." + std::to_string(prop.minor) +
+              ", and this program's CUDA code, built for the architectures " LTRT_CUDA_ARCHITECTURES
+              ", has nothing it can run (" + cudaGetErrorName(status) + "): generate it with ltgen --cuda-arch " + cc +
+              "-real (or configure its build with -DCMAKE_CUDA_ARCHITECTURES=" + cc +
+              "-real), or train on the CPU with CUDA_VISIBLE_DEVICES=\"\" (trainer.accelerator \"auto\")");
+}
+
 std::size_t row_bytes(const TensorRef& t) {
   return dtype_size(t.dtype) * static_cast<std::size_t>(t.sample_numel());
 }
@@ -44,9 +70,10 @@ class CudaBackend : public Backend {
   CudaBackend(const ModelDef& model, Arena& host, int device)
       : m_(model), host_(host), device_(device), accuracy_(accuracy_shape(model)) {
     LTRT_CUDA_CHECK(cudaSetDevice(device_));
-    m_.device_steps->prepare_kernels();
     cudaDeviceProp prop{};
     LTRT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+    check_kernel_image(device_, prop);
+    m_.device_steps->prepare_kernels();
     name_ = "cuda:" + std::to_string(device_) + " (" + prop.name + ")";
     for (int i = 0; i < m_.num_buffers; ++i)
       if (std::strcmp(m_.buffers[i].name, "loss") == 0) loss_offset_ = m_.buffers[i].offset;

@@ -176,6 +176,22 @@ def same_in_reverse(program, argv, root, stdout=None):
     print(f"{what} in the reverse schedule: the same {len(rows)} metrics rows and {len(saved)} checkpoint tensors")
 
 
+def refuses_gpus_it_cannot_run(program, work):
+    """The emulated GPU, pretending to be one that none of the program's compiled architectures
+    runs on (LTGEN_CUDA_EMULATOR_NO_KERNEL_IMAGE): the program refuses it before it trains, in one
+    message that names the GPU's architecture and the fix, and exits with 1."""
+    env = dict(os.environ, LTGEN_CUDA_EMULATOR_NO_KERNEL_IMAGE="1")
+    proc = common.subprocess.run([program, "fit", "--trainer.enable_progress_bar=false",
+                                  f"--trainer.default_root_dir={work}/unrunnable_gpu"], stdout=common.subprocess.PIPE,
+                                 stderr=common.subprocess.PIPE, text=True, env=env, timeout=600)
+    want = ("has compute capability 9.0, and this program's CUDA code, built for the architectures (not recorded), has "
+            "nothing it can run (cudaErrorNoKernelImageForDevice): generate it with ltgen --cuda-arch 90-real")
+    check(proc.returncode == 1 and want in proc.stderr and len(proc.stderr.strip().splitlines()) == 1,
+          f"on a GPU it cannot run, the program must exit with 1 and say '{want}...' in one line; it exited with "
+          f"{proc.returncode}:\n{proc.stderr}")
+    print("a GPU that the compiled architectures do not cover: refused in one line")
+
+
 def build_emulated(args, name, out):
     """ltgen --emit-only, then the program built for the CUDA emulator (emulator/program)."""
     sh = common.subprocess.run
@@ -249,6 +265,7 @@ def main():
     os.makedirs(args.work)
     if args.emulator:
         program = build_emulated(args, spec["name"], os.path.join(args.work, "program"))
+        refuses_gpus_it_cannot_run(program, args.work)
     elif args.program_dir:
         program = build_generated(args.program_dir, spec["name"], os.path.join(args.work, "program"))
     else:

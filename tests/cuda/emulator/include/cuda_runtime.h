@@ -44,6 +44,7 @@ enum cudaError_t {
   cudaErrorInvalidDeviceFunction = 98,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
+  cudaErrorNoKernelImageForDevice = 209,
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorIllegalAddress = 700,
   cudaErrorStreamCaptureUnsupported = 900,
@@ -63,6 +64,17 @@ enum cudaMemcpyKind {
 
 enum cudaFuncAttribute {
   cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
+};
+
+enum cudaDeviceAttr {
+  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
+};
+
+struct cudaFuncAttributes {
+  std::size_t sharedSizeBytes;
+  int maxThreadsPerBlock;
+  int numRegs;
+  int maxDynamicSharedSizeBytes;
 };
 
 enum cudaStreamCaptureMode {
@@ -111,6 +123,8 @@ cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDevice(int* device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+// cudaDevAttrMaxSharedMemoryPerBlockOptin only.
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int device);
 cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
@@ -192,6 +206,12 @@ bool is_device_pointer(const void* p);
 // cudaFuncAttributeMaxDynamicSharedMemorySize (at most the device's opt-in 227 KB).
 constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
 constexpr std::size_t kOptinSharedBytes = 227 * 1024;
+// The device's opt-in limit: kOptinSharedBytes, or less with LTGEN_CUDA_EMULATOR_SHARED_OPTIN=BYTES
+// (a smaller GPU: 99 KB on sm_86 and sm_89, 64 KB on sm_75).
+std::size_t optin_shared_bytes();
+// cudaFuncGetAttributes: with LTGEN_CUDA_EMULATOR_NO_KERNEL_IMAGE=1, a GPU that none of the
+// program's compiled architectures runs on (cudaErrorNoKernelImageForDevice).
+cudaError_t func_attributes(cudaFuncAttributes* attributes, const void* kernel);
 cudaError_t set_max_dynamic_shared(const void* kernel, int bytes);
 std::size_t max_dynamic_shared(const void* kernel);
 // The running block's dynamic shared memory: the launch's bytes, 16-byte aligned, ending at an
@@ -259,6 +279,11 @@ Launch<Params...> launch(LaunchConfig config, void (*kernel)(Params...), const c
 
 // Sets what a kernel may have of dynamic shared memory; CUDA requires it before a launch with more
 // than 48 KB. Refused (as the emulator cannot know whether CUDA allows it) during a graph capture.
+template <class T>
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, T* kernel) {
+  return ltgen_emu::func_attributes(attributes, reinterpret_cast<const void*>(kernel));
+}
+
 template <class T>
 cudaError_t cudaFuncSetAttribute(T* kernel, cudaFuncAttribute attribute, int value) {
   if (attribute != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaErrorInvalidValue;

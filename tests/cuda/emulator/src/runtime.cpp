@@ -211,10 +211,33 @@ namespace {
 std::map<const void*, std::size_t> dynamic_shared_limits;  // kernels that set their own
 }  // namespace
 
+std::size_t optin_shared_bytes() {
+  static const std::size_t bytes = [] {
+    const char* env = std::getenv("LTGEN_CUDA_EMULATOR_SHARED_OPTIN");
+    if (!env) return kOptinSharedBytes;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    if (end == env || *end != '\0' || v < kDefaultSharedBytes || v > kOptinSharedBytes)
+      fatal("LTGEN_CUDA_EMULATOR_SHARED_OPTIN must be a number of bytes from 49152 to 232448");
+    return static_cast<std::size_t>(v);
+  }();
+  return bytes;
+}
+
+cudaError_t func_attributes(cudaFuncAttributes* attributes, const void* kernel) {
+  if (kernel == nullptr) return last_error = cudaErrorInvalidDeviceFunction;
+  static const bool no_image = std::getenv("LTGEN_CUDA_EMULATOR_NO_KERNEL_IMAGE") != nullptr;
+  if (no_image) return last_error = cudaErrorNoKernelImageForDevice;
+  *attributes = cudaFuncAttributes{};
+  attributes->maxThreadsPerBlock = 1024;
+  attributes->maxDynamicSharedSizeBytes = static_cast<int>(max_dynamic_shared(kernel));
+  return cudaSuccess;
+}
+
 cudaError_t set_max_dynamic_shared(const void* kernel, int bytes) {
   if (any_capture()) return cudaErrorStreamCaptureUnsupported;
   if (kernel == nullptr) return cudaErrorInvalidDeviceFunction;
-  if (bytes < 0 || static_cast<std::size_t>(bytes) > kOptinSharedBytes) return cudaErrorInvalidValue;
+  if (bytes < 0 || static_cast<std::size_t>(bytes) > optin_shared_bytes()) return cudaErrorInvalidValue;
   dynamic_shared_limits[kernel] = static_cast<std::size_t>(bytes);
   return cudaSuccess;
 }
@@ -286,7 +309,14 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->warpSize = 32;
   prop->maxThreadsPerBlock = 1024;
   prop->sharedMemPerBlock = ltgen_emu::kDefaultSharedBytes;
-  prop->sharedMemPerBlockOptin = ltgen_emu::kOptinSharedBytes;
+  prop->sharedMemPerBlockOptin = ltgen_emu::optin_shared_bytes();
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int device) {
+  if (device != 0) return last_error = cudaErrorInvalidDevice;
+  if (attribute != cudaDevAttrMaxSharedMemoryPerBlockOptin) return last_error = cudaErrorInvalidValue;
+  *value = static_cast<int>(ltgen_emu::optin_shared_bytes());
   return cudaSuccess;
 }
 
@@ -315,6 +345,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorNoKernelImageForDevice: return "cudaErrorNoKernelImageForDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
@@ -337,6 +368,7 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorInvalidDeviceFunction: return "invalid device function";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";

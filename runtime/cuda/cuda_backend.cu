@@ -14,6 +14,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "ltrt/cuda/context.cuh"
 #include "ltrt/cuda/kernels.cuh"
@@ -122,9 +123,13 @@ class CudaBackend : public Backend {
     pinned_eval_loss_ = pinned_train_loss_ + 1;
     pinned_scalars_ = reinterpret_cast<StepScalars*>(back + readback);
     LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&scalars_sent_, cudaEventDisableTiming));
+    mark_host_copies(false);  // the device's arena is zeros until upload()
   }
 
   ~CudaBackend() override {
+    // Work still in flight (a hook threw after its step was enqueued) reads what is freed below.
+    if (compute_) report(cudaStreamSynchronize(compute_), "cudaStreamSynchronize");
+    if (copy_) report(cudaStreamSynchronize(copy_), "cudaStreamSynchronize");
     auto destroy = [](auto& graphs) {
       for (auto& [key, exec] : graphs) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
     };
@@ -146,7 +151,9 @@ class CudaBackend : public Backend {
   std::string device() const override { return name_; }
 
   void upload() override {
-    host_current_ = {true, true};  // the device's arena is the host's, byte for byte
+    // Before training only (start, resume): the whole host arena, gradients and optimizer slots
+    // too, replaces the device's.
+    mark_host_copies(true);  // the device's arena is the host's, byte for byte
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
     LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_, host_.data(), m_.arena_bytes, cudaMemcpyHostToDevice, compute_));
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
@@ -160,7 +167,7 @@ class CudaBackend : public Backend {
     for (int i = 0; i < m_.num_state; ++i)
       copy_down(m_.state[i].value.offset, static_cast<std::size_t>(m_.state[i].value.numel()) * dtype_size(m_.state[i].value.dtype));
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
-    host_current_.params = true;
+    host_params_current_.assign(host_params_current_.size(), true);
   }
 
   void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
@@ -220,14 +227,17 @@ class CudaBackend : public Backend {
     optimizer.set_step_count(optimizer.step_count() + 1);
   }
 
-  void fetch_for_hooks(bool gradients) override {
-    bool& current = gradients ? host_current_.grads : host_current_.params;
-    if (current) return;
+  // One tensor at a time, as hooks ask: a hook that reads one layer's gradient copies that layer's.
+  void fetch_for_hooks(int param, bool gradient) override {
+    std::vector<bool>& current = gradient ? host_grads_current_ : host_params_current_;
+    if (current.at(static_cast<std::size_t>(param))) return;
+    const ParamDef& p = m_.params[param];
+    const std::size_t region = gradient ? m_.grads_offset : m_.params_offset;
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
-    copy_down(gradients ? m_.grads_offset : m_.params_offset,
-              static_cast<std::size_t>(m_.num_param_elements) * sizeof(float));
+    copy_down(region + static_cast<std::size_t>(p.flat_index) * sizeof(float),
+              static_cast<std::size_t>(p.value.numel()) * sizeof(float));
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
-    current = true;
+    current[static_cast<std::size_t>(param)] = true;
   }
 
   float loss() override {
@@ -277,8 +287,13 @@ class CudaBackend : public Backend {
 
   // A graph that trains: the host arena's copies of the parameters and gradients are stale after it.
   void launch(cudaGraphExec_t graph) {
-    host_current_ = {false, false};
+    mark_host_copies(false);
     LTRT_CUDA_CHECK(cudaGraphLaunch(graph, compute_));
+  }
+
+  void mark_host_copies(bool current) {
+    host_params_current_.assign(static_cast<std::size_t>(m_.num_params), current);
+    host_grads_current_.assign(static_cast<std::size_t>(m_.num_params), current);
   }
 
   // The training step's loss into pinned memory, behind the step on the compute stream.
@@ -430,9 +445,8 @@ class CudaBackend : public Backend {
   StepScalars* pinned_scalars_ = nullptr;  // step_optimizer's copy of step_scalars_ to the device
   cudaEvent_t scalars_sent_ = nullptr;     // ... has been made
   StepScalars step_scalars_{};             // the current training step's scalars, as the device has them
-  struct HostCopies {
-    bool params, grads;
-  } host_current_{false, false};  // whether the host arena's parameters and gradients are the device's
+  // Whether each parameter's values and gradient in the host arena are the device's (for hooks).
+  std::vector<bool> host_params_current_, host_grads_current_;
   int train_rows_ = -1;  // rows of the last training step; -1 once an evaluation has overwritten its results
   std::size_t input_bytes_ = 0, target_bytes_ = 0, staging_bytes_ = 0;
   int next_staging_ = 0;

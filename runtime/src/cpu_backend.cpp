@@ -45,7 +45,7 @@ class CpuBackend : public Backend {
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
     clip_and_step(model_, host_.data(), clip_val, clip_by_value, optimizer);
   }
-  void fetch_for_hooks(bool) override {}  // the host arena is where the steps run
+  void fetch_for_hooks(int, bool) override {}  // the host arena is where the steps run
 
  private:
   void require_split_step() const {

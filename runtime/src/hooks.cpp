@@ -40,7 +40,7 @@ TensorView Trainer::view(const std::string& name, bool gradient) const {
     TensorView v;
     v.shape.assign(p.value.shape, p.value.shape + p.value.rank);
     v.numel = p.value.numel();
-    if (access_.fetch) access_.fetch(access_.self, gradient);
+    if (access_.fetch) access_.fetch(access_.self, i, gradient);
     const float* region = gradient ? grad_region(m, access_.arena) : param_region(m, access_.arena);
     v.data = region + p.flat_index;
     return v;

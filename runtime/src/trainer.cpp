@@ -316,7 +316,9 @@ Trainer::Access Fit::hook_access() {
     fit.save_checkpoint(path, false);
   };
   // The backend trains on its own copy (a GPU's): hooks read the host arena once it is current.
-  a.fetch = [](void* self, bool gradients) { static_cast<Fit*>(self)->backend_->fetch_for_hooks(gradients); };
+  a.fetch = [](void* self, int param, bool gradient) {
+    static_cast<Fit*>(self)->backend_->fetch_for_hooks(param, gradient);
+  };
   return a;
 }
 
@@ -564,6 +566,11 @@ void Fit::step_forward_backward(int n, bool first_of_group) {
   const TrainStep request{n, 1.0f / static_cast<float>(t_.accumulate_grad_batches), !first_of_group, false, 0, false};
   if constexpr (user_hooks::split_step) {
     last_loss_ = backend_->train_forward(request, rngs_.dropout);
+    // training_step has logged: the hooks from here on see this step's train_loss (and train_acc) in
+    // callback_metrics, as Lightning's results give them when read.
+    step_metrics_pending_ = true;
+    step_rows_ = n;
+    fetch_step_metrics();
     // Gradients are written over (not added to) by the group's first backward: that is the zero_grad.
     if (first_of_group) LTRT_USER_HOOK(*this, on_before_zero_grad, (trainer_))
     LTRT_USER_HOOK(*this, on_before_backward, (trainer_, last_loss_ * request.loss_scale))
@@ -571,6 +578,9 @@ void Fit::step_forward_backward(int n, bool first_of_group) {
     LTRT_USER_HOOK(*this, on_after_backward, (trainer_))
   } else {
     backend_->train(request, optimizer_, rngs_.dropout);  // forward and backward: no optimizer step
+    step_metrics_pending_ = true;
+    step_rows_ = n;
+    fetch_step_metrics();  // for on_before_optimizer_step, as above
   }
 }
 
@@ -583,7 +593,8 @@ void Fit::train_batch(std::int64_t b) {
   const bool first_of_group = b % k == 0;
   const bool step = !should_accumulate(b);
   if constexpr (user_hooks::in_step) {
-    // Hooks inside the step: it runs in pieces with the hooks between them.
+    // Hooks inside the step: it runs in pieces with the hooks between them (and has put its
+    // metrics in callback_metrics).
     step_forward_backward(n, first_of_group);
   } else {
     // Lightning divides the loss by accumulate_grad_batches before backward; the last batch of a
@@ -591,9 +602,9 @@ void Fit::train_batch(std::int64_t b) {
     const TrainStep request{n, 1.0f / static_cast<float>(k), !first_of_group, step, t_.gradient_clip_val,
                             t_.gradient_clip_algorithm == "value"};
     backend_->train(request, optimizer_, rngs_.dropout);
+    step_metrics_pending_ = true;  // read when something needs them
+    step_rows_ = n;
   }
-  step_metrics_pending_ = true;
-  step_rows_ = n;
   // The first step's values enter callback_metrics at once (later steps replace them in place,
   // without allocating), as Lightning's first log adds them.
   if (!has_loss_) fetch_step_metrics();
@@ -674,7 +685,11 @@ FitResult Fit::run() {
 // on_exception, then one message: which hook threw, and the checkpoint that a rerun can resume from.
 void Fit::fail(const std::exception& e) {
   std::string message = running_hook_ ? std::string("hook ") + running_hook_ + " threw: " + e.what() : e.what();
-  LTRT_USER_HOOK(*this, on_exception, (trainer_, e))
+  try {
+    LTRT_USER_HOOK(*this, on_exception, (trainer_, e))
+  } catch (const std::exception& again) {  // e.g. reading a GPU's weights after a CUDA error: keep both
+    message += "; then on_exception threw: " + std::string(again.what());
+  }
   if (const ModelCheckpoint* mc = callbacks_.checkpoint_callback()) {
     const std::string& last = mc->last_model_path.empty() ? mc->best_model_path : mc->last_model_path;
     if (!last.empty()) message += " (the last checkpoint, " + last + ", is intact)";
@@ -793,8 +808,12 @@ class EvalHooks {
   void begin_hook(const char* name) { running = name; }
   void end_hook() { running = nullptr; }
   [[noreturn]] void fail(const std::exception& e) {
-    const std::string message = running ? std::string("hook ") + running + " threw: " + e.what() : e.what();
-    LTRT_USER_HOOK(*this, on_exception, (trainer, e))
+    std::string message = running ? std::string("hook ") + running + " threw: " + e.what() : e.what();
+    try {
+      LTRT_USER_HOOK(*this, on_exception, (trainer, e))
+    } catch (const std::exception& again) {
+      message += "; then on_exception threw: " + std::string(again.what());
+    }
     throw Error(message);
   }
 

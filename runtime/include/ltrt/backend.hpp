@@ -75,9 +75,9 @@ class Backend {
   // an optimizer step), clipping and the optimizer step, which reads the optimizer's learning
   // rate now (a hook may have set it) and advances its step count.
   virtual void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) = 0;
-  // The host arena's parameters, or gradients, made the backend's current values: user hooks
-  // read them there (trainer.parameter(), trainer.grad()).
-  virtual void fetch_for_hooks(bool gradients) = 0;
+  // Parameter `param`'s values, or its gradient, in the host arena made the backend's current
+  // ones: user hooks read them there (trainer.parameter(), trainer.grad()).
+  virtual void fetch_for_hooks(int param, bool gradient) = 0;
 };
 
 // The backend trainer.accelerator asks for: "cpu"; "gpu" (the program's CUDA steps, an error

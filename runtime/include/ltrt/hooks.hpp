@@ -67,9 +67,9 @@ class Trainer {
     Optimizer* optimizer = nullptr;  // nullptr outside fit: lr() is the spec's, set_lr throws
     double spec_lr = 0;
     void (*save)(void* self, const std::string& path) = nullptr;  // nullptr outside fit
-    // Makes the arena's parameters (or gradients) the training's current values: a GPU's are
-    // copied down. nullptr: the arena's are current.
-    void (*fetch)(void* self, bool gradients) = nullptr;
+    // Makes parameter `param`'s values (or gradient) in the arena the training's current ones: a
+    // GPU's are copied down. nullptr: the arena's are current.
+    void (*fetch)(void* self, int param, bool gradient) = nullptr;
     void* self = nullptr;  // what save and fetch are called with
   };
   Trainer(std::map<std::string, double>& callback_metrics, const std::map<std::string, double>& logged_metrics,

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ltrt/hooks.hpp>
 #include <stdexcept>
+#include <string>
 
 namespace {
 
@@ -59,13 +60,34 @@ void on_test_batch_end(ltrt::Trainer& trainer, std::int64_t batch_idx, float los
   check_loss(loss);
   log_batch("on_test_batch_end", trainer, batch_idx);
 }
-void on_before_zero_grad(ltrt::Trainer& trainer) { log("on_before_zero_grad", trainer); }
+// Inside the step, Lightning's trainer.callback_metrics already hold the train_loss that this
+// step's training_step logged (its results are read when callback_metrics is): the loss that
+// on_before_backward receives times accumulate_grad_batches (2 in order.json).
+namespace {
+void check_step_loss(const ltrt::Trainer& t, const char* hook, float loss) {
+  const auto it = t.callback_metrics.find("train_loss");
+  if (it == t.callback_metrics.end() || it->second != 2.0 * static_cast<double>(loss))
+    throw std::runtime_error(std::string(hook) + ": callback_metrics has not this step's train_loss");
+}
+float step_loss = 0;  // the last on_before_backward's loss
+}  // namespace
+
+void on_before_zero_grad(ltrt::Trainer& trainer) {
+  if (trainer.callback_metrics.count("train_loss") == 0)
+    throw std::runtime_error("on_before_zero_grad: callback_metrics has no train_loss");
+  log("on_before_zero_grad", trainer);
+}
 void on_before_backward(ltrt::Trainer& trainer, float loss) {
   check_loss(loss);
+  check_step_loss(trainer, "on_before_backward", loss);
+  step_loss = loss;
   log("on_before_backward", trainer);
 }
 void on_after_backward(ltrt::Trainer& trainer) { log("on_after_backward", trainer); }
-void on_before_optimizer_step(ltrt::Trainer& trainer) { log("on_before_optimizer_step", trainer); }
+void on_before_optimizer_step(ltrt::Trainer& trainer) {
+  check_step_loss(trainer, "on_before_optimizer_step", step_loss);
+  log("on_before_optimizer_step", trainer);
+}
 void on_save_checkpoint(ltrt::Trainer& trainer) { log("on_save_checkpoint", trainer); }
 void on_load_checkpoint(ltrt::Trainer& trainer) { log("on_load_checkpoint", trainer); }
 void on_exception(ltrt::Trainer& trainer, const std::exception& exception) {

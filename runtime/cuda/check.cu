@@ -24,4 +24,17 @@ void check(cublasStatus_t status, const char* call, const char* file, int line) 
               cublasLtGetStatusString(status));
 }
 
+void refuse_shared_memory(const char* name, int bytes, int limit) {
+  int device = 0;
+  cudaDeviceProp prop{};
+  LTRT_CUDA_CHECK(cudaGetDevice(&device));
+  LTRT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  throw Error(std::string("kernel ") + name + " needs " + std::to_string(bytes) +
+              " bytes of shared memory per block, and cuda:" + std::to_string(device) + " (" + prop.name +
+              ", compute capability " + std::to_string(prop.major) + "." + std::to_string(prop.minor) +
+              ") allows a block " + std::to_string(limit) +
+              ": ltgen sizes its kernels' tiles for up to 99 KB, which every GPU from sm_80 (Ampere) on allows; this "
+              "GPU is not supported yet. Train on the CPU with CUDA_VISIBLE_DEVICES=\"\" (trainer.accelerator \"auto\")");
+}
+
 }  // namespace ltrt::cuda

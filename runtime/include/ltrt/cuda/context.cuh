@@ -67,3 +67,19 @@ __device__ inline float uniform(std::uint64_t seed, std::uint32_t stream, std::u
 #define LTRT_CUDA_CHECK(call) ::ltrt::cuda::check((call), #call, __FILE__, __LINE__)
 // After a kernel launch: a bad configuration shows at once, not at the next synchronisation.
 #define LTRT_CUDA_CHECK_LAUNCH(kernel) ::ltrt::cuda::check(cudaGetLastError(), kernel, __FILE__, __LINE__)
+
+// Throws ltrt::Error: kernel `name` needs `bytes` of shared memory per block, and the current GPU
+// allows a block at most `limit`.
+[[noreturn]] void refuse_shared_memory(const char* name, int bytes, int limit);
+
+// Lets `kernel` have `bytes` of dynamic shared memory, over the 48 KB a block gets without asking
+// (prepare_kernels, once, before any graph capture). A GPU that allows a block less is refused
+// with a message naming the kernel, instead of cudaFuncSetAttribute's bare invalid argument.
+template <class Kernel>
+void allow_shared_memory(Kernel* kernel, int bytes, const char* name) {
+  int device = 0, limit = 0;
+  LTRT_CUDA_CHECK(cudaGetDevice(&device));
+  LTRT_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  if (bytes > limit) refuse_shared_memory(name, bytes, limit);
+  LTRT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+}

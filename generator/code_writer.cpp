@@ -1,5 +1,7 @@
 #include "code_writer.hpp"
 
+#include <sstream>
+
 namespace ltgen {
 
 void CodeWriter::line(const std::string& text) {
@@ -23,6 +25,25 @@ void CodeWriter::reopen(const std::string& head) {
   --indent_;
   line("} " + head + " {");
   ++indent_;
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+}
+
+std::vector<std::string> comment_lines(const std::string& text, size_t width) {
+  std::vector<std::string> lines;
+  std::string line = "//";
+  std::istringstream words(text);
+  for (std::string word; words >> word;) {
+    if (line.size() > 2 && line.size() + 1 + word.size() > width) {
+      lines.push_back(line);
+      line = "//";
+    }
+    line += " " + word;
+  }
+  if (line.size() > 2) lines.push_back(line);
+  return lines;
 }
 
 }  // namespace ltgen

@@ -1,8 +1,9 @@
 /// \file
-/// Writes indented C++ source text line by line.
+/// Writes indented C++ source text line by line, and the text edits emitters share.
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ltgen {
 
@@ -26,5 +27,11 @@ class CodeWriter {
   int indent_;
   Language language_;
 };
+
+/// Replaces every occurrence of `from` in `s` by `to` (text written in place is not searched again).
+void replace_all(std::string& s, const std::string& from, const std::string& to);
+
+/// `text` as `// ` comment lines of at most `width` characters, broken between words.
+std::vector<std::string> comment_lines(const std::string& text, size_t width);
 
 }  // namespace ltgen

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "code_writer.hpp"
 #include "version.hpp"
 
 namespace fs = std::filesystem;
@@ -20,10 +21,6 @@ std::string read_text(const fs::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
 }
 
 // Writes `text` to `p` unless it already holds exactly that; atomic.

@@ -40,7 +40,9 @@ struct Slots {
 
 /// Where a CUDA lowering writes: kernels at namespace scope (named `<fn>_kernel`,
 /// `<fn>_<what>_kernel`), and the body of the host function `fn`, which enqueues them on
-/// `ctx.stream` (an `const ltrt::cuda::Context& ctx` parameter).
+/// `ctx.stream` (an `const ltrt::cuda::Context& ctx` parameter). `fn` is a placeholder while the
+/// op lowers: nodes whose kernels come out the same (all but `fn`) share one copy, named after
+/// the first, so every name a lowering puts at namespace scope derives from `fn`.
 struct CudaEmit {
   CodeWriter& kernels;
   CodeWriter& body;

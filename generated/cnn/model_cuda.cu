@@ -461,6 +461,7 @@ static void layers_5_backward(float* dinp, const float* dout, int n, const ltrt:
 // layers.4 backward: ReLU(inplace=False)
 // spec: model.layers[4]
 // dinp (16, 16, 5, 5) <- dout (16, 16, 5, 5) out (16, 16, 5, 5)
+// Its kernels also serve layers_1_backward: the same shapes and constants, so the same code.
 
 __global__ void layers_4_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const float* __restrict__ out, int count) {
@@ -693,21 +694,14 @@ static void layers_2_backward(float* dinp, const float* dout, const std::int64_t
 // layers.1 backward: ReLU(inplace=False)
 // spec: model.layers[1]
 // dinp (16, 8, 10, 10) <- dout (16, 8, 10, 10) out (16, 8, 10, 10)
-
-__global__ void layers_1_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ out, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
+// Its kernels are layers_4_backward's: the same shapes and constants, so the same code.
 static void layers_1_backward(float* dinp, const float* dout, const float* out, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 800;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_1_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+  layers_4_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
                                                                                                  count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_kernel");
 }
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')

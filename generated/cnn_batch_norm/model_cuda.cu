@@ -280,6 +280,7 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
 // layers.2: ReLU(inplace=False)
 // spec: model.layers[2]
 // out (16, 8, 10, 10) <- inp (16, 8, 10, 10)
+// Its kernels also serve layers_6_forward and layers_11_forward: the same shapes and constants, so the same code.
 
 __global__ void layers_2_forward_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -508,20 +509,13 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
 // layers.6: ReLU(inplace=False)
 // spec: model.layers[6]
 // out (16, 16, 5, 5) <- inp (16, 16, 5, 5)
-
-__global__ void layers_6_forward_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-  out[i] = v;
-}
-
+// Its kernels are layers_2_forward's: the same shapes and constants, so the same code.
 static void layers_6_forward(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 400;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_6_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_6_forward_kernel");
+  layers_2_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
 // layers.7: AdaptiveAvgPool2d(output_size=[2, 2])
@@ -678,20 +672,13 @@ static void layers_10_forward(float* out, float* mean, float* rstd, const float*
 // layers.11: ReLU(inplace=False)
 // spec: model.layers[11]
 // out (16, 32) <- inp (16, 32)
-
-__global__ void layers_11_forward_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-  out[i] = v;
-}
-
+// Its kernels are layers_2_forward's: the same shapes and constants, so the same code.
 static void layers_11_forward(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 32;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_11_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_11_forward_kernel");
+  layers_2_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
 // layers.12: Linear(in_features=32, out_features=4, bias=True)
@@ -866,6 +853,7 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
 // layers.11 backward: ReLU(inplace=False)
 // spec: model.layers[11]
 // dinp (16, 32) <- dout (16, 32) out (16, 32)
+// Its kernels also serve layers_6_backward and layers_2_backward: the same shapes and constants, so the same code.
 
 __global__ void layers_11_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                           const float* __restrict__ out, int count) {
@@ -1021,21 +1009,14 @@ static void layers_7_backward(float* dinp, const float* dout, int n, const ltrt:
 // layers.6 backward: ReLU(inplace=False)
 // spec: model.layers[6]
 // dinp (16, 16, 5, 5) <- dout (16, 16, 5, 5) out (16, 16, 5, 5)
-
-__global__ void layers_6_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ out, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
+// Its kernels are layers_11_backward's: the same shapes and constants, so the same code.
 static void layers_6_backward(float* dinp, const float* dout, const float* out, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 400;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_6_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
-                                                                                                 count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_6_backward_kernel");
+  layers_11_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+                                                                                                  count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_11_backward_kernel");
 }
 
 // layers.5 backward: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.05, affine=True, track_running_stats=True)
@@ -1311,21 +1292,14 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
 // layers.2 backward: ReLU(inplace=False)
 // spec: model.layers[2]
 // dinp (16, 8, 10, 10) <- dout (16, 8, 10, 10) out (16, 8, 10, 10)
-
-__global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ out, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
+// Its kernels are layers_11_backward's: the same shapes and constants, so the same code.
 static void layers_2_backward(float* dinp, const float* dout, const float* out, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 800;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
-                                                                                                 count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_kernel");
+  layers_11_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+                                                                                                  count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_11_backward_kernel");
 }
 
 // layers.1 backward: BatchNorm2d(num_features=8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)

@@ -285,6 +285,7 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
 // layers.2: ReLU(inplace=False)
 // spec: model.layers[2]
 // out (64, 16, 28, 28) <- inp (64, 16, 28, 28)
+// Its kernels also serve layers_6_forward: the same shapes and constants, so the same code.
 
 __global__ void layers_2_forward_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -515,20 +516,13 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
 // layers.6: ReLU(inplace=False)
 // spec: model.layers[6]
 // out (64, 32, 10, 10) <- inp (64, 32, 10, 10)
-
-__global__ void layers_6_forward_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-  out[i] = v;
-}
-
+// Its kernels are layers_2_forward's: the same shapes and constants, so the same code.
 static void layers_6_forward(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 3200;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_6_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_6_forward_kernel");
+  layers_2_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
 // layers.7: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -802,6 +796,8 @@ static void layers_14_backward(float* dinp, float* dweight, float* dbias, const 
 // layers.13 backward: ReLU(inplace=False)
 // spec: model.layers[13]
 // dinp (64, 84) <- dout (64, 84) out (64, 84)
+// Its kernels also serve layers_10_backward, layers_6_backward and layers_2_backward: the same shapes and constants,
+// so the same code.
 
 __global__ void layers_13_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                           const float* __restrict__ out, int count) {
@@ -888,22 +884,15 @@ static void layers_11_backward(float* dinp, const float* dout, const std::uint8_
 // layers.10 backward: ReLU(inplace=False)
 // spec: model.layers[10]
 // dinp (64, 120) <- dout (64, 120) out (64, 120)
-
-__global__ void layers_10_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                          const float* __restrict__ out, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
+// Its kernels are layers_13_backward's: the same shapes and constants, so the same code.
 static void layers_10_backward(float* dinp, const float* dout, const float* out, int n,
                                const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 120;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_10_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+  layers_13_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
                                                                                                   count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_10_backward_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("layers_13_backward_kernel");
 }
 
 // layers.9 backward: Linear(in_features=800, out_features=120, bias=True)
@@ -994,21 +983,14 @@ static void layers_7_backward(float* dinp, const float* dout, const std::int64_t
 // layers.6 backward: ReLU(inplace=False)
 // spec: model.layers[6]
 // dinp (64, 32, 10, 10) <- dout (64, 32, 10, 10) out (64, 32, 10, 10)
-
-__global__ void layers_6_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ out, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
+// Its kernels are layers_13_backward's: the same shapes and constants, so the same code.
 static void layers_6_backward(float* dinp, const float* dout, const float* out, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 3200;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_6_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
-                                                                                                 count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_6_backward_kernel");
+  layers_13_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+                                                                                                  count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_13_backward_kernel");
 }
 
 // layers.5 backward: BatchNorm2d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
@@ -1284,21 +1266,14 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
 // layers.2 backward: ReLU(inplace=False)
 // spec: model.layers[2]
 // dinp (64, 16, 28, 28) <- dout (64, 16, 28, 28) out (64, 16, 28, 28)
-
-__global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ out, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
+// Its kernels are layers_13_backward's: the same shapes and constants, so the same code.
 static void layers_2_backward(float* dinp, const float* dout, const float* out, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 12544;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
-                                                                                                 count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_kernel");
+  layers_13_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+                                                                                                  count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_13_backward_kernel");
 }
 
 // layers.1 backward: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)

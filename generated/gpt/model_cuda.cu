@@ -211,6 +211,8 @@ static void wpe_forward(float* out, const float* inp, const float* weight, int n
 // ln1: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
+// Its kernels also serve ln2_forward, ln3_forward, ln4_forward and lnf_forward: the same shapes and constants, so the
+// same code.
 
 __global__ void ln1_forward_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
                                    const float* __restrict__ inp, const float* __restrict__ weight,
@@ -266,6 +268,7 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // attn1: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// Its kernels also serve attn2_forward: the same shapes and constants, so the same code.
 
 // Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
 // the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
@@ -459,6 +462,8 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
 // res1: Add()
 // spec: model.graph[4]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
+// Its kernels also serve res2_forward, res3_forward, res4_forward, res3_add_backward, res2_add_backward,
+// res1_add_backward and wpe_add_backward: the same shapes and constants, so the same code.
 
 __global__ void res1_forward_kernel(float* __restrict__ out, const float* __restrict__ a, const float* __restrict__ b,
                                     int count) {
@@ -478,49 +483,20 @@ static void res1_forward(float* out, const float* a, const float* b, int n, cons
 // ln2: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-
-__global__ void ln2_forward_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
-                                   const float* __restrict__ inp, const float* __restrict__ weight,
-                                   const float* __restrict__ bias, int groups) {
-  constexpr int kDim = 48;
-  constexpr float kEps = 1e-05f;
-  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const float* x = inp + static_cast<std::int64_t>(r) * kDim;
-  float sum = 0.0f;
-  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  const float m = sum / kDim;
-  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float c = x[k] - m;
-    sum_sq += c * c;
-  }
-  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
-  const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  if (t == 0) {
-    mean[r] = m;
-    rstd[r] = s;
-  }
-  float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-}
-
+// Its kernels are ln1_forward's: the same shapes and constants, so the same code.
 static void ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   const int groups = n * kGroups;
-  ln2_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln2_forward_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("ln1_forward_kernel");
 }
 
 // fc1: Linear(in_features=48, out_features=192, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[6], model.graph[7]
 // out (32, 32, 192) preact (32, 32, 192) <- inp (32, 32, 48) weight (192, 48) bias (192,)
+// Its kernels also serve fc2_forward: the same shapes and constants, so the same code.
 
 __global__ void fc1_forward_activation_kernel(float* out, const float* __restrict__ preact, int count) {
   constexpr float kInvSqrt2 = 0.7071067811865476f;
@@ -558,63 +534,26 @@ static void proj1_forward(float* out, const float* inp, const float* weight, con
 // res2: Add()
 // spec: model.graph[9]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-
-__global__ void res2_forward_kernel(float* __restrict__ out, const float* __restrict__ a, const float* __restrict__ b,
-                                    int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = a[i] + b[i];
-}
-
+// Its kernels are res1_forward's: the same shapes and constants, so the same code.
 static void res2_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1536;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  res2_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res2_forward_kernel");
+  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
+  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
 }
 
 // ln3: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-
-__global__ void ln3_forward_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
-                                   const float* __restrict__ inp, const float* __restrict__ weight,
-                                   const float* __restrict__ bias, int groups) {
-  constexpr int kDim = 48;
-  constexpr float kEps = 1e-05f;
-  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const float* x = inp + static_cast<std::int64_t>(r) * kDim;
-  float sum = 0.0f;
-  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  const float m = sum / kDim;
-  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float c = x[k] - m;
-    sum_sq += c * c;
-  }
-  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
-  const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  if (t == 0) {
-    mean[r] = m;
-    rstd[r] = s;
-  }
-  float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-}
-
+// Its kernels are ln1_forward's: the same shapes and constants, so the same code.
 static void ln3_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   const int groups = n * kGroups;
-  ln3_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln3_forward_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("ln1_forward_kernel");
 }
 
 // attn2.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -632,182 +571,14 @@ static void attn2_in_proj_forward(float* out, const float* inp, const float* wei
 // attn2: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
-
-// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
-// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
-// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
-// leave the block. It writes out = o / l and lse = m + log(l), from which the backward
-// recomputes the probabilities.
-__global__ void __launch_bounds__(128, 2)
-    attn2_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (47616 bytes of dynamic shared memory,
-  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
-  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
-  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
-  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
-  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
-  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
-  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
-  constexpr int kPad = 4;
-  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float* tile = shared;
-  float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // q^T of the block's rows (a chunk of head_dim)
-  tile += kChunk * (kQueryTile + kPad);
-  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
-  tile += kChunk * (kKeyTile + kPad);
-  float(*p)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile (thread rows r-major)
-  static_assert(
-      (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
-          47616,
-      "the tiles fill the launch's shared memory");
-  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
-  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
-  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
-            b = blockIdx.x / kRowTiles / kHeads;
-  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
-  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
-  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* keys_k = q + kE;
-  const float* keys_v = q + 2 * kE;
-  float o[kRows][kDimCols] = {};
-  float m[kRows], l[kRows];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    m[r] = -INFINITY;
-    l[r] = 0.0f;
-  }
-  const int keys =
-      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
-  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
-    float s[kRows][kCols] = {};
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      const int c0 = chunk * kChunk;
-      // The block's own rows stay staged when head_dim is one chunk.
-      if (kChunks > 1 || j0 == 0) {
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-      }
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      __syncthreads();
-      for (int d = 0; d < kChunk; ++d) {
-        float q_t_r[kRows], kv_t_c[kCols];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group * kRows + r];
-        }
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) {
-          kv_t_c[c] = kv_t[d][lane * kCols + c];
-        }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) {
-            s[r][c] = fmaf(q_t_r[r], kv_t_c[c], s[r][c]);
-          }
-        }
-      }
-      __syncthreads();
-    }
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
-      const int i = i0 + group * kRows + r;
-      float tile_max = -INFINITY;
-#pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane * kCols + c;
-        s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
-        tile_max = fmaxf(tile_max, s[r][c]);
-      }
-      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2)
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));
-      const float m_new = fmaxf(m[r], tile_max);          // finite: every row sees key 0 in the first tile
-      const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile
-      float sum = 0.0f;
-#pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[kGroups * r + group][lane * kCols + c] = e;
-        sum += e;
-      }
-      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
-      l[r] = l[r] * rescale + sum;
-      m[r] = m_new;
-#pragma unroll
-      for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;
-    }
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // o += p v, a chunk of head_dim at a time.
-      const int c0 = chunk * kChunk;
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      __syncthreads();  // and p is written
-      for (int j = 0; j < kKeyTile; j += 4) {
-        float p_r[kRows][4];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
-        }
-#pragma unroll
-        for (int c = 0; c < kChunkCols; ++c) {
-          float kv_t_j[4];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) kv_t_j[u] = kv_t[lane + kLanes * c][j + u];
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-              o[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], kv_t_j[u], o[r][chunk * kChunkCols + c]);
-            }
-          }
-        }
-      }
-      __syncthreads();
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group * kRows + r;
-    if (row >= kT) continue;
-#pragma unroll
-    for (int c = 0; c < kDimCols; ++c) {
-      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) out_head[row * kE + d] = o[r][c] / l[r];
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group * kRows + r;
-    if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
-  }
-}
-
+// Its kernels are attn1_forward's: the same shapes and constants, so the same code.
 static void attn2_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                           const ltrt::cuda::Context& ctx) {
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  attn2_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
-  LTRT_CUDA_CHECK_LAUNCH("attn2_forward_kernel");
+  attn1_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
 }
 
 // attn2.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -825,76 +596,32 @@ static void attn2_out_proj_forward(float* out, const float* inp, const float* we
 // res3: Add()
 // spec: model.graph[12]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-
-__global__ void res3_forward_kernel(float* __restrict__ out, const float* __restrict__ a, const float* __restrict__ b,
-                                    int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = a[i] + b[i];
-}
-
+// Its kernels are res1_forward's: the same shapes and constants, so the same code.
 static void res3_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1536;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  res3_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res3_forward_kernel");
+  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
+  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
 }
 
 // ln4: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-
-__global__ void ln4_forward_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
-                                   const float* __restrict__ inp, const float* __restrict__ weight,
-                                   const float* __restrict__ bias, int groups) {
-  constexpr int kDim = 48;
-  constexpr float kEps = 1e-05f;
-  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const float* x = inp + static_cast<std::int64_t>(r) * kDim;
-  float sum = 0.0f;
-  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  const float m = sum / kDim;
-  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float c = x[k] - m;
-    sum_sq += c * c;
-  }
-  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
-  const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  if (t == 0) {
-    mean[r] = m;
-    rstd[r] = s;
-  }
-  float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-}
-
+// Its kernels are ln1_forward's: the same shapes and constants, so the same code.
 static void ln4_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   const int groups = n * kGroups;
-  ln4_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln4_forward_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("ln1_forward_kernel");
 }
 
 // fc2: Linear(in_features=48, out_features=192, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[14], model.graph[15]
 // out (32, 32, 192) preact (32, 32, 192) <- inp (32, 32, 48) weight (192, 48) bias (192,)
-
-__global__ void fc2_forward_activation_kernel(float* out, const float* __restrict__ preact, int count) {
-  constexpr float kInvSqrt2 = 0.7071067811865476f;
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = ltrt::gelu_erf(preact[i], kInvSqrt2);
-}
-
+// Its kernels are fc1_forward's: the same shapes and constants, so the same code.
 static void fc2_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n,
                         const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 192;
@@ -904,9 +631,9 @@ static void fc2_forward(float* out, float* preact, const float* inp, const float
                     bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
   if (count == 0) return;
-  fc2_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact,
+  fc1_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact,
                                                                                                       count);
-  LTRT_CUDA_CHECK_LAUNCH("fc2_forward_activation_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("fc1_forward_activation_kernel");
 }
 
 // proj2: Linear(in_features=192, out_features=48, bias=True)
@@ -924,63 +651,26 @@ static void proj2_forward(float* out, const float* inp, const float* weight, con
 // res4: Add()
 // spec: model.graph[17]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-
-__global__ void res4_forward_kernel(float* __restrict__ out, const float* __restrict__ a, const float* __restrict__ b,
-                                    int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = a[i] + b[i];
-}
-
+// Its kernels are res1_forward's: the same shapes and constants, so the same code.
 static void res4_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1536;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  res4_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res4_forward_kernel");
+  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
+  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
 }
 
 // lnf: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-
-__global__ void lnf_forward_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
-                                   const float* __restrict__ inp, const float* __restrict__ weight,
-                                   const float* __restrict__ bias, int groups) {
-  constexpr int kDim = 48;
-  constexpr float kEps = 1e-05f;
-  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const float* x = inp + static_cast<std::int64_t>(r) * kDim;
-  float sum = 0.0f;
-  for (int k = t; k < kDim; k += kRowThreads) sum += x[k];
-  sum = ltrt::cuda::warp_reduce(sum, ltrt::cuda::Sum());
-  const float m = sum / kDim;
-  float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float c = x[k] - m;
-    sum_sq += c * c;
-  }
-  sum_sq = ltrt::cuda::warp_reduce(sum_sq, ltrt::cuda::Sum());
-  const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-  if (t == 0) {
-    mean[r] = m;
-    rstd[r] = s;
-  }
-  float* y = out + static_cast<std::int64_t>(r) * kDim;
-  for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-}
-
+// Its kernels are ln1_forward's: the same shapes and constants, so the same code.
 static void lnf_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   const int groups = n * kGroups;
-  lnf_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("lnf_forward_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("ln1_forward_kernel");
 }
 
 // head: Linear(in_features=48, out_features=146, bias=False, tie_weight='wte')
@@ -1127,6 +817,8 @@ static void head_backward(float* dinp, float* dweight, const float* dout, const 
 // lnf backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
+// Its kernels also serve ln4_backward, ln3_backward, ln2_backward and ln1_backward: the same shapes and constants, so
+// the same code.
 
 __global__ void lnf_backward_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const float* __restrict__ inp, const float* __restrict__ mean,
@@ -1209,6 +901,8 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
 // proj2 backward: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[16]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
+// Its kernels also serve attn2_out_proj_backward, proj1_backward and attn1_out_proj_backward: the same shapes and
+// constants, so the same code.
 
 __global__ void proj2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                             bool accumulate) {
@@ -1252,6 +946,7 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
 // gelu2 backward: GELU(approximate='none')
 // spec: model.graph[15]
 // dinp (32, 32, 192) <- dout (32, 32, 192) inp (32, 32, 192)
+// Its kernels also serve gelu1_backward: the same shapes and constants, so the same code.
 
 __global__ void gelu2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                       const float* __restrict__ inp, int count) {
@@ -1272,6 +967,7 @@ static void gelu2_backward(float* dinp, const float* dout, const float* inp, int
 // fc2 backward: Linear(in_features=48, out_features=192, bias=True)
 // spec: model.graph[14]
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
+// Its kernels also serve fc1_backward: the same shapes and constants, so the same code.
 
 __global__ void fc2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                           bool accumulate) {
@@ -1315,134 +1011,38 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
 // ln4 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-
-__global__ void ln4_backward_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ inp, const float* __restrict__ mean,
-                                         const float* __restrict__ rstd, const float* __restrict__ weight, int groups) {
-  constexpr int kDim = 48;
-  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const float* x = inp + static_cast<std::int64_t>(r) * kDim;
-  const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
-  const float m = mean[r], s = rstd[r];
-  float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float xhat = (x[k] - m) * s;
-    const float gk = dy[k] * weight[k];
-    sum_g += gk;
-    sum_g_xhat += gk * xhat;
-  }
-  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
-  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
-  float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float xhat = (x[k] - m) * s;
-    const float gk = dy[k] * weight[k];
-    dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
-  }
-}
-
-__global__ void ln4_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
-                                            const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
-                                            bool accumulate) {
-  constexpr int kDim = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dweight[kLanes][32];
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dweight = 0.0f;
-  float sum_dbias = 0.0f;
-  if (k < kDim) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are lnf_backward's: the same shapes and constants, so the same code.
 static void ln4_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                          const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;
   const int groups = n * kGroups;
-  ln4_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln4_backward_dinp_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln4_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
+  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln4_backward_dparams_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
 }
 
 // res3 backward: Add()
 // spec: model.graph[12]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-
-__global__ void res3_add_backward_kernel(float* __restrict__ out, const float* __restrict__ a,
-                                         const float* __restrict__ b, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = a[i] + b[i];
-}
-
+// Its kernels are res1_forward's: the same shapes and constants, so the same code.
 static void res3_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1536;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  res3_add_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res3_add_backward_kernel");
+  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
+  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
 }
 
 // attn2.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
-
-__global__ void attn2_out_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
-                                                     int rows, bool accumulate) {
-  constexpr int kOut = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dbias = 0.0f;
-  if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kOut) {
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are proj2_backward's: the same shapes and constants, so the same code.
 static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                     const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 48;
@@ -1451,14 +1051,15 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  attn2_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dbias, dout, rows, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("attn2_out_proj_backward_dbias_kernel");
+  proj2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                 accumulate);
+  LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_kernel");
 }
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
+// Its kernels also serve attn1_backward: the same shapes and constants, so the same code.
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -1848,6 +1449,7 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
 // attn2.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
+// Its kernels also serve attn1_in_proj_backward: the same shapes and constants, so the same code.
 
 __global__ void attn2_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                     bool accumulate) {
@@ -1891,134 +1493,38 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
 // ln3 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-
-__global__ void ln3_backward_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ inp, const float* __restrict__ mean,
-                                         const float* __restrict__ rstd, const float* __restrict__ weight, int groups) {
-  constexpr int kDim = 48;
-  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const float* x = inp + static_cast<std::int64_t>(r) * kDim;
-  const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
-  const float m = mean[r], s = rstd[r];
-  float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float xhat = (x[k] - m) * s;
-    const float gk = dy[k] * weight[k];
-    sum_g += gk;
-    sum_g_xhat += gk * xhat;
-  }
-  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
-  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
-  float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float xhat = (x[k] - m) * s;
-    const float gk = dy[k] * weight[k];
-    dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
-  }
-}
-
-__global__ void ln3_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
-                                            const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
-                                            bool accumulate) {
-  constexpr int kDim = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dweight[kLanes][32];
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dweight = 0.0f;
-  float sum_dbias = 0.0f;
-  if (k < kDim) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are lnf_backward's: the same shapes and constants, so the same code.
 static void ln3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                          const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;
   const int groups = n * kGroups;
-  ln3_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln3_backward_dinp_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln3_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
+  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln3_backward_dparams_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
 }
 
 // res2 backward: Add()
 // spec: model.graph[9]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-
-__global__ void res2_add_backward_kernel(float* __restrict__ out, const float* __restrict__ a,
-                                         const float* __restrict__ b, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = a[i] + b[i];
-}
-
+// Its kernels are res1_forward's: the same shapes and constants, so the same code.
 static void res2_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1536;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  res2_add_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res2_add_backward_kernel");
+  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
+  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
 }
 
 // proj1 backward: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[8]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
-
-__global__ void proj1_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
-                                            bool accumulate) {
-  constexpr int kOut = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dbias = 0.0f;
-  if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kOut) {
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are proj2_backward's: the same shapes and constants, so the same code.
 static void proj1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                            const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 192, kOut = 48;
@@ -2027,61 +1533,27 @@ static void proj1_backward(float* dinp, float* dweight, float* dbias, const floa
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  proj1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+  proj2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
                                                                                                  accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("proj1_backward_dbias_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_kernel");
 }
 
 // gelu1 backward: GELU(approximate='none')
 // spec: model.graph[7]
 // dinp (32, 32, 192) <- dout (32, 32, 192) inp (32, 32, 192)
-
-__global__ void gelu1_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                      const float* __restrict__ inp, int count) {
-  constexpr float kInvSqrt2 = 0.7071067811865476f;
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
-}
-
+// Its kernels are gelu2_backward's: the same shapes and constants, so the same code.
 static void gelu1_backward(float* dinp, const float* dout, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 6144;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  gelu1_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("gelu1_backward_kernel");
+  gelu2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("gelu2_backward_kernel");
 }
 
 // fc1 backward: Linear(in_features=48, out_features=192, bias=True)
 // spec: model.graph[6]
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
-
-__global__ void fc1_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
-                                          bool accumulate) {
-  constexpr int kOut = 192;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dbias = 0.0f;
-  if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kOut) {
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are fc2_backward's: the same shapes and constants, so the same code.
 static void fc1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 192;
@@ -2090,142 +1562,46 @@ static void fc1_backward(float* dinp, float* dweight, float* dbias, const float*
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  fc1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+  fc2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
                                                                                                accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("fc1_backward_dbias_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("fc2_backward_dbias_kernel");
 }
 
 // ln2 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-
-__global__ void ln2_backward_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ inp, const float* __restrict__ mean,
-                                         const float* __restrict__ rstd, const float* __restrict__ weight, int groups) {
-  constexpr int kDim = 48;
-  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const float* x = inp + static_cast<std::int64_t>(r) * kDim;
-  const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
-  const float m = mean[r], s = rstd[r];
-  float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float xhat = (x[k] - m) * s;
-    const float gk = dy[k] * weight[k];
-    sum_g += gk;
-    sum_g_xhat += gk * xhat;
-  }
-  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
-  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
-  float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float xhat = (x[k] - m) * s;
-    const float gk = dy[k] * weight[k];
-    dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
-  }
-}
-
-__global__ void ln2_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
-                                            const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
-                                            bool accumulate) {
-  constexpr int kDim = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dweight[kLanes][32];
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dweight = 0.0f;
-  float sum_dbias = 0.0f;
-  if (k < kDim) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are lnf_backward's: the same shapes and constants, so the same code.
 static void ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                          const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;
   const int groups = n * kGroups;
-  ln2_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln2_backward_dinp_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln2_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
+  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln2_backward_dparams_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
 }
 
 // res1 backward: Add()
 // spec: model.graph[4]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-
-__global__ void res1_add_backward_kernel(float* __restrict__ out, const float* __restrict__ a,
-                                         const float* __restrict__ b, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = a[i] + b[i];
-}
-
+// Its kernels are res1_forward's: the same shapes and constants, so the same code.
 static void res1_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1536;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  res1_add_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_add_backward_kernel");
+  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
+  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
 }
 
 // attn1.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
-
-__global__ void attn1_out_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
-                                                     int rows, bool accumulate) {
-  constexpr int kOut = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dbias = 0.0f;
-  if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kOut) {
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are proj2_backward's: the same shapes and constants, so the same code.
 static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                     const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 48;
@@ -2234,430 +1610,37 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  attn1_out_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dbias, dout, rows, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_out_proj_backward_dbias_kernel");
+  proj2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                 accumulate);
+  LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_kernel");
 }
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
-
-// delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
-// backward. A thread per (sample, head, query), in delta's order.
-__global__ void attn1_backward_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout,
-                                            const float* __restrict__ out, int count) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
-  const std::int64_t row = (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;
-  float sum = 0.0f;
-  for (int d = 0; d < kD; ++d) sum += dout[row + d] * out[row + d];
-  delta[i] = sum;
-}
-
-// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)
-// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
-// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
-// writer, summed in a fixed order: no atomics, the same result every run.
-__global__ void __launch_bounds__(128, 2)
-    attn1_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
-                               const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (58368 bytes of dynamic shared memory,
-  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
-  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
-  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
-  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 8, kKeyTile = kGroups * kRows;
-  constexpr int kCols = 4, kQueryTile = kLanes * kCols;
-  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
-  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
-  constexpr int kPad = 4;
-  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float* tile = shared;
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // the block's keys, transposed
-  tile += kChunk * (kKeyTile + kPad);
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
-  tile += kChunk * (kKeyTile + kPad);
-  float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // a query tile's queries, transposed
-  tile += kChunk * (kQueryTile + kPad);
-  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
-  tile += kChunk * (kQueryTile + kPad);
-  float(*p)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles (thread rows r-major)
-  tile += kKeyTile * (kQueryTile + kPad);
-  float(*ds)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles (thread rows r-major)
-  static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-                 kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
-                        sizeof(float) ==
-                    58368,
-                "the tiles fill the launch's shared memory");
-  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
-  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
-  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
-            b = blockIdx.x / kRowTiles / kHeads;
-  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
-  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
-  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* keys_k = q + kE;
-  const float* keys_v = q + 2 * kE;
-  float* dk_head = dqkv_head + kE;
-  float* dv_head = dqkv_head + 2 * kE;
-  float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};
-  const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
-  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
-    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      const int c0 = chunk * kChunk;
-      // The block's own rows stay staged when head_dim is one chunk.
-      if (kChunks > 1 || i0 == first) {
-        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-      }
-      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
-      }
-      __syncthreads();
-      for (int d = 0; d < kChunk; ++d) {
-        float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          k_t_r[r] = k_t[d][group * kRows + r];
-          v_t_r[r] = v_t[d][group * kRows + r];
-        }
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) {
-          q_t_c[c] = q_t[d][lane * kCols + c];
-          dout_t_c[c] = dout_t[d][lane * kCols + c];
-        }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) {
-            s[r][c] = fmaf(k_t_r[r], q_t_c[c], s[r][c]);
-            dp[r][c] = fmaf(v_t_r[r], dout_t_c[c], dp[r][c]);
-          }
-        }
-      }
-      __syncthreads();
-    }
-#pragma unroll
-    for (int c = 0; c < kCols; ++c) {
-      // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
-      const int i = i0 + lane * kCols + c;
-      const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        const int j = j0 + group * kRows + r;
-        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[kGroups * r + group][lane * kCols + c] = p_ij;
-        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
-      }
-    }
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time.
-      const int c0 = chunk * kChunk;
-      // With one chunk, still staged from the scores.
-      if (kChunks > 1) {
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
-        }
-      }
-      __syncthreads();  // and p, ds are written
-      for (int j = 0; j < kQueryTile; j += 4) {
-        float p_r[kRows][4], ds_r[kRows][4];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
-        }
-#pragma unroll
-        for (int c = 0; c < kChunkCols; ++c) {
-          float dout_t_j[4];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) dout_t_j[u] = dout_t[lane + kLanes * c][j + u];
-          float q_t_j[4];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) q_t_j[u] = q_t[lane + kLanes * c][j + u];
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-              dv[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], dout_t_j[u], dv[r][chunk * kChunkCols + c]);
-              dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], q_t_j[u], dk[r][chunk * kChunkCols + c]);
-            }
-          }
-        }
-      }
-      __syncthreads();
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group * kRows + r;
-    if (row >= kT) continue;
-#pragma unroll
-    for (int c = 0; c < kDimCols; ++c) {
-      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) dk_head[row * 3 * kE + d] = dk[r][c];
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group * kRows + r;
-    if (row >= kT) continue;
-#pragma unroll
-    for (int c = 0; c < kDimCols; ++c) {
-      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) dv_head[row * 3 * kE + d] = dv[r][c];
-    }
-  }
-}
-
-// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
-// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
-__global__ void __launch_bounds__(128, 2)
-    attn1_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
-                             const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (39936 bytes of dynamic shared memory,
-  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
-  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
-  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
-  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
-  constexpr int kCols = 4, kKeyTile = kLanes * kCols;
-  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
-  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
-  constexpr int kPad = 4;
-  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float* tile = shared;
-  float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // the block's queries, transposed
-  tile += kChunk * (kQueryTile + kPad);
-  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
-  tile += kChunk * (kQueryTile + kPad);
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // a key tile's keys, transposed
-  tile += kChunk * (kKeyTile + kPad);
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
-  tile += kChunk * (kKeyTile + kPad);
-  float(*ds)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles (thread rows r-major)
-  static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
-                 kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
-                        sizeof(float) ==
-                    39936,
-                "the tiles fill the launch's shared memory");
-  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
-  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
-  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
-            b = blockIdx.x / kRowTiles / kHeads;
-  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
-  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
-  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* keys_k = q + kE;
-  const float* keys_v = q + 2 * kE;
-  float lse_i[kRows], delta_i[kRows];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group * kRows + r;
-    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
-    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
-  }
-  float dq_acc[kRows][kDimCols] = {};
-  const int keys =
-      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
-  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
-    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      const int c0 = chunk * kChunk;
-      // The block's own rows stay staged when head_dim is one chunk.
-      if (kChunks > 1 || j0 == 0) {
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
-        }
-      }
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      __syncthreads();
-      for (int d = 0; d < kChunk; ++d) {
-        float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group * kRows + r];
-          dout_t_r[r] = dout_t[d][group * kRows + r];
-        }
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) {
-          k_t_c[c] = k_t[d][lane * kCols + c];
-          v_t_c[c] = v_t[d][lane * kCols + c];
-        }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) {
-            s[r][c] = fmaf(q_t_r[r], k_t_c[c], s[r][c]);
-            dp[r][c] = fmaf(dout_t_r[r], v_t_c[c], dp[r][c]);
-          }
-        }
-      }
-      __syncthreads();
-    }
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      const int i = i0 + group * kRows + r;
-#pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane * kCols + c;
-        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
-      }
-    }
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dq += ds k, a chunk of head_dim at a time.
-      const int c0 = chunk * kChunk;
-      // With one chunk, still staged from the scores.
-      if (kChunks > 1) {
-        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-      }
-      __syncthreads();  // and ds is written
-      for (int j = 0; j < kKeyTile; j += 4) {
-        float ds_r[kRows][4];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
-        }
-#pragma unroll
-        for (int c = 0; c < kChunkCols; ++c) {
-          float k_t_j[4];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) k_t_j[u] = k_t[lane + kLanes * c][j + u];
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-              dq_acc[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], k_t_j[u], dq_acc[r][chunk * kChunkCols + c]);
-            }
-          }
-        }
-      }
-      __syncthreads();
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group * kRows + r;
-    if (row >= kT) continue;
-#pragma unroll
-    for (int c = 0; c < kDimCols; ++c) {
-      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) dqkv_head[row * 3 * kE + d] = dq_acc[r][c];
-    }
-  }
-}
-
+// Its kernels are attn2_backward's: the same shapes and constants, so the same code.
 static void attn1_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
   // scratch is the CPU program's T x T buffers: the fused kernels need none.
   const int count = n * kHeads * kT;
-  attn1_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
+  attn2_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
                                                                                                     count);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_backward_delta_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  attn1_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+  attn2_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
                                                                                         scale);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_backward_dkdv_kernel");
-  attn1_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dkdv_kernel");
+  attn2_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
                                                                                       scale);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_backward_dq_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dq_kernel");
 }
 
 // attn1.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
-
-__global__ void attn1_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
-                                                    bool accumulate) {
-  constexpr int kOut = 144;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dbias = 0.0f;
-  if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kOut) {
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are attn2_in_proj_backward's: the same shapes and constants, so the same code.
 static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                    const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 144;
@@ -2666,110 +1649,40 @@ static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, co
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  attn1_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
+  attn2_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
       dbias, dout, rows, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_backward_dbias_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("attn2_in_proj_backward_dbias_kernel");
 }
 
 // ln1 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-
-__global__ void ln1_backward_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ inp, const float* __restrict__ mean,
-                                         const float* __restrict__ rstd, const float* __restrict__ weight, int groups) {
-  constexpr int kDim = 48;
-  // TUNE: a warp a row (rows of 48; a block a row over 1024): lane t reads elements t, t + 32, ...
-  constexpr int kRowThreads = 32;
-  const int r = blockIdx.x * kWarpRows + threadIdx.x / kRowThreads;
-  if (r >= groups) return;  // the whole warp, so its shuffles stay complete
-  const int t = threadIdx.x % kRowThreads;
-  const float* x = inp + static_cast<std::int64_t>(r) * kDim;
-  const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
-  const float m = mean[r], s = rstd[r];
-  float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float xhat = (x[k] - m) * s;
-    const float gk = dy[k] * weight[k];
-    sum_g += gk;
-    sum_g_xhat += gk * xhat;
-  }
-  sum_g = ltrt::cuda::warp_reduce(sum_g, ltrt::cuda::Sum());
-  sum_g_xhat = ltrt::cuda::warp_reduce(sum_g_xhat, ltrt::cuda::Sum());
-  float* dx = dinp + static_cast<std::int64_t>(r) * kDim;
-  for (int k = t; k < kDim; k += kRowThreads) {
-    const float xhat = (x[k] - m) * s;
-    const float gk = dy[k] * weight[k];
-    dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
-  }
-}
-
-__global__ void ln1_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
-                                            const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
-                                            bool accumulate) {
-  constexpr int kDim = 48;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dweight[kLanes][32];
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dweight = 0.0f;
-  float sum_dbias = 0.0f;
-  if (k < kDim) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
-      sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dweight[threadIdx.y][threadIdx.x] = sum_dweight;
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dweight[threadIdx.y][threadIdx.x] += partial_dweight[threadIdx.y + half][threadIdx.x];
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kDim) {
-    dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are lnf_backward's: the same shapes and constants, so the same code.
 static void ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                          const ltrt::cuda::Context& ctx) {
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;
   const int groups = n * kGroups;
-  ln1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
+  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln1_backward_dinp_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
+  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
       dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln1_backward_dparams_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
 }
 
 // wpe backward: PositionalEmbedding(num_positions=32)
 // spec: model.graph[1]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-
-__global__ void wpe_add_backward_kernel(float* __restrict__ out, const float* __restrict__ a,
-                                        const float* __restrict__ b, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = a[i] + b[i];
-}
-
+// Its kernels are res1_forward's: the same shapes and constants, so the same code.
 static void wpe_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1536;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  wpe_add_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("wpe_add_backward_kernel");
+  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
+  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
 }
 
 // wpe backward: PositionalEmbedding(num_positions=32, embedding_dim=48)
@@ -3241,7 +2154,6 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 // Once, on the device, before any step or capture: what kernels need set before their first launch.
 void prepare_kernels() {
   LTRT_CUDA_CHECK(cudaFuncSetAttribute(attn2_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 58368));
-  LTRT_CUDA_CHECK(cudaFuncSetAttribute(attn1_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 58368));
 }
 
 }  // namespace

@@ -258,6 +258,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.3 backward: ReLU(inplace=False)
 // spec: model.layers[3]
 // dinp (128, 256) <- dout (128, 256) out (128, 256)
+// Its kernels also serve layers_1_backward: the same shapes and constants, so the same code.
 
 __global__ void layers_3_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const float* __restrict__ out, int count) {
@@ -278,6 +279,7 @@ static void layers_3_backward(float* dinp, const float* dout, const float* out, 
 // layers.2 backward: Linear(in_features=256, out_features=256, bias=True)
 // spec: model.layers[2]
 // dinp (128, 256) dweight (256, 256) dbias (256,) <- dout (128, 256) inp (128, 256) weight (256, 256)
+// Its kernels also serve layers_0_backward: the same shapes and constants, so the same code.
 
 __global__ void layers_2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                bool accumulate) {
@@ -320,62 +322,29 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.1 backward: ReLU(inplace=False)
 // spec: model.layers[1]
 // dinp (128, 256) <- dout (128, 256) out (128, 256)
-
-__global__ void layers_1_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                                         const float* __restrict__ out, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
+// Its kernels are layers_3_backward's: the same shapes and constants, so the same code.
 static void layers_1_backward(float* dinp, const float* dout, const float* out, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 256;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_1_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
+  layers_3_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
                                                                                                  count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_kernel");
 }
 
 // layers.0 backward: Linear(in_features=784, out_features=256, bias=True)
 // spec: model.layers[0]
 // dweight (256, 784) dbias (256,) <- dout (128, 256) inp (128, 784) weight (256, 784)
-
-__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
-                                               bool accumulate) {
-  constexpr int kOut = 256;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dbias = 0.0f;
-  if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kOut) {
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are layers_2_backward's: the same shapes and constants, so the same code.
 static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
                               int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 784, kOut = 256;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+  layers_2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
                                                                                                     accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dbias_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_dbias_kernel");
 }
 
 // One training step over the first n rows of the batch buffers: forward, loss, then

@@ -273,6 +273,7 @@ static void layers_4_backward(float* dinp, const float* dout, const float* inp, 
 // layers.3 backward: Linear(in_features=32, out_features=32, bias=True)
 // spec: model.layers[3]
 // dinp (16, 32) dweight (32, 32) dbias (32,) <- dout (16, 32) inp (16, 32) weight (32, 32)
+// Its kernels also serve layers_0_backward: the same shapes and constants, so the same code.
 
 __global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                bool accumulate) {
@@ -360,42 +361,16 @@ static void layers_1_backward(float* dinp, const float* dout, const float* inp, 
 // layers.0 backward: Linear(in_features=4, out_features=32, bias=True)
 // spec: model.layers[0]
 // dweight (32, 4) dbias (32,) <- dout (16, 32) inp (16, 4) weight (32, 4)
-
-__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
-                                               bool accumulate) {
-  constexpr int kOut = 32;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dbias = 0.0f;
-  if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kOut) {
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are layers_3_backward's: the same shapes and constants, so the same code.
 static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
                               int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 4, kOut = 32;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
                                                                                                     accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dbias_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dbias_kernel");
 }
 
 // One training step over the first n rows of the batch buffers: forward, loss, then

@@ -100,6 +100,7 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
 // res1: Add()
 // spec: model.graph[2]
 // out (16, 8) <- a (16, 8) b (16, 8)
+// Its kernels also serve res1_add_backward and res1_add_backward_2: the same shapes and constants, so the same code.
 
 __global__ void res1_forward_kernel(float* __restrict__ out, const float* __restrict__ a, const float* __restrict__ b,
                                     int count) {
@@ -393,6 +394,7 @@ static void gated_backward(float* da, float* db, const float* dout, const float*
 // gate backward: Linear(in_features=8, out_features=8, bias=True)
 // spec: model.graph[3]
 // dinp (16, 8) dweight (8, 8) dbias (8,) <- dout (16, 8) inp (16, 8) weight (8, 8)
+// Its kernels also serve fc1_backward: the same shapes and constants, so the same code.
 
 __global__ void gate_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                            bool accumulate) {
@@ -435,39 +437,25 @@ static void gate_backward(float* dinp, float* dweight, float* dbias, const float
 // res1 backward: Add()
 // spec: model.graph[2]
 // out (16, 8) <- a (16, 8) b (16, 8)
-
-__global__ void res1_add_backward_kernel(float* __restrict__ out, const float* __restrict__ a,
-                                         const float* __restrict__ b, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = a[i] + b[i];
-}
-
+// Its kernels are res1_forward's: the same shapes and constants, so the same code.
 static void res1_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 8;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  res1_add_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_add_backward_kernel");
+  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
+  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
 }
 
 // res1 backward: Add()
 // spec: model.graph[2]
 // out (16, 8) <- a (16, 8) b (16, 8)
-
-__global__ void res1_add_backward_2_kernel(float* __restrict__ out, const float* __restrict__ a,
-                                           const float* __restrict__ b, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = a[i] + b[i];
-}
-
+// Its kernels are res1_forward's: the same shapes and constants, so the same code.
 static void res1_add_backward_2(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 8;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  res1_add_backward_2_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_add_backward_2_kernel");
+  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
+  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
 }
 
 // act1 backward: GELU(approximate='none')
@@ -493,42 +481,16 @@ static void act1_backward(float* dinp, const float* dout, const float* inp, int 
 // fc1 backward: Linear(in_features=8, out_features=8, bias=True)
 // spec: model.graph[0]
 // dweight (8, 8) dbias (8,) <- dout (16, 8) inp (16, 8) weight (8, 8)
-
-__global__ void fc1_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
-                                          bool accumulate) {
-  constexpr int kOut = 8;
-  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
-  __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
-  float sum_dbias = 0.0f;
-  if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
-      const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
-    }
-  }
-  partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (threadIdx.y < half) {
-      partial_dbias[threadIdx.y][threadIdx.x] += partial_dbias[threadIdx.y + half][threadIdx.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && k < kOut) {
-    dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
-  }
-}
-
+// Its kernels are gate_backward's: the same shapes and constants, so the same code.
 static void fc1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n,
                          bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 8, kOut = 8;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   // a block per 32 columns: 32 columns x 32 lanes of rows
-  fc1_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                               accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("fc1_backward_dbias_kernel");
+  gate_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
+                                                                                                accumulate);
+  LTRT_CUDA_CHECK_LAUNCH("gate_backward_dbias_kernel");
 }
 
 // One training step over the first n rows of the batch buffers: forward, loss, then

@@ -1,0 +1,132 @@
+// The CUDA emitter writes each distinct kernel once: layers whose kernels come out the same but
+// for their name launch the first one's, and kernels that differ in anything else stay apart.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+
+#include "autodiff.hpp"
+#include "build_graph.hpp"
+#include "emit_cuda.hpp"
+#include "fuse_elementwise.hpp"
+#include "plan_memory.hpp"
+#include "spec.hpp"
+
+namespace ltgen {
+namespace {
+
+// model_cuda.cu for a spec of `model` (the spec's "model" object, without braces).
+std::string model_cu(const std::string& model) {
+  const Spec spec = parse_spec("test.json", R"({"name": "t", "model": {)" + model + R"(},
+    "data": {"batch_size": 2, "train": {"source": "randn", "num_samples": 4}}, "optimizer": {"type": "SGD", "lr": 0.1}})");
+  Graph g = build_graph(spec);
+  differentiate(g);
+  fuse_elementwise(g);
+  const MemoryPlan plan = plan_memory(g, spec.optimizer);
+  return emit_model_cu(spec, g, plan, "ltgen test.json");
+}
+
+// Layers between a Linear(6 -> 8) and a Linear to 2 outputs, regressed with MSELoss.
+std::string layers_model(const std::string& layers) {
+  return R"("inputs": {"x": [6]}, "target": {"shape": [2]}, "layers": [{"type": "Linear", "out_features": 8}, )" +
+         layers + R"(, {"type": "Linear", "out_features": 2}], "loss": {"type": "MSELoss"})";
+}
+
+// The names of the kernels the file defines, each as often as it is defined.
+std::multiset<std::string> kernels_defined(const std::string& cu) {
+  std::multiset<std::string> names;
+  const std::regex def(R"(__global__ void (?:__launch_bounds__\([^)]*\)\s*)?(\w+)\()");
+  for (std::sregex_iterator it(cu.begin(), cu.end(), def), end; it != end; ++it) names.insert((*it)[1]);
+  return names;
+}
+
+// The kernels that host function `fn` launches.
+std::set<std::string> kernels_launched_by(const std::string& cu, const std::string& fn) {
+  const size_t start = cu.find("static void " + fn + "(");
+  EXPECT_NE(start, std::string::npos) << fn;
+  const std::string body = cu.substr(start, cu.find("\n}\n", start) - start);
+  std::set<std::string> names;
+  const std::regex launch(R"((\w+)<<<)");
+  for (std::sregex_iterator it(body.begin(), body.end(), launch), end; it != end; ++it) names.insert((*it)[1]);
+  return names;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+TEST(EmitCuda, LayersOfTheSameShapesShareOneKernel) {
+  // layers.1 and layers.3: LayerNorm over 8 features of the same rows.
+  const std::string cu = model_cu(layers_model(
+      R"({"type": "LayerNorm"}, {"type": "Linear", "out_features": 8}, {"type": "LayerNorm"})"));
+  const std::multiset<std::string> kernels = kernels_defined(cu);
+  EXPECT_EQ(kernels.count("layers_1_forward_kernel"), 1u);
+  EXPECT_EQ(kernels.count("layers_3_forward_kernel"), 0u);
+  // Each layer keeps its host function, which launches the one kernel, named after the first layer.
+  EXPECT_EQ(kernels_launched_by(cu, "layers_1_forward"), std::set<std::string>{"layers_1_forward_kernel"});
+  EXPECT_EQ(kernels_launched_by(cu, "layers_3_forward"), std::set<std::string>{"layers_1_forward_kernel"});
+  EXPECT_NE(cu.find("// Its kernels also serve layers_3_forward:"), std::string::npos);
+  EXPECT_NE(cu.find("// Its kernels are layers_1_forward's:"), std::string::npos);
+  // The backward runs in reverse: layers.3's comes first and keeps its name; layers.1's launches it.
+  EXPECT_EQ(kernels.count("layers_3_backward_dinp_kernel"), 1u);
+  EXPECT_EQ(kernels.count("layers_1_backward_dinp_kernel"), 0u);
+  EXPECT_EQ(kernels_launched_by(cu, "layers_1_backward"), kernels_launched_by(cu, "layers_3_backward"));
+  // No kernel is defined twice, and every launched kernel is defined.
+  for (const std::string& k : kernels) EXPECT_EQ(kernels.count(k), 1u) << k;
+  for (const std::string& fn : {"layers_1_forward", "layers_3_forward", "layers_1_backward", "layers_3_backward"})
+    for (const std::string& k : kernels_launched_by(cu, fn)) EXPECT_EQ(kernels.count(k), 1u) << fn << " launches " << k;
+}
+
+TEST(EmitCuda, LayersOfOtherShapesKeepTheirOwnKernels) {
+  // LayerNorm over 8 features, then over 5.
+  const std::string cu = model_cu(layers_model(
+      R"({"type": "LayerNorm"}, {"type": "Linear", "out_features": 5}, {"type": "LayerNorm"})"));
+  const std::multiset<std::string> kernels = kernels_defined(cu);
+  EXPECT_EQ(kernels.count("layers_1_forward_kernel"), 1u);
+  EXPECT_EQ(kernels.count("layers_3_forward_kernel"), 1u);
+  EXPECT_EQ(kernels_launched_by(cu, "layers_3_forward"), std::set<std::string>{"layers_3_forward_kernel"});
+  EXPECT_EQ(cu.find("// Its kernels are layers_1_forward's"), std::string::npos);
+}
+
+TEST(EmitCuda, KernelsThatDifferInAConstantOnlyStayApart) {
+  // The same shapes, but another eps: the kernels differ in one constant, so they are not merged.
+  const std::string cu = model_cu(layers_model(
+      R"({"type": "LayerNorm"}, {"type": "Linear", "out_features": 8}, {"type": "LayerNorm", "eps": 0.001})"));
+  const std::multiset<std::string> kernels = kernels_defined(cu);
+  EXPECT_EQ(kernels.count("layers_1_forward_kernel"), 1u);
+  EXPECT_EQ(kernels.count("layers_3_forward_kernel"), 1u);
+  EXPECT_EQ(kernels_launched_by(cu, "layers_3_forward"), std::set<std::string>{"layers_3_forward_kernel"});
+  // The backward's kernels read eps only through the saved rstd: they are the same, and shared.
+  EXPECT_EQ(kernels.count("layers_3_backward_dinp_kernel"), 1u);
+  EXPECT_EQ(kernels.count("layers_1_backward_dinp_kernel"), 0u);
+}
+
+TEST(EmitCuda, SharedKernelsGetTheirSharedMemoryOnce) {
+  // Two attention layers of the same shapes: head_dim 32 over 64 positions takes the fused
+  // kernels past the default 48 KB of dynamic shared memory, which prepare_kernels() raises.
+  const std::string cu = model_cu(R"("inputs": {"x": [64, 128]}, "target": {"shape": [64, 128]},
+    "graph": [{"name": "a1", "type": "MultiheadAttention", "input": "x", "num_heads": 4, "batch_first": true},
+              {"name": "a2", "type": "MultiheadAttention", "input": "a1", "num_heads": 4, "batch_first": true}],
+    "output": "a2", "loss": {"type": "MSELoss"})");
+  const std::multiset<std::string> kernels = kernels_defined(cu);
+  EXPECT_EQ(kernels.count("a1_forward_kernel"), 1u);
+  EXPECT_EQ(kernels.count("a2_forward_kernel"), 0u);
+  EXPECT_EQ(kernels_launched_by(cu, "a2_forward"), std::set<std::string>{"a1_forward_kernel"});
+  const size_t prepare = cu.find("void prepare_kernels() {");
+  ASSERT_NE(prepare, std::string::npos);
+  const std::string body = cu.substr(prepare, cu.find("\n}\n", prepare) - prepare);
+  const std::regex attribute(R"(cudaFuncSetAttribute\((\w+),)");
+  std::multiset<std::string> prepared;
+  for (std::sregex_iterator it(body.begin(), body.end(), attribute), end; it != end; ++it) prepared.insert((*it)[1]);
+  EXPECT_EQ(prepared.count("a1_forward_kernel"), 1u);
+  EXPECT_FALSE(prepared.empty());
+  for (const std::string& k : prepared) {
+    EXPECT_EQ(prepared.count(k), 1u) << k << " is prepared more than once";
+    EXPECT_EQ(kernels.count(k), 1u) << k << " is prepared but not defined";
+  }
+}
+
+}  // namespace
+}  // namespace ltgen

@@ -17,18 +17,49 @@ namespace {
 using namespace emit;
 
 // The CPU program: one C++ function per node, the step functions calling them in schedule order.
+// A node whose function would be the same as an earlier one's but for the name (a layer of the
+// same shapes) calls that one.
 struct CpuEmitter : Emitter {
-  using Emitter::Emitter;
+  std::vector<std::string> bodies;  // per node; views have none
+  std::vector<size_t> body_from;    // per node: the node whose function it calls, or itself (first_alike)
+
+  CpuEmitter(const Spec& s, const Graph& graph, const MemoryPlan& p) : Emitter(s, graph, p) {
+    bodies.resize(g.nodes.size());
+    std::vector<std::string> functions(g.nodes.size());  // a function's text but for its name
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const OpDef& d = op_def(g.nodes[i].op);
+      if (d.view) continue;
+      CodeWriter body(1);
+      d.emit_cpu(body, g.nodes[i], g);
+      bodies[i] = body.str();
+      functions[i] = with_list("", params(i)) + bodies[i];
+    }
+    body_from = first_alike(functions);
+  }
+
+  // The parameters of node `index`'s function.
+  std::vector<std::string> params(size_t index) const {
+    const Node& n = g.nodes[index];
+    std::vector<std::string> p = value_params(index);
+    for (const auto& s : step_params(n)) p.push_back(s);
+    if (op_def(n.op).needs_rng) p.push_back("ltrt::Generator& rng");
+    return p;
+  }
 
   void emit_function(CodeWriter& w, size_t index) const {
-    const Node& n = g.nodes[index];
-    const OpDef& d = op_def(n.op);
-    std::vector<std::string> params = function_preamble(w, index);
-    for (const auto& p : step_params(n)) params.push_back(p);
-    if (d.needs_rng) params.push_back("ltrt::Generator& rng");
-    w.open("static void " + with_list(fn_names[index], params));
-    d.emit_cpu(w, n, g);
-    w.close();
+    function_preamble(w, index);
+    comment_alike(w, index, body_from, "Calls @", "Also called by @");
+    const std::vector<std::string> params = this->params(index);
+    const std::string signature = "static void " + with_list(fn_names[index], params);
+    if (body_from[index] != index) {
+      std::vector<std::string> args;  // the parameters' names
+      for (const std::string& p : params) args.push_back(p.substr(p.find_last_of(" *&") + 1));
+      w.line(signature + " { " + with_list(fn_names[body_from[index]], args) + "; }");
+      return;
+    }
+    w.line(signature + " {");
+    w.raw(bodies[index]);
+    w.line("}");
   }
 
   std::string call(size_t index, bool training) const {

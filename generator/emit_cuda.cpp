@@ -6,7 +6,6 @@
 /// training step in one CUDA graph.
 #include "emit_cuda.hpp"
 
-#include <map>
 #include <stdexcept>
 
 #include "code_writer.hpp"
@@ -30,45 +29,37 @@ struct NodeCuda {
   std::string kernels;  // namespace scope: kernels, their helper types and device functions
   std::string body;     // the host function's body
   std::string prepare;  // its lines of prepare_kernels()
-  size_t owner = 0;     // the node whose kernels it launches: itself, or the first with the same ones
-  std::vector<size_t> sharers;  // (owner) the later nodes that launch its kernels
 };
 
 // The CUDA program: one host function per node, its kernels above it, the step functions
 // calling them in schedule order on ctx.stream. Nodes whose kernels are the same (layers of the
 // same shapes) launch one copy: the first node's, named after it.
 struct CudaEmitter : Emitter {
-  std::vector<NodeCuda> code;  // per node; views have none
+  std::vector<NodeCuda> code;        // per node; views have none
+  std::vector<size_t> kernels_from;  // per node: the node whose kernels it launches (first_alike)
 
-  CudaEmitter(const Spec& s, const Graph& graph, const MemoryPlan& p) : Emitter(s, graph, p) { lower_nodes(); }
-
-  // Lowers every node under the placeholder and finds, by text, the nodes that share kernels.
-  void lower_nodes() {
+  CudaEmitter(const Spec& s, const Graph& graph, const MemoryPlan& p) : Emitter(s, graph, p) {
     code.resize(g.nodes.size());
-    std::map<std::string, size_t> first_with;  // kernels and their prepare lines -> the first node writing them
+    std::vector<std::string> kernels(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       const OpDef& d = op_def(n.op);
       if (d.view) continue;
       // Every op has one (tests/generator: OpRegistry.EveryOpLowersToCuda).
       if (!d.emit_cuda) throw std::logic_error("internal: op " + n.op + " has no CUDA lowering");
-      CodeWriter kernels, body(1), prepare(1);
-      CudaEmit e{kernels, body, prepare, kFnPlaceholder};
+      CodeWriter k, body(1), prepare(1);
+      CudaEmit e{k, body, prepare, kFnPlaceholder};
       d.emit_cuda(e, n, g);
-      NodeCuda& c = code[i];
-      c.kernels = kernels.str();
-      c.body = body.str();
-      c.prepare = prepare.str();
-      c.owner = i;
-      // prepare_kernels() sets attributes of the kernels (their shared memory): part of what must match.
-      if (!c.kernels.empty()) c.owner = first_with.emplace(c.kernels + '\0' + c.prepare, i).first->second;
-      if (c.owner != i) code[c.owner].sharers.push_back(i);
+      code[i] = {k.str(), body.str(), prepare.str()};
+      // What prepare_kernels() sets for the kernels (their shared memory) must match too.
+      if (!k.str().empty()) kernels[i] = k.str() + '\0' + prepare.str();
     }
+    kernels_from = first_alike(kernels);
   }
 
   // `text` with the placeholder replaced by the name of the node whose kernels node `index` launches.
   std::string named(std::string text, size_t index) const {
-    replace_all(text, kFnPlaceholder, fn_names[code[index].owner]);
+    replace_all(text, kFnPlaceholder, fn_names[kernels_from[index]]);
     return text;
   }
 
@@ -78,16 +69,8 @@ struct CudaEmitter : Emitter {
     std::vector<std::string> params = function_preamble(w, index);
     for (const auto& p : step_params(n)) params.push_back(p);
     params.push_back("const ltrt::cuda::Context& ctx");
-    const std::string why = ": the same shapes and constants, so the same code.";
-    if (c.owner != index) {
-      w.line("// Its kernels are " + fn_names[c.owner] + "'s" + why);
-    } else {
-      if (!c.sharers.empty()) {
-        std::string also = "Its kernels also serve ";
-        for (size_t k = 0; k < c.sharers.size(); ++k)
-          also += (k == 0 ? "" : k + 1 == c.sharers.size() ? " and " : ", ") + fn_names[c.sharers[k]];
-        for (const std::string& l : comment_lines(also + why, 118)) w.line(l);
-      }
+    comment_alike(w, index, kernels_from, "Its kernels are @'s", "Its kernels also serve @");
+    if (kernels_from[index] == index) {
       w.raw(named(c.kernels, index));
       prepare.raw(named(c.prepare, index));
       if (!c.kernels.empty()) w.line();

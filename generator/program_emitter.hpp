@@ -180,8 +180,20 @@ struct Emitter {
     for (const std::string& l : describe(command)) w.line(l.empty() ? "//" : "// " + l);
   }
 
+  // The pointer parameters of a node's function: outputs, then inputs, as Slots names them.
+  std::vector<std::string> value_params(size_t index) const {
+    const Node& n = g.nodes[index];
+    const Slots slots = op_def(n.op).slots(n);
+    std::vector<std::string> params;
+    for (size_t i = 0; i < n.outputs.size(); ++i)
+      params.push_back(pointer_type(g.value(n.outputs[i]), false) + " " + slots.outputs.at(i));
+    for (size_t i = 0; i < n.inputs.size(); ++i)
+      params.push_back(pointer_type(g.value(n.inputs[i]), true) + " " + slots.inputs.at(i));
+    return params;
+  }
+
   // The comment above a node's function (what it is, where in the spec, shapes) and its
-  // pointer parameters: outputs, then inputs, as Slots names them.
+  // value_params.
   std::vector<std::string> function_preamble(CodeWriter& w, size_t index) const {
     const Node& n = g.nodes[index];
     const Slots slots = op_def(n.op).slots(n);
@@ -193,20 +205,11 @@ struct Emitter {
     for (const Node& e : n.epilogue) from += ", " + e.source;
     w.line(comment_safe(from));
     std::string shapes = "//";
-    std::vector<std::string> params;
-    for (size_t i = 0; i < n.outputs.size(); ++i) {
-      const Value& v = g.value(n.outputs[i]);
-      params.push_back(pointer_type(v, false) + " " + slots.outputs.at(i));
-      shapes += " " + slots.outputs[i] + " " + shape_str(v.shape);
-    }
+    for (size_t i = 0; i < n.outputs.size(); ++i) shapes += " " + slots.outputs[i] + " " + shape_str(g.value(n.outputs[i]).shape);
     shapes += " <-";
-    for (size_t i = 0; i < n.inputs.size(); ++i) {
-      const Value& v = g.value(n.inputs[i]);
-      params.push_back(pointer_type(v, true) + " " + slots.inputs.at(i));
-      shapes += " " + slots.inputs[i] + " " + shape_str(v.shape);
-    }
+    for (size_t i = 0; i < n.inputs.size(); ++i) shapes += " " + slots.inputs[i] + " " + shape_str(g.value(n.inputs[i]).shape);
     w.line(shapes);
-    return params;
+    return value_params(index);
   }
 
   // The pointer arguments of a call to a node's function: its values, by name.
@@ -237,6 +240,36 @@ struct Emitter {
     if (d.writes_param_grad) a.push_back(n.attrs.count("accumulate_tied") ? "/*accumulate (tied weight)=*/true" : "accumulate");
     if (d.training_mode) a.push_back(training ? "true" : "false");
     return a;
+  }
+
+  // Per node, the first node whose code (`codes[i]`: its kernels, its function) is the same as its
+  // own, or the node itself; a node with no code (empty) shares nothing.
+  static std::vector<size_t> first_alike(const std::vector<std::string>& codes) {
+    std::map<std::string, size_t> first_with;
+    std::vector<size_t> first(codes.size());
+    for (size_t i = 0; i < codes.size(); ++i) first[i] = codes[i].empty() ? i : first_with.emplace(codes[i], i).first->second;
+    return first;
+  }
+
+  // The comment line(s) above node `index`'s function saying whose code it runs, `copy` with @ for
+  // the first node's function ("Its kernels are @'s"), or, on the first, which later functions run
+  // it too, `original` with @ for their list ("Its kernels also serve @").
+  void comment_alike(CodeWriter& w, size_t index, const std::vector<size_t>& first, std::string copy,
+                     std::string original) const {
+    const std::string why = ": the same shapes and constants, so the same code.";
+    if (first[index] != index) {
+      replace_all(copy, "@", fn_names[first[index]]);
+      w.line("// " + copy + why);
+      return;
+    }
+    std::vector<std::string> others;
+    for (size_t i = index + 1; i < first.size(); ++i)
+      if (first[i] == index) others.push_back(fn_names[i]);
+    if (others.empty()) return;
+    std::string list;
+    for (size_t k = 0; k < others.size(); ++k) list += (k == 0 ? "" : k + 1 == others.size() ? " and " : ", ") + others[k];
+    replace_all(original, "@", list);
+    for (const std::string& l : comment_lines(original + why, 118)) w.line(l);
   }
 
   // "name(a, b, c)": a signature's or a call's list.

@@ -434,6 +434,8 @@ static void wpe_forward(float* out, const float* inp, const float* weight, int n
 // ln1: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
+// Also called by ln2_forward, ln3_forward, ln4_forward and lnf_forward: the same shapes and constants, so the same
+// code.
 static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n) {
   constexpr int kGroups = 32;  // normalised groups per sample
@@ -460,6 +462,7 @@ static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, 
 // attn1.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 32, 144) <- inp (32, 32, 48) weight (144, 48) bias (144,)
+// Also called by attn2_in_proj_forward: the same shapes and constants, so the same code.
 static void attn1_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 48, kOut = 144;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
@@ -488,6 +491,7 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // attn1: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// Also called by attn2_forward: the same shapes and constants, so the same code.
 static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
@@ -523,6 +527,7 @@ static void attn1_forward(float* out, float* lse, float* scores, const float* qk
 // attn1.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 32, 48) <- inp (32, 32, 48) weight (48, 48) bias (48,)
+// Also called by attn2_out_proj_forward: the same shapes and constants, so the same code.
 static void attn1_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 48, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
@@ -551,6 +556,8 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
 // res1: Add()
 // spec: model.graph[4]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
+// Also called by res2_forward, res3_forward, res4_forward, res3_add_backward, res2_add_backward, res1_add_backward
+// and wpe_add_backward: the same shapes and constants, so the same code.
 static void res1_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 1536;  // per sample
   for (int i = 0; i < n * kNumel; ++i) {
@@ -561,32 +568,16 @@ static void res1_forward(float* out, const float* a, const float* b, int n) {
 // ln2: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
+// Calls ln1_forward: the same shapes and constants, so the same code.
 static void ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
-  constexpr float kEps = 1e-05f;
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    float sum = 0.0f;
-    for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-    for (int k = 0; k < kDim; ++k) {
-      const float c = x[k] - m;
-      sum_sq += c * c;
-    }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-    mean[r] = m;
-    rstd[r] = s;
-    float* y = out + r * kDim;
-    for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-  }
+  ln1_forward(out, mean, rstd, inp, weight, bias, n);
 }
 
 // fc1: Linear(in_features=48, out_features=192, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[6], model.graph[7]
 // out (32, 32, 192) preact (32, 32, 192) <- inp (32, 32, 48) weight (192, 48) bias (192,)
+// Also called by fc2_forward: the same shapes and constants, so the same code.
 static void fc1_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 48, kOut = 192;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
@@ -618,6 +609,7 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
 // proj1: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[8]
 // out (32, 32, 48) <- inp (32, 32, 192) weight (48, 192) bias (48,)
+// Also called by proj2_forward: the same shapes and constants, so the same code.
 static void proj1_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
@@ -646,259 +638,86 @@ static void proj1_forward(float* out, const float* inp, const float* weight, con
 // res2: Add()
 // spec: model.graph[9]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-static void res2_forward(float* out, const float* a, const float* b, int n) {
-  constexpr int kNumel = 1536;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
-}
+// Calls res1_forward: the same shapes and constants, so the same code.
+static void res2_forward(float* out, const float* a, const float* b, int n) { res1_forward(out, a, b, n); }
 
 // ln3: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
+// Calls ln1_forward: the same shapes and constants, so the same code.
 static void ln3_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
-  constexpr float kEps = 1e-05f;
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    float sum = 0.0f;
-    for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-    for (int k = 0; k < kDim; ++k) {
-      const float c = x[k] - m;
-      sum_sq += c * c;
-    }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-    mean[r] = m;
-    rstd[r] = s;
-    float* y = out + r * kDim;
-    for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-  }
+  ln1_forward(out, mean, rstd, inp, weight, bias, n);
 }
 
 // attn2.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 32, 144) <- inp (32, 32, 48) weight (144, 48) bias (144,)
+// Calls attn1_in_proj_forward: the same shapes and constants, so the same code.
 static void attn2_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 48, kOut = 144;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
-  const int rows = n * kRowsPerSample;
-  if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
-      }
-    }
-  } else {
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        float acc = 0.0f;
-        for (int k = 0; k < kIn; ++k) acc += inp[i * kIn + k] * weight[o * kIn + k];
-        const float v = acc + bias[o];
-        out[i * kOut + o] = v;
-      }
-    }
-  }
+  attn1_in_proj_forward(out, inp, weight, bias, n);
 }
 
 // attn2: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// Calls attn1_forward: the same shapes and constants, so the same code.
 static void attn2_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  for (int b = 0; b < n; ++b) {
-    for (int h = 0; h < kHeads; ++h) {
-      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
-      const float* k = q + kE;
-      const float* v = q + 2 * kE;
-      float* row_lse = lse + (b * kHeads + h) * kT;
-      float* p = scores;  // this head's T x T scores, then probabilities
-      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
-      for (int i = 0; i < kT; ++i) {
-        float* row = p + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        float max = row[0];
-        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
-        float sum = 0.0f;
-        for (int j = 0; j < visible; ++j) {
-          row[j] = ltrt::exp_vec(row[j] - max);
-          sum += row[j];
-        }
-        row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
-        for (int j = 0; j < visible; ++j) row[j] /= sum;
-        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
-      }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
-    }
-  }
+  attn1_forward(out, lse, scores, qkv, n);
 }
 
 // attn2.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 32, 48) <- inp (32, 32, 48) weight (48, 48) bias (48,)
+// Calls attn1_out_proj_forward: the same shapes and constants, so the same code.
 static void attn2_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 48, kOut = 48;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
-  const int rows = n * kRowsPerSample;
-  if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
-      }
-    }
-  } else {
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        float acc = 0.0f;
-        for (int k = 0; k < kIn; ++k) acc += inp[i * kIn + k] * weight[o * kIn + k];
-        const float v = acc + bias[o];
-        out[i * kOut + o] = v;
-      }
-    }
-  }
+  attn1_out_proj_forward(out, inp, weight, bias, n);
 }
 
 // res3: Add()
 // spec: model.graph[12]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-static void res3_forward(float* out, const float* a, const float* b, int n) {
-  constexpr int kNumel = 1536;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
-}
+// Calls res1_forward: the same shapes and constants, so the same code.
+static void res3_forward(float* out, const float* a, const float* b, int n) { res1_forward(out, a, b, n); }
 
 // ln4: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
+// Calls ln1_forward: the same shapes and constants, so the same code.
 static void ln4_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
-  constexpr float kEps = 1e-05f;
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    float sum = 0.0f;
-    for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-    for (int k = 0; k < kDim; ++k) {
-      const float c = x[k] - m;
-      sum_sq += c * c;
-    }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-    mean[r] = m;
-    rstd[r] = s;
-    float* y = out + r * kDim;
-    for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-  }
+  ln1_forward(out, mean, rstd, inp, weight, bias, n);
 }
 
 // fc2: Linear(in_features=48, out_features=192, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[14], model.graph[15]
 // out (32, 32, 192) preact (32, 32, 192) <- inp (32, 32, 48) weight (192, 48) bias (192,)
+// Calls fc1_forward: the same shapes and constants, so the same code.
 static void fc2_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 48, kOut = 192;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
-  const int rows = n * kRowsPerSample;
-  constexpr float kInvSqrt2 = 0.7071067811865476f;
-  if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = preact[i * kOut + o] + bias[o];
-        preact[i * kOut + o] = v;
-        out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
-      }
-    }
-  } else {
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        float acc = 0.0f;
-        for (int k = 0; k < kIn; ++k) acc += inp[i * kIn + k] * weight[o * kIn + k];
-        const float v = acc + bias[o];
-        preact[i * kOut + o] = v;
-        out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
-      }
-    }
-  }
+  fc1_forward(out, preact, inp, weight, bias, n);
 }
 
 // proj2: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[16]
 // out (32, 32, 48) <- inp (32, 32, 192) weight (48, 192) bias (48,)
+// Calls proj1_forward: the same shapes and constants, so the same code.
 static void proj2_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
-  constexpr int kIn = 192, kOut = 48;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
-  const int rows = n * kRowsPerSample;
-  if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
-      }
-    }
-  } else {
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        float acc = 0.0f;
-        for (int k = 0; k < kIn; ++k) acc += inp[i * kIn + k] * weight[o * kIn + k];
-        const float v = acc + bias[o];
-        out[i * kOut + o] = v;
-      }
-    }
-  }
+  proj1_forward(out, inp, weight, bias, n);
 }
 
 // res4: Add()
 // spec: model.graph[17]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-static void res4_forward(float* out, const float* a, const float* b, int n) {
-  constexpr int kNumel = 1536;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
-}
+// Calls res1_forward: the same shapes and constants, so the same code.
+static void res4_forward(float* out, const float* a, const float* b, int n) { res1_forward(out, a, b, n); }
 
 // lnf: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
+// Calls ln1_forward: the same shapes and constants, so the same code.
 static void lnf_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
-  constexpr float kEps = 1e-05f;
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    float sum = 0.0f;
-    for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-    for (int k = 0; k < kDim; ++k) {
-      const float c = x[k] - m;
-      sum_sq += c * c;
-    }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-    mean[r] = m;
-    rstd[r] = s;
-    float* y = out + r * kDim;
-    for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-  }
+  ln1_forward(out, mean, rstd, inp, weight, bias, n);
 }
 
 // head: Linear(in_features=48, out_features=146, bias=False, tie_weight='wte')
@@ -1021,6 +840,8 @@ static void head_backward(float* dinp, float* dweight, const float* dout, const 
 // lnf backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
+// Also called by ln4_backward, ln3_backward, ln2_backward and ln1_backward: the same shapes and constants, so the
+// same code.
 static void lnf_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
   constexpr int kGroups = 32;  // normalised groups per sample
@@ -1052,6 +873,7 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
 // proj2 backward: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[16]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
+// Also called by proj1_backward: the same shapes and constants, so the same code.
 static void proj2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                            const float* weight, int n, bool accumulate) {
   constexpr int kIn = 192, kOut = 48;
@@ -1086,6 +908,7 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
 // gelu2 backward: GELU(approximate='none')
 // spec: model.graph[15]
 // dinp (32, 32, 192) <- dout (32, 32, 192) inp (32, 32, 192)
+// Also called by gelu1_backward: the same shapes and constants, so the same code.
 static void gelu2_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 6144;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
@@ -1097,6 +920,7 @@ static void gelu2_backward(float* dinp, const float* dout, const float* inp, int
 // fc2 backward: Linear(in_features=48, out_features=192, bias=True)
 // spec: model.graph[14]
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
+// Also called by fc1_backward: the same shapes and constants, so the same code.
 static void fc2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 192;
@@ -1131,47 +955,22 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
 // ln4 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
+// Calls lnf_backward: the same shapes and constants, so the same code.
 static void ln4_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
-  if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
-  if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    const float* dy = dout + r * kDim;
-    const float m = mean[r], s = rstd[r];
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      sum_g += gk;
-      sum_g_xhat += gk * xhat;
-      dweight[k] += dy[k] * xhat;
-      dbias[k] += dy[k];
-    }
-    float* dx = dinp + r * kDim;
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
-    }
-  }
+  lnf_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate);
 }
 
 // res3 backward: Add()
 // spec: model.graph[12]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-static void res3_add_backward(float* out, const float* a, const float* b, int n) {
-  constexpr int kNumel = 1536;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
-}
+// Calls res1_forward: the same shapes and constants, so the same code.
+static void res3_add_backward(float* out, const float* a, const float* b, int n) { res1_forward(out, a, b, n); }
 
 // attn2.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
+// Also called by attn1_out_proj_backward: the same shapes and constants, so the same code.
 static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                     const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 48;
@@ -1206,6 +1005,7 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
+// Also called by attn1_backward: the same shapes and constants, so the same code.
 static void attn2_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n) {
   constexpr int kT = 32;                       // sequence length
@@ -1255,6 +1055,7 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
 // attn2.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
+// Also called by attn1_in_proj_backward: the same shapes and constants, so the same code.
 static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                    const float* weight, int n, bool accumulate) {
   constexpr int kIn = 48, kOut = 144;
@@ -1289,321 +1090,100 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
 // ln3 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
+// Calls lnf_backward: the same shapes and constants, so the same code.
 static void ln3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
-  if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
-  if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    const float* dy = dout + r * kDim;
-    const float m = mean[r], s = rstd[r];
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      sum_g += gk;
-      sum_g_xhat += gk * xhat;
-      dweight[k] += dy[k] * xhat;
-      dbias[k] += dy[k];
-    }
-    float* dx = dinp + r * kDim;
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
-    }
-  }
+  lnf_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate);
 }
 
 // res2 backward: Add()
 // spec: model.graph[9]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-static void res2_add_backward(float* out, const float* a, const float* b, int n) {
-  constexpr int kNumel = 1536;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
-}
+// Calls res1_forward: the same shapes and constants, so the same code.
+static void res2_add_backward(float* out, const float* a, const float* b, int n) { res1_forward(out, a, b, n); }
 
 // proj1 backward: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[8]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
+// Calls proj2_backward: the same shapes and constants, so the same code.
 static void proj1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                            const float* weight, int n, bool accumulate) {
-  constexpr int kIn = 192, kOut = 48;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
-  const int rows = n * kRowsPerSample;
-  if constexpr (kUseBlas) {
-    ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  } else {
-    if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float d = dout[i * kOut + o];
-        for (int k = 0; k < kIn; ++k) dweight[o * kIn + k] += d * inp[i * kIn + k];
-      }
-    }
-    for (int i = 0; i < rows; ++i) {
-      for (int k = 0; k < kIn; ++k) {
-        float acc = 0.0f;
-        for (int o = 0; o < kOut; ++o) acc += dout[i * kOut + o] * weight[o * kIn + k];
-        dinp[i * kIn + k] = acc;
-      }
-    }
-  }
-  if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  proj2_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate);
 }
 
 // gelu1 backward: GELU(approximate='none')
 // spec: model.graph[7]
 // dinp (32, 32, 192) <- dout (32, 32, 192) inp (32, 32, 192)
+// Calls gelu2_backward: the same shapes and constants, so the same code.
 static void gelu1_backward(float* dinp, const float* dout, const float* inp, int n) {
-  constexpr int kNumel = 6144;  // per sample
-  constexpr float kInvSqrt2 = 0.7071067811865476f;
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
-  }
+  gelu2_backward(dinp, dout, inp, n);
 }
 
 // fc1 backward: Linear(in_features=48, out_features=192, bias=True)
 // spec: model.graph[6]
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
+// Calls fc2_backward: the same shapes and constants, so the same code.
 static void fc1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* weight, int n, bool accumulate) {
-  constexpr int kIn = 48, kOut = 192;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
-  const int rows = n * kRowsPerSample;
-  if constexpr (kUseBlas) {
-    ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  } else {
-    if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float d = dout[i * kOut + o];
-        for (int k = 0; k < kIn; ++k) dweight[o * kIn + k] += d * inp[i * kIn + k];
-      }
-    }
-    for (int i = 0; i < rows; ++i) {
-      for (int k = 0; k < kIn; ++k) {
-        float acc = 0.0f;
-        for (int o = 0; o < kOut; ++o) acc += dout[i * kOut + o] * weight[o * kIn + k];
-        dinp[i * kIn + k] = acc;
-      }
-    }
-  }
-  if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  fc2_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate);
 }
 
 // ln2 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
+// Calls lnf_backward: the same shapes and constants, so the same code.
 static void ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
-  if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
-  if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    const float* dy = dout + r * kDim;
-    const float m = mean[r], s = rstd[r];
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      sum_g += gk;
-      sum_g_xhat += gk * xhat;
-      dweight[k] += dy[k] * xhat;
-      dbias[k] += dy[k];
-    }
-    float* dx = dinp + r * kDim;
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
-    }
-  }
+  lnf_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate);
 }
 
 // res1 backward: Add()
 // spec: model.graph[4]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-static void res1_add_backward(float* out, const float* a, const float* b, int n) {
-  constexpr int kNumel = 1536;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
-}
+// Calls res1_forward: the same shapes and constants, so the same code.
+static void res1_add_backward(float* out, const float* a, const float* b, int n) { res1_forward(out, a, b, n); }
 
 // attn1.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
+// Calls attn2_out_proj_backward: the same shapes and constants, so the same code.
 static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                     const float* weight, int n, bool accumulate) {
-  constexpr int kIn = 48, kOut = 48;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
-  const int rows = n * kRowsPerSample;
-  if constexpr (kUseBlas) {
-    ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  } else {
-    if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float d = dout[i * kOut + o];
-        for (int k = 0; k < kIn; ++k) dweight[o * kIn + k] += d * inp[i * kIn + k];
-      }
-    }
-    for (int i = 0; i < rows; ++i) {
-      for (int k = 0; k < kIn; ++k) {
-        float acc = 0.0f;
-        for (int o = 0; o < kOut; ++o) acc += dout[i * kOut + o] * weight[o * kIn + k];
-        dinp[i * kIn + k] = acc;
-      }
-    }
-  }
-  if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  attn2_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate);
 }
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
+// Calls attn2_backward: the same shapes and constants, so the same code.
 static void attn1_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  float* p = scratch;             // one head's probabilities, recomputed from lse
-  float* dp = scratch + kT * kT;  // one head's dp, then ds in its place
-  for (int b = 0; b < n; ++b) {
-    for (int h = 0; h < kHeads; ++h) {
-      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
-      const float* k = q + kE;
-      const float* v = q + 2 * kE;
-      float* dq = dqkv + b * kT * 3 * kE + h * kD;
-      float* dk = dq + kE;
-      float* dv = dq + 2 * kE;
-      const float* d_o = dout + b * kT * kE + h * kD;
-      const float* o = out + b * kT * kE + h * kD;
-      const float* row_lse = lse + (b * kHeads + h) * kT;
-      float* row_delta = delta + (b * kHeads + h) * kT;
-      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
-      for (int i = 0; i < kT; ++i) {
-        float* row = p + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
-        for (int j = visible; j < kT; ++j) row[j] = 0.0f;
-        float dot = 0.0f;
-        for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
-        row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
-      }
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
-      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
-      // ds = p (dp - delta) / sqrt(D), in place of dp
-      for (int i = 0; i < kT; ++i) {
-        const float* pi = p + i * kT;
-        float* ds = dp + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
-        for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
-      }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
-    }
-  }
+  attn2_backward(dqkv, delta, scratch, dout, qkv, out, lse, n);
 }
 
 // attn1.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
+// Calls attn2_in_proj_backward: the same shapes and constants, so the same code.
 static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                    const float* weight, int n, bool accumulate) {
-  constexpr int kIn = 48, kOut = 144;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
-  const int rows = n * kRowsPerSample;
-  if constexpr (kUseBlas) {
-    ltrt::sgemm(true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-    ltrt::sgemm(false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  } else {
-    if (!accumulate) std::fill(dweight, dweight + kOut * kIn, 0.0f);
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float d = dout[i * kOut + o];
-        for (int k = 0; k < kIn; ++k) dweight[o * kIn + k] += d * inp[i * kIn + k];
-      }
-    }
-    for (int i = 0; i < rows; ++i) {
-      for (int k = 0; k < kIn; ++k) {
-        float acc = 0.0f;
-        for (int o = 0; o < kOut; ++o) acc += dout[i * kOut + o] * weight[o * kIn + k];
-        dinp[i * kIn + k] = acc;
-      }
-    }
-  }
-  if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  attn2_in_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate);
 }
 
 // ln1 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
+// Calls lnf_backward: the same shapes and constants, so the same code.
 static void ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;     // elements per group: normalized_shape [48]
-  if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
-  if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    const float* dy = dout + r * kDim;
-    const float m = mean[r], s = rstd[r];
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      sum_g += gk;
-      sum_g_xhat += gk * xhat;
-      dweight[k] += dy[k] * xhat;
-      dbias[k] += dy[k];
-    }
-    float* dx = dinp + r * kDim;
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
-    }
-  }
+  lnf_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate);
 }
 
 // wpe backward: PositionalEmbedding(num_positions=32)
 // spec: model.graph[1]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-static void wpe_add_backward(float* out, const float* a, const float* b, int n) {
-  constexpr int kNumel = 1536;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
-}
+// Calls res1_forward: the same shapes and constants, so the same code.
+static void wpe_add_backward(float* out, const float* a, const float* b, int n) { res1_forward(out, a, b, n); }
 
 // wpe backward: PositionalEmbedding(num_positions=32, embedding_dim=48)
 // spec: model.graph[1]

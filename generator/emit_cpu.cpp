@@ -48,16 +48,13 @@ struct CpuEmitter : Emitter {
 
   void emit_function(CodeWriter& w, size_t index) const {
     function_preamble(w, index);
-    comment_alike(w, index, body_from, "Calls @", "Also called by @");
     const std::vector<std::string> params = this->params(index);
-    const std::string signature = "static void " + with_list(fn_names[index], params);
     if (body_from[index] != index) {
-      std::vector<std::string> args;  // the parameters' names
-      for (const std::string& p : params) args.push_back(p.substr(p.find_last_of(" *&") + 1));
-      w.line(signature + " { " + with_list(fn_names[body_from[index]], args) + "; }");
+      emit_call_alike(w, index, body_from[index], params);
       return;
     }
-    w.line(signature + " {");
+    comment_alike(w, "Also called by @", alike_later(index, body_from));
+    w.line("static void " + with_list(fn_names[index], params) + " {");
     w.raw(bodies[index]);
     w.line("}");
   }

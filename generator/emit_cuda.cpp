@@ -33,10 +33,12 @@ struct NodeCuda {
 
 // The CUDA program: one host function per node, its kernels above it, the step functions
 // calling them in schedule order on ctx.stream. Nodes whose kernels are the same (layers of the
-// same shapes) launch one copy: the first node's, named after it.
+// same shapes) launch one copy: the first node's, named after it; a node whose host function is
+// then the same as an earlier one's too calls that one, as in the CPU program.
 struct CudaEmitter : Emitter {
   std::vector<NodeCuda> code;        // per node; views have none
   std::vector<size_t> kernels_from;  // per node: the node whose kernels it launches (first_alike)
+  std::vector<size_t> function_from;  // per node: the node whose host function it calls (first_alike)
 
   CudaEmitter(const Spec& s, const Graph& graph, const MemoryPlan& p) : Emitter(s, graph, p) {
     code.resize(g.nodes.size());
@@ -55,6 +57,10 @@ struct CudaEmitter : Emitter {
       if (!k.str().empty()) kernels[i] = k.str() + '\0' + prepare.str();
     }
     kernels_from = first_alike(kernels);
+    std::vector<std::string> functions(g.nodes.size());  // a host function's text but for its name
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (!op_def(g.nodes[i].op).view) functions[i] = with_list("", params(i)) + named(code[i].body, i);
+    function_from = first_alike(functions);
   }
 
   // `text` with the placeholder replaced by the name of the node whose kernels node `index` launches.
@@ -63,14 +69,31 @@ struct CudaEmitter : Emitter {
     return text;
   }
 
+  // The parameters of node `index`'s host function.
+  std::vector<std::string> params(size_t index) const {
+    std::vector<std::string> p = value_params(index);
+    for (const auto& s : step_params(g.nodes[index])) p.push_back(s);
+    p.push_back("const ltrt::cuda::Context& ctx");
+    return p;
+  }
+
   void emit_function(CodeWriter& w, CodeWriter& prepare, size_t index) const {
-    const Node& n = g.nodes[index];
     const NodeCuda& c = code[index];
-    std::vector<std::string> params = function_preamble(w, index);
-    for (const auto& p : step_params(n)) params.push_back(p);
-    params.push_back("const ltrt::cuda::Context& ctx");
-    comment_alike(w, index, kernels_from, "Its kernels are @'s", "Its kernels also serve @");
-    if (kernels_from[index] == index) {
+    function_preamble(w, index);
+    const std::vector<std::string> params = this->params(index);
+    if (function_from[index] != index) {
+      emit_call_alike(w, index, function_from[index], params);
+      return;
+    }
+    comment_alike(w, "Also called by @", alike_later(index, function_from));
+    if (kernels_from[index] != index) {
+      comment_alike(w, "Its kernels are @'s", {kernels_from[index]});
+    } else {
+      // The later nodes with host functions of their own that launch these kernels.
+      std::vector<size_t> launchers;
+      for (size_t i : alike_later(index, kernels_from))
+        if (function_from[i] == i) launchers.push_back(i);
+      comment_alike(w, "Its kernels also serve @", launchers);
       w.raw(named(c.kernels, index));
       prepare.raw(named(c.prepare, index));
       if (!c.kernels.empty()) w.line();

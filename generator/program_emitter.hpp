@@ -251,25 +251,32 @@ struct Emitter {
     return first;
   }
 
-  // The comment line(s) above node `index`'s function saying whose code it runs, `copy` with @ for
-  // the first node's function ("Its kernels are @'s"), or, on the first, which later functions run
-  // it too, `original` with @ for their list ("Its kernels also serve @").
-  void comment_alike(CodeWriter& w, size_t index, const std::vector<size_t>& first, std::string copy,
-                     std::string original) const {
-    const std::string why = ": the same shapes and constants, so the same code.";
-    if (first[index] != index) {
-      replace_all(copy, "@", fn_names[first[index]]);
-      w.line("// " + copy + why);
-      return;
-    }
-    std::vector<std::string> others;
+  // The later nodes whose first_alike is `index`.
+  static std::vector<size_t> alike_later(size_t index, const std::vector<size_t>& first) {
+    std::vector<size_t> later;
     for (size_t i = index + 1; i < first.size(); ++i)
-      if (first[i] == index) others.push_back(fn_names[i]);
-    if (others.empty()) return;
+      if (first[i] == index) later.push_back(i);
+    return later;
+  }
+
+  // A comment above a function saying which functions share its code and why: `text` with @ for
+  // the list of `nodes`' functions ("Calls @", "Also called by @"); none when `nodes` is empty.
+  void comment_alike(CodeWriter& w, std::string text, const std::vector<size_t>& nodes) const {
+    if (nodes.empty()) return;
     std::string list;
-    for (size_t k = 0; k < others.size(); ++k) list += (k == 0 ? "" : k + 1 == others.size() ? " and " : ", ") + others[k];
-    replace_all(original, "@", list);
-    for (const std::string& l : comment_lines(original + why, 118)) w.line(l);
+    for (size_t k = 0; k < nodes.size(); ++k)
+      list += (k == 0 ? "" : k + 1 == nodes.size() ? " and " : ", ") + fn_names[nodes[k]];
+    replace_all(text, "@", list);
+    for (const std::string& l : comment_lines(text + ": the same shapes and constants, so the same code.", 118))
+      w.line(l);
+  }
+
+  // Node `index`'s function as a call of node `to`'s, which has the same parameters and code.
+  void emit_call_alike(CodeWriter& w, size_t index, size_t to, const std::vector<std::string>& params) const {
+    std::vector<std::string> args;  // the parameters' names
+    for (const std::string& p : params) args.push_back(p.substr(p.find_last_of(" *&") + 1));
+    comment_alike(w, "Calls @", {to});
+    w.line("static void " + with_list(fn_names[index], params) + " { " + with_list(fn_names[to], args) + "; }");
   }
 
   // "name(a, b, c)": a signature's or a call's list.

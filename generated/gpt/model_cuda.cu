@@ -211,8 +211,8 @@ static void wpe_forward(float* out, const float* inp, const float* weight, int n
 // ln1: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-// Its kernels also serve ln2_forward, ln3_forward, ln4_forward and lnf_forward: the same shapes and constants, so the
-// same code.
+// Also called by ln2_forward, ln3_forward, ln4_forward and lnf_forward: the same shapes and constants, so the same
+// code.
 
 __global__ void ln1_forward_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
                                    const float* __restrict__ inp, const float* __restrict__ weight,
@@ -256,6 +256,7 @@ static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, 
 // attn1.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 32, 144) <- inp (32, 32, 48) weight (144, 48) bias (144,)
+// Also called by attn2_in_proj_forward: the same shapes and constants, so the same code.
 static void attn1_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                   const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 144;
@@ -268,7 +269,7 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // attn1: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
-// Its kernels also serve attn2_forward: the same shapes and constants, so the same code.
+// Also called by attn2_forward: the same shapes and constants, so the same code.
 
 // Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
 // the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
@@ -450,6 +451,7 @@ static void attn1_forward(float* out, float* lse, float* scores, const float* qk
 // attn1.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 32, 48) <- inp (32, 32, 48) weight (48, 48) bias (48,)
+// Also called by attn2_out_proj_forward: the same shapes and constants, so the same code.
 static void attn1_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                    const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 48;
@@ -462,8 +464,8 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
 // res1: Add()
 // spec: model.graph[4]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-// Its kernels also serve res2_forward, res3_forward, res4_forward, res3_add_backward, res2_add_backward,
-// res1_add_backward and wpe_add_backward: the same shapes and constants, so the same code.
+// Also called by res2_forward, res3_forward, res4_forward, res3_add_backward, res2_add_backward, res1_add_backward
+// and wpe_add_backward: the same shapes and constants, so the same code.
 
 __global__ void res1_forward_kernel(float* __restrict__ out, const float* __restrict__ a, const float* __restrict__ b,
                                     int count) {
@@ -483,20 +485,16 @@ static void res1_forward(float* out, const float* a, const float* b, int n, cons
 // ln2: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-// Its kernels are ln1_forward's: the same shapes and constants, so the same code.
+// Calls ln1_forward: the same shapes and constants, so the same code.
 static void ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  const int groups = n * kGroups;
-  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln1_forward_kernel");
+  ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // fc1: Linear(in_features=48, out_features=192, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[6], model.graph[7]
 // out (32, 32, 192) preact (32, 32, 192) <- inp (32, 32, 48) weight (192, 48) bias (192,)
-// Its kernels also serve fc2_forward: the same shapes and constants, so the same code.
+// Also called by fc2_forward: the same shapes and constants, so the same code.
 
 __global__ void fc1_forward_activation_kernel(float* out, const float* __restrict__ preact, int count) {
   constexpr float kInvSqrt2 = 0.7071067811865476f;
@@ -522,6 +520,7 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
 // proj1: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[8]
 // out (32, 32, 48) <- inp (32, 32, 192) weight (48, 192) bias (48,)
+// Also called by proj2_forward: the same shapes and constants, so the same code.
 static void proj1_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                           const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 192, kOut = 48;
@@ -534,143 +533,97 @@ static void proj1_forward(float* out, const float* inp, const float* weight, con
 // res2: Add()
 // spec: model.graph[9]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-// Its kernels are res1_forward's: the same shapes and constants, so the same code.
+// Calls res1_forward: the same shapes and constants, so the same code.
 static void res2_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 1536;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
+  res1_forward(out, a, b, n, ctx);
 }
 
 // ln3: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-// Its kernels are ln1_forward's: the same shapes and constants, so the same code.
+// Calls ln1_forward: the same shapes and constants, so the same code.
 static void ln3_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  const int groups = n * kGroups;
-  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln1_forward_kernel");
+  ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // attn2.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 32, 144) <- inp (32, 32, 48) weight (144, 48) bias (144,)
+// Calls attn1_in_proj_forward: the same shapes and constants, so the same code.
 static void attn2_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                   const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 48, kOut = 144;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  attn1_in_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // attn2: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
-// Its kernels are attn1_forward's: the same shapes and constants, so the same code.
+// Calls attn1_forward: the same shapes and constants, so the same code.
 static void attn2_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                           const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
-  // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  attn1_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
+  attn1_forward(out, lse, scores, qkv, n, ctx);
 }
 
 // attn2.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 32, 48) <- inp (32, 32, 48) weight (48, 48) bias (48,)
+// Calls attn1_out_proj_forward: the same shapes and constants, so the same code.
 static void attn2_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                    const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 48, kOut = 48;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  attn1_out_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // res3: Add()
 // spec: model.graph[12]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-// Its kernels are res1_forward's: the same shapes and constants, so the same code.
+// Calls res1_forward: the same shapes and constants, so the same code.
 static void res3_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 1536;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
+  res1_forward(out, a, b, n, ctx);
 }
 
 // ln4: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-// Its kernels are ln1_forward's: the same shapes and constants, so the same code.
+// Calls ln1_forward: the same shapes and constants, so the same code.
 static void ln4_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  const int groups = n * kGroups;
-  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln1_forward_kernel");
+  ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // fc2: Linear(in_features=48, out_features=192, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[14], model.graph[15]
 // out (32, 32, 192) preact (32, 32, 192) <- inp (32, 32, 48) weight (192, 48) bias (192,)
-// Its kernels are fc1_forward's: the same shapes and constants, so the same code.
+// Calls fc1_forward: the same shapes and constants, so the same code.
 static void fc2_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n,
                         const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 48, kOut = 192;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
-  const int count = rows * kOut;
-  if (count == 0) return;
-  fc1_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact,
-                                                                                                      count);
-  LTRT_CUDA_CHECK_LAUNCH("fc1_forward_activation_kernel");
+  fc1_forward(out, preact, inp, weight, bias, n, ctx);
 }
 
 // proj2: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[16]
 // out (32, 32, 48) <- inp (32, 32, 192) weight (48, 192) bias (48,)
+// Calls proj1_forward: the same shapes and constants, so the same code.
 static void proj2_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                           const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 192, kOut = 48;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  proj1_forward(out, inp, weight, bias, n, ctx);
 }
 
 // res4: Add()
 // spec: model.graph[17]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-// Its kernels are res1_forward's: the same shapes and constants, so the same code.
+// Calls res1_forward: the same shapes and constants, so the same code.
 static void res4_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 1536;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
+  res1_forward(out, a, b, n, ctx);
 }
 
 // lnf: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // out (32, 32, 48) mean (32, 32) rstd (32, 32) <- inp (32, 32, 48) weight (48,) bias (48,)
-// Its kernels are ln1_forward's: the same shapes and constants, so the same code.
+// Calls ln1_forward: the same shapes and constants, so the same code.
 static void lnf_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                         int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  const int groups = n * kGroups;
-  ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln1_forward_kernel");
+  ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // head: Linear(in_features=48, out_features=146, bias=False, tie_weight='wte')
@@ -817,8 +770,8 @@ static void head_backward(float* dinp, float* dweight, const float* dout, const 
 // lnf backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-// Its kernels also serve ln4_backward, ln3_backward, ln2_backward and ln1_backward: the same shapes and constants, so
-// the same code.
+// Also called by ln4_backward, ln3_backward, ln2_backward and ln1_backward: the same shapes and constants, so the
+// same code.
 
 __global__ void lnf_backward_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const float* __restrict__ inp, const float* __restrict__ mean,
@@ -901,8 +854,8 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
 // proj2 backward: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[16]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
-// Its kernels also serve attn2_out_proj_backward, proj1_backward and attn1_out_proj_backward: the same shapes and
-// constants, so the same code.
+// Also called by proj1_backward: the same shapes and constants, so the same code.
+// Its kernels also serve attn2_out_proj_backward: the same shapes and constants, so the same code.
 
 __global__ void proj2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                             bool accumulate) {
@@ -946,7 +899,7 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
 // gelu2 backward: GELU(approximate='none')
 // spec: model.graph[15]
 // dinp (32, 32, 192) <- dout (32, 32, 192) inp (32, 32, 192)
-// Its kernels also serve gelu1_backward: the same shapes and constants, so the same code.
+// Also called by gelu1_backward: the same shapes and constants, so the same code.
 
 __global__ void gelu2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                       const float* __restrict__ inp, int count) {
@@ -967,7 +920,7 @@ static void gelu2_backward(float* dinp, const float* dout, const float* inp, int
 // fc2 backward: Linear(in_features=48, out_features=192, bias=True)
 // spec: model.graph[14]
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
-// Its kernels also serve fc1_backward: the same shapes and constants, so the same code.
+// Also called by fc1_backward: the same shapes and constants, so the same code.
 
 __global__ void fc2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                           bool accumulate) {
@@ -1011,37 +964,25 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
 // ln4 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-// Its kernels are lnf_backward's: the same shapes and constants, so the same code.
+// Calls lnf_backward: the same shapes and constants, so the same code.
 static void ln4_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                          const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;
-  const int groups = n * kGroups;
-  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
+  lnf_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // res3 backward: Add()
 // spec: model.graph[12]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-// Its kernels are res1_forward's: the same shapes and constants, so the same code.
+// Calls res1_forward: the same shapes and constants, so the same code.
 static void res3_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 1536;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
+  res1_forward(out, a, b, n, ctx);
 }
 
 // attn2.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
+// Also called by attn1_out_proj_backward: the same shapes and constants, so the same code.
 // Its kernels are proj2_backward's: the same shapes and constants, so the same code.
 static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                     const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
@@ -1059,7 +1000,7 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
-// Its kernels also serve attn1_backward: the same shapes and constants, so the same code.
+// Also called by attn1_backward: the same shapes and constants, so the same code.
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -1449,7 +1390,7 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
 // attn2.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
-// Its kernels also serve attn1_in_proj_backward: the same shapes and constants, so the same code.
+// Also called by attn1_in_proj_backward: the same shapes and constants, so the same code.
 
 __global__ void attn2_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                                     bool accumulate) {
@@ -1493,196 +1434,108 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
 // ln3 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-// Its kernels are lnf_backward's: the same shapes and constants, so the same code.
+// Calls lnf_backward: the same shapes and constants, so the same code.
 static void ln3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                          const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;
-  const int groups = n * kGroups;
-  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
+  lnf_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // res2 backward: Add()
 // spec: model.graph[9]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-// Its kernels are res1_forward's: the same shapes and constants, so the same code.
+// Calls res1_forward: the same shapes and constants, so the same code.
 static void res2_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 1536;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
+  res1_forward(out, a, b, n, ctx);
 }
 
 // proj1 backward: Linear(in_features=192, out_features=48, bias=True)
 // spec: model.graph[8]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
-// Its kernels are proj2_backward's: the same shapes and constants, so the same code.
+// Calls proj2_backward: the same shapes and constants, so the same code.
 static void proj1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                            const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 192, kOut = 48;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  proj2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                 accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_kernel");
+  proj2_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // gelu1 backward: GELU(approximate='none')
 // spec: model.graph[7]
 // dinp (32, 32, 192) <- dout (32, 32, 192) inp (32, 32, 192)
-// Its kernels are gelu2_backward's: the same shapes and constants, so the same code.
+// Calls gelu2_backward: the same shapes and constants, so the same code.
 static void gelu1_backward(float* dinp, const float* dout, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 6144;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  gelu2_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("gelu2_backward_kernel");
+  gelu2_backward(dinp, dout, inp, n, ctx);
 }
 
 // fc1 backward: Linear(in_features=48, out_features=192, bias=True)
 // spec: model.graph[6]
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
-// Its kernels are fc2_backward's: the same shapes and constants, so the same code.
+// Calls fc2_backward: the same shapes and constants, so the same code.
 static void fc1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 48, kOut = 192;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  fc2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                               accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("fc2_backward_dbias_kernel");
+  fc2_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // ln2 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-// Its kernels are lnf_backward's: the same shapes and constants, so the same code.
+// Calls lnf_backward: the same shapes and constants, so the same code.
 static void ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                          const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;
-  const int groups = n * kGroups;
-  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
+  lnf_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // res1 backward: Add()
 // spec: model.graph[4]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-// Its kernels are res1_forward's: the same shapes and constants, so the same code.
+// Calls res1_forward: the same shapes and constants, so the same code.
 static void res1_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 1536;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
+  res1_forward(out, a, b, n, ctx);
 }
 
 // attn1.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
-// Its kernels are proj2_backward's: the same shapes and constants, so the same code.
+// Calls attn2_out_proj_backward: the same shapes and constants, so the same code.
 static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                     const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 48, kOut = 48;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  proj2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                 accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_kernel");
+  attn2_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
-// Its kernels are attn2_backward's: the same shapes and constants, so the same code.
+// Calls attn2_backward: the same shapes and constants, so the same code.
 static void attn1_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(12));  // 1 / sqrt(head_dim), as the CPU
-  // scratch is the CPU program's T x T buffers: the fused kernels need none.
-  const int count = n * kHeads * kT;
-  attn2_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
-                                                                                                    count);
-  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_delta_kernel");
-  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  attn2_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
-  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dkdv_kernel");
-  attn2_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                      scale);
-  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dq_kernel");
+  attn2_backward(dqkv, delta, scratch, dout, qkv, out, lse, n, ctx);
 }
 
 // attn1.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
-// Its kernels are attn2_in_proj_backward's: the same shapes and constants, so the same code.
+// Calls attn2_in_proj_backward: the same shapes and constants, so the same code.
 static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                    const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 48, kOut = 144;
-  constexpr int kRowsPerSample = 32;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  attn2_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dbias, dout, rows, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("attn2_in_proj_backward_dbias_kernel");
+  attn2_in_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // ln1 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // dinp (32, 32, 48) dweight (48,) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) mean (32, 32) rstd (32, 32) weight (48,)
-// Its kernels are lnf_backward's: the same shapes and constants, so the same code.
+// Calls lnf_backward: the same shapes and constants, so the same code.
 static void ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                          const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 32;  // normalised groups per sample
-  constexpr int kDim = 48;
-  const int groups = n * kGroups;
-  lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
+  lnf_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // wpe backward: PositionalEmbedding(num_positions=32)
 // spec: model.graph[1]
 // out (32, 32, 48) <- a (32, 32, 48) b (32, 32, 48)
-// Its kernels are res1_forward's: the same shapes and constants, so the same code.
+// Calls res1_forward: the same shapes and constants, so the same code.
 static void wpe_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 1536;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
+  res1_forward(out, a, b, n, ctx);
 }
 
 // wpe backward: PositionalEmbedding(num_positions=32, embedding_dim=48)

@@ -315,8 +315,8 @@ static void wpe_forward(float* out, const float* inp, const float* weight, int n
 // h0_ln1: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-// Its kernels also serve h0_ln2_forward, h1_ln1_forward, h1_ln2_forward, h2_ln1_forward, h2_ln2_forward,
-// h3_ln1_forward, h3_ln2_forward and ln_f_forward: the same shapes and constants, so the same code.
+// Also called by h0_ln2_forward, h1_ln1_forward, h1_ln2_forward, h2_ln1_forward, h2_ln2_forward, h3_ln1_forward,
+// h3_ln2_forward and ln_f_forward: the same shapes and constants, so the same code.
 
 __global__ void h0_ln1_forward_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
                                       const float* __restrict__ inp, const float* __restrict__ weight,
@@ -360,6 +360,8 @@ static void h0_ln1_forward(float* out, float* mean, float* rstd, const float* in
 // h0_attn.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 64, 384) <- inp (32, 64, 128) weight (384, 128) bias (384,)
+// Also called by h1_attn_in_proj_forward, h2_attn_in_proj_forward and h3_attn_in_proj_forward: the same shapes and
+// constants, so the same code.
 static void h0_attn_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                     const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 128, kOut = 384;
@@ -372,8 +374,8 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 // h0_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
-// Its kernels also serve h1_attn_forward, h2_attn_forward and h3_attn_forward: the same shapes and constants, so the
-// same code.
+// Also called by h1_attn_forward, h2_attn_forward and h3_attn_forward: the same shapes and constants, so the same
+// code.
 
 // Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
 // the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
@@ -555,6 +557,8 @@ static void h0_attn_forward(float* out, float* lse, float* scores, const float* 
 // h0_attn.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // out (32, 64, 128) <- inp (32, 64, 128) weight (128, 128) bias (128,)
+// Also called by h1_attn_out_proj_forward, h2_attn_out_proj_forward and h3_attn_out_proj_forward: the same shapes and
+// constants, so the same code.
 static void h0_attn_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                      const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 128, kOut = 128;
@@ -567,7 +571,7 @@ static void h0_attn_out_proj_forward(float* out, const float* inp, const float* 
 // h0_res1: Add()
 // spec: model.graph[4]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels also serve h0_res2_forward, h1_res1_forward, h1_res2_forward, h2_res1_forward, h2_res2_forward,
+// Also called by h0_res2_forward, h1_res1_forward, h1_res2_forward, h2_res1_forward, h2_res2_forward,
 // h3_res1_forward, h3_res2_forward, h3_res1_add_backward, h2_res2_add_backward, h2_res1_add_backward,
 // h1_res2_add_backward, h1_res1_add_backward, h0_res2_add_backward, h0_res1_add_backward and wpe_add_backward: the
 // same shapes and constants, so the same code.
@@ -590,21 +594,16 @@ static void h0_res1_forward(float* out, const float* a, const float* b, int n, c
 // h0_ln2: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-// Its kernels are h0_ln1_forward's: the same shapes and constants, so the same code.
+// Calls h0_ln1_forward: the same shapes and constants, so the same code.
 static void h0_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  const int groups = n * kGroups;
-  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("h0_ln1_forward_kernel");
+  h0_ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // h0_fc: Linear(in_features=128, out_features=512, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[6], model.graph[7]
 // out (32, 64, 512) preact (32, 64, 512) <- inp (32, 64, 128) weight (512, 128) bias (512,)
-// Its kernels also serve h1_fc_forward, h2_fc_forward and h3_fc_forward: the same shapes and constants, so the same
-// code.
+// Also called by h1_fc_forward, h2_fc_forward and h3_fc_forward: the same shapes and constants, so the same code.
 
 __global__ void h0_fc_forward_activation_kernel(float* out, const float* __restrict__ preact, int count) {
   constexpr float kInvSqrt2 = 0.7071067811865476f;
@@ -630,6 +629,8 @@ static void h0_fc_forward(float* out, float* preact, const float* inp, const flo
 // h0_proj: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[8]
 // out (32, 64, 128) <- inp (32, 64, 512) weight (128, 512) bias (128,)
+// Also called by h1_proj_forward, h2_proj_forward and h3_proj_forward: the same shapes and constants, so the same
+// code.
 static void h0_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                             const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 512, kOut = 128;
@@ -642,377 +643,255 @@ static void h0_proj_forward(float* out, const float* inp, const float* weight, c
 // h0_res2: Add()
 // spec: model.graph[9]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h0_res2_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h1_ln1: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-// Its kernels are h0_ln1_forward's: the same shapes and constants, so the same code.
+// Calls h0_ln1_forward: the same shapes and constants, so the same code.
 static void h1_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  const int groups = n * kGroups;
-  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("h0_ln1_forward_kernel");
+  h0_ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // h1_attn.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 64, 384) <- inp (32, 64, 128) weight (384, 128) bias (384,)
+// Calls h0_attn_in_proj_forward: the same shapes and constants, so the same code.
 static void h1_attn_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                     const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 384;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  h0_attn_in_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // h1_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
-// Its kernels are h0_attn_forward's: the same shapes and constants, so the same code.
+// Calls h0_attn_forward: the same shapes and constants, so the same code.
 static void h1_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
-  // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h0_attn_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
-  LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
+  h0_attn_forward(out, lse, scores, qkv, n, ctx);
 }
 
 // h1_attn.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // out (32, 64, 128) <- inp (32, 64, 128) weight (128, 128) bias (128,)
+// Calls h0_attn_out_proj_forward: the same shapes and constants, so the same code.
 static void h1_attn_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                      const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  h0_attn_out_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // h1_res1: Add()
 // spec: model.graph[12]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h1_res1_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h1_ln2: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-// Its kernels are h0_ln1_forward's: the same shapes and constants, so the same code.
+// Calls h0_ln1_forward: the same shapes and constants, so the same code.
 static void h1_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  const int groups = n * kGroups;
-  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("h0_ln1_forward_kernel");
+  h0_ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // h1_fc: Linear(in_features=128, out_features=512, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[14], model.graph[15]
 // out (32, 64, 512) preact (32, 64, 512) <- inp (32, 64, 128) weight (512, 128) bias (512,)
-// Its kernels are h0_fc_forward's: the same shapes and constants, so the same code.
+// Calls h0_fc_forward: the same shapes and constants, so the same code.
 static void h1_fc_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n,
                           const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 512;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
-  const int count = rows * kOut;
-  if (count == 0) return;
-  h0_fc_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact,
-                                                                                                        count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_fc_forward_activation_kernel");
+  h0_fc_forward(out, preact, inp, weight, bias, n, ctx);
 }
 
 // h1_proj: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[16]
 // out (32, 64, 128) <- inp (32, 64, 512) weight (128, 512) bias (128,)
+// Calls h0_proj_forward: the same shapes and constants, so the same code.
 static void h1_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 512, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  h0_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // h1_res2: Add()
 // spec: model.graph[17]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h1_res2_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h2_ln1: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-// Its kernels are h0_ln1_forward's: the same shapes and constants, so the same code.
+// Calls h0_ln1_forward: the same shapes and constants, so the same code.
 static void h2_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  const int groups = n * kGroups;
-  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("h0_ln1_forward_kernel");
+  h0_ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // h2_attn.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
 // out (32, 64, 384) <- inp (32, 64, 128) weight (384, 128) bias (384,)
+// Calls h0_attn_in_proj_forward: the same shapes and constants, so the same code.
 static void h2_attn_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                     const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 384;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  h0_attn_in_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // h2_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
 // out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
-// Its kernels are h0_attn_forward's: the same shapes and constants, so the same code.
+// Calls h0_attn_forward: the same shapes and constants, so the same code.
 static void h2_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
-  // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h0_attn_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
-  LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
+  h0_attn_forward(out, lse, scores, qkv, n, ctx);
 }
 
 // h2_attn.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
 // out (32, 64, 128) <- inp (32, 64, 128) weight (128, 128) bias (128,)
+// Calls h0_attn_out_proj_forward: the same shapes and constants, so the same code.
 static void h2_attn_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                      const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  h0_attn_out_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // h2_res1: Add()
 // spec: model.graph[20]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h2_res1_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h2_ln2: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[21]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-// Its kernels are h0_ln1_forward's: the same shapes and constants, so the same code.
+// Calls h0_ln1_forward: the same shapes and constants, so the same code.
 static void h2_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  const int groups = n * kGroups;
-  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("h0_ln1_forward_kernel");
+  h0_ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // h2_fc: Linear(in_features=128, out_features=512, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[22], model.graph[23]
 // out (32, 64, 512) preact (32, 64, 512) <- inp (32, 64, 128) weight (512, 128) bias (512,)
-// Its kernels are h0_fc_forward's: the same shapes and constants, so the same code.
+// Calls h0_fc_forward: the same shapes and constants, so the same code.
 static void h2_fc_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n,
                           const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 512;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
-  const int count = rows * kOut;
-  if (count == 0) return;
-  h0_fc_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact,
-                                                                                                        count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_fc_forward_activation_kernel");
+  h0_fc_forward(out, preact, inp, weight, bias, n, ctx);
 }
 
 // h2_proj: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[24]
 // out (32, 64, 128) <- inp (32, 64, 512) weight (128, 512) bias (128,)
+// Calls h0_proj_forward: the same shapes and constants, so the same code.
 static void h2_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 512, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  h0_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // h2_res2: Add()
 // spec: model.graph[25]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h2_res2_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h3_ln1: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[26]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-// Its kernels are h0_ln1_forward's: the same shapes and constants, so the same code.
+// Calls h0_ln1_forward: the same shapes and constants, so the same code.
 static void h3_ln1_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  const int groups = n * kGroups;
-  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("h0_ln1_forward_kernel");
+  h0_ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // h3_attn.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
 // out (32, 64, 384) <- inp (32, 64, 128) weight (384, 128) bias (384,)
+// Calls h0_attn_in_proj_forward: the same shapes and constants, so the same code.
 static void h3_attn_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                     const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 384;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  h0_attn_in_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // h3_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
 // out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
-// Its kernels are h0_attn_forward's: the same shapes and constants, so the same code.
+// Calls h0_attn_forward: the same shapes and constants, so the same code.
 static void h3_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
-  // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h0_attn_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
-  LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
+  h0_attn_forward(out, lse, scores, qkv, n, ctx);
 }
 
 // h3_attn.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
 // out (32, 64, 128) <- inp (32, 64, 128) weight (128, 128) bias (128,)
+// Calls h0_attn_out_proj_forward: the same shapes and constants, so the same code.
 static void h3_attn_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                                      const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  h0_attn_out_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // h3_res1: Add()
 // spec: model.graph[28]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h3_res1_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h3_ln2: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[29]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-// Its kernels are h0_ln1_forward's: the same shapes and constants, so the same code.
+// Calls h0_ln1_forward: the same shapes and constants, so the same code.
 static void h3_ln2_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                            const float* bias, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  const int groups = n * kGroups;
-  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("h0_ln1_forward_kernel");
+  h0_ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // h3_fc: Linear(in_features=128, out_features=512, bias=True) + GELU(approximate='none') (fused)
 // spec: model.graph[30], model.graph[31]
 // out (32, 64, 512) preact (32, 64, 512) <- inp (32, 64, 128) weight (512, 128) bias (512,)
-// Its kernels are h0_fc_forward's: the same shapes and constants, so the same code.
+// Calls h0_fc_forward: the same shapes and constants, so the same code.
 static void h3_fc_forward(float* out, float* preact, const float* inp, const float* weight, const float* bias, int n,
                           const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 512;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, preact, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
-  const int count = rows * kOut;
-  if (count == 0) return;
-  h0_fc_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, preact,
-                                                                                                        count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_fc_forward_activation_kernel");
+  h0_fc_forward(out, preact, inp, weight, bias, n, ctx);
 }
 
 // h3_proj: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[32]
 // out (32, 64, 128) <- inp (32, 64, 512) weight (128, 512) bias (128,)
+// Calls h0_proj_forward: the same shapes and constants, so the same code.
 static void h3_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 512, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  h0_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
 // h3_res2: Add()
 // spec: model.graph[33]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h3_res2_forward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // ln_f: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[34]
 // out (32, 64, 128) mean (32, 64) rstd (32, 64) <- inp (32, 64, 128) weight (128,) bias (128,)
-// Its kernels are h0_ln1_forward's: the same shapes and constants, so the same code.
+// Calls h0_ln1_forward: the same shapes and constants, so the same code.
 static void ln_f_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                          int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  const int groups = n * kGroups;
-  h0_ln1_forward_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      out, mean, rstd, inp, weight, bias, groups);
-  LTRT_CUDA_CHECK_LAUNCH("h0_ln1_forward_kernel");
+  h0_ln1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
 // lm_head: Linear(in_features=128, out_features=146, bias=False, tie_weight='wte')
@@ -1159,7 +1038,7 @@ static void lm_head_backward(float* dinp, float* dweight, const float* dout, con
 // ln_f backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[34]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-// Its kernels also serve h3_ln2_backward, h3_ln1_backward, h2_ln2_backward, h2_ln1_backward, h1_ln2_backward,
+// Also called by h3_ln2_backward, h3_ln1_backward, h2_ln2_backward, h2_ln1_backward, h1_ln2_backward,
 // h1_ln1_backward, h0_ln2_backward and h0_ln1_backward: the same shapes and constants, so the same code.
 
 __global__ void ln_f_backward_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
@@ -1244,9 +1123,9 @@ static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float
 // h3_proj backward: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[32]
 // dinp (32, 64, 512) dweight (128, 512) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 512) weight (128, 512)
-// Its kernels also serve h3_attn_out_proj_backward, h2_proj_backward, h2_attn_out_proj_backward, h1_proj_backward,
-// h1_attn_out_proj_backward, h0_proj_backward and h0_attn_out_proj_backward: the same shapes and constants, so the
-// same code.
+// Also called by h2_proj_backward, h1_proj_backward and h0_proj_backward: the same shapes and constants, so the same
+// code.
+// Its kernels also serve h3_attn_out_proj_backward: the same shapes and constants, so the same code.
 
 __global__ void h3_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                               bool accumulate) {
@@ -1290,8 +1169,8 @@ static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const fl
 // h3_gelu backward: GELU(approximate='none')
 // spec: model.graph[31]
 // dinp (32, 64, 512) <- dout (32, 64, 512) inp (32, 64, 512)
-// Its kernels also serve h2_gelu_backward, h1_gelu_backward and h0_gelu_backward: the same shapes and constants, so
-// the same code.
+// Also called by h2_gelu_backward, h1_gelu_backward and h0_gelu_backward: the same shapes and constants, so the same
+// code.
 
 __global__ void h3_gelu_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                         const float* __restrict__ inp, int count) {
@@ -1312,8 +1191,7 @@ static void h3_gelu_backward(float* dinp, const float* dout, const float* inp, i
 // h3_fc backward: Linear(in_features=128, out_features=512, bias=True)
 // spec: model.graph[30]
 // dinp (32, 64, 128) dweight (512, 128) dbias (512,) <- dout (32, 64, 512) inp (32, 64, 128) weight (512, 128)
-// Its kernels also serve h2_fc_backward, h1_fc_backward and h0_fc_backward: the same shapes and constants, so the
-// same code.
+// Also called by h2_fc_backward, h1_fc_backward and h0_fc_backward: the same shapes and constants, so the same code.
 
 __global__ void h3_fc_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
                                             bool accumulate) {
@@ -1357,37 +1235,26 @@ static void h3_fc_backward(float* dinp, float* dweight, float* dbias, const floa
 // h3_ln2 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[29]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-// Its kernels are ln_f_backward's: the same shapes and constants, so the same code.
+// Calls ln_f_backward: the same shapes and constants, so the same code.
 static void h3_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                             const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;
-  const int groups = n * kGroups;
-  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
+  ln_f_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // h3_res1 backward: Add()
 // spec: model.graph[28]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h3_res1_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h3_attn.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
 // dinp (32, 64, 128) dweight (128, 128) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) weight (128, 128)
+// Also called by h2_attn_out_proj_backward, h1_attn_out_proj_backward and h0_attn_out_proj_backward: the same shapes
+// and constants, so the same code.
 // Its kernels are h3_proj_backward's: the same shapes and constants, so the same code.
 static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                       const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
@@ -1405,8 +1272,8 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // h3_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
 // dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
-// Its kernels also serve h2_attn_backward, h1_attn_backward and h0_attn_backward: the same shapes and constants, so
-// the same code.
+// Also called by h2_attn_backward, h1_attn_backward and h0_attn_backward: the same shapes and constants, so the same
+// code.
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -1797,8 +1664,8 @@ static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const fl
 // h3_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
 // dinp (32, 64, 128) dweight (384, 128) dbias (384,) <- dout (32, 64, 384) inp (32, 64, 128) weight (384, 128)
-// Its kernels also serve h2_attn_in_proj_backward, h1_attn_in_proj_backward and h0_attn_in_proj_backward: the same
-// shapes and constants, so the same code.
+// Also called by h2_attn_in_proj_backward, h1_attn_in_proj_backward and h0_attn_in_proj_backward: the same shapes and
+// constants, so the same code.
 
 __global__ void h3_attn_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
                                                       int rows, bool accumulate) {
@@ -1842,524 +1709,286 @@ static void h3_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
 // h3_ln1 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[26]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-// Its kernels are ln_f_backward's: the same shapes and constants, so the same code.
+// Calls ln_f_backward: the same shapes and constants, so the same code.
 static void h3_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                             const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;
-  const int groups = n * kGroups;
-  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
+  ln_f_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // h2_res2 backward: Add()
 // spec: model.graph[25]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h2_res2_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h2_proj backward: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[24]
 // dinp (32, 64, 512) dweight (128, 512) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 512) weight (128, 512)
-// Its kernels are h3_proj_backward's: the same shapes and constants, so the same code.
+// Calls h3_proj_backward: the same shapes and constants, so the same code.
 static void h2_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 512, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_proj_backward_dbias_kernel");
+  h3_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h2_gelu backward: GELU(approximate='none')
 // spec: model.graph[23]
 // dinp (32, 64, 512) <- dout (32, 64, 512) inp (32, 64, 512)
-// Its kernels are h3_gelu_backward's: the same shapes and constants, so the same code.
+// Calls h3_gelu_backward: the same shapes and constants, so the same code.
 static void h2_gelu_backward(float* dinp, const float* dout, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 32768;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h3_gelu_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("h3_gelu_backward_kernel");
+  h3_gelu_backward(dinp, dout, inp, n, ctx);
 }
 
 // h2_fc backward: Linear(in_features=128, out_features=512, bias=True)
 // spec: model.graph[22]
 // dinp (32, 64, 128) dweight (512, 128) dbias (512,) <- dout (32, 64, 512) inp (32, 64, 128) weight (512, 128)
-// Its kernels are h3_fc_backward's: the same shapes and constants, so the same code.
+// Calls h3_fc_backward: the same shapes and constants, so the same code.
 static void h2_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                            const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 512;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                 accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_fc_backward_dbias_kernel");
+  h3_fc_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h2_ln2 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[21]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-// Its kernels are ln_f_backward's: the same shapes and constants, so the same code.
+// Calls ln_f_backward: the same shapes and constants, so the same code.
 static void h2_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                             const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;
-  const int groups = n * kGroups;
-  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
+  ln_f_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // h2_res1 backward: Add()
 // spec: model.graph[20]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h2_res1_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h2_attn.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
 // dinp (32, 64, 128) dweight (128, 128) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) weight (128, 128)
-// Its kernels are h3_proj_backward's: the same shapes and constants, so the same code.
+// Calls h3_attn_out_proj_backward: the same shapes and constants, so the same code.
 static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                       const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_proj_backward_dbias_kernel");
+  h3_attn_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h2_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
 // dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
-// Its kernels are h3_attn_backward's: the same shapes and constants, so the same code.
+// Calls h3_attn_backward: the same shapes and constants, so the same code.
 static void h2_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
-  // scratch is the CPU program's T x T buffers: the fused kernels need none.
-  const int count = n * kHeads * kT;
-  h3_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
-                                                                                                      count);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_delta_kernel");
-  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h3_attn_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                          scale);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dkdv_kernel");
-  h3_attn_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dq_kernel");
+  h3_attn_backward(dqkv, delta, scratch, dout, qkv, out, lse, n, ctx);
 }
 
 // h2_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
 // dinp (32, 64, 128) dweight (384, 128) dbias (384,) <- dout (32, 64, 384) inp (32, 64, 128) weight (384, 128)
-// Its kernels are h3_attn_in_proj_backward's: the same shapes and constants, so the same code.
+// Calls h3_attn_in_proj_backward: the same shapes and constants, so the same code.
 static void h2_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                      const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 384;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dbias, dout, rows, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_in_proj_backward_dbias_kernel");
+  h3_attn_in_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h2_ln1 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-// Its kernels are ln_f_backward's: the same shapes and constants, so the same code.
+// Calls ln_f_backward: the same shapes and constants, so the same code.
 static void h2_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                             const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;
-  const int groups = n * kGroups;
-  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
+  ln_f_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // h1_res2 backward: Add()
 // spec: model.graph[17]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h1_res2_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h1_proj backward: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[16]
 // dinp (32, 64, 512) dweight (128, 512) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 512) weight (128, 512)
-// Its kernels are h3_proj_backward's: the same shapes and constants, so the same code.
+// Calls h3_proj_backward: the same shapes and constants, so the same code.
 static void h1_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 512, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_proj_backward_dbias_kernel");
+  h3_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h1_gelu backward: GELU(approximate='none')
 // spec: model.graph[15]
 // dinp (32, 64, 512) <- dout (32, 64, 512) inp (32, 64, 512)
-// Its kernels are h3_gelu_backward's: the same shapes and constants, so the same code.
+// Calls h3_gelu_backward: the same shapes and constants, so the same code.
 static void h1_gelu_backward(float* dinp, const float* dout, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 32768;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h3_gelu_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("h3_gelu_backward_kernel");
+  h3_gelu_backward(dinp, dout, inp, n, ctx);
 }
 
 // h1_fc backward: Linear(in_features=128, out_features=512, bias=True)
 // spec: model.graph[14]
 // dinp (32, 64, 128) dweight (512, 128) dbias (512,) <- dout (32, 64, 512) inp (32, 64, 128) weight (512, 128)
-// Its kernels are h3_fc_backward's: the same shapes and constants, so the same code.
+// Calls h3_fc_backward: the same shapes and constants, so the same code.
 static void h1_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                            const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 512;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                 accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_fc_backward_dbias_kernel");
+  h3_fc_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h1_ln2 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[13]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-// Its kernels are ln_f_backward's: the same shapes and constants, so the same code.
+// Calls ln_f_backward: the same shapes and constants, so the same code.
 static void h1_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                             const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;
-  const int groups = n * kGroups;
-  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
+  ln_f_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // h1_res1 backward: Add()
 // spec: model.graph[12]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h1_res1_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h1_attn.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 64, 128) dweight (128, 128) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) weight (128, 128)
-// Its kernels are h3_proj_backward's: the same shapes and constants, so the same code.
+// Calls h3_attn_out_proj_backward: the same shapes and constants, so the same code.
 static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                       const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_proj_backward_dbias_kernel");
+  h3_attn_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h1_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
-// Its kernels are h3_attn_backward's: the same shapes and constants, so the same code.
+// Calls h3_attn_backward: the same shapes and constants, so the same code.
 static void h1_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
-  // scratch is the CPU program's T x T buffers: the fused kernels need none.
-  const int count = n * kHeads * kT;
-  h3_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
-                                                                                                      count);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_delta_kernel");
-  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h3_attn_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                          scale);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dkdv_kernel");
-  h3_attn_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dq_kernel");
+  h3_attn_backward(dqkv, delta, scratch, dout, qkv, out, lse, n, ctx);
 }
 
 // h1_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
 // dinp (32, 64, 128) dweight (384, 128) dbias (384,) <- dout (32, 64, 384) inp (32, 64, 128) weight (384, 128)
-// Its kernels are h3_attn_in_proj_backward's: the same shapes and constants, so the same code.
+// Calls h3_attn_in_proj_backward: the same shapes and constants, so the same code.
 static void h1_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                      const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 384;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dbias, dout, rows, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_in_proj_backward_dbias_kernel");
+  h3_attn_in_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h1_ln1 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[10]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-// Its kernels are ln_f_backward's: the same shapes and constants, so the same code.
+// Calls ln_f_backward: the same shapes and constants, so the same code.
 static void h1_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                             const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;
-  const int groups = n * kGroups;
-  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
+  ln_f_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // h0_res2 backward: Add()
 // spec: model.graph[9]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h0_res2_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h0_proj backward: Linear(in_features=512, out_features=128, bias=True)
 // spec: model.graph[8]
 // dinp (32, 64, 512) dweight (128, 512) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 512) weight (128, 512)
-// Its kernels are h3_proj_backward's: the same shapes and constants, so the same code.
+// Calls h3_proj_backward: the same shapes and constants, so the same code.
 static void h0_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 512, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_proj_backward_dbias_kernel");
+  h3_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h0_gelu backward: GELU(approximate='none')
 // spec: model.graph[7]
 // dinp (32, 64, 512) <- dout (32, 64, 512) inp (32, 64, 512)
-// Its kernels are h3_gelu_backward's: the same shapes and constants, so the same code.
+// Calls h3_gelu_backward: the same shapes and constants, so the same code.
 static void h0_gelu_backward(float* dinp, const float* dout, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 32768;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h3_gelu_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("h3_gelu_backward_kernel");
+  h3_gelu_backward(dinp, dout, inp, n, ctx);
 }
 
 // h0_fc backward: Linear(in_features=128, out_features=512, bias=True)
 // spec: model.graph[6]
 // dinp (32, 64, 128) dweight (512, 128) dbias (512,) <- dout (32, 64, 512) inp (32, 64, 128) weight (512, 128)
-// Its kernels are h3_fc_backward's: the same shapes and constants, so the same code.
+// Calls h3_fc_backward: the same shapes and constants, so the same code.
 static void h0_fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                            const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 512;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_fc_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                 accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_fc_backward_dbias_kernel");
+  h3_fc_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h0_ln2 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[5]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-// Its kernels are ln_f_backward's: the same shapes and constants, so the same code.
+// Calls ln_f_backward: the same shapes and constants, so the same code.
 static void h0_ln2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                             const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;
-  const int groups = n * kGroups;
-  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
+  ln_f_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // h0_res1 backward: Add()
 // spec: model.graph[4]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void h0_res1_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // h0_attn.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 64, 128) dweight (128, 128) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) weight (128, 128)
-// Its kernels are h3_proj_backward's: the same shapes and constants, so the same code.
+// Calls h3_attn_out_proj_backward: the same shapes and constants, so the same code.
 static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                       const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 128;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                   accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_proj_backward_dbias_kernel");
+  h3_attn_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h0_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
-// Its kernels are h3_attn_backward's: the same shapes and constants, so the same code.
+// Calls h3_attn_backward: the same shapes and constants, so the same code.
 static void h0_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
-  // scratch is the CPU program's T x T buffers: the fused kernels need none.
-  const int count = n * kHeads * kT;
-  h3_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
-                                                                                                      count);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_delta_kernel");
-  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h3_attn_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 79872, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                          scale);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dkdv_kernel");
-  h3_attn_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 61440, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dq_kernel");
+  h3_attn_backward(dqkv, delta, scratch, dout, qkv, out, lse, n, ctx);
 }
 
 // h0_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
 // dinp (32, 64, 128) dweight (384, 128) dbias (384,) <- dout (32, 64, 384) inp (32, 64, 128) weight (384, 128)
-// Its kernels are h3_attn_in_proj_backward's: the same shapes and constants, so the same code.
+// Calls h3_attn_in_proj_backward: the same shapes and constants, so the same code.
 static void h0_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                      const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
-  constexpr int kIn = 128, kOut = 384;
-  constexpr int kRowsPerSample = 64;  // applied to the last dimension
-  const int rows = n * kRowsPerSample;
-  ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  h3_attn_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dbias, dout, rows, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("h3_attn_in_proj_backward_dbias_kernel");
+  h3_attn_in_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
 // h0_ln1 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[2]
 // dinp (32, 64, 128) dweight (128,) dbias (128,) <- dout (32, 64, 128) inp (32, 64, 128) mean (32, 64) rstd (32, 64) weight (128,)
-// Its kernels are ln_f_backward's: the same shapes and constants, so the same code.
+// Calls ln_f_backward: the same shapes and constants, so the same code.
 static void h0_ln1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                             const float* mean, const float* rstd, const float* weight, int n, bool accumulate,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kGroups = 64;  // normalised groups per sample
-  constexpr int kDim = 128;
-  const int groups = n * kGroups;
-  ln_f_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dout, inp, mean, rstd, weight, groups);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  ln_f_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
-  LTRT_CUDA_CHECK_LAUNCH("ln_f_backward_dparams_kernel");
+  ln_f_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
 // wpe backward: PositionalEmbedding(num_positions=64)
 // spec: model.graph[1]
 // out (32, 64, 128) <- a (32, 64, 128) b (32, 64, 128)
-// Its kernels are h0_res1_forward's: the same shapes and constants, so the same code.
+// Calls h0_res1_forward: the same shapes and constants, so the same code.
 static void wpe_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8192;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  h0_res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("h0_res1_forward_kernel");
+  h0_res1_forward(out, a, b, n, ctx);
 }
 
 // wpe backward: PositionalEmbedding(num_positions=64, embedding_dim=128)

@@ -258,7 +258,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.3 backward: ReLU(inplace=False)
 // spec: model.layers[3]
 // dinp (128, 256) <- dout (128, 256) out (128, 256)
-// Its kernels also serve layers_1_backward: the same shapes and constants, so the same code.
+// Also called by layers_1_backward: the same shapes and constants, so the same code.
 
 __global__ void layers_3_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const float* __restrict__ out, int count) {
@@ -322,14 +322,9 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
 // layers.1 backward: ReLU(inplace=False)
 // spec: model.layers[1]
 // dinp (128, 256) <- dout (128, 256) out (128, 256)
-// Its kernels are layers_3_backward's: the same shapes and constants, so the same code.
+// Calls layers_3_backward: the same shapes and constants, so the same code.
 static void layers_1_backward(float* dinp, const float* dout, const float* out, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 256;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  layers_3_backward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(dinp, dout, out,
-                                                                                                 count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_kernel");
+  layers_3_backward(dinp, dout, out, n, ctx);
 }
 
 // layers.0 backward: Linear(in_features=784, out_features=256, bias=True)

@@ -100,7 +100,7 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
 // res1: Add()
 // spec: model.graph[2]
 // out (16, 8) <- a (16, 8) b (16, 8)
-// Its kernels also serve res1_add_backward and res1_add_backward_2: the same shapes and constants, so the same code.
+// Also called by res1_add_backward and res1_add_backward_2: the same shapes and constants, so the same code.
 
 __global__ void res1_forward_kernel(float* __restrict__ out, const float* __restrict__ a, const float* __restrict__ b,
                                     int count) {
@@ -437,25 +437,17 @@ static void gate_backward(float* dinp, float* dweight, float* dbias, const float
 // res1 backward: Add()
 // spec: model.graph[2]
 // out (16, 8) <- a (16, 8) b (16, 8)
-// Its kernels are res1_forward's: the same shapes and constants, so the same code.
+// Calls res1_forward: the same shapes and constants, so the same code.
 static void res1_add_backward(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
+  res1_forward(out, a, b, n, ctx);
 }
 
 // res1 backward: Add()
 // spec: model.graph[2]
 // out (16, 8) <- a (16, 8) b (16, 8)
-// Its kernels are res1_forward's: the same shapes and constants, so the same code.
+// Calls res1_forward: the same shapes and constants, so the same code.
 static void res1_add_backward_2(float* out, const float* a, const float* b, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 8;  // per sample
-  const int count = n * kNumel;
-  if (count == 0) return;
-  res1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, a, b, count);
-  LTRT_CUDA_CHECK_LAUNCH("res1_forward_kernel");
+  res1_forward(out, a, b, n, ctx);
 }
 
 // act1 backward: GELU(approximate='none')

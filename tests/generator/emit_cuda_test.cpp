@@ -1,5 +1,6 @@
 // The CUDA emitter writes each distinct kernel once: layers whose kernels come out the same but
-// for their name launch the first one's, and kernels that differ in anything else stay apart.
+// for their name launch the first one's (or call the first one's host function when that is the
+// same too), and kernels that differ in anything else stay apart.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -40,42 +41,51 @@ std::multiset<std::string> kernels_defined(const std::string& cu) {
   return names;
 }
 
-// The kernels that host function `fn` launches.
-std::set<std::string> kernels_launched_by(const std::string& cu, const std::string& fn) {
+// The text of host function `fn`, from its signature to its closing brace.
+std::string function(const std::string& cu, const std::string& fn) {
   const size_t start = cu.find("static void " + fn + "(");
   EXPECT_NE(start, std::string::npos) << fn;
-  const std::string body = cu.substr(start, cu.find("\n}\n", start) - start);
+  if (start == std::string::npos) return "";
+  return cu.substr(start, cu.find("}\n", start) + 1 - start);
+}
+
+// The kernels that host function `fn` launches.
+std::set<std::string> kernels_launched_by(const std::string& cu, const std::string& fn) {
+  const std::string body = function(cu, fn);
   std::set<std::string> names;
   const std::regex launch(R"((\w+)<<<)");
   for (std::sregex_iterator it(body.begin(), body.end(), launch), end; it != end; ++it) names.insert((*it)[1]);
   return names;
 }
 
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
-  return n;
-}
-
 TEST(EmitCuda, LayersOfTheSameShapesShareOneKernel) {
-  // layers.1 and layers.3: LayerNorm over 8 features of the same rows.
+  // layers.1 and layers.3: LayerNorm over 8 features of the same rows; layers.0 and layers.2:
+  // Linear to 8 features from 6 and from 8.
   const std::string cu = model_cu(layers_model(
       R"({"type": "LayerNorm"}, {"type": "Linear", "out_features": 8}, {"type": "LayerNorm"})"));
   const std::multiset<std::string> kernels = kernels_defined(cu);
   EXPECT_EQ(kernels.count("layers_1_forward_kernel"), 1u);
   EXPECT_EQ(kernels.count("layers_3_forward_kernel"), 0u);
-  // Each layer keeps its host function, which launches the one kernel, named after the first layer.
   EXPECT_EQ(kernels_launched_by(cu, "layers_1_forward"), std::set<std::string>{"layers_1_forward_kernel"});
-  EXPECT_EQ(kernels_launched_by(cu, "layers_3_forward"), std::set<std::string>{"layers_1_forward_kernel"});
-  EXPECT_NE(cu.find("// Its kernels also serve layers_3_forward:"), std::string::npos);
-  EXPECT_NE(cu.find("// Its kernels are layers_1_forward's:"), std::string::npos);
-  // The backward runs in reverse: layers.3's comes first and keeps its name; layers.1's launches it.
+  // layers.3's host function would be layers.1's too: it stays, with its comments, and calls it.
+  EXPECT_NE(cu.find("// Also called by layers_3_forward:"), std::string::npos);
+  EXPECT_NE(cu.find("// Calls layers_1_forward:"), std::string::npos);
+  EXPECT_NE(function(cu, "layers_3_forward").find("{ layers_1_forward(out, mean, rstd, inp, weight, bias, n, ctx); }"),
+            std::string::npos);
+  // The backward runs in reverse: layers.3's comes first and keeps its kernels; layers.1's calls it.
   EXPECT_EQ(kernels.count("layers_3_backward_dinp_kernel"), 1u);
   EXPECT_EQ(kernels.count("layers_1_backward_dinp_kernel"), 0u);
-  EXPECT_EQ(kernels_launched_by(cu, "layers_1_backward"), kernels_launched_by(cu, "layers_3_backward"));
+  EXPECT_NE(function(cu, "layers_1_backward").find("{ layers_3_backward("), std::string::npos);
+  // The Linears' bias gradient kernels depend on the 8 outputs only: shared, while each host
+  // function keeps its own GEMMs (6 or 8 inputs) and launches layers.2's kernel.
+  EXPECT_EQ(kernels.count("layers_2_backward_dbias_kernel"), 1u);
+  EXPECT_EQ(kernels.count("layers_0_backward_dbias_kernel"), 0u);
+  EXPECT_EQ(kernels_launched_by(cu, "layers_0_backward"), std::set<std::string>{"layers_2_backward_dbias_kernel"});
+  EXPECT_NE(cu.find("// Its kernels also serve layers_0_backward:"), std::string::npos);
+  EXPECT_NE(cu.find("// Its kernels are layers_2_backward's:"), std::string::npos);
   // No kernel is defined twice, and every launched kernel is defined.
   for (const std::string& k : kernels) EXPECT_EQ(kernels.count(k), 1u) << k;
-  for (const std::string& fn : {"layers_1_forward", "layers_3_forward", "layers_1_backward", "layers_3_backward"})
+  for (const std::string& fn : {"layers_1_forward", "layers_3_backward", "layers_2_backward", "layers_0_backward"})
     for (const std::string& k : kernels_launched_by(cu, fn)) EXPECT_EQ(kernels.count(k), 1u) << fn << " launches " << k;
 }
 
@@ -87,7 +97,7 @@ TEST(EmitCuda, LayersOfOtherShapesKeepTheirOwnKernels) {
   EXPECT_EQ(kernels.count("layers_1_forward_kernel"), 1u);
   EXPECT_EQ(kernels.count("layers_3_forward_kernel"), 1u);
   EXPECT_EQ(kernels_launched_by(cu, "layers_3_forward"), std::set<std::string>{"layers_3_forward_kernel"});
-  EXPECT_EQ(cu.find("// Its kernels are layers_1_forward's"), std::string::npos);
+  EXPECT_EQ(cu.find("// Calls layers_1_forward"), std::string::npos);
 }
 
 TEST(EmitCuda, KernelsThatDifferInAConstantOnlyStayApart) {
@@ -113,7 +123,7 @@ TEST(EmitCuda, SharedKernelsGetTheirSharedMemoryOnce) {
   const std::multiset<std::string> kernels = kernels_defined(cu);
   EXPECT_EQ(kernels.count("a1_forward_kernel"), 1u);
   EXPECT_EQ(kernels.count("a2_forward_kernel"), 0u);
-  EXPECT_EQ(kernels_launched_by(cu, "a2_forward"), std::set<std::string>{"a1_forward_kernel"});
+  EXPECT_NE(function(cu, "a2_forward").find("{ a1_forward("), std::string::npos);
   const size_t prepare = cu.find("void prepare_kernels() {");
   ASSERT_NE(prepare, std::string::npos);
   const std::string body = cu.substr(prepare, cu.find("\n}\n", prepare) - prepare);

@@ -49,11 +49,7 @@ struct CpuEmitter : Emitter {
   void emit_function(CodeWriter& w, size_t index) const {
     function_preamble(w, index);
     const std::vector<std::string> params = this->params(index);
-    if (body_from[index] != index) {
-      emit_call_alike(w, index, body_from[index], params);
-      return;
-    }
-    comment_alike(w, "Also called by @", alike_later(index, body_from));
+    if (emit_call_alike(w, index, body_from, params)) return;
     w.line("static void " + with_list(fn_names[index], params) + " {");
     w.raw(bodies[index]);
     w.line("}");

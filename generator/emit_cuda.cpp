@@ -81,11 +81,7 @@ struct CudaEmitter : Emitter {
     const NodeCuda& c = code[index];
     function_preamble(w, index);
     const std::vector<std::string> params = this->params(index);
-    if (function_from[index] != index) {
-      emit_call_alike(w, index, function_from[index], params);
-      return;
-    }
-    comment_alike(w, "Also called by @", alike_later(index, function_from));
+    if (emit_call_alike(w, index, function_from, params)) return;
     if (kernels_from[index] != index) {
       comment_alike(w, "Its kernels are @'s", {kernels_from[index]});
     } else {

@@ -271,12 +271,20 @@ struct Emitter {
       w.line(l);
   }
 
-  // Node `index`'s function as a call of node `to`'s, which has the same parameters and code.
-  void emit_call_alike(CodeWriter& w, size_t index, size_t to, const std::vector<std::string>& params) const {
+  // When node `index`'s function would be the same as an earlier node's (`first`: first_alike of
+  // the functions), writes it as a call of that one and returns true; else names the later nodes
+  // whose functions call it and returns false, and the caller writes the function.
+  bool emit_call_alike(CodeWriter& w, size_t index, const std::vector<size_t>& first,
+                       const std::vector<std::string>& params) const {
+    if (first[index] == index) {
+      comment_alike(w, "Also called by @", alike_later(index, first));
+      return false;
+    }
     std::vector<std::string> args;  // the parameters' names
     for (const std::string& p : params) args.push_back(p.substr(p.find_last_of(" *&") + 1));
-    comment_alike(w, "Calls @", {to});
-    w.line("static void " + with_list(fn_names[index], params) + " { " + with_list(fn_names[to], args) + "; }");
+    comment_alike(w, "Calls @", {first[index]});
+    w.line("static void " + with_list(fn_names[index], params) + " { " + with_list(fn_names[first[index]], args) + "; }");
+    return true;
   }
 
   // "name(a, b, c)": a signature's or a call's list.

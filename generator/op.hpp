@@ -42,7 +42,8 @@ struct Slots {
 /// `<fn>_<what>_kernel`), and the body of the host function `fn`, which enqueues them on
 /// `ctx.stream` (an `const ltrt::cuda::Context& ctx` parameter). `fn` is a placeholder while the
 /// op lowers: nodes whose kernels come out the same (all but `fn`) share one copy, named after
-/// the first, so every name a lowering puts at namespace scope derives from `fn`.
+/// the first, so every name a lowering puts at namespace scope derives from `fn`, and nothing
+/// there may hold a node's own state (a `__device__` variable would be shared too; none does).
 struct CudaEmit {
   CodeWriter& kernels;
   CodeWriter& body;
@@ -59,7 +60,8 @@ struct OpDef {
   /// input (-1 where none is needed). Empty for ops that are not differentiated.
   std::function<std::vector<int>(Autodiff&, const Node&, const std::vector<int>& dout)> backward;
   std::function<Cost(const Node&, const Graph&)> cost;
-  /// Writes the body of the node's function on the CPU.
+  /// Writes the body of the node's function on the CPU. Nodes whose functions come out the same
+  /// share one, so a body holds no state of its own (no `static` variable).
   std::function<void(CodeWriter&, const Node&, const Graph&)> emit_cpu;
   /// Writes the node's kernels and launches for CUDA; empty: the GPU does not support the op yet.
   /// A view op needs none. Dropout draws from a counter-based generator on the device instead.

@@ -2006,7 +2006,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 
 // Once, on the device, before any step or capture: what kernels need set before their first launch.
 void prepare_kernels() {
-  LTRT_CUDA_CHECK(cudaFuncSetAttribute(attn2_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 58368));
+  ltrt::cuda::allow_shared_memory(attn2_backward_dkdv_kernel, 58368, "attn2_backward_dkdv_kernel");
 }
 
 }  // namespace

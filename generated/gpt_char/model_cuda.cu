@@ -2788,10 +2788,9 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 
 // Once, on the device, before any step or capture: what kernels need set before their first launch.
 void prepare_kernels() {
-  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h0_attn_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 60416));
-  LTRT_CUDA_CHECK(
-      cudaFuncSetAttribute(h3_attn_backward_dkdv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 79872));
-  LTRT_CUDA_CHECK(cudaFuncSetAttribute(h3_attn_backward_dq_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 61440));
+  ltrt::cuda::allow_shared_memory(h0_attn_forward_kernel, 60416, "h0_attn_forward_kernel");
+  ltrt::cuda::allow_shared_memory(h3_attn_backward_dkdv_kernel, 79872, "h3_attn_backward_dkdv_kernel");
+  ltrt::cuda::allow_shared_memory(h3_attn_backward_dq_kernel, 61440, "h3_attn_backward_dq_kernel");
 }
 
 }  // namespace

@@ -304,9 +304,9 @@ void write_launch(CudaEmit& e, const std::string& kernel, const Tiles& t, const 
   const std::string tile = std::to_string(row_tile), bytes = std::to_string(t.shared_bytes);
   emit_launch(e.body, kernel, "(kT + " + std::to_string(row_tile - 1) + ") / " + tile + " * kHeads * n",
               std::to_string(kBlockThreads), args, bytes);
+  // A GPU that allows a block less is refused there by name (runtime: ltrt/cuda/context.cuh).
   if (t.shared_bytes > kDefaultShared)
-    e.prepare.line("LTRT_CUDA_CHECK(cudaFuncSetAttribute(" + kernel +
-                   ", cudaFuncAttributeMaxDynamicSharedMemorySize, " + bytes + "));");
+    e.prepare.line("ltrt::cuda::allow_shared_memory(" + kernel + ", " + bytes + ", \"" + kernel + "\");");
 }
 
 void write_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) {

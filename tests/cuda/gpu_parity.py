@@ -24,6 +24,7 @@ import ctypes
 import json
 import math
 import os
+import re
 import shutil
 import sys
 
@@ -190,6 +191,23 @@ def refuses_gpus_it_cannot_run(program, work):
           f"on a GPU it cannot run, the program must exit with 1 and say '{want}...' in one line; it exited with "
           f"{proc.returncode}:\n{proc.stderr}")
     print("a GPU that the compiled architectures do not cover: refused in one line")
+    # A GPU with less opt-in shared memory than the program's largest kernel asks for (prepare_kernels).
+    with open(os.path.join(work, "program", "model_cuda.cu")) as f:
+        asks = [(int(b), k) for k, b in re.findall(r'allow_shared_memory\((\w+), (\d+), "\1"\)', f.read())]
+    if not asks:
+        return
+    bytes_, kernel = max(asks)
+    limit = bytes_ - 16
+    env = dict(os.environ, LTGEN_CUDA_EMULATOR_SHARED_OPTIN=str(limit))
+    proc = common.subprocess.run([program, "fit", "--trainer.enable_progress_bar=false",
+                                  f"--trainer.default_root_dir={work}/small_gpu"], stdout=common.subprocess.PIPE,
+                                 stderr=common.subprocess.PIPE, text=True, env=env, timeout=600)
+    want = (f"kernel {kernel} needs {bytes_} bytes of shared memory per block, and cuda:0 (ltgen CUDA emulator on the "
+            f"CPU, compute capability 9.0) allows a block {limit}")
+    check(proc.returncode == 1 and want in proc.stderr and len(proc.stderr.strip().splitlines()) == 1,
+          f"on a GPU with {limit} bytes of opt-in shared memory, the program must exit with 1 and say '{want}' in one "
+          f"line; it exited with {proc.returncode}:\n{proc.stderr}")
+    print(f"a GPU with less shared memory than {kernel} needs: refused in one line")
 
 
 def build_emulated(args, name, out):

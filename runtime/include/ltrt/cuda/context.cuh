@@ -68,6 +68,8 @@ __device__ inline float uniform(std::uint64_t seed, std::uint32_t stream, std::u
 // After a kernel launch: a bad configuration shows at once, not at the next synchronisation.
 #define LTRT_CUDA_CHECK_LAUNCH(kernel) ::ltrt::cuda::check(cudaGetLastError(), kernel, __FILE__, __LINE__)
 
+namespace ltrt::cuda {
+
 // Throws ltrt::Error: kernel `name` needs `bytes` of shared memory per block, and the current GPU
 // allows a block at most `limit`.
 [[noreturn]] void refuse_shared_memory(const char* name, int bytes, int limit);
@@ -83,3 +85,5 @@ void allow_shared_memory(Kernel* kernel, int bytes, const char* name) {
   if (bytes > limit) refuse_shared_memory(name, bytes, limit);
   LTRT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
 }
+
+}  // namespace ltrt::cuda

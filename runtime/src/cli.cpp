@@ -336,6 +336,7 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
       train.set("path", Value::make_string(f.train.text_path));
       break;
     case DataSourceKind::none:
+    case DataSourceKind::prompt:  // a predict source only: the spec reader refuses it for training
       break;
   }
   data.set("train", std::move(train));

@@ -127,7 +127,7 @@ TEST(EmitCuda, SharedKernelsGetTheirSharedMemoryOnce) {
   const size_t prepare = cu.find("void prepare_kernels() {");
   ASSERT_NE(prepare, std::string::npos);
   const std::string body = cu.substr(prepare, cu.find("\n}\n", prepare) - prepare);
-  const std::regex attribute(R"(cudaFuncSetAttribute\((\w+),)");
+  const std::regex attribute(R"(allow_shared_memory\((\w+),)");
   std::multiset<std::string> prepared;
   for (std::sregex_iterator it(body.begin(), body.end(), attribute), end; it != end; ++it) prepared.insert((*it)[1]);
   EXPECT_EQ(prepared.count("a1_forward_kernel"), 1u);

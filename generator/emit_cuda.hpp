@@ -6,12 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "cuda_target.hpp"
 #include "ir.hpp"
 #include "plan_memory.hpp"
 #include "spec.hpp"
 
 namespace ltgen {
 
-std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command);
+std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command,
+                          const CudaTarget& target);
 
 }  // namespace ltgen

@@ -53,7 +53,9 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
 
   out.files.push_back({"model.hpp", emit_model_hpp(out.spec, out.cuda)});
   out.files.push_back({"model.cpp", emit_model_cpp(out.spec, out.graph, out.plan, options.command, out.cuda)});
-  if (out.cuda) out.files.push_back({"model_cuda.cu", emit_model_cu(out.spec, out.graph, out.plan, options.command)});
+  if (out.cuda)
+    out.files.push_back({"model_cuda.cu", emit_model_cu(out.spec, out.graph, out.plan, options.command,
+                                                         cuda_target(options.cuda_architectures))});
   const CudaBuild build = !out.cuda ? CudaBuild::none
                           : out.spec.trainer.accelerator == "gpu" ? CudaBuild::required
                                                                   : CudaBuild::when_found;

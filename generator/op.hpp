@@ -49,6 +49,7 @@ struct CudaEmit {
   CodeWriter& body;
   CodeWriter& prepare;  // statements of prepare_kernels(): once, before any launch or capture
   std::string fn;
+  std::int64_t shared_budget;  // the most dynamic shared memory a block may have (CudaTarget)
 };
 
 struct OpDef {

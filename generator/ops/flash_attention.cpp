@@ -20,12 +20,11 @@ namespace {
 constexpr int kLanes = 8;
 constexpr int kGroups = 16;
 constexpr int kBlockThreads = kLanes * kGroups;
-// TUNE: the tiles' budget. A block takes at most kSharedBudget of dynamic shared memory and about
-// 200 registers a thread (kRegisterFloats of accumulators and score tiles, the rest operands and
-// addresses), so that two blocks (8 warps) fit an H100's or H200's SM (228 KB, 64 K registers).
-// 99 KB is the most a block may opt in to on sm_86 and sm_89 (RTX 30 and 40 series), which the
-// default architectures' PTX also runs on; sm_80 allows 163 KB and sm_90 227 KB.
-constexpr std::int64_t kSharedBudget = 99 * 1024;
+// TUNE: the tiles' budget. A block takes at most the target's shared budget of dynamic shared
+// memory (CudaTarget: 99 KB for sm_80 and newer, the most a block may opt in to on sm_86 and
+// sm_89; 64 KB with sm_75 in --cuda-arch) and about 200 registers a thread (kRegisterFloats of
+// accumulators and score tiles, the rest operands and addresses), so that two blocks (8 warps)
+// fit an H100's or H200's SM (228 KB, 64 K registers).
 // __launch_bounds__' minimum blocks an SM: lets ptxas use up to 255 registers a thread (without it,
 // it chose 128 and spilled for a head_dim of 3).
 constexpr int kBlocksPerSM = 2;
@@ -41,6 +40,7 @@ struct Tiles {
   std::int64_t chunk = 0;   // head-dim columns in shared memory at a time, a multiple of kLanes (zeros past D)
   std::int64_t chunks = 0;  // chunks to cover D
   std::int64_t shared_bytes = 0;
+  std::int64_t budget = 0;  // the most it could have had (CudaEmit::shared_budget)
 };
 
 // What a kernel keeps: `operands` staged tiles per side (a chunk x tile each: the forward's q, and
@@ -48,8 +48,10 @@ struct Tiles {
 // shared memory (p, ds), `products` score tiles in registers (s, dp) and `accumulators` head-dim
 // rows (o or dq; dk and dv). The largest score tile a thread holds wins (most FMAs per shared
 // memory load), a larger row tile on ties (fewer passes over the columns).
-Tiles choose_tiles(std::int64_t d, int operands, int score_tiles, int products, int accumulators) {
+Tiles choose_tiles(std::int64_t d, int operands, int score_tiles, int products, int accumulators,
+                  std::int64_t budget) {
   Tiles best;
+  best.budget = budget;
   const std::int64_t chunk = std::min(kChunkMax, (d + kLanes - 1) / kLanes * kLanes);
   const std::int64_t chunks = (d + chunk - 1) / chunk;
   const std::int64_t dim_cols = chunks * chunk / kLanes;
@@ -59,8 +61,8 @@ Tiles choose_tiles(std::int64_t d, int operands, int score_tiles, int products, 
       const std::int64_t floats = operands * chunk * (row_tile + kPad) + operands * chunk * (col_tile + kPad) +
                                   score_tiles * row_tile * (col_tile + kPad);
       const std::int64_t registers = accumulators * rows * dim_cols + products * rows * cols;
-      const bool fits = 4 * floats <= kSharedBudget && (registers <= kRegisterFloats || rows == 1);
-      if (fits && rows * cols > best.rows * best.cols) best = Tiles{rows, cols, chunk, chunks, 4 * floats};
+      const bool fits = 4 * floats <= budget && (registers <= kRegisterFloats || rows == 1);
+      if (fits && rows * cols > best.rows * best.cols) best = Tiles{rows, cols, chunk, chunks, 4 * floats, budget};
     }
   }
   return best;
@@ -73,7 +75,7 @@ void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles
   write_attention_sizes(k, n, qkv.shape[1]);
   k.line("// TUNE: tiles for this head_dim, chosen at generation time (" + std::to_string(t.shared_bytes) +
          " bytes of dynamic shared memory,");
-  k.line("// at most " + std::to_string(kSharedBudget) + "; few enough registers not to spill). Thread (group, lane) "
+  k.line("// at most " + std::to_string(t.budget) + "; few enough registers not to spill). Thread (group, lane) "
          "holds rows group * kRows + r");
   k.line("// of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as");
   k.line("// 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.");
@@ -330,7 +332,7 @@ void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t) {
 void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[0]);
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
-  const Tiles t = choose_tiles(d, 1, 1, 1, 1);
+  const Tiles t = choose_tiles(d, 1, 1, 1, 1, e.shared_budget);
   CodeWriter& k = e.kernels;
   k.line();
   k.line("// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks");
@@ -430,7 +432,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("delta[i] = sum;");
   k.close();
 
-  const Tiles kv = choose_tiles(d, 2, 2, 2, 2);
+  const Tiles kv = choose_tiles(d, 2, 2, 2, 2, e.shared_budget);
   k.line();
   k.line("// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)");
   k.line("// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and");
@@ -479,7 +481,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   write_rows_out(k, "j0", "dv_head", "3 * kE", "dv[r][c]");
   k.close();
 
-  const Tiles q = choose_tiles(d, 2, 1, 2, 1);
+  const Tiles q = choose_tiles(d, 2, 1, 2, 1, e.shared_budget);
   k.line();
   k.line("// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its");
   k.line("// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.");

@@ -210,13 +210,13 @@ def refuses_gpus_it_cannot_run(program, work):
     print(f"a GPU with less shared memory than {kernel} needs: refused in one line")
 
 
-def build_emulated(args, name, out):
+def build_emulated(args, name, out, build_dir="emulated_build", ltgen_args=()):
     """ltgen --emit-only, then the program built for the CUDA emulator (emulator/program)."""
     sh = common.subprocess.run
-    proc = sh([args.ltgen, args.spec, "-o", out, "--emit-only"], stdout=common.subprocess.PIPE,
+    proc = sh([args.ltgen, args.spec, "-o", out, "--emit-only", *ltgen_args], stdout=common.subprocess.PIPE,
               stderr=common.subprocess.PIPE, text=True)
     check(proc.returncode == 0, f"ltgen --emit-only exited with {proc.returncode}:\n{proc.stderr}")
-    build = os.path.join(args.work, "emulated_build")
+    build = os.path.join(args.work, build_dir)
     common.cmake_build(os.path.join(args.source, "tests", "cuda", "emulator", "program"), build,
                        f"{name} for the CUDA emulator",
                        [f"-DPROGRAM_DIR={os.path.abspath(out)}", f"-DPROGRAM_NAME={name}",
@@ -224,6 +224,32 @@ def build_emulated(args, name, out):
                         f"-DPYTHON={sys.executable}"])
     print(f"built {name} for the CUDA emulator")
     return os.path.join(build, name)
+
+
+def turing_tiles(args, name, common_args):
+    """A program whose kernels ask for more shared memory than sm_75 (Turing) allows a block,
+    generated again with --cuda-arch 75-real: its tiles fit 64 KB, it runs on an emulated GPU
+    with that limit, and its training losses are the CPU program's."""
+    with open(os.path.join(args.work, "program", "model_cuda.cu")) as f:
+        asks = [int(b) for b in re.findall(r'allow_shared_memory\(\w+, (\d+),', f.read())]
+    if not asks or max(asks) <= 64 * 1024:
+        return
+    program = build_emulated(args, name, os.path.join(args.work, "program_sm75"), "emulated_build_sm75",
+                             ["--cuda-arch", "75-real"])
+    with open(os.path.join(args.work, "program_sm75", "model_cuda.cu")) as f:
+        asks = [int(b) for b in re.findall(r'allow_shared_memory\(\w+, (\d+),', f.read())]
+    check(asks and max(asks) <= 64 * 1024, f"--cuda-arch 75-real: prepare_kernels asks for {asks} bytes")
+    os.environ["LTGEN_CUDA_EMULATOR_SHARED_OPTIN"] = str(64 * 1024)  # for run(): an sm_75's limit
+    try:
+        for device in ("cpu", "gpu"):
+            run(program, ["fit", "--trainer.max_steps=3", NO_VALIDATION,
+                          f"--trainer.default_root_dir={args.work}/sm75_{device}"] + common_args, device)
+    finally:
+        del os.environ["LTGEN_CUDA_EMULATOR_SHARED_OPTIN"]
+    cpu_rows, _ = metrics(f"{args.work}/sm75_cpu")
+    gpu_rows, _ = metrics(f"{args.work}/sm75_gpu")
+    compare_series("--cuda-arch 75-real on a GPU with 64 KB of shared memory a block: train_loss",
+                   [v for _, v in column(cpu_rows, "train_loss")], [v for _, v in column(gpu_rows, "train_loss")])
 
 
 def build_generated(source, name, out):
@@ -292,6 +318,8 @@ def main():
     steps = int(spec["trainer"].get("max_steps", 8))
     common_args = ["--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false",
                    "--trainer.enable_model_summary=false"]
+    if args.emulator:
+        turing_tiles(args, spec["name"], common_args)
 
     # Forward (eval mode): validate from the same initial weights.
     if "val" in spec["data"]:

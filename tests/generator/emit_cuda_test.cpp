@@ -16,15 +16,16 @@
 namespace ltgen {
 namespace {
 
-// model_cuda.cu for a spec of `model` (the spec's "model" object, without braces).
-std::string model_cu(const std::string& model) {
+// model_cuda.cu for a spec of `model` (the spec's "model" object, without braces), built for
+// `architectures` (--cuda-arch).
+std::string model_cu(const std::string& model, const std::string& architectures = "80-real;90-real;90-virtual") {
   const Spec spec = parse_spec("test.json", R"({"name": "t", "model": {)" + model + R"(},
     "data": {"batch_size": 2, "train": {"source": "randn", "num_samples": 4}}, "optimizer": {"type": "SGD", "lr": 0.1}})");
   Graph g = build_graph(spec);
   differentiate(g);
   fuse_elementwise(g);
   const MemoryPlan plan = plan_memory(g, spec.optimizer);
-  return emit_model_cu(spec, g, plan, "ltgen test.json");
+  return emit_model_cu(spec, g, plan, "ltgen test.json", cuda_target(architectures));
 }
 
 // Layers between a Linear(6 -> 8) and a Linear to 2 outputs, regressed with MSELoss.
@@ -136,6 +137,44 @@ TEST(EmitCuda, SharedKernelsGetTheirSharedMemoryOnce) {
     EXPECT_EQ(prepared.count(k), 1u) << k << " is prepared more than once";
     EXPECT_EQ(kernels.count(k), 1u) << k << " is prepared but not defined";
   }
+}
+
+}  // namespace
+}  // namespace ltgen
+
+namespace ltgen {
+namespace {
+
+// The largest shared memory prepare_kernels() asks for (0: none over the default 48 KB).
+long largest_shared_ask(const std::string& cu) {
+  const std::regex ask(R"(allow_shared_memory\(\w+, (\d+),)");
+  long most = 0;
+  for (std::sregex_iterator it(cu.begin(), cu.end(), ask), end; it != end; ++it) most = std::max(most, std::stol((*it)[1]));
+  return most;
+}
+
+TEST(EmitCuda, TuringGetsAttentionTilesWithinItsSharedMemory) {
+  // head_dim 32 over 64 positions: the dK/dV kernel's tiles for sm_80 and newer take 78 KB, more
+  // than the 64 KB an sm_75 block may have.
+  const std::string model = R"("inputs": {"x": [64, 128]}, "target": {"shape": [64, 128]},
+    "graph": [{"name": "a", "type": "MultiheadAttention", "input": "x", "num_heads": 4, "batch_first": true}],
+    "output": "a", "loss": {"type": "MSELoss"})";
+  const std::string ampere = model_cu(model), turing = model_cu(model, "75-real;86-real");
+  EXPECT_GT(largest_shared_ask(ampere), 64 * 1024);
+  EXPECT_LE(largest_shared_ask(ampere), 99 * 1024);
+  EXPECT_GT(largest_shared_ask(turing), 48 * 1024);
+  EXPECT_LE(largest_shared_ask(turing), 64 * 1024);
+  EXPECT_NE(turing.find("// built for: 75-real;86-real (--cuda-arch), so a block's shared memory is at most 65536 bytes"),
+            std::string::npos);
+}
+
+TEST(EmitCuda, TargetBudgets) {
+  EXPECT_EQ(cuda_target("80-real;90-real;90-virtual").shared_budget, 99 * 1024);
+  EXPECT_EQ(cuda_target("90a-real;100f").shared_budget, 99 * 1024);
+  EXPECT_EQ(cuda_target("75").shared_budget, 64 * 1024);
+  EXPECT_EQ(cuda_target("86-real;75-virtual").shared_budget, 64 * 1024);
+  EXPECT_EQ(cuda_target("native").shared_budget, 64 * 1024);  // the GPU is not known at generation
+  EXPECT_EQ(cuda_target("all-major").shared_budget, 64 * 1024);
 }
 
 }  // namespace

@@ -33,8 +33,10 @@ void refuse_shared_memory(const char* name, int bytes, int limit) {
               " bytes of shared memory per block, and cuda:" + std::to_string(device) + " (" + prop.name +
               ", compute capability " + std::to_string(prop.major) + "." + std::to_string(prop.minor) +
               ") allows a block " + std::to_string(limit) +
-              ": ltgen sizes its kernels' tiles for up to 99 KB, which every GPU from sm_80 (Ampere) on allows; this "
-              "GPU is not supported yet. Train on the CPU with CUDA_VISIBLE_DEVICES=\"\" (trainer.accelerator \"auto\")");
+              ": ltgen sized the tiles for the architectures of --cuda-arch; generate the program with ltgen --cuda-arch " +
+              std::to_string(prop.major) + std::to_string(prop.minor) +
+              "-real to fit them to this GPU, or train on the CPU with CUDA_VISIBLE_DEVICES=\"\" (trainer.accelerator "
+              "\"auto\")");
 }
 
 }  // namespace ltrt::cuda

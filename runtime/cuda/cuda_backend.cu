@@ -171,11 +171,7 @@ class CudaBackend : public Backend {
   }
 
   void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
-    step_scalars_ = StepScalars{};
-    step_scalars_.loss_scale = s.loss_scale;
-    step_scalars_.dropout_seed = dropout.next_u64();
-    if (s.optimizer_step) set_optimizer_scalars(step_scalars_, m_.optimizer, optimizer.lr(), optimizer.step_count() + 1);
-    stage_batch(s.n, &step_scalars_);
+    begin_step(s, dropout, s.optimizer_step ? &optimizer : nullptr);
     launch(training_graph(s));
     read_back_train_loss();  // behind the step; nothing waits for it here
     if (s.optimizer_step) optimizer.set_step_count(optimizer.step_count() + 1);
@@ -184,10 +180,7 @@ class CudaBackend : public Backend {
 
   float train_forward(const TrainStep& s, Generator& dropout) override {
     require_split_step();
-    step_scalars_ = StepScalars{};
-    step_scalars_.loss_scale = s.loss_scale;
-    step_scalars_.dropout_seed = dropout.next_u64();
-    stage_batch(s.n, &step_scalars_);
+    begin_step(s, dropout, nullptr);
     auto it = forward_graphs_.find(s.n);
     if (it == forward_graphs_.end())
       it = forward_graphs_.emplace(s.n, capture([&] { m_.device_steps->training_forward(arena_, s.n, ctx_); })).first;
@@ -294,6 +287,15 @@ class CudaBackend : public Backend {
   void mark_host_copies(bool current) {
     host_params_current_.assign(static_cast<std::size_t>(m_.num_params), current);
     host_grads_current_.assign(static_cast<std::size_t>(m_.num_params), current);
+  }
+
+  // A training step's scalars (the optimizer's too when it steps), staged with its batch.
+  void begin_step(const TrainStep& s, Generator& dropout, const Optimizer* stepping) {
+    step_scalars_ = StepScalars{};
+    step_scalars_.loss_scale = s.loss_scale;
+    step_scalars_.dropout_seed = dropout.next_u64();
+    if (stepping) set_optimizer_scalars(step_scalars_, m_.optimizer, stepping->lr(), stepping->step_count() + 1);
+    stage_batch(s.n, &step_scalars_);
   }
 
   // The training step's loss into pinned memory, behind the step on the compute stream.

@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "ltrt/backend.hpp"
-#include "ltrt/error.hpp"
 #include "ltrt/metrics.hpp"
 #include "ltrt/optimizer.hpp"
 #include "ltrt/rng.hpp"
@@ -21,7 +20,7 @@ class CpuBackend : public Backend {
   void download() override {}
   void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
     loss_ = model_.training_step(host_.data(), s.n, s.loss_scale, s.accumulate, dropout);
-    if (s.optimizer_step) clip_and_step(model_, host_.data(), s.clip_val, s.clip_by_value, optimizer);
+    if (s.optimizer_step) step_optimizer(s.clip_val, s.clip_by_value, optimizer);
   }
   float loss() override { return loss_; }
   void outputs(int) override {}  // already in the host arena
@@ -34,12 +33,11 @@ class CpuBackend : public Backend {
   float eval_loss() override { return eval_loss_; }
   EvalSums take_eval_sums() override { return std::exchange(sums_, EvalSums{}); }
   void predict(int n) override { model_.predict_step(host_.data(), n); }
+  // training_forward and training_backward exist: the trainer checks it when the hooks need them.
   float train_forward(const TrainStep& s, Generator& dropout) override {
-    require_split_step();
     return loss_ = model_.training_forward(host_.data(), s.n, dropout);
   }
   void train_backward(const TrainStep& s) override {
-    require_split_step();
     model_.training_backward(host_.data(), s.n, s.loss_scale, s.accumulate);
   }
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
@@ -48,13 +46,6 @@ class CpuBackend : public Backend {
   void fetch_for_hooks(int, bool) override {}  // the host arena is where the steps run
 
  private:
-  void require_split_step() const {
-    if (!model_.training_forward || !model_.training_backward)
-      throw Error(std::string("model '") + model_.name +
-                  "' has no training_forward and training_backward for hooks that run between them: regenerate it "
-                  "with ltgen");
-  }
-
   const ModelDef& model_;
   Arena& host_;
   float loss_ = 0;

@@ -61,9 +61,10 @@ def gpu_count(cudart):
     return count.value, "" if count.value else "cudaGetDeviceCount found no device"
 
 
-def run(program, args, device, expect_rc=0, schedule=None):
-    """Runs the program on the device; on the emulated GPU, with the emulator's `schedule`."""
-    env = dict(os.environ)
+def run(program, args, device, expect_rc=0, schedule=None, env=None):
+    """Runs the program on the device; on the emulated GPU, with the emulator's `schedule` (and
+    the emulator's variables in `env`)."""
+    env = dict(os.environ, **(env or {}))
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     if schedule:
@@ -177,37 +178,41 @@ def same_in_reverse(program, argv, root, stdout=None):
     print(f"{what} in the reverse schedule: the same {len(rows)} metrics rows and {len(saved)} checkpoint tensors")
 
 
-def refuses_gpus_it_cannot_run(program, work):
-    """The emulated GPU, pretending to be one that none of the program's compiled architectures
-    runs on (LTGEN_CUDA_EMULATOR_NO_KERNEL_IMAGE): the program refuses it before it trains, in one
-    message that names the GPU's architecture and the fix, and exits with 1."""
-    env = dict(os.environ, LTGEN_CUDA_EMULATOR_NO_KERNEL_IMAGE="1")
+def shared_memory_asks(program_dir):
+    """(bytes, kernel) of each allow_shared_memory call in the program's prepare_kernels()."""
+    with open(os.path.join(program_dir, "model_cuda.cu")) as f:
+        return [(int(b), k) for k, b in re.findall(r'allow_shared_memory\((\w+), (\d+), "\1"\)', f.read())]
+
+
+def refused(program, root, env, want, what):
+    """Fit on an emulated GPU that `env` makes one the program cannot run on: it must exit with 1
+    before it trains, saying `want` in one line."""
     proc = common.subprocess.run([program, "fit", "--trainer.enable_progress_bar=false",
-                                  f"--trainer.default_root_dir={work}/unrunnable_gpu"], stdout=common.subprocess.PIPE,
-                                 stderr=common.subprocess.PIPE, text=True, env=env, timeout=600)
-    want = ("has compute capability 9.0, and this program's CUDA code, built for the architectures (not recorded), has "
-            "nothing it can run (cudaErrorNoKernelImageForDevice): generate it with ltgen --cuda-arch 90-real")
+                                  f"--trainer.default_root_dir={root}"], stdout=common.subprocess.PIPE,
+                                 stderr=common.subprocess.PIPE, text=True, env=dict(os.environ, **env), timeout=600)
     check(proc.returncode == 1 and want in proc.stderr and len(proc.stderr.strip().splitlines()) == 1,
-          f"on a GPU it cannot run, the program must exit with 1 and say '{want}...' in one line; it exited with "
+          f"on {what}, the program must exit with 1 and say '{want}' in one line; it exited with "
           f"{proc.returncode}:\n{proc.stderr}")
-    print("a GPU that the compiled architectures do not cover: refused in one line")
-    # A GPU with less opt-in shared memory than the program's largest kernel asks for (prepare_kernels).
-    with open(os.path.join(work, "program", "model_cuda.cu")) as f:
-        asks = [(int(b), k) for k, b in re.findall(r'allow_shared_memory\((\w+), (\d+), "\1"\)', f.read())]
-    if not asks:
-        return
-    bytes_, kernel = max(asks)
-    limit = bytes_ - 16
-    env = dict(os.environ, LTGEN_CUDA_EMULATOR_SHARED_OPTIN=str(limit))
-    proc = common.subprocess.run([program, "fit", "--trainer.enable_progress_bar=false",
-                                  f"--trainer.default_root_dir={work}/small_gpu"], stdout=common.subprocess.PIPE,
-                                 stderr=common.subprocess.PIPE, text=True, env=env, timeout=600)
-    want = (f"kernel {kernel} needs {bytes_} bytes of shared memory per block, and cuda:0 (ltgen CUDA emulator on the "
-            f"CPU, compute capability 9.0) allows a block {limit}")
-    check(proc.returncode == 1 and want in proc.stderr and len(proc.stderr.strip().splitlines()) == 1,
-          f"on a GPU with {limit} bytes of opt-in shared memory, the program must exit with 1 and say '{want}' in one "
-          f"line; it exited with {proc.returncode}:\n{proc.stderr}")
-    print(f"a GPU with less shared memory than {kernel} needs: refused in one line")
+    print(f"{what}: refused in one line")
+
+
+def refuses_gpus_it_cannot_run(program, work):
+    """The emulated GPU pretending to be one that none of the program's compiled architectures
+    runs on (LTGEN_CUDA_EMULATOR_NO_KERNEL_IMAGE), and one with less opt-in shared memory than the
+    program's largest kernel asks for (LTGEN_CUDA_EMULATOR_SHARED_OPTIN): each refused before it
+    trains, in one message that names what is missing and the fix."""
+    refused(program, f"{work}/unrunnable_gpu", {"LTGEN_CUDA_EMULATOR_NO_KERNEL_IMAGE": "1"},
+            "has compute capability 9.0, and this program's CUDA code, built for the architectures (not recorded), "
+            "has nothing it can run (cudaErrorNoKernelImageForDevice): generate it with ltgen --cuda-arch 90-real",
+            "a GPU that the compiled architectures do not cover")
+    asks = shared_memory_asks(os.path.join(work, "program"))
+    if asks:
+        bytes_, kernel = max(asks)
+        limit = bytes_ - 16
+        refused(program, f"{work}/small_gpu", {"LTGEN_CUDA_EMULATOR_SHARED_OPTIN": str(limit)},
+                f"kernel {kernel} needs {bytes_} bytes of shared memory per block, and cuda:0 (ltgen CUDA emulator "
+                f"on the CPU, compute capability 9.0) allows a block {limit}",
+                f"a GPU with less shared memory than {kernel} needs")
 
 
 def build_emulated(args, name, out, build_dir="emulated_build", ltgen_args=()):
@@ -230,22 +235,18 @@ def turing_tiles(args, name, common_args):
     """A program whose kernels ask for more shared memory than sm_75 (Turing) allows a block,
     generated again with --cuda-arch 75-real: its tiles fit 64 KB, it runs on an emulated GPU
     with that limit, and its training losses are the CPU program's."""
-    with open(os.path.join(args.work, "program", "model_cuda.cu")) as f:
-        asks = [int(b) for b in re.findall(r'allow_shared_memory\(\w+, (\d+),', f.read())]
-    if not asks or max(asks) <= 64 * 1024:
+    turing = 64 * 1024  # an sm_75 block's most shared memory
+    asks = shared_memory_asks(os.path.join(args.work, "program"))
+    if not asks or max(asks)[0] <= turing:
         return
     program = build_emulated(args, name, os.path.join(args.work, "program_sm75"), "emulated_build_sm75",
                              ["--cuda-arch", "75-real"])
-    with open(os.path.join(args.work, "program_sm75", "model_cuda.cu")) as f:
-        asks = [int(b) for b in re.findall(r'allow_shared_memory\(\w+, (\d+),', f.read())]
-    check(asks and max(asks) <= 64 * 1024, f"--cuda-arch 75-real: prepare_kernels asks for {asks} bytes")
-    os.environ["LTGEN_CUDA_EMULATOR_SHARED_OPTIN"] = str(64 * 1024)  # for run(): an sm_75's limit
-    try:
-        for device in ("cpu", "gpu"):
-            run(program, ["fit", "--trainer.max_steps=3", NO_VALIDATION,
-                          f"--trainer.default_root_dir={args.work}/sm75_{device}"] + common_args, device)
-    finally:
-        del os.environ["LTGEN_CUDA_EMULATOR_SHARED_OPTIN"]
+    asks = shared_memory_asks(os.path.join(args.work, "program_sm75"))
+    check(asks and max(asks)[0] <= turing, f"--cuda-arch 75-real: prepare_kernels asks for {asks}")
+    for device in ("cpu", "gpu"):
+        run(program, ["fit", "--trainer.max_steps=3", NO_VALIDATION,
+                      f"--trainer.default_root_dir={args.work}/sm75_{device}"] + common_args, device,
+            env={"LTGEN_CUDA_EMULATOR_SHARED_OPTIN": str(turing)})
     cpu_rows, _ = metrics(f"{args.work}/sm75_cpu")
     gpu_rows, _ = metrics(f"{args.work}/sm75_gpu")
     compare_series("--cuda-arch 75-real on a GPU with 64 KB of shared memory a block: train_loss",

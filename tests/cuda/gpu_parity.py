@@ -243,10 +243,18 @@ def turing_tiles(args, name, common_args):
                              ["--cuda-arch", "75-real"])
     asks = shared_memory_asks(os.path.join(args.work, "program_sm75"))
     check(asks and max(asks)[0] <= turing, f"--cuda-arch 75-real: prepare_kernels asks for {asks}")
+    trained = {}
     for device in ("cpu", "gpu"):
-        run(program, ["fit", "--trainer.max_steps=3", NO_VALIDATION,
-                      f"--trainer.default_root_dir={args.work}/sm75_{device}"] + common_args, device,
-            env={"LTGEN_CUDA_EMULATOR_SHARED_OPTIN": str(turing)})
+        stdout = run(program, ["fit", "--trainer.max_steps=3", NO_VALIDATION,
+                               f"--trainer.default_root_dir={args.work}/sm75_{device}"] + common_args, device,
+                     env={"LTGEN_CUDA_EMULATOR_SHARED_OPTIN": str(turing)})
+        trained[device] = weights(checkpoint(stdout))
+    # The backward's tiles, through the weights after three steps (the logged losses keep too few digits).
+    for name in sorted(trained["cpu"]):
+        scale = float(np.abs(trained["cpu"][name]).max())
+        diff = float(np.abs(trained["gpu"][name] - trained["cpu"][name]).max())
+        check(diff <= RTOL * scale + 1e-7, f"--cuda-arch 75-real: {name} after 3 steps differs from the CPU's by "
+                                          f"{diff:.3g} (largest weight {scale:.3g})")
     cpu_rows, _ = metrics(f"{args.work}/sm75_cpu")
     gpu_rows, _ = metrics(f"{args.work}/sm75_gpu")
     compare_series("--cuda-arch 75-real on a GPU with 64 KB of shared memory a block: train_loss",

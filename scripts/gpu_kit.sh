@@ -67,7 +67,8 @@ check_one() {
   local dir="$1" stem start rc
   stem="$(basename "$dir")"
   start=$(date +%s)
-  PYTHONUNBUFFERED=1 "${PYTHON:-python3}" tests/cuda/gpu_parity.py --cudart "$cudart" --program-dir "$dir" \
+  # A case that hangs is stopped alone, so the others still report.
+  PYTHONUNBUFFERED=1 timeout -k 5 "${CASE_TIMEOUT_S:-240}" "${PYTHON:-python3}" tests/cuda/gpu_parity.py --cudart "$cudart" --program-dir "$dir" \
     --work "/tmp/gpu-kit-work/$stem" "$dir/spec.json" > "$out/parity/$stem.log" 2>&1
   rc=$?
   echo "$stem: exit $rc in $(( $(date +%s) - start ))s" | tee -a "$out/summary.txt"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One device-tool run over the kit of scripts/gpu_kit.sh (device time is short, so everything is
+# in one command, each part under its own time limit):
+#   1. the gpu parity checks (gpu-kit/run.sh), while the benchmark's programs build on the side;
+#   2. bench/gpu_bench.py: tokens/s of ltgen, PyTorch eager and torch.compile;
+#   3. a per-kernel time breakdown of one ltgen step (Nsight Compute), where ncu works.
+# Usage, from the repository root on the GPU machine:
+#   bash bench/gpu_device_run.sh OUT [PARITY_S BENCH_S PROFILE_S] [GPU_BENCH_ARGS...]
+# OUT gets at most 8 files (the device tool's limit): machine.txt, summary.txt, parity.tgz,
+# bench.log, gpu_bench.jsonl, gpu_bench.md, profile.tgz, run.log.
+set -uo pipefail
+out="${1:?usage: bash bench/gpu_device_run.sh OUT [PARITY_S BENCH_S PROFILE_S] [GPU_BENCH_ARGS...]}"
+parity_s="${2:-200}" bench_s="${3:-260}" profile_s="${4:-60}"
+shift $(( $# < 4 ? $# : 4 ))
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+exec > >(tee "$out/run.log") 2>&1
+stamp() { echo "[$(date +%T)] $*"; }
+bench_work=/tmp/ltgen-gpu-bench
+
+stamp "building the benchmark's programs on the side"
+nice python3 bench/gpu_bench.py --kit gpu-kit/bench --out "$out" --work "$bench_work" --build-only \
+  > /tmp/bench-build.log 2>&1 &
+builder=$!
+
+stamp "parity (at most ${parity_s}s)"
+timeout -k 5 "$parity_s" bash gpu-kit/run.sh /tmp/parity-out
+stamp "parity exited $?"
+cp /tmp/parity-out/summary.txt /tmp/parity-out/machine.txt "$out/" 2>/dev/null
+tar -czf "$out/parity.tgz" -C /tmp/parity-out parity 2>/dev/null
+grep -L "^PASSED" /tmp/parity-out/parity/*.log 2>/dev/null | while read -r log; do
+  echo "---- $(basename "$log") (no PASSED): its last lines"; tail -25 "$log"; done
+
+wait "$builder"; stamp "benchmark builds exited $?"; tail -5 /tmp/bench-build.log
+stamp "benchmark (at most ${bench_s}s)"
+PYTHONUNBUFFERED=1 timeout -k 5 "$bench_s" python3 bench/gpu_bench.py --kit gpu-kit/bench --out "$out" \
+  --work "$bench_work" "$@" > "$out/bench.log" 2>&1
+stamp "benchmark exited $?"; cat "$out/bench.log" | cut -c1-600
+
+stamp "profile (at most ${profile_s}s)"
+ncu="$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
+mkdir -p /tmp/profile
+if [[ -n "$ncu" ]]; then
+  for name in gpt2_small gpt_char_bench; do
+    program="$bench_work/$name/build/$name"
+    [[ -x "$program" ]] || continue
+    # One optimizer step (the graph's kernels, each timed alone), no validation.
+    timeout -k 5 $(( profile_s / 2 )) "$ncu" --metrics gpu__time_duration.sum --csv --graph-profiling node \
+      "$program" fit --trainer.max_steps=1 --trainer.limit_val_batches=0 \
+      --trainer.enable_checkpointing=false --trainer.enable_progress_bar=false \
+      --trainer.default_root_dir="/tmp/profile/$name-root" > "/tmp/profile/$name.csv" 2> "/tmp/profile/$name.err"
+    stamp "ncu $name exited $?"; tail -3 "/tmp/profile/$name.err"
+  done
+  tar -czf "$out/profile.tgz" -C /tmp/profile --exclude='*-root' . 2>/dev/null
+else
+  stamp "no ncu here"
+fi
+stamp "done"

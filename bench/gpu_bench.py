@@ -13,12 +13,15 @@ batch 32). All three peers train in float32 with float32 accumulation, with Adam
 spec's gradient clipping, at each float32 matmul precision asked for: "highest" (TF32 off, torch's
 default) and "high" (TF32 GEMMs: torch.set_float32_matmul_precision("high"), and the spec's
 "float32_matmul_precision": "high", the kit's <case>_tf32 programs):
-  - ltgen: the program's `fit` for W and W + N steps; the difference of the two wall times is
-    N steps, with start-up, data loading of the first batch and graph capture left out;
+  - ltgen: the program's `fit` under Trainer(max_time=S) and max_time=3S (--seconds S); the
+    steps each did and the training time its Timer callback measured, both from its checkpoint,
+    give the steady-state step time: (t2 - t1) / (steps2 - steps1), with start-up, the first
+    batch and graph capture left out;
   - PyTorch eager and torch.compile: bench/pytorch_loop.py's CharGPT on random tokens, W
     warm-up steps (compilation included), then N steps timed with the GPU synchronised.
 Writes OUT/gpu_bench.jsonl (one line a measurement) and OUT/gpu_bench.md (a table)."""
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -27,6 +30,7 @@ import sys
 import time
 
 import torch
+from safetensors import safe_open
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_loop import CharGPT  # noqa: E402
@@ -55,26 +59,37 @@ def build(program_dir, name, work, work_name):
     return os.path.join(out, "build", name)
 
 
-def time_fit(program, steps, root):
+def timed_fit(program, seconds, root):
+    """`fit` under Trainer(max_time=seconds): (optimizer steps done, seconds of training), both read
+    from the checkpoint it saves when the time is up (global_step, and the Timer callback's
+    time_elapsed["train"], which starts at on_train_start: process start-up is not in it)."""
     shutil.rmtree(root, ignore_errors=True)
-    args = [program, "fit", f"--trainer.max_steps={steps}", "--trainer.enable_progress_bar=false",
-            "--trainer.enable_checkpointing=false", "--trainer.enable_model_summary=false",
+    args = [program, "fit", "--trainer.max_steps=-1", "--trainer.max_epochs=1000000",
+            f"--trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}", "--trainer.limit_val_batches=0",
+            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
             f"--trainer.default_root_dir={root}", "--trainer.log_every_n_steps=1000000"]
-    t0 = time.perf_counter()
     proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - t0
     if proc.returncode != 0 or "used: True" not in proc.stderr:
         raise SystemExit(f"{' '.join(args)} exited with {proc.returncode} (or not on the GPU):\n{proc.stderr[-4000:]}")
-    return seconds, proc.stderr.splitlines()[0]
+    checkpoints = glob.glob(os.path.join(root, "lightning_logs", "version_0", "checkpoints", "*.safetensors"))
+    if len(checkpoints) != 1:
+        raise SystemExit(f"{' '.join(args)}: expected one checkpoint, found {checkpoints}")
+    with safe_open(checkpoints[0], framework="np") as f:
+        meta = f.metadata()
+    timers = [v for k, v in json.loads(meta["callbacks"]).items() if k.startswith("Timer")]
+    return int(meta["global_step"]), float(timers[0]["time_elapsed"]["train"]), proc.stderr.splitlines()[0]
 
 
-def ltgen_peer(case, c, kit, work, warmup, steps, precision):
+def ltgen_peer(case, c, kit, work, seconds, precision):
+    """Steady-state step time: the difference of two timed fits (`seconds` and 3 x `seconds`), so
+    that the first step's graph capture and anything else paid once cancel out."""
     kit_name = case if precision == "highest" else f"{case}_tf32"
     program = build(os.path.join(kit, kit_name), case, work, kit_name)
-    t_short, device = time_fit(program, warmup, os.path.join(work, f"{kit_name}_short"))
-    t_long, _ = time_fit(program, warmup + steps, os.path.join(work, f"{kit_name}_long"))
-    per_step = (t_long - t_short) / steps
-    return {"peer": "ltgen", "device_line": device, "step_ms": per_step * 1e3}
+    steps_short, time_short, device = timed_fit(program, seconds, os.path.join(work, f"{kit_name}_short"))
+    steps_long, time_long, _ = timed_fit(program, 3 * seconds, os.path.join(work, f"{kit_name}_long"))
+    per_step = (time_long - time_short) / (steps_long - steps_short)
+    return {"peer": "ltgen", "device_line": device, "step_ms": per_step * 1e3,
+            "timed": f"{steps_short} steps in {time_short:.2f}s, {steps_long} in {time_long:.2f}s"}
 
 
 def sync():
@@ -118,6 +133,7 @@ def main():
     ap.add_argument("--work", default="/tmp/ltgen-gpu-bench")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=4, help="ltgen: fit for this long and for 3x this long")
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--precisions", default="highest,high", help="float32 matmul precisions: highest, high")
     ap.add_argument("--build-only", action="store_true", help="build the ltgen programs and stop (a GPU need not "
@@ -140,7 +156,7 @@ def main():
                 for peer in ("ltgen", "eager", "compile"):
                     try:
                         if peer == "ltgen":
-                            r = ltgen_peer(case, c, args.kit, args.work, args.warmup, args.steps, precision)
+                            r = ltgen_peer(case, c, args.kit, args.work, args.seconds, precision)
                         else:
                             r = torch_peer(case, c, peer == "compile", args.warmup, args.steps, precision)
                     except (Exception, SystemExit) as e:  # one peer failing still reports the others, and why

@@ -65,11 +65,14 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
 // CUDA backward, a scatter-add made deterministic and cheap: the first position holding index t
 // owns row t of dweight, and its block adds dout[j] for every later position j with index t, in
 // order, threads across the columns. Every row gets the CPU's additions in the CPU's order (the
-// same bits on every run; float atomicAdd would round repeated indices in arrival order). Each
-// block reads the indices once or twice, not the whole table's threads each.
+// same bits on every run; float atomicAdd would round repeated indices in arrival order). The
+// owner finds its positions a window of kWindow at a time: a barrier counts the window's matches
+// (most windows have none), and only a window with some lists them, in order, in shared memory.
 void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const bool padding = n.attrs.count("padding_idx") > 0;
-  const std::string sizes = "constexpr int kDim = " + std::to_string(attr_int(n, "embedding_dim")) + ";";
+  constexpr int kWindow = 128;
+  const std::string window = "constexpr int kWindow = " + std::to_string(kWindow) +
+                             ";  // positions a block looks at a time: its threads";
   CodeWriter& k = e.kernels;
   k.line();
   k.line("// Rows no index reaches get zero; rows that one reaches are zeroed here too, then summed into.");
@@ -80,34 +83,54 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// Block i: position i, when it is the first to hold its index, sums that index's row.");
   k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dweight, const float* __restrict__ dout, "
          "const std::int64_t* __restrict__ inp, int indices)");
-  k.line(sizes);
+  k.line("constexpr int kDim = " + std::to_string(attr_int(n, "embedding_dim")) + ";");
+  k.line(window);
   if (padding)
     k.line("constexpr std::int64_t kPaddingIdx = " + std::to_string(attr_int(n, "padding_idx")) +
            ";  // its row gets no gradient");
+  k.line("__shared__ int at[kWindow];     // the window's positions that hold t, in order");
+  k.line("__shared__ int count[kWindow];  // matches up to and including each thread's position");
   k.line("const int i = blockIdx.x;");
   k.line("const std::int64_t t = inp[i];");
   if (padding) k.line("if (t == kPaddingIdx) return;  // the whole block");
   k.line("bool earlier = false;  // does a position before i hold t too?");
-  k.line("for (int j = threadIdx.x; j < i && !earlier; j += blockDim.x) earlier = inp[j] == t;");
+  k.line("for (int j = threadIdx.x; j < i && !earlier; j += kWindow) earlier = inp[j] == t;");
   k.line("if (__syncthreads_or(earlier)) return;  // not the owner: the whole block");
-  k.line("// TUNE: the owner walks the later positions one by one (a sort by index would skip the others).");
-  k.open("for (int c = threadIdx.x; c < kDim; c += blockDim.x)");
+  k.open("for (int w = i; w < indices; w += kWindow)");
+  k.line("const int j = w + threadIdx.x;");
+  k.line("const int match = j < indices && inp[j] == t;");
+  k.line("if (__syncthreads_count(match) == 0) continue;  // the whole block");
+  k.line("// The matches' ranks: an inclusive scan of the flags, log2(kWindow) steps.");
+  k.line("count[threadIdx.x] = match;");
+  k.line("__syncthreads();");
+  k.open("for (int step = 1; step < kWindow; step *= 2)");
+  k.line("const int before = threadIdx.x >= step ? count[threadIdx.x - step] : 0;");
+  k.line("__syncthreads();");
+  k.line("count[threadIdx.x] += before;");
+  k.line("__syncthreads();");
+  k.close();
+  k.line("if (match) at[count[threadIdx.x] - 1] = j;");
+  k.line("__syncthreads();");
+  k.line("const int matches = count[kWindow - 1];");
+  k.open("for (int c = threadIdx.x; c < kDim; c += kWindow)");
   k.line("float sum = dweight[t * kDim + c];");
-  k.line("for (int j = i; j < indices; ++j)");
-  k.line("  if (inp[j] == t) sum += dout[static_cast<std::int64_t>(j) * kDim + c];");
+  k.line("for (int m = 0; m < matches; ++m) sum += dout[static_cast<std::int64_t>(at[m]) * kDim + c];");
   k.line("dweight[t * kDim + c] = sum;");
+  k.close();
+  k.line("__syncthreads();  // every thread has read at and count before the next window writes them");
   k.close();
   k.close();
   e.body.line("constexpr int kIndices = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) +
               ";  // per sample");
   e.body.line("constexpr int kTable = " + std::to_string(attr_int(n, "num_embeddings") * attr_int(n, "embedding_dim")) +
               ";  // num_embeddings * embedding_dim");
+  e.body.line(window);
   e.body.open("if (!accumulate)");
   emit_launch(e.body, e.fn + "_zero_kernel", "ltrt::cuda::blocks_for(kTable, kThreads)", "kThreads",
               {"dweight", "kTable"});
   e.body.close();
   e.body.line("if (n == 0) return;");
-  emit_launch(e.body, e.fn + "_kernel", "n * kIndices", "kThreads", {"dweight", "dout", "inp", "n * kIndices"});
+  emit_launch(e.body, e.fn + "_kernel", "n * kIndices", "kWindow", {"dweight", "dout", "inp", "n * kIndices"});
 }
 
 }  // namespace

@@ -74,6 +74,12 @@ __global__ void vote_or(int* out, int voter) {
   out[threadIdx.x] = __syncthreads_or(static_cast<int>(threadIdx.x) == voter);
 }
 
+// Threads below `yes` vote 1 in the second vote; the first vote (everyone) must not linger.
+__global__ void vote_count(int* out, int yes) {
+  out[threadIdx.x] = __syncthreads_count(1) * 1000;
+  out[threadIdx.x] += __syncthreads_count(static_cast<int>(threadIdx.x) < yes ? 7 : 0);
+}
+
 __global__ void divergent_barrier(float* out) {
   if (threadIdx.x < 16) __syncthreads();
   out[threadIdx.x] = 1.0f;
@@ -270,6 +276,17 @@ TEST(Emulator, SyncthreadsOrIsEveryThreadsAnswer) {
     vote_or<<<1, 64>>>(out, voter);
     ASSERT_EQ(cudaMemcpy(got.data(), out, sizeof(int) * 64, cudaMemcpyDeviceToHost), cudaSuccess);
     for (int i = 0; i < 64; ++i) EXPECT_EQ(got[i], voter >= 0 ? 1 : 0) << "thread " << i << ", voter " << voter;
+  }
+  cudaFree(out);
+}
+
+TEST(Emulator, SyncthreadsCountIsEveryThreadsAnswer) {
+  int* out = device_alloc<int>(64);
+  std::vector<int> got(64);
+  for (int yes : {0, 1, 40}) {
+    vote_count<<<1, 64>>>(out, yes);
+    ASSERT_EQ(cudaMemcpy(got.data(), out, sizeof(int) * 64, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (int i = 0; i < 64; ++i) EXPECT_EQ(got[i], 64 * 1000 + yes) << "thread " << i << ", yes " << yes;
   }
   cudaFree(out);
 }

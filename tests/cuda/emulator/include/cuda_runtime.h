@@ -180,8 +180,10 @@ extern dim3 block_dim, grid_dim;
 // Barriers of the running block: every thread that has not returned must arrive.
 void sync_block();
 void sync_warp();
-// __syncthreads_or: the barrier, then whether any thread of the block passed a non-zero value.
+// __syncthreads_or / _count: the barrier, then whether any thread of the block passed a non-zero
+// value / how many did.
 int sync_block_or(int predicate);
+int sync_block_count(int predicate);
 // Lane `lane`'s value of the running warp, exchanged through the block's shuffle slots.
 std::uint64_t shuffle(std::uint64_t mine, int src_lane, int width);
 int lane_id();
@@ -298,6 +300,7 @@ constexpr int warpSize = 32;
 
 inline void __syncthreads() { ltgen_emu::sync_block(); }
 inline int __syncthreads_or(int predicate) { return ltgen_emu::sync_block_or(predicate); }
+inline int __syncthreads_count(int predicate) { return ltgen_emu::sync_block_count(predicate); }
 inline void __syncwarp(unsigned = 0xffffffffu) { ltgen_emu::sync_warp(); }
 
 template <class T>

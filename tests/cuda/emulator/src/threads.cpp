@@ -130,15 +130,17 @@ void run_block(int threads, const dim3& block) {
 
 void sync_block() { wait_at(State::at_block_barrier); }
 
-int sync_block_or(int predicate) {
+int sync_block_count(int predicate) {
   const unsigned me = current_thread->linear;
   shuffle_slots[me] = predicate != 0;
   sync_block();  // every thread has written its vote
-  int any = 0;
-  for (int i = 0; i < block_threads; ++i) any |= shuffle_slots[i] != 0;
+  int count = 0;
+  for (int i = 0; i < block_threads; ++i) count += shuffle_slots[i] != 0;
   sync_block();  // every thread has read before any votes again
-  return any;
+  return count;
 }
+
+int sync_block_or(int predicate) { return sync_block_count(predicate) != 0; }
 void sync_warp() { wait_at(State::at_warp_barrier); }
 
 int lane_id() { return static_cast<int>(current_thread->linear % kWarp); }

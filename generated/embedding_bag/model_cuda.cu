@@ -492,33 +492,53 @@ __global__ void layers_0_backward_zero_kernel(float* __restrict__ dweight, int c
 __global__ void layers_0_backward_kernel(float* __restrict__ dweight, const float* __restrict__ dout,
                                          const std::int64_t* __restrict__ inp, int indices) {
   constexpr int kDim = 8;
+  constexpr int kWindow = 128;             // positions a block looks at a time: its threads
   constexpr std::int64_t kPaddingIdx = 0;  // its row gets no gradient
+  __shared__ int at[kWindow];              // the window's positions that hold t, in order
+  __shared__ int count[kWindow];           // matches up to and including each thread's position
   const int i = blockIdx.x;
   const std::int64_t t = inp[i];
   if (t == kPaddingIdx) return;  // the whole block
   bool earlier = false;          // does a position before i hold t too?
-  for (int j = threadIdx.x; j < i && !earlier; j += blockDim.x) earlier = inp[j] == t;
+  for (int j = threadIdx.x; j < i && !earlier; j += kWindow) earlier = inp[j] == t;
   if (__syncthreads_or(earlier)) return;  // not the owner: the whole block
-  // TUNE: the owner walks the later positions one by one (a sort by index would skip the others).
-  for (int c = threadIdx.x; c < kDim; c += blockDim.x) {
-    float sum = dweight[t * kDim + c];
-    for (int j = i; j < indices; ++j)
-      if (inp[j] == t) sum += dout[static_cast<std::int64_t>(j) * kDim + c];
-    dweight[t * kDim + c] = sum;
+  for (int w = i; w < indices; w += kWindow) {
+    const int j = w + threadIdx.x;
+    const int match = j < indices && inp[j] == t;
+    if (__syncthreads_count(match) == 0) continue;  // the whole block
+    // The matches' ranks: an inclusive scan of the flags, log2(kWindow) steps.
+    count[threadIdx.x] = match;
+    __syncthreads();
+    for (int step = 1; step < kWindow; step *= 2) {
+      const int before = threadIdx.x >= step ? count[threadIdx.x - step] : 0;
+      __syncthreads();
+      count[threadIdx.x] += before;
+      __syncthreads();
+    }
+    if (match) at[count[threadIdx.x] - 1] = j;
+    __syncthreads();
+    const int matches = count[kWindow - 1];
+    for (int c = threadIdx.x; c < kDim; c += kWindow) {
+      float sum = dweight[t * kDim + c];
+      for (int m = 0; m < matches; ++m) sum += dout[static_cast<std::int64_t>(at[m]) * kDim + c];
+      dweight[t * kDim + c] = sum;
+    }
+    __syncthreads();  // every thread has read at and count before the next window writes them
   }
 }
 
 static void layers_0_backward(float* dweight, const float* dout, const std::int64_t* inp, int n, bool accumulate,
                               const ltrt::cuda::Context& ctx) {
-  constexpr int kIndices = 6;  // per sample
-  constexpr int kTable = 96;   // num_embeddings * embedding_dim
+  constexpr int kIndices = 6;   // per sample
+  constexpr int kTable = 96;    // num_embeddings * embedding_dim
+  constexpr int kWindow = 128;  // positions a block looks at a time: its threads
   if (!accumulate) {
     layers_0_backward_zero_kernel<<<ltrt::cuda::blocks_for(kTable, kThreads), kThreads, 0, ctx.stream>>>(dweight,
                                                                                                          kTable);
     LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_zero_kernel");
   }
   if (n == 0) return;
-  layers_0_backward_kernel<<<n * kIndices, kThreads, 0, ctx.stream>>>(dweight, dout, inp, n * kIndices);
+  layers_0_backward_kernel<<<n * kIndices, kWindow, 0, ctx.stream>>>(dweight, dout, inp, n * kIndices);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_kernel");
 }
 

@@ -93,20 +93,35 @@ void emit_row_launch(CodeWriter& w, const std::string& kernel, const RowSplit& s
     emit_launch(w, kernel, "ltrt::cuda::blocks_for(" + rows + ", kWarpRows)", "kWarpRows * 32", args);
 }
 
+namespace {
+// <name>_kernel's second kernel: <name>_splits_kernel.
+std::string splits_kernel(const std::string& kernel) {
+  const std::string suffix = "_kernel";
+  const bool ends = kernel.size() > suffix.size() && kernel.compare(kernel.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return (ends ? kernel.substr(0, kernel.size() - suffix.size()) : kernel) + "_splits_kernel";
+}
+}  // namespace
+
 void emit_column_sum_kernel(CodeWriter& k, const std::string& kernel, const std::vector<std::string>& params,
                             const std::string& columns, const std::vector<ColumnSum>& sums,
                             const std::function<void(CodeWriter&)>& constants) {
   std::string sig = "__global__ void " + kernel + "(";
   for (const std::string& p : params) sig += p + ", ";
   k.line();
-  k.open(sig + "int rows, bool accumulate)");
+  k.line("// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree");
+  k.line("// over the lanes. One split writes the sums; more write partial sums for " + splits_kernel(kernel) + ".");
+  k.open(sig + "float* __restrict__ partials, int rows, int rows_per_split, bool accumulate)");
   constants(k);
   k.line("constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)");
+  k.line("constexpr int kColumnBlocks = (" + columns + " + 31) / 32;");
   for (const ColumnSum& c : sums) k.line("__shared__ float partial_" + c.out + "[kLanes][32];");
-  k.line("const int k = blockIdx.x * 32 + threadIdx.x;  // the column");
+  k.line("const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column");
+  k.line("const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;");
+  k.line("const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;");
+  k.line("const int end = split_end < rows ? static_cast<int>(split_end) : rows;");
   for (const ColumnSum& c : sums) k.line("float sum_" + c.out + " = 0.0f;");
   k.open("if (k < " + columns + ")");
-  k.open("for (int r = threadIdx.y; r < rows; r += kLanes)");
+  k.open("for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes)");
   k.line("const std::int64_t at = static_cast<std::int64_t>(r) * " + columns + " + k;");
   for (const ColumnSum& c : sums) k.line("sum_" + c.out + " += " + c.term + ";");
   k.close();
@@ -120,17 +135,55 @@ void emit_column_sum_kernel(CodeWriter& k, const std::string& kernel, const std:
   k.close();
   k.line("__syncthreads();");
   k.close();
-  k.open("if (threadIdx.y == 0 && k < " + columns + ")");
+  k.line("if (threadIdx.y != 0 || k >= " + columns + ") return;");
+  k.open("if (splits == 1)");
   for (const ColumnSum& c : sums)
     k.line(c.out + "[k] = (accumulate ? " + c.out + "[k] : 0.0f) + partial_" + c.out + "[0][threadIdx.x];");
   k.close();
+  k.open("else");
+  for (size_t j = 0; j < sums.size(); ++j)
+    k.line("partials[(" + std::to_string(j) + " * splits + split) * " + columns + " + k] = partial_" + sums[j].out +
+           "[0][threadIdx.x];");
+  k.close();
+  k.close();
+  // The splits' partial sums, added in split order (the same bits on every run).
+  std::string outs;
+  for (const ColumnSum& c : sums) outs += "float* __restrict__ " + c.out + ", ";
+  k.line();
+  k.line("// A thread per column adds the splits' partial sums of " + kernel + ", in split order.");
+  k.open("__global__ void " + splits_kernel(kernel) + "(" + outs + "const float* __restrict__ partials, int splits, "
+         "bool accumulate)");
+  constants(k);
+  k.line("const int k = blockIdx.x * blockDim.x + threadIdx.x;");
+  k.line("if (k >= " + columns + ") return;");
+  for (size_t j = 0; j < sums.size(); ++j) {
+    const std::string total = "total_" + sums[j].out;
+    k.line("float " + total + " = 0.0f;");
+    k.line("for (int s = 0; s < splits; ++s) " + total + " += partials[(" + std::to_string(j) + " * splits + s) * " +
+           columns + " + k];");
+    k.line(sums[j].out + "[k] = (accumulate ? " + sums[j].out + "[k] : 0.0f) + " + total + ";");
+  }
   k.close();
 }
 
 void emit_column_sum_launch(CodeWriter& w, const std::string& kernel, const std::string& columns,
-                            const std::vector<std::string>& args) {
-  w.line("// a block per 32 columns: 32 columns x 32 lanes of rows");
-  emit_launch(w, kernel, "ltrt::cuda::blocks_for(" + columns + ", 32)", "dim3(32, 32)", args);
+                            const std::vector<std::string>& args, const std::string& rows,
+                            const std::vector<std::string>& outs) {
+  w.line("// a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split");
+  w.line("// when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)");
+  w.line("const int column_splits = ltrt::cuda::column_sum_splits(" + rows + ", (" + columns + " + 31) / 32, " +
+         std::to_string(outs.size()) + " * " + columns + ", ctx);");
+  w.line("float* column_partials = static_cast<float*>(ctx.workspace);");
+  std::vector<std::string> all = args;
+  for (const std::string& a : {std::string("column_partials"), rows,
+                               "(" + rows + " + column_splits - 1) / column_splits", std::string("accumulate")})
+    all.push_back(a);
+  emit_launch(w, kernel, "(" + columns + " + 31) / 32 * column_splits", "dim3(32, 32)", all);
+  w.open("if (column_splits > 1)");
+  std::vector<std::string> second = outs;
+  for (const char* a : {"column_partials", "column_splits", "accumulate"}) second.push_back(a);
+  emit_launch(w, splits_kernel(kernel), "ltrt::cuda::blocks_for(" + columns + ", 256)", "256", second);
+  w.close();
 }
 
 }  // namespace ltgen

@@ -71,18 +71,25 @@ struct ColumnSum {
   std::string term;
 };
 
-/// Writes `__global__ void <kernel>(<params>, int rows, bool accumulate)` for the sums over rows of a
-/// row-major [rows, columns] layout (`columns` names a constant that `constants` declares): a
-/// block takes 32 adjacent columns and 32 lanes of rows, thread (x, y) sums column x of rows
+/// Writes `__global__ void <kernel>(<params>, float* partials, int rows, int rows_per_split, bool
+/// accumulate)` for the sums over rows of a row-major [rows, columns] layout (`columns` names a
+/// constant that `constants` declares), and `<kernel>_splits`. A block takes 32 adjacent columns
+/// of one split of the rows and 32 lanes of rows: thread (x, y) sums column x of the split's rows
 /// y, y + 32, ... (a warp reads 32 adjacent floats), then the block adds its 32 partial sums per
-/// column in a tree in shared memory. Deterministic (no atomics), in a fixed order.
+/// column in a tree in shared memory. With one split that is the sum; with more, each split's
+/// sums go to `partials` and <kernel>_splits adds them in split order. Deterministic (no
+/// atomics), in a fixed order for a given number of rows.
 void emit_column_sum_kernel(CodeWriter& k, const std::string& kernel, const std::vector<std::string>& params,
                             const std::string& columns, const std::vector<ColumnSum>& sums,
                             const std::function<void(CodeWriter&)>& constants);
 
-/// The launch of a column-sum kernel over `columns` columns (a host expression), then the check.
+/// The launches of a column-sum kernel over `columns` columns and `rows` rows (host expressions):
+/// `args` are its own parameters' (before partials), `outs` its sums' outputs in the order of its
+/// ColumnSums. The splits come from ltrt::cuda::column_sum_splits; their partial sums live in
+/// ctx.workspace, which nothing else uses between the two launches (one stream).
 void emit_column_sum_launch(CodeWriter& w, const std::string& kernel, const std::string& columns,
-                            const std::vector<std::string>& args);
+                            const std::vector<std::string>& args, const std::string& rows,
+                            const std::vector<std::string>& outs);
 
 /// The launch of a row kernel over `rows` rows (a host expression), then the launch check.
 void emit_row_launch(CodeWriter& w, const std::string& kernel, const RowSplit& s, const std::string& rows,

@@ -293,15 +293,22 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.layers[5]
 // dinp (16, 32) dweight (4, 32) dbias (4,) <- dout (16, 4) inp (16, 32) weight (4, 32)
 
-__global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for layers_5_backward_dbias_splits_kernel.
+__global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+                                               float* __restrict__ partials, int rows, int rows_per_split,
                                                bool accumulate) {
   constexpr int kOut = 4;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kOut + 31) / 32;
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dbias = 0.0f;
   if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
       sum_dbias += dout[at];
     }
@@ -314,9 +321,23 @@ __global__ void layers_5_backward_dbias_kernel(float* __restrict__ dbias, const 
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kOut) {
+  if (threadIdx.y != 0 || k >= kOut) return;
+  if (splits == 1) {
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kOut + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of layers_5_backward_dbias_kernel, in split order.
+__global__ void layers_5_backward_dbias_splits_kernel(float* __restrict__ dbias, const float* __restrict__ partials,
+                                                      int splits, bool accumulate) {
+  constexpr int kOut = 4;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kOut) return;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(0 * splits + s) * kOut + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void layers_5_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -325,10 +346,18 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  layers_5_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                    accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  layers_5_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_5_backward_dbias_kernel");
+  if (column_splits > 1) {
+    layers_5_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("layers_5_backward_dbias_splits_kernel");
+  }
 }
 
 // layers.4 backward: GELU(approximate='none')
@@ -356,15 +385,22 @@ static void layers_4_backward(float* dinp, const float* dout, const float* inp, 
 // spec: model.layers[3]
 // dinp (16, 48) dweight (32, 48) dbias (32,) <- dout (16, 32) inp (16, 48) weight (32, 48)
 
-__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for layers_3_backward_dbias_splits_kernel.
+__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+                                               float* __restrict__ partials, int rows, int rows_per_split,
                                                bool accumulate) {
   constexpr int kOut = 32;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kOut + 31) / 32;
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dbias = 0.0f;
   if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
       sum_dbias += dout[at];
     }
@@ -377,9 +413,23 @@ __global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const 
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kOut) {
+  if (threadIdx.y != 0 || k >= kOut) return;
+  if (splits == 1) {
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kOut + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of layers_3_backward_dbias_kernel, in split order.
+__global__ void layers_3_backward_dbias_splits_kernel(float* __restrict__ dbias, const float* __restrict__ partials,
+                                                      int splits, bool accumulate) {
+  constexpr int kOut = 32;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kOut) return;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(0 * splits + s) * kOut + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -388,10 +438,18 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  layers_3_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                    accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  layers_3_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dbias_kernel");
+  if (column_splits > 1) {
+    layers_3_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dbias_splits_kernel");
+  }
 }
 
 // layers.1 backward: LayerNorm(normalized_shape=[8], eps=1e-05, elementwise_affine=True, bias=True)
@@ -428,19 +486,26 @@ __global__ void layers_1_backward_dinp_kernel(float* __restrict__ dinp, const fl
   }
 }
 
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for layers_1_backward_dparams_splits_kernel.
 __global__ void layers_1_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                                  const float* __restrict__ dout, const float* __restrict__ inp,
                                                  const float* __restrict__ mean, const float* __restrict__ rstd,
-                                                 int rows, bool accumulate) {
+                                                 float* __restrict__ partials, int rows, int rows_per_split,
+                                                 bool accumulate) {
   constexpr int kDim = 8;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kDim + 31) / 32;
   __shared__ float partial_dweight[kLanes][32];
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dweight = 0.0f;
   float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
       sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
       sum_dbias += dout[at];
@@ -456,10 +521,29 @@ __global__ void layers_1_backward_dparams_kernel(float* __restrict__ dweight, fl
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kDim) {
+  if (threadIdx.y != 0 || k >= kDim) return;
+  if (splits == 1) {
     dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kDim + k] = partial_dweight[0][threadIdx.x];
+    partials[(1 * splits + split) * kDim + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of layers_1_backward_dparams_kernel, in split order.
+__global__ void layers_1_backward_dparams_splits_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
+                                                        const float* __restrict__ partials, int splits,
+                                                        bool accumulate) {
+  constexpr int kDim = 8;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kDim) return;
+  float total_dweight = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dweight += partials[(0 * splits + s) * kDim + k];
+  dweight[k] = (accumulate ? dweight[k] : 0.0f) + total_dweight;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(1 * splits + s) * kDim + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void layers_1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -471,10 +555,19 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   layers_1_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  layers_1_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(groups, (kDim + 31) / 32, 2 * kDim, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  layers_1_backward_dparams_kernel<<<(kDim + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dweight, dbias, dout, inp, mean, rstd, column_partials, groups, (groups + column_splits - 1) / column_splits,
+      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_dparams_kernel");
+  if (column_splits > 1) {
+    layers_1_backward_dparams_splits_kernel<<<ltrt::cuda::blocks_for(kDim, 256), 256, 0, ctx.stream>>>(
+        dweight, dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_dparams_splits_kernel");
+  }
 }
 
 // layers.0 backward: Embedding(num_embeddings=12, embedding_dim=8, padding_idx=0, norm_type=2.0, scale_grad_by_freq=False, sparse=False)

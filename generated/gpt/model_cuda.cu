@@ -803,19 +803,26 @@ __global__ void lnf_backward_dinp_kernel(float* __restrict__ dinp, const float* 
   }
 }
 
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for lnf_backward_dparams_splits_kernel.
 __global__ void lnf_backward_dparams_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
                                             const float* __restrict__ dout, const float* __restrict__ inp,
-                                            const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                                            const float* __restrict__ mean, const float* __restrict__ rstd,
+                                            float* __restrict__ partials, int rows, int rows_per_split,
                                             bool accumulate) {
   constexpr int kDim = 48;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kDim + 31) / 32;
   __shared__ float partial_dweight[kLanes][32];
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dweight = 0.0f;
   float sum_dbias = 0.0f;
   if (k < kDim) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kDim + k;
       sum_dweight += dout[at] * ((inp[at] - mean[r]) * rstd[r]);
       sum_dbias += dout[at];
@@ -831,10 +838,28 @@ __global__ void lnf_backward_dparams_kernel(float* __restrict__ dweight, float* 
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kDim) {
+  if (threadIdx.y != 0 || k >= kDim) return;
+  if (splits == 1) {
     dweight[k] = (accumulate ? dweight[k] : 0.0f) + partial_dweight[0][threadIdx.x];
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kDim + k] = partial_dweight[0][threadIdx.x];
+    partials[(1 * splits + split) * kDim + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of lnf_backward_dparams_kernel, in split order.
+__global__ void lnf_backward_dparams_splits_kernel(float* __restrict__ dweight, float* __restrict__ dbias,
+                                                   const float* __restrict__ partials, int splits, bool accumulate) {
+  constexpr int kDim = 48;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kDim) return;
+  float total_dweight = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dweight += partials[(0 * splits + s) * kDim + k];
+  dweight[k] = (accumulate ? dweight[k] : 0.0f) + total_dweight;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(1 * splits + s) * kDim + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void lnf_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -846,10 +871,19 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
   lnf_backward_dinp_kernel<<<ltrt::cuda::blocks_for(groups, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dout, inp, mean, rstd, weight, groups);
   LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dinp_kernel");
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  lnf_backward_dparams_kernel<<<ltrt::cuda::blocks_for(kDim, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dweight, dbias, dout, inp, mean, rstd, groups, accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(groups, (kDim + 31) / 32, 2 * kDim, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  lnf_backward_dparams_kernel<<<(kDim + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dweight, dbias, dout, inp, mean, rstd, column_partials, groups, (groups + column_splits - 1) / column_splits,
+      accumulate);
   LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_kernel");
+  if (column_splits > 1) {
+    lnf_backward_dparams_splits_kernel<<<ltrt::cuda::blocks_for(kDim, 256), 256, 0, ctx.stream>>>(
+        dweight, dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("lnf_backward_dparams_splits_kernel");
+  }
 }
 
 // proj2 backward: Linear(in_features=192, out_features=48, bias=True)
@@ -858,15 +892,22 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
 // Also called by proj1_backward: the same shapes and constants, so the same code.
 // Its kernels also serve attn2_out_proj_backward: the same shapes and constants, so the same code.
 
-__global__ void proj2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for proj2_backward_dbias_splits_kernel.
+__global__ void proj2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+                                            float* __restrict__ partials, int rows, int rows_per_split,
                                             bool accumulate) {
   constexpr int kOut = 48;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kOut + 31) / 32;
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dbias = 0.0f;
   if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
       sum_dbias += dout[at];
     }
@@ -879,9 +920,23 @@ __global__ void proj2_backward_dbias_kernel(float* __restrict__ dbias, const flo
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kOut) {
+  if (threadIdx.y != 0 || k >= kOut) return;
+  if (splits == 1) {
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kOut + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of proj2_backward_dbias_kernel, in split order.
+__global__ void proj2_backward_dbias_splits_kernel(float* __restrict__ dbias, const float* __restrict__ partials,
+                                                   int splits, bool accumulate) {
+  constexpr int kOut = 48;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kOut) return;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(0 * splits + s) * kOut + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void proj2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -891,10 +946,18 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  proj2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                 accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  proj2_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_kernel");
+  if (column_splits > 1) {
+    proj2_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_splits_kernel");
+  }
 }
 
 // gelu2 backward: GELU(approximate='none')
@@ -923,15 +986,21 @@ static void gelu2_backward(float* dinp, const float* dout, const float* inp, int
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
 // Also called by fc1_backward: the same shapes and constants, so the same code.
 
-__global__ void fc2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
-                                          bool accumulate) {
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for fc2_backward_dbias_splits_kernel.
+__global__ void fc2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+                                          float* __restrict__ partials, int rows, int rows_per_split, bool accumulate) {
   constexpr int kOut = 192;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kOut + 31) / 32;
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dbias = 0.0f;
   if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
       sum_dbias += dout[at];
     }
@@ -944,9 +1013,23 @@ __global__ void fc2_backward_dbias_kernel(float* __restrict__ dbias, const float
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kOut) {
+  if (threadIdx.y != 0 || k >= kOut) return;
+  if (splits == 1) {
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kOut + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of fc2_backward_dbias_kernel, in split order.
+__global__ void fc2_backward_dbias_splits_kernel(float* __restrict__ dbias, const float* __restrict__ partials,
+                                                 int splits, bool accumulate) {
+  constexpr int kOut = 192;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kOut) return;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(0 * splits + s) * kOut + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void fc2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -956,10 +1039,18 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  fc2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                               accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  fc2_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("fc2_backward_dbias_kernel");
+  if (column_splits > 1) {
+    fc2_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("fc2_backward_dbias_splits_kernel");
+  }
 }
 
 // ln4 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -992,10 +1083,18 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  proj2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                 accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  proj2_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_kernel");
+  if (column_splits > 1) {
+    proj2_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("proj2_backward_dbias_splits_kernel");
+  }
 }
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -1393,15 +1492,22 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
 // Also called by attn1_in_proj_backward: the same shapes and constants, so the same code.
 
-__global__ void attn2_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for attn2_in_proj_backward_dbias_splits_kernel.
+__global__ void attn2_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+                                                    float* __restrict__ partials, int rows, int rows_per_split,
                                                     bool accumulate) {
   constexpr int kOut = 144;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kOut + 31) / 32;
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dbias = 0.0f;
   if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
       sum_dbias += dout[at];
     }
@@ -1414,9 +1520,24 @@ __global__ void attn2_in_proj_backward_dbias_kernel(float* __restrict__ dbias, c
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kOut) {
+  if (threadIdx.y != 0 || k >= kOut) return;
+  if (splits == 1) {
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kOut + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of attn2_in_proj_backward_dbias_kernel, in split order.
+__global__ void attn2_in_proj_backward_dbias_splits_kernel(float* __restrict__ dbias,
+                                                           const float* __restrict__ partials, int splits,
+                                                           bool accumulate) {
+  constexpr int kOut = 144;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kOut) return;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(0 * splits + s) * kOut + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -1426,10 +1547,18 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
   const int rows = n * kRowsPerSample;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  attn2_in_proj_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(
-      dbias, dout, rows, accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  attn2_in_proj_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("attn2_in_proj_backward_dbias_kernel");
+  if (column_splits > 1) {
+    attn2_in_proj_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("attn2_in_proj_backward_dbias_splits_kernel");
+  }
 }
 
 // ln3 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)

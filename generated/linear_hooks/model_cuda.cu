@@ -115,15 +115,22 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.layers[0]
 // dweight (1, 10) dbias (1,) <- dout (32, 1) inp (32, 10) weight (1, 10)
 
-__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for layers_0_backward_dbias_splits_kernel.
+__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+                                               float* __restrict__ partials, int rows, int rows_per_split,
                                                bool accumulate) {
   constexpr int kOut = 1;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kOut + 31) / 32;
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dbias = 0.0f;
   if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
       sum_dbias += dout[at];
     }
@@ -136,9 +143,23 @@ __global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const 
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kOut) {
+  if (threadIdx.y != 0 || k >= kOut) return;
+  if (splits == 1) {
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kOut + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of layers_0_backward_dbias_kernel, in split order.
+__global__ void layers_0_backward_dbias_splits_kernel(float* __restrict__ dbias, const float* __restrict__ partials,
+                                                      int splits, bool accumulate) {
+  constexpr int kOut = 1;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kOut) return;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(0 * splits + s) * kOut + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
@@ -146,10 +167,18 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
   constexpr int kIn = 10, kOut = 1;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  layers_0_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                    accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  layers_0_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dbias_kernel");
+  if (column_splits > 1) {
+    layers_0_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("layers_0_backward_dbias_splits_kernel");
+  }
 }
 
 // The training step in two halves, for the spec's hooks that run between them

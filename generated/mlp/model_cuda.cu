@@ -218,15 +218,22 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.layers[4]
 // dinp (128, 256) dweight (10, 256) dbias (10,) <- dout (128, 10) inp (128, 256) weight (10, 256)
 
-__global__ void layers_4_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for layers_4_backward_dbias_splits_kernel.
+__global__ void layers_4_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+                                               float* __restrict__ partials, int rows, int rows_per_split,
                                                bool accumulate) {
   constexpr int kOut = 10;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kOut + 31) / 32;
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dbias = 0.0f;
   if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
       sum_dbias += dout[at];
     }
@@ -239,9 +246,23 @@ __global__ void layers_4_backward_dbias_kernel(float* __restrict__ dbias, const 
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kOut) {
+  if (threadIdx.y != 0 || k >= kOut) return;
+  if (splits == 1) {
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kOut + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of layers_4_backward_dbias_kernel, in split order.
+__global__ void layers_4_backward_dbias_splits_kernel(float* __restrict__ dbias, const float* __restrict__ partials,
+                                                      int splits, bool accumulate) {
+  constexpr int kOut = 10;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kOut) return;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(0 * splits + s) * kOut + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void layers_4_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -250,10 +271,18 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, const f
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  layers_4_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                    accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  layers_4_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_dbias_kernel");
+  if (column_splits > 1) {
+    layers_4_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_dbias_splits_kernel");
+  }
 }
 
 // layers.3 backward: ReLU(inplace=False)
@@ -282,15 +311,22 @@ static void layers_3_backward(float* dinp, const float* dout, const float* out, 
 // dinp (128, 256) dweight (256, 256) dbias (256,) <- dout (128, 256) inp (128, 256) weight (256, 256)
 // Its kernels also serve layers_0_backward: the same shapes and constants, so the same code.
 
-__global__ void layers_2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int rows,
+// Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
+// over the lanes. One split writes the sums; more write partial sums for layers_2_backward_dbias_splits_kernel.
+__global__ void layers_2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+                                               float* __restrict__ partials, int rows, int rows_per_split,
                                                bool accumulate) {
   constexpr int kOut = 256;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kColumnBlocks = (kOut + 31) / 32;
   __shared__ float partial_dbias[kLanes][32];
-  const int k = blockIdx.x * 32 + threadIdx.x;  // the column
+  const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
+  const int split = blockIdx.x / kColumnBlocks, splits = gridDim.x / kColumnBlocks;
+  const std::int64_t split_end = static_cast<std::int64_t>(split + 1) * rows_per_split;
+  const int end = split_end < rows ? static_cast<int>(split_end) : rows;
   float sum_dbias = 0.0f;
   if (k < kOut) {
-    for (int r = threadIdx.y; r < rows; r += kLanes) {
+    for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
       sum_dbias += dout[at];
     }
@@ -303,9 +339,23 @@ __global__ void layers_2_backward_dbias_kernel(float* __restrict__ dbias, const 
     }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && k < kOut) {
+  if (threadIdx.y != 0 || k >= kOut) return;
+  if (splits == 1) {
     dbias[k] = (accumulate ? dbias[k] : 0.0f) + partial_dbias[0][threadIdx.x];
+  } else {
+    partials[(0 * splits + split) * kOut + k] = partial_dbias[0][threadIdx.x];
   }
+}
+
+// A thread per column adds the splits' partial sums of layers_2_backward_dbias_kernel, in split order.
+__global__ void layers_2_backward_dbias_splits_kernel(float* __restrict__ dbias, const float* __restrict__ partials,
+                                                      int splits, bool accumulate) {
+  constexpr int kOut = 256;
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= kOut) return;
+  float total_dbias = 0.0f;
+  for (int s = 0; s < splits; ++s) total_dbias += partials[(0 * splits + s) * kOut + k];
+  dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
 static void layers_2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -314,10 +364,18 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);                     // dout @ weight
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  layers_2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                    accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  layers_2_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_dbias_kernel");
+  if (column_splits > 1) {
+    layers_2_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_dbias_splits_kernel");
+  }
 }
 
 // layers.1 backward: ReLU(inplace=False)
@@ -337,10 +395,18 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
   constexpr int kIn = 784, kOut = 256;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  // a block per 32 columns: 32 columns x 32 lanes of rows
-  layers_2_backward_dbias_kernel<<<ltrt::cuda::blocks_for(kOut, 32), dim3(32, 32), 0, ctx.stream>>>(dbias, dout, rows,
-                                                                                                    accumulate);
+  // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
+  // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
+  const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
+  float* column_partials = static_cast<float*>(ctx.workspace);
+  layers_2_backward_dbias_kernel<<<(kOut + 31) / 32 * column_splits, dim3(32, 32), 0, ctx.stream>>>(
+      dbias, dout, column_partials, rows, (rows + column_splits - 1) / column_splits, accumulate);
   LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_dbias_kernel");
+  if (column_splits > 1) {
+    layers_2_backward_dbias_splits_kernel<<<ltrt::cuda::blocks_for(kOut, 256), 256, 0, ctx.stream>>>(
+        dbias, column_partials, column_splits, accumulate);
+    LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_dbias_splits_kernel");
+  }
 }
 
 // One training step over the first n rows of the batch buffers: forward, loss, then

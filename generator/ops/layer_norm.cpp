@@ -207,10 +207,11 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
     emit_row_launch(e.body, e.fn + "_dinp_kernel", split, "groups", args);
   }
   if (affine) {
-    std::vector<std::string> args = {"dweight"};
-    if (bias) args.push_back("dbias");
-    for (const char* a : {"dout", "inp", "mean", "rstd", "groups", "accumulate"}) args.push_back(a);
-    emit_column_sum_launch(e.body, e.fn + "_dparams_kernel", "kDim", args);
+    std::vector<std::string> outs = {"dweight"};
+    if (bias) outs.push_back("dbias");
+    std::vector<std::string> args = outs;
+    for (const char* a : {"dout", "inp", "mean", "rstd"}) args.push_back(a);
+    emit_column_sum_launch(e.body, e.fn + "_dparams_kernel", "kDim", args, "groups", outs);
   }
 }
 

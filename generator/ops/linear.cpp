@@ -166,7 +166,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
                          {{"dbias", "dout[at]"}}, [&](CodeWriter& k) {
                            k.line("constexpr int kOut = " + std::to_string(attr_int(n, "out_features")) + ";");
                          });
-  emit_column_sum_launch(w, e.fn + "_dbias_kernel", "kOut", {"dbias", "dout", "rows", "accumulate"});
+  emit_column_sum_launch(w, e.fn + "_dbias_kernel", "kOut", {"dbias", "dout"}, "rows", {"dbias"});
 }
 
 }  // namespace

@@ -78,10 +78,11 @@ TEST(EmitCuda, LayersOfTheSameShapesShareOneKernel) {
   EXPECT_EQ(kernels.count("layers_1_backward_dinp_kernel"), 0u);
   EXPECT_NE(function(cu, "layers_1_backward").find("{ layers_3_backward("), std::string::npos);
   // The Linears' bias gradient kernels depend on the 8 outputs only: shared, while each host
-  // function keeps its own GEMMs (6 or 8 inputs) and launches layers.2's kernel.
+  // function keeps its own GEMMs (6 or 8 inputs) and launches layers.2's kernels.
   EXPECT_EQ(kernels.count("layers_2_backward_dbias_kernel"), 1u);
   EXPECT_EQ(kernels.count("layers_0_backward_dbias_kernel"), 0u);
-  EXPECT_EQ(kernels_launched_by(cu, "layers_0_backward"), std::set<std::string>{"layers_2_backward_dbias_kernel"});
+  EXPECT_EQ(kernels_launched_by(cu, "layers_0_backward"),
+            (std::set<std::string>{"layers_2_backward_dbias_kernel", "layers_2_backward_dbias_splits_kernel"}));
   EXPECT_NE(cu.find("// Its kernels also serve layers_0_backward:"), std::string::npos);
   EXPECT_NE(cu.find("// Its kernels are layers_2_backward's:"), std::string::npos);
   // No kernel is defined twice, and every launched kernel is defined.

@@ -3,6 +3,7 @@
 // the row-major GEMM (cuBLASLt) and Dropout's counter-based generator.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -41,6 +42,19 @@ void check(cublasStatus_t status, const char* call, const char* file, int line);
 
 inline unsigned blocks_for(std::int64_t count, int threads) {
   return static_cast<unsigned>((count + threads - 1) / threads);
+}
+
+// The splits of `rows` that a column-sum kernel's blocks share when its columns give only
+// `column_blocks` blocks (generated code's dbias and LayerNorm parameter gradients): enough blocks
+// to fill a large GPU, at least kMinRows rows a split, and partial sums (`partial_floats` a split)
+// that fit ctx.workspace. 1: no split.
+inline int column_sum_splits(int rows, int column_blocks, std::int64_t partial_floats, const Context& ctx) {
+  constexpr std::int64_t kTargetBlocks = 264;  // TUNE: two per SM of an H100 or H200 (132 SMs)
+  constexpr std::int64_t kMinRows = 256;       // TUNE: 8 rows a lane of the block's 32
+  std::int64_t splits = (kTargetBlocks + column_blocks - 1) / column_blocks;
+  splits = std::min<std::int64_t>(splits, (rows + kMinRows - 1) / kMinRows);
+  splits = std::min<std::int64_t>(splits, static_cast<std::int64_t>(ctx.workspace_bytes / 4) / partial_floats);
+  return splits < 1 ? 1 : static_cast<int>(splits);
 }
 
 // cuBLASLt's fused epilogues that generated code uses.

@@ -4,8 +4,8 @@ in one run on the same GPU (bench/README.md, "GPU"). Runs on the GPU machine, fr
 repository root, over the kit that scripts/gpu_kit.sh prepares (the programs are generated on
 a machine with ltgen's build dependencies, and built here with CMake and nvcc):
 
-  gpu_bench.py --kit gpu-kit/bench --out OUT [--steps N] [--cases gpt2_small,gpt_char_bench]
-               [--precisions highest,high]
+  gpu_bench.py --kit gpu-kit/bench --out OUT [--steps N] [--seconds S] [--cases gpt2_small,gpt_char_bench]
+               [--precisions highest,high] [--peers ltgen,eager,compile] [--build-only]
 
 Each case is one spec (bench/specs/): gpt2_small (12 layers, 12 heads, 768 wide, context
 1024, vocabulary 50304, batch 8) and gpt_char_bench (4 layers, 4 heads, 128 wide, context 64,
@@ -136,6 +136,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=4, help="ltgen: fit for this long and for 3x this long")
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--precisions", default="highest,high", help="float32 matmul precisions: highest, high")
+    ap.add_argument("--peers", default="ltgen,eager,compile", help="which of ltgen, eager, compile to time")
     ap.add_argument("--build-only", action="store_true", help="build the ltgen programs and stop (a GPU need not "
                                                               "be free: the timed run then reuses the builds)")
     args = ap.parse_args()
@@ -153,7 +154,7 @@ def main():
         for case in args.cases.split(","):
             c = CASES[case]
             for precision in args.precisions.split(","):
-                for peer in ("ltgen", "eager", "compile"):
+                for peer in args.peers.split(","):
                     try:
                         if peer == "ltgen":
                             r = ltgen_peer(case, c, args.kit, args.work, args.seconds, precision)

@@ -3,9 +3,12 @@
 # in one command, each part under its own time limit):
 #   1. the gpu parity checks (gpu-kit/run.sh), while the benchmark's programs build on the side;
 #   2. bench/gpu_bench.py: tokens/s of ltgen, PyTorch eager and torch.compile;
-#   3. a per-kernel time breakdown of one ltgen step (Nsight Compute), where ncu works.
+#   3. tests/cuda/mma_check.cu, where it exists (the tensor-core fragment layouts on the hardware);
+#   4. a per-kernel time breakdown of one ltgen step (Nsight Compute), where ncu works.
 # Usage, from the repository root on the GPU machine:
-#   bash bench/gpu_device_run.sh OUT [PARITY_S BENCH_S PROFILE_S] [GPU_BENCH_ARGS...]
+#   [CASES="a b"] [PARALLEL=N] [PROFILE="kit names"] \
+#     bash bench/gpu_device_run.sh OUT [PARITY_S BENCH_S PROFILE_S] [GPU_BENCH_ARGS...]
+# (CASES, PARALLEL: gpu-kit/run.sh's; PROFILE: which benchmark programs ncu breaks down.)
 # OUT gets at most 8 files (the device tool's limit): machine.txt, summary.txt, parity.tgz,
 # bench.log, gpu_bench.jsonl, gpu_bench.md, profile.tgz, run.log.
 set -uo pipefail
@@ -24,6 +27,7 @@ nice python3 bench/gpu_bench.py --kit gpu-kit/bench --out "$out" --work "$bench_
 builder=$!
 
 stamp "parity (at most ${parity_s}s)"
+rm -rf /tmp/parity-out
 timeout -k 5 "$parity_s" bash gpu-kit/run.sh /tmp/parity-out
 stamp "parity exited $?"
 cp /tmp/parity-out/summary.txt /tmp/parity-out/machine.txt "$out/" 2>/dev/null
@@ -37,19 +41,27 @@ PYTHONUNBUFFERED=1 timeout -k 5 "$bench_s" python3 bench/gpu_bench.py --kit gpu-
   --work "$bench_work" "$@" > "$out/bench.log" 2>&1
 stamp "benchmark exited $?"; cat "$out/bench.log" | cut -c1-600
 
+# The tensor-core MMA's fragment layouts against the hardware (the emulator follows the same ones).
+if [[ -f tests/cuda/mma_check.cu ]]; then
+  stamp "mma_check"
+  nvcc -std=c++17 -arch=sm_90 -I runtime/include tests/cuda/mma_check.cu -o /tmp/mma_check && timeout 60 /tmp/mma_check
+  stamp "mma_check exited $?"
+fi
+
 stamp "profile (at most ${profile_s}s)"
 ncu="$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
 mkdir -p /tmp/profile
 if [[ -n "$ncu" ]]; then
-  for name in gpt2_small gpt_char_bench; do
-    program="$bench_work/$name/build/$name"
+  # PROFILE: the kit's benchmark programs to break down (default: GPT-2 small with TF32, gpt_char).
+  for kit_name in ${PROFILE:-gpt2_small_tf32 gpt_char_bench}; do
+    program="$bench_work/$kit_name/build/${kit_name%_tf32}"
     [[ -x "$program" ]] || continue
     # One optimizer step (the graph's kernels, each timed alone), no validation.
     timeout -k 5 $(( profile_s / 2 )) "$ncu" --metrics gpu__time_duration.sum --csv --graph-profiling node \
       "$program" fit --trainer.max_steps=1 --trainer.limit_val_batches=0 \
       --trainer.enable_checkpointing=false --trainer.enable_progress_bar=false \
-      --trainer.default_root_dir="/tmp/profile/$name-root" > "/tmp/profile/$name.csv" 2> "/tmp/profile/$name.err"
-    stamp "ncu $name exited $?"; tail -3 "/tmp/profile/$name.err"
+      --trainer.default_root_dir="/tmp/profile/$kit_name-root" > "/tmp/profile/$kit_name.csv" 2> "/tmp/profile/$kit_name.err"
+    stamp "ncu $kit_name exited $?"; tail -3 "/tmp/profile/$kit_name.err"
   done
   tar -czf "$out/profile.tgz" -C /tmp/profile --exclude='*-root' . 2>/dev/null
 else

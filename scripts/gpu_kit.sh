@@ -5,6 +5,7 @@
 #
 #   bash gpu-kit/run.sh OUT_DIR     # builds each program with nvcc, runs gpu_parity.py on it (four
 #                                   # at a time), writes OUT_DIR/parity/<case>.log and OUT_DIR/summary.txt
+#                                   # (CASES="a b": only those cases; PARALLEL=N: N at a time)
 #   python3 bench/gpu_bench.py --kit gpu-kit/bench --out OUT_DIR
 #                                   # tokens/s against PyTorch eager and torch.compile
 #
@@ -76,8 +77,11 @@ check_one() {
 export -f check_one
 export out cudart
 rm -rf /tmp/gpu-kit-work
-for dir in "$kit"/*/; do [[ -f "$dir/spec.json" ]] && echo "$dir"; done |  # bench/ is gpu_bench.py's
-  xargs -P 4 -I{} bash -c 'check_one "$1"' _ {}
+# CASES="a b": only those; PARALLEL: how many at once (default 4).
+for dir in "$kit"/*/; do
+  [[ -f "$dir/spec.json" ]] || continue  # bench/ is gpu_bench.py's
+  [[ -z "${CASES:-}" || " $CASES " == *" $(basename "$dir") "* ]] && echo "$dir"
+done | xargs -P "${PARALLEL:-4}" -I{} bash -c 'check_one "$1"' _ {}
 RUN
 chmod +x gpu-kit/run.sh scripts/gpu_kit.sh
 echo "gpu_kit.sh: $(ls gpu-kit/*/spec.json | wc -l) parity programs and 4 benchmark programs in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"

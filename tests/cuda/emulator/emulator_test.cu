@@ -2,8 +2,10 @@
 // barrier shows, a race between threads or blocks changes the result with the schedule while a
 // correct reduction keeps its bits, streams run lazily (a missing synchronisation shows), graph
 // capture keeps launch arguments and refuses what CUDA refuses, host code cannot read device
-// memory, and cuBLASLt's matmul follows its column-major contract. Written as CUDA source, so the
-// launch rewrite (rewrite_launches.py) is tested too.
+// memory, cuBLASLt's matmul follows its column-major contract, and the tensor-core mma of
+// ltrt/cuda/mma.cuh follows PTX's fragment layouts and TF32 rounding (the checks of
+// ../mma_checks.cuh, which mma_check.cu runs on a GPU). Written as CUDA source, so the launch
+// rewrite (rewrite_launches.py) is tested too.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -12,6 +14,8 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#include "mma_checks.cuh"  // rewritten for the emulator beside this file (CMakeLists.txt)
 
 namespace {
 
@@ -111,6 +115,17 @@ __global__ void reverse_in_dynamic_shared(float* out, const float* in, int n) {
 __global__ void read_unwritten_dynamic_shared(float* out) {
   extern __shared__ float unwritten[];
   out[0] = unwritten[0];
+}
+
+// An mma (warp-collective) where the warp is not whole: a block of 16 threads, or a lane that
+// returned before it.
+__global__ void mma_in_warp_of(float* out, int lanes_that_stay) {
+  if (static_cast<int>(threadIdx.x) >= lanes_that_stay) return;
+  const std::uint32_t a[4] = {}, b[2] = {};
+  float d[4];
+  const float c[4] = {};
+  ltrt::cuda::mma_tf32_16x8x8(d, a, b, c);
+  out[threadIdx.x] = d[0];
 }
 
 template <class T>
@@ -616,6 +631,103 @@ TEST(Emulator, CublasLtFastTf32RoundsInputs) {
   cublasLtDestroy(handle);
   cudaFree(da);
   cudaFree(dc);
+}
+
+// The layouts as PTX's tables give them for three lanes (written out here, not computed), and
+// mma.cuh's helpers place every element of A, B and C/D exactly once.
+TEST(EmulatorMma, FragmentLayoutsAreThePtxTables) {
+  using ltrt::cuda::mma_a_position, ltrt::cuda::mma_b_position, ltrt::cuda::mma_c_position;
+  struct Lane {
+    int lane;
+    int a[4][2], b[2][2], c[4][2];  // (row, col) of each element
+  };
+  const Lane lanes[] = {
+      {0, {{0, 0}, {8, 0}, {0, 4}, {8, 4}}, {{0, 0}, {4, 0}}, {{0, 0}, {0, 1}, {8, 0}, {8, 1}}},
+      {6, {{1, 2}, {9, 2}, {1, 6}, {9, 6}}, {{2, 1}, {6, 1}}, {{1, 4}, {1, 5}, {9, 4}, {9, 5}}},
+      {31, {{7, 3}, {15, 3}, {7, 7}, {15, 7}}, {{3, 7}, {7, 7}}, {{7, 6}, {7, 7}, {15, 6}, {15, 7}}},
+  };
+  for (const Lane& l : lanes) {
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(mma_a_position(l.lane, i).row, l.a[i][0]) << "lane " << l.lane << " a" << i;
+      EXPECT_EQ(mma_a_position(l.lane, i).col, l.a[i][1]) << "lane " << l.lane << " a" << i;
+      EXPECT_EQ(mma_c_position(l.lane, i).row, l.c[i][0]) << "lane " << l.lane << " c" << i;
+      EXPECT_EQ(mma_c_position(l.lane, i).col, l.c[i][1]) << "lane " << l.lane << " c" << i;
+    }
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(mma_b_position(l.lane, i).row, l.b[i][0]) << "lane " << l.lane << " b" << i;
+      EXPECT_EQ(mma_b_position(l.lane, i).col, l.b[i][1]) << "lane " << l.lane << " b" << i;
+    }
+  }
+  int a[16][8] = {}, b[8][8] = {}, c[16][8] = {};
+  for (int lane = 0; lane < 32; ++lane) {
+    for (int i = 0; i < 4; ++i) ++a[mma_a_position(lane, i).row][mma_a_position(lane, i).col];
+    for (int i = 0; i < 2; ++i) ++b[mma_b_position(lane, i).row][mma_b_position(lane, i).col];
+    for (int i = 0; i < 4; ++i) ++c[mma_c_position(lane, i).row][mma_c_position(lane, i).col];
+  }
+  for (int row = 0; row < 16; ++row)
+    for (int col = 0; col < 8; ++col) {
+      EXPECT_EQ(a[row][col], 1) << "A(" << row << ", " << col << ")";
+      EXPECT_EQ(c[row][col], 1) << "C(" << row << ", " << col << ")";
+      if (row < 8) {
+        EXPECT_EQ(b[row][col], 1) << "B(" << row << ", " << col << ")";
+      }
+    }
+}
+
+TEST(EmulatorMma, ExactProductsLandWhereTheLayoutsSay) {
+  const mma_checks::MmaCheck check = mma_checks::check_layout_exact();
+  EXPECT_TRUE(check.passed) << check.detail;
+}
+
+// The warp exchange is a barrier: the lanes' order between barriers does not change the result.
+TEST(EmulatorMma, SameBitsUnderEverySchedule) {
+  const mma_checks::Tile t = mma_checks::tf32_tile(9);
+  const std::vector<std::uint32_t> a = mma_checks::as_bits(mma_checks::a_fragments(t));
+  const std::vector<std::uint32_t> b = mma_checks::as_bits(mma_checks::b_fragments(t));
+  const std::vector<float> forward = mma_checks::run_mma_tf32(a, b, mma_checks::c_fragments(t));
+  for (const char* order : kSchedules) {
+    Schedule schedule(order);
+    const std::vector<float> d = mma_checks::run_mma_tf32(a, b, mma_checks::c_fragments(t));
+    EXPECT_EQ(std::memcmp(d.data(), forward.data(), d.size() * sizeof(float)), 0) << order;
+  }
+}
+
+TEST(EmulatorMma, Tf32OperandsWithinFloat32Rounding) {
+  const mma_checks::MmaCheck check = mma_checks::check_tf32_operands();
+  EXPECT_TRUE(check.passed) << check.detail;
+}
+
+TEST(EmulatorMma, ReadsOnlyTheTf32BitsOfItsOperands) {
+  const mma_checks::MmaCheck check = mma_checks::check_ignores_low_bits();
+  EXPECT_TRUE(check.passed) << check.detail;
+}
+
+TEST(EmulatorMma, ToTf32RoundsToNearestTiesAway) {
+  const mma_checks::MmaCheck check = mma_checks::check_to_tf32();
+  EXPECT_TRUE(check.passed) << check.detail;
+}
+
+TEST(EmulatorMma, ThreeTf32KeepsFloat32AccuracyWhereOneTf32DoesNot) {
+  const mma_checks::MmaCheck check = mma_checks::check_3xtf32();
+  EXPECT_TRUE(check.passed) << check.detail;
+  std::printf("%s\n", check.detail.c_str());
+}
+
+TEST(EmulatorMmaDeathTest, MmaNeedsTheWholeWarp) {
+  float* out = device_alloc<float>(32);
+  EXPECT_DEATH(
+      {
+        mma_in_warp_of<<<1, 16>>>(out, 16);
+        cudaDeviceSynchronize();
+      },
+      "in a warp of fewer than 32 threads");
+  EXPECT_DEATH(
+      {
+        mma_in_warp_of<<<1, 32>>>(out, 31);
+        cudaDeviceSynchronize();
+      },
+      "deadlock");
+  cudaFree(out);
 }
 
 TEST(Emulator, VisibleDevicesEmptyHidesTheDevice) {

@@ -26,6 +26,9 @@
 #include <type_traits>
 #include <utility>
 
+// Code that must know it runs here rather than on a GPU (ltrt/cuda/mma.cuh: no PTX) tests this.
+#define LTGEN_CUDA_EMULATOR 1
+
 #define __global__
 #define __device__
 #define __host__
@@ -187,6 +190,12 @@ int sync_block_count(int predicate);
 // Lane `lane`'s value of the running warp, exchanged through the block's shuffle slots.
 std::uint64_t shuffle(std::uint64_t mine, int src_lane, int width);
 int lane_id();
+// A warp-collective exchange (what mma.sync does with its fragments): every lane passes `bytes` of
+// its own (at most kWarpGatherBytes), and receives all 32 lanes' in `all`, lane 0 first. Like
+// mma.sync.aligned it needs the whole warp: a warp of fewer than 32 threads is fatal, and one whose
+// lanes have returned is a deadlock (fatal).
+constexpr std::size_t kWarpGatherBytes = 64;
+void warp_gather(const void* mine, std::size_t bytes, void* all);
 
 // Work enqueued on a stream (a kernel launch, a copy, a cuBLASLt call): run when the stream
 // is synchronised, or recorded when the stream is being captured.

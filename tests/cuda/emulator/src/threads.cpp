@@ -44,6 +44,7 @@ const std::function<void()>* thread_body = nullptr;
 std::byte* dynamic_shared_end = nullptr;  // kOptinSharedBytes mapped, then an unmapped page
 std::size_t dynamic_shared_bytes = 0;     // the running launch's
 std::uint64_t shuffle_slots[kMaxThreads];
+std::byte gather_slots[kMaxThreads][kWarpGatherBytes];
 int round_order[kMaxThreads];  // the fibers of one round, in the schedule's order
 
 void thread_entry() {
@@ -156,6 +157,19 @@ std::uint64_t shuffle(std::uint64_t mine, int src_lane, int width) {
   const std::uint64_t value = valid ? shuffle_slots[from] : mine;
   sync_warp();  // every lane has read before any writes again
   return value;
+}
+
+void warp_gather(const void* mine, std::size_t bytes, void* all) {
+  if (bytes > kWarpGatherBytes) fatal("warp_gather: more than kWarpGatherBytes a lane");
+  const unsigned me = current_thread->linear;
+  const unsigned warp = me / kWarp * kWarp;
+  if (warp + kWarp > static_cast<unsigned>(block_threads))
+    fatal("a warp-collective operation (mma.sync.aligned) in a warp of fewer than 32 threads");
+  std::memcpy(gather_slots[me], mine, bytes);
+  sync_warp();  // every lane has written its fragment (a lane that returned is a deadlock, fatal)
+  for (unsigned lane = 0; lane < kWarp; ++lane)
+    std::memcpy(static_cast<std::byte*>(all) + lane * bytes, gather_slots[warp + lane], bytes);
+  sync_warp();  // every lane has read before any writes again
 }
 
 void* dynamic_shared_memory() {

@@ -633,6 +633,8 @@ TEST(Emulator, CublasLtFastTf32RoundsInputs) {
   cudaFree(dc);
 }
 
+void expect_passes(const mma_checks::MmaCheck& check) { EXPECT_TRUE(check.passed) << check.name << ": " << check.detail; }
+
 // The layouts as PTX's tables give them for three lanes (written out here, not computed), and
 // mma.cuh's helpers place every element of A, B and C/D exactly once.
 TEST(EmulatorMma, FragmentLayoutsAreThePtxTables) {
@@ -675,8 +677,7 @@ TEST(EmulatorMma, FragmentLayoutsAreThePtxTables) {
 }
 
 TEST(EmulatorMma, ExactProductsLandWhereTheLayoutsSay) {
-  const mma_checks::MmaCheck check = mma_checks::check_layout_exact();
-  EXPECT_TRUE(check.passed) << check.detail;
+  expect_passes(mma_checks::check_layout_exact());
 }
 
 // The warp exchange is a barrier: the lanes' order between barriers does not change the result.
@@ -693,24 +694,21 @@ TEST(EmulatorMma, SameBitsUnderEverySchedule) {
 }
 
 TEST(EmulatorMma, Tf32OperandsWithinFloat32Rounding) {
-  const mma_checks::MmaCheck check = mma_checks::check_tf32_operands();
-  EXPECT_TRUE(check.passed) << check.detail;
+  expect_passes(mma_checks::check_tf32_operands());
 }
 
 TEST(EmulatorMma, ReadsOnlyTheTf32BitsOfItsOperands) {
-  const mma_checks::MmaCheck check = mma_checks::check_ignores_low_bits();
-  EXPECT_TRUE(check.passed) << check.detail;
+  expect_passes(mma_checks::check_ignores_low_bits());
 }
 
 TEST(EmulatorMma, ToTf32RoundsToNearestTiesAway) {
-  const mma_checks::MmaCheck check = mma_checks::check_to_tf32();
-  EXPECT_TRUE(check.passed) << check.detail;
+  expect_passes(mma_checks::check_to_tf32());
 }
 
 TEST(EmulatorMma, ThreeTf32KeepsFloat32AccuracyWhereOneTf32DoesNot) {
   const mma_checks::MmaCheck check = mma_checks::check_3xtf32();
-  EXPECT_TRUE(check.passed) << check.detail;
-  std::printf("%s\n", check.detail.c_str());
+  expect_passes(check);
+  std::printf("%s\n", check.detail.c_str());  // the two errors
 }
 
 TEST(EmulatorMmaDeathTest, MmaNeedsTheWholeWarp) {

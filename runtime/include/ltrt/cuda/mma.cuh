@@ -4,8 +4,9 @@
 // each spread over the 32 lanes of a warp; TF32 rounding (cvt.rna.tf32.f32); and the 3xTF32 split
 // that keeps about float32's accuracy on tensor cores.
 //
-// The fragments (PTX ISA, "Matrix Fragments for mma.m16n8k8", the .tf32 multiplicands and the
-// .f32 accumulators). With group = lane / 4 and thread_in_group = lane % 4:
+// The fragments (NVIDIA's PTX ISA, section 9.7.14.5.7 "Matrix Fragments for mma.m16n8k8": the
+// .tf32 multiplicands and the .f32 accumulators; docs.nvidia.com/cuda/parallel-thread-execution).
+// With group = lane / 4 and thread_in_group = lane % 4:
 //   A (16 x 8, row-major operand): a[0..3], one TF32 in each .b32 register;
 //     row = group for a0 and a2, group + 8 for a1 and a3;
 //     col = thread_in_group for a0 and a1, thread_in_group + 4 for a2 and a3.

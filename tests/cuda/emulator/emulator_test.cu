@@ -703,6 +703,9 @@ TEST(EmulatorMma, ReadsOnlyTheTf32BitsOfItsOperands) {
 
 TEST(EmulatorMma, ToTf32RoundsToNearestTiesAway) {
   expect_passes(mma_checks::check_to_tf32());
+  // mma.cuh keeps a NaN a NaN even when its payload is only in the bits TF32 drops.
+  EXPECT_EQ(ltrt::cuda::round_to_tf32_bits(0x7f800001u), 0x7fc00000u);
+  EXPECT_EQ(ltrt::cuda::round_to_tf32_bits(0xff801fffu), 0xffc00000u);
 }
 
 TEST(EmulatorMma, ThreeTf32KeepsFloat32AccuracyWhereOneTf32DoesNot) {

@@ -161,6 +161,7 @@ std::uint64_t shuffle(std::uint64_t mine, int src_lane, int width) {
 
 void warp_gather(const void* mine, std::size_t bytes, void* all) {
   if (bytes > kWarpGatherBytes) fatal("warp_gather: more than kWarpGatherBytes a lane");
+  if (running == nullptr) fatal("a warp-collective operation (mma.sync) was called outside a kernel");
   const unsigned me = current_thread->linear;
   const unsigned warp = me / kWarp * kWarp;
   if (warp + kWarp > static_cast<unsigned>(block_threads))

@@ -22,11 +22,14 @@ int sm_version(const std::string& entry) {
 }  // namespace
 
 CudaTarget cuda_target(const std::string& architectures) {
-  CudaTarget t{architectures, kAmpereAndNewer};
+  CudaTarget t{architectures, kAmpereAndNewer, true};
   std::istringstream in(architectures);
   for (std::string entry; std::getline(in, entry, ';');) {
     const int sm = sm_version(entry);
-    if (sm < 80) t.shared_budget = std::min(t.shared_budget, kTuring);
+    if (sm < 80) {
+      t.shared_budget = std::min(t.shared_budget, kTuring);
+      t.tensor_cores = false;
+    }
   }
   return t;
 }

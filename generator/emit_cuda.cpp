@@ -50,7 +50,7 @@ struct CudaEmitter : Emitter {
       // Every op has one (tests/generator: OpRegistry.EveryOpLowersToCuda).
       if (!d.emit_cuda) throw std::logic_error("internal: op " + n.op + " has no CUDA lowering");
       CodeWriter k, body(1), prepare(1);
-      CudaEmit e{k, body, prepare, kFnPlaceholder, target.shared_budget};
+      CudaEmit e{k, body, prepare, kFnPlaceholder, target.shared_budget, target.tensor_cores};
       d.emit_cuda(e, n, g);
       code[i] = {k.str(), body.str(), prepare.str()};
       // What prepare_kernels() sets for the kernels (their shared memory) must match too.
@@ -191,7 +191,8 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
               : ", float32_matmul_precision: " + spec.float32_matmul_precision + " (TF32 GEMMs)") +
          ", batch_size: " + std::to_string(spec.batch_size));
   w.line("// built for: " + comment_safe(target.architectures) + " (--cuda-arch), so a block's shared memory is at most " +
-         std::to_string(target.shared_budget) + " bytes");
+         std::to_string(target.shared_budget) + " bytes" +
+         (target.tensor_cores ? " and kernels may use TF32 tensor cores (sm_80 and newer)" : ""));
   w.line("//");
   w.line("// The same graph, schedule and memory plan as model.cpp (its header comment lists them):");
   w.line("// the device arena has the host arena's layout byte for byte, so weights, optimizer slots");
@@ -209,6 +210,7 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line();
   w.line("#include <ltrt/activations.hpp>");
   w.line("#include <ltrt/cuda/context.cuh>");
+  w.line("#include <ltrt/cuda/mma.cuh>");
   w.line("#include <ltrt/cuda/reduce.cuh>");
   w.line("#include <ltrt/cuda/tiled_gemm.cuh>");
   w.line("#include <ltrt/error.hpp>");

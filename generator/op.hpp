@@ -50,6 +50,7 @@ struct CudaEmit {
   CodeWriter& prepare;  // statements of prepare_kernels(): once, before any launch or capture
   std::string fn;
   std::int64_t shared_budget;  // the most dynamic shared memory a block may have (CudaTarget)
+  bool tensor_cores = false;   // every target GPU has TF32 tensor cores (CudaTarget)
 };
 
 struct OpDef {

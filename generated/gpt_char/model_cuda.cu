@@ -2,7 +2,7 @@
 // spec: specs/gpt_char.json (fnv1a 0e8d73526082d73a)
 // command: ltgen specs/gpt_char.json
 // target: cuda, precision: 32-true, batch_size: 32
-// built for: 80-real;90-real;90-virtual (--cuda-arch), so a block's shared memory is at most 101376 bytes
+// built for: 80-real;90-real;90-virtual (--cuda-arch), so a block's shared memory is at most 101376 bytes and kernels may use TF32 tensor cores (sm_80 and newer)
 //
 // The same graph, schedule and memory plan as model.cpp (its header comment lists them):
 // the device arena has the host arena's layout byte for byte, so weights, optimizer slots
@@ -19,6 +19,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/cuda/context.cuh>
+#include <ltrt/cuda/mma.cuh>
 #include <ltrt/cuda/reduce.cuh>
 #include <ltrt/cuda/tiled_gemm.cuh>
 #include <ltrt/error.hpp>
@@ -378,171 +379,173 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 // Also called by h1_attn_forward, h2_attn_forward and h3_attn_forward: the same shapes and constants, so the same
 // code.
 
-// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
-// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
-// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
-// leave the block. It writes out = o / l and lse = m + log(l), from which the backward
-// recomputes the probabilities.
-__global__ void __launch_bounds__(128, 2) h0_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
-                                                                 const float* __restrict__ qkv, float scale) {
+// Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query
+// rows, head, sample), warp w owning rows 16w ... 16w + 15, walks the key tiles its rows see. Per row
+// it keeps the running max m of the scores, the sum l of exp(s - m) and o = sum_j exp(s_j - m) v_j,
+// rescaled when m grows, and writes out = o / l and lse = m + log(l) for the backward. s = q k^T and
+// o += p v are warp-wide mma.sync m16n8k8 in 3xTF32 (each operand split into two TF32 parts:
+// big * big + big * small + small * big, about float32's accuracy; ltrt/cuda/mma.cuh has the
+// fragment layouts). Each 8 columns of the scores hold keys 0, 4, 1, 5, 2, 6, 3, 7 of their 8, so a
+// thread's scores are, as they stand, its A fragment of p v: no exchange between lanes.
+__global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                              const float* __restrict__ qkv, float scale) {
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (60416 bytes of dynamic shared memory,
-  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
-  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
-  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
-  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
-  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
-  constexpr int kChunk = 32, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
-  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
-  constexpr int kPad = 4;
-  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float* tile = shared;
-  float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // q^T of the block's rows (a chunk of head_dim)
-  tile += kChunk * (kQueryTile + kPad);
-  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
-  tile += kChunk * (kKeyTile + kPad);
-  float(*p)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile (thread rows r-major)
-  static_assert(
-      (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
-          60416,
-      "the tiles fill the launch's shared memory");
+  constexpr int kWarps = 4, kQueryTile = 16 * kWarps;
+  constexpr int kKeyTile = 64;             // TUNE: keys staged at a time
+  constexpr int kDimSteps = kD / 8;        // 8-column steps over head_dim: q's fragments, o's tiles
+  constexpr int kKeySteps = kKeyTile / 8;  // 8-key steps over the key tile: the scores' tiles
+  // Floats a shared row: k's is 4 more than a multiple of 32 and v's 8 more, so that a warp's reads of
+  // a B fragment (k: 8 keys x 4 columns; v: 4 keys x 8 columns) meet 32 different banks.
+  constexpr int kKStride = 36, kVStride = 40;
+  alignas(16) __shared__ float k_tile[kKeyTile][kKStride];  // 16-byte stores
+  alignas(16) __shared__ float v_tile[kKeyTile][kVStride];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
   // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
   constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
   const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
+  const int row0 = i0 + 16 * warp;                           // the warp's first row
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* keys_k = q + kE;
   const float* keys_v = q + 2 * kE;
-  float o[kRows][kDimCols] = {};
-  float m[kRows], l[kRows];
+  // The warp's rows of q as A fragments, split into TF32 parts once (zeros past T).
+  std::uint32_t q_big[kDimSteps][4], q_small[kDimSteps][4];
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    m[r] = -INFINITY;
-    l[r] = 0.0f;
+  for (int c = 0; c < kDimSteps; ++c) {
+#pragma unroll
+    for (int x = 0; x < 4; ++x) {
+      const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+      const int i = row0 + at.row;
+      const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(i < kT ? q[i * 3 * kE + 8 * c + at.col] : 0.0f);
+      q_big[c][x] = part.big;
+      q_small[c][x] = part.small;
+    }
   }
+  // o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and m and l
+  // of rows group (0) and group + 8 (1).
+  float o[kDimSteps][4] = {};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   const int keys =
       kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
   for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
-    float s[kRows][kCols] = {};
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      const int c0 = chunk * kChunk;
-      // The block's own rows stay staged when head_dim is one chunk.
-      if (kChunks > 1 || j0 == 0) {
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
+    __syncthreads();  // every warp is done with the last tile
+    // Stage the tile's k and v rows (zeros past T): 16-byte loads, adjacent threads along a row.
+    for (int x = threadIdx.x; x < kKeyTile * kD / 4; x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      float4 key = make_float4(0.0f, 0.0f, 0.0f, 0.0f), value = key;
+      if (j0 + r < kT) {
+        key = *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c);
+        value = *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * 3 * kE + c);
       }
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      __syncthreads();
-      for (int d = 0; d < kChunk; ++d) {
-        float q_t_r[kRows], kv_t_c[kCols];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group * kRows + r];
-        }
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) {
-          kv_t_c[c] = kv_t[d][lane * kCols + c];
-        }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) {
-            s[r][c] = fmaf(q_t_r[r], kv_t_c[c], s[r][c]);
-          }
-        }
-      }
-      __syncthreads();
+      *reinterpret_cast<float4*>(&k_tile[r][c]) = key;
+      *reinterpret_cast<float4*>(&v_tile[r][c]) = value;
     }
+    __syncthreads();
+    // s = q k^T: element x of 8-key step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).
+    float s[kKeySteps][4];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
-      const int i = i0 + group * kRows + r;
-      float tile_max = -INFINITY;
+    for (int t = 0; t < kKeySteps; ++t) {
+      const int key = t * 8 + group / 2 + 4 * (group % 2);  // the key of the lane's B column
+      s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane * kCols + c;
-        s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
-        tile_max = fmaxf(tile_max, s[r][c]);
+      for (int c = 0; c < kDimSteps; ++c) {
+        std::uint32_t k_big[2], k_small[2];
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(k_tile[key][8 * c + quad + 4 * x]);
+          k_big[x] = part.big;
+          k_small[x] = part.small;
+        }
+        ltrt::cuda::mma_tf32_16x8x8(s[t], q_small[c], k_big, s[t]);  // the small parts first, then the big
+        ltrt::cuda::mma_tf32_16x8x8(s[t], q_big[c], k_small, s[t]);
+        ltrt::cuda::mma_tf32_16x8x8(s[t], q_big[c], k_big, s[t]);
       }
-      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2)
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));
-      const float m_new = fmaxf(m[r], tile_max);          // finite: every row sees key 0 in the first tile
-      const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile
-      float sum = 0.0f;
+    }
+    // Scale and mask the scores, then fold them into m and l (the CPU's softmax, online): a row's
+    // max and sum over its 4 lanes (quad) are two shuffles.
+    float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[kGroups * r + group][lane * kCols + c] = e;
-        sum += e;
+    for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);
+        s[t][x] = j < kT && (!kCausal || j <= i) ? s[t][x] * scale : -INFINITY;  // masked: -inf before the softmax
+        tile_max[x / 2] = fmaxf(tile_max[x / 2], s[t][x]);
       }
-      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
-      l[r] = l[r] * rescale + sum;
+    }
+    float rescale[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      for (int lanes = 1; lanes < 4; lanes *= 2)
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], lanes));
+      const float m_new = fmaxf(m[r], tile_max[r]);  // finite: every row sees key 0 in the first tile
+      rescale[r] = ltrt::exp_vec(m[r] - m_new);      // 0 on the first tile
       m[r] = m_new;
-#pragma unroll
-      for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;
     }
 #pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // o += p v, a chunk of head_dim at a time.
-      const int c0 = chunk * kChunk;
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+    for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        s[t][x] = ltrt::exp_vec(s[t][x] - m[x / 2]);  // p: 0 where masked
+        sum[x / 2] += s[t][x];
       }
-      __syncthreads();  // and p is written
-      for (int j = 0; j < kKeyTile; j += 4) {
-        float p_r[kRows][4];
+    }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+    for (int r = 0; r < 2; ++r) {
+      for (int lanes = 1; lanes < 4; lanes *= 2) sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], lanes);
+      l[r] = l[r] * rescale[r] + sum[r];
+    }
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
-        }
+    for (int c = 0; c < kDimSteps; ++c) {
+      o[c][0] *= rescale[0];
+      o[c][1] *= rescale[0];
+      o[c][2] *= rescale[1];
+      o[c][3] *= rescale[1];
+    }
+// o += p v, 8 keys at a time: p's A fragment is (s[t][0], s[t][2], s[t][1], s[t][3]) (rows group,
+// group + 8; keys quad, quad + 4), v's B fragment keys quad and quad + 4 of column group.
 #pragma unroll
-        for (int c = 0; c < kChunkCols; ++c) {
-          float kv_t_j[4];
+    for (int t = 0; t < kKeySteps; ++t) {
+      std::uint32_t p_big[4], p_small[4];
+      const float p[4] = {s[t][0], s[t][2], s[t][1], s[t][3]};
 #pragma unroll
-          for (int u = 0; u < 4; ++u) kv_t_j[u] = kv_t[lane + kLanes * c][j + u];
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-              o[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], kv_t_j[u], o[r][chunk * kChunkCols + c]);
-            }
-          }
-        }
+      for (int x = 0; x < 4; ++x) {
+        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(p[x]);
+        p_big[x] = part.big;
+        p_small[x] = part.small;
       }
-      __syncthreads();
+#pragma unroll
+      for (int c = 0; c < kDimSteps; ++c) {
+        std::uint32_t v_big[2], v_small[2];
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(v_tile[t * 8 + quad + 4 * x][8 * c + group]);
+          v_big[x] = part.big;
+          v_small[x] = part.small;
+        }
+        ltrt::cuda::mma_tf32_16x8x8(o[c], p_small, v_big, o[c]);
+        ltrt::cuda::mma_tf32_16x8x8(o[c], p_big, v_small, o[c]);
+        ltrt::cuda::mma_tf32_16x8x8(o[c], p_big, v_big, o[c]);
+      }
     }
   }
+// out = o / l (the CPU's p / sum, then p v) and lse, rows under T.
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group * kRows + r;
-    if (row >= kT) continue;
+  for (int r = 0; r < 2; ++r) {
+    const int i = row0 + group + 8 * r;
+    if (i >= kT) continue;
 #pragma unroll
-    for (int c = 0; c < kDimCols; ++c) {
-      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) out_head[row * kE + d] = o[r][c] / l[r];
+    for (int c = 0; c < kDimSteps; ++c) {
+      *reinterpret_cast<float2*>(out_head + static_cast<std::int64_t>(i) * kE + 8 * c + 2 * quad) =
+          make_float2(o[c][2 * r] / l[r], o[c][2 * r + 1] / l[r]);
     }
-  }
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group * kRows + r;
-    if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
+    if (quad == 0) lse_head[i] = m[r] + logf(l[r]);  // for the backward
   }
 }
 
@@ -551,7 +554,7 @@ static void h0_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
   const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h0_attn_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 60416, ctx.stream>>>(out, lse, qkv, scale);
+  h0_attn_forward_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
 }
 
@@ -2939,7 +2942,6 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 
 // Once, on the device, before any step or capture: what kernels need set before their first launch.
 void prepare_kernels() {
-  ltrt::cuda::allow_shared_memory(h0_attn_forward_kernel, 60416, "h0_attn_forward_kernel");
   ltrt::cuda::allow_shared_memory(h3_attn_backward_dkdv_kernel, 79872, "h3_attn_backward_dkdv_kernel");
   ltrt::cuda::allow_shared_memory(h3_attn_backward_dq_kernel, 61440, "h3_attn_backward_dq_kernel");
 }

@@ -2,7 +2,7 @@
 // spec: specs/mlp_digits.json (fnv1a 4336cb092d326b12)
 // command: ltgen specs/mlp_digits.json
 // target: cuda, precision: 32-true, batch_size: 32
-// built for: 80-real;90-real;90-virtual (--cuda-arch), so a block's shared memory is at most 101376 bytes
+// built for: 80-real;90-real;90-virtual (--cuda-arch), so a block's shared memory is at most 101376 bytes and kernels may use TF32 tensor cores (sm_80 and newer)
 //
 // The same graph, schedule and memory plan as model.cpp (its header comment lists them):
 // the device arena has the host arena's layout byte for byte, so weights, optimizer slots
@@ -19,6 +19,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/cuda/context.cuh>
+#include <ltrt/cuda/mma.cuh>
 #include <ltrt/cuda/reduce.cuh>
 #include <ltrt/cuda/tiled_gemm.cuh>
 #include <ltrt/error.hpp>

@@ -112,25 +112,6 @@ void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std
          ", \"the tiles fill the launch's shared memory\");");
 }
 
-// The block's place in the grid, which is one dimension (x: up to 2^31 - 1 blocks, where y and z
-// allow 65535, fewer than a large batch's samples): `block_tile` (of `row_tile` rows of T), head h
-// and sample b, tiles fastest, as a grid of (tiles, heads, samples) would run them.
-void write_block_place(CodeWriter& k, const std::string& row_tile) {
-  k.line("// The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.");
-  k.line("constexpr int kRowTiles = (kT + " + row_tile + " - 1) / " + row_tile + ";");
-  k.line("const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads, b = blockIdx.x / "
-         "kRowTiles / kHeads;");
-}
-
-// The pointers of sample b's head h (rows 3E apart in qkv and dqkv, E apart in out and dout; T
-// floats a head in lse and delta).
-void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e, const std::vector<std::string>& rows_e,
-                         const std::vector<std::string>& per_head) {
-  for (const std::string& p : rows_3e) k.line(p + " + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;");
-  for (const std::string& p : rows_e) k.line(p + " + static_cast<std::int64_t>(b) * kT * kE + h * kD;");
-  for (const std::string& p : per_head) k.line(p + " + (static_cast<std::int64_t>(b) * kHeads + h) * kT;");
-}
-
 // A tile to stage: rows [row0, row0 + tile) of src, rows `stride` floats apart, into dst.
 struct Stage {
   std::string dst, src, stride, row0, tile;
@@ -311,14 +292,34 @@ void write_launch(CudaEmit& e, const std::string& kernel, const Tiles& t, const 
     e.prepare.line("ltrt::cuda::allow_shared_memory(" + kernel + ", " + bytes + ", \"" + kernel + "\");");
 }
 
-void write_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
+
+}  // namespace
+
+// The block's place in the grid, which is one dimension (x: up to 2^31 - 1 blocks, where y and z
+// allow 65535, fewer than a large batch's samples): `block_tile` (of `row_tile` rows of T), head h
+// and sample b, tiles fastest, as a grid of (tiles, heads, samples) would run them.
+void write_block_place(CodeWriter& k, const std::string& row_tile) {
+  k.line("// The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.");
+  k.line("constexpr int kRowTiles = (kT + " + row_tile + " - 1) / " + row_tile + ";");
+  k.line("const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads, b = blockIdx.x / "
+         "kRowTiles / kHeads;");
+}
+
+// The pointers of sample b's head h (rows 3E apart in qkv and dqkv, E apart in out and dout; T
+// floats a head in lse and delta).
+void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e, const std::vector<std::string>& rows_e,
+                         const std::vector<std::string>& per_head) {
+  for (const std::string& p : rows_3e) k.line(p + " + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;");
+  for (const std::string& p : rows_e) k.line(p + " + static_cast<std::int64_t>(b) * kT * kE + h * kD;");
+  for (const std::string& p : per_head) k.line(p + " + (static_cast<std::int64_t>(b) * kHeads + h) * kT;");
+}
+
+void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
   w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ", kHeads = " +
          std::to_string(attr_int(n, "num_heads")) + ";  // sequence length, num_heads");
   w.line("const float scale = 1.0f / std::sqrt(static_cast<float>(" +
          std::to_string(attr_int(n, "embed_dim") / attr_int(n, "num_heads")) + "));  // 1 / sqrt(head_dim), as the CPU");
 }
-
-}  // namespace
 
 void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t) {
   const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
@@ -330,6 +331,7 @@ void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t) {
 }
 
 void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
+  if (mma_attention_applies(e, n)) return emit_flash_attention_forward_mma(e, n, g);
   const Value& qkv = g.value(n.inputs[0]);
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
   const Tiles t = choose_tiles(d, 1, 1, 1, 1, e.shared_budget);
@@ -404,7 +406,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.close();
 
   CodeWriter& w = e.body;
-  write_host_sizes(w, n, qkv);
+  write_attention_host_sizes(w, n, qkv);
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
   write_launch(e, e.fn + "_kernel", t, {"out", "lse", "qkv", "scale"});
 }
@@ -524,7 +526,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.close();
 
   CodeWriter& w = e.body;
-  write_host_sizes(w, n, qkv);
+  write_attention_host_sizes(w, n, qkv);
   w.line("// scratch is the CPU program's T x T buffers: the fused kernels need none.");
   emit_count_launch(w, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
   w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");

@@ -4,6 +4,9 @@
 /// log-sum-exp of its scores (`lse`); the backward recomputes the probabilities from it.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "../op.hpp"
 
 namespace ltgen {
@@ -11,8 +14,21 @@ namespace ltgen {
 /// The sizes of an attention node with sequence length `t` as constexpr lines: kT, kE, kHeads,
 /// kD, kCausal (the CPU's lowering and the kernels).
 void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t);
-/// attention(qkv) -> out, lse (and the CPU's scores scratch, unused here).
+/// The host lines of an attention's launch: kT, kHeads and scale (1 / sqrt(head_dim), as the CPU).
+void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv);
+/// A kernel's place in its one-dimensional grid: `block_tile` (of `row_tile` rows of T), head h and
+/// sample b, tiles fastest; and the pointers of sample b's head h (rows 3E apart in `rows_3e`,
+/// E apart in `rows_e`, T floats a head in `per_head`: each "const float* name = base").
+void write_block_place(CodeWriter& k, const std::string& row_tile);
+void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e, const std::vector<std::string>& rows_e,
+                         const std::vector<std::string>& per_head);
+/// attention(qkv) -> out, lse (and the CPU's scores scratch, unused here): on tensor cores where
+/// mma_attention_applies (flash_attention_mma.cpp), else on CUDA cores.
 void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g);
+/// Whether the forward runs on tensor cores: every target GPU has them and head_dim is a multiple
+/// of 8 up to 64.
+bool mma_attention_applies(const CudaEmit& e, const Node& n);
+void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g);
 /// attention_backward(dout, qkv, out, lse) -> dqkv, delta (and the CPU's scratch, unused here).
 void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g);
 

@@ -116,9 +116,10 @@ TEST(EmitCuda, KernelsThatDifferInAConstantOnlyStayApart) {
 }
 
 TEST(EmitCuda, SharedKernelsGetTheirSharedMemoryOnce) {
-  // Two attention layers of the same shapes: head_dim 32 over 64 positions takes the fused
-  // kernels past the default 48 KB of dynamic shared memory, which prepare_kernels() raises.
-  const std::string cu = model_cu(R"("inputs": {"x": [64, 128]}, "target": {"shape": [64, 128]},
+  // Two attention layers of the same shapes: head_dim 30 (not a multiple of 8: the CUDA-core
+  // kernels, not the tensor-core forward) over 64 positions takes the fused kernels past the
+  // default 48 KB of dynamic shared memory, which prepare_kernels() raises.
+  const std::string cu = model_cu(R"("inputs": {"x": [64, 120]}, "target": {"shape": [64, 120]},
     "graph": [{"name": "a1", "type": "MultiheadAttention", "input": "x", "num_heads": 4, "batch_first": true},
               {"name": "a2", "type": "MultiheadAttention", "input": "a1", "num_heads": 4, "batch_first": true}],
     "output": "a2", "loss": {"type": "MSELoss"})");
@@ -167,6 +168,29 @@ TEST(EmitCuda, TuringGetsAttentionTilesWithinItsSharedMemory) {
   EXPECT_LE(largest_shared_ask(turing), 64 * 1024);
   EXPECT_NE(turing.find("// built for: 75-real;86-real (--cuda-arch), so a block's shared memory is at most 65536 bytes"),
             std::string::npos);
+}
+
+TEST(EmitCuda, AttentionForwardUsesTensorCoresWhereEveryTargetHasThem) {
+  // One attention layer of head_dim `dim` over 64 positions: its forward kernel's text.
+  const auto forward = [](int dim, const std::string& architectures) {
+    const std::string cu = model_cu(R"("inputs": {"x": [64, )" + std::to_string(2 * dim) +
+                                        R"(]}, "target": {"shape": [64, )" + std::to_string(2 * dim) + R"(]},
+      "graph": [{"name": "a", "type": "MultiheadAttention", "input": "x", "num_heads": 2, "batch_first": true}],
+      "output": "a", "loss": {"type": "MSELoss"})",
+                                    architectures);
+    const size_t at = cu.find("a_forward_kernel(");
+    EXPECT_NE(at, std::string::npos) << "head_dim " << dim << " for " << architectures;
+    return at == std::string::npos ? std::string() : cu.substr(at, cu.find("\n}\n", at) - at);
+  };
+  const std::string tensor_cores = "ltrt::cuda::mma_tf32_16x8x8(";
+  EXPECT_NE(forward(64, "80-real;90-real;90-virtual").find(tensor_cores), std::string::npos);
+  EXPECT_NE(forward(8, "90a-real").find(tensor_cores), std::string::npos);
+  EXPECT_EQ(forward(64, "75-real;86-real").find(tensor_cores), std::string::npos);  // Turing has none
+  EXPECT_EQ(forward(64, "native").find(tensor_cores), std::string::npos);           // not known here
+  EXPECT_EQ(forward(72, "80-real").find(tensor_cores), std::string::npos);  // past 64: registers
+  EXPECT_EQ(forward(12, "80-real").find(tensor_cores), std::string::npos);  // not a multiple of 8
+  EXPECT_TRUE(cuda_target("80-real;90-real;90-virtual").tensor_cores);
+  EXPECT_FALSE(cuda_target("86-real;75-virtual").tensor_cores);
 }
 
 TEST(EmitCuda, TargetBudgets) {

@@ -37,6 +37,16 @@
 // Blocks run one at a time, so a block's shared memory is a static variable.
 #define __shared__ static
 
+// CUDA's vector types that kernels use for 8- and 16-byte loads and stores, with their alignment.
+struct alignas(8) float2 {
+  float x, y;
+};
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+inline float2 make_float2(float x, float y) { return {x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+
 enum cudaError_t {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,

@@ -1,0 +1,210 @@
+/// \file
+/// The attention forward on tensor cores: FlashAttention-2's forward with each product as three
+/// TF32 mma.sync m16n8k8 (3xTF32, about float32's accuracy; runtime/include/ltrt/cuda/mma.cuh),
+/// for head dims that are multiples of 8 up to 64, on targets whose GPUs all have TF32 tensor
+/// cores (sm_80 and newer). Other attentions keep the float32 CUDA-core kernels of
+/// flash_attention.cpp, whose block places, head pointers and launch sizes this one shares.
+#include <string>
+
+#include "../cuda_lowering.hpp"
+#include "flash_attention.hpp"
+
+namespace ltgen {
+
+namespace {
+
+constexpr int kWarps = 4;           // a warp per 16 query rows
+constexpr int kKeyTile = 64;        // TUNE: keys staged at a time
+constexpr std::int64_t kMaxDim = 64;  // q's fragments, o and the scores stay in registers up to here
+
+// The smallest row length of at least `d` floats that is `residue` more than a multiple of 32: the
+// fragments' shared reads then meet 32 different banks (see the kernel's comment).
+std::int64_t shared_stride(std::int64_t d, std::int64_t residue) {
+  std::int64_t s = d;
+  while (s % 32 != residue) ++s;
+  return s;
+}
+
+}  // namespace
+
+bool mma_attention_applies(const CudaEmit& e, const Node& n) {
+  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  return e.tensor_cores && d % 8 == 0 && d <= kMaxDim;
+}
+
+void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[0]);
+  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query");
+  k.line("// rows, head, sample), warp w owning rows 16w ... 16w + 15, walks the key tiles its rows see. Per row");
+  k.line("// it keeps the running max m of the scores, the sum l of exp(s - m) and o = sum_j exp(s_j - m) v_j,");
+  k.line("// rescaled when m grows, and writes out = o / l and lse = m + log(l) for the backward. s = q k^T and");
+  k.line("// o += p v are warp-wide mma.sync m16n8k8 in 3xTF32 (each operand split into two TF32 parts:");
+  k.line("// big * big + big * small + small * big, about float32's accuracy; ltrt/cuda/mma.cuh has the");
+  k.line("// fragment layouts). Each 8 columns of the scores hold keys 0, 4, 1, 5, 2, 6, 3, 7 of their 8, so a");
+  k.line("// thread's scores are, as they stand, its A fragment of p v: no exchange between lanes.");
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + e.fn +
+         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale)");
+  write_attention_sizes(k, n, qkv.shape[1]);
+  k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps;");
+  k.line("constexpr int kKeyTile = " + std::to_string(kKeyTile) + ";  // TUNE: keys staged at a time");
+  k.line("constexpr int kDimSteps = kD / 8;     // 8-column steps over head_dim: q's fragments, o's tiles");
+  k.line("constexpr int kKeySteps = kKeyTile / 8;  // 8-key steps over the key tile: the scores' tiles");
+  k.line("// Floats a shared row: k's is 4 more than a multiple of 32 and v's 8 more, so that a warp's reads of");
+  k.line("// a B fragment (k: 8 keys x 4 columns; v: 4 keys x 8 columns) meet 32 different banks.");
+  k.line("constexpr int kKStride = " + std::to_string(shared_stride(d, 4)) +
+         ", kVStride = " + std::to_string(shared_stride(d, 8)) + ";");
+  k.line("alignas(16) __shared__ float k_tile[kKeyTile][kKStride];  // 16-byte stores");
+  k.line("alignas(16) __shared__ float v_tile[kKeyTile][kVStride];");
+  k.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+  k.line("const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group");
+  write_block_place(k, "kQueryTile");
+  k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
+  k.line("const int row0 = i0 + 16 * warp;                           // the warp's first row");
+  write_head_pointers(k, {"const float* q = qkv"}, {"float* out_head = out"}, {"float* lse_head = lse"});
+  k.line("const float* keys_k = q + kE;");
+  k.line("const float* keys_v = q + 2 * kE;");
+  k.line("// The warp's rows of q as A fragments, split into TF32 parts once (zeros past T).");
+  k.line("std::uint32_t q_big[kDimSteps][4], q_small[kDimSteps][4];");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
+  k.line("const int i = row0 + at.row;");
+  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(i < kT ? q[i * 3 * kE + 8 * c + at.col] : 0.0f);");
+  k.line("q_big[c][x] = part.big;");
+  k.line("q_small[c][x] = part.small;");
+  k.close();
+  k.close();
+  k.line("// o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and m and l");
+  k.line("// of rows group (0) and group + 8 (1).");
+  k.line("float o[kDimSteps][4] = {};");
+  k.line("float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};");
+  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("__syncthreads();  // every warp is done with the last tile");
+  k.line("// Stage the tile's k and v rows (zeros past T): 16-byte loads, adjacent threads along a row.");
+  k.open("for (int x = threadIdx.x; x < kKeyTile * kD / 4; x += kWarps * 32)");
+  k.line("const int r = x / (kD / 4), c = x % (kD / 4) * 4;");
+  k.line("float4 key = make_float4(0.0f, 0.0f, 0.0f, 0.0f), value = key;");
+  k.open("if (j0 + r < kT)");
+  k.line("key = *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c);");
+  k.line("value = *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * 3 * kE + c);");
+  k.close();
+  k.line("*reinterpret_cast<float4*>(&k_tile[r][c]) = key;");
+  k.line("*reinterpret_cast<float4*>(&v_tile[r][c]) = value;");
+  k.close();
+  k.line("__syncthreads();");
+  k.line("// s = q k^T: element x of 8-key step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
+  k.line("float s[kKeySteps][4];");
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("const int key = t * 8 + group / 2 + 4 * (group % 2);  // the key of the lane's B column");
+  k.line("s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("std::uint32_t k_big[2], k_small[2];");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 2; ++x)");
+  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(k_tile[key][8 * c + quad + 4 * x]);");
+  k.line("k_big[x] = part.big;");
+  k.line("k_small[x] = part.small;");
+  k.close();
+  k.line("ltrt::cuda::mma_tf32_16x8x8(s[t], q_small[c], k_big, s[t]);  // the small parts first, then the big");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(s[t], q_big[c], k_small, s[t]);");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(s[t], q_big[c], k_big, s[t]);");
+  k.close();
+  k.close();
+  k.line("// Scale and mask the scores, then fold them into m and l (the CPU's softmax, online): a row's");
+  k.line("// max and sum over its 4 lanes (quad) are two shuffles.");
+  k.line("float tile_max[2] = {-INFINITY, -INFINITY};");
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
+  k.line("s[t][x] = j < kT && (!kCausal || j <= i) ? s[t][x] * scale : -INFINITY;  // masked: -inf before the softmax");
+  k.line("tile_max[x / 2] = fmaxf(tile_max[x / 2], s[t][x]);");
+  k.close();
+  k.close();
+  k.line("float rescale[2], sum[2] = {0.0f, 0.0f};");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("for (int lanes = 1; lanes < 4; lanes *= 2) tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], lanes));");
+  k.line("const float m_new = fmaxf(m[r], tile_max[r]);  // finite: every row sees key 0 in the first tile");
+  k.line("rescale[r] = ltrt::exp_vec(m[r] - m_new);      // 0 on the first tile");
+  k.line("m[r] = m_new;");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("s[t][x] = ltrt::exp_vec(s[t][x] - m[x / 2]);  // p: 0 where masked");
+  k.line("sum[x / 2] += s[t][x];");
+  k.close();
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("for (int lanes = 1; lanes < 4; lanes *= 2) sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], lanes);");
+  k.line("l[r] = l[r] * rescale[r] + sum[r];");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("o[c][0] *= rescale[0];");
+  k.line("o[c][1] *= rescale[0];");
+  k.line("o[c][2] *= rescale[1];");
+  k.line("o[c][3] *= rescale[1];");
+  k.close();
+  k.line("// o += p v, 8 keys at a time: p's A fragment is (s[t][0], s[t][2], s[t][1], s[t][3]) (rows group,");
+  k.line("// group + 8; keys quad, quad + 4), v's B fragment keys quad and quad + 4 of column group.");
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("std::uint32_t p_big[4], p_small[4];");
+  k.line("const float p[4] = {s[t][0], s[t][2], s[t][1], s[t][3]};");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(p[x]);");
+  k.line("p_big[x] = part.big;");
+  k.line("p_small[x] = part.small;");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("std::uint32_t v_big[2], v_small[2];");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 2; ++x)");
+  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(v_tile[t * 8 + quad + 4 * x][8 * c + group]);");
+  k.line("v_big[x] = part.big;");
+  k.line("v_small[x] = part.small;");
+  k.close();
+  k.line("ltrt::cuda::mma_tf32_16x8x8(o[c], p_small, v_big, o[c]);");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(o[c], p_big, v_small, o[c]);");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(o[c], p_big, v_big, o[c]);");
+  k.close();
+  k.close();
+  k.close();
+  k.line("// out = o / l (the CPU's p / sum, then p v) and lse, rows under T.");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("const int i = row0 + group + 8 * r;");
+  k.line("if (i >= kT) continue;");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("*reinterpret_cast<float2*>(out_head + static_cast<std::int64_t>(i) * kE + 8 * c + 2 * quad) =");
+  k.line("    make_float2(o[c][2 * r] / l[r], o[c][2 * r + 1] / l[r]);");
+  k.close();
+  k.line("if (quad == 0) lse_head[i] = m[r] + logf(l[r]);  // for the backward");
+  k.close();
+  k.close();
+
+  CodeWriter& w = e.body;
+  write_attention_host_sizes(w, n, qkv);
+  w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
+  emit_launch(w, e.fn + "_kernel", "(kT + " + std::to_string(16 * kWarps - 1) + ") / " + std::to_string(16 * kWarps) +
+                                       " * kHeads * n",
+              std::to_string(kWarps * 32), {"out", "lse", "qkv", "scale"});
+}
+
+}  // namespace ltgen

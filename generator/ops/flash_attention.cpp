@@ -90,28 +90,6 @@ void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles
   k.line("const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;");
 }
 
-// A tile in the block's dynamic shared memory: `rows` x `cols` floats (cols a multiple of 4).
-struct SharedTile {
-  std::string name, rows, cols, comment;
-};
-
-// The kernel's tiles, one after another in its dynamic shared memory (each 16-byte aligned: its
-// size is a multiple of 4 floats), as 2-D arrays; `bytes` is what the launch gives (checked at
-// compile time).
-void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std::int64_t bytes) {
-  k.line("extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory");
-  k.line("float* tile = shared;");
-  std::string total;
-  for (const SharedTile& t : tiles) {
-    const std::string size = t.rows + " * (" + t.cols + ")";
-    k.line("float(*" + t.name + ")[" + t.cols + "] = reinterpret_cast<float(*)[" + t.cols + "]>(tile);  // " + t.comment);
-    if (&t != &tiles.back()) k.line("tile += " + size + ";");
-    total += (total.empty() ? "" : " + ") + size;
-  }
-  k.line("static_assert((" + total + ") * sizeof(float) == " + std::to_string(bytes) +
-         ", \"the tiles fill the launch's shared memory\");");
-}
-
 // A tile to stage: rows [row0, row0 + tile) of src, rows `stride` floats apart, into dst.
 struct Stage {
   std::string dst, src, stride, row0, tile;
@@ -321,6 +299,25 @@ void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) 
          std::to_string(attr_int(n, "embed_dim") / attr_int(n, "num_heads")) + "));  // 1 / sqrt(head_dim), as the CPU");
 }
 
+// A tile in the block's dynamic shared memory: `rows` x `cols` floats (cols a multiple of 4).
+
+// The kernel's tiles, one after another in its dynamic shared memory (each 16-byte aligned: its
+// size is a multiple of 4 floats), as 2-D arrays; `bytes` is what the launch gives (checked at
+// compile time).
+void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std::int64_t bytes) {
+  k.line("extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory");
+  k.line("float* tile = shared;");
+  std::string total;
+  for (const SharedTile& t : tiles) {
+    const std::string size = t.rows + " * (" + t.cols + ")";
+    k.line("float(*" + t.name + ")[" + t.cols + "] = reinterpret_cast<float(*)[" + t.cols + "]>(tile);  // " + t.comment);
+    if (&t != &tiles.back()) k.line("tile += " + size + ";");
+    total += (total.empty() ? "" : " + ") + size;
+  }
+  k.line("static_assert((" + total + ") * sizeof(float) == " + std::to_string(bytes) +
+         ", \"the tiles fill the launch's shared memory\");");
+}
+
 void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t) {
   const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
   w.line("constexpr int kT = " + std::to_string(t) + ";  // sequence length");
@@ -434,6 +431,12 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("delta[i] = sum;");
   k.close();
 
+  if (mma_attention_applies(e, n)) {
+    write_attention_host_sizes(e.body, n, qkv);
+    e.body.line("// scratch is the CPU program's T x T buffers: the fused kernels need none.");
+    emit_count_launch(e.body, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
+    return emit_flash_attention_backward_mma(e, n, g);
+  }
   const Tiles kv = choose_tiles(d, 2, 2, 2, 2, e.shared_budget);
   k.line();
   k.line("// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)");

@@ -14,6 +14,13 @@ namespace ltgen {
 /// The sizes of an attention node with sequence length `t` as constexpr lines: kT, kE, kHeads,
 /// kD, kCausal (the CPU's lowering and the kernels).
 void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t);
+/// A tile in a kernel's dynamic shared memory: `rows` x `cols` floats (cols a multiple of 4).
+struct SharedTile {
+  std::string name, rows, cols, comment;
+};
+/// The kernel's tiles, one after another in its dynamic shared memory (each 16-byte aligned), as
+/// 2-D arrays; `bytes` is what the launch gives (checked at compile time).
+void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std::int64_t bytes);
 /// The host lines of an attention's launch: kT, kHeads and scale (1 / sqrt(head_dim), as the CPU).
 void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv);
 /// A kernel's place in its one-dimensional grid: `block_tile` (of `row_tile` rows of T), head h and
@@ -29,7 +36,10 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g);
 /// of 8 up to 64.
 bool mma_attention_applies(const CudaEmit& e, const Node& n);
 void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g);
-/// attention_backward(dout, qkv, out, lse) -> dqkv, delta (and the CPU's scratch, unused here).
+/// attention_backward(dout, qkv, out, lse) -> dqkv, delta (and the CPU's scratch, unused here):
+/// on tensor cores where mma_attention_applies, else on CUDA cores.
 void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g);
+/// The tensor-core dK/dV and dQ kernels and their launches (the caller writes delta's).
+void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& g);
 
 }  // namespace ltgen

@@ -5,6 +5,8 @@
 /// cores (sm_80 and newer). Other attentions keep the float32 CUDA-core kernels of
 /// flash_attention.cpp, whose block places, head pointers and launch sizes this one shares.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../cuda_lowering.hpp"
 #include "flash_attention.hpp"
@@ -23,6 +25,119 @@ std::int64_t shared_stride(std::int64_t d, std::int64_t residue) {
   std::int64_t s = d;
   while (s % 32 != residue) ++s;
   return s;
+}
+
+
+// Stages rows [row0, row0 + rows) of src (rows `stride` floats apart, kD floats each) into
+// dst[rows][kStride], zeros past T: 16-byte loads, adjacent threads along a row.
+void write_stage_rows(CodeWriter& k, const std::string& dst, const std::string& src, const std::string& stride,
+                      const std::string& row0, const std::string& rows) {
+  k.open("for (int x = threadIdx.x; x < " + rows + " * (kD / 4); x += kWarps * 32)");
+  k.line("const int r = x / (kD / 4), c = x % (kD / 4) * 4;");
+  k.line("*reinterpret_cast<float4*>(&" + dst + "[r][c]) =");
+  k.line("    " + row0 + " + r < kT ? *reinterpret_cast<const float4*>(" + src + " + static_cast<std::int64_t>(" + row0 +
+         " + r) * " + stride + " + c)");
+  k.line("                  : make_float4(0.0f, 0.0f, 0.0f, 0.0f);");
+  k.close();
+}
+
+// `out` = the warp's 16 rows of tile `a` (rows row0 ... row0 + 15) times the 64 rows of tile `b`,
+// transposed, over head_dim, in 3xTF32: element x of 8-column step t is row group + 8 (x / 2) and
+// b's row t * 8 + quad + 4 (x % 2) (the forward's column order, so that it is an A fragment as it
+// stands). Both tiles' rows are kStride floats, 4 more than a multiple of 32: a's A fragments and
+// b's B fragments are read from 32 different banks.
+void write_scores(CodeWriter& k, const std::string& out, const std::string& a, const std::string& b) {
+  k.line("float " + out + "[kKeySteps][4] = {};");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("std::uint32_t a_big[4], a_small[4];");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
+  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(" + a + "[row0 + at.row][8 * c + at.col]);");
+  k.line("a_big[x] = part.big;");
+  k.line("a_small[x] = part.small;");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column");
+  k.line("std::uint32_t b_big[2], b_small[2];");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 2; ++x)");
+  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(" + b + "[row][8 * c + quad + 4 * x]);");
+  k.line("b_big[x] = part.big;");
+  k.line("b_small[x] = part.small;");
+  k.close();
+  k.line("ltrt::cuda::mma_tf32_16x8x8(" + out + "[t], a_small, b_big, " + out + "[t]);  // the small parts first");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(" + out + "[t], a_big, b_small, " + out + "[t]);");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(" + out + "[t], a_big, b_big, " + out + "[t]);");
+  k.close();
+  k.close();
+}
+
+// acc (the warp's 16 rows x head_dim, C fragments) += w (16 x 64 in write_scores' order) times the
+// 64 rows of tile `operand`, in 3xTF32. The B fragments' reads (4 rows x 8 columns) meet up to 2
+// to a bank.
+void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& w, const std::string& operand) {
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("const float weights[4] = {" + w + "[t][0], " + w + "[t][2], " + w + "[t][1], " + w +
+         "[t][3]};  // the A fragment");
+  k.line("std::uint32_t w_big[4], w_small[4];");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(weights[x]);");
+  k.line("w_big[x] = part.big;");
+  k.line("w_small[x] = part.small;");
+  k.close();
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("std::uint32_t b_big[2], b_small[2];");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 2; ++x)");
+  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(" + operand + "[t * 8 + quad + 4 * x][8 * c + group]);");
+  k.line("b_big[x] = part.big;");
+  k.line("b_small[x] = part.small;");
+  k.close();
+  k.line("ltrt::cuda::mma_tf32_16x8x8(" + acc + "[c], w_small, b_big, " + acc + "[c]);");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(" + acc + "[c], w_big, b_small, " + acc + "[c]);");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(" + acc + "[c], w_big, b_big, " + acc + "[c]);");
+  k.close();
+  k.close();
+}
+
+// Writes the warp's rows of acc (C fragments) to dst, rows first + row0 + group (+ 8) under T,
+// `stride` floats apart.
+void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, const std::string& stride,
+                const std::string& first) {
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("const int row = " + first + " + row0 + group + 8 * r;");
+  k.line("if (row >= kT) continue;");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("*reinterpret_cast<float2*>(" + dst + " + static_cast<std::int64_t>(row) * " + stride +
+         " + 8 * c + 2 * quad) = make_float2(" + acc + "[c][2 * r], " + acc + "[c][2 * r + 1]);");
+  k.close();
+  k.close();
+}
+
+// The constants and shared tiles at the top of a backward kernel.
+void open_backward(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name,
+                   const std::vector<SharedTile>& tiles, std::int64_t bytes) {
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + name +
+         "(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
+         "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
+  write_attention_sizes(k, n, qkv.shape[1]);
+  k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps, kKeyTile = " +
+         std::to_string(kKeyTile) + ";");
+  k.line("constexpr int kDimSteps = kD / 8, kKeySteps = 64 / 8;  // 8-wide steps over head_dim and over a tile");
+  k.line("constexpr int kStride = " + std::to_string(shared_stride(attr_int(n, "embed_dim") / attr_int(n, "num_heads"), 4)) +
+         ";  // floats a shared row: 4 more than a multiple of 32");
+  write_shared_tiles(k, tiles, bytes);
+  k.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
+  k.line("const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group");
+  k.line("const int row0 = 16 * warp;                   // the warp's first row of the block's tile");
 }
 
 }  // namespace
@@ -205,6 +320,127 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   emit_launch(w, e.fn + "_kernel", "(kT + " + std::to_string(16 * kWarps - 1) + ") / " + std::to_string(16 * kWarps) +
                                        " * kHeads * n",
               std::to_string(kWarps * 32), {"out", "lse", "qkv", "scale"});
+}
+
+
+void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[1]);
+  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  const std::int64_t tile_bytes = 64 * shared_stride(d, 4) * 4;
+  const std::int64_t dq_bytes = 4 * tile_bytes, dkdv_bytes = 4 * tile_bytes + 2 * 64 * 4;
+  CodeWriter& k = e.kernels;
+
+  k.line();
+  k.line("// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i on tensor cores: a block of 4 warps per (64 key");
+  k.line("// rows, head, sample), warp w owning keys 16w ... 16w + 15, walks the query tiles that see its keys");
+  k.line("// and recomputes p_ij = exp(s_ij - lse_i) and ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij =");
+  k.line("// dout_i . v_j, with s^T = k q^T, dp^T = v dout^T, dv += p^T dout and dk += ds^T q as mma.sync in");
+  k.line("// 3xTF32. Each dk and dv element has one writer, summed in a fixed order: no atomics.");
+  open_backward(k, n, qkv, e.fn + "_dkdv_kernel",
+                {{"k_tile", "kKeyTile", "kStride", "the block's keys"},
+                 {"v_tile", "kKeyTile", "kStride", "and values"},
+                 {"q_tile", "kQueryTile", "kStride", "a query tile's queries"},
+                 {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
+                 {"lse_tile", "1", "kQueryTile", "and their lse"},
+                 {"delta_tile", "1", "kQueryTile", "and delta"}},
+                dkdv_bytes);
+  write_block_place(k, "kKeyTile");
+  k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
+  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
+                      {"const float* lse_head = lse", "const float* delta_head = delta"});
+  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
+  k.line("float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};");
+  k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys");
+  k.open("for (int i0 = first; i0 < kT; i0 += kQueryTile)");
+  k.line("__syncthreads();  // every warp is done with the last query tile");
+  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
+  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
+  k.open("for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32)");
+  k.line("lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;");
+  k.line("delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;");
+  k.close();
+  k.line("__syncthreads();");
+  k.line("// s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).");
+  write_scores(k, "s", "k_tile", "q_tile");
+  write_scores(k, "dp", "v_tile", "dout_tile");
+  k.line("// p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past T).");
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;");
+  k.line("const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;");
+  k.line("s[t][x] = p_ij;");
+  k.line("dp[t][x] = p_ij * (dp[t][x] - delta_tile[0][at]) * scale;");
+  k.close();
+  k.close();
+  k.line("// dv += p^T dout, dk += ds^T q.");
+  write_accumulate(k, "dv", "s", "dout_tile");
+  write_accumulate(k, "dk", "dp", "q_tile");
+  k.close();
+  write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0");
+  write_rows(k, "dv", "dqkv_head + 2 * kE", "3 * kE", "j0");
+  k.close();
+
+  k.line();
+  k.line("// dq_i = sum_j ds_ij k_j on tensor cores: a block of 4 warps per (64 query rows, head, sample) walks");
+  k.line("// the key tiles its rows see and recomputes ds as the dk/dv kernel does (s = q k^T, dp = dout v^T,");
+  k.line("// dq += ds k, each mma.sync in 3xTF32). One writer per element, no atomics.");
+  open_backward(k, n, qkv, e.fn + "_dq_kernel",
+                {{"q_tile", "kQueryTile", "kStride", "the block's queries"},
+                 {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
+                 {"k_tile", "kKeyTile", "kStride", "a key tile's keys"},
+                 {"v_tile", "kKeyTile", "kStride", "and values"}},
+                dq_bytes);
+  write_block_place(k, "kQueryTile");
+  k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
+  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
+                      {"const float* lse_head = lse", "const float* delta_head = delta"});
+  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
+  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
+  k.line("float lse_i[2], delta_i[2];  // of rows group and group + 8");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("const int i = i0 + row0 + group + 8 * r;");
+  k.line("lse_i[r] = i < kT ? lse_head[i] : 0.0f;");
+  k.line("delta_i[r] = i < kT ? delta_head[i] : 0.0f;");
+  k.close();
+  k.line("float dq[kDimSteps][4] = {};");
+  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("__syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)");
+  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
+  k.line("__syncthreads();");
+  k.line("// s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
+  write_scores(k, "s", "q_tile", "k_tile");
+  write_scores(k, "dp", "dout_tile", "v_tile");
+  k.line("// ds into s (the CPU's formulas; 0 where masked or past T).");
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
+  k.line("const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_i[x / 2]) : 0.0f;");
+  k.line("s[t][x] = p_ij * (dp[t][x] - delta_i[x / 2]) * scale;");
+  k.close();
+  k.close();
+  k.line("// dq += ds k.");
+  write_accumulate(k, "dq", "s", "k_tile");
+  k.close();
+  write_rows(k, "dq", "dqkv_head", "3 * kE", "i0");
+  k.close();
+
+  CodeWriter& w = e.body;
+  w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
+  for (const auto& [kernel, bytes] : {std::make_pair(e.fn + "_dkdv_kernel", dkdv_bytes),
+                                      std::make_pair(e.fn + "_dq_kernel", dq_bytes)}) {
+    emit_launch(w, kernel, "(kT + 63) / 64 * kHeads * n", std::to_string(kWarps * 32),
+                {"dqkv", "dout", "qkv", "lse", "delta", "scale"}, std::to_string(bytes));
+    if (bytes > 48 * 1024)
+      e.prepare.line("ltrt::cuda::allow_shared_memory(" + kernel + ", " + std::to_string(bytes) + ", \"" + kernel + "\");");
+  }
 }
 
 }  // namespace ltgen

@@ -5,7 +5,8 @@ repository root, over the kit that scripts/gpu_kit.sh prepares (the programs are
 a machine with ltgen's build dependencies, and built here with CMake and nvcc):
 
   gpu_bench.py --kit gpu-kit/bench --out OUT [--steps N] [--seconds S] [--cases gpt2_small,gpt_char_bench]
-               [--precisions highest,high] [--peers ltgen,eager,compile] [--build-only]
+               [--precisions highest,high] [--peers ltgen,eager,compile] [--extra CASE:PRECISION:KIT]
+               [--build-only]
 
 Each case is one spec (bench/specs/): gpt2_small (12 layers, 12 heads, 768 wide, context
 1024, vocabulary 50304, batch 8) and gpt_char_bench (4 layers, 4 heads, 128 wide, context 64,
@@ -80,15 +81,16 @@ def timed_fit(program, seconds, root):
     return int(meta["global_step"]), float(timers[0]["time_elapsed"]["train"]), proc.stderr.splitlines()[0]
 
 
-def ltgen_peer(case, c, kit, work, seconds, precision):
-    """Steady-state step time: the difference of two timed fits (`seconds` and 3 x `seconds`), so
-    that the first step's graph capture and anything else paid once cancel out."""
-    kit_name = case if precision == "highest" else f"{case}_tf32"
+def ltgen_peer(case, kit_name, kit, work, seconds):
+    """Steady-state step time of the kit's program `kit_name` (case's spec): the difference of two
+    timed fits (`seconds` and 3 x `seconds`), so that the first step's graph capture and anything
+    else paid once cancel out."""
     program = build(os.path.join(kit, kit_name), case, work, kit_name)
     steps_short, time_short, device = timed_fit(program, seconds, os.path.join(work, f"{kit_name}_short"))
     steps_long, time_long, _ = timed_fit(program, 3 * seconds, os.path.join(work, f"{kit_name}_long"))
     per_step = (time_long - time_short) / (steps_long - steps_short)
-    return {"peer": "ltgen", "device_line": device, "step_ms": per_step * 1e3,
+    return {"peer": "ltgen" if kit_name in (case, f"{case}_tf32") else f"ltgen ({kit_name})", "device_line": device,
+            "step_ms": per_step * 1e3,
             "timed": f"{steps_short} steps in {time_short:.2f}s, {steps_long} in {time_long:.2f}s"}
 
 
@@ -137,14 +139,20 @@ def main():
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--precisions", default="highest,high", help="float32 matmul precisions: highest, high")
     ap.add_argument("--peers", default="ltgen,eager,compile", help="which of ltgen, eager, compile to time")
+    ap.add_argument("--extra", action="append", default=[], metavar="CASE:PRECISION:KIT",
+                    help="also time the kit's program KIT (another generation of CASE's spec) as an ltgen peer")
     ap.add_argument("--build-only", action="store_true", help="build the ltgen programs and stop (a GPU need not "
                                                               "be free: the timed run then reuses the builds)")
     args = ap.parse_args()
+    extra = [tuple(x.split(":")) for x in args.extra]  # (case, precision, kit name)
+    extra = [((case, precision), kit) for case, precision, kit in extra]
     if args.build_only:
         for case in args.cases.split(","):
             for precision in args.precisions.split(","):
                 kit_name = case if precision == "highest" else f"{case}_tf32"
                 build(os.path.join(args.kit, kit_name), case, args.work, kit_name)
+                for kit in [kit for at, kit in extra if at == (case, precision)]:
+                    build(os.path.join(args.kit, kit), case, args.work, kit)
         return
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
@@ -154,10 +162,12 @@ def main():
         for case in args.cases.split(","):
             c = CASES[case]
             for precision in args.precisions.split(","):
-                for peer in args.peers.split(","):
+                extras = [kit for at, kit in extra if at == (case, precision)]
+                for peer in args.peers.split(",") + extras:
                     try:
-                        if peer == "ltgen":
-                            r = ltgen_peer(case, c, args.kit, args.work, args.seconds, precision)
+                        if peer == "ltgen" or peer in extras:
+                            kit_name = peer if peer in extras else case if precision == "highest" else f"{case}_tf32"
+                            r = ltgen_peer(case, kit_name, args.kit, args.work, args.seconds)
                         else:
                             r = torch_peer(case, c, peer == "compile", args.warmup, args.steps, precision)
                     except (Exception, SystemExit) as e:  # one peer failing still reports the others, and why

@@ -22,7 +22,7 @@ stamp() { echo "[$(date +%T)] $*"; }
 bench_work=/tmp/ltgen-gpu-bench
 
 stamp "building the benchmark's programs on the side"
-nice python3 bench/gpu_bench.py --kit gpu-kit/bench --out "$out" --work "$bench_work" --build-only \
+nice python3 bench/gpu_bench.py --kit gpu-kit/bench --out "$out" --work "$bench_work" --build-only "$@" \
   > /tmp/bench-build.log 2>&1 &
 builder=$!
 

@@ -2979,7 +2979,10 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 }
 
 // Once, on the device, before any step or capture: what kernels need set before their first launch.
-void prepare_kernels() {}  // none: every kernel's shared memory is within the default 48 KB
+void prepare_kernels() {
+  ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume
+  ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume
+}
 
 }  // namespace
 

@@ -122,6 +122,12 @@ void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, c
   k.close();
 }
 
+// prepare_kernels() checks the GPU's tensor cores against mma.cuh's layouts before any of these
+// kernels runs (once a process, however many ask).
+void write_prepare_tensor_cores(CudaEmit& e) {
+  e.prepare.line("ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume");
+}
+
 // The constants and shared tiles at the top of a backward kernel.
 void open_backward(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name,
                    const std::vector<SharedTile>& tiles, std::int64_t bytes) {
@@ -315,6 +321,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.close();
 
   CodeWriter& w = e.body;
+  write_prepare_tensor_cores(e);
   write_attention_host_sizes(w, n, qkv);
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
   emit_launch(w, e.fn + "_kernel", "(kT + " + std::to_string(16 * kWarps - 1) + ") / " + std::to_string(16 * kWarps) +
@@ -433,6 +440,7 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.close();
 
   CodeWriter& w = e.body;
+  write_prepare_tensor_cores(e);
   w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
   for (const auto& [kernel, bytes] : {std::make_pair(e.fn + "_dkdv_kernel", dkdv_bytes),
                                       std::make_pair(e.fn + "_dq_kernel", dq_bytes)}) {

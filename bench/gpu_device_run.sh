@@ -3,7 +3,8 @@
 # in one command, each part under its own time limit):
 #   1. the gpu parity checks (gpu-kit/run.sh), while the benchmark's programs build on the side;
 #   2. bench/gpu_bench.py: tokens/s of ltgen, PyTorch eager and torch.compile;
-#   3. tests/cuda/mma_check.cu, where it exists (the tensor-core fragment layouts on the hardware);
+#   3. tests/cuda/mma_check.cu, where it exists (the tensor-core fragment layouts on the hardware),
+#      and bench/cublaslt_probe.cu (the GEMMs' cuBLASLt kernels with and without TF32);
 #   4. a per-kernel time breakdown of one ltgen step (Nsight Compute), where ncu works.
 # Usage, from the repository root on the GPU machine:
 #   [CASES="a b"] [PARALLEL=N] [PROFILE="kit names"] \
@@ -46,6 +47,14 @@ if [[ -f tests/cuda/mma_check.cu ]]; then
   stamp "mma_check"
   nvcc -std=c++17 -arch=sm_90 -I runtime/include tests/cuda/mma_check.cu -o /tmp/mma_check && timeout 60 /tmp/mma_check
   stamp "mma_check exited $?"
+fi
+
+# Which cuBLASLt kernels sgemm gets for GPT-2's GEMMs, with TF32 and without, and their speed.
+if [[ -f bench/cublaslt_probe.cu ]]; then
+  stamp "cublaslt_probe"
+  nvcc -O2 -std=c++17 -arch=sm_90 bench/cublaslt_probe.cu -o /tmp/cublaslt_probe -lcublasLt -lcublas &&
+    timeout -k 5 90 /tmp/cublaslt_probe 10 > /tmp/cublaslt_probe.txt 2>&1
+  stamp "cublaslt_probe exited $?"; cat /tmp/cublaslt_probe.txt
 fi
 
 stamp "profile (at most ${profile_s}s)"

@@ -50,6 +50,27 @@ __global__ void epilogue_kernel(float* __restrict__ c, const float* __restrict__
   c[i] = v;
 }
 
+// cuBLASLt's first choice for these descriptors. With TF32 allowed, tensor-core algorithms are
+// asked for first: the heuristic may rank a float32 FFMA kernel first for the backward layouts
+// (operands not K-major, which Hopper's TF32 wgmma cannot read directly), and that kernel runs
+// at float32 speed. Every algorithm is asked for when no tensor-core one fits.
+cublasStatus_t first_algorithm(const Context& ctx, const MatmulDescriptors& d, cublasLtMatmulHeuristicResult_t& result,
+                               int& found) {
+  auto ask = [&](std::uint64_t implementations) {
+    LTRT_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(d.preference, CUBLASLT_MATMUL_PREF_IMPL_MASK,
+                                                         &implementations, sizeof implementations));
+    found = 0;
+    return cublasLtMatmulAlgoGetHeuristic(ctx.blas, d.op, d.first, d.second, d.out, d.out, d.preference, 1, &result,
+                                          &found);
+  };
+  constexpr std::uint64_t kEvery = ~std::uint64_t{0};  // cuBLASLt's default mask
+  if (ctx.tf32) {
+    const cublasStatus_t asked = ask(kEvery & ~CUBLASLT_NUMERICAL_IMPL_FLAGS_FMA);
+    if (asked == CUBLAS_STATUS_SUCCESS && found > 0) return asked;
+  }
+  return ask(kEvery);
+}
+
 cublasLtEpilogue_t lt_epilogue(Epilogue e) {
   switch (e) {
     case Epilogue::none: return CUBLASLT_EPILOGUE_DEFAULT;
@@ -98,8 +119,7 @@ bool matmul(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k,
     LTRT_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(d.preference, attribute, &bytes, sizeof bytes));
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
-  const cublasStatus_t asked = cublasLtMatmulAlgoGetHeuristic(ctx.blas, d.op, d.first, d.second, d.out, d.out,
-                                                              d.preference, 1, &heuristic, &found);
+  const cublasStatus_t asked = first_algorithm(ctx, d, heuristic, found);
   if (epilogue != Epilogue::none && (asked == CUBLAS_STATUS_NOT_SUPPORTED || (asked == CUBLAS_STATUS_SUCCESS && found == 0)))
     return false;  // no algorithm fuses this epilogue: the caller runs it as a kernel
   LTRT_CUDA_CHECK(asked);

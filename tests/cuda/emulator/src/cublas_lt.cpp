@@ -27,6 +27,7 @@ struct cublasLtMatrixLayoutOpaque_t {
 struct cublasLtMatmulPreferenceOpaque_t {
   std::uint64_t workspace = 0;
   std::uint32_t align[4] = {256, 256, 256, 256};  // A, B, C, D: what the pointers will have at least
+  std::uint64_t implementations = ~std::uint64_t{0};  // CUBLASLT_MATMUL_PREF_IMPL_MASK: every one
 };
 
 namespace {
@@ -188,6 +189,7 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES: return read(buf, size, pref->align[1]);
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES: return read(buf, size, pref->align[2]);
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES: return read(buf, size, pref->align[3]);
+    case CUBLASLT_MATMUL_PREF_IMPL_MASK: return read(buf, size, pref->implementations);
     default: return CUBLAS_STATUS_NOT_SUPPORTED;
   }
 }
@@ -201,6 +203,17 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
     return CUBLAS_STATUS_INVALID_VALUE;
   const cublasStatus_t shapes = check_shapes(*desc, *a, *b, *c, *d);
   if (shapes != CUBLAS_STATUS_SUCCESS) return shapes;
+  // The one algorithm: TF32 inputs on tensor cores with _FAST_TF32 (it rounds them, below), else
+  // float32 FMA. None when the preference's mask excludes what it uses.
+  const std::uint64_t uses = desc->compute == CUBLAS_COMPUTE_32F_FAST_TF32
+                                 ? CUBLASLT_NUMERICAL_IMPL_FLAGS_HMMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_TF32 |
+                                       CUBLASLT_NUMERICAL_IMPL_FLAGS_ACCUMULATOR_32F
+                                 : CUBLASLT_NUMERICAL_IMPL_FLAGS_FMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_32F |
+                                       CUBLASLT_NUMERICAL_IMPL_FLAGS_ACCUMULATOR_32F;
+  if ((uses & ~pref->implementations) != 0) {
+    *found = 0;
+    return CUBLAS_STATUS_SUCCESS;
+  }
   results[0] = cublasLtMatmulHeuristicResult_t{};
   Algo algo{{pref->align[0], pref->align[1], pref->align[2], pref->align[3]}, pref->workspace};
   std::memcpy(results[0].algo.data, &algo, sizeof algo);

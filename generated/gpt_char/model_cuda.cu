@@ -422,7 +422,8 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
     for (int x = 0; x < 4; ++x) {
       const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
       const int i = row0 + at.row;
-      const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(i < kT ? q[i * 3 * kE + 8 * c + at.col] : 0.0f);
+      const ltrt::cuda::Tf32Split part =
+          ltrt::cuda::split_tf32(i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);
       q_big[c][x] = part.big;
       q_small[c][x] = part.small;
     }
@@ -462,9 +463,11 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
           k_big[x] = part.big;
           k_small[x] = part.small;
         }
-        ltrt::cuda::mma_tf32_16x8x8(s[t], q_small[c], k_big, s[t]);  // the small parts first, then the big
-        ltrt::cuda::mma_tf32_16x8x8(s[t], q_big[c], k_small, s[t]);
-        ltrt::cuda::mma_tf32_16x8x8(s[t], q_big[c], k_big, s[t]);
+        float step[4] = {};
+        ltrt::cuda::mma_tf32_16x8x8(step, q_small[c], k_big, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, q_big[c], k_small, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, q_big[c], k_big, step);
+        for (int x = 0; x < 4; ++x) s[t][x] += step[x];
       }
     }
     // Scale and mask the scores, then fold them into m and l (the CPU's softmax, online): a row's
@@ -529,9 +532,11 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
           v_big[x] = part.big;
           v_small[x] = part.small;
         }
-        ltrt::cuda::mma_tf32_16x8x8(o[c], p_small, v_big, o[c]);
-        ltrt::cuda::mma_tf32_16x8x8(o[c], p_big, v_small, o[c]);
-        ltrt::cuda::mma_tf32_16x8x8(o[c], p_big, v_big, o[c]);
+        float step[4] = {};
+        ltrt::cuda::mma_tf32_16x8x8(step, p_small, v_big, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, p_big, v_small, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, p_big, v_big, step);
+        for (int x = 0; x < 4; ++x) o[c][x] += step[x];
       }
     }
   }
@@ -1407,9 +1412,10 @@ __global__ void __launch_bounds__(128)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
-  constexpr int kDimSteps = kD / 8, kKeySteps = 64 / 8;  // 8-wide steps over head_dim and over a tile
-  constexpr int kStride = 36;                            // floats a shared row: 4 more than a multiple of 32
-  extern __shared__ __align__(16) float shared[];        // the launch's dynamic shared memory
+  constexpr int kDimSteps = kD / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
+  static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
+  constexpr int kStride = 36;                      // floats a shared row: 4 more than a multiple of 32
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
   float* tile = shared;
   float(*k_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // the block's keys
   tile += kKeyTile * (kStride);
@@ -1495,9 +1501,11 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        ltrt::cuda::mma_tf32_16x8x8(s[t], a_small, b_big, s[t]);  // the small parts first
-        ltrt::cuda::mma_tf32_16x8x8(s[t], a_big, b_small, s[t]);
-        ltrt::cuda::mma_tf32_16x8x8(s[t], a_big, b_big, s[t]);
+        float step[4] = {};
+        ltrt::cuda::mma_tf32_16x8x8(step, a_small, b_big, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_small, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_big, step);
+        for (int x = 0; x < 4; ++x) s[t][x] += step[x];
       }
     }
     float dp[kKeySteps][4] = {};
@@ -1521,9 +1529,11 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        ltrt::cuda::mma_tf32_16x8x8(dp[t], a_small, b_big, dp[t]);  // the small parts first
-        ltrt::cuda::mma_tf32_16x8x8(dp[t], a_big, b_small, dp[t]);
-        ltrt::cuda::mma_tf32_16x8x8(dp[t], a_big, b_big, dp[t]);
+        float step[4] = {};
+        ltrt::cuda::mma_tf32_16x8x8(step, a_small, b_big, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_small, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_big, step);
+        for (int x = 0; x < 4; ++x) dp[t][x] += step[x];
       }
     }
 // p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past T).
@@ -1557,9 +1567,11 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        ltrt::cuda::mma_tf32_16x8x8(dv[c], w_small, b_big, dv[c]);
-        ltrt::cuda::mma_tf32_16x8x8(dv[c], w_big, b_small, dv[c]);
-        ltrt::cuda::mma_tf32_16x8x8(dv[c], w_big, b_big, dv[c]);
+        float step[4] = {};
+        ltrt::cuda::mma_tf32_16x8x8(step, w_small, b_big, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_small, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_big, step);
+        for (int x = 0; x < 4; ++x) dv[c][x] += step[x];
       }
     }
 #pragma unroll
@@ -1581,9 +1593,11 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        ltrt::cuda::mma_tf32_16x8x8(dk[c], w_small, b_big, dk[c]);
-        ltrt::cuda::mma_tf32_16x8x8(dk[c], w_big, b_small, dk[c]);
-        ltrt::cuda::mma_tf32_16x8x8(dk[c], w_big, b_big, dk[c]);
+        float step[4] = {};
+        ltrt::cuda::mma_tf32_16x8x8(step, w_small, b_big, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_small, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_big, step);
+        for (int x = 0; x < 4; ++x) dk[c][x] += step[x];
       }
     }
   }
@@ -1619,9 +1633,10 @@ __global__ void __launch_bounds__(128)
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
-  constexpr int kDimSteps = kD / 8, kKeySteps = 64 / 8;  // 8-wide steps over head_dim and over a tile
-  constexpr int kStride = 36;                            // floats a shared row: 4 more than a multiple of 32
-  extern __shared__ __align__(16) float shared[];        // the launch's dynamic shared memory
+  constexpr int kDimSteps = kD / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
+  static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
+  constexpr int kStride = 36;                      // floats a shared row: 4 more than a multiple of 32
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
   float* tile = shared;
   float(*q_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // the block's queries
   tile += kQueryTile * (kStride);
@@ -1706,9 +1721,11 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        ltrt::cuda::mma_tf32_16x8x8(s[t], a_small, b_big, s[t]);  // the small parts first
-        ltrt::cuda::mma_tf32_16x8x8(s[t], a_big, b_small, s[t]);
-        ltrt::cuda::mma_tf32_16x8x8(s[t], a_big, b_big, s[t]);
+        float step[4] = {};
+        ltrt::cuda::mma_tf32_16x8x8(step, a_small, b_big, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_small, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_big, step);
+        for (int x = 0; x < 4; ++x) s[t][x] += step[x];
       }
     }
     float dp[kKeySteps][4] = {};
@@ -1732,9 +1749,11 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        ltrt::cuda::mma_tf32_16x8x8(dp[t], a_small, b_big, dp[t]);  // the small parts first
-        ltrt::cuda::mma_tf32_16x8x8(dp[t], a_big, b_small, dp[t]);
-        ltrt::cuda::mma_tf32_16x8x8(dp[t], a_big, b_big, dp[t]);
+        float step[4] = {};
+        ltrt::cuda::mma_tf32_16x8x8(step, a_small, b_big, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_small, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_big, step);
+        for (int x = 0; x < 4; ++x) dp[t][x] += step[x];
       }
     }
 // ds into s (the CPU's formulas; 0 where masked or past T).
@@ -1767,9 +1786,11 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        ltrt::cuda::mma_tf32_16x8x8(dq[c], w_small, b_big, dq[c]);
-        ltrt::cuda::mma_tf32_16x8x8(dq[c], w_big, b_small, dq[c]);
-        ltrt::cuda::mma_tf32_16x8x8(dq[c], w_big, b_big, dq[c]);
+        float step[4] = {};
+        ltrt::cuda::mma_tf32_16x8x8(step, w_small, b_big, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_small, step);
+        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_big, step);
+        for (int x = 0; x < 4; ++x) dq[c][x] += step[x];
       }
     }
   }
@@ -2980,7 +3001,6 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 
 // Once, on the device, before any step or capture: what kernels need set before their first launch.
 void prepare_kernels() {
-  ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume
   ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume
 }
 

@@ -27,6 +27,19 @@ std::int64_t shared_stride(std::int64_t d, std::int64_t residue) {
   return s;
 }
 
+// acc += a b for one 8-wide step in 3xTF32: the three products (small parts first) summed from
+// zero, then added to acc in float32. Tensor cores may truncate their additions (measured on V100,
+// T4 and A100; Hopper's are not documented); a chain of mmas into acc would carry that bias
+// through every step, one mma a step carries it through three.
+void write_3xtf32(CodeWriter& k, const std::string& acc, const std::string& a_big, const std::string& a_small,
+                  const std::string& b_big, const std::string& b_small) {
+  k.line("float step[4] = {};");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(step, " + a_small + ", " + b_big + ", step);");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(step, " + a_big + ", " + b_small + ", step);");
+  k.line("ltrt::cuda::mma_tf32_16x8x8(step, " + a_big + ", " + b_big + ", step);");
+  k.line("for (int x = 0; x < 4; ++x) " + acc + "[x] += step[x];");
+}
+
 
 // Stages rows [row0, row0 + rows) of src (rows `stride` floats apart, kD floats each) into
 // dst[rows][kStride], zeros past T: 16-byte loads, adjacent threads along a row.
@@ -68,9 +81,7 @@ void write_scores(CodeWriter& k, const std::string& out, const std::string& a, c
   k.line("b_big[x] = part.big;");
   k.line("b_small[x] = part.small;");
   k.close();
-  k.line("ltrt::cuda::mma_tf32_16x8x8(" + out + "[t], a_small, b_big, " + out + "[t]);  // the small parts first");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(" + out + "[t], a_big, b_small, " + out + "[t]);");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(" + out + "[t], a_big, b_big, " + out + "[t]);");
+  write_3xtf32(k, out + "[t]", "a_big", "a_small", "b_big", "b_small");
   k.close();
   k.close();
 }
@@ -99,9 +110,7 @@ void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& 
   k.line("b_big[x] = part.big;");
   k.line("b_small[x] = part.small;");
   k.close();
-  k.line("ltrt::cuda::mma_tf32_16x8x8(" + acc + "[c], w_small, b_big, " + acc + "[c]);");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(" + acc + "[c], w_big, b_small, " + acc + "[c]);");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(" + acc + "[c], w_big, b_big, " + acc + "[c]);");
+  write_3xtf32(k, acc + "[c]", "w_big", "w_small", "b_big", "b_small");
   k.close();
   k.close();
 }
@@ -123,7 +132,8 @@ void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, c
 }
 
 // prepare_kernels() checks the GPU's tensor cores against mma.cuh's layouts before any of these
-// kernels runs (once a process, however many ask).
+// kernels runs (once a process, however many ask). The forward asks: a backward always comes with
+// its forward, which takes the same path.
 void write_prepare_tensor_cores(CudaEmit& e) {
   e.prepare.line("ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume");
 }
@@ -137,7 +147,8 @@ void open_backward(CodeWriter& k, const Node& n, const Value& qkv, const std::st
   write_attention_sizes(k, n, qkv.shape[1]);
   k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps, kKeyTile = " +
          std::to_string(kKeyTile) + ";");
-  k.line("constexpr int kDimSteps = kD / 8, kKeySteps = 64 / 8;  // 8-wide steps over head_dim and over a tile");
+  k.line("constexpr int kDimSteps = kD / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile");
+  k.line("static_assert(kKeyTile == kQueryTile, \"the scores of either side are kKeySteps 8-wide steps\");");
   k.line("constexpr int kStride = " + std::to_string(shared_stride(attr_int(n, "embed_dim") / attr_int(n, "num_heads"), 4)) +
          ";  // floats a shared row: 4 more than a multiple of 32");
   write_shared_tiles(k, tiles, bytes);
@@ -195,7 +206,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.open("for (int x = 0; x < 4; ++x)");
   k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
   k.line("const int i = row0 + at.row;");
-  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(i < kT ? q[i * 3 * kE + 8 * c + at.col] : 0.0f);");
+  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
   k.line("q_big[c][x] = part.big;");
   k.line("q_small[c][x] = part.small;");
   k.close();
@@ -234,9 +245,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("k_big[x] = part.big;");
   k.line("k_small[x] = part.small;");
   k.close();
-  k.line("ltrt::cuda::mma_tf32_16x8x8(s[t], q_small[c], k_big, s[t]);  // the small parts first, then the big");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(s[t], q_big[c], k_small, s[t]);");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(s[t], q_big[c], k_big, s[t]);");
+  write_3xtf32(k, "s[t]", "q_big[c]", "q_small[c]", "k_big", "k_small");
   k.close();
   k.close();
   k.line("// Scale and mask the scores, then fold them into m and l (the CPU's softmax, online): a row's");
@@ -300,9 +309,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("v_big[x] = part.big;");
   k.line("v_small[x] = part.small;");
   k.close();
-  k.line("ltrt::cuda::mma_tf32_16x8x8(o[c], p_small, v_big, o[c]);");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(o[c], p_big, v_small, o[c]);");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(o[c], p_big, v_big, o[c]);");
+  write_3xtf32(k, "o[c]", "p_big", "p_small", "v_big", "v_small");
   k.close();
   k.close();
   k.close();
@@ -440,7 +447,6 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.close();
 
   CodeWriter& w = e.body;
-  write_prepare_tensor_cores(e);
   w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
   for (const auto& [kernel, bytes] : {std::make_pair(e.fn + "_dkdv_kernel", dkdv_bytes),
                                       std::make_pair(e.fn + "_dq_kernel", dq_bytes)}) {

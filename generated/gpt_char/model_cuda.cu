@@ -1440,12 +1440,12 @@ __global__ void __launch_bounds__(128)
   constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
-  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&k_tile[r][c]) =
@@ -1656,12 +1656,12 @@ __global__ void __launch_bounds__(128)
   constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
-  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&q_tile[r][c]) =

@@ -138,9 +138,10 @@ void write_prepare_tensor_cores(CudaEmit& e) {
   e.prepare.line("ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume");
 }
 
-// The constants and shared tiles at the top of a backward kernel.
+// The top of a backward kernel: its constants and shared tiles, its place in the grid (tiles of
+// `row_tile` rows) and the pointers to its head.
 void open_backward(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name,
-                   const std::vector<SharedTile>& tiles, std::int64_t bytes) {
+                   const std::vector<SharedTile>& tiles, std::int64_t bytes, const std::string& row_tile) {
   k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + name +
          "(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
          "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
@@ -155,6 +156,9 @@ void open_backward(CodeWriter& k, const Node& n, const Value& qkv, const std::st
   k.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   k.line("const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group");
   k.line("const int row0 = 16 * warp;                   // the warp's first row of the block's tile");
+  write_block_place(k, row_tile);
+  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
+                      {"const float* lse_head = lse", "const float* delta_head = delta"});
 }
 
 }  // namespace
@@ -357,11 +361,8 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
                  {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
                  {"lse_tile", "1", "kQueryTile", "and their lse"},
                  {"delta_tile", "1", "kQueryTile", "and delta"}},
-                dkdv_bytes);
-  write_block_place(k, "kKeyTile");
+                dkdv_bytes, "kKeyTile");
   k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
-  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
-                      {"const float* lse_head = lse", "const float* delta_head = delta"});
   write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
   write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
   k.line("float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};");
@@ -406,11 +407,8 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
                  {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
                  {"k_tile", "kKeyTile", "kStride", "a key tile's keys"},
                  {"v_tile", "kKeyTile", "kStride", "and values"}},
-                dq_bytes);
-  write_block_place(k, "kQueryTile");
+                dq_bytes, "kQueryTile");
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
-  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
-                      {"const float* lse_head = lse", "const float* delta_head = delta"});
   write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
   write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
   k.line("float lse_i[2], delta_i[2];  // of rows group and group + 8");

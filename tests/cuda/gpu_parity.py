@@ -84,6 +84,9 @@ def run(program, args, device, expect_rc=0, schedule=None, env=None):
     if schedule:
         said = f"ltgen CUDA emulator: schedule {schedule}"
         check(said in proc.stderr, f"the emulator does not say '{said}':\n{proc.stderr}")
+    if env.get("LTGEN_CUDA_EMULATOR_MMA"):
+        said = f"ltgen CUDA emulator: tensor-core sum {env['LTGEN_CUDA_EMULATOR_MMA']}"
+        check(said in proc.stderr, f"the emulator does not say '{said}':\n{proc.stderr}")
     return proc.stdout
 
 
@@ -176,6 +179,23 @@ def same_in_reverse(program, argv, root, stdout=None):
         for name in sorted(saved):
             same_bits(f"checkpoint {name}", saved[name], saved_again[name])
     print(f"{what} in the reverse schedule: the same {len(rows)} metrics rows and {len(saved)} checkpoint tensors")
+
+
+def compare_step(w0, cpu, gpu, how=""):
+    """One step from the weights W0 on both devices: each parameter's GPU update within RTOL of
+    the step's largest update on the CPU."""
+    for name in sorted(w0):
+        update = np.abs(cpu[name] - w0[name]).max()
+        diff = np.abs(gpu[name] - cpu[name]).max()
+        print(f"{name}: largest update {update:.3g}, largest CPU/GPU{how} difference {diff:.3g}")
+        check(diff <= RTOL * update + 1e-7, f"{name}: the GPU's step{how} differs from the CPU's by {diff:.3g}, "
+                                            f"more than {RTOL:g} of the largest update {update:.3g}")
+
+
+def uses_tensor_cores(program_dir):
+    """Whether the program's kernels use ltrt/cuda/mma.cuh's tensor-core mma."""
+    with open(os.path.join(program_dir, "model_cuda.cu")) as f:
+        return "ltrt::cuda::mma_tf32_16x8x8(" in f.read()
 
 
 def shared_memory_asks(program_dir):
@@ -419,12 +439,14 @@ def main():
         stdout = run(program, ["fit", "--trainer.max_steps=1", f"--init_weights={init}", NO_VALIDATION,
                                f"--trainer.default_root_dir={args.work}/step_{device}"] + common_args, device)
         w1[device] = weights(checkpoint(stdout))
-    for name in sorted(w0):
-        update = np.abs(w1["cpu"][name] - w0[name]).max()
-        diff = np.abs(w1["gpu"][name] - w1["cpu"][name]).max()
-        print(f"{name}: largest update {update:.3g}, largest CPU/GPU difference {diff:.3g}")
-        check(diff <= RTOL * update + 1e-7, f"{name}: the GPU's step differs from the CPU's by {diff:.3g}, "
-                                            f"more than {RTOL:g} of the largest update {update:.3g}")
+    compare_step(w0, w1["cpu"], w1["gpu"])
+    if args.emulator and uses_tensor_cores(os.path.join(args.work, "program")):
+        # Tensor cores were measured to truncate their sums (the emulator's "truncate"), which
+        # rounding to nearest hides: the tensor-core kernels must be as accurate under it.
+        stdout = run(program, ["fit", "--trainer.max_steps=1", f"--init_weights={init}", NO_VALIDATION,
+                               f"--trainer.default_root_dir={args.work}/step_gpu_truncate"] + common_args, "gpu",
+                     env={"LTGEN_CUDA_EMULATOR_MMA": "truncate"})
+        compare_step(w0, w1["cpu"], weights(checkpoint(stdout)), " (tensor cores truncating)")
 
     # Checkpoints cross over: resume on the other device after the first epoch (a checkpoint
     # at an epoch's end resumes exactly; one where max_steps stopped an epoch starts the next).

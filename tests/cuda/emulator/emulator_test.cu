@@ -306,6 +306,22 @@ TEST(Emulator, SyncthreadsCountIsEveryThreadsAnswer) {
   cudaFree(out);
 }
 
+TEST(Emulator, TensorCoreSumNearestOrTruncated) {
+  // 1 + 3 * 2^-25: to nearest it is 1 + 2^-23; aligned to 1's exponent and cut, the small term is
+  // gone. -1 - 3 * 2^-25 likewise toward zero; terms of other exponents keep what fits at the top.
+  const float small[8] = {3.0f * std::ldexp(1.0f, -25), 0, 0, 0, 0, 0, 0, 0};
+  const float negative[8] = {-3.0f * std::ldexp(1.0f, -25), 0, 0, 0, 0, 0, 0, 0};
+  const float exact[8] = {0.5f, 0.25f, -2.0f, 4.0f, 0, 0, 0, 0};
+  ltgen_emu::set_tensor_core_sum("nearest");
+  EXPECT_EQ(ltgen_emu::tensor_core_sum(1.0f, small, 8), 1.0f + std::ldexp(1.0f, -23));
+  EXPECT_EQ(ltgen_emu::tensor_core_sum(1.0f, exact, 8), 3.75f);
+  ltgen_emu::set_tensor_core_sum("truncate");
+  EXPECT_EQ(ltgen_emu::tensor_core_sum(1.0f, small, 8), 1.0f);
+  EXPECT_EQ(ltgen_emu::tensor_core_sum(-1.0f, negative, 8), -1.0f);
+  EXPECT_EQ(ltgen_emu::tensor_core_sum(1.0f, exact, 8), 3.75f);
+  ltgen_emu::set_tensor_core_sum("nearest");
+}
+
 TEST(Emulator, GridAndBlockIndices) {
   int* out = device_alloc<int>(2 * 3 * 4 * 2);
   index_grid<<<dim3(2, 3), dim3(4, 2)>>>(out);

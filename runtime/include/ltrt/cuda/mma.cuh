@@ -29,8 +29,9 @@
 //    sm_75 chooses its path at compile time with LTRT_HAS_MMA_TF32.
 //  - the CUDA emulator (tests/cuda/emulator, the host compiler, no PTX): the same functions over
 //    the emulator's warp exchange, exactly on the layouts above. Products of TF32 operands are
-//    exact in float32, and each lane adds, for each of its D elements, c first and then the 8
-//    products in ascending k, each addition rounded to float32 (to nearest even). The hardware's
+//    exact in float32; each lane sums, for each of its D elements, c and the 8 products as
+//    ltgen_emu::tensor_core_sum does: rounding each addition to nearest (the default) or the
+//    truncating sum measured on tensor cores (LTGEN_CUDA_EMULATOR_MMA=truncate). The hardware's
 //    order and intermediate rounding are not documented, so a result can differ from it in the
 //    last bits when there is cancellation or rounding; results of exactly representable sums are
 //    the same.
@@ -151,9 +152,9 @@ inline void emulated_mma_tf32_16x8x8(float (&d)[4], const std::uint32_t (&a)[4],
   const int lane = ltgen_emu::lane_id();
   for (int i = 0; i < kMmaCPerLane; ++i) {
     const MmaPosition p = mma_c_position(lane, i);
-    float sum = mine.c[i];
-    for (int k = 0; k < kMmaK; ++k) sum += a_matrix[p.row][k] * b_matrix[k][p.col];  // each product exact
-    d[i] = sum;
+    float products[kMmaK];
+    for (int k = 0; k < kMmaK; ++k) products[k] = a_matrix[p.row][k] * b_matrix[k][p.col];  // each exact
+    d[i] = ltgen_emu::tensor_core_sum(mine.c[i], products, kMmaK);  // nearest, or truncate (see there)
   }
 }
 }  // namespace detail

@@ -226,6 +226,11 @@ void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, const std
 // LTGEN_CUDA_EMULATOR_ORDER sets it for a whole program; an unknown name is fatal. A GPU keeps
 // no order, so a result that differs between schedules has a race.
 void set_schedule(const char* order);
+// An emulated mma element's sum of c and n exact products (n <= 16): "nearest" (the default) or
+// "truncate", tensor cores' measured behaviour (src/tensor_core_sum.cpp); LTGEN_CUDA_EMULATOR_MMA
+// sets it for a whole program, set_tensor_core_sum for a test.
+float tensor_core_sum(float c, const float* products, int n);
+void set_tensor_core_sum(const char* name);
 // Kernel arguments that are pointers must point into device or pinned memory (or be null).
 bool device_visible(const void* p);
 void set_last_error(cudaError_t error, const char* what);

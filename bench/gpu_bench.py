@@ -63,7 +63,10 @@ def build(program_dir, name, work, work_name):
 def timed_fit(program, seconds, root):
     """`fit` under Trainer(max_time=seconds): (optimizer steps done, seconds of training), both read
     from the checkpoint it saves when the time is up (global_step, and the Timer callback's
-    time_elapsed["train"], which starts at on_train_start: process start-up is not in it)."""
+    time_elapsed["train"], which starts at on_train_start, so process start-up is not in it, and
+    is as of the last batch's end, so the final save is not either). Checkpoints saved at the
+    ends of earlier epochs are in it: the kit's gpt2_small data holds 128 steps an epoch (a fit
+    stays in one), and gpt_char_bench's epochs of about 600 steps save a few megabytes each."""
     shutil.rmtree(root, ignore_errors=True)
     args = [program, "fit", "--trainer.max_steps=-1", "--trainer.max_epochs=1000000",
             f"--trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}", "--trainer.limit_val_batches=0",

@@ -18,7 +18,12 @@ __host__ __device__ constexpr float a_value(int row, int col) { return static_ca
 __host__ __device__ constexpr float b_value(int row, int col) { return static_cast<float>((row * 7 + col * 2) % 11 - 5); }
 __host__ __device__ constexpr float c_value(int row, int col) { return static_cast<float>(row - 2 * col); }
 
-__device__ float probe_d[kMmaM * kMmaN];  // d, row-major, as the lanes placed it
+// Fractions for the 3xTF32 product: each needs both of its TF32 parts.
+__host__ __device__ constexpr float a_fraction(int row, int col) { return static_cast<float>(row * 7 + col * 3 + 1) / 13.0f; }
+__host__ __device__ constexpr float b_fraction(int row, int col) { return static_cast<float>(row * 5 - col * 2 - 3) / 11.0f; }
+
+__device__ float probe_d[kMmaM * kMmaN];      // d, row-major, as the lanes placed it
+__device__ float probe_split[kMmaM * kMmaN];  // the fractions' product in 3xTF32, likewise
 
 // One warp: d = a b + c with each lane's fragments placed by the mma_*_position helpers.
 __global__ void tensor_core_probe_kernel() {
@@ -43,6 +48,29 @@ __global__ void tensor_core_probe_kernel() {
     const MmaPosition p = mma_c_position(lane, i);
     probe_d[p.row * kMmaN + p.col] = d[i];
   }
+  // As the attention kernels multiply: both operands split into TF32 parts (which assumes that a
+  // TF32 register is a float32 with its low 13 bits zero), three mmas from zero.
+  std::uint32_t a_big[kMmaAPerLane], a_small[kMmaAPerLane], b_big[kMmaBPerLane], b_small[kMmaBPerLane];
+  for (int i = 0; i < kMmaAPerLane; ++i) {
+    const MmaPosition p = mma_a_position(lane, i);
+    const Tf32Split part = split_tf32(a_fraction(p.row, p.col));
+    a_big[i] = part.big;
+    a_small[i] = part.small;
+  }
+  for (int i = 0; i < kMmaBPerLane; ++i) {
+    const MmaPosition p = mma_b_position(lane, i);
+    const Tf32Split part = split_tf32(b_fraction(p.row, p.col));
+    b_big[i] = part.big;
+    b_small[i] = part.small;
+  }
+  float e[kMmaCPerLane] = {};
+  mma_tf32_16x8x8(e, a_small, b_big, e);
+  mma_tf32_16x8x8(e, a_big, b_small, e);
+  mma_tf32_16x8x8(e, a_big, b_big, e);
+  for (int i = 0; i < kMmaCPerLane; ++i) {
+    const MmaPosition p = mma_c_position(lane, i);
+    probe_split[p.row * kMmaN + p.col] = e[i];
+  }
 #endif
 }
 
@@ -63,8 +91,9 @@ void check_tensor_cores() {
   tensor_core_probe_kernel<<<1, kMmaLanes>>>();
   LTRT_CUDA_CHECK_LAUNCH("tensor_core_probe_kernel");
   LTRT_CUDA_CHECK(cudaDeviceSynchronize());
-  float d[kMmaM * kMmaN];
+  float d[kMmaM * kMmaN], split[kMmaM * kMmaN];
   LTRT_CUDA_CHECK(cudaMemcpyFromSymbol(d, probe_d, sizeof d));
+  LTRT_CUDA_CHECK(cudaMemcpyFromSymbol(split, probe_split, sizeof split));
   for (int row = 0; row < kMmaM; ++row) {
     for (int col = 0; col < kMmaN; ++col) {
       float want = c_value(row, col);
@@ -74,6 +103,21 @@ void check_tensor_cores() {
         throw Error(gpu + ": a tensor-core product came out different from what ltgen's kernels expect (row " +
                     std::to_string(row) + ", column " + std::to_string(col) + ": " + std::to_string(got) +
                     " instead of " + std::to_string(want) +
+                    "), so their results would be wrong on this GPU; please report it with this message. Train on "
+                    "the CPU meanwhile with CUDA_VISIBLE_DEVICES=\"\" (trainer.accelerator \"auto\")");
+      // 3xTF32 keeps about float32's accuracy: within 1e-5 of the terms' magnitude, where one
+      // TF32 product is off by about 1e-3.
+      double want_split = 0, magnitude = 0;
+      for (int k = 0; k < kMmaK; ++k) {
+        const double term = static_cast<double>(a_fraction(row, k)) * b_fraction(k, col);
+        want_split += term;
+        magnitude += term < 0 ? -term : term;
+      }
+      const double error = split[row * kMmaN + col] - want_split;
+      if ((error < 0 ? -error : error) > 1e-5 * magnitude)
+        throw Error(gpu + ": a 3xTF32 tensor-core product came out less accurate than ltgen's kernels expect (row " +
+                    std::to_string(row) + ", column " + std::to_string(col) + ": " +
+                    std::to_string(split[row * kMmaN + col]) + " instead of " + std::to_string(want_split) +
                     "), so their results would be wrong on this GPU; please report it with this message. Train on "
                     "the CPU meanwhile with CUDA_VISIBLE_DEVICES=\"\" (trainer.accelerator \"auto\")");
     }

@@ -88,10 +88,11 @@ namespace ltrt::cuda {
 // allows a block at most `limit`.
 [[noreturn]] void refuse_shared_memory(const char* name, int bytes, int limit);
 
-// Once before a program's first tensor-core kernel (prepare_kernels): one mma.sync on the current
-// GPU against the fragment layouts of ltrt/cuda/mma.cuh, on exact small integers. Throws
-// ltrt::Error naming the GPU and the first wrong element where they differ: kernels built on
-// those layouts would compute wrong results there, silently.
+// Once before a program's first tensor-core kernel (prepare_kernels): mma.sync on the current
+// GPU against the fragment layouts of ltrt/cuda/mma.cuh, on exact small integers, and a 3xTF32
+// product of fractions against float64 (within 1e-5). Throws ltrt::Error naming the GPU and the
+// first wrong element where either is off: kernels built on them would compute wrong results
+// there, silently.
 void check_tensor_cores();
 
 // Lets `kernel` have `bytes` of dynamic shared memory, over the 48 KB a block gets without asking

@@ -436,16 +436,19 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
       kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
   for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
     __syncthreads();  // every warp is done with the last tile
-    // Stage the tile's k and v rows (zeros past T): 16-byte loads, adjacent threads along a row.
-    for (int x = threadIdx.x; x < kKeyTile * kD / 4; x += kWarps * 32) {
+    // k_tile: kKeyTile rows of keys_k from j0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
-      float4 key = make_float4(0.0f, 0.0f, 0.0f, 0.0f), value = key;
-      if (j0 + r < kT) {
-        key = *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c);
-        value = *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * 3 * kE + c);
-      }
-      *reinterpret_cast<float4*>(&k_tile[r][c]) = key;
-      *reinterpret_cast<float4*>(&v_tile[r][c]) = value;
+      *reinterpret_cast<float4*>(&k_tile[r][c]) =
+          j0 + r < kT ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    // v_tile: kKeyTile rows of keys_v from j0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&v_tile[r][c]) =
+          j0 + r < kT ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     __syncthreads();
     // s = q k^T: element x of 8-key step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).
@@ -463,11 +466,7 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
           k_big[x] = part.big;
           k_small[x] = part.small;
         }
-        float step[4] = {};
-        ltrt::cuda::mma_tf32_16x8x8(step, q_small[c], k_big, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, q_big[c], k_small, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, q_big[c], k_big, step);
-        for (int x = 0; x < 4; ++x) s[t][x] += step[x];
+        ltrt::cuda::mma_3xtf32_16x8x8(s[t], q_big[c], q_small[c], k_big, k_small);
       }
     }
     // Scale and mask the scores, then fold them into m and l (the CPU's softmax, online): a row's
@@ -511,32 +510,27 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
       o[c][2] *= rescale[1];
       o[c][3] *= rescale[1];
     }
-// o += p v, 8 keys at a time: p's A fragment is (s[t][0], s[t][2], s[t][1], s[t][3]) (rows group,
-// group + 8; keys quad, quad + 4), v's B fragment keys quad and quad + 4 of column group.
+// o += p v: p, in s, is the A fragment as it stands; v's rows the B fragment.
 #pragma unroll
     for (int t = 0; t < kKeySteps; ++t) {
-      std::uint32_t p_big[4], p_small[4];
-      const float p[4] = {s[t][0], s[t][2], s[t][1], s[t][3]};
+      const float weights[4] = {s[t][0], s[t][2], s[t][1], s[t][3]};  // the A fragment
+      std::uint32_t w_big[4], w_small[4];
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
-        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(p[x]);
-        p_big[x] = part.big;
-        p_small[x] = part.small;
+        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(weights[x]);
+        w_big[x] = part.big;
+        w_small[x] = part.small;
       }
 #pragma unroll
       for (int c = 0; c < kDimSteps; ++c) {
-        std::uint32_t v_big[2], v_small[2];
+        std::uint32_t b_big[2], b_small[2];
 #pragma unroll
         for (int x = 0; x < 2; ++x) {
           const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(v_tile[t * 8 + quad + 4 * x][8 * c + group]);
-          v_big[x] = part.big;
-          v_small[x] = part.small;
+          b_big[x] = part.big;
+          b_small[x] = part.small;
         }
-        float step[4] = {};
-        ltrt::cuda::mma_tf32_16x8x8(step, p_small, v_big, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, p_big, v_small, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, p_big, v_big, step);
-        for (int x = 0; x < 4; ++x) o[c][x] += step[x];
+        ltrt::cuda::mma_3xtf32_16x8x8(o[c], w_big, w_small, b_big, b_small);
       }
     }
   }
@@ -1446,12 +1440,14 @@ __global__ void __launch_bounds__(128)
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
+  // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
   for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&k_tile[r][c]) =
         j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
+  // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
   for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&v_tile[r][c]) =
@@ -1462,12 +1458,14 @@ __global__ void __launch_bounds__(128)
   const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
   for (int i0 = first; i0 < kT; i0 += kQueryTile) {
     __syncthreads();  // every warp is done with the last query tile
+    // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
     for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&q_tile[r][c]) =
           i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
+    // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
     for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&dout_tile[r][c]) =
@@ -1501,11 +1499,7 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        float step[4] = {};
-        ltrt::cuda::mma_tf32_16x8x8(step, a_small, b_big, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_small, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_big, step);
-        for (int x = 0; x < 4; ++x) s[t][x] += step[x];
+        ltrt::cuda::mma_3xtf32_16x8x8(s[t], a_big, a_small, b_big, b_small);
       }
     }
     float dp[kKeySteps][4] = {};
@@ -1529,11 +1523,7 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        float step[4] = {};
-        ltrt::cuda::mma_tf32_16x8x8(step, a_small, b_big, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_small, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_big, step);
-        for (int x = 0; x < 4; ++x) dp[t][x] += step[x];
+        ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_big, a_small, b_big, b_small);
       }
     }
 // p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past T).
@@ -1567,11 +1557,7 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        float step[4] = {};
-        ltrt::cuda::mma_tf32_16x8x8(step, w_small, b_big, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_small, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_big, step);
-        for (int x = 0; x < 4; ++x) dv[c][x] += step[x];
+        ltrt::cuda::mma_3xtf32_16x8x8(dv[c], w_big, w_small, b_big, b_small);
       }
     }
 #pragma unroll
@@ -1593,11 +1579,7 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        float step[4] = {};
-        ltrt::cuda::mma_tf32_16x8x8(step, w_small, b_big, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_small, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_big, step);
-        for (int x = 0; x < 4; ++x) dk[c][x] += step[x];
+        ltrt::cuda::mma_3xtf32_16x8x8(dk[c], w_big, w_small, b_big, b_small);
       }
     }
   }
@@ -1662,12 +1644,14 @@ __global__ void __launch_bounds__(128)
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
+  // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
   for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&q_tile[r][c]) =
         i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
+  // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
   for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&dout_tile[r][c]) =
@@ -1686,12 +1670,14 @@ __global__ void __launch_bounds__(128)
       kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
   for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
     __syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)
+    // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
     for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&k_tile[r][c]) =
           j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
+    // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
     for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&v_tile[r][c]) =
@@ -1721,11 +1707,7 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        float step[4] = {};
-        ltrt::cuda::mma_tf32_16x8x8(step, a_small, b_big, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_small, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_big, step);
-        for (int x = 0; x < 4; ++x) s[t][x] += step[x];
+        ltrt::cuda::mma_3xtf32_16x8x8(s[t], a_big, a_small, b_big, b_small);
       }
     }
     float dp[kKeySteps][4] = {};
@@ -1749,11 +1731,7 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        float step[4] = {};
-        ltrt::cuda::mma_tf32_16x8x8(step, a_small, b_big, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_small, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, a_big, b_big, step);
-        for (int x = 0; x < 4; ++x) dp[t][x] += step[x];
+        ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_big, a_small, b_big, b_small);
       }
     }
 // ds into s (the CPU's formulas; 0 where masked or past T).
@@ -1786,11 +1764,7 @@ __global__ void __launch_bounds__(128)
           b_big[x] = part.big;
           b_small[x] = part.small;
         }
-        float step[4] = {};
-        ltrt::cuda::mma_tf32_16x8x8(step, w_small, b_big, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_small, step);
-        ltrt::cuda::mma_tf32_16x8x8(step, w_big, b_big, step);
-        for (int x = 0; x < 4; ++x) dq[c][x] += step[x];
+        ltrt::cuda::mma_3xtf32_16x8x8(dq[c], w_big, w_small, b_big, b_small);
       }
     }
   }

@@ -27,17 +27,11 @@ std::int64_t shared_stride(std::int64_t d, std::int64_t residue) {
   return s;
 }
 
-// acc += a b for one 8-wide step in 3xTF32: the three products (small parts first) summed from
-// zero, then added to acc in float32. Tensor cores may truncate their additions (measured on V100,
-// T4 and A100; Hopper's are not documented); a chain of mmas into acc would carry that bias
-// through every step, one mma a step carries it through three.
+// acc += a b for one 8-wide step in 3xTF32 (mma.cuh: the three mmas sum from zero, then the
+// step is added to acc in float32).
 void write_3xtf32(CodeWriter& k, const std::string& acc, const std::string& a_big, const std::string& a_small,
                   const std::string& b_big, const std::string& b_small) {
-  k.line("float step[4] = {};");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(step, " + a_small + ", " + b_big + ", step);");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(step, " + a_big + ", " + b_small + ", step);");
-  k.line("ltrt::cuda::mma_tf32_16x8x8(step, " + a_big + ", " + b_big + ", step);");
-  k.line("for (int x = 0; x < 4; ++x) " + acc + "[x] += step[x];");
+  k.line("ltrt::cuda::mma_3xtf32_16x8x8(" + acc + ", " + a_big + ", " + a_small + ", " + b_big + ", " + b_small + ");");
 }
 
 
@@ -45,6 +39,7 @@ void write_3xtf32(CodeWriter& k, const std::string& acc, const std::string& a_bi
 // dst[rows][kStride], zeros past T: 16-byte loads, adjacent threads along a row.
 void write_stage_rows(CodeWriter& k, const std::string& dst, const std::string& src, const std::string& stride,
                       const std::string& row0, const std::string& rows) {
+  k.line("// " + dst + ": " + rows + " rows of " + src + " from " + row0 + " (zeros past T), 16-byte loads.");
   k.open("for (int x = threadIdx.x; x < " + rows + " * (kD / 4); x += kWarps * 32)");
   k.line("const int r = x / (kD / 4), c = x % (kD / 4) * 4;");
   k.line("*reinterpret_cast<float4*>(&" + dst + "[r][c]) =");
@@ -87,8 +82,9 @@ void write_scores(CodeWriter& k, const std::string& out, const std::string& a, c
 }
 
 // acc (the warp's 16 rows x head_dim, C fragments) += w (16 x 64 in write_scores' order) times the
-// 64 rows of tile `operand`, in 3xTF32. The B fragments' reads (4 rows x 8 columns) meet up to 2
-// to a bank.
+// 64 rows of tile `operand`, in 3xTF32. The B fragments' reads (4 rows x 8 columns) meet 32
+// banks when the rows are 8 floats past a multiple of 32 (the forward's v), up to 2 to a bank at 4
+// (the backward's tiles, which write_scores reads too).
 void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& w, const std::string& operand) {
   k.line("#pragma unroll");
   k.open("for (int t = 0; t < kKeySteps; ++t)");
@@ -222,17 +218,8 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
   k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
   k.line("__syncthreads();  // every warp is done with the last tile");
-  k.line("// Stage the tile's k and v rows (zeros past T): 16-byte loads, adjacent threads along a row.");
-  k.open("for (int x = threadIdx.x; x < kKeyTile * kD / 4; x += kWarps * 32)");
-  k.line("const int r = x / (kD / 4), c = x % (kD / 4) * 4;");
-  k.line("float4 key = make_float4(0.0f, 0.0f, 0.0f, 0.0f), value = key;");
-  k.open("if (j0 + r < kT)");
-  k.line("key = *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c);");
-  k.line("value = *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * 3 * kE + c);");
-  k.close();
-  k.line("*reinterpret_cast<float4*>(&k_tile[r][c]) = key;");
-  k.line("*reinterpret_cast<float4*>(&v_tile[r][c]) = value;");
-  k.close();
+  write_stage_rows(k, "k_tile", "keys_k", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "v_tile", "keys_v", "3 * kE", "j0", "kKeyTile");
   k.line("__syncthreads();");
   k.line("// s = q k^T: element x of 8-key step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
   k.line("float s[kKeySteps][4];");
@@ -292,30 +279,8 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("o[c][2] *= rescale[1];");
   k.line("o[c][3] *= rescale[1];");
   k.close();
-  k.line("// o += p v, 8 keys at a time: p's A fragment is (s[t][0], s[t][2], s[t][1], s[t][3]) (rows group,");
-  k.line("// group + 8; keys quad, quad + 4), v's B fragment keys quad and quad + 4 of column group.");
-  k.line("#pragma unroll");
-  k.open("for (int t = 0; t < kKeySteps; ++t)");
-  k.line("std::uint32_t p_big[4], p_small[4];");
-  k.line("const float p[4] = {s[t][0], s[t][2], s[t][1], s[t][3]};");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 4; ++x)");
-  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(p[x]);");
-  k.line("p_big[x] = part.big;");
-  k.line("p_small[x] = part.small;");
-  k.close();
-  k.line("#pragma unroll");
-  k.open("for (int c = 0; c < kDimSteps; ++c)");
-  k.line("std::uint32_t v_big[2], v_small[2];");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 2; ++x)");
-  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(v_tile[t * 8 + quad + 4 * x][8 * c + group]);");
-  k.line("v_big[x] = part.big;");
-  k.line("v_small[x] = part.small;");
-  k.close();
-  write_3xtf32(k, "o[c]", "p_big", "p_small", "v_big", "v_small");
-  k.close();
-  k.close();
+  k.line("// o += p v: p, in s, is the A fragment as it stands; v's rows the B fragment.");
+  write_accumulate(k, "o", "s", "v_tile");
   k.close();
   k.line("// out = o / l (the CPU's p / sum, then p v) and lse, rows under T.");
   k.line("#pragma unroll");

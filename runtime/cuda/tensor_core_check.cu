@@ -48,25 +48,19 @@ __global__ void tensor_core_probe_kernel() {
     const MmaPosition p = mma_c_position(lane, i);
     probe_d[p.row * kMmaN + p.col] = d[i];
   }
-  // As the attention kernels multiply: both operands split into TF32 parts (which assumes that a
-  // TF32 register is a float32 with its low 13 bits zero), three mmas from zero.
-  std::uint32_t a_big[kMmaAPerLane], a_small[kMmaAPerLane], b_big[kMmaBPerLane], b_small[kMmaBPerLane];
+  // In 3xTF32 as the attention kernels multiply (which assumes that a TF32 register is a float32
+  // with its low 13 bits zero).
+  float a_part[kMmaAPerLane], b_part[kMmaBPerLane], e[kMmaCPerLane];
   for (int i = 0; i < kMmaAPerLane; ++i) {
     const MmaPosition p = mma_a_position(lane, i);
-    const Tf32Split part = split_tf32(a_fraction(p.row, p.col));
-    a_big[i] = part.big;
-    a_small[i] = part.small;
+    a_part[i] = a_fraction(p.row, p.col);
   }
   for (int i = 0; i < kMmaBPerLane; ++i) {
     const MmaPosition p = mma_b_position(lane, i);
-    const Tf32Split part = split_tf32(b_fraction(p.row, p.col));
-    b_big[i] = part.big;
-    b_small[i] = part.small;
+    b_part[i] = b_fraction(p.row, p.col);
   }
-  float e[kMmaCPerLane] = {};
-  mma_tf32_16x8x8(e, a_small, b_big, e);
-  mma_tf32_16x8x8(e, a_big, b_small, e);
-  mma_tf32_16x8x8(e, a_big, b_big, e);
+  const float zero[kMmaCPerLane] = {};
+  mma_3xtf32_16x8x8(e, a_part, b_part, zero);
   for (int i = 0; i < kMmaCPerLane; ++i) {
     const MmaPosition p = mma_c_position(lane, i);
     probe_split[p.row * kMmaN + p.col] = e[i];

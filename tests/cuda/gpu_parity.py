@@ -193,9 +193,9 @@ def compare_step(w0, cpu, gpu, how=""):
 
 
 def uses_tensor_cores(program_dir):
-    """Whether the program's kernels use ltrt/cuda/mma.cuh's tensor-core mma."""
+    """Whether the program's kernels use ltrt/cuda/mma.cuh's tensor-core mmas (any of them)."""
     with open(os.path.join(program_dir, "model_cuda.cu")) as f:
-        return "ltrt::cuda::mma_tf32_16x8x8(" in f.read()
+        return re.search(r"ltrt::cuda::mma_\w+\(", f.read()) is not None
 
 
 def shared_memory_asks(program_dir):

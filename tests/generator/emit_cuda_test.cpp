@@ -183,7 +183,7 @@ TEST(EmitCuda, AttentionForwardUsesTensorCoresWhereEveryTargetHasThem) {
     EXPECT_NE(at, std::string::npos) << "head_dim " << dim << " for " << architectures;
     return at == std::string::npos ? std::string() : cu.substr(at, cu.find("\n}\n", at) - at);
   };
-  const std::string tensor_cores = "ltrt::cuda::mma_tf32_16x8x8(";
+  const std::string tensor_cores = "ltrt::cuda::mma_3xtf32_16x8x8(";
   EXPECT_NE(forward(64, "80-real;90-real;90-virtual").find(tensor_cores), std::string::npos);
   EXPECT_NE(forward(8, "90a-real").find(tensor_cores), std::string::npos);
   EXPECT_EQ(forward(64, "75-real;86-real").find(tensor_cores), std::string::npos);  // Turing has none

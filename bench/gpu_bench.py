@@ -5,8 +5,7 @@ repository root, over the kit that scripts/gpu_kit.sh prepares (the programs are
 a machine with ltgen's build dependencies, and built here with CMake and nvcc):
 
   gpu_bench.py --kit gpu-kit/bench --out OUT [--steps N] [--seconds S] [--cases gpt2_small,gpt_char_bench]
-               [--precisions highest,high] [--peers ltgen,eager,compile] [--extra CASE:PRECISION:KIT]
-               [--build-only]
+               [--precisions highest,high] [--peers ltgen,eager,compile] [--build-only]
 
 Each case is one spec (bench/specs/): gpt2_small (12 layers, 12 heads, 768 wide, context
 1024, vocabulary 50304, batch 8) and gpt_char_bench (4 layers, 4 heads, 128 wide, context 64,
@@ -44,6 +43,11 @@ CASES = {
     "gpt_char_bench": dict(vocab=146, block=64, width=128, heads=4, layers=4, batch=32, lr=3e-3, weight_decay=0.01,
                            betas=(0.9, 0.999), clip=None),
 }
+
+
+def kit_program(case, precision):
+    """The kit's program of a case at a float32 matmul precision (scripts/gpu_kit.sh's names)."""
+    return case if precision == "highest" else f"{case}_tf32"
 
 
 def build(program_dir, name, work, work_name):
@@ -92,8 +96,7 @@ def ltgen_peer(case, kit_name, kit, work, seconds):
     steps_short, time_short, device = timed_fit(program, seconds, os.path.join(work, f"{kit_name}_short"))
     steps_long, time_long, _ = timed_fit(program, 3 * seconds, os.path.join(work, f"{kit_name}_long"))
     per_step = (time_long - time_short) / (steps_long - steps_short)
-    return {"peer": "ltgen" if kit_name in (case, f"{case}_tf32") else f"ltgen ({kit_name})", "device_line": device,
-            "step_ms": per_step * 1e3,
+    return {"peer": "ltgen", "device_line": device, "step_ms": per_step * 1e3,
             "timed": f"{steps_short} steps in {time_short:.2f}s, {steps_long} in {time_long:.2f}s"}
 
 
@@ -142,20 +145,14 @@ def main():
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--precisions", default="highest,high", help="float32 matmul precisions: highest, high")
     ap.add_argument("--peers", default="ltgen,eager,compile", help="which of ltgen, eager, compile to time")
-    ap.add_argument("--extra", action="append", default=[], metavar="CASE:PRECISION:KIT",
-                    help="also time the kit's program KIT (another generation of CASE's spec) as an ltgen peer")
     ap.add_argument("--build-only", action="store_true", help="build the ltgen programs and stop (a GPU need not "
                                                               "be free: the timed run then reuses the builds)")
     args = ap.parse_args()
-    extra = [tuple(x.split(":")) for x in args.extra]  # (case, precision, kit name)
-    extra = [((case, precision), kit) for case, precision, kit in extra]
     if args.build_only:
         for case in args.cases.split(","):
             for precision in args.precisions.split(","):
-                kit_name = case if precision == "highest" else f"{case}_tf32"
-                build(os.path.join(args.kit, kit_name), case, args.work, kit_name)
-                for kit in [kit for at, kit in extra if at == (case, precision)]:
-                    build(os.path.join(args.kit, kit), case, args.work, kit)
+                build(os.path.join(args.kit, kit_program(case, precision)), case, args.work,
+                      kit_program(case, precision))
         return
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
@@ -165,12 +162,10 @@ def main():
         for case in args.cases.split(","):
             c = CASES[case]
             for precision in args.precisions.split(","):
-                extras = [kit for at, kit in extra if at == (case, precision)]
-                for peer in args.peers.split(",") + extras:
+                for peer in args.peers.split(","):
                     try:
-                        if peer == "ltgen" or peer in extras:
-                            kit_name = peer if peer in extras else case if precision == "highest" else f"{case}_tf32"
-                            r = ltgen_peer(case, kit_name, args.kit, args.work, args.seconds)
+                        if peer == "ltgen":
+                            r = ltgen_peer(case, kit_program(case, precision), args.kit, args.work, args.seconds)
                         else:
                             r = torch_peer(case, c, peer == "compile", args.warmup, args.steps, precision)
                     except (Exception, SystemExit) as e:  # one peer failing still reports the others, and why

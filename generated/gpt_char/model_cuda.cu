@@ -415,17 +415,14 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
   const float* keys_k = q + kE;
   const float* keys_v = q + 2 * kE;
   // The warp's rows of q as A fragments, split into TF32 parts once (zeros past T).
-  std::uint32_t q_big[kDimSteps][4], q_small[kDimSteps][4];
+  ltrt::cuda::Tf32Parts<4> q_parts[kDimSteps];
 #pragma unroll
   for (int c = 0; c < kDimSteps; ++c) {
 #pragma unroll
     for (int x = 0; x < 4; ++x) {
       const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
       const int i = row0 + at.row;
-      const ltrt::cuda::Tf32Split part =
-          ltrt::cuda::split_tf32(i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);
-      q_big[c][x] = part.big;
-      q_small[c][x] = part.small;
+      q_parts[c].set(x, i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);
     }
   }
   // o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and m and l
@@ -459,14 +456,9 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
       s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;
 #pragma unroll
       for (int c = 0; c < kDimSteps; ++c) {
-        std::uint32_t k_big[2], k_small[2];
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(k_tile[key][8 * c + quad + 4 * x]);
-          k_big[x] = part.big;
-          k_small[x] = part.small;
-        }
-        ltrt::cuda::mma_3xtf32_16x8x8(s[t], q_big[c], q_small[c], k_big, k_small);
+        ltrt::cuda::Tf32Parts<2> k_parts;
+        for (int x = 0; x < 2; ++x) k_parts.set(x, k_tile[key][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(s[t], q_parts[c], k_parts);
       }
     }
     // Scale and mask the scores, then fold them into m and l (the CPU's softmax, online): a row's
@@ -513,24 +505,16 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
 // o += p v: p, in s, is the A fragment as it stands; v's rows the B fragment.
 #pragma unroll
     for (int t = 0; t < kKeySteps; ++t) {
-      const float weights[4] = {s[t][0], s[t][2], s[t][1], s[t][3]};  // the A fragment
-      std::uint32_t w_big[4], w_small[4];
-#pragma unroll
-      for (int x = 0; x < 4; ++x) {
-        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(weights[x]);
-        w_big[x] = part.big;
-        w_small[x] = part.small;
-      }
+      ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+      w_parts.set(0, s[t][0]);
+      w_parts.set(1, s[t][2]);
+      w_parts.set(2, s[t][1]);
+      w_parts.set(3, s[t][3]);
 #pragma unroll
       for (int c = 0; c < kDimSteps; ++c) {
-        std::uint32_t b_big[2], b_small[2];
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(v_tile[t * 8 + quad + 4 * x][8 * c + group]);
-          b_big[x] = part.big;
-          b_small[x] = part.small;
-        }
-        ltrt::cuda::mma_3xtf32_16x8x8(o[c], w_big, w_small, b_big, b_small);
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, v_tile[t * 8 + quad + 4 * x][8 * c + group]);
+        ltrt::cuda::mma_3xtf32_16x8x8(o[c], w_parts, b_parts);
       }
     }
   }
@@ -1481,49 +1465,35 @@ __global__ void __launch_bounds__(128)
     float s[kKeySteps][4] = {};
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
-      std::uint32_t a_big[4], a_small[4];
+      ltrt::cuda::Tf32Parts<4> a_parts;
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
         const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
-        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(k_tile[row0 + at.row][8 * c + at.col]);
-        a_big[x] = part.big;
-        a_small[x] = part.small;
+        a_parts.set(x, k_tile[row0 + at.row][8 * c + at.col]);
       }
 #pragma unroll
       for (int t = 0; t < kKeySteps; ++t) {
         const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
-        std::uint32_t b_big[2], b_small[2];
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(q_tile[row][8 * c + quad + 4 * x]);
-          b_big[x] = part.big;
-          b_small[x] = part.small;
-        }
-        ltrt::cuda::mma_3xtf32_16x8x8(s[t], a_big, a_small, b_big, b_small);
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, q_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(s[t], a_parts, b_parts);
       }
     }
     float dp[kKeySteps][4] = {};
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
-      std::uint32_t a_big[4], a_small[4];
+      ltrt::cuda::Tf32Parts<4> a_parts;
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
         const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
-        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(v_tile[row0 + at.row][8 * c + at.col]);
-        a_big[x] = part.big;
-        a_small[x] = part.small;
+        a_parts.set(x, v_tile[row0 + at.row][8 * c + at.col]);
       }
 #pragma unroll
       for (int t = 0; t < kKeySteps; ++t) {
         const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
-        std::uint32_t b_big[2], b_small[2];
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(dout_tile[row][8 * c + quad + 4 * x]);
-          b_big[x] = part.big;
-          b_small[x] = part.small;
-        }
-        ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_big, a_small, b_big, b_small);
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, dout_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_parts, b_parts);
       }
     }
 // p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past T).
@@ -1540,46 +1510,30 @@ __global__ void __launch_bounds__(128)
 // dv += p^T dout, dk += ds^T q.
 #pragma unroll
     for (int t = 0; t < kKeySteps; ++t) {
-      const float weights[4] = {s[t][0], s[t][2], s[t][1], s[t][3]};  // the A fragment
-      std::uint32_t w_big[4], w_small[4];
-#pragma unroll
-      for (int x = 0; x < 4; ++x) {
-        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(weights[x]);
-        w_big[x] = part.big;
-        w_small[x] = part.small;
-      }
+      ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+      w_parts.set(0, s[t][0]);
+      w_parts.set(1, s[t][2]);
+      w_parts.set(2, s[t][1]);
+      w_parts.set(3, s[t][3]);
 #pragma unroll
       for (int c = 0; c < kDimSteps; ++c) {
-        std::uint32_t b_big[2], b_small[2];
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(dout_tile[t * 8 + quad + 4 * x][8 * c + group]);
-          b_big[x] = part.big;
-          b_small[x] = part.small;
-        }
-        ltrt::cuda::mma_3xtf32_16x8x8(dv[c], w_big, w_small, b_big, b_small);
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, dout_tile[t * 8 + quad + 4 * x][8 * c + group]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dv[c], w_parts, b_parts);
       }
     }
 #pragma unroll
     for (int t = 0; t < kKeySteps; ++t) {
-      const float weights[4] = {dp[t][0], dp[t][2], dp[t][1], dp[t][3]};  // the A fragment
-      std::uint32_t w_big[4], w_small[4];
-#pragma unroll
-      for (int x = 0; x < 4; ++x) {
-        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(weights[x]);
-        w_big[x] = part.big;
-        w_small[x] = part.small;
-      }
+      ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+      w_parts.set(0, dp[t][0]);
+      w_parts.set(1, dp[t][2]);
+      w_parts.set(2, dp[t][1]);
+      w_parts.set(3, dp[t][3]);
 #pragma unroll
       for (int c = 0; c < kDimSteps; ++c) {
-        std::uint32_t b_big[2], b_small[2];
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(q_tile[t * 8 + quad + 4 * x][8 * c + group]);
-          b_big[x] = part.big;
-          b_small[x] = part.small;
-        }
-        ltrt::cuda::mma_3xtf32_16x8x8(dk[c], w_big, w_small, b_big, b_small);
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, q_tile[t * 8 + quad + 4 * x][8 * c + group]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dk[c], w_parts, b_parts);
       }
     }
   }
@@ -1689,49 +1643,35 @@ __global__ void __launch_bounds__(128)
     float s[kKeySteps][4] = {};
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
-      std::uint32_t a_big[4], a_small[4];
+      ltrt::cuda::Tf32Parts<4> a_parts;
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
         const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
-        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(q_tile[row0 + at.row][8 * c + at.col]);
-        a_big[x] = part.big;
-        a_small[x] = part.small;
+        a_parts.set(x, q_tile[row0 + at.row][8 * c + at.col]);
       }
 #pragma unroll
       for (int t = 0; t < kKeySteps; ++t) {
         const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
-        std::uint32_t b_big[2], b_small[2];
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(k_tile[row][8 * c + quad + 4 * x]);
-          b_big[x] = part.big;
-          b_small[x] = part.small;
-        }
-        ltrt::cuda::mma_3xtf32_16x8x8(s[t], a_big, a_small, b_big, b_small);
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, k_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(s[t], a_parts, b_parts);
       }
     }
     float dp[kKeySteps][4] = {};
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
-      std::uint32_t a_big[4], a_small[4];
+      ltrt::cuda::Tf32Parts<4> a_parts;
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
         const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
-        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(dout_tile[row0 + at.row][8 * c + at.col]);
-        a_big[x] = part.big;
-        a_small[x] = part.small;
+        a_parts.set(x, dout_tile[row0 + at.row][8 * c + at.col]);
       }
 #pragma unroll
       for (int t = 0; t < kKeySteps; ++t) {
         const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
-        std::uint32_t b_big[2], b_small[2];
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(v_tile[row][8 * c + quad + 4 * x]);
-          b_big[x] = part.big;
-          b_small[x] = part.small;
-        }
-        ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_big, a_small, b_big, b_small);
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, v_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_parts, b_parts);
       }
     }
 // ds into s (the CPU's formulas; 0 where masked or past T).
@@ -1747,24 +1687,16 @@ __global__ void __launch_bounds__(128)
 // dq += ds k.
 #pragma unroll
     for (int t = 0; t < kKeySteps; ++t) {
-      const float weights[4] = {s[t][0], s[t][2], s[t][1], s[t][3]};  // the A fragment
-      std::uint32_t w_big[4], w_small[4];
-#pragma unroll
-      for (int x = 0; x < 4; ++x) {
-        const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(weights[x]);
-        w_big[x] = part.big;
-        w_small[x] = part.small;
-      }
+      ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+      w_parts.set(0, s[t][0]);
+      w_parts.set(1, s[t][2]);
+      w_parts.set(2, s[t][1]);
+      w_parts.set(3, s[t][3]);
 #pragma unroll
       for (int c = 0; c < kDimSteps; ++c) {
-        std::uint32_t b_big[2], b_small[2];
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(k_tile[t * 8 + quad + 4 * x][8 * c + group]);
-          b_big[x] = part.big;
-          b_small[x] = part.small;
-        }
-        ltrt::cuda::mma_3xtf32_16x8x8(dq[c], w_big, w_small, b_big, b_small);
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, k_tile[t * 8 + quad + 4 * x][8 * c + group]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dq[c], w_parts, b_parts);
       }
     }
   }

@@ -27,14 +27,6 @@ std::int64_t shared_stride(std::int64_t d, std::int64_t residue) {
   return s;
 }
 
-// acc += a b for one 8-wide step in 3xTF32 (mma.cuh: the three mmas sum from zero, then the
-// step is added to acc in float32).
-void write_3xtf32(CodeWriter& k, const std::string& acc, const std::string& a_big, const std::string& a_small,
-                  const std::string& b_big, const std::string& b_small) {
-  k.line("ltrt::cuda::mma_3xtf32_16x8x8(" + acc + ", " + a_big + ", " + a_small + ", " + b_big + ", " + b_small + ");");
-}
-
-
 // Stages rows [row0, row0 + rows) of src (rows `stride` floats apart, kD floats each) into
 // dst[rows][kStride], zeros past T: 16-byte loads, adjacent threads along a row.
 void write_stage_rows(CodeWriter& k, const std::string& dst, const std::string& src, const std::string& stride,
@@ -58,25 +50,18 @@ void write_scores(CodeWriter& k, const std::string& out, const std::string& a, c
   k.line("float " + out + "[kKeySteps][4] = {};");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
-  k.line("std::uint32_t a_big[4], a_small[4];");
+  k.line("ltrt::cuda::Tf32Parts<4> a_parts;");
   k.line("#pragma unroll");
   k.open("for (int x = 0; x < 4; ++x)");
   k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
-  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(" + a + "[row0 + at.row][8 * c + at.col]);");
-  k.line("a_big[x] = part.big;");
-  k.line("a_small[x] = part.small;");
+  k.line("a_parts.set(x, " + a + "[row0 + at.row][8 * c + at.col]);");
   k.close();
   k.line("#pragma unroll");
   k.open("for (int t = 0; t < kKeySteps; ++t)");
   k.line("const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column");
-  k.line("std::uint32_t b_big[2], b_small[2];");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 2; ++x)");
-  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(" + b + "[row][8 * c + quad + 4 * x]);");
-  k.line("b_big[x] = part.big;");
-  k.line("b_small[x] = part.small;");
-  k.close();
-  write_3xtf32(k, out + "[t]", "a_big", "a_small", "b_big", "b_small");
+  k.line("ltrt::cuda::Tf32Parts<2> b_parts;");
+  k.line("for (int x = 0; x < 2; ++x) b_parts.set(x, " + b + "[row][8 * c + quad + 4 * x]);");
+  k.line("ltrt::cuda::mma_3xtf32_16x8x8(" + out + "[t], a_parts, b_parts);");
   k.close();
   k.close();
 }
@@ -88,25 +73,16 @@ void write_scores(CodeWriter& k, const std::string& out, const std::string& a, c
 void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& w, const std::string& operand) {
   k.line("#pragma unroll");
   k.open("for (int t = 0; t < kKeySteps; ++t)");
-  k.line("const float weights[4] = {" + w + "[t][0], " + w + "[t][2], " + w + "[t][1], " + w +
-         "[t][3]};  // the A fragment");
-  k.line("std::uint32_t w_big[4], w_small[4];");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 4; ++x)");
-  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(weights[x]);");
-  k.line("w_big[x] = part.big;");
-  k.line("w_small[x] = part.small;");
-  k.close();
+  k.line("ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4");
+  k.line("w_parts.set(0, " + w + "[t][0]);");
+  k.line("w_parts.set(1, " + w + "[t][2]);");
+  k.line("w_parts.set(2, " + w + "[t][1]);");
+  k.line("w_parts.set(3, " + w + "[t][3]);");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
-  k.line("std::uint32_t b_big[2], b_small[2];");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 2; ++x)");
-  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(" + operand + "[t * 8 + quad + 4 * x][8 * c + group]);");
-  k.line("b_big[x] = part.big;");
-  k.line("b_small[x] = part.small;");
-  k.close();
-  write_3xtf32(k, acc + "[c]", "w_big", "w_small", "b_big", "b_small");
+  k.line("ltrt::cuda::Tf32Parts<2> b_parts;");
+  k.line("for (int x = 0; x < 2; ++x) b_parts.set(x, " + operand + "[t * 8 + quad + 4 * x][8 * c + group]);");
+  k.line("ltrt::cuda::mma_3xtf32_16x8x8(" + acc + "[c], w_parts, b_parts);");
   k.close();
   k.close();
 }
@@ -199,16 +175,14 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("const float* keys_k = q + kE;");
   k.line("const float* keys_v = q + 2 * kE;");
   k.line("// The warp's rows of q as A fragments, split into TF32 parts once (zeros past T).");
-  k.line("std::uint32_t q_big[kDimSteps][4], q_small[kDimSteps][4];");
+  k.line("ltrt::cuda::Tf32Parts<4> q_parts[kDimSteps];");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
   k.line("#pragma unroll");
   k.open("for (int x = 0; x < 4; ++x)");
   k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
   k.line("const int i = row0 + at.row;");
-  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
-  k.line("q_big[c][x] = part.big;");
-  k.line("q_small[c][x] = part.small;");
+  k.line("q_parts[c].set(x, i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
   k.close();
   k.close();
   k.line("// o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and m and l");
@@ -229,14 +203,9 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
-  k.line("std::uint32_t k_big[2], k_small[2];");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 2; ++x)");
-  k.line("const ltrt::cuda::Tf32Split part = ltrt::cuda::split_tf32(k_tile[key][8 * c + quad + 4 * x]);");
-  k.line("k_big[x] = part.big;");
-  k.line("k_small[x] = part.small;");
-  k.close();
-  write_3xtf32(k, "s[t]", "q_big[c]", "q_small[c]", "k_big", "k_small");
+  k.line("ltrt::cuda::Tf32Parts<2> k_parts;");
+  k.line("for (int x = 0; x < 2; ++x) k_parts.set(x, k_tile[key][8 * c + quad + 4 * x]);");
+  k.line("ltrt::cuda::mma_3xtf32_16x8x8(s[t], q_parts[c], k_parts);");
   k.close();
   k.close();
   k.line("// Scale and mask the scores, then fold them into m and l (the CPU's softmax, online): a row's");

@@ -182,39 +182,41 @@ __device__ inline void mma_tf32_16x8x8(float (&d)[4], const std::uint32_t (&a)[4
 #endif
 }
 
-// acc += a * b in 3xTF32 from operands already split (split_tf32): a * b ~ big_a * big_b +
-// big_a * small_b + small_a * big_b (small_a * small_b, about 2^-22 of the product, is dropped),
-// the small terms first so they are not lost against the big one. About float32's accuracy, where
-// one TF32 product (to_tf32 of each operand) is off by about 2^-11 relative. The three mmas sum
-// from zero and the step is added to acc in float32: tensor cores were measured to truncate their
-// sums (V100, T4, A100; Fasi et al., PeerJ CS 2021), a bias that would grow along a chain of mmas
-// into one accumulator. Kernels that reuse an operand split it once.
-__device__ inline void mma_3xtf32_16x8x8(float (&acc)[4], const std::uint32_t (&a_big)[4],
-                                         const std::uint32_t (&a_small)[4], const std::uint32_t (&b_big)[2],
-                                         const std::uint32_t (&b_small)[2]) {
+// A fragment's N operands, each split into its two TF32 parts for 3xTF32 (split_tf32): kernels
+// that reuse an operand split it once.
+template <int N>
+struct Tf32Parts {
+  std::uint32_t big[N], small[N];
+  __device__ void set(int i, float x) {
+    const Tf32Split s = split_tf32(x);
+    big[i] = s.big;
+    small[i] = s.small;
+  }
+};
+
+// acc += a * b in 3xTF32: a * b ~ big_a * big_b + big_a * small_b + small_a * big_b (small_a *
+// small_b, about 2^-22 of the product, is dropped), the small terms first so they are not lost
+// against the big one. About float32's accuracy, where one TF32 product (to_tf32 of each operand)
+// is off by about 2^-11 relative. The three mmas sum from zero and the step is added to acc in
+// float32: tensor cores were measured to truncate their sums (V100, T4, A100; Fasi et al., PeerJ
+// CS 2021), a bias that would grow along a chain of mmas into one accumulator.
+__device__ inline void mma_3xtf32_16x8x8(float (&acc)[4], const Tf32Parts<4>& a, const Tf32Parts<2>& b) {
   float step[4] = {};
-  mma_tf32_16x8x8(step, a_small, b_big, step);
-  mma_tf32_16x8x8(step, a_big, b_small, step);
-  mma_tf32_16x8x8(step, a_big, b_big, step);
+  mma_tf32_16x8x8(step, a.small, b.big, step);
+  mma_tf32_16x8x8(step, a.big, b.small, step);
+  mma_tf32_16x8x8(step, a.big, b.big, step);
   for (int i = 0; i < 4; ++i) acc[i] += step[i];
 }
 
 // d = a * b + c from float32 fragments, in 3xTF32 as above.
 __device__ inline void mma_3xtf32_16x8x8(float (&d)[4], const float (&a)[4], const float (&b)[2],
                                          const float (&c)[4]) {
-  std::uint32_t a_big[4], a_small[4], b_big[2], b_small[2];
-  for (int i = 0; i < 4; ++i) {
-    const Tf32Split s = split_tf32(a[i]);
-    a_big[i] = s.big;
-    a_small[i] = s.small;
-  }
-  for (int i = 0; i < 2; ++i) {
-    const Tf32Split s = split_tf32(b[i]);
-    b_big[i] = s.big;
-    b_small[i] = s.small;
-  }
+  Tf32Parts<4> a_parts;
+  Tf32Parts<2> b_parts;
+  for (int i = 0; i < 4; ++i) a_parts.set(i, a[i]);
+  for (int i = 0; i < 2; ++i) b_parts.set(i, b[i]);
   for (int i = 0; i < 4; ++i) d[i] = c[i];  // before the product: d may be c
-  mma_3xtf32_16x8x8(d, a_big, a_small, b_big, b_small);
+  mma_3xtf32_16x8x8(d, a_parts, b_parts);
 }
 
 }  // namespace ltrt::cuda

@@ -49,8 +49,16 @@ std::string ltgen_home() {
 }
 
 std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path, CudaBuild cuda,
-                                          const std::string& cuda_architectures, const std::string& hooks_source) {
+                                          const std::string& cuda_architectures, const std::string& hooks_source,
+                                          int ddp_processes) {
   std::vector<GeneratedFile> out;
+  const std::string n = std::to_string(ddp_processes);
+  const std::string mpi_cmake =
+      ddp_processes == 0 ? ""
+                         : "# DDP: the spec's trainer asks for " + n + " process" + (ddp_processes == 1 ? "" : "es") +
+                               " (run them with `mpirun -n " + n + " ./" + name +
+                               " fit`); the runtime averages\n# gradients over MPI (Debian: libmpich-dev or "
+                               "libopenmpi-dev).\nset(LTRT_MPI ON)\n";
   const std::string hooks_cmake =
       "# The spec's hooks file: the runtime calls the hooks that user_hooks.hpp marks as defined.\n"
       "target_compile_definitions(ltrt PRIVATE LTRT_USER_HOOKS=\"${CMAKE_CURRENT_SOURCE_DIR}/user_hooks.hpp\")\n";
@@ -63,6 +71,7 @@ std::vector<GeneratedFile> emit_templates(const std::string& name, const std::st
     replace_all(text, "@CUDA_ARCHITECTURES@", cuda_architectures);
     replace_all(text, "@CUDA_REQUIRED@", cuda == CudaBuild::required ? "ON" : "OFF");
     replace_all(text, "@HOOKS_SOURCE@", hooks_source.empty() ? "" : " " + hooks_source);
+    replace_all(text, "@MPI_CMAKE@", mpi_cmake);
     replace_all(text, "@HOOKS_CMAKE@\n", hooks_source.empty() ? "" : hooks_cmake);
     out.push_back({t, text});
   }

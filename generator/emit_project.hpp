@@ -23,9 +23,11 @@ enum class CudaBuild { none, when_found, required };
 /// main.cpp and CMakeLists.txt from templates/, with placeholders filled in. CUDA projects use
 /// CMakeLists.cuda.txt.in with CMAKE_CUDA_ARCHITECTURES `cuda_architectures`. `hooks_source` is
 /// the project's copy of the spec's hooks file ("" for none): it joins the program's sources,
-/// and the runtime is compiled with LTRT_USER_HOOKS naming user_hooks.hpp.
+/// and the runtime is compiled with LTRT_USER_HOOKS naming user_hooks.hpp. `ddp_processes` > 0:
+/// the spec's trainer asks for DDP with that many processes, and the runtime is built with MPI.
 std::vector<GeneratedFile> emit_templates(const std::string& name, const std::string& spec_path, CudaBuild cuda,
-                                          const std::string& cuda_architectures, const std::string& hooks_source = "");
+                                          const std::string& cuda_architectures, const std::string& hooks_source = "",
+                                          int ddp_processes = 0);
 
 /// Writes one file atomically; throws std::runtime_error naming the path.
 void write_file(const std::string& path, const std::string& text);

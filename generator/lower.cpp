@@ -60,8 +60,9 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
                           : out.spec.trainer.accelerator == "gpu" ? CudaBuild::required
                                                                   : CudaBuild::when_found;
   const bool hooks = !out.spec.hooks.empty();
+  const int ddp_processes = out.spec.trainer.ddp() ? out.spec.trainer.processes() : 0;
   for (auto& f : emit_templates(out.spec.name, out.spec.path, build, options.cuda_architectures,
-                                hooks ? kHooksSource : ""))
+                                hooks ? kHooksSource : "", ddp_processes))
     out.files.push_back(std::move(f));
   if (hooks) out.files.push_back({"user_hooks.hpp", emit_user_hooks_hpp(out.spec)});
   // Generated C++ and CUDA in the project's style (libFormat); the user's hooks file is compiled as written.

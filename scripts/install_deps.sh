@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what ltgen needs on Debian 12, idempotently and only what is missing.
-#   scripts/install_deps.sh          build tools, BLAS, zlib and Clang 14 (to build ltgen and generated programs)
+#   scripts/install_deps.sh          build tools, BLAS, zlib, MPI and Clang 14 (to build ltgen and generated programs)
 #   scripts/install_deps.sh --test   also the test oracles: LibTorch, PyTorch, numpy, and a
 #                                    venv (system torch + PyPI's safetensors) at $LTGEN_VENV,
 #                                    and the real data sets of specs/ (scripts/prepare_data.sh)
@@ -11,7 +11,8 @@ set -euo pipefail
 # (in clang-14) checks that every file it exports exists, so the clang tools packages come too.
 clang_packages=(clang-14 clang-format-14 clang-tidy-14 clang-tools-14 clangd-14 libclang-14-dev libclang-cpp14-dev
                 llvm-14-dev)
-packages=(g++ cmake ninja-build pkg-config libopenblas-dev zlib1g-dev ccache "${clang_packages[@]}")
+# MPICH: DDP programs (trainer.strategy "ddp") average gradients over MPI and run under its mpirun.
+packages=(g++ cmake ninja-build pkg-config libopenblas-dev zlib1g-dev ccache libmpich-dev mpich "${clang_packages[@]}")
 if [[ "${1:-}" == "--test" ]]; then
   # jargon-text: The Jargon File, the corpus of specs/gpt.json (/usr/share/doc/jargon-text/jargon.txt.gz).
   packages+=(libgtest-dev libbenchmark-dev libtorch-dev python3-torch python3-numpy python3-venv python3-pip jargon-text)

@@ -10,14 +10,17 @@
 
 namespace ltrt {
 
-std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const TrainerConfig& trainer, std::FILE* log) {
+std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const TrainerConfig& trainer, std::FILE* log,
+                                      const ProcessGroup& group) {
   const bool want_gpu = trainer.accelerator == "gpu";
-  if (trainer.accelerator == "cpu") return make_cpu_backend(model, host);
+  if (trainer.accelerator == "cpu") return make_cpu_backend(model, host, group);
+  // read_trainer_config refuses processes on anything but the CPU.
+  if (group.distributed()) throw Error("DDP runs on the CPU only: the spec's trainer.accelerator must be \"cpu\"");
   if (model.device_steps == nullptr) {
     if (want_gpu)
       throw Error("trainer.accelerator is \"gpu\" but this program was built without its CUDA backend (CMake found no "
                   "CUDA toolkit, or LTGEN_CUDA was OFF): rebuild it where nvcc is installed");
-    return make_cpu_backend(model, host);  // a CPU-only program: nothing to choose
+    return make_cpu_backend(model, host, group);  // a CPU-only program: nothing to choose
   }
 #ifdef LTRT_WITH_CUDA
   std::string why;
@@ -25,7 +28,7 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
   if (count == 0) {
     if (want_gpu) throw Error("trainer.accelerator is \"gpu\" but no CUDA GPU is available: " + why);
     std::fprintf(log, "GPU available: False (%s), used: False: training on the CPU\n", why.c_str());
-    return make_cpu_backend(model, host);
+    return make_cpu_backend(model, host, group);
   }
   if (trainer.device_index >= count)
     throw Error("trainer.devices asks for GPU " + std::to_string(trainer.device_index) + " but there are only " +
@@ -37,7 +40,7 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
   (void)log;  // nothing to choose without CUDA
   if (want_gpu)
     throw Error("trainer.accelerator is \"gpu\" but this runtime was compiled without CUDA (LTRT_CUDA was OFF)");
-  return make_cpu_backend(model, host);
+  return make_cpu_backend(model, host, group);
 #endif
 }
 

@@ -14,12 +14,13 @@ namespace {
 
 class CpuBackend : public Backend {
  public:
-  CpuBackend(const ModelDef& model, Arena& host) : model_(model), host_(host) {}
+  CpuBackend(const ModelDef& model, Arena& host, const ProcessGroup& group) : model_(model), host_(host), group_(group) {}
   std::string device() const override { return "cpu"; }
   void upload() override {}    // the host arena is where the steps run
   void download() override {}
   void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
     loss_ = model_.training_step(host_.data(), s.n, s.loss_scale, s.accumulate, dropout);
+    if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), model_.num_param_elements);
     if (s.optimizer_step) step_optimizer(s.clip_val, s.clip_by_value, optimizer);
   }
   float loss() override { return loss_; }
@@ -39,6 +40,7 @@ class CpuBackend : public Backend {
   }
   void train_backward(const TrainStep& s) override {
     model_.training_backward(host_.data(), s.n, s.loss_scale, s.accumulate);
+    if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), model_.num_param_elements);
   }
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
     clip_and_step(model_, host_.data(), clip_val, clip_by_value, optimizer);
@@ -48,6 +50,7 @@ class CpuBackend : public Backend {
  private:
   const ModelDef& model_;
   Arena& host_;
+  const ProcessGroup& group_;
   float loss_ = 0;
   float eval_loss_ = 0;
   EvalSums sums_;
@@ -75,8 +78,8 @@ void clip_and_step(const ModelDef& model, std::byte* arena, double clip_val, boo
   optimizer.step();
 }
 
-std::unique_ptr<Backend> make_cpu_backend(const ModelDef& model, Arena& host) {
-  return std::make_unique<CpuBackend>(model, host);
+std::unique_ptr<Backend> make_cpu_backend(const ModelDef& model, Arena& host, const ProcessGroup& group) {
+  return std::make_unique<CpuBackend>(model, host, group);
 }
 
 }  // namespace ltrt

@@ -8,17 +8,36 @@
 
 namespace ltrt {
 
-DataLoader::DataLoader(const Dataset& data, int batch_size, bool shuffle, bool drop_last)
-    : data_(data), batch_size_(batch_size), shuffle_(shuffle) {
+DataLoader::DataLoader(const Dataset& data, int batch_size, bool shuffle, bool drop_last, Shard shard)
+    : data_(data), batch_size_(batch_size), shuffle_(shuffle), shard_(shard) {
   if (batch_size <= 0) throw Error("batch_size must be positive, got " + std::to_string(batch_size));
-  const std::int64_t n = data.num_samples;
+  if (shard.world < 1 || shard.rank < 0 || shard.rank >= shard.world)
+    throw Error("rank " + std::to_string(shard.rank) + " of " + std::to_string(shard.world) + " processes");
+  const std::int64_t all = data.num_samples;
+  // DistributedSampler(drop_last=False): ceil(N / world) samples for every rank.
+  const std::int64_t n = !shard.distributed ? all : (all + shard.world - 1) / shard.world;
   num_batches_ = drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
   order_.resize(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) order_[static_cast<std::size_t>(i)] = i;
+  if (shard.distributed && shuffle) permuted_.resize(static_cast<std::size_t>(all));
+  if (!shard.distributed) {
+    for (std::int64_t i = 0; i < n; ++i) order_[static_cast<std::size_t>(i)] = i;
+  } else if (all > 0) {
+    // Position rank + i * world of 0, 1, ..., N-1, N-padded: sample (rank + i * world) mod N.
+    for (std::int64_t i = 0; i < n; ++i) order_[static_cast<std::size_t>(i)] = (shard.rank + i * shard.world) % all;
+  }
 }
 
-void DataLoader::start_epoch(Generator& gen) {
+void DataLoader::start_epoch(Generator& gen, std::int64_t epoch) {
   if (!shuffle_) return;
+  if (shard_.distributed) {
+    // DistributedSampler.__iter__: randperm from seed + epoch, padded, every world-th from rank.
+    torch_randperm(static_cast<std::uint64_t>(shard_.seed + epoch), permuted_);
+    const std::size_t all = permuted_.size();
+    if (all == 0) return;
+    for (std::size_t i = 0; i < order_.size(); ++i)
+      order_[i] = permuted_[(static_cast<std::size_t>(shard_.rank) + i * static_cast<std::size_t>(shard_.world)) % all];
+    return;
+  }
   const std::size_t n = order_.size();
   for (std::size_t i = 0; i < n; ++i) order_[i] = static_cast<std::int64_t>(i);
   for (std::size_t i = n; i > 1; --i) {
@@ -29,7 +48,7 @@ void DataLoader::start_epoch(Generator& gen) {
 
 int DataLoader::batch_rows(std::int64_t b) const {
   const std::int64_t start = b * batch_size_;
-  const std::int64_t left = data_.num_samples - start;
+  const std::int64_t left = num_samples() - start;
   return static_cast<int>(left < batch_size_ ? left : batch_size_);
 }
 

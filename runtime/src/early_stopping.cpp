@@ -126,7 +126,8 @@ void EarlyStopping::run_check(const CallbackContext& ctx) {
   }
   const float current = static_cast<float>(it->second);
   std::string reason;
-  const bool should_stop = evaluate(current, reason);
+  // "stop every ddp process if any world process decides to stop"
+  const bool should_stop = ctx.reduce_decision(evaluate(current, reason), false);
   if (should_stop) {
     ctx.request_stop();  // trainer.should_stop = trainer.should_stop or should_stop
     stopped_epoch_ = ctx.current_epoch;

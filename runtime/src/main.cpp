@@ -6,6 +6,7 @@
 
 #include "ltrt/cli.hpp"
 #include "ltrt/error.hpp"
+#include "ltrt/process_group.hpp"
 #include "ltrt/trainer.hpp"
 
 namespace ltrt {
@@ -27,7 +28,9 @@ int run_main(int argc, char** argv, const ModelDef& model) {
     std::fputs(config_json(options, model).c_str(), stdout);
     return 0;
   }
+  ProcessGroup* group = nullptr;
   try {
+    group = &ProcessGroup::world();  // DDP's ranks: MPI starts here in a program built with it
     FitConfig& config = options.fit;
     config.ckpt_path = config.ckpt_path.empty() ? "" : resolve_ckpt_path(config.ckpt_path, config.trainer);
     switch (options.subcommand) {
@@ -36,11 +39,23 @@ int run_main(int argc, char** argv, const ModelDef& model) {
       case Subcommand::test: test(model, config, stdout); break;
       case Subcommand::predict: predict(model, config, stdout); break;
     }
+  } catch (const LaunchError& e) {
+    if (group->is_global_zero()) std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    group->finalize();
+    return 2;
   } catch (const std::exception& e) {
     std::fflush(stdout);
+    if (group && group->distributed()) {
+      // The other ranks would wait for this one in their next collective: end them all.
+      std::fprintf(stderr, "%s: error (rank %d of %d): %s\n", program, group->rank(), group->size(), e.what());
+      std::fflush(stderr);
+      group->abort(1);
+    }
     std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    if (group) group->finalize();
     return 1;
   }
+  group->finalize();
   return 0;
 }
 

@@ -549,6 +549,7 @@ void ModelCheckpoint::on_train_batch_end(const CallbackContext& ctx) {
   const double now = ctx.elapsed_seconds;
   if (o_.train_time_interval && *o_.train_time_interval != 0) {  // `if train_time_interval:` (timedelta(0) is falsy)
     skip_time = !last_time_checked_ || (now - *last_time_checked_) < *o_.train_time_interval;
+    skip_time = ctx.rank_zero_decision(skip_time);  // ranks' clocks differ
   }
   if (skip_batch && skip_time) return;
   if (!skip_time) last_time_checked_ = now;
@@ -672,7 +673,7 @@ void ModelCheckpoint::save_topk_checkpoint(const CallbackContext& ctx, MonitorCa
 void ModelCheckpoint::save_checkpoint(const CallbackContext& ctx, const std::string& filepath) {
   if (!ctx.save_checkpoint) throw Error("ModelCheckpoint: the trainer gave no save_checkpoint");
   const std::string parent = fs::path(filepath).parent_path().string();
-  if (!parent.empty()) make_dirs(parent);  // the checkpoint IO's makedirs(dirname(path), exist_ok=True)
+  if (!parent.empty() && ctx.is_global_zero) make_dirs(parent);  // the checkpoint IO's makedirs(dirname(path), exist_ok=True)
   ctx.save_checkpoint(filepath, o_.save_weights_only);
   last_global_step_saved_ = ctx.global_step;
   last_checkpoint_saved_ = filepath;
@@ -734,8 +735,9 @@ void ModelCheckpoint::save_last_checkpoint(const CallbackContext& ctx, MonitorCa
   // "set the last model path before saving because it will be part of the state"
   const std::string previous = last_model_path;
   last_model_path = filepath;
-  if (o_.save_last == "link" && !last_checkpoint_saved_.empty() && o_.save_top_k != 0)
-    link_checkpoint(last_checkpoint_saved_, filepath);
+  if (o_.save_last == "link" && !last_checkpoint_saved_.empty() && o_.save_top_k != 0) {
+    if (ctx.is_global_zero) link_checkpoint(last_checkpoint_saved_, filepath);
+  }
   else
     save_checkpoint(ctx, filepath);
   if (!previous.empty() && should_remove_checkpoint(ctx, previous, filepath)) remove_checkpoint(ctx, previous);
@@ -745,7 +747,7 @@ void ModelCheckpoint::save_monitor_checkpoint(const CallbackContext& ctx, Monito
   std::optional<double> current;
   if (const PyScalar* v = find_candidate(candidates, o_.monitor))
     current = v->is_int ? static_cast<double>(v->i) : v->f;
-  if (check_monitor_top_k(current)) {
+  if (check_monitor_top_k(ctx, current)) {
     update_best_and_save(*current, ctx, candidates);
   } else if (o_.verbose) {
     ctx.emit_info("Epoch " + python_format(*find_candidate(candidates, "epoch"), "d") + ", global step " +
@@ -770,7 +772,7 @@ double* ModelCheckpoint::best_k_find(const std::string& path) {
   return nullptr;
 }
 
-bool ModelCheckpoint::check_monitor_top_k(std::optional<double> current) const {
+bool ModelCheckpoint::check_monitor_top_k(const CallbackContext& ctx, std::optional<double> current) const {
   if (!current) return false;
   if (o_.save_top_k == -1) return true;
   if (static_cast<std::int64_t>(best_k_models.size()) < o_.save_top_k) return true;  // less_than_k_models
@@ -778,8 +780,8 @@ bool ModelCheckpoint::check_monitor_top_k(std::optional<double> current) const {
   for (const auto& kv : best_k_models)
     if (kv.first == kth_best_model_path) kth = &kv.second;
   if (!kth) throw Error("ModelCheckpoint: kth_best_model_path '" + kth_best_model_path + "' is not in best_k_models");
-  // monitor_op = {"min": torch.lt, "max": torch.gt} on float32 values
-  return o_.mode == "min" ? *current < *kth : *current > *kth;
+  // monitor_op = {"min": torch.lt, "max": torch.gt} on float32 values; under DDP every rank must agree
+  return ctx.reduce_decision(o_.mode == "min" ? *current < *kth : *current > *kth, true);
 }
 
 void ModelCheckpoint::update_best_and_save(double current, const CallbackContext& ctx, MonitorCandidates& candidates) {

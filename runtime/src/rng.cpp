@@ -4,7 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <random>
 #include <sstream>
+#include <utility>
 
 #include "ltrt/error.hpp"
 
@@ -116,6 +119,20 @@ void Generator::set_state(const std::string& text) {
 Rngs seed_everything(std::int64_t seed) {
   const auto s = static_cast<std::uint64_t>(seed);
   return Rngs{Generator(s, 1), Generator(s, 2), Generator(s, 3)};
+}
+
+void torch_randperm(std::uint64_t seed, std::vector<std::int64_t>& out) {
+  std::mt19937 mt(static_cast<std::uint32_t>(seed));
+  const std::int64_t n = static_cast<std::int64_t>(out.size());
+  for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = i;
+  // randperm_cpu: 32-bit draws below UINT32_MAX / 20 elements, 64-bit (high word first) above.
+  const bool small = n < static_cast<std::int64_t>(std::numeric_limits<std::uint32_t>::max() / 20);
+  for (std::int64_t i = 0; i + 1 < n; ++i) {
+    std::uint64_t r = mt();
+    if (!small) r = (r << 32) | mt();
+    const std::int64_t z = static_cast<std::int64_t>(r % static_cast<std::uint64_t>(n - i));
+    std::swap(out[static_cast<std::size_t>(i)], out[static_cast<std::size_t>(z + i)]);
+  }
 }
 
 }  // namespace ltrt

@@ -180,7 +180,8 @@ void Timer::on_train_epoch_end(const CallbackContext& ctx) {
 }
 
 void Timer::check_time_remaining(const CallbackContext& ctx) {
-  const bool should_stop = time_elapsed_train(now_) >= *o_.duration;
+  // Ranks' clocks differ: rank 0's decision is everyone's.
+  const bool should_stop = ctx.rank_zero_decision(time_elapsed_train(now_) >= *o_.duration);
   if (!should_stop) return;
   ctx.request_stop();
   if (o_.verbose) {

@@ -33,6 +33,7 @@
 #include "ltrt/model_summary.hpp"
 #include "ltrt/npy.hpp"
 #include "ltrt/optimizer.hpp"
+#include "ltrt/process_group.hpp"
 #include "ltrt/progress_bar.hpp"
 #include "ltrt/rng.hpp"
 #include "ltrt/safetensors.hpp"
@@ -49,22 +50,27 @@ using Metrics = std::vector<std::pair<std::string, double>>;
 std::string join_path(const std::string& a, const std::string& b) { return (fs::path(a) / b).string(); }
 
 // CSVLogger and TensorBoardLogger, both in <root>/lightning_logs/version_N as
-// Lightning's default loggers are.
+// Lightning's default loggers are. Under DDP only rank 0 writes (the loggers' methods are
+// rank_zero_only); the other ranks count the same rows and know rank 0's folder.
 class Loggers {
  public:
-  Loggers(const TrainerConfig& t, const ModelDef& model) {
+  Loggers(const TrainerConfig& t, const ModelDef& model, const ProcessGroup& group) {
     if (!t.logger || t.fast_dev_run > 0) return;  // fast_dev_run: "Logging and checkpointing is suppressed"
-    const std::string root = join_path(t.default_root_dir, "lightning_logs");
-    dir_ = join_path(root, "version_" + std::to_string(next_version(root)));
-    make_dirs(dir_);
-    // The generator checked the spec text; a parse error here is a real fault.
-    const json::Value hparams = json::parse(model.spec_json ? model.spec_json : "{}");
-    write_hparams_yaml(join_path(dir_, "hparams.yaml"), hparams);
-    csv_ = std::make_unique<CsvLogger>(join_path(dir_, "metrics.csv"));
-    tb_ = std::make_unique<TensorBoardLogger>(dir_);
-    tb_->log_hparams(hparams);
+    enabled_ = true;
+    if (group.is_global_zero()) {
+      const std::string root = join_path(t.default_root_dir, "lightning_logs");
+      dir_ = join_path(root, "version_" + std::to_string(next_version(root)));
+      make_dirs(dir_);
+      // The generator checked the spec text; a parse error here is a real fault.
+      const json::Value hparams = json::parse(model.spec_json ? model.spec_json : "{}");
+      write_hparams_yaml(join_path(dir_, "hparams.yaml"), hparams);
+      csv_ = std::make_unique<CsvLogger>(join_path(dir_, "metrics.csv"));
+      tb_ = std::make_unique<TensorBoardLogger>(dir_);
+      tb_->log_hparams(hparams);
+    }
+    dir_ = group.broadcast(dir_);
   }
-  bool enabled() const { return csv_ != nullptr; }
+  bool enabled() const { return enabled_; }
   const std::string& dir() const { return dir_; }
   std::int64_t rows() const { return rows_; }
 
@@ -72,6 +78,8 @@ class Loggers {
   // they come from a callback's own logger call (LearningRateMonitor).
   void log(const Metrics& metrics, std::int64_t step, std::optional<std::int64_t> epoch) {
     if (!enabled() || metrics.empty()) return;
+    ++rows_;
+    if (!csv_) return;  // a rank other than 0
     std::vector<std::pair<std::string, CsvLogger::MetricValue>> values;
     Metrics scalars = metrics;
     for (const auto& [k, v] : metrics) values.push_back({k, CsvLogger::MetricValue(v)});
@@ -81,15 +89,15 @@ class Loggers {
     }
     csv_->log_values(values, step);
     tb_->log_scalars(scalars, step);
-    ++rows_;
   }
   void save() {
-    if (!enabled()) return;
+    if (!csv_) return;
     csv_->save();
     tb_->flush();
   }
 
  private:
+  bool enabled_ = false;
   std::string dir_;
   std::unique_ptr<CsvLogger> csv_;
   std::unique_ptr<TensorBoardLogger> tb_;
@@ -104,6 +112,44 @@ struct StepRow {
   double acc;
   Metrics logged;  // a callback's own log call (LearningRateMonitor): no loss, no epoch column
 };
+
+// The launch against the spec: fit runs as many processes as trainer.devices x trainer.num_nodes
+// ask for (mpirun -n N); validate and test run in one process or in that many (each rank on its
+// shard, as Lightning's would); predict in one.
+void check_launch(const ProcessGroup& group, const TrainerConfig& t, const std::string& subcommand) {
+  const int want = t.processes();
+  const std::string asked = "trainer.devices=" + std::to_string(t.devices) +
+                            (t.num_nodes > 1 ? " x trainer.num_nodes=" + std::to_string(t.num_nodes) : "");
+  if (group.launched() > 1 && group.size() == 1)
+    throw LaunchError("launched as " + std::to_string(group.launched()) + " processes, but this program was built for one (its "
+                "spec's trainer has no strategy \"ddp\" or devices > 1): run it without mpirun, or regenerate it from "
+                "a spec that asks for processes");
+  if (subcommand == "predict") {
+    if (group.size() > 1)
+      throw LaunchError("predict runs in one process: launch it without mpirun (it writes every row's prediction itself)");
+    return;
+  }
+  if (group.size() == want || (group.size() == 1 && subcommand != "fit")) return;
+  if (group.size() == 1)
+    throw LaunchError(asked + " asks for " + std::to_string(want) + " processes (DDP): launch the program with mpirun -n " +
+                std::to_string(want) + " (e.g. `mpirun -n " + std::to_string(want) + " ./PROGRAM fit`)");
+  throw LaunchError("launched as " + std::to_string(group.size()) + " processes, but " + asked + " asks for " +
+              std::to_string(want) + ": launch it with mpirun -n " + std::to_string(want));
+}
+
+// DDP's start: every rank takes rank 0's parameters and buffers (DistributedDataParallel's
+// _sync_module_states), whatever each initialised or loaded.
+void broadcast_buffers(const ProcessGroup& group, const ModelDef& model, std::byte* arena) {
+  for (int i = 0; i < model.num_state; ++i) {
+    const TensorRef& t = model.state[i].value;
+    group.broadcast(arena + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype));
+  }
+}
+void broadcast_model(const ProcessGroup& group, const ModelDef& model, std::byte* arena) {
+  if (!group.distributed()) return;
+  group.broadcast(arena + model.params_offset, static_cast<std::size_t>(model.num_param_elements) * sizeof(float));
+  broadcast_buffers(group, model, arena);
+}
 
 // The results table Lightning prints after validate/test.
 void print_results(std::FILE* out, const char* stage, const std::map<std::string, double>& metrics) {
@@ -173,7 +219,8 @@ class Fit {
       : model_(model),
         config_(config),
         t_(effective(config.trainer)),
-        out_(out),
+        group_(ProcessGroup::world()),
+        out_(group_.rank_zero(out)),
         rngs_(seed_everything(t_.seed)),
         arena_(model.arena_bytes),
         optimizer_(model, arena_.data()),
@@ -188,15 +235,19 @@ class Fit {
       val_data_ = load_dataset(with_train_vocabulary(config.val, config.train), model.input, model.target, rngs_.data,
                                classes);
     if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena_.data());
-    backend_ = make_backend(model, arena_, t_, stderr);
+    broadcast_model(group_, model, arena_.data());
+    backend_ = make_backend(model, arena_, t_, group_.rank_zero(stderr), group_);
     backend_->upload();
-    const bool shuffle = model.data.shuffle && !overfitting(t_);
-    train_loader_ = std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last);
+    // Under DDP Lightning shuffles the training loader whatever its shuffle says (not when overfitting).
+    const Shard shard{t_.ddp(), group_.rank(), group_.size(), t_.seed};
+    const bool shuffle = (model.data.shuffle || shard.distributed) && !overfitting(t_);
+    train_loader_ =
+        std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last, shard);
     num_train_batches_ = t_.limit_train_batches.of(train_loader_->num_batches());
     if (overfitting(t_)) {
-      val_loader_ = std::make_unique<DataLoader>(train_data_, model.data.batch_size, false, model.data.drop_last);
+      val_loader_ = std::make_unique<DataLoader>(train_data_, model.data.batch_size, false, model.data.drop_last, shard);
     } else if (config.val.kind != DataSourceKind::none) {
-      val_loader_ = std::make_unique<DataLoader>(val_data_, model.data.batch_size, false, false);
+      val_loader_ = std::make_unique<DataLoader>(val_data_, model.data.batch_size, false, false, shard);
     }
     if (val_loader_) num_val_batches_ = t_.limit_val_batches.of(val_loader_->num_batches());
     // Lightning's val_check_batch.
@@ -230,7 +281,8 @@ class Fit {
   FitResult run_loops();
   [[noreturn]] void fail(const std::exception& e);
   Trainer::Access hook_access();
-  void step_forward_backward(int n, bool first_of_group);
+  void step_forward_backward(int n, bool first_of_group, bool step);
+  void sync_buffers(bool training_forward_syncs);
   bool validation_enabled() const { return val_loader_ && num_val_batches_ > 0; }
   bool can_stop_early() const {
     const bool epochs = t_.min_epochs == -1 || epochs_processed_ >= t_.min_epochs;
@@ -259,7 +311,8 @@ class Fit {
   const ModelDef& model_;
   const FitConfig& config_;
   TrainerConfig t_;
-  std::FILE* out_;
+  const ProcessGroup& group_;  // DDP's ranks (one process without DDP)
+  std::FILE* out_;             // stdout on rank 0
   Rngs rngs_;
   Arena arena_;  // the host arena: batches are loaded and checkpoints read and written here
   Optimizer optimizer_;
@@ -301,6 +354,7 @@ class Fit {
   Trainer trainer_;                    // what user hooks see (ltrt/hooks.hpp)
   const char* running_hook_ = nullptr; // the user hook running now: named when it throws
   bool in_save_hook_ = false;          // inside on_save_checkpoint (saving from there would recurse)
+  bool buffers_due_ = true;            // DDP: the next forward takes rank 0's buffers first
 };
 
 Trainer::Access Fit::hook_access() {
@@ -358,6 +412,15 @@ void Fit::init_context() {
   c.has_scheduler = scheduler_ != nullptr;
   c.scheduler_interval = t_.scheduler_interval;
   c.log = &lr_logs_;
+  if (group_.distributed()) {
+    c.reduce_boolean = [this](bool value, bool all) { return group_.reduce_boolean(value, all); };
+    c.broadcast = [this](bool value) { return group_.broadcast(value); };
+    c.is_global_zero = group_.is_global_zero();
+    if (!c.is_global_zero) {  // rank_zero_only: messages, and the files rank 0 keeps
+      c.info = c.warn = [](const std::string&) {};
+      c.remove_checkpoint = [](const std::string&) {};
+    }
+  }
 }
 
 CallbackContext& Fit::context() {
@@ -398,6 +461,8 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.loops = loops;
   s.lr_schedulers = scheduler_ ? scheduler_->state() : json::Value::make_null();
   s.callbacks = callbacks_.state();
+  // Under DDP rank 0 writes it (the replicas are equal); the others took part in the hook above.
+  if (!group_.is_global_zero()) return;
   // A bare file name (trainer.save_checkpoint("final.safetensors")) is saved in the working directory.
   if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());
   backend_->download();
@@ -452,7 +517,7 @@ void Fit::restore(const std::string& path) {
     optimizer_.set_lr(scheduler_->lr());
   }
   const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
-  if (!unmatched.empty()) std::fprintf(stderr, "warning: %s\n", unmatched.c_str());
+  if (!unmatched.empty()) std::fprintf(group_.rank_zero(stderr), "warning: %s\n", unmatched.c_str());
   callbacks_.load_state(s.callbacks);
 }
 
@@ -496,6 +561,7 @@ void Fit::run_validation(bool sanity) {
   for (std::int64_t b = 0; b < batches; ++b) {
     LTRT_USER_HOOK(*this, on_validation_batch_start, (trainer_, b))
     const int n = val_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+    sync_buffers(false);
     backend_->evaluate(n);
     LTRT_USER_HOOK(*this, on_validation_batch_end, (trainer_, b, backend_->eval_loss()))
   }
@@ -562,8 +628,8 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
 // batch of an accumulation group, backward of the loss divided by accumulate_grad_batches), for user
 // hooks inside the step: on the backend in pieces, with the hooks between them. train_batch steps
 // the optimizer.
-void Fit::step_forward_backward(int n, bool first_of_group) {
-  const TrainStep request{n, 1.0f / static_cast<float>(t_.accumulate_grad_batches), !first_of_group, false, 0, false};
+void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
+  const TrainStep request{n, 1.0f / static_cast<float>(t_.accumulate_grad_batches), !first_of_group, false, 0, false, step};
   if constexpr (user_hooks::split_step) {
     last_loss_ = backend_->train_forward(request, rngs_.dropout);
     // training_step has logged: the hooks from here on see this step's train_loss (and train_acc) in
@@ -584,6 +650,15 @@ void Fit::step_forward_backward(int n, bool first_of_group) {
   }
 }
 
+// DistributedDataParallel's buffer sync (broadcast_buffers): before a forward, every rank takes rank
+// 0's buffers (BatchNorm's running statistics) when the forward before it was a training one whose
+// backward synchronised the gradients, or none has run yet. Accumulating batches (no_sync) and
+// evaluation forwards leave the next forward unsynchronised.
+void Fit::sync_buffers(bool training_forward_syncs) {
+  if (group_.distributed() && buffers_due_) broadcast_buffers(group_, model_, arena_.data());
+  buffers_due_ = training_forward_syncs;
+}
+
 // One batch up to its step logging (TrainingEpochLoop.advance).
 void Fit::train_batch(std::int64_t b) {
   LTRT_CALLBACKS_AND_HOOK(on_train_batch_start, (trainer_, b))
@@ -595,12 +670,14 @@ void Fit::train_batch(std::int64_t b) {
   if constexpr (user_hooks::in_step) {
     // Hooks inside the step: it runs in pieces with the hooks between them (and has put its
     // metrics in callback_metrics).
-    step_forward_backward(n, first_of_group);
+    sync_buffers(step);
+    step_forward_backward(n, first_of_group, step);
   } else {
     // Lightning divides the loss by accumulate_grad_batches before backward; the last batch of a
     // group clips the gradients and steps the optimizer.
     const TrainStep request{n, 1.0f / static_cast<float>(k), !first_of_group, step, t_.gradient_clip_val,
-                            t_.gradient_clip_algorithm == "value"};
+                            t_.gradient_clip_algorithm == "value", step};
+    sync_buffers(step);
     backend_->train(request, optimizer_, rngs_.dropout);
     step_metrics_pending_ = true;  // read when something needs them
     step_rows_ = n;
@@ -699,7 +776,7 @@ void Fit::fail(const std::exception& e) {
 
 FitResult Fit::run_loops() {
   FitResult result;
-  loggers_ = std::make_unique<Loggers>(t_, model_);
+  loggers_ = std::make_unique<Loggers>(t_, model_, group_);
   init_context();
   if (t_.enable_model_summary && t_.fast_dev_run == 0) std::fputs(model_summary(model_).c_str(), out_);
   if (t_.fast_dev_run > 0)
@@ -739,7 +816,7 @@ FitResult Fit::run_loops() {
     const bool resuming_mid_epoch = batch_in_epoch_ > 0;
     if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
     epoch_start_rng_data_ = rngs_.data.state();
-    train_loader_->start_epoch(rngs_.data);
+    train_loader_->start_epoch(rngs_.data, epochs_processed_);  // DDP's sampler.set_epoch(current.processed)
     LTRT_CALLBACKS_AND_HOOK(on_train_epoch_start, (trainer_))
     take_callback_logs();
     bar.start_epoch(epoch_, num_train_batches_);
@@ -855,6 +932,8 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
 EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* out, const char* stage,
                     const DataSource& source, const BatchCount& limit) {
   const TrainerConfig t = effective(config.trainer);
+  check_launch(ProcessGroup::world(), t, stage);
+  out = ProcessGroup::world().rank_zero(out);
   if (source.kind == DataSourceKind::none)
     throw Error(std::string("the spec has no ") + (std::string(stage) == "validate" ? "validation" : stage) +
                 " data: add data." + (std::string(stage) == "validate" ? "val" : stage) + " to the spec");
@@ -885,9 +964,11 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
     load_weights(config.ckpt_path, model, arena.data());
     LTRT_USER_HOOK(hooks, on_load_checkpoint, (hooks.trainer))
   }
-  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr);
+  const ProcessGroup& group = ProcessGroup::world();
+  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, group.rank_zero(stderr), group);
   backend->upload();
-  DataLoader loader(data, model.data.batch_size, false, false);
+  // Under DDP each rank evaluates its shard (DistributedSampler, no shuffle) and rank 0's metrics are logged.
+  DataLoader loader(data, model.data.batch_size, false, false, Shard{t.ddp(), group.rank(), group.size(), t.seed});
   loader.start_epoch(rngs.data);
   EvalResult r;
   r.batches = limit.of(loader.num_batches());
@@ -909,7 +990,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   }
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();
-  Loggers loggers(t, model);
+  Loggers loggers(t, model, group);
   Metrics m(r.metrics.begin(), r.metrics.end());
   loggers.log(m, 0, 0);
   loggers.save();
@@ -990,6 +1071,7 @@ FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
     throw Error("max_steps must be a non-negative integer or -1 (no limit), got " + std::to_string(config.trainer.max_steps));
   if (config.trainer.max_epochs < -1)
     throw Error("max_epochs must be a non-negative integer or -1, got " + std::to_string(config.trainer.max_epochs));
+  check_launch(ProcessGroup::world(), config.trainer, "fit");
   Fit f(model, config, out);
   return f.run();
 }
@@ -1020,7 +1102,7 @@ std::string predict_text(const ModelDef& model, const FitConfig& config, const T
     vocabulary = text_vocabulary(config.train.text_path);
   }
   // Each token's forward runs where the program trains (the GPU's predict() copies the logits back).
-  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr);
+  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr, ProcessGroup::world());
   backend->upload();
   const std::string text =
       generate_text(model, arena.data(), vocabulary, config.predict, rngs.data, [&](int n) { backend->predict(n); });
@@ -1036,6 +1118,7 @@ std::string predict_text(const ModelDef& model, const FitConfig& config, const T
 
 std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* out) {
   const TrainerConfig t = effective(config.trainer);
+  check_launch(ProcessGroup::world(), t, "predict");
   if (config.predict.kind == DataSourceKind::none)
     throw Error("the spec has no predict data: add data.predict to the spec");
   Rngs rngs = seed_everything(t.seed);
@@ -1046,7 +1129,7 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
                                     ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
-  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr);
+  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr, ProcessGroup::world());
   backend->upload();
   DataLoader loader(data, model.data.batch_size, false, false);
   loader.start_epoch(rngs.data);

@@ -12,7 +12,7 @@ namespace {
 
 // Lightning Trainer arguments ltgen knows but does not implement: naming
 // them gives "not supported yet" rather than "unknown key".
-const char* const kNotYet[] = {"strategy", "num_nodes", "benchmark", "inference_mode", "use_distributed_sampler",
+const char* const kNotYet[] = {"benchmark", "inference_mode", "use_distributed_sampler",
                                "profiler", "detect_anomaly", "barebones", "plugins", "sync_batchnorm",
                                "reload_dataloaders_every_n_epochs"};
 
@@ -128,15 +128,29 @@ TrainerConfig read_trainer_config(const json::Value& spec, double base_lr) {
   c.deterministic = t.boolean("deterministic", false);
   c.accelerator = t.string("accelerator", "auto", {"auto", "cpu", "gpu", "cuda"});
   if (c.accelerator == "cuda") c.accelerator = "gpu";  // Lightning's two names for one accelerator
+  c.strategy = t.string("strategy", "auto", {"auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "fsdp", "deepspeed"});
+  if (c.strategy != "auto" && c.strategy != "ddp")
+    t.fail("strategy", "\"" + c.strategy + "\" is not supported yet: use \"ddp\" (processes launched with mpirun) or \"auto\"");
+  c.num_nodes = static_cast<int>(std::min<std::int64_t>(t.integer("num_nodes", 1, 1), 4097));
+  if (c.num_nodes > 4096) t.fail("num_nodes", "at most 4096 nodes");
   if (const json::Value* d = t.get("devices")) {
-    // Lightning's devices=[k]: the GPU with index k.
+    // Lightning's devices=[k]: the GPU with index k; devices=N on the CPU: N processes (DDP).
     const bool index = d->kind == json::Kind::array && d->items.size() == 1 && d->items[0].kind == json::Kind::number &&
                        d->items[0].is_integer && d->items[0].integer >= 0;
-    const bool ok = index || (d->kind == json::Kind::string && d->str == "auto") ||
-                    (d->kind == json::Kind::number && d->is_integer && (d->integer == 1 || d->integer == -1));
-    if (!ok) t.fail("devices", "only one device is supported yet (DDP is not): use 1, \"auto\" or [INDEX] (a GPU's index)");
+    const bool count = d->kind == json::Kind::number && d->is_integer && (d->integer >= 1 || d->integer == -1);
+    if (!index && !count && !(d->kind == json::Kind::string && d->str == "auto"))
+      t.fail("devices", "expected a number of devices (1, or N processes on the CPU), \"auto\" or [INDEX] (a GPU's index), got " +
+                            describe(*d));
     if (index) c.device_index = static_cast<int>(d->items[0].integer);
+    if (count && d->integer > 1) {
+      if (d->integer > 4096) t.fail("devices", "at most 4096 processes per node, got " + std::to_string(d->integer));
+      c.devices = static_cast<int>(d->integer);
+    }
   }
+  if (c.processes() > 1 && c.accelerator != "cpu")
+    t.fail(c.devices > 1 ? "devices" : "num_nodes",
+           std::to_string(c.processes()) + " processes (DDP) run on the CPU only: set trainer.accelerator to \"cpu\" "
+           "(DDP on GPUs is not supported yet)");
   if (const json::Value* p = t.get("precision")) {
     const bool ok = (p->kind == json::Kind::string && (p->str == "32-true" || p->str == "32")) ||
                     (p->kind == json::Kind::number && p->is_integer && p->integer == 32);
@@ -185,6 +199,9 @@ json::Value trainer_config_json(const TrainerConfig& c) {
   t.set("deterministic", Value::make_bool(c.deterministic));
   t.set("accelerator", Value::make_string(c.accelerator));
   t.set("precision", Value::make_string(c.precision));
+  t.set("strategy", Value::make_string(c.strategy));
+  t.set("devices", Value::make_integer(c.devices));
+  t.set("num_nodes", Value::make_integer(c.num_nodes));
   return t;
 }
 

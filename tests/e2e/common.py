@@ -43,9 +43,21 @@ def generate(ltgen, spec, out_dir, cuda=False, env=None):
     return program
 
 
-def run_program(program, args, timeout=120):
-    """Runs the program; returns (returncode, stdout, stderr)."""
-    cmd = [program] + list(args)
+def processes(spec):
+    """How many processes the spec's trainer asks for (DDP: devices x num_nodes on the CPU)."""
+    t = spec.get("trainer", {})
+    devices = t.get("devices", 1)
+    return (devices if isinstance(devices, int) and devices > 1 else 1) * t.get("num_nodes", 1)
+
+
+def launcher(n):
+    """The command prefix that starts n processes of a DDP program: MPI's mpirun (none for one)."""
+    return [] if n <= 1 else ["mpirun", "-n", str(n)]
+
+
+def run_program(program, args, timeout=120, launch=()):
+    """Runs the program (after `launch`, e.g. launcher(2)); returns (returncode, stdout, stderr)."""
+    cmd = list(launch) + [program] + list(args)
     print("$ " + " ".join(cmd))
     t0 = time.time()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)

@@ -176,7 +176,8 @@ def run():
     # The generated program (paths in the spec are relative to it; it runs from there).
     program = common.generate(args.ltgen, work_spec, os.path.join(args.work, "program"))
     rc, out, err = common.run_program(program, ["--init_weights=" + weights,
-                                                "--trainer.default_root_dir=" + os.path.join(args.work, "ltgen")])
+                                                "--trainer.default_root_dir=" + os.path.join(args.work, "ltgen")],
+                                      launch=common.launcher(common.processes(spec)))
     check(rc == 0, f"the program failed:\n{err}")
 
     # The same spec as a Lightning script, run by Lightning.

@@ -10,6 +10,7 @@
 
 #include "ltrt/arena.hpp"
 #include "ltrt/model.hpp"
+#include "ltrt/process_group.hpp"
 #include "ltrt/trainer_config.hpp"
 
 namespace ltrt {
@@ -25,6 +26,9 @@ struct TrainStep {
   bool optimizer_step;  // the last batch of a group: clip, then step the optimizer
   double clip_val;      // gradient_clip_val; 0: no clipping
   bool clip_by_value;   // gradient_clip_algorithm == "value"
+  // DDP: average the gradients across the ranks after this backward (the last batch of a group;
+  // the others run under no_sync), before clipping and any hook that reads them.
+  bool sync_gradients;
 };
 
 // The running sums of an evaluation loop: each batch's loss (and accuracy) times its rows, as
@@ -82,11 +86,13 @@ class Backend {
 
 // The backend trainer.accelerator asks for: "cpu"; "gpu" (the program's CUDA steps, an error
 // without a GPU); "auto": the GPU when the program has CUDA steps and a GPU is there, else the
-// CPU. `log` gets one line saying which, for programs built with a CUDA backend.
-std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const TrainerConfig& trainer, std::FILE* log);
+// CPU. `log` gets one line saying which, for programs built with a CUDA backend. `group`: the
+// ranks whose gradients a step averages (DDP runs on the CPU only).
+std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const TrainerConfig& trainer, std::FILE* log,
+                                      const ProcessGroup& group);
 
 // The CPU backend: the generated CPU steps on the host arena itself.
-std::unique_ptr<Backend> make_cpu_backend(const ModelDef& model, Arena& host);
+std::unique_ptr<Backend> make_cpu_backend(const ModelDef& model, Arena& host, const ProcessGroup& group);
 
 // Clipping as torch.nn.utils does it, on the host's flat gradient region.
 void clip_gradients(float* grad, std::int64_t n, double clip_val, bool by_value);

@@ -93,6 +93,15 @@ struct CallbackContext {
   std::function<void(const std::string& message)> info;
   std::function<void(const std::string& message)> warn;
 
+  // DDP: Lightning's strategy.reduce_boolean_decision (all ranks, or any) and strategy.broadcast (rank
+  // 0's value), for the decisions ranks must agree on; unset, one process decides alone. Only rank 0
+  // writes, links and removes checkpoint files.
+  std::function<bool(bool value, bool all)> reduce_boolean;
+  std::function<bool(bool value)> broadcast;
+  bool is_global_zero = true;
+  bool reduce_decision(bool value, bool all) const { return reduce_boolean ? reduce_boolean(value, all) : value; }
+  bool rank_zero_decision(bool value) const { return broadcast ? broadcast(value) : value; }
+
   void emit_info(const std::string& message) const;
   void emit_warning(const std::string& message) const;
   void request_stop() const;  // trainer.should_stop = True

@@ -13,17 +13,29 @@
 
 namespace ltrt {
 
+// Under DDP, the DistributedSampler Lightning puts in every loader: rank `rank` of `world` takes
+// every world-th sample from position `rank` of the epoch's order, which is padded with its own
+// first samples to a multiple of `world` (so each rank has ceil(N / world)). Shuffled (Lightning
+// always shuffles the training loader under DDP), the order is torch.randperm(N) from a generator
+// seeded with seed + epoch: the same on every rank, and the same as Lightning's.
+struct Shard {
+  bool distributed = false;  // strategy "ddp"
+  int rank = 0;
+  int world = 1;
+  std::int64_t seed = 0;     // seed_everything's seed (PL_GLOBAL_SEED)
+};
+
 class DataLoader {
  public:
-  DataLoader(const Dataset& data, int batch_size, bool shuffle, bool drop_last);
+  DataLoader(const Dataset& data, int batch_size, bool shuffle, bool drop_last, Shard shard = {});
 
-  // len(DataLoader): floor(N / B) with drop_last, ceil(N / B) otherwise.
+  // len(DataLoader): floor(N / B) with drop_last, ceil(N / B) otherwise (N: this rank's samples).
   std::int64_t num_batches() const { return num_batches_; }
-  std::int64_t num_samples() const { return data_.num_samples; }
+  std::int64_t num_samples() const { return static_cast<std::int64_t>(order_.size()); }
 
-  // Call at the start of every epoch: with shuffle, draws a new permutation
-  // of all samples from `gen` (Fisher-Yates). Does not allocate.
-  void start_epoch(Generator& gen);
+  // Call at the start of every epoch: with shuffle, a new permutation of all samples, drawn from
+  // `gen` (Fisher-Yates) in one process, or torch's from seed + epoch under DDP. Does not allocate.
+  void start_epoch(Generator& gen, std::int64_t epoch = 0);
 
   // Rows of batch b (0 <= b < num_batches()) of this epoch.
   int batch_rows(std::int64_t b) const;
@@ -39,8 +51,10 @@ class DataLoader {
   const Dataset& data_;
   int batch_size_;
   bool shuffle_;
+  Shard shard_;
   std::int64_t num_batches_;
-  std::vector<std::int64_t> order_;
+  std::vector<std::int64_t> order_;     // this rank's samples in this epoch's order
+  std::vector<std::int64_t> permuted_;  // DDP with shuffle: the whole epoch's permutation
 };
 
 }  // namespace ltrt

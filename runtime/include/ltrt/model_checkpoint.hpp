@@ -114,7 +114,7 @@ class ModelCheckpoint : public Callback {
                                 const std::string& current) const;
   void remove_checkpoint(const CallbackContext& ctx, const std::string& filepath) const;
   std::string metric_interpolated_filepath(MonitorCandidates& candidates, const std::string& del_filepath) const;
-  bool check_monitor_top_k(std::optional<double> current) const;
+  bool check_monitor_top_k(const CallbackContext& ctx, std::optional<double> current) const;
   double* best_k_find(const std::string& path);
 
   Options o_;

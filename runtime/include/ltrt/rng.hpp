@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ltrt {
 
@@ -49,6 +50,12 @@ struct Rngs {
   Generator data;     // randn data sources and per-epoch shuffling
   Generator dropout;  // passed to training_step
 };
+
+// torch.randperm(n, generator=torch.Generator().manual_seed(seed)) exactly, into `out` (its size is
+// n): torch's CPU generator is the standard MT19937 seeded with the seed's low 32 bits, and
+// randperm swaps position i with i + random() % (n - i). DDP's DistributedSampler draws its
+// permutations this way, so a DDP program's data order is Lightning's.
+void torch_randperm(std::uint64_t seed, std::vector<std::int64_t>& out);
 
 // Lightning's seed_everything(seed) for ltgen programs: the three generators
 // are independent streams derived from the one seed.

@@ -48,6 +48,12 @@ struct TrainerConfig {
   bool deterministic = false;          // generated programs are deterministic either way
   std::string accelerator = "auto";    // fixed at generation time: "auto", "cpu" or "gpu" ("cuda" reads as "gpu")
   int device_index = 0;                // devices=[k]: the GPU the program runs on
+  // DDP, fixed at generation time: devices=N on the CPU runs N processes per node (mpirun -n N).
+  std::string strategy = "auto";       // "auto" or "ddp"
+  int devices = 1;                     // processes per node
+  int num_nodes = 1;
+  int processes() const { return devices * num_nodes; }  // the world size the program expects
+  bool ddp() const { return strategy == "ddp" || processes() > 1; }
   std::string precision = "32-true";   // fixed at generation time
   // trainer.callbacks and trainer.max_time (a Timer) are read by Callbacks::read (ltrt/callbacks.hpp).
 

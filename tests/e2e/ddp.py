@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""ddp_<case>: DDP on the CPU (trainer.strategy "ddp", devices 2), launched with mpirun.
+
+  ddp.py --list                               the case names, one a line
+  ddp.py --ltgen PATH --work DIR --build      build the programs (the test fixture)
+  ddp.py --ltgen PATH --work DIR --case NAME  run one case
+
+Two programs of one model (an MLP regression, SGD with momentum, gradient clipping and
+accumulation): `ranks` asks for 2 processes with batch size B, `single` for 1 process under
+strategy "ddp" with batch size 2B. Under DDP Lightning's DistributedSampler shuffles the training
+data with torch.randperm(seed + epoch) and gives rank r every second sample from position r, so
+batch b of `single` holds exactly the samples of batch b of rank 0 and rank 1 together. DESIGN
+§6: 2 ranks with batch B each equal 1 rank with batch 2B (the gradient average of two means of B
+is the mean of 2B), up to float rounding.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+import common
+from common import check, Failure
+
+N, FEATURES, HIDDEN, B = 64, 5, 8, 8
+
+
+def spec(name, devices, batch_size):
+    trainer = {"accelerator": "cpu", "devices": devices, "strategy": "ddp", "max_epochs": 4, "log_every_n_steps": 1,
+               "accumulate_grad_batches": 2, "gradient_clip_val": 0.5, "enable_progress_bar": False,
+               "enable_model_summary": False,
+               "callbacks": [{"class_path": "ModelCheckpoint", "init_args": {"save_top_k": -1}}]}
+    return {
+        "name": name, "seed_everything": 11,
+        "model": {"inputs": {"x": [FEATURES]}, "target": {"shape": [1]},
+                  "layers": [{"type": "Linear", "out_features": HIDDEN}, {"type": "Tanh"},
+                             {"type": "Linear", "out_features": 1}],
+                  "loss": {"type": "MSELoss"}},
+        "data": {"batch_size": batch_size,
+                 "train": {"source": "npy", "x": "x.npy", "y": "y.npy"},
+                 "val": {"source": "npy", "x": "vx.npy", "y": "vy.npy"}},
+        "optimizer": {"type": "SGD", "lr": 0.05, "momentum": 0.9},
+        "trainer": trainer,
+    }
+
+
+def build(work):
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    rng = np.random.default_rng(7)
+    for prefix, rows in (("", N), ("v", 23)):
+        x = rng.standard_normal((rows, FEATURES)).astype(np.float32)
+        np.save(os.path.join(work, prefix + "x.npy"), x)
+        np.save(os.path.join(work, prefix + "y.npy"), (x[:, :1] * 0.7 + np.sin(x[:, 1:2])).astype(np.float32))
+    save_file({"layers.0.weight": (rng.standard_normal((HIDDEN, FEATURES)) * 0.4).astype(np.float32),
+               "layers.0.bias": (rng.standard_normal(HIDDEN) * 0.4).astype(np.float32),
+               "layers.2.weight": (rng.standard_normal((1, HIDDEN)) * 0.4).astype(np.float32),
+               "layers.2.bias": (rng.standard_normal(1) * 0.4).astype(np.float32)}, os.path.join(work, "init.safetensors"))
+    for name, devices, batch in (("ranks", 2, B), ("single", 1, 2 * B)):
+        path = os.path.join(work, name + ".json")
+        with open(path, "w") as f:
+            json.dump(spec(name, devices, batch), f, indent=1)
+        common.generate(args.ltgen, path, os.path.join(work, name))
+
+
+def program(name):
+    return os.path.join(args.work, name, name)
+
+
+def fit(name, root, processes, extra=()):
+    rc, out, err = common.run_program(program(name), ["fit", "--init_weights=" + os.path.join(args.work, "init.safetensors"),
+                                                      "--trainer.default_root_dir=" + root] + list(extra),
+                                      launch=common.launcher(processes))
+    check(rc == 0, f"{name} fit exited with {rc}:\n{out}\n{err}")
+    return out, err
+
+
+def weights(path):
+    return {k: v for k, v in load_file(path).items() if k.startswith("state_dict.")}
+
+
+def case_table():
+    cases = {}
+
+    def case(fn):
+        cases[fn.__name__] = fn
+        return fn
+
+    @case
+    def equivalence():
+        """2 ranks x batch B == 1 rank x batch 2B: every epoch's checkpointed weights."""
+        fit("ranks", os.path.join(args.work, "eq_ranks"), 2)
+        fit("single", os.path.join(args.work, "eq_single"), 1)
+        worst = 0.0
+        for epoch in range(4):
+            name = f"epoch={epoch}-step={2 * (epoch + 1)}.safetensors"  # 4 batches of a rank: 2 steps an epoch
+            a = weights(os.path.join(common.only_version_dir(os.path.join(args.work, "eq_ranks")), "checkpoints", name))
+            b = weights(os.path.join(common.only_version_dir(os.path.join(args.work, "eq_single")), "checkpoints", name))
+            check(sorted(a) == sorted(b), f"{name}: tensors {sorted(a)} vs {sorted(b)}")
+            for k in a:
+                scale = max(float(np.abs(b[k]).max()), 1e-3)
+                diff = float(np.abs(a[k] - b[k]).max()) / scale
+                worst = max(worst, diff)
+                check(diff <= 1e-5, f"{name} {k}: 2 ranks x {B} and 1 x {2 * B} differ by {diff:.3g} of its largest value")
+            moved = max(float(np.abs(a[k] - weights_init()[k]).max()) for k in a)
+            check(moved > 1e-3, f"{name}: the weights hardly moved ({moved:.3g}): the test would not see a difference")
+        print(f"4 epochs' weights agree; worst difference {worst:.3g} of a tensor's largest value")
+
+    def weights_init():
+        return {"state_dict." + k: v for k, v in load_file(os.path.join(args.work, "init.safetensors")).items()}
+
+    @case
+    def resume():
+        """Fit 2 epochs, resume to 4 under mpirun: the same weights and log rows as 4 at once."""
+        whole = os.path.join(args.work, "resume_whole")
+        split = os.path.join(args.work, "resume_split")
+        fit("ranks", whole, 2)
+        fit("ranks", split, 2, ["--trainer.max_epochs=2"])
+        fit("ranks", split, 2, ["--trainer.max_epochs=4", "--ckpt_path=last"])
+        a = weights(os.path.join(common.only_version_dir(whole), "checkpoints", "epoch=3-step=8.safetensors"))
+        b = weights(os.path.join(split, "lightning_logs", "version_1", "checkpoints", "epoch=3-step=8.safetensors"))
+        for k in a:
+            check(np.array_equal(a[k], b[k]), f"{k}: resumed training differs from uninterrupted training")
+        rows = lambda p: open(p).read().splitlines()
+        whole_rows = rows(os.path.join(whole, "lightning_logs", "version_0", "metrics.csv"))
+        resumed_rows = rows(os.path.join(split, "lightning_logs", "version_1", "metrics.csv"))
+        check(resumed_rows[1:] == [r for r in whole_rows[1:] if int(r.split(",")[0]) >= 2],
+              f"the resumed run's rows differ:\n{resumed_rows}\nvs\n{whole_rows}")
+        print("resumed at epoch 2: weights equal bit for bit, epochs 2-3 logged alike")
+
+    @case
+    def rank_zero_output():
+        """Only rank 0 prints, logs and writes: one summary line, one version folder, one metrics.csv."""
+        root = os.path.join(args.work, "output")
+        out, err = fit("ranks", root, 2)
+        check(out.count("`Trainer.fit` stopped") == 1, f"fit's last message is printed {out.count('`Trainer.fit` stopped')} times:\n{out}")
+        check(sorted(os.listdir(os.path.join(root, "lightning_logs"))) == ["version_0"], "more than one version folder")
+        with open(os.path.join(root, "lightning_logs", "version_0", "metrics.csv")) as f:
+            lines = f.read().splitlines()
+        # 4 epochs of 2 steps and 1 validation: 12 rows after the header, each once.
+        check(len(lines) == 13, f"metrics.csv has {len(lines)} lines, expected 13:\n" + "\n".join(lines))
+
+    @case
+    def validate_sharded():
+        """validate under mpirun: each rank its half; rank 0 prints its metrics once. Alone, all of it."""
+        ckpt = "--ckpt_path=" + os.path.join(args.work, "init.safetensors")
+        rc, out, err = common.run_program(program("ranks"), ["validate", ckpt, "--trainer.default_root_dir=" +
+                                                             os.path.join(args.work, "val2")], launch=common.launcher(2))
+        check(rc == 0, f"validate under mpirun -n 2 exited with {rc}:\n{err}")
+        check(out.count("val_loss") == 1, f"expected one results table:\n{out}")
+        rc, out1, err = common.run_program(program("ranks"), ["validate", ckpt, "--trainer.default_root_dir=" +
+                                                              os.path.join(args.work, "val1")])
+        check(rc == 0, f"validate in one process exited with {rc}:\n{err}")
+        value = lambda text: float(next(l for l in text.splitlines() if "val_loss" in l).split()[-1])
+        check(value(out) != value(out1), "rank 0's half gave the whole set's val_loss: the shard was not taken")
+
+    def launch_error(processes, subcommand, code, *phrases):
+        rc, out, err = common.run_program(program("ranks"), [subcommand, "--trainer.default_root_dir=" +
+                                                             os.path.join(args.work, "bad")],
+                                          launch=common.launcher(processes), timeout=60)
+        check(rc == code, f"exit {rc}, expected {code}:\n{err}")
+        lines = [l for l in err.splitlines() if "error" in l]
+        check(len(lines) == 1, f"expected one error line, got:\n{err}")
+        for p in phrases:
+            check(p in lines[0], f"the message lacks {p!r}: {lines[0]}")
+        check(not os.path.exists(os.path.join(args.work, "bad", "lightning_logs")), "a failed launch wrote logs")
+
+    @case
+    def fit_without_mpirun():
+        launch_error(1, "fit", 2, "trainer.devices=2", "mpirun -n 2")
+
+    @case
+    def fit_with_three_ranks():
+        launch_error(3, "fit", 2, "launched as 3 processes", "mpirun -n 2")
+
+    @case
+    def predict_under_mpirun():
+        launch_error(2, "predict", 2, "predict runs in one process")
+
+    @case
+    def single_process_program_under_mpirun():
+        """A program built for one process, started by mpirun -n 2, refuses instead of training twice."""
+        plain = os.path.join(args.work, "plain")
+        if not os.path.exists(os.path.join(plain, "plain")):
+            s = spec("plain", 1, B)
+            del s["trainer"]["strategy"]
+            with open(os.path.join(args.work, "plain.json"), "w") as f:
+                json.dump(s, f)
+            common.generate(args.ltgen, os.path.join(args.work, "plain.json"), plain)
+        rc, out, err = common.run_program(os.path.join(plain, "plain"), ["fit"], launch=common.launcher(2), timeout=60)
+        check(rc == 2, f"exit {rc}, expected 2:\n{err}")
+        check("built for one" in err and "without mpirun" in err, f"unclear message:\n{err}")
+
+    @case
+    def data_error_ends_every_rank():
+        """A failure on the ranks (a missing data file) ends the launch with exit 1, nobody left waiting."""
+        rc, out, err = common.run_program(program("ranks"), ["fit", "--data.train.x=missing.npy"],
+                                          launch=common.launcher(2), timeout=60)
+        check(rc != 0, "a missing data file did not fail")
+        check("missing.npy" in err, f"the message does not name the file:\n{err}")
+
+    return cases
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--ltgen")
+parser.add_argument("--work")
+parser.add_argument("--build", action="store_true")
+parser.add_argument("--case")
+parser.add_argument("--list", action="store_true")
+args = parser.parse_args()
+CASES = case_table()
+if args.list:
+    print("\n".join(CASES))
+    sys.exit(0)
+args.work = os.path.abspath(args.work)
+if args.build:
+    common.main(lambda: build(args.work))
+else:
+    os.chdir(args.work)  # the specs' data paths are relative to it
+    common.main(CASES[args.case])

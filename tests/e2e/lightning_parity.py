@@ -58,6 +58,11 @@ def layer_shapes(spec):
             if node.get("elementwise_affine", True):
                 out += [(f"{node['name']}.weight", (e,))] + ([(f"{node['name']}.bias", (e,))] if node.get("bias", True) else [])
             features[node["name"]] = e
+        elif node["type"] == "BatchNorm1d":  # on [N, C]; its buffers come from buffers()
+            c = features[ins[0]]
+            if node.get("affine", True):
+                out += [(f"{node['name']}.weight", (c,)), (f"{node['name']}.bias", (c,))]
+            features[node["name"]] = c
         elif node["type"] == "MultiheadAttention":
             e = features[ins[0]]
             bias = node.get("bias", True)
@@ -85,6 +90,21 @@ def layer_shapes(spec):
         elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear"):
             shapes[node["name"]] = shapes.get(ins[0])
         last = node["name"]
+    return out
+
+
+def buffers(spec):
+    """BatchNorm1d's buffers as a fresh torch module has them (running statistics 0 and 1, no batches)."""
+    out = {}
+    model = spec["model"]
+    nodes = model.get("graph") or [dict(l, name=f"layers.{i}") for i, l in enumerate(model["layers"])]
+    widths = dict(layer_shapes(spec))
+    for node in nodes:
+        if node["type"] == "BatchNorm1d":
+            c = widths[f"{node['name']}.weight"][0]
+            out[f"{node['name']}.running_mean"] = np.zeros(c, np.float32)
+            out[f"{node['name']}.running_var"] = np.ones(c, np.float32)
+            out[f"{node['name']}.num_batches_tracked"] = np.zeros((), np.int64)
     return out
 
 
@@ -170,8 +190,8 @@ def run():
     rng = np.random.default_rng(5)
     write_data(spec, args.work, rng)
     weights = os.path.join(args.work, "init.safetensors")
-    save_file({name: (rng.standard_normal(shape) * 0.4).astype(np.float32) for name, shape in layer_shapes(spec)},
-              weights)
+    save_file({**{name: (rng.standard_normal(shape) * 0.4).astype(np.float32) for name, shape in layer_shapes(spec)},
+               **buffers(spec)}, weights)
 
     # The generated program (paths in the spec are relative to it; it runs from there).
     program = common.generate(args.ltgen, work_spec, os.path.join(args.work, "program"))

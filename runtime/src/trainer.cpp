@@ -225,6 +225,9 @@ class Fit {
         arena_(model.arena_bytes),
         optimizer_(model, arena_.data()),
         trainer_(callback_metrics_, logged_metrics_, hook_access()) {
+    trainer_.global_rank = group_.rank();
+    trainer_.world_size = group_.size();
+    trainer_.is_global_zero = group_.is_global_zero();
     if (user_hooks::split_step && (!model.training_forward || !model.training_backward))
       throw Error("the program's hooks run between forward and backward, but its model has no training_forward and "
                   "training_backward: regenerate it with ltgen");
@@ -944,6 +947,9 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
                                     ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   EvalHooks hooks(std::string(stage) == "validate", model, arena.data());
+  hooks.trainer.global_rank = ProcessGroup::world().rank();
+  hooks.trainer.world_size = ProcessGroup::world().size();
+  hooks.trainer.is_global_zero = ProcessGroup::world().is_global_zero();
   if constexpr (!user_hooks::any) {
     return evaluate_loop(hooks, model, config, out, stage, data, limit, arena, rngs);
   } else {

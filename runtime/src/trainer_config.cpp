@@ -138,6 +138,9 @@ TrainerConfig read_trainer_config(const json::Value& spec, double base_lr) {
     const bool index = d->kind == json::Kind::array && d->items.size() == 1 && d->items[0].kind == json::Kind::number &&
                        d->items[0].is_integer && d->items[0].integer >= 0;
     const bool count = d->kind == json::Kind::number && d->is_integer && (d->integer >= 1 || d->integer == -1);
+    if (d->kind == json::Kind::array && d->items.size() > 1)
+      t.fail("devices", "several GPUs (DDP on GPUs) are not supported yet: use one GPU ([INDEX]), or "
+                        "trainer.accelerator \"cpu\" with devices N for N processes");
     if (!index && !count && !(d->kind == json::Kind::string && d->str == "auto"))
       t.fail("devices", "expected a number of devices (1, or N processes on the CPU), \"auto\" or [INDEX] (a GPU's index), got " +
                             describe(*d));

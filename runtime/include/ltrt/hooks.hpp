@@ -44,6 +44,10 @@ class Trainer {
   std::int64_t global_step = 0;    // trainer.global_step: optimizer steps taken (read only)
   bool sanity_checking = false;    // trainer.sanity_checking: the validation before training
   bool should_stop = false;        // trainer.should_stop: set it to stop fit as Lightning does
+                                   // (under DDP every rank must set it alike, as in Lightning)
+  int global_rank = 0;             // trainer.global_rank: this process's rank under DDP (read only)
+  int world_size = 1;              // trainer.world_size: DDP's processes (read only)
+  bool is_global_zero = true;      // trainer.is_global_zero: rank 0, which logs and writes checkpoints
   // trainer.callback_metrics: train_loss, val_loss, ... (values written here are what EarlyStopping,
   // ModelCheckpoint and ReduceLROnPlateau read next). logged_metrics: what the loggers last received.
   std::map<std::string, double>& callback_metrics;

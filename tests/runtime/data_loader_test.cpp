@@ -256,4 +256,49 @@ TEST(Dataset, CsvTargetColumnAndFeatureCount) {
   EXPECT_NE(e.find("d.csv"), std::string::npos) << e;
 }
 
+// torch.randperm(n, generator=torch.Generator().manual_seed(seed)) as torch 2.15 printed it.
+TEST(TorchRandperm, IsTorchs) {
+  std::vector<std::int64_t> p(20);
+  ltrt::torch_randperm(0, p);
+  EXPECT_EQ(p, (std::vector<std::int64_t>{4, 5, 13, 19, 7, 14, 3, 6, 9, 17, 11, 2, 16, 18, 10, 12, 15, 8, 1, 0}));
+  ltrt::torch_randperm(123, p);
+  EXPECT_EQ(p, (std::vector<std::int64_t>{2, 9, 14, 15, 16, 7, 8, 5, 19, 0, 11, 18, 10, 17, 12, 6, 1, 13, 3, 4}));
+  std::vector<std::int64_t> one(1), none;
+  ltrt::torch_randperm(5, one);
+  ltrt::torch_randperm(5, none);
+  EXPECT_EQ(one, std::vector<std::int64_t>{0});
+}
+
+// DistributedSampler's shards, as Lightning 2.6's DDP on the CPU gave them to its two ranks.
+TEST(DataLoader, DistributedShardsPadAndStride) {
+  const ltrt::Dataset data = randn_dataset(7);
+  ltrt::Generator unused(1);
+  ltrt::DataLoader r0(data, 3, false, false, ltrt::Shard{true, 0, 2, 0});
+  ltrt::DataLoader r1(data, 3, false, false, ltrt::Shard{true, 1, 2, 0});
+  r0.start_epoch(unused, 0);
+  r1.start_epoch(unused, 0);
+  EXPECT_EQ(r0.order(), (std::vector<std::int64_t>{0, 2, 4, 6}));
+  EXPECT_EQ(r1.order(), (std::vector<std::int64_t>{1, 3, 5, 0}));  // padded with the first sample
+  EXPECT_EQ(r0.num_batches(), 2);
+  EXPECT_EQ(r0.batch_rows(1), 1);
+  ltrt::DataLoader dropping(data, 3, false, true, ltrt::Shard{true, 1, 2, 0});
+  EXPECT_EQ(dropping.num_batches(), 1);
+}
+
+TEST(DataLoader, DistributedShuffleIsRandpermOfSeedPlusEpoch) {
+  const ltrt::Dataset data = randn_dataset(20);
+  ltrt::Generator gen(1);
+  const std::string before = gen.state();
+  ltrt::DataLoader r0(data, 3, true, false, ltrt::Shard{true, 0, 2, 0});
+  ltrt::DataLoader r1(data, 3, true, false, ltrt::Shard{true, 1, 2, 0});
+  r0.start_epoch(gen, 0);
+  r1.start_epoch(gen, 0);
+  EXPECT_EQ(r0.order(), (std::vector<std::int64_t>{4, 13, 7, 3, 9, 11, 16, 10, 15, 1}));
+  EXPECT_EQ(r1.order(), (std::vector<std::int64_t>{5, 19, 14, 6, 17, 2, 18, 12, 8, 0}));
+  r0.start_epoch(gen, 1);
+  EXPECT_EQ(r0.order(), (std::vector<std::int64_t>{5, 2, 19, 1, 4, 0, 16, 15, 6, 12}));
+  EXPECT_EQ(gen.state(), before);  // the program's own streams are not drawn from
+  EXPECT_THROW(ltrt::DataLoader(data, 3, true, false, ltrt::Shard{true, 2, 2, 0}), ltrt::Error);
+}
+
 }  // namespace

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""DDP on the CPU: training throughput (samples per second) of ltgen's program in 1 process and in
+2 (mpirun -n 2), against Lightning's Trainer on the same spec with devices=1 and devices=2
+(Lightning's own DDP on the CPU, gloo), in one run on the same machine.
+
+    python3 bench/ddp_bench.py --ltgen build/ltgen --lightning-python /opt/ltgen/lightning-venv/bin/python \
+        [--repeats 3] [--out DIR]
+
+Each peer trains the spec twice, for 1 and for 3 epochs, and the difference of the two wall
+times over the 2 epochs' samples is its throughput (start-up, imports, process launch and the
+first epoch's warm-up are left out). Each rank has `batch_size` rows a step, so 2 processes take
+2 x batch_size samples a step. ltgen's processes use one OpenBLAS thread each (two for the
+one-process run's second row); Lightning sets each DDP process's torch threads itself
+(cores / processes). Medians of --repeats.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+import common  # noqa: E402  (generate, launcher)
+
+N, FEATURES, HIDDEN, CLASSES, BATCH = 8192, 256, 1024, 10, 64
+
+
+def spec(name, devices):
+    return {
+        "name": name, "seed_everything": 1,
+        "model": {"inputs": {"x": [FEATURES]}, "target": {"dtype": "int64", "num_classes": CLASSES},
+                  "layers": [{"type": "Linear", "out_features": HIDDEN}, {"type": "ReLU"},
+                             {"type": "Linear", "out_features": HIDDEN}, {"type": "ReLU"},
+                             {"type": "Linear", "out_features": CLASSES}],
+                  "loss": {"type": "CrossEntropyLoss"}},
+        "data": {"batch_size": BATCH, "train": {"source": "npy", "x": "x.npy", "y": "y.npy"}},
+        "optimizer": {"type": "AdamW", "lr": 1e-3},
+        "trainer": {"accelerator": "cpu", "devices": devices, "max_epochs": 1, "logger": False,
+                    "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False},
+    }
+
+
+def timed(cmd, env, cwd):
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return dt
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ltgen", required=True)
+    parser.add_argument("--lightning-python", required=True)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="build-bench/ddp")
+    args = parser.parse_args()
+    import numpy as np
+    work = os.path.abspath(args.out)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    rng = np.random.default_rng(0)
+    np.save(os.path.join(work, "x.npy"), rng.standard_normal((N, FEATURES)).astype(np.float32))
+    np.save(os.path.join(work, "y.npy"), rng.integers(0, CLASSES, N).astype(np.int64))
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)  # OpenBLAS's own kernels for this CPU (bench/README.md)
+    peers = []  # (label, command for max_epochs=E)
+    for devices in (1, 2):
+        name = f"ddp_bench_{devices}"
+        path = os.path.join(work, name + ".json")
+        with open(path, "w") as f:
+            json.dump(spec(name, devices), f, indent=1)
+        program = common.generate(args.ltgen, path, os.path.join(work, name))
+        script = os.path.join(work, name + ".py")
+        subprocess.run([args.ltgen, path, "--emit", "lightning", "-o", script], check=True, capture_output=True)
+        threads = [1, 2] if devices == 1 else [1]
+        for t in threads:
+            peers.append((f"ltgen, {devices} process{'es' if devices > 1 else ''}, {t} BLAS thread{'s' if t > 1 else ''} each",
+                          lambda e, p=program, d=devices: common.launcher(d) + [p, "fit", f"--trainer.max_epochs={e}"],
+                          {"OPENBLAS_NUM_THREADS": str(t)}, devices))
+        # The emitted script takes max_epochs from the spec: a copy per epoch count.
+        for e in (1, 3):
+            with open(script) as f:
+                text = f.read()
+            with open(script.replace(".py", f"_e{e}.py"), "w") as f:
+                f.write(text.replace("max_epochs=1,", f"max_epochs={e},"))
+        peers.append((f"Lightning, devices={devices}" + (" (DDP, gloo)" if devices > 1 else ""),
+                      lambda e, s=script: [args.lightning_python, s.replace(".py", f"_e{e}.py")], {}, devices))
+    rows = []
+    for label, command, extra_env, devices in peers:
+        rates = []
+        for _ in range(args.repeats):
+            run_env = dict(env, **extra_env)
+            t1 = timed(command(1), run_env, work)
+            t3 = timed(command(3), run_env, work)
+            rates.append(2 * N / (t3 - t1))
+        rows.append((label, statistics.median(rates), rates))
+        print(f"{label}: {statistics.median(rates):,.0f} samples/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
+              flush=True)
+    base = rows[0][1]
+    print("\n| peer | samples/s (median) | vs ltgen 1 process |\n|---|---|---|")
+    for label, rate, _ in rows:
+        print(f"| {label} | {rate:,.0f} | {rate / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

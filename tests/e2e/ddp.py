@@ -48,6 +48,30 @@ def spec(name, devices, batch_size):
     }
 
 
+# Hooks inside the step (so the step runs in pieces: forward, backward, then the optimizer): the
+# gradient each rank sees after backward and before the optimizer step, a line per call.
+HOOKS = r"""
+#include <cstdio>
+#include <ltrt/hooks.hpp>
+
+namespace {
+void print(ltrt::Trainer& trainer, const char* where) {
+  const ltrt::TensorView g = trainer.grad("layers.0.weight");
+  double sum = 0, sq = 0;
+  for (std::int64_t i = 0; i < g.numel; ++i) {
+    sum += g.data[i];
+    sq += static_cast<double>(g.data[i]) * g.data[i];
+  }
+  std::printf("GRAD %s rank=%d/%d step=%lld %.9g %.9g\n", where, trainer.global_rank, trainer.world_size,
+              static_cast<long long>(trainer.global_step), sum, sq);
+}
+}  // namespace
+
+void on_after_backward(ltrt::Trainer& trainer) { print(trainer, "after_backward"); }
+void on_before_optimizer_step(ltrt::Trainer& trainer) { print(trainer, "before_step"); }
+"""
+
+
 def build(work):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
@@ -60,10 +84,16 @@ def build(work):
                "layers.0.bias": (rng.standard_normal(HIDDEN) * 0.4).astype(np.float32),
                "layers.2.weight": (rng.standard_normal((1, HIDDEN)) * 0.4).astype(np.float32),
                "layers.2.bias": (rng.standard_normal(1) * 0.4).astype(np.float32)}, os.path.join(work, "init.safetensors"))
-    for name, devices, batch in (("ranks", 2, B), ("single", 1, 2 * B)):
+    with open(os.path.join(work, "grad_hooks.cpp"), "w") as f:
+        f.write(HOOKS)
+    for name, devices, batch, hooks in (("ranks", 2, B, False), ("single", 1, 2 * B, False),
+                                        ("ranks_hooks", 2, B, True), ("single_hooks", 1, 2 * B, True)):
         path = os.path.join(work, name + ".json")
+        s = spec(name, devices, batch)
+        if hooks:
+            s["hooks"] = "grad_hooks.cpp"
         with open(path, "w") as f:
-            json.dump(spec(name, devices, batch), f, indent=1)
+            json.dump(s, f, indent=1)
         common.generate(args.ltgen, path, os.path.join(work, name))
 
 
@@ -157,6 +187,41 @@ def case_table():
         check(rc == 0, f"validate in one process exited with {rc}:\n{err}")
         value = lambda text: float(next(l for l in text.splitlines() if "val_loss" in l).split()[-1])
         check(value(out) != value(out1), "rank 0's half gave the whole set's val_loss: the shard was not taken")
+
+    @case
+    def hooks_see_averaged_gradients():
+        """With hooks inside the step, every rank's on_after_backward and on_before_optimizer_step see
+        the average of the ranks' gradients (equal on both ranks) on the last batch of an
+        accumulation group, their own on the others; the averages are 1 x 2B's gradients."""
+        def grads(name, processes):
+            out, _ = fit(name, os.path.join(args.work, "hooks_" + name), processes)
+            lines, seen = {}, {}
+            for line in out.splitlines():
+                if line.startswith("GRAD "):
+                    _, where, rank, step, total, sq = line.split()
+                    n = seen[(where, rank, step)] = seen.get((where, rank, step), -1) + 1  # 2 backwards a step
+                    lines.setdefault((where, step, n), {})[rank] = (float(total), float(sq))
+            return lines
+        two, one = grads("ranks_hooks", 2), grads("single_hooks", 1)
+        steps = [k for k in two if k[0] == "before_step"]
+        check(len(steps) == 8, f"expected 8 optimizer steps' lines, got {sorted(two)}")
+        worst = 0.0
+        for key in steps:
+            ranks = two[key]
+            check(sorted(ranks) == ["rank=0/2", "rank=1/2"], f"{key}: lines from {sorted(ranks)}")
+            check(ranks["rank=0/2"] == ranks["rank=1/2"], f"{key}: the ranks' averaged gradients differ: {ranks}")
+            mine, want = ranks["rank=0/2"][1], one[key]["rank=0/1"][1]
+            rel = abs(mine - want) / max(want, 1e-30)
+            worst = max(worst, rel)
+            check(rel <= 1e-5, f"{key}: sum of squares {mine} on 2 ranks, {want} in 1 x 2B")
+        # An accumulating batch's backward (no_sync): the ranks' own, different, gradients.
+        own = [k for k in two if k[0] == "after_backward" and k[2] == 0]
+        check(len(own) == 8 and all(two[k]["rank=0/2"] != two[k]["rank=1/2"] for k in own),
+              f"expected 8 accumulating backwards with each rank's own gradient: {[two[k] for k in own]}")
+        synced = [k for k in two if k[0] == "after_backward" and k[2] == 1]
+        check(len(synced) == 8 and all(two[k]["rank=0/2"] == two[k]["rank=1/2"] for k in synced),
+              "the last backward of a group did not see the average on both ranks")
+        print(f"8 steps: the ranks' averaged gradients are equal and match 1 x 2B within {worst:.2g}")
 
     def launch_error(processes, subcommand, code, *phrases):
         rc, out, err = common.run_program(program("ranks"), [subcommand, "--trainer.default_root_dir=" +

@@ -133,7 +133,12 @@ void EarlyStopping::run_check(const CallbackContext& ctx) {
     stopped_epoch_ = ctx.current_epoch;
   }
   last_reason_ = reason;
-  if (!reason.empty() && o_.verbose) ctx.emit_info(reason);
+  if (!reason.empty() && o_.verbose) {
+    // EarlyStopping._log_info: under DDP each rank's own reason, prefixed with its rank.
+    if (ctx.world_size <= 1) ctx.emit_info(reason);
+    else if (!o_.log_rank_zero_only || ctx.global_rank == 0)
+      std::fprintf(stderr, "[rank: %d] %s\n", ctx.global_rank, reason.c_str());
+  }
 }
 
 // _evaluate_stopping_criteria, in float32 as torch computes it. f"{current}" of a 0-dim tensor is

@@ -13,19 +13,21 @@ namespace ltrt {
 
 int run_main(int argc, char** argv, const ModelDef& model) {
   const char* program = model.name ? model.name : "program";
+  // Under mpirun every process reads the same command line: one of them says what is wrong with it.
+  const bool speaks = ProcessGroup::launcher_rank() == 0;
   CliOptions options;
   try {
     options = parse_cli(argc, argv, model);
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    if (speaks) std::fprintf(stderr, "%s: error: %s\n", program, e.what());
     return 2;
   }
   if (options.help) {
-    std::fputs(usage(model).c_str(), stdout);
+    if (speaks) std::fputs(usage(model).c_str(), stdout);
     return 0;
   }
   if (options.print_config) {
-    std::fputs(config_json(options, model).c_str(), stdout);
+    if (speaks) std::fputs(config_json(options, model).c_str(), stdout);
     return 0;
   }
   ProcessGroup* group = nullptr;
@@ -40,9 +42,18 @@ int run_main(int argc, char** argv, const ModelDef& model) {
       case Subcommand::predict: predict(model, config, stdout); break;
     }
   } catch (const LaunchError& e) {
-    if (group->is_global_zero()) std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    if (group->is_global_zero() && speaks) std::fprintf(stderr, "%s: error: %s\n", program, e.what());
     group->finalize();
     return 2;
+  } catch (const AgreedError& e) {  // every rank failed alike: rank 0 says it, all end normally
+    std::fflush(stdout);
+    if (group->is_global_zero()) std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    group->finalize();
+    return 1;
+  } catch (const PeerFailure&) {  // another rank failed: it says why and ends the launch
+    std::fflush(stdout);
+    group->barrier();               // ... by MPI_Abort, which ends this rank here
+    group->abort(1);
   } catch (const std::exception& e) {
     std::fflush(stdout);
     if (group && group->distributed()) {

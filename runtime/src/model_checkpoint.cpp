@@ -389,6 +389,12 @@ bool lexists(const std::string& p) {
   return fs::exists(fs::symlink_status(p, ec));
 }
 
+// ModelCheckpoint.file_exists: rank 0 looks, every rank gets its answer ("preventing the internal
+// state to diverge between ranks": another node may not see rank 0's files, or not yet).
+bool file_exists(const CallbackContext& ctx, const std::string& p) {
+  return ctx.reduce_decision(ctx.is_global_zero && lexists(p), false);
+}
+
 fs::path absolute_normal(const std::string& p) {
   std::error_code ec;
   fs::path a = fs::absolute(p, ec);
@@ -635,12 +641,12 @@ std::string ModelCheckpoint::format_checkpoint_name(MonitorCandidates& metrics, 
   return dirpath.empty() ? ckpt_name : join_path(dirpath, ckpt_name);
 }
 
-std::string ModelCheckpoint::metric_interpolated_filepath(MonitorCandidates& candidates,
+std::string ModelCheckpoint::metric_interpolated_filepath(const CallbackContext& ctx, MonitorCandidates& candidates,
                                                           const std::string& del_filepath) const {
   std::string filepath = format_checkpoint_name(candidates);
   if (o_.enable_version_counter) {
     int version_cnt = STARTING_VERSION;
-    while (lexists(filepath) && filepath != del_filepath) {
+    while (file_exists(ctx, filepath) && filepath != del_filepath) {
       filepath = format_checkpoint_name(candidates, "", version_cnt);
       ++version_cnt;
     }
@@ -727,7 +733,7 @@ void ModelCheckpoint::save_last_checkpoint(const CallbackContext& ctx, MonitorCa
   std::string filepath = format_checkpoint_name(candidates, CHECKPOINT_NAME_LAST);
   if (o_.enable_version_counter) {
     int version_cnt = STARTING_VERSION;
-    while (lexists(filepath) && filepath != last_model_path) {
+    while (file_exists(ctx, filepath) && filepath != last_model_path) {
       filepath = format_checkpoint_name(candidates, CHECKPOINT_NAME_LAST, version_cnt);
       ++version_cnt;
     }
@@ -757,7 +763,7 @@ void ModelCheckpoint::save_monitor_checkpoint(const CallbackContext& ctx, Monito
 }
 
 void ModelCheckpoint::save_none_monitor_checkpoint(const CallbackContext& ctx, MonitorCandidates& candidates) {
-  const std::string filepath = metric_interpolated_filepath(candidates, best_model_path);
+  const std::string filepath = metric_interpolated_filepath(ctx, candidates, best_model_path);
   // "set the best model path before saving because it will be part of the state"
   const std::string previous = best_model_path;
   best_model_path = filepath;
@@ -796,7 +802,7 @@ void ModelCheckpoint::update_best_and_save(double current, const CallbackContext
   // "do not save nan, replace with +/- inf"
   if (std::isnan(current))
     current = o_.mode == "min" ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
-  const std::string filepath = metric_interpolated_filepath(candidates, del_filepath);
+  const std::string filepath = metric_interpolated_filepath(ctx, candidates, del_filepath);
   current_score = current;
   if (double* existing = best_k_find(filepath)) *existing = current;
   else best_k_models.emplace_back(filepath, current);

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
-#include <vector>
+#include <initializer_list>
 
 #include "ltrt/error.hpp"
 
@@ -28,15 +28,35 @@ constexpr std::int64_t kChunk = INT_MAX / 8;
 #endif
 }  // namespace
 
-ProcessGroup::ProcessGroup() {
-  for (const char* name : {"PMI_SIZE", "OMPI_COMM_WORLD_SIZE"}) {
+namespace {
+// A launcher's environment variable holding a count or an index; -1 when unset or not a number.
+long launcher_value(std::initializer_list<const char*> names) {
+  for (const char* name : names) {
     const char* v = std::getenv(name);
     if (!v || !*v) continue;
     char* end = nullptr;
     const long n = std::strtol(v, &end, 10);
-    if (*end == '\0' && n > 1 && n < INT_MAX) launched_ = static_cast<int>(n);
-    break;
+    return *end == '\0' && n >= 0 && n < INT_MAX ? n : -1;
   }
+  return -1;
+}
+}  // namespace
+
+bool ProcessGroup::built_with_mpi() {
+#ifdef LTRT_WITH_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+int ProcessGroup::launcher_rank() {
+  const long r = launcher_value({"PMI_RANK", "OMPI_COMM_WORLD_RANK"});
+  return r < 0 ? 0 : static_cast<int>(r);
+}
+
+ProcessGroup::ProcessGroup() {
+  if (const long n = launcher_value({"PMI_SIZE", "OMPI_COMM_WORLD_SIZE"}); n > 1) launched_ = static_cast<int>(n);
 #ifdef LTRT_WITH_MPI
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -65,14 +85,15 @@ std::FILE* ProcessGroup::rank_zero(std::FILE* f) const {
 void ProcessGroup::average(float* data, std::int64_t n) const {
   if (size_ == 1) return;
 #ifdef LTRT_WITH_MPI
-  const float world = static_cast<float>(size_);
-  for (std::int64_t i = 0; i < n; ++i) data[i] /= world;
-  std::vector<float> sum(rank_ == 0 ? static_cast<std::size_t>(std::min(n, kChunk)) : 0);
+  // The reducer's mul_out(bucket, grad, 1.0 / world): a float multiply by the rounded reciprocal.
+  const float scale = static_cast<float>(1.0 / size_);
+  for (std::int64_t i = 0; i < n; ++i) data[i] *= scale;
   for (std::int64_t start = 0; start < n; start += kChunk) {
     const int count = static_cast<int>(std::min(kChunk, n - start));
-    check(MPI_Reduce(data + start, rank_ == 0 ? sum.data() : nullptr, count, MPI_FLOAT, MPI_SUM, 0, MPI_COMM_WORLD),
+    float* mine = data + start;
+    check(MPI_Reduce(rank_ == 0 ? MPI_IN_PLACE : mine, rank_ == 0 ? mine : nullptr, count, MPI_FLOAT, MPI_SUM, 0,
+                     MPI_COMM_WORLD),
           "MPI_Reduce (gradients)");
-    if (rank_ == 0) std::copy(sum.begin(), sum.begin() + count, data + start);
     check(MPI_Bcast(data + start, count, MPI_FLOAT, 0, MPI_COMM_WORLD), "MPI_Bcast (gradients)");
   }
 #else
@@ -110,16 +131,17 @@ bool ProcessGroup::broadcast(bool value) const {
   return v != 0;
 }
 
-bool ProcessGroup::reduce_boolean(bool value, bool all) const {
-  if (size_ == 1) return value;
+int ProcessGroup::count(bool value) const {
+  int in = value ? 1 : 0, out = in;
 #ifdef LTRT_WITH_MPI
-  int in = value ? 1 : 0, out = 0;
-  check(MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce (a decision)");
-  return all ? out == size_ : out > 0;
-#else
-  (void)all;
-  return value;
+  if (size_ > 1) check(MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce (a decision)");
 #endif
+  return out;
+}
+
+bool ProcessGroup::reduce_boolean(bool value, bool all) const {
+  const int yes = count(value);
+  return all ? yes == size_ : yes > 0;
 }
 
 void ProcessGroup::barrier() const {

@@ -120,10 +120,14 @@ void check_launch(const ProcessGroup& group, const TrainerConfig& t, const std::
   const int want = t.processes();
   const std::string asked = "trainer.devices=" + std::to_string(t.devices) +
                             (t.num_nodes > 1 ? " x trainer.num_nodes=" + std::to_string(t.num_nodes) : "");
-  if (group.launched() > 1 && group.size() == 1)
+  if (group.launched() > 1 && group.size() == 1) {
+    if (ProcessGroup::built_with_mpi())
+      throw LaunchError("the launcher started " + std::to_string(group.launched()) + " processes, but MPI sees each "
+                        "alone: start the program with the mpirun of the MPI it was built with");
     throw LaunchError("launched as " + std::to_string(group.launched()) + " processes, but this program was built for one (its "
                 "spec's trainer has no strategy \"ddp\" or devices > 1): run it without mpirun, or regenerate it from "
                 "a spec that asks for processes");
+  }
   if (subcommand == "predict") {
     if (group.size() > 1)
       throw LaunchError("predict runs in one process: launch it without mpirun (it writes every row's prediction itself)");
@@ -419,6 +423,8 @@ void Fit::init_context() {
     c.reduce_boolean = [this](bool value, bool all) { return group_.reduce_boolean(value, all); };
     c.broadcast = [this](bool value) { return group_.broadcast(value); };
     c.is_global_zero = group_.is_global_zero();
+    c.global_rank = group_.rank();
+    c.world_size = group_.size();
     if (!c.is_global_zero) {  // rank_zero_only: messages, and the files rank 0 keeps
       c.info = c.warn = [](const std::string&) {};
       c.remove_checkpoint = [](const std::string&) {};
@@ -774,6 +780,9 @@ void Fit::fail(const std::exception& e) {
     const std::string& last = mc->last_model_path.empty() ? mc->best_model_path : mc->last_model_path;
     if (!last.empty()) message += " (the last checkpoint, " + last + ", is intact)";
   }
+  // Under DDP the ranks' agreement on a setup error stands (ltrt/process_group.hpp).
+  if (dynamic_cast<const PeerFailure*>(&e)) throw PeerFailure(message);
+  if (dynamic_cast<const AgreedError*>(&e)) throw AgreedError(message);
   throw Error(message);
 }
 
@@ -786,7 +795,7 @@ FitResult Fit::run_loops() {
     std::fprintf(out_, "Running in `fast_dev_run` mode: will run the requested loop using %lld batch(es). "
                        "Logging and checkpointing is suppressed.\n", static_cast<long long>(t_.fast_dev_run));
   callbacks_.setup(context());
-  if (!config_.ckpt_path.empty()) restore(config_.ckpt_path);
+  if (!config_.ckpt_path.empty()) group_.agree_on_failure([&] { restore(config_.ckpt_path); });
   LTRT_CALLBACKS_AND_HOOK(on_fit_start, (trainer_))
   if (validation_enabled() && t_.num_sanity_val_steps != 0) run_validation(true);
   LTRT_CALLBACKS_AND_HOOK(on_train_start, (trainer_))
@@ -894,6 +903,8 @@ class EvalHooks {
     } catch (const std::exception& again) {
       message += "; then on_exception threw: " + std::string(again.what());
     }
+    if (dynamic_cast<const PeerFailure*>(&e)) throw PeerFailure(message);
+    if (dynamic_cast<const AgreedError*>(&e)) throw AgreedError(message);
     throw Error(message);
   }
 
@@ -943,9 +954,12 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   Rngs rngs = seed_everything(t.seed);
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
-  const Dataset data = load_dataset(with_train_vocabulary(source, config.train), model.input, model.target, rngs.data,
-                                    ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings});
-  if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
+  Dataset data;
+  ProcessGroup::world().agree_on_failure([&] {
+    data = load_dataset(with_train_vocabulary(source, config.train), model.input, model.target, rngs.data,
+                        ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings});
+    if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
+  });
   EvalHooks hooks(std::string(stage) == "validate", model, arena.data());
   hooks.trainer.global_rank = ProcessGroup::world().rank();
   hooks.trainer.world_size = ProcessGroup::world().size();
@@ -967,7 +981,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
                          const char* stage, const Dataset& data, const BatchCount& limit, Arena& arena, Rngs& rngs) {
   const TrainerConfig t = effective(config.trainer);
   if (!config.ckpt_path.empty()) {
-    load_weights(config.ckpt_path, model, arena.data());
+    ProcessGroup::world().agree_on_failure([&] { load_weights(config.ckpt_path, model, arena.data()); });
     LTRT_USER_HOOK(hooks, on_load_checkpoint, (hooks.trainer))
   }
   const ProcessGroup& group = ProcessGroup::world();
@@ -1077,9 +1091,11 @@ FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out) {
     throw Error("max_steps must be a non-negative integer or -1 (no limit), got " + std::to_string(config.trainer.max_steps));
   if (config.trainer.max_epochs < -1)
     throw Error("max_epochs must be a non-negative integer or -1, got " + std::to_string(config.trainer.max_epochs));
-  check_launch(ProcessGroup::world(), config.trainer, "fit");
-  Fit f(model, config, out);
-  return f.run();
+  const ProcessGroup& group = ProcessGroup::world();
+  check_launch(group, config.trainer, "fit");
+  std::unique_ptr<Fit> f;
+  group.agree_on_failure([&] { f = std::make_unique<Fit>(model, config, out); });
+  return f->run();
 }
 
 EvalResult validate(const ModelDef& model, const FitConfig& config, std::FILE* out) {

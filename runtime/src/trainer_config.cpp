@@ -137,17 +137,23 @@ TrainerConfig read_trainer_config(const json::Value& spec, double base_lr) {
     // Lightning's devices=[k]: the GPU with index k; devices=N on the CPU: N processes (DDP).
     const bool index = d->kind == json::Kind::array && d->items.size() == 1 && d->items[0].kind == json::Kind::number &&
                        d->items[0].is_integer && d->items[0].integer >= 0;
-    const bool count = d->kind == json::Kind::number && d->is_integer && (d->integer >= 1 || d->integer == -1);
+    // Lightning's CPU parsing takes "2" as 2 (processes).
+    const bool digits = d->kind == json::Kind::string && !d->str.empty() && d->str.size() < 6 &&
+                        d->str.find_first_not_of("0123456789") == std::string::npos;
+    const std::int64_t n = digits ? std::stoll(d->str) : d->kind == json::Kind::number && d->is_integer ? d->integer : 0;
+    const bool count = ((d->kind == json::Kind::number && d->is_integer) || digits) && (n >= 1 || n == -1);
     if (d->kind == json::Kind::array && d->items.size() > 1)
       t.fail("devices", "several GPUs (DDP on GPUs) are not supported yet: use one GPU ([INDEX]), or "
                         "trainer.accelerator \"cpu\" with devices N for N processes");
     if (!index && !count && !(d->kind == json::Kind::string && d->str == "auto"))
       t.fail("devices", "expected a number of devices (1, or N processes on the CPU), \"auto\" or [INDEX] (a GPU's index), got " +
                             describe(*d));
+    if (c.accelerator == "cpu" && (index || n == -1))
+      t.fail("devices", describe(*d) + " chooses GPUs; on the CPU devices is a number of processes (1, or N for DDP)");
     if (index) c.device_index = static_cast<int>(d->items[0].integer);
-    if (count && d->integer > 1) {
-      if (d->integer > 4096) t.fail("devices", "at most 4096 processes per node, got " + std::to_string(d->integer));
-      c.devices = static_cast<int>(d->integer);
+    if (count && n > 1) {
+      if (n > 4096) t.fail("devices", "at most 4096 processes per node, got " + std::to_string(n));
+      c.devices = static_cast<int>(n);
     }
   }
   if (c.processes() > 1 && c.accelerator != "cpu")

@@ -87,11 +87,18 @@ def build(work):
     with open(os.path.join(work, "grad_hooks.cpp"), "w") as f:
         f.write(HOOKS)
     for name, devices, batch, hooks in (("ranks", 2, B, False), ("single", 1, 2 * B, False),
-                                        ("ranks_hooks", 2, B, True), ("single_hooks", 1, 2 * B, True)):
+                                        ("ranks_hooks", 2, B, True), ("single_hooks", 1, 2 * B, True),
+                                        ("best", 2, B, False)):
         path = os.path.join(work, name + ".json")
         s = spec(name, devices, batch)
         if hooks:
             s["hooks"] = "grad_hooks.cpp"
+        if name == "best":  # top-2 checkpoints under one name: the second is best-v1
+            s["trainer"].update(max_epochs=6, accumulate_grad_batches=1)
+            s["trainer"]["callbacks"] = [
+                {"class_path": "ModelCheckpoint",
+                 "init_args": {"monitor": "val_loss", "save_top_k": 2, "filename": "best", "mode": "max"}},
+                {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss", "patience": 100}}]
         with open(path, "w") as f:
             json.dump(s, f, indent=1)
         common.generate(args.ltgen, path, os.path.join(work, name))
@@ -223,6 +230,31 @@ def case_table():
               "the last backward of a group did not see the average on both ranks")
         print(f"8 steps: the ranks' averaged gradients are equal and match 1 x 2B within {worst:.2g}")
 
+    @case
+    def checkpoints_without_shared_disk():
+        """Ranks that do not see rank 0's files (two nodes, each its own disk) name checkpoints by
+        rank 0's view of the disk, as Lightning's file_exists does: their state stays rank 0's and
+        no rank waits for another forever."""
+        dirs = [os.path.join(args.work, "node_a"), os.path.join(args.work, "node_b")]
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+            os.makedirs(d)
+        data = [f"--data.{split}.{k}={os.path.join(args.work, p + k + '.npy')}"
+                for split, p in (("train", ""), ("val", "v")) for k in ("x", "y")]
+        cmd = ["mpirun"]
+        for i, d in enumerate(dirs):
+            cmd += ([":"] if i else []) + ["-n", "1", "-wdir", d, program("best"), "fit",
+                                            "--trainer.default_root_dir=root"] + data
+        print("$ " + " ".join(cmd))
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            raise Failure("the ranks waited for each other for 120 s: their checkpoint bookkeeping diverged")
+        check(proc.returncode == 0, f"exit {proc.returncode}:\n{proc.stderr}")
+        files = sorted(os.listdir(os.path.join(dirs[0], "root", "lightning_logs", "version_0", "checkpoints")))
+        check(files == ["best-v1.safetensors", "best.safetensors"], f"rank 0 kept {files}")
+        check(not os.path.exists(os.path.join(dirs[1], "root")), "rank 1 wrote files")
+
     def launch_error(processes, subcommand, code, *phrases):
         rc, out, err = common.run_program(program("ranks"), [subcommand, "--trainer.default_root_dir=" +
                                                              os.path.join(args.work, "bad")],
@@ -259,14 +291,24 @@ def case_table():
         rc, out, err = common.run_program(os.path.join(plain, "plain"), ["fit"], launch=common.launcher(2), timeout=60)
         check(rc == 2, f"exit {rc}, expected 2:\n{err}")
         check("built for one" in err and "without mpirun" in err, f"unclear message:\n{err}")
+        check(err.count("error") == 1, f"expected the message once, not once per process:\n{err}")
 
     @case
     def data_error_ends_every_rank():
-        """A failure on the ranks (a missing data file) ends the launch with exit 1, nobody left waiting."""
-        rc, out, err = common.run_program(program("ranks"), ["fit", "--data.train.x=missing.npy"],
-                                          launch=common.launcher(2), timeout=60)
-        check(rc != 0, "a missing data file did not fail")
-        check("missing.npy" in err, f"the message does not name the file:\n{err}")
+        """A setup error every rank hits (a missing data file, a missing checkpoint): one message,
+        from rank 0, exit 1, every rank ended, nobody left waiting."""
+        for extra, phrase in ((["--data.train.x=missing.npy"], "missing.npy"),
+                              (["--ckpt_path=" + os.path.join(args.work, "none.safetensors")], "none.safetensors")):
+            rc, out, err = common.run_program(program("ranks"), ["fit"] + extra, launch=common.launcher(2), timeout=60)
+            check(rc == 1, f"exit {rc}, expected 1:\n{err}")
+            lines = [l for l in err.splitlines() if l.strip()]
+            check(len(lines) == 1 and phrase in lines[0], f"expected one message naming {phrase}:\n{err}")
+
+    @case
+    def usage_error_said_once():
+        rc, out, err = common.run_program(program("ranks"), ["fit", "--trainer.max_epoch=2"], launch=common.launcher(2),
+                                          timeout=60)
+        check(rc == 2 and err.count("error") == 1 and "max_epochs" in err, f"exit {rc}:\n{err}")
 
     return cases
 

@@ -99,6 +99,8 @@ struct CallbackContext {
   std::function<bool(bool value, bool all)> reduce_boolean;
   std::function<bool(bool value)> broadcast;
   bool is_global_zero = true;
+  int global_rank = 0;
+  int world_size = 1;
   bool reduce_decision(bool value, bool all) const { return reduce_boolean ? reduce_boolean(value, all) : value; }
   bool rank_zero_decision(bool value) const { return broadcast ? broadcast(value) : value; }
 

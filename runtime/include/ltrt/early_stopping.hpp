@@ -24,7 +24,7 @@ class EarlyStopping : public Callback {
     std::optional<double> stopping_threshold;
     std::optional<double> divergence_threshold;
     std::optional<bool> check_on_train_epoch_end;  // None: decided in setup()
-    bool log_rank_zero_only = false;       // one process: no effect
+    bool log_rank_zero_only = false;       // DDP: only rank 0 says why it stops (else every rank, "[rank: R] ...")
   };
 
   // Throws ltrt::Error with Lightning's message for a bad mode.

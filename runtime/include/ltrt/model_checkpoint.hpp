@@ -113,7 +113,8 @@ class ModelCheckpoint : public Callback {
   bool should_remove_checkpoint(const CallbackContext& ctx, const std::string& previous,
                                 const std::string& current) const;
   void remove_checkpoint(const CallbackContext& ctx, const std::string& filepath) const;
-  std::string metric_interpolated_filepath(MonitorCandidates& candidates, const std::string& del_filepath) const;
+  std::string metric_interpolated_filepath(const CallbackContext& ctx, MonitorCandidates& candidates,
+                                           const std::string& del_filepath) const;
   bool check_monitor_top_k(const CallbackContext& ctx, std::optional<double> current) const;
   double* best_k_find(const std::string& path);
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -15,6 +16,19 @@ namespace ltrt {
 // A launch that does not match the spec (how many processes, which subcommand): the same on every
 // rank, so rank 0 alone says it, and no rank waits for another.
 class LaunchError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Under DDP: a setup error that every rank hit alike (a missing data file, a bad checkpoint),
+// which rank 0 alone reports before every rank ends normally ...
+class AgreedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// ... and, on a rank that did not fail, word that another one did: that one reports its error
+// and ends the launch (MPI_Abort).
+class PeerFailure : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -33,10 +47,15 @@ class ProcessGroup {
   // and srun's PMI set, or Open MPI's OMPI_COMM_WORLD_SIZE); 1 without one. A program built without MPI sees
   // itself alone, and this tells it that it was not.
   int launched() const { return launched_; }
+  // This process's place in that launch (PMI_RANK or OMPI_COMM_WORLD_RANK; 0 without one), read
+  // without MPI: what only one process of a launch should print (usage errors, --help) asks it.
+  static int launcher_rank();
+  // Whether the program was built with MPI (its spec asks for DDP).
+  static bool built_with_mpi();
   // `f` on rank 0; on the other ranks a stream that discards (Lightning's rank_zero_only output).
   std::FILE* rank_zero(std::FILE* f) const;
 
-  // DDP's gradient average, in its order: each rank divides its values by the world size, then
+  // DDP's gradient average, in its order: each rank multiplies its values by 1 / world size, then
   // they are summed. Every rank ends with rank 0's bits: the sum is reduced onto rank 0 and
   // broadcast from there (an all-reduce may round differently on different ranks, and replicas
   // that differ by one bit drift apart).
@@ -48,6 +67,13 @@ class ProcessGroup {
   // Lightning's strategy.reduce_boolean_decision: with `all`, true when every rank says true;
   // else true when any does.
   bool reduce_boolean(bool value, bool all) const;
+  // How many ranks say true.
+  int count(bool value) const;
+  // Runs setup that every rank does alike, and has the ranks agree on whether it failed: an error
+  // on every rank becomes an AgreedError (said once, by rank 0), an error on some of them stays
+  // theirs, and the other ranks get a PeerFailure. One process: `setup` as it is.
+  template <class Setup>
+  void agree_on_failure(Setup&& setup) const;
   void barrier() const;
   // Ends every rank (MPI_Abort) after one failed: the others would wait in the next collective forever.
   [[noreturn]] void abort(int exit_code) const;
@@ -61,5 +87,28 @@ class ProcessGroup {
   int launched_ = 1;
   bool finalized_ = false;
 };
+
+template <class Setup>
+void ProcessGroup::agree_on_failure(Setup&& setup) const {
+  if (size_ == 1) {
+    setup();
+    return;
+  }
+  std::exception_ptr error;
+  try {
+    setup();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  const int failed = count(error != nullptr);
+  if (failed == 0) return;
+  if (failed < size_ && !error) throw PeerFailure("another rank failed");
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    if (failed == size_) throw AgreedError(e.what());
+    throw;
+  }
+}
 
 }  // namespace ltrt

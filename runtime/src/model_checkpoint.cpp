@@ -455,6 +455,8 @@ std::unique_ptr<ModelCheckpoint> ModelCheckpoint::read(ConfigObject& a) {
   if (const json::Value* v = a.get("save_on_train_epoch_end"); v && !v->is_null())
     o.save_on_train_epoch_end = a.boolean("save_on_train_epoch_end", false);
   o.enable_version_counter = a.boolean("enable_version_counter", true);
+  if (const json::Value* v = a.get("save_on_exception"); v && !(v->is_bool() && !v->b))
+    a.fail("save_on_exception", "saving a checkpoint when fit raises is not supported yet: leave it false");
   a.finish();
   std::int64_t steps = 0, epochs = 0;
   resolve_triggers(o, steps, epochs);
@@ -549,33 +551,67 @@ void ModelCheckpoint::on_train_start(const CallbackContext& ctx) { last_time_che
 
 void ModelCheckpoint::on_train_batch_end(const CallbackContext& ctx) {
   // "Save checkpoint on train batch end if we meet the criteria for `every_n_train_steps`"
-  if (should_skip_saving_checkpoint(ctx)) return;
+  const bool skip_due_to_state = should_skip_saving_checkpoint(ctx);
   const bool skip_batch = every_n_train_steps_ < 1 || ctx.global_step % every_n_train_steps_ != 0;
   bool skip_time = true;
   const double now = ctx.elapsed_seconds;
-  if (o_.train_time_interval && *o_.train_time_interval != 0) {  // `if train_time_interval:` (timedelta(0) is falsy)
+  if (o_.train_time_interval) {  // "allow zero timedelta as a valid interval"
     skip_time = !last_time_checked_ || (now - *last_time_checked_) < *o_.train_time_interval;
     skip_time = ctx.rank_zero_decision(skip_time);  // ranks' clocks differ
   }
   if (skip_batch && skip_time) return;
   if (!skip_time) last_time_checked_ = now;
   MonitorCandidates candidates = monitor_candidates(ctx);
+  // A monitored metric that validation has not logged yet: save when it has (on_validation_end).
+  if (!o_.monitor.empty() && !find_candidate(candidates, o_.monitor)) {
+    defer_save_until_validation_ = true;
+    return;
+  }
+  // The metric may be stale: when validation runs right after this epoch's last batch, save then.
+  if (!o_.monitor.empty() && !should_save_on_train_epoch_end(ctx) && ctx.is_last_batch) {
+    const bool will_run_val = ctx.has_val_loop && (ctx.check_val_every_n_epoch == 0 ||
+                                                   (ctx.current_epoch + 1) % ctx.check_val_every_n_epoch == 0);
+    if (will_run_val) {
+      defer_save_until_validation_ = true;
+      return;
+    }
+  }
+  if (skip_due_to_state) return;
   save_topk_checkpoint(ctx, candidates);
   save_last_checkpoint(ctx, candidates);
+}
+
+// Lightning 2.6: `last` follows a checkpoint saved at this very step (or links to the last one saved).
+bool ModelCheckpoint::last_is_due(const CallbackContext& ctx) const {
+  return last_global_step_saved_ == ctx.global_step || (o_.save_last == "link" && !last_checkpoint_saved_.empty());
 }
 
 void ModelCheckpoint::on_train_epoch_end(const CallbackContext& ctx) {
   if (!should_skip_saving_checkpoint(ctx) && should_save_on_train_epoch_end(ctx)) {
     MonitorCandidates candidates = monitor_candidates(ctx);
     if (every_n_epochs_ >= 1 && (ctx.current_epoch + 1) % every_n_epochs_ == 0) save_topk_checkpoint(ctx, candidates);
-    save_last_checkpoint(ctx, candidates);
+    if (last_is_due(ctx)) save_last_checkpoint(ctx, candidates);
   }
 }
 
 void ModelCheckpoint::on_validation_end(const CallbackContext& ctx) {
   if (!should_skip_saving_checkpoint(ctx) && !should_save_on_train_epoch_end(ctx)) {
     MonitorCandidates candidates = monitor_candidates(ctx);
+    if (defer_save_until_validation_) {  // a step's save that waited for the monitored metric
+      save_topk_checkpoint(ctx, candidates);
+      save_last_checkpoint(ctx, candidates);
+      defer_save_until_validation_ = false;
+      return;
+    }
     if (every_n_epochs_ >= 1 && (ctx.current_epoch + 1) % every_n_epochs_ == 0) save_topk_checkpoint(ctx, candidates);
+    if (last_is_due(ctx)) save_last_checkpoint(ctx, candidates);
+  }
+}
+
+void ModelCheckpoint::on_train_end(const CallbackContext& ctx) {
+  // "Ensure save_last=True is applied when training ends": when nothing was saved at all.
+  if (!o_.save_last.empty() && last_checkpoint_saved_.empty()) {
+    MonitorCandidates candidates = monitor_candidates(ctx);
     save_last_checkpoint(ctx, candidates);
   }
 }

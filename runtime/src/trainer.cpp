@@ -439,6 +439,7 @@ CallbackContext& Fit::context() {
   c.batches_that_stepped = batches_that_stepped_;
   c.sanity_checking = sanity_checking_;
   c.val_loop_has_run = val_has_run_;
+  c.is_last_batch = batch_in_epoch_ == num_train_batches_;
   c.elapsed_seconds = elapsed();
   c.lr = optimizer_.lr();
   return c;

@@ -46,6 +46,9 @@ def main():
         name = os.path.splitext(os.path.basename(spec))[0]
         if name == "schema":
             continue
+        if json.load(open(spec)).get("trainer", {}).get("accelerator") == "cpu":
+            print(f"  {name}: trainer.accelerator \"cpu\", no CUDA program")  # e.g. DDP, which runs on the CPU
+            continue
         out = os.path.join(args.work, name)
         _, log = build(args.ltgen, spec, out)
         check(os.path.isfile(os.path.join(out, "model_cuda.cu")), f"{name}: ltgen wrote no model_cuda.cu:\n{log}")

@@ -108,6 +108,13 @@ def buffers(spec):
     return out
 
 
+def load_metadata(path):
+    """A safetensors file's __metadata__ (its header's JSON)."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        return __import__("json").loads(f.read(n)).get("__metadata__", {})
+
+
 def write_idx(path, shape, data):
     """An IDX file of unsigned bytes (MNIST's format); gzip-compressed when the name ends in .gz."""
     import gzip
@@ -244,6 +251,19 @@ def run():
     ckpts = lambda root: sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(version_dir(root), "checkpoints")))
     a, b = ckpts(os.path.join(args.work, "ltgen")), ckpts(os.path.join(args.work, "lightning"))
     check(a == b, f"checkpoints differ: ltgen {a}, Lightning {b}")
+
+    # `last` holds the step it was saved at (Lightning 2.6 saves it only with another checkpoint).
+    if "last" in a:
+        meta = load_metadata(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "checkpoints", "last.safetensors"))
+        reader = os.path.join(args.work, "read_ckpt.py")
+        with open(reader, "w") as f:
+            f.write("import sys, torch\nprint(torch.load(sys.argv[1], weights_only=False)['global_step'])\n")
+        proc = subprocess.run([args.lightning_python, reader, os.path.join(version_dir(os.path.join(args.work, "lightning")),
+                                                                           "checkpoints", "last.ckpt")],
+                              capture_output=True, text=True, timeout=300)
+        check(proc.returncode == 0, f"reading Lightning's last.ckpt failed:\n{proc.stderr[-2000:]}")
+        check(int(meta["global_step"]) == int(proc.stdout), f"last: ltgen's is from step {meta['global_step']}, "
+              f"Lightning's from step {proc.stdout.strip()}")
 
 
 args.work = os.path.abspath(args.work)

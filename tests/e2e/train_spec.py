@@ -29,7 +29,7 @@ from common import check, Failure
 MIN_VAL_ACC = {"digits": 0.9, "fashion_mnist": 0.7}
 # The test_acc that `test --ckpt_path=last` after fit must log (scikit-learn's digits, the
 # seeded test split of scripts/prepare_data.sh).
-MIN_TEST_ACC = {"mlp_digits": 0.95, "cnn_digits": 0.97, "cnn_fashion": 0.88}
+MIN_TEST_ACC = {"mlp_digits": 0.95, "mlp_digits_ddp": 0.95, "cnn_digits": 0.97, "cnn_fashion": 0.88}
 # How far the last val_loss must fall below the first one logged (issue 5: 40% for the char GPT).
 MIN_VAL_LOSS_DROP = {"gpt_char": 0.40}
 # Shorter runs than the spec's, to keep the suite quick; the thresholds above still hold.
@@ -82,6 +82,9 @@ def expected_steps(spec, spec_path):
         if key in trainer and trainer[key] not in (None, 1, 1.0, False):
             raise Failure(f"train_spec.py does not know how trainer.{key}={trainer[key]} changes the step count")
     n = count_samples(spec, spec_path)
+    processes = common.processes(spec)
+    if processes > 1 or trainer.get("strategy") == "ddp":
+        n = math.ceil(n / processes)  # DDP: DistributedSampler's share of each rank
     data = spec["data"]
     b = data["batch_size"]
     per_epoch = n // b if data.get("drop_last", False) else math.ceil(n / b)
@@ -118,7 +121,8 @@ def run(args):
     rc, out, err = common.run_program(program, ["fit", "--trainer.log_every_n_steps=1"] +
                                       [f"--trainer.{k}={v}" for k, v in overrides.items()] + [
                                                 "--trainer.enable_progress_bar=false",
-                                                f"--trainer.default_root_dir={root}"], timeout=args.timeout)
+                                                f"--trainer.default_root_dir={root}"], timeout=args.timeout,
+                                      launch=common.launcher(common.processes(spec)))
     if rc != 0:
         print(out)
         print(err)

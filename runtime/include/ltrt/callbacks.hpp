@@ -58,6 +58,7 @@ struct CallbackContext {
   std::int64_t check_val_every_n_epoch = 1;
   double val_check_interval = 1.0;        // 1.0: once per epoch (an integer N there counts batches; 1 == 1.0 as in Python)
   bool val_loop_has_run = false;          // fit_loop.epoch_loop.val_loop._has_run (ModelCheckpoint: missing monitor is an error then)
+  bool is_last_batch = false;             // batch_progress.is_last_batch: the loader's last batch of the epoch
   double elapsed_seconds = 0;             // a monotonic clock, seconds (time.monotonic() for Timer and train_time_interval)
   // trainer.callback_metrics: train_loss, val_loss, val_acc, ... (float32 values in Lightning: the callbacks
   // compare and format them as floats). LearningRateMonitor adds its lr-* values to it, as Lightning does.

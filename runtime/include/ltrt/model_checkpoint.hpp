@@ -1,4 +1,4 @@
-// lightning.pytorch.callbacks.ModelCheckpoint (Lightning 2.x model_checkpoint.py),
+// lightning.pytorch.callbacks.ModelCheckpoint (Lightning 2.6's model_checkpoint.py),
 // with FILE_EXTENSION ".safetensors" (ltrt's checkpoints) instead of ".ckpt".
 #pragma once
 
@@ -78,6 +78,7 @@ class ModelCheckpoint : public Callback {
   void on_train_batch_end(const CallbackContext& ctx) override;
   void on_train_epoch_end(const CallbackContext& ctx) override;
   void on_validation_end(const CallbackContext& ctx) override;
+  void on_train_end(const CallbackContext& ctx) override;
 
   // format_checkpoint_name(metrics, filename=None, ver=None): <dirpath>/<name>[-v<ver>].safetensors.
   // `metrics` gets 0 (int) for the template's names it lacks, as Lightning's does.
@@ -110,6 +111,7 @@ class ModelCheckpoint : public Callback {
   void save_checkpoint(const CallbackContext& ctx, const std::string& filepath);
   void link_checkpoint(const std::string& filepath, const std::string& linkpath) const;
   bool should_skip_saving_checkpoint(const CallbackContext& ctx) const;
+  bool last_is_due(const CallbackContext& ctx) const;
   bool should_remove_checkpoint(const CallbackContext& ctx, const std::string& previous,
                                 const std::string& current) const;
   void remove_checkpoint(const CallbackContext& ctx, const std::string& filepath) const;
@@ -125,6 +127,7 @@ class ModelCheckpoint : public Callback {
   std::optional<double> last_time_checked_;
   std::string last_checkpoint_saved_;
   bool warned_missing_monitor_ = false;      // warning_cache.warn: once
+  bool defer_save_until_validation_ = false; // a step's save waits for validation's metrics
   std::function<void(const std::string&)> warn_;
 };
 

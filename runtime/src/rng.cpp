@@ -124,14 +124,22 @@ Rngs seed_everything(std::int64_t seed) {
 void torch_randperm(std::uint64_t seed, std::vector<std::int64_t>& out) {
   std::mt19937 mt(static_cast<std::uint32_t>(seed));
   const std::int64_t n = static_cast<std::int64_t>(out.size());
-  for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = i;
-  // randperm_cpu: 32-bit draws below UINT32_MAX / 20 elements, 64-bit (high word first) above.
-  const bool small = n < static_cast<std::int64_t>(std::numeric_limits<std::uint32_t>::max() / 20);
-  for (std::int64_t i = 0; i + 1 < n; ++i) {
-    std::uint64_t r = mt();
-    if (!small) r = (r << 32) | mt();
-    const std::int64_t z = static_cast<std::int64_t>(r % static_cast<std::uint64_t>(n - i));
-    std::swap(out[static_cast<std::size_t>(i)], out[static_cast<std::size_t>(z + i)]);
+  if (n < static_cast<std::int64_t>(std::numeric_limits<std::uint32_t>::max() / 20)) {
+    // randperm_cpu for small n: swap position i with i + random() % (n - i).
+    for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = i;
+    for (std::int64_t i = 0; i + 1 < n; ++i) {
+      const std::int64_t z = static_cast<std::int64_t>(mt() % static_cast<std::uint64_t>(n - i));
+      std::swap(out[static_cast<std::size_t>(i)], out[static_cast<std::size_t>(z + i)]);
+    }
+    return;
+  }
+  // Above it, the "inside-out" Fisher-Yates with random64() (two draws, the first the high word).
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::uint64_t hi = mt();
+    const std::uint64_t r = (hi << 32) | mt();
+    const auto z = static_cast<std::size_t>(r % static_cast<std::uint64_t>(i + 1));
+    out[static_cast<std::size_t>(i)] = out[z];
+    out[z] = i;
   }
 }
 

@@ -53,7 +53,8 @@ struct Rngs {
 
 // torch.randperm(n, generator=torch.Generator().manual_seed(seed)) exactly, into `out` (its size is
 // n): torch's CPU generator is the standard MT19937 seeded with the seed's low 32 bits, and
-// randperm swaps position i with i + random() % (n - i). DDP's DistributedSampler draws its
+// randperm swaps position i with i + random() % (n - i) (above 2^32 / 20 elements it shuffles
+// inside-out with 64-bit draws, as torch does). DDP's DistributedSampler draws its
 // permutations this way, so a DDP program's data order is Lightning's.
 void torch_randperm(std::uint64_t seed, std::vector<std::int64_t>& out);
 

@@ -384,15 +384,12 @@ void resolve_triggers(const ModelCheckpoint::Options& o, std::int64_t& steps, st
   }
 }
 
-bool lexists(const std::string& p) {
-  std::error_code ec;
-  return fs::exists(fs::symlink_status(p, ec));
-}
-
-// ModelCheckpoint.file_exists: rank 0 looks, every rank gets its answer ("preventing the internal
-// state to diverge between ranks": another node may not see rank 0's files, or not yet).
+// ModelCheckpoint.file_exists: rank 0 looks (fsspec's exists, which follows a link: a dangling one
+// is no file), every rank gets its answer ("preventing the internal state to diverge between
+// ranks": another node may not see rank 0's files, or not yet).
 bool file_exists(const CallbackContext& ctx, const std::string& p) {
-  return ctx.reduce_decision(ctx.is_global_zero && lexists(p), false);
+  std::error_code ec;
+  return ctx.reduce_decision(ctx.is_global_zero && fs::exists(p, ec), false);
 }
 
 fs::path absolute_normal(const std::string& p) {
@@ -455,7 +452,7 @@ std::unique_ptr<ModelCheckpoint> ModelCheckpoint::read(ConfigObject& a) {
   if (const json::Value* v = a.get("save_on_train_epoch_end"); v && !v->is_null())
     o.save_on_train_epoch_end = a.boolean("save_on_train_epoch_end", false);
   o.enable_version_counter = a.boolean("enable_version_counter", true);
-  if (const json::Value* v = a.get("save_on_exception"); v && !(v->is_bool() && !v->b))
+  if (const json::Value* v = a.get("save_on_exception"); v && !v->is_null() && !(v->is_bool() && !v->b))
     a.fail("save_on_exception", "saving a checkpoint when fit raises is not supported yet: leave it false");
   a.finish();
   std::int64_t steps = 0, epochs = 0;

@@ -229,6 +229,9 @@ class Fit {
         arena_(model.arena_bytes),
         optimizer_(model, arena_.data()),
         trainer_(callback_metrics_, logged_metrics_, hook_access()) {
+    if (group_.distributed())  // DDPStrategy.setup_distributed's line, from every rank
+      std::fprintf(stderr, "Initializing distributed: GLOBAL_RANK: %d, MEMBER: %d/%d\n", group_.rank(), group_.rank() + 1,
+                   group_.size());
     trainer_.global_rank = group_.rank();
     trainer_.world_size = group_.size();
     trainer_.is_global_zero = group_.is_global_zero();
@@ -297,6 +300,16 @@ class Fit {
     return epochs && steps;
   }
   bool max_steps_reached() const { return t_.max_steps != -1 && global_step_ >= t_.max_steps; }
+  // FitLoop.done, with the reason `Trainer.fit` stopped.
+  bool fit_done(std::string& reason) const {
+    if (num_train_batches_ == 0) reason = "No training batches.";
+    else if (max_steps_reached()) reason = "`max_steps=" + std::to_string(t_.max_steps) + "` reached.";
+    else if (max_epochs_ != -1 && epochs_processed_ >= max_epochs_)
+      reason = "`max_epochs=" + std::to_string(max_epochs_) + "` reached.";
+    else if (should_stop_ && can_stop_early()) reason = "`trainer.should_stop` was set.";
+    else return false;
+    return true;
+  }
   void init_context();
   CallbackContext& context();
   void save_checkpoint(const std::string& path, bool weights_only);
@@ -799,27 +812,15 @@ FitResult Fit::run_loops() {
   if (!config_.ckpt_path.empty()) group_.agree_on_failure([&] { restore(config_.ckpt_path); });
   LTRT_CALLBACKS_AND_HOOK(on_fit_start, (trainer_))
   if (validation_enabled() && t_.num_sanity_val_steps != 0) run_validation(true);
-  LTRT_CALLBACKS_AND_HOOK(on_train_start, (trainer_))
+  // FitLoop.skip: with nothing to train (no batches, a limit already reached, e.g. resuming a finished
+  // run) the loop returns before on_train_start, so neither it nor on_train_end runs.
+  const bool skip = fit_done(result.stop_reason);
+  if (!skip) {
+    LTRT_CALLBACKS_AND_HOOK(on_train_start, (trainer_))
+  }
 
   ProgressBar bar(out_, ProgressBar::detect(out_, t_.enable_progress_bar));
-  for (;;) {
-    // FitLoop.done
-    if (num_train_batches_ == 0) {
-      result.stop_reason = "No training batches.";
-      break;
-    }
-    if (max_steps_reached()) {
-      result.stop_reason = "`max_steps=" + std::to_string(t_.max_steps) + "` reached.";
-      break;
-    }
-    if (max_epochs_ != -1 && epochs_processed_ >= max_epochs_) {
-      result.stop_reason = "`max_epochs=" + std::to_string(max_epochs_) + "` reached.";
-      break;
-    }
-    if (should_stop_ && can_stop_early()) {
-      result.stop_reason = "`trainer.should_stop` was set.";
-      break;
-    }
+  while (!skip && !fit_done(result.stop_reason)) {
     if (should_stop_)
       std::fprintf(out_, "Trainer was signaled to stop but the required `min_epochs=%lld` or `min_steps=%lld` has not "
                          "been met. Training will continue...\n",
@@ -864,7 +865,9 @@ FitResult Fit::run_loops() {
     batch_in_epoch_ = 0;
     ++epoch_;
   }
-  LTRT_CALLBACKS_AND_HOOK(on_train_end, (trainer_))
+  if (!skip) {
+    LTRT_CALLBACKS_AND_HOOK(on_train_end, (trainer_))
+  }
   flush_train_rows();
   loggers_->save();
   LTRT_USER_HOOK(*this, on_fit_end, (trainer_))

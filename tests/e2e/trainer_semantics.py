@@ -707,6 +707,12 @@ def case_checkpoint_top_k(ctx):
     w_best, w_last = weights_of(best_file), weights_of(os.path.join(ctx.ckpt_dir(), "last.safetensors"))
     if best_e != 3:
         check(max_rel_diff(w_best, w_last) > 0, "test data: best and last have the same weights")
+    # Fit resumed from the finished run has nothing to train (FitLoop.skip): no on_train_start or
+    # on_train_end, so ModelCheckpoint writes no new `last` (versions 1 and 2 are the tests above).
+    out = ctx.run("--ckpt_path=" + os.path.join(ctx.ckpt_dir(), "last.safetensors")).stdout
+    check("`max_epochs=4` reached" in out, f"resuming a finished run:\n{out}")
+    d = ctx.ckpt_dir(3)
+    check(not os.path.exists(d), f"resuming a finished run wrote {d}: {os.listdir(d) if os.path.isdir(d) else ''}")
 
 
 @case("mcs")

@@ -34,7 +34,8 @@ int run_main(int argc, char** argv, const ModelDef& model) {
   try {
     group = &ProcessGroup::world();  // DDP's ranks: MPI starts here in a program built with it
     FitConfig& config = options.fit;
-    config.ckpt_path = config.ckpt_path.empty() ? "" : resolve_ckpt_path(config.ckpt_path, config.trainer);
+    if (!config.ckpt_path.empty())
+      group->agree_on_failure([&] { config.ckpt_path = resolve_ckpt_path(config.ckpt_path, config.trainer); });
     switch (options.subcommand) {
       case Subcommand::fit: fit(model, config, stdout); break;
       case Subcommand::validate: validate(model, config, stdout); break;

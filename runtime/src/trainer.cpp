@@ -141,14 +141,16 @@ void check_launch(const ProcessGroup& group, const TrainerConfig& t, const std::
               std::to_string(want) + ": launch it with mpirun -n " + std::to_string(want));
 }
 
-// DDP's start: every rank takes rank 0's parameters and buffers (DistributedDataParallel's
-// _sync_module_states), whatever each initialised or loaded.
+// Rank 0's buffers (BatchNorm's running statistics) into every rank's arena.
 void broadcast_buffers(const ProcessGroup& group, const ModelDef& model, std::byte* arena) {
   for (int i = 0; i < model.num_state; ++i) {
     const TensorRef& t = model.state[i].value;
     group.broadcast(arena + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype));
   }
 }
+
+// DDP's start: every rank takes rank 0's parameters and buffers (DistributedDataParallel's
+// _sync_module_states), whatever each initialised or loaded.
 void broadcast_model(const ProcessGroup& group, const ModelDef& model, std::byte* arena) {
   if (!group.distributed()) return;
   group.broadcast(arena + model.params_offset, static_cast<std::size_t>(model.num_param_elements) * sizeof(float));

@@ -300,7 +300,9 @@ def case_table():
         """A setup error every rank hits (a missing data file, a missing checkpoint): one message,
         from rank 0, exit 1, every rank ended, nobody left waiting."""
         for extra, phrase in ((["--data.train.x=missing.npy"], "missing.npy"),
-                              (["--ckpt_path=" + os.path.join(args.work, "none.safetensors")], "none.safetensors")):
+                              (["--ckpt_path=" + os.path.join(args.work, "none.safetensors")], "none.safetensors"),
+                              (["--ckpt_path=last", "--trainer.default_root_dir=" + os.path.join(args.work, "empty")],
+                               "no checkpoints")):
             rc, out, err = common.run_program(program("ranks"), ["fit"] + extra, launch=common.launcher(2), timeout=60)
             check(rc == 1, f"exit {rc}, expected 1:\n{err}")
             lines = [l for l in err.splitlines() if "error" in l or "Abort" in l]

@@ -72,6 +72,18 @@ void on_before_optimizer_step(ltrt::Trainer& trainer) { print(trainer, "before_s
 """
 
 
+# A late rank: rank 1's clocks (its Timer's among them) start half a second after rank 0's.
+LATE_HOOKS = r"""
+#include <chrono>
+#include <thread>
+#include <ltrt/hooks.hpp>
+
+void on_fit_start(ltrt::Trainer& trainer) {
+  if (trainer.global_rank == 1) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+}
+"""
+
+
 def build(work):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
@@ -86,9 +98,11 @@ def build(work):
                "layers.2.bias": (rng.standard_normal(1) * 0.4).astype(np.float32)}, os.path.join(work, "init.safetensors"))
     with open(os.path.join(work, "grad_hooks.cpp"), "w") as f:
         f.write(HOOKS)
+    with open(os.path.join(work, "late_hooks.cpp"), "w") as f:
+        f.write(LATE_HOOKS)
     for name, devices, batch, hooks in (("ranks", 2, B, False), ("single", 1, 2 * B, False),
                                         ("ranks_hooks", 2, B, True), ("single_hooks", 1, 2 * B, True),
-                                        ("best", 2, B, False)):
+                                        ("best", 2, B, False), ("timer", 2, B, False)):
         path = os.path.join(work, name + ".json")
         s = spec(name, devices, batch)
         if hooks:
@@ -99,6 +113,11 @@ def build(work):
                 {"class_path": "ModelCheckpoint",
                  "init_args": {"monitor": "val_loss", "save_top_k": 2, "filename": "best", "mode": "max"}},
                 {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss", "patience": 100}}]
+        if name == "timer":  # trains until max_time, without validation, logs or checkpoints
+            s["trainer"].update(max_epochs=1000000, max_time="00:00:00:02", limit_val_batches=0, logger=False,
+                                enable_checkpointing=False)
+            del s["trainer"]["callbacks"]
+            s["hooks"] = "late_hooks.cpp"
         with open(path, "w") as f:
             json.dump(s, f, indent=1)
         common.generate(args.ltgen, path, os.path.join(work, name))
@@ -256,6 +275,18 @@ def case_table():
         files = sorted(os.listdir(os.path.join(dirs[0], "root", "lightning_logs", "version_0", "checkpoints")))
         check(files == ["best-v1.safetensors", "best.safetensors"], f"rank 0 kept {files}")
         check(not os.path.exists(os.path.join(dirs[1], "root")), "rank 1 wrote files")
+
+    @case
+    def max_time_stops_every_rank_together():
+        """max_time: the ranks' clocks differ (here rank 1 starts half a second late), so rank 0's
+        decision is every rank's (Timer broadcasts it); a rank that stopped alone would leave the
+        other waiting in its next gradient average."""
+        try:
+            rc, out, err = common.run_program(program("timer"), ["fit"], launch=common.launcher(2), timeout=90)
+        except subprocess.TimeoutExpired:
+            raise Failure("the ranks did not stop together: one waited for the other for 90 s")
+        check(rc == 0, f"exit {rc}:\n{err}")
+        check("`Trainer.fit` stopped: `trainer.should_stop` was set." in out, f"fit did not stop on max_time:\n{out}")
 
     def launch_error(processes, subcommand, code, *phrases):
         rc, out, err = common.run_program(program("ranks"), [subcommand, "--trainer.default_root_dir=" +

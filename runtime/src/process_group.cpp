@@ -26,9 +26,7 @@ void check(int rc, const char* what) {
 // MPI counts are ints: large buffers go in pieces.
 constexpr std::int64_t kChunk = INT_MAX / 8;
 #endif
-}  // namespace
 
-namespace {
 // A launcher's environment variable holding a count or an index; -1 when unset or not a number.
 long launcher_value(std::initializer_list<const char*> names) {
   for (const char* name : names) {

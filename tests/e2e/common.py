@@ -90,6 +90,15 @@ def read_metrics(path):
     return out
 
 
+def checkpoint_metadata(path):
+    """A safetensors file's __metadata__: its header's JSON, read without loading the tensors."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n)).get("__metadata__", {})
+
+
 def checkpoint_files(version_dir):
     d = os.path.join(version_dir, "checkpoints")
     check(os.path.isdir(d), f"{d} was not created")

@@ -108,13 +108,6 @@ def buffers(spec):
     return out
 
 
-def load_metadata(path):
-    """A safetensors file's __metadata__ (its header's JSON)."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        return __import__("json").loads(f.read(n)).get("__metadata__", {})
-
-
 def write_idx(path, shape, data):
     """An IDX file of unsigned bytes (MNIST's format); gzip-compressed when the name ends in .gz."""
     import gzip
@@ -254,7 +247,8 @@ def run():
 
     # `last` holds the step it was saved at (Lightning 2.6 saves it only with another checkpoint).
     if "last" in a:
-        meta = load_metadata(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "checkpoints", "last.safetensors"))
+        meta = common.checkpoint_metadata(
+            os.path.join(version_dir(os.path.join(args.work, "ltgen")), "checkpoints", "last.safetensors"))
         reader = os.path.join(args.work, "read_ckpt.py")
         with open(reader, "w") as f:
             f.write("import sys, torch\nprint(torch.load(sys.argv[1], weights_only=False)['global_step'])\n")

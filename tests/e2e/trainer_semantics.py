@@ -266,13 +266,6 @@ def load_ckpt(path):
     return load_file(path)
 
 
-def ckpt_metadata(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-    return header.get("__metadata__", {})
-
-
 def weights_of(path):
     t = load_ckpt(path)
     return {k[len("state_dict."):]: v for k, v in t.items() if k.startswith("state_dict.")}
@@ -697,7 +690,7 @@ def case_checkpoint_top_k(ctx):
     expect_eq(ckpts(ctx.ckpt_dir()), want, "checkpoints/")
     best_v, best_e = best[0]
     best_file = os.path.join(ctx.ckpt_dir(), f"epoch={best_e}-val_loss={best_v:.2f}.safetensors")
-    last_meta = ckpt_metadata(os.path.join(ctx.ckpt_dir(), "last.safetensors"))
+    last_meta = common.checkpoint_metadata(os.path.join(ctx.ckpt_dir(), "last.safetensors"))
     expect_eq((last_meta["epoch"], last_meta["global_step"]), ("3", "128"), "last.safetensors (epoch, global_step)")
     for which, path in (("best", best_file), ("last", os.path.join(ctx.ckpt_dir(), "last.safetensors"))):
         ctx.run("test", f"--ckpt_path={which}")
@@ -740,7 +733,7 @@ def case_checkpoint_variants(ctx):
     check(any(k.startswith("optimizer.") for k in full), "a full checkpoint has no optimizer tensors")
     for k, v in t.items():
         check(np.array_equal(v, full[k]), f"weights-only {k} differs from the full checkpoint of the same step")
-    meta = ckpt_metadata(os.path.join(ctx.dir, "ck_weights", name))
+    meta = common.checkpoint_metadata(os.path.join(ctx.dir, "ck_weights", name))
     check("optimizer" not in meta and "loops" not in meta, f"weights-only metadata has training state: {sorted(meta)}")
     # A weights-only file cannot resume.
     p = ctx.run(f"--ckpt_path={os.path.join(ctx.dir, 'ck_weights', name)}", root=os.path.join(ctx.dir, "r2"), ok=False)
@@ -813,7 +806,7 @@ def case_max_time(ctx):
     text = p.stdout + p.stderr
     check("Time limit reached" in text, f"no 'Time limit reached' message:\n{text[-2000:]}")
     check(1.0 <= wall < 30, f"fit took {wall:.1f}s with max_time=1s")
-    meta = ckpt_metadata(os.path.join(ctx.ckpt_dir(), os.listdir(ctx.ckpt_dir())[0]))
+    meta = common.checkpoint_metadata(os.path.join(ctx.ckpt_dir(), os.listdir(ctx.ckpt_dir())[0]))
     check(int(meta["global_step"]) < 32 * 10000000, "the Timer did not stop training")
 
 
@@ -828,7 +821,7 @@ def same_checkpoint(a, b):
     for k in ta:
         check(ta[k].dtype == tb[k].dtype and ta[k].tobytes() == tb[k].tobytes(),
               f"{k} differs: {a} vs {b} (max |diff| {float(np.abs(ta[k] - tb[k]).max()):.3g})")
-    ma, mb = ckpt_metadata(a), ckpt_metadata(b)
+    ma, mb = common.checkpoint_metadata(a), common.checkpoint_metadata(b)
     for key in ("epoch", "global_step", "optimizer", "rng_states", "loops", "lr_schedulers"):
         check(ma.get(key) == mb.get(key), f"metadata {key} differs:\n  {a}: {ma.get(key)}\n  {b}: {mb.get(key)}")
     ca, cb_ = json.loads(ma["callbacks"]), json.loads(mb["callbacks"])

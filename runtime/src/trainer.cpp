@@ -157,6 +157,14 @@ void broadcast_model(const ProcessGroup& group, const ModelDef& model, std::byte
   broadcast_buffers(group, model, arena);
 }
 
+// `message` (e's, with what fit or a hook adds) thrown as an Error, or as e's own kind where main
+// tells them apart: under DDP the ranks' agreement on a setup error stands (ltrt/process_group.hpp).
+[[noreturn]] void throw_like(const std::exception& e, const std::string& message) {
+  if (dynamic_cast<const PeerFailure*>(&e)) throw PeerFailure(message);
+  if (dynamic_cast<const AgreedError*>(&e)) throw AgreedError(message);
+  throw Error(message);
+}
+
 // The results table Lightning prints after validate/test.
 void print_results(std::FILE* out, const char* stage, const std::map<std::string, double>& metrics) {
   const std::string title = std::string(stage) + " metric";
@@ -796,10 +804,7 @@ void Fit::fail(const std::exception& e) {
     const std::string& last = mc->last_model_path.empty() ? mc->best_model_path : mc->last_model_path;
     if (!last.empty()) message += " (the last checkpoint, " + last + ", is intact)";
   }
-  // Under DDP the ranks' agreement on a setup error stands (ltrt/process_group.hpp).
-  if (dynamic_cast<const PeerFailure*>(&e)) throw PeerFailure(message);
-  if (dynamic_cast<const AgreedError*>(&e)) throw AgreedError(message);
-  throw Error(message);
+  throw_like(e, message);
 }
 
 FitResult Fit::run_loops() {
@@ -909,9 +914,7 @@ class EvalHooks {
     } catch (const std::exception& again) {
       message += "; then on_exception threw: " + std::string(again.what());
     }
-    if (dynamic_cast<const PeerFailure*>(&e)) throw PeerFailure(message);
-    if (dynamic_cast<const AgreedError*>(&e)) throw AgreedError(message);
-    throw Error(message);
+    throw_like(e, message);
   }
 
 #define LTRT_EVAL_HOOK(suffix, args)                              \

@@ -37,6 +37,16 @@ int Autodiff::param_grad(int param) {
   return id;
 }
 
+void Autodiff::cast_grads(const Node& fwd, const std::vector<size_t>& operands, const std::vector<int>& outputs,
+                          std::vector<int>& grads) {
+  for (size_t i = 0; i < operands.size(); ++i) {
+    const int v = fwd.inputs.at(operands[i]);
+    if (graph.value(v).kind == ValueKind::param) continue;
+    grads.at(operands[i]) = outputs.at(i);
+    graph.value(outputs[i]).name = grad_name(v);  // d_layers_0_weight_bf16
+  }
+}
+
 int Autodiff::add_backward(Node n, const std::string& prefix) {
   n.backward = true;
   const int id = add_op(graph, std::move(n), prefix);
@@ -58,15 +68,30 @@ void Autodiff::run() {
       auto it = contributions.find(o);
       int grad = -1;
       if (it != contributions.end()) {
-        grad = it->second.front();
+        // The gradient of a bfloat16 value is a bfloat16 tensor in torch: each contribution is
+        // rounded (autograd casts it to the input's dtype) and so is each partial sum.
+        const bool bf16 = graph.value(o).bf16;
+        auto rounded = [&](int v, const std::string& name) {
+          if (!bf16 || graph.value(v).bf16) return v;
+          Node r;
+          r.op = "to_bf16";
+          r.layer = node.layer;
+          r.source = node.source;
+          r.inputs = {v};
+          const int id = add_backward(std::move(r), name);
+          const int out = graph.nodes[static_cast<size_t>(id)].outputs[0];
+          graph.value(out).bf16 = true;
+          return out;
+        };
+        grad = rounded(it->second.front(), grad_name(o) + "_bf16");
         for (size_t k = 1; k < it->second.size(); ++k) {
           Node add;
           add.op = "add";
           add.layer = node.layer;
           add.source = node.source;
-          add.inputs = {grad, it->second[k]};
+          add.inputs = {grad, rounded(it->second[k], grad_name(o) + "_bf16_" + std::to_string(k))};
           const int id = add_backward(std::move(add), grad_name(o) + "_sum" + std::to_string(k));
-          grad = graph.nodes[static_cast<size_t>(id)].outputs[0];
+          grad = rounded(graph.nodes[static_cast<size_t>(id)].outputs[0], grad_name(o) + "_sum" + std::to_string(k) + "_bf16");
         }
       }
       any = any || grad >= 0;

@@ -40,8 +40,11 @@ int fuse_elementwise(Graph& g) {
     Node absorbed = act;
     absorbed.inputs.clear();
     absorbed.outputs.clear();
+    std::vector<Node> its_epilogue;  // the activation's own (bf16-mixed: its rounding) follows it
+    its_epilogue.swap(absorbed.epilogue);
     const int y = act.outputs.at(0);
     prod.epilogue.push_back(absorbed);
+    for (Node& e : its_epilogue) prod.epilogue.push_back(std::move(e));
     if (z_still_read) prod.outputs = {y, z};
     else prod.outputs[0] = y;  // a kept pre-activation stays the second output
     if (!z_still_read) g.value(z).producer = -1;

@@ -133,7 +133,7 @@ std::string dump_graph(const Graph& g) {
     os << (n.backward ? "bwd  " : "fwd  ");
     for (size_t i = 0; i < n.outputs.size(); ++i) {
       const Value& o = g.value(n.outputs[i]);
-      os << (i ? ", " : "") << o.name << ": " << dtype_name(o.dtype) << shape_str(o.shape);
+      os << (i ? ", " : "") << o.name << ": " << (o.bf16 ? "bf16-in-f32" : dtype_name(o.dtype)) << shape_str(o.shape);
     }
     os << " = " << n.op;
     for (const Node& e : n.epilogue) os << "+" << e.op;

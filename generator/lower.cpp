@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "autocast.hpp"
 #include "autodiff.hpp"
 #include "build_graph.hpp"
 #include "check_hooks.hpp"
@@ -40,6 +41,10 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
   }
   out.graph = build_graph(out.spec);        // forward IR, shapes inferred per node
   dump("build_graph");
+  if (out.spec.trainer.precision == "bf16-mixed") {
+    autocast_bf16(out.graph, out.spec);     // torch.autocast's bfloat16 casts and roundings
+    dump("autocast_bf16");
+  }
   differentiate(out.graph);                 // backward nodes, gradients summed at fan-out
   dump("differentiate");
   fuse_elementwise(out.graph);              // activations into their producer's loop

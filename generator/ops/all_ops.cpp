@@ -35,6 +35,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_add(ops, layers);
   register_mul(ops, layers);
   register_concat(ops, layers);
+  register_to_bf16(ops, layers);
 }
 
 }  // namespace ltgen

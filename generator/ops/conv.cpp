@@ -730,8 +730,8 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     b.inputs = {dout[0], x};
     if (need_dinp) b.inputs.push_back(n.inputs[1]);  // the weight
     if (need_dinp) b.outputs.push_back(-1);
-    b.outputs.push_back(ad.param_grad(n.inputs[1]));
-    if (attr_bool(n, "bias")) b.outputs.push_back(ad.param_grad(n.inputs[2]));
+    b.outputs.push_back(ad.weight_grad(n.inputs[1]));  // bf16-mixed: the casts' gradients
+    if (attr_bool(n, "bias")) b.outputs.push_back(ad.weight_grad(n.inputs[2]));
     const ConvGeometry g = geometry(n, ad.graph.value(x));
     b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", columns_shape(g)));
     // CUDA's chunks of dweight's sum over the batch, each in its own slice of `partials`.
@@ -742,7 +742,11 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                                       {splits, g.out, dweight_cols(g, attr_bool(n, "bias"))}));
     const int id = ad.add_backward(std::move(b), ad.grad_name(x));
     std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
-    if (need_dinp) grads[0] = ad.graph.nodes[id].outputs[0];
+    const std::vector<int> outs = ad.graph.nodes[id].outputs;
+    if (need_dinp) grads[0] = outs[0];
+    const size_t w = need_dinp ? 1 : 0;
+    if (attr_bool(n, "bias")) ad.cast_grads(n, {1, 2}, {outs[w], outs[w + 1]}, grads);
+    else ad.cast_grads(n, {1}, {outs[w]}, grads);
     return grads;
   };
   ops.push_back(std::move(f));

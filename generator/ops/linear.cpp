@@ -215,11 +215,17 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     b.attrs["need_dinp"] = need_dinp;
     b.inputs = {dout[0], x, n.inputs[1]};
     if (need_dinp) b.outputs.push_back(-1);
-    b.outputs.push_back(ad.param_grad(n.inputs[1]));
-    if (bias) b.outputs.push_back(ad.param_grad(n.inputs[2]));
+    // A parameter's gradient is written in the grad region; under bf16-mixed the weight and bias
+    // are their bfloat16 casts, whose gradients are new values (Autodiff::weight_grad).
+    b.outputs.push_back(ad.weight_grad(n.inputs[1]));
+    if (bias) b.outputs.push_back(ad.weight_grad(n.inputs[2]));
     const int id = ad.add_backward(std::move(b), ad.grad_name(x));
     std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
-    if (need_dinp) grads[0] = ad.graph.nodes[id].outputs[0];
+    const std::vector<int> outs = ad.graph.nodes[id].outputs;
+    if (need_dinp) grads[0] = outs[0];
+    const size_t w = need_dinp ? 1 : 0;
+    if (bias) ad.cast_grads(n, {1, 2}, {outs[w], outs[w + 1]}, grads);
+    else ad.cast_grads(n, {1}, {outs[w]}, grads);
     return grads;
   };
   ops.push_back(std::move(f));

@@ -43,5 +43,6 @@ void register_bce_with_logits_loss(std::vector<OpDef>& ops, std::vector<LayerDef
 void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // bf16-mixed: to_bf16, param_grad_add
 
 }  // namespace ltgen

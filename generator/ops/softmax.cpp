@@ -37,6 +37,7 @@ void open_lines(CodeWriter& w) {
 
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g, bool log) {
   write_sizes(w, n, g.value(n.inputs[0]));
+  epilogue_constants(w, n);  // softmax's epilogue: bf16-mixed's rounding, which the backward reads
   open_lines(w);
   w.line("const float* x = inp + base;");
   w.line("float* y = out + base;");
@@ -54,7 +55,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g, bool log) {
     w.line("sum += e;");
     w.close();
     w.line("const float scale = 1.0f / sum;");
-    w.line("for (int k = 0; k < kSize; ++k) y[k * kInner] *= scale;");
+    w.line("for (int k = 0; k < kSize; ++k) y[k * kInner] = " + apply_epilogue(n, "y[k * kInner] * scale") + ";");
   }
   w.close();
   w.close();

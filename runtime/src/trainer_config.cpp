@@ -161,9 +161,31 @@ TrainerConfig read_trainer_config(const json::Value& spec, double base_lr) {
            std::to_string(c.processes()) + " processes (DDP) run on the CPU only: set trainer.accelerator to \"cpu\" "
            "(DDP on GPUs is not supported yet)");
   if (const json::Value* p = t.get("precision")) {
-    const bool ok = (p->kind == json::Kind::string && (p->str == "32-true" || p->str == "32")) ||
-                    (p->kind == json::Kind::number && p->is_integer && p->integer == 32);
-    if (!ok) t.fail("precision", describe(*p) + ": only \"32-true\" is supported yet (mixed precision is not)");
+    // Lightning's names and its short aliases ("32", 32, "bf16", "16", 16).
+    std::string name = p->kind == json::Kind::string ? p->str
+                       : p->kind == json::Kind::number && p->is_integer ? std::to_string(p->integer)
+                                                                         : "";
+    if (name == "32") name = "32-true";
+    if (name == "bf16") name = "bf16-mixed";
+    if (name == "16") name = "16-mixed";
+    if (name == "64") name = "64-true";
+    if (name == "32-true") {
+      c.precision = name;
+    } else if (name == "bf16-mixed") {
+      if (c.accelerator != "cpu")
+        t.fail("precision", "\"bf16-mixed\" runs on the CPU only yet: set trainer.accelerator to \"cpu\" "
+                            "(mixed precision on GPUs is not supported yet)");
+      c.precision = name;
+    } else if (name == "16-mixed" && c.accelerator == "cpu") {
+      t.fail("precision", "\"16-mixed\" (float16 AMP) does not run on the CPU; Lightning replaces it with "
+                          "\"bf16-mixed\" there: write \"bf16-mixed\"");
+    } else if (name == "16-mixed" || name == "64-true" || name == "bf16-true" || name == "16-true" ||
+               name == "transformer-engine" || name == "transformer-engine-float16") {
+      t.fail("precision", describe(*p) + " is not supported yet (supported: \"32-true\", and \"bf16-mixed\" on the CPU)");
+    } else {
+      t.fail("precision", describe(*p) + ": expected one of \"32-true\", \"bf16-mixed\", \"16-mixed\", "
+                          "\"64-true\", \"bf16-true\", \"16-true\" (Lightning's precision names)");
+    }
   }
   for (const char* k : kNotYet) t.not_yet(k, std::string("trainer.") + k);
   t.finish();

@@ -39,6 +39,12 @@ def layer_shapes(spec):
     last = "x"
     for node in nodes:
         ins = node.get("inputs") or [node.get("input", last)] if graph else [last]
+        if node["type"] in SPATIAL:
+            out += spatial_params(node, shapes[ins[0]])
+            shapes[node["name"]] = spatial_shape(node, shapes[ins[0]])
+            features[node["name"]] = shapes[node["name"]][-1]
+            last = node["name"]
+            continue
         if node["type"] == "Linear":
             n = node["out_features"]
             if "tie_weight" not in node:  # a tied weight is its owner's, named once
@@ -93,14 +99,55 @@ def layer_shapes(spec):
     return out
 
 
+SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten")
+
+
+def tuple_of(v, n):
+    return list(v) if isinstance(v, list) else [v] * n
+
+
+def spatial_params(node, shape):
+    """Parameters of an image layer on a per-sample shape (C, [H,] W): torch's layouts."""
+    kind = node["type"]
+    if kind.startswith("Conv"):
+        dims = int(kind[-2])
+        k = tuple_of(node["kernel_size"], dims)
+        w = [(f"{node['name']}.weight", (node["out_channels"], shape[0] // node.get("groups", 1), *k))]
+        return w + ([(f"{node['name']}.bias", (node["out_channels"],))] if node.get("bias", True) else [])
+    if kind == "BatchNorm2d" and node.get("affine", True):
+        return [(f"{node['name']}.weight", (shape[0],)), (f"{node['name']}.bias", (shape[0],))]
+    return []
+
+
+def spatial_shape(node, shape):
+    """The per-sample output shape of an image layer (torch's size formulas)."""
+    kind = node["type"]
+    if kind == "Flatten":
+        return [math.prod(shape)]
+    if kind == "BatchNorm2d":
+        return list(shape)
+    if kind == "AdaptiveAvgPool2d":
+        return [shape[0], *tuple_of(node["output_size"], 2)]
+    dims = len(shape) - 1
+    k = tuple_of(node["kernel_size"], dims)
+    s = tuple_of(node.get("stride") or node["kernel_size"] if kind.endswith("Pool2d") else node.get("stride", 1), dims)
+    p = node.get("padding", 0)
+    d = tuple_of(node.get("dilation", 1), dims)
+    if p == "same":
+        return [node["out_channels"], *shape[1:]]
+    p = tuple_of(0 if p == "valid" else p, dims)
+    size = [(shape[1 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(dims)]
+    return [node["out_channels"] if kind.startswith("Conv") else shape[0], *size]
+
+
 def buffers(spec):
-    """BatchNorm1d's buffers as a fresh torch module has them (running statistics 0 and 1, no batches)."""
+    """BatchNorm's buffers as a fresh torch module has them (running statistics 0 and 1, no batches)."""
     out = {}
     model = spec["model"]
     nodes = model.get("graph") or [dict(l, name=f"layers.{i}") for i, l in enumerate(model["layers"])]
     widths = dict(layer_shapes(spec))
     for node in nodes:
-        if node["type"] == "BatchNorm1d":
+        if node["type"] in ("BatchNorm1d", "BatchNorm2d"):
             c = widths[f"{node['name']}.weight"][0]
             out[f"{node['name']}.running_mean"] = np.zeros(c, np.float32)
             out[f"{node['name']}.running_var"] = np.ones(c, np.float32)
@@ -150,7 +197,7 @@ def write_data(spec, work, rng):
             np.save(os.path.join(work, prefix + "x.npy"), x)
             np.save(os.path.join(work, prefix + "y.npy"), y)
             continue
-        x = rng.standard_normal((rows, x_spec[0])).astype(np.float32)
+        x = rng.standard_normal((rows, *x_spec)).astype(np.float32)
         if model["target"].get("dtype") == "int64":
             y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
         else:

@@ -1,0 +1,159 @@
+#include "autocast.hpp"
+
+#include <map>
+#include <set>
+
+#include "diagnostics.hpp"
+#include "op.hpp"
+
+namespace ltgen {
+
+namespace {
+
+// Autocast's bfloat16 list, as far as ltgen has it: these ops cast float32 operands to bfloat16.
+const std::set<std::string> kLowerPrecision = {"linear", "conv2d"};
+// Keep their input's dtype and compute in float32 inside, rounding the result once (checked
+// against torch 2.15's CPU kernels, forward and backward). The first round in their own loop (a
+// fused epilogue: the backward of some reads the output); the others' backward does not read
+// it, and a to_bf16 node after them rounds it.
+const std::set<std::string> kSameDtype = {"relu", "leaky_relu", "gelu", "tanh", "sigmoid", "silu", "softmax"};
+const std::set<std::string> kSameDtypeRoundAfter = {"batch_norm", "avg_pool2d", "adaptive_avg_pool2d"};
+// Pick elements of their input: bfloat16 in, bfloat16 out, nothing to round.
+const std::set<std::string> kSelecting = {"max_pool2d"};
+// Type promotion: bfloat16 when every float operand is, else float32 (exact: bfloat16 values are
+// float32 ones).
+const std::set<std::string> kPromoting = {"add", "mul"};
+// Move values without arithmetic: the output is bfloat16 exactly when the input is.
+const std::set<std::string> kMoving = {"view", "transpose", "concat"};
+// Float32 results whatever the input: losses (autocast's float32 list casts their input up),
+// lookups of float32 weights, and a float32 weight added to the input.
+const std::set<std::string> kFloat32 = {"mse_loss", "l1_loss", "huber_loss", "cross_entropy_loss",
+                                        "bce_with_logits_loss", "embedding", "positional_embedding"};
+
+bool is_float(const Value& v) { return v.dtype == DType::f32; }
+
+// Whether a pooling node's windows overlap. Torch's bfloat16 backward adds an element's gradients
+// from several windows in bfloat16, rounding each sum; ltgen sums in float32, so it refuses those.
+bool windows_overlap(const Node& n, const Graph& g) {
+  if (n.op == "adaptive_avg_pool2d") {
+    const Shape& x = g.value(n.inputs[0]).shape;  // (N, C, H, W): disjoint windows when sizes divide
+    const std::vector<std::int64_t>& out = attr_ints(n, "output_size");
+    return x[x.size() - 2] % out[0] != 0 || x[x.size() - 1] % out[1] != 0;
+  }
+  const std::vector<std::int64_t>& kernel = attr_ints(n, "kernel_size");
+  const std::vector<std::int64_t>& stride = attr_ints(n, "stride");
+  for (size_t d = 0; d < kernel.size(); ++d) {
+    const std::int64_t dilation = n.attrs.count("dilation") ? attr_ints(n, "dilation")[d] : 1;
+    if (stride[d] < (kernel[d] - 1) * dilation + 1) return true;
+  }
+  return false;
+}
+
+SpecError unsupported(const Spec& spec, const Node& n, const std::string& what) {
+  ltrt::json::Pos pos;
+  std::string type = n.op;
+  for (const LayerSpec& l : spec.layers)
+    if (l.source == n.source) pos = l.pos, type = l.type;
+  if (spec.loss.source == n.source) pos = spec.loss.pos, type = spec.loss.type;
+  return SpecError(spec.path, pos, n.source,
+                   type + " " + what + "; README \"Mixed precision\" lists what is supported");
+}
+
+}  // namespace
+
+void autocast_bf16(Graph& g, const Spec& spec) {
+  std::vector<Node> forward;
+  forward.swap(g.nodes);
+  for (Value& v : g.values) v.producer = -1;
+  std::map<int, int> param_casts;  // autocast caches a parameter's cast for the whole forward
+
+  auto cast = [&](const Node& user, int v) {
+    if (g.value(v).kind == ValueKind::param) {
+      auto it = param_casts.find(v);
+      if (it != param_casts.end()) return it->second;
+    }
+    Node c;
+    c.op = "to_bf16";
+    c.layer = user.layer;
+    c.source = user.source;
+    c.inputs = {v};
+    const int id = add_op(g, std::move(c), g.value(v).name + "_bf16");
+    const int out = g.nodes[static_cast<size_t>(id)].outputs[0];
+    g.value(out).bf16 = true;
+    if (g.value(v).kind == ValueKind::param) param_casts[v] = out;
+    return out;
+  };
+  auto round_result = [&](Node& n) {
+    Node r;
+    r.op = "to_bf16";
+    n.epilogue.push_back(r);
+  };
+
+  for (Node n : forward) {
+    int floats = 0, bf16s = 0;  // float operands (not indices, not BatchNorm's buffers), bfloat16 ones
+    for (int in : n.inputs) {
+      const Value& v = g.value(in);
+      if (!is_float(v) || v.kind == ValueKind::state) continue;
+      ++floats;
+      bf16s += v.bf16 ? 1 : 0;
+    }
+    const bool any_bf16 = bf16s > 0, all_bf16 = floats > 0 && bf16s == floats;
+    bool out_bf16 = false;
+    bool round_after = false;  // by a to_bf16 node after n
+    if (kLowerPrecision.count(n.op)) {
+      for (int& in : n.inputs)
+        if (is_float(g.value(in)) && !g.value(in).bf16) in = cast(n, in);
+      round_result(n);
+      out_bf16 = true;
+    } else if (kSameDtype.count(n.op)) {
+      if (any_bf16) round_result(n);
+      out_bf16 = any_bf16;
+    } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {
+      if (any_bf16 && n.op != "batch_norm" && windows_overlap(n, g))
+        throw unsupported(spec, n, "with overlapping windows on bfloat16 values is not supported yet under "
+                                 "trainer.precision \"bf16-mixed\": make stride at least the kernel's extent");
+      round_after = any_bf16 && !kSelecting.count(n.op);
+      out_bf16 = any_bf16;
+    } else if (kPromoting.count(n.op)) {
+      if (all_bf16) round_result(n);
+      out_bf16 = all_bf16;
+    } else if (kMoving.count(n.op)) {
+      out_bf16 = all_bf16;
+    } else if (kFloat32.count(n.op)) {
+      out_bf16 = false;
+    } else if (n.op == "attention") {
+      throw unsupported(spec, n, "is not supported yet under trainer.precision \"bf16-mixed\" (autocast runs "
+                                 "torch's bfloat16 attention kernel, which ltgen does not reproduce yet)");
+    } else if (any_bf16) {
+      throw unsupported(spec, n, "on bfloat16 values (a Linear's or Conv's output, or a layer's after one up to an "
+                                 "Add with float32 values) is not supported yet under trainer.precision \"bf16-mixed\"; "
+                                 "on float32 values it is");
+    }
+    // The first output is the result; others are saved statistics, indices, masks (float32 or ints).
+    const int result = n.outputs.at(0);
+    const Node copy = n;
+    g.add_node(std::move(n));
+    if (!round_after) {
+      g.value(result).bf16 = out_bf16;
+      continue;
+    }
+    // n writes the float32 result into a value of its own; to_bf16 rounds it into `result`, which
+    // the nodes after read.
+    Value raw = g.value(result);
+    raw.name += "_f32";
+    raw.producer = -1;
+    const int raw_id = g.add_value(std::move(raw));
+    g.nodes.back().outputs[0] = raw_id;
+    g.value(raw_id).producer = static_cast<int>(g.nodes.size()) - 1;
+    Node r;
+    r.op = "to_bf16";
+    r.layer = copy.layer;
+    r.source = copy.source;
+    r.inputs = {raw_id};
+    r.outputs = {result};
+    g.add_node(std::move(r));
+    g.value(result).bf16 = true;
+  }
+}
+
+}  // namespace ltgen

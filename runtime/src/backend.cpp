@@ -12,6 +12,8 @@ namespace ltrt {
 
 std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const TrainerConfig& trainer, std::FILE* log,
                                       const ProcessGroup& group) {
+  // Lightning says so when its Trainer picks the precision plugin (the steps round as autocast does).
+  if (trainer.precision == "bf16-mixed") std::fprintf(log, "Using bfloat16 Automatic Mixed Precision (AMP)\n");
   const bool want_gpu = trainer.accelerator == "gpu";
   if (trainer.accelerator == "cpu") return make_cpu_backend(model, host, group);
   // read_trainer_config refuses processes on anything but the CPU.

@@ -56,6 +56,7 @@ def layer_shapes(spec):
             n, dim = node["num_embeddings"], node["embedding_dim"]
             out += [(f"{node['name']}.weight", (n, dim))]
             features[node["name"]] = dim
+            shapes[node["name"]] = shapes[ins[0]] + [dim]
         elif node["type"] == "PositionalEmbedding":
             out += [(f"{node['name']}.weight", (node["num_positions"], features[ins[0]]))]
             features[node["name"]] = features[ins[0]]

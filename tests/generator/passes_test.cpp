@@ -2,6 +2,7 @@
 // small spec, and the memory plan's promises (no live overlap, reuse).
 #include <gtest/gtest.h>
 
+#include "autocast.hpp"
 #include "autodiff.hpp"
 #include "build_graph.hpp"
 #include "fuse_elementwise.hpp"
@@ -96,6 +97,38 @@ TEST(FuseElementwise, GeluKeepsThePreactivationForItsBackward) {
   for (const Node& n : g.nodes)
     if (n.op == "gelu_backward") read_by_backward = n.inputs[1] == preact;
   EXPECT_TRUE(read_by_backward);
+}
+
+// bf16-mixed: a parameter two Linears share is cast once per step (autocast's cache), so its
+// bfloat16 gradient is the rounded sum of both uses, which one param_grad_add hands to the float32
+// gradient; each Linear and Tanh rounds its own result.
+TEST(Autocast, SharedWeightIsCastOnceAndItsGradientsSummedInBfloat16) {
+  const Spec spec = parse_spec("test.json", R"({"name": "t", "model": {"inputs": {"x": [6]}, "target": {"shape": [6]},
+    "layers": [{"type": "Linear", "out_features": 6}, {"type": "Tanh"},
+               {"type": "Linear", "out_features": 6, "bias": false, "tie_weight": "layers.0"}],
+    "loss": {"type": "MSELoss"}}, "data": {"batch_size": 4, "train": {"source": "randn", "num_samples": 8}},
+    "optimizer": {"type": "SGD", "lr": 0.1}, "trainer": {"accelerator": "cpu", "precision": "bf16-mixed"}})");
+  Graph g = build_graph(spec);
+  autocast_bf16(g, spec);
+  verify_graph(g, "autocast_bf16");
+  EXPECT_EQ(ops(g), (std::vector<std::string>{"to_bf16", "to_bf16", "to_bf16", "linear+to_bf16", "tanh+to_bf16",
+                                              "linear+to_bf16", "mse_loss"}));
+  EXPECT_EQ(g.nodes[5].inputs[1], g.nodes[1].outputs[0]);  // the second Linear reads the first's cast
+  EXPECT_TRUE(g.value(g.nodes[4].outputs[0]).bf16);
+  EXPECT_FALSE(g.value(g.loss).bf16);
+  differentiate(g);
+  verify_graph(g, "differentiate");
+  int writers = 0;
+  for (const Node& n : g.nodes)
+    for (int o : n.outputs)
+      if (g.value(o).kind == ValueKind::param_grad && g.value(g.value(o).grad_of).torch_name == "layers.0.weight") {
+        EXPECT_EQ(n.op, "param_grad_add");
+        const Node& rounding = g.nodes[static_cast<size_t>(g.value(n.inputs[0]).producer)];
+        EXPECT_EQ(rounding.op, "to_bf16");  // of the sum of the two Linears' weight gradients
+        EXPECT_EQ(g.nodes[static_cast<size_t>(g.value(rounding.inputs[0]).producer)].op, "add");
+        ++writers;
+      }
+  EXPECT_EQ(writers, 1);
 }
 
 void expect_sound(const Graph& g, const MemoryPlan& plan) {

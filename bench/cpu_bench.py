@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""DDP on the CPU: training throughput (samples per second) of ltgen's program in 1 process and in
-2 (mpirun -n 2), against Lightning's Trainer on the same spec with devices=1 and devices=2
-(Lightning's own DDP on the CPU, gloo), in one run on the same machine.
+"""Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
+against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/ddp_bench.py --ltgen build/ltgen --lightning-python /opt/ltgen/lightning-venv/bin/python \
-        [--repeats 3] [--out DIR]
+    python3 bench/cpu_bench.py ddp|precision --ltgen build/ltgen \
+        --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
+
+`ddp`: 1 process and 2 (mpirun -n 2) against Lightning with devices=1 and devices=2 (its own DDP on
+the CPU, gloo). `precision`: "32-true" against "bf16-mixed", both in one process, for both.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
@@ -30,7 +32,14 @@ N, FEATURES, HIDDEN, CLASSES, BATCH = 16384, 256, 1024, 10, 64
 EPOCHS = (1, 5)  # the two fits; their difference is timed
 
 
-def spec(name, devices):
+# What each mode compares: (devices, precision, ltgen's BLAS threads per process).
+MODES = {
+    "ddp": [(1, "32-true", [1, 2]), (2, "32-true", [1])],
+    "precision": [(1, "32-true", [2]), (1, "bf16-mixed", [2])],
+}
+
+
+def spec(name, devices, precision):
     return {
         "name": name, "seed_everything": 1,
         "model": {"inputs": {"x": [FEATURES]}, "target": {"dtype": "int64", "num_classes": CLASSES},
@@ -40,7 +49,7 @@ def spec(name, devices):
                   "loss": {"type": "CrossEntropyLoss"}},
         "data": {"batch_size": BATCH, "train": {"source": "npy", "x": "x.npy", "y": "y.npy"}},
         "optimizer": {"type": "AdamW", "lr": 1e-3},
-        "trainer": {"accelerator": "cpu", "devices": devices, "max_epochs": 1, "logger": False,
+        "trainer": {"accelerator": "cpu", "devices": devices, "precision": precision, "max_epochs": 1, "logger": False,
                     "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False},
     }
 
@@ -56,13 +65,14 @@ def timed(cmd, env, cwd):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=sorted(MODES))
     parser.add_argument("--ltgen", required=True)
     parser.add_argument("--lightning-python", required=True)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default="build-bench/ddp")
+    parser.add_argument("--out", default=None, help="work folder (default build-bench/<mode>)")
     args = parser.parse_args()
     import numpy as np
-    work = os.path.abspath(args.out)
+    work = os.path.abspath(args.out or os.path.join("build-bench", args.mode))
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     rng = np.random.default_rng(0)
@@ -71,17 +81,17 @@ def main():
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)  # OpenBLAS's own kernels for this CPU (bench/README.md)
     peers = []  # (label, command for max_epochs=E)
-    for devices in (1, 2):
-        name = f"ddp_bench_{devices}"
+    for devices, precision, threads in MODES[args.mode]:
+        name = f"cpu_bench_{devices}_{precision.replace('-', '_')}"
         path = os.path.join(work, name + ".json")
         with open(path, "w") as f:
-            json.dump(spec(name, devices), f, indent=1)
+            json.dump(spec(name, devices, precision), f, indent=1)
         program = common.generate(args.ltgen, path, os.path.join(work, name))
         script = os.path.join(work, name + ".py")
         subprocess.run([args.ltgen, path, "--emit", "lightning", "-o", script], check=True, capture_output=True)
-        threads = [1, 2] if devices == 1 else [1]
         for t in threads:
-            peers.append((f"ltgen, {devices} process{'es' if devices > 1 else ''}, {t} BLAS thread{'s' if t > 1 else ''} each",
+            peers.append((f"ltgen, {precision}, {devices} process{'es' if devices > 1 else ''}, "
+                          f"{t} BLAS thread{'s' if t > 1 else ''} each",
                           lambda e, p=program, d=devices: common.launcher(d) + [p, "fit", f"--trainer.max_epochs={e}"],
                           {"OPENBLAS_NUM_THREADS": str(t)}, devices))
         # The emitted script takes max_epochs from the spec: a copy per epoch count.
@@ -90,7 +100,7 @@ def main():
                 text = f.read()
             with open(script.replace(".py", f"_e{e}.py"), "w") as f:
                 f.write(text.replace("max_epochs=1,", f"max_epochs={e},"))
-        peers.append((f"Lightning, devices={devices}" + (" (DDP, gloo)" if devices > 1 else ""),
+        peers.append((f"Lightning, {precision}, devices={devices}" + (" (DDP, gloo)" if devices > 1 else ""),
                       lambda e, s=script: [args.lightning_python, s.replace(".py", f"_e{e}.py")], {}, devices))
     rows = []
     for label, command, extra_env, devices in peers:
@@ -104,7 +114,7 @@ def main():
         print(f"{label}: {statistics.median(rates):,.0f} samples/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
               flush=True)
     base = rows[0][1]
-    print("\n| peer | samples/s (median) | vs ltgen 1 process |\n|---|---|---|")
+    print(f"\n| peer | samples/s (median) | vs {rows[0][0]} |\n|---|---|---|")
     for label, rate, _ in rows:
         print(f"| {label} | {rate:,.0f} | {rate / base:.2f}x |")
 

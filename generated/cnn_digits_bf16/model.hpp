@@ -1,0 +1,8 @@
+// cnn_digits_bf16: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace cnn_digits_bf16 {
+const ltrt::ModelDef& model();
+}  // namespace cnn_digits_bf16

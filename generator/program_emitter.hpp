@@ -83,7 +83,9 @@ struct Emitter {
     for (const Node& n : g.nodes) {
       const std::string base = cpp_name(n.layer);
       std::string role;
-      if (!n.backward) role = "forward";
+      if (n.op == "to_bf16") role = n.backward ? "grad_to_bf16" : "to_bf16";  // bf16-mixed's roundings
+      else if (n.op == "param_grad_add") role = n.op;
+      else if (!n.backward) role = "forward";
       else if (n.op.size() > 9 && n.op.compare(n.op.size() - 9, 9, "_backward") == 0) role = "backward";
       else role = n.op + "_backward";
       std::string name = base + "_" + role;
@@ -94,6 +96,9 @@ struct Emitter {
   }
 
   std::string describe_layer(const Node& n) const {
+    if (n.op == "to_bf16")  // bf16-mixed (autocast.cpp); in an epilogue, the layer's own result
+      return n.backward ? "its gradient rounded to bfloat16 (bf16-mixed)" : "rounded to bfloat16 (bf16-mixed)";
+    if (n.op == "param_grad_add") return "the bfloat16 cast's gradient added to the parameter's (bf16-mixed)";
     auto it = layer_by_source.find(n.source);
     if (it == layer_by_source.end()) return n.op;
     return torch_repr(*it->second, n);

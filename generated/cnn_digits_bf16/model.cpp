@@ -65,51 +65,51 @@
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
-//   layers_0_forward                2K        16.4K
-//   layers_0_forward_2              144       1.2K
-//   layers_0_forward_3              623K      140K
+//   layers_0_to_bf16                2K        16.4K
+//   layers_0_to_bf16_2              144       1.2K
+//   layers_0_forward                623K      140K
 //   layers_1_forward                197K      394K
-//   layers_1_forward_2              32.8K     262K
+//   layers_1_to_bf16                32.8K     262K
 //   layers_2_forward                65.5K     262K
 //   layers_3_forward                32.8K     229K
-//   layers_4_forward                4.6K      36.9K
-//   layers_4_forward_2              4.7M      117K
+//   layers_4_to_bf16                4.6K      36.9K
+//   layers_4_forward                4.7M      117K
 //   layers_5_forward                98.3K     198K
-//   layers_5_forward_2              16.4K     131K
+//   layers_5_to_bf16                16.4K     131K
 //   layers_6_forward                32.8K     131K
 //   layers_7_forward                16.4K     115K
-//   layers_9_forward                1.3K      10.2K
-//   layers_9_forward_2              10        80
-//   layers_9_forward_3              82.2K     24.1K
+//   layers_9_to_bf16                1.3K      10.2K
+//   layers_9_to_bf16_2              10        80
+//   layers_9_forward                82.2K     24.1K
 //   loss_forward                    1.9K      1.3K
 //   loss_backward                   1.9K      2.6K
-//   layers_9_to_bf16_backward       320       2.6K
+//   layers_9_grad_to_bf16           320       2.6K
 //   layers_9_backward               164K      49.4K
-//   layers_9_to_bf16_backward_2     10        80
-//   layers_9_param_grad_add_backward 10        120
-//   layers_9_to_bf16_backward_3     1.3K      10.2K
-//   layers_9_param_grad_add_backward_2 1.3K      15.4K
-//   layers_8_to_bf16_backward       4.1K      32.8K
-//   layers_7_to_bf16_backward       4.1K      32.8K
+//   layers_9_grad_to_bf16_2         10        80
+//   layers_9_param_grad_add         10        120
+//   layers_9_grad_to_bf16_3         1.3K      10.2K
+//   layers_9_param_grad_add_2       1.3K      15.4K
+//   layers_8_grad_to_bf16           4.1K      32.8K
+//   layers_7_grad_to_bf16           4.1K      32.8K
 //   layers_7_backward               4.1K      131K
-//   layers_6_to_bf16_backward       16.4K     131K
+//   layers_6_grad_to_bf16           16.4K     131K
 //   layers_6_backward               16.4K     197K
-//   layers_5_to_bf16_backward       16.4K     131K
+//   layers_5_grad_to_bf16           16.4K     131K
 //   layers_5_backward               164K      197K
-//   layers_4_to_bf16_backward       16.4K     131K
+//   layers_4_grad_to_bf16           16.4K     131K
 //   layers_4_backward               9.4M      186K
-//   layers_4_to_bf16_backward_2     4.6K      36.9K
-//   layers_4_param_grad_add_backward 4.6K      55.3K
-//   layers_3_to_bf16_backward       8.2K      65.5K
+//   layers_4_grad_to_bf16_2         4.6K      36.9K
+//   layers_4_param_grad_add         4.6K      55.3K
+//   layers_3_grad_to_bf16           8.2K      65.5K
 //   layers_3_backward               8.2K      262K
-//   layers_2_to_bf16_backward       32.8K     262K
+//   layers_2_grad_to_bf16           32.8K     262K
 //   layers_2_backward               32.8K     393K
-//   layers_1_to_bf16_backward       32.8K     262K
+//   layers_1_grad_to_bf16           32.8K     262K
 //   layers_1_backward               328K      394K
-//   layers_0_to_bf16_backward       32.8K     262K
+//   layers_0_grad_to_bf16           32.8K     262K
 //   layers_0_backward               590K      141K
-//   layers_0_to_bf16_backward_2     144       1.2K
-//   layers_0_param_grad_add_backward 144       1.7K
+//   layers_0_grad_to_bf16_2         144       1.2K
+//   layers_0_param_grad_add         144       1.7K
 //   total                           16.9M     5.5M
 //
 // Memory plan: one arena of 769728 bytes. Parameters, gradients and
@@ -326,31 +326,31 @@ constexpr std::size_t d_layers_1_bias = 25216;
 constexpr std::size_t d_layers_0_weight = 24576;
 }  // namespace offset
 
-// layers.0: Conv2d(out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
+// layers.0: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[0]
 // out (32, 1, 8, 8) <- inp (32, 1, 8, 8)
-static void layers_0_forward(float* out, const float* inp, int n) {
+static void layers_0_to_bf16(float* out, const float* inp, int n) {
   constexpr int kNumel = 64;  // per sample
   for (int i = 0; i < n * kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
-// layers.0: Conv2d(out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
+// layers.0: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[0]
 // out (16, 1, 3, 3) <- inp (16, 1, 3, 3)
-// Also called by layers_0_to_bf16_backward_2: the same shapes and constants, so the same code.
-static void layers_0_forward_2(float* out, const float* inp) {
+// Also called by layers_0_grad_to_bf16_2: the same shapes and constants, so the same code.
+static void layers_0_to_bf16_2(float* out, const float* inp) {
   constexpr int kNumel = 144;
   for (int i = 0; i < kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
-// layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros') + to_bf16 (fused)
+// layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros') + rounded to bfloat16 (bf16-mixed) (fused)
 // spec: model.layers[0],
 // out (32, 16, 8, 8) columns (9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
-static void layers_0_forward_3(float* out, float* columns, const float* inp, const float* weight, int n) {
+static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 8, kOutW = 8;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -482,19 +482,19 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   }
 }
 
-// layers.1: BatchNorm2d(eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+// layers.1: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[1]
 // out (32, 16, 8, 8) <- inp (32, 16, 8, 8)
-// Also called by layers_2_to_bf16_backward, layers_1_to_bf16_backward and layers_0_to_bf16_backward: the same shapes
-// and constants, so the same code.
-static void layers_1_forward_2(float* out, const float* inp, int n) {
+// Also called by layers_2_grad_to_bf16, layers_1_grad_to_bf16 and layers_0_grad_to_bf16: the same shapes and
+// constants, so the same code.
+static void layers_1_to_bf16(float* out, const float* inp, int n) {
   constexpr int kNumel = 1024;  // per sample
   for (int i = 0; i < n * kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
-// layers.2: ReLU(inplace=False) + to_bf16 (fused)
+// layers.2: ReLU(inplace=False) + rounded to bfloat16 (bf16-mixed) (fused)
 // spec: model.layers[2],
 // out (32, 16, 8, 8) <- inp (32, 16, 8, 8)
 static void layers_2_forward(float* out, const float* inp, int n) {
@@ -543,21 +543,21 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
   }
 }
 
-// layers.4: Conv2d(out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
+// layers.4: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[4]
 // out (32, 16, 3, 3) <- inp (32, 16, 3, 3)
-// Also called by layers_4_to_bf16_backward_2: the same shapes and constants, so the same code.
-static void layers_4_forward(float* out, const float* inp) {
+// Also called by layers_4_grad_to_bf16_2: the same shapes and constants, so the same code.
+static void layers_4_to_bf16(float* out, const float* inp) {
   constexpr int kNumel = 4608;
   for (int i = 0; i < kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
-// layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros') + to_bf16 (fused)
+// layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros') + rounded to bfloat16 (bf16-mixed) (fused)
 // spec: model.layers[4],
 // out (32, 32, 4, 4) columns (144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
-static void layers_4_forward_2(float* out, float* columns, const float* inp, const float* weight, int n) {
+static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
   constexpr int kIn = 16, kH = 4, kW = 4;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 4, kOutW = 4;  // output channels, height, width
   constexpr int kKernelH = 3, kKernelW = 3;
@@ -689,19 +689,19 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   }
 }
 
-// layers.5: BatchNorm2d(eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+// layers.5: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[5]
 // out (32, 32, 4, 4) <- inp (32, 32, 4, 4)
-// Also called by layers_6_to_bf16_backward, layers_5_to_bf16_backward and layers_4_to_bf16_backward: the same shapes
-// and constants, so the same code.
-static void layers_5_forward_2(float* out, const float* inp, int n) {
+// Also called by layers_6_grad_to_bf16, layers_5_grad_to_bf16 and layers_4_grad_to_bf16: the same shapes and
+// constants, so the same code.
+static void layers_5_to_bf16(float* out, const float* inp, int n) {
   constexpr int kNumel = 512;  // per sample
   for (int i = 0; i < n * kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
-// layers.6: ReLU(inplace=False) + to_bf16 (fused)
+// layers.6: ReLU(inplace=False) + rounded to bfloat16 (bf16-mixed) (fused)
 // spec: model.layers[6],
 // out (32, 32, 4, 4) <- inp (32, 32, 4, 4)
 static void layers_6_forward(float* out, const float* inp, int n) {
@@ -750,32 +750,32 @@ static void layers_7_forward(float* out, std::int64_t* indices, const float* inp
   }
 }
 
-// layers.9: Linear(out_features=10, bias=True)
+// layers.9: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[9]
 // out (10, 128) <- inp (10, 128)
-// Also called by layers_9_to_bf16_backward_3: the same shapes and constants, so the same code.
-static void layers_9_forward(float* out, const float* inp) {
+// Also called by layers_9_grad_to_bf16_3: the same shapes and constants, so the same code.
+static void layers_9_to_bf16(float* out, const float* inp) {
   constexpr int kNumel = 1280;
   for (int i = 0; i < kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
-// layers.9: Linear(out_features=10, bias=True)
+// layers.9: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[9]
 // out (10,) <- inp (10,)
-// Also called by layers_9_to_bf16_backward_2: the same shapes and constants, so the same code.
-static void layers_9_forward_2(float* out, const float* inp) {
+// Also called by layers_9_grad_to_bf16_2: the same shapes and constants, so the same code.
+static void layers_9_to_bf16_2(float* out, const float* inp) {
   constexpr int kNumel = 10;
   for (int i = 0; i < kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
-// layers.9: Linear(in_features=128, out_features=10, bias=True) + to_bf16 (fused)
+// layers.9: Linear(in_features=128, out_features=10, bias=True) + rounded to bfloat16 (bf16-mixed) (fused)
 // spec: model.layers[9],
 // out (32, 10) <- inp (32, 128) weight (10, 128) bias (10,)
-static void layers_9_forward_3(float* out, const float* inp, const float* weight, const float* bias, int n) {
+static void layers_9_forward(float* out, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 128, kOut = 10;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -855,10 +855,10 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   }
 }
 
-// layers.9 backward: Linear(out_features=10, bias=True)
+// layers.9 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[9]
 // out (32, 10) <- inp (32, 10)
-static void layers_9_to_bf16_backward(float* out, const float* inp, int n) {
+static void layers_9_grad_to_bf16(float* out, const float* inp, int n) {
   constexpr int kNumel = 10;  // per sample
   for (int i = 0; i < n * kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
@@ -897,50 +897,50 @@ static void layers_9_backward(float* dinp, float* dweight, float* dbias, const f
   }
 }
 
-// layers.9 backward: Linear(out_features=10, bias=True)
+// layers.9 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[9]
 // out (10,) <- inp (10,)
-// Calls layers_9_forward_2: the same shapes and constants, so the same code.
-static void layers_9_to_bf16_backward_2(float* out, const float* inp) { layers_9_forward_2(out, inp); }
+// Calls layers_9_to_bf16_2: the same shapes and constants, so the same code.
+static void layers_9_grad_to_bf16_2(float* out, const float* inp) { layers_9_to_bf16_2(out, inp); }
 
-// layers.9 backward: Linear(out_features=10, bias=True)
+// layers.9 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
 // spec: model.layers[9]
 // dparam (10,) <- grad (10,)
-static void layers_9_param_grad_add_backward(float* dparam, const float* grad, bool accumulate) {
+static void layers_9_param_grad_add(float* dparam, const float* grad, bool accumulate) {
   constexpr int kNumel = 10;
   for (int i = 0; i < kNumel; ++i) dparam[i] = accumulate ? dparam[i] + grad[i] : grad[i];
 }
 
-// layers.9 backward: Linear(out_features=10, bias=True)
+// layers.9 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[9]
 // out (10, 128) <- inp (10, 128)
-// Calls layers_9_forward: the same shapes and constants, so the same code.
-static void layers_9_to_bf16_backward_3(float* out, const float* inp) { layers_9_forward(out, inp); }
+// Calls layers_9_to_bf16: the same shapes and constants, so the same code.
+static void layers_9_grad_to_bf16_3(float* out, const float* inp) { layers_9_to_bf16(out, inp); }
 
-// layers.9 backward: Linear(out_features=10, bias=True)
+// layers.9 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
 // spec: model.layers[9]
 // dparam (10, 128) <- grad (10, 128)
-static void layers_9_param_grad_add_backward_2(float* dparam, const float* grad, bool accumulate) {
+static void layers_9_param_grad_add_2(float* dparam, const float* grad, bool accumulate) {
   constexpr int kNumel = 1280;
   for (int i = 0; i < kNumel; ++i) dparam[i] = accumulate ? dparam[i] + grad[i] : grad[i];
 }
 
-// layers.8 backward: Flatten(start_dim=1, end_dim=-1)
+// layers.8 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[8]
 // out (32, 128) <- inp (32, 128)
-// Also called by layers_7_to_bf16_backward: the same shapes and constants, so the same code.
-static void layers_8_to_bf16_backward(float* out, const float* inp, int n) {
+// Also called by layers_7_grad_to_bf16: the same shapes and constants, so the same code.
+static void layers_8_grad_to_bf16(float* out, const float* inp, int n) {
   constexpr int kNumel = 128;  // per sample
   for (int i = 0; i < n * kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
-// layers.7 backward: MaxPool2d(kernel_size=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.7 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[7]
 // out (32, 32, 2, 2) <- inp (32, 32, 2, 2)
-// Calls layers_8_to_bf16_backward: the same shapes and constants, so the same code.
-static void layers_7_to_bf16_backward(float* out, const float* inp, int n) { layers_8_to_bf16_backward(out, inp, n); }
+// Calls layers_8_grad_to_bf16: the same shapes and constants, so the same code.
+static void layers_7_grad_to_bf16(float* out, const float* inp, int n) { layers_8_grad_to_bf16(out, inp, n); }
 
 // layers.7 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[7]
@@ -957,11 +957,11 @@ static void layers_7_backward(float* dinp, const float* dout, const std::int64_t
   }
 }
 
-// layers.6 backward: ReLU(inplace=False)
+// layers.6 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[6]
 // out (32, 32, 4, 4) <- inp (32, 32, 4, 4)
-// Calls layers_5_forward_2: the same shapes and constants, so the same code.
-static void layers_6_to_bf16_backward(float* out, const float* inp, int n) { layers_5_forward_2(out, inp, n); }
+// Calls layers_5_to_bf16: the same shapes and constants, so the same code.
+static void layers_6_grad_to_bf16(float* out, const float* inp, int n) { layers_5_to_bf16(out, inp, n); }
 
 // layers.6 backward: ReLU(inplace=False)
 // spec: model.layers[6]
@@ -973,11 +973,11 @@ static void layers_6_backward(float* dinp, const float* dout, const float* out, 
   }
 }
 
-// layers.5 backward: BatchNorm2d(eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+// layers.5 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[5]
 // out (32, 32, 4, 4) <- inp (32, 32, 4, 4)
-// Calls layers_5_forward_2: the same shapes and constants, so the same code.
-static void layers_5_to_bf16_backward(float* out, const float* inp, int n) { layers_5_forward_2(out, inp, n); }
+// Calls layers_5_to_bf16: the same shapes and constants, so the same code.
+static void layers_5_grad_to_bf16(float* out, const float* inp, int n) { layers_5_to_bf16(out, inp, n); }
 
 // layers.5 backward: BatchNorm2d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[5]
@@ -1010,11 +1010,11 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   }
 }
 
-// layers.4 backward: Conv2d(out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
+// layers.4 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[4]
 // out (32, 32, 4, 4) <- inp (32, 32, 4, 4)
-// Calls layers_5_forward_2: the same shapes and constants, so the same code.
-static void layers_4_to_bf16_backward(float* out, const float* inp, int n) { layers_5_forward_2(out, inp, n); }
+// Calls layers_5_to_bf16: the same shapes and constants, so the same code.
+static void layers_4_grad_to_bf16(float* out, const float* inp, int n) { layers_5_to_bf16(out, inp, n); }
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
@@ -1121,24 +1121,24 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
   }
 }
 
-// layers.4 backward: Conv2d(out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
+// layers.4 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[4]
 // out (32, 16, 3, 3) <- inp (32, 16, 3, 3)
-// Calls layers_4_forward: the same shapes and constants, so the same code.
-static void layers_4_to_bf16_backward_2(float* out, const float* inp) { layers_4_forward(out, inp); }
+// Calls layers_4_to_bf16: the same shapes and constants, so the same code.
+static void layers_4_grad_to_bf16_2(float* out, const float* inp) { layers_4_to_bf16(out, inp); }
 
-// layers.4 backward: Conv2d(out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
+// layers.4 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
 // spec: model.layers[4]
 // dparam (32, 16, 3, 3) <- grad (32, 16, 3, 3)
-static void layers_4_param_grad_add_backward(float* dparam, const float* grad, bool accumulate) {
+static void layers_4_param_grad_add(float* dparam, const float* grad, bool accumulate) {
   constexpr int kNumel = 4608;
   for (int i = 0; i < kNumel; ++i) dparam[i] = accumulate ? dparam[i] + grad[i] : grad[i];
 }
 
-// layers.3 backward: MaxPool2d(kernel_size=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[3]
 // out (32, 16, 4, 4) <- inp (32, 16, 4, 4)
-static void layers_3_to_bf16_backward(float* out, const float* inp, int n) {
+static void layers_3_grad_to_bf16(float* out, const float* inp, int n) {
   constexpr int kNumel = 256;  // per sample
   for (int i = 0; i < n * kNumel; ++i) {
     out[i] = ltrt::round_bf16(inp[i]);
@@ -1160,11 +1160,11 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
   }
 }
 
-// layers.2 backward: ReLU(inplace=False)
+// layers.2 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[2]
 // out (32, 16, 8, 8) <- inp (32, 16, 8, 8)
-// Calls layers_1_forward_2: the same shapes and constants, so the same code.
-static void layers_2_to_bf16_backward(float* out, const float* inp, int n) { layers_1_forward_2(out, inp, n); }
+// Calls layers_1_to_bf16: the same shapes and constants, so the same code.
+static void layers_2_grad_to_bf16(float* out, const float* inp, int n) { layers_1_to_bf16(out, inp, n); }
 
 // layers.2 backward: ReLU(inplace=False)
 // spec: model.layers[2]
@@ -1176,11 +1176,11 @@ static void layers_2_backward(float* dinp, const float* dout, const float* out, 
   }
 }
 
-// layers.1 backward: BatchNorm2d(eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+// layers.1 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[1]
 // out (32, 16, 8, 8) <- inp (32, 16, 8, 8)
-// Calls layers_1_forward_2: the same shapes and constants, so the same code.
-static void layers_1_to_bf16_backward(float* out, const float* inp, int n) { layers_1_forward_2(out, inp, n); }
+// Calls layers_1_to_bf16: the same shapes and constants, so the same code.
+static void layers_1_grad_to_bf16(float* out, const float* inp, int n) { layers_1_to_bf16(out, inp, n); }
 
 // layers.1 backward: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
 // spec: model.layers[1]
@@ -1213,11 +1213,11 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   }
 }
 
-// layers.0 backward: Conv2d(out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
+// layers.0 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[0]
 // out (32, 16, 8, 8) <- inp (32, 16, 8, 8)
-// Calls layers_1_forward_2: the same shapes and constants, so the same code.
-static void layers_0_to_bf16_backward(float* out, const float* inp, int n) { layers_1_forward_2(out, inp, n); }
+// Calls layers_1_to_bf16: the same shapes and constants, so the same code.
+static void layers_0_grad_to_bf16(float* out, const float* inp, int n) { layers_1_to_bf16(out, inp, n); }
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
@@ -1297,16 +1297,16 @@ static void layers_0_backward(float* dweight, float* columns, float* partials, c
   }
 }
 
-// layers.0 backward: Conv2d(out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
+// layers.0 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[0]
 // out (16, 1, 3, 3) <- inp (16, 1, 3, 3)
-// Calls layers_0_forward_2: the same shapes and constants, so the same code.
-static void layers_0_to_bf16_backward_2(float* out, const float* inp) { layers_0_forward_2(out, inp); }
+// Calls layers_0_to_bf16_2: the same shapes and constants, so the same code.
+static void layers_0_grad_to_bf16_2(float* out, const float* inp) { layers_0_to_bf16_2(out, inp); }
 
-// layers.0 backward: Conv2d(out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
+// layers.0 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
 // spec: model.layers[0]
 // dparam (16, 1, 3, 3) <- grad (16, 1, 3, 3)
-static void layers_0_param_grad_add_backward(float* dparam, const float* grad, bool accumulate) {
+static void layers_0_param_grad_add(float* dparam, const float* grad, bool accumulate) {
   constexpr int kNumel = 144;
   for (int i = 0; i < kNumel; ++i) dparam[i] = accumulate ? dparam[i] + grad[i] : grad[i];
 }
@@ -1414,61 +1414,61 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   d_loss[0] = loss_scale;
 
   // forward
-  layers_0_forward(x_bf16, x, n);
-  layers_0_forward_2(layers_0_weight_bf16, layers_0_weight);
-  layers_0_forward_3(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n);
+  layers_0_to_bf16(x_bf16, x, n);
+  layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight);
+  layers_0_forward(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n);
   layers_1_forward(layers_1_out_f32, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
                    layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, true);
-  layers_1_forward_2(layers_1_out, layers_1_out_f32, n);
+  layers_1_to_bf16(layers_1_out, layers_1_out_f32, n);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
-  layers_4_forward(layers_4_weight_bf16, layers_4_weight);
-  layers_4_forward_2(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight_bf16, n);
+  layers_4_to_bf16(layers_4_weight_bf16, layers_4_weight);
+  layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight_bf16, n);
   layers_5_forward(layers_5_out_f32, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
                    layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, true);
-  layers_5_forward_2(layers_5_out, layers_5_out_f32, n);
+  layers_5_to_bf16(layers_5_out, layers_5_out_f32, n);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
-  layers_9_forward(layers_9_weight_bf16, layers_9_weight);
-  layers_9_forward_2(layers_9_bias_bf16, layers_9_bias);
-  layers_9_forward_3(layers_9_out, layers_8_out, layers_9_weight_bf16, layers_9_bias_bf16, n);
+  layers_9_to_bf16(layers_9_weight_bf16, layers_9_weight);
+  layers_9_to_bf16_2(layers_9_bias_bf16, layers_9_bias);
+  layers_9_forward(layers_9_out, layers_8_out, layers_9_weight_bf16, layers_9_bias_bf16, n);
   loss_forward(loss, loss_lse, loss_term, loss_count, layers_9_out, target, n);
 
   // backward
   loss_backward(d_layers_9_out, d_loss, layers_9_out, target, loss_lse, loss_count, n);
-  layers_9_to_bf16_backward(d_layers_9_out_bf16, d_layers_9_out, n);
+  layers_9_grad_to_bf16(d_layers_9_out_bf16, d_layers_9_out, n);
   layers_9_backward(d_layers_8_out_dinp, d_layers_9_weight_bf16, d_layers_9_bias_bf16, d_layers_9_out_bf16,
                     layers_8_out, layers_9_weight_bf16, n, /*accumulate (gradients of bf16 casts)=*/false);
-  layers_9_to_bf16_backward_2(d_layers_9_bias_bf16_bf16, d_layers_9_bias_bf16);
-  layers_9_param_grad_add_backward(d_layers_9_bias, d_layers_9_bias_bf16_bf16, accumulate);
-  layers_9_to_bf16_backward_3(d_layers_9_weight_bf16_bf16, d_layers_9_weight_bf16);
-  layers_9_param_grad_add_backward_2(d_layers_9_weight, d_layers_9_weight_bf16_bf16, accumulate);
-  layers_8_to_bf16_backward(d_layers_8_out_bf16, d_layers_8_out_dinp, n);
-  layers_7_to_bf16_backward(d_layers_7_out_bf16, d_layers_7_out, n);
+  layers_9_grad_to_bf16_2(d_layers_9_bias_bf16_bf16, d_layers_9_bias_bf16);
+  layers_9_param_grad_add(d_layers_9_bias, d_layers_9_bias_bf16_bf16, accumulate);
+  layers_9_grad_to_bf16_3(d_layers_9_weight_bf16_bf16, d_layers_9_weight_bf16);
+  layers_9_param_grad_add_2(d_layers_9_weight, d_layers_9_weight_bf16_bf16, accumulate);
+  layers_8_grad_to_bf16(d_layers_8_out_bf16, d_layers_8_out_dinp, n);
+  layers_7_grad_to_bf16(d_layers_7_out_bf16, d_layers_7_out, n);
   layers_7_backward(d_layers_6_out, d_layers_7_out_bf16, layers_7_out_indices, n);
-  layers_6_to_bf16_backward(d_layers_6_out_bf16, d_layers_6_out, n);
+  layers_6_grad_to_bf16(d_layers_6_out_bf16, d_layers_6_out, n);
   layers_6_backward(d_layers_5_out, d_layers_6_out_bf16, layers_6_out, n);
-  layers_5_to_bf16_backward(d_layers_5_out_bf16, d_layers_5_out, n);
+  layers_5_grad_to_bf16(d_layers_5_out_bf16, d_layers_5_out, n);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out_bf16, layers_4_out,
                     layers_5_out_mean, layers_5_out_rstd, layers_5_weight, n, accumulate);
-  layers_4_to_bf16_backward(d_layers_4_out_bf16, d_layers_4_out, n);
+  layers_4_grad_to_bf16(d_layers_4_out_bf16, d_layers_4_out, n);
   layers_4_backward(d_layers_3_out_dinp, d_layers_4_weight_bf16, d_layers_4_columns, d_layers_4_partials,
                     d_layers_4_out_bf16, layers_3_out, layers_4_weight_bf16, n,
                     /*accumulate (gradients of bf16 casts)=*/false);
-  layers_4_to_bf16_backward_2(d_layers_4_weight_bf16_bf16, d_layers_4_weight_bf16);
-  layers_4_param_grad_add_backward(d_layers_4_weight, d_layers_4_weight_bf16_bf16, accumulate);
-  layers_3_to_bf16_backward(d_layers_3_out_bf16, d_layers_3_out_dinp, n);
+  layers_4_grad_to_bf16_2(d_layers_4_weight_bf16_bf16, d_layers_4_weight_bf16);
+  layers_4_param_grad_add(d_layers_4_weight, d_layers_4_weight_bf16_bf16, accumulate);
+  layers_3_grad_to_bf16(d_layers_3_out_bf16, d_layers_3_out_dinp, n);
   layers_3_backward(d_layers_2_out, d_layers_3_out_bf16, layers_3_out_indices, n);
-  layers_2_to_bf16_backward(d_layers_2_out_bf16, d_layers_2_out, n);
+  layers_2_grad_to_bf16(d_layers_2_out_bf16, d_layers_2_out, n);
   layers_2_backward(d_layers_1_out, d_layers_2_out_bf16, layers_2_out, n);
-  layers_1_to_bf16_backward(d_layers_1_out_bf16, d_layers_1_out, n);
+  layers_1_grad_to_bf16(d_layers_1_out_bf16, d_layers_1_out, n);
   layers_1_backward(d_layers_0_out, d_layers_1_weight, d_layers_1_bias, d_layers_1_out_bf16, layers_0_out,
                     layers_1_out_mean, layers_1_out_rstd, layers_1_weight, n, accumulate);
-  layers_0_to_bf16_backward(d_layers_0_out_bf16, d_layers_0_out, n);
+  layers_0_grad_to_bf16(d_layers_0_out_bf16, d_layers_0_out, n);
   layers_0_backward(d_layers_0_weight_bf16, d_layers_0_columns, d_layers_0_partials, d_layers_0_out_bf16, x_bf16, n,
                     /*accumulate (gradients of bf16 casts)=*/false);
-  layers_0_to_bf16_backward_2(d_layers_0_weight_bf16_bf16, d_layers_0_weight_bf16);
-  layers_0_param_grad_add_backward(d_layers_0_weight, d_layers_0_weight_bf16_bf16, accumulate);
+  layers_0_grad_to_bf16_2(d_layers_0_weight_bf16_bf16, d_layers_0_weight_bf16);
+  layers_0_param_grad_add(d_layers_0_weight, d_layers_0_weight_bf16_bf16, accumulate);
   return loss[0];
 }
 
@@ -1523,24 +1523,24 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                          // (32, 32, 2, 2)
   auto* const layers_9_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_9_weight_bf16);  // (10, 128)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                        // (32,)
-  layers_0_forward(x_bf16, x, n);
-  layers_0_forward_2(layers_0_weight_bf16, layers_0_weight);
-  layers_0_forward_3(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n);
+  layers_0_to_bf16(x_bf16, x, n);
+  layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight);
+  layers_0_forward(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n);
   layers_1_forward(layers_1_out_f32, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
                    layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
-  layers_1_forward_2(layers_1_out, layers_1_out_f32, n);
+  layers_1_to_bf16(layers_1_out, layers_1_out_f32, n);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
-  layers_4_forward(layers_4_weight_bf16, layers_4_weight);
-  layers_4_forward_2(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight_bf16, n);
+  layers_4_to_bf16(layers_4_weight_bf16, layers_4_weight);
+  layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight_bf16, n);
   layers_5_forward(layers_5_out_f32, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
                    layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
-  layers_5_forward_2(layers_5_out, layers_5_out_f32, n);
+  layers_5_to_bf16(layers_5_out, layers_5_out_f32, n);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
-  layers_9_forward(layers_9_weight_bf16, layers_9_weight);
-  layers_9_forward_2(layers_9_bias_bf16, layers_9_bias);
-  layers_9_forward_3(layers_9_out, layers_8_out, layers_9_weight_bf16, layers_9_bias_bf16, n);
+  layers_9_to_bf16(layers_9_weight_bf16, layers_9_weight);
+  layers_9_to_bf16_2(layers_9_bias_bf16, layers_9_bias);
+  layers_9_forward(layers_9_out, layers_8_out, layers_9_weight_bf16, layers_9_bias_bf16, n);
   loss_forward(loss, loss_lse, loss_term, loss_count, layers_9_out, target, n);
   return loss[0];
 }
@@ -1591,24 +1591,24 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                          // (32, 32, 2, 2)
   auto* const layers_9_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_9_weight_bf16);  // (10, 128)
-  layers_0_forward(x_bf16, x, n);
-  layers_0_forward_2(layers_0_weight_bf16, layers_0_weight);
-  layers_0_forward_3(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n);
+  layers_0_to_bf16(x_bf16, x, n);
+  layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight);
+  layers_0_forward(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n);
   layers_1_forward(layers_1_out_f32, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
                    layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
-  layers_1_forward_2(layers_1_out, layers_1_out_f32, n);
+  layers_1_to_bf16(layers_1_out, layers_1_out_f32, n);
   layers_2_forward(layers_2_out, layers_1_out, n);
   layers_3_forward(layers_3_out, layers_3_out_indices, layers_2_out, n);
-  layers_4_forward(layers_4_weight_bf16, layers_4_weight);
-  layers_4_forward_2(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight_bf16, n);
+  layers_4_to_bf16(layers_4_weight_bf16, layers_4_weight);
+  layers_4_forward(layers_4_out, layers_4_columns, layers_3_out, layers_4_weight_bf16, n);
   layers_5_forward(layers_5_out_f32, layers_5_out_mean, layers_5_out_rstd, layers_4_out, layers_5_weight, layers_5_bias,
                    layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, n, false);
-  layers_5_forward_2(layers_5_out, layers_5_out_f32, n);
+  layers_5_to_bf16(layers_5_out, layers_5_out_f32, n);
   layers_6_forward(layers_6_out, layers_5_out, n);
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
-  layers_9_forward(layers_9_weight_bf16, layers_9_weight);
-  layers_9_forward_2(layers_9_bias_bf16, layers_9_bias);
-  layers_9_forward_3(layers_9_out, layers_8_out, layers_9_weight_bf16, layers_9_bias_bf16, n);
+  layers_9_to_bf16(layers_9_weight_bf16, layers_9_weight);
+  layers_9_to_bf16_2(layers_9_bias_bf16, layers_9_bias);
+  layers_9_forward(layers_9_out, layers_8_out, layers_9_weight_bf16, layers_9_bias_bf16, n);
 }
 
 // Parameters in state_dict order: name, shape, place; PyTorch's default init.

@@ -1,6 +1,5 @@
 #include "autocast.hpp"
 
-#include <map>
 #include <set>
 
 #include "diagnostics.hpp"
@@ -31,6 +30,12 @@ const std::set<std::string> kFloat32 = {"mse_loss", "l1_loss", "huber_loss", "cr
                                         "bce_with_logits_loss", "embedding", "positional_embedding"};
 
 bool is_float(const Value& v) { return v.dtype == DType::f32; }
+
+// Whether a softmax runs along its input's last dimension (torch's bfloat16 kernel for other
+// dimensions rounds differently).
+bool over_last_dim(const Node& n, const Graph& g) {
+  return static_cast<size_t>(attr_int(n, "axis")) + 1 == g.value(n.inputs[0]).shape.size();
+}
 
 // Whether a pooling node's windows overlap. Torch's bfloat16 backward adds an element's gradients
 // from several windows in bfloat16, rounding each sum; ltgen sums in float32, so it refuses those.
@@ -65,13 +70,10 @@ void autocast_bf16(Graph& g, const Spec& spec) {
   std::vector<Node> forward;
   forward.swap(g.nodes);
   for (Value& v : g.values) v.producer = -1;
-  std::map<int, int> param_casts;  // autocast caches a parameter's cast for the whole forward
-
+  // Lightning's autocast runs with cache_enabled=False (MixedPrecision.autocast_context_manager):
+  // every use of a parameter casts it anew, and each cast's gradient reaches the parameter's
+  // float32 gradient on its own (a tied weight's two casts are not summed in bfloat16 first).
   auto cast = [&](const Node& user, int v) {
-    if (g.value(v).kind == ValueKind::param) {
-      auto it = param_casts.find(v);
-      if (it != param_casts.end()) return it->second;
-    }
     Node c;
     c.op = "to_bf16";
     c.layer = user.layer;
@@ -80,7 +82,6 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     const int id = add_op(g, std::move(c), g.value(v).name + "_bf16");
     const int out = g.nodes[static_cast<size_t>(id)].outputs[0];
     g.value(out).bf16 = true;
-    if (g.value(v).kind == ValueKind::param) param_casts[v] = out;
     return out;
   };
   auto round_result = [&](Node& n) {
@@ -106,12 +107,20 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       round_result(n);
       out_bf16 = true;
     } else if (kSameDtype.count(n.op)) {
+      if (any_bf16 && n.op == "softmax" && !over_last_dim(n, g))
+        throw unsupported(spec, n, "over a dimension other than the last, on bfloat16 values, is not supported yet "
+                                   "under trainer.precision \"bf16-mixed\" (torch's kernel for it rounds each exp to "
+                                   "bfloat16 before it divides); over the last dimension it is");
       if (any_bf16) round_result(n);
       out_bf16 = any_bf16;
     } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {
       if (any_bf16 && n.op != "batch_norm" && windows_overlap(n, g))
-        throw unsupported(spec, n, "with overlapping windows on bfloat16 values is not supported yet under "
-                                 "trainer.precision \"bf16-mixed\": make stride at least the kernel's extent");
+        throw unsupported(spec, n, std::string("with overlapping windows on bfloat16 values is not supported yet under "
+                                               "trainer.precision \"bf16-mixed\" (torch sums their gradients in "
+                                               "bfloat16): ") +
+                                       (n.op == "adaptive_avg_pool2d"
+                                            ? "make the input's height and width multiples of output_size"
+                                            : "make stride at least the kernel's extent"));
       round_after = any_bf16 && !kSelecting.count(n.op);
       out_bf16 = any_bf16;
     } else if (kPromoting.count(n.op)) {

@@ -2,8 +2,9 @@
 /// trainer.precision "bf16-mixed" on the CPU: what `torch.autocast("cpu", dtype=torch.bfloat16)`
 /// does to the forward graph, as explicit roundings. Tensors stay float32; those torch holds in
 /// bfloat16 are marked (Value::bf16) and hold values bfloat16 represents:
-/// - a Linear's float32 operands (input, weight, bias) are cast (`to_bf16` nodes, a parameter's
-///   once per step as autocast caches it) and its output rounded: torch's bfloat16 GEMM sums the
+/// - a Linear's or Conv's float32 operands (input, weight, bias) are cast (`to_bf16` nodes, at
+///   every use: Lightning's autocast does not cache casts) and its output rounded: torch's bfloat16
+///   GEMM sums the
 ///   exact products in float32 and rounds once;
 /// - ops that keep their input's dtype (activations, Add and Mul of two bfloat16 tensors) round
 ///   their result, in their own loop (a fused epilogue), so that a backward that reads the output

@@ -43,7 +43,7 @@ void Autodiff::cast_grads(const Node& fwd, const std::vector<size_t>& operands, 
     const int v = fwd.inputs.at(operands[i]);
     if (graph.value(v).kind == ValueKind::param) continue;
     grads.at(operands[i]) = outputs.at(i);
-    graph.value(outputs[i]).name = grad_name(v);  // d_layers_0_weight_bf16
+    graph.value(outputs[i]).name = unused_name(graph, grad_name(v));  // d_layers_0_weight_bf16
   }
 }
 

@@ -32,8 +32,8 @@ int fuse_elementwise(Graph& g) {
     const std::vector<int> users = consumers(g, z);
     const bool z_still_read = users.size() > 1;  // e.g. GELU's backward reads its input
     // The producer keeps at most one intermediate, and only its pre-activation
-    // (the value before any fused activation): that is what the lowering stores.
-    if (z_still_read && (prod.outputs.size() != 1 || !prod.epilogue.empty())) continue;
+    // (the value before any fused activation), and only if its lowering can store it.
+    if (z_still_read && (!op_def(prod.op).keeps_preact || prod.outputs.size() != 1 || !prod.epilogue.empty())) continue;
 
     // The producer now computes the activation; z stays as its second output
     // when the backward pass still reads it.

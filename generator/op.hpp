@@ -77,6 +77,7 @@ struct OpDef {
   bool training_mode = false;   // behaves differently in training and eval (Dropout)
   bool view = false;            // output is a view of input 0: no code, shared storage
   bool accepts_epilogue = false;  // the fusion pass may append unary ops to its output loop
+  bool keeps_preact = false;      // can also write the value before its epilogue, as a second output
   bool writes_param_grad = false;  // takes `accumulate`
 };
 
@@ -127,6 +128,8 @@ struct LayerDef {
 const std::vector<const LayerDef*>& layer_defs();
 const LayerDef* find_layer(const std::string& torch_type);
 
+/// `name`, or `name_2`, `name_3`, ...: the first no value of g has (names are C++ identifiers in one scope).
+std::string unused_name(const Graph& g, const std::string& name);
 /// Adds `node` to the graph, creating its outputs with types from the op's shape
 /// rule. Output names are `<prefix>` (one output) or `<prefix>_<slot>`.
 int add_op(Graph& g, Node node, const std::string& value_prefix);

@@ -66,8 +66,6 @@ const LayerDef* find_layer(const std::string& torch_type) {
   return nullptr;
 }
 
-namespace {
-
 // Value names are C++ identifiers in one scope. Two consumers of a value x that each compute
 // a part of its gradient (a LogSoftmax and a Linear reading the same embedding) both name it
 // d_x; the second gets d_x_2 (autodiff then sums them).
@@ -81,8 +79,6 @@ std::string unused_name(const Graph& g, const std::string& name) {
   for (int k = 2;; ++k)
     if (!taken(name + "_" + std::to_string(k))) return name + "_" + std::to_string(k);
 }
-
-}  // namespace
 
 int add_op(Graph& g, Node node, const std::string& value_prefix) {
   const OpDef& def = op_def(node.op);

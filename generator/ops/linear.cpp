@@ -175,6 +175,7 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "linear";
   f.accepts_epilogue = true;
+  f.keeps_preact = true;
   f.infer = [](const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs.at(0));
     const std::int64_t in = attr_int(n, "in_features"), out = attr_int(n, "out_features");

@@ -99,10 +99,10 @@ TEST(FuseElementwise, GeluKeepsThePreactivationForItsBackward) {
   EXPECT_TRUE(read_by_backward);
 }
 
-// bf16-mixed: a parameter two Linears share is cast once per step (autocast's cache), so its
-// bfloat16 gradient is the rounded sum of both uses, which one param_grad_add hands to the float32
-// gradient; each Linear and Tanh rounds its own result.
-TEST(Autocast, SharedWeightIsCastOnceAndItsGradientsSummedInBfloat16) {
+// bf16-mixed: Lightning's autocast does not cache casts, so a parameter two Linears share is cast
+// at each use, and each cast's bfloat16 gradient is added to the float32 gradient on its own (the
+// second param_grad_add adds to the first's); each Linear and Tanh rounds its own result.
+TEST(Autocast, SharedWeightIsCastAtEachUse) {
   const Spec spec = parse_spec("test.json", R"({"name": "t", "model": {"inputs": {"x": [6]}, "target": {"shape": [6]},
     "layers": [{"type": "Linear", "out_features": 6}, {"type": "Tanh"},
                {"type": "Linear", "out_features": 6, "bias": false, "tie_weight": "layers.0"}],
@@ -112,23 +112,42 @@ TEST(Autocast, SharedWeightIsCastOnceAndItsGradientsSummedInBfloat16) {
   autocast_bf16(g, spec);
   verify_graph(g, "autocast_bf16");
   EXPECT_EQ(ops(g), (std::vector<std::string>{"to_bf16", "to_bf16", "to_bf16", "linear+to_bf16", "tanh+to_bf16",
-                                              "linear+to_bf16", "mse_loss"}));
-  EXPECT_EQ(g.nodes[5].inputs[1], g.nodes[1].outputs[0]);  // the second Linear reads the first's cast
+                                              "to_bf16", "linear+to_bf16", "mse_loss"}));
+  EXPECT_EQ(g.nodes[5].inputs[0], g.nodes[1].inputs[0]);  // a second cast of layers.0.weight
+  EXPECT_EQ(g.nodes[6].inputs[1], g.nodes[5].outputs[0]);
   EXPECT_TRUE(g.value(g.nodes[4].outputs[0]).bf16);
   EXPECT_FALSE(g.value(g.loss).bf16);
   differentiate(g);
   verify_graph(g, "differentiate");
-  int writers = 0;
+  std::vector<const Node*> writers;
   for (const Node& n : g.nodes)
     for (int o : n.outputs)
-      if (g.value(o).kind == ValueKind::param_grad && g.value(g.value(o).grad_of).torch_name == "layers.0.weight") {
-        EXPECT_EQ(n.op, "param_grad_add");
-        const Node& rounding = g.nodes[static_cast<size_t>(g.value(n.inputs[0]).producer)];
-        EXPECT_EQ(rounding.op, "to_bf16");  // of the sum of the two Linears' weight gradients
-        EXPECT_EQ(g.nodes[static_cast<size_t>(g.value(rounding.inputs[0]).producer)].op, "add");
-        ++writers;
-      }
-  EXPECT_EQ(writers, 1);
+      if (g.value(o).kind == ValueKind::param_grad && g.value(g.value(o).grad_of).torch_name == "layers.0.weight")
+        writers.push_back(&n);
+  ASSERT_EQ(writers.size(), 2u);
+  for (const Node* n : writers) {
+    EXPECT_EQ(n->op, "param_grad_add");
+    EXPECT_EQ(g.nodes[static_cast<size_t>(g.value(n->inputs[0]).producer)].op, "to_bf16");  // a rounded gradient
+  }
+  EXPECT_FALSE(writers[0]->attrs.count("accumulate_tied"));
+  EXPECT_TRUE(writers[1]->attrs.count("accumulate_tied"));
+}
+
+// An Add whose result a ReLU reads and another node too: the Add cannot also write the value
+// before the ReLU (only Linear's lowering keeps a pre-activation), so the ReLU stays a node.
+TEST(FuseElementwise, NothingFusesIntoAnAddWhoseResultIsStillRead) {
+  Graph g = build_graph(parse_spec("test.json", R"({"name": "t", "model": {"inputs": {"x": [6]}, "target": {"shape": [1]},
+    "graph": [{"name": "fc1", "type": "Linear", "input": "x", "out_features": 6},
+              {"name": "h", "type": "Add", "inputs": ["fc1", "x"]}, {"name": "r", "type": "ReLU", "input": "h"},
+              {"name": "h2", "type": "Add", "inputs": ["r", "h"]},
+              {"name": "head", "type": "Linear", "input": "h2", "out_features": 1}],
+    "output": "head", "loss": {"type": "MSELoss"}},
+    "data": {"batch_size": 4, "train": {"source": "randn", "num_samples": 8}}, "optimizer": {"type": "SGD", "lr": 0.1}})"));
+  differentiate(g);
+  fuse_elementwise(g);
+  verify_graph(g, "fuse_elementwise");
+  EXPECT_EQ(ops(g)[1], "add");
+  EXPECT_EQ(ops(g)[2], "relu");
 }
 
 void expect_sound(const Graph& g, const MemoryPlan& plan) {

@@ -27,7 +27,8 @@ TEST(RoundBf16, MatchesTorch) {
       {0x3f800000, 0x3f800000},  // 1: already bfloat16
       {0x3f808000, 0x3f800000},  // a tie between 1 and 1 + 2^-7: to the even one, down
       {0x3f818000, 0x3f820000},  // a tie between odd and even: up
-      {0x3f810008, 0x3f810000},  // just above a tie below: down
+      {0x3f817fff, 0x3f810000},  // just below a tie: down
+      {0x3f808001, 0x3f810000},  // just above a tie: up
       {0xbb23d70a, 0xbb240000},  // negative, up in magnitude
       {0x7f7fffff, 0x7f800000},  // float32's largest rounds to infinity
       {0x7f7f0000, 0x7f7f0000},  // bfloat16's largest stays

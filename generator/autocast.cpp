@@ -113,6 +113,13 @@ void autocast_bf16(Graph& g, const Spec& spec) {
                                    "bfloat16 before it divides); over the last dimension it is");
       if (any_bf16) round_result(n);
       out_bf16 = any_bf16;
+    } else if (n.op == "log_softmax" && any_bf16) {
+      // Rounds the sum, its log and the result itself (ops/softmax.cpp), as torch's bfloat16 kernel.
+      if (!over_last_dim(n, g))
+        throw unsupported(spec, n, "over a dimension other than the last, on bfloat16 values, is not supported yet "
+                                   "under trainer.precision \"bf16-mixed\"; over the last dimension it is");
+      n.attrs["bf16"] = true;
+      out_bf16 = true;
     } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {
       if (any_bf16 && n.op != "batch_norm" && windows_overlap(n, g))
         throw unsupported(spec, n, std::string("with overlapping windows on bfloat16 values is not supported yet under "

@@ -44,7 +44,12 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g, bool log) {
   w.line("float max = x[0];");
   w.line("for (int k = 1; k < kSize; ++k) max = std::max(max, x[k * kInner]);");
   w.line("float sum = 0.0f;");
-  if (log) {
+  if (log && n.attrs.count("bf16")) {
+    // bf16-mixed (autocast.cpp): torch's bfloat16 kernel keeps the sum and its log in bfloat16.
+    w.line("for (int k = 0; k < kSize; ++k) sum += ltrt::exp_vec(x[k * kInner] - max);");
+    w.line("const float log_sum = ltrt::round_bf16(std::log(ltrt::round_bf16(sum)));");
+    w.line("for (int k = 0; k < kSize; ++k) y[k * kInner] = ltrt::round_bf16((x[k * kInner] - max) - log_sum);");
+  } else if (log) {
     w.line("for (int k = 0; k < kSize; ++k) sum += ltrt::exp_vec(x[k * kInner] - max);");
     w.line("const float lse = max + std::log(sum);");
     w.line("for (int k = 0; k < kSize; ++k) y[k * kInner] = x[k * kInner] - lse;");

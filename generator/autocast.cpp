@@ -90,6 +90,13 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     n.epilogue.push_back(r);
   };
 
+  // MultiheadAttention's in_proj: torch's batch_first MHA transposes its input to (T, N, E) before
+  // the projection, and on that strided input torch's linear is a matmul, rounded, then the bias
+  // added and rounded again.
+  std::set<int> attention_inputs;
+  for (const Node& n : forward)
+    if (n.op == "attention") attention_inputs.insert(n.inputs[0]);
+
   for (Node n : forward) {
     int floats = 0, bf16s = 0;  // float operands (not indices, not BatchNorm's buffers), bfloat16 ones
     for (int in : n.inputs) {
@@ -104,6 +111,8 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     if (kLowerPrecision.count(n.op)) {
       for (int& in : n.inputs)
         if (is_float(g.value(in)) && !g.value(in).bf16) in = cast(n, in);
+      if (n.op == "linear" && attention_inputs.count(n.outputs[0]) && attr_bool(n, "bias"))
+        n.attrs["bf16_round_before_bias"] = true;
       round_result(n);
       out_bf16 = true;
     } else if (kSameDtype.count(n.op)) {
@@ -137,9 +146,15 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       out_bf16 = all_bf16;
     } else if (kFloat32.count(n.op)) {
       out_bf16 = false;
-    } else if (n.op == "attention") {
-      throw unsupported(spec, n, "is not supported yet under trainer.precision \"bf16-mixed\" (autocast runs "
-                                 "torch's bfloat16 attention kernel, which ltgen does not reproduce yet)");
+    } else if (n.op == "attention" && any_bf16) {
+      // torch's CPU flash attention on bfloat16 q, k, v (ops/multihead_attention.cpp), for one block
+      // of keys: torch's are 512 long, and longer sequences rescale across blocks.
+      if (g.value(n.inputs[0]).shape[1] >= 512)
+        throw unsupported(spec, n, "over 512 or more positions is not supported yet under trainer.precision "
+                                   "\"bf16-mixed\" (torch's attention then works in blocks of 512 keys, which ltgen "
+                                   "does not reproduce yet)");
+      n.attrs["bf16"] = true;
+      out_bf16 = true;
     } else if (any_bf16) {
       throw unsupported(spec, n, "on bfloat16 values (a Linear's or Conv's output, or a layer's after one up to an "
                                  "Add with float32 values) is not supported yet under trainer.precision \"bf16-mixed\"; "

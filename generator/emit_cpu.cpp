@@ -229,7 +229,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   for (const char* inc : {"<algorithm>", "<cmath>", "<cstddef>", "<cstdint>"}) w.line(std::string("#include ") + inc);
   w.line();
   std::vector<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/rng.hpp>"};
-  if (spec.trainer.precision == "bf16-mixed") includes.insert(includes.begin() + 1, "<ltrt/bfloat16.hpp>");
+  if (spec.trainer.precision == "bf16-mixed") {  // autocast.cpp's roundings and torch's attention exp
+    includes.insert(includes.begin() + 1, "<ltrt/bfloat16.hpp>");
+    includes.insert(includes.begin() + 3, "<ltrt/fexp_u20.hpp>");
+  }
   for (const Node& n : g.nodes)  // BatchNorm refuses a training batch of one value per channel
     if (n.op == "batch_norm") {  // and sums its statistics in double
       includes.insert(includes.begin() + 2, "<ltrt/error.hpp>");

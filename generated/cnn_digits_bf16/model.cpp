@@ -230,6 +230,7 @@
 #include <ltrt/error.hpp>
 #include <ltrt/reduce.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/fexp_u20.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"

@@ -110,6 +110,106 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.close();
 }
 
+// bf16-mixed (autocast.cpp sets "bf16"; T < 512): torch's CPU flash attention on bfloat16 q, k, v,
+// step for step where it rounds. One block of keys (torch's is 512 long), so no running-max
+// rescaling: the scores q k^T, then scaled and masked, in float32; e = fexp_u20(s - max) (torch's
+// coarse exp; plain exp on the last T % 16 columns), rounded to bfloat16 for the product with v,
+// while the row's sum L adds the unrounded e; out = round(p v * (1 / L)); lse = max + log L.
+void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
+  write_sizes(w, n, g.value(n.inputs[0]));
+  w.line("constexpr int kFastExpColumns = kT / 16 * 16;  // torch's 16-wide loop; the rest use std::exp");
+  w.line("float inverse_sum[kT];  // 1 / L of each row");
+  w.open("for (int b = 0; b < n; ++b)");
+  w.open("for (int h = 0; h < kHeads; ++h)");
+  write_head_pointers(w);
+  w.line("float* row_lse = lse + (b * kHeads + h) * kT;");
+  w.line("float* p = scores;  // this head's T x T scores, then bfloat16 exponentials");
+  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // q k^T");
+  w.open("for (int i = 0; i < kT; ++i)");
+  w.line("float* row = p + i * kT;");
+  w.line("const int visible = kCausal ? i + 1 : kT;");
+  w.line("for (int j = 0; j < visible; ++j) row[j] *= scale;");
+  w.line("float max = row[0];");
+  w.line("for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);");
+  w.line("float sum = 0.0f;");
+  w.open("for (int j = 0; j < visible; ++j)");
+  w.line("const float e = j < kFastExpColumns ? ltrt::fexp_u20(row[j] - max) : std::exp(row[j] - max);");
+  w.line("sum += e;");
+  w.line("row[j] = ltrt::round_bf16(e);");
+  w.close();
+  w.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the exp");
+  w.line("row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)");
+  w.line("inverse_sum[i] = 1.0f / sum;");
+  w.close();
+  w.line("float* o = out + b * kT * kE + h * kD;");
+  w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, o, kE);  // e v");
+  w.open("for (int i = 0; i < kT; ++i)");
+  w.line("for (int d = 0; d < kD; ++d) o[i * kE + d] = ltrt::round_bf16(o[i * kE + d] * inverse_sum[i]);");
+  w.close();
+  w.close();
+  w.close();
+}
+
+// bf16-mixed backward, as torch's CPU flash attention: per block of kQBlock query rows, p (exp of
+// the scaled, masked scores less lse, in float32) and ds = p (dp - delta) are rounded to bfloat16
+// for the products, and dq, dk, dv are bfloat16 tensors: each block's contribution to dk and dv
+// is added to them and rounded (dq's rows get one block's, rounded).
+void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[1]);
+  write_sizes(w, n, qkv);
+  w.line(std::string("constexpr int kQBlock = ") + (qkv.shape[1] < 192 ? "32" : "64") +
+         ";  // torch's query rows per block for this T");
+  w.line("float* p = scratch;               // one head's p, then rounded to bfloat16");
+  w.line("float* dp = scratch + kT * kT;    // one head's dp, then ds, then ds rounded to bfloat16");
+  w.line("float* part = scratch + 2 * kT * kT;  // a block's T x D contribution to dk or dv");
+  w.open("for (int b = 0; b < n; ++b)");
+  w.open("for (int h = 0; h < kHeads; ++h)");
+  write_head_pointers(w);
+  w.line("float* dq = dqkv + b * kT * 3 * kE + h * kD;");
+  w.line("float* dk = dq + kE;");
+  w.line("float* dv = dq + 2 * kE;");
+  w.line("const float* d_o = dout + b * kT * kE + h * kD;");
+  w.line("const float* o = out + b * kT * kE + h * kD;");
+  w.line("const float* row_lse = lse + (b * kHeads + h) * kT;");
+  w.line("float* row_delta = delta + (b * kHeads + h) * kT;");
+  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
+  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T");
+  w.open("for (int i = 0; i < kT; ++i)");
+  w.line("float* row = p + i * kT;");
+  w.line("float* ds = dp + i * kT;");
+  w.line("const int visible = kCausal ? i + 1 : kT;");
+  w.line("float dot = 0.0f;");
+  w.line("for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];");
+  w.line("row_delta[i] = dot;  // dout_i . out_i");
+  w.open("for (int j = 0; j < visible; ++j)");
+  w.line("const float pij = ltrt::exp_vec(row[j] - row_lse[i]);");
+  w.line("ds[j] = ltrt::round_bf16(pij * (ds[j] - dot));");
+  w.line("row[j] = ltrt::round_bf16(pij);");
+  w.close();
+  w.line("for (int j = visible; j < kT; ++j) row[j] = ds[j] = 0.0f;");
+  w.close();
+  w.open("for (int i = 0; i < kT; ++i)");
+  w.line("for (int d = 0; d < kD; ++d) dk[i * 3 * kE + d] = dv[i * 3 * kE + d] = 0.0f;");
+  w.close();
+  w.open("for (int r0 = 0; r0 < kT; r0 += kQBlock)");
+  w.line("const int rows = std::min(kQBlock, kT - r0);");
+  w.line("ltrt::sgemm_ld(true, false, kT, kD, rows, 1.0f, p + r0 * kT, kT, d_o + r0 * kE, kE, 0.0f, part, kD);  // p^T dout");
+  w.open("for (int j = 0; j < kT; ++j)");
+  w.line("for (int d = 0; d < kD; ++d) dv[j * 3 * kE + d] = ltrt::round_bf16(dv[j * 3 * kE + d] + part[j * kD + d]);");
+  w.close();
+  w.line("ltrt::sgemm_ld(true, false, kT, kD, rows, scale, dp + r0 * kT, kT, q + r0 * 3 * kE, 3 * kE, 0.0f, part, kD);  // ds^T q / sqrt(D)");
+  w.open("for (int j = 0; j < kT; ++j)");
+  w.line("for (int d = 0; d < kD; ++d) dk[j * 3 * kE + d] = ltrt::round_bf16(dk[j * 3 * kE + d] + part[j * kD + d]);");
+  w.close();
+  w.line("ltrt::sgemm_ld(false, false, rows, kD, kT, scale, dp + r0 * kT, kT, k, 3 * kE, 0.0f, dq + r0 * 3 * kE, 3 * kE);  // ds k / sqrt(D)");
+  w.open("for (int i = r0; i < r0 + rows; ++i)");
+  w.line("for (int d = 0; d < kD; ++d) dq[i * 3 * kE + d] = ltrt::round_bf16(dq[i * 3 * kE + d]);");
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+}
+
 // A Linear node inside the attention layer (in_proj, out_proj).
 int add_linear(Graph& g, const std::string& layer, const std::string& source, int x, int weight, int bias,
                std::int64_t in, std::int64_t out) {
@@ -154,7 +254,10 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     // Bytes of the fused (CUDA) form: qkv read, out and lse written.
     return Cost{b * (4 * t * t * e + 3 * h * t * t), 4 * b * (3 * t * e + e * t + h * t)};
   };
-  f.emit_cpu = emit_forward;
+  f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    if (n.attrs.count("bf16")) emit_forward_bf16(w, n, g);
+    else emit_forward(w, n, g);
+  };
   f.emit_cuda = emit_flash_attention_forward;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int qkv = n.inputs[0];
@@ -177,9 +280,12 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     const std::int64_t b = qkv.shape[0], t = qkv.shape[1];
     // delta (batch, heads, T): dout_i . out_i per head. scratch: one head's p and dp (then ds)
     // on the CPU (unused on CUDA); the memory plan frees it after the node.
+    // bf16-mixed adds a T x D block's contribution to dk or dv (emit_backward_bf16).
+    const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+    const Shape scratch = n.attrs.count("bf16") ? Shape{2 * t * t + t * d} : Shape{2, t, t};
     return std::vector<OutputType>{{DType::f32, qkv.shape, true},
                                    {DType::f32, {b, attr_int(n, "num_heads"), t}, true},
-                                   {DType::f32, {2, t, t}, false}};
+                                   {DType::f32, scratch, false}};
   };
   b.slots = [](const Node&) { return Slots{{"dqkv", "delta", "scratch"}, {"dout", "qkv", "out", "lse"}}; };
   b.cost = [](const Node& n, const Graph& g) {
@@ -191,7 +297,10 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     // read, dqkv and delta written (delta read again).
     return Cost{bs * (10 * t * t * e + 6 * h * t * t), 4 * bs * (8 * t * e + 3 * h * t)};
   };
-  b.emit_cpu = emit_backward;
+  b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    if (n.attrs.count("bf16")) emit_backward_bf16(w, n, g);
+    else emit_backward(w, n, g);
+  };
   b.emit_cuda = emit_flash_attention_backward;
   ops.push_back(std::move(b));
 

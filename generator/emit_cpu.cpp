@@ -228,17 +228,15 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line();
   for (const char* inc : {"<algorithm>", "<cmath>", "<cstddef>", "<cstdint>"}) w.line(std::string("#include ") + inc);
   w.line();
-  std::vector<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/rng.hpp>"};
-  if (spec.trainer.precision == "bf16-mixed") {  // autocast.cpp's roundings and torch's attention exp
-    includes.insert(includes.begin() + 1, "<ltrt/bfloat16.hpp>");
-    includes.insert(includes.begin() + 3, "<ltrt/fexp_u20.hpp>");
-  }
-  for (const Node& n : g.nodes)  // BatchNorm refuses a training batch of one value per channel
-    if (n.op == "batch_norm") {  // and sums its statistics in double
-      includes.insert(includes.begin() + 2, "<ltrt/error.hpp>");
-      includes.insert(includes.begin() + 3, "<ltrt/reduce.hpp>");
-      break;
+  std::set<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/rng.hpp>"};
+  for (const Node& n : g.nodes) {
+    if (n.op == "batch_norm") {  // BatchNorm refuses a training batch of one value per channel
+      includes.insert("<ltrt/error.hpp>");
+      includes.insert("<ltrt/reduce.hpp>");  // and sums its statistics in double
     }
+    if (n.op == "attention" && n.attrs.count("bf16")) includes.insert("<ltrt/fexp_u20.hpp>");  // torch's exp
+  }
+  if (spec.trainer.precision == "bf16-mixed") includes.insert("<ltrt/bfloat16.hpp>");  // autocast.cpp's roundings
   for (const std::string& inc : includes) w.line("#include " + inc);
   w.line();
   w.line("#include \"model.hpp\"");

@@ -227,10 +227,9 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/bfloat16.hpp>
+#include <ltrt/blas.hpp>
 #include <ltrt/error.hpp>
 #include <ltrt/reduce.hpp>
-#include <ltrt/blas.hpp>
-#include <ltrt/fexp_u20.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"

@@ -160,7 +160,7 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.line(std::string("constexpr int kQBlock = ") + (qkv.shape[1] < 192 ? "32" : "64") +
          ";  // torch's query rows per block for this T");
   w.line("float* p = scratch;               // one head's p, then rounded to bfloat16");
-  w.line("float* dp = scratch + kT * kT;    // one head's dp, then ds, then ds rounded to bfloat16");
+  w.line("float* dp = scratch + kT * kT;    // one head's ds, rounded to bfloat16");
   w.line("float* part = scratch + 2 * kT * kT;  // a block's T x D contribution to dk or dv");
   w.open("for (int b = 0; b < n; ++b)");
   w.open("for (int h = 0; h < kHeads; ++h)");
@@ -173,7 +173,6 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("const float* row_lse = lse + (b * kHeads + h) * kT;");
   w.line("float* row_delta = delta + (b * kHeads + h) * kT;");
   w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
-  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T");
   w.open("for (int i = 0; i < kT; ++i)");
   w.line("float* row = p + i * kT;");
   w.line("float* ds = dp + i * kT;");
@@ -182,8 +181,12 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];");
   w.line("row_delta[i] = dot;  // dout_i . out_i");
   w.open("for (int j = 0; j < visible; ++j)");
+  w.line("// dp_ij = dout_i . v_j, summed as delta is: where out_i is v_j (a causal first row), torch's");
+  w.line("// dp_ij - delta_i is exactly 0, and so is this one");
+  w.line("float dpij = 0.0f;");
+  w.line("for (int d = 0; d < kD; ++d) dpij += d_o[i * kE + d] * v[j * 3 * kE + d];");
   w.line("const float pij = ltrt::exp_vec(row[j] - row_lse[i]);");
-  w.line("ds[j] = ltrt::round_bf16(pij * (ds[j] - dot));");
+  w.line("ds[j] = ltrt::round_bf16(pij * (dpij - dot));");
   w.line("row[j] = ltrt::round_bf16(pij);");
   w.close();
   w.line("for (int j = visible; j < kT; ++j) row[j] = ds[j] = 0.0f;");

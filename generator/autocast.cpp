@@ -1,5 +1,7 @@
 #include "autocast.hpp"
 
+#include <cstdint>
+#include <cstring>
 #include <set>
 
 #include "diagnostics.hpp"
@@ -16,7 +18,7 @@ const std::set<std::string> kLowerPrecision = {"linear", "conv2d"};
 // fused epilogue: the backward of some reads the output); the others' backward does not read
 // it, and a to_bf16 node after them rounds it.
 const std::set<std::string> kSameDtype = {"relu", "leaky_relu", "gelu", "tanh", "sigmoid", "silu", "softmax"};
-const std::set<std::string> kSameDtypeRoundAfter = {"batch_norm", "avg_pool2d", "adaptive_avg_pool2d"};
+const std::set<std::string> kSameDtypeRoundAfter = {"batch_norm", "avg_pool2d", "adaptive_avg_pool2d", "dropout"};
 // Pick elements of their input: bfloat16 in, bfloat16 out, nothing to round.
 const std::set<std::string> kSelecting = {"max_pool2d"};
 // Type promotion: bfloat16 when every float operand is, else float32 (exact: bfloat16 values are
@@ -35,6 +37,19 @@ bool is_float(const Value& v) { return v.dtype == DType::f32; }
 // dimensions rounds differently).
 bool over_last_dim(const Node& n, const Graph& g) {
   return static_cast<size_t>(attr_int(n, "axis")) + 1 == g.value(n.inputs[0]).shape.size();
+}
+
+// torch's bfloat16 dropout multiplies by its noise tensor: the mask divided by 1 - p, in bfloat16
+// (Dropout.cpp's _dropout_impl: noise = bernoulli(1 - p), div_(1 - p), x * noise).
+double bf16_dropout_scale(double p) {
+  if (p >= 1.0) return 0.0;  // everything dropped; the scale is never used
+  const float scale = 1.0f / static_cast<float>(1.0 - p);
+  std::uint32_t bits;
+  std::memcpy(&bits, &scale, sizeof bits);
+  bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;  // ltrt::round_bf16 (a finite value)
+  float rounded;
+  std::memcpy(&rounded, &bits, sizeof rounded);
+  return rounded;
 }
 
 // Whether a pooling node's windows overlap. Torch's bfloat16 backward adds an element's gradients
@@ -130,7 +145,8 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       n.attrs["bf16"] = true;
       out_bf16 = true;
     } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {
-      if (any_bf16 && n.op != "batch_norm" && windows_overlap(n, g))
+      if (any_bf16 && n.op == "dropout") n.attrs["bf16_scale"] = bf16_dropout_scale(attr_float(n, "p"));
+      if (any_bf16 && n.op != "batch_norm" && n.op != "dropout" && windows_overlap(n, g))
         throw unsupported(spec, n, std::string("with overlapping windows on bfloat16 values is not supported yet under "
                                                "trainer.precision \"bf16-mixed\" (torch sums their gradients in "
                                                "bfloat16): ") +

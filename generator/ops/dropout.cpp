@@ -13,6 +13,11 @@ void write_constants(CodeWriter& w, const Node& n) {
   const double p = attr_float(n, "p");
   w.line("constexpr int kNumel = " + std::to_string(attr_int(n, "numel")) + ";  // per sample");
   w.line("constexpr float kP = " + float_literal(p) + ";");
+  if (n.attrs.count("bf16_scale")) {  // bf16-mixed (autocast.cpp): torch's noise tensor is bfloat16
+    w.line("constexpr float kScale = " + float_literal(attr_float(n, "bf16_scale")) +
+           ";  // 1 / (1 - p) rounded to bfloat16, as torch's bfloat16 noise holds it");
+    return;
+  }
   // p == 1 drops everything (torch returns zeros rather than inf * 0).
   w.line(p < 1.0 ? "constexpr float kScale = 1.0f / (1.0f - kP);" : "constexpr float kScale = 0.0f;");
 }

@@ -126,7 +126,9 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     if (kLowerPrecision.count(n.op)) {
       for (int& in : n.inputs)
         if (is_float(g.value(in)) && !g.value(in).bf16) in = cast(n, in);
-      if (n.op == "linear" && attention_inputs.count(n.outputs[0]) && attr_bool(n, "bias"))
+      // (A sequence of one position makes the view contiguous, and torch's linear rounds once.)
+      if (n.op == "linear" && attention_inputs.count(n.outputs[0]) && attr_bool(n, "bias") &&
+          g.value(n.outputs[0]).shape.at(1) > 1)
         n.attrs["bf16_round_before_bias"] = true;
       round_result(n);
       out_bf16 = true;
@@ -165,10 +167,16 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     } else if (n.op == "attention" && any_bf16) {
       // torch's CPU flash attention on bfloat16 q, k, v (ops/multihead_attention.cpp), for one block
       // of keys: torch's are 512 long, and longer sequences rescale across blocks.
-      if (g.value(n.inputs[0]).shape[1] >= 512)
-        throw unsupported(spec, n, "over 512 or more positions is not supported yet under trainer.precision "
+      if (g.value(n.inputs[0]).shape[1] > 512)
+        throw unsupported(spec, n, "over more than 512 positions is not supported yet under trainer.precision "
                                    "\"bf16-mixed\" (torch's attention then works in blocks of 512 keys, which ltgen "
                                    "does not reproduce yet)");
+      // Without a mask, MHA in validation, test and predict (no gradients) takes torch's fused
+      // fast path, which rounds differently from the flash attention of training.
+      if (!attr_bool(n, "is_causal"))
+        throw unsupported(spec, n, "without \"is_causal\": true is not supported yet under trainer.precision "
+                                   "\"bf16-mixed\" (in evaluation torch then takes its fused MultiheadAttention fast "
+                                   "path, which ltgen does not reproduce yet)");
       n.attrs["bf16"] = true;
       out_bf16 = true;
     } else if (any_bf16) {

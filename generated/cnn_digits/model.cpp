@@ -609,7 +609,7 @@ static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, i
                              ltrt::Generator& rng) {
   constexpr int kNumel = 128;  // per sample
   constexpr float kP = 0.25f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.3333334f;  // 1 / (1 - p)
   if (!training) {
     std::copy(inp, inp + n * kNumel, out);
     return;
@@ -742,7 +742,7 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
 static void layers_9_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
   constexpr int kNumel = 128;  // per sample
   constexpr float kP = 0.25f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.3333334f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;
   }

@@ -686,7 +686,7 @@ static void layers_11_forward(float* out, std::uint8_t* mask, const float* inp, 
                               ltrt::Generator& rng) {
   constexpr int kNumel = 120;  // per sample
   constexpr float kP = 0.2f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.25f;  // 1 / (1 - p)
   if (!training) {
     std::copy(inp, inp + n * kNumel, out);
     return;
@@ -889,7 +889,7 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
 static void layers_11_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
   constexpr int kNumel = 120;  // per sample
   constexpr float kP = 0.2f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.25f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;
   }

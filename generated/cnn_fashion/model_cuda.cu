@@ -592,7 +592,7 @@ __global__ void layers_11_forward_kernel(float* __restrict__ out, std::uint8_t* 
                                          const float* __restrict__ inp,
                                          const ltrt::cuda::StepScalars* __restrict__ scalars, int count) {
   constexpr float kP = 0.2f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.25f;                   // 1 / (1 - p)
   constexpr std::uint32_t kLayerSalt = 164993253u;  // this layer's own random stream
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
@@ -925,7 +925,7 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
 __global__ void layers_11_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                           const std::uint8_t* __restrict__ mask, int count) {
   constexpr float kP = 0.2f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.25f;  // 1 / (1 - p)
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

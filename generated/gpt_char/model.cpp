@@ -776,7 +776,7 @@ static void h0_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
+  constexpr float scale = 0.17677669f;          // 1 / sqrt(head_dim)
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
@@ -1439,9 +1439,9 @@ static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const fl
   constexpr int kT = 64;                        // sequence length
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kD));
-  float* p = scratch;             // one head's probabilities, recomputed from lse
-  float* dp = scratch + kT * kT;  // one head's dp, then ds in its place
+  constexpr float scale = 0.17677669f;          // 1 / sqrt(head_dim)
+  float* p = scratch;                           // one head's probabilities, recomputed from lse
+  float* dp = scratch + kT * kT;                // one head's dp, then ds in its place
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart

@@ -534,8 +534,8 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
 
 static void h0_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  constexpr int kT = 64, kHeads = 4;    // sequence length, num_heads
+  constexpr float scale = 0.17677669f;  // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
   h0_attn_forward_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
@@ -1714,8 +1714,8 @@ __global__ void __launch_bounds__(128)
 
 static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;                             // sequence length, num_heads
-  const float scale = 1.0f / std::sqrt(static_cast<float>(32));  // 1 / sqrt(head_dim), as the CPU
+  constexpr int kT = 64, kHeads = 4;    // sequence length, num_heads
+  constexpr float scale = 0.17677669f;  // 1 / sqrt(head_dim)
   // scratch is the CPU program's T x T buffers: the fused kernels need none.
   const int count = n * kHeads * kT;
   h3_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,

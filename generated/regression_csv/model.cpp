@@ -177,7 +177,7 @@ static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, i
                              ltrt::Generator& rng) {
   constexpr int kNumel = 32;  // per sample
   constexpr float kP = 0.1f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   if (!training) {
     std::copy(inp, inp + n * kNumel, out);
     return;
@@ -355,7 +355,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
   constexpr int kNumel = 32;  // per sample
   constexpr float kP = 0.1f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;
   }

@@ -101,7 +101,7 @@ __global__ void layers_2_forward_kernel(float* __restrict__ out, std::uint8_t* _
                                         const float* __restrict__ inp,
                                         const ltrt::cuda::StepScalars* __restrict__ scalars, int count) {
   constexpr float kP = 0.1f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.1111112f;               // 1 / (1 - p)
   constexpr std::uint32_t kLayerSalt = 1149003011u;  // this layer's own random stream
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
@@ -380,7 +380,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 __global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const std::uint8_t* __restrict__ mask, int count) {
   constexpr float kP = 0.1f;
-  constexpr float kScale = 1.0f / (1.0f - kP);
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

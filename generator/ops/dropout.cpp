@@ -9,6 +9,13 @@
 namespace ltgen {
 
 namespace {
+// torch's noise.div_(1 - p): 1 - p in double, then a float division. p == 1 drops everything
+// (torch returns zeros rather than inf * 0).
+std::string scale_line(double p) {
+  if (p >= 1.0) return "constexpr float kScale = 0.0f;";
+  return "constexpr float kScale = " + float_literal(1.0f / static_cast<float>(1.0 - p)) + ";  // 1 / (1 - p)";
+}
+
 void write_constants(CodeWriter& w, const Node& n) {
   const double p = attr_float(n, "p");
   w.line("constexpr int kNumel = " + std::to_string(attr_int(n, "numel")) + ";  // per sample");
@@ -18,8 +25,7 @@ void write_constants(CodeWriter& w, const Node& n) {
            ";  // 1 / (1 - p) rounded to bfloat16, as torch's bfloat16 noise holds it");
     return;
   }
-  // p == 1 drops everything (torch returns zeros rather than inf * 0).
-  w.line(p < 1.0 ? "constexpr float kScale = 1.0f / (1.0f - kP);" : "constexpr float kScale = 0.0f;");
+  w.line(scale_line(p));
 }
 }  // namespace
 
@@ -71,7 +77,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         [&](CodeWriter& k) {
           const double p = attr_float(n, "p");
           k.line("constexpr float kP = " + float_literal(p) + ";");
-          k.line(p < 1.0 ? "constexpr float kScale = 1.0f / (1.0f - kP);" : "constexpr float kScale = 0.0f;");
+          k.line(scale_line(p));
           k.line("constexpr std::uint32_t kLayerSalt = " + salt + "u;  // this layer's own random stream");
         });
   };
@@ -114,7 +120,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                             "n * kNumel", {"dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;"}, [&](CodeWriter& k) {
                               const double p = attr_float(n, "p");
                               k.line("constexpr float kP = " + float_literal(p) + ";");
-                              k.line(p < 1.0 ? "constexpr float kScale = 1.0f / (1.0f - kP);" : "constexpr float kScale = 0.0f;");
+                              k.line(scale_line(p));
                             });
   };
   ops.push_back(std::move(b));

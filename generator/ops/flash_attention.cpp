@@ -1,6 +1,7 @@
 #include "flash_attention.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -295,8 +296,14 @@ void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e,
 void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
   w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ", kHeads = " +
          std::to_string(attr_int(n, "num_heads")) + ";  // sequence length, num_heads");
-  w.line("const float scale = 1.0f / std::sqrt(static_cast<float>(" +
-         std::to_string(attr_int(n, "embed_dim") / attr_int(n, "num_heads")) + "));  // 1 / sqrt(head_dim), as the CPU");
+  write_attention_scale(w, n);
+}
+
+void write_attention_scale(CodeWriter& w, const Node& n) {
+  // torch's sdp::calculate_scale: 1 / sqrt(head_dim) in double, then float (1.0f / sqrtf differs
+  // by an ulp for some head sizes, e.g. 24 and 96).
+  const double d = static_cast<double>(attr_int(n, "embed_dim") / attr_int(n, "num_heads"));
+  w.line("constexpr float scale = " + float_literal(static_cast<float>(1.0 / std::sqrt(d))) + ";  // 1 / sqrt(head_dim)");
 }
 
 // A tile in the block's dynamic shared memory: `rows` x `cols` floats (cols a multiple of 4).

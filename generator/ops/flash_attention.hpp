@@ -13,6 +13,8 @@ namespace ltgen {
 
 /// The sizes of an attention node with sequence length `t` as constexpr lines: kT, kE, kHeads,
 /// kD, kCausal (the CPU's lowering and the kernels).
+/// `constexpr float scale = ...;`: 1 / sqrt(head_dim) as torch computes it.
+void write_attention_scale(CodeWriter& w, const Node& n);
 void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t);
 /// A tile in a kernel's dynamic shared memory: `rows` x `cols` floats (cols a multiple of 4).
 struct SharedTile {

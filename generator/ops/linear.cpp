@@ -51,14 +51,17 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   // bias and applies the fused activations.
   const std::string z = keep_preact ? "preact" : "out";
   const std::string bias_term = bias ? " + bias[o]" : "";
-  // bf16-mixed's MultiheadAttention in_proj (autocast.cpp): torch rounds the product before the bias.
+  // bf16-mixed's MultiheadAttention in_proj (autocast.cpp): torch rounds the product before the bias
+  // when MHA's transposed (T, n, E) view is strided, that is when the step has more than one sample.
   const bool round_first = n.attrs.count("bf16_round_before_bias") > 0;
+  auto product = [&](const std::string& z) {
+    return round_first ? "(n > 1 ? ltrt::round_bf16(" + z + ") : " + z + ")" : z;
+  };
   w.open("if constexpr (kUseBlas)");
   w.line("ltrt::sgemm(false, true, " + N + ", kOut, kIn, inp, weight, 0.0f, " + z + ");  // inp @ weight^T");
   w.open("for (int i = 0; i < " + N + "; ++i)");
   w.open("for (int o = 0; o < kOut; ++o)");
-  w.line("const float v = " + (round_first ? "ltrt::round_bf16(" + z + "[i * kOut + o])" : z + "[i * kOut + o]") +
-         bias_term + ";");
+  w.line("const float v = " + product(z + "[i * kOut + o]") + bias_term + ";");
   if (keep_preact) w.line("preact[i * kOut + o] = v;");
   w.line("out[i * kOut + o] = " + apply_epilogue(n, "v") + ";");
   w.close();
@@ -68,7 +71,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.open("for (int o = 0; o < kOut; ++o)");
   w.line("float acc = 0.0f;");
   w.line("for (int k = 0; k < kIn; ++k) acc += inp[i * kIn + k] * weight[o * kIn + k];");
-  w.line("const float v = " + std::string(round_first ? "ltrt::round_bf16(acc)" : "acc") + bias_term + ";");
+  w.line("const float v = " + product("acc") + bias_term + ";");
   if (keep_preact) w.line("preact[i * kOut + o] = v;");
   w.line("out[i * kOut + o] = " + apply_epilogue(n, "v") + ";");
   w.close();

@@ -32,7 +32,7 @@ namespace {
 
 void write_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
   write_attention_sizes(w, n, qkv.shape[1]);
-  w.line("const float scale = 1.0f / std::sqrt(static_cast<float>(kD));");
+  write_attention_scale(w, n);
 }
 
 // One sample's head h: q, k, v are T x D blocks of the [q | k | v] rows (3E floats apart), so
@@ -117,7 +117,13 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
 // while the row's sum L adds the unrounded e; out = round(p v * (1 / L)); lse = max + log L.
 void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, g.value(n.inputs[0]));
-  w.line("constexpr int kFastExpColumns = kT / 16 * 16;  // torch's 16-wide loop; the rest use std::exp");
+  w.line("// torch's vectorised exp loop covers whole vectors of keys (16 floats with AVX-512, 8 with AVX2; the");
+  w.line("// program is built for the machine it runs on, as torch picks its kernels), the rest use std::exp");
+  w.line("#ifdef __AVX512F__");
+  w.line("constexpr int kFastExpColumns = kT / 16 * 16;");
+  w.line("#else");
+  w.line("constexpr int kFastExpColumns = kT / 8 * 8;");
+  w.line("#endif");
   w.line("float inverse_sum[kT];  // 1 / L of each row");
   w.open("for (int b = 0; b < n; ++b)");
   w.open("for (int h = 0; h < kHeads; ++h)");

@@ -11,7 +11,9 @@ Each generates a small spec under precision "bf16-mixed", builds it, adds a prog
 generated project that calls the generated functions on random bfloat16 values (in.bin ->
 out.bin), and compares:
 
-- attention: attn_forward and attn_backward (on a partial batch) (ops/multihead_attention.cpp's bfloat16 path: torch's
+- attention: attn_in_proj_forward on one sample and on several (torch's MHA projects a transposed
+  view, which rounds the product before the bias only when it is strided: more than one sample),
+  and attn_forward and attn_backward (on a partial batch) (ops/multihead_attention.cpp's bfloat16 path: torch's
   CPU flash attention, step for step) with torch.nn.functional.scaled_dot_product_attention
   (float mask, as Lightning's MultiheadAttention passes it), forward and backward. They differ
   only in the order of float32 sums, which rounds an element to the neighbouring bfloat16 now and
@@ -88,7 +90,8 @@ def build_check(spec, program_name, harness):
     return run
 
 
-ATTENTION = r"""// Calls the generated attention kernels on in.bin; writes their output and dqkv to out.bin.
+ATTENTION = r"""// Calls the generated attention kernels on in.bin, then the input projection on one sample and
+// on n; writes the attention's output and dqkv, and the two projections, to out.bin.
 #include <cstdio>
 #include <vector>
 
@@ -96,17 +99,24 @@ ATTENTION = r"""// Calls the generated attention kernels on in.bin; writes their
 
 int main() {
   const int n = %(n)d, t = %(t)d, e = %(e)d, heads = %(h)d, d = %(d)d;  // n: this step's samples
+  std::vector<float> x(n * t * e), w(3 * e * e), b(3 * e), proj_1(t * 3 * e), proj_n(n * t * 3 * e);
   std::vector<float> qkv(n * t * 3 * e), dout(n * t * e), out(n * t * e), lse(n * heads * t), scores(t * t),
       dqkv(n * t * 3 * e), delta(n * heads * t), scratch(2 * t * t + t * d);
   std::FILE* f = std::fopen("in.bin", "rb");
-  if (!f || std::fread(qkv.data(), 4, qkv.size(), f) != qkv.size() || std::fread(dout.data(), 4, dout.size(), f) != dout.size())
+  if (!f || std::fread(qkv.data(), 4, qkv.size(), f) != qkv.size() || std::fread(dout.data(), 4, dout.size(), f) != dout.size() ||
+      std::fread(x.data(), 4, x.size(), f) != x.size() || std::fread(w.data(), 4, w.size(), f) != w.size() ||
+      std::fread(b.data(), 4, b.size(), f) != b.size())
     return 1;
   std::fclose(f);
+  attn_bf16::attn_in_proj_forward(proj_1.data(), x.data(), w.data(), b.data(), 1);
+  attn_bf16::attn_in_proj_forward(proj_n.data(), x.data(), w.data(), b.data(), n);
   attn_bf16::attn_forward(out.data(), lse.data(), scores.data(), qkv.data(), n);
   attn_bf16::attn_backward(dqkv.data(), delta.data(), scratch.data(), dout.data(), qkv.data(), out.data(), lse.data(), n);
   f = std::fopen("out.bin", "wb");
   std::fwrite(out.data(), 4, out.size(), f);
   std::fwrite(dqkv.data(), 4, dqkv.size(), f);
+  std::fwrite(proj_1.data(), 4, proj_1.size(), f);
+  std::fwrite(proj_n.data(), 4, proj_n.size(), f);
   std::fclose(f);
   return 0;
 }
@@ -157,9 +167,20 @@ def check_attention():
     torch.manual_seed(T)  # the same draws every run
     qkv = bf16(torch.randn(n, T, 3 * E))
     dout = bf16(torch.randn(n, T, E))
-    raw = run(qkv.numpy().tobytes() + dout.numpy().tobytes())
-    out_ltgen = torch.from_numpy(raw[:n * T * E].reshape(n, T, E))
-    dqkv_ltgen = torch.from_numpy(raw[n * T * E:].reshape(n, T, 3 * E))
+    x, w, b = bf16(torch.randn(n, T, E)), bf16(torch.randn(3 * E, E) * 0.3), bf16(torch.randn(3 * E))
+    raw = run(b"".join(t.numpy().tobytes() for t in (qkv, dout, x, w, b)))
+    sizes = [n * T * E, n * T * 3 * E, T * 3 * E, n * T * 3 * E]
+    out_ltgen, dqkv_ltgen, proj_1, proj_n = (torch.from_numpy(a.copy()) for a in np.split(raw, np.cumsum(sizes)[:-1]))
+    out_ltgen, dqkv_ltgen = out_ltgen.reshape(n, T, E), dqkv_ltgen.reshape(n, T, 3 * E)
+
+    # The input projection as torch's batch_first MultiheadAttention runs it under autocast: on the
+    # (T, batch, E) transposed view, strided unless the batch is one sample.
+    for rows, mine in ((1, proj_1), (n, proj_n)):
+        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+            theirs = F.linear(x[:rows].transpose(1, 0), w, b).transpose(1, 0).float()
+        differ = int((mine.reshape(rows, T, 3 * E) != theirs).sum())
+        print(f"T={T} D={D} in_proj of {rows} sample(s): {differ} of {theirs.numel()} elements differ")
+        check(differ <= 0.005 * theirs.numel(), f"in_proj of {rows} sample(s): {differ} elements differ from torch's")
 
     # torch: (N, T, 3E) -> q, k, v of (N, H, T, D) in bfloat16, the float mask of causal attention.
     q, k, v = [qkv[..., i * E:(i + 1) * E].reshape(n, T, H, D).transpose(1, 2).bfloat16().requires_grad_()

@@ -43,6 +43,19 @@ void write_head_pointers(CodeWriter& w) {
   w.line("const float* v = q + 2 * kE;");
 }
 
+// The backward's pointers for sample b's head h: its q, k, v, their gradients' blocks of dqkv, and
+// its rows of dout, out, lse and delta.
+void write_backward_head_pointers(CodeWriter& w) {
+  write_head_pointers(w);
+  w.line("float* dq = dqkv + b * kT * 3 * kE + h * kD;");
+  w.line("float* dk = dq + kE;");
+  w.line("float* dv = dq + 2 * kE;");
+  w.line("const float* d_o = dout + b * kT * kE + h * kD;");
+  w.line("const float* o = out + b * kT * kE + h * kD;");
+  w.line("const float* row_lse = lse + (b * kHeads + h) * kT;");
+  w.line("float* row_delta = delta + (b * kHeads + h) * kT;");
+}
+
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, g.value(n.inputs[0]));
   w.open("for (int b = 0; b < n; ++b)");
@@ -76,14 +89,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("float* dp = scratch + kT * kT;  // one head's dp, then ds in its place");
   w.open("for (int b = 0; b < n; ++b)");
   w.open("for (int h = 0; h < kHeads; ++h)");
-  write_head_pointers(w);
-  w.line("float* dq = dqkv + b * kT * 3 * kE + h * kD;");
-  w.line("float* dk = dq + kE;");
-  w.line("float* dv = dq + 2 * kE;");
-  w.line("const float* d_o = dout + b * kT * kE + h * kD;");
-  w.line("const float* o = out + b * kT * kE + h * kD;");
-  w.line("const float* row_lse = lse + (b * kHeads + h) * kT;");
-  w.line("float* row_delta = delta + (b * kHeads + h) * kT;");
+  write_backward_head_pointers(w);
   w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
   w.open("for (int i = 0; i < kT; ++i)");
   w.line("float* row = p + i * kT;");
@@ -170,14 +176,7 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("float* part = scratch + 2 * kT * kT;  // a block's T x D contribution to dk or dv");
   w.open("for (int b = 0; b < n; ++b)");
   w.open("for (int h = 0; h < kHeads; ++h)");
-  write_head_pointers(w);
-  w.line("float* dq = dqkv + b * kT * 3 * kE + h * kD;");
-  w.line("float* dk = dq + kE;");
-  w.line("float* dv = dq + 2 * kE;");
-  w.line("const float* d_o = dout + b * kT * kE + h * kD;");
-  w.line("const float* o = out + b * kT * kE + h * kD;");
-  w.line("const float* row_lse = lse + (b * kHeads + h) * kT;");
-  w.line("float* row_delta = delta + (b * kHeads + h) * kT;");
+  write_backward_head_pointers(w);
   w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
   w.open("for (int i = 0; i < kT; ++i)");
   w.line("float* row = p + i * kT;");

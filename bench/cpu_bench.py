@@ -2,11 +2,12 @@
 """Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
 against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/cpu_bench.py ddp|precision --ltgen build/ltgen \
+    python3 bench/cpu_bench.py ddp|precision|gpt_precision --ltgen build/ltgen \
         --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
 
 `ddp`: 1 process and 2 (mpirun -n 2) against Lightning with devices=1 and devices=2 (its own DDP on
 the CPU, gloo). `precision`: "32-true" against "bf16-mixed", both in one process, for both.
+`gpt_precision`: the same for a 2-block GPT (causal attention, T=64, E=128), in tokens per second.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
@@ -28,15 +29,48 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 import common  # noqa: E402  (generate, launcher)
 
-N, FEATURES, HIDDEN, CLASSES, BATCH = 16384, 256, 1024, 10, 64
+N, FEATURES, HIDDEN, CLASSES, BATCH = 16384, 256, 1024, 10, 64  # the MLP
+GPT_N, GPT_T, GPT_VOCAB, GPT_E, GPT_BATCH = 2048, 64, 96, 128, 16  # the GPT: windows of T tokens
 EPOCHS = (1, 5)  # the two fits; their difference is timed
 
 
-# What each mode compares: (devices, precision, ltgen's BLAS threads per process).
+# What each mode compares: the model, and (devices, precision, ltgen's BLAS threads per process).
 MODES = {
-    "ddp": [(1, "32-true", [1, 2]), (2, "32-true", [1])],
-    "precision": [(1, "32-true", [2]), (1, "bf16-mixed", [2])],
+    "ddp": ("mlp", [(1, "32-true", [1, 2]), (2, "32-true", [1])]),
+    "precision": ("mlp", [(1, "32-true", [2]), (1, "bf16-mixed", [2])]),
+    "gpt_precision": ("gpt", [(1, "32-true", [2]), (1, "bf16-mixed", [2])]),
 }
+
+
+def gpt_spec(name, precision):
+    """Two pre-LayerNorm blocks of causal attention (4 heads) and a GELU MLP, a tied head."""
+    graph = [{"name": "wte", "type": "Embedding", "input": "x", "num_embeddings": GPT_VOCAB, "embedding_dim": GPT_E},
+             {"name": "wpe", "type": "PositionalEmbedding", "input": "wte", "num_positions": GPT_T}]
+    last = "wpe"
+    for b in (1, 2):
+        graph += [{"name": f"ln{b}a", "type": "LayerNorm", "input": last},
+                  {"name": f"attn{b}", "type": "MultiheadAttention", "input": f"ln{b}a", "num_heads": 4,
+                   "batch_first": True, "is_causal": True},
+                  {"name": f"res{b}a", "type": "Add", "inputs": [f"attn{b}", last]},
+                  {"name": f"ln{b}b", "type": "LayerNorm", "input": f"res{b}a"},
+                  {"name": f"fc{b}", "type": "Linear", "input": f"ln{b}b", "out_features": 4 * GPT_E},
+                  {"name": f"gelu{b}", "type": "GELU", "input": f"fc{b}"},
+                  {"name": f"proj{b}", "type": "Linear", "input": f"gelu{b}", "out_features": GPT_E},
+                  {"name": f"res{b}b", "type": "Add", "inputs": [f"proj{b}", f"res{b}a"]}]
+        last = f"res{b}b"
+    graph += [{"name": "lnf", "type": "LayerNorm", "input": last},
+              {"name": "head", "type": "Linear", "input": "lnf", "out_features": GPT_VOCAB, "bias": False,
+               "tie_weight": "wte"}]
+    return {
+        "name": name, "seed_everything": 1,
+        "model": {"inputs": {"x": {"shape": [GPT_T], "dtype": "int64"}},
+                  "target": {"dtype": "int64", "num_classes": GPT_VOCAB, "shape": [GPT_T]},
+                  "graph": graph, "output": "head", "loss": {"type": "CrossEntropyLoss"}},
+        "data": {"batch_size": GPT_BATCH, "train": {"source": "npy", "x": "x.npy", "y": "y.npy"}},
+        "optimizer": {"type": "AdamW", "lr": 1e-3},
+        "trainer": {"accelerator": "cpu", "precision": precision, "max_epochs": 1, "logger": False,
+                    "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False},
+    }
 
 
 def spec(name, devices, precision):
@@ -76,16 +110,23 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     rng = np.random.default_rng(0)
-    np.save(os.path.join(work, "x.npy"), rng.standard_normal((N, FEATURES)).astype(np.float32))
-    np.save(os.path.join(work, "y.npy"), rng.integers(0, CLASSES, N).astype(np.int64))
+    model, configs = MODES[args.mode]
+    if model == "gpt":  # token windows; throughput counts tokens
+        samples, unit = GPT_N, ("tokens", GPT_T)
+        np.save(os.path.join(work, "x.npy"), rng.integers(0, GPT_VOCAB, (GPT_N, GPT_T)).astype(np.int64))
+        np.save(os.path.join(work, "y.npy"), rng.integers(0, GPT_VOCAB, (GPT_N, GPT_T)).astype(np.int64))
+    else:
+        samples, unit = N, ("samples", 1)
+        np.save(os.path.join(work, "x.npy"), rng.standard_normal((N, FEATURES)).astype(np.float32))
+        np.save(os.path.join(work, "y.npy"), rng.integers(0, CLASSES, N).astype(np.int64))
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)  # OpenBLAS's own kernels for this CPU (bench/README.md)
     peers = []  # (label, command for max_epochs=E)
-    for devices, precision, threads in MODES[args.mode]:
-        name = f"cpu_bench_{devices}_{precision.replace('-', '_')}"
+    for devices, precision, threads in configs:
+        name = f"cpu_bench_{model}_{devices}_{precision.replace('-', '_')}"
         path = os.path.join(work, name + ".json")
         with open(path, "w") as f:
-            json.dump(spec(name, devices, precision), f, indent=1)
+            json.dump(gpt_spec(name, precision) if model == "gpt" else spec(name, devices, precision), f, indent=1)
         program = common.generate(args.ltgen, path, os.path.join(work, name))
         script = os.path.join(work, name + ".py")
         subprocess.run([args.ltgen, path, "--emit", "lightning", "-o", script], check=True, capture_output=True)
@@ -109,12 +150,12 @@ def main():
             run_env = dict(env, **extra_env)
             t1 = timed(command(EPOCHS[0]), run_env, work)
             t2 = timed(command(EPOCHS[1]), run_env, work)
-            rates.append((EPOCHS[1] - EPOCHS[0]) * N / (t2 - t1))
+            rates.append((EPOCHS[1] - EPOCHS[0]) * samples * unit[1] / (t2 - t1))
         rows.append((label, statistics.median(rates), rates))
-        print(f"{label}: {statistics.median(rates):,.0f} samples/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
+        print(f"{label}: {statistics.median(rates):,.0f} {unit[0]}/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
               flush=True)
     base = rows[0][1]
-    print(f"\n| peer | samples/s (median) | vs {rows[0][0]} |\n|---|---|---|")
+    print(f"\n| peer | {unit[0]}/s (median) | vs {rows[0][0]} |\n|---|---|---|")
     for label, rate, _ in rows:
         print(f"| {label} | {rate:,.0f} | {rate / base:.2f}x |")
 

@@ -1,8 +1,8 @@
 #include "autocast.hpp"
 
-#include <cstdint>
-#include <cstring>
 #include <set>
+
+#include <ltrt/bfloat16.hpp>
 
 #include "diagnostics.hpp"
 #include "op.hpp"
@@ -24,8 +24,6 @@ const std::set<std::string> kSelecting = {"max_pool2d"};
 // Type promotion: bfloat16 when every float operand is, else float32 (exact: bfloat16 values are
 // float32 ones).
 const std::set<std::string> kPromoting = {"add", "mul"};
-// Move values without arithmetic: the output is bfloat16 exactly when the input is.
-const std::set<std::string> kMoving = {"view", "transpose", "concat"};
 // Float32 results whatever the input: losses (autocast's float32 list casts their input up),
 // lookups of float32 weights, and a float32 weight added to the input.
 const std::set<std::string> kFloat32 = {"mse_loss", "l1_loss", "huber_loss", "cross_entropy_loss",
@@ -43,13 +41,7 @@ bool over_last_dim(const Node& n, const Graph& g) {
 // (Dropout.cpp's _dropout_impl: noise = bernoulli(1 - p), div_(1 - p), x * noise).
 double bf16_dropout_scale(double p) {
   if (p >= 1.0) return 0.0;  // everything dropped; the scale is never used
-  const float scale = 1.0f / static_cast<float>(1.0 - p);
-  std::uint32_t bits;
-  std::memcpy(&bits, &scale, sizeof bits);
-  bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;  // ltrt::round_bf16 (a finite value)
-  float rounded;
-  std::memcpy(&rounded, &bits, sizeof rounded);
-  return rounded;
+  return ltrt::round_bf16(1.0f / static_cast<float>(1.0 - p));
 }
 
 // Whether a pooling node's windows overlap. Torch's bfloat16 backward adds an element's gradients
@@ -121,6 +113,11 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       bf16s += v.bf16 ? 1 : 0;
     }
     const bool any_bf16 = bf16s > 0, all_bf16 = floats > 0 && bf16s == floats;
+    // torch's bfloat16 (log-)softmax over another dimension than the last rounds each exp first.
+    if (any_bf16 && (n.op == "softmax" || n.op == "log_softmax") && !over_last_dim(n, g))
+      throw unsupported(spec, n, "over a dimension other than the last, on bfloat16 values, is not supported yet "
+                                 "under trainer.precision \"bf16-mixed\" (torch's kernels for other dimensions round "
+                                 "differently); over the last dimension it is");
     bool out_bf16 = false;
     bool round_after = false;  // by a to_bf16 node after n
     if (kLowerPrecision.count(n.op)) {
@@ -133,17 +130,10 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       round_result(n);
       out_bf16 = true;
     } else if (kSameDtype.count(n.op)) {
-      if (any_bf16 && n.op == "softmax" && !over_last_dim(n, g))
-        throw unsupported(spec, n, "over a dimension other than the last, on bfloat16 values, is not supported yet "
-                                   "under trainer.precision \"bf16-mixed\" (torch's kernel for it rounds each exp to "
-                                   "bfloat16 before it divides); over the last dimension it is");
       if (any_bf16) round_result(n);
       out_bf16 = any_bf16;
     } else if (n.op == "log_softmax" && any_bf16) {
       // Rounds the sum, its log and the result itself (ops/softmax.cpp), as torch's bfloat16 kernel.
-      if (!over_last_dim(n, g))
-        throw unsupported(spec, n, "over a dimension other than the last, on bfloat16 values, is not supported yet "
-                                   "under trainer.precision \"bf16-mixed\"; over the last dimension it is");
       n.attrs["bf16"] = true;
       out_bf16 = true;
     } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {
@@ -160,7 +150,7 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     } else if (kPromoting.count(n.op)) {
       if (all_bf16) round_result(n);
       out_bf16 = all_bf16;
-    } else if (kMoving.count(n.op)) {
+    } else if (op_def(n.op).moves_values) {  // no arithmetic: bfloat16 exactly when the input is
       out_bf16 = all_bf16;
     } else if (kFloat32.count(n.op)) {
       out_bf16 = false;

@@ -4,8 +4,7 @@
 /// bfloat16 are marked (Value::bf16) and hold values bfloat16 represents:
 /// - a Linear's or Conv's float32 operands (input, weight, bias) are cast (`to_bf16` nodes, at
 ///   every use: Lightning's autocast does not cache casts) and its output rounded: torch's bfloat16
-///   GEMM sums the
-///   exact products in float32 and rounds once;
+///   GEMM sums the exact products in float32 and rounds once;
 /// - ops that keep their input's dtype (activations, Add and Mul of two bfloat16 tensors) round
 ///   their result, in their own loop (a fused epilogue), so that a backward that reads the output
 ///   reads what torch saved;

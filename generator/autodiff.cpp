@@ -51,6 +51,14 @@ int Autodiff::add_backward(Node n, const std::string& prefix) {
   n.backward = true;
   const int id = add_op(graph, std::move(n), prefix);
   needs_grad_.resize(graph.values.size(), false);
+  // bf16-mixed: a view or copy of bfloat16 gradients holds bfloat16 values; run() rounds it no more.
+  const Node& added = graph.nodes[static_cast<size_t>(id)];
+  if (op_def(added.op).moves_values) {
+    bool all_bf16 = true;
+    for (int in : added.inputs) all_bf16 = all_bf16 && graph.value(in).bf16;
+    if (all_bf16)
+      for (int o : added.outputs) graph.value(o).bf16 = true;
+  }
   return id;
 }
 

@@ -78,6 +78,7 @@ struct OpDef {
   bool view = false;            // output is a view of input 0: no code, shared storage
   bool accepts_epilogue = false;  // the fusion pass may append unary ops to its output loop
   bool keeps_preact = false;      // can also write the value before its epilogue, as a second output
+  bool moves_values = false;      // copies or views elements without arithmetic (bf16-mixed: bfloat16 in, out)
   bool writes_param_grad = false;  // takes `accumulate`
 };
 

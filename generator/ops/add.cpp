@@ -26,22 +26,20 @@ void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   };
   // Batched values have n rows a step; autodiff also sums gradients of weights' bf16 casts (not batched).
   a.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
-    const bool batched = g.value(n.inputs[0]).batched;
-    w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[0]))) +
-           (batched ? ";  // per sample" : ";"));
+    const Value& x = g.value(n.inputs[0]);
+    w.line(numel_constant(x));
     epilogue_constants(w, n);
-    w.open(batched ? "for (int i = 0; i < n * kNumel; ++i)" : "for (int i = 0; i < kNumel; ++i)");
+    w.open("for (int i = 0; i < " + element_count(x) + "; ++i)");
     w.line("out[i] = " + apply_epilogue(n, "a[i] + b[i]") + ";");
     w.close();
   };
   a.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
-    const bool batched = g.value(n.inputs[0]).batched;
-    e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[0]))) +
-                (batched ? ";  // per sample" : ";"));
+    const Value& x = g.value(n.inputs[0]);
+    e.body.line(numel_constant(x));
     emit_elementwise_kernel(e, e.fn + "_kernel",
                             {{"float* __restrict__ out", "out"}, {"const float* __restrict__ a", "a"},
                              {"const float* __restrict__ b", "b"}},
-                            batched ? "n * kNumel" : "kNumel", {"out[i] = " + apply_epilogue(n, "a[i] + b[i]") + ";"},
+                            element_count(x), {"out[i] = " + apply_epilogue(n, "a[i] + b[i]") + ";"},
                             [&](CodeWriter& k) { epilogue_constants(k, n); });
   };
   a.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {

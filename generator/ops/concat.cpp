@@ -86,6 +86,7 @@ void emit_copies_cuda(CudaEmit& e, const Node& n, const Graph& g, const std::vec
 void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef c;
   c.name = "concat";
+  c.moves_values = true;
   c.infer = [](const Node& n, const Graph& g) {
     const std::int64_t dim = attr_int(n, "dim");
     Shape out = g.value(n.inputs.at(0)).shape;
@@ -133,6 +134,7 @@ void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
 
   OpDef b;
   b.name = "concat_backward";
+  b.moves_values = true;
   b.infer = [](const Node& n, const Graph& g) {
     std::vector<OutputType> t;
     for (size_t k = 1; k < n.inputs.size(); ++k) {

@@ -13,6 +13,12 @@ std::int64_t per_sample_numel(const Value& v) {
   return n;
 }
 
+std::string numel_constant(const Value& v) {
+  return "constexpr int kNumel = " + std::to_string(per_sample_numel(v)) + (v.batched ? ";  // per sample" : ";");
+}
+
+std::string element_count(const Value& v) { return v.batched ? "n * kNumel" : "kNumel"; }
+
 std::string apply_epilogue(const Node& n, std::string expr) {
   for (const Node& e : n.epilogue) expr = op_def(e.op).scalar(e, expr);
   return expr;

@@ -40,5 +40,9 @@ void epilogue_constants(CodeWriter& w, const Node& n);
 
 /// `constexpr int kName = v;`-style helper for per-sample sizes.
 std::int64_t per_sample_numel(const Value& v);
+/// `constexpr int kNumel = ...;`: v's elements per sample when batched, else all of them (the
+/// gradient of a weight's bf16 cast); element_count is a step's: "n * kNumel" or "kNumel".
+std::string numel_constant(const Value& v);
+std::string element_count(const Value& v);
 
 }  // namespace ltgen

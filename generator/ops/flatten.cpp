@@ -10,6 +10,7 @@ void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef v;
   v.name = "view";
   v.view = true;
+  v.moves_values = true;
   v.infer = [](const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs.at(0));
     Shape s = {x.shape.at(0)};

@@ -72,6 +72,7 @@ int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape) {
 void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef t;
   t.name = "transpose";
+  t.moves_values = true;
   t.infer = [](const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs.at(0));
     Shape s = x.shape;

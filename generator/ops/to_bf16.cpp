@@ -27,18 +27,17 @@ void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>&) {
   };
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[0]);
-    const std::string count = x.batched ? "n * kNumel" : "kNumel";
-    w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + (x.batched ? ";  // per sample" : ";"));
+    w.line(numel_constant(x));
     epilogue_constants(w, n);
-    w.open("for (int i = 0; i < " + count + "; ++i)");
+    w.open("for (int i = 0; i < " + element_count(x) + "; ++i)");
     w.line("out[i] = " + apply_epilogue(n, "ltrt::round_bf16(inp[i])") + ";");
     w.close();
   };
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[0]);
-    e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + (x.batched ? ";  // per sample" : ";"));
+    e.body.line(numel_constant(x));
     emit_elementwise_kernel(e, e.fn + "_kernel", {{"float* __restrict__ out", "out"}, {"const float* __restrict__ inp", "inp"}},
-                            x.batched ? "n * kNumel" : "kNumel",
+                            element_count(x),
                             {"out[i] = " + apply_epilogue(n, "ltrt::round_bf16(inp[i])") + ";"},
                             [&](CodeWriter& k) { epilogue_constants(k, n); });
   };

@@ -186,4 +186,19 @@ void emit_column_sum_launch(CodeWriter& w, const std::string& kernel, const std:
   w.close();
 }
 
+void write_block_sums(CodeWriter& k, const std::vector<std::string>& vars) {
+  for (size_t v = 0; v < vars.size(); ++v)
+    k.line("partial[" + std::to_string(v) + "][threadIdx.x] = " + vars[v] + ";");
+  k.line("__syncthreads();");
+  k.open("for (int half = blockDim.x / 2; half > 0; half /= 2)");
+  k.open("if (threadIdx.x < half)");
+  for (size_t v = 0; v < vars.size(); ++v)
+    k.line("partial[" + std::to_string(v) + "][threadIdx.x] += partial[" + std::to_string(v) + "][threadIdx.x + half];");
+  k.close();
+  k.line("__syncthreads();");
+  k.close();
+  for (size_t v = 0; v < vars.size(); ++v) k.line(vars[v] + " = partial[" + std::to_string(v) + "][0];");
+  k.line("__syncthreads();  // every thread has read the sums before partial is written again");
+}
+
 }  // namespace ltgen

@@ -91,6 +91,11 @@ void emit_column_sum_launch(CodeWriter& w, const std::string& kernel, const std:
                             const std::vector<std::string>& args, const std::string& rows,
                             const std::vector<std::string>& outs);
 
+/// Folds each thread's `vars` into their sums over the block, in place, through the kernel's
+/// `__shared__ <type> partial[vars.size()][kReduceThreads]` (a tree: blockDim.x is a power of
+/// two); every thread gets the sums. Deterministic: a fixed order for a given block size.
+void write_block_sums(CodeWriter& k, const std::vector<std::string>& vars);
+
 /// The launch of a row kernel over `rows` rows (a host expression), then the launch check.
 void emit_row_launch(CodeWriter& w, const std::string& kernel, const RowSplit& s, const std::string& rows,
                      const std::vector<std::string>& args);

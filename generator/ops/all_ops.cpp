@@ -17,6 +17,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_flatten(ops, layers);
   register_reshape(ops, layers);
   register_layer_norm(ops, layers);
+  register_group_norm(ops, layers);
   register_batch_norm(ops, layers);
   register_softmax(ops, layers);
   register_log_softmax(ops, layers);

@@ -155,24 +155,6 @@ void open_channel_loop(CodeWriter& k) {
   k.line("const int at = (j / kL * kC + c) * kL + j % kL;");
 }
 
-// Folds each thread's doubles `vars` into their sums over the block, in place, through the
-// kernel's `__shared__ double partial[vars.size()][kReduceThreads]` (a tree: blockDim.x is a
-// power of two).
-void write_block_sums(CodeWriter& k, const std::vector<std::string>& vars) {
-  for (size_t v = 0; v < vars.size(); ++v)
-    k.line("partial[" + std::to_string(v) + "][threadIdx.x] = " + vars[v] + ";");
-  k.line("__syncthreads();");
-  k.open("for (int half = blockDim.x / 2; half > 0; half /= 2)");
-  k.open("if (threadIdx.x < half)");
-  for (size_t v = 0; v < vars.size(); ++v)
-    k.line("partial[" + std::to_string(v) + "][threadIdx.x] += partial[" + std::to_string(v) + "][threadIdx.x + half];");
-  k.close();
-  k.line("__syncthreads();");
-  k.close();
-  for (size_t v = 0; v < vars.size(); ++v) k.line(vars[v] + " = partial[" + std::to_string(v) + "][0];");
-  k.line("__syncthreads();  // every thread has read the sums before partial is written again");
-}
-
 // CUDA forward. Training: a block per channel sums in double (the CPU's and torch's precision),
 // updates the running statistics and normalises the channel. TUNE: several blocks per channel
 // for a large n * kL (a second pass to combine them). Eval: a thread per element.

@@ -24,6 +24,7 @@ void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Reshape (a view), Transpose
 void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_group_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_log_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

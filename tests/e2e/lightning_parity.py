@@ -100,7 +100,7 @@ def layer_shapes(spec):
     return out
 
 
-SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten")
+SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "GroupNorm", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten")
 
 
 def tuple_of(v, n):
@@ -115,7 +115,7 @@ def spatial_params(node, shape):
         k = tuple_of(node["kernel_size"], dims)
         w = [(f"{node['name']}.weight", (node["out_channels"], shape[0] // node.get("groups", 1), *k))]
         return w + ([(f"{node['name']}.bias", (node["out_channels"],))] if node.get("bias", True) else [])
-    if kind == "BatchNorm2d" and node.get("affine", True):
+    if kind in ("BatchNorm2d", "GroupNorm") and node.get("affine", True):
         return [(f"{node['name']}.weight", (shape[0],)), (f"{node['name']}.bias", (shape[0],))]
     return []
 
@@ -125,7 +125,7 @@ def spatial_shape(node, shape):
     kind = node["type"]
     if kind == "Flatten":
         return [math.prod(shape)]
-    if kind == "BatchNorm2d":
+    if kind in ("BatchNorm2d", "GroupNorm"):
         return list(shape)
     if kind == "AdaptiveAvgPool2d":
         return [shape[0], *tuple_of(node["output_size"], 2)]

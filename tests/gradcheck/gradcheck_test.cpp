@@ -260,6 +260,12 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
         s->params.push_back({prefix + "weight", ns});
         if (get_bool(l, "bias", true)) s->params.push_back({prefix + "bias", ns});
       }
+    } else if (type == "GroupNorm") {
+      const std::int64_t c = shape.at(0);
+      if (get_bool(l, "affine", true)) {
+        s->params.push_back({prefix + "weight", {c}});
+        s->params.push_back({prefix + "bias", {c}});
+      }
     } else if (type == "Softmax" || type == "LogSoftmax") {
       // shape unchanged, no parameters
     } else if (type == "BatchNorm1d" || type == "BatchNorm2d") {
@@ -397,6 +403,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       const std::vector<std::int64_t> sample(h.sizes().begin() + 1, h.sizes().end());
       const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
       h = torch::layer_norm(h, layer_norm_shape(l, sample), w == p.end() ? torch::Tensor() : w->second,
+                            b == p.end() ? torch::Tensor() : b->second, get_number(l, "eps", 1e-5));
+    } else if (type == "GroupNorm") {
+      const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
+      h = torch::group_norm(h, get_integer(l, "num_groups", 1), w == p.end() ? torch::Tensor() : w->second,
                             b == p.end() ? torch::Tensor() : b->second, get_number(l, "eps", 1e-5));
     } else if (type == "BatchNorm1d" || type == "BatchNorm2d") {
       // nn.BatchNorm*d.forward: num_batches_tracked += 1 in training; momentum=None is the

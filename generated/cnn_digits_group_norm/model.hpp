@@ -1,0 +1,9 @@
+// cnn_digits_group_norm: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace cnn_digits_group_norm {
+const ltrt::ModelDef& model();
+const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu
+}  // namespace cnn_digits_group_norm

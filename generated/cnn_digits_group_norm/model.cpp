@@ -310,15 +310,15 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
-    float sum = 0.0f;
+    double sum = 0.0;  // in double: a group can hold many thousands of elements
     for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+    const float m = static_cast<float>(sum / kDim);
+    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int k = 0; k < kDim; ++k) {
       const float c = x[k] - m;
       sum_sq += c * c;
     }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
+    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / kDim + kEps));  // biased variance, as torch
     mean[r] = m;
     rstd[r] = s;
     float* y = out + r * kDim;
@@ -467,15 +467,15 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   constexpr float kEps = 1e-05f;
   for (int r = 0; r < n * kGroups; ++r) {
     const float* x = inp + r * kDim;
-    float sum = 0.0f;
+    double sum = 0.0;  // in double: a group can hold many thousands of elements
     for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+    const float m = static_cast<float>(sum / kDim);
+    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
     for (int k = 0; k < kDim; ++k) {
       const float c = x[k] - m;
       sum_sq += c * c;
     }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
+    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / kDim + kEps));  // biased variance, as torch
     mean[r] = m;
     rstd[r] = s;
     float* y = out + r * kDim;
@@ -722,10 +722,10 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
     const float* dy = dout + r * kDim;
     const float m = mean[r], s = rstd[r];
     const int c0 = r % kGroups * kChannels;  // the group's first channel
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;   // g = dy * weight[c]: the gradient of xhat
+    double sum_g = 0.0, sum_g_xhat = 0.0;    // g = dy * weight[c]: the gradient of xhat
     for (int c = 0; c < kChannels; ++c) {
       const float a = weight[c0 + c];
-      float channel_dy = 0.0f, channel_dy_xhat = 0.0f;  // this sample's, added to the batch's in double
+      double channel_dy = 0.0, channel_dy_xhat = 0.0;  // this sample's channel, added to the batch's
       for (int l = c * kL; l < (c + 1) * kL; ++l) {
         const float xhat = (x[l] - m) * s;
         const float gl = dy[l] * a;
@@ -737,12 +737,14 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
       sum_dy[c0 + c] += channel_dy;
       sum_dy_xhat[c0 + c] += channel_dy_xhat;
     }
+    const float mean_g = static_cast<float>(sum_g / kDim);
+    const float mean_g_xhat = static_cast<float>(sum_g_xhat / kDim);
     float* dx = dinp + r * kDim;
     for (int c = 0; c < kChannels; ++c) {
       const float a = weight[c0 + c];
       for (int l = c * kL; l < (c + 1) * kL; ++l) {
         const float xhat = (x[l] - m) * s;
-        dx[l] = s * (dy[l] * a - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+        dx[l] = s * (dy[l] * a - mean_g - xhat * mean_g_xhat);
       }
     }
   }
@@ -897,10 +899,10 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
     const float* dy = dout + r * kDim;
     const float m = mean[r], s = rstd[r];
     const int c0 = r % kGroups * kChannels;  // the group's first channel
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;   // g = dy * weight[c]: the gradient of xhat
+    double sum_g = 0.0, sum_g_xhat = 0.0;    // g = dy * weight[c]: the gradient of xhat
     for (int c = 0; c < kChannels; ++c) {
       const float a = weight[c0 + c];
-      float channel_dy = 0.0f, channel_dy_xhat = 0.0f;  // this sample's, added to the batch's in double
+      double channel_dy = 0.0, channel_dy_xhat = 0.0;  // this sample's channel, added to the batch's
       for (int l = c * kL; l < (c + 1) * kL; ++l) {
         const float xhat = (x[l] - m) * s;
         const float gl = dy[l] * a;
@@ -912,12 +914,14 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
       sum_dy[c0 + c] += channel_dy;
       sum_dy_xhat[c0 + c] += channel_dy_xhat;
     }
+    const float mean_g = static_cast<float>(sum_g / kDim);
+    const float mean_g_xhat = static_cast<float>(sum_g_xhat / kDim);
     float* dx = dinp + r * kDim;
     for (int c = 0; c < kChannels; ++c) {
       const float a = weight[c0 + c];
       for (int l = c * kL; l < (c + 1) * kL; ++l) {
         const float xhat = (x[l] - m) * s;
-        dx[l] = s * (dy[l] * a - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+        dx[l] = s * (dy[l] * a - mean_g - xhat * mean_g_xhat);
       }
     }
   }

@@ -8,7 +8,8 @@
 /// the backward is LayerNorm's with g = dy * weight[c] (torch's native_group_norm_backward):
 ///   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  means over the group,
 ///   dweight[c] = sum over samples and positions of dy * xhat,  dbias[c] = sum of dy,
-/// each sample's channel sums added to the batch's in double (on the GPU, summed in double).
+/// every sum in double on the CPU (a group or a channel can hold tens of thousands of elements;
+/// on the GPU the parameter gradients' sums are double, a group's are float lanes and a tree).
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
@@ -50,15 +51,15 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
   w.open("for (int r = 0; r < n * kGroups; ++r)");
   w.line("const float* x = inp + r * kDim;");
-  w.line("float sum = 0.0f;");
+  w.line("double sum = 0.0;  // in double: a group can hold many thousands of elements");
   w.line("for (int k = 0; k < kDim; ++k) sum += x[k];");
-  w.line("const float m = sum / kDim;");
-  w.line("float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std");
+  w.line("const float m = static_cast<float>(sum / kDim);");
+  w.line("double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std");
   w.open("for (int k = 0; k < kDim; ++k)");
   w.line("const float c = x[k] - m;");
   w.line("sum_sq += c * c;");
   w.close();
-  w.line("const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch");
+  w.line("const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / kDim + kEps));  // biased variance, as torch");
   w.line("mean[r] = m;");
   w.line("rstd[r] = s;");
   w.line("float* y = out + r * kDim;");
@@ -88,12 +89,12 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("const float* x = inp + r * kDim;");
   w.line("const float* dy = dout + r * kDim;");
   w.line("const float m = mean[r], s = rstd[r];");
-  w.line("const int c0 = r % kGroups * kChannels;  // the group's first channel");
-  if (need_dinp) w.line("float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight[c]: the gradient of xhat");
+  if (affine) w.line("const int c0 = r % kGroups * kChannels;  // the group's first channel");
+  if (need_dinp) w.line("double sum_g = 0.0, sum_g_xhat = 0.0;  // g = dy * weight[c]: the gradient of xhat");
   w.open("for (int c = 0; c < kChannels; ++c)");
   if (affine) {
-    w.line("const float a = weight[c0 + c];");
-    w.line("float channel_dy = 0.0f, channel_dy_xhat = 0.0f;  // this sample's, added to the batch's in double");
+    if (need_dinp) w.line("const float a = weight[c0 + c];");
+    w.line("double channel_dy = 0.0, channel_dy_xhat = 0.0;  // this sample's channel, added to the batch's");
   }
   w.open("for (int l = c * kL; l < (c + 1) * kL; ++l)");
   w.line("const float xhat = (x[l] - m) * s;");
@@ -113,12 +114,14 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   }
   w.close();
   if (need_dinp) {
+    w.line("const float mean_g = static_cast<float>(sum_g / kDim);");
+    w.line("const float mean_g_xhat = static_cast<float>(sum_g_xhat / kDim);");
     w.line("float* dx = dinp + r * kDim;");
     w.open("for (int c = 0; c < kChannels; ++c)");
     if (affine) w.line("const float a = weight[c0 + c];");
     w.open("for (int l = c * kL; l < (c + 1) * kL; ++l)");
     w.line("const float xhat = (x[l] - m) * s;");
-    w.line("dx[l] = s * (dy[l]" + a + " - sum_g / kDim - xhat * (sum_g_xhat / kDim));");
+    w.line("dx[l] = s * (dy[l]" + a + " - mean_g - xhat * mean_g_xhat);");
     w.close();
     w.close();
   }
@@ -234,8 +237,8 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
     k.close();
     k.close();
   }
-  e.body.line("const int rows = n * " + std::to_string(groups(n)) + ";  // a row per sample and group");
   if (need_dinp) {
+    e.body.line("const int rows = n * " + std::to_string(groups(n)) + ";  // a row per sample and group");
     std::vector<std::string> args = {"dinp", "dout", "inp", "mean", "rstd"};
     if (affine) args.push_back("weight");
     args.push_back("rows");

@@ -391,6 +391,24 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   }
   w.line("m.optimizer.weight_decay = " + num(o.weight_decay) + ";");
   w.line(std::string("m.optimizer.maximize = ") + (o.maximize ? "true" : "false") + ";");
+  if (!o.param_groups.empty()) {
+    w.line("// optimizer.param_groups: each group's parameters lie together in the flat regions,");
+    w.line("// elements [begin, begin + count)");
+    w.open("static const ltrt::ParamGroupDef kParamGroups[] =");
+    for (const MemoryPlan::GroupRange& r : plan.groups) {
+      std::string members;
+      for (int p : g.params) {
+        const std::int64_t at = plan.flat_index.at(p);
+        if (at >= r.begin && at < r.begin + r.count) members += (members.empty() ? "" : ", ") + g.value(p).torch_name;
+      }
+      for (const std::string& c : comment_lines((r.name.empty() ? "" : r.name + ": ") + members, 90)) w.line(c);
+      w.line("{" + (r.name.empty() ? std::string("nullptr") : cpp_string_literal(r.name)) + ", " + num(r.weight_decay) +
+             ", " + std::to_string(r.begin) + ", " + std::to_string(r.count) + "},");
+    }
+    w.close(";");
+    w.line("m.param_groups = kParamGroups;");
+    w.line("m.num_param_groups = " + std::to_string(plan.groups.size()) + ";");
+  }
   w.line("// data");
   w.line("m.data.batch_size = kBatch;");
   w.line(std::string("m.data.shuffle = ") + (spec.shuffle ? "true" : "false") + ";");

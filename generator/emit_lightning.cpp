@@ -181,6 +181,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   if (!spec.hooks.empty())
     w.line("# Not here: the C++ hooks of " + spec.hooks + " (write them as a Lightning Callback).");
   w.line("import argparse");
+  if (!spec.optimizer.param_groups.empty()) w.line("import fnmatch");
   w.line();
   w.line("import numpy as np");
   w.line("import torch");
@@ -402,7 +403,29 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
             ltrt::python_repr(o.eps) + ", amsgrad=" + (o.amsgrad ? "True" : "False");
   }
   args += ", weight_decay=" + ltrt::python_repr(o.weight_decay) + ", maximize=" + (o.maximize ? "True" : "False");
-  w.line("optimizer = torch.optim." + o.type + "(self.parameters(), " + args + ")");
+  if (o.param_groups.empty()) {
+    w.line("optimizer = torch.optim." + o.type + "(self.parameters(), " + args + ")");
+  } else {
+    // ltgen's optimizer.param_groups: each parameter joins the first group one of whose patterns
+    // matches its name (fnmatch), groups in order.
+    std::string patterns, groups;
+    for (const ParamGroupSpec& g : o.param_groups) {
+      std::string list;
+      for (const std::string& p : g.params) list += (list.empty() ? "" : ", ") + ltrt::json::quote(p);
+      patterns += (patterns.empty() ? "" : ", ") + std::string("[") + list + "]";
+      groups += std::string(groups.empty() ? "" : ", ") + "{\"params\": [], \"weight_decay\": " +
+                ltrt::python_repr(g.weight_decay) + (g.name.empty() ? "" : ", \"name\": " + ltrt::json::quote(g.name)) +
+                "}";
+    }
+    w.line("# Each parameter joins the first group one of whose patterns matches its name.");
+    w.line("patterns = [" + patterns + "]");
+    w.line("groups = [" + groups + "]");
+    w.open("for name, p in self.named_parameters()");
+    w.line("first = next(i for i, group in enumerate(patterns) if any(fnmatch.fnmatchcase(name, q) for q in group))");
+    w.line("groups[first][\"params\"].append(p)");
+    w.close();
+    w.line("optimizer = torch.optim." + o.type + "(groups, " + args + ")");
+  }
   if (const auto& sched = spec.trainer.scheduler) {
     std::string sargs;
     for (const auto& [k, v] : sched->args.members) {

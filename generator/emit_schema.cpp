@@ -5,6 +5,7 @@
 #include "emit_schema.hpp"
 
 #include <ltrt/lr_scheduler.hpp>
+#include <ltrt/model.hpp>
 #include <ltrt/trainer_config.hpp>
 
 #include "op.hpp"
@@ -212,6 +213,26 @@ JsonValue data_schema() {
   return object(p, {"batch_size", "train"});
 }
 
+// optimizer.param_groups: [{"params": "*.bias" or ["*.bias", ...], "weight_decay": 0.0, "name": "no_decay"}].
+JsonValue param_groups_schema() {
+  JsonValue pattern = type_of("string");
+  pattern.set("minLength", JsonValue::make_integer(1));
+  JsonValue patterns = type_of("array");
+  patterns.set("items", pattern);
+  patterns.set("minItems", JsonValue::make_integer(1));
+  JsonValue g = JsonValue::make_object();
+  g.set("params", one_of({pattern, patterns}));
+  JsonValue decay = type_of("number");
+  decay.set("minimum", JsonValue::make_number(0));
+  g.set("weight_decay", decay);
+  g.set("name", type_of("string"));
+  JsonValue list = type_of("array");
+  list.set("items", object(g, {"params"}));
+  list.set("minItems", JsonValue::make_integer(1));
+  list.set("maxItems", JsonValue::make_integer(ltrt::kMaxParamGroups));
+  return list;
+}
+
 }  // namespace
 
 const std::vector<std::pair<std::string, std::vector<std::pair<std::string, const char*>>>>& optimizer_arguments() {
@@ -255,6 +276,7 @@ std::string emit_schema() {
     t.set("const", JsonValue::make_string(type));
     q.set("type", t);
     for (const auto& [arg, json_type] : args) q.set(arg, type_of(json_type));
+    q.set("param_groups", param_groups_schema());
     optimizers.push_back(object(q, {"type"}));
   }
   p.set("optimizer", one_of(optimizers));

@@ -13,6 +13,7 @@
 #include "emit_cpu.hpp"
 #include "emit_cuda.hpp"
 #include "fuse_elementwise.hpp"
+#include "param_groups.hpp"
 #include "verify_graph.hpp"
 
 namespace ltgen {
@@ -49,7 +50,8 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
   dump("differentiate");
   fuse_elementwise(out.graph);              // activations into their producer's loop
   dump("fuse_elementwise");
-  out.plan = plan_memory(out.graph, out.spec.optimizer);  // one arena, fixed offsets
+  // optimizer.param_groups' patterns against the parameters' names, then one arena, fixed offsets.
+  out.plan = plan_memory(out.graph, out.spec.optimizer, assign_param_groups(out.graph, out.spec));
 
   // A tensor too large for int indices (CPU and CUDA alike) is refused before anything is emitted.
   const IndexSizeProblem sizes = check_index_sizes(out.graph);

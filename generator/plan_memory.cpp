@@ -22,15 +22,22 @@ std::vector<std::string> optimizer_slots(const OptimizerSpec& o) {
   return s;
 }
 
-MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer) {
+MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std::vector<ParamGroup>& groups) {
   MemoryPlan plan;
   plan.slot_names = optimizer_slots(optimizer);
 
-  // Flat parameter, gradient and slot regions, in state_dict order.
-  for (int p : g.params) {
-    plan.flat_index[p] = plan.param_elements;
-    plan.param_elements += numel(g.value(p).shape);
+  // Flat parameter, gradient and slot regions: group after group, each in state_dict order (so
+  // that the optimizer updates a group as one range).
+  for (const ParamGroup& group : groups) {
+    const std::int64_t begin = plan.param_elements;
+    for (int p : group.params) {
+      plan.flat_index[p] = plan.param_elements;
+      plan.param_elements += numel(g.value(p).shape);
+    }
+    plan.groups.push_back({group.name, group.weight_decay, begin, plan.param_elements - begin});
   }
+  if (plan.flat_index.size() != g.params.size())
+    throw std::logic_error("plan_memory: the parameter groups do not hold every parameter once");
   const std::size_t region = align(static_cast<std::size_t>(plan.param_elements) * 4);
   plan.params_offset = 0;
   plan.grads_offset = region;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ir.hpp"
+#include "param_groups.hpp"
 #include "spec.hpp"
 
 namespace ltgen {
@@ -28,6 +29,12 @@ struct MemoryPlan {
   std::int64_t param_elements = 0;
   std::vector<std::string> slot_names;   // torch.optim state names
   std::map<int, std::int64_t> flat_index;  // param value -> element index in the flat regions
+  struct GroupRange {
+    std::string name;  // "" for none
+    double weight_decay;
+    std::int64_t begin, count;  // elements of the flat regions
+  };
+  std::vector<GroupRange> groups;        // the optimizer's parameter groups, laid out in order
   std::vector<Buffer> buffers;           // one per value that owns storage, by offset
   std::map<int, std::size_t> offset;     // every value (views too) -> byte offset
   std::size_t activation_bytes = 0;      // size of the shared activation pool
@@ -37,6 +44,8 @@ struct MemoryPlan {
 /// The optimizer's per-parameter state, as torch.optim names it.
 std::vector<std::string> optimizer_slots(const OptimizerSpec& o);
 
-MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer);
+/// The arena: the flat regions hold each parameter group's parameters together, groups in order
+/// (state_dict order inside a group, and overall when there is one group).
+MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std::vector<ParamGroup>& groups);
 
 }  // namespace ltgen

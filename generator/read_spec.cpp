@@ -427,6 +427,51 @@ void read_data(ltrt::ConfigObject& top, Spec& spec) {
   d.finish();
 }
 
+// optimizer.param_groups: torch.optim's list of groups, each naming its parameters by glob patterns.
+// The parameters themselves are known once the graph is built (param_groups.cpp matches them).
+void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
+  const std::string path = "optimizer.param_groups";
+  if (v.kind != Kind::array || v.items.empty())
+    fail_at(v, path, "expected a list of groups, e.g. [{\"params\": [\"*.bias\"], \"weight_decay\": 0.0}, "
+                     "{\"params\": [\"*\"]}]");
+  if (v.items.size() > static_cast<size_t>(ltrt::kMaxParamGroups))
+    fail_at(v, path, "has " + std::to_string(v.items.size()) + " groups; at most " +
+                         std::to_string(ltrt::kMaxParamGroups) + " are supported");
+  s.param_groups_pos = v.pos;
+  for (size_t i = 0; i < v.items.size(); ++i) {
+    ParamGroupSpec g;
+    g.json_path = path + "[" + std::to_string(i) + "]";
+    g.pos = v.items[i].pos;
+    if (v.items[i].kind != Kind::object)
+      fail_at(v.items[i], g.json_path, "expected an object, e.g. {\"params\": [\"*.bias\"], \"weight_decay\": 0.0}");
+    ltrt::ConfigObject o(v.items[i], g.json_path);
+    for (const char* k : {"lr", "momentum", "dampening", "nesterov", "betas", "eps", "amsgrad", "maximize"})
+      if (o.get(k))
+        o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'weight_decay' and 'name' can "
+                  "differ between parameter groups; remove it (the optimizer's applies)");
+    const JsonValue& params = o.require("params");
+    std::vector<const JsonValue*> patterns;
+    if (params.kind == Kind::string) patterns.push_back(&params);
+    if (params.kind == Kind::array)
+      for (const JsonValue& p : params.items) patterns.push_back(&p);
+    if (patterns.empty())
+      fail_at(params, g.json_path + ".params", "expected parameter names or glob patterns, e.g. [\"*.bias\", \"ln_f.weight\"]");
+    for (size_t k = 0; k < patterns.size(); ++k) {
+      const JsonValue& p = *patterns[k];
+      const std::string at = g.json_path + ".params" + (params.kind == Kind::array ? "[" + std::to_string(k) + "]" : "");
+      if (p.kind != Kind::string || p.str.empty())
+        fail_at(p, at, "expected a parameter name or a glob pattern (a string such as \"*.bias\")");
+      g.params.push_back(p.str);
+      g.params_pos.push_back(p.pos);
+      g.params_paths.push_back(at);
+    }
+    g.weight_decay = o.number("weight_decay", s.weight_decay, 0.0, HUGE_VAL);
+    g.name = o.string("name", "");
+    o.finish();
+    s.param_groups.push_back(std::move(g));
+  }
+}
+
 void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
   ltrt::ConfigObject o(top.require("optimizer"), "optimizer");
   OptimizerSpec& s = spec.optimizer;
@@ -460,6 +505,7 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
     s.eps = o.number("eps", 1e-8, 0.0, HUGE_VAL);
     s.amsgrad = o.boolean("amsgrad", false);
   }
+  if (const JsonValue* groups = o.get("param_groups")) read_param_groups(*groups, s);
   o.finish();
 }
 

@@ -52,6 +52,19 @@ struct DataSourceSpec {
   std::int64_t top_k = 0;              // prompt: 0 for all tokens
 };
 
+// One entry of optimizer.param_groups: the parameters whose names match one of `params` (glob
+// patterns, fnmatch's `*`, `?` and `[...]`; a parameter joins the first group that matches it)
+// and what the group sets apart from the optimizer's defaults.
+struct ParamGroupSpec {
+  std::vector<std::string> params;
+  std::vector<ltrt::json::Pos> params_pos;  // where each pattern is
+  std::vector<std::string> params_paths;    // "optimizer.param_groups[1].params[0]"
+  std::string json_path;                    // "optimizer.param_groups[1]"
+  ltrt::json::Pos pos;
+  double weight_decay = 0;                  // the optimizer's when the group does not set it
+  std::string name;                         // "" for none
+};
+
 struct OptimizerSpec {
   std::string type;     // "SGD" | "Adam" | "AdamW"
   double lr = 1e-3;
@@ -61,6 +74,8 @@ struct OptimizerSpec {
   bool amsgrad = false;
   double weight_decay = 0;
   bool maximize = false;
+  std::vector<ParamGroupSpec> param_groups;  // empty: one group of every parameter
+  ltrt::json::Pos param_groups_pos;
 };
 
 struct Spec {

@@ -69,7 +69,7 @@ std::size_t row_bytes(const TensorRef& t) {
 class CudaBackend : public Backend {
  public:
   CudaBackend(const ModelDef& model, Arena& host, int device)
-      : m_(model), host_(host), device_(device), accuracy_(accuracy_shape(model)) {
+      : m_(model), groups_(param_groups_of(model)), host_(host), device_(device), accuracy_(accuracy_shape(model)) {
     LTRT_CUDA_CHECK(cudaSetDevice(device_));
     cudaDeviceProp prop{};
     LTRT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
@@ -206,7 +206,7 @@ class CudaBackend : public Backend {
 
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
     // The learning rate as it is now: on_before_optimizer_step may have set it.
-    set_optimizer_scalars(step_scalars_, m_.optimizer, optimizer.lr(), optimizer.step_count() + 1);
+    set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, optimizer.lr(), optimizer.step_count() + 1);
     LTRT_CUDA_CHECK(cudaEventSynchronize(scalars_sent_));  // the pinned scalars' last copy is done
     *pinned_scalars_ = step_scalars_;
     LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, pinned_scalars_, sizeof(StepScalars), cudaMemcpyHostToDevice,
@@ -294,7 +294,7 @@ class CudaBackend : public Backend {
     step_scalars_ = StepScalars{};
     step_scalars_.loss_scale = s.loss_scale;
     step_scalars_.dropout_seed = dropout.next_u64();
-    if (stepping) set_optimizer_scalars(step_scalars_, m_.optimizer, stepping->lr(), stepping->step_count() + 1);
+    if (stepping) set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, stepping->lr(), stepping->step_count() + 1);
     stage_batch(s.n, &step_scalars_);
   }
 
@@ -317,7 +317,7 @@ class CudaBackend : public Backend {
     float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
     if (clip_val > 0)
       clip_gradients(ctx_, grad, m_.num_param_elements, static_cast<float>(clip_val), clip_by_value, clip_scratch_);
-    optimizer_step(ctx_, m_.optimizer, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
+    optimizer_step(ctx_, m_.optimizer, groups_, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
                    reinterpret_cast<float*>(arena_ + m_.slots_offset), m_.num_param_elements);
   }
 
@@ -422,6 +422,7 @@ class CudaBackend : public Backend {
   }
 
   const ModelDef& m_;
+  const std::vector<ParamGroupDef> groups_;  // the optimizer's parameter groups
   Arena& host_;
   int device_;
   AccuracyShape accuracy_;

@@ -1,5 +1,5 @@
-// torch.optim.SGD / Adam / AdamW as fused kernels over the flat parameter region: one thread
-// an element, the same float arithmetic as runtime/src/sgd.cpp and adam.cpp (fmaf where they
+// torch.optim.SGD / Adam / AdamW as fused kernels over the flat parameter region, a launch per
+// parameter group (its weight_decay): one thread an element, the same float arithmetic as runtime/src/sgd.cpp and adam.cpp (fmaf where they
 // call std::fma; the runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
 #include <cmath>
 
@@ -48,13 +48,13 @@ __device__ inline float lerp(float self, float end, float weight) {
 
 __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
                             float* __restrict__ exp_avg_sq, float* __restrict__ max_exp_avg_sq, std::int64_t n,
-                            AdamFlags f, const StepScalars* __restrict__ s) {
+                            AdamFlags f, int group, const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float g = f.maximize ? -grad[i] : grad[i];
   float p = param[i];
   if (f.decay) {
-    if (f.decoupled) p = p * s->decoupled_scale;  // param.mul_(1 - lr * weight_decay)
+    if (f.decoupled) p = p * s->decoupled_scale[group];  // param.mul_(1 - lr * weight_decay)
     else g = fmaf(f.weight_decay, p, g);          // grad.add(param, alpha=weight_decay)
   }
   const float m = lerp(exp_avg[i], g, f.lerp_weight);  // exp_avg.lerp_(grad, 1 - beta1)
@@ -72,7 +72,8 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
 
 }  // namespace
 
-void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, double lr, std::int64_t step) {
+void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
+                           double lr, std::int64_t step) {
   s.neg_lr = static_cast<float>(-lr);
   s.first_step = step == 1;
   const double t = static_cast<double>(step);
@@ -80,31 +81,38 @@ void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, double lr, 
   const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
   s.neg_step_size = static_cast<float>(-(lr / bias_correction1));
   s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-  s.decoupled_scale = static_cast<float>(1.0 - lr * c.weight_decay);
+  for (std::size_t g = 0; g < groups.size() && g < kMaxParamGroups; ++g)
+    s.decoupled_scale[g] = static_cast<float>(1.0 - lr * groups[g].weight_decay);
 }
 
-void optimizer_step(const Context& ctx, const OptimizerConfig& c, float* param, const float* grad, float* slots,
-                    std::int64_t n) {
-  if (n == 0) return;
-  const unsigned blocks = blocks_for(n, kThreads);
-  switch (c.kind) {
-    case OptimizerKind::sgd: {
-      const SgdFlags f{static_cast<float>(c.weight_decay), static_cast<float>(c.momentum),
-                       static_cast<float>(1.0 - c.dampening), c.weight_decay != 0.0, c.momentum != 0.0, c.nesterov,
-                       c.maximize};
-      sgd_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param, grad, f.use_momentum ? slots : nullptr, n, f, ctx.scalars);
-      LTRT_CUDA_CHECK_LAUNCH("sgd_kernel");
-      return;
-    }
-    case OptimizerKind::adam:
-    case OptimizerKind::adamw: {
-      const AdamFlags f{static_cast<float>(c.weight_decay), static_cast<float>(1.0 - c.beta1),
-                        static_cast<float>(c.beta2), static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps),
-                        c.weight_decay != 0.0, c.kind == OptimizerKind::adamw, c.amsgrad, c.maximize};
-      adam_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param, grad, slots, slots + n, c.amsgrad ? slots + 2 * n : nullptr,
-                                                       n, f, ctx.scalars);
-      LTRT_CUDA_CHECK_LAUNCH("adam_kernel");
-      return;
+void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
+                    float* param, const float* grad, float* slots, std::int64_t n) {
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    const ParamGroupDef& g = groups[gi];
+    if (g.count == 0) continue;
+    const std::int64_t b = g.begin;
+    const unsigned blocks = blocks_for(g.count, kThreads);
+    switch (c.kind) {
+      case OptimizerKind::sgd: {
+        const SgdFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.momentum),
+                         static_cast<float>(1.0 - c.dampening), g.weight_decay != 0.0, c.momentum != 0.0, c.nesterov,
+                         c.maximize};
+        sgd_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, f.use_momentum ? slots + b : nullptr,
+                                                        g.count, f, ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("sgd_kernel");
+        break;
+      }
+      case OptimizerKind::adam:
+      case OptimizerKind::adamw: {
+        const AdamFlags f{static_cast<float>(g.weight_decay), static_cast<float>(1.0 - c.beta1),
+                          static_cast<float>(c.beta2), static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps),
+                          g.weight_decay != 0.0, c.kind == OptimizerKind::adamw, c.amsgrad, c.maximize};
+        adam_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b,
+                                                         c.amsgrad ? slots + 2 * n + b : nullptr, g.count, f,
+                                                         static_cast<int>(gi), ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("adam_kernel");
+        break;
+      }
     }
   }
 }

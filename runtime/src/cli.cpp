@@ -360,6 +360,23 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
   }
   opt.set("weight_decay", Value::make_number(o.weight_decay));
   opt.set("maximize", Value::make_bool(o.maximize));
+  if (model.num_param_groups > 0) {  // as torch.optim lists them: each group's parameters by name
+    Value groups = Value::make_array();
+    for (int g = 0; g < model.num_param_groups; ++g) {
+      const ParamGroupDef& pg = model.param_groups[g];
+      Value group = Value::make_object();
+      Value names = Value::make_array();
+      for (int k = 0; k < model.num_params; ++k) {
+        const auto at = static_cast<std::int64_t>(model.params[k].flat_index);
+        if (at >= pg.begin && at < pg.begin + pg.count) names.push(Value::make_string(model.params[k].value.name));
+      }
+      group.set("params", std::move(names));
+      group.set("weight_decay", Value::make_number(pg.weight_decay));
+      if (pg.name) group.set("name", Value::make_string(pg.name));
+      groups.push(std::move(group));
+    }
+    opt.set("param_groups", std::move(groups));
+  }
   root.set("optimizer", std::move(opt));
 
   root.set("init_weights", f.init_weights.empty() ? Value::make_null() : Value::make_string(f.init_weights));

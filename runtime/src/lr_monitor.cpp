@@ -20,13 +20,39 @@ std::unique_ptr<LearningRateMonitor> LearningRateMonitor::read(ConfigObject& a) 
   return std::make_unique<LearningRateMonitor>(std::move(o));
 }
 
+// _add_suffix: with several groups "/" + the group's name, or "/pg<i>" (from 1); one group: "/" +
+// its name when it has one.
+std::vector<std::string> LearningRateMonitor::group_keys(const CallbackContext& ctx) {
+  const std::string name = "lr-" + ctx.optimizer_name;
+  const auto& groups = ctx.param_groups;
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (groups.size() > 1)
+      keys.push_back(name + "/" + (groups[i].name ? groups[i].name : "pg" + std::to_string(i + 1)));
+    else
+      keys.push_back(groups[i].name ? name + "/" + groups[i].name : name);
+  }
+  if (keys.empty()) keys.push_back(name);
+  return keys;
+}
+
 void LearningRateMonitor::on_train_start(const CallbackContext& ctx) {
   if (!ctx.has_logger) throw Error("Cannot use `LearningRateMonitor` callback with `Trainer` that has no logger.");
   // SGD has "momentum" and Adam/AdamW "betas" in optimizer.defaults: the log_momentum warning never applies.
   // _find_names_from_schedulers / _find_names_from_optimizers: "lr-" + the optimizer's class name (one
-  // optimizer of its type, one param group without a name: no "-1" prefix, no "/pg1" suffix).
+  // optimizer of its type: no "-1" prefix), a suffix per parameter group (group_keys).
+  // _duplicate_param_group_names: the groups' names, "pg<i>" for those without one, must differ.
+  std::map<std::string, int> seen;
+  for (std::size_t i = 0; i < ctx.param_groups.size(); ++i)
+    ++seen[ctx.param_groups[i].name ? ctx.param_groups[i].name : "pg" + std::to_string(i + 1)];
+  std::string duplicates;
+  for (const auto& [n, count] : seen)
+    if (count > 1) duplicates += (duplicates.empty() ? "'" : ", '") + n + "'";
+  if (!duplicates.empty())
+    throw Error("A single `Optimizer` cannot have multiple parameter groups with identical `name` values. lr-" +
+                ctx.optimizer_name + " has duplicated parameter group names {" + duplicates + "}");
   lrs_.clear();
-  lrs_["lr-" + ctx.optimizer_name];
+  for (const std::string& key : group_keys(ctx)) lrs_[key];
 }
 
 void LearningRateMonitor::on_train_batch_start(const CallbackContext& ctx) {
@@ -46,12 +72,17 @@ void LearningRateMonitor::on_train_epoch_start(const CallbackContext& ctx) {
 // "any"; an optimizer without a scheduler always.
 void LearningRateMonitor::extract_and_log(const CallbackContext& ctx, const std::string& interval) {
   if (ctx.has_scheduler && interval != ctx.scheduler_interval && interval != "any") return;
-  const std::string name = "lr-" + ctx.optimizer_name;
+  // _get_optimizer_stats: per group its lr, then momentum and weight_decay when asked. ltgen's groups
+  // share the learning rate and the momentum; weight_decay is the group's.
+  const std::vector<std::string> keys = group_keys(ctx);
   std::vector<std::pair<std::string, double>> stats;
-  stats.emplace_back(name, ctx.lr);
-  lrs_[name].push_back(ctx.lr);
-  if (o_.log_momentum) stats.emplace_back(name + "-momentum", ctx.momentum);
-  if (o_.log_weight_decay) stats.emplace_back(name + "-weight_decay", ctx.weight_decay);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    stats.emplace_back(keys[i], ctx.lr);
+    lrs_[keys[i]].push_back(ctx.lr);
+    if (o_.log_momentum) stats.emplace_back(keys[i] + "-momentum", ctx.momentum);
+    if (o_.log_weight_decay)
+      stats.emplace_back(keys[i] + "-weight_decay", i < ctx.param_groups.size() ? ctx.param_groups[i].weight_decay : 0.0);
+  }
   // trainer.callback_metrics.update({name: torch.tensor(value)}): float32 tensors.
   if (std::map<std::string, double>* metrics = ctx.metrics())
     for (const auto& [k, v] : stats) (*metrics)[k] = as_float32(v);

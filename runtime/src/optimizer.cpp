@@ -32,8 +32,21 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
   return {};
 }
 
+std::vector<ParamGroupDef> param_groups_of(const ModelDef& model) {
+  if (model.num_param_groups == 0) return {{nullptr, model.optimizer.weight_decay, 0, model.num_param_elements}};
+  return std::vector<ParamGroupDef>(model.param_groups, model.param_groups + model.num_param_groups);
+}
+
 Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
-    : model_(model), arena_(arena), lr_(model.optimizer.lr) {
+    : model_(model), arena_(arena), groups_(param_groups_of(model)), lr_(model.optimizer.lr) {
+  std::int64_t next = 0;  // the groups cover the flat region, in order, without gaps
+  for (const ParamGroupDef& g : groups_) {
+    if (g.begin != next || g.count < 0) break;
+    next += g.count;
+  }
+  if (next != model.num_param_elements || static_cast<int>(groups_.size()) > kMaxParamGroups)
+    throw Error(std::string("model '") + model.name + "': its parameter groups do not cover the parameters in order; "
+                "regenerate it with ltgen");
   const std::vector<std::string> expected = optimizer_slot_names(model.optimizer);
   bool ok = static_cast<int>(expected.size()) == model.num_slots;
   for (int k = 0; ok && k < model.num_slots; ++k) {
@@ -53,24 +66,28 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
 
 void Optimizer::step() {
   const OptimizerConfig& c = model_.optimizer;
-  const std::int64_t n = model_.num_param_elements;
   float* param = param_region(model_, arena_);
   const float* grad = grad_region(model_, arena_);
   const bool first_step = step_count_ == 0;
   ++step_count_;
-  switch (c.kind) {
-    case OptimizerKind::sgd: {
-      const SgdArgs args{lr_, c.momentum, c.dampening, c.weight_decay, c.nesterov, c.maximize};
-      sgd_step(param, grad, c.momentum != 0.0 ? slot_region(model_, arena_, 0) : nullptr, n, args, first_step);
-      break;
-    }
-    case OptimizerKind::adam:
-    case OptimizerKind::adamw: {
-      const AdamArgs args{lr_, c.beta1, c.beta2, c.eps, c.weight_decay, c.amsgrad, c.maximize,
-                          c.kind == OptimizerKind::adamw};
-      adam_step(param, grad, slot_region(model_, arena_, 0), slot_region(model_, arena_, 1),
-                c.amsgrad ? slot_region(model_, arena_, 2) : nullptr, n, args, step_count_);
-      break;
+  for (const ParamGroupDef& g : groups_) {
+    // torch.optim's per-group loop: the same update, the group's own weight_decay.
+    const std::int64_t b = g.begin, n = g.count;
+    switch (c.kind) {
+      case OptimizerKind::sgd: {
+        const SgdArgs args{lr_, c.momentum, c.dampening, g.weight_decay, c.nesterov, c.maximize};
+        sgd_step(param + b, grad + b, c.momentum != 0.0 ? slot_region(model_, arena_, 0) + b : nullptr, n, args,
+                 first_step);
+        break;
+      }
+      case OptimizerKind::adam:
+      case OptimizerKind::adamw: {
+        const AdamArgs args{lr_, c.beta1, c.beta2, c.eps, g.weight_decay, c.amsgrad, c.maximize,
+                            c.kind == OptimizerKind::adamw};
+        adam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b,
+                  c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, step_count_);
+        break;
+      }
     }
   }
 }

@@ -438,7 +438,7 @@ void Fit::init_context() {
   c.save_checkpoint = [this](const std::string& path, bool weights_only) { save_checkpoint(path, weights_only); };
   c.optimizer_name = optimizer_name(model_.optimizer.kind);
   c.momentum = model_.optimizer.kind == OptimizerKind::sgd ? model_.optimizer.momentum : model_.optimizer.beta1;
-  c.weight_decay = model_.optimizer.weight_decay;
+  c.param_groups = param_groups_of(model_);
   c.has_scheduler = scheduler_ != nullptr;
   c.scheduler_interval = t_.scheduler_interval;
   c.log = &lr_logs_;

@@ -24,7 +24,7 @@ std::string model_cu(const std::string& model, const std::string& architectures 
   Graph g = build_graph(spec);
   differentiate(g);
   fuse_elementwise(g);
-  const MemoryPlan plan = plan_memory(g, spec.optimizer);
+  const MemoryPlan plan = plan_memory(g, spec.optimizer, assign_param_groups(g, spec));
   return emit_model_cu(spec, g, plan, "ltgen test.json", cuda_target(architectures));
 }
 

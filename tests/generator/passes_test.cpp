@@ -171,10 +171,11 @@ TEST(PlanMemory, DeepMlpReusesActivationSpace) {
   std::string layers;
   for (int i = 0; i < 6; ++i) layers += R"({"type": "Linear", "out_features": 16}, {"type": "Tanh"}, )";
   layers += R"({"type": "Linear", "out_features": 2})";
-  Graph g = build_graph(spec_with_layers(layers));
+  const Spec spec = spec_with_layers(layers);
+  Graph g = build_graph(spec);
   differentiate(g);
   fuse_elementwise(g);
-  const MemoryPlan plan = plan_memory(g, spec_with_layers(layers).optimizer);
+  const MemoryPlan plan = plan_memory(g, spec.optimizer, assign_param_groups(g, spec));
   expect_sound(g, plan);
   EXPECT_LT(plan.activation_bytes, plan.activation_bytes_unshared);
   EXPECT_EQ(plan.slot_names, (std::vector<std::string>{"exp_avg", "exp_avg_sq"}));
@@ -194,7 +195,7 @@ TEST(PlanMemory, ViewsShareTheirInputsStorage) {
   const Spec spec = parse_spec("test.json", text);
   Graph g = build_graph(spec);
   differentiate(g);
-  const MemoryPlan plan = plan_memory(g, spec.optimizer);
+  const MemoryPlan plan = plan_memory(g, spec.optimizer, assign_param_groups(g, spec));
   expect_sound(g, plan);
   const int view = g.nodes.at(0).outputs.at(0);
   EXPECT_EQ(g.nodes[0].op, "view");

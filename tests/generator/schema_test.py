@@ -60,13 +60,15 @@ for path in sorted(glob.glob(os.path.join(root, "tests", "generator", "bad_specs
 with open(os.path.join(root, "specs", "linear.json")) as f:
     base = json.load(f)
 values = {"number": 0.5, "boolean": False, "array": [0.9, 0.99]}
+# Arguments whose example is not their type's: a list of groups.
+examples = {"param_groups": [{"params": ["*.bias"], "weight_decay": 0.0, "name": "no_decay"}, {"params": "*"}]}
 for alternative in schema["properties"]["optimizer"]["oneOf"]:
     kind = alternative["properties"]["type"]["const"]
     for arg, prop in alternative["properties"].items():
         if arg == "type":
             continue
         spec = copy.deepcopy(base)
-        spec["optimizer"] = {"type": kind, arg: values[prop["type"]]}
+        spec["optimizer"] = {"type": kind, arg: examples.get(arg, values[prop["type"]])}
         if kind == "SGD" and arg != "lr":
             spec["optimizer"]["lr"] = 0.1
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:

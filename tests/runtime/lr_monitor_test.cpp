@@ -130,11 +130,44 @@ TEST(LearningRateMonitor, MomentumAndWeightDecayNames) {
   auto m = monitor("epoch", true, true);
   Harness h("Adam", false);
   h.ctx.momentum = 0.9;  // betas[0]
-  h.ctx.weight_decay = 0.01;
+  h.ctx.param_groups = {{nullptr, 0.01, 0, 10}};
   m.on_train_start(h.ctx);
   m.on_train_epoch_start(h.ctx);
   EXPECT_EQ(h.log, (Log{{"lr-Adam", 0.1}, {"lr-Adam-momentum", 0.9}, {"lr-Adam-weight_decay", 0.01}}));
   EXPECT_EQ(h.metrics.count("lr-Adam-momentum"), 1u);
+}
+
+TEST(LearningRateMonitor, ParameterGroupsGetSuffixes) {
+  // _add_suffix: several groups "/<name>" or "/pg<i>"; one group "/<name>" only when it has one.
+  auto m = monitor("epoch", false, true);
+  Harness h("AdamW", false);
+  h.ctx.param_groups = {{nullptr, 0.1, 0, 10}, {"no_decay", 0.0, 10, 4}, {nullptr, 0.5, 14, 2}};
+  m.on_train_start(h.ctx);
+  m.on_train_epoch_start(h.ctx);
+  EXPECT_EQ(h.log, (Log{{"lr-AdamW/pg1", 0.1},
+                        {"lr-AdamW/pg1-weight_decay", 0.1},
+                        {"lr-AdamW/no_decay", 0.1},
+                        {"lr-AdamW/no_decay-weight_decay", 0.0},
+                        {"lr-AdamW/pg3", 0.1},
+                        {"lr-AdamW/pg3-weight_decay", 0.5}}));
+  EXPECT_EQ(m.lrs().count("lr-AdamW/no_decay"), 1u);
+
+  auto one = monitor("epoch");
+  Harness named("SGD", false);
+  named.ctx.param_groups = {{"all", 0.0, 0, 10}};
+  one.on_train_start(named.ctx);
+  one.on_train_epoch_start(named.ctx);
+  EXPECT_EQ(named.log, (Log{{"lr-SGD/all", 0.1}}));
+}
+
+TEST(LearningRateMonitor, RefusesGroupsOfOneName) {
+  // _duplicate_param_group_names: an unnamed group's name is "pg<i>".
+  auto m = monitor("");
+  Harness h("Adam", false);
+  h.ctx.param_groups = {{"pg2", 0.0, 0, 10}, {nullptr, 0.1, 10, 4}};
+  EXPECT_EQ(error_of([&] { m.on_train_start(h.ctx); }),
+            "A single `Optimizer` cannot have multiple parameter groups with identical `name` values. lr-Adam has "
+            "duplicated parameter group names {'pg2'}");
 }
 
 TEST(LearningRateMonitor, NeedsALoggerAndAValidInterval) {

@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "ltrt/model.hpp"
 #include "ltrt/json.hpp"
 
 namespace ltrt {
@@ -83,7 +84,9 @@ struct CallbackContext {
   std::string optimizer_name;             // torch's class name: "SGD", "Adam", "AdamW"
   double lr = 0;                          // param_groups[0]["lr"] now
   double momentum = 0;                    // SGD: momentum; Adam/AdamW: betas[0]
-  double weight_decay = 0;
+  // optimizer.param_groups: each group's name (nullptr: none) and weight_decay; one group without a
+  // name for a spec that names none.
+  std::vector<ParamGroupDef> param_groups;
   bool has_scheduler = false;
   std::string scheduler_interval = "epoch";  // the lr_scheduler config's "interval": "epoch" or "step"
   // Metrics a callback logs now (LearningRateMonitor): the trainer sends them to its loggers with

@@ -1,8 +1,8 @@
 // lightning.pytorch.callbacks.LearningRateMonitor (Lightning 2.x lr_monitor.py)
-// for one optimizer with one parameter group and at most one LR scheduler:
-// names "lr-<Optimizer>" ("lr-Adam", "lr-SGD", "lr-AdamW"), plus
-// "lr-<Optimizer>-momentum" (SGD's momentum, Adam's betas[0]) and
-// "lr-<Optimizer>-weight_decay" when asked.
+// for one optimizer and at most one LR scheduler: names "lr-<Optimizer>" ("lr-Adam",
+// "lr-SGD", "lr-AdamW"), with "/<group name>" or "/pg<i>" per parameter group when there
+// are several (or the one has a name), plus "<name>-momentum" (SGD's momentum, Adam's
+// betas[0]) and "<name>-weight_decay" when asked.
 #pragma once
 
 #include <map>
@@ -29,7 +29,8 @@ class LearningRateMonitor : public Callback {
 
   const char* class_name() const override { return "LearningRateMonitor"; }
 
-  // Checks for a logger (MisconfigurationException otherwise) and names the optimizer.
+  // Checks for a logger (MisconfigurationException otherwise) and for parameter groups of one
+  // name, and names the optimizer's groups.
   void on_train_start(const CallbackContext& ctx) override;
   // Logs when logging_interval != "step": the scheduler's lr if its interval is "epoch" (or
   // logging_interval == "epoch"), and the lr of an optimizer without a scheduler.
@@ -45,6 +46,8 @@ class LearningRateMonitor : public Callback {
 
  private:
   void extract_and_log(const CallbackContext& ctx, const std::string& interval);
+  // The key of each parameter group's lr: "lr-AdamW", or with a suffix per group ("lr-AdamW/pg1").
+  static std::vector<std::string> group_keys(const CallbackContext& ctx);
 
   Options o_;
   std::map<std::string, std::vector<double>> lrs_;

@@ -101,6 +101,18 @@ struct OptimizerConfig {
   bool maximize;
 };
 
+// A torch.optim parameter group (optimizer.param_groups in the spec): the parameters whose
+// elements are [begin, begin + count) of the flat regions (the generator lays a group's
+// parameters out together, groups in their order) and what the group sets apart from the
+// optimizer's defaults. Only weight_decay can differ between groups so far.
+struct ParamGroupDef {
+  const char* name;      // the group's "name" (LearningRateMonitor's suffix), or nullptr
+  double weight_decay;
+  std::int64_t begin;    // first element in the flat parameter, gradient and slot regions
+  std::int64_t count;    // elements
+};
+constexpr int kMaxParamGroups = 8;  // the CUDA step keeps a scalar per group in StepScalars
+
 // A data source as the spec names it; paths are resolved against the spec's
 // folder at generation time and can be overridden on the command line.
 // prompt: predict only, text generated from a prompt by a character model trained on a text source.
@@ -182,6 +194,10 @@ struct ModelDef {
   int num_tied = 0;
 
   OptimizerConfig optimizer;
+  // The optimizer's parameter groups, in order; nullptr/0: one group of every parameter with
+  // optimizer.weight_decay (param_groups_of gives either as a list).
+  const ParamGroupDef* param_groups = nullptr;
+  int num_param_groups = 0;
   DataConfig data;
   // The trainer section, callbacks and seed are read from spec_json when the
   // program runs (ltrt/trainer_config.hpp), with the command line's overrides.

@@ -19,6 +19,10 @@ const char* optimizer_name(OptimizerKind kind);
 // Adam/AdamW: {"exp_avg", "exp_avg_sq"} plus "max_exp_avg_sq" when amsgrad.
 std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 
+// The model's parameter groups: its ParamGroupDefs, or one group of every parameter with the
+// optimizer's weight_decay for a model that names none.
+std::vector<ParamGroupDef> param_groups_of(const ModelDef& model);
+
 class Optimizer {
  public:
   // Checks that the model's slot regions match the configuration (count and
@@ -27,7 +31,8 @@ class Optimizer {
   Optimizer(const ModelDef& model, std::byte* arena);
 
   // One optimizer step over all parameters: increments the step count, then
-  // updates parameters and slots from the gradient region. Does not allocate.
+  // updates parameters and slots from the gradient region, each group with its
+  // weight_decay. Does not allocate.
   void step();
 
   // Number of steps taken (torch's state["step"]); saved in checkpoints.
@@ -43,6 +48,7 @@ class Optimizer {
  private:
   const ModelDef& model_;
   std::byte* arena_;
+  std::vector<ParamGroupDef> groups_;
   std::int64_t step_count_ = 0;
   double lr_;
 };

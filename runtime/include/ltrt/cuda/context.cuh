@@ -10,6 +10,8 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include "ltrt/model.hpp"
+
 namespace ltrt::cuda {
 
 // Per-step values in device memory: a captured graph reads them when it runs, so the host
@@ -23,7 +25,7 @@ struct StepScalars {
   int first_step;               // SGD: the momentum buffer starts as the gradient
   float neg_step_size;          // Adam: -lr / (1 - beta1^step)
   float bias_correction2_sqrt;  // Adam: sqrt(1 - beta2^step)
-  float decoupled_scale;        // AdamW: 1 - lr * weight_decay
+  float decoupled_scale[kMaxParamGroups];  // AdamW: 1 - lr * weight_decay, per parameter group
 };
 
 // What a generated step function needs besides the arena.

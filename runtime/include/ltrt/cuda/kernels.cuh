@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "ltrt/backend.hpp"
 #include "ltrt/cuda/context.cuh"
@@ -11,10 +12,11 @@
 
 namespace ltrt::cuda {
 
-// One optimizer step over the flat parameter region, reading this step's scalars from
-// ctx.scalars (the CPU kernels' arithmetic, element for element). slots: num_slots regions.
-void optimizer_step(const Context& ctx, const OptimizerConfig& config, float* param, const float* grad, float* slots,
-                    std::int64_t n);
+// One optimizer step over the flat parameter region, a launch per parameter group, reading this
+// step's scalars from ctx.scalars (the CPU kernels' arithmetic, element for element). slots:
+// num_slots regions of n elements.
+void optimizer_step(const Context& ctx, const OptimizerConfig& config, const std::vector<ParamGroupDef>& groups,
+                    float* param, const float* grad, float* slots, std::int64_t n);
 
 // torch.nn.utils.clip_grad_norm_ (norm in float64, coefficient max_norm / (norm + 1e-6), applied
 // when below 1) or clip_grad_value_ over the flat gradient region, on the device. `scratch`
@@ -29,6 +31,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
 
 // The scalars of the next optimizer step, computed as runtime/src/sgd.cpp and adam.cpp compute
 // theirs; `step` is the count after this step (torch's state["step"]).
-void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& config, double lr, std::int64_t step);
+void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& config, const std::vector<ParamGroupDef>& groups,
+                           double lr, std::int64_t step);
 
 }  // namespace ltrt::cuda

@@ -1,0 +1,26 @@
+/// \file
+/// The optimizer's parameter groups: which parameters optimizer.param_groups' patterns pick.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir.hpp"
+#include "spec.hpp"
+
+namespace ltgen {
+
+struct ParamGroup {
+  std::string name;        // "" for none
+  double weight_decay = 0;
+  std::vector<int> params;  // parameter values, in state_dict order
+};
+
+/// torch.optim's param_groups for the spec: one group of every parameter with the optimizer's
+/// weight_decay when optimizer.param_groups is absent; else a group per entry, each parameter in
+/// the first group one of whose patterns matches its name (Python's fnmatch on torch's names).
+/// Throws SpecError, at the pattern or the group, for a pattern that matches no parameter, a group
+/// left with none, or a parameter in no group.
+std::vector<ParamGroup> assign_param_groups(const Graph& g, const Spec& spec);
+
+}  // namespace ltgen

@@ -409,12 +409,13 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     // ltgen's optimizer.param_groups: each parameter joins the first group one of whose patterns
     // matches its name (fnmatch), groups in order.
     std::string patterns, groups;
-    for (const ParamGroupSpec& g : o.param_groups) {
+    for (const ParamGroupSpec& group : o.param_groups) {
       std::string list;
-      for (const std::string& p : g.params) list += (list.empty() ? "" : ", ") + ltrt::json::quote(p);
+      for (const std::string& p : group.params) list += (list.empty() ? "" : ", ") + ltrt::json::quote(p);
       patterns += (patterns.empty() ? "" : ", ") + std::string("[") + list + "]";
       groups += std::string(groups.empty() ? "" : ", ") + "{\"params\": [], \"weight_decay\": " +
-                ltrt::python_repr(g.weight_decay) + (g.name.empty() ? "" : ", \"name\": " + ltrt::json::quote(g.name)) +
+                ltrt::python_repr(group.weight_decay) +
+                (group.name.empty() ? "" : ", \"name\": " + ltrt::json::quote(group.name)) +
                 "}";
     }
     w.line("# Each parameter joins the first group one of whose patterns matches its name.");
@@ -449,7 +450,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
                          ", \"frequency\": " + std::to_string(spec.trainer.scheduler_frequency);
     if (!spec.trainer.scheduler_monitor.empty())
       config += ", \"monitor\": " + ltrt::json::quote(spec.trainer.scheduler_monitor);
-    config += ", \"strict\": " + std::string(spec.trainer.scheduler_strict ? "True" : "False") + "}";
+    config += ", \"strict\": " + std::string(spec.trainer.scheduler_strict ? "True" : "False");
+    if (!spec.trainer.scheduler_name.empty()) config += ", \"name\": " + ltrt::json::quote(spec.trainer.scheduler_name);
+    config += "}";
     w.line("return {\"optimizer\": optimizer, \"lr_scheduler\": " + config + "}");
   } else {
     w.line("return optimizer");

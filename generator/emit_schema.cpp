@@ -225,7 +225,9 @@ JsonValue param_groups_schema() {
   JsonValue decay = type_of("number");
   decay.set("minimum", JsonValue::make_number(0));
   g.set("weight_decay", decay);
-  g.set("name", type_of("string"));
+  JsonValue name = type_of("string");
+  name.set("minLength", JsonValue::make_integer(1));
+  g.set("name", name);
   JsonValue list = type_of("array");
   list.set("items", object(g, {"params"}));
   list.set("minItems", JsonValue::make_integer(1));

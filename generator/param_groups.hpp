@@ -16,6 +16,9 @@ struct ParamGroup {
   std::vector<int> params;  // parameter values, in state_dict order
 };
 
+/// Python's fnmatch.fnmatchcase(name, pattern): what the emitted Lightning script matches with.
+bool fnmatch_case(const std::string& pattern, const std::string& name);
+
 /// torch.optim's param_groups for the spec: one group of every parameter with the optimizer's
 /// weight_decay when optimizer.param_groups is absent; else a group per entry, each parameter in
 /// the first group one of whose patterns matches its name (Python's fnmatch on torch's names).

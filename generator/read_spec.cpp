@@ -445,7 +445,9 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
     if (v.items[i].kind != Kind::object)
       fail_at(v.items[i], g.json_path, "expected an object, e.g. {\"params\": [\"*.bias\"], \"weight_decay\": 0.0}");
     ltrt::ConfigObject o(v.items[i], g.json_path);
-    for (const char* k : {"lr", "momentum", "dampening", "nesterov", "betas", "eps", "amsgrad", "maximize"})
+    const std::vector<const char*> own = s.type == "SGD" ? std::vector<const char*>{"lr", "momentum", "dampening", "nesterov", "maximize"}
+                                                          : std::vector<const char*>{"lr", "betas", "eps", "amsgrad", "maximize"};
+    for (const char* k : own)
       if (o.get(k))
         o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'weight_decay' and 'name' can "
                   "differ between parameter groups; remove it (the optimizer's applies)");
@@ -466,6 +468,9 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
       g.params_paths.push_back(at);
     }
     g.weight_decay = o.number("weight_decay", s.weight_decay, 0.0, HUGE_VAL);
+    if (const JsonValue* name = o.get("name"); name && name->kind == Kind::string && name->str.empty())
+      o.fail("name", "must not be empty (LearningRateMonitor would log 'lr-" + s.type + "/'); leave 'name' out "
+                     "for pg1, pg2, ...");
     g.name = o.string("name", "");
     o.finish();
     s.param_groups.push_back(std::move(g));
@@ -505,7 +510,7 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
     s.eps = o.number("eps", 1e-8, 0.0, HUGE_VAL);
     s.amsgrad = o.boolean("amsgrad", false);
   }
-  if (const JsonValue* groups = o.get("param_groups")) read_param_groups(*groups, s);
+  if (const JsonValue* groups = o.get("param_groups"); groups && groups->kind != Kind::null) read_param_groups(*groups, s);
   o.finish();
 }
 

@@ -23,7 +23,9 @@ std::unique_ptr<LearningRateMonitor> LearningRateMonitor::read(ConfigObject& a) 
 // _add_suffix: with several groups "/" + the group's name, or "/pg<i>" (from 1); one group: "/" +
 // its name when it has one.
 std::vector<std::string> LearningRateMonitor::group_keys(const CallbackContext& ctx) {
-  const std::string name = "lr-" + ctx.optimizer_name;
+  // _find_names_from_schedulers: the scheduler config's name when it has one, else lr-<Optimizer>.
+  const std::string name =
+      ctx.has_scheduler && !ctx.scheduler_name.empty() ? ctx.scheduler_name : "lr-" + ctx.optimizer_name;
   const auto& groups = ctx.param_groups;
   std::vector<std::string> keys;
   for (std::size_t i = 0; i < groups.size(); ++i) {
@@ -49,8 +51,9 @@ void LearningRateMonitor::on_train_start(const CallbackContext& ctx) {
   for (const auto& [n, count] : seen)
     if (count > 1) duplicates += (duplicates.empty() ? "'" : ", '") + n + "'";
   if (!duplicates.empty())
-    throw Error("A single `Optimizer` cannot have multiple parameter groups with identical `name` values. lr-" +
-                ctx.optimizer_name + " has duplicated parameter group names {" + duplicates + "}");
+    throw Error("A single `Optimizer` cannot have multiple parameter groups with identical `name` values. " +
+                (ctx.has_scheduler && !ctx.scheduler_name.empty() ? ctx.scheduler_name : "lr-" + ctx.optimizer_name) +
+                " has duplicated parameter group names {" + duplicates + "}");
   lrs_.clear();
   for (const std::string& key : group_keys(ctx)) lrs_[key];
 }

@@ -441,6 +441,7 @@ void Fit::init_context() {
   c.param_groups = param_groups_of(model_);
   c.has_scheduler = scheduler_ != nullptr;
   c.scheduler_interval = t_.scheduler_interval;
+  c.scheduler_name = t_.scheduler_name;
   c.log = &lr_logs_;
   if (group_.distributed()) {
     c.reduce_boolean = [this](bool value, bool all) { return group_.reduce_boolean(value, all); };

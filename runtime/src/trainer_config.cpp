@@ -49,7 +49,11 @@ void read_scheduler(const json::Value& spec, double base_lr, TrainerConfig& c) {
   c.scheduler_frequency = s.integer("frequency", 1, 1);
   c.scheduler_monitor = s.string("monitor", type == "ReduceLROnPlateau" ? "val_loss" : "");
   c.scheduler_strict = s.boolean("strict", true);
-  s.get("name");  // LearningRateMonitor's key; ltgen names it lr-<Optimizer>
+  if (const json::Value* name = s.get("name"); name && !name->is_null()) {  // LearningRateMonitor's key
+    if (!name->is_string() || name->str.empty())
+      s.fail("name", "expected a non-empty string (LearningRateMonitor's key instead of lr-<Optimizer>), or null");
+    c.scheduler_name = name->str;
+  }
   SchedulerSpec sched;
   sched.type = type;
   sched.args = json::Value::make_object();

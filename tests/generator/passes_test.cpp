@@ -181,6 +181,48 @@ TEST(PlanMemory, DeepMlpReusesActivationSpace) {
   EXPECT_EQ(plan.slot_names, (std::vector<std::string>{"exp_avg", "exp_avg_sq"}));
 }
 
+TEST(ParamGroups, PatternsMatchAsPythonsFnmatch) {
+  // Expected values from Python 3's fnmatch.fnmatchcase(name, pattern): the emitted Lightning script
+  // groups parameters with it.
+  const struct {
+    const char* pattern;
+    const char* name;
+    bool match;
+  } cases[] = {{"*.bias", "h.0.attn.in_proj_bias", false}, {"*bias", "h.0.attn.in_proj_bias", true},
+               {"[^x]*.bias", "layers.0.bias", false},       {"[!x]*.bias", "layers.0.bias", true},
+               {"layers.[0-2].*", "layers.1.weight", true},  {"layers.[0-2].*", "layers.3.weight", false},
+               {"layers.[2-0].*", "layers.1.weight", false}, {"[a-]*", "-x", true},
+               {"ln[", "ln[", true},                         {"ln[", "ln1", false},
+               {"[]]x", "]x", true},                         {"[!]]x", "ax", true},
+               {"a\\.b", "a\\.b", true},                 {"a\\.b", "a.b", false},
+               {"h?_ln*", "h0_ln1.weight", true},            {"*", "", true}};
+  for (const auto& c : cases) EXPECT_EQ(fnmatch_case(c.pattern, c.name), c.match) << c.pattern << " " << c.name;
+}
+
+TEST(ParamGroups, LaidOutTogetherInGroupOrder) {
+  const Spec spec = spec_with_layers(kMlp, R"({"type": "AdamW", "param_groups": [{"params": "*.bias", "weight_decay": 0.0},
+      {"params": ["*"], "name": "rest"}]})");
+  Graph g = build_graph(spec);
+  differentiate(g);
+  const std::vector<ParamGroup> groups = assign_param_groups(g, spec);
+  ASSERT_EQ(groups.size(), 2u);
+  const MemoryPlan plan = plan_memory(g, spec.optimizer, groups);
+  expect_sound(g, plan);
+  ASSERT_EQ(plan.groups.size(), 2u);
+  std::int64_t biases = 0;
+  for (int p : groups[0].params) {
+    EXPECT_NE(g.value(p).torch_name.find("bias"), std::string::npos);
+    EXPECT_LT(plan.flat_index.at(p), plan.groups[0].count);  // the first group's range
+    biases += numel(g.value(p).shape);
+  }
+  EXPECT_EQ(plan.groups[0].begin, 0);
+  EXPECT_EQ(plan.groups[0].count, biases);
+  EXPECT_EQ(plan.groups[1].begin, biases);
+  EXPECT_EQ(plan.groups[1].begin + plan.groups[1].count, plan.param_elements);
+  EXPECT_EQ(plan.groups[1].name, "rest");
+  EXPECT_EQ(plan.groups[1].weight_decay, 1e-2);  // AdamW's default, the optimizer's
+}
+
 TEST(PlanMemory, SlotsFollowTheOptimizer) {
   EXPECT_TRUE(optimizer_slots(spec_with_layers(kMlp, R"({"type": "SGD", "lr": 0.1})").optimizer).empty());
   EXPECT_EQ(optimizer_slots(spec_with_layers(kMlp, R"({"type": "SGD", "lr": 0.1, "momentum": 0.9})").optimizer),

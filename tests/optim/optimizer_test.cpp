@@ -3,7 +3,8 @@
 // torch::optim: 10 steps with fixed random gradients, with the learning rate
 // changed halfway as a scheduler would; after every step the parameters and
 // every optimizer slot (momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq)
-// must match within 1e-6 relative.
+// must match within 1e-6 relative. Each case also runs with the parameters in two groups of their
+// own weight decay, laid out in another order (optimizer.param_groups).
 //
 // Not compared, because LibTorch 1.13's C++ optimizers lack them: maximize,
 // foreach, fused, capturable and differentiable (Python-only options). Note
@@ -110,38 +111,56 @@ class ReportWorst : public ::testing::Environment {
 };
 const auto* const g_report = ::testing::AddGlobalTestEnvironment(new ReportWorst);
 
-// torch::optim for the configuration, over `params`.
-std::unique_ptr<torch::optim::Optimizer> make_torch_optimizer(const ltrt::OptimizerConfig& c,
-                                                              const std::vector<torch::Tensor>& params) {
+// torch::optim's options for the configuration, with the given weight decay.
+std::unique_ptr<torch::optim::OptimizerOptions> torch_options(const ltrt::OptimizerConfig& c, double weight_decay) {
   switch (c.kind) {
     case ltrt::OptimizerKind::sgd:
-      return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(c.lr)
-                                                             .momentum(c.momentum)
-                                                             .dampening(c.dampening)
-                                                             .nesterov(c.nesterov)
-                                                             .weight_decay(c.weight_decay));
+      return std::make_unique<torch::optim::SGDOptions>(
+          torch::optim::SGDOptions(c.lr).momentum(c.momentum).dampening(c.dampening).nesterov(c.nesterov).weight_decay(
+              weight_decay));
     case ltrt::OptimizerKind::adam:
-      return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(c.lr)
+      return std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(c.lr)
+                                                             .betas(std::make_tuple(c.beta1, c.beta2))
+                                                             .eps(c.eps)
+                                                             .weight_decay(weight_decay)
+                                                             .amsgrad(c.amsgrad));
+    case ltrt::OptimizerKind::adamw:
+      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(c.lr)
                                                               .betas(std::make_tuple(c.beta1, c.beta2))
                                                               .eps(c.eps)
-                                                              .weight_decay(c.weight_decay)
+                                                              .weight_decay(weight_decay)
                                                               .amsgrad(c.amsgrad));
+  }
+  return nullptr;
+}
+
+// torch::optim for the configuration over parameter groups: each its tensors and weight decay.
+std::unique_ptr<torch::optim::Optimizer> make_torch_optimizer(
+    const ltrt::OptimizerConfig& c, const std::vector<std::pair<std::vector<torch::Tensor>, double>>& groups) {
+  std::vector<torch::optim::OptimizerParamGroup> g;
+  for (const auto& [params, weight_decay] : groups) g.emplace_back(params, torch_options(c, weight_decay));
+  switch (c.kind) {
+    case ltrt::OptimizerKind::sgd:
+      return std::make_unique<torch::optim::SGD>(
+          g, static_cast<const torch::optim::SGDOptions&>(*torch_options(c, c.weight_decay)));
+    case ltrt::OptimizerKind::adam:
+      return std::make_unique<torch::optim::Adam>(
+          g, static_cast<const torch::optim::AdamOptions&>(*torch_options(c, c.weight_decay)));
     case ltrt::OptimizerKind::adamw:
-      return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(c.lr)
-                                                               .betas(std::make_tuple(c.beta1, c.beta2))
-                                                               .eps(c.eps)
-                                                               .weight_decay(c.weight_decay)
-                                                               .amsgrad(c.amsgrad));
+      return std::make_unique<torch::optim::AdamW>(
+          g, static_cast<const torch::optim::AdamWOptions&>(*torch_options(c, c.weight_decay)));
   }
   return nullptr;
 }
 
 void set_torch_lr(torch::optim::Optimizer& opt, const ltrt::OptimizerConfig& c, double lr) {
-  auto& options = opt.param_groups().at(0).options();
-  switch (c.kind) {
-    case ltrt::OptimizerKind::sgd: static_cast<torch::optim::SGDOptions&>(options).lr(lr); break;
-    case ltrt::OptimizerKind::adam: static_cast<torch::optim::AdamOptions&>(options).lr(lr); break;
-    case ltrt::OptimizerKind::adamw: static_cast<torch::optim::AdamWOptions&>(options).lr(lr); break;
+  for (auto& group : opt.param_groups()) {
+    auto& options = group.options();
+    switch (c.kind) {
+      case ltrt::OptimizerKind::sgd: static_cast<torch::optim::SGDOptions&>(options).lr(lr); break;
+      case ltrt::OptimizerKind::adam: static_cast<torch::optim::AdamOptions&>(options).lr(lr); break;
+      case ltrt::OptimizerKind::adamw: static_cast<torch::optim::AdamWOptions&>(options).lr(lr); break;
+    }
   }
 }
 
@@ -183,11 +202,20 @@ double rel_diff(const float* a, const torch::Tensor& b_any, double* max_abs) {
   return diff / std::max(scale, 1e-6);
 }
 
-class OptimizerOracle : public ::testing::TestWithParam<Case> {};
+// The same two parameters in two optimizer groups laid out bias first: the bias (flat 0..6)
+// without weight decay, the weight (flat 7..21) with the case's weight decay plus 0.07.
+const ltrt::ParamDef kGroupedParamDefs[] = {
+    {{"layer.weight", ltrt::DType::f32, 2, {3, 5}, kParamsOffset + 7 * 4}, 7, ltrt::InitKind::uniform, 1.0},
+    {{"layer.bias", ltrt::DType::f32, 1, {7}, kParamsOffset}, 0, ltrt::InitKind::uniform, 1.0},
+};
 
-TEST_P(OptimizerOracle, MatchesTorchOptim) {
+// Steps ltrt's optimizer and torch's side by side over `defs` (kParamDefs or kGroupedParamDefs:
+// one group, or the two groups above) and compares parameters and slots after every step.
+void run_case(const Case& tc, bool grouped) {
   torch::set_num_threads(1);
-  const Case& tc = GetParam();
+  const ltrt::ParamDef* defs = grouped ? kGroupedParamDefs : kParamDefs;
+  const double weight_decays[2] = {tc.config.weight_decay + 0.07, 0.0};  // weight's group, bias's group
+  const ltrt::ParamGroupDef groups[2] = {{"no_decay", weight_decays[1], 0, 7}, {nullptr, weight_decays[0], 7, 15}};
 
   const std::vector<std::string> slot_names = ltrt::optimizer_slot_names(tc.config);
   std::vector<const char*> slot_ptrs;
@@ -195,8 +223,12 @@ TEST_P(OptimizerOracle, MatchesTorchOptim) {
   ltrt::ModelDef m{};
   m.name = "optimizer_test";
   m.arena_bytes = kArenaBytes;
-  m.params = kParamDefs;
+  m.params = defs;
   m.num_params = 2;
+  if (grouped) {
+    m.param_groups = groups;
+    m.num_param_groups = 2;
+  }
   m.num_param_elements = kNumel;
   m.params_offset = kParamsOffset;
   m.grads_offset = kGradsOffset;
@@ -212,14 +244,17 @@ TEST_P(OptimizerOracle, MatchesTorchOptim) {
 
   torch::manual_seed(7);
   std::vector<torch::Tensor> params;
-  for (const auto& pd : kParamDefs) {
+  for (int k = 0; k < 2; ++k) {
+    const ltrt::ParamDef& pd = defs[k];
     const auto t = torch::randn(std::vector<std::int64_t>(pd.value.shape, pd.value.shape + pd.value.rank));
     std::memcpy(a + pd.value.offset, t.data_ptr<float>(), sizeof(float) * t.numel());
     params.push_back(t.clone().requires_grad_(true));
   }
-  const auto topt = make_torch_optimizer(tc.config, params);
+  const auto topt = grouped ? make_torch_optimizer(tc.config, {{{params[1]}, weight_decays[1]}, {{params[0]}, weight_decays[0]}})
+                            : make_torch_optimizer(tc.config, {{params, tc.config.weight_decay}});
 
-  std::printf("%s (%s, %zu slots)\n", tc.name, ltrt::optimizer_name(tc.config.kind), slot_names.size());
+  std::printf("%s%s (%s, %zu slots)\n", tc.name, grouped ? " in two groups" : "", ltrt::optimizer_name(tc.config.kind),
+              slot_names.size());
   for (int step = 1; step <= kSteps; ++step) {
     if (step == kLrChangeStep) {
       opt.set_lr(tc.config.lr * 0.5);
@@ -230,7 +265,7 @@ TEST_P(OptimizerOracle, MatchesTorchOptim) {
     const double g_scale = 0.2 + (step % 3);
     for (std::size_t k = 0; k < params.size(); ++k) {
       const auto g = torch::randn(params[k].sizes()) * g_scale;
-      std::memcpy(a + m.grads_offset + 4 * kParamDefs[k].flat_index, g.data_ptr<float>(), sizeof(float) * g.numel());
+      std::memcpy(a + m.grads_offset + 4 * defs[k].flat_index, g.data_ptr<float>(), sizeof(float) * g.numel());
       params[k].mutable_grad() = g.clone();
     }
     opt.step();
@@ -240,12 +275,12 @@ TEST_P(OptimizerOracle, MatchesTorchOptim) {
     double worst = 0;
     std::string worst_what;
     for (std::size_t k = 0; k < params.size(); ++k) {
-      const ltrt::ParamDef& pd = kParamDefs[k];
+      const ltrt::ParamDef& pd = defs[k];
       auto check = [&](const std::string& what, const float* got, const torch::Tensor& want) {
         ASSERT_TRUE(want.defined()) << what << " missing in torch's state";
         double max_abs = 0;
         const double rel = rel_diff(got, want.detach(), &max_abs);
-        const std::string where = std::string(tc.name) + " step " + std::to_string(step) + " " + what;
+        const std::string where = std::string(tc.name) + (grouped ? " grouped" : "") + " step " + std::to_string(step) + " " + what;
         if (rel >= worst) worst = rel, worst_what = what;
         if (rel >= g_worst_rel) g_worst_rel = rel, g_worst_what = where;
         EXPECT_LE(rel, kTol) << where << ": max|diff| " << max_abs;
@@ -260,6 +295,13 @@ TEST_P(OptimizerOracle, MatchesTorchOptim) {
     std::printf("  step %2d lr %-8g max rel diff %.2e (%s)\n", step, opt.lr(), worst, worst_what.c_str());
   }
 }
+
+class OptimizerOracle : public ::testing::TestWithParam<Case> {};
+
+TEST_P(OptimizerOracle, MatchesTorchOptim) { run_case(GetParam(), false); }
+
+// optimizer.param_groups: the groups' ranges stepped with their own weight decay, as torch's groups.
+TEST_P(OptimizerOracle, MatchesTorchParamGroups) { run_case(GetParam(), true); }
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) { return info.param.name; }
 

@@ -160,6 +160,24 @@ TEST(LearningRateMonitor, ParameterGroupsGetSuffixes) {
   EXPECT_EQ(named.log, (Log{{"lr-SGD/all", 0.1}}));
 }
 
+TEST(LearningRateMonitor, SchedulerNameReplacesTheOptimizersKey) {
+  auto m = monitor("", true);
+  Harness h("AdamW", true, "step");
+  h.ctx.scheduler_name = "cosine";
+  h.ctx.momentum = 0.9;
+  h.ctx.param_groups = {{"no_decay", 0.0, 0, 10}, {nullptr, 0.1, 10, 4}};
+  m.on_train_start(h.ctx);
+  m.on_train_epoch_start(h.ctx);  // the scheduler steps per step: nothing at epoch start
+  EXPECT_TRUE(h.log.empty());
+  m.on_train_batch_start(h.ctx);
+  ++h.ctx.batches_that_stepped;
+  m.on_train_batch_start(h.ctx);  // (1 + 1) % log_every_n_steps == 0
+  EXPECT_EQ(h.log, (Log{{"cosine/no_decay", 0.1},
+                        {"cosine/no_decay-momentum", 0.9},
+                        {"cosine/pg2", 0.1},
+                        {"cosine/pg2-momentum", 0.9}}));
+}
+
 TEST(LearningRateMonitor, RefusesGroupsOfOneName) {
   // _duplicate_param_group_names: an unnamed group's name is "pg<i>".
   auto m = monitor("");

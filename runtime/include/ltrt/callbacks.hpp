@@ -89,6 +89,7 @@ struct CallbackContext {
   std::vector<ParamGroupDef> param_groups;
   bool has_scheduler = false;
   std::string scheduler_interval = "epoch";  // the lr_scheduler config's "interval": "epoch" or "step"
+  std::string scheduler_name;                // the lr_scheduler config's "name" ("" for none)
   // Metrics a callback logs now (LearningRateMonitor): the trainer sends them to its loggers with
   // step = batches_that_stepped (Lightning calls logger.log_metrics(stats, step=_batches_that_stepped);
   // no "epoch" column is added for them).

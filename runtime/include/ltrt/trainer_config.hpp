@@ -62,6 +62,7 @@ struct TrainerConfig {
   std::string scheduler_interval = "epoch";  // "epoch" | "step"
   std::int64_t scheduler_frequency = 1;
   std::string scheduler_monitor;             // ReduceLROnPlateau: the metric it steps on
+  std::string scheduler_name;                // the config's "name": LearningRateMonitor's key ("" for none)
   bool scheduler_strict = true;
 };
 

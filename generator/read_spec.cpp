@@ -580,7 +580,7 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   read_optimizer(top, spec);
   top.get("lr_scheduler");  // read with the trainer section, by the runtime's reader
   top.get("trainer");  // read by the runtime's reader, the same one the program uses
-  spec.trainer = ltrt::read_trainer_config(root, spec.optimizer.lr);
+  spec.trainer = ltrt::read_trainer_config(root, spec.optimizer.lr, {spec.optimizer.type != "SGD", spec.optimizer.momentum});
   ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing);  // checks trainer.callbacks and max_time
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();

@@ -12,8 +12,8 @@ namespace {
 constexpr int kThreads = 256;  // TUNE: threads per block of the optimizer kernels
 
 struct SgdFlags {
-  float weight_decay, momentum, one_minus_dampening;
-  bool decay, use_momentum, nesterov, maximize;
+  float weight_decay, one_minus_dampening;
+  bool decay, has_buffer, nesterov, maximize;
 };
 
 __global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ momentum_buffer,
@@ -22,22 +22,23 @@ __global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ 
   if (i >= n) return;
   float g = f.maximize ? -grad[i] : grad[i];
   if (f.decay) g = fmaf(f.weight_decay, param[i], g);  // grad.add(param, alpha=weight_decay)
-  if (f.use_momentum) {
+  const float momentum = s->momentum;
+  if (f.has_buffer && momentum != 0.0f) {
     float buf;
     if (s->first_step) {
       buf = g;  // torch.clone(grad).detach()
     } else {
-      buf = momentum_buffer[i] * f.momentum;          // buf.mul_(momentum)
+      buf = momentum_buffer[i] * momentum;            // buf.mul_(momentum)
       buf = fmaf(f.one_minus_dampening, g, buf);      // .add_(grad, alpha=1 - dampening)
     }
     momentum_buffer[i] = buf;
-    g = f.nesterov ? fmaf(f.momentum, buf, g) : buf;  // grad.add(buf, alpha=momentum)
+    g = f.nesterov ? fmaf(momentum, buf, g) : buf;    // grad.add(buf, alpha=momentum)
   }
   param[i] = fmaf(s->neg_lr, g, param[i]);  // param.add_(grad, alpha=-lr)
 }
 
 struct AdamFlags {
-  float weight_decay, lerp_weight, beta2, one_minus_beta2, eps;
+  float weight_decay, beta2, one_minus_beta2, eps;
   bool decay, decoupled, amsgrad, maximize;
 };
 
@@ -57,7 +58,7 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
     if (f.decoupled) p = p * s->decoupled_scale[group];  // param.mul_(1 - lr * weight_decay)
     else g = fmaf(f.weight_decay, p, g);          // grad.add(param, alpha=weight_decay)
   }
-  const float m = lerp(exp_avg[i], g, f.lerp_weight);  // exp_avg.lerp_(grad, 1 - beta1)
+  const float m = lerp(exp_avg[i], g, s->lerp_weight);  // exp_avg.lerp_(grad, 1 - beta1)
   float v = exp_avg_sq[i] * f.beta2;                   // exp_avg_sq.mul_(beta2)
   v = v + f.one_minus_beta2 * g * g;                   // .addcmul_(grad, grad, value=1 - beta2)
   exp_avg[i] = m;
@@ -73,11 +74,13 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
 }  // namespace
 
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
-                           double lr, std::int64_t step) {
+                           double lr, double momentum, std::int64_t step) {
   s.neg_lr = static_cast<float>(-lr);
   s.first_step = step == 1;
+  s.momentum = static_cast<float>(momentum);
+  s.lerp_weight = static_cast<float>(1.0 - momentum);  // Adam: momentum is beta1
   const double t = static_cast<double>(step);
-  const double bias_correction1 = 1.0 - std::pow(c.beta1, t);
+  const double bias_correction1 = 1.0 - std::pow(momentum, t);
   const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
   s.neg_step_size = static_cast<float>(-(lr / bias_correction1));
   s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
@@ -94,18 +97,17 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vec
     const unsigned blocks = blocks_for(g.count, kThreads);
     switch (c.kind) {
       case OptimizerKind::sgd: {
-        const SgdFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.momentum),
-                         static_cast<float>(1.0 - c.dampening), g.weight_decay != 0.0, c.momentum != 0.0, c.nesterov,
-                         c.maximize};
-        sgd_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, f.use_momentum ? slots + b : nullptr,
+        const SgdFlags f{static_cast<float>(g.weight_decay), static_cast<float>(1.0 - c.dampening),
+                         g.weight_decay != 0.0, c.momentum != 0.0, c.nesterov, c.maximize};
+        sgd_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, f.has_buffer ? slots + b : nullptr,
                                                         g.count, f, ctx.scalars);
         LTRT_CUDA_CHECK_LAUNCH("sgd_kernel");
         break;
       }
       case OptimizerKind::adam:
       case OptimizerKind::adamw: {
-        const AdamFlags f{static_cast<float>(g.weight_decay), static_cast<float>(1.0 - c.beta1),
-                          static_cast<float>(c.beta2), static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps),
+        const AdamFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.beta2),
+                          static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps),
                           g.weight_decay != 0.0, c.kind == OptimizerKind::adamw, c.amsgrad, c.maximize};
         adam_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b,
                                                          c.amsgrad ? slots + 2 * n + b : nullptr, g.count, f,

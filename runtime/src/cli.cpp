@@ -245,7 +245,7 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
     }
   }
   try {
-    opts.fit.trainer = read_trainer_config(spec, model.optimizer.lr);
+    opts.fit.trainer = read_trainer_config(spec, model.optimizer.lr, optimizer_momentum(model.optimizer));
     Callbacks::read(spec, opts.fit.trainer.enable_checkpointing);  // checks overrides of max_time
   } catch (const ConfigError& e) {
     throw UsageError("--" + e.path + ": " + e.message);

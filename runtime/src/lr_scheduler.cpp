@@ -170,12 +170,17 @@ struct Group {
   std::optional<double> initial_lr;  // set by the first scheduler (setdefault) or by OneCycleLR
   std::optional<double> max_lr;      // OneCycleLR
   std::optional<double> min_lr;      // OneCycleLR
+  // OneCycleLR with cycle_momentum: the optimizer's momentum (SGD) or betas[0] (Adam), and its bounds.
+  std::optional<double> momentum, max_momentum, base_momentum;
 
   void save(json::Value& out) const {
     out.set("lr", num(lr));
     if (initial_lr) out.set("initial_lr", num(*initial_lr));
     if (max_lr) out.set("max_lr", num(*max_lr));
     if (min_lr) out.set("min_lr", num(*min_lr));
+    if (momentum) out.set("momentum", num(*momentum));
+    if (max_momentum) out.set("max_momentum", num(*max_momentum));
+    if (base_momentum) out.set("base_momentum", num(*base_momentum));
   }
   void load(const json::Value& in, const char* type) {
     lr = read_num(in, type, "lr");
@@ -185,6 +190,9 @@ struct Group {
     opt("initial_lr", initial_lr);
     opt("max_lr", max_lr);
     opt("min_lr", min_lr);
+    opt("momentum", momentum);
+    opt("max_momentum", max_momentum);
+    opt("base_momentum", base_momentum);
   }
 };
 
@@ -194,6 +202,7 @@ struct Group {
 class Chainable : public LrScheduler {
  public:
   double lr() const override { return group_->lr; }
+  std::optional<double> momentum() const override { return group_->momentum; }
 
   void step(std::optional<double> metric) override {
     if (metric) throw Error(std::string(type()) + ".step() takes no metric (only ReduceLROnPlateau does)");
@@ -419,9 +428,10 @@ class OneCycleLR final : public Chainable {
   struct Phase {
     double end_step;
     enum Key { initial, max, min } start, end;
+    enum Momentum { base_momentum, max_momentum } start_momentum, end_momentum;
   };
-  OneCycleLR(std::int64_t total_steps, std::vector<Phase> phases, bool cos)
-      : total_steps_(total_steps), phases_(std::move(phases)), cos_(cos) {}
+  OneCycleLR(std::int64_t total_steps, std::vector<Phase> phases, bool cos, bool cycle_momentum)
+      : total_steps_(total_steps), phases_(std::move(phases)), cos_(cos), cycle_momentum_(cycle_momentum) {}
   const char* type() const override { return "OneCycleLR"; }
 
  protected:
@@ -440,6 +450,8 @@ class OneCycleLR final : public Chainable {
                       json::write(json::Value::make_number(end_step + 1)) +
                       ") divides by zero (torch: ZeroDivisionError); change pct_start or total_steps");
         const double pct = (s - start_step) / (end_step - start_step);
+        if (cycle_momentum_)  // torch sets group["betas"] / group["momentum"] inside get_lr()
+          group_->momentum = anneal(momentum_value(phases_[i].start_momentum), momentum_value(phases_[i].end_momentum), pct);
         return anneal(value(phases_[i].start), value(phases_[i].end), pct);
       }
       start_step = end_step;
@@ -456,6 +468,9 @@ class OneCycleLR final : public Chainable {
     }
     return 0;
   }
+  double momentum_value(Phase::Momentum k) const {
+    return k == Phase::max_momentum ? *group_->max_momentum : *group_->base_momentum;
+  }
   double anneal(double start, double end, double pct) const {
     if (cos_) {
       const double cos_out = std::cos(kPi * pct) + 1;
@@ -467,6 +482,7 @@ class OneCycleLR final : public Chainable {
   std::int64_t total_steps_;
   std::vector<Phase> phases_;
   bool cos_;
+  bool cycle_momentum_;
 };
 
 class CosineAnnealingWarmRestarts final : public Chainable {
@@ -540,6 +556,7 @@ class SequentialLR final : public LrScheduler {
   }
   const char* type() const override { return "SequentialLR"; }
   double lr() const override { return group_->lr; }
+  std::optional<double> momentum() const override { return group_->momentum; }
 
   void step(std::optional<double> metric) override {
     if (metric) throw Error("SequentialLR.step() takes no metric");
@@ -699,7 +716,8 @@ std::int64_t at_least(const Args& a, const char* name, std::int64_t v, std::int6
 
 // Builds a chainable scheduler's object (its constructor's own part); the
 // caller attaches it to the group (the _LRScheduler.__init__ part).
-std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a, Group& group) {
+std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a, Group& group,
+                                          const OptimizerMomentum& optimizer) {
   if (type == "StepLR") {
     const std::int64_t step_size = at_least(a, "step_size", a.integer("step_size"), 1);
     return std::make_unique<StepLR>(step_size, a.number("gamma", 0.1));
@@ -745,11 +763,20 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     const double pct_start = a.number("pct_start", 0.3);
     if (pct_start < 0 || pct_start > 1) a.fail("pct_start", "must be a float between 0 and 1");
     const bool cos = a.string("anneal_strategy", "cos", {"cos", "linear"}) == "cos";
-    if (!a.has("cycle_momentum") || a.boolean("cycle_momentum", true))
-      a.fail("cycle_momentum",
-             "must be set to false: cycling the optimizer's momentum/betas (torch's default True) is not supported");
-    (void)a.number("base_momentum", 0.85);  // unused without cycle_momentum, still type-checked
-    (void)a.number("max_momentum", 0.95);
+    const bool cycle_momentum = a.boolean("cycle_momentum", true);
+    const double base_momentum = a.number("base_momentum", 0.85);  // type-checked even when unused
+    const double max_momentum = a.number("max_momentum", 0.95);
+    if (cycle_momentum && !optimizer.betas) {
+      if (optimizer.momentum == 0)
+        a.fail("cycle_momentum",
+               "(true: torch's default) cycles SGD's momentum, and this SGD has momentum 0 (no momentum buffer; "
+               "torch would switch one on): give the optimizer a momentum (OneCycleLR sets it), or set "
+               "cycle_momentum to false");
+      if (base_momentum == 0 || max_momentum == 0)
+        a.fail(base_momentum == 0 ? "base_momentum" : "max_momentum",
+               "must not be 0 with SGD: a step of momentum 0 skips torch's momentum buffer, which ltgen does not "
+               "reproduce yet");
+    }
     const double div_factor = a.number("div_factor", 25.0);
     const double final_div_factor = a.number("final_div_factor", 1e4);
     if (div_factor == 0) a.fail("div_factor", "must not be 0");
@@ -760,18 +787,23 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     using P = OneCycleLR::Phase;
     // end_step: float(pct_start * total_steps) - 1, float(2 * pct_start * total_steps) - 2, total_steps - 1.
     std::vector<P> phases;
-    phases.push_back({pct_start * T - 1, P::initial, P::max});
+    phases.push_back({pct_start * T - 1, P::initial, P::max, P::max_momentum, P::base_momentum});
     if (three_phase) {
-      phases.push_back({2 * pct_start * T - 2, P::max, P::initial});
-      phases.push_back({static_cast<double>(total_steps - 1), P::initial, P::min});
+      phases.push_back({2 * pct_start * T - 2, P::max, P::initial, P::base_momentum, P::max_momentum});
+      phases.push_back({static_cast<double>(total_steps - 1), P::initial, P::min, P::max_momentum, P::max_momentum});
     } else {
-      phases.push_back({static_cast<double>(total_steps - 1), P::max, P::min});
+      phases.push_back({static_cast<double>(total_steps - 1), P::max, P::min, P::base_momentum, P::max_momentum});
     }
     // Overwrites the group's initial_lr (torch does, with last_epoch=-1).
     group.initial_lr = max_lr / div_factor;
     group.max_lr = max_lr;
     group.min_lr = *group.initial_lr / final_div_factor;
-    return std::make_unique<OneCycleLR>(total_steps, std::move(phases), cos);
+    if (cycle_momentum) {  // group["betas"] = (max_momentum, beta2) or group["momentum"] = max_momentum
+      group.momentum = max_momentum;
+      group.max_momentum = max_momentum;
+      group.base_momentum = base_momentum;
+    }
+    return std::make_unique<OneCycleLR>(total_steps, std::move(phases), cos, cycle_momentum);
   }
   if (type == "CosineAnnealingWarmRestarts") {
     const std::int64_t t0 = at_least(a, "T_0", a.integer("T_0"), 1);
@@ -781,12 +813,12 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
   return nullptr;
 }
 
-std::unique_ptr<Chainable> create_chainable(const std::string& type, const json::Value& args,
+std::unique_ptr<Chainable> create_chainable(const std::string& type, const json::Value& args, const OptimizerMomentum& optimizer,
                                             const std::shared_ptr<Group>& group) {
   const std::vector<SchedulerArgument>* known = find_arguments(type);
   Args a(type, args);
   if (known != nullptr) a.check_known(*known);
-  std::unique_ptr<Chainable> s = make_chainable(type, a, *group);
+  std::unique_ptr<Chainable> s = make_chainable(type, a, *group, optimizer);
   if (!s) return nullptr;
   s->attach(group);
   return s;
@@ -802,7 +834,8 @@ std::string known_types() {
 
 LrScheduler::~LrScheduler() = default;
 
-std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, double base_lr) {
+std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, double base_lr,
+                                                 const OptimizerMomentum& optimizer) {
   const std::vector<SchedulerArgument>* known = find_arguments(spec.type);
   if (known == nullptr)
     throw Error("unknown lr scheduler '" + spec.type + "' (supported: " + known_types() + ")");
@@ -857,7 +890,7 @@ std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, doub
       for (const auto& [key, value] : item.members)
         if (key != "type") sub_args.set(key, value);
       try {
-        subs.push_back(create_chainable(t->str, sub_args, group));
+        subs.push_back(create_chainable(t->str, sub_args, optimizer, group));
       } catch (const Error& e) {
         throw Error("SequentialLR " + where + ": " + e.what());
       }
@@ -865,7 +898,7 @@ std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, doub
     return std::make_unique<SequentialLR>(group, std::move(subs), std::move(milestones));
   }
 
-  return create_chainable(spec.type, spec.args, group);
+  return create_chainable(spec.type, spec.args, optimizer, group);
 }
 
 const std::vector<std::pair<std::string, std::vector<SchedulerArgument>>>& scheduler_arguments() {

@@ -38,7 +38,11 @@ std::vector<ParamGroupDef> param_groups_of(const ModelDef& model) {
 }
 
 Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
-    : model_(model), arena_(arena), groups_(param_groups_of(model)), lr_(model.optimizer.lr) {
+    : model_(model),
+      arena_(arena),
+      groups_(param_groups_of(model)),
+      lr_(model.optimizer.lr),
+      momentum_(model.optimizer.kind == OptimizerKind::sgd ? model.optimizer.momentum : model.optimizer.beta1) {
   std::int64_t next = 0;  // the groups cover the flat region, in order, without gaps
   for (const ParamGroupDef& g : groups_) {
     if (g.begin != next || g.count < 0) break;
@@ -75,14 +79,14 @@ void Optimizer::step() {
     const std::int64_t b = g.begin, n = g.count;
     switch (c.kind) {
       case OptimizerKind::sgd: {
-        const SgdArgs args{lr_, c.momentum, c.dampening, g.weight_decay, c.nesterov, c.maximize};
+        const SgdArgs args{lr_, momentum_, c.dampening, g.weight_decay, c.nesterov, c.maximize};
         sgd_step(param + b, grad + b, c.momentum != 0.0 ? slot_region(model_, arena_, 0) + b : nullptr, n, args,
                  first_step);
         break;
       }
       case OptimizerKind::adam:
       case OptimizerKind::adamw: {
-        const AdamArgs args{lr_, c.beta1, c.beta2, c.eps, g.weight_decay, c.amsgrad, c.maximize,
+        const AdamArgs args{lr_, momentum_, c.beta2, c.eps, g.weight_decay, c.amsgrad, c.maximize,
                             c.kind == OptimizerKind::adamw};
         adam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b,
                   c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, step_count_);

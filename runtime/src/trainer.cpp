@@ -283,8 +283,8 @@ class Fit {
           1, static_cast<std::int64_t>(static_cast<double>(num_train_batches_) * t_.val_check_interval.fraction));
     }
     if (t_.scheduler) {
-      scheduler_ = LrScheduler::create(*t_.scheduler, model.optimizer.lr);
-      optimizer_.set_lr(scheduler_->lr());
+      scheduler_ = LrScheduler::create(*t_.scheduler, model.optimizer.lr, optimizer_momentum(model.optimizer));
+      follow_scheduler();
     }
     callbacks_ = Callbacks::read(callbacks_spec(config), t_.enable_checkpointing);
     max_epochs_ = resolve_max_epochs(t_.max_epochs, t_.max_steps);
@@ -335,6 +335,7 @@ class Fit {
     return (b + 1) % t_.accumulate_grad_batches != 0 && b + 1 != num_train_batches_;
   }
   void step_schedulers(const char* interval, bool plateau);
+  void follow_scheduler();
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
   using Clock = std::chrono::steady_clock;
@@ -437,7 +438,6 @@ void Fit::init_context() {
   c.ckpt_path = config_.ckpt_path;
   c.save_checkpoint = [this](const std::string& path, bool weights_only) { save_checkpoint(path, weights_only); };
   c.optimizer_name = optimizer_name(model_.optimizer.kind);
-  c.momentum = model_.optimizer.kind == OptimizerKind::sgd ? model_.optimizer.momentum : model_.optimizer.beta1;
   c.param_groups = param_groups_of(model_);
   c.has_scheduler = scheduler_ != nullptr;
   c.scheduler_interval = t_.scheduler_interval;
@@ -466,6 +466,7 @@ CallbackContext& Fit::context() {
   c.is_last_batch = batch_in_epoch_ == num_train_batches_;
   c.elapsed_seconds = elapsed();
   c.lr = optimizer_.lr();
+  c.momentum = optimizer_.momentum();  // SGD's momentum or Adam's beta1, as OneCycleLR left it
   return c;
 }
 
@@ -548,7 +549,7 @@ void Fit::restore(const std::string& path) {
     if (s.lr_schedulers.kind == json::Kind::null)
       throw Error(path + ": the checkpoint has no LR scheduler state but the spec has an lr_scheduler");
     scheduler_->load_state(s.lr_schedulers);
-    optimizer_.set_lr(scheduler_->lr());
+    follow_scheduler();
   }
   const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
   if (!unmatched.empty()) std::fprintf(group_.rank_zero(stderr), "warning: %s\n", unmatched.c_str());
@@ -655,7 +656,14 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
     metric = it->second;
   }
   scheduler_->step(metric);
+  follow_scheduler();
+}
+
+// torch's schedulers write the optimizer's param_groups: the lr, and the momentum or beta1 that
+// OneCycleLR cycles.
+void Fit::follow_scheduler() {
   optimizer_.set_lr(scheduler_->lr());
+  if (const std::optional<double> momentum = scheduler_->momentum()) optimizer_.set_momentum(*momentum);
 }
 
 // Forward, loss and backward of one batch (Lightning's closure: training_step, zero_grad on the first
@@ -1040,7 +1048,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
 FitConfig FitConfig::from_model(const ModelDef& model) {
   FitConfig c;
   c.spec = json::parse(model.spec_json ? model.spec_json : "{}");
-  c.trainer = read_trainer_config(c.spec, model.optimizer.lr);
+  c.trainer = read_trainer_config(c.spec, model.optimizer.lr, optimizer_momentum(model.optimizer));
   c.train = DataSource::from(model.data.train);
   c.val = DataSource::from(model.data.val);
   c.test = DataSource::from(model.data.test);

@@ -36,7 +36,7 @@ BatchCount read_batch_count(ConfigObject& t, const std::string& key, BatchCount 
   return c;
 }
 
-void read_scheduler(const json::Value& spec, double base_lr, TrainerConfig& c) {
+void read_scheduler(const json::Value& spec, double base_lr, const OptimizerMomentum& optimizer, TrainerConfig& c) {
   const json::Value* section = spec.find("lr_scheduler");
   if (!section || section->kind == json::Kind::null) return;
   ConfigObject s(*section, "lr_scheduler");
@@ -64,7 +64,7 @@ void read_scheduler(const json::Value& spec, double base_lr, TrainerConfig& c) {
   }
   s.finish();
   try {
-    LrScheduler::create(sched, base_lr);  // checks the arguments as torch's constructor would
+    LrScheduler::create(sched, base_lr, optimizer);  // checks the arguments as torch's constructor would
   } catch (const ConfigError&) {
     throw;
   } catch (const Error& e) {
@@ -84,11 +84,11 @@ bool trainer_field_is_fixed(const std::string& name) {
   return std::find(std::begin(kFixed), std::end(kFixed), name) != std::end(kFixed);
 }
 
-TrainerConfig read_trainer_config(const json::Value& spec, double base_lr) {
+TrainerConfig read_trainer_config(const json::Value& spec, double base_lr, const OptimizerMomentum& optimizer) {
   TrainerConfig c;
   if (const json::Value* seed = spec.find("seed_everything"); seed && seed->kind != json::Kind::null)
     c.seed = read_integer(*seed, "seed_everything", 0);
-  read_scheduler(spec, base_lr, c);
+  read_scheduler(spec, base_lr, optimizer, c);
   const json::Value* section = spec.find("trainer");
   if (!section) return c;
   ConfigObject t(*section, "trainer");

@@ -2,7 +2,8 @@
 """ltrt's LR schedulers against torch.optim.lr_scheduler.
 
 For each case of CASES, builds torch's scheduler on a one-group SGD optimizer
-and records the lr after construction and after each of `steps` step() calls.
+and records the lr after construction and after each of `steps` step() calls;
+MOMENTUM_CASES also record the momentum or beta1 that OneCycleLR cycles.
 Without --driver, prints those sequences as JSON. With --driver, feeds the
 cases to lr_scheduler_oracle_driver (ltrt's side; it also resumes each case
 from a state() saved mid-run) and compares every value within 1e-12 relative;
@@ -100,6 +101,22 @@ CASES = [
 ]
 
 
+# OneCycleLR cycling the optimizer's momentum (torch's default cycle_momentum=True): name, base_lr,
+# spec, optimizer ("SGD" with its momentum, or "Adam": betas[0] cycles). Compared: the lr and the
+# momentum after construction and after each step.
+MOMENTUM_CASES = [
+    ("onecycle_adam_momentum", 0.01, {"type": "OneCycleLR", "args": {"max_lr": 0.1, "total_steps": 40}}, "Adam", 0.0),
+    ("onecycle_sgd_momentum_linear", 0.01, {"type": "OneCycleLR", "args": {
+        "max_lr": 0.5, "total_steps": 40, "anneal_strategy": "linear", "base_momentum": 0.8, "max_momentum": 0.9}},
+     "SGD", 0.5),
+    ("onecycle_adam_momentum_3phase", 0.01, {"type": "OneCycleLR", "args": {
+        "max_lr": 0.2, "total_steps": 40, "three_phase": True, "pct_start": 0.25}}, "Adam", 0.0),
+    ("seq_linear_onecycle_momentum", 0.1, seq(sub("LinearLR", start_factor=0.5, total_iters=5),
+                                              sub("OneCycleLR", max_lr=0.3, total_steps=34), milestones=[6]),
+     "SGD", 0.9),
+]
+
+
 def build(opt, spec):
     t, args = spec["type"], dict(spec["args"])
     if t == "SequentialLR":
@@ -109,19 +126,31 @@ def build(opt, spec):
     return getattr(S, t)(opt, **args)
 
 
-def torch_sequence(base_lr, spec, metrics):
+def torch_sequence(base_lr, spec, metrics, optimizer=None):
+    """The lrs after construction and each step; with `optimizer` ({"betas": bool, "momentum": m}),
+    also the momentum (SGD) or betas[0] (Adam) after each: [lrs, momentums]."""
     p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=base_lr)
+    if optimizer is None or not optimizer["betas"]:
+        opt = torch.optim.SGD([p], lr=base_lr, momentum=optimizer["momentum"] if optimizer else 0)
+    else:
+        opt = torch.optim.Adam([p], lr=base_lr)
     sched = build(opt, spec)
-    lrs = [opt.param_groups[0]["lr"]]
+
+    def momentum():
+        g = opt.param_groups[0]
+        return g["betas"][0] if "betas" in g else g["momentum"]
+
+    lrs, momentums = [opt.param_groups[0]["lr"]], [momentum()]
     for t in range(STEPS):
+        p.grad = torch.zeros(1)
         opt.step()
         if metrics is None:
             sched.step()
         else:
             sched.step(metrics[t])
         lrs.append(opt.param_groups[0]["lr"])
-    return lrs
+        momentums.append(momentum())
+    return lrs if optimizer is None else [lrs, momentums]
 
 
 def cases_json():
@@ -131,6 +160,10 @@ def cases_json():
         metrics = plateau_metrics(case[3], STEPS) if len(case) > 3 else None
         out.append({"name": name, "base_lr": base_lr, "type": spec["type"], "args": spec["args"],
                     "steps": STEPS, "resume_at": 17, "metrics": metrics})
+    for name, base_lr, spec, kind, momentum in MOMENTUM_CASES:
+        out.append({"name": name, "base_lr": base_lr, "type": spec["type"], "args": spec["args"],
+                    "steps": STEPS, "resume_at": 17, "metrics": None,
+                    "optimizer": {"betas": kind == "Adam", "momentum": momentum}})
     return out
 
 
@@ -145,7 +178,13 @@ def main():
     warnings.simplefilter("ignore")  # epoch-deprecation and step-order warnings
 
     cases = cases_json()
-    want = {c["name"]: torch_sequence(c["base_lr"], c, c["metrics"]) for c in cases}
+    want, want_momentum = {}, {}
+    for c in cases:
+        seqs = torch_sequence(c["base_lr"], c, c["metrics"], c.get("optimizer"))
+        if "optimizer" in c:
+            want[c["name"]], want_momentum[c["name"]] = seqs
+        else:
+            want[c["name"]] = seqs
     if not opts.driver:
         json.dump(want, sys.stdout, indent=1)
         print()
@@ -161,9 +200,11 @@ def main():
     worst = 0.0
     for c in cases:
         name = c["name"]
-        for kind in ("lrs", "resumed"):
+        for kind in ("lrs", "resumed", "momentums", "resumed_momentums"):
+            if kind.endswith("momentums") and name not in want_momentum:
+                continue
             g = got.get(name, {}).get(kind)
-            w = want[name]
+            w = want_momentum[name] if kind.endswith("momentums") else want[name]
             if g is None or len(g) != len(w):
                 print(f"{name} ({kind}): expected {len(w)} values, got {None if g is None else len(g)}")
                 bad += 1
@@ -176,7 +217,8 @@ def main():
                     bad += 1
                     break
     exact = sum(1 for c in cases if got[c["name"]]["lrs"] == want[c["name"]])
-    print(f"torch {torch.__version__}: {len(cases)} cases x {STEPS + 1} lrs (plain and resumed at step 17), "
+    print(f"torch {torch.__version__}: {len(cases)} cases x {STEPS + 1} lrs (plain and resumed at step 17; "
+          f"{len(want_momentum)} with their momentums), "
           f"{exact} bit-identical, worst relative difference {worst:.3g}, {bad} mismatches")
     return 1 if bad else 0
 

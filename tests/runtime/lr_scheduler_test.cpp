@@ -208,6 +208,23 @@ TEST(LrScheduler, PlateauStateKeepsInfiniteBestAsString) {
   EXPECT_EQ(st.find("best")->str, "inf");
 }
 
+TEST(LrScheduler, OneCycleCyclesTheMomentumAgainstTheLr) {
+  // Adam's beta1 from max_momentum at the start to base_momentum at the peak of the lr and back.
+  auto s = LrScheduler::create(spec("OneCycleLR", R"({"max_lr": 1.0, "total_steps": 10, "pct_start": 0.5,
+                                                       "anneal_strategy": "linear"})"),
+                               0.1, ltrt::OptimizerMomentum{true, 0.9});
+  ASSERT_TRUE(s->momentum().has_value());
+  EXPECT_DOUBLE_EQ(*s->momentum(), 0.95);
+  for (int i = 0; i < 4; ++i) s->step();
+  EXPECT_DOUBLE_EQ(s->lr(), 1.0);  // the peak: the first phase ends at step 0.5 * 10 - 1 = 4
+  EXPECT_DOUBLE_EQ(*s->momentum(), 0.85);
+  for (int i = 0; i < 5; ++i) s->step();
+  EXPECT_DOUBLE_EQ(*s->momentum(), 0.95);  // the last step (9): back at max_momentum
+  auto off = LrScheduler::create(spec("OneCycleLR", R"({"max_lr": 1.0, "total_steps": 11, "cycle_momentum": false})"),
+                                 0.1, ltrt::OptimizerMomentum{true, 0.9});
+  EXPECT_FALSE(off->momentum().has_value());
+}
+
 TEST(LrScheduler, ArgumentErrorsNameTheArgument) {
   EXPECT_NE(error_of(spec("NoSuchLR", "{}")).find("unknown lr scheduler 'NoSuchLR'"), std::string::npos);
   EXPECT_NE(error_of(spec("StepLR", "{}")).find("'step_size' is required"), std::string::npos);
@@ -216,6 +233,7 @@ TEST(LrScheduler, ArgumentErrorsNameTheArgument) {
             std::string::npos);
   EXPECT_NE(error_of(spec("LinearLR", R"({"start_factor": 0})")).find("'start_factor'"), std::string::npos);
   EXPECT_NE(error_of(spec("ConstantLR", R"({"factor": 1.5})")).find("'factor'"), std::string::npos);
+  // cycle_momentum (torch's default) on an SGD without momentum: torch would switch a buffer on.
   EXPECT_NE(error_of(spec("OneCycleLR", R"({"max_lr": 0.1, "total_steps": 10})")).find("'cycle_momentum'"),
             std::string::npos);
   EXPECT_NE(error_of(spec("OneCycleLR", R"({"max_lr": 0.1, "cycle_momentum": false})")).find("total_steps"),

@@ -21,8 +21,10 @@
 //              anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85,
 //              max_momentum=0.95, div_factor=25, final_div_factor=1e4,
 //              three_phase=False)
-//     Only cycle_momentum=False is supported, and it must be given explicitly
-//     (torch's default True would also cycle SGD's momentum / Adam's beta1).
+//     With cycle_momentum (torch's default) it also cycles the optimizer's
+//     momentum (SGD) or beta1 (Adam, AdamW) between max_momentum and
+//     base_momentum, against the lr (momentum()); SGD then needs a momentum
+//     of its own (a momentum buffer): torch would switch one on.
 //     Like torch, OneCycleLR ignores the optimizer's lr: it starts at
 //     max_lr/div_factor (torch overwrites initial_lr).
 //   CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0)
@@ -58,13 +60,22 @@ struct SchedulerSpec {
   json::Value args;  // an object (null is taken as {})
 };
 
+// What a scheduler that cycles momentum needs of the optimizer: torch's
+// `"betas" in optimizer.defaults` (Adam, AdamW: it cycles beta1) or SGD's
+// momentum (it cycles that, and needs it non-zero: see OneCycleLR above).
+struct OptimizerMomentum {
+  bool betas = false;
+  double momentum = 0;  // SGD's momentum (unused with betas)
+};
+
 class LrScheduler {
  public:
   // base_lr: the optimizer's lr when the scheduler is built (torch's
   // initial_lr). Performs torch's constructor, initial step included. Throws
   // ltrt::Error for an unknown type or a bad argument; the message names the
   // scheduler and the argument.
-  static std::unique_ptr<LrScheduler> create(const SchedulerSpec& spec, double base_lr);
+  static std::unique_ptr<LrScheduler> create(const SchedulerSpec& spec, double base_lr,
+                                             const OptimizerMomentum& optimizer = {});
 
   virtual ~LrScheduler();
 
@@ -76,6 +87,9 @@ class LrScheduler {
   // The lr the optimizer should use now: after construction, torch's lr after
   // __init__'s initial step; after step(), torch's get_last_lr()[0].
   virtual double lr() const = 0;
+  // The momentum (SGD) or beta1 (Adam, AdamW) the optimizer should use now when
+  // the scheduler cycles it (OneCycleLR with cycle_momentum); nullopt otherwise.
+  virtual std::optional<double> momentum() const { return std::nullopt; }
 
   // scheduler.step(). ReduceLROnPlateau: step(metric), the metric is required
   // (NaN counts as "not better", as in torch). The others take no metric and
@@ -84,8 +98,8 @@ class LrScheduler {
   virtual void step(std::optional<double> metric = std::nullopt) = 0;
 
   // Everything needed to continue bit-exactly: the lr (and the rest of torch's
-  // param-group entries a scheduler uses: initial_lr, OneCycleLR's max_lr and
-  // min_lr), last_epoch, step counts, base_lr, counters, best, ... An object
+  // param-group entries a scheduler uses: initial_lr, OneCycleLR's max_lr,
+  // min_lr and, cycling, the momentum and its bounds), last_epoch, step counts, base_lr, counters, best, ... An object
   // with "type"; non-finite numbers (ReduceLROnPlateau's initial best = inf)
   // are written as the strings "inf" / "-inf" / "nan" so that strict JSON
   // keeps them.

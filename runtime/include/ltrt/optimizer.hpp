@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ltrt/lr_scheduler.hpp"
 #include "ltrt/model.hpp"
 
 namespace ltrt {
@@ -22,6 +23,11 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 // The model's parameter groups: its ParamGroupDefs, or one group of every parameter with the
 // optimizer's weight_decay for a model that names none.
 std::vector<ParamGroupDef> param_groups_of(const ModelDef& model);
+
+// What a momentum-cycling scheduler needs of this optimizer (LrScheduler::create).
+inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
+  return {c.kind != OptimizerKind::sgd, c.kind == OptimizerKind::sgd ? c.momentum : c.beta1};
+}
 
 class Optimizer {
  public:
@@ -42,6 +48,10 @@ class Optimizer {
   // The learning rate of the next step (for LR schedulers).
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
+  // SGD's momentum or Adam's beta1 of the next step: the configuration's, unless a scheduler
+  // cycles it (OneCycleLR with cycle_momentum; see LrScheduler::momentum).
+  double momentum() const { return momentum_; }
+  void set_momentum(double momentum) { momentum_ = momentum; }
 
   const OptimizerConfig& config() const { return model_.optimizer; }
 
@@ -51,6 +61,7 @@ class Optimizer {
   std::vector<ParamGroupDef> groups_;
   std::int64_t step_count_ = 0;
   double lr_;
+  double momentum_;
 };
 
 }  // namespace ltrt

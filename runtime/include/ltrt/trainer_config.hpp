@@ -69,7 +69,8 @@ struct TrainerConfig {
 // Reads spec["seed_everything"], spec["trainer"] and spec["lr_scheduler"]
 // (absent: defaults). base_lr is the optimizer's lr, for checking the
 // scheduler's arguments. Throws ConfigError naming the key and what is wrong.
-TrainerConfig read_trainer_config(const json::Value& spec, double base_lr = 1e-3);
+TrainerConfig read_trainer_config(const json::Value& spec, double base_lr = 1e-3,
+                                  const OptimizerMomentum& optimizer = {});
 
 // The resolved trainer section (defaults filled in), for --print_config.
 json::Value trainer_config_json(const TrainerConfig& c);

@@ -23,6 +23,8 @@ struct StepScalars {
   // rounded to float exactly as the CPU kernels round them (runtime/src/sgd.cpp, adam.cpp).
   float neg_lr;                 // SGD: -lr
   int first_step;               // SGD: the momentum buffer starts as the gradient
+  float momentum;               // SGD: momentum (OneCycleLR may cycle it)
+  float lerp_weight;            // Adam: 1 - beta1 (OneCycleLR may cycle beta1)
   float neg_step_size;          // Adam: -lr / (1 - beta1^step)
   float bias_correction2_sqrt;  // Adam: sqrt(1 - beta2^step)
   float decoupled_scale[kMaxParamGroups];  // AdamW: 1 - lr * weight_decay, per parameter group

@@ -30,8 +30,9 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
                       const AccuracyShape& shape, int n);
 
 // The scalars of the next optimizer step, computed as runtime/src/sgd.cpp and adam.cpp compute
-// theirs; `step` is the count after this step (torch's state["step"]).
+// theirs; `step` is the count after this step (torch's state["step"]), `momentum` SGD's momentum
+// or Adam's beta1 now (Optimizer::momentum).
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& config, const std::vector<ParamGroupDef>& groups,
-                           double lr, std::int64_t step);
+                           double lr, double momentum, std::int64_t step);
 
 }  // namespace ltrt::cuda

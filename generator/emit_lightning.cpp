@@ -430,7 +430,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   if (const auto& sched = spec.trainer.scheduler) {
     std::string sargs;
     for (const auto& [k, v] : sched->args.members) {
-      if (sched->type == "SequentialLR" && k == "schedulers") {
+      if ((sched->type == "SequentialLR" || sched->type == "ChainedScheduler") && k == "schedulers") {
         std::string list = "[";
         for (size_t i = 0; i < v.items.size(); ++i) {
           const JsonValue& inner = v.items[i];
@@ -445,7 +445,10 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       }
       sargs += ", " + k + "=" + py(v);
     }
-    w.line("scheduler = torch.optim.lr_scheduler." + sched->type + "(optimizer" + sargs + ")");
+    // ChainedScheduler takes its schedulers first (their optimizer is its optimizer).
+    if (sched->type == "ChainedScheduler") sargs = sargs.substr(2);
+    w.line("scheduler = torch.optim.lr_scheduler." + sched->type + "(" +
+           (sched->type == "ChainedScheduler" ? "" : "optimizer") + sargs + ")");
     std::string config = "{\"scheduler\": scheduler, \"interval\": " + ltrt::json::quote(spec.trainer.scheduler_interval) +
                          ", \"frequency\": " + std::to_string(spec.trainer.scheduler_frequency);
     if (!spec.trainer.scheduler_monitor.empty())

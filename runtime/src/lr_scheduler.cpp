@@ -423,6 +423,31 @@ class ConstantLR final : public Chainable {
   std::int64_t total_;
 };
 
+class PolynomialLR final : public Chainable {
+ public:
+  PolynomialLR(std::int64_t total_iters, double power) : total_iters_(total_iters), power_(power) {}
+  const char* type() const override { return "PolynomialLR"; }
+
+ protected:
+  double get_lr() override {
+    if (last_epoch_ == 0 || last_epoch_ > total_iters_) return group_->lr;
+    const double t = static_cast<double>(total_iters_);
+    const double decay_factor = std::pow((1.0 - static_cast<double>(last_epoch_) / t) /
+                                             (1.0 - static_cast<double>(last_epoch_ - 1) / t),
+                                         power_);
+    return group_->lr * decay_factor;
+  }
+  std::optional<double> closed_form_lr() const override {
+    if (total_iters_ == 0) throw Error("PolynomialLR: total_iters 0 divides by zero (torch: ZeroDivisionError)");
+    const double t = static_cast<double>(total_iters_);
+    return base_lr_ * std::pow(1.0 - static_cast<double>(std::min(total_iters_, last_epoch_)) / t, power_);
+  }
+
+ private:
+  std::int64_t total_iters_;
+  double power_;
+};
+
 class OneCycleLR final : public Chainable {
  public:
   struct Phase {
@@ -605,6 +630,53 @@ class SequentialLR final : public LrScheduler {
   std::int64_t last_epoch_ = 0;
 };
 
+// torch's ChainedScheduler: its schedulers, built in order on one parameter group (each
+// constructor's initial step compounding on the last), all stepped at each step, in order.
+class ChainedScheduler final : public LrScheduler {
+ public:
+  ChainedScheduler(std::shared_ptr<Group> group, std::vector<std::unique_ptr<Chainable>> schedulers)
+      : group_(std::move(group)), schedulers_(std::move(schedulers)) {}
+  const char* type() const override { return "ChainedScheduler"; }
+  double lr() const override { return group_->lr; }
+  std::optional<double> momentum() const override { return group_->momentum; }
+
+  void step(std::optional<double> metric) override {
+    if (metric) throw Error("ChainedScheduler.step() takes no metric");
+    for (auto& s : schedulers_) s->torch_step(std::nullopt);
+  }
+
+  json::Value state() const override {
+    json::Value out = json::Value::make_object();
+    out.set("type", json::Value::make_string(type()));
+    group_->save(out);
+    json::Value subs = json::Value::make_array();
+    for (const auto& s : schedulers_) {
+      json::Value sub = json::Value::make_object();
+      sub.set("type", json::Value::make_string(s->type()));
+      s->save_own(sub);
+      subs.push(std::move(sub));
+    }
+    out.set("schedulers", std::move(subs));
+    return out;
+  }
+  void load_state(const json::Value& in) override {
+    const json::Value& t = member(in, type(), "type");
+    if (!t.is_string() || t.str != type())
+      throw Error("scheduler state is for " + json::write(t) + ", not \"ChainedScheduler\"");
+    const json::Value& subs = member(in, type(), "schedulers");
+    if (!subs.is_array() || subs.items.size() != schedulers_.size())
+      throw Error("ChainedScheduler state: 'schedulers' must be an array of " + std::to_string(schedulers_.size()) +
+                  " states");
+    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->check_type(subs.items[i]);
+    group_->load(in, type());
+    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->load_own(subs.items[i]);
+  }
+
+ private:
+  std::shared_ptr<Group> group_;
+  std::vector<std::unique_ptr<Chainable>> schedulers_;
+};
+
 class ReduceLROnPlateau final : public LrScheduler {
  public:
   ReduceLROnPlateau(double lr, bool max_mode, double factor, std::int64_t patience, double threshold, bool abs_mode,
@@ -741,6 +813,10 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     const std::int64_t total = at_least(a, "total_iters", a.integer("total_iters", 5), 0);
     return std::make_unique<LinearLR>(start, end, total);
   }
+  if (type == "PolynomialLR") {
+    const std::int64_t total = at_least(a, "total_iters", a.integer("total_iters", 5), 0);
+    return std::make_unique<PolynomialLR>(total, a.number("power", 1.0));
+  }
   if (type == "ConstantLR") {
     const double factor = a.number("factor", 1.0 / 3);
     if (factor > 1.0 || factor < 0) a.fail("factor", "must be between 0 and 1");
@@ -865,25 +941,30 @@ std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, doub
                                                min_lr, eps);
   }
 
-  if (spec.type == "SequentialLR") {
+  if (spec.type == "SequentialLR" || spec.type == "ChainedScheduler") {
     Args a(spec.type, spec.args);
     a.check_known(*known);
     const json::Value* list = a.get("schedulers");
     if (list == nullptr) a.fail("schedulers", "is required");
     if (!list->is_array() || list->items.empty())
       a.fail("schedulers", "must be a non-empty list of {\"type\": ..., <arguments>} objects");
-    std::vector<std::int64_t> milestones = int_list(a, "milestones");
-    if (milestones.size() != list->items.size() - 1)
-      a.fail("milestones", "must have one entry fewer than schedulers (" + std::to_string(list->items.size()) +
-                               " schedulers, " + std::to_string(milestones.size()) + " milestones)");
+    std::vector<std::int64_t> milestones;
+    if (spec.type == "SequentialLR") {
+      milestones = int_list(a, "milestones");
+      if (milestones.size() != list->items.size() - 1)
+        a.fail("milestones", "must have one entry fewer than schedulers (" + std::to_string(list->items.size()) +
+                                 " schedulers, " + std::to_string(milestones.size()) + " milestones)");
+    }
     std::vector<std::unique_ptr<Chainable>> subs;
     for (std::size_t i = 0; i < list->items.size(); ++i) {
       const json::Value& item = list->items[i];
       const std::string where = "schedulers[" + std::to_string(i) + "]";
       const json::Value* t = item.is_object() ? item.find("type") : nullptr;
       if (t == nullptr || !t->is_string()) a.fail(where, "must be an object with a \"type\" string");
-      if (t->str == "SequentialLR" || t->str == "ReduceLROnPlateau")
-        a.fail(where, "cannot be " + t->str + " (torch's SequentialLR steps its schedulers without a metric)");
+      if (t->str == "SequentialLR" || t->str == "ChainedScheduler" || t->str == "ReduceLROnPlateau")
+        a.fail(where, "cannot be " + t->str + " (only the other schedulers can be " +
+                          (spec.type == "SequentialLR" ? "sequenced" : "chained") + " yet; torch steps them without "
+                          "a metric)");
       if (find_arguments(t->str) == nullptr)
         a.fail(where, "unknown lr scheduler '" + t->str + "' (supported: " + known_types() + ")");
       json::Value sub_args = json::Value::make_object();
@@ -892,9 +973,10 @@ std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, doub
       try {
         subs.push_back(create_chainable(t->str, sub_args, optimizer, group));
       } catch (const Error& e) {
-        throw Error("SequentialLR " + where + ": " + e.what());
+        throw Error(spec.type + " " + where + ": " + e.what());
       }
     }
+    if (spec.type == "ChainedScheduler") return std::make_unique<ChainedScheduler>(group, std::move(subs));
     return std::make_unique<SequentialLR>(group, std::move(subs), std::move(milestones));
   }
 
@@ -916,6 +998,7 @@ const std::vector<std::pair<std::string, std::vector<SchedulerArgument>>>& sched
       {"CosineAnnealingLR", {req("T_max"), opt("eta_min", i(0))}},
       {"LinearLR", {opt("start_factor", d(1.0 / 3)), opt("end_factor", d(1.0)), opt("total_iters", i(5))}},
       {"ConstantLR", {opt("factor", d(1.0 / 3)), opt("total_iters", i(5))}},
+      {"PolynomialLR", {opt("total_iters", i(5)), opt("power", d(1.0))}},
       {"OneCycleLR",
        {req("max_lr"), opt("total_steps", Value::make_null()), opt("epochs", Value::make_null()),
         opt("steps_per_epoch", Value::make_null()), opt("pct_start", d(0.3)), opt("anneal_strategy", s("cos")),
@@ -923,6 +1006,7 @@ const std::vector<std::pair<std::string, std::vector<SchedulerArgument>>>& sched
         opt("div_factor", d(25.0)), opt("final_div_factor", d(1e4)), opt("three_phase", b(false))}},
       {"CosineAnnealingWarmRestarts", {req("T_0"), opt("T_mult", i(1)), opt("eta_min", i(0))}},
       {"SequentialLR", {req("schedulers"), req("milestones")}},
+      {"ChainedScheduler", {req("schedulers")}},
       {"ReduceLROnPlateau",
        {opt("mode", s("min")), opt("factor", d(0.1)), opt("patience", i(10)), opt("threshold", d(1e-4)),
         opt("threshold_mode", s("rel")), opt("cooldown", i(0)), opt("min_lr", i(0)), opt("eps", d(1e-8))}},

@@ -79,6 +79,10 @@ SCHEDULERS = {
     "CosineAnnealingLR": ({"type": "CosineAnnealingLR", "T_max": 15, "eta_min": 0.001}, "SGD"),
     "LinearLR": ({"type": "LinearLR", "start_factor": 0.25, "total_iters": 10}, "SGD"),
     "ConstantLR": ({"type": "ConstantLR", "factor": 0.5, "total_iters": 8}, "SGD"),
+    "PolynomialLR": ({"type": "PolynomialLR", "total_iters": 30, "power": 2.0}, "SGD"),
+    "ChainedScheduler": ({"type": "ChainedScheduler",
+                          "schedulers": [{"type": "ConstantLR", "factor": 0.5, "total_iters": 10},
+                                         {"type": "ExponentialLR", "gamma": 0.95}]}, "SGD"),
     "OneCycleLR": ({"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 40, "cycle_momentum": False}, "Adam"),
     "CosineAnnealingWarmRestarts": ({"type": "CosineAnnealingWarmRestarts", "T_0": 5, "T_mult": 2,
                                      "eta_min": 0.001}, "SGD"),
@@ -756,6 +760,8 @@ def lr_torch(kind, n, monitor_values=None):
         if t == "SequentialLR":
             subs = [make(s) for s in a["schedulers"]]
             return S.SequentialLR(opt, schedulers=subs, milestones=a["milestones"])
+        if t == "ChainedScheduler":
+            return S.ChainedScheduler([make(s) for s in a["schedulers"]])
         return getattr(S, t)(opt, **a)
 
     sched = make(section)

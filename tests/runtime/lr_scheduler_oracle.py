@@ -42,6 +42,10 @@ def seq(*subs, milestones):
     return {"type": "SequentialLR", "args": {"schedulers": list(subs), "milestones": milestones}}
 
 
+def chain(*subs):
+    return {"type": "ChainedScheduler", "args": {"schedulers": list(subs)}}
+
+
 def sub(type_, **args):
     return dict(type=type_, **args)
 
@@ -91,6 +95,18 @@ CASES = [
     ("seq_step_constant_linear", 0.1, seq(sub("StepLR", step_size=2), sub("ConstantLR", factor=0.25, total_iters=4),
                                           sub("LinearLR", start_factor=0.5, end_factor=0.1, total_iters=6),
                                           milestones=[6, 20])),
+    ("polynomial_default", 0.1, {"type": "PolynomialLR", "args": {}}),
+    ("polynomial_30_squared", 0.05, {"type": "PolynomialLR", "args": {"total_iters": 30, "power": 2.0}}),
+    ("polynomial_12_sqrt", 1.0, {"type": "PolynomialLR", "args": {"total_iters": 12, "power": 0.5}}),
+    ("seq_linear_polynomial", 0.1, seq(sub("LinearLR", start_factor=0.2, total_iters=4),
+                                       sub("PolynomialLR", total_iters=20, power=1.5), milestones=[5])),
+    ("chain_constant_exponential", 0.1, chain(sub("ConstantLR", factor=0.5, total_iters=6),
+                                              sub("ExponentialLR", gamma=0.95))),
+    ("chain_linear_cosine", 0.2, chain(sub("LinearLR", start_factor=0.1, total_iters=8),
+                                       sub("CosineAnnealingLR", T_max=15, eta_min=0.001))),
+    ("chain_polynomial_step_multistep", 0.3, chain(sub("PolynomialLR", total_iters=25, power=0.8),
+                                                   sub("StepLR", step_size=5, gamma=0.7),
+                                                   sub("MultiStepLR", milestones=[10, 30], gamma=0.5))),
     ("plateau_min_rel", 0.1, {"type": "ReduceLROnPlateau", "args": {
         "patience": 3, "cooldown": 2, "factor": 0.5, "min_lr": 0.01}}, "loss"),
     ("plateau_max_abs", 0.1, {"type": "ReduceLROnPlateau", "args": {
@@ -111,6 +127,8 @@ MOMENTUM_CASES = [
      "SGD", 0.5),
     ("onecycle_adam_momentum_3phase", 0.01, {"type": "OneCycleLR", "args": {
         "max_lr": 0.2, "total_steps": 40, "three_phase": True, "pct_start": 0.25}}, "Adam", 0.0),
+    ("chain_onecycle_constant_momentum", 0.01, chain(sub("OneCycleLR", max_lr=0.4, total_steps=40),
+                                                     sub("ConstantLR", factor=0.5, total_iters=10)), "Adam", 0.0),
     ("seq_linear_onecycle_momentum", 0.1, seq(sub("LinearLR", start_factor=0.5, total_iters=5),
                                               sub("OneCycleLR", max_lr=0.3, total_steps=34), milestones=[6]),
      "SGD", 0.9),
@@ -123,6 +141,9 @@ def build(opt, spec):
         subs = [build(opt, {"type": s["type"], "args": {k: v for k, v in s.items() if k != "type"}})
                 for s in args["schedulers"]]
         return S.SequentialLR(opt, schedulers=subs, milestones=args["milestones"])
+    if t == "ChainedScheduler":
+        return S.ChainedScheduler([build(opt, {"type": s["type"], "args": {k: v for k, v in s.items() if k != "type"}})
+                                   for s in args["schedulers"]])
     return getattr(S, t)(opt, **args)
 
 

@@ -265,7 +265,7 @@ TEST(LrScheduler, MetricOnlyForReduceLrOnPlateau) {
 
 TEST(LrScheduler, ArgumentTableListsEveryTypeWithTorchDefaults) {
   const auto& table = ltrt::scheduler_arguments();
-  ASSERT_EQ(table.size(), 10u);
+  ASSERT_EQ(table.size(), 12u);
   for (const auto& [type, args] : table) {
     // Fill the required arguments with plausible values; every type must build.
     Value a = Value::make_object();

@@ -17,6 +17,7 @@
 //   CosineAnnealingLR(T_max, eta_min=0)
 //   LinearLR(start_factor=1/3, end_factor=1.0, total_iters=5)
 //   ConstantLR(factor=1/3, total_iters=5)
+//   PolynomialLR(total_iters=5, power=1.0)
 //   OneCycleLR(max_lr, total_steps | epochs*steps_per_epoch, pct_start=0.3,
 //              anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85,
 //              max_momentum=0.95, div_factor=25, final_div_factor=1e4,
@@ -33,13 +34,15 @@
 //     ReduceLROnPlateau), built in order on the same parameter group as torch
 //     builds them before SequentialLR (so a later OneCycleLR's initial_lr is
 //     what SequentialLR resets the lr to, as in torch).
+//   ChainedScheduler(schedulers): schedulers as SequentialLR's, built in
+//     order on the same parameter group, all stepped at every step in order.
 //   ReduceLROnPlateau(mode='min', factor=0.1, patience=10, threshold=1e-4,
 //                     threshold_mode='rel', cooldown=0, min_lr=0, eps=1e-8)
 //     step(metric) needs the monitored value. min_lr may be a number or a
 //     one-element list.
 // Not supported: last_epoch/verbose arguments (resume is state()/load_state()),
-// LambdaLR/MultiplicativeLR (Python callables), CyclicLR, PolynomialLR,
-// ChainedScheduler, stepping with an explicit epoch.
+// LambdaLR/MultiplicativeLR (Python callables), CyclicLR, stepping with an
+// explicit epoch.
 #pragma once
 
 #include <memory>

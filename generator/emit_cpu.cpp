@@ -392,8 +392,8 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.optimizer.weight_decay = " + num(o.weight_decay) + ";");
   w.line(std::string("m.optimizer.maximize = ") + (o.maximize ? "true" : "false") + ";");
   if (!o.param_groups.empty()) {
-    w.line("// optimizer.param_groups: each group's parameters lie together in the flat regions,");
-    w.line("// elements [begin, begin + count)");
+    w.line("// optimizer.param_groups: name, lr, weight_decay; each group's parameters lie together in");
+    w.line("// the flat regions, elements [begin, begin + count)");
     w.open("static const ltrt::ParamGroupDef kParamGroups[] =");
     for (const MemoryPlan::GroupRange& r : plan.groups) {
       std::string members;
@@ -402,8 +402,8 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
         if (at >= r.begin && at < r.begin + r.count) members += (members.empty() ? "" : ", ") + g.value(p).torch_name;
       }
       for (const std::string& c : comment_lines((r.name.empty() ? "" : r.name + ": ") + members, 90)) w.line(c);
-      w.line("{" + (r.name.empty() ? std::string("nullptr") : cpp_string_literal(r.name)) + ", " + num(r.weight_decay) +
-             ", " + std::to_string(r.begin) + ", " + std::to_string(r.count) + "},");
+      w.line("{" + (r.name.empty() ? std::string("nullptr") : cpp_string_literal(r.name)) + ", " + num(r.lr) + ", " +
+             num(r.weight_decay) + ", " + std::to_string(r.begin) + ", " + std::to_string(r.count) + "},");
     }
     w.close(";");
     w.line("m.param_groups = kParamGroups;");

@@ -413,8 +413,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       std::string list;
       for (const std::string& p : group.params) list += (list.empty() ? "" : ", ") + ltrt::json::quote(p);
       patterns += (patterns.empty() ? "" : ", ") + std::string("[") + list + "]";
-      groups += std::string(groups.empty() ? "" : ", ") + "{\"params\": [], \"weight_decay\": " +
-                ltrt::python_repr(group.weight_decay) +
+      groups += std::string(groups.empty() ? "" : ", ") + "{\"params\": [], \"lr\": " + ltrt::python_repr(group.lr) +
+                ", \"weight_decay\": " + ltrt::python_repr(group.weight_decay) +
                 (group.name.empty() ? "" : ", \"name\": " + ltrt::json::quote(group.name)) +
                 "}";
     }

@@ -213,7 +213,7 @@ JsonValue data_schema() {
   return object(p, {"batch_size", "train"});
 }
 
-// optimizer.param_groups: [{"params": "*.bias" or ["*.bias", ...], "weight_decay": 0.0, "name": "no_decay"}].
+// optimizer.param_groups: [{"params": "*.bias" or ["*.bias", ...], "lr": 1e-3, "weight_decay": 0.0, "name": "no_decay"}].
 JsonValue param_groups_schema() {
   JsonValue pattern = type_of("string");
   pattern.set("minLength", JsonValue::make_integer(1));
@@ -225,6 +225,9 @@ JsonValue param_groups_schema() {
   JsonValue decay = type_of("number");
   decay.set("minimum", JsonValue::make_number(0));
   g.set("weight_decay", decay);
+  JsonValue lr = type_of("number");
+  lr.set("minimum", JsonValue::make_number(0));
+  g.set("lr", lr);
   JsonValue name = type_of("string");
   name.set("minLength", JsonValue::make_integer(1));
   g.set("name", name);

@@ -64,12 +64,12 @@ bool fnmatch_case(const std::string& pattern, const std::string& name) { return 
 
 std::vector<ParamGroup> assign_param_groups(const Graph& g, const Spec& spec) {
   const OptimizerSpec& o = spec.optimizer;
-  if (o.param_groups.empty()) return {{"", o.weight_decay, g.params}};
+  if (o.param_groups.empty()) return {{"", o.lr, o.weight_decay, g.params}};
   std::vector<std::string> names;
   for (int p : g.params) names.push_back(g.value(p).torch_name);
 
   std::vector<ParamGroup> groups;
-  for (const ParamGroupSpec& s : o.param_groups) groups.push_back({s.name, s.weight_decay, {}});
+  for (const ParamGroupSpec& s : o.param_groups) groups.push_back({s.name, s.lr, s.weight_decay, {}});
   std::vector<int> group_of(g.params.size(), -1);
   for (size_t i = 0; i < o.param_groups.size(); ++i) {
     const ParamGroupSpec& s = o.param_groups[i];

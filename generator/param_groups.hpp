@@ -12,6 +12,7 @@ namespace ltgen {
 
 struct ParamGroup {
   std::string name;        // "" for none
+  double lr = 0;
   double weight_decay = 0;
   std::vector<int> params;  // parameter values, in state_dict order
 };
@@ -20,7 +21,7 @@ struct ParamGroup {
 bool fnmatch_case(const std::string& pattern, const std::string& name);
 
 /// torch.optim's param_groups for the spec: one group of every parameter with the optimizer's
-/// weight_decay when optimizer.param_groups is absent; else a group per entry, each parameter in
+/// lr and weight_decay when optimizer.param_groups is absent; else a group per entry, each parameter in
 /// the first group one of whose patterns matches its name (Python's fnmatch on torch's names).
 /// Throws SpecError, at the pattern or the group, for a pattern that matches no parameter, a group
 /// left with none, or a parameter in no group.

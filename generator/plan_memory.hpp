@@ -31,6 +31,7 @@ struct MemoryPlan {
   std::map<int, std::int64_t> flat_index;  // param value -> element index in the flat regions
   struct GroupRange {
     std::string name;  // "" for none
+    double lr;
     double weight_decay;
     std::int64_t begin, count;  // elements of the flat regions
   };

@@ -445,12 +445,12 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
     if (v.items[i].kind != Kind::object)
       fail_at(v.items[i], g.json_path, "expected an object, e.g. {\"params\": [\"*.bias\"], \"weight_decay\": 0.0}");
     ltrt::ConfigObject o(v.items[i], g.json_path);
-    const std::vector<const char*> own = s.type == "SGD" ? std::vector<const char*>{"lr", "momentum", "dampening", "nesterov", "maximize"}
-                                                          : std::vector<const char*>{"lr", "betas", "eps", "amsgrad", "maximize"};
+    const std::vector<const char*> own = s.type == "SGD" ? std::vector<const char*>{"momentum", "dampening", "nesterov", "maximize"}
+                                                          : std::vector<const char*>{"betas", "eps", "amsgrad", "maximize"};
     for (const char* k : own)
       if (o.get(k))
-        o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'weight_decay' and 'name' can "
-                  "differ between parameter groups; remove it (the optimizer's applies)");
+        o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'lr', 'weight_decay' and 'name' "
+                  "can differ between parameter groups; remove it (the optimizer's applies)");
     const JsonValue& params = o.require("params");
     std::vector<const JsonValue*> patterns;
     if (params.kind == Kind::string) patterns.push_back(&params);
@@ -467,6 +467,7 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
       g.params_pos.push_back(p.pos);
       g.params_paths.push_back(at);
     }
+    g.lr = o.number("lr", s.lr, 0.0, HUGE_VAL);
     g.weight_decay = o.number("weight_decay", s.weight_decay, 0.0, HUGE_VAL);
     if (const JsonValue* name = o.get("name"); name && name->kind == Kind::string && name->str.empty())
       o.fail("name", "must not be empty (LearningRateMonitor would log 'lr-" + s.type + "/'); leave 'name' out "
@@ -580,7 +581,10 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   read_optimizer(top, spec);
   top.get("lr_scheduler");  // read with the trainer section, by the runtime's reader
   top.get("trainer");  // read by the runtime's reader, the same one the program uses
-  spec.trainer = ltrt::read_trainer_config(root, spec.optimizer.lr, {spec.optimizer.type != "SGD", spec.optimizer.momentum});
+  std::vector<double> group_lrs;  // the schedulers' base lrs: one per parameter group
+  for (const ParamGroupSpec& g : spec.optimizer.param_groups) group_lrs.push_back(g.lr);
+  if (group_lrs.empty()) group_lrs.push_back(spec.optimizer.lr);
+  spec.trainer = ltrt::read_trainer_config(root, group_lrs, {spec.optimizer.type != "SGD", spec.optimizer.momentum});
   ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing);  // checks trainer.callbacks and max_time
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();

@@ -61,6 +61,7 @@ struct ParamGroupSpec {
   std::vector<std::string> params_paths;    // "optimizer.param_groups[1].params[0]"
   std::string json_path;                    // "optimizer.param_groups[1]"
   ltrt::json::Pos pos;
+  double lr = 0;                            // the optimizer's when the group does not set it
   double weight_decay = 0;                  // the optimizer's when the group does not set it
   std::string name;                         // "" for none
 };

@@ -2953,8 +2953,8 @@ const ltrt::ModelDef& model() {
     m.optimizer.amsgrad = false;
     m.optimizer.weight_decay = 0.1;
     m.optimizer.maximize = false;
-    // optimizer.param_groups: each group's parameters lie together in the flat regions,
-    // elements [begin, begin + count)
+    // optimizer.param_groups: name, lr, weight_decay; each group's parameters lie together in
+    // the flat regions, elements [begin, begin + count)
     static const ltrt::ParamGroupDef kParamGroups[] = {
         // no_decay: h0_ln1.weight, h0_ln1.bias, h0_attn.in_proj_bias, h0_attn.out_proj.bias,
         // h0_ln2.weight, h0_ln2.bias, h0_fc.bias, h0_proj.bias, h1_ln1.weight, h1_ln1.bias,
@@ -2963,13 +2963,13 @@ const ltrt::ModelDef& model() {
         // h2_ln2.weight, h2_ln2.bias, h2_fc.bias, h2_proj.bias, h3_ln1.weight, h3_ln1.bias,
         // h3_attn.in_proj_bias, h3_attn.out_proj.bias, h3_ln2.weight, h3_ln2.bias, h3_fc.bias,
         // h3_proj.bias, ln_f.weight, ln_f.bias
-        {"no_decay", 0.0, 0, 6912},
+        {"no_decay", 0.004, 0.0, 0, 6912},
         // decay: wte.weight, wpe.weight, h0_attn.in_proj_weight, h0_attn.out_proj.weight,
         // h0_fc.weight, h0_proj.weight, h1_attn.in_proj_weight, h1_attn.out_proj.weight,
         // h1_fc.weight, h1_proj.weight, h2_attn.in_proj_weight, h2_attn.out_proj.weight,
         // h2_fc.weight, h2_proj.weight, h3_attn.in_proj_weight, h3_attn.out_proj.weight,
         // h3_fc.weight, h3_proj.weight
-        {"decay", 0.1, 6912, 813312},
+        {"decay", 0.004, 0.1, 6912, 813312},
     };
     m.param_groups = kParamGroups;
     m.num_param_groups = 2;

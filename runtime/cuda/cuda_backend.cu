@@ -206,7 +206,7 @@ class CudaBackend : public Backend {
 
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
     // The learning rate as it is now: on_before_optimizer_step may have set it.
-    set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, optimizer.lr(), optimizer.momentum(),
+    set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, optimizer.lrs(), optimizer.momentums(),
                           optimizer.step_count() + 1);
     LTRT_CUDA_CHECK(cudaEventSynchronize(scalars_sent_));  // the pinned scalars' last copy is done
     *pinned_scalars_ = step_scalars_;
@@ -295,7 +295,7 @@ class CudaBackend : public Backend {
     step_scalars_ = StepScalars{};
     step_scalars_.loss_scale = s.loss_scale;
     step_scalars_.dropout_seed = dropout.next_u64();
-    if (stepping) set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, stepping->lr(), stepping->momentum(),
+    if (stepping) set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, stepping->lrs(), stepping->momentums(),
                                         stepping->step_count() + 1);
     stage_batch(s.n, &step_scalars_);
   }

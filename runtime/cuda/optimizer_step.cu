@@ -17,12 +17,12 @@ struct SgdFlags {
 };
 
 __global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ momentum_buffer,
-                           std::int64_t n, SgdFlags f, const StepScalars* __restrict__ s) {
+                           std::int64_t n, SgdFlags f, int group, const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float g = f.maximize ? -grad[i] : grad[i];
   if (f.decay) g = fmaf(f.weight_decay, param[i], g);  // grad.add(param, alpha=weight_decay)
-  const float momentum = s->momentum;
+  const float momentum = s->momentum[group];
   if (f.has_buffer && momentum != 0.0f) {
     float buf;
     if (s->first_step) {
@@ -34,7 +34,7 @@ __global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ 
     momentum_buffer[i] = buf;
     g = f.nesterov ? fmaf(momentum, buf, g) : buf;    // grad.add(buf, alpha=momentum)
   }
-  param[i] = fmaf(s->neg_lr, g, param[i]);  // param.add_(grad, alpha=-lr)
+  param[i] = fmaf(s->neg_lr[group], g, param[i]);  // param.add_(grad, alpha=-lr)
 }
 
 struct AdamFlags {
@@ -58,7 +58,7 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
     if (f.decoupled) p = p * s->decoupled_scale[group];  // param.mul_(1 - lr * weight_decay)
     else g = fmaf(f.weight_decay, p, g);          // grad.add(param, alpha=weight_decay)
   }
-  const float m = lerp(exp_avg[i], g, s->lerp_weight);  // exp_avg.lerp_(grad, 1 - beta1)
+  const float m = lerp(exp_avg[i], g, s->lerp_weight[group]);  // exp_avg.lerp_(grad, 1 - beta1)
   float v = exp_avg_sq[i] * f.beta2;                   // exp_avg_sq.mul_(beta2)
   v = v + f.one_minus_beta2 * g * g;                   // .addcmul_(grad, grad, value=1 - beta2)
   exp_avg[i] = m;
@@ -68,24 +68,26 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
     max_exp_avg_sq[i] = v;
   }
   const float denom = sqrtf(v) / s->bias_correction2_sqrt + f.eps;  // (v.sqrt() / bc2_sqrt).add_(eps)
-  param[i] = p + s->neg_step_size * m / denom;                       // param.addcdiv_(exp_avg, denom, value=-step_size)
+  param[i] = p + s->neg_step_size[group] * m / denom;                // param.addcdiv_(exp_avg, denom, value=-step_size)
 }
 
 }  // namespace
 
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
-                           double lr, double momentum, std::int64_t step) {
-  s.neg_lr = static_cast<float>(-lr);
+                           const std::vector<double>& lrs, const std::vector<double>& momentums, std::int64_t step) {
   s.first_step = step == 1;
-  s.momentum = static_cast<float>(momentum);
-  s.lerp_weight = static_cast<float>(1.0 - momentum);  // Adam: momentum is beta1
   const double t = static_cast<double>(step);
-  const double bias_correction1 = 1.0 - std::pow(momentum, t);
   const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
-  s.neg_step_size = static_cast<float>(-(lr / bias_correction1));
   s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-  for (std::size_t g = 0; g < groups.size() && g < kMaxParamGroups; ++g)
+  for (std::size_t g = 0; g < groups.size() && g < kMaxParamGroups; ++g) {
+    const double lr = lrs[g], momentum = momentums[g];  // Adam: momentum is beta1
+    const double bias_correction1 = 1.0 - std::pow(momentum, t);
+    s.neg_lr[g] = static_cast<float>(-lr);
+    s.momentum[g] = static_cast<float>(momentum);
+    s.lerp_weight[g] = static_cast<float>(1.0 - momentum);
+    s.neg_step_size[g] = static_cast<float>(-(lr / bias_correction1));
     s.decoupled_scale[g] = static_cast<float>(1.0 - lr * groups[g].weight_decay);
+  }
 }
 
 void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
@@ -100,7 +102,7 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vec
         const SgdFlags f{static_cast<float>(g.weight_decay), static_cast<float>(1.0 - c.dampening),
                          g.weight_decay != 0.0, c.momentum != 0.0, c.nesterov, c.maximize};
         sgd_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, f.has_buffer ? slots + b : nullptr,
-                                                        g.count, f, ctx.scalars);
+                                                        g.count, f, static_cast<int>(gi), ctx.scalars);
         LTRT_CUDA_CHECK_LAUNCH("sgd_kernel");
         break;
       }

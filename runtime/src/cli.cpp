@@ -245,7 +245,7 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
     }
   }
   try {
-    opts.fit.trainer = read_trainer_config(spec, model.optimizer.lr, optimizer_momentum(model.optimizer));
+    opts.fit.trainer = read_trainer_config(spec, group_lrs(model), optimizer_momentum(model.optimizer));
     Callbacks::read(spec, opts.fit.trainer.enable_checkpointing);  // checks overrides of max_time
   } catch (const ConfigError& e) {
     throw UsageError("--" + e.path + ": " + e.message);
@@ -371,6 +371,7 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
         if (at >= pg.begin && at < pg.begin + pg.count) names.push(Value::make_string(model.params[k].value.name));
       }
       group.set("params", std::move(names));
+      group.set("lr", Value::make_number(pg.lr));
       group.set("weight_decay", Value::make_number(pg.weight_decay));
       if (pg.name) group.set("name", Value::make_string(pg.name));
       groups.push(std::move(group));

@@ -75,14 +75,15 @@ void LearningRateMonitor::on_train_epoch_start(const CallbackContext& ctx) {
 // "any"; an optimizer without a scheduler always.
 void LearningRateMonitor::extract_and_log(const CallbackContext& ctx, const std::string& interval) {
   if (ctx.has_scheduler && interval != ctx.scheduler_interval && interval != "any") return;
-  // _get_optimizer_stats: per group its lr, then momentum and weight_decay when asked. ltgen's groups
-  // share the learning rate and the momentum; weight_decay is the group's.
+  // _get_optimizer_stats: per group its lr, then momentum and weight_decay when asked.
   const std::vector<std::string> keys = group_keys(ctx);
   std::vector<std::pair<std::string, double>> stats;
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    stats.emplace_back(keys[i], ctx.lr);
-    lrs_[keys[i]].push_back(ctx.lr);
-    if (o_.log_momentum) stats.emplace_back(keys[i] + "-momentum", ctx.momentum);
+    const double lr = i < ctx.group_lrs.size() ? ctx.group_lrs[i] : ctx.lr;
+    stats.emplace_back(keys[i], lr);
+    lrs_[keys[i]].push_back(lr);
+    if (o_.log_momentum)
+      stats.emplace_back(keys[i] + "-momentum", i < ctx.group_momentums.size() ? ctx.group_momentums[i] : ctx.momentum);
     if (o_.log_weight_decay)
       stats.emplace_back(keys[i] + "-weight_decay", i < ctx.param_groups.size() ? ctx.param_groups[i].weight_decay : 0.0);
   }

@@ -983,6 +983,44 @@ std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, doub
   return create_chainable(spec.type, spec.args, optimizer, group);
 }
 
+namespace {
+
+json::Value group_args(const std::string& type, const json::Value& args, int group, int groups) {
+  json::Value out = json::Value::make_object();
+  for (const auto& [key, value] : args.members) {
+    const bool per_group = (type == "OneCycleLR" && (key == "max_lr" || key == "base_momentum" || key == "max_momentum")) ||
+                           (type == "ReduceLROnPlateau" && key == "min_lr");
+    if (per_group && value.is_array()) {
+      if (value.items.size() != static_cast<std::size_t>(groups))
+        throw Error(type + ": expected " + std::to_string(groups) + " values for " + key + " (one per parameter group), got " +
+                    std::to_string(value.items.size()));
+      out.set(key, value.items[static_cast<std::size_t>(group)]);
+    } else if ((type == "SequentialLR" || type == "ChainedScheduler") && key == "schedulers" && value.is_array()) {
+      json::Value subs = json::Value::make_array();
+      for (const json::Value& sub : value.items) {
+        const json::Value* t = sub.is_object() ? sub.find("type") : nullptr;
+        if (t == nullptr || !t->is_string()) {
+          subs.push(sub);  // create() says what is wrong with it
+          continue;
+        }
+        json::Value one = group_args(t->str, sub, group, groups);
+        subs.push(std::move(one));
+      }
+      out.set(key, std::move(subs));
+    } else {
+      out.set(key, value);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+SchedulerSpec group_scheduler_spec(const SchedulerSpec& spec, int group, int groups) {
+  if (!spec.args.is_object()) return spec;
+  return {spec.type, group_args(spec.type, spec.args, group, groups)};
+}
+
 const std::vector<std::pair<std::string, std::vector<SchedulerArgument>>>& scheduler_arguments() {
   using json::Value;
   auto req = [](const char* name) { return SchedulerArgument{name, Value::make_null(), true}; };

@@ -33,16 +33,24 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
 }
 
 std::vector<ParamGroupDef> param_groups_of(const ModelDef& model) {
-  if (model.num_param_groups == 0) return {{nullptr, model.optimizer.weight_decay, 0, model.num_param_elements}};
+  if (model.num_param_groups == 0)
+    return {{nullptr, model.optimizer.lr, model.optimizer.weight_decay, 0, model.num_param_elements}};
   return std::vector<ParamGroupDef>(model.param_groups, model.param_groups + model.num_param_groups);
+}
+
+std::vector<double> group_lrs(const ModelDef& model) {
+  std::vector<double> lrs;
+  for (const ParamGroupDef& g : param_groups_of(model)) lrs.push_back(g.lr);
+  return lrs;
 }
 
 Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
     : model_(model),
       arena_(arena),
       groups_(param_groups_of(model)),
-      lr_(model.optimizer.lr),
-      momentum_(model.optimizer.kind == OptimizerKind::sgd ? model.optimizer.momentum : model.optimizer.beta1) {
+      momentums_(groups_.size(),
+                 model.optimizer.kind == OptimizerKind::sgd ? model.optimizer.momentum : model.optimizer.beta1) {
+  for (const ParamGroupDef& g : groups_) lrs_.push_back(g.lr);
   std::int64_t next = 0;  // the groups cover the flat region, in order, without gaps
   for (const ParamGroupDef& g : groups_) {
     if (g.begin != next || g.count < 0) break;
@@ -74,19 +82,21 @@ void Optimizer::step() {
   const float* grad = grad_region(model_, arena_);
   const bool first_step = step_count_ == 0;
   ++step_count_;
-  for (const ParamGroupDef& g : groups_) {
-    // torch.optim's per-group loop: the same update, the group's own weight_decay.
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    // torch.optim's per-group loop: the same update with the group's lr, momentum and weight_decay.
+    const ParamGroupDef& g = groups_[gi];
+    const double lr = lrs_[gi], momentum = momentums_[gi];
     const std::int64_t b = g.begin, n = g.count;
     switch (c.kind) {
       case OptimizerKind::sgd: {
-        const SgdArgs args{lr_, momentum_, c.dampening, g.weight_decay, c.nesterov, c.maximize};
+        const SgdArgs args{lr, momentum, c.dampening, g.weight_decay, c.nesterov, c.maximize};
         sgd_step(param + b, grad + b, c.momentum != 0.0 ? slot_region(model_, arena_, 0) + b : nullptr, n, args,
                  first_step);
         break;
       }
       case OptimizerKind::adam:
       case OptimizerKind::adamw: {
-        const AdamArgs args{lr_, momentum_, c.beta2, c.eps, g.weight_decay, c.amsgrad, c.maximize,
+        const AdamArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.amsgrad, c.maximize,
                             c.kind == OptimizerKind::adamw};
         adam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b,
                   c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, step_count_);

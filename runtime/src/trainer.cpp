@@ -283,7 +283,14 @@ class Fit {
           1, static_cast<std::int64_t>(static_cast<double>(num_train_batches_) * t_.val_check_interval.fraction));
     }
     if (t_.scheduler) {
-      scheduler_ = LrScheduler::create(*t_.scheduler, model.optimizer.lr, optimizer_momentum(model.optimizer));
+      // A scheduler per parameter group: torch's schedulers treat each group on its own (list-valued
+      // arguments give each group its entry).
+      const std::vector<ParamGroupDef> groups = param_groups_of(model);
+      const int n = static_cast<int>(groups.size());
+      for (int g = 0; g < n; ++g)
+        schedulers_.push_back(LrScheduler::create(group_scheduler_spec(*t_.scheduler, g, n),
+                                                  groups[static_cast<std::size_t>(g)].lr,
+                                                  optimizer_momentum(model.optimizer)));
       follow_scheduler();
     }
     callbacks_ = Callbacks::read(callbacks_spec(config), t_.enable_checkpointing);
@@ -351,7 +358,7 @@ class Fit {
   Dataset train_data_, val_data_;
   std::unique_ptr<DataLoader> train_loader_, val_loader_;
   std::int64_t num_train_batches_ = 0, num_val_batches_ = 0, val_check_batch_ = 1;
-  std::unique_ptr<LrScheduler> scheduler_;
+  std::vector<std::unique_ptr<LrScheduler>> schedulers_;  // one per parameter group, or none
   Callbacks callbacks_;
   std::unique_ptr<Loggers> loggers_;
   std::vector<StepRow> train_rows_;
@@ -393,7 +400,7 @@ Trainer::Access Fit::hook_access() {
   a.model = &model_;
   a.arena = arena_.data();
   a.optimizer = &optimizer_;
-  a.spec_lr = model_.optimizer.lr;
+  a.spec_lr = param_groups_of(model_)[0].lr;  // param_groups[0]["lr"]
   a.self = this;
   a.save = [](void* self, const std::string& path) {
     Fit& fit = *static_cast<Fit*>(self);
@@ -439,7 +446,7 @@ void Fit::init_context() {
   c.save_checkpoint = [this](const std::string& path, bool weights_only) { save_checkpoint(path, weights_only); };
   c.optimizer_name = optimizer_name(model_.optimizer.kind);
   c.param_groups = param_groups_of(model_);
-  c.has_scheduler = scheduler_ != nullptr;
+  c.has_scheduler = !schedulers_.empty();
   c.scheduler_interval = t_.scheduler_interval;
   c.scheduler_name = t_.scheduler_name;
   c.log = &lr_logs_;
@@ -467,6 +474,8 @@ CallbackContext& Fit::context() {
   c.elapsed_seconds = elapsed();
   c.lr = optimizer_.lr();
   c.momentum = optimizer_.momentum();  // SGD's momentum or Adam's beta1, as OneCycleLR left it
+  c.group_lrs = optimizer_.lrs();
+  c.group_momentums = optimizer_.momentums();
   return c;
 }
 
@@ -494,7 +503,15 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   loops.set("advance_end_pending", json::Value::make_bool(in_batch_end_));
   loops.set("epoch_start_rng_data", json::Value::make_string(epoch_start_rng_data_));
   s.loops = loops;
-  s.lr_schedulers = scheduler_ ? scheduler_->state() : json::Value::make_null();
+  // One group: the scheduler's state; several: a list of the groups' states.
+  if (schedulers_.size() == 1) {
+    s.lr_schedulers = schedulers_[0]->state();
+  } else if (schedulers_.empty()) {
+    s.lr_schedulers = json::Value::make_null();
+  } else {
+    s.lr_schedulers = json::Value::make_array();
+    for (const auto& scheduler : schedulers_) s.lr_schedulers.push(scheduler->state());
+  }
   s.callbacks = callbacks_.state();
   // Under DDP rank 0 writes it (the replicas are equal); the others took part in the hook above.
   if (!group_.is_global_zero()) return;
@@ -545,10 +562,17 @@ void Fit::restore(const std::string& path) {
     batch_in_epoch_ = 0;
     advance_end_pending_ = false;
   }
-  if (scheduler_) {
+  if (!schedulers_.empty()) {
     if (s.lr_schedulers.kind == json::Kind::null)
       throw Error(path + ": the checkpoint has no LR scheduler state but the spec has an lr_scheduler");
-    scheduler_->load_state(s.lr_schedulers);
+    if (schedulers_.size() == 1) {
+      schedulers_[0]->load_state(s.lr_schedulers);
+    } else {
+      if (!s.lr_schedulers.is_array() || s.lr_schedulers.items.size() != schedulers_.size())
+        throw Error(path + ": the checkpoint's LR scheduler state is not a list of " +
+                    std::to_string(schedulers_.size()) + " (one per parameter group)");
+      for (std::size_t g = 0; g < schedulers_.size(); ++g) schedulers_[g]->load_state(s.lr_schedulers.items[g]);
+    }
     follow_scheduler();
   }
   const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
@@ -639,7 +663,7 @@ bool Fit::should_check_val(std::int64_t b) const {
 // Lightning's _update_learning_rates: `frequency` counts batches of the
 // epoch (interval "step") or epochs; plateau schedulers step on the monitor.
 void Fit::step_schedulers(const char* interval, bool plateau) {
-  if (!scheduler_ || scheduler_->needs_metric() != plateau || t_.scheduler_interval != interval) return;
+  if (schedulers_.empty() || schedulers_[0]->needs_metric() != plateau || t_.scheduler_interval != interval) return;
   const std::int64_t idx = (std::string(interval) == "step" ? batch_in_epoch_ - 1 : epoch_) + 1;
   if (idx % t_.scheduler_frequency != 0) return;
   std::optional<double> metric;
@@ -655,15 +679,18 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
     }
     metric = it->second;
   }
-  scheduler_->step(metric);
+  for (auto& scheduler : schedulers_) scheduler->step(metric);
   follow_scheduler();
 }
 
 // torch's schedulers write the optimizer's param_groups: the lr, and the momentum or beta1 that
 // OneCycleLR cycles.
 void Fit::follow_scheduler() {
-  optimizer_.set_lr(scheduler_->lr());
-  if (const std::optional<double> momentum = scheduler_->momentum()) optimizer_.set_momentum(*momentum);
+  for (std::size_t g = 0; g < schedulers_.size(); ++g) {
+    const int group = static_cast<int>(g);
+    optimizer_.set_lr(group, schedulers_[g]->lr());
+    if (const std::optional<double> momentum = schedulers_[g]->momentum()) optimizer_.set_momentum(group, *momentum);
+  }
 }
 
 // Forward, loss and backward of one batch (Lightning's closure: training_step, zero_grad on the first
@@ -950,7 +977,7 @@ class EvalHooks {
     Trainer::Access a;
     a.model = &model;
     a.arena = arena;
-    a.spec_lr = model.optimizer.lr;
+    a.spec_lr = param_groups_of(model)[0].lr;  // param_groups[0]["lr"]
     return a;
   }
 };
@@ -1048,7 +1075,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
 FitConfig FitConfig::from_model(const ModelDef& model) {
   FitConfig c;
   c.spec = json::parse(model.spec_json ? model.spec_json : "{}");
-  c.trainer = read_trainer_config(c.spec, model.optimizer.lr, optimizer_momentum(model.optimizer));
+  c.trainer = read_trainer_config(c.spec, group_lrs(model), optimizer_momentum(model.optimizer));
   c.train = DataSource::from(model.data.train);
   c.val = DataSource::from(model.data.val);
   c.test = DataSource::from(model.data.test);

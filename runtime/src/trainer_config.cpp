@@ -36,7 +36,8 @@ BatchCount read_batch_count(ConfigObject& t, const std::string& key, BatchCount 
   return c;
 }
 
-void read_scheduler(const json::Value& spec, double base_lr, const OptimizerMomentum& optimizer, TrainerConfig& c) {
+void read_scheduler(const json::Value& spec, const std::vector<double>& group_lrs, const OptimizerMomentum& optimizer,
+                    TrainerConfig& c) {
   const json::Value* section = spec.find("lr_scheduler");
   if (!section || section->kind == json::Kind::null) return;
   ConfigObject s(*section, "lr_scheduler");
@@ -64,7 +65,10 @@ void read_scheduler(const json::Value& spec, double base_lr, const OptimizerMome
   }
   s.finish();
   try {
-    LrScheduler::create(sched, base_lr, optimizer);  // checks the arguments as torch's constructor would
+    // Checks the arguments as torch's constructor would, for every parameter group's scheduler.
+    const int groups = static_cast<int>(group_lrs.size());
+    for (int g = 0; g < groups; ++g)
+      LrScheduler::create(group_scheduler_spec(sched, g, groups), group_lrs[static_cast<std::size_t>(g)], optimizer);
   } catch (const ConfigError&) {
     throw;
   } catch (const Error& e) {
@@ -84,11 +88,12 @@ bool trainer_field_is_fixed(const std::string& name) {
   return std::find(std::begin(kFixed), std::end(kFixed), name) != std::end(kFixed);
 }
 
-TrainerConfig read_trainer_config(const json::Value& spec, double base_lr, const OptimizerMomentum& optimizer) {
+TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<double>& group_lrs,
+                                  const OptimizerMomentum& optimizer) {
   TrainerConfig c;
   if (const json::Value* seed = spec.find("seed_everything"); seed && seed->kind != json::Kind::null)
     c.seed = read_integer(*seed, "seed_everything", 0);
-  read_scheduler(spec, base_lr, optimizer, c);
+  read_scheduler(spec, group_lrs, optimizer, c);
   const json::Value* section = spec.find("trainer");
   if (!section) return c;
   ConfigObject t(*section, "trainer");

@@ -4,7 +4,7 @@
 // changed halfway as a scheduler would; after every step the parameters and
 // every optimizer slot (momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq)
 // must match within 1e-6 relative. Each case also runs with the parameters in two groups of their
-// own weight decay, laid out in another order (optimizer.param_groups).
+// own lr and weight decay, laid out in another order (optimizer.param_groups).
 //
 // Not compared, because LibTorch 1.13's C++ optimizers lack them: maximize,
 // foreach, fused, capturable and differentiable (Python-only options). Note
@@ -111,21 +111,22 @@ class ReportWorst : public ::testing::Environment {
 };
 const auto* const g_report = ::testing::AddGlobalTestEnvironment(new ReportWorst);
 
-// torch::optim's options for the configuration, with the given weight decay.
-std::unique_ptr<torch::optim::OptimizerOptions> torch_options(const ltrt::OptimizerConfig& c, double weight_decay) {
+// torch::optim's options for the configuration, with the given lr and weight decay.
+std::unique_ptr<torch::optim::OptimizerOptions> torch_options(const ltrt::OptimizerConfig& c, double lr,
+                                                              double weight_decay) {
   switch (c.kind) {
     case ltrt::OptimizerKind::sgd:
       return std::make_unique<torch::optim::SGDOptions>(
-          torch::optim::SGDOptions(c.lr).momentum(c.momentum).dampening(c.dampening).nesterov(c.nesterov).weight_decay(
+          torch::optim::SGDOptions(lr).momentum(c.momentum).dampening(c.dampening).nesterov(c.nesterov).weight_decay(
               weight_decay));
     case ltrt::OptimizerKind::adam:
-      return std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(c.lr)
+      return std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(lr)
                                                              .betas(std::make_tuple(c.beta1, c.beta2))
                                                              .eps(c.eps)
                                                              .weight_decay(weight_decay)
                                                              .amsgrad(c.amsgrad));
     case ltrt::OptimizerKind::adamw:
-      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(c.lr)
+      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(lr)
                                                               .betas(std::make_tuple(c.beta1, c.beta2))
                                                               .eps(c.eps)
                                                               .weight_decay(weight_decay)
@@ -134,28 +135,34 @@ std::unique_ptr<torch::optim::OptimizerOptions> torch_options(const ltrt::Optimi
   return nullptr;
 }
 
-// torch::optim for the configuration over parameter groups: each its tensors and weight decay.
-std::unique_ptr<torch::optim::Optimizer> make_torch_optimizer(
-    const ltrt::OptimizerConfig& c, const std::vector<std::pair<std::vector<torch::Tensor>, double>>& groups) {
+// One torch parameter group: its tensors, lr and weight decay.
+struct TorchGroup {
+  std::vector<torch::Tensor> params;
+  double lr, weight_decay;
+};
+
+// torch::optim for the configuration over parameter groups.
+std::unique_ptr<torch::optim::Optimizer> make_torch_optimizer(const ltrt::OptimizerConfig& c,
+                                                              const std::vector<TorchGroup>& groups) {
   std::vector<torch::optim::OptimizerParamGroup> g;
-  for (const auto& [params, weight_decay] : groups) g.emplace_back(params, torch_options(c, weight_decay));
+  for (const TorchGroup& group : groups) g.emplace_back(group.params, torch_options(c, group.lr, group.weight_decay));
   switch (c.kind) {
     case ltrt::OptimizerKind::sgd:
       return std::make_unique<torch::optim::SGD>(
-          g, static_cast<const torch::optim::SGDOptions&>(*torch_options(c, c.weight_decay)));
+          g, static_cast<const torch::optim::SGDOptions&>(*torch_options(c, c.lr, c.weight_decay)));
     case ltrt::OptimizerKind::adam:
       return std::make_unique<torch::optim::Adam>(
-          g, static_cast<const torch::optim::AdamOptions&>(*torch_options(c, c.weight_decay)));
+          g, static_cast<const torch::optim::AdamOptions&>(*torch_options(c, c.lr, c.weight_decay)));
     case ltrt::OptimizerKind::adamw:
       return std::make_unique<torch::optim::AdamW>(
-          g, static_cast<const torch::optim::AdamWOptions&>(*torch_options(c, c.weight_decay)));
+          g, static_cast<const torch::optim::AdamWOptions&>(*torch_options(c, c.lr, c.weight_decay)));
   }
   return nullptr;
 }
 
-void set_torch_lr(torch::optim::Optimizer& opt, const ltrt::OptimizerConfig& c, double lr) {
-  for (auto& group : opt.param_groups()) {
-    auto& options = group.options();
+void set_torch_lr(torch::optim::Optimizer& opt, const ltrt::OptimizerConfig& c, std::size_t group, double lr) {
+  {
+    auto& options = opt.param_groups().at(group).options();
     switch (c.kind) {
       case ltrt::OptimizerKind::sgd: static_cast<torch::optim::SGDOptions&>(options).lr(lr); break;
       case ltrt::OptimizerKind::adam: static_cast<torch::optim::AdamOptions&>(options).lr(lr); break;
@@ -202,8 +209,9 @@ double rel_diff(const float* a, const torch::Tensor& b_any, double* max_abs) {
   return diff / std::max(scale, 1e-6);
 }
 
-// The same two parameters in two optimizer groups laid out bias first: the bias (flat 0..6)
-// without weight decay, the weight (flat 7..21) with the case's weight decay plus 0.07.
+// The same two parameters in two optimizer groups laid out bias first: the bias (flat 0..6) at
+// twice the case's lr without weight decay, the weight (flat 7..21) at its lr with its weight decay
+// plus 0.07.
 const ltrt::ParamDef kGroupedParamDefs[] = {
     {{"layer.weight", ltrt::DType::f32, 2, {3, 5}, kParamsOffset + 7 * 4}, 7, ltrt::InitKind::uniform, 1.0},
     {{"layer.bias", ltrt::DType::f32, 1, {7}, kParamsOffset}, 0, ltrt::InitKind::uniform, 1.0},
@@ -215,7 +223,9 @@ void run_case(const Case& tc, bool grouped) {
   torch::set_num_threads(1);
   const ltrt::ParamDef* defs = grouped ? kGroupedParamDefs : kParamDefs;
   const double weight_decays[2] = {tc.config.weight_decay + 0.07, 0.0};  // weight's group, bias's group
-  const ltrt::ParamGroupDef groups[2] = {{"no_decay", weight_decays[1], 0, 7}, {nullptr, weight_decays[0], 7, 15}};
+  const double lrs[2] = {tc.config.lr, 2 * tc.config.lr};
+  const ltrt::ParamGroupDef groups[2] = {{"no_decay", lrs[1], weight_decays[1], 0, 7},
+                                         {nullptr, lrs[0], weight_decays[0], 7, 15}};
 
   const std::vector<std::string> slot_names = ltrt::optimizer_slot_names(tc.config);
   std::vector<const char*> slot_ptrs;
@@ -250,15 +260,19 @@ void run_case(const Case& tc, bool grouped) {
     std::memcpy(a + pd.value.offset, t.data_ptr<float>(), sizeof(float) * t.numel());
     params.push_back(t.clone().requires_grad_(true));
   }
-  const auto topt = grouped ? make_torch_optimizer(tc.config, {{{params[1]}, weight_decays[1]}, {{params[0]}, weight_decays[0]}})
-                            : make_torch_optimizer(tc.config, {{params, tc.config.weight_decay}});
+  const auto topt = grouped ? make_torch_optimizer(tc.config, {{{params[1]}, lrs[1], weight_decays[1]},
+                                                               {{params[0]}, lrs[0], weight_decays[0]}})
+                            : make_torch_optimizer(tc.config, {{params, tc.config.lr, tc.config.weight_decay}});
 
   std::printf("%s%s (%s, %zu slots)\n", tc.name, grouped ? " in two groups" : "", ltrt::optimizer_name(tc.config.kind),
               slot_names.size());
   for (int step = 1; step <= kSteps; ++step) {
-    if (step == kLrChangeStep) {
-      opt.set_lr(tc.config.lr * 0.5);
-      set_torch_lr(*topt, tc.config, tc.config.lr * 0.5);
+    if (step == kLrChangeStep) {  // each group's lr halved, as a scheduler per group would
+      for (int g = 0; g < opt.num_groups(); ++g) {
+        const double halved = opt.lr(g) * 0.5;
+        opt.set_lr(g, halved);
+        set_torch_lr(*topt, tc.config, static_cast<std::size_t>(g), halved);
+      }
     }
     // The same gradients for both; their scale changes from step to step so
     // that amsgrad's running maximum matters.

@@ -130,7 +130,7 @@ TEST(LearningRateMonitor, MomentumAndWeightDecayNames) {
   auto m = monitor("epoch", true, true);
   Harness h("Adam", false);
   h.ctx.momentum = 0.9;  // betas[0]
-  h.ctx.param_groups = {{nullptr, 0.01, 0, 10}};
+  h.ctx.param_groups = {{nullptr, 0.1, 0.01, 0, 10}};
   m.on_train_start(h.ctx);
   m.on_train_epoch_start(h.ctx);
   EXPECT_EQ(h.log, (Log{{"lr-Adam", 0.1}, {"lr-Adam-momentum", 0.9}, {"lr-Adam-weight_decay", 0.01}}));
@@ -141,7 +141,7 @@ TEST(LearningRateMonitor, ParameterGroupsGetSuffixes) {
   // _add_suffix: several groups "/<name>" or "/pg<i>"; one group "/<name>" only when it has one.
   auto m = monitor("epoch", false, true);
   Harness h("AdamW", false);
-  h.ctx.param_groups = {{nullptr, 0.1, 0, 10}, {"no_decay", 0.0, 10, 4}, {nullptr, 0.5, 14, 2}};
+  h.ctx.param_groups = {{nullptr, 0.1, 0.1, 0, 10}, {"no_decay", 0.1, 0.0, 10, 4}, {nullptr, 0.1, 0.5, 14, 2}};
   m.on_train_start(h.ctx);
   m.on_train_epoch_start(h.ctx);
   EXPECT_EQ(h.log, (Log{{"lr-AdamW/pg1", 0.1},
@@ -154,7 +154,7 @@ TEST(LearningRateMonitor, ParameterGroupsGetSuffixes) {
 
   auto one = monitor("epoch");
   Harness named("SGD", false);
-  named.ctx.param_groups = {{"all", 0.0, 0, 10}};
+  named.ctx.param_groups = {{"all", 0.1, 0.0, 0, 10}};
   one.on_train_start(named.ctx);
   one.on_train_epoch_start(named.ctx);
   EXPECT_EQ(named.log, (Log{{"lr-SGD/all", 0.1}}));
@@ -165,7 +165,9 @@ TEST(LearningRateMonitor, SchedulerNameReplacesTheOptimizersKey) {
   Harness h("AdamW", true, "step");
   h.ctx.scheduler_name = "cosine";
   h.ctx.momentum = 0.9;
-  h.ctx.param_groups = {{"no_decay", 0.0, 0, 10}, {nullptr, 0.1, 10, 4}};
+  h.ctx.param_groups = {{"no_decay", 0.1, 0.0, 0, 10}, {nullptr, 0.3, 0.1, 10, 4}};
+  h.ctx.group_lrs = {0.1, 0.3};  // each group's lr now (a group of its own lr)
+  h.ctx.group_momentums = {0.9, 0.85};
   m.on_train_start(h.ctx);
   m.on_train_epoch_start(h.ctx);  // the scheduler steps per step: nothing at epoch start
   EXPECT_TRUE(h.log.empty());
@@ -174,15 +176,15 @@ TEST(LearningRateMonitor, SchedulerNameReplacesTheOptimizersKey) {
   m.on_train_batch_start(h.ctx);  // (1 + 1) % log_every_n_steps == 0
   EXPECT_EQ(h.log, (Log{{"cosine/no_decay", 0.1},
                         {"cosine/no_decay-momentum", 0.9},
-                        {"cosine/pg2", 0.1},
-                        {"cosine/pg2-momentum", 0.9}}));
+                        {"cosine/pg2", 0.3},
+                        {"cosine/pg2-momentum", 0.85}}));
 }
 
 TEST(LearningRateMonitor, RefusesGroupsOfOneName) {
   // _duplicate_param_group_names: an unnamed group's name is "pg<i>".
   auto m = monitor("");
   Harness h("Adam", false);
-  h.ctx.param_groups = {{"pg2", 0.0, 0, 10}, {nullptr, 0.1, 10, 4}};
+  h.ctx.param_groups = {{"pg2", 0.1, 0.0, 0, 10}, {nullptr, 0.1, 0.1, 10, 4}};
   EXPECT_EQ(error_of([&] { m.on_train_start(h.ctx); }),
             "A single `Optimizer` cannot have multiple parameter groups with identical `name` values. lr-Adam has "
             "duplicated parameter group names {'pg2'}");

@@ -87,6 +87,7 @@ struct CallbackContext {
   // optimizer.param_groups: each group's name (nullptr: none) and weight_decay; one group without a
   // name for a spec that names none.
   std::vector<ParamGroupDef> param_groups;
+  std::vector<double> group_lrs, group_momentums;  // each group's now (lr and momentum are group 0's)
   bool has_scheduler = false;
   std::string scheduler_interval = "epoch";  // the lr_scheduler config's "interval": "epoch" or "step"
   std::string scheduler_name;                // the lr_scheduler config's "name" ("" for none)

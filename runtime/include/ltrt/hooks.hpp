@@ -53,8 +53,8 @@ class Trainer {
   std::map<std::string, double>& callback_metrics;
   const std::map<std::string, double>& logged_metrics;
 
-  // The optimizer's learning rate, every parameter group's (ltgen's groups share it): read, and set
-  // as `for g in optimizer.param_groups: g["lr"] = lr` (an LR scheduler's next step sets it again).
+  // The optimizer's learning rate: lr() is param_groups[0]["lr"]; set_lr sets every group's, as
+  // `for g in optimizer.param_groups: g["lr"] = lr` (an LR scheduler's next step sets it again).
   double lr() const;
   void set_lr(double lr);
   // trainer.save_checkpoint(path): a full checkpoint, as ModelCheckpoint writes, during fit.

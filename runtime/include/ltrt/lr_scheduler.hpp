@@ -114,6 +114,13 @@ class LrScheduler {
   virtual void load_state(const json::Value& state) = 0;
 };
 
+// The spec of the scheduler for parameter group `group` of `groups` (ltgen runs a scheduler per
+// group, as torch's schedulers treat each group on its own): torch takes a list for OneCycleLR's
+// max_lr, base_momentum and max_momentum and ReduceLROnPlateau's min_lr, one entry per group
+// (_format_param), also inside SequentialLR's and ChainedScheduler's schedulers. Throws
+// ltrt::Error when such a list does not have one entry per group.
+SchedulerSpec group_scheduler_spec(const SchedulerSpec& spec, int group, int groups);
+
 // One constructor argument as torch declares it. default_value is torch's
 // default; null with required == false is torch's None (OneCycleLR's
 // total_steps / epochs / steps_per_epoch: one of total_steps or both of epochs

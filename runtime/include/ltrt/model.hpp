@@ -104,9 +104,10 @@ struct OptimizerConfig {
 // A torch.optim parameter group (optimizer.param_groups in the spec): the parameters whose
 // elements are [begin, begin + count) of the flat regions (the generator lays a group's
 // parameters out together, groups in their order) and what the group sets apart from the
-// optimizer's defaults. Only weight_decay can differ between groups so far.
+// optimizer's defaults: its learning rate and weight decay.
 struct ParamGroupDef {
   const char* name;      // the group's "name" (LearningRateMonitor's suffix), or nullptr
+  double lr;
   double weight_decay;
   std::int64_t begin;    // first element in the flat parameter, gradient and slot regions
   std::int64_t count;    // elements
@@ -195,7 +196,7 @@ struct ModelDef {
 
   OptimizerConfig optimizer;
   // The optimizer's parameter groups, in order; nullptr/0: one group of every parameter with
-  // optimizer.weight_decay (param_groups_of gives either as a list).
+  // optimizer.lr and optimizer.weight_decay (param_groups_of gives either as a list).
   const ParamGroupDef* param_groups = nullptr;
   int num_param_groups = 0;
   DataConfig data;

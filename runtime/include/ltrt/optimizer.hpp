@@ -24,6 +24,9 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 // optimizer's weight_decay for a model that names none.
 std::vector<ParamGroupDef> param_groups_of(const ModelDef& model);
 
+// Each parameter group's learning rate, in order.
+std::vector<double> group_lrs(const ModelDef& model);
+
 // What a momentum-cycling scheduler needs of this optimizer (LrScheduler::create).
 inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
   return {c.kind != OptimizerKind::sgd, c.kind == OptimizerKind::sgd ? c.momentum : c.beta1};
@@ -45,13 +48,18 @@ class Optimizer {
   std::int64_t step_count() const { return step_count_; }
   void set_step_count(std::int64_t steps) { step_count_ = steps; }
 
-  // The learning rate of the next step (for LR schedulers).
-  double lr() const { return lr_; }
-  void set_lr(double lr) { lr_ = lr; }
-  // SGD's momentum or Adam's beta1 of the next step: the configuration's, unless a scheduler
-  // cycles it (OneCycleLR with cycle_momentum; see LrScheduler::momentum).
-  double momentum() const { return momentum_; }
-  void set_momentum(double momentum) { momentum_ = momentum; }
+  // The learning rate of the next step, of parameter group `group` (LR schedulers set each
+  // group's; param_groups[0]["lr"] is group 0's). set_lr(lr) sets every group's.
+  int num_groups() const { return static_cast<int>(groups_.size()); }
+  double lr(int group = 0) const { return lrs_[static_cast<std::size_t>(group)]; }
+  void set_lr(double lr) { lrs_.assign(lrs_.size(), lr); }
+  void set_lr(int group, double lr) { lrs_[static_cast<std::size_t>(group)] = lr; }
+  const std::vector<double>& lrs() const { return lrs_; }
+  // SGD's momentum or Adam's beta1 of the next step, per group: the configuration's, unless a
+  // scheduler cycles it (OneCycleLR with cycle_momentum; see LrScheduler::momentum).
+  double momentum(int group = 0) const { return momentums_[static_cast<std::size_t>(group)]; }
+  void set_momentum(int group, double momentum) { momentums_[static_cast<std::size_t>(group)] = momentum; }
+  const std::vector<double>& momentums() const { return momentums_; }
 
   const OptimizerConfig& config() const { return model_.optimizer; }
 
@@ -60,8 +68,8 @@ class Optimizer {
   std::byte* arena_;
   std::vector<ParamGroupDef> groups_;
   std::int64_t step_count_ = 0;
-  double lr_;
-  double momentum_;
+  std::vector<double> lrs_;        // per group
+  std::vector<double> momentums_;  // per group
 };
 
 }  // namespace ltrt

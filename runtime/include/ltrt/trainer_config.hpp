@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ltrt/json.hpp"
 #include "ltrt/lr_scheduler.hpp"
@@ -67,9 +68,9 @@ struct TrainerConfig {
 };
 
 // Reads spec["seed_everything"], spec["trainer"] and spec["lr_scheduler"]
-// (absent: defaults). base_lr is the optimizer's lr, for checking the
-// scheduler's arguments. Throws ConfigError naming the key and what is wrong.
-TrainerConfig read_trainer_config(const json::Value& spec, double base_lr = 1e-3,
+// (absent: defaults). group_lrs are the optimizer's parameter groups' lrs, for
+// checking the scheduler's arguments (a scheduler per group). Throws ConfigError naming the key and what is wrong.
+TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<double>& group_lrs = {1e-3},
                                   const OptimizerMomentum& optimizer = {});
 
 // The resolved trainer section (defaults filled in), for --print_config.

@@ -30,9 +30,9 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
                       const AccuracyShape& shape, int n);
 
 // The scalars of the next optimizer step, computed as runtime/src/sgd.cpp and adam.cpp compute
-// theirs; `step` is the count after this step (torch's state["step"]), `momentum` SGD's momentum
-// or Adam's beta1 now (Optimizer::momentum).
+// theirs; `step` is the count after this step (torch's state["step"]), `lrs` and `momentums` each
+// group's lr and SGD momentum or Adam beta1 now (Optimizer::lrs, momentums).
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& config, const std::vector<ParamGroupDef>& groups,
-                           double lr, double momentum, std::int64_t step);
+                           const std::vector<double>& lrs, const std::vector<double>& momentums, std::int64_t step);
 
 }  // namespace ltrt::cuda

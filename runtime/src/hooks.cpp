@@ -20,6 +20,27 @@ void Trainer::set_lr(double lr) {
   access_.optimizer->set_lr(lr);
 }
 
+int Trainer::num_param_groups() const {
+  return static_cast<int>(param_groups_of(*access_.model).size());
+}
+
+double Trainer::lr(int group) const {
+  if (group < 0 || group >= num_param_groups())
+    throw Error("trainer.lr(" + std::to_string(group) + "): the optimizer has " +
+                std::to_string(num_param_groups()) + " parameter groups");
+  return access_.optimizer ? access_.optimizer->lr(group) : param_groups_of(*access_.model)[static_cast<std::size_t>(group)].lr;
+}
+
+void Trainer::set_lr(int group, double lr) {
+  if (!access_.optimizer) throw Error("trainer.set_lr: there is no optimizer outside fit");
+  if (group < 0 || group >= num_param_groups())
+    throw Error("trainer.set_lr(" + std::to_string(group) + ", ...): the optimizer has " +
+                std::to_string(num_param_groups()) + " parameter groups");
+  if (!(lr >= 0))
+    throw Error("trainer.set_lr: the learning rate must be a non-negative number, got " + std::to_string(lr));
+  access_.optimizer->set_lr(group, lr);
+}
+
 void Trainer::save_checkpoint(const std::string& path) {
   if (!access_.save) throw Error("trainer.save_checkpoint: checkpoints are saved during fit only");
   if (path.empty()) throw Error("trainer.save_checkpoint: the path is empty");

@@ -202,6 +202,7 @@ struct Group {
 class Chainable : public LrScheduler {
  public:
   double lr() const override { return group_->lr; }
+  void take_lr(double lr) override { group_->lr = lr; }
   std::optional<double> momentum() const override { return group_->momentum; }
 
   void step(std::optional<double> metric) override {
@@ -438,7 +439,6 @@ class PolynomialLR final : public Chainable {
     return group_->lr * decay_factor;
   }
   std::optional<double> closed_form_lr() const override {
-    if (total_iters_ == 0) throw Error("PolynomialLR: total_iters 0 divides by zero (torch: ZeroDivisionError)");
     const double t = static_cast<double>(total_iters_);
     return base_lr_ * std::pow(1.0 - static_cast<double>(std::min(total_iters_, last_epoch_)) / t, power_);
   }
@@ -581,6 +581,7 @@ class SequentialLR final : public LrScheduler {
   }
   const char* type() const override { return "SequentialLR"; }
   double lr() const override { return group_->lr; }
+  void take_lr(double lr) override { group_->lr = lr; }
   std::optional<double> momentum() const override { return group_->momentum; }
 
   void step(std::optional<double> metric) override {
@@ -638,6 +639,7 @@ class ChainedScheduler final : public LrScheduler {
       : group_(std::move(group)), schedulers_(std::move(schedulers)) {}
   const char* type() const override { return "ChainedScheduler"; }
   double lr() const override { return group_->lr; }
+  void take_lr(double lr) override { group_->lr = lr; }
   std::optional<double> momentum() const override { return group_->momentum; }
 
   void step(std::optional<double> metric) override {
@@ -688,6 +690,7 @@ class ReduceLROnPlateau final : public LrScheduler {
   const char* type() const override { return "ReduceLROnPlateau"; }
   bool needs_metric() const override { return true; }
   double lr() const override { return lr_; }
+  void take_lr(double lr) override { lr_ = lr; }
 
   void step(std::optional<double> metric) override {
     if (!metric) throw Error("ReduceLROnPlateau.step() needs the monitored metric");
@@ -814,8 +817,12 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     return std::make_unique<LinearLR>(start, end, total);
   }
   if (type == "PolynomialLR") {
-    const std::int64_t total = at_least(a, "total_iters", a.integer("total_iters", 5), 0);
-    return std::make_unique<PolynomialLR>(total, a.number("power", 1.0));
+    // torch divides by total_iters (in the closed form SequentialLR uses) and raises 0 to the power
+    // at total_iters (ZeroDivisionError for a negative one): refused here rather than mid-training.
+    const std::int64_t total = at_least(a, "total_iters", a.integer("total_iters", 5), 1);
+    const double power = a.number("power", 1.0);
+    if (power < 0) a.fail("power", "must not be negative (torch divides by zero at total_iters)");
+    return std::make_unique<PolynomialLR>(total, power);
   }
   if (type == "ConstantLR") {
     const double factor = a.number("factor", 1.0 / 3);
@@ -954,6 +961,10 @@ std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, doub
       if (milestones.size() != list->items.size() - 1)
         a.fail("milestones", "must have one entry fewer than schedulers (" + std::to_string(list->items.size()) +
                                  " schedulers, " + std::to_string(milestones.size()) + " milestones)");
+      for (std::int64_t m : milestones)
+        if (m <= 0)
+          a.fail("milestones", "must be positive, got " + std::to_string(m) +
+                                   " (torch 1.x and 2.x start a milestone of 0 differently)");
     }
     std::vector<std::unique_ptr<Chainable>> subs;
     for (std::size_t i = 0; i < list->items.size(); ++i) {
@@ -962,9 +973,11 @@ std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, doub
       const json::Value* t = item.is_object() ? item.find("type") : nullptr;
       if (t == nullptr || !t->is_string()) a.fail(where, "must be an object with a \"type\" string");
       if (t->str == "SequentialLR" || t->str == "ChainedScheduler" || t->str == "ReduceLROnPlateau")
-        a.fail(where, "cannot be " + t->str + " (only the other schedulers can be " +
-                          (spec.type == "SequentialLR" ? "sequenced" : "chained") + " yet; torch steps them without "
-                          "a metric)");
+        a.fail(where, "cannot be " + t->str + (t->str == "ReduceLROnPlateau"
+                                                    ? " (torch steps these schedulers without a metric)"
+                                                    : std::string(" (only the other schedulers can be ") +
+                                                          (spec.type == "SequentialLR" ? "sequenced" : "chained") +
+                                                          " yet)"));
       if (find_arguments(t->str) == nullptr)
         a.fail(where, "unknown lr scheduler '" + t->str + "' (supported: " + known_types() + ")");
       json::Value sub_args = json::Value::make_object();
@@ -987,7 +1000,11 @@ namespace {
 
 json::Value group_args(const std::string& type, const json::Value& args, int group, int groups) {
   json::Value out = json::Value::make_object();
+  // OneCycleLR reads its momentum bounds only when it cycles (torch formats them only then).
+  const json::Value* cycle = type == "OneCycleLR" ? args.find("cycle_momentum") : nullptr;
+  const bool momentum_unused = cycle != nullptr && cycle->is_bool() && !cycle->b;
   for (const auto& [key, value] : args.members) {
+    if (momentum_unused && (key == "base_momentum" || key == "max_momentum") && value.is_array()) continue;
     const bool per_group = (type == "OneCycleLR" && (key == "max_lr" || key == "base_momentum" || key == "max_momentum")) ||
                            (type == "ReduceLROnPlateau" && key == "min_lr");
     if (per_group && value.is_array()) {
@@ -997,14 +1014,18 @@ json::Value group_args(const std::string& type, const json::Value& args, int gro
       out.set(key, value.items[static_cast<std::size_t>(group)]);
     } else if ((type == "SequentialLR" || type == "ChainedScheduler") && key == "schedulers" && value.is_array()) {
       json::Value subs = json::Value::make_array();
-      for (const json::Value& sub : value.items) {
+      for (std::size_t i = 0; i < value.items.size(); ++i) {
+        const json::Value& sub = value.items[i];
         const json::Value* t = sub.is_object() ? sub.find("type") : nullptr;
         if (t == nullptr || !t->is_string()) {
           subs.push(sub);  // create() says what is wrong with it
           continue;
         }
-        json::Value one = group_args(t->str, sub, group, groups);
-        subs.push(std::move(one));
+        try {
+          subs.push(group_args(t->str, sub, group, groups));
+        } catch (const Error& e) {
+          throw Error(type + " schedulers[" + std::to_string(i) + "]: " + e.what());
+        }
       }
       out.set(key, std::move(subs));
     } else {

@@ -23,7 +23,7 @@ LTRT_KERNEL_CLONES void sgd_step(float* param, const float* grad, float* momentu
   const float one_minus_dampening = static_cast<float>(1.0 - args.dampening);
   const float neg_lr = static_cast<float>(-args.lr);
   const bool decay = args.weight_decay != 0.0;
-  const bool use_momentum = args.momentum != 0.0;
+  const bool use_momentum = args.momentum != 0.0 && momentum_buffer != nullptr;
 
   for (std::int64_t i = 0; i < n; ++i) {
     float g = args.maximize ? -grad[i] : grad[i];

@@ -679,7 +679,11 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
     }
     metric = it->second;
   }
-  for (auto& scheduler : schedulers_) scheduler->step(metric);
+  // torch's schedulers step from group["lr"] as it is now: a hook may have set it (Trainer::set_lr).
+  for (std::size_t g = 0; g < schedulers_.size(); ++g) {
+    schedulers_[g]->take_lr(optimizer_.lr(static_cast<int>(g)));
+    schedulers_[g]->step(metric);
+  }
   follow_scheduler();
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """hooks_<case>: user hooks files (spec "hooks") end to end.
 
-  hooks_test.py --ltgen PATH --work DIR --case order|stop|throw
+  hooks_test.py --ltgen PATH --work DIR --case order|stop|throw|groups_lr
 
 order: every hook prints a line; a fit with a sanity check, validation, gradient accumulation and
 the default ModelCheckpoint, then `test --ckpt_path=last`, must call them in Lightning 2.x's order,
@@ -11,6 +11,8 @@ Callback ahead of the ModelCheckpoint (hooks_lightning_order.py records the same
 Lightning and checks it against these lists). stop: should_stop set in on_train_batch_end stops fit as
 Lightning does (validation still runs, the epoch ends, fit stops). throw: a hook that throws runs
 on_exception, the program exits 1 naming the hook, and the last checkpoint stays loadable.
+groups_lr: a hook reads and sets one parameter group's learning rate; the scheduler's next steps
+build on it as torch's do.
 """
 import argparse
 import json
@@ -216,7 +218,32 @@ def case_throw(program, work, ltgen):
     check(rc == 0, f"resuming from the intact checkpoint failed ({rc}): {err}")
 
 
-CASES = {"order": case_order, "stop": case_stop, "throw": case_throw}
+def case_groups_lr(program, work, ltgen):
+    rc, out, err = common.run_program(program, ["fit"])
+    check(rc == 0, f"fit exited with {rc}: {err}")
+    compare(hook_lines(out), ["groups=2 lr0=0.2 lr1=0.1 lr=0.2", "set lr1=0.8 at step=3"], "group lrs in hooks")
+    # torch: ExponentialLR(0.5) per step from each group's lr; set in on_train_batch_start of step 3
+    # (after LearningRateMonitor logged that step's lr), the group's lr is 0.8 for step 3 and the
+    # scheduler halves it from there.
+    import csv
+    import torch
+    p = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.SGD([{"params": [p[0]], "lr": 0.2}, {"params": [p[1]]}], lr=0.1)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    want = []
+    for step in range(8):
+        want.append((opt.param_groups[0]["lr"], opt.param_groups[1]["lr"]))
+        if step == 3:
+            opt.param_groups[1]["lr"] = 0.8
+        opt.step()
+        sched.step()
+    with open(os.path.join(work, "lightning_logs", "version_0", "metrics.csv")) as f:
+        rows = [r for r in csv.DictReader(f) if r.get("lr-SGD/biases")]
+    got = [(float(r["lr-SGD/biases"]), float(r["lr-SGD/pg2"])) for r in rows]
+    check(got == want, f"logged group lrs {got}, torch's {want}")
+
+
+CASES = {"order": case_order, "stop": case_stop, "throw": case_throw, "groups_lr": case_groups_lr}
 
 
 def main():

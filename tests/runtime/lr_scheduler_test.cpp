@@ -11,6 +11,7 @@
 
 #include "ltrt/error.hpp"
 #include "ltrt/json.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -225,6 +226,38 @@ TEST(LrScheduler, OneCycleCyclesTheMomentumAgainstTheLr) {
   EXPECT_FALSE(off->momentum().has_value());
 }
 
+TEST(LrScheduler, GroupSpecsTakeTheirEntryOfListArguments) {
+  const SchedulerSpec seq = spec("SequentialLR", R"({"schedulers": [{"type": "LinearLR"},
+      {"type": "OneCycleLR", "max_lr": [0.1, 0.3], "total_steps": 10, "base_momentum": [0.8, 0.7]}],
+      "milestones": [3]})");
+  const SchedulerSpec second = ltrt::group_scheduler_spec(seq, 1, 2);
+  const Value& one_cycle = second.args.find("schedulers")->items.at(1);
+  EXPECT_EQ(one_cycle.find("max_lr")->num, 0.3);
+  EXPECT_EQ(one_cycle.find("base_momentum")->num, 0.7);
+  EXPECT_EQ(one_cycle.find("type")->str, "OneCycleLR");
+  EXPECT_NE(ltrt_test::error_of([&] { ltrt::group_scheduler_spec(seq, 0, 3); })
+                .find("SequentialLR schedulers[1]: OneCycleLR: expected 3 values for max_lr"),
+            std::string::npos);
+  // Without cycle_momentum, torch never reads the momentum lists.
+  const SchedulerSpec off = spec("OneCycleLR", R"({"max_lr": 0.1, "total_steps": 10, "cycle_momentum": false,
+                                                   "base_momentum": [0.8, 0.7, 0.6]})");
+  EXPECT_NO_THROW(LrScheduler::create(ltrt::group_scheduler_spec(off, 0, 2), 0.1));
+  const SchedulerSpec plateau = spec("ReduceLROnPlateau", R"({"min_lr": [0.01, 0.02]})");
+  EXPECT_EQ(ltrt::group_scheduler_spec(plateau, 1, 2).args.find("min_lr")->num, 0.02);
+}
+
+TEST(LrScheduler, StepsFromTheLrTheOptimizerHasNow) {
+  // torch's recursive forms and ReduceLROnPlateau build on group["lr"], which a hook may have set.
+  auto s = LrScheduler::create(spec("ExponentialLR", R"({"gamma": 0.5})"), 0.1);
+  s->take_lr(1.0);
+  s->step();
+  EXPECT_DOUBLE_EQ(s->lr(), 0.5);
+  auto p = LrScheduler::create(spec("ReduceLROnPlateau", R"({"patience": 5})"), 0.1);
+  p->take_lr(1.0);
+  p->step(0.3);
+  EXPECT_DOUBLE_EQ(p->lr(), 1.0);
+}
+
 TEST(LrScheduler, ArgumentErrorsNameTheArgument) {
   EXPECT_NE(error_of(spec("NoSuchLR", "{}")).find("unknown lr scheduler 'NoSuchLR'"), std::string::npos);
   EXPECT_NE(error_of(spec("StepLR", "{}")).find("'step_size' is required"), std::string::npos);
@@ -243,6 +276,12 @@ TEST(LrScheduler, ArgumentErrorsNameTheArgument) {
                 .find("zero steps"),
             std::string::npos);
   EXPECT_NE(error_of(spec("CosineAnnealingWarmRestarts", R"({"T_0": 0})")).find("'T_0'"), std::string::npos);
+  EXPECT_NE(error_of(spec("PolynomialLR", R"({"power": -1.0})")).find("'power'"), std::string::npos);
+  EXPECT_NE(error_of(spec("PolynomialLR", R"({"total_iters": 0})")).find("'total_iters'"), std::string::npos);
+  EXPECT_NE(error_of(spec("SequentialLR", R"({"schedulers": [{"type": "ConstantLR"}, {"type": "ExponentialLR",
+                                              "gamma": 0.9}], "milestones": [0]})"))
+                .find("must be positive"),
+            std::string::npos);
   EXPECT_NE(error_of(spec("ReduceLROnPlateau", R"({"mode": "maximum"})")).find("'mode' must be one of"),
             std::string::npos);
   EXPECT_NE(error_of(spec("ReduceLROnPlateau", R"({"factor": 1.0})")).find("'factor'"), std::string::npos);

@@ -16,7 +16,8 @@
 //     "hparams"         the spec, as read
 //     "loops"           {"batches_that_stepped", "batch_in_epoch", "advance_end_pending",
 //                        "epoch_start_rng_data"}: where in the epoch it was saved
-//     "lr_schedulers"   the scheduler's state (or null)
+//     "lr_schedulers"   the scheduler's state, a list of them (one per parameter group) when the
+//                       optimizer has several groups, or null
 //     "callbacks"       {state_key: state} of the callbacks
 //     "checksum"        "crc32c:XXXXXXXX" over the tensors (names, dtypes, shapes,
 //                       bytes) and the other metadata: loading refuses a file
@@ -42,7 +43,7 @@ struct TrainState {
   std::int64_t optimizer_step = 0;
   std::string rng_init, rng_data, rng_dropout;  // Generator::state()
   json::Value loops;          // the fit loop's position (see above)
-  json::Value lr_schedulers;  // LrScheduler::state(), or null
+  json::Value lr_schedulers;  // LrScheduler::state(), a list of one per parameter group, or null
   json::Value callbacks;      // Callbacks::state()
   bool weights_only = false;
   std::string vocabulary;     // a text source's vocabulary (token i is byte vocabulary[i]); empty: none

@@ -57,6 +57,11 @@ class Trainer {
   // `for g in optimizer.param_groups: g["lr"] = lr` (an LR scheduler's next step sets it again).
   double lr() const;
   void set_lr(double lr);
+  // One parameter group's (optimizer.param_groups in the spec, in order; 0 <= group <
+  // num_param_groups()): param_groups[group]["lr"].
+  int num_param_groups() const;
+  double lr(int group) const;
+  void set_lr(int group, double lr);
   // trainer.save_checkpoint(path): a full checkpoint, as ModelCheckpoint writes, during fit.
   void save_checkpoint(const std::string& path);
   // A parameter and its gradient by PyTorch's name ("layers.0.weight"); a misspelt name throws

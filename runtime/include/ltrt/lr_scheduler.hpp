@@ -90,6 +90,10 @@ class LrScheduler {
   // The lr the optimizer should use now: after construction, torch's lr after
   // __init__'s initial step; after step(), torch's get_last_lr()[0].
   virtual double lr() const = 0;
+  // The optimizer's lr now, before a step: torch's schedulers build on group["lr"], which a
+  // hook may have set since the last step (the recursive forms and ReduceLROnPlateau read it).
+  virtual void take_lr(double lr) = 0;
+
   // The momentum (SGD) or beta1 (Adam, AdamW) the optimizer should use now when
   // the scheduler cycles it (OneCycleLR with cycle_momentum); nullopt otherwise.
   virtual std::optional<double> momentum() const { return std::nullopt; }

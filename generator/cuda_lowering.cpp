@@ -201,4 +201,45 @@ void write_block_sums(CodeWriter& k, const std::vector<std::string>& vars) {
   k.line("__syncthreads();  // every thread has read the sums before partial is written again");
 }
 
+void write_row_moments(CodeWriter& k, const RowSplit& split) {
+  k.line("const float* x = inp + static_cast<std::int64_t>(r) * kDim;");
+  k.line("float sum = 0.0f;");
+  k.line("for (int k = t; k < kDim; k += kRowThreads) sum += x[k];");
+  k.line("sum = " + row_sum(split, "sum") + ";");
+  k.line("const float m = sum / kDim;");
+  k.line("float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std");
+  k.open("for (int k = t; k < kDim; k += kRowThreads)");
+  k.line("const float c = x[k] - m;");
+  k.line("sum_sq += c * c;");
+  k.close();
+  k.line("sum_sq = " + row_sum(split, "sum_sq") + ";");
+  k.line("const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch");
+  k.open("if (t == 0)");
+  k.line("mean[r] = m;");
+  k.line("rstd[r] = s;");
+  k.close();
+}
+
+void write_row_norm_backward(CodeWriter& k, const RowSplit& split, const std::string& weight) {
+  const std::string g = weight.empty() ? "" : " * " + weight;
+  k.line("const float* x = inp + static_cast<std::int64_t>(r) * kDim;");
+  k.line("const float* dy = dout + static_cast<std::int64_t>(r) * kDim;");
+  k.line("const float m = mean[r], s = rstd[r];");
+  k.line("float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat");
+  k.open("for (int k = t; k < kDim; k += kRowThreads)");
+  k.line("const float xhat = (x[k] - m) * s;");
+  k.line("const float gk = dy[k]" + g + ";");
+  k.line("sum_g += gk;");
+  k.line("sum_g_xhat += gk * xhat;");
+  k.close();
+  k.line("sum_g = " + row_sum(split, "sum_g") + ";");
+  k.line("sum_g_xhat = " + row_sum(split, "sum_g_xhat") + ";");
+  k.line("float* dx = dinp + static_cast<std::int64_t>(r) * kDim;");
+  k.open("for (int k = t; k < kDim; k += kRowThreads)");
+  k.line("const float xhat = (x[k] - m) * s;");
+  k.line("const float gk = dy[k]" + g + ";");
+  k.line("dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));");
+  k.close();
+}
+
 }  // namespace ltgen

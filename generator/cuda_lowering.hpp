@@ -91,6 +91,17 @@ void emit_column_sum_launch(CodeWriter& w, const std::string& kernel, const std:
                             const std::vector<std::string>& args, const std::string& rows,
                             const std::vector<std::string>& outs);
 
+/// The statistics of a normalising row kernel (LayerNorm's, GroupNorm's), after open_row: row `r`
+/// of kDim floats of `inp` (kDim and kEps in scope); two passes (the mean, then the biased
+/// variance), every thread left with `x`, `m` and `s` = 1 / sqrt(var + eps), thread 0 storing
+/// mean[r] and rstd[r].
+void write_row_moments(CodeWriter& k, const RowSplit& split);
+
+/// The input gradient of such a row, after open_row: dinp = s * (g - mean(g) - xhat * mean(g * xhat))
+/// with g = dy * `weight` (the expression of element k's weight, or "" for none), the two means
+/// tree sums over the row.
+void write_row_norm_backward(CodeWriter& k, const RowSplit& split, const std::string& weight);
+
 /// Folds each thread's `vars` into their sums over the block, in place, through the kernel's
 /// `__shared__ <type> partial[vars.size()][kReduceThreads]` (a tree: blockDim.x is a power of
 /// two); every thread gets the sums. Deterministic: a fixed order for a given block size.

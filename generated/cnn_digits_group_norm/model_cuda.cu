@@ -749,7 +749,7 @@ __global__ void layers_5_backward_dinp_kernel(float* __restrict__ dinp, const fl
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
-  float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight[c]: the gradient of xhat
+  float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
   for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[(r % kGroups * kChannels + k / kL)];
@@ -1060,7 +1060,7 @@ __global__ void layers_1_backward_dinp_kernel(float* __restrict__ dinp, const fl
   const float* x = inp + static_cast<std::int64_t>(r) * kDim;
   const float* dy = dout + static_cast<std::int64_t>(r) * kDim;
   const float m = mean[r], s = rstd[r];
-  float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight[c]: the gradient of xhat
+  float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
   for (int k = t; k < kDim; k += kRowThreads) {
     const float xhat = (x[k] - m) * s;
     const float gk = dy[k] * weight[(r % kGroups * kChannels + k / kL)];

@@ -149,22 +149,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   write_sizes(k, n, x);
   k.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
   open_row(k, split, "r", "rows");
-  k.line("const float* x = inp + static_cast<std::int64_t>(r) * kDim;");
-  k.line("float sum = 0.0f;");
-  k.line("for (int k = t; k < kDim; k += kRowThreads) sum += x[k];");
-  k.line("sum = " + row_sum(split, "sum") + ";");
-  k.line("const float m = sum / kDim;");
-  k.line("float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std");
-  k.open("for (int k = t; k < kDim; k += kRowThreads)");
-  k.line("const float c = x[k] - m;");
-  k.line("sum_sq += c * c;");
-  k.close();
-  k.line("sum_sq = " + row_sum(split, "sum_sq") + ";");
-  k.line("const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch");
-  k.open("if (t == 0)");
-  k.line("mean[r] = m;");
-  k.line("rstd[r] = s;");
-  k.close();
+  write_row_moments(k, split);
   k.line("float* y = out + static_cast<std::int64_t>(r) * kDim;");
   k.line("for (int k = t; k < kDim; k += kRowThreads) y[k] = (x[k] - m) * s" + affine_terms(affine) + ";");
   k.close();
@@ -182,7 +167,6 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const bool need_dinp = attr_bool(n, "need_dinp");
   const Value& x = g.value(n.inputs[1]);
   const RowSplit split = split_rows(group_size(n, x));
-  const std::string wc = affine ? std::string(" * weight[") + kChannelOf + "]" : "";
   CodeWriter& k = e.kernels;
   if (need_dinp) {
     k.line();
@@ -191,24 +175,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
            (affine ? ", const float* __restrict__ weight" : "") + ", int rows)");
     write_sizes(k, n, x);
     open_row(k, split, "r", "rows");
-    k.line("const float* x = inp + static_cast<std::int64_t>(r) * kDim;");
-    k.line("const float* dy = dout + static_cast<std::int64_t>(r) * kDim;");
-    k.line("const float m = mean[r], s = rstd[r];");
-    k.line("float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight[c]: the gradient of xhat");
-    k.open("for (int k = t; k < kDim; k += kRowThreads)");
-    k.line("const float xhat = (x[k] - m) * s;");
-    k.line("const float gk = dy[k]" + wc + ";");
-    k.line("sum_g += gk;");
-    k.line("sum_g_xhat += gk * xhat;");
-    k.close();
-    k.line("sum_g = " + row_sum(split, "sum_g") + ";");
-    k.line("sum_g_xhat = " + row_sum(split, "sum_g_xhat") + ";");
-    k.line("float* dx = dinp + static_cast<std::int64_t>(r) * kDim;");
-    k.open("for (int k = t; k < kDim; k += kRowThreads)");
-    k.line("const float xhat = (x[k] - m) * s;");
-    k.line("const float gk = dy[k]" + wc + ";");
-    k.line("dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));");
-    k.close();
+    write_row_norm_backward(k, split, affine ? std::string("weight[") + kChannelOf + "]" : "");
     k.close();
   }
   if (affine) {

@@ -112,22 +112,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("constexpr int kDim = " + std::to_string(group_size(n)) + ";");
   k.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
   open_row(k, split, "r", "groups");
-  k.line("const float* x = inp + static_cast<std::int64_t>(r) * kDim;");
-  k.line("float sum = 0.0f;");
-  k.line("for (int k = t; k < kDim; k += kRowThreads) sum += x[k];");
-  k.line("sum = " + row_sum(split, "sum") + ";");
-  k.line("const float m = sum / kDim;");
-  k.line("float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std");
-  k.open("for (int k = t; k < kDim; k += kRowThreads)");
-  k.line("const float c = x[k] - m;");
-  k.line("sum_sq += c * c;");
-  k.close();
-  k.line("sum_sq = " + row_sum(split, "sum_sq") + ";");
-  k.line("const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch");
-  k.open("if (t == 0)");
-  k.line("mean[r] = m;");
-  k.line("rstd[r] = s;");
-  k.close();
+  write_row_moments(k, split);
   k.line("float* y = out + static_cast<std::int64_t>(r) * kDim;");
   std::string value = "(x[k] - m) * s";
   if (affine) value += " * weight[k]";
@@ -156,7 +141,6 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const RowSplit split = split_rows(group_size(n));
   CodeWriter& k = e.kernels;
   const std::string dim = "constexpr int kDim = " + std::to_string(group_size(n)) + ";";
-  const std::string w = affine ? " * weight[k]" : "";
   if (need_dinp) {
     k.line();
     k.open("__global__ void " + e.fn + "_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout, "
@@ -164,24 +148,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
            (affine ? ", const float* __restrict__ weight" : "") + ", int groups)");
     k.line(dim);
     open_row(k, split, "r", "groups");
-    k.line("const float* x = inp + static_cast<std::int64_t>(r) * kDim;");
-    k.line("const float* dy = dout + static_cast<std::int64_t>(r) * kDim;");
-    k.line("const float m = mean[r], s = rstd[r];");
-    k.line("float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat");
-    k.open("for (int k = t; k < kDim; k += kRowThreads)");
-    k.line("const float xhat = (x[k] - m) * s;");
-    k.line("const float gk = dy[k]" + w + ";");
-    k.line("sum_g += gk;");
-    k.line("sum_g_xhat += gk * xhat;");
-    k.close();
-    k.line("sum_g = " + row_sum(split, "sum_g") + ";");
-    k.line("sum_g_xhat = " + row_sum(split, "sum_g_xhat") + ";");
-    k.line("float* dx = dinp + static_cast<std::int64_t>(r) * kDim;");
-    k.open("for (int k = t; k < kDim; k += kRowThreads)");
-    k.line("const float xhat = (x[k] - m) * s;");
-    k.line("const float gk = dy[k]" + w + ";");
-    k.line("dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));");
-    k.close();
+    write_row_norm_backward(k, split, affine ? "weight[k]" : "");
     k.close();
   }
   if (affine) {

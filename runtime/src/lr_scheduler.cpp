@@ -569,20 +569,64 @@ class CosineAnnealingWarmRestarts final : public Chainable {
 
 // ---------------------------------------------------------------------------
 
-class SequentialLR final : public LrScheduler {
+// Schedulers of other schedulers on one parameter group (SequentialLR, ChainedScheduler): the
+// group, the schedulers, and their state (the group's once, then each scheduler's own fields).
+class Composite : public LrScheduler {
+ public:
+  Composite(std::shared_ptr<Group> group, std::vector<std::unique_ptr<Chainable>> schedulers)
+      : group_(std::move(group)), schedulers_(std::move(schedulers)) {}
+  double lr() const override { return group_->lr; }
+  void take_lr(double lr) override { group_->lr = lr; }
+  std::optional<double> momentum() const override { return group_->momentum; }
+
+  json::Value state() const override {
+    json::Value out = json::Value::make_object();
+    out.set("type", json::Value::make_string(type()));
+    group_->save(out);
+    save_own(out);
+    json::Value subs = json::Value::make_array();
+    for (const auto& s : schedulers_) {
+      json::Value sub = json::Value::make_object();
+      sub.set("type", json::Value::make_string(s->type()));
+      s->save_own(sub);
+      subs.push(std::move(sub));
+    }
+    out.set("schedulers", std::move(subs));
+    return out;
+  }
+  void load_state(const json::Value& in) override {
+    const json::Value& t = member(in, type(), "type");
+    if (!t.is_string() || t.str != type())
+      throw Error("scheduler state is for " + json::write(t) + ", not \"" + type() + "\"");
+    const json::Value& subs = member(in, type(), "schedulers");
+    if (!subs.is_array() || subs.items.size() != schedulers_.size())
+      throw Error(std::string(type()) + " state: 'schedulers' must be an array of " +
+                  std::to_string(schedulers_.size()) + " states");
+    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->check_type(subs.items[i]);
+    group_->load(in, type());
+    load_own(in);
+    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->load_own(subs.items[i]);
+  }
+
+ protected:
+  virtual void save_own(json::Value&) const {}
+  virtual void load_own(const json::Value&) {}
+
+  std::shared_ptr<Group> group_;
+  std::vector<std::unique_ptr<Chainable>> schedulers_;
+};
+
+class SequentialLR final : public Composite {
  public:
   SequentialLR(std::shared_ptr<Group> group, std::vector<std::unique_ptr<Chainable>> schedulers,
                std::vector<std::int64_t> milestones)
-      : group_(std::move(group)), schedulers_(std::move(schedulers)), milestones_(std::move(milestones)) {
+      : Composite(std::move(group), std::move(schedulers)), milestones_(std::move(milestones)) {
     last_epoch_ = 0;  // last_epoch + 1
     group_->lr = *group_->initial_lr;  // reset learning rates back to initial values
     for (auto& s : schedulers_) s->set_last_epoch(s->last_epoch() - 1);  // "undo" their initial steps
     schedulers_[0]->initial_step();
   }
   const char* type() const override { return "SequentialLR"; }
-  double lr() const override { return group_->lr; }
-  void take_lr(double lr) override { group_->lr = lr; }
-  std::optional<double> momentum() const override { return group_->momentum; }
 
   void step(std::optional<double> metric) override {
     if (metric) throw Error("SequentialLR.step() takes no metric");
@@ -595,88 +639,26 @@ class SequentialLR final : public LrScheduler {
       s.torch_step(std::nullopt);
   }
 
-  json::Value state() const override {
-    json::Value out = json::Value::make_object();
-    out.set("type", json::Value::make_string(type()));
-    group_->save(out);
-    out.set("last_epoch", json::Value::make_integer(last_epoch_));
-    json::Value subs = json::Value::make_array();
-    for (const auto& s : schedulers_) {
-      json::Value sub = json::Value::make_object();
-      sub.set("type", json::Value::make_string(s->type()));
-      s->save_own(sub);
-      subs.push(std::move(sub));
-    }
-    out.set("schedulers", std::move(subs));
-    return out;
-  }
-  void load_state(const json::Value& in) override {
-    const json::Value& t = member(in, type(), "type");
-    if (!t.is_string() || t.str != type())
-      throw Error("scheduler state is for " + json::write(t) + ", not \"SequentialLR\"");
-    const json::Value& subs = member(in, type(), "schedulers");
-    if (!subs.is_array() || subs.items.size() != schedulers_.size())
-      throw Error("SequentialLR state: 'schedulers' must be an array of " + std::to_string(schedulers_.size()) +
-                  " states");
-    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->check_type(subs.items[i]);
-    group_->load(in, type());
-    last_epoch_ = read_int(in, type(), "last_epoch");
-    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->load_own(subs.items[i]);
-  }
+ protected:
+  void save_own(json::Value& out) const override { out.set("last_epoch", json::Value::make_integer(last_epoch_)); }
+  void load_own(const json::Value& in) override { last_epoch_ = read_int(in, type(), "last_epoch"); }
 
  private:
-  std::shared_ptr<Group> group_;
-  std::vector<std::unique_ptr<Chainable>> schedulers_;
   std::vector<std::int64_t> milestones_;
   std::int64_t last_epoch_ = 0;
 };
 
 // torch's ChainedScheduler: its schedulers, built in order on one parameter group (each
 // constructor's initial step compounding on the last), all stepped at each step, in order.
-class ChainedScheduler final : public LrScheduler {
+class ChainedScheduler final : public Composite {
  public:
-  ChainedScheduler(std::shared_ptr<Group> group, std::vector<std::unique_ptr<Chainable>> schedulers)
-      : group_(std::move(group)), schedulers_(std::move(schedulers)) {}
+  using Composite::Composite;
   const char* type() const override { return "ChainedScheduler"; }
-  double lr() const override { return group_->lr; }
-  void take_lr(double lr) override { group_->lr = lr; }
-  std::optional<double> momentum() const override { return group_->momentum; }
 
   void step(std::optional<double> metric) override {
     if (metric) throw Error("ChainedScheduler.step() takes no metric");
     for (auto& s : schedulers_) s->torch_step(std::nullopt);
   }
-
-  json::Value state() const override {
-    json::Value out = json::Value::make_object();
-    out.set("type", json::Value::make_string(type()));
-    group_->save(out);
-    json::Value subs = json::Value::make_array();
-    for (const auto& s : schedulers_) {
-      json::Value sub = json::Value::make_object();
-      sub.set("type", json::Value::make_string(s->type()));
-      s->save_own(sub);
-      subs.push(std::move(sub));
-    }
-    out.set("schedulers", std::move(subs));
-    return out;
-  }
-  void load_state(const json::Value& in) override {
-    const json::Value& t = member(in, type(), "type");
-    if (!t.is_string() || t.str != type())
-      throw Error("scheduler state is for " + json::write(t) + ", not \"ChainedScheduler\"");
-    const json::Value& subs = member(in, type(), "schedulers");
-    if (!subs.is_array() || subs.items.size() != schedulers_.size())
-      throw Error("ChainedScheduler state: 'schedulers' must be an array of " + std::to_string(schedulers_.size()) +
-                  " states");
-    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->check_type(subs.items[i]);
-    group_->load(in, type());
-    for (std::size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->load_own(subs.items[i]);
-  }
-
- private:
-  std::shared_ptr<Group> group_;
-  std::vector<std::unique_ptr<Chainable>> schedulers_;
 };
 
 class ReduceLROnPlateau final : public LrScheduler {

@@ -510,6 +510,60 @@ class OneCycleLR final : public Chainable {
   bool cycle_momentum_;
 };
 
+// torch's CyclicLR: the lr (and, cycling, the momentum) along triangles between base_lr and
+// max_lr, from its own base_lr (not the group's lr), the same formula on every step.
+class CyclicLR final : public Chainable {
+ public:
+  enum class Mode { triangular, triangular2, exp_range };
+  // initial_base: the group's initial_lr when the scheduler is built, which torch's constructor step
+  // still uses as base_lr (its base_lrs take the argument only after that step).
+  CyclicLR(double initial_base, double base_lr, double max_lr, double step_size_up, double step_size_down, Mode mode,
+           double gamma, bool scale_by_cycle, bool cycle_momentum)
+      : initial_base_(initial_base),
+        base_lr_arg_(base_lr),
+        max_lr_(max_lr),
+        total_size_(step_size_up + step_size_down),
+        step_ratio_(step_size_up / (step_size_up + step_size_down)),
+        mode_(mode),
+        gamma_(gamma),
+        scale_by_cycle_(scale_by_cycle),
+        cycle_momentum_(cycle_momentum) {}
+  const char* type() const override { return "CyclicLR"; }
+
+ protected:
+  double get_lr() override {
+    const double e = static_cast<double>(last_epoch_);
+    const double cycle = std::floor(1 + e / total_size_);
+    const double x = 1.0 + e / total_size_ - cycle;
+    const double scale_factor = x <= step_ratio_ ? x / step_ratio_ : (x - 1) / (step_ratio_ - 1);
+    const double scale = scale_fn(scale_by_cycle_ ? cycle : e);
+    if (cycle_momentum_) {  // torch sets group["betas"] / group["momentum"] inside get_lr()
+      const double base_height = (*group_->max_momentum - *group_->base_momentum) * scale_factor;
+      group_->momentum = *group_->max_momentum - base_height * scale;
+    }
+    const double base = constructed_ ? base_lr_arg_ : initial_base_;
+    constructed_ = true;
+    const double base_height = (max_lr_ - base) * scale_factor;
+    return base + base_height * scale;
+  }
+
+ private:
+  double scale_fn(double x) const {
+    switch (mode_) {
+      case Mode::triangular: return 1.0;
+      case Mode::triangular2: return 1 / std::pow(2.0, x - 1);
+      case Mode::exp_range: return std::pow(gamma_, x);
+    }
+    return 1.0;
+  }
+
+  double initial_base_, base_lr_arg_, max_lr_, total_size_, step_ratio_;
+  bool constructed_ = false;  // past the constructor's step
+  Mode mode_;
+  double gamma_;
+  bool scale_by_cycle_, cycle_momentum_;
+};
+
 class CosineAnnealingWarmRestarts final : public Chainable {
  public:
   CosineAnnealingWarmRestarts(std::int64_t t0, std::int64_t t_mult, double eta_min)
@@ -870,6 +924,45 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     }
     return std::make_unique<OneCycleLR>(total_steps, std::move(phases), cos, cycle_momentum);
   }
+  if (type == "CyclicLR") {
+    const double base_lr = a.number("base_lr"), max_lr = a.number("max_lr");
+    const std::int64_t up = at_least(a, "step_size_up", a.integer("step_size_up", 2000), 1);
+    const std::int64_t down = a.has("step_size_down") && !a.get("step_size_down")->is_null()
+                                  ? at_least(a, "step_size_down", a.integer("step_size_down"), 0)
+                                  : up;
+    const std::string mode_name = a.string("mode", "triangular", {"triangular", "triangular2", "exp_range"});
+    const double gamma = a.number("gamma", 1.0);
+    if (a.has("scale_fn") && !a.get("scale_fn")->is_null())
+      a.fail("scale_fn", "is a Python callable: use mode (triangular, triangular2, exp_range)");
+    (void)a.string("scale_mode", "cycle", {"cycle", "iterations"});  // replaced by the mode's, as torch does
+    const bool cycle_momentum = a.boolean("cycle_momentum", true);
+    const double base_momentum = a.number("base_momentum", 0.8), max_momentum = a.number("max_momentum", 0.9);
+    if (cycle_momentum && !optimizer.betas) {
+      if (optimizer.momentum == 0)
+        a.fail("cycle_momentum",
+               "(true: torch's default) cycles SGD's momentum, and this SGD has momentum 0 (no momentum buffer; "
+               "torch would switch one on): give the optimizer a momentum (CyclicLR sets it), or set "
+               "cycle_momentum to false");
+      if (base_momentum == 0 || max_momentum == 0)
+        a.fail(base_momentum == 0 ? "base_momentum" : "max_momentum",
+               "must not be 0 with SGD: a step of momentum 0 skips torch's momentum buffer, which ltgen does not "
+               "reproduce yet");
+    }
+    // torch's __init__: group["lr"] = base_lr (and initial_lr, unless a scheduler before it set that),
+    // the momentum at max_momentum.
+    group.lr = base_lr;
+    const double initial_base = group.initial_lr.value_or(base_lr);
+    if (cycle_momentum) {
+      group.momentum = max_momentum;
+      group.max_momentum = max_momentum;
+      group.base_momentum = base_momentum;
+    }
+    const CyclicLR::Mode mode = mode_name == "triangular"    ? CyclicLR::Mode::triangular
+                                : mode_name == "triangular2" ? CyclicLR::Mode::triangular2
+                                                             : CyclicLR::Mode::exp_range;
+    return std::make_unique<CyclicLR>(initial_base, base_lr, max_lr, static_cast<double>(up), static_cast<double>(down),
+                                      mode, gamma, mode != CyclicLR::Mode::exp_range, cycle_momentum);
+  }
   if (type == "CosineAnnealingWarmRestarts") {
     const std::int64_t t0 = at_least(a, "T_0", a.integer("T_0"), 1);
     const std::int64_t t_mult = at_least(a, "T_mult", a.integer("T_mult", 1), 1);
@@ -983,12 +1076,14 @@ namespace {
 json::Value group_args(const std::string& type, const json::Value& args, int group, int groups) {
   json::Value out = json::Value::make_object();
   // OneCycleLR reads its momentum bounds only when it cycles (torch formats them only then).
-  const json::Value* cycle = type == "OneCycleLR" ? args.find("cycle_momentum") : nullptr;
+  const json::Value* cycle = type == "OneCycleLR" || type == "CyclicLR" ? args.find("cycle_momentum") : nullptr;
   const bool momentum_unused = cycle != nullptr && cycle->is_bool() && !cycle->b;
   for (const auto& [key, value] : args.members) {
     if (momentum_unused && (key == "base_momentum" || key == "max_momentum") && value.is_array()) continue;
-    const bool per_group = (type == "OneCycleLR" && (key == "max_lr" || key == "base_momentum" || key == "max_momentum")) ||
-                           (type == "ReduceLROnPlateau" && key == "min_lr");
+    const bool per_group =
+        ((type == "OneCycleLR" || type == "CyclicLR") &&
+         (key == "max_lr" || key == "base_momentum" || key == "max_momentum" || (type == "CyclicLR" && key == "base_lr"))) ||
+        (type == "ReduceLROnPlateau" && key == "min_lr");
     if (per_group && value.is_array()) {
       if (value.items.size() != static_cast<std::size_t>(groups))
         throw Error(type + ": expected " + std::to_string(groups) + " values for " + key + " (one per parameter group), got " +
@@ -1046,6 +1141,11 @@ const std::vector<std::pair<std::string, std::vector<SchedulerArgument>>>& sched
         opt("cycle_momentum", b(true)), opt("base_momentum", d(0.85)), opt("max_momentum", d(0.95)),
         opt("div_factor", d(25.0)), opt("final_div_factor", d(1e4)), opt("three_phase", b(false))}},
       {"CosineAnnealingWarmRestarts", {req("T_0"), opt("T_mult", i(1)), opt("eta_min", i(0))}},
+      {"CyclicLR",
+       {req("base_lr"), req("max_lr"), opt("step_size_up", i(2000)), opt("step_size_down", Value::make_null()),
+        opt("mode", s("triangular")), opt("gamma", d(1.0)), opt("scale_fn", Value::make_null()),
+        opt("scale_mode", s("cycle")), opt("cycle_momentum", b(true)), opt("base_momentum", d(0.8)),
+        opt("max_momentum", d(0.9))}},
       {"SequentialLR", {req("schedulers"), req("milestones")}},
       {"ChainedScheduler", {req("schedulers")}},
       {"ReduceLROnPlateau",

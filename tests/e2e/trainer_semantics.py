@@ -80,6 +80,8 @@ SCHEDULERS = {
     "LinearLR": ({"type": "LinearLR", "start_factor": 0.25, "total_iters": 10}, "SGD"),
     "ConstantLR": ({"type": "ConstantLR", "factor": 0.5, "total_iters": 8}, "SGD"),
     "PolynomialLR": ({"type": "PolynomialLR", "total_iters": 30, "power": 2.0}, "SGD"),
+    "CyclicLR": ({"type": "CyclicLR", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 6, "step_size_down": 4,
+                  "mode": "exp_range", "gamma": 0.98}, "SGD"),
     "ChainedScheduler": ({"type": "ChainedScheduler",
                           "schedulers": [{"type": "ConstantLR", "factor": 0.5, "total_iters": 10},
                                          {"type": "ExponentialLR", "gamma": 0.95}]}, "SGD"),

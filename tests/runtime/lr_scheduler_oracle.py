@@ -107,6 +107,20 @@ CASES = [
     ("chain_polynomial_step_multistep", 0.3, chain(sub("PolynomialLR", total_iters=25, power=0.8),
                                                    sub("StepLR", step_size=5, gamma=0.7),
                                                    sub("MultiStepLR", milestones=[10, 30], gamma=0.5))),
+    ("cyclic_triangular", 0.1, {"type": "CyclicLR", "args": {
+        "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5, "cycle_momentum": False}}),
+    ("cyclic_triangular2_asym", 0.1, {"type": "CyclicLR", "args": {
+        "base_lr": 0.02, "max_lr": 0.2, "step_size_up": 4, "step_size_down": 7, "mode": "triangular2",
+        "cycle_momentum": False}}),
+    ("cyclic_exp_range", 0.1, {"type": "CyclicLR", "args": {
+        "base_lr": 0.001, "max_lr": 0.05, "step_size_up": 6, "mode": "exp_range", "gamma": 0.97,
+        "cycle_momentum": False}}),
+    ("seq_constant_cyclic", 0.1, seq(sub("ConstantLR", factor=0.5, total_iters=4),
+                                     sub("CyclicLR", base_lr=0.01, max_lr=0.1, step_size_up=3, cycle_momentum=False),
+                                     milestones=[8])),
+    ("chain_exponential_cyclic", 0.1, chain(sub("ExponentialLR", gamma=0.9),
+                                            sub("CyclicLR", base_lr=0.01, max_lr=0.1, step_size_up=3,
+                                                cycle_momentum=False))),
     ("plateau_min_rel", 0.1, {"type": "ReduceLROnPlateau", "args": {
         "patience": 3, "cooldown": 2, "factor": 0.5, "min_lr": 0.01}}, "loss"),
     ("plateau_max_abs", 0.1, {"type": "ReduceLROnPlateau", "args": {
@@ -127,6 +141,10 @@ MOMENTUM_CASES = [
      "SGD", 0.5),
     ("onecycle_adam_momentum_3phase", 0.01, {"type": "OneCycleLR", "args": {
         "max_lr": 0.2, "total_steps": 40, "three_phase": True, "pct_start": 0.25}}, "Adam", 0.0),
+    ("cyclic_sgd_momentum", 0.1, {"type": "CyclicLR", "args": {
+        "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5, "step_size_down": 3, "base_momentum": 0.85}}, "SGD", 0.9),
+    ("cyclic_sgd_momentum_exp_range", 0.1, {"type": "CyclicLR", "args": {
+        "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4, "mode": "exp_range", "gamma": 0.95}}, "SGD", 0.5),
     ("chain_onecycle_constant_momentum", 0.01, chain(sub("OneCycleLR", max_lr=0.4, total_steps=40),
                                                      sub("ConstantLR", factor=0.5, total_iters=10)), "Adam", 0.0),
     ("seq_linear_onecycle_momentum", 0.1, seq(sub("LinearLR", start_factor=0.5, total_iters=5),

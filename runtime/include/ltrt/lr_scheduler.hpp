@@ -28,6 +28,10 @@
 //     of its own (a momentum buffer): torch would switch one on.
 //     Like torch, OneCycleLR ignores the optimizer's lr: it starts at
 //     max_lr/div_factor (torch overwrites initial_lr).
+//   CyclicLR(base_lr, max_lr, step_size_up=2000, step_size_down=None,
+//            mode='triangular', gamma=1.0, scale_mode='cycle', cycle_momentum=True,
+//            base_momentum=0.8, max_momentum=0.9): cycles momentum as OneCycleLR;
+//     no scale_fn (a Python callable).
 //   CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0)
 //   SequentialLR(schedulers, milestones): schedulers is an array of
 //     {"type": ..., <args>} objects of the types above (not SequentialLR or
@@ -41,8 +45,8 @@
 //     step(metric) needs the monitored value. min_lr may be a number or a
 //     one-element list.
 // Not supported: last_epoch/verbose arguments (resume is state()/load_state()),
-// LambdaLR/MultiplicativeLR (Python callables), CyclicLR, stepping with an
-// explicit epoch.
+// LambdaLR/MultiplicativeLR (Python callables), stepping with an explicit
+// epoch.
 #pragma once
 
 #include <memory>
@@ -120,7 +124,8 @@ class LrScheduler {
 
 // The spec of the scheduler for parameter group `group` of `groups` (ltgen runs a scheduler per
 // group, as torch's schedulers treat each group on its own): torch takes a list for OneCycleLR's
-// max_lr, base_momentum and max_momentum and ReduceLROnPlateau's min_lr, one entry per group
+// and CyclicLR's max_lr, base_momentum and max_momentum (CyclicLR's base_lr too) and
+// ReduceLROnPlateau's min_lr, one entry per group
 // (_format_param), also inside SequentialLR's and ChainedScheduler's schedulers. Throws
 // ltrt::Error when such a list does not have one entry per group.
 SchedulerSpec group_scheduler_spec(const SchedulerSpec& spec, int group, int groups);

@@ -56,9 +56,13 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
     if (g.begin != next || g.count < 0) break;
     next += g.count;
   }
-  if (next != model.num_param_elements || static_cast<int>(groups_.size()) > kMaxParamGroups)
+  if (next != model.num_param_elements)
     throw Error(std::string("model '") + model.name + "': its parameter groups do not cover the parameters in order; "
                 "regenerate it with ltgen");
+  if (static_cast<int>(groups_.size()) > kMaxParamGroups)
+    throw Error(std::string("model '") + model.name + "': " + std::to_string(groups_.size()) +
+                " parameter groups, more than the runtime's " + std::to_string(kMaxParamGroups) +
+                "; regenerate it with this ltgen");
   const std::vector<std::string> expected = optimizer_slot_names(model.optimizer);
   bool ok = static_cast<int>(expected.size()) == model.num_slots;
   for (int k = 0; ok && k < model.num_slots; ++k) {

@@ -12,7 +12,7 @@ namespace {
 
 // Lightning Trainer arguments ltgen knows but does not implement: naming
 // them gives "not supported yet" rather than "unknown key".
-const char* const kNotYet[] = {"benchmark", "inference_mode", "use_distributed_sampler",
+const char* const kNotYet[] = {"use_distributed_sampler",
                                "profiler", "detect_anomaly", "barebones", "plugins", "sync_batchnorm",
                                "reload_dataloaders_every_n_epochs"};
 
@@ -135,6 +135,11 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
   }
   t.get("callbacks");  // read by Callbacks::read
   c.deterministic = t.boolean("deterministic", false);
+  c.inference_mode = t.boolean("inference_mode", true);
+  if (const json::Value* v = t.get("benchmark"); v && v->kind != json::Kind::null) {
+    if (v->kind != json::Kind::boolean) t.fail("benchmark", "expected true, false or null, got " + describe(*v));
+    c.benchmark = v->b;
+  }
   c.accelerator = t.string("accelerator", "auto", {"auto", "cpu", "gpu", "cuda"});
   if (c.accelerator == "cuda") c.accelerator = "gpu";  // Lightning's two names for one accelerator
   c.strategy = t.string("strategy", "auto", {"auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "fsdp", "deepspeed"});
@@ -237,6 +242,8 @@ json::Value trainer_config_json(const TrainerConfig& c) {
   t.set("enable_model_summary", Value::make_bool(c.enable_model_summary));
   t.set("logger", Value::make_bool(c.logger));
   t.set("deterministic", Value::make_bool(c.deterministic));
+  t.set("inference_mode", Value::make_bool(c.inference_mode));
+  t.set("benchmark", c.benchmark ? Value::make_bool(*c.benchmark) : Value::make_null());
   t.set("accelerator", Value::make_string(c.accelerator));
   t.set("precision", Value::make_string(c.precision));
   t.set("strategy", Value::make_string(c.strategy));

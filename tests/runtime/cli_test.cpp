@@ -124,6 +124,17 @@ TEST(Cli, TrainerArgumentsNotYetImplementedSaySo) {
   EXPECT_NE(e.find("trainer.sync_batchnorm is not supported yet"), std::string::npos) << e;
 }
 
+TEST(Cli, InferenceModeAndBenchmarkAreAcceptedAndChangeNothing) {
+  // Lightning's inference_mode and benchmark: nothing to select in a generated program.
+  const ltrt::ModelDef m = toy::make_model("root");
+  const ltrt::CliOptions o = parse({"fit", "--trainer.inference_mode=false", "--trainer.benchmark=true"}, m);
+  EXPECT_FALSE(o.fit.trainer.inference_mode);
+  ASSERT_TRUE(o.fit.trainer.benchmark.has_value());
+  EXPECT_TRUE(*o.fit.trainer.benchmark);
+  EXPECT_FALSE(parse({"fit"}, m).fit.trainer.benchmark.has_value());  // null: Lightning's default
+  EXPECT_NE(usage_error({"--trainer.benchmark=sometimes"}, m).find("benchmark"), std::string::npos);
+}
+
 TEST(Cli, BadValues) {
   const ltrt::ModelDef m = toy::make_model("root");
   std::string e = usage_error({"--trainer.max_epochs=three"}, m);

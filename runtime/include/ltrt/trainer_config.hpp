@@ -47,6 +47,11 @@ struct TrainerConfig {
   bool enable_model_summary = true;
   bool logger = true;                  // CSVLogger and TensorBoardLogger in lightning_logs/version_N
   bool deterministic = false;          // generated programs are deterministic either way
+  // Accepted for Lightning's sake, changing nothing here: evaluation computes no gradients either
+  // way (inference_mode: torch.inference_mode or no_grad), and the kernels are fixed at generation
+  // time, with nothing to autotune (benchmark: cudnn.benchmark; null is Lightning's default).
+  bool inference_mode = true;
+  std::optional<bool> benchmark;
   std::string accelerator = "auto";    // fixed at generation time: "auto", "cpu" or "gpu" ("cuda" reads as "gpu")
   int device_index = 0;                // devices=[k]: the GPU the program runs on
   // DDP, fixed at generation time: devices=N on the CPU runs N processes per node (mpirun -n N).

@@ -396,14 +396,12 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("// the flat regions, elements [begin, begin + count)");
     w.open("static const ltrt::ParamGroupDef kParamGroups[] =");
     for (const MemoryPlan::GroupRange& r : plan.groups) {
+      const ParamGroup& pg = r.group;
       std::string members;
-      for (int p : g.params) {
-        const std::int64_t at = plan.flat_index.at(p);
-        if (at >= r.begin && at < r.begin + r.count) members += (members.empty() ? "" : ", ") + g.value(p).torch_name;
-      }
-      for (const std::string& c : comment_lines((r.name.empty() ? "" : r.name + ": ") + members, 90)) w.line(c);
-      w.line("{" + (r.name.empty() ? std::string("nullptr") : cpp_string_literal(r.name)) + ", " + num(r.lr) + ", " +
-             num(r.weight_decay) + ", " + std::to_string(r.begin) + ", " + std::to_string(r.count) + "},");
+      for (int p : pg.params) members += (members.empty() ? "" : ", ") + g.value(p).torch_name;
+      for (const std::string& c : comment_lines((pg.name.empty() ? "" : pg.name + ": ") + members, 90)) w.line(c);
+      w.line("{" + (pg.name.empty() ? std::string("nullptr") : cpp_string_literal(pg.name)) + ", " + num(pg.lr) + ", " +
+             num(pg.weight_decay) + ", " + std::to_string(r.begin) + ", " + std::to_string(r.count) + "},");
     }
     w.close(";");
     w.line("m.param_groups = kParamGroups;");

@@ -428,7 +428,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("optimizer = torch.optim." + o.type + "(groups, " + args + ")");
   }
   if (const auto& sched = spec.trainer.scheduler) {
-    std::string sargs;
+    // ChainedScheduler takes only its schedulers (their optimizer is its optimizer); the others the
+    // optimizer first.
+    std::string sargs = sched->type == "ChainedScheduler" ? "" : "optimizer";
     for (const auto& [k, v] : sched->args.members) {
       if ((sched->type == "SequentialLR" || sched->type == "ChainedScheduler") && k == "schedulers") {
         std::string list = "[";
@@ -440,15 +442,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
             if (ik != "type") list += ", " + ik + "=" + py(iv);
           list += ")";
         }
-        sargs += ", schedulers=" + list + "]";
+        sargs += (sargs.empty() ? "" : ", ") + std::string("schedulers=") + list + "]";
         continue;
       }
-      sargs += ", " + k + "=" + py(v);
+      sargs += (sargs.empty() ? "" : ", ") + k + "=" + py(v);
     }
-    // ChainedScheduler takes its schedulers first (their optimizer is its optimizer).
-    if (sched->type == "ChainedScheduler") sargs = sargs.substr(2);
-    w.line("scheduler = torch.optim.lr_scheduler." + sched->type + "(" +
-           (sched->type == "ChainedScheduler" ? "" : "optimizer") + sargs + ")");
+    w.line("scheduler = torch.optim.lr_scheduler." + sched->type + "(" + sargs + ")");
     std::string config = "{\"scheduler\": scheduler, \"interval\": " + ltrt::json::quote(spec.trainer.scheduler_interval) +
                          ", \"frequency\": " + std::to_string(spec.trainer.scheduler_frequency);
     if (!spec.trainer.scheduler_monitor.empty())

@@ -34,7 +34,7 @@ MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std
       plan.flat_index[p] = plan.param_elements;
       plan.param_elements += numel(g.value(p).shape);
     }
-    plan.groups.push_back({group.name, group.lr, group.weight_decay, begin, plan.param_elements - begin});
+    plan.groups.push_back({group, begin, plan.param_elements - begin});
   }
   if (plan.flat_index.size() != g.params.size())
     throw std::logic_error("plan_memory: the parameter groups do not hold every parameter once");

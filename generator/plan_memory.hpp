@@ -30,9 +30,7 @@ struct MemoryPlan {
   std::vector<std::string> slot_names;   // torch.optim state names
   std::map<int, std::int64_t> flat_index;  // param value -> element index in the flat regions
   struct GroupRange {
-    std::string name;  // "" for none
-    double lr;
-    double weight_decay;
+    ParamGroup group;           // its name, lr, weight_decay and parameters
     std::int64_t begin, count;  // elements of the flat regions
   };
   std::vector<GroupRange> groups;        // the optimizer's parameter groups, laid out in order

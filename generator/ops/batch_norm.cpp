@@ -26,16 +26,9 @@ namespace ltgen {
 
 namespace {
 
-// Positions per channel and sample: prod of the dims after C (1 for (N, C)).
-std::int64_t positions(const Value& x) {
-  std::int64_t l = 1;
-  for (size_t d = 2; d < x.shape.size(); ++d) l *= x.shape[d];
-  return l;
-}
-
 void write_sizes(CodeWriter& w, const Value& x) {
   w.line("constexpr int kC = " + std::to_string(x.shape[1]) + ";  // num_features: channels");
-  w.line("constexpr int kL = " + std::to_string(positions(x)) + ";  // positions per channel and sample");
+  w.line("constexpr int kL = " + std::to_string(positions_per_channel(x)) + ";  // positions per channel and sample");
 }
 
 bool tracks(const Node& n) { return attr_bool(n, "track_running_stats"); }

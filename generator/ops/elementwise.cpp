@@ -13,6 +13,12 @@ std::int64_t per_sample_numel(const Value& v) {
   return n;
 }
 
+std::int64_t positions_per_channel(const Value& x) {
+  std::int64_t l = 1;
+  for (size_t d = 2; d < x.shape.size(); ++d) l *= x.shape[d];
+  return l;
+}
+
 std::string numel_constant(const Value& v) {
   return "constexpr int kNumel = " + std::to_string(per_sample_numel(v)) + (v.batched ? ";  // per sample" : ";");
 }

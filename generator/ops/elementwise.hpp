@@ -40,6 +40,9 @@ void epilogue_constants(CodeWriter& w, const Node& n);
 
 /// `constexpr int kName = v;`-style helper for per-sample sizes.
 std::int64_t per_sample_numel(const Value& v);
+/// Positions per channel and sample of an (N, C, *) value: the product of the dims after C (1 for
+/// (N, C)); BatchNorm's and GroupNorm's kL.
+std::int64_t positions_per_channel(const Value& x);
 /// `constexpr int kNumel = ...;`: v's elements per sample when batched, else all of them (the
 /// gradient of a weight's bf16 cast); element_count is a step's: "n * kNumel" or "kNumel".
 std::string numel_constant(const Value& v);

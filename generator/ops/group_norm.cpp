@@ -19,22 +19,15 @@ namespace ltgen {
 
 namespace {
 
-// Positions per channel and sample: prod of the dims after C (1 for (N, C)).
-std::int64_t positions(const Value& x) {
-  std::int64_t l = 1;
-  for (size_t d = 2; d < x.shape.size(); ++d) l *= x.shape[d];
-  return l;
-}
-
 std::int64_t groups(const Node& n) { return attr_int(n, "num_groups"); }
 
 // Elements of one sample's group: its channels' positions, contiguous in (N, C, *).
-std::int64_t group_size(const Node& n, const Value& x) { return x.shape[1] / groups(n) * positions(x); }
+std::int64_t group_size(const Node& n, const Value& x) { return x.shape[1] / groups(n) * positions_per_channel(x); }
 
 void write_sizes(CodeWriter& w, const Node& n, const Value& x) {
   w.line("constexpr int kGroups = " + std::to_string(groups(n)) + ";  // num_groups");
   w.line("constexpr int kChannels = " + std::to_string(x.shape[1] / groups(n)) + ";  // channels per group");
-  w.line("constexpr int kL = " + std::to_string(positions(x)) + ";  // positions per channel and sample");
+  w.line("constexpr int kL = " + std::to_string(positions_per_channel(x)) + ";  // positions per channel and sample");
   w.line("constexpr int kDim = kChannels * kL;  // elements per group and sample");
 }
 
@@ -186,7 +179,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
            "const float* __restrict__ rstd, int n, bool accumulate)");
     k.line("constexpr int kGroups = " + std::to_string(groups(n)) + ";  // num_groups");
     k.line("constexpr int kChannels = " + std::to_string(x.shape[1] / groups(n)) + ";  // channels per group");
-    k.line("constexpr int kL = " + std::to_string(positions(x)) + ";  // positions per channel and sample");
+    k.line("constexpr int kL = " + std::to_string(positions_per_channel(x)) + ";  // positions per channel and sample");
     k.line("__shared__ double partial[2][kReduceThreads];");
     k.line("const int c = blockIdx.x;");
     k.line("double sum_dy = 0.0, sum_dy_xhat = 0.0;");

@@ -1,6 +1,7 @@
 // torch.optim.SGD / Adam / AdamW as fused kernels over the flat parameter region, a launch per
-// parameter group (its weight_decay): one thread an element, the same float arithmetic as runtime/src/sgd.cpp and adam.cpp (fmaf where they
-// call std::fma; the runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
+// parameter group (each reads its lr, momentum and weight decay): one thread an element, the same
+// float arithmetic as runtime/src/sgd.cpp and adam.cpp (fmaf where they call std::fma; the
+// runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
 #include <cmath>
 
 #include "ltrt/cuda/kernels.cuh"

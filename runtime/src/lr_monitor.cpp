@@ -23,9 +23,7 @@ std::unique_ptr<LearningRateMonitor> LearningRateMonitor::read(ConfigObject& a) 
 // _add_suffix: with several groups "/" + the group's name, or "/pg<i>" (from 1); one group: "/" +
 // its name when it has one.
 std::vector<std::string> LearningRateMonitor::group_keys(const CallbackContext& ctx) {
-  // _find_names_from_schedulers: the scheduler config's name when it has one, else lr-<Optimizer>.
-  const std::string name =
-      ctx.has_scheduler && !ctx.scheduler_name.empty() ? ctx.scheduler_name : "lr-" + ctx.optimizer_name;
+  const std::string name = base_key(ctx);
   const auto& groups = ctx.param_groups;
   std::vector<std::string> keys;
   for (std::size_t i = 0; i < groups.size(); ++i) {
@@ -34,8 +32,13 @@ std::vector<std::string> LearningRateMonitor::group_keys(const CallbackContext& 
     else
       keys.push_back(groups[i].name ? name + "/" + groups[i].name : name);
   }
-  if (keys.empty()) keys.push_back(name);
   return keys;
+}
+
+// _find_names_from_schedulers / _find_names_from_optimizers: the scheduler config's name when it has
+// one, else "lr-" + the optimizer's class name.
+std::string LearningRateMonitor::base_key(const CallbackContext& ctx) {
+  return ctx.has_scheduler && !ctx.scheduler_name.empty() ? ctx.scheduler_name : "lr-" + ctx.optimizer_name;
 }
 
 void LearningRateMonitor::on_train_start(const CallbackContext& ctx) {
@@ -52,7 +55,7 @@ void LearningRateMonitor::on_train_start(const CallbackContext& ctx) {
     if (count > 1) duplicates += (duplicates.empty() ? "'" : ", '") + n + "'";
   if (!duplicates.empty())
     throw Error("A single `Optimizer` cannot have multiple parameter groups with identical `name` values. " +
-                (ctx.has_scheduler && !ctx.scheduler_name.empty() ? ctx.scheduler_name : "lr-" + ctx.optimizer_name) +
+                base_key(ctx) +
                 " has duplicated parameter group names {" + duplicates + "}");
   lrs_.clear();
   for (const std::string& key : group_keys(ctx)) lrs_[key];
@@ -79,13 +82,10 @@ void LearningRateMonitor::extract_and_log(const CallbackContext& ctx, const std:
   const std::vector<std::string> keys = group_keys(ctx);
   std::vector<std::pair<std::string, double>> stats;
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    const double lr = i < ctx.group_lrs.size() ? ctx.group_lrs[i] : ctx.lr;
-    stats.emplace_back(keys[i], lr);
-    lrs_[keys[i]].push_back(lr);
-    if (o_.log_momentum)
-      stats.emplace_back(keys[i] + "-momentum", i < ctx.group_momentums.size() ? ctx.group_momentums[i] : ctx.momentum);
-    if (o_.log_weight_decay)
-      stats.emplace_back(keys[i] + "-weight_decay", i < ctx.param_groups.size() ? ctx.param_groups[i].weight_decay : 0.0);
+    stats.emplace_back(keys[i], ctx.lrs.at(i));
+    lrs_[keys[i]].push_back(ctx.lrs.at(i));
+    if (o_.log_momentum) stats.emplace_back(keys[i] + "-momentum", ctx.momentums.at(i));
+    if (o_.log_weight_decay) stats.emplace_back(keys[i] + "-weight_decay", ctx.param_groups[i].weight_decay);
   }
   // trainer.callback_metrics.update({name: torch.tensor(value)}): float32 tensors.
   if (std::map<std::string, double>* metrics = ctx.metrics())

@@ -825,6 +825,32 @@ std::int64_t at_least(const Args& a, const char* name, std::int64_t v, std::int6
   return v;
 }
 
+// cycle_momentum (torch's default true) of OneCycleLR and CyclicLR: torch's constructor sets the
+// group's momentum (SGD) or betas[0] (Adam) to max_momentum and keeps both bounds in the group.
+// Returns whether the scheduler cycles; refuses what ltgen cannot reproduce.
+bool read_momentum_cycle(const Args& a, const std::string& type, Group& group, const OptimizerMomentum& optimizer,
+                         double base_default, double max_default) {
+  const bool cycle = a.boolean("cycle_momentum", true);
+  const double base = a.number("base_momentum", base_default);  // type-checked even when unused
+  const double max = a.number("max_momentum", max_default);
+  if (!cycle) return false;
+  if (!optimizer.betas) {
+    if (optimizer.momentum == 0)
+      a.fail("cycle_momentum",
+             "(true: torch's default) cycles SGD's momentum, and this SGD has momentum 0 (no momentum buffer; "
+             "torch would switch one on): give the optimizer a momentum (" + type + " sets it), or set "
+             "cycle_momentum to false");
+    if (base == 0 || max == 0)
+      a.fail(base == 0 ? "base_momentum" : "max_momentum",
+             "must not be 0 with SGD: a step of momentum 0 skips torch's momentum buffer, which ltgen does not "
+             "reproduce yet");
+  }
+  group.momentum = max;
+  group.max_momentum = max;
+  group.base_momentum = base;
+  return true;
+}
+
 // Builds a chainable scheduler's object (its constructor's own part); the
 // caller attaches it to the group (the _LRScheduler.__init__ part).
 std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a, Group& group,
@@ -882,20 +908,7 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     const double pct_start = a.number("pct_start", 0.3);
     if (pct_start < 0 || pct_start > 1) a.fail("pct_start", "must be a float between 0 and 1");
     const bool cos = a.string("anneal_strategy", "cos", {"cos", "linear"}) == "cos";
-    const bool cycle_momentum = a.boolean("cycle_momentum", true);
-    const double base_momentum = a.number("base_momentum", 0.85);  // type-checked even when unused
-    const double max_momentum = a.number("max_momentum", 0.95);
-    if (cycle_momentum && !optimizer.betas) {
-      if (optimizer.momentum == 0)
-        a.fail("cycle_momentum",
-               "(true: torch's default) cycles SGD's momentum, and this SGD has momentum 0 (no momentum buffer; "
-               "torch would switch one on): give the optimizer a momentum (OneCycleLR sets it), or set "
-               "cycle_momentum to false");
-      if (base_momentum == 0 || max_momentum == 0)
-        a.fail(base_momentum == 0 ? "base_momentum" : "max_momentum",
-               "must not be 0 with SGD: a step of momentum 0 skips torch's momentum buffer, which ltgen does not "
-               "reproduce yet");
-    }
+    const bool cycle_momentum = read_momentum_cycle(a, type, group, optimizer, 0.85, 0.95);
     const double div_factor = a.number("div_factor", 25.0);
     const double final_div_factor = a.number("final_div_factor", 1e4);
     if (div_factor == 0) a.fail("div_factor", "must not be 0");
@@ -917,46 +930,22 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     group.initial_lr = max_lr / div_factor;
     group.max_lr = max_lr;
     group.min_lr = *group.initial_lr / final_div_factor;
-    if (cycle_momentum) {  // group["betas"] = (max_momentum, beta2) or group["momentum"] = max_momentum
-      group.momentum = max_momentum;
-      group.max_momentum = max_momentum;
-      group.base_momentum = base_momentum;
-    }
     return std::make_unique<OneCycleLR>(total_steps, std::move(phases), cos, cycle_momentum);
   }
   if (type == "CyclicLR") {
     const double base_lr = a.number("base_lr"), max_lr = a.number("max_lr");
     const std::int64_t up = at_least(a, "step_size_up", a.integer("step_size_up", 2000), 1);
-    const std::int64_t down = a.has("step_size_down") && !a.get("step_size_down")->is_null()
-                                  ? at_least(a, "step_size_down", a.integer("step_size_down"), 0)
-                                  : up;
+    const std::int64_t down = a.has("step_size_down") ? at_least(a, "step_size_down", a.integer("step_size_down"), 0)
+                                                      : up;  // None: step_size_up
     const std::string mode_name = a.string("mode", "triangular", {"triangular", "triangular2", "exp_range"});
     const double gamma = a.number("gamma", 1.0);
-    if (a.has("scale_fn") && !a.get("scale_fn")->is_null())
+    if (a.has("scale_fn"))
       a.fail("scale_fn", "is a Python callable: use mode (triangular, triangular2, exp_range)");
     (void)a.string("scale_mode", "cycle", {"cycle", "iterations"});  // replaced by the mode's, as torch does
-    const bool cycle_momentum = a.boolean("cycle_momentum", true);
-    const double base_momentum = a.number("base_momentum", 0.8), max_momentum = a.number("max_momentum", 0.9);
-    if (cycle_momentum && !optimizer.betas) {
-      if (optimizer.momentum == 0)
-        a.fail("cycle_momentum",
-               "(true: torch's default) cycles SGD's momentum, and this SGD has momentum 0 (no momentum buffer; "
-               "torch would switch one on): give the optimizer a momentum (CyclicLR sets it), or set "
-               "cycle_momentum to false");
-      if (base_momentum == 0 || max_momentum == 0)
-        a.fail(base_momentum == 0 ? "base_momentum" : "max_momentum",
-               "must not be 0 with SGD: a step of momentum 0 skips torch's momentum buffer, which ltgen does not "
-               "reproduce yet");
-    }
-    // torch's __init__: group["lr"] = base_lr (and initial_lr, unless a scheduler before it set that),
-    // the momentum at max_momentum.
+    const bool cycle_momentum = read_momentum_cycle(a, type, group, optimizer, 0.8, 0.9);
+    // torch's __init__: group["lr"] = base_lr (and initial_lr, unless a scheduler before it set that).
     group.lr = base_lr;
     const double initial_base = group.initial_lr.value_or(base_lr);
-    if (cycle_momentum) {
-      group.momentum = max_momentum;
-      group.max_momentum = max_momentum;
-      group.base_momentum = base_momentum;
-    }
     const CyclicLR::Mode mode = mode_name == "triangular"    ? CyclicLR::Mode::triangular
                                 : mode_name == "triangular2" ? CyclicLR::Mode::triangular2
                                                              : CyclicLR::Mode::exp_range;
@@ -1010,14 +999,8 @@ std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, doub
     const double threshold = a.number("threshold", 1e-4);
     const bool abs_mode = a.string("threshold_mode", "rel", {"rel", "abs"}) == "abs";
     const std::int64_t cooldown = at_least(a, "cooldown", a.integer("cooldown", 0), 0);
-    double min_lr = 0;
-    if (const json::Value* v = a.get("min_lr"); v != nullptr && v->is_array()) {
-      if (v->items.size() != 1 || !v->items[0].is_number())
-        a.fail("min_lr", "must be a number or a list of one number (one parameter group), got " + json::write(*v));
-      min_lr = v->items[0].num;
-    } else {
-      min_lr = a.number("min_lr", 0.0);
-    }
+    // A list (one per parameter group) reaches here as this group's entry (group_scheduler_spec).
+    const double min_lr = a.number("min_lr", 0.0);
     const double eps = a.number("eps", 1e-8);
     return std::make_unique<ReduceLROnPlateau>(base_lr, max_mode, factor, patience, threshold, abs_mode, cooldown,
                                                min_lr, eps);

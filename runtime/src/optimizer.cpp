@@ -48,8 +48,7 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
     : model_(model),
       arena_(arena),
       groups_(param_groups_of(model)),
-      momentums_(groups_.size(),
-                 model.optimizer.kind == OptimizerKind::sgd ? model.optimizer.momentum : model.optimizer.beta1) {
+      momentums_(groups_.size(), optimizer_momentum(model.optimizer).momentum) {
   for (const ParamGroupDef& g : groups_) lrs_.push_back(g.lr);
   std::int64_t next = 0;  // the groups cover the flat region, in order, without gaps
   for (const ParamGroupDef& g : groups_) {

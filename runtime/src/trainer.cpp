@@ -472,10 +472,8 @@ CallbackContext& Fit::context() {
   c.val_loop_has_run = val_has_run_;
   c.is_last_batch = batch_in_epoch_ == num_train_batches_;
   c.elapsed_seconds = elapsed();
-  c.lr = optimizer_.lr();
-  c.momentum = optimizer_.momentum();  // SGD's momentum or Adam's beta1, as OneCycleLR left it
-  c.group_lrs = optimizer_.lrs();
-  c.group_momentums = optimizer_.momentums();
+  c.lrs = optimizer_.lrs();
+  c.momentums = optimizer_.momentums();  // SGD's momentum or Adam's beta1, as a scheduler left it
   return c;
 }
 

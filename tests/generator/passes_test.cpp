@@ -219,8 +219,8 @@ TEST(ParamGroups, LaidOutTogetherInGroupOrder) {
   EXPECT_EQ(plan.groups[0].count, biases);
   EXPECT_EQ(plan.groups[1].begin, biases);
   EXPECT_EQ(plan.groups[1].begin + plan.groups[1].count, plan.param_elements);
-  EXPECT_EQ(plan.groups[1].name, "rest");
-  EXPECT_EQ(plan.groups[1].weight_decay, 1e-2);  // AdamW's default, the optimizer's
+  EXPECT_EQ(plan.groups[1].group.name, "rest");
+  EXPECT_EQ(plan.groups[1].group.weight_decay, 1e-2);  // AdamW's default, the optimizer's
 }
 
 TEST(PlanMemory, SlotsFollowTheOptimizer) {

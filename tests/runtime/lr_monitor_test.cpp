@@ -33,7 +33,9 @@ struct Harness {
     ctx.should_stop = &should_stop;
     ctx.log = &log;
     ctx.optimizer_name = optimizer;
-    ctx.lr = 0.1;
+    ctx.param_groups = {{nullptr, 0.1, 0.0, 0, 10}};  // one group, as a spec without param_groups
+    ctx.lrs = {0.1};
+    ctx.momentums = {0.0};
     ctx.has_scheduler = scheduler;
     ctx.scheduler_interval = interval;
     ctx.log_every_n_steps = 2;
@@ -49,7 +51,7 @@ struct Harness {
       for (std::size_t i = before; i < log.size(); ++i) log_steps.push_back(ctx.batches_that_stepped);
       ++ctx.batches_that_stepped;
       ++ctx.global_step;
-      ctx.lr *= 0.5;  // a step-wise change, to tell the logged values apart
+      for (double& lr : ctx.lrs) lr *= 0.5;  // a step-wise change, to tell the logged values apart
     }
   }
 };
@@ -129,7 +131,7 @@ TEST(LearningRateMonitor, LoggingIntervalOverridesTheScheduler) {
 TEST(LearningRateMonitor, MomentumAndWeightDecayNames) {
   auto m = monitor("epoch", true, true);
   Harness h("Adam", false);
-  h.ctx.momentum = 0.9;  // betas[0]
+  h.ctx.momentums = {0.9};  // betas[0]
   h.ctx.param_groups = {{nullptr, 0.1, 0.01, 0, 10}};
   m.on_train_start(h.ctx);
   m.on_train_epoch_start(h.ctx);
@@ -142,6 +144,8 @@ TEST(LearningRateMonitor, ParameterGroupsGetSuffixes) {
   auto m = monitor("epoch", false, true);
   Harness h("AdamW", false);
   h.ctx.param_groups = {{nullptr, 0.1, 0.1, 0, 10}, {"no_decay", 0.1, 0.0, 10, 4}, {nullptr, 0.1, 0.5, 14, 2}};
+  h.ctx.lrs = {0.1, 0.1, 0.1};
+  h.ctx.momentums = {0.0, 0.0, 0.0};
   m.on_train_start(h.ctx);
   m.on_train_epoch_start(h.ctx);
   EXPECT_EQ(h.log, (Log{{"lr-AdamW/pg1", 0.1},
@@ -164,10 +168,9 @@ TEST(LearningRateMonitor, SchedulerNameReplacesTheOptimizersKey) {
   auto m = monitor("", true);
   Harness h("AdamW", true, "step");
   h.ctx.scheduler_name = "cosine";
-  h.ctx.momentum = 0.9;
   h.ctx.param_groups = {{"no_decay", 0.1, 0.0, 0, 10}, {nullptr, 0.3, 0.1, 10, 4}};
-  h.ctx.group_lrs = {0.1, 0.3};  // each group's lr now (a group of its own lr)
-  h.ctx.group_momentums = {0.9, 0.85};
+  h.ctx.lrs = {0.1, 0.3};  // each group's lr now (a group of its own lr)
+  h.ctx.momentums = {0.9, 0.85};
   m.on_train_start(h.ctx);
   m.on_train_epoch_start(h.ctx);  // the scheduler steps per step: nothing at epoch start
   EXPECT_TRUE(h.log.empty());
@@ -185,6 +188,8 @@ TEST(LearningRateMonitor, RefusesGroupsOfOneName) {
   auto m = monitor("");
   Harness h("Adam", false);
   h.ctx.param_groups = {{"pg2", 0.1, 0.0, 0, 10}, {nullptr, 0.1, 0.1, 10, 4}};
+  h.ctx.lrs = {0.1, 0.1};
+  h.ctx.momentums = {0.0, 0.0};
   EXPECT_EQ(error_of([&] { m.on_train_start(h.ctx); }),
             "A single `Optimizer` cannot have multiple parameter groups with identical `name` values. lr-Adam has "
             "duplicated parameter group names {'pg2'}");

@@ -80,14 +80,13 @@ struct CallbackContext {
   std::function<void(const std::string& path, bool weights_only)> save_checkpoint;
   // trainer.strategy.remove_checkpoint; unset: std::filesystem::remove.
   std::function<void(const std::string& path)> remove_checkpoint;
-  // The optimizer (one, one param group) and LR scheduler, for LearningRateMonitor.
+  // The optimizer (one) and LR scheduler, for LearningRateMonitor.
   std::string optimizer_name;             // torch's class name: "SGD", "Adam", "AdamW"
-  double lr = 0;                          // param_groups[0]["lr"] now
-  double momentum = 0;                    // SGD: momentum; Adam/AdamW: betas[0]
-  // optimizer.param_groups: each group's name (nullptr: none) and weight_decay; one group without a
-  // name for a spec that names none.
+  // optimizer.param_groups: each group's name (nullptr: none) and weight_decay (one group without a
+  // name for a spec that names none), and each group's lr and momentum now (SGD: momentum;
+  // Adam/AdamW: betas[0]), one entry per group.
   std::vector<ParamGroupDef> param_groups;
-  std::vector<double> group_lrs, group_momentums;  // each group's now (lr and momentum are group 0's)
+  std::vector<double> lrs, momentums;
   bool has_scheduler = false;
   std::string scheduler_interval = "epoch";  // the lr_scheduler config's "interval": "epoch" or "step"
   std::string scheduler_name;                // the lr_scheduler config's "name" ("" for none)

@@ -48,6 +48,7 @@ class LearningRateMonitor : public Callback {
   void extract_and_log(const CallbackContext& ctx, const std::string& interval);
   // The key of each parameter group's lr: "lr-AdamW", or with a suffix per group ("lr-AdamW/pg1").
   static std::vector<std::string> group_keys(const CallbackContext& ctx);
+  static std::string base_key(const CallbackContext& ctx);
 
   Options o_;
   std::map<std::string, std::vector<double>> lrs_;

@@ -42,8 +42,8 @@
 //     order on the same parameter group, all stepped at every step in order.
 //   ReduceLROnPlateau(mode='min', factor=0.1, patience=10, threshold=1e-4,
 //                     threshold_mode='rel', cooldown=0, min_lr=0, eps=1e-8)
-//     step(metric) needs the monitored value. min_lr may be a number or a
-//     one-element list.
+//     step(metric) needs the monitored value. A min_lr list (one per
+//     parameter group) is split by group_scheduler_spec.
 // Not supported: last_epoch/verbose arguments (resume is state()/load_state()),
 // LambdaLR/MultiplicativeLR (Python callables), stepping with an explicit
 // epoch.
@@ -72,7 +72,7 @@ struct SchedulerSpec {
 // momentum (it cycles that, and needs it non-zero: see OneCycleLR above).
 struct OptimizerMomentum {
   bool betas = false;
-  double momentum = 0;  // SGD's momentum (unused with betas)
+  double momentum = 0;  // SGD's momentum or Adam's beta1 (a scheduler checks SGD's only)
 };
 
 class LrScheduler {

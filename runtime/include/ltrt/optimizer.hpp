@@ -21,13 +21,14 @@ const char* optimizer_name(OptimizerKind kind);
 std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 
 // The model's parameter groups: its ParamGroupDefs, or one group of every parameter with the
-// optimizer's weight_decay for a model that names none.
+// optimizer's lr and weight_decay for a model that names none.
 std::vector<ParamGroupDef> param_groups_of(const ModelDef& model);
 
 // Each parameter group's learning rate, in order.
 std::vector<double> group_lrs(const ModelDef& model);
 
 // What a momentum-cycling scheduler needs of this optimizer (LrScheduler::create).
+// momentum: SGD's momentum or Adam's beta1, the value a step uses unless a scheduler cycles it.
 inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
   return {c.kind != OptimizerKind::sgd, c.kind == OptimizerKind::sgd ? c.momentum : c.beta1};
 }
@@ -41,7 +42,7 @@ class Optimizer {
 
   // One optimizer step over all parameters: increments the step count, then
   // updates parameters and slots from the gradient region, each group with its
-  // weight_decay. Does not allocate.
+  // lr, momentum and weight_decay. Does not allocate.
   void step();
 
   // Number of steps taken (torch's state["step"]); saved in checkpoints.

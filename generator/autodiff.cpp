@@ -8,7 +8,8 @@
 namespace ltgen {
 
 Autodiff::Autodiff(Graph& g) : graph(g), needs_grad_(g.values.size(), false) {
-  for (int p : g.params) needs_grad_[static_cast<size_t>(p)] = true;
+  // Frozen parameters (model.freeze) need none: what only they feed gets no backward at all.
+  for (int p : g.params) needs_grad_[static_cast<size_t>(p)] = !g.value(p).frozen;
   // Forward order: a node's outputs need gradients when any input does.
   for (const Node& n : g.nodes) {
     bool any = false;

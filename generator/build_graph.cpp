@@ -1,8 +1,10 @@
 #include "build_graph.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include "diagnostics.hpp"
+#include "name_patterns.hpp"
 #include "op.hpp"
 
 namespace ltgen {
@@ -101,6 +103,15 @@ Graph build_graph(const Spec& spec) {
   g.value(g.loss).kind = ValueKind::loss;
   if (g.params.empty())
     throw SpecError(spec.path, {}, "model.layers", "the model has no parameters to train");
+  if (!spec.freeze.empty()) {  // model.freeze: requires_grad=False
+    std::vector<std::string> names;
+    for (int p : g.params) names.push_back(g.value(p).torch_name);
+    const std::vector<bool> frozen = match_names(spec, spec.freeze, names);
+    for (size_t i = 0; i < frozen.size(); ++i) g.value(g.params[i]).frozen = frozen[i];
+    if (std::find(frozen.begin(), frozen.end(), false) == frozen.end())
+      throw SpecError(spec.path, spec.freeze.pos[0], "model.freeze",
+                      "freezes every parameter: nothing is left to train; narrow the patterns");
+  }
   return g;
 }
 

@@ -337,6 +337,14 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.params = kParams;");
   w.line("m.num_params = " + std::to_string(g.params.size()) + ";");
   w.line("m.num_param_elements = " + std::to_string(plan.param_elements) + ";");
+  if (plan.frozen_elements > 0) {
+    std::string frozen;
+    for (int p : g.params)
+      if (g.value(p).frozen) frozen += (frozen.empty() ? "" : ", ") + g.value(p).torch_name;
+    for (const std::string& c : comment_lines("model.freeze (requires_grad=False; no gradient, no optimizer step): " + frozen, 90))
+      w.line(c);
+    w.line("m.num_frozen_elements = " + std::to_string(plan.frozen_elements) + ";  // the flat regions' last elements");
+  }
   w.line("m.params_offset = " + std::to_string(plan.params_offset) + ";");
   w.line("m.grads_offset = " + std::to_string(plan.grads_offset) + ";");
   w.line("m.slots_offset = " + std::to_string(plan.slots_offset) + ";");

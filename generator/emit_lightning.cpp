@@ -181,7 +181,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   if (!spec.hooks.empty())
     w.line("# Not here: the C++ hooks of " + spec.hooks + " (write them as a Lightning Callback).");
   w.line("import argparse");
-  if (!spec.optimizer.param_groups.empty()) w.line("import fnmatch");
+  if (!spec.optimizer.param_groups.empty() || !spec.freeze.empty()) w.line("import fnmatch");
   w.line();
   w.line("import numpy as np");
   w.line("import torch");
@@ -319,6 +319,16 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("self." + attribute(name) + ".weight = self." + attribute(std::get<std::string>(tie->second)) + ".weight");
   }
   w.line("self.loss = " + module(spec.loss, g, "loss"));
+  if (!spec.freeze.empty()) {
+    std::string list;
+    for (const std::string& q : spec.freeze.patterns) list += (list.empty() ? "" : ", ") + ltrt::json::quote(q);
+    w.line("# model.freeze: the parameters whose names match are not trained.");
+    w.open("for name, p in self.named_parameters()");
+    w.open("if any(fnmatch.fnmatchcase(name, q) for q in [" + list + "])");
+    w.line("p.requires_grad_(False)");
+    w.close();
+    w.close();
+  }
   w.close();
   w.line();
   const std::string input = spec.inputs.at(0).name;
@@ -404,14 +414,15 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   }
   args += ", weight_decay=" + ltrt::python_repr(o.weight_decay) + ", maximize=" + (o.maximize ? "True" : "False");
   if (o.param_groups.empty()) {
-    w.line("optimizer = torch.optim." + o.type + "(self.parameters(), " + args + ")");
+    const std::string params = spec.freeze.empty() ? "self.parameters()" : "[p for p in self.parameters() if p.requires_grad]";
+    w.line("optimizer = torch.optim." + o.type + "(" + params + ", " + args + ")");
   } else {
     // ltgen's optimizer.param_groups: each parameter joins the first group one of whose patterns
     // matches its name (fnmatch), groups in order.
     std::string patterns, groups;
     for (const ParamGroupSpec& group : o.param_groups) {
       std::string list;
-      for (const std::string& p : group.params) list += (list.empty() ? "" : ", ") + ltrt::json::quote(p);
+      for (const std::string& p : group.params.patterns) list += (list.empty() ? "" : ", ") + ltrt::json::quote(p);
       patterns += (patterns.empty() ? "" : ", ") + std::string("[") + list + "]";
       groups += std::string(groups.empty() ? "" : ", ") + "{\"params\": [], \"lr\": " + ltrt::python_repr(group.lr) +
                 ", \"weight_decay\": " + ltrt::python_repr(group.weight_decay) +
@@ -422,6 +433,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("patterns = [" + patterns + "]");
     w.line("groups = [" + groups + "]");
     w.open("for name, p in self.named_parameters()");
+    if (!spec.freeze.empty()) w.line("if not p.requires_grad: continue  # frozen: in no group");
     w.line("first = next(i for i, group in enumerate(patterns) if any(fnmatch.fnmatchcase(name, q) for q in group))");
     w.line("groups[first][\"params\"].append(p)");
     w.close();

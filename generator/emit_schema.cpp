@@ -151,6 +151,16 @@ JsonValue node_schema(const LayerDef& l) {
   return s;
 }
 
+// Parameter names or glob patterns: "*.bias" or ["*.bias", ...] (optimizer.param_groups, model.freeze).
+JsonValue name_patterns_schema() {
+  JsonValue pattern = type_of("string");
+  pattern.set("minLength", JsonValue::make_integer(1));
+  JsonValue patterns = type_of("array");
+  patterns.set("items", pattern);
+  patterns.set("minItems", JsonValue::make_integer(1));
+  return one_of({pattern, patterns});
+}
+
 JsonValue model_schema() {
   std::vector<JsonValue> layers, losses, nodes;
   for (const LayerDef* l : layer_defs()) {
@@ -198,6 +208,7 @@ JsonValue model_schema() {
   metric.set("enum", strings({"accuracy"}));
   metrics.set("items", metric);
   p.set("metrics", metrics);
+  p.set("freeze", name_patterns_schema());
   return object(p, {"inputs", "target", "loss"});
 }
 
@@ -215,13 +226,8 @@ JsonValue data_schema() {
 
 // optimizer.param_groups: [{"params": "*.bias" or ["*.bias", ...], "lr": 1e-3, "weight_decay": 0.0, "name": "no_decay"}].
 JsonValue param_groups_schema() {
-  JsonValue pattern = type_of("string");
-  pattern.set("minLength", JsonValue::make_integer(1));
-  JsonValue patterns = type_of("array");
-  patterns.set("items", pattern);
-  patterns.set("minItems", JsonValue::make_integer(1));
   JsonValue g = JsonValue::make_object();
-  g.set("params", one_of({pattern, patterns}));
+  g.set("params", name_patterns_schema());
   JsonValue decay = type_of("number");
   decay.set("minimum", JsonValue::make_number(0));
   g.set("weight_decay", decay);

@@ -25,7 +25,7 @@ std::int64_t numel(const Shape& s);
 enum class ValueKind {
   input,       // a batch of model inputs, written by the data loader
   target,      // a batch of targets
-  param,       // a trainable parameter (flat parameter region)
+  param,       // a parameter (flat parameter region), trainable unless frozen
   param_grad,  // its gradient (flat gradient region)
   activation,  // produced and consumed inside one step
   loss,        // the scalar loss
@@ -49,6 +49,7 @@ struct Value {
   /// bf16-mixed: torch holds this tensor in bfloat16 (autocast). Stored as float32 all the same,
   /// holding values bfloat16 represents; its gradient is rounded to bfloat16 too (autodiff).
   bool bf16 = false;
+  bool frozen = false;        // params: requires_grad=False (model.freeze): no gradient, no step
   Init init = Init::uniform;  // params: PyTorch's default initialisation
   double init_bound = 0;      // params: uniform(-bound, bound); normal: the standard deviation
   std::int64_t init_zero_row = -1;  // params: a row set to zero after init (Embedding's padding_idx)

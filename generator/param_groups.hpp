@@ -17,12 +17,10 @@ struct ParamGroup {
   std::vector<int> params;  // parameter values, in state_dict order
 };
 
-/// Python's fnmatch.fnmatchcase(name, pattern): what the emitted Lightning script matches with.
-bool fnmatch_case(const std::string& pattern, const std::string& name);
-
 /// torch.optim's param_groups for the spec: one group of every parameter with the optimizer's
 /// lr and weight_decay when optimizer.param_groups is absent; else a group per entry, each parameter in
 /// the first group one of whose patterns matches its name (Python's fnmatch on torch's names).
+/// Frozen parameters (model.freeze) are in no group.
 /// Throws SpecError, at the pattern or the group, for a pattern that matches no parameter, a group
 /// left with none, or a parameter in no group.
 std::vector<ParamGroup> assign_param_groups(const Graph& g, const Spec& spec);

@@ -27,7 +27,7 @@ MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std
   plan.slot_names = optimizer_slots(optimizer);
 
   // Flat parameter, gradient and slot regions: group after group, each in state_dict order (so
-  // that the optimizer updates a group as one range).
+  // that the optimizer updates a group as one range), then the frozen parameters.
   for (const ParamGroup& group : groups) {
     const std::int64_t begin = plan.param_elements;
     for (int p : group.params) {
@@ -36,8 +36,15 @@ MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std
     }
     plan.groups.push_back({group, begin, plan.param_elements - begin});
   }
+  const std::int64_t trainable = plan.param_elements;
+  for (int p : g.params) {
+    if (!g.value(p).frozen) continue;
+    plan.flat_index[p] = plan.param_elements;
+    plan.param_elements += numel(g.value(p).shape);
+  }
+  plan.frozen_elements = plan.param_elements - trainable;
   if (plan.flat_index.size() != g.params.size())
-    throw std::logic_error("plan_memory: the parameter groups do not hold every parameter once");
+    throw std::logic_error("plan_memory: the parameter groups and the frozen parameters do not hold every parameter once");
   const std::size_t region = align(static_cast<std::size_t>(plan.param_elements) * 4);
   plan.params_offset = 0;
   plan.grads_offset = region;

@@ -27,6 +27,7 @@ struct MemoryPlan {
   std::size_t arena_bytes = 0;
   std::size_t params_offset = 0, grads_offset = 0, slots_offset = 0;
   std::int64_t param_elements = 0;
+  std::int64_t frozen_elements = 0;      // model.freeze: the last elements of the flat regions
   std::vector<std::string> slot_names;   // torch.optim state names
   std::map<int, std::int64_t> flat_index;  // param value -> element index in the flat regions
   struct GroupRange {
@@ -44,7 +45,8 @@ struct MemoryPlan {
 std::vector<std::string> optimizer_slots(const OptimizerSpec& o);
 
 /// The arena: the flat regions hold each parameter group's parameters together, groups in order
-/// (state_dict order inside a group, and overall when there is one group).
+/// (state_dict order inside a group, and overall when there is one group), then the frozen
+/// parameters (model.freeze), which the optimizer does not step.
 MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std::vector<ParamGroup>& groups);
 
 }  // namespace ltgen

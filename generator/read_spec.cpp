@@ -316,6 +316,26 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
   return s;
 }
 
+// A parameter name or glob pattern, or a list of them (optimizer.param_groups[i].params, model.freeze).
+NamePatterns read_name_patterns(const JsonValue& v, const std::string& path, const std::string& example) {
+  std::vector<const JsonValue*> items;
+  if (v.kind == Kind::string) items.push_back(&v);
+  if (v.kind == Kind::array)
+    for (const JsonValue& p : v.items) items.push_back(&p);
+  if (items.empty()) fail_at(v, path, "expected parameter names or glob patterns, e.g. " + example);
+  NamePatterns out;
+  for (size_t k = 0; k < items.size(); ++k) {
+    const JsonValue& p = *items[k];
+    const std::string at = path + (v.kind == Kind::array ? "[" + std::to_string(k) + "]" : "");
+    if (p.kind != Kind::string || p.str.empty())
+      fail_at(p, at, "expected a parameter name or a glob pattern (a string such as \"*.bias\")");
+    out.patterns.push_back(p.str);
+    out.pos.push_back(p.pos);
+    out.paths.push_back(at);
+  }
+  return out;
+}
+
 void read_model(ltrt::ConfigObject& top, Spec& spec) {
   ltrt::ConfigObject m(top.require("model"), "model");
   {
@@ -407,6 +427,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       spec.accuracy = true;
     }
   }
+  if (const JsonValue* freeze = m.get("freeze"); freeze && freeze->kind != Kind::null)
+    spec.freeze = read_name_patterns(*freeze, "model.freeze", "[\"layers.0.*\"] (torch's parameter names)");
   m.finish();
 }
 
@@ -451,22 +473,7 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
       if (o.get(k))
         o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'lr', 'weight_decay' and 'name' "
                   "can differ between parameter groups; remove it (the optimizer's applies)");
-    const JsonValue& params = o.require("params");
-    std::vector<const JsonValue*> patterns;
-    if (params.kind == Kind::string) patterns.push_back(&params);
-    if (params.kind == Kind::array)
-      for (const JsonValue& p : params.items) patterns.push_back(&p);
-    if (patterns.empty())
-      fail_at(params, g.json_path + ".params", "expected parameter names or glob patterns, e.g. [\"*.bias\", \"ln_f.weight\"]");
-    for (size_t k = 0; k < patterns.size(); ++k) {
-      const JsonValue& p = *patterns[k];
-      const std::string at = g.json_path + ".params" + (params.kind == Kind::array ? "[" + std::to_string(k) + "]" : "");
-      if (p.kind != Kind::string || p.str.empty())
-        fail_at(p, at, "expected a parameter name or a glob pattern (a string such as \"*.bias\")");
-      g.params.push_back(p.str);
-      g.params_pos.push_back(p.pos);
-      g.params_paths.push_back(at);
-    }
+    g.params = read_name_patterns(o.require("params"), g.json_path + ".params", "[\"*.bias\", \"ln_f.weight\"]");
     g.lr = o.number("lr", s.lr, 0.0, HUGE_VAL);
     g.weight_decay = o.number("weight_decay", s.weight_decay, 0.0, HUGE_VAL);
     if (const JsonValue* name = o.get("name"); name && name->kind == Kind::string && name->str.empty())

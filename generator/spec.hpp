@@ -55,10 +55,16 @@ struct DataSourceSpec {
 // One entry of optimizer.param_groups: the parameters whose names match one of `params` (glob
 // patterns, fnmatch's `*`, `?` and `[...]`; a parameter joins the first group that matches it)
 // and what the group sets apart from the optimizer's defaults.
+// Parameter names or glob patterns (Python's fnmatch on torch's names), with where each is.
+struct NamePatterns {
+  std::vector<std::string> patterns;
+  std::vector<ltrt::json::Pos> pos;        // where each pattern is
+  std::vector<std::string> paths;          // "optimizer.param_groups[1].params[0]"
+  bool empty() const { return patterns.empty(); }
+};
+
 struct ParamGroupSpec {
-  std::vector<std::string> params;
-  std::vector<ltrt::json::Pos> params_pos;  // where each pattern is
-  std::vector<std::string> params_paths;    // "optimizer.param_groups[1].params[0]"
+  NamePatterns params;
   std::string json_path;                    // "optimizer.param_groups[1]"
   ltrt::json::Pos pos;
   double lr = 0;                            // the optimizer's when the group does not set it
@@ -96,6 +102,9 @@ struct Spec {
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   bool accuracy = false;              // model.metrics: ["accuracy"]
+  // model.freeze: parameters with requires_grad=False (no gradient, no optimizer step), as a
+  // LightningModule's `self.backbone.requires_grad_(False)`.
+  NamePatterns freeze;
   OptimizerSpec optimizer;
   ltrt::TrainerConfig trainer;  // seed_everything and the trainer section
   // torch.set_float32_matmul_precision: "highest" (torch's default), "high" or "medium". On the

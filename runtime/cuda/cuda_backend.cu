@@ -318,7 +318,7 @@ class CudaBackend : public Backend {
   void enqueue_clip_and_step(double clip_val, bool clip_by_value) {
     float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
     if (clip_val > 0)
-      clip_gradients(ctx_, grad, m_.num_param_elements, static_cast<float>(clip_val), clip_by_value, clip_scratch_);
+      clip_gradients(ctx_, grad, trainable_elements(m_), static_cast<float>(clip_val), clip_by_value, clip_scratch_);
     optimizer_step(ctx_, m_.optimizer, groups_, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
                    reinterpret_cast<float*>(arena_ + m_.slots_offset), m_.num_param_elements);
   }

@@ -226,6 +226,7 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
   }
   for (int p = 0; p < model.num_params && !state.weights_only; ++p) {
     const ParamDef& param = model.params[p];
+    if (is_frozen(model, param)) continue;  // never stepped: no optimizer state, as torch.optim's
     for (int k = 0; k < model.num_slots; ++k) {
       views.push_back({kOptimizerPrefix + std::string(param.value.name) + "." + model.slot_names[k], DType::f32,
                        shape_of(param.value), slot_region(model, arena, k) + param.flat_index});
@@ -329,7 +330,7 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     const std::vector<std::int64_t> shape = shape_of(param.value);
     copy_float_tensor(path, take(kStatePrefix + std::string(param.value.name)), shape,
                       reinterpret_cast<float*>(arena + param.value.offset), false);
-    for (int k = 0; k < model.num_slots; ++k) {
+    for (int k = 0; k < model.num_slots && !is_frozen(model, param); ++k) {
       copy_float_tensor(path, take(kOptimizerPrefix + std::string(param.value.name) + "." + model.slot_names[k]),
                         shape, slot_region(model, arena, k) + param.flat_index, false);
     }

@@ -307,6 +307,14 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
   root.set("spec_hash", Value::make_string(model.spec_hash ? model.spec_hash : ""));
   root.set("seed_everything", Value::make_integer(f.trainer.seed));
   root.set("trainer", trainer_config_json(f.trainer));
+  if (model.num_frozen_elements > 0) {  // model.freeze: the parameters it froze, by name
+    Value frozen = Value::make_array();
+    for (int k = 0; k < model.num_params; ++k)
+      if (is_frozen(model, model.params[k])) frozen.push(Value::make_string(model.params[k].value.name));
+    Value m = Value::make_object();
+    m.set("frozen", std::move(frozen));
+    root.set("model", std::move(m));
+  }
 
   Value data = Value::make_object();
   data.set("batch_size", Value::make_integer(model.data.batch_size));

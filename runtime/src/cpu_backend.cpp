@@ -20,7 +20,7 @@ class CpuBackend : public Backend {
   void download() override {}
   void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
     loss_ = model_.training_step(host_.data(), s.n, s.loss_scale, s.accumulate, dropout);
-    if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), model_.num_param_elements);
+    if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), trainable_elements(model_));
     if (s.optimizer_step) step_optimizer(s.clip_val, s.clip_by_value, optimizer);
   }
   float loss() override { return loss_; }
@@ -40,7 +40,7 @@ class CpuBackend : public Backend {
   }
   void train_backward(const TrainStep& s) override {
     model_.training_backward(host_.data(), s.n, s.loss_scale, s.accumulate);
-    if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), model_.num_param_elements);
+    if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), trainable_elements(model_));
   }
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
     clip_and_step(model_, host_.data(), clip_val, clip_by_value, optimizer);
@@ -74,7 +74,7 @@ void clip_gradients(float* g, std::int64_t n, double clip_val, bool by_value) {
 }
 
 void clip_and_step(const ModelDef& model, std::byte* arena, double clip_val, bool clip_by_value, Optimizer& optimizer) {
-  if (clip_val > 0) clip_gradients(grad_region(model, arena), model.num_param_elements, clip_val, clip_by_value);
+  if (clip_val > 0) clip_gradients(grad_region(model, arena), trainable_elements(model), clip_val, clip_by_value);
   optimizer.step();
 }
 

@@ -58,6 +58,8 @@ TensorView Trainer::view(const std::string& name, bool gradient) const {
   for (int i = 0; i < m.num_params; ++i) {
     const ParamDef& p = m.params[i];
     if (name != p.value.name) continue;
+    if (gradient && is_frozen(m, p))  // torch's .grad is None for requires_grad=False
+      throw Error("trainer.grad: '" + name + "' is frozen (model.freeze): it has no gradient");
     TensorView v;
     v.shape.assign(p.value.shape, p.value.shape + p.value.rank);
     v.numel = p.value.numel();

@@ -54,7 +54,8 @@ std::string model_summary(const ModelDef& model) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "%-10s Trainable params\n%-10s Non-trainable params\n%-10s Total params\n%-10.3f Total estimated model params size (MB)\n",
-                human_readable_count(total).c_str(), "0", human_readable_count(total).c_str(),
+                human_readable_count(total - model.num_frozen_elements).c_str(),
+                human_readable_count(model.num_frozen_elements).c_str(), human_readable_count(total).c_str(),
                 static_cast<double>(total) * 4.0 / 1e6);
   return out + buf;
 }

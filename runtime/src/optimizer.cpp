@@ -34,7 +34,7 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
 
 std::vector<ParamGroupDef> param_groups_of(const ModelDef& model) {
   if (model.num_param_groups == 0)
-    return {{nullptr, model.optimizer.lr, model.optimizer.weight_decay, 0, model.num_param_elements}};
+    return {{nullptr, model.optimizer.lr, model.optimizer.weight_decay, 0, trainable_elements(model)}};
   return std::vector<ParamGroupDef>(model.param_groups, model.param_groups + model.num_param_groups);
 }
 
@@ -50,12 +50,12 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
       groups_(param_groups_of(model)),
       momentums_(groups_.size(), optimizer_momentum(model.optimizer).momentum) {
   for (const ParamGroupDef& g : groups_) lrs_.push_back(g.lr);
-  std::int64_t next = 0;  // the groups cover the flat region, in order, without gaps
+  std::int64_t next = 0;  // the groups cover the flat region's trainable part, in order, without gaps
   for (const ParamGroupDef& g : groups_) {
     if (g.begin != next || g.count < 0) break;
     next += g.count;
   }
-  if (next != model.num_param_elements)
+  if (next != trainable_elements(model) || model.num_frozen_elements < 0)
     throw Error(std::string("model '") + model.name + "': its parameter groups do not cover the parameters in order; "
                 "regenerate it with ltgen");
   if (static_cast<int>(groups_.size()) > kMaxParamGroups)

@@ -6,6 +6,7 @@
 #include "autodiff.hpp"
 #include "build_graph.hpp"
 #include "fuse_elementwise.hpp"
+#include "name_patterns.hpp"
 #include "op.hpp"
 #include "plan_memory.hpp"
 #include "spec.hpp"

@@ -665,6 +665,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   auto check_grads = [&](const char* what, int n, const std::function<torch::Tensor(const std::string&)>& want) {
     for (int k = 0; k < m.num_params; ++k) {
       const ltrt::ParamDef& pd = m.params[k];
+      if (ltrt::is_frozen(m, pd)) continue;  // model.freeze: no gradient to check
       const Diff d = compare(grad_of(pd), want(pd.value.name));
       char buf[200];
       std::snprintf(buf, sizeof buf, "%s n=%d %s %s", c.name, n, what, pd.value.name);
@@ -728,6 +729,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
       auto loss64 = [&]() { return forward_loss(s, p64, x64, y64, &o1.masks, true).item<double>(); };
       for (int k = 0; k < m.num_params; ++k) {
         const ltrt::ParamDef& pd = m.params[k];
+        if (ltrt::is_frozen(m, pd)) continue;
         const std::string name = pd.value.name;
         ParamMap leaf;
         torch::Tensor g64;

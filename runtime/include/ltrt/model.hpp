@@ -170,6 +170,9 @@ struct ModelDef {
   const ParamDef* params;
   int num_params;
   std::int64_t num_param_elements;  // total floats in the flat parameter region
+  // model.freeze: the last num_frozen_elements of the flat regions are frozen parameters
+  // (requires_grad=False): no gradient is kept for them and the optimizer does not step them.
+  std::int64_t num_frozen_elements = 0;
   std::size_t params_offset;        // flat float32 parameter region
   std::size_t grads_offset;         // flat float32 gradient region, same layout
   std::size_t slots_offset;         // optimizer slots: num_slots regions of the same layout
@@ -231,5 +234,12 @@ struct ModelDef {
   // "auto" with the toolkit found, or "gpu"); nullptr for a CPU-only program.
   const DeviceSteps* device_steps = nullptr;
 };
+
+// The flat regions' trainable part: the optimizer's groups cover [0, trainable_elements).
+inline std::int64_t trainable_elements(const ModelDef& m) { return m.num_param_elements - m.num_frozen_elements; }
+// Whether a parameter is frozen (model.freeze): torch's requires_grad=False.
+inline bool is_frozen(const ModelDef& m, const ParamDef& p) {
+  return static_cast<std::int64_t>(p.flat_index) >= trainable_elements(m);
+}
 
 }  // namespace ltrt

@@ -26,8 +26,8 @@ const std::set<std::string> kSelecting = {"max_pool2d"};
 const std::set<std::string> kPromoting = {"add", "mul"};
 // Float32 results whatever the input: losses (autocast's float32 list casts their input up),
 // lookups of float32 weights, and a float32 weight added to the input.
-const std::set<std::string> kFloat32 = {"mse_loss", "l1_loss", "huber_loss", "cross_entropy_loss",
-                                        "bce_with_logits_loss", "embedding", "positional_embedding"};
+const std::set<std::string> kFloat32 = {"mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy_loss",
+                                        "nll_loss", "bce_with_logits_loss", "bce_loss", "embedding", "positional_embedding"};
 
 bool is_float(const Value& v) { return v.dtype == DType::f32; }
 

@@ -110,8 +110,10 @@ void Autodiff::run() {
     const OpDef& def = op_def(node.op);
     if (!def.backward) throw std::logic_error("internal: op " + node.op + " has no backward rule");
     const std::vector<int> grads = def.backward(*this, node, dout);
+    // Only values that need a gradient collect one: a frozen weight's bf16 cast gets none (its
+    // cast's backward would add to a gradient nothing reads).
     for (size_t k = 0; k < node.inputs.size(); ++k)
-      if (grads.at(k) >= 0) contributions[node.inputs[k]].push_back(grads[k]);
+      if (grads.at(k) >= 0 && needs_grad(node.inputs[k])) contributions[node.inputs[k]].push_back(grads[k]);
   }
 }
 

@@ -73,10 +73,12 @@ std::vector<bool> match_names(const Spec& spec, const NamePatterns& patterns, co
     for (size_t p = 0; p < names.size(); ++p)
       if (fnmatch_case(pattern, names[p])) hit[p] = any = true;
     if (any) continue;
+    std::string hits;
     for (const std::string& e : excluded)
-      if (fnmatch_case(pattern, e))
-        throw SpecError(spec.path, patterns.pos[k], patterns.paths[k],
-                        "'" + pattern + "' matches only " + excluded_why.first + " (" + e + ")" + excluded_why.second);
+      if (fnmatch_case(pattern, e)) hits += (hits.empty() ? "" : ", ") + e;
+    if (!hits.empty())
+      throw SpecError(spec.path, patterns.pos[k], patterns.paths[k],
+                      "'" + pattern + "' matches only " + excluded_why.first + " (" + hits + ")" + excluded_why.second);
     std::string list;
     for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
     throw SpecError(spec.path, patterns.pos[k], patterns.paths[k],

@@ -328,7 +328,7 @@ NamePatterns read_name_patterns(const JsonValue& v, const std::string& path, con
     const JsonValue& p = *items[k];
     const std::string at = path + (v.kind == Kind::array ? "[" + std::to_string(k) + "]" : "");
     if (p.kind != Kind::string || p.str.empty())
-      fail_at(p, at, "expected a parameter name or a glob pattern (a string such as \"*.bias\")");
+      fail_at(p, at, "expected a parameter name or a glob pattern: a non-empty string, e.g. " + example);
     out.patterns.push_back(p.str);
     out.pos.push_back(p.pos);
     out.paths.push_back(at);

@@ -52,9 +52,6 @@ struct DataSourceSpec {
   std::int64_t top_k = 0;              // prompt: 0 for all tokens
 };
 
-// One entry of optimizer.param_groups: the parameters whose names match one of `params` (glob
-// patterns, fnmatch's `*`, `?` and `[...]`; a parameter joins the first group that matches it)
-// and what the group sets apart from the optimizer's defaults.
 // Parameter names or glob patterns (Python's fnmatch on torch's names), with where each is.
 struct NamePatterns {
   std::vector<std::string> patterns;
@@ -63,6 +60,9 @@ struct NamePatterns {
   bool empty() const { return patterns.empty(); }
 };
 
+// One entry of optimizer.param_groups: the parameters whose names match one of `params` (glob
+// patterns, fnmatch's `*`, `?` and `[...]`; a parameter joins the first group that matches it)
+// and what the group sets apart from the optimizer's defaults.
 struct ParamGroupSpec {
   NamePatterns params;
   std::string json_path;                    // "optimizer.param_groups[1]"

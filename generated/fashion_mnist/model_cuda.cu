@@ -323,8 +323,8 @@ __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restri
   }
 }
 
-// One block: the sum of the rows' terms in double (the CPU's precision) and the count of
-// rows whose target is not ignored, then the loss. A fixed order, no float atomics: the
+// One block: the sum of the rows' terms in double (the CPU's precision) and the count
+// of rows whose target is not ignored, then the loss. A fixed order, no float atomics: the
 // same loss on every run.
 __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* __restrict__ count,
                                         const float* __restrict__ term, const std::int64_t* __restrict__ target,

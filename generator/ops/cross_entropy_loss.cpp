@@ -14,6 +14,7 @@
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
+#include "class_targets.hpp"
 #include "ops.hpp"
 #include "pointwise_loss.hpp"
 
@@ -21,25 +22,15 @@ namespace ltgen {
 
 namespace {
 
-// Labels per sample: 1, or T for a sequence of labels (batch, T).
-std::int64_t positions(const Value& target) {
-  std::int64_t p = 1;
-  for (size_t d = 1; d < target.shape.size(); ++d) p *= target.shape[d];
-  return p;
-}
-
 // with_positions: the CPU loops count rows from it; CUDA kernels are given rows instead.
 void write_constants(CodeWriter& w, const Node& n, const Value& target, bool with_positions = true) {
   w.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
-  if (with_positions && positions(target) > 1)
-    w.line("constexpr int kPositions = " + std::to_string(positions(target)) +
+  if (with_positions && label_positions(target) > 1)
+    w.line("constexpr int kPositions = " + std::to_string(label_positions(target)) +
            ";  // labels per sample: rows are (sample, position)");
   w.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
   w.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
 }
-
-// The loop bound over rows: samples, or (sample, position) pairs.
-std::string rows(const Value& target) { return positions(target) > 1 ? "n * kPositions" : "n"; }
 
 // Writes `max` and `sum_exp` of row `row` (the CPU's loops).
 void write_max_sum_exp(CodeWriter& w) {
@@ -65,15 +56,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     const Value& x = g.value(n.inputs.at(0));
     const Value& t = g.value(n.inputs.at(1));
     const std::int64_t classes = attr_int(n, "num_classes");
-    if (x.shape.size() < 2 || x.shape.back() != classes)
-      throw ShapeError("expects logits of shape (batch, [T,] " + std::to_string(classes) +
-                       ") for num_classes=" + std::to_string(classes) + ", got " + shape_str(x.shape));
-    if (t.dtype != DType::i64 || t.shape.size() + 1 != x.shape.size() ||
-        !std::equal(t.shape.begin(), t.shape.end(), x.shape.begin()))
-      throw ShapeError("expects int64 class targets of shape " + shape_str(Shape(x.shape.begin(), x.shape.end() - 1)) +
-                       " for logits " + shape_str(x.shape) + ": set model.target to {\"dtype\": \"int64\", "
-                       "\"num_classes\": " + std::to_string(classes) +
-                       (x.shape.size() > 2 ? ", \"shape\": [...]" : "") + "}");
+    check_class_shapes(x, t, classes);
     return std::vector<OutputType>{{DType::f32, {}, false},
                                    {DType::f32, t.shape, t.batched},
                                    {DType::f32, t.shape, t.batched},
@@ -89,7 +72,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     write_constants(w, n, g.value(n.inputs[1]));
     w.line("double sum = 0.0;");
     w.line("int kept = 0;  // rows whose target is not ignored");
-    w.open("for (int i = 0; i < " + rows(g.value(n.inputs[1])) + "; ++i)");
+    w.open("for (int i = 0; i < " + label_rows(g.value(n.inputs[1])) + "; ++i)");
     w.line("const std::int64_t t = target[i];");
     w.open("if (t == kIgnoreIndex)");
     w.line("lse[i] = 0.0f;  // never read");
@@ -160,45 +143,13 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.close();
     k.close();
 
-    const bool mean = attr_str(n, "reduction") == "mean";
-    k.line();
-    k.line("// One block: the sum of the rows' terms in double (the CPU's precision) and the count of");
-    k.line("// rows whose target is not ignored, then the loss. A fixed order, no float atomics: the");
-    k.line("// same loss on every run.");
-    k.open("__global__ void " + e.fn + "_sum_kernel(float* __restrict__ out, std::int64_t* __restrict__ count, "
-           "const float* __restrict__ term, const std::int64_t* __restrict__ target, int rows)");
-    k.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
-    k.line("__shared__ double partial[kReduceThreads];");
-    k.line("__shared__ int counts[kReduceThreads];");
-    k.line("double sum = 0.0;");
-    k.line("int kept = 0;");
-    k.open("for (int i = threadIdx.x; i < rows; i += blockDim.x)");
-    k.line("if (target[i] == kIgnoreIndex) continue;");
-    k.line("sum += term[i];");
-    k.line("++kept;");
-    k.close();
-    k.line("partial[threadIdx.x] = sum;");
-    k.line("counts[threadIdx.x] = kept;");
-    k.line("__syncthreads();");
-    k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
-    k.open("if (threadIdx.x < s)");
-    k.line("partial[threadIdx.x] += partial[threadIdx.x + s];");
-    k.line("counts[threadIdx.x] += counts[threadIdx.x + s];");
-    k.close();
-    k.line("__syncthreads();");
-    k.close();
-    k.line("if (threadIdx.x != 0) return;");
-    k.line("count[0] = counts[0];  // for the backward");
-    if (mean)
-      k.line("out[0] = static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)");
-    else
-      k.line("out[0] = static_cast<float>(partial[0]);  // reduction='sum'");
-    k.close();
+    write_label_sum_kernel(k, e.fn + "_sum_kernel", {"const float* __restrict__ term", "const std::int64_t* __restrict__ target"},
+                           "terms", "term[i]", attr_int(n, "ignore_index"), attr_str(n, "reduction") == "mean");
 
     const Value& target = g.value(n.inputs[1]);
     CodeWriter& w = e.body;
-    if (positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
-    w.line("const int rows = " + rows(target) + ";");
+    if (label_positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(label_positions(target)) + ";");
+    w.line("const int rows = " + label_rows(target) + ";");
     emit_row_launch(w, e.fn + "_row_kernel", split, "rows", {"lse", "term", "inp", "target", "rows"});
     emit_launch(w, e.fn + "_sum_kernel", "1", "kReduceThreads", {"out", "count", "term", "target", "rows"});
   };
@@ -235,7 +186,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
       w.line("const float scale = dloss[0];  // reduction='sum'");
       w.line("(void)count;");
     }
-    w.open("for (int i = 0; i < " + rows(g.value(n.inputs[2])) + "; ++i)");
+    w.open("for (int i = 0; i < " + label_rows(g.value(n.inputs[2])) + "; ++i)");
     w.line("const std::int64_t t = target[i];");
     w.line("const float* row = inp + i * kClasses;");
     w.line("float* drow = dinp + i * kClasses;");
@@ -283,8 +234,8 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.close();
     const Value& target = g.value(n.inputs[2]);
     CodeWriter& w = e.body;
-    if (positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(positions(target)) + ";");
-    w.line("const int rows = " + rows(target) + ";");
+    if (label_positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(label_positions(target)) + ";");
+    w.line("const int rows = " + label_rows(target) + ";");
     emit_row_launch(w, e.fn + "_kernel", split, "rows", {"dinp", "dloss", "inp", "target", "lse", "count", "rows"});
   };
   ops.push_back(std::move(b));

@@ -137,7 +137,9 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
   layer.args = {reduction_arg()};
   for (const auto& a : l.extra_args) layer.args.push_back(a);
   const std::string op = l.name;
-  layer.build = [op](LayerBuild& b, const std::vector<int>& in) {
+  const auto check_input = l.check_input;
+  layer.build = [op, check_input](LayerBuild& b, const std::vector<int>& in) {
+    if (check_input) check_input(b.graph, in.at(0));
     Node n;
     n.op = op;
     n.layer = b.layer;

@@ -1,6 +1,6 @@
 /// \file
 /// Shared shape of losses that compare prediction and target element by
-/// element (MSELoss, L1Loss, HuberLoss, BCEWithLogitsLoss): a per-element term,
+/// element (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, BCEWithLogitsLoss, BCELoss): a per-element term,
 /// its derivative, and reduction 'mean' or 'sum'.
 #pragma once
 
@@ -20,6 +20,8 @@ struct PointwiseLoss {
   std::function<std::string(const Node&)> term;
   std::function<std::string(const Node&)> grad;  // d term / d x
   std::function<void(CodeWriter&, const Node&)> constants;
+  /// Checks the prediction value (at build time); throws ShapeError. Empty: any float value.
+  std::function<void(const Graph&, int)> check_input;
 };
 
 void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers,

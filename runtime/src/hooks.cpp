@@ -53,6 +53,13 @@ std::vector<std::string> Trainer::parameter_names() const {
   return names;
 }
 
+bool Trainer::requires_grad(const std::string& name) const {
+  const ModelDef& m = *access_.model;
+  for (int i = 0; i < m.num_params; ++i)
+    if (name == m.params[i].value.name) return !is_frozen(m, m.params[i]);
+  throw Error("trainer.requires_grad: the model has no parameter '" + name + "'" + did_you_mean(name, parameter_names()));
+}
+
 TensorView Trainer::view(const std::string& name, bool gradient) const {
   const ModelDef& m = *access_.model;
   for (int i = 0; i < m.num_params; ++i) {

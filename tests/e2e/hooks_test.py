@@ -12,7 +12,7 @@ Lightning and checks it against these lists). stop: should_stop set in on_train_
 Lightning does (validation still runs, the epoch ends, fit stops). throw: a hook that throws runs
 on_exception, the program exits 1 naming the hook, and the last checkpoint stays loadable.
 groups_lr: a hook reads and sets one parameter group's learning rate; the scheduler's next steps
-build on it as torch's do.
+build on it as torch's do. A frozen parameter (model.freeze) has no gradient for hooks.
 """
 import argparse
 import json
@@ -221,7 +221,9 @@ def case_throw(program, work, ltgen):
 def case_groups_lr(program, work, ltgen):
     rc, out, err = common.run_program(program, ["fit"])
     check(rc == 0, f"fit exited with {rc}: {err}")
-    compare(hook_lines(out), ["groups=2 lr0=0.2 lr1=0.1 lr=0.2", "set lr1=0.8 at step=3"], "group lrs in hooks")
+    compare(hook_lines(out), ["groups=2 lr0=0.2 lr1=0.1 lr=0.2", "requires_grad layers.0.bias=0 layers.0.weight=1",
+                              "trainer.grad: 'layers.0.bias' is frozen (model.freeze): it has no gradient",
+                              "set lr1=0.8 at step=3"], "group lrs in hooks")
     # torch: ExponentialLR(0.5) per step from each group's lr; set in on_train_batch_start of step 3
     # (after LearningRateMonitor logged that step's lr), the group's lr is 0.8 for step 3 and the
     # scheduler halves it from there.

@@ -224,6 +224,30 @@ TEST(ParamGroups, LaidOutTogetherInGroupOrder) {
   EXPECT_EQ(plan.groups[1].group.weight_decay, 1e-2);  // AdamW's default, the optimizer's
 }
 
+// model.freeze: nothing trainable lies behind layers.2, so the backward stops there, and the
+// frozen parameters come last in the flat regions, outside every optimizer group.
+TEST(Differentiate, FrozenPrefixGetsNoBackward) {
+  const std::string text = R"({"name": "t", "model": {"inputs": {"x": [6]}, "target": {"shape": [2]},
+    "layers": [)" + kMlp + R"(], "loss": {"type": "MSELoss"}, "freeze": "layers.0.*"},
+    "data": {"batch_size": 4, "train": {"source": "randn", "num_samples": 8}}, "optimizer": {"type": "Adam"}})";
+  const Spec spec = parse_spec("test.json", text);
+  Graph g = build_graph(spec);
+  differentiate(g);
+  verify_graph(g, "differentiate");
+  EXPECT_EQ(ops(g), (std::vector<std::string>{"linear", "relu", "linear", "mse_loss", "mse_loss_backward",
+                                              "linear_backward"}));
+  EXPECT_FALSE(attr_bool(g.nodes.back(), "need_dinp"));
+  const std::vector<ParamGroup> groups = assign_param_groups(g, spec);
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0].params, (std::vector<int>{g.params[2], g.params[3]}));
+  const MemoryPlan plan = plan_memory(g, spec.optimizer, groups);
+  expect_sound(g, plan);
+  EXPECT_EQ(plan.groups[0].begin, 0);
+  EXPECT_EQ(plan.groups[0].count, 2 * 5 + 2);
+  EXPECT_EQ(plan.frozen_elements, 5 * 6 + 5);
+  EXPECT_EQ(plan.flat_index.at(g.params[0]), plan.groups[0].count);
+}
+
 TEST(PlanMemory, SlotsFollowTheOptimizer) {
   EXPECT_TRUE(optimizer_slots(spec_with_layers(kMlp, R"({"type": "SGD", "lr": 0.1})").optimizer).empty());
   EXPECT_EQ(optimizer_slots(spec_with_layers(kMlp, R"({"type": "SGD", "lr": 0.1, "momentum": 0.9})").optimizer),

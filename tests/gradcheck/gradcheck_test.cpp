@@ -465,6 +465,11 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   if (s.loss_type == "MSELoss") return torch::mse_loss(h, y, red);
   if (s.loss_type == "L1Loss") return torch::l1_loss(h, y, red);
   if (s.loss_type == "HuberLoss") return torch::huber_loss(h, y, red, get_number(l, "delta", 1.0));
+  if (s.loss_type == "SmoothL1Loss") return torch::smooth_l1_loss(h, y, red, get_number(l, "beta", 1.0));
+  if (s.loss_type == "BCELoss") return torch::binary_cross_entropy(h, y, torch::Tensor(), red);
+  if (s.loss_type == "NLLLoss")  // (batch, [T,] C) as rows, as CrossEntropyLoss's
+    return torch::nll_loss(h.reshape({-1, h.size(-1)}), y.reshape({-1}), torch::Tensor(), red,
+                           get_integer(l, "ignore_index", -100));
   if (s.loss_type == "BCEWithLogitsLoss")
     return torch::binary_cross_entropy_with_logits(h, y, torch::Tensor(), torch::Tensor(), red);
   if (s.loss_type == "CrossEntropyLoss" && h.dim() > 2)  // sequence labels, as a Lightning user flattens them
@@ -596,7 +601,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   } else {
     std::vector<std::int64_t> ys = {B};
     ys.insert(ys.end(), s.target_shape.begin(), s.target_shape.end());
-    y = s.loss_type == "BCEWithLogitsLoss" ? torch::rand(ys) : torch::randn(ys);
+    y = s.loss_type == "BCEWithLogitsLoss" || s.loss_type == "BCELoss" ? torch::rand(ys) : torch::randn(ys);
     std::memcpy(a + m.target.offset, y.data_ptr<float>(), sizeof(float) * y.numel());
   }
   // Buffers start as torch's (running_mean 0, running_var 1, num_batches_tracked 0); the

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "ltrt/error.hpp"  // what the Trainer's accessors throw
 #include "ltrt/hook_list.hpp"
 
 namespace ltrt {
@@ -65,10 +66,12 @@ class Trainer {
   // trainer.save_checkpoint(path): a full checkpoint, as ModelCheckpoint writes, during fit.
   void save_checkpoint(const std::string& path);
   // A parameter and its gradient by PyTorch's name ("layers.0.weight"); a misspelt name throws
-  // ltrt::Error with the nearest one. Gradients hold the last backward's values.
+  // ltrt::Error with the nearest one. Gradients hold the last backward's values; a frozen
+  // parameter (model.freeze) has none: grad throws, as torch's .grad is None (requires_grad says).
   TensorView parameter(const std::string& name) const;
   TensorView grad(const std::string& name) const;
   std::vector<std::string> parameter_names() const;
+  bool requires_grad(const std::string& name) const;  // false for a frozen parameter
 
   // The runtime builds the Trainer; hooks only receive it.
   struct Access {

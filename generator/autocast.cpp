@@ -17,7 +17,11 @@ const std::set<std::string> kLowerPrecision = {"linear", "conv2d"};
 // against torch 2.15's CPU kernels, forward and backward). The first round in their own loop (a
 // fused epilogue: the backward of some reads the output); the others' backward does not read
 // it, and a to_bf16 node after them rounds it.
-const std::set<std::string> kSameDtype = {"relu", "leaky_relu", "gelu", "tanh", "sigmoid", "silu", "softmax"};
+// (Softsign is composite in torch, rounding |x| + 1 and the quotient; LogSigmoid's backward reads a
+// bfloat16 buffer: both are left out, so refused on bfloat16 values.)
+const std::set<std::string> kSameDtype = {"relu", "leaky_relu", "gelu",      "tanh",        "sigmoid",  "silu",
+                                          "softmax", "elu",     "softplus", "mish", "hardswish", "hardsigmoid",
+                                          "hardtanh"};
 const std::set<std::string> kSameDtypeRoundAfter = {"batch_norm", "avg_pool2d", "adaptive_avg_pool2d", "dropout"};
 // Pick elements of their input: bfloat16 in, bfloat16 out, nothing to round.
 const std::set<std::string> kSelecting = {"max_pool2d"};

@@ -10,7 +10,8 @@ namespace {
 // Layers that work on each position on its own (over the last dimension, or elementwise).
 const std::set<std::string> kPositionWise = {
     "Embedding", "PositionalEmbedding", "Linear", "ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "SiLU",
-    "Dropout", "Identity", "Add", "Mul"};
+    "ELU", "CELU", "SELU", "Softplus", "Mish", "Hardswish", "Hardsigmoid", "Hardtanh", "ReLU6", "Softsign",
+    "LogSigmoid", "Dropout", "Identity", "Add", "Mul"};
 
 std::int64_t int_arg(const LayerSpec& l, const char* name, std::int64_t fallback) {
   auto it = l.args.find(name);

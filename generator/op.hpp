@@ -134,6 +134,8 @@ std::string unused_name(const Graph& g, const std::string& name);
 /// Adds `node` to the graph, creating its outputs with types from the op's shape
 /// rule. Output names are `<prefix>` (one output) or `<prefix>_<slot>`.
 int add_op(Graph& g, Node node, const std::string& value_prefix);
+/// Adds a view of value `in` as (batch, *shape) (`shape` per sample), no copy: Reshape's node.
+int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape);
 /// Creates a parameter value and registers it in state_dict order.
 int add_param(Graph& g, const std::string& torch_name, Shape shape);
 /// Creates a buffer (ValueKind::state: BatchNorm's running_mean) with its constant init

@@ -110,6 +110,17 @@ int add_op(Graph& g, Node node, const std::string& value_prefix) {
   return g.add_node(std::move(node));
 }
 
+int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape) {
+  Node n;
+  n.op = "view";
+  n.layer = b.layer;
+  n.source = b.source;
+  n.attrs["shape"] = std::move(shape);
+  n.inputs = {in};
+  const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+  return b.graph.nodes[id].outputs[0];
+}
+
 int add_param(Graph& g, const std::string& torch_name, Shape shape) {
   Value v;
   v.name = cpp_name(torch_name);

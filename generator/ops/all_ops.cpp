@@ -12,6 +12,13 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_tanh(ops, layers);
   register_sigmoid(ops, layers);
   register_silu(ops, layers);
+  register_elu(ops, layers);
+  register_softplus(ops, layers);
+  register_mish(ops, layers);
+  register_hardswish(ops, layers);
+  register_hardtanh(ops, layers);
+  register_softsign(ops, layers);
+  register_log_sigmoid(ops, layers);
   register_dropout(ops, layers);
   register_identity(ops, layers);
   register_flatten(ops, layers);
@@ -28,6 +35,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_max_pool2d(ops, layers);
   register_avg_pool2d(ops, layers);
   register_adaptive_avg_pool2d(ops, layers);
+  register_pool1d(ops, layers);
   register_mse_loss(ops, layers);
   register_l1_loss(ops, layers);
   register_huber_loss(ops, layers);

@@ -18,6 +18,13 @@ void register_gelu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_tanh(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_sigmoid(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_silu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_elu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // ELU, CELU, SELU
+void register_softplus(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_mish(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_hardswish(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Hardswish, Hardsigmoid
+void register_hardtanh(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);   // Hardtanh, ReLU6
+void register_softsign(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_log_sigmoid(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_identity(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
@@ -34,6 +41,7 @@ void register_positional_embedding(std::vector<OpDef>& ops, std::vector<LayerDef
 void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_adaptive_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_pool1d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // MaxPool1d, AvgPool1d, AdaptiveAvgPool1d
 // Losses.
 void register_mse_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

@@ -57,16 +57,6 @@ void emit_transpose_cuda(CudaEmit& e, const Node& n, const Graph& g) {
                           [&](CodeWriter& k) { k.line(sizes); });
 }
 
-int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape) {
-  Node n;
-  n.op = "view";
-  n.layer = b.layer;
-  n.source = b.source;
-  n.attrs["shape"] = std::move(shape);
-  n.inputs = {in};
-  const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-  return b.graph.nodes[id].outputs[0];
-}
 }  // namespace
 
 void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {

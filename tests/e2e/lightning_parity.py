@@ -100,7 +100,8 @@ def layer_shapes(spec):
     return out
 
 
-SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "GroupNorm", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten")
+SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "GroupNorm", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+           "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Flatten")
 
 
 def tuple_of(v, n):
@@ -127,11 +128,11 @@ def spatial_shape(node, shape):
         return [math.prod(shape)]
     if kind in ("BatchNorm2d", "GroupNorm"):
         return list(shape)
-    if kind == "AdaptiveAvgPool2d":
-        return [shape[0], *tuple_of(node["output_size"], 2)]
+    if kind.startswith("AdaptiveAvgPool"):
+        return [shape[0], *tuple_of(node["output_size"], len(shape) - 1)]
     dims = len(shape) - 1
     k = tuple_of(node["kernel_size"], dims)
-    s = tuple_of(node.get("stride") or node["kernel_size"] if kind.endswith("Pool2d") else node.get("stride", 1), dims)
+    s = tuple_of(node.get("stride") or node["kernel_size"] if "Pool" in kind else node.get("stride", 1), dims)
     p = node.get("padding", 0)
     d = tuple_of(node.get("dilation", 1), dims)
     if p == "same":

@@ -235,6 +235,13 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     } else if (type == "AdaptiveAvgPool2d") {
       const auto o = get_ints(l, "output_size", 0, 2);
       shape = {shape.at(0), o[0], o[1]};
+    } else if (type == "MaxPool1d" || type == "AvgPool1d") {
+      EXPECT_EQ(shape.size(), 2u) << type << " on per-sample (C, L)";
+      const std::int64_t k = get_ints(l, "kernel_size", 0, 1)[0];
+      const std::int64_t stride = get_ints(l, "stride", 0, 1)[0] > 0 ? get_ints(l, "stride", 0, 1)[0] : k;
+      shape = {shape[0], window_out(shape[1], get_ints(l, "padding", 0, 1)[0], k, stride, get_ints(l, "dilation", 1, 1)[0])};
+    } else if (type == "AdaptiveAvgPool1d") {
+      shape = {shape.at(0), get_ints(l, "output_size", 0, 1)[0]};
     } else if (type == "Flatten") {
       shape = flatten_shape(shape, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Reshape") {
@@ -252,7 +259,10 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       d1 = d1 < 0 ? d1 + rank : d1;
       std::swap(shape.at(static_cast<std::size_t>(d0 - 1)), shape.at(static_cast<std::size_t>(d1 - 1)));
     } else if (type == "ReLU" || type == "LeakyReLU" || type == "GELU" || type == "Tanh" || type == "Sigmoid" ||
-               type == "SiLU" || type == "Dropout" || type == "Identity") {
+               type == "SiLU" || type == "Dropout" || type == "Identity" || type == "ELU" || type == "CELU" ||
+               type == "SELU" || type == "Softplus" || type == "Mish" || type == "Hardswish" ||
+               type == "Hardsigmoid" || type == "Hardtanh" || type == "ReLU6" || type == "Softsign" ||
+               type == "LogSigmoid") {
       // shape unchanged, no parameters
     } else if (type == "LayerNorm") {
       const std::vector<std::int64_t> ns = layer_norm_shape(l, shape);
@@ -358,6 +368,28 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::sigmoid(h);
     } else if (type == "SiLU") {
       h = torch::silu(h);
+    } else if (type == "ELU") {
+      h = torch::elu(h, get_number(l, "alpha", 1.0));
+    } else if (type == "CELU") {
+      h = torch::celu(h, get_number(l, "alpha", 1.0));
+    } else if (type == "SELU") {
+      h = torch::selu(h);
+    } else if (type == "Softplus") {
+      h = torch::softplus(h, get_number(l, "beta", 1.0), get_number(l, "threshold", 20.0));
+    } else if (type == "Mish") {
+      h = torch::mish(h);
+    } else if (type == "Hardswish") {
+      h = torch::hardswish(h);
+    } else if (type == "Hardsigmoid") {
+      h = torch::hardsigmoid(h);
+    } else if (type == "Hardtanh") {
+      h = torch::hardtanh(h, get_number(l, "min_val", -1.0), get_number(l, "max_val", 1.0));
+    } else if (type == "ReLU6") {
+      h = torch::hardtanh(h, 0.0, 6.0);
+    } else if (type == "Softsign") {
+      h = h / (h.abs() + 1);  // torch.nn.functional.softsign
+    } else if (type == "LogSigmoid") {
+      h = torch::log_sigmoid(h);
     } else if (type == "Identity") {
     } else if (type == "Conv1d" || type == "Conv2d") {
       const std::size_t dims = type == "Conv2d" ? 2 : 1;
@@ -384,6 +416,16 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::avg_pool2d(h, k, stride, get_ints(l, "padding", 0, 2), false, get_bool(l, "count_include_pad", true));
     } else if (type == "AdaptiveAvgPool2d") {
       h = torch::adaptive_avg_pool2d(h, get_ints(l, "output_size", 0, 2));
+    } else if (type == "MaxPool1d") {
+      const auto k = get_ints(l, "kernel_size", 0, 1);
+      const auto stride = get_ints(l, "stride", 0, 1)[0] > 0 ? get_ints(l, "stride", 0, 1) : k;
+      h = torch::max_pool1d(h, k, stride, get_ints(l, "padding", 0, 1), get_ints(l, "dilation", 1, 1));
+    } else if (type == "AvgPool1d") {
+      const auto k = get_ints(l, "kernel_size", 0, 1);
+      const auto stride = get_ints(l, "stride", 0, 1)[0] > 0 ? get_ints(l, "stride", 0, 1) : k;
+      h = torch::avg_pool1d(h, k, stride, get_ints(l, "padding", 0, 1), false, get_bool(l, "count_include_pad", true));
+    } else if (type == "AdaptiveAvgPool1d") {
+      h = torch::adaptive_avg_pool1d(h, get_ints(l, "output_size", 0, 1));
     } else if (type == "Flatten") {
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Reshape") {

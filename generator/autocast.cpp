@@ -20,8 +20,8 @@ const std::set<std::string> kLowerPrecision = {"linear", "conv2d"};
 // (Softsign is composite in torch, rounding |x| + 1 and the quotient; LogSigmoid's backward reads a
 // bfloat16 buffer: both are left out, so refused on bfloat16 values.)
 const std::set<std::string> kSameDtype = {"relu", "leaky_relu", "gelu",      "tanh",        "sigmoid",  "silu",
-                                          "softmax", "elu",     "softplus", "mish", "hardswish", "hardsigmoid",
-                                          "hardtanh"};
+                                          "softmax", "elu",     "elu_inplace", "softplus", "mish", "hardswish",
+                                          "hardsigmoid", "hardtanh"};
 const std::set<std::string> kSameDtypeRoundAfter = {"batch_norm", "avg_pool2d", "adaptive_avg_pool2d", "dropout"};
 // Pick elements of their input: bfloat16 in, bfloat16 out, nothing to round.
 const std::set<std::string> kSelecting = {"max_pool2d"};

@@ -381,6 +381,14 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.tied_names = kTied;");
     w.line("m.num_tied = " + std::to_string(tied.size() / 2) + ";");
   }
+  if (auto w8 = spec.loss.args.find("weight"); w8 != spec.loss.args.end()) {
+    const auto& weights = std::get<std::vector<double>>(w8->second);
+    std::string list;
+    for (double x : weights) list += (list.empty() ? "" : ", ") + float_literal(x);
+    w.line("static const float kLossWeight[] = {" + list + "};  // the loss's class weights: torch's loss.weight");
+    w.line("m.loss_weight = kLossWeight;");
+    w.line("m.num_loss_weight = " + std::to_string(weights.size()) + ";");
+  }
   const OptimizerSpec& o = spec.optimizer;
   const std::string kind = o.type == "SGD" ? "sgd" : o.type == "Adam" ? "adam" : "adamw";
   const auto num = number;

@@ -44,6 +44,11 @@ std::string py(const Attr& a) {
   if (auto* d = std::get_if<double>(&a)) return ltrt::python_repr(*d);
   if (auto* b = std::get_if<bool>(&a)) return *b ? "True" : "False";
   if (auto* s = std::get_if<std::string>(&a)) return ltrt::json::quote(*s);
+  if (auto* v = std::get_if<std::vector<double>>(&a)) {  // a loss's class weights: torch takes a tensor
+    std::string s = "torch.tensor([";
+    for (size_t i = 0; i < v->size(); ++i) s += (i ? ", " : "") + ltrt::python_repr((*v)[i]);
+    return s + "])";
+  }
   std::string s = "[";
   const auto& v = std::get<std::vector<std::int64_t>>(a);
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
@@ -550,6 +555,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("weights.setdefault(\"" + name + ".weight\", weights[\"" + std::get<std::string>(tie->second) +
            ".weight\"])  # tied");
   }
+  if (spec.loss.args.count("weight"))  // the loss's class weights come from the spec: ltgen's files do not hold them
+    w.line("weights.setdefault(\"loss.weight\", model.loss.weight)");
   w.line("model.load_state_dict(weights, strict=True)");
   w.close();
   w.line("overrides = {\"default_root_dir\": cli.default_root_dir} if cli.default_root_dir else {}");

@@ -51,6 +51,14 @@ JsonValue arg_schema(const ArgDef& a) {
     case ArgType::number: v = type_of("number"); break;
     case ArgType::boolean: v = type_of("boolean"); break;
     case ArgType::string: v = type_of("string"); break;
+    case ArgType::number_list: {
+      JsonValue item = type_of("number");
+      if (a.min) item.set("minimum", JsonValue::make_number(*a.min));
+      v = type_of("array");
+      v.set("items", item);
+      v.set("minItems", JsonValue::make_integer(1));
+      return a.nullable ? one_of({v, type_of("null")}) : v;
+    }
     case ArgType::integer_tuple: {
       JsonValue item = type_of("integer");
       if (a.min) item.set("minimum", JsonValue::make_number(*a.min));

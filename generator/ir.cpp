@@ -101,11 +101,19 @@ const std::string& attr_str(const Node& n, const std::string& key) {
 const std::vector<std::int64_t>& attr_ints(const Node& n, const std::string& key) {
   return std::get<std::vector<std::int64_t>>(find_attr(n, key));
 }
+const std::vector<double>& attr_floats(const Node& n, const std::string& key) {
+  return std::get<std::vector<double>>(find_attr(n, key));
+}
 
 std::string attr_repr(const Attr& a) {
   if (auto* v = std::get_if<std::vector<std::int64_t>>(&a)) {
     std::string s = "[";
     for (size_t i = 0; i < v->size(); ++i) s += (i ? ", " : "") + std::to_string((*v)[i]);
+    return s + "]";
+  }
+  if (auto* v = std::get_if<std::vector<double>>(&a)) {
+    std::string s = "[";
+    for (size_t i = 0; i < v->size(); ++i) s += (i ? ", " : "") + ltrt::python_repr((*v)[i]);
     return s + "]";
   }
   if (auto* i = std::get_if<std::int64_t>(&a)) return std::to_string(*i);

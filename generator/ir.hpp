@@ -55,7 +55,7 @@ struct Value {
   std::int64_t init_zero_row = -1;  // params: a row set to zero after init (Embedding's padding_idx)
 };
 
-using Attr = std::variant<std::int64_t, double, bool, std::string, std::vector<std::int64_t>>;
+using Attr = std::variant<std::int64_t, double, bool, std::string, std::vector<std::int64_t>, std::vector<double>>;
 using Attrs = std::map<std::string, Attr>;
 
 /// One op instance. Forward nodes come from the spec; backward nodes from autodiff.
@@ -97,6 +97,7 @@ double attr_float(const Node& n, const std::string& key);
 bool attr_bool(const Node& n, const std::string& key);
 const std::string& attr_str(const Node& n, const std::string& key);
 const std::vector<std::int64_t>& attr_ints(const Node& n, const std::string& key);
+const std::vector<double>& attr_floats(const Node& n, const std::string& key);
 std::string attr_repr(const Attr& a);  // Python-like: 10, 0.5, True, 'tanh'
 
 /// A readable dump of the graph, one node a line (for --dump-ir and the header comment).

@@ -91,7 +91,7 @@ Cost node_cost(const Node& n, const Graph& g);
 /// integer_tuple: an int or a list of `tuple_size` ints (torch's `_pair`), kept as written
 /// (int64 or vector); with `choices`, one of those strings too (Conv2d's padding='same').
 /// tuple_size 0: a non-empty list of any length (LayerNorm's normalized_shape).
-enum class ArgType { integer, number, boolean, string, integer_tuple };
+enum class ArgType { integer, number, boolean, string, integer_tuple, number_list };
 struct ArgDef {
   std::string name;
   ArgType type;

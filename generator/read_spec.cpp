@@ -10,6 +10,7 @@
 
 #include <ltrt/callbacks.hpp>
 #include <ltrt/config_reader.hpp>
+#include <ltrt/python_repr.hpp>
 #include <ltrt/trainer_config.hpp>
 
 #include "check_causal.hpp"
@@ -137,6 +138,22 @@ Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
       case ArgType::boolean: out[a.name] = o.boolean(a.name, false); break;
       case ArgType::string: out[a.name] = o.string(a.name, "", a.choices); break;
       case ArgType::integer_tuple: out[a.name] = read_integer_tuple(o, a, *v, path); break;
+      case ArgType::number_list: {  // finite numbers (a loss's class weights); the layer checks the length
+        if (v->kind != Kind::array || v->items.empty())
+          fail_at(*v, path, "expected a non-empty list of numbers, e.g. [1.0, 2.5]");
+        std::vector<double> xs;
+        for (size_t i = 0; i < v->items.size(); ++i) {
+          const JsonValue& item = v->items[i];
+          const std::string at = path + "[" + std::to_string(i) + "]";
+          if (item.kind != Kind::number || !std::isfinite(item.num))
+            fail_at(item, at, "expected a finite number");
+          const double lo = a.min ? *a.min : -HUGE_VAL;
+          if (item.num < lo) fail_at(item, at, "must be at least " + ltrt::python_repr(lo));
+          xs.push_back(item.num);
+        }
+        out[a.name] = std::move(xs);
+        break;
+      }
     }
     // An unsupported argument without a default (None in torch) works only when left out.
     if (!a.unsupported.empty() && (!a.default_value || out[a.name] != *a.default_value))

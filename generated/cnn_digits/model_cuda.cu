@@ -630,34 +630,34 @@ __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restri
 }
 
 // One block: the sum of the rows' terms in double (the CPU's precision) and the count
-// of rows whose target is not ignored, then the loss. A fixed order, no float atomics: the
-// same loss on every run.
+// over the rows whose target is not ignored, then the loss. A fixed order, no float atomics:
+// the same loss on every run.
 __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* __restrict__ count,
                                         const float* __restrict__ term, const std::int64_t* __restrict__ target,
                                         int rows) {
   constexpr std::int64_t kIgnoreIndex = -100;
   __shared__ double partial[kReduceThreads];
-  __shared__ int counts[kReduceThreads];
+  __shared__ int kept[kReduceThreads];
   double sum = 0.0;
-  int kept = 0;
+  int mine = 0;
   for (int i = threadIdx.x; i < rows; i += blockDim.x) {
     if (target[i] == kIgnoreIndex) continue;
     sum += term[i];
-    ++kept;
+    ++mine;
   }
   partial[threadIdx.x] = sum;
-  counts[threadIdx.x] = kept;
+  kept[threadIdx.x] = mine;
   __syncthreads();
   for (int s = blockDim.x / 2; s > 0; s /= 2) {
     if (threadIdx.x < s) {
       partial[threadIdx.x] += partial[threadIdx.x + s];
-      counts[threadIdx.x] += counts[threadIdx.x + s];
+      kept[threadIdx.x] += kept[threadIdx.x + s];
     }
     __syncthreads();
   }
   if (threadIdx.x != 0) return;
-  count[0] = counts[0];                                 // for the backward
-  out[0] = static_cast<float>(partial[0] / counts[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
+  count[0] = kept[0];                                 // for the backward
+  out[0] = static_cast<float>(partial[0] / kept[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,

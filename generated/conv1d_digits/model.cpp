@@ -71,7 +71,7 @@
 //   layers_9_forward_2              8.2K      24.6K
 //   layers_11_forward               41K       13.3K
 //   layers_12_forward               1.6K      2.6K
-//   loss_forward                    32        384
+//   loss_forward                    64        384
 //   loss_backward                   0         1.3K
 //   layers_12_backward              1.3K      3.8K
 //   layers_11_backward              82.2K     25.3K
@@ -747,7 +747,7 @@ static void loss_backward(float* dinp, const float* dloss, const std::int64_t* t
                           int n) {
   constexpr int kClasses = 10;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's divisor
   for (int i = 0; i < n; ++i) {
     float* drow = dinp + i * kClasses;
     std::fill(drow, drow + kClasses, 0.0f);

@@ -17,12 +17,29 @@ std::string label_rows(const Value& target);
 /// Checks that x is (batch, [T,] classes) and target int64 (batch, [T]); throws ShapeError with the fix.
 void check_class_shapes(const Value& x, const Value& target, std::int64_t classes);
 
-/// A one-block CUDA kernel `<kernel>(float* out, std::int64_t* count, <params>, int rows)` that sums
-/// `term` (an expression of row i, whose label is not ignored; `what` names it in the comment) over
-/// the rows in double, in a fixed order (no float atomics: the same loss every run), counts those
-/// rows into count[0] and writes the loss: the sum, or the mean over the counted rows (`mean`; NaN
-/// when every label is ignored, as torch).
+/// The loss's class weights (torch's `weight`, one per class): an optional argument, whether the
+/// node has them, and setting them on the node after checking there is one per class.
+ArgDef class_weight_arg();
+bool class_weighted(const Node& n);
+void set_class_weight(Node& n, const Attrs& args, std::int64_t classes);
+/// `kWeight[kClasses]` and `kWeightSum` when the node is weighted (kClasses in scope), else nothing.
+void write_class_weights(CodeWriter& w, const Node& n);
+/// `constexpr float kWeightSum = ...;` of a weighted node (what a CUDA kernel needs besides the array).
+std::string weight_sum_line(const Node& n);
+/// The weights in the GPU's constant memory, at namespace scope: `__constant__ float <name>[C]`.
+void write_device_class_weights(CodeWriter& k, const Node& n, const std::string& name);
+/// The slot of what the mean divides by, which the backward reads: "count" (rows whose target is not
+/// ignored, int64) or, weighted, "total_weight" (the sum of their targets' weights, float: torch's).
+std::string total_slot(const Node& n);
+
+/// A one-block CUDA kernel `<kernel>(float* out, <total>, <params>, int rows)` that sums `term` (an
+/// expression of row i, whose label is not ignored; `what` names it in the comment) over the rows in
+/// double, in a fixed order (no float atomics: the same loss every run), with the rows' count
+/// (`row_weight` empty: `std::int64_t* count`) or the sum of `row_weight` (`float* total_weight`),
+/// and writes the loss: the sum, or the mean over the count or total weight (`mean`; NaN when every
+/// label is ignored, as torch).
 void write_label_sum_kernel(CodeWriter& k, const std::string& kernel, const std::vector<std::string>& params,
-                            const std::string& what, const std::string& term, std::int64_t ignore_index, bool mean);
+                            const std::string& what, const std::string& term, const std::string& row_weight,
+                            std::int64_t ignore_index, bool mean);
 
 }  // namespace ltgen

@@ -4,6 +4,10 @@
 ///   loss_i = lse_i - (1 - eps) x_i[t_i] - eps / C * sum_k x_i[k]
 ///   d loss_i / d x_i[k] = softmax_i[k] - (1 - eps) [k == t_i] - eps / C
 /// Reduction 'mean' divides by the number of rows whose target is not ignored.
+/// With class weights w (torch's `weight`), as torch's nll_loss and label-smoothing terms weigh them:
+///   loss_i = (1 - eps) w[t_i] (lse_i - x_i[t_i]) + eps / C * sum_k w[k] (lse_i - x_i[k])
+///   d loss_i / d x_i[k] = (1 - eps) w[t_i] (softmax_i[k] - [k == t_i]) + eps / C (W softmax_i[k] - w[k])
+/// (W = sum_k w[k]), and 'mean' divides by the sum of w[t_i] over the rows not ignored.
 /// Sequences: logits (batch, T, C) and targets (batch, T) are batch * T rows,
 /// as a Lightning user writes F.cross_entropy(logits.view(-1, C), y.view(-1)):
 /// the mean is over every position of the batch whose target is not ignored.
@@ -30,6 +34,7 @@ void write_constants(CodeWriter& w, const Node& n, const Value& target, bool wit
            ";  // labels per sample: rows are (sample, position)");
   w.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
   w.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
+  write_class_weights(w, n);
 }
 
 // Writes `max` and `sum_exp` of row `row` (the CPU's loops).
@@ -60,18 +65,21 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     return std::vector<OutputType>{{DType::f32, {}, false},
                                    {DType::f32, t.shape, t.batched},
                                    {DType::f32, t.shape, t.batched},
-                                   {DType::i64, {}, false}};
+                                   {class_weighted(n) ? DType::f32 : DType::i64, {}, false}};
   };
-  // "out": the loss keeps the layer's name, `loss`; the others are loss_lse, loss_term, loss_count.
-  f.slots = [](const Node&) { return Slots{{"out", "lse", "term", "count"}, {"inp", "target"}}; };
+  // "out": the loss keeps the layer's name, `loss`; the others are loss_lse, loss_term and
+  // loss_count (or, with class weights, loss_total_weight).
+  f.slots = [](const Node& n) { return Slots{{"out", "lse", "term", total_slot(n)}, {"inp", "target"}}; };
   f.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
     return Cost{e * 6, e * 4};
   };
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    const bool weighted = class_weighted(n);
     write_constants(w, n, g.value(n.inputs[1]));
     w.line("double sum = 0.0;");
-    w.line("int kept = 0;  // rows whose target is not ignored");
+    w.line(weighted ? "double kept = 0.0;  // the weights of the rows whose target is not ignored"
+                    : "int kept = 0;  // rows whose target is not ignored");
     w.open("for (int i = 0; i < " + label_rows(g.value(n.inputs[1])) + "; ++i)");
     w.line("const std::int64_t t = target[i];");
     w.open("if (t == kIgnoreIndex)");
@@ -82,13 +90,24 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     w.line("const float* row = inp + i * kClasses;");
     write_max_sum_exp(w);
     w.line("lse[i] = max + std::log(sum_exp);  // for the backward");
-    w.line("float row_sum = 0.0f;");
-    w.line("for (int k = 0; k < kClasses; ++k) row_sum += row[k];");
-    w.line("term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
-    w.line("sum += term[i];");
-    w.line("++kept;");
-    w.close();
-    w.line("count[0] = kept;  // for the backward");
+    if (weighted) {
+      w.line("float row_sum = 0.0f;  // sum_k w[k] x[k], label smoothing's");
+      w.line("for (int k = 0; k < kClasses; ++k) row_sum += kWeight[k] * row[k];");
+      w.line("term[i] = (1.0f - kLabelSmoothing) * kWeight[t] * (lse[i] - row[t]) +");
+      w.line("          kLabelSmoothing / kClasses * (kWeightSum * lse[i] - row_sum);");
+      w.line("sum += term[i];");
+      w.line("kept += kWeight[t];");
+      w.close();
+      w.line("total_weight[0] = static_cast<float>(kept);  // for the backward");
+    } else {
+      w.line("float row_sum = 0.0f;");
+      w.line("for (int k = 0; k < kClasses; ++k) row_sum += row[k];");
+      w.line("term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
+      w.line("sum += term[i];");
+      w.line("++kept;");
+      w.close();
+      w.line("count[0] = kept;  // for the backward");
+    }
     if (attr_str(n, "reduction") == "mean")
       w.line("out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)");
     else
@@ -100,14 +119,18 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
   // double, in a fixed order, as the CPU does (no float atomics: the same loss every run).
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const bool smooth = smoothing(n);
+    const bool weighted = class_weighted(n);
+    const std::string weight = e.fn + "_weight";
     const RowSplit split = split_rows(attr_int(n, "num_classes"));
     CodeWriter& k = e.kernels;
+    if (weighted) write_device_class_weights(k, n, weight);
     k.line();
     k.line("// Row i's log-sum-exp and loss term (0 where the target is ignored).");
     k.open("__global__ void " + e.fn + "_row_kernel(float* __restrict__ lse, float* __restrict__ term, "
            "const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows)");
     k.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
     if (smooth) k.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
+    if (smooth && weighted) k.line(weight_sum_line(n));
     k.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
     open_row(k, split, "i", "rows");
     k.line("const std::int64_t label = target[i];");
@@ -121,10 +144,11 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
     k.line("float max = row[0];");
     if (smooth) {
-      k.line("float row_sum = 0.0f;  // label smoothing's sum of the logits");
+      k.line(weighted ? "float row_sum = 0.0f;  // label smoothing's sum of the weighted logits"
+                      : "float row_sum = 0.0f;  // label smoothing's sum of the logits");
       k.open("for (int c = t; c < kClasses; c += kRowThreads)");
       k.line("max = std::max(max, row[c]);");
-      k.line("row_sum += row[c];");
+      k.line(weighted ? "row_sum += " + weight + "[c] * row[c];" : "row_sum += row[c];");
       k.close();
     } else {
       k.line("for (int c = t; c < kClasses; c += kRowThreads) max = std::max(max, row[c]);");
@@ -136,22 +160,29 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     if (smooth) k.line("row_sum = " + row_sum(split, "row_sum") + ";");
     k.open("if (t == 0)");
     k.line("lse[i] = max + std::log(sum_exp);  // for the backward");
-    if (smooth)
+    if (weighted && smooth) {
+      k.line("term[i] = (1.0f - kLabelSmoothing) * " + weight + "[label] * (lse[i] - row[label]) +");
+      k.line("          kLabelSmoothing / kClasses * (kWeightSum * lse[i] - row_sum);");
+    } else if (weighted) {
+      k.line("term[i] = " + weight + "[label] * (lse[i] - row[label]);  // label_smoothing=0");
+    } else if (smooth) {
       k.line("term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[label] - kLabelSmoothing / kClasses * row_sum;");
-    else
+    } else {
       k.line("term[i] = lse[i] - row[label];  // label_smoothing=0: the CPU's expression less its zero terms");
+    }
     k.close();
     k.close();
 
     write_label_sum_kernel(k, e.fn + "_sum_kernel", {"const float* __restrict__ term", "const std::int64_t* __restrict__ target"},
-                           "terms", "term[i]", attr_int(n, "ignore_index"), attr_str(n, "reduction") == "mean");
+                           "terms", "term[i]", weighted ? "static_cast<double>(" + weight + "[target[i]])" : "",
+                           attr_int(n, "ignore_index"), attr_str(n, "reduction") == "mean");
 
     const Value& target = g.value(n.inputs[1]);
     CodeWriter& w = e.body;
     if (label_positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(label_positions(target)) + ";");
     w.line("const int rows = " + label_rows(target) + ";");
     emit_row_launch(w, e.fn + "_row_kernel", split, "rows", {"lse", "term", "inp", "target", "rows"});
-    emit_launch(w, e.fn + "_sum_kernel", "1", "kReduceThreads", {"out", "count", "term", "target", "rows"});
+    emit_launch(w, e.fn + "_sum_kernel", "1", "kReduceThreads", {"out", total_slot(n), "term", "target", "rows"});
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
@@ -173,18 +204,19 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     const Value& x = g.value(n.inputs.at(1));
     return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
   };
-  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dloss", "inp", "target", "lse", "count"}}; };
+  b.slots = [](const Node& n) { return Slots{{"dinp"}, {"dloss", "inp", "target", "lse", total_slot(n)}}; };
   b.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[1]).shape));
     return Cost{e * 6, e * 8};
   };
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    const std::string total = total_slot(n);
     write_constants(w, n, g.value(n.inputs[2]));
     if (attr_str(n, "reduction") == "mean") {
-      w.line("const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count");
+      w.line("const float scale = dloss[0] / static_cast<float>(" + total + "[0]);  // reduction='mean' over the forward's " + total);
     } else {
       w.line("const float scale = dloss[0];  // reduction='sum'");
-      w.line("(void)count;");
+      w.line("(void)" + total + ";");
     }
     w.open("for (int i = 0; i < " + label_rows(g.value(n.inputs[2])) + "; ++i)");
     w.line("const std::int64_t t = target[i];");
@@ -196,7 +228,12 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     w.close();
     w.open("for (int k = 0; k < kClasses; ++k)");
     w.line("const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp");
-    w.line("drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
+    if (class_weighted(n)) {
+      w.line("drow[k] = scale * ((1.0f - kLabelSmoothing) * kWeight[t] * (softmax - (k == t ? 1.0f : 0.0f)) +");
+      w.line("                   kLabelSmoothing / kClasses * (kWeightSum * softmax - kWeight[k]));");
+    } else {
+      w.line("drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
+    }
     w.close();
     w.close();
   };
@@ -204,14 +241,20 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
   // log-sum-exp, the mean from its count of rows), its threads striding over the classes.
   b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const bool mean = attr_str(n, "reduction") == "mean";
+    const bool weighted = class_weighted(n);
+    const std::string total = total_slot(n), weight = e.fn + "_weight";
     const RowSplit split = split_rows(attr_int(n, "num_classes"));
     CodeWriter& k = e.kernels;
+    if (weighted) write_device_class_weights(k, n, weight);
     k.line();
     k.line("// Row i's gradient.");
     k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, "
            "const float* __restrict__ inp, const std::int64_t* __restrict__ target, const float* __restrict__ lse, "
-           "const std::int64_t* __restrict__ count, int rows)");
-    write_constants(k, n, g.value(n.inputs[2]), false);
+           "const " + std::string(weighted ? "float" : "std::int64_t") + "* __restrict__ " + total + ", int rows)");
+    k.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
+    k.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
+    k.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
+    if (weighted) k.line(weight_sum_line(n));
     open_row(k, split, "i", "rows", false);
     k.line("const std::int64_t label = target[i];");
     k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
@@ -221,22 +264,27 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.line("return;");
     k.close();
     if (mean) {
-      k.line("const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'");
+      k.line("const float scale = dloss[0] / static_cast<float>(" + total + "[0]);  // reduction='mean'");
     } else {
       k.line("const float scale = dloss[0];  // reduction='sum'");
-      k.line("(void)count;");
+      k.line("(void)" + total + ";");
     }
     k.line("const float row_lse = lse[i];");
     k.open("for (int c = t; c < kClasses; c += kRowThreads)");
     k.line("const float softmax = ltrt::exp_vec(row[c] - row_lse);");
-    k.line("drow[c] = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
+    if (weighted) {
+      k.line("drow[c] = scale * ((1.0f - kLabelSmoothing) * " + weight + "[label] * (softmax - (c == label ? 1.0f : 0.0f)) +");
+      k.line("                   kLabelSmoothing / kClasses * (kWeightSum * softmax - " + weight + "[c]));");
+    } else {
+      k.line("drow[c] = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
+    }
     k.close();
     k.close();
     const Value& target = g.value(n.inputs[2]);
     CodeWriter& w = e.body;
     if (label_positions(target) > 1) w.line("constexpr int kPositions = " + std::to_string(label_positions(target)) + ";");
     w.line("const int rows = " + label_rows(target) + ";");
-    emit_row_launch(w, e.fn + "_kernel", split, "rows", {"dinp", "dloss", "inp", "target", "lse", "count", "rows"});
+    emit_row_launch(w, e.fn + "_kernel", split, "rows", {"dinp", "dloss", "inp", "target", "lse", total, "rows"});
   };
   ops.push_back(std::move(b));
 
@@ -246,18 +294,20 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
   ArgDef smoothing{"label_smoothing", ArgType::number, Attr{0.0}};
   smoothing.min = 0.0;
   smoothing.max = 1.0;
-  l.args = {reduction_arg(), smoothing, {"ignore_index", ArgType::integer, Attr{std::int64_t{-100}}}};
+  l.args = {class_weight_arg(), reduction_arg(), smoothing, {"ignore_index", ArgType::integer, Attr{std::int64_t{-100}}}};
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
     Node n;
     n.op = "cross_entropy_loss";
     n.layer = b.layer;
     n.source = b.source;
     n.attrs = b.args;
+    n.attrs.erase("weight");
     const Value& x = b.graph.value(in.at(0));
     if (x.shape.size() < 2)
       throw ShapeError("CrossEntropyLoss expects logits (batch, classes) or (batch, T, classes), got " +
                        shape_str(x.shape));
     n.attrs["num_classes"] = x.shape.back();
+    set_class_weight(n, b.args, x.shape.back());
     n.inputs = {in.at(0), in.at(1)};
     const int id = add_op(b.graph, std::move(n), "loss");
     return b.graph.nodes[id].outputs[0];

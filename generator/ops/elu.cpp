@@ -1,7 +1,9 @@
 /// \file
 /// The ELU family, as torch's elu kernel computes all three: x > 0 ? scale x : alpha scale
 /// (exp(input_scale x) - 1). ELU(alpha); CELU(alpha) is input_scale = 1 / alpha; SELU fixes alpha
-/// and scale. Backward reads the input (torch's elu_backward with is_result=false).
+/// and scale. Backward reads the input (torch's elu_backward with is_result=false); with
+/// inplace=True torch's backward reads the result instead (is_result=true), and so does ltgen's
+/// elu_inplace, whose gradient differs in the last bits (in bfloat16, visibly).
 #include <array>
 #include <functional>
 
@@ -24,8 +26,13 @@ LayerDef elu_layer(const std::string& torch_type, std::vector<ArgDef> args,
   l.args = std::move(args);
   l.build = [coefficients](LayerBuild& b, const std::vector<int>& in) {
     const std::array<double, 3> c = coefficients(b.args);
+    const bool inplace = std::get<bool>(b.args.at("inplace"));
+    if (inplace && c[0] < 0)  // torch's elu_backward on the result refuses it
+      throw ShapeError("inplace=True with a negative alpha has no backward in torch "
+                       "(\"In-place elu backward calculation is triggered with a negative slope\"); "
+                       "use inplace=False");
     Node n;
-    n.op = "elu";
+    n.op = inplace ? "elu_inplace" : "elu";
     n.layer = b.layer;
     n.source = b.source;
     n.attrs["alpha"] = c[0];
@@ -58,14 +65,22 @@ void register_elu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return dout + " * ltrt::elu_grad(" + x + ", kNegCoef, kPosCoef, kInputScale)";
   };
   register_unary(ops, u);
+  // inplace=True: the same forward, the gradient from the result.
+  UnaryOp r = u;
+  r.name = "elu_inplace";
+  r.saved = Saved::output;
+  r.backward = [](const Node&, const std::string& dout, const std::string& y) {
+    return dout + " * ltrt::elu_grad_from_result(" + y + ", kNegCoef, kPosCoef, kInputScale)";
+  };
+  register_unary(ops, r);
+
   const ArgDef inplace{"inplace", ArgType::boolean, Attr{false}};
   layers.push_back(elu_layer("ELU", {{"alpha", ArgType::number, Attr{1.0}}, inplace}, [](const Attrs& a) {
     return std::array<double, 3>{std::get<double>(a.at("alpha")), 1.0, 1.0};
   }));
-  ArgDef celu_alpha{"alpha", ArgType::number, Attr{1.0}};
-  celu_alpha.min = 1e-30;  // torch divides by it (ZeroDivisionError at 0)
-  layers.push_back(elu_layer("CELU", {celu_alpha, inplace}, [](const Attrs& a) {
+  layers.push_back(elu_layer("CELU", {{"alpha", ArgType::number, Attr{1.0}}, inplace}, [](const Attrs& a) {
     const double alpha = std::get<double>(a.at("alpha"));
+    if (alpha == 0) throw ShapeError("alpha must not be 0: CELU divides by it (torch raises ZeroDivisionError)");
     return std::array<double, 3>{alpha, 1.0, 1.0 / alpha};
   }));
   layers.push_back(elu_layer("SELU", {inplace}, [](const Attrs&) {

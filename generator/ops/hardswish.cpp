@@ -1,7 +1,7 @@
 /// \file
-/// Hardswish: x relu6(x + 3) / 6 and Hardsigmoid: relu6(x + 3) / 6, with torch's derivatives
-/// (hardswish_backward: 0 below -3, x / 3 + 1/2 up to 3, then 1; hardsigmoid_backward: 1/6
-/// strictly inside (-3, 3), else 0). Backward reads the input.
+/// Hardswish: x relu6(x + 3) / 6 and Hardsigmoid: relu6(x + 3) / 6, with torch 2.x's derivatives
+/// (hardswish_backward: 0 up to -3, x / 3 + 1/2 strictly inside (-3, 3), 1 from 3;
+/// hardsigmoid_backward: 1/6 strictly inside (-3, 3), else 0). Backward reads the input.
 #include "elementwise.hpp"
 #include "ops.hpp"
 

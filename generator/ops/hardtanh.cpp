@@ -2,6 +2,8 @@
 /// Hardtanh(min_val, max_val): x clamped to [min_val, max_val]; ReLU6 is Hardtanh(0, 6), as
 /// torch's ReLU6 subclasses it. d/dx = 0 where x <= min_val or x >= max_val, else 1 (torch's
 /// hardtanh_backward: the bounds themselves get no gradient). Backward reads the input.
+#include <ltrt/python_repr.hpp>
+
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -27,8 +29,10 @@ void register_hardtanh(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                                   "hardtanh");
   const auto build = hardtanh.build;
   hardtanh.build = [build](LayerBuild& b, const std::vector<int>& in) {
-    if (std::get<double>(b.args.at("max_val")) <= std::get<double>(b.args.at("min_val")))
-      throw ShapeError("max_val must be greater than min_val (torch asserts it)");
+    const double lo = std::get<double>(b.args.at("min_val")), hi = std::get<double>(b.args.at("max_val"));
+    if (hi <= lo)
+      throw ShapeError("max_val (" + ltrt::python_repr(hi) + ") must be greater than min_val (" + ltrt::python_repr(lo) +
+                       "), as torch asserts");
     return build(b, in);
   };
   layers.push_back(std::move(hardtanh));

@@ -15,7 +15,7 @@ void register_smooth_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
   l.extra_args = {beta};
   l.flops_per_element = 5;
   l.constants = [](CodeWriter& w, const Node& n) {
-    w.line("constexpr float kBeta = " + float_literal(attr_float(n, "beta")) + ";");
+    if (attr_float(n, "beta") != 0.0) w.line("constexpr float kBeta = " + float_literal(attr_float(n, "beta")) + ";");
   };
   l.term = [](const Node& n) -> std::string {
     if (attr_float(n, "beta") == 0.0) return "std::fabs(x - y)  /* beta=0: L1Loss, as torch */";

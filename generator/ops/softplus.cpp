@@ -20,9 +20,15 @@ void register_softplus(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return dout + " * ltrt::softplus_grad(" + x + ", kBeta, kThreshold)";
   };
   register_unary(ops, u);
-  ArgDef beta{"beta", ArgType::number, Attr{1.0}};
-  beta.min = 1e-30;  // torch divides by it
-  layers.push_back(unary_layer("Softplus", {beta, {"threshold", ArgType::number, Attr{20.0}}}, "softplus"));
+  LayerDef l = unary_layer("Softplus", {{"beta", ArgType::number, Attr{1.0}}, {"threshold", ArgType::number, Attr{20.0}}},
+                           "softplus");
+  const auto build = l.build;
+  l.build = [build](LayerBuild& b, const std::vector<int>& in) {
+    if (std::get<double>(b.args.at("beta")) == 0)
+      throw ShapeError("beta must not be 0: Softplus divides by it (torch's result would be NaN)");
+    return build(b, in);
+  };
+  layers.push_back(std::move(l));
 }
 
 }  // namespace ltgen

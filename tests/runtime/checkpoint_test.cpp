@@ -168,6 +168,29 @@ TEST(InitWeights, TiedWeightUnderBothNames) {
   EXPECT_NE(e.find("'head.weight' and 'layers.0.weight' are one tied weight"), std::string::npos) << e;
 }
 
+// A torch state_dict of a model whose loss has class weights holds them as the buffer
+// "loss.weight": accepted when they are the spec's, refused when they differ.
+TEST(InitWeights, LossClassWeightsOfATorchStateDict) {
+  const std::string dir = tmp_dir("loss_weight");
+  ltrt::ModelDef m = toy::make_model(dir.c_str());
+  static const float kLossWeight[] = {0.5f, 2.0f};
+  m.loss_weight = kLossWeight;
+  m.num_loss_weight = 2;
+  ltrt::Arena a(m.arena_bytes);
+  const float w = 0.75f, b = -0.5f, same[] = {0.5f, 2.0f}, other[] = {0.5f, 1.0f};
+  const std::string path = dir + "/w.safetensors";
+  auto load = [&] { return error_of([&] { ltrt::load_weights(path, m, a.data()); }); };
+  ltrt::write_safetensors(path, {{"layers.0.weight", ltrt::DType::f32, {1, 1}, &w}, {"layers.0.bias", ltrt::DType::f32, {1}, &b},
+                                 {"loss.weight", ltrt::DType::f32, {2}, same}}, {});
+  EXPECT_EQ(load(), "(no error)");
+  ltrt::write_safetensors(path, {{"layers.0.weight", ltrt::DType::f32, {1, 1}, &w}, {"layers.0.bias", ltrt::DType::f32, {1}, &b},
+                                 {"loss.weight", ltrt::DType::f32, {2}, other}}, {});
+  const std::string e = load();
+  EXPECT_NE(e.find("'loss.weight' holds other class weights than the spec's loss"), std::string::npos) << e;
+  m.num_loss_weight = 0;  // a loss without class weights: the tensor is not the model's
+  EXPECT_NE(load().find("unexpected tensor 'loss.weight'"), std::string::npos);
+}
+
 TEST(InitWeights, CheckpointFileGivesItsWeights) {
   const std::string dir = tmp_dir("from_ckpt");
   const ltrt::ModelDef m = toy::make_model(dir.c_str());

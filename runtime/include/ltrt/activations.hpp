@@ -54,6 +54,10 @@ LTRT_HOST_DEVICE inline float elu(float x, float neg, float pos, float input_sca
 LTRT_HOST_DEVICE inline float elu_grad(float x, float neg, float pos, float input_scale) {
   return x <= 0.0f ? input_scale * neg * std::exp(x * input_scale) : pos;
 }
+// inplace=True: torch's elu_backward from the result y (is_result=true).
+LTRT_HOST_DEVICE inline float elu_grad_from_result(float y, float neg, float pos, float input_scale) {
+  return y <= 0.0f ? input_scale * (y + neg) : pos;
+}
 
 // Softplus(beta, threshold): log(1 + exp(beta x)) / beta, x itself where beta x > threshold.
 LTRT_HOST_DEVICE inline float softplus(float x, float beta, float threshold) {
@@ -73,12 +77,13 @@ LTRT_HOST_DEVICE inline float mish_grad(float x) {
   return t + x * s * (1.0f - t * t);
 }
 
-// Hardswish: x relu6(x + 3) / 6; Hardsigmoid: relu6(x + 3) / 6 (torch's kernels and backwards).
+// Hardswish: x relu6(x + 3) / 6; Hardsigmoid: relu6(x + 3) / 6 (torch's kernels and backwards;
+// Hardswish's gradient at exactly -3 and 3 is torch 2.x's, 0 and 1: torch 1.13 gave -0.5 and 1.5).
 LTRT_HOST_DEVICE inline float hardsigmoid(float x) { return std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f; }
 LTRT_HOST_DEVICE inline float hardsigmoid_grad(float x) { return x > -3.0f && x < 3.0f ? 1.0f / 6.0f : 0.0f; }
 LTRT_HOST_DEVICE inline float hardswish(float x) { return x * std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f; }
 LTRT_HOST_DEVICE inline float hardswish_grad(float x) {
-  return x < -3.0f ? 0.0f : x <= 3.0f ? x / 3.0f + 0.5f : 1.0f;
+  return x <= -3.0f ? 0.0f : x < 3.0f ? x / 3.0f + 0.5f : 1.0f;
 }
 
 // Softsign: x / (1 + |x|).

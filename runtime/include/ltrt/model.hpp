@@ -196,6 +196,10 @@ struct ModelDef {
   // (the owner), as safetensors' save_model does; --init_weights accepts the alias with equal values.
   const char* const* tied_names = nullptr;
   int num_tied = 0;
+  // The loss's class weights (CrossEntropyLoss's or NLLLoss's `weight`), which a torch state_dict
+  // holds as the buffer "loss.weight": --init_weights accepts it when it holds these values.
+  const float* loss_weight = nullptr;
+  int num_loss_weight = 0;
 
   OptimizerConfig optimizer;
   // The optimizer's parameter groups, in order; nullptr/0: one group of every parameter with

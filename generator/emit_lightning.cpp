@@ -97,8 +97,18 @@ std::string instance(const JsonValue& entry, const char* module_path) {
   name = name.substr(name.find_last_of('.') + 1);
   std::string s = std::string(module_path) + name + "(";
   if (const JsonValue* args = entry.find("init_args"))
-    for (size_t i = 0; i < args->members.size(); ++i)
-      s += (i ? ", " : "") + args->members[i].first + "=" + py(args->members[i].second);
+    for (size_t i = 0; i < args->members.size(); ++i) {
+      const auto& [key, value] = args->members[i];
+      s += (i ? ", " : "") + key + "=";
+      if (name == "GradientAccumulationScheduler" && key == "scheduling") {
+        // {epoch: factor} with int keys, as LightningCLI converts JSON's string keys.
+        std::string d;
+        for (const auto& [epoch, factor] : value.members) d += (d.empty() ? "" : ", ") + epoch + ": " + py(factor);
+        s += "{" + d + "}";
+      } else {
+        s += py(value);
+      }
+    }
   return s + ")";
 }
 

@@ -2,12 +2,14 @@
 #include "ltrt/callbacks.hpp"
 
 #include <cmath>
+#include <iterator>
 #include <cstdio>
 #include <limits>
 
 #include "ltrt/config_reader.hpp"
 #include "ltrt/early_stopping.hpp"
 #include "ltrt/error.hpp"
+#include "ltrt/gradient_accumulation_scheduler.hpp"
 #include "ltrt/lr_monitor.hpp"
 #include "ltrt/model_checkpoint.hpp"
 #include "ltrt/timer.hpp"
@@ -82,12 +84,14 @@ std::string python_str_repr(const std::string& s) {
 
 namespace {
 
-const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer"};
+const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
+                                  "GradientAccumulationScheduler"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
-const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer"};
+const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
+                                "gradient_accumulation_scheduler"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
 const char* const kNotYet[] = {"BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
-                               "Checkpoint", "DeviceStatsMonitor", "GradientAccumulationScheduler",
+                               "Checkpoint", "DeviceStatsMonitor",
                                "LambdaCallback", "LearningRateFinder", "ModelPruning", "ModelSummary",
                                "OnExceptionCheckpoint", "ProgressBar", "RichModelSummary", "RichProgressBar",
                                "SpikeDetection", "StochasticWeightAveraging", "TQDMProgressBar",
@@ -110,7 +114,7 @@ std::string class_of(const std::string& path) {
     if (dot == std::string::npos) return rest;
     const std::string module = rest.substr(0, dot);
     const std::string name = rest.substr(dot + 1);
-    for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t i = 0; i < std::size(kSupported); ++i)
       if (module == kModules[i] && name == kSupported[i]) return name;
     return name.find('.') == std::string::npos ? name : "";
   }
@@ -129,7 +133,8 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
     for (const char* n : kNotYet)
       if (name == n) e.fail("class_path", "the callback " + name + " is not supported yet (see README, 'Not supported yet')");
     e.fail("class_path", "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
-                             " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer)");
+                             " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
+                             "GradientAccumulationScheduler)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -141,6 +146,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "EarlyStopping") return EarlyStopping::read(init);
   if (name == "ModelCheckpoint") return ModelCheckpoint::read(init);
   if (name == "LearningRateMonitor") return LearningRateMonitor::read(init);
+  if (name == "GradientAccumulationScheduler") return GradientAccumulationScheduler::read(init);
   return Timer::read(init);
 }
 
@@ -176,6 +182,17 @@ Callbacks Callbacks::read(const json::Value& spec, bool enable_checkpointing) {
     if (list && list->is_array()) return list->items[i].pos;
     return list ? list->pos : json::Pos{};
   };
+
+  // GradientAccumulationScheduler.on_train_start refuses a Trainer that accumulates by itself: said here,
+  // where the spec is read (a command line's --trainer.accumulate_grad_batches is refused when fit starts).
+  if (const json::Value* acc = trainer ? trainer->find("accumulate_grad_batches") : nullptr;
+      acc && !(acc->is_number() && acc->is_integer && acc->integer == 1)) {
+    for (std::size_t i = 0; i < cbs.list_.size(); ++i)
+      if (dynamic_cast<const GradientAccumulationScheduler*>(cbs.list_[i].get()))
+        throw ConfigError(paths[i], pos_of(i),
+                          "You have set `accumulate_grad_batches` and are using the `GradientAccumulationScheduler` "
+                          "callback. Either remove `accumulate_grad_batches` from the Trainer or remove the callback.");
+  }
 
   // _configure_checkpoint_callbacks
   for (std::size_t i = 0; i < cbs.list_.size(); ++i) {

@@ -439,6 +439,7 @@ void Fit::init_context() {
   c.callback_metrics = &callback_metrics_;
   c.fetch_metrics = [this] { fetch_step_metrics(); };
   c.should_stop = &should_stop_;
+  c.accumulate_grad_batches = &t_.accumulate_grad_batches;  // read by every batch after the epoch's start
   c.log_dir = loggers_->dir();
   c.default_root_dir = t_.default_root_dir;
   c.has_logger = loggers_->enabled();

@@ -11,6 +11,7 @@
 #include "ltrt/config_reader.hpp"
 #include "ltrt/early_stopping.hpp"
 #include "ltrt/error.hpp"
+#include "ltrt/gradient_accumulation_scheduler.hpp"
 #include "ltrt/json.hpp"
 #include "ltrt/lr_monitor.hpp"
 #include "ltrt/model_checkpoint.hpp"
@@ -73,13 +74,14 @@ TEST(Callbacks, ErrorsNameThePathWithDidYouMean) {
             "trainer.callbacks[1].init_args.patince:3:72: unknown key 'patince'; did you mean 'patience'?");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "EarlyStoping"}]}})"),
             "trainer.callbacks[0].class_path:1:43: unknown callback class 'EarlyStoping'; did you mean "
-            "'EarlyStopping'? (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer)");
+            "'EarlyStopping'? (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
+            "GradientAccumulationScheduler)");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "lightning.pytorch.callbacks.RichProgressBar"}]}})"),
             "trainer.callbacks[0].class_path:1:43: the callback RichProgressBar is not supported yet (see README, "
             "'Not supported yet')");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "my.module.Callback"}]}})"),
             "trainer.callbacks[0].class_path:1:43: unknown callback class 'my.module.Callback' (supported: "
-            "EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer)");
+            "EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, GradientAccumulationScheduler)");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "Timer", "init_arg": {}}]}})"),
             "trainer.callbacks[0].init_arg:1:52: unknown key 'init_arg'; did you mean 'init_args'?");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"init_args": {}}]}})"),
@@ -226,6 +228,48 @@ TEST(Callbacks, RangesSplitTheListAtTheModelCheckpoints) {
       << ltrt::json::write(cbs.state());
   EXPECT_NE(ltrt::json::write(cbs.state()).find("\"best_score\":0.5"), std::string::npos)
       << "EarlyStopping ran once, in the first range";
+}
+
+// GradientAccumulationScheduler: Lightning's schedule lookup (epoch 0 gets 1 unless given), its
+// checks, and its refusal of a Trainer that accumulates by itself.
+TEST(GradientAccumulationScheduler, FactorPerEpoch) {
+  auto cbs = read(R"({"trainer": {"callbacks": [{"class_path": "GradientAccumulationScheduler",
+      "init_args": {"scheduling": {"1": 3, "4": 2}}}]}})");
+  ASSERT_EQ(names(cbs), "GradientAccumulationScheduler,ModelCheckpoint");
+  const auto& g = dynamic_cast<const ltrt::GradientAccumulationScheduler&>(cbs[0]);
+  const std::int64_t want[] = {1, 3, 3, 3, 2, 2, 2};
+  for (std::int64_t epoch = 0; epoch < 7; ++epoch) EXPECT_EQ(g.factor(epoch), want[epoch]) << epoch;
+
+  std::int64_t accumulate = 1;
+  ltrt::CallbackContext ctx;
+  ctx.accumulate_grad_batches = &accumulate;
+  ctx.current_epoch = 4;
+  cbs[0].on_train_start(ctx);
+  cbs[0].on_train_epoch_start(ctx);
+  EXPECT_EQ(accumulate, 2);
+  try {
+    cbs[0].on_train_start(ctx);  // the trainer's own accumulate_grad_batches is no longer 1
+    ADD_FAILURE() << "expected an error";
+  } catch (const ltrt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("You have set `accumulate_grad_batches`"), std::string::npos) << e.what();
+  }
+}
+
+TEST(GradientAccumulationScheduler, BadSchedules) {
+  const std::string head = R"({"trainer": {"callbacks": [{"class_path": "GradientAccumulationScheduler", "init_args": )";
+  EXPECT_NE(error_of(head + R"({"scheduling": {}}}]}})").find("Empty dict cannot be interpreted correct"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"({"scheduling": {"-1": 2}}}]}})").find("Epoch should be an int greater than or equal to 0"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"({"scheduling": {"0": 0}}}]}})").find("Accumulation factor should be an int greater than 0"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"({"scheduling": {"0": 1.5}}}]}})").find("Accumulation factor should be an int greater than 0"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"({}}]}})").find("missing required key 'scheduling'"), std::string::npos);
+  const std::string both = R"({"trainer": {"accumulate_grad_batches": 2, "callbacks": [{"class_path":
+      "GradientAccumulationScheduler", "init_args": {"scheduling": {"0": 2}}}]}})";
+  EXPECT_NE(error_of(both).find("trainer.callbacks[0]:1:"), std::string::npos) << error_of(both);
+  EXPECT_NE(error_of(both).find("Either remove `accumulate_grad_batches` from the Trainer"), std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Lightning's callbacks (lightning.pytorch.callbacks, 2.x) as runtime units:
-// EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer. The spec lists
+// EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer,
+// GradientAccumulationScheduler. The spec lists
 // them as LightningCLI does:
 //
 //   "trainer": {"callbacks": [{"class_path": "EarlyStopping",
@@ -71,6 +72,8 @@ struct CallbackContext {
     return callback_metrics;
   }
   bool* should_stop = nullptr;            // trainer.should_stop
+  // trainer.accumulate_grad_batches (GradientAccumulationScheduler sets it at each epoch's start).
+  std::int64_t* accumulate_grad_batches = nullptr;
   std::string log_dir;                    // the logger's lightning_logs/version_N ("": no logger)
   std::string default_root_dir = ".";     // trainer.default_root_dir (checkpoints/ there when there is no logger)
   bool has_logger = true;                 // LearningRateMonitor needs one

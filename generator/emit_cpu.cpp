@@ -381,13 +381,22 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.tied_names = kTied;");
     w.line("m.num_tied = " + std::to_string(tied.size() / 2) + ";");
   }
-  if (auto w8 = spec.loss.args.find("weight"); w8 != spec.loss.args.end()) {
-    const auto& weights = std::get<std::vector<double>>(w8->second);
+  std::vector<std::string> loss_buffers;  // the loss's number lists: torch's loss.<name> buffers
+  for (const auto& [name, value] : spec.loss.args) {
+    const auto* values = std::get_if<std::vector<double>>(&value);
+    if (!values) continue;
     std::string list;
-    for (double x : weights) list += (list.empty() ? "" : ", ") + float_literal(x);
-    w.line("static const float kLossWeight[] = {" + list + "};  // the loss's class weights: torch's loss.weight");
-    w.line("m.loss_weight = kLossWeight;");
-    w.line("m.num_loss_weight = " + std::to_string(weights.size()) + ";");
+    for (double x : *values) list += (list.empty() ? "" : ", ") + float_literal(x);
+    const std::string array = "kLoss_" + name;
+    w.line("static const float " + array + "[] = {" + list + "};  // torch's loss." + name);
+    loss_buffers.push_back("{\"loss." + name + "\", " + array + ", " + std::to_string(values->size()) + "}");
+  }
+  if (!loss_buffers.empty()) {
+    std::string list;
+    for (const std::string& b : loss_buffers) list += (list.empty() ? "" : ", ") + b;
+    w.line("static const ltrt::LossBuffer kLossBuffers[] = {" + list + "};");
+    w.line("m.loss_buffers = kLossBuffers;");
+    w.line("m.num_loss_buffers = " + std::to_string(loss_buffers.size()) + ";");
   }
   const OptimizerSpec& o = spec.optimizer;
   const std::string kind = o.type == "SGD" ? "sgd" : o.type == "Adam" ? "adam" : "adamw";

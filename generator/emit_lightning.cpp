@@ -565,8 +565,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("weights.setdefault(\"" + name + ".weight\", weights[\"" + std::get<std::string>(tie->second) +
            ".weight\"])  # tied");
   }
-  if (spec.loss.args.count("weight"))  // the loss's class weights come from the spec: ltgen's files do not hold them
-    w.line("weights.setdefault(\"loss.weight\", model.loss.weight)");
+  for (const auto& [name, value] : spec.loss.args)  // the loss's constants come from the spec, not ltgen's files
+    if (std::holds_alternative<std::vector<double>>(value))
+      w.line("weights.setdefault(\"loss." + name + "\", model.loss." + name + ")");
   w.line("model.load_state_dict(weights, strict=True)");
   w.close();
   w.line("overrides = {\"default_root_dir\": cli.default_root_dir} if cli.default_root_dir else {}");

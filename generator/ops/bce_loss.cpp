@@ -17,8 +17,8 @@ void register_bce_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return "(y - 1.0f) * std::max(std::log1p(-x), -100.0f) - y * std::max(std::log(x), -100.0f)";
   };
   l.grad = [](const Node&) { return "(x - y) / std::max((1.0f - x) * x, 1e-12f)"; };
-  l.check_input = [](const Graph& g, int x) {
-    int v = g.root(x);
+  l.check_input = [](const Graph& g, const std::vector<int>& in, const Attrs&) {
+    const int v = g.root(in.at(0));
     const int producer = g.value(v).producer;
     if (producer < 0 || g.nodes[static_cast<size_t>(producer)].op != "sigmoid")
       throw ShapeError("expects probabilities: put a Sigmoid layer before it (torch refuses inputs outside [0, 1]), "

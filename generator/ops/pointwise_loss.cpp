@@ -139,7 +139,7 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
   const std::string op = l.name;
   const auto check_input = l.check_input;
   layer.build = [op, check_input](LayerBuild& b, const std::vector<int>& in) {
-    if (check_input) check_input(b.graph, in.at(0));
+    if (check_input) check_input(b.graph, in, b.args);
     Node n;
     n.op = op;
     n.layer = b.layer;

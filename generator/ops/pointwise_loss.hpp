@@ -20,8 +20,9 @@ struct PointwiseLoss {
   std::function<std::string(const Node&)> term;
   std::function<std::string(const Node&)> grad;  // d term / d x
   std::function<void(CodeWriter&, const Node&)> constants;
-  /// Checks the prediction value (at build time); throws ShapeError. Empty: any float value.
-  std::function<void(const Graph&, int)> check_input;
+  /// Checks the prediction and target values `in` and the layer's arguments (at build time); throws
+  /// ShapeError. Empty: any float values of one shape.
+  std::function<void(const Graph&, const std::vector<int>& in, const Attrs& args)> check_input;
 };
 
 void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers,

@@ -394,13 +394,17 @@ void load_weights(const std::string& path, const ModelDef& model, std::byte* are
                   "different values for them");
     by_param.erase(it);
   }
-  if (auto it = by_param.find("loss.weight"); it != by_param.end() && model.num_loss_weight > 0) {
-    // The loss's class weights, a buffer of torch's state_dict: the spec's, which the file must repeat.
-    std::vector<float> values(static_cast<std::size_t>(model.num_loss_weight));
-    copy_float_tensor(path, *it->second, {model.num_loss_weight}, values.data(), true);
-    if (!std::equal(values.begin(), values.end(), model.loss_weight))
-      throw Error(path + ": 'loss.weight' holds other class weights than the spec's loss (its \"weight\"); "
-                  "the spec's are the ones trained with: change the spec or drop the tensor");
+  for (int k = 0; k < model.num_loss_buffers; ++k) {
+    // The loss's constants (class weights), buffers of torch's state_dict: the spec's, which the file must repeat.
+    const LossBuffer& buffer = model.loss_buffers[k];
+    auto it = by_param.find(buffer.name);
+    if (it == by_param.end()) continue;  // ltgen's own files do not hold them
+    std::vector<float> values(static_cast<std::size_t>(buffer.size));
+    copy_float_tensor(path, *it->second, {buffer.size}, values.data(), true);
+    if (!std::equal(values.begin(), values.end(), buffer.values))
+      throw Error(path + ": '" + buffer.name + "' holds other values than the spec's loss (its \"" +
+                  std::string(buffer.name).substr(std::strlen("loss.")) + "\"); the spec's are the ones trained with: "
+                  "change the spec or drop the tensor");
     by_param.erase(it);
   }
   for (int k = 0; k < model.num_state; ++k) {  // buffers: a torch state_dict has them too

@@ -204,7 +204,7 @@ def write_data(spec, work, rng):
             y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
         else:
             y = (x[:, :1] * 0.7 + np.sin(x[:, 1:2])).astype(np.float32)
-            if spec["model"]["loss"]["type"] == "BCELoss":  # probabilities as targets
+            if spec["model"]["loss"]["type"] in ("BCELoss", "BCEWithLogitsLoss"):  # probabilities as targets
                 y = (1 / (1 + np.exp(-y))).astype(np.float32)
         np.save(os.path.join(work, prefix + "x.npy"), x)
         np.save(os.path.join(work, prefix + "y.npy"), y)

@@ -504,12 +504,15 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   }
   const json::Value& l = *s.loss;
   const auto red = reduction_of(l);
-  torch::Tensor weight;  // a loss's class weights, in the loss's dtype
-  if (const json::Value* w = member(l, "weight")) {
+  // A loss's number lists (class weights, pos_weight) as tensors of the loss's dtype.
+  auto list_tensor = [&](const char* key) {
+    const json::Value* w = member(l, key);
+    if (!w) return torch::Tensor();
     std::vector<double> ws;
     for (const json::Value& x : w->items) ws.push_back(x.num);
-    weight = torch::tensor(ws, torch::kDouble).to(h.scalar_type());
-  }
+    return torch::tensor(ws, torch::kDouble).to(h.scalar_type());
+  };
+  const torch::Tensor weight = list_tensor("weight");
   if (s.loss_type == "MSELoss") return torch::mse_loss(h, y, red);
   if (s.loss_type == "L1Loss") return torch::l1_loss(h, y, red);
   if (s.loss_type == "HuberLoss") return torch::huber_loss(h, y, red, get_number(l, "delta", 1.0));
@@ -519,7 +522,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     return torch::nll_loss(h.reshape({-1, h.size(-1)}), y.reshape({-1}), weight, red,
                            get_integer(l, "ignore_index", -100));
   if (s.loss_type == "BCEWithLogitsLoss")
-    return torch::binary_cross_entropy_with_logits(h, y, torch::Tensor(), torch::Tensor(), red);
+    return torch::binary_cross_entropy_with_logits(h, y, weight, list_tensor("pos_weight"), red);
   if (s.loss_type == "CrossEntropyLoss" && h.dim() > 2)  // sequence labels, as a Lightning user flattens them
     return torch::cross_entropy_loss(h.reshape({-1, h.size(-1)}), y.reshape({-1}), weight, red,
                                      get_integer(l, "ignore_index", -100), get_number(l, "label_smoothing", 0.0));

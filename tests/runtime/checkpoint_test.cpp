@@ -174,8 +174,9 @@ TEST(InitWeights, LossClassWeightsOfATorchStateDict) {
   const std::string dir = tmp_dir("loss_weight");
   ltrt::ModelDef m = toy::make_model(dir.c_str());
   static const float kLossWeight[] = {0.5f, 2.0f};
-  m.loss_weight = kLossWeight;
-  m.num_loss_weight = 2;
+  static const ltrt::LossBuffer kBuffers[] = {{"loss.weight", kLossWeight, 2}};
+  m.loss_buffers = kBuffers;
+  m.num_loss_buffers = 1;
   ltrt::Arena a(m.arena_bytes);
   const float w = 0.75f, b = -0.5f, same[] = {0.5f, 2.0f}, other[] = {0.5f, 1.0f};
   const std::string path = dir + "/w.safetensors";
@@ -186,8 +187,8 @@ TEST(InitWeights, LossClassWeightsOfATorchStateDict) {
   ltrt::write_safetensors(path, {{"layers.0.weight", ltrt::DType::f32, {1, 1}, &w}, {"layers.0.bias", ltrt::DType::f32, {1}, &b},
                                  {"loss.weight", ltrt::DType::f32, {2}, other}}, {});
   const std::string e = load();
-  EXPECT_NE(e.find("'loss.weight' holds other class weights than the spec's loss"), std::string::npos) << e;
-  m.num_loss_weight = 0;  // a loss without class weights: the tensor is not the model's
+  EXPECT_NE(e.find("'loss.weight' holds other values than the spec's loss (its \"weight\")"), std::string::npos) << e;
+  m.num_loss_buffers = 0;  // a loss without class weights: the tensor is not the model's
   EXPECT_NE(load().find("unexpected tensor 'loss.weight'"), std::string::npos);
 }
 

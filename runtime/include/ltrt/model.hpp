@@ -155,6 +155,14 @@ struct LayerSummary {
   const char* output_shape;  // per batch, as torch prints it: "[32, 1]"
 };
 
+// A constant tensor of the loss module (torch registers it as a buffer): its state_dict name
+// ("loss.weight") and its float32 values, one dimension.
+struct LossBuffer {
+  const char* name;
+  const float* values;
+  int size;
+};
+
 // What the generated model exports. All step functions work on one arena whose
 // layout is fixed at generation time (see the memory plan in model.cpp).
 struct ModelDef {
@@ -196,10 +204,11 @@ struct ModelDef {
   // (the owner), as safetensors' save_model does; --init_weights accepts the alias with equal values.
   const char* const* tied_names = nullptr;
   int num_tied = 0;
-  // The loss's class weights (CrossEntropyLoss's or NLLLoss's `weight`), which a torch state_dict
-  // holds as the buffer "loss.weight": --init_weights accepts it when it holds these values.
-  const float* loss_weight = nullptr;
-  int num_loss_weight = 0;
+  // The loss's constant tensors from the spec (CrossEntropyLoss's `weight`, BCEWithLogitsLoss's
+  // `pos_weight`, ...), which a torch state_dict holds as buffers "loss.weight", "loss.pos_weight":
+  // --init_weights accepts them when they hold these values.
+  const LossBuffer* loss_buffers = nullptr;
+  int num_loss_buffers = 0;
 
   OptimizerConfig optimizer;
   // The optimizer's parameter groups, in order; nullptr/0: one group of every parameter with

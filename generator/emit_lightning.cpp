@@ -77,7 +77,10 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
         if (!n.backward && n.layer == layer && n.attrs.count(a.name)) v = &n.attrs.at(a.name);
     }
     if ((!v && !a.nullable) || a.name == "tie_weight") continue;  // tying: an assignment after construction
-    s += (first ? "" : ", ") + a.name + "=" + (v ? py(*v) : std::string("None"));  // nullable: given as null
+    std::string value = v ? py(*v) : std::string("None");  // nullable: given as null
+    if (l.type == "Upsample" && v && std::holds_alternative<std::vector<std::int64_t>>(*v))
+      value = "(" + value.substr(1, value.size() - 2) + ",)";  // nn.Upsample takes a tuple, not a list
+    s += (first ? "" : ", ") + a.name + "=" + value;
     first = false;
   }
   return s + ")";

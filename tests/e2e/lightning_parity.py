@@ -101,7 +101,7 @@ def layer_shapes(spec):
 
 
 SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "GroupNorm", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
-           "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Flatten")
+           "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample", "Flatten")
 
 
 def tuple_of(v, n):
@@ -130,6 +130,10 @@ def spatial_shape(node, shape):
         return list(shape)
     if kind.startswith("AdaptiveAvgPool"):
         return [shape[0], *tuple_of(node["output_size"], len(shape) - 1)]
+    if kind == "Upsample":  # whole factors
+        if "size" in node:
+            return [shape[0], *tuple_of(node["size"], len(shape) - 1)]
+        return [shape[0], *(d * f for d, f in zip(shape[1:], tuple_of(node["scale_factor"], len(shape) - 1)))]
     dims = len(shape) - 1
     k = tuple_of(node["kernel_size"], dims)
     s = tuple_of(node.get("stride") or node["kernel_size"] if "Pool" in kind else node.get("stride", 1), dims)

@@ -242,6 +242,15 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       shape = {shape[0], window_out(shape[1], get_ints(l, "padding", 0, 1)[0], k, stride, get_ints(l, "dilation", 1, 1)[0])};
     } else if (type == "AdaptiveAvgPool1d") {
       shape = {shape.at(0), get_ints(l, "output_size", 0, 1)[0]};
+    } else if (type == "Upsample") {  // whole factors: scale_factor, or size
+      const std::size_t dims = shape.size() - 1;
+      if (member(l, "size")) {
+        const auto size = get_ints(l, "size", 0, dims);
+        for (std::size_t d = 0; d < dims; ++d) shape[d + 1] = size[d];
+      } else {
+        const auto scale = get_ints(l, "scale_factor", 1, dims);
+        for (std::size_t d = 0; d < dims; ++d) shape[d + 1] *= scale[d];
+      }
     } else if (type == "Flatten") {
       shape = flatten_shape(shape, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Reshape") {
@@ -426,6 +435,15 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::avg_pool1d(h, k, stride, get_ints(l, "padding", 0, 1), false, get_bool(l, "count_include_pad", true));
     } else if (type == "AdaptiveAvgPool1d") {
       h = torch::adaptive_avg_pool1d(h, get_ints(l, "output_size", 0, 1));
+    } else if (type == "Upsample") {  // torch.nn.Upsample(mode='nearest'), by its output size
+      std::vector<std::int64_t> size(h.sizes().begin() + 2, h.sizes().end());
+      if (member(l, "size")) {
+        size = get_ints(l, "size", 0, size.size());
+      } else {
+        const auto scale = get_ints(l, "scale_factor", 1, size.size());
+        for (std::size_t d = 0; d < size.size(); ++d) size[d] *= scale[d];
+      }
+      h = size.size() == 1 ? torch::upsample_nearest1d(h, size) : torch::upsample_nearest2d(h, size);
     } else if (type == "Flatten") {
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Reshape") {

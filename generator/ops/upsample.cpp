@@ -1,0 +1,195 @@
+/// \file
+/// Upsample (torch.nn.Upsample, mode 'nearest') by whole factors: output (y, x) of a plane copies
+/// input (y / sh, x / sw), which is torch's nearest index for every output size that is a whole
+/// multiple of the input's (checked against torch for factors 2 to 16). Its backward sums each
+/// input's sh x sw block of output gradients, row by row, in the order torch's CPU kernel adds
+/// them. On (N, C, L) it is the same op over a (N, C, 1, L) view, as the 1-d poolings.
+#include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
+#include "ops.hpp"
+#include "spatial.hpp"
+
+namespace ltgen {
+
+namespace {
+
+PoolSizes sizes(const Node& n, const Value& x) {
+  require_spatial_input(x, 2);
+  const auto& s = attr_ints(n, "scale");
+  return PoolSizes{x.shape[1], x.shape[2], x.shape[3], x.shape[2] * s[0], x.shape[3] * s[1]};
+}
+
+void write_scales(CodeWriter& w, const Node& n) {
+  const auto& s = attr_ints(n, "scale");
+  w.line("constexpr int kScaleH = " + std::to_string(s[0]) + ", kScaleW = " + std::to_string(s[1]) +
+         ";  // output rows and columns per input's");
+}
+
+// The whole factor of one dimension: from scale_factor, or from size (a multiple of the input's).
+std::int64_t factor(const Attrs& args, size_t d, size_t dims, std::int64_t in, const std::string& dim) {
+  if (auto it = args.find("scale_factor"); it != args.end()) return expand_tuple(it->second, static_cast<int>(dims))[d];
+  const std::int64_t out = expand_tuple(args.at("size"), static_cast<int>(dims))[d];
+  if (out % in != 0)
+    throw ShapeError("size " + std::to_string(out) + " is not a whole multiple of the input's " + dim + " (" +
+                     std::to_string(in) + "): only whole factors are supported yet");
+  return out / in;
+}
+
+}  // namespace
+
+void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  OpDef f;
+  f.name = "upsample_nearest2d";
+  f.moves_values = true;  // copies its input's values: bfloat16 in, bfloat16 out
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    const PoolSizes s = sizes(n, x);
+    return std::vector<OutputType>{{x.dtype, {x.shape[0], s.channels, s.out_h, s.out_w}, true}};
+  };
+  f.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
+  f.cost = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs[0]);
+    const PoolSizes s = sizes(n, x);
+    const double outs = static_cast<double>(x.shape[0] * s.channels * s.out_h * s.out_w);
+    return Cost{0, 4 * (static_cast<double>(numel(x.shape)) + outs)};
+  };
+  f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    write_pool_sizes(w, sizes(n, g.value(n.inputs[0])));
+    write_scales(w, n);
+    w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
+    w.line("const float* x = inp + plane * kH * kW;");
+    w.line("float* y = out + plane * kOutH * kOutW;");
+    w.open("for (int oy = 0; oy < kOutH; ++oy)");
+    w.line("for (int ox = 0; ox < kOutW; ++ox) y[oy * kOutW + ox] = x[oy / kScaleH * kW + ox / kScaleW];");
+    w.close();
+    w.close();
+  };
+  f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    const PoolSizes s = sizes(n, g.value(n.inputs[0]));
+    CodeWriter& k = e.kernels;
+    k.line();
+    k.line("// A thread per output copies its input element.");
+    open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ out", "const float* __restrict__ inp"},
+                        [&](CodeWriter& c) {
+                          write_pool_sizes(c, s, false);
+                          write_scales(c, n);
+                        });
+    k.line("const int plane = i / (kOutH * kOutW), oy = i / kOutW % kOutH, ox = i % kOutW;");
+    k.line("out[i] = inp[(plane * kH + oy / kScaleH) * kW + ox / kScaleW];");
+    k.close();
+    e.body.line(constexpr_int("kOutputs", s.channels * s.out_h * s.out_w, "per sample"));
+    emit_count_launch(e.body, e.fn + "_kernel", "n * kOutputs", {"out", "inp"});
+  };
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    return pool_backward(ad, n, dout, "upsample_nearest2d_backward");
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "upsample_nearest2d_backward";
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& d = g.value(n.inputs.at(0));
+    return std::vector<OutputType>{{d.dtype, pool_input_shape(n, d.shape[0]), true}};
+  };
+  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout"}}; };
+  b.cost = [](const Node& n, const Graph& g) {
+    const double outs = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    const double ins = static_cast<double>(numel(pool_input_shape(n, g.value(n.inputs[0]).shape[0])));
+    return Cost{outs, 4 * (ins + outs)};
+  };
+  // Each input element's block of output gradients, rows then columns (CPU and CUDA alike).
+  const auto block_sum = [](CodeWriter& w) {
+    w.line("float sum = 0.0f;");
+    w.open("for (int a = 0; a < kScaleH; ++a)");
+    w.line("for (int c = 0; c < kScaleW; ++c) sum += d[(iy * kScaleH + a) * kOutW + ix * kScaleW + c];");
+    w.close();
+  };
+  b.emit_cpu = [block_sum](CodeWriter& w, const Node& n, const Graph& g) {
+    const Shape in = pool_input_shape(n, 0);
+    const Shape& out = g.value(n.inputs[0]).shape;
+    write_pool_sizes(w, PoolSizes{in[1], in[2], in[3], out[2], out[3]});
+    write_scales(w, n);
+    w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
+    w.line("const float* d = dout + plane * kOutH * kOutW;");
+    w.open("for (int iy = 0; iy < kH; ++iy)");
+    w.open("for (int ix = 0; ix < kW; ++ix)");
+    block_sum(w);
+    w.line("dinp[(plane * kH + iy) * kW + ix] = sum;");
+    w.close();
+    w.close();
+    w.close();
+  };
+  b.emit_cuda = [block_sum](CudaEmit& e, const Node& n, const Graph& g) {
+    const Shape in = pool_input_shape(n, 0);
+    const Shape& out = g.value(n.inputs[0]).shape;
+    const PoolSizes s{in[1], in[2], in[3], out[2], out[3]};
+    CodeWriter& k = e.kernels;
+    k.line();
+    k.line("// A thread per input element sums its block of output gradients in the CPU's order.");
+    open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ dinp", "const float* __restrict__ dout"},
+                        [&](CodeWriter& c) {
+                          write_pool_sizes(c, s, false);
+                          write_scales(c, n);
+                        });
+    k.line("const int plane = i / (kH * kW), iy = i / kW % kH, ix = i % kW;");
+    k.line("const float* d = dout + static_cast<std::int64_t>(plane) * kOutH * kOutW;");
+    block_sum(k);
+    k.line("dinp[i] = sum;");
+    k.close();
+    e.body.line(constexpr_int("kInputs", s.channels * s.h * s.w, "per sample"));
+    emit_count_launch(e.body, e.fn + "_kernel", "n * kInputs", {"dinp", "dout"});
+  };
+  ops.push_back(std::move(b));
+
+  LayerDef l;
+  l.torch_type = "Upsample";
+  ArgDef size = tuple_arg("size", std::nullopt, 1, 0);
+  size.optional = true;
+  ArgDef scale = tuple_arg("scale_factor", std::nullopt, 1, 0);
+  scale.optional = true;
+  ArgDef mode{"mode", ArgType::string, Attr{std::string("nearest")}};
+  mode.choices = {"nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"};
+  ArgDef align{"align_corners", ArgType::boolean, std::nullopt};
+  align.optional = true;
+  align.unsupported = "align_corners";
+  ArgDef recompute{"recompute_scale_factor", ArgType::boolean, std::nullopt};
+  recompute.optional = true;
+  recompute.unsupported = "recompute_scale_factor";
+  l.args = {size, scale, mode, align, recompute};
+  l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    if (std::get<std::string>(b.args.at("mode")) != "nearest")
+      throw ShapeError("mode '" + std::get<std::string>(b.args.at("mode")) + "' is not supported yet (only 'nearest')");
+    if (b.args.count("size") == b.args.count("scale_factor"))
+      throw ShapeError("give exactly one of size and scale_factor, as torch asks");
+    const Value& x = b.graph.value(in.at(0));
+    const size_t dims = x.shape.size() == 3 ? 1 : 2;
+    require_spatial_input(x, static_cast<int>(dims));
+    for (const char* key : {"size", "scale_factor"})
+      if (auto it = b.args.find(key); it != b.args.end()) {
+        if (const auto* v = std::get_if<std::vector<std::int64_t>>(&it->second); v && v->size() != dims)
+          throw ShapeError(std::string(key) + " has " + std::to_string(v->size()) + " entries for " +
+                           std::to_string(dims) + " spatial dimension" + (dims == 1 ? "" : "s"));
+      }
+    Node n;
+    n.op = "upsample_nearest2d";
+    n.layer = b.layer;
+    n.source = b.source;
+    int plane = in.at(0);
+    if (dims == 1) {  // (N, C, L) as (N, C, 1, L)
+      n.attrs["scale"] = std::vector<std::int64_t>{1, factor(b.args, 0, 1, x.shape[2], "length")};
+      plane = add_view(b, in.at(0), {x.shape[1], 1, x.shape[2]});
+    } else {
+      n.attrs["scale"] = std::vector<std::int64_t>{factor(b.args, 0, 2, x.shape[2], "height"),
+                                                   factor(b.args, 1, 2, x.shape[3], "width")};
+    }
+    n.inputs = {plane};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    const int y = b.graph.nodes[id].outputs[0];
+    if (dims == 2) return y;
+    const Shape ys = b.graph.value(y).shape;
+    return add_view(b, y, {ys[1], ys[3]});
+  };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

@@ -30,6 +30,23 @@ void check_class_shapes(const Value& x, const Value& t, std::int64_t classes) {
   }
 }
 
+int build_class_loss(LayerBuild& b, const std::vector<int>& in, const std::string& op, const std::string& what) {
+  const Value& x = b.graph.value(in.at(0));
+  if (x.shape.size() < 2)
+    throw ShapeError("expects " + what + " (batch, classes) or (batch, T, classes), got " + shape_str(x.shape));
+  Node n;
+  n.op = op;
+  n.layer = b.layer;
+  n.source = b.source;
+  n.attrs = b.args;
+  n.attrs.erase("weight");  // a number list: set_class_weight checks it first
+  n.attrs["num_classes"] = x.shape.back();
+  set_class_weight(n, b.args, x.shape.back());
+  n.inputs = {in.at(0), in.at(1)};
+  const int id = add_op(b.graph, std::move(n), "loss");
+  return b.graph.nodes[id].outputs[0];
+}
+
 ArgDef class_weight_arg() {
   ArgDef w{"weight", ArgType::number_list, std::nullopt};
   w.optional = true;

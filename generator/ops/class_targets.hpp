@@ -17,6 +17,11 @@ std::string label_rows(const Value& target);
 /// Checks that x is (batch, [T,] classes) and target int64 (batch, [T]); throws ShapeError with the fix.
 void check_class_shapes(const Value& x, const Value& target, std::int64_t classes);
 
+/// The layer build of such a loss: node `op` on (prediction, target) with the layer's arguments,
+/// num_classes from the prediction's last dimension and the class weights checked; `what` names the
+/// prediction in the error for a rank below 2 ("logits", "log-probabilities"). Returns the loss value.
+int build_class_loss(LayerBuild& b, const std::vector<int>& in, const std::string& op, const std::string& what);
+
 /// The loss's class weights (torch's `weight`, one per class): an optional argument, whether the
 /// node has them, and setting them on the node after checking there is one per class.
 ArgDef class_weight_arg();

@@ -296,21 +296,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
   smoothing.max = 1.0;
   l.args = {class_weight_arg(), reduction_arg(), smoothing, {"ignore_index", ArgType::integer, Attr{std::int64_t{-100}}}};
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
-    Node n;
-    n.op = "cross_entropy_loss";
-    n.layer = b.layer;
-    n.source = b.source;
-    n.attrs = b.args;
-    n.attrs.erase("weight");
-    const Value& x = b.graph.value(in.at(0));
-    if (x.shape.size() < 2)
-      throw ShapeError("CrossEntropyLoss expects logits (batch, classes) or (batch, T, classes), got " +
-                       shape_str(x.shape));
-    n.attrs["num_classes"] = x.shape.back();
-    set_class_weight(n, b.args, x.shape.back());
-    n.inputs = {in.at(0), in.at(1)};
-    const int id = add_op(b.graph, std::move(n), "loss");
-    return b.graph.nodes[id].outputs[0];
+    return build_class_loss(b, in, "cross_entropy_loss", "logits");
   };
   layers.push_back(std::move(l));
 }

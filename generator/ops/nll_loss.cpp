@@ -164,21 +164,7 @@ void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   l.is_loss = true;
   l.args = {class_weight_arg(), reduction_arg(), {"ignore_index", ArgType::integer, Attr{std::int64_t{-100}}}};
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
-    const Value& x = b.graph.value(in.at(0));
-    if (x.shape.size() < 2)
-      throw ShapeError("NLLLoss expects log-probabilities (batch, classes) or (batch, T, classes), got " +
-                       shape_str(x.shape));
-    Node n;
-    n.op = "nll_loss";
-    n.layer = b.layer;
-    n.source = b.source;
-    n.attrs = b.args;
-    n.attrs.erase("weight");
-    n.attrs["num_classes"] = x.shape.back();
-    set_class_weight(n, b.args, x.shape.back());
-    n.inputs = {in.at(0), in.at(1)};
-    const int id = add_op(b.graph, std::move(n), "loss");
-    return b.graph.nodes[id].outputs[0];
+    return build_class_loss(b, in, "nll_loss", "log-probabilities");
   };
   layers.push_back(std::move(l));
 }

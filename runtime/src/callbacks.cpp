@@ -338,4 +338,9 @@ LTRT_HOOK(on_train_epoch_end)
 LTRT_HOOK(on_train_end)
 #undef LTRT_HOOK
 
+void Callbacks::on_exception(const CallbackContext& ctx, const std::exception& exception, CallbackRange range) {
+  for (const auto& cb : list_)
+    if (in_range(*cb, range)) cb->on_exception(ctx, exception);
+}
+
 }  // namespace ltrt

@@ -452,8 +452,7 @@ std::unique_ptr<ModelCheckpoint> ModelCheckpoint::read(ConfigObject& a) {
   if (const json::Value* v = a.get("save_on_train_epoch_end"); v && !v->is_null())
     o.save_on_train_epoch_end = a.boolean("save_on_train_epoch_end", false);
   o.enable_version_counter = a.boolean("enable_version_counter", true);
-  if (const json::Value* v = a.get("save_on_exception"); v && !v->is_null() && !(v->is_bool() && !v->b))
-    a.fail("save_on_exception", "saving a checkpoint when fit raises is not supported yet: leave it false");
+  o.save_on_exception = a.boolean("save_on_exception", false);
   a.finish();
   std::int64_t steps = 0, epochs = 0;
   resolve_triggers(o, steps, epochs);
@@ -611,6 +610,17 @@ void ModelCheckpoint::on_train_end(const CallbackContext& ctx) {
     MonitorCandidates candidates = monitor_candidates(ctx);
     save_last_checkpoint(ctx, candidates);
   }
+}
+
+// Lightning 2.6's on_exception: a checkpoint under the usual name (no top-k bookkeeping), then `last`.
+void ModelCheckpoint::on_exception(const CallbackContext& ctx, const std::exception& exception) {
+  if (!o_.save_on_exception || should_skip_saving_checkpoint(ctx)) return;  // _should_save_on_exception
+  MonitorCandidates candidates = monitor_candidates(ctx);
+  const std::string filepath = format_checkpoint_name(candidates);
+  save_checkpoint(ctx, filepath);
+  save_last_checkpoint(ctx, candidates);
+  ctx.emit_info(std::string("An exception was raised with message: ") + exception.what() + ", saved checkpoint to " +
+                filepath);
 }
 
 bool ModelCheckpoint::should_skip_saving_checkpoint(const CallbackContext& ctx) const {

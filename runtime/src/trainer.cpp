@@ -307,6 +307,7 @@ class Fit {
  private:
   FitResult run_loops();
   [[noreturn]] void fail(const std::exception& e);
+  std::string callbacks_on_exception(const std::exception& e, CallbackRange range);
   Trainer::Access hook_access();
   void step_forward_backward(int n, bool first_of_group, bool step);
   void sync_buffers(bool training_forward_syncs);
@@ -818,27 +819,43 @@ void Fit::advance_end(std::int64_t b) {
 // Lightning's _call_and_handle_interrupt: an exception anywhere in fit runs on_exception and ends fit
 // with it. Checkpoints already written stay as they are (they are written atomically).
 FitResult Fit::run() {
-  if constexpr (!user_hooks::any) {
+  try {
     return run_loops();
-  } else {
-    try {
-      return run_loops();
-    } catch (const std::exception& e) {
-      fail(e);
-    } catch (...) {
-      fail(Error("an exception that is not a std::exception"));
-    }
+  } catch (const std::exception& e) {
+    if constexpr (user_hooks::any) fail(e);
+    const std::string failed = callbacks_on_exception(e, CallbackRange::all);  // ModelCheckpoint(save_on_exception)
+    if (!failed.empty()) throw_like(e, e.what() + failed);
+    throw;
+  } catch (...) {
+    if constexpr (user_hooks::any) fail(Error("an exception that is not a std::exception"));
+    throw;
   }
+}
+
+// The callbacks' on_exception (only ModelCheckpoint's does anything: save_on_exception). A failure to
+// save is added to the message, as an on_exception hook's is, rather than replacing the exception.
+std::string Fit::callbacks_on_exception(const std::exception& e, CallbackRange range) {
+  if (!ctx_.save_checkpoint) return "";  // fit failed before its callbacks were set up
+  try {
+    callbacks_.on_exception(context(), e, range);
+  } catch (const std::exception& again) {
+    return "; then saving a checkpoint on the exception failed: " + std::string(again.what());
+  }
+  return "";
 }
 
 // on_exception, then one message: which hook threw, and the checkpoint that a rerun can resume from.
 void Fit::fail(const std::exception& e) {
   std::string message = running_hook_ ? std::string("hook ") + running_hook_ + " threw: " + e.what() : e.what();
+  // Lightning calls on_exception on every callback in order: the user's hooks are one more callback
+  // before the ModelCheckpoints.
+  message += callbacks_on_exception(e, CallbackRange::before_checkpoints);
   try {
     LTRT_USER_HOOK(*this, on_exception, (trainer_, e))
   } catch (const std::exception& again) {  // e.g. reading a GPU's weights after a CUDA error: keep both
     message += "; then on_exception threw: " + std::string(again.what());
   }
+  message += callbacks_on_exception(e, CallbackRange::checkpoints);
   if (const ModelCheckpoint* mc = callbacks_.checkpoint_callback()) {
     const std::string& last = mc->last_model_path.empty() ? mc->best_model_path : mc->last_model_path;
     if (!last.empty()) message += " (the last checkpoint, " + last + ", is intact)";

@@ -218,6 +218,29 @@ def case_throw(program, work, ltgen):
     check(rc == 0, f"resuming from the intact checkpoint failed ({rc}): {err}")
 
 
+def case_throw_save(program, work, ltgen):
+    """throw.json's hooks with ModelCheckpoint(save_on_exception=True, save_last=True): Lightning 2.6
+    (checked with it) calls the user's on_exception, then the ModelCheckpoint saves the state fit
+    raised in under the usual name and as `last`, leaving the first epoch's file."""
+    rc, out, err = common.run_program(program, ["fit"])
+    check(rc == 1, f"a hook that throws must end the program with exit 1, got {rc}")
+    compare(hook_lines(out), ["save epoch=0 step=4", "save epoch=0 step=4",
+                              "on_exception epoch=1: loss exploded at epoch 1",
+                              "save epoch=1 step=8", "save epoch=1 step=8"], "saves around the exception")
+    ckpt_dir = os.path.join("lightning_logs", "version_0", "checkpoints")
+    check("saved checkpoint to " + os.path.join(".", ckpt_dir, "epoch=1-step=8.safetensors") in out + err,
+          f"no message about the checkpoint saved on the exception:\n{out}\n{err}")
+    last = os.path.join(".", ckpt_dir, "last.safetensors")
+    message = ("hooks_throw_save: error: hook on_train_epoch_end threw: loss exploded at epoch 1 "
+               f"(the last checkpoint, {last}, is intact)")
+    check(err.strip().endswith(message), f"stderr is\n{err}\nexpected it to end with\n{message}")
+    files = sorted(os.listdir(os.path.join(work, ckpt_dir)))
+    check(files == ["epoch=0-step=4.safetensors", "epoch=1-step=8.safetensors", "last.safetensors"],
+          f"checkpoints: {files}")
+    rc, out, err = common.run_program(program, ["fit", "--ckpt_path=" + last, "--trainer.max_epochs=2"])
+    check(rc == 0, f"resuming from the checkpoint saved on the exception failed ({rc}): {err}")
+
+
 def case_groups_lr(program, work, ltgen):
     rc, out, err = common.run_program(program, ["fit"])
     check(rc == 0, f"fit exited with {rc}: {err}")
@@ -245,7 +268,8 @@ def case_groups_lr(program, work, ltgen):
     check(got == want, f"logged group lrs {got}, torch's {want}")
 
 
-CASES = {"order": case_order, "stop": case_stop, "throw": case_throw, "groups_lr": case_groups_lr}
+CASES = {"order": case_order, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
+         "groups_lr": case_groups_lr}
 
 
 def main():

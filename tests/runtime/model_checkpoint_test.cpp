@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -231,6 +232,38 @@ TEST(ModelCheckpoint, SaveLastWritesLastAndNoMonitorKeepsTheLatest) {
   ASSERT_EQ(h.saved.size(), 4u);  // top-k then last, each epoch
   EXPECT_EQ(base(h.saved[1]), "last.safetensors");
   EXPECT_EQ(std::count(h.weights_only.begin(), h.weights_only.end(), true), 0);
+}
+
+// save_on_exception (Lightning 2.6's on_exception): the state fit raised in, under the usual name and
+// as last, outside the top-k bookkeeping; nothing when this step was saved already or it is off.
+TEST(ModelCheckpoint, SaveOnExceptionSavesTheFailingStep) {
+  const std::string log_dir = fresh_dir("save_on_exception");
+  ModelCheckpoint::Options o;
+  o.save_last = "true";
+  o.save_on_exception = true;
+  ModelCheckpoint mc(o);
+  Harness h(log_dir);
+  mc.setup(h.ctx);
+  h.epoch(mc, 4);
+  h.ctx.global_step += 3;  // three steps into the next epoch, then fit raises
+  mc.on_exception(h.ctx, std::runtime_error("loss exploded"));
+  EXPECT_EQ(files_in(mc.dirpath), (std::set<std::string>{"epoch=0-step=4.safetensors", "epoch=1-step=7.safetensors",
+                                                          "last.safetensors"}));
+  EXPECT_EQ(base(mc.best_model_path), "epoch=0-step=4.safetensors");  // not a top-k save
+  EXPECT_EQ(base(mc.last_model_path), "last.safetensors");
+  ASSERT_FALSE(h.infos.empty());
+  EXPECT_NE(h.infos.back().find("loss exploded, saved checkpoint to " + mc.dirpath + "/epoch=1-step=7.safetensors"),
+            std::string::npos) << h.infos.back();
+  const std::size_t saves = h.saved.size();
+  mc.on_exception(h.ctx, std::runtime_error("again"));  // this step is saved already
+  EXPECT_EQ(h.saved.size(), saves);
+
+  ModelCheckpoint off((ModelCheckpoint::Options()));
+  Harness h2(fresh_dir("save_on_exception_off"));
+  off.setup(h2.ctx);
+  h2.ctx.global_step = 2;
+  off.on_exception(h2.ctx, std::runtime_error("x"));
+  EXPECT_TRUE(h2.saved.empty());
 }
 
 TEST(ModelCheckpoint, SaveLastLinkPointsAtTheTopKFile) {

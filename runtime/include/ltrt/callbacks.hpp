@@ -36,6 +36,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -138,6 +139,8 @@ class Callback {
   virtual void on_validation_end(const CallbackContext&) {}
   virtual void on_train_epoch_end(const CallbackContext&) {}
   virtual void on_train_end(const CallbackContext&) {}
+  // Fit raised `exception` (Lightning's _call_and_handle_interrupt); the program then ends with it.
+  virtual void on_exception(const CallbackContext&, const std::exception&) {}
 };
 
 class EarlyStopping;
@@ -200,6 +203,8 @@ class Callbacks {
   void on_validation_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_train_epoch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_train_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_exception(const CallbackContext& ctx, const std::exception& exception,
+                    CallbackRange range = CallbackRange::all);
 
  private:
   static bool in_range(const Callback& cb, CallbackRange range);

@@ -54,6 +54,7 @@ class ModelCheckpoint : public Callback {
     std::optional<double> train_time_interval;  // seconds
     std::optional<std::int64_t> every_n_epochs;
     std::optional<bool> save_on_train_epoch_end;
+    bool save_on_exception = false;  // on_exception: a checkpoint of the state fit raised in
     bool enable_version_counter = true;
   };
 
@@ -79,6 +80,7 @@ class ModelCheckpoint : public Callback {
   void on_train_epoch_end(const CallbackContext& ctx) override;
   void on_validation_end(const CallbackContext& ctx) override;
   void on_train_end(const CallbackContext& ctx) override;
+  void on_exception(const CallbackContext& ctx, const std::exception& exception) override;
 
   // format_checkpoint_name(metrics, filename=None, ver=None): <dirpath>/<name>[-v<ver>].safetensors.
   // `metrics` gets 0 (int) for the template's names it lacks, as Lightning's does.

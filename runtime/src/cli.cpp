@@ -387,6 +387,12 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
     opt.set("param_groups", std::move(groups));
   }
   root.set("optimizer", std::move(opt));
+  // The LR scheduler as the spec gives it (fixed at generation time, like the optimizer), null for none.
+  {
+    const json::Value spec = json::parse(model.spec_json ? model.spec_json : "{}");
+    const json::Value* sched = spec.find("lr_scheduler");
+    root.set("lr_scheduler", sched ? *sched : Value::make_null());
+  }
 
   root.set("init_weights", f.init_weights.empty() ? Value::make_null() : Value::make_string(f.init_weights));
   root.set("ckpt_path", f.ckpt_path.empty() ? Value::make_null() : Value::make_string(f.ckpt_path));

@@ -163,6 +163,8 @@ TEST(Cli, PrintConfigIsJson) {
   EXPECT_EQ(v.find("trainer")->find("max_epochs")->integer, 9);
   EXPECT_EQ(v.find("data")->find("batch_size")->integer, 32);
   EXPECT_EQ(v.find("optimizer")->find("type")->str, "Adam");
+  ASSERT_NE(v.find("lr_scheduler"), nullptr);  // the toy spec has none: null, as LightningCLI prints it
+  EXPECT_TRUE(v.find("lr_scheduler")->is_null());
 }
 
 TEST(Cli, EditDistance) {

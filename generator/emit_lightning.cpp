@@ -106,7 +106,8 @@ std::string instance(const JsonValue& entry, const char* module_path) {
       if (name == "GradientAccumulationScheduler" && key == "scheduling") {
         // {epoch: factor} with int keys, as LightningCLI converts JSON's string keys.
         std::string d;
-        for (const auto& [epoch, factor] : value.members) d += (d.empty() ? "" : ", ") + epoch + ": " + py(factor);
+        for (const auto& [epoch, factor] : value.members)  // keys checked as epochs by Callbacks::read
+          d += (d.empty() ? "" : ", ") + std::to_string(std::stoll(epoch)) + ": " + py(factor);
         s += "{" + d + "}";
       } else {
         s += py(value);

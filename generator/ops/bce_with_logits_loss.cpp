@@ -1,8 +1,8 @@
 /// \file
-/// BCEWithLogitsLoss: max(x, 0) - x y + log(1 + exp(-|x|)), the stable form torch uses;
-/// d/dx = sigmoid(x) - y. With pos_weight p (per class, the last dimension), torch 2.x's
-/// (1 - y) x - (1 + (p - 1) y) log_sigmoid(x) and d/dx = (p y + 1 - y) sigmoid(x) - p y; with
-/// weight w (per class), each element's loss and gradient times w.
+/// BCEWithLogitsLoss as torch 2.x computes it: (1 - y) x - log_sigmoid(x), log_sigmoid(x) =
+/// min(x, 0) - log(1 + exp(-|x|)); d/dx = sigmoid(x) - y. With pos_weight p (per class, the last
+/// dimension), (1 - y) x - (1 + (p - 1) y) log_sigmoid(x) and d/dx = (p y + 1 - y) sigmoid(x) - p y;
+/// with weight w (per class), each element's loss and gradient times w.
 #include "ops.hpp"
 #include "pointwise_loss.hpp"
 
@@ -45,7 +45,7 @@ void register_bce_with_logits_loss(std::vector<OpDef>& ops, std::vector<LayerDef
         has(n, "pos_weight")
             ? "(1.0f - y) * x - (1.0f + (kPosWeight[i % kClasses] - 1.0f) * y) * "
               "(std::min(x, 0.0f) - std::log1p(std::exp(-std::fabs(x))))"
-            : "std::max(x, 0.0f) - x * y + std::log1p(std::exp(-std::fabs(x)))";
+            : "(1.0f - y) * x - (std::min(x, 0.0f) - std::log1p(std::exp(-std::fabs(x))))";
     return has(n, "weight") ? "kWeight[i % kClasses] * (" + term + ")" : term;
   };
   l.grad = [](const Node& n) {

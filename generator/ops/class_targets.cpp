@@ -71,20 +71,21 @@ std::string weight_sum_line(const Node& n) {
   return "constexpr float kWeightSum = " + float_literal(sum) + ";";
 }
 
-void write_class_weights(CodeWriter& w, const Node& n) {
+void write_class_weights(CodeWriter& w, const Node& n, bool with_sum) {
   if (!class_weighted(n)) return;
   std::string list;
   for (double x : attr_floats(n, "weight")) list += (list.empty() ? "" : ", ") + float_literal(x);
   w.line("constexpr float kWeight[kClasses] = {" + list + "};  // the loss's class weights");
-  w.line(weight_sum_line(n));
+  if (with_sum) w.line(weight_sum_line(n));
 }
 
 void write_device_class_weights(CodeWriter& k, const Node& n, const std::string& name) {
   std::string list;
   for (double x : attr_floats(n, "weight")) list += (list.empty() ? "" : ", ") + float_literal(x);
   k.line();
-  k.line("// The loss's class weights, in constant memory.");
-  k.line("__constant__ float " + name + "[" + std::to_string(attr_floats(n, "weight").size()) + "] = {" + list + "};");
+  k.line("// The loss's class weights, in global memory (constant memory would hold 16K floats at most and");
+  k.line("// serialises the different classes a warp's lanes read).");
+  k.line("__device__ const float " + name + "[" + std::to_string(attr_floats(n, "weight").size()) + "] = {" + list + "};");
 }
 
 std::string total_slot(const Node& n) { return class_weighted(n) ? "total_weight" : "count"; }

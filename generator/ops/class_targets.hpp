@@ -27,11 +27,12 @@ int build_class_loss(LayerBuild& b, const std::vector<int>& in, const std::strin
 ArgDef class_weight_arg();
 bool class_weighted(const Node& n);
 void set_class_weight(Node& n, const Attrs& args, std::int64_t classes);
-/// `kWeight[kClasses]` and `kWeightSum` when the node is weighted (kClasses in scope), else nothing.
-void write_class_weights(CodeWriter& w, const Node& n);
+/// `kWeight[kClasses]` (and `kWeightSum`, `with_sum`) when the node is weighted (kClasses in scope),
+/// else nothing.
+void write_class_weights(CodeWriter& w, const Node& n, bool with_sum);
 /// `constexpr float kWeightSum = ...;` of a weighted node (what a CUDA kernel needs besides the array).
 std::string weight_sum_line(const Node& n);
-/// The weights in the GPU's constant memory, at namespace scope: `__constant__ float <name>[C]`.
+/// The weights in the GPU's global memory, at namespace scope: `__device__ const float <name>[C]`.
 void write_device_class_weights(CodeWriter& k, const Node& n, const std::string& name);
 /// The slot of what the mean divides by, which the backward reads: "count" (rows whose target is not
 /// ignored, int64) or, weighted, "total_weight" (the sum of their targets' weights, float: torch's).

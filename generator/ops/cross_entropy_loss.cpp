@@ -34,7 +34,7 @@ void write_constants(CodeWriter& w, const Node& n, const Value& target, bool wit
            ";  // labels per sample: rows are (sample, position)");
   w.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
   w.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
-  write_class_weights(w, n);
+  write_class_weights(w, n, true);
 }
 
 // Writes `max` and `sum_exp` of row `row` (the CPU's loops).

@@ -18,7 +18,7 @@ namespace {
 void write_constants(CodeWriter& w, const Node& n) {
   w.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
   w.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
-  write_class_weights(w, n);
+  write_class_weights(w, n, false);
 }
 
 void write_positions(CodeWriter& w, const Value& target) {
@@ -81,7 +81,8 @@ void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     if (weighted) write_device_class_weights(e.kernels, n, weight);
     write_label_sum_kernel(e.kernels, e.fn + "_kernel", {"const float* __restrict__ inp", "const std::int64_t* __restrict__ target"},
                            weighted ? "-weight[t] inp[i][t]" : "-inp[i][t]",
-                           weighted ? "-static_cast<double>(" + weight + "[target[i]]) * " + at : "-static_cast<double>(" + at + ")",
+                           weighted ? "-static_cast<double>(" + weight + "[target[i]] * " + at + ")"  // the CPU's float product
+                                    : "-static_cast<double>(" + at + ")",
                            weighted ? "static_cast<double>(" + weight + "[target[i]])" : "", attr_int(n, "ignore_index"),
                            attr_str(n, "reduction") == "mean");
     const Value& target = g.value(n.inputs[1]);

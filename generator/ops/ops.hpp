@@ -41,8 +41,8 @@ void register_positional_embedding(std::vector<OpDef>& ops, std::vector<LayerDef
 void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_adaptive_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
-void register_pool1d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
-void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Upsample, mode 'nearest'   // MaxPool1d, AvgPool1d, AdaptiveAvgPool1d
+void register_pool1d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // MaxPool1d, AvgPool1d, AdaptiveAvgPool1d
+void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Upsample, mode 'nearest' 
 // Losses.
 void register_mse_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

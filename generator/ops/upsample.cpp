@@ -162,6 +162,9 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     if (b.args.count("size") == b.args.count("scale_factor"))
       throw ShapeError("give exactly one of size and scale_factor, as torch asks");
     const Value& x = b.graph.value(in.at(0));
+    if (x.shape.size() != 3 && x.shape.size() != 4)
+      throw ShapeError("expects (batch, C, L) or (batch, C, H, W) input, got " + shape_str(x.shape) +
+                       " (model.inputs are per sample)");
     const size_t dims = x.shape.size() == 3 ? 1 : 2;
     require_spatial_input(x, static_cast<int>(dims));
     for (const char* key : {"size", "scale_factor"})

@@ -51,7 +51,8 @@ std::unique_ptr<GradientAccumulationScheduler> GradientAccumulationScheduler::re
     if (!value.is_number() || !value.is_integer || value.integer < 1)
       throw ConfigError(path + "." + key, value.pos,
                         "Accumulation factor should be an int greater than 0, got " + describe(value));
-    scheduling[epoch] = value.integer;
+    if (!scheduling.emplace(epoch, value.integer).second)
+      throw ConfigError(path + "." + key, pos, "epoch " + std::to_string(epoch) + " is given twice");
   }
   init.finish();
   try {

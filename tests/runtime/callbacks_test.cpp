@@ -266,6 +266,9 @@ TEST(GradientAccumulationScheduler, BadSchedules) {
   EXPECT_NE(error_of(head + R"({"scheduling": {"0": 1.5}}}]}})").find("Accumulation factor should be an int greater than 0"),
             std::string::npos);
   EXPECT_NE(error_of(head + R"({}}]}})").find("missing required key 'scheduling'"), std::string::npos);
+  EXPECT_NE(error_of(head + R"({"scheduling": {"1": 2, "01": 3}}}]}})").find("epoch 1 is given twice"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + R"({"scheduling": {"+1": 2}}}]}})").find("Epoch should be an int"), std::string::npos);
   const std::string both = R"({"trainer": {"accumulate_grad_batches": 2, "callbacks": [{"class_path":
       "GradientAccumulationScheduler", "init_args": {"scheduling": {"0": 2}}}]}})";
   EXPECT_NE(error_of(both).find("trainer.callbacks[0]:1:"), std::string::npos) << error_of(both);

@@ -122,6 +122,10 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       throw unsupported(spec, n, "over a dimension other than the last, on bfloat16 values, is not supported yet "
                                  "under trainer.precision \"bf16-mixed\" (torch's kernels for other dimensions round "
                                  "differently); over the last dimension it is");
+    // Autocast's bfloat16 list has prelu: it would cast float32 inputs and the slopes too.
+    if (n.op == "prelu")
+      throw unsupported(spec, n, "is not supported yet under trainer.precision \"bf16-mixed\" (autocast runs it in "
+                                 "bfloat16, casting its input and slopes)");
     bool out_bf16 = false;
     bool round_after = false;  // by a to_bf16 node after n
     if (kLowerPrecision.count(n.op)) {

@@ -261,6 +261,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     const std::string init = v.init == Init::zeros    ? "zeros"
                              : v.init == Init::ones   ? "ones"
                              : v.init == Init::normal ? "normal"
+                             : v.init == Init::constant ? "constant"
                                                       : "uniform";
     // A zeroed row (Embedding's padding_idx) is the one optional field.
     const std::string zero_row = v.init_zero_row >= 0 ? ", " + std::to_string(v.init_zero_row) : "";

@@ -34,7 +34,7 @@ enum class ValueKind {
 };
 
 /// Default initialisation of a parameter.
-enum class Init { zeros, ones, uniform, normal };
+enum class Init { zeros, ones, uniform, normal, constant };  // constant: init_bound's value
 
 struct Value {
   std::string name;      // a C++ identifier, unique in the graph: "layers_0_out"

@@ -28,6 +28,9 @@ void init_parameters(const ModelDef& model, std::byte* arena, Generator& gen) {
         // torch's normal_(0, std); Embedding's default is N(0, 1).
         for (std::int64_t i = 0; i < n; ++i) value[i] = static_cast<float>(param.init_bound * gen.normal());
         break;
+      case InitKind::constant:  // torch's fill_(value): no draws
+        for (std::int64_t i = 0; i < n; ++i) value[i] = static_cast<float>(param.init_bound);
+        break;
     }
     if (param.zero_row >= 0 && param.value.rank > 0) {
       const std::int64_t row = n / param.value.shape[0];  // elements per row

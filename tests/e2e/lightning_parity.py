@@ -100,7 +100,7 @@ def layer_shapes(spec):
     return out
 
 
-SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "GroupNorm", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "GroupNorm", "PReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
            "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample", "Flatten")
 
 
@@ -118,6 +118,8 @@ def spatial_params(node, shape):
         return w + ([(f"{node['name']}.bias", (node["out_channels"],))] if node.get("bias", True) else [])
     if kind in ("BatchNorm2d", "GroupNorm") and node.get("affine", True):
         return [(f"{node['name']}.weight", (shape[0],)), (f"{node['name']}.bias", (shape[0],))]
+    if kind == "PReLU":
+        return [(f"{node['name']}.weight", (node.get("num_parameters", 1),))]
     return []
 
 
@@ -126,7 +128,7 @@ def spatial_shape(node, shape):
     kind = node["type"]
     if kind == "Flatten":
         return [math.prod(shape)]
-    if kind in ("BatchNorm2d", "GroupNorm"):
+    if kind in ("BatchNorm2d", "GroupNorm", "PReLU"):
         return list(shape)
     if kind.startswith("AdaptiveAvgPool"):
         return [shape[0], *tuple_of(node["output_size"], len(shape) - 1)]

@@ -242,6 +242,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       shape = {shape[0], window_out(shape[1], get_ints(l, "padding", 0, 1)[0], k, stride, get_ints(l, "dilation", 1, 1)[0])};
     } else if (type == "AdaptiveAvgPool1d") {
       shape = {shape.at(0), get_ints(l, "output_size", 0, 1)[0]};
+    } else if (type == "PReLU") {
+      s->params.push_back({prefix + "weight", {get_integer(l, "num_parameters", 1)}});
     } else if (type == "Upsample") {  // whole factors: scale_factor, or size
       const std::size_t dims = shape.size() - 1;
       if (member(l, "size")) {
@@ -435,6 +437,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::avg_pool1d(h, k, stride, get_ints(l, "padding", 0, 1), false, get_bool(l, "count_include_pad", true));
     } else if (type == "AdaptiveAvgPool1d") {
       h = torch::adaptive_avg_pool1d(h, get_ints(l, "output_size", 0, 1));
+    } else if (type == "PReLU") {
+      h = torch::prelu(h, p.at(prefix + "weight"));
     } else if (type == "Upsample") {  // torch.nn.Upsample(mode='nearest'), by its output size
       std::vector<std::int64_t> size(h.sizes().begin() + 2, h.sizes().end());
       if (member(l, "size")) {

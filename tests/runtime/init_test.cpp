@@ -45,3 +45,32 @@ TEST(Init, NormalWithZeroRowAndOnes) {
 }
 
 }  // namespace
+
+namespace {
+
+// PReLU's slopes: fill_(init), drawing nothing (the next parameter's draws are those of a model
+// without the constant one).
+TEST(Init, ConstantDrawsNothing) {
+  const ltrt::ParamDef with[] = {
+      {{"layers.0.weight", ltrt::DType::f32, 1, {3}, 0}, 0, ltrt::InitKind::constant, 0.25},
+      {{"layers.1.weight", ltrt::DType::f32, 1, {4}, 64}, 3, ltrt::InitKind::uniform, 1.0},
+  };
+  const ltrt::ParamDef without[] = {
+      {{"layers.1.weight", ltrt::DType::f32, 1, {4}, 64}, 3, ltrt::InitKind::uniform, 1.0},
+  };
+  ltrt::ModelDef a{}, b{};
+  a.params = with;
+  a.num_params = 2;
+  b.params = without;
+  b.num_params = 1;
+  ltrt::Arena x(128), y(128);
+  ltrt::Generator gx(3), gy(3);
+  ltrt::init_parameters(a, x.data(), gx);
+  ltrt::init_parameters(b, y.data(), gy);
+  const float* slopes = reinterpret_cast<const float*>(x.data());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(slopes[i], 0.25f);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(reinterpret_cast<const float*>(x.data() + 64)[i], reinterpret_cast<const float*>(y.data() + 64)[i]);
+}
+
+}  // namespace

@@ -64,13 +64,14 @@ struct TensorRef {
 // How a parameter is initialised when no --init_weights file is given:
 // PyTorch's defaults (Linear: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in));
 // Embedding: normal_(0, 1), its padding_idx row then zeroed).
-enum class InitKind : std::uint8_t { zeros, ones, uniform, normal };
+enum class InitKind : std::uint8_t { zeros, ones, uniform, normal, constant };
 
 struct ParamDef {
   TensorRef value;          // float32 parameter in the parameter region
   std::size_t flat_index;   // element index inside the flat parameter/grad/slot regions
   InitKind init;
-  double init_bound;        // uniform(-bound, bound) when init == uniform; the std when normal
+  double init_bound;        // uniform(-bound, bound) when init == uniform; the std when normal; the
+                            // value when constant (PReLU's fill_(0.25)), which draws nothing
   // A row (index along dim 0) set to zero after the draw, -1 for none: Embedding's padding_idx,
   // as torch.nn.Embedding.reset_parameters does. Left out by models without one.
   std::int64_t zero_row = -1;

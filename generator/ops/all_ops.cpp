@@ -20,6 +20,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_softsign(ops, layers);
   register_log_sigmoid(ops, layers);
   register_prelu(ops, layers);
+  register_glu(ops, layers);
   register_dropout(ops, layers);
   register_identity(ops, layers);
   register_flatten(ops, layers);

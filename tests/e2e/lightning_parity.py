@@ -76,6 +76,12 @@ def layer_shapes(spec):
             out += [(f"{node['name']}.in_proj_weight", (3 * e, e))] + ([(f"{node['name']}.in_proj_bias", (3 * e,))] if bias else [])
             out += [(f"{node['name']}.out_proj.weight", (e, e))] + ([(f"{node['name']}.out_proj.bias", (e,))] if bias else [])
             features[node["name"]] = e
+        elif node["type"] == "GLU":  # halves its dim (counting the batch; the last by default)
+            shape = list(shapes[ins[0]])
+            dim = node.get("dim", -1)
+            shape[dim if dim < 0 else dim - 1] //= 2
+            shapes[node["name"]] = shape
+            features[node["name"]] = shape[-1]
         elif node["type"] == "Concat":
             features[node["name"]] = sum(features[i] for i in ins)
         elif node["type"] == "Reshape":
@@ -94,7 +100,7 @@ def layer_shapes(spec):
             features[node["name"]] = shapes[node["name"]][-1]
         elif node["type"] == "Linear" and shapes.get(ins[0]) is not None:
             shapes[node["name"]] = shapes[ins[0]][:-1] + [node["out_features"]]
-        elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear"):
+        elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear", "GLU"):
             shapes[node["name"]] = shapes.get(ins[0])
         last = node["name"]
     return out

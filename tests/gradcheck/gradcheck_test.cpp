@@ -244,6 +244,10 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       shape = {shape.at(0), get_ints(l, "output_size", 0, 1)[0]};
     } else if (type == "PReLU") {
       s->params.push_back({prefix + "weight", {get_integer(l, "num_parameters", 1)}});
+    } else if (type == "GLU") {  // dim counts the batch: per sample it is dim - 1, or from the end
+      const std::int64_t dim = get_integer(l, "dim", -1);
+      const std::size_t d = dim < 0 ? shape.size() + static_cast<std::size_t>(dim) : static_cast<std::size_t>(dim - 1);
+      shape.at(d) /= 2;
     } else if (type == "Upsample") {  // whole factors: scale_factor, or size
       const std::size_t dims = shape.size() - 1;
       if (member(l, "size")) {
@@ -439,6 +443,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::adaptive_avg_pool1d(h, get_ints(l, "output_size", 0, 1));
     } else if (type == "PReLU") {
       h = torch::prelu(h, p.at(prefix + "weight"));
+    } else if (type == "GLU") {
+      h = torch::glu(h, get_integer(l, "dim", -1));
     } else if (type == "Upsample") {  // torch.nn.Upsample(mode='nearest'), by its output size
       std::vector<std::int64_t> size(h.sizes().begin() + 2, h.sizes().end());
       if (member(l, "size")) {

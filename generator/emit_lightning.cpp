@@ -49,10 +49,11 @@ std::string py(const Attr& a) {
     for (size_t i = 0; i < v->size(); ++i) s += (i ? ", " : "") + ltrt::python_repr((*v)[i]);
     return s + "])";
   }
-  std::string s = "[";
+  // Sizes as tuples, as torch.nn's modules take them (nn.Upsample refuses a list for scale_factor).
+  std::string s = "(";
   const auto& v = std::get<std::vector<std::int64_t>>(a);
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
+  return s + (v.size() == 1 ? ",)" : ")");
 }
 
 // Layers that torch.nn lacks: the script defines them (Reshape, Transpose).
@@ -77,10 +78,7 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
         if (!n.backward && n.layer == layer && n.attrs.count(a.name)) v = &n.attrs.at(a.name);
     }
     if ((!v && !a.nullable) || a.name == "tie_weight") continue;  // tying: an assignment after construction
-    std::string value = v ? py(*v) : std::string("None");  // nullable: given as null
-    if (l.type == "Upsample" && v && std::holds_alternative<std::vector<std::int64_t>>(*v))
-      value = "(" + value.substr(1, value.size() - 2) + ",)";  // nn.Upsample takes a tuple, not a list
-    s += (first ? "" : ", ") + a.name + "=" + value;
+    s += (first ? "" : ", ") + a.name + "=" + (v ? py(*v) : std::string("None"));  // nullable: given as null
     first = false;
   }
   return s + ")";

@@ -17,8 +17,8 @@
 //   fwd  layers_2_out: f32(50, 64), layers_1_out: f32(50, 64) = linear+leaky_relu(layers_0_out, layers_1_weight, layers_1_bias, bias=True, blas=True, in_features=32, out_features=64)  # layers.1  spec: model.layers[1]
 //   fwd  layers_4_out: f32(50, 64) = linear+tanh(layers_2_out, layers_3_weight, layers_3_bias, bias=True, blas=True, in_features=64, out_features=64)  # layers.3  spec: model.layers[3]
 //   fwd  layers_5_out: f32(50, 5) = linear(layers_4_out, layers_5_weight, layers_5_bias, bias=True, blas=False, in_features=64, out_features=5)  # layers.5  spec: model.layers[5]
-//   fwd  loss: f32(), loss_lse: f32(50,), loss_term: f32(50,), loss_count: i64() = cross_entropy_loss(layers_5_out, target, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_5_out: f32(50, 5) = cross_entropy_loss_backward(d_loss, layers_5_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(50,), loss_term: f32(50,), loss_kept: i64() = cross_entropy_loss(layers_5_out, target, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_5_out: f32(50, 5) = cross_entropy_loss_backward(d_loss, layers_5_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.1, num_classes=5, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_4_out: f32(50, 64), d_layers_5_weight: f32(5, 64), d_layers_5_bias: f32(5,) = linear_backward(d_layers_5_out, layers_4_out, layers_5_weight, bias=True, blas=False, in_features=64, need_dinp=True, out_features=5)  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_3_out: f32(50, 64) = tanh_backward(d_layers_4_out, layers_4_out)  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(50, 64), d_layers_3_weight: f32(64, 64), d_layers_3_bias: f32(64,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=True, in_features=64, need_dinp=True, out_features=64)  # layers.3  spec: model.layers[3]
@@ -53,7 +53,7 @@
 //   165760    12800     layers_4_out                (50, 64)      2..7          -
 //   178560    200       loss_lse                    (50,)         4..5          -
 //   178816    200       loss_term                   (50,)         4..4          -
-//   179072    8         loss_count                  ()            4..5          -
+//   179072    8         loss_kept                   ()            4..5          -
 //   179136    1000      d_layers_5_out              (50, 5)       5..6          -
 //   180160    12800     d_layers_4_out              (50, 64)      6..7          -
 //   192960    12800     d_layers_3_out              (50, 64)      7..8          -
@@ -115,7 +115,7 @@ constexpr std::size_t layers_1_out = 152960;
 constexpr std::size_t layers_4_out = 165760;
 constexpr std::size_t loss_lse = 178560;
 constexpr std::size_t loss_term = 178816;
-constexpr std::size_t loss_count = 179072;
+constexpr std::size_t loss_kept = 179072;
 constexpr std::size_t d_layers_5_out = 179136;
 constexpr std::size_t d_layers_4_out = 180160;
 constexpr std::size_t d_layers_3_out = 192960;
@@ -219,14 +219,14 @@ static void layers_5_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.1, ignore_index=-100)
 // spec: model.loss
-// out () lse (50,) term (50,) count () <- inp (50, 5) target (50,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (50,) term (50,) kept () <- inp (50, 5) target (50,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 5;
   constexpr float kLabelSmoothing = 0.1f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -244,21 +244,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.1, ignore_index=-100)
 // spec: model.loss
-// dinp (50, 5) <- dloss () inp (50, 5) target (50,) lse (50,) count ()
+// dinp (50, 5) <- dloss () inp (50, 5) target (50,) lse (50,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 5;
   constexpr float kLabelSmoothing = 0.1f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -413,7 +413,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (50, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (50,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (50,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);           // ()
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);        // (50, 5)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (50, 64)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (50, 64)
@@ -424,10 +424,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_5_out, target, n);
 
   // backward
-  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_kept, n);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
                     n, accumulate);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n);
@@ -455,11 +455,11 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);        // (50, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (50,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (50,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);       // ()
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_5_out, target, n);
   return loss[0];
 }
 
@@ -512,7 +512,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 140032},
     {"loss_lse", ltrt::DType::f32, 1, {50}, 178560},
     {"loss_term", ltrt::DType::f32, 1, {50}, 178816},
-    {"loss_count", ltrt::DType::i64, 0, {}, 179072},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 179072},
     {"d_loss", ltrt::DType::f32, 0, {}, 140096},
     {"d_layers_5_out", ltrt::DType::f32, 2, {50, 5}, 179136},
     {"d_layers_5_weight", ltrt::DType::f32, 2, {5, 64}, 51520},

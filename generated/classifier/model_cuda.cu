@@ -47,7 +47,7 @@ constexpr std::size_t layers_1_out = 152960;
 constexpr std::size_t layers_4_out = 165760;
 constexpr std::size_t loss_lse = 178560;
 constexpr std::size_t loss_term = 178816;
-constexpr std::size_t loss_count = 179072;
+constexpr std::size_t loss_kept = 179072;
 constexpr std::size_t d_layers_5_out = 179136;
 constexpr std::size_t d_layers_4_out = 180160;
 constexpr std::size_t d_layers_3_out = 192960;
@@ -126,7 +126,7 @@ static void layers_5_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.1, ignore_index=-100)
 // spec: model.loss
-// out () lse (50,) term (50,) count () <- inp (50, 5) target (50,)
+// out () lse (50,) term (50,) kept () <- inp (50, 5) target (50,)
 
 // Row i's log-sum-exp and loss term (0 where the target is ignored).
 __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
@@ -197,24 +197,24 @@ __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* _
   out[0] = static_cast<float>(partial[0] / kept[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_forward_row_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(lse, term, inp,
                                                                                                       target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
-  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
+  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, kept, term, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.1, ignore_index=-100)
 // spec: model.loss
-// dinp (50, 5) <- dloss () inp (50, 5) target (50,) lse (50,) count ()
+// dinp (50, 5) <- dloss () inp (50, 5) target (50,) lse (50,) kept ()
 
 // Row i's gradient.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
-                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count, int rows) {
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 5;
   constexpr float kLabelSmoothing = 0.1f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -230,7 +230,7 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
     for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
     return;
   }
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
@@ -239,10 +239,10 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
 }
 
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
+                          const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dloss, inp, target, lse, count, rows);
+      dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -481,7 +481,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (50, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (50,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (50,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);           // ()
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);        // (50, 5)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (50, 64)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (50, 64)
@@ -492,10 +492,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n, ctx);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_5_out, target, n, ctx);
 
   // backward
-  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_count, n, ctx);
+  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_kept, n, ctx);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
                     n, accumulate, ctx);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_4_out, n, ctx);
@@ -523,11 +523,11 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);        // (50, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (50,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (50,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);       // ()
   layers_1_forward(layers_2_out, layers_1_out, layers_0_out, layers_1_weight, layers_1_bias, n, ctx);
   layers_3_forward(layers_4_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_5_out, target, n, ctx);
 }
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.

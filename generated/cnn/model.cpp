@@ -19,8 +19,8 @@
 //   fwd  layers_5_out: f32(16, 16, 2, 2) = adaptive_avg_pool2d(layers_4_out, output_size=[2, 2])  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(16, 64) = view(layers_5_out, shape=[64])  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(16, 4) = linear(layers_6_out, layers_7_weight, layers_7_bias, bias=True, blas=False, in_features=64, out_features=4)  # layers.7  spec: model.layers[7]
-//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_count: i64() = cross_entropy_loss(layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_7_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_7_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_kept: i64() = cross_entropy_loss(layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_7_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_7_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_6_out: f32(16, 64), d_layers_7_weight: f32(4, 64), d_layers_7_bias: f32(4,) = linear_backward(d_layers_7_out, layers_6_out, layers_7_weight, bias=True, blas=False, in_features=64, need_dinp=True, out_features=4)  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(16, 16, 2, 2) = view(d_layers_6_out, shape=[16, 2, 2])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(16, 16, 5, 5) = adaptive_avg_pool2d_backward(d_layers_5_out, input_size=[16, 5, 5], output_size=[2, 2])  # layers.5  spec: model.layers[5]
@@ -66,7 +66,7 @@
 //   149248    4096      layers_5_out                (16, 16, 2, 2) 3..8          layers_3_columns
 //   153344    64        loss_lse                    (16,)         6..7          layers_3_columns
 //   153408    64        loss_term                   (16,)         6..6          layers_3_columns
-//   153472    8         loss_count                  ()            6..7          layers_3_columns
+//   153472    8         loss_kept                   ()            6..7          layers_3_columns
 //   153536    256       d_layers_7_out              (16, 4)       7..8          layers_3_columns
 //   153792    4096      d_layers_6_out              (16, 64)      8..10         layers_3_columns
 //   157888    25600     d_layers_4_out              (16, 16, 5, 5) 10..11        -
@@ -139,7 +139,7 @@ constexpr std::size_t layers_3_columns = 149248;
 constexpr std::size_t layers_5_out = 149248;
 constexpr std::size_t loss_lse = 153344;
 constexpr std::size_t loss_term = 153408;
-constexpr std::size_t loss_count = 153472;
+constexpr std::size_t loss_kept = 153472;
 constexpr std::size_t d_layers_7_out = 153536;
 constexpr std::size_t d_layers_6_out = 153792;
 constexpr std::size_t d_layers_4_out = 157888;
@@ -412,14 +412,14 @@ static void layers_7_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (16,) term (16,) kept () <- inp (16, 4) target (16,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -437,21 +437,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -793,7 +793,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                        // (16,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                      // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);             // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);               // ()
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);            // (16, 4)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 64)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 16, 2, 2)
@@ -808,10 +808,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_7_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_7_out, target, n);
 
   // backward
-  loss_backward(d_layers_7_out, d_loss, layers_7_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_7_out, d_loss, layers_7_out, target, loss_lse, loss_kept, n);
   layers_7_backward(d_layers_6_out, d_layers_7_weight, d_layers_7_bias, d_layers_7_out, layers_6_out, layers_7_weight,
                     n, accumulate);
   layers_5_backward(d_layers_4_out, d_layers_5_out, n);
@@ -848,13 +848,13 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                  // (16,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);       // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);         // ()
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_7_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_7_out, target, n);
   return loss[0];
 }
 
@@ -920,7 +920,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 33920},
     {"loss_lse", ltrt::DType::f32, 1, {16}, 153344},
     {"loss_term", ltrt::DType::f32, 1, {16}, 153408},
-    {"loss_count", ltrt::DType::i64, 0, {}, 153472},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 153472},
     {"d_loss", ltrt::DType::f32, 0, {}, 33984},
     {"d_layers_7_out", ltrt::DType::f32, 2, {16, 4}, 153536},
     {"d_layers_7_weight", ltrt::DType::f32, 2, {4, 64}, 11072},

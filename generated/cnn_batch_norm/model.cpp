@@ -32,8 +32,8 @@
 //   fwd  layers_10_out: f32(16, 32), layers_10_out_mean: f32(32,), layers_10_out_rstd: f32(32,) = batch_norm(layers_9_out, layers_10_weight, layers_10_bias, layers_10_running_mean, layers_10_running_var, layers_10_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=32, track_running_stats=True)  # layers.10  spec: model.layers[10]
 //   fwd  layers_11_out: f32(16, 32) = relu(layers_10_out)  # layers.11  spec: model.layers[11]
 //   fwd  layers_12_out: f32(16, 4) = linear(layers_11_out, layers_12_weight, layers_12_bias, bias=True, blas=False, in_features=32, out_features=4)  # layers.12  spec: model.layers[12]
-//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_count: i64() = cross_entropy_loss(layers_12_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_12_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_12_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_kept: i64() = cross_entropy_loss(layers_12_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_12_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_12_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_11_out: f32(16, 32), d_layers_12_weight: f32(4, 32), d_layers_12_bias: f32(4,) = linear_backward(d_layers_12_out, layers_11_out, layers_12_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=4)  # layers.12  spec: model.layers[12]
 //   bwd  d_layers_10_out: f32(16, 32) = relu_backward(d_layers_11_out, layers_11_out)  # layers.11  spec: model.layers[11]
 //   bwd  d_layers_9_out: f32(16, 32), d_layers_10_weight: f32(32,), d_layers_10_bias: f32(32,) = batch_norm_backward(d_layers_10_out, layers_9_out, layers_10_out_mean, layers_10_out_rstd, layers_10_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=32, track_running_stats=True)  # layers.10  spec: model.layers[10]
@@ -118,7 +118,7 @@
 //   165440    2048      layers_11_out               (16, 32)      11..16        layers_1_out
 //   163136    64        loss_lse                    (16,)         13..14        layers_10_out
 //   163200    64        loss_term                   (16,)         13..13        layers_10_out
-//   163264    8         loss_count                  ()            13..14        layers_10_out
+//   163264    8         loss_kept                   ()            13..14        layers_10_out
 //   163328    256       d_layers_12_out             (16, 4)       14..15        layers_10_out
 //   167488    2048      d_layers_11_out             (16, 32)      15..16        layers_1_out
 //   163136    2048      d_layers_10_out             (16, 32)      16..17        loss_lse
@@ -226,7 +226,7 @@ constexpr std::size_t layers_10_out_rstd = 165312;
 constexpr std::size_t layers_11_out = 165440;
 constexpr std::size_t loss_lse = 163136;
 constexpr std::size_t loss_term = 163200;
-constexpr std::size_t loss_count = 163264;
+constexpr std::size_t loss_kept = 163264;
 constexpr std::size_t d_layers_12_out = 163328;
 constexpr std::size_t d_layers_11_out = 167488;
 constexpr std::size_t d_layers_10_out = 163136;
@@ -743,14 +743,14 @@ static void layers_12_forward(float* out, const float* inp, const float* weight,
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (16,) term (16,) kept () <- inp (16, 4) target (16,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -768,21 +768,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -1275,7 +1275,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                        // (16,)
   auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);          // (16, 32)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                      // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);             // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);               // ()
   auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);          // (16, 4)
   auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);    // (32,)
   auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);    // (32,)
@@ -1315,10 +1315,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
                     true);
   layers_11_forward(layers_11_out, layers_10_out, n);
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_12_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_12_out, target, n);
 
   // backward
-  loss_backward(d_layers_12_out, d_loss, layers_12_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_12_out, d_loss, layers_12_out, target, loss_lse, loss_kept, n);
   layers_12_backward(d_layers_11_out, d_layers_12_weight, d_layers_12_bias, d_layers_12_out, layers_11_out,
                      layers_12_weight, n, accumulate);
   layers_11_backward(d_layers_10_out, d_layers_11_out, layers_11_out, n);
@@ -1385,7 +1385,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (16, 32)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (16,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);             // ()
   auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);  // (32,)
   auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);  // (32,)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);            // (16, 32)
@@ -1411,7 +1411,7 @@ static float evaluation_step(std::byte* arena, int n) {
                     false);
   layers_11_forward(layers_11_out, layers_10_out, n);
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_12_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_12_out, target, n);
   return loss[0];
 }
 
@@ -1563,7 +1563,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 67136},
     {"loss_lse", ltrt::DType::f32, 1, {16}, 163136},
     {"loss_term", ltrt::DType::f32, 1, {16}, 163200},
-    {"loss_count", ltrt::DType::i64, 0, {}, 163264},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 163264},
     {"d_loss", ltrt::DType::f32, 0, {}, 67200},
     {"d_layers_12_out", ltrt::DType::f32, 2, {16, 4}, 163328},
     {"d_layers_12_weight", ltrt::DType::f32, 2, {4, 32}, 27872},

@@ -73,7 +73,7 @@ constexpr std::size_t layers_10_out_rstd = 165312;
 constexpr std::size_t layers_11_out = 165440;
 constexpr std::size_t loss_lse = 163136;
 constexpr std::size_t loss_term = 163200;
-constexpr std::size_t loss_count = 163264;
+constexpr std::size_t loss_kept = 163264;
 constexpr std::size_t d_layers_12_out = 163328;
 constexpr std::size_t d_layers_11_out = 167488;
 constexpr std::size_t d_layers_10_out = 163136;
@@ -696,7 +696,7 @@ static void layers_12_forward(float* out, const float* inp, const float* weight,
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
+// out () lse (16,) term (16,) kept () <- inp (16, 4) target (16,)
 
 // Row i's log-sum-exp and loss term (0 where the target is ignored).
 __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
@@ -761,24 +761,24 @@ __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* _
   out[0] = static_cast<float>(partial[0] / kept[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_forward_row_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(lse, term, inp,
                                                                                                       target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
-  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
+  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, kept, term, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) kept ()
 
 // Row i's gradient.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
-                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count, int rows) {
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -794,7 +794,7 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
     for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
     return;
   }
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
@@ -803,10 +803,10 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
 }
 
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
+                          const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dloss, inp, target, lse, count, rows);
+      dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -1559,7 +1559,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                        // (16,)
   auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);          // (16, 32)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                      // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);             // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);               // ()
   auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);          // (16, 4)
   auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);    // (32,)
   auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);    // (32,)
@@ -1599,10 +1599,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
                     true, ctx);
   layers_11_forward(layers_11_out, layers_10_out, n, ctx);
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_12_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_12_out, target, n, ctx);
 
   // backward
-  loss_backward(d_layers_12_out, d_loss, layers_12_out, target, loss_lse, loss_count, n, ctx);
+  loss_backward(d_layers_12_out, d_loss, layers_12_out, target, loss_lse, loss_kept, n, ctx);
   layers_12_backward(d_layers_11_out, d_layers_12_weight, d_layers_12_bias, d_layers_12_out, layers_11_out,
                      layers_12_weight, n, accumulate, ctx);
   layers_11_backward(d_layers_10_out, d_layers_11_out, layers_11_out, n, ctx);
@@ -1668,7 +1668,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);            // (16, 32)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (16,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);             // ()
   auto* const layers_10_out_mean = reinterpret_cast<float*>(arena + offset::layers_10_out_mean);  // (32,)
   auto* const layers_10_out_rstd = reinterpret_cast<float*>(arena + offset::layers_10_out_rstd);  // (32,)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);            // (16, 32)
@@ -1694,7 +1694,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
                     false, ctx);
   layers_11_forward(layers_11_out, layers_10_out, n, ctx);
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_12_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_12_out, target, n, ctx);
 }
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.

@@ -26,8 +26,8 @@
 //   fwd  layers_8_out: f32(32, 128) = view(layers_7_out, shape=[128])  # layers.8  spec: model.layers[8]
 //   fwd  layers_9_out: f32(32, 128), layers_9_out_mask: u8(32, 128) = dropout(layers_8_out, numel=128, p=0.25)  # layers.9  spec: model.layers[9]
 //   fwd  layers_10_out: f32(32, 10) = linear(layers_9_out, layers_10_weight, layers_10_bias, bias=True, blas=True, in_features=128, out_features=10)  # layers.10  spec: model.layers[10]
-//   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_count: i64() = cross_entropy_loss(layers_10_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_10_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_10_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_kept: i64() = cross_entropy_loss(layers_10_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_10_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_10_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_9_out: f32(32, 128), d_layers_10_weight: f32(10, 128), d_layers_10_bias: f32(10,) = linear_backward(d_layers_10_out, layers_9_out, layers_10_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=10)  # layers.10  spec: model.layers[10]
 //   bwd  d_layers_8_out: f32(32, 128) = dropout_backward(d_layers_9_out, layers_9_out_mask, numel=128, p=0.25)  # layers.9  spec: model.layers[9]
 //   bwd  d_layers_7_out: f32(32, 32, 2, 2) = view(d_layers_8_out, shape=[32, 2, 2])  # layers.8  spec: model.layers[8]
@@ -101,7 +101,7 @@
 //   354688    4096      layers_9_out_mask           (32, 128)     9..14         layers_1_out
 //   338304    128       loss_lse                    (32,)         11..12        layers_7_out
 //   338432    128       loss_term                   (32,)         11..11        layers_7_out
-//   338560    8         loss_count                  ()            11..12        layers_7_out
+//   338560    8         loss_kept                   ()            11..12        layers_7_out
 //   338624    1280      d_layers_10_out             (32, 10)      12..13        layers_7_out
 //   616704    16384     d_layers_9_out              (32, 128)     13..14        layers_5_out
 //   338304    16384     d_layers_8_out              (32, 128)     14..16        loss_lse
@@ -203,7 +203,7 @@ constexpr std::size_t layers_9_out = 600320;
 constexpr std::size_t layers_9_out_mask = 354688;
 constexpr std::size_t loss_lse = 338304;
 constexpr std::size_t loss_term = 338432;
-constexpr std::size_t loss_count = 338560;
+constexpr std::size_t loss_kept = 338560;
 constexpr std::size_t d_layers_10_out = 338624;
 constexpr std::size_t d_layers_9_out = 616704;
 constexpr std::size_t d_layers_8_out = 338304;
@@ -649,14 +649,14 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32,) term (32,) count () <- inp (32, 10) target (32,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (32,) term (32,) kept () <- inp (32, 10) target (32,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -674,21 +674,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) count ()
+// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -1095,7 +1095,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);               // (32, 128)
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);               // (32, 32, 2, 2)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                  // ()
   auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);             // (32, 10)
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);  // (32, 128)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);         // (16,)
@@ -1130,10 +1130,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
   layers_9_forward(layers_9_out, layers_9_out_mask, layers_8_out, n, true, rng);
   layers_10_forward(layers_10_out, layers_9_out, layers_10_weight, layers_10_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_10_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_10_out, target, n);
 
   // backward
-  loss_backward(d_layers_10_out, d_loss, layers_10_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_10_out, d_loss, layers_10_out, target, loss_lse, loss_kept, n);
   layers_10_backward(d_layers_9_out, d_layers_10_weight, d_layers_10_bias, d_layers_10_out, layers_9_out,
                      layers_10_weight, n, accumulate);
   layers_9_backward(d_layers_8_out, d_layers_9_out, layers_9_out_mask, n);
@@ -1186,7 +1186,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 128)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                           // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                  // ()
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);  // (32, 128)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);         // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (16,)
@@ -1210,7 +1210,7 @@ static float evaluation_step(std::byte* arena, int n) {
   layers_7_forward(layers_7_out, layers_7_out_indices, layers_6_out, n);
   layers_9_forward(layers_9_out, layers_9_out_mask, layers_8_out, n, false, unused_rng);
   layers_10_forward(layers_10_out, layers_9_out, layers_10_weight, layers_10_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_10_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_10_out, target, n);
   return loss[0];
 }
 
@@ -1337,7 +1337,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 108544},
     {"loss_lse", ltrt::DType::f32, 1, {32}, 338304},
     {"loss_term", ltrt::DType::f32, 1, {32}, 338432},
-    {"loss_count", ltrt::DType::i64, 0, {}, 338560},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 338560},
     {"d_loss", ltrt::DType::f32, 0, {}, 108608},
     {"d_layers_10_out", ltrt::DType::f32, 2, {32, 10}, 338624},
     {"d_layers_10_weight", ltrt::DType::f32, 2, {10, 128}, 43968},

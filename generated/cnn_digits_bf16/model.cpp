@@ -34,8 +34,8 @@
 //   fwd  layers_10_weight_bf16: bf16-in-f32(10, 128) = to_bf16(layers_10_weight)  # layers.10  spec: model.layers[10]
 //   fwd  layers_10_bias_bf16: bf16-in-f32(10,) = to_bf16(layers_10_bias)  # layers.10  spec: model.layers[10]
 //   fwd  layers_10_out: bf16-in-f32(32, 10) = linear+to_bf16(layers_9_out, layers_10_weight_bf16, layers_10_bias_bf16, bias=True, blas=True, in_features=128, out_features=10)  # layers.10  spec: model.layers[10]
-//   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_count: i64() = cross_entropy_loss(layers_10_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_10_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_10_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_kept: i64() = cross_entropy_loss(layers_10_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_10_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_10_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_10_out_bf16: bf16-in-f32(32, 10) = to_bf16(d_layers_10_out)  # layers.10  spec: model.layers[10]
 //   bwd  d_layers_9_out_dinp: f32(32, 128), d_layers_10_weight_bf16: f32(10, 128), d_layers_10_bias_bf16: f32(10,) = linear_backward(d_layers_10_out_bf16, layers_9_out, layers_10_weight_bf16, bias=True, blas=True, in_features=128, need_dinp=True, out_features=10)  # layers.10  spec: model.layers[10]
 //   bwd  d_layers_10_bias_bf16_bf16: bf16-in-f32(10,) = to_bf16(d_layers_10_bias_bf16)  # layers.10  spec: model.layers[10]
@@ -161,7 +161,7 @@
 //   117248    40        layers_10_bias_bf16         (10,)         17..18        layers_0_weight_bf16
 //   117248    128       loss_lse                    (32,)         19..20        layers_10_bias_bf16
 //   681664    128       loss_term                   (32,)         19..19        layers_9_out_f32
-//   117376    8         loss_count                  ()            19..20        layers_0_weight_bf16
+//   117376    8         loss_kept                   ()            19..20        layers_0_weight_bf16
 //   681664    1280      d_layers_10_out             (32, 10)      20..21        loss_term
 //   682944    1280      d_layers_10_out_bf16        (32, 10)      21..22        layers_9_out_f32
 //   697024    16384     d_layers_9_out_dinp         (32, 128)     22..27        -
@@ -290,7 +290,7 @@ constexpr std::size_t layers_10_weight_bf16 = 676544;
 constexpr std::size_t layers_10_bias_bf16 = 117248;
 constexpr std::size_t loss_lse = 117248;
 constexpr std::size_t loss_term = 681664;
-constexpr std::size_t loss_count = 117376;
+constexpr std::size_t loss_kept = 117376;
 constexpr std::size_t d_layers_10_out = 681664;
 constexpr std::size_t d_layers_10_out_bf16 = 682944;
 constexpr std::size_t d_layers_9_out_dinp = 697024;
@@ -845,14 +845,14 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32,) term (32,) count () <- inp (32, 10) target (32,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (32,) term (32,) kept () <- inp (32, 10) target (32,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -870,21 +870,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) count ()
+// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -1409,9 +1409,9 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_10_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_bias_bf16);    // (10,)
   auto* const d_layers_10_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_10_bias_bf16);  // (10,)
   auto* const d_layers_10_bias_bf16_bf16 =
-      reinterpret_cast<float*>(arena + offset::d_layers_10_bias_bf16_bf16);              // (10,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);     // (32, 16, 8, 8)
+      reinterpret_cast<float*>(arena + offset::d_layers_10_bias_bf16_bf16);            // (10,)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);  // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);   // (32, 16, 8, 8)
   auto* const d_layers_0_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::d_layers_0_weight_bf16);                             // (16, 1, 3, 3)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 64)
@@ -1490,10 +1490,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_10_to_bf16(layers_10_weight_bf16, layers_10_weight);
   layers_10_to_bf16_2(layers_10_bias_bf16, layers_10_bias);
   layers_10_forward(layers_10_out, layers_9_out, layers_10_weight_bf16, layers_10_bias_bf16, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_10_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_10_out, target, n);
 
   // backward
-  loss_backward(d_layers_10_out, d_loss, layers_10_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_10_out, d_loss, layers_10_out, target, loss_lse, loss_kept, n);
   layers_10_grad_to_bf16(d_layers_10_out_bf16, d_layers_10_out, n);
   layers_10_backward(d_layers_9_out_dinp, d_layers_10_weight_bf16, d_layers_10_bias_bf16, d_layers_10_out_bf16,
                      layers_9_out, layers_10_weight_bf16, n, /*accumulate (gradients of bf16 casts)=*/false);
@@ -1561,7 +1561,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);        // (32,)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                          // (32,)
   auto* const layers_10_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_bias_bf16);    // (10,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);               // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                 // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                  // (32, 16, 8, 8)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);          // (9, 64)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                  // (32, 16, 8, 8)
@@ -1606,7 +1606,7 @@ static float evaluation_step(std::byte* arena, int n) {
   layers_10_to_bf16(layers_10_weight_bf16, layers_10_weight);
   layers_10_to_bf16_2(layers_10_bias_bf16, layers_10_bias);
   layers_10_forward(layers_10_out, layers_9_out, layers_10_weight_bf16, layers_10_bias_bf16, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_10_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_10_out, target, n);
   return loss[0];
 }
 
@@ -1749,7 +1749,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 108544},
     {"loss_lse", ltrt::DType::f32, 1, {32}, 117248},
     {"loss_term", ltrt::DType::f32, 1, {32}, 681664},
-    {"loss_count", ltrt::DType::i64, 0, {}, 117376},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 117376},
     {"x_bf16", ltrt::DType::f32, 4, {32, 1, 8, 8}, 108672},
     {"layers_0_weight_bf16", ltrt::DType::f32, 4, {16, 1, 3, 3}, 116864},
     {"layers_1_out_f32", ltrt::DType::f32, 4, {32, 16, 8, 8}, 248512},

@@ -34,8 +34,8 @@
 //   fwd  layers_11_out: f32(64, 120), layers_11_out_mask: u8(64, 120) = dropout(layers_10_out, numel=120, p=0.2)  # layers.11  spec: model.layers[11]
 //   fwd  layers_13_out: f32(64, 84) = linear+relu(layers_11_out, layers_12_weight, layers_12_bias, bias=True, blas=True, in_features=120, out_features=84)  # layers.12  spec: model.layers[12]
 //   fwd  layers_14_out: f32(64, 10) = linear(layers_13_out, layers_14_weight, layers_14_bias, bias=True, blas=True, in_features=84, out_features=10)  # layers.14  spec: model.layers[14]
-//   fwd  loss: f32(), loss_lse: f32(64,), loss_term: f32(64,), loss_count: i64() = cross_entropy_loss(layers_14_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_14_out: f32(64, 10) = cross_entropy_loss_backward(d_loss, layers_14_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(64,), loss_term: f32(64,), loss_kept: i64() = cross_entropy_loss(layers_14_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_14_out: f32(64, 10) = cross_entropy_loss_backward(d_loss, layers_14_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_13_out: f32(64, 84), d_layers_14_weight: f32(10, 84), d_layers_14_bias: f32(10,) = linear_backward(d_layers_14_out, layers_13_out, layers_14_weight, bias=True, blas=True, in_features=84, need_dinp=True, out_features=10)  # layers.14  spec: model.layers[14]
 //   bwd  d_layers_12_out: f32(64, 84) = relu_backward(d_layers_13_out, layers_13_out)  # layers.13  spec: model.layers[13]
 //   bwd  d_layers_11_out: f32(64, 120), d_layers_12_weight: f32(84, 120), d_layers_12_bias: f32(84,) = linear_backward(d_layers_12_out, layers_11_out, layers_12_weight, bias=True, blas=True, in_features=120, need_dinp=True, out_features=84)  # layers.12  spec: model.layers[12]
@@ -121,7 +121,7 @@
 //   8435584   21504     layers_13_out               (64, 84)      11..16        layers_1_out
 //   8457088   256       loss_lse                    (64,)         13..14        layers_1_out
 //   8457344   256       loss_term                   (64,)         13..13        layers_1_out
-//   8457600   8         loss_count                  ()            13..14        layers_1_out
+//   8457600   8         loss_kept                   ()            13..14        layers_1_out
 //   8457664   2560      d_layers_14_out             (64, 10)      14..15        layers_1_out
 //   8460224   21504     d_layers_13_out             (64, 84)      15..16        layers_1_out
 //   8481728   21504     d_layers_12_out             (64, 84)      16..17        layers_1_out
@@ -234,7 +234,7 @@ constexpr std::size_t layers_11_out_mask = 8427904;
 constexpr std::size_t layers_13_out = 8435584;
 constexpr std::size_t loss_lse = 8457088;
 constexpr std::size_t loss_term = 8457344;
-constexpr std::size_t loss_count = 8457600;
+constexpr std::size_t loss_kept = 8457600;
 constexpr std::size_t d_layers_14_out = 8457664;
 constexpr std::size_t d_layers_13_out = 8460224;
 constexpr std::size_t d_layers_12_out = 8481728;
@@ -752,14 +752,14 @@ static void layers_14_forward(float* out, const float* inp, const float* weight,
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (64,) term (64,) count () <- inp (64, 10) target (64,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (64,) term (64,) kept () <- inp (64, 10) target (64,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -777,21 +777,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (64, 10) <- dloss () inp (64, 10) target (64,) lse (64,) count ()
+// dinp (64, 10) <- dloss () inp (64, 10) target (64,) lse (64,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -1315,7 +1315,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_11_out = reinterpret_cast<float*>(arena + offset::d_layers_11_out);               // (64, 120)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                             // (64,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                           // (64,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                  // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                    // ()
   auto* const d_layers_14_out = reinterpret_cast<float*>(arena + offset::d_layers_14_out);               // (64, 10)
   auto* const d_layers_13_out = reinterpret_cast<float*>(arena + offset::d_layers_13_out);               // (64, 84)
   auto* const d_layers_12_out = reinterpret_cast<float*>(arena + offset::d_layers_12_out);               // (64, 84)
@@ -1351,10 +1351,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_11_forward(layers_11_out, layers_11_out_mask, layers_10_out, n, true, rng);
   layers_12_forward(layers_13_out, layers_11_out, layers_12_weight, layers_12_bias, n);
   layers_14_forward(layers_14_out, layers_13_out, layers_14_weight, layers_14_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_14_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_14_out, target, n);
 
   // backward
-  loss_backward(d_layers_14_out, d_loss, layers_14_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_14_out, d_loss, layers_14_out, target, loss_lse, loss_kept, n);
   layers_14_backward(d_layers_13_out, d_layers_14_weight, d_layers_14_bias, d_layers_14_out, layers_13_out,
                      layers_14_weight, n, accumulate);
   layers_13_backward(d_layers_12_out, d_layers_13_out, layers_13_out, n);
@@ -1426,7 +1426,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);                   // (64, 84)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                             // (64,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                           // (64,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                  // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                    // ()
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 16, 28, 28)
@@ -1448,7 +1448,7 @@ static float evaluation_step(std::byte* arena, int n) {
   layers_11_forward(layers_11_out, layers_11_out_mask, layers_10_out, n, false, unused_rng);
   layers_12_forward(layers_13_out, layers_11_out, layers_12_weight, layers_12_bias, n);
   layers_14_forward(layers_14_out, layers_13_out, layers_14_weight, layers_14_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_14_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_14_out, target, n);
   return loss[0];
 }
 
@@ -1605,7 +1605,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 2131968},
     {"loss_lse", ltrt::DType::f32, 1, {64}, 8457088},
     {"loss_term", ltrt::DType::f32, 1, {64}, 8457344},
-    {"loss_count", ltrt::DType::i64, 0, {}, 8457600},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 8457600},
     {"d_loss", ltrt::DType::f32, 0, {}, 2132032},
     {"d_layers_14_out", ltrt::DType::f32, 2, {64, 10}, 8457664},
     {"d_layers_14_weight", ltrt::DType::f32, 2, {10, 84}, 960432},

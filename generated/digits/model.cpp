@@ -13,8 +13,8 @@
 //   param  layers_2_bias: f32(10,)  'layers.2.bias'
 //   fwd  layers_1_out: f32(32, 64) = linear+relu(x, layers_0_weight, layers_0_bias, bias=True, blas=True, in_features=64, out_features=64)  # layers.0  spec: model.layers[0]
 //   fwd  layers_2_out: f32(32, 10) = linear(layers_1_out, layers_2_weight, layers_2_bias, bias=True, blas=False, in_features=64, out_features=10)  # layers.2  spec: model.layers[2]
-//   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_count: i64() = cross_entropy_loss(layers_2_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_2_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_2_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_kept: i64() = cross_entropy_loss(layers_2_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_2_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_2_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_1_out: f32(32, 64), d_layers_2_weight: f32(10, 64), d_layers_2_bias: f32(10,) = linear_backward(d_layers_2_out, layers_1_out, layers_2_weight, bias=True, blas=False, in_features=64, need_dinp=True, out_features=10)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 64) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
 //   bwd  d_layers_0_weight: f32(64, 64), d_layers_0_bias: f32(64,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=True, in_features=64, need_dinp=False, out_features=64)  # layers.0  spec: model.layers[0]
@@ -42,7 +42,7 @@
 //   86912     8192      layers_1_out                (32, 64)      0..5          -
 //   95104     128       loss_lse                    (32,)         2..3          -
 //   95232     128       loss_term                   (32,)         2..2          -
-//   95360     8         loss_count                  ()            2..3          -
+//   95360     8         loss_kept                   ()            2..3          -
 //   95424     1280      d_layers_2_out              (32, 10)      3..4          -
 //   96704     8192      d_layers_1_out              (32, 64)      4..5          -
 //   104896    8192      d_layers_0_out              (32, 64)      5..6          -
@@ -98,7 +98,7 @@ constexpr std::size_t d_loss = 86848;
 constexpr std::size_t layers_1_out = 86912;
 constexpr std::size_t loss_lse = 95104;
 constexpr std::size_t loss_term = 95232;
-constexpr std::size_t loss_count = 95360;
+constexpr std::size_t loss_kept = 95360;
 constexpr std::size_t d_layers_2_out = 95424;
 constexpr std::size_t d_layers_1_out = 96704;
 constexpr std::size_t d_layers_0_out = 104896;
@@ -166,14 +166,14 @@ static void layers_2_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32,) term (32,) count () <- inp (32, 10) target (32,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (32,) term (32,) kept () <- inp (32, 10) target (32,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -191,21 +191,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) count ()
+// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -309,7 +309,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (32, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (32,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);           // ()
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (32, 10)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);        // (32, 64)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (32, 64)
@@ -319,10 +319,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   // forward
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_2_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_2_out, target, n);
 
   // backward
-  loss_backward(d_layers_2_out, d_loss, layers_2_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_2_out, d_loss, layers_2_out, target, loss_lse, loss_kept, n);
   layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight,
                     n, accumulate);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
@@ -343,10 +343,10 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);        // (32, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (32,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);       // ()
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_2_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_2_out, target, n);
   return loss[0];
 }
 
@@ -389,7 +389,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 86784},
     {"loss_lse", ltrt::DType::f32, 1, {32}, 95104},
     {"loss_term", ltrt::DType::f32, 1, {32}, 95232},
-    {"loss_count", ltrt::DType::i64, 0, {}, 95360},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 95360},
     {"d_loss", ltrt::DType::f32, 0, {}, 86848},
     {"d_layers_2_out", ltrt::DType::f32, 2, {32, 10}, 95424},
     {"d_layers_2_weight", ltrt::DType::f32, 2, {10, 64}, 35904},

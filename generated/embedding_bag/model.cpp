@@ -19,8 +19,8 @@
 //   fwd  layers_2_out: f32(16, 48) = view(layers_1_out, shape=[48])  # layers.2  spec: model.layers[2]
 //   fwd  layers_4_out: f32(16, 32), layers_3_out: f32(16, 32) = linear+gelu(layers_2_out, layers_3_weight, layers_3_bias, bias=True, blas=False, in_features=48, out_features=32)  # layers.3  spec: model.layers[3]
 //   fwd  layers_5_out: f32(16, 4) = linear(layers_4_out, layers_5_weight, layers_5_bias, bias=True, blas=False, in_features=32, out_features=4)  # layers.5  spec: model.layers[5]
-//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_count: i64() = cross_entropy_loss(layers_5_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_5_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_5_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_kept: i64() = cross_entropy_loss(layers_5_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_5_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, layers_5_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_4_out: f32(16, 32), d_layers_5_weight: f32(4, 32), d_layers_5_bias: f32(4,) = linear_backward(d_layers_5_out, layers_4_out, layers_5_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=4)  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_3_out: f32(16, 32) = gelu_backward(d_layers_4_out, layers_3_out, approximate='none')  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(16, 48), d_layers_3_weight: f32(32, 48), d_layers_3_bias: f32(32,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=False, in_features=48, need_dinp=True, out_features=32)  # layers.3  spec: model.layers[3]
@@ -60,7 +60,7 @@
 //   39424     2048      layers_3_out                (16, 32)      3..8          -
 //   41472     64        loss_lse                    (16,)         5..6          -
 //   41536     64        loss_term                   (16,)         5..5          -
-//   41600     8         loss_count                  ()            5..6          -
+//   41600     8         loss_kept                   ()            5..6          -
 //   41664     256       d_layers_5_out              (16, 4)       6..7          -
 //   41920     2048      d_layers_4_out              (16, 32)      7..8          -
 //   37376     2048      d_layers_3_out              (16, 32)      8..9          layers_4_out
@@ -124,7 +124,7 @@ constexpr std::size_t layers_4_out = 37376;
 constexpr std::size_t layers_3_out = 39424;
 constexpr std::size_t loss_lse = 41472;
 constexpr std::size_t loss_term = 41536;
-constexpr std::size_t loss_count = 41600;
+constexpr std::size_t loss_kept = 41600;
 constexpr std::size_t d_layers_5_out = 41664;
 constexpr std::size_t d_layers_4_out = 41920;
 constexpr std::size_t d_layers_3_out = 37376;
@@ -243,14 +243,14 @@ static void layers_5_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (16,) term (16,) kept () <- inp (16, 4) target (16,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -268,21 +268,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -459,7 +459,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (16, 6, 8)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (16,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);           // ()
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);        // (16, 4)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (16, 32)
   (void)rng;  // no layer draws random numbers
@@ -470,10 +470,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_5_out, target, n);
 
   // backward
-  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_kept, n);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
                     n, accumulate);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_3_out, n);
@@ -507,12 +507,12 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (16, 32)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (16,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);           // ()
   layers_0_forward(layers_0_out, tokens, layers_0_weight, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_5_out, target, n);
   return loss[0];
 }
 
@@ -575,7 +575,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 30336},
     {"loss_lse", ltrt::DType::f32, 1, {16}, 41472},
     {"loss_term", ltrt::DType::f32, 1, {16}, 41536},
-    {"loss_count", ltrt::DType::i64, 0, {}, 41600},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 41600},
     {"d_loss", ltrt::DType::f32, 0, {}, 30400},
     {"d_layers_5_out", ltrt::DType::f32, 2, {16, 4}, 41664},
     {"d_layers_5_weight", ltrt::DType::f32, 2, {4, 32}, 14016},

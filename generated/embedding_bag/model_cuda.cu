@@ -50,7 +50,7 @@ constexpr std::size_t layers_4_out = 37376;
 constexpr std::size_t layers_3_out = 39424;
 constexpr std::size_t loss_lse = 41472;
 constexpr std::size_t loss_term = 41536;
-constexpr std::size_t loss_count = 41600;
+constexpr std::size_t loss_kept = 41600;
 constexpr std::size_t d_layers_5_out = 41664;
 constexpr std::size_t d_layers_4_out = 41920;
 constexpr std::size_t d_layers_3_out = 37376;
@@ -176,7 +176,7 @@ static void layers_5_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
+// out () lse (16,) term (16,) kept () <- inp (16, 4) target (16,)
 
 // Row i's log-sum-exp and loss term (0 where the target is ignored).
 __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
@@ -241,24 +241,24 @@ __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* _
   out[0] = static_cast<float>(partial[0] / kept[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_forward_row_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(lse, term, inp,
                                                                                                       target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
-  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
+  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, kept, term, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) kept ()
 
 // Row i's gradient.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
-                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count, int rows) {
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -274,7 +274,7 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
     for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
     return;
   }
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
@@ -283,10 +283,10 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
 }
 
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
+                          const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dloss, inp, target, lse, count, rows);
+      dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -672,7 +672,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (16, 6, 8)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (16,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);           // ()
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);        // (16, 4)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (16, 32)
   LTRT_CUDA_CHECK(
@@ -684,10 +684,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
                    ctx);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_5_out, target, n, ctx);
 
   // backward
-  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_count, n, ctx);
+  loss_backward(d_layers_5_out, d_loss, layers_5_out, target, loss_lse, loss_kept, n, ctx);
   layers_5_backward(d_layers_4_out, d_layers_5_weight, d_layers_5_bias, d_layers_5_out, layers_4_out, layers_5_weight,
                     n, accumulate, ctx);
   layers_4_backward(d_layers_3_out, d_layers_4_out, layers_3_out, n, ctx);
@@ -720,13 +720,13 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (16, 32)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (16,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);           // ()
   layers_0_forward(layers_0_out, tokens, layers_0_weight, n, ctx);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, n,
                    ctx);
   layers_3_forward(layers_4_out, layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_5_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_5_out, target, n, ctx);
 }
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.

@@ -19,8 +19,8 @@
 //   fwd  layers_5_out: f32(64, 16, 5, 5), layers_5_out_indices: i64(64, 16, 5, 5) = max_pool2d(layers_4_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(64, 400) = view(layers_5_out, shape=[400])  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(64, 10) = linear(layers_6_out, layers_7_weight, layers_7_bias, bias=True, blas=True, in_features=400, out_features=10)  # layers.7  spec: model.layers[7]
-//   fwd  loss: f32(), loss_lse: f32(64,), loss_term: f32(64,), loss_count: i64() = cross_entropy_loss(layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_7_out: f32(64, 10) = cross_entropy_loss_backward(d_loss, layers_7_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(64,), loss_term: f32(64,), loss_kept: i64() = cross_entropy_loss(layers_7_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_7_out: f32(64, 10) = cross_entropy_loss_backward(d_loss, layers_7_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_6_out: f32(64, 400), d_layers_7_weight: f32(10, 400), d_layers_7_bias: f32(10,) = linear_backward(d_layers_7_out, layers_6_out, layers_7_weight, bias=True, blas=True, in_features=400, need_dinp=True, out_features=10)  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(64, 16, 5, 5) = view(d_layers_6_out, shape=[16, 5, 5])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(64, 16, 11, 11) = max_pool2d_backward(d_layers_5_out, layers_5_out_indices, dilation=[1, 1], input_size=[16, 11, 11], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.5  spec: model.layers[5]
@@ -67,7 +67,7 @@
 //   3308928   204800    layers_5_out_indices        (64, 16, 5, 5) 3..10         -
 //   3513728   256       loss_lse                    (64,)         6..7          -
 //   3513984   256       loss_term                   (64,)         6..6          -
-//   3514240   8         loss_count                  ()            6..7          -
+//   3514240   8         loss_kept                   ()            6..7          -
 //   3514304   2560      d_layers_7_out              (64, 10)      7..8          -
 //   3516864   102400    d_layers_6_out              (64, 400)     8..10         -
 //   3619264   495616    d_layers_4_out              (64, 16, 11, 11) 10..11        -
@@ -145,7 +145,7 @@ constexpr std::size_t layers_5_out = 3206528;
 constexpr std::size_t layers_5_out_indices = 3308928;
 constexpr std::size_t loss_lse = 3513728;
 constexpr std::size_t loss_term = 3513984;
-constexpr std::size_t loss_count = 3514240;
+constexpr std::size_t loss_kept = 3514240;
 constexpr std::size_t d_layers_7_out = 3514304;
 constexpr std::size_t d_layers_6_out = 3516864;
 constexpr std::size_t d_layers_4_out = 3619264;
@@ -433,14 +433,14 @@ static void layers_7_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (64,) term (64,) count () <- inp (64, 10) target (64,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (64,) term (64,) kept () <- inp (64, 10) target (64,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -458,21 +458,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (64, 10) <- dloss () inp (64, 10) target (64,) lse (64,) count ()
+// dinp (64, 10) <- dloss () inp (64, 10) target (64,) lse (64,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -806,7 +806,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);              // (64, 16, 5, 5)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);              // (64,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);            // (64,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);   // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);     // ()
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);  // (64, 10)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 400)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 16, 5, 5)
@@ -821,10 +821,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_5_out_indices, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_7_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_7_out, target, n);
 
   // backward
-  loss_backward(d_layers_7_out, d_loss, layers_7_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_7_out, d_loss, layers_7_out, target, loss_lse, loss_kept, n);
   layers_7_backward(d_layers_6_out, d_layers_7_weight, d_layers_7_bias, d_layers_7_out, layers_6_out, layers_7_weight,
                     n, accumulate);
   layers_5_backward(d_layers_4_out, d_layers_5_out, layers_5_out_indices, n);
@@ -860,16 +860,16 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 400)
   auto* const layers_5_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);             // (64, 16, 5, 5)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (64,)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (64,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);           // (64, 16, 5, 5)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);           // (64,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);         // (64,)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);  // ()
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_indices, layers_1_out, n);
   layers_3_forward(layers_4_out, layers_3_columns, layers_2_out, layers_3_weight, layers_3_bias, n);
   layers_5_forward(layers_5_out, layers_5_out_indices, layers_4_out, n);
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_7_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_7_out, target, n);
   return loss[0];
 }
 
@@ -938,7 +938,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 288000},
     {"loss_lse", ltrt::DType::f32, 1, {64}, 3513728},
     {"loss_term", ltrt::DType::f32, 1, {64}, 3513984},
-    {"loss_count", ltrt::DType::i64, 0, {}, 3514240},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 3514240},
     {"d_loss", ltrt::DType::f32, 0, {}, 288064},
     {"d_layers_7_out", ltrt::DType::f32, 2, {64, 10}, 3514304},
     {"d_layers_7_weight", ltrt::DType::f32, 2, {10, 400}, 26048},

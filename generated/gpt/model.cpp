@@ -57,8 +57,8 @@
 //   fwd  res4_out: f32(32, 32, 48) = add(proj2_out, res3_out)  # res4  spec: model.graph[17]
 //   fwd  lnf_out: f32(32, 32, 48), lnf_out_mean: f32(32, 32), lnf_out_rstd: f32(32, 32) = layer_norm(res4_out, lnf_weight, lnf_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # lnf  spec: model.graph[18]
 //   fwd  head_out: f32(32, 32, 146) = linear(lnf_out, wte_weight, bias=False, blas=True, in_features=48, out_features=146)  # head  spec: model.graph[19]
-//   fwd  loss: f32(), loss_lse: f32(32, 32), loss_term: f32(32, 32), loss_count: i64() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_head_out: f32(32, 32, 146) = cross_entropy_loss_backward(d_loss, head_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32, 32), loss_term: f32(32, 32), loss_kept: i64() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_head_out: f32(32, 32, 146) = cross_entropy_loss_backward(d_loss, head_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_lnf_out: f32(32, 32, 48), d_wte_weight: f32(146, 48) = linear_backward(d_head_out, lnf_out, wte_weight, bias=False, blas=True, in_features=48, need_dinp=True, out_features=146)  # head  spec: model.graph[19]
 //   bwd  d_res4_out: f32(32, 32, 48), d_lnf_weight: f32(48,), d_lnf_bias: f32(48,) = layer_norm_backward(d_lnf_out, res4_out, lnf_out_mean, lnf_out_rstd, lnf_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # lnf  spec: model.graph[18]
 //   bwd  d_gelu2_out: f32(32, 32, 192), d_proj2_weight: f32(48, 192), d_proj2_bias: f32(48,) = linear_backward(d_res4_out, gelu2_out, proj2_weight, bias=True, blas=True, in_features=192, need_dinp=True, out_features=48)  # proj2  spec: model.graph[16]
@@ -184,7 +184,7 @@
 //   8411776   4096      lnf_out_rstd                (32, 32)      20..25        -
 //   8415872   4096      loss_lse                    (32, 32)      22..23        -
 //   8419968   4096      loss_term                   (32, 32)      22..22        -
-//   8424064   8         loss_count                  ()            22..23        -
+//   8424064   8         loss_kept                   ()            22..23        -
 //   8424128   598016    d_head_out                  (32, 32, 146) 23..24        -
 //   9022144   196608    d_lnf_out                   (32, 32, 48)  24..25        -
 //   8014464   196608    d_res4_out                  (32, 32, 48)  25..30        lnf_out
@@ -317,7 +317,7 @@ constexpr std::size_t lnf_out_mean = 8407680;
 constexpr std::size_t lnf_out_rstd = 8411776;
 constexpr std::size_t loss_lse = 8415872;
 constexpr std::size_t loss_term = 8419968;
-constexpr std::size_t loss_count = 8424064;
+constexpr std::size_t loss_kept = 8424064;
 constexpr std::size_t d_head_out = 8424128;
 constexpr std::size_t d_lnf_out = 9022144;
 constexpr std::size_t d_res4_out = 8014464;
@@ -750,15 +750,15 @@ static void head_forward(float* out, const float* inp, const float* weight, int 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32, 32) term (32, 32) count () <- inp (32, 32, 146) target (32, 32)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (32, 32) term (32, 32) kept () <- inp (32, 32, 146) target (32, 32)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 32;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -776,22 +776,22 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32) lse (32, 32) count ()
+// dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32) lse (32, 32) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 32;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -1338,22 +1338,22 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_attn2_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn2_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);             // (2, 32, 32)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);               // (32, 32, 192)
-  auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);           // (32, 32, 48)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);           // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);               // (32, 32, 48)
-  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);         // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);             // (32, 32, 48)
-  auto* const d_gelu2_out = reinterpret_cast<float*>(arena + offset::d_gelu2_out);       // (32, 32, 192)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);     // (32, 32)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);     // (32, 32)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (32, 32)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (32, 32)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
-  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);         // (32, 32, 146)
-  auto* const d_lnf_out = reinterpret_cast<float*>(arena + offset::d_lnf_out);           // (32, 32, 48)
-  (void)rng;  // no layer draws random numbers
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);           // (2, 32, 32)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);             // (32, 32, 192)
+  auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);         // (32, 32, 48)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);         // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);             // (32, 32, 48)
+  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);       // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);           // (32, 32, 48)
+  auto* const d_gelu2_out = reinterpret_cast<float*>(arena + offset::d_gelu2_out);     // (32, 32, 192)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);   // (32, 32)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);   // (32, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);           // (32, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);         // (32, 32)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);  // ()
+  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);       // (32, 32, 146)
+  auto* const d_lnf_out = reinterpret_cast<float*>(arena + offset::d_lnf_out);         // (32, 32, 48)
+  (void)rng;                                                                           // no layer draws random numbers
   d_loss[0] = loss_scale;
 
   // forward
@@ -1379,10 +1379,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   res4_forward(res4_out, proj2_out, res3_out, n);
   lnf_forward(lnf_out, lnf_out_mean, lnf_out_rstd, res4_out, lnf_weight, lnf_bias, n);
   head_forward(head_out, lnf_out, wte_weight, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n);
 
   // backward
-  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_count, n);
+  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_kept, n);
   head_backward(d_lnf_out, d_wte_weight, d_head_out, lnf_out, wte_weight, n, accumulate);
   lnf_backward(d_res4_out, d_lnf_weight, d_lnf_bias, d_lnf_out, res4_out, lnf_out_mean, lnf_out_rstd, lnf_weight, n,
                accumulate);
@@ -1494,7 +1494,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);                    // (32, 32)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                            // (32, 32)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32, 32)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                 // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                   // ()
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n);
@@ -1517,7 +1517,7 @@ static float evaluation_step(std::byte* arena, int n) {
   res4_forward(res4_out, proj2_out, res3_out, n);
   lnf_forward(lnf_out, lnf_out_mean, lnf_out_rstd, res4_out, lnf_weight, lnf_bias, n);
   head_forward(head_out, lnf_out, wte_weight, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n);
   return loss[0];
 }
 
@@ -1719,7 +1719,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 1657344},
     {"loss_lse", ltrt::DType::f32, 2, {32, 32}, 8415872},
     {"loss_term", ltrt::DType::f32, 2, {32, 32}, 8419968},
-    {"loss_count", ltrt::DType::i64, 0, {}, 8424064},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 8424064},
     {"d_loss", ltrt::DType::f32, 0, {}, 1657408},
     {"d_head_out", ltrt::DType::f32, 3, {32, 32, 146}, 8424128},
     {"d_wte_weight", ltrt::DType::f32, 2, {146, 48}, 260736},

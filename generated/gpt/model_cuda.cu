@@ -81,7 +81,7 @@ constexpr std::size_t lnf_out_mean = 8407680;
 constexpr std::size_t lnf_out_rstd = 8411776;
 constexpr std::size_t loss_lse = 8415872;
 constexpr std::size_t loss_term = 8419968;
-constexpr std::size_t loss_count = 8424064;
+constexpr std::size_t loss_kept = 8424064;
 constexpr std::size_t d_head_out = 8424128;
 constexpr std::size_t d_lnf_out = 9022144;
 constexpr std::size_t d_res4_out = 8014464;
@@ -641,7 +641,7 @@ static void head_forward(float* out, const float* inp, const float* weight, int 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32, 32) term (32, 32) count () <- inp (32, 32, 146) target (32, 32)
+// out () lse (32, 32) term (32, 32) kept () <- inp (32, 32, 146) target (32, 32)
 
 // Row i's log-sum-exp and loss term (0 where the target is ignored).
 __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
@@ -706,25 +706,25 @@ __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* _
   out[0] = static_cast<float>(partial[0] / kept[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kPositions = 32;
   const int rows = n * kPositions;
   loss_forward_row_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(lse, term, inp,
                                                                                                       target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
-  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
+  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, kept, term, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32) lse (32, 32) count ()
+// dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32) lse (32, 32) kept ()
 
 // Row i's gradient.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
-                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count, int rows) {
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 146;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -740,7 +740,7 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
     for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
     return;
   }
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
@@ -749,11 +749,11 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
 }
 
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
+                          const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kPositions = 32;
   const int rows = n * kPositions;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dloss, inp, target, lse, count, rows);
+      dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -1880,21 +1880,21 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_attn2_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn2_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);             // (2, 32, 32)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);               // (32, 32, 192)
-  auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);           // (32, 32, 48)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);           // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);               // (32, 32, 48)
-  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);         // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);             // (32, 32, 48)
-  auto* const d_gelu2_out = reinterpret_cast<float*>(arena + offset::d_gelu2_out);       // (32, 32, 192)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);     // (32, 32)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);     // (32, 32)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (32, 32)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (32, 32)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
-  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);         // (32, 32, 146)
-  auto* const d_lnf_out = reinterpret_cast<float*>(arena + offset::d_lnf_out);           // (32, 32, 48)
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);           // (2, 32, 32)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);             // (32, 32, 192)
+  auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);         // (32, 32, 48)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);         // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);             // (32, 32, 48)
+  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);       // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);           // (32, 32, 48)
+  auto* const d_gelu2_out = reinterpret_cast<float*>(arena + offset::d_gelu2_out);     // (32, 32, 192)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);   // (32, 32)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);   // (32, 32)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);           // (32, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);         // (32, 32)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);  // ()
+  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);       // (32, 32, 146)
+  auto* const d_lnf_out = reinterpret_cast<float*>(arena + offset::d_lnf_out);         // (32, 32, 48)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -1921,10 +1921,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   res4_forward(res4_out, proj2_out, res3_out, n, ctx);
   lnf_forward(lnf_out, lnf_out_mean, lnf_out_rstd, res4_out, lnf_weight, lnf_bias, n, ctx);
   head_forward(head_out, lnf_out, wte_weight, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n, ctx);
 
   // backward
-  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_count, n, ctx);
+  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_kept, n, ctx);
   head_backward(d_lnf_out, d_wte_weight, d_head_out, lnf_out, wte_weight, n, accumulate, ctx);
   lnf_backward(d_res4_out, d_lnf_weight, d_lnf_bias, d_lnf_out, res4_out, lnf_out_mean, lnf_out_rstd, lnf_weight, n,
                accumulate, ctx);
@@ -2036,7 +2036,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);                    // (32, 32)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                            // (32, 32)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32, 32)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                 // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                   // ()
   wte_forward(wte_out, x, wte_weight, n, ctx);
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n, ctx);
@@ -2059,7 +2059,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   res4_forward(res4_out, proj2_out, res3_out, n, ctx);
   lnf_forward(lnf_out, lnf_out_mean, lnf_out_rstd, res4_out, lnf_weight, lnf_bias, n, ctx);
   head_forward(head_out, lnf_out, wte_weight, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n, ctx);
 }
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.

@@ -81,8 +81,8 @@
 //   fwd  lnf_out_bf16: bf16-in-f32(32, 32, 48) = to_bf16(lnf_out)  # head  spec: model.graph[19]
 //   fwd  wte_weight_bf16: bf16-in-f32(146, 48) = to_bf16(wte_weight)  # head  spec: model.graph[19]
 //   fwd  head_out: bf16-in-f32(32, 32, 146) = linear+to_bf16(lnf_out_bf16, wte_weight_bf16, bias=False, blas=True, in_features=48, out_features=146)  # head  spec: model.graph[19]
-//   fwd  loss: f32(), loss_lse: f32(32, 32), loss_term: f32(32, 32), loss_count: i64() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_head_out: f32(32, 32, 146) = cross_entropy_loss_backward(d_loss, head_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32, 32), loss_term: f32(32, 32), loss_kept: i64() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_head_out: f32(32, 32, 146) = cross_entropy_loss_backward(d_loss, head_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_head_out_bf16: bf16-in-f32(32, 32, 146) = to_bf16(d_head_out)  # head  spec: model.graph[19]
 //   bwd  d_lnf_out_bf16_dinp: f32(32, 32, 48), d_wte_weight_bf16: f32(146, 48) = linear_backward(d_head_out_bf16, lnf_out_bf16, wte_weight_bf16, bias=False, blas=True, in_features=48, need_dinp=True, out_features=146)  # head  spec: model.graph[19]
 //   bwd  d_wte_weight_bf16_bf16: bf16-in-f32(146, 48) = to_bf16(d_wte_weight_bf16)  # head  spec: model.graph[19]
@@ -358,7 +358,7 @@
 //   6269568   28032     wte_weight_bf16             (146, 48)     44..49        ln4_out
 //   6297600   4096      loss_lse                    (32, 32)      46..47        ln4_out
 //   6301696   4096      loss_term                   (32, 32)      46..46        ln4_out
-//   6305792   8         loss_count                  ()            46..47        ln4_out
+//   6305792   8         loss_kept                   ()            46..47        ln4_out
 //   8948544   598016    d_head_out                  (32, 32, 146) 47..48        -
 //   9546560   598016    d_head_out_bf16             (32, 32, 146) 48..49        -
 //   8358720   196608    d_lnf_out_bf16_dinp         (32, 32, 48)  49..52        lnf_out
@@ -568,7 +568,7 @@ constexpr std::size_t lnf_out_bf16 = 8751936;
 constexpr std::size_t wte_weight_bf16 = 6269568;
 constexpr std::size_t loss_lse = 6297600;
 constexpr std::size_t loss_term = 6301696;
-constexpr std::size_t loss_count = 6305792;
+constexpr std::size_t loss_kept = 6305792;
 constexpr std::size_t d_head_out = 8948544;
 constexpr std::size_t d_head_out_bf16 = 9546560;
 constexpr std::size_t d_lnf_out_bf16_dinp = 8358720;
@@ -1265,15 +1265,15 @@ static void head_forward(float* out, const float* inp, const float* weight, int 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32, 32) term (32, 32) count () <- inp (32, 32, 146) target (32, 32)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (32, 32) term (32, 32) kept () <- inp (32, 32, 146) target (32, 32)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 32;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -1291,22 +1291,22 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32) lse (32, 32) count ()
+// dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32) lse (32, 32) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 32;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -2318,7 +2318,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_wte_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_wte_weight_bf16);            // (146, 48)
   auto* const d_proj2_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_proj2_bias_bf16);            // (48,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                            // (32, 32)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                   // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                     // ()
   auto* const d_attn2_out_proj_out_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn2_out_proj_out_bf16);                    // (32, 32, 48)
   auto* const d_attn2_att_bf16 = reinterpret_cast<float*>(arena + offset::d_attn2_att_bf16);  // (32, 32, 48)
@@ -2407,10 +2407,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   head_to_bf16(lnf_out_bf16, lnf_out, n);
   head_to_bf16_2(wte_weight_bf16, wte_weight);
   head_forward(head_out, lnf_out_bf16, wte_weight_bf16, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n);
 
   // backward
-  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_count, n);
+  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_kept, n);
   head_grad_to_bf16(d_head_out_bf16, d_head_out, n);
   head_backward(d_lnf_out_bf16_dinp, d_wte_weight_bf16, d_head_out_bf16, lnf_out_bf16, wte_weight_bf16, n,
                 /*accumulate (gradients of bf16 casts)=*/false);
@@ -2599,7 +2599,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const wte_weight_bf16 = reinterpret_cast<float*>(arena + offset::wte_weight_bf16);        // (146, 48)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (32, 32)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (32, 32)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);           // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);             // ()
   auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
   auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
   auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);              // (32, 32)
@@ -2656,7 +2656,7 @@ static float evaluation_step(std::byte* arena, int n) {
   head_to_bf16(lnf_out_bf16, lnf_out, n);
   head_to_bf16_2(wte_weight_bf16, wte_weight);
   head_forward(head_out, lnf_out_bf16, wte_weight_bf16, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n);
   return loss[0];
 }
 
@@ -2908,7 +2908,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 1657344},
     {"loss_lse", ltrt::DType::f32, 2, {32, 32}, 6297600},
     {"loss_term", ltrt::DType::f32, 2, {32, 32}, 6301696},
-    {"loss_count", ltrt::DType::i64, 0, {}, 6305792},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 6305792},
     {"ln1_out_bf16", ltrt::DType::f32, 3, {32, 32, 48}, 2058880},
     {"attn1_in_proj_weight_bf16", ltrt::DType::f32, 2, {144, 48}, 1657472},
     {"attn1_in_proj_bias_bf16", ltrt::DType::f32, 1, {144}, 1685120},

@@ -99,8 +99,8 @@
 //   fwd  h3_res2_out: f32(32, 64, 128) = add(h3_proj_out, h3_res1_out)  # h3_res2  spec: model.graph[33]
 //   fwd  ln_f_out: f32(32, 64, 128), ln_f_out_mean: f32(32, 64), ln_f_out_rstd: f32(32, 64) = layer_norm(h3_res2_out, ln_f_weight, ln_f_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # ln_f  spec: model.graph[34]
 //   fwd  lm_head_out: f32(32, 64, 146) = linear(ln_f_out, wte_weight, bias=False, blas=True, in_features=128, out_features=146)  # lm_head  spec: model.graph[35]
-//   fwd  loss: f32(), loss_lse: f32(32, 64), loss_term: f32(32, 64), loss_count: i64() = cross_entropy_loss(lm_head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_lm_head_out: f32(32, 64, 146) = cross_entropy_loss_backward(d_loss, lm_head_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32, 64), loss_term: f32(32, 64), loss_kept: i64() = cross_entropy_loss(lm_head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_lm_head_out: f32(32, 64, 146) = cross_entropy_loss_backward(d_loss, lm_head_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_ln_f_out: f32(32, 64, 128), d_wte_weight: f32(146, 128) = linear_backward(d_lm_head_out, ln_f_out, wte_weight, bias=False, blas=True, in_features=128, need_dinp=True, out_features=146)  # lm_head  spec: model.graph[35]
 //   bwd  d_h3_res2_out: f32(32, 64, 128), d_ln_f_weight: f32(128,), d_ln_f_bias: f32(128,) = layer_norm_backward(d_ln_f_out, h3_res2_out, ln_f_out_mean, ln_f_out_rstd, ln_f_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # ln_f  spec: model.graph[34]
 //   bwd  d_h3_gelu_out: f32(32, 64, 512), d_h3_proj_weight: f32(128, 512), d_h3_proj_bias: f32(128,) = linear_backward(d_h3_res2_out, h3_gelu_out, h3_proj_weight, bias=True, blas=True, in_features=512, need_dinp=True, out_features=128)  # h3_proj  spec: model.graph[32]
@@ -316,7 +316,7 @@
 //   83828864  8192      ln_f_out_rstd               (32, 64)      38..43        -
 //   83837056  8192      loss_lse                    (32, 64)      40..41        -
 //   83845248  8192      loss_term                   (32, 64)      40..40        -
-//   83853440  8         loss_count                  ()            40..41        -
+//   83853440  8         loss_kept                   ()            40..41        -
 //   83853504  1196032   d_lm_head_out               (32, 64, 146) 41..42        -
 //   85049536  1048576   d_ln_f_out                  (32, 64, 128) 42..43        -
 //   81723520  1048576   d_h3_res2_out               (32, 64, 128) 43..48        ln_f_out
@@ -525,7 +525,7 @@ constexpr std::size_t ln_f_out_mean = 83820672;
 constexpr std::size_t ln_f_out_rstd = 83828864;
 constexpr std::size_t loss_lse = 83837056;
 constexpr std::size_t loss_term = 83845248;
-constexpr std::size_t loss_count = 83853440;
+constexpr std::size_t loss_kept = 83853440;
 constexpr std::size_t d_lm_head_out = 83853504;
 constexpr std::size_t d_ln_f_out = 85049536;
 constexpr std::size_t d_h3_res2_out = 81723520;
@@ -1176,15 +1176,15 @@ static void lm_head_forward(float* out, const float* inp, const float* weight, i
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32, 64) term (32, 64) count () <- inp (32, 64, 146) target (32, 64)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (32, 64) term (32, 64) kept () <- inp (32, 64, 146) target (32, 64)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 64;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -1202,22 +1202,22 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 64, 146) <- dloss () inp (32, 64, 146) target (32, 64) lse (32, 64) count ()
+// dinp (32, 64, 146) <- dloss () inp (32, 64, 146) target (32, 64) lse (32, 64) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 146;
   constexpr int kPositions = 64;  // labels per sample: rows are (sample, position)
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n * kPositions; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -2057,22 +2057,22 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h3_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h3_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);           // (2, 64, 64)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);           // (32, 64, 512)
-  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);     // (32, 64, 128)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);       // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);             // (32, 64, 128)
-  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);   // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);       // (32, 64, 128)
-  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);   // (32, 64, 512)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);   // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);   // (32, 64)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (32, 64)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (32, 64)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
-  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);   // (32, 64, 146)
-  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);         // (32, 64, 128)
-  (void)rng;  // no layer draws random numbers
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);          // (2, 64, 64)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);          // (32, 64, 512)
+  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);    // (32, 64, 128)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);      // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);            // (32, 64, 128)
+  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);  // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);      // (32, 64, 128)
+  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);  // (32, 64, 512)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);  // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);  // (32, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);            // (32, 64)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);          // (32, 64)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);   // ()
+  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);  // (32, 64, 146)
+  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);        // (32, 64, 128)
+  (void)rng;                                                                            // no layer draws random numbers
   d_loss[0] = loss_scale;
 
   // forward
@@ -2116,10 +2116,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   h3_res2_forward(h3_res2_out, h3_proj_out, h3_res1_out, n);
   ln_f_forward(ln_f_out, ln_f_out_mean, ln_f_out_rstd, h3_res2_out, ln_f_weight, ln_f_bias, n);
   lm_head_forward(lm_head_out, ln_f_out, wte_weight, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, lm_head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, lm_head_out, target, n);
 
   // backward
-  loss_backward(d_lm_head_out, d_loss, lm_head_out, target, loss_lse, loss_count, n);
+  loss_backward(d_lm_head_out, d_loss, lm_head_out, target, loss_lse, loss_kept, n);
   lm_head_backward(d_ln_f_out, d_wte_weight, d_lm_head_out, ln_f_out, wte_weight, n, accumulate);
   ln_f_backward(d_h3_res2_out, d_ln_f_weight, d_ln_f_bias, d_ln_f_out, h3_res2_out, ln_f_out_mean, ln_f_out_rstd,
                 ln_f_weight, n, accumulate);
@@ -2325,7 +2325,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                // (32, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                          // (32, 64)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                        // (32, 64)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);               // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                 // ()
   wte_forward(wte_out, x, wte_weight, n);
   wpe_forward(wpe_out, wte_out, wpe_weight, n);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n);
@@ -2366,7 +2366,7 @@ static float evaluation_step(std::byte* arena, int n) {
   h3_res2_forward(h3_res2_out, h3_proj_out, h3_res1_out, n);
   ln_f_forward(ln_f_out, ln_f_out_mean, ln_f_out_rstd, h3_res2_out, ln_f_weight, ln_f_bias, n);
   lm_head_forward(lm_head_out, ln_f_out, wte_weight, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, lm_head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, lm_head_out, target, n);
   return loss[0];
 }
 
@@ -2734,7 +2734,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 14352384},
     {"loss_lse", ltrt::DType::f32, 2, {32, 64}, 83837056},
     {"loss_term", ltrt::DType::f32, 2, {32, 64}, 83845248},
-    {"loss_count", ltrt::DType::i64, 0, {}, 83853440},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 83853440},
     {"d_loss", ltrt::DType::f32, 0, {}, 14352448},
     {"d_lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 83853504},
     {"d_wte_weight", ltrt::DType::f32, 2, {146, 128}, 3308544},

@@ -113,7 +113,7 @@ constexpr std::size_t ln_f_out_mean = 83820672;
 constexpr std::size_t ln_f_out_rstd = 83828864;
 constexpr std::size_t loss_lse = 83837056;
 constexpr std::size_t loss_term = 83845248;
-constexpr std::size_t loss_count = 83853440;
+constexpr std::size_t loss_kept = 83853440;
 constexpr std::size_t d_lm_head_out = 83853504;
 constexpr std::size_t d_ln_f_out = 85049536;
 constexpr std::size_t d_h3_res2_out = 81723520;
@@ -894,7 +894,7 @@ static void lm_head_forward(float* out, const float* inp, const float* weight, i
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32, 64) term (32, 64) count () <- inp (32, 64, 146) target (32, 64)
+// out () lse (32, 64) term (32, 64) kept () <- inp (32, 64, 146) target (32, 64)
 
 // Row i's log-sum-exp and loss term (0 where the target is ignored).
 __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
@@ -959,25 +959,25 @@ __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* _
   out[0] = static_cast<float>(partial[0] / kept[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kPositions = 64;
   const int rows = n * kPositions;
   loss_forward_row_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(lse, term, inp,
                                                                                                       target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
-  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
+  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, kept, term, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 64, 146) <- dloss () inp (32, 64, 146) target (32, 64) lse (32, 64) count ()
+// dinp (32, 64, 146) <- dloss () inp (32, 64, 146) target (32, 64) lse (32, 64) kept ()
 
 // Row i's gradient.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
-                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count, int rows) {
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 146;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -993,7 +993,7 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
     for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
     return;
   }
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
@@ -1002,11 +1002,11 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
 }
 
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
+                          const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kPositions = 64;
   const int rows = n * kPositions;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dloss, inp, target, lse, count, rows);
+      dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -2423,21 +2423,21 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_h3_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h3_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);           // (2, 64, 64)
-  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);           // (32, 64, 512)
-  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);     // (32, 64, 128)
-  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);       // (32, 64, 128)
-  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);             // (32, 64, 128)
-  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);   // (32, 64, 128)
-  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);       // (32, 64, 128)
-  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);   // (32, 64, 512)
-  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);   // (32, 64)
-  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);   // (32, 64)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (32, 64)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (32, 64)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
-  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);   // (32, 64, 146)
-  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);         // (32, 64, 128)
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);          // (2, 64, 64)
+  auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);          // (32, 64, 512)
+  auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);    // (32, 64, 128)
+  auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);      // (32, 64, 128)
+  auto* const ln_f_out = reinterpret_cast<float*>(arena + offset::ln_f_out);            // (32, 64, 128)
+  auto* const d_h3_res2_out = reinterpret_cast<float*>(arena + offset::d_h3_res2_out);  // (32, 64, 128)
+  auto* const h3_res2_out = reinterpret_cast<float*>(arena + offset::h3_res2_out);      // (32, 64, 128)
+  auto* const d_h3_gelu_out = reinterpret_cast<float*>(arena + offset::d_h3_gelu_out);  // (32, 64, 512)
+  auto* const ln_f_out_mean = reinterpret_cast<float*>(arena + offset::ln_f_out_mean);  // (32, 64)
+  auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);  // (32, 64)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);            // (32, 64)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);          // (32, 64)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);   // ()
+  auto* const d_lm_head_out = reinterpret_cast<float*>(arena + offset::d_lm_head_out);  // (32, 64, 146)
+  auto* const d_ln_f_out = reinterpret_cast<float*>(arena + offset::d_ln_f_out);        // (32, 64, 128)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -2482,10 +2482,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   h3_res2_forward(h3_res2_out, h3_proj_out, h3_res1_out, n, ctx);
   ln_f_forward(ln_f_out, ln_f_out_mean, ln_f_out_rstd, h3_res2_out, ln_f_weight, ln_f_bias, n, ctx);
   lm_head_forward(lm_head_out, ln_f_out, wte_weight, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, lm_head_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, lm_head_out, target, n, ctx);
 
   // backward
-  loss_backward(d_lm_head_out, d_loss, lm_head_out, target, loss_lse, loss_count, n, ctx);
+  loss_backward(d_lm_head_out, d_loss, lm_head_out, target, loss_lse, loss_kept, n, ctx);
   lm_head_backward(d_ln_f_out, d_wte_weight, d_lm_head_out, ln_f_out, wte_weight, n, accumulate, ctx);
   ln_f_backward(d_h3_res2_out, d_ln_f_weight, d_ln_f_bias, d_ln_f_out, h3_res2_out, ln_f_out_mean, ln_f_out_rstd,
                 ln_f_weight, n, accumulate, ctx);
@@ -2690,7 +2690,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const ln_f_out_rstd = reinterpret_cast<float*>(arena + offset::ln_f_out_rstd);                // (32, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                          // (32, 64)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                        // (32, 64)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);               // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                 // ()
   wte_forward(wte_out, x, wte_weight, n, ctx);
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   h0_ln1_forward(h0_ln1_out, h0_ln1_out_mean, h0_ln1_out_rstd, wpe_out, h0_ln1_weight, h0_ln1_bias, n, ctx);
@@ -2731,7 +2731,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   h3_res2_forward(h3_res2_out, h3_proj_out, h3_res1_out, n, ctx);
   ln_f_forward(ln_f_out, ln_f_out_mean, ln_f_out_rstd, h3_res2_out, ln_f_weight, ln_f_bias, n, ctx);
   lm_head_forward(lm_head_out, ln_f_out, wte_weight, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, lm_head_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, lm_head_out, target, n, ctx);
 }
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.

@@ -16,8 +16,8 @@
 //   fwd  layers_1_out: f32(128, 256) = linear+relu(x, layers_0_weight, layers_0_bias, bias=True, blas=True, in_features=784, out_features=256)  # layers.0  spec: model.layers[0]
 //   fwd  layers_3_out: f32(128, 256) = linear+relu(layers_1_out, layers_2_weight, layers_2_bias, bias=True, blas=True, in_features=256, out_features=256)  # layers.2  spec: model.layers[2]
 //   fwd  layers_4_out: f32(128, 10) = linear(layers_3_out, layers_4_weight, layers_4_bias, bias=True, blas=True, in_features=256, out_features=10)  # layers.4  spec: model.layers[4]
-//   fwd  loss: f32(), loss_lse: f32(128,), loss_term: f32(128,), loss_count: i64() = cross_entropy_loss(layers_4_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_4_out: f32(128, 10) = cross_entropy_loss_backward(d_loss, layers_4_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(128,), loss_term: f32(128,), loss_kept: i64() = cross_entropy_loss(layers_4_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_4_out: f32(128, 10) = cross_entropy_loss_backward(d_loss, layers_4_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_3_out: f32(128, 256), d_layers_4_weight: f32(10, 256), d_layers_4_bias: f32(10,) = linear_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=10)  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(128, 256) = relu_backward(d_layers_3_out, layers_3_out)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(128, 256), d_layers_2_weight: f32(256, 256), d_layers_2_bias: f32(256,) = linear_backward(d_layers_2_out, layers_1_out, layers_2_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=256)  # layers.2  spec: model.layers[2]
@@ -51,7 +51,7 @@
 //   3770688   131072    layers_3_out                (128, 256)    1..6          -
 //   3901760   512       loss_lse                    (128,)        3..4          -
 //   3902272   512       loss_term                   (128,)        3..3          -
-//   3902784   8         loss_count                  ()            3..4          -
+//   3902784   8         loss_kept                   ()            3..4          -
 //   3902848   5120      d_layers_4_out              (128, 10)     4..5          -
 //   3907968   131072    d_layers_3_out              (128, 256)    5..6          -
 //   4039040   131072    d_layers_2_out              (128, 256)    6..7          -
@@ -110,7 +110,7 @@ constexpr std::size_t layers_1_out = 3639616;
 constexpr std::size_t layers_3_out = 3770688;
 constexpr std::size_t loss_lse = 3901760;
 constexpr std::size_t loss_term = 3902272;
-constexpr std::size_t loss_count = 3902784;
+constexpr std::size_t loss_kept = 3902784;
 constexpr std::size_t d_layers_4_out = 3902848;
 constexpr std::size_t d_layers_3_out = 3907968;
 constexpr std::size_t d_layers_2_out = 4039040;
@@ -210,14 +210,14 @@ static void layers_4_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (128,) term (128,) count () <- inp (128, 10) target (128,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (128,) term (128,) kept () <- inp (128, 10) target (128,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -235,21 +235,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (128, 10) <- dloss () inp (128, 10) target (128,) lse (128,) count ()
+// dinp (128, 10) <- dloss () inp (128, 10) target (128,) lse (128,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -399,7 +399,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (128,)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (128, 256)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (128,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);           // ()
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (128, 10)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (128, 256)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (128, 256)
@@ -410,10 +410,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n);
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_4_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_4_out, target, n);
 
   // backward
-  loss_backward(d_layers_4_out, d_loss, layers_4_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_4_out, d_loss, layers_4_out, target, loss_lse, loss_kept, n);
   layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_out, layers_3_out, layers_4_weight,
                     n, accumulate);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out, n);
@@ -440,11 +440,11 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);        // (128, 256)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (128,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (128,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);       // ()
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n);
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_4_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_4_out, target, n);
   return loss[0];
 }
 
@@ -494,7 +494,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 3639488},
     {"loss_lse", ltrt::DType::f32, 1, {128}, 3901760},
     {"loss_term", ltrt::DType::f32, 1, {128}, 3902272},
-    {"loss_count", ltrt::DType::i64, 0, {}, 3902784},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 3902784},
     {"d_loss", ltrt::DType::f32, 0, {}, 3639552},
     {"d_layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3902848},
     {"d_layers_4_weight", ltrt::DType::f32, 2, {10, 256}, 2144320},

@@ -46,7 +46,7 @@ constexpr std::size_t layers_1_out = 3639616;
 constexpr std::size_t layers_3_out = 3770688;
 constexpr std::size_t loss_lse = 3901760;
 constexpr std::size_t loss_term = 3902272;
-constexpr std::size_t loss_count = 3902784;
+constexpr std::size_t loss_kept = 3902784;
 constexpr std::size_t d_layers_4_out = 3902848;
 constexpr std::size_t d_layers_3_out = 3907968;
 constexpr std::size_t d_layers_2_out = 4039040;
@@ -101,7 +101,7 @@ static void layers_4_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (128,) term (128,) count () <- inp (128, 10) target (128,)
+// out () lse (128,) term (128,) kept () <- inp (128, 10) target (128,)
 
 // Row i's log-sum-exp and loss term (0 where the target is ignored).
 __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
@@ -166,24 +166,24 @@ __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* _
   out[0] = static_cast<float>(partial[0] / kept[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_forward_row_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(lse, term, inp,
                                                                                                       target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
-  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
+  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, kept, term, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (128, 10) <- dloss () inp (128, 10) target (128,) lse (128,) count ()
+// dinp (128, 10) <- dloss () inp (128, 10) target (128,) lse (128,) kept ()
 
 // Row i's gradient.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
-                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count, int rows) {
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -199,7 +199,7 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
     for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
     return;
   }
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
@@ -208,10 +208,10 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
 }
 
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
+                          const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dloss, inp, target, lse, count, rows);
+      dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -437,7 +437,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                    // (128,)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (128, 256)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                  // (128,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);         // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);           // ()
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);        // (128, 10)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (128, 256)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);        // (128, 256)
@@ -448,10 +448,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n, ctx);
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_4_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_4_out, target, n, ctx);
 
   // backward
-  loss_backward(d_layers_4_out, d_loss, layers_4_out, target, loss_lse, loss_count, n, ctx);
+  loss_backward(d_layers_4_out, d_loss, layers_4_out, target, loss_lse, loss_kept, n, ctx);
   layers_4_backward(d_layers_3_out, d_layers_4_weight, d_layers_4_bias, d_layers_4_out, layers_3_out, layers_4_weight,
                     n, accumulate, ctx);
   layers_3_backward(d_layers_2_out, d_layers_3_out, layers_3_out, n, ctx);
@@ -477,11 +477,11 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);        // (128, 256)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (128,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (128,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);       // ()
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_3_out, layers_1_out, layers_2_weight, layers_2_bias, n, ctx);
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_4_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_4_out, target, n, ctx);
 }
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.

@@ -47,7 +47,7 @@ constexpr std::size_t layers_2_out = 350080;
 constexpr std::size_t layers_2_out_mask = 382848;
 constexpr std::size_t loss_lse = 391040;
 constexpr std::size_t loss_term = 391168;
-constexpr std::size_t loss_count = 391296;
+constexpr std::size_t loss_kept = 391296;
 constexpr std::size_t d_layers_3_out = 391360;
 constexpr std::size_t d_layers_2_out = 392640;
 constexpr std::size_t d_layers_1_out = 350080;
@@ -117,7 +117,7 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32,) term (32,) count () <- inp (32, 10) target (32,)
+// out () lse (32,) term (32,) kept () <- inp (32, 10) target (32,)
 
 // Row i's log-sum-exp and loss term (0 where the target is ignored).
 __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
@@ -182,24 +182,24 @@ __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* _
   out[0] = static_cast<float>(partial[0] / kept[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_forward_row_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(lse, term, inp,
                                                                                                       target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
-  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
+  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, kept, term, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) count ()
+// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 
 // Row i's gradient.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
-                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count, int rows) {
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -215,7 +215,7 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
     for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
     return;
   }
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
@@ -224,10 +224,10 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
 }
 
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
+                          const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dloss, inp, target, lse, count, rows);
+      dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -439,7 +439,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);               // (32, 256)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                           // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                  // ()
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);               // (32, 10)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (32, 256)
   LTRT_CUDA_CHECK(
@@ -449,10 +449,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, true, ctx);
   layers_3_forward(layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_3_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_3_out, target, n, ctx);
 
   // backward
-  loss_backward(d_layers_3_out, d_loss, layers_3_out, target, loss_lse, loss_count, n, ctx);
+  loss_backward(d_layers_3_out, d_loss, layers_3_out, target, loss_lse, loss_kept, n, ctx);
   layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
                     n, accumulate, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n, ctx);
@@ -475,11 +475,11 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                           // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                  // ()
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, ctx);
   layers_3_forward(layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_3_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_3_out, target, n, ctx);
 }
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.

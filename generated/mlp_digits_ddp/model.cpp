@@ -14,8 +14,8 @@
 //   fwd  layers_1_out: f32(32, 256) = linear+relu(x, layers_0_weight, layers_0_bias, bias=True, blas=True, in_features=64, out_features=256)  # layers.0  spec: model.layers[0]
 //   fwd  layers_2_out: f32(32, 256), layers_2_out_mask: u8(32, 256) = dropout(layers_1_out, numel=256, p=0.1)  # layers.2  spec: model.layers[2]
 //   fwd  layers_3_out: f32(32, 10) = linear(layers_2_out, layers_3_weight, layers_3_bias, bias=True, blas=True, in_features=256, out_features=10)  # layers.3  spec: model.layers[3]
-//   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_count: i64() = cross_entropy_loss(layers_3_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_3_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_3_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_kept: i64() = cross_entropy_loss(layers_3_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_layers_3_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_3_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_2_out: f32(32, 256), d_layers_3_weight: f32(10, 256), d_layers_3_bias: f32(10,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=10)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(32, 256) = dropout_backward(d_layers_2_out, layers_2_out_mask, numel=256, p=0.1)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 256) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
@@ -48,7 +48,7 @@
 //   382848    8192      layers_2_out_mask           (32, 256)     1..6          -
 //   391040    128       loss_lse                    (32,)         3..4          -
 //   391168    128       loss_term                   (32,)         3..3          -
-//   391296    8         loss_count                  ()            3..4          -
+//   391296    8         loss_kept                   ()            3..4          -
 //   391360    1280      d_layers_3_out              (32, 10)      4..5          -
 //   392640    32768     d_layers_2_out              (32, 256)     5..6          -
 //   350080    32768     d_layers_1_out              (32, 256)     6..7          layers_2_out
@@ -110,7 +110,7 @@ constexpr std::size_t layers_2_out = 350080;
 constexpr std::size_t layers_2_out_mask = 382848;
 constexpr std::size_t loss_lse = 391040;
 constexpr std::size_t loss_term = 391168;
-constexpr std::size_t loss_count = 391296;
+constexpr std::size_t loss_kept = 391296;
 constexpr std::size_t d_layers_3_out = 391360;
 constexpr std::size_t d_layers_2_out = 392640;
 constexpr std::size_t d_layers_1_out = 350080;
@@ -198,14 +198,14 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (32,) term (32,) count () <- inp (32, 10) target (32,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (32,) term (32,) kept () <- inp (32, 10) target (32,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -223,21 +223,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) count ()
+// dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 10;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -355,7 +355,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);               // (32, 256)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                           // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                  // ()
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);               // (32, 10)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (32, 256)
   d_loss[0] = loss_scale;
@@ -364,10 +364,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, true, rng);
   layers_3_forward(layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_3_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_3_out, target, n);
 
   // backward
-  loss_backward(d_layers_3_out, d_loss, layers_3_out, target, loss_lse, loss_count, n);
+  loss_backward(d_layers_3_out, d_loss, layers_3_out, target, loss_lse, loss_kept, n);
   layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
                     n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n);
@@ -391,12 +391,12 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                           // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);                // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                  // ()
   ltrt::Generator unused_rng(0);  // eval mode draws nothing
   layers_0_forward(layers_1_out, x, layers_0_weight, layers_0_bias, n);
   layers_2_forward(layers_2_out, layers_2_out_mask, layers_1_out, n, false, unused_rng);
   layers_3_forward(layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, layers_3_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, layers_3_out, target, n);
   return loss[0];
 }
 
@@ -446,7 +446,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 317184},
     {"loss_lse", ltrt::DType::f32, 1, {32}, 391040},
     {"loss_term", ltrt::DType::f32, 1, {32}, 391168},
-    {"loss_count", ltrt::DType::i64, 0, {}, 391296},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 391296},
     {"d_loss", ltrt::DType::f32, 0, {}, 317248},
     {"d_layers_3_out", ltrt::DType::f32, 2, {32, 10}, 391360},
     {"d_layers_3_weight", ltrt::DType::f32, 2, {10, 256}, 143424},

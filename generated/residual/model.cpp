@@ -19,8 +19,8 @@
 //   fwd  gated_out: f32(16, 8) = mul(res1_out, gate_out)  # gated  spec: model.graph[4]
 //   fwd  both_out: f32(16, 16) = concat(gated_out, res1_out, dim=1)  # both  spec: model.graph[5]
 //   fwd  head_out: f32(16, 4) = linear(both_out, head_weight, head_bias, bias=True, blas=False, in_features=16, out_features=4)  # head  spec: model.graph[6]
-//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_count: i64() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_head_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, head_out, target, loss_lse, loss_count, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   fwd  loss: f32(), loss_lse: f32(16,), loss_term: f32(16,), loss_kept: i64() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
+//   bwd  d_head_out: f32(16, 4) = cross_entropy_loss_backward(d_loss, head_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=4, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_both_out: f32(16, 16), d_head_weight: f32(4, 16), d_head_bias: f32(4,) = linear_backward(d_head_out, both_out, head_weight, bias=True, blas=False, in_features=16, need_dinp=True, out_features=4)  # head  spec: model.graph[6]
 //   bwd  d_both_d0: f32(16, 8), d_both_d1: f32(16, 8) = concat_backward(d_both_out, gated_out, res1_out, dim=1)  # both  spec: model.graph[5]
 //   bwd  d_gated_da: f32(16, 8), d_gated_db: f32(16, 8) = mul_backward(d_both_d0, res1_out, gate_out, need_da=True, need_db=True)  # gated  spec: model.graph[4]
@@ -67,7 +67,7 @@
 //   6656      1024      both_out                    (16, 16)      4..8          -
 //   7680      64        loss_lse                    (16,)         6..7          -
 //   7744      64        loss_term                   (16,)         6..6          -
-//   7808      8         loss_count                  ()            6..7          -
+//   7808      8         loss_kept                   ()            6..7          -
 //   7872      256       d_head_out                  (16, 4)       7..8          -
 //   8128      1024      d_both_out                  (16, 16)      8..9          -
 //   6656      512       d_both_d0                   (16, 8)       9..10         both_out
@@ -134,7 +134,7 @@ constexpr std::size_t gated_out = 6144;
 constexpr std::size_t both_out = 6656;
 constexpr std::size_t loss_lse = 7680;
 constexpr std::size_t loss_term = 7744;
-constexpr std::size_t loss_count = 7808;
+constexpr std::size_t loss_kept = 7808;
 constexpr std::size_t d_head_out = 7872;
 constexpr std::size_t d_both_out = 8128;
 constexpr std::size_t d_both_d0 = 6656;
@@ -279,14 +279,14 @@ static void head_forward(float* out, const float* inp, const float* weight, cons
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+// out () lse (16,) term (16,) kept () <- inp (16, 4) target (16,)
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   double sum = 0.0;
-  int kept = 0;  // rows whose target is not ignored
+  int rows_kept = 0;  // rows whose target is not ignored
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     if (t == kIgnoreIndex) {
@@ -304,21 +304,21 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* coun
     for (int k = 0; k < kClasses; ++k) row_sum += row[k];
     term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;
     sum += term[i];
-    ++kept;
+    ++rows_kept;
   }
-  count[0] = kept;                          // for the backward
-  out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)
+  kept[0] = rows_kept;                           // for the backward
+  out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n) {
+                          const float* lse, const std::int64_t* kept, int n) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean' over the forward's count
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
   for (int i = 0; i < n; ++i) {
     const std::int64_t t = target[i];
     const float* row = inp + i * kClasses;
@@ -517,7 +517,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (16,)
   auto* const d_gated_db = reinterpret_cast<float*>(arena + offset::d_gated_db);            // (16, 8)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);       // ()
   auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);            // (16, 4)
   auto* const d_both_out = reinterpret_cast<float*>(arena + offset::d_both_out);            // (16, 16)
   (void)rng;  // no layer draws random numbers
@@ -530,10 +530,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   gated_forward(gated_out, res1_out, gate_out, n);
   both_forward(both_out, gated_out, res1_out, n);
   head_forward(head_out, both_out, head_weight, head_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n);
 
   // backward
-  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_count, n);
+  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_kept, n);
   head_backward(d_both_out, d_head_weight, d_head_bias, d_head_out, both_out, head_weight, n, accumulate);
   both_backward(d_both_d0, d_both_d1, d_both_out, gated_out, res1_out, n);
   gated_backward(d_gated_da, d_gated_db, d_both_d0, res1_out, gate_out, n);
@@ -547,32 +547,32 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 static float evaluation_step(std::byte* arena, int n) {
-  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);         // (8, 8)
-  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);             // (8,)
-  auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);       // (8, 8)
-  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);           // (8,)
-  auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);       // (4, 16)
-  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);           // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);                           // (16, 8)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);          // (16,)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);             // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                     // ()
-  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);             // (16, 8)
-  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);             // (16, 8)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);               // (16, 8)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);             // (16, 8)
-  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);           // (16, 8)
-  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);             // (16, 16)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (16,)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
+  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);       // (8, 8)
+  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);           // (8,)
+  auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);     // (8, 8)
+  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);         // (8,)
+  auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);     // (4, 16)
+  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);         // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                         // (16, 8)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);        // (16,)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);           // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                   // ()
+  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);           // (16, 8)
+  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);           // (16, 8)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);             // (16, 8)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);           // (16, 8)
+  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);         // (16, 8)
+  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);           // (16, 16)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);           // (16,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);         // (16,)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);  // ()
   fc1_forward(act1_out, fc1_out, x, fc1_weight, fc1_bias, n);
   res1_forward(res1_out, act1_out, x, n);
   gate_forward(gate_out, res1_out, gate_weight, gate_bias, n);
   gated_forward(gated_out, res1_out, gate_out, n);
   both_forward(both_out, gated_out, res1_out, n);
   head_forward(head_out, both_out, head_weight, head_bias, n);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n);
   return loss[0];
 }
 
@@ -633,7 +633,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"loss", ltrt::DType::f32, 0, {}, 4480},
     {"loss_lse", ltrt::DType::f32, 1, {16}, 7680},
     {"loss_term", ltrt::DType::f32, 1, {16}, 7744},
-    {"loss_count", ltrt::DType::i64, 0, {}, 7808},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 7808},
     {"d_loss", ltrt::DType::f32, 0, {}, 4544},
     {"d_head_out", ltrt::DType::f32, 2, {16, 4}, 7872},
     {"d_head_weight", ltrt::DType::f32, 2, {4, 16}, 1472},

@@ -50,7 +50,7 @@ constexpr std::size_t gated_out = 6144;
 constexpr std::size_t both_out = 6656;
 constexpr std::size_t loss_lse = 7680;
 constexpr std::size_t loss_term = 7744;
-constexpr std::size_t loss_count = 7808;
+constexpr std::size_t loss_kept = 7808;
 constexpr std::size_t d_head_out = 7872;
 constexpr std::size_t d_both_out = 8128;
 constexpr std::size_t d_both_d0 = 6656;
@@ -187,7 +187,7 @@ static void head_forward(float* out, const float* inp, const float* weight, cons
 
 // loss: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// out () lse (16,) term (16,) count () <- inp (16, 4) target (16,)
+// out () lse (16,) term (16,) kept () <- inp (16, 4) target (16,)
 
 // Row i's log-sum-exp and loss term (0 where the target is ignored).
 __global__ void loss_forward_row_kernel(float* __restrict__ lse, float* __restrict__ term,
@@ -252,24 +252,24 @@ __global__ void loss_forward_sum_kernel(float* __restrict__ out, std::int64_t* _
   out[0] = static_cast<float>(partial[0] / kept[0]);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-static void loss_forward(float* out, float* lse, float* term, std::int64_t* count, const float* inp,
+static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept, const float* inp,
                          const std::int64_t* target, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_forward_row_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(lse, term, inp,
                                                                                                       target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_row_kernel");
-  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, count, term, target, rows);
+  loss_forward_sum_kernel<<<1, kReduceThreads, 0, ctx.stream>>>(out, kept, term, target, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
 // loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
 // spec: model.loss
-// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) count ()
+// dinp (16, 4) <- dloss () inp (16, 4) target (16,) lse (16,) kept ()
 
 // Row i's gradient.
 __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
-                                     const float* __restrict__ lse, const std::int64_t* __restrict__ count, int rows) {
+                                     const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 4;
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
@@ -285,7 +285,7 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
     for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
     return;
   }
-  const float scale = dloss[0] / static_cast<float>(count[0]);  // reduction='mean'
+  const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
@@ -294,10 +294,10 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
 }
 
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
-                          const float* lse, const std::int64_t* count, int n, const ltrt::cuda::Context& ctx) {
+                          const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
-      dinp, dloss, inp, target, lse, count, rows);
+      dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
@@ -590,7 +590,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                // (16,)
   auto* const d_gated_db = reinterpret_cast<float*>(arena + offset::d_gated_db);            // (16, 8)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);     // ()
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);       // ()
   auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);            // (16, 4)
   auto* const d_both_out = reinterpret_cast<float*>(arena + offset::d_both_out);            // (16, 16)
   LTRT_CUDA_CHECK(
@@ -603,10 +603,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   gated_forward(gated_out, res1_out, gate_out, n, ctx);
   both_forward(both_out, gated_out, res1_out, n, ctx);
   head_forward(head_out, both_out, head_weight, head_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n, ctx);
 
   // backward
-  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_count, n, ctx);
+  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_kept, n, ctx);
   head_backward(d_both_out, d_head_weight, d_head_bias, d_head_out, both_out, head_weight, n, accumulate, ctx);
   both_backward(d_both_d0, d_both_d1, d_both_out, gated_out, res1_out, n, ctx);
   gated_backward(d_gated_da, d_gated_db, d_both_d0, res1_out, gate_out, n, ctx);
@@ -619,32 +619,32 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
-  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);         // (8, 8)
-  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);             // (8,)
-  auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);       // (8, 8)
-  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);           // (8,)
-  auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);       // (4, 16)
-  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);           // (4,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);                           // (16, 8)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);          // (16,)
-  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);             // (16, 4)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                     // ()
-  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);             // (16, 8)
-  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);             // (16, 8)
-  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);               // (16, 8)
-  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);             // (16, 8)
-  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);           // (16, 8)
-  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);             // (16, 16)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);             // (16,)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);           // (16,)
-  auto* const loss_count = reinterpret_cast<std::int64_t*>(arena + offset::loss_count);  // ()
+  auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);       // (8, 8)
+  auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);           // (8,)
+  auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);     // (8, 8)
+  auto* const gate_bias = reinterpret_cast<float*>(arena + offset::gate_bias);         // (8,)
+  auto* const head_weight = reinterpret_cast<float*>(arena + offset::head_weight);     // (4, 16)
+  auto* const head_bias = reinterpret_cast<float*>(arena + offset::head_bias);         // (4,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                         // (16, 8)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);        // (16,)
+  auto* const head_out = reinterpret_cast<float*>(arena + offset::head_out);           // (16, 4)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                   // ()
+  auto* const act1_out = reinterpret_cast<float*>(arena + offset::act1_out);           // (16, 8)
+  auto* const gate_out = reinterpret_cast<float*>(arena + offset::gate_out);           // (16, 8)
+  auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);             // (16, 8)
+  auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);           // (16, 8)
+  auto* const gated_out = reinterpret_cast<float*>(arena + offset::gated_out);         // (16, 8)
+  auto* const both_out = reinterpret_cast<float*>(arena + offset::both_out);           // (16, 16)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);           // (16,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);         // (16,)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);  // ()
   fc1_forward(act1_out, fc1_out, x, fc1_weight, fc1_bias, n, ctx);
   res1_forward(res1_out, act1_out, x, n, ctx);
   gate_forward(gate_out, res1_out, gate_weight, gate_bias, n, ctx);
   gated_forward(gated_out, res1_out, gate_out, n, ctx);
   both_forward(both_out, gated_out, res1_out, n, ctx);
   head_forward(head_out, both_out, head_weight, head_bias, n, ctx);
-  loss_forward(loss, loss_lse, loss_term, loss_count, head_out, target, n, ctx);
+  loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n, ctx);
 }
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.

@@ -71,24 +71,33 @@ std::string weight_sum_line(const Node& n) {
   return "constexpr float kWeightSum = " + float_literal(sum) + ";";
 }
 
-void write_class_weights(CodeWriter& w, const Node& n, bool with_sum) {
-  if (!class_weighted(n)) return;
+namespace {
+
+// The class weights as float literals: "0.5f, 2.0f, 1.0f".
+std::string weight_literals(const Node& n) {
   std::string list;
   for (double x : attr_floats(n, "weight")) list += (list.empty() ? "" : ", ") + float_literal(x);
+  return list;
+}
+
+}  // namespace
+
+void write_class_weights(CodeWriter& w, const Node& n, bool with_sum) {
+  if (!class_weighted(n)) return;
+  const std::string list = weight_literals(n);
   w.line("constexpr float kWeight[kClasses] = {" + list + "};  // the loss's class weights");
   if (with_sum) w.line(weight_sum_line(n));
 }
 
 void write_device_class_weights(CodeWriter& k, const Node& n, const std::string& name) {
-  std::string list;
-  for (double x : attr_floats(n, "weight")) list += (list.empty() ? "" : ", ") + float_literal(x);
+  const std::string list = weight_literals(n);
   k.line();
   k.line("// The loss's class weights, in global memory (constant memory would hold 16K floats at most and");
   k.line("// serialises the different classes a warp's lanes read).");
   k.line("__device__ const float " + name + "[" + std::to_string(attr_floats(n, "weight").size()) + "] = {" + list + "};");
 }
 
-std::string total_slot(const Node& n) { return class_weighted(n) ? "total_weight" : "count"; }
+std::string total_slot(const Node& n) { return class_weighted(n) ? "total_weight" : "kept"; }
 
 void write_label_sum_kernel(CodeWriter& k, const std::string& kernel, const std::vector<std::string>& params,
                             const std::string& what, const std::string& term, const std::string& row_weight,

@@ -34,8 +34,9 @@ void write_class_weights(CodeWriter& w, const Node& n, bool with_sum);
 std::string weight_sum_line(const Node& n);
 /// The weights in the GPU's global memory, at namespace scope: `__device__ const float <name>[C]`.
 void write_device_class_weights(CodeWriter& k, const Node& n, const std::string& name);
-/// The slot of what the mean divides by, which the backward reads: "count" (rows whose target is not
-/// ignored, int64) or, weighted, "total_weight" (the sum of their targets' weights, float: torch's).
+/// The slot of what the mean divides by, which the backward reads: "kept" (the count of rows whose
+/// target is not ignored, int64; not "count", the CUDA element kernels' own parameter) or, weighted,
+/// "total_weight" (the sum of their targets' weights, float: torch's).
 std::string total_slot(const Node& n);
 
 /// A one-block CUDA kernel `<kernel>(float* out, <total>, <params>, int rows)` that sums `term` (an

@@ -68,7 +68,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
                                    {class_weighted(n) ? DType::f32 : DType::i64, {}, false}};
   };
   // "out": the loss keeps the layer's name, `loss`; the others are loss_lse, loss_term and
-  // loss_count (or, with class weights, loss_total_weight).
+  // loss_kept (or, with class weights, loss_total_weight).
   f.slots = [](const Node& n) { return Slots{{"out", "lse", "term", total_slot(n)}, {"inp", "target"}}; };
   f.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
@@ -78,8 +78,8 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     const bool weighted = class_weighted(n);
     write_constants(w, n, g.value(n.inputs[1]));
     w.line("double sum = 0.0;");
-    w.line(weighted ? "double kept = 0.0;  // the weights of the rows whose target is not ignored"
-                    : "int kept = 0;  // rows whose target is not ignored");
+    w.line(weighted ? "double weights = 0.0;  // of the rows whose target is not ignored"
+                    : "int rows_kept = 0;  // rows whose target is not ignored");
     w.open("for (int i = 0; i < " + label_rows(g.value(n.inputs[1])) + "; ++i)");
     w.line("const std::int64_t t = target[i];");
     w.open("if (t == kIgnoreIndex)");
@@ -96,20 +96,21 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
       w.line("term[i] = (1.0f - kLabelSmoothing) * kWeight[t] * (lse[i] - row[t]) +");
       w.line("          kLabelSmoothing / kClasses * (kWeightSum * lse[i] - row_sum);");
       w.line("sum += term[i];");
-      w.line("kept += kWeight[t];");
+      w.line("weights += kWeight[t];");
       w.close();
-      w.line("total_weight[0] = static_cast<float>(kept);  // for the backward");
+      w.line("total_weight[0] = static_cast<float>(weights);  // for the backward");
     } else {
       w.line("float row_sum = 0.0f;");
       w.line("for (int k = 0; k < kClasses; ++k) row_sum += row[k];");
       w.line("term[i] = lse[i] - (1.0f - kLabelSmoothing) * row[t] - kLabelSmoothing / kClasses * row_sum;");
       w.line("sum += term[i];");
-      w.line("++kept;");
+      w.line("++rows_kept;");
       w.close();
-      w.line("count[0] = kept;  // for the backward");
+      w.line("kept[0] = rows_kept;  // for the backward");
     }
     if (attr_str(n, "reduction") == "mean")
-      w.line("out[0] = static_cast<float>(sum / kept);  // reduction='mean' (NaN when every target is ignored, as torch)");
+      w.line("out[0] = static_cast<float>(sum / " + std::string(weighted ? "weights" : "rows_kept") +
+             ");  // reduction='mean' (NaN when every target is ignored, as torch)");
     else
       w.line("out[0] = static_cast<float>(sum);  // reduction='sum'");
   };

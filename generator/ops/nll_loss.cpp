@@ -27,10 +27,6 @@ void write_positions(CodeWriter& w, const Value& target) {
            ";  // labels per sample: rows are (sample, position)");
 }
 
-// The divisor's slot: the count of rows kept (named so that it does not clash with the CUDA element
-// kernels' `count`), or their total weight.
-std::string kept_slot(const Node& n) { return class_weighted(n) ? "total_weight" : "kept"; }
-
 }  // namespace
 
 void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
@@ -42,7 +38,7 @@ void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                                    {class_weighted(n) ? DType::f32 : DType::i64, {}, false}};
   };
   // "out": the loss keeps the layer's name, `loss`; the divisor is loss_kept or loss_total_weight.
-  f.slots = [](const Node& n) { return Slots{{"out", kept_slot(n)}, {"inp", "target"}}; };
+  f.slots = [](const Node& n) { return Slots{{"out", total_slot(n)}, {"inp", "target"}}; };
   f.cost = [](const Node& n, const Graph& g) {
     const double rows = static_cast<double>(numel(g.value(n.inputs[1]).shape));
     return Cost{rows * 2, rows * 12};
@@ -66,7 +62,7 @@ void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     }
     w.close();
     const std::string divisor = weighted ? "weights" : "rows_kept";
-    w.line(kept_slot(n) + "[0] = " + (weighted ? "static_cast<float>(weights)" : "rows_kept") + ";  // for the backward");
+    w.line(total_slot(n) + "[0] = " + (weighted ? "static_cast<float>(weights)" : "rows_kept") + ";  // for the backward");
     if (attr_str(n, "reduction") == "mean")
       w.line("out[0] = static_cast<float>(sum / " + divisor + ");  // reduction='mean' (NaN when every target is ignored, as torch)");
     else
@@ -88,7 +84,7 @@ void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     const Value& target = g.value(n.inputs[1]);
     write_positions(e.body, target);
     e.body.line("const int rows = " + label_rows(target) + ";");
-    emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"out", kept_slot(n), "inp", "target", "rows"});
+    emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"out", total_slot(n), "inp", "target", "rows"});
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int x = n.inputs[0];
@@ -112,13 +108,13 @@ void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     s.push_back(attr_int(n, "num_classes"));
     return std::vector<OutputType>{{DType::f32, s, t.batched}};
   };
-  b.slots = [](const Node& n) { return Slots{{"dinp"}, {"dloss", "target", kept_slot(n)}}; };
+  b.slots = [](const Node& n) { return Slots{{"dinp"}, {"dloss", "target", total_slot(n)}}; };
   b.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[1]).shape) * attr_int(n, "num_classes"));
     return Cost{0, e * 4};
   };
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
-    const std::string divisor = kept_slot(n);
+    const std::string divisor = total_slot(n);
     write_constants(w, n);
     write_positions(w, g.value(n.inputs[1]));
     if (attr_str(n, "reduction") == "mean") {
@@ -136,7 +132,7 @@ void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   };
   // CUDA: a thread an element of the gradient.
   b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
-    const std::string divisor = kept_slot(n);
+    const std::string divisor = total_slot(n);
     const bool weighted = class_weighted(n);
     const std::string scale = attr_str(n, "reduction") == "mean"
                                   ? "const float scale = dloss[0] / static_cast<float>(" + divisor + "[0]);  // reduction='mean'"

@@ -22,6 +22,7 @@ std::int64_t int_arg(const LayerSpec& l, const char* name, std::int64_t fallback
 // Empty when the layer keeps positions apart (or attends causally), else why it does not.
 std::string mixes_positions(const LayerSpec& l) {
   if (kPositionWise.count(l.type)) return "";
+  if (l.type == "LSTM") return "";  // (unidirectional) each step reads the steps before it only
   if (l.type == "MultiheadAttention") {
     auto it = l.args.find("is_causal");
     const bool causal = it != l.args.end() && std::get<bool>(it->second);
@@ -51,7 +52,7 @@ void check_causal(const Spec& spec, const std::string& user) {
     throw SpecError(spec.path, l.pos, l.source,
                     l.type + " " + why + ". " + user + " generates text one token at a time, which needs a model "
                     "whose output at each position reads earlier positions only (Embedding, PositionalEmbedding, "
-                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention)");
+                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention, LSTM)");
   }
 }
 

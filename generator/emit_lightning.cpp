@@ -66,16 +66,19 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   // ltgen's MultiheadAttention is self-attention: the script's SelfAttention subclass.
   // PositionalEmbedding is the script's own class (nanoGPT's wpe).
   // Reshape and Transpose are the script's own modules (torch.nn has none).
-  std::string s = l.type == "MultiheadAttention"                            ? "SelfAttention("
-                  : l.type == "PositionalEmbedding" || own_module(l.type) ? l.type + "("
-                                                                          : "nn." + l.type + "(";
+  // LSTM is the script's nn.LSTM subclass that returns the output sequence alone.
+  std::string s = l.type == "MultiheadAttention" ? "SelfAttention("
+                  : l.type == "PositionalEmbedding" || l.type == "LSTM" || own_module(l.type) ? l.type + "("
+                                                                                              : "nn." + l.type + "(";
   bool first = true;
   for (const ArgDef& a : def->args) {
     auto it = l.args.find(a.name);
     const Attr* v = it != l.args.end() ? &it->second : nullptr;
     if (!v && a.inferred) {
       for (const Node& n : g.nodes)
-        if (!n.backward && n.layer == layer && n.attrs.count(a.name)) v = &n.attrs.at(a.name);
+        // The layer's own nodes, and its parts' (an LSTM's "layers.0.l0"), hold what it inferred.
+        if (!n.backward && (n.layer == layer || n.layer.rfind(layer + ".", 0) == 0) && n.attrs.count(a.name))
+          v = &n.attrs.at(a.name);
     }
     if ((!v && !a.nullable) || a.name == "tie_weight") continue;  // tying: an assignment after construction
     s += (first ? "" : ", ") + a.name + "=" + (v ? py(*v) : std::string("None"));  // nullable: given as null
@@ -256,6 +259,19 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.open("def forward(self, x)");
     w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
     w.line("return super().forward(x, x, x, need_weights=False, attn_mask=mask)[0]");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  bool lstm = false;
+  for (const LayerSpec& l : spec.layers) lstm = lstm || l.type == "LSTM";
+  if (lstm) {
+    w.open("class LSTM(nn.LSTM)");
+    w.line("\"\"\"ltgen's LSTM: torch.nn.LSTM from zero states, its output sequence alone (not h_n, c_n).\"\"\"");
+    w.line();
+    w.open("def forward(self, x)");
+    w.line("return super().forward(x)[0]");
     w.close();
     w.close();
     w.line();

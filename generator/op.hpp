@@ -136,6 +136,10 @@ std::string unused_name(const Graph& g, const std::string& name);
 int add_op(Graph& g, Node node, const std::string& value_prefix);
 /// Adds a view of value `in` as (batch, *shape) (`shape` per sample), no copy: Reshape's node.
 int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape);
+/// Adds a Linear node, out = x @ weight^T + bias (bias -1: none) on x's last dimension, sizes from
+/// the weight (out, in); returns its output, named `<layer>_out`. Linear itself, MultiheadAttention's
+/// projections and an LSTM's input projection build it.
+int add_linear(Graph& g, const std::string& layer, const std::string& source, int x, int weight, int bias);
 /// Creates a parameter value and registers it in state_dict order.
 int add_param(Graph& g, const std::string& torch_name, Shape shape);
 /// Creates a buffer (ValueKind::state: BatchNorm's running_mean) with its constant init

@@ -177,6 +177,23 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
 
 }  // namespace
 
+int add_linear(Graph& g, const std::string& layer, const std::string& source, int x, int weight, int bias) {
+  const Shape w = g.value(weight).shape;  // (out_features, in_features)
+  const Value& xv = g.value(x);
+  Node n;
+  n.op = "linear";
+  n.layer = layer;
+  n.source = source;
+  n.attrs["in_features"] = w.at(1);
+  n.attrs["out_features"] = w.at(0);
+  n.attrs["bias"] = bias >= 0;
+  n.attrs["blas"] = xv.shape.at(0) * rows_per_sample(xv) * w[1] * w[0] >= kBlasMinMacs;
+  n.inputs = {x, weight};
+  if (bias >= 0) n.inputs.push_back(bias);
+  const int id = add_op(g, std::move(n), cpp_name(layer) + "_out");
+  return g.nodes[id].outputs[0];
+}
+
 void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "linear";
@@ -294,14 +311,6 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                        " features; remove in_features to infer it");
     const std::int64_t out_features = std::get<std::int64_t>(b.args.at("out_features"));
     const bool bias = std::get<bool>(b.args.at("bias"));
-    Node n;
-    n.op = "linear";
-    n.layer = b.layer;
-    n.source = b.source;
-    n.attrs["in_features"] = features;
-    n.attrs["out_features"] = out_features;
-    n.attrs["bias"] = bias;
-    n.attrs["blas"] = x.shape[0] * rows_per_sample(x) * features * out_features >= kBlasMinMacs;
     auto tie = b.args.find("tie_weight");
     int weight = -1;
     if (tie != b.args.end()) {
@@ -320,14 +329,13 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     } else {
       weight = add_param(b.graph, b.layer + ".weight", {out_features, features});
     }
-    n.inputs = {inputs.at(0), weight};
-    if (bias) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_features}));
+    const int bias_param = bias ? add_param(b.graph, b.layer + ".bias", {out_features}) : -1;
     // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight and
     // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias, both bound 1/sqrt(fan_in).
     const double bound = features > 0 ? 1.0 / std::sqrt(static_cast<double>(features)) : 0.0;
-    for (size_t i = tie != b.args.end() ? 2 : 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
-    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    if (tie == b.args.end()) b.graph.value(weight).init_bound = bound;
+    if (bias) b.graph.value(bias_param).init_bound = bound;
+    return add_linear(b.graph, b.layer, b.source, inputs.at(0), weight, bias_param);
   };
   layers.push_back(std::move(l));
 }

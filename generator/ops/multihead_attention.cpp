@@ -218,24 +218,6 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.close();
 }
 
-// A Linear node inside the attention layer (in_proj, out_proj).
-int add_linear(Graph& g, const std::string& layer, const std::string& source, int x, int weight, int bias,
-               std::int64_t in, std::int64_t out) {
-  Node n;
-  n.op = "linear";
-  n.layer = layer;
-  n.source = source;
-  n.attrs["in_features"] = in;
-  n.attrs["out_features"] = out;
-  n.attrs["bias"] = bias >= 0;
-  const Value& xv = g.value(x);
-  n.attrs["blas"] = numel(xv.shape) * out >= 32768;
-  n.inputs = {x, weight};
-  if (bias >= 0) n.inputs.push_back(bias);
-  const int id = add_op(g, std::move(n), cpp_name(layer) + "_out");
-  return g.nodes[id].outputs[0];
-}
-
 }  // namespace
 
 void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
@@ -366,7 +348,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
       b_out = add_param(g, b.layer + ".out_proj.bias", {e});
       g.value(b_out).init = Init::zeros;
     }
-    const int qkv = add_linear(g, b.layer + ".in_proj", b.source, in.at(0), w_in, b_in, e, 3 * e);
+    const int qkv = add_linear(g, b.layer + ".in_proj", b.source, in.at(0), w_in, b_in);
     Node a;
     a.op = "attention";
     a.layer = b.layer;
@@ -377,7 +359,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     a.inputs = {qkv};
     const int id = add_op(g, std::move(a), cpp_name(b.layer) + "_att");
     const int att = g.nodes[id].outputs[0];
-    return add_linear(g, b.layer + ".out_proj", b.source, att, w_out, b_out, e, e);
+    return add_linear(g, b.layer + ".out_proj", b.source, att, w_out, b_out);
   };
   layers.push_back(std::move(l));
 }

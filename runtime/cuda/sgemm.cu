@@ -83,8 +83,8 @@ cublasLtEpilogue_t lt_epilogue(Epilogue e) {
 
 // The cuBLASLt call behind sgemm: row-major, so C^T = op(B)^T op(A)^T. False (nothing enqueued)
 // when cuBLASLt has no algorithm with this epilogue.
-bool matmul(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
-            float beta, float* c, Epilogue epilogue, const float* bias) {
+bool matmul(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc, Epilogue epilogue, const float* bias) {
   MatmulDescriptors d;
   // float32 in, float32 accumulation: CUBLAS_COMPUTE_32F never rounds inputs to TF32;
   // _FAST_TF32 may, for tensor cores (torch's allow_tf32).
@@ -98,13 +98,14 @@ bool matmul(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k,
   LTRT_CUDA_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof e));
   if (epilogue == Epilogue::bias || epilogue == Epilogue::relu_bias)
     LTRT_CUDA_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-  // Column-major shapes (rows, cols, leading dimension) of the stored, dense matrices.
+  // Column-major shapes (rows, cols, leading dimension) of the stored matrices: a row-major
+  // matrix with row stride ld is column-major with leading dimension ld.
   // B row-major [k, n] is column-major [n, k]; transposed, row-major [n, k] is column-major [k, n].
-  if (trans_b) LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.first, CUDA_R_32F, k, n, k));
-  else LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.first, CUDA_R_32F, n, k, n));
-  if (trans_a) LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.second, CUDA_R_32F, m, k, m));
-  else LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.second, CUDA_R_32F, k, m, k));
-  LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.out, CUDA_R_32F, n, m, n));
+  if (trans_b) LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.first, CUDA_R_32F, k, n, ldb));
+  else LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.first, CUDA_R_32F, n, k, ldb));
+  if (trans_a) LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.second, CUDA_R_32F, m, k, lda));
+  else LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.second, CUDA_R_32F, k, m, lda));
+  LTRT_CUDA_CHECK(cublasLtMatrixLayoutCreate(&d.out, CUDA_R_32F, n, m, ldc));
   LTRT_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&d.preference));
   const std::uint64_t workspace = ctx.workspace_bytes;
   LTRT_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(d.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -134,9 +135,11 @@ bool matmul(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k,
 
 void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
            float beta, float* c, Epilogue epilogue, const float* bias) {
+  // Dense operands: each row's stride is its length.
+  const int lda = trans_a ? m : k, ldb = trans_b ? k : n;
   const bool fusable = !has_bias(epilogue) || alignment(bias) >= kBiasAlignment;
-  if (fusable && matmul(ctx, trans_a, trans_b, m, n, k, a, b, beta, c, epilogue, bias)) return;
-  matmul(ctx, trans_a, trans_b, m, n, k, a, b, beta, c, Epilogue::none, nullptr);
+  if (fusable && matmul(ctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, n, epilogue, bias)) return;
+  matmul(ctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, n, Epilogue::none, nullptr);
   if (epilogue == Epilogue::none) return;
   constexpr int kThreads = 256;
   const std::int64_t count = static_cast<std::int64_t>(m) * n;
@@ -144,6 +147,11 @@ void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, 
   epilogue_kernel<<<blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(c, has_bias(epilogue) ? bias : nullptr,
                                                                              relu, n, count);
   LTRT_CUDA_CHECK_LAUNCH("epilogue_kernel");
+}
+
+void sgemm_ld(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda,
+              const float* b, int ldb, float beta, float* c, int ldc) {
+  matmul(ctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc, Epilogue::none, nullptr);
 }
 
 }  // namespace ltrt::cuda

@@ -314,6 +314,19 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       if (get_bool(l, "bias", true)) s->params.push_back({prefix + "in_proj_bias", {3 * e}});
       s->params.push_back({prefix + "out_proj.weight", {e, e}});
       if (get_bool(l, "bias", true)) s->params.push_back({prefix + "out_proj.bias", {e}});
+    } else if (type == "LSTM") {
+      // torch.nn.LSTM's parameters per layer k: weight_ih_lk (4H, in), weight_hh_lk (4H, H), biases (4H).
+      const std::int64_t h = get_integer(l, "hidden_size", 0);
+      for (std::int64_t k = 0; k < get_integer(l, "num_layers", 1); ++k) {
+        const std::string lk = "_l" + std::to_string(k);
+        s->params.push_back({prefix + "weight_ih" + lk, {4 * h, k == 0 ? shape.back() : h}});
+        s->params.push_back({prefix + "weight_hh" + lk, {4 * h, h}});
+        if (get_bool(l, "bias", true)) {
+          s->params.push_back({prefix + "bias_ih" + lk, {4 * h}});
+          s->params.push_back({prefix + "bias_hh" + lk, {4 * h}});
+        }
+      }
+      shape.back() = h;
     } else if (type == "Embedding") {
       const std::int64_t num = get_integer(l, "num_embeddings", 0), dim = get_integer(l, "embedding_dim", 0);
       s->params.push_back({prefix + "weight", {num, dim}});
@@ -524,6 +537,22 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
                    .need_weights(false)
                    .attn_mask(mask);
       h = std::get<0>(F::multi_head_attention_forward(q, q, q, o)).transpose(0, 1);
+    } else if (type == "LSTM") {
+      // torch.nn.LSTM(batch_first=True) from zero states: its output sequence.
+      const std::int64_t layers = get_integer(l, "num_layers", 1), hidden = get_integer(l, "hidden_size", 0);
+      const bool bias = get_bool(l, "bias", true);
+      std::vector<torch::Tensor> weights;
+      for (std::int64_t k = 0; k < layers; ++k) {
+        const std::string lk = "_l" + std::to_string(k);
+        weights.push_back(p.at(prefix + "weight_ih" + lk));
+        weights.push_back(p.at(prefix + "weight_hh" + lk));
+        if (bias) {
+          weights.push_back(p.at(prefix + "bias_ih" + lk));
+          weights.push_back(p.at(prefix + "bias_hh" + lk));
+        }
+      }
+      const torch::Tensor zeros = torch::zeros({layers, h.size(0), hidden}, h.options());
+      h = std::get<0>(torch::lstm(h, {zeros, zeros}, weights, bias, layers, 0.0, training, false, true));
     } else if (type == "Embedding") {
       h = torch::embedding(p.at(prefix + "weight"), h, s.padding_idx);
     } else {

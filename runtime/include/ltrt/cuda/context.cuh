@@ -70,6 +70,11 @@ enum class Epilogue { none, bias, relu, relu_bias };
 // float32 accumulation (inputs rounded to TF32 when ctx.tf32).
 void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
            float beta, float* c, Epilogue epilogue = Epilogue::none, const float* bias = nullptr);
+// sgemm on strided row-major matrices: lda, ldb and ldc are the distances between rows of the
+// stored A, B and C (ltrt::sgemm_ld's contract with alpha 1): one time step's rows of a
+// (batch, T, features) sequence, say.
+void sgemm_ld(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda,
+              const float* b, int ldb, float beta, float* c, int ldc);
 
 // Uniform float in [0, 1) from (seed, stream, index): splitmix64's finaliser over the three,
 // 24 random bits. Each element of each layer gets its own number, in any order.

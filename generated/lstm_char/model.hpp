@@ -1,0 +1,9 @@
+// lstm_char: the generated model's entry point (see model.cpp).
+#pragma once
+
+#include <ltrt/model.hpp>
+
+namespace lstm_char {
+const ltrt::ModelDef& model();
+const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu
+}  // namespace lstm_char

@@ -22,7 +22,8 @@ std::int64_t int_arg(const LayerSpec& l, const char* name, std::int64_t fallback
 // Empty when the layer keeps positions apart (or attends causally), else why it does not.
 std::string mixes_positions(const LayerSpec& l) {
   if (kPositionWise.count(l.type)) return "";
-  if (l.type == "LSTM") return "";  // (unidirectional) each step reads the steps before it only
+  // Recurrent layers (unidirectional): each step reads the steps before it only.
+  if (l.type == "RNN" || l.type == "LSTM" || l.type == "GRU") return "";
   if (l.type == "MultiheadAttention") {
     auto it = l.args.find("is_causal");
     const bool causal = it != l.args.end() && std::get<bool>(it->second);
@@ -52,7 +53,7 @@ void check_causal(const Spec& spec, const std::string& user) {
     throw SpecError(spec.path, l.pos, l.source,
                     l.type + " " + why + ". " + user + " generates text one token at a time, which needs a model "
                     "whose output at each position reads earlier positions only (Embedding, PositionalEmbedding, "
-                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention, LSTM)");
+                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention, RNN, LSTM, GRU)");
   }
 }
 

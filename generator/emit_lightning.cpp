@@ -56,6 +56,9 @@ std::string py(const Attr& a) {
   return s + (v.size() == 1 ? ",)" : ")");
 }
 
+// torch.nn's recurrent layers, which return (output, h_n): the script's subclasses return output.
+bool recurrent(const std::string& type) { return type == "RNN" || type == "LSTM" || type == "GRU"; }
+
 // Layers that torch.nn lacks: the script defines them (Reshape, Transpose).
 bool own_module(const std::string& type) { return type == "Reshape" || type == "Transpose"; }
 
@@ -66,10 +69,10 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   // ltgen's MultiheadAttention is self-attention: the script's SelfAttention subclass.
   // PositionalEmbedding is the script's own class (nanoGPT's wpe).
   // Reshape and Transpose are the script's own modules (torch.nn has none).
-  // LSTM is the script's nn.LSTM subclass that returns the output sequence alone.
+  // RNN, LSTM and GRU are the script's subclasses of torch's that return the output sequence alone.
   std::string s = l.type == "MultiheadAttention" ? "SelfAttention("
-                  : l.type == "PositionalEmbedding" || l.type == "LSTM" || own_module(l.type) ? l.type + "("
-                                                                                              : "nn." + l.type + "(";
+                  : l.type == "PositionalEmbedding" || recurrent(l.type) || own_module(l.type) ? l.type + "("
+                                                                                               : "nn." + l.type + "(";
   bool first = true;
   for (const ArgDef& a : def->args) {
     auto it = l.args.find(a.name);
@@ -264,11 +267,13 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line();
     w.line();
   }
-  bool lstm = false;
-  for (const LayerSpec& l : spec.layers) lstm = lstm || l.type == "LSTM";
-  if (lstm) {
-    w.open("class LSTM(nn.LSTM)");
-    w.line("\"\"\"ltgen's LSTM: torch.nn.LSTM from zero states, its output sequence alone (not h_n, c_n).\"\"\"");
+  for (const char* type : {"RNN", "LSTM", "GRU"}) {
+    bool used = false;
+    for (const LayerSpec& l : spec.layers) used = used || l.type == type;
+    if (!used) continue;
+    w.open(std::string("class ") + type + "(nn." + type + ")");
+    w.line(std::string("\"\"\"ltgen's ") + type + ": torch.nn." + type + " from zero states, its output sequence alone (not " +
+           (std::string(type) == "LSTM" ? "h_n, c_n" : "h_n") + ").\"\"\"");
     w.line();
     w.open("def forward(self, x)");
     w.line("return super().forward(x)[0]");

@@ -37,19 +37,19 @@
 //   function                        FLOPs     bytes
 //   layers_0_forward                0         1.1M
 //   layers_1_ih_l0_forward          201M      13.3M
-//   layers_1_l0_forward             616M      53.5M
+//   layers_1_l0_forward             617M      53.5M
 //   layers_1_ih_l1_forward          604M      14.7M
-//   layers_1_l1_forward             616M      53.5M
+//   layers_1_l1_forward             617M      53.5M
 //   layers_2_forward                115M      4.1M
 //   loss_forward                    1.8M      1.2M
 //   loss_backward                   1.8M      2.4M
 //   layers_2_backward               230M      4.7M
-//   layers_1_l1_backward            1.2G      62.9M
+//   layers_1_l1_backward            1.2G      55.1M
 //   layers_1_ih_l1_backward         1.2G      11.2M
-//   layers_1_l0_backward            1.2G      62.9M
+//   layers_1_l0_backward            1.2G      55.1M
 //   layers_1_ih_l0_backward         404M      7.9M
 //   layers_0_backward               131K      1.6M
-//   total                           6.4G      295M
+//   total                           6.4G      279M
 //
 // Memory plan: one arena of 41724544 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 532114 floats at 0, 2128512 and 4257024.
@@ -227,7 +227,7 @@ static void layers_1_l0_forward(float* out, float* cell, float* gates, const flo
                                 const float* bias_hh, int n) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
   for (int t = 0; t < kT; ++t) {
-    // h_{t-1} W_hh^T for every sample, into step t's gates (rows kT steps apart)
+    // h_{t-1} W_hh^T for every sample, into step t's row of gates (rows kT steps apart)
     if (t > 0)
       ltrt::sgemm_ld(false, true, n, kG, kH, 1.0f, out + (t - 1) * kH, kT * kH, weight_hh, kH, 0.0f, gates + t * kG,
                      kT * kG);

@@ -130,13 +130,13 @@ static void layers_1_ih_l0_forward(float* out, const float* inp, const float* we
 // Also called by layers_1_l1_forward: the same shapes and constants, so the same code.
 
 // Step t's cell: a thread per (sample, hidden unit).
-__global__ void layers_1_l0_forward_cell_kernel(float* __restrict__ gates, float* __restrict__ cell,
-                                                float* __restrict__ out, const float* __restrict__ xg,
+__global__ void layers_1_l0_forward_cell_kernel(float* __restrict__ out, float* __restrict__ cell,
+                                                float* __restrict__ gates, const float* __restrict__ xg,
                                                 const float* __restrict__ bias_hh, int t, int count) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
-  const int b = i / kH, j = i % kH, row = b * kT + t;
+  const int j = i % kH, row = i / kH * kT + t;  // sample i / kH's unit j
   float* g = gates + row * kG;
   const float* x = xg + row * kG;
   const float i_gate = ltrt::sigmoid(((t > 0 ? g[j] : 0.0f) + bias_hh[j]) + x[j]);
@@ -157,12 +157,12 @@ static void layers_1_l0_forward(float* out, float* cell, float* gates, const flo
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
   const int count = n * kH;                      // the cell kernel's threads
   for (int t = 0; t < kT; ++t) {
-    // h_{t-1} W_hh^T for every sample, into step t's gates (rows kT steps apart)
+    // h_{t-1} W_hh^T for every sample, into step t's row of gates (rows kT steps apart)
     if (t > 0)
       ltrt::cuda::sgemm_ld(ctx, false, true, n, kG, kH, out + (t - 1) * kH, kT * kH, weight_hh, kH, 0.0f,
                            gates + t * kG, kT * kG);
     layers_1_l0_forward_cell_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(
-        gates, cell, out, xg, bias_hh, t, count);
+        out, cell, gates, xg, bias_hh, t, count);
     LTRT_CUDA_CHECK_LAUNCH("layers_1_l0_forward_cell_kernel");
   }
 }
@@ -397,8 +397,9 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
 
 // Step t's gradients: a thread per (sample, hidden unit); carry holds dh, then dc (count floats each).
 __global__ void layers_1_l1_backward_cell_kernel(float* __restrict__ dgates, float* __restrict__ carry,
-                                                 const float* __restrict__ dout, const float* __restrict__ gates,
-                                                 const float* __restrict__ cell, int t, int count) {
+                                                 const float* __restrict__ dout, const float* __restrict__ out,
+                                                 const float* __restrict__ gates, const float* __restrict__ cell, int t,
+                                                 int count) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
@@ -421,7 +422,7 @@ __global__ void layers_1_l1_backward_cell_kernel(float* __restrict__ dgates, flo
 
 // h shifted a step, for weight_hh's gradient.
 __global__ void layers_1_l1_backward_shift_kernel(float* __restrict__ hprev, const float* __restrict__ out, int count) {
-  constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
+  constexpr int kT = 64, kH = 192;  // steps, hidden size
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   hprev[i] = i / kH % kT > 0 ? out[i - kH] : 0.0f;
@@ -432,8 +433,8 @@ __global__ void layers_1_l1_backward_shift_kernel(float* __restrict__ hprev, con
 __global__ void layers_1_l1_backward_dbias_kernel(float* __restrict__ dbias_hh, const float* __restrict__ dgates,
                                                   float* __restrict__ partials, int rows, int rows_per_split,
                                                   bool accumulate) {
-  constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
-  constexpr int kLanes = 32;                     // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
+  constexpr int kG = 768;     // the gates' width
+  constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
   constexpr int kColumnBlocks = (kG + 31) / 32;
   __shared__ float partial_dbias_hh[kLanes][32];
   const int k = blockIdx.x % kColumnBlocks * 32 + threadIdx.x;  // the column
@@ -467,7 +468,7 @@ __global__ void layers_1_l1_backward_dbias_kernel(float* __restrict__ dbias_hh, 
 __global__ void layers_1_l1_backward_dbias_splits_kernel(float* __restrict__ dbias_hh,
                                                          const float* __restrict__ partials, int splits,
                                                          bool accumulate) {
-  constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
+  constexpr int kG = 768;  // the gates' width
   const int k = blockIdx.x * blockDim.x + threadIdx.x;
   if (k >= kG) return;
   float total_dbias_hh = 0.0f;
@@ -482,9 +483,9 @@ static void layers_1_l1_backward(float* dgates, float* dweight_hh, float* dbias_
   const int count = n * kH;                      // the cell kernel's threads
   for (int t = kT - 1; t >= 0; --t) {
     layers_1_l1_backward_cell_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(
-        dgates, carry, dout, gates, cell, t, count);
+        dgates, carry, dout, out, gates, cell, t, count);
     LTRT_CUDA_CHECK_LAUNCH("layers_1_l1_backward_cell_kernel");
-    // dh_{t-1} = dgates_t W_hh, into carry's first half
+    // dh_{t-1} = dgates_t W_hh, into carry's first n x kH floats
     if (t > 0)
       ltrt::cuda::sgemm_ld(ctx, false, false, n, kH, kG, dgates + t * kG, kT * kG, weight_hh, kH, 0.0f, carry, kH);
   }

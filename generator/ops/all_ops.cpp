@@ -33,7 +33,9 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_embedding(ops, layers);
   register_conv(ops, layers);
   register_multihead_attention(ops, layers);
+  register_rnn(ops, layers);
   register_lstm(ops, layers);
+  register_gru(ops, layers);
   register_positional_embedding(ops, layers);
   register_max_pool2d(ops, layers);
   register_avg_pool2d(ops, layers);

@@ -27,7 +27,10 @@ void register_softsign(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_log_sigmoid(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_prelu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_glu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+// The recurrent layers (recurrent.hpp: what they share).
+void register_rnn(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_lstm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_gru(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_identity(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

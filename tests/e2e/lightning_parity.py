@@ -27,7 +27,7 @@ TOL = 1e-4
 def layer_shapes(spec):
     """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
     for model.graph (Linear on the last dimension, Embedding, PositionalEmbedding, LayerNorm,
-    MultiheadAttention, LSTM, activations, Add, Mul, Concat, Reshape, Transpose)."""
+    MultiheadAttention, RNN, LSTM, GRU, activations, Add, Mul, Concat, Reshape, Transpose)."""
     model = spec["model"]
     x = model["inputs"]["x"]
     features = {"x": x["shape"][-1] if isinstance(x, dict) else x[-1]}  # the last dimension's size
@@ -76,13 +76,14 @@ def layer_shapes(spec):
             out += [(f"{node['name']}.in_proj_weight", (3 * e, e))] + ([(f"{node['name']}.in_proj_bias", (3 * e,))] if bias else [])
             out += [(f"{node['name']}.out_proj.weight", (e, e))] + ([(f"{node['name']}.out_proj.bias", (e,))] if bias else [])
             features[node["name"]] = e
-        elif node["type"] == "LSTM":  # torch.nn.LSTM's parameters, layer by layer
+        elif node["type"] in RECURRENT_GATES:  # torch.nn's parameters, layer by layer
             h, width = node["hidden_size"], features[ins[0]]
+            gh = RECURRENT_GATES[node["type"]] * h
             for k in range(node.get("num_layers", 1)):
-                out += [(f"{node['name']}.weight_ih_l{k}", (4 * h, width if k == 0 else h)),
-                        (f"{node['name']}.weight_hh_l{k}", (4 * h, h))]
+                out += [(f"{node['name']}.weight_ih_l{k}", (gh, width if k == 0 else h)),
+                        (f"{node['name']}.weight_hh_l{k}", (gh, h))]
                 if node.get("bias", True):
-                    out += [(f"{node['name']}.bias_ih_l{k}", (4 * h,)), (f"{node['name']}.bias_hh_l{k}", (4 * h,))]
+                    out += [(f"{node['name']}.bias_ih_l{k}", (gh,)), (f"{node['name']}.bias_hh_l{k}", (gh,))]
             features[node["name"]] = h
         elif node["type"] == "GLU":  # halves its dim (counting the batch; the last by default)
             shape = list(shapes[ins[0]])
@@ -106,14 +107,15 @@ def layer_shapes(spec):
             features[node["name"]] = features[ins[0]]
         if node["type"] in ("Reshape", "Transpose"):
             features[node["name"]] = shapes[node["name"]][-1]
-        elif node["type"] in ("Linear", "LSTM") and shapes.get(ins[0]) is not None:
+        elif (node["type"] == "Linear" or node["type"] in RECURRENT_GATES) and shapes.get(ins[0]) is not None:
             shapes[node["name"]] = shapes[ins[0]][:-1] + [features[node["name"]]]
-        elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear", "GLU", "LSTM"):
+        elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear", "GLU", *RECURRENT_GATES):
             shapes[node["name"]] = shapes.get(ins[0])
         last = node["name"]
     return out
 
 
+RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
 SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "GroupNorm", "PReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
            "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample", "Flatten")
 

@@ -314,16 +314,18 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       if (get_bool(l, "bias", true)) s->params.push_back({prefix + "in_proj_bias", {3 * e}});
       s->params.push_back({prefix + "out_proj.weight", {e, e}});
       if (get_bool(l, "bias", true)) s->params.push_back({prefix + "out_proj.bias", {e}});
-    } else if (type == "LSTM") {
-      // torch.nn.LSTM's parameters per layer k: weight_ih_lk (4H, in), weight_hh_lk (4H, H), biases (4H).
+    } else if (type == "RNN" || type == "LSTM" || type == "GRU") {
+      // torch.nn's parameters per layer k: weight_ih_lk (G*H, in), weight_hh_lk (G*H, H), biases (G*H),
+      // G the gates: 1, 4 (i, f, g, o), 3 (r, z, n).
       const std::int64_t h = get_integer(l, "hidden_size", 0);
+      const std::int64_t gh = (type == "LSTM" ? 4 : type == "GRU" ? 3 : 1) * h;
       for (std::int64_t k = 0; k < get_integer(l, "num_layers", 1); ++k) {
         const std::string lk = "_l" + std::to_string(k);
-        s->params.push_back({prefix + "weight_ih" + lk, {4 * h, k == 0 ? shape.back() : h}});
-        s->params.push_back({prefix + "weight_hh" + lk, {4 * h, h}});
+        s->params.push_back({prefix + "weight_ih" + lk, {gh, k == 0 ? shape.back() : h}});
+        s->params.push_back({prefix + "weight_hh" + lk, {gh, h}});
         if (get_bool(l, "bias", true)) {
-          s->params.push_back({prefix + "bias_ih" + lk, {4 * h}});
-          s->params.push_back({prefix + "bias_hh" + lk, {4 * h}});
+          s->params.push_back({prefix + "bias_ih" + lk, {gh}});
+          s->params.push_back({prefix + "bias_hh" + lk, {gh}});
         }
       }
       shape.back() = h;
@@ -537,8 +539,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
                    .need_weights(false)
                    .attn_mask(mask);
       h = std::get<0>(F::multi_head_attention_forward(q, q, q, o)).transpose(0, 1);
-    } else if (type == "LSTM") {
-      // torch.nn.LSTM(batch_first=True) from zero states: its output sequence.
+    } else if (type == "RNN" || type == "LSTM" || type == "GRU") {
+      // torch.nn.RNN/LSTM/GRU(batch_first=True) from zero states: the output sequence.
       const std::int64_t layers = get_integer(l, "num_layers", 1), hidden = get_integer(l, "hidden_size", 0);
       const bool bias = get_bool(l, "bias", true);
       std::vector<torch::Tensor> weights;
@@ -552,7 +554,14 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         }
       }
       const torch::Tensor zeros = torch::zeros({layers, h.size(0), hidden}, h.options());
-      h = std::get<0>(torch::lstm(h, {zeros, zeros}, weights, bias, layers, 0.0, training, false, true));
+      if (type == "LSTM")
+        h = std::get<0>(torch::lstm(h, {zeros, zeros}, weights, bias, layers, 0.0, training, false, true));
+      else if (type == "GRU")
+        h = std::get<0>(torch::gru(h, zeros, weights, bias, layers, 0.0, training, false, true));
+      else if (get_string(l, "nonlinearity", "tanh") == "relu")
+        h = std::get<0>(torch::rnn_relu(h, zeros, weights, bias, layers, 0.0, training, false, true));
+      else
+        h = std::get<0>(torch::rnn_tanh(h, zeros, weights, bias, layers, 0.0, training, false, true));
     } else if (type == "Embedding") {
       h = torch::embedding(p.at(prefix + "weight"), h, s.padding_idx);
     } else {

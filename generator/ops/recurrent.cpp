@@ -1,0 +1,392 @@
+#include "recurrent.hpp"
+
+#include <cmath>
+
+#include "../autodiff.hpp"
+#include "../cuda_lowering.hpp"
+#include "ops.hpp"
+
+namespace ltgen {
+
+namespace {
+
+// The width of a step's row in `gates`: kG when a step keeps its gates, kS when it keeps more.
+std::string gates_width(const RecurrentCell& c) { return c.saved == c.gates ? "kG" : "kS"; }
+
+// The sizes a piece of code uses: a host function all of them (the CUDA backward's launches no
+// kS), a cell kernel all but a lone gate's kG (an RNN's rows are kH wide), the shift kernel the
+// steps and units, the column sums the width.
+enum class Sizes { all, launches, cell, steps, width };
+
+void write_sizes(CodeWriter& w, const RecurrentCell& c, const Node& n, std::int64_t steps, Sizes what = Sizes::all) {
+  const std::string t = std::to_string(steps), h = std::to_string(attr_int(n, "hidden_size"));
+  const std::string g = c.gates == 1 ? h : std::to_string(c.gates) + " * kH";
+  if (what == Sizes::width) {
+    w.line("constexpr int kG = " + (c.gates == 1 ? h : std::to_string(c.gates * attr_int(n, "hidden_size"))) +
+           ";  // the gates' width");
+    return;
+  }
+  if (what == Sizes::steps || (what == Sizes::cell && c.gates == 1)) {
+    w.line("constexpr int kT = " + t + ", kH = " + h + ";  // steps, hidden size");
+    return;
+  }
+  w.line("constexpr int kT = " + t + ", kH = " + h + ", kG = " + (c.gates == 1 ? "kH" : g) +
+         ";  // steps, hidden size, the gates' width");
+  if (c.saved > 0 && c.saved != c.gates && what != Sizes::launches)
+    w.line("constexpr int kS = " + std::to_string(c.saved) + " * kH;  // what a step keeps in gates, per sample");
+}
+
+// Where step t's GEMM h_{t-1} W_hh^T goes, and that buffer's row width.
+std::string product_buffer(const RecurrentCell& c) { return c.saved > 0 ? "gates" : "out"; }
+std::string product_width(const RecurrentCell& c) { return c.saved > 0 ? gates_width(c) : "kH"; }
+
+// The gradient rows weight_hh's and bias_hh's gradients are summed from.
+std::string hidden_grad(const RecurrentCell& c) { return c.own_hidden_grad ? "dhidden" : "dgates"; }
+
+// h shifted a step for weight_hh's gradient: element i of (n, kT, kH) is h_{t-1}, 0 at t = 0.
+const char* kShiftedH = "hprev[i] = i / kH % kT > 0 ? out[i - kH] : 0.0f;";
+
+// The GEMMs of a step, on the CPU (ltrt::sgemm_ld) or CUDA (ltrt::cuda::sgemm_ld, alpha 1).
+std::string sgemm_ld(bool cuda) { return cuda ? "ltrt::cuda::sgemm_ld(ctx, " : "ltrt::sgemm_ld("; }
+std::string alpha(bool cuda) { return cuda ? "" : "1.0f, "; }
+
+std::string forward_gemm(const RecurrentCell& c, bool cuda) {
+  const std::string buffer = product_buffer(c), width = product_width(c);
+  return "if (t > 0) " + sgemm_ld(cuda) + "false, true, n, kG, kH, " + alpha(cuda) +
+         "out + (t - 1) * kH, kT * kH, weight_hh, kH, 0.0f, " + buffer + " + t * " + width + ", kT * " + width + ");";
+}
+
+std::string backward_gemm(const RecurrentCell& c, bool cuda) {
+  return "if (t > 0) " + sgemm_ld(cuda) + "false, false, n, kH, kG, " + alpha(cuda) + hidden_grad(c) +
+         " + t * kG, kT * kG, weight_hh, kH, " + (c.direct_dh ? "1.0f" : "0.0f") + (cuda ? ", carry, kH);" : ", dh, kH);");
+}
+
+std::string forward_comment(const RecurrentCell& c) {
+  return "// h_{t-1} W_hh^T for every sample, into step t's row of " + product_buffer(c) + " (rows kT steps apart)";
+}
+std::string backward_comment(const RecurrentCell& c) {
+  return std::string("// dh_{t-1} = ") + hidden_grad(c) + "_t W_hh" + (c.direct_dh ? ", added to the cell's direct share" : "");
+}
+
+void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Graph& g) {
+  write_sizes(w, c, n, g.value(n.inputs[0]).shape.at(1));
+  w.open("for (int t = 0; t < kT; ++t)");
+  w.line(forward_comment(c));
+  w.line(forward_gemm(c, false));
+  w.open("for (int b = 0; b < n; ++b)");
+  w.line("const int row = b * kT + t;");
+  w.open("for (int j = 0; j < kH; ++j)");
+  for (const std::string& l : c.forward(n)) w.line(l);
+  w.close();
+  w.close();
+  w.close();
+}
+
+void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Graph& g) {
+  write_sizes(w, c, n, g.value(n.inputs[0]).shape.at(1));
+  w.line("float* dh = carry;           // dL/dh_t through step t + 1 (n x kH)");
+  if (c.cell_state) w.line("float* dc = carry + n * kH;  // dL/dc_t through step t + 1");
+  w.open("for (int t = kT - 1; t >= 0; --t)");
+  w.open("for (int b = 0; b < n; ++b)");
+  w.line("const int row = b * kT + t;");
+  w.open("for (int j = 0; j < kH; ++j)");
+  for (const std::string& l : c.backward(n)) w.line(l);
+  w.close();
+  w.close();
+  w.line(backward_comment(c));
+  w.line(backward_gemm(c, false));
+  w.close();
+  w.line("// dW_hh = the sum over steps of " + hidden_grad(c) + "_t^T h_{t-1}: one GEMM over every (sample, step) row");
+  w.line(std::string("for (int i = 0; i < n * kT * kH; ++i) ") + kShiftedH);
+  w.line("ltrt::sgemm(true, false, kG, kH, n * kT, " + hidden_grad(c) + ", hprev, accumulate ? 1.0f : 0.0f, dweight_hh);");
+  if (!attr_bool(n, "bias")) return;
+  w.line("if (!accumulate) std::fill(dbias_hh, dbias_hh + kG, 0.0f);");
+  w.open("for (int r = 0; r < n * kT; ++r)");
+  w.line("for (int k = 0; k < kG; ++k) dbias_hh[k] += " + hidden_grad(c) + "[r * kG + k];");
+  w.close();
+}
+
+void emit_forward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, const Graph& g) {
+  const std::int64_t steps = g.value(n.inputs[0]).shape.at(1);
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// Step t's cell: a thread per (sample, hidden unit).");
+  std::vector<std::string> params = {"float* __restrict__ out"};
+  std::vector<std::string> args = {"out"};
+  auto add = [&](const std::string& decl, const std::string& name) {
+    params.push_back(decl + " __restrict__ " + name);
+    args.push_back(name);
+  };
+  if (c.cell_state) add("float*", "cell");
+  if (c.saved > 0) add("float*", "gates");
+  add("const float*", "xg");
+  if (attr_bool(n, "bias")) add("const float*", "bias_hh");
+  params.push_back("int t");
+  args.push_back("t");
+  open_element_kernel(k, e.fn + "_cell_kernel", params, [&](CodeWriter& w) { write_sizes(w, c, n, steps, Sizes::cell); });
+  k.line("const int j = i % kH, row = i / kH * kT + t;  // sample i / kH's unit j");
+  for (const std::string& l : c.forward(n)) k.line(l);
+  k.close();
+
+  CodeWriter& w = e.body;
+  write_sizes(w, c, n, steps);
+  w.line("const int count = n * kH;  // the cell kernel's threads");
+  w.open("for (int t = 0; t < kT; ++t)");
+  w.line(forward_comment(c));
+  w.line(forward_gemm(c, true));
+  args.push_back("count");
+  emit_launch(w, e.fn + "_cell_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
+  w.close();
+}
+
+void emit_backward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, const Graph& g) {
+  const std::int64_t steps = g.value(n.inputs[0]).shape.at(1);
+  CodeWriter& k = e.kernels;
+  auto sizes = [&](Sizes what) { return [&, what](CodeWriter& w) { write_sizes(w, c, n, steps, what); }; };
+  k.line();
+  k.line(std::string("// Step t's gradients: a thread per (sample, hidden unit); carry holds dh") +
+         (c.cell_state ? ", then dc (count floats each)." : "."));
+  std::vector<std::string> params = {"float* __restrict__ dgates"};
+  std::vector<std::string> args = {"dgates"};
+  auto add = [&](const std::string& decl, const std::string& name) {
+    params.push_back(decl + " __restrict__ " + name);
+    args.push_back(name);
+  };
+  if (c.own_hidden_grad) add("float*", "dhidden");
+  add("float*", "carry");
+  add("const float*", "dout");
+  add("const float*", "out");
+  if (c.saved > 0) add("const float*", "gates");
+  if (c.cell_state) add("const float*", "cell");
+  params.push_back("int t");
+  args.push_back("t");
+  open_element_kernel(k, e.fn + "_cell_kernel", params, sizes(Sizes::cell));
+  k.line("const int b = i / kH, j = i % kH, row = b * kT + t;");
+  k.line(std::string(c.direct_dh ? "float* dh" : "const float* dh") + " = carry;");
+  if (c.cell_state) k.line("float* dc = carry + count;");
+  for (const std::string& l : c.backward(n)) k.line(l);
+  k.close();
+  k.line();
+  k.line("// h shifted a step, for weight_hh's gradient.");
+  open_element_kernel(k, e.fn + "_shift_kernel", {"float* __restrict__ hprev", "const float* __restrict__ out"},
+                      sizes(Sizes::steps));
+  k.line(kShiftedH);
+  k.close();
+
+  CodeWriter& w = e.body;
+  write_sizes(w, c, n, steps, Sizes::launches);
+  w.line("const int count = n * kH;  // the cell kernel's threads");
+  w.open("for (int t = kT - 1; t >= 0; --t)");
+  args.push_back("count");
+  emit_launch(w, e.fn + "_cell_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
+  w.line(backward_comment(c) + ", into carry's first n x kH floats");
+  w.line(backward_gemm(c, true));
+  w.close();
+  w.line("const int shifted = n * kT * kH;");
+  emit_launch(w, e.fn + "_shift_kernel", "ltrt::cuda::blocks_for(shifted, kThreads)", "kThreads",
+              {"hprev", "out", "shifted"});
+  w.line("// dW_hh = the sum over steps of " + hidden_grad(c) + "_t^T h_{t-1}: one GEMM over every (sample, step) row");
+  w.line("ltrt::cuda::sgemm(ctx, true, false, kG, kH, n * kT, " + hidden_grad(c) +
+         ", hprev, accumulate ? 1.0f : 0.0f, dweight_hh);");
+  if (!attr_bool(n, "bias")) return;
+  const std::string dh = hidden_grad(c);
+  emit_column_sum_kernel(k, e.fn + "_dbias_kernel", {"float* __restrict__ dbias_hh", "const float* __restrict__ " + dh},
+                         "kG", {{"dbias_hh", dh + "[at]"}}, sizes(Sizes::width));
+  emit_column_sum_launch(w, e.fn + "_dbias_kernel", "kG", {"dbias_hh", dh}, "n * kT", {"dbias_hh"});
+}
+
+// The layer's nodes: per layer k its parameters (torch's names, order and init), the input's
+// projection and the recurrence; returns the last layer's output sequence.
+int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& in) {
+  Graph& g = b.graph;
+  const Value& x = g.value(in.at(0));
+  if (!std::get<bool>(b.args.at("batch_first")))
+    throw ShapeError("needs \"batch_first\": true (ltgen's sequences are (batch, T, features))");
+  const bool floats = x.dtype == DType::f32;
+  if (x.shape.size() != 3 || !floats)
+    throw ShapeError("expects a float sequence (batch, T, input_size), got " + shape_str(x.shape) +
+                     (floats ? "" : " of int64 (an Embedding first turns indices into vectors)"));
+  const std::int64_t features = x.shape[2];
+  auto given = b.args.find("input_size");
+  if (given != b.args.end() && std::get<std::int64_t>(given->second) != features)
+    throw ShapeError("input_size is " + std::to_string(std::get<std::int64_t>(given->second)) + " but the input has " +
+                     std::to_string(features) + " features; remove input_size to infer it");
+  const std::int64_t h = std::get<std::int64_t>(b.args.at("hidden_size"));
+  const std::int64_t num_layers = std::get<std::int64_t>(b.args.at("num_layers"));
+  const bool bias = std::get<bool>(b.args.at("bias"));
+  const std::int64_t rows = c.gates * h;
+  // torch's state_dict order per layer (weight_ih, weight_hh, bias_ih, bias_hh) and init
+  // (RNNBase.reset_parameters): every parameter uniform(-1/sqrt(H), 1/sqrt(H)), drawn in that order.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(h));
+  int seq = in.at(0);
+  for (std::int64_t k = 0; k < num_layers; ++k) {
+    const std::string suffix = "_l" + std::to_string(k);
+    const int w_ih = add_param(g, b.layer + ".weight_ih" + suffix, {rows, k == 0 ? features : h});
+    const int w_hh = add_param(g, b.layer + ".weight_hh" + suffix, {rows, h});
+    const int b_ih = bias ? add_param(g, b.layer + ".bias_ih" + suffix, {rows}) : -1;
+    const int b_hh = bias ? add_param(g, b.layer + ".bias_hh" + suffix, {rows}) : -1;
+    for (int p : {w_ih, w_hh, b_ih, b_hh})
+      if (p >= 0) g.value(p).init_bound = bound;
+    const int xg = add_linear(g, b.layer + ".ih" + suffix, b.source, seq, w_ih, b_ih);
+    Node n;
+    n.op = c.op;
+    n.layer = b.layer + ".l" + std::to_string(k);  // its functions: layers_0_l0_forward, ...
+    n.source = b.source;
+    n.attrs["hidden_size"] = h;
+    n.attrs["bias"] = bias;
+    for (const ArgDef& a : c.extra_args) n.attrs[a.name] = b.args.at(a.name);
+    if (k == 0) n.attrs["input_size"] = features;  // --emit lightning's inferred argument
+    n.inputs = {xg, w_hh};
+    if (bias) n.inputs.push_back(b_hh);
+    const int id = add_op(g, std::move(n), cpp_name(b.layer) + suffix);  // layers_0_l0, _cell, _gates
+    seq = g.nodes[id].outputs[0];
+  }
+  return seq;
+}
+
+}  // namespace
+
+std::string hidden_part(const Node& n, const std::string& product, const std::string& q) {
+  const std::string s = "(t > 0 ? " + product + " : 0.0f)";
+  return attr_bool(n, "bias") ? "(" + s + " + bias_hh[" + q + "])" : s;
+}
+
+void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  const RecurrentCell c = cell;  // the lambdas keep their own copy
+  OpDef f;
+  f.name = c.op;
+  f.infer = [c](const Node& n, const Graph& g) {
+    const Value& xg = g.value(n.inputs.at(0));
+    const std::int64_t h = attr_int(n, "hidden_size");
+    if (xg.shape.size() != 3 || xg.shape[2] != c.gates * h)
+      throw ShapeError("expects the input's projection (batch, T, " + std::to_string(c.gates * h) + "), got " +
+                       shape_str(xg.shape));
+    const Shape s = {xg.shape[0], xg.shape[1], h};
+    std::vector<OutputType> out = {{DType::f32, s, true}};
+    if (c.cell_state) out.push_back({DType::f32, s, true});
+    if (c.saved > 0) out.push_back({DType::f32, {xg.shape[0], xg.shape[1], c.saved * h}, true});
+    return out;
+  };
+  f.slots = [c](const Node& n) {
+    Slots s{{"out"}, {"xg", "weight_hh"}};
+    if (c.cell_state) s.outputs.push_back("cell");
+    if (c.saved > 0) s.outputs.push_back("gates");
+    if (attr_bool(n, "bias")) s.inputs.push_back("bias_hh");
+    return s;
+  };
+  f.cost = [c](const Node& n, const Graph& g) {
+    const Value& xg = g.value(n.inputs[0]);
+    const double rows = static_cast<double>(xg.shape[0] * xg.shape[1]), h = static_cast<double>(attr_int(n, "hidden_size"));
+    const double gh = c.gates * h;
+    // The recurrent GEMMs and about 8 flops a gate for the cell; xg read, W_hh once a step, the
+    // outputs written.
+    return Cost{rows * (2 * gh * h + 8 * gh), 4 * (rows * (gh + (c.saved + 1 + (c.cell_state ? 1 : 0)) * h) +
+                                                  static_cast<double>(xg.shape[1]) * gh * h)};
+  };
+  f.emit_cpu = [c](CodeWriter& w, const Node& n, const Graph& g) { emit_forward(c, w, n, g); };
+  f.emit_cuda = [c](CudaEmit& e, const Node& n, const Graph& g) { emit_forward_cuda(c, e, n, g); };
+  f.backward = [c](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const bool bias = attr_bool(n, "bias");
+    std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
+    if (dout[0] < 0) return grads;
+    Node b;
+    b.op = c.op + "_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.inputs = {dout[0]};
+    if (c.saved > 0) b.inputs.push_back(n.outputs.back());  // gates
+    if (c.cell_state) b.inputs.push_back(n.outputs[1]);
+    b.inputs.push_back(n.outputs[0]);  // out
+    b.inputs.push_back(n.inputs[1]);   // weight_hh
+    b.outputs = {-1};                  // dgates
+    if (c.own_hidden_grad) b.outputs.push_back(-1);
+    b.outputs.push_back(ad.param_grad(n.inputs[1]));
+    if (bias) b.outputs.push_back(ad.param_grad(n.inputs[2]));
+    b.outputs.push_back(-1);  // hprev
+    b.outputs.push_back(-1);  // carry
+    const int id = ad.add_backward(std::move(b), ad.grad_name(n.inputs[0]));
+    // Names: d_<xg> for dgates (xg's gradient), <layer>_l<k>_dhidden, _hprev and _carry for the rest.
+    Graph& g = ad.graph;
+    const std::vector<int> outs = g.nodes[id].outputs;
+    const std::string own = g.value(n.outputs[0]).name;
+    g.value(outs[0]).name = unused_name(g, ad.grad_name(n.inputs[0]));
+    if (c.own_hidden_grad) g.value(outs[1]).name = unused_name(g, own + "_dhidden");
+    g.value(outs[outs.size() - 2]).name = unused_name(g, own + "_hprev");
+    g.value(outs.back()).name = unused_name(g, own + "_carry");
+    grads[0] = outs[0];
+    return grads;
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = c.op + "_backward";
+  b.writes_param_grad = true;
+  b.infer = [c](const Node& n, const Graph& g) {
+    const Value& dout = g.value(n.inputs.at(0));
+    const std::int64_t batch = dout.shape[0], t = dout.shape[1], h = attr_int(n, "hidden_size");
+    // dgates (and dhidden); dW_hh, db_hh; scratch: h shifted a step (batch, T, H), and what steps
+    // pass back: dh (and dc), (batch, 1 or 2, H).
+    const OutputType rows = {DType::f32, {batch, t, c.gates * h}, true};
+    std::vector<OutputType> out = {rows};
+    if (c.own_hidden_grad) out.push_back(rows);
+    out.push_back({DType::f32, {c.gates * h, h}, false});
+    if (attr_bool(n, "bias")) out.push_back({DType::f32, {c.gates * h}, false});
+    out.push_back({DType::f32, {batch, t, h}, true});
+    out.push_back({DType::f32, {batch, c.cell_state ? 2 : 1, h}, true});
+    return out;
+  };
+  b.slots = [c](const Node& n) {
+    Slots s{{"dgates"}, {"dout"}};
+    if (c.own_hidden_grad) s.outputs.push_back("dhidden");
+    s.outputs.push_back("dweight_hh");
+    if (attr_bool(n, "bias")) s.outputs.push_back("dbias_hh");
+    s.outputs.push_back("hprev");
+    s.outputs.push_back("carry");
+    if (c.saved > 0) s.inputs.push_back("gates");
+    if (c.cell_state) s.inputs.push_back("cell");
+    s.inputs.push_back("out");
+    s.inputs.push_back("weight_hh");
+    return s;
+  };
+  b.cost = [c](const Node& n, const Graph& g) {
+    const Value& dout = g.value(n.inputs[0]);
+    const double rows = static_cast<double>(dout.shape[0] * dout.shape[1]), h = static_cast<double>(attr_int(n, "hidden_size"));
+    const double gh = c.gates * h;
+    // dh's GEMMs and dW_hh's, about 10 flops a gate; dout, out and what the forward kept read,
+    // dgates and hprev written.
+    return Cost{rows * (4 * gh * h + 10 * gh), 4 * (rows * (gh * (c.own_hidden_grad ? 2 : 1) + (c.saved + 3) * h) +
+                                                   static_cast<double>(dout.shape[1]) * gh * h)};
+  };
+  b.emit_cpu = [c](CodeWriter& w, const Node& n, const Graph& g) { emit_backward(c, w, n, g); };
+  b.emit_cuda = [c](CudaEmit& e, const Node& n, const Graph& g) { emit_backward_cuda(c, e, n, g); };
+  ops.push_back(std::move(b));
+
+  LayerDef l;
+  l.torch_type = c.layer;
+  ArgDef input{"input_size", ArgType::integer, std::nullopt, true};
+  input.min = 1;
+  ArgDef hidden{"hidden_size", ArgType::integer, std::nullopt};
+  hidden.min = 1;
+  ArgDef layers_arg{"num_layers", ArgType::integer, Attr{std::int64_t{1}}};
+  layers_arg.min = 1;
+  ArgDef dropout{"dropout", ArgType::number, Attr{0.0}};
+  dropout.unsupported = c.layer + "'s dropout between layers";
+  ArgDef bidirectional{"bidirectional", ArgType::boolean, Attr{false}};
+  bidirectional.unsupported = "a bidirectional " + c.layer;
+  // torch's default is batch_first=False, (T, batch, features); ltgen's sequences are (batch, T, features).
+  l.args = {input, hidden, layers_arg};
+  for (const ArgDef& a : c.extra_args) l.args.push_back(a);  // torch's order: RNN's nonlinearity comes here
+  for (const ArgDef& a : {ArgDef{"bias", ArgType::boolean, Attr{true}}, ArgDef{"batch_first", ArgType::boolean, Attr{false}},
+                          dropout, bidirectional})
+    l.args.push_back(a);
+  if (c.layer == "LSTM") {
+    ArgDef proj{"proj_size", ArgType::integer, Attr{std::int64_t{0}}};
+    proj.unsupported = "LSTM's proj_size";
+    l.args.push_back(proj);
+  }
+  l.build = [c](LayerBuild& b, const std::vector<int>& in) { return build_layer(c, b, in); };
+  layers.push_back(std::move(l));
+}
+
+}  // namespace ltgen

@@ -1,0 +1,55 @@
+/// \file
+/// What torch.nn's recurrent layers (RNN, LSTM, GRU) share: their arguments, parameters and
+/// per-layer nodes, and the loops over time steps of their forward and backward on the CPU and
+/// CUDA. A layer differs only in its cell (RecurrentCell), the lines that one step runs for one
+/// hidden unit of one sample.
+///
+/// Each of the num_layers layers k is two nodes:
+///   xg = x @ weight_ih_lk^T + bias_ih_lk      (a Linear over every step at once: (batch, T, G * H))
+///   out[, cell][, gates] = <op>(xg, weight_hh_lk, bias_hh_lk)
+/// where G is the cell's number of gates. Step t of the forward computes h_{t-1} @ weight_hh^T for
+/// the batch's rows with one GEMM (rows kT steps apart), into the step's row of `gates` (or of
+/// `out` for a cell that keeps no gates), then the cell for every (sample, unit): a loop on the CPU,
+/// a kernel of a thread per (sample, unit) on CUDA, the same lines. The backward walks t = T-1 down
+/// to 0: the cell's lines give the pre-activation gradients `dgates` (xg's gradient, and the rows
+/// of bias_ih's) and, from step t + 1, read `dh` (and `dc`); a GEMM then gives h_{t-1}'s share,
+/// dh = dhidden_t @ weight_hh. After the loop weight_hh's gradient is one GEMM over every (sample,
+/// step) row, dhidden^T @ h shifted a step (zero at t = 0), and bias_hh's the column sums of dhidden.
+/// dhidden is dgates except for a cell whose hidden projection enters differently (GRU's r * (W_hn
+/// h + b_hn)), which writes its own.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../op.hpp"
+
+namespace ltgen {
+
+struct RecurrentCell {
+  std::string layer;  // torch.nn's class: "LSTM"
+  std::string op;     // its forward op ("lstm"); "<op>_backward" is the backward's
+  int gates = 1;      // weight rows per hidden unit: i, f, g, o for LSTM (4), r, z, n for GRU (3)
+  int saved = 0;      // floats per unit that a step keeps in `gates` for the backward (0: no gates buffer)
+  bool cell_state = false;      // LSTM's c: a `cell` output (batch, T, H), and dc carried back
+  bool own_hidden_grad = false;  // GRU: weight_hh's and bias_hh's gradient rows (`dhidden`) differ from dgates
+  bool direct_dh = false;        // the backward cell writes h_{t-1}'s direct share to dh; the GEMM adds to it
+  std::vector<ArgDef> extra_args;  // after torch's common ones (RNN's nonlinearity)
+  /// Step t's forward for sample b's unit j, with row = b * kT + t, t, j in scope: reads xg (row
+  /// kG floats) and the GEMM's h_{t-1} W_hh^T in `gates` (row kS floats; in `out` without gates)
+  /// when t > 0, bias_hh when the layer has biases; writes out (and cell, gates).
+  std::function<std::vector<std::string>(const Node&)> forward;
+  /// Step t's backward for (b, j) with row, b, t, j in scope: reads dout, out, gates, cell, and dh
+  /// (dc) from step t + 1 when t < kT - 1; writes dgates (and dhidden, dc, dh's direct share).
+  std::function<std::vector<std::string>(const Node&)> backward;
+};
+
+/// Registers the cell's forward and backward ops and its layer.
+void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+
+/// `(t > 0 ? <product> : 0.0f) + bias_hh[q]` (the bias only when the node has one): gate q's
+/// hidden part, h_{t-1} W_hh^T + b_hh, as torch's linear computes it (zero for h_{-1} = 0).
+std::string hidden_part(const Node& n, const std::string& product, const std::string& q);
+
+}  // namespace ltgen

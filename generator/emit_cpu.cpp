@@ -3,6 +3,8 @@
 /// function per op instance named after its layer, and the step functions.
 #include "emit_cpu.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 #include <sstream>
 
@@ -400,7 +402,8 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.num_loss_buffers = " + std::to_string(loss_buffers.size()) + ";");
   }
   const OptimizerSpec& o = spec.optimizer;
-  const std::string kind = o.type == "SGD" ? "sgd" : o.type == "Adam" ? "adam" : "adamw";
+  std::string kind = o.type;  // OptimizerKind's names are torch.optim's in lower case
+  std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char ch) { return std::tolower(ch); });
   const auto num = number;
   w.line("// optimizer: torch.optim." + o.type);
   w.line("m.optimizer.kind = ltrt::OptimizerKind::" + kind + ";");
@@ -409,6 +412,15 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.optimizer.momentum = " + num(o.momentum) + ";");
     w.line("m.optimizer.dampening = " + num(o.dampening) + ";");
     w.line(std::string("m.optimizer.nesterov = ") + (o.nesterov ? "true" : "false") + ";");
+  } else if (o.type == "RMSprop") {
+    w.line("m.optimizer.alpha = " + num(o.alpha) + ";");
+    w.line("m.optimizer.eps = " + num(o.eps) + ";");
+    w.line("m.optimizer.momentum = " + num(o.momentum) + ";");
+    w.line(std::string("m.optimizer.centered = ") + (o.centered ? "true" : "false") + ";");
+  } else if (o.type == "Adagrad") {
+    w.line("m.optimizer.lr_decay = " + num(o.lr_decay) + ";");
+    w.line("m.optimizer.initial_accumulator_value = " + num(o.initial_accumulator_value) + ";");
+    w.line("m.optimizer.eps = " + num(o.eps) + ";");
   } else {
     w.line("m.optimizer.beta1 = " + num(o.beta1) + ";");
     w.line("m.optimizer.beta2 = " + num(o.beta2) + ";");

@@ -446,6 +446,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   if (o.type == "SGD") {
     args += ", momentum=" + ltrt::python_repr(o.momentum) + ", dampening=" + ltrt::python_repr(o.dampening) +
             ", nesterov=" + (o.nesterov ? "True" : "False");
+  } else if (o.type == "RMSprop") {
+    args += ", alpha=" + ltrt::python_repr(o.alpha) + ", eps=" + ltrt::python_repr(o.eps) +
+            ", momentum=" + ltrt::python_repr(o.momentum) + ", centered=" + (o.centered ? "True" : "False");
+  } else if (o.type == "Adagrad") {
+    args += ", lr_decay=" + ltrt::python_repr(o.lr_decay) + ", initial_accumulator_value=" +
+            ltrt::python_repr(o.initial_accumulator_value) + ", eps=" + ltrt::python_repr(o.eps);
   } else {
     args += ", betas=(" + ltrt::python_repr(o.beta1) + ", " + ltrt::python_repr(o.beta2) + "), eps=" +
             ltrt::python_repr(o.eps) + ", amsgrad=" + (o.amsgrad ? "True" : "False");

@@ -265,6 +265,12 @@ const std::vector<std::pair<std::string, std::vector<std::pair<std::string, cons
       {"AdamW",
        {{"lr", "number"}, {"betas", "array"}, {"eps", "number"}, {"weight_decay", "number"}, {"amsgrad", "boolean"},
         {"maximize", "boolean"}}},
+      {"RMSprop",
+       {{"lr", "number"}, {"alpha", "number"}, {"eps", "number"}, {"weight_decay", "number"}, {"momentum", "number"},
+        {"centered", "boolean"}, {"maximize", "boolean"}}},
+      {"Adagrad",
+       {{"lr", "number"}, {"lr_decay", "number"}, {"weight_decay", "number"},
+        {"initial_accumulator_value", "number"}, {"eps", "number"}, {"maximize", "boolean"}}},
   };
   return args;
 }

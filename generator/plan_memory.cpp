@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include <ltrt/optimizer.hpp>
+
 namespace ltgen {
 
 namespace {
@@ -16,10 +18,7 @@ std::size_t value_bytes(const Value& v) {
 }  // namespace
 
 std::vector<std::string> optimizer_slots(const OptimizerSpec& o) {
-  if (o.type == "SGD") return o.momentum != 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
-  std::vector<std::string> s = {"exp_avg", "exp_avg_sq"};
-  if (o.amsgrad) s.push_back("max_exp_avg_sq");
-  return s;
+  return ltrt::optimizer_slot_names(optimizer_config(o));  // the runtime checks the same list
 }
 
 MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std::vector<ParamGroup>& groups) {

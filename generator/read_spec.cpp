@@ -10,6 +10,7 @@
 
 #include <ltrt/callbacks.hpp>
 #include <ltrt/config_reader.hpp>
+#include <ltrt/optimizer.hpp>
 #include <ltrt/python_repr.hpp>
 #include <ltrt/trainer_config.hpp>
 
@@ -484,8 +485,11 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
     if (v.items[i].kind != Kind::object)
       fail_at(v.items[i], g.json_path, "expected an object, e.g. {\"params\": [\"*.bias\"], \"weight_decay\": 0.0}");
     ltrt::ConfigObject o(v.items[i], g.json_path);
-    const std::vector<const char*> own = s.type == "SGD" ? std::vector<const char*>{"momentum", "dampening", "nesterov", "maximize"}
-                                                          : std::vector<const char*>{"betas", "eps", "amsgrad", "maximize"};
+    const std::vector<const char*> own =
+        s.type == "SGD"       ? std::vector<const char*>{"momentum", "dampening", "nesterov", "maximize"}
+        : s.type == "RMSprop" ? std::vector<const char*>{"alpha", "eps", "momentum", "centered", "maximize"}
+        : s.type == "Adagrad" ? std::vector<const char*>{"lr_decay", "eps", "initial_accumulator_value", "maximize"}
+                              : std::vector<const char*>{"betas", "eps", "amsgrad", "maximize"};
     for (const char* k : own)
       if (o.get(k))
         o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'lr', 'weight_decay' and 'name' "
@@ -505,9 +509,10 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
 void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
   ltrt::ConfigObject o(top.require("optimizer"), "optimizer");
   OptimizerSpec& s = spec.optimizer;
-  s.type = o.string("type", "", {"SGD", "Adam", "AdamW"});
-  if (s.type.empty()) o.fail_here("missing required key 'type' ('SGD', 'Adam' or 'AdamW')");
-  s.lr = o.number("lr", 1e-3, 0.0, HUGE_VAL);
+  s.type = o.string("type", "", {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
+  if (s.type.empty()) o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'RMSprop' or 'Adagrad')");
+  // torch.optim's defaults: lr 1e-3, RMSprop's and Adagrad's 1e-2.
+  s.lr = o.number("lr", s.type == "RMSprop" || s.type == "Adagrad" ? 1e-2 : 1e-3, 0.0, HUGE_VAL);
   s.weight_decay = o.number("weight_decay", s.type == "AdamW" ? 1e-2 : 0.0, 0.0, HUGE_VAL);
   s.maximize = o.boolean("maximize", false);
   for (const char* k : {"foreach", "differentiable", "fused", "capturable"}) {
@@ -521,6 +526,15 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
     s.nesterov = o.boolean("nesterov", false);
     if (s.nesterov && (s.momentum <= 0 || s.dampening != 0))
       o.fail("nesterov", "Nesterov momentum requires a momentum and zero dampening (as torch.optim.SGD)");
+  } else if (s.type == "RMSprop") {
+    s.alpha = o.number("alpha", 0.99, 0.0, HUGE_VAL);
+    s.eps = o.number("eps", 1e-8, 0.0, HUGE_VAL);
+    s.momentum = o.number("momentum", 0.0, 0.0, HUGE_VAL);
+    s.centered = o.boolean("centered", false);
+  } else if (s.type == "Adagrad") {
+    s.lr_decay = o.number("lr_decay", 0.0, 0.0, HUGE_VAL);
+    s.initial_accumulator_value = o.number("initial_accumulator_value", 0.0, 0.0, HUGE_VAL);
+    s.eps = o.number("eps", 1e-10, 0.0, HUGE_VAL);
   } else {
     const JsonValue* betas = o.get("betas");
     if (betas) {
@@ -570,6 +584,30 @@ Spec parse_spec(const std::string& path, const std::string& text) {
   }
 }
 
+ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
+  ltrt::OptimizerConfig c{};
+  c.kind = o.type == "SGD"       ? ltrt::OptimizerKind::sgd
+           : o.type == "Adam"    ? ltrt::OptimizerKind::adam
+           : o.type == "AdamW"   ? ltrt::OptimizerKind::adamw
+           : o.type == "RMSprop" ? ltrt::OptimizerKind::rmsprop
+                                 : ltrt::OptimizerKind::adagrad;
+  c.lr = o.lr;
+  c.momentum = o.momentum;
+  c.dampening = o.dampening;
+  c.nesterov = o.nesterov;
+  c.beta1 = o.beta1;
+  c.beta2 = o.beta2;
+  c.eps = o.eps;
+  c.amsgrad = o.amsgrad;
+  c.alpha = o.alpha;
+  c.centered = o.centered;
+  c.lr_decay = o.lr_decay;
+  c.initial_accumulator_value = o.initial_accumulator_value;
+  c.weight_decay = o.weight_decay;
+  c.maximize = o.maximize;
+  return c;
+}
+
 namespace {
 
 Spec parse_checked(const std::string& path, const std::string& text) {
@@ -608,7 +646,7 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   std::vector<double> group_lrs;  // the schedulers' base lrs: one per parameter group
   for (const ParamGroupSpec& g : spec.optimizer.param_groups) group_lrs.push_back(g.lr);
   if (group_lrs.empty()) group_lrs.push_back(spec.optimizer.lr);
-  spec.trainer = ltrt::read_trainer_config(root, group_lrs, {spec.optimizer.type != "SGD", spec.optimizer.momentum});
+  spec.trainer = ltrt::read_trainer_config(root, group_lrs, ltrt::optimizer_momentum(optimizer_config(spec.optimizer)));
   ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing);  // checks trainer.callbacks and max_time
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <ltrt/json.hpp>
+#include <ltrt/model.hpp>
 #include <ltrt/trainer_config.hpp>
 
 #include "ir.hpp"
@@ -73,17 +74,23 @@ struct ParamGroupSpec {
 };
 
 struct OptimizerSpec {
-  std::string type;     // "SGD" | "Adam" | "AdamW"
+  std::string type;     // "SGD" | "Adam" | "AdamW" | "RMSprop" | "Adagrad"
   double lr = 1e-3;
-  double momentum = 0, dampening = 0;
+  double momentum = 0, dampening = 0;  // SGD; RMSprop's momentum
   bool nesterov = false;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam, AdamW; RMSprop's and Adagrad's eps
   bool amsgrad = false;
+  double alpha = 0.99;  // RMSprop
+  bool centered = false;
+  double lr_decay = 0, initial_accumulator_value = 0;  // Adagrad
   double weight_decay = 0;
   bool maximize = false;
   std::vector<ParamGroupSpec> param_groups;  // empty: one group of every parameter
   ltrt::json::Pos param_groups_pos;
 };
+
+/// The runtime's OptimizerConfig of the spec's optimizer (its slots, what a scheduler may cycle).
+ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o);
 
 struct Spec {
   std::string path;     // as given to ltgen

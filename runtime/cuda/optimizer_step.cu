@@ -1,6 +1,6 @@
-// torch.optim.SGD / Adam / AdamW as fused kernels over the flat parameter region, a launch per
+// torch.optim.SGD / Adam / AdamW / RMSprop / Adagrad as fused kernels over the flat parameter region, a launch per
 // parameter group (each reads its lr, momentum and weight decay): one thread an element, the same
-// float arithmetic as runtime/src/sgd.cpp and adam.cpp (fmaf where they call std::fma; the
+// float arithmetic as runtime/src/sgd.cpp, adam.cpp and rmsprop.cpp (fmaf where they call std::fma; the
 // runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
 #include <cmath>
 
@@ -72,6 +72,59 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
   param[i] = p + s->neg_step_size[group] * m / denom;                // param.addcdiv_(exp_avg, denom, value=-step_size)
 }
 
+struct RmspropFlags {
+  float weight_decay, alpha, one_minus_alpha, eps;
+  bool decay, has_buffer, centered, maximize;
+};
+
+// momentum_buffer and grad_avg: null without a momentum, or when not centered.
+__global__ void rmsprop_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ square_avg,
+                               float* __restrict__ momentum_buffer, float* __restrict__ grad_avg, std::int64_t n,
+                               RmspropFlags f, int group, const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float g = f.maximize ? -grad[i] : grad[i];
+  if (f.decay) g = fmaf(f.weight_decay, param[i], g);  // grad.add(param, alpha=weight_decay)
+  float v = square_avg[i] * f.alpha;                     // square_avg.mul_(alpha)
+  v = v + f.one_minus_alpha * g * g;                     // .addcmul_(grad, grad, value=1 - alpha)
+  square_avg[i] = v;
+  float avg;
+  if (f.centered) {
+    const float m = lerp(grad_avg[i], g, f.one_minus_alpha);  // grad_avg.lerp_(grad, 1 - alpha)
+    grad_avg[i] = m;
+    avg = sqrtf(v + -1.0f * m * m);  // square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+  } else {
+    avg = sqrtf(v);
+  }
+  avg = avg + f.eps;
+  const float momentum = s->momentum[group];
+  if (f.has_buffer && momentum > 0.0f) {
+    const float buf = momentum_buffer[i] * momentum + g / avg;  // buf.mul_(momentum).addcdiv_(grad, avg)
+    momentum_buffer[i] = buf;
+    param[i] = fmaf(s->neg_lr[group], buf, param[i]);  // param.add_(buf, alpha=-lr)
+  } else {
+    param[i] = param[i] + s->neg_lr[group] * g / avg;  // param.addcdiv_(grad, avg, value=-lr)
+  }
+}
+
+struct AdagradFlags {
+  float weight_decay, initial, eps;
+  bool decay, maximize;
+};
+
+// The step's -clr is the group's neg_step_size; on the first step state_sum is the initial value.
+__global__ void adagrad_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ state_sum,
+                               std::int64_t n, AdagradFlags f, int group, const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float g = f.maximize ? -grad[i] : grad[i];
+  if (f.decay) g = fmaf(f.weight_decay, param[i], g);                  // grad.add(param, alpha=weight_decay)
+  const float sum = (s->first_step ? f.initial : state_sum[i]) + 1.0f * g * g;  // state_sum.addcmul_(grad, grad, value=1)
+  state_sum[i] = sum;
+  const float std_dev = sqrtf(sum) + f.eps;                             // state_sum.sqrt().add_(eps)
+  param[i] = param[i] + s->neg_step_size[group] * g / std_dev;           // param.addcdiv_(grad, std, value=-clr)
+}
+
 }  // namespace
 
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
@@ -86,7 +139,9 @@ void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::
     s.neg_lr[g] = static_cast<float>(-lr);
     s.momentum[g] = static_cast<float>(momentum);
     s.lerp_weight[g] = static_cast<float>(1.0 - momentum);
-    s.neg_step_size[g] = static_cast<float>(-(lr / bias_correction1));
+    // Adam's -lr / bias_correction1; Adagrad's -clr, its decayed lr (Python floats)
+    s.neg_step_size[g] = static_cast<float>(c.kind == OptimizerKind::adagrad ? -(lr / (1.0 + (t - 1.0) * c.lr_decay))
+                                                                             : -(lr / bias_correction1));
     s.decoupled_scale[g] = static_cast<float>(1.0 - lr * groups[g].weight_decay);
   }
 }
@@ -116,6 +171,27 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vec
                                                          c.amsgrad ? slots + 2 * n + b : nullptr, g.count, f,
                                                          static_cast<int>(gi), ctx.scalars);
         LTRT_CUDA_CHECK_LAUNCH("adam_kernel");
+        break;
+      }
+      case OptimizerKind::rmsprop: {
+        // Slots: square_avg, then momentum_buffer (with a momentum), then grad_avg (centered).
+        const bool buffer = c.momentum > 0.0;
+        const RmspropFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.alpha),
+                             static_cast<float>(1.0 - c.alpha), static_cast<float>(c.eps),
+                             g.weight_decay != 0.0, buffer, c.centered, c.maximize};
+        rmsprop_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b,
+                                                            buffer ? slots + n + b : nullptr,
+                                                            c.centered ? slots + (buffer ? 2 : 1) * n + b : nullptr,
+                                                            g.count, f, static_cast<int>(gi), ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("rmsprop_kernel");
+        break;
+      }
+      case OptimizerKind::adagrad: {
+        const AdagradFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.initial_accumulator_value),
+                             static_cast<float>(c.eps), g.weight_decay != 0.0, c.maximize};
+        adagrad_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, g.count, f,
+                                                            static_cast<int>(gi), ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("adagrad_kernel");
         break;
       }
     }

@@ -358,6 +358,15 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
     opt.set("momentum", Value::make_number(o.momentum));
     opt.set("dampening", Value::make_number(o.dampening));
     opt.set("nesterov", Value::make_bool(o.nesterov));
+  } else if (o.kind == OptimizerKind::rmsprop) {
+    opt.set("alpha", Value::make_number(o.alpha));
+    opt.set("eps", Value::make_number(o.eps));
+    opt.set("momentum", Value::make_number(o.momentum));
+    opt.set("centered", Value::make_bool(o.centered));
+  } else if (o.kind == OptimizerKind::adagrad) {
+    opt.set("lr_decay", Value::make_number(o.lr_decay));
+    opt.set("initial_accumulator_value", Value::make_number(o.initial_accumulator_value));
+    opt.set("eps", Value::make_number(o.eps));
   } else {
     Value betas = Value::make_array();
     betas.push(Value::make_number(o.beta1));

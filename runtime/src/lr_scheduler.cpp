@@ -834,13 +834,17 @@ bool read_momentum_cycle(const Args& a, const std::string& type, Group& group, c
   const double base = a.number("base_momentum", base_default);  // type-checked even when unused
   const double max = a.number("max_momentum", max_default);
   if (!cycle) return false;
+  const std::string name = optimizer.optimizer;
+  if (!optimizer.cyclable)
+    a.fail("cycle_momentum", "(true: torch's default) cycles a momentum or betas[0], and " + name +
+                                 " has neither (torch refuses it too): set cycle_momentum to false");
   if (!optimizer.betas) {
     if (optimizer.momentum == 0)
       a.fail("cycle_momentum",
-             "(true: torch's default) cycles SGD's momentum, and this SGD has momentum 0 (no momentum buffer; "
-             "torch would switch one on): give the optimizer a momentum (" + type + " sets it), or set "
-             "cycle_momentum to false");
-    if (base == 0 || max == 0)
+             "(true: torch's default) cycles " + name + "'s momentum, and this " + name + " has momentum 0 (no "
+             "momentum buffer; torch would switch one on): give the optimizer a momentum (" + type + " sets it), "
+             "or set cycle_momentum to false");
+    if (name == "SGD" && (base == 0 || max == 0))
       a.fail(base == 0 ? "base_momentum" : "max_momentum",
              "must not be 0 with SGD: a step of momentum 0 skips torch's momentum buffer, which ltgen does not "
              "reproduce yet");

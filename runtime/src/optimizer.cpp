@@ -1,4 +1,4 @@
-// Dispatch from OptimizerConfig to the SGD / Adam / AdamW kernels.
+// Dispatch from OptimizerConfig to the SGD / Adam / AdamW / RMSprop / Adagrad kernels.
 #include "ltrt/optimizer.hpp"
 
 #include <cstring>
@@ -6,6 +6,7 @@
 #include "ltrt/adam.hpp"
 #include "ltrt/arena.hpp"
 #include "ltrt/error.hpp"
+#include "ltrt/rmsprop.hpp"
 #include "ltrt/sgd.hpp"
 
 namespace ltrt {
@@ -15,6 +16,8 @@ const char* optimizer_name(OptimizerKind kind) {
     case OptimizerKind::sgd: return "SGD";
     case OptimizerKind::adam: return "Adam";
     case OptimizerKind::adamw: return "AdamW";
+    case OptimizerKind::rmsprop: return "RMSprop";
+    case OptimizerKind::adagrad: return "Adagrad";
   }
   return "?";
 }
@@ -28,6 +31,14 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
     case OptimizerKind::adamw:
       if (config.amsgrad) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
       return {"exp_avg", "exp_avg_sq"};
+    case OptimizerKind::rmsprop: {  // torch's _init_group order
+      std::vector<std::string> s = {"square_avg"};
+      if (config.momentum > 0.0) s.push_back("momentum_buffer");
+      if (config.centered) s.push_back("grad_avg");
+      return s;
+    }
+    case OptimizerKind::adagrad:
+      return {"sum"};
   }
   return {};
 }
@@ -103,6 +114,20 @@ void Optimizer::step() {
                             c.kind == OptimizerKind::adamw};
         adam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b,
                   c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, step_count_);
+        break;
+      }
+      case OptimizerKind::rmsprop: {
+        // Slots: square_avg, then momentum_buffer (with a momentum), then grad_avg (centered).
+        const bool buffer = c.momentum > 0.0;
+        const RmspropArgs args{lr, c.alpha, c.eps, g.weight_decay, momentum, c.centered, c.maximize};
+        rmsprop_step(param + b, grad + b, slot_region(model_, arena_, 0) + b,
+                     buffer ? slot_region(model_, arena_, 1) + b : nullptr,
+                     c.centered ? slot_region(model_, arena_, buffer ? 2 : 1) + b : nullptr, n, args);
+        break;
+      }
+      case OptimizerKind::adagrad: {
+        const AdagradArgs args{lr, c.lr_decay, g.weight_decay, c.initial_accumulator_value, c.eps, c.maximize};
+        adagrad_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, args, step_count_);
         break;
       }
     }

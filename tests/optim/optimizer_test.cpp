@@ -1,16 +1,17 @@
-// Oracle test of the runtime's optimizers (ltrt::Optimizer: SGD, Adam, AdamW
+// Oracle test of the runtime's optimizers (ltrt::Optimizer: SGD, Adam, AdamW, RMSprop, Adagrad
 // over the flat parameter / gradient / slot regions) against LibTorch's
 // torch::optim: 10 steps with fixed random gradients, with the learning rate
 // changed halfway as a scheduler would; after every step the parameters and
-// every optimizer slot (momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq)
-// must match within 1e-6 relative. Each case also runs with the parameters in two groups of their
+// every optimizer slot (momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq,
+// square_avg, grad_avg, sum) must match within 1e-6 relative. Each case also runs with the parameters in two groups of their
 // own lr and weight decay, laid out in another order (optimizer.param_groups).
 //
 // Not compared, because LibTorch 1.13's C++ optimizers lack them: maximize,
 // foreach, fused, capturable and differentiable (Python-only options). Note
 // also that the C++ Adam updates exp_avg as mul_(beta1).add_(grad, 1 - beta1)
-// where Python (and ltrt) use exp_avg.lerp_(grad, 1 - beta1): equal up to
-// float32 rounding, which the tolerance allows.
+// where Python (and ltrt) use exp_avg.lerp_(grad, 1 - beta1), and the C++
+// centered RMSprop grad_avg likewise: equal up to float32 rounding, which the
+// tolerance allows.
 //
 // The one LibTorch translation unit of this test.
 #include <torch/torch.h>
@@ -75,6 +76,30 @@ ltrt::OptimizerConfig adam(ltrt::OptimizerKind kind, double lr, double beta1, do
   return c;
 }
 
+ltrt::OptimizerConfig rmsprop(double lr, double alpha, double eps, double momentum, bool centered, double weight_decay) {
+  ltrt::OptimizerConfig c{};
+  c.kind = ltrt::OptimizerKind::rmsprop;
+  c.lr = lr;
+  c.alpha = alpha;
+  c.eps = eps;
+  c.momentum = momentum;
+  c.centered = centered;
+  c.weight_decay = weight_decay;
+  return c;
+}
+
+ltrt::OptimizerConfig adagrad(double lr, double lr_decay, double initial_accumulator_value, double eps,
+                              double weight_decay) {
+  ltrt::OptimizerConfig c{};
+  c.kind = ltrt::OptimizerKind::adagrad;
+  c.lr = lr;
+  c.lr_decay = lr_decay;
+  c.initial_accumulator_value = initial_accumulator_value;
+  c.eps = eps;
+  c.weight_decay = weight_decay;
+  return c;
+}
+
 constexpr auto kAdam = ltrt::OptimizerKind::adam;
 constexpr auto kAdamW = ltrt::OptimizerKind::adamw;
 
@@ -94,6 +119,13 @@ const Case kCases[] = {
     {"adamw", adam(kAdamW, 1e-3, 0.9, 0.999, 1e-8, 0.01, false)},
     {"adamw_no_weight_decay", adam(kAdamW, 0.01, 0.9, 0.999, 1e-8, 0, false)},
     {"adamw_weight_decay_amsgrad", adam(kAdamW, 0.02, 0.8, 0.99, 1e-6, 0.1, true)},
+    {"rmsprop", rmsprop(0.01, 0.99, 1e-8, 0, false, 0)},
+    {"rmsprop_momentum", rmsprop(0.005, 0.9, 1e-6, 0.9, false, 0)},
+    {"rmsprop_centered", rmsprop(0.01, 0.95, 1e-8, 0, true, 0.02)},
+    {"rmsprop_centered_momentum_weight_decay", rmsprop(0.003, 0.8, 1e-7, 0.5, true, 0.1)},
+    {"adagrad", adagrad(0.01, 0, 0, 1e-10, 0)},
+    {"adagrad_lr_decay_initial", adagrad(0.05, 0.1, 0.3, 1e-10, 0)},
+    {"adagrad_weight_decay_eps", adagrad(0.02, 0.01, 0, 1e-4, 0.05)},
 };
 
 // Failure messages show the case's name.
@@ -131,6 +163,19 @@ std::unique_ptr<torch::optim::OptimizerOptions> torch_options(const ltrt::Optimi
                                                               .eps(c.eps)
                                                               .weight_decay(weight_decay)
                                                               .amsgrad(c.amsgrad));
+    case ltrt::OptimizerKind::rmsprop:
+      return std::make_unique<torch::optim::RMSpropOptions>(torch::optim::RMSpropOptions(lr)
+                                                                .alpha(c.alpha)
+                                                                .eps(c.eps)
+                                                                .weight_decay(weight_decay)
+                                                                .momentum(c.momentum)
+                                                                .centered(c.centered));
+    case ltrt::OptimizerKind::adagrad:
+      return std::make_unique<torch::optim::AdagradOptions>(torch::optim::AdagradOptions(lr)
+                                                                .lr_decay(c.lr_decay)
+                                                                .weight_decay(weight_decay)
+                                                                .initial_accumulator_value(c.initial_accumulator_value)
+                                                                .eps(c.eps));
   }
   return nullptr;
 }
@@ -156,6 +201,12 @@ std::unique_ptr<torch::optim::Optimizer> make_torch_optimizer(const ltrt::Optimi
     case ltrt::OptimizerKind::adamw:
       return std::make_unique<torch::optim::AdamW>(
           g, static_cast<const torch::optim::AdamWOptions&>(*torch_options(c, c.lr, c.weight_decay)));
+    case ltrt::OptimizerKind::rmsprop:
+      return std::make_unique<torch::optim::RMSprop>(
+          g, static_cast<const torch::optim::RMSpropOptions&>(*torch_options(c, c.lr, c.weight_decay)));
+    case ltrt::OptimizerKind::adagrad:
+      return std::make_unique<torch::optim::Adagrad>(
+          g, static_cast<const torch::optim::AdagradOptions&>(*torch_options(c, c.lr, c.weight_decay)));
   }
   return nullptr;
 }
@@ -167,6 +218,8 @@ void set_torch_lr(torch::optim::Optimizer& opt, const ltrt::OptimizerConfig& c, 
       case ltrt::OptimizerKind::sgd: static_cast<torch::optim::SGDOptions&>(options).lr(lr); break;
       case ltrt::OptimizerKind::adam: static_cast<torch::optim::AdamOptions&>(options).lr(lr); break;
       case ltrt::OptimizerKind::adamw: static_cast<torch::optim::AdamWOptions&>(options).lr(lr); break;
+      case ltrt::OptimizerKind::rmsprop: static_cast<torch::optim::RMSpropOptions&>(options).lr(lr); break;
+      case ltrt::OptimizerKind::adagrad: static_cast<torch::optim::AdagradOptions&>(options).lr(lr); break;
     }
   }
 }
@@ -187,6 +240,17 @@ torch::Tensor torch_slot(torch::optim::Optimizer& opt, const ltrt::OptimizerConf
     if (slot == "exp_avg_sq") return s.exp_avg_sq();
     if (slot == "max_exp_avg_sq") return s.max_exp_avg_sq();
     return {};
+  }
+  if (c.kind == ltrt::OptimizerKind::rmsprop) {
+    auto& s = static_cast<torch::optim::RMSpropParamState&>(*it->second);
+    if (slot == "square_avg") return s.square_avg();
+    if (slot == "momentum_buffer") return s.momentum_buffer();
+    if (slot == "grad_avg") return s.grad_avg();
+    return {};
+  }
+  if (c.kind == ltrt::OptimizerKind::adagrad) {
+    auto& s = static_cast<torch::optim::AdagradParamState&>(*it->second);
+    return slot == "sum" ? s.sum() : torch::Tensor();
   }
   auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
   if (slot == "exp_avg") return s.exp_avg();

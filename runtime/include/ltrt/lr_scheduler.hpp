@@ -71,8 +71,10 @@ struct SchedulerSpec {
 // `"betas" in optimizer.defaults` (Adam, AdamW: it cycles beta1) or SGD's
 // momentum (it cycles that, and needs it non-zero: see OneCycleLR above).
 struct OptimizerMomentum {
-  bool betas = false;
-  double momentum = 0;  // SGD's momentum or Adam's beta1 (a scheduler checks SGD's only)
+  bool betas = false;   // Adam's betas[0]; else a "momentum" (SGD, RMSprop)
+  double momentum = 0;  // SGD's or RMSprop's momentum or Adam's beta1 (a scheduler checks the momentum only)
+  const char* optimizer = "SGD";  // torch.optim's class, for messages
+  bool cyclable = true;           // false: neither momentum nor betas (Adagrad)
 };
 
 class LrScheduler {

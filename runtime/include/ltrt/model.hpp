@@ -87,16 +87,21 @@ struct StateDef {
 };
 
 // The optimizer as the spec names it, with torch.optim's arguments.
-enum class OptimizerKind : std::uint8_t { sgd, adam, adamw };
+enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, rmsprop, adagrad };
 struct OptimizerConfig {
   OptimizerKind kind;
   double lr;
-  // SGD
+  // SGD (RMSprop's momentum too)
   double momentum, dampening;
   bool nesterov;
-  // Adam / AdamW
+  // Adam / AdamW (RMSprop's and Adagrad's eps too)
   double beta1, beta2, eps;
   bool amsgrad;
+  // RMSprop
+  double alpha;
+  bool centered;
+  // Adagrad
+  double lr_decay, initial_accumulator_value;
   // all
   double weight_decay;
   bool maximize;

@@ -1,5 +1,5 @@
-// The optimizer of a ModelDef: dispatches on OptimizerConfig to SGD, Adam or
-// AdamW over the flat parameter / gradient / slot regions of the arena.
+// The optimizer of a ModelDef: dispatches on OptimizerConfig to SGD, Adam, AdamW, RMSprop or
+// Adagrad over the flat parameter / gradient / slot regions of the arena.
 #pragma once
 
 #include <cstddef>
@@ -12,12 +12,13 @@
 
 namespace ltrt {
 
-// torch.optim's class name: "SGD", "Adam", "AdamW".
+// torch.optim's class name: "SGD", "Adam", "AdamW", "RMSprop", "Adagrad".
 const char* optimizer_name(OptimizerKind kind);
 
 // The per-parameter state tensors torch.optim keeps for this configuration,
 // in slot order: SGD with momentum: {"momentum_buffer"}; SGD without: {};
-// Adam/AdamW: {"exp_avg", "exp_avg_sq"} plus "max_exp_avg_sq" when amsgrad.
+// Adam/AdamW: {"exp_avg", "exp_avg_sq"} plus "max_exp_avg_sq" when amsgrad; RMSprop:
+// {"square_avg"}, "momentum_buffer" with a momentum, "grad_avg" when centered; Adagrad: {"sum"}.
 std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 
 // The model's parameter groups: its ParamGroupDefs, or one group of every parameter with the
@@ -28,9 +29,11 @@ std::vector<ParamGroupDef> param_groups_of(const ModelDef& model);
 std::vector<double> group_lrs(const ModelDef& model);
 
 // What a momentum-cycling scheduler needs of this optimizer (LrScheduler::create).
-// momentum: SGD's momentum or Adam's beta1, the value a step uses unless a scheduler cycles it.
+// momentum: SGD's or RMSprop's momentum or Adam's beta1, the value a step uses unless a scheduler
+// cycles it; Adagrad has neither (torch refuses to cycle it).
 inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
-  return {c.kind != OptimizerKind::sgd, c.kind == OptimizerKind::sgd ? c.momentum : c.beta1};
+  const bool betas = c.kind == OptimizerKind::adam || c.kind == OptimizerKind::adamw;
+  return {betas, betas ? c.beta1 : c.momentum, optimizer_name(c.kind), c.kind != OptimizerKind::adagrad};
 }
 
 class Optimizer {
@@ -56,7 +59,7 @@ class Optimizer {
   void set_lr(double lr) { lrs_.assign(lrs_.size(), lr); }
   void set_lr(int group, double lr) { lrs_[static_cast<std::size_t>(group)] = lr; }
   const std::vector<double>& lrs() const { return lrs_; }
-  // SGD's momentum or Adam's beta1 of the next step, per group: the configuration's, unless a
+  // SGD's or RMSprop's momentum or Adam's beta1 of the next step, per group: the configuration's, unless a
   // scheduler cycles it (OneCycleLR with cycle_momentum; see LrScheduler::momentum).
   double momentum(int group = 0) const { return momentums_[static_cast<std::size_t>(group)]; }
   void set_momentum(int group, double momentum) { momentums_[static_cast<std::size_t>(group)] = momentum; }

@@ -4,6 +4,7 @@
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
+#include "elementwise.hpp"
 #include "ops.hpp"
 
 namespace ltgen {
@@ -214,6 +215,7 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
   const std::int64_t h = std::get<std::int64_t>(b.args.at("hidden_size"));
   const std::int64_t num_layers = std::get<std::int64_t>(b.args.at("num_layers"));
   const bool bias = std::get<bool>(b.args.at("bias"));
+  const double dropout = std::get<double>(b.args.at("dropout"));
   const std::int64_t rows = c.gates * h;
   // torch's state_dict order per layer (weight_ih, weight_hh, bias_ih, bias_hh) and init
   // (RNNBase.reset_parameters): every parameter uniform(-1/sqrt(H), 1/sqrt(H)), drawn in that order.
@@ -221,6 +223,19 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
   int seq = in.at(0);
   for (std::int64_t k = 0; k < num_layers; ++k) {
     const std::string suffix = "_l" + std::to_string(k);
+    if (k > 0 && dropout > 0.0) {
+      // torch's dropout between layers: on every layer's output but the last's, in training only
+      // (a Dropout node: ltgen's own masks, as the Dropout layer's). With one layer it does nothing.
+      Node d;
+      d.op = "dropout";
+      d.layer = b.layer + ".dropout_l" + std::to_string(k - 1);
+      d.source = b.source;
+      d.attrs["p"] = dropout;
+      d.attrs["numel"] = per_sample_numel(g.value(seq));
+      d.inputs = {seq};
+      const int id = add_op(g, std::move(d), cpp_name(b.layer) + "_dropout_l" + std::to_string(k - 1));
+      seq = g.nodes[id].outputs[0];
+    }
     const int w_ih = add_param(g, b.layer + ".weight_ih" + suffix, {rows, k == 0 ? features : h});
     const int w_hh = add_param(g, b.layer + ".weight_hh" + suffix, {rows, h});
     const int b_ih = bias ? add_param(g, b.layer + ".bias_ih" + suffix, {rows}) : -1;
@@ -371,7 +386,8 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
   ArgDef layers_arg{"num_layers", ArgType::integer, Attr{std::int64_t{1}}};
   layers_arg.min = 1;
   ArgDef dropout{"dropout", ArgType::number, Attr{0.0}};
-  dropout.unsupported = c.layer + "'s dropout between layers";
+  dropout.min = 0.0;
+  dropout.max = 1.0;
   ArgDef bidirectional{"bidirectional", ArgType::boolean, Attr{false}};
   bidirectional.unsupported = "a bidirectional " + c.layer;
   // torch's default is batch_first=False, (T, batch, features); ltgen's sequences are (batch, T, features).

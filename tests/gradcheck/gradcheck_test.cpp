@@ -553,15 +553,27 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
           weights.push_back(p.at(prefix + "bias_hh" + lk));
         }
       }
-      const torch::Tensor zeros = torch::zeros({layers, h.size(0), hidden}, h.options());
-      if (type == "LSTM")
-        h = std::get<0>(torch::lstm(h, {zeros, zeros}, weights, bias, layers, 0.0, training, false, true));
-      else if (type == "GRU")
-        h = std::get<0>(torch::gru(h, zeros, weights, bias, layers, 0.0, training, false, true));
-      else if (get_string(l, "nonlinearity", "tanh") == "relu")
-        h = std::get<0>(torch::rnn_relu(h, zeros, weights, bias, layers, 0.0, training, false, true));
-      else
-        h = std::get<0>(torch::rnn_tanh(h, zeros, weights, bias, layers, 0.0, training, false, true));
+      // Layer by layer, so that dropout between layers applies the replayed masks (torch's own would
+      // draw from torch's generator): torch's dropout, on every layer's output but the last's.
+      const double prob = get_number(l, "dropout", 0.0);
+      const std::size_t per_layer = weights.size() / static_cast<std::size_t>(layers);
+      const torch::Tensor zeros = torch::zeros({1, h.size(0), hidden}, h.options());
+      for (std::int64_t k = 0; k < layers; ++k) {
+        if (k > 0 && training && prob > 0) {
+          const torch::Tensor keep = masks->get(dropout_k++, h, prob).to(h.dtype());
+          h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
+        }
+        const std::vector<torch::Tensor> w(weights.begin() + static_cast<std::ptrdiff_t>(k * per_layer),
+                                           weights.begin() + static_cast<std::ptrdiff_t>((k + 1) * per_layer));
+        if (type == "LSTM")
+          h = std::get<0>(torch::lstm(h, {zeros, zeros}, w, bias, 1, 0.0, training, false, true));
+        else if (type == "GRU")
+          h = std::get<0>(torch::gru(h, zeros, w, bias, 1, 0.0, training, false, true));
+        else if (get_string(l, "nonlinearity", "tanh") == "relu")
+          h = std::get<0>(torch::rnn_relu(h, zeros, w, bias, 1, 0.0, training, false, true));
+        else
+          h = std::get<0>(torch::rnn_tanh(h, zeros, w, bias, 1, 0.0, training, false, true));
+      }
     } else if (type == "Embedding") {
       h = torch::embedding(p.at(prefix + "weight"), h, s.padding_idx);
     } else {

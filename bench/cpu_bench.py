@@ -2,12 +2,13 @@
 """Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
 against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/cpu_bench.py ddp|precision|gpt_precision --ltgen build/ltgen \
+    python3 bench/cpu_bench.py ddp|precision|gpt_precision|lstm --ltgen build/ltgen \
         --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
 
 `ddp`: 1 process and 2 (mpirun -n 2) against Lightning with devices=1 and devices=2 (its own DDP on
 the CPU, gloo). `precision`: "32-true" against "bf16-mixed", both in one process, for both.
 `gpt_precision`: the same for a 2-block GPT (causal attention, T=64, E=128), in tokens per second.
+`lstm`: a character LSTM (2 layers of 256 units, T=64) in "32-true", in tokens per second.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
@@ -31,6 +32,7 @@ import common  # noqa: E402  (generate, launcher)
 
 N, FEATURES, HIDDEN, CLASSES, BATCH = 16384, 256, 1024, 10, 64  # the MLP
 GPT_N, GPT_T, GPT_VOCAB, GPT_E, GPT_BATCH = 2048, 64, 96, 128, 16  # the GPT: windows of T tokens
+LSTM_N, LSTM_T, LSTM_VOCAB, LSTM_E, LSTM_H, LSTM_BATCH = 512, 64, 96, 64, 256, 16  # the LSTM's windows
 EPOCHS = (1, 5)  # the two fits; their difference is timed
 
 
@@ -39,7 +41,25 @@ MODES = {
     "ddp": ("mlp", [(1, "32-true", [1, 2]), (2, "32-true", [1])]),
     "precision": ("mlp", [(1, "32-true", [2]), (1, "bf16-mixed", [2])]),
     "gpt_precision": ("gpt", [(1, "32-true", [2]), (1, "bf16-mixed", [2])]),
+    "lstm": ("lstm", [(1, "32-true", [1, 2])]),
 }
+
+
+def lstm_spec(name, precision):
+    """char-rnn's model: an Embedding, a 2-layer LSTM and a Linear head on every position."""
+    return {
+        "name": name, "seed_everything": 1,
+        "model": {"inputs": {"x": {"shape": [LSTM_T], "dtype": "int64"}},
+                  "target": {"dtype": "int64", "num_classes": LSTM_VOCAB, "shape": [LSTM_T]},
+                  "layers": [{"type": "Embedding", "num_embeddings": LSTM_VOCAB, "embedding_dim": LSTM_E},
+                             {"type": "LSTM", "hidden_size": LSTM_H, "num_layers": 2, "batch_first": True},
+                             {"type": "Linear", "out_features": LSTM_VOCAB}],
+                  "loss": {"type": "CrossEntropyLoss"}},
+        "data": {"batch_size": LSTM_BATCH, "train": {"source": "npy", "x": "x.npy", "y": "y.npy"}},
+        "optimizer": {"type": "Adam", "lr": 1e-3},
+        "trainer": {"accelerator": "cpu", "precision": precision, "max_epochs": 1, "logger": False,
+                    "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False},
+    }
 
 
 def gpt_spec(name, precision):
@@ -111,10 +131,11 @@ def main():
     os.makedirs(work)
     rng = np.random.default_rng(0)
     model, configs = MODES[args.mode]
-    if model == "gpt":  # token windows; throughput counts tokens
-        samples, unit = GPT_N, ("tokens", GPT_T)
-        np.save(os.path.join(work, "x.npy"), rng.integers(0, GPT_VOCAB, (GPT_N, GPT_T)).astype(np.int64))
-        np.save(os.path.join(work, "y.npy"), rng.integers(0, GPT_VOCAB, (GPT_N, GPT_T)).astype(np.int64))
+    if model in ("gpt", "lstm"):  # token windows; throughput counts tokens
+        n, t, vocab = (GPT_N, GPT_T, GPT_VOCAB) if model == "gpt" else (LSTM_N, LSTM_T, LSTM_VOCAB)
+        samples, unit = n, ("tokens", t)
+        np.save(os.path.join(work, "x.npy"), rng.integers(0, vocab, (n, t)).astype(np.int64))
+        np.save(os.path.join(work, "y.npy"), rng.integers(0, vocab, (n, t)).astype(np.int64))
     else:
         samples, unit = N, ("samples", 1)
         np.save(os.path.join(work, "x.npy"), rng.standard_normal((N, FEATURES)).astype(np.float32))
@@ -126,7 +147,8 @@ def main():
         name = f"cpu_bench_{model}_{devices}_{precision.replace('-', '_')}"
         path = os.path.join(work, name + ".json")
         with open(path, "w") as f:
-            json.dump(gpt_spec(name, precision) if model == "gpt" else spec(name, devices, precision), f, indent=1)
+            made = {"gpt": gpt_spec, "lstm": lstm_spec}.get(model)
+            json.dump(made(name, precision) if made else spec(name, devices, precision), f, indent=1)
         program = common.generate(args.ltgen, path, os.path.join(work, name))
         script = os.path.join(work, name + ".py")
         subprocess.run([args.ltgen, path, "--emit", "lightning", "-o", script], check=True, capture_output=True)

@@ -425,7 +425,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.optimizer.beta1 = " + num(o.beta1) + ";");
     w.line("m.optimizer.beta2 = " + num(o.beta2) + ";");
     w.line("m.optimizer.eps = " + num(o.eps) + ";");
-    w.line(std::string("m.optimizer.amsgrad = ") + (o.amsgrad ? "true" : "false") + ";");
+    if (o.type == "Adam" || o.type == "AdamW")
+      w.line(std::string("m.optimizer.amsgrad = ") + (o.amsgrad ? "true" : "false") + ";");
+    if (o.type == "RAdam")
+      w.line(std::string("m.optimizer.decoupled_weight_decay = ") + (o.decoupled_weight_decay ? "true" : "false") + ";");
   }
   w.line("m.optimizer.weight_decay = " + num(o.weight_decay) + ";");
   w.line(std::string("m.optimizer.maximize = ") + (o.maximize ? "true" : "false") + ";");

@@ -454,7 +454,10 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
             ltrt::python_repr(o.initial_accumulator_value) + ", eps=" + ltrt::python_repr(o.eps);
   } else {
     args += ", betas=(" + ltrt::python_repr(o.beta1) + ", " + ltrt::python_repr(o.beta2) + "), eps=" +
-            ltrt::python_repr(o.eps) + ", amsgrad=" + (o.amsgrad ? "True" : "False");
+            ltrt::python_repr(o.eps);
+    if (o.type == "Adam" || o.type == "AdamW") args += std::string(", amsgrad=") + (o.amsgrad ? "True" : "False");
+    if (o.type == "RAdam")
+      args += std::string(", decoupled_weight_decay=") + (o.decoupled_weight_decay ? "True" : "False");
   }
   args += ", weight_decay=" + ltrt::python_repr(o.weight_decay) + ", maximize=" + (o.maximize ? "True" : "False");
   if (o.param_groups.empty()) {

@@ -489,7 +489,7 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
         s.type == "SGD"       ? std::vector<const char*>{"momentum", "dampening", "nesterov", "maximize"}
         : s.type == "RMSprop" ? std::vector<const char*>{"alpha", "eps", "momentum", "centered", "maximize"}
         : s.type == "Adagrad" ? std::vector<const char*>{"lr_decay", "eps", "initial_accumulator_value", "maximize"}
-                              : std::vector<const char*>{"betas", "eps", "amsgrad", "maximize"};
+                              : std::vector<const char*>{"betas", "eps", "amsgrad", "decoupled_weight_decay", "maximize"};
     for (const char* k : own)
       if (o.get(k))
         o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'lr', 'weight_decay' and 'name' "
@@ -509,10 +509,12 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
 void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
   ltrt::ConfigObject o(top.require("optimizer"), "optimizer");
   OptimizerSpec& s = spec.optimizer;
-  s.type = o.string("type", "", {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
-  if (s.type.empty()) o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'RMSprop' or 'Adagrad')");
-  // torch.optim's defaults: lr 1e-3, RMSprop's and Adagrad's 1e-2.
-  s.lr = o.number("lr", s.type == "RMSprop" || s.type == "Adagrad" ? 1e-2 : 1e-3, 0.0, HUGE_VAL);
+  s.type = o.string("type", "", {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "RMSprop", "Adagrad"});
+  if (s.type.empty())
+    o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'RMSprop' or 'Adagrad')");
+  // torch.optim's defaults: lr 1e-3, RMSprop's and Adagrad's 1e-2, Adamax's 2e-3.
+  s.lr = o.number("lr", s.type == "RMSprop" || s.type == "Adagrad" ? 1e-2 : s.type == "Adamax" ? 2e-3 : 1e-3, 0.0,
+                  HUGE_VAL);
   s.weight_decay = o.number("weight_decay", s.type == "AdamW" ? 1e-2 : 0.0, 0.0, HUGE_VAL);
   s.maximize = o.boolean("maximize", false);
   for (const char* k : {"foreach", "differentiable", "fused", "capturable"}) {
@@ -547,7 +549,8 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
         o.fail("betas", "each beta must be in [0, 1)");
     }
     s.eps = o.number("eps", 1e-8, 0.0, HUGE_VAL);
-    s.amsgrad = o.boolean("amsgrad", false);
+    if (s.type == "Adam" || s.type == "AdamW") s.amsgrad = o.boolean("amsgrad", false);
+    if (s.type == "RAdam") s.decoupled_weight_decay = o.boolean("decoupled_weight_decay", false);
   }
   if (const JsonValue* groups = o.get("param_groups"); groups && groups->kind != Kind::null) read_param_groups(*groups, s);
   o.finish();
@@ -589,6 +592,8 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
   c.kind = o.type == "SGD"       ? ltrt::OptimizerKind::sgd
            : o.type == "Adam"    ? ltrt::OptimizerKind::adam
            : o.type == "AdamW"   ? ltrt::OptimizerKind::adamw
+           : o.type == "Adamax"  ? ltrt::OptimizerKind::adamax
+           : o.type == "RAdam"   ? ltrt::OptimizerKind::radam
            : o.type == "RMSprop" ? ltrt::OptimizerKind::rmsprop
                                  : ltrt::OptimizerKind::adagrad;
   c.lr = o.lr;
@@ -599,6 +604,7 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
   c.beta2 = o.beta2;
   c.eps = o.eps;
   c.amsgrad = o.amsgrad;
+  c.decoupled_weight_decay = o.decoupled_weight_decay;
   c.alpha = o.alpha;
   c.centered = o.centered;
   c.lr_decay = o.lr_decay;

@@ -1,10 +1,11 @@
-// torch.optim.SGD / Adam / AdamW / RMSprop / Adagrad as fused kernels over the flat parameter region, a launch per
+// torch.optim.SGD / Adam / AdamW / Adamax / RAdam / RMSprop / Adagrad as fused kernels over the flat parameter region, a launch per
 // parameter group (each reads its lr, momentum and weight decay): one thread an element, the same
-// float arithmetic as runtime/src/sgd.cpp, adam.cpp and rmsprop.cpp (fmaf where they call std::fma; the
+// float arithmetic as runtime/src/sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, rmsprop.cpp and adagrad.cpp (fmaf where they call std::fma; the
 // runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
 #include <cmath>
 
 #include "ltrt/cuda/kernels.cuh"
+#include "ltrt/radam.hpp"
 
 namespace ltrt::cuda {
 
@@ -72,6 +73,55 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
   param[i] = p + s->neg_step_size[group] * m / denom;                // param.addcdiv_(exp_avg, denom, value=-step_size)
 }
 
+struct AdamaxFlags {
+  float weight_decay, beta2, eps;
+  bool decay, maximize;
+};
+
+// The step's -lr / (1 - beta1^step) is the group's neg_step_size, as Adam's.
+__global__ void adamax_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
+                              float* __restrict__ exp_inf, std::int64_t n, AdamaxFlags f, int group,
+                              const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float g = f.maximize ? -grad[i] : grad[i];
+  if (f.decay) g = fmaf(f.weight_decay, param[i], g);         // grad.add(param, alpha=weight_decay)
+  const float m = lerp(exp_avg[i], g, s->lerp_weight[group]);  // exp_avg.lerp_(grad, 1 - beta1)
+  exp_avg[i] = m;
+  const float u = fmaxf(exp_inf[i] * f.beta2, fabsf(g) + f.eps);  // max(exp_inf * beta2, |grad| + eps)
+  exp_inf[i] = u;
+  param[i] = param[i] + s->neg_step_size[group] * m / u;  // param.addcdiv_(exp_avg, exp_inf, value=-clr)
+}
+
+struct RadamFlags {
+  float weight_decay, beta2, one_minus_beta2, eps;
+  bool decay, decoupled, maximize;
+};
+
+__global__ void radam_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
+                             float* __restrict__ exp_avg_sq, std::int64_t n, RadamFlags f, int group,
+                             const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float g = f.maximize ? -grad[i] : grad[i];
+  float p = param[i];
+  if (f.decay) {
+    if (f.decoupled) p = p * s->decoupled_scale[group];  // param.mul_(1 - lr * weight_decay)
+    else g = fmaf(f.weight_decay, p, g);                 // grad.add(param, alpha=weight_decay)
+  }
+  const float m = lerp(exp_avg[i], g, s->lerp_weight[group]);  // exp_avg.lerp_(grad, 1 - beta1)
+  float v = exp_avg_sq[i] * f.beta2;                           // exp_avg_sq.mul_(beta2)
+  v = v + f.one_minus_beta2 * g * g;                           // .addcmul_(grad, grad, value=1 - beta2)
+  exp_avg[i] = m;
+  exp_avg_sq[i] = v;
+  float update = m / s->bias_correction1[group] * -s->neg_lr[group];  // bias_corrected_exp_avg * lr
+  if (s->radam_rectified) {
+    update = update * (1.0f / (sqrtf(v) + f.eps) * s->bias_correction2_sqrt);  // * adaptive lr
+    update = update * s->radam_rect;                                          // * rect
+  }
+  param[i] = p - update;  // param.add_(update, alpha=-1.0)
+}
+
 struct RmspropFlags {
   float weight_decay, alpha, one_minus_alpha, eps;
   bool decay, has_buffer, centered, maximize;
@@ -133,6 +183,11 @@ void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::
   const double t = static_cast<double>(step);
   const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
   s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+  if (c.kind == OptimizerKind::radam) {  // rect depends on beta2 and the step only
+    const RadamScalars r = radam_scalars(c.beta1, c.beta2, step);
+    s.radam_rectified = r.rectified ? 1 : 0;
+    s.radam_rect = static_cast<float>(r.rect);
+  }
   for (std::size_t g = 0; g < groups.size() && g < kMaxParamGroups; ++g) {
     const double lr = lrs[g], momentum = momentums[g];  // Adam: momentum is beta1
     const double bias_correction1 = 1.0 - std::pow(momentum, t);
@@ -143,6 +198,7 @@ void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::
     s.neg_step_size[g] = static_cast<float>(c.kind == OptimizerKind::adagrad ? -(lr / (1.0 + (t - 1.0) * c.lr_decay))
                                                                              : -(lr / bias_correction1));
     s.decoupled_scale[g] = static_cast<float>(1.0 - lr * groups[g].weight_decay);
+    s.bias_correction1[g] = static_cast<float>(bias_correction1);
   }
 }
 
@@ -171,6 +227,23 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vec
                                                          c.amsgrad ? slots + 2 * n + b : nullptr, g.count, f,
                                                          static_cast<int>(gi), ctx.scalars);
         LTRT_CUDA_CHECK_LAUNCH("adam_kernel");
+        break;
+      }
+      case OptimizerKind::adamax: {
+        const AdamaxFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.beta2), static_cast<float>(c.eps),
+                            g.weight_decay != 0.0, c.maximize};
+        adamax_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b, g.count, f,
+                                                           static_cast<int>(gi), ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("adamax_kernel");
+        break;
+      }
+      case OptimizerKind::radam: {
+        const RadamFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.beta2),
+                           static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps), g.weight_decay != 0.0,
+                           c.decoupled_weight_decay, c.maximize};
+        radam_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b, g.count, f,
+                                                          static_cast<int>(gi), ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("radam_kernel");
         break;
       }
       case OptimizerKind::rmsprop: {

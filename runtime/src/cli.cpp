@@ -373,7 +373,9 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
     betas.push(Value::make_number(o.beta2));
     opt.set("betas", std::move(betas));
     opt.set("eps", Value::make_number(o.eps));
-    opt.set("amsgrad", Value::make_bool(o.amsgrad));
+    if (o.kind == OptimizerKind::adam || o.kind == OptimizerKind::adamw) opt.set("amsgrad", Value::make_bool(o.amsgrad));
+    if (o.kind == OptimizerKind::radam)
+      opt.set("decoupled_weight_decay", Value::make_bool(o.decoupled_weight_decay));
   }
   opt.set("weight_decay", Value::make_number(o.weight_decay));
   opt.set("maximize", Value::make_bool(o.maximize));

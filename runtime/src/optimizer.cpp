@@ -1,4 +1,4 @@
-// Dispatch from OptimizerConfig to the SGD / Adam / AdamW / RMSprop / Adagrad kernels.
+// Dispatch from OptimizerConfig to the SGD / Adam / AdamW / Adamax / RAdam / RMSprop / Adagrad kernels.
 #include "ltrt/optimizer.hpp"
 
 #include <cstring>
@@ -6,6 +6,9 @@
 #include "ltrt/adam.hpp"
 #include "ltrt/arena.hpp"
 #include "ltrt/error.hpp"
+#include "ltrt/adagrad.hpp"
+#include "ltrt/adamax.hpp"
+#include "ltrt/radam.hpp"
 #include "ltrt/rmsprop.hpp"
 #include "ltrt/sgd.hpp"
 
@@ -16,6 +19,8 @@ const char* optimizer_name(OptimizerKind kind) {
     case OptimizerKind::sgd: return "SGD";
     case OptimizerKind::adam: return "Adam";
     case OptimizerKind::adamw: return "AdamW";
+    case OptimizerKind::adamax: return "Adamax";
+    case OptimizerKind::radam: return "RAdam";
     case OptimizerKind::rmsprop: return "RMSprop";
     case OptimizerKind::adagrad: return "Adagrad";
   }
@@ -30,6 +35,10 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
     case OptimizerKind::adam:
     case OptimizerKind::adamw:
       if (config.amsgrad) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+      return {"exp_avg", "exp_avg_sq"};
+    case OptimizerKind::adamax:
+      return {"exp_avg", "exp_inf"};
+    case OptimizerKind::radam:
       return {"exp_avg", "exp_avg_sq"};
     case OptimizerKind::rmsprop: {  // torch's _init_group order
       std::vector<std::string> s = {"square_avg"};
@@ -114,6 +123,18 @@ void Optimizer::step() {
                             c.kind == OptimizerKind::adamw};
         adam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b,
                   c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, step_count_);
+        break;
+      }
+      case OptimizerKind::adamax: {
+        const AdamaxArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.maximize};
+        adamax_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                    args, step_count_);
+        break;
+      }
+      case OptimizerKind::radam: {
+        const RadamArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.decoupled_weight_decay, c.maximize};
+        radam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                   args, step_count_);
         break;
       }
       case OptimizerKind::rmsprop: {

@@ -6,7 +6,9 @@
 // square_avg, grad_avg, sum) must match within 1e-6 relative. Each case also runs with the parameters in two groups of their
 // own lr and weight decay, laid out in another order (optimizer.param_groups).
 //
-// Not compared, because LibTorch 1.13's C++ optimizers lack them: maximize,
+// Adamax and RAdam are not here: LibTorch 1.13 has no C++ class for them (tests/e2e's parity
+// specs check them against torch's Python optimizers, final weights included, and the Lightning
+// tests against Lightning's). Not compared, because LibTorch 1.13's C++ optimizers lack them: maximize,
 // foreach, fused, capturable and differentiable (Python-only options). Note
 // also that the C++ Adam updates exp_avg as mul_(beta1).add_(grad, 1 - beta1)
 // where Python (and ltrt) use exp_avg.lerp_(grad, 1 - beta1), and the C++

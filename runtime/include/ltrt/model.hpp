@@ -87,16 +87,17 @@ struct StateDef {
 };
 
 // The optimizer as the spec names it, with torch.optim's arguments.
-enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, rmsprop, adagrad };
+enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, adamax, radam, rmsprop, adagrad };
 struct OptimizerConfig {
   OptimizerKind kind;
   double lr;
   // SGD (RMSprop's momentum too)
   double momentum, dampening;
   bool nesterov;
-  // Adam / AdamW (RMSprop's and Adagrad's eps too)
+  // Adam / AdamW / Adamax / RAdam (RMSprop's and Adagrad's eps too)
   double beta1, beta2, eps;
-  bool amsgrad;
+  bool amsgrad;                 // Adam, AdamW
+  bool decoupled_weight_decay;  // RAdam
   // RMSprop
   double alpha;
   bool centered;

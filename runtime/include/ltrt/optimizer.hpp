@@ -1,5 +1,5 @@
-// The optimizer of a ModelDef: dispatches on OptimizerConfig to SGD, Adam, AdamW, RMSprop or
-// Adagrad over the flat parameter / gradient / slot regions of the arena.
+// The optimizer of a ModelDef: dispatches on OptimizerConfig to SGD, Adam, AdamW, Adamax, RAdam,
+// RMSprop or Adagrad over the flat parameter / gradient / slot regions of the arena.
 #pragma once
 
 #include <cstddef>
@@ -12,12 +12,13 @@
 
 namespace ltrt {
 
-// torch.optim's class name: "SGD", "Adam", "AdamW", "RMSprop", "Adagrad".
+// torch.optim's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "RMSprop", "Adagrad".
 const char* optimizer_name(OptimizerKind kind);
 
 // The per-parameter state tensors torch.optim keeps for this configuration,
 // in slot order: SGD with momentum: {"momentum_buffer"}; SGD without: {};
-// Adam/AdamW: {"exp_avg", "exp_avg_sq"} plus "max_exp_avg_sq" when amsgrad; RMSprop:
+// Adam/AdamW: {"exp_avg", "exp_avg_sq"} plus "max_exp_avg_sq" when amsgrad; Adamax: {"exp_avg",
+// "exp_inf"}; RAdam: {"exp_avg", "exp_avg_sq"}; RMSprop:
 // {"square_avg"}, "momentum_buffer" with a momentum, "grad_avg" when centered; Adagrad: {"sum"}.
 std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 
@@ -29,10 +30,11 @@ std::vector<ParamGroupDef> param_groups_of(const ModelDef& model);
 std::vector<double> group_lrs(const ModelDef& model);
 
 // What a momentum-cycling scheduler needs of this optimizer (LrScheduler::create).
-// momentum: SGD's or RMSprop's momentum or Adam's beta1, the value a step uses unless a scheduler
-// cycles it; Adagrad has neither (torch refuses to cycle it).
+// momentum: SGD's or RMSprop's momentum or the Adam family's beta1, the value a step uses unless a
+// scheduler cycles it; Adagrad has neither (torch refuses to cycle it).
 inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
-  const bool betas = c.kind == OptimizerKind::adam || c.kind == OptimizerKind::adamw;
+  const bool betas = c.kind == OptimizerKind::adam || c.kind == OptimizerKind::adamw ||
+                     c.kind == OptimizerKind::adamax || c.kind == OptimizerKind::radam;
   return {betas, betas ? c.beta1 : c.momentum, optimizer_name(c.kind), c.kind != OptimizerKind::adagrad};
 }
 

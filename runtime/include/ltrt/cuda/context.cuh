@@ -27,8 +27,11 @@ struct StepScalars {
   float lerp_weight[kMaxParamGroups];      // Adam: 1 - beta1 (OneCycleLR may cycle beta1)
   float neg_step_size[kMaxParamGroups];    // Adam: -lr / (1 - beta1^step); Adagrad: -lr / (1 + (step - 1) lr_decay)
   float decoupled_scale[kMaxParamGroups];  // AdamW: 1 - lr * weight_decay
+  float bias_correction1[kMaxParamGroups];  // RAdam: 1 - beta1^step (beta1 may be cycled)
   int first_step;               // SGD: the momentum buffer starts as the gradient; Adagrad: the sum as its initial value
-  float bias_correction2_sqrt;  // Adam: sqrt(1 - beta2^step)
+  float bias_correction2_sqrt;  // Adam, RAdam: sqrt(1 - beta2^step)
+  int radam_rectified;          // RAdam: rho_t > 5, the step is rectified by radam_rect
+  float radam_rect;
 };
 
 // What a generated step function needs besides the arena.

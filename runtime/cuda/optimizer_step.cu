@@ -49,22 +49,31 @@ __device__ inline float lerp(float self, float end, float weight) {
   return fabsf(weight) < 0.5f ? fmaf(weight, end - self, self) : fmaf(weight - 1.0f, end - self, end);
 }
 
+// What Adam, AdamW and RAdam do first for element i: the weight decay (coupled into the gradient,
+// or decoupled onto the parameter), then both moments, stored. Leaves p (decayed), m and v.
+__device__ inline void adam_moments(std::int64_t i, const float* __restrict__ param, const float* __restrict__ grad,
+                                    float* __restrict__ exp_avg, float* __restrict__ exp_avg_sq, const AdamFlags& f,
+                                    int group, const StepScalars* __restrict__ s, float& p, float& m, float& v) {
+  float g = f.maximize ? -grad[i] : grad[i];
+  p = param[i];
+  if (f.decay) {
+    if (f.decoupled) p = p * s->decoupled_scale[group];  // param.mul_(1 - lr * weight_decay)
+    else g = fmaf(f.weight_decay, p, g);                 // grad.add(param, alpha=weight_decay)
+  }
+  m = lerp(exp_avg[i], g, s->lerp_weight[group]);  // exp_avg.lerp_(grad, 1 - beta1)
+  v = exp_avg_sq[i] * f.beta2;                     // exp_avg_sq.mul_(beta2)
+  v = v + f.one_minus_beta2 * g * g;               // .addcmul_(grad, grad, value=1 - beta2)
+  exp_avg[i] = m;
+  exp_avg_sq[i] = v;
+}
+
 __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
                             float* __restrict__ exp_avg_sq, float* __restrict__ max_exp_avg_sq, std::int64_t n,
                             AdamFlags f, int group, const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  float g = f.maximize ? -grad[i] : grad[i];
-  float p = param[i];
-  if (f.decay) {
-    if (f.decoupled) p = p * s->decoupled_scale[group];  // param.mul_(1 - lr * weight_decay)
-    else g = fmaf(f.weight_decay, p, g);          // grad.add(param, alpha=weight_decay)
-  }
-  const float m = lerp(exp_avg[i], g, s->lerp_weight[group]);  // exp_avg.lerp_(grad, 1 - beta1)
-  float v = exp_avg_sq[i] * f.beta2;                   // exp_avg_sq.mul_(beta2)
-  v = v + f.one_minus_beta2 * g * g;                   // .addcmul_(grad, grad, value=1 - beta2)
-  exp_avg[i] = m;
-  exp_avg_sq[i] = v;
+  float p, m, v;
+  adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, p, m, v);
   if (f.amsgrad) {
     v = fmaxf(max_exp_avg_sq[i], v);
     max_exp_avg_sq[i] = v;
@@ -93,27 +102,14 @@ __global__ void adamax_kernel(float* __restrict__ param, const float* __restrict
   param[i] = param[i] + s->neg_step_size[group] * m / u;  // param.addcdiv_(exp_avg, exp_inf, value=-clr)
 }
 
-struct RadamFlags {
-  float weight_decay, beta2, one_minus_beta2, eps;
-  bool decay, decoupled, maximize;
-};
-
+// RAdam: Adam's moments (AdamFlags without amsgrad), then the rectified update.
 __global__ void radam_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
-                             float* __restrict__ exp_avg_sq, std::int64_t n, RadamFlags f, int group,
+                             float* __restrict__ exp_avg_sq, std::int64_t n, AdamFlags f, int group,
                              const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  float g = f.maximize ? -grad[i] : grad[i];
-  float p = param[i];
-  if (f.decay) {
-    if (f.decoupled) p = p * s->decoupled_scale[group];  // param.mul_(1 - lr * weight_decay)
-    else g = fmaf(f.weight_decay, p, g);                 // grad.add(param, alpha=weight_decay)
-  }
-  const float m = lerp(exp_avg[i], g, s->lerp_weight[group]);  // exp_avg.lerp_(grad, 1 - beta1)
-  float v = exp_avg_sq[i] * f.beta2;                           // exp_avg_sq.mul_(beta2)
-  v = v + f.one_minus_beta2 * g * g;                           // .addcmul_(grad, grad, value=1 - beta2)
-  exp_avg[i] = m;
-  exp_avg_sq[i] = v;
+  float p, m, v;
+  adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, p, m, v);
   float update = m / s->bias_correction1[group] * -s->neg_lr[group];  // bias_corrected_exp_avg * lr
   if (s->radam_rectified) {
     update = update * (1.0f / (sqrtf(v) + f.eps) * s->bias_correction2_sqrt);  // * adaptive lr
@@ -238,9 +234,9 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vec
         break;
       }
       case OptimizerKind::radam: {
-        const RadamFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.beta2),
-                           static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps), g.weight_decay != 0.0,
-                           c.decoupled_weight_decay, c.maximize};
+        const AdamFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.beta2),
+                          static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps), g.weight_decay != 0.0,
+                          c.decoupled_weight_decay, false, c.maximize};
         radam_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b, g.count, f,
                                                           static_cast<int>(gi), ctx.scalars);
         LTRT_CUDA_CHECK_LAUNCH("radam_kernel");

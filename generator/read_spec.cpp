@@ -489,7 +489,9 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
         s.type == "SGD"       ? std::vector<const char*>{"momentum", "dampening", "nesterov", "maximize"}
         : s.type == "RMSprop" ? std::vector<const char*>{"alpha", "eps", "momentum", "centered", "maximize"}
         : s.type == "Adagrad" ? std::vector<const char*>{"lr_decay", "eps", "initial_accumulator_value", "maximize"}
-                              : std::vector<const char*>{"betas", "eps", "amsgrad", "decoupled_weight_decay", "maximize"};
+        : s.type == "Adamax"  ? std::vector<const char*>{"betas", "eps", "maximize"}
+        : s.type == "RAdam"   ? std::vector<const char*>{"betas", "eps", "decoupled_weight_decay", "maximize"}
+                              : std::vector<const char*>{"betas", "eps", "amsgrad", "maximize"};
     for (const char* k : own)
       if (o.get(k))
         o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'lr', 'weight_decay' and 'name' "

@@ -97,7 +97,8 @@ __global__ void adamax_kernel(float* __restrict__ param, const float* __restrict
   if (f.decay) g = fmaf(f.weight_decay, param[i], g);         // grad.add(param, alpha=weight_decay)
   const float m = lerp(exp_avg[i], g, s->lerp_weight[group]);  // exp_avg.lerp_(grad, 1 - beta1)
   exp_avg[i] = m;
-  const float u = fmaxf(exp_inf[i] * f.beta2, fabsf(g) + f.eps);  // max(exp_inf * beta2, |grad| + eps)
+  const float a = exp_inf[i] * f.beta2, b = fabsf(g) + f.eps;  // max(exp_inf * beta2, |grad| + eps)
+  const float u = a != a || b != b ? a + b : fmaxf(a, b);  // torch.maximum keeps a NaN (x != x: NaN)
   exp_inf[i] = u;
   param[i] = param[i] + s->neg_step_size[group] * m / u;  // param.addcdiv_(exp_avg, exp_inf, value=-clr)
 }
@@ -182,6 +183,7 @@ void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::
   if (c.kind == OptimizerKind::radam) {  // rect depends on beta2 and the step only
     const RadamScalars r = radam_scalars(c.beta1, c.beta2, step);
     s.radam_rectified = r.rectified ? 1 : 0;
+    s.bias_correction2_sqrt = static_cast<float>(r.bias_correction2_sqrt);  // torch's bc2**0.5, as the CPU's
     s.radam_rect = static_cast<float>(r.rect);
   }
   for (std::size_t g = 0; g < groups.size() && g < kMaxParamGroups; ++g) {

@@ -23,7 +23,8 @@ LTRT_KERNEL_CLONES void adamax_step(float* param, const float* grad, float* exp_
     const float m = lerp(exp_avg[i], g, lerp_weight);     // exp_avg.lerp_(grad, 1 - beta1)
     exp_avg[i] = m;
     // torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps), out=exp_inf)
-    const float u = std::max(exp_inf[i] * beta2, std::fabs(g) + eps);
+    const float a = exp_inf[i] * beta2, b = std::fabs(g) + eps;
+    const float u = std::isnan(a) || std::isnan(b) ? a + b : std::max(a, b);  // torch.maximum keeps a NaN
     exp_inf[i] = u;
     param[i] = param[i] + neg_clr * m / u;  // param.addcdiv_(exp_avg, exp_inf, value=-clr)
   }

@@ -23,9 +23,9 @@ void CallbackContext::emit_info(const std::string& message) const {
   else std::fprintf(stderr, "%s\n", message.c_str());
 }
 
-void CallbackContext::emit_warning(const std::string& message) const {
+void CallbackContext::emit_warning(const std::string& message, const char* category) const {
   if (warn) warn(message);
-  else std::fprintf(stderr, "UserWarning: %s\n", message.c_str());
+  else std::fprintf(stderr, "%s: %s\n", category, message.c_str());
 }
 
 void CallbackContext::request_stop() const {

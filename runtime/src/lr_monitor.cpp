@@ -43,11 +43,11 @@ std::string LearningRateMonitor::base_key(const CallbackContext& ctx) {
 
 void LearningRateMonitor::on_train_start(const CallbackContext& ctx) {
   if (!ctx.has_logger) throw Error("Cannot use `LearningRateMonitor` callback with `Trainer` that has no logger.");
-  // SGD and RMSprop have "momentum" and Adam/AdamW "betas" in optimizer.defaults; Adagrad has neither, and
-  // Lightning warns that it logs 0 for its momentum.
+  // SGD and RMSprop have "momentum" and the Adam family "betas" in optimizer.defaults; Adagrad has neither,
+  // and Lightning warns (a RuntimeWarning) that it logs 0 for its momentum.
   if (o_.log_momentum && ctx.optimizer_name == "Adagrad")
     ctx.emit_warning("You have set log_momentum=True, but some optimizers do not have momentum. This will log a "
-                     "value 0 for the momentum.");
+                     "value 0 for the momentum.", "RuntimeWarning");
   // _find_names_from_schedulers / _find_names_from_optimizers: "lr-" + the optimizer's class name (one
   // optimizer of its type: no "-1" prefix), a suffix per parameter group (group_keys).
   // _duplicate_param_group_names: the groups' names, "pg<i>" for those without one, must differ.

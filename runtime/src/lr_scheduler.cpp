@@ -826,7 +826,8 @@ std::int64_t at_least(const Args& a, const char* name, std::int64_t v, std::int6
 }
 
 // cycle_momentum (torch's default true) of OneCycleLR and CyclicLR: torch's constructor sets the
-// group's momentum (SGD) or betas[0] (Adam) to max_momentum and keeps both bounds in the group.
+// group's momentum (SGD, RMSprop) or betas[0] (the Adam family) to max_momentum and keeps both bounds
+// in the group.
 // Returns whether the scheduler cycles; refuses what ltgen cannot reproduce.
 bool read_momentum_cycle(const Args& a, const std::string& type, Group& group, const OptimizerMomentum& optimizer,
                          double base_default, double max_default) {
@@ -844,6 +845,11 @@ bool read_momentum_cycle(const Args& a, const std::string& type, Group& group, c
              "(true: torch's default) cycles " + name + "'s momentum, and this " + name + " has momentum 0 (no "
              "momentum buffer; torch would switch one on): give the optimizer a momentum (" + type + " sets it), "
              "or set cycle_momentum to false");
+    // RMSprop: torch's first step (at max_momentum) creates no momentum buffer when it is 0, and a
+    // later step with a momentum fails in torch (KeyError 'momentum_buffer').
+    if (name == "RMSprop" && max == 0)
+      a.fail("max_momentum", "must not be 0 with RMSprop: torch's first step would create no momentum buffer, "
+                             "and a later step with a momentum fails in torch");
     if (name == "SGD" && (base == 0 || max == 0))
       a.fail(base == 0 ? "base_momentum" : "max_momentum",
              "must not be 0 with SGD: a step of momentum 0 skips torch's momentum buffer, which ltgen does not "

@@ -475,7 +475,7 @@ CallbackContext& Fit::context() {
   c.is_last_batch = batch_in_epoch_ == num_train_batches_;
   c.elapsed_seconds = elapsed();
   c.lrs = optimizer_.lrs();
-  c.momentums = optimizer_.momentums();  // SGD's momentum or Adam's beta1, as a scheduler left it
+  c.momentums = optimizer_.momentums();  // SGD's or RMSprop's momentum or the Adam family's beta1, as a scheduler left it
   return c;
 }
 

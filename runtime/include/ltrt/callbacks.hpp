@@ -85,7 +85,7 @@ struct CallbackContext {
   // trainer.strategy.remove_checkpoint; unset: std::filesystem::remove.
   std::function<void(const std::string& path)> remove_checkpoint;
   // The optimizer (one) and LR scheduler, for LearningRateMonitor.
-  std::string optimizer_name;             // torch's class name: "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"
+  std::string optimizer_name;             // torch's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "RMSprop", "Adagrad"
   // optimizer.param_groups: each group's name (nullptr: none) and weight_decay (one group without a
   // name for a spec that names none), and each group's lr and momentum now (SGD: momentum;
   // Adam/AdamW: betas[0]), one entry per group.
@@ -114,7 +114,8 @@ struct CallbackContext {
   bool rank_zero_decision(bool value) const { return broadcast ? broadcast(value) : value; }
 
   void emit_info(const std::string& message) const;
-  void emit_warning(const std::string& message) const;
+  // Python's warning line, "<category>: <message>" (unless `warn` takes it).
+  void emit_warning(const std::string& message, const char* category = "UserWarning") const;
   void request_stop() const;  // trainer.should_stop = True
 };
 

@@ -68,11 +68,11 @@ struct SchedulerSpec {
 };
 
 // What a scheduler that cycles momentum needs of the optimizer: torch's
-// `"betas" in optimizer.defaults` (Adam, AdamW: it cycles beta1) or SGD's
-// momentum (it cycles that, and needs it non-zero: see OneCycleLR above).
+// `"betas" in optimizer.defaults` (the Adam family: it cycles beta1) or SGD's or
+// RMSprop's momentum (it cycles that, and needs it non-zero: see OneCycleLR above).
 struct OptimizerMomentum {
-  bool betas = false;   // Adam's betas[0]; else a "momentum" (SGD, RMSprop)
-  double momentum = 0;  // SGD's or RMSprop's momentum or Adam's beta1 (a scheduler checks the momentum only)
+  bool betas = false;   // the Adam family's betas[0]; else a "momentum" (SGD, RMSprop)
+  double momentum = 0;  // SGD's or RMSprop's momentum or beta1 (a scheduler checks the momentum only)
   const char* optimizer = "SGD";  // torch.optim's class, for messages
   bool cyclable = true;           // false: neither momentum nor betas (Adagrad)
 };

@@ -140,6 +140,9 @@ int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape);
 /// the weight (out, in); returns its output, named `<layer>_out`. Linear itself, MultiheadAttention's
 /// projections and an LSTM's input projection build it.
 int add_linear(Graph& g, const std::string& layer, const std::string& source, int x, int weight, int bias);
+/// Adds a Dropout node (probability p > 0; ltgen's own masks, off in evaluation) on x; returns its
+/// output, named `<layer>_out`. The Dropout layer and the recurrent layers' dropout between layers.
+int add_dropout(Graph& g, const std::string& layer, const std::string& source, int x, double p);
 /// Creates a parameter value and registers it in state_dict order.
 int add_param(Graph& g, const std::string& torch_name, Shape shape);
 /// Creates a buffer (ValueKind::state: BatchNorm's running_mean) with its constant init

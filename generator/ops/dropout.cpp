@@ -29,6 +29,18 @@ void write_constants(CodeWriter& w, const Node& n) {
 }
 }  // namespace
 
+int add_dropout(Graph& g, const std::string& layer, const std::string& source, int x, double p) {
+  Node n;
+  n.op = "dropout";
+  n.layer = layer;
+  n.source = source;
+  n.attrs["p"] = p;
+  n.attrs["numel"] = per_sample_numel(g.value(x));
+  n.inputs = {x};
+  const int id = add_op(g, std::move(n), cpp_name(layer) + "_out");
+  return g.nodes[id].outputs[0];
+}
+
 void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "dropout";
@@ -132,16 +144,9 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   p.max = 1.0;
   l.args = {p, {"inplace", ArgType::boolean, Attr{false}}};
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
-    if (std::get<double>(b.args.at("p")) == 0.0) return in.at(0);  // p=0 is the identity
-    Node n;
-    n.op = "dropout";
-    n.layer = b.layer;
-    n.source = b.source;
-    n.attrs["p"] = b.args.at("p");
-    n.attrs["numel"] = per_sample_numel(b.graph.value(in.at(0)));
-    n.inputs = {in.at(0)};
-    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    const double p = std::get<double>(b.args.at("p"));
+    if (p == 0.0) return in.at(0);  // p=0 is the identity
+    return add_dropout(b.graph, b.layer, b.source, in.at(0), p);
   };
   layers.push_back(std::move(l));
 }

@@ -4,7 +4,6 @@
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
-#include "elementwise.hpp"
 #include "ops.hpp"
 
 namespace ltgen {
@@ -223,19 +222,10 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
   int seq = in.at(0);
   for (std::int64_t k = 0; k < num_layers; ++k) {
     const std::string suffix = "_l" + std::to_string(k);
-    if (k > 0 && dropout > 0.0) {
-      // torch's dropout between layers: on every layer's output but the last's, in training only
-      // (a Dropout node: ltgen's own masks, as the Dropout layer's). With one layer it does nothing.
-      Node d;
-      d.op = "dropout";
-      d.layer = b.layer + ".dropout_l" + std::to_string(k - 1);
-      d.source = b.source;
-      d.attrs["p"] = dropout;
-      d.attrs["numel"] = per_sample_numel(g.value(seq));
-      d.inputs = {seq};
-      const int id = add_op(g, std::move(d), cpp_name(b.layer) + "_dropout_l" + std::to_string(k - 1));
-      seq = g.nodes[id].outputs[0];
-    }
+    // torch's dropout between layers: on every layer's output but the last's, in training only
+    // (ltgen's own masks, as the Dropout layer's). With one layer it does nothing.
+    if (k > 0 && dropout > 0.0)
+      seq = add_dropout(g, b.layer + ".dropout_l" + std::to_string(k - 1), b.source, seq, dropout);
     const int w_ih = add_param(g, b.layer + ".weight_ih" + suffix, {rows, k == 0 ? features : h});
     const int w_hh = add_param(g, b.layer + ".weight_hh" + suffix, {rows, h});
     const int b_ih = bias ? add_param(g, b.layer + ".bias_ih" + suffix, {rows}) : -1;

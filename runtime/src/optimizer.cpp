@@ -3,11 +3,11 @@
 
 #include <cstring>
 
+#include "ltrt/adagrad.hpp"
 #include "ltrt/adam.hpp"
+#include "ltrt/adamax.hpp"
 #include "ltrt/arena.hpp"
 #include "ltrt/error.hpp"
-#include "ltrt/adagrad.hpp"
-#include "ltrt/adamax.hpp"
 #include "ltrt/radam.hpp"
 #include "ltrt/rmsprop.hpp"
 #include "ltrt/sgd.hpp"

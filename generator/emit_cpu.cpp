@@ -228,7 +228,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   CodeWriter w;
   e.emit_header(w, command);
   w.line();
-  for (const char* inc : {"<algorithm>", "<cmath>", "<cstddef>", "<cstdint>"}) w.line(std::string("#include ") + inc);
+  std::set<std::string> standard = {"<algorithm>", "<cmath>", "<cstddef>", "<cstdint>"};
+  for (const Node& n : g.nodes)
+    for (const std::string& inc : op_def(n.op).cpu_includes) standard.insert(inc);
+  for (const std::string& inc : standard) w.line("#include " + inc);
   w.line();
   std::set<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/rng.hpp>"};
   for (const Node& n : g.nodes) {

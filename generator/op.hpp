@@ -80,6 +80,11 @@ struct OpDef {
   bool keeps_preact = false;      // can also write the value before its epilogue, as a second output
   bool moves_values = false;      // copies or views elements without arithmetic (bf16-mixed: bfloat16 in, out)
   bool writes_param_grad = false;  // takes `accumulate`
+  // Its CPU function's pointers are `__restrict`: no two of a node's values overlap (the memory
+  // plan reuses a value's space only after its last reader), which lets the compiler vectorise
+  // a loop that writes several of them without checking at run time that they are apart.
+  bool restrict_pointers = false;
+  std::vector<std::string> cpu_includes;  // standard headers its CPU code needs beyond model.cpp's usual ones
 };
 
 const OpDef& op_def(const std::string& name);  // throws std::logic_error if unknown

@@ -197,11 +197,12 @@ struct Emitter {
   std::vector<std::string> value_params(size_t index) const {
     const Node& n = g.nodes[index];
     const Slots slots = op_def(n.op).slots(n);
+    const std::string qualifier = op_def(n.op).restrict_pointers ? " __restrict " : " ";
     std::vector<std::string> params;
     for (size_t i = 0; i < n.outputs.size(); ++i)
-      params.push_back(pointer_type(g.value(n.outputs[i]), false) + " " + slots.outputs.at(i));
+      params.push_back(pointer_type(g.value(n.outputs[i]), false) + qualifier + slots.outputs.at(i));
     for (size_t i = 0; i < n.inputs.size(); ++i)
-      params.push_back(pointer_type(g.value(n.inputs[i]), true) + " " + slots.inputs.at(i));
+      params.push_back(pointer_type(g.value(n.inputs[i]), true) + qualifier + slots.inputs.at(i));
     return params;
   }
 

@@ -176,7 +176,7 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
         const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = std::tanh(v);
+        out[i * kOut + o] = ltrt::tanh_vec(v);
       }
     }
   } else {
@@ -185,7 +185,7 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
         float acc = 0.0f;
         for (int k = 0; k < kIn; ++k) acc += inp[i * kIn + k] * weight[o * kIn + k];
         const float v = acc + bias[o];
-        out[i * kOut + o] = std::tanh(v);
+        out[i * kOut + o] = ltrt::tanh_vec(v);
       }
     }
   }

@@ -98,7 +98,7 @@ static void layers_1_forward(float* out, float* preact, const float* inp, const 
 __global__ void layers_3_forward_activation_kernel(float* out, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
-  out[i] = std::tanh(out[i]);
+  out[i] = ltrt::tanh_vec(out[i]);
 }
 
 static void layers_3_forward(float* out, const float* inp, const float* weight, const float* bias, int n,

@@ -114,6 +114,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
@@ -223,10 +224,12 @@ static void layers_1_ih_l0_forward(float* out, const float* inp, const float* we
 // spec: model.layers[1]
 // out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
 // Also called by layers_1_l1_forward: the same shapes and constants, so the same code.
-static void layers_1_l0_forward(float* out, float* cell, float* gates, const float* xg, const float* weight_hh,
-                                const float* bias_hh, int n) {
+static void layers_1_l0_forward(float* __restrict out, float* __restrict cell, float* __restrict gates,
+                                const float* __restrict xg, const float* __restrict weight_hh,
+                                const float* __restrict bias_hh, int n) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
-  for (int t = 0; t < kT; ++t) {
+  // Step t; at the first step t is a compile-time constant, so that the checks of t fold away
+  auto step = [=](auto t) {
     // h_{t-1} W_hh^T for every sample, into step t's row of gates (rows kT steps apart)
     if (t > 0)
       ltrt::sgemm_ld(false, true, n, kG, kH, 1.0f, out + (t - 1) * kH, kT * kH, weight_hh, kH, 0.0f, gates + t * kG,
@@ -238,7 +241,7 @@ static void layers_1_l0_forward(float* out, float* cell, float* gates, const flo
         const float* x = xg + row * kG;
         const float i_gate = ltrt::sigmoid(((t > 0 ? g[j] : 0.0f) + bias_hh[j]) + x[j]);
         const float f_gate = ltrt::sigmoid(((t > 0 ? g[kH + j] : 0.0f) + bias_hh[kH + j]) + x[kH + j]);
-        const float g_gate = std::tanh(((t > 0 ? g[2 * kH + j] : 0.0f) + bias_hh[2 * kH + j]) + x[2 * kH + j]);
+        const float g_gate = ltrt::tanh_vec(((t > 0 ? g[2 * kH + j] : 0.0f) + bias_hh[2 * kH + j]) + x[2 * kH + j]);
         const float o_gate = ltrt::sigmoid(((t > 0 ? g[3 * kH + j] : 0.0f) + bias_hh[3 * kH + j]) + x[3 * kH + j]);
         const float c = f_gate * (t > 0 ? cell[(row - 1) * kH + j] : 0.0f) + i_gate * g_gate;
         g[j] = i_gate;
@@ -246,10 +249,12 @@ static void layers_1_l0_forward(float* out, float* cell, float* gates, const flo
         g[2 * kH + j] = g_gate;
         g[3 * kH + j] = o_gate;
         cell[row * kH + j] = c;
-        out[row * kH + j] = o_gate * std::tanh(c);
+        out[row * kH + j] = o_gate * ltrt::tanh_vec(c);
       }
     }
-  }
+  };
+  step(std::integral_constant<int, 0>{});
+  for (int t = 1; t < kT; ++t) step(t);
 }
 
 // layers.1.ih_l1: LSTM(hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
@@ -284,8 +289,9 @@ static void layers_1_ih_l1_forward(float* out, const float* inp, const float* we
 // spec: model.layers[1]
 // out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
 // Calls layers_1_l0_forward: the same shapes and constants, so the same code.
-static void layers_1_l1_forward(float* out, float* cell, float* gates, const float* xg, const float* weight_hh,
-                                const float* bias_hh, int n) {
+static void layers_1_l1_forward(float* __restrict out, float* __restrict cell, float* __restrict gates,
+                                const float* __restrict xg, const float* __restrict weight_hh,
+                                const float* __restrict bias_hh, int n) {
   layers_1_l0_forward(out, cell, gates, xg, weight_hh, bias_hh, n);
 }
 
@@ -414,20 +420,23 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[1]
 // dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
 // Also called by layers_1_l0_backward: the same shapes and constants, so the same code.
-static void layers_1_l1_backward(float* dgates, float* dweight_hh, float* dbias_hh, float* hprev, float* carry,
-                                 const float* dout, const float* gates, const float* cell, const float* out,
-                                 const float* weight_hh, int n, bool accumulate) {
+static void layers_1_l1_backward(float* __restrict dgates, float* __restrict dweight_hh, float* __restrict dbias_hh,
+                                 float* __restrict hprev, float* __restrict carry, const float* __restrict dout,
+                                 const float* __restrict gates, const float* __restrict cell,
+                                 const float* __restrict out, const float* __restrict weight_hh, int n,
+                                 bool accumulate) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
   float* dh = carry;                             // dL/dh_t through step t + 1 (n x kH)
   float* dc = carry + n * kH;                    // dL/dc_t through step t + 1
-  for (int t = kT - 1; t >= 0; --t) {
+  // Step t; at the last and first steps t is a compile-time constant, so that the checks of t fold away
+  auto step = [=](auto t) {
     for (int b = 0; b < n; ++b) {
       const int row = b * kT + t;
       for (int j = 0; j < kH; ++j) {
         const float* g = gates + row * kG;
         float* dg = dgates + row * kG;
         const float i_gate = g[j], f_gate = g[kH + j], g_gate = g[2 * kH + j], o_gate = g[3 * kH + j];
-        const float tanh_c = std::tanh(cell[row * kH + j]);
+        const float tanh_c = ltrt::tanh_vec(cell[row * kH + j]);
         const float dh_t = dout[row * kH + j] + (t < kT - 1 ? dh[b * kH + j] : 0.0f);
         const float dc_t = dh_t * o_gate * (1.0f - tanh_c * tanh_c) + (t < kT - 1 ? dc[b * kH + j] : 0.0f);
         const float c_prev = t > 0 ? cell[(row - 1) * kH + j] : 0.0f;
@@ -440,7 +449,10 @@ static void layers_1_l1_backward(float* dgates, float* dweight_hh, float* dbias_
     }
     // dh_{t-1} = dgates_t W_hh
     if (t > 0) ltrt::sgemm_ld(false, false, n, kH, kG, 1.0f, dgates + t * kG, kT * kG, weight_hh, kH, 0.0f, dh, kH);
-  }
+  };
+  step(std::integral_constant<int, kT - 1>{});
+  for (int t = kT - 2; t > 0; --t) step(t);
+  step(std::integral_constant<int, 0>{});
   // dW_hh = the sum over steps of dgates_t^T h_{t-1}: one GEMM over every (sample, step) row
   for (int i = 0; i < n * kT * kH; ++i) hprev[i] = i / kH % kT > 0 ? out[i - kH] : 0.0f;
   ltrt::sgemm(true, false, kG, kH, n * kT, dgates, hprev, accumulate ? 1.0f : 0.0f, dweight_hh);
@@ -488,9 +500,11 @@ static void layers_1_ih_l1_backward(float* dinp, float* dweight, float* dbias, c
 // spec: model.layers[1]
 // dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
 // Calls layers_1_l1_backward: the same shapes and constants, so the same code.
-static void layers_1_l0_backward(float* dgates, float* dweight_hh, float* dbias_hh, float* hprev, float* carry,
-                                 const float* dout, const float* gates, const float* cell, const float* out,
-                                 const float* weight_hh, int n, bool accumulate) {
+static void layers_1_l0_backward(float* __restrict dgates, float* __restrict dweight_hh, float* __restrict dbias_hh,
+                                 float* __restrict hprev, float* __restrict carry, const float* __restrict dout,
+                                 const float* __restrict gates, const float* __restrict cell,
+                                 const float* __restrict out, const float* __restrict weight_hh, int n,
+                                 bool accumulate) {
   layers_1_l1_backward(dgates, dweight_hh, dbias_hh, hprev, carry, dout, gates, cell, out, weight_hh, n, accumulate);
 }
 

@@ -141,7 +141,7 @@ __global__ void layers_1_l0_forward_cell_kernel(float* __restrict__ out, float* 
   const float* x = xg + row * kG;
   const float i_gate = ltrt::sigmoid(((t > 0 ? g[j] : 0.0f) + bias_hh[j]) + x[j]);
   const float f_gate = ltrt::sigmoid(((t > 0 ? g[kH + j] : 0.0f) + bias_hh[kH + j]) + x[kH + j]);
-  const float g_gate = std::tanh(((t > 0 ? g[2 * kH + j] : 0.0f) + bias_hh[2 * kH + j]) + x[2 * kH + j]);
+  const float g_gate = ltrt::tanh_vec(((t > 0 ? g[2 * kH + j] : 0.0f) + bias_hh[2 * kH + j]) + x[2 * kH + j]);
   const float o_gate = ltrt::sigmoid(((t > 0 ? g[3 * kH + j] : 0.0f) + bias_hh[3 * kH + j]) + x[3 * kH + j]);
   const float c = f_gate * (t > 0 ? cell[(row - 1) * kH + j] : 0.0f) + i_gate * g_gate;
   g[j] = i_gate;
@@ -149,11 +149,12 @@ __global__ void layers_1_l0_forward_cell_kernel(float* __restrict__ out, float* 
   g[2 * kH + j] = g_gate;
   g[3 * kH + j] = o_gate;
   cell[row * kH + j] = c;
-  out[row * kH + j] = o_gate * std::tanh(c);
+  out[row * kH + j] = o_gate * ltrt::tanh_vec(c);
 }
 
-static void layers_1_l0_forward(float* out, float* cell, float* gates, const float* xg, const float* weight_hh,
-                                const float* bias_hh, int n, const ltrt::cuda::Context& ctx) {
+static void layers_1_l0_forward(float* __restrict out, float* __restrict cell, float* __restrict gates,
+                                const float* __restrict xg, const float* __restrict weight_hh,
+                                const float* __restrict bias_hh, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
   const int count = n * kH;                      // the cell kernel's threads
   for (int t = 0; t < kT; ++t) {
@@ -183,8 +184,9 @@ static void layers_1_ih_l1_forward(float* out, const float* inp, const float* we
 // spec: model.layers[1]
 // out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
 // Calls layers_1_l0_forward: the same shapes and constants, so the same code.
-static void layers_1_l1_forward(float* out, float* cell, float* gates, const float* xg, const float* weight_hh,
-                                const float* bias_hh, int n, const ltrt::cuda::Context& ctx) {
+static void layers_1_l1_forward(float* __restrict out, float* __restrict cell, float* __restrict gates,
+                                const float* __restrict xg, const float* __restrict weight_hh,
+                                const float* __restrict bias_hh, int n, const ltrt::cuda::Context& ctx) {
   layers_1_l0_forward(out, cell, gates, xg, weight_hh, bias_hh, n, ctx);
 }
 
@@ -409,7 +411,7 @@ __global__ void layers_1_l1_backward_cell_kernel(float* __restrict__ dgates, flo
   const float* g = gates + row * kG;
   float* dg = dgates + row * kG;
   const float i_gate = g[j], f_gate = g[kH + j], g_gate = g[2 * kH + j], o_gate = g[3 * kH + j];
-  const float tanh_c = std::tanh(cell[row * kH + j]);
+  const float tanh_c = ltrt::tanh_vec(cell[row * kH + j]);
   const float dh_t = dout[row * kH + j] + (t < kT - 1 ? dh[b * kH + j] : 0.0f);
   const float dc_t = dh_t * o_gate * (1.0f - tanh_c * tanh_c) + (t < kT - 1 ? dc[b * kH + j] : 0.0f);
   const float c_prev = t > 0 ? cell[(row - 1) * kH + j] : 0.0f;
@@ -476,9 +478,11 @@ __global__ void layers_1_l1_backward_dbias_splits_kernel(float* __restrict__ dbi
   dbias_hh[k] = (accumulate ? dbias_hh[k] : 0.0f) + total_dbias_hh;
 }
 
-static void layers_1_l1_backward(float* dgates, float* dweight_hh, float* dbias_hh, float* hprev, float* carry,
-                                 const float* dout, const float* gates, const float* cell, const float* out,
-                                 const float* weight_hh, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_1_l1_backward(float* __restrict dgates, float* __restrict dweight_hh, float* __restrict dbias_hh,
+                                 float* __restrict hprev, float* __restrict carry, const float* __restrict dout,
+                                 const float* __restrict gates, const float* __restrict cell,
+                                 const float* __restrict out, const float* __restrict weight_hh, int n, bool accumulate,
+                                 const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
   const int count = n * kH;                      // the cell kernel's threads
   for (int t = kT - 1; t >= 0; --t) {
@@ -587,9 +591,11 @@ static void layers_1_ih_l1_backward(float* dinp, float* dweight, float* dbias, c
 // spec: model.layers[1]
 // dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
 // Calls layers_1_l1_backward: the same shapes and constants, so the same code.
-static void layers_1_l0_backward(float* dgates, float* dweight_hh, float* dbias_hh, float* hprev, float* carry,
-                                 const float* dout, const float* gates, const float* cell, const float* out,
-                                 const float* weight_hh, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_1_l0_backward(float* __restrict dgates, float* __restrict dweight_hh, float* __restrict dbias_hh,
+                                 float* __restrict hprev, float* __restrict carry, const float* __restrict dout,
+                                 const float* __restrict gates, const float* __restrict cell,
+                                 const float* __restrict out, const float* __restrict weight_hh, int n, bool accumulate,
+                                 const ltrt::cuda::Context& ctx) {
   layers_1_l1_backward(dgates, dweight_hh, dbias_hh, hprev, carry, dout, gates, cell, out, weight_hh, n, accumulate,
                        ctx);
 }

@@ -28,7 +28,7 @@ void register_gru(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "const float r = ltrt::sigmoid(" + hidden_part(n, "g[j]", "j") + " + x[j]);",
         "const float z = ltrt::sigmoid(" + hidden_part(n, "g[kH + j]", "kH + j") + " + x[kH + j]);",
         "const float hn = " + hidden_part(n, "g[2 * kH + j]", "2 * kH + j") + ";",
-        "const float new_gate = std::tanh(x[2 * kH + j] + hn * r);",
+        "const float new_gate = ltrt::tanh_vec(x[2 * kH + j] + hn * r);",
         "const float h_prev = t > 0 ? out[(row - 1) * kH + j] : 0.0f;",
         "g[j] = r;",
         "g[kH + j] = z;",

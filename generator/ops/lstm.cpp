@@ -28,7 +28,7 @@ void register_lstm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "const float* x = xg + row * kG;",
         "const float i_gate = ltrt::sigmoid(" + pre("j") + ");",
         "const float f_gate = ltrt::sigmoid(" + pre("kH + j") + ");",
-        "const float g_gate = std::tanh(" + pre("2 * kH + j") + ");",
+        "const float g_gate = ltrt::tanh_vec(" + pre("2 * kH + j") + ");",
         "const float o_gate = ltrt::sigmoid(" + pre("3 * kH + j") + ");",
         "const float c = f_gate * (t > 0 ? cell[(row - 1) * kH + j] : 0.0f) + i_gate * g_gate;",
         "g[j] = i_gate;",
@@ -36,7 +36,7 @@ void register_lstm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "g[2 * kH + j] = g_gate;",
         "g[3 * kH + j] = o_gate;",
         "cell[row * kH + j] = c;",
-        "out[row * kH + j] = o_gate * std::tanh(c);",
+        "out[row * kH + j] = o_gate * ltrt::tanh_vec(c);",
     };
   };
   c.backward = [](const Node&) {
@@ -44,7 +44,7 @@ void register_lstm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "const float* g = gates + row * kG;",
         "float* dg = dgates + row * kG;",
         "const float i_gate = g[j], f_gate = g[kH + j], g_gate = g[2 * kH + j], o_gate = g[3 * kH + j];",
-        "const float tanh_c = std::tanh(cell[row * kH + j]);",
+        "const float tanh_c = ltrt::tanh_vec(cell[row * kH + j]);",
         "const float dh_t = dout[row * kH + j] + (t < kT - 1 ? dh[b * kH + j] : 0.0f);",
         "const float dc_t = dh_t * o_gate * (1.0f - tanh_c * tanh_c) + (t < kT - 1 ? dc[b * kH + j] : 0.0f);",
         "const float c_prev = t > 0 ? cell[(row - 1) * kH + j] : 0.0f;",

@@ -61,6 +61,14 @@ std::string backward_gemm(const RecurrentCell& c, bool cuda) {
          " + t * kG, kT * kG, weight_hh, kH, " + (c.direct_dh ? "1.0f" : "0.0f") + (cuda ? ", carry, kH);" : ", dh, kH);");
 }
 
+// On the CPU a step is a generic lambda called with t as a compile-time constant at the first step
+// (and the backward's last), so that the cells' checks of t fold away and the loop over units
+// vectorises.
+std::string step_comment(bool backward) {
+  return std::string("// Step t; at the ") + (backward ? "last and first steps" : "first step") +
+         " t is a compile-time constant, so that the checks of t fold away";
+}
+
 std::string forward_comment(const RecurrentCell& c) {
   return "// h_{t-1} W_hh^T for every sample, into step t's row of " + product_buffer(c) + " (rows kT steps apart)";
 }
@@ -70,7 +78,8 @@ std::string backward_comment(const RecurrentCell& c) {
 
 void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, c, n, g.value(n.inputs[0]).shape.at(1));
-  w.open("for (int t = 0; t < kT; ++t)");
+  w.line(step_comment(false));
+  w.open("auto step = [=](auto t)");
   w.line(forward_comment(c));
   w.line(forward_gemm(c, false));
   w.open("for (int b = 0; b < n; ++b)");
@@ -79,14 +88,18 @@ void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Gr
   for (const std::string& l : c.forward(n)) w.line(l);
   w.close();
   w.close();
-  w.close();
+  w.close(";");
+  w.line("step(std::integral_constant<int, 0>{});");
+  w.line("for (int t = 1; t < kT; ++t) step(t);");
 }
 
 void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Graph& g) {
-  write_sizes(w, c, n, g.value(n.inputs[0]).shape.at(1));
+  const std::int64_t steps = g.value(n.inputs[0]).shape.at(1);
+  write_sizes(w, c, n, steps);
   w.line("float* dh = carry;           // dL/dh_t through step t + 1 (n x kH)");
   if (c.cell_state) w.line("float* dc = carry + n * kH;  // dL/dc_t through step t + 1");
-  w.open("for (int t = kT - 1; t >= 0; --t)");
+  w.line(step_comment(steps > 1));
+  w.open("auto step = [=](auto t)");
   w.open("for (int b = 0; b < n; ++b)");
   w.line("const int row = b * kT + t;");
   w.open("for (int j = 0; j < kH; ++j)");
@@ -95,7 +108,12 @@ void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const G
   w.close();
   w.line(backward_comment(c));
   w.line(backward_gemm(c, false));
-  w.close();
+  w.close(";");
+  w.line("step(std::integral_constant<int, kT - 1>{});");
+  if (steps > 1) {
+    w.line("for (int t = kT - 2; t > 0; --t) step(t);");
+    w.line("step(std::integral_constant<int, 0>{});");
+  }
   w.line("// dW_hh = the sum over steps of " + hidden_grad(c) + "_t^T h_{t-1}: one GEMM over every (sample, step) row");
   w.line(std::string("for (int i = 0; i < n * kT * kH; ++i) ") + kShiftedH);
   w.line("ltrt::sgemm(true, false, kG, kH, n * kT, " + hidden_grad(c) + ", hprev, accumulate ? 1.0f : 0.0f, dweight_hh);");
@@ -288,6 +306,8 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     return Cost{rows * (2 * gh * h + 8 * gh), 4 * (rows * (gh + (c.saved + 1 + (c.cell_state ? 1 : 0)) * h) +
                                                   static_cast<double>(xg.shape[1]) * gh * h)};
   };
+  f.restrict_pointers = true;
+  f.cpu_includes = {"<type_traits>"};  // std::integral_constant, for the first step's t
   f.emit_cpu = [c](CodeWriter& w, const Node& n, const Graph& g) { emit_forward(c, w, n, g); };
   f.emit_cuda = [c](CudaEmit& e, const Node& n, const Graph& g) { emit_forward_cuda(c, e, n, g); };
   f.backward = [c](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
@@ -363,6 +383,8 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     return Cost{rows * (4 * gh * h + 10 * gh), 4 * (rows * (gh * (c.own_hidden_grad ? 2 : 1) + (c.saved + 3) * h) +
                                                    static_cast<double>(dout.shape[1]) * gh * h)};
   };
+  b.restrict_pointers = true;
+  b.cpu_includes = {"<type_traits>"};
   b.emit_cpu = [c](CodeWriter& w, const Node& n, const Graph& g) { emit_backward(c, w, n, g); };
   b.emit_cuda = [c](CudaEmit& e, const Node& n, const Graph& g) { emit_backward_cuda(c, e, n, g); };
   ops.push_back(std::move(b));

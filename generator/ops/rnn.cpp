@@ -22,7 +22,7 @@ void register_rnn(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     const bool relu = attr_str(n, "nonlinearity") == "relu";
     return std::vector<std::string>{
         "const float pre = " + pre + ";  // out holds h_{t-1} W_hh^T",
-        std::string("out[row * kH + j] = ") + (relu ? "pre > 0.0f ? pre : 0.0f;" : "std::tanh(pre);"),
+        std::string("out[row * kH + j] = ") + (relu ? "pre > 0.0f ? pre : 0.0f;" : "ltrt::tanh_vec(pre);"),
     };
   };
   c.backward = [](const Node& n) {

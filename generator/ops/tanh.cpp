@@ -10,7 +10,7 @@ void register_tanh(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   u.name = "tanh";
   u.flops_per_element = 10;
   u.saved = Saved::output;
-  u.forward = [](const Node&, const std::string& x) { return "std::tanh(" + x + ")"; };
+  u.forward = [](const Node&, const std::string& x) { return "ltrt::tanh_vec(" + x + ")"; };
   u.backward = [](const Node&, const std::string& dout, const std::string& y) {
     return dout + " * (1.0f - " + y + " * " + y + ")";
   };

@@ -22,8 +22,13 @@ std::int64_t int_arg(const LayerSpec& l, const char* name, std::int64_t fallback
 // Empty when the layer keeps positions apart (or attends causally), else why it does not.
 std::string mixes_positions(const LayerSpec& l) {
   if (kPositionWise.count(l.type)) return "";
-  // Recurrent layers (unidirectional): each step reads the steps before it only.
-  if (l.type == "RNN" || l.type == "LSTM" || l.type == "GRU") return "";
+  // Recurrent layers: each step of the forward direction reads the steps before it only; the
+  // reverse direction reads the steps after it.
+  if (l.type == "RNN" || l.type == "LSTM" || l.type == "GRU") {
+    auto it = l.args.find("bidirectional");
+    const bool both = it != l.args.end() && std::get<bool>(it->second);
+    return both ? "is bidirectional (its reverse direction reads later positions): set \"bidirectional\": false" : "";
+  }
   if (l.type == "MultiheadAttention") {
     auto it = l.args.find("is_causal");
     const bool causal = it != l.args.end() && std::get<bool>(it->second);
@@ -53,7 +58,7 @@ void check_causal(const Spec& spec, const std::string& user) {
     throw SpecError(spec.path, l.pos, l.source,
                     l.type + " " + why + ". " + user + " generates text one token at a time, which needs a model "
                     "whose output at each position reads earlier positions only (Embedding, PositionalEmbedding, "
-                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention, RNN, LSTM, GRU)");
+                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention, unidirectional RNN, LSTM, GRU)");
   }
 }
 

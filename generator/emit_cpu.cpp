@@ -430,7 +430,8 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.optimizer.eps = " + num(o.eps) + ";");
     if (o.type == "Adam" || o.type == "AdamW")
       w.line(std::string("m.optimizer.amsgrad = ") + (o.amsgrad ? "true" : "false") + ";");
-    if (o.type == "RAdam")
+    if (o.type == "NAdam") w.line("m.optimizer.momentum_decay = " + num(o.momentum_decay) + ";");
+    if (o.type == "RAdam" || o.type == "NAdam")
       w.line(std::string("m.optimizer.decoupled_weight_decay = ") + (o.decoupled_weight_decay ? "true" : "false") + ";");
   }
   w.line("m.optimizer.weight_decay = " + num(o.weight_decay) + ";");

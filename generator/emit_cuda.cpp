@@ -6,6 +6,7 @@
 /// training step in one CUDA graph.
 #include "emit_cuda.hpp"
 
+#include <cctype>
 #include <stdexcept>
 
 #include "code_writer.hpp"
@@ -17,6 +18,16 @@ namespace ltgen {
 namespace {
 
 using namespace emit;
+
+// Whether `code` uses the identifier `name` (not as part of a longer one: kThreads in kRowBlockThreads).
+bool mentions(const std::string& code, const std::string& name) {
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (size_t at = code.find(name); at != std::string::npos; at = code.find(name, at + 1)) {
+    const size_t end = at + name.size();
+    if ((at == 0 || !word(code[at - 1])) && (end == code.size() || !word(code[end]))) return true;
+  }
+  return false;
+}
 
 // What a node's function name stands as while its op lowers it. Every name the lowering derives
 // from it (`<fn>_kernel`, `<fn>_dinp_gemm`) carries it, so two nodes whose kernels read the same
@@ -224,17 +235,25 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line();
   w.line("namespace {");
   w.line();
-  w.line("constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels");
-  w.line("constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)");
-  w.line("constexpr int kWarpRows = 8;          // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)");
-  w.line("constexpr int kRowBlockThreads = 512; // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)");
+  // The kernels' launch sizes, those the functions below use (nvcc warns about unused ones).
+  CodeWriter functions;
+  CodeWriter prepare(1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!op_def(g.nodes[i].op).view) e.emit_function(functions, prepare, i);
+  e.emit_steps(functions);
+  const std::pair<const char*, const char*> sizes[] = {
+      {"kThreads", "constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels"},
+      {"kReduceThreads",
+       "constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)"},
+      {"kWarpRows", "constexpr int kWarpRows = 8;          // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)"},
+      {"kRowBlockThreads",
+       "constexpr int kRowBlockThreads = 512; // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)"}};
+  for (const auto& [name, line] : sizes)
+    if (mentions(functions.str(), name)) w.line(line);
   w.line();
   w.line("// Byte offsets of every buffer in the arena (the memory plan in model.cpp).");
   e.emit_offsets(w);
-  CodeWriter prepare(1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (!op_def(g.nodes[i].op).view) e.emit_function(w, prepare, i);
-  e.emit_steps(w);
+  w.raw(functions.str());
   w.line();
   w.line("// Once, on the device, before any step or capture: what kernels need set before their first launch.");
   if (prepare.str().empty()) {

@@ -59,8 +59,10 @@ std::string py(const Attr& a) {
 // torch.nn's recurrent layers, which return (output, h_n): the script's subclasses return output.
 bool recurrent(const std::string& type) { return type == "RNN" || type == "LSTM" || type == "GRU"; }
 
-// Layers that torch.nn lacks: the script defines them (Reshape, Transpose).
-bool own_module(const std::string& type) { return type == "Reshape" || type == "Transpose"; }
+// Layers that torch.nn lacks: the script defines them (Reshape, Transpose, Narrow, Select).
+bool own_module(const std::string& type) {
+  return type == "Reshape" || type == "Transpose" || type == "Narrow" || type == "Select";
+}
 
 // "nn.Linear(in_features=10, out_features=1, bias=True)": constructor order,
 // inferred sizes filled in from the graph.
@@ -68,7 +70,7 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   const LayerDef* def = find_layer(l.type);
   // ltgen's MultiheadAttention is self-attention: the script's SelfAttention subclass.
   // PositionalEmbedding is the script's own class (nanoGPT's wpe).
-  // Reshape and Transpose are the script's own modules (torch.nn has none).
+  // Reshape, Transpose, Narrow and Select are the script's own modules (torch.nn has none).
   // RNN, LSTM and GRU are the script's subclasses of torch's that return the output sequence alone.
   std::string s = l.type == "MultiheadAttention" ? "SelfAttention("
                   : l.type == "PositionalEmbedding" || recurrent(l.type) || own_module(l.type) ? l.type + "("
@@ -299,10 +301,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line();
     w.line();
   }
-  bool reshape = false, transpose = false;
+  bool reshape = false, transpose = false, narrow = false, select = false;
   for (const LayerSpec& l : spec.layers) {
     reshape = reshape || l.type == "Reshape";
     transpose = transpose || l.type == "Transpose";
+    narrow = narrow || l.type == "Narrow";
+    select = select || l.type == "Select";
   }
   if (reshape) {
     w.open("class Reshape(nn.Module)");
@@ -331,6 +335,38 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line();
     w.open("def forward(self, x)");
     w.line("return x.transpose(self.dim0, self.dim1).contiguous()");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  if (narrow) {
+    w.open("class Narrow(nn.Module)");
+    w.line("\"\"\"ltgen's Narrow: x.narrow(dim, start, length) (dimension 0 is the batch).\"\"\"");
+    w.line();
+    w.open("def __init__(self, dim, start, length)");
+    w.line("super().__init__()");
+    w.line("self.dim, self.start, self.length = dim, start, length");
+    w.close();
+    w.line();
+    w.open("def forward(self, x)");
+    w.line("return x.narrow(self.dim, self.start, self.length)");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  if (select) {
+    w.open("class Select(nn.Module)");
+    w.line("\"\"\"ltgen's Select: x.select(dim, index) (dimension 0 is the batch): x[:, -1] is dim 1, index -1.\"\"\"");
+    w.line();
+    w.open("def __init__(self, dim, index)");
+    w.line("super().__init__()");
+    w.line("self.dim, self.index = dim, index");
+    w.close();
+    w.line();
+    w.open("def forward(self, x)");
+    w.line("return x.select(self.dim, self.index)");
     w.close();
     w.close();
     w.line();
@@ -456,7 +492,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     args += ", betas=(" + ltrt::python_repr(o.beta1) + ", " + ltrt::python_repr(o.beta2) + "), eps=" +
             ltrt::python_repr(o.eps);
     if (o.type == "Adam" || o.type == "AdamW") args += std::string(", amsgrad=") + (o.amsgrad ? "True" : "False");
-    if (o.type == "RAdam")
+    if (o.type == "NAdam") args += ", momentum_decay=" + ltrt::python_repr(o.momentum_decay);
+    if (o.type == "RAdam" || o.type == "NAdam")
       args += std::string(", decoupled_weight_decay=") + (o.decoupled_weight_decay ? "True" : "False");
   }
   args += ", weight_decay=" + ltrt::python_repr(o.weight_decay) + ", maximize=" + (o.maximize ? "True" : "False");

@@ -148,6 +148,10 @@ int add_linear(Graph& g, const std::string& layer, const std::string& source, in
 /// Adds a Dropout node (probability p > 0; ltgen's own masks, off in evaluation) on x; returns its
 /// output, named `<layer>_out`. The Dropout layer and the recurrent layers' dropout between layers.
 int add_dropout(Graph& g, const std::string& layer, const std::string& source, int x, double p);
+/// Adds a reverse_steps node (x's steps in reverse order, torch.flip(x, [1])) on a (batch, T,
+/// features) sequence; returns its output, named `<layer>_out`. A bidirectional recurrent layer's
+/// reverse direction.
+int add_reverse_steps(Graph& g, const std::string& layer, const std::string& source, int x);
 /// Creates a parameter value and registers it in state_dict order.
 int add_param(Graph& g, const std::string& torch_name, Shape shape);
 /// Creates a buffer (ValueKind::state: BatchNorm's running_mean) with its constant init

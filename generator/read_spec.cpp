@@ -491,6 +491,8 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
         : s.type == "Adagrad" ? std::vector<const char*>{"lr_decay", "eps", "initial_accumulator_value", "maximize"}
         : s.type == "Adamax"  ? std::vector<const char*>{"betas", "eps", "maximize"}
         : s.type == "RAdam"   ? std::vector<const char*>{"betas", "eps", "decoupled_weight_decay", "maximize"}
+        : s.type == "NAdam"   ? std::vector<const char*>{"betas", "eps", "momentum_decay", "decoupled_weight_decay",
+                                                         "maximize"}
                               : std::vector<const char*>{"betas", "eps", "amsgrad", "maximize"};
     for (const char* k : own)
       if (o.get(k))
@@ -511,12 +513,16 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
 void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
   ltrt::ConfigObject o(top.require("optimizer"), "optimizer");
   OptimizerSpec& s = spec.optimizer;
-  s.type = o.string("type", "", {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "RMSprop", "Adagrad"});
+  s.type = o.string("type", "", {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad"});
   if (s.type.empty())
-    o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'RMSprop' or 'Adagrad')");
-  // torch.optim's defaults: lr 1e-3, RMSprop's and Adagrad's 1e-2, Adamax's 2e-3.
-  s.lr = o.number("lr", s.type == "RMSprop" || s.type == "Adagrad" ? 1e-2 : s.type == "Adamax" ? 2e-3 : 1e-3, 0.0,
-                  HUGE_VAL);
+    o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'NAdam', 'RMSprop' or "
+                "'Adagrad')");
+  // torch.optim's defaults: lr 1e-3, RMSprop's and Adagrad's 1e-2, Adamax's and NAdam's 2e-3.
+  s.lr = o.number("lr",
+                  s.type == "RMSprop" || s.type == "Adagrad"  ? 1e-2
+                  : s.type == "Adamax" || s.type == "NAdam" ? 2e-3
+                                                              : 1e-3,
+                  0.0, HUGE_VAL);
   s.weight_decay = o.number("weight_decay", s.type == "AdamW" ? 1e-2 : 0.0, 0.0, HUGE_VAL);
   s.maximize = o.boolean("maximize", false);
   for (const char* k : {"foreach", "differentiable", "fused", "capturable"}) {
@@ -552,7 +558,8 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
     }
     s.eps = o.number("eps", 1e-8, 0.0, HUGE_VAL);
     if (s.type == "Adam" || s.type == "AdamW") s.amsgrad = o.boolean("amsgrad", false);
-    if (s.type == "RAdam") s.decoupled_weight_decay = o.boolean("decoupled_weight_decay", false);
+    if (s.type == "RAdam" || s.type == "NAdam") s.decoupled_weight_decay = o.boolean("decoupled_weight_decay", false);
+    if (s.type == "NAdam") s.momentum_decay = o.number("momentum_decay", 4e-3, 0.0, HUGE_VAL);
   }
   if (const JsonValue* groups = o.get("param_groups"); groups && groups->kind != Kind::null) read_param_groups(*groups, s);
   o.finish();
@@ -596,6 +603,7 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
            : o.type == "AdamW"   ? ltrt::OptimizerKind::adamw
            : o.type == "Adamax"  ? ltrt::OptimizerKind::adamax
            : o.type == "RAdam"   ? ltrt::OptimizerKind::radam
+           : o.type == "NAdam"   ? ltrt::OptimizerKind::nadam
            : o.type == "RMSprop" ? ltrt::OptimizerKind::rmsprop
                                  : ltrt::OptimizerKind::adagrad;
   c.lr = o.lr;
@@ -607,6 +615,7 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
   c.eps = o.eps;
   c.amsgrad = o.amsgrad;
   c.decoupled_weight_decay = o.decoupled_weight_decay;
+  c.momentum_decay = o.momentum_decay;
   c.alpha = o.alpha;
   c.centered = o.centered;
   c.lr_decay = o.lr_decay;

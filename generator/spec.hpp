@@ -74,13 +74,14 @@ struct ParamGroupSpec {
 };
 
 struct OptimizerSpec {
-  std::string type;     // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "RMSprop" | "Adagrad"
+  std::string type;     // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "NAdam" | "RMSprop" | "Adagrad"
   double lr = 1e-3;
   double momentum = 0, dampening = 0;  // SGD; RMSprop's momentum
   bool nesterov = false;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam, AdamW, Adamax, RAdam; RMSprop's and Adagrad's eps
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam, AdamW, Adamax, RAdam, NAdam; RMSprop's and Adagrad's eps
   bool amsgrad = false;
-  bool decoupled_weight_decay = false;  // RAdam
+  bool decoupled_weight_decay = false;  // RAdam, NAdam
+  double momentum_decay = 4e-3;         // NAdam
   double alpha = 0.99;  // RMSprop
   bool centered = false;
   double lr_decay = 0, initial_accumulator_value = 0;  // Adagrad

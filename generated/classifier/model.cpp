@@ -23,7 +23,7 @@
 //   bwd  d_layers_3_out: f32(50, 64) = tanh_backward(d_layers_4_out, layers_4_out)  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(50, 64), d_layers_3_weight: f32(64, 64), d_layers_3_bias: f32(64,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=True, in_features=64, need_dinp=True, out_features=64)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(50, 64) = leaky_relu_backward(d_layers_2_out, layers_1_out, negative_slope=0.1)  # layers.2  spec: model.layers[2]
-//   bwd  d_layers_1_weight: f32(64, 32), d_layers_1_bias: f32(64,) = linear_backward(d_layers_1_out, layers_0_out, layers_1_weight, bias=True, blas=True, in_features=32, need_dinp=False, out_features=64)  # layers.1  spec: model.layers[1]
+//   bwd  d_layers_1_weight: f32(64, 32), d_layers_1_bias: f32(64,) = linear_backward(d_layers_1_out, layers_0_out, bias=True, blas=True, in_features=32, need_dinp=False, out_features=64)  # layers.1  spec: model.layers[1]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -363,9 +363,9 @@ static void layers_2_backward(float* dinp, const float* dout, const float* inp, 
 
 // layers.1 backward: Linear(in_features=32, out_features=64, bias=True)
 // spec: model.layers[1]
-// dweight (64, 32) dbias (64,) <- dout (50, 64) inp (50, 32) weight (64, 32)
-static void layers_1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate) {
+// dweight (64, 32) dbias (64,) <- dout (50, 64) inp (50, 32)
+static void layers_1_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n,
+                              bool accumulate) {
   constexpr int kIn = 32, kOut = 64;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -434,7 +434,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
                     n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_1_out, n);
-  layers_1_backward(d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_weight, n, accumulate);
+  layers_1_backward(d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, n, accumulate);
   return loss[0];
 }
 

@@ -30,10 +30,9 @@ namespace classifier {
 
 namespace {
 
-constexpr int kThreads = 256;          // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;   // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
-constexpr int kWarpRows = 8;           // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
-constexpr int kRowBlockThreads = 512;  // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)
+constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
+constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kWarpRows = 8;          // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
@@ -432,10 +431,10 @@ static void layers_2_backward(float* dinp, const float* dout, const float* inp, 
 
 // layers.1 backward: Linear(in_features=32, out_features=64, bias=True)
 // spec: model.layers[1]
-// dweight (64, 32) dbias (64,) <- dout (50, 64) inp (50, 32) weight (64, 32)
+// dweight (64, 32) dbias (64,) <- dout (50, 64) inp (50, 32)
 // Its kernels are layers_3_backward's: the same shapes and constants, so the same code.
-static void layers_1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_1_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n, bool accumulate,
+                              const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 32, kOut = 64;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
@@ -502,8 +501,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   layers_3_backward(d_layers_2_out, d_layers_3_weight, d_layers_3_bias, d_layers_3_out, layers_2_out, layers_3_weight,
                     n, accumulate, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_1_out, n, ctx);
-  layers_1_backward(d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, layers_1_weight, n, accumulate,
-                    ctx);
+  layers_1_backward(d_layers_1_weight, d_layers_1_bias, d_layers_1_out, layers_0_out, n, accumulate, ctx);
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.

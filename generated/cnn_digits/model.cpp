@@ -611,7 +611,7 @@ static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, i
   constexpr float kP = 0.25f;
   constexpr float kScale = 1.3333334f;  // 1 / (1 - p)
   if (!training) {
-    std::copy(inp, inp + n * kNumel, out);
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
   for (int i = 0; i < n * kNumel; ++i) {

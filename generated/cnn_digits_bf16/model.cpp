@@ -774,7 +774,7 @@ static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, i
   constexpr float kP = 0.25f;
   constexpr float kScale = 1.3359375f;  // 1 / (1 - p) rounded to bfloat16, as torch's bfloat16 noise holds it
   if (!training) {
-    std::copy(inp, inp + n * kNumel, out);
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
   for (int i = 0; i < n * kNumel; ++i) {

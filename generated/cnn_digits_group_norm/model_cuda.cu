@@ -30,10 +30,9 @@ namespace cnn_digits_group_norm {
 
 namespace {
 
-constexpr int kThreads = 256;          // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;   // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
-constexpr int kWarpRows = 8;           // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
-constexpr int kRowBlockThreads = 512;  // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)
+constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
+constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kWarpRows = 8;          // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {

@@ -688,7 +688,7 @@ static void layers_11_forward(float* out, std::uint8_t* mask, const float* inp, 
   constexpr float kP = 0.2f;
   constexpr float kScale = 1.25f;  // 1 / (1 - p)
   if (!training) {
-    std::copy(inp, inp + n * kNumel, out);
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
   for (int i = 0; i < n * kNumel; ++i) {

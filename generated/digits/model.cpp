@@ -17,7 +17,7 @@
 //   bwd  d_layers_2_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_2_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_1_out: f32(32, 64), d_layers_2_weight: f32(10, 64), d_layers_2_bias: f32(10,) = linear_backward(d_layers_2_out, layers_1_out, layers_2_weight, bias=True, blas=False, in_features=64, need_dinp=True, out_features=10)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 64) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(64, 64), d_layers_0_bias: f32(64,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=True, in_features=64, need_dinp=False, out_features=64)  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(64, 64), d_layers_0_bias: f32(64,) = linear_backward(d_layers_0_out, x, bias=True, blas=True, in_features=64, need_dinp=False, out_features=64)  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -267,9 +267,9 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Linear(in_features=64, out_features=64, bias=True)
 // spec: model.layers[0]
-// dweight (64, 64) dbias (64,) <- dout (32, 64) inp (32, 64) weight (64, 64)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate) {
+// dweight (64, 64) dbias (64,) <- dout (32, 64) inp (32, 64)
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n,
+                              bool accumulate) {
   constexpr int kIn = 64, kOut = 64;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -326,7 +326,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight,
                     n, accumulate);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 

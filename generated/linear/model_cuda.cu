@@ -30,10 +30,8 @@ namespace linear {
 
 namespace {
 
-constexpr int kThreads = 256;          // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;   // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
-constexpr int kWarpRows = 8;           // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
-constexpr int kRowBlockThreads = 512;  // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)
+constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
+constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
@@ -112,7 +110,7 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 
 // layers.0 backward: Linear(in_features=10, out_features=1, bias=True)
 // spec: model.layers[0]
-// dweight (1, 10) dbias (1,) <- dout (32, 1) inp (32, 10) weight (1, 10)
+// dweight (1, 10) dbias (1,) <- dout (32, 1) inp (32, 10)
 
 // Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
 // over the lanes. One split writes the sums; more write partial sums for layers_0_backward_dbias_splits_kernel.
@@ -161,8 +159,8 @@ __global__ void layers_0_backward_dbias_splits_kernel(float* __restrict__ dbias,
   dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n, bool accumulate,
+                              const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 10, kOut = 1;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
@@ -203,7 +201,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
   // backward
   loss_backward(d_layers_0_out, d_loss, layers_0_out, target, n, ctx);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate, ctx);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, n, accumulate, ctx);
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.

@@ -12,7 +12,7 @@
 //   fwd  layers_0_out: f32(32, 1) = linear(x, layers_0_weight, layers_0_bias, bias=True, blas=False, in_features=10, out_features=1)  # layers.0  spec: model.layers[0]
 //   fwd  loss: f32() = mse_loss(layers_0_out, target, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_0_out: f32(32, 1) = mse_loss_backward(d_loss, layers_0_out, target, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_0_weight: f32(1, 10), d_layers_0_bias: f32(1,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=False, in_features=10, need_dinp=False, out_features=1)  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(1, 10), d_layers_0_bias: f32(1,) = linear_backward(d_layers_0_out, x, bias=True, blas=False, in_features=10, need_dinp=False, out_features=1)  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -136,9 +136,9 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 
 // layers.0 backward: Linear(in_features=10, out_features=1, bias=True)
 // spec: model.layers[0]
-// dweight (1, 10) dbias (1,) <- dout (32, 1) inp (32, 10) weight (1, 10)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate) {
+// dweight (1, 10) dbias (1,) <- dout (32, 1) inp (32, 10)
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n,
+                              bool accumulate) {
   constexpr int kIn = 10, kOut = 1;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -178,7 +178,6 @@ static float training_forward(std::byte* arena, int n, ltrt::Generator& rng) {
 
 // ... and backward in reverse from d(loss) = loss_scale, over the activations forward left.
 static void training_backward(std::byte* arena, int n, float loss_scale, bool accumulate) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (1, 10)
   auto* const d_layers_0_weight = reinterpret_cast<float*>(arena + offset::d_layers_0_weight);  // (1, 10)
   auto* const d_layers_0_bias = reinterpret_cast<float*>(arena + offset::d_layers_0_bias);      // (1,)
   auto* const x = reinterpret_cast<float*>(arena + offset::x);                                  // (32, 10)
@@ -188,7 +187,7 @@ static void training_backward(std::byte* arena, int n, float loss_scale, bool ac
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);        // (32, 1)
   d_loss[0] = loss_scale;
   loss_backward(d_layers_0_out, d_loss, layers_0_out, target, n);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, n, accumulate);
 }
 
 // One training step over the first n rows of the batch buffers: forward,

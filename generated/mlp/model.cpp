@@ -22,7 +22,7 @@
 //   bwd  d_layers_2_out: f32(128, 256) = relu_backward(d_layers_3_out, layers_3_out)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(128, 256), d_layers_2_weight: f32(256, 256), d_layers_2_bias: f32(256,) = linear_backward(d_layers_2_out, layers_1_out, layers_2_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=256)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(128, 256) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(256, 784), d_layers_0_bias: f32(256,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=True, in_features=784, need_dinp=False, out_features=256)  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(256, 784), d_layers_0_bias: f32(256,) = linear_backward(d_layers_0_out, x, bias=True, blas=True, in_features=784, need_dinp=False, out_features=256)  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -350,9 +350,9 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Linear(in_features=784, out_features=256, bias=True)
 // spec: model.layers[0]
-// dweight (256, 784) dbias (256,) <- dout (128, 256) inp (128, 784) weight (256, 784)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate) {
+// dweight (256, 784) dbias (256,) <- dout (128, 256) inp (128, 784)
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n,
+                              bool accumulate) {
   constexpr int kIn = 784, kOut = 256;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -420,7 +420,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight,
                     n, accumulate);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 

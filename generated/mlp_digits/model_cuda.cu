@@ -30,10 +30,9 @@ namespace mlp_digits {
 
 namespace {
 
-constexpr int kThreads = 256;          // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;   // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
-constexpr int kWarpRows = 8;           // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
-constexpr int kRowBlockThreads = 512;  // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)
+constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
+constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kWarpRows = 8;          // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
@@ -347,7 +346,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Linear(in_features=64, out_features=256, bias=True)
 // spec: model.layers[0]
-// dweight (256, 64) dbias (256,) <- dout (32, 256) inp (32, 64) weight (256, 64)
+// dweight (256, 64) dbias (256,) <- dout (32, 256) inp (32, 64)
 
 // Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
 // over the lanes. One split writes the sums; more write partial sums for layers_0_backward_dbias_splits_kernel.
@@ -396,8 +395,8 @@ __global__ void layers_0_backward_dbias_splits_kernel(float* __restrict__ dbias,
   dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n, bool accumulate,
+                              const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 256;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
@@ -457,7 +456,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
                     n, accumulate, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n, ctx);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n, ctx);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate, ctx);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, n, accumulate, ctx);
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.

@@ -19,7 +19,7 @@
 //   bwd  d_layers_2_out: f32(32, 256), d_layers_3_weight: f32(10, 256), d_layers_3_bias: f32(10,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=True, in_features=256, need_dinp=True, out_features=10)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(32, 256) = dropout_backward(d_layers_2_out, layers_2_out_mask, numel=256, p=0.1)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 256) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(256, 64), d_layers_0_bias: f32(256,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=True, in_features=64, need_dinp=False, out_features=256)  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(256, 64), d_layers_0_bias: f32(256,) = linear_backward(d_layers_0_out, x, bias=True, blas=True, in_features=64, need_dinp=False, out_features=256)  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -160,7 +160,7 @@ static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, i
   constexpr float kP = 0.1f;
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   if (!training) {
-    std::copy(inp, inp + n * kNumel, out);
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
   for (int i = 0; i < n * kNumel; ++i) {
@@ -309,9 +309,9 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Linear(in_features=64, out_features=256, bias=True)
 // spec: model.layers[0]
-// dweight (256, 64) dbias (256,) <- dout (32, 256) inp (32, 64) weight (256, 64)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate) {
+// dweight (256, 64) dbias (256,) <- dout (32, 256) inp (32, 64)
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n,
+                              bool accumulate) {
   constexpr int kIn = 64, kOut = 256;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -372,7 +372,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
                     n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_1_out, n);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 

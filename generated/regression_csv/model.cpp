@@ -24,7 +24,7 @@
 //   bwd  d_layers_2_out: f32(16, 32), d_layers_3_weight: f32(32, 32), d_layers_3_bias: f32(32,) = linear_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=32)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(16, 32) = dropout_backward(d_layers_2_out, layers_2_out_mask, numel=32, p=0.1)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 32) = gelu_backward(d_layers_1_out, layers_0_out, approximate='tanh')  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(32, 4), d_layers_0_bias: f32(32,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=False, in_features=4, need_dinp=False, out_features=32)  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(32, 4), d_layers_0_bias: f32(32,) = linear_backward(d_layers_0_out, x, bias=True, blas=False, in_features=4, need_dinp=False, out_features=32)  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -179,7 +179,7 @@ static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, i
   constexpr float kP = 0.1f;
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   if (!training) {
-    std::copy(inp, inp + n * kNumel, out);
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
   for (int i = 0; i < n * kNumel; ++i) {
@@ -375,9 +375,9 @@ static void layers_1_backward(float* dinp, const float* dout, const float* inp, 
 
 // layers.0 backward: Linear(in_features=4, out_features=32, bias=True)
 // spec: model.layers[0]
-// dweight (32, 4) dbias (32,) <- dout (16, 32) inp (16, 4) weight (32, 4)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate) {
+// dweight (32, 4) dbias (32,) <- dout (16, 32) inp (16, 4)
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n,
+                              bool accumulate) {
   constexpr int kIn = 4, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -450,7 +450,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
                     n, accumulate);
   layers_2_backward(d_layers_1_out, d_layers_2_out, layers_2_out_mask, n);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_0_out, n);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 

@@ -27,7 +27,7 @@
 //   bwd  d_layers_2_out: f32(16, 32) = elu_backward(d_layers_3_out, layers_2_out, alpha=0.5, input_scale=1.0, scale=1.0)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(16, 32), d_layers_2_weight: f32(32, 32), d_layers_2_bias: f32(32,) = linear_backward(d_layers_2_out, layers_1_out, layers_2_weight, bias=True, blas=False, in_features=32, need_dinp=True, out_features=32)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 32) = elu_backward(d_layers_1_out, layers_0_out, alpha=1.6732632423543772, input_scale=1.0, scale=1.0507009873554805)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(32, 4), d_layers_0_bias: f32(32,) = linear_backward(d_layers_0_out, x, layers_0_weight, bias=True, blas=False, in_features=4, need_dinp=False, out_features=32)  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(32, 4), d_layers_0_bias: f32(32,) = linear_backward(d_layers_0_out, x, bias=True, blas=False, in_features=4, need_dinp=False, out_features=32)  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -416,9 +416,9 @@ static void layers_1_backward(float* dinp, const float* dout, const float* inp, 
 
 // layers.0 backward: Linear(in_features=4, out_features=32, bias=True)
 // spec: model.layers[0]
-// dweight (32, 4) dbias (32,) <- dout (16, 32) inp (16, 4) weight (32, 4)
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate) {
+// dweight (32, 4) dbias (32,) <- dout (16, 32) inp (16, 4)
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n,
+                              bool accumulate) {
   constexpr int kIn = 4, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -499,7 +499,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight,
                     n, accumulate);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_0_out, n);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, n, accumulate);
   return loss[0];
 }
 

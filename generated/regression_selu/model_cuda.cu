@@ -30,10 +30,8 @@ namespace regression_selu {
 
 namespace {
 
-constexpr int kThreads = 256;          // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;   // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
-constexpr int kWarpRows = 8;           // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
-constexpr int kRowBlockThreads = 512;  // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)
+constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
+constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
@@ -436,10 +434,10 @@ static void layers_1_backward(float* dinp, const float* dout, const float* inp, 
 
 // layers.0 backward: Linear(in_features=4, out_features=32, bias=True)
 // spec: model.layers[0]
-// dweight (32, 4) dbias (32,) <- dout (16, 32) inp (16, 4) weight (32, 4)
+// dweight (32, 4) dbias (32,) <- dout (16, 32) inp (16, 4)
 // Its kernels are layers_4_backward's: the same shapes and constants, so the same code.
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                              int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n, bool accumulate,
+                              const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 4, kOut = 32;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
@@ -516,7 +514,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   layers_2_backward(d_layers_1_out, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_out, layers_2_weight,
                     n, accumulate, ctx);
   layers_1_backward(d_layers_0_out, d_layers_1_out, layers_0_out, n, ctx);
-  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, layers_0_weight, n, accumulate, ctx);
+  layers_0_backward(d_layers_0_weight, d_layers_0_bias, d_layers_0_out, x, n, accumulate, ctx);
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.

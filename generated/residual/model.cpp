@@ -28,7 +28,7 @@
 //   bwd  d_res1_out_sum1: f32(16, 8) = add(d_both_d1, d_gated_da)  # res1  spec: model.graph[2]
 //   bwd  d_res1_out_sum2: f32(16, 8) = add(d_res1_out_sum1, d_res1_out)  # res1  spec: model.graph[2]
 //   bwd  d_fc1_out: f32(16, 8) = gelu_backward(d_res1_out_sum2, fc1_out, approximate='none')  # act1  spec: model.graph[1]
-//   bwd  d_fc1_weight: f32(8, 8), d_fc1_bias: f32(8,) = linear_backward(d_fc1_out, x, fc1_weight, bias=True, blas=False, in_features=8, need_dinp=False, out_features=8)  # fc1  spec: model.graph[0]
+//   bwd  d_fc1_weight: f32(8, 8), d_fc1_bias: f32(8,) = linear_backward(d_fc1_out, x, bias=True, blas=False, in_features=8, need_dinp=False, out_features=8)  # fc1  spec: model.graph[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -456,9 +456,8 @@ static void act1_backward(float* dinp, const float* dout, const float* inp, int 
 
 // fc1 backward: Linear(in_features=8, out_features=8, bias=True)
 // spec: model.graph[0]
-// dweight (8, 8) dbias (8,) <- dout (16, 8) inp (16, 8) weight (8, 8)
-static void fc1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n,
-                         bool accumulate) {
+// dweight (8, 8) dbias (8,) <- dout (16, 8) inp (16, 8)
+static void fc1_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n, bool accumulate) {
   constexpr int kIn = 8, kOut = 8;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
@@ -541,7 +540,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   res1_add_backward(d_res1_out_sum1, d_both_d1, d_gated_da, n);
   res1_add_backward_2(d_res1_out_sum2, d_res1_out_sum1, d_res1_out, n);
   act1_backward(d_fc1_out, d_res1_out_sum2, fc1_out, n);
-  fc1_backward(d_fc1_weight, d_fc1_bias, d_fc1_out, x, fc1_weight, n, accumulate);
+  fc1_backward(d_fc1_weight, d_fc1_bias, d_fc1_out, x, n, accumulate);
   return loss[0];
 }
 

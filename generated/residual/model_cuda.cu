@@ -30,10 +30,9 @@ namespace residual {
 
 namespace {
 
-constexpr int kThreads = 256;          // TUNE: threads per block of elementwise kernels
-constexpr int kReduceThreads = 1024;   // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
-constexpr int kWarpRows = 8;           // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
-constexpr int kRowBlockThreads = 512;  // TUNE: threads of a block-a-row kernel (long rows; a multiple of 32)
+constexpr int kThreads = 256;         // TUNE: threads per block of elementwise kernels
+constexpr int kReduceThreads = 1024;  // TUNE: threads of a block-wide reduction (losses, BatchNorm; a power of two)
+constexpr int kWarpRows = 8;          // TUNE: rows a block of a warp-a-row kernel (softmax, LayerNorm)
 
 // Byte offsets of every buffer in the arena (the memory plan in model.cpp).
 namespace offset {
@@ -532,10 +531,10 @@ static void act1_backward(float* dinp, const float* dout, const float* inp, int 
 
 // fc1 backward: Linear(in_features=8, out_features=8, bias=True)
 // spec: model.graph[0]
-// dweight (8, 8) dbias (8,) <- dout (16, 8) inp (16, 8) weight (8, 8)
+// dweight (8, 8) dbias (8,) <- dout (16, 8) inp (16, 8)
 // Its kernels are gate_backward's: the same shapes and constants, so the same code.
-static void fc1_backward(float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int n,
-                         bool accumulate, const ltrt::cuda::Context& ctx) {
+static void fc1_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n, bool accumulate,
+                         const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 8, kOut = 8;
   const int rows = n;
   ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
@@ -614,7 +613,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   res1_add_backward(d_res1_out_sum1, d_both_d1, d_gated_da, n, ctx);
   res1_add_backward_2(d_res1_out_sum2, d_res1_out_sum1, d_res1_out, n, ctx);
   act1_backward(d_fc1_out, d_res1_out_sum2, fc1_out, n, ctx);
-  fc1_backward(d_fc1_weight, d_fc1_bias, d_fc1_out, x, fc1_weight, n, accumulate, ctx);
+  fc1_backward(d_fc1_weight, d_fc1_bias, d_fc1_out, x, n, accumulate, ctx);
 }
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.

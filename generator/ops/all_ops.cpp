@@ -25,6 +25,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_identity(ops, layers);
   register_flatten(ops, layers);
   register_reshape(ops, layers);
+  register_narrow(ops, layers);
   register_layer_norm(ops, layers);
   register_group_norm(ops, layers);
   register_batch_norm(ops, layers);
@@ -36,6 +37,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_rnn(ops, layers);
   register_lstm(ops, layers);
   register_gru(ops, layers);
+  register_reverse_steps(ops, layers);
   register_positional_embedding(ops, layers);
   register_max_pool2d(ops, layers);
   register_avg_pool2d(ops, layers);

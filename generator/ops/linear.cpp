@@ -237,8 +237,11 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     b.source = n.source;
     b.attrs = n.attrs;
     b.attrs["need_dinp"] = need_dinp;
-    b.inputs = {dout[0], x, n.inputs[1]};
-    if (need_dinp) b.outputs.push_back(-1);
+    b.inputs = {dout[0], x};
+    if (need_dinp) {  // the weight only serves the input's gradient
+      b.inputs.push_back(n.inputs[1]);
+      b.outputs.push_back(-1);
+    }
     // A parameter's gradient is written in the grad region; under bf16-mixed the weight and bias
     // are their bfloat16 casts, whose gradients are new values (Autodiff::weight_grad).
     b.outputs.push_back(ad.weight_grad(n.inputs[1]));
@@ -267,8 +270,11 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return t;
   };
   b.slots = [](const Node& n) {
-    Slots s{{}, {"dout", "inp", "weight"}};
-    if (attr_bool(n, "need_dinp")) s.outputs.push_back("dinp");
+    Slots s{{}, {"dout", "inp"}};
+    if (attr_bool(n, "need_dinp")) {
+      s.inputs.push_back("weight");
+      s.outputs.push_back("dinp");
+    }
     s.outputs.push_back("dweight");
     if (attr_bool(n, "bias")) s.outputs.push_back("dbias");
     return s;

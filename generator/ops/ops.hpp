@@ -31,10 +31,12 @@ void register_glu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_rnn(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_lstm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_gru(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_reverse_steps(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // their reverse direction
 void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_identity(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Reshape (a view), Transpose
+void register_narrow(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);   // Narrow, Select
 void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_group_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

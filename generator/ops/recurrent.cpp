@@ -233,35 +233,60 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
   const std::int64_t num_layers = std::get<std::int64_t>(b.args.at("num_layers"));
   const bool bias = std::get<bool>(b.args.at("bias"));
   const double dropout = std::get<double>(b.args.at("dropout"));
+  const bool bidirectional = std::get<bool>(b.args.at("bidirectional"));
   const std::int64_t rows = c.gates * h;
-  // torch's state_dict order per layer (weight_ih, weight_hh, bias_ih, bias_hh) and init
+  // torch's state_dict order per layer and direction (weight_ih, weight_hh, bias_ih, bias_hh; the
+  // reverse direction's with the suffix "_reverse" after the forward's) and init
   // (RNNBase.reset_parameters): every parameter uniform(-1/sqrt(H), 1/sqrt(H)), drawn in that order.
   const double bound = 1.0 / std::sqrt(static_cast<double>(h));
   int seq = in.at(0);
   for (std::int64_t k = 0; k < num_layers; ++k) {
-    const std::string suffix = "_l" + std::to_string(k);
+    const std::string lk = "_l" + std::to_string(k);
     // torch's dropout between layers: on every layer's output but the last's, in training only
     // (ltgen's own masks, as the Dropout layer's). With one layer it does nothing.
     if (k > 0 && dropout > 0.0)
       seq = add_dropout(g, b.layer + ".dropout_l" + std::to_string(k - 1), b.source, seq, dropout);
-    const int w_ih = add_param(g, b.layer + ".weight_ih" + suffix, {rows, k == 0 ? features : h});
-    const int w_hh = add_param(g, b.layer + ".weight_hh" + suffix, {rows, h});
-    const int b_ih = bias ? add_param(g, b.layer + ".bias_ih" + suffix, {rows}) : -1;
-    const int b_hh = bias ? add_param(g, b.layer + ".bias_hh" + suffix, {rows}) : -1;
-    for (int p : {w_ih, w_hh, b_ih, b_hh})
-      if (p >= 0) g.value(p).init_bound = bound;
-    const int xg = add_linear(g, b.layer + ".ih" + suffix, b.source, seq, w_ih, b_ih);
-    Node n;
-    n.op = c.op;
-    n.layer = b.layer + ".l" + std::to_string(k);  // its functions: layers_0_l0_forward, ...
-    n.source = b.source;
-    n.attrs["hidden_size"] = h;
-    n.attrs["bias"] = bias;
-    for (const ArgDef& a : c.extra_args) n.attrs[a.name] = b.args.at(a.name);
-    if (k == 0) n.attrs["input_size"] = features;  // --emit lightning's inferred argument
-    n.inputs = {xg, w_hh};
-    if (bias) n.inputs.push_back(b_hh);
-    const int id = add_op(g, std::move(n), cpp_name(b.layer) + suffix);  // layers_0_l0, _cell, _gates
+    const std::int64_t width = k == 0 ? features : (bidirectional ? 2 : 1) * h;
+    // One direction over x (the reverse direction over x's steps reversed); returns its outputs.
+    auto direction = [&](int x, const std::string& suffix) {
+      const int w_ih = add_param(g, b.layer + ".weight_ih" + suffix, {rows, width});
+      const int w_hh = add_param(g, b.layer + ".weight_hh" + suffix, {rows, h});
+      const int b_ih = bias ? add_param(g, b.layer + ".bias_ih" + suffix, {rows}) : -1;
+      const int b_hh = bias ? add_param(g, b.layer + ".bias_hh" + suffix, {rows}) : -1;
+      for (int p : {w_ih, w_hh, b_ih, b_hh})
+        if (p >= 0) g.value(p).init_bound = bound;
+      const int xg = add_linear(g, b.layer + ".ih" + suffix, b.source, x, w_ih, b_ih);
+      Node n;
+      n.op = c.op;
+      n.layer = b.layer + "." + suffix.substr(1);  // its functions: layers_0_l0_forward, ...
+      n.source = b.source;
+      n.attrs["hidden_size"] = h;
+      n.attrs["bias"] = bias;
+      for (const ArgDef& a : c.extra_args) n.attrs[a.name] = b.args.at(a.name);
+      if (k == 0) n.attrs["input_size"] = features;  // --emit lightning's inferred argument
+      n.inputs = {xg, w_hh};
+      if (bias) n.inputs.push_back(b_hh);
+      const int id = add_op(g, std::move(n), cpp_name(b.layer) + suffix);  // layers_0_l0, _cell, _gates
+      return g.nodes[id].outputs[0];
+    };
+    const int forward = direction(seq, lk);
+    if (!bidirectional) {
+      seq = forward;
+      continue;
+    }
+    // torch's reverse direction runs from the last step to the first; its output at step t is h_t
+    // of that run, concatenated after the forward direction's.
+    const int reversed = add_reverse_steps(g, b.layer + ".flip_x" + lk + "_reverse", b.source, seq);
+    const int backward = add_reverse_steps(g, b.layer + ".flip_h" + lk + "_reverse", b.source,
+                                           direction(reversed, lk + "_reverse"));
+    Node cat;
+    cat.op = "concat";
+    cat.layer = b.layer + ".cat" + lk;
+    cat.source = b.source;
+    cat.attrs["dim"] = std::int64_t{2};
+    cat.inputs = {forward, backward};
+    const std::string name = cpp_name(cat.layer) + "_out";
+    const int id = add_op(g, std::move(cat), name);
     seq = g.nodes[id].outputs[0];
   }
   return seq;
@@ -401,7 +426,6 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
   dropout.min = 0.0;
   dropout.max = 1.0;
   ArgDef bidirectional{"bidirectional", ArgType::boolean, Attr{false}};
-  bidirectional.unsupported = "a bidirectional " + c.layer;
   // torch's default is batch_first=False, (T, batch, features); ltgen's sequences are (batch, T, features).
   l.args = {input, hidden, layers_arg};
   for (const ArgDef& a : c.extra_args) l.args.push_back(a);  // torch's order: RNN's nonlinearity comes here

@@ -7,7 +7,9 @@
 /// Each of the num_layers layers k is two nodes:
 ///   xg = x @ weight_ih_lk^T + bias_ih_lk      (a Linear over every step at once: (batch, T, G * H))
 ///   out[, cell][, gates] = <op>(xg, weight_hh_lk, bias_hh_lk)
-/// where G is the cell's number of gates. Step t of the forward computes h_{t-1} @ weight_hh^T for
+/// where G is the cell's number of gates. A bidirectional layer adds the reverse direction's two
+/// nodes (parameters `..._lk_reverse`) over x's steps reversed (reverse_steps), reverses their
+/// output back and concatenates it after the forward direction's: (batch, T, 2 * H). Step t of the forward computes h_{t-1} @ weight_hh^T for
 /// the batch's rows with one GEMM (rows kT steps apart), into the step's row of `gates` (or of
 /// `out` for a cell that keeps no gates), then the cell for every (sample, unit): a loop on the CPU,
 /// a kernel of a thread per (sample, unit) on CUDA, the same lines. The backward walks t = T-1 down

@@ -174,7 +174,7 @@ class CudaBackend : public Backend {
     begin_step(s, dropout, s.optimizer_step ? &optimizer : nullptr);
     launch(training_graph(s));
     read_back_train_loss();  // behind the step; nothing waits for it here
-    if (s.optimizer_step) optimizer.set_step_count(optimizer.step_count() + 1);
+    if (s.optimizer_step) optimizer.count_device_step();
     train_rows_ = s.n;
   }
 
@@ -207,7 +207,7 @@ class CudaBackend : public Backend {
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
     // The learning rate as it is now: on_before_optimizer_step may have set it.
     set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, optimizer.lrs(), optimizer.momentums(),
-                          optimizer.step_count() + 1);
+                          optimizer.mu_products(), optimizer.step_count() + 1);
     LTRT_CUDA_CHECK(cudaEventSynchronize(scalars_sent_));  // the pinned scalars' last copy is done
     *pinned_scalars_ = step_scalars_;
     LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, pinned_scalars_, sizeof(StepScalars), cudaMemcpyHostToDevice,
@@ -218,7 +218,7 @@ class CudaBackend : public Backend {
     if (it == optimizer_graphs_.end())
       it = optimizer_graphs_.emplace(key, capture([&] { enqueue_clip_and_step(clip_val, clip_by_value); })).first;
     launch(it->second);
-    optimizer.set_step_count(optimizer.step_count() + 1);
+    optimizer.count_device_step();
   }
 
   // One tensor at a time, as hooks ask: a hook that reads one layer's gradient copies that layer's.
@@ -295,8 +295,9 @@ class CudaBackend : public Backend {
     step_scalars_ = StepScalars{};
     step_scalars_.loss_scale = s.loss_scale;
     step_scalars_.dropout_seed = dropout.next_u64();
-    if (stepping) set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, stepping->lrs(), stepping->momentums(),
-                                        stepping->step_count() + 1);
+    if (stepping)
+      set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, stepping->lrs(), stepping->momentums(),
+                            stepping->mu_products(), stepping->step_count() + 1);
     stage_batch(s.n, &step_scalars_);
   }
 

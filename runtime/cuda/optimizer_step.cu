@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ltrt/cuda/kernels.cuh"
+#include "ltrt/nadam.hpp"
 #include "ltrt/radam.hpp"
 
 namespace ltrt::cuda {
@@ -119,6 +120,21 @@ __global__ void radam_kernel(float* __restrict__ param, const float* __restrict_
   param[i] = p - update;  // param.add_(update, alpha=-1.0)
 }
 
+// NAdam: Adam's moments (AdamFlags without amsgrad), then its two addcdivs over one denominator.
+__global__ void nadam_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ exp_avg,
+                             float* __restrict__ exp_avg_sq, std::int64_t n, AdamFlags f, int group,
+                             const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float p, m, v;
+  adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, p, m, v);
+  const float g = f.decay && !f.decoupled ? fmaf(f.weight_decay, param[i], f.maximize ? -grad[i] : grad[i])
+                                          : (f.maximize ? -grad[i] : grad[i]);  // the gradient adam_moments used
+  const float denom = sqrtf(v / s->bias_correction2) + f.eps;  // exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
+  p = p + s->nadam_grad_value[group] * g / denom;              // param.addcdiv_(grad, denom, value=...)
+  param[i] = p + s->nadam_exp_avg_value[group] * m / denom;    // param.addcdiv_(exp_avg, denom, value=...)
+}
+
 struct RmspropFlags {
   float weight_decay, alpha, one_minus_alpha, eps;
   bool decay, has_buffer, centered, maximize;
@@ -175,11 +191,13 @@ __global__ void adagrad_kernel(float* __restrict__ param, const float* __restric
 }  // namespace
 
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
-                           const std::vector<double>& lrs, const std::vector<double>& momentums, std::int64_t step) {
+                           const std::vector<double>& lrs, const std::vector<double>& momentums,
+                           const std::vector<float>& mu_products, std::int64_t step) {
   s.first_step = step == 1;
   const double t = static_cast<double>(step);
   const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
   s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+  s.bias_correction2 = static_cast<float>(bias_correction2);
   if (c.kind == OptimizerKind::radam) {  // rect depends on beta2 and the step only
     const RadamScalars r = radam_scalars(c.beta1, c.beta2, step);
     s.radam_rectified = r.rectified ? 1 : 0;
@@ -197,6 +215,11 @@ void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::
                                                                              : -(lr / bias_correction1));
     s.decoupled_scale[g] = static_cast<float>(1.0 - lr * groups[g].weight_decay);
     s.bias_correction1[g] = static_cast<float>(bias_correction1);
+    if (c.kind == OptimizerKind::nadam && g < mu_products.size()) {  // as nadam_step's
+      const NadamScalars n = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step, mu_products[g]);
+      s.nadam_grad_value[g] = static_cast<float>(n.grad_value);
+      s.nadam_exp_avg_value[g] = static_cast<float>(n.exp_avg_value);
+    }
   }
 }
 
@@ -242,6 +265,15 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vec
         radam_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b, g.count, f,
                                                           static_cast<int>(gi), ctx.scalars);
         LTRT_CUDA_CHECK_LAUNCH("radam_kernel");
+        break;
+      }
+      case OptimizerKind::nadam: {
+        const AdamFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.beta2),
+                          static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps), g.weight_decay != 0.0,
+                          c.decoupled_weight_decay, false, c.maximize};
+        nadam_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b, g.count, f,
+                                                          static_cast<int>(gi), ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("nadam_kernel");
         break;
       }
       case OptimizerKind::rmsprop: {

@@ -236,6 +236,11 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
   json::Value optimizer = json::Value::make_object();
   optimizer.set("type", json::Value::make_string(optimizer_name(model.optimizer.kind)));
   optimizer.set("step", json::Value::make_integer(state.optimizer_step));
+  if (!state.mu_products.empty()) {  // NAdam: each group's mu_product (a float32, exact as a double)
+    json::Value products = json::Value::make_array();
+    for (float p : state.mu_products) products.push(json::Value::make_number(p));
+    optimizer.set("mu_product", std::move(products));
+  }
   json::Value rng = json::Value::make_object();
   rng.set("init", json::Value::make_string(state.rng_init));
   rng.set("data", json::Value::make_string(state.rng_data));
@@ -306,6 +311,15 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
                 ", this program's is " + optimizer_name(model.optimizer.kind));
   }
   state.optimizer_step = step->integer;
+  if (model.optimizer.kind == OptimizerKind::nadam) {
+    const json::Value* products = optimizer.find("mu_product");
+    if (products == nullptr || !products->is_array())
+      throw Error(path + ": __metadata__ 'optimizer' has no 'mu_product' list (NAdam's state per parameter group)");
+    for (const json::Value& p : products->items) {
+      if (!p.is_number()) throw Error(path + ": __metadata__ 'optimizer' 'mu_product' holds a non-number");
+      state.mu_products.push_back(static_cast<float>(p.num));
+    }
+  }
   const json::Value rng = parse_metadata(path, "rng_states", require_metadata(path, file, "rng_states"));
   state.rng_init = member_string(path, rng, "rng_states", "init");
   state.rng_data = member_string(path, rng, "rng_states", "data");

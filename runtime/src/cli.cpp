@@ -374,7 +374,8 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
     opt.set("betas", std::move(betas));
     opt.set("eps", Value::make_number(o.eps));
     if (o.kind == OptimizerKind::adam || o.kind == OptimizerKind::adamw) opt.set("amsgrad", Value::make_bool(o.amsgrad));
-    if (o.kind == OptimizerKind::radam)
+    if (o.kind == OptimizerKind::nadam) opt.set("momentum_decay", Value::make_number(o.momentum_decay));
+    if (o.kind == OptimizerKind::radam || o.kind == OptimizerKind::nadam)
       opt.set("decoupled_weight_decay", Value::make_bool(o.decoupled_weight_decay));
   }
   opt.set("weight_decay", Value::make_number(o.weight_decay));

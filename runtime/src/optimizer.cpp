@@ -1,4 +1,4 @@
-// Dispatch from OptimizerConfig to the SGD / Adam / AdamW / Adamax / RAdam / RMSprop / Adagrad kernels.
+// Dispatch from OptimizerConfig to the SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad kernels.
 #include "ltrt/optimizer.hpp"
 
 #include <cstring>
@@ -8,6 +8,7 @@
 #include "ltrt/adamax.hpp"
 #include "ltrt/arena.hpp"
 #include "ltrt/error.hpp"
+#include "ltrt/nadam.hpp"
 #include "ltrt/radam.hpp"
 #include "ltrt/rmsprop.hpp"
 #include "ltrt/sgd.hpp"
@@ -21,6 +22,7 @@ const char* optimizer_name(OptimizerKind kind) {
     case OptimizerKind::adamw: return "AdamW";
     case OptimizerKind::adamax: return "Adamax";
     case OptimizerKind::radam: return "RAdam";
+    case OptimizerKind::nadam: return "NAdam";
     case OptimizerKind::rmsprop: return "RMSprop";
     case OptimizerKind::adagrad: return "Adagrad";
   }
@@ -39,6 +41,7 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
     case OptimizerKind::adamax:
       return {"exp_avg", "exp_inf"};
     case OptimizerKind::radam:
+    case OptimizerKind::nadam:
       return {"exp_avg", "exp_avg_sq"};
     case OptimizerKind::rmsprop: {  // torch's _init_group order
       std::vector<std::string> s = {"square_avg"};
@@ -68,7 +71,8 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
     : model_(model),
       arena_(arena),
       groups_(param_groups_of(model)),
-      momentums_(groups_.size(), optimizer_momentum(model.optimizer).momentum) {
+      momentums_(groups_.size(), optimizer_momentum(model.optimizer).momentum),
+      mu_products_(model.optimizer.kind == OptimizerKind::nadam ? groups_.size() : 0, 1.0f) {
   for (const ParamGroupDef& g : groups_) lrs_.push_back(g.lr);
   std::int64_t next = 0;  // the groups cover the flat region's trainable part, in order, without gaps
   for (const ParamGroupDef& g : groups_) {
@@ -137,6 +141,15 @@ void Optimizer::step() {
                    args, step_count_);
         break;
       }
+      case OptimizerKind::nadam: {
+        const NadamArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.momentum_decay,
+                             c.decoupled_weight_decay, c.maximize};
+        const NadamScalars s = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step_count_, mu_products_[gi]);
+        nadam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                   args, s);
+        mu_products_[gi] = s.mu_product;
+        break;
+      }
       case OptimizerKind::rmsprop: {
         // Slots: square_avg, then momentum_buffer (with a momentum), then grad_avg (centered).
         const bool buffer = c.momentum > 0.0;
@@ -153,6 +166,14 @@ void Optimizer::step() {
       }
     }
   }
+}
+
+void Optimizer::count_device_step() {
+  ++step_count_;
+  const OptimizerConfig& c = model_.optimizer;
+  for (std::size_t gi = 0; gi < mu_products_.size(); ++gi)  // NAdam: as step() advances it
+    mu_products_[gi] = nadam_scalars(lrs_[gi], momentums_[gi], c.beta2, c.momentum_decay, step_count_, mu_products_[gi])
+                           .mu_product;
 }
 
 }  // namespace ltrt

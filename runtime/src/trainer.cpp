@@ -492,6 +492,7 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.weights_only = weights_only;
   s.vocabulary = train_data_.vocab;  // a text source's tokens, saved with the weights
   s.optimizer_step = optimizer_.step_count();
+  s.mu_products = optimizer_.mu_products();
   s.rng_init = rngs_.init.state();
   s.rng_data = rngs_.data.state();
   s.rng_dropout = rngs_.dropout.state();
@@ -542,6 +543,11 @@ void Fit::restore(const std::string& path) {
   // and the counters as they were.
   LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
   optimizer_.set_step_count(s.optimizer_step);
+  if (s.mu_products.size() != optimizer_.mu_products().size())
+    throw Error(path + ": its NAdam state has " + std::to_string(s.mu_products.size()) +
+                " parameter groups' mu_product, this program's optimizer " +
+                std::to_string(optimizer_.mu_products().size()));
+  optimizer_.set_mu_products(s.mu_products);
   rngs_.init.set_state(s.rng_init);
   rngs_.data.set_state(s.rng_data);
   rngs_.dropout.set_state(s.rng_dropout);

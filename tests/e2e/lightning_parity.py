@@ -27,7 +27,8 @@ TOL = 1e-4
 def layer_shapes(spec):
     """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
     for model.graph (Linear on the last dimension, Embedding, PositionalEmbedding, LayerNorm,
-    MultiheadAttention, RNN, LSTM, GRU, activations, Add, Mul, Concat, Reshape, Transpose)."""
+    MultiheadAttention, RNN, LSTM, GRU, activations, Add, Mul, Concat, Reshape, Transpose, Narrow,
+    Select)."""
     model = spec["model"]
     x = model["inputs"]["x"]
     features = {"x": x["shape"][-1] if isinstance(x, dict) else x[-1]}  # the last dimension's size
@@ -76,15 +77,17 @@ def layer_shapes(spec):
             out += [(f"{node['name']}.in_proj_weight", (3 * e, e))] + ([(f"{node['name']}.in_proj_bias", (3 * e,))] if bias else [])
             out += [(f"{node['name']}.out_proj.weight", (e, e))] + ([(f"{node['name']}.out_proj.bias", (e,))] if bias else [])
             features[node["name"]] = e
-        elif node["type"] in RECURRENT_GATES:  # torch.nn's parameters, layer by layer
+        elif node["type"] in RECURRENT_GATES:  # torch.nn's parameters, layer by layer and direction
             h, width = node["hidden_size"], features[ins[0]]
             gh = RECURRENT_GATES[node["type"]] * h
+            directions = ["", "_reverse"] if node.get("bidirectional", False) else [""]
             for k in range(node.get("num_layers", 1)):
-                out += [(f"{node['name']}.weight_ih_l{k}", (gh, width if k == 0 else h)),
-                        (f"{node['name']}.weight_hh_l{k}", (gh, h))]
-                if node.get("bias", True):
-                    out += [(f"{node['name']}.bias_ih_l{k}", (gh,)), (f"{node['name']}.bias_hh_l{k}", (gh,))]
-            features[node["name"]] = h
+                for d in directions:
+                    out += [(f"{node['name']}.weight_ih_l{k}{d}", (gh, width if k == 0 else len(directions) * h)),
+                            (f"{node['name']}.weight_hh_l{k}{d}", (gh, h))]
+                    if node.get("bias", True):
+                        out += [(f"{node['name']}.bias_ih_l{k}{d}", (gh,)), (f"{node['name']}.bias_hh_l{k}{d}", (gh,))]
+            features[node["name"]] = len(directions) * h
         elif node["type"] == "GLU":  # halves its dim (counting the batch; the last by default)
             shape = list(shapes[ins[0]])
             dim = node.get("dim", -1)
@@ -103,9 +106,17 @@ def layer_shapes(spec):
             d0, d1 = (d % (len(shape) + 1) - 1 for d in (node["dim0"], node["dim1"]))  # without the batch
             shape[d0], shape[d1] = shape[d1], shape[d0]
             shapes[node["name"]] = shape
+        elif node["type"] in ("Narrow", "Select"):
+            shape = list(shapes[ins[0]])
+            d = node["dim"] % (len(shape) + 1) - 1  # without the batch
+            if node["type"] == "Narrow":
+                shape[d] = node["length"]
+            else:
+                del shape[d]
+            shapes[node["name"]] = shape
         else:
             features[node["name"]] = features[ins[0]]
-        if node["type"] in ("Reshape", "Transpose"):
+        if node["type"] in ("Reshape", "Transpose", "Narrow", "Select"):
             features[node["name"]] = shapes[node["name"]][-1]
         elif (node["type"] == "Linear" or node["type"] in RECURRENT_GATES) and shapes.get(ins[0]) is not None:
             shapes[node["name"]] = shapes[ins[0]][:-1] + [features[node["name"]]]

@@ -24,6 +24,7 @@ import shutil
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import common
@@ -241,6 +242,16 @@ def run(args):
     if want_slots:
         print(f"optimizer slots: worst relative difference {worst_s[0]:.3g} ({worst_s[1]})")
     check(not bad, f"optimizer slots differ by more than {SLOT_RTOL:g}:\n" + "\n".join(bad))
+
+    # NAdam's mu_product: a float32 per parameter, the same in a group; the checkpoint keeps each
+    # group's in its 'optimizer' metadata. Exactly torch's (a product of the same float32 factors).
+    products = {opt.state[p]["mu_product"].item() for p in net.parameters() if "mu_product" in opt.state[p]}
+    if products:
+        with safe_open(os.path.join(version, "checkpoints", ckpt_name), "pt") as f:
+            saved = json.loads(f.metadata()["optimizer"]).get("mu_product")
+        check(saved is not None and sorted(set(saved)) == sorted(products),
+              f"checkpoint mu_product {saved}, torch's {sorted(products)}")
+        print(f"mu_product: {saved} (torch's exactly)")
 
     # Buffers are state to resume: one epoch, then resumed from its checkpoint to the end, must
     # give the uninterrupted run's checkpoint bit for bit (running stats and counts included).

@@ -273,6 +273,13 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       d0 = d0 < 0 ? d0 + rank : d0;
       d1 = d1 < 0 ? d1 + rank : d1;
       std::swap(shape.at(static_cast<std::size_t>(d0 - 1)), shape.at(static_cast<std::size_t>(d1 - 1)));
+    } else if (type == "Narrow" || type == "Select") {
+      const auto rank = static_cast<std::int64_t>(shape.size()) + 1;  // with the batch
+      std::int64_t d = get_integer(l, "dim", 1);
+      d = d < 0 ? d + rank : d;
+      const auto at = shape.begin() + (d - 1);
+      if (type == "Narrow") *at = get_integer(l, "length", 1);
+      else shape.erase(at);
     } else if (type == "ReLU" || type == "LeakyReLU" || type == "GELU" || type == "Tanh" || type == "Sigmoid" ||
                type == "SiLU" || type == "Dropout" || type == "Identity" || type == "ELU" || type == "CELU" ||
                type == "SELU" || type == "Softplus" || type == "Mish" || type == "Hardswish" ||
@@ -317,18 +324,23 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     } else if (type == "RNN" || type == "LSTM" || type == "GRU") {
       // torch.nn's parameters per layer k: weight_ih_lk (G*H, in), weight_hh_lk (G*H, H), biases (G*H),
       // G the gates: 1, 4 (i, f, g, o), 3 (r, z, n).
+      // A bidirectional layer's reverse direction has its own, suffixed "_reverse", after the forward's.
       const std::int64_t h = get_integer(l, "hidden_size", 0);
       const std::int64_t gh = (type == "LSTM" ? 4 : type == "GRU" ? 3 : 1) * h;
+      const std::int64_t directions = get_bool(l, "bidirectional", false) ? 2 : 1;
       for (std::int64_t k = 0; k < get_integer(l, "num_layers", 1); ++k) {
-        const std::string lk = "_l" + std::to_string(k);
-        s->params.push_back({prefix + "weight_ih" + lk, {gh, k == 0 ? shape.back() : h}});
-        s->params.push_back({prefix + "weight_hh" + lk, {gh, h}});
-        if (get_bool(l, "bias", true)) {
-          s->params.push_back({prefix + "bias_ih" + lk, {gh}});
-          s->params.push_back({prefix + "bias_hh" + lk, {gh}});
+        for (const std::string dir : {"", "_reverse"}) {
+          if (!dir.empty() && directions == 1) continue;
+          const std::string lk = "_l" + std::to_string(k) + dir;
+          s->params.push_back({prefix + "weight_ih" + lk, {gh, k == 0 ? shape.back() : directions * h}});
+          s->params.push_back({prefix + "weight_hh" + lk, {gh, h}});
+          if (get_bool(l, "bias", true)) {
+            s->params.push_back({prefix + "bias_ih" + lk, {gh}});
+            s->params.push_back({prefix + "bias_hh" + lk, {gh}});
+          }
         }
       }
-      shape.back() = h;
+      shape.back() = directions * h;
     } else if (type == "Embedding") {
       const std::int64_t num = get_integer(l, "num_embeddings", 0), dim = get_integer(l, "embedding_dim", 0);
       s->params.push_back({prefix + "weight", {num, dim}});
@@ -477,6 +489,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = h.reshape(shape);
     } else if (type == "Transpose") {
       h = h.transpose(get_integer(l, "dim0", 1), get_integer(l, "dim1", 1)).contiguous();
+    } else if (type == "Narrow") {
+      h = h.narrow(get_integer(l, "dim", 1), get_integer(l, "start", 0), get_integer(l, "length", 1));
+    } else if (type == "Select") {
+      h = h.select(get_integer(l, "dim", 1), get_integer(l, "index", 0));
     } else if (type == "Dropout") {
       const double prob = get_number(l, "p", 0.5);
       if (training && prob > 0) {
@@ -542,22 +558,25 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     } else if (type == "RNN" || type == "LSTM" || type == "GRU") {
       // torch.nn.RNN/LSTM/GRU(batch_first=True) from zero states: the output sequence.
       const std::int64_t layers = get_integer(l, "num_layers", 1), hidden = get_integer(l, "hidden_size", 0);
-      const bool bias = get_bool(l, "bias", true);
+      const bool bias = get_bool(l, "bias", true), both = get_bool(l, "bidirectional", false);
       std::vector<torch::Tensor> weights;
       for (std::int64_t k = 0; k < layers; ++k) {
-        const std::string lk = "_l" + std::to_string(k);
-        weights.push_back(p.at(prefix + "weight_ih" + lk));
-        weights.push_back(p.at(prefix + "weight_hh" + lk));
-        if (bias) {
-          weights.push_back(p.at(prefix + "bias_ih" + lk));
-          weights.push_back(p.at(prefix + "bias_hh" + lk));
+        for (const std::string dir : {"", "_reverse"}) {
+          if (!dir.empty() && !both) continue;
+          const std::string lk = "_l" + std::to_string(k) + dir;
+          weights.push_back(p.at(prefix + "weight_ih" + lk));
+          weights.push_back(p.at(prefix + "weight_hh" + lk));
+          if (bias) {
+            weights.push_back(p.at(prefix + "bias_ih" + lk));
+            weights.push_back(p.at(prefix + "bias_hh" + lk));
+          }
         }
       }
       // Layer by layer, so that dropout between layers applies the replayed masks (torch's own would
       // draw from torch's generator): torch's dropout, on every layer's output but the last's.
       const double prob = get_number(l, "dropout", 0.0);
       const std::size_t per_layer = weights.size() / static_cast<std::size_t>(layers);
-      const torch::Tensor zeros = torch::zeros({1, h.size(0), hidden}, h.options());
+      const torch::Tensor zeros = torch::zeros({both ? 2 : 1, h.size(0), hidden}, h.options());
       for (std::int64_t k = 0; k < layers; ++k) {
         if (k > 0 && training && prob > 0) {
           const torch::Tensor keep = masks->get(dropout_k++, h, prob).to(h.dtype());
@@ -566,13 +585,13 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         const std::vector<torch::Tensor> w(weights.begin() + static_cast<std::ptrdiff_t>(k * per_layer),
                                            weights.begin() + static_cast<std::ptrdiff_t>((k + 1) * per_layer));
         if (type == "LSTM")
-          h = std::get<0>(torch::lstm(h, {zeros, zeros}, w, bias, 1, 0.0, training, false, true));
+          h = std::get<0>(torch::lstm(h, {zeros, zeros}, w, bias, 1, 0.0, training, both, true));
         else if (type == "GRU")
-          h = std::get<0>(torch::gru(h, zeros, w, bias, 1, 0.0, training, false, true));
+          h = std::get<0>(torch::gru(h, zeros, w, bias, 1, 0.0, training, both, true));
         else if (get_string(l, "nonlinearity", "tanh") == "relu")
-          h = std::get<0>(torch::rnn_relu(h, zeros, w, bias, 1, 0.0, training, false, true));
+          h = std::get<0>(torch::rnn_relu(h, zeros, w, bias, 1, 0.0, training, both, true));
         else
-          h = std::get<0>(torch::rnn_tanh(h, zeros, w, bias, 1, 0.0, training, false, true));
+          h = std::get<0>(torch::rnn_tanh(h, zeros, w, bias, 1, 0.0, training, both, true));
       }
     } else if (type == "Embedding") {
       h = torch::embedding(p.at(prefix + "weight"), h, s.padding_idx);

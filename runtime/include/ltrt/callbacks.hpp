@@ -85,7 +85,7 @@ struct CallbackContext {
   // trainer.strategy.remove_checkpoint; unset: std::filesystem::remove.
   std::function<void(const std::string& path)> remove_checkpoint;
   // The optimizer (one) and LR scheduler, for LearningRateMonitor.
-  std::string optimizer_name;             // torch's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "RMSprop", "Adagrad"
+  std::string optimizer_name;  // torch's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", ...
   // optimizer.param_groups: each group's name (nullptr: none) and weight_decay (one group without a
   // name for a spec that names none), and each group's lr and momentum now (SGD: momentum;
   // Adam/AdamW: betas[0]), one entry per group.

@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ltrt/json.hpp"
 #include "ltrt/model.hpp"
@@ -47,6 +48,7 @@ struct TrainState {
   json::Value callbacks;      // Callbacks::state()
   bool weights_only = false;
   std::string vocabulary;     // a text source's vocabulary (token i is byte vocabulary[i]); empty: none
+  std::vector<float> mu_products;  // NAdam's, per parameter group (Optimizer::mu_products); else empty
 };
 
 // Writes atomically (a reader or a crash never sees half a file).

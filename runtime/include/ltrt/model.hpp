@@ -87,17 +87,18 @@ struct StateDef {
 };
 
 // The optimizer as the spec names it, with torch.optim's arguments.
-enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, adamax, radam, rmsprop, adagrad };
+enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, adamax, radam, nadam, rmsprop, adagrad };
 struct OptimizerConfig {
   OptimizerKind kind;
   double lr;
   // SGD (RMSprop's momentum too)
   double momentum, dampening;
   bool nesterov;
-  // Adam / AdamW / Adamax / RAdam (RMSprop's and Adagrad's eps too)
+  // Adam / AdamW / Adamax / RAdam / NAdam (RMSprop's and Adagrad's eps too)
   double beta1, beta2, eps;
   bool amsgrad;                 // Adam, AdamW
-  bool decoupled_weight_decay;  // RAdam
+  bool decoupled_weight_decay;  // RAdam, NAdam
+  double momentum_decay;        // NAdam
   // RMSprop
   double alpha;
   bool centered;

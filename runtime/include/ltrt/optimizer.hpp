@@ -1,10 +1,11 @@
 // The optimizer of a ModelDef: dispatches on OptimizerConfig to SGD, Adam, AdamW, Adamax, RAdam,
-// RMSprop or Adagrad over the flat parameter / gradient / slot regions of the arena.
+// NAdam, RMSprop or Adagrad over the flat parameter / gradient / slot regions of the arena.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ltrt/lr_scheduler.hpp"
@@ -12,13 +13,14 @@
 
 namespace ltrt {
 
-// torch.optim's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "RMSprop", "Adagrad".
+// torch.optim's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad".
 const char* optimizer_name(OptimizerKind kind);
 
 // The per-parameter state tensors torch.optim keeps for this configuration,
 // in slot order: SGD with momentum: {"momentum_buffer"}; SGD without: {};
 // Adam/AdamW: {"exp_avg", "exp_avg_sq"} plus "max_exp_avg_sq" when amsgrad; Adamax: {"exp_avg",
-// "exp_inf"}; RAdam: {"exp_avg", "exp_avg_sq"}; RMSprop:
+// "exp_inf"}; RAdam and NAdam: {"exp_avg", "exp_avg_sq"} (NAdam's mu_product is a scalar per
+// parameter group, Optimizer::mu_products); RMSprop:
 // {"square_avg"}, "momentum_buffer" with a momentum, "grad_avg" when centered; Adagrad: {"sum"}.
 std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 
@@ -34,7 +36,8 @@ std::vector<double> group_lrs(const ModelDef& model);
 // scheduler cycles it; Adagrad has neither (torch refuses to cycle it).
 inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
   const bool betas = c.kind == OptimizerKind::adam || c.kind == OptimizerKind::adamw ||
-                     c.kind == OptimizerKind::adamax || c.kind == OptimizerKind::radam;
+                     c.kind == OptimizerKind::adamax || c.kind == OptimizerKind::radam ||
+                     c.kind == OptimizerKind::nadam;
   return {betas, betas ? c.beta1 : c.momentum, optimizer_name(c.kind), c.kind != OptimizerKind::adagrad};
 }
 
@@ -53,6 +56,15 @@ class Optimizer {
   // Number of steps taken (torch's state["step"]); saved in checkpoints.
   std::int64_t step_count() const { return step_count_; }
   void set_step_count(std::int64_t steps) { step_count_ = steps; }
+  // A step that the device took (CudaBackend): counts it, and advances what step() advances on
+  // the host besides the regions (NAdam's mu_products).
+  void count_device_step();
+
+  // NAdam's state["mu_product"] per parameter group (every parameter of a group has the same), a
+  // float32 as torch keeps it: the product of each step's mu; 1 before the first step. Saved in
+  // checkpoints. Empty for the other optimizers.
+  const std::vector<float>& mu_products() const { return mu_products_; }
+  void set_mu_products(std::vector<float> products) { mu_products_ = std::move(products); }
 
   // The learning rate of the next step, of parameter group `group` (LR schedulers set each
   // group's; param_groups[0]["lr"] is group 0's). set_lr(lr) sets every group's.
@@ -76,6 +88,7 @@ class Optimizer {
   std::int64_t step_count_ = 0;
   std::vector<double> lrs_;        // per group
   std::vector<double> momentums_;  // per group
+  std::vector<float> mu_products_;  // NAdam, per group
 };
 
 }  // namespace ltrt

@@ -21,16 +21,19 @@ struct StepScalars {
   std::uint64_t dropout_seed;   // this step's Dropout stream, drawn from the host's dropout generator
   // The optimizer step's scalars, computed on the host in float64 as torch.optim does and
   // rounded to float exactly as the CPU kernels round them (runtime/src/sgd.cpp, adam.cpp, adamax.cpp,
-  // radam.cpp, rmsprop.cpp, adagrad.cpp).
+  // radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp).
   // Per parameter group (the kernel of group g reads entry g): its lr, momentum, weight decay.
   float neg_lr[kMaxParamGroups];           // SGD, RMSprop, RAdam: -lr
   float momentum[kMaxParamGroups];         // SGD, RMSprop: momentum (OneCycleLR may cycle it)
-  float lerp_weight[kMaxParamGroups];      // Adam, Adamax, RAdam: 1 - beta1 (OneCycleLR may cycle beta1)
+  float lerp_weight[kMaxParamGroups];      // Adam, Adamax, RAdam, NAdam: 1 - beta1 (OneCycleLR may cycle beta1)
   float neg_step_size[kMaxParamGroups];    // Adam, Adamax: -lr / (1 - beta1^step); Adagrad: -lr / (1 + (step - 1) lr_decay)
   float decoupled_scale[kMaxParamGroups];  // AdamW: 1 - lr * weight_decay
   float bias_correction1[kMaxParamGroups];  // RAdam: 1 - beta1^step (beta1 may be cycled)
+  float nadam_grad_value[kMaxParamGroups];     // NAdam: -lr (1 - mu) / (1 - mu_product)
+  float nadam_exp_avg_value[kMaxParamGroups];  // NAdam: -lr mu_next / (1 - mu_product mu_next)
   int first_step;               // SGD: the momentum buffer starts as the gradient; Adagrad: the sum as its initial value
   float bias_correction2_sqrt;  // Adam, RAdam: sqrt(1 - beta2^step)
+  float bias_correction2;       // NAdam: 1 - beta2^step
   int radam_rectified;          // RAdam: rho_t > 5, the step is rectified by radam_rect
   float radam_rect;
 };

@@ -135,7 +135,8 @@ void register_narrow(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     b.layer = n.layer;
     b.source = n.source;
     b.attrs = n.attrs;
-    b.inputs = {dout[0], x};  // x for its shape
+    b.attrs["size"] = ad.graph.value(x).shape.at(static_cast<size_t>(attr_int(n, "dim")));  // dinp's size along dim
+    b.inputs = {dout[0]};
     const int id = ad.add_backward(std::move(b), ad.grad_name(x));
     return std::vector<int>{ad.graph.nodes[id].outputs[0]};
   };
@@ -145,10 +146,12 @@ void register_narrow(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   b.name = "narrow_backward";
   b.moves_values = true;
   b.infer = [](const Node& n, const Graph& g) {
-    const Value& x = g.value(n.inputs.at(1));
-    return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
+    const Value& d = g.value(n.inputs.at(0));
+    Shape s = d.shape;
+    s.at(static_cast<size_t>(attr_int(n, "dim"))) = attr_int(n, "size");
+    return std::vector<OutputType>{{d.dtype, s, d.batched}};
   };
-  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout", "inp"}}; };
+  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout"}}; };
   b.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.outputs.at(0)).shape));
     return Cost{0, e * 8};

@@ -1,10 +1,12 @@
-// torch.optim.SGD / Adam / AdamW / Adamax / RAdam / RMSprop / Adagrad as fused kernels over the flat parameter region, a launch per
-// parameter group (each reads its lr, momentum and weight decay): one thread an element, the same
-// float arithmetic as runtime/src/sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, rmsprop.cpp and adagrad.cpp (fmaf where they call std::fma; the
+// torch.optim.SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad as fused kernels over the flat parameter
+// region, a launch per parameter group (each reads its lr, momentum and weight decay): one thread an element, the same
+// float arithmetic as runtime/src/sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, nadam.cpp, rmsprop.cpp and adagrad.cpp (fmaf
+// where they call std::fma; the
 // runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
 #include <cmath>
 
 #include "ltrt/cuda/kernels.cuh"
+#include "ltrt/error.hpp"
 #include "ltrt/nadam.hpp"
 #include "ltrt/radam.hpp"
 
@@ -215,7 +217,8 @@ void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::
                                                                              : -(lr / bias_correction1));
     s.decoupled_scale[g] = static_cast<float>(1.0 - lr * groups[g].weight_decay);
     s.bias_correction1[g] = static_cast<float>(bias_correction1);
-    if (c.kind == OptimizerKind::nadam && g < mu_products.size()) {  // as nadam_step's
+    if (c.kind == OptimizerKind::nadam) {  // as nadam_step's
+      if (g >= mu_products.size()) throw Error("internal error: NAdam's step scalars without its mu_product");
       const NadamScalars n = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step, mu_products[g]);
       s.nadam_grad_value[g] = static_cast<float>(n.grad_value);
       s.nadam_exp_avg_value[g] = static_cast<float>(n.exp_avg_value);

@@ -319,6 +319,10 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
       if (!p.is_number()) throw Error(path + ": __metadata__ 'optimizer' 'mu_product' holds a non-number");
       state.mu_products.push_back(static_cast<float>(p.num));
     }
+    const std::size_t groups = model.num_param_groups == 0 ? 1 : static_cast<std::size_t>(model.num_param_groups);
+    if (state.mu_products.size() != groups)
+      throw Error(path + ": __metadata__ 'optimizer' has " + std::to_string(state.mu_products.size()) +
+                  " mu_product values, one per parameter group; this program's NAdam has " + std::to_string(groups));
   }
   const json::Value rng = parse_metadata(path, "rng_states", require_metadata(path, file, "rng_states"));
   state.rng_init = member_string(path, rng, "rng_states", "init");

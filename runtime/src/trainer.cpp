@@ -543,10 +543,6 @@ void Fit::restore(const std::string& path) {
   // and the counters as they were.
   LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
   optimizer_.set_step_count(s.optimizer_step);
-  if (s.mu_products.size() != optimizer_.mu_products().size())
-    throw Error(path + ": its NAdam state has " + std::to_string(s.mu_products.size()) +
-                " parameter groups' mu_product, this program's optimizer " +
-                std::to_string(optimizer_.mu_products().size()));
   optimizer_.set_mu_products(s.mu_products);
   rngs_.init.set_state(s.rng_init);
   rngs_.data.set_state(s.rng_data);

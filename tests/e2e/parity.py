@@ -245,12 +245,14 @@ def run(args):
 
     # NAdam's mu_product: a float32 per parameter, the same in a group; the checkpoint keeps each
     # group's in its 'optimizer' metadata. Exactly torch's (a product of the same float32 factors).
-    products = {opt.state[p]["mu_product"].item() for p in net.parameters() if "mu_product" in opt.state[p]}
-    if products:
+    products = []  # per group: the set of its parameters' values (one value)
+    for group in opt.param_groups:
+        products.append(sorted({opt.state[p]["mu_product"].item() for p in group["params"] if "mu_product" in opt.state[p]}))
+    if any(products):
         with safe_open(os.path.join(version, "checkpoints", ckpt_name), "pt") as f:
             saved = json.loads(f.metadata()["optimizer"]).get("mu_product")
-        check(saved is not None and sorted(set(saved)) == sorted(products),
-              f"checkpoint mu_product {saved}, torch's {sorted(products)}")
+        check(saved is not None and [[v] for v in saved] == products,
+              f"checkpoint mu_product {saved}, torch's per group {products}")
         print(f"mu_product: {saved} (torch's exactly)")
 
     # Buffers are state to resume: one epoch, then resumed from its checkpoint to the end, must

@@ -77,6 +77,30 @@ TEST(Checkpoint, RoundTrip) {
   EXPECT_EQ(std::memcmp(ltrt::slot_region(m, a.data(), 0), ltrt::slot_region(m, b.data(), 0), 16), 0);
 }
 
+// NAdam's mu_product: one float32 per parameter group in the optimizer metadata, restored exactly;
+// a checkpoint without it (or with another count) is refused by name.
+TEST(Checkpoint, NadamMuProductRoundTripsAndIsRequired) {
+  const std::string dir = tmp_dir("nadam");
+  ltrt::ModelDef m = toy::make_model(dir.c_str());
+  m.optimizer.kind = ltrt::OptimizerKind::nadam;
+  ltrt::Arena a(m.arena_bytes);
+  ltrt::TrainState state{0, 1, 1, ltrt::Generator(1).state(), ltrt::Generator(2).state(), ltrt::Generator(3).state()};
+  state.mu_products = {0.1234567f * 1e-7f};
+  const std::string path = dir + "/c.safetensors";
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  EXPECT_EQ(ltrt::load_checkpoint(path, m, a.data()).mu_products, state.mu_products);
+
+  state.mu_products = {0.5f, 0.25f};  // two groups' for a one-group model
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  std::string e = error_of([&] { ltrt::load_checkpoint(path, m, a.data()); });
+  EXPECT_NE(e.find("2 mu_product values, one per parameter group; this program's NAdam has 1"), std::string::npos) << e;
+
+  state.mu_products = {};
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  e = error_of([&] { ltrt::load_checkpoint(path, m, a.data()); });
+  EXPECT_NE(e.find("has no 'mu_product' list"), std::string::npos) << e;
+}
+
 TEST(Checkpoint, OtherSpecIsRefused) {
   const std::string dir = tmp_dir("other_spec");
   ltrt::ModelDef m = toy::make_model(dir.c_str());

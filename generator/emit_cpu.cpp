@@ -420,6 +420,9 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.optimizer.eps = " + num(o.eps) + ";");
     w.line("m.optimizer.momentum = " + num(o.momentum) + ";");
     w.line(std::string("m.optimizer.centered = ") + (o.centered ? "true" : "false") + ";");
+  } else if (o.type == "Adadelta") {
+    w.line("m.optimizer.rho = " + num(o.rho) + ";");
+    w.line("m.optimizer.eps = " + num(o.eps) + ";");
   } else if (o.type == "Adagrad") {
     w.line("m.optimizer.lr_decay = " + num(o.lr_decay) + ";");
     w.line("m.optimizer.initial_accumulator_value = " + num(o.initial_accumulator_value) + ";");

@@ -485,6 +485,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   } else if (o.type == "RMSprop") {
     args += ", alpha=" + ltrt::python_repr(o.alpha) + ", eps=" + ltrt::python_repr(o.eps) +
             ", momentum=" + ltrt::python_repr(o.momentum) + ", centered=" + (o.centered ? "True" : "False");
+  } else if (o.type == "Adadelta") {
+    args += ", rho=" + ltrt::python_repr(o.rho) + ", eps=" + ltrt::python_repr(o.eps);
   } else if (o.type == "Adagrad") {
     args += ", lr_decay=" + ltrt::python_repr(o.lr_decay) + ", initial_accumulator_value=" +
             ltrt::python_repr(o.initial_accumulator_value) + ", eps=" + ltrt::python_repr(o.eps);

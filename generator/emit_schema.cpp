@@ -276,6 +276,8 @@ const std::vector<std::pair<std::string, std::vector<std::pair<std::string, cons
       {"RMSprop",
        {{"lr", "number"}, {"alpha", "number"}, {"eps", "number"}, {"weight_decay", "number"}, {"momentum", "number"},
         {"centered", "boolean"}, {"maximize", "boolean"}}},
+      {"Adadelta",
+       {{"lr", "number"}, {"rho", "number"}, {"eps", "number"}, {"weight_decay", "number"}, {"maximize", "boolean"}}},
       {"Adagrad",
        {{"lr", "number"}, {"lr_decay", "number"}, {"weight_decay", "number"},
         {"initial_accumulator_value", "number"}, {"eps", "number"}, {"maximize", "boolean"}}},

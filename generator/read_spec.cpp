@@ -489,6 +489,7 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
         s.type == "SGD"       ? std::vector<const char*>{"momentum", "dampening", "nesterov", "maximize"}
         : s.type == "RMSprop" ? std::vector<const char*>{"alpha", "eps", "momentum", "centered", "maximize"}
         : s.type == "Adagrad" ? std::vector<const char*>{"lr_decay", "eps", "initial_accumulator_value", "maximize"}
+        : s.type == "Adadelta" ? std::vector<const char*>{"rho", "eps", "maximize"}
         : s.type == "Adamax"  ? std::vector<const char*>{"betas", "eps", "maximize"}
         : s.type == "RAdam"   ? std::vector<const char*>{"betas", "eps", "decoupled_weight_decay", "maximize"}
         : s.type == "NAdam"   ? std::vector<const char*>{"betas", "eps", "momentum_decay", "decoupled_weight_decay",
@@ -513,14 +514,15 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
 void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
   ltrt::ConfigObject o(top.require("optimizer"), "optimizer");
   OptimizerSpec& s = spec.optimizer;
-  s.type = o.string("type", "", {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad"});
+  s.type = o.string("type", "", {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad", "Adadelta"});
   if (s.type.empty())
-    o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'NAdam', 'RMSprop' or "
-                "'Adagrad')");
-  // torch.optim's defaults: lr 1e-3, RMSprop's and Adagrad's 1e-2, Adamax's and NAdam's 2e-3.
+    o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'NAdam', 'RMSprop', "
+                "'Adagrad' or 'Adadelta')");
+  // torch.optim's defaults: lr 1e-3, RMSprop's and Adagrad's 1e-2, Adamax's and NAdam's 2e-3, Adadelta's 1.
   s.lr = o.number("lr",
                   s.type == "RMSprop" || s.type == "Adagrad"  ? 1e-2
                   : s.type == "Adamax" || s.type == "NAdam" ? 2e-3
+                  : s.type == "Adadelta"                      ? 1.0
                                                               : 1e-3,
                   0.0, HUGE_VAL);
   s.weight_decay = o.number("weight_decay", s.type == "AdamW" ? 1e-2 : 0.0, 0.0, HUGE_VAL);
@@ -541,6 +543,9 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
     s.eps = o.number("eps", 1e-8, 0.0, HUGE_VAL);
     s.momentum = o.number("momentum", 0.0, 0.0, HUGE_VAL);
     s.centered = o.boolean("centered", false);
+  } else if (s.type == "Adadelta") {
+    s.rho = o.number("rho", 0.9, 0.0, 1.0);
+    s.eps = o.number("eps", 1e-6, 0.0, HUGE_VAL);
   } else if (s.type == "Adagrad") {
     s.lr_decay = o.number("lr_decay", 0.0, 0.0, HUGE_VAL);
     s.initial_accumulator_value = o.number("initial_accumulator_value", 0.0, 0.0, HUGE_VAL);
@@ -605,6 +610,7 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
            : o.type == "RAdam"   ? ltrt::OptimizerKind::radam
            : o.type == "NAdam"   ? ltrt::OptimizerKind::nadam
            : o.type == "RMSprop" ? ltrt::OptimizerKind::rmsprop
+           : o.type == "Adadelta" ? ltrt::OptimizerKind::adadelta
                                  : ltrt::OptimizerKind::adagrad;
   c.lr = o.lr;
   c.momentum = o.momentum;
@@ -620,6 +626,7 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
   c.centered = o.centered;
   c.lr_decay = o.lr_decay;
   c.initial_accumulator_value = o.initial_accumulator_value;
+  c.rho = o.rho;
   c.weight_decay = o.weight_decay;
   c.maximize = o.maximize;
   return c;

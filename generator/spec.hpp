@@ -74,7 +74,8 @@ struct ParamGroupSpec {
 };
 
 struct OptimizerSpec {
-  std::string type;     // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "NAdam" | "RMSprop" | "Adagrad"
+  std::string type;     // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "NAdam" | "RMSprop" | "Adagrad" |
+                        // "Adadelta"
   double lr = 1e-3;
   double momentum = 0, dampening = 0;  // SGD; RMSprop's momentum
   bool nesterov = false;
@@ -85,6 +86,7 @@ struct OptimizerSpec {
   double alpha = 0.99;  // RMSprop
   bool centered = false;
   double lr_decay = 0, initial_accumulator_value = 0;  // Adagrad
+  double rho = 0.9;                                    // Adadelta
   double weight_decay = 0;
   bool maximize = false;
   std::vector<ParamGroupSpec> param_groups;  // empty: one group of every parameter

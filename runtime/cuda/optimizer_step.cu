@@ -1,6 +1,6 @@
-// torch.optim.SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad as fused kernels over the flat parameter
+// torch.optim.SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad / Adadelta as fused kernels over the flat parameter
 // region, a launch per parameter group (each reads its lr, momentum and weight decay): one thread an element, the same
-// float arithmetic as runtime/src/sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, nadam.cpp, rmsprop.cpp and adagrad.cpp (fmaf
+// float arithmetic as runtime/src/sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp and adadelta.cpp (fmaf
 // where they call std::fma; the
 // runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
 #include <cmath>
@@ -190,6 +190,30 @@ __global__ void adagrad_kernel(float* __restrict__ param, const float* __restric
   param[i] = param[i] + s->neg_step_size[group] * g / std_dev;           // param.addcdiv_(grad, std, value=-clr)
 }
 
+struct AdadeltaFlags {
+  float weight_decay, rho, one_minus_rho, eps;
+  bool decay, maximize;
+};
+
+// The step's -lr is the group's neg_lr.
+__global__ void adadelta_kernel(float* __restrict__ param, const float* __restrict__ grad,
+                                float* __restrict__ square_avg, float* __restrict__ acc_delta, std::int64_t n,
+                                AdadeltaFlags f, int group, const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float g = f.maximize ? -grad[i] : grad[i];
+  if (f.decay) g = fmaf(f.weight_decay, param[i], g);  // grad.add(param, alpha=weight_decay)
+  float v = square_avg[i] * f.rho;                      // square_avg.mul_(rho)
+  v = v + f.one_minus_rho * g * g;                      // .addcmul_(grad, grad, value=1 - rho)
+  square_avg[i] = v;
+  const float std_dev = sqrtf(v + f.eps);                       // square_avg.add(eps).sqrt_()
+  const float delta = sqrtf(acc_delta[i] + f.eps) / std_dev * g;  // acc_delta.add(eps).sqrt_().div_(std).mul_(grad)
+  float u = acc_delta[i] * f.rho;                               // acc_delta.mul_(rho)
+  u = u + f.one_minus_rho * delta * delta;                      // .addcmul_(delta, delta, value=1 - rho)
+  acc_delta[i] = u;
+  param[i] = fmaf(s->neg_lr[group], delta, param[i]);  // param.add_(delta, alpha=-lr)
+}
+
 }  // namespace
 
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
@@ -298,6 +322,15 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vec
         adagrad_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, g.count, f,
                                                             static_cast<int>(gi), ctx.scalars);
         LTRT_CUDA_CHECK_LAUNCH("adagrad_kernel");
+        break;
+      }
+      case OptimizerKind::adadelta: {
+        const AdadeltaFlags f{static_cast<float>(g.weight_decay), static_cast<float>(c.rho),
+                              static_cast<float>(1.0 - c.rho), static_cast<float>(c.eps), g.weight_decay != 0.0,
+                              c.maximize};
+        adadelta_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b, g.count, f,
+                                                             static_cast<int>(gi), ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("adadelta_kernel");
         break;
       }
     }

@@ -363,6 +363,9 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
     opt.set("eps", Value::make_number(o.eps));
     opt.set("momentum", Value::make_number(o.momentum));
     opt.set("centered", Value::make_bool(o.centered));
+  } else if (o.kind == OptimizerKind::adadelta) {
+    opt.set("rho", Value::make_number(o.rho));
+    opt.set("eps", Value::make_number(o.eps));
   } else if (o.kind == OptimizerKind::adagrad) {
     opt.set("lr_decay", Value::make_number(o.lr_decay));
     opt.set("initial_accumulator_value", Value::make_number(o.initial_accumulator_value));

@@ -1,8 +1,10 @@
-// Dispatch from OptimizerConfig to the SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad kernels.
+// Dispatch from OptimizerConfig to the SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad / Adadelta
+// kernels.
 #include "ltrt/optimizer.hpp"
 
 #include <cstring>
 
+#include "ltrt/adadelta.hpp"
 #include "ltrt/adagrad.hpp"
 #include "ltrt/adam.hpp"
 #include "ltrt/adamax.hpp"
@@ -25,6 +27,7 @@ const char* optimizer_name(OptimizerKind kind) {
     case OptimizerKind::nadam: return "NAdam";
     case OptimizerKind::rmsprop: return "RMSprop";
     case OptimizerKind::adagrad: return "Adagrad";
+    case OptimizerKind::adadelta: return "Adadelta";
   }
   return "?";
 }
@@ -51,6 +54,8 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
     }
     case OptimizerKind::adagrad:
       return {"sum"};
+    case OptimizerKind::adadelta:  // torch's _init_group order
+      return {"square_avg", "acc_delta"};
   }
   return {};
 }
@@ -162,6 +167,12 @@ void Optimizer::step() {
       case OptimizerKind::adagrad: {
         const AdagradArgs args{lr, c.lr_decay, g.weight_decay, c.initial_accumulator_value, c.eps, c.maximize};
         adagrad_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, args, step_count_);
+        break;
+      }
+      case OptimizerKind::adadelta: {
+        const AdadeltaArgs args{lr, c.rho, c.eps, g.weight_decay, c.maximize};
+        adadelta_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                      args);
         break;
       }
     }

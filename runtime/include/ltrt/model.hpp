@@ -87,7 +87,7 @@ struct StateDef {
 };
 
 // The optimizer as the spec names it, with torch.optim's arguments.
-enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, adamax, radam, nadam, rmsprop, adagrad };
+enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, adamax, radam, nadam, rmsprop, adagrad, adadelta };
 struct OptimizerConfig {
   OptimizerKind kind;
   double lr;
@@ -104,6 +104,8 @@ struct OptimizerConfig {
   bool centered;
   // Adagrad
   double lr_decay, initial_accumulator_value;
+  // Adadelta (its eps too)
+  double rho;
   // all
   double weight_decay;
   bool maximize;

@@ -23,7 +23,7 @@ struct StepScalars {
   // rounded to float exactly as the CPU kernels round them (runtime/src/sgd.cpp, adam.cpp, adamax.cpp,
   // radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp).
   // Per parameter group (the kernel of group g reads entry g): its lr, momentum, weight decay.
-  float neg_lr[kMaxParamGroups];           // SGD, RMSprop, RAdam: -lr
+  float neg_lr[kMaxParamGroups];           // SGD, RMSprop, RAdam, Adadelta: -lr
   float momentum[kMaxParamGroups];         // SGD, RMSprop: momentum (OneCycleLR may cycle it)
   float lerp_weight[kMaxParamGroups];      // Adam, Adamax, RAdam, NAdam: 1 - beta1 (OneCycleLR may cycle beta1)
   float neg_step_size[kMaxParamGroups];    // Adam, Adamax: -lr / (1 - beta1^step); Adagrad: -lr / (1 + (step - 1) lr_decay)

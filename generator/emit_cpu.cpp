@@ -420,6 +420,11 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.optimizer.eps = " + num(o.eps) + ";");
     w.line("m.optimizer.momentum = " + num(o.momentum) + ";");
     w.line(std::string("m.optimizer.centered = ") + (o.centered ? "true" : "false") + ";");
+  } else if (o.type == "Rprop") {
+    w.line("m.optimizer.etaminus = " + num(o.etaminus) + ";");
+    w.line("m.optimizer.etaplus = " + num(o.etaplus) + ";");
+    w.line("m.optimizer.step_size_min = " + num(o.step_size_min) + ";");
+    w.line("m.optimizer.step_size_max = " + num(o.step_size_max) + ";");
   } else if (o.type == "Adadelta") {
     w.line("m.optimizer.rho = " + num(o.rho) + ";");
     w.line("m.optimizer.eps = " + num(o.eps) + ";");

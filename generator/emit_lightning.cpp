@@ -485,6 +485,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   } else if (o.type == "RMSprop") {
     args += ", alpha=" + ltrt::python_repr(o.alpha) + ", eps=" + ltrt::python_repr(o.eps) +
             ", momentum=" + ltrt::python_repr(o.momentum) + ", centered=" + (o.centered ? "True" : "False");
+  } else if (o.type == "Rprop") {
+    args += ", etas=(" + ltrt::python_repr(o.etaminus) + ", " + ltrt::python_repr(o.etaplus) + "), step_sizes=(" +
+            ltrt::python_repr(o.step_size_min) + ", " + ltrt::python_repr(o.step_size_max) + ")";
   } else if (o.type == "Adadelta") {
     args += ", rho=" + ltrt::python_repr(o.rho) + ", eps=" + ltrt::python_repr(o.eps);
   } else if (o.type == "Adagrad") {
@@ -498,7 +501,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     if (o.type == "RAdam" || o.type == "NAdam")
       args += std::string(", decoupled_weight_decay=") + (o.decoupled_weight_decay ? "True" : "False");
   }
-  args += ", weight_decay=" + ltrt::python_repr(o.weight_decay) + ", maximize=" + (o.maximize ? "True" : "False");
+  if (o.type != "Rprop") args += ", weight_decay=" + ltrt::python_repr(o.weight_decay);  // Rprop has none
+  args += std::string(", maximize=") + (o.maximize ? "True" : "False");
   if (o.param_groups.empty()) {
     const std::string params = spec.freeze.empty() ? "self.parameters()" : "[p for p in self.parameters() if p.requires_grad]";
     w.line("optimizer = torch.optim." + o.type + "(" + params + ", " + args + ")");

@@ -276,6 +276,7 @@ const std::vector<std::pair<std::string, std::vector<std::pair<std::string, cons
       {"RMSprop",
        {{"lr", "number"}, {"alpha", "number"}, {"eps", "number"}, {"weight_decay", "number"}, {"momentum", "number"},
         {"centered", "boolean"}, {"maximize", "boolean"}}},
+      {"Rprop", {{"lr", "number"}, {"etas", "array"}, {"step_sizes", "array"}, {"maximize", "boolean"}}},
       {"Adadelta",
        {{"lr", "number"}, {"rho", "number"}, {"eps", "number"}, {"weight_decay", "number"}, {"maximize", "boolean"}}},
       {"Adagrad",

@@ -490,6 +490,7 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
         : s.type == "RMSprop" ? std::vector<const char*>{"alpha", "eps", "momentum", "centered", "maximize"}
         : s.type == "Adagrad" ? std::vector<const char*>{"lr_decay", "eps", "initial_accumulator_value", "maximize"}
         : s.type == "Adadelta" ? std::vector<const char*>{"rho", "eps", "maximize"}
+        : s.type == "Rprop"    ? std::vector<const char*>{"etas", "step_sizes", "maximize"}
         : s.type == "Adamax"  ? std::vector<const char*>{"betas", "eps", "maximize"}
         : s.type == "RAdam"   ? std::vector<const char*>{"betas", "eps", "decoupled_weight_decay", "maximize"}
         : s.type == "NAdam"   ? std::vector<const char*>{"betas", "eps", "momentum_decay", "decoupled_weight_decay",
@@ -499,6 +500,8 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
       if (o.get(k))
         o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'lr', 'weight_decay' and 'name' "
                   "can differ between parameter groups; remove it (the optimizer's applies)");
+    if (s.type == "Rprop" && o.get("weight_decay"))
+      o.fail("weight_decay", "torch.optim.Rprop has no weight_decay: remove it");
     g.params = read_name_patterns(o.require("params"), g.json_path + ".params", "[\"*.bias\", \"ln_f.weight\"]");
     g.lr = o.number("lr", s.lr, 0.0, HUGE_VAL);
     g.weight_decay = o.number("weight_decay", s.weight_decay, 0.0, HUGE_VAL);
@@ -514,13 +517,15 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
 void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
   ltrt::ConfigObject o(top.require("optimizer"), "optimizer");
   OptimizerSpec& s = spec.optimizer;
-  s.type = o.string("type", "", {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad", "Adadelta"});
+  s.type = o.string("type", "",
+                    {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad", "Adadelta", "Rprop"});
   if (s.type.empty())
     o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'NAdam', 'RMSprop', "
-                "'Adagrad' or 'Adadelta')");
-  // torch.optim's defaults: lr 1e-3, RMSprop's and Adagrad's 1e-2, Adamax's and NAdam's 2e-3, Adadelta's 1.
+                "'Adagrad', 'Adadelta' or 'Rprop')");
+  // torch.optim's defaults: lr 1e-3, RMSprop's, Adagrad's and Rprop's 1e-2, Adamax's and NAdam's 2e-3,
+  // Adadelta's 1.
   s.lr = o.number("lr",
-                  s.type == "RMSprop" || s.type == "Adagrad"  ? 1e-2
+                  s.type == "RMSprop" || s.type == "Adagrad" || s.type == "Rprop" ? 1e-2
                   : s.type == "Adamax" || s.type == "NAdam" ? 2e-3
                   : s.type == "Adadelta"                      ? 1.0
                                                               : 1e-3,
@@ -543,6 +548,24 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
     s.eps = o.number("eps", 1e-8, 0.0, HUGE_VAL);
     s.momentum = o.number("momentum", 0.0, 0.0, HUGE_VAL);
     s.centered = o.boolean("centered", false);
+  } else if (s.type == "Rprop") {
+    if (o.get("weight_decay"))
+      o.fail("weight_decay", "torch.optim.Rprop has no weight_decay (it refuses the argument): remove it");
+    auto pair = [&](const char* key, double& a, double& b) {
+      const JsonValue* v = o.get(key);
+      if (!v) return;
+      if (v->kind != Kind::array || v->items.size() != 2 || v->items[0].kind != Kind::number ||
+          v->items[1].kind != Kind::number)
+        o.fail(key, "expected two numbers, e.g. " + std::string(key == std::string("etas") ? "[0.5, 1.2]" : "[1e-06, 50]"));
+      a = v->items[0].num;
+      b = v->items[1].num;
+    };
+    pair("etas", s.etaminus, s.etaplus);
+    if (!(0.0 < s.etaminus && s.etaminus < 1.0 && 1.0 < s.etaplus))
+      o.fail("etas", "must be (etaminus, etaplus) with 0 < etaminus < 1 < etaplus (as torch.optim.Rprop)");
+    pair("step_sizes", s.step_size_min, s.step_size_max);
+    if (!(s.step_size_min >= 0.0 && s.step_size_min <= s.step_size_max))
+      o.fail("step_sizes", "must be (min, max) with 0 <= min <= max");
   } else if (s.type == "Adadelta") {
     s.rho = o.number("rho", 0.9, 0.0, 1.0);
     s.eps = o.number("eps", 1e-6, 0.0, HUGE_VAL);
@@ -611,6 +634,7 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
            : o.type == "NAdam"   ? ltrt::OptimizerKind::nadam
            : o.type == "RMSprop" ? ltrt::OptimizerKind::rmsprop
            : o.type == "Adadelta" ? ltrt::OptimizerKind::adadelta
+           : o.type == "Rprop"    ? ltrt::OptimizerKind::rprop
                                  : ltrt::OptimizerKind::adagrad;
   c.lr = o.lr;
   c.momentum = o.momentum;
@@ -627,6 +651,10 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
   c.lr_decay = o.lr_decay;
   c.initial_accumulator_value = o.initial_accumulator_value;
   c.rho = o.rho;
+  c.etaminus = o.etaminus;
+  c.etaplus = o.etaplus;
+  c.step_size_min = o.step_size_min;
+  c.step_size_max = o.step_size_max;
   c.weight_decay = o.weight_decay;
   c.maximize = o.maximize;
   return c;

@@ -75,7 +75,7 @@ struct ParamGroupSpec {
 
 struct OptimizerSpec {
   std::string type;     // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "NAdam" | "RMSprop" | "Adagrad" |
-                        // "Adadelta"
+                        // "Adadelta" | "Rprop"
   double lr = 1e-3;
   double momentum = 0, dampening = 0;  // SGD; RMSprop's momentum
   bool nesterov = false;
@@ -87,6 +87,7 @@ struct OptimizerSpec {
   bool centered = false;
   double lr_decay = 0, initial_accumulator_value = 0;  // Adagrad
   double rho = 0.9;                                    // Adadelta
+  double etaminus = 0.5, etaplus = 1.2, step_size_min = 1e-6, step_size_max = 50;  // Rprop
   double weight_decay = 0;
   bool maximize = false;
   std::vector<ParamGroupSpec> param_groups;  // empty: one group of every parameter

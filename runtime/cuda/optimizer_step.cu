@@ -1,6 +1,6 @@
-// torch.optim.SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad / Adadelta as fused kernels over the flat parameter
+// torch.optim.SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad / Adadelta / Rprop as fused kernels over the flat parameter
 // region, a launch per parameter group (each reads its lr, momentum and weight decay): one thread an element, the same
-// float arithmetic as runtime/src/sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp and adadelta.cpp (fmaf
+// float arithmetic as runtime/src/sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp, adadelta.cpp and rprop.cpp (fmaf
 // where they call std::fma; the
 // runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
 #include <cmath>
@@ -9,6 +9,7 @@
 #include "ltrt/error.hpp"
 #include "ltrt/nadam.hpp"
 #include "ltrt/radam.hpp"
+#include "ltrt/rprop.hpp"
 
 namespace ltrt::cuda {
 
@@ -214,6 +215,31 @@ __global__ void adadelta_kernel(float* __restrict__ param, const float* __restri
   param[i] = fmaf(s->neg_lr[group], delta, param[i]);  // param.add_(delta, alpha=-lr)
 }
 
+struct RpropFlags {
+  float etaminus, etaplus, step_size_min, step_size_max;
+  bool maximize;
+};
+
+// On the first step step_size starts at the group's lr (-neg_lr) and prev at 0.
+__global__ void rprop_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ prev,
+                             float* __restrict__ step_size, std::int64_t n, RpropFlags f, int group,
+                             const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float g = f.maximize ? -grad[i] : grad[i];
+  const float before = s->first_step ? 0.0f : prev[i];
+  float sign = torch_sign(g * before);        // grad.mul(prev).sign()
+  sign = sign > 0.0f ? f.etaplus : sign;      // sign[sign.gt(0)] = etaplus
+  sign = sign < 0.0f ? f.etaminus : sign;     // sign[sign.lt(0)] = etaminus
+  sign = sign == 0.0f ? 1.0f : sign;          // sign[sign.eq(0)] = 1
+  float step = (s->first_step ? -s->neg_lr[group] : step_size[i]) * sign;  // step_size.mul_(sign)
+  step = step != step ? step : fminf(fmaxf(step, f.step_size_min), f.step_size_max);  // .clamp_(); NaN stays
+  step_size[i] = step;
+  if (sign == f.etaminus) g = 0.0f;                        // grad[sign.eq(etaminus)] = 0
+  param[i] = param[i] + -1.0f * torch_sign(g) * step;      // param.addcmul_(grad.sign(), step_size, value=-1)
+  prev[i] = g;                                             // prev.copy_(grad)
+}
+
 }  // namespace
 
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
@@ -331,6 +357,14 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vec
         adadelta_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b, g.count, f,
                                                              static_cast<int>(gi), ctx.scalars);
         LTRT_CUDA_CHECK_LAUNCH("adadelta_kernel");
+        break;
+      }
+      case OptimizerKind::rprop: {
+        const RpropFlags f{static_cast<float>(c.etaminus), static_cast<float>(c.etaplus),
+                           static_cast<float>(c.step_size_min), static_cast<float>(c.step_size_max), c.maximize};
+        rprop_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b, g.count, f,
+                                                          static_cast<int>(gi), ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("rprop_kernel");
         break;
       }
     }

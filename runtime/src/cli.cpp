@@ -363,6 +363,15 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
     opt.set("eps", Value::make_number(o.eps));
     opt.set("momentum", Value::make_number(o.momentum));
     opt.set("centered", Value::make_bool(o.centered));
+  } else if (o.kind == OptimizerKind::rprop) {
+    Value etas = Value::make_array();
+    etas.push(Value::make_number(o.etaminus));
+    etas.push(Value::make_number(o.etaplus));
+    opt.set("etas", std::move(etas));
+    Value sizes = Value::make_array();
+    sizes.push(Value::make_number(o.step_size_min));
+    sizes.push(Value::make_number(o.step_size_max));
+    opt.set("step_sizes", std::move(sizes));
   } else if (o.kind == OptimizerKind::adadelta) {
     opt.set("rho", Value::make_number(o.rho));
     opt.set("eps", Value::make_number(o.eps));
@@ -381,7 +390,7 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
     if (o.kind == OptimizerKind::radam || o.kind == OptimizerKind::nadam)
       opt.set("decoupled_weight_decay", Value::make_bool(o.decoupled_weight_decay));
   }
-  opt.set("weight_decay", Value::make_number(o.weight_decay));
+  if (o.kind != OptimizerKind::rprop) opt.set("weight_decay", Value::make_number(o.weight_decay));  // Rprop has none
   opt.set("maximize", Value::make_bool(o.maximize));
   if (model.num_param_groups > 0) {  // as torch.optim lists them: each group's parameters by name
     Value groups = Value::make_array();

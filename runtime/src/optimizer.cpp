@@ -1,5 +1,5 @@
 // Dispatch from OptimizerConfig to the SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad / Adadelta
-// kernels.
+// / Rprop kernels.
 #include "ltrt/optimizer.hpp"
 
 #include <cstring>
@@ -13,6 +13,7 @@
 #include "ltrt/nadam.hpp"
 #include "ltrt/radam.hpp"
 #include "ltrt/rmsprop.hpp"
+#include "ltrt/rprop.hpp"
 #include "ltrt/sgd.hpp"
 
 namespace ltrt {
@@ -28,6 +29,7 @@ const char* optimizer_name(OptimizerKind kind) {
     case OptimizerKind::rmsprop: return "RMSprop";
     case OptimizerKind::adagrad: return "Adagrad";
     case OptimizerKind::adadelta: return "Adadelta";
+    case OptimizerKind::rprop: return "Rprop";
   }
   return "?";
 }
@@ -56,6 +58,8 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
       return {"sum"};
     case OptimizerKind::adadelta:  // torch's _init_group order
       return {"square_avg", "acc_delta"};
+    case OptimizerKind::rprop:  // torch's _init_group order
+      return {"prev", "step_size"};
   }
   return {};
 }
@@ -173,6 +177,12 @@ void Optimizer::step() {
         const AdadeltaArgs args{lr, c.rho, c.eps, g.weight_decay, c.maximize};
         adadelta_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
                       args);
+        break;
+      }
+      case OptimizerKind::rprop: {
+        const RpropArgs args{lr, c.etaminus, c.etaplus, c.step_size_min, c.step_size_max, c.maximize};
+        rprop_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                   args, first_step);
         break;
       }
     }

@@ -1,5 +1,5 @@
 // What the optimizers' CPU loops (sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, nadam.cpp, rmsprop.cpp,
-// adagrad.cpp, adadelta.cpp) share: multiversioning, and ATen's scalar lerp.
+// adagrad.cpp, adadelta.cpp, rprop.cpp) share: multiversioning, and ATen's scalar lerp.
 #pragma once
 
 #include <cmath>

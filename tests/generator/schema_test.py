@@ -61,14 +61,18 @@ with open(os.path.join(root, "specs", "linear.json")) as f:
     base = json.load(f)
 values = {"number": 0.5, "boolean": False, "array": [0.9, 0.99]}
 # Arguments whose example is not their type's: a list of groups.
-examples = {"param_groups": [{"params": ["*.bias"], "weight_decay": 0.0, "name": "no_decay"}, {"params": "*"}]}
+examples = {"param_groups": [{"params": ["*.bias"], "weight_decay": 0.0, "name": "no_decay"}, {"params": "*"}],
+            "etas": [0.5, 1.2], "step_sizes": [1e-6, 50.0]}
+# Optimizers without a weight decay: their groups name an lr instead.
+examples_for = {"Rprop": {"param_groups": [{"params": ["*.bias"], "lr": 0.01, "name": "biases"}, {"params": "*"}]}}
 for alternative in schema["properties"]["optimizer"]["oneOf"]:
     kind = alternative["properties"]["type"]["const"]
     for arg, prop in alternative["properties"].items():
         if arg == "type":
             continue
         spec = copy.deepcopy(base)
-        spec["optimizer"] = {"type": kind, arg: examples.get(arg, values[prop["type"]])}
+        example = examples_for.get(kind, {}).get(arg, examples.get(arg, values[prop["type"]]))
+        spec["optimizer"] = {"type": kind, arg: example}
         if kind == "SGD" and arg != "lr":
             spec["optimizer"]["lr"] = 0.1
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:

@@ -87,7 +87,7 @@ struct StateDef {
 };
 
 // The optimizer as the spec names it, with torch.optim's arguments.
-enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, adamax, radam, nadam, rmsprop, adagrad, adadelta };
+enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, adamax, radam, nadam, rmsprop, adagrad, adadelta, rprop };
 struct OptimizerConfig {
   OptimizerKind kind;
   double lr;
@@ -106,6 +106,8 @@ struct OptimizerConfig {
   double lr_decay, initial_accumulator_value;
   // Adadelta (its eps too)
   double rho;
+  // Rprop: etas and step_sizes
+  double etaminus, etaplus, step_size_min, step_size_max;
   // all
   double weight_decay;
   bool maximize;

@@ -1,5 +1,5 @@
 // The optimizer of a ModelDef: dispatches on OptimizerConfig to SGD, Adam, AdamW, Adamax, RAdam,
-// NAdam, RMSprop, Adagrad or Adadelta over the flat parameter / gradient / slot regions of the arena.
+// NAdam, RMSprop, Adagrad, Adadelta or Rprop over the flat parameter / gradient / slot regions of the arena.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +14,7 @@
 namespace ltrt {
 
 // torch.optim's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad",
-// "Adadelta".
+// "Adadelta", "Rprop".
 const char* optimizer_name(OptimizerKind kind);
 
 // The per-parameter state tensors torch.optim keeps for this configuration,
@@ -22,7 +22,8 @@ const char* optimizer_name(OptimizerKind kind);
 // Adam/AdamW: {"exp_avg", "exp_avg_sq"} plus "max_exp_avg_sq" when amsgrad; Adamax: {"exp_avg",
 // "exp_inf"}; RAdam and NAdam: {"exp_avg", "exp_avg_sq"} (NAdam's mu_product is a scalar per
 // parameter group, Optimizer::mu_products); RMSprop:
-// {"square_avg"}, "momentum_buffer" with a momentum, "grad_avg" when centered; Adagrad: {"sum"}; Adadelta: {"square_avg", "acc_delta"}.
+// {"square_avg"}, "momentum_buffer" with a momentum, "grad_avg" when centered; Adagrad: {"sum"}; Adadelta: {"square_avg", "acc_delta"};
+// Rprop: {"prev", "step_size"}.
 std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 
 // The model's parameter groups: its ParamGroupDefs, or one group of every parameter with the
@@ -34,13 +35,13 @@ std::vector<double> group_lrs(const ModelDef& model);
 
 // What a momentum-cycling scheduler needs of this optimizer (LrScheduler::create).
 // momentum: SGD's or RMSprop's momentum or the Adam family's beta1, the value a step uses unless a
-// scheduler cycles it; Adagrad and Adadelta have neither (torch refuses to cycle it).
+// scheduler cycles it; Adagrad, Adadelta and Rprop have neither (torch refuses to cycle it).
 inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
   const bool betas = c.kind == OptimizerKind::adam || c.kind == OptimizerKind::adamw ||
                      c.kind == OptimizerKind::adamax || c.kind == OptimizerKind::radam ||
                      c.kind == OptimizerKind::nadam;
   return {betas, betas ? c.beta1 : c.momentum, optimizer_name(c.kind),
-          c.kind != OptimizerKind::adagrad && c.kind != OptimizerKind::adadelta};
+          c.kind != OptimizerKind::adagrad && c.kind != OptimizerKind::adadelta && c.kind != OptimizerKind::rprop};
 }
 
 class Optimizer {

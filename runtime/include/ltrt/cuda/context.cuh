@@ -23,7 +23,7 @@ struct StepScalars {
   // rounded to float exactly as the CPU kernels round them (runtime/src/sgd.cpp, adam.cpp, adamax.cpp,
   // radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp).
   // Per parameter group (the kernel of group g reads entry g): its lr, momentum, weight decay.
-  float neg_lr[kMaxParamGroups];           // SGD, RMSprop, RAdam, Adadelta: -lr
+  float neg_lr[kMaxParamGroups];           // SGD, RMSprop, RAdam, Adadelta, Rprop: -lr
   float momentum[kMaxParamGroups];         // SGD, RMSprop: momentum (OneCycleLR may cycle it)
   float lerp_weight[kMaxParamGroups];      // Adam, Adamax, RAdam, NAdam: 1 - beta1 (OneCycleLR may cycle beta1)
   float neg_step_size[kMaxParamGroups];    // Adam, Adamax: -lr / (1 - beta1^step); Adagrad: -lr / (1 + (step - 1) lr_decay)
@@ -31,7 +31,8 @@ struct StepScalars {
   float bias_correction1[kMaxParamGroups];  // RAdam: 1 - beta1^step (beta1 may be cycled)
   float nadam_grad_value[kMaxParamGroups];     // NAdam: -lr (1 - mu) / (1 - mu_product)
   float nadam_exp_avg_value[kMaxParamGroups];  // NAdam: -lr mu_next / (1 - mu_product mu_next)
-  int first_step;               // SGD: the momentum buffer starts as the gradient; Adagrad: the sum as its initial value
+  int first_step;               // SGD: the momentum buffer starts as the gradient; Adagrad: the sum as its initial
+                                // value; Rprop: step_size as the lr, prev as 0
   float bias_correction2_sqrt;  // Adam, RAdam: sqrt(1 - beta2^step)
   float bias_correction2;       // NAdam: 1 - beta2^step
   int radam_rectified;          // RAdam: rho_t > 5, the step is rectified by radam_rect

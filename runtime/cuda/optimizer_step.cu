@@ -53,12 +53,14 @@ __device__ inline float lerp(float self, float end, float weight) {
   return fabsf(weight) < 0.5f ? fmaf(weight, end - self, self) : fmaf(weight - 1.0f, end - self, end);
 }
 
-// What Adam, AdamW and RAdam do first for element i: the weight decay (coupled into the gradient,
-// or decoupled onto the parameter), then both moments, stored. Leaves p (decayed), m and v.
+// What Adam, AdamW, RAdam and NAdam do first for element i: the weight decay (coupled into the
+// gradient, or decoupled onto the parameter), then both moments, stored. Leaves g (the gradient the
+// moments used), p (decayed), m and v.
 __device__ inline void adam_moments(std::int64_t i, const float* __restrict__ param, const float* __restrict__ grad,
                                     float* __restrict__ exp_avg, float* __restrict__ exp_avg_sq, const AdamFlags& f,
-                                    int group, const StepScalars* __restrict__ s, float& p, float& m, float& v) {
-  float g = f.maximize ? -grad[i] : grad[i];
+                                    int group, const StepScalars* __restrict__ s, float& g, float& p, float& m,
+                                    float& v) {
+  g = f.maximize ? -grad[i] : grad[i];
   p = param[i];
   if (f.decay) {
     if (f.decoupled) p = p * s->decoupled_scale[group];  // param.mul_(1 - lr * weight_decay)
@@ -76,8 +78,8 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
                             AdamFlags f, int group, const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  float p, m, v;
-  adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, p, m, v);
+  float g, p, m, v;
+  adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, g, p, m, v);
   if (f.amsgrad) {
     v = fmaxf(max_exp_avg_sq[i], v);
     max_exp_avg_sq[i] = v;
@@ -113,8 +115,8 @@ __global__ void radam_kernel(float* __restrict__ param, const float* __restrict_
                              const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  float p, m, v;
-  adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, p, m, v);
+  float g, p, m, v;
+  adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, g, p, m, v);
   float update = m / s->bias_correction1[group] * -s->neg_lr[group];  // bias_corrected_exp_avg * lr
   if (s->radam_rectified) {
     update = update * (1.0f / (sqrtf(v) + f.eps) * s->bias_correction2_sqrt);  // * adaptive lr
@@ -129,10 +131,8 @@ __global__ void nadam_kernel(float* __restrict__ param, const float* __restrict_
                              const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  float p, m, v;
-  adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, p, m, v);
-  const float g = f.decay && !f.decoupled ? fmaf(f.weight_decay, param[i], f.maximize ? -grad[i] : grad[i])
-                                          : (f.maximize ? -grad[i] : grad[i]);  // the gradient adam_moments used
+  float g, p, m, v;
+  adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, g, p, m, v);
   const float denom = sqrtf(v / s->bias_correction2) + f.eps;  // exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
   p = p + s->nadam_grad_value[group] * g / denom;              // param.addcdiv_(grad, denom, value=...)
   param[i] = p + s->nadam_exp_avg_value[group] * m / denom;    // param.addcdiv_(exp_avg, denom, value=...)

@@ -18,29 +18,19 @@ LTRT_KERNEL_CLONES void adam_step(float* param, const float* grad, float* exp_av
   const double bias_correction2_sqrt = std::sqrt(bias_correction2);
 
   // ...rounded to float where they meet float32 tensors.
-  const bool decay = args.weight_decay != 0.0;
-  const float weight_decay = static_cast<float>(args.weight_decay);
-  const float decoupled_scale = static_cast<float>(1.0 - args.lr * args.weight_decay);
-  const float lerp_weight = static_cast<float>(1.0 - args.beta1);
-  const float beta2 = static_cast<float>(args.beta2);
-  const float one_minus_beta2 = static_cast<float>(1.0 - args.beta2);
+  const AdamMomentConstants mc{args.maximize, args.weight_decay != 0.0, args.decoupled_weight_decay,
+                                static_cast<float>(args.weight_decay),
+                                static_cast<float>(1.0 - args.lr * args.weight_decay),
+                                static_cast<float>(1.0 - args.beta1), static_cast<float>(args.beta2),
+                                static_cast<float>(1.0 - args.beta2)};
   const float bc2_sqrt = static_cast<float>(bias_correction2_sqrt);
   const float eps = static_cast<float>(args.eps);
   const float neg_step_size = static_cast<float>(-step_size);
 
   for (std::int64_t i = 0; i < n; ++i) {
-    float g = args.maximize ? -grad[i] : grad[i];
-    float p = param[i];
-    if (decay) {
-      if (args.decoupled_weight_decay) {
-        p = p * decoupled_scale;  // param.mul_(1 - lr * weight_decay)
-      } else {
-        g = std::fma(weight_decay, p, g);  // grad.add(param, alpha=weight_decay)
-      }
-    }
-    const float m = lerp(exp_avg[i], g, lerp_weight);     // exp_avg.lerp_(grad, 1 - beta1)
-    float v = exp_avg_sq[i] * beta2;                       // exp_avg_sq.mul_(beta2)
-    v = v + one_minus_beta2 * g * g;                       // .addcmul_(grad, grad, value=1 - beta2)
+    const AdamMoments a = adam_moments(param[i], grad[i], exp_avg[i], exp_avg_sq[i], mc);
+    const float p = a.p, m = a.m;
+    float v = a.v;
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
     if (args.amsgrad) {

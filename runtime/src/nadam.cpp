@@ -24,26 +24,19 @@ NadamScalars nadam_scalars(double lr, double beta1, double beta2, double momentu
 
 LTRT_KERNEL_CLONES void nadam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, std::int64_t n,
                                    const NadamArgs& args, const NadamScalars& sc) {
-  const bool decay = args.weight_decay != 0.0;
-  const float weight_decay = static_cast<float>(args.weight_decay);
-  const float decoupled_scale = static_cast<float>(1.0 - args.lr * args.weight_decay);
-  const float lerp_weight = static_cast<float>(1.0 - args.beta1);
-  const float beta2 = static_cast<float>(args.beta2);
-  const float one_minus_beta2 = static_cast<float>(1.0 - args.beta2);
+  const AdamMomentConstants mc{args.maximize, args.weight_decay != 0.0, args.decoupled_weight_decay,
+                                static_cast<float>(args.weight_decay),
+                                static_cast<float>(1.0 - args.lr * args.weight_decay),
+                                static_cast<float>(1.0 - args.beta1), static_cast<float>(args.beta2),
+                                static_cast<float>(1.0 - args.beta2)};
   const float bc2 = static_cast<float>(sc.bias_correction2);
   const float eps = static_cast<float>(args.eps);
   const float grad_value = static_cast<float>(sc.grad_value);
   const float exp_avg_value = static_cast<float>(sc.exp_avg_value);
   for (std::int64_t i = 0; i < n; ++i) {
-    float g = args.maximize ? -grad[i] : grad[i];
-    float p = param[i];
-    if (decay) {
-      if (args.decoupled_weight_decay) p = p * decoupled_scale;  // param.mul_(1 - lr * weight_decay)
-      else g = std::fma(weight_decay, p, g);                     // grad.add(param, alpha=weight_decay)
-    }
-    const float m = lerp(exp_avg[i], g, lerp_weight);  // exp_avg.lerp_(grad, 1 - beta1)
-    float v = exp_avg_sq[i] * beta2;                    // exp_avg_sq.mul_(beta2)
-    v = v + one_minus_beta2 * g * g;                    // .addcmul_(grad, grad, value=1 - beta2)
+    const AdamMoments a = adam_moments(param[i], grad[i], exp_avg[i], exp_avg_sq[i], mc);
+    float p = a.p;
+    const float g = a.g, m = a.m, v = a.v;
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
     const float denom = std::sqrt(v / bc2) + eps;  // exp_avg_sq.div(bias_correction2).sqrt(), then .add_(eps)

@@ -22,27 +22,20 @@ RadamScalars radam_scalars(double beta1, double beta2, std::int64_t step) {
 LTRT_KERNEL_CLONES void radam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, std::int64_t n,
                                    const RadamArgs& args, std::int64_t step) {
   const RadamScalars sc = radam_scalars(args.beta1, args.beta2, step);
-  const bool decay = args.weight_decay != 0.0;
-  const float weight_decay = static_cast<float>(args.weight_decay);
-  const float decoupled_scale = static_cast<float>(1.0 - args.lr * args.weight_decay);
-  const float lerp_weight = static_cast<float>(1.0 - args.beta1);
-  const float beta2 = static_cast<float>(args.beta2);
-  const float one_minus_beta2 = static_cast<float>(1.0 - args.beta2);
+  const AdamMomentConstants mc{args.maximize, args.weight_decay != 0.0, args.decoupled_weight_decay,
+                                static_cast<float>(args.weight_decay),
+                                static_cast<float>(1.0 - args.lr * args.weight_decay),
+                                static_cast<float>(1.0 - args.beta1), static_cast<float>(args.beta2),
+                                static_cast<float>(1.0 - args.beta2)};
   const float eps = static_cast<float>(args.eps);
   const float lr = static_cast<float>(args.lr);
   const float bc1 = static_cast<float>(sc.bias_correction1);
   const float bc2_sqrt = static_cast<float>(sc.bias_correction2_sqrt);
   const float rect = static_cast<float>(sc.rect);
   for (std::int64_t i = 0; i < n; ++i) {
-    float g = args.maximize ? -grad[i] : grad[i];
-    float p = param[i];
-    if (decay) {
-      if (args.decoupled_weight_decay) p = p * decoupled_scale;  // param.mul_(1 - lr * weight_decay)
-      else g = std::fma(weight_decay, p, g);                     // grad.add(param, alpha=weight_decay)
-    }
-    const float m = lerp(exp_avg[i], g, lerp_weight);  // exp_avg.lerp_(grad, 1 - beta1)
-    float v = exp_avg_sq[i] * beta2;                    // exp_avg_sq.mul_(beta2)
-    v = v + one_minus_beta2 * g * g;                    // .addcmul_(grad, grad, value=1 - beta2)
+    const AdamMoments a = adam_moments(param[i], grad[i], exp_avg[i], exp_avg_sq[i], mc);
+    const float p = a.p;
+    const float m = a.m, v = a.v;
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
     float update = m / bc1 * lr;  // bias_corrected_exp_avg * lr

@@ -21,6 +21,21 @@ LTRT_HOST_DEVICE inline float float_from_bits(std::int32_t bits) {
   return f;
 }
 LTRT_HOST_DEVICE inline float select(bool c, float a, float b) { return c ? a : b; }
+
+// x = n ln2 + r with n an integer and |r| <= ln2 / 2; ln2 in two parts, so n ln2 is exact.
+struct Ln2Reduced {
+  float n, r;
+};
+LTRT_HOST_DEVICE inline Ln2Reduced reduce_ln2(float x) {
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2Hi = 0.693145751953125f;      // 11 significant bits: n * kLn2Hi is exact
+  constexpr float kLn2Lo = 1.42860682030941723e-6f;  // ln2 - kLn2Hi
+  constexpr float kRound = 12582912.0f;             // 1.5 * 2^23: adding it rounds to an integer
+  const float n = (x * kLog2e + kRound) - kRound;
+  float r = x - n * kLn2Hi;
+  r = r - n * kLn2Lo;
+  return {n, r};
+}
 }  // namespace detail
 
 // e^x: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so n ln2 is exact), e^r by its
@@ -28,14 +43,7 @@ LTRT_HOST_DEVICE inline float select(bool c, float a, float b) { return c ? a : 
 // factors so that n = -126 ... 128 stays in range. Below -87.34 it returns 0 (no subnormals),
 // above 88.73 infinity; NaN stays NaN.
 LTRT_HOST_DEVICE inline float exp_vec(float x) {
-  constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kLn2Hi = 0.693145751953125f;      // 11 significant bits: n * kLn2Hi is exact
-  constexpr float kLn2Lo = 1.42860682030941723e-6f;  // ln2 - kLn2Hi
-  constexpr float kRound = 12582912.0f;             // 1.5 * 2^23: adding it rounds to an integer
-  const float xc = x < -87.34f ? -87.34f : (x > 88.73f ? 88.73f : x);
-  const float n = (xc * kLog2e + kRound) - kRound;
-  float r = xc - n * kLn2Hi;
-  r = r - n * kLn2Lo;
+  const auto [n, r] = detail::reduce_ln2(x < -87.34f ? -87.34f : (x > 88.73f ? 88.73f : x));
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
   p = p * r + 1.0f / 120.0f;
@@ -57,14 +65,7 @@ LTRT_HOST_DEVICE inline float exp_vec(float x) {
 // 2^n - 1 is exact up to n = 24 (beyond, its rounding is far below the result's ulp). For
 // |x| <= 88 (tanh_vec's calls stay within 20).
 LTRT_HOST_DEVICE inline float expm1_vec(float x) {
-  constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kLn2Hi = 0.693145751953125f;
-  constexpr float kLn2Lo = 1.42860682030941723e-6f;
-  constexpr float kRound = 12582912.0f;
-  const float xc = x < -88.0f ? -88.0f : (x > 88.0f ? 88.0f : x);
-  const float n = (xc * kLog2e + kRound) - kRound;
-  float r = xc - n * kLn2Hi;
-  r = r - n * kLn2Lo;
+  const auto [n, r] = detail::reduce_ln2(x < -88.0f ? -88.0f : (x > 88.0f ? 88.0f : x));
   float p = 1.0f / 40320.0f;
   p = p * r + 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;

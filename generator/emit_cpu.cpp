@@ -208,7 +208,15 @@ std::string summary_text(const Spec& spec, const Graph& g, const MemoryPlan& pla
   return out;
 }
 
-std::string emit_model_hpp(const Spec& spec, bool with_cuda) {
+namespace {
+bool has_bf16_attention(const Graph& g) {
+  for (const Node& n : g.nodes)
+    if (n.op == "attention" && n.attrs.count("bf16")) return true;
+  return false;
+}
+}  // namespace
+
+std::string emit_model_hpp(const Spec& spec, const Graph& g, bool with_cuda) {
   CodeWriter w;
   w.line("// " + spec.name + ": the generated model's entry point (see model.cpp).");
   w.line("#pragma once");
@@ -218,6 +226,8 @@ std::string emit_model_hpp(const Spec& spec, bool with_cuda) {
   w.line("namespace " + spec.name + " {");
   w.line("const ltrt::ModelDef& model();");
   if (with_cuda) w.line("const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu");
+  if (with_cuda && has_bf16_attention(g))
+    w.line("int exp_vector_width();  // model.cpp's: its CUDA kernels split the keys as the CPU's attention does");
   w.line("}  // namespace " + spec.name);
   return w.str();
 }
@@ -250,6 +260,18 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line();
   w.line("constexpr int kBatch = " + std::to_string(spec.batch_size) + ";  // data.batch_size: rows of a full batch");
   w.line();
+  if (has_bf16_attention(g)) {
+    w.line("// bf16-mixed's attention: torch's vectorised exp loop covers whole vectors of keys (16 floats with");
+    w.line("// AVX-512, 8 with AVX2; the program is built for the machine it runs on, as torch picks its");
+    w.line("// kernels), the rest use std::exp.");
+    w.line("#ifdef __AVX512F__");
+    w.line("constexpr int kExpVectorWidth = 16;");
+    w.line("#else");
+    w.line("constexpr int kExpVectorWidth = 8;");
+    w.line("#endif");
+    if (with_cuda) w.line("int exp_vector_width() { return kExpVectorWidth; }");
+    w.line();
+  }
   w.line("// Byte offsets of every buffer in the arena (the memory plan above).");
   e.emit_offsets(w);
 

@@ -12,7 +12,7 @@ namespace ltgen {
 
 /// with_cuda: the program also has CUDA steps (model_cuda.cu), which model() hands to the
 /// runtime when the project is built with them (LTRT_WITH_CUDA).
-std::string emit_model_hpp(const Spec& spec, bool with_cuda);
+std::string emit_model_hpp(const Spec& spec, const Graph& g, bool with_cuda);
 std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& plan, const std::string& command,
                            bool with_cuda);
 

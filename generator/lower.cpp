@@ -58,7 +58,7 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
   if (!sizes.reason.empty()) throw SpecError(out.spec.path, {}, sizes.json_path, sizes.reason);
   out.cuda = choose_cuda(out.spec);  // trainer.accelerator
 
-  out.files.push_back({"model.hpp", emit_model_hpp(out.spec, out.cuda)});
+  out.files.push_back({"model.hpp", emit_model_hpp(out.spec, out.graph, out.cuda)});
   out.files.push_back({"model.cpp", emit_model_cpp(out.spec, out.graph, out.plan, options.command, out.cuda)});
   if (out.cuda)
     out.files.push_back({"model_cuda.cu", emit_model_cu(out.spec, out.graph, out.plan, options.command,

@@ -5,4 +5,5 @@
 
 namespace cnn_digits_bf16 {
 const ltrt::ModelDef& model();
+const ltrt::DeviceSteps& cuda_steps();  // model_cuda.cu
 }  // namespace cnn_digits_bf16

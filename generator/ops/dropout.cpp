@@ -16,9 +16,9 @@ std::string scale_line(double p) {
   return "constexpr float kScale = " + float_literal(1.0f / static_cast<float>(1.0 - p)) + ";  // 1 / (1 - p)";
 }
 
-void write_constants(CodeWriter& w, const Node& n) {
+// kP and kScale, on either device.
+void write_p_and_scale(CodeWriter& w, const Node& n) {
   const double p = attr_float(n, "p");
-  w.line("constexpr int kNumel = " + std::to_string(attr_int(n, "numel")) + ";  // per sample");
   w.line("constexpr float kP = " + float_literal(p) + ";");
   if (n.attrs.count("bf16_scale")) {  // bf16-mixed (autocast.cpp): torch's noise tensor is bfloat16
     w.line("constexpr float kScale = " + float_literal(attr_float(n, "bf16_scale")) +
@@ -26,6 +26,11 @@ void write_constants(CodeWriter& w, const Node& n) {
     return;
   }
   w.line(scale_line(p));
+}
+
+void write_constants(CodeWriter& w, const Node& n) {
+  w.line("constexpr int kNumel = " + std::to_string(attr_int(n, "numel")) + ";  // per sample");
+  write_p_and_scale(w, n);
 }
 }  // namespace
 
@@ -89,9 +94,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         {"const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;", "mask[i] = keep;",
          "out[i] = keep ? inp[i] * kScale : 0.0f;"},
         [&](CodeWriter& k) {
-          const double p = attr_float(n, "p");
-          k.line("constexpr float kP = " + float_literal(p) + ";");
-          k.line(scale_line(p));
+          write_p_and_scale(k, n);
           k.line("constexpr std::uint32_t kLayerSalt = " + salt + "u;  // this layer's own random stream");
         });
   };
@@ -131,11 +134,8 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     emit_elementwise_kernel(e, e.fn + "_kernel",
                             {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dout", "dout"},
                              {"const std::uint8_t* __restrict__ mask", "mask"}},
-                            "n * kNumel", {"dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;"}, [&](CodeWriter& k) {
-                              const double p = attr_float(n, "p");
-                              k.line("constexpr float kP = " + float_literal(p) + ";");
-                              k.line(scale_line(p));
-                            });
+                            "n * kNumel", {"dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;"},
+                            [&](CodeWriter& k) { write_p_and_scale(k, n); });
   };
   ops.push_back(std::move(b));
 

@@ -415,11 +415,9 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   write_launch(e, e.fn + "_kernel", t, {"out", "lse", "qkv", "scale"});
 }
 
-void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[1]);
+void emit_attention_delta_kernel(CudaEmit& e, const Node& n, const Value& qkv) {
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
   CodeWriter& k = e.kernels;
-
   k.line();
   k.line("// delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax");
   k.line("// backward. A thread per (sample, head, query), in delta's order.");
@@ -437,6 +435,13 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("for (int d = 0; d < kD; ++d) sum += dout[row + d] * out[row + d];");
   k.line("delta[i] = sum;");
   k.close();
+}
+
+void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[1]);
+  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  CodeWriter& k = e.kernels;
+  emit_attention_delta_kernel(e, n, qkv);
 
   if (mma_attention_applies(e, n)) {
     write_attention_host_sizes(e.body, n, qkv);

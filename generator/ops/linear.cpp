@@ -5,6 +5,7 @@
 /// As torch, it applies to the last dimension: an input (batch, T, in) is
 /// batch * T rows (sequences), the output (batch, T, out).
 #include <cmath>
+#include <stdexcept>
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
@@ -125,6 +126,19 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   }
 }
 
+// The context the node's GEMMs run in: under bf16-mixed every operand of a Linear's GEMMs holds
+// bfloat16 values (autocast's casts, and the rounded gradient of its bfloat16 output), which TF32
+// represents exactly, so tensor cores give the exact products summed in float32 whatever
+// float32_matmul_precision says: "exact_tf32", a copy of ctx that allows them. Else "ctx".
+std::string gemm_context(CodeWriter& w, const std::vector<int>& operands, const Graph& g) {
+  for (int v : operands)
+    if (!g.value(v).bf16) return "ctx";
+  w.line("// bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums");
+  w.line("ltrt::cuda::Context exact_tf32 = ctx;");
+  w.line("exact_tf32.tf32 = true;");
+  return "exact_tf32";
+}
+
 // CUDA: cuBLASLt computes inp @ weight^T with the bias (and a lone ReLU) in its epilogue;
 // other fused activations follow in one elementwise kernel over the GEMM's output.
 void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
@@ -137,11 +151,31 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const std::int64_t r = rows_per_sample(x);
   if (r > 1) w.line("constexpr int kRowsPerSample = " + std::to_string(r) + ";  // applied to the last dimension");
   w.line(std::string("const int rows = n") + (r > 1 ? " * kRowsPerSample;" : ";"));
+  const std::string gemm_ctx = gemm_context(w, {n.inputs[0], n.inputs[1]}, g);
+  // bf16-mixed's MultiheadAttention in_proj rounds the product before the bias when n > 1, as the
+  // CPU's (emit_forward): the GEMM without its bias, then one kernel rounds, adds it and rounds.
+  const bool round_first = n.attrs.count("bf16_round_before_bias") > 0;
+  if (round_first && (keep_preact || !bias))
+    throw std::logic_error("internal: bf16_round_before_bias on a Linear without a bias or with a pre-activation");
+  if (round_first) {
+    w.line("ltrt::cuda::sgemm(" + gemm_ctx + ", false, true, rows, kOut, kIn, inp, weight, 0.0f, out, "
+           "ltrt::cuda::Epilogue::none, nullptr);  // inp @ weight^T");
+    emit_elementwise_kernel(e, e.fn + "_bias_kernel",
+                            {{"float* out", "out"}, {"const float* __restrict__ bias", "bias"}, {"int n", "n"}},
+                            "rows * kOut",
+                            {"const float product = n > 1 ? ltrt::round_bf16(out[i]) : out[i];",
+                             "out[i] = " + apply_epilogue(n, "product + bias[i % kOut]") + ";"},
+                            [&](CodeWriter& k) {
+                              k.line("constexpr int kOut = " + std::to_string(attr_int(n, "out_features")) + ";");
+                              epilogue_constants(k, n);
+                            });
+    return;
+  }
   const bool lone_relu = !keep_preact && n.epilogue.size() == 1 && n.epilogue[0].op == "relu";
   std::string epilogue = bias ? "ltrt::cuda::Epilogue::bias" : "ltrt::cuda::Epilogue::none";
   if (lone_relu) epilogue = bias ? "ltrt::cuda::Epilogue::relu_bias" : "ltrt::cuda::Epilogue::relu";
   const std::string z = keep_preact ? "preact" : "out";
-  w.line("ltrt::cuda::sgemm(ctx, false, true, rows, kOut, kIn, inp, weight, 0.0f, " + z + ", " + epilogue + ", " +
+  w.line("ltrt::cuda::sgemm(" + gemm_ctx + ", false, true, rows, kOut, kIn, inp, weight, 0.0f, " + z + ", " + epilogue + ", " +
          (bias ? "bias" : "nullptr") + ");  // inp @ weight^T" + (bias ? " + bias" : "") + (lone_relu ? ", ReLU" : ""));
   if (n.epilogue.empty() || lone_relu) return;
   const std::vector<std::string> body = {"out[i] = " + apply_epilogue(n, z + "[i]") + ";"};
@@ -160,10 +194,11 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const std::int64_t r = rows_per_sample(x);
   if (r > 1) w.line("constexpr int kRowsPerSample = " + std::to_string(r) + ";  // applied to the last dimension");
   w.line(std::string("const int rows = n") + (r > 1 ? " * kRowsPerSample;" : ";"));
-  w.line("ltrt::cuda::sgemm(ctx, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);"
-         "  // dout^T @ inp");
+  const std::string gemm_ctx = gemm_context(w, n.inputs, g);  // dout, inp (and weight)
+  w.line("ltrt::cuda::sgemm(" + gemm_ctx + ", true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, "
+         "dweight);  // dout^T @ inp");
   if (attr_bool(n, "need_dinp"))
-    w.line("ltrt::cuda::sgemm(ctx, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
+    w.line("ltrt::cuda::sgemm(" + gemm_ctx + ", false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
   if (!bias) return;
   // dbias: the column sums of dout, spread over 32 lanes of rows a column (a thread per column
   // over every row left most of the GPU idle: GPT-2's 768 columns of 8192 rows).

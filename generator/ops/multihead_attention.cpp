@@ -123,13 +123,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
 // while the row's sum L adds the unrounded e; out = round(p v * (1 / L)); lse = max + log L.
 void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, g.value(n.inputs[0]));
-  w.line("// torch's vectorised exp loop covers whole vectors of keys (16 floats with AVX-512, 8 with AVX2; the");
-  w.line("// program is built for the machine it runs on, as torch picks its kernels), the rest use std::exp");
-  w.line("#ifdef __AVX512F__");
-  w.line("constexpr int kFastExpColumns = kT / 16 * 16;");
-  w.line("#else");
-  w.line("constexpr int kFastExpColumns = kT / 8 * 8;");
-  w.line("#endif");
+  w.line("constexpr int kFastExpColumns = kT / kExpVectorWidth * kExpVectorWidth;  // fexp_u20's keys, then std::exp");
   w.line("float inverse_sum[kT];  // 1 / L of each row");
   w.open("for (int b = 0; b < n; ++b)");
   w.open("for (int h = 0; h < kHeads; ++h)");
@@ -169,7 +163,7 @@ void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
 void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[1]);
   write_sizes(w, n, qkv);
-  w.line(std::string("constexpr int kQBlock = ") + (qkv.shape[1] < 192 ? "32" : "64") +
+  w.line("constexpr int kQBlock = " + std::to_string(bf16_attention_query_block(qkv.shape[1])) +
          ";  // torch's query rows per block for this T");
   w.line("float* p = scratch;               // one head's p, then rounded to bfloat16");
   w.line("float* dp = scratch + kT * kT;    // one head's ds, rounded to bfloat16");
@@ -220,6 +214,8 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
 
 }  // namespace
 
+int bf16_attention_query_block(std::int64_t t) { return t < 192 ? 32 : 64; }
+
 void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "attention";
@@ -248,7 +244,10 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     if (n.attrs.count("bf16")) emit_forward_bf16(w, n, g);
     else emit_forward(w, n, g);
   };
-  f.emit_cuda = emit_flash_attention_forward;
+  f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    if (n.attrs.count("bf16")) emit_attention_bf16_forward_cuda(e, n, g);
+    else emit_flash_attention_forward(e, n, g);
+  };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const int qkv = n.inputs[0];
     if (dout[0] < 0 || !ad.needs_grad(qkv)) return std::vector<int>{-1};
@@ -291,7 +290,10 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     if (n.attrs.count("bf16")) emit_backward_bf16(w, n, g);
     else emit_backward(w, n, g);
   };
-  b.emit_cuda = emit_flash_attention_backward;
+  b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    if (n.attrs.count("bf16")) emit_attention_bf16_backward_cuda(e, n, g);
+    else emit_flash_attention_backward(e, n, g);
+  };
   ops.push_back(std::move(b));
 
   LayerDef l;

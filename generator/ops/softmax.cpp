@@ -153,6 +153,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g, bool log) {
   const std::string kernel = e.fn + "_kernel";
   const LineKernel l = open_line_kernel(e, n, x, kernel, "float* __restrict__ out, const float* __restrict__ inp");
   CodeWriter& k = e.kernels;
+  epilogue_constants(k, n);
   const std::string at = "[" + l.stride + "]";
   k.line("const float* x = inp + base;");
   k.line("float* y = out + base;");
@@ -160,7 +161,13 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g, bool log) {
   k.line(l.loop + " max = fmaxf(max, x" + at + ");");
   if (l.rows) k.line(l.combine("max", true));
   k.line("float sum = 0.0f;");
-  if (log) {
+  if (log && n.attrs.count("bf16")) {
+    // bf16-mixed (autocast.cpp): the sum and its log rounded to bfloat16, as the CPU's.
+    k.line(l.loop + " sum += ltrt::exp_vec(x" + at + " - max);");
+    if (l.rows) k.line(l.combine("sum", false));
+    k.line("const float log_sum = ltrt::round_bf16(std::log(ltrt::round_bf16(sum)));");
+    k.line(l.loop + " y" + at + " = ltrt::round_bf16((x" + at + " - max) - log_sum);");
+  } else if (log) {
     k.line(l.loop + " sum += ltrt::exp_vec(x" + at + " - max);");
     if (l.rows) k.line(l.combine("sum", false));
     k.line("const float lse = max + std::log(sum);");
@@ -173,7 +180,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g, bool log) {
     k.close();
     if (l.rows) k.line(l.combine("sum", false));
     k.line("const float scale = 1.0f / sum;");
-    k.line(l.loop + " y" + at + " *= scale;");
+    k.line(l.loop + " y" + at + " = " + apply_epilogue(n, "y" + at + " * scale") + ";");  // (bf16-mixed: rounded)
   }
   k.close();
   launch_lines(e, n, x, l, kernel, {"out", "inp"});

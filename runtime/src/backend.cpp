@@ -12,16 +12,30 @@ namespace ltrt {
 
 std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const TrainerConfig& trainer, std::FILE* log,
                                       const ProcessGroup& group) {
-  // Lightning says so when its Trainer picks the precision plugin (the steps round as autocast does).
-  if (trainer.precision == "bf16-mixed") std::fprintf(log, "Using bfloat16 Automatic Mixed Precision (AMP)\n");
+  // Lightning says so when its Trainer picks the precision plugin (the steps round as autocast does),
+  // before its device lines; written once the device is settled, so that a refusal is one line.
+  auto say_precision = [&] {
+    const std::string& given = trainer.precision_given;
+    if (given == "16" || given == "bf16")  // fabric's _convert_precision_to_unified_args
+      std::fprintf(log, "UserWarning: `precision=%s` is supported for historical reasons but its usage is discouraged. "
+                        "Please set your precision to %s-mixed instead!\n", given.c_str(), given.c_str());
+    if (trainer.precision == "bf16-mixed" && (given == "16" || given == "16-mixed"))
+      std::fprintf(log, "UserWarning: You passed `Trainer(accelerator='cpu', precision='16-mixed')` but AMP with fp16 "
+                        "is not supported on CPU. Using `precision='bf16-mixed'` instead.\n");
+    if (trainer.precision == "bf16-mixed") std::fprintf(log, "Using bfloat16 Automatic Mixed Precision (AMP)\n");
+  };
   const bool want_gpu = trainer.accelerator == "gpu";
-  if (trainer.accelerator == "cpu") return make_cpu_backend(model, host, group);
+  if (trainer.accelerator == "cpu") {
+    say_precision();
+    return make_cpu_backend(model, host, group);
+  }
   // read_trainer_config refuses processes on anything but the CPU.
   if (group.distributed()) throw Error("DDP runs on the CPU only: the spec's trainer.accelerator must be \"cpu\"");
   if (model.device_steps == nullptr) {
     if (want_gpu)
       throw Error("trainer.accelerator is \"gpu\" but this program was built without its CUDA backend (CMake found no "
                   "CUDA toolkit, or LTGEN_CUDA was OFF): rebuild it where nvcc is installed");
+    say_precision();
     return make_cpu_backend(model, host, group);  // a CPU-only program: nothing to choose
   }
 #ifdef LTRT_WITH_CUDA
@@ -29,6 +43,7 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
   const int count = cuda::device_count(why);
   if (count == 0) {
     if (want_gpu) throw Error("trainer.accelerator is \"gpu\" but no CUDA GPU is available: " + why);
+    say_precision();
     std::fprintf(log, "GPU available: False (%s), used: False: training on the CPU\n", why.c_str());
     return make_cpu_backend(model, host, group);
   }
@@ -36,12 +51,13 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
     throw Error("trainer.devices asks for GPU " + std::to_string(trainer.device_index) + " but there are only " +
                 std::to_string(count) + " (indices 0.." + std::to_string(count - 1) + ")");
   std::unique_ptr<Backend> b = cuda::make_backend(model, host, trainer.device_index);
+  say_precision();
   std::fprintf(log, "GPU available: True (cuda), used: True: training on %s\n", b->device().c_str());
   return b;
 #else
-  (void)log;  // nothing to choose without CUDA
   if (want_gpu)
     throw Error("trainer.accelerator is \"gpu\" but this runtime was compiled without CUDA (LTRT_CUDA was OFF)");
+  say_precision();
   return make_cpu_backend(model, host, group);
 #endif
 }

@@ -5,6 +5,7 @@ import argparse
 import csv
 import math
 import os
+import re
 import shutil
 import subprocess
 
@@ -292,6 +293,13 @@ def run():
                            "--default_root_dir", os.path.join(args.work, "lightning")],
                           capture_output=True, text=True, cwd=os.getcwd(), timeout=600)
     check(proc.returncode == 0, f"the Lightning script failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    # What Lightning says of the precision (its warnings on an old alias or on fp16 AMP on the CPU,
+    # the AMP line): the program says it too.
+    for line in proc.stderr.splitlines():
+        said = re.search(r"(`precision=\S+` is supported.*|You passed `Trainer\(accelerator=.*|"
+                         r"Using \S+ Automatic Mixed Precision \(AMP\))$", line)
+        if said:
+            check(said.group(1) in err, f"Lightning said {said.group(1)!r}, the program did not:\n{err}")
 
     ours = read_rows(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "metrics.csv"))
     theirs = read_rows(os.path.join(version_dir(os.path.join(args.work, "lightning")), "metrics.csv"))

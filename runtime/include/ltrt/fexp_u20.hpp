@@ -10,9 +10,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ltrt/host_device.hpp"
+
 namespace ltrt {
 
-inline float fexp_u20(float x) {
+// (Also in CUDA kernels: the GPU's bf16-mixed attention rounds the same probabilities.)
+LTRT_HOST_DEVICE inline float fexp_u20(float x) {
   auto from_bits = [](std::uint32_t b) {
     float f;
     std::memcpy(&f, &b, sizeof f);

@@ -61,6 +61,9 @@ struct TrainerConfig {
   int processes() const { return devices * num_nodes; }  // the world size the program expects
   bool ddp() const { return strategy == "ddp" || processes() > 1; }
   std::string precision = "32-true";   // fixed at generation time
+  // The spec's precision as Lightning reads it (str(precision): "16", "bf16", "16-mixed", ...):
+  // Lightning warns about its old aliases, and runs "16-mixed" on the CPU as "bf16-mixed".
+  std::string precision_given;
   // trainer.callbacks and trainer.max_time (a Timer) are read by Callbacks::read (ltrt/callbacks.hpp).
 
   // The spec's lr_scheduler, with Lightning's scheduler-config keys.

@@ -215,6 +215,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("from lightning.pytorch import callbacks, loggers");
   w.line("from torch.utils.data import DataLoader, TensorDataset");
   w.line();
+  w.line("# The spec: the generated program logs it as the module's hyperparameters (hparams.yaml,");
+  w.line("# TensorBoard's HPARAMS tab, checkpoints), and so does this script.");
+  w.line("HPARAMS = {");
+  for (const auto& [key, value] : root.members) w.line("    " + ltrt::json::quote(key) + ": " + py(value) + ",");
+  w.line("}");
+  w.line();
   w.line();
   bool idx = false;
   for (const DataSourceSpec* s : {&spec.train, &spec.val, &spec.test, &spec.predict}) idx = idx || s->source == "idx";
@@ -375,6 +381,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.open("class Model(pl.LightningModule)");
   w.open("def __init__(self)");
   w.line("super().__init__()");
+  w.line("self.save_hyperparameters(HPARAMS)");
   if (!spec.graph) {
     w.line("self.layers = nn.Sequential(");
     for (size_t i = 0; i < spec.layers.size(); ++i)
@@ -601,6 +608,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         else
           list += instance(v, "callbacks.");
         w.line("    callbacks=" + list + "],");
+      } else if (k == "logger" && v.kind == ltrt::json::Kind::object) {
+        w.line("    logger=" + instance(v, "loggers.") + ",");
+      } else if (k == "logger" && v.kind == ltrt::json::Kind::array) {
+        std::string list = "[";
+        for (size_t i = 0; i < v.items.size(); ++i) list += (i ? ", " : "") + instance(v.items[i], "loggers.");
+        w.line("    logger=" + list + "],");
       } else if (k == "logger") {
         w.line("    logger=" + py(v) + ",");
       } else {

@@ -45,8 +45,16 @@ const char* const kFixedDataFields[] = {
 const char* const kFixedSections[] = {"model", "optimizer", "lr_scheduler", "hooks", "name"};
 
 // A command-line value as JSON: numbers, booleans (also Python's True/False)
-// and null as such, anything else as a string.
-json::Value override_value(const std::string& text) {
+// and null as such, an object or list in JSON (LightningCLI's
+// --trainer.logger='{"class_path": ...}'), anything else as a string.
+json::Value override_value(const std::string& key, const std::string& text) {
+  if (!text.empty() && (text[0] == '{' || text[0] == '[')) {
+    try {
+      return json::parse(text);
+    } catch (const Error& e) {
+      throw UsageError("--" + key + ": a value that starts with '" + text.substr(0, 1) + "' is read as JSON: " + e.what());
+    }
+  }
   if (text == "True" || text == "true") return json::Value::make_bool(true);
   if (text == "False" || text == "false") return json::Value::make_bool(false);
   if (text == "None" || text == "null") return json::Value::make_null();
@@ -199,11 +207,11 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
         value = argv[++i];
       }
       if (key == "seed_everything") {
-        spec.set("seed_everything", override_value(value));
+        spec.set("seed_everything", override_value(key, value));
       } else {
         if (!spec.find("trainer")) spec.set("trainer", json::Value::make_object());
         json::Value& trainer = const_cast<json::Value&>(*spec.find("trainer"));
-        trainer.set(key.substr(8), override_value(value));
+        trainer.set(key.substr(8), override_value(key, value));
       }
       continue;
     }

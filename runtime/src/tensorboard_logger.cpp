@@ -26,6 +26,7 @@
 #include "ltrt/python_repr.hpp"
 
 #include <atomic>
+#include <utility>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -399,8 +400,8 @@ HParamsSummaries hparams_summaries(const json::Value& hparams, const std::vector
 
 // ---- TensorBoardLogger -------------------------------------------------------
 
-TensorBoardLogger::TensorBoardLogger(const std::string& log_dir, bool default_hp_metric)
-    : log_dir_(log_dir), default_hp_metric_(default_hp_metric) {
+TensorBoardLogger::TensorBoardLogger(const std::string& log_dir, bool default_hp_metric, std::string prefix)
+    : log_dir_(log_dir), default_hp_metric_(default_hp_metric), prefix_(std::move(prefix)) {
   static std::atomic<int> files_opened{0};  // tensorboard's _global_uid
   make_dirs(log_dir_);
   const double wall_time = now_seconds();
@@ -451,11 +452,12 @@ void TensorBoardLogger::log_hparams(const json::Value& hparams,
   if (!exists(yaml_path)) write_hparams_yaml(yaml_path, hparams);
 
   if (metrics.empty() && !default_hp_metric_) return;  // Lightning: `if metrics:`
-  if (metrics.empty()) {
-    log_scalars({{"hp_metric", -1.0}}, 0);
-  } else {
-    log_scalars(metrics, 0);
-  }
+  // log_metrics(metrics, 0), which adds the prefix to the scalars (not to the hparams plugin's names)
+  std::vector<std::pair<std::string, double>> scalars = metrics;
+  if (scalars.empty()) scalars.push_back({"hp_metric", -1.0});
+  if (!prefix_.empty())
+    for (auto& [tag, value] : scalars) tag = prefix_ + "-" + tag;
+  log_scalars(scalars, 0);
   const double wall_time = now_seconds();
   for (const std::string* s :
        {&summaries.experiment, &summaries.session_start_info, &summaries.session_end_info}) {

@@ -49,8 +49,10 @@ using Metrics = std::vector<std::pair<std::string, double>>;
 
 std::string join_path(const std::string& a, const std::string& b) { return (fs::path(a) / b).string(); }
 
-// CSVLogger and TensorBoardLogger, both in <root>/lightning_logs/version_N as
-// Lightning's default loggers are. Under DDP only rank 0 writes (the loggers' methods are
+// The run's loggers: ltgen's default pair (CSVLogger and TensorBoardLogger, both in
+// <root>/lightning_logs/version_N), or the spec's trainer.logger list, each in its own
+// save_dir/name/version as Lightning's are. The first one's folder is the trainer's log_dir
+// (checkpoints go there). Under DDP only rank 0 writes (the loggers' methods are
 // rank_zero_only); the other ranks count the same rows and know rank 0's folder.
 class Loggers {
  public:
@@ -58,15 +60,38 @@ class Loggers {
     if (!t.logger || t.fast_dev_run > 0) return;  // fast_dev_run: "Logging and checkpointing is suppressed"
     enabled_ = true;
     if (group.is_global_zero()) {
-      const std::string root = join_path(t.default_root_dir, "lightning_logs");
-      dir_ = join_path(root, "version_" + std::to_string(next_version(root)));
-      make_dirs(dir_);
       // The generator checked the spec text; a parse error here is a real fault.
       const json::Value hparams = json::parse(model.spec_json ? model.spec_json : "{}");
-      write_hparams_yaml(join_path(dir_, "hparams.yaml"), hparams);
-      csv_ = std::make_unique<CsvLogger>(join_path(dir_, "metrics.csv"));
-      tb_ = std::make_unique<TensorBoardLogger>(dir_);
-      tb_->log_hparams(hparams);
+      if (t.loggers.empty()) {
+        const std::string root = join_path(t.default_root_dir, "lightning_logs");
+        dir_ = join_path(root, "version_" + std::to_string(next_version(root)));
+        make_dirs(dir_);
+        write_hparams_yaml(join_path(dir_, "hparams.yaml"), hparams);
+        sinks_.push_back(Sink{"", std::make_unique<CsvLogger>(join_path(dir_, "metrics.csv")),
+                              std::make_unique<TensorBoardLogger>(dir_)});
+        sinks_.back().tb->log_hparams(hparams);
+      }
+      // One after another, as Lightning's log_hyperparams creates each one's folder: a second
+      // logger in the same save_dir/name takes the next version.
+      for (const LoggerSpec& l : t.loggers) {
+        const std::string root = l.root_dir();
+        const std::string dir = join_path(root, l.version ? *l.version : "version_" + std::to_string(next_version(root)));
+        if (dir_.empty()) dir_ = dir;
+        Sink sink{l.prefix, nullptr, nullptr};
+        if (l.kind == LoggerSpec::Kind::csv) {
+          // CSVLogger's _check_log_dir_exists
+          if (std::error_code ec; fs::is_directory(dir, ec) && !fs::is_empty(dir, ec))
+            std::fprintf(stderr, "UserWarning: Experiment logs directory %s exists and is not empty. Previous log files "
+                                 "in this directory will be deleted when the new ones are saved!\n", dir.c_str());
+          make_dirs(dir);
+          write_hparams_yaml(join_path(dir, "hparams.yaml"), hparams);
+          sink.csv = std::make_unique<CsvLogger>(join_path(dir, "metrics.csv"), l.flush_logs_every_n_steps);
+        } else {
+          sink.tb = std::make_unique<TensorBoardLogger>(dir, l.default_hp_metric, l.prefix);
+          sink.tb->log_hparams(hparams);
+        }
+        sinks_.push_back(std::move(sink));
+      }
     }
     dir_ = group.broadcast(dir_);
   }
@@ -75,32 +100,44 @@ class Loggers {
   std::int64_t rows() const { return rows_; }
 
   // Lightning's LoggerConnector.log_metrics: "epoch" joins the metrics unless
-  // they come from a callback's own logger call (LearningRateMonitor).
+  // they come from a callback's own logger call (LearningRateMonitor); each logger puts its
+  // prefix before every name ("<prefix>-<name>", _add_prefix).
   void log(const Metrics& metrics, std::int64_t step, std::optional<std::int64_t> epoch) {
     if (!enabled() || metrics.empty()) return;
     ++rows_;
-    if (!csv_) return;  // a rank other than 0
-    std::vector<std::pair<std::string, CsvLogger::MetricValue>> values;
-    Metrics scalars = metrics;
-    for (const auto& [k, v] : metrics) values.push_back({k, CsvLogger::MetricValue(v)});
-    if (epoch) {
-      values.push_back({"epoch", CsvLogger::MetricValue(*epoch)});
-      scalars.push_back({"epoch", static_cast<double>(*epoch)});
+    for (Sink& sink : sinks_) {  // none on a rank other than 0
+      auto named = [&](const std::string& k) { return sink.prefix.empty() ? k : sink.prefix + "-" + k; };
+      if (sink.csv) {
+        std::vector<std::pair<std::string, CsvLogger::MetricValue>> values;
+        for (const auto& [k, v] : metrics) values.push_back({named(k), CsvLogger::MetricValue(v)});
+        if (epoch) values.push_back({named("epoch"), CsvLogger::MetricValue(*epoch)});
+        sink.csv->log_values(values, step);
+      }
+      if (sink.tb) {
+        Metrics scalars;
+        for (const auto& [k, v] : metrics) scalars.push_back({named(k), v});
+        if (epoch) scalars.push_back({named("epoch"), static_cast<double>(*epoch)});
+        sink.tb->log_scalars(scalars, step);
+      }
     }
-    csv_->log_values(values, step);
-    tb_->log_scalars(scalars, step);
   }
   void save() {
-    if (!csv_) return;
-    csv_->save();
-    tb_->flush();
+    for (Sink& sink : sinks_) {
+      if (sink.csv) sink.csv->save();
+      if (sink.tb) sink.tb->flush();
+    }
   }
 
  private:
+  // One folder's writers: the default pair shares one; a spec's logger has one of them.
+  struct Sink {
+    std::string prefix;
+    std::unique_ptr<CsvLogger> csv;
+    std::unique_ptr<TensorBoardLogger> tb;
+  };
   bool enabled_ = false;
   std::string dir_;
-  std::unique_ptr<CsvLogger> csv_;
-  std::unique_ptr<TensorBoardLogger> tb_;
+  std::vector<Sink> sinks_;
   std::int64_t rows_ = 0;
 };
 
@@ -1116,11 +1153,17 @@ std::string checkpoint_filename(std::int64_t epoch, std::int64_t global_step) {
 
 std::string resolve_ckpt_path(const std::string& value, const TrainerConfig& trainer) {
   if (value != "last" && value != "best") return value;
-  const fs::path logs = fs::path(trainer.default_root_dir) / "lightning_logs";
+  // Where the version folders are: the first logger's root (ltgen's default pair's
+  // <default_root_dir>/lightning_logs); a logger with a fixed version names its folder.
+  const fs::path logs = trainer.loggers.empty() ? fs::path(trainer.default_root_dir) / "lightning_logs"
+                                                : fs::path(trainer.loggers[0].root_dir());
   // The newest version folder that holds checkpoints.
   std::vector<std::pair<std::int64_t, fs::path>> versions;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(logs, ec)) {
+  const bool fixed = !trainer.loggers.empty() && trainer.loggers[0].version;
+  if (fixed && fs::is_directory(logs / *trainer.loggers[0].version / "checkpoints", ec))
+    versions.push_back({0, logs / *trainer.loggers[0].version / "checkpoints"});
+  for (const auto& e : fs::directory_iterator(fixed ? fs::path() : logs, ec)) {
     const std::string name = e.path().filename().string();
     if (name.rfind("version_", 0) != 0) continue;
     char* end = nullptr;

@@ -129,9 +129,8 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
   c.enable_checkpointing = t.boolean("enable_checkpointing", true);
   c.enable_model_summary = t.boolean("enable_model_summary", true);
   if (const json::Value* v = t.get("logger"); v && v->kind != json::Kind::null) {
-    if (v->kind != json::Kind::boolean)
-      t.fail("logger", "expected true (CSV and TensorBoard logs) or false (none); choosing loggers is not supported yet");
-    c.logger = v->b;
+    if (v->kind == json::Kind::boolean) c.logger = v->b;
+    else c.loggers = read_loggers(*v, t.path_of("logger"));
   }
   t.get("callbacks");  // read by Callbacks::read
   c.deterministic = t.boolean("deterministic", false);
@@ -191,9 +190,10 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
     } else if (name == "16-mixed" && c.accelerator == "cpu") {
       c.precision = "bf16-mixed";  // as Lightning's _check_and_init_precision, with its warning (backend.cpp)
     } else if (name == "16-mixed") {
-      t.fail("precision", describe(*p) + " (float16 AMP with a GradScaler) on the GPU is not supported yet: write "
-                          "\"bf16-mixed\", or set trainer.accelerator to \"cpu\", where Lightning runs \"16-mixed\" "
-                          "as \"bf16-mixed\" (and so does ltgen)");
+      t.fail("precision", describe(*p) + " (float16 AMP with a GradScaler, for GPUs) is not supported yet with "
+                          "trainer.accelerator \"" + c.accelerator + "\": write \"bf16-mixed\", or set "
+                          "trainer.accelerator to \"cpu\", where Lightning runs \"16-mixed\" as \"bf16-mixed\" "
+                          "(and so does ltgen)");
     } else if (name == "64-true" || name == "bf16-true" || name == "16-true" ||
                name == "transformer-engine" || name == "transformer-engine-float16") {
       t.fail("precision", describe(*p) + " is not supported yet (supported: \"32-true\" and \"bf16-mixed\")");
@@ -241,7 +241,13 @@ json::Value trainer_config_json(const TrainerConfig& c) {
   t.set("enable_progress_bar", Value::make_bool(c.enable_progress_bar));
   t.set("enable_checkpointing", Value::make_bool(c.enable_checkpointing));
   t.set("enable_model_summary", Value::make_bool(c.enable_model_summary));
-  t.set("logger", Value::make_bool(c.logger));
+  if (c.logger && !c.loggers.empty()) {
+    Value list = Value::make_array();
+    for (const LoggerSpec& l : c.loggers) list.items.push_back(l.to_json());
+    t.set("logger", std::move(list));
+  } else {
+    t.set("logger", Value::make_bool(c.logger));
+  }
   t.set("deterministic", Value::make_bool(c.deterministic));
   t.set("inference_mode", Value::make_bool(c.inference_mode));
   t.set("benchmark", c.benchmark ? Value::make_bool(*c.benchmark) : Value::make_null());

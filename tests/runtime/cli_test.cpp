@@ -147,6 +147,28 @@ TEST(Cli, BadValues) {
   EXPECT_NE(e.find("expected true or false"), std::string::npos) << e;
   e = usage_error({"--trainer.max_epochs"}, m);
   EXPECT_NE(e.find("needs a value"), std::string::npos) << e;
+  e = usage_error({"--trainer.logger={\"class_path\": \"CSVLogger\""}, m);
+  EXPECT_NE(e.find("--trainer.logger: a value that starts with '{' is read as JSON"), std::string::npos) << e;
+}
+
+TEST(Cli, LoggerAsJson) {
+  const ltrt::ModelDef m = toy::make_model("root");
+  const ltrt::CliOptions o =
+      parse({"--trainer.logger=[{\"class_path\": \"CSVLogger\", \"init_args\": {\"save_dir\": \"logs\", "
+             "\"name\": null, \"version\": 2, \"prefix\": \"p\"}}]"},
+            m);
+  ASSERT_EQ(o.fit.trainer.loggers.size(), 1u);
+  const ltrt::LoggerSpec& l = o.fit.trainer.loggers[0];
+  EXPECT_EQ(l.kind, ltrt::LoggerSpec::Kind::csv);
+  EXPECT_EQ(l.root_dir(), "logs");
+  EXPECT_EQ(l.version.value_or(""), "version_2");
+  EXPECT_EQ(l.prefix, "p");
+  // --print_config writes it back in LightningCLI's form.
+  const ltrt::json::Value v = ltrt::json::parse(ltrt::config_json(o, m));
+  const ltrt::json::Value* logger = v.find("trainer")->find("logger");
+  ASSERT_TRUE(logger && logger->is_array() && logger->items.size() == 1);
+  EXPECT_EQ(logger->items[0].find("class_path")->str, "lightning.pytorch.loggers.CSVLogger");
+  EXPECT_TRUE(logger->items[0].find("init_args")->find("name")->is_null());
 }
 
 TEST(Cli, DataPathsMustMatchTheSource) {

@@ -43,7 +43,9 @@ class TensorBoardLogger {
   // Creates log_dir (and parents) and a new event file in it, holding the
   // file_version event (written at once). default_hp_metric: Lightning's
   // option of that name (log_hparams without metrics logs hp_metric = -1).
-  explicit TensorBoardLogger(const std::string& log_dir, bool default_hp_metric = true);
+  // prefix: the logger's, which Lightning's log_metrics puts before hp_metric's
+  // scalar ("<prefix>-hp_metric"); the caller prefixes what it logs itself.
+  explicit TensorBoardLogger(const std::string& log_dir, bool default_hp_metric = true, std::string prefix = "");
   // Flushes, ignoring errors, and closes the file.
   ~TensorBoardLogger();
   TensorBoardLogger(const TensorBoardLogger&) = delete;
@@ -67,6 +69,7 @@ class TensorBoardLogger {
   std::string log_dir_;
   std::string path_;
   bool default_hp_metric_;
+  std::string prefix_;
   std::FILE* file_ = nullptr;
   std::string buf_;  // whole records not yet written; reserved once
 };

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ltrt/json.hpp"
+#include "ltrt/logger_spec.hpp"
 #include "ltrt/lr_scheduler.hpp"
 
 namespace ltrt {
@@ -45,7 +46,10 @@ struct TrainerConfig {
   bool enable_progress_bar = true;
   bool enable_checkpointing = true;
   bool enable_model_summary = true;
-  bool logger = true;                  // CSVLogger and TensorBoardLogger in lightning_logs/version_N
+  bool logger = true;                  // false: no logger
+  // The spec's loggers (ltrt/logger_spec.hpp); empty with logger true: ltgen's default pair,
+  // CSVLogger and TensorBoardLogger in <default_root_dir>/lightning_logs/version_N.
+  std::vector<LoggerSpec> loggers;
   bool deterministic = false;          // generated programs are deterministic either way
   // Accepted for Lightning's sake, changing nothing here: evaluation computes no gradients either
   // way (inference_mode: torch.inference_mode or no_grad), and the kernels are fixed at generation

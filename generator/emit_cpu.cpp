@@ -245,6 +245,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line();
   std::set<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/rng.hpp>"};
   for (const Node& n : g.nodes) {
+    for (const std::string& inc : op_def(n.op).cpu_runtime_includes) includes.insert(inc);
     if (n.op == "batch_norm") {  // BatchNorm refuses a training batch of one value per channel
       includes.insert("<ltrt/error.hpp>");
       includes.insert("<ltrt/reduce.hpp>");  // and sums its statistics in double

@@ -85,6 +85,7 @@ struct OpDef {
   // a loop that writes several of them without checking at run time that they are apart.
   bool restrict_pointers = false;
   std::vector<std::string> cpu_includes;  // standard headers its CPU code needs beyond model.cpp's usual ones
+  std::vector<std::string> cpu_runtime_includes;  // and runtime headers ("<ltrt/packed_gemm.hpp>")
 };
 
 const OpDef& op_def(const std::string& name);  // throws std::logic_error if unknown

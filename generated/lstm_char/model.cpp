@@ -20,16 +20,16 @@
 //   param  layers_2_bias: f32(146,)  'layers.2.bias'
 //   fwd  layers_0_out: f32(32, 64, 64) = embedding(x, layers_0_weight, embedding_dim=64, num_embeddings=146)  # layers.0  spec: model.layers[0]
 //   fwd  layers_1_ih_l0_out: f32(32, 64, 768) = linear(layers_0_out, layers_1_weight_ih_l0, layers_1_bias_ih_l0, bias=True, blas=True, in_features=64, out_features=768)  # layers.1.ih_l0  spec: model.layers[1]
-//   fwd  layers_1_l0: f32(32, 64, 192), layers_1_l0_cell: f32(32, 64, 192), layers_1_l0_gates: f32(32, 64, 768) = lstm(layers_1_ih_l0_out, layers_1_weight_hh_l0, layers_1_bias_hh_l0, bias=True, hidden_size=192, input_size=64)  # layers.1.l0  spec: model.layers[1]
+//   fwd  layers_1_l0: f32(32, 64, 192), layers_1_l0_cell: f32(32, 64, 192), layers_1_l0_gates: f32(32, 64, 768), layers_1_l0_packed: f32(147456,) = lstm(layers_1_ih_l0_out, layers_1_weight_hh_l0, layers_1_bias_hh_l0, bias=True, hidden_size=192, input_size=64)  # layers.1.l0  spec: model.layers[1]
 //   fwd  layers_1_ih_l1_out: f32(32, 64, 768) = linear(layers_1_l0, layers_1_weight_ih_l1, layers_1_bias_ih_l1, bias=True, blas=True, in_features=192, out_features=768)  # layers.1.ih_l1  spec: model.layers[1]
-//   fwd  layers_1_l1: f32(32, 64, 192), layers_1_l1_cell: f32(32, 64, 192), layers_1_l1_gates: f32(32, 64, 768) = lstm(layers_1_ih_l1_out, layers_1_weight_hh_l1, layers_1_bias_hh_l1, bias=True, hidden_size=192)  # layers.1.l1  spec: model.layers[1]
+//   fwd  layers_1_l1: f32(32, 64, 192), layers_1_l1_cell: f32(32, 64, 192), layers_1_l1_gates: f32(32, 64, 768), layers_1_l1_packed: f32(147456,) = lstm(layers_1_ih_l1_out, layers_1_weight_hh_l1, layers_1_bias_hh_l1, bias=True, hidden_size=192)  # layers.1.l1  spec: model.layers[1]
 //   fwd  layers_2_out: f32(32, 64, 146) = linear(layers_1_l1, layers_2_weight, layers_2_bias, bias=True, blas=True, in_features=192, out_features=146)  # layers.2  spec: model.layers[2]
 //   fwd  loss: f32(), loss_lse: f32(32, 64), loss_term: f32(32, 64), loss_kept: i64() = cross_entropy_loss(layers_2_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_2_out: f32(32, 64, 146) = cross_entropy_loss_backward(d_loss, layers_2_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_1_l1: f32(32, 64, 192), d_layers_2_weight: f32(146, 192), d_layers_2_bias: f32(146,) = linear_backward(d_layers_2_out, layers_1_l1, layers_2_weight, bias=True, blas=True, in_features=192, need_dinp=True, out_features=146)  # layers.2  spec: model.layers[2]
-//   bwd  d_layers_1_ih_l1_out: f32(32, 64, 768), d_layers_1_weight_hh_l1: f32(768, 192), d_layers_1_bias_hh_l1: f32(768,), layers_1_l1_hprev: f32(32, 64, 192), layers_1_l1_carry: f32(32, 2, 192) = lstm_backward(d_layers_1_l1, layers_1_l1_gates, layers_1_l1_cell, layers_1_l1, layers_1_weight_hh_l1, bias=True, hidden_size=192)  # layers.1.l1  spec: model.layers[1]
+//   bwd  d_layers_1_ih_l1_out: f32(32, 64, 768), d_layers_1_weight_hh_l1: f32(768, 192), d_layers_1_bias_hh_l1: f32(768,), layers_1_l1_hprev: f32(32, 64, 192), layers_1_l1_carry: f32(32, 2, 192), layers_1_l1_packed_w: f32(147456,) = lstm_backward(d_layers_1_l1, layers_1_l1_gates, layers_1_l1_cell, layers_1_l1, layers_1_weight_hh_l1, bias=True, hidden_size=192)  # layers.1.l1  spec: model.layers[1]
 //   bwd  d_layers_1_l0: f32(32, 64, 192), d_layers_1_weight_ih_l1: f32(768, 192), d_layers_1_bias_ih_l1: f32(768,) = linear_backward(d_layers_1_ih_l1_out, layers_1_l0, layers_1_weight_ih_l1, bias=True, blas=True, in_features=192, need_dinp=True, out_features=768)  # layers.1.ih_l1  spec: model.layers[1]
-//   bwd  d_layers_1_ih_l0_out: f32(32, 64, 768), d_layers_1_weight_hh_l0: f32(768, 192), d_layers_1_bias_hh_l0: f32(768,), layers_1_l0_hprev: f32(32, 64, 192), layers_1_l0_carry: f32(32, 2, 192) = lstm_backward(d_layers_1_l0, layers_1_l0_gates, layers_1_l0_cell, layers_1_l0, layers_1_weight_hh_l0, bias=True, hidden_size=192, input_size=64)  # layers.1.l0  spec: model.layers[1]
+//   bwd  d_layers_1_ih_l0_out: f32(32, 64, 768), d_layers_1_weight_hh_l0: f32(768, 192), d_layers_1_bias_hh_l0: f32(768,), layers_1_l0_hprev: f32(32, 64, 192), layers_1_l0_carry: f32(32, 2, 192), layers_1_l0_packed_w: f32(147456,) = lstm_backward(d_layers_1_l0, layers_1_l0_gates, layers_1_l0_cell, layers_1_l0, layers_1_weight_hh_l0, bias=True, hidden_size=192, input_size=64)  # layers.1.l0  spec: model.layers[1]
 //   bwd  d_layers_0_out: f32(32, 64, 64), d_layers_1_weight_ih_l0: f32(768, 64), d_layers_1_bias_ih_l0: f32(768,) = linear_backward(d_layers_1_ih_l0_out, layers_0_out, layers_1_weight_ih_l0, bias=True, blas=True, in_features=64, need_dinp=True, out_features=768)  # layers.1.ih_l0  spec: model.layers[1]
 //   bwd  d_layers_0_weight: f32(146, 64) = embedding_backward(d_layers_0_out, x, embedding_dim=64, num_embeddings=146)  # layers.0  spec: model.layers[0]
 //
@@ -53,7 +53,7 @@
 //
 // Memory plan: one arena of 41724544 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 532114 floats at 0, 2128512 and 4257024.
-// Activations take 31981568 bytes (52691008 without reuse).
+// Activations take 31981568 bytes (55050304 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   8514048   16384     x                           (32, 64)      step          -
 //   8530432   16384     target                      (32, 64)      step          -
@@ -65,22 +65,26 @@
 //   16558720  1572864   layers_1_l0                 (32, 64, 192) 2..11         -
 //   18131584  1572864   layers_1_l0_cell            (32, 64, 192) 2..11         -
 //   19704448  6291456   layers_1_l0_gates           (32, 64, 768) 2..11         -
+//   25995904  589824    layers_1_l0_packed          (147456,)     2..2          -
 //   10267264  6291456   layers_1_ih_l1_out          (32, 64, 768) 3..4          layers_1_ih_l0_out
-//   25995904  1572864   layers_1_l1                 (32, 64, 192) 4..9          -
+//   25995904  1572864   layers_1_l1                 (32, 64, 192) 4..9          layers_1_l0_packed
 //   27568768  1572864   layers_1_l1_cell            (32, 64, 192) 4..9          -
 //   29141632  6291456   layers_1_l1_gates           (32, 64, 768) 4..9          -
+//   35433088  589824    layers_1_l1_packed          (147456,)     4..4          -
 //   10267264  8192      loss_lse                    (32, 64)      6..7          layers_1_ih_l1_out
 //   10275456  8192      loss_term                   (32, 64)      6..6          layers_1_ih_l1_out
 //   10283648  8         loss_kept                   ()            6..7          layers_1_ih_l1_out
 //   10283712  1196032   d_layers_2_out              (32, 64, 146) 7..8          layers_1_ih_l1_out
 //   11479744  1572864   d_layers_1_l1               (32, 64, 192) 8..9          layers_1_ih_l1_out
-//   35433088  6291456   d_layers_1_ih_l1_out        (32, 64, 768) 9..10         -
+//   35433088  6291456   d_layers_1_ih_l1_out        (32, 64, 768) 9..10         layers_1_l1_packed
 //   13052608  1572864   layers_1_l1_hprev           (32, 64, 192) 9..9          layers_1_ih_l1_out
 //   10267264  49152     layers_1_l1_carry           (32, 2, 192)  9..9          loss_lse
+//   10316416  589824    layers_1_l1_packed_w        (147456,)     9..9          d_layers_2_out
 //   10267264  1572864   d_layers_1_l0               (32, 64, 192) 10..11        layers_1_l1_carry
 //   25995904  6291456   d_layers_1_ih_l0_out        (32, 64, 768) 11..12        layers_1_l1
 //   11840128  1572864   layers_1_l0_hprev           (32, 64, 192) 11..11        d_layers_1_l1
 //   13412992  49152     layers_1_l0_carry           (32, 2, 192)  11..11        layers_1_l1_hprev
+//   13462144  589824    layers_1_l0_packed_w        (147456,)     11..11        layers_1_l1_hprev
 //   10267264  524288    d_layers_0_out              (32, 64, 64)  12..13        d_layers_1_l0
 //
 // The spec:
@@ -118,6 +122,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/packed_gemm.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -138,10 +143,12 @@ constexpr std::size_t layers_1_ih_l0_out = 10267264;
 constexpr std::size_t layers_1_l0 = 16558720;
 constexpr std::size_t layers_1_l0_cell = 18131584;
 constexpr std::size_t layers_1_l0_gates = 19704448;
+constexpr std::size_t layers_1_l0_packed = 25995904;
 constexpr std::size_t layers_1_ih_l1_out = 10267264;
 constexpr std::size_t layers_1_l1 = 25995904;
 constexpr std::size_t layers_1_l1_cell = 27568768;
 constexpr std::size_t layers_1_l1_gates = 29141632;
+constexpr std::size_t layers_1_l1_packed = 35433088;
 constexpr std::size_t loss_lse = 10267264;
 constexpr std::size_t loss_term = 10275456;
 constexpr std::size_t loss_kept = 10283648;
@@ -150,10 +157,12 @@ constexpr std::size_t d_layers_1_l1 = 11479744;
 constexpr std::size_t d_layers_1_ih_l1_out = 35433088;
 constexpr std::size_t layers_1_l1_hprev = 13052608;
 constexpr std::size_t layers_1_l1_carry = 10267264;
+constexpr std::size_t layers_1_l1_packed_w = 10316416;
 constexpr std::size_t d_layers_1_l0 = 10267264;
 constexpr std::size_t d_layers_1_ih_l0_out = 25995904;
 constexpr std::size_t layers_1_l0_hprev = 11840128;
 constexpr std::size_t layers_1_l0_carry = 13412992;
+constexpr std::size_t layers_1_l0_packed_w = 13462144;
 constexpr std::size_t d_layers_0_out = 10267264;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight_ih_l0 = 37376;
@@ -222,16 +231,21 @@ static void layers_1_ih_l0_forward(float* out, const float* inp, const float* we
 
 // layers.1.l0: LSTM(input_size=64, hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
 // spec: model.layers[1]
-// out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
+// out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) packed (147456,) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
 // Also called by layers_1_l1_forward: the same shapes and constants, so the same code.
 static void layers_1_l0_forward(float* __restrict out, float* __restrict cell, float* __restrict gates,
-                                const float* __restrict xg, const float* __restrict weight_hh,
+                                float* __restrict packed, const float* __restrict xg, const float* __restrict weight_hh,
                                 const float* __restrict bias_hh, int n) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
+  // One BLAS thread: the steps' GEMMs on W_hh packed once (ltrt/packed_gemm.hpp); more: BLAS's threads
+  const bool packed_steps = ltrt::blas_threads() == 1;
+  if (packed_steps) ltrt::pack_b(true, kH, kG, weight_hh, kH, packed);
   // Step t; at the first step t is a compile-time constant, so that the checks of t fold away
   auto step = [=](auto t) {
     // h_{t-1} W_hh^T for every sample, into step t's row of gates (rows kT steps apart)
-    if (t > 0)
+    if (t > 0 && packed_steps)
+      ltrt::gemm_packed(n, kG, kH, out + (t - 1) * kH, kT * kH, packed, 0.0f, gates + t * kG, kT * kG);
+    else if (t > 0)
       ltrt::sgemm_ld(false, true, n, kG, kH, 1.0f, out + (t - 1) * kH, kT * kH, weight_hh, kH, 0.0f, gates + t * kG,
                      kT * kG);
     for (int b = 0; b < n; ++b) {
@@ -287,12 +301,12 @@ static void layers_1_ih_l1_forward(float* out, const float* inp, const float* we
 
 // layers.1.l1: LSTM(hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
 // spec: model.layers[1]
-// out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
+// out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) packed (147456,) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
 // Calls layers_1_l0_forward: the same shapes and constants, so the same code.
 static void layers_1_l1_forward(float* __restrict out, float* __restrict cell, float* __restrict gates,
-                                const float* __restrict xg, const float* __restrict weight_hh,
+                                float* __restrict packed, const float* __restrict xg, const float* __restrict weight_hh,
                                 const float* __restrict bias_hh, int n) {
-  layers_1_l0_forward(out, cell, gates, xg, weight_hh, bias_hh, n);
+  layers_1_l0_forward(out, cell, gates, packed, xg, weight_hh, bias_hh, n);
 }
 
 // layers.2: Linear(in_features=192, out_features=146, bias=True)
@@ -418,16 +432,19 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.1.l1 backward: LSTM(hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
 // spec: model.layers[1]
-// dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
+// dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) packed (147456,) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
 // Also called by layers_1_l0_backward: the same shapes and constants, so the same code.
 static void layers_1_l1_backward(float* __restrict dgates, float* __restrict dweight_hh, float* __restrict dbias_hh,
-                                 float* __restrict hprev, float* __restrict carry, const float* __restrict dout,
-                                 const float* __restrict gates, const float* __restrict cell,
-                                 const float* __restrict out, const float* __restrict weight_hh, int n,
-                                 bool accumulate) {
+                                 float* __restrict hprev, float* __restrict carry, float* __restrict packed,
+                                 const float* __restrict dout, const float* __restrict gates,
+                                 const float* __restrict cell, const float* __restrict out,
+                                 const float* __restrict weight_hh, int n, bool accumulate) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
-  float* dh = carry;                             // dL/dh_t through step t + 1 (n x kH)
-  float* dc = carry + n * kH;                    // dL/dc_t through step t + 1
+  // One BLAS thread: the steps' GEMMs on W_hh packed once (ltrt/packed_gemm.hpp); more: BLAS's threads
+  const bool packed_steps = ltrt::blas_threads() == 1;
+  if (packed_steps) ltrt::pack_b(false, kG, kH, weight_hh, kH, packed);
+  float* dh = carry;           // dL/dh_t through step t + 1 (n x kH)
+  float* dc = carry + n * kH;  // dL/dc_t through step t + 1
   // Step t; at the last and first steps t is a compile-time constant, so that the checks of t fold away
   auto step = [=](auto t) {
     for (int b = 0; b < n; ++b) {
@@ -448,7 +465,10 @@ static void layers_1_l1_backward(float* __restrict dgates, float* __restrict dwe
       }
     }
     // dh_{t-1} = dgates_t W_hh
-    if (t > 0) ltrt::sgemm_ld(false, false, n, kH, kG, 1.0f, dgates + t * kG, kT * kG, weight_hh, kH, 0.0f, dh, kH);
+    if (t > 0 && packed_steps)
+      ltrt::gemm_packed(n, kH, kG, dgates + t * kG, kT * kG, packed, 0.0f, dh, kH);
+    else if (t > 0)
+      ltrt::sgemm_ld(false, false, n, kH, kG, 1.0f, dgates + t * kG, kT * kG, weight_hh, kH, 0.0f, dh, kH);
   };
   step(std::integral_constant<int, kT - 1>{});
   for (int t = kT - 2; t > 0; --t) step(t);
@@ -498,14 +518,15 @@ static void layers_1_ih_l1_backward(float* dinp, float* dweight, float* dbias, c
 
 // layers.1.l0 backward: LSTM(input_size=64, hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
 // spec: model.layers[1]
-// dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
+// dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) packed (147456,) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
 // Calls layers_1_l1_backward: the same shapes and constants, so the same code.
 static void layers_1_l0_backward(float* __restrict dgates, float* __restrict dweight_hh, float* __restrict dbias_hh,
-                                 float* __restrict hprev, float* __restrict carry, const float* __restrict dout,
-                                 const float* __restrict gates, const float* __restrict cell,
-                                 const float* __restrict out, const float* __restrict weight_hh, int n,
-                                 bool accumulate) {
-  layers_1_l1_backward(dgates, dweight_hh, dbias_hh, hprev, carry, dout, gates, cell, out, weight_hh, n, accumulate);
+                                 float* __restrict hprev, float* __restrict carry, float* __restrict packed,
+                                 const float* __restrict dout, const float* __restrict gates,
+                                 const float* __restrict cell, const float* __restrict out,
+                                 const float* __restrict weight_hh, int n, bool accumulate) {
+  layers_1_l1_backward(dgates, dweight_hh, dbias_hh, hprev, carry, packed, dout, gates, cell, out, weight_hh, n,
+                       accumulate);
 }
 
 // layers.1.ih_l0 backward: LSTM(hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
@@ -601,17 +622,21 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32, 64)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                   // ()
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);                // (32, 64, 146)
+  auto* const layers_1_l1_packed_w = reinterpret_cast<float*>(arena + offset::layers_1_l1_packed_w);    // (147456,)
   auto* const d_layers_1_l1 = reinterpret_cast<float*>(arena + offset::d_layers_1_l1);                  // (32, 64, 192)
   auto* const layers_1_l0_hprev = reinterpret_cast<float*>(arena + offset::layers_1_l0_hprev);          // (32, 64, 192)
   auto* const layers_1_l1_hprev = reinterpret_cast<float*>(arena + offset::layers_1_l1_hprev);          // (32, 64, 192)
   auto* const layers_1_l0_carry = reinterpret_cast<float*>(arena + offset::layers_1_l0_carry);          // (32, 2, 192)
+  auto* const layers_1_l0_packed_w = reinterpret_cast<float*>(arena + offset::layers_1_l0_packed_w);    // (147456,)
   auto* const layers_1_l0 = reinterpret_cast<float*>(arena + offset::layers_1_l0);                      // (32, 64, 192)
   auto* const layers_1_l0_cell = reinterpret_cast<float*>(arena + offset::layers_1_l0_cell);            // (32, 64, 192)
   auto* const layers_1_l0_gates = reinterpret_cast<float*>(arena + offset::layers_1_l0_gates);          // (32, 64, 768)
+  auto* const layers_1_l0_packed = reinterpret_cast<float*>(arena + offset::layers_1_l0_packed);        // (147456,)
   auto* const layers_1_l1 = reinterpret_cast<float*>(arena + offset::layers_1_l1);                      // (32, 64, 192)
   auto* const d_layers_1_ih_l0_out = reinterpret_cast<float*>(arena + offset::d_layers_1_ih_l0_out);    // (32, 64, 768)
   auto* const layers_1_l1_cell = reinterpret_cast<float*>(arena + offset::layers_1_l1_cell);            // (32, 64, 192)
   auto* const layers_1_l1_gates = reinterpret_cast<float*>(arena + offset::layers_1_l1_gates);          // (32, 64, 768)
+  auto* const layers_1_l1_packed = reinterpret_cast<float*>(arena + offset::layers_1_l1_packed);        // (147456,)
   auto* const d_layers_1_ih_l1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_ih_l1_out);    // (32, 64, 768)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
@@ -619,11 +644,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   // forward
   layers_0_forward(layers_0_out, x, layers_0_weight, n);
   layers_1_ih_l0_forward(layers_1_ih_l0_out, layers_0_out, layers_1_weight_ih_l0, layers_1_bias_ih_l0, n);
-  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_ih_l0_out, layers_1_weight_hh_l0,
-                      layers_1_bias_hh_l0, n);
+  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_l0_packed, layers_1_ih_l0_out,
+                      layers_1_weight_hh_l0, layers_1_bias_hh_l0, n);
   layers_1_ih_l1_forward(layers_1_ih_l1_out, layers_1_l0, layers_1_weight_ih_l1, layers_1_bias_ih_l1, n);
-  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_ih_l1_out, layers_1_weight_hh_l1,
-                      layers_1_bias_hh_l1, n);
+  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_l1_packed, layers_1_ih_l1_out,
+                      layers_1_weight_hh_l1, layers_1_bias_hh_l1, n);
   layers_2_forward(layers_2_out, layers_1_l1, layers_2_weight, layers_2_bias, n);
   loss_forward(loss, loss_lse, loss_term, loss_kept, layers_2_out, target, n);
 
@@ -632,13 +657,13 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   layers_2_backward(d_layers_1_l1, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_l1, layers_2_weight, n,
                     accumulate);
   layers_1_l1_backward(d_layers_1_ih_l1_out, d_layers_1_weight_hh_l1, d_layers_1_bias_hh_l1, layers_1_l1_hprev,
-                       layers_1_l1_carry, d_layers_1_l1, layers_1_l1_gates, layers_1_l1_cell, layers_1_l1,
-                       layers_1_weight_hh_l1, n, accumulate);
+                       layers_1_l1_carry, layers_1_l1_packed_w, d_layers_1_l1, layers_1_l1_gates, layers_1_l1_cell,
+                       layers_1_l1, layers_1_weight_hh_l1, n, accumulate);
   layers_1_ih_l1_backward(d_layers_1_l0, d_layers_1_weight_ih_l1, d_layers_1_bias_ih_l1, d_layers_1_ih_l1_out,
                           layers_1_l0, layers_1_weight_ih_l1, n, accumulate);
   layers_1_l0_backward(d_layers_1_ih_l0_out, d_layers_1_weight_hh_l0, d_layers_1_bias_hh_l0, layers_1_l0_hprev,
-                       layers_1_l0_carry, d_layers_1_l0, layers_1_l0_gates, layers_1_l0_cell, layers_1_l0,
-                       layers_1_weight_hh_l0, n, accumulate);
+                       layers_1_l0_carry, layers_1_l0_packed_w, d_layers_1_l0, layers_1_l0_gates, layers_1_l0_cell,
+                       layers_1_l0, layers_1_weight_hh_l0, n, accumulate);
   layers_1_ih_l0_backward(d_layers_0_out, d_layers_1_weight_ih_l0, d_layers_1_bias_ih_l0, d_layers_1_ih_l0_out,
                           layers_0_out, layers_1_weight_ih_l0, n, accumulate);
   layers_0_backward(d_layers_0_weight, d_layers_0_out, x, n, accumulate);
@@ -671,16 +696,18 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_1_l0 = reinterpret_cast<float*>(arena + offset::layers_1_l0);                      // (32, 64, 192)
   auto* const layers_1_l0_cell = reinterpret_cast<float*>(arena + offset::layers_1_l0_cell);            // (32, 64, 192)
   auto* const layers_1_l0_gates = reinterpret_cast<float*>(arena + offset::layers_1_l0_gates);          // (32, 64, 768)
+  auto* const layers_1_l0_packed = reinterpret_cast<float*>(arena + offset::layers_1_l0_packed);        // (147456,)
   auto* const layers_1_l1 = reinterpret_cast<float*>(arena + offset::layers_1_l1);                      // (32, 64, 192)
   auto* const layers_1_l1_cell = reinterpret_cast<float*>(arena + offset::layers_1_l1_cell);            // (32, 64, 192)
   auto* const layers_1_l1_gates = reinterpret_cast<float*>(arena + offset::layers_1_l1_gates);          // (32, 64, 768)
+  auto* const layers_1_l1_packed = reinterpret_cast<float*>(arena + offset::layers_1_l1_packed);        // (147456,)
   layers_0_forward(layers_0_out, x, layers_0_weight, n);
   layers_1_ih_l0_forward(layers_1_ih_l0_out, layers_0_out, layers_1_weight_ih_l0, layers_1_bias_ih_l0, n);
-  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_ih_l0_out, layers_1_weight_hh_l0,
-                      layers_1_bias_hh_l0, n);
+  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_l0_packed, layers_1_ih_l0_out,
+                      layers_1_weight_hh_l0, layers_1_bias_hh_l0, n);
   layers_1_ih_l1_forward(layers_1_ih_l1_out, layers_1_l0, layers_1_weight_ih_l1, layers_1_bias_ih_l1, n);
-  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_ih_l1_out, layers_1_weight_hh_l1,
-                      layers_1_bias_hh_l1, n);
+  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_l1_packed, layers_1_ih_l1_out,
+                      layers_1_weight_hh_l1, layers_1_bias_hh_l1, n);
   layers_2_forward(layers_2_out, layers_1_l1, layers_2_weight, layers_2_bias, n);
   loss_forward(loss, loss_lse, loss_term, loss_kept, layers_2_out, target, n);
   return loss[0];
@@ -707,16 +734,18 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_1_l0 = reinterpret_cast<float*>(arena + offset::layers_1_l0);                      // (32, 64, 192)
   auto* const layers_1_l0_cell = reinterpret_cast<float*>(arena + offset::layers_1_l0_cell);            // (32, 64, 192)
   auto* const layers_1_l0_gates = reinterpret_cast<float*>(arena + offset::layers_1_l0_gates);          // (32, 64, 768)
+  auto* const layers_1_l0_packed = reinterpret_cast<float*>(arena + offset::layers_1_l0_packed);        // (147456,)
   auto* const layers_1_l1 = reinterpret_cast<float*>(arena + offset::layers_1_l1);                      // (32, 64, 192)
   auto* const layers_1_l1_cell = reinterpret_cast<float*>(arena + offset::layers_1_l1_cell);            // (32, 64, 192)
   auto* const layers_1_l1_gates = reinterpret_cast<float*>(arena + offset::layers_1_l1_gates);          // (32, 64, 768)
+  auto* const layers_1_l1_packed = reinterpret_cast<float*>(arena + offset::layers_1_l1_packed);        // (147456,)
   layers_0_forward(layers_0_out, x, layers_0_weight, n);
   layers_1_ih_l0_forward(layers_1_ih_l0_out, layers_0_out, layers_1_weight_ih_l0, layers_1_bias_ih_l0, n);
-  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_ih_l0_out, layers_1_weight_hh_l0,
-                      layers_1_bias_hh_l0, n);
+  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_l0_packed, layers_1_ih_l0_out,
+                      layers_1_weight_hh_l0, layers_1_bias_hh_l0, n);
   layers_1_ih_l1_forward(layers_1_ih_l1_out, layers_1_l0, layers_1_weight_ih_l1, layers_1_bias_ih_l1, n);
-  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_ih_l1_out, layers_1_weight_hh_l1,
-                      layers_1_bias_hh_l1, n);
+  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_l1_packed, layers_1_ih_l1_out,
+                      layers_1_weight_hh_l1, layers_1_bias_hh_l1, n);
   layers_2_forward(layers_2_out, layers_1_l1, layers_2_weight, layers_2_bias, n);
 }
 
@@ -774,10 +803,12 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_1_l0", ltrt::DType::f32, 3, {32, 64, 192}, 16558720},
     {"layers_1_l0_cell", ltrt::DType::f32, 3, {32, 64, 192}, 18131584},
     {"layers_1_l0_gates", ltrt::DType::f32, 3, {32, 64, 768}, 19704448},
+    {"layers_1_l0_packed", ltrt::DType::f32, 1, {147456}, 25995904},
     {"layers_1_ih_l1_out", ltrt::DType::f32, 3, {32, 64, 768}, 10267264},
     {"layers_1_l1", ltrt::DType::f32, 3, {32, 64, 192}, 25995904},
     {"layers_1_l1_cell", ltrt::DType::f32, 3, {32, 64, 192}, 27568768},
     {"layers_1_l1_gates", ltrt::DType::f32, 3, {32, 64, 768}, 29141632},
+    {"layers_1_l1_packed", ltrt::DType::f32, 1, {147456}, 35433088},
     {"layers_2_out", ltrt::DType::f32, 3, {32, 64, 146}, 8546816},
     {"loss", ltrt::DType::f32, 0, {}, 9742848},
     {"loss_lse", ltrt::DType::f32, 2, {32, 64}, 10267264},
@@ -793,6 +824,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_ih_l1_out", ltrt::DType::f32, 3, {32, 64, 768}, 35433088},
     {"layers_1_l1_hprev", ltrt::DType::f32, 3, {32, 64, 192}, 13052608},
     {"layers_1_l1_carry", ltrt::DType::f32, 3, {32, 2, 192}, 10267264},
+    {"layers_1_l1_packed_w", ltrt::DType::f32, 1, {147456}, 10316416},
     {"d_layers_1_weight_ih_l1", ltrt::DType::f32, 2, {768, 192}, 2958464},
     {"d_layers_1_bias_ih_l1", ltrt::DType::f32, 1, {768}, 4138112},
     {"d_layers_1_l0", ltrt::DType::f32, 3, {32, 64, 192}, 10267264},
@@ -801,6 +833,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_ih_l0_out", ltrt::DType::f32, 3, {32, 64, 768}, 25995904},
     {"layers_1_l0_hprev", ltrt::DType::f32, 3, {32, 64, 192}, 11840128},
     {"layers_1_l0_carry", ltrt::DType::f32, 3, {32, 2, 192}, 13412992},
+    {"layers_1_l0_packed_w", ltrt::DType::f32, 1, {147456}, 13462144},
     {"d_layers_1_weight_ih_l0", ltrt::DType::f32, 2, {768, 64}, 2165888},
     {"d_layers_1_bias_ih_l0", ltrt::DType::f32, 1, {768}, 2952320},
     {"d_layers_0_out", ltrt::DType::f32, 3, {32, 64, 64}, 10267264},

@@ -46,10 +46,12 @@ constexpr std::size_t layers_1_ih_l0_out = 10267264;
 constexpr std::size_t layers_1_l0 = 16558720;
 constexpr std::size_t layers_1_l0_cell = 18131584;
 constexpr std::size_t layers_1_l0_gates = 19704448;
+constexpr std::size_t layers_1_l0_packed = 25995904;
 constexpr std::size_t layers_1_ih_l1_out = 10267264;
 constexpr std::size_t layers_1_l1 = 25995904;
 constexpr std::size_t layers_1_l1_cell = 27568768;
 constexpr std::size_t layers_1_l1_gates = 29141632;
+constexpr std::size_t layers_1_l1_packed = 35433088;
 constexpr std::size_t loss_lse = 10267264;
 constexpr std::size_t loss_term = 10275456;
 constexpr std::size_t loss_kept = 10283648;
@@ -58,10 +60,12 @@ constexpr std::size_t d_layers_1_l1 = 11479744;
 constexpr std::size_t d_layers_1_ih_l1_out = 35433088;
 constexpr std::size_t layers_1_l1_hprev = 13052608;
 constexpr std::size_t layers_1_l1_carry = 10267264;
+constexpr std::size_t layers_1_l1_packed_w = 10316416;
 constexpr std::size_t d_layers_1_l0 = 10267264;
 constexpr std::size_t d_layers_1_ih_l0_out = 25995904;
 constexpr std::size_t layers_1_l0_hprev = 11840128;
 constexpr std::size_t layers_1_l0_carry = 13412992;
+constexpr std::size_t layers_1_l0_packed_w = 13462144;
 constexpr std::size_t d_layers_0_out = 10267264;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight_ih_l0 = 37376;
@@ -125,7 +129,7 @@ static void layers_1_ih_l0_forward(float* out, const float* inp, const float* we
 
 // layers.1.l0: LSTM(input_size=64, hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
 // spec: model.layers[1]
-// out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
+// out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) packed (147456,) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
 // Also called by layers_1_l1_forward: the same shapes and constants, so the same code.
 
 // Step t's cell: a thread per (sample, hidden unit).
@@ -152,7 +156,7 @@ __global__ void layers_1_l0_forward_cell_kernel(float* __restrict__ out, float* 
 }
 
 static void layers_1_l0_forward(float* __restrict out, float* __restrict cell, float* __restrict gates,
-                                const float* __restrict xg, const float* __restrict weight_hh,
+                                float* __restrict packed, const float* __restrict xg, const float* __restrict weight_hh,
                                 const float* __restrict bias_hh, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
   const int count = n * kH;                      // the cell kernel's threads
@@ -181,12 +185,12 @@ static void layers_1_ih_l1_forward(float* out, const float* inp, const float* we
 
 // layers.1.l1: LSTM(hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
 // spec: model.layers[1]
-// out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
+// out (32, 64, 192) cell (32, 64, 192) gates (32, 64, 768) packed (147456,) <- xg (32, 64, 768) weight_hh (768, 192) bias_hh (768,)
 // Calls layers_1_l0_forward: the same shapes and constants, so the same code.
 static void layers_1_l1_forward(float* __restrict out, float* __restrict cell, float* __restrict gates,
-                                const float* __restrict xg, const float* __restrict weight_hh,
+                                float* __restrict packed, const float* __restrict xg, const float* __restrict weight_hh,
                                 const float* __restrict bias_hh, int n, const ltrt::cuda::Context& ctx) {
-  layers_1_l0_forward(out, cell, gates, xg, weight_hh, bias_hh, n, ctx);
+  layers_1_l0_forward(out, cell, gates, packed, xg, weight_hh, bias_hh, n, ctx);
 }
 
 // layers.2: Linear(in_features=192, out_features=146, bias=True)
@@ -393,7 +397,7 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.1.l1 backward: LSTM(hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
 // spec: model.layers[1]
-// dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
+// dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) packed (147456,) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
 // Also called by layers_1_l0_backward: the same shapes and constants, so the same code.
 
 // Step t's gradients: a thread per (sample, hidden unit); carry holds dh, then dc (count floats each).
@@ -478,9 +482,10 @@ __global__ void layers_1_l1_backward_dbias_splits_kernel(float* __restrict__ dbi
 }
 
 static void layers_1_l1_backward(float* __restrict dgates, float* __restrict dweight_hh, float* __restrict dbias_hh,
-                                 float* __restrict hprev, float* __restrict carry, const float* __restrict dout,
-                                 const float* __restrict gates, const float* __restrict cell,
-                                 const float* __restrict out, const float* __restrict weight_hh, int n, bool accumulate,
+                                 float* __restrict hprev, float* __restrict carry, float* __restrict packed,
+                                 const float* __restrict dout, const float* __restrict gates,
+                                 const float* __restrict cell, const float* __restrict out,
+                                 const float* __restrict weight_hh, int n, bool accumulate,
                                  const ltrt::cuda::Context& ctx) {
   constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
   const int count = n * kH;                      // the cell kernel's threads
@@ -588,15 +593,16 @@ static void layers_1_ih_l1_backward(float* dinp, float* dweight, float* dbias, c
 
 // layers.1.l0 backward: LSTM(input_size=64, hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
 // spec: model.layers[1]
-// dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
+// dgates (32, 64, 768) dweight_hh (768, 192) dbias_hh (768,) hprev (32, 64, 192) carry (32, 2, 192) packed (147456,) <- dout (32, 64, 192) gates (32, 64, 768) cell (32, 64, 192) out (32, 64, 192) weight_hh (768, 192)
 // Calls layers_1_l1_backward: the same shapes and constants, so the same code.
 static void layers_1_l0_backward(float* __restrict dgates, float* __restrict dweight_hh, float* __restrict dbias_hh,
-                                 float* __restrict hprev, float* __restrict carry, const float* __restrict dout,
-                                 const float* __restrict gates, const float* __restrict cell,
-                                 const float* __restrict out, const float* __restrict weight_hh, int n, bool accumulate,
+                                 float* __restrict hprev, float* __restrict carry, float* __restrict packed,
+                                 const float* __restrict dout, const float* __restrict gates,
+                                 const float* __restrict cell, const float* __restrict out,
+                                 const float* __restrict weight_hh, int n, bool accumulate,
                                  const ltrt::cuda::Context& ctx) {
-  layers_1_l1_backward(dgates, dweight_hh, dbias_hh, hprev, carry, dout, gates, cell, out, weight_hh, n, accumulate,
-                       ctx);
+  layers_1_l1_backward(dgates, dweight_hh, dbias_hh, hprev, carry, packed, dout, gates, cell, out, weight_hh, n,
+                       accumulate, ctx);
 }
 
 // layers.1.ih_l0 backward: LSTM(hidden_size=192, num_layers=2, bias=True, batch_first=True, dropout=0.0, bidirectional=False, proj_size=0)
@@ -731,17 +737,21 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32, 64)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                   // ()
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);                // (32, 64, 146)
+  auto* const layers_1_l1_packed_w = reinterpret_cast<float*>(arena + offset::layers_1_l1_packed_w);    // (147456,)
   auto* const d_layers_1_l1 = reinterpret_cast<float*>(arena + offset::d_layers_1_l1);                  // (32, 64, 192)
   auto* const layers_1_l0_hprev = reinterpret_cast<float*>(arena + offset::layers_1_l0_hprev);          // (32, 64, 192)
   auto* const layers_1_l1_hprev = reinterpret_cast<float*>(arena + offset::layers_1_l1_hprev);          // (32, 64, 192)
   auto* const layers_1_l0_carry = reinterpret_cast<float*>(arena + offset::layers_1_l0_carry);          // (32, 2, 192)
+  auto* const layers_1_l0_packed_w = reinterpret_cast<float*>(arena + offset::layers_1_l0_packed_w);    // (147456,)
   auto* const layers_1_l0 = reinterpret_cast<float*>(arena + offset::layers_1_l0);                      // (32, 64, 192)
   auto* const layers_1_l0_cell = reinterpret_cast<float*>(arena + offset::layers_1_l0_cell);            // (32, 64, 192)
   auto* const layers_1_l0_gates = reinterpret_cast<float*>(arena + offset::layers_1_l0_gates);          // (32, 64, 768)
+  auto* const layers_1_l0_packed = reinterpret_cast<float*>(arena + offset::layers_1_l0_packed);        // (147456,)
   auto* const layers_1_l1 = reinterpret_cast<float*>(arena + offset::layers_1_l1);                      // (32, 64, 192)
   auto* const d_layers_1_ih_l0_out = reinterpret_cast<float*>(arena + offset::d_layers_1_ih_l0_out);    // (32, 64, 768)
   auto* const layers_1_l1_cell = reinterpret_cast<float*>(arena + offset::layers_1_l1_cell);            // (32, 64, 192)
   auto* const layers_1_l1_gates = reinterpret_cast<float*>(arena + offset::layers_1_l1_gates);          // (32, 64, 768)
+  auto* const layers_1_l1_packed = reinterpret_cast<float*>(arena + offset::layers_1_l1_packed);        // (147456,)
   auto* const d_layers_1_ih_l1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_ih_l1_out);    // (32, 64, 768)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
@@ -749,11 +759,11 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   // forward
   layers_0_forward(layers_0_out, x, layers_0_weight, n, ctx);
   layers_1_ih_l0_forward(layers_1_ih_l0_out, layers_0_out, layers_1_weight_ih_l0, layers_1_bias_ih_l0, n, ctx);
-  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_ih_l0_out, layers_1_weight_hh_l0,
-                      layers_1_bias_hh_l0, n, ctx);
+  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_l0_packed, layers_1_ih_l0_out,
+                      layers_1_weight_hh_l0, layers_1_bias_hh_l0, n, ctx);
   layers_1_ih_l1_forward(layers_1_ih_l1_out, layers_1_l0, layers_1_weight_ih_l1, layers_1_bias_ih_l1, n, ctx);
-  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_ih_l1_out, layers_1_weight_hh_l1,
-                      layers_1_bias_hh_l1, n, ctx);
+  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_l1_packed, layers_1_ih_l1_out,
+                      layers_1_weight_hh_l1, layers_1_bias_hh_l1, n, ctx);
   layers_2_forward(layers_2_out, layers_1_l1, layers_2_weight, layers_2_bias, n, ctx);
   loss_forward(loss, loss_lse, loss_term, loss_kept, layers_2_out, target, n, ctx);
 
@@ -762,13 +772,13 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   layers_2_backward(d_layers_1_l1, d_layers_2_weight, d_layers_2_bias, d_layers_2_out, layers_1_l1, layers_2_weight, n,
                     accumulate, ctx);
   layers_1_l1_backward(d_layers_1_ih_l1_out, d_layers_1_weight_hh_l1, d_layers_1_bias_hh_l1, layers_1_l1_hprev,
-                       layers_1_l1_carry, d_layers_1_l1, layers_1_l1_gates, layers_1_l1_cell, layers_1_l1,
-                       layers_1_weight_hh_l1, n, accumulate, ctx);
+                       layers_1_l1_carry, layers_1_l1_packed_w, d_layers_1_l1, layers_1_l1_gates, layers_1_l1_cell,
+                       layers_1_l1, layers_1_weight_hh_l1, n, accumulate, ctx);
   layers_1_ih_l1_backward(d_layers_1_l0, d_layers_1_weight_ih_l1, d_layers_1_bias_ih_l1, d_layers_1_ih_l1_out,
                           layers_1_l0, layers_1_weight_ih_l1, n, accumulate, ctx);
   layers_1_l0_backward(d_layers_1_ih_l0_out, d_layers_1_weight_hh_l0, d_layers_1_bias_hh_l0, layers_1_l0_hprev,
-                       layers_1_l0_carry, d_layers_1_l0, layers_1_l0_gates, layers_1_l0_cell, layers_1_l0,
-                       layers_1_weight_hh_l0, n, accumulate, ctx);
+                       layers_1_l0_carry, layers_1_l0_packed_w, d_layers_1_l0, layers_1_l0_gates, layers_1_l0_cell,
+                       layers_1_l0, layers_1_weight_hh_l0, n, accumulate, ctx);
   layers_1_ih_l0_backward(d_layers_0_out, d_layers_1_weight_ih_l0, d_layers_1_bias_ih_l0, d_layers_1_ih_l0_out,
                           layers_0_out, layers_1_weight_ih_l0, n, accumulate, ctx);
   layers_0_backward(d_layers_0_weight, d_layers_0_out, x, n, accumulate, ctx);
@@ -800,16 +810,18 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_1_l0 = reinterpret_cast<float*>(arena + offset::layers_1_l0);                      // (32, 64, 192)
   auto* const layers_1_l0_cell = reinterpret_cast<float*>(arena + offset::layers_1_l0_cell);            // (32, 64, 192)
   auto* const layers_1_l0_gates = reinterpret_cast<float*>(arena + offset::layers_1_l0_gates);          // (32, 64, 768)
+  auto* const layers_1_l0_packed = reinterpret_cast<float*>(arena + offset::layers_1_l0_packed);        // (147456,)
   auto* const layers_1_l1 = reinterpret_cast<float*>(arena + offset::layers_1_l1);                      // (32, 64, 192)
   auto* const layers_1_l1_cell = reinterpret_cast<float*>(arena + offset::layers_1_l1_cell);            // (32, 64, 192)
   auto* const layers_1_l1_gates = reinterpret_cast<float*>(arena + offset::layers_1_l1_gates);          // (32, 64, 768)
+  auto* const layers_1_l1_packed = reinterpret_cast<float*>(arena + offset::layers_1_l1_packed);        // (147456,)
   layers_0_forward(layers_0_out, x, layers_0_weight, n, ctx);
   layers_1_ih_l0_forward(layers_1_ih_l0_out, layers_0_out, layers_1_weight_ih_l0, layers_1_bias_ih_l0, n, ctx);
-  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_ih_l0_out, layers_1_weight_hh_l0,
-                      layers_1_bias_hh_l0, n, ctx);
+  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_l0_packed, layers_1_ih_l0_out,
+                      layers_1_weight_hh_l0, layers_1_bias_hh_l0, n, ctx);
   layers_1_ih_l1_forward(layers_1_ih_l1_out, layers_1_l0, layers_1_weight_ih_l1, layers_1_bias_ih_l1, n, ctx);
-  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_ih_l1_out, layers_1_weight_hh_l1,
-                      layers_1_bias_hh_l1, n, ctx);
+  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_l1_packed, layers_1_ih_l1_out,
+                      layers_1_weight_hh_l1, layers_1_bias_hh_l1, n, ctx);
   layers_2_forward(layers_2_out, layers_1_l1, layers_2_weight, layers_2_bias, n, ctx);
   loss_forward(loss, loss_lse, loss_term, loss_kept, layers_2_out, target, n, ctx);
 }
@@ -835,16 +847,18 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_1_l0 = reinterpret_cast<float*>(arena + offset::layers_1_l0);                      // (32, 64, 192)
   auto* const layers_1_l0_cell = reinterpret_cast<float*>(arena + offset::layers_1_l0_cell);            // (32, 64, 192)
   auto* const layers_1_l0_gates = reinterpret_cast<float*>(arena + offset::layers_1_l0_gates);          // (32, 64, 768)
+  auto* const layers_1_l0_packed = reinterpret_cast<float*>(arena + offset::layers_1_l0_packed);        // (147456,)
   auto* const layers_1_l1 = reinterpret_cast<float*>(arena + offset::layers_1_l1);                      // (32, 64, 192)
   auto* const layers_1_l1_cell = reinterpret_cast<float*>(arena + offset::layers_1_l1_cell);            // (32, 64, 192)
   auto* const layers_1_l1_gates = reinterpret_cast<float*>(arena + offset::layers_1_l1_gates);          // (32, 64, 768)
+  auto* const layers_1_l1_packed = reinterpret_cast<float*>(arena + offset::layers_1_l1_packed);        // (147456,)
   layers_0_forward(layers_0_out, x, layers_0_weight, n, ctx);
   layers_1_ih_l0_forward(layers_1_ih_l0_out, layers_0_out, layers_1_weight_ih_l0, layers_1_bias_ih_l0, n, ctx);
-  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_ih_l0_out, layers_1_weight_hh_l0,
-                      layers_1_bias_hh_l0, n, ctx);
+  layers_1_l0_forward(layers_1_l0, layers_1_l0_cell, layers_1_l0_gates, layers_1_l0_packed, layers_1_ih_l0_out,
+                      layers_1_weight_hh_l0, layers_1_bias_hh_l0, n, ctx);
   layers_1_ih_l1_forward(layers_1_ih_l1_out, layers_1_l0, layers_1_weight_ih_l1, layers_1_bias_ih_l1, n, ctx);
-  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_ih_l1_out, layers_1_weight_hh_l1,
-                      layers_1_bias_hh_l1, n, ctx);
+  layers_1_l1_forward(layers_1_l1, layers_1_l1_cell, layers_1_l1_gates, layers_1_l1_packed, layers_1_ih_l1_out,
+                      layers_1_weight_hh_l1, layers_1_bias_hh_l1, n, ctx);
   layers_2_forward(layers_2_out, layers_1_l1, layers_2_weight, layers_2_bias, n, ctx);
 }
 

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <ltrt/packed_gemm.hpp>
+
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "ops.hpp"
@@ -50,15 +52,40 @@ const char* kShiftedH = "hprev[i] = i / kH % kT > 0 ? out[i - kH] : 0.0f;";
 std::string sgemm_ld(bool cuda) { return cuda ? "ltrt::cuda::sgemm_ld(ctx, " : "ltrt::sgemm_ld("; }
 std::string alpha(bool cuda) { return cuda ? "" : "1.0f, "; }
 
+// On the CPU with one BLAS thread the steps' GEMMs read weight_hh packed once for the whole
+// sequence (ltrt/packed_gemm.hpp: BLAS's sgemm would pack it again at every step); with more,
+// BLAS's threaded sgemm (the packed kernel runs on one thread).
 std::string forward_gemm(const RecurrentCell& c, bool cuda) {
   const std::string buffer = product_buffer(c), width = product_width(c);
-  return "if (t > 0) " + sgemm_ld(cuda) + "false, true, n, kG, kH, " + alpha(cuda) +
-         "out + (t - 1) * kH, kT * kH, weight_hh, kH, 0.0f, " + buffer + " + t * " + width + ", kT * " + width + ");";
+  const std::string blas = sgemm_ld(cuda) + "false, true, n, kG, kH, " + alpha(cuda) + "out + (t - 1) * kH, kT * kH, " +
+                           "weight_hh, kH, 0.0f, " + buffer + " + t * " + width + ", kT * " + width + ");";
+  if (cuda) return "if (t > 0) " + blas;
+  return "if (t > 0 && packed_steps) ltrt::gemm_packed(n, kG, kH, out + (t - 1) * kH, kT * kH, packed, 0.0f, " + buffer +
+         " + t * " + width + ", kT * " + width + ");\nelse if (t > 0) " + blas;
 }
 
 std::string backward_gemm(const RecurrentCell& c, bool cuda) {
-  return "if (t > 0) " + sgemm_ld(cuda) + "false, false, n, kH, kG, " + alpha(cuda) + hidden_grad(c) +
-         " + t * kG, kT * kG, weight_hh, kH, " + (c.direct_dh ? "1.0f" : "0.0f") + (cuda ? ", carry, kH);" : ", dh, kH);");
+  const std::string beta = c.direct_dh ? "1.0f" : "0.0f";
+  const std::string blas = sgemm_ld(cuda) + "false, false, n, kH, kG, " + alpha(cuda) + hidden_grad(c) +
+                           " + t * kG, kT * kG, weight_hh, kH, " + beta + (cuda ? ", carry, kH);" : ", dh, kH);");
+  if (cuda) return "if (t > 0) " + blas;
+  return "if (t > 0 && packed_steps) ltrt::gemm_packed(n, kH, kG, " + hidden_grad(c) + " + t * kG, kT * kG, packed, " +
+         beta + ", dh, kH);\nelse if (t > 0) " + blas;
+}
+
+// Each line of `text` (lines joined by '\n').
+void write_lines(CodeWriter& w, const std::string& text) {
+  std::size_t at = 0;
+  for (std::size_t end; (end = text.find('\n', at)) != std::string::npos; at = end + 1) w.line(text.substr(at, end - at));
+  w.line(text.substr(at));
+}
+
+// The CPU's choice of the steps' GEMM, and weight_hh (transposed for the forward) packed for it.
+void write_packing(CodeWriter& w, bool forward) {
+  w.line("// One BLAS thread: the steps' GEMMs on W_hh packed once (ltrt/packed_gemm.hpp); more: BLAS's threads");
+  w.line("const bool packed_steps = ltrt::blas_threads() == 1;");
+  w.line(std::string("if (packed_steps) ltrt::pack_b(") + (forward ? "true, kH, kG" : "false, kG, kH") +
+         ", weight_hh, kH, packed);");
 }
 
 // On the CPU a step is a generic lambda called with t as a compile-time constant at the first step
@@ -78,10 +105,11 @@ std::string backward_comment(const RecurrentCell& c) {
 
 void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, c, n, g.value(n.inputs[0]).shape.at(1));
+  write_packing(w, true);
   w.line(step_comment(false));
   w.open("auto step = [=](auto t)");
   w.line(forward_comment(c));
-  w.line(forward_gemm(c, false));
+  write_lines(w, forward_gemm(c, false));
   w.open("for (int b = 0; b < n; ++b)");
   w.line("const int row = b * kT + t;");
   w.open("for (int j = 0; j < kH; ++j)");
@@ -96,6 +124,7 @@ void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Gr
 void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Graph& g) {
   const std::int64_t steps = g.value(n.inputs[0]).shape.at(1);
   write_sizes(w, c, n, steps);
+  write_packing(w, false);
   w.line("float* dh = carry;           // dL/dh_t through step t + 1 (n x kH)");
   if (c.cell_state) w.line("float* dc = carry + n * kH;  // dL/dc_t through step t + 1");
   w.line(step_comment(steps > 1));
@@ -107,7 +136,7 @@ void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const G
   w.close();
   w.close();
   w.line(backward_comment(c));
-  w.line(backward_gemm(c, false));
+  write_lines(w, backward_gemm(c, false));
   w.close(";");
   w.line("step(std::integral_constant<int, kT - 1>{});");
   if (steps > 1) {
@@ -313,12 +342,15 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     std::vector<OutputType> out = {{DType::f32, s, true}};
     if (c.cell_state) out.push_back({DType::f32, s, true});
     if (c.saved > 0) out.push_back({DType::f32, {xg.shape[0], xg.shape[1], c.saved * h}, true});
+    // packed: W_hh^T in the CPU's GEMM panels (unused on CUDA); the memory plan frees it after the node.
+    out.push_back({DType::f32, {static_cast<std::int64_t>(ltrt::packed_size(static_cast<int>(h), static_cast<int>(c.gates * h)))}, false});
     return out;
   };
   f.slots = [c](const Node& n) {
     Slots s{{"out"}, {"xg", "weight_hh"}};
     if (c.cell_state) s.outputs.push_back("cell");
     if (c.saved > 0) s.outputs.push_back("gates");
+    s.outputs.push_back("packed");
     if (attr_bool(n, "bias")) s.inputs.push_back("bias_hh");
     return s;
   };
@@ -333,6 +365,7 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
   };
   f.restrict_pointers = true;
   f.cpu_includes = {"<type_traits>"};  // std::integral_constant, for the first step's t
+  f.cpu_runtime_includes = {"<ltrt/packed_gemm.hpp>"};
   f.emit_cpu = [c](CodeWriter& w, const Node& n, const Graph& g) { emit_forward(c, w, n, g); };
   f.emit_cuda = [c](CudaEmit& e, const Node& n, const Graph& g) { emit_forward_cuda(c, e, n, g); };
   f.backward = [c](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
@@ -345,7 +378,7 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     b.source = n.source;
     b.attrs = n.attrs;
     b.inputs = {dout[0]};
-    if (c.saved > 0) b.inputs.push_back(n.outputs.back());  // gates
+    if (c.saved > 0) b.inputs.push_back(n.outputs[n.outputs.size() - 2]);  // gates (then packed)
     if (c.cell_state) b.inputs.push_back(n.outputs[1]);
     b.inputs.push_back(n.outputs[0]);  // out
     b.inputs.push_back(n.inputs[1]);   // weight_hh
@@ -355,6 +388,7 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     if (bias) b.outputs.push_back(ad.param_grad(n.inputs[2]));
     b.outputs.push_back(-1);  // hprev
     b.outputs.push_back(-1);  // carry
+    b.outputs.push_back(-1);  // packed
     const int id = ad.add_backward(std::move(b), ad.grad_name(n.inputs[0]));
     // Names: d_<xg> for dgates (xg's gradient), <layer>_l<k>_dhidden, _hprev and _carry for the rest.
     Graph& g = ad.graph;
@@ -362,8 +396,9 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     const std::string own = g.value(n.outputs[0]).name;
     g.value(outs[0]).name = unused_name(g, ad.grad_name(n.inputs[0]));
     if (c.own_hidden_grad) g.value(outs[1]).name = unused_name(g, own + "_dhidden");
-    g.value(outs[outs.size() - 2]).name = unused_name(g, own + "_hprev");
-    g.value(outs.back()).name = unused_name(g, own + "_carry");
+    g.value(outs[outs.size() - 3]).name = unused_name(g, own + "_hprev");
+    g.value(outs[outs.size() - 2]).name = unused_name(g, own + "_carry");
+    g.value(outs.back()).name = unused_name(g, own + "_packed_w");
     grads[0] = outs[0];
     return grads;
   };
@@ -384,6 +419,8 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     if (attr_bool(n, "bias")) out.push_back({DType::f32, {c.gates * h}, false});
     out.push_back({DType::f32, {batch, t, h}, true});
     out.push_back({DType::f32, {batch, c.cell_state ? 2 : 1, h}, true});
+    // packed: W_hh in the CPU's GEMM panels (unused on CUDA).
+    out.push_back({DType::f32, {static_cast<std::int64_t>(ltrt::packed_size(static_cast<int>(c.gates * h), static_cast<int>(h)))}, false});
     return out;
   };
   b.slots = [c](const Node& n) {
@@ -393,6 +430,7 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     if (attr_bool(n, "bias")) s.outputs.push_back("dbias_hh");
     s.outputs.push_back("hprev");
     s.outputs.push_back("carry");
+    s.outputs.push_back("packed");
     if (c.saved > 0) s.inputs.push_back("gates");
     if (c.cell_state) s.inputs.push_back("cell");
     s.inputs.push_back("out");
@@ -410,6 +448,7 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
   };
   b.restrict_pointers = true;
   b.cpu_includes = {"<type_traits>"};
+  b.cpu_runtime_includes = {"<ltrt/packed_gemm.hpp>"};
   b.emit_cpu = [c](CodeWriter& w, const Node& n, const Graph& g) { emit_backward(c, w, n, g); };
   b.emit_cuda = [c](CudaEmit& e, const Node& n, const Graph& g) { emit_backward_cuda(c, e, n, g); };
   ops.push_back(std::move(b));

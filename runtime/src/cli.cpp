@@ -45,14 +45,15 @@ const char* const kFixedDataFields[] = {
 const char* const kFixedSections[] = {"model", "optimizer", "lr_scheduler", "hooks", "name"};
 
 // A command-line value as JSON: numbers, booleans (also Python's True/False)
-// and null as such, an object or list in JSON (LightningCLI's
-// --trainer.logger='{"class_path": ...}'), anything else as a string.
+// and null as such, anything else as a string; for the trainer's logger and callbacks an object
+// or list in JSON (LightningCLI's --trainer.logger='{"class_path": ...}').
 json::Value override_value(const std::string& key, const std::string& text) {
-  if (!text.empty() && (text[0] == '{' || text[0] == '[')) {
+  if ((key == "trainer.logger" || key == "trainer.callbacks") && !text.empty() && (text[0] == '{' || text[0] == '[')) {
     try {
       return json::parse(text);
     } catch (const Error& e) {
-      throw UsageError("--" + key + ": a value that starts with '" + text.substr(0, 1) + "' is read as JSON: " + e.what());
+      throw UsageError("--" + key + ": a value that starts with '" + text.substr(0, 1) + "' is read as JSON (keys and "
+                       "strings in double quotes): " + e.what());
     }
   }
   if (text == "True" || text == "true") return json::Value::make_bool(true);

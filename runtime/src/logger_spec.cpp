@@ -11,12 +11,13 @@ namespace ltrt {
 namespace {
 
 // Loggers Lightning has that ltgen does not write.
-const char* const kNotYet[] = {"WandbLogger", "MLFlowLogger", "CometLogger", "NeptuneLogger"};
+const char* const kNotYet[] = {"WandbLogger", "MLFlowLogger", "CometLogger", "NeptuneLogger", "LitLogger"};
 
 // The class of a class_path: its last component, for lightning's and pytorch_lightning's loggers
 // modules (lightning.pytorch.loggers.CSVLogger, ...loggers.csv_logs.CSVLogger) or a bare name.
+// (Fabric's loggers take other arguments: not these.)
 std::string class_of(const std::string& path) {
-  for (const char* prefix : {"lightning.pytorch.loggers.", "pytorch_lightning.loggers.", "lightning.fabric.loggers."}) {
+  for (const char* prefix : {"lightning.pytorch.loggers.", "pytorch_lightning.loggers."}) {
     const std::string p = prefix;
     if (path.compare(0, p.size(), p) == 0) return path.substr(path.find_last_of('.') + 1);
   }
@@ -56,11 +57,15 @@ LoggerSpec read_logger(const json::Value& entry, const std::string& path) {
   // save_dir has no default in either class (a required argument).
   s.save_dir = checked_path(a, "save_dir", a.require("save_dir"));
   if (s.save_dir.empty()) a.fail("save_dir", "must not be empty (\".\" is the working directory)");
+  // TensorBoardLogger expands them in its folder but not where checkpoints go: refused, not guessed.
+  if (s.save_dir[0] == '~' || s.save_dir.find('$') != std::string::npos)
+    a.fail("save_dir", "'~' and '$VAR' are not expanded: write the path out");
   if (const json::Value* n = a.get("name"); n && !n->is_null()) s.name = checked_path(a, "name", *n);
   else if (n) s.name = "";  // name=None
   if (const json::Value* v = a.get("version"); v && !v->is_null()) {
     if (v->is_number() && v->is_integer && v->integer >= 0) {
       s.version = "version_" + std::to_string(v->integer);
+      s.version_number = v->integer;
     } else if (v->is_string()) {
       s.version = checked_path(a, "version", *v);
       if (s.version->empty()) a.fail("version", "must not be empty");
@@ -75,7 +80,8 @@ LoggerSpec read_logger(const json::Value& entry, const std::string& path) {
     s.default_hp_metric = a.boolean("default_hp_metric", true);
     if (a.boolean("log_graph", false))
       a.fail("log_graph", "TensorBoardLogger's log_graph is not supported yet (it traces the model in Python)");
-    a.not_yet("sub_dir", "TensorBoardLogger's sub_dir");
+    if (const json::Value* d = a.get("sub_dir"); d && !d->is_null())
+      a.fail("sub_dir", "TensorBoardLogger's sub_dir is not supported yet");
   }
   a.finish();
   return s;
@@ -91,7 +97,9 @@ json::Value LoggerSpec::to_json() const {
   json::Value init = json::Value::make_object();
   init.set("save_dir", json::Value::make_string(save_dir));
   init.set("name", name.empty() ? json::Value::make_null() : json::Value::make_string(name));
-  init.set("version", version ? json::Value::make_string(*version) : json::Value::make_null());
+  init.set("version", version_number ? json::Value::make_integer(*version_number)
+                     : version      ? json::Value::make_string(*version)
+                                    : json::Value::make_null());
   init.set("prefix", json::Value::make_string(prefix));
   if (kind == Kind::csv) init.set("flush_logs_every_n_steps", json::Value::make_integer(flush_logs_every_n_steps));
   else init.set("default_hp_metric", json::Value::make_bool(default_hp_metric));
@@ -107,8 +115,13 @@ std::vector<LoggerSpec> read_loggers(const json::Value& v, const std::string& pa
     out.push_back(read_logger(v, path));
   } else if (v.is_array()) {
     if (v.items.empty()) throw ConfigError(path, v.pos, "an empty list: write false for no logger");
-    for (std::size_t i = 0; i < v.items.size(); ++i)
-      out.push_back(read_logger(v.items[i], path + "[" + std::to_string(i) + "]"));
+    for (std::size_t i = 0; i < v.items.size(); ++i) {
+      const std::string at = path + "[" + std::to_string(i) + "]";
+      if (!v.items[i].is_object())
+        throw ConfigError(at, v.items[i].pos, "expected a logger {\"class_path\": \"CSVLogger\" or \"TensorBoardLogger\", "
+                                               "\"init_args\": {\"save_dir\": ...}}, got " + describe(v.items[i]));
+      out.push_back(read_logger(v.items[i], at));
+    }
   } else {
     throw ConfigError(path, v.pos,
                       "expected true (ltgen's CSV and TensorBoard logs), false (none), or a logger "

@@ -80,9 +80,11 @@ class Loggers {
         Sink sink{l.prefix, nullptr, nullptr};
         if (l.kind == LoggerSpec::Kind::csv) {
           // CSVLogger's _check_log_dir_exists
-          if (std::error_code ec; fs::is_directory(dir, ec) && !fs::is_empty(dir, ec))
+          if (std::error_code ec; fs::is_directory(dir, ec) && !fs::is_empty(dir, ec)) {
             std::fprintf(stderr, "UserWarning: Experiment logs directory %s exists and is not empty. Previous log files "
                                  "in this directory will be deleted when the new ones are saved!\n", dir.c_str());
+            fs::remove(fs::path(dir) / "metrics.csv", ec);  // at once, as Lightning does
+          }
           make_dirs(dir);
           write_hparams_yaml(join_path(dir, "hparams.yaml"), hparams);
           sink.csv = std::make_unique<CsvLogger>(join_path(dir, "metrics.csv"), l.flush_logs_every_n_steps);
@@ -1160,9 +1162,13 @@ std::string resolve_ckpt_path(const std::string& value, const TrainerConfig& tra
   // The newest version folder that holds checkpoints.
   std::vector<std::pair<std::int64_t, fs::path>> versions;
   std::error_code ec;
-  const bool fixed = !trainer.loggers.empty() && trainer.loggers[0].version;
-  if (fixed && fs::is_directory(logs / *trainer.loggers[0].version / "checkpoints", ec))
-    versions.push_back({0, logs / *trainer.loggers[0].version / "checkpoints"});
+  // Without a logger, ModelCheckpoint writes to <default_root_dir>/checkpoints; a logger with a
+  // fixed version, to its folder's checkpoints.
+  const bool fixed = !trainer.logger || (!trainer.loggers.empty() && trainer.loggers[0].version);
+  const fs::path fixed_dir = !trainer.logger ? fs::path(trainer.default_root_dir) / "checkpoints"
+                             : fixed         ? logs / *trainer.loggers[0].version / "checkpoints"
+                                             : fs::path();
+  if (fixed && fs::is_directory(fixed_dir, ec)) versions.push_back({0, fixed_dir});
   for (const auto& e : fs::directory_iterator(fixed ? fs::path() : logs, ec)) {
     const std::string name = e.path().filename().string();
     if (name.rfind("version_", 0) != 0) continue;
@@ -1171,7 +1177,8 @@ std::string resolve_ckpt_path(const std::string& value, const TrainerConfig& tra
     if (*end == '\0' && fs::is_directory(e.path() / "checkpoints")) versions.push_back({v, e.path() / "checkpoints"});
   }
   if (versions.empty())
-    throw Error("--ckpt_path=" + value + ": no checkpoints under " + logs.string() + "; train first or give a path");
+    throw Error("--ckpt_path=" + value + ": no checkpoints under " + (fixed ? fixed_dir : logs).string() +
+                "; train first or give a path");
   const fs::path dir = std::max_element(versions.begin(), versions.end())->second;
   std::vector<std::pair<fs::file_time_type, fs::path>> files;
   for (const auto& e : fs::directory_iterator(dir, ec))

@@ -664,6 +664,26 @@ def case_validate_test(ctx):
 
 
 @case("base")
+def case_ckpt_last_follows_the_logger(ctx):
+    """--ckpt_path=last looks where ModelCheckpoint wrote: <default_root_dir>/checkpoints without a
+    logger, the first logger's folder with one (a fixed version's folder too)."""
+    ctx.run("--trainer.max_epochs=1", "--trainer.logger=false")
+    ck = os.path.join(ctx.root, "checkpoints", "epoch=0-step=32.safetensors")
+    check(os.path.isfile(ck), f"without a logger the checkpoint is not {ck}")
+    logger = json.dumps({"class_path": "CSVLogger",
+                         "init_args": {"save_dir": os.path.join(ctx.dir, "logs"), "version": "fixed"}})
+    ctx.run("--trainer.max_epochs=2", "--trainer.logger=" + logger)
+    ck2 = os.path.join(ctx.dir, "logs", "lightning_logs", "fixed", "checkpoints", "epoch=1-step=64.safetensors")
+    check(os.path.isfile(ck2), f"with a CSVLogger of version 'fixed' the checkpoint is not {ck2}")
+    for path, extra in ((ck, "--trainer.logger=false"), (ck2, "--trainer.logger=" + logger)):
+        out = ctx.run("test", "--ckpt_path=last", extra).stdout
+        m = re.search(r"test_loss\s+(\S+)", out)
+        check(m is not None, f"test --ckpt_path=last {extra}: no results table:\n{out}")
+        close(float(m.group(1)), torch_eval(weights_of(path), ctx.data["test"]["x"], ctx.data["test"]["y"])[0], 1e-5,
+              f"test --ckpt_path=last {extra}: test_loss of {path}")
+
+
+@case("base")
 def case_predict(ctx):
     """predict --ckpt_path=PATH: the .npy is [20, 3] float32 and equals torch's forward."""
     import torch

@@ -2,6 +2,9 @@
 // project needs a BLAS library but no particular vendor's cblas.h.
 #pragma once
 
+#include <cstdlib>
+#include <thread>
+
 extern "C" {
 enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
 enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112, CblasConjTrans = 113 };
@@ -27,6 +30,19 @@ inline void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alph
                      const float* b, int ldb, float beta, float* c, int ldc) {
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// How many threads the BLAS library runs on, as OpenBLAS decides it: OPENBLAS_NUM_THREADS, else
+// OMP_NUM_THREADS, else the machine's cores. (The recurrent layers' steps use their own
+// single-threaded GEMM, ltrt/packed_gemm.hpp, when this is 1, and the BLAS's threaded one above.)
+inline int blas_threads() {
+  static const int threads = [] {
+    for (const char* name : {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"})
+      if (const char* v = std::getenv(name); v && std::atoi(v) > 0) return std::atoi(v);
+    const unsigned cores = std::thread::hardware_concurrency();
+    return cores > 0 ? static_cast<int>(cores) : 1;
+  }();
+  return threads;
 }
 
 }  // namespace ltrt

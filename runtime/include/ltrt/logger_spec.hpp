@@ -19,6 +19,7 @@ struct LoggerSpec {
   std::string save_dir;
   std::string name = "lightning_logs";  // "" (Lightning's None too): the versions go straight into save_dir
   std::optional<std::string> version;   // the folder: "version_N" for an int, a string as given; else the next N
+  std::optional<std::int64_t> version_number;  // N, when the spec gave an int
   std::string prefix;                   // joined to every metric's name with "-"
   std::int64_t flush_logs_every_n_steps = 100;  // CSVLogger
   bool default_hp_metric = true;                // TensorBoardLogger

@@ -236,18 +236,12 @@ static void layers_1_ih_l0_forward(float* out, const float* inp, const float* we
 static void layers_1_l0_forward(float* __restrict out, float* __restrict cell, float* __restrict gates,
                                 float* __restrict packed, const float* __restrict xg, const float* __restrict weight_hh,
                                 const float* __restrict bias_hh, int n) {
-  constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
-  // One BLAS thread: the steps' GEMMs on W_hh packed once (ltrt/packed_gemm.hpp); more: BLAS's threads
-  const bool packed_steps = ltrt::blas_threads() == 1;
-  if (packed_steps) ltrt::pack_b(true, kH, kG, weight_hh, kH, packed);
+  constexpr int kT = 64, kH = 192, kG = 4 * kH;       // steps, hidden size, the gates' width
+  ltrt::pack_b(true, kH, kG, weight_hh, kH, packed);  // W_hh^T in panels, once for the kT steps' GEMMs
   // Step t; at the first step t is a compile-time constant, so that the checks of t fold away
   auto step = [=](auto t) {
     // h_{t-1} W_hh^T for every sample, into step t's row of gates (rows kT steps apart)
-    if (t > 0 && packed_steps)
-      ltrt::gemm_packed(n, kG, kH, out + (t - 1) * kH, kT * kH, packed, 0.0f, gates + t * kG, kT * kG);
-    else if (t > 0)
-      ltrt::sgemm_ld(false, true, n, kG, kH, 1.0f, out + (t - 1) * kH, kT * kH, weight_hh, kH, 0.0f, gates + t * kG,
-                     kT * kG);
+    if (t > 0) ltrt::gemm_packed_split(n, kG, kH, out + (t - 1) * kH, kT * kH, packed, 0.0f, gates + t * kG, kT * kG);
     for (int b = 0; b < n; ++b) {
       const int row = b * kT + t;
       for (int j = 0; j < kH; ++j) {
@@ -439,12 +433,10 @@ static void layers_1_l1_backward(float* __restrict dgates, float* __restrict dwe
                                  const float* __restrict dout, const float* __restrict gates,
                                  const float* __restrict cell, const float* __restrict out,
                                  const float* __restrict weight_hh, int n, bool accumulate) {
-  constexpr int kT = 64, kH = 192, kG = 4 * kH;  // steps, hidden size, the gates' width
-  // One BLAS thread: the steps' GEMMs on W_hh packed once (ltrt/packed_gemm.hpp); more: BLAS's threads
-  const bool packed_steps = ltrt::blas_threads() == 1;
-  if (packed_steps) ltrt::pack_b(false, kG, kH, weight_hh, kH, packed);
-  float* dh = carry;           // dL/dh_t through step t + 1 (n x kH)
-  float* dc = carry + n * kH;  // dL/dc_t through step t + 1
+  constexpr int kT = 64, kH = 192, kG = 4 * kH;        // steps, hidden size, the gates' width
+  ltrt::pack_b(false, kG, kH, weight_hh, kH, packed);  // W_hh in panels, once for the kT steps' GEMMs
+  float* dh = carry;                                   // dL/dh_t through step t + 1 (n x kH)
+  float* dc = carry + n * kH;                          // dL/dc_t through step t + 1
   // Step t; at the last and first steps t is a compile-time constant, so that the checks of t fold away
   auto step = [=](auto t) {
     for (int b = 0; b < n; ++b) {
@@ -465,10 +457,7 @@ static void layers_1_l1_backward(float* __restrict dgates, float* __restrict dwe
       }
     }
     // dh_{t-1} = dgates_t W_hh
-    if (t > 0 && packed_steps)
-      ltrt::gemm_packed(n, kH, kG, dgates + t * kG, kT * kG, packed, 0.0f, dh, kH);
-    else if (t > 0)
-      ltrt::sgemm_ld(false, false, n, kH, kG, 1.0f, dgates + t * kG, kT * kG, weight_hh, kH, 0.0f, dh, kH);
+    if (t > 0) ltrt::gemm_packed_split(n, kH, kG, dgates + t * kG, kT * kG, packed, 0.0f, dh, kH);
   };
   step(std::integral_constant<int, kT - 1>{});
   for (int t = kT - 2; t > 0; --t) step(t);

@@ -52,40 +52,31 @@ const char* kShiftedH = "hprev[i] = i / kH % kT > 0 ? out[i - kH] : 0.0f;";
 std::string sgemm_ld(bool cuda) { return cuda ? "ltrt::cuda::sgemm_ld(ctx, " : "ltrt::sgemm_ld("; }
 std::string alpha(bool cuda) { return cuda ? "" : "1.0f, "; }
 
-// On the CPU with one BLAS thread the steps' GEMMs read weight_hh packed once for the whole
-// sequence (ltrt/packed_gemm.hpp: BLAS's sgemm would pack it again at every step); with more,
-// BLAS's threaded sgemm (the packed kernel runs on one thread).
+// On the CPU the steps' GEMMs read weight_hh packed once for the whole sequence
+// (ltrt/packed_gemm.hpp: BLAS's sgemm would pack it again at every step), split among the BLAS
+// threads' count of threads.
 std::string forward_gemm(const RecurrentCell& c, bool cuda) {
   const std::string buffer = product_buffer(c), width = product_width(c);
-  const std::string blas = sgemm_ld(cuda) + "false, true, n, kG, kH, " + alpha(cuda) + "out + (t - 1) * kH, kT * kH, " +
-                           "weight_hh, kH, 0.0f, " + buffer + " + t * " + width + ", kT * " + width + ");";
-  if (cuda) return "if (t > 0) " + blas;
-  return "if (t > 0 && packed_steps) ltrt::gemm_packed(n, kG, kH, out + (t - 1) * kH, kT * kH, packed, 0.0f, " + buffer +
-         " + t * " + width + ", kT * " + width + ");\nelse if (t > 0) " + blas;
+  if (!cuda)
+    return "if (t > 0) ltrt::gemm_packed_split(n, kG, kH, out + (t - 1) * kH, kT * kH, packed, 0.0f, " + buffer +
+           " + t * " + width + ", kT * " + width + ");";
+  return "if (t > 0) " + sgemm_ld(cuda) + "false, true, n, kG, kH, " + alpha(cuda) +
+         "out + (t - 1) * kH, kT * kH, weight_hh, kH, 0.0f, " + buffer + " + t * " + width + ", kT * " + width + ");";
 }
 
 std::string backward_gemm(const RecurrentCell& c, bool cuda) {
   const std::string beta = c.direct_dh ? "1.0f" : "0.0f";
-  const std::string blas = sgemm_ld(cuda) + "false, false, n, kH, kG, " + alpha(cuda) + hidden_grad(c) +
-                           " + t * kG, kT * kG, weight_hh, kH, " + beta + (cuda ? ", carry, kH);" : ", dh, kH);");
-  if (cuda) return "if (t > 0) " + blas;
-  return "if (t > 0 && packed_steps) ltrt::gemm_packed(n, kH, kG, " + hidden_grad(c) + " + t * kG, kT * kG, packed, " +
-         beta + ", dh, kH);\nelse if (t > 0) " + blas;
+  if (!cuda)
+    return "if (t > 0) ltrt::gemm_packed_split(n, kH, kG, " + hidden_grad(c) + " + t * kG, kT * kG, packed, " + beta +
+           ", dh, kH);";
+  return "if (t > 0) " + sgemm_ld(cuda) + "false, false, n, kH, kG, " + alpha(cuda) + hidden_grad(c) +
+         " + t * kG, kT * kG, weight_hh, kH, " + beta + ", carry, kH);";
 }
 
-// Each line of `text` (lines joined by '\n').
-void write_lines(CodeWriter& w, const std::string& text) {
-  std::size_t at = 0;
-  for (std::size_t end; (end = text.find('\n', at)) != std::string::npos; at = end + 1) w.line(text.substr(at, end - at));
-  w.line(text.substr(at));
-}
-
-// The CPU's choice of the steps' GEMM, and weight_hh (transposed for the forward) packed for it.
+// weight_hh (transposed for the forward) packed for the steps' GEMMs.
 void write_packing(CodeWriter& w, bool forward) {
-  w.line("// One BLAS thread: the steps' GEMMs on W_hh packed once (ltrt/packed_gemm.hpp); more: BLAS's threads");
-  w.line("const bool packed_steps = ltrt::blas_threads() == 1;");
-  w.line(std::string("if (packed_steps) ltrt::pack_b(") + (forward ? "true, kH, kG" : "false, kG, kH") +
-         ", weight_hh, kH, packed);");
+  w.line(std::string("ltrt::pack_b(") + (forward ? "true, kH, kG" : "false, kG, kH") +
+         ", weight_hh, kH, packed);  // W_hh" + (forward ? "^T" : "") + " in panels, once for the kT steps' GEMMs");
 }
 
 // On the CPU a step is a generic lambda called with t as a compile-time constant at the first step
@@ -109,7 +100,7 @@ void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Gr
   w.line(step_comment(false));
   w.open("auto step = [=](auto t)");
   w.line(forward_comment(c));
-  write_lines(w, forward_gemm(c, false));
+  w.line(forward_gemm(c, false));
   w.open("for (int b = 0; b < n; ++b)");
   w.line("const int row = b * kT + t;");
   w.open("for (int j = 0; j < kH; ++j)");
@@ -136,7 +127,7 @@ void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const G
   w.close();
   w.close();
   w.line(backward_comment(c));
-  write_lines(w, backward_gemm(c, false));
+  w.line(backward_gemm(c, false));
   w.close(";");
   w.line("step(std::integral_constant<int, kT - 1>{});");
   if (steps > 1) {

@@ -3,12 +3,16 @@
 // (C not read: NaN there stays out), 1 and another value.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <thread>
 #include <random>
 #include <vector>
 
 #include "ltrt/packed_gemm.hpp"
+#include "ltrt/workers.hpp"
 
 namespace {
 
@@ -57,6 +61,44 @@ TEST(PackedGemm, MatchesAPlainProductAtEveryRemainder) {
       for (int k : {1, 4, 37})
         for (bool trans_b : {false, true})
           for (float beta : {0.0f, 1.0f, 0.5f}) check_case({m, n, k, trans_b, beta});
+}
+
+TEST(PackedGemm, SplitAmongThreadsGivesTheSameBits) {
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const int m = 13, n = 200, k = 70;  // 7 panels, the last one partial
+  std::vector<float> a(static_cast<size_t>(m) * k), b(static_cast<size_t>(n) * k), c0(static_cast<size_t>(m) * n);
+  for (float& x : a) x = u(gen);
+  for (float& x : b) x = u(gen);
+  for (float& x : c0) x = u(gen);
+  std::vector<float> packed(ltrt::packed_size(k, n));
+  ltrt::pack_b(true, k, n, b.data(), k, packed.data());
+  std::vector<float> one = c0;
+  ltrt::gemm_packed(m, n, k, a.data(), k, packed.data(), 1.0f, one.data(), n);
+  for (int threads : {1, 2, 3, 8}) {
+    ltrt::Workers workers(threads);
+    for (int round = 0; round < 200; ++round) {  // many calls: each must see its own job, none a stale one
+      std::vector<float> split = c0;
+      ltrt::gemm_packed_split(workers, m, n, k, a.data(), k, packed.data(), 1.0f, split.data(), n);
+      ASSERT_EQ(split, one) << threads << " threads, round " << round;
+    }
+  }
+}
+
+TEST(Workers, RunsEveryPartOnceACall) {
+  ltrt::Workers workers(4);
+  ASSERT_EQ(workers.threads(), 4);
+  struct Counts {
+    std::atomic<int> part[4];
+  } counts{};
+  for (int call = 1; call <= 2000; ++call) {
+    workers.run([](void* context, int part, int parts) {
+      EXPECT_EQ(parts, 4);
+      static_cast<Counts*>(context)->part[part].fetch_add(1);
+    }, &counts);
+    for (int p = 0; p < 4; ++p) ASSERT_EQ(counts.part[p].load(), call) << "part " << p;
+    if (call % 500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // helpers asleep, then woken
+  }
 }
 
 TEST(PackedGemm, PackedSizeRoundsColumnsUpToPanels) {

@@ -33,8 +33,8 @@ inline void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alph
 }
 
 // How many threads the BLAS library runs on, as OpenBLAS decides it: OPENBLAS_NUM_THREADS, else
-// OMP_NUM_THREADS, else the machine's cores. (The recurrent layers' steps use their own
-// single-threaded GEMM, ltrt/packed_gemm.hpp, when this is 1, and the BLAS's threaded one above.)
+// OMP_NUM_THREADS, else the machine's cores. The recurrent layers' own GEMM for their steps
+// (ltrt/packed_gemm.hpp) splits its work among as many (ltrt/workers.hpp).
 inline int blas_threads() {
   static const int threads = [] {
     for (const char* name : {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"})

@@ -2,7 +2,8 @@
 // layer's weight_hh, once per time step) and A has few rows (the batch). BLAS's sgemm packs B
 // again on every call (for an LSTM of 256 units, 1 MB per step) and is tuned for large A; here B
 // is packed once per sequence into panels of 32 columns, and a 8 x 32 register block runs over
-// them. Each element of C sums its products over k in order, as one multiply-add chain.
+// them (gemm_packed_split: the panels shared among blas_threads() threads). Each element of C sums
+// its products over k in order, as one multiply-add chain.
 //
 // Header-only: the kernel is written with GCC's vector extension (16 floats), which the compiler
 // maps to the machine's SIMD (one AVX-512 register, or two AVX ones); a generated program is built
@@ -12,6 +13,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+
+#include "ltrt/workers.hpp"
 
 namespace ltrt {
 
@@ -117,6 +120,41 @@ inline void gemm_packed(int m, int n, int k, const float* a, int lda, const floa
       default: break;
     }
   }
+}
+
+// gemm_packed with B's panels split among the step workers (ltrt/workers.hpp): each thread computes
+// whole columns of C, in the same order as one thread would, so the result does not depend on the
+// number of threads.
+inline void gemm_packed_split(Workers& workers, int m, int n, int k, const float* a, int lda, const float* packed,
+                              float beta, float* c, int ldc) {
+  using packed_detail::kPanel;
+  const int panels = (n + kPanel - 1) / kPanel;
+  if (workers.threads() == 1 || panels < 2) return gemm_packed(m, n, k, a, lda, packed, beta, c, ldc);
+  struct Job {
+    int m, n, k;
+    const float* a;
+    int lda;
+    const float* packed;
+    float beta;
+    float* c;
+    int ldc, panels;
+  } job{m, n, k, a, lda, packed, beta, c, ldc, panels};
+  workers.run(
+      [](void* context, int part, int parts) {
+        const Job& j = *static_cast<const Job*>(context);
+        const int first = j.panels * part / parts, last = j.panels * (part + 1) / parts;
+        const int c0 = first * kPanel, c1 = std::min(j.n, last * kPanel);
+        if (c0 < c1)
+          gemm_packed(j.m, c1 - c0, j.k, j.a, j.lda, j.packed + static_cast<std::size_t>(c0) * j.k, j.beta, j.c + c0,
+                      j.ldc);
+      },
+      &job);
+}
+
+// The same on the program's step workers (blas_threads() threads).
+inline void gemm_packed_split(int m, int n, int k, const float* a, int lda, const float* packed, float beta, float* c,
+                              int ldc) {
+  gemm_packed_split(step_workers(), m, n, k, a, lda, packed, beta, c, ldc);
 }
 
 }  // namespace ltrt

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <cstdlib>
-#include <thread>
+#include <initializer_list>
 
 extern "C" {
 enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
@@ -32,15 +32,16 @@ inline void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alph
               m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+int usable_cores();  // ltrt/workers.hpp
+
 // How many threads the BLAS library runs on, as OpenBLAS decides it: OPENBLAS_NUM_THREADS, else
-// OMP_NUM_THREADS, else the machine's cores. The recurrent layers' own GEMM for their steps
+// OMP_NUM_THREADS, else the cores this process may use (its CPU affinity). The recurrent layers' own GEMM for their steps
 // (ltrt/packed_gemm.hpp) splits its work among as many (ltrt/workers.hpp).
 inline int blas_threads() {
   static const int threads = [] {
     for (const char* name : {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"})
       if (const char* v = std::getenv(name); v && std::atoi(v) > 0) return std::atoi(v);
-    const unsigned cores = std::thread::hardware_concurrency();
-    return cores > 0 ? static_cast<int>(cores) : 1;
+    return usable_cores();
   }();
   return threads;
 }

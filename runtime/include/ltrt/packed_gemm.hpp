@@ -140,7 +140,7 @@ inline void gemm_packed_split(Workers& workers, int m, int n, int k, const float
     int ldc, panels;
   } job{m, n, k, a, lda, packed, beta, c, ldc, panels};
   workers.run(
-      [](void* context, int part, int parts) {
+      [](void* context, int part, int parts) noexcept {
         const Job& j = *static_cast<const Job*>(context);
         const int first = j.panels * part / parts, last = j.panels * (part + 1) / parts;
         const int c0 = first * kPanel, c1 = std::min(j.n, last * kPanel);
@@ -148,7 +148,7 @@ inline void gemm_packed_split(Workers& workers, int m, int n, int k, const float
           gemm_packed(j.m, c1 - c0, j.k, j.a, j.lda, j.packed + static_cast<std::size_t>(c0) * j.k, j.beta, j.c + c0,
                       j.ldc);
       },
-      &job);
+      &job, panels);
 }
 
 // The same on the program's step workers (blas_threads() threads).

@@ -208,14 +208,6 @@ std::string summary_text(const Spec& spec, const Graph& g, const MemoryPlan& pla
   return out;
 }
 
-namespace {
-bool has_bf16_attention(const Graph& g) {
-  for (const Node& n : g.nodes)
-    if (n.op == "attention" && n.attrs.count("bf16")) return true;
-  return false;
-}
-}  // namespace
-
 std::string emit_model_hpp(const Spec& spec, const Graph& g, bool with_cuda) {
   CodeWriter w;
   w.line("// " + spec.name + ": the generated model's entry point (see model.cpp).");
@@ -250,8 +242,8 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       includes.insert("<ltrt/error.hpp>");
       includes.insert("<ltrt/reduce.hpp>");  // and sums its statistics in double
     }
-    if (n.op == "attention" && n.attrs.count("bf16")) includes.insert("<ltrt/fexp_u20.hpp>");  // torch's exp
   }
+  if (has_bf16_attention(g)) includes.insert("<ltrt/fexp_u20.hpp>");                   // torch's exp
   if (spec.trainer.precision == "bf16-mixed") includes.insert("<ltrt/bfloat16.hpp>");  // autocast.cpp's roundings
   for (const std::string& inc : includes) w.line("#include " + inc);
   w.line();

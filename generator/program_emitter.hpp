@@ -65,6 +65,14 @@ inline std::string torch_repr(const LayerSpec& l, const Node& n) {
 
 inline std::string number(double v) { return ltrt::python_repr(v); }
 
+// Whether the graph has bf16-mixed's attention (torch's CPU flash attention, `fexp_u20`): both
+// emitters then include its header, and model.cpp shares its key split with model_cuda.cu.
+inline bool has_bf16_attention(const Graph& g) {
+  for (const Node& n : g.nodes)
+    if (n.op == "attention" && n.attrs.count("bf16")) return true;
+  return false;
+}
+
 struct Emitter {
   const Spec& spec;
   const Graph& g;

@@ -28,11 +28,6 @@ void write_row_place(CodeWriter& k, const Node& n, const Value& qkv) {
   k.line("const float* values = queries + 2 * kE;");
 }
 
-void write_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
-  w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ", kHeads = " + std::to_string(attr_int(n, "num_heads")) +
-         ";  // sequence length, num_heads");
-}
-
 // `var` = the dot product of two head rows, summed over d in order.
 void write_dot(CodeWriter& k, const std::string& var, const std::string& a, const std::string& b) {
   k.line("float " + var + " = 0.0f;");
@@ -93,7 +88,7 @@ void emit_attention_bf16_forward_cuda(CudaEmit& e, const Node& n, const Graph& g
   k.line("for (int d = 0; d < kD; ++d) out_row[d] = ltrt::round_bf16(o[d] * inverse_sum);");
   k.close();
 
-  write_host_sizes(e.body, n, qkv);
+  write_attention_host_sizes(e.body, n, qkv, false);  // (the kernels compute their own scale)
   e.body.line("// scores is the CPU program's T x T buffer: this kernel needs none.");
   e.body.line("const int fast_exp_columns = kT / exp_vector_width() * exp_vector_width();  // model.cpp's split");
   emit_count_launch(e.body, e.fn + "_kernel", "n * kHeads * kT", {"out", "lse", "qkv", "fast_exp_columns"});
@@ -159,7 +154,7 @@ void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& 
   k.line("for (int d = 0; d < kD; ++d) dq_head[t * 3 * kE + d] = ltrt::round_bf16(scale * dq[d]);");
   k.close();
 
-  write_host_sizes(e.body, n, qkv);
+  write_attention_host_sizes(e.body, n, qkv, false);  // (the kernels compute their own scale)
   e.body.line("// scratch is the CPU program's T x T buffers: these kernels need none.");
   e.body.line("const int rows = n * kHeads * kT;  // a thread per (sample, head, row) in each kernel");
   for (const char* kernel : {"_delta_kernel", "_dkdv_kernel", "_dq_kernel"}) {

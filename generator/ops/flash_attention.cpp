@@ -293,10 +293,10 @@ void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e,
   for (const std::string& p : per_head) k.line(p + " + (static_cast<std::int64_t>(b) * kHeads + h) * kT;");
 }
 
-void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
+void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv, bool with_scale) {
   w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ", kHeads = " +
          std::to_string(attr_int(n, "num_heads")) + ";  // sequence length, num_heads");
-  write_attention_scale(w, n);
+  if (with_scale) write_attention_scale(w, n);
 }
 
 void write_attention_scale(CodeWriter& w, const Node& n) {

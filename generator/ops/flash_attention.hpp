@@ -23,8 +23,9 @@ struct SharedTile {
 /// The kernel's tiles, one after another in its dynamic shared memory (each 16-byte aligned), as
 /// 2-D arrays; `bytes` is what the launch gives (checked at compile time).
 void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std::int64_t bytes);
-/// The host lines of an attention's launch: kT, kHeads and scale (1 / sqrt(head_dim), as the CPU).
-void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv);
+/// The host lines of an attention's launch: kT, kHeads and (with_scale) scale (1 / sqrt(head_dim),
+/// as the CPU).
+void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv, bool with_scale = true);
 /// A kernel's place in its one-dimensional grid: `block_tile` (of `row_tile` rows of T), head h and
 /// sample b, tiles fastest; and the pointers of sample b's head h (rows 3E apart in `rows_3e`,
 /// E apart in `rows_e`, T floats a head in `per_head`: each "const float* name = base").

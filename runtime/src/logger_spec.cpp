@@ -2,7 +2,6 @@
 #include "ltrt/logger_spec.hpp"
 
 #include <filesystem>
-#include <iterator>
 
 #include "ltrt/config_reader.hpp"
 

@@ -3,6 +3,7 @@
 #include <set>
 
 #include <ltrt/bfloat16.hpp>
+#include <ltrt/float16.hpp>
 
 #include "diagnostics.hpp"
 #include "op.hpp"
@@ -10,6 +11,8 @@
 namespace ltgen {
 
 namespace {
+
+bool float16_emission = false;  // a Float16Emission is alive
 
 // Autocast's bfloat16 list, as far as ltgen has it: these ops cast float32 operands to bfloat16.
 const std::set<std::string> kLowerPrecision = {"linear", "conv2d"};
@@ -39,13 +42,6 @@ bool is_float(const Value& v) { return v.dtype == DType::f32; }
 // dimensions rounds differently).
 bool over_last_dim(const Node& n, const Graph& g) {
   return static_cast<size_t>(attr_int(n, "axis")) + 1 == g.value(n.inputs[0]).shape.size();
-}
-
-// torch's bfloat16 dropout multiplies by its noise tensor: the mask divided by 1 - p, in bfloat16
-// (Dropout.cpp's _dropout_impl: noise = bernoulli(1 - p), div_(1 - p), x * noise).
-double bf16_dropout_scale(double p) {
-  if (p >= 1.0) return 0.0;  // everything dropped; the scale is never used
-  return ltrt::round_bf16(1.0f / static_cast<float>(1.0 - p));
 }
 
 // Whether a pooling node's windows overlap. Torch's bfloat16 backward adds an element's gradients
@@ -120,16 +116,16 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     // torch's bfloat16 (log-)softmax over another dimension than the last rounds each exp first.
     if (any_bf16 && (n.op == "softmax" || n.op == "log_softmax") && !over_last_dim(n, g))
       throw unsupported(spec, n, "over a dimension other than the last, on bfloat16 values, is not supported yet "
-                                 "under trainer.precision \"bf16-mixed\" (torch's kernels for other dimensions round "
+                                 "under trainer.precision \"" + spec.trainer.precision + "\" (torch's kernels for other dimensions round "
                                  "differently); over the last dimension it is");
     // Autocast's bfloat16 list has prelu: it would cast float32 inputs and the slopes too.
     if (n.op == "prelu")
-      throw unsupported(spec, n, "is not supported yet under trainer.precision \"bf16-mixed\" (autocast runs it in "
+      throw unsupported(spec, n, "is not supported yet under trainer.precision \"" + spec.trainer.precision + "\" (autocast runs it in "
                                  "bfloat16, casting its input and slopes)");
     // torch runs a whole recurrent layer as one op (oneDNN's kernel for an LSTM on the CPU), which
     // autocast's lists do not describe as the layers above: not reproduced yet.
     if (n.op == "lstm" || n.op == "gru" || n.op == "rnn")
-      throw unsupported(spec, n, "is not supported yet under trainer.precision \"bf16-mixed\" (torch runs the whole "
+      throw unsupported(spec, n, "is not supported yet under trainer.precision \"" + spec.trainer.precision + "\" (torch runs the whole "
                                  "recurrent layer as one fused op, whose bfloat16 rounding is not reproduced yet)");
     bool out_bf16 = false;
     bool round_after = false;  // by a to_bf16 node after n
@@ -150,10 +146,11 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       n.attrs["bf16"] = true;
       out_bf16 = true;
     } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {
-      if (any_bf16 && n.op == "dropout") n.attrs["bf16_scale"] = bf16_dropout_scale(attr_float(n, "p"));
+      // torch's dropout multiplies by its noise tensor in autocast's dtype (ops/dropout.cpp).
+      if (any_bf16 && n.op == "dropout") n.attrs["autocast_scale"] = true;
       if (any_bf16 && n.op != "batch_norm" && n.op != "dropout" && windows_overlap(n, g))
         throw unsupported(spec, n, std::string("with overlapping windows on bfloat16 values is not supported yet under "
-                                               "trainer.precision \"bf16-mixed\" (torch sums their gradients in "
+                                               "trainer.precision \"" + spec.trainer.precision + "\" (torch sums their gradients in "
                                                "bfloat16): ") +
                                        (n.op == "adaptive_avg_pool2d"
                                             ? "make the input's height and width multiples of output_size"
@@ -168,23 +165,26 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     } else if (kFloat32.count(n.op)) {
       out_bf16 = false;
     } else if (n.op == "attention" && any_bf16) {
+      if (spec.trainer.precision == "16-mixed")
+        throw unsupported(spec, n, "is not supported yet under trainer.precision \"16-mixed\" (the float16 attention "
+                                   "is not checked against torch's yet); \"bf16-mixed\" supports it");
       // torch's CPU flash attention on bfloat16 q, k, v (ops/multihead_attention.cpp), for one block
       // of keys: torch's are 512 long, and longer sequences rescale across blocks.
       if (g.value(n.inputs[0]).shape[1] > 512)
         throw unsupported(spec, n, "over more than 512 positions is not supported yet under trainer.precision "
-                                   "\"bf16-mixed\" (torch's attention then works in blocks of 512 keys, which ltgen "
+                                   "\"" + spec.trainer.precision + "\" (torch's attention then works in blocks of 512 keys, which ltgen "
                                    "does not reproduce yet)");
       // Without a mask, MHA in validation, test and predict (no gradients) takes torch's fused
       // fast path, which rounds differently from the flash attention of training.
       if (!attr_bool(n, "is_causal"))
         throw unsupported(spec, n, "without \"is_causal\": true is not supported yet under trainer.precision "
-                                   "\"bf16-mixed\" (in evaluation torch then takes its fused MultiheadAttention fast "
+                                   "\"" + spec.trainer.precision + "\" (in evaluation torch then takes its fused MultiheadAttention fast "
                                    "path, which ltgen does not reproduce yet)");
       n.attrs["bf16"] = true;
       out_bf16 = true;
     } else if (any_bf16) {
       throw unsupported(spec, n, "on bfloat16 values (a Linear's or Conv's output, or a layer's after one up to an "
-                                 "Add with float32 values) is not supported yet under trainer.precision \"bf16-mixed\"; "
+                                 "Add with float32 values) is not supported yet under trainer.precision \"" + spec.trainer.precision + "\"; "
                                  "on float32 values it is");
     }
     // The first output is the result; others are saved statistics, indices, masks (float32 or ints).
@@ -213,5 +213,15 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     g.value(result).bf16 = true;
   }
 }
+
+std::string autocast_round() { return float16_emission ? "ltrt::round_fp16" : "ltrt::round_bf16"; }
+
+float autocast_round_value(float x) { return float16_emission ? ltrt::round_fp16(x) : ltrt::round_bf16(x); }
+
+const char* autocast_dtype_name() { return float16_emission ? "float16" : "bfloat16"; }
+
+Float16Emission::Float16Emission(bool on) : previous_(float16_emission) { float16_emission = on; }
+
+Float16Emission::~Float16Emission() { float16_emission = previous_; }
 
 }  // namespace ltgen

@@ -20,7 +20,28 @@
 
 namespace ltgen {
 
-/// Rewrites g's forward nodes for bf16-mixed; throws SpecError for an op it does not support.
+/// Rewrites g's forward nodes for bf16-mixed (and 16-mixed: the same places, see below); throws
+/// SpecError for an op it does not support.
 void autocast_bf16(Graph& g, const Spec& spec);
+
+/// "16-mixed" marks the same values (torch's CPU autocast keeps one list for both dtypes, and its
+/// float16 kernels round where its bfloat16 ones do), and the format is the emitters' choice: the
+/// CUDA program of a "16-mixed" spec rounds them to float16 (a GradScaler scales its loss); its
+/// CPU program, which runs where "auto" finds no GPU, runs bf16-mixed as Lightning does there.
+/// Emitted code rounds with autocast_round(): "ltrt::round_bf16", or "ltrt::round_fp16" while a
+/// Float16Emission lives. The IR's "bf16" names (Value::bf16, to_bf16) mean autocast's dtype.
+std::string autocast_round();
+float autocast_round_value(float x);   // the same rounding, for constants computed here
+const char* autocast_dtype_name();     // "bfloat16" or "float16", for comments
+class Float16Emission {
+ public:
+  explicit Float16Emission(bool on);
+  ~Float16Emission();
+  Float16Emission(const Float16Emission&) = delete;
+  Float16Emission& operator=(const Float16Emission&) = delete;
+
+ private:
+  bool previous_;
+};
 
 }  // namespace ltgen

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../cuda_lowering.hpp"
+#include "../autocast.hpp"
 #include "flash_attention.hpp"
 #include "ops.hpp"
 
@@ -44,7 +45,7 @@ void write_backward_terms(CodeWriter& k, const std::string& i, const std::string
   write_dot(k, "qk", "q_i", "k_j");
   write_dot(k, "dp", "dout_i", "v_j");
   k.line("const float p = ltrt::exp_vec(scale * qk - lse_head[" + i + "]);");
-  k.line("const float ds = ltrt::round_bf16(p * (dp - delta_head[" + i + "]));");
+  k.line("const float ds = " + autocast_round() + "(p * (dp - delta_head[" + i + "]));");
 }
 
 }  // namespace
@@ -79,13 +80,13 @@ void emit_attention_bf16_forward_cuda(CudaEmit& e, const Node& n, const Graph& g
   k.line("const float s = qk * scale - max;");
   k.line("const float e = j < fast_exp_columns ? ltrt::fexp_u20(s) : expf(s);");
   k.line("sum += e;");
-  k.line("const float p = ltrt::round_bf16(e);");
+  k.line("const float p = " + autocast_round() + "(e);");
   k.line("for (int d = 0; d < kD; ++d) o[d] += p * values[j * 3 * kE + d];");
   k.close();
   k.line("lse[i] = max + logf(sum);  // the backward's p_ij = exp(s_ij - lse_i)");
   k.line("const float inverse_sum = 1.0f / sum;");
   k.line("float* out_row = out + (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;");
-  k.line("for (int d = 0; d < kD; ++d) out_row[d] = ltrt::round_bf16(o[d] * inverse_sum);");
+  k.line("for (int d = 0; d < kD; ++d) out_row[d] = " + autocast_round() + "(o[d] * inverse_sum);");
   k.close();
 
   write_attention_host_sizes(e.body, n, qkv, false);  // (the kernels compute their own scale)
@@ -124,15 +125,15 @@ void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& 
   k.line("// (causal: the rows before t do not see key t)");
   k.open("for (int r = kCausal && t > r0 ? t : r0; r < end; ++r)");
   write_backward_terms(k, "r", "t");
-  k.line("const float p_bf16 = ltrt::round_bf16(p);");
+  k.line("const float p_bf16 = " + autocast_round() + "(p);");
   k.open("for (int d = 0; d < kD; ++d)");
   k.line("part_v[d] += p_bf16 * dout_i[d];");
   k.line("part_k[d] += ds * q_i[d];");
   k.close();
   k.close();
   k.open("for (int d = 0; d < kD; ++d)");
-  k.line("dv[d] = ltrt::round_bf16(dv[d] + part_v[d]);");
-  k.line("dk[d] = ltrt::round_bf16(dk[d] + scale * part_k[d]);");
+  k.line("dv[d] = " + autocast_round() + "(dv[d] + part_v[d]);");
+  k.line("dk[d] = " + autocast_round() + "(dk[d] + scale * part_k[d]);");
   k.close();
   k.close();
   k.open("for (int d = 0; d < kD; ++d)");
@@ -151,7 +152,7 @@ void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& 
   write_backward_terms(k, "t", "j");
   k.line("for (int d = 0; d < kD; ++d) dq[d] += ds * k_j[d];");
   k.close();
-  k.line("for (int d = 0; d < kD; ++d) dq_head[t * 3 * kE + d] = ltrt::round_bf16(scale * dq[d]);");
+  k.line("for (int d = 0; d < kD; ++d) dq_head[t * 3 * kE + d] = " + autocast_round() + "(scale * dq[d]);");
   k.close();
 
   write_attention_host_sizes(e.body, n, qkv, false);  // (the kernels compute their own scale)

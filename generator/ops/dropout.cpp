@@ -1,6 +1,7 @@
 /// \file
 /// Dropout: in training, zero each element with probability p and scale the
 /// rest by 1/(1-p); in eval, the identity. The kept-mask is saved for backward.
+#include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
@@ -20,9 +21,12 @@ std::string scale_line(double p) {
 void write_p_and_scale(CodeWriter& w, const Node& n) {
   const double p = attr_float(n, "p");
   w.line("constexpr float kP = " + float_literal(p) + ";");
-  if (n.attrs.count("bf16_scale")) {  // bf16-mixed (autocast.cpp): torch's noise tensor is bfloat16
-    w.line("constexpr float kScale = " + float_literal(attr_float(n, "bf16_scale")) +
-           ";  // 1 / (1 - p) rounded to bfloat16, as torch's bfloat16 noise holds it");
+  if (n.attrs.count("autocast_scale") && p < 1.0) {
+    // Mixed precision (autocast.cpp): torch's _dropout_impl divides its noise tensor, in
+    // autocast's dtype, by 1 - p (noise = bernoulli(1 - p), div_(1 - p), x * noise).
+    const std::string dtype = autocast_dtype_name();
+    w.line("constexpr float kScale = " + float_literal(autocast_round_value(1.0f / static_cast<float>(1.0 - p))) +
+           ";  // 1 / (1 - p) rounded to " + dtype + ", as torch's " + dtype + " noise holds it");
     return;
   }
   w.line(scale_line(p));

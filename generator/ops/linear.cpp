@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "../autodiff.hpp"
+#include "../autocast.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
@@ -56,7 +57,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   // when MHA's transposed (T, n, E) view is strided, that is when the step has more than one sample.
   const bool round_first = n.attrs.count("bf16_round_before_bias") > 0;
   auto product = [&](const std::string& z) {
-    return round_first ? "(n > 1 ? ltrt::round_bf16(" + z + ") : " + z + ")" : z;
+    return round_first ? "(n > 1 ? " + autocast_round() + "(" + z + ") : " + z + ")" : z;
   };
   w.open("if constexpr (kUseBlas)");
   w.line("ltrt::sgemm(false, true, " + N + ", kOut, kIn, inp, weight, 0.0f, " + z + ");  // inp @ weight^T");
@@ -163,7 +164,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
     emit_elementwise_kernel(e, e.fn + "_bias_kernel",
                             {{"float* out", "out"}, {"const float* __restrict__ bias", "bias"}, {"int n", "n"}},
                             "rows * kOut",
-                            {"const float product = n > 1 ? ltrt::round_bf16(out[i]) : out[i];",
+                            {"const float product = n > 1 ? " + autocast_round() + "(out[i]) : out[i];",
                              "out[i] = " + apply_epilogue(n, "product + bias[i % kOut]") + ";"},
                             [&](CodeWriter& k) {
                               k.line("constexpr int kOut = " + std::to_string(attr_int(n, "out_features")) + ";");

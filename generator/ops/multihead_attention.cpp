@@ -21,6 +21,7 @@
 #include <cmath>
 
 #include "../autodiff.hpp"
+#include "../autocast.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "flash_attention.hpp"
@@ -141,7 +142,7 @@ void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.open("for (int j = 0; j < visible; ++j)");
   w.line("const float e = j < kFastExpColumns ? ltrt::fexp_u20(row[j] - max) : std::exp(row[j] - max);");
   w.line("sum += e;");
-  w.line("row[j] = ltrt::round_bf16(e);");
+  w.line("row[j] = " + autocast_round() + "(e);");
   w.close();
   w.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the exp");
   w.line("row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)");
@@ -150,7 +151,7 @@ void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("float* o = out + b * kT * kE + h * kD;");
   w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, o, kE);  // e v");
   w.open("for (int i = 0; i < kT; ++i)");
-  w.line("for (int d = 0; d < kD; ++d) o[i * kE + d] = ltrt::round_bf16(o[i * kE + d] * inverse_sum[i]);");
+  w.line("for (int d = 0; d < kD; ++d) o[i * kE + d] = " + autocast_round() + "(o[i * kE + d] * inverse_sum[i]);");
   w.close();
   w.close();
   w.close();
@@ -185,8 +186,8 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("float dpij = 0.0f;");
   w.line("for (int d = 0; d < kD; ++d) dpij += d_o[i * kE + d] * v[j * 3 * kE + d];");
   w.line("const float pij = ltrt::exp_vec(row[j] - row_lse[i]);");
-  w.line("ds[j] = ltrt::round_bf16(pij * (dpij - dot));");
-  w.line("row[j] = ltrt::round_bf16(pij);");
+  w.line("ds[j] = " + autocast_round() + "(pij * (dpij - dot));");
+  w.line("row[j] = " + autocast_round() + "(pij);");
   w.close();
   w.line("for (int j = visible; j < kT; ++j) row[j] = ds[j] = 0.0f;");
   w.close();
@@ -197,15 +198,15 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("const int rows = std::min(kQBlock, kT - r0);");
   w.line("ltrt::sgemm_ld(true, false, kT, kD, rows, 1.0f, p + r0 * kT, kT, d_o + r0 * kE, kE, 0.0f, part, kD);  // p^T dout");
   w.open("for (int j = 0; j < kT; ++j)");
-  w.line("for (int d = 0; d < kD; ++d) dv[j * 3 * kE + d] = ltrt::round_bf16(dv[j * 3 * kE + d] + part[j * kD + d]);");
+  w.line("for (int d = 0; d < kD; ++d) dv[j * 3 * kE + d] = " + autocast_round() + "(dv[j * 3 * kE + d] + part[j * kD + d]);");
   w.close();
   w.line("ltrt::sgemm_ld(true, false, kT, kD, rows, scale, dp + r0 * kT, kT, q + r0 * 3 * kE, 3 * kE, 0.0f, part, kD);  // ds^T q / sqrt(D)");
   w.open("for (int j = 0; j < kT; ++j)");
-  w.line("for (int d = 0; d < kD; ++d) dk[j * 3 * kE + d] = ltrt::round_bf16(dk[j * 3 * kE + d] + part[j * kD + d]);");
+  w.line("for (int d = 0; d < kD; ++d) dk[j * 3 * kE + d] = " + autocast_round() + "(dk[j * 3 * kE + d] + part[j * kD + d]);");
   w.close();
   w.line("ltrt::sgemm_ld(false, false, rows, kD, kT, scale, dp + r0 * kT, kT, k, 3 * kE, 0.0f, dq + r0 * 3 * kE, 3 * kE);  // ds k / sqrt(D)");
   w.open("for (int i = r0; i < r0 + rows; ++i)");
-  w.line("for (int d = 0; d < kD; ++d) dq[i * 3 * kE + d] = ltrt::round_bf16(dq[i * 3 * kE + d]);");
+  w.line("for (int d = 0; d < kD; ++d) dq[i * 3 * kE + d] = " + autocast_round() + "(dq[i * 3 * kE + d]);");
   w.close();
   w.close();
   w.close();

@@ -7,6 +7,7 @@
 ///   dx_k = dy_k - exp(y_k) * sum_j dy_j                (torch's _log_softmax_backward_data)
 /// Both backward rules read the output, not the input.
 #include "softmax.hpp"
+#include "../autocast.hpp"
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
@@ -47,8 +48,8 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g, bool log) {
   if (log && n.attrs.count("bf16")) {
     // bf16-mixed (autocast.cpp): torch's bfloat16 kernel keeps the sum and its log in bfloat16.
     w.line("for (int k = 0; k < kSize; ++k) sum += ltrt::exp_vec(x[k * kInner] - max);");
-    w.line("const float log_sum = ltrt::round_bf16(std::log(ltrt::round_bf16(sum)));");
-    w.line("for (int k = 0; k < kSize; ++k) y[k * kInner] = ltrt::round_bf16((x[k * kInner] - max) - log_sum);");
+    w.line("const float log_sum = " + autocast_round() + "(std::log(" + autocast_round() + "(sum)));");
+    w.line("for (int k = 0; k < kSize; ++k) y[k * kInner] = " + autocast_round() + "((x[k * kInner] - max) - log_sum);");
   } else if (log) {
     w.line("for (int k = 0; k < kSize; ++k) sum += ltrt::exp_vec(x[k * kInner] - max);");
     w.line("const float lse = max + std::log(sum);");
@@ -165,8 +166,8 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g, bool log) {
     // bf16-mixed (autocast.cpp): the sum and its log rounded to bfloat16, as the CPU's.
     k.line(l.loop + " sum += ltrt::exp_vec(x" + at + " - max);");
     if (l.rows) k.line(l.combine("sum", false));
-    k.line("const float log_sum = ltrt::round_bf16(std::log(ltrt::round_bf16(sum)));");
-    k.line(l.loop + " y" + at + " = ltrt::round_bf16((x" + at + " - max) - log_sum);");
+    k.line("const float log_sum = " + autocast_round() + "(std::log(" + autocast_round() + "(sum)));");
+    k.line(l.loop + " y" + at + " = " + autocast_round() + "((x" + at + " - max) - log_sum);");
   } else if (log) {
     k.line(l.loop + " sum += ltrt::exp_vec(x" + at + " - max);");
     if (l.rows) k.line(l.combine("sum", false));

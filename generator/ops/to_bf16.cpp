@@ -6,6 +6,7 @@
 /// into a parameter it goes through `param_grad_add`, which adds it to the parameter's float32
 /// gradient as autograd's AccumulateGrad does.
 #include "../autodiff.hpp"
+#include "../autocast.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
@@ -20,7 +21,7 @@ void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>&) {
     return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
   };
   f.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
-  f.scalar = [](const Node&, const std::string& x) { return "ltrt::round_bf16(" + x + ")"; };
+  f.scalar = [](const Node&, const std::string& x) { return autocast_round() + "(" + x + ")"; };
   f.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
     return Cost{e, e * 8};
@@ -30,7 +31,7 @@ void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>&) {
     w.line(numel_constant(x));
     epilogue_constants(w, n);
     w.open("for (int i = 0; i < " + element_count(x) + "; ++i)");
-    w.line("out[i] = " + apply_epilogue(n, "ltrt::round_bf16(inp[i])") + ";");
+    w.line("out[i] = " + apply_epilogue(n, autocast_round() + "(inp[i])") + ";");
     w.close();
   };
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
@@ -38,7 +39,7 @@ void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>&) {
     e.body.line(numel_constant(x));
     emit_elementwise_kernel(e, e.fn + "_kernel", {{"float* __restrict__ out", "out"}, {"const float* __restrict__ inp", "inp"}},
                             element_count(x),
-                            {"out[i] = " + apply_epilogue(n, "ltrt::round_bf16(inp[i])") + ";"},
+                            {"out[i] = " + apply_epilogue(n, autocast_round() + "(inp[i])") + ";"},
                             [&](CodeWriter& k) { epilogue_constants(k, n); });
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {

@@ -7,10 +7,14 @@
 // predict batches are graphs too; evaluation adds its loss and accuracy to sums on the device,
 // read once per loop. For user hooks inside the step, the step also runs in pieces (forward;
 // backward; clipping and optimizer), each a graph, with the hooks between them on the host.
+// Under "16-mixed" the backend runs the GradScaler: the loss scale is part of the step's scalars,
+// the gradients are unscaled on the device before clipping, and whether the step found an
+// infinity (and was skipped) is read back behind it and settled before the next step.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -20,6 +24,7 @@
 #include "ltrt/cuda/kernels.cuh"
 #include "ltrt/cuda_backend.hpp"
 #include "ltrt/error.hpp"
+#include "ltrt/grad_scaler.hpp"
 #include "ltrt/optimizer.hpp"
 #include "ltrt/rng.hpp"
 
@@ -68,8 +73,9 @@ std::size_t row_bytes(const TensorRef& t) {
 
 class CudaBackend : public Backend {
  public:
-  CudaBackend(const ModelDef& model, Arena& host, int device)
-      : m_(model), groups_(param_groups_of(model)), host_(host), device_(device), accuracy_(accuracy_shape(model)) {
+  CudaBackend(const ModelDef& model, Arena& host, int device, bool grad_scaling)
+      : m_(model), groups_(param_groups_of(model)), host_(host), device_(device), accuracy_(accuracy_shape(model)),
+        grad_scaling_(grad_scaling) {
     LTRT_CUDA_CHECK(cudaSetDevice(device_));
     cudaDeviceProp prop{};
     LTRT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
@@ -115,14 +121,16 @@ class CudaBackend : public Backend {
     // Pinned: the two staging buffers, then what is read back (the evaluation's sums, a training
     // step's loss, an evaluation batch's loss), then the step scalars of an optimizer step run on
     // its own (step_optimizer).
-    const std::size_t readback = align_up(sizeof(EvalSums) + 2 * sizeof(float));
+    const std::size_t readback = align_up(sizeof(EvalSums) + 2 * sizeof(float) + sizeof(int));
     LTRT_CUDA_CHECK(cudaHostAlloc(&pinned_, 2 * staging_bytes_ + readback + sizeof(StepScalars), cudaHostAllocDefault));
     std::byte* back = static_cast<std::byte*>(pinned_) + 2 * staging_bytes_;
     pinned_sums_ = reinterpret_cast<EvalSums*>(back);  // staging_bytes_ is a multiple of 256
     pinned_train_loss_ = reinterpret_cast<float*>(back + sizeof(EvalSums));
     pinned_eval_loss_ = pinned_train_loss_ + 1;
+    pinned_found_inf_ = reinterpret_cast<int*>(pinned_eval_loss_ + 1);
     pinned_scalars_ = reinterpret_cast<StepScalars*>(back + readback);
     LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&scalars_sent_, cudaEventDisableTiming));
+    LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&found_inf_ready_, cudaEventDisableTiming));
     mark_host_copies(false);  // the device's arena is zeros until upload()
   }
 
@@ -140,7 +148,8 @@ class CudaBackend : public Backend {
     destroy(backward_graphs_);
     destroy(optimizer_graphs_);
     if (pinned_) report(cudaFreeHost(pinned_), "cudaFreeHost");
-    for (cudaEvent_t e : {staged_[0], staged_[1], slot_free_[0], slot_free_[1], train_loss_ready_, scalars_sent_})
+    for (cudaEvent_t e :
+         {staged_[0], staged_[1], slot_free_[0], slot_free_[1], train_loss_ready_, scalars_sent_, found_inf_ready_})
       if (e) report(cudaEventDestroy(e), "cudaEventDestroy");
     if (blas_ && cublasLtDestroy(blas_) != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "warning: cublasLtDestroy failed\n");
     if (copy_) report(cudaStreamDestroy(copy_), "cudaStreamDestroy");
@@ -160,6 +169,7 @@ class CudaBackend : public Backend {
   }
 
   void download() override {
+    settle_grad_scaler();
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
     const std::size_t region = static_cast<std::size_t>(m_.num_param_elements) * sizeof(float);
     copy_down(m_.params_offset, region);
@@ -171,15 +181,17 @@ class CudaBackend : public Backend {
   }
 
   void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
+    settle_grad_scaler();
     begin_step(s, dropout, s.optimizer_step ? &optimizer : nullptr);
     launch(training_graph(s));
     read_back_train_loss();  // behind the step; nothing waits for it here
-    if (s.optimizer_step) optimizer.count_device_step();
+    if (s.optimizer_step) count_step(optimizer);
     train_rows_ = s.n;
   }
 
   float train_forward(const TrainStep& s, Generator& dropout) override {
     require_split_step();
+    settle_grad_scaler();
     begin_step(s, dropout, nullptr);
     auto it = forward_graphs_.find(s.n);
     if (it == forward_graphs_.end())
@@ -193,7 +205,7 @@ class CudaBackend : public Backend {
   void train_backward(const TrainStep& s) override {
     require_split_step();
     // d(loss) comes from the scalars staged with the batch for train_forward: the same loss scale.
-    if (s.loss_scale != step_scalars_.loss_scale)
+    if (s.loss_scale != staged_loss_scale_)
       throw Error("internal error: train_backward's loss scale differs from its train_forward's");
     const auto key = std::make_pair(s.n, s.accumulate);
     auto it = backward_graphs_.find(key);
@@ -205,6 +217,7 @@ class CudaBackend : public Backend {
   }
 
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
+    settle_grad_scaler();
     // The learning rate as it is now: on_before_optimizer_step may have set it.
     set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, optimizer.lrs(), optimizer.momentums(),
                           optimizer.mu_products(), optimizer.step_count() + 1);
@@ -218,7 +231,17 @@ class CudaBackend : public Backend {
     if (it == optimizer_graphs_.end())
       it = optimizer_graphs_.emplace(key, capture([&] { enqueue_clip_and_step(clip_val, clip_by_value); })).first;
     launch(it->second);
-    optimizer.count_device_step();
+    count_step(optimizer);
+  }
+
+  std::optional<GradScaler> grad_scaler() override {
+    if (!grad_scaling_) return std::nullopt;
+    settle_grad_scaler();
+    return scaler_;
+  }
+
+  void restore_grad_scaler(const GradScaler& state) override {
+    if (grad_scaling_) scaler_ = state;
   }
 
   // One tensor at a time, as hooks ask: a hook that reads one layer's gradient copies that layer's.
@@ -293,12 +316,47 @@ class CudaBackend : public Backend {
   // A training step's scalars (the optimizer's too when it steps), staged with its batch.
   void begin_step(const TrainStep& s, Generator& dropout, const Optimizer* stepping) {
     step_scalars_ = StepScalars{};
-    step_scalars_.loss_scale = s.loss_scale;
+    staged_loss_scale_ = s.loss_scale;
+    // Lightning scales the loss divided by accumulate_grad_batches: d(loss) is scale / k, the same
+    // float as (1 / k) * scale, the scale being a power of two.
+    step_scalars_.loss_scale = grad_scaling_ ? s.loss_scale * scaler_.scale : s.loss_scale;
+    step_scalars_.inv_scale = grad_scaling_ ? scaler_.inv_scale() : 1.0f;
+    step_scalars_.found_inf = 0;
     step_scalars_.dropout_seed = dropout.next_u64();
     if (stepping)
       set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, stepping->lrs(), stepping->momentums(),
                             stepping->mu_products(), stepping->step_count() + 1);
     stage_batch(s.n, &step_scalars_);
+  }
+
+  // The optimizer step just enqueued advances the optimizer's count (and NAdam's mu_product) on the
+  // host at once, as the next step's scalars need it. Under "16-mixed" the step may turn out
+  // skipped: what the count was before is kept, and found_inf is read back behind the step.
+  void count_step(Optimizer& optimizer) {
+    if (grad_scaling_) {
+      counted_ = &optimizer;
+      steps_before_ = optimizer.step_count();
+      mu_products_before_ = optimizer.mu_products();
+      LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_found_inf_, &scalars_->found_inf, sizeof(int), cudaMemcpyDeviceToHost,
+                                      compute_));
+      LTRT_CUDA_CHECK(cudaEventRecord(found_inf_ready_, compute_));
+    }
+    optimizer.count_device_step();
+  }
+
+  // GradScaler.update() for the last optimizer step, once its found_inf is back (waits for it): a
+  // skipped step takes its count back and halves the scale. Before anything reads the scale or
+  // the optimizer's count: the next step, a checkpoint.
+  void settle_grad_scaler() {
+    if (counted_ == nullptr) return;
+    LTRT_CUDA_CHECK(cudaEventSynchronize(found_inf_ready_));
+    const bool found_inf = *pinned_found_inf_ != 0;
+    scaler_.update(found_inf);
+    if (found_inf) {
+      counted_->set_step_count(steps_before_);
+      counted_->set_mu_products(mu_products_before_);
+    }
+    counted_ = nullptr;
   }
 
   // The training step's loss into pinned memory, behind the step on the compute stream.
@@ -318,6 +376,7 @@ class CudaBackend : public Backend {
   // Clipping (clip_val > 0) and the optimizer step over the flat regions, enqueued on the compute stream.
   void enqueue_clip_and_step(double clip_val, bool clip_by_value) {
     float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
+    if (grad_scaling_) unscale_gradients(ctx_, grad, trainable_elements(m_), scalars_);  // before clipping, as Lightning
     if (clip_val > 0)
       clip_gradients(ctx_, grad, trainable_elements(m_), static_cast<float>(clip_val), clip_by_value, clip_scratch_);
     optimizer_step(ctx_, m_.optimizer, groups_, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
@@ -431,6 +490,13 @@ class CudaBackend : public Backend {
   AccuracyShape accuracy_;
   std::string name_;
   std::size_t loss_offset_ = kNone;
+  const bool grad_scaling_;      // "16-mixed": the GradScaler's loss scaling
+  GradScaler scaler_;
+  Optimizer* counted_ = nullptr;  // the optimizer whose last step's found_inf is not settled yet
+  std::int64_t steps_before_ = 0;
+  std::vector<float> mu_products_before_;
+  int* pinned_found_inf_ = nullptr;
+  cudaEvent_t found_inf_ready_ = nullptr;
   void* block_ = nullptr;
   std::byte* arena_ = nullptr;
   StepScalars* scalars_ = nullptr;
@@ -451,6 +517,7 @@ class CudaBackend : public Backend {
   StepScalars* pinned_scalars_ = nullptr;  // step_optimizer's copy of step_scalars_ to the device
   cudaEvent_t scalars_sent_ = nullptr;     // ... has been made
   StepScalars step_scalars_{};             // the current training step's scalars, as the device has them
+  float staged_loss_scale_ = 0;            // ... made from this TrainStep::loss_scale
   // Whether each parameter's values and gradient in the host arena are the device's (for hooks).
   std::vector<bool> host_params_current_, host_grads_current_;
   int train_rows_ = -1;  // rows of the last training step; -1 once an evaluation has overwritten its results
@@ -482,10 +549,10 @@ int device_count(std::string& why) {
   return count;
 }
 
-std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int device) {
+std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int device, bool grad_scaling) {
   if (model.device_steps == nullptr)
     throw Error(std::string("model '") + model.name + "' has no CUDA steps; regenerate it with trainer.accelerator \"gpu\" or \"auto\"");
-  return std::make_unique<CudaBackend>(model, host, device);
+  return std::make_unique<CudaBackend>(model, host, device, grad_scaling);
 }
 
 }  // namespace ltrt::cuda

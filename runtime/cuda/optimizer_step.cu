@@ -26,6 +26,7 @@ __global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ 
                            std::int64_t n, SgdFlags f, int group, const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g = f.maximize ? -grad[i] : grad[i];
   if (f.decay) g = fmaf(f.weight_decay, param[i], g);  // grad.add(param, alpha=weight_decay)
   const float momentum = s->momentum[group];
@@ -78,6 +79,7 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
                             AdamFlags f, int group, const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g, p, m, v;
   adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, g, p, m, v);
   if (f.amsgrad) {
@@ -99,6 +101,7 @@ __global__ void adamax_kernel(float* __restrict__ param, const float* __restrict
                               const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g = f.maximize ? -grad[i] : grad[i];
   if (f.decay) g = fmaf(f.weight_decay, param[i], g);         // grad.add(param, alpha=weight_decay)
   const float m = lerp(exp_avg[i], g, s->lerp_weight[group]);  // exp_avg.lerp_(grad, 1 - beta1)
@@ -115,6 +118,7 @@ __global__ void radam_kernel(float* __restrict__ param, const float* __restrict_
                              const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g, p, m, v;
   adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, g, p, m, v);
   float update = m / s->bias_correction1[group] * -s->neg_lr[group];  // bias_corrected_exp_avg * lr
@@ -131,6 +135,7 @@ __global__ void nadam_kernel(float* __restrict__ param, const float* __restrict_
                              const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g, p, m, v;
   adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, g, p, m, v);
   const float denom = sqrtf(v / s->bias_correction2) + f.eps;  // exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
@@ -149,6 +154,7 @@ __global__ void rmsprop_kernel(float* __restrict__ param, const float* __restric
                                RmspropFlags f, int group, const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g = f.maximize ? -grad[i] : grad[i];
   if (f.decay) g = fmaf(f.weight_decay, param[i], g);  // grad.add(param, alpha=weight_decay)
   float v = square_avg[i] * f.alpha;                     // square_avg.mul_(alpha)
@@ -183,6 +189,7 @@ __global__ void adagrad_kernel(float* __restrict__ param, const float* __restric
                                std::int64_t n, AdagradFlags f, int group, const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g = f.maximize ? -grad[i] : grad[i];
   if (f.decay) g = fmaf(f.weight_decay, param[i], g);                  // grad.add(param, alpha=weight_decay)
   const float sum = (s->first_step ? f.initial : state_sum[i]) + 1.0f * g * g;  // state_sum.addcmul_(grad, grad, value=1)
@@ -202,6 +209,7 @@ __global__ void adadelta_kernel(float* __restrict__ param, const float* __restri
                                 AdadeltaFlags f, int group, const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g = f.maximize ? -grad[i] : grad[i];
   if (f.decay) g = fmaf(f.weight_decay, param[i], g);  // grad.add(param, alpha=weight_decay)
   float v = square_avg[i] * f.rho;                      // square_avg.mul_(rho)
@@ -226,6 +234,7 @@ __global__ void rprop_kernel(float* __restrict__ param, const float* __restrict_
                              const StepScalars* __restrict__ s) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g = f.maximize ? -grad[i] : grad[i];
   const float before = s->first_step ? 0.0f : prev[i];
   float sign = torch_sign(g * before);        // grad.mul(prev).sign()

@@ -14,19 +14,25 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
                                       const ProcessGroup& group) {
   // Lightning says so when its Trainer picks the precision plugin (the steps round as autocast does),
   // before its device lines; written once the device is settled, so that a refusal is one line.
-  auto say_precision = [&] {
+  // "16-mixed" is float16 with a GradScaler on the GPU; on the CPU (trainer_config.cpp settles
+  // "cpu" at once; "auto" here) Lightning runs bf16-mixed instead, and the program's CPU steps
+  // round to bfloat16 (the generator emits them so).
+  auto say_precision = [&](bool on_gpu) {
     const std::string& given = trainer.precision_given;
     if (given == "16" || given == "bf16")  // fabric's _convert_precision_to_unified_args
       std::fprintf(log, "UserWarning: `precision=%s` is supported for historical reasons but its usage is discouraged. "
                         "Please set your precision to %s-mixed instead!\n", given.c_str(), given.c_str());
-    if (trainer.precision == "bf16-mixed" && (given == "16" || given == "16-mixed"))
+    if (!on_gpu && (given == "16" || given == "16-mixed"))
       std::fprintf(log, "UserWarning: You passed `Trainer(accelerator='cpu', precision='16-mixed')` but AMP with fp16 "
                         "is not supported on CPU. Using `precision='bf16-mixed'` instead.\n");
-    if (trainer.precision == "bf16-mixed") std::fprintf(log, "Using bfloat16 Automatic Mixed Precision (AMP)\n");
+    if (trainer.precision == "16-mixed" && on_gpu)
+      std::fprintf(log, "Using 16bit Automatic Mixed Precision (AMP)\n");
+    else if (trainer.precision == "bf16-mixed" || trainer.precision == "16-mixed")
+      std::fprintf(log, "Using bfloat16 Automatic Mixed Precision (AMP)\n");
   };
   const bool want_gpu = trainer.accelerator == "gpu";
   if (trainer.accelerator == "cpu") {
-    say_precision();
+    say_precision(false);
     return make_cpu_backend(model, host, group);
   }
   // read_trainer_config refuses processes on anything but the CPU.
@@ -35,7 +41,7 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
     if (want_gpu)
       throw Error("trainer.accelerator is \"gpu\" but this program was built without its CUDA backend (CMake found no "
                   "CUDA toolkit, or LTGEN_CUDA was OFF): rebuild it where nvcc is installed");
-    say_precision();
+    say_precision(false);
     return make_cpu_backend(model, host, group);  // a CPU-only program: nothing to choose
   }
 #ifdef LTRT_WITH_CUDA
@@ -43,21 +49,22 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
   const int count = cuda::device_count(why);
   if (count == 0) {
     if (want_gpu) throw Error("trainer.accelerator is \"gpu\" but no CUDA GPU is available: " + why);
-    say_precision();
+    say_precision(false);
     std::fprintf(log, "GPU available: False (%s), used: False: training on the CPU\n", why.c_str());
     return make_cpu_backend(model, host, group);
   }
   if (trainer.device_index >= count)
     throw Error("trainer.devices asks for GPU " + std::to_string(trainer.device_index) + " but there are only " +
                 std::to_string(count) + " (indices 0.." + std::to_string(count - 1) + ")");
-  std::unique_ptr<Backend> b = cuda::make_backend(model, host, trainer.device_index);
-  say_precision();
+  std::unique_ptr<Backend> b =
+      cuda::make_backend(model, host, trainer.device_index, /*grad_scaling=*/trainer.precision == "16-mixed");
+  say_precision(true);
   std::fprintf(log, "GPU available: True (cuda), used: True: training on %s\n", b->device().c_str());
   return b;
 #else
   if (want_gpu)
     throw Error("trainer.accelerator is \"gpu\" but this runtime was compiled without CUDA (LTRT_CUDA was OFF)");
-  say_precision();
+  say_precision(false);
   return make_cpu_backend(model, host, group);
 #endif
 }

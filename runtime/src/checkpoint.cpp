@@ -268,6 +268,15 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     metadata.push_back({"loops", json::write(state.loops)});
     metadata.push_back({"lr_schedulers", json::write(state.lr_schedulers)});
     metadata.push_back({"callbacks", json::write(state.callbacks)});
+    if (state.grad_scaler) {  // GradScaler.state_dict()'s keys
+      json::Value scaler = json::Value::make_object();
+      scaler.set("scale", json::Value::make_number(state.grad_scaler->scale));
+      scaler.set("growth_factor", json::Value::make_number(GradScaler::kGrowthFactor));
+      scaler.set("backoff_factor", json::Value::make_number(GradScaler::kBackoffFactor));
+      scaler.set("growth_interval", json::Value::make_integer(GradScaler::kGrowthInterval));
+      scaler.set("_growth_tracker", json::Value::make_integer(state.grad_scaler->growth_tracker));
+      metadata.push_back({"MixedPrecision", json::write(scaler)});
+    }
   }
   ContentCrc crc;
   for (const SafeTensorView& v : views) {
@@ -333,6 +342,16 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
   for (auto [key, into] : {std::pair{"loops", &state.loops}, std::pair{"lr_schedulers", &state.lr_schedulers},
                            std::pair{"callbacks", &state.callbacks}})
     if (const std::string* text = file.find_metadata(key)) *into = parse_metadata(path, key, *text);
+  if (const std::string* text = file.find_metadata("MixedPrecision")) {
+    const json::Value scaler = parse_metadata(path, "MixedPrecision", *text);
+    const json::Value* scale = scaler.find("scale");
+    const json::Value* tracker = scaler.find("_growth_tracker");
+    if (scale == nullptr || !scale->is_number() || !(scale->num > 0) || tracker == nullptr || !tracker->is_integer ||
+        tracker->integer < 0)
+      throw Error(path + ": __metadata__ 'MixedPrecision' needs a positive 'scale' and a non-negative integer "
+                         "'_growth_tracker' (GradScaler's state)");
+    state.grad_scaler = GradScaler{static_cast<float>(scale->num), tracker->integer};
+  }
 
   // Every expected tensor, then anything left over.
   std::map<std::string, bool> seen;

@@ -530,6 +530,8 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.global_step = global_step_;
   s.weights_only = weights_only;
   s.vocabulary = train_data_.vocab;  // a text source's tokens, saved with the weights
+  // First: under "16-mixed" this settles whether the last step was skipped, and with it the count.
+  s.grad_scaler = backend_->grad_scaler();
   s.optimizer_step = optimizer_.step_count();
   s.mu_products = optimizer_.mu_products();
   s.rng_init = rngs_.init.state();
@@ -583,6 +585,7 @@ void Fit::restore(const std::string& path) {
   LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
   optimizer_.set_step_count(s.optimizer_step);
   optimizer_.set_mu_products(s.mu_products);
+  if (s.grad_scaler) backend_->restore_grad_scaler(*s.grad_scaler);  // Lightning's MixedPrecision.load_state_dict
   rngs_.init.set_state(s.rng_init);
   rngs_.data.set_state(s.rng_data);
   rngs_.dropout.set_state(s.rng_dropout);

@@ -1,6 +1,14 @@
 """`ltgen SPEC --emit lightning` writes a Lightning script; run with real PyTorch Lightning (the
 newest from PyPI) it logs the same rows (epoch, step, metric names) with the same values as the
-generated program, from the same initial weights and data: per-step losses within 1e-4."""
+generated program, from the same initial weights and data: per-step losses within 1e-4.
+
+With --emulator (the cuda_emulated_lightning_* tests) the program's CUDA steps run on the CUDA
+emulator (tests/cuda/emulator), for what only the GPU program does: "16-mixed", float16 autocast
+with a GradScaler. Lightning's CPU would run bf16-mixed instead, so the Lightning script is given
+Lightning's own 16-mixed plugin on the CPU, MixedPrecision("16-mixed", "cpu"): torch's CPU
+autocast in float16 (the roundings the GPU program makes) and a GradScaler("cpu"), with the
+plugin's unscaling, skipped steps and checkpointed scaler state. The GradScaler's state in the
+last checkpoint must then be Lightning's, and so must the optimizer's own step count."""
 import argparse
 import csv
 import math
@@ -8,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -19,6 +28,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--ltgen", required=True)
 parser.add_argument("--lightning-python", required=True)
 parser.add_argument("--work", required=True)
+parser.add_argument("--emulator", help="libltgen_cuda_emulator.a: build the program's CUDA steps for the CUDA emulator")
+parser.add_argument("--source", help="the ltgen source tree (with --emulator)")
 parser.add_argument("spec")
 args = parser.parse_args()
 
@@ -279,7 +290,13 @@ def run():
                **buffers(spec)}, weights)
 
     # The generated program (paths in the spec are relative to it; it runs from there).
-    program = common.generate(args.ltgen, work_spec, os.path.join(args.work, "program"))
+    fp16 = str(spec.get("trainer", {}).get("precision", "32-true")) in ("16", "16-mixed")
+    if args.emulator:
+        program = build_emulated(work_spec, spec["name"])
+    else:
+        check(not fp16 or spec["trainer"].get("accelerator") == "cpu",
+              "a 16-mixed spec off the CPU runs its GPU program: test it with --emulator")
+        program = common.generate(args.ltgen, work_spec, os.path.join(args.work, "program"))
     rc, out, err = common.run_program(program, ["--init_weights=" + weights,
                                                 "--trainer.default_root_dir=" + os.path.join(args.work, "ltgen")],
                                       launch=common.launcher(common.processes(spec)))
@@ -289,6 +306,9 @@ def run():
     script = os.path.join(args.work, "model.py")
     proc = subprocess.run([args.ltgen, work_spec, "--emit", "lightning", "-o", script], capture_output=True, text=True)
     check(proc.returncode == 0, f"ltgen --emit lightning failed:\n{proc.stderr}")
+    if fp16 and args.emulator:
+        give_fp16_plugin_on_cpu(script)
+        check("Using 16bit Automatic Mixed Precision (AMP)" in err, f"the program does not say it uses 16bit AMP:\n{err}")
     proc = subprocess.run([args.lightning_python, script, "--init_weights", weights,
                            "--default_root_dir", os.path.join(args.work, "lightning")],
                           capture_output=True, text=True, cwd=os.getcwd(), timeout=600)
@@ -350,6 +370,93 @@ def run():
         check(proc.returncode == 0, f"reading Lightning's last.ckpt failed:\n{proc.stderr[-2000:]}")
         check(int(meta["global_step"]) == int(proc.stdout), f"last: ltgen's is from step {meta['global_step']}, "
               f"Lightning's from step {proc.stdout.strip()}")
+
+    if fp16 and args.emulator:
+        compare_grad_scaler(a[-1])
+        resumes_alike(program, weights, ours)
+
+
+def resumes_alike(program, weights, uninterrupted):
+    """Fit stopped after its first epoch and resumed from that checkpoint logs what the
+    uninterrupted run logged after it, and ends with the same GradScaler state: the scale and
+    growth tracker travel in the checkpoint (Lightning's "MixedPrecision" entry)."""
+    first, second = os.path.join(args.work, "first_epoch"), os.path.join(args.work, "resumed")
+    rc, _, err = common.run_program(program, ["--init_weights=" + weights, "--trainer.default_root_dir=" + first,
+                                              "--trainer.max_epochs=1"])
+    check(rc == 0, f"the first epoch failed:\n{err}")
+    (ckpt,) = common.checkpoint_files(version_dir(first))
+    rc, _, err = common.run_program(program, ["--trainer.default_root_dir=" + second, "--ckpt_path=" +
+                                              os.path.join(version_dir(first), "checkpoints", ckpt)])
+    check(rc == 0, f"the resumed run failed:\n{err}")
+    # The values in order, by epoch and column (the logging step a resumed run goes on from is
+    # trainer_semantics.py's subject).
+    cells = lambda rows: [((epoch, column), value) for (epoch, _, column), value in rows]
+    resumed = cells(read_rows(os.path.join(version_dir(second), "metrics.csv")))
+    want = cells([cell for cell in uninterrupted if cell[0][0] >= 1])
+    check([k for k, _ in resumed] == [k for k, _ in want],
+          f"the resumed run logged {[k for k, _ in resumed][:6]}..., the uninterrupted one {[k for k, _ in want][:6]}...")
+    for (key, got), (_, value) in zip(resumed, want):
+        check(got == value, f"resumed after epoch 0: {key} is {got}, uninterrupted {value}")
+    end = lambda root: common.checkpoint_metadata(
+        os.path.join(version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1]))["MixedPrecision"]
+    check(end(second) == end(os.path.join(args.work, "ltgen")),
+          f"GradScaler after the resumed run {end(second)}, after the uninterrupted one {end(os.path.join(args.work, 'ltgen'))}")
+    print(f"stopped after epoch 0 ({ckpt}) and resumed: the same {len(want)} values and GradScaler state")
+
+
+def build_emulated(spec_path, name):
+    """ltgen --emit-only, then the program built for the CUDA emulator (its "GPU" runs there)."""
+    out = os.path.join(args.work, "program")
+    proc = subprocess.run([args.ltgen, spec_path, "-o", out, "--emit-only"], capture_output=True, text=True)
+    check(proc.returncode == 0, f"ltgen --emit-only exited with {proc.returncode}:\n{proc.stderr}")
+    build = os.path.join(args.work, "emulated_build")
+    common.cmake_build(os.path.join(args.source, "tests", "cuda", "emulator", "program"), build,
+                       f"{name} for the CUDA emulator",
+                       [f"-DPROGRAM_DIR={out}", f"-DPROGRAM_NAME={name}", f"-DEMULATOR_LIBRARY={args.emulator}",
+                        f"-DLTGEN_SOURCE_DIR={args.source}", f"-DPYTHON={sys.executable}"])
+    return os.path.join(build, name)
+
+
+def give_fp16_plugin_on_cpu(script):
+    """The Lightning script's Trainer gets MixedPrecision("16-mixed", "cpu") on the CPU (in place of
+    precision="16-mixed", which Lightning's CPU would turn into bf16-mixed)."""
+    with open(script) as f:
+        text = f.read()
+    anchor = '    overrides = {"default_root_dir": cli.default_root_dir} if cli.default_root_dir else {}\n'
+    check(text.count(anchor) == 1, f"{script} has no line {anchor.strip()!r} to add the plugin after")
+    text = text.replace(anchor, anchor + (
+        "    from lightning.pytorch.plugins.precision import MixedPrecision\n"
+        "    overrides.update(precision=None, accelerator=\"cpu\", plugins=[MixedPrecision(\"16-mixed\", \"cpu\")])\n"))
+    with open(script, "w") as f:
+        f.write(text)
+
+
+def compare_grad_scaler(name):
+    """The GradScaler's state and the optimizer's step count in the last checkpoint, both sides."""
+    ours = common.checkpoint_metadata(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "checkpoints",
+                                                   name + ".safetensors"))
+    check("MixedPrecision" in ours, f"ltgen's checkpoint {name} has no MixedPrecision (GradScaler) state")
+    mine = __import__("json").loads(ours["MixedPrecision"])
+    reader = os.path.join(args.work, "read_scaler.py")
+    with open(reader, "w") as f:
+        f.write("import json, sys, torch\n"
+                "c = torch.load(sys.argv[1], weights_only=False)\n"
+                "steps = [float(s['step']) for s in c['optimizer_states'][0]['state'].values() if 'step' in s]\n"
+                "print(json.dumps({'scaler': c['MixedPrecision'], 'steps': sorted(set(steps))}))\n")
+    proc = subprocess.run([args.lightning_python, reader, os.path.join(version_dir(os.path.join(args.work, "lightning")),
+                                                                       "checkpoints", name + ".ckpt")],
+                          capture_output=True, text=True, timeout=300)
+    check(proc.returncode == 0, f"reading Lightning's {name}.ckpt failed:\n{proc.stderr[-2000:]}")
+    theirs = __import__("json").loads(proc.stdout)
+    for key in ("scale", "_growth_tracker", "growth_factor", "backoff_factor", "growth_interval"):
+        check(mine.get(key) == theirs["scaler"][key],
+              f"GradScaler {key}: ltgen {mine.get(key)}, Lightning {theirs['scaler'][key]}")
+    said = f"GradScaler: scale {mine['scale']}, growth tracker {mine['_growth_tracker']}"
+    step = int(__import__("json").loads(ours["optimizer"])["step"])
+    if theirs["steps"]:  # optimizers that count their steps (Adam's state['step'])
+        check(theirs["steps"] == [float(step)], f"optimizer steps taken: ltgen {step}, Lightning {theirs['steps']}")
+        said += f", {step} optimizer steps taken"
+    print(said + ", as Lightning's")
 
 
 args.work = os.path.abspath(args.work)

@@ -38,14 +38,15 @@ std::string read_text(const fs::path& p) {
   return ss.str();
 }
 
-// A small valid spec in `dir` whose "hooks" names `hooks` (an absolute path).
-fs::path write_spec(const fs::path& dir, const fs::path& hooks) {
+// A small valid spec in `dir` whose "hooks" names `hooks` (an absolute path), with `trainer` (JSON).
+fs::path write_spec(const fs::path& dir, const fs::path& hooks, const std::string& trainer = "{}") {
   fs::create_directories(dir);
   const fs::path spec = dir / "spec.json";
   std::ofstream(spec) << R"({"name": "hooked", "model": {"inputs": {"x": [3]}, "target": {"shape": [1]},)"
                       << R"( "layers": [{"type": "Linear", "out_features": 1}], "loss": {"type": "MSELoss"}},)"
                       << R"( "data": {"batch_size": 4, "train": {"source": "randn", "num_samples": 8}},)"
-                      << R"( "optimizer": {"type": "SGD", "lr": 0.1}, "hooks": ")" << hooks.string() << "\"}\n";
+                      << R"( "optimizer": {"type": "SGD", "lr": 0.1}, "trainer": )" << trainer << R"(, "hooks": ")"
+                      << hooks.string() << "\"}\n";
   return spec;
 }
 
@@ -93,6 +94,28 @@ TEST(GoodHooks, HelpersAreLeftAloneAndOnlyDefinedHooksAreCalled) {
   EXPECT_NE(cmake.find("LTRT_USER_HOOKS="), std::string::npos) << cmake;
   // None of the three hooks between forward and backward: the model keeps its fused step only.
   EXPECT_EQ(read_text(dir / "out" / "model.cpp").find("training_forward"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// "16-mixed" on the GPU unscales the gradients between the hooks that run inside the step: a file
+// defining one of them is refused by name (the others, and the same file under bf16-mixed, are not).
+TEST(Float16Hooks, HooksInsideTheStepAreRefused) {
+  const fs::path dir = fs::temp_directory_path() / "ltgen_fp16_hooks";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path hooks = dir / "hooks.cpp";
+  std::ofstream(hooks) << "#include <ltrt/hooks.hpp>\nvoid on_before_optimizer_step(ltrt::Trainer&) {}\n";
+  const fs::path spec = write_spec(dir / "fp16", hooks, R"({"accelerator": "gpu", "precision": "16-mixed"})");
+  const Result r = run(spec.string() + " -o " + (dir / "out").string() + " --emit-only");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("hooks: the hooks file defines on_before_optimizer_step, which runs inside the training step: "
+                          "not supported yet under trainer.precision \"16-mixed\" on the GPU"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  const fs::path bf16 = write_spec(dir / "bf16", hooks, R"({"accelerator": "gpu", "precision": "bf16-mixed"})");
+  const Result ok = run(bf16.string() + " -o " + (dir / "out_bf16").string() + " --emit-only");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
   fs::remove_all(dir);
 }
 

@@ -101,6 +101,55 @@ TEST(Checkpoint, NadamMuProductRoundTripsAndIsRequired) {
   EXPECT_NE(e.find("has no 'mu_product' list"), std::string::npos) << e;
 }
 
+// "16-mixed": the GradScaler's state as GradScaler.state_dict() holds it, under "MixedPrecision".
+TEST(Checkpoint, GradScalerRoundTripsAndIsOptional) {
+  const std::string dir = tmp_dir("grad_scaler");
+  ltrt::ModelDef m = toy::make_model(dir.c_str());
+  ltrt::Arena a(m.arena_bytes);
+  ltrt::TrainState state{0, 1, 1, ltrt::Generator(1).state(), ltrt::Generator(2).state(), ltrt::Generator(3).state()};
+  const std::string path = dir + "/c.safetensors";
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  EXPECT_FALSE(ltrt::load_checkpoint(path, m, a.data()).grad_scaler.has_value());
+
+  state.grad_scaler = ltrt::GradScaler{0.0078125f, 1999};
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  const ltrt::TrainState back = ltrt::load_checkpoint(path, m, a.data());
+  ASSERT_TRUE(back.grad_scaler.has_value());
+  EXPECT_EQ(back.grad_scaler->scale, 0.0078125f);
+  EXPECT_EQ(back.grad_scaler->growth_tracker, 1999);
+  const ltrt::SafeTensorsFile file = ltrt::read_safetensors(path);
+  const std::string* saved = file.find_metadata("MixedPrecision");
+  ASSERT_NE(saved, nullptr);
+  EXPECT_NE(saved->find("\"growth_interval\":2000"), std::string::npos) << *saved;
+
+  state.grad_scaler = ltrt::GradScaler{-1.0f, 0};
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  const std::string e = error_of([&] { ltrt::load_checkpoint(path, m, a.data()); });
+  EXPECT_NE(e.find("'MixedPrecision' needs a positive 'scale'"), std::string::npos) << e;
+}
+
+// torch._amp_update_scale_: halve on an infinity (and start counting again), double after 2,000
+// steps without one, and never grow into infinity.
+TEST(GradScaler, UpdatesAsTorch) {
+  ltrt::GradScaler s;
+  EXPECT_EQ(s.scale, 65536.0f);
+  EXPECT_EQ(s.inv_scale(), 1.0f / 65536.0f);
+  s.update(false);
+  s.update(true);
+  EXPECT_EQ(s.scale, 32768.0f);
+  EXPECT_EQ(s.growth_tracker, 0);
+  for (int i = 0; i < 1999; ++i) s.update(false);
+  EXPECT_EQ(s.scale, 32768.0f);
+  EXPECT_EQ(s.growth_tracker, 1999);
+  s.update(false);
+  EXPECT_EQ(s.scale, 65536.0f);
+  EXPECT_EQ(s.growth_tracker, 0);
+  s.scale = 2.0e38f;
+  for (int i = 0; i < 2000; ++i) s.update(false);
+  EXPECT_EQ(s.scale, 2.0e38f);  // 4e38 is not a float: kept
+  EXPECT_EQ(s.growth_tracker, 0);
+}
+
 TEST(Checkpoint, OtherSpecIsRefused) {
   const std::string dir = tmp_dir("other_spec");
   ltrt::ModelDef m = toy::make_model(dir.c_str());

@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ltrt/arena.hpp"
+#include "ltrt/grad_scaler.hpp"
 #include "ltrt/model.hpp"
 #include "ltrt/process_group.hpp"
 #include "ltrt/trainer_config.hpp"
@@ -82,6 +84,14 @@ class Backend {
   // Parameter `param`'s values, or its gradient, in the host arena made the backend's current
   // ones: user hooks read them there (trainer.parameter(), trainer.grad()).
   virtual void fetch_for_hooks(int param, bool gradient) = 0;
+
+  // "16-mixed" on the GPU: the GradScaler's state after the steps so far (waiting for the last
+  // one's verdict, which also settles the optimizer's step count), for a checkpoint; nullopt on a
+  // backend that scales no loss.
+  virtual std::optional<GradScaler> grad_scaler() { return std::nullopt; }
+  // A checkpoint's GradScaler state, on resume; ignored by a backend that scales no loss (as
+  // Lightning's bf16 and 32-bit plugins ignore it).
+  virtual void restore_grad_scaler(const GradScaler&) {}
 };
 
 // The backend trainer.accelerator asks for: "cpu"; "gpu" (the program's CUDA steps, an error

@@ -29,9 +29,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "ltrt/grad_scaler.hpp"
 #include "ltrt/json.hpp"
 #include "ltrt/model.hpp"
 
@@ -49,6 +51,9 @@ struct TrainState {
   bool weights_only = false;
   std::string vocabulary;     // a text source's vocabulary (token i is byte vocabulary[i]); empty: none
   std::vector<float> mu_products;  // NAdam's, per parameter group (Optimizer::mu_products); else empty
+  // "16-mixed" on the GPU: the GradScaler's state, as Lightning saves it under "MixedPrecision";
+  // absent otherwise (and a resume without it starts a fresh scaler, as Lightning's does).
+  std::optional<GradScaler> grad_scaler;
 };
 
 // Writes atomically (a reader or a crash never sees half a file).

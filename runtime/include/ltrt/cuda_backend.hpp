@@ -16,7 +16,7 @@ int device_count(std::string& why);
 // The model's CUDA steps on GPU `device`: one device allocation for the run (the arena in the
 // host arena's layout, the step scalars, clipping scratch and cuBLASLt's workspace), a training
 // step captured once per batch shape as a CUDA graph and replayed, batches copied in from
-// pinned buffers on a second stream.
-std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int device);
+// pinned buffers on a second stream. grad_scaling: "16-mixed", the GradScaler's loss scaling.
+std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int device, bool grad_scaling);
 
 }  // namespace ltrt::cuda

@@ -17,7 +17,13 @@ namespace ltrt::cuda {
 // Per-step values in device memory: a captured graph reads them when it runs, so the host
 // changes them between replays with one copy instead of re-capturing.
 struct StepScalars {
-  float loss_scale;             // d(loss) backward starts from: 1 / accumulate_grad_batches
+  float loss_scale;             // d(loss) backward starts from: 1 / accumulate_grad_batches (times
+                                // the GradScaler's scale under "16-mixed")
+  // "16-mixed": the gradients are multiplied by inv_scale before clipping and the optimizer step;
+  // unscale_gradients sets found_inf (staged as 0) when one of them is not finite, and the
+  // optimizer kernels then leave everything as it was (GradScaler.step skips optimizer.step()).
+  float inv_scale;
+  int found_inf;
   std::uint64_t dropout_seed;   // this step's Dropout stream, drawn from the host's dropout generator
   // The optimizer step's scalars, computed on the host in float64 as torch.optim does and
   // rounded to float exactly as the CPU kernels round them (runtime/src/sgd.cpp, adam.cpp, adamax.cpp,

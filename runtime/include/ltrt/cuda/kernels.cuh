@@ -18,6 +18,11 @@ namespace ltrt::cuda {
 void optimizer_step(const Context& ctx, const OptimizerConfig& config, const std::vector<ParamGroupDef>& groups,
                     float* param, const float* grad, float* slots, std::int64_t n);
 
+// GradScaler.unscale_ ("16-mixed"): torch._amp_foreach_non_finite_check_and_unscale_ over the flat
+// gradient region, each gradient times scalars->inv_scale, and scalars->found_inf set to 1 when
+// one is an infinity or NaN (every thread that finds one writes the same 1: no order matters).
+void unscale_gradients(const Context& ctx, float* grad, std::int64_t n, StepScalars* scalars);
+
 // torch.nn.utils.clip_grad_norm_ (norm in float64, coefficient max_norm / (norm + 1e-6), applied
 // when below 1) or clip_grad_value_ over the flat gradient region, on the device. `scratch`
 // holds kClipBlocks doubles and one float.

@@ -3,7 +3,8 @@
 # in one command, each part under its own time limit):
 #   1. the gpu parity checks (gpu-kit/run.sh), while the benchmark's programs build on the side;
 #   2. bench/gpu_bench.py: tokens/s of ltgen, PyTorch eager and torch.compile;
-#   3. tests/cuda/mma_check.cu, where it exists (the tensor-core fragment layouts on the hardware),
+#   3. tests/cuda/mma_check.cu and fp16_check.cu, where they exist (the tensor-core fragment layouts
+#      and float16 rounding on the hardware),
 #      and bench/cublaslt_probe.cu (the GEMMs' cuBLASLt kernels with and without TF32);
 #   4. a per-kernel time breakdown of one ltgen step (Nsight Compute), where ncu works.
 # Usage, from the repository root on the GPU machine:
@@ -47,6 +48,12 @@ if [[ -f tests/cuda/mma_check.cu ]]; then
   stamp "mma_check"
   nvcc -std=c++17 -arch=sm_90 -I runtime/include tests/cuda/mma_check.cu -o /tmp/mma_check && timeout 60 /tmp/mma_check
   stamp "mma_check exited $?"
+fi
+# ltrt::round_fp16 compiled for the device (16-mixed's rounding) against the GPU's __float2half_rn.
+if [[ -f tests/cuda/fp16_check.cu ]]; then
+  stamp "fp16_check"
+  nvcc -std=c++17 -arch=sm_90 -I runtime/include tests/cuda/fp16_check.cu -o /tmp/fp16_check && timeout 60 /tmp/fp16_check
+  stamp "fp16_check exited $?"
 fi
 
 # Which cuBLASLt kernels sgemm gets for GPT-2's GEMMs, with TF32 and without, and their speed.

@@ -165,11 +165,9 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     } else if (kFloat32.count(n.op)) {
       out_bf16 = false;
     } else if (n.op == "attention" && any_bf16) {
-      if (spec.trainer.precision == "16-mixed")
-        throw unsupported(spec, n, "is not supported yet under trainer.precision \"16-mixed\" (the float16 attention "
-                                   "is not checked against torch's yet); \"bf16-mixed\" supports it");
-      // torch's CPU flash attention on bfloat16 q, k, v (ops/multihead_attention.cpp), for one block
-      // of keys: torch's are 512 long, and longer sequences rescale across blocks.
+      // torch's CPU flash attention on q, k, v in autocast's dtype (ops/multihead_attention.cpp; its
+      // float16 kernel works as its bfloat16 one), for one block of keys: torch's are 512 long, and
+      // longer sequences rescale across blocks.
       if (g.value(n.inputs[0]).shape[1] > 512)
         throw unsupported(spec, n, "over more than 512 positions is not supported yet under trainer.precision "
                                    "\"" + spec.trainer.precision + "\" (torch's attention then works in blocks of 512 keys, which ltgen "
@@ -219,6 +217,8 @@ std::string autocast_round() { return float16_emission ? "ltrt::round_fp16" : "l
 float autocast_round_value(float x) { return float16_emission ? ltrt::round_fp16(x) : ltrt::round_bf16(x); }
 
 const char* autocast_dtype_name() { return float16_emission ? "float16" : "bfloat16"; }
+
+const char* autocast_precision() { return float16_emission ? "16-mixed" : "bf16-mixed"; }
 
 Float16Emission::Float16Emission(bool on) : previous_(float16_emission) { float16_emission = on; }
 

@@ -33,6 +33,7 @@ void autocast_bf16(Graph& g, const Spec& spec);
 std::string autocast_round();
 float autocast_round_value(float x);   // the same rounding, for constants computed here
 const char* autocast_dtype_name();     // "bfloat16" or "float16", for comments
+const char* autocast_precision();      // "bf16-mixed" or "16-mixed", for comments
 class Float16Emission {
  public:
   explicit Float16Emission(bool on);

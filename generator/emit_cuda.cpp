@@ -232,7 +232,8 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line("#include <ltrt/cuda/reduce.cuh>");
   w.line("#include <ltrt/cuda/tiled_gemm.cuh>");
   w.line("#include <ltrt/error.hpp>");
-  if (has_bf16_attention(g)) w.line("#include <ltrt/fexp_u20.hpp>  // torch's exp in bf16-mixed's attention");
+  if (has_bf16_attention(g))
+    w.line(std::string("#include <ltrt/fexp_u20.hpp>  // torch's exp in ") + autocast_precision() + "'s attention");
   w.line();
   w.line("#include \"model.hpp\"");
   w.line();

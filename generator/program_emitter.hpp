@@ -13,6 +13,7 @@
 
 #include <ltrt/python_repr.hpp>
 
+#include "autocast.hpp"
 #include "code_writer.hpp"
 #include "emit_cpu.hpp"
 #include "op.hpp"
@@ -104,9 +105,12 @@ struct Emitter {
   }
 
   std::string describe_layer(const Node& n) const {
-    if (n.op == "to_bf16")  // bf16-mixed (autocast.cpp); in an epilogue, the layer's own result
-      return n.backward ? "its gradient rounded to bfloat16 (bf16-mixed)" : "rounded to bfloat16 (bf16-mixed)";
-    if (n.op == "param_grad_add") return "the bfloat16 cast's gradient added to the parameter's (bf16-mixed)";
+    const std::string mixed = std::string(autocast_dtype_name()) + " (" + autocast_precision() + ")";
+    if (n.op == "to_bf16")  // mixed precision (autocast.cpp); in an epilogue, the layer's own result
+      return n.backward ? "its gradient rounded to " + mixed : "rounded to " + mixed;
+    if (n.op == "param_grad_add")
+      return std::string("the ") + autocast_dtype_name() + " cast's gradient added to the parameter's (" +
+             autocast_precision() + ")";
     auto it = layer_by_source.find(n.source);
     if (it == layer_by_source.end()) return n.op;
     return torch_repr(*it->second, n);

@@ -80,7 +80,7 @@ constexpr std::size_t d_layers_0_bias = 142400;
 constexpr std::size_t d_layers_0_weight = 76864;
 }  // namespace offset
 
-// layers.0: rounded to bfloat16 (bf16-mixed)
+// layers.0: rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (32, 64) <- inp (32, 64)
 // Its kernels also serve layers_0_to_bf16_2, layers_0_to_bf16_3, layers_2_to_bf16, layers_3_to_bf16,
@@ -100,7 +100,7 @@ static void layers_0_to_bf16(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
-// layers.0: rounded to bfloat16 (bf16-mixed)
+// layers.0: rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (256, 64) <- inp (256, 64)
 // Also called by layers_0_grad_to_bf16_3: the same shapes and constants, so the same code.
@@ -113,7 +113,7 @@ static void layers_0_to_bf16_2(float* out, const float* inp, const ltrt::cuda::C
   LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
-// layers.0: rounded to bfloat16 (bf16-mixed)
+// layers.0: rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (256,) <- inp (256,)
 // Also called by layers_0_grad_to_bf16_2: the same shapes and constants, so the same code.
@@ -126,7 +126,7 @@ static void layers_0_to_bf16_3(float* out, const float* inp, const ltrt::cuda::C
   LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
-// layers.0: Linear(in_features=64, out_features=256, bias=True) + rounded to bfloat16 (bf16-mixed) (fused) + ReLU(inplace=False) (fused) + rounded to bfloat16 (bf16-mixed) (fused)
+// layers.0: Linear(in_features=64, out_features=256, bias=True) + rounded to float16 (16-mixed) (fused) + ReLU(inplace=False) (fused) + rounded to float16 (16-mixed) (fused)
 // spec: model.layers[0], , model.layers[1],
 // out (32, 256) <- inp (32, 64) weight (256, 64) bias (256,)
 
@@ -140,7 +140,7 @@ static void layers_0_forward(float* out, const float* inp, const float* weight, 
                              const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 256;
   const int rows = n;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
+  // float16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
   ltrt::cuda::Context exact_tf32 = ctx;
   exact_tf32.tf32 = true;
   ltrt::cuda::sgemm(exact_tf32, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
@@ -182,7 +182,7 @@ static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, i
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
-// layers.2: rounded to bfloat16 (bf16-mixed)
+// layers.2: rounded to float16 (16-mixed)
 // spec: model.layers[2]
 // out (32, 256) <- inp (32, 256)
 // Also called by layers_2_grad_to_bf16, layers_1_grad_to_bf16 and layers_0_grad_to_bf16: the same shapes and
@@ -196,7 +196,7 @@ static void layers_2_to_bf16(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
-// layers.3: rounded to bfloat16 (bf16-mixed)
+// layers.3: rounded to float16 (16-mixed)
 // spec: model.layers[3]
 // out (10, 256) <- inp (10, 256)
 // Also called by layers_3_grad_to_bf16_3: the same shapes and constants, so the same code.
@@ -209,7 +209,7 @@ static void layers_3_to_bf16(float* out, const float* inp, const ltrt::cuda::Con
   LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
-// layers.3: rounded to bfloat16 (bf16-mixed)
+// layers.3: rounded to float16 (16-mixed)
 // spec: model.layers[3]
 // out (10,) <- inp (10,)
 // Also called by layers_3_grad_to_bf16_2: the same shapes and constants, so the same code.
@@ -222,7 +222,7 @@ static void layers_3_to_bf16_2(float* out, const float* inp, const ltrt::cuda::C
   LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
-// layers.3: Linear(in_features=256, out_features=10, bias=True) + rounded to bfloat16 (bf16-mixed) (fused)
+// layers.3: Linear(in_features=256, out_features=10, bias=True) + rounded to float16 (16-mixed) (fused)
 // spec: model.layers[3],
 // out (32, 10) <- inp (32, 256) weight (10, 256) bias (10,)
 
@@ -236,7 +236,7 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
                              const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 256, kOut = 10;
   const int rows = n;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
+  // float16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
   ltrt::cuda::Context exact_tf32 = ctx;
   exact_tf32.tf32 = true;
   ltrt::cuda::sgemm(exact_tf32, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
@@ -363,7 +363,7 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
 }
 
-// layers.3 backward: its gradient rounded to bfloat16 (bf16-mixed)
+// layers.3 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[3]
 // out (32, 10) <- inp (32, 10)
 // Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
@@ -430,7 +430,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
                               const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 256, kOut = 10;
   const int rows = n;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
+  // float16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
   ltrt::cuda::Context exact_tf32 = ctx;
   exact_tf32.tf32 = true;
   ltrt::cuda::sgemm(exact_tf32, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f,
@@ -450,7 +450,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
   }
 }
 
-// layers.3 backward: its gradient rounded to bfloat16 (bf16-mixed)
+// layers.3 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[3]
 // out (10,) <- inp (10,)
 // Calls layers_3_to_bf16_2: the same shapes and constants, so the same code.
@@ -458,7 +458,7 @@ static void layers_3_grad_to_bf16_2(float* out, const float* inp, const ltrt::cu
   layers_3_to_bf16_2(out, inp, ctx);
 }
 
-// layers.3 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
+// layers.3 backward: the float16 cast's gradient added to the parameter's (16-mixed)
 // spec: model.layers[3]
 // dparam (10,) <- grad (10,)
 // Its kernels also serve layers_3_param_grad_add_2, layers_0_param_grad_add and layers_0_param_grad_add_2: the same
@@ -480,7 +480,7 @@ static void layers_3_param_grad_add(float* dparam, const float* grad, bool accum
   LTRT_CUDA_CHECK_LAUNCH("layers_3_param_grad_add_kernel");
 }
 
-// layers.3 backward: its gradient rounded to bfloat16 (bf16-mixed)
+// layers.3 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[3]
 // out (10, 256) <- inp (10, 256)
 // Calls layers_3_to_bf16: the same shapes and constants, so the same code.
@@ -488,7 +488,7 @@ static void layers_3_grad_to_bf16_3(float* out, const float* inp, const ltrt::cu
   layers_3_to_bf16(out, inp, ctx);
 }
 
-// layers.3 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
+// layers.3 backward: the float16 cast's gradient added to the parameter's (16-mixed)
 // spec: model.layers[3]
 // dparam (10, 256) <- grad (10, 256)
 // Its kernels are layers_3_param_grad_add's: the same shapes and constants, so the same code.
@@ -502,7 +502,7 @@ static void layers_3_param_grad_add_2(float* dparam, const float* grad, bool acc
   LTRT_CUDA_CHECK_LAUNCH("layers_3_param_grad_add_kernel");
 }
 
-// layers.2 backward: its gradient rounded to bfloat16 (bf16-mixed)
+// layers.2 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[2]
 // out (32, 256) <- inp (32, 256)
 // Calls layers_2_to_bf16: the same shapes and constants, so the same code.
@@ -533,7 +533,7 @@ static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t
   LTRT_CUDA_CHECK_LAUNCH("layers_2_backward_kernel");
 }
 
-// layers.1 backward: its gradient rounded to bfloat16 (bf16-mixed)
+// layers.1 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[1]
 // out (32, 256) <- inp (32, 256)
 // Calls layers_2_to_bf16: the same shapes and constants, so the same code.
@@ -561,7 +561,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
   LTRT_CUDA_CHECK_LAUNCH("layers_1_backward_kernel");
 }
 
-// layers.0 backward: its gradient rounded to bfloat16 (bf16-mixed)
+// layers.0 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (32, 256) <- inp (32, 256)
 // Calls layers_2_to_bf16: the same shapes and constants, so the same code.
@@ -624,7 +624,7 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
                               const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 256;
   const int rows = n;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
+  // float16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
   ltrt::cuda::Context exact_tf32 = ctx;
   exact_tf32.tf32 = true;
   ltrt::cuda::sgemm(exact_tf32, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f,
@@ -643,7 +643,7 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
   }
 }
 
-// layers.0 backward: its gradient rounded to bfloat16 (bf16-mixed)
+// layers.0 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (256,) <- inp (256,)
 // Calls layers_0_to_bf16_3: the same shapes and constants, so the same code.
@@ -651,7 +651,7 @@ static void layers_0_grad_to_bf16_2(float* out, const float* inp, const ltrt::cu
   layers_0_to_bf16_3(out, inp, ctx);
 }
 
-// layers.0 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
+// layers.0 backward: the float16 cast's gradient added to the parameter's (16-mixed)
 // spec: model.layers[0]
 // dparam (256,) <- grad (256,)
 // Its kernels are layers_3_param_grad_add's: the same shapes and constants, so the same code.
@@ -664,7 +664,7 @@ static void layers_0_param_grad_add(float* dparam, const float* grad, bool accum
   LTRT_CUDA_CHECK_LAUNCH("layers_3_param_grad_add_kernel");
 }
 
-// layers.0 backward: its gradient rounded to bfloat16 (bf16-mixed)
+// layers.0 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (256, 64) <- inp (256, 64)
 // Calls layers_0_to_bf16_2: the same shapes and constants, so the same code.
@@ -672,7 +672,7 @@ static void layers_0_grad_to_bf16_3(float* out, const float* inp, const ltrt::cu
   layers_0_to_bf16_2(out, inp, ctx);
 }
 
-// layers.0 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
+// layers.0 backward: the float16 cast's gradient added to the parameter's (16-mixed)
 // spec: model.layers[0]
 // dparam (256, 64) <- grad (256, 64)
 // Its kernels are layers_3_param_grad_add's: the same shapes and constants, so the same code.

@@ -54,10 +54,12 @@ void emit_attention_bf16_forward_cuda(CudaEmit& e, const Node& n, const Graph& g
   const Value& qkv = g.value(n.inputs[0]);
   CodeWriter& k = e.kernels;
   k.line();
-  k.line("// bf16-mixed attention (the CPU's emit_forward_bf16): a thread per (sample, head, query row). The");
+  k.line(std::string("// ") + autocast_precision() +
+         " attention (the CPU's emit_forward_bf16): a thread per (sample, head, query row). The");
   k.line("// scaled scores' max, then e_j = exp(s_j - max) by torch's fexp_u20 over the first fast_exp_columns");
   k.line("// keys (the CPU program's split: whole vectors of its build) and expf on the rest, rounded to");
-  k.line("// bfloat16 for the product with v while the sum adds them unrounded; out = round(o / sum),");
+  k.line(std::string("// ") + autocast_dtype_name() + " for the product with v while the sum adds them unrounded; out = "
+         "round(o / sum),");
   k.line("// lse = max + log(sum).");
   open_element_kernel(k, e.fn + "_kernel",
                       {"float* __restrict__ out", "float* __restrict__ lse", "const float* __restrict__ qkv",
@@ -112,7 +114,8 @@ void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& 
   k.line();
   k.line("// dk_j and dv_j (the CPU's emit_backward_bf16): a thread per (sample, head, key row j). Per block of");
   k.line("// kQBlock query rows, its contributions sum_i round(p_ij) dout_i and sum_i ds_ij q_i / sqrt(D) are");
-  k.line("// added to dv_j and dk_j, rounded to bfloat16 after each block, as torch's bfloat16 dk and dv.");
+  k.line(std::string("// added to dv_j and dk_j, rounded to ") + autocast_dtype_name() + " after each block, as torch's " +
+         autocast_dtype_name() + " dk and dv.");
   open_element_kernel(k, e.fn + "_dkdv_kernel", params, [](CodeWriter&) {});
   write_row_place(k, n, qkv);
   head_rows(k);

@@ -134,7 +134,8 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
 std::string gemm_context(CodeWriter& w, const std::vector<int>& operands, const Graph& g) {
   for (int v : operands)
     if (!g.value(v).bf16) return "ctx";
-  w.line("// bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums");
+  w.line(std::string("// ") + autocast_dtype_name() + " operands: TF32 holds them exactly, so tensor cores give float32 "
+         "products and sums");
   w.line("ltrt::cuda::Context exact_tf32 = ctx;");
   w.line("exact_tf32.tf32 = true;");
   return "exact_tf32";

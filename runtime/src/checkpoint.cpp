@@ -2,6 +2,7 @@
 #include "ltrt/checkpoint.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -346,10 +347,19 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     const json::Value scaler = parse_metadata(path, "MixedPrecision", *text);
     const json::Value* scale = scaler.find("scale");
     const json::Value* tracker = scaler.find("_growth_tracker");
-    if (scale == nullptr || !scale->is_number() || !(scale->num > 0) || tracker == nullptr || !tracker->is_integer ||
-        tracker->integer < 0)
-      throw Error(path + ": __metadata__ 'MixedPrecision' needs a positive 'scale' and a non-negative integer "
+    if (scale == nullptr || !scale->is_number() || !(scale->num > 0) || !std::isfinite(scale->num) ||
+        tracker == nullptr || !tracker->is_integer || tracker->integer < 0)
+      throw Error(path + ": __metadata__ 'MixedPrecision' needs a positive finite 'scale' and a non-negative integer "
                          "'_growth_tracker' (GradScaler's state)");
+    // Lightning's GradScaler has torch's defaults; a scaler made otherwise would step differently.
+    for (auto [key, want] : {std::pair{"growth_factor", GradScaler::kGrowthFactor},
+                             std::pair{"backoff_factor", GradScaler::kBackoffFactor},
+                             std::pair{"growth_interval", static_cast<double>(GradScaler::kGrowthInterval)}}) {
+      const json::Value* v = scaler.find(key);
+      if (v != nullptr && !(v->is_number() && v->num == want))
+        throw Error(path + ": __metadata__ 'MixedPrecision' has " + key + " " + json::write(*v) + " where the program's "
+                    "GradScaler has " + json::write(json::Value::make_number(want)) + " (Lightning's defaults)");
+    }
     state.grad_scaler = GradScaler{static_cast<float>(scale->num), tracker->integer};
   }
 

@@ -377,12 +377,14 @@ class Fit {
   void train_batch(std::int64_t b);
   void fetch_step_metrics();
   void advance_end(std::int64_t b);
+  void advance_end_after_validation(std::int64_t b);
   bool should_check_val(std::int64_t b) const;
   bool should_accumulate(std::int64_t b) const {
     return (b + 1) % t_.accumulate_grad_batches != 0 && b + 1 != num_train_batches_;
   }
   void step_schedulers(const char* interval, bool plateau);
   void follow_scheduler();
+  void warn_if_no_optimizer_step();
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
   using Clock = std::chrono::steady_clock;
@@ -399,6 +401,9 @@ class Fit {
   std::unique_ptr<DataLoader> train_loader_, val_loader_;
   std::int64_t num_train_batches_ = 0, num_val_batches_ = 0, val_check_batch_ = 1;
   std::vector<std::unique_ptr<LrScheduler>> schedulers_;  // one per parameter group, or none
+  // torch's LRScheduler.step warns when its first step comes before any optimizer.step(): under
+  // 16-mixed, when the GradScaler skipped every step so far. Checked once, at the first step.
+  bool scheduler_stepped_ = false;
   Callbacks callbacks_;
   std::unique_ptr<Loggers> loggers_;
   std::vector<StepRow> train_rows_;
@@ -415,6 +420,10 @@ class Fit {
   std::int64_t batches_that_stepped_ = 0;
   std::int64_t batch_in_epoch_ = 0;    // batches completed in the current epoch
   bool advance_end_pending_ = false;   // a mid-epoch checkpoint's batch still has its validation to run
+  // A checkpoint saved during a batch's validation (ModelCheckpoint's on_validation_end): the rest of
+  // that batch's on_advance_end (the step count loggers use) is still to run.
+  bool in_advance_end_validation_ = false;
+  bool advance_end_tail_pending_ = false;
   bool in_batch_end_ = false;          // inside on_train_batch_end (where every_n_train_steps saves)
   std::string epoch_start_rng_data_;   // data generator before this epoch's shuffle (mid-epoch resume)
   bool should_stop_ = false;
@@ -543,6 +552,7 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   loops.set("epochs_processed", json::Value::make_integer(epochs_processed_));
   // Saved inside a batch's on_train_batch_end, its validation check is still to come.
   loops.set("advance_end_pending", json::Value::make_bool(in_batch_end_));
+  loops.set("advance_end_tail_pending", json::Value::make_bool(in_advance_end_validation_));
   loops.set("epoch_start_rng_data", json::Value::make_string(epoch_start_rng_data_));
   s.loops = loops;
   // One group: the scheduler's state; several: a list of the groups' states.
@@ -599,12 +609,16 @@ void Fit::restore(const std::string& path) {
   if (!pending || pending->kind != json::Kind::boolean || !rng || rng->kind != json::Kind::string)
     throw Error(path + ": __metadata__ 'loops' is incomplete");
   advance_end_pending_ = pending->b;
+  // Absent from checkpoints of earlier ltgen versions: those resumed without it.
+  const json::Value* tail = s.loops.find("advance_end_tail_pending");
+  advance_end_tail_pending_ = tail != nullptr && tail->kind == json::Kind::boolean && tail->b;
   epoch_start_rng_data_ = rng->str;
   if (epochs_processed_ > epoch_) {
     // Saved at the end of an epoch: training goes on with the next one.
     epoch_ = epochs_processed_;
     batch_in_epoch_ = 0;
     advance_end_pending_ = false;
+    advance_end_tail_pending_ = false;
   }
   if (!schedulers_.empty()) {
     if (s.lr_schedulers.kind == json::Kind::null)
@@ -723,12 +737,32 @@ void Fit::step_schedulers(const char* interval, bool plateau) {
     }
     metric = it->second;
   }
+  if (!scheduler_stepped_) {
+    scheduler_stepped_ = true;
+    warn_if_no_optimizer_step();
+  }
   // torch's schedulers step from group["lr"] as it is now: a hook may have set it (Trainer::set_lr).
   for (std::size_t g = 0; g < schedulers_.size(); ++g) {
     schedulers_[g]->take_lr(optimizer_.lr(static_cast<int>(g)));
     schedulers_[g]->step(metric);
   }
   follow_scheduler();
+}
+
+// The first scheduler step of a fit that started from scratch, after steps the GradScaler skipped
+// ("16-mixed": optimizer.step() was never called): torch's LRScheduler.step warning. Its
+// ReduceLROnPlateau, SequentialLR and ChainedScheduler do not make that check in their own step.
+void Fit::warn_if_no_optimizer_step() {
+  const std::string type = schedulers_[0]->type();
+  if (global_step_ != steps_this_run_ || type == "ReduceLROnPlateau" || type == "SequentialLR" ||
+      type == "ChainedScheduler")
+    return;
+  if (!backend_->grad_scaler() || optimizer_.step_count() != 0) return;  // settles the last step's verdict
+  std::fprintf(group_.rank_zero(stderr),
+               "UserWarning: Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and "
+               "later, you should call them in the opposite order: `optimizer.step()` before `lr_scheduler.step()`.  "
+               "Failure to do this will result in PyTorch skipping the first value of the learning rate schedule. See "
+               "more details at https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate\n");
 }
 
 // torch's schedulers write the optimizer's param_groups: the lr, and the momentum or beta1 that
@@ -852,7 +886,15 @@ void Fit::fetch_step_metrics() {
 // TrainingEpochLoop.on_advance_end: validation when due, plateau schedulers on
 // "step", then the step count that loggers use.
 void Fit::advance_end(std::int64_t b) {
-  if (should_check_val(b)) run_validation(false);
+  if (should_check_val(b)) {
+    in_advance_end_validation_ = true;
+    run_validation(false);
+    in_advance_end_validation_ = false;
+  }
+  advance_end_after_validation(b);
+}
+
+void Fit::advance_end_after_validation(std::int64_t b) {
   if (!should_accumulate(b)) {
     step_schedulers("step", true);
     ++batches_that_stepped_;
@@ -945,6 +987,11 @@ FitResult Fit::run_loops() {
     if (advance_end_pending_) {
       advance_end_pending_ = false;
       advance_end(b - 1);
+    } else if (advance_end_tail_pending_) {
+      // Lightning restarts such a batch "on last": its on_advance_end runs again without the
+      // validation, so the step count moves on as it would have.
+      advance_end_tail_pending_ = false;
+      advance_end_after_validation(b - 1);
     }
     // TrainingEpochLoop.done: the epoch's batches, max_steps, or a stop request.
     for (; b < num_train_batches_ && !max_steps_reached() && !(should_stop_ && can_stop_early()); ++b) {

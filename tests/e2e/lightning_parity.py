@@ -319,10 +319,11 @@ def run():
                           capture_output=True, text=True, cwd=os.getcwd(), timeout=600)
     check(proc.returncode == 0, f"the Lightning script failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     # What Lightning says of the precision (its warnings on an old alias or on fp16 AMP on the CPU,
-    # the AMP line): the program says it too.
+    # the AMP line), and torch's warning when a GradScaler skipped every step before the first
+    # scheduler step: the program says it too.
     for line in proc.stderr.splitlines():
         said = re.search(r"(`precision=\S+` is supported.*|You passed `Trainer\(accelerator=.*|"
-                         r"Using \S+ Automatic Mixed Precision \(AMP\))$", line)
+                         r"Using \S+ Automatic Mixed Precision \(AMP\)|Detected call of `lr_scheduler.step\(\)`.*)$", line)
         if said:
             check(said.group(1) in err, f"Lightning said {said.group(1)!r}, the program did not:\n{err}")
 

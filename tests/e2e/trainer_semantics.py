@@ -911,6 +911,32 @@ def case_resume_mid_epoch(ctx):
     expect_eq(train_rows_after(res_rows, 0), train_rows_after(full_rows, 21), "train rows after the resume")
 
 
+@case("resume")
+def case_resume_after_validation(ctx):
+    """Validation every 5 batches: a run stopped at step 5 (max_steps) has its checkpoint from that
+    validation (ModelCheckpoint's on_validation_end, inside the batch's on_advance_end, before the
+    step count loggers use moves on). Resumed from it to 4 epochs, the rows after it carry the
+    uninterrupted run's steps (Lightning restarts that batch "on last" and finishes its
+    on_advance_end: logging its next step as 5, not 4), and every checkpoint it writes is the
+    uninterrupted run's file of that name, bit for bit."""
+    every5 = "--trainer.val_check_interval=5"
+    full = os.path.join(ctx.dir, "full")
+    ctx.run(every5, root=full)
+    part = os.path.join(ctx.dir, "part")
+    ctx.run(every5, "--trainer.max_steps=5", root=part)
+    mid = os.path.join(ctx.ckpt_dir(0, part), "epoch=0-step=5.safetensors")
+    check(os.path.isfile(mid), f"{mid} was not written: {ckpts(ctx.ckpt_dir(0, part))}")
+    ctx.run(every5, f"--ckpt_path={mid}", root=part)
+    written = ckpts(ctx.ckpt_dir(1, part))
+    check(written and set(written) <= set(ckpts(ctx.ckpt_dir(0, full))),
+          f"the resumed run wrote {written}, the uninterrupted one {ckpts(ctx.ckpt_dir(0, full))}")
+    for name in written:
+        same_checkpoint(os.path.join(ctx.ckpt_dir(1, part), name), os.path.join(ctx.ckpt_dir(0, full), name))
+    full_rows, res_rows = metrics(ctx, 0, full), metrics(ctx, 1, part)
+    expect_eq(val_rows_after(res_rows, 0), val_rows_after(full_rows, 5), "val rows after the resume")
+    expect_eq(train_rows_after(res_rows, 0), train_rows_after(full_rows, 5), "train rows after the resume")
+
+
 @case("base")
 def case_resume_other_spec(ctx):
     """Resuming with another spec's checkpoint is refused (exit 1), naming the file and what differs."""

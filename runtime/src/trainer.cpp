@@ -278,6 +278,9 @@ class Fit {
         arena_(model.arena_bytes),
         optimizer_(model, arena_.data()),
         trainer_(callback_metrics_, logged_metrics_, hook_access()) {
+    // Lightning's Trainer says which precision and device it picked when it is made, before fit
+    // sets up the processes (nothing is uploaded yet: the arena is filled below).
+    backend_ = make_backend(model, arena_, t_, group_.rank_zero(stderr), group_);
     if (group_.distributed())  // DDPStrategy.setup_distributed's line, from every rank
       std::fprintf(stderr, "Initializing distributed: GLOBAL_RANK: %d, MEMBER: %d/%d\n", group_.rank(), group_.rank() + 1,
                    group_.size());
@@ -295,7 +298,6 @@ class Fit {
                                classes);
     if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena_.data());
     broadcast_model(group_, model, arena_.data());
-    backend_ = make_backend(model, arena_, t_, group_.rank_zero(stderr), group_);
     backend_->upload();
     // Under DDP Lightning shuffles the training loader whatever its shuffle says (not when overfitting).
     const Shard shard{t_.ddp(), group_.rank(), group_.size(), t_.seed};

@@ -326,6 +326,14 @@ def run():
                          r"Using \S+ Automatic Mixed Precision \(AMP\)|Detected call of `lr_scheduler.step\(\)`.*)$", line)
         if said:
             check(said.group(1) in err, f"Lightning said {said.group(1)!r}, the program did not:\n{err}")
+    # Under DDP, in Lightning's order: the Trainer's precision line when it is made, before fit's
+    # "Initializing distributed" (rank 0's).
+    first = lambda text, pattern: next((i for i, line in enumerate(text.splitlines()) if re.search(pattern, line)), None)
+    started, amp = r"Initializing distributed: GLOBAL_RANK: 0,", r"Using \S+ Automatic Mixed Precision"
+    if first(proc.stderr, started) is not None and first(proc.stderr, amp) is not None:
+        check(first(err, started) is not None and first(err, amp) is not None and
+              (first(err, amp) < first(err, started)) == (first(proc.stderr, amp) < first(proc.stderr, started)),
+              f"the precision line and 'Initializing distributed' are not in Lightning's order:\n{err}")
 
     ours = read_rows(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "metrics.csv"))
     theirs = read_rows(os.path.join(version_dir(os.path.join(args.work, "lightning")), "metrics.csv"))

@@ -9,7 +9,7 @@
 #   python3 bench/gpu_bench.py --kit gpu-kit/bench --out OUT_DIR
 #                                   # tokens/s against PyTorch eager and torch.compile
 #
-#   scripts/gpu_kit.sh [BUILD_DIR]  # BUILD_DIR holds a built ltgen (default: build)
+#   [CASES="a b"] scripts/gpu_kit.sh [BUILD_DIR]  # BUILD_DIR holds a built ltgen (default: build)
 #
 # gpu-kit/ is git-ignored: a run through the device tool must name it in `carry`.
 set -euo pipefail
@@ -19,14 +19,44 @@ ltgen="$build/ltgen"
 [[ -x "$ltgen" ]] || { echo "gpu_kit.sh: $ltgen is not built (scripts/test.sh builds it)" >&2; exit 2; }
 rm -rf gpu-kit
 mkdir -p gpu-kit
+# CASES="a b": only those cases (the device tool carries at most 64 MiB; every case is about 1.4 MB
+# and the benchmark's programs 25 MB).
+wanted() { [[ -z "${CASES:-}" || " $CASES " == *" $1 "* ]]; }
 for spec in tests/cuda/parity_specs/*.json; do
   stem="$(basename "$spec" .json)"
+  wanted "$stem" || continue
   "$ltgen" "$spec" -o "gpu-kit/$stem" --emit-only > /dev/null
   [[ -f "gpu-kit/$stem/model_cuda.cu" ]] || { echo "gpu_kit.sh: $spec has no CUDA program" >&2; exit 1; }
   cp "$spec" "gpu-kit/$stem/spec.json"
   # The specs' data (a text corpus): gpu_parity.py reads its size beside spec.json.
   find tests/cuda/parity_specs -maxdepth 1 -type f ! -name '*.json' -exec cp {} "gpu-kit/$stem/" \;
 done
+# 16-mixed (float16 and a GradScaler): each tests/cuda/lightning_specs case's program, with the
+# data, initial weights, metrics.csv and final GradScaler state of the CUDA emulator's run of it
+# (cuda_emulated_lightning_<case>, which checks that run against Lightning's own 16-mixed):
+# tests/cuda/gpu_fp16_reference.py compares the GPU's run with them.
+for spec in tests/cuda/lightning_specs/*.json; do
+  stem="$(basename "$spec" .json)"
+  wanted "$stem" || continue
+  work="$build/tests/cuda/work/cuda_emulated_lightning_$stem"
+  version="$work/ltgen/lightning_logs/version_0"
+  if [[ ! -f "$version/metrics.csv" ]]; then
+    echo "gpu_kit.sh: $stem left out: $version/metrics.csv is missing (run ctest -R cuda_emulated_lightning_ first)" >&2
+    continue
+  fi
+  "$ltgen" "$spec" -o "gpu-kit/$stem" --emit-only > /dev/null
+  cp "$spec" "gpu-kit/$stem/spec.json"
+  cp "$work"/*.npy "$work/init.safetensors" "gpu-kit/$stem/"
+  cp "$version/metrics.csv" "gpu-kit/$stem/reference_metrics.csv"
+  "${PYTHON:-/opt/ltgen/venv/bin/python}" - "$version/checkpoints" "gpu-kit/$stem/reference_scaler.json" <<'SCALER'
+import json, os, struct, sys
+(name,) = [f for f in os.listdir(sys.argv[1]) if f != "last.safetensors"]
+with open(os.path.join(sys.argv[1], name), "rb") as f:
+    header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+json.dump(json.loads(header["__metadata__"]["MixedPrecision"]), open(sys.argv[2], "w"))
+SCALER
+done
+
 # The speed benchmark's programs (bench/gpu_bench.py): gpt2_small on random tokens, gpt_char_bench
 # on the Jargon File (decompressed: the GPU machine may lack zlib).
 mkdir -p gpu-kit/bench
@@ -71,8 +101,15 @@ check_one() {
   stem="$(basename "$dir")"
   start=$(date +%s)
   # A case that hangs is stopped alone, so the others still report.
-  PYTHONUNBUFFERED=1 timeout -k 5 "${CASE_TIMEOUT_S:-240}" "${PYTHON:-python3}" tests/cuda/gpu_parity.py --cudart "$cudart" --program-dir "$dir" \
-    --work "/tmp/gpu-kit-work/$stem" "$dir/spec.json" > "$out/parity/$stem.log" 2>&1
+  # 16-mixed cases (reference_metrics.csv beside them) against the emulator's run, the others
+  # against the program's CPU side.
+  if [[ -f "$dir/reference_metrics.csv" ]]; then
+    PYTHONUNBUFFERED=1 timeout -k 5 "${CASE_TIMEOUT_S:-240}" "${PYTHON:-python3}" tests/cuda/gpu_fp16_reference.py \
+      --cudart "$cudart" --program-dir "$dir" --work "/tmp/gpu-kit-work/$stem" > "$out/parity/$stem.log" 2>&1
+  else
+    PYTHONUNBUFFERED=1 timeout -k 5 "${CASE_TIMEOUT_S:-240}" "${PYTHON:-python3}" tests/cuda/gpu_parity.py --cudart "$cudart" --program-dir "$dir" \
+      --work "/tmp/gpu-kit-work/$stem" "$dir/spec.json" > "$out/parity/$stem.log" 2>&1
+  fi
   rc=$?
   echo "$stem: exit $rc in $(( $(date +%s) - start ))s" | tee -a "$out/summary.txt"
 }
@@ -86,4 +123,4 @@ for dir in "$kit"/*/; do
 done | xargs -P "${PARALLEL:-4}" -I{} bash -c 'check_one "$1"' _ {}
 RUN
 chmod +x gpu-kit/run.sh scripts/gpu_kit.sh
-echo "gpu_kit.sh: $(ls gpu-kit/*/spec.json | wc -l) parity programs and 4 benchmark programs in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"
+echo "gpu_kit.sh: $(ls gpu-kit/*/spec.json | wc -l) parity programs ($(ls gpu-kit/*/reference_metrics.csv 2>/dev/null | wc -l) of them 16-mixed) and 4 benchmark programs in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"

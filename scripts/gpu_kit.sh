@@ -40,17 +40,27 @@ for spec in tests/cuda/lightning_specs/*.json; do
   wanted "$stem" || continue
   work="$build/tests/cuda/work/cuda_emulated_lightning_$stem"
   version="$work/ltgen/lightning_logs/version_0"
-  if [[ ! -f "$version/metrics.csv" ]]; then
-    echo "gpu_kit.sh: $stem left out: $version/metrics.csv is missing (run ctest -R cuda_emulated_lightning_ first)" >&2
+  if [[ ! -f "$work/passed" ]]; then  # lightning_parity.py writes it when the whole test passed
+    echo "gpu_kit.sh: $stem left out: no passing cuda_emulated_lightning_$stem run in $work (run that test first)" >&2
     continue
   fi
   "$ltgen" "$spec" -o "gpu-kit/$stem" --emit-only > /dev/null
+  # (the same CUDA code: the header's first lines name the spec's path and the command)
+  if ! cmp -s <(tail -n +4 "$work/program/model_cuda.cu") <(tail -n +4 "gpu-kit/$stem/model_cuda.cu"); then
+    echo "gpu_kit.sh: $stem left out: its emulated run is of an older program (run cuda_emulated_lightning_$stem again)" >&2
+    rm -rf "gpu-kit/$stem"
+    continue
+  fi
   cp "$spec" "gpu-kit/$stem/spec.json"
-  cp "$work"/*.npy "$work/init.safetensors" "gpu-kit/$stem/"
+  cp "$work/init.safetensors" "gpu-kit/$stem/"
+  for npy in "$work"/*.npy; do [[ -f "$npy" ]] && cp "$npy" "gpu-kit/$stem/"; done
   cp "$version/metrics.csv" "gpu-kit/$stem/reference_metrics.csv"
   "${PYTHON:-/opt/ltgen/venv/bin/python}" - "$version/checkpoints" "gpu-kit/$stem/reference_scaler.json" <<'SCALER'
 import json, os, struct, sys
-(name,) = [f for f in os.listdir(sys.argv[1]) if f != "last.safetensors"]
+names = [f for f in os.listdir(sys.argv[1]) if f != "last.safetensors"]
+if len(names) != 1:
+    sys.exit(f"gpu_kit.sh: {sys.argv[1]} holds {names}, not one checkpoint to take the GradScaler state from")
+name = names[0]
 with open(os.path.join(sys.argv[1], name), "rb") as f:
     header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
 json.dump(json.loads(header["__metadata__"]["MixedPrecision"]), open(sys.argv[2], "w"))

@@ -70,8 +70,8 @@ def read_cells(path):
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             for column, cell in row.items():
-                if column not in ("epoch", "step") and cell != "":
-                    out.append(((int(row["epoch"]), int(row["step"]), column), float(cell)))
+                if column not in ("epoch", "step") and cell != "":  # (epoch is empty in some rows)
+                    out.append(((row["epoch"], int(row["step"]), column), float(cell)))
     return out
 
 

@@ -245,8 +245,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   }
   if (has_bf16_attention(g)) includes.insert("<ltrt/fexp_u20.hpp>");                   // torch's exp
   // autocast.cpp's roundings: bfloat16 on the CPU ("16-mixed" runs as bf16-mixed there, as in Lightning)
-  if (spec.trainer.precision == "bf16-mixed" || spec.trainer.precision == "16-mixed")
-    includes.insert("<ltrt/bfloat16.hpp>");
+  if (spec.mixed_precision()) includes.insert("<ltrt/bfloat16.hpp>");
   for (const std::string& inc : includes) w.line("#include " + inc);
   w.line();
   w.line("#include \"model.hpp\"");

@@ -384,10 +384,7 @@ struct Emitter {
 
   // The spec's hooks run between forward and backward (on_before_zero_grad, on_before_backward,
   // on_after_backward): the runtime then needs the training step in two halves.
-  bool split_step() const {
-    return spec.defines_hook("on_before_zero_grad") || spec.defines_hook("on_before_backward") ||
-           spec.defines_hook("on_after_backward");
-  }
+  bool split_step() const { return spec.splits_step(); }
 
   bool is_loss(const Node& n) const {
     for (int o : n.outputs)

@@ -616,6 +616,24 @@ bool Spec::defines_hook(const std::string& hook) const {
   return std::find(hooks_defined.begin(), hooks_defined.end(), hook) != hooks_defined.end();
 }
 
+namespace {
+const char* const kHooksBetweenForwardAndBackward[] = {"on_before_zero_grad", "on_before_backward", "on_after_backward"};
+}  // namespace
+
+bool Spec::splits_step() const {
+  for (const char* hook : kHooksBetweenForwardAndBackward)
+    if (defines_hook(hook)) return true;
+  return false;
+}
+
+std::vector<std::string> Spec::hooks_in_step() const {
+  std::vector<std::string> out;
+  for (const char* hook : kHooksBetweenForwardAndBackward)
+    if (defines_hook(hook)) out.push_back(hook);
+  if (defines_hook("on_before_optimizer_step")) out.push_back("on_before_optimizer_step");
+  return out;
+}
+
 Spec parse_spec(const std::string& path, const std::string& text) {
   try {
     return parse_checked(path, text);

@@ -295,7 +295,11 @@ def run():
     # The generated program (paths in the spec are relative to it; it runs from there).
     fp16 = str(spec.get("trainer", {}).get("precision", "32-true")) in ("16", "16-mixed")
     if args.emulator:
-        program = build_emulated(work_spec, spec["name"])
+        # gpu_parity.py's build for the emulator, of the spec copied beside the data it names.
+        sys.path.insert(0, os.path.join(args.source, "tests", "cuda"))
+        import gpu_parity
+        program = gpu_parity.build_emulated(argparse.Namespace(**{**vars(args), "spec": work_spec}), spec["name"],
+                                            os.path.join(args.work, "program"))
     else:
         # Off the emulator the program is built without CUDA steps: "auto" runs bf16-mixed on the
         # CPU, as Lightning's "auto" does where it finds no GPU (with the same warning).
@@ -418,19 +422,6 @@ def resumes_alike(program, weights, uninterrupted):
     check(end(second) == end(os.path.join(args.work, "ltgen")),
           f"GradScaler after the resumed run {end(second)}, after the uninterrupted one {end(os.path.join(args.work, 'ltgen'))}")
     print(f"stopped after epoch 0 ({ckpt}) and resumed: the same {len(want)} values and GradScaler state")
-
-
-def build_emulated(spec_path, name):
-    """ltgen --emit-only, then the program built for the CUDA emulator (its "GPU" runs there)."""
-    out = os.path.join(args.work, "program")
-    proc = subprocess.run([args.ltgen, spec_path, "-o", out, "--emit-only"], capture_output=True, text=True)
-    check(proc.returncode == 0, f"ltgen --emit-only exited with {proc.returncode}:\n{proc.stderr}")
-    build = os.path.join(args.work, "emulated_build")
-    common.cmake_build(os.path.join(args.source, "tests", "cuda", "emulator", "program"), build,
-                       f"{name} for the CUDA emulator",
-                       [f"-DPROGRAM_DIR={out}", f"-DPROGRAM_NAME={name}", f"-DEMULATOR_LIBRARY={args.emulator}",
-                        f"-DLTGEN_SOURCE_DIR={args.source}", f"-DPYTHON={sys.executable}"])
-    return os.path.join(build, name)
 
 
 def give_fp16_plugin_on_cpu(script):

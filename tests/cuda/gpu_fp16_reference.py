@@ -45,8 +45,8 @@ def main():
     check("Using 16bit Automatic Mixed Precision (AMP)" in err and "used: True" in err,
           f"the program did not train on the GPU in 16-mixed:\n{err}")
     version = os.path.join(root, "lightning_logs", "version_0")
-    gpu = read_cells(os.path.join(version, "metrics.csv"))
-    want = read_cells(os.path.join(kit, "reference_metrics.csv"))
+    gpu = common.metric_cells(os.path.join(version, "metrics.csv"))
+    want = common.metric_cells(os.path.join(kit, "reference_metrics.csv"))
     check([k for k, _ in gpu] == [k for k, _ in want],
           f"logged cells differ from the emulator's:\n GPU      {[k for k, _ in gpu][:8]}\n emulator {[k for k, _ in want][:8]}")
     worst = 0.0
@@ -60,19 +60,6 @@ def main():
         reference = json.load(f)
     check(scaler == reference, f"GradScaler at the end: GPU {scaler}, emulator {reference}")
     print(f"{len(gpu)} logged values within {worst:.2e} of the emulator's; GradScaler {scaler}")
-
-
-def read_cells(path):
-    """metrics.csv -> [((epoch, step, column), value)] for every filled cell, in file order."""
-    import csv
-    check(os.path.isfile(path), f"{path} was not written")
-    out = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            for column, cell in row.items():
-                if column not in ("epoch", "step") and cell != "":  # (epoch is empty in some rows)
-                    out.append(((row["epoch"], int(row["step"]), column), float(cell)))
-    return out
 
 
 if __name__ == "__main__":

@@ -90,6 +90,22 @@ def read_metrics(path):
     return out
 
 
+def metric_cells(path):
+    """metrics.csv -> [((epoch, step, column), value)] for every filled cell, in file order
+    (with gradient accumulation Lightning logs several rows with one step)."""
+    check(os.path.isfile(path), f"{path} was not written")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cells = []
+    for r in rows:
+        for k in sorted(r):
+            v = r[k]
+            if k in ("epoch", "step") or v in ("", None):
+                continue
+            cells.append(((int(float(r["epoch"])) if r["epoch"] else None, int(r["step"]), k), float(v)))
+    return cells
+
+
 def checkpoint_metadata(path):
     """A safetensors file's __metadata__: its header's JSON, read without loading the tensors."""
     import json

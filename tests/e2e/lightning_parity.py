@@ -10,7 +10,6 @@ autocast in float16 (the roundings the GPU program makes) and a GradScaler("cpu"
 plugin's unscaling, skipped steps and checkpointed scaler state. The GradScaler's state in the
 last checkpoint must then be Lightning's, and so must the optimizer's own step count."""
 import argparse
-import csv
 import math
 import os
 import re
@@ -258,22 +257,6 @@ def write_data(spec, work, rng):
         np.save(os.path.join(work, prefix + "y.npy"), y)
 
 
-def read_rows(path):
-    """metrics.csv -> [((epoch, step, column), value)] for every filled cell, in file order
-    (with gradient accumulation Lightning logs several rows with one step)."""
-    check(os.path.isfile(path), f"{path} was not written")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    cells = []
-    for r in rows:
-        for k in sorted(r):
-            v = r[k]
-            if k in ("epoch", "step") or v in ("", None):
-                continue
-            cells.append(((int(float(r["epoch"])) if r["epoch"] else None, int(r["step"]), k), float(v)))
-    return cells
-
-
 def version_dir(root):
     logs = os.path.join(root, "lightning_logs")
     versions = sorted(os.listdir(logs))
@@ -339,8 +322,8 @@ def run():
               (first(err, amp) < first(err, started)) == (first(proc.stderr, amp) < first(proc.stderr, started)),
               f"the precision line and 'Initializing distributed' are not in Lightning's order:\n{err}")
 
-    ours = read_rows(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "metrics.csv"))
-    theirs = read_rows(os.path.join(version_dir(os.path.join(args.work, "lightning")), "metrics.csv"))
+    ours = common.metric_cells(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "metrics.csv"))
+    theirs = common.metric_cells(os.path.join(version_dir(os.path.join(args.work, "lightning")), "metrics.csv"))
     keys = lambda cells: [k for k, _ in cells]
     check(keys(ours) == keys(theirs),
           f"logged cells differ:\n ltgen     {keys(ours)[:12]}\n Lightning {keys(theirs)[:12]}")
@@ -411,7 +394,7 @@ def resumes_alike(program, weights, uninterrupted):
     # The values in order, by epoch and column (the logging step a resumed run goes on from is
     # trainer_semantics.py's subject).
     cells = lambda rows: [((epoch, column), value) for (epoch, _, column), value in rows]
-    resumed = cells(read_rows(os.path.join(version_dir(second), "metrics.csv")))
+    resumed = cells(common.metric_cells(os.path.join(version_dir(second), "metrics.csv")))
     want = cells([cell for cell in uninterrupted if cell[0][0] >= 1])
     check([k for k, _ in resumed] == [k for k, _ in want],
           f"the resumed run logged {[k for k, _ in resumed][:6]}..., the uninterrupted one {[k for k, _ in want][:6]}...")

@@ -372,7 +372,10 @@ class Fit {
   void init_context();
   CallbackContext& context();
   void save_checkpoint(const std::string& path, bool weights_only);
-  void restore(const std::string& path);
+  // Resuming, in Lightning's two parts with on_fit_start between them: the weights and the
+  // callbacks' state (on_load_checkpoint), then the optimizer, schedulers, scaler and loops.
+  TrainState restore_modules_and_callbacks(const std::string& path);
+  void restore_training_state(const TrainState& s, const std::string& path);
   void flush_train_rows();
   void take_callback_logs();
   void run_validation(bool sanity);
@@ -427,6 +430,16 @@ class Fit {
   bool in_advance_end_validation_ = false;
   bool advance_end_tail_pending_ = false;
   bool in_batch_end_ = false;          // inside on_train_batch_end (where every_n_train_steps saves)
+  // Lightning's epoch_progress.current: ready (the epoch is open, from its on_train_epoch_start on)
+  // and started (that hook is done), until processed catches up at the epoch's end.
+  bool epoch_open_ = false;
+  bool epoch_started_ = false;
+  // FitLoop.restarting after a resume: the checkpoint's epoch was unfinished, or max_steps is set.
+  // Lightning then skips the sanity check, and in the resumed epoch a started epoch's
+  // on_train_epoch_start and, at its end, the epoch-interval ReduceLROnPlateau step.
+  bool restarting_ = false;
+  bool resumed_open_epoch_ = false;
+  bool resumed_started_epoch_ = false;
   std::string epoch_start_rng_data_;   // data generator before this epoch's shuffle (mid-epoch resume)
   bool should_stop_ = false;
   bool sanity_checking_ = false;
@@ -556,6 +569,8 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   loops.set("advance_end_pending", json::Value::make_bool(in_batch_end_));
   loops.set("advance_end_tail_pending", json::Value::make_bool(in_advance_end_validation_));
   loops.set("epoch_start_rng_data", json::Value::make_string(epoch_start_rng_data_));
+  loops.set("epoch_unfinished", json::Value::make_bool(epoch_open_));
+  loops.set("epoch_started", json::Value::make_bool(epoch_started_));
   s.loops = loops;
   // One group: the scheduler's state; several: a list of the groups' states.
   if (schedulers_.size() == 1) {
@@ -583,8 +598,8 @@ std::int64_t loop_integer(const json::Value& loops, const char* key, const std::
   return v->integer;
 }
 
-void Fit::restore(const std::string& path) {
-  const TrainState s = load_checkpoint(path, model_, arena_.data());
+TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
+  TrainState s = load_checkpoint(path, model_, arena_.data());
   // Token ids mean bytes of the vocabulary: another corpus's ids would train a different model.
   if (!s.vocabulary.empty() && s.vocabulary != train_data_.vocab)
     throw Error(path + ": the checkpoint's text vocabulary (" + std::to_string(s.vocabulary.size()) +
@@ -595,6 +610,13 @@ void Fit::restore(const std::string& path) {
   // (_restore_modules_and_callbacks before restore_training_state): the hook sees the new weights
   // and the counters as they were.
   LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
+  const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
+  if (!unmatched.empty()) std::fprintf(group_.rank_zero(stderr), "warning: %s\n", unmatched.c_str());
+  callbacks_.load_state(s.callbacks);
+  return s;
+}
+
+void Fit::restore_training_state(const TrainState& s, const std::string& path) {
   optimizer_.set_step_count(s.optimizer_step);
   optimizer_.set_mu_products(s.mu_products);
   if (s.grad_scaler) backend_->restore_grad_scaler(*s.grad_scaler);  // Lightning's MixedPrecision.load_state_dict
@@ -615,7 +637,17 @@ void Fit::restore(const std::string& path) {
   const json::Value* tail = s.loops.find("advance_end_tail_pending");
   advance_end_tail_pending_ = tail != nullptr && tail->kind == json::Kind::boolean && tail->b;
   epoch_start_rng_data_ = rng->str;
-  if (epochs_processed_ > epoch_) {
+  // Checkpoints of earlier ltgen versions lack the epoch's progress: an epoch not yet processed
+  // was unfinished, and started unless nothing of it had run.
+  const bool ended = epochs_processed_ > epoch_;
+  const json::Value* unfinished = s.loops.find("epoch_unfinished");
+  const json::Value* started = s.loops.find("epoch_started");
+  resumed_open_epoch_ = unfinished && unfinished->kind == json::Kind::boolean ? unfinished->b : !ended;
+  resumed_started_epoch_ = started && started->kind == json::Kind::boolean
+                               ? started->b
+                               : resumed_open_epoch_ && (batch_in_epoch_ > 0 || advance_end_pending_);
+  restarting_ = resumed_open_epoch_ || t_.max_steps != -1;  // FitLoop.restarting's setter
+  if (ended) {
     // Saved at the end of an epoch: training goes on with the next one.
     epoch_ = epochs_processed_;
     batch_in_epoch_ = 0;
@@ -635,9 +667,6 @@ void Fit::restore(const std::string& path) {
     }
     follow_scheduler();
   }
-  const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
-  if (!unmatched.empty()) std::fprintf(group_.rank_zero(stderr), "warning: %s\n", unmatched.c_str());
-  callbacks_.load_state(s.callbacks);
 }
 
 // What callbacks logged in a hook, at the step it was logged at.
@@ -960,9 +989,13 @@ FitResult Fit::run_loops() {
     std::fprintf(out_, "Running in `fast_dev_run` mode: will run the requested loop using %lld batch(es). "
                        "Logging and checkpointing is suppressed.\n", static_cast<long long>(t_.fast_dev_run));
   callbacks_.setup(context());
-  if (!config_.ckpt_path.empty()) group_.agree_on_failure([&] { restore(config_.ckpt_path); });
+  std::optional<TrainState> resumed;
+  if (!config_.ckpt_path.empty())
+    group_.agree_on_failure([&] { resumed = restore_modules_and_callbacks(config_.ckpt_path); });
   LTRT_CALLBACKS_AND_HOOK(on_fit_start, (trainer_))
-  if (validation_enabled() && t_.num_sanity_val_steps != 0) run_validation(true);
+  if (resumed) group_.agree_on_failure([&] { restore_training_state(*resumed, config_.ckpt_path); });
+  // Not when restarting: "it would mess up the loaded state" (Trainer._run_sanity_check).
+  if (validation_enabled() && t_.num_sanity_val_steps != 0 && !restarting_) run_validation(true);
   // FitLoop.skip: with nothing to train (no batches, a limit already reached, e.g. resuming a finished
   // run) the loop returns before on_train_start, so neither it nor on_train_end runs.
   const bool skip = fit_done(result.stop_reason);
@@ -982,8 +1015,17 @@ FitResult Fit::run_loops() {
     if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
     epoch_start_rng_data_ = rngs_.data.state();
     train_loader_->start_epoch(rngs_.data, epochs_processed_);  // DDP's sampler.set_epoch(current.processed)
-    LTRT_CALLBACKS_AND_HOOK(on_train_epoch_start, (trainer_))
-    take_callback_logs();
+    // FitLoop.on_advance_start: a restarted epoch that had started does not start again (its
+    // callbacks neither: LearningRateMonitor logs no epoch row, GradientAccumulationScheduler sets
+    // nothing, as in Lightning).
+    const bool resumed_epoch = restarting_ && resumed_open_epoch_;
+    epoch_open_ = true;
+    if (!(resumed_epoch && resumed_started_epoch_)) {
+      LTRT_CALLBACKS_AND_HOOK(on_train_epoch_start, (trainer_))
+      take_callback_logs();
+    }
+    epoch_started_ = true;
+    restarting_ = resumed_open_epoch_ = resumed_started_epoch_ = false;
     bar.start_epoch(epoch_, num_train_batches_);
     std::int64_t b = resuming_mid_epoch ? batch_in_epoch_ : 0;
     if (advance_end_pending_) {
@@ -1014,8 +1056,10 @@ FitResult Fit::run_loops() {
     flush_train_rows();
     // FitLoop.on_advance_end
     ++epochs_processed_;
+    epoch_open_ = epoch_started_ = false;
     LTRT_CALLBACKS_AND_HOOK(on_train_epoch_end, (trainer_))
-    if (batch_in_epoch_ == num_train_batches_) step_schedulers("epoch", true);
+    // A restarted epoch's plateau step is left out: Lightning's checkpoints hold no metrics for it.
+    if (batch_in_epoch_ == num_train_batches_ && !resumed_epoch) step_schedulers("epoch", true);
     flush_train_rows();
     loggers_->save();
     batch_in_epoch_ = 0;

@@ -9,8 +9,10 @@ training samples in batches of 2, 4 validation and 4 test samples, max_epochs 2,
 accumulate_grad_batches 2, num_sanity_val_steps 1, the default ModelCheckpoint; one Callback
 records every hook as the C++ hooks file does ("name epoch=E step=S[ sanity][ batch=B]"). Then
 trainer.test with the fit's checkpoint on a new Trainer, as `test --ckpt_path=last` is a new
-process. hooks_test.py compares the generated program with the same two lists, so the program's
-order is Lightning's.
+process. Then tests/e2e/hooks/resume.json's fit (a ReduceLROnPlateau, a ModelCheckpoint every 3
+steps; the epoch hooks print the lr), and that fit resumed from its mid-epoch checkpoint.
+hooks_test.py compares the generated program with the same lists, so the program's order is
+Lightning's.
 """
 import argparse
 import os
@@ -108,6 +110,59 @@ class Model(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
+class ResumeRecorder(pl.Callback):
+    """The hooks tests/e2e/hooks/resume_hooks.cpp prints."""
+
+    def __init__(self):
+        self.lines = []
+
+    def record(self, hook, trainer, lr=False):
+        line = f"{hook} epoch={trainer.current_epoch} step={trainer.global_step}"
+        if trainer.sanity_checking:
+            line += " sanity"
+        if lr:
+            line += f" lr={trainer.optimizers[0].param_groups[0]['lr']:g}"
+        self.lines.append(line)
+
+    def on_fit_start(self, trainer, pl_module): self.record("on_fit_start", trainer)
+    def on_fit_end(self, trainer, pl_module): self.record("on_fit_end", trainer)
+    def on_train_start(self, trainer, pl_module): self.record("on_train_start", trainer)
+    def on_train_end(self, trainer, pl_module): self.record("on_train_end", trainer)
+    def on_train_epoch_start(self, trainer, pl_module): self.record("on_train_epoch_start", trainer, lr=True)
+    def on_train_epoch_end(self, trainer, pl_module): self.record("on_train_epoch_end", trainer, lr=True)
+    def on_validation_start(self, trainer, pl_module): self.record("on_validation_start", trainer)
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint): self.record("on_save_checkpoint", trainer)
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint): self.record("on_load_checkpoint", trainer)
+
+
+class PlateauModel(Model):
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5, threshold=1e9,
+                                                             threshold_mode="abs")
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
+
+
+def resume_trainer(root, recorder):
+    every3 = pl.callbacks.ModelCheckpoint(dirpath=os.path.join(root, "checkpoints"), every_n_train_steps=3,
+                                          save_top_k=-1)
+    return pl.Trainer(max_epochs=3, num_sanity_val_steps=1, accelerator="cpu", devices=1, enable_progress_bar=False,
+                      enable_model_summary=False, logger=False, default_root_dir=root, callbacks=[recorder, every3])
+
+
+def run_resume(work):
+    gen = torch.Generator().manual_seed(3)
+    train, val = loader(8, gen), loader(4, gen)
+    first, resumed = ResumeRecorder(), ResumeRecorder()
+    resume_trainer(os.path.join(work, "first"), first).fit(PlateauModel(), train, val)
+    hooks_test.compare(first.lines, hooks_test.RESUME_FIT_ORDER, "Lightning's fit")
+    ckpt = os.path.join(work, "first", "checkpoints", hooks_test.RESUME_FROM + ".ckpt")
+    check(os.path.isfile(ckpt), f"Lightning wrote no {ckpt}")
+    resume_trainer(os.path.join(work, "resumed"), resumed).fit(PlateauModel(), train, val, ckpt_path=ckpt)
+    hooks_test.compare(resumed.lines, hooks_test.RESUMED_FIT_ORDER, "Lightning's resumed fit")
+    return len(first.lines) + len(resumed.lines)
+
+
 def loader(n, gen):
     return DataLoader(TensorDataset(torch.randn(n, 4, generator=gen), torch.randn(n, 1, generator=gen)), batch_size=2)
 
@@ -133,8 +188,9 @@ def run(args):
     test_recorder = Recorder()
     trainer(args.work, test_recorder).test(Model(), test, ckpt_path=ckpt)
     hooks_test.compare(test_recorder.lines, hooks_test.EXPECTED_TEST_ORDER, "Lightning's test")
-    print(f"Lightning {pl.__version__}: {len(fit_recorder.lines)} fit and {len(test_recorder.lines)} test hook "
-          "calls, in the order hooks_test.py expects of the generated program")
+    resume_lines = run_resume(args.work)
+    print(f"Lightning {pl.__version__}: {len(fit_recorder.lines)} fit, {len(test_recorder.lines)} test and "
+          f"{resume_lines} resume hook calls, in the order hooks_test.py expects of the generated program")
 
 
 if __name__ == "__main__":

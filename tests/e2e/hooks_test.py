@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """hooks_<case>: user hooks files (spec "hooks") end to end.
 
-  hooks_test.py --ltgen PATH --work DIR --case order|stop|throw|groups_lr
+  hooks_test.py --ltgen PATH --work DIR --case order|stop|throw|throw_save|groups_lr|resume
 
 order: every hook prints a line; a fit with a sanity check, validation, gradient accumulation and
 the default ModelCheckpoint, then `test --ckpt_path=last`, must call them in Lightning 2.x's order,
@@ -12,7 +12,9 @@ Lightning and checks it against these lists). stop: should_stop set in on_train_
 Lightning does (validation still runs, the epoch ends, fit stops). throw: a hook that throws runs
 on_exception, the program exits 1 naming the hook, and the last checkpoint stays loadable.
 groups_lr: a hook reads and sets one parameter group's learning rate; the scheduler's next steps
-build on it as torch's do. A frozen parameter (model.freeze) has no gradient for hooks.
+build on it as torch's do. resume: a fit resumed from a mid-epoch checkpoint calls Lightning's
+hooks (no sanity check, no second start of the resumed epoch) and leaves out the ReduceLROnPlateau
+step at that epoch's end, as Lightning does (hooks_lightning_order.py records it in Lightning). A frozen parameter (model.freeze) has no gradient for hooks.
 """
 import argparse
 import json
@@ -126,6 +128,48 @@ EXPECTED_TEST_ORDER = [
     "on_test_epoch_end epoch=0 step=0",
     "on_test_end epoch=0 step=0",
 ]
+
+
+# resume.json: 4 batches an epoch, one step each, a ModelCheckpoint every 3 steps, a
+# ReduceLROnPlateau that halves the lr at every epoch's end after the first (threshold 1e9). The
+# uninterrupted fit, then the fit resumed from epoch=1-step=6 (saved in epoch 1's on_train_batch_end).
+RESUME_FIT_ORDER = [
+    "on_fit_start epoch=0 step=0",
+    "on_validation_start epoch=0 step=0 sanity",
+    "on_train_start epoch=0 step=0",
+    "on_train_epoch_start epoch=0 step=0 lr=0.1",
+    "on_save_checkpoint epoch=0 step=3",
+    "on_validation_start epoch=0 step=4",
+    "on_train_epoch_end epoch=0 step=4 lr=0.1",
+    "on_train_epoch_start epoch=1 step=4 lr=0.1",
+    "on_save_checkpoint epoch=1 step=6",
+    "on_validation_start epoch=1 step=8",
+    "on_train_epoch_end epoch=1 step=8 lr=0.1",
+    "on_train_epoch_start epoch=2 step=8 lr=0.05",
+    "on_save_checkpoint epoch=2 step=9",
+    "on_save_checkpoint epoch=2 step=12",
+    "on_validation_start epoch=2 step=12",
+    "on_train_epoch_end epoch=2 step=12 lr=0.05",
+    "on_train_end epoch=3 step=12",
+    "on_fit_end epoch=3 step=12",
+]
+# FitLoop.restarting: no sanity check, no on_train_epoch_start for the epoch that had started,
+# and no ReduceLROnPlateau step at its end (so epoch 2 keeps lr 0.1).
+RESUMED_FIT_ORDER = [
+    "on_load_checkpoint epoch=0 step=0",
+    "on_fit_start epoch=0 step=0",   # before Lightning restores the loops (restore_training_state)
+    "on_train_start epoch=1 step=6",
+    "on_validation_start epoch=1 step=8",
+    "on_train_epoch_end epoch=1 step=8 lr=0.1",
+    "on_train_epoch_start epoch=2 step=8 lr=0.1",
+    "on_save_checkpoint epoch=2 step=9",
+    "on_save_checkpoint epoch=2 step=12",
+    "on_validation_start epoch=2 step=12",
+    "on_train_epoch_end epoch=2 step=12 lr=0.1",
+    "on_train_end epoch=3 step=12",
+    "on_fit_end epoch=3 step=12",
+]
+RESUME_FROM = "epoch=1-step=6"
 
 
 def compare(got, want, what):
@@ -268,7 +312,18 @@ def case_groups_lr(program, work, ltgen):
     check(got == want, f"logged group lrs {got}, torch's {want}")
 
 
-CASES = {"order": case_order, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
+def case_resume(program, work, ltgen):
+    rc, out, err = common.run_program(program, ["fit", "--trainer.default_root_dir=first"])
+    check(rc == 0, f"fit exited with {rc}: {err}")
+    compare(hook_lines(out), RESUME_FIT_ORDER, "fit")
+    ckpt = os.path.join("first", "checkpoints", RESUME_FROM + ".safetensors")
+    check(os.path.isfile(ckpt), f"fit wrote no {ckpt}: {sorted(os.listdir(os.path.dirname(ckpt)))}")
+    rc, out, err = common.run_program(program, ["fit", "--trainer.default_root_dir=resumed", "--ckpt_path=" + ckpt])
+    check(rc == 0, f"the resumed fit exited with {rc}: {err}")
+    compare(hook_lines(out), RESUMED_FIT_ORDER, "fit resumed from " + RESUME_FROM)
+
+
+CASES = {"order": case_order, "resume": case_resume, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
          "groups_lr": case_groups_lr}
 
 

@@ -166,12 +166,7 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       out_bf16 = false;
     } else if (n.op == "attention" && any_bf16) {
       // torch's CPU flash attention on q, k, v in autocast's dtype (ops/multihead_attention.cpp; its
-      // float16 kernel works as its bfloat16 one), for one block of keys: torch's are 512 long, and
-      // longer sequences rescale across blocks.
-      if (g.value(n.inputs[0]).shape[1] > 512)
-        throw unsupported(spec, n, "over more than 512 positions is not supported yet under trainer.precision "
-                                   "\"" + spec.trainer.precision + "\" (torch's attention then works in blocks of 512 keys, which ltgen "
-                                   "does not reproduce yet)");
+      // float16 kernel works as its bfloat16 one), blocks of keys and query rows as torch's.
       // Without a mask, MHA in validation, test and predict (no gradients) takes torch's fused
       // fast path, which rounds differently from the flash attention of training.
       if (!attr_bool(n, "is_causal"))

@@ -844,40 +844,55 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
 // Also called by attn2_forward: the same shapes and constants, so the same code.
 static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
-  constexpr int kT = 32;                                                   // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;                              // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;                                           // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;                                     // 1 / sqrt(head_dim)
-  constexpr int kFastExpColumns = kT / kExpVectorWidth * kExpVectorWidth;  // fexp_u20's keys, then std::exp
-  float inverse_sum[kT];                                                   // 1 / L of each row
+  constexpr int kT = 32;                       // sequence length
+  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
+  constexpr bool kCausal = true;               // query i sees keys j <= i
+  constexpr float scale = 0.28867513f;         // 1 / sqrt(head_dim)
+  constexpr int kKeyBlock = 512;               // torch's keys per block
+  float row_max[kT], row_sum[kT];              // each row's running max and sum of exponentials
   for (int b = 0; b < n; ++b) {
     for (int h = 0; h < kHeads; ++h) {
       const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
       const float* k = q + kE;
       const float* v = q + 2 * kE;
       float* row_lse = lse + (b * kHeads + h) * kT;
+      float* o = out + b * kT * kE + h * kD;
       float* p = scores;  // this head's T x T scores, then bfloat16 exponentials
       ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // q k^T
-      for (int i = 0; i < kT; ++i) {
-        float* row = p + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        for (int j = 0; j < visible; ++j) row[j] *= scale;
-        float max = row[0];
-        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
-        float sum = 0.0f;
-        for (int j = 0; j < visible; ++j) {
-          const float e = j < kFastExpColumns ? ltrt::fexp_u20(row[j] - max) : std::exp(row[j] - max);
-          sum += e;
-          row[j] = ltrt::round_bf16(e);
+      for (int n0 = 0; n0 < kT; n0 += kKeyBlock) {
+        const int width = std::min(kKeyBlock, kT - n0);
+        const int fast_columns = width / kExpVectorWidth * kExpVectorWidth;  // fexp_u20's keys, then std::exp
+        const int first = kCausal ? n0 : 0;  // (causal: the rows before n0 see none of these keys)
+        for (int i = first; i < kT; ++i) {
+          float* row = p + i * kT + n0;
+          const int visible = kCausal ? std::min(width, i + 1 - n0) : width;
+          for (int j = 0; j < visible; ++j) row[j] *= scale;
+          float max = n0 == 0 ? -INFINITY : row_max[i];
+          for (int j = 0; j < visible; ++j) max = std::max(max, row[j]);
+          float sum = 0.0f;
+          for (int j = 0; j < visible; ++j) {
+            const float e = j < fast_columns ? ltrt::fexp_u20(row[j] - max) : std::exp(row[j] - max);
+            sum += e;
+            row[j] = ltrt::round_bf16(e);
+          }
+          for (int j = visible; j < width; ++j) row[j] = 0.0f;  // masked: -inf before the exp
+          if (n0 == 0) {
+            row_sum[i] = sum;
+          } else {
+            const float rescale = std::exp(row_max[i] - max);
+            row_sum[i] = sum + rescale * row_sum[i];
+            for (int d = 0; d < kD; ++d) o[i * kE + d] *= rescale;
+          }
+          row_max[i] = max;
         }
-        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the exp
-        row_lse[i] = max + std::log(sum);                  // the backward's p_ij = exp(s_ij - lse_i)
-        inverse_sum[i] = 1.0f / sum;
+        // o (+)= e v over this block's keys
+        ltrt::sgemm_ld(false, false, kT - first, kD, width, 1.0f, p + first * kT + n0, kT, v + n0 * 3 * kE, 3 * kE,
+                       n0 == 0 ? 0.0f : 1.0f, o + first * kE, kE);
       }
-      float* o = out + b * kT * kE + h * kD;
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, o, kE);  // e v
       for (int i = 0; i < kT; ++i) {
-        for (int d = 0; d < kD; ++d) o[i * kE + d] = ltrt::round_bf16(o[i * kE + d] * inverse_sum[i]);
+        row_lse[i] = row_max[i] + std::log(row_sum[i]);  // the backward's p_ij = exp(s_ij - lse_i)
+        const float inverse_sum = 1.0f / row_sum[i];
+        for (int d = 0; d < kD; ++d) o[i * kE + d] = ltrt::round_bf16(o[i * kE + d] * inverse_sum);
       }
     }
   }
@@ -1694,6 +1709,7 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
   constexpr bool kCausal = true;               // query i sees keys j <= i
   constexpr float scale = 0.28867513f;         // 1 / sqrt(head_dim)
   constexpr int kQBlock = 32;                  // torch's query rows per block for this T
+  constexpr int kKeyBlock = 512;               // torch's keys per block
   float* p = scratch;                          // one head's p, then rounded to bfloat16
   float* dp = scratch + kT * kT;               // one head's ds, rounded to bfloat16
   float* part = scratch + 2 * kT * kT;         // a block's T x D contribution to dk or dv
@@ -1743,10 +1759,13 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
         for (int j = 0; j < kT; ++j) {
           for (int d = 0; d < kD; ++d) dk[j * 3 * kE + d] = ltrt::round_bf16(dk[j * 3 * kE + d] + part[j * kD + d]);
         }
-        ltrt::sgemm_ld(false, false, rows, kD, kT, scale, dp + r0 * kT, kT, k, 3 * kE, 0.0f, dq + r0 * 3 * kE,
-                       3 * kE);  // ds k / sqrt(D)
-        for (int i = r0; i < r0 + rows; ++i) {
-          for (int d = 0; d < kD; ++d) dq[i * 3 * kE + d] = ltrt::round_bf16(dq[i * 3 * kE + d]);
+        for (int n0 = 0; n0 < kT; n0 += kKeyBlock) {
+          const int width = std::min(kKeyBlock, kT - n0);
+          ltrt::sgemm_ld(false, false, rows, kD, width, scale, dp + r0 * kT + n0, kT, k + n0 * 3 * kE, 3 * kE,
+                         n0 == 0 ? 0.0f : 1.0f, dq + r0 * 3 * kE, 3 * kE);  // dq (+)= ds k / sqrt(D)
+          for (int i = r0; i < r0 + rows; ++i) {
+            for (int d = 0; d < kD; ++d) dq[i * 3 * kE + d] = ltrt::round_bf16(dq[i * 3 * kE + d]);
+          }
         }
       }
     }

@@ -418,13 +418,13 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
 // Also called by attn2_forward: the same shapes and constants, so the same code.
 
-// bf16-mixed attention (the CPU's emit_forward_bf16): a thread per (sample, head, query row). The
-// scaled scores' max, then e_j = exp(s_j - max) by torch's fexp_u20 over the first fast_exp_columns
-// keys (the CPU program's split: whole vectors of its build) and expf on the rest, rounded to
-// bfloat16 for the product with v while the sum adds them unrounded; out = round(o / sum),
-// lse = max + log(sum).
+// bf16-mixed attention (the CPU's emit_forward_bf16): a thread per (sample, head, query row). Per
+// block of kKeyBlock keys: the scaled scores' running max, then e_j = exp(s_j - max) by torch's
+// fexp_u20 over the block's first columns in whole vectors of the CPU build (exp_width) and expf
+// on the rest, rounded to bfloat16 for the product with v while the sum adds them unrounded; a later
+// block rescales the sum and output by exp(old max - new max). out = round(o / sum), lse = max + log(sum).
 __global__ void attn1_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv,
-                                     int fast_exp_columns, int count) {
+                                     int exp_width, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   constexpr int kT = 32;                       // sequence length
@@ -435,26 +435,43 @@ __global__ void attn1_forward_kernel(float* __restrict__ out, float* __restrict_
   const float* queries = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;  // rows 3E apart
   const float* keys = queries + kE;
   const float* values = queries + 2 * kE;
+  constexpr int kKeyBlock = 512;  // torch's keys per block
   const float* q = queries + t * 3 * kE;
   const int visible = kCausal ? t + 1 : kT;
-  float max = -INFINITY;
-  for (int j = 0; j < visible; ++j) {
-    const float* k_j = keys + j * 3 * kE;
-    float qk = 0.0f;
-    for (int d = 0; d < kD; ++d) qk += q[d] * k_j[d];
-    max = fmaxf(max, qk * scale);
-  }
-  float sum = 0.0f;
-  float o[kD] = {};
-  for (int j = 0; j < visible; ++j) {
-    const float* k_j = keys + j * 3 * kE;
-    float qk = 0.0f;
-    for (int d = 0; d < kD; ++d) qk += q[d] * k_j[d];
-    const float s = qk * scale - max;
-    const float e = j < fast_exp_columns ? ltrt::fexp_u20(s) : expf(s);
-    sum += e;
-    const float p = ltrt::round_bf16(e);
-    for (int d = 0; d < kD; ++d) o[d] += p * values[j * 3 * kE + d];
+  float max = -INFINITY, sum = 0.0f;
+  float o[kD];
+  for (int n0 = 0; n0 < visible; n0 += kKeyBlock) {
+    const int width = kT - n0 < kKeyBlock ? kT - n0 : kKeyBlock;
+    const int fast_columns = width / exp_width * exp_width;
+    const int end = n0 + width < visible ? n0 + width : visible;
+    float block_max = max;
+    for (int j = n0; j < end; ++j) {
+      const float* k_j = keys + j * 3 * kE;
+      float qk = 0.0f;
+      for (int d = 0; d < kD; ++d) qk += q[d] * k_j[d];
+      block_max = fmaxf(block_max, qk * scale);
+    }
+    float block_sum = 0.0f;
+    float part[kD] = {};
+    for (int j = n0; j < end; ++j) {
+      const float* k_j = keys + j * 3 * kE;
+      float qk = 0.0f;
+      for (int d = 0; d < kD; ++d) qk += q[d] * k_j[d];
+      const float s = qk * scale - block_max;
+      const float e = j - n0 < fast_columns ? ltrt::fexp_u20(s) : expf(s);
+      block_sum += e;
+      const float p = ltrt::round_bf16(e);
+      for (int d = 0; d < kD; ++d) part[d] += p * values[j * 3 * kE + d];
+    }
+    if (n0 == 0) {
+      sum = block_sum;
+      for (int d = 0; d < kD; ++d) o[d] = part[d];
+    } else {
+      const float rescale = expf(max - block_max);
+      sum = block_sum + rescale * sum;
+      for (int d = 0; d < kD; ++d) o[d] = o[d] * rescale + part[d];
+    }
+    max = block_max;
   }
   lse[i] = max + logf(sum);  // the backward's p_ij = exp(s_ij - lse_i)
   const float inverse_sum = 1.0f / sum;
@@ -466,10 +483,10 @@ static void attn1_forward(float* out, float* lse, float* scores, const float* qk
                           const ltrt::cuda::Context& ctx) {
   constexpr int kT = 32, kHeads = 4;  // sequence length, num_heads
   // scores is the CPU program's T x T buffer: this kernel needs none.
-  const int fast_exp_columns = kT / exp_vector_width() * exp_vector_width();  // model.cpp's split
+  const int exp_width = exp_vector_width();  // model.cpp's fexp_u20 vectors
   const int count = n * kHeads * kT;
-  attn1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, lse, qkv,
-                                                                                             fast_exp_columns, count);
+  attn1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, lse, qkv, exp_width,
+                                                                                             count);
   LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
 }
 
@@ -1682,7 +1699,8 @@ __global__ void attn2_backward_dkdv_kernel(float* __restrict__ dqkv, const float
   }
 }
 
-// dq_i = round(sum_j ds_ij k_j / sqrt(D)): a thread per (sample, head, query row i).
+// dq_i = sum_j ds_ij k_j / sqrt(D): a thread per (sample, head, query row i), rounded after each
+// block of kKeyBlock keys as the CPU's.
 __global__ void attn2_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
                                          const float* __restrict__ qkv, const float* __restrict__ lse,
                                          const float* __restrict__ delta, int count) {
@@ -1700,21 +1718,27 @@ __global__ void attn2_backward_dq_kernel(float* __restrict__ dqkv, const float* 
   const float* lse_head = lse + (b * kHeads + h) * kT;
   const float* delta_head = delta + (b * kHeads + h) * kT;
   float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;  // rows 3E apart
+  constexpr int kKeyBlock = 512;                                                // torch's keys per block
+  const int visible = kCausal ? t + 1 : kT;
   float dq[kD] = {};
-  for (int j = 0; j < (kCausal ? t + 1 : kT); ++j) {
-    const float* q_i = queries + t * 3 * kE;
-    const float* k_j = keys + j * 3 * kE;
-    const float* v_j = values + j * 3 * kE;
-    const float* dout_i = dout_head + t * kE;
-    float qk = 0.0f;
-    for (int d = 0; d < kD; ++d) qk += q_i[d] * k_j[d];
-    float dp = 0.0f;
-    for (int d = 0; d < kD; ++d) dp += dout_i[d] * v_j[d];
-    const float p = ltrt::exp_vec(scale * qk - lse_head[t]);
-    const float ds = ltrt::round_bf16(p * (dp - delta_head[t]));
-    for (int d = 0; d < kD; ++d) dq[d] += ds * k_j[d];
+  for (int n0 = 0; n0 < visible; n0 += kKeyBlock) {
+    float part[kD] = {};
+    for (int j = n0; j < (n0 + kKeyBlock < visible ? n0 + kKeyBlock : visible); ++j) {
+      const float* q_i = queries + t * 3 * kE;
+      const float* k_j = keys + j * 3 * kE;
+      const float* v_j = values + j * 3 * kE;
+      const float* dout_i = dout_head + t * kE;
+      float qk = 0.0f;
+      for (int d = 0; d < kD; ++d) qk += q_i[d] * k_j[d];
+      float dp = 0.0f;
+      for (int d = 0; d < kD; ++d) dp += dout_i[d] * v_j[d];
+      const float p = ltrt::exp_vec(scale * qk - lse_head[t]);
+      const float ds = ltrt::round_bf16(p * (dp - delta_head[t]));
+      for (int d = 0; d < kD; ++d) part[d] += ds * k_j[d];
+    }
+    for (int d = 0; d < kD; ++d) dq[d] = ltrt::round_bf16(dq[d] + scale * part[d]);
   }
-  for (int d = 0; d < kD; ++d) dq_head[t * 3 * kE + d] = ltrt::round_bf16(scale * dq[d]);
+  for (int d = 0; d < kD; ++d) dq_head[t * 3 * kE + d] = dq[d];
 }
 
 static void attn2_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,

@@ -55,35 +55,53 @@ void emit_attention_bf16_forward_cuda(CudaEmit& e, const Node& n, const Graph& g
   CodeWriter& k = e.kernels;
   k.line();
   k.line(std::string("// ") + autocast_precision() +
-         " attention (the CPU's emit_forward_bf16): a thread per (sample, head, query row). The");
-  k.line("// scaled scores' max, then e_j = exp(s_j - max) by torch's fexp_u20 over the first fast_exp_columns");
-  k.line("// keys (the CPU program's split: whole vectors of its build) and expf on the rest, rounded to");
-  k.line(std::string("// ") + autocast_dtype_name() + " for the product with v while the sum adds them unrounded; out = "
-         "round(o / sum),");
-  k.line("// lse = max + log(sum).");
+         " attention (the CPU's emit_forward_bf16): a thread per (sample, head, query row). Per");
+  k.line("// block of kKeyBlock keys: the scaled scores' running max, then e_j = exp(s_j - max) by torch's");
+  k.line("// fexp_u20 over the block's first columns in whole vectors of the CPU build (exp_width) and expf");
+  k.line(std::string("// on the rest, rounded to ") + autocast_dtype_name() +
+         " for the product with v while the sum adds them unrounded; a later");
+  k.line("// block rescales the sum and output by exp(old max - new max). out = round(o / sum), lse = max + log(sum).");
   open_element_kernel(k, e.fn + "_kernel",
                       {"float* __restrict__ out", "float* __restrict__ lse", "const float* __restrict__ qkv",
-                       "int fast_exp_columns"},
+                       "int exp_width"},
                       [](CodeWriter&) {});
   write_row_place(k, n, qkv);
+  k.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
   k.line("const float* q = queries + t * 3 * kE;");
   k.line("const int visible = kCausal ? t + 1 : kT;");
-  k.line("float max = -INFINITY;");
-  k.open("for (int j = 0; j < visible; ++j)");
+  k.line("float max = -INFINITY, sum = 0.0f;");
+  k.line("float o[kD];");
+  k.open("for (int n0 = 0; n0 < visible; n0 += kKeyBlock)");
+  k.line("const int width = kT - n0 < kKeyBlock ? kT - n0 : kKeyBlock;");
+  k.line("const int fast_columns = width / exp_width * exp_width;");
+  k.line("const int end = n0 + width < visible ? n0 + width : visible;");
+  k.line("float block_max = max;");
+  k.open("for (int j = n0; j < end; ++j)");
   k.line("const float* k_j = keys + j * 3 * kE;");
   write_dot(k, "qk", "q", "k_j");
-  k.line("max = fmaxf(max, qk * scale);");
+  k.line("block_max = fmaxf(block_max, qk * scale);");
   k.close();
-  k.line("float sum = 0.0f;");
-  k.line("float o[kD] = {};");
-  k.open("for (int j = 0; j < visible; ++j)");
+  k.line("float block_sum = 0.0f;");
+  k.line("float part[kD] = {};");
+  k.open("for (int j = n0; j < end; ++j)");
   k.line("const float* k_j = keys + j * 3 * kE;");
   write_dot(k, "qk", "q", "k_j");
-  k.line("const float s = qk * scale - max;");
-  k.line("const float e = j < fast_exp_columns ? ltrt::fexp_u20(s) : expf(s);");
-  k.line("sum += e;");
+  k.line("const float s = qk * scale - block_max;");
+  k.line("const float e = j - n0 < fast_columns ? ltrt::fexp_u20(s) : expf(s);");
+  k.line("block_sum += e;");
   k.line("const float p = " + autocast_round() + "(e);");
-  k.line("for (int d = 0; d < kD; ++d) o[d] += p * values[j * 3 * kE + d];");
+  k.line("for (int d = 0; d < kD; ++d) part[d] += p * values[j * 3 * kE + d];");
+  k.close();
+  k.open("if (n0 == 0)");
+  k.line("sum = block_sum;");
+  k.line("for (int d = 0; d < kD; ++d) o[d] = part[d];");
+  k.close();
+  k.open("else");
+  k.line("const float rescale = expf(max - block_max);");
+  k.line("sum = block_sum + rescale * sum;");
+  k.line("for (int d = 0; d < kD; ++d) o[d] = o[d] * rescale + part[d];");
+  k.close();
+  k.line("max = block_max;");
   k.close();
   k.line("lse[i] = max + logf(sum);  // the backward's p_ij = exp(s_ij - lse_i)");
   k.line("const float inverse_sum = 1.0f / sum;");
@@ -93,8 +111,8 @@ void emit_attention_bf16_forward_cuda(CudaEmit& e, const Node& n, const Graph& g
 
   write_attention_host_sizes(e.body, n, qkv, false);  // (the kernels compute their own scale)
   e.body.line("// scores is the CPU program's T x T buffer: this kernel needs none.");
-  e.body.line("const int fast_exp_columns = kT / exp_vector_width() * exp_vector_width();  // model.cpp's split");
-  emit_count_launch(e.body, e.fn + "_kernel", "n * kHeads * kT", {"out", "lse", "qkv", "fast_exp_columns"});
+  e.body.line("const int exp_width = exp_vector_width();  // model.cpp's fexp_u20 vectors");
+  emit_count_launch(e.body, e.fn + "_kernel", "n * kHeads * kT", {"out", "lse", "qkv", "exp_width"});
 }
 
 void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
@@ -146,16 +164,23 @@ void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& 
   k.close();
 
   k.line();
-  k.line("// dq_i = round(sum_j ds_ij k_j / sqrt(D)): a thread per (sample, head, query row i).");
+  k.line("// dq_i = sum_j ds_ij k_j / sqrt(D): a thread per (sample, head, query row i), rounded after each");
+  k.line("// block of kKeyBlock keys as the CPU's.");
   open_element_kernel(k, e.fn + "_dq_kernel", params, [](CodeWriter&) {});
   write_row_place(k, n, qkv);
   head_rows(k);
+  k.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
+  k.line("const int visible = kCausal ? t + 1 : kT;");
   k.line("float dq[kD] = {};");
-  k.open("for (int j = 0; j < (kCausal ? t + 1 : kT); ++j)");
+  k.open("for (int n0 = 0; n0 < visible; n0 += kKeyBlock)");
+  k.line("float part[kD] = {};");
+  k.open("for (int j = n0; j < (n0 + kKeyBlock < visible ? n0 + kKeyBlock : visible); ++j)");
   write_backward_terms(k, "t", "j");
-  k.line("for (int d = 0; d < kD; ++d) dq[d] += ds * k_j[d];");
+  k.line("for (int d = 0; d < kD; ++d) part[d] += ds * k_j[d];");
   k.close();
-  k.line("for (int d = 0; d < kD; ++d) dq_head[t * 3 * kE + d] = " + autocast_round() + "(scale * dq[d]);");
+  k.line("for (int d = 0; d < kD; ++d) dq[d] = " + autocast_round() + "(dq[d] + scale * part[d]);");
+  k.close();
+  k.line("for (int d = 0; d < kD; ++d) dq_head[t * 3 * kE + d] = dq[d];");
   k.close();
 
   write_attention_host_sizes(e.body, n, qkv, false);  // (the kernels compute their own scale)

@@ -50,6 +50,9 @@ void emit_attention_delta_kernel(CudaEmit& e, const Node& n, const Value& qkv);
 /// The query rows of a block in torch's CPU flash attention backward for sequence length `t`:
 /// bf16-mixed rounds dk and dv after each block's contribution.
 int bf16_attention_query_block(std::int64_t t);
+/// The keys of a block in torch's CPU flash attention (kv_split_size): the forward rescales its
+/// running max and sum from one block to the next, the backward rounds dq after each block.
+constexpr int kBf16AttentionKeyBlock = 512;
 void emit_attention_bf16_forward_cuda(CudaEmit& e, const Node& n, const Graph& g);
 void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& g);
 /// The tensor-core dK/dV and dQ kernels and their launches (the caller writes delta's).

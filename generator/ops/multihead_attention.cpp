@@ -117,41 +117,58 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.close();
 }
 
-// bf16-mixed (autocast.cpp sets "bf16"; T < 512): torch's CPU flash attention on bfloat16 q, k, v,
-// step for step where it rounds. One block of keys (torch's is 512 long), so no running-max
-// rescaling: the scores q k^T, then scaled and masked, in float32; e = fexp_u20(s - max) (torch's
-// coarse exp; plain exp on the last T % 16 columns), rounded to bfloat16 for the product with v,
-// while the row's sum L adds the unrounded e; out = round(p v * (1 / L)); lse = max + log L.
+// bf16-mixed (autocast.cpp sets "bf16"): torch's CPU flash attention on bfloat16 q, k, v, step
+// for step where it rounds. The scores q k^T, then per block of kKeyBlock keys: scaled and masked
+// in float32, the row's running max taken over the block, e = fexp_u20(s - max) (torch's coarse
+// exp; plain exp on the block's last columns past whole vectors), rounded to bfloat16 for the
+// product with v while the row's sum adds the unrounded e; a later block first rescales the row's
+// sum and output by exp(old max - new max). out = round(o * (1 / L)); lse = max + log L.
 void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, g.value(n.inputs[0]));
-  w.line("constexpr int kFastExpColumns = kT / kExpVectorWidth * kExpVectorWidth;  // fexp_u20's keys, then std::exp");
-  w.line("float inverse_sum[kT];  // 1 / L of each row");
+  w.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
+  w.line("float row_max[kT], row_sum[kT];  // each row's running max and sum of exponentials");
   w.open("for (int b = 0; b < n; ++b)");
   w.open("for (int h = 0; h < kHeads; ++h)");
   write_head_pointers(w);
   w.line("float* row_lse = lse + (b * kHeads + h) * kT;");
+  w.line("float* o = out + b * kT * kE + h * kD;");
   w.line("float* p = scores;  // this head's T x T scores, then bfloat16 exponentials");
   w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // q k^T");
-  w.open("for (int i = 0; i < kT; ++i)");
-  w.line("float* row = p + i * kT;");
-  w.line("const int visible = kCausal ? i + 1 : kT;");
+  w.open("for (int n0 = 0; n0 < kT; n0 += kKeyBlock)");
+  w.line("const int width = std::min(kKeyBlock, kT - n0);");
+  w.line("const int fast_columns = width / kExpVectorWidth * kExpVectorWidth;  // fexp_u20's keys, then std::exp");
+  w.line("const int first = kCausal ? n0 : 0;  // (causal: the rows before n0 see none of these keys)");
+  w.open("for (int i = first; i < kT; ++i)");
+  w.line("float* row = p + i * kT + n0;");
+  w.line("const int visible = kCausal ? std::min(width, i + 1 - n0) : width;");
   w.line("for (int j = 0; j < visible; ++j) row[j] *= scale;");
-  w.line("float max = row[0];");
-  w.line("for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);");
+  w.line("float max = n0 == 0 ? -INFINITY : row_max[i];");
+  w.line("for (int j = 0; j < visible; ++j) max = std::max(max, row[j]);");
   w.line("float sum = 0.0f;");
   w.open("for (int j = 0; j < visible; ++j)");
-  w.line("const float e = j < kFastExpColumns ? ltrt::fexp_u20(row[j] - max) : std::exp(row[j] - max);");
+  w.line("const float e = j < fast_columns ? ltrt::fexp_u20(row[j] - max) : std::exp(row[j] - max);");
   w.line("sum += e;");
   w.line("row[j] = " + autocast_round() + "(e);");
   w.close();
-  w.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the exp");
-  w.line("row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)");
-  w.line("inverse_sum[i] = 1.0f / sum;");
+  w.line("for (int j = visible; j < width; ++j) row[j] = 0.0f;  // masked: -inf before the exp");
+  w.open("if (n0 == 0)");
+  w.line("row_sum[i] = sum;");
   w.close();
-  w.line("float* o = out + b * kT * kE + h * kD;");
-  w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, o, kE);  // e v");
+  w.open("else");
+  w.line("const float rescale = std::exp(row_max[i] - max);");
+  w.line("row_sum[i] = sum + rescale * row_sum[i];");
+  w.line("for (int d = 0; d < kD; ++d) o[i * kE + d] *= rescale;");
+  w.close();
+  w.line("row_max[i] = max;");
+  w.close();
+  w.line("// o (+)= e v over this block's keys");
+  w.line("ltrt::sgemm_ld(false, false, kT - first, kD, width, 1.0f, p + first * kT + n0, kT, v + n0 * 3 * kE, 3 * kE,");
+  w.line("               n0 == 0 ? 0.0f : 1.0f, o + first * kE, kE);");
+  w.close();
   w.open("for (int i = 0; i < kT; ++i)");
-  w.line("for (int d = 0; d < kD; ++d) o[i * kE + d] = " + autocast_round() + "(o[i * kE + d] * inverse_sum[i]);");
+  w.line("row_lse[i] = row_max[i] + std::log(row_sum[i]);  // the backward's p_ij = exp(s_ij - lse_i)");
+  w.line("const float inverse_sum = 1.0f / row_sum[i];");
+  w.line("for (int d = 0; d < kD; ++d) o[i * kE + d] = " + autocast_round() + "(o[i * kE + d] * inverse_sum);");
   w.close();
   w.close();
   w.close();
@@ -160,12 +177,13 @@ void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
 // bf16-mixed backward, as torch's CPU flash attention: per block of kQBlock query rows, p (exp of
 // the scaled, masked scores less lse, in float32) and ds = p (dp - delta) are rounded to bfloat16
 // for the products, and dq, dk, dv are bfloat16 tensors: each block's contribution to dk and dv
-// is added to them and rounded (dq's rows get one block's, rounded).
+// is added to them and rounded, and so is each block of keys' contribution to dq's rows.
 void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[1]);
   write_sizes(w, n, qkv);
   w.line("constexpr int kQBlock = " + std::to_string(bf16_attention_query_block(qkv.shape[1])) +
          ";  // torch's query rows per block for this T");
+  w.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
   w.line("float* p = scratch;               // one head's p, then rounded to bfloat16");
   w.line("float* dp = scratch + kT * kT;    // one head's ds, rounded to bfloat16");
   w.line("float* part = scratch + 2 * kT * kT;  // a block's T x D contribution to dk or dv");
@@ -204,9 +222,13 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   w.open("for (int j = 0; j < kT; ++j)");
   w.line("for (int d = 0; d < kD; ++d) dk[j * 3 * kE + d] = " + autocast_round() + "(dk[j * 3 * kE + d] + part[j * kD + d]);");
   w.close();
-  w.line("ltrt::sgemm_ld(false, false, rows, kD, kT, scale, dp + r0 * kT, kT, k, 3 * kE, 0.0f, dq + r0 * 3 * kE, 3 * kE);  // ds k / sqrt(D)");
+  w.open("for (int n0 = 0; n0 < kT; n0 += kKeyBlock)");
+  w.line("const int width = std::min(kKeyBlock, kT - n0);");
+  w.line("ltrt::sgemm_ld(false, false, rows, kD, width, scale, dp + r0 * kT + n0, kT, k + n0 * 3 * kE, 3 * kE,");
+  w.line("               n0 == 0 ? 0.0f : 1.0f, dq + r0 * 3 * kE, 3 * kE);  // dq (+)= ds k / sqrt(D)");
   w.open("for (int i = r0; i < r0 + rows; ++i)");
   w.line("for (int d = 0; d < kD; ++d) dq[i * 3 * kE + d] = " + autocast_round() + "(dq[i * 3 * kE + d]);");
+  w.close();
   w.close();
   w.close();
   w.close();
@@ -215,7 +237,7 @@ void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
 
 }  // namespace
 
-int bf16_attention_query_block(std::int64_t t) { return t < 192 ? 32 : 64; }
+int bf16_attention_query_block(std::int64_t t) { return t < 192 ? 32 : t < 768 ? 64 : 256; }
 
 void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;

@@ -14,6 +14,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "conv.hpp"
+
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
@@ -27,20 +29,9 @@ namespace {
 // Below this many multiply-adds per sample, direct loops beat im2col + sgemm.
 constexpr std::int64_t kIm2colMinMacs = 8192;
 
-// Sizes of one convolution, Conv1d as height 1.
-struct ConvGeometry {
-  int dims;  // 1 (Conv1d) or 2 (Conv2d)
-  std::int64_t in, h, w, out, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
-      dilation_w, groups;
-  std::int64_t in_per_group() const { return in / groups; }
-  std::int64_t out_per_group() const { return out / groups; }
-  std::int64_t patch() const { return in_per_group() * kernel_h * kernel_w; }  // weights per output channel
-  std::int64_t pixels() const { return out_h * out_w; }                        // outputs per channel
-  std::int64_t macs_per_sample() const { return out * patch() * pixels(); }
-};
+}  // namespace
 
-// The geometry of `n` on input `x`; throws ShapeError when they do not fit.
-ConvGeometry geometry(const Node& n, const Value& x) {
+ConvGeometry conv_geometry(const Node& n, const Value& x) {
   ConvGeometry g{};
   g.dims = static_cast<int>(attr_int(n, "dims"));
   require_spatial_input(x, g.dims);
@@ -64,16 +55,13 @@ ConvGeometry geometry(const Node& n, const Value& x) {
   return g;
 }
 
+namespace {
+
 Shape out_shape(const ConvGeometry& g, std::int64_t batch) {
   if (g.dims == 1) return {batch, g.out, g.out_w};
   return {batch, g.out, g.out_h, g.out_w};
 }
 
-// (out, in / groups, kh, kw) as torch; Conv1d's (out, in / groups, k).
-Shape weight_shape(const ConvGeometry& g) {
-  if (g.dims == 1) return {g.out, g.in_per_group(), g.kernel_w};
-  return {g.out, g.in_per_group(), g.kernel_h, g.kernel_w};
-}
 
 // A block's tile, chosen by the rows of each group's result: 16 x 256, 32 x 128 or 64 x 64 (all
 // kGemmThreads threads of 4 x 4 sums), the smallest that holds the rows.
@@ -86,8 +74,6 @@ GemmTile gemm_tile(std::int64_t rows) {
   return {64, 64};
 }
 
-// Columns of dweight's GEMM: a weight gradient per (c, ky, kx), then the bias's.
-std::int64_t dweight_cols(const ConvGeometry& g, bool bias) { return g.patch() + (bias ? 1 : 0); }
 
 // dweight's depth (the batch's output pixels) is cut into chunks summed by separate blocks when
 // its tiles alone would leave an H100's 132 SMs idle: enough chunks for kSplitBlocks blocks, each
@@ -100,17 +86,26 @@ constexpr std::int64_t kSplitBlocks = 264;  // two blocks an SM
 constexpr std::int64_t kMinSplitDepth = 64;  // four of the skeleton's depth steps: a block still reads
                                              // (rows + cols) x 64 >= twice the rows x cols it writes
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-std::int64_t dweight_splits(const ConvGeometry& g, std::int64_t batch, bool bias) {
+
+}  // namespace
+
+std::int64_t conv_dweight_splits(const ConvGeometry& g, std::int64_t batch, bool bias) {
   const GemmTile t = gemm_tile(g.out_per_group());
-  const std::int64_t tiles = ceil_div(g.out_per_group(), t.rows) * ceil_div(dweight_cols(g, bias), t.cols) * g.groups;
+  const std::int64_t tiles = ceil_div(g.out_per_group(), t.rows) * ceil_div(conv_dweight_cols(g, bias), t.cols) * g.groups;
   const std::int64_t splits = std::min(ceil_div(kSplitBlocks, tiles), batch * g.pixels() / kMinSplitDepth);
   return std::max<std::int64_t>(1, splits);
 }
 
-// im2col's scratch of one sample: a row per (channel, tap), a column per output pixel.
-Shape columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }
+Shape conv_weight_shape(const ConvGeometry& g) {
+  if (g.dims == 1) return {g.out, g.in_per_group(), g.kernel_w};
+  return {g.out, g.in_per_group(), g.kernel_h, g.kernel_w};
+}
 
-void write_sizes(CodeWriter& w, const ConvGeometry& g, bool im2col) {
+std::int64_t conv_dweight_cols(const ConvGeometry& g, bool bias) { return g.patch() + (bias ? 1 : 0); }
+
+Shape conv_columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }
+
+void write_conv_sizes(CodeWriter& w, const ConvGeometry& g) {
   if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
   w.line("constexpr int kIn = " + std::to_string(g.in) + ", kH = " + std::to_string(g.h) +
          ", kW = " + std::to_string(g.w) + ";  // input channels, height, width");
@@ -128,9 +123,21 @@ void write_sizes(CodeWriter& w, const ConvGeometry& g, bool im2col) {
          ", kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;");
   w.line("constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel");
   w.line("constexpr int kPixels = kOutH * kOutW;  // outputs per channel");
+}
+
+namespace {
+
+// The sizes, then which of the two ways the CPU code takes.
+void write_sizes(CodeWriter& w, const ConvGeometry& g, bool im2col) {
+  write_conv_sizes(w, g);
   w.line(std::string("constexpr bool kUseIm2col = ") + (im2col ? "true" : "false") +
          ";  // TUNE: im2col + sgemm (true) or direct loops (false)");
 }
+
+}  // namespace
+
+namespace {
+
 
 // Inside tap kx's loops: output columns ox in [lo, hi) read input column
 // ix = ox * kStrideW + shift inside [0, kW); the others read padding. Splitting the row so
@@ -142,7 +149,8 @@ void write_column_range(CodeWriter& w) {
   w.line("const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));");
 }
 
-// columns[(c, ky, kx), (oy, ox)] = x[c, oy * stride - pad + ky * dilation, ...], 0 outside.
+}  // namespace
+
 void write_im2col(CodeWriter& w, const std::string& x) {
   w.line("// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding");
   w.open("for (int c = 0; c < kIn; ++c)");
@@ -167,6 +175,26 @@ void write_im2col(CodeWriter& w, const std::string& x) {
   w.close();
 }
 
+void write_col2im(CodeWriter& w, const std::string& dx) {
+  w.open("for (int c = 0; c < kIn; ++c)");
+  w.open("for (int ky = 0; ky < kKernelH; ++ky)");
+  w.open("for (int kx = 0; kx < kKernelW; ++kx)");
+  w.line("const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
+  write_column_range(w);
+  w.open("for (int oy = 0; oy < kOutH; ++oy)");
+  w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
+  w.line("if (iy < 0 || iy >= kH) continue;");
+  w.line("float* drow = " + dx + " + (c * kH + iy) * kW;");
+  w.line("const float* src = row + oy * kOutW;");
+  w.line("for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];");
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+}
+
+namespace {
+
 // The direct loops' walk over the taps of output (o, oy, ox) that fall inside the input:
 // opens three blocks (c, ky, kx) and defines `at` (input index) and `tap` (weight index).
 void open_taps(CodeWriter& w) {
@@ -190,7 +218,7 @@ void open_outputs(CodeWriter& w) {
 }
 
 void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
-  const ConvGeometry g = geometry(n, gr.value(n.inputs[0]));
+  const ConvGeometry g = conv_geometry(n, gr.value(n.inputs[0]));
   const bool bias = attr_bool(n, "bias");
   write_sizes(w, g, attr_bool(n, "im2col"));
   epilogue_constants(w, n);
@@ -225,7 +253,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
 }
 
 void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
-  const ConvGeometry g = geometry(n, gr.value(n.inputs[1]));
+  const ConvGeometry g = conv_geometry(n, gr.value(n.inputs[1]));
   const bool bias = attr_bool(n, "bias");
   const bool need_dinp = attr_bool(n, "need_dinp");
   write_sizes(w, g, attr_bool(n, "im2col"));
@@ -251,21 +279,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
     w.close();
     w.line("float* dx = dinp + i * kIn * kH * kW;");
     w.line("std::fill(dx, dx + kIn * kH * kW, 0.0f);");
-    w.open("for (int c = 0; c < kIn; ++c)");
-    w.open("for (int ky = 0; ky < kKernelH; ++ky)");
-    w.open("for (int kx = 0; kx < kKernelW; ++kx)");
-    w.line("const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
-    write_column_range(w);
-    w.open("for (int oy = 0; oy < kOutH; ++oy)");
-    w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
-    w.line("if (iy < 0 || iy >= kH) continue;");
-    w.line("float* drow = dx + (c * kH + iy) * kW;");
-    w.line("const float* src = row + oy * kOutW;");
-    w.line("for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];");
-    w.close();
-    w.close();
-    w.close();
-    w.close();
+    write_col2im(w, "dx");
   }
   w.close();
   w.reopen("else");
@@ -340,14 +354,14 @@ void write_struct_shape(CodeWriter& w, const std::string& rows, const std::strin
 
 // patch(g, k, q): im2col's element, the input under tap k = (c, ky, kx) of output pixel
 // q = (s, oy, ox) in group g, 0 in the padding.
-void write_patch(CodeWriter& w) {
+void write_patch(CodeWriter& w, const std::string& source) {
   w.line("// im2col's element: the input under tap k = (c, ky, kx) of output pixel q = (s, oy, ox), 0 in the padding.");
   w.open("__device__ float patch(int g, int k, int q) const");
   w.line("const int c = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;");
   w.line("const int s = q / kPixels, oy = q / kOutW % kOutH, ox = q % kOutW;");
   w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH, ix = ox * kStrideW - kPadW + kx * kDilationW;");
   w.line("if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return 0.0f;");
-  w.line("return inp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];");
+  w.line("return " + source + "[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix];");
   w.close();
 }
 
@@ -376,43 +390,47 @@ void open_gemm_struct(CodeWriter& w, const std::string& type, const ConvGeometry
   write_extent(w, cols, depth);
 }
 
-// `const type var{fields};` and the launch of tiled_gemm over it.
-void write_gemm_launch(CodeWriter& w, const std::string& type, const std::string& var, const std::string& fields) {
+}  // namespace
+
+void write_conv_gemm_launch(CodeWriter& w, const std::string& type, const std::string& var, const std::string& fields) {
   w.line("const " + type + " " + var + "{" + fields + "};");
   emit_launch(w, "ltrt::cuda::tiled_gemm<" + type + ">", "ltrt::cuda::tiled_gemm_grid(" + var + ")",
               "ltrt::cuda::kGemmThreads", {var});
 }
 
-void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
-  const Value& x = gr.value(n.inputs[0]);
-  const ConvGeometry g = geometry(n, x);
-  const bool bias = attr_bool(n, "bias");
-  const std::string type = e.fn + "_gemm";
-  CodeWriter& k = e.kernels;
+void write_conv_forward_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const Node& n,
+                             const std::string& result, const std::string& source, bool bias) {
   k.line();
-  k.line("// out[s, o, oy, ox] = " + std::string(bias ? "bias[o] + " : "") +
-         "weight[o, :] @ patches of (s, oy, ox)" + (n.epilogue.empty() ? "" : ", then the fused activations") +
-         ":");
+  k.line("// " + result + "[s, o, oy, ox] = " + std::string(bias ? "bias[o] + " : "") +
+         "weight[o, :] @ patches of (s, oy, ox)" + (n.epilogue.empty() ? "" : ", then the fused activations") + ":");
   k.line("// per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).");
-  std::vector<std::string> members = {"float* __restrict__ out;", "const float* __restrict__ inp;",
+  std::vector<std::string> members = {"float* __restrict__ " + result + ";", "const float* __restrict__ " + source + ";",
                                       "const float* __restrict__ weight;"};
   if (bias) members.push_back("const float* __restrict__ bias;");
   open_gemm_struct(k, type, g, {}, "kOutPerGroup", g.out_per_group(), "kGroups", 1, "", members, "n * kPixels",
                    "kPatch");
   k.line("__device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }");
   k.line("__device__ float b(int g, int k, int q) const { return patch(g, k, q); }");
-  write_patch(k);
+  write_patch(k, source);
   k.open("__device__ void store(int g, int /*split*/, int o, int q, float sum) const");
   epilogue_constants(k, n);
   k.line("const int s = q / kPixels, p = q % kPixels;");
   if (bias) k.line("sum += bias[g * kOutPerGroup + o];");
-  k.line("out[(s * kOut + g * kOutPerGroup + o) * kPixels + p] = " + apply_epilogue(n, "sum") + ";");
+  k.line(result + "[(s * kOut + g * kOutPerGroup + o) * kPixels + p] = " + apply_epilogue(n, "sum") + ";");
   k.close();
   k.close(";");
+}
 
+namespace {
+
+void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
+  const ConvGeometry g = conv_geometry(n, gr.value(n.inputs[0]));
+  const bool bias = attr_bool(n, "bias");
+  const std::string type = e.fn + "_gemm";
+  write_conv_forward_gemm(e.kernels, type, g, n, "out", "inp", bias);
   CodeWriter& w = e.body;
   w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp");
-  write_gemm_launch(w, type, "gemm", std::string("out, inp, weight, ") + (bias ? "bias, " : "") + "n");
+  write_conv_gemm_launch(w, type, "gemm", std::string("out, inp, weight, ") + (bias ? "bias, " : "") + "n");
 }
 
 // Stores `sum` into the gradient of output channel `o`'s column `k` of dweight's GEMM: weight
@@ -424,102 +442,103 @@ void write_gradient_store(CodeWriter& w, bool bias, const std::string& o, const 
   w.line("to = accumulate ? to + sum : sum;");
 }
 
-void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
-  const Value& x = gr.value(n.inputs[1]);
-  const ConvGeometry g = geometry(n, x);
-  const bool bias = attr_bool(n, "bias");
-  const bool need_dinp = attr_bool(n, "need_dinp");
-  CodeWriter& k = e.kernels;
-  CodeWriter& w = e.body;
-  const std::string dinp = e.fn + "_dinp_gemm", dweight = e.fn + "_dweight_gemm";
+}  // namespace
 
-  if (need_dinp) {
-    auto i = [](std::int64_t v) { return std::to_string(v); };
-    k.line();
-    k.line("// dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of");
-    k.line("// weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each");
-    k.line("// element is written once, no atomics. Tap ky of output row oy reads row iy when iy + kPadH =");
-    k.line("// oy * kStrideH + ky * kDilationH, so only the taps with ky * kDilationH = iy + kPadH (mod kStrideH)");
-    k.line("// reach row iy: every kTapStepH-th tap from the first. The rows are therefore cut into kStrideH");
-    k.line("// phases by (iy + kPadH) % kStrideH (columns likewise), and each (phase, group) that holds pixels");
-    k.line("// is a GEMM over the taps that reach its pixels only: rows c, columns (s, iy, ix) of the phase,");
-    k.line("// depth (o, ky, kx).");
-    const std::vector<std::string> constants = {
-        "// kStrideH / gcd(kStrideH, kDilationH): taps ky and ky + kTapStepH reach the same rows.",
-        "static constexpr int kTapStepH = " + i(g.stride_h / std::gcd(g.stride_h, g.dilation_h)) +
-            ", kTapStepW = " + i(g.stride_w / std::gcd(g.stride_w, g.dilation_w)) + ";",
-        "static constexpr int kPhaseTapsH = (kKernelH + kTapStepH - 1) / kTapStepH;  // taps that reach a row, at most",
-        "static constexpr int kPhaseTapsW = (kKernelW + kTapStepW - 1) / kTapStepW;",
-        "// A phase's row j is iy = phase + (kRowBase + j) * kStrideH - kPadH; kPhaseH rows cover 0 <= iy < kH.",
-        "static constexpr int kRowBase = kPadH / kStrideH, kPhaseH = (kH + kPadH + kStrideH - 1) / kStrideH - kRowBase;",
-        "static constexpr int kColBase = kPadW / kStrideW, kPhaseW = (kW + kPadW + kStrideW - 1) / kStrideW - kColBase;",
-        "// Phases that hold pixels: rows 0, 1, ... are in phases kPadH % kStrideH, (kPadH + 1) % kStrideH, ..., so",
-        "// a stride past the input's height leaves all but kH phases without rows (and columns likewise).",
-        "static constexpr int kPhasesH = kStrideH < kH ? kStrideH : kH, kPhasesW = kStrideW < kW ? kStrideW : kW;"};
-    const std::vector<std::string> members = {"float* __restrict__ dinp;", "const float* __restrict__ dout;",
-                                              "const float* __restrict__ weight;"};
-    open_gemm_struct(k, dinp, g, constants, "kInPerGroup", g.in_per_group(), "kGroups * kPhasesH * kPhasesW", 1, "",
-                     members, "n * kPhaseH * kPhaseW", "");
-    k.line("// GEMM gg's group and phase.");
-    k.open("__device__ static void split_phase(int gg, int& g, int& py, int& px)");
-    k.line("g = gg % kGroups;");
-    k.line("py = (kPadH + gg / kGroups / kPhasesW) % kStrideH;");
-    k.line("px = (kPadW + gg / kGroups % kPhasesW) % kStrideW;");
-    k.close();
-    k.line("// A phase that no tap reaches (stride and dilation share a factor, or the kernel is narrower than");
-    k.line("// the tap step) has depth 0: its blocks skip the sums and store zeros, a fill of its pixels.");
-    k.open("__device__ int depth(int gg) const");
-    k.line("int g, py, px;");
-    k.line("split_phase(gg, g, py, px);");
-    k.line("const bool reached = phase_tap(py, 0, kKernelH, kStrideH, kDilationH, kTapStepH) >= 0 &&");
-    k.line("                     phase_tap(px, 0, kKernelW, kStrideW, kDilationW, kTapStepW) >= 0;");
-    k.line("return reached ? kOutPerGroup * kPhaseTapsH * kPhaseTapsW : 0;");
-    k.close();
-    k.line();
-    k.line("// Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.");
-    k.open("__device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step)");
-    k.line("for (int first = 0; first < step; ++first)");
-    k.line("  if (first * dilation % stride == phase) return first + j * step < kernel ? first + j * step : -1;");
-    k.line("return -1;  // no tap reaches this phase");
-    k.close();
-    k.line("// GEMM gg's group and phase, and depth k's output channel and taps (-1: none).");
-    k.open("__device__ void split_gemm(int gg, int k, int& g, int& py, int& px, int& o, int& ky, int& kx) const");
-    k.line("split_phase(gg, g, py, px);");
-    k.line("o = k / (kPhaseTapsH * kPhaseTapsW);");
-    k.line("ky = phase_tap(py, k / kPhaseTapsW % kPhaseTapsH, kKernelH, kStrideH, kDilationH, kTapStepH);");
-    k.line("kx = phase_tap(px, k % kPhaseTapsW, kKernelW, kStrideW, kDilationW, kTapStepW);");
-    k.close();
-    k.open("__device__ float a(int gg, int c, int k) const");
-    k.line("int g, py, px, o, ky, kx;");
-    k.line("split_gemm(gg, k, g, py, px, o, ky, kx);");
-    k.line("if (ky < 0 || kx < 0) return 0.0f;");
-    k.line("return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + ky * kKernelW + kx];");
-    k.close();
-    k.open("__device__ float b(int gg, int k, int q) const");
-    k.line("int g, py, px, o, ky, kx;");
-    k.line("split_gemm(gg, k, g, py, px, o, ky, kx);");
-    k.line("if (ky < 0 || kx < 0) return 0.0f;");
-    k.line("const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;");
-    k.line("const int oy = (py + (kRowBase + j) * kStrideH - ky * kDilationH) / kStrideH;  // exact: same phase");
-    k.line("const int ox = (px + (kColBase + jx) * kStrideW - kx * kDilationW) / kStrideW;");
-    k.line("if (oy < 0 || oy >= kOutH || ox < 0 || ox >= kOutW) return 0.0f;");
-    k.line("return dout[((s * kOut + g * kOutPerGroup + o) * kOutH + oy) * kOutW + ox];");
-    k.close();
-    k.open("__device__ void store(int gg, int /*split*/, int c, int q, float sum) const");
-    k.line("int g, py, px;");
-    k.line("split_phase(gg, g, py, px);");
-    k.line("const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;");
-    k.line("const int iy = py + (kRowBase + j) * kStrideH - kPadH, ix = px + (kColBase + jx) * kStrideW - kPadW;");
-    k.line("if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return;  // past the input's edge: no such pixel");
-    k.line("dinp[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix] = sum;");
-    k.close();
-    k.close(";");
-  }
+void write_conv_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const std::string& result,
+                          const std::string& source, const std::string& bias) {
+  auto i = [](std::int64_t v) { return std::to_string(v); };
+  k.line();
+  k.line("// " + result + "[s, c, iy, ix] = " + (bias.empty() ? "" : bias + "[c] + ") +
+         "sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of");
+  k.line("// weight[o, c, ky, kx] * " + source + "[s, o, oy, ox]. A gather (col2im fused with weight^T @ " + source +
+         "): each");
+  k.line("// element is written once, no atomics. Tap ky of output row oy reads row iy when iy + kPadH =");
+  k.line("// oy * kStrideH + ky * kDilationH, so only the taps with ky * kDilationH = iy + kPadH (mod kStrideH)");
+  k.line("// reach row iy: every kTapStepH-th tap from the first. The rows are therefore cut into kStrideH");
+  k.line("// phases by (iy + kPadH) % kStrideH (columns likewise), and each (phase, group) that holds pixels");
+  k.line("// is a GEMM over the taps that reach its pixels only: rows c, columns (s, iy, ix) of the phase,");
+  k.line("// depth (o, ky, kx).");
+  const std::vector<std::string> constants = {
+      "// kStrideH / gcd(kStrideH, kDilationH): taps ky and ky + kTapStepH reach the same rows.",
+      "static constexpr int kTapStepH = " + i(g.stride_h / std::gcd(g.stride_h, g.dilation_h)) +
+          ", kTapStepW = " + i(g.stride_w / std::gcd(g.stride_w, g.dilation_w)) + ";",
+      "static constexpr int kPhaseTapsH = (kKernelH + kTapStepH - 1) / kTapStepH;  // taps that reach a row, at most",
+      "static constexpr int kPhaseTapsW = (kKernelW + kTapStepW - 1) / kTapStepW;",
+      "// A phase's row j is iy = phase + (kRowBase + j) * kStrideH - kPadH; kPhaseH rows cover 0 <= iy < kH.",
+      "static constexpr int kRowBase = kPadH / kStrideH, kPhaseH = (kH + kPadH + kStrideH - 1) / kStrideH - kRowBase;",
+      "static constexpr int kColBase = kPadW / kStrideW, kPhaseW = (kW + kPadW + kStrideW - 1) / kStrideW - kColBase;",
+      "// Phases that hold pixels: rows 0, 1, ... are in phases kPadH % kStrideH, (kPadH + 1) % kStrideH, ..., so",
+      "// a stride past the input's height leaves all but kH phases without rows (and columns likewise).",
+      "static constexpr int kPhasesH = kStrideH < kH ? kStrideH : kH, kPhasesW = kStrideW < kW ? kStrideW : kW;"};
+  std::vector<std::string> members = {"float* __restrict__ " + result + ";", "const float* __restrict__ " + source + ";",
+                                      "const float* __restrict__ weight;"};
+  if (!bias.empty()) members.push_back("const float* __restrict__ " + bias + ";");
+  open_gemm_struct(k, type, g, constants, "kInPerGroup", g.in_per_group(), "kGroups * kPhasesH * kPhasesW", 1, "",
+                   members, "n * kPhaseH * kPhaseW", "");
+  k.line("// GEMM gg's group and phase.");
+  k.open("__device__ static void split_phase(int gg, int& g, int& py, int& px)");
+  k.line("g = gg % kGroups;");
+  k.line("py = (kPadH + gg / kGroups / kPhasesW) % kStrideH;");
+  k.line("px = (kPadW + gg / kGroups % kPhasesW) % kStrideW;");
+  k.close();
+  k.line("// A phase that no tap reaches (stride and dilation share a factor, or the kernel is narrower than");
+  k.line("// the tap step) has depth 0: its blocks skip the sums and store zeros, a fill of its pixels.");
+  k.open("__device__ int depth(int gg) const");
+  k.line("int g, py, px;");
+  k.line("split_phase(gg, g, py, px);");
+  k.line("const bool reached = phase_tap(py, 0, kKernelH, kStrideH, kDilationH, kTapStepH) >= 0 &&");
+  k.line("                     phase_tap(px, 0, kKernelW, kStrideW, kDilationW, kTapStepW) >= 0;");
+  k.line("return reached ? kOutPerGroup * kPhaseTapsH * kPhaseTapsW : 0;");
+  k.close();
+  k.line();
+  k.line("// Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.");
+  k.open("__device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step)");
+  k.line("for (int first = 0; first < step; ++first)");
+  k.line("  if (first * dilation % stride == phase) return first + j * step < kernel ? first + j * step : -1;");
+  k.line("return -1;  // no tap reaches this phase");
+  k.close();
+  k.line("// GEMM gg's group and phase, and depth k's output channel and taps (-1: none).");
+  k.open("__device__ void split_gemm(int gg, int k, int& g, int& py, int& px, int& o, int& ky, int& kx) const");
+  k.line("split_phase(gg, g, py, px);");
+  k.line("o = k / (kPhaseTapsH * kPhaseTapsW);");
+  k.line("ky = phase_tap(py, k / kPhaseTapsW % kPhaseTapsH, kKernelH, kStrideH, kDilationH, kTapStepH);");
+  k.line("kx = phase_tap(px, k % kPhaseTapsW, kKernelW, kStrideW, kDilationW, kTapStepW);");
+  k.close();
+  k.open("__device__ float a(int gg, int c, int k) const");
+  k.line("int g, py, px, o, ky, kx;");
+  k.line("split_gemm(gg, k, g, py, px, o, ky, kx);");
+  k.line("if (ky < 0 || kx < 0) return 0.0f;");
+  k.line("return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + ky * kKernelW + kx];");
+  k.close();
+  k.open("__device__ float b(int gg, int k, int q) const");
+  k.line("int g, py, px, o, ky, kx;");
+  k.line("split_gemm(gg, k, g, py, px, o, ky, kx);");
+  k.line("if (ky < 0 || kx < 0) return 0.0f;");
+  k.line("const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;");
+  k.line("const int oy = (py + (kRowBase + j) * kStrideH - ky * kDilationH) / kStrideH;  // exact: same phase");
+  k.line("const int ox = (px + (kColBase + jx) * kStrideW - kx * kDilationW) / kStrideW;");
+  k.line("if (oy < 0 || oy >= kOutH || ox < 0 || ox >= kOutW) return 0.0f;");
+  k.line("return " + source + "[((s * kOut + g * kOutPerGroup + o) * kOutH + oy) * kOutW + ox];");
+  k.close();
+  k.open("__device__ void store(int gg, int /*split*/, int c, int q, float sum) const");
+  k.line("int g, py, px;");
+  k.line("split_phase(gg, g, py, px);");
+  k.line("const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;");
+  k.line("const int iy = py + (kRowBase + j) * kStrideH - kPadH, ix = px + (kColBase + jx) * kStrideW - kPadW;");
+  k.line("if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return;  // past the input's edge: no such pixel");
+  k.line(result + "[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix] = sum" +
+         (bias.empty() ? std::string() : " + " + bias + "[g * kInPerGroup + c]") + ";");
+  k.close();
+  k.close(";");
+}
 
-  const std::int64_t splits = attr_int(n, "dweight_splits");
+void write_conv_dweight_gemm(CodeWriter& k, const std::string& type, const std::string& sum_kernel,
+                             const ConvGeometry& g, std::int64_t splits, bool bias, const std::string& grad,
+                             const std::string& source) {
   k.line();
   k.line(std::string("// dweight[o, (c, ky, kx)] ") + (bias ? "and dbias[o] " : "") +
-         "(+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch" + (bias ? " (dbias: * 1)" : "") + ":");
+         "(+)= sum over the batch's (s, oy, ox) of " + grad + "[s, o, oy, ox] * patch" + (bias ? " (dbias: * 1)" : "") +
+         ":");
   k.line("// per group, rows o, columns (c, ky, kx)" + std::string(bias ? " and a column of ones" : "") +
          ", depth (s, oy, ox) of the whole batch.");
   std::vector<std::string> members = {"static constexpr int kCols = kPatch" +
@@ -530,21 +549,21 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     members.push_back("float* __restrict__ dweight;");
     if (bias) members.push_back("float* __restrict__ dbias;");
   }
-  members.insert(members.end(), {"const float* __restrict__ dout;", "const float* __restrict__ inp;"});
+  members.insert(members.end(), {"const float* __restrict__ " + grad + ";", "const float* __restrict__ " + source + ";"});
   if (splits == 1) members.push_back("bool accumulate;  // add to the gradients (accumulate_grad_batches) or overwrite them");
-  open_gemm_struct(k, dweight, g, {}, "kOutPerGroup", g.out_per_group(), "kGroups", splits,
+  open_gemm_struct(k, type, g, {}, "kOutPerGroup", g.out_per_group(), "kGroups", splits,
                    splits > 1 ? "TUNE: kSplits chunks of the batch's pixels, summed in order by a second kernel"
                               : "TUNE: kSplits chunks of the batch's pixels (1: enough tiles, or too little depth)",
                    members, "kCols", "n * kPixels");
   k.open("__device__ float a(int g, int o, int d) const");
   k.line("const int s = d / kPixels, p = d % kPixels;");
-  k.line("return dout[(s * kOut + g * kOutPerGroup + o) * kPixels + p];");
+  k.line("return " + grad + "[(s * kOut + g * kOutPerGroup + o) * kPixels + p];");
   k.close();
   if (bias)
     k.line("__device__ float b(int g, int d, int k) const { return k == kPatch ? 1.0f : patch(g, k, d); }");
   else
     k.line("__device__ float b(int g, int d, int k) const { return patch(g, k, d); }");
-  write_patch(k);
+  write_patch(k, source);
   if (splits > 1) {
     k.open("__device__ void store(int g, int split, int o, int k, float sum) const");
     k.line("partial[((split * kGroups + g) * kOutPerGroup + o) * kCols + k] = sum;");
@@ -562,8 +581,8 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     std::vector<std::string> params = {"float* __restrict__ dweight"};
     if (bias) params.push_back("float* __restrict__ dbias");
     params.insert(params.end(), {"const float* __restrict__ partial", "bool accumulate"});
-    open_element_kernel(k, e.fn + "_dweight_sum_kernel", params, [&](CodeWriter& c) {
-      c.line("using Gemm = " + dweight + ";");
+    open_element_kernel(k, sum_kernel, params, [&](CodeWriter& c) {
+      c.line("using Gemm = " + type + ";");
     });
     k.line("const int o = i / Gemm::kCols, w = i % Gemm::kCols;");
     k.line("float sum = 0.0f;");
@@ -572,22 +591,37 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     k.close();
   }
 
+}
+
+namespace {
+
+void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
+  const Value& x = gr.value(n.inputs[1]);
+  const ConvGeometry g = conv_geometry(n, x);
+  const bool bias = attr_bool(n, "bias");
+  const bool need_dinp = attr_bool(n, "need_dinp");
+  const std::int64_t splits = attr_int(n, "dweight_splits");
+  CodeWriter& w = e.body;
+  const std::string dinp = e.fn + "_dinp_gemm", dweight = e.fn + "_dweight_gemm";
+  if (need_dinp) write_conv_dinp_gemm(e.kernels, dinp, g, "dinp", "dout", "");
+  write_conv_dweight_gemm(e.kernels, dweight, e.fn + "_dweight_sum_kernel", g, splits, bias, "dout", "inp");
+
   w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp");
-  if (need_dinp) write_gemm_launch(w, dinp, "dinp_gemm", "dinp, dout, weight, n");
+  if (need_dinp) write_conv_gemm_launch(w, dinp, "dinp_gemm", "dinp, dout, weight, n");
   if (splits > 1) {
-    write_gemm_launch(w, dweight, "dweight_gemm", "partials, dout, inp, n");
+    write_conv_gemm_launch(w, dweight, "dweight_gemm", "partials, dout, inp, n");
     std::vector<std::string> args = {"dweight"};
     if (bias) args.push_back("dbias");
     args.insert(args.end(), {"partials", "accumulate"});
     emit_count_launch(w, e.fn + "_dweight_sum_kernel", dweight + "::kOut * " + dweight + "::kCols", args);
   } else {
-    write_gemm_launch(w, dweight, "dweight_gemm",
+    write_conv_gemm_launch(w, dweight, "dweight_gemm",
                       "dweight, " + std::string(bias ? "dbias, " : "") + "dout, inp, accumulate, n");
   }
 }
 
-// A scratch buffer (im2col's of one sample, dweight's partial sums): an activation that only its
-// node uses, so the memory plan frees it after that node.
+}  // namespace
+
 int add_scratch(Graph& gr, const std::string& name, const Shape& shape) {
   Value v;
   v.name = name;
@@ -595,6 +629,8 @@ int add_scratch(Graph& gr, const std::string& name, const Shape& shape) {
   v.kind = ValueKind::activation;
   return gr.add_value(std::move(v));
 }
+
+namespace {
 
 LayerDef conv_layer(int dims) {
   LayerDef l;
@@ -673,15 +709,15 @@ LayerDef conv_layer(int dims) {
     n.attrs["dilation"] = dilation;
     n.attrs["groups"] = groups;
     n.attrs["bias"] = std::get<bool>(b.args.at("bias"));
-    const ConvGeometry g = geometry(n, x);
+    const ConvGeometry g = conv_geometry(n, x);
     n.attrs["im2col"] = g.macs_per_sample() >= kIm2colMinMacs;
-    n.inputs = {inputs.at(0), add_param(b.graph, b.layer + ".weight", weight_shape(g))};
+    n.inputs = {inputs.at(0), add_param(b.graph, b.layer + ".weight", conv_weight_shape(g))};
     if (std::get<bool>(b.args.at("bias"))) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_channels}));
     // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight and the bias
     // both draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in / groups * kh * kw.
     const double bound = 1.0 / std::sqrt(static_cast<double>(g.patch()));
     for (size_t i = 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
-    n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", columns_shape(g))};
+    n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", conv_columns_shape(g))};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
     return b.graph.nodes[id].outputs[0];
   };
@@ -698,8 +734,8 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   f.accepts_epilogue = true;
   f.infer = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs.at(0));
-    const ConvGeometry g = geometry(n, x);
-    return std::vector<OutputType>{{x.dtype, out_shape(g, x.shape[0]), true}, {DType::f32, columns_shape(g), false}};
+    const ConvGeometry g = conv_geometry(n, x);
+    return std::vector<OutputType>{{x.dtype, out_shape(g, x.shape[0]), true}, {DType::f32, conv_columns_shape(g), false}};
   };
   f.slots = [](const Node& n) {
     Slots s{{"out", "columns"}, {"inp", "weight"}};
@@ -708,7 +744,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   };
   f.cost = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs[0]);
-    const ConvGeometry g = geometry(n, x);
+    const ConvGeometry g = conv_geometry(n, x);
     const double batch = static_cast<double>(x.shape[0]);
     const double outs = batch * static_cast<double>(g.out * g.pixels());
     const double weights = static_cast<double>(g.out * g.patch());
@@ -732,14 +768,14 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     if (need_dinp) b.outputs.push_back(-1);
     b.outputs.push_back(ad.weight_grad(n.inputs[1]));  // bf16-mixed: the casts' gradients
     if (attr_bool(n, "bias")) b.outputs.push_back(ad.weight_grad(n.inputs[2]));
-    const ConvGeometry g = geometry(n, ad.graph.value(x));
-    b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", columns_shape(g)));
+    const ConvGeometry g = conv_geometry(n, ad.graph.value(x));
+    b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", conv_columns_shape(g)));
     // CUDA's chunks of dweight's sum over the batch, each in its own slice of `partials`.
-    const std::int64_t splits = dweight_splits(g, ad.graph.value(x).shape[0], attr_bool(n, "bias"));
+    const std::int64_t splits = conv_dweight_splits(g, ad.graph.value(x).shape[0], attr_bool(n, "bias"));
     b.attrs["dweight_splits"] = splits;
     if (splits > 1)
       b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_partials",
-                                      {splits, g.out, dweight_cols(g, attr_bool(n, "bias"))}));
+                                      {splits, g.out, conv_dweight_cols(g, attr_bool(n, "bias"))}));
     const int id = ad.add_backward(std::move(b), ad.grad_name(x));
     std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
     const std::vector<int> outs = ad.graph.nodes[id].outputs;
@@ -756,16 +792,16 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   b.writes_param_grad = true;
   b.infer = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs.at(1));
-    const ConvGeometry g = geometry(n, x);
+    const ConvGeometry g = conv_geometry(n, x);
     std::vector<OutputType> t;
     if (attr_bool(n, "need_dinp")) t.push_back({x.dtype, x.shape, true});
-    t.push_back({DType::f32, weight_shape(g), false});
+    t.push_back({DType::f32, conv_weight_shape(g), false});
     if (attr_bool(n, "bias")) t.push_back({DType::f32, {g.out}, false});
-    t.push_back({DType::f32, columns_shape(g), false});
+    t.push_back({DType::f32, conv_columns_shape(g), false});
     // dweight's partial sums per chunk of the batch on CUDA (unused on the CPU, which sums in
     // place); the memory plan frees them after the node.
     const std::int64_t splits = attr_int(n, "dweight_splits");
-    if (splits > 1) t.push_back({DType::f32, {splits, g.out, dweight_cols(g, attr_bool(n, "bias"))}, false});
+    if (splits > 1) t.push_back({DType::f32, {splits, g.out, conv_dweight_cols(g, attr_bool(n, "bias"))}, false});
     return t;
   };
   b.slots = [](const Node& n) {
@@ -782,7 +818,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   };
   b.cost = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs[1]);
-    const ConvGeometry g = geometry(n, x);
+    const ConvGeometry g = conv_geometry(n, x);
     const double batch = static_cast<double>(x.shape[0]);
     const double outs = batch * static_cast<double>(g.out * g.pixels());
     const double weights = static_cast<double>(g.out * g.patch());

@@ -141,7 +141,7 @@ def layer_shapes(spec):
 
 
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
-SPATIAL = ("Conv1d", "Conv2d", "BatchNorm2d", "GroupNorm", "PReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "GroupNorm", "PReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
            "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample", "Flatten")
 
 
@@ -152,6 +152,11 @@ def tuple_of(v, n):
 def spatial_params(node, shape):
     """Parameters of an image layer on a per-sample shape (C, [H,] W): torch's layouts."""
     kind = node["type"]
+    if kind.startswith("ConvTranspose"):  # (in, out / groups, k...)
+        dims = int(kind[-2])
+        k = tuple_of(node["kernel_size"], dims)
+        w = [(f"{node['name']}.weight", (shape[0], node["out_channels"] // node.get("groups", 1), *k))]
+        return w + ([(f"{node['name']}.bias", (node["out_channels"],))] if node.get("bias", True) else [])
     if kind.startswith("Conv"):
         dims = int(kind[-2])
         k = tuple_of(node["kernel_size"], dims)
@@ -179,6 +184,11 @@ def spatial_shape(node, shape):
         return [shape[0], *(d * f for d, f in zip(shape[1:], tuple_of(node["scale_factor"], len(shape) - 1)))]
     dims = len(shape) - 1
     k = tuple_of(node["kernel_size"], dims)
+    if kind.startswith("ConvTranspose"):
+        s, p, d = (tuple_of(node.get(a, dflt), dims) for a, dflt in (("stride", 1), ("padding", 0), ("dilation", 1)))
+        op = tuple_of(node.get("output_padding", 0), dims)
+        return [node["out_channels"], *((shape[1 + i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1
+                                        for i in range(dims))]
     s = tuple_of(node.get("stride") or node["kernel_size"] if "Pool" in kind else node.get("stride", 1), dims)
     p = node.get("padding", 0)
     d = tuple_of(node.get("dilation", 1), dims)
@@ -249,6 +259,8 @@ def write_data(spec, work, rng):
         x = rng.standard_normal((rows, *x_spec)).astype(np.float32)
         if model["target"].get("dtype") == "int64":
             y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
+        elif list(model["target"].get("shape", [])) == list(x_spec) and len(x_spec) > 1:  # an image to an image
+            y = (x * 0.7 + np.sin(x)).astype(np.float32)
         else:
             y = (x[:, :1] * 0.7 + np.sin(x[:, 1:2])).astype(np.float32)
             if spec["model"]["loss"]["type"] in ("BCELoss", "BCEWithLogitsLoss"):  # probabilities as targets

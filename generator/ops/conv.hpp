@@ -1,0 +1,70 @@
+/// \file
+/// What Conv1d/Conv2d (conv.cpp) share with ConvTranspose1d/2d (conv_transpose.cpp): a transposed
+/// convolution is the gradient of a convolution with respect to its input, so each of its three
+/// products (output, input gradient, weight gradient) is one of the convolution's, with the roles of
+/// the tensors swapped. The pieces below write those products for a convolution's geometry and
+/// take the names of the tensors they read and write.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "../code_writer.hpp"
+#include "../ir.hpp"
+
+namespace ltgen {
+
+/// Sizes of one convolution, Conv1d as height 1.
+struct ConvGeometry {
+  int dims;  // 1 (Conv1d) or 2 (Conv2d)
+  std::int64_t in, h, w, out, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
+      dilation_w, groups;
+  std::int64_t in_per_group() const { return in / groups; }
+  std::int64_t out_per_group() const { return out / groups; }
+  std::int64_t patch() const { return in_per_group() * kernel_h * kernel_w; }  // weights per output channel
+  std::int64_t pixels() const { return out_h * out_w; }                        // outputs per channel
+  std::int64_t macs_per_sample() const { return out * patch() * pixels(); }
+};
+
+/// The geometry of a convolution node (attributes dims, in_channels, out_channels, kernel_size,
+/// stride, padding, padding_end, dilation, groups) on input `x`; throws ShapeError when they do not fit.
+ConvGeometry conv_geometry(const Node& n, const Value& x);
+/// (out, in / groups, kh, kw) as torch; Conv1d's (out, in / groups, k).
+Shape conv_weight_shape(const ConvGeometry& g);
+/// im2col's scratch of one sample: a row per (channel, tap), a column per output pixel.
+Shape conv_columns_shape(const ConvGeometry& g);
+/// Columns of the weight gradient's GEMM: a weight per (c, ky, kx), then the bias's when `bias`.
+std::int64_t conv_dweight_cols(const ConvGeometry& g, bool bias);
+/// CUDA: the chunks the weight gradient's sum over a batch of `batch` samples is cut into.
+std::int64_t conv_dweight_splits(const ConvGeometry& g, std::int64_t batch, bool bias);
+/// A scratch buffer (im2col's of one sample, dweight's partial sums): an activation that only its
+/// node uses, so the memory plan frees it after that node.
+int add_scratch(Graph& gr, const std::string& name, const Shape& shape);
+
+// The CPU's code, inside a function whose `columns` is the im2col scratch.
+/// The sizes as constexprs (kIn, kH, kW, kOut, kOutH, kOutW, kernel, stride, padding, dilation,
+/// groups, kPatch, kPixels).
+void write_conv_sizes(CodeWriter& w, const ConvGeometry& g);
+/// columns[(c, ky, kx), (oy, ox)] = x[c, oy * stride - pad + ky * dilation, ...] of one sample `x`, 0 outside.
+void write_im2col(CodeWriter& w, const std::string& x);
+/// The inverse scatter: adds each columns entry to the pixel of one sample's `dx` it came from.
+void write_col2im(CodeWriter& w, const std::string& dx);
+
+// CUDA: implicit GEMMs over the whole batch (ltrt/cuda/tiled_gemm.cuh), as structs named `type`.
+/// result[s, o, p] = (bias[o] +) weight[o, :] @ patches of `source` (the convolution), then n's
+/// fused activations.
+void write_conv_forward_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const Node& n,
+                             const std::string& result, const std::string& source, bool bias);
+/// result[s, c, y, x] = sum of weight[o, c, tap] * source[s, o, outputs whose tap reads (y, x)]
+/// (the input gradient), plus `bias`[c] unless it is empty.
+void write_conv_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const std::string& result,
+                          const std::string& source, const std::string& bias);
+/// dweight[o, (c, tap)] (and dbias[o] when `bias`) (+)= sum over the batch of grad[s, o, p] *
+/// patches of `source`; in `splits` chunks summed in order by `sum_kernel` when splits > 1.
+void write_conv_dweight_gemm(CodeWriter& k, const std::string& type, const std::string& sum_kernel,
+                             const ConvGeometry& g, std::int64_t splits, bool bias, const std::string& grad,
+                             const std::string& source);
+/// `const type var{fields};` and the launch of tiled_gemm over it.
+void write_conv_gemm_launch(CodeWriter& w, const std::string& type, const std::string& var, const std::string& fields);
+
+}  // namespace ltgen

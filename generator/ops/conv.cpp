@@ -630,6 +630,68 @@ int add_scratch(Graph& gr, const std::string& name, const Shape& shape) {
   return gr.add_value(std::move(v));
 }
 
+std::vector<int> add_conv_backward(Autodiff& ad, const Node& n, const std::vector<int>& dout,
+                                   const std::string& backward_op, const ConvGeometry& g, bool bias_column) {
+  const int x = n.inputs[0];
+  if (dout[0] < 0) return std::vector<int>(n.inputs.size(), -1);
+  const bool need_dinp = ad.needs_grad(x);
+  const bool bias = attr_bool(n, "bias");
+  Node b;
+  b.op = backward_op;
+  b.layer = n.layer;
+  b.source = n.source;
+  b.attrs = n.attrs;
+  b.attrs["need_dinp"] = need_dinp;
+  b.inputs = {dout[0], x};
+  if (need_dinp) b.inputs.push_back(n.inputs[1]);  // the weight
+  if (need_dinp) b.outputs.push_back(-1);
+  b.outputs.push_back(ad.weight_grad(n.inputs[1]));  // bf16-mixed: the casts' gradients
+  if (bias) b.outputs.push_back(ad.weight_grad(n.inputs[2]));
+  b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", conv_columns_shape(g)));
+  // CUDA's chunks of dweight's sum over the batch, each in its own slice of `partials`.
+  const std::int64_t splits = conv_dweight_splits(g, ad.graph.value(x).shape[0], bias && bias_column);
+  b.attrs["dweight_splits"] = splits;
+  if (splits > 1)
+    b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_partials",
+                                    {splits, g.out, conv_dweight_cols(g, bias && bias_column)}));
+  const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+  std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
+  const std::vector<int> outs = ad.graph.nodes[id].outputs;
+  if (need_dinp) grads[0] = outs[0];
+  const size_t w = need_dinp ? 1 : 0;
+  if (bias) ad.cast_grads(n, {1, 2}, {outs[w], outs[w + 1]}, grads);
+  else ad.cast_grads(n, {1}, {outs[w]}, grads);
+  return grads;
+}
+
+std::vector<OutputType> conv_backward_outputs(const Node& n, const Value& x, const ConvGeometry& g,
+                                              std::int64_t bias_channels, bool bias_column) {
+  const bool bias = attr_bool(n, "bias");
+  std::vector<OutputType> t;
+  if (attr_bool(n, "need_dinp")) t.push_back({x.dtype, x.shape, true});
+  t.push_back({DType::f32, conv_weight_shape(g), false});
+  if (bias) t.push_back({DType::f32, {bias_channels}, false});
+  t.push_back({DType::f32, conv_columns_shape(g), false});
+  // dweight's partial sums per chunk of the batch on CUDA (unused on the CPU, which sums in
+  // place); the memory plan frees them after the node.
+  const std::int64_t splits = attr_int(n, "dweight_splits");
+  if (splits > 1) t.push_back({DType::f32, {splits, g.out, conv_dweight_cols(g, bias && bias_column)}, false});
+  return t;
+}
+
+Slots conv_backward_slots(const Node& n) {
+  Slots s{{}, {"dout", "inp"}};
+  if (attr_bool(n, "need_dinp")) {
+    s.outputs.push_back("dinp");
+    s.inputs.push_back("weight");
+  }
+  s.outputs.push_back("dweight");
+  if (attr_bool(n, "bias")) s.outputs.push_back("dbias");
+  s.outputs.push_back("columns");
+  if (attr_int(n, "dweight_splits") > 1) s.outputs.push_back("partials");
+  return s;
+}
+
 namespace {
 
 LayerDef conv_layer(int dims) {
@@ -754,36 +816,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   f.emit_cpu = emit_forward;
   f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
-    const int x = n.inputs[0];
-    if (dout[0] < 0) return std::vector<int>(n.inputs.size(), -1);
-    const bool need_dinp = ad.needs_grad(x);
-    Node b;
-    b.op = "conv2d_backward";
-    b.layer = n.layer;
-    b.source = n.source;
-    b.attrs = n.attrs;
-    b.attrs["need_dinp"] = need_dinp;
-    b.inputs = {dout[0], x};
-    if (need_dinp) b.inputs.push_back(n.inputs[1]);  // the weight
-    if (need_dinp) b.outputs.push_back(-1);
-    b.outputs.push_back(ad.weight_grad(n.inputs[1]));  // bf16-mixed: the casts' gradients
-    if (attr_bool(n, "bias")) b.outputs.push_back(ad.weight_grad(n.inputs[2]));
-    const ConvGeometry g = conv_geometry(n, ad.graph.value(x));
-    b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", conv_columns_shape(g)));
-    // CUDA's chunks of dweight's sum over the batch, each in its own slice of `partials`.
-    const std::int64_t splits = conv_dweight_splits(g, ad.graph.value(x).shape[0], attr_bool(n, "bias"));
-    b.attrs["dweight_splits"] = splits;
-    if (splits > 1)
-      b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_partials",
-                                      {splits, g.out, conv_dweight_cols(g, attr_bool(n, "bias"))}));
-    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
-    std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
-    const std::vector<int> outs = ad.graph.nodes[id].outputs;
-    if (need_dinp) grads[0] = outs[0];
-    const size_t w = need_dinp ? 1 : 0;
-    if (attr_bool(n, "bias")) ad.cast_grads(n, {1, 2}, {outs[w], outs[w + 1]}, grads);
-    else ad.cast_grads(n, {1}, {outs[w]}, grads);
-    return grads;
+    return add_conv_backward(ad, n, dout, "conv2d_backward", conv_geometry(n, ad.graph.value(n.inputs[0])), true);
   };
   ops.push_back(std::move(f));
 
@@ -793,29 +826,9 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   b.infer = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs.at(1));
     const ConvGeometry g = conv_geometry(n, x);
-    std::vector<OutputType> t;
-    if (attr_bool(n, "need_dinp")) t.push_back({x.dtype, x.shape, true});
-    t.push_back({DType::f32, conv_weight_shape(g), false});
-    if (attr_bool(n, "bias")) t.push_back({DType::f32, {g.out}, false});
-    t.push_back({DType::f32, conv_columns_shape(g), false});
-    // dweight's partial sums per chunk of the batch on CUDA (unused on the CPU, which sums in
-    // place); the memory plan frees them after the node.
-    const std::int64_t splits = attr_int(n, "dweight_splits");
-    if (splits > 1) t.push_back({DType::f32, {splits, g.out, conv_dweight_cols(g, attr_bool(n, "bias"))}, false});
-    return t;
+    return conv_backward_outputs(n, x, g, g.out, true);
   };
-  b.slots = [](const Node& n) {
-    Slots s{{}, {"dout", "inp"}};
-    if (attr_bool(n, "need_dinp")) {
-      s.outputs.push_back("dinp");
-      s.inputs.push_back("weight");
-    }
-    s.outputs.push_back("dweight");
-    if (attr_bool(n, "bias")) s.outputs.push_back("dbias");
-    s.outputs.push_back("columns");
-    if (attr_int(n, "dweight_splits") > 1) s.outputs.push_back("partials");
-    return s;
-  };
+  b.slots = conv_backward_slots;
   b.cost = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs[1]);
     const ConvGeometry g = conv_geometry(n, x);

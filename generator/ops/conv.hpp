@@ -8,9 +8,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "../autodiff.hpp"
 #include "../code_writer.hpp"
 #include "../ir.hpp"
+#include "../op.hpp"
 
 namespace ltgen {
 
@@ -40,6 +43,17 @@ std::int64_t conv_dweight_splits(const ConvGeometry& g, std::int64_t batch, bool
 /// A scratch buffer (im2col's of one sample, dweight's partial sums): an activation that only its
 /// node uses, so the memory plan frees it after that node.
 int add_scratch(Graph& gr, const std::string& name, const Shape& shape);
+
+/// The backward node of convolution-like node `n` (inputs x, weight[, bias], geometry `g`): op
+/// `backward_op` reads (dout, x[, weight]) and writes dinp (when x needs a gradient), dweight,
+/// dbias, the im2col scratch and, when CUDA splits the weight gradient's sum, its partial sums
+/// (with a bias column when `bias_column`). Returns the forward inputs' gradients.
+std::vector<int> add_conv_backward(Autodiff& ad, const Node& n, const std::vector<int>& dout,
+                                   const std::string& backward_op, const ConvGeometry& g, bool bias_column);
+/// That node's outputs (dbias of `bias_channels`) and slots.
+std::vector<OutputType> conv_backward_outputs(const Node& n, const Value& x, const ConvGeometry& g,
+                                              std::int64_t bias_channels, bool bias_column);
+Slots conv_backward_slots(const Node& n);
 
 // The CPU's code, inside a function whose `columns` is the im2col scratch.
 /// The sizes as constexprs (kIn, kH, kW, kOut, kOutH, kOutW, kernel, stride, padding, dilation,

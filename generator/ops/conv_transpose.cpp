@@ -287,37 +287,10 @@ void register_conv_transpose(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
   };
   f.emit_cpu = emit_forward;
   f.emit_cuda = emit_forward_cuda;
+  // The bias gradient is a kernel of its own, not a column of the weight gradient's GEMM: that GEMM
+  // sums over this layer's input pixels, the bias over its output's.
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
-    const int x = n.inputs[0];
-    if (dout[0] < 0) return std::vector<int>(n.inputs.size(), -1);
-    const bool need_dinp = ad.needs_grad(x);
-    Node b;
-    b.op = "conv_transpose2d_backward";
-    b.layer = n.layer;
-    b.source = n.source;
-    b.attrs = n.attrs;
-    b.attrs["need_dinp"] = need_dinp;
-    b.inputs = {dout[0], x};
-    if (need_dinp) b.inputs.push_back(n.inputs[1]);  // the weight
-    if (need_dinp) b.outputs.push_back(-1);
-    b.outputs.push_back(ad.weight_grad(n.inputs[1]));
-    if (attr_bool(n, "bias")) b.outputs.push_back(ad.weight_grad(n.inputs[2]));
-    const ConvGeometry g = mirror(n, ad.graph.value(x));
-    b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", conv_columns_shape(g)));
-    // CUDA's chunks of dweight's sum over the batch, each in its own slice of `partials`.
-    const std::int64_t splits = conv_dweight_splits(g, ad.graph.value(x).shape[0], false);
-    b.attrs["dweight_splits"] = splits;
-    if (splits > 1)
-      b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_partials",
-                                      {splits, g.out, conv_dweight_cols(g, false)}));
-    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
-    std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
-    const std::vector<int> outs = ad.graph.nodes[id].outputs;
-    if (need_dinp) grads[0] = outs[0];
-    const size_t w = need_dinp ? 1 : 0;
-    if (attr_bool(n, "bias")) ad.cast_grads(n, {1, 2}, {outs[w], outs[w + 1]}, grads);
-    else ad.cast_grads(n, {1}, {outs[w]}, grads);
-    return grads;
+    return add_conv_backward(ad, n, dout, "conv_transpose2d_backward", mirror(n, ad.graph.value(n.inputs[0])), false);
   };
   ops.push_back(std::move(f));
 
@@ -327,27 +300,9 @@ void register_conv_transpose(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
   b.infer = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs.at(1));
     const ConvGeometry g = mirror(n, x);
-    std::vector<OutputType> t;
-    if (attr_bool(n, "need_dinp")) t.push_back({x.dtype, x.shape, true});
-    t.push_back({DType::f32, conv_weight_shape(g), false});
-    if (attr_bool(n, "bias")) t.push_back({DType::f32, {g.in}, false});
-    t.push_back({DType::f32, conv_columns_shape(g), false});
-    const std::int64_t splits = attr_int(n, "dweight_splits");
-    if (splits > 1) t.push_back({DType::f32, {splits, g.out, conv_dweight_cols(g, false)}, false});
-    return t;
+    return conv_backward_outputs(n, x, g, g.in, false);
   };
-  b.slots = [](const Node& n) {
-    Slots s{{}, {"dout", "inp"}};
-    if (attr_bool(n, "need_dinp")) {
-      s.outputs.push_back("dinp");
-      s.inputs.push_back("weight");
-    }
-    s.outputs.push_back("dweight");
-    if (attr_bool(n, "bias")) s.outputs.push_back("dbias");
-    s.outputs.push_back("columns");
-    if (attr_int(n, "dweight_splits") > 1) s.outputs.push_back("partials");
-    return s;
-  };
+  b.slots = conv_backward_slots;
   b.cost = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs[1]);
     const ConvGeometry g = mirror(n, x);

@@ -15,7 +15,7 @@ namespace {
 bool float16_emission = false;  // a Float16Emission is alive
 
 // Autocast's bfloat16 list, as far as ltgen has it: these ops cast float32 operands to bfloat16.
-const std::set<std::string> kLowerPrecision = {"linear", "conv2d"};
+const std::set<std::string> kLowerPrecision = {"linear", "conv2d", "conv_transpose2d"};
 // Keep their input's dtype and compute in float32 inside, rounding the result once (checked
 // against torch 2.15's CPU kernels, forward and backward). The first round in their own loop (a
 // fused epilogue: the backward of some reads the output); the others' backward does not read
@@ -118,10 +118,6 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       throw unsupported(spec, n, "over a dimension other than the last, on bfloat16 values, is not supported yet "
                                  "under trainer.precision \"" + spec.trainer.precision + "\" (torch's kernels for other dimensions round "
                                  "differently); over the last dimension it is");
-    // Autocast's bfloat16 list has conv_transpose1d/2d: not reproduced yet.
-    if (n.op == "conv_transpose2d")
-      throw unsupported(spec, n, "is not supported yet under trainer.precision \"" + spec.trainer.precision + "\" (autocast runs it in "
-                                 "bfloat16, which ltgen does not reproduce yet)");
     // Autocast's bfloat16 list has prelu: it would cast float32 inputs and the slopes too.
     if (n.op == "prelu")
       throw unsupported(spec, n, "is not supported yet under trainer.precision \"" + spec.trainer.precision + "\" (autocast runs it in "

@@ -297,7 +297,8 @@ struct up_forward_gemm {
     const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;
     const int iy = py + (kRowBase + j) * kStrideH - kPadH, ix = px + (kColBase + jx) * kStrideW - kPadW;
     if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return;  // past the input's edge: no such pixel
-    out[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix] = sum + bias[g * kInPerGroup + c];
+    sum += bias[g * kInPerGroup + c];
+    out[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix] = sum;
   }
 };
 

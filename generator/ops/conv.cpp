@@ -445,7 +445,7 @@ void write_gradient_store(CodeWriter& w, bool bias, const std::string& o, const 
 }  // namespace
 
 void write_conv_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const std::string& result,
-                          const std::string& source, const std::string& bias) {
+                          const std::string& source, const std::string& bias, const Node* epilogue) {
   auto i = [](std::int64_t v) { return std::to_string(v); };
   k.line();
   k.line("// " + result + "[s, c, iy, ix] = " + (bias.empty() ? "" : bias + "[c] + ") +
@@ -526,8 +526,10 @@ void write_conv_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGeom
   k.line("const int s = q / (kPhaseH * kPhaseW), j = q / kPhaseW % kPhaseH, jx = q % kPhaseW;");
   k.line("const int iy = py + (kRowBase + j) * kStrideH - kPadH, ix = px + (kColBase + jx) * kStrideW - kPadW;");
   k.line("if (iy < 0 || iy >= kH || ix < 0 || ix >= kW) return;  // past the input's edge: no such pixel");
-  k.line(result + "[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix] = sum" +
-         (bias.empty() ? std::string() : " + " + bias + "[g * kInPerGroup + c]") + ";");
+  if (!bias.empty()) k.line("sum += " + bias + "[g * kInPerGroup + c];");
+  if (epilogue) epilogue_constants(k, *epilogue);
+  k.line(result + "[((s * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix] = " +
+         (epilogue ? apply_epilogue(*epilogue, "sum") : std::string("sum")) + ";");
   k.close();
   k.close(";");
 }
@@ -603,7 +605,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   const std::int64_t splits = attr_int(n, "dweight_splits");
   CodeWriter& w = e.body;
   const std::string dinp = e.fn + "_dinp_gemm", dweight = e.fn + "_dweight_gemm";
-  if (need_dinp) write_conv_dinp_gemm(e.kernels, dinp, g, "dinp", "dout", "");
+  if (need_dinp) write_conv_dinp_gemm(e.kernels, dinp, g, "dinp", "dout", "", nullptr);
   write_conv_dweight_gemm(e.kernels, dweight, e.fn + "_dweight_sum_kernel", g, splits, bias, "dout", "inp");
 
   w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMMs read the patches from inp");

@@ -70,9 +70,10 @@ void write_col2im(CodeWriter& w, const std::string& dx);
 void write_conv_forward_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const Node& n,
                              const std::string& result, const std::string& source, bool bias);
 /// result[s, c, y, x] = sum of weight[o, c, tap] * source[s, o, outputs whose tap reads (y, x)]
-/// (the input gradient), plus `bias`[c] unless it is empty.
+/// (the input gradient), plus `bias`[c] unless it is empty, then `epilogue`'s fused activations
+/// unless it is null.
 void write_conv_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const std::string& result,
-                          const std::string& source, const std::string& bias);
+                          const std::string& source, const std::string& bias, const Node* epilogue);
 /// dweight[o, (c, tap)] (and dbias[o] when `bias`) (+)= sum over the batch of grad[s, o, p] *
 /// patches of `source`; in `splits` chunks summed in order by `sum_kernel` when splits > 1.
 void write_conv_dweight_gemm(CodeWriter& k, const std::string& type, const std::string& sum_kernel,

@@ -74,6 +74,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   const ConvGeometry g = mirror(n, gr.value(n.inputs[0]));
   const bool bias = attr_bool(n, "bias");
   write_sizes(w, g);
+  epilogue_constants(w, n);
   w.open("for (int i = 0; i < n; ++i)");
   w.line("const float* x = inp + i * kOut * kPixels;");
   w.line("float* y = out + i * kIn * kH * kW;");
@@ -86,6 +87,8 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   else
     w.line("std::fill(y, y + kIn * kH * kW, 0.0f);");
   write_col2im(w, "y");
+  if (!n.epilogue.empty())
+    w.line("for (int p = 0; p < kIn * kH * kW; ++p) y[p] = " + apply_epilogue(n, "y[p]") + ";");
   w.close();
 }
 
@@ -129,7 +132,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   const std::string type = e.fn + "_gemm";
   e.kernels.line();
   e.kernels.line("// ConvTranspose: out is the input gradient of the Conv2d whose sizes follow, taken of inp.");
-  write_conv_dinp_gemm(e.kernels, type, g, "out", "inp", bias ? "bias" : "");
+  write_conv_dinp_gemm(e.kernels, type, g, "out", "inp", bias ? "bias" : "", &n);
   e.body.line("static_cast<void>(columns);  // the CPU's col2im scratch: the GEMM gathers from inp");
   write_conv_gemm_launch(e.body, type, "gemm", std::string("out, inp, weight, ") + (bias ? "bias, " : "") + "n");
 }
@@ -265,6 +268,9 @@ LayerDef conv_transpose_layer(int dims) {
 void register_conv_transpose(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "conv_transpose2d";
+  // Activations after it (and bf16-mixed's rounding) are applied as each output is stored, as
+  // Conv2d's; one that needs its input in backward is not fused.
+  f.accepts_epilogue = true;
   f.infer = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs.at(0));
     const ConvGeometry g = mirror(n, x);

@@ -80,7 +80,8 @@ def build_layers(spec):
             shape = [math.prod(shape)]
         elif t in ("ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "SiLU", "Identity"):
             layers.append(getattr(torch.nn, t)(**args))
-        elif t in ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"):
+        elif t in ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d",
+                   "AdaptiveAvgPool2d"):
             if t.startswith("Conv"):
                 args.setdefault("in_channels", shape[0])
             layer = getattr(torch.nn, t)(**args)  # torch takes lists where it takes tuples

@@ -398,8 +398,10 @@ void write_conv_gemm_launch(CodeWriter& w, const std::string& type, const std::s
               "ltrt::cuda::kGemmThreads", {var});
 }
 
-void write_conv_forward_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const Node& n,
+void write_conv_forward_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const Node* epilogue,
                              const std::string& result, const std::string& source, bool bias) {
+  static const Node none;  // no fused activations
+  const Node& n = epilogue ? *epilogue : none;
   k.line();
   k.line("// " + result + "[s, o, oy, ox] = " + std::string(bias ? "bias[o] + " : "") +
          "weight[o, :] @ patches of (s, oy, ox)" + (n.epilogue.empty() ? "" : ", then the fused activations") + ":");
@@ -427,7 +429,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   const ConvGeometry g = conv_geometry(n, gr.value(n.inputs[0]));
   const bool bias = attr_bool(n, "bias");
   const std::string type = e.fn + "_gemm";
-  write_conv_forward_gemm(e.kernels, type, g, n, "out", "inp", bias);
+  write_conv_forward_gemm(e.kernels, type, g, &n, "out", "inp", bias);
   CodeWriter& w = e.body;
   w.line("static_cast<void>(columns);  // the CPU's im2col scratch: the GEMM reads the patches from inp");
   write_conv_gemm_launch(w, type, "gemm", std::string("out, inp, weight, ") + (bias ? "bias, " : "") + "n");
@@ -694,6 +696,22 @@ Slots conv_backward_slots(const Node& n) {
   return s;
 }
 
+std::int64_t check_conv_channels(const Attrs& args, const Value& x) {
+  const std::int64_t channels = x.shape[1];
+  auto given = args.find("in_channels");
+  if (given != args.end() && std::get<std::int64_t>(given->second) != channels)
+    throw ShapeError("in_channels is " + std::to_string(std::get<std::int64_t>(given->second)) + " but the input " +
+                     shape_str(x.shape) + " has " + std::to_string(channels) + " channels; remove in_channels to infer it");
+  const std::int64_t out_channels = std::get<std::int64_t>(args.at("out_channels"));
+  const std::int64_t groups = std::get<std::int64_t>(args.at("groups"));
+  if (channels % groups != 0)
+    throw ShapeError("groups=" + std::to_string(groups) + " does not divide in_channels=" + std::to_string(channels));
+  if (out_channels % groups != 0)
+    throw ShapeError("groups=" + std::to_string(groups) + " does not divide out_channels=" +
+                     std::to_string(out_channels));
+  return channels;
+}
+
 namespace {
 
 LayerDef conv_layer(int dims) {
@@ -722,19 +740,9 @@ LayerDef conv_layer(int dims) {
   l.build = [dims](LayerBuild& b, const std::vector<int>& inputs) {
     const Value& x = b.graph.value(inputs.at(0));
     require_spatial_input(x, dims);
-    const std::int64_t channels = x.shape[1];
-    auto given = b.args.find("in_channels");
-    if (given != b.args.end() && std::get<std::int64_t>(given->second) != channels)
-      throw ShapeError("in_channels is " + std::to_string(std::get<std::int64_t>(given->second)) +
-                       " but the input " + shape_str(x.shape) + " has " + std::to_string(channels) +
-                       " channels; remove in_channels to infer it");
+    const std::int64_t channels = check_conv_channels(b.args, x);
     const std::int64_t out_channels = std::get<std::int64_t>(b.args.at("out_channels"));
     const std::int64_t groups = std::get<std::int64_t>(b.args.at("groups"));
-    if (channels % groups != 0)
-      throw ShapeError("groups=" + std::to_string(groups) + " does not divide in_channels=" + std::to_string(channels));
-    if (out_channels % groups != 0)
-      throw ShapeError("groups=" + std::to_string(groups) + " does not divide out_channels=" +
-                       std::to_string(out_channels));
     // Conv1d's sizes become the width of a height-1 Conv2d.
     auto pair = [dims](const std::vector<std::int64_t>& v, std::int64_t height) {
       return dims == 2 ? v : std::vector<std::int64_t>{height, v.at(0)};

@@ -40,6 +40,9 @@ Shape conv_columns_shape(const ConvGeometry& g);
 std::int64_t conv_dweight_cols(const ConvGeometry& g, bool bias);
 /// CUDA: the chunks the weight gradient's sum over a batch of `batch` samples is cut into.
 std::int64_t conv_dweight_splits(const ConvGeometry& g, std::int64_t batch, bool bias);
+/// The input's channels (Conv's and ConvTranspose's in_channels, checked against the spec's when it
+/// gives one); throws ShapeError unless groups divides them and out_channels.
+std::int64_t check_conv_channels(const Attrs& args, const Value& x);
 /// A scratch buffer (im2col's of one sample, dweight's partial sums): an activation that only its
 /// node uses, so the memory plan frees it after that node.
 int add_scratch(Graph& gr, const std::string& name, const Shape& shape);
@@ -65,9 +68,9 @@ void write_im2col(CodeWriter& w, const std::string& x);
 void write_col2im(CodeWriter& w, const std::string& dx);
 
 // CUDA: implicit GEMMs over the whole batch (ltrt/cuda/tiled_gemm.cuh), as structs named `type`.
-/// result[s, o, p] = (bias[o] +) weight[o, :] @ patches of `source` (the convolution), then n's
-/// fused activations.
-void write_conv_forward_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const Node& n,
+/// result[s, o, p] = (bias[o] +) weight[o, :] @ patches of `source` (the convolution), then
+/// `epilogue`'s fused activations unless it is null.
+void write_conv_forward_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const Node* epilogue,
                              const std::string& result, const std::string& source, bool bias);
 /// result[s, c, y, x] = sum of weight[o, c, tap] * source[s, o, outputs whose tap reads (y, x)]
 /// (the input gradient), plus `bias`[c] unless it is empty, then `epilogue`'s fused activations

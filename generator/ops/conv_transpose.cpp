@@ -148,7 +148,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   k.line();
   k.line("// ConvTranspose's gradients, with the sizes of the Conv2d it is the input gradient of: dinp is that");
   k.line("// convolution of dout, dweight its weight gradient with inp in place of its output gradient.");
-  if (attr_bool(n, "need_dinp")) write_conv_forward_gemm(k, dinp, g, n, "dinp", "dout", false);
+  if (attr_bool(n, "need_dinp")) write_conv_forward_gemm(k, dinp, g, nullptr, "dinp", "dout", false);
   write_conv_dweight_gemm(k, dweight, e.fn + "_dweight_sum_kernel", g, splits, false, "inp", "dout");
   if (bias) {
     k.line();
@@ -204,19 +204,9 @@ LayerDef conv_transpose_layer(int dims) {
   l.build = [dims](LayerBuild& b, const std::vector<int>& inputs) {
     const Value& x = b.graph.value(inputs.at(0));
     require_spatial_input(x, dims);
-    const std::int64_t channels = x.shape[1];
-    auto given = b.args.find("in_channels");
-    if (given != b.args.end() && std::get<std::int64_t>(given->second) != channels)
-      throw ShapeError("in_channels is " + std::to_string(std::get<std::int64_t>(given->second)) +
-                       " but the input " + shape_str(x.shape) + " has " + std::to_string(channels) +
-                       " channels; remove in_channels to infer it");
+    const std::int64_t channels = check_conv_channels(b.args, x);
     const std::int64_t out_channels = std::get<std::int64_t>(b.args.at("out_channels"));
     const std::int64_t groups = std::get<std::int64_t>(b.args.at("groups"));
-    if (channels % groups != 0)
-      throw ShapeError("groups=" + std::to_string(groups) + " does not divide in_channels=" + std::to_string(channels));
-    if (out_channels % groups != 0)
-      throw ShapeError("groups=" + std::to_string(groups) + " does not divide out_channels=" +
-                       std::to_string(out_channels));
     // ConvTranspose1d's sizes become the width of a height-1 ConvTranspose2d.
     auto pair = [dims](const Attr& a, std::int64_t height) {
       const std::vector<std::int64_t> v = expand_tuple(a, dims);

@@ -606,9 +606,9 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
                 " tokens) is not the training corpus's (" + std::to_string(train_data_.vocab.size()) + " tokens, from " +
                 config_.train.text_path + "): resume with the corpus it was trained on");
   backend_->upload();
-  // Lightning restores the model, then calls on_load_checkpoint, then restores loops and optimizers
-  // (_restore_modules_and_callbacks before restore_training_state): the hook sees the new weights
-  // and the counters as they were.
+  // Lightning restores the model, then calls the Callbacks' on_load_checkpoint (the user's hooks are
+  // one more Callback), then restores loops and optimizers (_restore_modules_and_callbacks before
+  // restore_training_state): the hook sees the new weights and the counters as they were.
   LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
   const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
   if (!unmatched.empty()) std::fprintf(group_.rank_zero(stderr), "warning: %s\n", unmatched.c_str());
@@ -1019,6 +1019,12 @@ FitResult Fit::run_loops() {
     // callbacks neither: LearningRateMonitor logs no epoch row, GradientAccumulationScheduler sets
     // nothing, as in Lightning).
     const bool resumed_epoch = restarting_ && resumed_open_epoch_;
+    // Saved in the epoch's last on_train_batch_end: its validation and end are still to come, and
+    // run here with the metrics they log, so the plateau step at its end runs as it did in the
+    // uninterrupted fit (Lightning 2.6 instead counts that epoch as done without its validation and
+    // end, and restarts the next: README, "Not supported yet").
+    const bool finishing_last_batch = advance_end_pending_ && batch_in_epoch_ == num_train_batches_;
+    const bool skip_plateau = resumed_epoch && !finishing_last_batch;
     epoch_open_ = true;
     if (!(resumed_epoch && resumed_started_epoch_)) {
       LTRT_CALLBACKS_AND_HOOK(on_train_epoch_start, (trainer_))
@@ -1059,7 +1065,7 @@ FitResult Fit::run_loops() {
     epoch_open_ = epoch_started_ = false;
     LTRT_CALLBACKS_AND_HOOK(on_train_epoch_end, (trainer_))
     // A restarted epoch's plateau step is left out: Lightning's checkpoints hold no metrics for it.
-    if (batch_in_epoch_ == num_train_batches_ && !resumed_epoch) step_schedulers("epoch", true);
+    if (batch_in_epoch_ == num_train_batches_ && !skip_plateau) step_schedulers("epoch", true);
     flush_train_rows();
     loggers_->save();
     batch_in_epoch_ = 0;

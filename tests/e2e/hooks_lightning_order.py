@@ -160,7 +160,13 @@ def run_resume(work):
     check(os.path.isfile(ckpt), f"Lightning wrote no {ckpt}")
     resume_trainer(os.path.join(work, "resumed"), resumed).fit(PlateauModel(), train, val, ckpt_path=ckpt)
     hooks_test.compare(resumed.lines, hooks_test.RESUMED_FIT_ORDER, "Lightning's resumed fit")
-    return len(first.lines) + len(resumed.lines)
+    # The known difference (README, "Not supported yet"): from the last batch's checkpoint Lightning
+    # skips that epoch's validation and end; the program runs them.
+    last = ResumeRecorder()
+    ckpt = os.path.join(work, "first", "checkpoints", hooks_test.RESUME_LAST_FROM + ".ckpt")
+    resume_trainer(os.path.join(work, "resumed_last"), last).fit(PlateauModel(), train, val, ckpt_path=ckpt)
+    hooks_test.compare(last.lines, hooks_test.LIGHTNING_RESUMED_LAST, "Lightning's fit resumed from the last batch")
+    return len(first.lines) + len(resumed.lines) + len(last.lines)
 
 
 def loader(n, gen):

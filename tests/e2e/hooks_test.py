@@ -12,9 +12,11 @@ Lightning and checks it against these lists). stop: should_stop set in on_train_
 Lightning does (validation still runs, the epoch ends, fit stops). throw: a hook that throws runs
 on_exception, the program exits 1 naming the hook, and the last checkpoint stays loadable.
 groups_lr: a hook reads and sets one parameter group's learning rate; the scheduler's next steps
-build on it as torch's do. resume: a fit resumed from a mid-epoch checkpoint calls Lightning's
-hooks (no sanity check, no second start of the resumed epoch) and leaves out the ReduceLROnPlateau
-step at that epoch's end, as Lightning does (hooks_lightning_order.py records it in Lightning). A frozen parameter (model.freeze) has no gradient for hooks.
+build on it as torch's do (a frozen parameter, model.freeze, has no gradient for hooks). resume:
+a fit resumed from a mid-epoch checkpoint calls Lightning's hooks (no sanity check, no second
+start of the resumed epoch) and leaves out the ReduceLROnPlateau step at that epoch's end, as
+Lightning does (hooks_lightning_order.py records it in Lightning), and one resumed from the last
+batch's checkpoint finishes that epoch as the uninterrupted fit did (Lightning skips it).
 """
 import argparse
 import json
@@ -170,6 +172,26 @@ RESUMED_FIT_ORDER = [
     "on_fit_end epoch=3 step=12",
 ]
 RESUME_FROM = "epoch=1-step=6"
+# From epoch=2-step=12, saved in the last batch's on_train_batch_end: the program finishes that
+# batch (validation, epoch end) as the uninterrupted fit did. Lightning 2.6 instead counts epoch 2
+# as done without them (FitLoop.reset on a restart at the last batch's end): LIGHTNING_RESUMED_LAST.
+RESUME_LAST_FROM = "epoch=2-step=12"
+RESUMED_LAST_FIT_ORDER = [
+    "on_load_checkpoint epoch=0 step=0",
+    "on_fit_start epoch=0 step=0",
+    "on_train_start epoch=2 step=12",
+    "on_validation_start epoch=2 step=12",
+    "on_train_epoch_end epoch=2 step=12 lr=0.05",
+    "on_train_end epoch=3 step=12",
+    "on_fit_end epoch=3 step=12",
+]
+LIGHTNING_RESUMED_LAST = [
+    "on_load_checkpoint epoch=0 step=0",
+    "on_fit_start epoch=0 step=0",
+    "on_train_start epoch=3 step=12",
+    "on_train_end epoch=3 step=12",
+    "on_fit_end epoch=3 step=12",
+]
 
 
 def compare(got, want, what):
@@ -321,6 +343,10 @@ def case_resume(program, work, ltgen):
     rc, out, err = common.run_program(program, ["fit", "--trainer.default_root_dir=resumed", "--ckpt_path=" + ckpt])
     check(rc == 0, f"the resumed fit exited with {rc}: {err}")
     compare(hook_lines(out), RESUMED_FIT_ORDER, "fit resumed from " + RESUME_FROM)
+    last = os.path.join("first", "checkpoints", RESUME_LAST_FROM + ".safetensors")
+    rc, out, err = common.run_program(program, ["fit", "--trainer.default_root_dir=resumed_last", "--ckpt_path=" + last])
+    check(rc == 0, f"the fit resumed from {last} exited with {rc}: {err}")
+    compare(hook_lines(out), RESUMED_LAST_FIT_ORDER, "fit resumed from " + RESUME_LAST_FROM)
 
 
 CASES = {"order": case_order, "resume": case_resume, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,

@@ -242,6 +242,11 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     for (float p : state.mu_products) products.push(json::Value::make_number(p));
     optimizer.set("mu_product", std::move(products));
   }
+  if (!state.lrs.empty()) {
+    json::Value lrs = json::Value::make_array();
+    for (double lr : state.lrs) lrs.push(json::Value::make_number(lr));
+    optimizer.set("lr", std::move(lrs));
+  }
   json::Value rng = json::Value::make_object();
   rng.set("init", json::Value::make_string(state.rng_init));
   rng.set("data", json::Value::make_string(state.rng_data));
@@ -333,6 +338,17 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     if (state.mu_products.size() != groups)
       throw Error(path + ": __metadata__ 'optimizer' has " + std::to_string(state.mu_products.size()) +
                   " mu_product values, one per parameter group; this program's NAdam has " + std::to_string(groups));
+  }
+  if (const json::Value* lrs = optimizer.find("lr")) {  // absent from earlier ltgen versions' checkpoints
+    const std::size_t groups = model.num_param_groups == 0 ? 1 : static_cast<std::size_t>(model.num_param_groups);
+    if (!lrs->is_array() || lrs->items.size() != groups)
+      throw Error(path + ": __metadata__ 'optimizer' 'lr' is not a list of " + std::to_string(groups) +
+                  " learning rates, one per parameter group");
+    for (const json::Value& lr : lrs->items) {
+      if (!lr.is_number() || !std::isfinite(lr.num) || lr.num < 0)
+        throw Error(path + ": __metadata__ 'optimizer' 'lr' holds something other than a finite learning rate >= 0");
+      state.lrs.push_back(lr.num);
+    }
   }
   const json::Value rng = parse_metadata(path, "rng_states", require_metadata(path, file, "rng_states"));
   state.rng_init = member_string(path, rng, "rng_states", "init");

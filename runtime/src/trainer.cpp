@@ -558,6 +558,7 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.grad_scaler = backend_->grad_scaler();
   s.optimizer_step = optimizer_.step_count();
   s.mu_products = optimizer_.mu_products();
+  for (int g = 0; g < optimizer_.num_groups(); ++g) s.lrs.push_back(optimizer_.lr(g));
   s.rng_init = rngs_.init.state();
   s.rng_data = rngs_.data.state();
   s.rng_dropout = rngs_.dropout.state();
@@ -666,6 +667,11 @@ void Fit::restore_training_state(const TrainState& s, const std::string& path) {
       for (std::size_t g = 0; g < schedulers_.size(); ++g) schedulers_[g]->load_state(s.lr_schedulers.items[g]);
     }
     follow_scheduler();
+  }
+  // torch's optimizer.load_state_dict restores each group's lr as it was saved, a hook's too; the
+  // schedulers' states do not touch it.
+  if (!s.lrs.empty()) {
+    for (int g = 0; g < optimizer_.num_groups(); ++g) optimizer_.set_lr(g, s.lrs[static_cast<std::size_t>(g)]);
   }
 }
 

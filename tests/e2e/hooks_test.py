@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """hooks_<case>: user hooks files (spec "hooks") end to end.
 
-  hooks_test.py --ltgen PATH --work DIR --case order|stop|throw|throw_save|groups_lr|resume
+  hooks_test.py --ltgen PATH --work DIR --case order|stop|throw|throw_save|groups_lr|resume|resume_lr
 
 order: every hook prints a line; a fit with a sanity check, validation, gradient accumulation and
 the default ModelCheckpoint, then `test --ckpt_path=last`, must call them in Lightning 2.x's order,
@@ -349,7 +349,20 @@ def case_resume(program, work, ltgen):
     compare(hook_lines(out), RESUMED_LAST_FIT_ORDER, "fit resumed from " + RESUME_LAST_FROM)
 
 
-CASES = {"order": case_order, "resume": case_resume, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
+def case_resume_lr(program, work, ltgen):
+    """A hook's lr is saved with the optimizer and restored on resume (torch's param_groups)."""
+    want = ["on_train_epoch_start epoch=0 lr=0.1", "on_train_epoch_start epoch=1 lr=0.02",
+            "on_train_epoch_start epoch=2 lr=0.02"]
+    rc, out, err = common.run_program(program, ["fit", "--trainer.default_root_dir=first"])
+    check(rc == 0, f"fit exited with {rc}: {err}")
+    compare(hook_lines(out), want, "fit")
+    ckpt = os.path.join("first", "checkpoints", "epoch=0-step=4.safetensors")
+    rc, out, err = common.run_program(program, ["fit", "--trainer.default_root_dir=resumed", "--ckpt_path=" + ckpt])
+    check(rc == 0, f"the resumed fit exited with {rc}: {err}")
+    compare(hook_lines(out), want[1:], "fit resumed from epoch 0's checkpoint")
+
+
+CASES = {"order": case_order, "resume": case_resume, "resume_lr": case_resume_lr, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
          "groups_lr": case_groups_lr}
 
 

@@ -128,6 +128,31 @@ TEST(Checkpoint, GradScalerRoundTripsAndIsOptional) {
   EXPECT_NE(e.find("'MixedPrecision' needs a positive finite 'scale'"), std::string::npos) << e;
 }
 
+// Each parameter group's lr (torch's param_groups[g]["lr"]) round-trips exactly; older checkpoints
+// without it still load, and a wrong count or a negative lr is refused.
+TEST(Checkpoint, GroupLrsRoundTripAndAreOptional) {
+  const std::string dir = tmp_dir("group_lrs");
+  ltrt::ModelDef m = toy::make_model(dir.c_str());
+  ltrt::Arena a(m.arena_bytes);
+  ltrt::TrainState state{0, 1, 1, ltrt::Generator(1).state(), ltrt::Generator(2).state(), ltrt::Generator(3).state()};
+  const std::string path = dir + "/c.safetensors";
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  EXPECT_TRUE(ltrt::load_checkpoint(path, m, a.data()).lrs.empty());
+
+  state.lrs = {0.1 * 0.5 * 0.5 * 0.3};  // a value whose decimal form is long
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  EXPECT_EQ(ltrt::load_checkpoint(path, m, a.data()).lrs, state.lrs);
+
+  state.lrs = {0.1, 0.2};  // the toy model has one group
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  std::string e = error_of([&] { ltrt::load_checkpoint(path, m, a.data()); });
+  EXPECT_NE(e.find("'lr' is not a list of 1 learning rates"), std::string::npos) << e;
+  state.lrs = {-0.1};
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  e = error_of([&] { ltrt::load_checkpoint(path, m, a.data()); });
+  EXPECT_NE(e.find("finite learning rate >= 0"), std::string::npos) << e;
+}
+
 // torch._amp_update_scale_: halve on an infinity (and start counting again), double after 2,000
 // steps without one, and never grow into infinity.
 TEST(GradScaler, UpdatesAsTorch) {

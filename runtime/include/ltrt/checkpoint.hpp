@@ -51,6 +51,9 @@ struct TrainState {
   bool weights_only = false;
   std::string vocabulary;     // a text source's vocabulary (token i is byte vocabulary[i]); empty: none
   std::vector<float> mu_products;  // NAdam's, per parameter group (Optimizer::mu_products); else empty
+  // Each parameter group's learning rate when saved (torch's param_groups[g]["lr"], which a hook may
+  // have set); empty in checkpoints of earlier ltgen versions.
+  std::vector<double> lrs;
   // "16-mixed" on the GPU: the GradScaler's state, as Lightning saves it under "MixedPrecision";
   // absent otherwise (and a resume without it starts a fresh scaler, as Lightning's does).
   std::optional<GradScaler> grad_scaler;

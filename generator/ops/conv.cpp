@@ -62,7 +62,6 @@ Shape out_shape(const ConvGeometry& g, std::int64_t batch) {
   return {batch, g.out, g.out_h, g.out_w};
 }
 
-
 // A block's tile, chosen by the rows of each group's result: 16 x 256, 32 x 128 or 64 x 64 (all
 // kGemmThreads threads of 4 x 4 sums), the smallest that holds the rows.
 struct GemmTile {
@@ -73,7 +72,6 @@ GemmTile gemm_tile(std::int64_t rows) {
   if (rows <= 32) return {32, 128};
   return {64, 64};
 }
-
 
 // dweight's depth (the batch's output pixels) is cut into chunks summed by separate blocks when
 // its tiles alone would leave an H100's 132 SMs idle: enough chunks for kSplitBlocks blocks, each
@@ -133,11 +131,6 @@ void write_sizes(CodeWriter& w, const ConvGeometry& g, bool im2col) {
   w.line(std::string("constexpr bool kUseIm2col = ") + (im2col ? "true" : "false") +
          ";  // TUNE: im2col + sgemm (true) or direct loops (false)");
 }
-
-}  // namespace
-
-namespace {
-
 
 // Inside tap kx's loops: output columns ox in [lo, hi) read input column
 // ix = ox * kStrideW + shift inside [0, kW); the others read padding. Splitting the row so

@@ -141,8 +141,9 @@ def layer_shapes(spec):
 
 
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
-SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "GroupNorm", "PReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
-           "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample", "Flatten")
+SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "GroupNorm", "PReLU",
+           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample",
+           "Flatten")
 
 
 def tuple_of(v, n):
@@ -152,15 +153,13 @@ def tuple_of(v, n):
 def spatial_params(node, shape):
     """Parameters of an image layer on a per-sample shape (C, [H,] W): torch's layouts."""
     kind = node["type"]
-    if kind.startswith("ConvTranspose"):  # (in, out / groups, k...)
-        dims = int(kind[-2])
-        k = tuple_of(node["kernel_size"], dims)
-        w = [(f"{node['name']}.weight", (shape[0], node["out_channels"] // node.get("groups", 1), *k))]
-        return w + ([(f"{node['name']}.bias", (node["out_channels"],))] if node.get("bias", True) else [])
     if kind.startswith("Conv"):
         dims = int(kind[-2])
         k = tuple_of(node["kernel_size"], dims)
-        w = [(f"{node['name']}.weight", (node["out_channels"], shape[0] // node.get("groups", 1), *k))]
+        out, groups = node["out_channels"], node.get("groups", 1)
+        # ConvTranspose's weight is (in, out / groups, k...), Conv's (out, in / groups, k...)
+        io = (shape[0], out // groups) if kind.startswith("ConvTranspose") else (out, shape[0] // groups)
+        w = [(f"{node['name']}.weight", (*io, *k))]
         return w + ([(f"{node['name']}.bias", (node["out_channels"],))] if node.get("bias", True) else [])
     if kind in ("BatchNorm2d", "GroupNorm") and node.get("affine", True):
         return [(f"{node['name']}.weight", (shape[0],)), (f"{node['name']}.bias", (shape[0],))]

@@ -97,8 +97,8 @@ def build_check(spec, program_name, harness):
 
 ATTENTION = r"""// Calls the generated attention kernels on in.bin (the backward on torch's output and lse, so that
 // a rare one-step difference in the forward's output does not carry into the gradients), then
-// the input projection on one sample and on n; writes the attention's output and dqkv, and the
-// two projections, to out.bin.
+// the input projection on one sample and on n; writes the attention's output and dqkv, the two
+// projections, and the forward's lse, to out.bin.
 #include <cstdio>
 #include <vector>
 
@@ -127,6 +127,7 @@ int main() {
   std::fwrite(dqkv.data(), 4, dqkv.size(), f);
   std::fwrite(proj_1.data(), 4, proj_1.size(), f);
   std::fwrite(proj_n.data(), 4, proj_n.size(), f);
+  std::fwrite(lse.data(), 4, lse.size(), f);
   std::fclose(f);
   return 0;
 }
@@ -193,7 +194,13 @@ def check_attention():
     to_rows = lambda t: t.float().transpose(1, 2).reshape(n, T, E)  # noqa: E731
     raw = run(b"".join(t.numpy().tobytes() for t in (qkv, dout, x, w, b, to_rows(flash_out), lse.float().contiguous())))
     sizes = [n * T * E, n * T * 3 * E, T * 3 * E, n * T * 3 * E]
-    out_ltgen, dqkv_ltgen, proj_1, proj_n = (torch.from_numpy(a.copy()) for a in np.split(raw, np.cumsum(sizes)[:-1]))
+    out_ltgen, dqkv_ltgen, proj_1, proj_n, lse_ltgen = (torch.from_numpy(a.copy())
+                                                        for a in np.split(raw, np.cumsum(sizes)))
+    # The forward's log-sum-exp, which the program's own backward reads (the backward here is given
+    # torch's): float32, its sums in another order, so within float32 rounding of torch's.
+    lse_diff = float((lse_ltgen.reshape(lse.shape) - lse.float()).abs().max())
+    print(f"T={T} D={D} lse: largest difference {lse_diff:.2e}")
+    check(lse_diff <= 1e-5 * max(1.0, float(lse.abs().max())), f"lse differs from torch's by {lse_diff:.2e}")
     out_ltgen, dqkv_ltgen = out_ltgen.reshape(n, T, E), dqkv_ltgen.reshape(n, T, 3 * E)
 
     # The input projection as torch's batch_first MultiheadAttention runs it under autocast: on the

@@ -17,6 +17,7 @@ a fit resumed from a mid-epoch checkpoint calls Lightning's hooks (no sanity che
 start of the resumed epoch) and leaves out the ReduceLROnPlateau step at that epoch's end, as
 Lightning does (hooks_lightning_order.py records it in Lightning), and one resumed from the last
 batch's checkpoint finishes that epoch as the uninterrupted fit did (Lightning skips it).
+resume_lr: an lr a hook set survives a resume, as torch's optimizer.load_state_dict restores it.
 """
 import argparse
 import json

@@ -3,14 +3,16 @@
 /// emit_forward_bf16 and emit_backward_bf16, torch's CPU flash attention on bfloat16 q, k, v),
 /// rounding where it rounds, so that the two devices train alike. Each kernel gives a thread one
 /// row of a head and recomputes the scores it needs (no T x T buffer); that keeps every sum the
-/// CPU's sum in its order where the CPU loops, at the cost of speed. TUNE: tiles in shared memory
-/// and tensor cores, as flash_attention.cpp's kernels, once the roundings are placed the same.
+/// CPU's sum in its order where the CPU loops, at the cost of speed. Where the tensor-core
+/// attention applies (mma_attention_applies), attention_bf16_mma.cpp's tiled kernels take its
+/// place with the same roundings; these serve the other head dims and targets.
 #include <string>
 #include <vector>
 
 #include "../cuda_lowering.hpp"
 #include "../autocast.hpp"
 #include "flash_attention.hpp"
+#include "flash_attention_mma.hpp"
 #include "ops.hpp"
 
 namespace ltgen {
@@ -51,6 +53,7 @@ void write_backward_terms(CodeWriter& k, const std::string& i, const std::string
 }  // namespace
 
 void emit_attention_bf16_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  if (mma_attention_applies(e, n)) return emit_attention_bf16_forward_mma(e, n, g);
   const Value& qkv = g.value(n.inputs[0]);
   CodeWriter& k = e.kernels;
   k.line();
@@ -116,6 +119,7 @@ void emit_attention_bf16_forward_cuda(CudaEmit& e, const Node& n, const Graph& g
 }
 
 void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  if (mma_attention_applies(e, n)) return emit_attention_bf16_backward_mma(e, n, g);
   const Value& qkv = g.value(n.inputs[1]);
   CodeWriter& k = e.kernels;
   emit_attention_delta_kernel(e, n, qkv);

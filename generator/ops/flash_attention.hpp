@@ -46,7 +46,8 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g);
 /// head, query) in delta's order, summed over the head's columns in order (as the CPU's).
 void emit_attention_delta_kernel(CudaEmit& e, const Node& n, const Value& qkv);
 /// bf16-mixed's attention (multihead_attention.cpp's "bf16" attribute): the CPU program's
-/// roundings of torch's CPU flash attention, kernel for kernel (attention_bf16_cuda.cpp).
+/// roundings of torch's CPU flash attention, kernel for kernel (attention_bf16_cuda.cpp; on
+/// tensor cores where mma_attention_applies, attention_bf16_mma.cpp).
 /// The query rows of a block in torch's CPU flash attention backward for sequence length `t`:
 /// bf16-mixed rounds dk and dv after each block's contribution.
 int bf16_attention_query_block(std::int64_t t);

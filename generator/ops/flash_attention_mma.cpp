@@ -10,25 +10,24 @@
 
 #include "../cuda_lowering.hpp"
 #include "flash_attention.hpp"
+#include "flash_attention_mma.hpp"
 
 namespace ltgen {
 
 namespace {
 
-constexpr int kWarps = 4;           // a warp per 16 query rows
-constexpr int kKeyTile = 64;        // TUNE: keys staged at a time
+constexpr int kWarps = kMmaAttentionWarps;
+constexpr int kKeyTile = kMmaAttentionTile;
 constexpr std::int64_t kMaxDim = 64;  // q's fragments, o and the scores stay in registers up to here
 
-// The smallest row length of at least `d` floats that is `residue` more than a multiple of 32: the
-// fragments' shared reads then meet 32 different banks (see the kernel's comment).
+}  // namespace
+
 std::int64_t shared_stride(std::int64_t d, std::int64_t residue) {
   std::int64_t s = d;
   while (s % 32 != residue) ++s;
   return s;
 }
 
-// Stages rows [row0, row0 + rows) of src (rows `stride` floats apart, kD floats each) into
-// dst[rows][kStride], zeros past T: 16-byte loads, adjacent threads along a row.
 void write_stage_rows(CodeWriter& k, const std::string& dst, const std::string& src, const std::string& stride,
                       const std::string& row0, const std::string& rows) {
   k.line("// " + dst + ": " + rows + " rows of " + src + " from " + row0 + " (zeros past T), 16-byte loads.");
@@ -41,54 +40,65 @@ void write_stage_rows(CodeWriter& k, const std::string& dst, const std::string& 
   k.close();
 }
 
-// `out` = the warp's 16 rows of tile `a` (rows row0 ... row0 + 15) times the 64 rows of tile `b`,
-// transposed, over head_dim, in 3xTF32: element x of 8-column step t is row group + 8 (x / 2) and
-// b's row t * 8 + quad + 4 (x % 2) (the forward's column order, so that it is an A fragment as it
-// stands). Both tiles' rows are kStride floats, 4 more than a multiple of 32: a's A fragments and
-// b's B fragments are read from 32 different banks.
-void write_scores(CodeWriter& k, const std::string& out, const std::string& a, const std::string& b) {
+void write_scores(CodeWriter& k, const std::string& out, const std::string& a, const std::string& b,
+                  MmaOperands operands) {
+  const bool exact = operands == MmaOperands::exact;
+  const std::string a_type = exact ? "std::uint32_t a_bits[4];" : "ltrt::cuda::Tf32Parts<4> a_parts;";
+  const std::string b_type = exact ? "std::uint32_t b_bits[2];" : "ltrt::cuda::Tf32Parts<2> b_parts;";
+  auto set = [&](const std::string& fragment, const std::string& x, const std::string& value) {
+    return exact ? fragment + "_bits[" + x + "] = ltrt::cuda::exact_tf32(" + value + ");"
+                 : fragment + "_parts.set(" + x + ", " + value + ");";
+  };
   k.line("float " + out + "[kKeySteps][4] = {};");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
-  k.line("ltrt::cuda::Tf32Parts<4> a_parts;");
+  k.line(a_type);
   k.line("#pragma unroll");
   k.open("for (int x = 0; x < 4; ++x)");
   k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
-  k.line("a_parts.set(x, " + a + "[row0 + at.row][8 * c + at.col]);");
+  k.line(set("a", "x", a + "[row0 + at.row][8 * c + at.col]"));
   k.close();
   k.line("#pragma unroll");
   k.open("for (int t = 0; t < kKeySteps; ++t)");
   k.line("const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column");
-  k.line("ltrt::cuda::Tf32Parts<2> b_parts;");
-  k.line("for (int x = 0; x < 2; ++x) b_parts.set(x, " + b + "[row][8 * c + quad + 4 * x]);");
-  k.line("ltrt::cuda::mma_3xtf32_16x8x8(" + out + "[t], a_parts, b_parts);");
+  k.line(b_type);
+  k.line("for (int x = 0; x < 2; ++x) " + set("b", "x", b + "[row][8 * c + quad + 4 * x]"));
+  k.line(exact ? "ltrt::cuda::mma_exact_16x8x8(" + out + "[t], a_bits, b_bits);"
+               : "ltrt::cuda::mma_3xtf32_16x8x8(" + out + "[t], a_parts, b_parts);");
   k.close();
   k.close();
 }
 
-// acc (the warp's 16 rows x head_dim, C fragments) += w (16 x 64 in write_scores' order) times the
-// 64 rows of tile `operand`, in 3xTF32. The B fragments' reads (4 rows x 8 columns) meet 32
-// banks when the rows are 8 floats past a multiple of 32 (the forward's v), up to 2 to a bank at 4
-// (the backward's tiles, which write_scores reads too).
-void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& w, const std::string& operand) {
+void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& w, const std::string& operand,
+                      MmaOperands operands, const std::string& first_step, const std::string& end_step) {
+  const bool exact = operands == MmaOperands::exact;
   k.line("#pragma unroll");
-  k.open("for (int t = 0; t < kKeySteps; ++t)");
-  k.line("ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4");
-  k.line("w_parts.set(0, " + w + "[t][0]);");
-  k.line("w_parts.set(1, " + w + "[t][2]);");
-  k.line("w_parts.set(2, " + w + "[t][1]);");
-  k.line("w_parts.set(3, " + w + "[t][3]);");
+  k.open("for (int t = " + first_step + "; t < " + end_step + "; ++t)");
+  if (exact) {
+    k.line("std::uint32_t w_bits[4];  // the A fragment: rows group, group + 8 of columns quad, quad + 4");
+    for (const auto& [x, from] : {std::pair{0, 0}, {1, 2}, {2, 1}, {3, 3}})
+      k.line("w_bits[" + std::to_string(x) + "] = ltrt::cuda::exact_tf32(" + w + "[t][" + std::to_string(from) + "]);");
+  } else {
+    k.line("ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4");
+    for (const auto& [x, from] : {std::pair{0, 0}, {1, 2}, {2, 1}, {3, 3}})
+      k.line("w_parts.set(" + std::to_string(x) + ", " + w + "[t][" + std::to_string(from) + "]);");
+  }
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
-  k.line("ltrt::cuda::Tf32Parts<2> b_parts;");
-  k.line("for (int x = 0; x < 2; ++x) b_parts.set(x, " + operand + "[t * 8 + quad + 4 * x][8 * c + group]);");
-  k.line("ltrt::cuda::mma_3xtf32_16x8x8(" + acc + "[c], w_parts, b_parts);");
+  const std::string b_value = operand + "[t * 8 + quad + 4 * x][8 * c + group]";
+  if (exact) {
+    k.line("std::uint32_t b_bits[2];");
+    k.line("for (int x = 0; x < 2; ++x) b_bits[x] = ltrt::cuda::exact_tf32(" + b_value + ");");
+    k.line("ltrt::cuda::mma_exact_16x8x8(" + acc + "[c], w_bits, b_bits);");
+  } else {
+    k.line("ltrt::cuda::Tf32Parts<2> b_parts;");
+    k.line("for (int x = 0; x < 2; ++x) b_parts.set(x, " + b_value + ");");
+    k.line("ltrt::cuda::mma_3xtf32_16x8x8(" + acc + "[c], w_parts, b_parts);");
+  }
   k.close();
   k.close();
 }
 
-// Writes the warp's rows of acc (C fragments) to dst, rows first + row0 + group (+ 8) under T,
-// `stride` floats apart.
 void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, const std::string& stride,
                 const std::string& first) {
   k.line("#pragma unroll");
@@ -103,16 +113,11 @@ void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, c
   k.close();
 }
 
-// prepare_kernels() checks the GPU's tensor cores against mma.cuh's layouts before any of these
-// kernels runs (once a process, however many ask). The forward asks: a backward always comes with
-// its forward, which takes the same path.
 void write_prepare_tensor_cores(CudaEmit& e) {
   e.prepare.line("ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume");
 }
 
-// The top of a backward kernel: its constants and shared tiles, its place in the grid (tiles of
-// `row_tile` rows) and the pointers to its head.
-void open_backward(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name,
+void open_backward_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name,
                    const std::vector<SharedTile>& tiles, std::int64_t bytes, const std::string& row_tile) {
   k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + name +
          "(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
@@ -133,28 +138,8 @@ void open_backward(CodeWriter& k, const Node& n, const Value& qkv, const std::st
                       {"const float* lse_head = lse", "const float* delta_head = delta"});
 }
 
-}  // namespace
-
-bool mma_attention_applies(const CudaEmit& e, const Node& n) {
+void write_forward_mma_top(CodeWriter& k, const Node& n, const Value& qkv) {
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
-  return e.tensor_cores && d % 8 == 0 && d <= kMaxDim;
-}
-
-void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[0]);
-  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
-  CodeWriter& k = e.kernels;
-  k.line();
-  k.line("// Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query");
-  k.line("// rows, head, sample), warp w owning rows 16w ... 16w + 15, walks the key tiles its rows see. Per row");
-  k.line("// it keeps the running max m of the scores, the sum l of exp(s - m) and o = sum_j exp(s_j - m) v_j,");
-  k.line("// rescaled when m grows, and writes out = o / l and lse = m + log(l) for the backward. s = q k^T and");
-  k.line("// o += p v are warp-wide mma.sync m16n8k8 in 3xTF32 (each operand split into two TF32 parts:");
-  k.line("// big * big + big * small + small * big, about float32's accuracy; ltrt/cuda/mma.cuh has the");
-  k.line("// fragment layouts). Each 8 columns of the scores hold keys 0, 4, 1, 5, 2, 6, 3, 7 of their 8, so a");
-  k.line("// thread's scores are, as they stand, its A fragment of p v: no exchange between lanes.");
-  k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + e.fn +
-         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale)");
   write_attention_sizes(k, n, qkv.shape[1]);
   k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps;");
   k.line("constexpr int kKeyTile = " + std::to_string(kKeyTile) + ";  // TUNE: keys staged at a time");
@@ -174,6 +159,43 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   write_head_pointers(k, {"const float* q = qkv"}, {"float* out_head = out"}, {"float* lse_head = lse"});
   k.line("const float* keys_k = q + kE;");
   k.line("const float* keys_v = q + 2 * kE;");
+}
+
+std::int64_t mma_dq_shared_bytes(std::int64_t head_dim) {
+  return 4 * kMmaAttentionTile * shared_stride(head_dim, 4) * 4;
+}
+
+std::int64_t mma_dkdv_shared_bytes(std::int64_t head_dim) {
+  return mma_dq_shared_bytes(head_dim) + 2 * kMmaAttentionTile * 4;
+}
+
+void emit_mma_backward_launch(CudaEmit& e, const std::string& kernel, std::int64_t bytes) {
+  emit_launch(e.body, kernel, "(kT + 63) / 64 * kHeads * n", std::to_string(kWarps * 32),
+              {"dqkv", "dout", "qkv", "lse", "delta", "scale"}, std::to_string(bytes));
+  if (bytes > 48 * 1024)
+    e.prepare.line("ltrt::cuda::allow_shared_memory(" + kernel + ", " + std::to_string(bytes) + ", \"" + kernel + "\");");
+}
+
+bool mma_attention_applies(const CudaEmit& e, const Node& n) {
+  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  return e.tensor_cores && d % 8 == 0 && d <= kMaxDim;
+}
+
+void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[0]);
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query");
+  k.line("// rows, head, sample), warp w owning rows 16w ... 16w + 15, walks the key tiles its rows see. Per row");
+  k.line("// it keeps the running max m of the scores, the sum l of exp(s - m) and o = sum_j exp(s_j - m) v_j,");
+  k.line("// rescaled when m grows, and writes out = o / l and lse = m + log(l) for the backward. s = q k^T and");
+  k.line("// o += p v are warp-wide mma.sync m16n8k8 in 3xTF32 (each operand split into two TF32 parts:");
+  k.line("// big * big + big * small + small * big, about float32's accuracy; ltrt/cuda/mma.cuh has the");
+  k.line("// fragment layouts). Each 8 columns of the scores hold keys 0, 4, 1, 5, 2, 6, 3, 7 of their 8, so a");
+  k.line("// thread's scores are, as they stand, its A fragment of p v: no exchange between lanes.");
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + e.fn +
+         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale)");
+  write_forward_mma_top(k, n, qkv);
   k.line("// The warp's rows of q as A fragments, split into TF32 parts once (zeros past T).");
   k.line("ltrt::cuda::Tf32Parts<4> q_parts[kDimSteps];");
   k.line("#pragma unroll");
@@ -249,7 +271,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("o[c][3] *= rescale[1];");
   k.close();
   k.line("// o += p v: p, in s, is the A fragment as it stands; v's rows the B fragment.");
-  write_accumulate(k, "o", "s", "v_tile");
+  write_accumulate(k, "o", "s", "v_tile", MmaOperands::split_3xtf32);
   k.close();
   k.line("// out = o / l (the CPU's p / sum, then p v) and lse, rows under T.");
   k.line("#pragma unroll");
@@ -278,8 +300,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
 void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[1]);
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
-  const std::int64_t tile_bytes = 64 * shared_stride(d, 4) * 4;
-  const std::int64_t dq_bytes = 4 * tile_bytes, dkdv_bytes = 4 * tile_bytes + 2 * 64 * 4;
+  const std::int64_t dq_bytes = mma_dq_shared_bytes(d), dkdv_bytes = mma_dkdv_shared_bytes(d);
   CodeWriter& k = e.kernels;
 
   k.line();
@@ -288,7 +309,7 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.line("// and recomputes p_ij = exp(s_ij - lse_i) and ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij =");
   k.line("// dout_i . v_j, with s^T = k q^T, dp^T = v dout^T, dv += p^T dout and dk += ds^T q as mma.sync in");
   k.line("// 3xTF32. Each dk and dv element has one writer, summed in a fixed order: no atomics.");
-  open_backward(k, n, qkv, e.fn + "_dkdv_kernel",
+  open_backward_mma(k, n, qkv, e.fn + "_dkdv_kernel",
                 {{"k_tile", "kKeyTile", "kStride", "the block's keys"},
                  {"v_tile", "kKeyTile", "kStride", "and values"},
                  {"q_tile", "kQueryTile", "kStride", "a query tile's queries"},
@@ -311,8 +332,8 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.close();
   k.line("__syncthreads();");
   k.line("// s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).");
-  write_scores(k, "s", "k_tile", "q_tile");
-  write_scores(k, "dp", "v_tile", "dout_tile");
+  write_scores(k, "s", "k_tile", "q_tile", MmaOperands::split_3xtf32);
+  write_scores(k, "dp", "v_tile", "dout_tile", MmaOperands::split_3xtf32);
   k.line("// p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past T).");
   k.line("#pragma unroll");
   k.open("for (int t = 0; t < kKeySteps; ++t)");
@@ -325,8 +346,8 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.close();
   k.close();
   k.line("// dv += p^T dout, dk += ds^T q.");
-  write_accumulate(k, "dv", "s", "dout_tile");
-  write_accumulate(k, "dk", "dp", "q_tile");
+  write_accumulate(k, "dv", "s", "dout_tile", MmaOperands::split_3xtf32);
+  write_accumulate(k, "dk", "dp", "q_tile", MmaOperands::split_3xtf32);
   k.close();
   write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0");
   write_rows(k, "dv", "dqkv_head + 2 * kE", "3 * kE", "j0");
@@ -336,7 +357,7 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.line("// dq_i = sum_j ds_ij k_j on tensor cores: a block of 4 warps per (64 query rows, head, sample) walks");
   k.line("// the key tiles its rows see and recomputes ds as the dk/dv kernel does (s = q k^T, dp = dout v^T,");
   k.line("// dq += ds k, each mma.sync in 3xTF32). One writer per element, no atomics.");
-  open_backward(k, n, qkv, e.fn + "_dq_kernel",
+  open_backward_mma(k, n, qkv, e.fn + "_dq_kernel",
                 {{"q_tile", "kQueryTile", "kStride", "the block's queries"},
                  {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
                  {"k_tile", "kKeyTile", "kStride", "a key tile's keys"},
@@ -360,8 +381,8 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
   k.line("__syncthreads();");
   k.line("// s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
-  write_scores(k, "s", "q_tile", "k_tile");
-  write_scores(k, "dp", "dout_tile", "v_tile");
+  write_scores(k, "s", "q_tile", "k_tile", MmaOperands::split_3xtf32);
+  write_scores(k, "dp", "dout_tile", "v_tile", MmaOperands::split_3xtf32);
   k.line("// ds into s (the CPU's formulas; 0 where masked or past T).");
   k.line("#pragma unroll");
   k.open("for (int t = 0; t < kKeySteps; ++t)");
@@ -373,20 +394,15 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.close();
   k.close();
   k.line("// dq += ds k.");
-  write_accumulate(k, "dq", "s", "k_tile");
+  write_accumulate(k, "dq", "s", "k_tile", MmaOperands::split_3xtf32);
   k.close();
   write_rows(k, "dq", "dqkv_head", "3 * kE", "i0");
   k.close();
 
   CodeWriter& w = e.body;
   w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
-  for (const auto& [kernel, bytes] : {std::make_pair(e.fn + "_dkdv_kernel", dkdv_bytes),
-                                      std::make_pair(e.fn + "_dq_kernel", dq_bytes)}) {
-    emit_launch(w, kernel, "(kT + 63) / 64 * kHeads * n", std::to_string(kWarps * 32),
-                {"dqkv", "dout", "qkv", "lse", "delta", "scale"}, std::to_string(bytes));
-    if (bytes > 48 * 1024)
-      e.prepare.line("ltrt::cuda::allow_shared_memory(" + kernel + ", " + std::to_string(bytes) + ", \"" + kernel + "\");");
-  }
+  emit_mma_backward_launch(e, e.fn + "_dkdv_kernel", dkdv_bytes);
+  emit_mma_backward_launch(e, e.fn + "_dq_kernel", dq_bytes);
 }
 
 }  // namespace ltgen

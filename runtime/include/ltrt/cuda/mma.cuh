@@ -124,38 +124,59 @@ __device__ inline Tf32Split split_tf32(float x) {
 
 #if defined(LTGEN_CUDA_EMULATOR) && !defined(__CUDA_ARCH__)
 namespace detail {
+// Which lane's element i holds A's or B's element (row, col): the inverse of mma_a_position and
+// mma_b_position, so that a lane reads only the 16 elements of A and B that its D needs.
+struct MmaSlot {
+  int lane, i;
+};
+constexpr MmaSlot mma_a_slot(int row, int col) { return {row % 8 * 4 + col % 4, row / 8 + 2 * (col / 4)}; }
+constexpr MmaSlot mma_b_slot(int row, int col) { return {col * 4 + row % 4, row / 4}; }
+constexpr bool mma_slots_invert_positions() {
+  for (int lane = 0; lane < kMmaLanes; ++lane) {
+    for (int i = 0; i < kMmaAPerLane; ++i) {
+      const MmaPosition p = mma_a_position(lane, i);
+      const MmaSlot s = mma_a_slot(p.row, p.col);
+      if (s.lane != lane || s.i != i) return false;
+    }
+    for (int i = 0; i < kMmaBPerLane; ++i) {
+      const MmaPosition p = mma_b_position(lane, i);
+      const MmaSlot s = mma_b_slot(p.row, p.col);
+      if (s.lane != lane || s.i != i) return false;
+    }
+  }
+  return true;
+}
+static_assert(mma_slots_invert_positions(), "mma_a_slot and mma_b_slot invert the fragment layouts");
+
 // The emulated mma: every lane publishes its fragments, and each computes its own D elements from
 // the whole warp's, reading only the TF32 bits of A and B (as the tensor cores do).
 inline void emulated_mma_tf32_16x8x8(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2],
                                      const float (&c)[4]) {
   struct Fragments {
     std::uint32_t a[kMmaAPerLane], b[kMmaBPerLane];
-    float c[kMmaCPerLane];
   };
+  static_assert(sizeof(Fragments) <= ltgen_emu::kWarpGatherBytes, "a lane's fragments fit its slot");
   Fragments mine{};
   for (int i = 0; i < kMmaAPerLane; ++i) mine.a[i] = a[i];
   for (int i = 0; i < kMmaBPerLane; ++i) mine.b[i] = b[i];
-  for (int i = 0; i < kMmaCPerLane; ++i) mine.c[i] = c[i];  // before d is written: d may be c
-  Fragments warp[kMmaLanes];
-  ltgen_emu::warp_gather(&mine, sizeof mine, warp);  // every lane's, in lane order
-  float a_matrix[kMmaM][kMmaK], b_matrix[kMmaK][kMmaN];
-  for (int lane = 0; lane < kMmaLanes; ++lane) {
-    for (int i = 0; i < kMmaAPerLane; ++i) {
-      const MmaPosition p = mma_a_position(lane, i);
-      a_matrix[p.row][p.col] = bits_to_float(warp[lane].a[i] & ~kTf32DroppedBits);
-    }
-    for (int i = 0; i < kMmaBPerLane; ++i) {
-      const MmaPosition p = mma_b_position(lane, i);
-      b_matrix[p.row][p.col] = bits_to_float(warp[lane].b[i] & ~kTf32DroppedBits);
-    }
-  }
+  float mine_c[kMmaCPerLane];
+  for (int i = 0; i < kMmaCPerLane; ++i) mine_c[i] = c[i];  // before d is written: d may be c
+  const std::byte* slots = ltgen_emu::warp_publish(&mine, sizeof mine);  // every lane's
+  auto element = [&](MmaSlot s, std::size_t first) {  // a (first 0) or b's element, its TF32 bits
+    std::uint32_t bits;
+    std::memcpy(&bits, slots + s.lane * ltgen_emu::kWarpGatherBytes + (first + s.i) * sizeof bits, sizeof bits);
+    return bits_to_float(bits & ~kTf32DroppedBits);
+  };
   const int lane = ltgen_emu::lane_id();
+  float products[kMmaCPerLane][kMmaK];
   for (int i = 0; i < kMmaCPerLane; ++i) {
     const MmaPosition p = mma_c_position(lane, i);
-    float products[kMmaK];
-    for (int k = 0; k < kMmaK; ++k) products[k] = a_matrix[p.row][k] * b_matrix[k][p.col];  // each exact
-    d[i] = ltgen_emu::tensor_core_sum(mine.c[i], products, kMmaK);  // nearest, or truncate (see there)
+    for (int k = 0; k < kMmaK; ++k)  // each product exact
+      products[i][k] = element(mma_a_slot(p.row, k), 0) * element(mma_b_slot(k, p.col), kMmaAPerLane);
   }
+  ltgen_emu::warp_release();
+  for (int i = 0; i < kMmaCPerLane; ++i)
+    d[i] = ltgen_emu::tensor_core_sum(mine_c[i], products[i], kMmaK);  // nearest, or truncate (see there)
 }
 }  // namespace detail
 #endif
@@ -180,6 +201,28 @@ __device__ inline void mma_tf32_16x8x8(float (&d)[4], const std::uint32_t (&a)[4
 #else
   (void)d, (void)a, (void)b, (void)c;  // nvcc's host pass: device code is not compiled for the host
 #endif
+}
+
+// x as an mma operand, for an x that TF32 holds exactly: a bfloat16 (8 significant bits) or
+// float16 (11) value kept in a float32, as mixed precision's rounded tensors are. Its bits go as
+// they are, without cvt. The emulator checks that the 13 bits TF32 drops are zero, so an operand
+// that was not rounded where a kernel assumes it was fails there instead of losing bits.
+__device__ inline std::uint32_t exact_tf32(float x) {
+  const std::uint32_t bits = float_to_bits(x);
+#if defined(LTGEN_CUDA_EMULATOR) && !defined(__CUDA_ARCH__)
+  if ((bits & kTf32DroppedBits) != 0 && (bits & 0x7fffffffu) <= 0x7f800000u)
+    ltgen_emu::fatal("exact_tf32: an operand that TF32 does not hold exactly (not a bfloat16 or float16 value)");
+#endif
+  return bits;
+}
+
+// acc += a * b for operands from exact_tf32: one TF32 mma, whose products are exact in float32.
+// As in 3xTF32, the mma sums from zero and its result is added to acc in float32, so that a
+// truncating accumulation (see below) does not build up along a chain.
+__device__ inline void mma_exact_16x8x8(float (&acc)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+  float step[4] = {};
+  mma_tf32_16x8x8(step, a, b, step);
+  for (int i = 0; i < 4; ++i) acc[i] += step[i];
 }
 
 // A fragment's N operands, each split into its two TF32 parts for 3xTF32 (split_tf32): kernels

@@ -208,12 +208,15 @@ int sync_block_count(int predicate);
 // Lane `lane`'s value of the running warp, exchanged through the block's shuffle slots.
 std::uint64_t shuffle(std::uint64_t mine, int src_lane, int width);
 int lane_id();
-// A warp-collective exchange (what mma.sync does with its fragments): every lane passes `bytes` of
-// its own (at most kWarpGatherBytes), and receives all 32 lanes' in `all`, lane 0 first. Like
+// A warp-collective exchange (what mma.sync does with its fragments): every lane publishes `bytes`
+// of its own (at most kWarpGatherBytes); warp_publish returns when all 32 have, with the warp's
+// slots (lane l's kWarpGatherBytes * l bytes past the returned pointer). They stay as they are
+// until every lane has called warp_release, which each must after its last read. Like
 // mma.sync.aligned it needs the whole warp: a warp of fewer than 32 threads is fatal, and one whose
 // lanes have returned is a deadlock (fatal).
 constexpr std::size_t kWarpGatherBytes = 64;
-void warp_gather(const void* mine, std::size_t bytes, void* all);
+const std::byte* warp_publish(const void* mine, std::size_t bytes);
+void warp_release();
 
 // Work enqueued on a stream (a kernel launch, a copy, a cuBLASLt call): run when the stream
 // is synchronised, or recorded when the stream is being captured.

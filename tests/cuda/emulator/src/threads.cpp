@@ -1,10 +1,9 @@
 // The emulated GPU's threads: a kernel's grid runs block after block, and each thread of a block
-// is a fiber (ucontext) on one OS thread. A fiber runs until it returns or reaches a barrier
+// is a fiber (fiber_context.h) on one OS thread. A fiber runs until it returns or reaches a barrier
 // (__syncthreads, __syncwarp, a shuffle); the scheduler releases a barrier when every thread of
 // the block (or warp) that has not returned stands at it, as the hardware does. The order of the
 // blocks, and of the runnable fibers in each round, is the schedule's (schedule.h).
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -13,7 +12,42 @@
 #include <vector>
 
 #include "cuda_runtime.h"
+#include "fiber_context.h"
 #include "schedule.h"
+
+#if defined(__x86_64__)
+// ltgen_emu_switch_context(save, load) (fiber_context.h): pushes the callee-saved registers and the
+// control words, stores the stack pointer in *save, switches to load and pops the same from there.
+asm(R"(
+  .text
+  .p2align 4
+  .globl ltgen_emu_switch_context
+  .type ltgen_emu_switch_context, @function
+ltgen_emu_switch_context:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $16, %rsp
+  stmxcsr 8(%rsp)
+  fnstcw (%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr 8(%rsp)
+  fldcw (%rsp)
+  addq $16, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size ltgen_emu_switch_context, .-ltgen_emu_switch_context
+)");
+#endif
 
 namespace ltgen_emu {
 
@@ -31,13 +65,13 @@ enum class State { runnable, at_block_barrier, at_warp_barrier, done };
 
 struct Fiber {
   ThreadState thread;
-  ucontext_t context;
+  FiberContext context;
   State state = State::done;
 };
 
 Fiber fibers[kMaxThreads];
 std::byte* stacks = nullptr;  // kMaxThreads stacks, mapped once, touched as used
-ucontext_t scheduler;
+FiberContext scheduler;
 Fiber* running = nullptr;
 int block_threads = 0;
 const std::function<void()>* thread_body = nullptr;
@@ -50,13 +84,13 @@ int round_order[kMaxThreads];  // the fibers of one round, in the schedule's ord
 void thread_entry() {
   (*thread_body)();
   running->state = State::done;
-  swapcontext(&running->context, &scheduler);  // never resumed
+  switch_context(running->context, scheduler);  // never resumed
 }
 
 void wait_at(State barrier) {
   if (running == nullptr) fatal("a barrier or shuffle was called outside a kernel");
   running->state = barrier;
-  swapcontext(&running->context, &scheduler);
+  switch_context(running->context, scheduler);
 }
 
 // Releases the threads waiting at a barrier that every thread of its group (warp or block)
@@ -103,11 +137,7 @@ void run_block(int threads, const dim3& block) {
     f.thread.idx = uint3{u % block.x, u / block.x % block.y, u / (block.x * block.y)};
     f.thread.linear = u;
     f.state = State::runnable;
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = stacks + static_cast<std::size_t>(i) * kStackBytes;
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = nullptr;
-    makecontext(&f.context, thread_entry, 0);
+    start_context(f.context, stacks + static_cast<std::size_t>(i) * kStackBytes, kStackBytes, thread_entry);
   }
   for (;;) {
     arrange(round_order, threads);
@@ -116,7 +146,7 @@ void run_block(int threads, const dim3& block) {
       if (f.state != State::runnable) continue;
       running = &f;
       current_thread = &f.thread;
-      swapcontext(&scheduler, &f.context);
+      switch_context(scheduler, f.context);
     }
     running = nullptr;
     current_thread = nullptr;
@@ -159,8 +189,8 @@ std::uint64_t shuffle(std::uint64_t mine, int src_lane, int width) {
   return value;
 }
 
-void warp_gather(const void* mine, std::size_t bytes, void* all) {
-  if (bytes > kWarpGatherBytes) fatal("warp_gather: more than kWarpGatherBytes a lane");
+const std::byte* warp_publish(const void* mine, std::size_t bytes) {
+  if (bytes > kWarpGatherBytes) fatal("warp_publish: more than kWarpGatherBytes a lane");
   if (running == nullptr) fatal("a warp-collective operation (mma.sync) was called outside a kernel");
   const unsigned me = current_thread->linear;
   const unsigned warp = me / kWarp * kWarp;
@@ -168,10 +198,10 @@ void warp_gather(const void* mine, std::size_t bytes, void* all) {
     fatal("a warp-collective operation (mma.sync.aligned) in a warp of fewer than 32 threads");
   std::memcpy(gather_slots[me], mine, bytes);
   sync_warp();  // every lane has written its fragment (a lane that returned is a deadlock, fatal)
-  for (unsigned lane = 0; lane < kWarp; ++lane)
-    std::memcpy(static_cast<std::byte*>(all) + lane * bytes, gather_slots[warp + lane], bytes);
-  sync_warp();  // every lane has read before any writes again
+  return gather_slots[warp];
 }
+
+void warp_release() { sync_warp(); }  // every lane has read before any writes again
 
 void* dynamic_shared_memory() {
   if (running == nullptr) fatal("dynamic shared memory (extern __shared__) used outside a kernel");

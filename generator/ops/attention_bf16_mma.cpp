@@ -1,0 +1,316 @@
+/// \file
+/// Mixed precision's attention on tensor cores: attention_bf16_cuda.cpp's arithmetic (torch's CPU
+/// flash attention on bfloat16 or float16 q, k, v: blocks of 512 keys, each with its own max; p
+/// rounded before its product with v; dq rounded after each block of keys, dk and dv after each
+/// block of query rows) with the products of 64-row tiles on TF32 mma.sync, as
+/// flash_attention_mma.cpp's float32 kernels. Every operand of those products (q, k, v, dout and
+/// the rounded p and ds) is a bfloat16 or float16 value, which TF32 holds exactly, so one mma
+/// gives the exact products summed in float32 where float32 operands need three (3xTF32). Only the
+/// order of the float32 sums differs from the per-row kernels and the CPU's.
+#include <string>
+
+#include "../autocast.hpp"
+#include "../cuda_lowering.hpp"
+#include "flash_attention.hpp"
+#include "flash_attention_mma.hpp"
+
+namespace ltgen {
+
+namespace {
+
+std::int64_t head_dim(const Node& n) { return attr_int(n, "embed_dim") / attr_int(n, "num_heads"); }
+
+// `for (...) for (...)` over a warp's score fragments: element x of 8-column step t.
+void open_fragment_loops(CodeWriter& k) {
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+}
+
+void close_fragment_loops(CodeWriter& k) {
+  k.close();
+  k.close();
+}
+
+// For each of the warp's two rows (group, group + 8), `var[r]` op= the value of the 4 lanes of
+// the row's quad (two shuffles).
+void write_quad_reduce(CodeWriter& k, const std::string& var, const std::string& combine) {
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("for (int lanes = 1; lanes < 4; lanes *= 2) " + var + "[r] = " +
+         (combine == "max" ? "fmaxf(" + var + "[r], __shfl_xor_sync(0xffffffffu, " + var + "[r], lanes));"
+                           : var + "[r] + __shfl_xor_sync(0xffffffffu, " + var + "[r], lanes);"));
+  k.close();
+}
+
+}  // namespace
+
+void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[0]);
+  const std::string round = autocast_round();
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line(std::string("// ") + autocast_precision() +
+         " attention on tensor cores (the CPU's emit_forward_bf16, as the per-row kernel of");
+  k.line("// attention_bf16_cuda.cpp): a block of 4 warps per (64 query rows, head, sample), warp w owning rows");
+  k.line("// 16w ... 16w + 15. Per block of kKeyBlock keys (torch's), a first walk over its key tiles finds each");
+  k.line("// row's max of the scaled scores (from the running max), a second recomputes the scores and takes");
+  k.line("// e = exp(s - max) by torch's fexp_u20 on the block's first columns in whole vectors of the CPU");
+  k.line(std::string("// build (exp_width) and expf on the rest; the sum adds e unrounded, p v takes e rounded to ") +
+         autocast_dtype_name() + ".");
+  k.line("// A later block rescales the sum and o by exp(old max - new max). out = round(o / sum), lse = max +");
+  k.line("// log(sum). q k^T and p v are one TF32 mma.sync each: q, k, v and the rounded p are exact in TF32.");
+  k.open("__global__ void __launch_bounds__(" + std::to_string(kMmaAttentionWarps * 32) + ") " + e.fn +
+         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale, "
+         "int exp_width)");
+  write_forward_mma_top(k, n, qkv);
+  k.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
+  k.line("static_assert(kKeyBlock % kKeyTile == 0, \"a key tile lies in one block\");");
+  k.line("// The warp's rows of q as A fragments (zeros past T).");
+  k.line("std::uint32_t q_bits[kDimSteps][4];");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
+  k.line("const int i = row0 + at.row;");
+  k.line("q_bits[c][x] = ltrt::cuda::exact_tf32(i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
+  k.close();
+  k.close();
+  k.line("// s = q k^T over the staged key tile, unscaled: element x of 8-key step t is row group + 8 (x / 2),");
+  k.line("// key t * 8 + quad + 4 (x % 2) of the tile (so that s is p v's A fragment as it stands).");
+  k.open("auto tile_scores = [&](float (&s)[kKeySteps][4])");
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("const int key = t * 8 + group / 2 + 4 * (group % 2);  // the key of the lane's B column");
+  k.line("s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("std::uint32_t k_bits[2];");
+  k.line("for (int x = 0; x < 2; ++x) k_bits[x] = ltrt::cuda::exact_tf32(k_tile[key][8 * c + quad + 4 * x]);");
+  k.line("ltrt::cuda::mma_exact_16x8x8(s[t], q_bits[c], k_bits);");
+  k.close();
+  k.close();
+  k.close(";");
+  k.line("// Whether row group + 8 (x / 2) sees key t * 8 + quad + 4 (x % 2) of the tile from j0.");
+  k.open("auto sees = [&](int j0, int t, int x)");
+  k.line("const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
+  k.line("return j < kT && (!kCausal || j <= i);");
+  k.close(";");
+  k.line("// o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and the");
+  k.line("// running max m and sum l of rows group (0) and group + 8 (1).");
+  k.line("float o[kDimSteps][4] = {};");
+  k.line("float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};");
+  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
+  k.line("// Every row of the tile sees each block's first key (blocks start at multiples of 512, i0 of 64).");
+  k.open("for (int n0 = 0; n0 < keys; n0 += kKeyBlock)");
+  k.line("const int block_end = n0 + kKeyBlock < keys ? n0 + kKeyBlock : keys;");
+  k.line("const int width = kT - n0 < kKeyBlock ? kT - n0 : kKeyBlock;");
+  k.line("const int fast_columns = width / exp_width * exp_width;  // the CPU's whole vectors of the block");
+  k.line("float block_max[2] = {m[0], m[1]};");
+  k.open("for (int j0 = n0; j0 < block_end; j0 += kKeyTile)");
+  k.line("__syncthreads();  // every warp is done with the last tile");
+  write_stage_rows(k, "k_tile", "keys_k", "3 * kE", "j0", "kKeyTile");
+  k.line("__syncthreads();");
+  k.line("float s[kKeySteps][4];");
+  k.line("tile_scores(s);");
+  open_fragment_loops(k);
+  k.line("if (sees(j0, t, x)) block_max[x / 2] = fmaxf(block_max[x / 2], s[t][x] * scale);");
+  close_fragment_loops(k);
+  k.close();
+  write_quad_reduce(k, "block_max", "max");
+  k.line("float block_sum[2] = {0.0f, 0.0f};");
+  k.line("float part[kDimSteps][4] = {};  // the block's p v");
+  k.open("for (int j0 = n0; j0 < block_end; j0 += kKeyTile)");
+  k.line("__syncthreads();");
+  write_stage_rows(k, "k_tile", "keys_k", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "v_tile", "keys_v", "3 * kE", "j0", "kKeyTile");
+  k.line("__syncthreads();");
+  k.line("float s[kKeySteps][4];");
+  k.line("tile_scores(s);");
+  open_fragment_loops(k);
+  k.line("const float shifted = s[t][x] * scale - block_max[x / 2];");
+  k.line("const int column = j0 - n0 + t * 8 + quad + 4 * (x % 2);  // in the block");
+  k.line("const float e = !sees(j0, t, x) ? 0.0f : column < fast_columns ? ltrt::fexp_u20(shifted) : expf(shifted);");
+  k.line("block_sum[x / 2] += e;");
+  k.line("s[t][x] = " + round + "(e);  // p, for the product with v");
+  close_fragment_loops(k);
+  k.line("// part += p v: p, in s, is the A fragment as it stands; v's rows the B fragment.");
+  write_accumulate(k, "part", "s", "v_tile", MmaOperands::exact);
+  k.close();
+  write_quad_reduce(k, "block_sum", "sum");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("const float rescale = n0 == 0 ? 0.0f : expf(m[r] - block_max[r]);  // (unused on the first block)");
+  k.line("l[r] = n0 == 0 ? block_sum[r] : block_sum[r] + rescale * l[r];");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("o[c][2 * r] = n0 == 0 ? part[c][2 * r] : o[c][2 * r] * rescale + part[c][2 * r];");
+  k.line("o[c][2 * r + 1] = n0 == 0 ? part[c][2 * r + 1] : o[c][2 * r + 1] * rescale + part[c][2 * r + 1];");
+  k.close();
+  k.line("m[r] = block_max[r];");
+  k.close();
+  k.close();
+  k.line("// out = round(o / sum) (times the inverse, as the CPU) and lse, rows under T.");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("const int i = row0 + group + 8 * r;");
+  k.line("if (i >= kT) continue;");
+  k.line("const float inverse_sum = 1.0f / l[r];");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.line("*reinterpret_cast<float2*>(out_head + static_cast<std::int64_t>(i) * kE + 8 * c + 2 * quad) =");
+  k.line("    make_float2(" + round + "(o[c][2 * r] * inverse_sum), " + round + "(o[c][2 * r + 1] * inverse_sum));");
+  k.close();
+  k.line("if (quad == 0) lse_head[i] = m[r] + logf(l[r]);  // the backward's p_ij = exp(s_ij - lse_i)");
+  k.close();
+  k.close();
+
+  write_prepare_tensor_cores(e);
+  write_attention_host_sizes(e.body, n, qkv);
+  e.body.line("// scores is the CPU program's T x T buffer: this kernel needs none.");
+  e.body.line("const int exp_width = exp_vector_width();  // model.cpp's fexp_u20 vectors");
+  emit_launch(e.body, e.fn + "_kernel", "(kT + 63) / 64 * kHeads * n", std::to_string(kMmaAttentionWarps * 32),
+              {"out", "lse", "qkv", "scale", "exp_width"});
+}
+
+void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g) {
+  const Value& qkv = g.value(n.inputs[1]);
+  const std::int64_t d = head_dim(n);
+  const std::string round = autocast_round();
+  CodeWriter& k = e.kernels;
+  emit_attention_delta_kernel(e, n, qkv);
+
+  k.line();
+  k.line("// dk_j and dv_j on tensor cores (the CPU's emit_backward_bf16, as the per-row kernel): a block of 4");
+  k.line("// warps per (64 key rows, head, sample), warp w owning keys 16w ... 16w + 15, walks the query tiles");
+  k.line("// that see its keys and recomputes p_ij = exp(s_ij - lse_i) and ds_ij = round(p_ij (dp_ij - delta_i)).");
+  k.line("// Per block of kQBlock query rows (torch's), sum_i round(p_ij) dout_i and sum_i ds_ij q_i / sqrt(D)");
+  k.line(std::string("// are added to dv_j and dk_j, which are rounded to ") + autocast_dtype_name() +
+         " after each block. The products are one");
+  k.line("// TF32 mma.sync each (every operand exact in TF32); each element has one writer: no atomics.");
+  open_backward_mma(k, n, qkv, e.fn + "_dkdv_kernel",
+                    {{"k_tile", "kKeyTile", "kStride", "the block's keys"},
+                     {"v_tile", "kKeyTile", "kStride", "and values"},
+                     {"q_tile", "kQueryTile", "kStride", "a query tile's queries"},
+                     {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
+                     {"lse_tile", "1", "kQueryTile", "and their lse"},
+                     {"delta_tile", "1", "kQueryTile", "and delta"}},
+                    mma_dkdv_shared_bytes(d), "kKeyTile");
+  k.line("constexpr int kQBlock = " + std::to_string(bf16_attention_query_block(qkv.shape[1])) +
+         ";  // torch's query rows per block for this T");
+  k.line("constexpr int kFlushSteps = (kQBlock < kQueryTile ? kQBlock : kQueryTile) / 8;  // 8-query steps between roundings");
+  k.line("static_assert(kQBlock % kQueryTile == 0 || kQueryTile % kQBlock == 0, \"blocks and tiles nest\");");
+  k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
+  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
+  k.line("float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};          // rounded after each query block");
+  k.line("float part_k[kDimSteps][4] = {}, part_v[kDimSteps][4] = {};  // the block's sums so far");
+  k.line("// Query tiles before the block's first key see none of its keys (their blocks add nothing).");
+  k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;");
+  k.open("for (int i0 = first; i0 < kT; i0 += kQueryTile)");
+  k.line("__syncthreads();  // every warp is done with the last query tile");
+  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
+  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
+  k.open("for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32)");
+  k.line("lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;");
+  k.line("delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;");
+  k.close();
+  k.line("__syncthreads();");
+  k.line("// s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).");
+  write_scores(k, "s", "k_tile", "q_tile", MmaOperands::exact);
+  write_scores(k, "dp", "v_tile", "dout_tile", MmaOperands::exact);
+  k.line("// round(p)^T into s and ds^T into dp (0 where masked or past T).");
+  open_fragment_loops(k);
+  k.line("const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;");
+  k.line("const float p = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_tile[0][at]) : 0.0f;");
+  k.line("dp[t][x] = " + round + "(p * (dp[t][x] - delta_tile[0][at]));");
+  k.line("s[t][x] = " + round + "(p);");
+  close_fragment_loops(k);
+  k.line("// part_v += round(p)^T dout, part_k += ds^T q, a query block at a time; dv and dk take each");
+  k.line("// block's sum (or the last, partial one's) and are rounded.");
+  k.line("#pragma unroll");
+  k.open("for (int f = 0; f < kKeySteps; f += kFlushSteps)");
+  write_accumulate(k, "part_v", "s", "dout_tile", MmaOperands::exact, "f", "f + kFlushSteps");
+  write_accumulate(k, "part_k", "dp", "q_tile", MmaOperands::exact, "f", "f + kFlushSteps");
+  k.line("const int end = i0 + 8 * (f + kFlushSteps);");
+  k.open("if (end % kQBlock == 0 || end >= kT)");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("dv[c][x] = " + round + "(dv[c][x] + part_v[c][x]);");
+  k.line("dk[c][x] = " + round + "(dk[c][x] + scale * part_k[c][x]);");
+  k.line("part_v[c][x] = part_k[c][x] = 0.0f;");
+  k.close();
+  k.close();
+  k.close();
+  k.close();
+  k.close();
+  write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0");
+  write_rows(k, "dv", "dqkv_head + 2 * kE", "3 * kE", "j0");
+  k.close();
+
+  k.line();
+  k.line("// dq_i = sum_j ds_ij k_j / sqrt(D) on tensor cores: a block of 4 warps per (64 query rows, head,");
+  k.line("// sample) walks the key tiles its rows see, recomputing ds as the dk/dv kernel does; dq is rounded");
+  k.line("// after each block of kKeyBlock keys (torch's), as the CPU's.");
+  open_backward_mma(k, n, qkv, e.fn + "_dq_kernel",
+                    {{"q_tile", "kQueryTile", "kStride", "the block's queries"},
+                     {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
+                     {"k_tile", "kKeyTile", "kStride", "a key tile's keys"},
+                     {"v_tile", "kKeyTile", "kStride", "and values"}},
+                    mma_dq_shared_bytes(d), "kQueryTile");
+  k.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
+  k.line("static_assert(kKeyBlock % kKeyTile == 0, \"a key tile lies in one block\");");
+  k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
+  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
+  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
+  k.line("float lse_i[2], delta_i[2];  // of rows group and group + 8");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("const int i = i0 + row0 + group + 8 * r;");
+  k.line("lse_i[r] = i < kT ? lse_head[i] : 0.0f;");
+  k.line("delta_i[r] = i < kT ? delta_head[i] : 0.0f;");
+  k.close();
+  k.line("float dq[kDimSteps][4] = {};    // rounded after each key block");
+  k.line("float part[kDimSteps][4] = {};  // the block's sum so far");
+  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("__syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)");
+  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
+  k.line("__syncthreads();");
+  k.line("// s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
+  write_scores(k, "s", "q_tile", "k_tile", MmaOperands::exact);
+  write_scores(k, "dp", "dout_tile", "v_tile", MmaOperands::exact);
+  k.line("// ds into s (0 where masked or past T).");
+  open_fragment_loops(k);
+  k.line("const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
+  k.line("const float p = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_i[x / 2]) : 0.0f;");
+  k.line("s[t][x] = " + round + "(p * (dp[t][x] - delta_i[x / 2]));");
+  close_fragment_loops(k);
+  k.line("// part += ds k; at a block's end (or the last key), dq takes the block's sum and is rounded.");
+  write_accumulate(k, "part", "s", "k_tile", MmaOperands::exact);
+  k.open("if ((j0 + kKeyTile) % kKeyBlock == 0 || j0 + kKeyTile >= keys)");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.open("for (int x = 0; x < 4; ++x)");
+  k.line("dq[c][x] = " + round + "(dq[c][x] + scale * part[c][x]);");
+  k.line("part[c][x] = 0.0f;");
+  k.close();
+  k.close();
+  k.close();
+  k.close();
+  write_rows(k, "dq", "dqkv_head", "3 * kE", "i0");
+  k.close();
+
+  write_attention_host_sizes(e.body, n, qkv);
+  e.body.line("// scratch is the CPU program's T x T buffers: these kernels need none.");
+  emit_count_launch(e.body, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
+  e.body.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
+  emit_mma_backward_launch(e, e.fn + "_dkdv_kernel", mma_dkdv_shared_bytes(d));
+  emit_mma_backward_launch(e, e.fn + "_dq_kernel", mma_dq_shared_bytes(d));
+}
+
+}  // namespace ltgen

@@ -40,13 +40,6 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
     out.spec.hooks_text = std::move(hooks.text);
     out.spec.hooks_defined = std::move(hooks.defined);
   }
-  // "16-mixed" on the GPU unscales the gradients inside the step, between the hooks that run there.
-  const std::vector<std::string> in_step = out.spec.hooks_in_step();
-  if (out.spec.trainer.precision == "16-mixed" && !in_step.empty())
-    throw SpecError(out.spec.path, {}, "hooks",
-                    "the hooks file defines " + in_step[0] + ", which runs inside the training step: not supported "
-                    "yet under trainer.precision \"16-mixed\" on the GPU (its GradScaler works between those "
-                    "hooks); use \"bf16-mixed\", or trainer.accelerator \"cpu\"");
   out.graph = build_graph(out.spec);        // forward IR, shapes inferred per node
   dump("build_graph");
   if (out.spec.mixed_precision()) {

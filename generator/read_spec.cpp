@@ -626,14 +626,6 @@ bool Spec::splits_step() const {
   return false;
 }
 
-std::vector<std::string> Spec::hooks_in_step() const {
-  std::vector<std::string> out;
-  for (const char* hook : kHooksBetweenForwardAndBackward)
-    if (defines_hook(hook)) out.push_back(hook);
-  if (defines_hook("on_before_optimizer_step")) out.push_back("on_before_optimizer_step");
-  return out;
-}
-
 Spec parse_spec(const std::string& path, const std::string& text) {
   try {
     return parse_checked(path, text);

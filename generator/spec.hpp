@@ -130,10 +130,6 @@ struct Spec {
   std::vector<std::string> hooks_defined;
 
   bool defines_hook(const std::string& name) const;
-  // The defined hooks that run inside the training step (ltrt/hook_calls.hpp's in_step): those
-  // between forward and backward (split_step: on_before_zero_grad, on_before_backward,
-  // on_after_backward), then on_before_optimizer_step.
-  std::vector<std::string> hooks_in_step() const;
   bool splits_step() const;  // defines one between forward and backward
   // trainer.precision "bf16-mixed" or "16-mixed": autocast's casts and roundings (autocast.hpp).
   bool mixed_precision() const { return trainer.precision == "bf16-mixed" || trainer.precision == "16-mixed"; }

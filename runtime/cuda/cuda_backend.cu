@@ -10,6 +10,7 @@
 // Under "16-mixed" the backend runs the GradScaler: the loss scale is part of the step's scalars,
 // the gradients are unscaled on the device before clipping, and whether the step found an
 // infinity (and was skipped) is read back behind it and settled before the next step.
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -223,15 +224,41 @@ class CudaBackend : public Backend {
                           optimizer.mu_products(), optimizer.step_count() + 1);
     LTRT_CUDA_CHECK(cudaEventSynchronize(scalars_sent_));  // the pinned scalars' last copy is done
     *pinned_scalars_ = step_scalars_;
-    LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, pinned_scalars_, sizeof(StepScalars), cudaMemcpyHostToDevice,
-                                    compute_));
+    // After unscale_gradients the device's found_inf is the step's verdict: the optimizer's
+    // scalars go after it (and leave it as it is).
+    static_assert(offsetof(StepScalars, found_inf) < offsetof(StepScalars, dropout_seed) &&
+                      offsetof(StepScalars, inv_scale) < offsetof(StepScalars, dropout_seed),
+                  "the optimizer's scalars come after the GradScaler's");
+    const std::size_t from = unscaled_ ? offsetof(StepScalars, dropout_seed) : 0;
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<std::byte*>(scalars_) + from,
+                                    reinterpret_cast<const std::byte*>(pinned_scalars_) + from,
+                                    sizeof(StepScalars) - from, cudaMemcpyHostToDevice, compute_));
     LTRT_CUDA_CHECK(cudaEventRecord(scalars_sent_, compute_));
-    const auto key = std::make_pair(clip_val, clip_by_value);
+    const bool unscale = grad_scaling_ && !unscaled_;
+    const auto key = std::make_tuple(clip_val, clip_by_value, unscale);
     auto it = optimizer_graphs_.find(key);
     if (it == optimizer_graphs_.end())
-      it = optimizer_graphs_.emplace(key, capture([&] { enqueue_clip_and_step(clip_val, clip_by_value); })).first;
+      it = optimizer_graphs_.emplace(key, capture([&] { enqueue_clip_and_step(clip_val, clip_by_value, unscale); }))
+               .first;
     launch(it->second);
+    unscaled_ = false;
     count_step(optimizer);
+  }
+
+  void zero_gradients() override {
+    mark_host_copies(false);
+    LTRT_CUDA_CHECK(cudaMemsetAsync(arena_ + m_.grads_offset, 0, static_cast<std::size_t>(trainable_elements(m_)) *
+                                    sizeof(float), compute_));
+  }
+
+  void unscale_gradients() override {
+    if (!grad_scaling_) return;
+    // On the compute stream after the backward, with the inv_scale staged with the batch; the
+    // hooks' copies of the gradients are stale after it.
+    mark_host_copies(false);
+    ltrt::cuda::unscale_gradients(ctx_, reinterpret_cast<float*>(arena_ + m_.grads_offset), trainable_elements(m_),
+                                  scalars_);
+    unscaled_ = true;
   }
 
   std::optional<GradScaler> grad_scaler() override {
@@ -374,9 +401,9 @@ class CudaBackend : public Backend {
   }
 
   // Clipping (clip_val > 0) and the optimizer step over the flat regions, enqueued on the compute stream.
-  void enqueue_clip_and_step(double clip_val, bool clip_by_value) {
+  void enqueue_clip_and_step(double clip_val, bool clip_by_value, bool unscale) {
     float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
-    if (grad_scaling_) unscale_gradients(ctx_, grad, trainable_elements(m_), scalars_);  // before clipping, as Lightning
+    if (unscale) ltrt::cuda::unscale_gradients(ctx_, grad, trainable_elements(m_), scalars_);  // before clipping, as Lightning
     if (clip_val > 0)
       clip_gradients(ctx_, grad, trainable_elements(m_), static_cast<float>(clip_val), clip_by_value, clip_scratch_);
     optimizer_step(ctx_, m_.optimizer, groups_, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
@@ -459,7 +486,7 @@ class CudaBackend : public Backend {
     if (it != graphs_.end()) return it->second;
     return graphs_[key] = capture([&] {
       m_.device_steps->training_step(arena_, s.n, s.accumulate, ctx_);
-      if (s.optimizer_step) enqueue_clip_and_step(s.clip_val, s.clip_by_value);
+      if (s.optimizer_step) enqueue_clip_and_step(s.clip_val, s.clip_by_value, grad_scaling_);
     });
   }
 
@@ -491,6 +518,7 @@ class CudaBackend : public Backend {
   std::string name_;
   std::size_t loss_offset_ = kNone;
   const bool grad_scaling_;      // "16-mixed": the GradScaler's loss scaling
+  bool unscaled_ = false;        // unscale_gradients ran after the last backward (hooks inside the step)
   GradScaler scaler_;
   Optimizer* counted_ = nullptr;  // the optimizer whose last step's found_inf is not settled yet
   std::int64_t steps_before_ = 0;
@@ -528,7 +556,7 @@ class CudaBackend : public Backend {
   std::map<int, cudaGraphExec_t> predict_graphs_;
   std::map<int, cudaGraphExec_t> forward_graphs_;                      // the step in pieces, for hooks
   std::map<std::pair<int, bool>, cudaGraphExec_t> backward_graphs_;    // ...
-  std::map<std::pair<double, bool>, cudaGraphExec_t> optimizer_graphs_;  // ...
+  std::map<std::tuple<double, bool, bool>, cudaGraphExec_t> optimizer_graphs_;  // ...
 };
 
 }  // namespace

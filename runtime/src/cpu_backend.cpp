@@ -42,6 +42,10 @@ class CpuBackend : public Backend {
     model_.training_backward(host_.data(), s.n, s.loss_scale, s.accumulate);
     if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), trainable_elements(model_));
   }
+  void zero_gradients() override {
+    float* grad = grad_region(model_, host_.data());
+    std::fill(grad, grad + trainable_elements(model_), 0.0f);
+  }
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
     clip_and_step(model_, host_.data(), clip_val, clip_by_value, optimizer);
   }

@@ -827,7 +827,12 @@ void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
     fetch_step_metrics();
     // Gradients are written over (not added to) by the group's first backward: that is the zero_grad.
     if (first_of_group) LTRT_USER_HOOK(*this, on_before_zero_grad, (trainer_))
-    LTRT_USER_HOOK(*this, on_before_backward, (trainer_, last_loss_ * request.loss_scale))
+    // Under "16-mixed" (a GPU's GradScaler), MixedPrecision.pre_backward scales the loss before the
+    // hook sees it: on_before_backward gets what backward starts from, and on_after_backward's
+    // gradients are scaled too.
+    float backward_loss = last_loss_ * request.loss_scale;
+    if (const std::optional<GradScaler> scaler = backend_->grad_scaler()) backward_loss *= scaler->scale;
+    LTRT_USER_HOOK(*this, on_before_backward, (trainer_, backward_loss))
     backend_->train_backward(request);
     LTRT_USER_HOOK(*this, on_after_backward, (trainer_))
   } else {
@@ -877,7 +882,9 @@ void Fit::train_batch(std::int64_t b) {
   batch_in_epoch_ = b + 1;
   if (step) {
     if constexpr (user_hooks::in_step) {
-      // The optimizer's closure has run; Lightning's _after_closure: on_before_optimizer_step, then clipping.
+      // The optimizer's closure has run; the GradScaler unscales (16-mixed), then Lightning's
+      // _after_closure: on_before_optimizer_step, then clipping.
+      backend_->unscale_gradients();
       LTRT_USER_HOOK(*this, on_before_optimizer_step, (trainer_))
       backend_->step_optimizer(t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
     }
@@ -924,6 +931,11 @@ void Fit::fetch_step_metrics() {
 // "step", then the step count that loggers use.
 void Fit::advance_end(std::int64_t b) {
   if (should_check_val(b)) {
+    // Lightning's on_validation_model_zero_grad, outside an accumulation group: the gradients are
+    // released before validating. Only hooks can tell (the next group's first backward writes
+    // over them), and they read the released gradients as zeros.
+    if constexpr (user_hooks::any)
+      if (!should_accumulate(b)) backend_->zero_gradients();
     in_advance_end_validation_ = true;
     run_validation(false);
     in_advance_end_validation_ = false;

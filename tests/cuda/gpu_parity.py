@@ -116,18 +116,20 @@ def compare_series(what, cpu, gpu):
     print(f"{what}: {len(cpu)} values, worst relative difference {worst:.3g}")
 
 
-def compare_hook_lines(cpu, gpu):
+def compare_hook_lines(cpu, gpu, names=("CPU", "GPU")):
     """A spec's hooks print HOOK lines (tests/cuda/parity_specs/hooks_*.cpp): the same lines on
-    both devices, in the same order, their numbers (loss, sums over the weights and gradients
-    that the hooks read) within RTOL."""
+    both devices (or `names`' two runs), in the same order, their numbers (loss, sums over the
+    weights and gradients that the hooks read) within RTOL; an infinity or NaN must be one on
+    both sides."""
+    first, second = names
     lines = {device: [line.split() for line in out.splitlines() if line.startswith("HOOK ")]
              for device, out in (("cpu", cpu), ("gpu", gpu))}
     check(lines["cpu"], "the spec has hooks, but they printed no HOOK line")
     check(len(lines["cpu"]) == len(lines["gpu"]),
-          f"hooks: {len(lines['cpu'])} HOOK lines on the CPU, {len(lines['gpu'])} on the GPU")
+          f"hooks: {len(lines['cpu'])} HOOK lines from {first}, {len(lines['gpu'])} from {second}")
     worst = 0.0
     for i, (c, g) in enumerate(zip(lines["cpu"], lines["gpu"])):
-        where = f"HOOK line {i + 1}: CPU {' '.join(c)!r}, GPU {' '.join(g)!r}"
+        where = f"HOOK line {i + 1}: {first} {' '.join(c)!r}, {second} {' '.join(g)!r}"
         check(len(c) == len(g), where)
         for a, b in zip(c, g):
             key, _, value = a.partition("=")
@@ -136,10 +138,13 @@ def compare_hook_lines(cpu, gpu):
                 continue
             check(b.startswith(key + "="), where)
             x, y = float(value), float(b.partition("=")[2])
+            if not (math.isfinite(x) and math.isfinite(y)):
+                check(x == y or (math.isnan(x) and math.isnan(y)), f"{where}: {key} differs")
+                continue
             rel = abs(x - y) / max(abs(x), 1e-12)
             worst = max(worst, rel)
             check(rel <= RTOL, f"{where}: {key} differs by {rel:.3g} relative, more than {RTOL:g}")
-    print(f"hooks: {len(lines['cpu'])} HOOK lines alike on both devices, worst relative difference {worst:.3g}")
+    print(f"hooks: {len(lines['cpu'])} HOOK lines alike from {first} and {second}, worst relative difference {worst:.3g}")
 
 
 def column(rows, key):

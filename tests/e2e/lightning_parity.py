@@ -35,7 +35,7 @@ args = parser.parse_args()
 TOL = 1e-4
 # "16-mixed" specs (--emulator): the steps the GradScaler skips (an infinity among the gradients),
 # each halving its scale from 65536: what each spec was made to show.
-SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_gpt": 0}
+SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_gpt": 0, "fp16_hooks": 4}
 
 
 def layer_shapes(spec):
@@ -280,6 +280,12 @@ def run():
         spec = __import__("json").load(f)
     work_spec = os.path.join(args.work, "spec.json")
     shutil.copy(args.spec, work_spec)
+    if "hooks" in spec:
+        # The C++ hooks beside the spec, and the same hooks as a Lightning Callback (X.cpp's X.py).
+        hooks = os.path.join(os.path.dirname(args.spec), spec["hooks"])
+        shutil.copy(hooks, os.path.join(args.work, os.path.basename(spec["hooks"])))
+        callback = os.path.splitext(hooks)[0] + ".py"
+        check(os.path.isfile(callback), f"{callback}: the Lightning Callback of {hooks} is missing")
     rng = np.random.default_rng(5)
     write_data(spec, args.work, rng)
     weights = os.path.join(args.work, "init.safetensors")
@@ -312,6 +318,8 @@ def run():
     if fp16 and args.emulator:
         give_fp16_plugin_on_cpu(script)
         check("Using 16bit Automatic Mixed Precision (AMP)" in err, f"the program does not say it uses 16bit AMP:\n{err}")
+    if "hooks" in spec:
+        give_callback(script, callback)
     proc = subprocess.run([args.lightning_python, script, "--init_weights", weights,
                            "--default_root_dir", os.path.join(args.work, "lightning")],
                           capture_output=True, text=True, cwd=os.getcwd(), timeout=600)
@@ -332,6 +340,11 @@ def run():
         check(first(err, started) is not None and first(err, amp) is not None and
               (first(err, amp) < first(err, started)) == (first(proc.stderr, amp) < first(proc.stderr, started)),
               f"the precision line and 'Initializing distributed' are not in Lightning's order:\n{err}")
+
+    if "hooks" in spec:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cuda"))
+        import gpu_parity
+        gpu_parity.compare_hook_lines(proc.stdout, out, names=("Lightning", "ltgen"))
 
     ours = common.metric_cells(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "metrics.csv"))
     theirs = common.metric_cells(os.path.join(version_dir(os.path.join(args.work, "lightning")), "metrics.csv"))
@@ -428,6 +441,22 @@ def give_fp16_plugin_on_cpu(script):
     text = text.replace(anchor, anchor + (
         "    from lightning.pytorch.plugins.precision import MixedPrecision\n"
         "    overrides.update(precision=None, accelerator=\"cpu\", plugins=[MixedPrecision(\"16-mixed\", \"cpu\")])\n"))
+    with open(script, "w") as f:
+        f.write(text)
+
+
+def give_callback(script, callback):
+    """The Lightning script's Trainer gets the hooks' Callback (class Hooks in `callback`)."""
+    with open(script) as f:
+        text = f.read()
+    check("callbacks=" not in text, f"{script} has callbacks of its own: the Hooks callback is not added to them")
+    anchor = '    overrides = {"default_root_dir": cli.default_root_dir} if cli.default_root_dir else {}\n'
+    check(text.count(anchor) == 1, f"{script} has no line {anchor.strip()!r} to add the callback after")
+    with open(callback) as f:
+        hooks = f.read()
+    text = text.replace("\n\ndef trainer(", "\n\n" + hooks + "\n\ndef trainer(", 1)
+    # (no progress bar: Lightning writes it to stdout, between the HOOK lines)
+    text = text.replace(anchor, anchor + "    overrides.update(callbacks=[Hooks()], enable_progress_bar=False)\n")
     with open(script, "w") as f:
         f.write(text)
 

@@ -97,31 +97,4 @@ TEST(GoodHooks, HelpersAreLeftAloneAndOnlyDefinedHooksAreCalled) {
   fs::remove_all(dir);
 }
 
-// "16-mixed" on the GPU unscales the gradients between the hooks that run inside the step: a file
-// defining any of them is refused by name (and the same file under bf16-mixed is not).
-TEST(Float16Hooks, HooksInsideTheStepAreRefused) {
-  const fs::path dir = fs::temp_directory_path() / "ltgen_fp16_hooks";
-  for (const char* hook : {"on_before_zero_grad", "on_before_backward", "on_after_backward", "on_before_optimizer_step"}) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    const fs::path hooks = dir / "hooks.cpp";
-    const bool takes_loss = std::string(hook) == "on_before_backward";
-    std::ofstream(hooks) << "#include <ltrt/hooks.hpp>\nvoid " << hook << "(ltrt::Trainer&" << (takes_loss ? ", float" : "")
-                         << ") {}\n";
-    const fs::path spec = write_spec(dir / "fp16", hooks, R"({"accelerator": "gpu", "precision": "16-mixed"})");
-    const Result r = run(spec.string() + " -o " + (dir / "out").string() + " --emit-only");
-    EXPECT_EQ(r.exit_code, 1) << hook << ": " << r.output;
-    EXPECT_NE(r.output.find(std::string("hooks: the hooks file defines ") + hook +
-                            ", which runs inside the training step: not supported yet under trainer.precision "
-                            "\"16-mixed\" on the GPU"),
-              std::string::npos)
-        << r.output;
-    EXPECT_FALSE(fs::exists(dir / "out"));
-    const fs::path bf16 = write_spec(dir / "bf16", hooks, R"({"accelerator": "gpu", "precision": "bf16-mixed"})");
-    const Result ok = run(bf16.string() + " -o " + (dir / "out_bf16").string() + " --emit-only");
-    EXPECT_EQ(ok.exit_code, 0) << hook << ": " << ok.output;
-  }
-  fs::remove_all(dir);
-}
-
 }  // namespace

@@ -81,6 +81,14 @@ class Backend {
   // an optimizer step), clipping and the optimizer step, which reads the optimizer's learning
   // rate now (a hook may have set it) and advances its step count.
   virtual void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) = 0;
+  // "16-mixed" on the GPU, between them: GradScaler.unscale_ of the gradients before
+  // on_before_optimizer_step, which sees them unscaled (Lightning's MixedPrecision plugin unscales
+  // before its _after_closure); the step_optimizer that follows then does not unscale again.
+  // Nothing on a backend that scales no loss.
+  virtual void unscale_gradients() {}
+  // The gradients set to zero: Lightning releases them (zero_grad, set_to_none) before a
+  // validation inside fit, which user hooks see (they read a gradient that is None as zeros).
+  virtual void zero_gradients() = 0;
   // Parameter `param`'s values, or its gradient, in the host arena made the backend's current
   // ones: user hooks read them there (trainer.parameter(), trainer.grad()).
   virtual void fetch_for_hooks(int param, bool gradient) = 0;

@@ -55,6 +55,8 @@ for spec in tests/cuda/lightning_specs/*.json; do
   cp "$work/init.safetensors" "gpu-kit/$stem/"
   for npy in "$work"/*.npy; do [[ -f "$npy" ]] && cp "$npy" "gpu-kit/$stem/"; done
   cp "$version/metrics.csv" "gpu-kit/$stem/reference_metrics.csv"
+  # (a case with hooks: the HOOK lines its hooks printed, which matched Lightning's)
+  [[ -f "$work/hook_lines.txt" ]] && cp "$work/hook_lines.txt" "gpu-kit/$stem/reference_hooks.txt"
   "${PYTHON:-/opt/ltgen/venv/bin/python}" - "$version/checkpoints" "gpu-kit/$stem/reference_scaler.json" <<'SCALER'
 import json, os, struct, sys
 names = [f for f in os.listdir(sys.argv[1]) if f != "last.safetensors"]

@@ -7,8 +7,9 @@ serve: the program's CPU side runs bf16-mixed (Lightning's rule on a CPU).
   gpu_fp16_reference.py --cudart LIB --program-dir KIT_CASE --work DIR
 
 Checked: the same logged cells, each within 1e-4 relative (the GPU's float32 sums run in another
-order than the emulator's, which now and then moves a value to the neighbouring float16), and the
-same GradScaler state at the end (the same steps skipped). Without a GPU it exits 77 (CTest's
+order than the emulator's, which now and then moves a value to the neighbouring float16), the
+same GradScaler state at the end (the same steps skipped), and for a case with hooks the HOOK
+lines they print (reference_hooks.txt), each number within 1e-4. Without a GPU it exits 77 (CTest's
 SKIP_RETURN_CODE) with the reason: never a pass."""
 import argparse
 import json
@@ -39,7 +40,7 @@ def main():
     root = os.path.join(args.work, "run")
     data = [f"--data.{split}.{part}={os.path.join(kit, prefix + part + '.npy')}"
             for split, prefix in (("train", ""), ("val", "v")) for part in ("x", "y")]
-    rc, _, err = common.run_program(program, ["fit", f"--init_weights={os.path.join(kit, 'init.safetensors')}",
+    rc, out, err = common.run_program(program, ["fit", f"--init_weights={os.path.join(kit, 'init.safetensors')}",
                                               f"--trainer.default_root_dir={root}", *data], timeout=600)
     check(rc == 0, f"the program failed:\n{err}")
     check("Using 16bit Automatic Mixed Precision (AMP)" in err and "used: True" in err,
@@ -60,6 +61,10 @@ def main():
         reference = json.load(f)
     check(scaler == reference, f"GradScaler at the end: GPU {scaler}, emulator {reference}")
     print(f"{len(gpu)} logged values within {worst:.2e} of the emulator's; GradScaler {scaler}")
+    hooks = os.path.join(kit, "reference_hooks.txt")
+    if os.path.isfile(hooks):
+        with open(hooks) as f:
+            gpu_parity.compare_hook_lines(f.read(), out, names=("emulator", "GPU"))
 
 
 if __name__ == "__main__":

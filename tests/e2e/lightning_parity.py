@@ -345,6 +345,8 @@ def run():
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cuda"))
         import gpu_parity
         gpu_parity.compare_hook_lines(proc.stdout, out, names=("Lightning", "ltgen"))
+        with open(os.path.join(args.work, "hook_lines.txt"), "w") as f:  # the GPU kit's reference
+            f.write("".join(line + "\n" for line in out.splitlines() if line.startswith("HOOK ")))
 
     ours = common.metric_cells(os.path.join(version_dir(os.path.join(args.work, "ltgen")), "metrics.csv"))
     theirs = common.metric_cells(os.path.join(version_dir(os.path.join(args.work, "lightning")), "metrics.csv"))

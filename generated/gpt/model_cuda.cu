@@ -272,171 +272,164 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
 // Also called by attn2_forward: the same shapes and constants, so the same code.
 
-// Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
-// the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
-// exp(s - m) and o = sum_j exp(s_j - m) v_j, rescaled when m grows, so the T x T scores never
-// leave the block. It writes out = o / l and lse = m + log(l), from which the backward
-// recomputes the probabilities.
-__global__ void __launch_bounds__(128, 2)
+// Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query
+// rows, head, sample), warp w owning rows 16w ... 16w + 15, walks the key tiles its rows see. Per row
+// it keeps the running max m of the scores, the sum l of exp(s - m) and o = sum_j exp(s_j - m) v_j,
+// rescaled when m grows, and writes out = o / l and lse = m + log(l) for the backward. s = q k^T and
+// o += p v are warp-wide mma.sync m16n8k8 in 3xTF32 (each operand split into two TF32 parts:
+// big * big + big * small + small * big, about float32's accuracy; ltrt/cuda/mma.cuh has the
+// fragment layouts). Each 8 columns of the scores hold keys 0, 4, 1, 5, 2, 6, 3, 7 of their 8, so a
+// thread's scores are, as they stand, its A fragment of p v: no exchange between lanes.
+__global__ void __launch_bounds__(128)
     attn1_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (47616 bytes of dynamic shared memory,
-  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
-  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
-  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
-  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
-  constexpr int kCols = 8, kKeyTile = kLanes * kCols;
-  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
-  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
-  constexpr int kPad = 4;
-  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
-  float* tile = shared;
-  float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // q^T of the block's rows (a chunk of head_dim)
-  tile += kChunk * (kQueryTile + kPad);
-  float(*kv_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // k^T of a key tile, then its v^T
-  tile += kChunk * (kKeyTile + kPad);
-  float(*p)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // exp(s - m) of the key tile (thread rows r-major)
-  static_assert(
-      (kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) * sizeof(float) ==
-          47616,
-      "the tiles fill the launch's shared memory");
+  constexpr int kWarps = 4, kQueryTile = 16 * kWarps;
+  constexpr int kKeyTile = 64;             // TUNE: keys staged at a time
+  constexpr int kDimSteps = (kD + 7) / 8;  // 8-column steps over head_dim: q's fragments, o's tiles
+  constexpr int kKeySteps = kKeyTile / 8;  // 8-key steps over the key tile: the scores' tiles
+  // Floats a shared row: k's is 4 more than a multiple of 32 and v's 8 more, so that a warp's reads of
+  // a B fragment (k: 8 keys x 4 columns; v: 4 keys x 8 columns) meet 32 different banks.
+  constexpr int kKStride = 36, kVStride = 40;
+  alignas(16) __shared__ float k_tile[kKeyTile][kKStride];  // 16-byte stores
+  alignas(16) __shared__ float v_tile[kKeyTile][kVStride];
+  // head_dim is 4 more than a multiple of 8: the tiles' columns past it, which the last 8-column mma step
+  // reads, stay zero (staging writes the first kD; the barrier after the first staging orders them).
+  for (int r = threadIdx.x; r < kKeyTile; r += kWarps * 32) {
+    *reinterpret_cast<float4*>(&k_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&v_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
   // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
   constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
   const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
+  const int row0 = i0 + 16 * warp;                           // the warp's first row
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* keys_k = q + kE;
   const float* keys_v = q + 2 * kE;
-  float o[kRows][kDimCols] = {};
-  float m[kRows], l[kRows];
+  // The warp's rows of q as A fragments, split into TF32 parts once (zeros past T).
+  ltrt::cuda::Tf32Parts<4> q_parts[kDimSteps];
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    m[r] = -INFINITY;
-    l[r] = 0.0f;
+  for (int c = 0; c < kDimSteps; ++c) {
+#pragma unroll
+    for (int x = 0; x < 4; ++x) {
+      const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+      const int i = row0 + at.row;
+      q_parts[c].set(x,
+                     i < kT && 8 * c + at.col < kD ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);
+    }
   }
+  // o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and m and l
+  // of rows group (0) and group + 8 (1).
+  float o[kDimSteps][4] = {};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   const int keys =
       kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
   for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
-    float s[kRows][kCols] = {};
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      const int c0 = chunk * kChunk;
-      // The block's own rows stay staged when head_dim is one chunk.
-      if (kChunks > 1 || j0 == 0) {
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-      }
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      __syncthreads();
-      for (int d = 0; d < kChunk; ++d) {
-        float q_t_r[kRows], kv_t_c[kCols];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group * kRows + r];
-        }
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) {
-          kv_t_c[c] = kv_t[d][lane * kCols + c];
-        }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) {
-            s[r][c] = fmaf(q_t_r[r], kv_t_c[c], s[r][c]);
-          }
-        }
-      }
-      __syncthreads();
+    __syncthreads();  // every warp is done with the last tile
+    // k_tile: kKeyTile rows of keys_k from j0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&k_tile[r][c]) =
+          j0 + r < kT ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
+    // v_tile: kKeyTile rows of keys_v from j0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&v_tile[r][c]) =
+          j0 + r < kT ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    __syncthreads();
+    // s = q k^T: element x of 8-key step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).
+    float s[kKeySteps][4];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      // Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).
-      const int i = i0 + group * kRows + r;
-      float tile_max = -INFINITY;
+    for (int t = 0; t < kKeySteps; ++t) {
+      const int key = t * 8 + group / 2 + 4 * (group % 2);  // the key of the lane's B column
+      s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane * kCols + c;
-        s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax
-        tile_max = fmaxf(tile_max, s[r][c]);
+      for (int c = 0; c < kDimSteps; ++c) {
+        ltrt::cuda::Tf32Parts<2> k_parts;
+        for (int x = 0; x < 2; ++x) k_parts.set(x, k_tile[key][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(s[t], q_parts[c], k_parts);
       }
-      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2)
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));
-      const float m_new = fmaxf(m[r], tile_max);          // finite: every row sees key 0 in the first tile
-      const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile
-      float sum = 0.0f;
+    }
+    // Scale and mask the scores, then fold them into m and l (the CPU's softmax, online): a row's
+    // max and sum over its 4 lanes (quad) are two shuffles.
+    float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked
-        p[kGroups * r + group][lane * kCols + c] = e;
-        sum += e;
+    for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);
+        s[t][x] = j < kT && (!kCausal || j <= i) ? s[t][x] * scale : -INFINITY;  // masked: -inf before the softmax
+        tile_max[x / 2] = fmaxf(tile_max[x / 2], s[t][x]);
       }
-      for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);
-      l[r] = l[r] * rescale + sum;
+    }
+    float rescale[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      for (int lanes = 1; lanes < 4; lanes *= 2)
+        tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], lanes));
+      const float m_new = fmaxf(m[r], tile_max[r]);  // finite: every row sees key 0 in the first tile
+      rescale[r] = ltrt::exp_vec(m[r] - m_new);      // 0 on the first tile
       m[r] = m_new;
-#pragma unroll
-      for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;
     }
 #pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // o += p v, a chunk of head_dim at a time.
-      const int c0 = chunk * kChunk;
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        kv_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
+    for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        s[t][x] = ltrt::exp_vec(s[t][x] - m[x / 2]);  // p: 0 where masked
+        sum[x / 2] += s[t][x];
       }
-      __syncthreads();  // and p is written
-      for (int j = 0; j < kKeyTile; j += 4) {
-        float p_r[kRows][4];
+    }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+    for (int r = 0; r < 2; ++r) {
+      for (int lanes = 1; lanes < 4; lanes *= 2) sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], lanes);
+      l[r] = l[r] * rescale[r] + sum[r];
+    }
 #pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
-        }
+    for (int c = 0; c < kDimSteps; ++c) {
+      o[c][0] *= rescale[0];
+      o[c][1] *= rescale[0];
+      o[c][2] *= rescale[1];
+      o[c][3] *= rescale[1];
+    }
+// o += p v: p, in s, is the A fragment as it stands; v's rows the B fragment.
 #pragma unroll
-        for (int c = 0; c < kChunkCols; ++c) {
-          float kv_t_j[4];
+    for (int t = 0; t < kKeySteps; ++t) {
+      ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+      w_parts.set(0, s[t][0]);
+      w_parts.set(1, s[t][2]);
+      w_parts.set(2, s[t][1]);
+      w_parts.set(3, s[t][3]);
 #pragma unroll
-          for (int u = 0; u < 4; ++u) kv_t_j[u] = kv_t[lane + kLanes * c][j + u];
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-              o[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], kv_t_j[u], o[r][chunk * kChunkCols + c]);
-            }
-          }
-        }
+      for (int c = 0; c < kDimSteps; ++c) {
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, v_tile[t * 8 + quad + 4 * x][8 * c + group]);
+        ltrt::cuda::mma_3xtf32_16x8x8(o[c], w_parts, b_parts);
       }
-      __syncthreads();
     }
   }
+// out = o / l (the CPU's p / sum, then p v) and lse, rows under T.
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group * kRows + r;
-    if (row >= kT) continue;
+  for (int r = 0; r < 2; ++r) {
+    const int i = row0 + group + 8 * r;
+    if (i >= kT) continue;
 #pragma unroll
-    for (int c = 0; c < kDimCols; ++c) {
-      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) out_head[row * kE + d] = o[r][c] / l[r];
+    for (int c = 0; c < kDimSteps; ++c) {
+      if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
+      *reinterpret_cast<float2*>(out_head + static_cast<std::int64_t>(i) * kE + 8 * c + 2 * quad) =
+          make_float2(o[c][2 * r] / l[r], o[c][2 * r + 1] / l[r]);
     }
-  }
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group * kRows + r;
-    if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward
+    if (quad == 0) lse_head[i] = m[r] + logf(l[r]);  // for the backward
   }
 }
 
@@ -445,7 +438,7 @@ static void attn1_forward(float* out, float* lse, float* scores, const float* qk
   constexpr int kT = 32, kHeads = 4;    // sequence length, num_heads
   constexpr float scale = 0.28867513f;  // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  attn1_forward_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 47616, ctx.stream>>>(out, lse, qkv, scale);
+  attn1_forward_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
 }
 
@@ -1117,354 +1110,355 @@ __global__ void attn2_backward_delta_kernel(float* __restrict__ delta, const flo
   delta[i] = sum;
 }
 
-// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i: a block per (tile of key rows, head, sample)
-// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and
-// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one
-// writer, summed in a fixed order: no atomics, the same result every run.
-__global__ void __launch_bounds__(128, 2)
+// dk_j = sum_i ds_ij q_i and dv_j = sum_i p_ij dout_i on tensor cores: a block of 4 warps per (64 key
+// rows, head, sample), warp w owning keys 16w ... 16w + 15, walks the query tiles that see its keys
+// and recomputes p_ij = exp(s_ij - lse_i) and ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij =
+// dout_i . v_j, with s^T = k q^T, dp^T = v dout^T, dv += p^T dout and dk += ds^T q as mma.sync in
+// 3xTF32. Each dk and dv element has one writer, summed in a fixed order: no atomics.
+__global__ void __launch_bounds__(128)
     attn2_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                                const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (58368 bytes of dynamic shared memory,
-  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
-  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
-  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
-  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 8, kKeyTile = kGroups * kRows;
-  constexpr int kCols = 4, kQueryTile = kLanes * kCols;
-  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
-  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
-  constexpr int kPad = 4;
-  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
+  constexpr int kDimSteps = (kD + 7) / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
+  static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
+  constexpr int kStride = 36;                      // floats a shared row: 4 more than a multiple of 32
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
   float* tile = shared;
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // the block's keys, transposed
-  tile += kChunk * (kKeyTile + kPad);
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
-  tile += kChunk * (kKeyTile + kPad);
-  float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // a query tile's queries, transposed
-  tile += kChunk * (kQueryTile + kPad);
-  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
-  tile += kChunk * (kQueryTile + kPad);
-  float(*p)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // p^T of the tiles (thread rows r-major)
-  tile += kKeyTile * (kQueryTile + kPad);
-  float(*ds)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // ds^T of the tiles (thread rows r-major)
-  static_assert((kChunk * (kKeyTile + kPad) + kChunk * (kKeyTile + kPad) + kChunk * (kQueryTile + kPad) +
-                 kChunk * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad) + kKeyTile * (kQueryTile + kPad)) *
+  float(*k_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // the block's keys
+  tile += kKeyTile * (kStride);
+  float(*v_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // and values
+  tile += kKeyTile * (kStride);
+  float(*q_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // a query tile's queries
+  tile += kQueryTile * (kStride);
+  float(*dout_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // and output gradients
+  tile += kQueryTile * (kStride);
+  float(*lse_tile)[kQueryTile] = reinterpret_cast<float(*)[kQueryTile]>(tile);  // and their lse
+  tile += 1 * (kQueryTile);
+  float(*delta_tile)[kQueryTile] = reinterpret_cast<float(*)[kQueryTile]>(tile);  // and delta
+  static_assert((kKeyTile * (kStride) + kKeyTile * (kStride) + kQueryTile * (kStride) + kQueryTile * (kStride) +
+                 1 * (kQueryTile) + 1 * (kQueryTile)) *
                         sizeof(float) ==
-                    58368,
+                    37376,
                 "the tiles fill the launch's shared memory");
+  // head_dim is 4 more than a multiple of 8: the tiles' columns past it, which the last 8-column mma step
+  // reads, stay zero (staging writes the first kD; the barrier after the first staging orders them).
+  for (int r = threadIdx.x; r < kKeyTile; r += kWarps * 32) {
+    *reinterpret_cast<float4*>(&k_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&v_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&q_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&dout_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
+  const int row0 = 16 * warp;                   // the warp's first row of the block's tile
   // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
   constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
-  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* keys_k = q + kE;
-  const float* keys_v = q + 2 * kE;
-  float* dk_head = dqkv_head + kE;
-  float* dv_head = dqkv_head + 2 * kE;
-  float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};
+  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
+  // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
+  for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+    const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+    *reinterpret_cast<float4*>(&k_tile[r][c]) =
+        j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
+  for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+    const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+    *reinterpret_cast<float4*>(&v_tile[r][c]) =
+        j0 + r < kT ? *reinterpret_cast<const float4*>(q + 2 * kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};
   const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
   for (int i0 = first; i0 < kT; i0 += kQueryTile) {
-    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      const int c0 = chunk * kChunk;
-      // The block's own rows stay staged when head_dim is one chunk.
-      if (kChunks > 1 || i0 == first) {
-        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-      }
-      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
-      }
-      __syncthreads();
-      for (int d = 0; d < kChunk; ++d) {
-        float k_t_r[kRows], q_t_c[kCols], v_t_r[kRows], dout_t_c[kCols];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          k_t_r[r] = k_t[d][group * kRows + r];
-          v_t_r[r] = v_t[d][group * kRows + r];
-        }
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) {
-          q_t_c[c] = q_t[d][lane * kCols + c];
-          dout_t_c[c] = dout_t[d][lane * kCols + c];
-        }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) {
-            s[r][c] = fmaf(k_t_r[r], q_t_c[c], s[r][c]);
-            dp[r][c] = fmaf(v_t_r[r], dout_t_c[c], dp[r][c]);
-          }
-        }
-      }
-      __syncthreads();
+    __syncthreads();  // every warp is done with the last query tile
+    // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&q_tile[r][c]) =
+          i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
+    // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&dout_tile[r][c]) =
+          i0 + r < kT ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32) {
+      lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;
+      delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;
+    }
+    __syncthreads();
+    // s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).
+    float s[kKeySteps][4] = {};
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
-      // p and ds of query column i (the CPU's formulas; 0 where masked or past T).
-      const int i = i0 + lane * kCols + c;
-      const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;
+    for (int c = 0; c < kDimSteps; ++c) {
+      ltrt::cuda::Tf32Parts<4> a_parts;
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        const int j = j0 + group * kRows + r;
-        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;
-        p[kGroups * r + group][lane * kCols + c] = p_ij;
-        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;
+      for (int x = 0; x < 4; ++x) {
+        const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+        a_parts.set(x, k_tile[row0 + at.row][8 * c + at.col]);
+      }
+#pragma unroll
+      for (int t = 0; t < kKeySteps; ++t) {
+        const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, q_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(s[t], a_parts, b_parts);
       }
     }
+    float dp[kKeySteps][4] = {};
 #pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dv += p^T dout, dk += ds^T q, a chunk of head_dim at a time.
-      const int c0 = chunk * kChunk;
-      // With one chunk, still staged from the scores.
-      if (kChunks > 1) {
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
-        }
+    for (int c = 0; c < kDimSteps; ++c) {
+      ltrt::cuda::Tf32Parts<4> a_parts;
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+        a_parts.set(x, v_tile[row0 + at.row][8 * c + at.col]);
       }
-      __syncthreads();  // and p, ds are written
-      for (int j = 0; j < kQueryTile; j += 4) {
-        float p_r[kRows][4], ds_r[kRows][4];
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int u = 0; u < 4; ++u) p_r[r][u] = p[kGroups * r + group][j + u];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
-        }
-#pragma unroll
-        for (int c = 0; c < kChunkCols; ++c) {
-          float dout_t_j[4];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) dout_t_j[u] = dout_t[lane + kLanes * c][j + u];
-          float q_t_j[4];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) q_t_j[u] = q_t[lane + kLanes * c][j + u];
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-              dv[r][chunk * kChunkCols + c] = fmaf(p_r[r][u], dout_t_j[u], dv[r][chunk * kChunkCols + c]);
-              dk[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], q_t_j[u], dk[r][chunk * kChunkCols + c]);
-            }
-          }
-        }
+      for (int t = 0; t < kKeySteps; ++t) {
+        const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, dout_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_parts, b_parts);
       }
-      __syncthreads();
+    }
+// p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past T).
+#pragma unroll
+    for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;
+        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;
+        s[t][x] = p_ij;
+        dp[t][x] = p_ij * (dp[t][x] - delta_tile[0][at]) * scale;
+      }
+    }
+// dv += p^T dout, dk += ds^T q.
+#pragma unroll
+    for (int t = 0; t < kKeySteps; ++t) {
+      ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+      w_parts.set(0, s[t][0]);
+      w_parts.set(1, s[t][2]);
+      w_parts.set(2, s[t][1]);
+      w_parts.set(3, s[t][3]);
+#pragma unroll
+      for (int c = 0; c < kDimSteps; ++c) {
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, dout_tile[t * 8 + quad + 4 * x][8 * c + group]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dv[c], w_parts, b_parts);
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < kKeySteps; ++t) {
+      ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+      w_parts.set(0, dp[t][0]);
+      w_parts.set(1, dp[t][2]);
+      w_parts.set(2, dp[t][1]);
+      w_parts.set(3, dp[t][3]);
+#pragma unroll
+      for (int c = 0; c < kDimSteps; ++c) {
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, q_tile[t * 8 + quad + 4 * x][8 * c + group]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dk[c], w_parts, b_parts);
+      }
     }
   }
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group * kRows + r;
+  for (int r = 0; r < 2; ++r) {
+    const int row = j0 + row0 + group + 8 * r;
     if (row >= kT) continue;
 #pragma unroll
-    for (int c = 0; c < kDimCols; ++c) {
-      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) dk_head[row * 3 * kE + d] = dk[r][c];
+    for (int c = 0; c < kDimSteps; ++c) {
+      if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
+      *reinterpret_cast<float2*>(dqkv_head + kE + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+          make_float2(dk[c][2 * r], dk[c][2 * r + 1]);
     }
   }
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int row = j0 + group * kRows + r;
+  for (int r = 0; r < 2; ++r) {
+    const int row = j0 + row0 + group + 8 * r;
     if (row >= kT) continue;
 #pragma unroll
-    for (int c = 0; c < kDimCols; ++c) {
-      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) dv_head[row * 3 * kE + d] = dv[r][c];
+    for (int c = 0; c < kDimSteps; ++c) {
+      if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
+      *reinterpret_cast<float2*>(dqkv_head + 2 * kE + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+          make_float2(dv[c][2 * r], dv[c][2 * r + 1]);
     }
   }
 }
 
-// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its
-// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.
-__global__ void __launch_bounds__(128, 2)
+// dq_i = sum_j ds_ij k_j on tensor cores: a block of 4 warps per (64 query rows, head, sample) walks
+// the key tiles its rows see and recomputes ds as the dk/dv kernel does (s = q k^T, dp = dout v^T,
+// dq += ds k, each mma.sync in 3xTF32). One writer per element, no atomics.
+__global__ void __launch_bounds__(128)
     attn2_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
                              const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  // TUNE: tiles for this head_dim, chosen at generation time (39936 bytes of dynamic shared memory,
-  // at most 101376; few enough registers not to spill). Thread (group, lane) holds rows group * kRows + r
-  // of the block's tile and columns lane * kCols + c of the other side's: adjacent floats, read as
-  // 16-byte loads. kPad floats after each shared row keep the rows 16-byte aligned.
-  constexpr int kLanes = 8, kGroups = 16, kBlockThreads = kLanes * kGroups;
-  constexpr int kRows = 8, kQueryTile = kGroups * kRows;
-  constexpr int kCols = 4, kKeyTile = kLanes * kCols;
-  constexpr int kChunk = 16, kChunks = 1;  // head_dim columns in shared memory at a time (zeros past kD)
-  constexpr int kChunkCols = kChunk / kLanes, kDimCols = kChunks * kChunkCols;  // a thread's head_dim columns
-  constexpr int kPad = 4;
-  const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
+  constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
+  constexpr int kDimSteps = (kD + 7) / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
+  static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
+  constexpr int kStride = 36;                      // floats a shared row: 4 more than a multiple of 32
   extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
   float* tile = shared;
-  float(*q_t)[kQueryTile + kPad] =
-      reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // the block's queries, transposed
-  tile += kChunk * (kQueryTile + kPad);
-  float(*dout_t)[kQueryTile + kPad] = reinterpret_cast<float(*)[kQueryTile + kPad]>(tile);  // and output gradients
-  tile += kChunk * (kQueryTile + kPad);
-  float(*k_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // a key tile's keys, transposed
-  tile += kChunk * (kKeyTile + kPad);
-  float(*v_t)[kKeyTile + kPad] = reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // and values
-  tile += kChunk * (kKeyTile + kPad);
-  float(*ds)[kKeyTile + kPad] =
-      reinterpret_cast<float(*)[kKeyTile + kPad]>(tile);  // ds of the tiles (thread rows r-major)
-  static_assert((kChunk * (kQueryTile + kPad) + kChunk * (kQueryTile + kPad) + kChunk * (kKeyTile + kPad) +
-                 kChunk * (kKeyTile + kPad) + kQueryTile * (kKeyTile + kPad)) *
-                        sizeof(float) ==
-                    39936,
-                "the tiles fill the launch's shared memory");
+  float(*q_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // the block's queries
+  tile += kQueryTile * (kStride);
+  float(*dout_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // and output gradients
+  tile += kQueryTile * (kStride);
+  float(*k_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // a key tile's keys
+  tile += kKeyTile * (kStride);
+  float(*v_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // and values
+  static_assert(
+      (kQueryTile * (kStride) + kQueryTile * (kStride) + kKeyTile * (kStride) + kKeyTile * (kStride)) * sizeof(float) ==
+          36864,
+      "the tiles fill the launch's shared memory");
+  // head_dim is 4 more than a multiple of 8: the tiles' columns past it, which the last 8-column mma step
+  // reads, stay zero (staging writes the first kD; the barrier after the first staging orders them).
+  for (int r = threadIdx.x; r < kKeyTile; r += kWarps * 32) {
+    *reinterpret_cast<float4*>(&q_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&dout_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&k_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&v_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
+  const int row0 = 16 * warp;                   // the warp's first row of the block's tile
   // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
   constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
-  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* keys_k = q + kE;
-  const float* keys_v = q + 2 * kE;
-  float lse_i[kRows], delta_i[kRows];
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
+  // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
+  for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
+    const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+    *reinterpret_cast<float4*>(&q_tile[r][c]) =
+        i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
+  for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
+    const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+    *reinterpret_cast<float4*>(&dout_tile[r][c]) =
+        i0 + r < kT ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  float lse_i[2], delta_i[2];  // of rows group and group + 8
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int i = i0 + group * kRows + r;
+  for (int r = 0; r < 2; ++r) {
+    const int i = i0 + row0 + group + 8 * r;
     lse_i[r] = i < kT ? lse_head[i] : 0.0f;
     delta_i[r] = i < kT ? delta_head[i] : 0.0f;
   }
-  float dq_acc[kRows][kDimCols] = {};
+  float dq[kDimSteps][4] = {};
   const int keys =
       kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
   for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
-    float s[kRows][kCols] = {}, dp[kRows][kCols] = {};
-#pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      const int c0 = chunk * kChunk;
-      // The block's own rows stay staged when head_dim is one chunk.
-      if (kChunks > 1 || j0 == 0) {
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          q_t[d][r] = i0 + r < kT && c0 + d < kD ? q[(i0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
-        for (int x = threadIdx.x; x < kQueryTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          dout_t[d][r] = i0 + r < kT && c0 + d < kD ? dout_head[(i0 + r) * kE + c0 + d] : 0.0f;
-        }
-      }
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-        const int r = x / kChunk, d = x % kChunk;
-        v_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_v[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-      }
-      __syncthreads();
-      for (int d = 0; d < kChunk; ++d) {
-        float q_t_r[kRows], k_t_c[kCols], dout_t_r[kRows], v_t_c[kCols];
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          q_t_r[r] = q_t[d][group * kRows + r];
-          dout_t_r[r] = dout_t[d][group * kRows + r];
-        }
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) {
-          k_t_c[c] = k_t[d][lane * kCols + c];
-          v_t_c[c] = v_t[d][lane * kCols + c];
-        }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) {
-            s[r][c] = fmaf(q_t_r[r], k_t_c[c], s[r][c]);
-            dp[r][c] = fmaf(dout_t_r[r], v_t_c[c], dp[r][c]);
-          }
-        }
-      }
-      __syncthreads();
+    __syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)
+    // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&k_tile[r][c]) =
+          j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
+    // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&v_tile[r][c]) =
+          j0 + r < kT ? *reinterpret_cast<const float4*>(q + 2 * kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    __syncthreads();
+    // s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).
+    float s[kKeySteps][4] = {};
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      const int i = i0 + group * kRows + r;
+    for (int c = 0; c < kDimSteps; ++c) {
+      ltrt::cuda::Tf32Parts<4> a_parts;
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        const int j = j0 + lane * kCols + c;
-        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;
-        ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;
+      for (int x = 0; x < 4; ++x) {
+        const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+        a_parts.set(x, q_tile[row0 + at.row][8 * c + at.col]);
+      }
+#pragma unroll
+      for (int t = 0; t < kKeySteps; ++t) {
+        const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, k_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(s[t], a_parts, b_parts);
       }
     }
+    float dp[kKeySteps][4] = {};
 #pragma unroll
-    for (int chunk = 0; chunk < kChunks; ++chunk) {
-      // dq += ds k, a chunk of head_dim at a time.
-      const int c0 = chunk * kChunk;
-      // With one chunk, still staged from the scores.
-      if (kChunks > 1) {
-        for (int x = threadIdx.x; x < kKeyTile * kChunk; x += kBlockThreads) {
-          const int r = x / kChunk, d = x % kChunk;
-          k_t[d][r] = j0 + r < kT && c0 + d < kD ? keys_k[(j0 + r) * 3 * kE + c0 + d] : 0.0f;
-        }
+    for (int c = 0; c < kDimSteps; ++c) {
+      ltrt::cuda::Tf32Parts<4> a_parts;
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+        a_parts.set(x, dout_tile[row0 + at.row][8 * c + at.col]);
       }
-      __syncthreads();  // and ds is written
-      for (int j = 0; j < kKeyTile; j += 4) {
-        float ds_r[kRows][4];
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-          for (int u = 0; u < 4; ++u) ds_r[r][u] = ds[kGroups * r + group][j + u];
-        }
-#pragma unroll
-        for (int c = 0; c < kChunkCols; ++c) {
-          float k_t_j[4];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) k_t_j[u] = k_t[lane + kLanes * c][j + u];
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-              dq_acc[r][chunk * kChunkCols + c] = fmaf(ds_r[r][u], k_t_j[u], dq_acc[r][chunk * kChunkCols + c]);
-            }
-          }
-        }
+      for (int t = 0; t < kKeySteps; ++t) {
+        const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, v_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_parts, b_parts);
       }
-      __syncthreads();
+    }
+// ds into s (the CPU's formulas; 0 where masked or past T).
+#pragma unroll
+    for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);
+        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_i[x / 2]) : 0.0f;
+        s[t][x] = p_ij * (dp[t][x] - delta_i[x / 2]) * scale;
+      }
+    }
+// dq += ds k.
+#pragma unroll
+    for (int t = 0; t < kKeySteps; ++t) {
+      ltrt::cuda::Tf32Parts<4> w_parts;  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+      w_parts.set(0, s[t][0]);
+      w_parts.set(1, s[t][2]);
+      w_parts.set(2, s[t][1]);
+      w_parts.set(3, s[t][3]);
+#pragma unroll
+      for (int c = 0; c < kDimSteps; ++c) {
+        ltrt::cuda::Tf32Parts<2> b_parts;
+        for (int x = 0; x < 2; ++x) b_parts.set(x, k_tile[t * 8 + quad + 4 * x][8 * c + group]);
+        ltrt::cuda::mma_3xtf32_16x8x8(dq[c], w_parts, b_parts);
+      }
     }
   }
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const int row = i0 + group * kRows + r;
+  for (int r = 0; r < 2; ++r) {
+    const int row = i0 + row0 + group + 8 * r;
     if (row >= kT) continue;
 #pragma unroll
-    for (int c = 0; c < kDimCols; ++c) {
-      const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);
-      if (d < kD) dqkv_head[row * 3 * kE + d] = dq_acc[r][c];
+    for (int c = 0; c < kDimSteps; ++c) {
+      if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
+      *reinterpret_cast<float2*>(dqkv_head + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+          make_float2(dq[c][2 * r], dq[c][2 * r + 1]);
     }
   }
 }
@@ -1479,11 +1473,10 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
                                                                                                     count);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_delta_kernel");
   // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  attn2_backward_dkdv_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 58368, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
-  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dkdv_kernel");
-  attn2_backward_dq_kernel<<<(kT + 127) / 128 * kHeads * n, 128, 39936, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+  attn2_backward_dkdv_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 37376, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
                                                                                       scale);
+  LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dkdv_kernel");
+  attn2_backward_dq_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 36864, ctx.stream>>>(dqkv, dout, qkv, lse, delta, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dq_kernel");
 }
 
@@ -2156,7 +2149,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 
 // Once, on the device, before any step or capture: what kernels need set before their first launch.
 void prepare_kernels() {
-  ltrt::cuda::allow_shared_memory(attn2_backward_dkdv_kernel, 58368, "attn2_backward_dkdv_kernel");
+  ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume
 }
 
 }  // namespace

@@ -418,75 +418,206 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
 // Also called by attn2_forward: the same shapes and constants, so the same code.
 
-// bf16-mixed attention (the CPU's emit_forward_bf16): a thread per (sample, head, query row). Per
-// block of kKeyBlock keys: the scaled scores' running max, then e_j = exp(s_j - max) by torch's
-// fexp_u20 over the block's first columns in whole vectors of the CPU build (exp_width) and expf
-// on the rest, rounded to bfloat16 for the product with v while the sum adds them unrounded; a later
-// block rescales the sum and output by exp(old max - new max). out = round(o / sum), lse = max + log(sum).
-__global__ void attn1_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv,
-                                     int exp_width, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
+// bf16-mixed attention on tensor cores (the CPU's emit_forward_bf16, as the per-row kernel of
+// attention_bf16_cuda.cpp): a block of 4 warps per (64 query rows, head, sample), warp w owning rows
+// 16w ... 16w + 15. Per block of kKeyBlock keys (torch's), a first walk over its key tiles finds each
+// row's max of the scaled scores (from the running max), a second recomputes the scores and takes
+// e = exp(s - max) by torch's fexp_u20 on the block's first columns in whole vectors of the CPU
+// build (exp_width) and expf on the rest; the sum adds e unrounded, p v takes e rounded to bfloat16.
+// A later block rescales the sum and o by exp(old max - new max). out = round(o / sum), lse = max +
+// log(sum). q k^T and p v are one TF32 mma.sync each: q, k, v and the rounded p are exact in TF32.
+__global__ void __launch_bounds__(128) attn1_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
+                                                            const float* __restrict__ qkv, float scale, int exp_width) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;         // 1 / sqrt(head_dim)
-  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
-  const float* queries = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;  // rows 3E apart
-  const float* keys = queries + kE;
-  const float* values = queries + 2 * kE;
-  constexpr int kKeyBlock = 512;  // torch's keys per block
-  const float* q = queries + t * 3 * kE;
-  const int visible = kCausal ? t + 1 : kT;
-  float max = -INFINITY, sum = 0.0f;
-  float o[kD];
-  for (int n0 = 0; n0 < visible; n0 += kKeyBlock) {
-    const int width = kT - n0 < kKeyBlock ? kT - n0 : kKeyBlock;
-    const int fast_columns = width / exp_width * exp_width;
-    const int end = n0 + width < visible ? n0 + width : visible;
-    float block_max = max;
-    for (int j = n0; j < end; ++j) {
-      const float* k_j = keys + j * 3 * kE;
-      float qk = 0.0f;
-      for (int d = 0; d < kD; ++d) qk += q[d] * k_j[d];
-      block_max = fmaxf(block_max, qk * scale);
-    }
-    float block_sum = 0.0f;
-    float part[kD] = {};
-    for (int j = n0; j < end; ++j) {
-      const float* k_j = keys + j * 3 * kE;
-      float qk = 0.0f;
-      for (int d = 0; d < kD; ++d) qk += q[d] * k_j[d];
-      const float s = qk * scale - block_max;
-      const float e = j - n0 < fast_columns ? ltrt::fexp_u20(s) : expf(s);
-      block_sum += e;
-      const float p = ltrt::round_bf16(e);
-      for (int d = 0; d < kD; ++d) part[d] += p * values[j * 3 * kE + d];
-    }
-    if (n0 == 0) {
-      sum = block_sum;
-      for (int d = 0; d < kD; ++d) o[d] = part[d];
-    } else {
-      const float rescale = expf(max - block_max);
-      sum = block_sum + rescale * sum;
-      for (int d = 0; d < kD; ++d) o[d] = o[d] * rescale + part[d];
-    }
-    max = block_max;
+  constexpr int kWarps = 4, kQueryTile = 16 * kWarps;
+  constexpr int kKeyTile = 64;             // TUNE: keys staged at a time
+  constexpr int kDimSteps = (kD + 7) / 8;  // 8-column steps over head_dim: q's fragments, o's tiles
+  constexpr int kKeySteps = kKeyTile / 8;  // 8-key steps over the key tile: the scores' tiles
+  // Floats a shared row: k's is 4 more than a multiple of 32 and v's 8 more, so that a warp's reads of
+  // a B fragment (k: 8 keys x 4 columns; v: 4 keys x 8 columns) meet 32 different banks.
+  constexpr int kKStride = 36, kVStride = 40;
+  alignas(16) __shared__ float k_tile[kKeyTile][kKStride];  // 16-byte stores
+  alignas(16) __shared__ float v_tile[kKeyTile][kVStride];
+  // head_dim is 4 more than a multiple of 8: the tiles' columns past it, which the last 8-column mma step
+  // reads, stay zero (staging writes the first kD; the barrier after the first staging orders them).
+  for (int r = threadIdx.x; r < kKeyTile; r += kWarps * 32) {
+    *reinterpret_cast<float4*>(&k_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&v_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
-  lse[i] = max + logf(sum);  // the backward's p_ij = exp(s_ij - lse_i)
-  const float inverse_sum = 1.0f / sum;
-  float* out_row = out + (static_cast<std::int64_t>(b) * kT + t) * kE + h * kD;
-  for (int d = 0; d < kD; ++d) out_row[d] = ltrt::round_bf16(o[d] * inverse_sum);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
+  const int row0 = i0 + 16 * warp;                           // the warp's first row
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* keys_k = q + kE;
+  const float* keys_v = q + 2 * kE;
+  constexpr int kKeyBlock = 512;  // torch's keys per block
+  static_assert(kKeyBlock % kKeyTile == 0, "a key tile lies in one block");
+  // The warp's rows of q as A fragments (zeros past T).
+  std::uint32_t q_bits[kDimSteps][4];
+#pragma unroll
+  for (int c = 0; c < kDimSteps; ++c) {
+#pragma unroll
+    for (int x = 0; x < 4; ++x) {
+      const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+      const int i = row0 + at.row;
+      q_bits[c][x] = ltrt::cuda::exact_tf32(
+          i < kT && 8 * c + at.col < kD ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);
+    }
+  }
+  // s = q k^T over the staged key tile, unscaled: element x of 8-key step t is row group + 8 (x / 2),
+  // key t * 8 + quad + 4 (x % 2) of the tile (so that s is p v's A fragment as it stands).
+  auto tile_scores = [&](float(&s)[kKeySteps][4]) {
+#pragma unroll
+    for (int t = 0; t < kKeySteps; ++t) {
+      const int key = t * 8 + group / 2 + 4 * (group % 2);  // the key of the lane's B column
+      s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kDimSteps; ++c) {
+        std::uint32_t k_bits[2];
+        for (int x = 0; x < 2; ++x) k_bits[x] = ltrt::cuda::exact_tf32(k_tile[key][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_exact_16x8x8(s[t], q_bits[c], k_bits);
+      }
+    }
+  };
+  // Whether row group + 8 (x / 2) sees key t * 8 + quad + 4 (x % 2) of the tile from j0.
+  auto sees = [&](int j0, int t, int x) {
+    const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);
+    return j < kT && (!kCausal || j <= i);
+  };
+  // o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and the
+  // running max m and sum l of rows group (0) and group + 8 (1).
+  float o[kDimSteps][4] = {};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  // Every row of the tile sees each block's first key (blocks start at multiples of 512, i0 of 64).
+  for (int n0 = 0; n0 < keys; n0 += kKeyBlock) {
+    const int block_end = n0 + kKeyBlock < keys ? n0 + kKeyBlock : keys;
+    const int width = kT - n0 < kKeyBlock ? kT - n0 : kKeyBlock;
+    const int fast_columns = width / exp_width * exp_width;  // the CPU's whole vectors of the block
+    float block_max[2] = {m[0], m[1]};
+    for (int j0 = n0; j0 < block_end; j0 += kKeyTile) {
+      __syncthreads();  // every warp is done with the last tile
+      // k_tile: kKeyTile rows of keys_k from j0 (zeros past T), 16-byte loads.
+      for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+        const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+        *reinterpret_cast<float4*>(&k_tile[r][c]) =
+            j0 + r < kT ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      }
+      __syncthreads();
+      float s[kKeySteps][4];
+      tile_scores(s);
+#pragma unroll
+      for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+        for (int x = 0; x < 4; ++x) {
+          if (sees(j0, t, x)) block_max[x / 2] = fmaxf(block_max[x / 2], s[t][x] * scale);
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      for (int lanes = 1; lanes < 4; lanes *= 2)
+        block_max[r] = fmaxf(block_max[r], __shfl_xor_sync(0xffffffffu, block_max[r], lanes));
+    }
+    float block_sum[2] = {0.0f, 0.0f};
+    float part[kDimSteps][4] = {};  // the block's p v
+    for (int j0 = n0; j0 < block_end; j0 += kKeyTile) {
+      __syncthreads();
+      // k_tile: kKeyTile rows of keys_k from j0 (zeros past T), 16-byte loads.
+      for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+        const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+        *reinterpret_cast<float4*>(&k_tile[r][c]) =
+            j0 + r < kT ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      }
+      // v_tile: kKeyTile rows of keys_v from j0 (zeros past T), 16-byte loads.
+      for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+        const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+        *reinterpret_cast<float4*>(&v_tile[r][c]) =
+            j0 + r < kT ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      }
+      __syncthreads();
+      float s[kKeySteps][4];
+      tile_scores(s);
+#pragma unroll
+      for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+        for (int x = 0; x < 4; ++x) {
+          const float shifted = s[t][x] * scale - block_max[x / 2];
+          const int column = j0 - n0 + t * 8 + quad + 4 * (x % 2);  // in the block
+          const float e = !sees(j0, t, x) ? 0.0f : column < fast_columns ? ltrt::fexp_u20(shifted) : expf(shifted);
+          block_sum[x / 2] += e;
+          s[t][x] = ltrt::round_bf16(e);  // p, for the product with v
+        }
+      }
+// part += p v: p, in s, is the A fragment as it stands; v's rows the B fragment.
+#pragma unroll
+      for (int t = 0; t < kKeySteps; ++t) {
+        std::uint32_t w_bits[4];  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+        w_bits[0] = ltrt::cuda::exact_tf32(s[t][0]);
+        w_bits[1] = ltrt::cuda::exact_tf32(s[t][2]);
+        w_bits[2] = ltrt::cuda::exact_tf32(s[t][1]);
+        w_bits[3] = ltrt::cuda::exact_tf32(s[t][3]);
+#pragma unroll
+        for (int c = 0; c < kDimSteps; ++c) {
+          std::uint32_t b_bits[2];
+          for (int x = 0; x < 2; ++x) b_bits[x] = ltrt::cuda::exact_tf32(v_tile[t * 8 + quad + 4 * x][8 * c + group]);
+          ltrt::cuda::mma_exact_16x8x8(part[c], w_bits, b_bits);
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      for (int lanes = 1; lanes < 4; lanes *= 2)
+        block_sum[r] = block_sum[r] + __shfl_xor_sync(0xffffffffu, block_sum[r], lanes);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float rescale = n0 == 0 ? 0.0f : expf(m[r] - block_max[r]);  // (unused on the first block)
+      l[r] = n0 == 0 ? block_sum[r] : block_sum[r] + rescale * l[r];
+#pragma unroll
+      for (int c = 0; c < kDimSteps; ++c) {
+        o[c][2 * r] = n0 == 0 ? part[c][2 * r] : o[c][2 * r] * rescale + part[c][2 * r];
+        o[c][2 * r + 1] = n0 == 0 ? part[c][2 * r + 1] : o[c][2 * r + 1] * rescale + part[c][2 * r + 1];
+      }
+      m[r] = block_max[r];
+    }
+  }
+// out = round(o / sum) (times the inverse, as the CPU) and lse, rows under T.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = row0 + group + 8 * r;
+    if (i >= kT) continue;
+    const float inverse_sum = 1.0f / l[r];
+#pragma unroll
+    for (int c = 0; c < kDimSteps; ++c) {
+      if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
+      *reinterpret_cast<float2*>(out_head + static_cast<std::int64_t>(i) * kE + 8 * c + 2 * quad) =
+          make_float2(ltrt::round_bf16(o[c][2 * r] * inverse_sum), ltrt::round_bf16(o[c][2 * r + 1] * inverse_sum));
+    }
+    if (quad == 0) lse_head[i] = m[r] + logf(l[r]);  // the backward's p_ij = exp(s_ij - lse_i)
+  }
 }
 
 static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                           const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32, kHeads = 4;  // sequence length, num_heads
+  constexpr int kT = 32, kHeads = 4;    // sequence length, num_heads
+  constexpr float scale = 0.28867513f;  // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T buffer: this kernel needs none.
   const int exp_width = exp_vector_width();  // model.cpp's fexp_u20 vectors
-  const int count = n * kHeads * kT;
-  attn1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, lse, qkv, exp_width,
-                                                                                             count);
+  attn1_forward_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, scale, exp_width);
   LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
 }
 
@@ -1645,115 +1776,407 @@ __global__ void attn2_backward_delta_kernel(float* __restrict__ delta, const flo
   delta[i] = sum;
 }
 
-// dk_j and dv_j (the CPU's emit_backward_bf16): a thread per (sample, head, key row j). Per block of
-// kQBlock query rows, its contributions sum_i round(p_ij) dout_i and sum_i ds_ij q_i / sqrt(D) are
-// added to dv_j and dk_j, rounded to bfloat16 after each block, as torch's bfloat16 dk and dv.
-__global__ void attn2_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
-                                           const float* __restrict__ qkv, const float* __restrict__ lse,
-                                           const float* __restrict__ delta, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
+// dk_j and dv_j on tensor cores (the CPU's emit_backward_bf16, as the per-row kernel): a block of 4
+// warps per (64 key rows, head, sample), warp w owning keys 16w ... 16w + 15, walks the query tiles
+// that see its keys and recomputes p_ij = exp(s_ij - lse_i) and ds_ij = round(p_ij (dp_ij - delta_i)).
+// Per block of kQBlock query rows (torch's), sum_i round(p_ij) dout_i and sum_i ds_ij q_i / sqrt(D)
+// are added to dv_j and dk_j, which are rounded to bfloat16 after each block. The products are one
+// TF32 mma.sync each (every operand exact in TF32); each element has one writer: no atomics.
+__global__ void __launch_bounds__(128)
+    attn2_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                               const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;         // 1 / sqrt(head_dim)
-  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
-  const float* queries = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;  // rows 3E apart
-  const float* keys = queries + kE;
-  const float* values = queries + 2 * kE;
-  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;  // rows E apart
-  const float* lse_head = lse + (b * kHeads + h) * kT;
-  const float* delta_head = delta + (b * kHeads + h) * kT;
-  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;  // rows 3E apart
+  constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
+  constexpr int kDimSteps = (kD + 7) / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
+  static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
+  constexpr int kStride = 36;                      // floats a shared row: 4 more than a multiple of 32
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
+  float(*k_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // the block's keys
+  tile += kKeyTile * (kStride);
+  float(*v_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // and values
+  tile += kKeyTile * (kStride);
+  float(*q_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // a query tile's queries
+  tile += kQueryTile * (kStride);
+  float(*dout_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // and output gradients
+  tile += kQueryTile * (kStride);
+  float(*lse_tile)[kQueryTile] = reinterpret_cast<float(*)[kQueryTile]>(tile);  // and their lse
+  tile += 1 * (kQueryTile);
+  float(*delta_tile)[kQueryTile] = reinterpret_cast<float(*)[kQueryTile]>(tile);  // and delta
+  static_assert((kKeyTile * (kStride) + kKeyTile * (kStride) + kQueryTile * (kStride) + kQueryTile * (kStride) +
+                 1 * (kQueryTile) + 1 * (kQueryTile)) *
+                        sizeof(float) ==
+                    37376,
+                "the tiles fill the launch's shared memory");
+  // head_dim is 4 more than a multiple of 8: the tiles' columns past it, which the last 8-column mma step
+  // reads, stay zero (staging writes the first kD; the barrier after the first staging orders them).
+  for (int r = threadIdx.x; r < kKeyTile; r += kWarps * 32) {
+    *reinterpret_cast<float4*>(&k_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&v_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&q_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&dout_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
+  const int row0 = 16 * warp;                   // the warp's first row of the block's tile
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   constexpr int kQBlock = 32;  // torch's query rows per block for this T
-  float dk[kD] = {}, dv[kD] = {};
-  for (int r0 = 0; r0 < kT; r0 += kQBlock) {
-    float part_k[kD] = {}, part_v[kD] = {};
-    const int end = r0 + kQBlock < kT ? r0 + kQBlock : kT;
-    // (causal: the rows before t do not see key t)
-    for (int r = kCausal && t > r0 ? t : r0; r < end; ++r) {
-      const float* q_i = queries + r * 3 * kE;
-      const float* k_j = keys + t * 3 * kE;
-      const float* v_j = values + t * 3 * kE;
-      const float* dout_i = dout_head + r * kE;
-      float qk = 0.0f;
-      for (int d = 0; d < kD; ++d) qk += q_i[d] * k_j[d];
-      float dp = 0.0f;
-      for (int d = 0; d < kD; ++d) dp += dout_i[d] * v_j[d];
-      const float p = ltrt::exp_vec(scale * qk - lse_head[r]);
-      const float ds = ltrt::round_bf16(p * (dp - delta_head[r]));
-      const float p_bf16 = ltrt::round_bf16(p);
-      for (int d = 0; d < kD; ++d) {
-        part_v[d] += p_bf16 * dout_i[d];
-        part_k[d] += ds * q_i[d];
+  constexpr int kFlushSteps = (kQBlock < kQueryTile ? kQBlock : kQueryTile) / 8;  // 8-query steps between roundings
+  static_assert(kQBlock % kQueryTile == 0 || kQueryTile % kQBlock == 0, "blocks and tiles nest");
+  const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
+  // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
+  for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+    const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+    *reinterpret_cast<float4*>(&k_tile[r][c]) =
+        j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
+  for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+    const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+    *reinterpret_cast<float4*>(&v_tile[r][c]) =
+        j0 + r < kT ? *reinterpret_cast<const float4*>(q + 2 * kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};          // rounded after each query block
+  float part_k[kDimSteps][4] = {}, part_v[kDimSteps][4] = {};  // the block's sums so far
+  // Query tiles before the block's first key see none of its keys (their blocks add nothing).
+  const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;
+  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
+    __syncthreads();  // every warp is done with the last query tile
+    // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&q_tile[r][c]) =
+          i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&dout_tile[r][c]) =
+          i0 + r < kT ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32) {
+      lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;
+      delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;
+    }
+    __syncthreads();
+    // s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).
+    float s[kKeySteps][4] = {};
+#pragma unroll
+    for (int c = 0; c < kDimSteps; ++c) {
+      std::uint32_t a_bits[4];
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+        a_bits[x] = ltrt::cuda::exact_tf32(k_tile[row0 + at.row][8 * c + at.col]);
+      }
+#pragma unroll
+      for (int t = 0; t < kKeySteps; ++t) {
+        const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
+        std::uint32_t b_bits[2];
+        for (int x = 0; x < 2; ++x) b_bits[x] = ltrt::cuda::exact_tf32(q_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_exact_16x8x8(s[t], a_bits, b_bits);
       }
     }
-    for (int d = 0; d < kD; ++d) {
-      dv[d] = ltrt::round_bf16(dv[d] + part_v[d]);
-      dk[d] = ltrt::round_bf16(dk[d] + scale * part_k[d]);
+    float dp[kKeySteps][4] = {};
+#pragma unroll
+    for (int c = 0; c < kDimSteps; ++c) {
+      std::uint32_t a_bits[4];
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+        a_bits[x] = ltrt::cuda::exact_tf32(v_tile[row0 + at.row][8 * c + at.col]);
+      }
+#pragma unroll
+      for (int t = 0; t < kKeySteps; ++t) {
+        const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
+        std::uint32_t b_bits[2];
+        for (int x = 0; x < 2; ++x) b_bits[x] = ltrt::cuda::exact_tf32(dout_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_exact_16x8x8(dp[t], a_bits, b_bits);
+      }
+    }
+// round(p)^T into s and ds^T into dp (0 where masked or past T).
+#pragma unroll
+    for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;
+        const float p = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_tile[0][at]) : 0.0f;
+        dp[t][x] = ltrt::round_bf16(p * (dp[t][x] - delta_tile[0][at]));
+        s[t][x] = ltrt::round_bf16(p);
+      }
+    }
+// part_v += round(p)^T dout, part_k += ds^T q, a query block at a time; dv and dk take each
+// block's sum (or the last, partial one's) and are rounded.
+#pragma unroll
+    for (int f = 0; f < kKeySteps; f += kFlushSteps) {
+#pragma unroll
+      for (int t = f; t < f + kFlushSteps; ++t) {
+        std::uint32_t w_bits[4];  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+        w_bits[0] = ltrt::cuda::exact_tf32(s[t][0]);
+        w_bits[1] = ltrt::cuda::exact_tf32(s[t][2]);
+        w_bits[2] = ltrt::cuda::exact_tf32(s[t][1]);
+        w_bits[3] = ltrt::cuda::exact_tf32(s[t][3]);
+#pragma unroll
+        for (int c = 0; c < kDimSteps; ++c) {
+          std::uint32_t b_bits[2];
+          for (int x = 0; x < 2; ++x)
+            b_bits[x] = ltrt::cuda::exact_tf32(dout_tile[t * 8 + quad + 4 * x][8 * c + group]);
+          ltrt::cuda::mma_exact_16x8x8(part_v[c], w_bits, b_bits);
+        }
+      }
+#pragma unroll
+      for (int t = f; t < f + kFlushSteps; ++t) {
+        std::uint32_t w_bits[4];  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+        w_bits[0] = ltrt::cuda::exact_tf32(dp[t][0]);
+        w_bits[1] = ltrt::cuda::exact_tf32(dp[t][2]);
+        w_bits[2] = ltrt::cuda::exact_tf32(dp[t][1]);
+        w_bits[3] = ltrt::cuda::exact_tf32(dp[t][3]);
+#pragma unroll
+        for (int c = 0; c < kDimSteps; ++c) {
+          std::uint32_t b_bits[2];
+          for (int x = 0; x < 2; ++x) b_bits[x] = ltrt::cuda::exact_tf32(q_tile[t * 8 + quad + 4 * x][8 * c + group]);
+          ltrt::cuda::mma_exact_16x8x8(part_k[c], w_bits, b_bits);
+        }
+      }
+      const int end = i0 + 8 * (f + kFlushSteps);
+      if (end % kQBlock == 0 || end >= kT) {
+#pragma unroll
+        for (int c = 0; c < kDimSteps; ++c) {
+          for (int x = 0; x < 4; ++x) {
+            dv[c][x] = ltrt::round_bf16(dv[c][x] + part_v[c][x]);
+            dk[c][x] = ltrt::round_bf16(dk[c][x] + scale * part_k[c][x]);
+            part_v[c][x] = part_k[c][x] = 0.0f;
+          }
+        }
+      }
     }
   }
-  for (int d = 0; d < kD; ++d) {
-    dq_head[t * 3 * kE + kE + d] = dk[d];
-    dq_head[t * 3 * kE + 2 * kE + d] = dv[d];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = j0 + row0 + group + 8 * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimSteps; ++c) {
+      if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
+      *reinterpret_cast<float2*>(dqkv_head + kE + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+          make_float2(dk[c][2 * r], dk[c][2 * r + 1]);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = j0 + row0 + group + 8 * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimSteps; ++c) {
+      if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
+      *reinterpret_cast<float2*>(dqkv_head + 2 * kE + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+          make_float2(dv[c][2 * r], dv[c][2 * r + 1]);
+    }
   }
 }
 
-// dq_i = sum_j ds_ij k_j / sqrt(D): a thread per (sample, head, query row i), rounded after each
-// block of kKeyBlock keys as the CPU's.
-__global__ void attn2_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
-                                         const float* __restrict__ qkv, const float* __restrict__ lse,
-                                         const float* __restrict__ delta, int count) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
+// dq_i = sum_j ds_ij k_j / sqrt(D) on tensor cores: a block of 4 warps per (64 query rows, head,
+// sample) walks the key tiles its rows see, recomputing ds as the dk/dv kernel does; dq is rounded
+// after each block of kKeyBlock keys (torch's), as the CPU's.
+__global__ void __launch_bounds__(128)
+    attn2_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                             const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;         // 1 / sqrt(head_dim)
-  const int b = i / (kHeads * kT), h = i / kT % kHeads, t = i % kT;
-  const float* queries = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;  // rows 3E apart
-  const float* keys = queries + kE;
-  const float* values = queries + 2 * kE;
-  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;  // rows E apart
-  const float* lse_head = lse + (b * kHeads + h) * kT;
-  const float* delta_head = delta + (b * kHeads + h) * kT;
-  float* dq_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;  // rows 3E apart
-  constexpr int kKeyBlock = 512;                                                // torch's keys per block
-  const int visible = kCausal ? t + 1 : kT;
-  float dq[kD] = {};
-  for (int n0 = 0; n0 < visible; n0 += kKeyBlock) {
-    float part[kD] = {};
-    for (int j = n0; j < (n0 + kKeyBlock < visible ? n0 + kKeyBlock : visible); ++j) {
-      const float* q_i = queries + t * 3 * kE;
-      const float* k_j = keys + j * 3 * kE;
-      const float* v_j = values + j * 3 * kE;
-      const float* dout_i = dout_head + t * kE;
-      float qk = 0.0f;
-      for (int d = 0; d < kD; ++d) qk += q_i[d] * k_j[d];
-      float dp = 0.0f;
-      for (int d = 0; d < kD; ++d) dp += dout_i[d] * v_j[d];
-      const float p = ltrt::exp_vec(scale * qk - lse_head[t]);
-      const float ds = ltrt::round_bf16(p * (dp - delta_head[t]));
-      for (int d = 0; d < kD; ++d) part[d] += ds * k_j[d];
-    }
-    for (int d = 0; d < kD; ++d) dq[d] = ltrt::round_bf16(dq[d] + scale * part[d]);
+  constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
+  constexpr int kDimSteps = (kD + 7) / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
+  static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
+  constexpr int kStride = 36;                      // floats a shared row: 4 more than a multiple of 32
+  extern __shared__ __align__(16) float shared[];  // the launch's dynamic shared memory
+  float* tile = shared;
+  float(*q_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // the block's queries
+  tile += kQueryTile * (kStride);
+  float(*dout_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // and output gradients
+  tile += kQueryTile * (kStride);
+  float(*k_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // a key tile's keys
+  tile += kKeyTile * (kStride);
+  float(*v_tile)[kStride] = reinterpret_cast<float(*)[kStride]>(tile);  // and values
+  static_assert(
+      (kQueryTile * (kStride) + kQueryTile * (kStride) + kKeyTile * (kStride) + kKeyTile * (kStride)) * sizeof(float) ==
+          36864,
+      "the tiles fill the launch's shared memory");
+  // head_dim is 4 more than a multiple of 8: the tiles' columns past it, which the last 8-column mma step
+  // reads, stay zero (staging writes the first kD; the barrier after the first staging orders them).
+  for (int r = threadIdx.x; r < kKeyTile; r += kWarps * 32) {
+    *reinterpret_cast<float4*>(&q_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&dout_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&k_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    *reinterpret_cast<float4*>(&v_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
-  for (int d = 0; d < kD; ++d) dq_head[t * 3 * kE + d] = dq[d];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
+  const int row0 = 16 * warp;                   // the warp's first row of the block's tile
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
+  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
+            b = blockIdx.x / kRowTiles / kHeads;
+  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  constexpr int kKeyBlock = 512;  // torch's keys per block
+  static_assert(kKeyBlock % kKeyTile == 0, "a key tile lies in one block");
+  const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
+  // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
+  for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
+    const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+    *reinterpret_cast<float4*>(&q_tile[r][c]) =
+        i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
+  for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
+    const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+    *reinterpret_cast<float4*>(&dout_tile[r][c]) =
+        i0 + r < kT ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  float lse_i[2], delta_i[2];  // of rows group and group + 8
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = i0 + row0 + group + 8 * r;
+    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
+    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
+  }
+  float dq[kDimSteps][4] = {};    // rounded after each key block
+  float part[kDimSteps][4] = {};  // the block's sum so far
+  const int keys =
+      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+    __syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)
+    // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&k_tile[r][c]) =
+          j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
+    for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
+      const int r = x / (kD / 4), c = x % (kD / 4) * 4;
+      *reinterpret_cast<float4*>(&v_tile[r][c]) =
+          j0 + r < kT ? *reinterpret_cast<const float4*>(q + 2 * kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
+                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    __syncthreads();
+    // s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).
+    float s[kKeySteps][4] = {};
+#pragma unroll
+    for (int c = 0; c < kDimSteps; ++c) {
+      std::uint32_t a_bits[4];
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+        a_bits[x] = ltrt::cuda::exact_tf32(q_tile[row0 + at.row][8 * c + at.col]);
+      }
+#pragma unroll
+      for (int t = 0; t < kKeySteps; ++t) {
+        const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
+        std::uint32_t b_bits[2];
+        for (int x = 0; x < 2; ++x) b_bits[x] = ltrt::cuda::exact_tf32(k_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_exact_16x8x8(s[t], a_bits, b_bits);
+      }
+    }
+    float dp[kKeySteps][4] = {};
+#pragma unroll
+    for (int c = 0; c < kDimSteps; ++c) {
+      std::uint32_t a_bits[4];
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
+        a_bits[x] = ltrt::cuda::exact_tf32(dout_tile[row0 + at.row][8 * c + at.col]);
+      }
+#pragma unroll
+      for (int t = 0; t < kKeySteps; ++t) {
+        const int row = t * 8 + group / 2 + 4 * (group % 2);  // b's row of the lane's B column
+        std::uint32_t b_bits[2];
+        for (int x = 0; x < 2; ++x) b_bits[x] = ltrt::cuda::exact_tf32(v_tile[row][8 * c + quad + 4 * x]);
+        ltrt::cuda::mma_exact_16x8x8(dp[t], a_bits, b_bits);
+      }
+    }
+// ds into s (0 where masked or past T).
+#pragma unroll
+    for (int t = 0; t < kKeySteps; ++t) {
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);
+        const float p = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_i[x / 2]) : 0.0f;
+        s[t][x] = ltrt::round_bf16(p * (dp[t][x] - delta_i[x / 2]));
+      }
+    }
+// part += ds k; at a block's end (or the last key), dq takes the block's sum and is rounded.
+#pragma unroll
+    for (int t = 0; t < kKeySteps; ++t) {
+      std::uint32_t w_bits[4];  // the A fragment: rows group, group + 8 of columns quad, quad + 4
+      w_bits[0] = ltrt::cuda::exact_tf32(s[t][0]);
+      w_bits[1] = ltrt::cuda::exact_tf32(s[t][2]);
+      w_bits[2] = ltrt::cuda::exact_tf32(s[t][1]);
+      w_bits[3] = ltrt::cuda::exact_tf32(s[t][3]);
+#pragma unroll
+      for (int c = 0; c < kDimSteps; ++c) {
+        std::uint32_t b_bits[2];
+        for (int x = 0; x < 2; ++x) b_bits[x] = ltrt::cuda::exact_tf32(k_tile[t * 8 + quad + 4 * x][8 * c + group]);
+        ltrt::cuda::mma_exact_16x8x8(part[c], w_bits, b_bits);
+      }
+    }
+    if ((j0 + kKeyTile) % kKeyBlock == 0 || j0 + kKeyTile >= keys) {
+#pragma unroll
+      for (int c = 0; c < kDimSteps; ++c) {
+        for (int x = 0; x < 4; ++x) {
+          dq[c][x] = ltrt::round_bf16(dq[c][x] + scale * part[c][x]);
+          part[c][x] = 0.0f;
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = i0 + row0 + group + 8 * r;
+    if (row >= kT) continue;
+#pragma unroll
+    for (int c = 0; c < kDimSteps; ++c) {
+      if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
+      *reinterpret_cast<float2*>(dqkv_head + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+          make_float2(dq[c][2 * r], dq[c][2 * r + 1]);
+    }
+  }
 }
 
 static void attn2_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32, kHeads = 4;  // sequence length, num_heads
+  constexpr int kT = 32, kHeads = 4;    // sequence length, num_heads
+  constexpr float scale = 0.28867513f;  // 1 / sqrt(head_dim)
   // scratch is the CPU program's T x T buffers: these kernels need none.
-  const int rows = n * kHeads * kT;  // a thread per (sample, head, row) in each kernel
-  attn2_backward_delta_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
-                                                                                                   rows);
+  const int count = n * kHeads * kT;
+  attn2_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
+                                                                                                    count);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_delta_kernel");
-  attn2_backward_dkdv_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(dqkv, dout, qkv, lse,
-                                                                                                  delta, rows);
+  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
+  attn2_backward_dkdv_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 37376, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
+                                                                                      scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dkdv_kernel");
-  attn2_backward_dq_kernel<<<ltrt::cuda::blocks_for(rows, kThreads), kThreads, 0, ctx.stream>>>(dqkv, dout, qkv, lse,
-                                                                                                delta, rows);
+  attn2_backward_dq_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 36864, ctx.stream>>>(dqkv, dout, qkv, lse, delta, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dq_kernel");
 }
 
@@ -2976,7 +3399,9 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 }
 
 // Once, on the device, before any step or capture: what kernels need set before their first launch.
-void prepare_kernels() {}  // none: every kernel's shared memory is within the default 48 KB
+void prepare_kernels() {
+  ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume
+}
 
 }  // namespace
 

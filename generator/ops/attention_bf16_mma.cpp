@@ -5,8 +5,11 @@
 /// block of query rows) with the products of 64-row tiles on TF32 mma.sync, as
 /// flash_attention_mma.cpp's float32 kernels. Every operand of those products (q, k, v, dout and
 /// the rounded p and ds) is a bfloat16 or float16 value, which TF32 holds exactly, so one mma
-/// gives the exact products summed in float32 where float32 operands need three (3xTF32). Only the
-/// order of the float32 sums differs from the per-row kernels and the CPU's.
+/// gives the exact products summed in float32 where float32 operands need three (3xTF32). What
+/// differs from the per-row kernels and the CPU's is the order of the float32 sums (and a tensor
+/// core's own summation of its 8 products), and that a masked score's p = 0 still multiplies v
+/// (and ds = 0 dout or q): where v or dout holds an infinity (a 16-mixed step that overflowed and
+/// will be skipped), a NaN where the per-row kernels keep the infinity.
 #include <string>
 
 #include "../autocast.hpp"
@@ -75,7 +78,8 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
   k.open("for (int x = 0; x < 4; ++x)");
   k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
   k.line("const int i = row0 + at.row;");
-  k.line("q_bits[c][x] = ltrt::cuda::exact_tf32(i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
+  k.line(std::string("q_bits[c][x] = ltrt::cuda::exact_tf32(i < kT") + (padded_head_dim(n) ? " && 8 * c + at.col < kD" : "") +
+         " ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
   k.close();
   k.close();
   k.line("// s = q k^T over the staged key tile, unscaled: element x of 8-key step t is row group + 8 (x / 2),");
@@ -160,6 +164,7 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
   k.line("const float inverse_sum = 1.0f / l[r];");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
+  if (padded_head_dim(n)) k.line("if (8 * c + 2 * quad >= kD) continue;  // the padding's columns");
   k.line("*reinterpret_cast<float2*>(out_head + static_cast<std::int64_t>(i) * kE + 8 * c + 2 * quad) =");
   k.line("    make_float2(" + round + "(o[c][2 * r] * inverse_sum), " + round + "(o[c][2 * r + 1] * inverse_sum));");
   k.close();
@@ -247,8 +252,8 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.close();
   k.close();
   k.close();
-  write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0");
-  write_rows(k, "dv", "dqkv_head + 2 * kE", "3 * kE", "j0");
+  write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0", padded_head_dim(n));
+  write_rows(k, "dv", "dqkv_head + 2 * kE", "3 * kE", "j0", padded_head_dim(n));
   k.close();
 
   k.line();
@@ -302,7 +307,7 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.close();
   k.close();
   k.close();
-  write_rows(k, "dq", "dqkv_head", "3 * kE", "i0");
+  write_rows(k, "dq", "dqkv_head", "3 * kE", "i0", padded_head_dim(n));
   k.close();
 
   write_attention_host_sizes(e.body, n, qkv);

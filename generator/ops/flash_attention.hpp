@@ -36,7 +36,7 @@ void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e,
 /// mma_attention_applies (flash_attention_mma.cpp), else on CUDA cores.
 void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g);
 /// Whether the forward runs on tensor cores: every target GPU has them and head_dim is a multiple
-/// of 8 up to 64.
+/// of 4 up to 64.
 bool mma_attention_applies(const CudaEmit& e, const Node& n);
 void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g);
 /// attention_backward(dout, qkv, out, lse) -> dqkv, delta (and the CPU's scratch, unused here):
@@ -45,15 +45,15 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g);
 /// `<fn>_delta_kernel(delta, dout, out, count)`: delta_i = dout_i . out_i, a thread per (sample,
 /// head, query) in delta's order, summed over the head's columns in order (as the CPU's).
 void emit_attention_delta_kernel(CudaEmit& e, const Node& n, const Value& qkv);
-/// bf16-mixed's attention (multihead_attention.cpp's "bf16" attribute): the CPU program's
-/// roundings of torch's CPU flash attention, kernel for kernel (attention_bf16_cuda.cpp; on
-/// tensor cores where mma_attention_applies, attention_bf16_mma.cpp).
 /// The query rows of a block in torch's CPU flash attention backward for sequence length `t`:
 /// bf16-mixed rounds dk and dv after each block's contribution.
 int bf16_attention_query_block(std::int64_t t);
 /// The keys of a block in torch's CPU flash attention (kv_split_size): the forward rescales its
 /// running max and sum from one block to the next, the backward rounds dq after each block.
 constexpr int kBf16AttentionKeyBlock = 512;
+/// bf16-mixed's attention (multihead_attention.cpp's "bf16" attribute): the CPU program's
+/// roundings of torch's CPU flash attention, kernel for kernel (attention_bf16_cuda.cpp; on
+/// tensor cores where mma_attention_applies, attention_bf16_mma.cpp).
 void emit_attention_bf16_forward_cuda(CudaEmit& e, const Node& n, const Graph& g);
 void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& g);
 /// The tensor-core dK/dV and dQ kernels and their launches (the caller writes delta's).

@@ -1,8 +1,8 @@
 /// \file
 /// The attention forward on tensor cores: FlashAttention-2's forward with each product as three
 /// TF32 mma.sync m16n8k8 (3xTF32, about float32's accuracy; runtime/include/ltrt/cuda/mma.cuh),
-/// for head dims that are multiples of 8 up to 64, on targets whose GPUs all have TF32 tensor
-/// cores (sm_80 and newer). Other attentions keep the float32 CUDA-core kernels of
+/// for head dims that are multiples of 4 up to 64 (4 more than a multiple of 8: padded with zeros
+/// to the mma's 8-column steps), on targets whose GPUs all have TF32 tensor cores (sm_80 and newer). Other attentions keep the float32 CUDA-core kernels of
 /// flash_attention.cpp, whose block places, head pointers and launch sizes this one shares.
 #include <string>
 #include <utility>
@@ -22,8 +22,21 @@ constexpr std::int64_t kMaxDim = 64;  // q's fragments, o and the scores stay in
 
 }  // namespace
 
+// A head_dim of 4 more than a multiple of 8: the tiles' last 4 columns, which the mma's last
+// 8-column step reads and no staging writes, set to zero once (each tile has kKeyTile rows).
+void write_zero_padding(CodeWriter& k, const std::vector<std::string>& tiles) {
+  k.line("// head_dim is 4 more than a multiple of 8: the tiles' columns past it, which the last 8-column mma step");
+  k.line("// reads, stay zero (staging writes the first kD; the barrier after the first staging orders them).");
+  k.open("for (int r = threadIdx.x; r < kKeyTile; r += kWarps * 32)");
+  for (const std::string& t : tiles)
+    k.line("*reinterpret_cast<float4*>(&" + t + "[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);");
+  k.close();
+}
+
+bool padded_head_dim(const Node& n) { return attr_int(n, "embed_dim") / attr_int(n, "num_heads") % 8 != 0; }
+
 std::int64_t shared_stride(std::int64_t d, std::int64_t residue) {
-  std::int64_t s = d;
+  std::int64_t s = (d + 7) / 8 * 8;  // the mma's 8-column steps read a padded head_dim's zeros
   while (s % 32 != residue) ++s;
   return s;
 }
@@ -100,13 +113,14 @@ void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& 
 }
 
 void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, const std::string& stride,
-                const std::string& first) {
+                const std::string& first, bool padded) {
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < 2; ++r)");
   k.line("const int row = " + first + " + row0 + group + 8 * r;");
   k.line("if (row >= kT) continue;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
+  if (padded) k.line("if (8 * c + 2 * quad >= kD) continue;  // the padding's columns");
   k.line("*reinterpret_cast<float2*>(" + dst + " + static_cast<std::int64_t>(row) * " + stride +
          " + 8 * c + 2 * quad) = make_float2(" + acc + "[c][2 * r], " + acc + "[c][2 * r + 1]);");
   k.close();
@@ -125,11 +139,18 @@ void open_backward_mma(CodeWriter& k, const Node& n, const Value& qkv, const std
   write_attention_sizes(k, n, qkv.shape[1]);
   k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps, kKeyTile = " +
          std::to_string(kKeyTile) + ";");
-  k.line("constexpr int kDimSteps = kD / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile");
+  k.line(std::string("constexpr int kDimSteps = ") + (padded_head_dim(n) ? "(kD + 7) / 8" : "kD / 8") +
+         ", kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile");
   k.line("static_assert(kKeyTile == kQueryTile, \"the scores of either side are kKeySteps 8-wide steps\");");
   k.line("constexpr int kStride = " + std::to_string(shared_stride(attr_int(n, "embed_dim") / attr_int(n, "num_heads"), 4)) +
          ";  // floats a shared row: 4 more than a multiple of 32");
   write_shared_tiles(k, tiles, bytes);
+  if (padded_head_dim(n)) {
+    std::vector<std::string> rows;
+    for (const SharedTile& t : tiles)
+      if (t.cols == "kStride") rows.push_back(t.name);
+    write_zero_padding(k, rows);
+  }
   k.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   k.line("const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group");
   k.line("const int row0 = 16 * warp;                   // the warp's first row of the block's tile");
@@ -143,7 +164,8 @@ void write_forward_mma_top(CodeWriter& k, const Node& n, const Value& qkv) {
   write_attention_sizes(k, n, qkv.shape[1]);
   k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps;");
   k.line("constexpr int kKeyTile = " + std::to_string(kKeyTile) + ";  // TUNE: keys staged at a time");
-  k.line("constexpr int kDimSteps = kD / 8;     // 8-column steps over head_dim: q's fragments, o's tiles");
+  k.line(std::string("constexpr int kDimSteps = ") + (d % 8 != 0 ? "(kD + 7) / 8;" : "kD / 8;    ") +
+         " // 8-column steps over head_dim: q's fragments, o's tiles");
   k.line("constexpr int kKeySteps = kKeyTile / 8;  // 8-key steps over the key tile: the scores' tiles");
   k.line("// Floats a shared row: k's is 4 more than a multiple of 32 and v's 8 more, so that a warp's reads of");
   k.line("// a B fragment (k: 8 keys x 4 columns; v: 4 keys x 8 columns) meet 32 different banks.");
@@ -151,6 +173,7 @@ void write_forward_mma_top(CodeWriter& k, const Node& n, const Value& qkv) {
          ", kVStride = " + std::to_string(shared_stride(d, 8)) + ";");
   k.line("alignas(16) __shared__ float k_tile[kKeyTile][kKStride];  // 16-byte stores");
   k.line("alignas(16) __shared__ float v_tile[kKeyTile][kVStride];");
+  if (d % 8 != 0) write_zero_padding(k, {"k_tile", "v_tile"});
   k.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   k.line("const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group");
   write_block_place(k, "kQueryTile");
@@ -178,7 +201,7 @@ void emit_mma_backward_launch(CudaEmit& e, const std::string& kernel, std::int64
 
 bool mma_attention_applies(const CudaEmit& e, const Node& n) {
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
-  return e.tensor_cores && d % 8 == 0 && d <= kMaxDim;
+  return e.tensor_cores && d % 4 == 0 && d <= kMaxDim;
 }
 
 void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g) {
@@ -204,7 +227,8 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.open("for (int x = 0; x < 4; ++x)");
   k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
   k.line("const int i = row0 + at.row;");
-  k.line("q_parts[c].set(x, i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
+  k.line(std::string("q_parts[c].set(x, i < kT") + (padded_head_dim(n) ? " && 8 * c + at.col < kD" : "") +
+         " ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
   k.close();
   k.close();
   k.line("// o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and m and l");
@@ -280,6 +304,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("if (i >= kT) continue;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
+  if (padded_head_dim(n)) k.line("if (8 * c + 2 * quad >= kD) continue;  // the padding's columns");
   k.line("*reinterpret_cast<float2*>(out_head + static_cast<std::int64_t>(i) * kE + 8 * c + 2 * quad) =");
   k.line("    make_float2(o[c][2 * r] / l[r], o[c][2 * r + 1] / l[r]);");
   k.close();
@@ -349,8 +374,8 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   write_accumulate(k, "dv", "s", "dout_tile", MmaOperands::split_3xtf32);
   write_accumulate(k, "dk", "dp", "q_tile", MmaOperands::split_3xtf32);
   k.close();
-  write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0");
-  write_rows(k, "dv", "dqkv_head + 2 * kE", "3 * kE", "j0");
+  write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0", padded_head_dim(n));
+  write_rows(k, "dv", "dqkv_head + 2 * kE", "3 * kE", "j0", padded_head_dim(n));
   k.close();
 
   k.line();
@@ -396,7 +421,7 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.line("// dq += ds k.");
   write_accumulate(k, "dq", "s", "k_tile", MmaOperands::split_3xtf32);
   k.close();
-  write_rows(k, "dq", "dqkv_head", "3 * kE", "i0");
+  write_rows(k, "dq", "dqkv_head", "3 * kE", "i0", padded_head_dim(n));
   k.close();
 
   CodeWriter& w = e.body;

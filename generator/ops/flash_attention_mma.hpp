@@ -22,8 +22,12 @@ constexpr int kMmaAttentionTile = 64;   // TUNE: rows of a staged tile (query an
 /// float16 values: one TF32 mma, exact products; ltrt::cuda::exact_tf32).
 enum class MmaOperands { split_3xtf32, exact };
 
-/// The smallest row length of at least `d` floats that is `residue` more than a multiple of 32: the
-/// fragments' shared reads then meet 32 different banks.
+/// Whether the node's head_dim is 4 more than a multiple of 8 (the kernels take head dims that are
+/// multiples of 4): the mma's last 8-column step then reads 4 columns of zeros past it.
+bool padded_head_dim(const Node& n);
+
+/// The smallest row length of at least `d` floats (rounded up to a multiple of 8) that is
+/// `residue` more than a multiple of 32: the fragments' shared reads then meet 32 different banks.
 std::int64_t shared_stride(std::int64_t d, std::int64_t residue);
 
 /// Stages rows [row0, row0 + rows) of src (rows `stride` floats apart, kD floats each) into
@@ -48,9 +52,9 @@ void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& 
                       const std::string& end_step = "kKeySteps");
 
 /// Writes the warp's rows of acc (C fragments) to dst, rows first + row0 + group (+ 8) under T,
-/// `stride` floats apart.
+/// `stride` floats apart (not the columns past a `padded` head_dim).
 void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, const std::string& stride,
-                const std::string& first);
+                const std::string& first, bool padded);
 
 /// prepare_kernels() checks the GPU's tensor cores against mma.cuh's layouts before any of these
 /// kernels runs (once a process, however many ask). Forwards ask: a backward always comes with

@@ -226,9 +226,11 @@ class CudaBackend : public Backend {
     *pinned_scalars_ = step_scalars_;
     // After unscale_gradients the device's found_inf is the step's verdict: the optimizer's
     // scalars go after it (and leave it as it is).
-    static_assert(offsetof(StepScalars, found_inf) < offsetof(StepScalars, dropout_seed) &&
-                      offsetof(StepScalars, inv_scale) < offsetof(StepScalars, dropout_seed),
-                  "the optimizer's scalars come after the GradScaler's");
+    static_assert(offsetof(StepScalars, inv_scale) == sizeof(float) &&
+                      offsetof(StepScalars, found_inf) == 2 * sizeof(float) &&
+                      offsetof(StepScalars, dropout_seed) == 16,
+                  "StepScalars starts with loss_scale, inv_scale, found_inf, then dropout_seed: the rest is the "
+                  "optimizer's");
     const std::size_t from = unscaled_ ? offsetof(StepScalars, dropout_seed) : 0;
     LTRT_CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<std::byte*>(scalars_) + from,
                                     reinterpret_cast<const std::byte*>(pinned_scalars_) + from,
@@ -343,6 +345,7 @@ class CudaBackend : public Backend {
   // A training step's scalars (the optimizer's too when it steps), staged with its batch.
   void begin_step(const TrainStep& s, Generator& dropout, const Optimizer* stepping) {
     step_scalars_ = StepScalars{};
+    unscaled_ = false;  // (also after a hook threw between unscale_gradients and step_optimizer)
     staged_loss_scale_ = s.loss_scale;
     // Lightning scales the loss divided by accumulate_grad_batches: d(loss) is scale / k, the same
     // float as (1 / k) * scale, the scale being a power of two.

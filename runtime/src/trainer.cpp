@@ -830,7 +830,7 @@ void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
     // Under "16-mixed" (a GPU's GradScaler), MixedPrecision.pre_backward scales the loss before the
     // hook sees it: on_before_backward gets what backward starts from, and on_after_backward's
     // gradients are scaled too.
-    float backward_loss = last_loss_ * request.loss_scale;
+    float backward_loss = last_loss_ / static_cast<float>(t_.accumulate_grad_batches);  // the closure's loss
     if (const std::optional<GradScaler> scaler = backend_->grad_scaler()) backward_loss *= scaler->scale;
     LTRT_USER_HOOK(*this, on_before_backward, (trainer_, backward_loss))
     backend_->train_backward(request);

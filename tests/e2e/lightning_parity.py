@@ -456,6 +456,7 @@ def give_callback(script, callback):
     check(text.count(anchor) == 1, f"{script} has no line {anchor.strip()!r} to add the callback after")
     with open(callback) as f:
         hooks = f.read()
+    check(text.count("\n\ndef trainer(") == 1, f"{script} has no 'def trainer(' to put the callback before")
     text = text.replace("\n\ndef trainer(", "\n\n" + hooks + "\n\ndef trainer(", 1)
     # (no progress bar: Lightning writes it to stdout, between the HOOK lines)
     text = text.replace(anchor, anchor + "    overrides.update(callbacks=[Hooks()], enable_progress_bar=False)\n")

@@ -3,8 +3,11 @@
 `::ltgen_emu::launch(::ltgen_emu::LaunchConfig(grid, block, ...), kernel, "kernel")(args)`,
 which the emulator's cuda_runtime.h defines, and each declaration of dynamic shared memory in a
 kernel, `extern __shared__ [__align__(N)] T name[];`, becomes
-`T* const name = static_cast<T*>(::ltgen_emu::dynamic_shared_memory());`. Nothing else changes,
-so line numbers stay.
+`T* const name = static_cast<T*>(::ltgen_emu::dynamic_shared_memory());`, and each declaration of
+static shared memory, `[alignas(N)] __shared__ T name[...]...;`, is followed on its line by
+`::ltgen_emu::poison_static_shared(name, sizeof name);` (each block's first thread to get there
+fills it with NaNs: nothing carries over from the block before, and nothing starts as zeros).
+Nothing else changes, so line numbers stay.
 Usage: rewrite_launches.py IN.cu OUT.cpp"""
 import re
 import sys
@@ -12,6 +15,10 @@ import sys
 LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;(){}]*>)?)\s*<<<(.*?)>>>\s*\(", re.S)
 DYNAMIC_SHARED = re.compile(r"extern\s+(?:(?:alignas|__align__)\(\s*\d+\s*\)\s+)?__shared__\s+(?:(?:alignas|__align__)\(\s*\d+\s*\)\s+)?"
                             r"([A-Za-z_][\w:]*)\s+([A-Za-z_]\w*)\s*\[\s*\]\s*;")
+
+
+STATIC_SHARED = re.compile(r"^(\s*(?:(?:alignas|__align__)\(\s*\d+\s*\)\s+)?__shared__\s+(?:(?:alignas|__align__)\(\s*\d+\s*\)\s+)?"
+                           r"[A-Za-z_][\w:]*\s+([A-Za-z_]\w*)\s*(?:\[[^\]]+\])+\s*;)", re.M)
 
 
 def rewrite(text):
@@ -22,6 +29,8 @@ def rewrite(text):
     out = DYNAMIC_SHARED.sub(
         lambda m: f"{m.group(1)}* const {m.group(2)} = static_cast<{m.group(1)}*>(::ltgen_emu::dynamic_shared_memory());",
         out)
+    out = STATIC_SHARED.sub(lambda m: f"{m.group(1)} ::ltgen_emu::poison_static_shared({m.group(2)}, sizeof {m.group(2)});",
+                            out)
     unknown = re.search(r"extern\s[^;]*__shared__", out)
     if unknown:
         line = out.count("\n", 0, unknown.start()) + 1

@@ -4,7 +4,7 @@
 // on_before_backward sees the scaled loss and on_after_backward the scaled gradients
 // (MixedPrecision.pre_backward scales first); on_before_optimizer_step sees them unscaled, an
 // infinity where the step will be skipped; on_before_zero_grad sees the last group's, unscaled
-// and clipped.
+// and clipped (zeros before the first backward and after a validation, where Lightning's are None).
 #include <cstdio>
 #include <ltrt/hooks.hpp>
 #include <string>

@@ -125,7 +125,7 @@ __device__ inline Tf32Split split_tf32(float x) {
 #if defined(LTGEN_CUDA_EMULATOR) && !defined(__CUDA_ARCH__)
 namespace detail {
 // Which lane's element i holds A's or B's element (row, col): the inverse of mma_a_position and
-// mma_b_position, so that a lane reads only the 16 elements of A and B that its D needs.
+// mma_b_position, so that a lane reads only the elements its D needs (16 of A, 16 of B).
 struct MmaSlot {
   int lane, i;
 };

@@ -238,6 +238,10 @@ void set_tensor_core_sum(const char* name);
 bool device_visible(const void* p);
 void set_last_error(cudaError_t error, const char* what);
 bool is_device_pointer(const void* p);
+// Static shared memory (`__shared__ T name[N];`, a static array here, which would keep what the
+// block before left, or zeros): rewrite_launches.py follows each declaration with this call, and
+// the block's first thread to reach it fills the array with NaNs, as a GPU promises nothing of it.
+void poison_static_shared(void* array, std::size_t bytes);
 // Dynamic shared memory (`extern __shared__ T name[];`, which rewrite_launches.py turns into a
 // call of dynamic_shared_memory()). A kernel may have 48 KB of it, or up to its
 // cudaFuncAttributeMaxDynamicSharedMemorySize (at most the device's opt-in 227 KB).

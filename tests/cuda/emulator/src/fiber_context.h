@@ -3,12 +3,13 @@
 // step switches millions of times (every barrier, shuffle and mma of every thread): that call was
 // most of the emulator's time. On x86-64 the switch is a few instructions of our own instead,
 // saving what the System V ABI has a callee preserve (rbx, rbp, r12-r15, the stack pointer, and
-// the SSE and x87 control words); elsewhere it stays ucontext.
+// the SSE and x87 control words); elsewhere (and on x32, or outside ELF) it stays ucontext. It
+// does not know CET shadow stacks, which Debian 12's glibc leaves off.
 #pragma once
 
 #include <cstddef>
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__ILP32__)
 
 namespace ltgen_emu {
 

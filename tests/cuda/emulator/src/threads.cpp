@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,11 +16,11 @@
 #include "fiber_context.h"
 #include "schedule.h"
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__ILP32__)
 // ltgen_emu_switch_context(save, load) (fiber_context.h): pushes the callee-saved registers and the
 // control words, stores the stack pointer in *save, switches to load and pops the same from there.
 asm(R"(
-  .text
+  .pushsection .text
   .p2align 4
   .globl ltgen_emu_switch_context
   .type ltgen_emu_switch_context, @function
@@ -46,6 +47,7 @@ ltgen_emu_switch_context:
   popq %rbp
   ret
   .size ltgen_emu_switch_context, .-ltgen_emu_switch_context
+  .popsection
 )");
 #endif
 
@@ -127,7 +129,10 @@ std::string describe_deadlock() {
          std::to_string(done) + " returned): __syncthreads or a shuffle in divergent code, or after an early return?";
 }
 
+std::uint64_t block_serial = 0;  // counts the blocks run: poison_static_shared's "this block"
+
 void run_block(int threads, const dim3& block) {
+  ++block_serial;
   block_threads = threads;
   const std::size_t shared = (dynamic_shared_bytes + 15) / 16 * 16;
   std::memset(dynamic_shared_end - shared, 0xff, shared);  // NaNs: nothing carries over from the block before
@@ -202,6 +207,15 @@ const std::byte* warp_publish(const void* mine, std::size_t bytes) {
 }
 
 void warp_release() { sync_warp(); }  // every lane has read before any writes again
+
+void poison_static_shared(void* array, std::size_t bytes) {
+  if (running == nullptr) fatal("static shared memory declared outside a kernel");
+  static std::map<void*, std::uint64_t> poisoned_in;  // array -> the block that last poisoned it
+  std::uint64_t& last = poisoned_in[array];
+  if (last == block_serial) return;  // another thread of this block got here first
+  last = block_serial;
+  std::memset(array, 0xff, bytes);  // NaNs (and -1 in integers)
+}
 
 void* dynamic_shared_memory() {
   if (running == nullptr) fatal("dynamic shared memory (extern __shared__) used outside a kernel");

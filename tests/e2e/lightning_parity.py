@@ -10,6 +10,7 @@ autocast in float16 (the roundings the GPU program makes) and a GradScaler("cpu"
 plugin's unscaling, skipped steps and checkpointed scaler state. The GradScaler's state in the
 last checkpoint must then be Lightning's, and so must the optimizer's own step count."""
 import argparse
+import json
 import math
 import os
 import re
@@ -281,9 +282,12 @@ def run():
     work_spec = os.path.join(args.work, "spec.json")
     shutil.copy(args.spec, work_spec)
     if "hooks" in spec:
-        # The C++ hooks beside the spec, and the same hooks as a Lightning Callback (X.cpp's X.py).
+        # The C++ hooks (named relative to the spec), beside the spec's copy, and the same hooks as a
+        # Lightning Callback (X.cpp's X.py).
         hooks = os.path.join(os.path.dirname(args.spec), spec["hooks"])
-        shutil.copy(hooks, os.path.join(args.work, os.path.basename(spec["hooks"])))
+        shutil.copy(hooks, os.path.join(args.work, os.path.basename(hooks)))
+        with open(work_spec, "w") as f:
+            json.dump({**spec, "hooks": os.path.basename(hooks)}, f, indent=1)
         callback = os.path.splitext(hooks)[0] + ".py"
         check(os.path.isfile(callback), f"{callback}: the Lightning Callback of {hooks} is missing")
     rng = np.random.default_rng(5)

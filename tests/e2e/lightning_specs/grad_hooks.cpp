@@ -1,10 +1,12 @@
-// Hooks inside the training step under "16-mixed" on the GPU, where the GradScaler works between
-// them. Each prints a HOOK line; lightning_parity.py compares them, number by number, with those
-// of fp16_hooks.py, the same hooks as a Lightning Callback under Lightning's own 16-mixed plugin.
-// on_before_backward sees the scaled loss and on_after_backward the scaled gradients
-// (MixedPrecision.pre_backward scales first); on_before_optimizer_step sees them unscaled, an
-// infinity where the step will be skipped; on_before_zero_grad sees the last group's, unscaled
-// and clipped (zeros before the first backward and after a validation, where Lightning's are None).
+// Hooks inside the training step that read the loss and the gradients (bf16_mlp.json on the CPU,
+// and tests/cuda/lightning_specs/fp16_hooks.json under "16-mixed" on the GPU, where the GradScaler
+// works between them). Each prints a HOOK line; lightning_parity.py compares them, number by
+// number, with those of grad_hooks.py, the same hooks as a Lightning Callback in Lightning's run.
+// Under 16-mixed on_before_backward sees the scaled loss and on_after_backward the scaled
+// gradients (MixedPrecision.pre_backward scales first); on_before_optimizer_step sees them
+// unscaled, an infinity where the step will be skipped. on_before_zero_grad sees the last
+// group's, unscaled and clipped (zeros before the first backward and after a validation, where
+// Lightning's are None).
 #include <cstdio>
 #include <ltrt/hooks.hpp>
 #include <string>

@@ -1,4 +1,4 @@
-"""fp16_hooks.cpp as a Lightning Callback: lightning_parity.py adds `Hooks()` to the Lightning
+"""grad_hooks.cpp as a Lightning Callback: lightning_parity.py adds `Hooks()` to the Lightning
 script's Trainer and compares its HOOK lines with the generated program's."""
 import math
 

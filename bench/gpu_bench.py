@@ -5,14 +5,16 @@ repository root, over the kit that scripts/gpu_kit.sh prepares (the programs are
 a machine with ltgen's build dependencies, and built here with CMake and nvcc):
 
   gpu_bench.py --kit gpu-kit/bench --out OUT [--steps N] [--seconds S] [--cases gpt2_small,gpt_char_bench]
-               [--precisions highest,high] [--peers ltgen,eager,compile] [--build-only]
+               [--precisions highest,high,bf16-mixed] [--peers ltgen,eager,compile] [--build-only]
 
 Each case is one spec (bench/specs/): gpt2_small (12 layers, 12 heads, 768 wide, context
 1024, vocabulary 50304, batch 8) and gpt_char_bench (4 layers, 4 heads, 128 wide, context 64,
-batch 32). All three peers train in float32 with float32 accumulation, with AdamW and the
-spec's gradient clipping, at each float32 matmul precision asked for: "highest" (TF32 off, torch's
-default) and "high" (TF32 GEMMs: torch.set_float32_matmul_precision("high"), and the spec's
-"float32_matmul_precision": "high", the kit's <case>_tf32 programs):
+batch 32). All three peers train with AdamW and the spec's gradient clipping, at each precision
+asked for: "highest" (float32, TF32 off, torch's default), "high" (TF32 GEMMs:
+torch.set_float32_matmul_precision("high"), and the spec's "float32_matmul_precision": "high",
+the kit's <case>_tf32 programs) and "bf16-mixed" (torch.autocast to bfloat16 around the forward
+and loss, as Lightning's bf16-mixed; the kit's <case>_bf16 programs, trainer.precision
+"bf16-mixed"):
   - ltgen: the program's `fit` under Trainer(max_time=S) and max_time=3S (--seconds S); the
     steps each did and the training time its Timer callback measured, both from its checkpoint,
     give the steady-state step time: (t2 - t1) / (steps2 - steps1), with start-up, the first
@@ -46,8 +48,8 @@ CASES = {
 
 
 def kit_program(case, precision):
-    """The kit's program of a case at a float32 matmul precision (scripts/gpu_kit.sh's names)."""
-    return case if precision == "highest" else f"{case}_tf32"
+    """The kit's program of a case at a precision (scripts/gpu_kit.sh's names)."""
+    return {"highest": case, "high": f"{case}_tf32", "bf16-mixed": f"{case}_bf16"}[precision]
 
 
 def build(program_dir, name, work, work_name):
@@ -106,9 +108,11 @@ def sync():
 
 
 def torch_peer(case, c, compiled, warmup, steps, precision):
-    # "highest": float32 GEMMs, as ltgen's CUBLAS_COMPUTE_32F; "high": TF32, as its _FAST_TF32.
-    torch.set_float32_matmul_precision(precision)
-    torch.backends.cudnn.allow_tf32 = precision != "highest"
+    # "highest": float32 GEMMs, as ltgen's CUBLAS_COMPUTE_32F; "high": TF32, as its _FAST_TF32;
+    # "bf16-mixed": float32 weights and bfloat16 autocast (Lightning's MixedPrecision("bf16-mixed")).
+    mixed = precision == "bf16-mixed"
+    torch.set_float32_matmul_precision("highest" if mixed else precision)
+    torch.backends.cudnn.allow_tf32 = precision == "high"
     torch.manual_seed(0)
     model = CharGPT(c["vocab"], c["block"], c["width"], c["heads"], c["layers"]).to(DEVICE)
     opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"], betas=c["betas"])
@@ -118,7 +122,8 @@ def torch_peer(case, c, compiled, warmup, steps, precision):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(run(x).flatten(0, 1), y.flatten())
+        with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=mixed):
+            loss = torch.nn.functional.cross_entropy(run(x).flatten(0, 1), y.flatten())
         loss.backward()
         if c["clip"]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), c["clip"])
@@ -143,7 +148,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=4, help="ltgen: fit for this long and for 3x this long")
     ap.add_argument("--cases", default=",".join(CASES))
-    ap.add_argument("--precisions", default="highest,high", help="float32 matmul precisions: highest, high")
+    ap.add_argument("--precisions", default="highest,high", help="highest, high (TF32) and bf16-mixed")
     ap.add_argument("--peers", default="ltgen,eager,compile", help="which of ltgen, eager, compile to time")
     ap.add_argument("--build-only", action="store_true", help="build the ltgen programs and stop (a GPU need not "
                                                               "be free: the timed run then reuses the builds)")
@@ -178,9 +183,9 @@ def main():
                     log.write(json.dumps(r) + "\n")
                     rows.append(r)
     with open(os.path.join(args.out, "gpu_bench.md"), "w") as f:
-        f.write(f"{machine['gpu']}, torch {machine['torch']} (CUDA {machine['cuda']}), float32; matmul precision "
-                f"highest: TF32 off, high: TF32 GEMMs; {args.steps} timed steps after {args.warmup}\n\n"
-                "| case | matmul precision | peer | ms/step | tokens/s |\n|---|---|---|---|---|\n")
+        f.write(f"{machine['gpu']}, torch {machine['torch']} (CUDA {machine['cuda']}); precision highest: float32, "
+                f"TF32 off, high: TF32 GEMMs, bf16-mixed: bfloat16 autocast; {args.steps} timed steps after "
+                f"{args.warmup}\n\n| case | precision | peer | ms/step | tokens/s |\n|---|---|---|---|---|\n")
         for r in rows:
             if "step_ms" in r:
                 f.write(f"| {r['case']} | {r['precision']} | {r['peer']} | {r['step_ms']:.2f} | {r['tokens_per_s']:.0f} |\n")

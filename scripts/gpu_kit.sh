@@ -84,13 +84,16 @@ TOKENS
 cp bench/specs/gpt2_small.json gpu-kit/bench/
 gunzip -c /usr/share/doc/jargon-text/jargon.txt.gz > gpu-kit/bench/jargon.txt
 sed 's|"path": "[^"]*jargon.txt.gz"|"path": "jargon.txt"|' bench/specs/gpt_char_bench.json > gpu-kit/bench/gpt_char_bench.json
-# Each also with "float32_matmul_precision": "high" (TF32 GEMMs), as <name>_tf32.
+# Each also with "float32_matmul_precision": "high" (TF32 GEMMs), as <name>_tf32, and under
+# trainer.precision "bf16-mixed", as <name>_bf16.
 for name in gpt2_small gpt_char_bench; do
   "${PYTHON:-/opt/ltgen/venv/bin/python}" -c 'import json, sys; s = json.load(open(sys.argv[1]))
-s["float32_matmul_precision"] = "high"; json.dump(s, open(sys.argv[2], "w"), indent=1)' \
-    "gpu-kit/bench/$name.json" "gpu-kit/bench/${name}_tf32.json"
+s["float32_matmul_precision"] = "high"; json.dump(s, open(sys.argv[2], "w"), indent=1)
+s.pop("float32_matmul_precision"); s.setdefault("trainer", {})["precision"] = "bf16-mixed"
+json.dump(s, open(sys.argv[3], "w"), indent=1)' \
+    "gpu-kit/bench/$name.json" "gpu-kit/bench/${name}_tf32.json" "gpu-kit/bench/${name}_bf16.json"
 done
-for name in gpt2_small gpt_char_bench gpt2_small_tf32 gpt_char_bench_tf32; do
+for name in gpt2_small gpt_char_bench gpt2_small_tf32 gpt_char_bench_tf32 gpt2_small_bf16 gpt_char_bench_bf16; do
   "$ltgen" "gpu-kit/bench/$name.json" -o "gpu-kit/bench/$name" --emit-only > /dev/null
   [[ -f "gpu-kit/bench/$name/model_cuda.cu" ]] || { echo "gpu_kit.sh: $name has no CUDA program" >&2; exit 1; }
 done
@@ -135,4 +138,4 @@ for dir in "$kit"/*/; do
 done | xargs -P "${PARALLEL:-4}" -I{} bash -c 'check_one "$1"' _ {}
 RUN
 chmod +x gpu-kit/run.sh scripts/gpu_kit.sh
-echo "gpu_kit.sh: $(ls gpu-kit/*/spec.json | wc -l) parity programs ($(ls gpu-kit/*/reference_metrics.csv 2>/dev/null | wc -l) of them 16-mixed) and 4 benchmark programs in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"
+echo "gpu_kit.sh: $(ls gpu-kit/*/spec.json | wc -l) parity programs ($(ls gpu-kit/*/reference_metrics.csv 2>/dev/null | wc -l) of them 16-mixed) and 6 benchmark programs in gpu-kit/ ($(du -sh gpu-kit | cut -f1)); run 'bash gpu-kit/run.sh OUT' on the GPU machine"

@@ -189,7 +189,11 @@ TEST(EmitCuda, AttentionForwardUsesTensorCoresWhereEveryTargetHasThem) {
   EXPECT_EQ(forward(64, "75-real;86-real").find(tensor_cores), std::string::npos);  // Turing has none
   EXPECT_EQ(forward(64, "native").find(tensor_cores), std::string::npos);           // not known here
   EXPECT_EQ(forward(72, "80-real").find(tensor_cores), std::string::npos);  // past 64: registers
-  EXPECT_EQ(forward(12, "80-real").find(tensor_cores), std::string::npos);  // not a multiple of 8
+  const std::string padded = forward(12, "80-real");  // 4 more than a multiple of 8: zeros to the mma's steps
+  EXPECT_NE(padded.find(tensor_cores), std::string::npos);
+  EXPECT_NE(padded.find("*reinterpret_cast<float4*>(&k_tile[r][kD]) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);"),
+            std::string::npos);
+  EXPECT_EQ(forward(6, "80-real").find(tensor_cores), std::string::npos);  // not a multiple of 4
   EXPECT_TRUE(cuda_target("80-real;90-real;90-virtual").tensor_cores);
   EXPECT_FALSE(cuda_target("86-real;75-virtual").tensor_cores);
 }

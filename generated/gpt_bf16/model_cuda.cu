@@ -1830,9 +1830,6 @@ __global__ void __launch_bounds__(128)
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  constexpr int kQBlock = 32;  // torch's query rows per block for this T
-  constexpr int kFlushSteps = (kQBlock < kQueryTile ? kQBlock : kQueryTile) / 8;  // 8-query steps between roundings
-  static_assert(kQBlock % kQueryTile == 0 || kQueryTile % kQBlock == 0, "blocks and tiles nest");
   const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
   // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
   for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
@@ -1848,6 +1845,9 @@ __global__ void __launch_bounds__(128)
         j0 + r < kT ? *reinterpret_cast<const float4*>(q + 2 * kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
+  constexpr int kQBlock = 32;  // torch's query rows per block for this T
+  constexpr int kFlushSteps = (kQBlock < kQueryTile ? kQBlock : kQueryTile) / 8;  // 8-query steps between roundings
+  static_assert(kQBlock % kQueryTile == 0 || kQueryTile % kQBlock == 0, "blocks and tiles nest");
   float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};          // rounded after each query block
   float part_k[kDimSteps][4] = {}, part_v[kDimSteps][4] = {};  // the block's sums so far
   // Query tiles before the block's first key see none of its keys (their blocks add nothing).
@@ -2035,8 +2035,6 @@ __global__ void __launch_bounds__(128)
   const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
   const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
   const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  constexpr int kKeyBlock = 512;  // torch's keys per block
-  static_assert(kKeyBlock % kKeyTile == 0, "a key tile lies in one block");
   const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
   for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
@@ -2059,6 +2057,8 @@ __global__ void __launch_bounds__(128)
     lse_i[r] = i < kT ? lse_head[i] : 0.0f;
     delta_i[r] = i < kT ? delta_head[i] : 0.0f;
   }
+  constexpr int kKeyBlock = 512;  // torch's keys per block
+  static_assert(kKeyBlock % kKeyTile == 0, "a key tile lies in one block");
   float dq[kDimSteps][4] = {};    // rounded after each key block
   float part[kDimSteps][4] = {};  // the block's sum so far
   const int keys =

@@ -21,21 +21,6 @@ namespace ltgen {
 
 namespace {
 
-std::int64_t head_dim(const Node& n) { return attr_int(n, "embed_dim") / attr_int(n, "num_heads"); }
-
-// `for (...) for (...)` over a warp's score fragments: element x of 8-column step t.
-void open_fragment_loops(CodeWriter& k) {
-  k.line("#pragma unroll");
-  k.open("for (int t = 0; t < kKeySteps; ++t)");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 4; ++x)");
-}
-
-void close_fragment_loops(CodeWriter& k) {
-  k.close();
-  k.close();
-}
-
 // For each of the warp's two rows (group, group + 8), `var[r]` op= the value of the 4 lanes of
 // the row's quad (two shuffles).
 void write_quad_reduce(CodeWriter& k, const std::string& var, const std::string& combine) {
@@ -182,7 +167,6 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
 
 void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[1]);
-  const std::int64_t d = head_dim(n);
   const std::string round = autocast_round();
   CodeWriter& k = e.kernels;
   emit_attention_delta_kernel(e, n, qkv);
@@ -195,34 +179,17 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line(std::string("// are added to dv_j and dk_j, which are rounded to ") + autocast_dtype_name() +
          " after each block. The products are one");
   k.line("// TF32 mma.sync each (every operand exact in TF32); each element has one writer: no atomics.");
-  open_backward_mma(k, n, qkv, e.fn + "_dkdv_kernel",
-                    {{"k_tile", "kKeyTile", "kStride", "the block's keys"},
-                     {"v_tile", "kKeyTile", "kStride", "and values"},
-                     {"q_tile", "kQueryTile", "kStride", "a query tile's queries"},
-                     {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
-                     {"lse_tile", "1", "kQueryTile", "and their lse"},
-                     {"delta_tile", "1", "kQueryTile", "and delta"}},
-                    mma_dkdv_shared_bytes(d), "kKeyTile");
+  open_dkdv_mma(k, n, qkv, e.fn + "_dkdv_kernel");
   k.line("constexpr int kQBlock = " + std::to_string(bf16_attention_query_block(qkv.shape[1])) +
          ";  // torch's query rows per block for this T");
   k.line("constexpr int kFlushSteps = (kQBlock < kQueryTile ? kQBlock : kQueryTile) / 8;  // 8-query steps between roundings");
   k.line("static_assert(kQBlock % kQueryTile == 0 || kQueryTile % kQBlock == 0, \"blocks and tiles nest\");");
-  k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
-  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
-  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
   k.line("float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};          // rounded after each query block");
   k.line("float part_k[kDimSteps][4] = {}, part_v[kDimSteps][4] = {};  // the block's sums so far");
   k.line("// Query tiles before the block's first key see none of its keys (their blocks add nothing).");
   k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;");
   k.open("for (int i0 = first; i0 < kT; i0 += kQueryTile)");
-  k.line("__syncthreads();  // every warp is done with the last query tile");
-  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
-  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
-  k.open("for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32)");
-  k.line("lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;");
-  k.line("delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;");
-  k.close();
-  k.line("__syncthreads();");
+  write_stage_query_tile(k);
   k.line("// s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).");
   write_scores(k, "s", "k_tile", "q_tile", MmaOperands::exact);
   write_scores(k, "dp", "v_tile", "dout_tile", MmaOperands::exact);
@@ -240,16 +207,10 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   write_accumulate(k, "part_v", "s", "dout_tile", MmaOperands::exact, "f", "f + kFlushSteps");
   write_accumulate(k, "part_k", "dp", "q_tile", MmaOperands::exact, "f", "f + kFlushSteps");
   k.line("const int end = i0 + 8 * (f + kFlushSteps);");
-  k.open("if (end % kQBlock == 0 || end >= kT)");
-  k.line("#pragma unroll");
-  k.open("for (int c = 0; c < kDimSteps; ++c)");
-  k.open("for (int x = 0; x < 4; ++x)");
-  k.line("dv[c][x] = " + round + "(dv[c][x] + part_v[c][x]);");
-  k.line("dk[c][x] = " + round + "(dk[c][x] + scale * part_k[c][x]);");
-  k.line("part_v[c][x] = part_k[c][x] = 0.0f;");
-  k.close();
-  k.close();
-  k.close();
+  write_rounding_flush(k, "end % kQBlock == 0 || end >= kT",
+                       {"dv[c][x] = " + round + "(dv[c][x] + part_v[c][x]);",
+                        "dk[c][x] = " + round + "(dk[c][x] + scale * part_k[c][x]);",
+                        "part_v[c][x] = part_k[c][x] = 0.0f;"});
   k.close();
   k.close();
   write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0", padded_head_dim(n));
@@ -260,32 +221,14 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("// dq_i = sum_j ds_ij k_j / sqrt(D) on tensor cores: a block of 4 warps per (64 query rows, head,");
   k.line("// sample) walks the key tiles its rows see, recomputing ds as the dk/dv kernel does; dq is rounded");
   k.line("// after each block of kKeyBlock keys (torch's), as the CPU's.");
-  open_backward_mma(k, n, qkv, e.fn + "_dq_kernel",
-                    {{"q_tile", "kQueryTile", "kStride", "the block's queries"},
-                     {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
-                     {"k_tile", "kKeyTile", "kStride", "a key tile's keys"},
-                     {"v_tile", "kKeyTile", "kStride", "and values"}},
-                    mma_dq_shared_bytes(d), "kQueryTile");
+  open_dq_mma(k, n, qkv, e.fn + "_dq_kernel");
   k.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
   k.line("static_assert(kKeyBlock % kKeyTile == 0, \"a key tile lies in one block\");");
-  k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
-  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
-  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
-  k.line("float lse_i[2], delta_i[2];  // of rows group and group + 8");
-  k.line("#pragma unroll");
-  k.open("for (int r = 0; r < 2; ++r)");
-  k.line("const int i = i0 + row0 + group + 8 * r;");
-  k.line("lse_i[r] = i < kT ? lse_head[i] : 0.0f;");
-  k.line("delta_i[r] = i < kT ? delta_head[i] : 0.0f;");
-  k.close();
   k.line("float dq[kDimSteps][4] = {};    // rounded after each key block");
   k.line("float part[kDimSteps][4] = {};  // the block's sum so far");
   k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
   k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
-  k.line("__syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)");
-  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
-  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
-  k.line("__syncthreads();");
+  write_stage_key_tile(k);
   k.line("// s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
   write_scores(k, "s", "q_tile", "k_tile", MmaOperands::exact);
   write_scores(k, "dp", "dout_tile", "v_tile", MmaOperands::exact);
@@ -297,15 +240,8 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   close_fragment_loops(k);
   k.line("// part += ds k; at a block's end (or the last key), dq takes the block's sum and is rounded.");
   write_accumulate(k, "part", "s", "k_tile", MmaOperands::exact);
-  k.open("if ((j0 + kKeyTile) % kKeyBlock == 0 || j0 + kKeyTile >= keys)");
-  k.line("#pragma unroll");
-  k.open("for (int c = 0; c < kDimSteps; ++c)");
-  k.open("for (int x = 0; x < 4; ++x)");
-  k.line("dq[c][x] = " + round + "(dq[c][x] + scale * part[c][x]);");
-  k.line("part[c][x] = 0.0f;");
-  k.close();
-  k.close();
-  k.close();
+  write_rounding_flush(k, "(j0 + kKeyTile) % kKeyBlock == 0 || j0 + kKeyTile >= keys",
+                       {"dq[c][x] = " + round + "(dq[c][x] + scale * part[c][x]);", "part[c][x] = 0.0f;"});
   k.close();
   write_rows(k, "dq", "dqkv_head", "3 * kE", "i0", padded_head_dim(n));
   k.close();
@@ -313,9 +249,7 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   write_attention_host_sizes(e.body, n, qkv);
   e.body.line("// scratch is the CPU program's T x T buffers: these kernels need none.");
   emit_count_launch(e.body, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
-  e.body.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
-  emit_mma_backward_launch(e, e.fn + "_dkdv_kernel", mma_dkdv_shared_bytes(d));
-  emit_mma_backward_launch(e, e.fn + "_dq_kernel", mma_dq_shared_bytes(d));
+  emit_mma_backward_launches(e, n);
 }
 
 }  // namespace ltgen

@@ -20,7 +20,13 @@ constexpr int kWarps = kMmaAttentionWarps;
 constexpr int kKeyTile = kMmaAttentionTile;
 constexpr std::int64_t kMaxDim = 64;  // q's fragments, o and the scores stay in registers up to here
 
-}  // namespace
+std::int64_t head_dim(const Node& n) { return attr_int(n, "embed_dim") / attr_int(n, "num_heads"); }
+
+// The dynamic shared memory of the dQ kernels: q, dout, k and v tiles; and of the dK/dV kernels,
+// which also hold 64 lse and delta.
+std::int64_t mma_dq_shared_bytes(std::int64_t d) { return 4 * kMmaAttentionTile * shared_stride(d, 4) * 4; }
+
+std::int64_t mma_dkdv_shared_bytes(std::int64_t d) { return mma_dq_shared_bytes(d) + 2 * kMmaAttentionTile * 4; }
 
 // A head_dim of 4 more than a multiple of 8: the tiles' last 4 columns, which the mma's last
 // 8-column step reads and no staging writes, set to zero once (each tile has kKeyTile rows).
@@ -33,7 +39,9 @@ void write_zero_padding(CodeWriter& k, const std::vector<std::string>& tiles) {
   k.close();
 }
 
-bool padded_head_dim(const Node& n) { return attr_int(n, "embed_dim") / attr_int(n, "num_heads") % 8 != 0; }
+}  // namespace
+
+bool padded_head_dim(const Node& n) { return head_dim(n) % 8 != 0; }
 
 std::int64_t shared_stride(std::int64_t d, std::int64_t residue) {
   std::int64_t s = (d + 7) / 8 * 8;  // the mma's 8-column steps read a padded head_dim's zeros
@@ -127,6 +135,60 @@ void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, c
   k.close();
 }
 
+void open_fragment_loops(CodeWriter& k) {
+  k.line("#pragma unroll");
+  k.open("for (int t = 0; t < kKeySteps; ++t)");
+  k.line("#pragma unroll");
+  k.open("for (int x = 0; x < 4; ++x)");
+}
+
+void close_fragment_loops(CodeWriter& k) {
+  k.close();
+  k.close();
+}
+
+void write_stage_query_tile(CodeWriter& k) {
+  k.line("__syncthreads();  // every warp is done with the last query tile");
+  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
+  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
+  k.open("for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32)");
+  k.line("lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;");
+  k.line("delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;");
+  k.close();
+  k.line("__syncthreads();");
+}
+
+void write_dq_block_rows(CodeWriter& k) {
+  k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
+  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
+  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
+  k.line("float lse_i[2], delta_i[2];  // of rows group and group + 8");
+  k.line("#pragma unroll");
+  k.open("for (int r = 0; r < 2; ++r)");
+  k.line("const int i = i0 + row0 + group + 8 * r;");
+  k.line("lse_i[r] = i < kT ? lse_head[i] : 0.0f;");
+  k.line("delta_i[r] = i < kT ? delta_head[i] : 0.0f;");
+  k.close();
+}
+
+void write_stage_key_tile(CodeWriter& k) {
+  k.line("__syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)");
+  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
+  k.line("__syncthreads();");
+}
+
+void write_rounding_flush(CodeWriter& k, const std::string& condition, const std::vector<std::string>& lines) {
+  k.open("if (" + condition + ")");
+  k.line("#pragma unroll");
+  k.open("for (int c = 0; c < kDimSteps; ++c)");
+  k.open("for (int x = 0; x < 4; ++x)");
+  for (const std::string& line : lines) k.line(line);
+  k.close();
+  k.close();
+  k.close();
+}
+
 void write_prepare_tensor_cores(CudaEmit& e) {
   e.prepare.line("ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume");
 }
@@ -142,7 +204,7 @@ void open_backward_mma(CodeWriter& k, const Node& n, const Value& qkv, const std
   k.line(std::string("constexpr int kDimSteps = ") + (padded_head_dim(n) ? "(kD + 7) / 8" : "kD / 8") +
          ", kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile");
   k.line("static_assert(kKeyTile == kQueryTile, \"the scores of either side are kKeySteps 8-wide steps\");");
-  k.line("constexpr int kStride = " + std::to_string(shared_stride(attr_int(n, "embed_dim") / attr_int(n, "num_heads"), 4)) +
+  k.line("constexpr int kStride = " + std::to_string(shared_stride(head_dim(n), 4)) +
          ";  // floats a shared row: 4 more than a multiple of 32");
   write_shared_tiles(k, tiles, bytes);
   if (padded_head_dim(n)) {
@@ -159,8 +221,32 @@ void open_backward_mma(CodeWriter& k, const Node& n, const Value& qkv, const std
                       {"const float* lse_head = lse", "const float* delta_head = delta"});
 }
 
+void open_dkdv_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name) {
+  open_backward_mma(k, n, qkv, name,
+                    {{"k_tile", "kKeyTile", "kStride", "the block's keys"},
+                     {"v_tile", "kKeyTile", "kStride", "and values"},
+                     {"q_tile", "kQueryTile", "kStride", "a query tile's queries"},
+                     {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
+                     {"lse_tile", "1", "kQueryTile", "and their lse"},
+                     {"delta_tile", "1", "kQueryTile", "and delta"}},
+                    mma_dkdv_shared_bytes(head_dim(n)), "kKeyTile");
+  k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
+  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
+}
+
+void open_dq_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name) {
+  open_backward_mma(k, n, qkv, name,
+                    {{"q_tile", "kQueryTile", "kStride", "the block's queries"},
+                     {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
+                     {"k_tile", "kKeyTile", "kStride", "a key tile's keys"},
+                     {"v_tile", "kKeyTile", "kStride", "and values"}},
+                    mma_dq_shared_bytes(head_dim(n)), "kQueryTile");
+  write_dq_block_rows(k);
+}
+
 void write_forward_mma_top(CodeWriter& k, const Node& n, const Value& qkv) {
-  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  const std::int64_t d = head_dim(n);
   write_attention_sizes(k, n, qkv.shape[1]);
   k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps;");
   k.line("constexpr int kKeyTile = " + std::to_string(kKeyTile) + ";  // TUNE: keys staged at a time");
@@ -184,23 +270,20 @@ void write_forward_mma_top(CodeWriter& k, const Node& n, const Value& qkv) {
   k.line("const float* keys_v = q + 2 * kE;");
 }
 
-std::int64_t mma_dq_shared_bytes(std::int64_t head_dim) {
-  return 4 * kMmaAttentionTile * shared_stride(head_dim, 4) * 4;
-}
-
-std::int64_t mma_dkdv_shared_bytes(std::int64_t head_dim) {
-  return mma_dq_shared_bytes(head_dim) + 2 * kMmaAttentionTile * 4;
-}
-
-void emit_mma_backward_launch(CudaEmit& e, const std::string& kernel, std::int64_t bytes) {
-  emit_launch(e.body, kernel, "(kT + 63) / 64 * kHeads * n", std::to_string(kWarps * 32),
-              {"dqkv", "dout", "qkv", "lse", "delta", "scale"}, std::to_string(bytes));
-  if (bytes > 48 * 1024)
-    e.prepare.line("ltrt::cuda::allow_shared_memory(" + kernel + ", " + std::to_string(bytes) + ", \"" + kernel + "\");");
+void emit_mma_backward_launches(CudaEmit& e, const Node& n) {
+  const std::int64_t d = head_dim(n);
+  e.body.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
+  for (const auto& [kernel, bytes] : {std::make_pair(e.fn + "_dkdv_kernel", mma_dkdv_shared_bytes(d)),
+                                      std::make_pair(e.fn + "_dq_kernel", mma_dq_shared_bytes(d))}) {
+    emit_launch(e.body, kernel, "(kT + 63) / 64 * kHeads * n", std::to_string(kWarps * 32),
+                {"dqkv", "dout", "qkv", "lse", "delta", "scale"}, std::to_string(bytes));
+    if (bytes > 48 * 1024)
+      e.prepare.line("ltrt::cuda::allow_shared_memory(" + kernel + ", " + std::to_string(bytes) + ", \"" + kernel + "\");");
+  }
 }
 
 bool mma_attention_applies(const CudaEmit& e, const Node& n) {
-  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  const std::int64_t d = head_dim(n);
   return e.tensor_cores && d % 4 == 0 && d <= kMaxDim;
 }
 
@@ -257,15 +340,11 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("// Scale and mask the scores, then fold them into m and l (the CPU's softmax, online): a row's");
   k.line("// max and sum over its 4 lanes (quad) are two shuffles.");
   k.line("float tile_max[2] = {-INFINITY, -INFINITY};");
-  k.line("#pragma unroll");
-  k.open("for (int t = 0; t < kKeySteps; ++t)");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 4; ++x)");
+  open_fragment_loops(k);
   k.line("const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
   k.line("s[t][x] = j < kT && (!kCausal || j <= i) ? s[t][x] * scale : -INFINITY;  // masked: -inf before the softmax");
   k.line("tile_max[x / 2] = fmaxf(tile_max[x / 2], s[t][x]);");
-  k.close();
-  k.close();
+  close_fragment_loops(k);
   k.line("float rescale[2], sum[2] = {0.0f, 0.0f};");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < 2; ++r)");
@@ -274,14 +353,10 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("rescale[r] = ltrt::exp_vec(m[r] - m_new);      // 0 on the first tile");
   k.line("m[r] = m_new;");
   k.close();
-  k.line("#pragma unroll");
-  k.open("for (int t = 0; t < kKeySteps; ++t)");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 4; ++x)");
+  open_fragment_loops(k);
   k.line("s[t][x] = ltrt::exp_vec(s[t][x] - m[x / 2]);  // p: 0 where masked");
   k.line("sum[x / 2] += s[t][x];");
-  k.close();
-  k.close();
+  close_fragment_loops(k);
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < 2; ++r)");
   k.line("for (int lanes = 1; lanes < 4; lanes *= 2) sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], lanes);");
@@ -324,8 +399,6 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
 
 void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[1]);
-  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
-  const std::int64_t dq_bytes = mma_dq_shared_bytes(d), dkdv_bytes = mma_dkdv_shared_bytes(d);
   CodeWriter& k = e.kernels;
 
   k.line();
@@ -334,42 +407,21 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.line("// and recomputes p_ij = exp(s_ij - lse_i) and ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij =");
   k.line("// dout_i . v_j, with s^T = k q^T, dp^T = v dout^T, dv += p^T dout and dk += ds^T q as mma.sync in");
   k.line("// 3xTF32. Each dk and dv element has one writer, summed in a fixed order: no atomics.");
-  open_backward_mma(k, n, qkv, e.fn + "_dkdv_kernel",
-                {{"k_tile", "kKeyTile", "kStride", "the block's keys"},
-                 {"v_tile", "kKeyTile", "kStride", "and values"},
-                 {"q_tile", "kQueryTile", "kStride", "a query tile's queries"},
-                 {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
-                 {"lse_tile", "1", "kQueryTile", "and their lse"},
-                 {"delta_tile", "1", "kQueryTile", "and delta"}},
-                dkdv_bytes, "kKeyTile");
-  k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
-  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
-  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
+  open_dkdv_mma(k, n, qkv, e.fn + "_dkdv_kernel");
   k.line("float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};");
   k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys");
   k.open("for (int i0 = first; i0 < kT; i0 += kQueryTile)");
-  k.line("__syncthreads();  // every warp is done with the last query tile");
-  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
-  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
-  k.open("for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32)");
-  k.line("lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;");
-  k.line("delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;");
-  k.close();
-  k.line("__syncthreads();");
+  write_stage_query_tile(k);
   k.line("// s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).");
   write_scores(k, "s", "k_tile", "q_tile", MmaOperands::split_3xtf32);
   write_scores(k, "dp", "v_tile", "dout_tile", MmaOperands::split_3xtf32);
   k.line("// p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past T).");
-  k.line("#pragma unroll");
-  k.open("for (int t = 0; t < kKeySteps; ++t)");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 4; ++x)");
+  open_fragment_loops(k);
   k.line("const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;");
   k.line("const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;");
   k.line("s[t][x] = p_ij;");
   k.line("dp[t][x] = p_ij * (dp[t][x] - delta_tile[0][at]) * scale;");
-  k.close();
-  k.close();
+  close_fragment_loops(k);
   k.line("// dv += p^T dout, dk += ds^T q.");
   write_accumulate(k, "dv", "s", "dout_tile", MmaOperands::split_3xtf32);
   write_accumulate(k, "dk", "dp", "q_tile", MmaOperands::split_3xtf32);
@@ -382,52 +434,27 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.line("// dq_i = sum_j ds_ij k_j on tensor cores: a block of 4 warps per (64 query rows, head, sample) walks");
   k.line("// the key tiles its rows see and recomputes ds as the dk/dv kernel does (s = q k^T, dp = dout v^T,");
   k.line("// dq += ds k, each mma.sync in 3xTF32). One writer per element, no atomics.");
-  open_backward_mma(k, n, qkv, e.fn + "_dq_kernel",
-                {{"q_tile", "kQueryTile", "kStride", "the block's queries"},
-                 {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
-                 {"k_tile", "kKeyTile", "kStride", "a key tile's keys"},
-                 {"v_tile", "kKeyTile", "kStride", "and values"}},
-                dq_bytes, "kQueryTile");
-  k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
-  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
-  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
-  k.line("float lse_i[2], delta_i[2];  // of rows group and group + 8");
-  k.line("#pragma unroll");
-  k.open("for (int r = 0; r < 2; ++r)");
-  k.line("const int i = i0 + row0 + group + 8 * r;");
-  k.line("lse_i[r] = i < kT ? lse_head[i] : 0.0f;");
-  k.line("delta_i[r] = i < kT ? delta_head[i] : 0.0f;");
-  k.close();
+  open_dq_mma(k, n, qkv, e.fn + "_dq_kernel");
   k.line("float dq[kDimSteps][4] = {};");
   k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
   k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
-  k.line("__syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)");
-  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
-  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
-  k.line("__syncthreads();");
+  write_stage_key_tile(k);
   k.line("// s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
   write_scores(k, "s", "q_tile", "k_tile", MmaOperands::split_3xtf32);
   write_scores(k, "dp", "dout_tile", "v_tile", MmaOperands::split_3xtf32);
   k.line("// ds into s (the CPU's formulas; 0 where masked or past T).");
-  k.line("#pragma unroll");
-  k.open("for (int t = 0; t < kKeySteps; ++t)");
-  k.line("#pragma unroll");
-  k.open("for (int x = 0; x < 4; ++x)");
+  open_fragment_loops(k);
   k.line("const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
   k.line("const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_i[x / 2]) : 0.0f;");
   k.line("s[t][x] = p_ij * (dp[t][x] - delta_i[x / 2]) * scale;");
-  k.close();
-  k.close();
+  close_fragment_loops(k);
   k.line("// dq += ds k.");
   write_accumulate(k, "dq", "s", "k_tile", MmaOperands::split_3xtf32);
   k.close();
   write_rows(k, "dq", "dqkv_head", "3 * kE", "i0", padded_head_dim(n));
   k.close();
 
-  CodeWriter& w = e.body;
-  w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
-  emit_mma_backward_launch(e, e.fn + "_dkdv_kernel", dkdv_bytes);
-  emit_mma_backward_launch(e, e.fn + "_dq_kernel", dq_bytes);
+  emit_mma_backward_launches(e, n);
 }
 
 }  // namespace ltgen

@@ -56,6 +56,20 @@ void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& 
 void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, const std::string& stride,
                 const std::string& first, bool padded);
 
+/// `for t, for x` over a warp's score fragments (element x of 8-column step t), and its end.
+void open_fragment_loops(CodeWriter& k);
+void close_fragment_loops(CodeWriter& k);
+
+/// A dK/dV kernel's query tile from i0: q, dout, lse and delta staged between two barriers.
+void write_stage_query_tile(CodeWriter& k);
+/// A dQ kernel's rows: i0, its q and dout tiles staged, and lse_i and delta_i of the warp's rows.
+void write_dq_block_rows(CodeWriter& k);
+/// A backward kernel's key tile from j0: k and v staged between two barriers.
+void write_stage_key_tile(CodeWriter& k);
+/// `if (condition)` each element x of each 8-column step c of the warp's head_dim fragments runs
+/// `lines` (mixed precision's roundings of a block's sums into dk, dv or dq).
+void write_rounding_flush(CodeWriter& k, const std::string& condition, const std::vector<std::string>& lines);
+
 /// prepare_kernels() checks the GPU's tensor cores against mma.cuh's layouts before any of these
 /// kernels runs (once a process, however many ask). Forwards ask: a backward always comes with
 /// its forward, which takes the same path.
@@ -67,20 +81,21 @@ void write_prepare_tensor_cores(CudaEmit& e);
 void open_backward_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name,
                        const std::vector<SharedTile>& tiles, std::int64_t bytes, const std::string& row_tile);
 
+/// The top of a dK/dV kernel (open_backward_mma with k, v, q, dout, lse and delta tiles): j0, its
+/// block's first key, and the block's k and v staged.
+void open_dkdv_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name);
+/// The top of a dQ kernel (q, dout, k and v tiles): write_dq_block_rows.
+void open_dq_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name);
+
 /// The top of a forward kernel, after its signature: its constants (kWarps, kQueryTile, kKeyTile,
 /// kDimSteps, kKeySteps, kKStride, kVStride), the static shared k_tile and v_tile, the warp's place
 /// (warp, lane, group, quad), the block's (i0, row0: the warp's first row) and the head's pointers
 /// (q, out_head, lse_head, keys_k, keys_v).
 void write_forward_mma_top(CodeWriter& k, const Node& n, const Value& qkv);
 
-/// The dynamic shared memory of the dK/dV kernels: k, v, q and dout tiles and 64 lse and delta.
-std::int64_t mma_dkdv_shared_bytes(std::int64_t head_dim);
-/// ... and of the dQ kernels: q, dout, k and v tiles.
-std::int64_t mma_dq_shared_bytes(std::int64_t head_dim);
-
-/// Launches a backward kernel of the 64-row tiles, allowing it more than 48 KB of shared memory in
-/// prepare_kernels() where it needs that.
-void emit_mma_backward_launch(CudaEmit& e, const std::string& kernel, std::int64_t bytes);
+/// Launches the dK/dV and dQ kernels of the 64-row tiles (e.fn's), allowing them more than 48 KB of
+/// shared memory in prepare_kernels() where they need that.
+void emit_mma_backward_launches(CudaEmit& e, const Node& n);
 
 /// Mixed precision's attention (attention_bf16_cuda.cpp's arithmetic) on tensor cores: every
 /// operand of its products is a bfloat16 (or float16) value, so one TF32 mma each is exact.

@@ -149,7 +149,8 @@ constexpr bool mma_slots_invert_positions() {
 static_assert(mma_slots_invert_positions(), "mma_a_slot and mma_b_slot invert the fragment layouts");
 
 // The emulated mma: every lane publishes its fragments, and each computes its own D elements from
-// the whole warp's, reading only the TF32 bits of A and B (as the tensor cores do).
+// the A rows and B columns they need, taken from the lanes that hold them, reading only the TF32
+// bits of A and B (as the tensor cores do).
 inline void emulated_mma_tf32_16x8x8(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2],
                                      const float (&c)[4]) {
   struct Fragments {

@@ -10,6 +10,12 @@
 #include <cstddef>
 
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__ILP32__)
+#define LTGEN_EMU_OWN_CONTEXT_SWITCH 1  // fiber_context.cpp has the switch
+#else
+#define LTGEN_EMU_OWN_CONTEXT_SWITCH 0
+#endif
+
+#if LTGEN_EMU_OWN_CONTEXT_SWITCH
 
 namespace ltgen_emu {
 

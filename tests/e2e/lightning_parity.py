@@ -24,6 +24,12 @@ from safetensors.numpy import save_file
 import common
 from common import check
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cuda"))
+import gpu_parity  # noqa: E402  (its emulated build, and its comparison of HOOK lines)
+
+# The Lightning script's line (ltgen --emit lightning) after which a test adds Trainer overrides.
+OVERRIDES = '    overrides = {"default_root_dir": cli.default_root_dir} if cli.default_root_dir else {}\n'
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--ltgen", required=True)
 parser.add_argument("--lightning-python", required=True)
@@ -300,8 +306,6 @@ def run():
     fp16 = str(spec.get("trainer", {}).get("precision", "32-true")) in ("16", "16-mixed")
     if args.emulator:
         # gpu_parity.py's build for the emulator, of the spec copied beside the data it names.
-        sys.path.insert(0, os.path.join(args.source, "tests", "cuda"))
-        import gpu_parity
         program = gpu_parity.build_emulated(argparse.Namespace(**{**vars(args), "spec": work_spec}), spec["name"],
                                             os.path.join(args.work, "program"))
     else:
@@ -346,8 +350,6 @@ def run():
               f"the precision line and 'Initializing distributed' are not in Lightning's order:\n{err}")
 
     if "hooks" in spec:
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cuda"))
-        import gpu_parity
         gpu_parity.compare_hook_lines(proc.stdout, out, names=("Lightning", "ltgen"))
         with open(os.path.join(args.work, "hook_lines.txt"), "w") as f:  # the GPU kit's reference
             f.write("".join(line + "\n" for line in out.splitlines() if line.startswith("HOOK ")))
@@ -442,7 +444,7 @@ def give_fp16_plugin_on_cpu(script):
     precision="16-mixed", which Lightning's CPU would turn into bf16-mixed)."""
     with open(script) as f:
         text = f.read()
-    anchor = '    overrides = {"default_root_dir": cli.default_root_dir} if cli.default_root_dir else {}\n'
+    anchor = OVERRIDES
     check(text.count(anchor) == 1, f"{script} has no line {anchor.strip()!r} to add the plugin after")
     text = text.replace(anchor, anchor + (
         "    from lightning.pytorch.plugins.precision import MixedPrecision\n"
@@ -456,7 +458,7 @@ def give_callback(script, callback):
     with open(script) as f:
         text = f.read()
     check("callbacks=" not in text, f"{script} has callbacks of its own: the Hooks callback is not added to them")
-    anchor = '    overrides = {"default_root_dir": cli.default_root_dir} if cli.default_root_dir else {}\n'
+    anchor = OVERRIDES
     check(text.count(anchor) == 1, f"{script} has no line {anchor.strip()!r} to add the callback after")
     with open(callback) as f:
         hooks = f.read()

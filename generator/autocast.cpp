@@ -215,6 +215,8 @@ const char* autocast_dtype_name() { return float16_emission ? "float16" : "bfloa
 
 const char* autocast_precision() { return float16_emission ? "16-mixed" : "bf16-mixed"; }
 
+const char* autocast_format16() { return float16_emission ? "ltrt::cuda::Format16::fp16" : "ltrt::cuda::Format16::bf16"; }
+
 Float16Emission::Float16Emission(bool on) : previous_(float16_emission) { float16_emission = on; }
 
 Float16Emission::~Float16Emission() { float16_emission = previous_; }

@@ -34,6 +34,7 @@ std::string autocast_round();
 float autocast_round_value(float x);   // the same rounding, for constants computed here
 const char* autocast_dtype_name();     // "bfloat16" or "float16", for comments
 const char* autocast_precision();      // "bf16-mixed" or "16-mixed", for comments
+const char* autocast_format16();       // the runtime's ltrt::cuda::Format16 of the dtype
 class Float16Emission {
  public:
   explicit Float16Emission(bool on);

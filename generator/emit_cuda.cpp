@@ -6,6 +6,7 @@
 /// training step in one CUDA graph.
 #include "emit_cuda.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <stdexcept>
 
@@ -51,6 +52,7 @@ struct CudaEmitter : Emitter {
   std::vector<NodeCuda> code;        // per node; views have none
   std::vector<size_t> kernels_from;  // per node: the node whose kernels it launches (first_alike)
   std::vector<size_t> function_from;  // per node: the node whose host function it calls (first_alike)
+  std::int64_t operands16_bytes = 0;  // the most any node's gemm_16bit calls need (CudaEmit)
 
   CudaEmitter(const Spec& s, const Graph& graph, const MemoryPlan& p, const CudaTarget& target) : Emitter(s, graph, p) {
     code.resize(g.nodes.size());
@@ -64,6 +66,7 @@ struct CudaEmitter : Emitter {
       CodeWriter k, body(1), prepare(1);
       CudaEmit e{k, body, prepare, kFnPlaceholder, target.shared_budget, target.tensor_cores};
       d.emit_cuda(e, n, g);
+      operands16_bytes = std::max(operands16_bytes, e.operands16_bytes);
       code[i] = {k.str(), body.str(), prepare.str()};
       // What prepare_kernels() sets for the kernels (their shared memory) must match too.
       if (!k.str().empty()) kernels[i] = k.str() + '\0' + prepare.str();
@@ -273,7 +276,11 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line("}  // namespace");
   w.line();
   w.open("const ltrt::DeviceSteps& cuda_steps()");
-  w.line(std::string("static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels") +
+  if (e.operands16_bytes > 0)
+    w.line("// The device memory gemm_16bit's copies of " + std::string(autocast_dtype_name()) +
+           " GEMM operands need at most (at the largest batch).");
+  w.line(std::string("static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels, ") +
+         "/*operands16_bytes=*/" + std::to_string(e.operands16_bytes) +
          (e.split_step() ? ", training_forward, training_backward" : "") + "};");
   w.line("return steps;");
   w.close();

@@ -736,11 +736,9 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
                               const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 128, kOut = 10;
   const int rows = n;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
+                         ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
   if (count == 0) return;
   layers_10_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, count);
@@ -930,12 +928,12 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
                                const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 128, kOut = 10;
   const int rows = n;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f,
-                    dweight);                                                              // dout^T @ inp
-  ltrt::cuda::sgemm(exact_tf32, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
+                         accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
+                         ltrt::cuda::Epilogue::none, nullptr,
+                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -1943,7 +1941,9 @@ void prepare_kernels() {}  // none: every kernel's shared memory is within the d
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};
+  // The device memory gemm_16bit's copies of bfloat16 GEMM operands need at most (at the largest batch).
+  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
+                                       /*operands16_bytes=*/10752};
   return steps;
 }
 

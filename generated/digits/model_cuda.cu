@@ -435,7 +435,8 @@ void prepare_kernels() {}  // none: every kernel's shared memory is within the d
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};
+  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
+                                       /*operands16_bytes=*/0};
   return steps;
 }
 

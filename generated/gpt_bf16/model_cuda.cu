@@ -401,11 +401,9 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
   constexpr int kIn = 48, kOut = 144;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::none,
-                    nullptr);  // inp @ weight^T
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
+                         ltrt::cuda::Epilogue::none, nullptr);  // inp @ weight^T
   const int count = rows * kOut;
   if (count == 0) return;
   attn1_in_proj_forward_bias_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, bias, n,
@@ -668,11 +666,9 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
   constexpr int kIn = 48, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
+                         ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
   if (count == 0) return;
   attn1_out_proj_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out,
@@ -756,11 +752,9 @@ static void fc1_forward(float* out, const float* inp, const float* weight, const
   constexpr int kIn = 48, kOut = 192;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
+                         ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
   if (count == 0) return;
   attn1_out_proj_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out,
@@ -815,11 +809,9 @@ static void proj1_forward(float* out, const float* inp, const float* weight, con
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::bias,
-                    bias);  // inp @ weight^T + bias
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
+                         ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
   if (count == 0) return;
   attn1_out_proj_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out,
@@ -1040,11 +1032,9 @@ static void head_forward(float* out, const float* inp, const float* weight, int 
   constexpr int kIn = 48, kOut = 146;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, false, true, rows, kOut, kIn, inp, weight, 0.0f, out, ltrt::cuda::Epilogue::none,
-                    nullptr);  // inp @ weight^T
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
+                         ltrt::cuda::Epilogue::none, nullptr);  // inp @ weight^T
   const int count = rows * kOut;
   if (count == 0) return;
   attn1_out_proj_forward_activation_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out,
@@ -1190,12 +1180,12 @@ static void head_backward(float* dinp, float* dweight, const float* dout, const 
   constexpr int kIn = 48, kOut = 146;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f,
-                    dweight);                                                              // dout^T @ inp
-  ltrt::cuda::sgemm(exact_tf32, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
+                         accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
+                         ltrt::cuda::Epilogue::none, nullptr,
+                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
 }
 
 // head backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1421,12 +1411,12 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f,
-                    dweight);                                                              // dout^T @ inp
-  ltrt::cuda::sgemm(exact_tf32, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
+                         accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
+                         ltrt::cuda::Epilogue::none, nullptr,
+                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -1586,12 +1576,12 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
   constexpr int kIn = 48, kOut = 192;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f,
-                    dweight);                                                              // dout^T @ inp
-  ltrt::cuda::sgemm(exact_tf32, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
+                         accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
+                         ltrt::cuda::Epilogue::none, nullptr,
+                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -1688,12 +1678,12 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
   constexpr int kIn = 48, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f,
-                    dweight);                                                              // dout^T @ inp
-  ltrt::cuda::sgemm(exact_tf32, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
+                         accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
+                         ltrt::cuda::Epilogue::none, nullptr,
+                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -2251,12 +2241,12 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
   constexpr int kIn = 48, kOut = 144;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: TF32 holds them exactly, so tensor cores give float32 products and sums
-  ltrt::cuda::Context exact_tf32 = ctx;
-  exact_tf32.tf32 = true;
-  ltrt::cuda::sgemm(exact_tf32, true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f,
-                    dweight);                                                              // dout^T @ inp
-  ltrt::cuda::sgemm(exact_tf32, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight
+  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
+                         accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
+                         ltrt::cuda::Epilogue::none, nullptr,
+                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -3406,7 +3396,9 @@ void prepare_kernels() {
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};
+  // The device memory gemm_16bit's copies of bfloat16 GEMM operands need at most (at the largest batch).
+  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
+                                       /*operands16_bytes=*/491520};
   return steps;
 }
 

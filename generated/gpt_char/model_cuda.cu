@@ -2912,7 +2912,8 @@ void prepare_kernels() {
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels};
+  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
+                                       /*operands16_bytes=*/0};
   return steps;
 }
 

@@ -4,6 +4,7 @@
 /// for large ones; unary activations after it are fused into its bias loop.
 /// As torch, it applies to the last dimension: an input (batch, T, in) is
 /// batch * T rows (sequences), the output (batch, T, out).
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -127,19 +128,45 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   }
 }
 
-// The context the node's GEMMs run in: under bf16-mixed every operand of a Linear's GEMMs holds
-// bfloat16 values (autocast's casts, and the rounded gradient of its bfloat16 output), which TF32
-// represents exactly, so tensor cores give the exact products summed in float32 whatever
-// float32_matmul_precision says: "exact_tf32", a copy of ctx that allows them. Else "ctx".
-std::string gemm_context(CodeWriter& w, const std::vector<int>& operands, const Graph& g) {
-  for (int v : operands)
-    if (!g.value(v).bf16) return "ctx";
-  w.line(std::string("// ") + autocast_dtype_name() + " operands: TF32 holds them exactly, so tensor cores give float32 "
-         "products and sums");
-  w.line("ltrt::cuda::Context exact_tf32 = ctx;");
-  w.line("exact_tf32.tf32 = true;");
-  return "exact_tf32";
-}
+// How the node's GEMMs are called. Under mixed precision every operand of a Linear's GEMMs holds
+// 16-bit values (autocast's casts, and the rounded gradient of its 16-bit output), so their
+// products are exact in float32 whatever float32_matmul_precision says. Where every target GPU
+// has 16-bit tensor cores, gemm_16bit multiplies 16-bit copies of them there; elsewhere sgemm
+// takes them on TF32 tensor cores, which hold them exactly too ("exact_tf32", a copy of ctx that
+// allows them). Float32 operands: sgemm with ctx.
+struct GemmCall {
+  bool sixteen = false;
+  std::string context = "ctx";
+
+  GemmCall(CudaEmit& e, const std::vector<int>& operands, const Graph& g) {
+    for (int v : operands)
+      if (!g.value(v).bf16) return;
+    CodeWriter& w = e.body;
+    if (e.tensor_cores) {
+      sixteen = true;
+      w.line(std::string("// ") + autocast_dtype_name() + " operands: " + autocast_dtype_name() +
+             " tensor cores multiply copies of them, their products exact and summed in float32");
+      return;
+    }
+    w.line(std::string("// ") + autocast_dtype_name() + " operands: TF32 holds them exactly, so tensor cores give float32 "
+           "products and sums");
+    w.line("ltrt::cuda::Context exact_tf32 = ctx;");
+    w.line("exact_tf32.tf32 = true;");
+    context = "exact_tf32";
+  }
+
+  // The call's opening, up to its transposes: "ltrt::cuda::sgemm(ctx, " or the gemm_16bit one.
+  std::string open() const {
+    if (!sixteen) return "ltrt::cuda::sgemm(" + context + ", ";
+    return std::string("ltrt::cuda::gemm_16bit(ctx, ") + autocast_format16() + ", ";
+  }
+
+  // Records the copies' bytes of a gemm_16bit of [m, k] by [k, n] (at the largest batch).
+  void need(CudaEmit& e, std::int64_t m, std::int64_t n, std::int64_t k) const {
+    if (sixteen)
+      e.operands16_bytes = std::max(e.operands16_bytes, (m * k * 2 + 255) / 256 * 256 + k * n * 2);
+  }
+};
 
 // CUDA: cuBLASLt computes inp @ weight^T with the bias (and a lone ReLU) in its epilogue;
 // other fused activations follow in one elementwise kernel over the GEMM's output.
@@ -153,14 +180,16 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const std::int64_t r = rows_per_sample(x);
   if (r > 1) w.line("constexpr int kRowsPerSample = " + std::to_string(r) + ";  // applied to the last dimension");
   w.line(std::string("const int rows = n") + (r > 1 ? " * kRowsPerSample;" : ";"));
-  const std::string gemm_ctx = gemm_context(w, {n.inputs[0], n.inputs[1]}, g);
+  const GemmCall gemm(e, {n.inputs[0], n.inputs[1]}, g);
+  const std::int64_t in = attr_int(n, "in_features"), out = attr_int(n, "out_features");
+  gemm.need(e, x.shape.at(0) * r, out, in);
   // bf16-mixed's MultiheadAttention in_proj rounds the product before the bias when n > 1, as the
   // CPU's (emit_forward): the GEMM without its bias, then one kernel rounds, adds it and rounds.
   const bool round_first = n.attrs.count("bf16_round_before_bias") > 0;
   if (round_first && (keep_preact || !bias))
     throw std::logic_error("internal: bf16_round_before_bias on a Linear without a bias or with a pre-activation");
   if (round_first) {
-    w.line("ltrt::cuda::sgemm(" + gemm_ctx + ", false, true, rows, kOut, kIn, inp, weight, 0.0f, out, "
+    w.line(gemm.open() + "false, true, rows, kOut, kIn, inp, weight, 0.0f, out, "
            "ltrt::cuda::Epilogue::none, nullptr);  // inp @ weight^T");
     emit_elementwise_kernel(e, e.fn + "_bias_kernel",
                             {{"float* out", "out"}, {"const float* __restrict__ bias", "bias"}, {"int n", "n"}},
@@ -177,7 +206,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   std::string epilogue = bias ? "ltrt::cuda::Epilogue::bias" : "ltrt::cuda::Epilogue::none";
   if (lone_relu) epilogue = bias ? "ltrt::cuda::Epilogue::relu_bias" : "ltrt::cuda::Epilogue::relu";
   const std::string z = keep_preact ? "preact" : "out";
-  w.line("ltrt::cuda::sgemm(" + gemm_ctx + ", false, true, rows, kOut, kIn, inp, weight, 0.0f, " + z + ", " + epilogue + ", " +
+  w.line(gemm.open() + "false, true, rows, kOut, kIn, inp, weight, 0.0f, " + z + ", " + epilogue + ", " +
          (bias ? "bias" : "nullptr") + ");  // inp @ weight^T" + (bias ? " + bias" : "") + (lone_relu ? ", ReLU" : ""));
   if (n.epilogue.empty() || lone_relu) return;
   const std::vector<std::string> body = {"out[i] = " + apply_epilogue(n, z + "[i]") + ";"};
@@ -196,11 +225,18 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const std::int64_t r = rows_per_sample(x);
   if (r > 1) w.line("constexpr int kRowsPerSample = " + std::to_string(r) + ";  // applied to the last dimension");
   w.line(std::string("const int rows = n") + (r > 1 ? " * kRowsPerSample;" : ";"));
-  const std::string gemm_ctx = gemm_context(w, n.inputs, g);  // dout, inp (and weight)
-  w.line("ltrt::cuda::sgemm(" + gemm_ctx + ", true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, "
-         "dweight);  // dout^T @ inp");
-  if (attr_bool(n, "need_dinp"))
-    w.line("ltrt::cuda::sgemm(" + gemm_ctx + ", false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
+  const GemmCall gemm(e, n.inputs, g);  // dout, inp (and weight)
+  const std::int64_t in = attr_int(n, "in_features"), out = attr_int(n, "out_features"), max_rows = x.shape.at(0) * r;
+  w.line(gemm.open() + "true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp");
+  gemm.need(e, out, in, max_rows);
+  if (attr_bool(n, "need_dinp")) {
+    if (gemm.sixteen)
+      w.line(gemm.open() + "false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp, ltrt::cuda::Epilogue::none, "
+             "nullptr, /*a_copied=*/true);  // dout @ weight, dout's copy from the call above");
+    else
+      w.line(gemm.open() + "false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
+    gemm.need(e, max_rows, in, out);
+  }
   if (!bias) return;
   // dbias: the column sums of dout, spread over 32 lanes of rows a column (a thread per column
   // over every row left most of the GPU idle: GPT-2's 768 columns of 8192 rows).

@@ -99,7 +99,8 @@ class CudaBackend : public Backend {
     const std::size_t clip = align_up(kClipBlocks * sizeof(double) + sizeof(float));
     const std::size_t sums = align_up(sizeof(EvalSums));
     const std::size_t zeroed = arena + scalars + clip + sums;
-    LTRT_CUDA_CHECK(cudaMalloc(&block_, zeroed + 2 * staging_bytes_ + kWorkspaceBytes));
+    const std::size_t operands16 = align_up(m_.device_steps->operands16_bytes);
+    LTRT_CUDA_CHECK(cudaMalloc(&block_, zeroed + 2 * staging_bytes_ + kWorkspaceBytes + operands16));
     arena_ = static_cast<std::byte*>(block_);
     scalars_ = reinterpret_cast<StepScalars*>(arena_ + arena);
     clip_scratch_ = arena_ + arena + scalars;
@@ -116,7 +117,8 @@ class CudaBackend : public Backend {
     LTRT_CUDA_CHECK(cudaEventCreateWithFlags(&train_loss_ready_, cudaEventDisableTiming));
     for (cudaEvent_t* e : {&staged_[0], &staged_[1], &slot_free_[0], &slot_free_[1]})
       LTRT_CUDA_CHECK(cudaEventCreateWithFlags(e, cudaEventDisableTiming));
-    ctx_ = Context{compute_, blas_, workspace_, kWorkspaceBytes, scalars_, m_.tf32_matmul};
+    ctx_ = Context{compute_, blas_, workspace_, kWorkspaceBytes, scalars_, m_.tf32_matmul,
+                   operands16 > 0 ? static_cast<std::byte*>(workspace_) + kWorkspaceBytes : nullptr, operands16};
     if (m_.tf32_matmul) name_ += ", TF32 matmuls";
 
     // Pinned: the two staging buffers, then what is read back (the evaluation's sums, a training

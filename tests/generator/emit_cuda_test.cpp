@@ -6,6 +6,7 @@
 #include <regex>
 #include <set>
 
+#include "autocast.hpp"
 #include "autodiff.hpp"
 #include "build_graph.hpp"
 #include "emit_cuda.hpp"
@@ -18,10 +19,14 @@ namespace {
 
 // model_cuda.cu for a spec of `model` (the spec's "model" object, without braces), built for
 // `architectures` (--cuda-arch).
-std::string model_cu(const std::string& model, const std::string& architectures = "80-real;90-real;90-virtual") {
+// `precision`: trainer.precision ("bf16-mixed", "16-mixed": autocast's casts and roundings).
+std::string model_cu(const std::string& model, const std::string& architectures = "80-real;90-real;90-virtual",
+                     const std::string& precision = "32-true") {
   const Spec spec = parse_spec("test.json", R"({"name": "t", "model": {)" + model + R"(},
-    "data": {"batch_size": 2, "train": {"source": "randn", "num_samples": 4}}, "optimizer": {"type": "SGD", "lr": 0.1}})");
+    "data": {"batch_size": 2, "train": {"source": "randn", "num_samples": 4}}, "optimizer": {"type": "SGD", "lr": 0.1},
+    "trainer": {"accelerator": "gpu", "precision": ")" + precision + R"("}})");
   Graph g = build_graph(spec);
+  if (spec.mixed_precision()) autocast_bf16(g, spec);
   differentiate(g);
   fuse_elementwise(g);
   const MemoryPlan plan = plan_memory(g, spec.optimizer, assign_param_groups(g, spec));
@@ -196,6 +201,33 @@ TEST(EmitCuda, AttentionForwardUsesTensorCoresWhereEveryTargetHasThem) {
   EXPECT_EQ(forward(6, "80-real").find(tensor_cores), std::string::npos);  // not a multiple of 4
   EXPECT_TRUE(cuda_target("80-real;90-real;90-virtual").tensor_cores);
   EXPECT_FALSE(cuda_target("86-real;75-virtual").tensor_cores);
+}
+
+// Under mixed precision a Linear's GEMMs multiply 16-bit copies of their operands where every
+// target has 16-bit tensor cores, and the program allots the copies' memory; elsewhere TF32
+// tensor cores take them as they are; float32 GEMMs stay sgemm.
+TEST(EmitCuda, MixedPrecisionGemmsTakeSixteenBitTensorCoresWhereEveryTargetHasThem) {
+  const std::string model = layers_model(R"({"type": "ReLU"})");
+  const std::string bf16 = model_cu(model, "80-real;90-real;90-virtual", "bf16-mixed");
+  EXPECT_NE(function(bf16, "layers_0_forward").find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, "),
+            std::string::npos);
+  const std::string backward = function(bf16, "layers_2_backward");
+  EXPECT_NE(backward.find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp"),
+            std::string::npos)
+      << backward;
+  EXPECT_NE(backward.find("/*a_copied=*/true"), std::string::npos) << backward;
+  // The most: layers.0's forward over a batch of 2, inp [2, 6]'s copy (24 bytes, rounded up to
+  // 256) and then weight^T [6, 8]'s (96 bytes).
+  EXPECT_NE(bf16.find("/*operands16_bytes=*/352}"), std::string::npos);
+  const std::string fp16 = model_cu(model, "80-real", "16-mixed");
+  EXPECT_NE(fp16.find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, "), std::string::npos);
+  const std::string turing = model_cu(model, "75-real;86-real", "bf16-mixed");
+  EXPECT_EQ(turing.find("gemm_16bit"), std::string::npos);
+  EXPECT_NE(turing.find("ltrt::cuda::sgemm(exact_tf32, "), std::string::npos);
+  EXPECT_NE(turing.find("/*operands16_bytes=*/0"), std::string::npos);
+  const std::string float32 = model_cu(model);
+  EXPECT_EQ(float32.find("gemm_16bit"), std::string::npos);
+  EXPECT_NE(float32.find("ltrt::cuda::sgemm(ctx, "), std::string::npos);
 }
 
 TEST(EmitCuda, TargetBudgets) {

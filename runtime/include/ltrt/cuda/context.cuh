@@ -10,6 +10,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include "ltrt/cuda/exact16.cuh"
 #include "ltrt/model.hpp"
 
 namespace ltrt::cuda {
@@ -53,6 +54,8 @@ struct Context {
   std::size_t workspace_bytes;
   const StepScalars* scalars;   // device memory
   bool tf32 = false;            // GEMMs may use TF32 tensor cores (ModelDef::tf32_matmul)
+  void* operands16 = nullptr;   // gemm_16bit's copies of its operands (DeviceSteps::operands16_bytes)
+  std::size_t operands16_bytes = 0;
 };
 
 // Throw ltrt::Error naming the call and where it was made when a status is not success.
@@ -89,6 +92,22 @@ void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, 
 // (batch, T, features) sequence, say.
 void sgemm_ld(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda,
               const float* b, int ldb, float beta, float* c, int ldc);
+
+// sgemm for A and B whose every element `format` holds exactly (mixed precision's casts and
+// rounded tensors): A and B are copied to 16 bits in ctx.operands16, A's copy first, and multiplied
+// on 16-bit tensor cores, whose products are exact and summed in float32. The same arithmetic as
+// sgemm on TF32 tensor cores (exact on such values), at twice their rate. `a_copied`: A is the A
+// of the previous gemm_16bit on ctx.stream, whose copy is still there (a Linear's backward reads
+// dout twice). Throws ltrt::Error when the copies do not fit ctx.operands16_bytes.
+void gemm_16bit(const Context& ctx, Format16 format, bool trans_a, bool trans_b, int m, int n, int k, const float* a,
+                const float* b, float beta, float* c, Epilogue epilogue = Epilogue::none, const float* bias = nullptr,
+                bool a_copied = false);
+
+// The bytes of ctx.operands16 that gemm_16bit needs for an [m, k] A and a [k, n] B (A's copy
+// rounded up to 256 bytes, cuBLASLt's best alignment, then B's).
+constexpr std::size_t operands16_bytes(std::int64_t m, std::int64_t n, std::int64_t k) {
+  return (static_cast<std::size_t>(m * k) * 2 + 255) / 256 * 256 + static_cast<std::size_t>(k * n) * 2;
+}
 
 // Uniform float in [0, 1) from (seed, stream, index): splitmix64's finaliser over the three,
 // 24 random bits. Each element of each layer gets its own number, in any order.

@@ -1,4 +1,5 @@
-// The CUDA emulator's stand-in for cuBLASLt (cublasLt.h): float32 matrix multiplications with
+// The CUDA emulator's stand-in for cuBLASLt (cublasLt.h): matrix multiplications (float32, or
+// bfloat16 or float16 A and B, into float32) with
 // the descriptors, layouts, preferences and epilogues ltgen's runtime sets, computed on the CPU.
 // Shapes, transposes, leading dimensions, batch strides and declared pointer alignments are
 // checked as cuBLASLt checks them; what it does not know is refused (CUBLAS_STATUS_NOT_SUPPORTED).
@@ -76,10 +77,13 @@ enum cublasLtMatmulPreferenceAttributes_t {
 };
 
 // The numerical implementation flags (cublasLtNumericalImplFlags_t) that the emulator's one
-// algorithm reports: float32 FMA, or TF32 inputs on tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32).
+// algorithm reports: float32 FMA, TF32 inputs on tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32), or
+// bfloat16 or float16 inputs on tensor cores.
 #define CUBLASLT_NUMERICAL_IMPL_FLAGS_FMA (0x01ull << 0)
 #define CUBLASLT_NUMERICAL_IMPL_FLAGS_HMMA (0x02ull << 0)
 #define CUBLASLT_NUMERICAL_IMPL_FLAGS_ACCUMULATOR_32F (0x02ull << 8)
+#define CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_16F (0x01ull << 16)
+#define CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_16BF (0x02ull << 16)
 #define CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_TF32 (0x04ull << 16)
 #define CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_32F (0x08ull << 16)
 

@@ -1,5 +1,6 @@
-// The emulated cuBLASLt: D = alpha op(A) op(B) + beta C (column-major, float32), then the
-// epilogue, enqueued on the stream like any device work. Batches are refused: ltgen uses none.
+// The emulated cuBLASLt: D = alpha op(A) op(B) + beta C (column-major; A and B float32, or both
+// bfloat16 or both float16; C and D float32), then the epilogue, enqueued on the stream like any
+// device work. Batches are refused: ltgen uses none.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -64,10 +65,14 @@ cublasStatus_t check_shapes(const cublasLtMatmulDescOpaque_t& d, const cublasLtM
                             const cublasLtMatrixLayoutOpaque_t& out) {
   if ((d.compute != CUBLAS_COMPUTE_32F && d.compute != CUBLAS_COMPUTE_32F_FAST_TF32) || d.scale != CUDA_R_32F)
     return CUBLAS_STATUS_NOT_SUPPORTED;
-  for (const auto* x : {&a, &b, &c, &out}) {
-    if (x->type != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+  // The combinations of cuBLASLt's table that ltgen uses: A and B of one type (float32, or 16-bit
+  // with CUBLAS_COMPUTE_32F), C and D float32.
+  const bool sixteen = a.type == CUDA_R_16BF || a.type == CUDA_R_16F;
+  if ((a.type != CUDA_R_32F && !sixteen) || b.type != a.type || c.type != CUDA_R_32F || out.type != CUDA_R_32F ||
+      (sixteen && d.compute != CUBLAS_COMPUTE_32F))
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  for (const auto* x : {&a, &b, &c, &out})
     if (x->ld < static_cast<std::int64_t>(std::max<std::uint64_t>(x->rows, 1))) return CUBLAS_STATUS_INVALID_VALUE;
-  }
   std::uint64_t am, ak, bk, bn;
   op_shape(a, d.trans_a, am, ak);
   op_shape(b, d.trans_b, bk, bn);
@@ -97,9 +102,36 @@ float to_tf32(float x) {
   return x;
 }
 
-float element(const float* x, const cublasLtMatrixLayoutOpaque_t& l, cublasOperation_t op, std::uint64_t i,
+// A bfloat16's or float16's value (every one is a float32 value).
+float from_16bit(std::uint16_t h, cudaDataType_t type) {
+  std::uint32_t bits;
+  if (type == CUDA_R_16BF) {
+    bits = static_cast<std::uint32_t>(h) << 16;
+  } else {
+    const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+    const std::uint32_t exponent = (h >> 10) & 0x1fu, fraction = h & 0x3ffu;
+    if (exponent == 0x1f) {
+      bits = sign | 0x7f800000u | (fraction << 13);  // infinity, NaN
+    } else if (exponent != 0) {
+      bits = sign | ((exponent + 112u) << 23) | (fraction << 13);
+    } else {  // zero or subnormal: fraction * 2^-24, exact
+      const float magnitude = static_cast<float>(fraction) * 5.9604644775390625e-8f;
+      std::memcpy(&bits, &magnitude, sizeof bits);
+      bits |= sign;
+    }
+  }
+  float x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+// Element (i, j) of op(X), X stored column-major with X's layout and type.
+float element(const void* x, const cublasLtMatrixLayoutOpaque_t& l, cublasOperation_t op, std::uint64_t i,
               std::uint64_t j) {
-  return op == CUBLAS_OP_N ? x[i + j * static_cast<std::uint64_t>(l.ld)] : x[j + i * static_cast<std::uint64_t>(l.ld)];
+  const std::uint64_t at = op == CUBLAS_OP_N ? i + j * static_cast<std::uint64_t>(l.ld)
+                                             : j + i * static_cast<std::uint64_t>(l.ld);
+  if (l.type == CUDA_R_32F) return static_cast<const float*>(x)[at];
+  return from_16bit(static_cast<const std::uint16_t*>(x)[at], l.type);
 }
 
 }  // namespace
@@ -203,13 +235,14 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
     return CUBLAS_STATUS_INVALID_VALUE;
   const cublasStatus_t shapes = check_shapes(*desc, *a, *b, *c, *d);
   if (shapes != CUBLAS_STATUS_SUCCESS) return shapes;
-  // The one algorithm: TF32 inputs on tensor cores with _FAST_TF32 (it rounds them, below), else
-  // float32 FMA. None when the preference's mask excludes what it uses.
-  const std::uint64_t uses = desc->compute == CUBLAS_COMPUTE_32F_FAST_TF32
-                                 ? CUBLASLT_NUMERICAL_IMPL_FLAGS_HMMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_TF32 |
-                                       CUBLASLT_NUMERICAL_IMPL_FLAGS_ACCUMULATOR_32F
-                                 : CUBLASLT_NUMERICAL_IMPL_FLAGS_FMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_32F |
-                                       CUBLASLT_NUMERICAL_IMPL_FLAGS_ACCUMULATOR_32F;
+  // The one algorithm: 16-bit inputs on tensor cores; TF32 inputs on tensor cores with _FAST_TF32
+  // (it rounds them, below); else float32 FMA. None when the preference's mask excludes what it uses.
+  std::uint64_t uses = CUBLASLT_NUMERICAL_IMPL_FLAGS_FMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_32F;
+  if (a->type == CUDA_R_16BF) uses = CUBLASLT_NUMERICAL_IMPL_FLAGS_HMMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_16BF;
+  else if (a->type == CUDA_R_16F) uses = CUBLASLT_NUMERICAL_IMPL_FLAGS_HMMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_16F;
+  else if (desc->compute == CUBLAS_COMPUTE_32F_FAST_TF32)
+    uses = CUBLASLT_NUMERICAL_IMPL_FLAGS_HMMA | CUBLASLT_NUMERICAL_IMPL_FLAGS_INPUT_TF32;
+  uses |= CUBLASLT_NUMERICAL_IMPL_FLAGS_ACCUMULATOR_32F;
   if ((uses & ~pref->implementations) != 0) {
     *found = 0;
     return CUBLAS_STATUS_SUCCESS;
@@ -251,8 +284,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
   const cublasLtMatmulDescOpaque_t op = *desc;
   const cublasLtMatrixLayoutOpaque_t la = *a_layout, lb = *b_layout, lc = *c_layout, ld = *d_layout;
-  const auto* A = static_cast<const float*>(a);
-  const auto* B = static_cast<const float*>(b);
+  const void* A = a;
+  const void* B = b;
   const auto* C = static_cast<const float*>(c);
   auto* D = static_cast<float*>(d);
   const bool tf32 = op.compute == CUBLAS_COMPUTE_32F_FAST_TF32;

@@ -217,6 +217,10 @@ const char* autocast_precision() { return float16_emission ? "16-mixed" : "bf16-
 
 const char* autocast_format16() { return float16_emission ? "ltrt::cuda::Format16::fp16" : "ltrt::cuda::Format16::bf16"; }
 
+const char* autocast_bits16() { return float16_emission ? "ltrt::cuda::fp16_bits" : "ltrt::cuda::bf16_bits"; }
+
+const char* autocast_value16() { return float16_emission ? "ltrt::cuda::fp16_value" : "ltrt::cuda::bf16_value"; }
+
 Float16Emission::Float16Emission(bool on) : previous_(float16_emission) { float16_emission = on; }
 
 Float16Emission::~Float16Emission() { float16_emission = previous_; }

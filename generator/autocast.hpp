@@ -35,6 +35,8 @@ float autocast_round_value(float x);   // the same rounding, for constants compu
 const char* autocast_dtype_name();     // "bfloat16" or "float16", for comments
 const char* autocast_precision();      // "bf16-mixed" or "16-mixed", for comments
 const char* autocast_format16();       // the runtime's ltrt::cuda::Format16 of the dtype
+const char* autocast_bits16();         // its 16-bit bits of a value it holds (ltrt/cuda/exact16.cuh)
+const char* autocast_value16();        // the value of its 16-bit bits
 class Float16Emission {
  public:
   explicit Float16Emission(bool on);

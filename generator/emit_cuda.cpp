@@ -12,6 +12,7 @@
 
 #include "autocast.hpp"
 #include "code_writer.hpp"
+#include "cuda_storage16.hpp"
 #include "op.hpp"
 #include "program_emitter.hpp"
 
@@ -55,6 +56,7 @@ struct CudaEmitter : Emitter {
   std::int64_t operands16_bytes = 0;  // the most any node's gemm_16bit calls need (CudaEmit)
 
   CudaEmitter(const Spec& s, const Graph& graph, const MemoryPlan& p, const CudaTarget& target) : Emitter(s, graph, p) {
+    stored16 = values_stored16(g, target.tensor_cores);
     code.resize(g.nodes.size());
     std::vector<std::string> kernels(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -65,6 +67,7 @@ struct CudaEmitter : Emitter {
       if (!d.emit_cuda) throw std::logic_error("internal: op " + n.op + " has no CUDA lowering");
       CodeWriter k, body(1), prepare(1);
       CudaEmit e{k, body, prepare, kFnPlaceholder, target.shared_budget, target.tensor_cores};
+      e.stored16 = &stored16;
       d.emit_cuda(e, n, g);
       operands16_bytes = std::max(operands16_bytes, e.operands16_bytes);
       code[i] = {k.str(), body.str(), prepare.str()};

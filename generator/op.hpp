@@ -54,6 +54,9 @@ struct CudaEmit {
   // Set by a lowering that calls ltrt::cuda::gemm_16bit: the most bytes of operand copies its
   // calls need (ltrt::cuda::operands16_bytes, at the largest batch).
   std::int64_t operands16_bytes = 0;
+  // Per value: stored as 16-bit bits (cuda_storage16.hpp); empty: none.
+  const std::vector<bool>* stored16 = nullptr;
+  bool is_stored16(int value) const { return stored16 && !stored16->empty() && stored16->at(value); }
 };
 
 struct OpDef {

@@ -116,9 +116,19 @@ struct Emitter {
     return torch_repr(*it->second, n);
   }
 
+  // Per value: the CUDA program stores it as 16-bit bits (cuda_storage16.hpp); empty in the CPU
+  // program, and where there are none.
+  std::vector<bool> stored16;
+
+  // The C++ type of a value's elements as the program stores them.
+  std::string element_type(int v) const {
+    if (!stored16.empty() && stored16.at(v)) return "std::uint16_t";
+    return dtype_cpp(g.value(v).dtype);
+  }
+
   // Inputs are const, except module state (running statistics), which the op updates in training.
-  std::string pointer_type(const Value& v, bool is_const) const {
-    return std::string(is_const && v.kind != ValueKind::state ? "const " : "") + dtype_cpp(v.dtype) + "*";
+  std::string pointer_type(int v, bool is_const) const {
+    return std::string(is_const && g.value(v).kind != ValueKind::state ? "const " : "") + element_type(v) + "*";
   }
 
   // Whether the node writes a parameter's gradient (a linear's backward under bf16-mixed writes
@@ -212,9 +222,9 @@ struct Emitter {
     const std::string qualifier = op_def(n.op).restrict_pointers ? " __restrict " : " ";
     std::vector<std::string> params;
     for (size_t i = 0; i < n.outputs.size(); ++i)
-      params.push_back(pointer_type(g.value(n.outputs[i]), false) + qualifier + slots.outputs.at(i));
+      params.push_back(pointer_type(n.outputs[i], false) + qualifier + slots.outputs.at(i));
     for (size_t i = 0; i < n.inputs.size(); ++i)
-      params.push_back(pointer_type(g.value(n.inputs[i]), true) + qualifier + slots.inputs.at(i));
+      params.push_back(pointer_type(n.inputs[i], true) + qualifier + slots.inputs.at(i));
     return params;
   }
 
@@ -374,7 +384,7 @@ struct Emitter {
 
   void emit_view(CodeWriter& w, int v) const {
     const Value& val = g.value(v);
-    w.line("auto* const " + val.name + " = reinterpret_cast<" + dtype_cpp(val.dtype) + "*>(arena + offset::" +
+    w.line("auto* const " + val.name + " = reinterpret_cast<" + element_type(v) + "*>(arena + offset::" +
            g.value(g.root(v)).name + ");  // " + shape_str(val.shape));
   }
 

@@ -130,8 +130,8 @@ constexpr std::size_t d_layers_0_weight = 24576;
 // layers.0: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[0]
 // out (32, 1, 8, 8) <- inp (32, 1, 8, 8)
-// Its kernels also serve layers_0_to_bf16_2, layers_1_to_bf16, layers_4_to_bf16, layers_5_to_bf16, layers_9_to_bf16,
-// layers_10_to_bf16, layers_10_to_bf16_2, layers_10_grad_to_bf16 and layers_3_grad_to_bf16: the same shapes and
+// Its kernels also serve layers_0_to_bf16_2, layers_1_to_bf16, layers_4_to_bf16, layers_5_to_bf16,
+// layers_10_to_bf16_2, layers_10_grad_to_bf16_3, layers_9_grad_to_bf16 and layers_3_grad_to_bf16: the same shapes and
 // constants, so the same code.
 
 __global__ void layers_0_to_bf16_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
@@ -686,27 +686,35 @@ static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, i
 // layers.9: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[9]
 // out (32, 128) <- inp (32, 128)
-// Also called by layers_9_grad_to_bf16 and layers_8_grad_to_bf16: the same shapes and constants, so the same code.
-// Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
-static void layers_9_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+// Its kernels also serve layers_10_to_bf16 and layers_10_grad_to_bf16: the same shapes and constants, so the same
+// code.
+
+__global__ void layers_9_to_bf16_kernel(std::uint16_t* __restrict__ out, const float* __restrict__ inp, int count) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  out[i] = ltrt::cuda::bf16_bits(ltrt::round_bf16(inp[i]));
+}
+
+static void layers_9_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 128;  // per sample
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
+  layers_9_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_9_to_bf16_kernel");
 }
 
 // layers.10: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[10]
 // out (10, 128) <- inp (10, 128)
-// Also called by layers_10_grad_to_bf16_3: the same shapes and constants, so the same code.
-// Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
-static void layers_10_to_bf16(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+// Its kernels are layers_9_to_bf16's: the same shapes and constants, so the same code.
+static void layers_10_to_bf16(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1280;
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = kNumel;
   if (count == 0) return;
-  layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
+  layers_9_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_9_to_bf16_kernel");
 }
 
 // layers.10: rounded to bfloat16 (bf16-mixed)
@@ -732,11 +740,12 @@ __global__ void layers_10_forward_activation_kernel(float* out, int count) {
   out[i] = ltrt::round_bf16(out[i]);
 }
 
-static void layers_10_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
-                              const ltrt::cuda::Context& ctx) {
+static void layers_10_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, const float* bias,
+                              int n, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 128, kOut = 10;
   const int rows = n;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
                          ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
@@ -864,13 +873,14 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // layers.10 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[10]
 // out (32, 10) <- inp (32, 10)
-// Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
-static void layers_10_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+// Its kernels are layers_9_to_bf16's: the same shapes and constants, so the same code.
+static void layers_10_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 10;  // per sample
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = n * kNumel;
   if (count == 0) return;
-  layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
+  layers_9_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_9_to_bf16_kernel");
 }
 
 // layers.10 backward: Linear(in_features=128, out_features=10, bias=True)
@@ -879,7 +889,7 @@ static void layers_10_grad_to_bf16(float* out, const float* inp, int n, const lt
 
 // Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
 // over the lanes. One split writes the sums; more write partial sums for layers_10_backward_dbias_splits_kernel.
-__global__ void layers_10_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+__global__ void layers_10_backward_dbias_kernel(float* __restrict__ dbias, const std::uint16_t* __restrict__ dout,
                                                 float* __restrict__ partials, int rows, int rows_per_split,
                                                 bool accumulate) {
   constexpr int kOut = 10;
@@ -894,7 +904,7 @@ __global__ void layers_10_backward_dbias_kernel(float* __restrict__ dbias, const
   if (k < kOut) {
     for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
+      sum_dbias += ltrt::cuda::bf16_value(dout[at]);
     }
   }
   partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
@@ -924,16 +934,17 @@ __global__ void layers_10_backward_dbias_splits_kernel(float* __restrict__ dbias
   dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
-static void layers_10_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                               const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_10_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout,
+                               const std::uint16_t* inp, const std::uint16_t* weight, int n, bool accumulate,
+                               const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 128, kOut = 10;
   const int rows = n;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // dout, inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
                          accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
-                         ltrt::cuda::Epilogue::none, nullptr,
-                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f,
+                         dinp);  // dout @ weight
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -982,9 +993,13 @@ static void layers_10_param_grad_add(float* dparam, const float* grad, bool accu
 // layers.10 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[10]
 // out (10, 128) <- inp (10, 128)
-// Calls layers_10_to_bf16: the same shapes and constants, so the same code.
+// Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
 static void layers_10_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  layers_10_to_bf16(out, inp, ctx);
+  constexpr int kNumel = 1280;
+  const int count = kNumel;
+  if (count == 0) return;
+  layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
 // layers.10 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -1004,9 +1019,14 @@ static void layers_10_param_grad_add_2(float* dparam, const float* grad, bool ac
 // layers.9 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[9]
 // out (32, 128) <- inp (32, 128)
-// Calls layers_9_to_bf16: the same shapes and constants, so the same code.
+// Also called by layers_8_grad_to_bf16: the same shapes and constants, so the same code.
+// Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
 static void layers_9_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  layers_9_to_bf16(out, inp, n, ctx);
+  constexpr int kNumel = 128;  // per sample
+  const int count = n * kNumel;
+  if (count == 0) return;
+  layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
 // layers.9 backward: Dropout(p=0.25, inplace=False)
@@ -1035,9 +1055,9 @@ static void layers_9_backward(float* dinp, const float* dout, const std::uint8_t
 // layers.8 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[8]
 // out (32, 128) <- inp (32, 128)
-// Calls layers_9_to_bf16: the same shapes and constants, so the same code.
+// Calls layers_9_grad_to_bf16: the same shapes and constants, so the same code.
 static void layers_8_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  layers_9_to_bf16(out, inp, n, ctx);
+  layers_9_grad_to_bf16(out, inp, n, ctx);
 }
 
 // layers.7 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -1702,7 +1722,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (32, 32, 4, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (32, 32, 2, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (32, 128)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);                // (32, 128)
+  auto* const layers_9_out = reinterpret_cast<std::uint16_t*>(arena + offset::layers_9_out);        // (32, 128)
   auto* const d_layers_10_weight_bf16_bf16 =
       reinterpret_cast<float*>(arena + offset::d_layers_10_weight_bf16_bf16);                       // (10, 128)
   auto* const d_layers_9_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_9_out_bf16);  // (32, 128)
@@ -1713,12 +1733,14 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                  // (32, 32, 2, 2)
   auto* const layers_9_out_f32 = reinterpret_cast<float*>(arena + offset::layers_9_out_f32);  // (32, 128)
-  auto* const layers_10_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_weight_bf16);  // (10, 128)
-  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);                // (32, 128)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);              // (32, 32, 4, 4)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                        // (32,)
-  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);            // (32, 10)
-  auto* const d_layers_10_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_10_out_bf16);  // (32, 10)
+  auto* const layers_10_weight_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_10_weight_bf16);              // (10, 128)
+  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);    // (32, 128)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);    // (32, 32, 4, 4)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (32,)
+  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);  // (32, 10)
+  auto* const d_layers_10_out_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::d_layers_10_out_bf16);                               // (32, 10)
   auto* const d_layers_10_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_10_weight_bf16);  // (10, 128)
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);       // (32, 128)
   auto* const d_layers_9_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_9_out_dinp);          // (32, 128)
@@ -1834,13 +1856,14 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                  // (32, 32, 4, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                  // (32, 32, 2, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                  // (32, 128)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);                  // (32, 128)
+  auto* const layers_9_out = reinterpret_cast<std::uint16_t*>(arena + offset::layers_9_out);          // (32, 128)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                  // (32, 32, 2, 2)
   auto* const layers_9_out_f32 = reinterpret_cast<float*>(arena + offset::layers_9_out_f32);  // (32, 128)
-  auto* const layers_10_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_weight_bf16);  // (10, 128)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32,)
-  auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);   // (32, 128)
+  auto* const layers_10_weight_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_10_weight_bf16);                         // (10, 128)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
+  auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);  // (32, 128)
   layers_0_to_bf16(x_bf16, x, n, ctx);
   layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight, ctx);
   layers_0_forward(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n, ctx);
@@ -1907,12 +1930,13 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                  // (32, 32, 4, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                  // (32, 32, 2, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                  // (32, 128)
-  auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);                  // (32, 128)
+  auto* const layers_9_out = reinterpret_cast<std::uint16_t*>(arena + offset::layers_9_out);          // (32, 128)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                  // (32, 32, 2, 2)
   auto* const layers_9_out_f32 = reinterpret_cast<float*>(arena + offset::layers_9_out_f32);  // (32, 128)
-  auto* const layers_10_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_weight_bf16);  // (10, 128)
-  auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);   // (32, 128)
+  auto* const layers_10_weight_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_10_weight_bf16);                         // (10, 128)
+  auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);  // (32, 128)
   layers_0_to_bf16(x_bf16, x, n, ctx);
   layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight, ctx);
   layers_0_forward(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n, ctx);
@@ -1941,9 +1965,8 @@ void prepare_kernels() {}  // none: every kernel's shared memory is within the d
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  // The device memory gemm_16bit's copies of bfloat16 GEMM operands need at most (at the largest batch).
   static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
-                                       /*operands16_bytes=*/10752};
+                                       /*operands16_bytes=*/0};
   return steps;
 }
 

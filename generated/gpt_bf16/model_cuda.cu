@@ -333,22 +333,23 @@ static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, 
 // attn1.in_proj: rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Also called by fc1_to_bf16, attn2_in_proj_to_bf16, fc2_to_bf16, head_to_bf16, head_grad_to_bf16_3,
-// proj2_grad_to_bf16, fc2_grad_to_bf16_4, attn2_out_proj_grad_to_bf16, attn2_grad_to_bf16,
-// attn2_in_proj_grad_to_bf16_4, proj1_grad_to_bf16, fc1_grad_to_bf16_4, attn1_out_proj_grad_to_bf16,
-// attn1_grad_to_bf16 and attn1_in_proj_grad_to_bf16_4: the same shapes and constants, so the same code.
-// Its kernels also serve attn1_in_proj_to_bf16_2, attn1_in_proj_to_bf16_3, attn1_out_proj_to_bf16,
-// attn1_out_proj_to_bf16_2, fc1_to_bf16_2, fc1_to_bf16_3, head_to_bf16_2, head_grad_to_bf16, gelu2_grad_to_bf16 and
-// attn2_in_proj_grad_to_bf16: the same shapes and constants, so the same code.
+// Also called by fc1_to_bf16, attn2_in_proj_to_bf16, fc2_to_bf16, head_to_bf16, proj2_grad_to_bf16,
+// attn2_out_proj_grad_to_bf16, proj1_grad_to_bf16 and attn1_out_proj_grad_to_bf16: the same shapes and constants, so
+// the same code.
+// Its kernels also serve attn1_in_proj_to_bf16_2, attn1_out_proj_to_bf16, fc1_to_bf16_2, head_to_bf16_2,
+// head_grad_to_bf16, fc2_grad_to_bf16 and attn2_in_proj_grad_to_bf16: the same shapes and constants, so the same
+// code.
 
-__global__ void attn1_in_proj_to_bf16_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
+__global__ void attn1_in_proj_to_bf16_kernel(std::uint16_t* __restrict__ out, const float* __restrict__ inp,
+                                             int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
-  out[i] = ltrt::round_bf16(inp[i]);
+  out[i] = ltrt::cuda::bf16_bits(ltrt::round_bf16(inp[i]));
 }
 
-static void attn1_in_proj_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void attn1_in_proj_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1536;  // per sample
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = n * kNumel;
   if (count == 0) return;
   attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -358,11 +359,11 @@ static void attn1_in_proj_to_bf16(float* out, const float* inp, int n, const ltr
 // attn1.in_proj: rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (144, 48) <- inp (144, 48)
-// Also called by attn2_in_proj_to_bf16_2, attn2_in_proj_grad_to_bf16_3 and attn1_in_proj_grad_to_bf16_3: the same
-// shapes and constants, so the same code.
+// Also called by attn2_in_proj_to_bf16_2: the same shapes and constants, so the same code.
 // Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
-static void attn1_in_proj_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void attn1_in_proj_to_bf16_2(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 6912;
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = kNumel;
   if (count == 0) return;
   attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -374,13 +375,22 @@ static void attn1_in_proj_to_bf16_2(float* out, const float* inp, const ltrt::cu
 // out (144,) <- inp (144,)
 // Also called by attn2_in_proj_to_bf16_3, attn2_in_proj_grad_to_bf16_2 and attn1_in_proj_grad_to_bf16_2: the same
 // shapes and constants, so the same code.
-// Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
+// Its kernels also serve attn1_out_proj_to_bf16_2, fc1_to_bf16_3, head_grad_to_bf16_2, head_grad_to_bf16_3,
+// proj2_grad_to_bf16_3, gelu2_grad_to_bf16, attn2_out_proj_grad_to_bf16_3 and attn2_in_proj_grad_to_bf16_3: the same
+// shapes and constants, so the same code.
+
+__global__ void attn1_in_proj_to_bf16_3_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  out[i] = ltrt::round_bf16(inp[i]);
+}
+
 static void attn1_in_proj_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 144;
   const int count = kNumel;
   if (count == 0) return;
-  attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_kernel");
+  attn1_in_proj_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_3_kernel");
 }
 
 // attn1.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True) + rounded to bfloat16 (bf16-mixed) (fused)
@@ -396,12 +406,13 @@ __global__ void attn1_in_proj_forward_bias_kernel(float* out, const float* __res
   out[i] = ltrt::round_bf16(product + bias[i % kOut]);
 }
 
-static void attn1_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
-                                  const ltrt::cuda::Context& ctx) {
+static void attn1_in_proj_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, const float* bias,
+                                  int n, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 144;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
                          ltrt::cuda::Epilogue::none, nullptr);  // inp @ weight^T
   const int count = rows * kOut;
@@ -622,11 +633,11 @@ static void attn1_forward(float* out, float* lse, float* scores, const float* qk
 // attn1.out_proj: rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (48, 48) <- inp (48, 48)
-// Also called by attn2_out_proj_to_bf16, attn2_out_proj_grad_to_bf16_3 and attn1_out_proj_grad_to_bf16_3: the same
-// shapes and constants, so the same code.
+// Also called by attn2_out_proj_to_bf16: the same shapes and constants, so the same code.
 // Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
-static void attn1_out_proj_to_bf16(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void attn1_out_proj_to_bf16(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 2304;
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = kNumel;
   if (count == 0) return;
   attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -639,13 +650,13 @@ static void attn1_out_proj_to_bf16(float* out, const float* inp, const ltrt::cud
 // Also called by proj1_to_bf16_2, attn2_out_proj_to_bf16_2, proj2_to_bf16_2, proj2_grad_to_bf16_2,
 // attn2_out_proj_grad_to_bf16_2, proj1_grad_to_bf16_2 and attn1_out_proj_grad_to_bf16_2: the same shapes and
 // constants, so the same code.
-// Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
+// Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
 static void attn1_out_proj_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 48;
   const int count = kNumel;
   if (count == 0) return;
-  attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_kernel");
+  attn1_in_proj_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_3_kernel");
 }
 
 // attn1.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True) + rounded to bfloat16 (bf16-mixed) (fused)
@@ -661,12 +672,14 @@ __global__ void attn1_out_proj_forward_activation_kernel(float* out, int count) 
   out[i] = ltrt::round_bf16(out[i]);
 }
 
-static void attn1_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+static void attn1_out_proj_forward(float* out, const float* inp, const std::uint16_t* weight, const float* bias, int n,
                                    const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // weight holds bfloat16 bits already
+  // inp copied to bfloat16 first
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
                          ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
@@ -710,18 +723,18 @@ static void ln2_forward(float* out, float* mean, float* rstd, const float* inp, 
 // spec: model.graph[6]
 // out (32, 32, 48) <- inp (32, 32, 48)
 // Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
-static void fc1_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void fc1_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_to_bf16(out, inp, n, ctx);
 }
 
 // fc1: rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[6]
 // out (192, 48) <- inp (192, 48)
-// Also called by proj1_to_bf16, fc2_to_bf16_2, proj2_to_bf16, proj2_grad_to_bf16_3, fc2_grad_to_bf16_3,
-// proj1_grad_to_bf16_3 and fc1_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Also called by proj1_to_bf16, fc2_to_bf16_2 and proj2_to_bf16: the same shapes and constants, so the same code.
 // Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
-static void fc1_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void fc1_to_bf16_2(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 9216;
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = kNumel;
   if (count == 0) return;
   attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -733,13 +746,13 @@ static void fc1_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Contex
 // out (192,) <- inp (192,)
 // Also called by fc2_to_bf16_3, fc2_grad_to_bf16_2 and fc1_grad_to_bf16_2: the same shapes and constants, so the same
 // code.
-// Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
+// Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
 static void fc1_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 192;
   const int count = kNumel;
   if (count == 0) return;
-  attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_kernel");
+  attn1_in_proj_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_3_kernel");
 }
 
 // fc1: Linear(in_features=48, out_features=192, bias=True) + rounded to bfloat16 (bf16-mixed) (fused)
@@ -747,12 +760,13 @@ static void fc1_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Contex
 // out (32, 32, 192) <- inp (32, 32, 48) weight (192, 48) bias (192,)
 // Also called by fc2_forward: the same shapes and constants, so the same code.
 // Its kernels are attn1_out_proj_forward's: the same shapes and constants, so the same code.
-static void fc1_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+static void fc1_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, const float* bias, int n,
                         const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 192;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
                          ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
@@ -787,7 +801,7 @@ static void gelu1_forward(float* out, const float* inp, int n, const ltrt::cuda:
 // spec: model.graph[8]
 // out (48, 192) <- inp (48, 192)
 // Calls fc1_to_bf16_2: the same shapes and constants, so the same code.
-static void proj1_to_bf16(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void proj1_to_bf16(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   fc1_to_bf16_2(out, inp, ctx);
 }
 
@@ -804,12 +818,14 @@ static void proj1_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Cont
 // out (32, 32, 48) <- inp (32, 32, 192) weight (48, 192) bias (48,)
 // Also called by proj2_forward: the same shapes and constants, so the same code.
 // Its kernels are attn1_out_proj_forward's: the same shapes and constants, so the same code.
-static void proj1_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+static void proj1_forward(float* out, const float* inp, const std::uint16_t* weight, const float* bias, int n,
                           const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // weight holds bfloat16 bits already
+  // inp copied to bfloat16 first
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
                          ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
@@ -840,7 +856,7 @@ static void ln3_forward(float* out, float* mean, float* rstd, const float* inp, 
 // spec: model.graph[11]
 // out (32, 32, 48) <- inp (32, 32, 48)
 // Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
-static void attn2_in_proj_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void attn2_in_proj_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_to_bf16(out, inp, n, ctx);
 }
 
@@ -848,7 +864,7 @@ static void attn2_in_proj_to_bf16(float* out, const float* inp, int n, const ltr
 // spec: model.graph[11]
 // out (144, 48) <- inp (144, 48)
 // Calls attn1_in_proj_to_bf16_2: the same shapes and constants, so the same code.
-static void attn2_in_proj_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void attn2_in_proj_to_bf16_2(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_to_bf16_2(out, inp, ctx);
 }
 
@@ -864,8 +880,8 @@ static void attn2_in_proj_to_bf16_3(float* out, const float* inp, const ltrt::cu
 // spec: model.graph[11],
 // out (32, 32, 144) <- inp (32, 32, 48) weight (144, 48) bias (144,)
 // Calls attn1_in_proj_forward: the same shapes and constants, so the same code.
-static void attn2_in_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
-                                  const ltrt::cuda::Context& ctx) {
+static void attn2_in_proj_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, const float* bias,
+                                  int n, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
@@ -882,7 +898,7 @@ static void attn2_forward(float* out, float* lse, float* scores, const float* qk
 // spec: model.graph[11]
 // out (48, 48) <- inp (48, 48)
 // Calls attn1_out_proj_to_bf16: the same shapes and constants, so the same code.
-static void attn2_out_proj_to_bf16(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void attn2_out_proj_to_bf16(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   attn1_out_proj_to_bf16(out, inp, ctx);
 }
 
@@ -898,7 +914,7 @@ static void attn2_out_proj_to_bf16_2(float* out, const float* inp, const ltrt::c
 // spec: model.graph[11],
 // out (32, 32, 48) <- inp (32, 32, 48) weight (48, 48) bias (48,)
 // Calls attn1_out_proj_forward: the same shapes and constants, so the same code.
-static void attn2_out_proj_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+static void attn2_out_proj_forward(float* out, const float* inp, const std::uint16_t* weight, const float* bias, int n,
                                    const ltrt::cuda::Context& ctx) {
   attn1_out_proj_forward(out, inp, weight, bias, n, ctx);
 }
@@ -924,7 +940,7 @@ static void ln4_forward(float* out, float* mean, float* rstd, const float* inp, 
 // spec: model.graph[14]
 // out (32, 32, 48) <- inp (32, 32, 48)
 // Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
-static void fc2_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void fc2_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_to_bf16(out, inp, n, ctx);
 }
 
@@ -932,7 +948,7 @@ static void fc2_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::C
 // spec: model.graph[14]
 // out (192, 48) <- inp (192, 48)
 // Calls fc1_to_bf16_2: the same shapes and constants, so the same code.
-static void fc2_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void fc2_to_bf16_2(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   fc1_to_bf16_2(out, inp, ctx);
 }
 
@@ -948,7 +964,7 @@ static void fc2_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Contex
 // spec: model.graph[14],
 // out (32, 32, 192) <- inp (32, 32, 48) weight (192, 48) bias (192,)
 // Calls fc1_forward: the same shapes and constants, so the same code.
-static void fc2_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+static void fc2_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, const float* bias, int n,
                         const ltrt::cuda::Context& ctx) {
   fc1_forward(out, inp, weight, bias, n, ctx);
 }
@@ -965,7 +981,7 @@ static void gelu2_forward(float* out, const float* inp, int n, const ltrt::cuda:
 // spec: model.graph[16]
 // out (48, 192) <- inp (48, 192)
 // Calls fc1_to_bf16_2: the same shapes and constants, so the same code.
-static void proj2_to_bf16(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void proj2_to_bf16(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   fc1_to_bf16_2(out, inp, ctx);
 }
 
@@ -981,7 +997,7 @@ static void proj2_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Cont
 // spec: model.graph[16],
 // out (32, 32, 48) <- inp (32, 32, 192) weight (48, 192) bias (48,)
 // Calls proj1_forward: the same shapes and constants, so the same code.
-static void proj2_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
+static void proj2_forward(float* out, const float* inp, const std::uint16_t* weight, const float* bias, int n,
                           const ltrt::cuda::Context& ctx) {
   proj1_forward(out, inp, weight, bias, n, ctx);
 }
@@ -1007,17 +1023,17 @@ static void lnf_forward(float* out, float* mean, float* rstd, const float* inp, 
 // spec: model.graph[19]
 // out (32, 32, 48) <- inp (32, 32, 48)
 // Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
-static void head_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void head_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_to_bf16(out, inp, n, ctx);
 }
 
 // head: rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[19]
 // out (146, 48) <- inp (146, 48)
-// Also called by head_grad_to_bf16_2: the same shapes and constants, so the same code.
 // Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
-static void head_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void head_to_bf16_2(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 7008;
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = kNumel;
   if (count == 0) return;
   attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -1028,11 +1044,13 @@ static void head_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Conte
 // spec: model.graph[19],
 // out (32, 32, 146) <- inp (32, 32, 48) weight (146, 48)
 // Its kernels are attn1_out_proj_forward's: the same shapes and constants, so the same code.
-static void head_forward(float* out, const float* inp, const float* weight, int n, const ltrt::cuda::Context& ctx) {
+static void head_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, int n,
+                         const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 146;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
                          ltrt::cuda::Epilogue::none, nullptr);  // inp @ weight^T
   const int count = rows * kOut;
@@ -1164,8 +1182,9 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.graph[19]
 // out (32, 32, 146) <- inp (32, 32, 146)
 // Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
-static void head_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void head_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 4672;  // per sample
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = n * kNumel;
   if (count == 0) return;
   attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -1175,25 +1194,29 @@ static void head_grad_to_bf16(float* out, const float* inp, int n, const ltrt::c
 // head backward: Linear(in_features=48, out_features=146, bias=False, tie_weight='wte')
 // spec: model.graph[19]
 // dinp (32, 32, 48) dweight (146, 48) <- dout (32, 32, 146) inp (32, 32, 48) weight (146, 48)
-static void head_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight, int n,
-                          bool accumulate, const ltrt::cuda::Context& ctx) {
+static void head_backward(float* dinp, float* dweight, const std::uint16_t* dout, const std::uint16_t* inp,
+                          const std::uint16_t* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 146;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // dout, inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
                          accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
-                         ltrt::cuda::Epilogue::none, nullptr,
-                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f,
+                         dinp);  // dout @ weight
 }
 
 // head backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[19]
 // out (146, 48) <- inp (146, 48)
-// Calls head_to_bf16_2: the same shapes and constants, so the same code.
+// Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
 static void head_grad_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  head_to_bf16_2(out, inp, ctx);
+  constexpr int kNumel = 7008;
+  const int count = kNumel;
+  if (count == 0) return;
+  attn1_in_proj_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_3_kernel");
 }
 
 // head backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -1222,9 +1245,15 @@ static void head_param_grad_add(float* dparam, const float* grad, bool accumulat
 // head backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[19]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
+// Also called by fc2_grad_to_bf16_4, attn2_grad_to_bf16, attn2_in_proj_grad_to_bf16_4, fc1_grad_to_bf16_4,
+// attn1_grad_to_bf16 and attn1_in_proj_grad_to_bf16_4: the same shapes and constants, so the same code.
+// Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
 static void head_grad_to_bf16_3(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  attn1_in_proj_to_bf16(out, inp, n, ctx);
+  constexpr int kNumel = 1536;  // per sample
+  const int count = n * kNumel;
+  if (count == 0) return;
+  attn1_in_proj_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_3_kernel");
 }
 
 // lnf backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -1349,7 +1378,7 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
 // spec: model.graph[16]
 // out (32, 32, 48) <- inp (32, 32, 48)
 // Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
-static void proj2_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void proj2_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_to_bf16(out, inp, n, ctx);
 }
 
@@ -1361,7 +1390,7 @@ static void proj2_grad_to_bf16(float* out, const float* inp, int n, const ltrt::
 
 // Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
 // over the lanes. One split writes the sums; more write partial sums for proj2_backward_dbias_splits_kernel.
-__global__ void proj2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+__global__ void proj2_backward_dbias_kernel(float* __restrict__ dbias, const std::uint16_t* __restrict__ dout,
                                             float* __restrict__ partials, int rows, int rows_per_split,
                                             bool accumulate) {
   constexpr int kOut = 48;
@@ -1376,7 +1405,7 @@ __global__ void proj2_backward_dbias_kernel(float* __restrict__ dbias, const flo
   if (k < kOut) {
     for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
+      sum_dbias += ltrt::cuda::bf16_value(dout[at]);
     }
   }
   partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
@@ -1406,17 +1435,18 @@ __global__ void proj2_backward_dbias_splits_kernel(float* __restrict__ dbias, co
   dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
-static void proj2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                           const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void proj2_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout, const float* inp,
+                           const std::uint16_t* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // dout and weight hold bfloat16 bits already
+  // inp copied to bfloat16 first
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
                          accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
-                         ltrt::cuda::Epilogue::none, nullptr,
-                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f,
+                         dinp);  // dout @ weight
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -1457,9 +1487,15 @@ static void proj2_param_grad_add(float* dparam, const float* grad, bool accumula
 // proj2 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[16]
 // out (48, 192) <- inp (48, 192)
-// Calls fc1_to_bf16_2: the same shapes and constants, so the same code.
+// Also called by fc2_grad_to_bf16_3, proj1_grad_to_bf16_3 and fc1_grad_to_bf16_3: the same shapes and constants, so
+// the same code.
+// Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
 static void proj2_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  fc1_to_bf16_2(out, inp, ctx);
+  constexpr int kNumel = 9216;
+  const int count = kNumel;
+  if (count == 0) return;
+  attn1_in_proj_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_3_kernel");
 }
 
 // proj2 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -1480,15 +1516,14 @@ static void proj2_param_grad_add_2(float* dparam, const float* grad, bool accumu
 // gelu2 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[15]
 // out (32, 32, 192) <- inp (32, 32, 192)
-// Also called by fc2_grad_to_bf16, gelu1_grad_to_bf16 and fc1_grad_to_bf16: the same shapes and constants, so the
-// same code.
-// Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
+// Also called by gelu1_grad_to_bf16: the same shapes and constants, so the same code.
+// Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
 static void gelu2_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 6144;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
-  attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_kernel");
+  attn1_in_proj_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_3_kernel");
 }
 
 // gelu2 backward: GELU(approximate='none')
@@ -1515,9 +1550,15 @@ static void gelu2_backward(float* dinp, const float* dout, const float* inp, int
 // fc2 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[14]
 // out (32, 32, 192) <- inp (32, 32, 192)
-// Calls gelu2_grad_to_bf16: the same shapes and constants, so the same code.
-static void fc2_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  gelu2_grad_to_bf16(out, inp, n, ctx);
+// Also called by fc1_grad_to_bf16: the same shapes and constants, so the same code.
+// Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
+static void fc2_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+  constexpr int kNumel = 6144;  // per sample
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
+  const int count = n * kNumel;
+  if (count == 0) return;
+  attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_kernel");
 }
 
 // fc2 backward: Linear(in_features=48, out_features=192, bias=True)
@@ -1527,7 +1568,7 @@ static void fc2_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cu
 
 // Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
 // over the lanes. One split writes the sums; more write partial sums for fc2_backward_dbias_splits_kernel.
-__global__ void fc2_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+__global__ void fc2_backward_dbias_kernel(float* __restrict__ dbias, const std::uint16_t* __restrict__ dout,
                                           float* __restrict__ partials, int rows, int rows_per_split, bool accumulate) {
   constexpr int kOut = 192;
   constexpr int kLanes = 32;  // TUNE: lanes of rows a block sums (blockDim.y; a power of two)
@@ -1541,7 +1582,7 @@ __global__ void fc2_backward_dbias_kernel(float* __restrict__ dbias, const float
   if (k < kOut) {
     for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
+      sum_dbias += ltrt::cuda::bf16_value(dout[at]);
     }
   }
   partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
@@ -1571,17 +1612,17 @@ __global__ void fc2_backward_dbias_splits_kernel(float* __restrict__ dbias, cons
   dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
-static void fc2_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                         const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void fc2_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout, const std::uint16_t* inp,
+                         const std::uint16_t* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 192;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // dout, inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
                          accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
-                         ltrt::cuda::Epilogue::none, nullptr,
-                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f,
+                         dinp);  // dout @ weight
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -1621,9 +1662,9 @@ static void fc2_param_grad_add(float* dparam, const float* grad, bool accumulate
 // fc2 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[14]
 // out (192, 48) <- inp (192, 48)
-// Calls fc1_to_bf16_2: the same shapes and constants, so the same code.
+// Calls proj2_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void fc2_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  fc1_to_bf16_2(out, inp, ctx);
+  proj2_grad_to_bf16_3(out, inp, ctx);
 }
 
 // fc2 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -1637,9 +1678,9 @@ static void fc2_param_grad_add_2(float* dparam, const float* grad, bool accumula
 // fc2 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[14]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void fc2_grad_to_bf16_4(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  attn1_in_proj_to_bf16(out, inp, n, ctx);
+  head_grad_to_bf16_3(out, inp, n, ctx);
 }
 
 // ln4 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -1664,7 +1705,7 @@ static void res3_add_backward(float* out, const float* a, const float* b, int n,
 // spec: model.graph[11]
 // out (32, 32, 48) <- inp (32, 32, 48)
 // Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
-static void attn2_out_proj_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void attn2_out_proj_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_to_bf16(out, inp, n, ctx);
 }
 
@@ -1673,17 +1714,19 @@ static void attn2_out_proj_grad_to_bf16(float* out, const float* inp, int n, con
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
 // Also called by attn1_out_proj_backward: the same shapes and constants, so the same code.
 // Its kernels are proj2_backward's: the same shapes and constants, so the same code.
-static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                                    const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout,
+                                    const float* inp, const std::uint16_t* weight, int n, bool accumulate,
+                                    const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // dout and weight hold bfloat16 bits already
+  // inp copied to bfloat16 first
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
                          accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
-                         ltrt::cuda::Epilogue::none, nullptr,
-                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f,
+                         dinp);  // dout @ weight
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -1718,9 +1761,14 @@ static void attn2_out_proj_param_grad_add(float* dparam, const float* grad, bool
 // attn2.out_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[11]
 // out (48, 48) <- inp (48, 48)
-// Calls attn1_out_proj_to_bf16: the same shapes and constants, so the same code.
+// Also called by attn1_out_proj_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
 static void attn2_out_proj_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  attn1_out_proj_to_bf16(out, inp, ctx);
+  constexpr int kNumel = 2304;
+  const int count = kNumel;
+  if (count == 0) return;
+  attn1_in_proj_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_3_kernel");
 }
 
 // attn2.out_proj backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -1741,9 +1789,9 @@ static void attn2_out_proj_param_grad_add_2(float* dparam, const float* grad, bo
 // attn2 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[11]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void attn2_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  attn1_in_proj_to_bf16(out, inp, n, ctx);
+  head_grad_to_bf16_3(out, inp, n, ctx);
 }
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -2175,8 +2223,9 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
 // out (32, 32, 144) <- inp (32, 32, 144)
 // Also called by attn1_in_proj_grad_to_bf16: the same shapes and constants, so the same code.
 // Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
-static void attn2_in_proj_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void attn2_in_proj_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 4608;  // per sample
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = n * kNumel;
   if (count == 0) return;
   attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -2190,7 +2239,7 @@ static void attn2_in_proj_grad_to_bf16(float* out, const float* inp, int n, cons
 
 // Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
 // over the lanes. One split writes the sums; more write partial sums for attn2_in_proj_backward_dbias_splits_kernel.
-__global__ void attn2_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+__global__ void attn2_in_proj_backward_dbias_kernel(float* __restrict__ dbias, const std::uint16_t* __restrict__ dout,
                                                     float* __restrict__ partials, int rows, int rows_per_split,
                                                     bool accumulate) {
   constexpr int kOut = 144;
@@ -2205,7 +2254,7 @@ __global__ void attn2_in_proj_backward_dbias_kernel(float* __restrict__ dbias, c
   if (k < kOut) {
     for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
+      sum_dbias += ltrt::cuda::bf16_value(dout[at]);
     }
   }
   partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
@@ -2236,17 +2285,18 @@ __global__ void attn2_in_proj_backward_dbias_splits_kernel(float* __restrict__ d
   dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
-static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                                   const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout,
+                                   const std::uint16_t* inp, const std::uint16_t* weight, int n, bool accumulate,
+                                   const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 48, kOut = 144;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
-  // bfloat16 operands: bfloat16 tensor cores multiply copies of them, their products exact and summed in float32
+  // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
+  // dout, inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
                          accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
-                         ltrt::cuda::Epilogue::none, nullptr,
-                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f,
+                         dinp);  // dout @ weight
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -2287,9 +2337,14 @@ static void attn2_in_proj_param_grad_add(float* dparam, const float* grad, bool 
 // attn2.in_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[11]
 // out (144, 48) <- inp (144, 48)
-// Calls attn1_in_proj_to_bf16_2: the same shapes and constants, so the same code.
+// Also called by attn1_in_proj_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
 static void attn2_in_proj_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  attn1_in_proj_to_bf16_2(out, inp, ctx);
+  constexpr int kNumel = 6912;
+  const int count = kNumel;
+  if (count == 0) return;
+  attn1_in_proj_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_3_kernel");
 }
 
 // attn2.in_proj backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -2310,9 +2365,9 @@ static void attn2_in_proj_param_grad_add_2(float* dparam, const float* grad, boo
 // attn2.in_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[11]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void attn2_in_proj_grad_to_bf16_4(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  attn1_in_proj_to_bf16(out, inp, n, ctx);
+  head_grad_to_bf16_3(out, inp, n, ctx);
 }
 
 // ln3 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -2337,7 +2392,7 @@ static void res2_add_backward(float* out, const float* a, const float* b, int n,
 // spec: model.graph[8]
 // out (32, 32, 48) <- inp (32, 32, 48)
 // Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
-static void proj1_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void proj1_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_to_bf16(out, inp, n, ctx);
 }
 
@@ -2345,8 +2400,8 @@ static void proj1_grad_to_bf16(float* out, const float* inp, int n, const ltrt::
 // spec: model.graph[8]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
 // Calls proj2_backward: the same shapes and constants, so the same code.
-static void proj1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                           const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void proj1_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout, const float* inp,
+                           const std::uint16_t* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   proj2_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
@@ -2369,9 +2424,9 @@ static void proj1_param_grad_add(float* dparam, const float* grad, bool accumula
 // proj1 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[8]
 // out (48, 192) <- inp (48, 192)
-// Calls fc1_to_bf16_2: the same shapes and constants, so the same code.
+// Calls proj2_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void proj1_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  fc1_to_bf16_2(out, inp, ctx);
+  proj2_grad_to_bf16_3(out, inp, ctx);
 }
 
 // proj1 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -2401,17 +2456,17 @@ static void gelu1_backward(float* dinp, const float* dout, const float* inp, int
 // fc1 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[6]
 // out (32, 32, 192) <- inp (32, 32, 192)
-// Calls gelu2_grad_to_bf16: the same shapes and constants, so the same code.
-static void fc1_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  gelu2_grad_to_bf16(out, inp, n, ctx);
+// Calls fc2_grad_to_bf16: the same shapes and constants, so the same code.
+static void fc1_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+  fc2_grad_to_bf16(out, inp, n, ctx);
 }
 
 // fc1 backward: Linear(in_features=48, out_features=192, bias=True)
 // spec: model.graph[6]
 // dinp (32, 32, 48) dweight (192, 48) dbias (192,) <- dout (32, 32, 192) inp (32, 32, 48) weight (192, 48)
 // Calls fc2_backward: the same shapes and constants, so the same code.
-static void fc1_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                         const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void fc1_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout, const std::uint16_t* inp,
+                         const std::uint16_t* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
   fc2_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
@@ -2434,9 +2489,9 @@ static void fc1_param_grad_add(float* dparam, const float* grad, bool accumulate
 // fc1 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[6]
 // out (192, 48) <- inp (192, 48)
-// Calls fc1_to_bf16_2: the same shapes and constants, so the same code.
+// Calls proj2_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void fc1_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  fc1_to_bf16_2(out, inp, ctx);
+  proj2_grad_to_bf16_3(out, inp, ctx);
 }
 
 // fc1 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -2450,9 +2505,9 @@ static void fc1_param_grad_add_2(float* dparam, const float* grad, bool accumula
 // fc1 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[6]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void fc1_grad_to_bf16_4(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  attn1_in_proj_to_bf16(out, inp, n, ctx);
+  head_grad_to_bf16_3(out, inp, n, ctx);
 }
 
 // ln2 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -2477,7 +2532,7 @@ static void res1_add_backward(float* out, const float* a, const float* b, int n,
 // spec: model.graph[3]
 // out (32, 32, 48) <- inp (32, 32, 48)
 // Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
-static void attn1_out_proj_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void attn1_out_proj_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   attn1_in_proj_to_bf16(out, inp, n, ctx);
 }
 
@@ -2485,8 +2540,9 @@ static void attn1_out_proj_grad_to_bf16(float* out, const float* inp, int n, con
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (48, 48) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 48) weight (48, 48)
 // Calls attn2_out_proj_backward: the same shapes and constants, so the same code.
-static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                                    const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout,
+                                    const float* inp, const std::uint16_t* weight, int n, bool accumulate,
+                                    const ltrt::cuda::Context& ctx) {
   attn2_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
@@ -2510,9 +2566,9 @@ static void attn1_out_proj_param_grad_add(float* dparam, const float* grad, bool
 // attn1.out_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (48, 48) <- inp (48, 48)
-// Calls attn1_out_proj_to_bf16: the same shapes and constants, so the same code.
+// Calls attn2_out_proj_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void attn1_out_proj_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  attn1_out_proj_to_bf16(out, inp, ctx);
+  attn2_out_proj_grad_to_bf16_3(out, inp, ctx);
 }
 
 // attn1.out_proj backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -2527,9 +2583,9 @@ static void attn1_out_proj_param_grad_add_2(float* dparam, const float* grad, bo
 // attn1 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void attn1_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  attn1_in_proj_to_bf16(out, inp, n, ctx);
+  head_grad_to_bf16_3(out, inp, n, ctx);
 }
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -2545,7 +2601,7 @@ static void attn1_backward(float* dqkv, float* delta, float* scratch, const floa
 // spec: model.graph[3]
 // out (32, 32, 144) <- inp (32, 32, 144)
 // Calls attn2_in_proj_grad_to_bf16: the same shapes and constants, so the same code.
-static void attn1_in_proj_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void attn1_in_proj_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   attn2_in_proj_grad_to_bf16(out, inp, n, ctx);
 }
 
@@ -2553,8 +2609,9 @@ static void attn1_in_proj_grad_to_bf16(float* out, const float* inp, int n, cons
 // spec: model.graph[3]
 // dinp (32, 32, 48) dweight (144, 48) dbias (144,) <- dout (32, 32, 144) inp (32, 32, 48) weight (144, 48)
 // Calls attn2_in_proj_backward: the same shapes and constants, so the same code.
-static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                                   const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void attn1_in_proj_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout,
+                                   const std::uint16_t* inp, const std::uint16_t* weight, int n, bool accumulate,
+                                   const ltrt::cuda::Context& ctx) {
   attn2_in_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
@@ -2578,9 +2635,9 @@ static void attn1_in_proj_param_grad_add(float* dparam, const float* grad, bool 
 // attn1.in_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (144, 48) <- inp (144, 48)
-// Calls attn1_in_proj_to_bf16_2: the same shapes and constants, so the same code.
+// Calls attn2_in_proj_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void attn1_in_proj_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  attn1_in_proj_to_bf16_2(out, inp, ctx);
+  attn2_in_proj_grad_to_bf16_3(out, inp, ctx);
 }
 
 // attn1.in_proj backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
@@ -2595,9 +2652,9 @@ static void attn1_in_proj_param_grad_add_2(float* dparam, const float* grad, boo
 // attn1.in_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
 static void attn1_in_proj_grad_to_bf16_4(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  attn1_in_proj_to_bf16(out, inp, n, ctx);
+  head_grad_to_bf16_3(out, inp, n, ctx);
 }
 
 // ln1 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -2774,7 +2831,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);    // (32, 32, 48)
   auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);    // (32, 32, 48)
   auto* const attn1_in_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight_bf16);  // (144, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn1_in_proj_weight_bf16);  // (144, 48)
   auto* const d_attn1_in_proj_bias_bf16_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_bias_bf16_bf16);  // (144,)
   auto* const d_attn1_in_proj_weight_bf16_bf16 =
@@ -2787,7 +2844,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_weight_bf16);                  // (144, 48)
   auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);  // (32, 32)
   auto* const attn1_out_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight_bf16);  // (48, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn1_out_proj_weight_bf16);  // (48, 48)
   auto* const d_attn1_out_proj_bias_bf16_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn1_out_proj_bias_bf16_bf16);  // (48,)
   auto* const d_attn1_out_proj_weight_bf16_bf16 =
@@ -2803,13 +2860,13 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);  // (32, 32)
   auto* const d_attn1_in_proj_out_scratch =
       reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                              // (2432,)
-  auto* const fc1_weight_bf16 = reinterpret_cast<float*>(arena + offset::fc1_weight_bf16);                // (192, 48)
+  auto* const fc1_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::fc1_weight_bf16);        // (192, 48)
   auto* const d_fc1_bias_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_fc1_bias_bf16_bf16);      // (192,)
   auto* const d_fc1_weight_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_fc1_weight_bf16_bf16);  // (192, 48)
   auto* const d_attn1_out_proj_bias_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn1_out_proj_bias_bf16);                               // (48,)
   auto* const fc1_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc1_bias_bf16);                    // (192,)
-  auto* const proj1_weight_bf16 = reinterpret_cast<float*>(arena + offset::proj1_weight_bf16);            // (48, 192)
+  auto* const proj1_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::proj1_weight_bf16);    // (48, 192)
   auto* const d_proj1_bias_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_proj1_bias_bf16_bf16);  // (48,)
   auto* const d_proj1_weight_bf16_bf16 =
       reinterpret_cast<float*>(arena + offset::d_proj1_weight_bf16_bf16);                           // (48, 192)
@@ -2820,7 +2877,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_fc1_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_fc1_bias_bf16);          // (192,)
   auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);                // (32, 32)
   auto* const attn2_in_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight_bf16);  // (144, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn2_in_proj_weight_bf16);  // (144, 48)
   auto* const d_attn2_in_proj_bias_bf16_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_bias_bf16_bf16);  // (144,)
   auto* const d_attn2_in_proj_weight_bf16_bf16 =
@@ -2832,7 +2889,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_proj1_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_proj1_bias_bf16);  // (48,)
   auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);    // (32, 32)
   auto* const attn2_out_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight_bf16);  // (48, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn2_out_proj_weight_bf16);  // (48, 48)
   auto* const d_attn2_out_proj_bias_bf16_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn2_out_proj_bias_bf16_bf16);  // (48,)
   auto* const d_attn2_out_proj_weight_bf16_bf16 =
@@ -2840,56 +2897,56 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                      // (32, 32, 48)
   auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);            // (32, 32)
   auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);            // (32, 32)
-  auto* const ln1_out_bf16 = reinterpret_cast<float*>(arena + offset::ln1_out_bf16);            // (32, 32, 48)
+  auto* const ln1_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln1_out_bf16);    // (32, 32, 48)
   auto* const d_wpe_out = reinterpret_cast<float*>(arena + offset::d_wpe_out);                  // (32, 32, 48)
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);  // (32, 32, 144)
   auto* const d_attn1_in_proj_out_bf16 =
-      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_bf16);                           // (32, 32, 144)
-  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                      // (32, 32, 48)
-  auto* const d_ln1_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_ln1_out_bf16_dinp);  // (32, 32, 48)
-  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);    // (32, 32, 48)
-  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                          // (32, 32, 48)
-  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                      // (32, 32, 48)
-  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                          // (32, 32, 48)
-  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                      // (32, 32, 48)
-  auto* const d_ln3_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_ln3_out_bf16_dinp);  // (32, 32, 48)
-  auto* const d_res2_out = reinterpret_cast<float*>(arena + offset::d_res2_out);                    // (32, 32, 48)
-  auto* const d_proj1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_proj1_out_bf16);        // (32, 32, 48)
-  auto* const d_ln2_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_ln2_out_bf16_dinp);  // (32, 32, 48)
-  auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);                    // (32, 32, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::d_attn1_in_proj_out_bf16);                     // (32, 32, 144)
+  auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                        // (32, 32, 48)
+  auto* const d_ln1_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_ln1_out_bf16_dinp);    // (32, 32, 48)
+  auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);      // (32, 32, 48)
+  auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                            // (32, 32, 48)
+  auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                        // (32, 32, 48)
+  auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                            // (32, 32, 48)
+  auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                        // (32, 32, 48)
+  auto* const d_ln3_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_ln3_out_bf16_dinp);    // (32, 32, 48)
+  auto* const d_res2_out = reinterpret_cast<float*>(arena + offset::d_res2_out);                      // (32, 32, 48)
+  auto* const d_proj1_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_proj1_out_bf16);  // (32, 32, 48)
+  auto* const d_ln2_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_ln2_out_bf16_dinp);    // (32, 32, 48)
+  auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);                      // (32, 32, 48)
   auto* const d_attn1_out_proj_out_bf16 =
-      reinterpret_cast<float*>(arena + offset::d_attn1_out_proj_out_bf16);                          // (32, 32, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::d_attn1_out_proj_out_bf16);                  // (32, 32, 48)
   auto* const d_attn1_att_bf16 = reinterpret_cast<float*>(arena + offset::d_attn1_att_bf16);        // (32, 32, 48)
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                        // (32, 32, 48)
   auto* const d_res1_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res1_out_sum1);          // (32, 32, 48)
-  auto* const ln2_out_bf16 = reinterpret_cast<float*>(arena + offset::ln2_out_bf16);                // (32, 32, 48)
+  auto* const ln2_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln2_out_bf16);        // (32, 32, 48)
   auto* const d_ln2_out_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_ln2_out_bf16_bf16);  // (32, 32, 48)
   auto* const d_attn1_att_dinp = reinterpret_cast<float*>(arena + offset::d_attn1_att_dinp);        // (32, 32, 48)
   auto* const d_attn1_in_proj_out_dqkv =
       reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_dqkv);                           // (32, 32, 144)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                          // (32, 32, 192)
-  auto* const d_fc1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_fc1_out_bf16);            // (32, 32, 192)
+  auto* const d_fc1_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_fc1_out_bf16);    // (32, 32, 192)
   auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                      // (32, 32, 192)
   auto* const d_gelu1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_gelu1_out_bf16);        // (32, 32, 192)
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                        // (32, 32, 48)
   auto* const d_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res2_out_sum1);          // (32, 32, 48)
-  auto* const ln3_out_bf16 = reinterpret_cast<float*>(arena + offset::ln3_out_bf16);                // (32, 32, 48)
+  auto* const ln3_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln3_out_bf16);        // (32, 32, 48)
   auto* const d_ln3_out_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_ln3_out_bf16_bf16);  // (32, 32, 48)
   auto* const d_gelu1_out_dinp = reinterpret_cast<float*>(arena + offset::d_gelu1_out_dinp);        // (32, 32, 192)
   auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);                      // (32, 32, 192)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);      // (32, 32, 144)
   auto* const d_attn2_in_proj_out_bf16 =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_bf16);   // (32, 32, 144)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);  // (32, 32, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::d_attn2_in_proj_out_bf16);  // (32, 32, 144)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);         // (32, 32, 48)
   auto* const attn2_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias_bf16);  // (48,)
-  auto* const fc2_weight_bf16 = reinterpret_cast<float*>(arena + offset::fc2_weight_bf16);                // (192, 48)
+  auto* const fc2_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::fc2_weight_bf16);        // (192, 48)
   auto* const d_fc2_bias_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_fc2_bias_bf16_bf16);      // (192,)
   auto* const d_fc2_weight_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_fc2_weight_bf16_bf16);  // (192, 48)
-  auto* const d_ln4_out_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_ln4_out_bf16_bf16);  // (32, 32, 48)
-  auto* const d_res3_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res3_out_sum1);          // (32, 32, 48)
-  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);    // (32, 32, 48)
-  auto* const fc2_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc2_bias_bf16);              // (192,)
-  auto* const proj2_weight_bf16 = reinterpret_cast<float*>(arena + offset::proj2_weight_bf16);      // (48, 192)
+  auto* const d_ln4_out_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_ln4_out_bf16_bf16);      // (32, 32, 48)
+  auto* const d_res3_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res3_out_sum1);              // (32, 32, 48)
+  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
+  auto* const fc2_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc2_bias_bf16);                  // (192,)
+  auto* const proj2_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::proj2_weight_bf16);  // (48, 192)
   auto* const d_proj2_bias_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_proj2_bias_bf16_bf16);  // (48,)
   auto* const d_proj2_weight_bf16_bf16 =
       reinterpret_cast<float*>(arena + offset::d_proj2_weight_bf16_bf16);                                 // (48, 192)
@@ -2899,7 +2956,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_proj2_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_proj2_weight_bf16);        // (48, 192)
   auto* const d_fc2_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_fc2_bias_bf16);                // (192,)
   auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);                      // (32, 32)
-  auto* const wte_weight_bf16 = reinterpret_cast<float*>(arena + offset::wte_weight_bf16);                // (146, 48)
+  auto* const wte_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::wte_weight_bf16);        // (146, 48)
   auto* const d_wte_weight_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_wte_weight_bf16_bf16);  // (146, 48)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                              // (32, 32)
   auto* const d_wte_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_wte_weight_bf16);            // (146, 48)
@@ -2907,43 +2964,43 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                            // (32, 32)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                     // ()
   auto* const d_attn2_out_proj_out_bf16 =
-      reinterpret_cast<float*>(arena + offset::d_attn2_out_proj_out_bf16);                    // (32, 32, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::d_attn2_out_proj_out_bf16);            // (32, 32, 48)
   auto* const d_attn2_att_bf16 = reinterpret_cast<float*>(arena + offset::d_attn2_att_bf16);  // (32, 32, 48)
   auto* const d_attn2_in_proj_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_weight_bf16);                  // (144, 48)
   auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                  // (32, 32, 48)
   auto* const d_attn2_att_dinp = reinterpret_cast<float*>(arena + offset::d_attn2_att_dinp);  // (32, 32, 48)
   auto* const d_attn2_in_proj_out_dqkv =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_dqkv);             // (32, 32, 144)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);  // (32, 32)
-  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);  // (32, 32)
-  auto* const ln4_out_bf16 = reinterpret_cast<float*>(arena + offset::ln4_out_bf16);  // (32, 32, 48)
-  auto* const d_res3_out = reinterpret_cast<float*>(arena + offset::d_res3_out);      // (32, 32, 48)
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_dqkv);                     // (32, 32, 144)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);          // (32, 32)
+  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);          // (32, 32)
+  auto* const ln4_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln4_out_bf16);  // (32, 32, 48)
+  auto* const d_res3_out = reinterpret_cast<float*>(arena + offset::d_res3_out);              // (32, 32, 48)
   auto* const d_attn2_out_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::d_attn2_out_proj_weight_bf16);             // (48, 48)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                // (32, 32, 192)
-  auto* const d_fc2_out_bf16 = reinterpret_cast<float*>(arena + offset::d_fc2_out_bf16);  // (32, 32, 192)
+      reinterpret_cast<float*>(arena + offset::d_attn2_out_proj_weight_bf16);                     // (48, 48)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                        // (32, 32, 192)
+  auto* const d_fc2_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_fc2_out_bf16);  // (32, 32, 192)
   auto* const d_attn2_out_proj_bias_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn2_out_proj_bias_bf16);  // (48,)
   auto* const d_attn2_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn2_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);                        // (2432,)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                      // (32, 32, 192)
-  auto* const d_gelu2_out_bf16 = reinterpret_cast<float*>(arena + offset::d_gelu2_out_bf16);        // (32, 32, 192)
-  auto* const d_ln4_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_ln4_out_bf16_dinp);  // (32, 32, 48)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                      // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                          // (32, 32, 48)
-  auto* const d_lnf_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_lnf_out_bf16_dinp);  // (32, 32, 48)
-  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);                    // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                        // (32, 32, 48)
-  auto* const d_proj2_out_bf16 = reinterpret_cast<float*>(arena + offset::d_proj2_out_bf16);        // (32, 32, 48)
-  auto* const d_fc2_out = reinterpret_cast<float*>(arena + offset::d_fc2_out);                      // (32, 32, 192)
-  auto* const lnf_out_bf16 = reinterpret_cast<float*>(arena + offset::lnf_out_bf16);                // (32, 32, 48)
-  auto* const d_lnf_out_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_lnf_out_bf16_bf16);  // (32, 32, 48)
-  auto* const d_gelu2_out_dinp = reinterpret_cast<float*>(arena + offset::d_gelu2_out_dinp);        // (32, 32, 192)
-  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);                    // (32, 32, 146)
-  auto* const d_head_out_bf16 = reinterpret_cast<float*>(arena + offset::d_head_out_bf16);          // (32, 32, 146)
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);                          // (2432,)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                        // (32, 32, 192)
+  auto* const d_gelu2_out_bf16 = reinterpret_cast<float*>(arena + offset::d_gelu2_out_bf16);          // (32, 32, 192)
+  auto* const d_ln4_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_ln4_out_bf16_dinp);    // (32, 32, 48)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                        // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                            // (32, 32, 48)
+  auto* const d_lnf_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_lnf_out_bf16_dinp);    // (32, 32, 48)
+  auto* const d_res4_out = reinterpret_cast<float*>(arena + offset::d_res4_out);                      // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                          // (32, 32, 48)
+  auto* const d_proj2_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_proj2_out_bf16);  // (32, 32, 48)
+  auto* const d_fc2_out = reinterpret_cast<float*>(arena + offset::d_fc2_out);                        // (32, 32, 192)
+  auto* const lnf_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::lnf_out_bf16);          // (32, 32, 48)
+  auto* const d_lnf_out_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_lnf_out_bf16_bf16);    // (32, 32, 48)
+  auto* const d_gelu2_out_dinp = reinterpret_cast<float*>(arena + offset::d_gelu2_out_dinp);          // (32, 32, 192)
+  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);                      // (32, 32, 146)
+  auto* const d_head_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_head_out_bf16);    // (32, 32, 146)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -3133,32 +3190,32 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                              // (32, 32, 48)
   auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);                              // (32, 32, 48)
   auto* const attn1_in_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight_bf16);              // (144, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn1_in_proj_weight_bf16);      // (144, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);  // (32, 4, 32)
   auto* const attn1_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias_bf16);  // (144,)
   auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);                // (32, 32)
   auto* const attn1_out_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight_bf16);           // (48, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn1_out_proj_weight_bf16);   // (48, 48)
   auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
   auto* const attn1_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_out_proj_bias_bf16);  // (48,)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);            // (32, 32)
-  auto* const fc1_weight_bf16 = reinterpret_cast<float*>(arena + offset::fc1_weight_bf16);      // (192, 48)
-  auto* const fc1_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc1_bias_bf16);          // (192,)
-  auto* const proj1_weight_bf16 = reinterpret_cast<float*>(arena + offset::proj1_weight_bf16);  // (48, 192)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);            // (32, 32)
-  auto* const proj1_bias_bf16 = reinterpret_cast<float*>(arena + offset::proj1_bias_bf16);      // (48,)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);            // (32, 32)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);                    // (32, 32)
+  auto* const fc1_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::fc1_weight_bf16);      // (192, 48)
+  auto* const fc1_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc1_bias_bf16);                  // (192,)
+  auto* const proj1_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::proj1_weight_bf16);  // (48, 192)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);                    // (32, 32)
+  auto* const proj1_bias_bf16 = reinterpret_cast<float*>(arena + offset::proj1_bias_bf16);              // (48,)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);                    // (32, 32)
   auto* const attn2_in_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight_bf16);              // (144, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn2_in_proj_weight_bf16);      // (144, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);  // (32, 4, 32)
   auto* const attn2_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias_bf16);  // (144,)
   auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);                // (32, 32)
   auto* const attn2_out_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight_bf16);                       // (48, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn2_out_proj_weight_bf16);               // (48, 48)
   auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                        // (32, 32, 48)
   auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);              // (32, 32)
   auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);              // (32, 32)
-  auto* const ln1_out_bf16 = reinterpret_cast<float*>(arena + offset::ln1_out_bf16);              // (32, 32, 48)
+  auto* const ln1_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln1_out_bf16);      // (32, 32, 48)
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);    // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                    // (32, 32, 48)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
@@ -3167,35 +3224,35 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                        // (32, 32, 48)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
-  auto* const ln2_out_bf16 = reinterpret_cast<float*>(arena + offset::ln2_out_bf16);              // (32, 32, 48)
+  auto* const ln2_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln2_out_bf16);      // (32, 32, 48)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
   auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
-  auto* const ln3_out_bf16 = reinterpret_cast<float*>(arena + offset::ln3_out_bf16);              // (32, 32, 48)
+  auto* const ln3_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln3_out_bf16);      // (32, 32, 48)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const attn2_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias_bf16);  // (48,)
-  auto* const fc2_weight_bf16 = reinterpret_cast<float*>(arena + offset::fc2_weight_bf16);        // (192, 48)
-  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
-  auto* const fc2_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc2_bias_bf16);            // (192,)
-  auto* const proj2_weight_bf16 = reinterpret_cast<float*>(arena + offset::proj2_weight_bf16);    // (48, 192)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);              // (32, 32)
-  auto* const proj2_bias_bf16 = reinterpret_cast<float*>(arena + offset::proj2_bias_bf16);        // (48,)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);              // (32, 32)
-  auto* const wte_weight_bf16 = reinterpret_cast<float*>(arena + offset::wte_weight_bf16);        // (146, 48)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (32, 32)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (32, 32)
-  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);             // ()
-  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
-  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);              // (32, 32)
-  auto* const ln4_out_bf16 = reinterpret_cast<float*>(arena + offset::ln4_out_bf16);              // (32, 32, 48)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                        // (32, 32, 192)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                    // (32, 32, 192)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                    // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                        // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                      // (32, 32, 48)
-  auto* const lnf_out_bf16 = reinterpret_cast<float*>(arena + offset::lnf_out_bf16);              // (32, 32, 48)
+  auto* const fc2_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::fc2_weight_bf16);      // (192, 48)
+  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
+  auto* const fc2_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc2_bias_bf16);                  // (192,)
+  auto* const proj2_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::proj2_weight_bf16);  // (48, 192)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);                    // (32, 32)
+  auto* const proj2_bias_bf16 = reinterpret_cast<float*>(arena + offset::proj2_bias_bf16);              // (48,)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);                    // (32, 32)
+  auto* const wte_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::wte_weight_bf16);      // (146, 48)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                            // (32, 32)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32, 32)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                   // ()
+  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);                    // (32, 32)
+  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);                    // (32, 32)
+  auto* const ln4_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln4_out_bf16);            // (32, 32, 48)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                              // (32, 32, 192)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                          // (32, 32, 192)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                          // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                              // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                            // (32, 32, 48)
+  auto* const lnf_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::lnf_out_bf16);            // (32, 32, 48)
   wte_forward(wte_out, x, wte_weight, n, ctx);
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n, ctx);
@@ -3280,32 +3337,32 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const wte_out = reinterpret_cast<float*>(arena + offset::wte_out);                              // (32, 32, 48)
   auto* const ln1_out = reinterpret_cast<float*>(arena + offset::ln1_out);                              // (32, 32, 48)
   auto* const attn1_in_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight_bf16);              // (144, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn1_in_proj_weight_bf16);      // (144, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);  // (32, 4, 32)
   auto* const attn1_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias_bf16);  // (144,)
   auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);                // (32, 32)
   auto* const attn1_out_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight_bf16);           // (48, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn1_out_proj_weight_bf16);   // (48, 48)
   auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
   auto* const attn1_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_out_proj_bias_bf16);  // (48,)
-  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);            // (32, 32)
-  auto* const fc1_weight_bf16 = reinterpret_cast<float*>(arena + offset::fc1_weight_bf16);      // (192, 48)
-  auto* const fc1_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc1_bias_bf16);          // (192,)
-  auto* const proj1_weight_bf16 = reinterpret_cast<float*>(arena + offset::proj1_weight_bf16);  // (48, 192)
-  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);            // (32, 32)
-  auto* const proj1_bias_bf16 = reinterpret_cast<float*>(arena + offset::proj1_bias_bf16);      // (48,)
-  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);            // (32, 32)
+  auto* const ln2_out_rstd = reinterpret_cast<float*>(arena + offset::ln2_out_rstd);                    // (32, 32)
+  auto* const fc1_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::fc1_weight_bf16);      // (192, 48)
+  auto* const fc1_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc1_bias_bf16);                  // (192,)
+  auto* const proj1_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::proj1_weight_bf16);  // (48, 192)
+  auto* const ln3_out_mean = reinterpret_cast<float*>(arena + offset::ln3_out_mean);                    // (32, 32)
+  auto* const proj1_bias_bf16 = reinterpret_cast<float*>(arena + offset::proj1_bias_bf16);              // (48,)
+  auto* const ln3_out_rstd = reinterpret_cast<float*>(arena + offset::ln3_out_rstd);                    // (32, 32)
   auto* const attn2_in_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight_bf16);              // (144, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn2_in_proj_weight_bf16);      // (144, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);  // (32, 4, 32)
   auto* const attn2_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias_bf16);  // (144,)
   auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);                // (32, 32)
   auto* const attn2_out_proj_weight_bf16 =
-      reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight_bf16);                       // (48, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::attn2_out_proj_weight_bf16);               // (48, 48)
   auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                        // (32, 32, 48)
   auto* const ln1_out_mean = reinterpret_cast<float*>(arena + offset::ln1_out_mean);              // (32, 32)
   auto* const ln1_out_rstd = reinterpret_cast<float*>(arena + offset::ln1_out_rstd);              // (32, 32)
-  auto* const ln1_out_bf16 = reinterpret_cast<float*>(arena + offset::ln1_out_bf16);              // (32, 32, 48)
+  auto* const ln1_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln1_out_bf16);      // (32, 32, 48)
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);    // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                    // (32, 32, 48)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
@@ -3314,32 +3371,32 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const ln3_out = reinterpret_cast<float*>(arena + offset::ln3_out);                        // (32, 32, 48)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
-  auto* const ln2_out_bf16 = reinterpret_cast<float*>(arena + offset::ln2_out_bf16);              // (32, 32, 48)
+  auto* const ln2_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln2_out_bf16);      // (32, 32, 48)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
   auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
-  auto* const ln3_out_bf16 = reinterpret_cast<float*>(arena + offset::ln3_out_bf16);              // (32, 32, 48)
+  auto* const ln3_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln3_out_bf16);      // (32, 32, 48)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const attn2_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias_bf16);  // (48,)
-  auto* const fc2_weight_bf16 = reinterpret_cast<float*>(arena + offset::fc2_weight_bf16);        // (192, 48)
-  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
-  auto* const fc2_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc2_bias_bf16);            // (192,)
-  auto* const proj2_weight_bf16 = reinterpret_cast<float*>(arena + offset::proj2_weight_bf16);    // (48, 192)
-  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);              // (32, 32)
-  auto* const proj2_bias_bf16 = reinterpret_cast<float*>(arena + offset::proj2_bias_bf16);        // (48,)
-  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);              // (32, 32)
-  auto* const wte_weight_bf16 = reinterpret_cast<float*>(arena + offset::wte_weight_bf16);        // (146, 48)
-  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                      // (32, 32, 48)
-  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);              // (32, 32)
-  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);              // (32, 32)
-  auto* const ln4_out_bf16 = reinterpret_cast<float*>(arena + offset::ln4_out_bf16);              // (32, 32, 48)
-  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                        // (32, 32, 192)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                    // (32, 32, 192)
-  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                    // (32, 32, 48)
-  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                        // (32, 32, 48)
-  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                      // (32, 32, 48)
-  auto* const lnf_out_bf16 = reinterpret_cast<float*>(arena + offset::lnf_out_bf16);              // (32, 32, 48)
+  auto* const fc2_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::fc2_weight_bf16);      // (192, 48)
+  auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
+  auto* const fc2_bias_bf16 = reinterpret_cast<float*>(arena + offset::fc2_bias_bf16);                  // (192,)
+  auto* const proj2_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::proj2_weight_bf16);  // (48, 192)
+  auto* const lnf_out_mean = reinterpret_cast<float*>(arena + offset::lnf_out_mean);                    // (32, 32)
+  auto* const proj2_bias_bf16 = reinterpret_cast<float*>(arena + offset::proj2_bias_bf16);              // (48,)
+  auto* const lnf_out_rstd = reinterpret_cast<float*>(arena + offset::lnf_out_rstd);                    // (32, 32)
+  auto* const wte_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::wte_weight_bf16);      // (146, 48)
+  auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)
+  auto* const ln4_out_mean = reinterpret_cast<float*>(arena + offset::ln4_out_mean);                    // (32, 32)
+  auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);                    // (32, 32)
+  auto* const ln4_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln4_out_bf16);            // (32, 32, 48)
+  auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                              // (32, 32, 192)
+  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                          // (32, 32, 192)
+  auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                          // (32, 32, 48)
+  auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                              // (32, 32, 48)
+  auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                            // (32, 32, 48)
+  auto* const lnf_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::lnf_out_bf16);            // (32, 32, 48)
   wte_forward(wte_out, x, wte_weight, n, ctx);
   wpe_forward(wpe_out, wte_out, wpe_weight, n, ctx);
   ln1_forward(ln1_out, ln1_out_mean, ln1_out_rstd, wpe_out, ln1_weight, ln1_bias, n, ctx);
@@ -3398,7 +3455,7 @@ void prepare_kernels() {
 const ltrt::DeviceSteps& cuda_steps() {
   // The device memory gemm_16bit's copies of bfloat16 GEMM operands need at most (at the largest batch).
   static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
-                                       /*operands16_bytes=*/491520};
+                                       /*operands16_bytes=*/393216};
   return steps;
 }
 

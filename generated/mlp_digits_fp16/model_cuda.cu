@@ -83,17 +83,18 @@ constexpr std::size_t d_layers_0_weight = 76864;
 // layers.0: rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (32, 64) <- inp (32, 64)
-// Its kernels also serve layers_0_to_bf16_2, layers_0_to_bf16_3, layers_2_to_bf16, layers_3_to_bf16,
-// layers_3_to_bf16_2 and layers_3_grad_to_bf16: the same shapes and constants, so the same code.
+// Its kernels also serve layers_0_to_bf16_2, layers_2_to_bf16, layers_3_to_bf16 and layers_3_grad_to_bf16: the same
+// shapes and constants, so the same code.
 
-__global__ void layers_0_to_bf16_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
+__global__ void layers_0_to_bf16_kernel(std::uint16_t* __restrict__ out, const float* __restrict__ inp, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
-  out[i] = ltrt::round_fp16(inp[i]);
+  out[i] = ltrt::cuda::fp16_bits(ltrt::round_fp16(inp[i]));
 }
 
-static void layers_0_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void layers_0_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 64;  // per sample
+  // out holds float16 bits: only 16-bit GEMMs read it
   const int count = n * kNumel;
   if (count == 0) return;
   layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -103,10 +104,10 @@ static void layers_0_to_bf16(float* out, const float* inp, int n, const ltrt::cu
 // layers.0: rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (256, 64) <- inp (256, 64)
-// Also called by layers_0_grad_to_bf16_3: the same shapes and constants, so the same code.
 // Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
-static void layers_0_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void layers_0_to_bf16_2(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 16384;
+  // out holds float16 bits: only 16-bit GEMMs read it
   const int count = kNumel;
   if (count == 0) return;
   layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -117,13 +118,21 @@ static void layers_0_to_bf16_2(float* out, const float* inp, const ltrt::cuda::C
 // spec: model.layers[0]
 // out (256,) <- inp (256,)
 // Also called by layers_0_grad_to_bf16_2: the same shapes and constants, so the same code.
-// Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
+// Its kernels also serve layers_3_to_bf16_2, layers_3_grad_to_bf16_3, layers_2_grad_to_bf16 and
+// layers_0_grad_to_bf16_3: the same shapes and constants, so the same code.
+
+__global__ void layers_0_to_bf16_3_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  out[i] = ltrt::round_fp16(inp[i]);
+}
+
 static void layers_0_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 256;
   const int count = kNumel;
   if (count == 0) return;
-  layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
+  layers_0_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_3_kernel");
 }
 
 // layers.0: Linear(in_features=64, out_features=256, bias=True) + rounded to float16 (16-mixed) (fused) + ReLU(inplace=False) (fused) + rounded to float16 (16-mixed) (fused)
@@ -136,11 +145,12 @@ __global__ void layers_0_forward_activation_kernel(float* out, int count) {
   out[i] = ltrt::round_fp16((ltrt::round_fp16(out[i]) > 0.0f ? ltrt::round_fp16(out[i]) : 0.0f));
 }
 
-static void layers_0_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
-                             const ltrt::cuda::Context& ctx) {
+static void layers_0_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, const float* bias,
+                             int n, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 256;
   const int rows = n;
-  // float16 operands: float16 tensor cores multiply copies of them, their products exact and summed in float32
+  // float16 operands on float16 tensor cores, their products exact and summed in float32:
+  // inp and weight hold float16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
                          ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
@@ -183,11 +193,11 @@ static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, i
 // layers.2: rounded to float16 (16-mixed)
 // spec: model.layers[2]
 // out (32, 256) <- inp (32, 256)
-// Also called by layers_2_grad_to_bf16, layers_1_grad_to_bf16 and layers_0_grad_to_bf16: the same shapes and
-// constants, so the same code.
+// Also called by layers_0_grad_to_bf16: the same shapes and constants, so the same code.
 // Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
-static void layers_2_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void layers_2_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 256;  // per sample
+  // out holds float16 bits: only 16-bit GEMMs read it
   const int count = n * kNumel;
   if (count == 0) return;
   layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -197,10 +207,10 @@ static void layers_2_to_bf16(float* out, const float* inp, int n, const ltrt::cu
 // layers.3: rounded to float16 (16-mixed)
 // spec: model.layers[3]
 // out (10, 256) <- inp (10, 256)
-// Also called by layers_3_grad_to_bf16_3: the same shapes and constants, so the same code.
 // Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
-static void layers_3_to_bf16(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void layers_3_to_bf16(std::uint16_t* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 2560;
+  // out holds float16 bits: only 16-bit GEMMs read it
   const int count = kNumel;
   if (count == 0) return;
   layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -211,13 +221,13 @@ static void layers_3_to_bf16(float* out, const float* inp, const ltrt::cuda::Con
 // spec: model.layers[3]
 // out (10,) <- inp (10,)
 // Also called by layers_3_grad_to_bf16_2: the same shapes and constants, so the same code.
-// Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
+// Its kernels are layers_0_to_bf16_3's: the same shapes and constants, so the same code.
 static void layers_3_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 10;
   const int count = kNumel;
   if (count == 0) return;
-  layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
+  layers_0_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_3_kernel");
 }
 
 // layers.3: Linear(in_features=256, out_features=10, bias=True) + rounded to float16 (16-mixed) (fused)
@@ -230,11 +240,12 @@ __global__ void layers_3_forward_activation_kernel(float* out, int count) {
   out[i] = ltrt::round_fp16(out[i]);
 }
 
-static void layers_3_forward(float* out, const float* inp, const float* weight, const float* bias, int n,
-                             const ltrt::cuda::Context& ctx) {
+static void layers_3_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, const float* bias,
+                             int n, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 256, kOut = 10;
   const int rows = n;
-  // float16 operands: float16 tensor cores multiply copies of them, their products exact and summed in float32
+  // float16 operands on float16 tensor cores, their products exact and summed in float32:
+  // inp and weight hold float16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
                          ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
@@ -363,8 +374,9 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
 // spec: model.layers[3]
 // out (32, 10) <- inp (32, 10)
 // Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
-static void layers_3_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void layers_3_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 10;  // per sample
+  // out holds float16 bits: only 16-bit GEMMs read it
   const int count = n * kNumel;
   if (count == 0) return;
   layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -377,7 +389,7 @@ static void layers_3_grad_to_bf16(float* out, const float* inp, int n, const ltr
 
 // Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
 // over the lanes. One split writes the sums; more write partial sums for layers_3_backward_dbias_splits_kernel.
-__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+__global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const std::uint16_t* __restrict__ dout,
                                                float* __restrict__ partials, int rows, int rows_per_split,
                                                bool accumulate) {
   constexpr int kOut = 10;
@@ -392,7 +404,7 @@ __global__ void layers_3_backward_dbias_kernel(float* __restrict__ dbias, const 
   if (k < kOut) {
     for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
+      sum_dbias += ltrt::cuda::fp16_value(dout[at]);
     }
   }
   partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
@@ -422,16 +434,17 @@ __global__ void layers_3_backward_dbias_splits_kernel(float* __restrict__ dbias,
   dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
-static void layers_3_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                              const float* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void layers_3_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout,
+                              const std::uint16_t* inp, const std::uint16_t* weight, int n, bool accumulate,
+                              const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 256, kOut = 10;
   const int rows = n;
-  // float16 operands: float16 tensor cores multiply copies of them, their products exact and summed in float32
+  // float16 operands on float16 tensor cores, their products exact and summed in float32:
+  // dout, inp and weight hold float16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, true, false, kOut, kIn, rows, dout, inp,
                          accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
-  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp,
-                         ltrt::cuda::Epilogue::none, nullptr,
-                         /*a_copied=*/true);  // dout @ weight, dout's copy from the call above
+  ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, false, false, rows, kIn, kOut, dout, weight, 0.0f,
+                         dinp);  // dout @ weight
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
   // when the columns alone would leave most of the GPU idle (partial sums in ctx.workspace)
   const int column_splits = ltrt::cuda::column_sum_splits(rows, (kOut + 31) / 32, 1 * kOut, ctx);
@@ -479,9 +492,13 @@ static void layers_3_param_grad_add(float* dparam, const float* grad, bool accum
 // layers.3 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[3]
 // out (10, 256) <- inp (10, 256)
-// Calls layers_3_to_bf16: the same shapes and constants, so the same code.
+// Its kernels are layers_0_to_bf16_3's: the same shapes and constants, so the same code.
 static void layers_3_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  layers_3_to_bf16(out, inp, ctx);
+  constexpr int kNumel = 2560;
+  const int count = kNumel;
+  if (count == 0) return;
+  layers_0_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_3_kernel");
 }
 
 // layers.3 backward: the float16 cast's gradient added to the parameter's (16-mixed)
@@ -501,9 +518,14 @@ static void layers_3_param_grad_add_2(float* dparam, const float* grad, bool acc
 // layers.2 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[2]
 // out (32, 256) <- inp (32, 256)
-// Calls layers_2_to_bf16: the same shapes and constants, so the same code.
+// Also called by layers_1_grad_to_bf16: the same shapes and constants, so the same code.
+// Its kernels are layers_0_to_bf16_3's: the same shapes and constants, so the same code.
 static void layers_2_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  layers_2_to_bf16(out, inp, n, ctx);
+  constexpr int kNumel = 256;  // per sample
+  const int count = n * kNumel;
+  if (count == 0) return;
+  layers_0_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_3_kernel");
 }
 
 // layers.2 backward: Dropout(p=0.1, inplace=False)
@@ -532,9 +554,9 @@ static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t
 // layers.1 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[1]
 // out (32, 256) <- inp (32, 256)
-// Calls layers_2_to_bf16: the same shapes and constants, so the same code.
+// Calls layers_2_grad_to_bf16: the same shapes and constants, so the same code.
 static void layers_1_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  layers_2_to_bf16(out, inp, n, ctx);
+  layers_2_grad_to_bf16(out, inp, n, ctx);
 }
 
 // layers.1 backward: ReLU(inplace=False)
@@ -561,7 +583,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 // spec: model.layers[0]
 // out (32, 256) <- inp (32, 256)
 // Calls layers_2_to_bf16: the same shapes and constants, so the same code.
-static void layers_0_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void layers_0_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   layers_2_to_bf16(out, inp, n, ctx);
 }
 
@@ -571,7 +593,7 @@ static void layers_0_grad_to_bf16(float* out, const float* inp, int n, const ltr
 
 // Block (columns, split): 32 columns of the split's rows, 32 lanes of rows a column, then a tree
 // over the lanes. One split writes the sums; more write partial sums for layers_0_backward_dbias_splits_kernel.
-__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const float* __restrict__ dout,
+__global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const std::uint16_t* __restrict__ dout,
                                                float* __restrict__ partials, int rows, int rows_per_split,
                                                bool accumulate) {
   constexpr int kOut = 256;
@@ -586,7 +608,7 @@ __global__ void layers_0_backward_dbias_kernel(float* __restrict__ dbias, const 
   if (k < kOut) {
     for (int r = split * rows_per_split + threadIdx.y; r < end; r += kLanes) {
       const std::int64_t at = static_cast<std::int64_t>(r) * kOut + k;
-      sum_dbias += dout[at];
+      sum_dbias += ltrt::cuda::fp16_value(dout[at]);
     }
   }
   partial_dbias[threadIdx.y][threadIdx.x] = sum_dbias;
@@ -616,11 +638,12 @@ __global__ void layers_0_backward_dbias_splits_kernel(float* __restrict__ dbias,
   dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
-static void layers_0_backward(float* dweight, float* dbias, const float* dout, const float* inp, int n, bool accumulate,
-                              const ltrt::cuda::Context& ctx) {
+static void layers_0_backward(float* dweight, float* dbias, const std::uint16_t* dout, const std::uint16_t* inp, int n,
+                              bool accumulate, const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 64, kOut = 256;
   const int rows = n;
-  // float16 operands: float16 tensor cores multiply copies of them, their products exact and summed in float32
+  // float16 operands on float16 tensor cores, their products exact and summed in float32:
+  // dout and inp hold float16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, true, false, kOut, kIn, rows, dout, inp,
                          accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   // a block per 32 columns and split of the rows: 32 columns x 32 lanes of rows; the rows are split
@@ -661,9 +684,13 @@ static void layers_0_param_grad_add(float* dparam, const float* grad, bool accum
 // layers.0 backward: its gradient rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (256, 64) <- inp (256, 64)
-// Calls layers_0_to_bf16_2: the same shapes and constants, so the same code.
+// Its kernels are layers_0_to_bf16_3's: the same shapes and constants, so the same code.
 static void layers_0_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
-  layers_0_to_bf16_2(out, inp, ctx);
+  constexpr int kNumel = 16384;
+  const int count = kNumel;
+  if (count == 0) return;
+  layers_0_to_bf16_3_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
+  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_3_kernel");
 }
 
 // layers.0 backward: the float16 cast's gradient added to the parameter's (16-mixed)
@@ -697,35 +724,37 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);            // (32, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                        // ()
-  auto* const x_bf16 = reinterpret_cast<float*>(arena + offset::x_bf16);                        // (32, 64)
+  auto* const x_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::x_bf16);                // (32, 64)
   auto* const d_layers_0_bias_bf16_bf16 =
-      reinterpret_cast<float*>(arena + offset::d_layers_0_bias_bf16_bf16);                            // (256,)
-  auto* const layers_0_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_0_weight_bf16);  // (256, 64)
-  auto* const layers_2_out_f32 = reinterpret_cast<float*>(arena + offset::layers_2_out_f32);          // (32, 256)
-  auto* const layers_3_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_3_weight_bf16);  // (10, 256)
+      reinterpret_cast<float*>(arena + offset::d_layers_0_bias_bf16_bf16);  // (256,)
+  auto* const layers_0_weight_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_0_weight_bf16);                 // (256, 64)
+  auto* const layers_2_out_f32 = reinterpret_cast<float*>(arena + offset::layers_2_out_f32);  // (32, 256)
+  auto* const layers_3_weight_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_3_weight_bf16);  // (10, 256)
   auto* const d_layers_3_bias_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_bias_bf16_bf16);  // (10,)
   auto* const d_layers_3_weight_bf16_bf16 =
-      reinterpret_cast<float*>(arena + offset::d_layers_3_weight_bf16_bf16);                              // (10, 256)
-  auto* const d_layers_2_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_2_out_bf16);        // (32, 256)
-  auto* const d_layers_1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_1_out_bf16);        // (32, 256)
-  auto* const d_layers_0_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_0_out_bf16);        // (32, 256)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                              // (32,)
-  auto* const layers_3_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_3_bias_bf16);          // (10,)
-  auto* const d_layers_3_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_bias_bf16);      // (10,)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                            // (32,)
-  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                     // ()
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);                  // (32, 10)
-  auto* const d_layers_3_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_out_bf16);        // (32, 10)
-  auto* const d_layers_3_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_weight_bf16);  // (10, 256)
-  auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);     // (32, 256)
-  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);                  // (32, 256)
-  auto* const d_layers_0_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_0_weight_bf16);  // (256, 64)
-  auto* const layers_0_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_0_bias_bf16);          // (256,)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                      // (32, 256)
-  auto* const d_layers_0_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_0_bias_bf16);      // (256,)
+      reinterpret_cast<float*>(arena + offset::d_layers_3_weight_bf16_bf16);                                // (10, 256)
+  auto* const d_layers_2_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_2_out_bf16);          // (32, 256)
+  auto* const d_layers_1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_1_out_bf16);          // (32, 256)
+  auto* const d_layers_0_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_layers_0_out_bf16);  // (32, 256)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                                // (32,)
+  auto* const layers_3_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_3_bias_bf16);            // (10,)
+  auto* const d_layers_3_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_bias_bf16);        // (10,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                              // (32,)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                       // ()
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);                    // (32, 10)
+  auto* const d_layers_3_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_layers_3_out_bf16);  // (32, 10)
+  auto* const d_layers_3_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_weight_bf16);    // (10, 256)
+  auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);       // (32, 256)
+  auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);                    // (32, 256)
+  auto* const d_layers_0_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_0_weight_bf16);    // (256, 64)
+  auto* const layers_0_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_0_bias_bf16);            // (256,)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                        // (32, 256)
+  auto* const d_layers_0_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_0_bias_bf16);        // (256,)
   auto* const d_layers_0_weight_bf16_bf16 =
       reinterpret_cast<float*>(arena + offset::d_layers_0_weight_bf16_bf16);                        // (256, 64)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 256)
+  auto* const layers_2_out = reinterpret_cast<std::uint16_t*>(arena + offset::layers_2_out);        // (32, 256)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (32, 256)
   auto* const d_layers_2_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_2_out_dinp);  // (32, 256)
   LTRT_CUDA_CHECK(
@@ -767,18 +796,20 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
 // Forward and loss in eval mode (Dropout off), as in validation and test.
 void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (256, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (256,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (10, 256)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (32, 64)
-  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);                        // (32,)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (32, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                   // ()
-  auto* const x_bf16 = reinterpret_cast<float*>(arena + offset::x_bf16);                               // (32, 64)
-  auto* const layers_0_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_0_weight_bf16);   // (256, 64)
-  auto* const layers_2_out_f32 = reinterpret_cast<float*>(arena + offset::layers_2_out_f32);           // (32, 256)
-  auto* const layers_3_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_3_weight_bf16);   // (10, 256)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (256,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (10, 256)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 64)
+  auto* const target = reinterpret_cast<std::int64_t*>(arena + offset::target);             // (32,)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);        // (32, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                        // ()
+  auto* const x_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::x_bf16);            // (32, 64)
+  auto* const layers_0_weight_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_0_weight_bf16);                 // (256, 64)
+  auto* const layers_2_out_f32 = reinterpret_cast<float*>(arena + offset::layers_2_out_f32);  // (32, 256)
+  auto* const layers_3_weight_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_3_weight_bf16);                          // (10, 256)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                           // (32,)
   auto* const layers_3_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_3_bias_bf16);       // (10,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                         // (32,)
@@ -786,7 +817,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
   auto* const layers_0_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_0_bias_bf16);       // (256,)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
+  auto* const layers_2_out = reinterpret_cast<std::uint16_t*>(arena + offset::layers_2_out);           // (32, 256)
   layers_0_to_bf16(x_bf16, x, n, ctx);
   layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight, ctx);
   layers_0_to_bf16_3(layers_0_bias_bf16, layers_0_bias, ctx);
@@ -801,21 +832,23 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
 
 // Forward only in eval mode, into the output buffer (predict): no targets, no loss.
 void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
-  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);             // (256, 64)
-  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);                 // (256,)
-  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);             // (10, 256)
-  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);                 // (10,)
-  auto* const x = reinterpret_cast<float*>(arena + offset::x);                                         // (32, 64)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                   // (32, 10)
-  auto* const x_bf16 = reinterpret_cast<float*>(arena + offset::x_bf16);                               // (32, 64)
-  auto* const layers_0_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_0_weight_bf16);   // (256, 64)
-  auto* const layers_2_out_f32 = reinterpret_cast<float*>(arena + offset::layers_2_out_f32);           // (32, 256)
-  auto* const layers_3_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_3_weight_bf16);   // (10, 256)
+  auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (256, 64)
+  auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (256,)
+  auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);  // (10, 256)
+  auto* const layers_3_bias = reinterpret_cast<float*>(arena + offset::layers_3_bias);      // (10,)
+  auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 64)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);        // (32, 10)
+  auto* const x_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::x_bf16);            // (32, 64)
+  auto* const layers_0_weight_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_0_weight_bf16);                 // (256, 64)
+  auto* const layers_2_out_f32 = reinterpret_cast<float*>(arena + offset::layers_2_out_f32);  // (32, 256)
+  auto* const layers_3_weight_bf16 =
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_3_weight_bf16);                          // (10, 256)
   auto* const layers_3_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_3_bias_bf16);       // (10,)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);  // (32, 256)
   auto* const layers_0_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_0_bias_bf16);       // (256,)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
+  auto* const layers_2_out = reinterpret_cast<std::uint16_t*>(arena + offset::layers_2_out);           // (32, 256)
   layers_0_to_bf16(x_bf16, x, n, ctx);
   layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight, ctx);
   layers_0_to_bf16_3(layers_0_bias_bf16, layers_0_bias, ctx);
@@ -833,9 +866,8 @@ void prepare_kernels() {}  // none: every kernel's shared memory is within the d
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  // The device memory gemm_16bit's copies of float16 GEMM operands need at most (at the largest batch).
   static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
-                                       /*operands16_bytes=*/36864};
+                                       /*operands16_bytes=*/0};
   return steps;
 }
 

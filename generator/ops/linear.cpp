@@ -11,6 +11,7 @@
 #include "../autodiff.hpp"
 #include "../autocast.hpp"
 #include "../cuda_lowering.hpp"
+#include "../cuda_storage16.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -131,28 +132,41 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
 // How the node's GEMMs are called. Under mixed precision every operand of a Linear's GEMMs holds
 // 16-bit values (autocast's casts, and the rounded gradient of its 16-bit output), so their
 // products are exact in float32 whatever float32_matmul_precision says. Where every target GPU
-// has 16-bit tensor cores, gemm_16bit multiplies 16-bit copies of them there; elsewhere sgemm
-// takes them on TF32 tensor cores, which hold them exactly too ("exact_tf32", a copy of ctx that
-// allows them). Float32 operands: sgemm with ctx.
+// has 16-bit tensor cores, gemm_16bit multiplies them there: an operand that its cast stores as
+// 16-bit bits (cuda_storage16.hpp) as it is, the others as 16-bit copies. Elsewhere sgemm takes
+// them on TF32 tensor cores, which hold them exactly too ("exact_tf32", a copy of ctx that allows
+// them). Float32 operands: sgemm with ctx.
 struct GemmCall {
   bool sixteen = false;
   std::string context = "ctx";
 
-  GemmCall(CudaEmit& e, const std::vector<int>& operands, const Graph& g) {
-    for (int v : operands)
-      if (!g.value(v).bf16) return;
+  // `operands`: the GEMM operands' values, with their names in the function.
+  GemmCall(CudaEmit& e, const Node& n, const Graph& g, const std::vector<std::pair<int, std::string>>& operands) {
     CodeWriter& w = e.body;
-    if (e.tensor_cores) {
+    if (linear_gemms_16bit(n, g, e.tensor_cores)) {
       sixteen = true;
-      w.line(std::string("// ") + autocast_dtype_name() + " operands: " + autocast_dtype_name() +
-             " tensor cores multiply copies of them, their products exact and summed in float32");
+      std::vector<std::string> stored, copied;
+      for (const auto& [v, name] : operands) (e.is_stored16(v) ? stored : copied).push_back(name);
+      const std::string dtype = autocast_dtype_name();
+      w.line("// " + dtype + " operands on " + dtype + " tensor cores, their products exact and summed in float32:");
+      if (!stored.empty()) w.line("// " + join(stored) + (stored.size() > 1 ? " hold " : " holds ") + dtype + " bits already");
+      if (!copied.empty()) w.line("// " + join(copied) + " copied to " + dtype + " first");
       return;
     }
+    for (const auto& operand : operands)
+      if (!g.value(operand.first).bf16) return;
     w.line(std::string("// ") + autocast_dtype_name() + " operands: TF32 holds them exactly, so tensor cores give float32 "
            "products and sums");
     w.line("ltrt::cuda::Context exact_tf32 = ctx;");
     w.line("exact_tf32.tf32 = true;");
     context = "exact_tf32";
+  }
+
+  static std::string join(const std::vector<std::string>& names) {
+    std::string out;
+    for (size_t i = 0; i < names.size(); ++i)
+      out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+    return out;
   }
 
   // The call's opening, up to its transposes: "ltrt::cuda::sgemm(ctx, " or the gemm_16bit one.
@@ -161,10 +175,13 @@ struct GemmCall {
     return std::string("ltrt::cuda::gemm_16bit(ctx, ") + autocast_format16() + ", ";
   }
 
-  // Records the copies' bytes of a gemm_16bit of [m, k] by [k, n] (at the largest batch).
-  void need(CudaEmit& e, std::int64_t m, std::int64_t n, std::int64_t k) const {
-    if (sixteen)
-      e.operands16_bytes = std::max(e.operands16_bytes, (m * k * 2 + 255) / 256 * 256 + k * n * 2);
+  // Records the copies' bytes of a gemm_16bit of [m, k] by [k, n] (at the largest batch) whose A
+  // and B are values a and b (ltrt::cuda::operands16_bytes).
+  void need(CudaEmit& e, std::int64_t m, std::int64_t n, std::int64_t k, int a, int b) const {
+    if (!sixteen) return;
+    const std::int64_t a_bytes = e.is_stored16(a) ? 0 : (m * k * 2 + 255) / 256 * 256;
+    const std::int64_t b_bytes = e.is_stored16(b) ? 0 : k * n * 2;
+    e.operands16_bytes = std::max(e.operands16_bytes, a_bytes + b_bytes);
   }
 };
 
@@ -180,9 +197,9 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const std::int64_t r = rows_per_sample(x);
   if (r > 1) w.line("constexpr int kRowsPerSample = " + std::to_string(r) + ";  // applied to the last dimension");
   w.line(std::string("const int rows = n") + (r > 1 ? " * kRowsPerSample;" : ";"));
-  const GemmCall gemm(e, {n.inputs[0], n.inputs[1]}, g);
+  const GemmCall gemm(e, n, g, {{n.inputs[0], "inp"}, {n.inputs[1], "weight"}});
   const std::int64_t in = attr_int(n, "in_features"), out = attr_int(n, "out_features");
-  gemm.need(e, x.shape.at(0) * r, out, in);
+  gemm.need(e, x.shape.at(0) * r, out, in, n.inputs[0], n.inputs[1]);
   // bf16-mixed's MultiheadAttention in_proj rounds the product before the bias when n > 1, as the
   // CPU's (emit_forward): the GEMM without its bias, then one kernel rounds, adds it and rounds.
   const bool round_first = n.attrs.count("bf16_round_before_bias") > 0;
@@ -225,24 +242,31 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const std::int64_t r = rows_per_sample(x);
   if (r > 1) w.line("constexpr int kRowsPerSample = " + std::to_string(r) + ";  // applied to the last dimension");
   w.line(std::string("const int rows = n") + (r > 1 ? " * kRowsPerSample;" : ";"));
-  const GemmCall gemm(e, n.inputs, g);  // dout, inp (and weight)
+  const bool need_dinp = attr_bool(n, "need_dinp");
+  const int dout = n.inputs[0], inp = n.inputs[1], weight = need_dinp ? n.inputs[2] : -1;
+  std::vector<std::pair<int, std::string>> operands = {{dout, "dout"}, {inp, "inp"}};
+  if (need_dinp) operands.push_back({weight, "weight"});
+  const GemmCall gemm(e, n, g, operands);
   const std::int64_t in = attr_int(n, "in_features"), out = attr_int(n, "out_features"), max_rows = x.shape.at(0) * r;
   w.line(gemm.open() + "true, false, kOut, kIn, rows, dout, inp, accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp");
-  gemm.need(e, out, in, max_rows);
-  if (attr_bool(n, "need_dinp")) {
-    if (gemm.sixteen)
+  gemm.need(e, out, in, max_rows, dout, inp);
+  if (need_dinp) {
+    if (gemm.sixteen && !e.is_stored16(dout))
       w.line(gemm.open() + "false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp, ltrt::cuda::Epilogue::none, "
              "nullptr, /*a_copied=*/true);  // dout @ weight, dout's copy from the call above");
     else
       w.line(gemm.open() + "false, false, rows, kIn, kOut, dout, weight, 0.0f, dinp);  // dout @ weight");
-    gemm.need(e, max_rows, in, out);
+    gemm.need(e, max_rows, in, out, dout, weight);
   }
   if (!bias) return;
   // dbias: the column sums of dout, spread over 32 lanes of rows a column (a thread per column
   // over every row left most of the GPU idle: GPT-2's 768 columns of 8192 rows).
+  const bool dout16 = e.is_stored16(dout);
   emit_column_sum_kernel(e.kernels, e.fn + "_dbias_kernel",
-                         {"float* __restrict__ dbias", "const float* __restrict__ dout"}, "kOut",
-                         {{"dbias", "dout[at]"}}, [&](CodeWriter& k) {
+                         {"float* __restrict__ dbias",
+                          dout16 ? "const std::uint16_t* __restrict__ dout" : "const float* __restrict__ dout"},
+                         "kOut", {{"dbias", dout16 ? std::string(autocast_value16()) + "(dout[at])" : "dout[at]"}},
+                         [&](CodeWriter& k) {
                            k.line("constexpr int kOut = " + std::to_string(attr_int(n, "out_features")) + ";");
                          });
   emit_column_sum_launch(w, e.fn + "_dbias_kernel", "kOut", {"dbias", "dout"}, "rows", {"dbias"});

@@ -192,21 +192,25 @@ void sgemm_ld(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int 
          nothing_before);
 }
 
-void gemm_16bit(const Context& ctx, Format16 format, bool trans_a, bool trans_b, int m, int n, int k, const float* a,
-                const float* b, float beta, float* c, Epilogue epilogue, const float* bias, bool a_copied) {
-  const std::size_t needed = operands16_bytes(m, n, k);
+void gemm_16bit(const Context& ctx, Format16 format, bool trans_a, bool trans_b, int m, int n, int k, Operand16 a,
+                Operand16 b, float beta, float* c, Epilogue epilogue, const float* bias, bool a_copied) {
+  const bool copy_a = !a.stored16, copy_b = !b.stored16;
+  const std::size_t needed = operands16_bytes(m, n, k, copy_a, copy_b);
   if (needed > ctx.operands16_bytes)
     throw Error("internal: gemm_16bit of [" + std::to_string(m) + ", " + std::to_string(k) + "] by [" +
                 std::to_string(k) + ", " + std::to_string(n) + "] needs " + std::to_string(needed) +
                 " bytes of operand copies, and the program allotted " + std::to_string(ctx.operands16_bytes) +
                 " (DeviceSteps::operands16_bytes); regenerate it");
-  auto* const a16 = static_cast<std::uint16_t*>(ctx.operands16);
-  auto* const b16 = a16 + (operands16_bytes(m, 0, k) / 2);  // after A's copy, 256-byte aligned
+  auto* const a_copy = static_cast<std::uint16_t*>(ctx.operands16);
+  auto* const b_copy = a_copy + operands16_a_bytes(m, k, copy_a) / 2;  // after A's copy, 256-byte aligned
+  const void* const a16 = copy_a ? a_copy : a.data;
+  const void* const b16 = copy_b ? b_copy : b.data;
   const int lda = trans_a ? m : k, ldb = trans_b ? k : n;
   const cudaDataType_t input = format == Format16::bf16 ? CUDA_R_16BF : CUDA_R_16F;
   auto copy = [&] {
-    if (!a_copied) copy_to_16bit(ctx, format, a16, a, static_cast<std::int64_t>(m) * k);
-    copy_to_16bit(ctx, format, b16, b, static_cast<std::int64_t>(k) * n);
+    if (copy_a && !a_copied)
+      copy_to_16bit(ctx, format, a_copy, static_cast<const float*>(a.data), static_cast<std::int64_t>(m) * k);
+    if (copy_b) copy_to_16bit(ctx, format, b_copy, static_cast<const float*>(b.data), static_cast<std::int64_t>(k) * n);
   };
   const bool fusable = !has_bias(epilogue) || alignment(bias) >= kBiasAlignment;
   if (fusable && matmul(ctx, input, trans_a, trans_b, m, n, k, a16, lda, b16, ldb, beta, c, n, epilogue, bias, copy))

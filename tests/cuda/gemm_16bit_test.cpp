@@ -2,7 +2,7 @@
 // GEMMs on 16-bit copies of their operands give what sgemm gives on the float32 operands, bit for
 // bit, for every transpose, beta, epilogue and a bias cuBLASLt cannot fuse (the emulator sums
 // both in the same order, and the products of 16-bit values are exact); a Linear's backward reuses
-// dout's copy; float16's subnormals, largest value, infinities and NaN survive the copy; too
+// dout's copy; an operand given as 16-bit bits is read in place; float16's subnormals, largest value, infinities and NaN survive the copy; too
 // small an allotment of copies is an error; and a value the format does not hold stops the run.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -158,6 +158,37 @@ TEST(Gemm16bit, SecondCallReusesTheFirstCallsCopyOfA) {
   expect_same(download(d_dinp.ptr, rows * in), want_dinp, "dinp");
 }
 
+// Operands a cast wrote as 16-bit bits are read where they are, and only float32 ones take room
+// for copies: A's bits and B's float32 values in an allotment that holds B's copy alone.
+TEST(Gemm16bit, StoredBitsAreReadInPlace) {
+  const int m = 5, n = 3, k = 17;
+  for (const Format16 format : {Format16::bf16, Format16::fp16}) {
+    const std::vector<float> a = values(format, m * k, 1.0f, 8), b = values(format, k * n, 1.0f, 9);
+    std::vector<std::uint16_t> a_bits(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) a_bits[i] = ltrt::cuda::bits16(a[i], format);
+    const Device device(ltrt::cuda::operands16_bytes(m, n, k, /*copy_a=*/false, /*copy_b=*/true));
+    ASSERT_EQ(device.operands16_bytes, static_cast<std::size_t>(k * n * 2));
+    const ltrt::cuda::Context ctx = device.context();
+    DeviceBuffer<float> da(a.size()), db(b.size()), dc(m * n);
+    DeviceBuffer<std::uint16_t> da_bits(a.size());
+    upload(da.ptr, a);
+    upload(db.ptr, b);
+    ASSERT_EQ(cudaMemcpy(da_bits.ptr, a_bits.data(), a_bits.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    ltrt::cuda::sgemm(ctx, false, false, m, n, k, da.ptr, db.ptr, 0.0f, dc.ptr);
+    ASSERT_EQ(cudaStreamSynchronize(device.stream), cudaSuccess);
+    const std::vector<float> want = download(dc.ptr, m * n);
+    const std::uint16_t* bits = da_bits.ptr;
+    ltrt::cuda::gemm_16bit(ctx, format, false, false, m, n, k, bits, db.ptr, 0.0f, dc.ptr);
+    ASSERT_EQ(cudaStreamSynchronize(device.stream), cudaSuccess);
+    expect_same(download(dc.ptr, m * n), want, "C");
+    // Read back, the bits are the values.
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const float back = format == Format16::bf16 ? ltrt::cuda::bf16_value(a_bits[i]) : ltrt::cuda::fp16_value(a_bits[i]);
+      ASSERT_EQ(back, a[i]) << i;
+    }
+  }
+}
+
 // float16's edges go through the copy as they are: its largest value, its smallest subnormal and
 // others, signed zeros, and (a 16-mixed step that overflowed) infinities and NaN.
 TEST(Gemm16bit, Float16EdgesSurviveTheCopy) {
@@ -186,6 +217,10 @@ TEST(Gemm16bit, Float16EdgesSurviveTheCopy) {
   EXPECT_EQ(ltrt::cuda::fp16_bits(tiny), 0x0001u);
   EXPECT_EQ(ltrt::cuda::fp16_bits(-inf), 0xfc00u);
   EXPECT_EQ(ltrt::cuda::bf16_bits(-1.5f), 0xbfc0u);
+  for (const float x : a) {  // and back
+    const float back = ltrt::cuda::fp16_value(ltrt::cuda::fp16_bits(x));
+    EXPECT_TRUE(std::isnan(x) ? std::isnan(back) : back == x && std::signbit(back) == std::signbit(x)) << x;
+  }
 }
 
 TEST(Gemm16bit, TooSmallAnAllotmentIsAnError) {

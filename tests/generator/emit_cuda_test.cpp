@@ -203,28 +203,41 @@ TEST(EmitCuda, AttentionForwardUsesTensorCoresWhereEveryTargetHasThem) {
   EXPECT_FALSE(cuda_target("86-real;75-virtual").tensor_cores);
 }
 
-// Under mixed precision a Linear's GEMMs multiply 16-bit copies of their operands where every
-// target has 16-bit tensor cores, and the program allots the copies' memory; elsewhere TF32
-// tensor cores take them as they are; float32 GEMMs stay sgemm.
+// Under mixed precision a Linear's GEMMs take 16-bit operands on 16-bit tensor cores where every
+// target has them: a cast that only such GEMMs read writes 16-bit bits, the other operands are
+// copied, and the program allots the copies' memory. Elsewhere TF32 tensor cores take them as
+// they are; float32 GEMMs stay sgemm.
 TEST(EmitCuda, MixedPrecisionGemmsTakeSixteenBitTensorCoresWhereEveryTargetHasThem) {
   const std::string model = layers_model(R"({"type": "ReLU"})");
   const std::string bf16 = model_cu(model, "80-real;90-real;90-virtual", "bf16-mixed");
-  EXPECT_NE(function(bf16, "layers_0_forward").find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, "),
-            std::string::npos);
+  // layers.0 reads the casts of x and of its weight, which only its GEMMs read: their bits.
+  const std::string forward = function(bf16, "layers_0_forward");
+  EXPECT_NE(forward.find("const std::uint16_t* inp, const std::uint16_t* weight, const float* bias"), std::string::npos)
+      << forward;
+  EXPECT_NE(forward.find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, "), std::string::npos);
+  EXPECT_NE(function(bf16, "layers_0_to_bf16").find("(std::uint16_t* out, const float* inp,"), std::string::npos);
+  EXPECT_NE(bf16.find("out[i] = ltrt::cuda::bf16_bits(ltrt::round_bf16(inp[i]));"), std::string::npos);
+  // layers.2 reads ReLU's output, which is not a cast: copied, in both GEMMs of its backward
+  // (dout's copy once); its dout (the rounded gradient) is a cast, summed for dbias from its bits.
   const std::string backward = function(bf16, "layers_2_backward");
+  EXPECT_NE(backward.find("const std::uint16_t* dout, const float* inp, const std::uint16_t* weight"), std::string::npos)
+      << backward;
   EXPECT_NE(backward.find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp"),
             std::string::npos)
       << backward;
-  EXPECT_NE(backward.find("/*a_copied=*/true"), std::string::npos) << backward;
-  // The most: layers.0's forward over a batch of 2, inp [2, 6]'s copy (24 bytes, rounded up to
-  // 256) and then weight^T [6, 8]'s (96 bytes).
-  EXPECT_NE(bf16.find("/*operands16_bytes=*/352}"), std::string::npos);
+  EXPECT_NE(backward.find("// inp copied to bfloat16 first"), std::string::npos) << backward;
+  EXPECT_EQ(backward.find("a_copied"), std::string::npos) << "dout is not copied";
+  EXPECT_NE(bf16.find("sum_dbias += ltrt::cuda::bf16_value(dout[at]);"), std::string::npos);
+  // The most copied: ReLU's output [2, 8] for layers.2, 32 bytes rounded up to 256.
+  EXPECT_NE(bf16.find("/*operands16_bytes=*/256}"), std::string::npos);
   const std::string fp16 = model_cu(model, "80-real", "16-mixed");
   EXPECT_NE(fp16.find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, "), std::string::npos);
+  EXPECT_NE(fp16.find("ltrt::cuda::fp16_bits(ltrt::round_fp16(inp[i]))"), std::string::npos);
   const std::string turing = model_cu(model, "75-real;86-real", "bf16-mixed");
   EXPECT_EQ(turing.find("gemm_16bit"), std::string::npos);
+  EXPECT_EQ(turing.find("std::uint16_t"), std::string::npos);
   EXPECT_NE(turing.find("ltrt::cuda::sgemm(exact_tf32, "), std::string::npos);
-  EXPECT_NE(turing.find("/*operands16_bytes=*/0"), std::string::npos);
+  EXPECT_NE(turing.find("/*operands16_bytes=*/0}"), std::string::npos);
   const std::string float32 = model_cu(model);
   EXPECT_EQ(float32.find("gemm_16bit"), std::string::npos);
   EXPECT_NE(float32.find("ltrt::cuda::sgemm(ctx, "), std::string::npos);

@@ -93,20 +93,35 @@ void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, 
 void sgemm_ld(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda,
               const float* b, int ldb, float beta, float* c, int ldc);
 
+// An operand of gemm_16bit: float32 values that its format holds exactly (copied to 16 bits
+// before the multiply), or the 16-bit bits themselves (a cast that wrote them: cuda_storage16 in
+// the generator), read in place.
+struct Operand16 {
+  const void* data;
+  bool stored16;
+  Operand16(const float* values) : data(values), stored16(false) {}             // NOLINT: implicit
+  Operand16(const std::uint16_t* bits) : data(bits), stored16(true) {}          // NOLINT: implicit
+};
+
 // sgemm for A and B whose every element `format` holds exactly (mixed precision's casts and
-// rounded tensors): A and B are copied to 16 bits in ctx.operands16, A's copy first, and multiplied
-// on 16-bit tensor cores, whose products are exact and summed in float32. The same arithmetic as
-// sgemm on TF32 tensor cores (exact on such values), at twice their rate. `a_copied`: A is the A
-// of the previous gemm_16bit on ctx.stream, whose copy is still there (a Linear's backward reads
-// dout twice). Throws ltrt::Error when the copies do not fit ctx.operands16_bytes.
-void gemm_16bit(const Context& ctx, Format16 format, bool trans_a, bool trans_b, int m, int n, int k, const float* a,
-                const float* b, float beta, float* c, Epilogue epilogue = Epilogue::none, const float* bias = nullptr,
+// rounded tensors), on 16-bit tensor cores, whose products are exact and summed in float32: the
+// same arithmetic as sgemm on TF32 tensor cores (exact on such values), at twice their rate. A
+// float32 operand is copied to 16 bits in ctx.operands16 first (A's copy at its start, B's after
+// it); a 16-bit one is read where it is. `a_copied`: A is the float32 A of the previous
+// gemm_16bit on ctx.stream, whose copy is still there (a Linear's backward reads dout twice).
+// Throws ltrt::Error when the copies do not fit ctx.operands16_bytes.
+void gemm_16bit(const Context& ctx, Format16 format, bool trans_a, bool trans_b, int m, int n, int k, Operand16 a,
+                Operand16 b, float beta, float* c, Epilogue epilogue = Epilogue::none, const float* bias = nullptr,
                 bool a_copied = false);
 
-// The bytes of ctx.operands16 that gemm_16bit needs for an [m, k] A and a [k, n] B (A's copy
-// rounded up to 256 bytes, cuBLASLt's best alignment, then B's).
-constexpr std::size_t operands16_bytes(std::int64_t m, std::int64_t n, std::int64_t k) {
-  return (static_cast<std::size_t>(m * k) * 2 + 255) / 256 * 256 + static_cast<std::size_t>(k * n) * 2;
+// The bytes of ctx.operands16 that gemm_16bit needs for an [m, k] A and a [k, n] B: A's copy
+// (when `copy_a`) rounded up to 256 bytes, cuBLASLt's best alignment, then B's (when `copy_b`).
+constexpr std::size_t operands16_a_bytes(std::int64_t m, std::int64_t k, bool copy_a = true) {
+  return copy_a ? (static_cast<std::size_t>(m * k) * 2 + 255) / 256 * 256 : 0;
+}
+constexpr std::size_t operands16_bytes(std::int64_t m, std::int64_t n, std::int64_t k, bool copy_a = true,
+                                       bool copy_b = true) {
+  return operands16_a_bytes(m, k, copy_a) + (copy_b ? static_cast<std::size_t>(k * n) * 2 : 0);
 }
 
 // Uniform float in [0, 1) from (seed, stream, index): splitmix64's finaliser over the three,

@@ -75,4 +75,20 @@ __host__ __device__ inline std::uint16_t bits16(float x, Format16 format) {
   return format == Format16::bf16 ? bf16_bits(x) : fp16_bits(x);
 }
 
+// The value of bfloat16 bits: their float32 with 16 more zero bits.
+__host__ __device__ inline float bf16_value(std::uint16_t bits) {
+  return exact16_detail::float_of(static_cast<std::uint32_t>(bits) << 16);
+}
+
+// The value of float16 bits (subnormals, infinities and NaN too).
+__host__ __device__ inline float fp16_value(std::uint16_t bits) {
+  using namespace exact16_detail;
+  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1fu, fraction = bits & 0x3ffu;
+  if (exponent == 0x1fu) return float_of(sign | 0x7f800000u | (fraction << 13));
+  if (exponent != 0) return float_of(sign | ((exponent + 112u) << 23) | (fraction << 13));  // exponent 15 -> 127
+  const float magnitude = static_cast<float>(fraction) * 5.9604644775390625e-8f;  // subnormal: fraction * 2^-24
+  return float_of(sign | bits_of(magnitude));
+}
+
 }  // namespace ltrt::cuda

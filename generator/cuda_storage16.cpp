@@ -20,7 +20,7 @@ std::vector<bool> values_stored16(const Graph& g, bool tensor_cores) {
   // Readers that take 16-bit bits: a 16-bit GEMM operand of a Linear, and nothing else.
   std::vector<bool> candidate(g.values.size(), false), read(g.values.size(), false);
   for (const Node& n : g.nodes)
-    if (n.op == "to_bf16" && n.outputs.size() == 1 && g.value(n.outputs[0]).bf16) candidate[n.outputs[0]] = true;
+    if (op_def(n.op).cuda_writes16 && n.outputs.size() == 1 && g.value(n.outputs[0]).bf16) candidate[n.outputs[0]] = true;
   for (const Value& v : g.values)
     if (v.alias_of >= 0) candidate[v.alias_of] = false;  // a view reads it as float32
   for (int v : {g.output, g.loss, g.target})

@@ -86,6 +86,9 @@ struct OpDef {
   bool keeps_preact = false;      // can also write the value before its epilogue, as a second output
   bool moves_values = false;      // copies or views elements without arithmetic (bf16-mixed: bfloat16 in, out)
   bool writes_param_grad = false;  // takes `accumulate`
+  // Its CUDA lowering writes its one output as 16-bit bits when CudaEmit::is_stored16 says so
+  // (cuda_storage16.hpp: mixed precision's values that only 16-bit GEMMs read).
+  bool cuda_writes16 = false;
   // Its CPU function's pointers are `__restrict`: no two of a node's values overlap (the memory
   // plan reuses a value's space only after its last reader), which lets the compiler vectorise
   // a loop that writes several of them without checking at run time that they are apart.

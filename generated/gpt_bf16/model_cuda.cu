@@ -781,16 +781,17 @@ static void fc1_forward(float* out, const std::uint16_t* inp, const std::uint16_
 // out (32, 32, 192) <- inp (32, 32, 192)
 // Also called by gelu2_forward: the same shapes and constants, so the same code.
 
-__global__ void gelu1_forward_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
+__global__ void gelu1_forward_kernel(std::uint16_t* __restrict__ out, const float* __restrict__ inp, int count) {
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   const float v = ltrt::gelu_erf(inp[i], kInvSqrt2);
-  out[i] = ltrt::round_bf16(v);
+  out[i] = ltrt::cuda::bf16_bits(ltrt::round_bf16(v));
 }
 
-static void gelu1_forward(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void gelu1_forward(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 6144;  // per sample
+  // out holds bfloat16 bits: only 16-bit GEMMs read it
   const int count = n * kNumel;
   if (count == 0) return;
   gelu1_forward_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
@@ -818,14 +819,13 @@ static void proj1_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Cont
 // out (32, 32, 48) <- inp (32, 32, 192) weight (48, 192) bias (48,)
 // Also called by proj2_forward: the same shapes and constants, so the same code.
 // Its kernels are attn1_out_proj_forward's: the same shapes and constants, so the same code.
-static void proj1_forward(float* out, const float* inp, const std::uint16_t* weight, const float* bias, int n,
+static void proj1_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, const float* bias, int n,
                           const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
   // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
-  // weight holds bfloat16 bits already
-  // inp copied to bfloat16 first
+  // inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, true, rows, kOut, kIn, inp, weight, 0.0f, out,
                          ltrt::cuda::Epilogue::bias, bias);  // inp @ weight^T + bias
   const int count = rows * kOut;
@@ -973,7 +973,7 @@ static void fc2_forward(float* out, const std::uint16_t* inp, const std::uint16_
 // spec: model.graph[15],
 // out (32, 32, 192) <- inp (32, 32, 192)
 // Calls gelu1_forward: the same shapes and constants, so the same code.
-static void gelu2_forward(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void gelu2_forward(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   gelu1_forward(out, inp, n, ctx);
 }
 
@@ -997,7 +997,7 @@ static void proj2_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Cont
 // spec: model.graph[16],
 // out (32, 32, 48) <- inp (32, 32, 192) weight (48, 192) bias (48,)
 // Calls proj1_forward: the same shapes and constants, so the same code.
-static void proj2_forward(float* out, const float* inp, const std::uint16_t* weight, const float* bias, int n,
+static void proj2_forward(float* out, const std::uint16_t* inp, const std::uint16_t* weight, const float* bias, int n,
                           const ltrt::cuda::Context& ctx) {
   proj1_forward(out, inp, weight, bias, n, ctx);
 }
@@ -1435,14 +1435,14 @@ __global__ void proj2_backward_dbias_splits_kernel(float* __restrict__ dbias, co
   dbias[k] = (accumulate ? dbias[k] : 0.0f) + total_dbias;
 }
 
-static void proj2_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout, const float* inp,
-                           const std::uint16_t* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void proj2_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout,
+                           const std::uint16_t* inp, const std::uint16_t* weight, int n, bool accumulate,
+                           const ltrt::cuda::Context& ctx) {
   constexpr int kIn = 192, kOut = 48;
   constexpr int kRowsPerSample = 32;  // applied to the last dimension
   const int rows = n * kRowsPerSample;
   // bfloat16 operands on bfloat16 tensor cores, their products exact and summed in float32:
-  // dout and weight hold bfloat16 bits already
-  // inp copied to bfloat16 first
+  // dout, inp and weight hold bfloat16 bits already
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, true, false, kOut, kIn, rows, dout, inp,
                          accumulate ? 1.0f : 0.0f, dweight);  // dout^T @ inp
   ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::bf16, false, false, rows, kIn, kOut, dout, weight, 0.0f,
@@ -2400,8 +2400,9 @@ static void proj1_grad_to_bf16(std::uint16_t* out, const float* inp, int n, cons
 // spec: model.graph[8]
 // dinp (32, 32, 192) dweight (48, 192) dbias (48,) <- dout (32, 32, 48) inp (32, 32, 192) weight (48, 192)
 // Calls proj2_backward: the same shapes and constants, so the same code.
-static void proj1_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout, const float* inp,
-                           const std::uint16_t* weight, int n, bool accumulate, const ltrt::cuda::Context& ctx) {
+static void proj1_backward(float* dinp, float* dweight, float* dbias, const std::uint16_t* dout,
+                           const std::uint16_t* inp, const std::uint16_t* weight, int n, bool accumulate,
+                           const ltrt::cuda::Context& ctx) {
   proj2_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
@@ -2926,7 +2927,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_dqkv);                           // (32, 32, 144)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                          // (32, 32, 192)
   auto* const d_fc1_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_fc1_out_bf16);    // (32, 32, 192)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                      // (32, 32, 192)
+  auto* const gelu1_out = reinterpret_cast<std::uint16_t*>(arena + offset::gelu1_out);              // (32, 32, 192)
   auto* const d_gelu1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_gelu1_out_bf16);        // (32, 32, 192)
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                        // (32, 32, 48)
   auto* const d_res2_out_sum1 = reinterpret_cast<float*>(arena + offset::d_res2_out_sum1);          // (32, 32, 48)
@@ -2986,7 +2987,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn2_in_proj_out_scratch =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);                          // (2432,)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                        // (32, 32, 192)
+  auto* const gelu2_out = reinterpret_cast<std::uint16_t*>(arena + offset::gelu2_out);                // (32, 32, 192)
   auto* const d_gelu2_out_bf16 = reinterpret_cast<float*>(arena + offset::d_gelu2_out_bf16);          // (32, 32, 192)
   auto* const d_ln4_out_bf16_dinp = reinterpret_cast<float*>(arena + offset::d_ln4_out_bf16_dinp);    // (32, 32, 48)
   auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                        // (32, 32, 48)
@@ -3226,7 +3227,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
   auto* const ln2_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln2_out_bf16);      // (32, 32, 48)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
+  auto* const gelu1_out = reinterpret_cast<std::uint16_t*>(arena + offset::gelu1_out);            // (32, 32, 192)
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
   auto* const ln3_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln3_out_bf16);      // (32, 32, 48)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
@@ -3248,7 +3249,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);                    // (32, 32)
   auto* const ln4_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln4_out_bf16);            // (32, 32, 48)
   auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                              // (32, 32, 192)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                          // (32, 32, 192)
+  auto* const gelu2_out = reinterpret_cast<std::uint16_t*>(arena + offset::gelu2_out);                  // (32, 32, 192)
   auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                          // (32, 32, 48)
   auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                              // (32, 32, 48)
   auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                            // (32, 32, 48)
@@ -3373,7 +3374,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                      // (32, 32, 48)
   auto* const ln2_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln2_out_bf16);      // (32, 32, 48)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
-  auto* const gelu1_out = reinterpret_cast<float*>(arena + offset::gelu1_out);                    // (32, 32, 192)
+  auto* const gelu1_out = reinterpret_cast<std::uint16_t*>(arena + offset::gelu1_out);            // (32, 32, 192)
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
   auto* const ln3_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln3_out_bf16);      // (32, 32, 48)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
@@ -3392,7 +3393,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const ln4_out_rstd = reinterpret_cast<float*>(arena + offset::ln4_out_rstd);                    // (32, 32)
   auto* const ln4_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln4_out_bf16);            // (32, 32, 48)
   auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);                              // (32, 32, 192)
-  auto* const gelu2_out = reinterpret_cast<float*>(arena + offset::gelu2_out);                          // (32, 32, 192)
+  auto* const gelu2_out = reinterpret_cast<std::uint16_t*>(arena + offset::gelu2_out);                  // (32, 32, 192)
   auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);                          // (32, 32, 48)
   auto* const lnf_out = reinterpret_cast<float*>(arena + offset::lnf_out);                              // (32, 32, 48)
   auto* const res4_out = reinterpret_cast<float*>(arena + offset::res4_out);                            // (32, 32, 48)
@@ -3455,7 +3456,7 @@ void prepare_kernels() {
 const ltrt::DeviceSteps& cuda_steps() {
   // The device memory gemm_16bit's copies of bfloat16 GEMM operands need at most (at the largest batch).
   static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
-                                       /*operands16_bytes=*/393216};
+                                       /*operands16_bytes=*/98304};
   return steps;
 }
 

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 
@@ -76,12 +77,21 @@ void register_unary(std::vector<OpDef>& ops, const UnaryOp& u) {
     w.close();
   };
   // The same scalar expressions run on the device (ltrt/activations.hpp is __host__ __device__).
+  // Under mixed precision an output that only 16-bit GEMMs read is written as 16-bit bits
+  // (cuda_storage16.hpp): GELU's before a Linear, say.
+  f.cuda_writes16 = true;
   f.emit_cuda = [u](CudaEmit& e, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[0]);
     e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + ";  // per sample");
-    const std::vector<std::string> body = {"const float v = " + u.forward(n, "inp[i]") + ";",
-                                           "out[i] = " + apply_epilogue(n, "v") + ";"};
-    emit_elementwise_kernel(e, e.fn + "_kernel", {{"float* __restrict__ out", "out"}, {"const float* __restrict__ inp", "inp"}},
+    const bool bits = n.outputs.size() == 1 && e.is_stored16(n.outputs[0]);
+    if (bits) e.body.line(std::string("// out holds ") + autocast_dtype_name() + " bits: only 16-bit GEMMs read it");
+    const std::string result = apply_epilogue(n, "v");
+    const std::vector<std::string> body = {
+        "const float v = " + u.forward(n, "inp[i]") + ";",
+        "out[i] = " + (bits ? std::string(autocast_bits16()) + "(" + result + ")" : result) + ";"};
+    emit_elementwise_kernel(e, e.fn + "_kernel",
+                            {{bits ? "std::uint16_t* __restrict__ out" : "float* __restrict__ out", "out"},
+                             {"const float* __restrict__ inp", "inp"}},
                             "n * kNumel", body, [&](CodeWriter& w) {
       if (u.constants) u.constants(w, n);
       epilogue_constants(w, n);

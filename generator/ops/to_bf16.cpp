@@ -21,6 +21,7 @@ void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>&) {
     return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
   };
   f.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
+  f.cuda_writes16 = true;
   f.scalar = [](const Node&, const std::string& x) { return autocast_round() + "(" + x + ")"; };
   f.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));

@@ -230,6 +230,12 @@ TEST(EmitCuda, MixedPrecisionGemmsTakeSixteenBitTensorCoresWhereEveryTargetHasTh
   EXPECT_NE(bf16.find("sum_dbias += ltrt::cuda::bf16_value(dout[at]);"), std::string::npos);
   // The most copied: ReLU's output [2, 8] for layers.2, 32 bytes rounded up to 256.
   EXPECT_NE(bf16.find("/*operands16_bytes=*/256}"), std::string::npos);
+  // GELU's backward reads its input, not its output: only layers.2's GEMMs read that, as bits.
+  const std::string gelu = model_cu(layers_model(R"({"type": "GELU"})"), "80-real", "bf16-mixed");
+  EXPECT_NE(function(gelu, "layers_1_forward").find("(std::uint16_t* out, const float* inp,"), std::string::npos);
+  EXPECT_NE(function(gelu, "layers_2_backward").find("// dout, inp and weight hold bfloat16 bits already"),
+            std::string::npos);
+  EXPECT_NE(gelu.find("/*operands16_bytes=*/0}"), std::string::npos);
   const std::string fp16 = model_cu(model, "80-real", "16-mixed");
   EXPECT_NE(fp16.find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, "), std::string::npos);
   EXPECT_NE(fp16.find("ltrt::cuda::fp16_bits(ltrt::round_fp16(inp[i]))"), std::string::npos);

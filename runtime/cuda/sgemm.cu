@@ -1,6 +1,7 @@
 // Row-major GEMMs on cuBLASLt (column-major): C = op(A) op(B) is computed as
 // C^T = op(B)^T op(A)^T, so B is cuBLAS's first operand and A its second. sgemm multiplies
 // float32 operands; gemm_16bit multiplies 16-bit copies of operands that hold 16-bit values.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -149,6 +150,7 @@ void run_epilogue(const Context& ctx, int m, int n, float* c, Epilogue epilogue,
   if (epilogue == Epilogue::none) return;
   constexpr int kThreads = 256;
   const std::int64_t count = static_cast<std::int64_t>(m) * n;
+  if (count == 0) return;  // a launch of no blocks is an error
   const bool relu = epilogue == Epilogue::relu || epilogue == Epilogue::relu_bias;
   epilogue_kernel<<<blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(c, has_bias(epilogue) ? bias : nullptr,
                                                                              relu, n, count);
@@ -166,6 +168,7 @@ __global__ void copy_to_16bit_kernel(std::uint16_t* __restrict__ out, const floa
 void copy_to_16bit(const Context& ctx, Format16 format, std::uint16_t* out, const float* in, std::int64_t count) {
   constexpr int kThreads = 256;
   constexpr std::int64_t kMaxBlocks = 4096;  // TUNE: a grid-stride loop past this
+  if (count == 0) return;
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>(blocks_for(count, kThreads), kMaxBlocks));
   copy_to_16bit_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, in, count, format);
   LTRT_CUDA_CHECK_LAUNCH("copy_to_16bit_kernel");

@@ -203,7 +203,8 @@ struct ModelDef {
   const char* const* slot_names;    // PyTorch's names: "exp_avg", "exp_avg_sq", "momentum_buffer", ...
 
   // Every tensor of a step in the arena (batch, activations, gradients), by
-  // the names in model.cpp, for tests, debugging and hooks.
+  // the names in model.cpp, for tests, debugging and hooks: as the CPU program stores them (the
+  // CUDA program keeps some mixed-precision values as 16-bit bits; the loss stays float32).
   const TensorRef* buffers;
   int num_buffers;
 

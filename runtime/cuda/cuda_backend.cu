@@ -10,6 +10,7 @@
 // Under "16-mixed" the backend runs the GradScaler: the loss scale is part of the step's scalars,
 // the gradients are unscaled on the device before clipping, and whether the step found an
 // infinity (and was skipped) is read back behind it and settled before the next step.
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -68,6 +69,38 @@ void check_kernel_image(int device, const cudaDeviceProp& prop) {
               "-real), or train on the CPU with CUDA_VISIBLE_DEVICES=\"\" (trainer.accelerator \"auto\")");
 }
 
+// "80.5 KiB", "512.25 MiB", "3.25 GiB": device memory as nvidia-smi users read it.
+std::string memory_size(std::size_t bytes) {
+  char text[32];
+  const double kib = static_cast<double>(bytes) / 1024;
+  if (kib < 1024) std::snprintf(text, sizeof text, "%.1f KiB", kib);
+  else if (kib < 1024 * 1024) std::snprintf(text, sizeof text, "%.2f MiB", kib / 1024);
+  else std::snprintf(text, sizeof text, "%.2f GiB", kib / (1024 * 1024));
+  return text;
+}
+
+// Refuses, before anything is allocated there, a GPU whose free memory is less than the run's one
+// allocation (`needed`, of which `per_batch` grows with the batch and the rest does not): the
+// message says what takes the memory and about which data.batch_size would fit, instead of
+// cudaMalloc's bare out of memory in the middle of start-up.
+[[noreturn]] void refuse_device_memory(const std::string& device, const ModelDef& m, std::size_t needed,
+                                       std::size_t per_batch, std::size_t free_bytes, std::size_t total_bytes) {
+  const std::size_t flat = 4 * static_cast<std::size_t>(m.num_param_elements) * static_cast<std::size_t>(2 + m.num_slots);
+  const std::size_t fixed = needed - per_batch;  // the flat regions, cuBLASLt's workspace, the step's scalars
+  std::string message = device + " has " + memory_size(free_bytes) + " free of " + memory_size(total_bytes) +
+                        ", and this program needs " + memory_size(needed) + " there: " + memory_size(flat) +
+                        " for the parameters, their gradients and the optimizer's state, " + memory_size(per_batch) +
+                        " for the activations and batches of data.batch_size " + std::to_string(m.batch_size) +
+                        ", and " + memory_size(fixed > flat ? fixed - flat : 0) + " of workspace";
+  const std::size_t per_sample = std::max<std::size_t>(per_batch / static_cast<std::size_t>(m.batch_size), 1);
+  const std::size_t fits = free_bytes > fixed ? (free_bytes - fixed) / per_sample : 0;
+  if (fits >= 1 && fits < static_cast<std::size_t>(m.batch_size))
+    message += ": generate it with a smaller data.batch_size (about " + std::to_string(fits) + " fits) or free memory on the GPU";
+  else
+    message += ": not even a batch of 1 fits; free memory on the GPU or use one with more";
+  throw Error(message + " (trainer.accelerator \"auto\" trains on the CPU with CUDA_VISIBLE_DEVICES=\"\")");
+}
+
 std::size_t row_bytes(const TensorRef& t) {
   return dtype_size(t.dtype) * static_cast<std::size_t>(t.sample_numel());
 }
@@ -100,7 +133,21 @@ class CudaBackend : public Backend {
     const std::size_t sums = align_up(sizeof(EvalSums));
     const std::size_t zeroed = arena + scalars + clip + sums;
     const std::size_t operands16 = align_up(m_.device_steps->operands16_bytes);
-    LTRT_CUDA_CHECK(cudaMalloc(&block_, zeroed + 2 * staging_bytes_ + kWorkspaceBytes + operands16));
+    const std::size_t needed = zeroed + 2 * staging_bytes_ + kWorkspaceBytes + operands16;
+    // What grows with the batch: the arena past its flat regions (activations, batch buffers), the
+    // staged batches and the GEMM operands' copies.
+    const std::size_t flat = 4 * static_cast<std::size_t>(m_.num_param_elements) * static_cast<std::size_t>(2 + m_.num_slots);
+    const std::size_t per_batch = (arena > flat ? arena - flat : 0) + 2 * staging_bytes_ + operands16;
+    std::size_t free_bytes = 0, total_bytes = 0;
+    LTRT_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    if (needed > free_bytes) refuse_device_memory(name_, m_, needed, per_batch, free_bytes, total_bytes);
+    const cudaError_t allocated = cudaMalloc(&block_, needed);
+    if (allocated == cudaErrorMemoryAllocation) {  // taken by another process since
+      cudaGetLastError();
+      LTRT_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+      refuse_device_memory(name_, m_, needed, per_batch, free_bytes, total_bytes);
+    }
+    LTRT_CUDA_CHECK(allocated);
     arena_ = static_cast<std::byte*>(block_);
     scalars_ = reinterpret_cast<StepScalars*>(arena_ + arena);
     clip_scratch_ = arena_ + arena + scalars;

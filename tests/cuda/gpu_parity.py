@@ -221,7 +221,7 @@ def shared_memory_asks(program_dir):
 
 def refused(program, root, env, want, what):
     """Fit on an emulated GPU that `env` makes one the program cannot run on: it must exit with 1
-    before it trains, saying `want` in one line."""
+    before it trains, saying `want` in one line (which it returns)."""
     proc = common.subprocess.run([program, "fit", "--trainer.enable_progress_bar=false",
                                   f"--trainer.default_root_dir={root}"], stdout=common.subprocess.PIPE,
                                  stderr=common.subprocess.PIPE, text=True, env=dict(os.environ, **env), timeout=600)
@@ -229,6 +229,40 @@ def refused(program, root, env, want, what):
           f"on {what}, the program must exit with 1 and say '{want}' in one line; it exited with "
           f"{proc.returncode}:\n{proc.stderr}")
     print(f"{what}: refused in one line")
+    return proc.stderr.strip()
+
+
+def refuses_gpus_too_small(program, work, batch_size):
+    """An emulated GPU with less memory than the run's one allocation (LTGEN_CUDA_EMULATOR_DEVICE_MEMORY):
+    refused before anything is allocated, with what takes the memory; with room for some of the
+    batch, the batch size that would fit (about as many samples as the room holds)."""
+    mib = 1 << 20
+    line = refused(program, f"{work}/small_memory", {"LTGEN_CUDA_EMULATOR_DEVICE_MEMORY": str(16 * mib)},
+                   "cuda:0 (ltgen CUDA emulator on the CPU) has 16.00 MiB free of 16.00 MiB, and this program needs ",
+                   "a GPU with too little memory for cuBLASLt's workspace")
+    check("not even a batch of 1 fits" in line, f"16 MiB: {line}")
+    size = r"([\d.]+ [KMG]iB)"
+    sizes = re.search(f"needs {size} there: {size} for the parameters.*, {size} for the activations and batches of "
+                      f"data.batch_size {batch_size}, and {size} of workspace", line)
+    check(sizes is not None, f"the sizes in: {line}")
+
+    def to_bytes(text):
+        number, unit = text.split()
+        return float(number) * {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+
+    needed, flat, per_batch, other = (to_bytes(sizes[i]) for i in range(1, 5))
+    check(abs(flat + per_batch + other - needed) <= 0.2 * mib, f"the sizes in: {line}")
+    # The sizes are rounded to 0.01 MiB (up to 5 KiB): room for half the batch is within the batch's
+    # room when that is well above it, and about half the batch when it is far above it.
+    if batch_size < 4 or per_batch < 40 * 1024:
+        return
+    limit = needed - per_batch / 2
+    line = refused(program, f"{work}/half_memory", {"LTGEN_CUDA_EMULATOR_DEVICE_MEMORY": str(int(limit))},
+                   "generate it with a smaller data.batch_size (about ", "a GPU with room for half the batch")
+    fits = int(re.search(r"about (\d+) fits", line)[1])
+    check(1 <= fits < batch_size, f"half the batch's room: about {fits} fits, of {batch_size}")
+    if per_batch >= 200 * 1024:
+        check(abs(fits - batch_size / 2) <= max(1, batch_size / 10), f"half the batch's room: about {fits} fits, of {batch_size}")
 
 
 def refuses_gpus_it_cannot_run(program, work):
@@ -357,6 +391,7 @@ def main():
     if args.emulator:
         program = build_emulated(args, spec["name"], os.path.join(args.work, "program"))
         refuses_gpus_it_cannot_run(program, args.work)
+        refuses_gpus_too_small(program, args.work, spec["data"]["batch_size"])
     elif args.program_dir:
         program = build_generated(args.program_dir, spec["name"], os.path.join(args.work, "program"))
     else:

@@ -747,6 +747,28 @@ TEST(EmulatorMmaDeathTest, MmaNeedsTheWholeWarp) {
   cudaFree(out);
 }
 
+// The device has 4 GiB (totalGlobalMem): cudaMemGetInfo counts what cudaMalloc holds, and an
+// allocation past what is free fails as CUDA's does, without touching what is held.
+TEST(Emulator, DeviceMemoryIsFinite) {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_bytes, &total_bytes), cudaSuccess);
+  cudaDeviceProp prop{};
+  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+  EXPECT_EQ(total_bytes, prop.totalGlobalMem);
+  EXPECT_EQ(total_bytes, std::size_t(4) << 30);
+  void* held = nullptr;
+  ASSERT_EQ(cudaMalloc(&held, std::size_t(1) << 20), cudaSuccess);
+  std::size_t free_after = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_after, &total_bytes), cudaSuccess);
+  EXPECT_EQ(free_after, free_bytes - (std::size_t(1) << 20));
+  void* too_much = nullptr;
+  EXPECT_EQ(cudaMalloc(&too_much, free_after + 1), cudaErrorMemoryAllocation);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorMemoryAllocation);
+  ASSERT_EQ(cudaFree(held), cudaSuccess);
+  ASSERT_EQ(cudaMemGetInfo(&free_after, &total_bytes), cudaSuccess);
+  EXPECT_EQ(free_after, free_bytes);
+}
+
 TEST(Emulator, VisibleDevicesEmptyHidesTheDevice) {
   int count = -1;
   EXPECT_EQ(cudaGetDeviceCount(&count), cudaSuccess);

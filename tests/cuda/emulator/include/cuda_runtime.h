@@ -150,6 +150,8 @@ cudaError_t cudaMalloc(T** ptr, std::size_t bytes) {
   return cudaMalloc(reinterpret_cast<void**>(ptr), bytes);
 }
 cudaError_t cudaFree(void* ptr);
+// The device's memory: ltgen_emu::device_memory_bytes() in all, less what cudaMalloc holds.
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes);
 cudaError_t cudaHostAlloc(void** ptr, std::size_t bytes, unsigned flags);
 cudaError_t cudaMallocHost(void** ptr, std::size_t bytes);
 cudaError_t cudaFreeHost(void* ptr);
@@ -247,6 +249,9 @@ void poison_static_shared(void* array, std::size_t bytes);
 // cudaFuncAttributeMaxDynamicSharedMemorySize (at most the device's opt-in 227 KB).
 constexpr std::size_t kDefaultSharedBytes = 48 * 1024;
 constexpr std::size_t kOptinSharedBytes = 227 * 1024;
+// The device's memory (totalGlobalMem): 4 GiB, or LTGEN_CUDA_EMULATOR_DEVICE_MEMORY=BYTES (a GPU
+// too small for a program). cudaMalloc past it fails with cudaErrorMemoryAllocation.
+std::size_t device_memory_bytes();
 // The device's opt-in limit: kOptinSharedBytes, or less with LTGEN_CUDA_EMULATOR_SHARED_OPTIN=BYTES
 // (a smaller GPU: 99 KB on sm_86 and sm_89, 64 KB on sm_75).
 std::size_t optin_shared_bytes();

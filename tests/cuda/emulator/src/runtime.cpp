@@ -57,6 +57,7 @@ struct Allocation {
 };
 
 std::map<const std::byte*, Allocation> allocations;  // by base
+std::size_t device_bytes_held = 0;                    // what cudaMalloc holds, as asked for
 cudaError_t last_error = cudaSuccess;
 int device_access_depth = 0;  // > 0 while device work runs: device memory is readable then
 CUstream_st legacy_stream;    // stream 0
@@ -170,6 +171,7 @@ std::size_t page_size() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE))
 cudaError_t allocate(void** ptr, std::size_t bytes, bool device) {
   if (ptr == nullptr) return cudaErrorInvalidValue;
   if (any_capture()) return cudaErrorStreamCaptureUnsupported;
+  if (device && bytes > device_memory_bytes() - device_bytes_held) return last_error = cudaErrorMemoryAllocation;
   install_handler();
   const std::size_t mapped = (std::max<std::size_t>(bytes, 1) + page_size() - 1) / page_size() * page_size();
   void* p = mmap(nullptr, mapped, device && device_access_depth == 0 ? PROT_NONE : PROT_READ | PROT_WRITE,
@@ -177,6 +179,7 @@ cudaError_t allocate(void** ptr, std::size_t bytes, bool device) {
   if (p == MAP_FAILED) return cudaErrorMemoryAllocation;
   auto* base = static_cast<std::byte*>(p);
   allocations[base] = Allocation{base, bytes, mapped, device};
+  if (device) device_bytes_held += bytes;
   *ptr = p;
   return cudaSuccess;
 }
@@ -189,6 +192,7 @@ cudaError_t release(void* ptr, bool device) {
   for (CUstream_st* s : streams) flush_all(s);  // cudaFree synchronises the device
   flush_all(&legacy_stream);
   munmap(it->second.base, it->second.mapped);
+  if (device) device_bytes_held -= it->second.bytes;
   allocations.erase(it);
   return cudaSuccess;
 }
@@ -210,6 +214,18 @@ void set_last_error(cudaError_t error, const char* what) {
 namespace {
 std::map<const void*, std::size_t> dynamic_shared_limits;  // kernels that set their own
 }  // namespace
+
+std::size_t device_memory_bytes() {
+  static const std::size_t bytes = [] {
+    const char* env = std::getenv("LTGEN_CUDA_EMULATOR_DEVICE_MEMORY");
+    if (!env) return std::size_t(4) << 30;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    if (end == env || *end != '\0' || v == 0) fatal("LTGEN_CUDA_EMULATOR_DEVICE_MEMORY must be a number of bytes");
+    return static_cast<std::size_t>(v);
+  }();
+  return bytes;
+}
 
 std::size_t optin_shared_bytes() {
   static const std::size_t bytes = [] {
@@ -302,7 +318,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device != 0) return cudaErrorInvalidDevice;
   *prop = cudaDeviceProp{};
   std::snprintf(prop->name, sizeof prop->name, "ltgen CUDA emulator on the CPU");
-  prop->totalGlobalMem = std::size_t(4) << 30;
+  prop->totalGlobalMem = ltgen_emu::device_memory_bytes();
   prop->major = 9;
   prop->minor = 0;
   prop->multiProcessorCount = 1;
@@ -384,6 +400,12 @@ const char* cudaGetErrorString(cudaError_t error) {
 
 cudaError_t cudaMalloc(void** ptr, std::size_t bytes) { return allocate(ptr, bytes, true); }
 cudaError_t cudaFree(void* ptr) { return release(ptr, true); }
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
+  if (free_bytes == nullptr || total_bytes == nullptr) return last_error = cudaErrorInvalidValue;
+  *total_bytes = ltgen_emu::device_memory_bytes();
+  *free_bytes = *total_bytes - device_bytes_held;
+  return cudaSuccess;
+}
 cudaError_t cudaHostAlloc(void** ptr, std::size_t bytes, unsigned) { return allocate(ptr, bytes, false); }
 cudaError_t cudaMallocHost(void** ptr, std::size_t bytes) { return allocate(ptr, bytes, false); }
 cudaError_t cudaFreeHost(void* ptr) { return release(ptr, false); }

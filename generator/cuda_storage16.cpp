@@ -4,8 +4,13 @@
 
 namespace ltgen {
 
-bool linear_gemms_16bit(const Node& n, const Graph& g, bool tensor_cores) {
-  if (!tensor_cores) return false;
+bool gemms_16bit(const std::string& precision, bool tensor_cores) {
+  if (precision == "bf16-mixed") return tensor_cores;
+  return precision == "16-mixed";
+}
+
+bool linear_gemms_16bit(const Node& n, const Graph& g, bool gemms16) {
+  if (!gemms16) return false;
   // The forward's GEMM reads the input and the weight (the bias is its epilogue's, in float32);
   // the backward's read dout, the input and (for dinp) the weight.
   const size_t operands = n.op == "linear" ? 2 : n.inputs.size();
@@ -14,9 +19,9 @@ bool linear_gemms_16bit(const Node& n, const Graph& g, bool tensor_cores) {
   return true;
 }
 
-std::vector<bool> values_stored16(const Graph& g, bool tensor_cores) {
+std::vector<bool> values_stored16(const Graph& g, bool gemms16) {
   std::vector<bool> stored(g.values.size(), false);
-  if (!tensor_cores) return stored;
+  if (!gemms16) return stored;
   // Readers that take 16-bit bits: a 16-bit GEMM operand of a Linear, and nothing else.
   std::vector<bool> candidate(g.values.size(), false), read(g.values.size(), false);
   for (const Node& n : g.nodes)
@@ -27,7 +32,7 @@ std::vector<bool> values_stored16(const Graph& g, bool tensor_cores) {
     if (v >= 0) candidate[v] = false;
   for (const Node& n : g.nodes) {
     const bool linear = n.op == "linear" || n.op == "linear_backward";
-    const bool sixteen = linear && linear_gemms_16bit(n, g, tensor_cores);
+    const bool sixteen = linear && linear_gemms_16bit(n, g, gemms16);
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const int v = n.inputs[i];
       read[v] = true;

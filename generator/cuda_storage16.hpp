@@ -9,18 +9,24 @@
 /// The memory plan and the CPU program stay as they are.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "ir.hpp"
 
 namespace ltgen {
 
-/// Per value of g: whether the CUDA program stores it as 16-bit bits. None unless every target GPU
-/// has 16-bit tensor cores (`tensor_cores`, CudaTarget).
-std::vector<bool> values_stored16(const Graph& g, bool tensor_cores);
+/// Whether every GPU the program is built for multiplies the dtype of `precision` ("bf16-mixed",
+/// "16-mixed") on its tensor cores: bfloat16 from sm_80 on (`tensor_cores`, CudaTarget), float16
+/// from sm_70 on, which is every GPU CUDA 13 builds for (Turing's T4 too). False for other precisions.
+bool gemms_16bit(const std::string& precision, bool tensor_cores);
 
-/// Whether a Linear (forward or backward) node's GEMMs run on 16-bit tensor cores: every target
-/// has them and every GEMM operand holds 16-bit values (Value::bf16).
-bool linear_gemms_16bit(const Node& n, const Graph& g, bool tensor_cores);
+/// Per value of g: whether the CUDA program stores it as 16-bit bits. None unless `gemms16`
+/// (gemms_16bit).
+std::vector<bool> values_stored16(const Graph& g, bool gemms16);
+
+/// Whether a Linear (forward or backward) node's GEMMs run on 16-bit tensor cores: `gemms16`
+/// (gemms_16bit) and every GEMM operand holds 16-bit values (Value::bf16).
+bool linear_gemms_16bit(const Node& n, const Graph& g, bool gemms16);
 
 }  // namespace ltgen

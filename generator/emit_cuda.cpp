@@ -56,7 +56,8 @@ struct CudaEmitter : Emitter {
   std::int64_t operands16_bytes = 0;  // the most any node's gemm_16bit calls need (CudaEmit)
 
   CudaEmitter(const Spec& s, const Graph& graph, const MemoryPlan& p, const CudaTarget& target) : Emitter(s, graph, p) {
-    stored16 = values_stored16(g, target.tensor_cores);
+    const bool gemms16 = gemms_16bit(s.trainer.precision, target.tensor_cores);
+    stored16 = values_stored16(g, gemms16);
     code.resize(g.nodes.size());
     std::vector<std::string> kernels(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -66,7 +67,7 @@ struct CudaEmitter : Emitter {
       // Every op has one (tests/generator: OpRegistry.EveryOpLowersToCuda).
       if (!d.emit_cuda) throw std::logic_error("internal: op " + n.op + " has no CUDA lowering");
       CodeWriter k, body(1), prepare(1);
-      CudaEmit e{k, body, prepare, kFnPlaceholder, target.shared_budget, target.tensor_cores};
+      CudaEmit e{k, body, prepare, kFnPlaceholder, target.shared_budget, target.tensor_cores, gemms16};
       e.stored16 = &stored16;
       d.emit_cuda(e, n, g);
       operands16_bytes = std::max(operands16_bytes, e.operands16_bytes);
@@ -279,12 +280,19 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line("}  // namespace");
   w.line();
   w.open("const ltrt::DeviceSteps& cuda_steps()");
+  w.open("static const ltrt::DeviceSteps steps = []");
+  w.line("ltrt::DeviceSteps s{};");
+  for (const char* fn : {"training_step", "evaluation_step", "predict_step", "prepare_kernels"})
+    w.line(std::string("s.") + fn + " = " + fn + ";");
+  if (e.split_step()) {
+    w.line("s.training_forward = training_forward;");
+    w.line("s.training_backward = training_backward;");
+  }
   if (e.operands16_bytes > 0)
-    w.line("// The device memory gemm_16bit's copies of " + std::string(autocast_dtype_name()) +
-           " GEMM operands need at most (at the largest batch).");
-  w.line(std::string("static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels, ") +
-         "/*operands16_bytes=*/" + std::to_string(e.operands16_bytes) +
-         (e.split_step() ? ", training_forward, training_backward" : "") + "};");
+    w.line("s.operands16_bytes = " + std::to_string(e.operands16_bytes) + ";  // gemm_16bit's copies of " +
+           autocast_dtype_name() + " GEMM operands, at most (at the largest batch)");
+  w.line("return s;");
+  w.close("();");
   w.line("return steps;");
   w.close();
   w.line();

@@ -23,14 +23,19 @@ int fuse_elementwise(Graph& g) {
   int fused = 0;
   for (size_t a = 0; a < g.nodes.size(); ++a) {
     Node& act = g.nodes[a];
-    if (act.backward || !op_def(act.op).scalar || act.inputs.size() != 1) continue;
+    if (!op_def(act.op).scalar || act.inputs.size() != 1) continue;
     const int z = act.inputs[0];
     const int p = g.value(z).producer;
     if (p < 0) continue;
     Node& prod = g.nodes[static_cast<size_t>(p)];
-    if (prod.backward || !op_def(prod.op).accepts_epilogue || prod.outputs.at(0) != z) continue;
+    if (!op_def(prod.op).accepts_epilogue || prod.outputs.at(0) != z) continue;
     const std::vector<int> users = consumers(g, z);
     const bool z_still_read = users.size() > 1;  // e.g. GELU's backward reads its input
+    // In the backward: mixed precision's rounding of a gradient, into the loop that computes it
+    // (the loss's gradient of a GPT's logits), when nothing else reads it unrounded.
+    if (act.backward || prod.backward) {
+      if (!act.backward || !prod.backward || act.op != "to_bf16" || z_still_read) continue;
+    }
     // The producer keeps at most one intermediate, and only its pre-activation
     // (the value before any fused activation), and only if its lowering can store it.
     if (z_still_read && (!op_def(prod.op).keeps_preact || prod.outputs.size() != 1 || !prod.epilogue.empty())) continue;

@@ -51,6 +51,7 @@ struct CudaEmit {
   std::string fn;
   std::int64_t shared_budget;  // the most dynamic shared memory a block may have (CudaTarget)
   bool tensor_cores = false;   // every target GPU has TF32 tensor cores (CudaTarget)
+  bool gemms16 = false;        // every target GPU has tensor cores of mixed precision's dtype (gemms_16bit)
   // Set by a lowering that calls ltrt::cuda::gemm_16bit: the most bytes of operand copies its
   // calls need (ltrt::cuda::operands16_bytes, at the largest batch).
   std::int64_t operands16_bytes = 0;

@@ -35,8 +35,7 @@
 //   fwd  layers_10_bias_bf16: bf16-in-f32(10,) = to_bf16(layers_10_bias)  # layers.10  spec: model.layers[10]
 //   fwd  layers_10_out: bf16-in-f32(32, 10) = linear+to_bf16(layers_9_out, layers_10_weight_bf16, layers_10_bias_bf16, bias=True, blas=True, in_features=128, out_features=10)  # layers.10  spec: model.layers[10]
 //   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_kept: i64() = cross_entropy_loss(layers_10_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_10_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_10_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_10_out_bf16: bf16-in-f32(32, 10) = to_bf16(d_layers_10_out)  # layers.10  spec: model.layers[10]
+//   bwd  d_layers_10_out_bf16: bf16-in-f32(32, 10) = cross_entropy_loss_backward+to_bf16(d_loss, layers_10_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_9_out_dinp: f32(32, 128), d_layers_10_weight_bf16: f32(10, 128), d_layers_10_bias_bf16: f32(10,) = linear_backward(d_layers_10_out_bf16, layers_9_out, layers_10_weight_bf16, bias=True, blas=True, in_features=128, need_dinp=True, out_features=10)  # layers.10  spec: model.layers[10]
 //   bwd  d_layers_10_bias_bf16_bf16: bf16-in-f32(10,) = to_bf16(d_layers_10_bias_bf16)  # layers.10  spec: model.layers[10]
 //   bwd  d_layers_10_bias: f32(10,) = param_grad_add(d_layers_10_bias_bf16_bf16)  # layers.10  spec: model.layers[10]
@@ -87,12 +86,11 @@
 //   layers_10_to_bf16_2             10        80
 //   layers_10_forward               82.2K     24.1K
 //   loss_forward                    1.9K      1.3K
-//   loss_backward                   1.9K      2.6K
-//   layers_10_grad_to_bf16          320       2.6K
+//   loss_backward                   2.2K      2.6K
 //   layers_10_backward              164K      49.4K
-//   layers_10_grad_to_bf16_2        10        80
+//   layers_10_grad_to_bf16          10        80
 //   layers_10_param_grad_add        10        120
-//   layers_10_grad_to_bf16_3        1.3K      10.2K
+//   layers_10_grad_to_bf16_2        1.3K      10.2K
 //   layers_10_param_grad_add_2      1.3K      15.4K
 //   layers_9_grad_to_bf16           4.1K      32.8K
 //   layers_9_backward               4.1K      36.9K
@@ -120,7 +118,7 @@
 //
 // Memory plan: one arena of 807616 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 6138 floats at 0, 24576 and 49152.
-// Activations take 698944 bytes (2554432 without reuse).
+// Activations take 698944 bytes (2553152 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   98304     8192      x                           (32, 1, 8, 8) step          -
 //   106496    256       target                      (32,)         step          -
@@ -133,67 +131,66 @@
 //   107264    1280      layers_10_out               (32, 10)      step          -
 //   108544    4         loss                        ()            step          -
 //   108608    4         d_loss                      ()            step          -
-//   108672    8192      x_bf16                      (32, 1, 8, 8) 0..47         -
+//   108672    8192      x_bf16                      (32, 1, 8, 8) 0..46         -
 //   116864    576       layers_0_weight_bf16        (16, 1, 3, 3) 1..2          -
-//   117440    131072    layers_0_out                (32, 16, 8, 8) 2..45         -
+//   117440    131072    layers_0_out                (32, 16, 8, 8) 2..44         -
 //   248512    2304      layers_0_columns            (9, 64)       2..2          -
 //   248512    131072    layers_1_out_f32            (32, 16, 8, 8) 3..4          layers_0_columns
-//   116864    64        layers_1_out_mean           (16,)         3..45         layers_0_weight_bf16
-//   116928    64        layers_1_out_rstd           (16,)         3..45         layers_0_weight_bf16
+//   116864    64        layers_1_out_mean           (16,)         3..44         layers_0_weight_bf16
+//   116928    64        layers_1_out_rstd           (16,)         3..44         layers_0_weight_bf16
 //   379584    131072    layers_1_out                (32, 16, 8, 8) 4..5          -
-//   248512    131072    layers_2_out                (32, 16, 8, 8) 5..43         layers_1_out_f32
-//   379584    32768     layers_3_out                (32, 16, 4, 4) 6..37         layers_1_out
-//   412352    65536     layers_3_out_indices        (32, 16, 4, 4) 6..41         layers_1_out
-//   477888    18432     layers_4_weight_bf16        (32, 16, 3, 3) 7..37         layers_1_out
-//   496320    65536     layers_4_out                (32, 32, 4, 4) 8..35         layers_1_out
+//   248512    131072    layers_2_out                (32, 16, 8, 8) 5..42         layers_1_out_f32
+//   379584    32768     layers_3_out                (32, 16, 4, 4) 6..36         layers_1_out
+//   412352    65536     layers_3_out_indices        (32, 16, 4, 4) 6..40         layers_1_out
+//   477888    18432     layers_4_weight_bf16        (32, 16, 3, 3) 7..36         layers_1_out
+//   496320    65536     layers_4_out                (32, 32, 4, 4) 8..34         layers_1_out
 //   561856    9216      layers_4_columns            (144, 16)     8..8          -
 //   561856    65536     layers_5_out_f32            (32, 32, 4, 4) 9..10         layers_4_columns
-//   116992    128       layers_5_out_mean           (32,)         9..35         layers_0_weight_bf16
-//   117120    128       layers_5_out_rstd           (32,)         9..35         layers_0_weight_bf16
+//   116992    128       layers_5_out_mean           (32,)         9..34         layers_0_weight_bf16
+//   117120    128       layers_5_out_rstd           (32,)         9..34         layers_0_weight_bf16
 //   627392    65536     layers_5_out                (32, 32, 4, 4) 10..11        -
-//   561856    65536     layers_6_out                (32, 32, 4, 4) 11..33        layers_5_out_f32
+//   561856    65536     layers_6_out                (32, 32, 4, 4) 11..32        layers_5_out_f32
 //   627392    16384     layers_7_out                (32, 32, 2, 2) 12..14        layers_5_out
-//   643776    32768     layers_7_out_indices        (32, 32, 2, 2) 12..31        layers_5_out
+//   643776    32768     layers_7_out_indices        (32, 32, 2, 2) 12..30        layers_5_out
 //   676544    16384     layers_9_out_f32            (32, 128)     14..15        layers_5_out
-//   692928    4096      layers_9_out_mask           (32, 128)     14..28        -
-//   627392    16384     layers_9_out                (32, 128)     15..22        layers_7_out
-//   676544    5120      layers_10_weight_bf16       (10, 128)     16..22        layers_9_out_f32
+//   692928    4096      layers_9_out_mask           (32, 128)     14..27        -
+//   627392    16384     layers_9_out                (32, 128)     15..21        layers_7_out
+//   676544    5120      layers_10_weight_bf16       (10, 128)     16..21        layers_9_out_f32
 //   117248    40        layers_10_bias_bf16         (10,)         17..18        layers_0_weight_bf16
 //   117248    128       loss_lse                    (32,)         19..20        layers_10_bias_bf16
 //   681664    128       loss_term                   (32,)         19..19        layers_9_out_f32
 //   117376    8         loss_kept                   ()            19..20        layers_0_weight_bf16
-//   681664    1280      d_layers_10_out             (32, 10)      20..21        loss_term
-//   682944    1280      d_layers_10_out_bf16        (32, 10)      21..22        layers_9_out_f32
-//   697024    16384     d_layers_9_out_dinp         (32, 128)     22..27        -
-//   684224    5120      d_layers_10_weight_bf16     (10, 128)     22..25        layers_9_out_f32
-//   117248    40        d_layers_10_bias_bf16       (10,)         22..23        loss_lse
-//   117312    40        d_layers_10_bias_bf16_bf16  (10,)         23..24        loss_lse
-//   627392    5120      d_layers_10_weight_bf16_bf16 (10, 128)     25..26        layers_9_out
-//   627392    16384     d_layers_9_out_bf16         (32, 128)     27..28        d_layers_10_weight_bf16_bf16
-//   676544    16384     d_layers_8_out              (32, 128)     28..29        layers_10_weight_bf16
-//   627392    16384     d_layers_8_out_bf16         (32, 128)     29..31        d_layers_9_out_bf16
-//   676544    65536     d_layers_6_out              (32, 32, 4, 4) 31..32        d_layers_8_out
-//   742080    65536     d_layers_6_out_bf16         (32, 32, 4, 4) 32..33        -
-//   627392    65536     d_layers_5_out              (32, 32, 4, 4) 33..34        d_layers_8_out_bf16
-//   561856    65536     d_layers_5_out_bf16         (32, 32, 4, 4) 34..35        layers_6_out
-//   627392    65536     d_layers_4_out              (32, 32, 4, 4) 35..36        d_layers_5_out
-//   496320    65536     d_layers_4_out_bf16         (32, 32, 4, 4) 36..37        layers_4_out
-//   561856    32768     d_layers_3_out_dinp         (32, 16, 4, 4) 37..40        d_layers_5_out_bf16
-//   594624    18432     d_layers_4_weight_bf16      (32, 16, 3, 3) 37..38        d_layers_5_out_bf16
-//   613056    9216      d_layers_4_columns          (144, 16)     37..37        d_layers_5_out_bf16
-//   622272    147456    d_layers_4_partials         (8, 32, 144)  37..37        d_layers_5_out_bf16
-//   379584    18432     d_layers_4_weight_bf16_bf16 (32, 16, 3, 3) 38..39        layers_3_out
-//   379584    32768     d_layers_3_out_bf16         (32, 16, 4, 4) 40..41        d_layers_4_weight_bf16_bf16
-//   477888    131072    d_layers_2_out              (32, 16, 8, 8) 41..42        layers_4_weight_bf16
-//   608960    131072    d_layers_2_out_bf16         (32, 16, 8, 8) 42..43        d_layers_4_weight_bf16
-//   379584    131072    d_layers_1_out              (32, 16, 8, 8) 43..44        d_layers_3_out_bf16
-//   248512    131072    d_layers_1_out_bf16         (32, 16, 8, 8) 44..45        layers_2_out
-//   379584    131072    d_layers_0_out              (32, 16, 8, 8) 45..46        d_layers_1_out
-//   116864    131072    d_layers_0_out_bf16         (32, 16, 8, 8) 46..47        layers_1_out_mean
-//   247936    576       d_layers_0_weight_bf16      (16, 1, 3, 3) 47..48        layers_0_out
-//   248512    2304      d_layers_0_columns          (9, 64)       47..47        d_layers_1_out_bf16
-//   250816    18432     d_layers_0_partials         (32, 16, 9)   47..47        d_layers_1_out_bf16
-//   108672    576       d_layers_0_weight_bf16_bf16 (16, 1, 3, 3) 48..49        x_bf16
+//   681664    1280      d_layers_10_out_bf16        (32, 10)      20..21        loss_term
+//   697024    16384     d_layers_9_out_dinp         (32, 128)     21..26        -
+//   682944    5120      d_layers_10_weight_bf16     (10, 128)     21..24        layers_9_out_f32
+//   117248    40        d_layers_10_bias_bf16       (10,)         21..22        loss_lse
+//   117312    40        d_layers_10_bias_bf16_bf16  (10,)         22..23        loss_lse
+//   627392    5120      d_layers_10_weight_bf16_bf16 (10, 128)     24..25        layers_9_out
+//   627392    16384     d_layers_9_out_bf16         (32, 128)     26..27        d_layers_10_weight_bf16_bf16
+//   676544    16384     d_layers_8_out              (32, 128)     27..28        layers_10_weight_bf16
+//   627392    16384     d_layers_8_out_bf16         (32, 128)     28..30        d_layers_9_out_bf16
+//   676544    65536     d_layers_6_out              (32, 32, 4, 4) 30..31        d_layers_8_out
+//   742080    65536     d_layers_6_out_bf16         (32, 32, 4, 4) 31..32        -
+//   627392    65536     d_layers_5_out              (32, 32, 4, 4) 32..33        d_layers_8_out_bf16
+//   561856    65536     d_layers_5_out_bf16         (32, 32, 4, 4) 33..34        layers_6_out
+//   627392    65536     d_layers_4_out              (32, 32, 4, 4) 34..35        d_layers_5_out
+//   496320    65536     d_layers_4_out_bf16         (32, 32, 4, 4) 35..36        layers_4_out
+//   561856    32768     d_layers_3_out_dinp         (32, 16, 4, 4) 36..39        d_layers_5_out_bf16
+//   594624    18432     d_layers_4_weight_bf16      (32, 16, 3, 3) 36..37        d_layers_5_out_bf16
+//   613056    9216      d_layers_4_columns          (144, 16)     36..36        d_layers_5_out_bf16
+//   622272    147456    d_layers_4_partials         (8, 32, 144)  36..36        d_layers_5_out_bf16
+//   379584    18432     d_layers_4_weight_bf16_bf16 (32, 16, 3, 3) 37..38        layers_3_out
+//   379584    32768     d_layers_3_out_bf16         (32, 16, 4, 4) 39..40        d_layers_4_weight_bf16_bf16
+//   477888    131072    d_layers_2_out              (32, 16, 8, 8) 40..41        layers_4_weight_bf16
+//   608960    131072    d_layers_2_out_bf16         (32, 16, 8, 8) 41..42        d_layers_4_weight_bf16
+//   379584    131072    d_layers_1_out              (32, 16, 8, 8) 42..43        d_layers_3_out_bf16
+//   248512    131072    d_layers_1_out_bf16         (32, 16, 8, 8) 43..44        layers_2_out
+//   379584    131072    d_layers_0_out              (32, 16, 8, 8) 44..45        d_layers_1_out
+//   116864    131072    d_layers_0_out_bf16         (32, 16, 8, 8) 45..46        layers_1_out_mean
+//   247936    576       d_layers_0_weight_bf16      (16, 1, 3, 3) 46..47        layers_0_out
+//   248512    2304      d_layers_0_columns          (9, 64)       46..46        d_layers_1_out_bf16
+//   250816    18432     d_layers_0_partials         (32, 16, 9)   46..46        d_layers_1_out_bf16
+//   108672    576       d_layers_0_weight_bf16_bf16 (16, 1, 3, 3) 47..48        x_bf16
 //
 // The spec:
 //   {
@@ -291,10 +288,9 @@ constexpr std::size_t layers_10_bias_bf16 = 117248;
 constexpr std::size_t loss_lse = 117248;
 constexpr std::size_t loss_term = 681664;
 constexpr std::size_t loss_kept = 117376;
-constexpr std::size_t d_layers_10_out = 681664;
-constexpr std::size_t d_layers_10_out_bf16 = 682944;
+constexpr std::size_t d_layers_10_out_bf16 = 681664;
 constexpr std::size_t d_layers_9_out_dinp = 697024;
-constexpr std::size_t d_layers_10_weight_bf16 = 684224;
+constexpr std::size_t d_layers_10_weight_bf16 = 682944;
 constexpr std::size_t d_layers_10_bias_bf16 = 117248;
 constexpr std::size_t d_layers_10_bias_bf16_bf16 = 117312;
 constexpr std::size_t d_layers_10_weight_bf16_bf16 = 627392;
@@ -798,7 +794,7 @@ static void layers_9_to_bf16(float* out, const float* inp, int n) {
 // layers.10: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[10]
 // out (10, 128) <- inp (10, 128)
-// Also called by layers_10_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Also called by layers_10_grad_to_bf16_2: the same shapes and constants, so the same code.
 static void layers_10_to_bf16(float* out, const float* inp) {
   constexpr int kNumel = 1280;
   for (int i = 0; i < kNumel; ++i) {
@@ -809,7 +805,7 @@ static void layers_10_to_bf16(float* out, const float* inp) {
 // layers.10: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[10]
 // out (10,) <- inp (10,)
-// Also called by layers_10_grad_to_bf16_2: the same shapes and constants, so the same code.
+// Also called by layers_10_grad_to_bf16: the same shapes and constants, so the same code.
 static void layers_10_to_bf16_2(float* out, const float* inp) {
   constexpr int kNumel = 10;
   for (int i = 0; i < kNumel; ++i) {
@@ -876,8 +872,8 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept
   out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
-// spec: model.loss
+// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100) + its gradient rounded to bfloat16 (bf16-mixed) (fused)
+// spec: model.loss, model.layers[10]
 // dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
                           const float* lse, const std::int64_t* kept, int n) {
@@ -895,18 +891,9 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
     }
     for (int k = 0; k < kClasses; ++k) {
       const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      const float d = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      drow[k] = ltrt::round_bf16(d);
     }
-  }
-}
-
-// layers.10 backward: its gradient rounded to bfloat16 (bf16-mixed)
-// spec: model.layers[10]
-// out (32, 10) <- inp (32, 10)
-static void layers_10_grad_to_bf16(float* out, const float* inp, int n) {
-  constexpr int kNumel = 10;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
@@ -946,7 +933,7 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
 // spec: model.layers[10]
 // out (10,) <- inp (10,)
 // Calls layers_10_to_bf16_2: the same shapes and constants, so the same code.
-static void layers_10_grad_to_bf16_2(float* out, const float* inp) { layers_10_to_bf16_2(out, inp); }
+static void layers_10_grad_to_bf16(float* out, const float* inp) { layers_10_to_bf16_2(out, inp); }
 
 // layers.10 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
 // spec: model.layers[10]
@@ -960,7 +947,7 @@ static void layers_10_param_grad_add(float* dparam, const float* grad, bool accu
 // spec: model.layers[10]
 // out (10, 128) <- inp (10, 128)
 // Calls layers_10_to_bf16: the same shapes and constants, so the same code.
-static void layers_10_grad_to_bf16_3(float* out, const float* inp) { layers_10_to_bf16(out, inp); }
+static void layers_10_grad_to_bf16_2(float* out, const float* inp) { layers_10_to_bf16(out, inp); }
 
 // layers.10 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
 // spec: model.layers[10]
@@ -1461,7 +1448,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);                // (32, 128)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);              // (32, 32, 4, 4)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                        // (32,)
-  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);            // (32, 10)
   auto* const d_layers_10_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_10_out_bf16);  // (32, 10)
   auto* const d_layers_10_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_10_weight_bf16);  // (10, 128)
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);       // (32, 128)
@@ -1493,13 +1479,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   loss_forward(loss, loss_lse, loss_term, loss_kept, layers_10_out, target, n);
 
   // backward
-  loss_backward(d_layers_10_out, d_loss, layers_10_out, target, loss_lse, loss_kept, n);
-  layers_10_grad_to_bf16(d_layers_10_out_bf16, d_layers_10_out, n);
+  loss_backward(d_layers_10_out_bf16, d_loss, layers_10_out, target, loss_lse, loss_kept, n);
   layers_10_backward(d_layers_9_out_dinp, d_layers_10_weight_bf16, d_layers_10_bias_bf16, d_layers_10_out_bf16,
                      layers_9_out, layers_10_weight_bf16, n, /*accumulate (gradients of bf16 casts)=*/false);
-  layers_10_grad_to_bf16_2(d_layers_10_bias_bf16_bf16, d_layers_10_bias_bf16);
+  layers_10_grad_to_bf16(d_layers_10_bias_bf16_bf16, d_layers_10_bias_bf16);
   layers_10_param_grad_add(d_layers_10_bias, d_layers_10_bias_bf16_bf16, accumulate);
-  layers_10_grad_to_bf16_3(d_layers_10_weight_bf16_bf16, d_layers_10_weight_bf16);
+  layers_10_grad_to_bf16_2(d_layers_10_weight_bf16_bf16, d_layers_10_weight_bf16);
   layers_10_param_grad_add_2(d_layers_10_weight, d_layers_10_weight_bf16_bf16, accumulate);
   layers_9_grad_to_bf16(d_layers_9_out_bf16, d_layers_9_out_dinp, n);
   layers_9_backward(d_layers_8_out, d_layers_9_out_bf16, layers_9_out_mask, n);
@@ -1759,10 +1744,9 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_10_weight_bf16", ltrt::DType::f32, 2, {10, 128}, 676544},
     {"layers_10_bias_bf16", ltrt::DType::f32, 1, {10}, 117248},
     {"d_loss", ltrt::DType::f32, 0, {}, 108608},
-    {"d_layers_10_out", ltrt::DType::f32, 2, {32, 10}, 681664},
-    {"d_layers_10_out_bf16", ltrt::DType::f32, 2, {32, 10}, 682944},
+    {"d_layers_10_out_bf16", ltrt::DType::f32, 2, {32, 10}, 681664},
     {"d_layers_9_out_dinp", ltrt::DType::f32, 2, {32, 128}, 697024},
-    {"d_layers_10_weight_bf16", ltrt::DType::f32, 2, {10, 128}, 684224},
+    {"d_layers_10_weight_bf16", ltrt::DType::f32, 2, {10, 128}, 682944},
     {"d_layers_10_bias_bf16", ltrt::DType::f32, 1, {10}, 117248},
     {"d_layers_10_bias_bf16_bf16", ltrt::DType::f32, 1, {10}, 117312},
     {"d_layers_10_bias", ltrt::DType::f32, 1, {10}, 49088},

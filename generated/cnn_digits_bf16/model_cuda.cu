@@ -77,10 +77,9 @@ constexpr std::size_t layers_10_bias_bf16 = 117248;
 constexpr std::size_t loss_lse = 117248;
 constexpr std::size_t loss_term = 681664;
 constexpr std::size_t loss_kept = 117376;
-constexpr std::size_t d_layers_10_out = 681664;
-constexpr std::size_t d_layers_10_out_bf16 = 682944;
+constexpr std::size_t d_layers_10_out_bf16 = 681664;
 constexpr std::size_t d_layers_9_out_dinp = 697024;
-constexpr std::size_t d_layers_10_weight_bf16 = 684224;
+constexpr std::size_t d_layers_10_weight_bf16 = 682944;
 constexpr std::size_t d_layers_10_bias_bf16 = 117248;
 constexpr std::size_t d_layers_10_bias_bf16_bf16 = 117312;
 constexpr std::size_t d_layers_10_weight_bf16_bf16 = 627392;
@@ -131,7 +130,7 @@ constexpr std::size_t d_layers_0_weight = 24576;
 // spec: model.layers[0]
 // out (32, 1, 8, 8) <- inp (32, 1, 8, 8)
 // Its kernels also serve layers_0_to_bf16_2, layers_1_to_bf16, layers_4_to_bf16, layers_5_to_bf16,
-// layers_10_to_bf16_2, layers_10_grad_to_bf16_3, layers_9_grad_to_bf16 and layers_3_grad_to_bf16: the same shapes and
+// layers_10_to_bf16_2, layers_10_grad_to_bf16_2, layers_9_grad_to_bf16 and layers_3_grad_to_bf16: the same shapes and
 // constants, so the same code.
 
 __global__ void layers_0_to_bf16_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
@@ -686,8 +685,7 @@ static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, i
 // layers.9: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[9]
 // out (32, 128) <- inp (32, 128)
-// Its kernels also serve layers_10_to_bf16 and layers_10_grad_to_bf16: the same shapes and constants, so the same
-// code.
+// Its kernels also serve layers_10_to_bf16: the same shapes and constants, so the same code.
 
 __global__ void layers_9_to_bf16_kernel(std::uint16_t* __restrict__ out, const float* __restrict__ inp, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -720,7 +718,7 @@ static void layers_10_to_bf16(std::uint16_t* out, const float* inp, const ltrt::
 // layers.10: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[10]
 // out (10,) <- inp (10,)
-// Also called by layers_10_grad_to_bf16_2: the same shapes and constants, so the same code.
+// Also called by layers_10_grad_to_bf16: the same shapes and constants, so the same code.
 // Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
 static void layers_10_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 10;
@@ -831,12 +829,12 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
-// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
-// spec: model.loss
+// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100) + its gradient rounded to bfloat16 (bf16-mixed) (fused)
+// spec: model.loss, model.layers[10]
 // dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 
-// Row i's gradient.
-__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
+// Row i's gradient, as bfloat16 bits (only 16-bit GEMMs read it).
+__global__ void loss_backward_kernel(std::uint16_t* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
                                      const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 10;
@@ -849,38 +847,26 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
   const int t = threadIdx.x % kRowThreads;
   const std::int64_t label = target[i];
   const float* row = inp + static_cast<std::int64_t>(i) * kClasses;
-  float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;
+  std::uint16_t* drow = dinp + static_cast<std::int64_t>(i) * kClasses;
   if (label == kIgnoreIndex) {
-    for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
+    for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0;  // +0's bits
     return;
   }
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
-    drow[c] = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+    const float d = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+    drow[c] = ltrt::cuda::bf16_bits(ltrt::round_bf16(d));
   }
 }
 
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+static void loss_backward(std::uint16_t* dinp, const float* dloss, const float* inp, const std::int64_t* target,
                           const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
-}
-
-// layers.10 backward: its gradient rounded to bfloat16 (bf16-mixed)
-// spec: model.layers[10]
-// out (32, 10) <- inp (32, 10)
-// Its kernels are layers_9_to_bf16's: the same shapes and constants, so the same code.
-static void layers_10_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 10;  // per sample
-  // out holds bfloat16 bits: only 16-bit GEMMs read it
-  const int count = n * kNumel;
-  if (count == 0) return;
-  layers_9_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_9_to_bf16_kernel");
 }
 
 // layers.10 backward: Linear(in_features=128, out_features=10, bias=True)
@@ -963,7 +949,7 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
 // spec: model.layers[10]
 // out (10,) <- inp (10,)
 // Calls layers_10_to_bf16_2: the same shapes and constants, so the same code.
-static void layers_10_grad_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void layers_10_grad_to_bf16(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   layers_10_to_bf16_2(out, inp, ctx);
 }
 
@@ -994,7 +980,7 @@ static void layers_10_param_grad_add(float* dparam, const float* grad, bool accu
 // spec: model.layers[10]
 // out (10, 128) <- inp (10, 128)
 // Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
-static void layers_10_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void layers_10_grad_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1280;
   const int count = kNumel;
   if (count == 0) return;
@@ -1734,11 +1720,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                  // (32, 32, 2, 2)
   auto* const layers_9_out_f32 = reinterpret_cast<float*>(arena + offset::layers_9_out_f32);  // (32, 128)
   auto* const layers_10_weight_bf16 =
-      reinterpret_cast<std::uint16_t*>(arena + offset::layers_10_weight_bf16);              // (10, 128)
-  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);    // (32, 128)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);    // (32, 32, 4, 4)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);              // (32,)
-  auto* const d_layers_10_out = reinterpret_cast<float*>(arena + offset::d_layers_10_out);  // (32, 10)
+      reinterpret_cast<std::uint16_t*>(arena + offset::layers_10_weight_bf16);            // (10, 128)
+  auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);  // (32, 128)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (32, 32, 4, 4)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);            // (32,)
   auto* const d_layers_10_out_bf16 =
       reinterpret_cast<std::uint16_t*>(arena + offset::d_layers_10_out_bf16);                               // (32, 10)
   auto* const d_layers_10_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_10_weight_bf16);  // (10, 128)
@@ -1772,13 +1757,12 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   loss_forward(loss, loss_lse, loss_term, loss_kept, layers_10_out, target, n, ctx);
 
   // backward
-  loss_backward(d_layers_10_out, d_loss, layers_10_out, target, loss_lse, loss_kept, n, ctx);
-  layers_10_grad_to_bf16(d_layers_10_out_bf16, d_layers_10_out, n, ctx);
+  loss_backward(d_layers_10_out_bf16, d_loss, layers_10_out, target, loss_lse, loss_kept, n, ctx);
   layers_10_backward(d_layers_9_out_dinp, d_layers_10_weight_bf16, d_layers_10_bias_bf16, d_layers_10_out_bf16,
                      layers_9_out, layers_10_weight_bf16, n, /*accumulate (gradients of bf16 casts)=*/false, ctx);
-  layers_10_grad_to_bf16_2(d_layers_10_bias_bf16_bf16, d_layers_10_bias_bf16, ctx);
+  layers_10_grad_to_bf16(d_layers_10_bias_bf16_bf16, d_layers_10_bias_bf16, ctx);
   layers_10_param_grad_add(d_layers_10_bias, d_layers_10_bias_bf16_bf16, accumulate, ctx);
-  layers_10_grad_to_bf16_3(d_layers_10_weight_bf16_bf16, d_layers_10_weight_bf16, ctx);
+  layers_10_grad_to_bf16_2(d_layers_10_weight_bf16_bf16, d_layers_10_weight_bf16, ctx);
   layers_10_param_grad_add_2(d_layers_10_weight, d_layers_10_weight_bf16_bf16, accumulate, ctx);
   layers_9_grad_to_bf16(d_layers_9_out_bf16, d_layers_9_out_dinp, n, ctx);
   layers_9_backward(d_layers_8_out, d_layers_9_out_bf16, layers_9_out_mask, n, ctx);
@@ -1965,8 +1949,14 @@ void prepare_kernels() {}  // none: every kernel's shared memory is within the d
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
-                                       /*operands16_bytes=*/0};
+  static const ltrt::DeviceSteps steps = [] {
+    ltrt::DeviceSteps s{};
+    s.training_step = training_step;
+    s.evaluation_step = evaluation_step;
+    s.predict_step = predict_step;
+    s.prepare_kernels = prepare_kernels;
+    return s;
+  }();
   return steps;
 }
 

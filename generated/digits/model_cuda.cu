@@ -435,8 +435,14 @@ void prepare_kernels() {}  // none: every kernel's shared memory is within the d
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
-                                       /*operands16_bytes=*/0};
+  static const ltrt::DeviceSteps steps = [] {
+    ltrt::DeviceSteps s{};
+    s.training_step = training_step;
+    s.evaluation_step = evaluation_step;
+    s.predict_step = predict_step;
+    s.prepare_kernels = prepare_kernels;
+    return s;
+  }();
   return steps;
 }
 

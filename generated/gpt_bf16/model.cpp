@@ -82,8 +82,7 @@
 //   fwd  wte_weight_bf16: bf16-in-f32(146, 48) = to_bf16(wte_weight)  # head  spec: model.graph[19]
 //   fwd  head_out: bf16-in-f32(32, 32, 146) = linear+to_bf16(lnf_out_bf16, wte_weight_bf16, bias=False, blas=True, in_features=48, out_features=146)  # head  spec: model.graph[19]
 //   fwd  loss: f32(), loss_lse: f32(32, 32), loss_term: f32(32, 32), loss_kept: i64() = cross_entropy_loss(head_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_head_out: f32(32, 32, 146) = cross_entropy_loss_backward(d_loss, head_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_head_out_bf16: bf16-in-f32(32, 32, 146) = to_bf16(d_head_out)  # head  spec: model.graph[19]
+//   bwd  d_head_out_bf16: bf16-in-f32(32, 32, 146) = cross_entropy_loss_backward+to_bf16(d_loss, head_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=146, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_lnf_out_bf16_dinp: f32(32, 32, 48), d_wte_weight_bf16: f32(146, 48) = linear_backward(d_head_out_bf16, lnf_out_bf16, wte_weight_bf16, bias=False, blas=True, in_features=48, need_dinp=True, out_features=146)  # head  spec: model.graph[19]
 //   bwd  d_wte_weight_bf16_bf16: bf16-in-f32(146, 48) = to_bf16(d_wte_weight_bf16)  # head  spec: model.graph[19]
 //   bwd  d_wte_weight: f32(146, 48) = param_grad_add(d_wte_weight_bf16_bf16)  # head  spec: model.graph[19]
@@ -209,12 +208,11 @@
 //   head_to_bf16_2                  7K        56.1K
 //   head_forward                    14.5M     1.4M
 //   loss_forward                    897K      598K
-//   loss_backward                   897K      1.2M
-//   head_grad_to_bf16               150K      1.2M
+//   loss_backward                   1M        1.2M
 //   head_backward                   28.9M     1.1M
-//   head_grad_to_bf16_2             7K        56.1K
+//   head_grad_to_bf16               7K        56.1K
 //   head_param_grad_add             7K        84.1K
-//   head_grad_to_bf16_3             49.2K     393K
+//   head_grad_to_bf16_2             49.2K     393K
 //   lnf_backward                    590K      591K
 //   proj2_grad_to_bf16              49.2K     393K
 //   proj2_backward                  37.8M     1.9M
@@ -286,11 +284,11 @@
 //   wpe_add_backward                49.2K     590K
 //   wpe_backward                    49.2K     209K
 //   wte_backward                    49.2K     626K
-//   total                           457M      66.2M
+//   total                           457M      65M
 //
-// Memory plan: one arena of 10144576 bytes. Parameters, gradients and
+// Memory plan: one arena of 9546560 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 65184 floats at 0, 260736 and 521472.
-// Activations take 8487104 bytes (24706368 without reuse).
+// Activations take 7889088 bytes (24108352 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1042944   8192      x                           (32, 32)      step          -
 //   1051136   8192      target                      (32, 32)      step          -
@@ -298,146 +296,145 @@
 //   1657344   4         loss                        ()            step          -
 //   1657408   4         d_loss                      ()            step          -
 //   1657472   196608    wte_out                     (32, 32, 48)  0..1          -
-//   1854080   196608    wpe_out                     (32, 32, 48)  1..120        -
+//   1854080   196608    wpe_out                     (32, 32, 48)  1..119        -
 //   1657472   196608    ln1_out                     (32, 32, 48)  2..3          wte_out
-//   2050688   4096      ln1_out_mean                (32, 32)      2..120        -
-//   2054784   4096      ln1_out_rstd                (32, 32)      2..120        -
-//   2058880   196608    ln1_out_bf16                (32, 32, 48)  3..114        -
-//   1657472   27648     attn1_in_proj_weight_bf16   (144, 48)     4..114        ln1_out
+//   2050688   4096      ln1_out_mean                (32, 32)      2..119        -
+//   2054784   4096      ln1_out_rstd                (32, 32)      2..119        -
+//   2058880   196608    ln1_out_bf16                (32, 32, 48)  3..113        -
+//   1657472   27648     attn1_in_proj_weight_bf16   (144, 48)     4..113        ln1_out
 //   1685120   576       attn1_in_proj_bias_bf16     (144,)        5..6          ln1_out
-//   2255488   589824    attn1_in_proj_out           (32, 32, 144) 6..112        -
-//   2845312   196608    attn1_att                   (32, 32, 48)  7..112        -
-//   1685120   16384     attn1_att_lse               (32, 4, 32)   7..112        attn1_in_proj_bias_bf16
+//   2255488   589824    attn1_in_proj_out           (32, 32, 144) 6..111        -
+//   2845312   196608    attn1_att                   (32, 32, 48)  7..111        -
+//   1685120   16384     attn1_att_lse               (32, 4, 32)   7..111        attn1_in_proj_bias_bf16
 //   1701504   4096      attn1_att_scores            (32, 32)      7..7          ln1_out
-//   1701504   9216      attn1_out_proj_weight_bf16  (48, 48)      8..106        attn1_att_scores
+//   1701504   9216      attn1_out_proj_weight_bf16  (48, 48)      8..105        attn1_att_scores
 //   1710720   192       attn1_out_proj_bias_bf16    (48,)         9..10         ln1_out
 //   3041920   196608    attn1_out_proj_out          (32, 32, 48)  10..11        -
-//   3238528   196608    res1_out                    (32, 32, 48)  11..103       -
+//   3238528   196608    res1_out                    (32, 32, 48)  11..102       -
 //   3041920   196608    ln2_out                     (32, 32, 48)  12..13        attn1_out_proj_out
-//   1710720   4096      ln2_out_mean                (32, 32)      12..103       attn1_out_proj_bias_bf16
-//   1714816   4096      ln2_out_rstd                (32, 32)      12..103       ln1_out
-//   3435136   196608    ln2_out_bf16                (32, 32, 48)  13..97        -
-//   1718912   36864     fc1_weight_bf16             (192, 48)     14..97        ln1_out
+//   1710720   4096      ln2_out_mean                (32, 32)      12..102       attn1_out_proj_bias_bf16
+//   1714816   4096      ln2_out_rstd                (32, 32)      12..102       ln1_out
+//   3435136   196608    ln2_out_bf16                (32, 32, 48)  13..96        -
+//   1718912   36864     fc1_weight_bf16             (192, 48)     14..96        ln1_out
 //   1755776   768       fc1_bias_bf16               (192,)        15..16        ln1_out
-//   3631744   786432    fc1_out                     (32, 32, 192) 16..95        -
-//   4418176   786432    gelu1_out                   (32, 32, 192) 17..89        -
-//   1755776   36864     proj1_weight_bf16           (48, 192)     18..89        fc1_bias_bf16
+//   3631744   786432    fc1_out                     (32, 32, 192) 16..94        -
+//   4418176   786432    gelu1_out                   (32, 32, 192) 17..88        -
+//   1755776   36864     proj1_weight_bf16           (48, 192)     18..88        fc1_bias_bf16
 //   1792640   192       proj1_bias_bf16             (48,)         19..20        ln1_out
 //   3041920   196608    proj1_out                   (32, 32, 48)  20..21        ln2_out
-//   5204608   196608    res2_out                    (32, 32, 48)  21..86        -
+//   5204608   196608    res2_out                    (32, 32, 48)  21..85        -
 //   3041920   196608    ln3_out                     (32, 32, 48)  22..23        proj1_out
-//   1792640   4096      ln3_out_mean                (32, 32)      22..86        proj1_bias_bf16
-//   1796736   4096      ln3_out_rstd                (32, 32)      22..86        ln1_out
-//   5401216   196608    ln3_out_bf16                (32, 32, 48)  23..80        -
-//   1800832   27648     attn2_in_proj_weight_bf16   (144, 48)     24..80        ln1_out
+//   1792640   4096      ln3_out_mean                (32, 32)      22..85        proj1_bias_bf16
+//   1796736   4096      ln3_out_rstd                (32, 32)      22..85        ln1_out
+//   5401216   196608    ln3_out_bf16                (32, 32, 48)  23..79        -
+//   1800832   27648     attn2_in_proj_weight_bf16   (144, 48)     24..79        ln1_out
 //   1828480   576       attn2_in_proj_bias_bf16     (144,)        25..26        ln1_out
-//   5597824   589824    attn2_in_proj_out           (32, 32, 144) 26..78        -
-//   3041920   196608    attn2_att                   (32, 32, 48)  27..78        ln3_out
-//   1828480   16384     attn2_att_lse               (32, 4, 32)   27..78        attn2_in_proj_bias_bf16
+//   5597824   589824    attn2_in_proj_out           (32, 32, 144) 26..77        -
+//   3041920   196608    attn2_att                   (32, 32, 48)  27..77        ln3_out
+//   1828480   16384     attn2_att_lse               (32, 4, 32)   27..77        attn2_in_proj_bias_bf16
 //   1844864   4096      attn2_att_scores            (32, 32)      27..27        ln1_out
-//   1844864   9216      attn2_out_proj_weight_bf16  (48, 48)      28..72        attn2_att_scores
+//   1844864   9216      attn2_out_proj_weight_bf16  (48, 48)      28..71        attn2_att_scores
 //   6187648   192       attn2_out_proj_bias_bf16    (48,)         29..30        -
 //   6187840   196608    attn2_out_proj_out          (32, 32, 48)  30..31        -
-//   6384448   196608    res3_out                    (32, 32, 48)  31..69        -
+//   6384448   196608    res3_out                    (32, 32, 48)  31..68        -
 //   6187648   196608    ln4_out                     (32, 32, 48)  32..33        attn2_out_proj_bias_bf16
-//   6581056   4096      ln4_out_mean                (32, 32)      32..69        -
-//   6585152   4096      ln4_out_rstd                (32, 32)      32..69        -
-//   6589248   196608    ln4_out_bf16                (32, 32, 48)  33..63        -
-//   6187648   36864     fc2_weight_bf16             (192, 48)     34..63        ln4_out
+//   6581056   4096      ln4_out_mean                (32, 32)      32..68        -
+//   6585152   4096      ln4_out_rstd                (32, 32)      32..68        -
+//   6589248   196608    ln4_out_bf16                (32, 32, 48)  33..62        -
+//   6187648   36864     fc2_weight_bf16             (192, 48)     34..62        ln4_out
 //   6224512   768       fc2_bias_bf16               (192,)        35..36        ln4_out
-//   6785856   786432    fc2_out                     (32, 32, 192) 36..61        -
-//   7572288   786432    gelu2_out                   (32, 32, 192) 37..55        -
-//   6224512   36864     proj2_weight_bf16           (48, 192)     38..55        fc2_bias_bf16
+//   6785856   786432    fc2_out                     (32, 32, 192) 36..60        -
+//   7572288   786432    gelu2_out                   (32, 32, 192) 37..54        -
+//   6224512   36864     proj2_weight_bf16           (48, 192)     38..54        fc2_bias_bf16
 //   6261376   192       proj2_bias_bf16             (48,)         39..40        ln4_out
 //   8358720   196608    proj2_out                   (32, 32, 48)  40..41        -
-//   8555328   196608    res4_out                    (32, 32, 48)  41..53        -
+//   8555328   196608    res4_out                    (32, 32, 48)  41..52        -
 //   8358720   196608    lnf_out                     (32, 32, 48)  42..43        proj2_out
-//   6261376   4096      lnf_out_mean                (32, 32)      42..53        proj2_bias_bf16
-//   6265472   4096      lnf_out_rstd                (32, 32)      42..53        ln4_out
-//   8751936   196608    lnf_out_bf16                (32, 32, 48)  43..49        -
-//   6269568   28032     wte_weight_bf16             (146, 48)     44..49        ln4_out
+//   6261376   4096      lnf_out_mean                (32, 32)      42..52        proj2_bias_bf16
+//   6265472   4096      lnf_out_rstd                (32, 32)      42..52        ln4_out
+//   8751936   196608    lnf_out_bf16                (32, 32, 48)  43..48        -
+//   6269568   28032     wte_weight_bf16             (146, 48)     44..48        ln4_out
 //   6297600   4096      loss_lse                    (32, 32)      46..47        ln4_out
 //   6301696   4096      loss_term                   (32, 32)      46..46        ln4_out
 //   6305792   8         loss_kept                   ()            46..47        ln4_out
-//   8948544   598016    d_head_out                  (32, 32, 146) 47..48        -
-//   9546560   598016    d_head_out_bf16             (32, 32, 146) 48..49        -
-//   8358720   196608    d_lnf_out_bf16_dinp         (32, 32, 48)  49..52        lnf_out
-//   6297600   28032     d_wte_weight_bf16           (146, 48)     49..50        loss_lse
-//   6269568   28032     d_wte_weight_bf16_bf16      (146, 48)     50..51        wte_weight_bf16
-//   8751936   196608    d_lnf_out_bf16_bf16         (32, 32, 48)  52..53        lnf_out_bf16
-//   8358720   196608    d_res4_out                  (32, 32, 48)  53..70        d_lnf_out_bf16_dinp
-//   8555328   196608    d_proj2_out_bf16            (32, 32, 48)  54..55        res4_out
-//   8751936   786432    d_gelu2_out_dinp            (32, 32, 192) 55..60        d_lnf_out_bf16_bf16
-//   6261376   36864     d_proj2_weight_bf16         (48, 192)     55..58        lnf_out_mean
-//   6298240   192       d_proj2_bias_bf16           (48,)         55..56        d_wte_weight_bf16
-//   6224512   192       d_proj2_bias_bf16_bf16      (48,)         56..57        proj2_weight_bf16
-//   6224512   36864     d_proj2_weight_bf16_bf16    (48, 192)     58..59        d_proj2_bias_bf16_bf16
-//   7572288   786432    d_gelu2_out_bf16            (32, 32, 192) 60..61        gelu2_out
-//   8555328   786432    d_fc2_out                   (32, 32, 192) 61..62        d_proj2_out_bf16
-//   6785856   786432    d_fc2_out_bf16              (32, 32, 192) 62..63        fc2_out
-//   7572288   196608    d_ln4_out_bf16_dinp         (32, 32, 48)  63..68        d_gelu2_out_bf16
-//   6224512   36864     d_fc2_weight_bf16           (192, 48)     63..66        d_proj2_weight_bf16_bf16
-//   6261376   768       d_fc2_bias_bf16             (192,)        63..64        d_proj2_weight_bf16
-//   6187648   768       d_fc2_bias_bf16_bf16        (192,)        64..65        fc2_weight_bf16
-//   6187648   36864     d_fc2_weight_bf16_bf16      (192, 48)     66..67        d_fc2_bias_bf16_bf16
-//   6187648   196608    d_ln4_out_bf16_bf16         (32, 32, 48)  68..69        d_fc2_weight_bf16_bf16
-//   6589248   196608    d_res3_out                  (32, 32, 48)  69..70        ln4_out_bf16
-//   6187648   196608    d_res3_out_sum1             (32, 32, 48)  70..87        d_ln4_out_bf16_bf16
-//   6384256   196608    d_attn2_out_proj_out_bf16   (32, 32, 48)  71..72        attn2_out_proj_out
-//   6580864   196608    d_attn2_att_dinp            (32, 32, 48)  72..77        res3_out
-//   6777472   9216      d_attn2_out_proj_weight_bf16 (48, 48)      72..75        d_res3_out
-//   6786688   192       d_attn2_out_proj_bias_bf16  (48,)         72..73        d_fc2_out_bf16
-//   1844864   192       d_attn2_out_proj_bias_bf16_bf16 (48,)         73..74        attn2_out_proj_weight_bf16
-//   1844864   9216      d_attn2_out_proj_weight_bf16_bf16 (48, 48)      75..76        d_attn2_out_proj_bias_bf16_bf16
-//   6384256   196608    d_attn2_att_bf16            (32, 32, 48)  77..78        d_attn2_out_proj_out_bf16
-//   6580864   589824    d_attn2_in_proj_out_dqkv    (32, 32, 144) 78..79        d_attn2_att_dinp
-//   7170688   16384     d_attn2_in_proj_out_delta   (32, 4, 32)   78..78        d_fc2_out_bf16
-//   7187072   9728      d_attn2_in_proj_out_scratch (2432,)       78..78        d_fc2_out_bf16
-//   5597824   589824    d_attn2_in_proj_out_bf16    (32, 32, 144) 79..80        attn2_in_proj_out
-//   3041920   196608    d_ln3_out_bf16_dinp         (32, 32, 48)  80..85        attn2_att
-//   6384256   27648     d_attn2_in_proj_weight_bf16 (144, 48)     80..83        d_attn2_att_bf16
-//   1828480   576       d_attn2_in_proj_bias_bf16   (144,)        80..81        attn2_att_lse
-//   1800832   576       d_attn2_in_proj_bias_bf16_bf16 (144,)        81..82        attn2_in_proj_weight_bf16
-//   1800832   27648     d_attn2_in_proj_weight_bf16_bf16 (144, 48)     83..84        d_attn2_in_proj_bias_bf16_bf16
-//   5401216   196608    d_ln3_out_bf16_bf16         (32, 32, 48)  85..86        ln3_out_bf16
-//   3041920   196608    d_res2_out                  (32, 32, 48)  86..87        d_ln3_out_bf16_dinp
-//   5204608   196608    d_res2_out_sum1             (32, 32, 48)  87..104       res2_out
-//   3041920   196608    d_proj1_out_bf16            (32, 32, 48)  88..89        d_res2_out
-//   5401216   786432    d_gelu1_out_dinp            (32, 32, 192) 89..94        d_ln3_out_bf16_bf16
-//   1792640   36864     d_proj1_weight_bf16         (48, 192)     89..92        ln3_out_mean
-//   1829504   192       d_proj1_bias_bf16           (48,)         89..90        attn2_att_lse
-//   1755776   192       d_proj1_bias_bf16_bf16      (48,)         90..91        proj1_weight_bf16
-//   1755776   36864     d_proj1_weight_bf16_bf16    (48, 192)     92..93        d_proj1_bias_bf16_bf16
-//   4418176   786432    d_gelu1_out_bf16            (32, 32, 192) 94..95        gelu1_out
-//   5401216   786432    d_fc1_out                   (32, 32, 192) 95..96        d_gelu1_out_dinp
-//   3631744   786432    d_fc1_out_bf16              (32, 32, 192) 96..97        fc1_out
-//   3041920   196608    d_ln2_out_bf16_dinp         (32, 32, 48)  97..102       d_proj1_out_bf16
-//   1755776   36864     d_fc1_weight_bf16           (192, 48)     97..100       d_proj1_weight_bf16_bf16
-//   1792640   768       d_fc1_bias_bf16             (192,)        97..98        d_proj1_weight_bf16
-//   1718912   768       d_fc1_bias_bf16_bf16        (192,)        98..99        fc1_weight_bf16
-//   1718912   36864     d_fc1_weight_bf16_bf16      (192, 48)     100..101      d_fc1_bias_bf16_bf16
-//   3435136   196608    d_ln2_out_bf16_bf16         (32, 32, 48)  102..103      ln2_out_bf16
-//   3041920   196608    d_res1_out                  (32, 32, 48)  103..104      d_ln2_out_bf16_dinp
-//   3238528   196608    d_res1_out_sum1             (32, 32, 48)  104..121      res1_out
-//   3041920   196608    d_attn1_out_proj_out_bf16   (32, 32, 48)  105..106      d_res1_out
-//   3435136   196608    d_attn1_att_dinp            (32, 32, 48)  106..111      d_ln2_out_bf16_bf16
-//   1710720   9216      d_attn1_out_proj_weight_bf16 (48, 48)      106..109      ln2_out_mean
-//   1719936   192       d_attn1_out_proj_bias_bf16  (48,)         106..107      d_fc1_weight_bf16_bf16
-//   1701504   192       d_attn1_out_proj_bias_bf16_bf16 (48,)         107..108      attn1_out_proj_weight_bf16
-//   1701504   9216      d_attn1_out_proj_weight_bf16_bf16 (48, 48)      109..110      d_attn1_out_proj_bias_bf16_bf16
-//   3041920   196608    d_attn1_att_bf16            (32, 32, 48)  111..112      d_attn1_out_proj_out_bf16
-//   3435136   589824    d_attn1_in_proj_out_dqkv    (32, 32, 144) 112..113      d_attn1_att_dinp
-//   1701504   16384     d_attn1_in_proj_out_delta   (32, 4, 32)   112..112      d_attn1_out_proj_weight_bf16_bf16
-//   1717888   9728      d_attn1_in_proj_out_scratch (2432,)       112..112      d_attn1_out_proj_weight_bf16
-//   2255488   589824    d_attn1_in_proj_out_bf16    (32, 32, 144) 113..114      attn1_in_proj_out
-//   2845312   196608    d_ln1_out_bf16_dinp         (32, 32, 48)  114..119      attn1_att
-//   1685120   27648     d_attn1_in_proj_weight_bf16 (144, 48)     114..117      attn1_att_lse
-//   1712768   576       d_attn1_in_proj_bias_bf16   (144,)        114..115      d_attn1_in_proj_out_delta
-//   1657472   576       d_attn1_in_proj_bias_bf16_bf16 (144,)        115..116      attn1_in_proj_weight_bf16
-//   1657472   27648     d_attn1_in_proj_weight_bf16_bf16 (144, 48)     117..118      d_attn1_in_proj_bias_bf16_bf16
-//   1657472   196608    d_ln1_out_bf16_bf16         (32, 32, 48)  119..120      d_attn1_in_proj_weight_bf16_bf16
-//   2058880   196608    d_wpe_out                   (32, 32, 48)  120..121      ln1_out_bf16
-//   1657472   196608    d_wpe_out_sum1              (32, 32, 48)  121..123      d_ln1_out_bf16_bf16
+//   8948544   598016    d_head_out_bf16             (32, 32, 146) 47..48        -
+//   8358720   196608    d_lnf_out_bf16_dinp         (32, 32, 48)  48..51        lnf_out
+//   6297600   28032     d_wte_weight_bf16           (146, 48)     48..49        loss_lse
+//   6269568   28032     d_wte_weight_bf16_bf16      (146, 48)     49..50        wte_weight_bf16
+//   8751936   196608    d_lnf_out_bf16_bf16         (32, 32, 48)  51..52        lnf_out_bf16
+//   8358720   196608    d_res4_out                  (32, 32, 48)  52..69        d_lnf_out_bf16_dinp
+//   8555328   196608    d_proj2_out_bf16            (32, 32, 48)  53..54        res4_out
+//   8751936   786432    d_gelu2_out_dinp            (32, 32, 192) 54..59        d_lnf_out_bf16_bf16
+//   6261376   36864     d_proj2_weight_bf16         (48, 192)     54..57        lnf_out_mean
+//   6298240   192       d_proj2_bias_bf16           (48,)         54..55        d_wte_weight_bf16
+//   6224512   192       d_proj2_bias_bf16_bf16      (48,)         55..56        proj2_weight_bf16
+//   6224512   36864     d_proj2_weight_bf16_bf16    (48, 192)     57..58        d_proj2_bias_bf16_bf16
+//   7572288   786432    d_gelu2_out_bf16            (32, 32, 192) 59..60        gelu2_out
+//   8555328   786432    d_fc2_out                   (32, 32, 192) 60..61        d_proj2_out_bf16
+//   6785856   786432    d_fc2_out_bf16              (32, 32, 192) 61..62        fc2_out
+//   7572288   196608    d_ln4_out_bf16_dinp         (32, 32, 48)  62..67        d_gelu2_out_bf16
+//   6224512   36864     d_fc2_weight_bf16           (192, 48)     62..65        d_proj2_weight_bf16_bf16
+//   6261376   768       d_fc2_bias_bf16             (192,)        62..63        d_proj2_weight_bf16
+//   6187648   768       d_fc2_bias_bf16_bf16        (192,)        63..64        fc2_weight_bf16
+//   6187648   36864     d_fc2_weight_bf16_bf16      (192, 48)     65..66        d_fc2_bias_bf16_bf16
+//   6187648   196608    d_ln4_out_bf16_bf16         (32, 32, 48)  67..68        d_fc2_weight_bf16_bf16
+//   6589248   196608    d_res3_out                  (32, 32, 48)  68..69        ln4_out_bf16
+//   6187648   196608    d_res3_out_sum1             (32, 32, 48)  69..86        d_ln4_out_bf16_bf16
+//   6384256   196608    d_attn2_out_proj_out_bf16   (32, 32, 48)  70..71        attn2_out_proj_out
+//   6580864   196608    d_attn2_att_dinp            (32, 32, 48)  71..76        res3_out
+//   6777472   9216      d_attn2_out_proj_weight_bf16 (48, 48)      71..74        d_res3_out
+//   6786688   192       d_attn2_out_proj_bias_bf16  (48,)         71..72        d_fc2_out_bf16
+//   1844864   192       d_attn2_out_proj_bias_bf16_bf16 (48,)         72..73        attn2_out_proj_weight_bf16
+//   1844864   9216      d_attn2_out_proj_weight_bf16_bf16 (48, 48)      74..75        d_attn2_out_proj_bias_bf16_bf16
+//   6384256   196608    d_attn2_att_bf16            (32, 32, 48)  76..77        d_attn2_out_proj_out_bf16
+//   6580864   589824    d_attn2_in_proj_out_dqkv    (32, 32, 144) 77..78        d_attn2_att_dinp
+//   7170688   16384     d_attn2_in_proj_out_delta   (32, 4, 32)   77..77        d_fc2_out_bf16
+//   7187072   9728      d_attn2_in_proj_out_scratch (2432,)       77..77        d_fc2_out_bf16
+//   5597824   589824    d_attn2_in_proj_out_bf16    (32, 32, 144) 78..79        attn2_in_proj_out
+//   3041920   196608    d_ln3_out_bf16_dinp         (32, 32, 48)  79..84        attn2_att
+//   6384256   27648     d_attn2_in_proj_weight_bf16 (144, 48)     79..82        d_attn2_att_bf16
+//   1828480   576       d_attn2_in_proj_bias_bf16   (144,)        79..80        attn2_att_lse
+//   1800832   576       d_attn2_in_proj_bias_bf16_bf16 (144,)        80..81        attn2_in_proj_weight_bf16
+//   1800832   27648     d_attn2_in_proj_weight_bf16_bf16 (144, 48)     82..83        d_attn2_in_proj_bias_bf16_bf16
+//   5401216   196608    d_ln3_out_bf16_bf16         (32, 32, 48)  84..85        ln3_out_bf16
+//   3041920   196608    d_res2_out                  (32, 32, 48)  85..86        d_ln3_out_bf16_dinp
+//   5204608   196608    d_res2_out_sum1             (32, 32, 48)  86..103       res2_out
+//   3041920   196608    d_proj1_out_bf16            (32, 32, 48)  87..88        d_res2_out
+//   5401216   786432    d_gelu1_out_dinp            (32, 32, 192) 88..93        d_ln3_out_bf16_bf16
+//   1792640   36864     d_proj1_weight_bf16         (48, 192)     88..91        ln3_out_mean
+//   1829504   192       d_proj1_bias_bf16           (48,)         88..89        attn2_att_lse
+//   1755776   192       d_proj1_bias_bf16_bf16      (48,)         89..90        proj1_weight_bf16
+//   1755776   36864     d_proj1_weight_bf16_bf16    (48, 192)     91..92        d_proj1_bias_bf16_bf16
+//   4418176   786432    d_gelu1_out_bf16            (32, 32, 192) 93..94        gelu1_out
+//   5401216   786432    d_fc1_out                   (32, 32, 192) 94..95        d_gelu1_out_dinp
+//   3631744   786432    d_fc1_out_bf16              (32, 32, 192) 95..96        fc1_out
+//   3041920   196608    d_ln2_out_bf16_dinp         (32, 32, 48)  96..101       d_proj1_out_bf16
+//   1755776   36864     d_fc1_weight_bf16           (192, 48)     96..99        d_proj1_weight_bf16_bf16
+//   1792640   768       d_fc1_bias_bf16             (192,)        96..97        d_proj1_weight_bf16
+//   1718912   768       d_fc1_bias_bf16_bf16        (192,)        97..98        fc1_weight_bf16
+//   1718912   36864     d_fc1_weight_bf16_bf16      (192, 48)     99..100       d_fc1_bias_bf16_bf16
+//   3435136   196608    d_ln2_out_bf16_bf16         (32, 32, 48)  101..102      ln2_out_bf16
+//   3041920   196608    d_res1_out                  (32, 32, 48)  102..103      d_ln2_out_bf16_dinp
+//   3238528   196608    d_res1_out_sum1             (32, 32, 48)  103..120      res1_out
+//   3041920   196608    d_attn1_out_proj_out_bf16   (32, 32, 48)  104..105      d_res1_out
+//   3435136   196608    d_attn1_att_dinp            (32, 32, 48)  105..110      d_ln2_out_bf16_bf16
+//   1710720   9216      d_attn1_out_proj_weight_bf16 (48, 48)      105..108      ln2_out_mean
+//   1719936   192       d_attn1_out_proj_bias_bf16  (48,)         105..106      d_fc1_weight_bf16_bf16
+//   1701504   192       d_attn1_out_proj_bias_bf16_bf16 (48,)         106..107      attn1_out_proj_weight_bf16
+//   1701504   9216      d_attn1_out_proj_weight_bf16_bf16 (48, 48)      108..109      d_attn1_out_proj_bias_bf16_bf16
+//   3041920   196608    d_attn1_att_bf16            (32, 32, 48)  110..111      d_attn1_out_proj_out_bf16
+//   3435136   589824    d_attn1_in_proj_out_dqkv    (32, 32, 144) 111..112      d_attn1_att_dinp
+//   1701504   16384     d_attn1_in_proj_out_delta   (32, 4, 32)   111..111      d_attn1_out_proj_weight_bf16_bf16
+//   1717888   9728      d_attn1_in_proj_out_scratch (2432,)       111..111      d_attn1_out_proj_weight_bf16
+//   2255488   589824    d_attn1_in_proj_out_bf16    (32, 32, 144) 112..113      attn1_in_proj_out
+//   2845312   196608    d_ln1_out_bf16_dinp         (32, 32, 48)  113..118      attn1_att
+//   1685120   27648     d_attn1_in_proj_weight_bf16 (144, 48)     113..116      attn1_att_lse
+//   1712768   576       d_attn1_in_proj_bias_bf16   (144,)        113..114      d_attn1_in_proj_out_delta
+//   1657472   576       d_attn1_in_proj_bias_bf16_bf16 (144,)        114..115      attn1_in_proj_weight_bf16
+//   1657472   27648     d_attn1_in_proj_weight_bf16_bf16 (144, 48)     116..117      d_attn1_in_proj_bias_bf16_bf16
+//   1657472   196608    d_ln1_out_bf16_bf16         (32, 32, 48)  118..119      d_attn1_in_proj_weight_bf16_bf16
+//   2058880   196608    d_wpe_out                   (32, 32, 48)  119..120      ln1_out_bf16
+//   1657472   196608    d_wpe_out_sum1              (32, 32, 48)  120..122      d_ln1_out_bf16_bf16
 //
 // The spec:
 //   {
@@ -579,8 +576,7 @@ constexpr std::size_t wte_weight_bf16 = 6269568;
 constexpr std::size_t loss_lse = 6297600;
 constexpr std::size_t loss_term = 6301696;
 constexpr std::size_t loss_kept = 6305792;
-constexpr std::size_t d_head_out = 8948544;
-constexpr std::size_t d_head_out_bf16 = 9546560;
+constexpr std::size_t d_head_out_bf16 = 8948544;
 constexpr std::size_t d_lnf_out_bf16_dinp = 8358720;
 constexpr std::size_t d_wte_weight_bf16 = 6297600;
 constexpr std::size_t d_wte_weight_bf16_bf16 = 6269568;
@@ -775,7 +771,7 @@ static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, 
 // attn1.in_proj: rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Also called by fc1_to_bf16, attn2_in_proj_to_bf16, fc2_to_bf16, head_to_bf16, head_grad_to_bf16_3,
+// Also called by fc1_to_bf16, attn2_in_proj_to_bf16, fc2_to_bf16, head_to_bf16, head_grad_to_bf16_2,
 // proj2_grad_to_bf16, fc2_grad_to_bf16_4, attn2_out_proj_grad_to_bf16, attn2_grad_to_bf16,
 // attn2_in_proj_grad_to_bf16_4, proj1_grad_to_bf16, fc1_grad_to_bf16_4, attn1_out_proj_grad_to_bf16,
 // attn1_grad_to_bf16 and attn1_in_proj_grad_to_bf16_4: the same shapes and constants, so the same code.
@@ -1246,7 +1242,7 @@ static void head_to_bf16(float* out, const float* inp, int n) { attn1_in_proj_to
 // head: rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[19]
 // out (146, 48) <- inp (146, 48)
-// Also called by head_grad_to_bf16_2: the same shapes and constants, so the same code.
+// Also called by head_grad_to_bf16: the same shapes and constants, so the same code.
 static void head_to_bf16_2(float* out, const float* inp) {
   constexpr int kNumel = 7008;
   for (int i = 0; i < kNumel; ++i) {
@@ -1316,8 +1312,8 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept
   out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
-// spec: model.loss
+// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100) + its gradient rounded to bfloat16 (bf16-mixed) (fused)
+// spec: model.loss, model.graph[19]
 // dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32) lse (32, 32) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
                           const float* lse, const std::int64_t* kept, int n) {
@@ -1336,18 +1332,9 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
     }
     for (int k = 0; k < kClasses; ++k) {
       const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      const float d = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      drow[k] = ltrt::round_bf16(d);
     }
-  }
-}
-
-// head backward: its gradient rounded to bfloat16 (bf16-mixed)
-// spec: model.graph[19]
-// out (32, 32, 146) <- inp (32, 32, 146)
-static void head_grad_to_bf16(float* out, const float* inp, int n) {
-  constexpr int kNumel = 4672;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
@@ -1385,7 +1372,7 @@ static void head_backward(float* dinp, float* dweight, const float* dout, const 
 // spec: model.graph[19]
 // out (146, 48) <- inp (146, 48)
 // Calls head_to_bf16_2: the same shapes and constants, so the same code.
-static void head_grad_to_bf16_2(float* out, const float* inp) { head_to_bf16_2(out, inp); }
+static void head_grad_to_bf16(float* out, const float* inp) { head_to_bf16_2(out, inp); }
 
 // head backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
 // spec: model.graph[19]
@@ -1399,7 +1386,7 @@ static void head_param_grad_add(float* dparam, const float* grad, bool accumulat
 // spec: model.graph[19]
 // out (32, 32, 48) <- inp (32, 32, 48)
 // Calls attn1_in_proj_to_bf16: the same shapes and constants, so the same code.
-static void head_grad_to_bf16_3(float* out, const float* inp, int n) { attn1_in_proj_to_bf16(out, inp, n); }
+static void head_grad_to_bf16_2(float* out, const float* inp, int n) { attn1_in_proj_to_bf16(out, inp, n); }
 
 // lnf backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
 // spec: model.graph[18]
@@ -2378,7 +2365,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const lnf_out_bf16 = reinterpret_cast<float*>(arena + offset::lnf_out_bf16);                // (32, 32, 48)
   auto* const d_lnf_out_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_lnf_out_bf16_bf16);  // (32, 32, 48)
   auto* const d_gelu2_out_dinp = reinterpret_cast<float*>(arena + offset::d_gelu2_out_dinp);        // (32, 32, 192)
-  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);                    // (32, 32, 146)
   auto* const d_head_out_bf16 = reinterpret_cast<float*>(arena + offset::d_head_out_bf16);          // (32, 32, 146)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
@@ -2433,13 +2419,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n);
 
   // backward
-  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_kept, n);
-  head_grad_to_bf16(d_head_out_bf16, d_head_out, n);
+  loss_backward(d_head_out_bf16, d_loss, head_out, target, loss_lse, loss_kept, n);
   head_backward(d_lnf_out_bf16_dinp, d_wte_weight_bf16, d_head_out_bf16, lnf_out_bf16, wte_weight_bf16, n,
                 /*accumulate (gradients of bf16 casts)=*/false);
-  head_grad_to_bf16_2(d_wte_weight_bf16_bf16, d_wte_weight_bf16);
+  head_grad_to_bf16(d_wte_weight_bf16_bf16, d_wte_weight_bf16);
   head_param_grad_add(d_wte_weight, d_wte_weight_bf16_bf16, accumulate);
-  head_grad_to_bf16_3(d_lnf_out_bf16_bf16, d_lnf_out_bf16_dinp, n);
+  head_grad_to_bf16_2(d_lnf_out_bf16_bf16, d_lnf_out_bf16_dinp, n);
   lnf_backward(d_res4_out, d_lnf_weight, d_lnf_bias, d_lnf_out_bf16_bf16, res4_out, lnf_out_mean, lnf_out_rstd,
                lnf_weight, n, accumulate);
   proj2_grad_to_bf16(d_proj2_out_bf16, d_res4_out, n);
@@ -2955,8 +2940,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"lnf_out_bf16", ltrt::DType::f32, 3, {32, 32, 48}, 8751936},
     {"wte_weight_bf16", ltrt::DType::f32, 2, {146, 48}, 6269568},
     {"d_loss", ltrt::DType::f32, 0, {}, 1657408},
-    {"d_head_out", ltrt::DType::f32, 3, {32, 32, 146}, 8948544},
-    {"d_head_out_bf16", ltrt::DType::f32, 3, {32, 32, 146}, 9546560},
+    {"d_head_out_bf16", ltrt::DType::f32, 3, {32, 32, 146}, 8948544},
     {"d_lnf_out_bf16_dinp", ltrt::DType::f32, 3, {32, 32, 48}, 8358720},
     {"d_wte_weight_bf16", ltrt::DType::f32, 2, {146, 48}, 6297600},
     {"d_wte_weight_bf16_bf16", ltrt::DType::f32, 2, {146, 48}, 6269568},
@@ -3119,7 +3103,7 @@ const ltrt::ModelDef& model() {
     m.name = "gpt_bf16";
     m.spec_json = kSpecJson;
     m.spec_hash = "6a2ee7eb6391d511";
-    m.arena_bytes = 10144576;
+    m.arena_bytes = 9546560;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 28;

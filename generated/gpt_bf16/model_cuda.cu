@@ -105,8 +105,7 @@ constexpr std::size_t wte_weight_bf16 = 6269568;
 constexpr std::size_t loss_lse = 6297600;
 constexpr std::size_t loss_term = 6301696;
 constexpr std::size_t loss_kept = 6305792;
-constexpr std::size_t d_head_out = 8948544;
-constexpr std::size_t d_head_out_bf16 = 9546560;
+constexpr std::size_t d_head_out_bf16 = 8948544;
 constexpr std::size_t d_lnf_out_bf16_dinp = 8358720;
 constexpr std::size_t d_wte_weight_bf16 = 6297600;
 constexpr std::size_t d_wte_weight_bf16_bf16 = 6269568;
@@ -337,8 +336,7 @@ static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, 
 // attn2_out_proj_grad_to_bf16, proj1_grad_to_bf16 and attn1_out_proj_grad_to_bf16: the same shapes and constants, so
 // the same code.
 // Its kernels also serve attn1_in_proj_to_bf16_2, attn1_out_proj_to_bf16, fc1_to_bf16_2, head_to_bf16_2,
-// head_grad_to_bf16, fc2_grad_to_bf16 and attn2_in_proj_grad_to_bf16: the same shapes and constants, so the same
-// code.
+// fc2_grad_to_bf16 and attn2_in_proj_grad_to_bf16: the same shapes and constants, so the same code.
 
 __global__ void attn1_in_proj_to_bf16_kernel(std::uint16_t* __restrict__ out, const float* __restrict__ inp,
                                              int count) {
@@ -375,7 +373,7 @@ static void attn1_in_proj_to_bf16_2(std::uint16_t* out, const float* inp, const 
 // out (144,) <- inp (144,)
 // Also called by attn2_in_proj_to_bf16_3, attn2_in_proj_grad_to_bf16_2 and attn1_in_proj_grad_to_bf16_2: the same
 // shapes and constants, so the same code.
-// Its kernels also serve attn1_out_proj_to_bf16_2, fc1_to_bf16_3, head_grad_to_bf16_2, head_grad_to_bf16_3,
+// Its kernels also serve attn1_out_proj_to_bf16_2, fc1_to_bf16_3, head_grad_to_bf16, head_grad_to_bf16_2,
 // proj2_grad_to_bf16_3, gelu2_grad_to_bf16, attn2_out_proj_grad_to_bf16_3 and attn2_in_proj_grad_to_bf16_3: the same
 // shapes and constants, so the same code.
 
@@ -1138,12 +1136,12 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
-// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
-// spec: model.loss
+// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100) + its gradient rounded to bfloat16 (bf16-mixed) (fused)
+// spec: model.loss, model.graph[19]
 // dinp (32, 32, 146) <- dloss () inp (32, 32, 146) target (32, 32) lse (32, 32) kept ()
 
-// Row i's gradient.
-__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
+// Row i's gradient, as bfloat16 bits (only 16-bit GEMMs read it).
+__global__ void loss_backward_kernel(std::uint16_t* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
                                      const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 146;
@@ -1156,39 +1154,27 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
   const int t = threadIdx.x % kRowThreads;
   const std::int64_t label = target[i];
   const float* row = inp + static_cast<std::int64_t>(i) * kClasses;
-  float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;
+  std::uint16_t* drow = dinp + static_cast<std::int64_t>(i) * kClasses;
   if (label == kIgnoreIndex) {
-    for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
+    for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0;  // +0's bits
     return;
   }
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
-    drow[c] = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+    const float d = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+    drow[c] = ltrt::cuda::bf16_bits(ltrt::round_bf16(d));
   }
 }
 
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+static void loss_backward(std::uint16_t* dinp, const float* dloss, const float* inp, const std::int64_t* target,
                           const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kPositions = 32;
   const int rows = n * kPositions;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
-}
-
-// head backward: its gradient rounded to bfloat16 (bf16-mixed)
-// spec: model.graph[19]
-// out (32, 32, 146) <- inp (32, 32, 146)
-// Its kernels are attn1_in_proj_to_bf16's: the same shapes and constants, so the same code.
-static void head_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 4672;  // per sample
-  // out holds bfloat16 bits: only 16-bit GEMMs read it
-  const int count = n * kNumel;
-  if (count == 0) return;
-  attn1_in_proj_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("attn1_in_proj_to_bf16_kernel");
 }
 
 // head backward: Linear(in_features=48, out_features=146, bias=False, tie_weight='wte')
@@ -1211,7 +1197,7 @@ static void head_backward(float* dinp, float* dweight, const std::uint16_t* dout
 // spec: model.graph[19]
 // out (146, 48) <- inp (146, 48)
 // Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
-static void head_grad_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void head_grad_to_bf16(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 7008;
   const int count = kNumel;
   if (count == 0) return;
@@ -1248,7 +1234,7 @@ static void head_param_grad_add(float* dparam, const float* grad, bool accumulat
 // Also called by fc2_grad_to_bf16_4, attn2_grad_to_bf16, attn2_in_proj_grad_to_bf16_4, fc1_grad_to_bf16_4,
 // attn1_grad_to_bf16 and attn1_in_proj_grad_to_bf16_4: the same shapes and constants, so the same code.
 // Its kernels are attn1_in_proj_to_bf16_3's: the same shapes and constants, so the same code.
-static void head_grad_to_bf16_3(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
+static void head_grad_to_bf16_2(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 1536;  // per sample
   const int count = n * kNumel;
   if (count == 0) return;
@@ -1678,9 +1664,9 @@ static void fc2_param_grad_add_2(float* dparam, const float* grad, bool accumula
 // fc2 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[14]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_2: the same shapes and constants, so the same code.
 static void fc2_grad_to_bf16_4(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  head_grad_to_bf16_3(out, inp, n, ctx);
+  head_grad_to_bf16_2(out, inp, n, ctx);
 }
 
 // ln4 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -1789,9 +1775,9 @@ static void attn2_out_proj_param_grad_add_2(float* dparam, const float* grad, bo
 // attn2 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[11]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_2: the same shapes and constants, so the same code.
 static void attn2_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  head_grad_to_bf16_3(out, inp, n, ctx);
+  head_grad_to_bf16_2(out, inp, n, ctx);
 }
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -2365,9 +2351,9 @@ static void attn2_in_proj_param_grad_add_2(float* dparam, const float* grad, boo
 // attn2.in_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[11]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_2: the same shapes and constants, so the same code.
 static void attn2_in_proj_grad_to_bf16_4(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  head_grad_to_bf16_3(out, inp, n, ctx);
+  head_grad_to_bf16_2(out, inp, n, ctx);
 }
 
 // ln3 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -2506,9 +2492,9 @@ static void fc1_param_grad_add_2(float* dparam, const float* grad, bool accumula
 // fc1 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[6]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_2: the same shapes and constants, so the same code.
 static void fc1_grad_to_bf16_4(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  head_grad_to_bf16_3(out, inp, n, ctx);
+  head_grad_to_bf16_2(out, inp, n, ctx);
 }
 
 // ln2 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -2584,9 +2570,9 @@ static void attn1_out_proj_param_grad_add_2(float* dparam, const float* grad, bo
 // attn1 backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_2: the same shapes and constants, so the same code.
 static void attn1_grad_to_bf16(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  head_grad_to_bf16_3(out, inp, n, ctx);
+  head_grad_to_bf16_2(out, inp, n, ctx);
 }
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -2653,9 +2639,9 @@ static void attn1_in_proj_param_grad_add_2(float* dparam, const float* grad, boo
 // attn1.in_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
 // spec: model.graph[3]
 // out (32, 32, 48) <- inp (32, 32, 48)
-// Calls head_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Calls head_grad_to_bf16_2: the same shapes and constants, so the same code.
 static void attn1_in_proj_grad_to_bf16_4(float* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  head_grad_to_bf16_3(out, inp, n, ctx);
+  head_grad_to_bf16_2(out, inp, n, ctx);
 }
 
 // ln1 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -3000,7 +2986,6 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const lnf_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::lnf_out_bf16);          // (32, 32, 48)
   auto* const d_lnf_out_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_lnf_out_bf16_bf16);    // (32, 32, 48)
   auto* const d_gelu2_out_dinp = reinterpret_cast<float*>(arena + offset::d_gelu2_out_dinp);          // (32, 32, 192)
-  auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);                      // (32, 32, 146)
   auto* const d_head_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_head_out_bf16);    // (32, 32, 146)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
@@ -3055,13 +3040,12 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   loss_forward(loss, loss_lse, loss_term, loss_kept, head_out, target, n, ctx);
 
   // backward
-  loss_backward(d_head_out, d_loss, head_out, target, loss_lse, loss_kept, n, ctx);
-  head_grad_to_bf16(d_head_out_bf16, d_head_out, n, ctx);
+  loss_backward(d_head_out_bf16, d_loss, head_out, target, loss_lse, loss_kept, n, ctx);
   head_backward(d_lnf_out_bf16_dinp, d_wte_weight_bf16, d_head_out_bf16, lnf_out_bf16, wte_weight_bf16, n,
                 /*accumulate (gradients of bf16 casts)=*/false, ctx);
-  head_grad_to_bf16_2(d_wte_weight_bf16_bf16, d_wte_weight_bf16, ctx);
+  head_grad_to_bf16(d_wte_weight_bf16_bf16, d_wte_weight_bf16, ctx);
   head_param_grad_add(d_wte_weight, d_wte_weight_bf16_bf16, accumulate, ctx);
-  head_grad_to_bf16_3(d_lnf_out_bf16_bf16, d_lnf_out_bf16_dinp, n, ctx);
+  head_grad_to_bf16_2(d_lnf_out_bf16_bf16, d_lnf_out_bf16_dinp, n, ctx);
   lnf_backward(d_res4_out, d_lnf_weight, d_lnf_bias, d_lnf_out_bf16_bf16, res4_out, lnf_out_mean, lnf_out_rstd,
                lnf_weight, n, accumulate, ctx);
   proj2_grad_to_bf16(d_proj2_out_bf16, d_res4_out, n, ctx);
@@ -3454,9 +3438,15 @@ void prepare_kernels() {
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  // The device memory gemm_16bit's copies of bfloat16 GEMM operands need at most (at the largest batch).
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
-                                       /*operands16_bytes=*/98304};
+  static const ltrt::DeviceSteps steps = [] {
+    ltrt::DeviceSteps s{};
+    s.training_step = training_step;
+    s.evaluation_step = evaluation_step;
+    s.predict_step = predict_step;
+    s.prepare_kernels = prepare_kernels;
+    s.operands16_bytes = 98304;  // gemm_16bit's copies of bfloat16 GEMM operands, at most (at the largest batch)
+    return s;
+  }();
   return steps;
 }
 

@@ -21,8 +21,7 @@
 //   fwd  layers_3_bias_bf16: bf16-in-f32(10,) = to_bf16(layers_3_bias)  # layers.3  spec: model.layers[3]
 //   fwd  layers_3_out: bf16-in-f32(32, 10) = linear+to_bf16(layers_2_out, layers_3_weight_bf16, layers_3_bias_bf16, bias=True, blas=True, in_features=256, out_features=10)  # layers.3  spec: model.layers[3]
 //   fwd  loss: f32(), loss_lse: f32(32,), loss_term: f32(32,), loss_kept: i64() = cross_entropy_loss(layers_3_out, target, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_3_out: f32(32, 10) = cross_entropy_loss_backward(d_loss, layers_3_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
-//   bwd  d_layers_3_out_bf16: bf16-in-f32(32, 10) = to_bf16(d_layers_3_out)  # layers.3  spec: model.layers[3]
+//   bwd  d_layers_3_out_bf16: bf16-in-f32(32, 10) = cross_entropy_loss_backward+to_bf16(d_loss, layers_3_out, target, loss_lse, loss_kept, ignore_index=-100, label_smoothing=0.0, num_classes=10, reduction='mean')  # loss  spec: model.loss
 //   bwd  d_layers_2_out_dinp: f32(32, 256), d_layers_3_weight_bf16: f32(10, 256), d_layers_3_bias_bf16: f32(10,) = linear_backward(d_layers_3_out_bf16, layers_2_out, layers_3_weight_bf16, bias=True, blas=True, in_features=256, need_dinp=True, out_features=10)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_3_bias_bf16_bf16: bf16-in-f32(10,) = to_bf16(d_layers_3_bias_bf16)  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_3_bias: f32(10,) = param_grad_add(d_layers_3_bias_bf16_bf16)  # layers.3  spec: model.layers[3]
@@ -51,12 +50,11 @@
 //   layers_3_to_bf16_2              10        80
 //   layers_3_forward                164K      45.6K
 //   loss_forward                    1.9K      1.3K
-//   loss_backward                   1.9K      2.6K
-//   layers_3_grad_to_bf16           320       2.6K
+//   loss_backward                   2.2K      2.6K
 //   layers_3_backward               328K      97.5K
-//   layers_3_grad_to_bf16_2         10        80
+//   layers_3_grad_to_bf16           10        80
 //   layers_3_param_grad_add         10        120
-//   layers_3_grad_to_bf16_3         2.6K      20.5K
+//   layers_3_grad_to_bf16_2         2.6K      20.5K
 //   layers_3_param_grad_add_2       2.6K      30.7K
 //   layers_2_grad_to_bf16           8.2K      65.5K
 //   layers_2_backward               8.2K      73.7K
@@ -72,41 +70,40 @@
 //
 // Memory plan: one arena of 490368 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 19210 floats at 0, 76864 and 153728.
-// Activations take 173056 bytes (544768 without reuse).
+// Activations take 173056 bytes (543488 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   307456    8192      x                           (32, 64)      step          -
 //   315648    256       target                      (32,)         step          -
 //   315904    1280      layers_3_out                (32, 10)      step          -
 //   317184    4         loss                        ()            step          -
 //   317248    4         d_loss                      ()            step          -
-//   317312    8192      x_bf16                      (32, 64)      0..22         -
+//   317312    8192      x_bf16                      (32, 64)      0..21         -
 //   325504    65536     layers_0_weight_bf16        (256, 64)     1..3          -
 //   391040    1024      layers_0_bias_bf16          (256,)        2..3          -
-//   392064    32768     layers_1_out                (32, 256)     3..20         -
+//   392064    32768     layers_1_out                (32, 256)     3..19         -
 //   325504    32768     layers_2_out_f32            (32, 256)     4..5          layers_0_weight_bf16
-//   358272    8192      layers_2_out_mask           (32, 256)     4..18         layers_0_weight_bf16
-//   424832    32768     layers_2_out                (32, 256)     5..12         -
-//   325504    10240     layers_3_weight_bf16        (10, 256)     6..12         layers_2_out_f32
+//   358272    8192      layers_2_out_mask           (32, 256)     4..17         layers_0_weight_bf16
+//   424832    32768     layers_2_out                (32, 256)     5..11         -
+//   325504    10240     layers_3_weight_bf16        (10, 256)     6..11         layers_2_out_f32
 //   335744    40        layers_3_bias_bf16          (10,)         7..8          layers_2_out_f32
 //   335744    128       loss_lse                    (32,)         9..10         layers_3_bias_bf16
 //   335872    128       loss_term                   (32,)         9..9          layers_2_out_f32
 //   336000    8         loss_kept                   ()            9..10         layers_2_out_f32
-//   336064    1280      d_layers_3_out              (32, 10)      10..11        layers_2_out_f32
-//   337344    1280      d_layers_3_out_bf16         (32, 10)      11..12        layers_2_out_f32
-//   457600    32768     d_layers_2_out_dinp         (32, 256)     12..17        -
-//   338624    10240     d_layers_3_weight_bf16      (10, 256)     12..15        layers_2_out_f32
-//   335744    40        d_layers_3_bias_bf16        (10,)         12..13        loss_lse
-//   325504    40        d_layers_3_bias_bf16_bf16   (10,)         13..14        layers_3_weight_bf16
-//   325504    10240     d_layers_3_weight_bf16_bf16 (10, 256)     15..16        d_layers_3_bias_bf16_bf16
-//   325504    32768     d_layers_2_out_bf16         (32, 256)     17..18        d_layers_3_weight_bf16_bf16
-//   424832    32768     d_layers_1_out              (32, 256)     18..19        layers_2_out
-//   325504    32768     d_layers_1_out_bf16         (32, 256)     19..20        d_layers_2_out_bf16
-//   358272    32768     d_layers_0_out              (32, 256)     20..21        layers_2_out_mask
-//   325504    32768     d_layers_0_out_bf16         (32, 256)     21..22        d_layers_1_out_bf16
-//   358272    65536     d_layers_0_weight_bf16      (256, 64)     22..25        d_layers_0_out
-//   423808    1024      d_layers_0_bias_bf16        (256,)        22..23        layers_1_out
-//   317312    1024      d_layers_0_bias_bf16_bf16   (256,)        23..24        x_bf16
-//   423808    65536     d_layers_0_weight_bf16_bf16 (256, 64)     25..26        d_layers_0_bias_bf16
+//   336064    1280      d_layers_3_out_bf16         (32, 10)      10..11        layers_2_out_f32
+//   457600    32768     d_layers_2_out_dinp         (32, 256)     11..16        -
+//   337344    10240     d_layers_3_weight_bf16      (10, 256)     11..14        layers_2_out_f32
+//   335744    40        d_layers_3_bias_bf16        (10,)         11..12        loss_lse
+//   325504    40        d_layers_3_bias_bf16_bf16   (10,)         12..13        layers_3_weight_bf16
+//   325504    10240     d_layers_3_weight_bf16_bf16 (10, 256)     14..15        d_layers_3_bias_bf16_bf16
+//   325504    32768     d_layers_2_out_bf16         (32, 256)     16..17        d_layers_3_weight_bf16_bf16
+//   424832    32768     d_layers_1_out              (32, 256)     17..18        layers_2_out
+//   325504    32768     d_layers_1_out_bf16         (32, 256)     18..19        d_layers_2_out_bf16
+//   358272    32768     d_layers_0_out              (32, 256)     19..20        layers_2_out_mask
+//   325504    32768     d_layers_0_out_bf16         (32, 256)     20..21        d_layers_1_out_bf16
+//   358272    65536     d_layers_0_weight_bf16      (256, 64)     21..24        d_layers_0_out
+//   423808    1024      d_layers_0_bias_bf16        (256,)        21..22        layers_1_out
+//   317312    1024      d_layers_0_bias_bf16_bf16   (256,)        22..23        x_bf16
+//   423808    65536     d_layers_0_weight_bf16_bf16 (256, 64)     24..25        d_layers_0_bias_bf16
 //
 // The spec:
 //   {
@@ -172,10 +169,9 @@ constexpr std::size_t layers_3_bias_bf16 = 335744;
 constexpr std::size_t loss_lse = 335744;
 constexpr std::size_t loss_term = 335872;
 constexpr std::size_t loss_kept = 336000;
-constexpr std::size_t d_layers_3_out = 336064;
-constexpr std::size_t d_layers_3_out_bf16 = 337344;
+constexpr std::size_t d_layers_3_out_bf16 = 336064;
 constexpr std::size_t d_layers_2_out_dinp = 457600;
-constexpr std::size_t d_layers_3_weight_bf16 = 338624;
+constexpr std::size_t d_layers_3_weight_bf16 = 337344;
 constexpr std::size_t d_layers_3_bias_bf16 = 335744;
 constexpr std::size_t d_layers_3_bias_bf16_bf16 = 325504;
 constexpr std::size_t d_layers_3_weight_bf16_bf16 = 325504;
@@ -290,7 +286,7 @@ static void layers_2_to_bf16(float* out, const float* inp, int n) {
 // layers.3: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[3]
 // out (10, 256) <- inp (10, 256)
-// Also called by layers_3_grad_to_bf16_3: the same shapes and constants, so the same code.
+// Also called by layers_3_grad_to_bf16_2: the same shapes and constants, so the same code.
 static void layers_3_to_bf16(float* out, const float* inp) {
   constexpr int kNumel = 2560;
   for (int i = 0; i < kNumel; ++i) {
@@ -301,7 +297,7 @@ static void layers_3_to_bf16(float* out, const float* inp) {
 // layers.3: rounded to bfloat16 (bf16-mixed)
 // spec: model.layers[3]
 // out (10,) <- inp (10,)
-// Also called by layers_3_grad_to_bf16_2: the same shapes and constants, so the same code.
+// Also called by layers_3_grad_to_bf16: the same shapes and constants, so the same code.
 static void layers_3_to_bf16_2(float* out, const float* inp) {
   constexpr int kNumel = 10;
   for (int i = 0; i < kNumel; ++i) {
@@ -368,8 +364,8 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept
   out[0] = static_cast<float>(sum / rows_kept);  // reduction='mean' (NaN when every target is ignored, as torch)
 }
 
-// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
-// spec: model.loss
+// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100) + its gradient rounded to bfloat16 (bf16-mixed) (fused)
+// spec: model.loss, model.layers[3]
 // dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
                           const float* lse, const std::int64_t* kept, int n) {
@@ -387,18 +383,9 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
     }
     for (int k = 0; k < kClasses; ++k) {
       const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      const float d = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      drow[k] = ltrt::round_bf16(d);
     }
-  }
-}
-
-// layers.3 backward: its gradient rounded to bfloat16 (bf16-mixed)
-// spec: model.layers[3]
-// out (32, 10) <- inp (32, 10)
-static void layers_3_grad_to_bf16(float* out, const float* inp, int n) {
-  constexpr int kNumel = 10;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = ltrt::round_bf16(inp[i]);
   }
 }
 
@@ -438,7 +425,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[3]
 // out (10,) <- inp (10,)
 // Calls layers_3_to_bf16_2: the same shapes and constants, so the same code.
-static void layers_3_grad_to_bf16_2(float* out, const float* inp) { layers_3_to_bf16_2(out, inp); }
+static void layers_3_grad_to_bf16(float* out, const float* inp) { layers_3_to_bf16_2(out, inp); }
 
 // layers.3 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
 // spec: model.layers[3]
@@ -452,7 +439,7 @@ static void layers_3_param_grad_add(float* dparam, const float* grad, bool accum
 // spec: model.layers[3]
 // out (10, 256) <- inp (10, 256)
 // Calls layers_3_to_bf16: the same shapes and constants, so the same code.
-static void layers_3_grad_to_bf16_3(float* out, const float* inp) { layers_3_to_bf16(out, inp); }
+static void layers_3_grad_to_bf16_2(float* out, const float* inp) { layers_3_to_bf16(out, inp); }
 
 // layers.3 backward: the bfloat16 cast's gradient added to the parameter's (bf16-mixed)
 // spec: model.layers[3]
@@ -588,7 +575,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_3_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_bias_bf16);      // (10,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                            // (32,)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                     // ()
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);                  // (32, 10)
   auto* const d_layers_3_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_out_bf16);        // (32, 10)
   auto* const d_layers_3_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_weight_bf16);  // (10, 256)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);     // (32, 256)
@@ -617,13 +603,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   loss_forward(loss, loss_lse, loss_term, loss_kept, layers_3_out, target, n);
 
   // backward
-  loss_backward(d_layers_3_out, d_loss, layers_3_out, target, loss_lse, loss_kept, n);
-  layers_3_grad_to_bf16(d_layers_3_out_bf16, d_layers_3_out, n);
+  loss_backward(d_layers_3_out_bf16, d_loss, layers_3_out, target, loss_lse, loss_kept, n);
   layers_3_backward(d_layers_2_out_dinp, d_layers_3_weight_bf16, d_layers_3_bias_bf16, d_layers_3_out_bf16,
                     layers_2_out, layers_3_weight_bf16, n, /*accumulate (gradients of bf16 casts)=*/false);
-  layers_3_grad_to_bf16_2(d_layers_3_bias_bf16_bf16, d_layers_3_bias_bf16);
+  layers_3_grad_to_bf16(d_layers_3_bias_bf16_bf16, d_layers_3_bias_bf16);
   layers_3_param_grad_add(d_layers_3_bias, d_layers_3_bias_bf16_bf16, accumulate);
-  layers_3_grad_to_bf16_3(d_layers_3_weight_bf16_bf16, d_layers_3_weight_bf16);
+  layers_3_grad_to_bf16_2(d_layers_3_weight_bf16_bf16, d_layers_3_weight_bf16);
   layers_3_param_grad_add_2(d_layers_3_weight, d_layers_3_weight_bf16_bf16, accumulate);
   layers_2_grad_to_bf16(d_layers_2_out_bf16, d_layers_2_out_dinp, n);
   layers_2_backward(d_layers_1_out, d_layers_2_out_bf16, layers_2_out_mask, n);
@@ -741,10 +726,9 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_3_weight_bf16", ltrt::DType::f32, 2, {10, 256}, 325504},
     {"layers_3_bias_bf16", ltrt::DType::f32, 1, {10}, 335744},
     {"d_loss", ltrt::DType::f32, 0, {}, 317248},
-    {"d_layers_3_out", ltrt::DType::f32, 2, {32, 10}, 336064},
-    {"d_layers_3_out_bf16", ltrt::DType::f32, 2, {32, 10}, 337344},
+    {"d_layers_3_out_bf16", ltrt::DType::f32, 2, {32, 10}, 336064},
     {"d_layers_2_out_dinp", ltrt::DType::f32, 2, {32, 256}, 457600},
-    {"d_layers_3_weight_bf16", ltrt::DType::f32, 2, {10, 256}, 338624},
+    {"d_layers_3_weight_bf16", ltrt::DType::f32, 2, {10, 256}, 337344},
     {"d_layers_3_bias_bf16", ltrt::DType::f32, 1, {10}, 335744},
     {"d_layers_3_bias_bf16_bf16", ltrt::DType::f32, 1, {10}, 325504},
     {"d_layers_3_bias", ltrt::DType::f32, 1, {10}, 153664},

@@ -54,10 +54,9 @@ constexpr std::size_t layers_3_bias_bf16 = 335744;
 constexpr std::size_t loss_lse = 335744;
 constexpr std::size_t loss_term = 335872;
 constexpr std::size_t loss_kept = 336000;
-constexpr std::size_t d_layers_3_out = 336064;
-constexpr std::size_t d_layers_3_out_bf16 = 337344;
+constexpr std::size_t d_layers_3_out_bf16 = 336064;
 constexpr std::size_t d_layers_2_out_dinp = 457600;
-constexpr std::size_t d_layers_3_weight_bf16 = 338624;
+constexpr std::size_t d_layers_3_weight_bf16 = 337344;
 constexpr std::size_t d_layers_3_bias_bf16 = 335744;
 constexpr std::size_t d_layers_3_bias_bf16_bf16 = 325504;
 constexpr std::size_t d_layers_3_weight_bf16_bf16 = 325504;
@@ -83,8 +82,8 @@ constexpr std::size_t d_layers_0_weight = 76864;
 // layers.0: rounded to float16 (16-mixed)
 // spec: model.layers[0]
 // out (32, 64) <- inp (32, 64)
-// Its kernels also serve layers_0_to_bf16_2, layers_2_to_bf16, layers_3_to_bf16 and layers_3_grad_to_bf16: the same
-// shapes and constants, so the same code.
+// Its kernels also serve layers_0_to_bf16_2, layers_2_to_bf16 and layers_3_to_bf16: the same shapes and constants, so
+// the same code.
 
 __global__ void layers_0_to_bf16_kernel(std::uint16_t* __restrict__ out, const float* __restrict__ inp, int count) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -118,7 +117,7 @@ static void layers_0_to_bf16_2(std::uint16_t* out, const float* inp, const ltrt:
 // spec: model.layers[0]
 // out (256,) <- inp (256,)
 // Also called by layers_0_grad_to_bf16_2: the same shapes and constants, so the same code.
-// Its kernels also serve layers_3_to_bf16_2, layers_3_grad_to_bf16_3, layers_2_grad_to_bf16 and
+// Its kernels also serve layers_3_to_bf16_2, layers_3_grad_to_bf16_2, layers_2_grad_to_bf16 and
 // layers_0_grad_to_bf16_3: the same shapes and constants, so the same code.
 
 __global__ void layers_0_to_bf16_3_kernel(float* __restrict__ out, const float* __restrict__ inp, int count) {
@@ -220,7 +219,7 @@ static void layers_3_to_bf16(std::uint16_t* out, const float* inp, const ltrt::c
 // layers.3: rounded to float16 (16-mixed)
 // spec: model.layers[3]
 // out (10,) <- inp (10,)
-// Also called by layers_3_grad_to_bf16_2: the same shapes and constants, so the same code.
+// Also called by layers_3_grad_to_bf16: the same shapes and constants, so the same code.
 // Its kernels are layers_0_to_bf16_3's: the same shapes and constants, so the same code.
 static void layers_3_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 10;
@@ -331,12 +330,12 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept
   LTRT_CUDA_CHECK_LAUNCH("loss_forward_sum_kernel");
 }
 
-// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100)
-// spec: model.loss
+// loss backward: CrossEntropyLoss(reduction='mean', label_smoothing=0.0, ignore_index=-100) + its gradient rounded to float16 (16-mixed) (fused)
+// spec: model.loss, model.layers[3]
 // dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 
-// Row i's gradient.
-__global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dloss,
+// Row i's gradient, as float16 bits (only 16-bit GEMMs read it).
+__global__ void loss_backward_kernel(std::uint16_t* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
                                      const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
   constexpr int kClasses = 10;
@@ -349,38 +348,26 @@ __global__ void loss_backward_kernel(float* __restrict__ dinp, const float* __re
   const int t = threadIdx.x % kRowThreads;
   const std::int64_t label = target[i];
   const float* row = inp + static_cast<std::int64_t>(i) * kClasses;
-  float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;
+  std::uint16_t* drow = dinp + static_cast<std::int64_t>(i) * kClasses;
   if (label == kIgnoreIndex) {
-    for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;
+    for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0;  // +0's bits
     return;
   }
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
   const float row_lse = lse[i];
   for (int c = t; c < kClasses; c += kRowThreads) {
     const float softmax = ltrt::exp_vec(row[c] - row_lse);
-    drow[c] = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+    const float d = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+    drow[c] = ltrt::cuda::fp16_bits(ltrt::round_fp16(d));
   }
 }
 
-static void loss_backward(float* dinp, const float* dloss, const float* inp, const std::int64_t* target,
+static void loss_backward(std::uint16_t* dinp, const float* dloss, const float* inp, const std::int64_t* target,
                           const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
   const int rows = n;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dloss, inp, target, lse, kept, rows);
   LTRT_CUDA_CHECK_LAUNCH("loss_backward_kernel");
-}
-
-// layers.3 backward: its gradient rounded to float16 (16-mixed)
-// spec: model.layers[3]
-// out (32, 10) <- inp (32, 10)
-// Its kernels are layers_0_to_bf16's: the same shapes and constants, so the same code.
-static void layers_3_grad_to_bf16(std::uint16_t* out, const float* inp, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kNumel = 10;  // per sample
-  // out holds float16 bits: only 16-bit GEMMs read it
-  const int count = n * kNumel;
-  if (count == 0) return;
-  layers_0_to_bf16_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(out, inp, count);
-  LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
 // layers.3 backward: Linear(in_features=256, out_features=10, bias=True)
@@ -463,7 +450,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const s
 // spec: model.layers[3]
 // out (10,) <- inp (10,)
 // Calls layers_3_to_bf16_2: the same shapes and constants, so the same code.
-static void layers_3_grad_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void layers_3_grad_to_bf16(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   layers_3_to_bf16_2(out, inp, ctx);
 }
 
@@ -493,7 +480,7 @@ static void layers_3_param_grad_add(float* dparam, const float* grad, bool accum
 // spec: model.layers[3]
 // out (10, 256) <- inp (10, 256)
 // Its kernels are layers_0_to_bf16_3's: the same shapes and constants, so the same code.
-static void layers_3_grad_to_bf16_3(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
+static void layers_3_grad_to_bf16_2(float* out, const float* inp, const ltrt::cuda::Context& ctx) {
   constexpr int kNumel = 2560;
   const int count = kNumel;
   if (count == 0) return;
@@ -743,7 +730,6 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_3_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_bias_bf16);        // (10,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                              // (32,)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                       // ()
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);                    // (32, 10)
   auto* const d_layers_3_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::d_layers_3_out_bf16);  // (32, 10)
   auto* const d_layers_3_weight_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_3_weight_bf16);    // (10, 256)
   auto* const layers_2_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_2_out_mask);       // (32, 256)
@@ -773,13 +759,12 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   loss_forward(loss, loss_lse, loss_term, loss_kept, layers_3_out, target, n, ctx);
 
   // backward
-  loss_backward(d_layers_3_out, d_loss, layers_3_out, target, loss_lse, loss_kept, n, ctx);
-  layers_3_grad_to_bf16(d_layers_3_out_bf16, d_layers_3_out, n, ctx);
+  loss_backward(d_layers_3_out_bf16, d_loss, layers_3_out, target, loss_lse, loss_kept, n, ctx);
   layers_3_backward(d_layers_2_out_dinp, d_layers_3_weight_bf16, d_layers_3_bias_bf16, d_layers_3_out_bf16,
                     layers_2_out, layers_3_weight_bf16, n, /*accumulate (gradients of bf16 casts)=*/false, ctx);
-  layers_3_grad_to_bf16_2(d_layers_3_bias_bf16_bf16, d_layers_3_bias_bf16, ctx);
+  layers_3_grad_to_bf16(d_layers_3_bias_bf16_bf16, d_layers_3_bias_bf16, ctx);
   layers_3_param_grad_add(d_layers_3_bias, d_layers_3_bias_bf16_bf16, accumulate, ctx);
-  layers_3_grad_to_bf16_3(d_layers_3_weight_bf16_bf16, d_layers_3_weight_bf16, ctx);
+  layers_3_grad_to_bf16_2(d_layers_3_weight_bf16_bf16, d_layers_3_weight_bf16, ctx);
   layers_3_param_grad_add_2(d_layers_3_weight, d_layers_3_weight_bf16_bf16, accumulate, ctx);
   layers_2_grad_to_bf16(d_layers_2_out_bf16, d_layers_2_out_dinp, n, ctx);
   layers_2_backward(d_layers_1_out, d_layers_2_out_bf16, layers_2_out_mask, n, ctx);
@@ -866,8 +851,14 @@ void prepare_kernels() {}  // none: every kernel's shared memory is within the d
 }  // namespace
 
 const ltrt::DeviceSteps& cuda_steps() {
-  static const ltrt::DeviceSteps steps{training_step, evaluation_step, predict_step, prepare_kernels,
-                                       /*operands16_bytes=*/0};
+  static const ltrt::DeviceSteps steps = [] {
+    ltrt::DeviceSteps s{};
+    s.training_step = training_step;
+    s.evaluation_step = evaluation_step;
+    s.predict_step = predict_step;
+    s.prepare_kernels = prepare_kernels;
+    return s;
+  }();
   return steps;
 }
 

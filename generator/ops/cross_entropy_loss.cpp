@@ -13,12 +13,15 @@
 /// the mean is over every position of the batch whose target is not ignored.
 /// The forward also saves each row's log-sum-exp and the count of rows that are
 /// not ignored, which the backward reads. The CUDA kernels give a row to a warp
-/// or, for rows of over 1024 classes, to a block.
+/// or, for rows of over 1024 classes, to a block. Under mixed precision the backward
+/// rounds the gradient of 16-bit logits in its own loop (a fused to_bf16).
 #include <algorithm>
 
+#include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "class_targets.hpp"
+#include "elementwise.hpp"
 #include "ops.hpp"
 #include "pointwise_loss.hpp"
 
@@ -206,6 +209,10 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     return std::vector<OutputType>{{x.dtype, x.shape, x.batched}};
   };
   b.slots = [](const Node& n) { return Slots{{"dinp"}, {"dloss", "inp", "target", "lse", total_slot(n)}}; };
+  // Mixed precision rounds the logits' gradient (autodiff's to_bf16) in this loop, and on the GPU
+  // writes it as 16-bit bits when only 16-bit GEMMs read it (the head's: cuda_storage16.hpp).
+  b.accepts_epilogue = true;
+  b.cuda_writes16 = true;
   b.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[1]).shape));
     return Cost{e * 6, e * 8};
@@ -213,6 +220,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     const std::string total = total_slot(n);
     write_constants(w, n, g.value(n.inputs[2]));
+    epilogue_constants(w, n);
     if (attr_str(n, "reduction") == "mean") {
       w.line("const float scale = dloss[0] / static_cast<float>(" + total + "[0]);  // reduction='mean' over the forward's " + total);
     } else {
@@ -229,12 +237,16 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     w.close();
     w.open("for (int k = 0; k < kClasses; ++k)");
     w.line("const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp");
+    // The gradient into drow[k], through the fused epilogue (mixed precision's rounding) if any.
+    const std::string d = n.epilogue.empty() ? "drow[k] = " : "const float d = ";
+    const std::string pad(d.size(), ' ');
     if (class_weighted(n)) {
-      w.line("drow[k] = scale * ((1.0f - kLabelSmoothing) * kWeight[t] * (softmax - (k == t ? 1.0f : 0.0f)) +");
-      w.line("                   kLabelSmoothing / kClasses * (kWeightSum * softmax - kWeight[k]));");
+      w.line(d + "scale * ((1.0f - kLabelSmoothing) * kWeight[t] * (softmax - (k == t ? 1.0f : 0.0f)) +");
+      w.line(pad + "         kLabelSmoothing / kClasses * (kWeightSum * softmax - kWeight[k]));");
     } else {
-      w.line("drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
+      w.line(d + "scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
     }
+    if (!n.epilogue.empty()) w.line("drow[k] = " + apply_epilogue(n, "d") + ";");
     w.close();
     w.close();
   };
@@ -245,23 +257,27 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     const bool weighted = class_weighted(n);
     const std::string total = total_slot(n), weight = e.fn + "_weight";
     const RowSplit split = split_rows(attr_int(n, "num_classes"));
+    const bool bits = e.is_stored16(n.outputs[0]);  // only 16-bit GEMMs read it: its 16-bit bits
     CodeWriter& k = e.kernels;
     if (weighted) write_device_class_weights(k, n, weight);
     k.line();
-    k.line("// Row i's gradient.");
-    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, "
+    k.line(bits ? std::string("// Row i's gradient, as ") + autocast_dtype_name() + " bits (only 16-bit GEMMs read it)."
+                : "// Row i's gradient.");
+    k.open("__global__ void " + e.fn + "_kernel(" + (bits ? "std::uint16_t" : "float") +
+           "* __restrict__ dinp, const float* __restrict__ dloss, "
            "const float* __restrict__ inp, const std::int64_t* __restrict__ target, const float* __restrict__ lse, "
            "const " + std::string(weighted ? "float" : "std::int64_t") + "* __restrict__ " + total + ", int rows)");
     k.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
     k.line("constexpr float kLabelSmoothing = " + float_literal(attr_float(n, "label_smoothing")) + ";");
     k.line("constexpr std::int64_t kIgnoreIndex = " + std::to_string(attr_int(n, "ignore_index")) + ";");
     if (weighted) k.line(weight_sum_line(n));
+    epilogue_constants(k, n);
     open_row(k, split, "i", "rows", false);
     k.line("const std::int64_t label = target[i];");
     k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
-    k.line("float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;");
+    k.line(std::string(bits ? "std::uint16_t" : "float") + "* drow = dinp + static_cast<std::int64_t>(i) * kClasses;");
     k.open("if (label == kIgnoreIndex)");
-    k.line("for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0.0f;");
+    k.line(std::string("for (int c = t; c < kClasses; c += kRowThreads) drow[c] = ") + (bits ? "0;  // +0's bits" : "0.0f;"));
     k.line("return;");
     k.close();
     if (mean) {
@@ -273,12 +289,18 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.line("const float row_lse = lse[i];");
     k.open("for (int c = t; c < kClasses; c += kRowThreads)");
     k.line("const float softmax = ltrt::exp_vec(row[c] - row_lse);");
+    // The gradient into drow[c], through the fused epilogue (mixed precision's rounding) if any.
+    const bool direct = n.epilogue.empty() && !bits;
+    const std::string d = direct ? "drow[c] = " : "const float d = ";
+    const std::string pad(d.size(), ' ');
     if (weighted) {
-      k.line("drow[c] = scale * ((1.0f - kLabelSmoothing) * " + weight + "[label] * (softmax - (c == label ? 1.0f : 0.0f)) +");
-      k.line("                   kLabelSmoothing / kClasses * (kWeightSum * softmax - " + weight + "[c]));");
+      k.line(d + "scale * ((1.0f - kLabelSmoothing) * " + weight + "[label] * (softmax - (c == label ? 1.0f : 0.0f)) +");
+      k.line(pad + "         kLabelSmoothing / kClasses * (kWeightSum * softmax - " + weight + "[c]));");
     } else {
-      k.line("drow[c] = scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
+      k.line(d + "scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
     }
+    const std::string result = apply_epilogue(n, "d");
+    if (!direct) k.line("drow[c] = " + (bits ? std::string(autocast_bits16()) + "(" + result + ")" : result) + ";");
     k.close();
     k.close();
     const Value& target = g.value(n.inputs[2]);

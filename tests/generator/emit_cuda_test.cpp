@@ -229,24 +229,43 @@ TEST(EmitCuda, MixedPrecisionGemmsTakeSixteenBitTensorCoresWhereEveryTargetHasTh
   EXPECT_EQ(backward.find("a_copied"), std::string::npos) << "dout is not copied";
   EXPECT_NE(bf16.find("sum_dbias += ltrt::cuda::bf16_value(dout[at]);"), std::string::npos);
   // The most copied: ReLU's output [2, 8] for layers.2, 32 bytes rounded up to 256.
-  EXPECT_NE(bf16.find("/*operands16_bytes=*/256}"), std::string::npos);
+  EXPECT_NE(bf16.find("s.operands16_bytes = 256;"), std::string::npos);
   // GELU's backward reads its input, not its output: only layers.2's GEMMs read that, as bits.
   const std::string gelu = model_cu(layers_model(R"({"type": "GELU"})"), "80-real", "bf16-mixed");
   EXPECT_NE(function(gelu, "layers_1_forward").find("(std::uint16_t* out, const float* inp,"), std::string::npos);
   EXPECT_NE(function(gelu, "layers_2_backward").find("// dout, inp and weight hold bfloat16 bits already"),
             std::string::npos);
-  EXPECT_NE(gelu.find("/*operands16_bytes=*/0}"), std::string::npos);
+  EXPECT_EQ(gelu.find("s.operands16_bytes ="), std::string::npos);
   const std::string fp16 = model_cu(model, "80-real", "16-mixed");
   EXPECT_NE(fp16.find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, "), std::string::npos);
   EXPECT_NE(fp16.find("ltrt::cuda::fp16_bits(ltrt::round_fp16(inp[i]))"), std::string::npos);
+  // Turing has float16 tensor cores, not bfloat16 ones.
+  EXPECT_NE(model_cu(model, "75-real", "16-mixed").find("ltrt::cuda::gemm_16bit(ctx, ltrt::cuda::Format16::fp16, "),
+            std::string::npos);
   const std::string turing = model_cu(model, "75-real;86-real", "bf16-mixed");
   EXPECT_EQ(turing.find("gemm_16bit"), std::string::npos);
   EXPECT_EQ(turing.find("std::uint16_t"), std::string::npos);
   EXPECT_NE(turing.find("ltrt::cuda::sgemm(exact_tf32, "), std::string::npos);
-  EXPECT_NE(turing.find("/*operands16_bytes=*/0}"), std::string::npos);
+  EXPECT_EQ(turing.find("s.operands16_bytes ="), std::string::npos);
   const std::string float32 = model_cu(model);
   EXPECT_EQ(float32.find("gemm_16bit"), std::string::npos);
   EXPECT_NE(float32.find("ltrt::cuda::sgemm(ctx, "), std::string::npos);
+}
+
+// The loss's gradient of 16-bit logits is rounded in the loss's backward loop (a fused to_bf16),
+// and written as bits there when only the head's 16-bit GEMMs read it.
+TEST(EmitCuda, MixedPrecisionLossGradientIsRoundedInItsLoopAndWrittenAsBits) {
+  const std::string model = R"("inputs": {"x": [6]}, "target": {"dtype": "int64", "num_classes": 5},
+    "layers": [{"type": "Linear", "out_features": 5}], "loss": {"type": "CrossEntropyLoss"})";
+  const std::string bf16 = model_cu(model, "80-real", "bf16-mixed");
+  const std::string backward = function(bf16, "loss_backward");
+  EXPECT_NE(backward.find("(std::uint16_t* dinp, const float* dloss,"), std::string::npos) << backward;
+  EXPECT_NE(bf16.find("drow[c] = ltrt::cuda::bf16_bits(ltrt::round_bf16(d));"), std::string::npos);
+  EXPECT_EQ(bf16.find("_grad_to_bf16(d_layers_0_out"), std::string::npos) << "no rounding pass of its own";
+  EXPECT_NE(function(bf16, "layers_0_backward").find("// dout and inp hold bfloat16 bits already"), std::string::npos);
+  // Built for Turing, bfloat16 GEMMs are not there: float32 storage, rounded in the same loop.
+  const std::string turing = model_cu(model, "75-real", "bf16-mixed");
+  EXPECT_NE(turing.find("drow[c] = ltrt::round_bf16(d);"), std::string::npos);
 }
 
 TEST(EmitCuda, TargetBudgets) {

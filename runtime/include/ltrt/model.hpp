@@ -24,14 +24,14 @@ struct DeviceSteps {
   // Once, on the chosen device before any step (so outside every graph capture): what kernels
   // need set before their first launch (dynamic shared memory over 48 KB).
   void (*prepare_kernels)();
-  // The device memory that cuda::gemm_16bit's copies of mixed precision's GEMM operands need at
-  // most (Context::operands16); 0 when the program multiplies none.
-  std::size_t operands16_bytes;
   // The training step in two halves, for user hooks that run between them (set when the spec's
   // hooks file defines on_before_zero_grad, on_before_backward or on_after_backward): forward and
   // loss in train mode; backward from d(loss) = ctx.scalars->loss_scale. training_step is the two.
   void (*training_forward)(std::byte* arena, int n, const cuda::Context& ctx) = nullptr;
   void (*training_backward)(std::byte* arena, int n, bool accumulate, const cuda::Context& ctx) = nullptr;
+  // The device memory that cuda::gemm_16bit's copies of mixed precision's GEMM operands need at
+  // most (Context::operands16); 0 when the program multiplies none.
+  std::size_t operands16_bytes = 0;
 };
 
 enum class DType : std::uint8_t { f32, f64, i64, u8 };  // u8: Dropout masks

@@ -3,8 +3,9 @@
 /// float32 holding bfloat16 (or float16) values where torch holds that dtype (autocast.hpp). A
 /// 16-bit value whose every reader is a Linear's GEMM on 16-bit tensor cores (its input and
 /// weight, the rounded gradient of its output, which its bias gradient sums too), written by a
-/// node whose lowering can (OpDef::cuda_writes16: a cast, `to_bf16`, or a unary activation such as
-/// GELU), is written as 16-bit bits instead, in the first half of its float32 slot: the GEMMs read
+/// node whose lowering can (OpDef::cuda_writes16: a cast, `to_bf16`; a unary activation such as
+/// GELU; an Add, a gradient's sum; CrossEntropyLoss's backward, the logits' gradient), is written
+/// as 16-bit bits instead, in the first half of its float32 slot: the GEMMs read
 /// them as they are, with no copy (ltrt::cuda::gemm_16bit), and its writer writes half the bytes.
 /// The memory plan and the CPU program stay as they are.
 #pragma once

@@ -34,7 +34,9 @@ int fuse_elementwise(Graph& g) {
     // In the backward: mixed precision's rounding of a gradient, into the loop that computes it
     // (the loss's gradient of a GPT's logits), when nothing else reads it unrounded.
     if (act.backward || prod.backward) {
-      if (!act.backward || !prod.backward || act.op != "to_bf16" || z_still_read) continue;
+      if (!act.backward || !prod.backward || act.op != "to_bf16" || z_still_read || prod.outputs.size() != 1 ||
+          op_def(prod.op).writes_param_grad)
+        continue;
     }
     // The producer keeps at most one intermediate, and only its pre-activation
     // (the value before any fused activation), and only if its lowering can store it.

@@ -2,6 +2,7 @@
 /// Add: elementwise sum of two tensors of one shape: model.graph's residual
 /// connections, and autodiff's sum of the gradients of a value that feeds
 /// several nodes.
+#include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
@@ -33,13 +34,20 @@ void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.line("out[i] = " + apply_epilogue(n, "a[i] + b[i]") + ";");
     w.close();
   };
+  // Under mixed precision a sum that only 16-bit GEMMs read (a gradient summed and rounded) is
+  // written as 16-bit bits (cuda_storage16.hpp).
+  a.cuda_writes16 = true;
   a.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[0]);
     e.body.line(numel_constant(x));
+    const bool bits = e.is_stored16(n.outputs[0]);
+    if (bits) e.body.line(std::string("// out holds ") + autocast_dtype_name() + " bits: only 16-bit GEMMs read it");
+    const std::string sum = apply_epilogue(n, "a[i] + b[i]");
     emit_elementwise_kernel(e, e.fn + "_kernel",
-                            {{"float* __restrict__ out", "out"}, {"const float* __restrict__ a", "a"},
-                             {"const float* __restrict__ b", "b"}},
-                            element_count(x), {"out[i] = " + apply_epilogue(n, "a[i] + b[i]") + ";"},
+                            {{bits ? "std::uint16_t* __restrict__ out" : "float* __restrict__ out", "out"},
+                             {"const float* __restrict__ a", "a"}, {"const float* __restrict__ b", "b"}},
+                            element_count(x),
+                            {"out[i] = " + (bits ? std::string(autocast_bits16()) + "(" + sum + ")" : sum) + ";"},
                             [&](CodeWriter& k) { epilogue_constants(k, n); });
   };
   a.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {

@@ -132,8 +132,8 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
 // How the node's GEMMs are called. Under mixed precision every operand of a Linear's GEMMs holds
 // 16-bit values (autocast's casts, and the rounded gradient of its 16-bit output), so their
 // products are exact in float32 whatever float32_matmul_precision says. Where every target GPU
-// has tensor cores of that dtype (gemms_16bit), gemm_16bit multiplies them there: an operand that its writer (a cast,
-// an activation) stores as 16-bit bits (cuda_storage16.hpp) as it is, the others as 16-bit copies. Elsewhere sgemm takes
+// has tensor cores of that dtype (gemms_16bit), gemm_16bit multiplies them there: an operand that its
+// writer stores as 16-bit bits (cuda_storage16.hpp) as it is, the others as 16-bit copies. Elsewhere sgemm takes
 // them on TF32 tensor cores, which hold them exactly too ("exact_tf32", a copy of ctx that allows
 // them). Float32 operands: sgemm with ctx.
 struct GemmCall {

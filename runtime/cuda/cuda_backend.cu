@@ -81,8 +81,10 @@ std::string memory_size(std::size_t bytes) {
 
 // Refuses, before anything is allocated there, a GPU whose free memory is less than the run's one
 // allocation (`needed`, of which `per_batch` grows with the batch and the rest does not): the
-// message says what takes the memory and about which data.batch_size would fit, instead of
-// cudaMalloc's bare out of memory in the middle of start-up.
+// message says what takes the memory and which data.batch_size would fit at most, instead of
+// cudaMalloc's bare out of memory in the middle of start-up. `per_batch` counts the whole arena
+// past its flat regions, some of which does not grow with the batch (mixed precision's weight
+// casts, running statistics), so the batch size it names is an upper bound.
 [[noreturn]] void refuse_device_memory(const std::string& device, const ModelDef& m, std::size_t needed,
                                        std::size_t per_batch, std::size_t free_bytes, std::size_t total_bytes) {
   const std::size_t flat = 4 * static_cast<std::size_t>(m.num_param_elements) * static_cast<std::size_t>(2 + m.num_slots);
@@ -92,10 +94,15 @@ std::string memory_size(std::size_t bytes) {
                         " for the parameters, their gradients and the optimizer's state, " + memory_size(per_batch) +
                         " for the activations and batches of data.batch_size " + std::to_string(m.batch_size) +
                         ", and " + memory_size(fixed > flat ? fixed - flat : 0) + " of workspace";
-  const std::size_t per_sample = std::max<std::size_t>(per_batch / static_cast<std::size_t>(m.batch_size), 1);
-  const std::size_t fits = free_bytes > fixed ? (free_bytes - fixed) / per_sample : 0;
-  if (fits >= 1 && fits < static_cast<std::size_t>(m.batch_size))
-    message += ": generate it with a smaller data.batch_size (about " + std::to_string(fits) + " fits) or free memory on the GPU";
+  const std::size_t batch = static_cast<std::size_t>(m.batch_size);
+  const std::size_t per_sample = std::max<std::size_t>(per_batch / batch, 1);
+  const std::size_t fits = free_bytes > fixed ? std::min((free_bytes - fixed) / per_sample, batch - 1) : 0;
+  if (free_bytes >= needed)  // cudaMalloc failed all the same: fragmented, or taken since
+    message += ": the allocation failed all the same (another process may hold or fragment the memory); free "
+               "memory on the GPU";
+  else if (fits >= 1)
+    message += ": generate it with a smaller data.batch_size (at most about " + std::to_string(fits) +
+               " fits) or free memory on the GPU";
   else
     message += ": not even a batch of 1 fits; free memory on the GPU or use one with more";
   throw Error(message + " (trainer.accelerator \"auto\" trains on the CPU with CUDA_VISIBLE_DEVICES=\"\")");

@@ -252,14 +252,14 @@ def refuses_gpus_too_small(program, work, batch_size):
 
     needed, flat, per_batch, other = (to_bytes(sizes[i]) for i in range(1, 5))
     check(abs(flat + per_batch + other - needed) <= 0.2 * mib, f"the sizes in: {line}")
-    # The sizes are rounded to 0.01 MiB (up to 5 KiB): room for half the batch is within the batch's
-    # room when that is well above it, and about half the batch when it is far above it.
+    # The sizes are rounded to 0.1 KiB or 0.01 MiB (up to 5 KiB here): room for half the batch is
+    # within the batch's room when that is well above it, and about half the batch when it is far above it.
     if batch_size < 4 or per_batch < 40 * 1024:
         return
     limit = needed - per_batch / 2
     line = refused(program, f"{work}/half_memory", {"LTGEN_CUDA_EMULATOR_DEVICE_MEMORY": str(int(limit))},
-                   "generate it with a smaller data.batch_size (about ", "a GPU with room for half the batch")
-    fits = int(re.search(r"about (\d+) fits", line)[1])
+                   "generate it with a smaller data.batch_size (at most about ", "a GPU with room for half the batch")
+    fits = int(re.search(r"at most about (\d+) fits", line)[1])
     check(1 <= fits < batch_size, f"half the batch's room: about {fits} fits, of {batch_size}")
     if per_batch >= 200 * 1024:
         check(abs(fits - batch_size / 2) <= max(1, batch_size / 10), f"half the batch's room: about {fits} fits, of {batch_size}")

@@ -94,8 +94,8 @@ void sgemm_ld(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int 
               const float* b, int ldb, float beta, float* c, int ldc);
 
 // An operand of gemm_16bit: float32 values that its format holds exactly (copied to 16 bits
-// before the multiply), or the 16-bit bits themselves, read in place (a cast or an activation that
-// wrote them so: cuda_storage16 in the generator).
+// before the multiply), or the 16-bit bits themselves, read in place (a cast, an activation, a
+// gradient's sum or a loss's backward that wrote them so: cuda_storage16 in the generator).
 struct Operand16 {
   const void* data;
   bool stored16;

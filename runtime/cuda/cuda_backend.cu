@@ -80,14 +80,15 @@ std::string memory_size(std::size_t bytes) {
 }
 
 // Refuses, before anything is allocated there, a GPU whose free memory is less than the run's one
-// allocation (`needed`, of which `per_batch` grows with the batch and the rest does not): the
+// allocation (`needed`, of which `per_batch` grows with the batch and the rest does not, `flat`
+// the parameters, gradients and optimizer slots among it): the
 // message says what takes the memory and which data.batch_size would fit at most, instead of
 // cudaMalloc's bare out of memory in the middle of start-up. `per_batch` counts the whole arena
 // past its flat regions, some of which does not grow with the batch (mixed precision's weight
 // casts, running statistics), so the batch size it names is an upper bound.
 [[noreturn]] void refuse_device_memory(const std::string& device, const ModelDef& m, std::size_t needed,
-                                       std::size_t per_batch, std::size_t free_bytes, std::size_t total_bytes) {
-  const std::size_t flat = 4 * static_cast<std::size_t>(m.num_param_elements) * static_cast<std::size_t>(2 + m.num_slots);
+                                       std::size_t flat, std::size_t per_batch, std::size_t free_bytes,
+                                       std::size_t total_bytes) {
   const std::size_t fixed = needed - per_batch;  // the flat regions, cuBLASLt's workspace, the step's scalars
   std::string message = device + " has " + memory_size(free_bytes) + " free of " + memory_size(total_bytes) +
                         ", and this program needs " + memory_size(needed) + " there: " + memory_size(flat) +
@@ -147,12 +148,12 @@ class CudaBackend : public Backend {
     const std::size_t per_batch = (arena > flat ? arena - flat : 0) + 2 * staging_bytes_ + operands16;
     std::size_t free_bytes = 0, total_bytes = 0;
     LTRT_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    if (needed > free_bytes) refuse_device_memory(name_, m_, needed, per_batch, free_bytes, total_bytes);
+    if (needed > free_bytes) refuse_device_memory(name_, m_, needed, flat, per_batch, free_bytes, total_bytes);
     const cudaError_t allocated = cudaMalloc(&block_, needed);
     if (allocated == cudaErrorMemoryAllocation) {  // taken by another process since
       cudaGetLastError();
       LTRT_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-      refuse_device_memory(name_, m_, needed, per_batch, free_bytes, total_bytes);
+      refuse_device_memory(name_, m_, needed, flat, per_batch, free_bytes, total_bytes);
     }
     LTRT_CUDA_CHECK(allocated);
     arena_ = static_cast<std::byte*>(block_);

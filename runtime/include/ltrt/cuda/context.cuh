@@ -96,11 +96,12 @@ void sgemm_ld(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int 
 // An operand of gemm_16bit: float32 values that its format holds exactly (copied to 16 bits
 // before the multiply), or the 16-bit bits themselves, read in place (a cast, an activation, a
 // gradient's sum or a loss's backward that wrote them so: cuda_storage16 in the generator).
+// Implicit on purpose: generated code passes either pointer as it is.
 struct Operand16 {
   const void* data;
   bool stored16;
-  Operand16(const float* values) : data(values), stored16(false) {}             // NOLINT: implicit
-  Operand16(const std::uint16_t* bits) : data(bits), stored16(true) {}          // NOLINT: implicit
+  Operand16(const float* values) : data(values), stored16(false) {}
+  Operand16(const std::uint16_t* bits) : data(bits), stored16(true) {}
 };
 
 // sgemm for A and B whose every element `format` holds exactly (mixed precision's casts and

@@ -1,5 +1,7 @@
 #include "cuda_lowering.hpp"
 
+#include "autocast.hpp"
+
 namespace ltgen {
 
 void emit_launch(CodeWriter& w, const std::string& kernel, const std::string& blocks, const std::string& threads,
@@ -8,6 +10,17 @@ void emit_launch(CodeWriter& w, const std::string& kernel, const std::string& bl
   for (size_t i = 0; i < args.size(); ++i) call += (i ? ", " : "") + args[i];
   w.line(call + ");");
   w.line("LTRT_CUDA_CHECK_LAUNCH(\"" + kernel + "\");");
+}
+
+std::string OutputStore::store(const std::string& value) const {
+  return bits ? std::string(autocast_bits16()) + "(" + value + ")" : value;
+}
+
+OutputStore output_store(CudaEmit& e, int value, const std::string& name) {
+  OutputStore s;
+  s.bits = e.is_stored16(value);
+  if (s.bits) e.body.line("// " + name + " holds " + autocast_dtype_name() + " bits: only 16-bit GEMMs read it");
+  return s;
 }
 
 void emit_elementwise_kernel(CudaEmit& e, const std::string& kernel, const std::vector<KernelParam>& params,

@@ -19,6 +19,19 @@ struct KernelParam {
   std::string arg;   // "out"
 };
 
+/// How a lowering writes its output `value`: as float32, or, where cuda_storage16 marks it (mixed
+/// precision's values that only 16-bit GEMMs read), as 16-bit bits in the first half of its slot.
+struct OutputStore {
+  bool bits = false;
+  std::string type() const { return bits ? "std::uint16_t" : "float"; }
+  /// The kernel parameter of the output, named `name`.
+  std::string param(const std::string& name) const { return type() + "* __restrict__ " + name; }
+  /// What the kernel stores for the float `value` (a 16-bit value when bits).
+  std::string store(const std::string& value) const;
+};
+/// The store of `value`, named `name` in the node's host function; when it is bits, a comment there says so.
+OutputStore output_store(CudaEmit& e, int value, const std::string& name);
+
 /// Writes `__global__ void <kernel>(params..., int count)` whose thread i < count runs `body`
 /// (lines; `i` is the element), and its launch from the host body over `count` elements
 /// (a host expression, e.g. "n * kNumel"). `constants` writes lines at the top of the kernel.

@@ -334,7 +334,7 @@ static void loss_forward(float* out, float* lse, float* term, std::int64_t* kept
 // spec: model.loss, model.layers[3]
 // dinp (32, 10) <- dloss () inp (32, 10) target (32,) lse (32,) kept ()
 
-// Row i's gradient, as float16 bits (only 16-bit GEMMs read it).
+// Row i's gradient.
 __global__ void loss_backward_kernel(std::uint16_t* __restrict__ dinp, const float* __restrict__ dloss,
                                      const float* __restrict__ inp, const std::int64_t* __restrict__ target,
                                      const float* __restrict__ lse, const std::int64_t* __restrict__ kept, int rows) {
@@ -350,7 +350,7 @@ __global__ void loss_backward_kernel(std::uint16_t* __restrict__ dinp, const flo
   const float* row = inp + static_cast<std::int64_t>(i) * kClasses;
   std::uint16_t* drow = dinp + static_cast<std::int64_t>(i) * kClasses;
   if (label == kIgnoreIndex) {
-    for (int c = t; c < kClasses; c += kRowThreads) drow[c] = 0;  // +0's bits
+    for (int c = t; c < kClasses; c += kRowThreads) drow[c] = ltrt::cuda::fp16_bits(0.0f);
     return;
   }
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean'
@@ -364,6 +364,7 @@ __global__ void loss_backward_kernel(std::uint16_t* __restrict__ dinp, const flo
 
 static void loss_backward(std::uint16_t* dinp, const float* dloss, const float* inp, const std::int64_t* target,
                           const float* lse, const std::int64_t* kept, int n, const ltrt::cuda::Context& ctx) {
+  // dinp holds float16 bits: only 16-bit GEMMs read it
   const int rows = n;
   loss_backward_kernel<<<ltrt::cuda::blocks_for(rows, kWarpRows), kWarpRows * 32, 0, ctx.stream>>>(
       dinp, dloss, inp, target, lse, kept, rows);

@@ -2,7 +2,6 @@
 /// Add: elementwise sum of two tensors of one shape: model.graph's residual
 /// connections, and autodiff's sum of the gradients of a value that feeds
 /// several nodes.
-#include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
@@ -40,14 +39,11 @@ void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   a.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[0]);
     e.body.line(numel_constant(x));
-    const bool bits = e.is_stored16(n.outputs[0]);
-    if (bits) e.body.line(std::string("// out holds ") + autocast_dtype_name() + " bits: only 16-bit GEMMs read it");
-    const std::string sum = apply_epilogue(n, "a[i] + b[i]");
+    const OutputStore out = output_store(e, n.outputs[0], "out");
     emit_elementwise_kernel(e, e.fn + "_kernel",
-                            {{bits ? "std::uint16_t* __restrict__ out" : "float* __restrict__ out", "out"},
-                             {"const float* __restrict__ a", "a"}, {"const float* __restrict__ b", "b"}},
-                            element_count(x),
-                            {"out[i] = " + (bits ? std::string(autocast_bits16()) + "(" + sum + ")" : sum) + ";"},
+                            {{out.param("out"), "out"}, {"const float* __restrict__ a", "a"},
+                             {"const float* __restrict__ b", "b"}},
+                            element_count(x), {"out[i] = " + out.store(apply_epilogue(n, "a[i] + b[i]")) + ";"},
                             [&](CodeWriter& k) { epilogue_constants(k, n); });
   };
   a.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {

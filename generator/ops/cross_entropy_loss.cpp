@@ -17,7 +17,6 @@
 /// rounds the gradient of 16-bit logits in its own loop (a fused to_bf16).
 #include <algorithm>
 
-#include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "class_targets.hpp"
@@ -257,14 +256,12 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     const bool weighted = class_weighted(n);
     const std::string total = total_slot(n), weight = e.fn + "_weight";
     const RowSplit split = split_rows(attr_int(n, "num_classes"));
-    const bool bits = e.is_stored16(n.outputs[0]);  // only 16-bit GEMMs read it: its 16-bit bits
+    const OutputStore dinp = output_store(e, n.outputs[0], "dinp");
     CodeWriter& k = e.kernels;
     if (weighted) write_device_class_weights(k, n, weight);
     k.line();
-    k.line(bits ? std::string("// Row i's gradient, as ") + autocast_dtype_name() + " bits (only 16-bit GEMMs read it)."
-                : "// Row i's gradient.");
-    k.open("__global__ void " + e.fn + "_kernel(" + (bits ? "std::uint16_t" : "float") +
-           "* __restrict__ dinp, const float* __restrict__ dloss, "
+    k.line("// Row i's gradient.");
+    k.open("__global__ void " + e.fn + "_kernel(" + dinp.param("dinp") + ", const float* __restrict__ dloss, "
            "const float* __restrict__ inp, const std::int64_t* __restrict__ target, const float* __restrict__ lse, "
            "const " + std::string(weighted ? "float" : "std::int64_t") + "* __restrict__ " + total + ", int rows)");
     k.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
@@ -275,9 +272,9 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     open_row(k, split, "i", "rows", false);
     k.line("const std::int64_t label = target[i];");
     k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
-    k.line(std::string(bits ? "std::uint16_t" : "float") + "* drow = dinp + static_cast<std::int64_t>(i) * kClasses;");
+    k.line(dinp.type() + "* drow = dinp + static_cast<std::int64_t>(i) * kClasses;");
     k.open("if (label == kIgnoreIndex)");
-    k.line(std::string("for (int c = t; c < kClasses; c += kRowThreads) drow[c] = ") + (bits ? "0;  // +0's bits" : "0.0f;"));
+    k.line("for (int c = t; c < kClasses; c += kRowThreads) drow[c] = " + dinp.store("0.0f") + ";");
     k.line("return;");
     k.close();
     if (mean) {
@@ -290,7 +287,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     k.open("for (int c = t; c < kClasses; c += kRowThreads)");
     k.line("const float softmax = ltrt::exp_vec(row[c] - row_lse);");
     // The gradient into drow[c], through the fused epilogue (mixed precision's rounding) if any.
-    const bool direct = n.epilogue.empty() && !bits;
+    const bool direct = n.epilogue.empty() && !dinp.bits;
     const std::string d = direct ? "drow[c] = " : "const float d = ";
     const std::string pad(d.size(), ' ');
     if (weighted) {
@@ -299,8 +296,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     } else {
       k.line(d + "scale * (softmax - (c == label ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);");
     }
-    const std::string result = apply_epilogue(n, "d");
-    if (!direct) k.line("drow[c] = " + (bits ? std::string(autocast_bits16()) + "(" + result + ")" : result) + ";");
+    if (!direct) k.line("drow[c] = " + dinp.store(apply_epilogue(n, "d")) + ";");
     k.close();
     k.close();
     const Value& target = g.value(n.inputs[2]);

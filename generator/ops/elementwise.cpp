@@ -2,7 +2,6 @@
 
 #include <set>
 
-#include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 
@@ -83,15 +82,10 @@ void register_unary(std::vector<OpDef>& ops, const UnaryOp& u) {
   f.emit_cuda = [u](CudaEmit& e, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[0]);
     e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + ";  // per sample");
-    const bool bits = n.outputs.size() == 1 && e.is_stored16(n.outputs[0]);
-    if (bits) e.body.line(std::string("// out holds ") + autocast_dtype_name() + " bits: only 16-bit GEMMs read it");
-    const std::string result = apply_epilogue(n, "v");
-    const std::vector<std::string> body = {
-        "const float v = " + u.forward(n, "inp[i]") + ";",
-        "out[i] = " + (bits ? std::string(autocast_bits16()) + "(" + result + ")" : result) + ";"};
-    emit_elementwise_kernel(e, e.fn + "_kernel",
-                            {{bits ? "std::uint16_t* __restrict__ out" : "float* __restrict__ out", "out"},
-                             {"const float* __restrict__ inp", "inp"}},
+    const OutputStore out = n.outputs.size() == 1 ? output_store(e, n.outputs[0], "out") : OutputStore{};
+    const std::vector<std::string> body = {"const float v = " + u.forward(n, "inp[i]") + ";",
+                                           "out[i] = " + out.store(apply_epilogue(n, "v")) + ";"};
+    emit_elementwise_kernel(e, e.fn + "_kernel", {{out.param("out"), "out"}, {"const float* __restrict__ inp", "inp"}},
                             "n * kNumel", body, [&](CodeWriter& w) {
       if (u.constants) u.constants(w, n);
       epilogue_constants(w, n);

@@ -38,17 +38,10 @@ void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>&) {
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[0]);
     e.body.line(numel_constant(x));
-    const std::string rounded = apply_epilogue(n, autocast_round() + "(inp[i])");
-    if (e.is_stored16(n.outputs[0])) {  // only 16-bit GEMMs read it (cuda_storage16.hpp): its bits
-      e.body.line(std::string("// out holds ") + autocast_dtype_name() + " bits: only 16-bit GEMMs read it");
-      emit_elementwise_kernel(e, e.fn + "_kernel",
-                              {{"std::uint16_t* __restrict__ out", "out"}, {"const float* __restrict__ inp", "inp"}},
-                              element_count(x), {"out[i] = " + std::string(autocast_bits16()) + "(" + rounded + ");"},
-                              [&](CodeWriter& k) { epilogue_constants(k, n); });
-      return;
-    }
-    emit_elementwise_kernel(e, e.fn + "_kernel", {{"float* __restrict__ out", "out"}, {"const float* __restrict__ inp", "inp"}},
-                            element_count(x), {"out[i] = " + rounded + ";"},
+    const OutputStore out = output_store(e, n.outputs[0], "out");
+    emit_elementwise_kernel(e, e.fn + "_kernel", {{out.param("out"), "out"}, {"const float* __restrict__ inp", "inp"}},
+                            element_count(x),
+                            {"out[i] = " + out.store(apply_epilogue(n, autocast_round() + "(inp[i])")) + ";"},
                             [&](CodeWriter& k) { epilogue_constants(k, n); });
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {

@@ -174,19 +174,25 @@ void copy_to_16bit(const Context& ctx, Format16 format, std::uint16_t* out, cons
   LTRT_CUDA_CHECK_LAUNCH("copy_to_16bit_kernel");
 }
 
+// A dense row-major GEMM (each row's stride its length) with its epilogue: fused into cuBLASLt's
+// call where it can be, else a kernel of its own after it.
+template <class BeforeMatmul>
+void dense_matmul(const Context& ctx, cudaDataType_t input, bool trans_a, bool trans_b, int m, int n, int k,
+                  const void* a, const void* b, float beta, float* c, Epilogue epilogue, const float* bias,
+                  const BeforeMatmul& before_matmul) {
+  const int lda = trans_a ? m : k, ldb = trans_b ? k : n;
+  const bool fusable = !has_bias(epilogue) || alignment(bias) >= kBiasAlignment;
+  if (fusable && matmul(ctx, input, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, n, epilogue, bias, before_matmul))
+    return;
+  matmul(ctx, input, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, n, Epilogue::none, nullptr, before_matmul);
+  run_epilogue(ctx, m, n, c, epilogue, bias);
+}
+
 }  // namespace
 
 void sgemm(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
            float beta, float* c, Epilogue epilogue, const float* bias) {
-  // Dense operands: each row's stride is its length.
-  const int lda = trans_a ? m : k, ldb = trans_b ? k : n;
-  const bool fusable = !has_bias(epilogue) || alignment(bias) >= kBiasAlignment;
-  if (fusable && matmul(ctx, CUDA_R_32F, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, n, epilogue, bias,
-                        nothing_before))
-    return;
-  matmul(ctx, CUDA_R_32F, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, n, Epilogue::none, nullptr,
-         nothing_before);
-  run_epilogue(ctx, m, n, c, epilogue, bias);
+  dense_matmul(ctx, CUDA_R_32F, trans_a, trans_b, m, n, k, a, b, beta, c, epilogue, bias, nothing_before);
 }
 
 void sgemm_ld(const Context& ctx, bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda,
@@ -208,18 +214,13 @@ void gemm_16bit(const Context& ctx, Format16 format, bool trans_a, bool trans_b,
   auto* const b_copy = a_copy + operands16_a_bytes(m, k, copy_a) / 2;  // after A's copy, 256-byte aligned
   const void* const a16 = copy_a ? a_copy : a.data;
   const void* const b16 = copy_b ? b_copy : b.data;
-  const int lda = trans_a ? m : k, ldb = trans_b ? k : n;
   const cudaDataType_t input = format == Format16::bf16 ? CUDA_R_16BF : CUDA_R_16F;
   auto copy = [&] {
     if (copy_a && !a_copied)
       copy_to_16bit(ctx, format, a_copy, static_cast<const float*>(a.data), static_cast<std::int64_t>(m) * k);
     if (copy_b) copy_to_16bit(ctx, format, b_copy, static_cast<const float*>(b.data), static_cast<std::int64_t>(k) * n);
   };
-  const bool fusable = !has_bias(epilogue) || alignment(bias) >= kBiasAlignment;
-  if (fusable && matmul(ctx, input, trans_a, trans_b, m, n, k, a16, lda, b16, ldb, beta, c, n, epilogue, bias, copy))
-    return;
-  matmul(ctx, input, trans_a, trans_b, m, n, k, a16, lda, b16, ldb, beta, c, n, Epilogue::none, nullptr, copy);
-  run_epilogue(ctx, m, n, c, epilogue, bias);
+  dense_matmul(ctx, input, trans_a, trans_b, m, n, k, a16, b16, beta, c, epilogue, bias, copy);
 }
 
 }  // namespace ltrt::cuda

@@ -10,12 +10,15 @@
 // Under "16-mixed" the backend runs the GradScaler: the loss scale is part of the step's scalars,
 // the gradients are unscaled on the device before clipping, and whether the step found an
 // infinity (and was skipped) is read back behind it and settled before the next step.
+// Under DDP each rank is a process with a GPU of its own: the gradient average (NCCL) is part of
+// the step's graph, after the backward of the last batch of an accumulation group.
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "ltrt/cuda/context.cuh"
+#include "ltrt/cuda/device_group.cuh"
 #include "ltrt/cuda/kernels.cuh"
 #include "ltrt/cuda_backend.hpp"
 #include "ltrt/error.hpp"
@@ -115,10 +119,13 @@ std::size_t row_bytes(const TensorRef& t) {
 
 class CudaBackend : public Backend {
  public:
-  CudaBackend(const ModelDef& model, Arena& host, int device, bool grad_scaling)
+  CudaBackend(const ModelDef& model, Arena& host, int device, bool grad_scaling, const ProcessGroup& group)
       : m_(model), groups_(param_groups_of(model)), host_(host), device_(device), accuracy_(accuracy_shape(model)),
         grad_scaling_(grad_scaling) {
     LTRT_CUDA_CHECK(cudaSetDevice(device_));
+    // First (a collective: no rank refuses its GPU below while another waits here), and before the
+    // memory check, as NCCL's own buffers take device memory too.
+    ddp_ = std::make_unique<DeviceGroup>(group);
     cudaDeviceProp prop{};
     LTRT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
     check_kernel_image(device_, prop);
@@ -265,11 +272,14 @@ class CudaBackend : public Backend {
     // d(loss) comes from the scalars staged with the batch for train_forward: the same loss scale.
     if (s.loss_scale != staged_loss_scale_)
       throw Error("internal error: train_backward's loss scale differs from its train_forward's");
-    const auto key = std::make_pair(s.n, s.accumulate);
+    const auto key = std::make_tuple(s.n, s.accumulate, s.sync_gradients);
     auto it = backward_graphs_.find(key);
     if (it == backward_graphs_.end())
       it = backward_graphs_
-               .emplace(key, capture([&] { m_.device_steps->training_backward(arena_, s.n, s.accumulate, ctx_); }))
+               .emplace(key, capture([&] {
+                 m_.device_steps->training_backward(arena_, s.n, s.accumulate, ctx_);
+                 if (s.sync_gradients) average_gradients();
+               }))
                .first;
     launch(it->second);
   }
@@ -308,6 +318,13 @@ class CudaBackend : public Backend {
     mark_host_copies(false);
     LTRT_CUDA_CHECK(cudaMemsetAsync(arena_ + m_.grads_offset, 0, static_cast<std::size_t>(trainable_elements(m_)) *
                                     sizeof(float), compute_));
+  }
+
+  void broadcast_buffers() override {
+    for (int i = 0; i < m_.num_state; ++i) {
+      const TensorRef& t = m_.state[i].value;
+      ddp_->broadcast(arena_ + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype), compute_);
+    }
   }
 
   void unscale_gradients() override {
@@ -460,6 +477,12 @@ class CudaBackend : public Backend {
                   "regenerate it with ltgen");
   }
 
+  // DDP: the gradients averaged across the ranks, on the compute stream (before any unscaling and
+  // clipping, as DistributedDataParallel's hooks run inside the backward).
+  void average_gradients() {
+    ddp_->average(reinterpret_cast<float*>(arena_ + m_.grads_offset), trainable_elements(m_), compute_);
+  }
+
   // Clipping (clip_val > 0) and the optimizer step over the flat regions, enqueued on the compute stream.
   void enqueue_clip_and_step(double clip_val, bool clip_by_value, bool unscale) {
     float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
@@ -541,11 +564,12 @@ class CudaBackend : public Backend {
 
   // The graph of a training step with this shape: captured at its first use, then replayed.
   cudaGraphExec_t training_graph(const TrainStep& s) {
-    const auto key = std::make_tuple(s.n, s.accumulate, s.optimizer_step, s.clip_val, s.clip_by_value);
+    const auto key = std::make_tuple(s.n, s.accumulate, s.sync_gradients, s.optimizer_step, s.clip_val, s.clip_by_value);
     auto it = graphs_.find(key);
     if (it != graphs_.end()) return it->second;
     return graphs_[key] = capture([&] {
       m_.device_steps->training_step(arena_, s.n, s.accumulate, ctx_);
+      if (s.sync_gradients) average_gradients();
       if (s.optimizer_step) enqueue_clip_and_step(s.clip_val, s.clip_by_value, grad_scaling_);
     });
   }
@@ -575,6 +599,7 @@ class CudaBackend : public Backend {
   Arena& host_;
   int device_;
   AccuracyShape accuracy_;
+  std::unique_ptr<DeviceGroup> ddp_;  // DDP's ranks (NCCL); a group of one does nothing
   std::string name_;
   std::size_t loss_offset_ = kNone;
   const bool grad_scaling_;      // "16-mixed": the GradScaler's loss scaling
@@ -611,11 +636,11 @@ class CudaBackend : public Backend {
   int train_rows_ = -1;  // rows of the last training step; -1 once an evaluation has overwritten its results
   std::size_t input_bytes_ = 0, target_bytes_ = 0, staging_bytes_ = 0;
   int next_staging_ = 0;
-  std::map<std::tuple<int, bool, bool, double, bool>, cudaGraphExec_t> graphs_;
+  std::map<std::tuple<int, bool, bool, bool, double, bool>, cudaGraphExec_t> graphs_;
   std::map<int, cudaGraphExec_t> eval_graphs_;
   std::map<int, cudaGraphExec_t> predict_graphs_;
   std::map<int, cudaGraphExec_t> forward_graphs_;                      // the step in pieces, for hooks
-  std::map<std::pair<int, bool>, cudaGraphExec_t> backward_graphs_;    // ...
+  std::map<std::tuple<int, bool, bool>, cudaGraphExec_t> backward_graphs_;  // ...
   std::map<std::tuple<double, bool, bool>, cudaGraphExec_t> optimizer_graphs_;  // ...
 };
 
@@ -637,10 +662,11 @@ int device_count(std::string& why) {
   return count;
 }
 
-std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int device, bool grad_scaling) {
+std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int device, bool grad_scaling,
+                                      const ProcessGroup& group) {
   if (model.device_steps == nullptr)
     throw Error(std::string("model '") + model.name + "' has no CUDA steps; regenerate it with trainer.accelerator \"gpu\" or \"auto\"");
-  return std::make_unique<CudaBackend>(model, host, device, grad_scaling);
+  return std::make_unique<CudaBackend>(model, host, device, grad_scaling, group);
 }
 
 }  // namespace ltrt::cuda

@@ -35,8 +35,6 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
     say_precision(false);
     return make_cpu_backend(model, host, group);
   }
-  // read_trainer_config refuses processes on anything but the CPU.
-  if (group.distributed()) throw Error("DDP runs on the CPU only: the spec's trainer.accelerator must be \"cpu\"");
   if (model.device_steps == nullptr) {
     if (want_gpu)
       throw Error("trainer.accelerator is \"gpu\" but this program was built without its CUDA backend (CMake found no "
@@ -45,21 +43,46 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
     return make_cpu_backend(model, host, group);  // a CPU-only program: nothing to choose
   }
 #ifdef LTRT_WITH_CUDA
+  // Under DDP the ranks choose together (all on GPUs, or with "auto" all on the CPU), and a rank's
+  // refusal ends every rank instead of leaving the others waiting in NCCL's start.
   std::string why;
-  const int count = cuda::device_count(why);
-  if (count == 0) {
-    if (want_gpu) throw Error("trainer.accelerator is \"gpu\" but no CUDA GPU is available: " + why);
+  int count = 0;
+  group.agree_on_failure([&] {
+    count = cuda::device_count(why);
+    if (count == 0 && want_gpu) throw Error("trainer.accelerator is \"gpu\" but no CUDA GPU is available: " + why);
+  });
+  const bool everyone_has_one = group.reduce_boolean(count > 0, /*all=*/true);
+  if (!everyone_has_one && group.reduce_boolean(count > 0, /*all=*/false))
+    throw AgreedError("some processes of the launch see a GPU and some none: under DDP every process trains on a GPU of "
+                      "its own, or (trainer.accelerator \"auto\") every process on the CPU (CUDA_VISIBLE_DEVICES=\"\" "
+                      "hides the GPUs)");
+  if (!everyone_has_one) {
     say_precision(false);
     std::fprintf(log, "GPU available: False (%s), used: False: training on the CPU\n", why.c_str());
     return make_cpu_backend(model, host, group);
   }
-  if (trainer.device_index >= count)
-    throw Error("trainer.devices asks for GPU " + std::to_string(trainer.device_index) + " but there are only " +
-                std::to_string(count) + " (indices 0.." + std::to_string(count - 1) + ")");
+  // Lightning's parallel_devices[local_rank]: devices=N takes GPUs 0..N-1 of each machine, [k, ...] those.
+  const int local_rank = group.local_rank();
+  int device = 0;
+  group.agree_on_failure([&] {
+    if (group.distributed() && local_rank >= trainer.devices)
+      throw Error("this machine runs more processes of the launch than trainer.devices=" + std::to_string(trainer.devices) +
+                  " (this one is its local rank " + std::to_string(local_rank) + "): start " +
+                  std::to_string(trainer.devices) + " processes a machine, one a GPU");
+    device = trainer.gpu_of(group.distributed() ? local_rank : 0);
+    if (device >= count)
+      throw Error("trainer.devices asks for GPU " + std::to_string(device) + " but there are only " +
+                  std::to_string(count) + " (indices 0.." + std::to_string(count - 1) + ")" +
+                  (group.distributed() ? ": under DDP each process trains on a GPU of its own" : ""));
+  });
   std::unique_ptr<Backend> b =
-      cuda::make_backend(model, host, trainer.device_index, /*grad_scaling=*/trainer.precision == "16-mixed");
+      cuda::make_backend(model, host, device, /*grad_scaling=*/trainer.precision == "16-mixed", group);
   say_precision(true);
-  std::fprintf(log, "GPU available: True (cuda), used: True: training on %s\n", b->device().c_str());
+  if (group.distributed())
+    std::fprintf(log, "GPU available: True (cuda), used: True: %d processes, one a GPU; rank 0 on %s\n", group.size(),
+                 b->device().c_str());
+  else
+    std::fprintf(log, "GPU available: True (cuda), used: True: training on %s\n", b->device().c_str());
   return b;
 #else
   if (want_gpu)

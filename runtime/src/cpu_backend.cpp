@@ -42,6 +42,7 @@ class CpuBackend : public Backend {
     model_.training_backward(host_.data(), s.n, s.loss_scale, s.accumulate);
     if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), trainable_elements(model_));
   }
+  void broadcast_buffers() override { ltrt::broadcast_buffers(group_, model_, host_.data()); }
   void zero_gradients() override {
     float* grad = grad_region(model_, host_.data());
     std::fill(grad, grad + trainable_elements(model_), 0.0f);
@@ -61,6 +62,13 @@ class CpuBackend : public Backend {
 };
 
 }  // namespace
+
+void broadcast_buffers(const ProcessGroup& group, const ModelDef& model, std::byte* arena) {
+  for (int i = 0; i < model.num_state; ++i) {
+    const TensorRef& t = model.state[i].value;
+    group.broadcast(arena + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype));
+  }
+}
 
 // torch.nn.utils.clip_grad_norm_ / clip_grad_value_ over every parameter.
 void clip_gradients(float* g, std::int64_t n, double clip_val, bool by_value) {

@@ -68,6 +68,21 @@ ProcessGroup::ProcessGroup() {
 #endif
 }
 
+int ProcessGroup::local_rank() const {
+  if (size_ == 1) return 0;
+#ifdef LTRT_WITH_MPI
+  MPI_Comm node = MPI_COMM_NULL;
+  check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+  int local = 0;
+  const int rc = MPI_Comm_rank(node, &local);
+  MPI_Comm_free(&node);
+  check(rc, "MPI_Comm_rank");
+  return local;
+#else
+  return 0;
+#endif
+}
+
 ProcessGroup& ProcessGroup::world() {
   static ProcessGroup group;
   return group;

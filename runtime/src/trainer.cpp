@@ -180,14 +180,6 @@ void check_launch(const ProcessGroup& group, const TrainerConfig& t, const std::
               std::to_string(want) + ": launch it with mpirun -n " + std::to_string(want));
 }
 
-// Rank 0's buffers (BatchNorm's running statistics) into every rank's arena.
-void broadcast_buffers(const ProcessGroup& group, const ModelDef& model, std::byte* arena) {
-  for (int i = 0; i < model.num_state; ++i) {
-    const TensorRef& t = model.state[i].value;
-    group.broadcast(arena + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype));
-  }
-}
-
 // DDP's start: every rank takes rank 0's parameters and buffers (DistributedDataParallel's
 // _sync_module_states), whatever each initialised or loaded.
 void broadcast_model(const ProcessGroup& group, const ModelDef& model, std::byte* arena) {
@@ -848,7 +840,7 @@ void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
 // backward synchronised the gradients, or none has run yet. Accumulating batches (no_sync) and
 // evaluation forwards leave the next forward unsynchronised.
 void Fit::sync_buffers(bool training_forward_syncs) {
-  if (group_.distributed() && buffers_due_) broadcast_buffers(group_, model_, arena_.data());
+  if (group_.distributed() && buffers_due_) backend_->broadcast_buffers();
   buffers_due_ = training_forward_syncs;
 }
 

@@ -147,32 +147,39 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
   c.num_nodes = static_cast<int>(std::min<std::int64_t>(t.integer("num_nodes", 1, 1), 4097));
   if (c.num_nodes > 4096) t.fail("num_nodes", "at most 4096 nodes");
   if (const json::Value* d = t.get("devices")) {
-    // Lightning's devices=[k]: the GPU with index k; devices=N on the CPU: N processes (DDP).
-    const bool index = d->kind == json::Kind::array && d->items.size() == 1 && d->items[0].kind == json::Kind::number &&
-                       d->items[0].is_integer && d->items[0].integer >= 0;
+    // Lightning's devices=[k] (the GPU with index k) or [k, l, ...] (one process a GPU, DDP);
+    // devices=N: N processes (DDP), on the CPU or on GPUs 0..N-1 of each node.
+    bool indices = d->kind == json::Kind::array && !d->items.empty();
+    for (const json::Value& item : indices ? d->items : std::vector<json::Value>{})
+      indices = indices && item.kind == json::Kind::number && item.is_integer && item.integer >= 0 && item.integer < 65536;
     // Lightning's CPU parsing takes "2" as 2 (processes).
     const bool digits = d->kind == json::Kind::string && !d->str.empty() && d->str.size() < 6 &&
                         d->str.find_first_not_of("0123456789") == std::string::npos;
     const std::int64_t n = digits ? std::stoll(d->str) : d->kind == json::Kind::number && d->is_integer ? d->integer : 0;
     const bool count = ((d->kind == json::Kind::number && d->is_integer) || digits) && (n >= 1 || n == -1);
-    if (d->kind == json::Kind::array && d->items.size() > 1)
-      t.fail("devices", "several GPUs (DDP on GPUs) are not supported yet: use one GPU ([INDEX]), or "
-                        "trainer.accelerator \"cpu\" with devices N for N processes");
-    if (!index && !count && !(d->kind == json::Kind::string && d->str == "auto"))
-      t.fail("devices", "expected a number of devices (1, or N processes on the CPU), \"auto\" or [INDEX] (a GPU's index), got " +
+    if (!indices && !count && !(d->kind == json::Kind::string && d->str == "auto"))
+      t.fail("devices", "expected a number of devices (1, or N processes: DDP), \"auto\" or [INDEX, ...] (GPU indices), got " +
                             describe(*d));
-    if (c.accelerator == "cpu" && (index || n == -1))
+    if (c.accelerator == "cpu" && (indices || n == -1))
       t.fail("devices", describe(*d) + " chooses GPUs; on the CPU devices is a number of processes (1, or N for DDP)");
-    if (index) c.device_index = static_cast<int>(d->items[0].integer);
+    if (n == -1)  // Lightning's "every GPU": as many processes as the machine has GPUs, known only when it runs
+      t.fail("devices", "-1 (every GPU) is settled when the program runs, and ltgen fixes the number of processes "
+                        "when it generates the program: give the number of GPUs (devices N) or their indices ([0, 1, ...])");
+    if (indices) {
+      for (const json::Value& item : d->items) {
+        const int k = static_cast<int>(item.integer);
+        if (std::find(c.device_indices.begin(), c.device_indices.end(), k) != c.device_indices.end())
+          t.fail("devices", "GPU " + std::to_string(k) + " is listed twice: each process trains on a GPU of its own");
+        c.device_indices.push_back(k);
+      }
+      if (c.device_indices.size() > 4096) t.fail("devices", "at most 4096 GPUs per node");
+      c.devices = static_cast<int>(c.device_indices.size());
+    }
     if (count && n > 1) {
       if (n > 4096) t.fail("devices", "at most 4096 processes per node, got " + std::to_string(n));
       c.devices = static_cast<int>(n);
     }
   }
-  if (c.processes() > 1 && c.accelerator != "cpu")
-    t.fail(c.devices > 1 ? "devices" : "num_nodes",
-           std::to_string(c.processes()) + " processes (DDP) run on the CPU only: set trainer.accelerator to \"cpu\" "
-           "(DDP on GPUs is not supported yet)");
   if (const json::Value* p = t.get("precision")) {
     // Lightning's names and its short aliases ("32", 32, "bf16", "16", 16).
     std::string name = p->kind == json::Kind::string ? p->str
@@ -251,7 +258,13 @@ json::Value trainer_config_json(const TrainerConfig& c) {
   t.set("accelerator", Value::make_string(c.accelerator));
   t.set("precision", Value::make_string(c.precision));
   t.set("strategy", Value::make_string(c.strategy));
-  t.set("devices", Value::make_integer(c.devices));
+  if (c.device_indices.empty()) {
+    t.set("devices", Value::make_integer(c.devices));
+  } else {
+    Value list = Value::make_array();
+    for (int k : c.device_indices) list.items.push_back(Value::make_integer(k));
+    t.set("devices", std::move(list));
+  }
   t.set("num_nodes", Value::make_integer(c.num_nodes));
   return t;
 }

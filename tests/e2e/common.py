@@ -44,9 +44,11 @@ def generate(ltgen, spec, out_dir, cuda=False, env=None):
 
 
 def processes(spec):
-    """How many processes the spec's trainer asks for (DDP: devices x num_nodes on the CPU)."""
+    """How many processes the spec's trainer asks for (DDP: devices x num_nodes, devices a count or
+    a list of GPU indices)."""
     t = spec.get("trainer", {})
     devices = t.get("devices", 1)
+    devices = len(devices) if isinstance(devices, list) else devices
     return (devices if isinstance(devices, int) and devices > 1 else 1) * t.get("num_nodes", 1)
 
 

@@ -8,7 +8,12 @@ with a GradScaler. Lightning's CPU would run bf16-mixed instead, so the Lightnin
 Lightning's own 16-mixed plugin on the CPU, MixedPrecision("16-mixed", "cpu"): torch's CPU
 autocast in float16 (the roundings the GPU program makes) and a GradScaler("cpu"), with the
 plugin's unscaling, skipped steps and checkpointed scaler state. The GradScaler's state in the
-last checkpoint must then be Lightning's, and so must the optimizer's own step count."""
+last checkpoint must then be Lightning's, and so must the optimizer's own step count.
+
+DDP on GPUs (--emulator, a spec whose trainer asks for several processes on "gpu"): every rank is
+a process with an emulated GPU of its own (LTGEN_CUDA_EMULATOR_DEVICES), the gradients are averaged
+over the emulator's NCCL, and the Lightning script runs Lightning's own DDP on the CPU (gloo) with
+as many processes: the oracle for what the ranks log, checkpoint and stop on."""
 import argparse
 import json
 import math
@@ -314,6 +319,9 @@ def run():
         check(not fp16 or spec["trainer"].get("accelerator", "auto") in ("cpu", "auto"),
               "a 16-mixed spec with accelerator \"gpu\" runs its GPU program: test it with --emulator")
         program = common.generate(args.ltgen, work_spec, os.path.join(args.work, "program"))
+    gpu_ddp = bool(args.emulator) and common.processes(spec) > 1 and spec["trainer"].get("accelerator", "auto") != "cpu"
+    if gpu_ddp:  # a GPU for each rank (mpirun passes the environment on)
+        os.environ["LTGEN_CUDA_EMULATOR_DEVICES"] = str(common.processes(spec))
     rc, out, err = common.run_program(program, ["--init_weights=" + weights,
                                                 "--trainer.default_root_dir=" + os.path.join(args.work, "ltgen")],
                                       launch=common.launcher(common.processes(spec)))
@@ -326,6 +334,12 @@ def run():
     if fp16 and args.emulator:
         give_fp16_plugin_on_cpu(script)
         check("Using 16bit Automatic Mixed Precision (AMP)" in err, f"the program does not say it uses 16bit AMP:\n{err}")
+    if gpu_ddp:
+        give_cpu_ddp(script, common.processes(spec))
+        said = f"GPU available: True (cuda), used: True: {common.processes(spec)} processes, one a GPU"
+        check(said in err, f"the program does not say it trains its ranks on GPUs ({said!r}):\n{err}")
+        check(len(re.findall(r"Initializing distributed: GLOBAL_RANK: \d", err)) == common.processes(spec),
+              f"not every rank started:\n{err}")
     if "hooks" in spec:
         give_callback(script, callback)
     proc = subprocess.run([args.lightning_python, script, "--init_weights", weights,
@@ -449,6 +463,18 @@ def give_fp16_plugin_on_cpu(script):
     text = text.replace(anchor, anchor + (
         "    from lightning.pytorch.plugins.precision import MixedPrecision\n"
         "    overrides.update(precision=None, accelerator=\"cpu\", plugins=[MixedPrecision(\"16-mixed\", \"cpu\")])\n"))
+    with open(script, "w") as f:
+        f.write(text)
+
+
+def give_cpu_ddp(script, processes):
+    """The Lightning script's Trainer runs its DDP on the CPU, with as many processes as the spec's
+    GPUs (Lightning's "gpu" would need them)."""
+    with open(script) as f:
+        text = f.read()
+    anchor = OVERRIDES
+    check(text.count(anchor) == 1, f"{script} has no line {anchor.strip()!r} to add the CPU's DDP after")
+    text = text.replace(anchor, anchor + f'    overrides.update(accelerator="cpu", devices={processes})\n')
     with open(script, "w") as f:
         f.write(text)
 

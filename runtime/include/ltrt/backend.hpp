@@ -81,6 +81,9 @@ class Backend {
   // an optimizer step), clipping and the optimizer step, which reads the optimizer's learning
   // rate now (a hook may have set it) and advances its step count.
   virtual void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) = 0;
+  // DDP's buffer sync before a forward (DistributedDataParallel's broadcast_buffers): rank 0's
+  // module state (BatchNorm's running statistics) into every rank's, where the steps run.
+  virtual void broadcast_buffers() = 0;
   // "16-mixed" on the GPU, between them: GradScaler.unscale_ of the gradients before
   // on_before_optimizer_step, which sees them unscaled (Lightning's MixedPrecision plugin unscales
   // before its _after_closure); the step_optimizer that follows then does not unscale again.
@@ -105,12 +108,15 @@ class Backend {
 // The backend trainer.accelerator asks for: "cpu"; "gpu" (the program's CUDA steps, an error
 // without a GPU); "auto": the GPU when the program has CUDA steps and a GPU is there, else the
 // CPU. `log` gets one line saying which, for programs built with a CUDA backend. `group`: the
-// ranks whose gradients a step averages (DDP runs on the CPU only).
+// ranks whose gradients a step averages (DDP: on the CPU, or one process a GPU).
 std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const TrainerConfig& trainer, std::FILE* log,
                                       const ProcessGroup& group);
 
 // The CPU backend: the generated CPU steps on the host arena itself.
 std::unique_ptr<Backend> make_cpu_backend(const ModelDef& model, Arena& host, const ProcessGroup& group);
+
+// Rank 0's buffers (BatchNorm's running statistics) into every rank's host arena.
+void broadcast_buffers(const ProcessGroup& group, const ModelDef& model, std::byte* arena);
 
 // Clipping as torch.nn.utils does it, on the host's flat gradient region.
 void clip_gradients(float* grad, std::int64_t n, double clip_val, bool by_value);

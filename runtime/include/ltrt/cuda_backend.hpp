@@ -17,6 +17,8 @@ int device_count(std::string& why);
 // host arena's layout, the step scalars, clipping scratch and cuBLASLt's workspace), a training
 // step captured once per batch shape as a CUDA graph and replayed, batches copied in from
 // pinned buffers on a second stream. grad_scaling: "16-mixed", the GradScaler's loss scaling.
-std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int device, bool grad_scaling);
+// `group`: DDP's ranks, each on a GPU of its own, whose gradients a step averages over NCCL.
+std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int device, bool grad_scaling,
+                                      const ProcessGroup& group);
 
 }  // namespace ltrt::cuda

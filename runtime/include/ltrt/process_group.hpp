@@ -50,6 +50,9 @@ class ProcessGroup {
   // This process's place in that launch (PMI_RANK or OMPI_COMM_WORLD_RANK; 0 without one), read
   // without MPI: what only one process of a launch should print (usage errors, --help) asks it.
   static int launcher_rank();
+  // This rank's place among the ranks on its machine (Lightning's LOCAL_RANK: the GPU it trains
+  // on), from MPI's shared-memory split. Collective: every rank calls it at the same point.
+  int local_rank() const;
   // Whether the program was built with MPI (its spec asks for DDP).
   static bool built_with_mpi();
   // `f` on rank 0; on the other ranks a stream that discards (Lightning's rank_zero_only output).
@@ -100,9 +103,19 @@ void ProcessGroup::agree_on_failure(Setup&& setup) const {
   } catch (...) {
     error = std::current_exception();
   }
-  const int failed = count(error != nullptr);
-  if (failed == 0) return;
-  if (failed < size_ && !error) throw PeerFailure("another rank failed");
+  // A PeerFailure from a nested agreement is word of another rank's error, not one of this rank's own.
+  bool peer = false;
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const PeerFailure&) {
+      peer = true;
+    } catch (...) {
+    }
+  }
+  const int failed = count(error != nullptr && !peer);
+  if (failed == 0 && !peer) return;
+  if (failed < size_ && (!error || peer)) throw PeerFailure("another rank failed");
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {

@@ -57,8 +57,12 @@ struct TrainerConfig {
   bool inference_mode = true;
   std::optional<bool> benchmark;
   std::string accelerator = "auto";    // fixed at generation time: "auto", "cpu" or "gpu" ("cuda" reads as "gpu")
-  int device_index = 0;                // devices=[k]: the GPU the program runs on
-  // DDP, fixed at generation time: devices=N on the CPU runs N processes per node (mpirun -n N).
+  // devices=[k, ...]: the GPUs a node's processes train on, one each, in local rank order; empty:
+  // GPUs 0..devices-1.
+  std::vector<int> device_indices;
+  int gpu_of(int local_rank) const { return device_indices.empty() ? local_rank : device_indices.at(local_rank); }
+  // DDP, fixed at generation time: devices=N runs N processes per node (mpirun -n N), on the CPU or
+  // one a GPU.
   std::string strategy = "auto";       // "auto" or "ddp"
   int devices = 1;                     // processes per node
   int num_nodes = 1;

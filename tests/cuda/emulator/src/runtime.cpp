@@ -18,10 +18,12 @@
 
 struct CUgraph_st {
   std::vector<std::function<void()>> work;
+  bool collective = false;  // holds an NCCL call: launches run at once (ltgen_emu::enqueue_collective)
 };
 // Shared with launches still queued: CUDA frees an exec destroyed in flight when it completes.
 struct CUgraphExec_st {
   std::shared_ptr<const std::vector<std::function<void()>>> work;
+  bool collective = false;
 };
 
 struct CUstream_st {
@@ -263,6 +265,13 @@ std::size_t max_dynamic_shared(const void* kernel) {
   return it == dynamic_shared_limits.end() ? kDefaultSharedBytes : it->second;
 }
 
+// Runs every stream's work enqueued so far (a collective's stream and what it waits for first).
+void flush_everything(CUstream_st* first) {
+  flush_all(first);
+  flush_all(&legacy_stream);
+  for (CUstream_st* s : streams) flush_all(s);
+}
+
 cudaError_t enqueue(cudaStream_t stream, std::function<void()> work, const char* what) {
   CUstream_st* s = resolve(stream);
   // LTGEN_CUDA_EMULATOR_TRACE=1: each piece of work is named on stderr when it runs.
@@ -290,12 +299,38 @@ cudaError_t enqueue(cudaStream_t stream, std::function<void()> work, const char*
   return cudaSuccess;
 }
 
+cudaError_t enqueue_collective(cudaStream_t stream, std::function<void()> work, const char* what) {
+  CUstream_st* s = resolve(stream);
+  const cudaError_t status = enqueue(stream, std::move(work), what);
+  if (status != cudaSuccess) return status;
+  if (s->capture) s->capture->collective = true;
+  else flush_everything(s);
+  return cudaSuccess;
+}
 
 }  // namespace ltgen_emu
 
 using namespace ltgen_emu;
 
 // ---- devices and errors ----
+
+namespace {
+// How many GPUs the process sees: LTGEN_CUDA_EMULATOR_DEVICES (default 1), so that DDP's ranks each
+// take a GPU of their own. They are alike, and each process emulates its own: the index is a label.
+int emulated_devices() {
+  static const int n = [] {
+    const char* v = std::getenv("LTGEN_CUDA_EMULATOR_DEVICES");
+    if (!v || !*v) return 1;
+    char* end = nullptr;
+    const long k = std::strtol(v, &end, 10);
+    if (*end != '\0' || k < 1 || k > 64) ltgen_emu::fatal("LTGEN_CUDA_EMULATOR_DEVICES is not a number of GPUs from 1 to 64");
+    return static_cast<int>(k);
+  }();
+  return n;
+}
+int current_device = 0;
+bool valid_device(int device) { return device >= 0 && device < emulated_devices(); }
+}  // namespace
 
 cudaError_t cudaGetDeviceCount(int* count) {
   // As the driver does: CUDA_VISIBLE_DEVICES="" hides every device.
@@ -304,18 +339,22 @@ cudaError_t cudaGetDeviceCount(int* count) {
     *count = 0;
     return last_error = cudaErrorNoDevice;
   }
-  *count = 1;
+  *count = emulated_devices();
   return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaSetDevice(int device) {
+  if (!valid_device(device)) return last_error = cudaErrorInvalidDevice;
+  current_device = device;
+  return cudaSuccess;
+}
 cudaError_t cudaGetDevice(int* device) {
-  *device = 0;
+  *device = current_device;
   return cudaSuccess;
 }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
-  if (device != 0) return cudaErrorInvalidDevice;
+  if (!valid_device(device)) return cudaErrorInvalidDevice;
   *prop = cudaDeviceProp{};
   std::snprintf(prop->name, sizeof prop->name, "ltgen CUDA emulator on the CPU");
   prop->totalGlobalMem = ltgen_emu::device_memory_bytes();
@@ -330,7 +369,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 }
 
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int device) {
-  if (device != 0) return last_error = cudaErrorInvalidDevice;
+  if (!valid_device(device)) return last_error = cudaErrorInvalidDevice;
   if (attribute != cudaDevAttrMaxSharedMemoryPerBlockOptin) return last_error = cudaErrorInvalidValue;
   *value = static_cast<int>(ltgen_emu::optin_shared_bytes());
   return cudaSuccess;
@@ -579,15 +618,17 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
 
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
   if (graph == nullptr) return cudaErrorInvalidValue;
-  *exec = new CUgraphExec_st{std::make_shared<const std::vector<std::function<void()>>>(graph->work)};
+  *exec = new CUgraphExec_st{std::make_shared<const std::vector<std::function<void()>>>(graph->work), graph->collective};
   return cudaSuccess;
 }
 
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
   if (exec == nullptr) return cudaErrorInvalidResourceHandle;
-  return enqueue(stream, [work = exec->work] {
+  const cudaError_t status = enqueue(stream, [work = exec->work] {
     for (const auto& w : *work) w();
   }, "cudaGraphLaunch");
+  if (status == cudaSuccess && exec->collective && !resolve(stream)->capture) flush_everything(resolve(stream));
+  return status;
 }
 
 cudaError_t cudaGraphDestroy(cudaGraph_t graph) {

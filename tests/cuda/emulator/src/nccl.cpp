@@ -1,0 +1,125 @@
+// NCCL's collectives for DDP programs on the emulator, over MPI (include/nccl.h). Each collective
+// is stream work run at once (ltgen_emu::enqueue_collective), so every rank meets the others in the
+// program's order of collectives, as NCCL's kernels would on the GPUs. The sum goes to rank 0 and
+// back from there: every rank gets the same bits, as NCCL promises (NVIDIA/nccl#855).
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+
+#include "nccl.h"
+
+struct ncclComm {
+  MPI_Comm comm = MPI_COMM_NULL;
+  int rank = 0;
+  int size = 1;
+};
+
+namespace {
+
+constexpr std::size_t kChunk = INT_MAX / 8;  // MPI counts are ints
+
+ncclResult_t refuse(const char* what) {
+  std::fprintf(stderr, "ltgen CUDA emulator: NCCL: %s\n", what);
+  return ncclInvalidArgument;
+}
+
+// A collective's buffers live on the emulated device, as NCCL's must.
+bool on_device(const void* p) { return p != nullptr && ltgen_emu::is_device_pointer(p); }
+
+void mpi(int rc, const char* call) {
+  if (rc != MPI_SUCCESS) ltgen_emu::fatal(call);
+}
+
+}  // namespace
+
+const char* ncclGetErrorString(ncclResult_t result) {
+  switch (result) {
+    case ncclSuccess: return "no error";
+    case ncclInvalidArgument: return "invalid argument (run with NCCL_DEBUG=WARN for details)";
+    case ncclInvalidUsage: return "invalid usage (run with NCCL_DEBUG=WARN for details)";
+    default: return "unhandled error";
+  }
+}
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId* unique_id) {
+  std::memset(unique_id->internal, 0, sizeof unique_id->internal);
+  const long long now = std::chrono::steady_clock::now().time_since_epoch().count();
+  std::snprintf(unique_id->internal, sizeof unique_id->internal, "ltgen-emulator %d %lld", static_cast<int>(getpid()), now);
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId comm_id, int rank) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) return refuse("ncclCommInitRank before MPI_Init: the emulator's NCCL runs over MPI");
+  auto* c = new ncclComm;
+  mpi(MPI_Comm_dup(MPI_COMM_WORLD, &c->comm), "MPI_Comm_dup");
+  MPI_Comm_rank(c->comm, &c->rank);
+  MPI_Comm_size(c->comm, &c->size);
+  // Every rank must have been given rank 0's id: NCCL would hang or join another communicator.
+  ncclUniqueId root = comm_id;
+  mpi(MPI_Bcast(root.internal, NCCL_UNIQUE_ID_BYTES, MPI_BYTE, 0, c->comm), "MPI_Bcast (unique id)");
+  const int same = std::memcmp(root.internal, comm_id.internal, NCCL_UNIQUE_ID_BYTES) == 0;
+  int all_same = 0;
+  mpi(MPI_Allreduce(&same, &all_same, 1, MPI_INT, MPI_MIN, c->comm), "MPI_Allreduce (unique id)");
+  if (c->size != nranks || c->rank != rank || !all_same) {
+    MPI_Comm_free(&c->comm);
+    delete c;
+    return refuse("ncclCommInitRank: nranks, rank or the unique id differ from the launch's (each rank must pass rank "
+                  "0's id, its own rank and the world size)");
+  }
+  *comm = c;
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommDestroy(ncclComm_t comm) {
+  if (comm == nullptr) return ncclInvalidArgument;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Comm_free(&comm->comm);
+  delete comm;
+  return ncclSuccess;
+}
+
+ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, std::size_t count, ncclDataType_t datatype,
+                           ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
+  if (datatype != ncclFloat32 || op != ncclSum) return refuse("ncclAllReduce: the emulator sums float32 values only");
+  if (comm == nullptr || !on_device(sendbuff) || !on_device(recvbuff))
+    return refuse("ncclAllReduce: a buffer that is not device memory, or no communicator");
+  const cudaError_t status = ltgen_emu::enqueue_collective(stream, [=] {
+    const auto* in = static_cast<const float*>(sendbuff);
+    auto* out = static_cast<float*>(recvbuff);
+    for (std::size_t start = 0; start < count; start += kChunk) {
+      const int n = static_cast<int>(std::min(kChunk, count - start));
+      if (in != out) std::memcpy(out + start, in + start, static_cast<std::size_t>(n) * sizeof(float));
+      mpi(MPI_Reduce(comm->rank == 0 ? MPI_IN_PLACE : out + start, comm->rank == 0 ? out + start : nullptr, n, MPI_FLOAT,
+                     MPI_SUM, 0, comm->comm),
+          "MPI_Reduce (ncclAllReduce)");
+      mpi(MPI_Bcast(out + start, n, MPI_FLOAT, 0, comm->comm), "MPI_Bcast (ncclAllReduce)");
+    }
+  }, "ncclAllReduce");
+  return status == cudaSuccess ? ncclSuccess : ncclUnhandledCudaError;
+}
+
+ncclResult_t ncclBroadcast(const void* sendbuff, void* recvbuff, std::size_t count, ncclDataType_t datatype, int root,
+                           ncclComm_t comm, cudaStream_t stream) {
+  const std::size_t size = datatype == ncclUint8 || datatype == ncclInt8 ? 1 : datatype == ncclFloat32 ? 4 : 0;
+  if (size == 0) return refuse("ncclBroadcast: the emulator moves bytes and float32 values only");
+  if (comm == nullptr || !on_device(recvbuff) || (comm->rank == root && !on_device(sendbuff)))
+    return refuse("ncclBroadcast: a buffer that is not device memory, or no communicator");
+  const std::size_t bytes = count * size;
+  const cudaError_t status = ltgen_emu::enqueue_collective(stream, [=] {
+    auto* out = static_cast<char*>(recvbuff);
+    if (comm->rank == root && sendbuff != recvbuff) std::memcpy(out, sendbuff, bytes);
+    for (std::size_t start = 0; start < bytes; start += kChunk) {
+      const int n = static_cast<int>(std::min(kChunk, bytes - start));
+      mpi(MPI_Bcast(out + start, n, MPI_BYTE, root, comm->comm), "MPI_Bcast (ncclBroadcast)");
+    }
+  }, "ncclBroadcast");
+  return status == cudaSuccess ? ncclSuccess : ncclUnhandledCudaError;
+}

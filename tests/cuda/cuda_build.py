@@ -6,6 +6,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -96,8 +97,31 @@ def main():
               f"without a GPU an accelerator \"gpu\" program must fail with exit 1 and say why; exit {rc}:\n{err}")
     else:
         check(rc == 0 and "used: True" in err, f"{gpu_program} exited with {rc}:\n{out}\n{err}")
+    ddp_on_gpus(args, spec, first.startswith("GPU available: False"))
     bare_machine(args, root)
-    print(f"cuda_build: {len(built)} CUDA programs and linear_gpu built and checked in {time.time() - t0:.0f}s")
+    print(f"cuda_build: {len(built)} CUDA programs, linear_gpu and linear_ddp_gpu built and checked in "
+          f"{time.time() - t0:.0f}s")
+
+
+def ddp_on_gpus(args, spec, no_gpu):
+    """DDP on GPUs: the project links NCCL (the toolkit's, here) for the device-side gradient
+    average, and the ranks refuse together where there is no GPU (rank 0 says it once)."""
+    ddp_spec = os.path.join(args.work, "linear_ddp_gpu.json")
+    spec = dict(spec, name="linear_ddp_gpu", trainer=dict(spec["trainer"], devices=2))
+    with open(ddp_spec, "w") as f:
+        json.dump(spec, f)
+    out = os.path.join(args.work, "linear_ddp_gpu")
+    program, _ = build(args.ltgen, ddp_spec, out, cuda_arch="80-real")
+    with open(os.path.join(out, "build", "CMakeCache.txt")) as f:
+        nccl = re.search(r"^LTRT_NCCL_LIBRARY:FILEPATH=(.+)$", f.read(), re.M)
+    check(nccl and os.path.isfile(nccl.group(1)), "linear_ddp_gpu's build found no NCCL (LTRT_NCCL_LIBRARY)")
+    rc, out_text, err = common.run_program(program, ["fit"], launch=common.launcher(2))
+    if no_gpu:
+        said = 'error: trainer.accelerator is "gpu" but no CUDA GPU is available: '
+        check(rc == 1 and err.count(said) == 1, f"without a GPU both ranks must refuse, said once by rank 0; exit {rc}:\n{err}")
+    else:  # the device machine has one GPU: rank 1 finds no GPU 1 of its own
+        check(rc == 0 or "under DDP each process trains on a GPU of its own" in err, f"exit {rc}:\n{err}")
+    print(f"built linear_ddp_gpu with NCCL ({nccl.group(1)}); its two ranks {'refuse together' if no_gpu else 'ran'}")
 
 
 def bare_machine(args, root):

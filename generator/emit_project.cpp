@@ -58,7 +58,8 @@ std::vector<GeneratedFile> emit_templates(const std::string& name, const std::st
                          : "# DDP: the spec's trainer asks for " + n + " process" + (ddp_processes == 1 ? "" : "es") +
                                " (run them with `mpirun -n " + n + " ./" + name +
                                " fit`); the runtime averages\n# gradients over MPI (Debian: libmpich-dev or "
-                               "libopenmpi-dev), or over NCCL when the processes train on GPUs.\nset(LTRT_MPI ON)\n";
+                               "libopenmpi-dev), or over NCCL when the processes train on GPUs.\nset(LTRT_MPI ON)\n" +
+                               (cuda != CudaBuild::none && ddp_processes > 1 ? "set(LTRT_NCCL ON)\n" : "");
   const std::string hooks_cmake =
       "# The spec's hooks file: the runtime calls the hooks that user_hooks.hpp marks as defined.\n"
       "target_compile_definitions(ltrt PRIVATE LTRT_USER_HOOKS=\"${CMAKE_CURRENT_SOURCE_DIR}/user_hooks.hpp\")\n";

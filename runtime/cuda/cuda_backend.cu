@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
@@ -119,13 +120,12 @@ std::size_t row_bytes(const TensorRef& t) {
 
 class CudaBackend : public Backend {
  public:
-  CudaBackend(const ModelDef& model, Arena& host, int device, bool grad_scaling, const ProcessGroup& group)
+  // What only this rank does (its GPU, its memory): a refusal here is agreed on before any rank
+  // starts join()'s collective.
+  CudaBackend(const ModelDef& model, Arena& host, int device, bool grad_scaling)
       : m_(model), groups_(param_groups_of(model)), host_(host), device_(device), accuracy_(accuracy_shape(model)),
         grad_scaling_(grad_scaling) {
     LTRT_CUDA_CHECK(cudaSetDevice(device_));
-    // First (a collective: no rank refuses its GPU below while another waits here), and before the
-    // memory check, as NCCL's own buffers take device memory too.
-    ddp_ = std::make_unique<DeviceGroup>(group);
     cudaDeviceProp prop{};
     LTRT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
     check_kernel_image(device_, prop);
@@ -199,7 +199,20 @@ class CudaBackend : public Backend {
     mark_host_copies(false);  // the device's arena is zeros until upload()
   }
 
+  // DDP: the ranks' NCCL communicator (a collective), then one gradient average outside any graph
+  // capture, of the gradient region's zeros (which stay zeros): NCCL sets up its connections and
+  // buffers for that size at its first collective, which should not be inside a capture.
+  void join(const ProcessGroup& group) {
+    ddp_ = std::make_unique<DeviceGroup>(group);
+    if (!ddp_->distributed()) return;
+    average_gradients();
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  }
+
   ~CudaBackend() override {
+    // Under DDP, unwinding from an error: NCCL work a peer will never match would block the
+    // synchronisation below; aborting the communicator ends it (the launch is ending anyway).
+    if (ddp_ && std::uncaught_exceptions() > 0) ddp_->abort();
     // Work still in flight (a hook threw after its step was enqueued) reads what is freed below.
     if (compute_) report(cudaStreamSynchronize(compute_), "cudaStreamSynchronize");
     if (copy_) report(cudaStreamSynchronize(copy_), "cudaStreamSynchronize");
@@ -321,10 +334,12 @@ class CudaBackend : public Backend {
   }
 
   void broadcast_buffers() override {
+    std::vector<DeviceGroup::Part> parts;
     for (int i = 0; i < m_.num_state; ++i) {
       const TensorRef& t = m_.state[i].value;
-      ddp_->broadcast(arena_ + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype), compute_);
+      parts.push_back({arena_ + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype)});
     }
+    ddp_->broadcast(parts.data(), static_cast<int>(parts.size()), compute_);
   }
 
   void unscale_gradients() override {
@@ -666,7 +681,10 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int de
                                       const ProcessGroup& group) {
   if (model.device_steps == nullptr)
     throw Error(std::string("model '") + model.name + "' has no CUDA steps; regenerate it with trainer.accelerator \"gpu\" or \"auto\"");
-  return std::make_unique<CudaBackend>(model, host, device, grad_scaling, group);
+  std::unique_ptr<CudaBackend> backend;
+  group.agree_on_failure([&] { backend = std::make_unique<CudaBackend>(model, host, device, grad_scaling); });
+  backend->join(group);
+  return backend;
 }
 
 }  // namespace ltrt::cuda

@@ -10,6 +10,10 @@
 
 #ifdef LTRT_WITH_NCCL
 #include <nccl.h>
+// NCCL's collectives inside a CUDA graph capture need 2.9.6 or newer.
+#if !defined(NCCL_VERSION_CODE) || NCCL_VERSION_CODE < NCCL_VERSION(2, 9, 6)
+#error "DDP on GPUs needs NCCL 2.9.6 or newer (its collectives are captured in the step's CUDA graph)"
+#endif
 #endif
 
 namespace ltrt::cuda {
@@ -28,8 +32,7 @@ __global__ void scale_kernel(float* __restrict__ data, std::int64_t n, float sca
 #ifdef LTRT_WITH_NCCL
 void check_nccl(ncclResult_t status, const char* call) {
   if (status == ncclSuccess) return;
-  throw Error(std::string(call) + " failed: " + ncclGetErrorString(status) +
-              " (NCCL_DEBUG=WARN says more; each process needs a GPU of its own)");
+  throw Error(std::string(call) + " failed: " + ncclGetErrorString(status));
 }
 #endif
 
@@ -46,12 +49,18 @@ struct DeviceGroup::Communicator {};
 DeviceGroup::DeviceGroup(const ProcessGroup& group) : size_(group.size()) {
   if (size_ == 1) return;
 #ifdef LTRT_WITH_NCCL
-  // Rank 0's unique id reaches the others over the process group (MPI), as torch's TCPStore hands it on.
-  ncclUniqueId id{};
-  if (group.is_global_zero()) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-  group.broadcast(&id, sizeof id);
+  // Rank 0's unique id reaches the others over the process group (MPI), as torch's TCPStore hands
+  // it on, with whether rank 0 got one: every rank then fails alike, or none waits for it.
+  struct {
+    ncclResult_t status;
+    ncclUniqueId id;
+  } root{ncclSuccess, {}};
+  if (group.is_global_zero()) root.status = ncclGetUniqueId(&root.id);
+  group.broadcast(&root, sizeof root);
+  check_nccl(root.status, "ncclGetUniqueId (on rank 0)");
   comm_ = std::make_unique<Communicator>();
-  check_nccl(ncclCommInitRank(&comm_->comm, size_, id, group.rank()), "ncclCommInitRank");
+  check_nccl(ncclCommInitRank(&comm_->comm, size_, root.id, group.rank()),
+             "ncclCommInitRank (each process needs a GPU of its own)");
 #else
   throw Error("this program's CUDA steps were built without NCCL, which DDP on GPUs needs: rebuild it where CMake "
               "finds NCCL (nccl.h and libnccl; NCCL_ROOT points at it)");
@@ -77,13 +86,29 @@ void DeviceGroup::average(float* data, std::int64_t n, cudaStream_t stream) cons
 #endif
 }
 
-void DeviceGroup::broadcast(void* data, std::size_t bytes, cudaStream_t stream) const {
-  if (size_ == 1 || bytes == 0) return;
+void DeviceGroup::broadcast(const Part* parts, int count, cudaStream_t stream) const {
+  if (size_ == 1 || count == 0) return;
 #ifdef LTRT_WITH_NCCL
-  check_nccl(ncclBroadcast(data, data, bytes, ncclUint8, 0, comm_->comm, stream), "ncclBroadcast");
+  check_nccl(ncclGroupStart(), "ncclGroupStart");
+  ncclResult_t status = ncclSuccess;
+  for (int i = 0; i < count && status == ncclSuccess; ++i)
+    if (parts[i].bytes > 0)
+      status = ncclBroadcast(parts[i].data, parts[i].data, parts[i].bytes, ncclUint8, 0, comm_->comm, stream);
+  const ncclResult_t ended = ncclGroupEnd();
+  check_nccl(status, "ncclBroadcast");
+  check_nccl(ended, "ncclGroupEnd");
 #else
-  (void)data;
+  (void)parts;
   (void)stream;
+#endif
+}
+
+void DeviceGroup::abort() {
+#ifdef LTRT_WITH_NCCL
+  if (comm_ && comm_->comm) {
+    ncclCommAbort(comm_->comm);  // (a failing rank: its own error is the one reported)
+    comm_->comm = nullptr;
+  }
 #endif
 }
 

@@ -56,6 +56,14 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
     throw AgreedError("some processes of the launch see a GPU and some none: under DDP every process trains on a GPU of "
                       "its own, or (trainer.accelerator \"auto\") every process on the CPU (CUDA_VISIBLE_DEVICES=\"\" "
                       "hides the GPUs)");
+  // DDP over listed GPUs, none there (Lightning's CPU accelerator refuses a list too).
+  if (!everyone_has_one && group.distributed() && !trainer.device_indices.empty()) {
+    std::string listed;
+    for (int k : trainer.device_indices) listed += (listed.empty() ? "" : ", ") + std::to_string(k);
+    throw AgreedError("trainer.devices lists GPUs ([" + listed + "]), and no process sees one (" + why +
+                      "): train on GPUs, or give the number of processes (devices " +
+                      std::to_string(trainer.device_indices.size()) + ") to train on the CPU");
+  }
   if (!everyone_has_one) {
     say_precision(false);
     std::fprintf(log, "GPU available: False (%s), used: False: training on the CPU\n", why.c_str());

@@ -70,7 +70,11 @@ ProcessGroup::ProcessGroup() {
 
 int ProcessGroup::local_rank() const {
   if (size_ == 1) return 0;
+  // What the launcher says (MPICH's Hydra, Open MPI), else the ranks that share memory with this one
+  // (containers on one machine may not).
 #ifdef LTRT_WITH_MPI
+  const long launched = launcher_value({"MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK"});
+  if (count(launched >= 0) == size_) return static_cast<int>(launched);
   MPI_Comm node = MPI_COMM_NULL;
   check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
   int local = 0;

@@ -166,13 +166,13 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
       t.fail("devices", "-1 (every GPU) is settled when the program runs, and ltgen fixes the number of processes "
                         "when it generates the program: give the number of GPUs (devices N) or their indices ([0, 1, ...])");
     if (indices) {
+      if (d->items.size() > 4096) t.fail("devices", "at most 4096 GPUs per node");
       for (const json::Value& item : d->items) {
         const int k = static_cast<int>(item.integer);
         if (std::find(c.device_indices.begin(), c.device_indices.end(), k) != c.device_indices.end())
           t.fail("devices", "GPU " + std::to_string(k) + " is listed twice: each process trains on a GPU of its own");
         c.device_indices.push_back(k);
       }
-      if (c.device_indices.size() > 4096) t.fail("devices", "at most 4096 GPUs per node");
       c.devices = static_cast<int>(c.device_indices.size());
     }
     if (count && n > 1) {

@@ -114,7 +114,9 @@ def ddp_on_gpus(args, spec, no_gpu):
     program, _ = build(args.ltgen, ddp_spec, out, cuda_arch="80-real")
     with open(os.path.join(out, "build", "CMakeCache.txt")) as f:
         nccl = re.search(r"^LTRT_NCCL_LIBRARY:FILEPATH=(.+)$", f.read(), re.M)
-    check(nccl and os.path.isfile(nccl.group(1)), "linear_ddp_gpu's build found no NCCL (LTRT_NCCL_LIBRARY)")
+    check(nccl and os.path.isfile(nccl.group(1)),
+          "linear_ddp_gpu's build found no NCCL (LTRT_NCCL_LIBRARY): this machine's CUDA toolkit has none beside it; "
+          "install NVIDIA's libnccl-dev, or set NCCL_ROOT to an NCCL (e.g. pip's nvidia-nccl-cu13 package)")
     rc, out_text, err = common.run_program(program, ["fit"], launch=common.launcher(2))
     if no_gpu:
         said = 'error: trainer.accelerator is "gpu" but no CUDA GPU is available: '

@@ -47,7 +47,7 @@ args = parser.parse_args()
 TOL = 1e-4
 # "16-mixed" specs (--emulator): the steps the GradScaler skips (an infinity among the gradients),
 # each halving its scale from 65536: what each spec was made to show.
-SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_gpt": 0, "fp16_hooks": 4}
+SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_gpt": 0, "fp16_hooks": 4, "ddp_gpu_fp16": 7}
 
 
 def layer_shapes(spec):
@@ -335,6 +335,7 @@ def run():
         give_fp16_plugin_on_cpu(script)
         check("Using 16bit Automatic Mixed Precision (AMP)" in err, f"the program does not say it uses 16bit AMP:\n{err}")
     if gpu_ddp:
+        refused_by_one_rank(program, weights)
         give_cpu_ddp(script, common.processes(spec))
         said = f"GPU available: True (cuda), used: True: {common.processes(spec)} processes, one a GPU"
         check(said in err, f"the program does not say it trains its ranks on GPUs ({said!r}):\n{err}")
@@ -420,22 +421,22 @@ def run():
 
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
-        resumes_alike(program, weights, ours)
+        resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
         # The GPU kit (scripts/gpu_kit.sh) takes this run as the reference of a GPU's only if it passed.
         open(os.path.join(args.work, "passed"), "w").close()
 
 
-def resumes_alike(program, weights, uninterrupted):
+def resumes_alike(program, weights, uninterrupted, launch):
     """Fit stopped after its first epoch and resumed from that checkpoint logs what the
     uninterrupted run logged after it, and ends with the same GradScaler state: the scale and
     growth tracker travel in the checkpoint (Lightning's "MixedPrecision" entry)."""
     first, second = os.path.join(args.work, "first_epoch"), os.path.join(args.work, "resumed")
     rc, _, err = common.run_program(program, ["--init_weights=" + weights, "--trainer.default_root_dir=" + first,
-                                              "--trainer.max_epochs=1"])
+                                              "--trainer.max_epochs=1"], launch=launch)
     check(rc == 0, f"the first epoch failed:\n{err}")
     (ckpt,) = common.checkpoint_files(version_dir(first))
     rc, _, err = common.run_program(program, ["--trainer.default_root_dir=" + second, "--ckpt_path=" +
-                                              os.path.join(version_dir(first), "checkpoints", ckpt)])
+                                              os.path.join(version_dir(first), "checkpoints", ckpt)], launch=launch)
     check(rc == 0, f"the resumed run failed:\n{err}")
     # The values in order, by epoch and column (the logging step a resumed run goes on from is
     # trainer_semantics.py's subject).
@@ -465,6 +466,20 @@ def give_fp16_plugin_on_cpu(script):
         "    overrides.update(precision=None, accelerator=\"cpu\", plugins=[MixedPrecision(\"16-mixed\", \"cpu\")])\n"))
     with open(script, "w") as f:
         f.write(text)
+
+
+def refused_by_one_rank(program, weights):
+    """A rank whose GPU is too small (rank 1's emulated GPU has 100 KB: MPICH's mpirun gives each
+    part of a launch its own environment) refuses it before NCCL starts, says so, and ends every
+    rank: the launch exits 1 instead of waiting forever in the other rank's collective."""
+    run_args = ["--init_weights=" + weights, "--trainer.default_root_dir=" + os.path.join(args.work, "refused")]
+    launch = ["mpirun", "-n", "1", program, *run_args, ":", "-n", "1", "-env", "LTGEN_CUDA_EMULATOR_DEVICE_MEMORY", "100000"]
+    try:
+        rc, _, err = common.run_program(program, run_args, launch=launch, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise common.Failure("a rank whose GPU is too small refused it, and the launch hung instead of ending")
+    check(rc == 1 and "error (rank 1 of 2): cuda:" in err and "KiB free of" in err,
+          f"a rank whose GPU is too small must end the launch with exit 1 and say why; exit {rc}:\n{err}")
 
 
 def give_cpu_ddp(script, processes):

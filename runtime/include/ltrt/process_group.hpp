@@ -51,7 +51,8 @@ class ProcessGroup {
   // without MPI: what only one process of a launch should print (usage errors, --help) asks it.
   static int launcher_rank();
   // This rank's place among the ranks on its machine (Lightning's LOCAL_RANK: the GPU it trains
-  // on), from MPI's shared-memory split. Collective: every rank calls it at the same point.
+  // on): the launcher's (MPI_LOCALRANKID, OMPI_COMM_WORLD_LOCAL_RANK) when every rank has one, else
+  // from MPI's shared-memory split. Collective: every rank calls it at the same point.
   int local_rank() const;
   // Whether the program was built with MPI (its spec asks for DDP).
   static bool built_with_mpi();

@@ -28,8 +28,14 @@ class DeviceGroup {
   // 1 / world size, then summed over the ranks. NCCL sends each element's finished sum unchanged
   // to every rank, so the replicas get the same bits (NVIDIA/nccl#855).
   void average(float* data, std::int64_t n, cudaStream_t stream) const;
-  // Rank 0's bytes into every rank's `data`.
-  void broadcast(void* data, std::size_t bytes, cudaStream_t stream) const;
+  // Rank 0's bytes into every rank's `data`: each (pointer, bytes) of `parts`, as one NCCL group.
+  struct Part {
+    void* data;
+    std::size_t bytes;
+  };
+  void broadcast(const Part* parts, int count, cudaStream_t stream) const;
+  // Ends the communicator's pending work at once, for a rank that is failing (ncclCommAbort).
+  void abort();
 
  private:
   struct Communicator;

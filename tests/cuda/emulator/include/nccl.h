@@ -7,6 +7,12 @@
 
 #include "cuda_runtime.h"
 
+#define NCCL_MAJOR 2
+#define NCCL_MINOR 28
+#define NCCL_PATCH 0
+#define NCCL_VERSION(X, Y, Z) (((X) <= 2 && (Y) <= 8) ? (X) * 1000 + (Y) * 100 + (Z) : (X) * 10000 + (Y) * 100 + (Z))
+#define NCCL_VERSION_CODE NCCL_VERSION(NCCL_MAJOR, NCCL_MINOR, NCCL_PATCH)
+
 typedef struct ncclComm* ncclComm_t;
 #define NCCL_UNIQUE_ID_BYTES 128
 typedef struct {
@@ -35,9 +41,14 @@ typedef enum {
 const char* ncclGetErrorString(ncclResult_t result);
 ncclResult_t ncclGetUniqueId(ncclUniqueId* unique_id);
 // Collective over MPI_COMM_WORLD, whose size and this process's rank must be nranks and rank, and
-// every rank must pass rank 0's unique id (the emulator checks it).
+// every rank must pass rank 0's unique id; two ranks on one machine's same GPU are refused, as
+// NCCL refuses them ("Duplicate GPU detected").
 ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId comm_id, int rank);
 ncclResult_t ncclCommDestroy(ncclComm_t comm);
+ncclResult_t ncclCommAbort(ncclComm_t comm);
+// Collectives between these run as they are called (every rank calls them in the same order).
+ncclResult_t ncclGroupStart();
+ncclResult_t ncclGroupEnd();
 // float32 sums only (what DDP's gradient average needs); refused otherwise.
 ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, std::size_t count, ncclDataType_t datatype,
                            ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream);

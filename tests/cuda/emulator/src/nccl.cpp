@@ -57,6 +57,23 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId comm_id
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) return refuse("ncclCommInitRank before MPI_Init: the emulator's NCCL runs over MPI");
+  // NCCL's bootstrap: point to point, every rank to rank 0 and back, as NCCL's sockets are. A rank
+  // that never comes leaves the others waiting here, as in NCCL, where a collective of the host's
+  // on MPI_COMM_WORLD could have matched another rank's unrelated one.
+  constexpr int kBootstrapTag = 0x4e43;
+  int world_rank = 0, world_size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+  int token = 0;
+  if (world_rank == 0) {
+    for (int r = 1; r < world_size; ++r)
+      mpi(MPI_Recv(&token, 1, MPI_INT, r, kBootstrapTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv (bootstrap)");
+    for (int r = 1; r < world_size; ++r)
+      mpi(MPI_Send(&token, 1, MPI_INT, r, kBootstrapTag, MPI_COMM_WORLD), "MPI_Send (bootstrap)");
+  } else {
+    mpi(MPI_Send(&token, 1, MPI_INT, 0, kBootstrapTag, MPI_COMM_WORLD), "MPI_Send (bootstrap)");
+    mpi(MPI_Recv(&token, 1, MPI_INT, 0, kBootstrapTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv (bootstrap)");
+  }
   auto* c = new ncclComm;
   mpi(MPI_Comm_dup(MPI_COMM_WORLD, &c->comm), "MPI_Comm_dup");
   MPI_Comm_rank(c->comm, &c->rank);
@@ -67,9 +84,26 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId comm_id
   const int same = std::memcmp(root.internal, comm_id.internal, NCCL_UNIQUE_ID_BYTES) == 0;
   int all_same = 0;
   mpi(MPI_Allreduce(&same, &all_same, 1, MPI_INT, MPI_MIN, c->comm), "MPI_Allreduce (unique id)");
-  if (c->size != nranks || c->rank != rank || !all_same) {
+  // Each rank's (machine, current GPU): NCCL refuses two ranks on one GPU.
+  struct Place {
+    char host[64];
+    int device;
+  } mine{}, *all = new Place[static_cast<std::size_t>(c->size)];
+  gethostname(mine.host, sizeof mine.host - 1);
+  cudaGetDevice(&mine.device);
+  mpi(MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all, sizeof mine, MPI_BYTE, c->comm), "MPI_Allgather (GPUs)");
+  int duplicate = -1;
+  for (int r = 0; r < c->size; ++r)
+    if (r != c->rank && all[r].device == mine.device && std::strcmp(all[r].host, mine.host) == 0) duplicate = r;
+  delete[] all;
+  if (c->size != nranks || c->rank != rank || !all_same || duplicate >= 0) {
     MPI_Comm_free(&c->comm);
     delete c;
+    if (duplicate >= 0) {
+      std::fprintf(stderr, "ltgen CUDA emulator: NCCL: Duplicate GPU detected: rank %d and rank %d both on CUDA device %d\n",
+                   rank, duplicate, mine.device);
+      return ncclInvalidUsage;
+    }
     return refuse("ncclCommInitRank: nranks, rank or the unique id differ from the launch's (each rank must pass rank "
                   "0's id, its own rank and the world size)");
   }
@@ -85,6 +119,15 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   delete comm;
   return ncclSuccess;
 }
+
+// A failing rank's: its MPI communicator is left as it is (freeing it could wait for the others).
+ncclResult_t ncclCommAbort(ncclComm_t comm) {
+  delete comm;
+  return ncclSuccess;
+}
+
+ncclResult_t ncclGroupStart() { return ncclSuccess; }
+ncclResult_t ncclGroupEnd() { return ncclSuccess; }
 
 ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, std::size_t count, ncclDataType_t datatype,
                            ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {

@@ -210,12 +210,8 @@ class CudaBackend : public Backend {
   }
 
   ~CudaBackend() override {
-    // Under DDP, unwinding from an error: NCCL work a peer will never match would block the
-    // synchronisation below; aborting the communicator ends it (the launch is ending anyway).
-    if (ddp_ && std::uncaught_exceptions() > 0) ddp_->abort();
-    // Work still in flight (a hook threw after its step was enqueued) reads what is freed below.
-    if (compute_) report(cudaStreamSynchronize(compute_), "cudaStreamSynchronize");
-    if (copy_) report(cudaStreamSynchronize(copy_), "cudaStreamSynchronize");
+    // The graphs first: CUDA frees one still in flight when it completes, and NCCL's teardown of a
+    // communicator (its abort too) waits until every graph that captured its collectives is gone.
     auto destroy = [](auto& graphs) {
       for (auto& [key, exec] : graphs) report(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
     };
@@ -225,6 +221,12 @@ class CudaBackend : public Backend {
     destroy(forward_graphs_);
     destroy(backward_graphs_);
     destroy(optimizer_graphs_);
+    // Under DDP, unwinding from an error: NCCL work a peer will never match would block the
+    // synchronisation below; aborting the communicator ends it (the launch is ending anyway).
+    if (ddp_ && std::uncaught_exceptions() > 0) ddp_->abort();
+    // Work still in flight (a hook threw after its step was enqueued) reads what is freed below.
+    if (compute_) report(cudaStreamSynchronize(compute_), "cudaStreamSynchronize");
+    if (copy_) report(cudaStreamSynchronize(copy_), "cudaStreamSynchronize");
     if (pinned_) report(cudaFreeHost(pinned_), "cudaFreeHost");
     for (cudaEvent_t e :
          {staged_[0], staged_[1], slot_free_[0], slot_free_[1], train_loss_ready_, scalars_sent_, found_inf_ready_})
@@ -683,7 +685,15 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, int de
     throw Error(std::string("model '") + model.name + "' has no CUDA steps; regenerate it with trainer.accelerator \"gpu\" or \"auto\"");
   std::unique_ptr<CudaBackend> backend;
   group.agree_on_failure([&] { backend = std::make_unique<CudaBackend>(model, host, device, grad_scaling); });
-  backend->join(group);
+  try {
+    backend->join(group);
+  } catch (const AgreedError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // NCCL's start or its first collective failed here, and other ranks may be waiting inside NCCL,
+    // where no agreement reaches them: this rank ends the launch.
+    throw RankFatal(e.what());
+  }
   return backend;
 }
 

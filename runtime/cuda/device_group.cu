@@ -57,7 +57,8 @@ DeviceGroup::DeviceGroup(const ProcessGroup& group) : size_(group.size()) {
   } root{ncclSuccess, {}};
   if (group.is_global_zero()) root.status = ncclGetUniqueId(&root.id);
   group.broadcast(&root, sizeof root);
-  check_nccl(root.status, "ncclGetUniqueId (on rank 0)");
+  if (root.status != ncclSuccess)  // every rank knows it
+    throw AgreedError(std::string("ncclGetUniqueId (on rank 0) failed: ") + ncclGetErrorString(root.status));
   comm_ = std::make_unique<Communicator>();
   check_nccl(ncclCommInitRank(&comm_->comm, size_, root.id, group.rank()),
              "ncclCommInitRank (each process needs a GPU of its own)");

@@ -193,6 +193,7 @@ void broadcast_model(const ProcessGroup& group, const ModelDef& model, std::byte
 [[noreturn]] void throw_like(const std::exception& e, const std::string& message) {
   if (dynamic_cast<const PeerFailure*>(&e)) throw PeerFailure(message);
   if (dynamic_cast<const AgreedError*>(&e)) throw AgreedError(message);
+  if (dynamic_cast<const RankFatal*>(&e)) throw RankFatal(message);
   throw Error(message);
 }
 

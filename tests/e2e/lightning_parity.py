@@ -336,6 +336,9 @@ def run():
         check("Using 16bit Automatic Mixed Precision (AMP)" in err, f"the program does not say it uses 16bit AMP:\n{err}")
     if gpu_ddp:
         refused_by_one_rank(program, weights)
+        if "hooks" in spec:
+            error_after_first_steps(program, weights)
+        validates_alike(program)
         give_cpu_ddp(script, common.processes(spec))
         said = f"GPU available: True (cuda), used: True: {common.processes(spec)} processes, one a GPU"
         check(said in err, f"the program does not say it trains its ranks on GPUs ({said!r}):\n{err}")
@@ -482,6 +485,50 @@ def refused_by_one_rank(program, weights):
     # ended the other rank)
     check(rc != 0 and "error (rank 1 of 2): cuda:" in err and "KiB free of" in err,
           f"a rank whose GPU is too small must end the launch with an error and say why; exit {rc}:\n{err}")
+
+
+def validates_alike(program):
+    """`validate` of fit's last checkpoint under mpirun, each rank its shard on its GPU: rank 0 prints
+    the val_loss fit logged last, when fit ended with that validation and nothing trained after it
+    (bf16_batch_norm's epochs end with one), so that the checkpoint holds the weights it validated."""
+    version = version_dir(os.path.join(args.work, "ltgen"))
+    last = common.checkpoint_files(version)[-1]
+    ckpt = os.path.join(version, "checkpoints", last)
+    rc, out, err = common.run_program(program, ["validate", "--ckpt_path=" + ckpt, "--trainer.default_root_dir=" +
+                                                os.path.join(args.work, "validated")], launch=common.launcher(2))
+    check(rc == 0, f"validate under mpirun exited with {rc}:\n{err}")
+    printed = re.search(r"^\s*val_loss\s+(\S+)$", out, re.M)
+    check(printed, f"validate printed no val_loss:\n{out}")
+    cells = common.metric_cells(os.path.join(version, "metrics.csv"))
+    if cells and cells[-1][0][2].startswith("val_"):
+        logged = [v for k, v in cells if k[2] == "val_loss"][-1]
+        check(abs(float(printed.group(1)) - logged) <= 1e-9 * abs(logged),  # (printed with %.10g)
+              f"validate of {last} printed val_loss {printed.group(1)}, fit's last validation logged {logged}")
+        print(f"validate under mpirun: val_loss {printed.group(1)}, as fit's last validation logged")
+    else:
+        check(spec_name() != "ddp_gpu_bf16_batch_norm", "fit did not end with a validation")
+        print(f"validate under mpirun ran (fit trained after its last validation)")
+
+
+def spec_name():
+    with open(args.spec) as f:
+        return json.load(f)["name"]
+
+
+def error_after_first_steps(program, weights):
+    """Every rank's hook throws at step 2, after the step's graphs captured NCCL's collectives: the
+    launch ends with that error, not in NCCL's teardown (which waits for the graphs that captured
+    the communicator's collectives to be destroyed; the emulator's NCCL stops the run there)."""
+    run_args = ["--init_weights=" + weights, "--trainer.default_root_dir=" + os.path.join(args.work, "thrown")]
+    os.environ["DDP_GPU_HOOKS_THROW_AT_STEP"] = "2"
+    try:
+        rc, _, err = common.run_program(program, run_args, launch=common.launcher(2), timeout=60)
+    except subprocess.TimeoutExpired:
+        raise common.Failure("a hook threw under DDP on GPUs, and the launch hung instead of ending")
+    finally:
+        del os.environ["DDP_GPU_HOOKS_THROW_AT_STEP"]
+    check(rc != 0 and "stopped by the test at step 2" in err and "NCCL:" not in err,
+          f"a hook's error at step 2 must end the launch with that error; exit {rc}:\n{err}")
 
 
 def give_cpu_ddp(script, processes):

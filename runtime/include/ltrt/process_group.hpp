@@ -33,6 +33,14 @@ class PeerFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An error after which this rank cannot take part in an agreement: the other ranks may be waiting
+// where none reaches them (inside NCCL). agree_on_failure passes it on as it is, and main ends
+// every rank (MPI_Abort) after this one says it.
+class RankFatal : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class ProcessGroup {
  public:
   // The launch's group: MPI_COMM_WORLD when the program is built with MPI (initialised on the first
@@ -101,6 +109,8 @@ void ProcessGroup::agree_on_failure(Setup&& setup) const {
   std::exception_ptr error;
   try {
     setup();
+  } catch (const RankFatal&) {
+    throw;
   } catch (...) {
     error = std::current_exception();
   }

@@ -2,9 +2,13 @@
 // gradients after each backward (the step in pieces, whose backward graph holds the average),
 // and its validation losses, which read its BatchNorm running statistics: rank 0's, broadcast
 // before each forward that follows a synchronised one. ddp_gpu_hooks.py prints the same from
-// Lightning's rank 1.
+// Lightning's rank 1. With DDP_GPU_HOOKS_THROW_AT_STEP=N in the environment every rank throws at
+// global step N, after NCCL's collectives were captured: lightning_parity.py checks that the
+// launch ends with that error (and no hang in NCCL's teardown).
 #include <cstdio>
+#include <cstdlib>
 #include <ltrt/hooks.hpp>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -31,4 +35,9 @@ void on_validation_batch_end(ltrt::Trainer& trainer, std::int64_t batch_idx, flo
   if (trainer.global_rank == 1)
     std::printf("HOOK rank1_validation_batch_end step=%lld batch=%lld loss=%.9g\n", step(trainer),
                 static_cast<long long>(batch_idx), loss);
+}
+
+void on_train_batch_end(ltrt::Trainer& trainer, std::int64_t, float) {
+  const char* at = std::getenv("DDP_GPU_HOOKS_THROW_AT_STEP");
+  if (at && std::atoll(at) == step(trainer)) throw std::runtime_error("stopped by the test at step " + std::string(at));
 }

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -226,8 +227,11 @@ cudaError_t enqueue(cudaStream_t stream, std::function<void()> work, const char*
 // A collective (an emulated NCCL call, src/nccl.cpp), which every rank's process must run in the
 // same order: enqueued as above, then run at once with everything before it on every stream, not
 // lazily (ranks whose lazy streams ran at different host calls would wait for each other in
-// different collectives). Captured, it marks the graph, whose every launch then runs at once too.
-cudaError_t enqueue_collective(cudaStream_t stream, std::function<void()> work, const char* what);
+// different collectives). Captured, it marks the graph, whose every launch then runs at once too,
+// and the graph and its executables keep `hold` until they are destroyed (NCCL counts the graphs
+// that captured a communicator's collectives, and its teardown waits for them).
+cudaError_t enqueue_collective(cudaStream_t stream, std::function<void()> work, const char* what,
+                               std::shared_ptr<const void> hold = nullptr);
 // Runs `thread_body` for every thread of the grid; blocks one after another.
 void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, const std::function<void()>& thread_body);
 // The schedule: the order of a launch's blocks, and of a block's threads between barriers.

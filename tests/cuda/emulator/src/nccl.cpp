@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "nccl.h"
 
@@ -17,6 +18,8 @@ struct ncclComm {
   MPI_Comm comm = MPI_COMM_NULL;
   int rank = 0;
   int size = 1;
+  // Held by every CUDA graph (and executable) that captured one of its collectives.
+  std::shared_ptr<const int> captured = std::make_shared<const int>(0);
 };
 
 namespace {
@@ -30,6 +33,14 @@ ncclResult_t refuse(const char* what) {
 
 // A collective's buffers live on the emulated device, as NCCL's must.
 bool on_device(const void* p) { return p != nullptr && ltgen_emu::is_device_pointer(p); }
+
+// NCCL's teardown (ncclCommDestroy, ncclCommAbort) waits until every CUDA graph that captured the
+// communicator's collectives is destroyed: with one left, it would wait for ever.
+void check_no_graphs(ncclComm_t comm) {
+  if (comm->captured.use_count() > 1)
+    ltgen_emu::fatal("NCCL: a communicator torn down while a CUDA graph that captured its collectives still exists "
+                     "(NCCL would wait for ever): destroy the graphs first");
+}
 
 void mpi(int rc, const char* call) {
   if (rc != MPI_SUCCESS) ltgen_emu::fatal(call);
@@ -113,6 +124,7 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId comm_id
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   if (comm == nullptr) return ncclInvalidArgument;
+  check_no_graphs(comm);
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Comm_free(&comm->comm);
@@ -122,6 +134,8 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
 
 // A failing rank's: its MPI communicator is left as it is (freeing it could wait for the others).
 ncclResult_t ncclCommAbort(ncclComm_t comm) {
+  if (comm == nullptr) return ncclInvalidArgument;
+  check_no_graphs(comm);
   delete comm;
   return ncclSuccess;
 }
@@ -145,7 +159,7 @@ ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, std::size_t cou
           "MPI_Reduce (ncclAllReduce)");
       mpi(MPI_Bcast(out + start, n, MPI_FLOAT, 0, comm->comm), "MPI_Bcast (ncclAllReduce)");
     }
-  }, "ncclAllReduce");
+  }, "ncclAllReduce", comm->captured);
   return status == cudaSuccess ? ncclSuccess : ncclUnhandledCudaError;
 }
 
@@ -163,6 +177,6 @@ ncclResult_t ncclBroadcast(const void* sendbuff, void* recvbuff, std::size_t cou
       const int n = static_cast<int>(std::min(kChunk, bytes - start));
       mpi(MPI_Bcast(out + start, n, MPI_BYTE, root, comm->comm), "MPI_Bcast (ncclBroadcast)");
     }
-  }, "ncclBroadcast");
+  }, "ncclBroadcast", comm->captured);
   return status == cudaSuccess ? ncclSuccess : ncclUnhandledCudaError;
 }

@@ -19,11 +19,13 @@
 struct CUgraph_st {
   std::vector<std::function<void()>> work;
   bool collective = false;  // holds an NCCL call: launches run at once (ltgen_emu::enqueue_collective)
+  std::vector<std::shared_ptr<const void>> holds;  // what its captured collectives keep alive
 };
 // Shared with launches still queued: CUDA frees an exec destroyed in flight when it completes.
 struct CUgraphExec_st {
   std::shared_ptr<const std::vector<std::function<void()>>> work;
   bool collective = false;
+  std::vector<std::shared_ptr<const void>> holds;
 };
 
 struct CUstream_st {
@@ -299,12 +301,17 @@ cudaError_t enqueue(cudaStream_t stream, std::function<void()> work, const char*
   return cudaSuccess;
 }
 
-cudaError_t enqueue_collective(cudaStream_t stream, std::function<void()> work, const char* what) {
+cudaError_t enqueue_collective(cudaStream_t stream, std::function<void()> work, const char* what,
+                               std::shared_ptr<const void> hold) {
   CUstream_st* s = resolve(stream);
   const cudaError_t status = enqueue(stream, std::move(work), what);
   if (status != cudaSuccess) return status;
-  if (s->capture) s->capture->collective = true;
-  else flush_everything(s);
+  if (s->capture) {
+    s->capture->collective = true;
+    if (hold) s->capture->holds.push_back(std::move(hold));
+  } else {
+    flush_everything(s);
+  }
   return cudaSuccess;
 }
 
@@ -618,7 +625,8 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
 
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
   if (graph == nullptr) return cudaErrorInvalidValue;
-  *exec = new CUgraphExec_st{std::make_shared<const std::vector<std::function<void()>>>(graph->work), graph->collective};
+  *exec = new CUgraphExec_st{std::make_shared<const std::vector<std::function<void()>>>(graph->work), graph->collective,
+                             graph->holds};
   return cudaSuccess;
 }
 

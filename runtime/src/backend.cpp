@@ -51,8 +51,9 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
     count = cuda::device_count(why);
     if (count == 0 && want_gpu) throw Error("trainer.accelerator is \"gpu\" but no CUDA GPU is available: " + why);
   });
-  const bool everyone_has_one = group.reduce_boolean(count > 0, /*all=*/true);
-  if (!everyone_has_one && group.reduce_boolean(count > 0, /*all=*/false))
+  const int with_gpu = group.count(count > 0);  // ranks that see a GPU
+  const bool everyone_has_one = with_gpu == group.size();
+  if (!everyone_has_one && with_gpu > 0)
     throw AgreedError("some processes of the launch see a GPU and some none: under DDP every process trains on a GPU of "
                       "its own, or (trainer.accelerator \"auto\") every process on the CPU (CUDA_VISIBLE_DEVICES=\"\" "
                       "hides the GPUs)");

@@ -149,9 +149,11 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
   if (const json::Value* d = t.get("devices")) {
     // Lightning's devices=[k] (the GPU with index k) or [k, l, ...] (one process a GPU, DDP);
     // devices=N: N processes (DDP), on the CPU or on GPUs 0..N-1 of each node.
-    bool indices = d->kind == json::Kind::array && !d->items.empty();
-    for (const json::Value& item : indices ? d->items : std::vector<json::Value>{})
-      indices = indices && item.kind == json::Kind::number && item.is_integer && item.integer >= 0 && item.integer < 65536;
+    const bool indices = d->kind == json::Kind::array && !d->items.empty() &&
+                         std::all_of(d->items.begin(), d->items.end(), [](const json::Value& item) {
+                           return item.kind == json::Kind::number && item.is_integer && item.integer >= 0 &&
+                                  item.integer < 65536;
+                         });
     // Lightning's CPU parsing takes "2" as 2 (processes).
     const bool digits = d->kind == json::Kind::string && !d->str.empty() && d->str.size() < 6 &&
                         d->str.find_first_not_of("0123456789") == std::string::npos;

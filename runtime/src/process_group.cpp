@@ -1,8 +1,13 @@
 // The process group over MPI when the program is built with it (LTRT_WITH_MPI), else one process.
 #include "ltrt/process_group.hpp"
 
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
 
@@ -38,6 +43,25 @@ long launcher_value(std::initializer_list<const char*> names) {
   }
   return -1;
 }
+
+#ifdef LTRT_WITH_MPI
+// Waits (a second at most) until whoever reads this process's stdout and stderr pipes (mpirun's
+// proxy) has read what it wrote. MPICH's proxy may act on an MPI_Abort before it drains the pipes
+// of the rank that called it, and the rank's last words, its error, would be lost.
+void let_launcher_read_output() {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  for (const int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) continue;
+    for (int waited_ms = 0; waited_ms < 1000; waited_ms += 5) {
+      int unread = 0;  // bytes in the pipe not read yet (Linux answers FIONREAD on either end)
+      if (ioctl(fd, FIONREAD, &unread) != 0 || unread == 0) break;
+      usleep(5000);
+    }
+  }
+}
+#endif
 }  // namespace
 
 bool ProcessGroup::built_with_mpi() {
@@ -169,7 +193,10 @@ void ProcessGroup::barrier() const {
 
 void ProcessGroup::abort(int exit_code) const {
 #ifdef LTRT_WITH_MPI
-  if (size_ > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  if (size_ > 1) {
+    let_launcher_read_output();
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+  }
 #endif
   std::exit(exit_code);
 }

@@ -285,11 +285,15 @@ class Fit {
                   "training_backward: regenerate it with ltgen");
     init_parameters(model, arena_.data(), rngs_.init);
     const ClassTargets classes{model.num_classes, model.ignore_index, true, model.num_embeddings};
-    train_data_ = load_dataset(config.train, model.input, model.target, rngs_.data, classes);
-    if (config.val.kind != DataSourceKind::none)
-      val_data_ = load_dataset(with_train_vocabulary(config.val, config.train), model.input, model.target, rngs_.data,
-                               classes);
-    if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena_.data());
+    // Agreed before the broadcast: a rank that cannot read its files must not leave the others
+    // sending it weights it never receives.
+    group_.agree_on_failure([&] {
+      train_data_ = load_dataset(config.train, model.input, model.target, rngs_.data, classes);
+      if (config.val.kind != DataSourceKind::none)
+        val_data_ = load_dataset(with_train_vocabulary(config.val, config.train), model.input, model.target,
+                                 rngs_.data, classes);
+      if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena_.data());
+    });
     broadcast_model(group_, model, arena_.data());
     backend_->upload();
     // Under DDP Lightning shuffles the training loader whatever its shuffle says (not when overfitting).

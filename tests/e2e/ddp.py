@@ -340,6 +340,23 @@ def case_table():
             check(len(lines) == 1 and phrase in lines[0], f"expected one message naming {phrase}:\n{err}")
 
     @case
+    def data_error_on_one_rank():
+        """A data file or initial weights that only rank 1 cannot read (its own command line, as
+        an MPMD launch gives it): rank 1 says so and ends every rank before any collective, while
+        rank 0 would otherwise go on to broadcast its weights to a rank that is not listening."""
+        run_args = ["fit", "--init_weights=" + os.path.join(args.work, "init.safetensors"),
+                    "--trainer.default_root_dir=" + os.path.join(args.work, "one_rank_failed")]
+        for extra, phrase in (("--data.train.x=missing.npy", "missing.npy"),
+                              ("--init_weights=" + os.path.join(args.work, "none.safetensors"), "none.safetensors")):
+            launch = ["mpirun", "-n", "1", program("ranks"), *run_args, ":", "-n", "1"]
+            try:
+                rc, out, err = common.run_program(program("ranks"), run_args + [extra], launch=launch, timeout=60)
+            except subprocess.TimeoutExpired:
+                raise common.Failure(f"only rank 1 failed ({phrase}), and the launch hung instead of ending")
+            check(rc != 0 and "error (rank 1 of 2)" in err and phrase in err,
+                  f"rank 1's error must end the launch and be said; exit {rc}:\n{err}")
+
+    @case
     def usage_error_said_once():
         rc, out, err = common.run_program(program("ranks"), ["fit", "--trainer.max_epoch=2"], launch=common.launcher(2),
                                           timeout=60)

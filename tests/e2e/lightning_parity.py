@@ -478,13 +478,14 @@ def refused_by_one_rank(program, weights):
     run_args = ["--init_weights=" + weights, "--trainer.default_root_dir=" + os.path.join(args.work, "refused")]
     launch = ["mpirun", "-n", "1", program, *run_args, ":", "-n", "1", "-env", "LTGEN_CUDA_EMULATOR_DEVICE_MEMORY", "100000"]
     try:
-        rc, _, err = common.run_program(program, run_args, launch=launch, timeout=60)
+        rc, out, err = common.run_program(program, run_args, launch=launch, timeout=60)
     except subprocess.TimeoutExpired:
         raise common.Failure("a rank whose GPU is too small refused it, and the launch hung instead of ending")
     # (MPI_Abort(1) ends the launch; the exit code mpirun reports may be that 1 or the signal that
     # ended the other rank)
     check(rc != 0 and "error (rank 1 of 2): cuda:" in err and "KiB free of" in err,
-          f"a rank whose GPU is too small must end the launch with an error and say why; exit {rc}:\n{err}")
+          f"a rank whose GPU is too small must end the launch with an error and say why; exit {rc}:\n{err}\n"
+          f"(stdout, where mpirun says how a rank ended:)\n{out}")
 
 
 def validates_alike(program):
@@ -515,13 +516,14 @@ def error_after_first_steps(program, weights):
     run_args = ["--init_weights=" + weights, "--trainer.default_root_dir=" + os.path.join(args.work, "thrown")]
     os.environ["DDP_GPU_HOOKS_THROW_AT_STEP"] = "2"
     try:
-        rc, _, err = common.run_program(program, run_args, launch=common.launcher(2), timeout=60)
+        rc, out, err = common.run_program(program, run_args, launch=common.launcher(2), timeout=60)
     except subprocess.TimeoutExpired:
         raise common.Failure("a hook threw under DDP on GPUs, and the launch hung instead of ending")
     finally:
         del os.environ["DDP_GPU_HOOKS_THROW_AT_STEP"]
     check(rc != 0 and "stopped by the test at step 2" in err and "NCCL:" not in err,
-          f"a hook's error at step 2 must end the launch with that error; exit {rc}:\n{err}")
+          f"a hook's error at step 2 must end the launch with that error; exit {rc}:\n{err}\n"
+          f"(stdout, where mpirun says how a rank ended:)\n{out[-3000:]}")
 
 
 def give_cpu_ddp(script, processes):

@@ -141,7 +141,13 @@ def main():
         np.save(os.path.join(work, "x.npy"), rng.standard_normal((N, FEATURES)).astype(np.float32))
         np.save(os.path.join(work, "y.npy"), rng.integers(0, CLASSES, N).astype(np.int64))
     env = dict(os.environ)
-    env.pop("OPENBLAS_CORETYPE", None)  # OpenBLAS's own kernels for this CPU (bench/README.md)
+    env.pop("OPENBLAS_CORETYPE", None)  # OpenBLAS's own kernels for this CPU (bench/README.md),
+    # or those the programs advise where OpenBLAS does not recognise the CPU
+    coretype = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
+                                                            "openblas_coretype.py")],
+                              env=env, stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
     peers = []  # (label, command for max_epochs=E)
     for devices, precision, threads in configs:
         name = f"cpu_bench_{model}_{devices}_{precision.replace('-', '_')}"

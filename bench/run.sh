@@ -46,6 +46,13 @@ env_note="OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-<unset>} OPENBLAS_L2_SIZE=${OPEN
 if [[ "${LTGEN_BENCH_KEEP_OPENBLAS_ENV:-0}" != 1 ]]; then
   unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
   env_note+="; unset for the runs"
+  # ... unless OpenBLAS does not recognise the CPU and would run its generic kernels, as the
+  # generated programs then warn: their advice is followed.
+  coretype=$(python3 "$repo/scripts/openblas_coretype.py")
+  if [[ -n "$coretype" ]]; then
+    export OPENBLAS_CORETYPE="$coretype"
+    env_note+="; OPENBLAS_CORETYPE=$coretype, as OpenBLAS does not recognise this CPU (scripts/openblas_coretype.py)"
+  fi
 fi
 unset OMP_WAIT_POLICY OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS
 

@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install_deps.sh --test
+# An OpenBLAS older than this CPU would run its generic kernels: choose those for the CPU
+# (scripts/openblas_coretype.py says why; the generated programs warn about it themselves).
+coretype=$(python3 scripts/openblas_coretype.py)
+if [[ -n "$coretype" ]]; then
+  echo "test.sh: OpenBLAS does not recognise this CPU: OPENBLAS_CORETYPE=$coretype for the tests"
+  export OPENBLAS_CORETYPE="$coretype"
+fi
 jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLTGEN_VENV="${LTGEN_VENV:-/opt/ltgen/venv}"
 cmake --build build -j "$jobs"

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "ltrt/blas.hpp"
 #include "ltrt/error.hpp"
 #ifdef LTRT_WITH_CUDA
 #include "ltrt/cuda_backend.hpp"
@@ -30,17 +31,22 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
     else if (trainer.precision == "bf16-mixed" || trainer.precision == "16-mixed")
       std::fprintf(log, "Using bfloat16 Automatic Mixed Precision (AMP)\n");
   };
-  const bool want_gpu = trainer.accelerator == "gpu";
-  if (trainer.accelerator == "cpu") {
+  // Training on the CPU: the precision line, Lightning's GPU line where it has one, and a warning
+  // when the BLAS library runs kernels far below this CPU (ltrt/blas.hpp).
+  auto on_cpu = [&](const std::string& gpu_line) {
     say_precision(false);
+    if (!gpu_line.empty()) std::fprintf(log, "%s\n", gpu_line.c_str());
+    const std::string blas = blas_kernels_warning();
+    if (!blas.empty()) std::fprintf(log, "warning: %s\n", blas.c_str());
     return make_cpu_backend(model, host, group);
-  }
+  };
+  const bool want_gpu = trainer.accelerator == "gpu";
+  if (trainer.accelerator == "cpu") return on_cpu("");
   if (model.device_steps == nullptr) {
     if (want_gpu)
       throw Error("trainer.accelerator is \"gpu\" but this program was built without its CUDA backend (CMake found no "
                   "CUDA toolkit, or LTGEN_CUDA was OFF): rebuild it where nvcc is installed");
-    say_precision(false);
-    return make_cpu_backend(model, host, group);  // a CPU-only program: nothing to choose
+    return on_cpu("");  // a CPU-only program: nothing to choose
   }
 #ifdef LTRT_WITH_CUDA
   // Under DDP the ranks choose together (all on GPUs, or with "auto" all on the CPU), and a rank's
@@ -65,11 +71,7 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
                       "): train on GPUs, or give the number of processes (devices " +
                       std::to_string(trainer.device_indices.size()) + ") to train on the CPU");
   }
-  if (!everyone_has_one) {
-    say_precision(false);
-    std::fprintf(log, "GPU available: False (%s), used: False: training on the CPU\n", why.c_str());
-    return make_cpu_backend(model, host, group);
-  }
+  if (!everyone_has_one) return on_cpu("GPU available: False (" + why + "), used: False: training on the CPU");
   // Lightning's parallel_devices[local_rank]: devices=N takes GPUs 0..N-1 of each machine, [k, ...] those.
   const int local_rank = group.local_rank();
   int device = 0;
@@ -96,8 +98,7 @@ std::unique_ptr<Backend> make_backend(const ModelDef& model, Arena& host, const 
 #else
   if (want_gpu)
     throw Error("trainer.accelerator is \"gpu\" but this runtime was compiled without CUDA (LTRT_CUDA was OFF)");
-  say_precision(false);
-  return make_cpu_backend(model, host, group);
+  return on_cpu("");
 #endif
 }
 

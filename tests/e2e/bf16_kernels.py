@@ -23,7 +23,10 @@ out.bin), and compares:
   rounded after each block's part: a flip in a partial sum larger than the total moves the total
   by a step of the partial's; blocks of 64 rows in place of torch's 256 make 40% of dk differ, by
   up to 33 steps, at T=1030); a step is taken at no less than 1/256 of the tensor's largest
-  value, below which sums that cancel (a causal first row's dq) differ in any two orders.
+  value, below which sums that cancel (a causal first row's dq) differ in any two orders. These
+  bounds hold for OpenBLAS's fused (FMA) kernels under ltgen's sgemm, as torch's are fused; its
+  generic Prescott kernels round each product apart, and dq then differs by up to 4 steps at
+  T=1030 (scripts/test.sh chooses the CPU's kernels where OpenBLAS does not recognise it).
 - dropout: the Dropout layer's forward (its mask, from ltgen's generator) and backward, each
   rounded as the graph's to_bf16 node after it and autodiff's gradient rounding do, against
   torch's bfloat16 arithmetic with that mask (Dropout.cpp's _dropout_impl: noise = mask / (1 - p)

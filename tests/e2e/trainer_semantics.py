@@ -145,6 +145,9 @@ SPECS = {
             cb("ModelCheckpoint", every_n_train_steps=7, save_top_k=-1)]},
     },
 }
+# Wide enough that its first Linear calls OpenBLAS's sgemm (ltgen's loops take the small ones).
+SPECS["wide"] = lambda: dict(base_spec("tr_wide"), model=dict(base_spec("tr_wide")["model"], layers=[
+    {"type": "Linear", "out_features": 2048}, {"type": "ReLU"}, {"type": "Linear", "out_features": CLASSES}]))
 for _k in SCHEDULERS:
     SPECS["lr_" + _k] = (lambda k: (lambda: sched_spec(k)))(_k)
 
@@ -206,7 +209,7 @@ class Ctx:
         os.makedirs(self.dir)
         self.root = os.path.join(self.dir, "root")
 
-    def run(self, *args, root=None, ok=True, timeout=120):
+    def run(self, *args, root=None, ok=True, timeout=120, env=None):
         root = root or self.root
         a = list(args)
         if not a or a[0] not in ("fit", "validate", "test", "predict"):
@@ -216,7 +219,7 @@ class Ctx:
         print("$ " + " ".join(cmd))
         t0 = time.time()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
-                              cwd=self.dir)
+                              cwd=self.dir, env=env)
         print(f"  exit {proc.returncode} in {time.time() - t0:.2f}s")
         if ok and proc.returncode != 0:
             print(proc.stdout)
@@ -405,6 +408,28 @@ def case_val_loop(ctx):
     last = rows_with(rows, "val_loss")[-1]
     close(last["val_loss"], loss, 1e-5, "last val_loss")
     close(last["val_acc"], acc, 1e-6, "last val_acc")
+
+
+@case("wide")
+def case_blas_kernels(ctx):
+    """Without OPENBLAS_CORETYPE, the program warns (once, on stderr) exactly when OpenBLAS does not
+    recognise the CPU and runs its generic Prescott kernels, naming the kernels that
+    scripts/openblas_coretype.py picks for the CPU; with those set, it does not."""
+    linked = subprocess.run(["ldd", ctx.program], stdout=subprocess.PIPE, text=True, check=True).stdout
+    check("libopenblas" in linked, f"{ctx.program} does not link OpenBLAS (ldd: {linked.strip()})")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    picker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "openblas_coretype.py")
+    fits = subprocess.run([sys.executable, picker], env=env, stdout=subprocess.PIPE, text=True,
+                          check=True).stdout.strip()
+    print(f"OpenBLAS's kernels for this CPU: {'its own choice' if not fits else 'not recognised, ' + fits}")
+    warned = [line for line in ctx.run("--trainer.max_epochs=1", env=env).stderr.splitlines() if "OPENBLAS" in line]
+    if fits:
+        expect_eq(warned, ["warning: OpenBLAS does not recognise this CPU and runs its generic Prescott kernels (SSE3, "
+                           "no FMA), several times slower than this CPU allows: set OPENBLAS_CORETYPE=" + fits +
+                           " in the environment to run its kernels for this CPU"], "stderr's OpenBLAS lines")
+        env["OPENBLAS_CORETYPE"] = fits
+        warned = [line for line in ctx.run("--trainer.max_epochs=1", env=env).stderr.splitlines() if "OPENBLAS" in line]
+    expect_eq(warned, [], "stderr's OpenBLAS lines with the CPU's kernels")
 
 
 @case("base")

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <initializer_list>
+#include <string>
 
 extern "C" {
 enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
@@ -45,5 +46,11 @@ inline int blas_threads() {
   }();
   return threads;
 }
+
+// Empty, or why the BLAS library runs kernels far slower than this CPU allows and how to fix it:
+// OpenBLAS (DYNAMIC_ARCH) picks its kernels by the CPU's model number when it loads, and a release
+// older than the CPU (Debian 12's 0.3.21 on an Intel family 6 model 207, say) falls back to its
+// generic Prescott kernels. OPENBLAS_CORETYPE chooses them, read only as the library loads.
+std::string blas_kernels_warning();
 
 }  // namespace ltrt

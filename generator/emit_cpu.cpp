@@ -381,6 +381,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   const Value& out = g.value(g.output);
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
   w.line(std::string("m.accuracy = ") + (spec.accuracy ? "true" : "false") + ";  // model.metrics");
+  if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
   w.line("m.num_classes = " + std::to_string(spec.target.num_classes) + ";  // 0: regression targets");
   const auto ignore = spec.loss.args.find("ignore_index");
   w.line("m.ignore_index = " +

@@ -444,12 +444,13 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
     else
       w.line("loss = self.loss(out, y)");
-    w.line(std::string("self.log(\"") + stage + "_loss\", loss)");
+    const std::string log_args = spec.sync_dist ? ", sync_dist=True)" : ")";  // model.log
+    w.line(std::string("self.log(\"") + stage + "_loss\", loss" + log_args);
     if (spec.accuracy) {
       if (spec.target.dtype == DType::i64)
-        w.line(std::string("self.log(\"") + stage + "_acc\", (out.argmax(dim=-1) == y).float().mean())");
+        w.line(std::string("self.log(\"") + stage + "_acc\", (out.argmax(dim=-1) == y).float().mean()" + log_args);
       else
-        w.line(std::string("self.log(\"") + stage + "_acc\", ((out > 0) == (y > 0.5)).float().mean())");
+        w.line(std::string("self.log(\"") + stage + "_acc\", ((out > 0) == (y > 0.5)).float().mean()" + log_args);
     }
     w.line("return loss");
     w.close();

@@ -216,6 +216,9 @@ JsonValue model_schema() {
   metric.set("enum", strings({"accuracy"}));
   metrics.set("items", metric);
   p.set("metrics", metrics);
+  JsonValue log_args = JsonValue::make_object();
+  log_args.set("sync_dist", type_of("boolean"));
+  p.set("log", object(log_args, {}));
   p.set("freeze", name_patterns_schema());
   return object(p, {"inputs", "target", "loss"});
 }

@@ -445,6 +445,12 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       spec.accuracy = true;
     }
   }
+  // model.log: the arguments every self.log call of the LightningModule gets.
+  if (const JsonValue* log = m.get("log"); log && log->kind != Kind::null) {
+    ltrt::ConfigObject l(*log, "model.log");
+    spec.sync_dist = l.boolean("sync_dist", false);
+    l.finish();
+  }
   if (const JsonValue* freeze = m.get("freeze"); freeze && freeze->kind != Kind::null)
     spec.freeze = read_name_patterns(*freeze, "model.freeze", "[\"layers.0.*\"] (torch's parameter names)");
   m.finish();

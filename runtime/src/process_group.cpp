@@ -143,6 +143,35 @@ void ProcessGroup::average(float* data, std::int64_t n) const {
 #endif
 }
 
+// Both reduce onto rank 0 and broadcast, as average does, so that every rank logs, and decides on,
+// the same bits.
+void ProcessGroup::mean(float* data, int n) const {
+  if (size_ == 1) return;
+#ifdef LTRT_WITH_MPI
+  check(MPI_Reduce(rank_ == 0 ? MPI_IN_PLACE : data, rank_ == 0 ? data : nullptr, n, MPI_FLOAT, MPI_SUM, 0,
+                   MPI_COMM_WORLD),
+        "MPI_Reduce (logged values)");
+  for (int i = 0; i < n; ++i) data[i] /= static_cast<float>(size_);  // div_(world_size)
+  check(MPI_Bcast(data, n, MPI_FLOAT, 0, MPI_COMM_WORLD), "MPI_Bcast (logged values)");
+#else
+  (void)data;
+  (void)n;
+#endif
+}
+
+void ProcessGroup::sum(double* data, int n) const {
+  if (size_ == 1) return;
+#ifdef LTRT_WITH_MPI
+  check(MPI_Reduce(rank_ == 0 ? MPI_IN_PLACE : data, rank_ == 0 ? data : nullptr, n, MPI_DOUBLE, MPI_SUM, 0,
+                   MPI_COMM_WORLD),
+        "MPI_Reduce (logged sums)");
+  check(MPI_Bcast(data, n, MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast (logged sums)");
+#else
+  (void)data;
+  (void)n;
+#endif
+}
+
 void ProcessGroup::broadcast(void* data, std::size_t bytes) const {
   if (size_ == 1) return;
 #ifdef LTRT_WITH_MPI

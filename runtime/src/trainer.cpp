@@ -12,7 +12,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <map>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "ltrt/arena.hpp"
@@ -195,6 +198,38 @@ void broadcast_model(const ProcessGroup& group, const ModelDef& model, std::byte
   if (dynamic_cast<const AgreedError*>(&e)) throw AgreedError(message);
   if (dynamic_cast<const RankFatal*>(&e)) throw RankFatal(message);
   throw Error(message);
+}
+
+// An evaluation's logged values, `<prefix>_loss` (and `_acc`), from the backend's sums
+// (Lightning's _ResultMetric.compute: the sum of batch mean x batch size over the sum of batch
+// sizes); nothing when no row was evaluated. With sync_dist under DDP both sums are first
+// averaged over the ranks, strategy.reduce's "mean": divided by the world size, the sum of
+// batch sizes, an integer tensor, with truncation. Without it, Lightning warns (rank 0, once a
+// name) and each rank keeps its own: rank 0's shard is what gets logged. Every rank calls this.
+std::map<std::string, double> epoch_metrics(const ModelDef& model, EvalSums sums, const ProcessGroup& group,
+                                            const std::string& prefix) {
+  if (group.distributed() && model.sync_dist) {
+    double all[3] = {sums.loss, sums.acc, static_cast<double>(sums.rows)};
+    group.sum(all, 3);
+    sums = {all[0] / group.size(), all[1] / group.size(), static_cast<std::int64_t>(all[2]) / group.size()};
+  } else if (group.distributed()) {
+    static std::set<std::string> warned;
+    for (const char* name : {"_loss", "_acc"}) {
+      if (std::string(name) == "_acc" && !model.accuracy) continue;
+      if (!warned.insert(prefix + name).second) continue;
+      std::fprintf(group.rank_zero(stderr),
+                   "PossibleUserWarning: It is recommended to use `self.log('%s%s', ..., sync_dist=True)` when "
+                   "logging on epoch level in distributed setting to accumulate the metric across devices.\n",
+                   prefix.c_str(), name);
+    }
+  }
+  std::map<std::string, double> m;
+  if (sums.rows > 0) {
+    const double rows = static_cast<double>(sums.rows);
+    m[prefix + "_loss"] = static_cast<float>(sums.loss / rows);
+    if (model.accuracy) m[prefix + "_acc"] = static_cast<float>(sums.acc / rows);
+  }
+  return m;
 }
 
 // The results table Lightning prints after validate/test.
@@ -445,6 +480,9 @@ class Fit {
   std::int64_t steps_this_run_ = 0;
   float last_loss_ = 0;
   double last_acc_ = 0;
+  // What self.log made of them: with sync_dist under DDP their average over the ranks.
+  float logged_loss_ = 0;
+  double logged_acc_ = 0;
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.
@@ -719,10 +757,10 @@ void Fit::run_validation(bool sanity) {
   // The batches' weighted sums, read once (on a GPU they are summed on the device).
   const EvalSums sums = backend_->take_eval_sums();
   Metrics m;
-  if (!sanity && sums.rows > 0) {
-    const double rows = static_cast<double>(sums.rows);
-    m = {{"val_loss", static_cast<double>(static_cast<float>(sums.loss / rows))}};
-    if (model_.accuracy) m.push_back({"val_acc", static_cast<double>(static_cast<float>(sums.acc / rows))});
+  if (!sanity) {
+    const std::map<std::string, double> means = epoch_metrics(model_, sums, group_, "val");
+    for (const char* name : {"val_loss", "val_acc"})  // in Lightning's order
+      if (auto it = means.find(name); it != means.end()) m.push_back(*it);
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
   // _EvaluationLoop.on_run_end: the epoch-end hook sees the epoch's metrics, then they are logged.
@@ -874,7 +912,9 @@ void Fit::train_batch(std::int64_t b) {
   }
   // The first step's values enter callback_metrics at once (later steps replace them in place,
   // without allocating), as Lightning's first log adds them.
-  if (!has_loss_) fetch_step_metrics();
+  // With sync_dist under DDP every step's are read at once, on every rank: averaging them is a
+  // collective, which the lazy readers (rank 0's progress bar) cannot start.
+  if (!has_loss_ || (model_.sync_dist && group_.distributed())) fetch_step_metrics();
   has_loss_ = true;
   batch_in_epoch_ = b + 1;
   if (step) {
@@ -901,10 +941,10 @@ void Fit::train_batch(std::int64_t b) {
   if (step && ((batches_that_stepped_ + 1) % t_.log_every_n_steps == 0 || should_stop_)) {
     if (loggers_->enabled()) {
       fetch_step_metrics();
-      train_rows_.push_back({epoch_, batches_that_stepped_, last_loss_, last_acc_, {}});
+      train_rows_.push_back({epoch_, batches_that_stepped_, logged_loss_, logged_acc_, {}});
       if constexpr (user_hooks::any) {
-        logged_metrics_["train_loss"] = last_loss_;
-        if (model_.accuracy) logged_metrics_["train_acc"] = static_cast<float>(last_acc_);
+        logged_metrics_["train_loss"] = logged_loss_;
+        if (model_.accuracy) logged_metrics_["train_acc"] = static_cast<float>(logged_acc_);
         logged_metrics_["epoch"] = static_cast<double>(epoch_);
       }
     }
@@ -913,15 +953,24 @@ void Fit::train_batch(std::int64_t b) {
 
 // The last step's train_loss (and train_acc) into callback_metrics, read from the backend the
 // first time something needs them: the progress bar when it redraws, a log row, a callback or
-// scheduler that reads callback_metrics, validation (it overwrites the outputs), the end of fit.
+// scheduler that reads callback_metrics, validation (it overwrites the outputs), the end of fit;
+// with sync_dist under DDP, right after the step on every rank (train_batch).
 void Fit::fetch_step_metrics() {
   if (!step_metrics_pending_) return;
   step_metrics_pending_ = false;
   if constexpr (!user_hooks::split_step) last_loss_ = backend_->loss();  // split: train_forward returned it
   if (model_.accuracy) backend_->outputs(step_rows_);
   last_acc_ = model_.accuracy ? batch_accuracy(model_, arena_.data(), step_rows_).value() : 0.0;
-  callback_metrics_["train_loss"] = last_loss_;
-  if (model_.accuracy) callback_metrics_["train_acc"] = static_cast<float>(last_acc_);
+  logged_loss_ = last_loss_;
+  logged_acc_ = last_acc_;
+  if (model_.sync_dist && group_.distributed()) {  // Lightning syncs an on_step value as it is logged
+    float values[2] = {last_loss_, static_cast<float>(last_acc_)};
+    group_.mean(values, model_.accuracy ? 2 : 1);
+    logged_loss_ = values[0];
+    logged_acc_ = values[1];
+  }
+  callback_metrics_["train_loss"] = logged_loss_;
+  if (model_.accuracy) callback_metrics_["train_acc"] = static_cast<float>(logged_acc_);
 }
 
 // TrainingEpochLoop.on_advance_end: validation when due, plateau schedulers on
@@ -1064,14 +1113,14 @@ FitResult Fit::run_loops() {
       advance_end(b);
       if (bar.wants_loss(b + 1)) {
         fetch_step_metrics();
-        bar.update(b + 1, last_loss_);
+        bar.update(b + 1, logged_loss_);
       } else {
         bar.advance(b + 1);
       }
     }
     if (bar.enabled() && has_loss_) {
       fetch_step_metrics();
-      bar.set_loss(last_loss_);
+      bar.set_loss(logged_loss_);
     }
     bar.end_epoch();
     flush_train_rows();
@@ -1225,12 +1274,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
       hooks.batch_end(b, backend->eval_loss());
   }
   const std::string prefix = std::string(stage) == "validate" ? "val" : "test";
-  const EvalSums sums = backend->take_eval_sums();
-  if (sums.rows > 0) {
-    const double rows = static_cast<double>(sums.rows);
-    r.metrics[prefix + "_loss"] = static_cast<float>(sums.loss / rows);
-    if (model.accuracy) r.metrics[prefix + "_acc"] = static_cast<float>(sums.acc / rows);
-  }
+  r.metrics = epoch_metrics(model, backend->take_eval_sums(), group, prefix);
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();
   Loggers loggers(t, model, group);

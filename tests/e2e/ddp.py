@@ -102,7 +102,7 @@ def build(work):
         f.write(LATE_HOOKS)
     for name, devices, batch, hooks in (("ranks", 2, B, False), ("single", 1, 2 * B, False),
                                         ("ranks_hooks", 2, B, True), ("single_hooks", 1, 2 * B, True),
-                                        ("best", 2, B, False), ("timer", 2, B, False)):
+                                        ("best", 2, B, False), ("timer", 2, B, False), ("synced", 2, B, False)):
         path = os.path.join(work, name + ".json")
         s = spec(name, devices, batch)
         if hooks:
@@ -113,6 +113,8 @@ def build(work):
                 {"class_path": "ModelCheckpoint",
                  "init_args": {"monitor": "val_loss", "save_top_k": 2, "filename": "best", "mode": "max"}},
                 {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss", "patience": 100}}]
+        if name == "synced":  # self.log(..., sync_dist=True)
+            s["model"]["log"] = {"sync_dist": True}
         if name == "timer":  # trains until max_time, without validation, logs or checkpoints
             s["trainer"].update(max_epochs=1000000, max_time="00:00:00:02", limit_val_batches=0, logger=False,
                                 enable_checkpointing=False)
@@ -210,11 +212,34 @@ def case_table():
                                                              os.path.join(args.work, "val2")], launch=common.launcher(2))
         check(rc == 0, f"validate under mpirun -n 2 exited with {rc}:\n{err}")
         check(out.count("val_loss") == 1, f"expected one results table:\n{out}")
-        rc, out1, err = common.run_program(program("ranks"), ["validate", ckpt, "--trainer.default_root_dir=" +
-                                                              os.path.join(args.work, "val1")])
-        check(rc == 0, f"validate in one process exited with {rc}:\n{err}")
+        rc, out1, err1 = common.run_program(program("ranks"), ["validate", ckpt, "--trainer.default_root_dir=" +
+                                                               os.path.join(args.work, "val1")])
+        check(rc == 0, f"validate in one process exited with {rc}:\n{err1}")
+        check("sync_dist" not in err1, f"a warning about sync_dist in one process:\n{err1}")
         value = lambda text: float(next(l for l in text.splitlines() if "val_loss" in l).split()[-1])
         check(value(out) != value(out1), "rank 0's half gave the whole set's val_loss: the shard was not taken")
+        warning = ("PossibleUserWarning: It is recommended to use `self.log('val_loss', ..., sync_dist=True)` when "
+                   "logging on epoch level in distributed setting to accumulate the metric across devices.")
+        check(err.count(warning) == 1, f"expected Lightning's warning about sync_dist once:\n{err}")
+
+    @case
+    def validate_sync_dist():
+        """With model.log.sync_dist, validate under mpirun logs the mean over both shards: the
+        DistributedSampler's 24 rows (the 23 and the first again), in float64 here; no warning."""
+        ckpt = os.path.join(args.work, "init.safetensors")
+        rc, out, err = common.run_program(program("synced"), ["validate", "--ckpt_path=" + ckpt, "--trainer.default_root_dir=" +
+                                                              os.path.join(args.work, "val_synced")], launch=common.launcher(2))
+        check(rc == 0, f"validate under mpirun -n 2 exited with {rc}:\n{err}")
+        check("sync_dist" not in err, f"a warning about sync_dist with sync_dist on:\n{err}")
+        got = float(next(l for l in out.splitlines() if "val_loss" in l).split()[-1])
+        w = load_file(ckpt)
+        x = np.load(os.path.join(args.work, "vx.npy")).astype(np.float64)
+        y = np.load(os.path.join(args.work, "vy.npy")).astype(np.float64)
+        h = np.tanh(x @ w["layers.0.weight"].T.astype(np.float64) + w["layers.0.bias"])
+        rows = ((h @ w["layers.2.weight"].T.astype(np.float64) + w["layers.2.bias"] - y) ** 2)[:, 0]
+        want = float(np.concatenate([rows, rows[:1]]).mean())
+        check(abs(got - want) <= 1e-5 * abs(want), f"val_loss {got!r}, expected {want!r} (both shards)")
+        print(f"val_loss over both shards {got!r}, float64 {want!r}")
 
     @case
     def hooks_see_averaged_gradients():

@@ -212,6 +212,9 @@ struct ModelDef {
   TensorRef target;   // per-batch target buffer, shape[0] == batch_size
   TensorRef output;   // the model's output of the last step (logits), shape[0] == batch_size
   bool accuracy;      // model.metrics has "accuracy": train_acc, val_acc, test_acc are logged
+  // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
+  // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
+  bool sync_dist = false;
   std::int64_t num_classes;  // int64 class targets must lie in [0, num_classes); 0 for float targets
   std::int64_t ignore_index; // ... or equal this (CrossEntropyLoss skips them)
   std::int64_t num_embeddings;  // int64 inputs (Embedding indices) lie in [0, num_embeddings); 0: float inputs

@@ -72,6 +72,11 @@ class ProcessGroup {
   // broadcast from there (an all-reduce may round differently on different ranks, and replicas
   // that differ by one bit drift apart).
   void average(float* data, std::int64_t n) const;
+  // Lightning's strategy.reduce(value, reduce_op="mean") under gloo, which self.log(...,
+  // sync_dist=True) calls: the ranks' values summed, then divided by the world size.
+  void mean(float* data, int n) const;
+  // The ranks' values summed (Lightning's epoch-level sums: value x batch size, and batch sizes).
+  void sum(double* data, int n) const;
   // Rank 0's bytes into every rank's `data`.
   void broadcast(void* data, std::size_t bytes) const;
   std::string broadcast(const std::string& text) const;

@@ -3,6 +3,7 @@ program, read what it wrote."""
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -57,12 +58,37 @@ def launcher(n):
     return [] if n <= 1 else ["mpirun", "-n", str(n)]
 
 
+def run_ending_all(cmd, timeout, **kwargs):
+    """subprocess.run(cmd, capture_output=True, text=True, timeout=timeout), except that a timeout
+    ends every process the command started, not only the first: mpirun's ranks (MPICH puts each in
+    a session of its own, so they outlive a killed mpirun; a SIGTERM to mpirun ends them) and
+    Lightning's DDP workers (in the command's session, killed with it). Left running, they would
+    slow every later test."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                          **kwargs) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def run_program(program, args, timeout=120, launch=()):
     """Runs the program (after `launch`, e.g. launcher(2)); returns (returncode, stdout, stderr)."""
     cmd = list(launch) + [program] + list(args)
     print("$ " + " ".join(cmd))
     t0 = time.time()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    proc = run_ending_all(cmd, timeout)
     print(f"  exit {proc.returncode} in {time.time() - t0:.2f}s")
     return proc.returncode, proc.stdout, proc.stderr
 

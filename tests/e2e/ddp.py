@@ -293,7 +293,7 @@ def case_table():
                                             "--trainer.default_root_dir=root"] + data
         print("$ " + " ".join(cmd))
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            proc = common.run_ending_all(cmd, 120)
         except subprocess.TimeoutExpired:
             raise Failure("the ranks waited for each other for 120 s: their checkpoint bookkeeping diverged")
         check(proc.returncode == 0, f"exit {proc.returncode}:\n{proc.stderr}")

@@ -346,9 +346,8 @@ def run():
               f"not every rank started:\n{err}")
     if "hooks" in spec:
         give_callback(script, callback)
-    proc = subprocess.run([args.lightning_python, script, "--init_weights", weights,
-                           "--default_root_dir", os.path.join(args.work, "lightning")],
-                          capture_output=True, text=True, cwd=os.getcwd(), timeout=600)
+    proc = common.run_ending_all([args.lightning_python, script, "--init_weights", weights,
+                                  "--default_root_dir", os.path.join(args.work, "lightning")], 600, cwd=os.getcwd())
     check(proc.returncode == 0, f"the Lightning script failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     # What Lightning says of the precision (its warnings on an old alias or on fp16 AMP on the CPU,
     # the AMP line), and torch's warning when a GradScaler skipped every step before the first

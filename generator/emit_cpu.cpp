@@ -382,6 +382,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
   w.line(std::string("m.accuracy = ") + (spec.accuracy ? "true" : "false") + ";  // model.metrics");
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
+  if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");
   w.line("m.num_classes = " + std::to_string(spec.target.num_classes) + ";  // 0: regression targets");
   const auto ignore = spec.loss.args.find("ignore_index");
   w.line("m.ignore_index = " +

@@ -444,7 +444,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
     else
       w.line("loss = self.loss(out, y)");
-    const std::string log_args = spec.sync_dist ? ", sync_dist=True)" : ")";  // model.log
+    // model.log (on_epoch is validation's and test's default already)
+    const bool on_epoch = spec.log_on_epoch && std::string(stage) == "train";
+    const std::string log_args = std::string(on_epoch ? ", on_epoch=True" : "") + (spec.sync_dist ? ", sync_dist=True" : "") + ")";
     w.line(std::string("self.log(\"") + stage + "_loss\", loss" + log_args);
     if (spec.accuracy) {
       if (spec.target.dtype == DType::i64)

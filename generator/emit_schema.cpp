@@ -218,6 +218,7 @@ JsonValue model_schema() {
   p.set("metrics", metrics);
   JsonValue log_args = JsonValue::make_object();
   log_args.set("sync_dist", type_of("boolean"));
+  log_args.set("on_epoch", type_of("boolean"));
   p.set("log", object(log_args, {}));
   p.set("freeze", name_patterns_schema());
   return object(p, {"inputs", "target", "loss"});

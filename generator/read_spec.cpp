@@ -449,6 +449,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
   if (const JsonValue* log = m.get("log"); log && log->kind != Kind::null) {
     ltrt::ConfigObject l(*log, "model.log");
     spec.sync_dist = l.boolean("sync_dist", false);
+    spec.log_on_epoch = l.boolean("on_epoch", false);
     l.finish();
   }
   if (const JsonValue* freeze = m.get("freeze"); freeze && freeze->kind != Kind::null)

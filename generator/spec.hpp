@@ -115,6 +115,7 @@ struct Spec {
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   bool accuracy = false;              // model.metrics: ["accuracy"]
   bool sync_dist = false;             // model.log.sync_dist: logged values averaged over DDP's ranks
+  bool log_on_epoch = false;          // model.log.on_epoch: training values logged per epoch too
   // model.freeze: parameters with requires_grad=False (no gradient, no optimizer step), as a
   // LightningModule's `self.backbone.requires_grad_(False)`.
   NamePatterns freeze;

@@ -413,6 +413,7 @@ class Fit {
   void run_validation(bool sanity);
   void train_batch(std::int64_t b);
   void fetch_step_metrics();
+  Metrics train_epoch_metrics();
   void advance_end(std::int64_t b);
   void advance_end_after_validation(std::int64_t b);
   bool should_check_val(std::int64_t b) const;
@@ -483,6 +484,11 @@ class Fit {
   // What self.log made of them: with sync_dist under DDP their average over the ranks.
   float logged_loss_ = 0;
   double logged_acc_ = 0;
+  // model.log.on_epoch: the step values' names (Lightning forks "train_loss" into
+  // "train_loss_step" and "train_loss_epoch"), and this epoch's sums of value x batch size.
+  const char* step_loss_name_ = model_.log_on_epoch ? "train_loss_step" : "train_loss";
+  const char* step_acc_name_ = model_.log_on_epoch ? "train_acc_step" : "train_acc";
+  EvalSums train_epoch_sums_;
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.
@@ -728,8 +734,8 @@ void Fit::flush_train_rows() {
       loggers_->log(r.logged, r.step, std::nullopt);
       continue;
     }
-    Metrics m = {{"train_loss", static_cast<double>(r.loss)}};
-    if (model_.accuracy) m.push_back({"train_acc", r.acc});
+    Metrics m = {{step_loss_name_, static_cast<double>(r.loss)}};
+    if (model_.accuracy) m.push_back({step_acc_name_, r.acc});
     loggers_->log(m, r.step, r.epoch);
   }
   train_rows_.clear();  // keeps the capacity
@@ -913,8 +919,9 @@ void Fit::train_batch(std::int64_t b) {
   // The first step's values enter callback_metrics at once (later steps replace them in place,
   // without allocating), as Lightning's first log adds them.
   // With sync_dist under DDP every step's are read at once, on every rank: averaging them is a
-  // collective, which the lazy readers (rank 0's progress bar) cannot start.
-  if (!has_loss_ || (model_.sync_dist && group_.distributed())) fetch_step_metrics();
+  // collective, which the lazy readers (rank 0's progress bar) cannot start. With on_epoch every
+  // step's enter the epoch's sums.
+  if (!has_loss_ || (model_.sync_dist && group_.distributed()) || model_.log_on_epoch) fetch_step_metrics();
   has_loss_ = true;
   batch_in_epoch_ = b + 1;
   if (step) {
@@ -943,8 +950,8 @@ void Fit::train_batch(std::int64_t b) {
       fetch_step_metrics();
       train_rows_.push_back({epoch_, batches_that_stepped_, logged_loss_, logged_acc_, {}});
       if constexpr (user_hooks::any) {
-        logged_metrics_["train_loss"] = logged_loss_;
-        if (model_.accuracy) logged_metrics_["train_acc"] = static_cast<float>(logged_acc_);
+        logged_metrics_[step_loss_name_] = logged_loss_;
+        if (model_.accuracy) logged_metrics_[step_acc_name_] = static_cast<float>(logged_acc_);
         logged_metrics_["epoch"] = static_cast<double>(epoch_);
       }
     }
@@ -971,6 +978,32 @@ void Fit::fetch_step_metrics() {
   }
   callback_metrics_["train_loss"] = logged_loss_;
   if (model_.accuracy) callback_metrics_["train_acc"] = static_cast<float>(logged_acc_);
+  if (model_.log_on_epoch) {
+    callback_metrics_[step_loss_name_] = logged_loss_;
+    if (model_.accuracy) callback_metrics_[step_acc_name_] = static_cast<float>(logged_acc_);
+    // _ResultMetric.update: this rank's value (float32) x batch size, before any averaging.
+    train_epoch_sums_.loss += static_cast<double>(last_loss_) * step_rows_;
+    train_epoch_sums_.acc += static_cast<double>(static_cast<float>(last_acc_)) * step_rows_;
+    train_epoch_sums_.rows += step_rows_;
+  }
+}
+
+// model.log.on_epoch at an epoch's end: the epoch's train_loss_epoch (and train_acc_epoch), also
+// callback_metrics' train_loss from now on; with sync_dist averaged over the ranks. Every rank.
+Metrics Fit::train_epoch_metrics() {
+  Metrics logged;
+  if (!model_.log_on_epoch) return logged;
+  fetch_step_metrics();
+  const std::map<std::string, double> means =
+      epoch_metrics(model_, std::exchange(train_epoch_sums_, EvalSums{}), group_, "train");
+  for (const char* name : {"train_loss", "train_acc"}) {
+    const auto it = means.find(name);
+    if (it == means.end()) continue;
+    callback_metrics_[name] = it->second;
+    callback_metrics_[std::string(name) + "_epoch"] = it->second;
+    logged.push_back({std::string(name) + "_epoch", it->second});
+  }
+  return logged;
 }
 
 // TrainingEpochLoop.on_advance_end: validation when due, plateau schedulers on
@@ -1127,10 +1160,20 @@ FitResult Fit::run_loops() {
     // FitLoop.on_advance_end
     ++epochs_processed_;
     epoch_open_ = epoch_started_ = false;
+    // model.log.on_epoch: from here callback_metrics' train_loss is the epoch's (and train_loss_epoch).
+    const Metrics train_epoch = train_epoch_metrics();
     LTRT_CALLBACKS_AND_HOOK(on_train_epoch_end, (trainer_))
     // A restarted epoch's plateau step is left out: Lightning's checkpoints hold no metrics for it.
     if (batch_in_epoch_ == num_train_batches_ && !skip_plateau) step_schedulers("epoch", true);
     flush_train_rows();
+    // ... logged after the epoch-end hooks at the epoch's last step (FitLoop.on_advance_end).
+    if (!train_epoch.empty() && loggers_->enabled()) {
+      loggers_->log(train_epoch, batches_that_stepped_ - 1, epoch_);
+      if constexpr (user_hooks::any) {
+        for (const auto& [k, v] : train_epoch) logged_metrics_[k] = v;
+        logged_metrics_["epoch"] = static_cast<double>(epoch_);
+      }
+    }
     loggers_->save();
     batch_in_epoch_ = 0;
     ++epoch_;

@@ -215,6 +215,9 @@ struct ModelDef {
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;
+  // model.log.on_epoch: training_step's values are logged with on_epoch=True too: each step's as
+  // train_loss_step, each epoch's batch-size weighted mean as train_loss_epoch (train_acc alike).
+  bool log_on_epoch = false;
   std::int64_t num_classes;  // int64 class targets must lie in [0, num_classes); 0 for float targets
   std::int64_t ignore_index; // ... or equal this (CrossEntropyLoss skips them)
   std::int64_t num_embeddings;  // int64 inputs (Embedding indices) lie in [0, num_embeddings); 0: float inputs

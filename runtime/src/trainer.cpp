@@ -200,9 +200,9 @@ void broadcast_model(const ProcessGroup& group, const ModelDef& model, std::byte
   throw Error(message);
 }
 
-// An evaluation's logged values, `<prefix>_loss` (and `_acc`), from the backend's sums
-// (Lightning's _ResultMetric.compute: the sum of batch mean x batch size over the sum of batch
-// sizes); nothing when no row was evaluated. With sync_dist under DDP both sums are first
+// An epoch's logged values, `<prefix>_loss` (and `_acc`), from its sums: an evaluation's, or
+// training's under model.log.on_epoch (Lightning's _ResultMetric.compute: the sum of batch mean x
+// batch size over the sum of batch sizes); nothing when no row was seen. With sync_dist under DDP both sums are first
 // averaged over the ranks, strategy.reduce's "mean": divided by the world size, the sum of
 // batch sizes, an integer tensor, with truncation. Without it, Lightning warns (rank 0, once a
 // name) and each rank keeps its own: rank 0's shard is what gets logged. Every rank calls this.

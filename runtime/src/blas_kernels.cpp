@@ -18,6 +18,7 @@ std::string blas_kernels_warning() {
   // on an Intel Xeon (family 6 model 207) with OpenBLAS 0.3.21: 40 steps of specs/gpt_char.json
   // took 14.8 s, and 4.6 s with its Cooperlake kernels.
   if (core != "Prescott") return "";
+#if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   const char* fits = __builtin_cpu_supports("avx512bf16") ? "Cooperlake"
                      : __builtin_cpu_supports("avx512f")  ? "SkylakeX"
@@ -27,6 +28,9 @@ std::string blas_kernels_warning() {
   return "OpenBLAS does not recognise this CPU and runs its generic Prescott kernels (SSE3, no FMA), several "
          "times slower than this CPU allows: set OPENBLAS_CORETYPE=" + std::string(fits) +
          " in the environment to run its kernels for this CPU";
+#else
+  return "";  // Prescott is an x86 name: nothing to say elsewhere
+#endif
 }
 
 }  // namespace ltrt

@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ltrt/arena.hpp"
@@ -206,22 +207,27 @@ void broadcast_model(const ProcessGroup& group, const ModelDef& model, std::byte
 // averaged over the ranks, strategy.reduce's "mean": divided by the world size, the sum of
 // batch sizes, an integer tensor, with truncation. Without it, Lightning warns (rank 0, once a
 // name) and each rank keeps its own: rank 0's shard is what gets logged. Every rank calls this.
+void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const ProcessGroup& group,
+                        const std::string& prefix) {
+  if (!group.distributed() || model.sync_dist || sums.rows == 0) return;  // only what was logged
+  static std::set<std::string> warned;
+  for (const char* name : {"_loss", "_acc"}) {
+    if (std::string(name) == "_acc" && !model.accuracy) continue;
+    if (!warned.insert(prefix + name).second) continue;
+    std::fprintf(group.rank_zero(stderr),
+                 "PossibleUserWarning: It is recommended to use `self.log('%s%s', ..., sync_dist=True)` when "
+                 "logging on epoch level in distributed setting to accumulate the metric across devices.\n",
+                 prefix.c_str(), name);
+  }
+}
+
 std::map<std::string, double> epoch_metrics(const ModelDef& model, EvalSums sums, const ProcessGroup& group,
                                             const std::string& prefix) {
+  warn_unless_synced(model, sums, group, prefix);
   if (group.distributed() && model.sync_dist) {
     double all[3] = {sums.loss, sums.acc, static_cast<double>(sums.rows)};
     group.sum(all, 3);
     sums = {all[0] / group.size(), all[1] / group.size(), static_cast<std::int64_t>(all[2]) / group.size()};
-  } else if (group.distributed()) {
-    static std::set<std::string> warned;
-    for (const char* name : {"_loss", "_acc"}) {
-      if (std::string(name) == "_acc" && !model.accuracy) continue;
-      if (!warned.insert(prefix + name).second) continue;
-      std::fprintf(group.rank_zero(stderr),
-                   "PossibleUserWarning: It is recommended to use `self.log('%s%s', ..., sync_dist=True)` when "
-                   "logging on epoch level in distributed setting to accumulate the metric across devices.\n",
-                   prefix.c_str(), name);
-    }
   }
   std::map<std::string, double> m;
   if (sums.rows > 0) {
@@ -763,7 +769,9 @@ void Fit::run_validation(bool sanity) {
   // The batches' weighted sums, read once (on a GPU they are summed on the device).
   const EvalSums sums = backend_->take_eval_sums();
   Metrics m;
-  if (!sanity) {
+  if (sanity) {
+    warn_unless_synced(model_, sums, group_, "val");  // Lightning computes (and discards) them too
+  } else {
     const std::map<std::string, double> means = epoch_metrics(model_, sums, group_, "val");
     for (const char* name : {"val_loss", "val_acc"})  // in Lightning's order
       if (auto it = means.find(name); it != means.end()) m.push_back(*it);
@@ -981,9 +989,11 @@ void Fit::fetch_step_metrics() {
   if (model_.log_on_epoch) {
     callback_metrics_[step_loss_name_] = logged_loss_;
     if (model_.accuracy) callback_metrics_[step_acc_name_] = static_cast<float>(logged_acc_);
-    // _ResultMetric.update: this rank's value (float32) x batch size, before any averaging.
-    train_epoch_sums_.loss += static_cast<double>(last_loss_) * step_rows_;
-    train_epoch_sums_.acc += static_cast<double>(static_cast<float>(last_acc_)) * step_rows_;
+    // _ResultMetric.update: this rank's value x batch size, before any averaging, summed in
+    // float32 as its tensor is.
+    const float rows = static_cast<float>(step_rows_);
+    train_epoch_sums_.loss = static_cast<float>(train_epoch_sums_.loss) + last_loss_ * rows;
+    train_epoch_sums_.acc = static_cast<float>(train_epoch_sums_.acc) + static_cast<float>(last_acc_) * rows;
     train_epoch_sums_.rows += step_rows_;
   }
 }

@@ -78,7 +78,10 @@ def run_ending_all(cmd, timeout, **kwargs):
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            proc.communicate()
+            try:  # ranks that outlived it may still hold the pipes: do not wait for them
+                proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
             raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 

@@ -446,7 +446,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       w.line("loss = self.loss(out, y)");
     // model.log (on_epoch is validation's and test's default already)
     const bool on_epoch = spec.log_on_epoch && std::string(stage) == "train";
-    const std::string log_args = std::string(on_epoch ? ", on_epoch=True" : "") + (spec.sync_dist ? ", sync_dist=True" : "") + ")";
+    const std::string log_args =
+        std::string(on_epoch ? ", on_epoch=True" : "") + (spec.sync_dist ? ", sync_dist=True" : "") + ")";
     w.line(std::string("self.log(\"") + stage + "_loss\", loss" + log_args);
     if (spec.accuracy) {
       if (spec.target.dtype == DType::i64)

@@ -30,6 +30,14 @@ void check(int rc, const char* what) {
 }
 // MPI counts are ints: large buffers go in pieces.
 constexpr std::int64_t kChunk = INT_MAX / 8;
+
+// The ranks' n values summed onto rank 0, then rank 0's sums to every rank: every rank logs, and
+// decides on, the same bits (an all-reduce may round differently on different ranks).
+void sum_as_rank_zero_does(int rank, void* data, int n, MPI_Datatype type) {
+  check(MPI_Reduce(rank == 0 ? MPI_IN_PLACE : data, rank == 0 ? data : nullptr, n, type, MPI_SUM, 0, MPI_COMM_WORLD),
+        "MPI_Reduce (logged values)");
+  check(MPI_Bcast(data, n, type, 0, MPI_COMM_WORLD), "MPI_Bcast (logged values)");
+}
 #endif
 
 // A launcher's environment variable holding a count or an index; -1 when unset or not a number.
@@ -143,29 +151,18 @@ void ProcessGroup::average(float* data, std::int64_t n) const {
 #endif
 }
 
-// Both reduce onto rank 0 and broadcast, as average does, so that every rank logs, and decides on,
-// the same bits.
 void ProcessGroup::mean(float* data, int n) const {
   if (size_ == 1) return;
 #ifdef LTRT_WITH_MPI
-  check(MPI_Reduce(rank_ == 0 ? MPI_IN_PLACE : data, rank_ == 0 ? data : nullptr, n, MPI_FLOAT, MPI_SUM, 0,
-                   MPI_COMM_WORLD),
-        "MPI_Reduce (logged values)");
-  for (int i = 0; i < n; ++i) data[i] /= static_cast<float>(size_);  // div_(world_size)
-  check(MPI_Bcast(data, n, MPI_FLOAT, 0, MPI_COMM_WORLD), "MPI_Bcast (logged values)");
-#else
-  (void)data;
-  (void)n;
+  sum_as_rank_zero_does(rank_, data, n, MPI_FLOAT);
 #endif
+  for (int i = 0; i < n; ++i) data[i] /= static_cast<float>(size_);  // div_(world_size)
 }
 
 void ProcessGroup::sum(double* data, int n) const {
   if (size_ == 1) return;
 #ifdef LTRT_WITH_MPI
-  check(MPI_Reduce(rank_ == 0 ? MPI_IN_PLACE : data, rank_ == 0 ? data : nullptr, n, MPI_DOUBLE, MPI_SUM, 0,
-                   MPI_COMM_WORLD),
-        "MPI_Reduce (logged sums)");
-  check(MPI_Bcast(data, n, MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast (logged sums)");
+  sum_as_rank_zero_does(rank_, data, n, MPI_DOUBLE);
 #else
   (void)data;
   (void)n;

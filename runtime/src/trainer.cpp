@@ -201,12 +201,8 @@ void broadcast_model(const ProcessGroup& group, const ModelDef& model, std::byte
   throw Error(message);
 }
 
-// An epoch's logged values, `<prefix>_loss` (and `_acc`), from its sums: an evaluation's, or
-// training's under model.log.on_epoch (Lightning's _ResultMetric.compute: the sum of batch mean x
-// batch size over the sum of batch sizes); nothing when no row was seen. With sync_dist under DDP both sums are first
-// averaged over the ranks, strategy.reduce's "mean": divided by the world size, the sum of
-// batch sizes, an integer tensor, with truncation. Without it, Lightning warns (rank 0, once a
-// name) and each rank keeps its own: rank 0's shard is what gets logged. Every rank calls this.
+// Lightning's warning for epoch-level values logged under DDP without sync_dist (result.py's
+// _get_cache: rank 0, once a name); each rank keeps its own, and rank 0's shard is what gets logged.
 void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const ProcessGroup& group,
                         const std::string& prefix) {
   if (!group.distributed() || model.sync_dist || sums.rows == 0) return;  // only what was logged
@@ -221,6 +217,11 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
   }
 }
 
+// An epoch's logged values, `<prefix>_loss` (and `_acc`), from its sums: an evaluation's, or
+// training's under model.log.on_epoch (Lightning's _ResultMetric.compute: the sum of batch mean x
+// batch size over the sum of batch sizes); nothing when no row was seen. With sync_dist under DDP
+// both sums are first averaged over the ranks, strategy.reduce's "mean": divided by the world
+// size, the sum of batch sizes, an integer tensor, with truncation. Every rank calls this.
 std::map<std::string, double> epoch_metrics(const ModelDef& model, EvalSums sums, const ProcessGroup& group,
                                             const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);

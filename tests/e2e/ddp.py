@@ -227,8 +227,10 @@ def case_table():
         """With model.log.sync_dist, validate under mpirun logs the mean over both shards: the
         DistributedSampler's 24 rows (the 23 and the first again), in float64 here; no warning."""
         ckpt = os.path.join(args.work, "init.safetensors")
-        rc, out, err = common.run_program(program("synced"), ["validate", "--ckpt_path=" + ckpt, "--trainer.default_root_dir=" +
-                                                              os.path.join(args.work, "val_synced")], launch=common.launcher(2))
+        rc, out, err = common.run_program(program("synced"), ["validate", "--ckpt_path=" + ckpt,
+                                                              "--trainer.default_root_dir=" +
+                                                              os.path.join(args.work, "val_synced")],
+                                          launch=common.launcher(2))
         check(rc == 0, f"validate under mpirun -n 2 exited with {rc}:\n{err}")
         check("sync_dist" not in err, f"a warning about sync_dist with sync_dist on:\n{err}")
         got = float(next(l for l in out.splitlines() if "val_loss" in l).split()[-1])

@@ -13,6 +13,7 @@
 #include <ltrt/optimizer.hpp>
 #include <ltrt/python_repr.hpp>
 #include <ltrt/trainer_config.hpp>
+#include <ltrt/weight_averaging.hpp>
 
 #include "check_causal.hpp"
 #include "diagnostics.hpp"
@@ -716,7 +717,22 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   for (const ParamGroupSpec& g : spec.optimizer.param_groups) group_lrs.push_back(g.lr);
   if (group_lrs.empty()) group_lrs.push_back(spec.optimizer.lr);
   spec.trainer = ltrt::read_trainer_config(root, group_lrs, ltrt::optimizer_momentum(optimizer_config(spec.optimizer)));
-  ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing);  // checks trainer.callbacks and max_time
+  // Checks trainer.callbacks and max_time.
+  const ltrt::Callbacks callbacks = ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing);
+  if (const ltrt::WeightAveraging* wa = callbacks.weight_averaging()) {
+    std::string buffer;  // a loss argument torch keeps as a buffer (a list of numbers)
+    for (const auto& [arg, value] : spec.loss.args)
+      if (buffer.empty() && std::holds_alternative<std::vector<double>>(value)) buffer = arg;
+    if (!buffer.empty() && wa->options().rule.ema && wa->options().rule.use_buffers) {
+      const JsonValue* t = root.find("trainer");
+      const JsonValue* list = t ? t->find("callbacks") : nullptr;
+      throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
+                      "EMAWeightAveraging with use_buffers (the default) averages the loss's buffer loss." + buffer +
+                          " too, whose float32 arithmetic can move it by a rounding, and ltgen does not reproduce "
+                          "that yet (see README, 'Not supported yet'): set \"use_buffers\": false in its init_args "
+                          "(BatchNorm's statistics are then copied from the model, not averaged)");
+    }
+  }
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();
   return spec;

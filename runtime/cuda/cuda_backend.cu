@@ -235,6 +235,7 @@ class CudaBackend : public Backend {
     if (copy_) report(cudaStreamDestroy(copy_), "cudaStreamDestroy");
     if (compute_) report(cudaStreamDestroy(compute_), "cudaStreamDestroy");
     if (block_) report(cudaFree(block_), "cudaFree");
+    if (average_block_) report(cudaFree(average_block_), "cudaFree");
   }
 
   std::string device() const override { return name_; }
@@ -377,6 +378,65 @@ class CudaBackend : public Backend {
     current[static_cast<std::size_t>(param)] = true;
   }
 
+  // WeightAveraging's copy: a second device allocation, made only when a spec asks for one (two
+  // copies' room: the copy, and where a swap puts the model's values).
+  void average_reset(const AveragingRule& rule) override {
+    if (!rule.ema)
+      throw Error("WeightAveraging's running mean on the GPU is not supported yet (torch averages there with "
+                  "_foreach_lerp_, whose rounding ltgen does not reproduce yet): use EMAWeightAveraging, or "
+                  "trainer.accelerator \"cpu\" (see README, 'Not supported yet')");
+    average_rule_ = rule;
+    const std::size_t bytes = model_state_bytes(m_);
+    if (average_ == nullptr) {
+      LTRT_CUDA_CHECK(cudaMalloc(&average_block_, 2 * bytes));
+      average_ = static_cast<std::byte*>(average_block_);
+      average_scratch_ = average_ + bytes;
+    }
+    copy_model_state(average_, arena_, true);
+  }
+
+  void average_update(std::int64_t n_averaged) override {
+    if (n_averaged == 0) {  // the first update copies the model
+      copy_model_state(average_, arena_, true);
+      return;
+    }
+    const float decay = static_cast<float>(average_rule_.decay);
+    const float one_minus_decay = static_cast<float>(1.0 - average_rule_.decay);
+    ema_update(ctx_, reinterpret_cast<float*>(average_), reinterpret_cast<const float*>(arena_ + m_.params_offset),
+               m_.num_param_elements, decay, one_minus_decay);
+    for (int k = 0; k < m_.num_state; ++k) {
+      const TensorRef& t = m_.state[k].value;
+      std::byte* copy = average_ + model_state_offset(m_, k);
+      if (!average_rule_.use_buffers) {
+        LTRT_CUDA_CHECK(cudaMemcpyAsync(copy, arena_ + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype),
+                                        cudaMemcpyDeviceToDevice, compute_));
+      } else if (t.dtype == DType::i64) {
+        ema_update(ctx_, reinterpret_cast<std::int64_t*>(copy), reinterpret_cast<const std::int64_t*>(arena_ + t.offset),
+                   t.numel(), decay, one_minus_decay);
+      } else {
+        ema_update(ctx_, reinterpret_cast<float*>(copy), reinterpret_cast<const float*>(arena_ + t.offset), t.numel(),
+                   decay, one_minus_decay);
+      }
+    }
+  }
+
+  void average_swap() override {
+    mark_host_copies(false);  // the hooks' copies of the parameters are the other model's now
+    copy_model_state(average_scratch_, arena_, true);
+    copy_model_state(average_, arena_, false);
+    std::swap(average_, average_scratch_);
+  }
+
+  void average_to_model() override {
+    mark_host_copies(false);
+    copy_model_state(average_, arena_, false);
+  }
+
+  void average_read(std::byte* copy) override {
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(copy, average_, model_state_bytes(m_), cudaMemcpyDeviceToHost, compute_));
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  }
+
   float loss() override {
     check_train_results("loss");
     LTRT_CUDA_CHECK(cudaEventSynchronize(train_loss_ready_));
@@ -510,6 +570,21 @@ class CudaBackend : public Backend {
                    reinterpret_cast<float*>(arena_ + m_.slots_offset), m_.num_param_elements);
   }
 
+  // The model's parameters and state between the device arena and a copy in model_state_bytes'
+  // layout (to_copy: arena -> copy), on the compute stream.
+  void copy_model_state(std::byte* copy, std::byte* arena, bool to_copy) {
+    auto move = [&](std::byte* in_copy, std::byte* in_arena, std::size_t bytes) {
+      if (bytes == 0) return;
+      LTRT_CUDA_CHECK(cudaMemcpyAsync(to_copy ? in_copy : in_arena, to_copy ? in_arena : in_copy, bytes,
+                                      cudaMemcpyDeviceToDevice, compute_));
+    };
+    move(copy, arena + m_.params_offset, static_cast<std::size_t>(m_.num_param_elements) * sizeof(float));
+    for (int k = 0; k < m_.num_state; ++k) {
+      const TensorRef& t = m_.state[k].value;
+      move(copy + model_state_offset(m_, k), arena + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype));
+    }
+  }
+
   void copy_down(std::size_t offset, std::size_t bytes) {
     if (bytes == 0) return;
     LTRT_CUDA_CHECK(cudaMemcpyAsync(host_.data() + offset, arena_ + offset, bytes, cudaMemcpyDeviceToHost, compute_));
@@ -629,6 +704,11 @@ class CudaBackend : public Backend {
   cudaEvent_t found_inf_ready_ = nullptr;
   void* block_ = nullptr;
   std::byte* arena_ = nullptr;
+  // WeightAveraging's averaged model (average_reset), and the room a swap writes the model into.
+  AveragingRule average_rule_;
+  void* average_block_ = nullptr;
+  std::byte* average_ = nullptr;
+  std::byte* average_scratch_ = nullptr;
   StepScalars* scalars_ = nullptr;
   void* clip_scratch_ = nullptr;
   EvalSums* eval_sums_ = nullptr;

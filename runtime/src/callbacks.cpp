@@ -13,6 +13,7 @@
 #include "ltrt/lr_monitor.hpp"
 #include "ltrt/model_checkpoint.hpp"
 #include "ltrt/timer.hpp"
+#include "ltrt/weight_averaging.hpp"
 
 namespace ltrt {
 
@@ -85,10 +86,10 @@ std::string python_str_repr(const std::string& s) {
 namespace {
 
 const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
-                                  "GradientAccumulationScheduler"};
+                                  "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
 const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
-                                "gradient_accumulation_scheduler"};
+                                "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
 const char* const kNotYet[] = {"BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
                                "Checkpoint", "DeviceStatsMonitor",
@@ -99,9 +100,9 @@ const char* const kNotYet[] = {"BackboneFinetuning", "BaseFinetuning", "BasePred
 
 bool is_checkpoint(const Callback& cb) { return dynamic_cast<const ModelCheckpoint*>(&cb) != nullptr; }
 bool is_stateful(const Callback& cb) {
-  // is_overridden("state_dict"): EarlyStopping, ModelCheckpoint and Timer
+  // is_overridden("state_dict"): EarlyStopping, ModelCheckpoint, Timer and the WeightAveragings
   return dynamic_cast<const EarlyStopping*>(&cb) || dynamic_cast<const ModelCheckpoint*>(&cb) ||
-         dynamic_cast<const Timer*>(&cb);
+         dynamic_cast<const Timer*>(&cb) || dynamic_cast<const WeightAveraging*>(&cb);
 }
 
 // The class name of a class_path, or "" when the path is not a lightning callbacks path.
@@ -134,7 +135,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
       if (name == n) e.fail("class_path", "the callback " + name + " is not supported yet (see README, 'Not supported yet')");
     e.fail("class_path", "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
                              " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
-                             "GradientAccumulationScheduler)");
+                             "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -147,6 +148,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "ModelCheckpoint") return ModelCheckpoint::read(init);
   if (name == "LearningRateMonitor") return LearningRateMonitor::read(init);
   if (name == "GradientAccumulationScheduler") return GradientAccumulationScheduler::read(init);
+  if (name == "WeightAveraging" || name == "EMAWeightAveraging") return WeightAveraging::read(init, name == "EMAWeightAveraging");
   return Timer::read(init);
 }
 
@@ -239,6 +241,13 @@ Callbacks Callbacks::read(const json::Value& spec, bool enable_checkpointing) {
     }
   }
 
+  // Lightning would keep an averaged model for each; ltgen's backends keep one.
+  for (std::size_t i = 0, seen = 0; i < cbs.list_.size(); ++i)
+    if (dynamic_cast<const WeightAveraging*>(cbs.list_[i].get()) && ++seen > 1)
+      throw ConfigError(paths[i], pos_of(i),
+                        "more than one WeightAveraging or EMAWeightAveraging callback is not supported yet (see "
+                        "README, 'Not supported yet'): keep one");
+
   // _reorder_callbacks: ModelCheckpoints last, order kept within both groups
   std::vector<std::unique_ptr<Callback>> others, checkpoints;
   for (auto& cb : cbs.list_) (is_checkpoint(*cb) ? checkpoints : others).push_back(std::move(cb));
@@ -261,6 +270,12 @@ void Callbacks::add(std::unique_ptr<Callback> callback) {
 ModelCheckpoint* Callbacks::checkpoint_callback() const {
   for (const auto& cb : list_)
     if (auto* m = dynamic_cast<ModelCheckpoint*>(cb.get())) return m;
+  return nullptr;
+}
+
+WeightAveraging* Callbacks::weight_averaging() const {
+  for (const auto& cb : list_)
+    if (auto* w = dynamic_cast<WeightAveraging*>(cb.get())) return w;
   return nullptr;
 }
 
@@ -333,6 +348,8 @@ LTRT_HOOK(on_train_epoch_start)
 LTRT_HOOK(on_train_batch_start)
 LTRT_HOOK(on_train_batch_end)
 LTRT_HOOK(on_validation_start)
+LTRT_HOOK(on_validation_epoch_start)
+LTRT_HOOK(on_validation_epoch_end)
 LTRT_HOOK(on_validation_end)
 LTRT_HOOK(on_train_epoch_end)
 LTRT_HOOK(on_train_end)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ltrt/arena.hpp"
+#include "ltrt/averaged_model.hpp"
 #include "ltrt/crc32c.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/json.hpp"
@@ -21,6 +22,7 @@ namespace {
 
 constexpr const char* kStatePrefix = "state_dict.";
 constexpr const char* kOptimizerPrefix = "optimizer.";
+constexpr const char* kCurrentPrefix = "current_model_state.";  // WeightAveraging's (Lightning's key)
 
 std::vector<std::int64_t> shape_of(const TensorRef& t) { return std::vector<std::int64_t>(t.shape, t.shape + t.rank); }
 
@@ -215,16 +217,27 @@ std::string spec_difference(const std::string& theirs, const std::string& ours) 
 void save_checkpoint(const std::string& path, const ModelDef& model, const std::byte* arena,
                      const TrainState& state) {
   std::vector<SafeTensorView> views;
-  views.reserve(static_cast<std::size_t>(model.num_params) * (1 + model.num_slots));
-  for (int p = 0; p < model.num_params; ++p) {
-    const ParamDef& param = model.params[p];
-    views.push_back({kStatePrefix + std::string(param.value.name), DType::f32, shape_of(param.value),
-                     arena + param.value.offset});
-  }
-  for (int k = 0; k < model.num_state; ++k) {
-    const TensorRef& ref = model.state[k].value;
-    views.push_back({kStatePrefix + std::string(ref.name), ref.dtype, shape_of(ref), arena + ref.offset});
-  }
+  views.reserve(static_cast<std::size_t>(model.num_params) * (2 + model.num_slots) + 2 * model.num_state);
+  // The model's parameters and buffers under `prefix`, from the arena or from a copy in
+  // model_state_bytes' layout.
+  auto model_views = [&](const char* prefix, const std::byte* copy) {
+    for (int p = 0; p < model.num_params; ++p) {
+      const ParamDef& param = model.params[p];
+      const std::byte* at = copy ? copy + param.flat_index * sizeof(float) : arena + param.value.offset;
+      views.push_back({prefix + std::string(param.value.name), DType::f32, shape_of(param.value), at});
+    }
+    for (int k = 0; k < model.num_state; ++k) {
+      const TensorRef& ref = model.state[k].value;
+      const std::byte* at = copy ? copy + model_state_offset(model, k) : arena + ref.offset;
+      views.push_back({prefix + std::string(ref.name), ref.dtype, shape_of(ref), at});
+    }
+  };
+  const bool averaging = state.averaging && !state.weights_only;
+  if (averaging && state.averaging->values.size() != model_state_bytes(model))
+    throw Error("internal: the averaged model's copy has " + std::to_string(state.averaging->values.size()) +
+                " bytes, the model's state " + std::to_string(model_state_bytes(model)));
+  model_views(kStatePrefix, averaging ? state.averaging->values.data() : nullptr);
+  if (averaging) model_views(kCurrentPrefix, nullptr);
   for (int p = 0; p < model.num_params && !state.weights_only; ++p) {
     const ParamDef& param = model.params[p];
     if (is_frozen(model, param)) continue;  // never stepped: no optimizer state, as torch.optim's
@@ -274,6 +287,8 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     metadata.push_back({"loops", json::write(state.loops)});
     metadata.push_back({"lr_schedulers", json::write(state.lr_schedulers)});
     metadata.push_back({"callbacks", json::write(state.callbacks)});
+    if (averaging)
+      metadata.push_back({"averaging_state", "{\"n_averaged\": " + std::to_string(state.averaging->n_averaged) + "}"});
     if (state.grad_scaler) {  // GradScaler.state_dict()'s keys
       json::Value scaler = json::Value::make_object();
       scaler.set("scale", json::Value::make_number(state.grad_scaler->scale));
@@ -402,6 +417,26 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     const TensorRef& ref = model.state[k].value;
     copy_state_tensor(path, take(kStatePrefix + std::string(ref.name)), ref, arena, false);
   }
+  if (const std::string* text = file.find_metadata("averaging_state")) {
+    // WeightAveraging's: the model's own values beside the averaged state_dict, kept in
+    // model_state_bytes' layout.
+    const json::Value averaging = parse_metadata(path, "averaging_state", *text);
+    const json::Value* n = averaging.find("n_averaged");
+    if (n == nullptr || !n->is_integer || n->integer < 0)
+      throw Error(path + ": __metadata__ 'averaging_state' has no non-negative integer 'n_averaged'");
+    AveragingState current{std::vector<std::byte>(model_state_bytes(model)), n->integer};
+    for (int p = 0; p < model.num_params; ++p) {
+      const ParamDef& param = model.params[p];
+      copy_float_tensor(path, take(kCurrentPrefix + std::string(param.value.name)), shape_of(param.value),
+                        reinterpret_cast<float*>(current.values.data()) + param.flat_index, false);
+    }
+    for (int k = 0; k < model.num_state; ++k) {
+      TensorRef ref = model.state[k].value;
+      ref.offset = model_state_offset(model, k);  // where the copy keeps it
+      copy_state_tensor(path, take(kCurrentPrefix + std::string(ref.name)), ref, current.values.data(), false);
+    }
+    state.averaging = std::move(current);
+  }
   for (const auto& [name, used] : seen) {
     if (!used) throw Error(path + ": unexpected tensor '" + name + "' (not in this model's state)");
   }
@@ -425,8 +460,8 @@ void load_weights(const std::string& path, const ModelDef& model, std::byte* are
     std::string name = t.name;
     if (starts_with(name, kStatePrefix)) {
       name = name.substr(std::strlen(kStatePrefix));
-    } else if (ltgen_checkpoint && starts_with(name, kOptimizerPrefix)) {
-      continue;  // optimizer state of a checkpoint: not weights
+    } else if (ltgen_checkpoint && (starts_with(name, kOptimizerPrefix) || starts_with(name, kCurrentPrefix))) {
+      continue;  // optimizer state of a checkpoint, or WeightAveraging's model beside the averaged one: not weights
     }
     if (!by_param.emplace(name, &t).second) {
       throw Error(path + ": parameter '" + name + "' appears twice (as '" + by_param[name]->name + "' and '" + t.name +

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <utility>
+#include <vector>
 
 #include "ltrt/backend.hpp"
 #include "ltrt/metrics.hpp"
@@ -51,6 +52,22 @@ class CpuBackend : public Backend {
     clip_and_step(model_, host_.data(), clip_val, clip_by_value, optimizer);
   }
   void fetch_for_hooks(int, bool) override {}  // the host arena is where the steps run
+  void average_reset(const AveragingRule& rule) override {
+    rule_ = rule;
+    average_.resize(model_state_bytes(model_));
+    scratch_.resize(average_.size());  // allocated once: swaps and updates allocate nothing
+    gather_model_state(model_, host_.data(), average_.data());
+  }
+  void average_update(std::int64_t n_averaged) override {
+    update_average(model_, average_.data(), host_.data(), rule_, n_averaged);
+  }
+  void average_swap() override {
+    gather_model_state(model_, host_.data(), scratch_.data());
+    scatter_model_state(model_, average_.data(), host_.data());
+    average_.swap(scratch_);
+  }
+  void average_to_model() override { scatter_model_state(model_, average_.data(), host_.data()); }
+  void average_read(std::byte* copy) override { std::copy(average_.begin(), average_.end(), copy); }
 
  private:
   const ModelDef& model_;
@@ -59,6 +76,8 @@ class CpuBackend : public Backend {
   float loss_ = 0;
   float eval_loss_ = 0;
   EvalSums sums_;
+  AveragingRule rule_;
+  std::vector<std::byte> average_, scratch_;  // WeightAveraging's copy of the model, and room for a swap
 };
 
 }  // namespace

@@ -42,6 +42,7 @@
 #include "ltrt/rng.hpp"
 #include "ltrt/safetensors.hpp"
 #include "ltrt/tensorboard_logger.hpp"
+#include "ltrt/weight_averaging.hpp"
 
 namespace fs = std::filesystem;
 
@@ -285,6 +286,16 @@ json::Value callbacks_spec(const FitConfig& config) {
     json::Value trainer = json::Value::make_object();
     for (const auto& [k, v] : t->members)
       if (k != "callbacks") trainer.set(k, v);
+    // ... but not weight averaging, which Lightning keeps.
+    if (const json::Value* list = t->find("callbacks")) {
+      json::Value kept = json::Value::make_array();
+      for (const json::Value& cb : list->is_array() ? list->items : std::vector<json::Value>{*list}) {
+        const json::Value* path = cb.is_object() ? cb.find("class_path") : nullptr;
+        const std::string name = path && path->is_string() ? path->str : "";
+        if (name.size() >= 15 && name.compare(name.size() - 15, 15, "WeightAveraging") == 0) kept.push(cb);
+      }
+      if (!kept.items.empty()) trainer.set("callbacks", kept);
+    }
     spec.set("trainer", trainer);
   }
   return spec;
@@ -551,6 +562,7 @@ void Fit::init_context() {
   c.callback_metrics = &callback_metrics_;
   c.fetch_metrics = [this] { fetch_step_metrics(); };
   c.should_stop = &should_stop_;
+  c.backend = backend_.get();
   c.accumulate_grad_batches = &t_.accumulate_grad_batches;  // read by every batch after the epoch's start
   c.log_dir = loggers_->dir();
   c.default_root_dir = t_.default_root_dir;
@@ -636,6 +648,12 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   // A bare file name (trainer.save_checkpoint("final.safetensors")) is saved in the working directory.
   if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());
   backend_->download();
+  // WeightAveraging.on_save_checkpoint (not for weights-only files): the averaged model is the
+  // state_dict, the model's own values current_model_state.
+  if (const WeightAveraging* wa = callbacks_.weight_averaging(); wa && wa->active() && !weights_only) {
+    s.averaging = AveragingState{std::vector<std::byte>(model_state_bytes(model_)), wa->n_averaged()};
+    backend_->average_read(s.averaging->values.data());
+  }
   ltrt::save_checkpoint(path, model_, arena_.data(), s);
 }
 
@@ -658,6 +676,15 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
   // Lightning restores the model, then calls the Callbacks' on_load_checkpoint (the user's hooks are
   // one more Callback), then restores loops and optimizers (_restore_modules_and_callbacks before
   // restore_training_state): the hook sees the new weights and the counters as they were.
+  // WeightAveraging's comes first: its averaged model takes the state_dict, and the model its own
+  // values from current_model_state when the checkpoint has them.
+  if (WeightAveraging* wa = callbacks_.weight_averaging()) {
+    wa->on_load_checkpoint(context(), s.averaging ? std::optional<std::int64_t>(s.averaging->n_averaged) : std::nullopt);
+    if (s.averaging && wa->active()) {
+      scatter_model_state(model_, s.averaging->values.data(), arena_.data());
+      backend_->upload();
+    }
+  }
   LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
   const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
   if (!unmatched.empty()) std::fprintf(group_.rank_zero(stderr), "warning: %s\n", unmatched.c_str());
@@ -755,7 +782,7 @@ void Fit::run_validation(bool sanity) {
   fetch_step_metrics();  // before evaluation overwrites the step's outputs
   sanity_checking_ = sanity;
   LTRT_CALLBACKS_AND_HOOK(on_validation_start, (trainer_))
-  LTRT_USER_HOOK(*this, on_validation_epoch_start, (trainer_))
+  LTRT_CALLBACKS_AND_HOOK(on_validation_epoch_start, (trainer_))
   const std::int64_t batches = sanity ? (t_.num_sanity_val_steps == -1 ? num_val_batches_
                                                                         : std::min(t_.num_sanity_val_steps, num_val_batches_))
                                       : num_val_batches_;
@@ -778,8 +805,8 @@ void Fit::run_validation(bool sanity) {
       if (auto it = means.find(name); it != means.end()) m.push_back(*it);
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
-  // _EvaluationLoop.on_run_end: the epoch-end hook sees the epoch's metrics, then they are logged.
-  LTRT_USER_HOOK(*this, on_validation_epoch_end, (trainer_))
+  // _EvaluationLoop.on_run_end: the epoch-end hooks see the epoch's metrics, then they are logged.
+  LTRT_CALLBACKS_AND_HOOK(on_validation_epoch_end, (trainer_))
   if (!m.empty()) {
     flush_train_rows();
     loggers_->log(m, batches_that_stepped_, epoch_);

@@ -421,6 +421,9 @@ def run():
         check(int(meta["global_step"]) == int(proc.stdout), f"last: ltgen's is from step {meta['global_step']}, "
               f"Lightning's from step {proc.stdout.strip()}")
 
+    if averaging_callback(spec):
+        compare_averaged_checkpoints(a, averaging_callback(spec))
+        averaging_resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
@@ -552,6 +555,104 @@ def give_callback(script, callback):
     text = text.replace(anchor, anchor + "    overrides.update(callbacks=[Hooks()], enable_progress_bar=False)\n")
     with open(script, "w") as f:
         f.write(text)
+
+
+def averaging_callback(spec):
+    """The class name of the spec's WeightAveraging or EMAWeightAveraging callback, or None."""
+    callbacks = spec.get("trainer", {}).get("callbacks", [])
+    for cb in callbacks if isinstance(callbacks, list) else [callbacks]:
+        name = cb["class_path"].rsplit(".", 1)[-1]
+        if name in ("WeightAveraging", "EMAWeightAveraging"):
+            return name
+    return None
+
+
+def compare_averaged_checkpoints(names, callback):
+    """Every checkpoint of a WeightAveraging fit holds, as Lightning's on_save_checkpoint writes them,
+    the averaged model as its state_dict, the model's own values as current_model_state, the
+    averaged model's n_averaged and the callback's latest_update_step: all Lightning's."""
+    reader = os.path.join(args.work, "read_averaging.py")
+    with open(reader, "w") as f:
+        f.write("import json, sys, torch\n"
+                "from safetensors.torch import load_file\n"
+                "from safetensors import safe_open\n"
+                "def values(d):\n"
+                "    return {k: v.double().flatten().tolist() for k, v in d.items() if not k.startswith('loss.')}\n"
+                "out = []\n"
+                "for ours, theirs in zip(sys.argv[1::2], sys.argv[2::2]):\n"
+                "    c = torch.load(theirs, weights_only=False)\n"
+                "    t = load_file(ours)\n"
+                "    with safe_open(ours, 'pt') as f: meta = f.metadata()\n"
+                "    part = lambda p: {k[len(p):]: v for k, v in t.items() if k.startswith(p)}\n"
+                "    out.append({'ltgen': {'state_dict': values(part('state_dict.')),\n"
+                "                          'current_model_state': values(part('current_model_state.')),\n"
+                "                          'averaging_state': json.loads(meta.get('averaging_state', 'null')),\n"
+                "                          'callbacks': json.loads(meta.get('callbacks', 'null'))},\n"
+                "                'lightning': {'state_dict': values(c['state_dict']),\n"
+                "                              'current_model_state': values(c.get('current_model_state', {})),\n"
+                "                              'averaging_state': {k: int(v) for k, v in c['averaging_state'].items()}\n"
+                "                                                 if 'averaging_state' in c else None,\n"
+                "                              'callbacks': {k: v for k, v in c.get('callbacks', {}).items()\n"
+                "                                            if k.endswith('WeightAveraging')}}})\n"
+                "print(json.dumps(out))\n")
+    root = lambda side: os.path.join(version_dir(os.path.join(args.work, side)), "checkpoints")
+    pairs = []
+    for name in names:
+        pairs += [os.path.join(root("ltgen"), name + ".safetensors"), os.path.join(root("lightning"), name + ".ckpt")]
+    proc = subprocess.run([args.lightning_python, reader] + pairs, capture_output=True, text=True, timeout=300)
+    check(proc.returncode == 0, f"reading the checkpoints failed:\n{proc.stderr[-2000:]}")
+    worst = 0.0
+    for name, both in zip(names, json.loads(proc.stdout)):
+        ours, theirs = both["ltgen"], both["lightning"]
+        check(theirs["current_model_state"], f"Lightning's {name}.ckpt has no current_model_state: not a "
+                                             "WeightAveraging checkpoint")
+        for part in ("state_dict", "current_model_state"):
+            check(sorted(ours[part]) == sorted(theirs[part]),
+                  f"{name}: {part} holds {sorted(ours[part])} in ltgen's, {sorted(theirs[part])} in Lightning's")
+            for key, want in theirs[part].items():
+                for got, v in zip(ours[part][key], want):
+                    rel = abs(got - v) / max(abs(v), 1e-3)
+                    worst = max(worst, rel)
+                    check(rel <= TOL, f"{name}: {part}.{key}: ltgen {got} vs Lightning {v}")
+        check(ours["averaging_state"] == theirs["averaging_state"],
+              f"{name}: averaging_state {ours['averaging_state']} in ltgen's, {theirs['averaging_state']} in Lightning's")
+        check(ours["callbacks"].get(callback) == theirs["callbacks"].get(callback),
+              f"{name}: {callback}'s state {ours['callbacks'].get(callback)} in ltgen's, "
+              f"{theirs['callbacks'].get(callback)} in Lightning's")
+    print(f"{len(names)} checkpoints hold Lightning's averaged and current models (worst relative difference "
+          f"{worst:.2e}), n_averaged and {callback} state")
+
+
+def averaging_resumes_alike(program, weights, uninterrupted, launch):
+    """A WeightAveraging fit stopped after its first epoch and resumed from its last checkpoint logs
+    what the uninterrupted fit logged after that checkpoint, bit for bit, and ends with the same
+    averaged and current models: both travel in the checkpoint."""
+    first, second = os.path.join(args.work, "first_epoch"), os.path.join(args.work, "resumed")
+    rc, _, err = common.run_program(program, ["--init_weights=" + weights, "--trainer.default_root_dir=" + first,
+                                              "--trainer.max_epochs=1"], launch=launch)
+    check(rc == 0, f"the first epoch failed:\n{err}")
+    last = os.path.join(version_dir(first), "checkpoints", "last.safetensors")
+    check(os.path.isfile(last), f"the first epoch wrote no {last}")
+    step = int(common.checkpoint_metadata(last)["global_step"])
+    rc, _, err = common.run_program(program, ["--trainer.default_root_dir=" + second, "--ckpt_path=" + last],
+                                    launch=launch)
+    check(rc == 0, f"the resumed run failed:\n{err}")
+    check("Found current_model_state in the checkpoint" in err + _, f"the resumed run does not say it found "
+          f"current_model_state:\n{err}")
+    after = lambda cells: [(key, value) for key, value in cells if key[1] > step]
+    resumed = after(common.metric_cells(os.path.join(version_dir(second), "metrics.csv")))
+    want = after(uninterrupted)
+    check([k for k, _ in resumed] == [k for k, _ in want],
+          f"the resumed run logged {[k for k, _ in resumed][:6]}..., the uninterrupted one {[k for k, _ in want][:6]}...")
+    for (key, got), (_, value) in zip(resumed, want):
+        check(got == value, f"resumed at step {step}: {key} is {got}, uninterrupted {value}")
+    tensors = lambda root: __import__("safetensors.numpy", fromlist=["load_file"]).load_file(
+        os.path.join(version_dir(root), "checkpoints", "last.safetensors"))
+    a, b = tensors(second), tensors(os.path.join(args.work, "ltgen"))
+    check(sorted(a) == sorted(b), f"the resumed run's last checkpoint holds {sorted(a)}, the uninterrupted's {sorted(b)}")
+    for key in a:
+        check(np.array_equal(a[key], b[key]), f"{key} differs between the resumed and the uninterrupted run's last checkpoint")
+    print(f"resumed at step {step}: the same {len(want)} values and last checkpoint ({len(a)} tensors) as uninterrupted")
 
 
 def compare_grad_scaler(name, json_name, spec_optimizer):

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "ltrt/arena.hpp"
+#include "ltrt/averaged_model.hpp"
 #include "ltrt/grad_scaler.hpp"
 #include "ltrt/model.hpp"
 #include "ltrt/process_group.hpp"
@@ -95,6 +96,20 @@ class Backend {
   // Parameter `param`'s values, or its gradient, in the host arena made the backend's current
   // ones: user hooks read them there (trainer.parameter(), trainer.grad()).
   virtual void fetch_for_hooks(int param, bool gradient) = 0;
+
+  // WeightAveraging's averaged model (torch.optim.swa_utils.AveragedModel, ltrt/averaged_model.hpp):
+  // a copy of the parameters and module state, in model_state_bytes' layout, kept where the steps
+  // run. average_reset makes it, a copy of the model as it is now (AveragedModel(model)'s
+  // deepcopy), and fixes the rule that average_update (update_parameters, n_averaged its count
+  // before the call) then applies. Throws Error for a rule the backend does not reproduce.
+  virtual void average_reset(const AveragingRule& rule) = 0;
+  virtual void average_update(std::int64_t n_averaged) = 0;
+  // The model's values and the copy's exchanged (WeightAveraging._swap_models), or the copy's
+  // written over the model's (_copy_average_to_current).
+  virtual void average_swap() = 0;
+  virtual void average_to_model() = 0;
+  // The copy into host memory (model_state_bytes), for a checkpoint.
+  virtual void average_read(std::byte* copy) = 0;
 
   // "16-mixed" on the GPU: the GradScaler's state after the steps so far (waiting for the last
   // one's verdict, which also settles the optimizer's step count), for a checkpoint; nullopt on a

@@ -1,6 +1,6 @@
 // Lightning's callbacks (lightning.pytorch.callbacks, 2.x) as runtime units:
 // EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer,
-// GradientAccumulationScheduler. The spec lists
+// GradientAccumulationScheduler, WeightAveraging and EMAWeightAveraging. The spec lists
 // them as LightningCLI does:
 //
 //   "trainer": {"callbacks": [{"class_path": "EarlyStopping",
@@ -22,7 +22,8 @@
 //     on_train_epoch_start
 //     per batch: on_train_batch_start, (step; global_step += 1), on_train_batch_end
 //     validation (when it runs at the end of the epoch, inside the epoch loop):
-//       on_validation_start ... on_validation_end
+//       on_validation_start, on_validation_epoch_start, (batches), on_validation_epoch_end,
+//       on_validation_end
 //     on_train_epoch_end     (after the epoch's validation)
 //   on_train_end
 //
@@ -49,6 +50,8 @@
 
 namespace ltrt {
 
+class Backend;
+
 // What a callback sees and may do; the trainer fills it in before each hook.
 struct CallbackContext {
   std::int64_t current_epoch = 0;         // trainer.current_epoch
@@ -72,6 +75,7 @@ struct CallbackContext {
     if (fetch_metrics) fetch_metrics();
     return callback_metrics;
   }
+  Backend* backend = nullptr;             // where the steps run: WeightAveraging keeps its averaged model there
   bool* should_stop = nullptr;            // trainer.should_stop
   // trainer.accumulate_grad_batches (GradientAccumulationScheduler sets it at each epoch's start).
   std::int64_t* accumulate_grad_batches = nullptr;
@@ -137,6 +141,8 @@ class Callback {
   virtual void on_train_batch_start(const CallbackContext&) {}
   virtual void on_train_batch_end(const CallbackContext&) {}
   virtual void on_validation_start(const CallbackContext&) {}
+  virtual void on_validation_epoch_start(const CallbackContext&) {}
+  virtual void on_validation_epoch_end(const CallbackContext&) {}
   virtual void on_validation_end(const CallbackContext&) {}
   virtual void on_train_epoch_end(const CallbackContext&) {}
   virtual void on_train_end(const CallbackContext&) {}
@@ -148,6 +154,7 @@ class EarlyStopping;
 class ModelCheckpoint;
 class LearningRateMonitor;
 class Timer;
+class WeightAveraging;
 
 // Which of the callbacks a hook call reaches: all, or those before / from the first ModelCheckpoint.
 enum class CallbackRange { all, before_checkpoints, checkpoints };
@@ -181,6 +188,8 @@ class Callbacks {
   ModelCheckpoint* checkpoint_callback() const;
   EarlyStopping* early_stopping_callback() const;
   std::vector<ModelCheckpoint*> checkpoint_callbacks() const;
+  // The WeightAveraging or EMAWeightAveraging (at most one), or nullptr.
+  WeightAveraging* weight_averaging() const;
 
   // checkpoint["callbacks"]: {state_key: state} for every callback with a non-empty state.
   json::Value state() const;
@@ -201,6 +210,8 @@ class Callbacks {
   void on_train_batch_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_train_batch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_validation_epoch_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_validation_epoch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_train_epoch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_train_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);

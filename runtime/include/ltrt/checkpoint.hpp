@@ -5,6 +5,9 @@
 //   state_dict.<buffer>          the model's state (ModelDef::state): BatchNorm's running_mean and
 //                                running_var (float32), num_batches_tracked (int64)
 //   optimizer.<param>.<slot>     float32, per optimizer slot ("exp_avg", ...)
+//   current_model_state.<name>   with a WeightAveraging callback (Lightning's on_save_checkpoint):
+//                                the model's own parameters and buffers, while state_dict.* holds
+//                                the averaged model's
 //   __metadata__                 "format": "pt", and JSON text for:
 //     "epoch"           the epoch the checkpoint was saved at the end of
 //                       (Lightning's checkpoint["epoch"]); resuming starts at
@@ -19,6 +22,7 @@
 //     "lr_schedulers"   the scheduler's state, a list of them (one per parameter group) when the
 //                       optimizer has several groups, or null
 //     "callbacks"       {state_key: state} of the callbacks
+//     "averaging_state" {"n_averaged": N}, beside current_model_state.*
 //     "checksum"        "crc32c:XXXXXXXX" over the tensors (names, dtypes, shapes,
 //                       bytes) and the other metadata: loading refuses a file
 //                       whose contents no longer match (a file without one is
@@ -39,6 +43,13 @@
 
 namespace ltrt {
 
+// A WeightAveraging checkpoint's second model (ltrt/weight_averaging.hpp): its parameters and
+// buffers in model_state_bytes' layout, and AveragedModel.n_averaged.
+struct AveragingState {
+  std::vector<std::byte> values;
+  std::int64_t n_averaged = 0;
+};
+
 // Everything of a fit besides the tensors.
 struct TrainState {
   std::int64_t epoch = 0;
@@ -57,6 +68,10 @@ struct TrainState {
   // "16-mixed" on the GPU: the GradScaler's state, as Lightning saves it under "MixedPrecision";
   // absent otherwise (and a resume without it starts a fresh scaler, as Lightning's does).
   std::optional<GradScaler> grad_scaler;
+  // WeightAveraging. Saving: the averaged model, written as state_dict.* while the arena's values
+  // become current_model_state.*. Loading: current_model_state.* when the checkpoint has it (the
+  // arena gets state_dict.*, as Lightning's restore_model loads it before the callbacks' hooks).
+  std::optional<AveragingState> averaging;
 };
 
 // Writes atomically (a reader or a crash never sees half a file).

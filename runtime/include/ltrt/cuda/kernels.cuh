@@ -34,6 +34,13 @@ void clip_gradients(const Context& ctx, float* grad, std::int64_t n, float clip_
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,
                       const AccuracyShape& shape, int n);
 
+// EMAWeightAveraging's update (torch's get_ema_avg_fn) over n elements of the averaged model's
+// copy: decay * average + (1 - decay) * model, each as ltrt/averaged_model.hpp's ema_value.
+void ema_update(const Context& ctx, float* average, const float* model, std::int64_t n, float decay,
+                float one_minus_decay);
+void ema_update(const Context& ctx, std::int64_t* average, const std::int64_t* model, std::int64_t n, float decay,
+                float one_minus_decay);
+
 // The scalars of the next optimizer step, computed as runtime/src/sgd.cpp and adam.cpp compute
 // theirs; `step` is the count after this step (torch's state["step"]), `lrs` and `momentums` each
 // group's lr and SGD momentum or Adam beta1 now (Optimizer::lrs, momentums), `mu_products` NAdam's

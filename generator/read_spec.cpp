@@ -723,9 +723,14 @@ Spec parse_checked(const std::string& path, const std::string& text) {
     std::string buffer;  // a loss argument torch keeps as a buffer (a list of numbers)
     for (const auto& [arg, value] : spec.loss.args)
       if (buffer.empty() && std::holds_alternative<std::vector<double>>(value)) buffer = arg;
+    const JsonValue* t = root.find("trainer");
+    const JsonValue* list = t ? t->find("callbacks") : nullptr;
+    if (!wa->options().rule.ema && spec.trainer.accelerator == "gpu")  // the CUDA backend says so for "auto"
+      throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
+                      "WeightAveraging's running mean on the GPU is not supported yet (torch averages there with "
+                      "_foreach_lerp_, whose rounding ltgen does not reproduce yet; see README, 'Not supported "
+                      "yet'): use EMAWeightAveraging, or trainer.accelerator \"cpu\"");
     if (!buffer.empty() && wa->options().rule.ema && wa->options().rule.use_buffers) {
-      const JsonValue* t = root.find("trainer");
-      const JsonValue* list = t ? t->find("callbacks") : nullptr;
       throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
                       "EMAWeightAveraging with use_buffers (the default) averages the loss's buffer loss." + buffer +
                           " too, whose float32 arithmetic can move it by a rounding, and ltgen does not reproduce "

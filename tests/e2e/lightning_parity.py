@@ -3,7 +3,8 @@ newest from PyPI) it logs the same rows (epoch, step, metric names) with the sam
 generated program, from the same initial weights and data: per-step losses within 1e-4.
 
 With --emulator (the cuda_emulated_lightning_* tests) the program's CUDA steps run on the CUDA
-emulator (tests/cuda/emulator), for what only the GPU program does: "16-mixed", float16 autocast
+emulator (tests/cuda/emulator). A float32 program is compared with Lightning on the CPU. For what
+only the GPU program does, "16-mixed", float16 autocast
 with a GradScaler. Lightning's CPU would run bf16-mixed instead, so the Lightning script is given
 Lightning's own 16-mixed plugin on the CPU, MixedPrecision("16-mixed", "cpu"): torch's CPU
 autocast in float16 (the roundings the GPU program makes) and a GradScaler("cpu"), with the
@@ -344,6 +345,10 @@ def run():
         check(said in err, f"the program does not say it trains its ranks on GPUs ({said!r}):\n{err}")
         check(len(re.findall(r"Initializing distributed: GLOBAL_RANK: \d", err)) == common.processes(spec),
               f"not every rank started:\n{err}")
+    if args.emulator and not fp16 and not gpu_ddp:
+        check("GPU available: True (cuda), used: True: training on" in err,
+              f"the program does not say it trains on the (emulated) GPU:\n{err}")
+        give_cpu(script)  # a float32 GPU program: Lightning's CPU run is its oracle
     if "hooks" in spec:
         give_callback(script, callback)
     proc = common.run_ending_all([args.lightning_python, script, "--init_weights", weights,
@@ -538,6 +543,15 @@ def give_cpu_ddp(script, processes):
     text = text.replace(anchor, anchor + f'    overrides.update(accelerator="cpu", devices={processes})\n')
     with open(script, "w") as f:
         f.write(text)
+
+
+def give_cpu(script):
+    """The Lightning script's Trainer runs on the CPU (its "gpu" would need one)."""
+    with open(script) as f:
+        text = f.read()
+    check(text.count(OVERRIDES) == 1, f"{script} has no line {OVERRIDES.strip()!r} to add the CPU after")
+    with open(script, "w") as f:
+        f.write(text.replace(OVERRIDES, OVERRIDES + '    overrides.update(accelerator="cpu")\n'))
 
 
 def give_callback(script, callback):

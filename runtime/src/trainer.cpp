@@ -385,6 +385,12 @@ class Fit {
       follow_scheduler();
     }
     callbacks_ = Callbacks::read(callbacks_spec(config), t_.enable_checkpointing);
+    // ltgen checks the spec's callbacks so; a command line's --trainer.callbacks is checked here.
+    if (const WeightAveraging* wa = callbacks_.weight_averaging();
+        wa && wa->options().rule.ema && wa->options().rule.use_buffers && model.num_loss_buffers > 0)
+      throw Error(std::string("trainer.callbacks: EMAWeightAveraging with use_buffers (the default) averages the "
+                              "loss's buffer ") + model.loss_buffers[0].name + " too, which ltgen does not reproduce "
+                  "yet: set \"use_buffers\": false in its init_args");
     max_epochs_ = resolve_max_epochs(t_.max_epochs, t_.max_steps);
     train_rows_.reserve(static_cast<std::size_t>(num_train_batches_ / t_.log_every_n_steps + 2));
   }

@@ -12,6 +12,7 @@
 #include "ltrt/gradient_accumulation_scheduler.hpp"
 #include "ltrt/lr_monitor.hpp"
 #include "ltrt/model_checkpoint.hpp"
+#include "ltrt/on_exception_checkpoint.hpp"
 #include "ltrt/timer.hpp"
 #include "ltrt/weight_averaging.hpp"
 
@@ -86,19 +87,24 @@ std::string python_str_repr(const std::string& s) {
 namespace {
 
 const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
-                                  "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging"};
+                                  "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging",
+                                  "OnExceptionCheckpoint"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
 const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
-                                "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging"};
+                                "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging",
+                                "on_exception_checkpoint"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
 const char* const kNotYet[] = {"BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
                                "Checkpoint", "DeviceStatsMonitor",
                                "LambdaCallback", "LearningRateFinder", "ModelPruning", "ModelSummary",
-                               "OnExceptionCheckpoint", "ProgressBar", "RichModelSummary", "RichProgressBar",
+                               "ProgressBar", "RichModelSummary", "RichProgressBar",
                                "SpikeDetection", "StochasticWeightAveraging", "TQDMProgressBar",
                                "ThroughputMonitor", "Callback"};
 
-bool is_checkpoint(const Callback& cb) { return dynamic_cast<const ModelCheckpoint*>(&cb) != nullptr; }
+// isinstance(cb, Checkpoint)
+bool is_checkpoint(const Callback& cb) {
+  return dynamic_cast<const ModelCheckpoint*>(&cb) != nullptr || dynamic_cast<const OnExceptionCheckpoint*>(&cb) != nullptr;
+}
 bool is_stateful(const Callback& cb) {
   // is_overridden("state_dict"): EarlyStopping, ModelCheckpoint, Timer and the WeightAveragings
   return dynamic_cast<const EarlyStopping*>(&cb) || dynamic_cast<const ModelCheckpoint*>(&cb) ||
@@ -135,7 +141,8 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
       if (name == n) e.fail("class_path", "the callback " + name + " is not supported yet (see README, 'Not supported yet')");
     e.fail("class_path", "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
                              " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
-                             "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging)");
+                             "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
+                             "OnExceptionCheckpoint)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -148,6 +155,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "ModelCheckpoint") return ModelCheckpoint::read(init);
   if (name == "LearningRateMonitor") return LearningRateMonitor::read(init);
   if (name == "GradientAccumulationScheduler") return GradientAccumulationScheduler::read(init);
+  if (name == "OnExceptionCheckpoint") return OnExceptionCheckpoint::read(init);
   if (name == "WeightAveraging" || name == "EMAWeightAveraging") return WeightAveraging::read(init, name == "EMAWeightAveraging");
   return Timer::read(init);
 }
@@ -332,8 +340,7 @@ std::string Callbacks::unmatched_state_warning(const json::Value& states) const 
 
 bool Callbacks::in_range(const Callback& cb, CallbackRange range) {
   if (range == CallbackRange::all) return true;
-  const bool checkpoint = dynamic_cast<const ModelCheckpoint*>(&cb) != nullptr;
-  return checkpoint == (range == CallbackRange::checkpoints);
+  return is_checkpoint(cb) == (range == CallbackRange::checkpoints);
 }
 
 #define LTRT_HOOK(name)                                                   \
@@ -358,6 +365,10 @@ LTRT_HOOK(on_train_end)
 void Callbacks::on_exception(const CallbackContext& ctx, const std::exception& exception, CallbackRange range) {
   for (const auto& cb : list_)
     if (in_range(*cb, range)) cb->on_exception(ctx, exception);
+}
+
+void Callbacks::teardown(const CallbackContext& ctx) {
+  for (const auto& cb : list_) cb->teardown(ctx);
 }
 
 }  // namespace ltrt

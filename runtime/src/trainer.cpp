@@ -1228,6 +1228,7 @@ FitResult Fit::run_loops() {
   flush_train_rows();
   loggers_->save();
   LTRT_USER_HOOK(*this, on_fit_end, (trainer_))
+  callbacks_.teardown(context());  // _call_teardown_hook, after a fit that ended normally
 
   result.current_epoch = epoch_;
   result.global_step = global_step_;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """hooks_<case>: user hooks files (spec "hooks") end to end.
 
-  hooks_test.py --ltgen PATH --work DIR --case order|stop|throw|throw_save|groups_lr|resume|resume_lr
+  hooks_test.py --ltgen PATH --work DIR --case order|stop|throw|throw_save|throw_on_exception_checkpoint|groups_lr|
+                                               resume|resume_lr
 
 order: every hook prints a line; a fit with a sanity check, validation, gradient accumulation and
 the default ModelCheckpoint, then `test --ckpt_path=last`, must call them in Lightning 2.x's order,
@@ -10,7 +11,8 @@ automatic.py's closure, evaluation_loop) and trainer/call.py, with the user's ho
 Callback ahead of the ModelCheckpoint (hooks_lightning_order.py records the same run in real
 Lightning and checks it against these lists). stop: should_stop set in on_train_batch_end stops fit as
 Lightning does (validation still runs, the epoch ends, fit stops). throw: a hook that throws runs
-on_exception, the program exits 1 naming the hook, and the last checkpoint stays loadable.
+on_exception, the program exits 1 naming the hook, and the last checkpoint stays loadable
+(throw_save, throw_on_exception_checkpoint: the checkpoints saved on the exception).
 groups_lr: a hook reads and sets one parameter group's learning rate; the scheduler's next steps
 build on it as torch's do (a frozen parameter, model.freeze, has no gradient for hooks). resume:
 a fit resumed from a mid-epoch checkpoint calls Lightning's hooks (no sanity check, no second
@@ -308,6 +310,35 @@ def case_throw_save(program, work, ltgen):
     check(rc == 0, f"resuming from the checkpoint saved on the exception failed ({rc}): {err}")
 
 
+def case_throw_on_exception_checkpoint(program, work, ltgen):
+    """throw.json's hooks with OnExceptionCheckpoint(dirpath="crash") and no ModelCheckpoint (Lightning
+    2.6 adds no default one beside a Checkpoint callback): the user's on_exception runs first (the
+    hooks are one more Callback ahead of the Checkpoints), then the state fit raised in is saved as
+    crash/on_exception.safetensors, which a resume starts from; a fit that ends normally removes it
+    (the callback's teardown)."""
+    saved = os.path.join("crash", "on_exception.safetensors")
+    os.makedirs("crash")
+    with open(saved, "w") as f:
+        f.write("left by an earlier run")
+    rc, out, err = common.run_program(program, ["fit", "--trainer.max_epochs=1"])
+    check(rc == 0, f"one epoch (no exception) exited with {rc}: {err}")
+    check(not os.path.exists(saved), f"a fit that ended normally left {saved}")
+    check(not os.path.exists(os.path.join("lightning_logs", "version_0", "checkpoints")),
+          "a ModelCheckpoint was added beside the OnExceptionCheckpoint")
+    rc, out, err = common.run_program(program, ["fit"])
+    check(rc == 1, f"a hook that throws must end the program with exit 1, got {rc}")
+    compare(hook_lines(out), ["on_exception epoch=1: loss exploded at epoch 1", "save epoch=1 step=8"],
+            "the save on the exception")
+    check(err.strip().endswith("hooks_throw_on_exception_checkpoint: error: hook on_train_epoch_end threw: loss "
+                               "exploded at epoch 1"), f"stderr is\n{err}")
+    meta = common.checkpoint_metadata(saved)
+    check((meta["epoch"], meta["global_step"]) == ("1", "8"), f"{saved} is of epoch {meta['epoch']}, step "
+                                                               f"{meta['global_step']}: expected 1, 8")
+    rc, out, err = common.run_program(program, ["fit", "--ckpt_path=" + saved, "--trainer.max_epochs=2"])
+    check(rc == 0, f"resuming from the checkpoint saved on the exception failed ({rc}): {err}")
+    check(not os.path.exists(saved), f"the resumed fit, which ended normally, left {saved}")
+
+
 def case_groups_lr(program, work, ltgen):
     rc, out, err = common.run_program(program, ["fit"])
     check(rc == 0, f"fit exited with {rc}: {err}")
@@ -364,7 +395,7 @@ def case_resume_lr(program, work, ltgen):
 
 
 CASES = {"order": case_order, "resume": case_resume, "resume_lr": case_resume_lr, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
-         "groups_lr": case_groups_lr}
+         "throw_on_exception_checkpoint": case_throw_on_exception_checkpoint, "groups_lr": case_groups_lr}
 
 
 def main():

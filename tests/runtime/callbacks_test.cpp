@@ -16,6 +16,7 @@
 #include "ltrt/lr_monitor.hpp"
 #include "ltrt/model_checkpoint.hpp"
 #include "ltrt/timer.hpp"
+#include "ltrt/weight_averaging.hpp"
 
 namespace {
 
@@ -65,6 +66,26 @@ TEST(Callbacks, ClassPathsAndLightningsOrder) {
   EXPECT_EQ(cbs.early_stopping_callback()->options().patience, 3);
   // A single object instead of a list, as Trainer(callbacks=cb) takes it.
   EXPECT_EQ(names(read(R"({"trainer": {"callbacks": {"class_path": "Timer"}}})")), "Timer,ModelCheckpoint");
+}
+
+TEST(Callbacks, OnExceptionCheckpointIsACheckpointCallback) {
+  // Ordered with the ModelCheckpoints, in spec order; no default ModelCheckpoint beside it (Lightning's
+  // checkpoint_callbacks are every Checkpoint); refused without checkpointing.
+  const auto cbs = read(R"({"trainer": {"callbacks": [
+      {"class_path": "lightning.pytorch.callbacks.OnExceptionCheckpoint", "init_args": {"dirpath": "crash"}},
+      {"class_path": "EMAWeightAveraging", "init_args": {"decay": 0.9}}]}})");
+  EXPECT_EQ(names(cbs), "EMAWeightAveraging,OnExceptionCheckpoint");
+  EXPECT_EQ(cbs.checkpoint_callback(), nullptr);
+  EXPECT_NE(cbs.weight_averaging(), nullptr);
+  EXPECT_EQ(names(read(R"({"trainer": {"callbacks": [{"class_path": "OnExceptionCheckpoint",
+      "init_args": {"dirpath": "a", "filename": "x"}}, {"class_path": "ModelCheckpoint"}, {"class_path": "Timer"}]}})")),
+            "Timer,OnExceptionCheckpoint,ModelCheckpoint");
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "OnExceptionCheckpoint", "init_args": {"dirpath": "a"}}]}})",
+                     false).find("Trainer was configured with `enable_checkpointing=False`"), std::string::npos);
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "OnExceptionCheckpoint"}]}})").find("dirpath"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "OnExceptionCheckpoint",
+      "init_args": {"dirpath": "a", "filename": ""}}]}})").find("The filename cannot be empty"), std::string::npos);
 }
 
 TEST(Callbacks, ErrorsNameThePathWithDidYouMean) {

@@ -31,9 +31,9 @@
 // ctx.sanity_checking = true (the callbacks skip their work then).
 //
 // The list is in Lightning's order (_CallbackConnector._reorder_callbacks):
-// the spec's callbacks in spec order, the ModelCheckpoints moved to the end
-// (spec order among them), so that a checkpoint saved in a hook holds the
-// other callbacks' state of that same hook.
+// the spec's callbacks in spec order, the Checkpoint callbacks (ModelCheckpoint,
+// OnExceptionCheckpoint) moved to the end (spec order among them), so that a
+// checkpoint saved in a hook holds the other callbacks' state of that same hook.
 #pragma once
 
 #include <cstdint>
@@ -148,6 +148,8 @@ class Callback {
   virtual void on_train_end(const CallbackContext&) {}
   // Fit raised `exception` (Lightning's _call_and_handle_interrupt); the program then ends with it.
   virtual void on_exception(const CallbackContext&, const std::exception&) {}
+  // teardown(stage="fit"): after a fit that ended normally (after on_fit_end).
+  virtual void teardown(const CallbackContext&) {}
 };
 
 class EarlyStopping;
@@ -156,7 +158,7 @@ class LearningRateMonitor;
 class Timer;
 class WeightAveraging;
 
-// Which of the callbacks a hook call reaches: all, or those before / from the first ModelCheckpoint.
+// Which of the callbacks a hook call reaches: all, or those before / from the first Checkpoint callback.
 enum class CallbackRange { all, before_checkpoints, checkpoints };
 
 // trainer.callbacks: the spec's callbacks in Lightning's order.
@@ -217,6 +219,7 @@ class Callbacks {
   void on_train_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_exception(const CallbackContext& ctx, const std::exception& exception,
                     CallbackRange range = CallbackRange::all);
+  void teardown(const CallbackContext& ctx);
 
  private:
   static bool in_range(const Callback& cb, CallbackRange range);

@@ -17,7 +17,7 @@ OnExceptionCheckpoint::OnExceptionCheckpoint(std::string dirpath, std::string fi
 
 std::unique_ptr<OnExceptionCheckpoint> OnExceptionCheckpoint::read(ConfigObject& a) {
   const json::Value& dirpath = a.require("dirpath");
-  if (!dirpath.is_string() || dirpath.str.empty())
+  if (!dirpath.is_string())  // "" is the working directory, as os.path.join makes it
     a.fail("dirpath", "expected the folder to save the checkpoint in (a string), got " + describe(dirpath));
   const std::string filename = a.string("filename", "on_exception");
   if (filename.empty()) a.fail("filename", "The filename cannot be empty");

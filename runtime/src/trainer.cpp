@@ -385,17 +385,15 @@ class Fit {
       follow_scheduler();
     }
     callbacks_ = Callbacks::read(callbacks_spec(config), t_.enable_checkpointing);
-    // ltgen checks the spec's callbacks so; a command line's --trainer.callbacks is checked here.
-    if (const WeightAveraging* wa = callbacks_.weight_averaging();
-        wa && wa->options().rule.ema && wa->options().rule.use_buffers && model.num_loss_buffers > 0)
-      throw Error(std::string("trainer.callbacks: EMAWeightAveraging with use_buffers (the default) averages the "
-                              "loss's buffer ") + model.loss_buffers[0].name + " too, which ltgen does not reproduce "
-                  "yet: set \"use_buffers\": false in its init_args");
+    if (const WeightAveraging* wa = callbacks_.weight_averaging()) check_averaging(*wa);
     max_epochs_ = resolve_max_epochs(t_.max_epochs, t_.max_steps);
     train_rows_.reserve(static_cast<std::size_t>(num_train_batches_ / t_.log_every_n_steps + 2));
   }
 
   FitResult run();
+  // What of a WeightAveraging callback only the program can check (where the steps run), and what
+  // ltgen checks in the spec, for a command line's --trainer.callbacks; before fit starts.
+  void check_averaging(const WeightAveraging& wa) const;
 
   // LTRT_USER_HOOK's bracket: the Trainer a hook sees is refreshed before it, read back after it.
   void begin_hook(const char* name);
@@ -523,6 +521,28 @@ class Fit {
   bool in_save_hook_ = false;          // inside on_save_checkpoint (saving from there would recurse)
   bool buffers_due_ = true;            // DDP: the next forward takes rank 0's buffers first
 };
+
+void Fit::check_averaging(const WeightAveraging& wa) const {
+  const WeightAveraging::Options& o = wa.options();
+  const std::string where = backend_->device();  // "cpu", or "cuda:0 (NVIDIA H200)"
+  const bool on_gpu = where != "cpu";
+  if (!o.device.empty()) {
+    const bool same = on_gpu ? o.device == "cuda" || where.compare(0, o.device.size() + 1, o.device + " ") == 0
+                             : o.device == "cpu";
+    if (!same)
+      throw Error("trainer.callbacks: " + std::string(wa.class_name()) + "'s device \"" + o.device +
+                  "\" is not where the steps run (" + where + "): an averaged model elsewhere is not supported yet; "
+                  "leave device out");
+  }
+  if (!o.ema && on_gpu)
+    throw Error("trainer.callbacks: WeightAveraging's running mean on the GPU is not supported yet (torch averages "
+                "there with _foreach_lerp_, whose rounding ltgen does not reproduce yet): use EMAWeightAveraging, or "
+                "trainer.accelerator \"cpu\"");
+  if (o.ema && o.rule.use_buffers && model_.num_loss_buffers > 0)
+    throw Error(std::string("trainer.callbacks: EMAWeightAveraging with use_buffers (the default) averages the "
+                            "loss's buffer ") + model_.loss_buffers[0].name + " too, which ltgen does not reproduce "
+                "yet: set \"use_buffers\": false in its init_args");
+}
 
 Trainer::Access Fit::hook_access() {
   Trainer::Access a;

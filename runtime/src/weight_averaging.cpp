@@ -33,13 +33,18 @@ std::unique_ptr<WeightAveraging> WeightAveraging::read(ConfigObject& a, bool ema
   Options o;
   o.ema = ema;
   o.rule.ema = ema;
-  // device=None: the averaged model stays on the model's device, where ltgen keeps it.
-  if (const json::Value* device = a.get("device"); device && !device->is_null())
-    a.fail("device", "another device for the averaged model is not supported yet (see README, 'Not supported yet'): "
-                     "leave it out, and the copy stays where the steps run");
+  // device=None: the averaged model stays on the model's device, where ltgen keeps it; the trainer
+  // checks that a device named is that one (Fit's constructor, which knows where the steps run).
+  if (const json::Value* device = a.get("device"); device && !device->is_null()) {
+    if (!device->is_string() || device->str.empty())
+      a.fail("device", "expected a device name (\"cpu\", \"cuda\", \"cuda:0\") or null, got " + describe(*device));
+    o.device = device->str;
+  }
   o.rule.use_buffers = a.boolean("use_buffers", true);
-  a.not_yet("avg_fn", "a Python averaging function");
-  a.not_yet("multi_avg_fn", "a Python averaging function");
+  if (!ema) {  // EMAWeightAveraging passes its own avg_fn: Lightning refuses these there
+    a.not_yet("avg_fn", "a Python averaging function");
+    a.not_yet("multi_avg_fn", "a Python averaging function");
+  }
   if (ema) {
     if (const json::Value* decay = a.get("decay")) {
       if (!decay->is_number()) a.fail("decay", "expected a number in [0, 1], got " + describe(*decay));

@@ -429,6 +429,8 @@ def run():
     if averaging_callback(spec):
         compare_averaged_checkpoints(a, averaging_callback(spec))
         averaging_resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
+        if not args.emulator and common.processes(spec) == 1:
+            elsewhere_is_refused(program, weights)
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
@@ -667,6 +669,25 @@ def averaging_resumes_alike(program, weights, uninterrupted, launch):
     for key in a:
         check(np.array_equal(a[key], b[key]), f"{key} differs between the resumed and the uninterrupted run's last checkpoint")
     print(f"resumed at step {step}: the same {len(want)} values and last checkpoint ({len(a)} tensors) as uninterrupted")
+
+
+def elsewhere_is_refused(program, weights):
+    """An averaged model on another device than the steps' (a command line's callbacks) is refused
+    before fit starts, with the reason; on the steps' own it trains."""
+    for device, ok in (("cuda", False), ("cpu", True)):
+        root = os.path.join(args.work, "device_" + device)
+        callbacks = json.dumps([{"class_path": "EMAWeightAveraging", "init_args": {"device": device,
+                                                                                   "use_buffers": False}}])
+        rc, _, err = common.run_program(program, ["--init_weights=" + weights, "--trainer.default_root_dir=" + root,
+                                                  "--trainer.max_epochs=1", "--trainer.callbacks=" + callbacks])
+        if ok:
+            check(rc == 0, f"EMAWeightAveraging(device=\"cpu\") on the CPU failed:\n{err}")
+        else:
+            check(rc == 1 and 'device "cuda" is not where the steps run (cpu)' in err,
+                  f"EMAWeightAveraging(device=\"cuda\") on the CPU: exit {rc}, stderr:\n{err}")
+            check(not os.path.exists(os.path.join(root, "lightning_logs", "version_0", "checkpoints")),
+                  "the refused fit wrote checkpoints")
+    print("an averaged model on another device is refused before fit, on the steps' own it trains")
 
 
 def compare_grad_scaler(name, json_name, spec_optimizer):

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "ltrt/averaged_model.hpp"
@@ -41,6 +42,7 @@ class WeightAveraging : public Callback {
     std::int64_t update_every_n_steps = 1;                 // EMA
     std::optional<std::int64_t> update_starting_at_step;   // EMA
     std::optional<std::int64_t> update_starting_at_epoch;  // EMA
+    std::string device;  // AveragedModel's device: "" (None: the model's), or one that must be the model's
   };
   explicit WeightAveraging(Options o);
   // The init_args of either class (ema: EMAWeightAveraging's); ConfigError with the key's path.

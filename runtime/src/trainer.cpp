@@ -1357,12 +1357,25 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   }
 }
 
+// Outside fit Lightning still restores the callbacks from a checkpoint (restore_callbacks), and
+// WeightAveraging.on_load_checkpoint, without an averaged model then, warns; the weights loaded are
+// the checkpoint's state_dict, its averaged model.
+void warn_averaging_outside_fit(const FitConfig& config) {
+  if (config.ckpt_path.empty() || !Callbacks::read(callbacks_spec(config), true).weight_averaging()) return;
+  std::fprintf(ProcessGroup::world().rank_zero(stderr),
+               "UserWarning: You're using the WeightAveraging callback, but loading a checkpoint outside the 'fit' "
+               "stage. The WeightAveraging state cannot be restored. If you're using the checkpoint for prediction "
+               "or testing, you can ignore this warning. To disable the warning, remove the WeightAveraging "
+               "callback.\n");
+}
+
 EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfig& config, std::FILE* out,
                          const char* stage, const Dataset& data, const BatchCount& limit, Arena& arena, Rngs& rngs) {
   const TrainerConfig t = effective(config.trainer);
   if (!config.ckpt_path.empty()) {
     ProcessGroup::world().agree_on_failure([&] { load_weights(config.ckpt_path, model, arena.data()); });
     LTRT_USER_HOOK(hooks, on_load_checkpoint, (hooks.trainer))
+    warn_averaging_outside_fit(config);
   }
   const ProcessGroup& group = ProcessGroup::world();
   const std::unique_ptr<Backend> backend = make_backend(model, arena, t, group.rank_zero(stderr), group);
@@ -1503,7 +1516,10 @@ std::string predict_text(const ModelDef& model, const FitConfig& config, const T
     vocabulary = checkpoint_vocabulary(file);
   }
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
-  if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
+  if (!config.ckpt_path.empty()) {
+    load_weights(config.ckpt_path, model, arena.data());
+    warn_averaging_outside_fit(config);
+  }
   if (vocabulary.empty()) {
     if (config.train.kind != DataSourceKind::text)
       throw Error("predict with a prompt needs the vocabulary of a text corpus: the spec's data.train source");
@@ -1536,7 +1552,10 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   const Dataset data = load_dataset(with_train_vocabulary(config.predict, config.train), model.input, model.target, rngs.data,
                                     ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
-  if (!config.ckpt_path.empty()) load_weights(config.ckpt_path, model, arena.data());
+  if (!config.ckpt_path.empty()) {
+    load_weights(config.ckpt_path, model, arena.data());
+    warn_averaging_outside_fit(config);
+  }
   const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr, ProcessGroup::world());
   backend->upload();
   DataLoader loader(data, model.data.batch_size, false, false);

@@ -431,6 +431,9 @@ def run():
         averaging_resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
         if not args.emulator and common.processes(spec) == 1:
             elsewhere_is_refused(program, weights)
+            # Epoch-end updates come between an epoch's validation and a checkpoint saved at its end.
+            if not averaging_updates_at_epoch_end(spec):
+                validates_averaged(program, ours)
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
@@ -583,6 +586,12 @@ def averaging_callback(spec):
     return None
 
 
+def averaging_updates_at_epoch_end(spec):
+    callbacks = spec["trainer"]["callbacks"]
+    return any(cb.get("init_args", {}).get("update_starting_at_epoch") is not None
+               for cb in (callbacks if isinstance(callbacks, list) else [callbacks]))
+
+
 def compare_averaged_checkpoints(names, callback):
     """Every checkpoint of a WeightAveraging fit holds, as Lightning's on_save_checkpoint writes them,
     the averaged model as its state_dict, the model's own values as current_model_state, the
@@ -669,6 +678,31 @@ def averaging_resumes_alike(program, weights, uninterrupted, launch):
     for key in a:
         check(np.array_equal(a[key], b[key]), f"{key} differs between the resumed and the uninterrupted run's last checkpoint")
     print(f"resumed at step {step}: the same {len(want)} values and last checkpoint ({len(a)} tensors) as uninterrupted")
+
+
+def validates_averaged(program, logged):
+    """`validate --ckpt_path` of the newest epoch=E-step=S checkpoint (saved when a validation ended)
+    evaluates its state_dict, the averaged model that validation ran on: the same val_loss, bit for
+    bit, with Lightning's warning that the averaging state is not restored outside fit. (`last` may
+    be saved again when fit ends, after a later update of the averaged model; with epoch-end updates
+    a checkpoint saved at the epoch's end holds the model updated after its validation.)"""
+    folder = os.path.join(version_dir(os.path.join(args.work, "ltgen")), "checkpoints")
+    saved = [f for f in os.listdir(folder) if f.startswith("epoch=")]
+    check(saved, f"{folder} holds no epoch=E-step=S checkpoint")
+    newest = max((int(common.checkpoint_metadata(os.path.join(folder, f))["global_step"]), f) for f in saved)
+    step, ckpt = newest[0], os.path.join(folder, newest[1])
+    at_save = [v for (_, s, column), v in logged if column == "val_loss" and s == step - 1]
+    check(at_save, f"no val_loss was logged at step {step - 1}, where {ckpt} was saved")
+    root = os.path.join(args.work, "validate_saved")
+    rc, _, err = common.run_program(program, ["validate", "--ckpt_path=" + ckpt, "--trainer.default_root_dir=" + root])
+    check(rc == 0, f"validate --ckpt_path={ckpt} failed:\n{err}")
+    check("You're using the WeightAveraging callback, but loading a checkpoint outside the 'fit' stage" in err,
+          f"validate does not give Lightning's warning about the averaging state:\n{err}")
+    (value,) = [v for (_, _, column), v in common.metric_cells(os.path.join(version_dir(root), "metrics.csv"))
+                if column == "val_loss"]
+    check(value == at_save[-1], f"validate from {newest[1]}: val_loss {value}, fit's validation at step "
+                                f"{step - 1}: {at_save[-1]}")
+    print(f"validate from {newest[1]} gives fit's val_loss at step {step - 1} ({value})")
 
 
 def elsewhere_is_refused(program, weights):

@@ -404,9 +404,8 @@ class CudaBackend : public Backend {
     const float one_minus_decay = static_cast<float>(1.0 - average_rule_.decay);
     ema_update(ctx_, reinterpret_cast<float*>(average_), reinterpret_cast<const float*>(arena_ + m_.params_offset),
                m_.num_param_elements, decay, one_minus_decay);
-    for (int k = 0; k < m_.num_state; ++k) {
-      const TensorRef& t = m_.state[k].value;
-      std::byte* copy = average_ + model_state_offset(m_, k);
+    for_each_state_offset(m_, [&](int, const TensorRef& t, std::size_t offset) {
+      std::byte* copy = average_ + offset;
       if (!average_rule_.use_buffers) {
         LTRT_CUDA_CHECK(cudaMemcpyAsync(copy, arena_ + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype),
                                         cudaMemcpyDeviceToDevice, compute_));
@@ -417,7 +416,7 @@ class CudaBackend : public Backend {
         ema_update(ctx_, reinterpret_cast<float*>(copy), reinterpret_cast<const float*>(arena_ + t.offset), t.numel(),
                    decay, one_minus_decay);
       }
-    }
+    });
   }
 
   void average_swap() override {
@@ -579,10 +578,9 @@ class CudaBackend : public Backend {
                                       cudaMemcpyDeviceToDevice, compute_));
     };
     move(copy, arena + m_.params_offset, static_cast<std::size_t>(m_.num_param_elements) * sizeof(float));
-    for (int k = 0; k < m_.num_state; ++k) {
-      const TensorRef& t = m_.state[k].value;
-      move(copy + model_state_offset(m_, k), arena + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype));
-    }
+    for_each_state_offset(m_, [&](int, const TensorRef& t, std::size_t offset) {
+      move(copy + offset, arena + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype));
+    });
   }
 
   void copy_down(std::size_t offset, std::size_t bytes) {

@@ -26,30 +26,33 @@ void average_elements(T* average, const T* model, std::int64_t n, const Averagin
 }  // namespace
 
 std::size_t model_state_offset(const ModelDef& model, int state) {
-  std::size_t offset = static_cast<std::size_t>(model.num_param_elements) * sizeof(float);
-  for (int k = 0; k < state; ++k) {
-    offset = (offset + 7) / 8 * 8;  // int64 tensors stay aligned
-    offset += tensor_bytes(model.state[k].value);
-  }
-  return (offset + 7) / 8 * 8;
+  std::size_t at = 0;
+  for_each_state_offset(model, [&](int k, const TensorRef&, std::size_t offset) {
+    if (k == state) at = offset;
+  });
+  return at;
 }
 
-std::size_t model_state_bytes(const ModelDef& model) { return model_state_offset(model, model.num_state); }
+std::size_t model_state_bytes(const ModelDef& model) {
+  std::size_t end = (static_cast<std::size_t>(model.num_param_elements) * sizeof(float) + 7) / 8 * 8;
+  for_each_state_offset(model, [&](int, const TensorRef& t, std::size_t offset) {
+    end = (offset + tensor_bytes(t) + 7) / 8 * 8;
+  });
+  return end;
+}
 
 void gather_model_state(const ModelDef& model, const std::byte* arena, std::byte* copy) {
   std::memcpy(copy, param_region(model, arena), static_cast<std::size_t>(model.num_param_elements) * sizeof(float));
-  for (int k = 0; k < model.num_state; ++k) {
-    const TensorRef& t = model.state[k].value;
-    std::memcpy(copy + model_state_offset(model, k), arena + t.offset, tensor_bytes(t));
-  }
+  for_each_state_offset(model, [&](int, const TensorRef& t, std::size_t offset) {
+    std::memcpy(copy + offset, arena + t.offset, tensor_bytes(t));
+  });
 }
 
 void scatter_model_state(const ModelDef& model, const std::byte* copy, std::byte* arena) {
   std::memcpy(param_region(model, arena), copy, static_cast<std::size_t>(model.num_param_elements) * sizeof(float));
-  for (int k = 0; k < model.num_state; ++k) {
-    const TensorRef& t = model.state[k].value;
-    std::memcpy(arena + t.offset, copy + model_state_offset(model, k), tensor_bytes(t));
-  }
+  for_each_state_offset(model, [&](int, const TensorRef& t, std::size_t offset) {
+    std::memcpy(arena + t.offset, copy + offset, tensor_bytes(t));
+  });
 }
 
 void update_average(const ModelDef& model, std::byte* average, const std::byte* arena, const AveragingRule& rule,
@@ -60,9 +63,8 @@ void update_average(const ModelDef& model, std::byte* average, const std::byte* 
   }
   average_elements(reinterpret_cast<float*>(average), param_region(model, arena), model.num_param_elements, rule,
                    n_averaged);
-  for (int k = 0; k < model.num_state; ++k) {
-    const TensorRef& t = model.state[k].value;
-    std::byte* copy = average + model_state_offset(model, k);
+  for_each_state_offset(model, [&](int, const TensorRef& t, std::size_t offset) {
+    std::byte* copy = average + offset;
     if (!rule.use_buffers) {  // "keep the buffers in sync with the source model"
       std::memcpy(copy, arena + t.offset, tensor_bytes(t));
     } else if (t.dtype == DType::i64) {
@@ -72,7 +74,7 @@ void update_average(const ModelDef& model, std::byte* average, const std::byte* 
       average_elements(reinterpret_cast<float*>(copy), reinterpret_cast<const float*>(arena + t.offset), t.numel(),
                        rule, n_averaged);
     }
-  }
+  });
 }
 
 }  // namespace ltrt

@@ -659,11 +659,11 @@ def averaging_resumes_alike(program, weights, uninterrupted, launch):
     last = os.path.join(version_dir(first), "checkpoints", "last.safetensors")
     check(os.path.isfile(last), f"the first epoch wrote no {last}")
     step = int(common.checkpoint_metadata(last)["global_step"])
-    rc, _, err = common.run_program(program, ["--trainer.default_root_dir=" + second, "--ckpt_path=" + last],
-                                    launch=launch)
+    rc, out, err = common.run_program(program, ["--trainer.default_root_dir=" + second, "--ckpt_path=" + last],
+                                      launch=launch)
     check(rc == 0, f"the resumed run failed:\n{err}")
-    check("Found current_model_state in the checkpoint" in err + _, f"the resumed run does not say it found "
-          f"current_model_state:\n{err}")
+    check("Found current_model_state in the checkpoint" in out + err, f"the resumed run does not say it found "
+          f"current_model_state:\n{out}\n{err}")
     after = lambda cells: [(key, value) for key, value in cells if key[1] > step]
     resumed = after(common.metric_cells(os.path.join(version_dir(second), "metrics.csv")))
     want = after(uninterrupted)

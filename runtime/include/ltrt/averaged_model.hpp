@@ -28,6 +28,19 @@ struct AveragingRule {
 std::size_t model_state_bytes(const ModelDef& model);
 std::size_t model_state_offset(const ModelDef& model, int state);  // where state tensor `state` starts
 
+// f(k, tensor, offset) for each state tensor k and its offset in the copy, in one pass (the offsets
+// add up as it goes): what the per-step loops use.
+template <typename F>
+void for_each_state_offset(const ModelDef& model, F f) {
+  const auto aligned = [](std::size_t n) { return (n + 7) / 8 * 8; };  // int64 tensors stay aligned
+  std::size_t offset = aligned(static_cast<std::size_t>(model.num_param_elements) * sizeof(float));
+  for (int k = 0; k < model.num_state; ++k) {
+    const TensorRef& t = model.state[k].value;
+    f(k, t, offset);
+    offset = aligned(offset + static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype));
+  }
+}
+
 // The model's parameters and state from the arena into a copy, and back.
 void gather_model_state(const ModelDef& model, const std::byte* arena, std::byte* copy);
 void scatter_model_state(const ModelDef& model, const std::byte* copy, std::byte* arena);

@@ -27,6 +27,7 @@
 #include <ltrt/init.hpp>
 #include <ltrt/model.hpp>
 #include <ltrt/optimizer.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 // --- allocation counting -------------------------------------------------------------------
@@ -129,13 +130,12 @@ namespace gpt_char_bench { const ltrt::ModelDef& model(); }
 
 namespace {
 
-// OpenBLAS's thread count, set through its own API when the BLAS is OpenBLAS (found at run
-// time, so that any BLAS links); otherwise OPENBLAS_NUM_THREADS / OMP_NUM_THREADS rule.
+// The step's threads: ltrt splits its GEMMs and loops among them (ltrt/blas.hpp,
+// ltrt/parallel_for.hpp) and runs OpenBLAS on one thread per call. With another BLAS (found at
+// run time, so that any BLAS links) its own threads rule (OMP_NUM_THREADS and the like).
 bool set_blas_threads(int threads) {
-  using SetFn = void (*)(int);
-  auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (set == nullptr) return false;
-  set(threads);
+  if (dlsym(RTLD_DEFAULT, "openblas_set_num_threads") == nullptr) return false;
+  ltrt::set_split_threads(threads);
   return true;
 }
 

@@ -235,7 +235,8 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     for (const std::string& inc : op_def(n.op).cpu_includes) standard.insert(inc);
   for (const std::string& inc : standard) w.line("#include " + inc);
   w.line();
-  std::set<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/rng.hpp>"};
+  std::set<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/parallel_for.hpp>",
+                                   "<ltrt/rng.hpp>"};
   for (const Node& n : g.nodes) {
     for (const std::string& inc : op_def(n.op).cpu_runtime_includes) includes.insert(inc);
     if (n.op == "batch_norm") {  // BatchNorm refuses a training batch of one value per channel

@@ -115,6 +115,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -392,12 +393,14 @@ static void layers_7_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -452,19 +455,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // layers.7 backward: Linear(in_features=64, out_features=4, bias=True)
@@ -496,9 +501,12 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, const f
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.5 backward: AdaptiveAvgPool2d(output_size=[2, 2])
@@ -529,9 +537,11 @@ static void layers_5_backward(float* dinp, const float* dout, int n) {
 // dinp (16, 16, 5, 5) <- dout (16, 16, 5, 5) out (16, 16, 5, 5)
 static void layers_4_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 400;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
@@ -665,9 +675,11 @@ static void layers_2_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (16, 8, 10, 10) <- dout (16, 8, 10, 10) out (16, 8, 10, 10)
 static void layers_1_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 800;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')

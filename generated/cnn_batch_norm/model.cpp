@@ -179,6 +179,7 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
 #include <ltrt/error.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/reduce.hpp>
 #include <ltrt/rng.hpp>
 
@@ -408,10 +409,12 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
 // out (16, 8, 10, 10) <- inp (16, 8, 10, 10)
 static void layers_2_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 800;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.3: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -591,10 +594,12 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
 // out (16, 16, 5, 5) <- inp (16, 16, 5, 5)
 static void layers_6_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 400;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.7: AdaptiveAvgPool2d(output_size=[2, 2])
@@ -628,12 +633,14 @@ static void layers_9_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 512, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -709,10 +716,12 @@ static void layers_10_forward(float* out, float* mean, float* rstd, const float*
 // out (16, 32) <- inp (16, 32)
 static void layers_11_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 32;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.12: Linear(in_features=32, out_features=4, bias=True)
@@ -723,12 +732,14 @@ static void layers_12_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -783,19 +794,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // layers.12 backward: Linear(in_features=32, out_features=4, bias=True)
@@ -827,9 +840,12 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.11 backward: ReLU(inplace=False)
@@ -837,9 +853,11 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
 // dinp (16, 32) <- dout (16, 32) out (16, 32)
 static void layers_11_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 32;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.10 backward: BatchNorm1d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
@@ -900,9 +918,12 @@ static void layers_9_backward(float* dinp, float* dweight, float* dbias, const f
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.7 backward: AdaptiveAvgPool2d(output_size=[2, 2])
@@ -933,9 +954,11 @@ static void layers_7_backward(float* dinp, const float* dout, int n) {
 // dinp (16, 16, 5, 5) <- dout (16, 16, 5, 5) out (16, 16, 5, 5)
 static void layers_6_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 400;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.5 backward: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.05, affine=True, track_running_stats=True)
@@ -1094,9 +1117,11 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (16, 8, 10, 10) <- dout (16, 8, 10, 10) out (16, 8, 10, 10)
 static void layers_2_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 800;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.1 backward: BatchNorm2d(num_features=8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)

@@ -154,6 +154,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -335,10 +336,12 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
 // out (32, 16, 8, 8) <- inp (32, 16, 8, 8)
 static void layers_2_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 1024;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.3: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -492,10 +495,12 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
 // out (32, 32, 4, 4) <- inp (32, 32, 4, 4)
 static void layers_6_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 512;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.7: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -563,12 +568,14 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -623,19 +630,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // layers.10 backward: Linear(in_features=128, out_features=10, bias=True)
@@ -665,9 +674,12 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.9 backward: Dropout(p=0.25, inplace=False)
@@ -702,9 +714,11 @@ static void layers_7_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (32, 32, 4, 4) <- dout (32, 32, 4, 4) out (32, 32, 4, 4)
 static void layers_6_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 512;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.5 backward: GroupNorm(num_groups=8, num_channels=32, eps=1e-05, affine=True)
@@ -879,9 +893,11 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (32, 16, 8, 8) <- dout (32, 16, 8, 8) out (32, 16, 8, 8)
 static void layers_2_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 1024;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.1 backward: GroupNorm(num_groups=4, num_channels=16, eps=1e-05, affine=True)

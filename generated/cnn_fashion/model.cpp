@@ -190,6 +190,7 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
 #include <ltrt/error.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/reduce.hpp>
 #include <ltrt/rng.hpp>
 
@@ -424,10 +425,12 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
 // out (64, 16, 28, 28) <- inp (64, 16, 28, 28)
 static void layers_2_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 12544;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.3: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -609,10 +612,12 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
 // out (64, 32, 10, 10) <- inp (64, 32, 10, 10)
 static void layers_6_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 3200;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.7: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -661,12 +666,14 @@ static void layers_9_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
+    ltrt::parallel_for(n, 137, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -706,12 +713,14 @@ static void layers_12_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
+    ltrt::parallel_for(n, 196, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -732,12 +741,14 @@ static void layers_14_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -792,19 +803,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // layers.14 backward: Linear(in_features=84, out_features=10, bias=True)
@@ -836,9 +849,12 @@ static void layers_14_backward(float* dinp, float* dweight, float* dbias, const 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 256, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.13 backward: ReLU(inplace=False)
@@ -846,9 +862,11 @@ static void layers_14_backward(float* dinp, float* dweight, float* dbias, const 
 // dinp (64, 84) <- dout (64, 84) out (64, 84)
 static void layers_13_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 84;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.12 backward: Linear(in_features=120, out_features=84, bias=True)
@@ -878,9 +896,12 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 256, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.11 backward: Dropout(p=0.2, inplace=False)
@@ -900,9 +921,11 @@ static void layers_11_backward(float* dinp, const float* dout, const std::uint8_
 // dinp (64, 120) <- dout (64, 120) out (64, 120)
 static void layers_10_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 120;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.9 backward: Linear(in_features=800, out_features=120, bias=True)
@@ -932,9 +955,12 @@ static void layers_9_backward(float* dinp, float* dweight, float* dbias, const f
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 256, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.7 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -957,9 +983,11 @@ static void layers_7_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (64, 32, 10, 10) <- dout (64, 32, 10, 10) out (64, 32, 10, 10)
 static void layers_6_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 3200;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.5 backward: BatchNorm2d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
@@ -1124,9 +1152,11 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (64, 16, 28, 28) <- dout (64, 16, 28, 28) out (64, 16, 28, 28)
 static void layers_2_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 12544;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.1 backward: BatchNorm2d(num_features=16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)

@@ -181,6 +181,7 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
 #include <ltrt/error.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/reduce.hpp>
 #include <ltrt/rng.hpp>
 
@@ -397,10 +398,12 @@ static void layers_2_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 256;  // per sample
   constexpr float kMinVal = 0.0f;
   constexpr float kMaxVal = 6.0f;
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = std::min(std::max(inp[i], kMinVal), kMaxVal);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = std::min(std::max(inp[i], kMinVal), kMaxVal);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.3: MaxPool1d(kernel_size=2, stride=[1, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -525,10 +528,12 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
 // out (32, 64, 4) <- inp (32, 64, 4)
 static void layers_5_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 256;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = ltrt::hardswish(inp[i]);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = ltrt::hardswish(inp[i]);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.6: AvgPool1d(kernel_size=2, stride=[1, 2], padding=0, ceil_mode=False, count_include_pad=True)
@@ -646,10 +651,12 @@ static void layers_7_forward(float* out, float* columns, const float* inp, const
 // out (32, 64, 2) <- inp (32, 64, 2)
 static void layers_8_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 128;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = ltrt::mish(inp[i]);
-    out[i] = v;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = ltrt::mish(inp[i]);
+      out[i] = v;
+    }
+  });
 }
 
 // layers.9: AdaptiveAvgPool1d(output_size=1)
@@ -683,12 +690,14 @@ static void layers_11_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -803,9 +812,12 @@ static void layers_11_backward(float* dinp, float* dweight, float* dbias, const 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.9 backward: AdaptiveAvgPool1d(output_size=1)
@@ -836,9 +848,11 @@ static void layers_9_backward(float* dinp, const float* dout, int n) {
 // dinp (32, 64, 2) <- dout (32, 64, 2) inp (32, 64, 2)
 static void layers_8_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 128;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::mish_grad(inp[i]);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = dout[i] * ltrt::mish_grad(inp[i]);
+    }
+  });
 }
 
 // layers.7 backward: Conv1d(in_channels=64, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
@@ -988,9 +1002,11 @@ static void layers_6_backward(float* dinp, const float* dout, int n) {
 // dinp (32, 64, 4) <- dout (32, 64, 4) inp (32, 64, 4)
 static void layers_5_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 256;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::hardswish_grad(inp[i]);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = dout[i] * ltrt::hardswish_grad(inp[i]);
+    }
+  });
 }
 
 // layers.4 backward: Conv1d(in_channels=32, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
@@ -1127,9 +1143,11 @@ static void layers_2_backward(float* dinp, const float* dout, const float* inp, 
   constexpr int kNumel = 256;  // per sample
   constexpr float kMinVal = 0.0f;
   constexpr float kMaxVal = 6.0f;
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = (inp[i] <= kMinVal || inp[i] >= kMaxVal ? 0.0f : dout[i]);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = (inp[i] <= kMinVal || inp[i] >= kMaxVal ? 0.0f : dout[i]);
+    }
+  });
 }
 
 // layers.1 backward: BatchNorm1d(num_features=32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)

@@ -80,6 +80,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -120,12 +121,14 @@ static void layers_0_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
+    ltrt::parallel_for(n, 256, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -146,12 +149,14 @@ static void layers_2_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -206,19 +211,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // layers.2 backward: Linear(in_features=64, out_features=10, bias=True)
@@ -250,9 +257,12 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.1 backward: ReLU(inplace=False)
@@ -260,9 +270,11 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
 // dinp (32, 64) <- dout (32, 64) out (32, 64)
 static void layers_1_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 64;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.0 backward: Linear(in_features=64, out_features=64, bias=True)
@@ -284,9 +296,12 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // One training step over the first n rows of the batch buffers: forward,

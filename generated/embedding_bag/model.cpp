@@ -101,6 +101,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -167,22 +168,24 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   constexpr int kGroups = 6;  // normalised groups per sample
   constexpr int kDim = 8;     // elements per group: normalized_shape [8]
   constexpr float kEps = 1e-05f;
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    float sum = 0.0f;
-    for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-    for (int k = 0; k < kDim; ++k) {
-      const float c = x[k] - m;
-      sum_sq += c * c;
+  ltrt::parallel_for(n * kGroups, 2048, [=](int begin, int end) {
+    for (int r = begin; r < end; ++r) {
+      const float* x = inp + r * kDim;
+      float sum = 0.0f;
+      for (int k = 0; k < kDim; ++k) sum += x[k];
+      const float m = sum / kDim;
+      float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+      for (int k = 0; k < kDim; ++k) {
+        const float c = x[k] - m;
+        sum_sq += c * c;
+      }
+      const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
+      mean[r] = m;
+      rstd[r] = s;
+      float* y = out + r * kDim;
+      for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
     }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-    mean[r] = m;
-    rstd[r] = s;
-    float* y = out + r * kDim;
-    for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-  }
+  });
 }
 
 // layers.3: Linear(in_features=48, out_features=32, bias=True) + GELU(approximate='none') (fused)
@@ -195,13 +198,15 @@ static void layers_3_forward(float* out, float* preact, const float* inp, const 
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = preact[i * kOut + o] + bias[o];
-        preact[i * kOut + o] = v;
-        out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+    ltrt::parallel_for(n, 512, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = preact[i * kOut + o] + bias[o];
+          preact[i * kOut + o] = v;
+          out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -223,12 +228,14 @@ static void layers_5_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -283,19 +290,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // layers.5 backward: Linear(in_features=32, out_features=4, bias=True)
@@ -327,9 +336,12 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.4 backward: GELU(approximate='none')
@@ -338,9 +350,11 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 static void layers_4_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
+    }
+  });
 }
 
 // layers.3 backward: Linear(in_features=48, out_features=32, bias=True)
@@ -370,9 +384,12 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.1 backward: LayerNorm(normalized_shape=[8], eps=1e-05, elementwise_affine=True, bias=True)
@@ -384,26 +401,38 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kDim = 8;     // elements per group: normalized_shape [8]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    const float* dy = dout + r * kDim;
-    const float m = mean[r], s = rstd[r];
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      sum_g += gk;
-      sum_g_xhat += gk * xhat;
-      dweight[k] += dy[k] * xhat;
-      dbias[k] += dy[k];
+  ltrt::parallel_for(kDim, 171, [=](int begin, int end) {
+    for (int r = 0; r < n * kGroups; ++r) {
+      const float* x = inp + r * kDim;
+      const float* dy = dout + r * kDim;
+      const float m = mean[r], s = rstd[r];
+      for (int k = begin; k < end; ++k) {
+        const float xhat = (x[k] - m) * s;
+        dweight[k] += dy[k] * xhat;
+        dbias[k] += dy[k];
+      }
     }
-    float* dx = dinp + r * kDim;
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+  });
+  ltrt::parallel_for(n * kGroups, 2048, [=](int begin, int end) {
+    for (int r = begin; r < end; ++r) {
+      const float* x = inp + r * kDim;
+      const float* dy = dout + r * kDim;
+      const float m = mean[r], s = rstd[r];
+      float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
+      for (int k = 0; k < kDim; ++k) {
+        const float xhat = (x[k] - m) * s;
+        const float gk = dy[k] * weight[k];
+        sum_g += gk;
+        sum_g_xhat += gk * xhat;
+      }
+      float* dx = dinp + r * kDim;
+      for (int k = 0; k < kDim; ++k) {
+        const float xhat = (x[k] - m) * s;
+        const float gk = dy[k] * weight[k];
+        dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+      }
     }
-  }
+  });
 }
 
 // layers.0 backward: Embedding(num_embeddings=12, embedding_dim=8, padding_idx=0, norm_type=2.0, scale_grad_by_freq=False, sparse=False)

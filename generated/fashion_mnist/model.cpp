@@ -120,6 +120,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -413,12 +414,14 @@ static void layers_7_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -473,19 +476,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // layers.7 backward: Linear(in_features=400, out_features=10, bias=True)
@@ -515,9 +520,12 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, const f
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 256, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // layers.5 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -540,9 +548,11 @@ static void layers_5_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (64, 16, 11, 11) <- dout (64, 16, 11, 11) out (64, 16, 11, 11)
 static void layers_4_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 1936;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
@@ -676,9 +686,11 @@ static void layers_2_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (64, 8, 26, 26) <- dout (64, 8, 26, 26) out (64, 8, 26, 26)
 static void layers_1_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 5408;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')

@@ -39,7 +39,7 @@
 //   fwd  wpe_out: f32(32, 32, 48) = positional_embedding(wte_out, wpe_weight, embedding_dim=48, num_positions=32)  # wpe  spec: model.graph[1]
 //   fwd  ln1_out: f32(32, 32, 48), ln1_out_mean: f32(32, 32), ln1_out_rstd: f32(32, 32) = layer_norm(wpe_out, ln1_weight, ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # ln1  spec: model.graph[2]
 //   fwd  attn1_in_proj_out: f32(32, 32, 144) = linear(ln1_out, attn1_in_proj_weight, attn1_in_proj_bias, bias=True, blas=True, in_features=48, out_features=144)  # attn1.in_proj  spec: model.graph[3]
-//   fwd  attn1_att: f32(32, 32, 48), attn1_att_lse: f32(32, 4, 32), attn1_att_scores: f32(32, 32) = attention(attn1_in_proj_out, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
+//   fwd  attn1_att: f32(32, 32, 48), attn1_att_lse: f32(32, 4, 32), attn1_att_scores: f32(32, 32, 32) = attention(attn1_in_proj_out, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
 //   fwd  attn1_out_proj_out: f32(32, 32, 48) = linear(attn1_att, attn1_out_proj_weight, attn1_out_proj_bias, bias=True, blas=True, in_features=48, out_features=48)  # attn1.out_proj  spec: model.graph[3]
 //   fwd  res1_out: f32(32, 32, 48) = add(attn1_out_proj_out, wpe_out)  # res1  spec: model.graph[4]
 //   fwd  ln2_out: f32(32, 32, 48), ln2_out_mean: f32(32, 32), ln2_out_rstd: f32(32, 32) = layer_norm(res1_out, ln2_weight, ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # ln2  spec: model.graph[5]
@@ -48,7 +48,7 @@
 //   fwd  res2_out: f32(32, 32, 48) = add(proj1_out, res1_out)  # res2  spec: model.graph[9]
 //   fwd  ln3_out: f32(32, 32, 48), ln3_out_mean: f32(32, 32), ln3_out_rstd: f32(32, 32) = layer_norm(res2_out, ln3_weight, ln3_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # ln3  spec: model.graph[10]
 //   fwd  attn2_in_proj_out: f32(32, 32, 144) = linear(ln3_out, attn2_in_proj_weight, attn2_in_proj_bias, bias=True, blas=True, in_features=48, out_features=144)  # attn2.in_proj  spec: model.graph[11]
-//   fwd  attn2_att: f32(32, 32, 48), attn2_att_lse: f32(32, 4, 32), attn2_att_scores: f32(32, 32) = attention(attn2_in_proj_out, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
+//   fwd  attn2_att: f32(32, 32, 48), attn2_att_lse: f32(32, 4, 32), attn2_att_scores: f32(32, 32, 32) = attention(attn2_in_proj_out, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
 //   fwd  attn2_out_proj_out: f32(32, 32, 48) = linear(attn2_att, attn2_out_proj_weight, attn2_out_proj_bias, bias=True, blas=True, in_features=48, out_features=48)  # attn2.out_proj  spec: model.graph[11]
 //   fwd  res3_out: f32(32, 32, 48) = add(attn2_out_proj_out, res2_out)  # res3  spec: model.graph[12]
 //   fwd  ln4_out: f32(32, 32, 48), ln4_out_mean: f32(32, 32), ln4_out_rstd: f32(32, 32) = layer_norm(res3_out, ln4_weight, ln4_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[48])  # ln4  spec: model.graph[13]
@@ -67,7 +67,7 @@
 //   bwd  d_res3_out: f32(32, 32, 48), d_ln4_weight: f32(48,), d_ln4_bias: f32(48,) = layer_norm_backward(d_ln4_out, res3_out, ln4_out_mean, ln4_out_rstd, ln4_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln4  spec: model.graph[13]
 //   bwd  d_res3_out_sum1: f32(32, 32, 48) = add(d_res4_out, d_res3_out)  # res3  spec: model.graph[12]
 //   bwd  d_attn2_att: f32(32, 32, 48), d_attn2_out_proj_weight: f32(48, 48), d_attn2_out_proj_bias: f32(48,) = linear_backward(d_res3_out_sum1, attn2_att, attn2_out_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=48)  # attn2.out_proj  spec: model.graph[11]
-//   bwd  d_attn2_in_proj_out_dqkv: f32(32, 32, 144), d_attn2_in_proj_out_delta: f32(32, 4, 32), d_attn2_in_proj_out_scratch: f32(2, 32, 32) = attention_backward(d_attn2_att, attn2_in_proj_out, attn2_att, attn2_att_lse, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
+//   bwd  d_attn2_in_proj_out_dqkv: f32(32, 32, 144), d_attn2_in_proj_out_delta: f32(32, 4, 32), d_attn2_in_proj_out_scratch: f32(32, 2, 32, 32) = attention_backward(d_attn2_att, attn2_in_proj_out, attn2_att, attn2_att_lse, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
 //   bwd  d_ln3_out: f32(32, 32, 48), d_attn2_in_proj_weight: f32(144, 48), d_attn2_in_proj_bias: f32(144,) = linear_backward(d_attn2_in_proj_out_dqkv, ln3_out, attn2_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn2.in_proj  spec: model.graph[11]
 //   bwd  d_res2_out: f32(32, 32, 48), d_ln3_weight: f32(48,), d_ln3_bias: f32(48,) = layer_norm_backward(d_ln3_out, res2_out, ln3_out_mean, ln3_out_rstd, ln3_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln3  spec: model.graph[10]
 //   bwd  d_res2_out_sum1: f32(32, 32, 48) = add(d_res3_out_sum1, d_res2_out)  # res2  spec: model.graph[9]
@@ -77,7 +77,7 @@
 //   bwd  d_res1_out: f32(32, 32, 48), d_ln2_weight: f32(48,), d_ln2_bias: f32(48,) = layer_norm_backward(d_ln2_out, res1_out, ln2_out_mean, ln2_out_rstd, ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln2  spec: model.graph[5]
 //   bwd  d_res1_out_sum1: f32(32, 32, 48) = add(d_res2_out_sum1, d_res1_out)  # res1  spec: model.graph[4]
 //   bwd  d_attn1_att: f32(32, 32, 48), d_attn1_out_proj_weight: f32(48, 48), d_attn1_out_proj_bias: f32(48,) = linear_backward(d_res1_out_sum1, attn1_att, attn1_out_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=48)  # attn1.out_proj  spec: model.graph[3]
-//   bwd  d_attn1_in_proj_out_dqkv: f32(32, 32, 144), d_attn1_in_proj_out_delta: f32(32, 4, 32), d_attn1_in_proj_out_scratch: f32(2, 32, 32) = attention_backward(d_attn1_att, attn1_in_proj_out, attn1_att, attn1_att_lse, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
+//   bwd  d_attn1_in_proj_out_dqkv: f32(32, 32, 144), d_attn1_in_proj_out_delta: f32(32, 4, 32), d_attn1_in_proj_out_scratch: f32(32, 2, 32, 32) = attention_backward(d_attn1_att, attn1_in_proj_out, attn1_att, attn1_att_lse, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
 //   bwd  d_ln1_out: f32(32, 32, 48), d_attn1_in_proj_weight: f32(144, 48), d_attn1_in_proj_bias: f32(144,) = linear_backward(d_attn1_in_proj_out_dqkv, ln1_out, attn1_in_proj_weight, bias=True, blas=True, in_features=48, need_dinp=True, out_features=144)  # attn1.in_proj  spec: model.graph[3]
 //   bwd  d_wpe_out: f32(32, 32, 48), d_ln1_weight: f32(48,), d_ln1_bias: f32(48,) = layer_norm_backward(d_ln1_out, wpe_out, ln1_out_mean, ln1_out_rstd, ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[48])  # ln1  spec: model.graph[2]
 //   bwd  d_wpe_out_sum1: f32(32, 32, 48) = add(d_res1_out_sum1, d_wpe_out)  # wpe  spec: model.graph[1]
@@ -138,7 +138,7 @@
 //
 // Memory plan: one arena of 9218752 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 65184 floats at 0, 260736 and 521472.
-// Activations take 7561280 bytes (15876160 without reuse).
+// Activations take 7561280 bytes (16638016 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1042944   8192      x                           (32, 32)      step          -
 //   1051136   8192      target                      (32, 32)      step          -
@@ -153,7 +153,7 @@
 //   2058880   589824    attn1_in_proj_out           (32, 32, 144) 3..42         -
 //   2648704   196608    attn1_att                   (32, 32, 48)  4..42         -
 //   2845312   16384     attn1_att_lse               (32, 4, 32)   4..42         -
-//   2861696   4096      attn1_att_scores            (32, 32)      4..4          -
+//   2861696   131072    attn1_att_scores            (32, 32, 32)  4..4          -
 //   2861696   196608    attn1_out_proj_out          (32, 32, 48)  5..6          attn1_att_scores
 //   3058304   196608    res1_out                    (32, 32, 48)  6..39         -
 //   2861696   196608    ln2_out                     (32, 32, 48)  7..38         attn1_out_proj_out
@@ -169,7 +169,7 @@
 //   5237376   589824    attn2_in_proj_out           (32, 32, 144) 12..32        -
 //   5827200   196608    attn2_att                   (32, 32, 48)  13..32        -
 //   6023808   16384     attn2_att_lse               (32, 4, 32)   13..32        -
-//   6040192   4096      attn2_att_scores            (32, 32)      13..13        -
+//   6040192   131072    attn2_att_scores            (32, 32, 32)  13..13        -
 //   6040192   196608    attn2_out_proj_out          (32, 32, 48)  14..15        attn2_att_scores
 //   6236800   196608    res3_out                    (32, 32, 48)  15..29        -
 //   6040192   196608    ln4_out                     (32, 32, 48)  16..28        attn2_out_proj_out
@@ -196,7 +196,7 @@
 //   6040192   196608    d_attn2_att                 (32, 32, 48)  31..32        d_res3_out
 //   6433408   589824    d_attn2_in_proj_out_dqkv    (32, 32, 144) 32..33        ln4_out_mean
 //   7023232   16384     d_attn2_in_proj_out_delta   (32, 4, 32)   32..32        d_fc2_out
-//   7039616   8192      d_attn2_in_proj_out_scratch (2, 32, 32)   32..32        d_fc2_out
+//   7039616   262144    d_attn2_in_proj_out_scratch (32, 2, 32, 32) 32..32        d_fc2_out
 //   5237376   196608    d_ln3_out                   (32, 32, 48)  33..34        attn2_in_proj_out
 //   4835968   196608    d_res2_out                  (32, 32, 48)  34..35        ln3_out
 //   5032576   196608    d_res2_out_sum1             (32, 32, 48)  35..40        res2_out
@@ -208,7 +208,7 @@
 //   2861696   196608    d_attn1_att                 (32, 32, 48)  41..42        d_res1_out
 //   3254912   589824    d_attn1_in_proj_out_dqkv    (32, 32, 144) 42..43        ln2_out_mean
 //   3844736   16384     d_attn1_in_proj_out_delta   (32, 4, 32)   42..42        d_fc1_out
-//   3861120   8192      d_attn1_in_proj_out_scratch (2, 32, 32)   42..42        d_fc1_out
+//   3861120   262144    d_attn1_in_proj_out_scratch (32, 2, 32, 32) 42..42        d_fc1_out
 //   2058880   196608    d_ln1_out                   (32, 32, 48)  43..44        attn1_in_proj_out
 //   1657472   196608    d_wpe_out                   (32, 32, 48)  44..45        ln1_out
 //   1854080   196608    d_wpe_out_sum1              (32, 32, 48)  45..47        wpe_out
@@ -263,6 +263,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -441,22 +442,24 @@ static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, 
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   constexpr float kEps = 1e-05f;
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    float sum = 0.0f;
-    for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-    for (int k = 0; k < kDim; ++k) {
-      const float c = x[k] - m;
-      sum_sq += c * c;
+  ltrt::parallel_for(n * kGroups, 342, [=](int begin, int end) {
+    for (int r = begin; r < end; ++r) {
+      const float* x = inp + r * kDim;
+      float sum = 0.0f;
+      for (int k = 0; k < kDim; ++k) sum += x[k];
+      const float m = sum / kDim;
+      float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+      for (int k = 0; k < kDim; ++k) {
+        const float c = x[k] - m;
+        sum_sq += c * c;
+      }
+      const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
+      mean[r] = m;
+      rstd[r] = s;
+      float* y = out + r * kDim;
+      for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
     }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-    mean[r] = m;
-    rstd[r] = s;
-    float* y = out + r * kDim;
-    for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-  }
+  });
 }
 
 // attn1.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -470,12 +473,14 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(rows, 114, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -490,38 +495,41 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn1: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32, 32) <- qkv (32, 32, 144)
 // Also called by attn2_forward: the same shapes and constants, so the same code.
 static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   constexpr int kT = 32;                       // sequence length
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   constexpr float scale = 0.28867513f;         // 1 / sqrt(head_dim)
-  for (int b = 0; b < n; ++b) {
-    for (int h = 0; h < kHeads; ++h) {
-      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
-      const float* k = q + kE;
-      const float* v = q + 2 * kE;
-      float* row_lse = lse + (b * kHeads + h) * kT;
-      float* p = scores;  // this head's T x T scores, then probabilities
-      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
-      for (int i = 0; i < kT; ++i) {
-        float* row = p + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        float max = row[0];
-        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
-        float sum = 0.0f;
-        for (int j = 0; j < visible; ++j) {
-          row[j] = ltrt::exp_vec(row[j] - max);
-          sum += row[j];
+  // The samples split among the step's threads; a part's scores use its first sample's T x T slot.
+  ltrt::parallel_for(n, 1, [=](int begin, int end) {
+    float* p = scores + begin * kT * kT;  // one head's T x T scores at a time, then probabilities
+    for (int b = begin; b < end; ++b) {
+      for (int h = 0; h < kHeads; ++h) {
+        const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+        const float* k = q + kE;
+        const float* v = q + 2 * kE;
+        float* row_lse = lse + (b * kHeads + h) * kT;
+        ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+        for (int i = 0; i < kT; ++i) {
+          float* row = p + i * kT;
+          const int visible = kCausal ? i + 1 : kT;
+          float max = row[0];
+          for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
+          float sum = 0.0f;
+          for (int j = 0; j < visible; ++j) {
+            row[j] = ltrt::exp_vec(row[j] - max);
+            sum += row[j];
+          }
+          row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
+          for (int j = 0; j < visible; ++j) row[j] /= sum;
+          for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
         }
-        row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
-        for (int j = 0; j < visible; ++j) row[j] /= sum;
-        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
+        ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
       }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
     }
-  }
+  });
 }
 
 // attn1.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -535,12 +543,14 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(rows, 342, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -560,9 +570,11 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
 // and wpe_add_backward: the same shapes and constants, so the same code.
 static void res1_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 1536;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      out[i] = a[i] + b[i];
+    }
+  });
 }
 
 // ln2: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -586,13 +598,15 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = preact[i * kOut + o] + bias[o];
-        preact[i * kOut + o] = v;
-        out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+    ltrt::parallel_for(rows, 86, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = preact[i * kOut + o] + bias[o];
+          preact[i * kOut + o] = v;
+          out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -617,12 +631,14 @@ static void proj1_forward(float* out, const float* inp, const float* weight, con
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(rows, 342, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -660,7 +676,7 @@ static void attn2_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn2: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32, 32) <- qkv (32, 32, 144)
 // Calls attn1_forward: the same shapes and constants, so the same code.
 static void attn2_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   attn1_forward(out, lse, scores, qkv, n);
@@ -730,12 +746,6 @@ static void head_forward(float* out, const float* inp, const float* weight, int 
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o];
-        out[i * kOut + o] = v;
-      }
-    }
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -792,19 +802,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n * kPositions; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n * kPositions, 113, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // head backward: Linear(in_features=48, out_features=146, bias=False, tie_weight='wte')
@@ -848,26 +860,38 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
   constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    const float* dy = dout + r * kDim;
-    const float m = mean[r], s = rstd[r];
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      sum_g += gk;
-      sum_g_xhat += gk * xhat;
-      dweight[k] += dy[k] * xhat;
-      dbias[k] += dy[k];
+  ltrt::parallel_for(kDim, 16, [=](int begin, int end) {
+    for (int r = 0; r < n * kGroups; ++r) {
+      const float* x = inp + r * kDim;
+      const float* dy = dout + r * kDim;
+      const float m = mean[r], s = rstd[r];
+      for (int k = begin; k < end; ++k) {
+        const float xhat = (x[k] - m) * s;
+        dweight[k] += dy[k] * xhat;
+        dbias[k] += dy[k];
+      }
     }
-    float* dx = dinp + r * kDim;
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+  });
+  ltrt::parallel_for(n * kGroups, 342, [=](int begin, int end) {
+    for (int r = begin; r < end; ++r) {
+      const float* x = inp + r * kDim;
+      const float* dy = dout + r * kDim;
+      const float m = mean[r], s = rstd[r];
+      float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
+      for (int k = 0; k < kDim; ++k) {
+        const float xhat = (x[k] - m) * s;
+        const float gk = dy[k] * weight[k];
+        sum_g += gk;
+        sum_g_xhat += gk * xhat;
+      }
+      float* dx = dinp + r * kDim;
+      for (int k = 0; k < kDim; ++k) {
+        const float xhat = (x[k] - m) * s;
+        const float gk = dy[k] * weight[k];
+        dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+      }
     }
-  }
+  });
 }
 
 // proj2 backward: Linear(in_features=192, out_features=48, bias=True)
@@ -900,9 +924,12 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // gelu2 backward: GELU(approximate='none')
@@ -912,9 +939,11 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
 static void gelu2_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 6144;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
+    }
+  });
 }
 
 // fc2 backward: Linear(in_features=48, out_features=192, bias=True)
@@ -947,9 +976,12 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // ln4 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -997,14 +1029,17 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
+// dqkv (32, 32, 144) delta (32, 4, 32) scratch (32, 2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
 // Also called by attn1_backward: the same shapes and constants, so the same code.
 static void attn2_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n) {
@@ -1012,44 +1047,47 @@ static void attn2_backward(float* dqkv, float* delta, float* scratch, const floa
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;               // query i sees keys j <= i
   constexpr float scale = 0.28867513f;         // 1 / sqrt(head_dim)
-  float* p = scratch;                          // one head's probabilities, recomputed from lse
-  float* dp = scratch + kT * kT;               // one head's dp, then ds in its place
-  for (int b = 0; b < n; ++b) {
-    for (int h = 0; h < kHeads; ++h) {
-      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
-      const float* k = q + kE;
-      const float* v = q + 2 * kE;
-      float* dq = dqkv + b * kT * 3 * kE + h * kD;
-      float* dk = dq + kE;
-      float* dv = dq + 2 * kE;
-      const float* d_o = dout + b * kT * kE + h * kD;
-      const float* o = out + b * kT * kE + h * kD;
-      const float* row_lse = lse + (b * kHeads + h) * kT;
-      float* row_delta = delta + (b * kHeads + h) * kT;
-      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
-      for (int i = 0; i < kT; ++i) {
-        float* row = p + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
-        for (int j = visible; j < kT; ++j) row[j] = 0.0f;
-        float dot = 0.0f;
-        for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
-        row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+  // The samples split among the step's threads; a part's p and dp use its first sample's slot.
+  ltrt::parallel_for(n, 1, [=](int begin, int end) {
+    float* p = scratch + begin * 2 * kT * kT;  // one head's probabilities, recomputed from lse
+    float* dp = p + kT * kT;                   // one head's dp, then ds in its place
+    for (int b = begin; b < end; ++b) {
+      for (int h = 0; h < kHeads; ++h) {
+        const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+        const float* k = q + kE;
+        const float* v = q + 2 * kE;
+        float* dq = dqkv + b * kT * 3 * kE + h * kD;
+        float* dk = dq + kE;
+        float* dv = dq + 2 * kE;
+        const float* d_o = dout + b * kT * kE + h * kD;
+        const float* o = out + b * kT * kE + h * kD;
+        const float* row_lse = lse + (b * kHeads + h) * kT;
+        float* row_delta = delta + (b * kHeads + h) * kT;
+        ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+        for (int i = 0; i < kT; ++i) {
+          float* row = p + i * kT;
+          const int visible = kCausal ? i + 1 : kT;
+          for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
+          for (int j = visible; j < kT; ++j) row[j] = 0.0f;
+          float dot = 0.0f;
+          for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
+          row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+        }
+        ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+        ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
+        // ds = p (dp - delta) / sqrt(D), in place of dp
+        for (int i = 0; i < kT; ++i) {
+          const float* pi = p + i * kT;
+          float* ds = dp + i * kT;
+          const int visible = kCausal ? i + 1 : kT;
+          for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
+          for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
+        }
+        ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+        ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
       }
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
-      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
-      // ds = p (dp - delta) / sqrt(D), in place of dp
-      for (int i = 0; i < kT; ++i) {
-        const float* pi = p + i * kT;
-        float* ds = dp + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
-        for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
-      }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
-  }
+  });
 }
 
 // attn2.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -1082,9 +1120,12 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // ln3 backward: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -1154,7 +1195,7 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
+// dqkv (32, 32, 144) delta (32, 4, 32) scratch (32, 2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
 // Calls attn2_backward: the same shapes and constants, so the same code.
 static void attn1_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n) {
@@ -1291,7 +1332,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_ln1_out = reinterpret_cast<float*>(arena + offset::d_ln1_out);                    // (32, 32, 48)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                    // (32, 32, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);            // (32, 4, 32)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);      // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);      // (32, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
   auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);                  // (32, 32, 48)
@@ -1307,7 +1348,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_attn1_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn1_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (2, 32, 32)
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (32, 2, 32, 32)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
   auto* const d_ln2_out = reinterpret_cast<float*>(arena + offset::d_ln2_out);                    // (32, 32, 48)
   auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
@@ -1322,7 +1363,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_ln3_out = reinterpret_cast<float*>(arena + offset::d_ln3_out);                    // (32, 32, 48)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);            // (32, 4, 32)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const d_res3_out = reinterpret_cast<float*>(arena + offset::d_res3_out);                  // (32, 32, 48)
@@ -1338,7 +1379,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_attn2_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn2_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);           // (2, 32, 32)
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);           // (32, 2, 32, 32)
   auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);             // (32, 32, 192)
   auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);         // (32, 32, 48)
   auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);         // (32, 32, 48)
@@ -1463,7 +1504,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);                  // (32, 4, 32)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);        // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                              // (32, 32, 48)
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                            // (32, 32, 48)
@@ -1479,7 +1520,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);          // (32, 32, 144)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                          // (32, 32, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);                  // (32, 4, 32)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                              // (32, 32, 48)
   auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)
@@ -1561,7 +1602,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);                  // (32, 4, 32)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);        // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                              // (32, 32, 48)
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                            // (32, 32, 48)
@@ -1577,7 +1618,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);          // (32, 32, 144)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                          // (32, 32, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);                  // (32, 4, 32)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                              // (32, 32, 48)
   auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)
@@ -1686,7 +1727,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"attn1_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 2058880},
     {"attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 2648704},
     {"attn1_att_lse", ltrt::DType::f32, 3, {32, 4, 32}, 2845312},
-    {"attn1_att_scores", ltrt::DType::f32, 2, {32, 32}, 2861696},
+    {"attn1_att_scores", ltrt::DType::f32, 3, {32, 32, 32}, 2861696},
     {"attn1_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 2861696},
     {"res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 3058304},
     {"ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 2861696},
@@ -1702,7 +1743,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"attn2_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 5237376},
     {"attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 5827200},
     {"attn2_att_lse", ltrt::DType::f32, 3, {32, 4, 32}, 6023808},
-    {"attn2_att_scores", ltrt::DType::f32, 2, {32, 32}, 6040192},
+    {"attn2_att_scores", ltrt::DType::f32, 3, {32, 32, 32}, 6040192},
     {"attn2_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 6040192},
     {"res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 6236800},
     {"ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 6040192},
@@ -1743,7 +1784,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 6040192},
     {"d_attn2_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 6433408},
     {"d_attn2_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 32}, 7023232},
-    {"d_attn2_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 32, 32}, 7039616},
+    {"d_attn2_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 32, 32}, 7039616},
     {"d_attn2_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 408384},
     {"d_attn2_in_proj_bias", ltrt::DType::f32, 1, {144}, 436032},
     {"d_ln3_out", ltrt::DType::f32, 3, {32, 32, 48}, 5237376},
@@ -1767,7 +1808,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 2861696},
     {"d_attn1_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 32, 144}, 3254912},
     {"d_attn1_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 32}, 3844736},
-    {"d_attn1_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 32, 32}, 3861120},
+    {"d_attn1_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 32, 32}, 3861120},
     {"d_attn1_in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 295296},
     {"d_attn1_in_proj_bias", ltrt::DType::f32, 1, {144}, 322944},
     {"d_ln1_out", ltrt::DType::f32, 3, {32, 32, 48}, 2058880},

@@ -269,7 +269,7 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn1: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32, 32) <- qkv (32, 32, 144)
 // Also called by attn2_forward: the same shapes and constants, so the same code.
 
 // Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query
@@ -552,7 +552,7 @@ static void attn2_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn2: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32, 32) <- qkv (32, 32, 144)
 // Calls attn1_forward: the same shapes and constants, so the same code.
 static void attn2_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                           const ltrt::cuda::Context& ctx) {
@@ -1092,7 +1092,7 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn2 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
+// dqkv (32, 32, 144) delta (32, 4, 32) scratch (32, 2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
 // Also called by attn1_backward: the same shapes and constants, so the same code.
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
@@ -1627,7 +1627,7 @@ static void attn1_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // attn1 backward: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 32, 144) delta (32, 4, 32) scratch (2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
+// dqkv (32, 32, 144) delta (32, 4, 32) scratch (32, 2, 32, 32) <- dout (32, 32, 48) qkv (32, 32, 144) out (32, 32, 48) lse (32, 4, 32)
 // Calls attn2_backward: the same shapes and constants, so the same code.
 static void attn1_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
@@ -1825,7 +1825,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_ln1_out = reinterpret_cast<float*>(arena + offset::d_ln1_out);                    // (32, 32, 48)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                    // (32, 32, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);            // (32, 4, 32)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);      // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);      // (32, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);  // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                        // (32, 32, 48)
   auto* const d_res1_out = reinterpret_cast<float*>(arena + offset::d_res1_out);                  // (32, 32, 48)
@@ -1841,7 +1841,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_attn1_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn1_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (2, 32, 32)
+      reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_out_scratch);                      // (32, 2, 32, 32)
   auto* const fc1_out = reinterpret_cast<float*>(arena + offset::fc1_out);                        // (32, 32, 192)
   auto* const d_ln2_out = reinterpret_cast<float*>(arena + offset::d_ln2_out);                    // (32, 32, 48)
   auto* const proj1_out = reinterpret_cast<float*>(arena + offset::proj1_out);                    // (32, 32, 48)
@@ -1856,7 +1856,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_ln3_out = reinterpret_cast<float*>(arena + offset::d_ln3_out);                    // (32, 32, 48)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                    // (32, 32, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);            // (32, 4, 32)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);  // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const d_res3_out = reinterpret_cast<float*>(arena + offset::d_res3_out);                  // (32, 32, 48)
@@ -1872,7 +1872,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_attn2_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_delta);  // (32, 4, 32)
   auto* const d_attn2_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);           // (2, 32, 32)
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_scratch);           // (32, 2, 32, 32)
   auto* const fc2_out = reinterpret_cast<float*>(arena + offset::fc2_out);             // (32, 32, 192)
   auto* const d_ln4_out = reinterpret_cast<float*>(arena + offset::d_ln4_out);         // (32, 32, 48)
   auto* const proj2_out = reinterpret_cast<float*>(arena + offset::proj2_out);         // (32, 32, 48)
@@ -1997,7 +1997,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);                  // (32, 4, 32)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);        // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                              // (32, 32, 48)
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                            // (32, 32, 48)
@@ -2013,7 +2013,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);          // (32, 32, 144)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                          // (32, 32, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);                  // (32, 4, 32)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                              // (32, 32, 48)
   auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)
@@ -2094,7 +2094,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const attn1_in_proj_out = reinterpret_cast<float*>(arena + offset::attn1_in_proj_out);          // (32, 32, 144)
   auto* const attn1_att = reinterpret_cast<float*>(arena + offset::attn1_att);                          // (32, 32, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);                  // (32, 4, 32)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);            // (32, 32, 32)
   auto* const attn1_out_proj_out = reinterpret_cast<float*>(arena + offset::attn1_out_proj_out);        // (32, 32, 48)
   auto* const ln2_out = reinterpret_cast<float*>(arena + offset::ln2_out);                              // (32, 32, 48)
   auto* const res1_out = reinterpret_cast<float*>(arena + offset::res1_out);                            // (32, 32, 48)
@@ -2110,7 +2110,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);          // (32, 32, 144)
   auto* const attn2_att = reinterpret_cast<float*>(arena + offset::attn2_att);                          // (32, 32, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);                  // (32, 4, 32)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);            // (32, 32, 32)
   auto* const attn2_out_proj_out = reinterpret_cast<float*>(arena + offset::attn2_out_proj_out);        // (32, 32, 48)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                              // (32, 32, 48)
   auto* const res3_out = reinterpret_cast<float*>(arena + offset::res3_out);                            // (32, 32, 48)

@@ -42,7 +42,7 @@
 //   fwd  attn1_in_proj_weight_bf16: bf16-in-f32(144, 48) = to_bf16(attn1_in_proj_weight)  # attn1.in_proj  spec: model.graph[3]
 //   fwd  attn1_in_proj_bias_bf16: bf16-in-f32(144,) = to_bf16(attn1_in_proj_bias)  # attn1.in_proj  spec: model.graph[3]
 //   fwd  attn1_in_proj_out: bf16-in-f32(32, 32, 144) = linear+to_bf16(ln1_out_bf16, attn1_in_proj_weight_bf16, attn1_in_proj_bias_bf16, bf16_round_before_bias=True, bias=True, blas=True, in_features=48, out_features=144)  # attn1.in_proj  spec: model.graph[3]
-//   fwd  attn1_att: bf16-in-f32(32, 32, 48), attn1_att_lse: f32(32, 4, 32), attn1_att_scores: f32(32, 32) = attention(attn1_in_proj_out, bf16=True, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
+//   fwd  attn1_att: bf16-in-f32(32, 32, 48), attn1_att_lse: f32(32, 4, 32), attn1_att_scores: f32(32, 32, 32) = attention(attn1_in_proj_out, bf16=True, embed_dim=48, is_causal=True, num_heads=4)  # attn1  spec: model.graph[3]
 //   fwd  attn1_out_proj_weight_bf16: bf16-in-f32(48, 48) = to_bf16(attn1_out_proj_weight)  # attn1.out_proj  spec: model.graph[3]
 //   fwd  attn1_out_proj_bias_bf16: bf16-in-f32(48,) = to_bf16(attn1_out_proj_bias)  # attn1.out_proj  spec: model.graph[3]
 //   fwd  attn1_out_proj_out: bf16-in-f32(32, 32, 48) = linear+to_bf16(attn1_att, attn1_out_proj_weight_bf16, attn1_out_proj_bias_bf16, bias=True, blas=True, in_features=48, out_features=48)  # attn1.out_proj  spec: model.graph[3]
@@ -62,7 +62,7 @@
 //   fwd  attn2_in_proj_weight_bf16: bf16-in-f32(144, 48) = to_bf16(attn2_in_proj_weight)  # attn2.in_proj  spec: model.graph[11]
 //   fwd  attn2_in_proj_bias_bf16: bf16-in-f32(144,) = to_bf16(attn2_in_proj_bias)  # attn2.in_proj  spec: model.graph[11]
 //   fwd  attn2_in_proj_out: bf16-in-f32(32, 32, 144) = linear+to_bf16(ln3_out_bf16, attn2_in_proj_weight_bf16, attn2_in_proj_bias_bf16, bf16_round_before_bias=True, bias=True, blas=True, in_features=48, out_features=144)  # attn2.in_proj  spec: model.graph[11]
-//   fwd  attn2_att: bf16-in-f32(32, 32, 48), attn2_att_lse: f32(32, 4, 32), attn2_att_scores: f32(32, 32) = attention(attn2_in_proj_out, bf16=True, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
+//   fwd  attn2_att: bf16-in-f32(32, 32, 48), attn2_att_lse: f32(32, 4, 32), attn2_att_scores: f32(32, 32, 32) = attention(attn2_in_proj_out, bf16=True, embed_dim=48, is_causal=True, num_heads=4)  # attn2  spec: model.graph[11]
 //   fwd  attn2_out_proj_weight_bf16: bf16-in-f32(48, 48) = to_bf16(attn2_out_proj_weight)  # attn2.out_proj  spec: model.graph[11]
 //   fwd  attn2_out_proj_bias_bf16: bf16-in-f32(48,) = to_bf16(attn2_out_proj_bias)  # attn2.out_proj  spec: model.graph[11]
 //   fwd  attn2_out_proj_out: bf16-in-f32(32, 32, 48) = linear+to_bf16(attn2_att, attn2_out_proj_weight_bf16, attn2_out_proj_bias_bf16, bias=True, blas=True, in_features=48, out_features=48)  # attn2.out_proj  spec: model.graph[11]
@@ -288,7 +288,7 @@
 //
 // Memory plan: one arena of 9546560 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 65184 floats at 0, 260736 and 521472.
-// Activations take 7889088 bytes (24108352 without reuse).
+// Activations take 7889088 bytes (24362304 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1042944   8192      x                           (32, 32)      step          -
 //   1051136   8192      target                      (32, 32)      step          -
@@ -306,36 +306,36 @@
 //   2255488   589824    attn1_in_proj_out           (32, 32, 144) 6..111        -
 //   2845312   196608    attn1_att                   (32, 32, 48)  7..111        -
 //   1685120   16384     attn1_att_lse               (32, 4, 32)   7..111        attn1_in_proj_bias_bf16
-//   1701504   4096      attn1_att_scores            (32, 32)      7..7          ln1_out
+//   1701504   131072    attn1_att_scores            (32, 32, 32)  7..7          ln1_out
 //   1701504   9216      attn1_out_proj_weight_bf16  (48, 48)      8..105        attn1_att_scores
-//   1710720   192       attn1_out_proj_bias_bf16    (48,)         9..10         ln1_out
+//   1710720   192       attn1_out_proj_bias_bf16    (48,)         9..10         attn1_att_scores
 //   3041920   196608    attn1_out_proj_out          (32, 32, 48)  10..11        -
 //   3238528   196608    res1_out                    (32, 32, 48)  11..102       -
 //   3041920   196608    ln2_out                     (32, 32, 48)  12..13        attn1_out_proj_out
 //   1710720   4096      ln2_out_mean                (32, 32)      12..102       attn1_out_proj_bias_bf16
-//   1714816   4096      ln2_out_rstd                (32, 32)      12..102       ln1_out
+//   1714816   4096      ln2_out_rstd                (32, 32)      12..102       attn1_att_scores
 //   3435136   196608    ln2_out_bf16                (32, 32, 48)  13..96        -
-//   1718912   36864     fc1_weight_bf16             (192, 48)     14..96        ln1_out
-//   1755776   768       fc1_bias_bf16               (192,)        15..16        ln1_out
+//   1718912   36864     fc1_weight_bf16             (192, 48)     14..96        attn1_att_scores
+//   1755776   768       fc1_bias_bf16               (192,)        15..16        attn1_att_scores
 //   3631744   786432    fc1_out                     (32, 32, 192) 16..94        -
 //   4418176   786432    gelu1_out                   (32, 32, 192) 17..88        -
 //   1755776   36864     proj1_weight_bf16           (48, 192)     18..88        fc1_bias_bf16
-//   1792640   192       proj1_bias_bf16             (48,)         19..20        ln1_out
+//   1792640   192       proj1_bias_bf16             (48,)         19..20        attn1_att_scores
 //   3041920   196608    proj1_out                   (32, 32, 48)  20..21        ln2_out
 //   5204608   196608    res2_out                    (32, 32, 48)  21..85        -
 //   3041920   196608    ln3_out                     (32, 32, 48)  22..23        proj1_out
 //   1792640   4096      ln3_out_mean                (32, 32)      22..85        proj1_bias_bf16
-//   1796736   4096      ln3_out_rstd                (32, 32)      22..85        ln1_out
+//   1796736   4096      ln3_out_rstd                (32, 32)      22..85        attn1_att_scores
 //   5401216   196608    ln3_out_bf16                (32, 32, 48)  23..79        -
-//   1800832   27648     attn2_in_proj_weight_bf16   (144, 48)     24..79        ln1_out
-//   1828480   576       attn2_in_proj_bias_bf16     (144,)        25..26        ln1_out
+//   1800832   27648     attn2_in_proj_weight_bf16   (144, 48)     24..79        attn1_att_scores
+//   1828480   576       attn2_in_proj_bias_bf16     (144,)        25..26        attn1_att_scores
 //   5597824   589824    attn2_in_proj_out           (32, 32, 144) 26..77        -
 //   3041920   196608    attn2_att                   (32, 32, 48)  27..77        ln3_out
 //   1828480   16384     attn2_att_lse               (32, 4, 32)   27..77        attn2_in_proj_bias_bf16
-//   1844864   4096      attn2_att_scores            (32, 32)      27..27        ln1_out
-//   1844864   9216      attn2_out_proj_weight_bf16  (48, 48)      28..71        attn2_att_scores
-//   6187648   192       attn2_out_proj_bias_bf16    (48,)         29..30        -
-//   6187840   196608    attn2_out_proj_out          (32, 32, 48)  30..31        -
+//   6187648   131072    attn2_att_scores            (32, 32, 32)  27..27        -
+//   1844864   9216      attn2_out_proj_weight_bf16  (48, 48)      28..71        ln1_out
+//   6187648   192       attn2_out_proj_bias_bf16    (48,)         29..30        attn2_att_scores
+//   6187840   196608    attn2_out_proj_out          (32, 32, 48)  30..31        attn2_att_scores
 //   6384448   196608    res3_out                    (32, 32, 48)  31..68        -
 //   6187648   196608    ln4_out                     (32, 32, 48)  32..33        attn2_out_proj_bias_bf16
 //   6581056   4096      ln4_out_mean                (32, 32)      32..68        -
@@ -489,6 +489,7 @@
 #include <ltrt/bfloat16.hpp>
 #include <ltrt/blas.hpp>
 #include <ltrt/fexp_u20.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -551,7 +552,7 @@ constexpr std::size_t attn2_in_proj_bias_bf16 = 1828480;
 constexpr std::size_t attn2_in_proj_out = 5597824;
 constexpr std::size_t attn2_att = 3041920;
 constexpr std::size_t attn2_att_lse = 1828480;
-constexpr std::size_t attn2_att_scores = 1844864;
+constexpr std::size_t attn2_att_scores = 6187648;
 constexpr std::size_t attn2_out_proj_weight_bf16 = 1844864;
 constexpr std::size_t attn2_out_proj_bias_bf16 = 6187648;
 constexpr std::size_t attn2_out_proj_out = 6187840;
@@ -750,22 +751,24 @@ static void ln1_forward(float* out, float* mean, float* rstd, const float* inp, 
   constexpr int kGroups = 32;  // normalised groups per sample
   constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   constexpr float kEps = 1e-05f;
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    float sum = 0.0f;
-    for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-    for (int k = 0; k < kDim; ++k) {
-      const float c = x[k] - m;
-      sum_sq += c * c;
+  ltrt::parallel_for(n * kGroups, 342, [=](int begin, int end) {
+    for (int r = begin; r < end; ++r) {
+      const float* x = inp + r * kDim;
+      float sum = 0.0f;
+      for (int k = 0; k < kDim; ++k) sum += x[k];
+      const float m = sum / kDim;
+      float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+      for (int k = 0; k < kDim; ++k) {
+        const float c = x[k] - m;
+        sum_sq += c * c;
+      }
+      const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
+      mean[r] = m;
+      rstd[r] = s;
+      float* y = out + r * kDim;
+      for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
     }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-    mean[r] = m;
-    rstd[r] = s;
-    float* y = out + r * kDim;
-    for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-  }
+  });
 }
 
 // attn1.in_proj: rounded to bfloat16 (bf16-mixed)
@@ -817,12 +820,14 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = (n > 1 ? ltrt::round_bf16(out[i * kOut + o]) : out[i * kOut + o]) + bias[o];
-        out[i * kOut + o] = ltrt::round_bf16(v);
+    ltrt::parallel_for(rows, 114, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = (n > 1 ? ltrt::round_bf16(out[i * kOut + o]) : out[i * kOut + o]) + bias[o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -837,7 +842,7 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn1: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32, 32) <- qkv (32, 32, 144)
 // Also called by attn2_forward: the same shapes and constants, so the same code.
 static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   constexpr int kT = 32;                       // sequence length
@@ -930,12 +935,14 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = ltrt::round_bf16(v);
+    ltrt::parallel_for(rows, 342, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -955,9 +962,11 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
 // and wpe_add_backward: the same shapes and constants, so the same code.
 static void res1_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 1536;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      out[i] = a[i] + b[i];
+    }
+  });
 }
 
 // ln2: LayerNorm(normalized_shape=[48], eps=1e-05, elementwise_affine=True, bias=True)
@@ -1010,12 +1019,14 @@ static void fc1_forward(float* out, const float* inp, const float* weight, const
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = ltrt::round_bf16(v);
+    ltrt::parallel_for(rows, 86, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -1035,10 +1046,12 @@ static void fc1_forward(float* out, const float* inp, const float* weight, const
 static void gelu1_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 6144;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  for (int i = 0; i < n * kNumel; ++i) {
-    const float v = ltrt::gelu_erf(inp[i], kInvSqrt2);
-    out[i] = ltrt::round_bf16(v);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const float v = ltrt::gelu_erf(inp[i], kInvSqrt2);
+      out[i] = ltrt::round_bf16(v);
+    }
+  });
 }
 
 // proj1: rounded to bfloat16 (bf16-mixed)
@@ -1064,12 +1077,14 @@ static void proj1_forward(float* out, const float* inp, const float* weight, con
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = ltrt::round_bf16(v);
+    ltrt::parallel_for(rows, 342, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -1125,7 +1140,7 @@ static void attn2_in_proj_forward(float* out, const float* inp, const float* wei
 
 // attn2: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32, 32) <- qkv (32, 32, 144)
 // Calls attn1_forward: the same shapes and constants, so the same code.
 static void attn2_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   attn1_forward(out, lse, scores, qkv, n);
@@ -1260,12 +1275,14 @@ static void head_forward(float* out, const float* inp, const float* weight, int 
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o];
-        out[i * kOut + o] = ltrt::round_bf16(v);
+    ltrt::parallel_for(rows, 113, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -1322,20 +1339,22 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n * kPositions; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n * kPositions, 113, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        const float d = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+        drow[k] = ltrt::round_bf16(d);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      const float d = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-      drow[k] = ltrt::round_bf16(d);
-    }
-  }
+  });
 }
 
 // head backward: Linear(in_features=48, out_features=146, bias=False, tie_weight='wte')
@@ -1399,26 +1418,38 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
   constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    const float* dy = dout + r * kDim;
-    const float m = mean[r], s = rstd[r];
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      sum_g += gk;
-      sum_g_xhat += gk * xhat;
-      dweight[k] += dy[k] * xhat;
-      dbias[k] += dy[k];
+  ltrt::parallel_for(kDim, 16, [=](int begin, int end) {
+    for (int r = 0; r < n * kGroups; ++r) {
+      const float* x = inp + r * kDim;
+      const float* dy = dout + r * kDim;
+      const float m = mean[r], s = rstd[r];
+      for (int k = begin; k < end; ++k) {
+        const float xhat = (x[k] - m) * s;
+        dweight[k] += dy[k] * xhat;
+        dbias[k] += dy[k];
+      }
     }
-    float* dx = dinp + r * kDim;
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+  });
+  ltrt::parallel_for(n * kGroups, 342, [=](int begin, int end) {
+    for (int r = begin; r < end; ++r) {
+      const float* x = inp + r * kDim;
+      const float* dy = dout + r * kDim;
+      const float m = mean[r], s = rstd[r];
+      float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
+      for (int k = 0; k < kDim; ++k) {
+        const float xhat = (x[k] - m) * s;
+        const float gk = dy[k] * weight[k];
+        sum_g += gk;
+        sum_g_xhat += gk * xhat;
+      }
+      float* dx = dinp + r * kDim;
+      for (int k = 0; k < kDim; ++k) {
+        const float xhat = (x[k] - m) * s;
+        const float gk = dy[k] * weight[k];
+        dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+      }
     }
-  }
+  });
 }
 
 // proj2 backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1457,9 +1488,12 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // proj2 backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1513,9 +1547,11 @@ static void gelu2_grad_to_bf16(float* out, const float* inp, int n) {
 static void gelu2_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 6144;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
+    }
+  });
 }
 
 // fc2 backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1554,9 +1590,12 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // fc2 backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1645,9 +1684,12 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // attn2.out_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1800,9 +1842,12 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // attn2.in_proj backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -2208,7 +2253,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const attn1_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias_bf16);  // (144,)
   auto* const d_attn1_in_proj_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_weight_bf16);                  // (144, 48)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);  // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);  // (32, 32, 32)
   auto* const attn1_out_proj_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight_bf16);  // (48, 48)
   auto* const d_attn1_out_proj_bias_bf16_bf16 =
@@ -2253,7 +2298,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_attn2_in_proj_bias_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_bias_bf16);                      // (144,)
   auto* const d_proj1_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_proj1_bias_bf16);  // (48,)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);    // (32, 32)
   auto* const attn2_out_proj_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight_bf16);  // (48, 48)
   auto* const d_attn2_out_proj_bias_bf16_bf16 =
@@ -2302,8 +2346,9 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);                      // (32, 32, 192)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);      // (32, 32, 144)
   auto* const d_attn2_in_proj_out_bf16 =
-      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_bf16);   // (32, 32, 144)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);  // (32, 32, 48)
+      reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_out_bf16);                     // (32, 32, 144)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);  // (32, 32, 32)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                    // (32, 32, 48)
   auto* const attn2_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias_bf16);  // (48,)
   auto* const fc2_weight_bf16 = reinterpret_cast<float*>(arena + offset::fc2_weight_bf16);                // (192, 48)
   auto* const d_fc2_bias_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_fc2_bias_bf16_bf16);      // (192,)
@@ -2558,7 +2603,7 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight_bf16);              // (144, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);  // (32, 4, 32)
   auto* const attn1_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias_bf16);  // (144,)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);                // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);  // (32, 32, 32)
   auto* const attn1_out_proj_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight_bf16);           // (48, 48)
   auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
@@ -2574,7 +2619,6 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight_bf16);              // (144, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);  // (32, 4, 32)
   auto* const attn2_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias_bf16);  // (144,)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);                // (32, 32)
   auto* const attn2_out_proj_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight_bf16);                       // (48, 48)
   auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                        // (32, 32, 48)
@@ -2595,6 +2639,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
   auto* const ln3_out_bf16 = reinterpret_cast<float*>(arena + offset::ln3_out_bf16);              // (32, 32, 48)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32, 32)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const attn2_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias_bf16);  // (48,)
   auto* const fc2_weight_bf16 = reinterpret_cast<float*>(arena + offset::fc2_weight_bf16);        // (192, 48)
@@ -2706,7 +2751,7 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::attn1_in_proj_weight_bf16);              // (144, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);  // (32, 4, 32)
   auto* const attn1_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias_bf16);  // (144,)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);                // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);  // (32, 32, 32)
   auto* const attn1_out_proj_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::attn1_out_proj_weight_bf16);           // (48, 48)
   auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
@@ -2722,7 +2767,6 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::attn2_in_proj_weight_bf16);              // (144, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);  // (32, 4, 32)
   auto* const attn2_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias_bf16);  // (144,)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);                // (32, 32)
   auto* const attn2_out_proj_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::attn2_out_proj_weight_bf16);                       // (48, 48)
   auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                        // (32, 32, 48)
@@ -2743,6 +2787,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
   auto* const ln3_out_bf16 = reinterpret_cast<float*>(arena + offset::ln3_out_bf16);              // (32, 32, 48)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32, 32)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const attn2_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias_bf16);  // (48,)
   auto* const fc2_weight_bf16 = reinterpret_cast<float*>(arena + offset::fc2_weight_bf16);        // (192, 48)
@@ -2883,7 +2928,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"attn1_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 2255488},
     {"attn1_att", ltrt::DType::f32, 3, {32, 32, 48}, 2845312},
     {"attn1_att_lse", ltrt::DType::f32, 3, {32, 4, 32}, 1685120},
-    {"attn1_att_scores", ltrt::DType::f32, 2, {32, 32}, 1701504},
+    {"attn1_att_scores", ltrt::DType::f32, 3, {32, 32, 32}, 1701504},
     {"attn1_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 3041920},
     {"res1_out", ltrt::DType::f32, 3, {32, 32, 48}, 3238528},
     {"ln2_out", ltrt::DType::f32, 3, {32, 32, 48}, 3041920},
@@ -2899,7 +2944,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"attn2_in_proj_out", ltrt::DType::f32, 3, {32, 32, 144}, 5597824},
     {"attn2_att", ltrt::DType::f32, 3, {32, 32, 48}, 3041920},
     {"attn2_att_lse", ltrt::DType::f32, 3, {32, 4, 32}, 1828480},
-    {"attn2_att_scores", ltrt::DType::f32, 2, {32, 32}, 1844864},
+    {"attn2_att_scores", ltrt::DType::f32, 3, {32, 32, 32}, 6187648},
     {"attn2_out_proj_out", ltrt::DType::f32, 3, {32, 32, 48}, 6187840},
     {"res3_out", ltrt::DType::f32, 3, {32, 32, 48}, 6384448},
     {"ln4_out", ltrt::DType::f32, 3, {32, 32, 48}, 6187648},

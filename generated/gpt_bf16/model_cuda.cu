@@ -80,7 +80,7 @@ constexpr std::size_t attn2_in_proj_bias_bf16 = 1828480;
 constexpr std::size_t attn2_in_proj_out = 5597824;
 constexpr std::size_t attn2_att = 3041920;
 constexpr std::size_t attn2_att_lse = 1828480;
-constexpr std::size_t attn2_att_scores = 1844864;
+constexpr std::size_t attn2_att_scores = 6187648;
 constexpr std::size_t attn2_out_proj_weight_bf16 = 1844864;
 constexpr std::size_t attn2_out_proj_bias_bf16 = 6187648;
 constexpr std::size_t attn2_out_proj_out = 6187840;
@@ -422,7 +422,7 @@ static void attn1_in_proj_forward(float* out, const std::uint16_t* inp, const st
 
 // attn1: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32, 32) <- qkv (32, 32, 144)
 // Also called by attn2_forward: the same shapes and constants, so the same code.
 
 // bf16-mixed attention on tensor cores (the CPU's emit_forward_bf16, as the per-row kernel of
@@ -885,7 +885,7 @@ static void attn2_in_proj_forward(float* out, const std::uint16_t* inp, const st
 
 // attn2: MultiheadAttention(embed_dim=48, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 32, 48) lse (32, 4, 32) scores (32, 32) <- qkv (32, 32, 144)
+// out (32, 32, 48) lse (32, 4, 32) scores (32, 32, 32) <- qkv (32, 32, 144)
 // Calls attn1_forward: the same shapes and constants, so the same code.
 static void attn2_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                           const ltrt::cuda::Context& ctx) {
@@ -2830,7 +2830,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const attn1_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias_bf16);  // (144,)
   auto* const d_attn1_in_proj_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn1_in_proj_weight_bf16);                  // (144, 48)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);  // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);  // (32, 32, 32)
   auto* const attn1_out_proj_weight_bf16 =
       reinterpret_cast<std::uint16_t*>(arena + offset::attn1_out_proj_weight_bf16);  // (48, 48)
   auto* const d_attn1_out_proj_bias_bf16_bf16 =
@@ -2875,7 +2875,6 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_attn2_in_proj_bias_bf16 =
       reinterpret_cast<float*>(arena + offset::d_attn2_in_proj_bias_bf16);                      // (144,)
   auto* const d_proj1_bias_bf16 = reinterpret_cast<float*>(arena + offset::d_proj1_bias_bf16);  // (48,)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);    // (32, 32)
   auto* const attn2_out_proj_weight_bf16 =
       reinterpret_cast<std::uint16_t*>(arena + offset::attn2_out_proj_weight_bf16);  // (48, 48)
   auto* const d_attn2_out_proj_bias_bf16_bf16 =
@@ -2924,8 +2923,9 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_fc1_out = reinterpret_cast<float*>(arena + offset::d_fc1_out);                      // (32, 32, 192)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);      // (32, 32, 144)
   auto* const d_attn2_in_proj_out_bf16 =
-      reinterpret_cast<std::uint16_t*>(arena + offset::d_attn2_in_proj_out_bf16);  // (32, 32, 144)
-  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);         // (32, 32, 48)
+      reinterpret_cast<std::uint16_t*>(arena + offset::d_attn2_in_proj_out_bf16);             // (32, 32, 144)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);  // (32, 32, 32)
+  auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                    // (32, 32, 48)
   auto* const attn2_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias_bf16);  // (48,)
   auto* const fc2_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::fc2_weight_bf16);        // (192, 48)
   auto* const d_fc2_bias_bf16_bf16 = reinterpret_cast<float*>(arena + offset::d_fc2_bias_bf16_bf16);      // (192,)
@@ -3179,7 +3179,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<std::uint16_t*>(arena + offset::attn1_in_proj_weight_bf16);      // (144, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);  // (32, 4, 32)
   auto* const attn1_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias_bf16);  // (144,)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);                // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);  // (32, 32, 32)
   auto* const attn1_out_proj_weight_bf16 =
       reinterpret_cast<std::uint16_t*>(arena + offset::attn1_out_proj_weight_bf16);   // (48, 48)
   auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
@@ -3195,7 +3195,6 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<std::uint16_t*>(arena + offset::attn2_in_proj_weight_bf16);      // (144, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);  // (32, 4, 32)
   auto* const attn2_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias_bf16);  // (144,)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);                // (32, 32)
   auto* const attn2_out_proj_weight_bf16 =
       reinterpret_cast<std::uint16_t*>(arena + offset::attn2_out_proj_weight_bf16);               // (48, 48)
   auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                        // (32, 32, 48)
@@ -3216,6 +3215,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
   auto* const ln3_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln3_out_bf16);      // (32, 32, 48)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32, 32)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const attn2_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias_bf16);  // (48,)
   auto* const fc2_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::fc2_weight_bf16);      // (192, 48)
@@ -3326,7 +3326,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<std::uint16_t*>(arena + offset::attn1_in_proj_weight_bf16);      // (144, 48)
   auto* const attn1_att_lse = reinterpret_cast<float*>(arena + offset::attn1_att_lse);  // (32, 4, 32)
   auto* const attn1_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn1_in_proj_bias_bf16);  // (144,)
-  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);                // (32, 32)
+  auto* const attn1_att_scores = reinterpret_cast<float*>(arena + offset::attn1_att_scores);  // (32, 32, 32)
   auto* const attn1_out_proj_weight_bf16 =
       reinterpret_cast<std::uint16_t*>(arena + offset::attn1_out_proj_weight_bf16);   // (48, 48)
   auto* const ln2_out_mean = reinterpret_cast<float*>(arena + offset::ln2_out_mean);  // (32, 32)
@@ -3342,7 +3342,6 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<std::uint16_t*>(arena + offset::attn2_in_proj_weight_bf16);      // (144, 48)
   auto* const attn2_att_lse = reinterpret_cast<float*>(arena + offset::attn2_att_lse);  // (32, 4, 32)
   auto* const attn2_in_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_in_proj_bias_bf16);  // (144,)
-  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);                // (32, 32)
   auto* const attn2_out_proj_weight_bf16 =
       reinterpret_cast<std::uint16_t*>(arena + offset::attn2_out_proj_weight_bf16);               // (48, 48)
   auto* const wpe_out = reinterpret_cast<float*>(arena + offset::wpe_out);                        // (32, 32, 48)
@@ -3363,6 +3362,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const res2_out = reinterpret_cast<float*>(arena + offset::res2_out);                      // (32, 32, 48)
   auto* const ln3_out_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::ln3_out_bf16);      // (32, 32, 48)
   auto* const attn2_in_proj_out = reinterpret_cast<float*>(arena + offset::attn2_in_proj_out);    // (32, 32, 144)
+  auto* const attn2_att_scores = reinterpret_cast<float*>(arena + offset::attn2_att_scores);      // (32, 32, 32)
   auto* const ln4_out = reinterpret_cast<float*>(arena + offset::ln4_out);                        // (32, 32, 48)
   auto* const attn2_out_proj_bias_bf16 = reinterpret_cast<float*>(arena + offset::attn2_out_proj_bias_bf16);  // (48,)
   auto* const fc2_weight_bf16 = reinterpret_cast<std::uint16_t*>(arena + offset::fc2_weight_bf16);      // (192, 48)

@@ -63,7 +63,7 @@
 //   fwd  wpe_out: f32(32, 64, 128) = positional_embedding(wte_out, wpe_weight, embedding_dim=128, num_positions=64)  # wpe  spec: model.graph[1]
 //   fwd  h0_ln1_out: f32(32, 64, 128), h0_ln1_out_mean: f32(32, 64), h0_ln1_out_rstd: f32(32, 64) = layer_norm(wpe_out, h0_ln1_weight, h0_ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h0_ln1  spec: model.graph[2]
 //   fwd  h0_attn_in_proj_out: f32(32, 64, 384) = linear(h0_ln1_out, h0_attn_in_proj_weight, h0_attn_in_proj_bias, bias=True, blas=True, in_features=128, out_features=384)  # h0_attn.in_proj  spec: model.graph[3]
-//   fwd  h0_attn_att: f32(32, 64, 128), h0_attn_att_lse: f32(32, 4, 64), h0_attn_att_scores: f32(64, 64) = attention(h0_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
+//   fwd  h0_attn_att: f32(32, 64, 128), h0_attn_att_lse: f32(32, 4, 64), h0_attn_att_scores: f32(32, 64, 64) = attention(h0_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
 //   fwd  h0_attn_out_proj_out: f32(32, 64, 128) = linear(h0_attn_att, h0_attn_out_proj_weight, h0_attn_out_proj_bias, bias=True, blas=True, in_features=128, out_features=128)  # h0_attn.out_proj  spec: model.graph[3]
 //   fwd  h0_res1_out: f32(32, 64, 128) = add(h0_attn_out_proj_out, wpe_out)  # h0_res1  spec: model.graph[4]
 //   fwd  h0_ln2_out: f32(32, 64, 128), h0_ln2_out_mean: f32(32, 64), h0_ln2_out_rstd: f32(32, 64) = layer_norm(h0_res1_out, h0_ln2_weight, h0_ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h0_ln2  spec: model.graph[5]
@@ -72,7 +72,7 @@
 //   fwd  h0_res2_out: f32(32, 64, 128) = add(h0_proj_out, h0_res1_out)  # h0_res2  spec: model.graph[9]
 //   fwd  h1_ln1_out: f32(32, 64, 128), h1_ln1_out_mean: f32(32, 64), h1_ln1_out_rstd: f32(32, 64) = layer_norm(h0_res2_out, h1_ln1_weight, h1_ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h1_ln1  spec: model.graph[10]
 //   fwd  h1_attn_in_proj_out: f32(32, 64, 384) = linear(h1_ln1_out, h1_attn_in_proj_weight, h1_attn_in_proj_bias, bias=True, blas=True, in_features=128, out_features=384)  # h1_attn.in_proj  spec: model.graph[11]
-//   fwd  h1_attn_att: f32(32, 64, 128), h1_attn_att_lse: f32(32, 4, 64), h1_attn_att_scores: f32(64, 64) = attention(h1_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
+//   fwd  h1_attn_att: f32(32, 64, 128), h1_attn_att_lse: f32(32, 4, 64), h1_attn_att_scores: f32(32, 64, 64) = attention(h1_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
 //   fwd  h1_attn_out_proj_out: f32(32, 64, 128) = linear(h1_attn_att, h1_attn_out_proj_weight, h1_attn_out_proj_bias, bias=True, blas=True, in_features=128, out_features=128)  # h1_attn.out_proj  spec: model.graph[11]
 //   fwd  h1_res1_out: f32(32, 64, 128) = add(h1_attn_out_proj_out, h0_res2_out)  # h1_res1  spec: model.graph[12]
 //   fwd  h1_ln2_out: f32(32, 64, 128), h1_ln2_out_mean: f32(32, 64), h1_ln2_out_rstd: f32(32, 64) = layer_norm(h1_res1_out, h1_ln2_weight, h1_ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h1_ln2  spec: model.graph[13]
@@ -81,7 +81,7 @@
 //   fwd  h1_res2_out: f32(32, 64, 128) = add(h1_proj_out, h1_res1_out)  # h1_res2  spec: model.graph[17]
 //   fwd  h2_ln1_out: f32(32, 64, 128), h2_ln1_out_mean: f32(32, 64), h2_ln1_out_rstd: f32(32, 64) = layer_norm(h1_res2_out, h2_ln1_weight, h2_ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h2_ln1  spec: model.graph[18]
 //   fwd  h2_attn_in_proj_out: f32(32, 64, 384) = linear(h2_ln1_out, h2_attn_in_proj_weight, h2_attn_in_proj_bias, bias=True, blas=True, in_features=128, out_features=384)  # h2_attn.in_proj  spec: model.graph[19]
-//   fwd  h2_attn_att: f32(32, 64, 128), h2_attn_att_lse: f32(32, 4, 64), h2_attn_att_scores: f32(64, 64) = attention(h2_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
+//   fwd  h2_attn_att: f32(32, 64, 128), h2_attn_att_lse: f32(32, 4, 64), h2_attn_att_scores: f32(32, 64, 64) = attention(h2_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
 //   fwd  h2_attn_out_proj_out: f32(32, 64, 128) = linear(h2_attn_att, h2_attn_out_proj_weight, h2_attn_out_proj_bias, bias=True, blas=True, in_features=128, out_features=128)  # h2_attn.out_proj  spec: model.graph[19]
 //   fwd  h2_res1_out: f32(32, 64, 128) = add(h2_attn_out_proj_out, h1_res2_out)  # h2_res1  spec: model.graph[20]
 //   fwd  h2_ln2_out: f32(32, 64, 128), h2_ln2_out_mean: f32(32, 64), h2_ln2_out_rstd: f32(32, 64) = layer_norm(h2_res1_out, h2_ln2_weight, h2_ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h2_ln2  spec: model.graph[21]
@@ -90,7 +90,7 @@
 //   fwd  h2_res2_out: f32(32, 64, 128) = add(h2_proj_out, h2_res1_out)  # h2_res2  spec: model.graph[25]
 //   fwd  h3_ln1_out: f32(32, 64, 128), h3_ln1_out_mean: f32(32, 64), h3_ln1_out_rstd: f32(32, 64) = layer_norm(h2_res2_out, h3_ln1_weight, h3_ln1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h3_ln1  spec: model.graph[26]
 //   fwd  h3_attn_in_proj_out: f32(32, 64, 384) = linear(h3_ln1_out, h3_attn_in_proj_weight, h3_attn_in_proj_bias, bias=True, blas=True, in_features=128, out_features=384)  # h3_attn.in_proj  spec: model.graph[27]
-//   fwd  h3_attn_att: f32(32, 64, 128), h3_attn_att_lse: f32(32, 4, 64), h3_attn_att_scores: f32(64, 64) = attention(h3_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
+//   fwd  h3_attn_att: f32(32, 64, 128), h3_attn_att_lse: f32(32, 4, 64), h3_attn_att_scores: f32(32, 64, 64) = attention(h3_attn_in_proj_out, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
 //   fwd  h3_attn_out_proj_out: f32(32, 64, 128) = linear(h3_attn_att, h3_attn_out_proj_weight, h3_attn_out_proj_bias, bias=True, blas=True, in_features=128, out_features=128)  # h3_attn.out_proj  spec: model.graph[27]
 //   fwd  h3_res1_out: f32(32, 64, 128) = add(h3_attn_out_proj_out, h2_res2_out)  # h3_res1  spec: model.graph[28]
 //   fwd  h3_ln2_out: f32(32, 64, 128), h3_ln2_out_mean: f32(32, 64), h3_ln2_out_rstd: f32(32, 64) = layer_norm(h3_res1_out, h3_ln2_weight, h3_ln2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[128])  # h3_ln2  spec: model.graph[29]
@@ -109,7 +109,7 @@
 //   bwd  d_h3_res1_out: f32(32, 64, 128), d_h3_ln2_weight: f32(128,), d_h3_ln2_bias: f32(128,) = layer_norm_backward(d_h3_ln2_out, h3_res1_out, h3_ln2_out_mean, h3_ln2_out_rstd, h3_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h3_ln2  spec: model.graph[29]
 //   bwd  d_h3_res1_out_sum1: f32(32, 64, 128) = add(d_h3_res2_out, d_h3_res1_out)  # h3_res1  spec: model.graph[28]
 //   bwd  d_h3_attn_att: f32(32, 64, 128), d_h3_attn_out_proj_weight: f32(128, 128), d_h3_attn_out_proj_bias: f32(128,) = linear_backward(d_h3_res1_out_sum1, h3_attn_att, h3_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h3_attn.out_proj  spec: model.graph[27]
-//   bwd  d_h3_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h3_attn_in_proj_out_delta: f32(32, 4, 64), d_h3_attn_in_proj_out_scratch: f32(2, 64, 64) = attention_backward(d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att, h3_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
+//   bwd  d_h3_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h3_attn_in_proj_out_delta: f32(32, 4, 64), d_h3_attn_in_proj_out_scratch: f32(32, 2, 64, 64) = attention_backward(d_h3_attn_att, h3_attn_in_proj_out, h3_attn_att, h3_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h3_attn  spec: model.graph[27]
 //   bwd  d_h3_ln1_out: f32(32, 64, 128), d_h3_attn_in_proj_weight: f32(384, 128), d_h3_attn_in_proj_bias: f32(384,) = linear_backward(d_h3_attn_in_proj_out_dqkv, h3_ln1_out, h3_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h3_attn.in_proj  spec: model.graph[27]
 //   bwd  d_h2_res2_out: f32(32, 64, 128), d_h3_ln1_weight: f32(128,), d_h3_ln1_bias: f32(128,) = layer_norm_backward(d_h3_ln1_out, h2_res2_out, h3_ln1_out_mean, h3_ln1_out_rstd, h3_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h3_ln1  spec: model.graph[26]
 //   bwd  d_h2_res2_out_sum1: f32(32, 64, 128) = add(d_h3_res1_out_sum1, d_h2_res2_out)  # h2_res2  spec: model.graph[25]
@@ -119,7 +119,7 @@
 //   bwd  d_h2_res1_out: f32(32, 64, 128), d_h2_ln2_weight: f32(128,), d_h2_ln2_bias: f32(128,) = layer_norm_backward(d_h2_ln2_out, h2_res1_out, h2_ln2_out_mean, h2_ln2_out_rstd, h2_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h2_ln2  spec: model.graph[21]
 //   bwd  d_h2_res1_out_sum1: f32(32, 64, 128) = add(d_h2_res2_out_sum1, d_h2_res1_out)  # h2_res1  spec: model.graph[20]
 //   bwd  d_h2_attn_att: f32(32, 64, 128), d_h2_attn_out_proj_weight: f32(128, 128), d_h2_attn_out_proj_bias: f32(128,) = linear_backward(d_h2_res1_out_sum1, h2_attn_att, h2_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h2_attn.out_proj  spec: model.graph[19]
-//   bwd  d_h2_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h2_attn_in_proj_out_delta: f32(32, 4, 64), d_h2_attn_in_proj_out_scratch: f32(2, 64, 64) = attention_backward(d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att, h2_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
+//   bwd  d_h2_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h2_attn_in_proj_out_delta: f32(32, 4, 64), d_h2_attn_in_proj_out_scratch: f32(32, 2, 64, 64) = attention_backward(d_h2_attn_att, h2_attn_in_proj_out, h2_attn_att, h2_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h2_attn  spec: model.graph[19]
 //   bwd  d_h2_ln1_out: f32(32, 64, 128), d_h2_attn_in_proj_weight: f32(384, 128), d_h2_attn_in_proj_bias: f32(384,) = linear_backward(d_h2_attn_in_proj_out_dqkv, h2_ln1_out, h2_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h2_attn.in_proj  spec: model.graph[19]
 //   bwd  d_h1_res2_out: f32(32, 64, 128), d_h2_ln1_weight: f32(128,), d_h2_ln1_bias: f32(128,) = layer_norm_backward(d_h2_ln1_out, h1_res2_out, h2_ln1_out_mean, h2_ln1_out_rstd, h2_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h2_ln1  spec: model.graph[18]
 //   bwd  d_h1_res2_out_sum1: f32(32, 64, 128) = add(d_h2_res1_out_sum1, d_h1_res2_out)  # h1_res2  spec: model.graph[17]
@@ -129,7 +129,7 @@
 //   bwd  d_h1_res1_out: f32(32, 64, 128), d_h1_ln2_weight: f32(128,), d_h1_ln2_bias: f32(128,) = layer_norm_backward(d_h1_ln2_out, h1_res1_out, h1_ln2_out_mean, h1_ln2_out_rstd, h1_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h1_ln2  spec: model.graph[13]
 //   bwd  d_h1_res1_out_sum1: f32(32, 64, 128) = add(d_h1_res2_out_sum1, d_h1_res1_out)  # h1_res1  spec: model.graph[12]
 //   bwd  d_h1_attn_att: f32(32, 64, 128), d_h1_attn_out_proj_weight: f32(128, 128), d_h1_attn_out_proj_bias: f32(128,) = linear_backward(d_h1_res1_out_sum1, h1_attn_att, h1_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h1_attn.out_proj  spec: model.graph[11]
-//   bwd  d_h1_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h1_attn_in_proj_out_delta: f32(32, 4, 64), d_h1_attn_in_proj_out_scratch: f32(2, 64, 64) = attention_backward(d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att, h1_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
+//   bwd  d_h1_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h1_attn_in_proj_out_delta: f32(32, 4, 64), d_h1_attn_in_proj_out_scratch: f32(32, 2, 64, 64) = attention_backward(d_h1_attn_att, h1_attn_in_proj_out, h1_attn_att, h1_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h1_attn  spec: model.graph[11]
 //   bwd  d_h1_ln1_out: f32(32, 64, 128), d_h1_attn_in_proj_weight: f32(384, 128), d_h1_attn_in_proj_bias: f32(384,) = linear_backward(d_h1_attn_in_proj_out_dqkv, h1_ln1_out, h1_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h1_attn.in_proj  spec: model.graph[11]
 //   bwd  d_h0_res2_out: f32(32, 64, 128), d_h1_ln1_weight: f32(128,), d_h1_ln1_bias: f32(128,) = layer_norm_backward(d_h1_ln1_out, h0_res2_out, h1_ln1_out_mean, h1_ln1_out_rstd, h1_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h1_ln1  spec: model.graph[10]
 //   bwd  d_h0_res2_out_sum1: f32(32, 64, 128) = add(d_h1_res1_out_sum1, d_h0_res2_out)  # h0_res2  spec: model.graph[9]
@@ -139,7 +139,7 @@
 //   bwd  d_h0_res1_out: f32(32, 64, 128), d_h0_ln2_weight: f32(128,), d_h0_ln2_bias: f32(128,) = layer_norm_backward(d_h0_ln2_out, h0_res1_out, h0_ln2_out_mean, h0_ln2_out_rstd, h0_ln2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h0_ln2  spec: model.graph[5]
 //   bwd  d_h0_res1_out_sum1: f32(32, 64, 128) = add(d_h0_res2_out_sum1, d_h0_res1_out)  # h0_res1  spec: model.graph[4]
 //   bwd  d_h0_attn_att: f32(32, 64, 128), d_h0_attn_out_proj_weight: f32(128, 128), d_h0_attn_out_proj_bias: f32(128,) = linear_backward(d_h0_res1_out_sum1, h0_attn_att, h0_attn_out_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=128)  # h0_attn.out_proj  spec: model.graph[3]
-//   bwd  d_h0_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h0_attn_in_proj_out_delta: f32(32, 4, 64), d_h0_attn_in_proj_out_scratch: f32(2, 64, 64) = attention_backward(d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att, h0_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
+//   bwd  d_h0_attn_in_proj_out_dqkv: f32(32, 64, 384), d_h0_attn_in_proj_out_delta: f32(32, 4, 64), d_h0_attn_in_proj_out_scratch: f32(32, 2, 64, 64) = attention_backward(d_h0_attn_att, h0_attn_in_proj_out, h0_attn_att, h0_attn_att_lse, embed_dim=128, is_causal=True, num_heads=4)  # h0_attn  spec: model.graph[3]
 //   bwd  d_h0_ln1_out: f32(32, 64, 128), d_h0_attn_in_proj_weight: f32(384, 128), d_h0_attn_in_proj_bias: f32(384,) = linear_backward(d_h0_attn_in_proj_out_dqkv, h0_ln1_out, h0_attn_in_proj_weight, bias=True, blas=True, in_features=128, need_dinp=True, out_features=384)  # h0_attn.in_proj  spec: model.graph[3]
 //   bwd  d_wpe_out: f32(32, 64, 128), d_h0_ln1_weight: f32(128,), d_h0_ln1_bias: f32(128,) = layer_norm_backward(d_h0_ln1_out, wpe_out, h0_ln1_out_mean, h0_ln1_out_rstd, h0_ln1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[128])  # h0_ln1  spec: model.graph[2]
 //   bwd  d_wpe_out_sum1: f32(32, 64, 128) = add(d_h0_res1_out_sum1, d_wpe_out)  # wpe  spec: model.graph[1]
@@ -238,7 +238,7 @@
 //
 // Memory plan: one arena of 86966400 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 820224 floats at 0, 3280896 and 6561792.
-// Activations take 72613888 bytes (158056512 without reuse).
+// Activations take 72613888 bytes (164151360 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   13123584  16384     x                           (32, 64)      step          -
 //   13139968  16384     target                      (32, 64)      step          -
@@ -253,7 +253,7 @@
 //   16466048  3145728   h0_attn_in_proj_out         (32, 64, 384) 3..80         -
 //   19611776  1048576   h0_attn_att                 (32, 64, 128) 4..80         -
 //   20660352  32768     h0_attn_att_lse             (32, 4, 64)   4..80         -
-//   20693120  16384     h0_attn_att_scores          (64, 64)      4..4          -
+//   20693120  524288    h0_attn_att_scores          (32, 64, 64)  4..4          -
 //   20693120  1048576   h0_attn_out_proj_out        (32, 64, 128) 5..6          h0_attn_att_scores
 //   21741696  1048576   h0_res1_out                 (32, 64, 128) 6..77         -
 //   20693120  1048576   h0_ln2_out                  (32, 64, 128) 7..76         h0_attn_out_proj_out
@@ -269,7 +269,7 @@
 //   33308800  3145728   h1_attn_in_proj_out         (32, 64, 384) 12..70        -
 //   36454528  1048576   h1_attn_att                 (32, 64, 128) 13..70        -
 //   37503104  32768     h1_attn_att_lse             (32, 4, 64)   13..70        -
-//   37535872  16384     h1_attn_att_scores          (64, 64)      13..13        -
+//   37535872  524288    h1_attn_att_scores          (32, 64, 64)  13..13        -
 //   37535872  1048576   h1_attn_out_proj_out        (32, 64, 128) 14..15        h1_attn_att_scores
 //   38584448  1048576   h1_res1_out                 (32, 64, 128) 15..67        -
 //   37535872  1048576   h1_ln2_out                  (32, 64, 128) 16..66        h1_attn_out_proj_out
@@ -285,7 +285,7 @@
 //   50151552  3145728   h2_attn_in_proj_out         (32, 64, 384) 21..60        -
 //   53297280  1048576   h2_attn_att                 (32, 64, 128) 22..60        -
 //   54345856  32768     h2_attn_att_lse             (32, 4, 64)   22..60        -
-//   54378624  16384     h2_attn_att_scores          (64, 64)      22..22        -
+//   54378624  524288    h2_attn_att_scores          (32, 64, 64)  22..22        -
 //   54378624  1048576   h2_attn_out_proj_out        (32, 64, 128) 23..24        h2_attn_att_scores
 //   55427200  1048576   h2_res1_out                 (32, 64, 128) 24..57        -
 //   54378624  1048576   h2_ln2_out                  (32, 64, 128) 25..56        h2_attn_out_proj_out
@@ -301,7 +301,7 @@
 //   66994304  3145728   h3_attn_in_proj_out         (32, 64, 384) 30..50        -
 //   70140032  1048576   h3_attn_att                 (32, 64, 128) 31..50        -
 //   71188608  32768     h3_attn_att_lse             (32, 4, 64)   31..50        -
-//   71221376  16384     h3_attn_att_scores          (64, 64)      31..31        -
+//   71221376  524288    h3_attn_att_scores          (32, 64, 64)  31..31        -
 //   71221376  1048576   h3_attn_out_proj_out        (32, 64, 128) 32..33        h3_attn_att_scores
 //   72269952  1048576   h3_res1_out                 (32, 64, 128) 33..47        -
 //   71221376  1048576   h3_ln2_out                  (32, 64, 128) 34..46        h3_attn_out_proj_out
@@ -328,7 +328,7 @@
 //   71221376  1048576   d_h3_attn_att               (32, 64, 128) 49..50        d_h3_res1_out
 //   73318528  3145728   d_h3_attn_in_proj_out_dqkv  (32, 64, 384) 50..51        h3_ln2_out_mean
 //   76464256  32768     d_h3_attn_in_proj_out_delta (32, 4, 64)   50..50        d_h3_fc_out
-//   76497024  32768     d_h3_attn_in_proj_out_scratch (2, 64, 64)   50..50        d_h3_fc_out
+//   76497024  1048576   d_h3_attn_in_proj_out_scratch (32, 2, 64, 64) 50..50        d_h3_fc_out
 //   66994304  1048576   d_h3_ln1_out                (32, 64, 128) 51..52        h3_attn_in_proj_out
 //   64880768  1048576   d_h2_res2_out               (32, 64, 128) 52..53        h3_ln1_out
 //   65929344  1048576   d_h2_res2_out_sum1          (32, 64, 128) 53..58        h2_res2_out
@@ -340,7 +340,7 @@
 //   54378624  1048576   d_h2_attn_att               (32, 64, 128) 59..60        d_h2_res1_out
 //   56475776  3145728   d_h2_attn_in_proj_out_dqkv  (32, 64, 384) 60..61        h2_ln2_out_mean
 //   59621504  32768     d_h2_attn_in_proj_out_delta (32, 4, 64)   60..60        d_h2_fc_out
-//   59654272  32768     d_h2_attn_in_proj_out_scratch (2, 64, 64)   60..60        d_h2_fc_out
+//   59654272  1048576   d_h2_attn_in_proj_out_scratch (32, 2, 64, 64) 60..60        d_h2_fc_out
 //   50151552  1048576   d_h2_ln1_out                (32, 64, 128) 61..62        h2_attn_in_proj_out
 //   48038016  1048576   d_h1_res2_out               (32, 64, 128) 62..63        h2_ln1_out
 //   49086592  1048576   d_h1_res2_out_sum1          (32, 64, 128) 63..68        h1_res2_out
@@ -352,7 +352,7 @@
 //   37535872  1048576   d_h1_attn_att               (32, 64, 128) 69..70        d_h1_res1_out
 //   39633024  3145728   d_h1_attn_in_proj_out_dqkv  (32, 64, 384) 70..71        h1_ln2_out_mean
 //   42778752  32768     d_h1_attn_in_proj_out_delta (32, 4, 64)   70..70        d_h1_fc_out
-//   42811520  32768     d_h1_attn_in_proj_out_scratch (2, 64, 64)   70..70        d_h1_fc_out
+//   42811520  1048576   d_h1_attn_in_proj_out_scratch (32, 2, 64, 64) 70..70        d_h1_fc_out
 //   33308800  1048576   d_h1_ln1_out                (32, 64, 128) 71..72        h1_attn_in_proj_out
 //   31195264  1048576   d_h0_res2_out               (32, 64, 128) 72..73        h1_ln1_out
 //   32243840  1048576   d_h0_res2_out_sum1          (32, 64, 128) 73..78        h0_res2_out
@@ -364,7 +364,7 @@
 //   20693120  1048576   d_h0_attn_att               (32, 64, 128) 79..80        d_h0_res1_out
 //   22790272  3145728   d_h0_attn_in_proj_out_dqkv  (32, 64, 384) 80..81        h0_ln2_out_mean
 //   25936000  32768     d_h0_attn_in_proj_out_delta (32, 4, 64)   80..80        d_h0_fc_out
-//   25968768  32768     d_h0_attn_in_proj_out_scratch (2, 64, 64)   80..80        d_h0_fc_out
+//   25968768  1048576   d_h0_attn_in_proj_out_scratch (32, 2, 64, 64) 80..80        d_h0_fc_out
 //   16466048  1048576   d_h0_ln1_out                (32, 64, 128) 81..82        h0_attn_in_proj_out
 //   14352512  1048576   d_wpe_out                   (32, 64, 128) 82..83        h0_ln1_out
 //   15401088  1048576   d_wpe_out_sum1              (32, 64, 128) 83..85        wpe_out
@@ -439,6 +439,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -721,22 +722,24 @@ static void h0_ln1_forward(float* out, float* mean, float* rstd, const float* in
   constexpr int kGroups = 64;  // normalised groups per sample
   constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   constexpr float kEps = 1e-05f;
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    float sum = 0.0f;
-    for (int k = 0; k < kDim; ++k) sum += x[k];
-    const float m = sum / kDim;
-    float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
-    for (int k = 0; k < kDim; ++k) {
-      const float c = x[k] - m;
-      sum_sq += c * c;
+  ltrt::parallel_for(n * kGroups, 128, [=](int begin, int end) {
+    for (int r = begin; r < end; ++r) {
+      const float* x = inp + r * kDim;
+      float sum = 0.0f;
+      for (int k = 0; k < kDim; ++k) sum += x[k];
+      const float m = sum / kDim;
+      float sum_sq = 0.0f;  // two passes: no cancellation when |mean| >> std
+      for (int k = 0; k < kDim; ++k) {
+        const float c = x[k] - m;
+        sum_sq += c * c;
+      }
+      const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
+      mean[r] = m;
+      rstd[r] = s;
+      float* y = out + r * kDim;
+      for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
     }
-    const float s = 1.0f / std::sqrt(sum_sq / kDim + kEps);  // biased variance, as torch
-    mean[r] = m;
-    rstd[r] = s;
-    float* y = out + r * kDim;
-    for (int k = 0; k < kDim; ++k) y[k] = (x[k] - m) * s * weight[k] + bias[k];
-  }
+  });
 }
 
 // h0_attn.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -751,12 +754,14 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(rows, 43, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -771,7 +776,7 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h0_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (32, 64, 64) <- qkv (32, 64, 384)
 // Also called by h1_attn_forward, h2_attn_forward and h3_attn_forward: the same shapes and constants, so the same
 // code.
 static void h0_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
@@ -779,31 +784,34 @@ static void h0_attn_forward(float* out, float* lse, float* scores, const float* 
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   constexpr float scale = 0.17677669f;          // 1 / sqrt(head_dim)
-  for (int b = 0; b < n; ++b) {
-    for (int h = 0; h < kHeads; ++h) {
-      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
-      const float* k = q + kE;
-      const float* v = q + 2 * kE;
-      float* row_lse = lse + (b * kHeads + h) * kT;
-      float* p = scores;  // this head's T x T scores, then probabilities
-      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
-      for (int i = 0; i < kT; ++i) {
-        float* row = p + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        float max = row[0];
-        for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
-        float sum = 0.0f;
-        for (int j = 0; j < visible; ++j) {
-          row[j] = ltrt::exp_vec(row[j] - max);
-          sum += row[j];
+  // The samples split among the step's threads; a part's scores use its first sample's T x T slot.
+  ltrt::parallel_for(n, 1, [=](int begin, int end) {
+    float* p = scores + begin * kT * kT;  // one head's T x T scores at a time, then probabilities
+    for (int b = begin; b < end; ++b) {
+      for (int h = 0; h < kHeads; ++h) {
+        const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+        const float* k = q + kE;
+        const float* v = q + 2 * kE;
+        float* row_lse = lse + (b * kHeads + h) * kT;
+        ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+        for (int i = 0; i < kT; ++i) {
+          float* row = p + i * kT;
+          const int visible = kCausal ? i + 1 : kT;
+          float max = row[0];
+          for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
+          float sum = 0.0f;
+          for (int j = 0; j < visible; ++j) {
+            row[j] = ltrt::exp_vec(row[j] - max);
+            sum += row[j];
+          }
+          row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
+          for (int j = 0; j < visible; ++j) row[j] /= sum;
+          for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
         }
-        row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
-        for (int j = 0; j < visible; ++j) row[j] /= sum;
-        for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
+        ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
       }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
     }
-  }
+  });
 }
 
 // h0_attn.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -818,12 +826,14 @@ static void h0_attn_out_proj_forward(float* out, const float* inp, const float* 
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(rows, 128, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -845,9 +855,11 @@ static void h0_attn_out_proj_forward(float* out, const float* inp, const float* 
 // same shapes and constants, so the same code.
 static void h0_res1_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 8192;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      out[i] = a[i] + b[i];
+    }
+  });
 }
 
 // h0_ln2: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
@@ -871,13 +883,15 @@ static void h0_fc_forward(float* out, float* preact, const float* inp, const flo
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = preact[i * kOut + o] + bias[o];
-        preact[i * kOut + o] = v;
-        out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+    ltrt::parallel_for(rows, 32, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = preact[i * kOut + o] + bias[o];
+          preact[i * kOut + o] = v;
+          out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -903,12 +917,14 @@ static void h0_proj_forward(float* out, const float* inp, const float* weight, c
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(rows, 128, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -946,7 +962,7 @@ static void h1_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h1_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (32, 64, 64) <- qkv (32, 64, 384)
 // Calls h0_attn_forward: the same shapes and constants, so the same code.
 static void h1_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   h0_attn_forward(out, lse, scores, qkv, n);
@@ -1016,7 +1032,7 @@ static void h2_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h2_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (32, 64, 64) <- qkv (32, 64, 384)
 // Calls h0_attn_forward: the same shapes and constants, so the same code.
 static void h2_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   h0_attn_forward(out, lse, scores, qkv, n);
@@ -1086,7 +1102,7 @@ static void h3_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h3_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (32, 64, 64) <- qkv (32, 64, 384)
 // Calls h0_attn_forward: the same shapes and constants, so the same code.
 static void h3_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
   h0_attn_forward(out, lse, scores, qkv, n);
@@ -1156,12 +1172,6 @@ static void lm_head_forward(float* out, const float* inp, const float* weight, i
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < rows; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o];
-        out[i * kOut + o] = v;
-      }
-    }
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -1218,19 +1228,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n * kPositions; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n * kPositions, 113, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // lm_head backward: Linear(in_features=128, out_features=146, bias=False, tie_weight='wte')
@@ -1274,26 +1286,38 @@ static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float
   constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  for (int r = 0; r < n * kGroups; ++r) {
-    const float* x = inp + r * kDim;
-    const float* dy = dout + r * kDim;
-    const float m = mean[r], s = rstd[r];
-    float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      sum_g += gk;
-      sum_g_xhat += gk * xhat;
-      dweight[k] += dy[k] * xhat;
-      dbias[k] += dy[k];
+  ltrt::parallel_for(kDim, 8, [=](int begin, int end) {
+    for (int r = 0; r < n * kGroups; ++r) {
+      const float* x = inp + r * kDim;
+      const float* dy = dout + r * kDim;
+      const float m = mean[r], s = rstd[r];
+      for (int k = begin; k < end; ++k) {
+        const float xhat = (x[k] - m) * s;
+        dweight[k] += dy[k] * xhat;
+        dbias[k] += dy[k];
+      }
     }
-    float* dx = dinp + r * kDim;
-    for (int k = 0; k < kDim; ++k) {
-      const float xhat = (x[k] - m) * s;
-      const float gk = dy[k] * weight[k];
-      dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+  });
+  ltrt::parallel_for(n * kGroups, 128, [=](int begin, int end) {
+    for (int r = begin; r < end; ++r) {
+      const float* x = inp + r * kDim;
+      const float* dy = dout + r * kDim;
+      const float m = mean[r], s = rstd[r];
+      float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat
+      for (int k = 0; k < kDim; ++k) {
+        const float xhat = (x[k] - m) * s;
+        const float gk = dy[k] * weight[k];
+        sum_g += gk;
+        sum_g_xhat += gk * xhat;
+      }
+      float* dx = dinp + r * kDim;
+      for (int k = 0; k < kDim; ++k) {
+        const float xhat = (x[k] - m) * s;
+        const float gk = dy[k] * weight[k];
+        dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));
+      }
     }
-  }
+  });
 }
 
 // h3_proj backward: Linear(in_features=512, out_features=128, bias=True)
@@ -1327,9 +1351,12 @@ static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const fl
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // h3_gelu backward: GELU(approximate='none')
@@ -1340,9 +1367,11 @@ static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const fl
 static void h3_gelu_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32768;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
+    }
+  });
 }
 
 // h3_fc backward: Linear(in_features=128, out_features=512, bias=True)
@@ -1375,9 +1404,12 @@ static void h3_fc_backward(float* dinp, float* dweight, float* dbias, const floa
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // h3_ln2 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
@@ -1426,14 +1458,17 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // h3_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (32, 2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 // Also called by h2_attn_backward, h1_attn_backward and h0_attn_backward: the same shapes and constants, so the same
 // code.
 static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
@@ -1442,44 +1477,47 @@ static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const fl
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   constexpr bool kCausal = true;                // query i sees keys j <= i
   constexpr float scale = 0.17677669f;          // 1 / sqrt(head_dim)
-  float* p = scratch;                           // one head's probabilities, recomputed from lse
-  float* dp = scratch + kT * kT;                // one head's dp, then ds in its place
-  for (int b = 0; b < n; ++b) {
-    for (int h = 0; h < kHeads; ++h) {
-      const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
-      const float* k = q + kE;
-      const float* v = q + 2 * kE;
-      float* dq = dqkv + b * kT * 3 * kE + h * kD;
-      float* dk = dq + kE;
-      float* dv = dq + 2 * kE;
-      const float* d_o = dout + b * kT * kE + h * kD;
-      const float* o = out + b * kT * kE + h * kD;
-      const float* row_lse = lse + (b * kHeads + h) * kT;
-      float* row_delta = delta + (b * kHeads + h) * kT;
-      ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
-      for (int i = 0; i < kT; ++i) {
-        float* row = p + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
-        for (int j = visible; j < kT; ++j) row[j] = 0.0f;
-        float dot = 0.0f;
-        for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
-        row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+  // The samples split among the step's threads; a part's p and dp use its first sample's slot.
+  ltrt::parallel_for(n, 1, [=](int begin, int end) {
+    float* p = scratch + begin * 2 * kT * kT;  // one head's probabilities, recomputed from lse
+    float* dp = p + kT * kT;                   // one head's dp, then ds in its place
+    for (int b = begin; b < end; ++b) {
+      for (int h = 0; h < kHeads; ++h) {
+        const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
+        const float* k = q + kE;
+        const float* v = q + 2 * kE;
+        float* dq = dqkv + b * kT * 3 * kE + h * kD;
+        float* dk = dq + kE;
+        float* dv = dq + 2 * kE;
+        const float* d_o = dout + b * kT * kE + h * kD;
+        const float* o = out + b * kT * kE + h * kD;
+        const float* row_lse = lse + (b * kHeads + h) * kT;
+        float* row_delta = delta + (b * kHeads + h) * kT;
+        ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
+        for (int i = 0; i < kT; ++i) {
+          float* row = p + i * kT;
+          const int visible = kCausal ? i + 1 : kT;
+          for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
+          for (int j = visible; j < kT; ++j) row[j] = 0.0f;
+          float dot = 0.0f;
+          for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
+          row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
+        }
+        ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
+        ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
+        // ds = p (dp - delta) / sqrt(D), in place of dp
+        for (int i = 0; i < kT; ++i) {
+          const float* pi = p + i * kT;
+          float* ds = dp + i * kT;
+          const int visible = kCausal ? i + 1 : kT;
+          for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
+          for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
+        }
+        ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
+        ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
       }
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
-      ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
-      // ds = p (dp - delta) / sqrt(D), in place of dp
-      for (int i = 0; i < kT; ++i) {
-        const float* pi = p + i * kT;
-        float* ds = dp + i * kT;
-        const int visible = kCausal ? i + 1 : kT;
-        for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
-        for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
-      }
-      ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-      ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
     }
-  }
+  });
 }
 
 // h3_attn.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
@@ -1513,9 +1551,12 @@ static void h3_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < rows; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+    for (int i = 0; i < rows; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // h3_ln1 backward: LayerNorm(normalized_shape=[128], eps=1e-05, elementwise_affine=True, bias=True)
@@ -1585,7 +1626,7 @@ static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h2_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (32, 2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 // Calls h3_attn_backward: the same shapes and constants, so the same code.
 static void h2_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n) {
@@ -1668,7 +1709,7 @@ static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h1_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (32, 2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 // Calls h3_attn_backward: the same shapes and constants, so the same code.
 static void h1_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n) {
@@ -1751,7 +1792,7 @@ static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h0_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (32, 2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 // Calls h3_attn_backward: the same shapes and constants, so the same code.
 static void h0_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n) {
@@ -1948,7 +1989,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h0_ln1_out = reinterpret_cast<float*>(arena + offset::d_h0_ln1_out);                  // (32, 64, 128)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                    // (32, 64, 128)
   auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);            // (32, 4, 64)
-  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (64, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (32, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
   auto* const d_h0_res1_out = reinterpret_cast<float*>(arena + offset::d_h0_res1_out);                // (32, 64, 128)
@@ -1964,7 +2005,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h0_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h0_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (2, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (32, 2, 64, 64)
   auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
   auto* const d_h0_ln2_out = reinterpret_cast<float*>(arena + offset::d_h0_ln2_out);                  // (32, 64, 128)
   auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
@@ -1979,7 +2020,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h1_ln1_out = reinterpret_cast<float*>(arena + offset::d_h1_ln1_out);                  // (32, 64, 128)
   auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
   auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);            // (32, 4, 64)
-  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (64, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (32, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
   auto* const d_h1_res1_out = reinterpret_cast<float*>(arena + offset::d_h1_res1_out);                // (32, 64, 128)
@@ -1995,7 +2036,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h1_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h1_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (2, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (32, 2, 64, 64)
   auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
   auto* const d_h1_ln2_out = reinterpret_cast<float*>(arena + offset::d_h1_ln2_out);                  // (32, 64, 128)
   auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
@@ -2010,7 +2051,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h2_ln1_out = reinterpret_cast<float*>(arena + offset::d_h2_ln1_out);                  // (32, 64, 128)
   auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
   auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);            // (32, 4, 64)
-  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (64, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (32, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
   auto* const d_h2_res1_out = reinterpret_cast<float*>(arena + offset::d_h2_res1_out);                // (32, 64, 128)
@@ -2026,7 +2067,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h2_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h2_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (2, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (32, 2, 64, 64)
   auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
   auto* const d_h2_ln2_out = reinterpret_cast<float*>(arena + offset::d_h2_ln2_out);                  // (32, 64, 128)
   auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
@@ -2041,7 +2082,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h3_ln1_out = reinterpret_cast<float*>(arena + offset::d_h3_ln1_out);                  // (32, 64, 128)
   auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
   auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);            // (32, 4, 64)
-  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (64, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (32, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
   auto* const d_h3_res1_out = reinterpret_cast<float*>(arena + offset::d_h3_res1_out);                // (32, 64, 128)
@@ -2057,7 +2098,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_h3_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h3_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);          // (2, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);          // (32, 2, 64, 64)
   auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);          // (32, 64, 512)
   auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);    // (32, 64, 128)
   auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);      // (32, 64, 128)
@@ -2262,7 +2303,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);    // (32, 64, 384)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                    // (32, 64, 128)
   auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);            // (32, 4, 64)
-  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (64, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (32, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
   auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
@@ -2278,7 +2319,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
   auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
   auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);            // (32, 4, 64)
-  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (64, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (32, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
   auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
@@ -2294,7 +2335,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
   auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
   auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);            // (32, 4, 64)
-  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (64, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (32, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
   auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
@@ -2310,7 +2351,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
   auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
   auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);            // (32, 4, 64)
-  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (64, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (32, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
   auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
@@ -2438,7 +2479,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);    // (32, 64, 384)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                    // (32, 64, 128)
   auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);            // (32, 4, 64)
-  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (64, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (32, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
   auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
@@ -2454,7 +2495,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
   auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
   auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);            // (32, 4, 64)
-  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (64, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (32, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
   auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
@@ -2470,7 +2511,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
   auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
   auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);            // (32, 4, 64)
-  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (64, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (32, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
   auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
@@ -2486,7 +2527,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
   auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
   auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);            // (32, 4, 64)
-  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (64, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (32, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
   auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
@@ -2669,7 +2710,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"h0_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 16466048},
     {"h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 19611776},
     {"h0_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 64}, 20660352},
-    {"h0_attn_att_scores", ltrt::DType::f32, 2, {64, 64}, 20693120},
+    {"h0_attn_att_scores", ltrt::DType::f32, 3, {32, 64, 64}, 20693120},
     {"h0_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 20693120},
     {"h0_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 21741696},
     {"h0_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 20693120},
@@ -2685,7 +2726,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"h1_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 33308800},
     {"h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 36454528},
     {"h1_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 64}, 37503104},
-    {"h1_attn_att_scores", ltrt::DType::f32, 2, {64, 64}, 37535872},
+    {"h1_attn_att_scores", ltrt::DType::f32, 3, {32, 64, 64}, 37535872},
     {"h1_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 37535872},
     {"h1_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 38584448},
     {"h1_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 37535872},
@@ -2701,7 +2742,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"h2_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 50151552},
     {"h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 53297280},
     {"h2_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 64}, 54345856},
-    {"h2_attn_att_scores", ltrt::DType::f32, 2, {64, 64}, 54378624},
+    {"h2_attn_att_scores", ltrt::DType::f32, 3, {32, 64, 64}, 54378624},
     {"h2_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 54378624},
     {"h2_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 55427200},
     {"h2_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 54378624},
@@ -2717,7 +2758,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"h3_attn_in_proj_out", ltrt::DType::f32, 3, {32, 64, 384}, 66994304},
     {"h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 70140032},
     {"h3_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 64}, 71188608},
-    {"h3_attn_att_scores", ltrt::DType::f32, 2, {64, 64}, 71221376},
+    {"h3_attn_att_scores", ltrt::DType::f32, 3, {32, 64, 64}, 71221376},
     {"h3_attn_out_proj_out", ltrt::DType::f32, 3, {32, 64, 128}, 71221376},
     {"h3_res1_out", ltrt::DType::f32, 3, {32, 64, 128}, 72269952},
     {"h3_ln2_out", ltrt::DType::f32, 3, {32, 64, 128}, 71221376},
@@ -2758,7 +2799,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_h3_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 71221376},
     {"d_h3_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 73318528},
     {"d_h3_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 64}, 76464256},
-    {"d_h3_attn_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 64, 64}, 76497024},
+    {"d_h3_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 64, 64}, 76497024},
     {"d_h3_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 5775360},
     {"d_h3_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 3301888},
     {"d_h3_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 66994304},
@@ -2782,7 +2823,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_h2_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 54378624},
     {"d_h2_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 56475776},
     {"d_h2_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 64}, 59621504},
-    {"d_h2_attn_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 64, 64}, 59654272},
+    {"d_h2_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 64, 64}, 59654272},
     {"d_h2_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4988928},
     {"d_h2_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 3295232},
     {"d_h2_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 50151552},
@@ -2806,7 +2847,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_h1_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 37535872},
     {"d_h1_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 39633024},
     {"d_h1_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 64}, 42778752},
-    {"d_h1_attn_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 64, 64}, 42811520},
+    {"d_h1_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 64, 64}, 42811520},
     {"d_h1_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 4202496},
     {"d_h1_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 3288576},
     {"d_h1_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 33308800},
@@ -2830,7 +2871,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_h0_attn_att", ltrt::DType::f32, 3, {32, 64, 128}, 20693120},
     {"d_h0_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 64, 384}, 22790272},
     {"d_h0_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 64}, 25936000},
-    {"d_h0_attn_in_proj_out_scratch", ltrt::DType::f32, 3, {2, 64, 64}, 25968768},
+    {"d_h0_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 64, 64}, 25968768},
     {"d_h0_attn_in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 3416064},
     {"d_h0_attn_in_proj_bias", ltrt::DType::f32, 1, {384}, 3281920},
     {"d_h0_ln1_out", ltrt::DType::f32, 3, {32, 64, 128}, 16466048},

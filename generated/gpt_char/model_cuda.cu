@@ -374,7 +374,7 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h0_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (32, 64, 64) <- qkv (32, 64, 384)
 // Also called by h1_attn_forward, h2_attn_forward and h3_attn_forward: the same shapes and constants, so the same
 // code.
 
@@ -654,7 +654,7 @@ static void h1_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h1_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (32, 64, 64) <- qkv (32, 64, 384)
 // Calls h0_attn_forward: the same shapes and constants, so the same code.
 static void h1_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
@@ -733,7 +733,7 @@ static void h2_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h2_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (32, 64, 64) <- qkv (32, 64, 384)
 // Calls h0_attn_forward: the same shapes and constants, so the same code.
 static void h2_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
@@ -812,7 +812,7 @@ static void h3_attn_in_proj_forward(float* out, const float* inp, const float* w
 
 // h3_attn: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// out (32, 64, 128) lse (32, 4, 64) scores (64, 64) <- qkv (32, 64, 384)
+// out (32, 64, 128) lse (32, 4, 64) scores (32, 64, 64) <- qkv (32, 64, 384)
 // Calls h0_attn_forward: the same shapes and constants, so the same code.
 static void h3_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
@@ -1357,7 +1357,7 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h3_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[27]
-// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (32, 2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 // Also called by h2_attn_backward, h1_attn_backward and h0_attn_backward: the same shapes and constants, so the same
 // code.
 
@@ -1877,7 +1877,7 @@ static void h2_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h2_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[19]
-// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (32, 2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 // Calls h3_attn_backward: the same shapes and constants, so the same code.
 static void h2_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
@@ -1966,7 +1966,7 @@ static void h1_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h1_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[11]
-// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (32, 2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 // Calls h3_attn_backward: the same shapes and constants, so the same code.
 static void h1_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
@@ -2055,7 +2055,7 @@ static void h0_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // h0_attn backward: MultiheadAttention(embed_dim=128, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=True)
 // spec: model.graph[3]
-// dqkv (32, 64, 384) delta (32, 4, 64) scratch (2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
+// dqkv (32, 64, 384) delta (32, 4, 64) scratch (32, 2, 64, 64) <- dout (32, 64, 128) qkv (32, 64, 384) out (32, 64, 128) lse (32, 4, 64)
 // Calls h3_attn_backward: the same shapes and constants, so the same code.
 static void h0_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
@@ -2313,7 +2313,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_h0_ln1_out = reinterpret_cast<float*>(arena + offset::d_h0_ln1_out);                  // (32, 64, 128)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                    // (32, 64, 128)
   auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);            // (32, 4, 64)
-  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (64, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (32, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
   auto* const d_h0_res1_out = reinterpret_cast<float*>(arena + offset::d_h0_res1_out);                // (32, 64, 128)
@@ -2329,7 +2329,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_h0_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h0_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (2, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h0_attn_in_proj_out_scratch);                        // (32, 2, 64, 64)
   auto* const h0_fc_out = reinterpret_cast<float*>(arena + offset::h0_fc_out);                        // (32, 64, 512)
   auto* const d_h0_ln2_out = reinterpret_cast<float*>(arena + offset::d_h0_ln2_out);                  // (32, 64, 128)
   auto* const h0_proj_out = reinterpret_cast<float*>(arena + offset::h0_proj_out);                    // (32, 64, 128)
@@ -2344,7 +2344,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_h1_ln1_out = reinterpret_cast<float*>(arena + offset::d_h1_ln1_out);                  // (32, 64, 128)
   auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
   auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);            // (32, 4, 64)
-  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (64, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (32, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
   auto* const d_h1_res1_out = reinterpret_cast<float*>(arena + offset::d_h1_res1_out);                // (32, 64, 128)
@@ -2360,7 +2360,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_h1_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h1_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (2, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h1_attn_in_proj_out_scratch);                        // (32, 2, 64, 64)
   auto* const h1_fc_out = reinterpret_cast<float*>(arena + offset::h1_fc_out);                        // (32, 64, 512)
   auto* const d_h1_ln2_out = reinterpret_cast<float*>(arena + offset::d_h1_ln2_out);                  // (32, 64, 128)
   auto* const h1_proj_out = reinterpret_cast<float*>(arena + offset::h1_proj_out);                    // (32, 64, 128)
@@ -2375,7 +2375,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_h2_ln1_out = reinterpret_cast<float*>(arena + offset::d_h2_ln1_out);                  // (32, 64, 128)
   auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
   auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);            // (32, 4, 64)
-  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (64, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (32, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
   auto* const d_h2_res1_out = reinterpret_cast<float*>(arena + offset::d_h2_res1_out);                // (32, 64, 128)
@@ -2391,7 +2391,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_h2_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h2_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (2, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h2_attn_in_proj_out_scratch);                        // (32, 2, 64, 64)
   auto* const h2_fc_out = reinterpret_cast<float*>(arena + offset::h2_fc_out);                        // (32, 64, 512)
   auto* const d_h2_ln2_out = reinterpret_cast<float*>(arena + offset::d_h2_ln2_out);                  // (32, 64, 128)
   auto* const h2_proj_out = reinterpret_cast<float*>(arena + offset::h2_proj_out);                    // (32, 64, 128)
@@ -2406,7 +2406,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_h3_ln1_out = reinterpret_cast<float*>(arena + offset::d_h3_ln1_out);                  // (32, 64, 128)
   auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
   auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);            // (32, 4, 64)
-  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (64, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (32, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
   auto* const d_h3_res1_out = reinterpret_cast<float*>(arena + offset::d_h3_res1_out);                // (32, 64, 128)
@@ -2422,7 +2422,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_h3_attn_in_proj_out_delta =
       reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_delta);  // (32, 4, 64)
   auto* const d_h3_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);          // (2, 64, 64)
+      reinterpret_cast<float*>(arena + offset::d_h3_attn_in_proj_out_scratch);          // (32, 2, 64, 64)
   auto* const h3_fc_out = reinterpret_cast<float*>(arena + offset::h3_fc_out);          // (32, 64, 512)
   auto* const d_h3_ln2_out = reinterpret_cast<float*>(arena + offset::d_h3_ln2_out);    // (32, 64, 128)
   auto* const h3_proj_out = reinterpret_cast<float*>(arena + offset::h3_proj_out);      // (32, 64, 128)
@@ -2626,7 +2626,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);    // (32, 64, 384)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                    // (32, 64, 128)
   auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);            // (32, 4, 64)
-  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (64, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (32, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
   auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
@@ -2642,7 +2642,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
   auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
   auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);            // (32, 4, 64)
-  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (64, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (32, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
   auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
@@ -2658,7 +2658,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
   auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
   auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);            // (32, 4, 64)
-  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (64, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (32, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
   auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
@@ -2674,7 +2674,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
   auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
   auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);            // (32, 4, 64)
-  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (64, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (32, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
   auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)
@@ -2801,7 +2801,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h0_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_in_proj_out);    // (32, 64, 384)
   auto* const h0_attn_att = reinterpret_cast<float*>(arena + offset::h0_attn_att);                    // (32, 64, 128)
   auto* const h0_attn_att_lse = reinterpret_cast<float*>(arena + offset::h0_attn_att_lse);            // (32, 4, 64)
-  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (64, 64)
+  auto* const h0_attn_att_scores = reinterpret_cast<float*>(arena + offset::h0_attn_att_scores);      // (32, 64, 64)
   auto* const h0_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h0_attn_out_proj_out);  // (32, 64, 128)
   auto* const h0_ln2_out = reinterpret_cast<float*>(arena + offset::h0_ln2_out);                      // (32, 64, 128)
   auto* const h0_res1_out = reinterpret_cast<float*>(arena + offset::h0_res1_out);                    // (32, 64, 128)
@@ -2817,7 +2817,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h1_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_in_proj_out);    // (32, 64, 384)
   auto* const h1_attn_att = reinterpret_cast<float*>(arena + offset::h1_attn_att);                    // (32, 64, 128)
   auto* const h1_attn_att_lse = reinterpret_cast<float*>(arena + offset::h1_attn_att_lse);            // (32, 4, 64)
-  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (64, 64)
+  auto* const h1_attn_att_scores = reinterpret_cast<float*>(arena + offset::h1_attn_att_scores);      // (32, 64, 64)
   auto* const h1_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h1_attn_out_proj_out);  // (32, 64, 128)
   auto* const h1_ln2_out = reinterpret_cast<float*>(arena + offset::h1_ln2_out);                      // (32, 64, 128)
   auto* const h1_res1_out = reinterpret_cast<float*>(arena + offset::h1_res1_out);                    // (32, 64, 128)
@@ -2833,7 +2833,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h2_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_in_proj_out);    // (32, 64, 384)
   auto* const h2_attn_att = reinterpret_cast<float*>(arena + offset::h2_attn_att);                    // (32, 64, 128)
   auto* const h2_attn_att_lse = reinterpret_cast<float*>(arena + offset::h2_attn_att_lse);            // (32, 4, 64)
-  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (64, 64)
+  auto* const h2_attn_att_scores = reinterpret_cast<float*>(arena + offset::h2_attn_att_scores);      // (32, 64, 64)
   auto* const h2_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h2_attn_out_proj_out);  // (32, 64, 128)
   auto* const h2_ln2_out = reinterpret_cast<float*>(arena + offset::h2_ln2_out);                      // (32, 64, 128)
   auto* const h2_res1_out = reinterpret_cast<float*>(arena + offset::h2_res1_out);                    // (32, 64, 128)
@@ -2849,7 +2849,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const h3_attn_in_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_in_proj_out);    // (32, 64, 384)
   auto* const h3_attn_att = reinterpret_cast<float*>(arena + offset::h3_attn_att);                    // (32, 64, 128)
   auto* const h3_attn_att_lse = reinterpret_cast<float*>(arena + offset::h3_attn_att_lse);            // (32, 4, 64)
-  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (64, 64)
+  auto* const h3_attn_att_scores = reinterpret_cast<float*>(arena + offset::h3_attn_att_scores);      // (32, 64, 64)
   auto* const h3_attn_out_proj_out = reinterpret_cast<float*>(arena + offset::h3_attn_out_proj_out);  // (32, 64, 128)
   auto* const h3_ln2_out = reinterpret_cast<float*>(arena + offset::h3_ln2_out);                      // (32, 64, 128)
   auto* const h3_res1_out = reinterpret_cast<float*>(arena + offset::h3_res1_out);                    // (32, 64, 128)

@@ -111,6 +111,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -168,13 +169,15 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = preact[i * kOut + o] + bias[o];
-        preact[i * kOut + o] = v;
-        out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+    ltrt::parallel_for(n, 2048, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = preact[i * kOut + o] + bias[o];
+          preact[i * kOut + o] = v;
+          out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -194,9 +197,11 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
 // Also called by res1_add_backward and res1_add_backward_2: the same shapes and constants, so the same code.
 static void res1_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 8;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      out[i] = a[i] + b[i];
+    }
+  });
 }
 
 // gate: Linear(in_features=8, out_features=8, bias=True)
@@ -207,12 +212,14 @@ static void gate_forward(float* out, const float* inp, const float* weight, cons
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 2048, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -230,9 +237,11 @@ static void gate_forward(float* out, const float* inp, const float* weight, cons
 // out (16, 8) <- a (16, 8) b (16, 8)
 static void gated_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 8;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] * b[i];
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      out[i] = a[i] * b[i];
+    }
+  });
 }
 
 // both: Concat(dim=1)
@@ -259,12 +268,14 @@ static void head_forward(float* out, const float* inp, const float* weight, cons
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -319,19 +330,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // head backward: Linear(in_features=16, out_features=4, bias=True)
@@ -363,9 +376,12 @@ static void head_backward(float* dinp, float* dweight, float* dbias, const float
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // both backward: Concat(dim=1)
@@ -391,10 +407,12 @@ static void both_backward(float* d0, float* d1, const float* dout, const float* 
 // da (16, 8) db (16, 8) <- dout (16, 8) a (16, 8) b (16, 8)
 static void gated_backward(float* da, float* db, const float* dout, const float* a, const float* b, int n) {
   constexpr int kNumel = 8;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    da[i] = dout[i] * b[i];
-    db[i] = dout[i] * a[i];
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      da[i] = dout[i] * b[i];
+      db[i] = dout[i] * a[i];
+    }
+  });
 }
 
 // gate backward: Linear(in_features=8, out_features=8, bias=True)
@@ -426,9 +444,12 @@ static void gate_backward(float* dinp, float* dweight, float* dbias, const float
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // res1 backward: Add()
@@ -449,9 +470,11 @@ static void res1_add_backward_2(float* out, const float* a, const float* b, int 
 static void act1_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 8;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
+    }
+  });
 }
 
 // fc1 backward: Linear(in_features=8, out_features=8, bias=True)
@@ -474,9 +497,12 @@ static void fc1_backward(float* dweight, float* dbias, const float* dout, const 
     std::copy(dw, dw + kOut * kIn, dweight);
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // One training step over the first n rows of the batch buffers: forward,

@@ -154,6 +154,7 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 
 #include "model.hpp"
@@ -429,9 +430,11 @@ static void up_forward(float* out, float* columns, const float* inp, const float
 // out (32, 16, 8, 8) <- a (32, 16, 8, 8) b (32, 16, 8, 8)
 static void skip_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 1024;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = (a[i] + b[i] > 0.0f ? a[i] + b[i] : 0.0f);
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      out[i] = (a[i] + b[i] > 0.0f ? a[i] + b[i] : 0.0f);
+    }
+  });
 }
 
 // head: Conv2d(in_channels=16, out_channels=8, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
@@ -538,12 +541,14 @@ static void fc_forward(float* out, const float* inp, const float* weight, const 
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    for (int i = 0; i < n; ++i) {
-      for (int o = 0; o < kOut; ++o) {
-        const float v = out[i * kOut + o] + bias[o];
-        out[i * kOut + o] = v;
+    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        for (int o = 0; o < kOut; ++o) {
+          const float v = out[i * kOut + o] + bias[o];
+          out[i * kOut + o] = v;
+        }
       }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -598,19 +603,21 @@ static void loss_backward(float* dinp, const float* dloss, const float* inp, con
   constexpr float kLabelSmoothing = 0.0f;
   constexpr std::int64_t kIgnoreIndex = -100;
   const float scale = dloss[0] / static_cast<float>(kept[0]);  // reduction='mean' over the forward's kept
-  for (int i = 0; i < n; ++i) {
-    const std::int64_t t = target[i];
-    const float* row = inp + i * kClasses;
-    float* drow = dinp + i * kClasses;
-    if (t == kIgnoreIndex) {
-      std::fill(drow, drow + kClasses, 0.0f);
-      continue;
+  ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const std::int64_t t = target[i];
+      const float* row = inp + i * kClasses;
+      float* drow = dinp + i * kClasses;
+      if (t == kIgnoreIndex) {
+        std::fill(drow, drow + kClasses, 0.0f);
+        continue;
+      }
+      for (int k = 0; k < kClasses; ++k) {
+        const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
+        drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
+      }
     }
-    for (int k = 0; k < kClasses; ++k) {
-      const float softmax = ltrt::exp_vec(row[k] - lse[i]);  // the forward's log-sum-exp
-      drow[k] = scale * (softmax - (k == t ? 1.0f - kLabelSmoothing : 0.0f) - kLabelSmoothing / kClasses);
-    }
-  }
+  });
 }
 
 // fc backward: Linear(in_features=512, out_features=10, bias=True)
@@ -640,9 +647,12 @@ static void fc_backward(float* dinp, float* dweight, float* dbias, const float* 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) dbias[o] += dout[i * kOut + o];
-  }
+  // Each part sums its own columns over the rows, in order.
+  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
+    }
+  });
 }
 
 // drop backward: Dropout(p=0.25, inplace=False)
@@ -663,9 +673,11 @@ static void drop_backward(float* dinp, const float* dout, const std::uint8_t* ma
 // Also called by down_act_backward: the same shapes and constants, so the same code.
 static void head_act_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 512;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // head backward: Conv2d(in_channels=16, out_channels=8, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
@@ -785,9 +797,11 @@ static void head_backward(float* dinp, float* dweight, float* dbias, float* colu
 // Also called by enc_act_backward: the same shapes and constants, so the same code.
 static void skip_act_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 1024;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+  });
 }
 
 // up backward: ConvTranspose2d(in_channels=32, out_channels=16, kernel_size=2, stride=2, padding=0, output_padding=0, groups=1, bias=True, dilation=1, padding_mode='zeros')
@@ -976,9 +990,11 @@ static void down_backward(float* dinp, float* dweight, float* dbias, float* colu
 // out (32, 16, 8, 8) <- a (32, 16, 8, 8) b (32, 16, 8, 8)
 static void enc_act_add_backward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 1024;  // per sample
-  for (int i = 0; i < n * kNumel; ++i) {
-    out[i] = a[i] + b[i];
-  }
+  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      out[i] = a[i] + b[i];
+    }
+  });
 }
 
 // enc_act backward: ReLU(inplace=False)

@@ -29,9 +29,9 @@ void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     const Value& x = g.value(n.inputs[0]);
     w.line(numel_constant(x));
     epilogue_constants(w, n);
-    w.open("for (int i = 0; i < " + element_count(x) + "; ++i)");
+    open_split_loop(w, "i", element_count(x), 1);
     w.line("out[i] = " + apply_epilogue(n, "a[i] + b[i]") + ";");
-    w.close();
+    close_split_loop(w);
   };
   // Under mixed precision a sum that only 16-bit GEMMs read (a gradient summed and rounded) is
   // written as 16-bit bits (cuda_storage16.hpp).

@@ -226,7 +226,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
       w.line("const float scale = dloss[0];  // reduction='sum'");
       w.line("(void)" + total + ";");
     }
-    w.open("for (int i = 0; i < " + label_rows(g.value(n.inputs[2])) + "; ++i)");
+    open_split_loop(w, "i", label_rows(g.value(n.inputs[2])), attr_int(n, "num_classes"));
     w.line("const std::int64_t t = target[i];");
     w.line("const float* row = inp + i * kClasses;");
     w.line("float* drow = dinp + i * kClasses;");
@@ -247,7 +247,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
     }
     if (!n.epilogue.empty()) w.line("drow[k] = " + apply_epilogue(n, "d") + ";");
     w.close();
-    w.close();
+    close_split_loop(w);
   };
   // CUDA backward: a row kernel as the forward's (no reductions: the softmax from the forward's
   // log-sum-exp, the mean from its count of rows), its threads striding over the classes.

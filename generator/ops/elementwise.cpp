@@ -1,5 +1,6 @@
 #include "elementwise.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include "../autodiff.hpp"
@@ -24,6 +25,25 @@ std::string numel_constant(const Value& v) {
 }
 
 std::string element_count(const Value& v) { return v.batched ? "n * kNumel" : "kNumel"; }
+
+void open_split(CodeWriter& w, const std::string& count, std::int64_t work) {
+  // A part below about 16K elements' work would take less than waking a helper thread costs.
+  constexpr std::int64_t kPartElements = 16384;
+  const std::int64_t grain = std::max<std::int64_t>(1, (kPartElements + work - 1) / std::max<std::int64_t>(work, 1));
+  w.open("ltrt::parallel_for(" + count + ", " + std::to_string(grain) + ", [=](int begin, int end)");
+}
+
+void close_split(CodeWriter& w) { w.close(");"); }
+
+void open_split_loop(CodeWriter& w, const std::string& var, const std::string& count, std::int64_t work) {
+  open_split(w, count, work);
+  w.open("for (int " + var + " = begin; " + var + " < end; ++" + var + ")");
+}
+
+void close_split_loop(CodeWriter& w) {
+  w.close();
+  close_split(w);
+}
 
 std::string apply_epilogue(const Node& n, std::string expr) {
   for (const Node& e : n.epilogue) expr = op_def(e.op).scalar(e, expr);
@@ -70,10 +90,10 @@ void register_unary(std::vector<OpDef>& ops, const UnaryOp& u) {
     w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + ";  // per sample");
     if (u.constants) u.constants(w, n);
     epilogue_constants(w, n);
-    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    open_split_loop(w, "i", "n * kNumel", 1);
     w.line("const float v = " + u.forward(n, "inp[i]") + ";");
     w.line("out[i] = " + apply_epilogue(n, "v") + ";");
-    w.close();
+    close_split_loop(w);
   };
   // The same scalar expressions run on the device (ltrt/activations.hpp is __host__ __device__).
   // Under mixed precision an output that only 16-bit GEMMs read is written as 16-bit bits
@@ -121,9 +141,9 @@ void register_unary(std::vector<OpDef>& ops, const UnaryOp& u) {
     const Value& x = g.value(n.inputs[1]);
     w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + ";  // per sample");
     if (u.constants) u.constants(w, n);
-    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    open_split_loop(w, "i", "n * kNumel", 1);
     w.line("dinp[i] = " + u.backward(n, "dout[i]", saved_name + "[i]") + ";");
-    w.close();
+    close_split_loop(w);
   };
   b.emit_cuda = [u, saved_name](CudaEmit& e, const Node& n, const Graph& g) {
     e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) + ";  // per sample");

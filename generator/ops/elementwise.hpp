@@ -38,6 +38,19 @@ std::string apply_epilogue(const Node& n, std::string expr);
 /// Constants of the fused epilogue ops (written at the top of the producer's body).
 void epilogue_constants(CodeWriter& w, const Node& n);
 
+/// Opens `for (int var = begin; var < end; ++var)` over [0, count) split into contiguous parts
+/// among the step's threads (ltrt::parallel_for): the iterations must be independent, each
+/// writing only its own elements (a sum across them stays a plain loop), so the results do not
+/// depend on the number of parts. `work` is an iteration's elements, which sizes the fewest
+/// iterations worth a part. close_split_loop closes both blocks.
+void open_split_loop(CodeWriter& w, const std::string& var, const std::string& count, std::int64_t work);
+void close_split_loop(CodeWriter& w);
+/// The same split without the loop: opens `ltrt::parallel_for(count, grain, [=](int begin, int end)`
+/// for a body that writes its own loops over [begin, end) (a column range summed over every row in
+/// order, say); close_split closes it.
+void open_split(CodeWriter& w, const std::string& count, std::int64_t work);
+void close_split(CodeWriter& w);
+
 /// `constexpr int kName = v;`-style helper for per-sample sizes.
 std::int64_t per_sample_numel(const Value& v);
 /// Positions per channel and sample of an (N, C, *) value: the product of the dims after C (1 for

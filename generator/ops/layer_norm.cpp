@@ -35,7 +35,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool bias = affine && attr_bool(n, "bias");
   write_sizes(w, n, g.value(n.inputs[0]));
   w.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
-  w.open("for (int r = 0; r < n * kGroups; ++r)");
+  open_split_loop(w, "r", "n * kGroups", group_size(n));
   w.line("const float* x = inp + r * kDim;");
   w.line("float sum = 0.0f;");
   w.line("for (int k = 0; k < kDim; ++k) sum += x[k];");
@@ -53,46 +53,54 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   if (affine) value += " * weight[k]";
   if (bias) value += " + bias[k]";
   w.line("for (int k = 0; k < kDim; ++k) y[k] = " + value + ";");
-  w.close();
+  close_split_loop(w);
 }
 
 void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool affine = attr_bool(n, "elementwise_affine");
   const bool bias = affine && attr_bool(n, "bias");
   const bool need_dinp = attr_bool(n, "need_dinp");
-  write_sizes(w, n, g.value(n.inputs[1]));
+  const Value& x = g.value(n.inputs[1]);
+  write_sizes(w, n, x);
   if (affine) {
+    // The parameters' gradients first, before dinp (which may take dout's place) is written:
+    // sums over the rows, so each part takes a range of columns and adds its rows in order.
     w.line("if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);");
     if (bias) w.line("if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);");
+    open_split(w, "kDim", numel(x.shape) / group_size(n));
+    w.open("for (int r = 0; r < n * kGroups; ++r)");
+    w.line("const float* x = inp + r * kDim;");
+    w.line("const float* dy = dout + r * kDim;");
+    w.line("const float m = mean[r], s = rstd[r];");
+    w.open("for (int k = begin; k < end; ++k)");
+    w.line("const float xhat = (x[k] - m) * s;");
+    w.line("dweight[k] += dy[k] * xhat;");
+    if (bias) w.line("dbias[k] += dy[k];");
+    w.close();
+    w.close();
+    close_split(w);
   } else {
     w.line("(void)accumulate;  // no parameters (elementwise_affine=False)");
   }
-  w.open("for (int r = 0; r < n * kGroups; ++r)");
+  if (!need_dinp) return;
+  open_split_loop(w, "r", "n * kGroups", group_size(n));
   w.line("const float* x = inp + r * kDim;");
   w.line("const float* dy = dout + r * kDim;");
   w.line("const float m = mean[r], s = rstd[r];");
-  if (need_dinp) {
-    w.line("float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat");
-  }
+  w.line("float sum_g = 0.0f, sum_g_xhat = 0.0f;  // g = dy * weight: the gradient of xhat");
   w.open("for (int k = 0; k < kDim; ++k)");
   w.line("const float xhat = (x[k] - m) * s;");
-  if (need_dinp) {
-    w.line(std::string("const float gk = dy[k]") + (affine ? " * weight[k]" : "") + ";");
-    w.line("sum_g += gk;");
-    w.line("sum_g_xhat += gk * xhat;");
-  }
-  if (affine) w.line("dweight[k] += dy[k] * xhat;");
-  if (bias) w.line("dbias[k] += dy[k];");
+  w.line(std::string("const float gk = dy[k]") + (affine ? " * weight[k]" : "") + ";");
+  w.line("sum_g += gk;");
+  w.line("sum_g_xhat += gk * xhat;");
   w.close();
-  if (need_dinp) {
-    w.line("float* dx = dinp + r * kDim;");
-    w.open("for (int k = 0; k < kDim; ++k)");
-    w.line("const float xhat = (x[k] - m) * s;");
-    w.line(std::string("const float gk = dy[k]") + (affine ? " * weight[k]" : "") + ";");
-    w.line("dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));");
-    w.close();
-  }
+  w.line("float* dx = dinp + r * kDim;");
+  w.open("for (int k = 0; k < kDim; ++k)");
+  w.line("const float xhat = (x[k] - m) * s;");
+  w.line(std::string("const float gk = dy[k]") + (affine ? " * weight[k]" : "") + ";");
+  w.line("dx[k] = s * (gk - sum_g / kDim - xhat * (sum_g_xhat / kDim));");
   w.close();
+  close_split_loop(w);
 }
 
 // CUDA forward: one fused row kernel; a warp (a block, for long groups) shares a group, with

@@ -26,9 +26,9 @@ void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   m.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[0]))) + ";  // per sample");
     epilogue_constants(w, n);
-    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    open_split_loop(w, "i", "n * kNumel", 1);
     w.line("out[i] = " + apply_epilogue(n, "a[i] * b[i]") + ";");
-    w.close();
+    close_split_loop(w);
   };
   m.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[0]))) + ";  // per sample");
@@ -75,10 +75,10 @@ void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   };
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) + ";  // per sample");
-    w.open("for (int i = 0; i < n * kNumel; ++i)");
+    open_split_loop(w, "i", "n * kNumel", 1);
     if (attr_bool(n, "need_da")) w.line("da[i] = dout[i] * b[i];");
     if (attr_bool(n, "need_db")) w.line("db[i] = dout[i] * a[i];");
-    w.close();
+    close_split_loop(w);
   };
   b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) + ";  // per sample");

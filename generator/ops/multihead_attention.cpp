@@ -57,13 +57,36 @@ void write_backward_head_pointers(CodeWriter& w) {
   w.line("float* row_delta = delta + (b * kHeads + h) * kT;");
 }
 
+// ltrt::sgemm_ld splits a GEMM among the step's threads from this many multiply-adds (its kPartMacs).
+constexpr std::int64_t kSplitGemmMacs = std::int64_t{1} << 20;
+
+// Whether each head's GEMMs (T x T x D) are too small for ltrt::sgemm_ld to split, so that the
+// float32 CPU attention splits its samples among the step's threads instead, each part with its
+// own T x T scratch: the scratch is then (batch, ...), a slot per sample, and a part uses its
+// first sample's. Longer sequences run their samples one after another, each GEMM split. The forward's scores take the batched shape whatever the precision (autocast marks a
+// bf16-mixed attention after its shapes are inferred); bf16-mixed's attention uses its first slot.
+bool small_heads(const Node& n, std::int64_t t) {
+  const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
+  return t * t * d < kSplitGemmMacs;
+}
+bool split_samples(const Node& n, std::int64_t t) { return !n.attrs.count("bf16") && small_heads(n, t); }
+
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
-  write_sizes(w, n, g.value(n.inputs[0]));
-  w.open("for (int b = 0; b < n; ++b)");
+  const Value& qkv = g.value(n.inputs[0]);
+  write_sizes(w, n, qkv);
+  const bool split = split_samples(n, qkv.shape[1]);
+  if (split) {
+    w.line("// The samples split among the step's threads; a part's scores use its first sample's T x T slot.");
+    open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1]);
+    w.line("float* p = scores + begin * kT * kT;  // one head's T x T scores at a time, then probabilities");
+    w.open("for (int b = begin; b < end; ++b)");
+  } else {
+    w.line("float* p = scores;  // one head's T x T scores at a time, then probabilities");
+    w.open("for (int b = 0; b < n; ++b)");
+  }
   w.open("for (int h = 0; h < kHeads; ++h)");
   write_head_pointers(w);
   w.line("float* row_lse = lse + (b * kHeads + h) * kT;");
-  w.line("float* p = scores;  // this head's T x T scores, then probabilities");
   w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
   w.open("for (int i = 0; i < kT; ++i)");
   w.line("float* row = p + i * kT;");
@@ -82,13 +105,24 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v");
   w.close();
   w.close();
+  if (split) close_split(w);
 }
 
 void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
-  write_sizes(w, n, g.value(n.inputs[1]));
-  w.line("float* p = scratch;         // one head's probabilities, recomputed from lse");
-  w.line("float* dp = scratch + kT * kT;  // one head's dp, then ds in its place");
-  w.open("for (int b = 0; b < n; ++b)");
+  const Value& qkv = g.value(n.inputs[1]);
+  write_sizes(w, n, qkv);
+  const bool split = split_samples(n, qkv.shape[1]);
+  if (split) {
+    w.line("// The samples split among the step's threads; a part's p and dp use its first sample's slot.");
+    open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1]);
+    w.line("float* p = scratch + begin * 2 * kT * kT;  // one head's probabilities, recomputed from lse");
+    w.line("float* dp = p + kT * kT;                   // one head's dp, then ds in its place");
+    w.open("for (int b = begin; b < end; ++b)");
+  } else {
+    w.line("float* p = scratch;             // one head's probabilities, recomputed from lse");
+    w.line("float* dp = scratch + kT * kT;  // one head's dp, then ds in its place");
+    w.open("for (int b = 0; b < n; ++b)");
+  }
   w.open("for (int h = 0; h < kHeads; ++h)");
   write_backward_head_pointers(w);
   w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
@@ -115,6 +149,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q");
   w.close();
   w.close();
+  if (split) close_split(w);
 }
 
 // bf16-mixed (autocast.cpp sets "bf16"): torch's CPU flash attention on bfloat16 q, k, v, step
@@ -249,10 +284,13 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
       throw ShapeError("expects q | k | v of shape (batch, T, " + std::to_string(3 * e) + "), got " +
                        shape_str(qkv.shape));
     const std::int64_t b = qkv.shape[0], t = qkv.shape[1];
-    // scores: one head's T x T block on the CPU (unused on CUDA); the memory plan frees it after the node.
+    // scores: one head's T x T block on the CPU, one per sample where the samples split among the
+    // threads (unused on CUDA); the memory plan frees it after the node.
+    const OutputType scores = small_heads(n, t) ? OutputType{DType::f32, {b, t, t}, true}
+                                                : OutputType{DType::f32, {t, t}, false};
     return std::vector<OutputType>{{DType::f32, {b, t, e}, true},
                                    {DType::f32, {b, attr_int(n, "num_heads"), t}, true},
-                                   {DType::f32, {t, t}, false}};
+                                   scores};
   };
   f.slots = [](const Node&) { return Slots{{"out", "lse", "scores"}, {"qkv"}}; };
   f.cost = [](const Node& n, const Graph& g) {
@@ -294,10 +332,13 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     // on the CPU (unused on CUDA); the memory plan frees it after the node.
     // bf16-mixed adds a T x D block's contribution to dk or dv (emit_backward_bf16).
     const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
-    const Shape scratch = n.attrs.count("bf16") ? Shape{2 * t * t + t * d} : Shape{2, t, t};
+    // Split among the threads (split_samples), one p and dp per sample.
+    const OutputType scratch = n.attrs.count("bf16")  ? OutputType{DType::f32, {2 * t * t + t * d}, false}
+                               : split_samples(n, t) ? OutputType{DType::f32, {b, 2, t, t}, true}
+                                                     : OutputType{DType::f32, {2, t, t}, false};
     return std::vector<OutputType>{{DType::f32, qkv.shape, true},
                                    {DType::f32, {b, attr_int(n, "num_heads"), t}, true},
-                                   {DType::f32, scratch, false}};
+                                   scratch};
   };
   b.slots = [](const Node&) { return Slots{{"dqkv", "delta", "scratch"}, {"dout", "qkv", "out", "lse"}}; };
   b.cost = [](const Node& n, const Graph& g) {

@@ -11,6 +11,7 @@
 #include "ltrt/arena.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/nadam.hpp"
+#include "ltrt/parallel_for.hpp"
 #include "ltrt/radam.hpp"
 #include "ltrt/rmsprop.hpp"
 #include "ltrt/rprop.hpp"
@@ -20,16 +21,26 @@ namespace ltrt {
 
 const char* optimizer_name(OptimizerKind kind) {
   switch (kind) {
-    case OptimizerKind::sgd: return "SGD";
-    case OptimizerKind::adam: return "Adam";
-    case OptimizerKind::adamw: return "AdamW";
-    case OptimizerKind::adamax: return "Adamax";
-    case OptimizerKind::radam: return "RAdam";
-    case OptimizerKind::nadam: return "NAdam";
-    case OptimizerKind::rmsprop: return "RMSprop";
-    case OptimizerKind::adagrad: return "Adagrad";
-    case OptimizerKind::adadelta: return "Adadelta";
-    case OptimizerKind::rprop: return "Rprop";
+    case OptimizerKind::sgd:
+      return "SGD";
+    case OptimizerKind::adam:
+      return "Adam";
+    case OptimizerKind::adamw:
+      return "AdamW";
+    case OptimizerKind::adamax:
+      return "Adamax";
+    case OptimizerKind::radam:
+      return "RAdam";
+    case OptimizerKind::nadam:
+      return "NAdam";
+    case OptimizerKind::rmsprop:
+      return "RMSprop";
+    case OptimizerKind::adagrad:
+      return "Adagrad";
+    case OptimizerKind::adadelta:
+      return "Adadelta";
+    case OptimizerKind::rprop:
+      return "Rprop";
   }
   return "?";
 }
@@ -89,7 +100,8 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
     next += g.count;
   }
   if (next != trainable_elements(model) || model.num_frozen_elements < 0)
-    throw Error(std::string("model '") + model.name + "': its parameter groups do not cover the parameters in order; "
+    throw Error(std::string("model '") + model.name +
+                "': its parameter groups do not cover the parameters in order; "
                 "regenerate it with ltgen");
   if (static_cast<int>(groups_.size()) > kMaxParamGroups)
     throw Error(std::string("model '") + model.name + "': " + std::to_string(groups_.size()) +
@@ -104,7 +116,8 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
     std::string want, have;
     for (const auto& n : expected) want += (want.empty() ? "" : ", ") + n;
     for (int k = 0; k < model.num_slots; ++k) {
-      have += (have.empty() ? "" : ", ") + std::string(model.slot_names && model.slot_names[k] ? model.slot_names[k] : "?");
+      have +=
+          (have.empty() ? "" : ", ") + std::string(model.slot_names && model.slot_names[k] ? model.slot_names[k] : "?");
     }
     throw Error(std::string("model '") + model.name + "': " + optimizer_name(model.optimizer.kind) +
                 " needs the optimizer slots [" + want + "] but the generated model has [" + have +
@@ -122,70 +135,78 @@ void Optimizer::step() {
     // torch.optim's per-group loop: the same update with the group's lr, momentum and weight_decay.
     const ParamGroupDef& g = groups_[gi];
     const double lr = lrs_[gi], momentum = momentums_[gi];
-    const std::int64_t b = g.begin, n = g.count;
-    switch (c.kind) {
-      case OptimizerKind::sgd: {
-        const SgdArgs args{lr, momentum, c.dampening, g.weight_decay, c.nesterov, c.maximize};
-        sgd_step(param + b, grad + b, c.momentum != 0.0 ? slot_region(model_, arena_, 0) + b : nullptr, n, args,
-                 first_step);
-        break;
-      }
-      case OptimizerKind::adam:
-      case OptimizerKind::adamw: {
-        const AdamArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.amsgrad, c.maximize,
-                            c.kind == OptimizerKind::adamw};
-        adam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b,
-                  c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, step_count_);
-        break;
-      }
-      case OptimizerKind::adamax: {
-        const AdamaxArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.maximize};
-        adamax_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
-                    args, step_count_);
-        break;
-      }
-      case OptimizerKind::radam: {
-        const RadamArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.decoupled_weight_decay, c.maximize};
-        radam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
-                   args, step_count_);
-        break;
-      }
-      case OptimizerKind::nadam: {
-        const NadamArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.momentum_decay,
-                             c.decoupled_weight_decay, c.maximize};
-        const NadamScalars s = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step_count_, mu_products_[gi]);
-        nadam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
-                   args, s);
-        mu_products_[gi] = s.mu_product;
-        break;
-      }
-      case OptimizerKind::rmsprop: {
-        // Slots: square_avg, then momentum_buffer (with a momentum), then grad_avg (centered).
-        const bool buffer = c.momentum > 0.0;
-        const RmspropArgs args{lr, c.alpha, c.eps, g.weight_decay, momentum, c.centered, c.maximize};
-        rmsprop_step(param + b, grad + b, slot_region(model_, arena_, 0) + b,
-                     buffer ? slot_region(model_, arena_, 1) + b : nullptr,
-                     c.centered ? slot_region(model_, arena_, buffer ? 2 : 1) + b : nullptr, n, args);
-        break;
-      }
-      case OptimizerKind::adagrad: {
-        const AdagradArgs args{lr, c.lr_decay, g.weight_decay, c.initial_accumulator_value, c.eps, c.maximize};
-        adagrad_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, args, step_count_);
-        break;
-      }
-      case OptimizerKind::adadelta: {
-        const AdadeltaArgs args{lr, c.rho, c.eps, g.weight_decay, c.maximize};
-        adadelta_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
-                      args);
-        break;
-      }
-      case OptimizerKind::rprop: {
-        const RpropArgs args{lr, c.etaminus, c.etaplus, c.step_size_min, c.step_size_max, c.maximize};
-        rprop_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
-                   args, first_step);
-        break;
-      }
+    // NAdam's running product of momenta advances once per step, not once per part.
+    NadamScalars nadam{};
+    if (c.kind == OptimizerKind::nadam) {
+      nadam = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step_count_, mu_products_[gi]);
+      mu_products_[gi] = nadam.mu_product;
     }
+    // Every update is elementwise: the group's elements split among the step's threads.
+    constexpr std::int64_t kPartElements = 16384;
+    parallel_for(g.count, kPartElements, [&](std::int64_t lo, std::int64_t hi) {
+      const std::int64_t b = g.begin + lo, n = hi - lo;
+      switch (c.kind) {
+        case OptimizerKind::sgd: {
+          const SgdArgs args{lr, momentum, c.dampening, g.weight_decay, c.nesterov, c.maximize};
+          sgd_step(param + b, grad + b, c.momentum != 0.0 ? slot_region(model_, arena_, 0) + b : nullptr, n, args,
+                   first_step);
+          break;
+        }
+        case OptimizerKind::adam:
+        case OptimizerKind::adamw: {
+          const AdamArgs args{
+              lr, momentum, c.beta2, c.eps, g.weight_decay, c.amsgrad, c.maximize, c.kind == OptimizerKind::adamw};
+          adam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b,
+                    c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, step_count_);
+          break;
+        }
+        case OptimizerKind::adamax: {
+          const AdamaxArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.maximize};
+          adamax_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                      args, step_count_);
+          break;
+        }
+        case OptimizerKind::radam: {
+          const RadamArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.decoupled_weight_decay, c.maximize};
+          radam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                     args, step_count_);
+          break;
+        }
+        case OptimizerKind::nadam: {
+          const NadamArgs args{
+              lr, momentum, c.beta2, c.eps, g.weight_decay, c.momentum_decay, c.decoupled_weight_decay, c.maximize};
+          nadam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                     args, nadam);
+          break;
+        }
+        case OptimizerKind::rmsprop: {
+          // Slots: square_avg, then momentum_buffer (with a momentum), then grad_avg (centered).
+          const bool buffer = c.momentum > 0.0;
+          const RmspropArgs args{lr, c.alpha, c.eps, g.weight_decay, momentum, c.centered, c.maximize};
+          rmsprop_step(param + b, grad + b, slot_region(model_, arena_, 0) + b,
+                       buffer ? slot_region(model_, arena_, 1) + b : nullptr,
+                       c.centered ? slot_region(model_, arena_, buffer ? 2 : 1) + b : nullptr, n, args);
+          break;
+        }
+        case OptimizerKind::adagrad: {
+          const AdagradArgs args{lr, c.lr_decay, g.weight_decay, c.initial_accumulator_value, c.eps, c.maximize};
+          adagrad_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, args, step_count_);
+          break;
+        }
+        case OptimizerKind::adadelta: {
+          const AdadeltaArgs args{lr, c.rho, c.eps, g.weight_decay, c.maximize};
+          adadelta_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                        args);
+          break;
+        }
+        case OptimizerKind::rprop: {
+          const RpropArgs args{lr, c.etaminus, c.etaplus, c.step_size_min, c.step_size_max, c.maximize};
+          rprop_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
+                     args, first_step);
+          break;
+        }
+      }
+    });
   }
 }
 
@@ -193,8 +214,8 @@ void Optimizer::count_device_step() {
   ++step_count_;
   const OptimizerConfig& c = model_.optimizer;
   for (std::size_t gi = 0; gi < mu_products_.size(); ++gi)  // NAdam: as step() advances it
-    mu_products_[gi] = nadam_scalars(lrs_[gi], momentums_[gi], c.beta2, c.momentum_decay, step_count_, mu_products_[gi])
-                           .mu_product;
+    mu_products_[gi] =
+        nadam_scalars(lrs_[gi], momentums_[gi], c.beta2, c.momentum_decay, step_count_, mu_products_[gi]).mu_product;
 }
 
 }  // namespace ltrt

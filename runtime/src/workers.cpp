@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #ifdef __linux__
 #include <sched.h>
 #endif
 
 #include "ltrt/blas.hpp"
+#include "ltrt/parallel_for.hpp"
 
 namespace ltrt {
 
@@ -67,8 +69,10 @@ void Workers::run(Task task, void* context, int parts) {
   const int helpers = static_cast<int>(helpers_.size());
   const auto since = std::chrono::steady_clock::now();
   for (int polls = 1; done_.load(std::memory_order_acquire) != helpers; ++polls) {
-    if (polls % 64 == 0 && std::chrono::steady_clock::now() - since > kSpin) std::this_thread::yield();
-    else cpu_relax();
+    if (polls % 64 == 0 && std::chrono::steady_clock::now() - since > kSpin)
+      std::this_thread::yield();
+    else
+      cpu_relax();
   }
   busy_.store(false, std::memory_order_release);
 }
@@ -104,6 +108,24 @@ int usable_cores() {
 Workers& step_workers() {
   static Workers workers(blas_threads());
   return workers;
+}
+
+namespace {
+std::atomic<int> split_threads{0};  // 0: blas_threads()
+}  // namespace
+
+void set_split_threads(int threads) { split_threads.store(std::max(threads, 1)); }
+
+int split_parts(std::int64_t count, std::int64_t grain) {
+  static const std::int64_t forced_grain = [] {
+    const char* v = std::getenv("LTGEN_SPLIT_GRAIN");
+    return v != nullptr && std::atoll(v) > 0 ? std::atoll(v) : std::int64_t{0};
+  }();
+  if (forced_grain > 0) grain = forced_grain;
+  const std::int64_t by_size = count / std::max<std::int64_t>(grain, 1);
+  const int threads = split_threads.load(std::memory_order_relaxed);
+  return static_cast<int>(
+      std::max<std::int64_t>(1, std::min<std::int64_t>(by_size, threads > 0 ? threads : blas_threads())));
 }
 
 }  // namespace ltrt

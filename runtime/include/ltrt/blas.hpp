@@ -16,28 +16,29 @@ void cblas_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE trans_a, enum CBLA
 
 namespace ltrt {
 
-// Row-major C[m,n] = alpha * op(A) op(B) + beta * C.
+// Row-major C[m,n] = alpha * op(A) op(B) + beta * C on sub-matrices: rows lda, ldb, ldc floats
+// apart (one head's columns of a [q | k | v] row, say). A large product is split by rows of C (or
+// by columns, when it has more) among the step's threads (ltrt/workers.hpp), each part one
+// cblas_sgemm call on one thread: OpenBLAS's own threads are turned off, so that one pool of
+// threads runs the whole step, GEMMs and the passes between them alike (two pools on the same
+// cores take turns at each other's expense). Every element of C sums its products as the whole
+// call would (OpenBLAS blocks k the same way for any rows), so results do not depend on the
+// number of threads.
+void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+              const float* b, int ldb, float beta, float* c, int ldc);
+
+// Row-major C[m,n] = op(A) op(B) + beta * C.
 inline void sgemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b,
                   float beta, float* c) {
-  const int lda = trans_a ? m : k;
-  const int ldb = trans_b ? k : n;
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
-}
-
-// Row-major C[m,n] = alpha * op(A) op(B) + beta * C on sub-matrices: rows lda, ldb, ldc floats
-// apart (one head's columns of a [q | k | v] row, say).
-inline void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
-                     const float* b, int ldb, float beta, float* c, int ldc) {
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  sgemm_ld(trans_a, trans_b, m, n, k, 1.0f, a, trans_a ? m : k, b, trans_b ? k : n, beta, c, n);
 }
 
 int usable_cores();  // ltrt/workers.hpp
 
-// How many threads the BLAS library runs on, as OpenBLAS decides it: OPENBLAS_NUM_THREADS, else
-// OMP_NUM_THREADS, else the cores this process may use (its CPU affinity). The recurrent layers' own GEMM for their steps
-// (ltrt/packed_gemm.hpp) splits its work among as many (ltrt/workers.hpp).
+// How many threads a step runs on, counted as OpenBLAS counts its own: OPENBLAS_NUM_THREADS, else
+// OMP_NUM_THREADS, else the cores this process may use (its CPU affinity). The step's GEMMs
+// (sgemm_ld), its split loops (ltrt/parallel_for.hpp) and the recurrent layers' own GEMM
+// (ltrt/packed_gemm.hpp) split their work among as many (ltrt/workers.hpp).
 inline int blas_threads() {
   static const int threads = [] {
     for (const char* name : {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"})

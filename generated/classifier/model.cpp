@@ -313,7 +313,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 328, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 328, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -325,7 +325,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 // dinp (50, 64) <- dout (50, 64) out (50, 64)
 static void layers_4_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 64;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
     }
@@ -360,7 +360,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 328, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 328, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -373,7 +373,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 static void layers_2_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 64;  // per sample
   constexpr float kNegativeSlope = 0.1f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = inp[i] > 0.0f ? dout[i] : dout[i] * kNegativeSlope;
     }
@@ -400,7 +400,7 @@ static void layers_1_backward(float* dweight, float* dbias, const float* dout, c
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 328, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 328, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }

@@ -13,9 +13,9 @@
 //   param  layers_3_bias: f32(16,)  'layers.3.bias'
 //   param  layers_7_weight: f32(4, 64)  'layers.7.weight'
 //   param  layers_7_bias: f32(4,)  'layers.7.bias'
-//   fwd  layers_1_out: f32(16, 8, 10, 10), layers_0_columns: f32(9, 100) = conv2d+relu(x, layers_0_weight, layers_0_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   fwd  layers_1_out: f32(16, 8, 10, 10), layers_0_columns: f32(16, 9, 100) = conv2d+relu(x, layers_0_weight, layers_0_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   fwd  layers_2_out: f32(16, 8, 5, 5), layers_2_out_indices: i64(16, 8, 5, 5) = max_pool2d(layers_1_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.2  spec: model.layers[2]
-//   fwd  layers_4_out: f32(16, 16, 5, 5), layers_3_columns: f32(72, 25) = conv2d+relu(layers_2_out, layers_3_weight, layers_3_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.3  spec: model.layers[3]
+//   fwd  layers_4_out: f32(16, 16, 5, 5), layers_3_columns: f32(16, 72, 25) = conv2d+relu(layers_2_out, layers_3_weight, layers_3_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.3  spec: model.layers[3]
 //   fwd  layers_5_out: f32(16, 16, 2, 2) = adaptive_avg_pool2d(layers_4_out, output_size=[2, 2])  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(16, 64) = view(layers_5_out, shape=[64])  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(16, 4) = linear(layers_6_out, layers_7_weight, layers_7_bias, bias=True, blas=False, in_features=64, out_features=4)  # layers.7  spec: model.layers[7]
@@ -25,10 +25,10 @@
 //   bwd  d_layers_5_out: f32(16, 16, 2, 2) = view(d_layers_6_out, shape=[16, 2, 2])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(16, 16, 5, 5) = adaptive_avg_pool2d_backward(d_layers_5_out, input_size=[16, 5, 5], output_size=[2, 2])  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_3_out: f32(16, 16, 5, 5) = relu_backward(d_layers_4_out, layers_4_out)  # layers.4  spec: model.layers[4]
-//   bwd  d_layers_2_out: f32(16, 8, 5, 5), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(72, 25), d_layers_3_partials: f32(6, 16, 73) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=6, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.3  spec: model.layers[3]
+//   bwd  d_layers_2_out: f32(16, 8, 5, 5), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(16, 72, 25), d_layers_3_partials: f32(6, 16, 73) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=6, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(16, 8, 10, 10) = max_pool2d_backward(d_layers_2_out, layers_2_out_indices, dilation=[1, 1], input_size=[8, 10, 10], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 8, 10, 10) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(9, 100), d_layers_0_partials: f32(25, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(16, 9, 100), d_layers_0_partials: f32(25, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -48,9 +48,9 @@
 //   layers_0_backward               243K      61.3K
 //   total                           3.4M      755K
 //
-// Memory plan: one arena of 209088 bytes. Parameters, gradients and
+// Memory plan: one arena of 324288 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 1508 floats at 0, 6080 and 12160.
-// Activations take 175040 bytes (348032 without reuse).
+// Activations take 290240 bytes (671872 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   24320     9216      x                           (16, 1, 12, 12) step          -
 //   33536     128       target                      (16,)         step          -
@@ -58,26 +58,26 @@
 //   33920     4         loss                        ()            step          -
 //   33984     4         d_loss                      ()            step          -
 //   34048     51200     layers_1_out                (16, 8, 10, 10) 0..14         -
-//   85248     3600      layers_0_columns            (9, 100)      0..0          -
+//   85248     57600     layers_0_columns            (16, 9, 100)  0..0          -
 //   85248     12800     layers_2_out                (16, 8, 5, 5) 1..12         layers_0_columns
-//   98048     25600     layers_2_out_indices        (16, 8, 5, 5) 1..13         -
-//   123648    25600     layers_4_out                (16, 16, 5, 5) 2..11         -
-//   149248    7200      layers_3_columns            (72, 25)      2..2          -
+//   98048     25600     layers_2_out_indices        (16, 8, 5, 5) 1..13         layers_0_columns
+//   123648    25600     layers_4_out                (16, 16, 5, 5) 2..11         layers_0_columns
+//   149248    115200    layers_3_columns            (16, 72, 25)  2..2          -
 //   149248    4096      layers_5_out                (16, 16, 2, 2) 3..8          layers_3_columns
 //   153344    64        loss_lse                    (16,)         6..7          layers_3_columns
 //   153408    64        loss_term                   (16,)         6..6          layers_3_columns
 //   153472    8         loss_kept                   ()            6..7          layers_3_columns
 //   153536    256       d_layers_7_out              (16, 4)       7..8          layers_3_columns
 //   153792    4096      d_layers_6_out              (16, 64)      8..10         layers_3_columns
-//   157888    25600     d_layers_4_out              (16, 16, 5, 5) 10..11        -
-//   183488    25600     d_layers_3_out              (16, 16, 5, 5) 11..12        -
+//   157888    25600     d_layers_4_out              (16, 16, 5, 5) 10..11        layers_3_columns
+//   183488    25600     d_layers_3_out              (16, 16, 5, 5) 11..12        layers_3_columns
 //   123648    12800     d_layers_2_out              (16, 8, 5, 5) 12..13        layers_4_out
-//   136448    7200      d_layers_3_columns          (72, 25)      12..12        layers_4_out
-//   143680    28032     d_layers_3_partials         (6, 16, 73)   12..12        layers_4_out
-//   136448    51200     d_layers_1_out              (16, 8, 10, 10) 13..14        d_layers_3_columns
+//   209088    115200    d_layers_3_columns          (16, 72, 25)  12..12        layers_3_columns
+//   136448    28032     d_layers_3_partials         (6, 16, 73)   12..12        layers_4_out
+//   136448    51200     d_layers_1_out              (16, 8, 10, 10) 13..14        d_layers_3_partials
 //   85248     51200     d_layers_0_out              (16, 8, 10, 10) 14..15        layers_2_out
-//   34048     3600      d_layers_0_columns          (9, 100)      15..15        layers_1_out
-//   37696     8000      d_layers_0_partials         (25, 8, 10)   15..15        layers_1_out
+//   136448    57600     d_layers_0_columns          (16, 9, 100)  15..15        d_layers_1_out
+//   34048     8000      d_layers_0_partials         (25, 8, 10)   15..15        layers_1_out
 //
 // The spec:
 //   {
@@ -146,12 +146,12 @@ constexpr std::size_t d_layers_6_out = 153792;
 constexpr std::size_t d_layers_4_out = 157888;
 constexpr std::size_t d_layers_3_out = 183488;
 constexpr std::size_t d_layers_2_out = 123648;
-constexpr std::size_t d_layers_3_columns = 136448;
-constexpr std::size_t d_layers_3_partials = 143680;
+constexpr std::size_t d_layers_3_columns = 209088;
+constexpr std::size_t d_layers_3_partials = 136448;
 constexpr std::size_t d_layers_1_out = 136448;
 constexpr std::size_t d_layers_0_out = 85248;
-constexpr std::size_t d_layers_0_columns = 34048;
-constexpr std::size_t d_layers_0_partials = 37696;
+constexpr std::size_t d_layers_0_columns = 136448;
+constexpr std::size_t d_layers_0_partials = 34048;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -168,7 +168,7 @@ constexpr std::size_t d_layers_0_bias = 6368;
 
 // layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[0], model.layers[1]
-// out (16, 8, 10, 10) columns (9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3) bias (8,)
+// out (16, 8, 10, 10) columns (16, 9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3) bias (8,)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
                              int n) {
   constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
@@ -182,41 +182,45 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = false;                         // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 3, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
+        for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-      for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -256,36 +260,38 @@ static void layers_2_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 164, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.3: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[3], model.layers[4]
-// out (16, 16, 5, 5) columns (72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3) bias (16,)
+// out (16, 16, 5, 5) columns (16, 72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3) bias (16,)
 static void layers_3_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
                              int n) {
   constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
@@ -299,41 +305,45 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
+        for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-      for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -502,7 +512,7 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -537,7 +547,7 @@ static void layers_5_backward(float* dinp, const float* dout, int n) {
 // dinp (16, 16, 5, 5) <- dout (16, 16, 5, 5) out (16, 16, 5, 5)
 static void layers_4_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 400;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -546,7 +556,7 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[3]
-// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) dbias (16,) columns (72, 25) partials (6, 16, 73) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
+// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) dbias (16,) columns (16, 72, 25) partials (6, 16, 73) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials,
                               const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
@@ -594,32 +604,39 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -648,11 +665,14 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 41, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // layers.2 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -662,12 +682,15 @@ static void layers_2_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 8;         // pooled one plane at a time
   constexpr int kH = 10, kW = 10;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 164, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.1 backward: ReLU(inplace=False)
@@ -675,7 +698,7 @@ static void layers_2_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (16, 8, 10, 10) <- dout (16, 8, 10, 10) out (16, 8, 10, 10)
 static void layers_1_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 800;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -684,7 +707,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (9, 100) partials (25, 8, 10) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+// dweight (8, 1, 3, 3) dbias (8,) columns (16, 9, 100) partials (25, 8, 10) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                               const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
@@ -759,11 +782,14 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, floa
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 11, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // One training step over the first n rows of the batch buffers: forward,
@@ -788,19 +814,18 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (16, 9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (16, 8, 5, 5)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (16, 8, 10, 10)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                        // (16, 8, 5, 5)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (16, 16, 5, 5)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (16, 8, 5, 5)
-  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);    // (72, 25)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
   auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (6, 16, 73)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (72, 25)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (16, 9, 100)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                        // (16,)
@@ -811,6 +836,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 16, 2, 2)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (16, 16, 5, 5)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (16, 16, 5, 5)
+  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);    // (16, 72, 25)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -850,12 +876,12 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (16, 4)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (16, 9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (16, 8, 5, 5)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (16, 8, 5, 5)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (16, 16, 5, 5)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                  // (16,)
@@ -881,12 +907,12 @@ static void predict_step(std::byte* arena, int n) {
   auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (16, 1, 12, 12)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (16, 4)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (16, 9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (16, 8, 5, 5)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (16, 8, 5, 5)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (16, 16, 5, 5)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 64)
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
@@ -920,11 +946,11 @@ const ltrt::LayerSummary kLayers[] = {
 const ltrt::TensorRef kBuffers[] = {
     {"x", ltrt::DType::f32, 4, {16, 1, 12, 12}, 24320},
     {"target", ltrt::DType::i64, 1, {16}, 33536},
-    {"layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 85248},
+    {"layers_0_columns", ltrt::DType::f32, 3, {16, 9, 100}, 85248},
     {"layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 34048},
     {"layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 85248},
     {"layers_2_out_indices", ltrt::DType::i64, 4, {16, 8, 5, 5}, 98048},
-    {"layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 149248},
+    {"layers_3_columns", ltrt::DType::f32, 3, {16, 72, 25}, 149248},
     {"layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 123648},
     {"layers_5_out", ltrt::DType::f32, 4, {16, 16, 2, 2}, 149248},
     {"layers_6_out", ltrt::DType::f32, 2, {16, 64}, 149248},
@@ -943,15 +969,15 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_3_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 183488},
     {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 6400},
     {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 11008},
-    {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 25}, 136448},
-    {"d_layers_3_partials", ltrt::DType::f32, 3, {6, 16, 73}, 143680},
+    {"d_layers_3_columns", ltrt::DType::f32, 3, {16, 72, 25}, 209088},
+    {"d_layers_3_partials", ltrt::DType::f32, 3, {6, 16, 73}, 136448},
     {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 123648},
     {"d_layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 136448},
     {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 85248},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 6080},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 6368},
-    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 34048},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 10}, 37696},
+    {"d_layers_0_columns", ltrt::DType::f32, 3, {16, 9, 100}, 136448},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 10}, 34048},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -990,7 +1016,7 @@ const ltrt::ModelDef& model() {
     m.name = "cnn";
     m.spec_json = kSpecJson;
     m.spec_hash = "1d5f00609dc706b3";
-    m.arena_bytes = 209088;
+    m.arena_bytes = 324288;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;

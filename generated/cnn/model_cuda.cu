@@ -56,12 +56,12 @@ constexpr std::size_t d_layers_6_out = 153792;
 constexpr std::size_t d_layers_4_out = 157888;
 constexpr std::size_t d_layers_3_out = 183488;
 constexpr std::size_t d_layers_2_out = 123648;
-constexpr std::size_t d_layers_3_columns = 136448;
-constexpr std::size_t d_layers_3_partials = 143680;
+constexpr std::size_t d_layers_3_columns = 209088;
+constexpr std::size_t d_layers_3_partials = 136448;
 constexpr std::size_t d_layers_1_out = 136448;
 constexpr std::size_t d_layers_0_out = 85248;
-constexpr std::size_t d_layers_0_columns = 34048;
-constexpr std::size_t d_layers_0_partials = 37696;
+constexpr std::size_t d_layers_0_columns = 136448;
+constexpr std::size_t d_layers_0_partials = 34048;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -78,7 +78,7 @@ constexpr std::size_t d_layers_0_bias = 6368;
 
 // layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[0], model.layers[1]
-// out (16, 8, 10, 10) columns (9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3) bias (8,)
+// out (16, 8, 10, 10) columns (16, 9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3) bias (8,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox), then the fused activations:
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -177,7 +177,7 @@ static void layers_2_forward(float* out, std::int64_t* indices, const float* inp
 
 // layers.3: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[3], model.layers[4]
-// out (16, 16, 5, 5) columns (72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3) bias (16,)
+// out (16, 16, 5, 5) columns (16, 72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3) bias (16,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox), then the fused activations:
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -511,7 +511,7 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[3]
-// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) dbias (16,) columns (72, 25) partials (6, 16, 73) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
+// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) dbias (16,) columns (16, 72, 25) partials (6, 16, 73) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -736,7 +736,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (9, 100) partials (25, 8, 10) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+// dweight (8, 1, 3, 3) dbias (8,) columns (16, 9, 100) partials (25, 8, 10) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -828,19 +828,18 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (16, 9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (16, 8, 5, 5)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (16, 8, 10, 10)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                        // (16, 8, 5, 5)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (16, 16, 5, 5)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (16, 8, 5, 5)
-  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);    // (72, 25)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
   auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (6, 16, 73)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (72, 25)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (16, 9, 100)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                        // (16,)
@@ -851,6 +850,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 16, 2, 2)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (16, 16, 5, 5)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (16, 16, 5, 5)
+  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);    // (16, 72, 25)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -889,12 +889,12 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (16, 4)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (16, 9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (16, 8, 5, 5)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (16, 8, 5, 5)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (16, 16, 5, 5)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 64)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                  // (16,)
@@ -919,12 +919,12 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (16, 1, 12, 12)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (16, 4)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (16, 9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (16, 8, 5, 5)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (16, 8, 5, 5)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (16, 16, 5, 5)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 25)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (16, 64)
   layers_0_forward(layers_1_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n, ctx);

@@ -19,11 +19,11 @@
 //   param  layers_10_bias: f32(32,)  'layers.10.bias'
 //   param  layers_12_weight: f32(4, 32)  'layers.12.weight'
 //   param  layers_12_bias: f32(4,)  'layers.12.bias'
-//   fwd  layers_0_out: f32(16, 8, 10, 10), layers_0_columns: f32(9, 100) = conv2d(x, layers_0_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   fwd  layers_0_out: f32(16, 8, 10, 10), layers_0_columns: f32(16, 9, 100) = conv2d(x, layers_0_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   fwd  layers_1_out: f32(16, 8, 10, 10), layers_1_out_mean: f32(8,), layers_1_out_rstd: f32(8,) = batch_norm(layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=8, track_running_stats=True)  # layers.1  spec: model.layers[1]
 //   fwd  layers_2_out: f32(16, 8, 10, 10) = relu(layers_1_out)  # layers.2  spec: model.layers[2]
 //   fwd  layers_3_out: f32(16, 8, 5, 5), layers_3_out_indices: i64(16, 8, 5, 5) = max_pool2d(layers_2_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
-//   fwd  layers_4_out: f32(16, 16, 5, 5), layers_4_columns: f32(72, 25) = conv2d(layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   fwd  layers_4_out: f32(16, 16, 5, 5), layers_4_columns: f32(16, 72, 25) = conv2d(layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   fwd  layers_5_out: f32(16, 16, 5, 5), layers_5_out_mean: f32(16,), layers_5_out_rstd: f32(16,) = batch_norm(layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.05, num_features=16, track_running_stats=True)  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(16, 16, 5, 5) = relu(layers_5_out)  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(16, 16, 2, 2) = adaptive_avg_pool2d(layers_6_out, output_size=[2, 2])  # layers.7  spec: model.layers[7]
@@ -42,11 +42,11 @@
 //   bwd  d_layers_6_out: f32(16, 16, 5, 5) = adaptive_avg_pool2d_backward(d_layers_7_out, input_size=[16, 5, 5], output_size=[2, 2])  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(16, 16, 5, 5) = relu_backward(d_layers_6_out, layers_6_out)  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(16, 16, 5, 5), d_layers_5_weight: f32(16,), d_layers_5_bias: f32(16,) = batch_norm_backward(d_layers_5_out, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.05, need_dinp=True, num_features=16, track_running_stats=True)  # layers.5  spec: model.layers[5]
-//   bwd  d_layers_3_out: f32(16, 8, 5, 5), d_layers_4_weight: f32(16, 8, 3, 3), d_layers_4_columns: f32(72, 25), d_layers_4_partials: f32(6, 16, 72) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, dweight_splits=6, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_3_out: f32(16, 8, 5, 5), d_layers_4_weight: f32(16, 8, 3, 3), d_layers_4_columns: f32(16, 72, 25), d_layers_4_partials: f32(6, 16, 72) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, dweight_splits=6, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(16, 8, 10, 10) = max_pool2d_backward(d_layers_3_out, layers_3_out_indices, dilation=[1, 1], input_size=[8, 10, 10], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(16, 8, 10, 10) = relu_backward(d_layers_2_out, layers_2_out)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 8, 10, 10), d_layers_1_weight: f32(8,), d_layers_1_bias: f32(8,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=8, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_columns: f32(9, 100), d_layers_0_partials: f32(25, 8, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_columns: f32(16, 9, 100), d_layers_0_partials: f32(25, 8, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -78,9 +78,9 @@
 //   layers_0_backward               230K      61.3K
 //   total                           3.8M      1.4M
 //
-// Memory plan: one arena of 323392 bytes. Parameters, gradients and
+// Memory plan: one arena of 415040 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 3548 floats at 0, 14208 and 28416.
-// Activations take 256128 bytes (590080 without reuse).
+// Activations take 347776 bytes (913920 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   56832     9216      x                           (16, 1, 12, 12) step          -
 //   66048     128       target                      (16,)         step          -
@@ -97,22 +97,22 @@
 //   67136     4         loss                        ()            step          -
 //   67200     4         d_loss                      ()            step          -
 //   67264     51200     layers_0_out                (16, 8, 10, 10) 0..26         -
-//   118464    3600      layers_0_columns            (9, 100)      0..0          -
+//   118464    57600     layers_0_columns            (16, 9, 100)  0..0          -
 //   118464    51200     layers_1_out                (16, 8, 10, 10) 1..2          layers_0_columns
-//   169664    32        layers_1_out_mean           (8,)          1..26         -
-//   169728    32        layers_1_out_rstd           (8,)          1..26         -
-//   169792    51200     layers_2_out                (16, 8, 10, 10) 2..25         -
+//   169664    32        layers_1_out_mean           (8,)          1..26         layers_0_columns
+//   169728    32        layers_1_out_rstd           (8,)          1..26         layers_0_columns
+//   169792    51200     layers_2_out                (16, 8, 10, 10) 2..25         layers_0_columns
 //   118464    12800     layers_3_out                (16, 8, 5, 5) 3..23         layers_1_out
 //   131264    25600     layers_3_out_indices        (16, 8, 5, 5) 3..24         layers_1_out
 //   220992    25600     layers_4_out                (16, 16, 5, 5) 4..22         -
-//   156864    7200      layers_4_columns            (72, 25)      4..4          layers_1_out
-//   246592    25600     layers_5_out                (16, 16, 5, 5) 5..6          -
-//   156864    64        layers_5_out_mean           (16,)         5..22         layers_4_columns
-//   156928    64        layers_5_out_rstd           (16,)         5..22         layers_4_columns
-//   272192    25600     layers_6_out                (16, 16, 5, 5) 6..21         -
-//   156992    4096      layers_7_out                (16, 16, 2, 2) 7..18         layers_4_columns
-//   161088    2048      layers_9_out                (16, 32)      9..17         layers_4_columns
-//   163136    2048      layers_10_out               (16, 32)      10..11        layers_4_columns
+//   246592    115200    layers_4_columns            (16, 72, 25)  4..4          -
+//   246592    25600     layers_5_out                (16, 16, 5, 5) 5..6          layers_4_columns
+//   156864    64        layers_5_out_mean           (16,)         5..22         layers_1_out
+//   156928    64        layers_5_out_rstd           (16,)         5..22         layers_1_out
+//   272192    25600     layers_6_out                (16, 16, 5, 5) 6..21         layers_4_columns
+//   156992    4096      layers_7_out                (16, 16, 2, 2) 7..18         layers_1_out
+//   161088    2048      layers_9_out                (16, 32)      9..17         layers_1_out
+//   163136    2048      layers_10_out               (16, 32)      10..11        layers_1_out
 //   165184    128       layers_10_out_mean          (32,)         10..17        layers_1_out
 //   165312    128       layers_10_out_rstd          (32,)         10..17        layers_1_out
 //   165440    2048      layers_11_out               (16, 32)      11..16        layers_1_out
@@ -125,16 +125,16 @@
 //   165440    2048      d_layers_9_out              (16, 32)      17..18        layers_11_out
 //   161088    4096      d_layers_8_out              (16, 64)      18..20        layers_9_out
 //   246592    25600     d_layers_6_out              (16, 16, 5, 5) 20..21        layers_5_out
-//   297792    25600     d_layers_5_out              (16, 16, 5, 5) 21..22        -
+//   297792    25600     d_layers_5_out              (16, 16, 5, 5) 21..22        layers_4_columns
 //   246592    25600     d_layers_4_out              (16, 16, 5, 5) 22..23        d_layers_6_out
 //   156864    12800     d_layers_3_out              (16, 8, 5, 5) 23..24        layers_5_out_mean
-//   220992    7200      d_layers_4_columns          (72, 25)      23..23        layers_4_out
-//   272192    27648     d_layers_4_partials         (6, 16, 72)   23..23        layers_6_out
-//   220992    51200     d_layers_2_out              (16, 8, 10, 10) 24..25        d_layers_4_columns
+//   272192    115200    d_layers_4_columns          (16, 72, 25)  23..23        layers_6_out
+//   387392    27648     d_layers_4_partials         (6, 16, 72)   23..23        -
+//   220992    51200     d_layers_2_out              (16, 8, 10, 10) 24..25        layers_4_out
 //   118464    51200     d_layers_1_out              (16, 8, 10, 10) 25..26        layers_3_out
 //   169792    51200     d_layers_0_out              (16, 8, 10, 10) 26..27        layers_2_out
-//   67264     3600      d_layers_0_columns          (9, 100)      27..27        layers_0_out
-//   70912     7200      d_layers_0_partials         (25, 8, 9)    27..27        layers_0_out
+//   67264     57600     d_layers_0_columns          (16, 9, 100)  27..27        layers_0_out
+//   124864    7200      d_layers_0_partials         (25, 8, 9)    27..27        d_layers_1_out
 //
 // The spec:
 //   {
@@ -214,7 +214,7 @@ constexpr std::size_t layers_2_out = 169792;
 constexpr std::size_t layers_3_out = 118464;
 constexpr std::size_t layers_3_out_indices = 131264;
 constexpr std::size_t layers_4_out = 220992;
-constexpr std::size_t layers_4_columns = 156864;
+constexpr std::size_t layers_4_columns = 246592;
 constexpr std::size_t layers_5_out = 246592;
 constexpr std::size_t layers_5_out_mean = 156864;
 constexpr std::size_t layers_5_out_rstd = 156928;
@@ -237,13 +237,13 @@ constexpr std::size_t d_layers_6_out = 246592;
 constexpr std::size_t d_layers_5_out = 297792;
 constexpr std::size_t d_layers_4_out = 246592;
 constexpr std::size_t d_layers_3_out = 156864;
-constexpr std::size_t d_layers_4_columns = 220992;
-constexpr std::size_t d_layers_4_partials = 272192;
+constexpr std::size_t d_layers_4_columns = 272192;
+constexpr std::size_t d_layers_4_partials = 387392;
 constexpr std::size_t d_layers_2_out = 220992;
 constexpr std::size_t d_layers_1_out = 118464;
 constexpr std::size_t d_layers_0_out = 169792;
 constexpr std::size_t d_layers_0_columns = 67264;
-constexpr std::size_t d_layers_0_partials = 70912;
+constexpr std::size_t d_layers_0_partials = 124864;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 288;
 constexpr std::size_t layers_1_bias = 320;
@@ -272,7 +272,7 @@ constexpr std::size_t d_layers_0_weight = 14208;
 
 // layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// out (16, 8, 10, 10) columns (9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3)
+// out (16, 8, 10, 10) columns (16, 9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
   constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
   constexpr int kOut = 8, kOutH = 10, kOutW = 10;  // output channels, height, width
@@ -285,39 +285,43 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = false;                         // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 3, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 0.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+        }
       }
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
-      }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -359,13 +363,15 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 11, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -375,33 +381,36 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 11, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.2: ReLU(inplace=False)
@@ -409,7 +418,7 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
 // out (16, 8, 10, 10) <- inp (16, 8, 10, 10)
 static void layers_2_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 800;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
       out[i] = v;
@@ -428,36 +437,38 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 164, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.4: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// out (16, 16, 5, 5) columns (72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3)
+// out (16, 16, 5, 5) columns (16, 72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
   constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 5, kOutW = 5;  // output channels, height, width
@@ -470,39 +481,43 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 0.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+        }
       }
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
-      }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -544,13 +559,15 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 41, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -560,33 +577,36 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 41, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.6: ReLU(inplace=False)
@@ -594,7 +614,7 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
 // out (16, 16, 5, 5) <- inp (16, 16, 5, 5)
 static void layers_6_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 400;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
       out[i] = v;
@@ -666,13 +686,15 @@ static void layers_10_forward(float* out, float* mean, float* rstd, const float*
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 1024, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -682,33 +704,36 @@ static void layers_10_forward(float* out, float* mean, float* rstd, const float*
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 1024, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.11: ReLU(inplace=False)
@@ -716,7 +741,7 @@ static void layers_10_forward(float* out, float* mean, float* rstd, const float*
 // out (16, 32) <- inp (16, 32)
 static void layers_11_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 32;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
       out[i] = v;
@@ -841,7 +866,7 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -853,7 +878,7 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
 // dinp (16, 32) <- dout (16, 32) out (16, 32)
 static void layers_11_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 32;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -868,27 +893,30 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
   constexpr int kC = 32;  // num_features: channels
   constexpr int kL = 1;   // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 1024, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.9 backward: Linear(in_features=64, out_features=32, bias=True)
@@ -919,7 +947,7 @@ static void layers_9_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -954,7 +982,7 @@ static void layers_7_backward(float* dinp, const float* dout, int n) {
 // dinp (16, 16, 5, 5) <- dout (16, 16, 5, 5) out (16, 16, 5, 5)
 static void layers_6_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 400;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -969,32 +997,35 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kC = 16;  // num_features: channels
   constexpr int kL = 25;  // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 41, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.4 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (72, 25) partials (6, 16, 72) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
+// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (16, 72, 25) partials (6, 16, 72) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 static void layers_4_backward(float* dinp, float* dweight, float* columns, float* partials, const float* dout,
                               const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 8, kH = 5, kW = 5;          // input channels, height, width
@@ -1042,32 +1073,39 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -1104,12 +1142,15 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 8;         // pooled one plane at a time
   constexpr int kH = 10, kW = 10;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 164, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.2 backward: ReLU(inplace=False)
@@ -1117,7 +1158,7 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (16, 8, 10, 10) <- dout (16, 8, 10, 10) out (16, 8, 10, 10)
 static void layers_2_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 800;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -1132,32 +1173,35 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kC = 8;    // num_features: channels
   constexpr int kL = 100;  // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 11, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) columns (9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+// dweight (8, 1, 3, 3) columns (16, 9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
                               int n, bool accumulate) {
   constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
@@ -1279,15 +1323,14 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 100)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (16, 9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (16, 9, 100)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (16, 8, 5, 5)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (72, 25)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (16,)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (16, 8, 5, 5)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);      // (16,)
@@ -1312,14 +1355,15 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (16, 8, 10, 10)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (16, 8, 10, 10)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (16, 16, 5, 5)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (72, 25)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (16, 8, 10, 10)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 16, 5, 5)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 16, 5, 5)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (16, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (16, 16, 5, 5)
-  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (6, 16, 72)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (16, 72, 25)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);            // (16, 16, 5, 5)
+  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (6, 16, 72)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -1396,12 +1440,11 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);        // (16, 4)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (16, 8, 10, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (16, 9, 100)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (16, 8, 5, 5)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                      // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (72, 25)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);    // (16,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);    // (16,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 16, 2, 2)
@@ -1418,6 +1461,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);    // (8,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 10, 10)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (16, 16, 5, 5)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
@@ -1469,12 +1513,11 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);         // ()
   auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);        // (16, 4)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (16, 8, 10, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (16, 9, 100)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (16, 8, 5, 5)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                      // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (72, 25)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);    // (16,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);    // (16,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 16, 2, 2)
@@ -1488,6 +1531,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);    // (8,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 10, 10)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (16, 16, 5, 5)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
@@ -1554,7 +1598,7 @@ const ltrt::LayerSummary kLayers[] = {
 const ltrt::TensorRef kBuffers[] = {
     {"x", ltrt::DType::f32, 4, {16, 1, 12, 12}, 56832},
     {"target", ltrt::DType::i64, 1, {16}, 66048},
-    {"layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 118464},
+    {"layers_0_columns", ltrt::DType::f32, 3, {16, 9, 100}, 118464},
     {"layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 67264},
     {"layers_1_running_mean", ltrt::DType::f32, 1, {8}, 66176},
     {"layers_1_running_var", ltrt::DType::f32, 1, {8}, 66240},
@@ -1565,7 +1609,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_2_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 169792},
     {"layers_3_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 118464},
     {"layers_3_out_indices", ltrt::DType::i64, 4, {16, 8, 5, 5}, 131264},
-    {"layers_4_columns", ltrt::DType::f32, 2, {72, 25}, 156864},
+    {"layers_4_columns", ltrt::DType::f32, 3, {16, 72, 25}, 246592},
     {"layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 220992},
     {"layers_5_running_mean", ltrt::DType::f32, 1, {16}, 66368},
     {"layers_5_running_var", ltrt::DType::f32, 1, {16}, 66432},
@@ -1608,8 +1652,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_5_bias", ltrt::DType::f32, 1, {16}, 19232},
     {"d_layers_4_out", ltrt::DType::f32, 4, {16, 16, 5, 5}, 246592},
     {"d_layers_4_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 14560},
-    {"d_layers_4_columns", ltrt::DType::f32, 2, {72, 25}, 220992},
-    {"d_layers_4_partials", ltrt::DType::f32, 3, {6, 16, 72}, 272192},
+    {"d_layers_4_columns", ltrt::DType::f32, 3, {16, 72, 25}, 272192},
+    {"d_layers_4_partials", ltrt::DType::f32, 3, {6, 16, 72}, 387392},
     {"d_layers_3_out", ltrt::DType::f32, 4, {16, 8, 5, 5}, 156864},
     {"d_layers_2_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 220992},
     {"d_layers_1_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 118464},
@@ -1617,8 +1661,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_bias", ltrt::DType::f32, 1, {8}, 14528},
     {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 169792},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 14208},
-    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 67264},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 9}, 70912},
+    {"d_layers_0_columns", ltrt::DType::f32, 3, {16, 9, 100}, 67264},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 9}, 124864},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1663,7 +1707,7 @@ const ltrt::ModelDef& model() {
     m.name = "cnn_batch_norm";
     m.spec_json = kSpecJson;
     m.spec_hash = "12c4be988babb7bf";
-    m.arena_bytes = 323392;
+    m.arena_bytes = 415040;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 12;

@@ -59,7 +59,7 @@ constexpr std::size_t layers_2_out = 169792;
 constexpr std::size_t layers_3_out = 118464;
 constexpr std::size_t layers_3_out_indices = 131264;
 constexpr std::size_t layers_4_out = 220992;
-constexpr std::size_t layers_4_columns = 156864;
+constexpr std::size_t layers_4_columns = 246592;
 constexpr std::size_t layers_5_out = 246592;
 constexpr std::size_t layers_5_out_mean = 156864;
 constexpr std::size_t layers_5_out_rstd = 156928;
@@ -82,13 +82,13 @@ constexpr std::size_t d_layers_6_out = 246592;
 constexpr std::size_t d_layers_5_out = 297792;
 constexpr std::size_t d_layers_4_out = 246592;
 constexpr std::size_t d_layers_3_out = 156864;
-constexpr std::size_t d_layers_4_columns = 220992;
-constexpr std::size_t d_layers_4_partials = 272192;
+constexpr std::size_t d_layers_4_columns = 272192;
+constexpr std::size_t d_layers_4_partials = 387392;
 constexpr std::size_t d_layers_2_out = 220992;
 constexpr std::size_t d_layers_1_out = 118464;
 constexpr std::size_t d_layers_0_out = 169792;
 constexpr std::size_t d_layers_0_columns = 67264;
-constexpr std::size_t d_layers_0_partials = 70912;
+constexpr std::size_t d_layers_0_partials = 124864;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 288;
 constexpr std::size_t layers_1_bias = 320;
@@ -117,7 +117,7 @@ constexpr std::size_t d_layers_0_weight = 14208;
 
 // layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// out (16, 8, 10, 10) columns (9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3)
+// out (16, 8, 10, 10) columns (16, 9, 100) <- inp (16, 1, 12, 12) weight (8, 1, 3, 3)
 
 // out[s, o, oy, ox] = weight[o, :] @ patches of (s, oy, ox):
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -346,7 +346,7 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
 
 // layers.4: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// out (16, 16, 5, 5) columns (72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3)
+// out (16, 16, 5, 5) columns (16, 72, 25) <- inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 
 // out[s, o, oy, ox] = weight[o, :] @ patches of (s, oy, ox):
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -1138,7 +1138,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.4 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (72, 25) partials (6, 16, 72) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
+// dinp (16, 8, 5, 5) dweight (16, 8, 3, 3) columns (16, 72, 25) partials (6, 16, 72) <- dout (16, 16, 5, 5) inp (16, 8, 5, 5) weight (16, 8, 3, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -1421,7 +1421,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) columns (9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+// dweight (8, 1, 3, 3) columns (16, 9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 
 // dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
 // per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
@@ -1537,15 +1537,14 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 100)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (16, 9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (16, 9, 100)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (16, 8, 5, 5)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (72, 25)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (16,)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (16, 8, 5, 5)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);      // (16,)
@@ -1570,14 +1569,15 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (16, 8, 10, 10)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (16, 8, 10, 10)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (16, 16, 5, 5)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (72, 25)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (16, 8, 10, 10)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 16, 5, 5)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (16, 16, 5, 5)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (16, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (16, 16, 5, 5)
-  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (6, 16, 72)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (16, 72, 25)
   auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_5_out);            // (16, 16, 5, 5)
+  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (6, 16, 72)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -1653,12 +1653,11 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);        // (16, 4)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (16, 8, 10, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (16, 9, 100)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (16, 8, 5, 5)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                      // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (72, 25)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);    // (16,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);    // (16,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 16, 2, 2)
@@ -1675,6 +1674,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);    // (8,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 10, 10)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (16, 16, 5, 5)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n, ctx);
@@ -1725,12 +1725,11 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_10_num_batches_tracked);         // ()
   auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);        // (16, 4)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (16, 8, 10, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 100)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (16, 9, 100)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (16, 8, 10, 10)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (16, 8, 5, 5)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                      // (16, 8, 5, 5)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (72, 25)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);    // (16,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);    // (16,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);              // (16, 16, 2, 2)
@@ -1744,6 +1743,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);    // (8,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);              // (16, 8, 10, 10)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);              // (16, 16, 5, 5)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);      // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);              // (16, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);              // (16, 16, 5, 5)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n, ctx);

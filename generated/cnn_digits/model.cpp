@@ -15,11 +15,11 @@
 //   param  layers_5_bias: f32(32,)  'layers.5.bias'
 //   param  layers_10_weight: f32(10, 128)  'layers.10.weight'
 //   param  layers_10_bias: f32(10,)  'layers.10.bias'
-//   fwd  layers_0_out: f32(32, 16, 8, 8), layers_0_columns: f32(9, 64) = conv2d(x, layers_0_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   fwd  layers_0_out: f32(32, 16, 8, 8), layers_0_columns: f32(32, 9, 64) = conv2d(x, layers_0_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   fwd  layers_1_out: f32(32, 16, 8, 8), layers_1_out_mean: f32(16,), layers_1_out_rstd: f32(16,) = batch_norm(layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
 //   fwd  layers_2_out: f32(32, 16, 8, 8) = relu(layers_1_out)  # layers.2  spec: model.layers[2]
 //   fwd  layers_3_out: f32(32, 16, 4, 4), layers_3_out_indices: i64(32, 16, 4, 4) = max_pool2d(layers_2_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
-//   fwd  layers_4_out: f32(32, 32, 4, 4), layers_4_columns: f32(144, 16) = conv2d(layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   fwd  layers_4_out: f32(32, 32, 4, 4), layers_4_columns: f32(32, 144, 16) = conv2d(layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   fwd  layers_5_out: f32(32, 32, 4, 4), layers_5_out_mean: f32(32,), layers_5_out_rstd: f32(32,) = batch_norm(layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=32, track_running_stats=True)  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(32, 32, 4, 4) = relu(layers_5_out)  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(32, 32, 2, 2), layers_7_out_indices: i64(32, 32, 2, 2) = max_pool2d(layers_6_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.7  spec: model.layers[7]
@@ -34,11 +34,11 @@
 //   bwd  d_layers_6_out: f32(32, 32, 4, 4) = max_pool2d_backward(d_layers_7_out, layers_7_out_indices, dilation=[1, 1], input_size=[32, 4, 4], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(32, 32, 4, 4) = relu_backward(d_layers_6_out, layers_6_out)  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(32, 32, 4, 4), d_layers_5_weight: f32(32,), d_layers_5_bias: f32(32,) = batch_norm_backward(d_layers_5_out, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=32, track_running_stats=True)  # layers.5  spec: model.layers[5]
-//   bwd  d_layers_3_out: f32(32, 16, 4, 4), d_layers_4_weight: f32(32, 16, 3, 3), d_layers_4_columns: f32(144, 16), d_layers_4_partials: f32(8, 32, 144) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, dweight_splits=8, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_3_out: f32(32, 16, 4, 4), d_layers_4_weight: f32(32, 16, 3, 3), d_layers_4_columns: f32(32, 144, 16), d_layers_4_partials: f32(8, 32, 144) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=False, dilation=[1, 1], dims=2, dweight_splits=8, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(32, 16, 8, 8) = max_pool2d_backward(d_layers_3_out, layers_3_out_indices, dilation=[1, 1], input_size=[16, 8, 8], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(32, 16, 8, 8) = relu_backward(d_layers_2_out, layers_2_out)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 16, 8, 8), d_layers_1_weight: f32(16,), d_layers_1_bias: f32(16,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(16, 1, 3, 3), d_layers_0_columns: f32(9, 64), d_layers_0_partials: f32(32, 16, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(16, 1, 3, 3), d_layers_0_columns: f32(32, 9, 64), d_layers_0_partials: f32(32, 16, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -66,9 +66,9 @@
 //   layers_0_backward               590K      141K
 //   total                           16.5M     3.6M
 //
-// Memory plan: one arena of 846080 bytes. Parameters, gradients and
+// Memory plan: one arena of 1140992 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 6138 floats at 0, 24576 and 49152.
-// Activations take 737408 bytes (1604032 without reuse).
+// Activations take 1032320 bytes (2318272 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   98304     8192      x                           (32, 1, 8, 8) step          -
 //   106496    256       target                      (32,)         step          -
@@ -82,7 +82,7 @@
 //   108544    4         loss                        ()            step          -
 //   108608    4         d_loss                      ()            step          -
 //   108672    131072    layers_0_out                (32, 16, 8, 8) 0..22         -
-//   239744    2304      layers_0_columns            (9, 64)       0..0          -
+//   239744    73728     layers_0_columns            (32, 9, 64)   0..0          -
 //   239744    131072    layers_1_out                (32, 16, 8, 8) 1..2          layers_0_columns
 //   370816    64        layers_1_out_mean           (16,)         1..22         -
 //   370880    64        layers_1_out_rstd           (16,)         1..22         -
@@ -90,12 +90,12 @@
 //   239744    32768     layers_3_out                (32, 16, 4, 4) 3..19         layers_1_out
 //   272512    65536     layers_3_out_indices        (32, 16, 4, 4) 3..20         layers_1_out
 //   502016    65536     layers_4_out                (32, 32, 4, 4) 4..18         -
-//   338048    9216      layers_4_columns            (144, 16)     4..4          layers_1_out
-//   567552    65536     layers_5_out                (32, 32, 4, 4) 5..6          -
-//   338048    128       layers_5_out_mean           (32,)         5..18         layers_4_columns
-//   338176    128       layers_5_out_rstd           (32,)         5..18         layers_4_columns
-//   633088    65536     layers_6_out                (32, 32, 4, 4) 6..17         -
-//   338304    16384     layers_7_out                (32, 32, 2, 2) 7..9          layers_4_columns
+//   567552    294912    layers_4_columns            (32, 144, 16) 4..4          -
+//   567552    65536     layers_5_out                (32, 32, 4, 4) 5..6          layers_4_columns
+//   338048    128       layers_5_out_mean           (32,)         5..18         layers_1_out
+//   338176    128       layers_5_out_rstd           (32,)         5..18         layers_1_out
+//   633088    65536     layers_6_out                (32, 32, 4, 4) 6..17         layers_4_columns
+//   338304    16384     layers_7_out                (32, 32, 2, 2) 7..9          layers_1_out
 //   567552    32768     layers_7_out_indices        (32, 32, 2, 2) 7..16         layers_5_out
 //   600320    16384     layers_9_out                (32, 128)     9..13         layers_5_out
 //   354688    4096      layers_9_out_mask           (32, 128)     9..14         layers_1_out
@@ -105,17 +105,17 @@
 //   338624    1280      d_layers_10_out             (32, 10)      12..13        layers_7_out
 //   616704    16384     d_layers_9_out              (32, 128)     13..14        layers_5_out
 //   338304    16384     d_layers_8_out              (32, 128)     14..16        loss_lse
-//   698624    65536     d_layers_6_out              (32, 32, 4, 4) 16..17        -
+//   698624    65536     d_layers_6_out              (32, 32, 4, 4) 16..17        layers_4_columns
 //   567552    65536     d_layers_5_out              (32, 32, 4, 4) 17..18        layers_7_out_indices
 //   633088    65536     d_layers_4_out              (32, 32, 4, 4) 18..19        layers_6_out
 //   338048    32768     d_layers_3_out              (32, 16, 4, 4) 19..20        layers_5_out_mean
-//   502016    9216      d_layers_4_columns          (144, 16)     19..19        layers_4_out
-//   698624    147456    d_layers_4_partials         (8, 32, 144)  19..19        d_layers_6_out
-//   502016    131072    d_layers_2_out              (32, 16, 8, 8) 20..21        d_layers_4_columns
+//   698624    294912    d_layers_4_columns          (32, 144, 16) 19..19        d_layers_6_out
+//   993536    147456    d_layers_4_partials         (8, 32, 144)  19..19        -
+//   502016    131072    d_layers_2_out              (32, 16, 8, 8) 20..21        layers_4_out
 //   239744    131072    d_layers_1_out              (32, 16, 8, 8) 21..22        layers_3_out
 //   370944    131072    d_layers_0_out              (32, 16, 8, 8) 22..23        layers_2_out
-//   108672    2304      d_layers_0_columns          (9, 64)       23..23        layers_0_out
-//   110976    18432     d_layers_0_partials         (32, 16, 9)   23..23        layers_0_out
+//   108672    73728     d_layers_0_columns          (32, 9, 64)   23..23        layers_0_out
+//   182400    18432     d_layers_0_partials         (32, 16, 9)   23..23        layers_0_out
 //
 // The spec:
 //   {
@@ -193,7 +193,7 @@ constexpr std::size_t layers_2_out = 370944;
 constexpr std::size_t layers_3_out = 239744;
 constexpr std::size_t layers_3_out_indices = 272512;
 constexpr std::size_t layers_4_out = 502016;
-constexpr std::size_t layers_4_columns = 338048;
+constexpr std::size_t layers_4_columns = 567552;
 constexpr std::size_t layers_5_out = 567552;
 constexpr std::size_t layers_5_out_mean = 338048;
 constexpr std::size_t layers_5_out_rstd = 338176;
@@ -212,13 +212,13 @@ constexpr std::size_t d_layers_6_out = 698624;
 constexpr std::size_t d_layers_5_out = 567552;
 constexpr std::size_t d_layers_4_out = 633088;
 constexpr std::size_t d_layers_3_out = 338048;
-constexpr std::size_t d_layers_4_columns = 502016;
-constexpr std::size_t d_layers_4_partials = 698624;
+constexpr std::size_t d_layers_4_columns = 698624;
+constexpr std::size_t d_layers_4_partials = 993536;
 constexpr std::size_t d_layers_2_out = 502016;
 constexpr std::size_t d_layers_1_out = 239744;
 constexpr std::size_t d_layers_0_out = 370944;
 constexpr std::size_t d_layers_0_columns = 108672;
-constexpr std::size_t d_layers_0_partials = 110976;
+constexpr std::size_t d_layers_0_partials = 182400;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 576;
 constexpr std::size_t layers_1_bias = 640;
@@ -239,7 +239,7 @@ constexpr std::size_t d_layers_0_weight = 24576;
 
 // layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// out (32, 16, 8, 8) columns (9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
+// out (32, 16, 8, 8) columns (32, 9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 8, kOutW = 8;  // output channels, height, width
@@ -252,39 +252,43 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 2, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 0.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+        }
       }
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
-      }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -326,13 +330,15 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 8, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -342,33 +348,36 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 8, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.2: ReLU(inplace=False)
@@ -376,7 +385,7 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
 // out (32, 16, 8, 8) <- inp (32, 16, 8, 8)
 static void layers_2_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 1024;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
       out[i] = v;
@@ -395,36 +404,38 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 256, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// out (32, 32, 4, 4) columns (144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
+// out (32, 32, 4, 4) columns (32, 144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
 static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
   constexpr int kIn = 16, kH = 4, kW = 4;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 4, kOutW = 4;  // output channels, height, width
@@ -437,39 +448,43 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 0.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+        }
       }
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
-      }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -511,13 +526,15 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 32, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -527,33 +544,36 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 32, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.6: ReLU(inplace=False)
@@ -561,7 +581,7 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
 // out (32, 32, 4, 4) <- inp (32, 32, 4, 4)
 static void layers_6_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 512;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
       out[i] = v;
@@ -580,31 +600,33 @@ static void layers_7_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 1024, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.9: Dropout(p=0.25, inplace=False)
@@ -741,7 +763,7 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 512, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -767,12 +789,15 @@ static void layers_7_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 32;        // pooled one plane at a time
   constexpr int kH = 4, kW = 4;        // input plane
   constexpr int kOutH = 2, kOutW = 2;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 1024, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.6 backward: ReLU(inplace=False)
@@ -780,7 +805,7 @@ static void layers_7_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (32, 32, 4, 4) <- dout (32, 32, 4, 4) out (32, 32, 4, 4)
 static void layers_6_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 512;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -795,32 +820,35 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kC = 32;  // num_features: channels
   constexpr int kL = 16;  // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 32, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (144, 16) partials (8, 32, 144) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
+// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (32, 144, 16) partials (8, 32, 144) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
 static void layers_4_backward(float* dinp, float* dweight, float* columns, float* partials, const float* dout,
                               const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 16, kH = 4, kW = 4;         // input channels, height, width
@@ -868,32 +896,39 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -930,12 +965,15 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 16;        // pooled one plane at a time
   constexpr int kH = 8, kW = 8;        // input plane
   constexpr int kOutH = 4, kOutW = 4;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 256, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.2 backward: ReLU(inplace=False)
@@ -943,7 +981,7 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (32, 16, 8, 8) <- dout (32, 16, 8, 8) out (32, 16, 8, 8)
 static void layers_2_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 1024;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -958,32 +996,35 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kC = 16;  // num_features: channels
   constexpr int kL = 64;  // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 8, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 3, 3) columns (9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) columns (32, 9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
                               int n, bool accumulate) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
@@ -1093,15 +1134,14 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (32, 16, 8, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 64)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 9, 64)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (32, 16, 9)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 9, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (32, 16, 4, 4)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (32, 16, 8, 8)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);         // (32,)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);               // (32, 16, 4, 4)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32,)
@@ -1119,8 +1159,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 16, 8, 8)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);               // (32, 16, 8, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (32, 32, 4, 4)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);       // (144, 16)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (32, 16, 8, 8)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (32, 144, 16)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                        // (32, 32, 2, 2)
@@ -1130,6 +1170,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (32, 32, 4, 4)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (32, 32, 4, 4)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (32, 32, 4, 4)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (32, 144, 16)
   auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (8, 32, 144)
   d_loss[0] = loss_scale;
 
@@ -1190,12 +1231,11 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);        // (32, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (32, 16, 8, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (32, 9, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (32, 16, 4, 4)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);         // (32,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 32, 2, 2)
@@ -1208,6 +1248,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (16,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 16, 8, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (32, 32, 4, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (32, 144, 16)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);          // (32, 32, 2, 2)
@@ -1251,12 +1292,11 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);          // ()
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);        // (32, 10)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (32, 16, 8, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (32, 9, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (32, 16, 4, 4)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);         // (32,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 32, 2, 2)
@@ -1266,6 +1306,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (16,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 16, 8, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (32, 32, 4, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (32, 144, 16)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);          // (32, 32, 2, 2)
@@ -1324,7 +1365,7 @@ const ltrt::LayerSummary kLayers[] = {
 const ltrt::TensorRef kBuffers[] = {
     {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 98304},
     {"target", ltrt::DType::i64, 1, {32}, 106496},
-    {"layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 239744},
+    {"layers_0_columns", ltrt::DType::f32, 3, {32, 9, 64}, 239744},
     {"layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 108672},
     {"layers_1_running_mean", ltrt::DType::f32, 1, {16}, 106752},
     {"layers_1_running_var", ltrt::DType::f32, 1, {16}, 106816},
@@ -1335,7 +1376,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_2_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 370944},
     {"layers_3_out", ltrt::DType::f32, 4, {32, 16, 4, 4}, 239744},
     {"layers_3_out_indices", ltrt::DType::i64, 4, {32, 16, 4, 4}, 272512},
-    {"layers_4_columns", ltrt::DType::f32, 2, {144, 16}, 338048},
+    {"layers_4_columns", ltrt::DType::f32, 3, {32, 144, 16}, 567552},
     {"layers_4_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 502016},
     {"layers_5_running_mean", ltrt::DType::f32, 1, {32}, 106944},
     {"layers_5_running_var", ltrt::DType::f32, 1, {32}, 107072},
@@ -1367,8 +1408,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_5_bias", ltrt::DType::f32, 1, {32}, 43840},
     {"d_layers_4_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 633088},
     {"d_layers_4_weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 25280},
-    {"d_layers_4_columns", ltrt::DType::f32, 2, {144, 16}, 502016},
-    {"d_layers_4_partials", ltrt::DType::f32, 3, {8, 32, 144}, 698624},
+    {"d_layers_4_columns", ltrt::DType::f32, 3, {32, 144, 16}, 698624},
+    {"d_layers_4_partials", ltrt::DType::f32, 3, {8, 32, 144}, 993536},
     {"d_layers_3_out", ltrt::DType::f32, 4, {32, 16, 4, 4}, 338048},
     {"d_layers_2_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 502016},
     {"d_layers_1_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 239744},
@@ -1376,8 +1417,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_bias", ltrt::DType::f32, 1, {16}, 25216},
     {"d_layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 370944},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 24576},
-    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 108672},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {32, 16, 9}, 110976},
+    {"d_layers_0_columns", ltrt::DType::f32, 3, {32, 9, 64}, 108672},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {32, 16, 9}, 182400},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1423,7 +1464,7 @@ const ltrt::ModelDef& model() {
     m.name = "cnn_digits";
     m.spec_json = kSpecJson;
     m.spec_hash = "0d8282534043058a";
-    m.arena_bytes = 846080;
+    m.arena_bytes = 1140992;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 8;

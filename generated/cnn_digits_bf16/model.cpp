@@ -17,13 +17,13 @@
 //   param  layers_10_bias: f32(10,)  'layers.10.bias'
 //   fwd  x_bf16: bf16-in-f32(32, 1, 8, 8) = to_bf16(x)  # layers.0  spec: model.layers[0]
 //   fwd  layers_0_weight_bf16: bf16-in-f32(16, 1, 3, 3) = to_bf16(layers_0_weight)  # layers.0  spec: model.layers[0]
-//   fwd  layers_0_out: bf16-in-f32(32, 16, 8, 8), layers_0_columns: f32(9, 64) = conv2d+to_bf16(x_bf16, layers_0_weight_bf16, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   fwd  layers_0_out: bf16-in-f32(32, 16, 8, 8), layers_0_columns: f32(32, 9, 64) = conv2d+to_bf16(x_bf16, layers_0_weight_bf16, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   fwd  layers_1_out_f32: f32(32, 16, 8, 8), layers_1_out_mean: f32(16,), layers_1_out_rstd: f32(16,) = batch_norm(layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
 //   fwd  layers_1_out: bf16-in-f32(32, 16, 8, 8) = to_bf16(layers_1_out_f32)  # layers.1  spec: model.layers[1]
 //   fwd  layers_2_out: bf16-in-f32(32, 16, 8, 8) = relu+to_bf16(layers_1_out)  # layers.2  spec: model.layers[2]
 //   fwd  layers_3_out: bf16-in-f32(32, 16, 4, 4), layers_3_out_indices: i64(32, 16, 4, 4) = max_pool2d(layers_2_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   fwd  layers_4_weight_bf16: bf16-in-f32(32, 16, 3, 3) = to_bf16(layers_4_weight)  # layers.4  spec: model.layers[4]
-//   fwd  layers_4_out: bf16-in-f32(32, 32, 4, 4), layers_4_columns: f32(144, 16) = conv2d+to_bf16(layers_3_out, layers_4_weight_bf16, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   fwd  layers_4_out: bf16-in-f32(32, 32, 4, 4), layers_4_columns: f32(32, 144, 16) = conv2d+to_bf16(layers_3_out, layers_4_weight_bf16, bias=False, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   fwd  layers_5_out_f32: f32(32, 32, 4, 4), layers_5_out_mean: f32(32,), layers_5_out_rstd: f32(32,) = batch_norm(layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=32, track_running_stats=True)  # layers.5  spec: model.layers[5]
 //   fwd  layers_5_out: bf16-in-f32(32, 32, 4, 4) = to_bf16(layers_5_out_f32)  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: bf16-in-f32(32, 32, 4, 4) = relu+to_bf16(layers_5_out)  # layers.6  spec: model.layers[6]
@@ -51,7 +51,7 @@
 //   bwd  d_layers_5_out_bf16: bf16-in-f32(32, 32, 4, 4) = to_bf16(d_layers_5_out)  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_4_out: f32(32, 32, 4, 4), d_layers_5_weight: f32(32,), d_layers_5_bias: f32(32,) = batch_norm_backward(d_layers_5_out_bf16, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=32, track_running_stats=True)  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_4_out_bf16: bf16-in-f32(32, 32, 4, 4) = to_bf16(d_layers_4_out)  # layers.4  spec: model.layers[4]
-//   bwd  d_layers_3_out_dinp: f32(32, 16, 4, 4), d_layers_4_weight_bf16: f32(32, 16, 3, 3), d_layers_4_columns: f32(144, 16), d_layers_4_partials: f32(8, 32, 144) = conv2d_backward(d_layers_4_out_bf16, layers_3_out, layers_4_weight_bf16, bias=False, dilation=[1, 1], dims=2, dweight_splits=8, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_3_out_dinp: f32(32, 16, 4, 4), d_layers_4_weight_bf16: f32(32, 16, 3, 3), d_layers_4_columns: f32(32, 144, 16), d_layers_4_partials: f32(8, 32, 144) = conv2d_backward(d_layers_4_out_bf16, layers_3_out, layers_4_weight_bf16, bias=False, dilation=[1, 1], dims=2, dweight_splits=8, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_4_weight_bf16_bf16: bf16-in-f32(32, 16, 3, 3) = to_bf16(d_layers_4_weight_bf16)  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_4_weight: f32(32, 16, 3, 3) = param_grad_add(d_layers_4_weight_bf16_bf16)  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_3_out_bf16: bf16-in-f32(32, 16, 4, 4) = to_bf16(d_layers_3_out_dinp)  # layers.3  spec: model.layers[3]
@@ -61,7 +61,7 @@
 //   bwd  d_layers_1_out_bf16: bf16-in-f32(32, 16, 8, 8) = to_bf16(d_layers_1_out)  # layers.1  spec: model.layers[1]
 //   bwd  d_layers_0_out: f32(32, 16, 8, 8), d_layers_1_weight: f32(16,), d_layers_1_bias: f32(16,) = batch_norm_backward(d_layers_1_out_bf16, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
 //   bwd  d_layers_0_out_bf16: bf16-in-f32(32, 16, 8, 8) = to_bf16(d_layers_0_out)  # layers.0  spec: model.layers[0]
-//   bwd  d_layers_0_weight_bf16: f32(16, 1, 3, 3), d_layers_0_columns: f32(9, 64), d_layers_0_partials: f32(32, 16, 9) = conv2d_backward(d_layers_0_out_bf16, x_bf16, bias=False, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight_bf16: f32(16, 1, 3, 3), d_layers_0_columns: f32(32, 9, 64), d_layers_0_partials: f32(32, 16, 9) = conv2d_backward(d_layers_0_out_bf16, x_bf16, bias=False, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   bwd  d_layers_0_weight_bf16_bf16: bf16-in-f32(16, 1, 3, 3) = to_bf16(d_layers_0_weight_bf16)  # layers.0  spec: model.layers[0]
 //   bwd  d_layers_0_weight: f32(16, 1, 3, 3) = param_grad_add(d_layers_0_weight_bf16_bf16)  # layers.0  spec: model.layers[0]
 //
@@ -116,9 +116,9 @@
 //   layers_0_param_grad_add         144       1.7K
 //   total                           16.9M     5.6M
 //
-// Memory plan: one arena of 807616 bytes. Parameters, gradients and
+// Memory plan: one arena of 1055424 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 6138 floats at 0, 24576 and 49152.
-// Activations take 698944 bytes (2553152 without reuse).
+// Activations take 946752 bytes (3267392 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   98304     8192      x                           (32, 1, 8, 8) step          -
 //   106496    256       target                      (32,)         step          -
@@ -134,7 +134,7 @@
 //   108672    8192      x_bf16                      (32, 1, 8, 8) 0..46         -
 //   116864    576       layers_0_weight_bf16        (16, 1, 3, 3) 1..2          -
 //   117440    131072    layers_0_out                (32, 16, 8, 8) 2..44         -
-//   248512    2304      layers_0_columns            (9, 64)       2..2          -
+//   248512    73728     layers_0_columns            (32, 9, 64)   2..2          -
 //   248512    131072    layers_1_out_f32            (32, 16, 8, 8) 3..4          layers_0_columns
 //   116864    64        layers_1_out_mean           (16,)         3..44         layers_0_weight_bf16
 //   116928    64        layers_1_out_rstd           (16,)         3..44         layers_0_weight_bf16
@@ -144,16 +144,16 @@
 //   412352    65536     layers_3_out_indices        (32, 16, 4, 4) 6..40         layers_1_out
 //   477888    18432     layers_4_weight_bf16        (32, 16, 3, 3) 7..36         layers_1_out
 //   496320    65536     layers_4_out                (32, 32, 4, 4) 8..34         layers_1_out
-//   561856    9216      layers_4_columns            (144, 16)     8..8          -
+//   561856    294912    layers_4_columns            (32, 144, 16) 8..8          -
 //   561856    65536     layers_5_out_f32            (32, 32, 4, 4) 9..10         layers_4_columns
 //   116992    128       layers_5_out_mean           (32,)         9..34         layers_0_weight_bf16
 //   117120    128       layers_5_out_rstd           (32,)         9..34         layers_0_weight_bf16
-//   627392    65536     layers_5_out                (32, 32, 4, 4) 10..11        -
+//   627392    65536     layers_5_out                (32, 32, 4, 4) 10..11        layers_4_columns
 //   561856    65536     layers_6_out                (32, 32, 4, 4) 11..32        layers_5_out_f32
 //   627392    16384     layers_7_out                (32, 32, 2, 2) 12..14        layers_5_out
 //   643776    32768     layers_7_out_indices        (32, 32, 2, 2) 12..30        layers_5_out
 //   676544    16384     layers_9_out_f32            (32, 128)     14..15        layers_5_out
-//   692928    4096      layers_9_out_mask           (32, 128)     14..27        -
+//   692928    4096      layers_9_out_mask           (32, 128)     14..27        layers_4_columns
 //   627392    16384     layers_9_out                (32, 128)     15..21        layers_7_out
 //   676544    5120      layers_10_weight_bf16       (10, 128)     16..21        layers_9_out_f32
 //   117248    40        layers_10_bias_bf16         (10,)         17..18        layers_0_weight_bf16
@@ -161,7 +161,7 @@
 //   681664    128       loss_term                   (32,)         19..19        layers_9_out_f32
 //   117376    8         loss_kept                   ()            19..20        layers_0_weight_bf16
 //   681664    1280      d_layers_10_out_bf16        (32, 10)      20..21        loss_term
-//   697024    16384     d_layers_9_out_dinp         (32, 128)     21..26        -
+//   697024    16384     d_layers_9_out_dinp         (32, 128)     21..26        layers_4_columns
 //   682944    5120      d_layers_10_weight_bf16     (10, 128)     21..24        layers_9_out_f32
 //   117248    40        d_layers_10_bias_bf16       (10,)         21..22        loss_lse
 //   117312    40        d_layers_10_bias_bf16_bf16  (10,)         22..23        loss_lse
@@ -170,15 +170,15 @@
 //   676544    16384     d_layers_8_out              (32, 128)     27..28        layers_10_weight_bf16
 //   627392    16384     d_layers_8_out_bf16         (32, 128)     28..30        d_layers_9_out_bf16
 //   676544    65536     d_layers_6_out              (32, 32, 4, 4) 30..31        d_layers_8_out
-//   742080    65536     d_layers_6_out_bf16         (32, 32, 4, 4) 31..32        -
+//   742080    65536     d_layers_6_out_bf16         (32, 32, 4, 4) 31..32        layers_4_columns
 //   627392    65536     d_layers_5_out              (32, 32, 4, 4) 32..33        d_layers_8_out_bf16
 //   561856    65536     d_layers_5_out_bf16         (32, 32, 4, 4) 33..34        layers_6_out
 //   627392    65536     d_layers_4_out              (32, 32, 4, 4) 34..35        d_layers_5_out
 //   496320    65536     d_layers_4_out_bf16         (32, 32, 4, 4) 35..36        layers_4_out
 //   561856    32768     d_layers_3_out_dinp         (32, 16, 4, 4) 36..39        d_layers_5_out_bf16
 //   594624    18432     d_layers_4_weight_bf16      (32, 16, 3, 3) 36..37        d_layers_5_out_bf16
-//   613056    9216      d_layers_4_columns          (144, 16)     36..36        d_layers_5_out_bf16
-//   622272    147456    d_layers_4_partials         (8, 32, 144)  36..36        d_layers_5_out_bf16
+//   613056    294912    d_layers_4_columns          (32, 144, 16) 36..36        d_layers_5_out_bf16
+//   907968    147456    d_layers_4_partials         (8, 32, 144)  36..36        -
 //   379584    18432     d_layers_4_weight_bf16_bf16 (32, 16, 3, 3) 37..38        layers_3_out
 //   379584    32768     d_layers_3_out_bf16         (32, 16, 4, 4) 39..40        d_layers_4_weight_bf16_bf16
 //   477888    131072    d_layers_2_out              (32, 16, 8, 8) 40..41        layers_4_weight_bf16
@@ -188,8 +188,8 @@
 //   379584    131072    d_layers_0_out              (32, 16, 8, 8) 44..45        d_layers_1_out
 //   116864    131072    d_layers_0_out_bf16         (32, 16, 8, 8) 45..46        layers_1_out_mean
 //   247936    576       d_layers_0_weight_bf16      (16, 1, 3, 3) 46..47        layers_0_out
-//   248512    2304      d_layers_0_columns          (9, 64)       46..46        d_layers_1_out_bf16
-//   250816    18432     d_layers_0_partials         (32, 16, 9)   46..46        d_layers_1_out_bf16
+//   248512    73728     d_layers_0_columns          (32, 9, 64)   46..46        d_layers_1_out_bf16
+//   322240    18432     d_layers_0_partials         (32, 16, 9)   46..46        d_layers_1_out_bf16
 //   108672    576       d_layers_0_weight_bf16_bf16 (16, 1, 3, 3) 47..48        x_bf16
 //
 // The spec:
@@ -307,7 +307,7 @@ constexpr std::size_t d_layers_4_out_bf16 = 496320;
 constexpr std::size_t d_layers_3_out_dinp = 561856;
 constexpr std::size_t d_layers_4_weight_bf16 = 594624;
 constexpr std::size_t d_layers_4_columns = 613056;
-constexpr std::size_t d_layers_4_partials = 622272;
+constexpr std::size_t d_layers_4_partials = 907968;
 constexpr std::size_t d_layers_4_weight_bf16_bf16 = 379584;
 constexpr std::size_t d_layers_3_out_bf16 = 379584;
 constexpr std::size_t d_layers_2_out = 477888;
@@ -318,7 +318,7 @@ constexpr std::size_t d_layers_0_out = 379584;
 constexpr std::size_t d_layers_0_out_bf16 = 116864;
 constexpr std::size_t d_layers_0_weight_bf16 = 247936;
 constexpr std::size_t d_layers_0_columns = 248512;
-constexpr std::size_t d_layers_0_partials = 250816;
+constexpr std::size_t d_layers_0_partials = 322240;
 constexpr std::size_t d_layers_0_weight_bf16_bf16 = 108672;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 576;
@@ -361,7 +361,7 @@ static void layers_0_to_bf16_2(float* out, const float* inp) {
 
 // layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros') + rounded to bfloat16 (bf16-mixed) (fused)
 // spec: model.layers[0],
-// out (32, 16, 8, 8) columns (9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
+// out (32, 16, 8, 8) columns (32, 9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 8, kOutW = 8;  // output channels, height, width
@@ -374,40 +374,44 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 2, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 0.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+        }
+        for (int p = 0; p < kOut * kPixels; ++p) y[p] = ltrt::round_bf16(y[p]);
       }
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
-      }
-      for (int p = 0; p < kOut * kPixels; ++p) y[p] = ltrt::round_bf16(y[p]);
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -449,13 +453,15 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 8, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -465,33 +471,36 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 8, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.1: rounded to bfloat16 (bf16-mixed)
@@ -511,7 +520,7 @@ static void layers_1_to_bf16(float* out, const float* inp, int n) {
 // out (32, 16, 8, 8) <- inp (32, 16, 8, 8)
 static void layers_2_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 1024;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
       out[i] = ltrt::round_bf16(v);
@@ -530,31 +539,33 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 256, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.4: rounded to bfloat16 (bf16-mixed)
@@ -570,7 +581,7 @@ static void layers_4_to_bf16(float* out, const float* inp) {
 
 // layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros') + rounded to bfloat16 (bf16-mixed) (fused)
 // spec: model.layers[4],
-// out (32, 32, 4, 4) columns (144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
+// out (32, 32, 4, 4) columns (32, 144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
 static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
   constexpr int kIn = 16, kH = 4, kW = 4;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 4, kOutW = 4;  // output channels, height, width
@@ -583,40 +594,44 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 0.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+        }
+        for (int p = 0; p < kOut * kPixels; ++p) y[p] = ltrt::round_bf16(y[p]);
       }
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
-      }
-      for (int p = 0; p < kOut * kPixels; ++p) y[p] = ltrt::round_bf16(y[p]);
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -658,13 +673,15 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 32, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -674,33 +691,36 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 32, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.5: rounded to bfloat16 (bf16-mixed)
@@ -720,7 +740,7 @@ static void layers_5_to_bf16(float* out, const float* inp, int n) {
 // out (32, 32, 4, 4) <- inp (32, 32, 4, 4)
 static void layers_6_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 512;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
       out[i] = ltrt::round_bf16(v);
@@ -739,31 +759,33 @@ static void layers_7_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 1024, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.9: Dropout(p=0.25, inplace=False)
@@ -934,7 +956,7 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 512, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -1000,12 +1022,15 @@ static void layers_7_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 32;        // pooled one plane at a time
   constexpr int kH = 4, kW = 4;        // input plane
   constexpr int kOutH = 2, kOutW = 2;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 1024, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.6 backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1019,7 +1044,7 @@ static void layers_6_grad_to_bf16(float* out, const float* inp, int n) { layers_
 // dinp (32, 32, 4, 4) <- dout (32, 32, 4, 4) out (32, 32, 4, 4)
 static void layers_6_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 512;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -1040,27 +1065,30 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kC = 32;  // num_features: channels
   constexpr int kL = 16;  // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 32, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.4 backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1071,7 +1099,7 @@ static void layers_4_grad_to_bf16(float* out, const float* inp, int n) { layers_
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (144, 16) partials (8, 32, 144) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
+// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (32, 144, 16) partials (8, 32, 144) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
 static void layers_4_backward(float* dinp, float* dweight, float* columns, float* partials, const float* dout,
                               const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 16, kH = 4, kW = 4;         // input channels, height, width
@@ -1119,32 +1147,39 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -1205,12 +1240,15 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 16;        // pooled one plane at a time
   constexpr int kH = 8, kW = 8;        // input plane
   constexpr int kOutH = 4, kOutW = 4;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 256, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.2 backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1224,7 +1262,7 @@ static void layers_2_grad_to_bf16(float* out, const float* inp, int n) { layers_
 // dinp (32, 16, 8, 8) <- dout (32, 16, 8, 8) out (32, 16, 8, 8)
 static void layers_2_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 1024;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -1245,27 +1283,30 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kC = 16;  // num_features: channels
   constexpr int kL = 64;  // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 8, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.0 backward: its gradient rounded to bfloat16 (bf16-mixed)
@@ -1276,7 +1317,7 @@ static void layers_0_grad_to_bf16(float* out, const float* inp, int n) { layers_
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 3, 3) columns (9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) columns (32, 9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
                               int n, bool accumulate) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
@@ -1417,11 +1458,11 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);   // (32, 16, 8, 8)
   auto* const d_layers_0_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::d_layers_0_weight_bf16);                             // (16, 1, 3, 3)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 9, 64)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 16, 8, 8)
   auto* const layers_1_out_f32 = reinterpret_cast<float*>(arena + offset::layers_1_out_f32);        // (32, 16, 8, 8)
   auto* const d_layers_1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_1_out_bf16);  // (32, 16, 8, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 64)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 9, 64)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (32, 16, 9)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (32, 16, 4, 4)
@@ -1436,7 +1477,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);              // (32, 16, 8, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                  // (32, 32, 4, 4)
   auto* const d_layers_4_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_4_out_bf16);    // (32, 32, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (144, 16)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (32, 144, 16)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                  // (32, 32, 4, 4)
   auto* const layers_5_out_f32 = reinterpret_cast<float*>(arena + offset::layers_5_out_f32);          // (32, 32, 4, 4)
   auto* const d_layers_5_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_5_out_bf16);    // (32, 32, 4, 4)
@@ -1444,8 +1485,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_4_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::d_layers_4_weight_bf16);                             // (32, 16, 3, 3)
   auto* const d_layers_2_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_2_out_bf16);  // (32, 16, 8, 8)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (144, 16)
-  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (8, 32, 144)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (32, 144, 16)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (32, 32, 4, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (32, 32, 2, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (32, 128)
@@ -1469,6 +1509,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);       // (32, 128)
   auto* const d_layers_9_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_9_out_dinp);          // (32, 128)
   auto* const d_layers_6_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_6_out_bf16);  // (32, 32, 4, 4)
+  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (8, 32, 144)
   d_loss[0] = loss_scale;
 
   // forward
@@ -1564,7 +1605,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_10_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_bias_bf16);    // (10,)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                 // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                  // (32, 16, 8, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);          // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);          // (32, 9, 64)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                  // (32, 16, 8, 8)
   auto* const layers_1_out_f32 = reinterpret_cast<float*>(arena + offset::layers_1_out_f32);          // (32, 16, 8, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                  // (32, 16, 8, 8)
@@ -1573,7 +1614,7 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                          // (32, 16, 4, 4)
   auto* const layers_4_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_4_weight_bf16);  // (32, 16, 3, 3)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                  // (32, 32, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (144, 16)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (32, 144, 16)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                  // (32, 32, 4, 4)
   auto* const layers_5_out_f32 = reinterpret_cast<float*>(arena + offset::layers_5_out_f32);          // (32, 32, 4, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                  // (32, 32, 4, 4)
@@ -1639,7 +1680,7 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);        // (32,)
   auto* const layers_10_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_bias_bf16);    // (10,)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                  // (32, 16, 8, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);          // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);          // (32, 9, 64)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                  // (32, 16, 8, 8)
   auto* const layers_1_out_f32 = reinterpret_cast<float*>(arena + offset::layers_1_out_f32);          // (32, 16, 8, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                  // (32, 16, 8, 8)
@@ -1648,7 +1689,7 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                          // (32, 16, 4, 4)
   auto* const layers_4_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_4_weight_bf16);  // (32, 16, 3, 3)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                  // (32, 32, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (144, 16)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (32, 144, 16)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                  // (32, 32, 4, 4)
   auto* const layers_5_out_f32 = reinterpret_cast<float*>(arena + offset::layers_5_out_f32);          // (32, 32, 4, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                  // (32, 32, 4, 4)
@@ -1721,7 +1762,7 @@ const ltrt::LayerSummary kLayers[] = {
 const ltrt::TensorRef kBuffers[] = {
     {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 98304},
     {"target", ltrt::DType::i64, 1, {32}, 106496},
-    {"layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 248512},
+    {"layers_0_columns", ltrt::DType::f32, 3, {32, 9, 64}, 248512},
     {"layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 117440},
     {"layers_1_running_mean", ltrt::DType::f32, 1, {16}, 106752},
     {"layers_1_running_var", ltrt::DType::f32, 1, {16}, 106816},
@@ -1732,7 +1773,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_2_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 248512},
     {"layers_3_out", ltrt::DType::f32, 4, {32, 16, 4, 4}, 379584},
     {"layers_3_out_indices", ltrt::DType::i64, 4, {32, 16, 4, 4}, 412352},
-    {"layers_4_columns", ltrt::DType::f32, 2, {144, 16}, 561856},
+    {"layers_4_columns", ltrt::DType::f32, 3, {32, 144, 16}, 561856},
     {"layers_4_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 496320},
     {"layers_5_running_mean", ltrt::DType::f32, 1, {32}, 106944},
     {"layers_5_running_var", ltrt::DType::f32, 1, {32}, 107072},
@@ -1780,8 +1821,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_5_bias", ltrt::DType::f32, 1, {32}, 43840},
     {"d_layers_4_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 627392},
     {"d_layers_4_out_bf16", ltrt::DType::f32, 4, {32, 32, 4, 4}, 496320},
-    {"d_layers_4_columns", ltrt::DType::f32, 2, {144, 16}, 613056},
-    {"d_layers_4_partials", ltrt::DType::f32, 3, {8, 32, 144}, 622272},
+    {"d_layers_4_columns", ltrt::DType::f32, 3, {32, 144, 16}, 613056},
+    {"d_layers_4_partials", ltrt::DType::f32, 3, {8, 32, 144}, 907968},
     {"d_layers_3_out_dinp", ltrt::DType::f32, 4, {32, 16, 4, 4}, 561856},
     {"d_layers_4_weight_bf16", ltrt::DType::f32, 4, {32, 16, 3, 3}, 594624},
     {"d_layers_4_weight_bf16_bf16", ltrt::DType::f32, 4, {32, 16, 3, 3}, 379584},
@@ -1795,8 +1836,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_bias", ltrt::DType::f32, 1, {16}, 25216},
     {"d_layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 379584},
     {"d_layers_0_out_bf16", ltrt::DType::f32, 4, {32, 16, 8, 8}, 116864},
-    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 248512},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {32, 16, 9}, 250816},
+    {"d_layers_0_columns", ltrt::DType::f32, 3, {32, 9, 64}, 248512},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {32, 16, 9}, 322240},
     {"d_layers_0_weight_bf16", ltrt::DType::f32, 4, {16, 1, 3, 3}, 247936},
     {"d_layers_0_weight_bf16_bf16", ltrt::DType::f32, 4, {16, 1, 3, 3}, 108672},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 24576},
@@ -1845,7 +1886,7 @@ const ltrt::ModelDef& model() {
     m.name = "cnn_digits_bf16";
     m.spec_json = kSpecJson;
     m.spec_hash = "f4f67b3c43c84b3d";
-    m.arena_bytes = 807616;
+    m.arena_bytes = 1055424;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 8;

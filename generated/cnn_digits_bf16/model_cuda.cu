@@ -95,7 +95,7 @@ constexpr std::size_t d_layers_4_out_bf16 = 496320;
 constexpr std::size_t d_layers_3_out_dinp = 561856;
 constexpr std::size_t d_layers_4_weight_bf16 = 594624;
 constexpr std::size_t d_layers_4_columns = 613056;
-constexpr std::size_t d_layers_4_partials = 622272;
+constexpr std::size_t d_layers_4_partials = 907968;
 constexpr std::size_t d_layers_4_weight_bf16_bf16 = 379584;
 constexpr std::size_t d_layers_3_out_bf16 = 379584;
 constexpr std::size_t d_layers_2_out = 477888;
@@ -106,7 +106,7 @@ constexpr std::size_t d_layers_0_out = 379584;
 constexpr std::size_t d_layers_0_out_bf16 = 116864;
 constexpr std::size_t d_layers_0_weight_bf16 = 247936;
 constexpr std::size_t d_layers_0_columns = 248512;
-constexpr std::size_t d_layers_0_partials = 250816;
+constexpr std::size_t d_layers_0_partials = 322240;
 constexpr std::size_t d_layers_0_weight_bf16_bf16 = 108672;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 576;
@@ -162,7 +162,7 @@ static void layers_0_to_bf16_2(float* out, const float* inp, const ltrt::cuda::C
 
 // layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros') + rounded to bfloat16 (bf16-mixed) (fused)
 // spec: model.layers[0],
-// out (32, 16, 8, 8) columns (9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
+// out (32, 16, 8, 8) columns (32, 9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
 
 // out[s, o, oy, ox] = weight[o, :] @ patches of (s, oy, ox), then the fused activations:
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -418,7 +418,7 @@ static void layers_4_to_bf16(float* out, const float* inp, const ltrt::cuda::Con
 
 // layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros') + rounded to bfloat16 (bf16-mixed) (fused)
 // spec: model.layers[4],
-// out (32, 32, 4, 4) columns (144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
+// out (32, 32, 4, 4) columns (32, 144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
 
 // out[s, o, oy, ox] = weight[o, :] @ patches of (s, oy, ox), then the fused activations:
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -1195,7 +1195,7 @@ static void layers_4_grad_to_bf16(float* out, const float* inp, int n, const ltr
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (144, 16) partials (8, 32, 144) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
+// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (32, 144, 16) partials (8, 32, 144) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -1535,7 +1535,7 @@ static void layers_0_grad_to_bf16(float* out, const float* inp, int n, const ltr
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 3, 3) columns (9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) columns (32, 9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 
 // dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
 // per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
@@ -1677,11 +1677,11 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);   // (32, 16, 8, 8)
   auto* const d_layers_0_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::d_layers_0_weight_bf16);                             // (16, 1, 3, 3)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 9, 64)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 16, 8, 8)
   auto* const layers_1_out_f32 = reinterpret_cast<float*>(arena + offset::layers_1_out_f32);        // (32, 16, 8, 8)
   auto* const d_layers_1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_1_out_bf16);  // (32, 16, 8, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 64)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 9, 64)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (32, 16, 9)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (32, 16, 4, 4)
@@ -1696,7 +1696,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);              // (32, 16, 8, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                  // (32, 32, 4, 4)
   auto* const d_layers_4_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_4_out_bf16);    // (32, 32, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (144, 16)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (32, 144, 16)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                  // (32, 32, 4, 4)
   auto* const layers_5_out_f32 = reinterpret_cast<float*>(arena + offset::layers_5_out_f32);          // (32, 32, 4, 4)
   auto* const d_layers_5_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_5_out_bf16);    // (32, 32, 4, 4)
@@ -1704,8 +1704,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_4_weight_bf16 =
       reinterpret_cast<float*>(arena + offset::d_layers_4_weight_bf16);                             // (32, 16, 3, 3)
   auto* const d_layers_2_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_2_out_bf16);  // (32, 16, 8, 8)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (144, 16)
-  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (8, 32, 144)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (32, 144, 16)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (32, 32, 4, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (32, 32, 2, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (32, 128)
@@ -1731,6 +1730,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);       // (32, 128)
   auto* const d_layers_9_out_dinp = reinterpret_cast<float*>(arena + offset::d_layers_9_out_dinp);          // (32, 128)
   auto* const d_layers_6_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_6_out_bf16);  // (32, 32, 4, 4)
+  auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (8, 32, 144)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -1826,7 +1826,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_10_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_bias_bf16);    // (10,)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                 // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                  // (32, 16, 8, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);          // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);          // (32, 9, 64)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                  // (32, 16, 8, 8)
   auto* const layers_1_out_f32 = reinterpret_cast<float*>(arena + offset::layers_1_out_f32);          // (32, 16, 8, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                  // (32, 16, 8, 8)
@@ -1835,7 +1835,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                          // (32, 16, 4, 4)
   auto* const layers_4_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_4_weight_bf16);  // (32, 16, 3, 3)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                  // (32, 32, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (144, 16)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (32, 144, 16)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                  // (32, 32, 4, 4)
   auto* const layers_5_out_f32 = reinterpret_cast<float*>(arena + offset::layers_5_out_f32);          // (32, 32, 4, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                  // (32, 32, 4, 4)
@@ -1900,7 +1900,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);        // (32,)
   auto* const layers_10_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_bias_bf16);    // (10,)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                  // (32, 16, 8, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);          // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);          // (32, 9, 64)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                  // (32, 16, 8, 8)
   auto* const layers_1_out_f32 = reinterpret_cast<float*>(arena + offset::layers_1_out_f32);          // (32, 16, 8, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                  // (32, 16, 8, 8)
@@ -1909,7 +1909,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                          // (32, 16, 4, 4)
   auto* const layers_4_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_4_weight_bf16);  // (32, 16, 3, 3)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                  // (32, 32, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (144, 16)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);          // (32, 144, 16)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                  // (32, 32, 4, 4)
   auto* const layers_5_out_f32 = reinterpret_cast<float*>(arena + offset::layers_5_out_f32);          // (32, 32, 4, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                  // (32, 32, 4, 4)

@@ -50,7 +50,7 @@ constexpr std::size_t layers_2_out = 371328;
 constexpr std::size_t layers_3_out = 239232;
 constexpr std::size_t layers_3_out_indices = 272000;
 constexpr std::size_t layers_4_out = 502400;
-constexpr std::size_t layers_4_columns = 337536;
+constexpr std::size_t layers_4_columns = 567936;
 constexpr std::size_t layers_5_out = 567936;
 constexpr std::size_t layers_5_out_mean = 337536;
 constexpr std::size_t layers_5_out_rstd = 338560;
@@ -69,13 +69,13 @@ constexpr std::size_t d_layers_6_out = 699008;
 constexpr std::size_t d_layers_5_out = 567936;
 constexpr std::size_t d_layers_4_out = 633472;
 constexpr std::size_t d_layers_3_out = 337536;
-constexpr std::size_t d_layers_4_columns = 502400;
-constexpr std::size_t d_layers_4_partials = 699008;
+constexpr std::size_t d_layers_4_columns = 699008;
+constexpr std::size_t d_layers_4_partials = 993920;
 constexpr std::size_t d_layers_2_out = 502400;
 constexpr std::size_t d_layers_1_out = 239232;
 constexpr std::size_t d_layers_0_out = 371328;
 constexpr std::size_t d_layers_0_columns = 108160;
-constexpr std::size_t d_layers_0_partials = 110464;
+constexpr std::size_t d_layers_0_partials = 181888;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 576;
 constexpr std::size_t layers_1_bias = 640;
@@ -96,7 +96,7 @@ constexpr std::size_t d_layers_0_weight = 24576;
 
 // layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// out (32, 16, 8, 8) columns (9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
+// out (32, 16, 8, 8) columns (32, 9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3)
 
 // out[s, o, oy, ox] = weight[o, :] @ patches of (s, oy, ox):
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -259,7 +259,7 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
 
 // layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// out (32, 32, 4, 4) columns (144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
+// out (32, 32, 4, 4) columns (32, 144, 16) <- inp (32, 16, 4, 4) weight (32, 16, 3, 3)
 
 // out[s, o, oy, ox] = weight[o, :] @ patches of (s, oy, ox):
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -816,7 +816,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (144, 16) partials (8, 32, 144) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
+// dinp (32, 16, 4, 4) dweight (32, 16, 3, 3) columns (32, 144, 16) partials (8, 32, 144) <- dout (32, 32, 4, 4) inp (32, 16, 4, 4) weight (32, 16, 3, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -1127,7 +1127,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 3, 3) columns (9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) columns (32, 9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 
 // dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
 // per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
@@ -1223,15 +1223,14 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (32, 16, 8, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 64)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 9, 64)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (32, 16, 9)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 9, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (32, 16, 4, 4)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (32, 16, 8, 8)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);         // (32, 8)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);               // (32, 16, 4, 4)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32, 8)
@@ -1249,8 +1248,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 16, 8, 8)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);               // (32, 16, 8, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (32, 32, 4, 4)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);       // (144, 16)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);               // (32, 16, 8, 8)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (32, 144, 16)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                        // (32, 32, 2, 2)
@@ -1260,6 +1259,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (32, 32, 4, 4)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (32, 32, 4, 4)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (32, 32, 4, 4)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (32, 144, 16)
   auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (8, 32, 144)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
@@ -1312,12 +1312,11 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);        // (32, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (32, 16, 8, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (32, 9, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (32, 16, 4, 4)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);         // (32, 8)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32, 8)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 32, 2, 2)
@@ -1330,6 +1329,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (32, 4)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 16, 8, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (32, 32, 4, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (32, 144, 16)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);          // (32, 32, 2, 2)
@@ -1363,12 +1363,11 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (32, 1, 8, 8)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);        // (32, 10)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (32, 16, 8, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 64)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (32, 9, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (32, 16, 4, 4)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                           // (32, 16, 4, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (144, 16)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);         // (32, 8)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);         // (32, 8)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                   // (32, 32, 2, 2)
@@ -1378,6 +1377,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);         // (32, 4)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 16, 8, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                   // (32, 32, 4, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);           // (32, 144, 16)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                   // (32, 32, 4, 4)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);          // (32, 32, 2, 2)

@@ -21,7 +21,7 @@
 //   param  layers_12_bias: f32(84,)  'layers.12.bias'
 //   param  layers_14_weight: f32(10, 84)  'layers.14.weight'
 //   param  layers_14_bias: f32(10,)  'layers.14.bias'
-//   fwd  layers_0_out: f32(64, 16, 28, 28), layers_0_columns: f32(25, 784) = conv2d(x, layers_0_weight, layers_0_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[5, 5], out_channels=16, padding=[2, 2], padding_end=[2, 2], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   fwd  layers_0_out: f32(64, 16, 28, 28), layers_0_columns: f32(64, 25, 784) = conv2d(x, layers_0_weight, layers_0_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[5, 5], out_channels=16, padding=[2, 2], padding_end=[2, 2], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   fwd  layers_1_out: f32(64, 16, 28, 28), layers_1_out_mean: f32(16,), layers_1_out_rstd: f32(16,) = batch_norm(layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
 //   fwd  layers_2_out: f32(64, 16, 28, 28) = relu(layers_1_out)  # layers.2  spec: model.layers[2]
 //   fwd  layers_3_out: f32(64, 16, 14, 14), layers_3_out_indices: i64(64, 16, 14, 14) = max_pool2d(layers_2_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
@@ -50,7 +50,7 @@
 //   bwd  d_layers_2_out: f32(64, 16, 28, 28) = max_pool2d_backward(d_layers_3_out, layers_3_out_indices, dilation=[1, 1], input_size=[16, 28, 28], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(64, 16, 28, 28) = relu_backward(d_layers_2_out, layers_2_out)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(64, 16, 28, 28), d_layers_1_weight: f32(16,), d_layers_1_bias: f32(16,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(16, 1, 5, 5), d_layers_0_bias: f32(16,), d_layers_0_columns: f32(25, 784), d_layers_0_partials: f32(264, 16, 26) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[5, 5], need_dinp=False, out_channels=16, padding=[2, 2], padding_end=[2, 2], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(16, 1, 5, 5), d_layers_0_bias: f32(16,), d_layers_0_columns: f32(64, 25, 784), d_layers_0_partials: f32(264, 16, 26) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[5, 5], need_dinp=False, out_channels=16, padding=[2, 2], padding_end=[2, 2], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -86,7 +86,7 @@
 //
 // Memory plan: one arena of 17611264 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 120478 floats at 0, 481920 and 963840.
-// Activations take 15479168 bytes (32746304 without reuse).
+// Activations take 15479168 bytes (42624704 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1927680   200704    x                           (64, 1, 28, 28) step          -
 //   2128384   512       target                      (64,)         step          -
@@ -100,11 +100,11 @@
 //   2131968   4         loss                        ()            step          -
 //   2132032   4         d_loss                      ()            step          -
 //   2132096   3211264   layers_0_out                (64, 16, 28, 28) 0..28         -
-//   5343360   78400     layers_0_columns            (25, 784)     0..0          -
+//   5343360   5017600   layers_0_columns            (64, 25, 784) 0..0          -
 //   5343360   3211264   layers_1_out                (64, 16, 28, 28) 1..2          layers_0_columns
-//   8554624   64        layers_1_out_mean           (16,)         1..28         -
-//   8554688   64        layers_1_out_rstd           (16,)         1..28         -
-//   8554752   3211264   layers_2_out                (64, 16, 28, 28) 2..27         -
+//   8554624   64        layers_1_out_mean           (16,)         1..28         layers_0_columns
+//   8554688   64        layers_1_out_rstd           (16,)         1..28         layers_0_columns
+//   8554752   3211264   layers_2_out                (64, 16, 28, 28) 2..27         layers_0_columns
 //   5343360   802816    layers_3_out                (64, 16, 14, 14) 3..25         layers_1_out
 //   6146176   1605632   layers_3_out_indices        (64, 16, 14, 14) 3..26         layers_1_out
 //   11766016  819200    layers_4_out                (64, 32, 10, 10) 4..24         -
@@ -138,8 +138,8 @@
 //   11766016  3211264   d_layers_2_out              (64, 16, 28, 28) 26..27        d_layers_4_columns
 //   5343360   3211264   d_layers_1_out              (64, 16, 28, 28) 27..28        layers_3_out
 //   8554752   3211264   d_layers_0_out              (64, 16, 28, 28) 28..29        layers_2_out
-//   2132096   78400     d_layers_0_columns          (25, 784)     29..29        layers_0_out
-//   2210496   439296    d_layers_0_partials         (264, 16, 26) 29..29        layers_0_out
+//   2132096   5017600   d_layers_0_columns          (64, 25, 784) 29..29        layers_0_out
+//   7149696   439296    d_layers_0_partials         (264, 16, 26) 29..29        d_layers_1_out
 //
 // The spec:
 //   {
@@ -253,7 +253,7 @@ constexpr std::size_t d_layers_2_out = 11766016;
 constexpr std::size_t d_layers_1_out = 5343360;
 constexpr std::size_t d_layers_0_out = 8554752;
 constexpr std::size_t d_layers_0_columns = 2132096;
-constexpr std::size_t d_layers_0_partials = 2210496;
+constexpr std::size_t d_layers_0_partials = 7149696;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 1600;
 constexpr std::size_t layers_1_weight = 1664;
@@ -286,7 +286,7 @@ constexpr std::size_t d_layers_0_bias = 483520;
 
 // layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// out (64, 16, 28, 28) columns (25, 784) <- inp (64, 1, 28, 28) weight (16, 1, 5, 5) bias (16,)
+// out (64, 16, 28, 28) columns (64, 25, 784) <- inp (64, 1, 28, 28) weight (16, 1, 5, 5) bias (16,)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
                              int n) {
   constexpr int kIn = 1, kH = 28, kW = 28;          // input channels, height, width
@@ -300,40 +300,44 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -375,13 +379,15 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 1, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -391,33 +397,36 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 1, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.2: ReLU(inplace=False)
@@ -425,7 +434,7 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
 // out (64, 16, 28, 28) <- inp (64, 16, 28, 28)
 static void layers_2_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 12544;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
       out[i] = v;
@@ -444,31 +453,33 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 21, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
@@ -562,13 +573,15 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 3, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -578,33 +591,36 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 3, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.6: ReLU(inplace=False)
@@ -612,7 +628,7 @@ static void layers_5_forward(float* out, float* mean, float* rstd, const float* 
 // out (64, 32, 10, 10) <- inp (64, 32, 10, 10)
 static void layers_6_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 3200;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = (inp[i] > 0.0f ? inp[i] : 0.0f);
       out[i] = v;
@@ -631,31 +647,33 @@ static void layers_7_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 164, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.9: Linear(in_features=800, out_features=120, bias=True) + ReLU(inplace=False) (fused)
@@ -850,7 +868,7 @@ static void layers_14_backward(float* dinp, float* dweight, float* dbias, const 
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 256, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 256, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -862,7 +880,7 @@ static void layers_14_backward(float* dinp, float* dweight, float* dbias, const 
 // dinp (64, 84) <- dout (64, 84) out (64, 84)
 static void layers_13_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 84;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -897,7 +915,7 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 256, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 256, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -921,7 +939,7 @@ static void layers_11_backward(float* dinp, const float* dout, const std::uint8_
 // dinp (64, 120) <- dout (64, 120) out (64, 120)
 static void layers_10_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 120;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -956,7 +974,7 @@ static void layers_9_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 256, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 256, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -970,12 +988,15 @@ static void layers_7_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 32;        // pooled one plane at a time
   constexpr int kH = 10, kW = 10;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 164, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.6 backward: ReLU(inplace=False)
@@ -983,7 +1004,7 @@ static void layers_7_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (64, 32, 10, 10) <- dout (64, 32, 10, 10) out (64, 32, 10, 10)
 static void layers_6_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 3200;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -998,27 +1019,30 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kC = 32;   // num_features: channels
   constexpr int kL = 100;  // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 3, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
@@ -1125,11 +1149,14 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 3, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // layers.3 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -1139,12 +1166,15 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 16;          // pooled one plane at a time
   constexpr int kH = 28, kW = 28;        // input plane
   constexpr int kOutH = 14, kOutW = 14;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 21, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.2 backward: ReLU(inplace=False)
@@ -1152,7 +1182,7 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (64, 16, 28, 28) <- dout (64, 16, 28, 28) out (64, 16, 28, 28)
 static void layers_2_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 12544;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -1167,32 +1197,35 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kC = 16;   // num_features: channels
   constexpr int kL = 784;  // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 1, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 5, 5) dbias (16,) columns (25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
+// dweight (16, 1, 5, 5) dbias (16,) columns (64, 25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
 static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                               const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 28, kW = 28;          // input channels, height, width
@@ -1267,11 +1300,14 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, floa
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 1, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // One training step over the first n rows of the batch buffers: forward,
@@ -1315,25 +1351,25 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
   auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
   auto* const layers_5_num_batches_tracked =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                // ()
-  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);              // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (64, 16, 28, 28)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (25, 784)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 16, 26)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (25, 784)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 16, 28, 28)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (64, 16, 14, 14)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 16, 28, 28)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);              // ()
+  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);            // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (64, 16, 28, 28)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (64, 25, 784)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (64, 25, 784)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 16, 28, 28)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (64, 16, 14, 14)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 16, 28, 28)
   auto* const layers_3_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (64, 16, 14, 14)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 800)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (64, 16, 14, 14)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 16, 26)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (400, 100)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (32,)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (64, 16, 14, 14)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);      // (32,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 32, 5, 5)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 800)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                // (64, 32, 5, 5)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);      // (64, 120)
@@ -1438,7 +1474,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);        // (64, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (64, 16, 28, 28)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (25, 784)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (64, 25, 784)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 16, 28, 28)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
   auto* const layers_3_out_indices =
@@ -1509,7 +1545,7 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);          // ()
   auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);        // (64, 10)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (64, 16, 28, 28)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (25, 784)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (64, 25, 784)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 16, 28, 28)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
   auto* const layers_3_out_indices =
@@ -1604,7 +1640,7 @@ const ltrt::LayerSummary kLayers[] = {
 const ltrt::TensorRef kBuffers[] = {
     {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 1927680},
     {"target", ltrt::DType::i64, 1, {64}, 2128384},
-    {"layers_0_columns", ltrt::DType::f32, 2, {25, 784}, 5343360},
+    {"layers_0_columns", ltrt::DType::f32, 3, {64, 25, 784}, 5343360},
     {"layers_0_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 2132096},
     {"layers_1_running_mean", ltrt::DType::f32, 1, {16}, 2128896},
     {"layers_1_running_var", ltrt::DType::f32, 1, {16}, 2128960},
@@ -1668,8 +1704,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_0_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 8554752},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 5, 5}, 481920},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {16}, 483520},
-    {"d_layers_0_columns", ltrt::DType::f32, 2, {25, 784}, 2132096},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 16, 26}, 2210496},
+    {"d_layers_0_columns", ltrt::DType::f32, 3, {64, 25, 784}, 2132096},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 16, 26}, 7149696},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

@@ -87,7 +87,7 @@ constexpr std::size_t d_layers_2_out = 11766016;
 constexpr std::size_t d_layers_1_out = 5343360;
 constexpr std::size_t d_layers_0_out = 8554752;
 constexpr std::size_t d_layers_0_columns = 2132096;
-constexpr std::size_t d_layers_0_partials = 2210496;
+constexpr std::size_t d_layers_0_partials = 7149696;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 1600;
 constexpr std::size_t layers_1_weight = 1664;
@@ -120,7 +120,7 @@ constexpr std::size_t d_layers_0_bias = 483520;
 
 // layers.0: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// out (64, 16, 28, 28) columns (25, 784) <- inp (64, 1, 28, 28) weight (16, 1, 5, 5) bias (16,)
+// out (64, 16, 28, 28) columns (64, 25, 784) <- inp (64, 1, 28, 28) weight (16, 1, 5, 5) bias (16,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox):
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -1424,7 +1424,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 5, 5) dbias (16,) columns (25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
+// dweight (16, 1, 5, 5) dbias (16,) columns (64, 25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -1535,25 +1535,25 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
   auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
   auto* const layers_5_num_batches_tracked =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                // ()
-  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);              // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (64, 16, 28, 28)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (25, 784)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 16, 26)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (25, 784)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 16, 28, 28)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (64, 16, 14, 14)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 16, 28, 28)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);              // ()
+  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);            // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (64, 16, 28, 28)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (64, 25, 784)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (64, 25, 784)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 16, 28, 28)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (64, 16, 14, 14)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 16, 28, 28)
   auto* const layers_3_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (64, 16, 14, 14)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 800)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (64, 16, 14, 14)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 16, 26)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (400, 100)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (32,)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (64, 16, 14, 14)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);      // (32,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 32, 5, 5)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 800)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                // (64, 32, 5, 5)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);      // (64, 120)
@@ -1658,7 +1658,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);        // (64, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (64, 16, 28, 28)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (25, 784)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (64, 25, 784)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 16, 28, 28)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
   auto* const layers_3_out_indices =
@@ -1727,7 +1727,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);          // ()
   auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);        // (64, 10)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);          // (64, 16, 28, 28)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (25, 784)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (64, 25, 784)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 16, 28, 28)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
   auto* const layers_3_out_indices =

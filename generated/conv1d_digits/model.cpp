@@ -16,18 +16,18 @@
 //   param  layers_7_bias: f32(64,)  'layers.7.bias'
 //   param  layers_11_weight: f32(10, 64)  'layers.11.weight'
 //   param  layers_11_bias: f32(10,)  'layers.11.bias'
-//   fwd  layers_0_out: f32(32, 32, 8), layers_0_columns: f32(24, 8) = conv2d(x, layers_0_weight, bias=False, dilation=[1, 1], dims=1, groups=1, im2col=False, in_channels=8, kernel_size=[1, 3], out_channels=32, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   fwd  layers_0_out: f32(32, 32, 8), layers_0_columns: f32(32, 24, 8) = conv2d(x, layers_0_weight, bias=False, dilation=[1, 1], dims=1, groups=1, im2col=False, in_channels=8, kernel_size=[1, 3], out_channels=32, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   fwd  layers_1_out: f32(32, 32, 8), layers_1_out_mean: f32(32,), layers_1_out_rstd: f32(32,) = batch_norm(layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=32, track_running_stats=True)  # layers.1  spec: model.layers[1]
 //   fwd  layers_2_out: f32(32, 32, 8) = hardtanh(layers_1_out, max_val=6.0, min_val=0.0)  # layers.2  spec: model.layers[2]
 //   fwd  layers_3_out: f32(32, 32, 1, 8) = view(layers_2_out, shape=[32, 1, 8])  # layers.3  spec: model.layers[3]
 //   fwd  layers_3_out_2: f32(32, 32, 1, 4), layers_3_out_indices: i64(32, 32, 1, 4) = max_pool2d(layers_3_out, dilation=[1, 1], kernel_size=[1, 2], padding=[0, 0], stride=[1, 2])  # layers.3  spec: model.layers[3]
 //   fwd  layers_3_out_3: f32(32, 32, 4) = view(layers_3_out_2, shape=[32, 4])  # layers.3  spec: model.layers[3]
-//   fwd  layers_4_out: f32(32, 64, 4), layers_4_columns: f32(96, 4) = conv2d(layers_3_out_3, layers_4_weight, layers_4_bias, bias=True, dilation=[1, 1], dims=1, groups=1, im2col=True, in_channels=32, kernel_size=[1, 3], out_channels=64, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   fwd  layers_4_out: f32(32, 64, 4), layers_4_columns: f32(32, 96, 4) = conv2d(layers_3_out_3, layers_4_weight, layers_4_bias, bias=True, dilation=[1, 1], dims=1, groups=1, im2col=True, in_channels=32, kernel_size=[1, 3], out_channels=64, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   fwd  layers_5_out: f32(32, 64, 4) = hardswish(layers_4_out)  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(32, 64, 1, 4) = view(layers_5_out, shape=[64, 1, 4])  # layers.6  spec: model.layers[6]
 //   fwd  layers_6_out_2: f32(32, 64, 1, 2) = avg_pool2d(layers_6_out, count_include_pad=True, kernel_size=[1, 2], padding=[0, 0], stride=[1, 2])  # layers.6  spec: model.layers[6]
 //   fwd  layers_6_out_3: f32(32, 64, 2) = view(layers_6_out_2, shape=[64, 2])  # layers.6  spec: model.layers[6]
-//   fwd  layers_7_out: f32(32, 64, 2), layers_7_columns: f32(192, 2) = conv2d(layers_6_out_3, layers_7_weight, layers_7_bias, bias=True, dilation=[1, 1], dims=1, groups=1, im2col=True, in_channels=64, kernel_size=[1, 3], out_channels=64, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.7  spec: model.layers[7]
+//   fwd  layers_7_out: f32(32, 64, 2), layers_7_columns: f32(32, 192, 2) = conv2d(layers_6_out_3, layers_7_weight, layers_7_bias, bias=True, dilation=[1, 1], dims=1, groups=1, im2col=True, in_channels=64, kernel_size=[1, 3], out_channels=64, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.7  spec: model.layers[7]
 //   fwd  layers_8_out: f32(32, 64, 2) = mish(layers_7_out)  # layers.8  spec: model.layers[8]
 //   fwd  layers_9_out: f32(32, 64, 1, 2) = view(layers_8_out, shape=[64, 1, 2])  # layers.9  spec: model.layers[9]
 //   fwd  layers_9_out_2: f32(32, 64, 1, 1) = adaptive_avg_pool2d(layers_9_out, output_size=[1, 1])  # layers.9  spec: model.layers[9]
@@ -44,18 +44,18 @@
 //   bwd  d_layers_9_out: f32(32, 64, 1, 2) = adaptive_avg_pool2d_backward(d_layers_9_out_2, input_size=[64, 1, 2], output_size=[1, 1])  # layers.9  spec: model.layers[9]
 //   bwd  d_layers_8_out: f32(32, 64, 2) = view(d_layers_9_out, shape=[64, 2])  # layers.9  spec: model.layers[9]
 //   bwd  d_layers_7_out: f32(32, 64, 2) = mish_backward(d_layers_8_out, layers_7_out)  # layers.8  spec: model.layers[8]
-//   bwd  d_layers_6_out_3: f32(32, 64, 2), d_layers_7_weight: f32(64, 64, 3), d_layers_7_bias: f32(64,), d_layers_7_columns: f32(192, 2) = conv2d_backward(d_layers_7_out, layers_6_out_3, layers_7_weight, bias=True, dilation=[1, 1], dims=1, dweight_splits=1, groups=1, im2col=True, in_channels=64, kernel_size=[1, 3], need_dinp=True, out_channels=64, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.7  spec: model.layers[7]
+//   bwd  d_layers_6_out_3: f32(32, 64, 2), d_layers_7_weight: f32(64, 64, 3), d_layers_7_bias: f32(64,), d_layers_7_columns: f32(32, 192, 2) = conv2d_backward(d_layers_7_out, layers_6_out_3, layers_7_weight, bias=True, dilation=[1, 1], dims=1, dweight_splits=1, groups=1, im2col=True, in_channels=64, kernel_size=[1, 3], need_dinp=True, out_channels=64, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_6_out_2: f32(32, 64, 1, 2) = view(d_layers_6_out_3, shape=[64, 1, 2])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_6_out: f32(32, 64, 1, 4) = avg_pool2d_backward(d_layers_6_out_2, count_include_pad=True, input_size=[64, 1, 4], kernel_size=[1, 2], padding=[0, 0], stride=[1, 2])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_5_out: f32(32, 64, 4) = view(d_layers_6_out, shape=[64, 4])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(32, 64, 4) = hardswish_backward(d_layers_5_out, layers_4_out)  # layers.5  spec: model.layers[5]
-//   bwd  d_layers_3_out_3: f32(32, 32, 4), d_layers_4_weight: f32(64, 32, 3), d_layers_4_bias: f32(64,), d_layers_4_columns: f32(96, 4), d_layers_4_partials: f32(2, 64, 97) = conv2d_backward(d_layers_4_out, layers_3_out_3, layers_4_weight, bias=True, dilation=[1, 1], dims=1, dweight_splits=2, groups=1, im2col=True, in_channels=32, kernel_size=[1, 3], need_dinp=True, out_channels=64, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_3_out_3: f32(32, 32, 4), d_layers_4_weight: f32(64, 32, 3), d_layers_4_bias: f32(64,), d_layers_4_columns: f32(32, 96, 4), d_layers_4_partials: f32(2, 64, 97) = conv2d_backward(d_layers_4_out, layers_3_out_3, layers_4_weight, bias=True, dilation=[1, 1], dims=1, dweight_splits=2, groups=1, im2col=True, in_channels=32, kernel_size=[1, 3], need_dinp=True, out_channels=64, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_3_out_2: f32(32, 32, 1, 4) = view(d_layers_3_out_3, shape=[32, 1, 4])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_3_out: f32(32, 32, 1, 8) = max_pool2d_backward(d_layers_3_out_2, layers_3_out_indices, dilation=[1, 1], input_size=[32, 1, 8], kernel_size=[1, 2], padding=[0, 0], stride=[1, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_2_out: f32(32, 32, 8) = view(d_layers_3_out, shape=[32, 8])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(32, 32, 8) = hardtanh_backward(d_layers_2_out, layers_1_out, max_val=6.0, min_val=0.0)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 32, 8), d_layers_1_weight: f32(32,), d_layers_1_bias: f32(32,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=32, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(32, 8, 3), d_layers_0_columns: f32(24, 8), d_layers_0_partials: f32(4, 32, 24) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=1, dweight_splits=4, groups=1, im2col=False, in_channels=8, kernel_size=[1, 3], need_dinp=False, out_channels=32, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(32, 8, 3), d_layers_0_columns: f32(32, 24, 8), d_layers_0_partials: f32(4, 32, 24) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=1, dweight_splits=4, groups=1, im2col=False, in_channels=8, kernel_size=[1, 3], need_dinp=False, out_channels=32, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -89,7 +89,7 @@
 //
 // Memory plan: one arena of 610240 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 20042 floats at 0, 80192 and 160384.
-// Activations take 279296 bytes (581696 without reuse).
+// Activations take 279296 bytes (819776 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   320768    8192      x                           (32, 8, 8)    step          -
 //   328960    256       target                      (32,)         step          -
@@ -100,7 +100,7 @@
 //   330816    4         loss                        ()            step          -
 //   330880    4         d_loss                      ()            step          -
 //   330944    32768     layers_0_out                (32, 32, 8)   0..38         -
-//   363712    768       layers_0_columns            (24, 8)       0..0          -
+//   363712    24576     layers_0_columns            (32, 24, 8)   0..0          -
 //   363712    32768     layers_1_out                (32, 32, 8)   1..37         layers_0_columns
 //   396480    128       layers_1_out_mean           (32,)         1..38         -
 //   396608    128       layers_1_out_rstd           (32,)         1..38         -
@@ -108,13 +108,13 @@
 //   429504    16384     layers_3_out_2              (32, 32, 1, 4) 4..33         -
 //   445888    32768     layers_3_out_indices        (32, 32, 1, 4) 4..35         -
 //   396736    32768     layers_4_out                (32, 64, 4)   6..32         layers_2_out
-//   478656    1536      layers_4_columns            (96, 4)       6..6          -
+//   478656    49152     layers_4_columns            (32, 96, 4)   6..6          -
 //   478656    32768     layers_5_out                (32, 64, 4)   7..9          layers_4_columns
-//   511424    16384     layers_6_out_2              (32, 64, 1, 2) 9..28         -
+//   511424    16384     layers_6_out_2              (32, 64, 1, 2) 9..28         layers_4_columns
 //   478656    16384     layers_7_out                (32, 64, 2)   11..27        layers_5_out
-//   495040    1536      layers_7_columns            (192, 2)      11..11        layers_5_out
-//   495040    16384     layers_8_out                (32, 64, 2)   12..14        layers_7_columns
-//   527808    8192      layers_9_out_2              (32, 64, 1, 1) 14..22        -
+//   527808    49152     layers_7_columns            (32, 192, 2)  11..11        -
+//   495040    16384     layers_8_out                (32, 64, 2)   12..14        layers_5_out
+//   527808    8192      layers_9_out_2              (32, 64, 1, 1) 14..22        layers_7_columns
 //   495040    1280      layers_11_out               (32, 10)      17..18        layers_8_out
 //   495040    8         loss_kept                   ()            19..20        layers_11_out
 //   495104    1280      d_layers_12_out             (32, 10)      20..21        layers_11_out
@@ -123,17 +123,17 @@
 //   527808    16384     d_layers_9_out              (32, 64, 1, 2) 25..27        layers_9_out_2
 //   495040    16384     d_layers_7_out              (32, 64, 2)   27..28        loss_kept
 //   478656    16384     d_layers_6_out_3            (32, 64, 2)   28..30        layers_7_out
-//   527808    1536      d_layers_7_columns          (192, 2)      28..28        d_layers_9_out
+//   527808    49152     d_layers_7_columns          (32, 192, 2)  28..28        d_layers_9_out
 //   495040    32768     d_layers_6_out              (32, 64, 1, 4) 30..32        d_layers_7_out
 //   527808    32768     d_layers_4_out              (32, 64, 4)   32..33        d_layers_7_columns
 //   396736    16384     d_layers_3_out_3            (32, 32, 4)   33..35        layers_4_out
-//   413120    1536      d_layers_4_columns          (96, 4)       33..33        layers_4_out
-//   560576    49664     d_layers_4_partials         (2, 64, 97)   33..33        -
-//   413120    32768     d_layers_3_out              (32, 32, 1, 8) 35..37        d_layers_4_columns
+//   478656    49152     d_layers_4_columns          (32, 96, 4)   33..33        d_layers_6_out_3
+//   560576    49664     d_layers_4_partials         (2, 64, 97)   33..33        d_layers_7_columns
+//   413120    32768     d_layers_3_out              (32, 32, 1, 8) 35..37        layers_4_out
 //   445888    32768     d_layers_1_out              (32, 32, 8)   37..38        layers_3_out_indices
 //   363712    32768     d_layers_0_out              (32, 32, 8)   38..39        layers_1_out
-//   330944    768       d_layers_0_columns          (24, 8)       39..39        layers_0_out
-//   331712    12288     d_layers_0_partials         (4, 32, 24)   39..39        layers_0_out
+//   330944    24576     d_layers_0_columns          (32, 24, 8)   39..39        layers_0_out
+//   396480    12288     d_layers_0_partials         (4, 32, 24)   39..39        layers_1_out_mean
 //
 // The spec:
 //   {
@@ -214,7 +214,7 @@ constexpr std::size_t layers_4_columns = 478656;
 constexpr std::size_t layers_5_out = 478656;
 constexpr std::size_t layers_6_out_2 = 511424;
 constexpr std::size_t layers_7_out = 478656;
-constexpr std::size_t layers_7_columns = 495040;
+constexpr std::size_t layers_7_columns = 527808;
 constexpr std::size_t layers_8_out = 495040;
 constexpr std::size_t layers_9_out_2 = 527808;
 constexpr std::size_t layers_11_out = 495040;
@@ -229,13 +229,13 @@ constexpr std::size_t d_layers_7_columns = 527808;
 constexpr std::size_t d_layers_6_out = 495040;
 constexpr std::size_t d_layers_4_out = 527808;
 constexpr std::size_t d_layers_3_out_3 = 396736;
-constexpr std::size_t d_layers_4_columns = 413120;
+constexpr std::size_t d_layers_4_columns = 478656;
 constexpr std::size_t d_layers_4_partials = 560576;
 constexpr std::size_t d_layers_3_out = 413120;
 constexpr std::size_t d_layers_1_out = 445888;
 constexpr std::size_t d_layers_0_out = 363712;
 constexpr std::size_t d_layers_0_columns = 330944;
-constexpr std::size_t d_layers_0_partials = 331712;
+constexpr std::size_t d_layers_0_partials = 396480;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 3072;
 constexpr std::size_t layers_1_bias = 3200;
@@ -258,7 +258,7 @@ constexpr std::size_t d_layers_0_weight = 80192;
 
 // layers.0: Conv1d(in_channels=8, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// out (32, 32, 8) columns (24, 8) <- inp (32, 8, 8) weight (32, 8, 3)
+// out (32, 32, 8) columns (32, 24, 8) <- inp (32, 8, 8) weight (32, 8, 3)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, int n) {
   // Conv1d as a Conv2d of height 1: kH = kKernelH = 1.
   constexpr int kIn = 8, kH = 1, kW = 8;          // input channels, height, width
@@ -272,39 +272,43 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = false;                         // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 3, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 0.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
+        }
       }
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 0.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g = weight_g @ columns_g
-      }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -346,13 +350,15 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
   const int count = n * kL;  // values per channel in this batch
   // eval: the running statistics
   if (!training) {
-    for (int c = 0; c < kC; ++c) {
-      const float m = running_mean[c];
-      const float s = 1.0f / std::sqrt(running_var[c] + kEps);
-      const float a = s * weight[c], b = bias[c] - m * a;
-      for (int r = 0; r < n; ++r)
-        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-    }
+    ltrt::parallel_for(kC, 64, [=](int begin, int end) {
+      for (int c = begin; c < end; ++c) {
+        const float m = running_mean[c];
+        const float s = 1.0f / std::sqrt(running_var[c] + kEps);
+        const float a = s * weight[c], b = bias[c] - m * a;
+        for (int r = 0; r < n; ++r)
+          for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
+      }
+    });
     return;
   }
   // As torch: training statistics need more than one value per channel.
@@ -362,33 +368,36 @@ static void layers_1_forward(float* out, float* mean, float* rstd, const float* 
         "one row (as torch); set data.drop_last=true or change data.batch_size");
   }
   ++num_batches_tracked[0];
-  for (int c = 0; c < kC; ++c) {
-    // double sums (as torch's CPU kernel): count is n * positions, often large
-    double sum = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 64, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      // double sums (as torch's CPU kernel): count is n * positions, often large
+      double sum = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });
+      }
+      const double md = sum / count;
+      double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        sum_sq += ltrt::sum_f64(kL, [&](int k) {
+          const double d = x[k] - md;
+          return d * d;
+        });
+      }
+      const float m = static_cast<float>(md);
+      const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
+      mean[c] = m;
+      rstd[c] = s;
+      running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
+      const double unbiased = sum_sq / (count - 1);
+      running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
+      const float a = s * weight[c], b = bias[c] - m * a;
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
     }
-    const double md = sum / count;
-    double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      sum_sq += ltrt::sum_f64(kL, [&](int k) {
-        const double d = x[k] - md;
-        return d * d;
-      });
-    }
-    const float m = static_cast<float>(md);
-    const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance
-    mean[c] = m;
-    rstd[c] = s;
-    running_mean[c] = kMomentum * m + (1.0f - kMomentum) * running_mean[c];
-    const double unbiased = sum_sq / (count - 1);
-    running_var[c] = static_cast<float>(kMomentum * unbiased + (1.0f - kMomentum) * running_var[c]);
-    const float a = s * weight[c], b = bias[c] - m * a;
-    for (int r = 0; r < n; ++r)
-      for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;
-  }
+  });
 }
 
 // layers.2: ReLU6(inplace=False)
@@ -398,7 +407,7 @@ static void layers_2_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 256;  // per sample
   constexpr float kMinVal = 0.0f;
   constexpr float kMaxVal = 6.0f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = std::min(std::max(inp[i], kMinVal), kMaxVal);
       out[i] = v;
@@ -417,36 +426,38 @@ static void layers_3_forward_2(float* out, std::int64_t* indices, const float* i
   constexpr int kStrideH = 1, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 2048, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.4: Conv1d(in_channels=32, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// out (32, 64, 4) columns (96, 4) <- inp (32, 32, 4) weight (64, 32, 3) bias (64,)
+// out (32, 64, 4) columns (32, 96, 4) <- inp (32, 32, 4) weight (64, 32, 3) bias (64,)
 static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
                              int n) {
   // Conv1d as a Conv2d of height 1: kH = kKernelH = 1.
@@ -461,40 +472,44 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -528,7 +543,7 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
 // out (32, 64, 4) <- inp (32, 64, 4)
 static void layers_5_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 256;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = ltrt::hardswish(inp[i]);
       out[i] = v;
@@ -569,7 +584,7 @@ static void layers_6_forward_2(float* out, const float* inp, int n) {
 
 // layers.7: Conv1d(in_channels=64, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[7]
-// out (32, 64, 2) columns (192, 2) <- inp (32, 64, 2) weight (64, 64, 3) bias (64,)
+// out (32, 64, 2) columns (32, 192, 2) <- inp (32, 64, 2) weight (64, 64, 3) bias (64,)
 static void layers_7_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
                              int n) {
   // Conv1d as a Conv2d of height 1: kH = kKernelH = 1.
@@ -584,40 +599,44 @@ static void layers_7_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -651,7 +670,7 @@ static void layers_7_forward(float* out, float* columns, const float* inp, const
 // out (32, 64, 2) <- inp (32, 64, 2)
 static void layers_8_forward(float* out, const float* inp, int n) {
   constexpr int kNumel = 128;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       const float v = ltrt::mish(inp[i]);
       out[i] = v;
@@ -813,7 +832,7 @@ static void layers_11_backward(float* dinp, float* dweight, float* dbias, const 
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 512, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -848,7 +867,7 @@ static void layers_9_backward(float* dinp, const float* dout, int n) {
 // dinp (32, 64, 2) <- dout (32, 64, 2) inp (32, 64, 2)
 static void layers_8_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 128;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::mish_grad(inp[i]);
     }
@@ -857,7 +876,7 @@ static void layers_8_backward(float* dinp, const float* dout, const float* inp, 
 
 // layers.7 backward: Conv1d(in_channels=64, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[7]
-// dinp (32, 64, 2) dweight (64, 64, 3) dbias (64,) columns (192, 2) <- dout (32, 64, 2) inp (32, 64, 2) weight (64, 64, 3)
+// dinp (32, 64, 2) dweight (64, 64, 3) dbias (64,) columns (32, 192, 2) <- dout (32, 64, 2) inp (32, 64, 2) weight (64, 64, 3)
 static void layers_7_backward(float* dinp, float* dweight, float* dbias, float* columns, const float* dout,
                               const float* inp, const float* weight, int n, bool accumulate) {
   // Conv1d as a Conv2d of height 1: kH = kKernelH = 1.
@@ -905,32 +924,39 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, float* 
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -959,11 +985,14 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, float* 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 256, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // layers.6 backward: AvgPool1d(kernel_size=2, stride=[1, 2], padding=0, ceil_mode=False, count_include_pad=True)
@@ -1002,7 +1031,7 @@ static void layers_6_backward(float* dinp, const float* dout, int n) {
 // dinp (32, 64, 4) <- dout (32, 64, 4) inp (32, 64, 4)
 static void layers_5_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 256;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::hardswish_grad(inp[i]);
     }
@@ -1011,7 +1040,7 @@ static void layers_5_backward(float* dinp, const float* dout, const float* inp, 
 
 // layers.4 backward: Conv1d(in_channels=32, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (32, 32, 4) dweight (64, 32, 3) dbias (64,) columns (96, 4) partials (2, 64, 97) <- dout (32, 64, 4) inp (32, 32, 4) weight (64, 32, 3)
+// dinp (32, 32, 4) dweight (64, 32, 3) dbias (64,) columns (32, 96, 4) partials (2, 64, 97) <- dout (32, 64, 4) inp (32, 32, 4) weight (64, 32, 3)
 static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials,
                               const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
   // Conv1d as a Conv2d of height 1: kH = kKernelH = 1.
@@ -1060,32 +1089,39 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -1114,11 +1150,14 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 128, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // layers.3 backward: MaxPool1d(kernel_size=2, stride=[1, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -1128,12 +1167,15 @@ static void layers_3_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 32;        // pooled one plane at a time
   constexpr int kH = 1, kW = 8;        // input plane
   constexpr int kOutH = 1, kOutW = 4;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 2048, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.2 backward: ReLU6(inplace=False)
@@ -1143,7 +1185,7 @@ static void layers_2_backward(float* dinp, const float* dout, const float* inp, 
   constexpr int kNumel = 256;  // per sample
   constexpr float kMinVal = 0.0f;
   constexpr float kMaxVal = 6.0f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = (inp[i] <= kMinVal || inp[i] >= kMaxVal ? 0.0f : dout[i]);
     }
@@ -1158,32 +1200,35 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kC = 32;  // num_features: channels
   constexpr int kL = 8;   // positions per channel and sample
   const int count = n * kL;
-  for (int c = 0; c < kC; ++c) {
-    const float m = mean[c], s = rstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int r = 0; r < n; ++r) {
-      const float* x = inp + (r * kC + c) * kL;
-      const float* dy = dout + (r * kC + c) * kL;
-      sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
-      sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
-    }
-    dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
-    dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
-    const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
-    const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
-    for (int r = 0; r < n; ++r) {
-      for (int k = 0; k < kL; ++k) {
-        const int i = (r * kC + c) * kL + k;
-        const float xhat = (inp[i] - m) * s;
-        dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+  // The channels split among the step's threads: each channel's sums are its own.
+  ltrt::parallel_for(kC, 64, [=](int begin, int end) {
+    for (int c = begin; c < end; ++c) {
+      const float m = mean[c], s = rstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int r = 0; r < n; ++r) {
+        const float* x = inp + (r * kC + c) * kL;
+        const float* dy = dout + (r * kC + c) * kL;
+        sum_dy += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });
+        sum_dy_xhat += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });
+      }
+      dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);
+      dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);
+      const float mean_g = static_cast<float>(sum_dy / count) * weight[c];
+      const float mean_g_xhat = static_cast<float>(sum_dy_xhat / count) * weight[c];
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k < kL; ++k) {
+          const int i = (r * kC + c) * kL + k;
+          const float xhat = (inp[i] - m) * s;
+          dinp[i] = s * (dout[i] * weight[c] - mean_g - xhat * mean_g_xhat);
+        }
       }
     }
-  }
+  });
 }
 
 // layers.0 backward: Conv1d(in_channels=8, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (32, 8, 3) columns (24, 8) partials (4, 32, 24) <- dout (32, 32, 8) inp (32, 8, 8)
+// dweight (32, 8, 3) columns (32, 24, 8) partials (4, 32, 24) <- dout (32, 32, 8) inp (32, 8, 8)
 static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
                               int n, bool accumulate) {
   // Conv1d as a Conv2d of height 1: kH = kKernelH = 1.
@@ -1292,19 +1337,18 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (32, 32, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (24, 8)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (4, 32, 24)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (24, 8)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 24, 8)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 24, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 32, 8)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (32, 32, 8)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);      // (32,)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (4, 32, 24)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);      // (32,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 32, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 32, 1, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (32, 64, 4)
   auto* const d_layers_3_out_3 = reinterpret_cast<float*>(arena + offset::d_layers_3_out_3);        // (32, 32, 4)
   auto* const d_layers_3_out_2 = reinterpret_cast<float*>(arena + offset::d_layers_3_out_3);        // (32, 32, 1, 4)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (96, 4)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (32, 32, 1, 8)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (32, 32, 8)
   auto* const layers_3_out_2 = reinterpret_cast<float*>(arena + offset::layers_3_out_2);            // (32, 32, 1, 4)
@@ -1312,13 +1356,13 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (32, 32, 1, 4)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (32, 32, 8)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (96, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (32, 96, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (32, 64, 4)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (32, 64, 1, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (32, 64, 2)
   auto* const d_layers_6_out_3 = reinterpret_cast<float*>(arena + offset::d_layers_6_out_3);        // (32, 64, 2)
   auto* const d_layers_6_out_2 = reinterpret_cast<float*>(arena + offset::d_layers_6_out_3);        // (32, 64, 1, 2)
-  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);        // (192, 2)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (32, 96, 4)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_8_out);                // (32, 64, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_8_out);                // (32, 64, 1, 2)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);              // (32, 10)
@@ -1332,11 +1376,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_9_out_2 = reinterpret_cast<float*>(arena + offset::d_layers_10_out);         // (32, 64, 1, 1)
   auto* const layers_6_out_2 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);            // (32, 64, 1, 2)
   auto* const layers_6_out_3 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);            // (32, 64, 2)
+  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);        // (32, 192, 2)
   auto* const layers_9_out_2 = reinterpret_cast<float*>(arena + offset::layers_9_out_2);            // (32, 64, 1, 1)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_9_out_2);             // (32, 64)
   auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);            // (32, 64, 1, 2)
   auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);            // (32, 64, 2)
-  auto* const d_layers_7_columns = reinterpret_cast<float*>(arena + offset::d_layers_7_columns);    // (192, 2)
+  auto* const d_layers_7_columns = reinterpret_cast<float*>(arena + offset::d_layers_7_columns);    // (32, 192, 2)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (32, 64, 4)
   auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (2, 64, 97)
   (void)rng;  // no layer draws random numbers
@@ -1399,7 +1444,7 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);          // (32, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (32, 32, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);    // (24, 8)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);    // (32, 24, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (32, 32, 8)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (32,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (32,)
@@ -1410,17 +1455,17 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_3_out_3 = reinterpret_cast<float*>(arena + offset::layers_3_out_2);        // (32, 32, 4)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                  // (32, 32, 1, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (96, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (32, 96, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (32, 64, 4)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (32, 64, 1, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (32, 64, 2)
-  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);  // (192, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_8_out);          // (32, 64, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_8_out);          // (32, 64, 1, 2)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);        // (32, 10)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);         // ()
   auto* const layers_6_out_2 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);      // (32, 64, 1, 2)
   auto* const layers_6_out_3 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);      // (32, 64, 2)
+  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);  // (32, 192, 2)
   auto* const layers_9_out_2 = reinterpret_cast<float*>(arena + offset::layers_9_out_2);      // (32, 64, 1, 1)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_9_out_2);       // (32, 64)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
@@ -1458,7 +1503,7 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);            // ()
   auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);          // (32, 10)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (32, 32, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);    // (24, 8)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);    // (32, 24, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (32, 32, 8)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (32,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (32,)
@@ -1469,16 +1514,16 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_3_out_3 = reinterpret_cast<float*>(arena + offset::layers_3_out_2);        // (32, 32, 4)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                  // (32, 32, 1, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (96, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (32, 96, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (32, 64, 4)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (32, 64, 1, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (32, 64, 2)
-  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);  // (192, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_8_out);          // (32, 64, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_8_out);          // (32, 64, 1, 2)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);        // (32, 10)
   auto* const layers_6_out_2 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);      // (32, 64, 1, 2)
   auto* const layers_6_out_3 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);      // (32, 64, 2)
+  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);  // (32, 192, 2)
   auto* const layers_9_out_2 = reinterpret_cast<float*>(arena + offset::layers_9_out_2);      // (32, 64, 1, 1)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_9_out_2);       // (32, 64)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
@@ -1533,7 +1578,7 @@ const ltrt::LayerSummary kLayers[] = {
 const ltrt::TensorRef kBuffers[] = {
     {"x", ltrt::DType::f32, 3, {32, 8, 8}, 320768},
     {"target", ltrt::DType::i64, 1, {32}, 328960},
-    {"layers_0_columns", ltrt::DType::f32, 2, {24, 8}, 363712},
+    {"layers_0_columns", ltrt::DType::f32, 3, {32, 24, 8}, 363712},
     {"layers_0_out", ltrt::DType::f32, 3, {32, 32, 8}, 330944},
     {"layers_1_running_mean", ltrt::DType::f32, 1, {32}, 329216},
     {"layers_1_running_var", ltrt::DType::f32, 1, {32}, 329344},
@@ -1546,13 +1591,13 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_3_out_2", ltrt::DType::f32, 4, {32, 32, 1, 4}, 429504},
     {"layers_3_out_indices", ltrt::DType::i64, 4, {32, 32, 1, 4}, 445888},
     {"layers_3_out_3", ltrt::DType::f32, 3, {32, 32, 4}, 429504},
-    {"layers_4_columns", ltrt::DType::f32, 2, {96, 4}, 478656},
+    {"layers_4_columns", ltrt::DType::f32, 3, {32, 96, 4}, 478656},
     {"layers_4_out", ltrt::DType::f32, 3, {32, 64, 4}, 396736},
     {"layers_5_out", ltrt::DType::f32, 3, {32, 64, 4}, 478656},
     {"layers_6_out", ltrt::DType::f32, 4, {32, 64, 1, 4}, 478656},
     {"layers_6_out_2", ltrt::DType::f32, 4, {32, 64, 1, 2}, 511424},
     {"layers_6_out_3", ltrt::DType::f32, 3, {32, 64, 2}, 511424},
-    {"layers_7_columns", ltrt::DType::f32, 2, {192, 2}, 495040},
+    {"layers_7_columns", ltrt::DType::f32, 3, {32, 192, 2}, 527808},
     {"layers_7_out", ltrt::DType::f32, 3, {32, 64, 2}, 478656},
     {"layers_8_out", ltrt::DType::f32, 3, {32, 64, 2}, 495040},
     {"layers_9_out", ltrt::DType::f32, 4, {32, 64, 1, 2}, 495040},
@@ -1576,7 +1621,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_7_out", ltrt::DType::f32, 3, {32, 64, 2}, 495040},
     {"d_layers_7_weight", ltrt::DType::f32, 3, {64, 64, 3}, 108352},
     {"d_layers_7_bias", ltrt::DType::f32, 1, {64}, 157504},
-    {"d_layers_7_columns", ltrt::DType::f32, 2, {192, 2}, 527808},
+    {"d_layers_7_columns", ltrt::DType::f32, 3, {32, 192, 2}, 527808},
     {"d_layers_6_out_3", ltrt::DType::f32, 3, {32, 64, 2}, 478656},
     {"d_layers_6_out_2", ltrt::DType::f32, 4, {32, 64, 1, 2}, 478656},
     {"d_layers_6_out", ltrt::DType::f32, 4, {32, 64, 1, 4}, 495040},
@@ -1584,7 +1629,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_4_out", ltrt::DType::f32, 3, {32, 64, 4}, 527808},
     {"d_layers_4_weight", ltrt::DType::f32, 3, {64, 32, 3}, 83520},
     {"d_layers_4_bias", ltrt::DType::f32, 1, {64}, 108096},
-    {"d_layers_4_columns", ltrt::DType::f32, 2, {96, 4}, 413120},
+    {"d_layers_4_columns", ltrt::DType::f32, 3, {32, 96, 4}, 478656},
     {"d_layers_4_partials", ltrt::DType::f32, 3, {2, 64, 97}, 560576},
     {"d_layers_3_out_3", ltrt::DType::f32, 3, {32, 32, 4}, 396736},
     {"d_layers_3_out_2", ltrt::DType::f32, 4, {32, 32, 1, 4}, 396736},
@@ -1595,8 +1640,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_bias", ltrt::DType::f32, 1, {32}, 83392},
     {"d_layers_0_out", ltrt::DType::f32, 3, {32, 32, 8}, 363712},
     {"d_layers_0_weight", ltrt::DType::f32, 3, {32, 8, 3}, 80192},
-    {"d_layers_0_columns", ltrt::DType::f32, 2, {24, 8}, 330944},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {4, 32, 24}, 331712},
+    {"d_layers_0_columns", ltrt::DType::f32, 3, {32, 24, 8}, 330944},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {4, 32, 24}, 396480},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

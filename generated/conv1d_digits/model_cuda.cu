@@ -57,7 +57,7 @@ constexpr std::size_t layers_4_columns = 478656;
 constexpr std::size_t layers_5_out = 478656;
 constexpr std::size_t layers_6_out_2 = 511424;
 constexpr std::size_t layers_7_out = 478656;
-constexpr std::size_t layers_7_columns = 495040;
+constexpr std::size_t layers_7_columns = 527808;
 constexpr std::size_t layers_8_out = 495040;
 constexpr std::size_t layers_9_out_2 = 527808;
 constexpr std::size_t layers_11_out = 495040;
@@ -72,13 +72,13 @@ constexpr std::size_t d_layers_7_columns = 527808;
 constexpr std::size_t d_layers_6_out = 495040;
 constexpr std::size_t d_layers_4_out = 527808;
 constexpr std::size_t d_layers_3_out_3 = 396736;
-constexpr std::size_t d_layers_4_columns = 413120;
+constexpr std::size_t d_layers_4_columns = 478656;
 constexpr std::size_t d_layers_4_partials = 560576;
 constexpr std::size_t d_layers_3_out = 413120;
 constexpr std::size_t d_layers_1_out = 445888;
 constexpr std::size_t d_layers_0_out = 363712;
 constexpr std::size_t d_layers_0_columns = 330944;
-constexpr std::size_t d_layers_0_partials = 331712;
+constexpr std::size_t d_layers_0_partials = 396480;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 3072;
 constexpr std::size_t layers_1_bias = 3200;
@@ -101,7 +101,7 @@ constexpr std::size_t d_layers_0_weight = 80192;
 
 // layers.0: Conv1d(in_channels=8, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// out (32, 32, 8) columns (24, 8) <- inp (32, 8, 8) weight (32, 8, 3)
+// out (32, 32, 8) columns (32, 24, 8) <- inp (32, 8, 8) weight (32, 8, 3)
 
 // out[s, o, oy, ox] = weight[o, :] @ patches of (s, oy, ox):
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -332,7 +332,7 @@ static void layers_3_forward_2(float* out, std::int64_t* indices, const float* i
 
 // layers.4: Conv1d(in_channels=32, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// out (32, 64, 4) columns (96, 4) <- inp (32, 32, 4) weight (64, 32, 3) bias (64,)
+// out (32, 64, 4) columns (32, 96, 4) <- inp (32, 32, 4) weight (64, 32, 3) bias (64,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox):
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -441,7 +441,7 @@ static void layers_6_forward_2(float* out, const float* inp, int n, const ltrt::
 
 // layers.7: Conv1d(in_channels=64, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[7]
-// out (32, 64, 2) columns (192, 2) <- inp (32, 64, 2) weight (64, 64, 3) bias (64,)
+// out (32, 64, 2) columns (32, 192, 2) <- inp (32, 64, 2) weight (64, 64, 3) bias (64,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox):
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -810,7 +810,7 @@ static void layers_8_backward(float* dinp, const float* dout, const float* inp, 
 
 // layers.7 backward: Conv1d(in_channels=64, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[7]
-// dinp (32, 64, 2) dweight (64, 64, 3) dbias (64,) columns (192, 2) <- dout (32, 64, 2) inp (32, 64, 2) weight (64, 64, 3)
+// dinp (32, 64, 2) dweight (64, 64, 3) dbias (64,) columns (32, 192, 2) <- dout (32, 64, 2) inp (32, 64, 2) weight (64, 64, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -1031,7 +1031,7 @@ static void layers_5_backward(float* dinp, const float* dout, const float* inp, 
 
 // layers.4 backward: Conv1d(in_channels=32, out_channels=64, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (32, 32, 4) dweight (64, 32, 3) dbias (64,) columns (96, 4) partials (2, 64, 97) <- dout (32, 64, 4) inp (32, 32, 4) weight (64, 32, 3)
+// dinp (32, 32, 4) dweight (64, 32, 3) dbias (64,) columns (32, 96, 4) partials (2, 64, 97) <- dout (32, 64, 4) inp (32, 32, 4) weight (64, 32, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -1325,7 +1325,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv1d(in_channels=8, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (32, 8, 3) columns (24, 8) partials (4, 32, 24) <- dout (32, 32, 8) inp (32, 8, 8)
+// dweight (32, 8, 3) columns (32, 24, 8) partials (4, 32, 24) <- dout (32, 32, 8) inp (32, 8, 8)
 
 // dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
 // per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
@@ -1428,19 +1428,18 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (32, 32, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (24, 8)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (4, 32, 24)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (24, 8)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 24, 8)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 24, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 32, 8)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (32, 32, 8)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);      // (32,)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (4, 32, 24)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);      // (32,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 32, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 32, 1, 8)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (32, 64, 4)
   auto* const d_layers_3_out_3 = reinterpret_cast<float*>(arena + offset::d_layers_3_out_3);        // (32, 32, 4)
   auto* const d_layers_3_out_2 = reinterpret_cast<float*>(arena + offset::d_layers_3_out_3);        // (32, 32, 1, 4)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (96, 4)
   auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (32, 32, 1, 8)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (32, 32, 8)
   auto* const layers_3_out_2 = reinterpret_cast<float*>(arena + offset::layers_3_out_2);            // (32, 32, 1, 4)
@@ -1448,13 +1447,13 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (32, 32, 1, 4)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (32, 32, 8)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (96, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (32, 96, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (32, 64, 4)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (32, 64, 1, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (32, 64, 2)
   auto* const d_layers_6_out_3 = reinterpret_cast<float*>(arena + offset::d_layers_6_out_3);        // (32, 64, 2)
   auto* const d_layers_6_out_2 = reinterpret_cast<float*>(arena + offset::d_layers_6_out_3);        // (32, 64, 1, 2)
-  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);        // (192, 2)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (32, 96, 4)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_8_out);                // (32, 64, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_8_out);                // (32, 64, 1, 2)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);              // (32, 10)
@@ -1468,11 +1467,12 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_9_out_2 = reinterpret_cast<float*>(arena + offset::d_layers_10_out);         // (32, 64, 1, 1)
   auto* const layers_6_out_2 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);            // (32, 64, 1, 2)
   auto* const layers_6_out_3 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);            // (32, 64, 2)
+  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);        // (32, 192, 2)
   auto* const layers_9_out_2 = reinterpret_cast<float*>(arena + offset::layers_9_out_2);            // (32, 64, 1, 1)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_9_out_2);             // (32, 64)
   auto* const d_layers_9_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);            // (32, 64, 1, 2)
   auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_9_out);            // (32, 64, 2)
-  auto* const d_layers_7_columns = reinterpret_cast<float*>(arena + offset::d_layers_7_columns);    // (192, 2)
+  auto* const d_layers_7_columns = reinterpret_cast<float*>(arena + offset::d_layers_7_columns);    // (32, 192, 2)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (32, 64, 4)
   auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (2, 64, 97)
   LTRT_CUDA_CHECK(
@@ -1534,7 +1534,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);          // (32, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (32, 32, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);    // (24, 8)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);    // (32, 24, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (32, 32, 8)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (32,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (32,)
@@ -1545,17 +1545,17 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_3_out_3 = reinterpret_cast<float*>(arena + offset::layers_3_out_2);        // (32, 32, 4)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                  // (32, 32, 1, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (96, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (32, 96, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (32, 64, 4)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (32, 64, 1, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (32, 64, 2)
-  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);  // (192, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_8_out);          // (32, 64, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_8_out);          // (32, 64, 1, 2)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);        // (32, 10)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);         // ()
   auto* const layers_6_out_2 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);      // (32, 64, 1, 2)
   auto* const layers_6_out_3 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);      // (32, 64, 2)
+  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);  // (32, 192, 2)
   auto* const layers_9_out_2 = reinterpret_cast<float*>(arena + offset::layers_9_out_2);      // (32, 64, 1, 1)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_9_out_2);       // (32, 64)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n, ctx);
@@ -1592,7 +1592,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_1_num_batches_tracked);            // ()
   auto* const layers_12_out = reinterpret_cast<float*>(arena + offset::layers_12_out);          // (32, 10)
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);            // (32, 32, 8)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);    // (24, 8)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);    // (32, 24, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);            // (32, 32, 8)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);  // (32,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);  // (32,)
@@ -1603,16 +1603,16 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_3_out_3 = reinterpret_cast<float*>(arena + offset::layers_3_out_2);        // (32, 32, 4)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                  // (32, 32, 1, 4)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (96, 4)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (32, 96, 4)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (32, 64, 4)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (32, 64, 1, 4)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (32, 64, 2)
-  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);  // (192, 2)
   auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_8_out);          // (32, 64, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_8_out);          // (32, 64, 1, 2)
   auto* const layers_11_out = reinterpret_cast<float*>(arena + offset::layers_11_out);        // (32, 10)
   auto* const layers_6_out_2 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);      // (32, 64, 1, 2)
   auto* const layers_6_out_3 = reinterpret_cast<float*>(arena + offset::layers_6_out_2);      // (32, 64, 2)
+  auto* const layers_7_columns = reinterpret_cast<float*>(arena + offset::layers_7_columns);  // (32, 192, 2)
   auto* const layers_9_out_2 = reinterpret_cast<float*>(arena + offset::layers_9_out_2);      // (32, 64, 1, 1)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_9_out_2);       // (32, 64)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n, ctx);

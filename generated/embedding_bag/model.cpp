@@ -337,7 +337,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -350,7 +350,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 static void layers_4_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
     }
@@ -385,7 +385,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -401,7 +401,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
   constexpr int kDim = 8;     // elements per group: normalized_shape [8]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  ltrt::parallel_for(kDim, 171, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kDim, 171, [=](int begin, int end) {
     for (int r = 0; r < n * kGroups; ++r) {
       const float* x = inp + r * kDim;
       const float* dy = dout + r * kDim;

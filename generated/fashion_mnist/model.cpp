@@ -13,9 +13,9 @@
 //   param  layers_3_bias: f32(16,)  'layers.3.bias'
 //   param  layers_7_weight: f32(10, 400)  'layers.7.weight'
 //   param  layers_7_bias: f32(10,)  'layers.7.bias'
-//   fwd  layers_1_out: f32(64, 8, 26, 26), layers_0_columns: f32(9, 676) = conv2d+relu(x, layers_0_weight, layers_0_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   fwd  layers_1_out: f32(64, 8, 26, 26), layers_0_columns: f32(64, 9, 676) = conv2d+relu(x, layers_0_weight, layers_0_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   fwd  layers_2_out: f32(64, 8, 13, 13), layers_2_out_indices: i64(64, 8, 13, 13) = max_pool2d(layers_1_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.2  spec: model.layers[2]
-//   fwd  layers_4_out: f32(64, 16, 11, 11), layers_3_columns: f32(72, 121) = conv2d+relu(layers_2_out, layers_3_weight, layers_3_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], out_channels=16, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.3  spec: model.layers[3]
+//   fwd  layers_4_out: f32(64, 16, 11, 11), layers_3_columns: f32(64, 72, 121) = conv2d+relu(layers_2_out, layers_3_weight, layers_3_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], out_channels=16, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.3  spec: model.layers[3]
 //   fwd  layers_5_out: f32(64, 16, 5, 5), layers_5_out_indices: i64(64, 16, 5, 5) = max_pool2d(layers_4_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(64, 400) = view(layers_5_out, shape=[400])  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(64, 10) = linear(layers_6_out, layers_7_weight, layers_7_bias, bias=True, blas=True, in_features=400, out_features=10)  # layers.7  spec: model.layers[7]
@@ -25,10 +25,10 @@
 //   bwd  d_layers_5_out: f32(64, 16, 5, 5) = view(d_layers_6_out, shape=[16, 5, 5])  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(64, 16, 11, 11) = max_pool2d_backward(d_layers_5_out, layers_5_out_indices, dilation=[1, 1], input_size=[16, 11, 11], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.5  spec: model.layers[5]
 //   bwd  d_layers_3_out: f32(64, 16, 11, 11) = relu_backward(d_layers_4_out, layers_4_out)  # layers.4  spec: model.layers[4]
-//   bwd  d_layers_2_out: f32(64, 8, 13, 13), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(72, 121), d_layers_3_partials: f32(121, 16, 73) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=121, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.3  spec: model.layers[3]
+//   bwd  d_layers_2_out: f32(64, 8, 13, 13), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(64, 72, 121), d_layers_3_partials: f32(121, 16, 73) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=121, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(64, 8, 26, 26) = max_pool2d_backward(d_layers_2_out, layers_2_out_indices, dilation=[1, 1], input_size=[8, 26, 26], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(64, 8, 26, 26) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(9, 676), d_layers_0_partials: f32(264, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(64, 9, 676), d_layers_0_partials: f32(264, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -48,9 +48,9 @@
 //   layers_0_backward               6.6M      1.6M
 //   total                           70M       18.1M
 //
-// Memory plan: one arena of 4610496 bytes. Parameters, gradients and
+// Memory plan: one arena of 6840768 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 5258 floats at 0, 21056 and 42112.
-// Activations take 4322368 bytes (8205696 without reuse).
+// Activations take 6552640 bytes (15662720 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   84224     200704    x                           (64, 1, 28, 28) step          -
 //   284928    512       target                      (64,)         step          -
@@ -58,27 +58,27 @@
 //   288000    4         loss                        ()            step          -
 //   288064    4         d_loss                      ()            step          -
 //   288128    1384448   layers_1_out                (64, 8, 26, 26) 0..14         -
-//   1672576   24336     layers_0_columns            (9, 676)      0..0          -
+//   1672576   1557504   layers_0_columns            (64, 9, 676)  0..0          -
 //   1672576   346112    layers_2_out                (64, 8, 13, 13) 1..12         layers_0_columns
-//   2018688   692224    layers_2_out_indices        (64, 8, 13, 13) 1..13         -
-//   2710912   495616    layers_4_out                (64, 16, 11, 11) 2..11         -
-//   3206528   34848     layers_3_columns            (72, 121)     2..2          -
+//   2018688   692224    layers_2_out_indices        (64, 8, 13, 13) 1..13         layers_0_columns
+//   2710912   495616    layers_4_out                (64, 16, 11, 11) 2..11         layers_0_columns
+//   3206528   2230272   layers_3_columns            (64, 72, 121) 2..2          layers_0_columns
 //   3206528   102400    layers_5_out                (64, 16, 5, 5) 3..8          layers_3_columns
-//   3308928   204800    layers_5_out_indices        (64, 16, 5, 5) 3..10         -
-//   3513728   256       loss_lse                    (64,)         6..7          -
-//   3513984   256       loss_term                   (64,)         6..6          -
-//   3514240   8         loss_kept                   ()            6..7          -
-//   3514304   2560      d_layers_7_out              (64, 10)      7..8          -
-//   3516864   102400    d_layers_6_out              (64, 400)     8..10         -
-//   3619264   495616    d_layers_4_out              (64, 16, 11, 11) 10..11        -
-//   4114880   495616    d_layers_3_out              (64, 16, 11, 11) 11..12        -
+//   3308928   204800    layers_5_out_indices        (64, 16, 5, 5) 3..10         layers_3_columns
+//   3513728   256       loss_lse                    (64,)         6..7          layers_3_columns
+//   3513984   256       loss_term                   (64,)         6..6          layers_3_columns
+//   3514240   8         loss_kept                   ()            6..7          layers_3_columns
+//   3514304   2560      d_layers_7_out              (64, 10)      7..8          layers_3_columns
+//   3516864   102400    d_layers_6_out              (64, 400)     8..10         layers_3_columns
+//   3619264   495616    d_layers_4_out              (64, 16, 11, 11) 10..11        layers_3_columns
+//   4114880   495616    d_layers_3_out              (64, 16, 11, 11) 11..12        layers_3_columns
 //   2710912   346112    d_layers_2_out              (64, 8, 13, 13) 12..13        layers_4_out
-//   3057024   34848     d_layers_3_columns          (72, 121)     12..12        layers_4_out
-//   3091904   565312    d_layers_3_partials         (121, 16, 73) 12..12        layers_4_out
-//   3057024   1384448   d_layers_1_out              (64, 8, 26, 26) 13..14        d_layers_3_columns
+//   4610496   2230272   d_layers_3_columns          (64, 72, 121) 12..12        layers_3_columns
+//   3057024   565312    d_layers_3_partials         (121, 16, 73) 12..12        layers_4_out
+//   3057024   1384448   d_layers_1_out              (64, 8, 26, 26) 13..14        d_layers_3_partials
 //   1672576   1384448   d_layers_0_out              (64, 8, 26, 26) 14..15        layers_2_out
-//   288128    24336     d_layers_0_columns          (9, 676)      15..15        layers_1_out
-//   312512    84480     d_layers_0_partials         (264, 8, 10)  15..15        layers_1_out
+//   3057024   1557504   d_layers_0_columns          (64, 9, 676)  15..15        d_layers_1_out
+//   288128    84480     d_layers_0_partials         (264, 8, 10)  15..15        layers_1_out
 //
 // The spec:
 //   {
@@ -152,12 +152,12 @@ constexpr std::size_t d_layers_6_out = 3516864;
 constexpr std::size_t d_layers_4_out = 3619264;
 constexpr std::size_t d_layers_3_out = 4114880;
 constexpr std::size_t d_layers_2_out = 2710912;
-constexpr std::size_t d_layers_3_columns = 3057024;
-constexpr std::size_t d_layers_3_partials = 3091904;
+constexpr std::size_t d_layers_3_columns = 4610496;
+constexpr std::size_t d_layers_3_partials = 3057024;
 constexpr std::size_t d_layers_1_out = 3057024;
 constexpr std::size_t d_layers_0_out = 1672576;
-constexpr std::size_t d_layers_0_columns = 288128;
-constexpr std::size_t d_layers_0_partials = 312512;
+constexpr std::size_t d_layers_0_columns = 3057024;
+constexpr std::size_t d_layers_0_partials = 288128;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -174,7 +174,7 @@ constexpr std::size_t d_layers_0_bias = 21344;
 
 // layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[0], model.layers[1]
-// out (64, 8, 26, 26) columns (9, 676) <- inp (64, 1, 28, 28) weight (8, 1, 3, 3) bias (8,)
+// out (64, 8, 26, 26) columns (64, 9, 676) <- inp (64, 1, 28, 28) weight (8, 1, 3, 3) bias (8,)
 static void layers_0_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
                              int n) {
   constexpr int kIn = 1, kH = 28, kW = 28;         // input channels, height, width
@@ -188,41 +188,45 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
+        for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-      for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -262,36 +266,38 @@ static void layers_2_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 25, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.3: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[3], model.layers[4]
-// out (64, 16, 11, 11) columns (72, 121) <- inp (64, 8, 13, 13) weight (16, 8, 3, 3) bias (16,)
+// out (64, 16, 11, 11) columns (64, 72, 121) <- inp (64, 8, 13, 13) weight (16, 8, 3, 3) bias (16,)
 static void layers_3_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
                              int n) {
   constexpr int kIn = 8, kH = 13, kW = 13;          // input channels, height, width
@@ -305,41 +311,45 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
+        for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-      for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -379,31 +389,33 @@ static void layers_5_forward(float* out, std::int64_t* indices, const float* inp
   constexpr int kStrideH = 2, kStrideW = 2;
   constexpr int kPadH = 0, kPadW = 0;
   constexpr int kDilationH = 1, kDilationW = 1;
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    const float* x = inp + plane * kH * kW;
-    for (int oy = 0; oy < kOutH; ++oy) {
-      for (int ox = 0; ox < kOutW; ++ox) {
-        // torch's scan: the first maximum wins and NaN propagates
-        float best = -INFINITY;
-        int best_at = -1;
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-          if (iy < 0 || iy >= kH) continue;  // padding
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const int ix = ox * kStrideW - kPadW + kx * kDilationW;
-            if (ix < 0 || ix >= kW) continue;
-            const float v = x[iy * kW + ix];
-            if (best_at < 0 || v > best || std::isnan(v)) {
-              best = v;
-              best_at = iy * kW + ix;
+  ltrt::parallel_for(n * kChannels, 136, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      const float* x = inp + plane * kH * kW;
+      for (int oy = 0; oy < kOutH; ++oy) {
+        for (int ox = 0; ox < kOutW; ++ox) {
+          // torch's scan: the first maximum wins and NaN propagates
+          float best = -INFINITY;
+          int best_at = -1;
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+            if (iy < 0 || iy >= kH) continue;  // padding
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const int ix = ox * kStrideW - kPadW + kx * kDilationW;
+              if (ix < 0 || ix >= kW) continue;
+              const float v = x[iy * kW + ix];
+              if (best_at < 0 || v > best || std::isnan(v)) {
+                best = v;
+                best_at = iy * kW + ix;
+              }
             }
           }
+          out[(plane * kOutH + oy) * kOutW + ox] = best;
+          indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
         }
-        out[(plane * kOutH + oy) * kOutW + ox] = best;
-        indices[(plane * kOutH + oy) * kOutW + ox] = best_at;
       }
     }
-  }
+  });
 }
 
 // layers.7: Linear(in_features=400, out_features=10, bias=True)
@@ -521,7 +533,7 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 256, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 256, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -535,12 +547,15 @@ static void layers_5_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 16;        // pooled one plane at a time
   constexpr int kH = 11, kW = 11;      // input plane
   constexpr int kOutH = 5, kOutW = 5;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 136, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.4 backward: ReLU(inplace=False)
@@ -548,7 +563,7 @@ static void layers_5_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (64, 16, 11, 11) <- dout (64, 16, 11, 11) out (64, 16, 11, 11)
 static void layers_4_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 1936;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -557,7 +572,7 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[3]
-// dinp (64, 8, 13, 13) dweight (16, 8, 3, 3) dbias (16,) columns (72, 121) partials (121, 16, 73) <- dout (64, 16, 11, 11) inp (64, 8, 13, 13) weight (16, 8, 3, 3)
+// dinp (64, 8, 13, 13) dweight (16, 8, 3, 3) dbias (16,) columns (64, 72, 121) partials (121, 16, 73) <- dout (64, 16, 11, 11) inp (64, 8, 13, 13) weight (16, 8, 3, 3)
 static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials,
                               const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 8, kH = 13, kW = 13;          // input channels, height, width
@@ -605,32 +620,39 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -659,11 +681,14 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 3, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // layers.2 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
@@ -673,12 +698,15 @@ static void layers_2_backward(float* dinp, const float* dout, const std::int64_t
   constexpr int kChannels = 8;           // pooled one plane at a time
   constexpr int kH = 26, kW = 26;        // input plane
   constexpr int kOutH = 13, kOutW = 13;  // output plane
-  std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);
-  for (int plane = 0; plane < n * kChannels; ++plane) {
-    for (int o = 0; o < kOutH * kOutW; ++o) {
-      dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+  // Each plane's gradient gathers from its own outputs: the planes split among the step's threads.
+  ltrt::parallel_for(n * kChannels, 25, [=](int begin, int end) {
+    for (int plane = begin; plane < end; ++plane) {
+      std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);
+      for (int o = 0; o < kOutH * kOutW; ++o) {
+        dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];
+      }
     }
-  }
+  });
 }
 
 // layers.1 backward: ReLU(inplace=False)
@@ -686,7 +714,7 @@ static void layers_2_backward(float* dinp, const float* dout, const std::int64_t
 // dinp (64, 8, 26, 26) <- dout (64, 8, 26, 26) out (64, 8, 26, 26)
 static void layers_1_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 5408;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -695,7 +723,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
+// dweight (8, 1, 3, 3) dbias (8,) columns (64, 9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
 static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                               const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 28, kW = 28;         // input channels, height, width
@@ -770,11 +798,14 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, floa
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 1, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // One training step over the first n rows of the batch buffers: forward,
@@ -799,31 +830,31 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 8, 26, 26)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 676)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 8, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 676)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (64, 9, 676)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 8, 13, 13)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (64, 8, 26, 26)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                        // (64, 8, 13, 13)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (64, 16, 11, 11)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 8, 13, 13)
-  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);    // (72, 121)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 8, 26, 26)
   auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (121, 16, 73)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (72, 121)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 8, 26, 26)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (64, 9, 676)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (64, 72, 121)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 400)
   auto* const layers_5_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);              // (64, 16, 5, 5)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);              // (64,)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);            // (64,)
-  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);     // ()
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);  // (64, 10)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 400)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 16, 5, 5)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (64, 16, 11, 11)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (64, 16, 11, 11)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);                      // (64, 16, 5, 5)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (64,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (64,)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);             // ()
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);          // (64, 10)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (64, 400)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (64, 16, 5, 5)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (64, 16, 11, 11)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);          // (64, 16, 11, 11)
+  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);  // (64, 72, 121)
   (void)rng;  // no layer draws random numbers
   d_loss[0] = loss_scale;
 
@@ -863,12 +894,12 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (64, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 8, 26, 26)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 676)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (64, 9, 676)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 8, 13, 13)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (64, 8, 13, 13)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 16, 11, 11)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 121)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (64, 72, 121)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 400)
   auto* const layers_5_out_indices =
@@ -896,12 +927,12 @@ static void predict_step(std::byte* arena, int n) {
   auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (64, 1, 28, 28)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (64, 10)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 8, 26, 26)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 676)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (64, 9, 676)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 8, 13, 13)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (64, 8, 13, 13)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 16, 11, 11)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 121)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (64, 72, 121)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 400)
   auto* const layers_5_out_indices =
@@ -937,11 +968,11 @@ const ltrt::LayerSummary kLayers[] = {
 const ltrt::TensorRef kBuffers[] = {
     {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 84224},
     {"target", ltrt::DType::i64, 1, {64}, 284928},
-    {"layers_0_columns", ltrt::DType::f32, 2, {9, 676}, 1672576},
+    {"layers_0_columns", ltrt::DType::f32, 3, {64, 9, 676}, 1672576},
     {"layers_1_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 288128},
     {"layers_2_out", ltrt::DType::f32, 4, {64, 8, 13, 13}, 1672576},
     {"layers_2_out_indices", ltrt::DType::i64, 4, {64, 8, 13, 13}, 2018688},
-    {"layers_3_columns", ltrt::DType::f32, 2, {72, 121}, 3206528},
+    {"layers_3_columns", ltrt::DType::f32, 3, {64, 72, 121}, 3206528},
     {"layers_4_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 2710912},
     {"layers_5_out", ltrt::DType::f32, 4, {64, 16, 5, 5}, 3206528},
     {"layers_5_out_indices", ltrt::DType::i64, 4, {64, 16, 5, 5}, 3308928},
@@ -961,15 +992,15 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_3_out", ltrt::DType::f32, 4, {64, 16, 11, 11}, 4114880},
     {"d_layers_3_weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 21376},
     {"d_layers_3_bias", ltrt::DType::f32, 1, {16}, 25984},
-    {"d_layers_3_columns", ltrt::DType::f32, 2, {72, 121}, 3057024},
-    {"d_layers_3_partials", ltrt::DType::f32, 3, {121, 16, 73}, 3091904},
+    {"d_layers_3_columns", ltrt::DType::f32, 3, {64, 72, 121}, 4610496},
+    {"d_layers_3_partials", ltrt::DType::f32, 3, {121, 16, 73}, 3057024},
     {"d_layers_2_out", ltrt::DType::f32, 4, {64, 8, 13, 13}, 2710912},
     {"d_layers_1_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 3057024},
     {"d_layers_0_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 1672576},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 21056},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 21344},
-    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 676}, 288128},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 8, 10}, 312512},
+    {"d_layers_0_columns", ltrt::DType::f32, 3, {64, 9, 676}, 3057024},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 8, 10}, 288128},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1013,7 +1044,7 @@ const ltrt::ModelDef& model() {
     m.name = "fashion_mnist";
     m.spec_json = kSpecJson;
     m.spec_hash = "0b33acdf48d22af1";
-    m.arena_bytes = 4610496;
+    m.arena_bytes = 6840768;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;

@@ -57,12 +57,12 @@ constexpr std::size_t d_layers_6_out = 3516864;
 constexpr std::size_t d_layers_4_out = 3619264;
 constexpr std::size_t d_layers_3_out = 4114880;
 constexpr std::size_t d_layers_2_out = 2710912;
-constexpr std::size_t d_layers_3_columns = 3057024;
-constexpr std::size_t d_layers_3_partials = 3091904;
+constexpr std::size_t d_layers_3_columns = 4610496;
+constexpr std::size_t d_layers_3_partials = 3057024;
 constexpr std::size_t d_layers_1_out = 3057024;
 constexpr std::size_t d_layers_0_out = 1672576;
-constexpr std::size_t d_layers_0_columns = 288128;
-constexpr std::size_t d_layers_0_partials = 312512;
+constexpr std::size_t d_layers_0_columns = 3057024;
+constexpr std::size_t d_layers_0_partials = 288128;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -79,7 +79,7 @@ constexpr std::size_t d_layers_0_bias = 21344;
 
 // layers.0: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[0], model.layers[1]
-// out (64, 8, 26, 26) columns (9, 676) <- inp (64, 1, 28, 28) weight (8, 1, 3, 3) bias (8,)
+// out (64, 8, 26, 26) columns (64, 9, 676) <- inp (64, 1, 28, 28) weight (8, 1, 3, 3) bias (8,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox), then the fused activations:
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -178,7 +178,7 @@ static void layers_2_forward(float* out, std::int64_t* indices, const float* inp
 
 // layers.3: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.layers[3], model.layers[4]
-// out (64, 16, 11, 11) columns (72, 121) <- inp (64, 8, 13, 13) weight (16, 8, 3, 3) bias (16,)
+// out (64, 16, 11, 11) columns (64, 72, 121) <- inp (64, 8, 13, 13) weight (16, 8, 3, 3) bias (16,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox), then the fused activations:
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -539,7 +539,7 @@ static void layers_4_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.3 backward: Conv2d(in_channels=8, out_channels=16, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[3]
-// dinp (64, 8, 13, 13) dweight (16, 8, 3, 3) dbias (16,) columns (72, 121) partials (121, 16, 73) <- dout (64, 16, 11, 11) inp (64, 8, 13, 13) weight (16, 8, 3, 3)
+// dinp (64, 8, 13, 13) dweight (16, 8, 3, 3) dbias (16,) columns (64, 72, 121) partials (121, 16, 73) <- dout (64, 16, 11, 11) inp (64, 8, 13, 13) weight (16, 8, 3, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -764,7 +764,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
+// dweight (8, 1, 3, 3) dbias (8,) columns (64, 9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -856,31 +856,31 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 8, 26, 26)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 676)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 8, 10)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (9, 676)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (64, 9, 676)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 8, 13, 13)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (64, 8, 26, 26)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                        // (64, 8, 13, 13)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (64, 16, 11, 11)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 8, 13, 13)
-  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);    // (72, 121)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 8, 26, 26)
   auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (121, 16, 73)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (72, 121)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 8, 26, 26)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (64, 9, 676)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (64, 72, 121)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 400)
   auto* const layers_5_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);              // (64, 16, 5, 5)
-  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);              // (64,)
-  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);            // (64,)
-  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);     // ()
-  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);  // (64, 10)
-  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 400)
-  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);  // (64, 16, 5, 5)
-  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);  // (64, 16, 11, 11)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);  // (64, 16, 11, 11)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_out_indices);                      // (64, 16, 5, 5)
+  auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                      // (64,)
+  auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                    // (64,)
+  auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);             // ()
+  auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_7_out);          // (64, 10)
+  auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (64, 400)
+  auto* const d_layers_5_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);          // (64, 16, 5, 5)
+  auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);          // (64, 16, 11, 11)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);          // (64, 16, 11, 11)
+  auto* const d_layers_3_columns = reinterpret_cast<float*>(arena + offset::d_layers_3_columns);  // (64, 72, 121)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -919,12 +919,12 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (64, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                          // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 8, 26, 26)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 676)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (64, 9, 676)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 8, 13, 13)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (64, 8, 13, 13)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 16, 11, 11)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 121)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (64, 72, 121)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 400)
   auto* const layers_5_out_indices =
@@ -951,12 +951,12 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const x = reinterpret_cast<float*>(arena + offset::x);                                // (64, 1, 28, 28)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);          // (64, 10)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);          // (64, 8, 26, 26)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (9, 676)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);  // (64, 9, 676)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 8, 13, 13)
   auto* const layers_2_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_2_out_indices);                  // (64, 8, 13, 13)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 16, 11, 11)
-  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (72, 121)
+  auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);  // (64, 72, 121)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 400)
   auto* const layers_5_out_indices =

@@ -570,7 +570,7 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
 // and wpe_add_backward: the same shapes and constants, so the same code.
 static void res1_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 1536;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       out[i] = a[i] + b[i];
     }
@@ -860,7 +860,7 @@ static void lnf_backward(float* dinp, float* dweight, float* dbias, const float*
   constexpr int kDim = 48;     // elements per group: normalized_shape [48]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  ltrt::parallel_for(kDim, 16, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kDim, 16, [=](int begin, int end) {
     for (int r = 0; r < n * kGroups; ++r) {
       const float* x = inp + r * kDim;
       const float* dy = dout + r * kDim;
@@ -925,7 +925,7 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 16, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -939,7 +939,7 @@ static void proj2_backward(float* dinp, float* dweight, float* dbias, const floa
 static void gelu2_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 6144;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
     }
@@ -977,7 +977,7 @@ static void fc2_backward(float* dinp, float* dweight, float* dbias, const float*
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 16, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -1030,7 +1030,7 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 16, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -1121,7 +1121,7 @@ static void attn2_in_proj_backward(float* dinp, float* dweight, float* dbias, co
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 16, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 16, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }

@@ -855,7 +855,7 @@ static void h0_attn_out_proj_forward(float* out, const float* inp, const float* 
 // same shapes and constants, so the same code.
 static void h0_res1_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 8192;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       out[i] = a[i] + b[i];
     }
@@ -1286,7 +1286,7 @@ static void ln_f_backward(float* dinp, float* dweight, float* dbias, const float
   constexpr int kDim = 128;    // elements per group: normalized_shape [128]
   if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);
   if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);
-  ltrt::parallel_for(kDim, 8, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kDim, 8, [=](int begin, int end) {
     for (int r = 0; r < n * kGroups; ++r) {
       const float* x = inp + r * kDim;
       const float* dy = dout + r * kDim;
@@ -1352,7 +1352,7 @@ static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const fl
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 8, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -1367,7 +1367,7 @@ static void h3_proj_backward(float* dinp, float* dweight, float* dbias, const fl
 static void h3_gelu_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32768;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
     }
@@ -1405,7 +1405,7 @@ static void h3_fc_backward(float* dinp, float* dweight, float* dbias, const floa
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 8, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -1459,7 +1459,7 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 8, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -1552,7 +1552,7 @@ static void h3_attn_in_proj_backward(float* dinp, float* dweight, float* dbias, 
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 8, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }

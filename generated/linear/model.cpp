@@ -157,7 +157,7 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 512, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }

@@ -429,7 +429,7 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 8, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -513,7 +513,7 @@ static void layers_1_ih_l1_backward(float* dinp, float* dweight, float* dbias, c
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 8, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -563,7 +563,7 @@ static void layers_1_ih_l0_backward(float* dinp, float* dweight, float* dbias, c
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 8, [=](int begin, int end) {
     for (int i = 0; i < rows; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }

@@ -302,7 +302,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 128, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 128, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -315,7 +315,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, const f
 // Also called by layers_1_backward: the same shapes and constants, so the same code.
 static void layers_3_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 256;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -350,7 +350,7 @@ static void layers_2_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 128, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 128, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -385,7 +385,7 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 128, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 128, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }

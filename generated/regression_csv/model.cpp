@@ -308,7 +308,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -320,7 +320,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 // dinp (16, 32) <- dout (16, 32) inp (16, 32)
 static void layers_4_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 32;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::silu_grad(inp[i]);
     }
@@ -357,7 +357,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -383,7 +383,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* inp, 
   constexpr int kNumel = 32;  // per sample
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
   constexpr float kCubic = 0.044715f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::gelu_tanh_grad(inp[i], kSqrt2OverPi, kCubic);
     }
@@ -412,7 +412,7 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }

@@ -337,7 +337,7 @@ static void layers_6_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -351,7 +351,7 @@ static void layers_5_backward(float* dinp, const float* dout, const float* inp, 
   constexpr int kNumel = 32;  // per sample
   constexpr float kBeta = 2.0f;
   constexpr float kThreshold = 20.0f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::softplus_grad(inp[i], kBeta, kThreshold);
     }
@@ -389,7 +389,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, const f
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -404,7 +404,7 @@ static void layers_3_backward(float* dinp, const float* dout, const float* inp, 
   constexpr float kNegCoef = 0.5f;  // alpha * scale
   constexpr float kPosCoef = 1.0f;  // scale
   constexpr float kInputScale = 1.0f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::elu_grad(inp[i], kNegCoef, kPosCoef, kInputScale);
     }
@@ -428,7 +428,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* inp, 
   constexpr float kNegCoef = 1.7580993f;  // alpha * scale
   constexpr float kPosCoef = 1.050701f;   // scale
   constexpr float kInputScale = 1.0f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::elu_grad(inp[i], kNegCoef, kPosCoef, kInputScale);
     }
@@ -457,7 +457,7 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }

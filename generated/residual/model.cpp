@@ -197,7 +197,7 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
 // Also called by res1_add_backward and res1_add_backward_2: the same shapes and constants, so the same code.
 static void res1_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 8;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       out[i] = a[i] + b[i];
     }
@@ -237,7 +237,7 @@ static void gate_forward(float* out, const float* inp, const float* weight, cons
 // out (16, 8) <- a (16, 8) b (16, 8)
 static void gated_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 8;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       out[i] = a[i] * b[i];
     }
@@ -377,7 +377,7 @@ static void head_backward(float* dinp, float* dweight, float* dbias, const float
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -407,7 +407,7 @@ static void both_backward(float* d0, float* d1, const float* dout, const float* 
 // da (16, 8) db (16, 8) <- dout (16, 8) a (16, 8) b (16, 8)
 static void gated_backward(float* da, float* db, const float* dout, const float* a, const float* b, int n) {
   constexpr int kNumel = 8;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       da[i] = dout[i] * b[i];
       db[i] = dout[i] * a[i];
@@ -445,7 +445,7 @@ static void gate_backward(float* dinp, float* dweight, float* dbias, const float
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -470,7 +470,7 @@ static void res1_add_backward_2(float* out, const float* a, const float* b, int 
 static void act1_backward(float* dinp, const float* dout, const float* inp, int n) {
   constexpr int kNumel = 8;  // per sample
   constexpr float kInvSqrt2 = 0.7071067811865476f;
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = dout[i] * ltrt::gelu_erf_grad(inp[i], kInvSqrt2);
     }
@@ -498,7 +498,7 @@ static void fc1_backward(float* dweight, float* dbias, const float* dout, const 
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 1024, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 1024, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }

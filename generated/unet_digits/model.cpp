@@ -17,11 +17,11 @@
 //   param  head_bias: f32(8,)  'head.bias'
 //   param  fc_weight: f32(10, 512)  'fc.weight'
 //   param  fc_bias: f32(10,)  'fc.bias'
-//   fwd  enc_act_out: f32(32, 16, 8, 8), enc_columns: f32(9, 64) = conv2d+relu(x, enc_weight, enc_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # enc  spec: model.graph[0]
-//   fwd  down_act_out: f32(32, 32, 4, 4), down_columns: f32(144, 16) = conv2d+relu(enc_act_out, down_weight, down_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[2, 2])  # down  spec: model.graph[2]
+//   fwd  enc_act_out: f32(32, 16, 8, 8), enc_columns: f32(32, 9, 64) = conv2d+relu(x, enc_weight, enc_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # enc  spec: model.graph[0]
+//   fwd  down_act_out: f32(32, 32, 4, 4), down_columns: f32(32, 144, 16) = conv2d+relu(enc_act_out, down_weight, down_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[2, 2])  # down  spec: model.graph[2]
 //   fwd  up_out: f32(32, 16, 8, 8), up_columns: f32(64, 16) = conv_transpose2d(down_act_out, up_weight, up_bias, bias=True, dilation=[1, 1], dims=2, groups=1, in_channels=32, kernel_size=[2, 2], out_channels=16, output_padding=[0, 0], padding=[0, 0], stride=[2, 2])  # up  spec: model.graph[4]
 //   fwd  skip_act_out: f32(32, 16, 8, 8) = add+relu(up_out, enc_act_out)  # skip  spec: model.graph[5]
-//   fwd  head_act_out: f32(32, 8, 8, 8), head_columns: f32(144, 64) = conv2d+relu(skip_act_out, head_weight, head_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], out_channels=8, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # head  spec: model.graph[7]
+//   fwd  head_act_out: f32(32, 8, 8, 8), head_columns: f32(32, 144, 64) = conv2d+relu(skip_act_out, head_weight, head_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], out_channels=8, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # head  spec: model.graph[7]
 //   fwd  flat_out: f32(32, 512) = view(head_act_out, shape=[512])  # flat  spec: model.graph[9]
 //   fwd  drop_out: f32(32, 512), drop_out_mask: u8(32, 512) = dropout(flat_out, numel=512, p=0.25)  # drop  spec: model.graph[10]
 //   fwd  fc_out: f32(32, 10) = linear(drop_out, fc_weight, fc_bias, bias=True, blas=True, in_features=512, out_features=10)  # fc  spec: model.graph[11]
@@ -31,14 +31,14 @@
 //   bwd  d_flat_out: f32(32, 512) = dropout_backward(d_drop_out, drop_out_mask, numel=512, p=0.25)  # drop  spec: model.graph[10]
 //   bwd  d_head_act_out: f32(32, 8, 8, 8) = view(d_flat_out, shape=[8, 8, 8])  # flat  spec: model.graph[9]
 //   bwd  d_head_out: f32(32, 8, 8, 8) = relu_backward(d_head_act_out, head_act_out)  # head_act  spec: model.graph[8]
-//   bwd  d_skip_act_out: f32(32, 16, 8, 8), d_head_weight: f32(8, 16, 3, 3), d_head_bias: f32(8,), d_head_columns: f32(144, 64), d_head_partials: f32(32, 8, 145) = conv2d_backward(d_head_out, skip_act_out, head_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=8, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # head  spec: model.graph[7]
+//   bwd  d_skip_act_out: f32(32, 16, 8, 8), d_head_weight: f32(8, 16, 3, 3), d_head_bias: f32(8,), d_head_columns: f32(32, 144, 64), d_head_partials: f32(32, 8, 145) = conv2d_backward(d_head_out, skip_act_out, head_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=8, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # head  spec: model.graph[7]
 //   bwd  d_skip_out: f32(32, 16, 8, 8) = relu_backward(d_skip_act_out, skip_act_out)  # skip_act  spec: model.graph[6]
 //   bwd  d_down_act_out: f32(32, 32, 4, 4), d_up_weight: f32(32, 16, 2, 2), d_up_bias: f32(16,), d_up_columns: f32(64, 16), d_up_partials: f32(8, 32, 64) = conv_transpose2d_backward(d_skip_out, down_act_out, up_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=8, groups=1, in_channels=32, kernel_size=[2, 2], need_dinp=True, out_channels=16, output_padding=[0, 0], padding=[0, 0], stride=[2, 2])  # up  spec: model.graph[4]
 //   bwd  d_down_out: f32(32, 32, 4, 4) = relu_backward(d_down_act_out, down_act_out)  # down_act  spec: model.graph[3]
-//   bwd  d_enc_act_out: f32(32, 16, 8, 8), d_down_weight: f32(32, 16, 3, 3), d_down_bias: f32(32,), d_down_columns: f32(144, 16), d_down_partials: f32(8, 32, 145) = conv2d_backward(d_down_out, enc_act_out, down_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=8, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[2, 2])  # down  spec: model.graph[2]
+//   bwd  d_enc_act_out: f32(32, 16, 8, 8), d_down_weight: f32(32, 16, 3, 3), d_down_bias: f32(32,), d_down_columns: f32(32, 144, 16), d_down_partials: f32(8, 32, 145) = conv2d_backward(d_down_out, enc_act_out, down_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=8, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[2, 2])  # down  spec: model.graph[2]
 //   bwd  d_enc_act_out_sum1: f32(32, 16, 8, 8) = add(d_skip_out, d_enc_act_out)  # enc_act  spec: model.graph[1]
 //   bwd  d_enc_out: f32(32, 16, 8, 8) = relu_backward(d_enc_act_out_sum1, enc_act_out)  # enc_act  spec: model.graph[1]
-//   bwd  d_enc_weight: f32(16, 1, 3, 3), d_enc_bias: f32(16,), d_enc_columns: f32(9, 64), d_enc_partials: f32(32, 16, 10) = conv2d_backward(d_enc_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # enc  spec: model.graph[0]
+//   bwd  d_enc_weight: f32(16, 1, 3, 3), d_enc_bias: f32(16,), d_enc_columns: f32(32, 9, 64), d_enc_partials: f32(32, 16, 10) = conv2d_backward(d_enc_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # enc  spec: model.graph[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -64,9 +64,9 @@
 //   enc_backward                    623K      141K
 //   total                           37.3M     4.5M
 //
-// Memory plan: one arena of 958848 bytes. Parameters, gradients and
+// Memory plan: one arena of 2072960 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 13154 floats at 0, 52672 and 105344.
-// Activations take 738304 bytes (2078784 without reuse).
+// Activations take 1852416 bytes (5078592 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   210688    8192      x                           (32, 1, 8, 8) step          -
 //   218880    256       target                      (32,)         step          -
@@ -74,38 +74,38 @@
 //   220416    4         loss                        ()            step          -
 //   220480    4         d_loss                      ()            step          -
 //   220544    131072    enc_act_out                 (32, 16, 8, 8) 0..20         -
-//   351616    2304      enc_columns                 (9, 64)       0..0          -
+//   351616    73728     enc_columns                 (32, 9, 64)   0..0          -
 //   351616    65536     down_act_out                (32, 32, 4, 4) 1..17         enc_columns
-//   417152    9216      down_columns                (144, 16)     1..1          -
+//   417152    294912    down_columns                (32, 144, 16) 1..1          enc_columns
 //   417152    131072    up_out                      (32, 16, 8, 8) 2..3          down_columns
-//   548224    4096      up_columns                  (64, 16)      2..2          -
+//   548224    4096      up_columns                  (64, 16)      2..2          down_columns
 //   548224    131072    skip_act_out                (32, 16, 8, 8) 3..15         up_columns
 //   417152    65536     head_act_out                (32, 8, 8, 8) 4..13         up_out
-//   482688    36864     head_columns                (144, 64)     4..4          up_out
-//   482688    65536     drop_out                    (32, 512)     6..10         head_columns
-//   679296    16384     drop_out_mask               (32, 512)     6..11         -
-//   695680    128       loss_lse                    (32,)         8..9          -
-//   695808    128       loss_term                   (32,)         8..8          -
-//   695936    8         loss_kept                   ()            8..9          -
-//   696000    1280      d_fc_out                    (32, 10)      9..10         -
-//   697280    65536     d_drop_out                  (32, 512)     10..11        -
+//   679296    1179648   head_columns                (32, 144, 64) 4..4          down_columns
+//   482688    65536     drop_out                    (32, 512)     6..10         up_out
+//   679296    16384     drop_out_mask               (32, 512)     6..11         head_columns
+//   695680    128       loss_lse                    (32,)         8..9          head_columns
+//   695808    128       loss_term                   (32,)         8..8          head_columns
+//   695936    8         loss_kept                   ()            8..9          head_columns
+//   696000    1280      d_fc_out                    (32, 10)      9..10         head_columns
+//   697280    65536     d_drop_out                  (32, 512)     10..11        head_columns
 //   482688    65536     d_flat_out                  (32, 512)     11..13        drop_out
 //   679296    65536     d_head_out                  (32, 8, 8, 8) 13..14        drop_out_mask
 //   417152    131072    d_skip_act_out              (32, 16, 8, 8) 14..15        head_act_out
-//   744832    36864     d_head_columns              (144, 64)     14..14        d_drop_out
-//   781696    148480    d_head_partials             (32, 8, 145)  14..14        -
+//   744832    1179648   d_head_columns              (32, 144, 64) 14..14        d_drop_out
+//   1924480   148480    d_head_partials             (32, 8, 145)  14..14        -
 //   679296    131072    d_skip_out                  (32, 16, 8, 8) 15..19        d_head_out
 //   417152    65536     d_down_act_out              (32, 32, 4, 4) 16..17        d_skip_act_out
 //   482688    4096      d_up_columns                (64, 16)      16..16        d_skip_act_out
 //   486784    65536     d_up_partials               (8, 32, 64)   16..16        d_skip_act_out
 //   482688    65536     d_down_out                  (32, 32, 4, 4) 17..18        d_up_columns
 //   351616    131072    d_enc_act_out               (32, 16, 8, 8) 18..19        down_act_out
-//   548224    9216      d_down_columns              (144, 16)     18..18        d_up_partials
-//   810368    148480    d_down_partials             (8, 32, 145)  18..18        d_head_partials
+//   810368    294912    d_down_columns              (32, 144, 16) 18..18        d_head_columns
+//   1105280   148480    d_down_partials             (8, 32, 145)  18..18        d_head_columns
 //   482688    131072    d_enc_act_out_sum1          (32, 16, 8, 8) 19..20        d_down_out
 //   351616    131072    d_enc_out                   (32, 16, 8, 8) 20..21        d_enc_act_out
-//   220544    2304      d_enc_columns               (9, 64)       21..21        enc_act_out
-//   222848    20480     d_enc_partials              (32, 16, 10)  21..21        enc_act_out
+//   220544    73728     d_enc_columns               (32, 9, 64)   21..21        enc_act_out
+//   294272    20480     d_enc_partials              (32, 16, 10)  21..21        enc_act_out
 //
 // The spec:
 //   {
@@ -178,7 +178,7 @@ constexpr std::size_t up_out = 417152;
 constexpr std::size_t up_columns = 548224;
 constexpr std::size_t skip_act_out = 548224;
 constexpr std::size_t head_act_out = 417152;
-constexpr std::size_t head_columns = 482688;
+constexpr std::size_t head_columns = 679296;
 constexpr std::size_t drop_out = 482688;
 constexpr std::size_t drop_out_mask = 679296;
 constexpr std::size_t loss_lse = 695680;
@@ -190,19 +190,19 @@ constexpr std::size_t d_flat_out = 482688;
 constexpr std::size_t d_head_out = 679296;
 constexpr std::size_t d_skip_act_out = 417152;
 constexpr std::size_t d_head_columns = 744832;
-constexpr std::size_t d_head_partials = 781696;
+constexpr std::size_t d_head_partials = 1924480;
 constexpr std::size_t d_skip_out = 679296;
 constexpr std::size_t d_down_act_out = 417152;
 constexpr std::size_t d_up_columns = 482688;
 constexpr std::size_t d_up_partials = 486784;
 constexpr std::size_t d_down_out = 482688;
 constexpr std::size_t d_enc_act_out = 351616;
-constexpr std::size_t d_down_columns = 548224;
-constexpr std::size_t d_down_partials = 810368;
+constexpr std::size_t d_down_columns = 810368;
+constexpr std::size_t d_down_partials = 1105280;
 constexpr std::size_t d_enc_act_out_sum1 = 482688;
 constexpr std::size_t d_enc_out = 351616;
 constexpr std::size_t d_enc_columns = 220544;
-constexpr std::size_t d_enc_partials = 222848;
+constexpr std::size_t d_enc_partials = 294272;
 constexpr std::size_t enc_weight = 0;
 constexpr std::size_t enc_bias = 576;
 constexpr std::size_t down_weight = 640;
@@ -227,7 +227,7 @@ constexpr std::size_t d_enc_bias = 53248;
 
 // enc: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.graph[0], model.graph[1]
-// out (32, 16, 8, 8) columns (9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3) bias (16,)
+// out (32, 16, 8, 8) columns (32, 9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3) bias (16,)
 static void enc_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
   constexpr int kOut = 16, kOutH = 8, kOutW = 8;  // output channels, height, width
@@ -240,41 +240,45 @@ static void enc_forward(float* out, float* columns, const float* inp, const floa
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 2, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
+        for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-      for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -305,7 +309,7 @@ static void enc_forward(float* out, float* columns, const float* inp, const floa
 
 // down: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=2, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.graph[2], model.graph[3]
-// out (32, 32, 4, 4) columns (144, 16) <- inp (32, 16, 8, 8) weight (32, 16, 3, 3) bias (32,)
+// out (32, 32, 4, 4) columns (32, 144, 16) <- inp (32, 16, 8, 8) weight (32, 16, 3, 3) bias (32,)
 static void down_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 16, kH = 8, kW = 8;         // input channels, height, width
   constexpr int kOut = 32, kOutH = 4, kOutW = 4;  // output channels, height, width
@@ -318,41 +322,45 @@ static void down_forward(float* out, float* columns, const float* inp, const flo
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
+        for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-      for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -430,7 +438,7 @@ static void up_forward(float* out, float* columns, const float* inp, const float
 // out (32, 16, 8, 8) <- a (32, 16, 8, 8) b (32, 16, 8, 8)
 static void skip_forward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 1024;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       out[i] = (a[i] + b[i] > 0.0f ? a[i] + b[i] : 0.0f);
     }
@@ -439,7 +447,7 @@ static void skip_forward(float* out, const float* a, const float* b, int n) {
 
 // head: Conv2d(in_channels=16, out_channels=8, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.graph[7], model.graph[8]
-// out (32, 8, 8, 8) columns (144, 64) <- inp (32, 16, 8, 8) weight (8, 16, 3, 3) bias (8,)
+// out (32, 8, 8, 8) columns (32, 144, 64) <- inp (32, 16, 8, 8) weight (8, 16, 3, 3) bias (8,)
 static void head_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias, int n) {
   constexpr int kIn = 16, kH = 8, kW = 8;        // input channels, height, width
   constexpr int kOut = 8, kOutH = 8, kOutW = 8;  // output channels, height, width
@@ -452,41 +460,45 @@ static void head_forward(float* out, float* columns, const float* inp, const flo
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
+        for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-      for (int p = 0; p < kOut * kPixels; ++p) y[p] = (y[p] > 0.0f ? y[p] : 0.0f);
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -648,7 +660,7 @@ static void fc_backward(float* dinp, float* dweight, float* dbias, const float* 
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
   // Each part sums its own columns over the rows, in order.
-  ltrt::parallel_for(kOut, 512, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(kOut, 512, [=](int begin, int end) {
     for (int i = 0; i < n; ++i) {
       for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];
     }
@@ -673,7 +685,7 @@ static void drop_backward(float* dinp, const float* dout, const std::uint8_t* ma
 // Also called by down_act_backward: the same shapes and constants, so the same code.
 static void head_act_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 512;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -682,7 +694,7 @@ static void head_act_backward(float* dinp, const float* dout, const float* out, 
 
 // head backward: Conv2d(in_channels=16, out_channels=8, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.graph[7]
-// dinp (32, 16, 8, 8) dweight (8, 16, 3, 3) dbias (8,) columns (144, 64) partials (32, 8, 145) <- dout (32, 8, 8, 8) inp (32, 16, 8, 8) weight (8, 16, 3, 3)
+// dinp (32, 16, 8, 8) dweight (8, 16, 3, 3) dbias (8,) columns (32, 144, 64) partials (32, 8, 145) <- dout (32, 8, 8, 8) inp (32, 16, 8, 8) weight (8, 16, 3, 3)
 static void head_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                           const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 16, kH = 8, kW = 8;        // input channels, height, width
@@ -730,32 +742,39 @@ static void head_backward(float* dinp, float* dweight, float* dbias, float* colu
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -784,11 +803,14 @@ static void head_backward(float* dinp, float* dweight, float* dbias, float* colu
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // skip_act backward: ReLU(inplace=False)
@@ -797,7 +819,7 @@ static void head_backward(float* dinp, float* dweight, float* dbias, float* colu
 // Also called by enc_act_backward: the same shapes and constants, so the same code.
 static void skip_act_backward(float* dinp, const float* dout, const float* out, int n) {
   constexpr int kNumel = 1024;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     }
@@ -876,7 +898,7 @@ static void down_act_backward(float* dinp, const float* dout, const float* out, 
 
 // down backward: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=2, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.graph[2]
-// dinp (32, 16, 8, 8) dweight (32, 16, 3, 3) dbias (32,) columns (144, 16) partials (8, 32, 145) <- dout (32, 32, 4, 4) inp (32, 16, 8, 8) weight (32, 16, 3, 3)
+// dinp (32, 16, 8, 8) dweight (32, 16, 3, 3) dbias (32,) columns (32, 144, 16) partials (8, 32, 145) <- dout (32, 32, 4, 4) inp (32, 16, 8, 8) weight (32, 16, 3, 3)
 static void down_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                           const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 16, kH = 8, kW = 8;         // input channels, height, width
@@ -924,32 +946,39 @@ static void down_backward(float* dinp, float* dweight, float* dbias, float* colu
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
+              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -978,11 +1007,14 @@ static void down_backward(float* dinp, float* dweight, float* dbias, float* colu
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 32, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // enc_act backward: ReLU(inplace=False)
@@ -990,7 +1022,7 @@ static void down_backward(float* dinp, float* dweight, float* dbias, float* colu
 // out (32, 16, 8, 8) <- a (32, 16, 8, 8) b (32, 16, 8, 8)
 static void enc_act_add_backward(float* out, const float* a, const float* b, int n) {
   constexpr int kNumel = 1024;  // per sample
-  ltrt::parallel_for(n * kNumel, 16384, [=](int begin, int end) {
+  ltrt::parallel_for_aligned(n * kNumel, 16384, [=](int begin, int end) {
     for (int i = begin; i < end; ++i) {
       out[i] = a[i] + b[i];
     }
@@ -1007,7 +1039,7 @@ static void enc_act_backward(float* dinp, const float* dout, const float* out, i
 
 // enc backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.graph[0]
-// dweight (16, 1, 3, 3) dbias (16,) columns (9, 64) partials (32, 16, 10) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) dbias (16,) columns (32, 9, 64) partials (32, 16, 10) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 static void enc_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                          const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
@@ -1082,11 +1114,14 @@ static void enc_backward(float* dweight, float* dbias, float* columns, float* pa
     }
   }
   if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int o = 0; o < kOut; ++o) {
-      for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+  // Each part sums its own channels over the samples and pixels, in order.
+  ltrt::parallel_for(kOut, 8, [=](int begin, int end) {
+    for (int i = 0; i < n; ++i) {
+      for (int o = begin; o < end; ++o) {
+        for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];
+      }
     }
-  }
+  });
 }
 
 // One training step over the first n rows of the batch buffers: forward,
@@ -1119,19 +1154,18 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
   auto* const enc_act_out = reinterpret_cast<float*>(arena + offset::enc_act_out);                // (32, 16, 8, 8)
-  auto* const d_enc_columns = reinterpret_cast<float*>(arena + offset::d_enc_columns);            // (9, 64)
+  auto* const d_enc_columns = reinterpret_cast<float*>(arena + offset::d_enc_columns);            // (32, 9, 64)
   auto* const d_enc_partials = reinterpret_cast<float*>(arena + offset::d_enc_partials);          // (32, 16, 10)
-  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);                // (9, 64)
+  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);                // (32, 9, 64)
   auto* const down_act_out = reinterpret_cast<float*>(arena + offset::down_act_out);              // (32, 32, 4, 4)
   auto* const d_enc_act_out = reinterpret_cast<float*>(arena + offset::d_enc_act_out);            // (32, 16, 8, 8)
   auto* const d_enc_out = reinterpret_cast<float*>(arena + offset::d_enc_out);                    // (32, 16, 8, 8)
-  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);              // (144, 16)
+  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);              // (32, 144, 16)
   auto* const up_out = reinterpret_cast<float*>(arena + offset::up_out);                          // (32, 16, 8, 8)
   auto* const head_act_out = reinterpret_cast<float*>(arena + offset::head_act_out);              // (32, 8, 8, 8)
   auto* const flat_out = reinterpret_cast<float*>(arena + offset::head_act_out);                  // (32, 512)
   auto* const d_skip_act_out = reinterpret_cast<float*>(arena + offset::d_skip_act_out);          // (32, 16, 8, 8)
   auto* const d_down_act_out = reinterpret_cast<float*>(arena + offset::d_down_act_out);          // (32, 32, 4, 4)
-  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);              // (144, 64)
   auto* const drop_out = reinterpret_cast<float*>(arena + offset::drop_out);                      // (32, 512)
   auto* const d_flat_out = reinterpret_cast<float*>(arena + offset::d_flat_out);                  // (32, 512)
   auto* const d_head_act_out = reinterpret_cast<float*>(arena + offset::d_flat_out);              // (32, 8, 8, 8)
@@ -1141,7 +1175,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_up_partials = reinterpret_cast<float*>(arena + offset::d_up_partials);            // (8, 32, 64)
   auto* const up_columns = reinterpret_cast<float*>(arena + offset::up_columns);                  // (64, 16)
   auto* const skip_act_out = reinterpret_cast<float*>(arena + offset::skip_act_out);              // (32, 16, 8, 8)
-  auto* const d_down_columns = reinterpret_cast<float*>(arena + offset::d_down_columns);          // (144, 16)
+  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);              // (32, 144, 64)
   auto* const drop_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::drop_out_mask);     // (32, 512)
   auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);                  // (32, 8, 8, 8)
   auto* const d_skip_out = reinterpret_cast<float*>(arena + offset::d_skip_out);                  // (32, 16, 8, 8)
@@ -1150,9 +1184,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);             // ()
   auto* const d_fc_out = reinterpret_cast<float*>(arena + offset::d_fc_out);                      // (32, 10)
   auto* const d_drop_out = reinterpret_cast<float*>(arena + offset::d_drop_out);                  // (32, 512)
-  auto* const d_head_columns = reinterpret_cast<float*>(arena + offset::d_head_columns);          // (144, 64)
-  auto* const d_head_partials = reinterpret_cast<float*>(arena + offset::d_head_partials);        // (32, 8, 145)
+  auto* const d_head_columns = reinterpret_cast<float*>(arena + offset::d_head_columns);          // (32, 144, 64)
+  auto* const d_down_columns = reinterpret_cast<float*>(arena + offset::d_down_columns);          // (32, 144, 16)
   auto* const d_down_partials = reinterpret_cast<float*>(arena + offset::d_down_partials);        // (8, 32, 145)
+  auto* const d_head_partials = reinterpret_cast<float*>(arena + offset::d_head_partials);        // (32, 8, 145)
   d_loss[0] = loss_scale;
 
   // forward
@@ -1201,16 +1236,16 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const fc_out = reinterpret_cast<float*>(arena + offset::fc_out);                       // (32, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                           // ()
   auto* const enc_act_out = reinterpret_cast<float*>(arena + offset::enc_act_out);             // (32, 16, 8, 8)
-  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);             // (9, 64)
+  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);             // (32, 9, 64)
   auto* const down_act_out = reinterpret_cast<float*>(arena + offset::down_act_out);           // (32, 32, 4, 4)
-  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);           // (144, 16)
+  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);           // (32, 144, 16)
   auto* const up_out = reinterpret_cast<float*>(arena + offset::up_out);                       // (32, 16, 8, 8)
   auto* const head_act_out = reinterpret_cast<float*>(arena + offset::head_act_out);           // (32, 8, 8, 8)
   auto* const flat_out = reinterpret_cast<float*>(arena + offset::head_act_out);               // (32, 512)
-  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);           // (144, 64)
   auto* const drop_out = reinterpret_cast<float*>(arena + offset::drop_out);                   // (32, 512)
   auto* const up_columns = reinterpret_cast<float*>(arena + offset::up_columns);               // (64, 16)
   auto* const skip_act_out = reinterpret_cast<float*>(arena + offset::skip_act_out);           // (32, 16, 8, 8)
+  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);           // (32, 144, 64)
   auto* const drop_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::drop_out_mask);  // (32, 512)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                   // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                 // (32,)
@@ -1242,16 +1277,16 @@ static void predict_step(std::byte* arena, int n) {
   auto* const x = reinterpret_cast<float*>(arena + offset::x);                                 // (32, 1, 8, 8)
   auto* const fc_out = reinterpret_cast<float*>(arena + offset::fc_out);                       // (32, 10)
   auto* const enc_act_out = reinterpret_cast<float*>(arena + offset::enc_act_out);             // (32, 16, 8, 8)
-  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);             // (9, 64)
+  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);             // (32, 9, 64)
   auto* const down_act_out = reinterpret_cast<float*>(arena + offset::down_act_out);           // (32, 32, 4, 4)
-  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);           // (144, 16)
+  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);           // (32, 144, 16)
   auto* const up_out = reinterpret_cast<float*>(arena + offset::up_out);                       // (32, 16, 8, 8)
   auto* const head_act_out = reinterpret_cast<float*>(arena + offset::head_act_out);           // (32, 8, 8, 8)
   auto* const flat_out = reinterpret_cast<float*>(arena + offset::head_act_out);               // (32, 512)
-  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);           // (144, 64)
   auto* const drop_out = reinterpret_cast<float*>(arena + offset::drop_out);                   // (32, 512)
   auto* const up_columns = reinterpret_cast<float*>(arena + offset::up_columns);               // (64, 16)
   auto* const skip_act_out = reinterpret_cast<float*>(arena + offset::skip_act_out);           // (32, 16, 8, 8)
+  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);           // (32, 144, 64)
   auto* const drop_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::drop_out_mask);  // (32, 512)
   ltrt::Generator unused_rng(0);  // eval mode draws nothing
   enc_forward(enc_act_out, enc_columns, x, enc_weight, enc_bias, n);
@@ -1299,14 +1334,14 @@ const ltrt::LayerSummary kLayers[] = {
 const ltrt::TensorRef kBuffers[] = {
     {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 210688},
     {"target", ltrt::DType::i64, 1, {32}, 218880},
-    {"enc_columns", ltrt::DType::f32, 2, {9, 64}, 351616},
+    {"enc_columns", ltrt::DType::f32, 3, {32, 9, 64}, 351616},
     {"enc_act_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 220544},
-    {"down_columns", ltrt::DType::f32, 2, {144, 16}, 417152},
+    {"down_columns", ltrt::DType::f32, 3, {32, 144, 16}, 417152},
     {"down_act_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 351616},
     {"up_columns", ltrt::DType::f32, 2, {64, 16}, 548224},
     {"up_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 417152},
     {"skip_act_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 548224},
-    {"head_columns", ltrt::DType::f32, 2, {144, 64}, 482688},
+    {"head_columns", ltrt::DType::f32, 3, {32, 144, 64}, 679296},
     {"head_act_out", ltrt::DType::f32, 4, {32, 8, 8, 8}, 417152},
     {"flat_out", ltrt::DType::f32, 2, {32, 512}, 417152},
     {"drop_out", ltrt::DType::f32, 2, {32, 512}, 482688},
@@ -1326,8 +1361,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_head_out", ltrt::DType::f32, 4, {32, 8, 8, 8}, 679296},
     {"d_head_weight", ltrt::DType::f32, 4, {8, 16, 3, 3}, 80128},
     {"d_head_bias", ltrt::DType::f32, 1, {8}, 84736},
-    {"d_head_columns", ltrt::DType::f32, 2, {144, 64}, 744832},
-    {"d_head_partials", ltrt::DType::f32, 3, {32, 8, 145}, 781696},
+    {"d_head_columns", ltrt::DType::f32, 3, {32, 144, 64}, 744832},
+    {"d_head_partials", ltrt::DType::f32, 3, {32, 8, 145}, 1924480},
     {"d_skip_act_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 417152},
     {"d_skip_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 679296},
     {"d_up_weight", ltrt::DType::f32, 4, {32, 16, 2, 2}, 71872},
@@ -1338,15 +1373,15 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_down_out", ltrt::DType::f32, 4, {32, 32, 4, 4}, 482688},
     {"d_down_weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 53312},
     {"d_down_bias", ltrt::DType::f32, 1, {32}, 71744},
-    {"d_down_columns", ltrt::DType::f32, 2, {144, 16}, 548224},
-    {"d_down_partials", ltrt::DType::f32, 3, {8, 32, 145}, 810368},
+    {"d_down_columns", ltrt::DType::f32, 3, {32, 144, 16}, 810368},
+    {"d_down_partials", ltrt::DType::f32, 3, {8, 32, 145}, 1105280},
     {"d_enc_act_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 351616},
     {"d_enc_act_out_sum1", ltrt::DType::f32, 4, {32, 16, 8, 8}, 482688},
     {"d_enc_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 351616},
     {"d_enc_weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 52672},
     {"d_enc_bias", ltrt::DType::f32, 1, {16}, 53248},
-    {"d_enc_columns", ltrt::DType::f32, 2, {9, 64}, 220544},
-    {"d_enc_partials", ltrt::DType::f32, 3, {32, 16, 10}, 222848},
+    {"d_enc_columns", ltrt::DType::f32, 3, {32, 9, 64}, 220544},
+    {"d_enc_partials", ltrt::DType::f32, 3, {32, 16, 10}, 294272},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1400,7 +1435,7 @@ const ltrt::ModelDef& model() {
     m.name = "unet_digits";
     m.spec_json = kSpecJson;
     m.spec_hash = "7598989aa6433528";
-    m.arena_bytes = 958848;
+    m.arena_bytes = 2072960;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 10;

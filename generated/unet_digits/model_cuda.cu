@@ -49,7 +49,7 @@ constexpr std::size_t up_out = 417152;
 constexpr std::size_t up_columns = 548224;
 constexpr std::size_t skip_act_out = 548224;
 constexpr std::size_t head_act_out = 417152;
-constexpr std::size_t head_columns = 482688;
+constexpr std::size_t head_columns = 679296;
 constexpr std::size_t drop_out = 482688;
 constexpr std::size_t drop_out_mask = 679296;
 constexpr std::size_t loss_lse = 695680;
@@ -61,19 +61,19 @@ constexpr std::size_t d_flat_out = 482688;
 constexpr std::size_t d_head_out = 679296;
 constexpr std::size_t d_skip_act_out = 417152;
 constexpr std::size_t d_head_columns = 744832;
-constexpr std::size_t d_head_partials = 781696;
+constexpr std::size_t d_head_partials = 1924480;
 constexpr std::size_t d_skip_out = 679296;
 constexpr std::size_t d_down_act_out = 417152;
 constexpr std::size_t d_up_columns = 482688;
 constexpr std::size_t d_up_partials = 486784;
 constexpr std::size_t d_down_out = 482688;
 constexpr std::size_t d_enc_act_out = 351616;
-constexpr std::size_t d_down_columns = 548224;
-constexpr std::size_t d_down_partials = 810368;
+constexpr std::size_t d_down_columns = 810368;
+constexpr std::size_t d_down_partials = 1105280;
 constexpr std::size_t d_enc_act_out_sum1 = 482688;
 constexpr std::size_t d_enc_out = 351616;
 constexpr std::size_t d_enc_columns = 220544;
-constexpr std::size_t d_enc_partials = 222848;
+constexpr std::size_t d_enc_partials = 294272;
 constexpr std::size_t enc_weight = 0;
 constexpr std::size_t enc_bias = 576;
 constexpr std::size_t down_weight = 640;
@@ -98,7 +98,7 @@ constexpr std::size_t d_enc_bias = 53248;
 
 // enc: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.graph[0], model.graph[1]
-// out (32, 16, 8, 8) columns (9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3) bias (16,)
+// out (32, 16, 8, 8) columns (32, 9, 64) <- inp (32, 1, 8, 8) weight (16, 1, 3, 3) bias (16,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox), then the fused activations:
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -151,7 +151,7 @@ static void enc_forward(float* out, float* columns, const float* inp, const floa
 
 // down: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=2, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.graph[2], model.graph[3]
-// out (32, 32, 4, 4) columns (144, 16) <- inp (32, 16, 8, 8) weight (32, 16, 3, 3) bias (32,)
+// out (32, 32, 4, 4) columns (32, 144, 16) <- inp (32, 16, 8, 8) weight (32, 16, 3, 3) bias (32,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox), then the fused activations:
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -332,7 +332,7 @@ static void skip_forward(float* out, const float* a, const float* b, int n, cons
 
 // head: Conv2d(in_channels=16, out_channels=8, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros') + ReLU(inplace=False) (fused)
 // spec: model.graph[7], model.graph[8]
-// out (32, 8, 8, 8) columns (144, 64) <- inp (32, 16, 8, 8) weight (8, 16, 3, 3) bias (8,)
+// out (32, 8, 8, 8) columns (32, 144, 64) <- inp (32, 16, 8, 8) weight (8, 16, 3, 3) bias (8,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox), then the fused activations:
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -657,7 +657,7 @@ static void head_act_backward(float* dinp, const float* dout, const float* out, 
 
 // head backward: Conv2d(in_channels=16, out_channels=8, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.graph[7]
-// dinp (32, 16, 8, 8) dweight (8, 16, 3, 3) dbias (8,) columns (144, 64) partials (32, 8, 145) <- dout (32, 8, 8, 8) inp (32, 16, 8, 8) weight (8, 16, 3, 3)
+// dinp (32, 16, 8, 8) dweight (8, 16, 3, 3) dbias (8,) columns (32, 144, 64) partials (32, 8, 145) <- dout (32, 8, 8, 8) inp (32, 16, 8, 8) weight (8, 16, 3, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -982,7 +982,7 @@ static void down_act_backward(float* dinp, const float* dout, const float* out, 
 
 // down backward: Conv2d(in_channels=16, out_channels=32, kernel_size=3, stride=2, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.graph[2]
-// dinp (32, 16, 8, 8) dweight (32, 16, 3, 3) dbias (32,) columns (144, 16) partials (8, 32, 145) <- dout (32, 32, 4, 4) inp (32, 16, 8, 8) weight (32, 16, 3, 3)
+// dinp (32, 16, 8, 8) dweight (32, 16, 3, 3) dbias (32,) columns (32, 144, 16) partials (8, 32, 145) <- dout (32, 32, 4, 4) inp (32, 16, 8, 8) weight (32, 16, 3, 3)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -1178,7 +1178,7 @@ static void enc_act_backward(float* dinp, const float* dout, const float* out, i
 
 // enc backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.graph[0]
-// dweight (16, 1, 3, 3) dbias (16,) columns (9, 64) partials (32, 16, 10) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) dbias (16,) columns (32, 9, 64) partials (32, 16, 10) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -1278,19 +1278,18 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
   auto* const enc_act_out = reinterpret_cast<float*>(arena + offset::enc_act_out);                // (32, 16, 8, 8)
-  auto* const d_enc_columns = reinterpret_cast<float*>(arena + offset::d_enc_columns);            // (9, 64)
+  auto* const d_enc_columns = reinterpret_cast<float*>(arena + offset::d_enc_columns);            // (32, 9, 64)
   auto* const d_enc_partials = reinterpret_cast<float*>(arena + offset::d_enc_partials);          // (32, 16, 10)
-  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);                // (9, 64)
+  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);                // (32, 9, 64)
   auto* const down_act_out = reinterpret_cast<float*>(arena + offset::down_act_out);              // (32, 32, 4, 4)
   auto* const d_enc_act_out = reinterpret_cast<float*>(arena + offset::d_enc_act_out);            // (32, 16, 8, 8)
   auto* const d_enc_out = reinterpret_cast<float*>(arena + offset::d_enc_out);                    // (32, 16, 8, 8)
-  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);              // (144, 16)
+  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);              // (32, 144, 16)
   auto* const up_out = reinterpret_cast<float*>(arena + offset::up_out);                          // (32, 16, 8, 8)
   auto* const head_act_out = reinterpret_cast<float*>(arena + offset::head_act_out);              // (32, 8, 8, 8)
   auto* const flat_out = reinterpret_cast<float*>(arena + offset::head_act_out);                  // (32, 512)
   auto* const d_skip_act_out = reinterpret_cast<float*>(arena + offset::d_skip_act_out);          // (32, 16, 8, 8)
   auto* const d_down_act_out = reinterpret_cast<float*>(arena + offset::d_down_act_out);          // (32, 32, 4, 4)
-  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);              // (144, 64)
   auto* const drop_out = reinterpret_cast<float*>(arena + offset::drop_out);                      // (32, 512)
   auto* const d_flat_out = reinterpret_cast<float*>(arena + offset::d_flat_out);                  // (32, 512)
   auto* const d_head_act_out = reinterpret_cast<float*>(arena + offset::d_flat_out);              // (32, 8, 8, 8)
@@ -1300,7 +1299,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_up_partials = reinterpret_cast<float*>(arena + offset::d_up_partials);            // (8, 32, 64)
   auto* const up_columns = reinterpret_cast<float*>(arena + offset::up_columns);                  // (64, 16)
   auto* const skip_act_out = reinterpret_cast<float*>(arena + offset::skip_act_out);              // (32, 16, 8, 8)
-  auto* const d_down_columns = reinterpret_cast<float*>(arena + offset::d_down_columns);          // (144, 16)
+  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);              // (32, 144, 64)
   auto* const drop_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::drop_out_mask);     // (32, 512)
   auto* const d_head_out = reinterpret_cast<float*>(arena + offset::d_head_out);                  // (32, 8, 8, 8)
   auto* const d_skip_out = reinterpret_cast<float*>(arena + offset::d_skip_out);                  // (32, 16, 8, 8)
@@ -1309,9 +1308,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);             // ()
   auto* const d_fc_out = reinterpret_cast<float*>(arena + offset::d_fc_out);                      // (32, 10)
   auto* const d_drop_out = reinterpret_cast<float*>(arena + offset::d_drop_out);                  // (32, 512)
-  auto* const d_head_columns = reinterpret_cast<float*>(arena + offset::d_head_columns);          // (144, 64)
-  auto* const d_head_partials = reinterpret_cast<float*>(arena + offset::d_head_partials);        // (32, 8, 145)
+  auto* const d_head_columns = reinterpret_cast<float*>(arena + offset::d_head_columns);          // (32, 144, 64)
+  auto* const d_down_columns = reinterpret_cast<float*>(arena + offset::d_down_columns);          // (32, 144, 16)
   auto* const d_down_partials = reinterpret_cast<float*>(arena + offset::d_down_partials);        // (8, 32, 145)
+  auto* const d_head_partials = reinterpret_cast<float*>(arena + offset::d_head_partials);        // (32, 8, 145)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
 
@@ -1360,16 +1360,16 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const fc_out = reinterpret_cast<float*>(arena + offset::fc_out);                       // (32, 10)
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                           // ()
   auto* const enc_act_out = reinterpret_cast<float*>(arena + offset::enc_act_out);             // (32, 16, 8, 8)
-  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);             // (9, 64)
+  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);             // (32, 9, 64)
   auto* const down_act_out = reinterpret_cast<float*>(arena + offset::down_act_out);           // (32, 32, 4, 4)
-  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);           // (144, 16)
+  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);           // (32, 144, 16)
   auto* const up_out = reinterpret_cast<float*>(arena + offset::up_out);                       // (32, 16, 8, 8)
   auto* const head_act_out = reinterpret_cast<float*>(arena + offset::head_act_out);           // (32, 8, 8, 8)
   auto* const flat_out = reinterpret_cast<float*>(arena + offset::head_act_out);               // (32, 512)
-  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);           // (144, 64)
   auto* const drop_out = reinterpret_cast<float*>(arena + offset::drop_out);                   // (32, 512)
   auto* const up_columns = reinterpret_cast<float*>(arena + offset::up_columns);               // (64, 16)
   auto* const skip_act_out = reinterpret_cast<float*>(arena + offset::skip_act_out);           // (32, 16, 8, 8)
+  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);           // (32, 144, 64)
   auto* const drop_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::drop_out_mask);  // (32, 512)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                   // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                 // (32,)
@@ -1399,16 +1399,16 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const x = reinterpret_cast<float*>(arena + offset::x);                                 // (32, 1, 8, 8)
   auto* const fc_out = reinterpret_cast<float*>(arena + offset::fc_out);                       // (32, 10)
   auto* const enc_act_out = reinterpret_cast<float*>(arena + offset::enc_act_out);             // (32, 16, 8, 8)
-  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);             // (9, 64)
+  auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);             // (32, 9, 64)
   auto* const down_act_out = reinterpret_cast<float*>(arena + offset::down_act_out);           // (32, 32, 4, 4)
-  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);           // (144, 16)
+  auto* const down_columns = reinterpret_cast<float*>(arena + offset::down_columns);           // (32, 144, 16)
   auto* const up_out = reinterpret_cast<float*>(arena + offset::up_out);                       // (32, 16, 8, 8)
   auto* const head_act_out = reinterpret_cast<float*>(arena + offset::head_act_out);           // (32, 8, 8, 8)
   auto* const flat_out = reinterpret_cast<float*>(arena + offset::head_act_out);               // (32, 512)
-  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);           // (144, 64)
   auto* const drop_out = reinterpret_cast<float*>(arena + offset::drop_out);                   // (32, 512)
   auto* const up_columns = reinterpret_cast<float*>(arena + offset::up_columns);               // (64, 16)
   auto* const skip_act_out = reinterpret_cast<float*>(arena + offset::skip_act_out);           // (32, 16, 8, 8)
+  auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);           // (32, 144, 64)
   auto* const drop_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::drop_out_mask);  // (32, 512)
   enc_forward(enc_act_out, enc_columns, x, enc_weight, enc_bias, n, ctx);
   down_forward(down_act_out, down_columns, enc_act_out, down_weight, down_bias, n, ctx);

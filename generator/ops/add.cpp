@@ -29,7 +29,7 @@ void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     const Value& x = g.value(n.inputs[0]);
     w.line(numel_constant(x));
     epilogue_constants(w, n);
-    open_split_loop(w, "i", element_count(x), 1);
+    open_split_loop(w, "i", element_count(x), 1, SplitIndex::elements);
     w.line("out[i] = " + apply_epilogue(n, "a[i] + b[i]") + ";");
     close_split_loop(w);
   };

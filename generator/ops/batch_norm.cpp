@@ -46,7 +46,9 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool affine = attr_bool(n, "affine");
   const bool track = tracks(n);
   const bool cumulative = attr_bool(n, "cumulative");
-  write_sizes(w, g.value(n.inputs[0]));
+  const Value& x = g.value(n.inputs[0]);
+  write_sizes(w, x);
+  const std::int64_t channel_work = numel(x.shape) / x.shape[1];  // a channel's values at a full batch
   w.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
   if (track && !cumulative)
     w.line("constexpr float kMomentum = " + float_literal(attr_float(n, "momentum")) + ";");
@@ -56,13 +58,13 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   if (track) {
     w.line("// eval: the running statistics");
     w.open("if (!training)");
-    w.open("for (int c = 0; c < kC; ++c)");
+    open_split_loop(w, "c", "kC", channel_work, SplitIndex::rows);
     w.line("const float m = running_mean[c];");
     w.line("const float s = 1.0f / std::sqrt(running_var[c] + kEps);");
     w.line(ab);
     w.line("for (int r = 0; r < n; ++r)");
     w.line("  for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;");
-    w.close();
+    close_split_loop(w);
     w.line("return;");
     w.close();
   } else {
@@ -77,7 +79,8 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
                       : "++num_batches_tracked[0];");
     if (cumulative) w.line("const float f = static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]));");
   }
-  w.open("for (int c = 0; c < kC; ++c)");
+  w.line("// The channels split among the step's threads: each channel's sums are its own.");
+  open_split_loop(w, "c", "kC", channel_work, SplitIndex::rows);
   w.line("// double sums (as torch's CPU kernel): count is n * positions, often large");
   w.line("double sum = 0.0;");
   w.open("for (int r = 0; r < n; ++r)");
@@ -103,16 +106,18 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line(ab);
   w.line("for (int r = 0; r < n; ++r)");
   w.line("  for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;");
-  w.close();
+  close_split_loop(w);
 }
 
 void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool affine = attr_bool(n, "affine");
   const bool need_dinp = attr_bool(n, "need_dinp");
-  write_sizes(w, g.value(n.inputs[1]));
+  const Value& x = g.value(n.inputs[1]);
+  write_sizes(w, x);
   w.line("const int count = n * kL;");
   if (!affine) w.line("(void)accumulate;  // no parameters (affine=False)");
-  w.open("for (int c = 0; c < kC; ++c)");
+  w.line("// The channels split among the step's threads: each channel's sums are its own.");
+  open_split_loop(w, "c", "kC", numel(x.shape) / x.shape[1], SplitIndex::rows);
   w.line("const float m = mean[c], s = rstd[c];");
   w.line("double sum_dy = 0.0, sum_dy_xhat = 0.0;");
   w.open("for (int r = 0; r < n; ++r)");
@@ -138,7 +143,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
     w.close();
     w.close();
   }
-  w.close();
+  close_split_loop(w);
 }
 
 // CUDA: the channel's elements j = 0 .. n * kL - 1 (row j / kL, position j % kL) in a kernel

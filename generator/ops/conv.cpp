@@ -103,6 +103,17 @@ std::int64_t conv_dweight_cols(const ConvGeometry& g, bool bias) { return g.patc
 
 Shape conv_columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }
 
+// ltrt::sgemm_ld splits a GEMM among the step's threads from this many multiply-adds (its kPartMacs).
+constexpr std::int64_t kSplitGemmMacs = std::int64_t{1} << 20;
+
+bool conv_split_samples(const ConvGeometry& g) { return g.macs_per_sample() < kSplitGemmMacs; }
+
+OutputType conv_columns_type(const ConvGeometry& g, std::int64_t batch) {
+  const Shape one = conv_columns_shape(g);
+  if (!conv_split_samples(g)) return {DType::f32, one, false};
+  return {DType::f32, {batch, one[0], one[1]}, true};
+}
+
 void write_conv_sizes(CodeWriter& w, const ConvGeometry& g) {
   if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
   w.line("constexpr int kIn = " + std::to_string(g.in) + ", kH = " + std::to_string(g.h) +
@@ -144,12 +155,12 @@ void write_column_range(CodeWriter& w) {
 
 }  // namespace
 
-void write_im2col(CodeWriter& w, const std::string& x) {
-  w.line("// columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding");
+void write_im2col(CodeWriter& w, const std::string& x, const std::string& columns) {
+  w.line("// " + columns + "[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding");
   w.open("for (int c = 0; c < kIn; ++c)");
   w.open("for (int ky = 0; ky < kKernelH; ++ky)");
   w.open("for (int kx = 0; kx < kKernelW; ++kx)");
-  w.line("float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
+  w.line("float* row = " + columns + " + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
   write_column_range(w);
   w.open("for (int oy = 0; oy < kOutH; ++oy)");
   w.line("float* dst = row + oy * kOutW;");
@@ -168,11 +179,11 @@ void write_im2col(CodeWriter& w, const std::string& x) {
   w.close();
 }
 
-void write_col2im(CodeWriter& w, const std::string& dx) {
+void write_col2im(CodeWriter& w, const std::string& dx, const std::string& columns) {
   w.open("for (int c = 0; c < kIn; ++c)");
   w.open("for (int ky = 0; ky < kKernelH; ++ky)");
   w.open("for (int kx = 0; kx < kKernelW; ++kx)");
-  w.line("const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
+  w.line("const float* row = " + columns + " + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
   write_column_range(w);
   w.open("for (int oy = 0; oy < kOutH; ++oy)");
   w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
@@ -216,19 +227,29 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   write_sizes(w, g, attr_bool(n, "im2col"));
   epilogue_constants(w, n);
   w.open("if constexpr (kUseIm2col)");
-  w.open("for (int i = 0; i < n; ++i)");
+  const bool split = conv_split_samples(g);
+  const std::string cols = split ? "part_columns" : "columns";
+  if (split) {
+    w.line("// The samples split among the step's threads; a part's im2col uses its first sample's slot.");
+    open_split(w, "n", g.macs_per_sample(), SplitIndex::rows);
+    w.line("float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;");
+    w.open("for (int i = begin; i < end; ++i)");
+  } else {
+    w.open("for (int i = 0; i < n; ++i)");
+  }
   w.line("const float* x = inp + i * kIn * kH * kW;");
   w.line("float* y = out + i * kOut * kPixels;");
-  write_im2col(w, "x");
+  write_im2col(w, "x", cols);
   if (bias) w.line("for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);");
   w.open("for (int g = 0; g < kGroups; ++g)");
   w.line("ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,");
-  w.line(std::string("            columns + g * kPatch * kPixels, ") + (bias ? "1.0f" : "0.0f") +
+  w.line("            " + cols + " + g * kPatch * kPixels, " + (bias ? "1.0f" : "0.0f") +
          ", y + g * kOutPerGroup * kPixels);  // " + (bias ? "y_g += " : "y_g = ") + "weight_g @ columns_g");
   w.close();
   if (!n.epilogue.empty())
     w.line("for (int p = 0; p < kOut * kPixels; ++p) y[p] = " + apply_epilogue(n, "y[p]") + ";");
   w.close();
+  if (split) close_split(w);
   w.reopen("else");
   open_outputs(w);
   w.line(bias ? "float acc = bias[o];" : "float acc = 0.0f;");
@@ -254,6 +275,9 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
     w.line("static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it");
   w.line("if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);");
   w.open("if constexpr (kUseIm2col)");
+  // Where the samples split among the threads, dweight's sum over them stays one loop in sample
+  // order, and the input's gradient (each sample's own) is split after it.
+  const bool split = conv_split_samples(g) && need_dinp;
   w.open("for (int i = 0; i < n; ++i)");
   w.line("const float* x = inp + i * kIn * kH * kW;");
   w.line("const float* dy = dout + i * kOut * kPixels;");
@@ -263,18 +287,29 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
   w.line("            columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);"
          "  // dweight_g += dy_g @ columns_g^T");
   w.close();
-  if (need_dinp) {
-    w.line("// The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).");
+  auto write_dinp = [&](const std::string& cols) {
+    w.line("// The patches' gradients, reusing " + cols + ", then added back to the pixels they came from (col2im).");
     w.open("for (int g = 0; g < kGroups; ++g)");
     w.line("ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,");
-    w.line("            dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);"
+    w.line("            dy + g * kOutPerGroup * kPixels, 0.0f, " + cols + " + g * kPatch * kPixels);"
            "  // weight_g^T @ dy_g");
     w.close();
     w.line("float* dx = dinp + i * kIn * kH * kW;");
     w.line("std::fill(dx, dx + kIn * kH * kW, 0.0f);");
-    write_col2im(w, "dx");
-  }
+    write_col2im(w, "dx", cols);
+  };
+  if (need_dinp && !split) write_dinp("columns");
   w.close();
+  if (split) {
+    w.line("// The samples split among the step's threads; a part's patches use its first sample's slot.");
+    open_split(w, "n", g.macs_per_sample(), SplitIndex::rows);
+    w.line("float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;");
+    w.open("for (int i = begin; i < end; ++i)");
+    w.line("const float* dy = dout + i * kOut * kPixels;");
+    write_dinp("part_columns");
+    w.close();
+    close_split(w);
+  }
   w.reopen("else");
   if (need_dinp) w.line("std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);");
   open_outputs(w);
@@ -292,11 +327,14 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
   w.close();
   if (bias) {
     w.line("if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);");
+    w.line("// Each part sums its own channels over the samples and pixels, in order.");
+    open_split(w, "kOut", gr.value(n.inputs[0]).shape[0] * g.pixels(), SplitIndex::rows);
     w.open("for (int i = 0; i < n; ++i)");
-    w.open("for (int o = 0; o < kOut; ++o)");
+    w.open("for (int o = begin; o < end; ++o)");
     w.line("for (int p = 0; p < kPixels; ++p) dbias[o] += dout[(i * kOut + o) * kPixels + p];");
     w.close();
     w.close();
+    close_split(w);
   }
 }
 
@@ -619,10 +657,11 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
 
 }  // namespace
 
-int add_scratch(Graph& gr, const std::string& name, const Shape& shape) {
+int add_scratch(Graph& gr, const std::string& name, const Shape& shape, bool batched) {
   Value v;
   v.name = name;
   v.shape = shape;
+  v.batched = batched;
   v.kind = ValueKind::activation;
   return gr.add_value(std::move(v));
 }
@@ -644,7 +683,9 @@ std::vector<int> add_conv_backward(Autodiff& ad, const Node& n, const std::vecto
   if (need_dinp) b.outputs.push_back(-1);
   b.outputs.push_back(ad.weight_grad(n.inputs[1]));  // bf16-mixed: the casts' gradients
   if (bias) b.outputs.push_back(ad.weight_grad(n.inputs[2]));
-  b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", conv_columns_shape(g)));
+  const OutputType columns = backward_op == "conv2d_backward" ? conv_columns_type(g, ad.graph.value(x).shape[0])
+                                                              : OutputType{DType::f32, conv_columns_shape(g), false};
+  b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", columns.shape, columns.batched));
   // CUDA's chunks of dweight's sum over the batch, each in its own slice of `partials`.
   const std::int64_t splits = conv_dweight_splits(g, ad.graph.value(x).shape[0], bias && bias_column);
   b.attrs["dweight_splits"] = splits;
@@ -668,7 +709,8 @@ std::vector<OutputType> conv_backward_outputs(const Node& n, const Value& x, con
   if (attr_bool(n, "need_dinp")) t.push_back({x.dtype, x.shape, true});
   t.push_back({DType::f32, conv_weight_shape(g), false});
   if (bias) t.push_back({DType::f32, {bias_channels}, false});
-  t.push_back({DType::f32, conv_columns_shape(g), false});
+  t.push_back(n.op == "conv2d_backward" ? conv_columns_type(g, x.shape[0])
+                                        : OutputType{DType::f32, conv_columns_shape(g), false});
   // dweight's partial sums per chunk of the batch on CUDA (unused on the CPU, which sums in
   // place); the memory plan frees them after the node.
   const std::int64_t splits = attr_int(n, "dweight_splits");
@@ -782,7 +824,8 @@ LayerDef conv_layer(int dims) {
     // both draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in / groups * kh * kw.
     const double bound = 1.0 / std::sqrt(static_cast<double>(g.patch()));
     for (size_t i = 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
-    n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", conv_columns_shape(g))};
+    const OutputType columns = conv_columns_type(g, x.shape[0]);
+    n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", columns.shape, columns.batched)};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
     return b.graph.nodes[id].outputs[0];
   };
@@ -800,7 +843,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   f.infer = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs.at(0));
     const ConvGeometry g = conv_geometry(n, x);
-    return std::vector<OutputType>{{x.dtype, out_shape(g, x.shape[0]), true}, {DType::f32, conv_columns_shape(g), false}};
+    return std::vector<OutputType>{{x.dtype, out_shape(g, x.shape[0]), true}, conv_columns_type(g, x.shape[0])};
   };
   f.slots = [](const Node& n) {
     Slots s{{"out", "columns"}, {"inp", "weight"}};

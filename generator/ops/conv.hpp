@@ -36,6 +36,12 @@ ConvGeometry conv_geometry(const Node& n, const Value& x);
 Shape conv_weight_shape(const ConvGeometry& g);
 /// im2col's scratch of one sample: a row per (channel, tap), a column per output pixel.
 Shape conv_columns_shape(const ConvGeometry& g);
+/// Whether a convolution's CPU code splits its samples among the step's threads: where one
+/// sample's GEMM is too small for ltrt::sgemm_ld to split. Its im2col scratch then holds a slot
+/// per sample (a part uses its first sample's): (batch, rows, pixels), batched.
+bool conv_split_samples(const ConvGeometry& g);
+/// The im2col scratch's type on a batch of `batch`: one sample's, or a slot per sample when split.
+OutputType conv_columns_type(const ConvGeometry& g, std::int64_t batch);
 /// Columns of the weight gradient's GEMM: a weight per (c, ky, kx), then the bias's when `bias`.
 std::int64_t conv_dweight_cols(const ConvGeometry& g, bool bias);
 /// CUDA: the chunks the weight gradient's sum over a batch of `batch` samples is cut into.
@@ -45,7 +51,7 @@ std::int64_t conv_dweight_splits(const ConvGeometry& g, std::int64_t batch, bool
 std::int64_t check_conv_channels(const Attrs& args, const Value& x);
 /// A scratch buffer (im2col's of one sample, dweight's partial sums): an activation that only its
 /// node uses, so the memory plan frees it after that node.
-int add_scratch(Graph& gr, const std::string& name, const Shape& shape);
+int add_scratch(Graph& gr, const std::string& name, const Shape& shape, bool batched = false);
 
 /// The backward node of convolution-like node `n` (inputs x, weight[, bias], geometry `g`): op
 /// `backward_op` reads (dout, x[, weight]) and writes dinp (when x needs a gradient), dweight,
@@ -58,14 +64,14 @@ std::vector<OutputType> conv_backward_outputs(const Node& n, const Value& x, con
                                               std::int64_t bias_channels, bool bias_column);
 Slots conv_backward_slots(const Node& n);
 
-// The CPU's code, inside a function whose `columns` is the im2col scratch.
+// The CPU's code, inside a function whose `columns` (or the name passed) is the im2col scratch.
 /// The sizes as constexprs (kIn, kH, kW, kOut, kOutH, kOutW, kernel, stride, padding, dilation,
 /// groups, kPatch, kPixels).
 void write_conv_sizes(CodeWriter& w, const ConvGeometry& g);
 /// columns[(c, ky, kx), (oy, ox)] = x[c, oy * stride - pad + ky * dilation, ...] of one sample `x`, 0 outside.
-void write_im2col(CodeWriter& w, const std::string& x);
+void write_im2col(CodeWriter& w, const std::string& x, const std::string& columns = "columns");
 /// The inverse scatter: adds each columns entry to the pixel of one sample's `dx` it came from.
-void write_col2im(CodeWriter& w, const std::string& dx);
+void write_col2im(CodeWriter& w, const std::string& dx, const std::string& columns = "columns");
 
 // CUDA: implicit GEMMs over the whole batch (ltrt/cuda/tiled_gemm.cuh), as structs named `type`.
 /// result[s, o, p] = (bias[o] +) weight[o, :] @ patches of `source` (the convolution), then

@@ -226,7 +226,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
       w.line("const float scale = dloss[0];  // reduction='sum'");
       w.line("(void)" + total + ";");
     }
-    open_split_loop(w, "i", label_rows(g.value(n.inputs[2])), attr_int(n, "num_classes"));
+    open_split_loop(w, "i", label_rows(g.value(n.inputs[2])), attr_int(n, "num_classes"), SplitIndex::rows);
     w.line("const std::int64_t t = target[i];");
     w.line("const float* row = inp + i * kClasses;");
     w.line("float* drow = dinp + i * kClasses;");

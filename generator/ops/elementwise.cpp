@@ -26,17 +26,19 @@ std::string numel_constant(const Value& v) {
 
 std::string element_count(const Value& v) { return v.batched ? "n * kNumel" : "kNumel"; }
 
-void open_split(CodeWriter& w, const std::string& count, std::int64_t work) {
+void open_split(CodeWriter& w, const std::string& count, std::int64_t work, SplitIndex index) {
   // A part below about 16K elements' work would take less than waking a helper thread costs.
   constexpr std::int64_t kPartElements = 16384;
   const std::int64_t grain = std::max<std::int64_t>(1, (kPartElements + work - 1) / std::max<std::int64_t>(work, 1));
-  w.open("ltrt::parallel_for(" + count + ", " + std::to_string(grain) + ", [=](int begin, int end)");
+  const std::string fn = index == SplitIndex::elements ? "ltrt::parallel_for_aligned(" : "ltrt::parallel_for(";
+  w.open(fn + count + ", " + std::to_string(grain) + ", [=](int begin, int end)");
 }
 
 void close_split(CodeWriter& w) { w.close(");"); }
 
-void open_split_loop(CodeWriter& w, const std::string& var, const std::string& count, std::int64_t work) {
-  open_split(w, count, work);
+void open_split_loop(CodeWriter& w, const std::string& var, const std::string& count, std::int64_t work,
+                     SplitIndex index) {
+  open_split(w, count, work, index);
   w.open("for (int " + var + " = begin; " + var + " < end; ++" + var + ")");
 }
 
@@ -90,7 +92,7 @@ void register_unary(std::vector<OpDef>& ops, const UnaryOp& u) {
     w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + ";  // per sample");
     if (u.constants) u.constants(w, n);
     epilogue_constants(w, n);
-    open_split_loop(w, "i", "n * kNumel", 1);
+    open_split_loop(w, "i", "n * kNumel", 1, SplitIndex::elements);
     w.line("const float v = " + u.forward(n, "inp[i]") + ";");
     w.line("out[i] = " + apply_epilogue(n, "v") + ";");
     close_split_loop(w);
@@ -141,7 +143,7 @@ void register_unary(std::vector<OpDef>& ops, const UnaryOp& u) {
     const Value& x = g.value(n.inputs[1]);
     w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(x)) + ";  // per sample");
     if (u.constants) u.constants(w, n);
-    open_split_loop(w, "i", "n * kNumel", 1);
+    open_split_loop(w, "i", "n * kNumel", 1, SplitIndex::elements);
     w.line("dinp[i] = " + u.backward(n, "dout[i]", saved_name + "[i]") + ";");
     close_split_loop(w);
   };

@@ -38,17 +38,23 @@ std::string apply_epilogue(const Node& n, std::string expr);
 /// Constants of the fused epilogue ops (written at the top of the producer's body).
 void epilogue_constants(CodeWriter& w, const Node& n);
 
+/// How a split loop's index runs: over rows (samples, channels; each iteration's inner loops are
+/// its own), or along the vectorised dimension itself (elements, columns), whose part bounds must
+/// fall on whole 16-float vectors (ltrt::parallel_for_aligned) for the results not to depend on them.
+enum class SplitIndex { rows, elements };
+
 /// Opens `for (int var = begin; var < end; ++var)` over [0, count) split into contiguous parts
 /// among the step's threads (ltrt::parallel_for): the iterations must be independent, each
 /// writing only its own elements (a sum across them stays a plain loop), so the results do not
 /// depend on the number of parts. `work` is an iteration's elements, which sizes the fewest
 /// iterations worth a part. close_split_loop closes both blocks.
-void open_split_loop(CodeWriter& w, const std::string& var, const std::string& count, std::int64_t work);
+void open_split_loop(CodeWriter& w, const std::string& var, const std::string& count, std::int64_t work,
+                     SplitIndex index);
 void close_split_loop(CodeWriter& w);
 /// The same split without the loop: opens `ltrt::parallel_for(count, grain, [=](int begin, int end)`
 /// for a body that writes its own loops over [begin, end) (a column range summed over every row in
 /// order, say); close_split closes it.
-void open_split(CodeWriter& w, const std::string& count, std::int64_t work);
+void open_split(CodeWriter& w, const std::string& count, std::int64_t work, SplitIndex index);
 void close_split(CodeWriter& w);
 
 /// `constexpr int kName = v;`-style helper for per-sample sizes.

@@ -35,7 +35,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool bias = affine && attr_bool(n, "bias");
   write_sizes(w, n, g.value(n.inputs[0]));
   w.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
-  open_split_loop(w, "r", "n * kGroups", group_size(n));
+  open_split_loop(w, "r", "n * kGroups", group_size(n), SplitIndex::rows);
   w.line("const float* x = inp + r * kDim;");
   w.line("float sum = 0.0f;");
   w.line("for (int k = 0; k < kDim; ++k) sum += x[k];");
@@ -67,7 +67,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
     // sums over the rows, so each part takes a range of columns and adds its rows in order.
     w.line("if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);");
     if (bias) w.line("if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);");
-    open_split(w, "kDim", numel(x.shape) / group_size(n));
+    open_split(w, "kDim", numel(x.shape) / group_size(n), SplitIndex::elements);
     w.open("for (int r = 0; r < n * kGroups; ++r)");
     w.line("const float* x = inp + r * kDim;");
     w.line("const float* dy = dout + r * kDim;");
@@ -83,7 +83,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
     w.line("(void)accumulate;  // no parameters (elementwise_affine=False)");
   }
   if (!need_dinp) return;
-  open_split_loop(w, "r", "n * kGroups", group_size(n));
+  open_split_loop(w, "r", "n * kGroups", group_size(n), SplitIndex::rows);
   w.line("const float* x = inp + r * kDim;");
   w.line("const float* dy = dout + r * kDim;");
   w.line("const float m = mean[r], s = rstd[r];");

@@ -64,7 +64,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.open("if constexpr (kUseBlas)");
   w.line("ltrt::sgemm(false, true, " + N + ", kOut, kIn, inp, weight, 0.0f, " + z + ");  // inp @ weight^T");
   if (bias || keep_preact || round_first || !n.epilogue.empty()) {  // else the product is the output
-    open_split_loop(w, "i", N, attr_int(n, "out_features"));
+    open_split_loop(w, "i", N, attr_int(n, "out_features"), SplitIndex::rows);
     w.open("for (int o = 0; o < kOut; ++o)");
     w.line("const float v = " + product(z + "[i * kOut + o]") + bias_term + ";");
     if (keep_preact) w.line("preact[i * kOut + o] = v;");
@@ -127,7 +127,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
     w.line("if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);");
     w.line("// Each part sums its own columns over the rows, in order.");
     const Value& dout = g.value(n.inputs[0]);
-    open_split(w, "kOut", numel(dout.shape) / attr_int(n, "out_features"));
+    open_split(w, "kOut", numel(dout.shape) / attr_int(n, "out_features"), SplitIndex::elements);
     w.open("for (int i = 0; i < " + N + "; ++i)");
     w.line("for (int o = begin; o < end; ++o) dbias[o] += dout[i * kOut + o];");
     w.close();

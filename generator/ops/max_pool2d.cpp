@@ -5,6 +5,7 @@
 /// backward adds each output's gradient there.
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
+#include "elementwise.hpp"
 #include "ops.hpp"
 #include "spatial.hpp"
 
@@ -111,7 +112,8 @@ void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     write_pool_sizes(w, window_pool_sizes(n, g.value(n.inputs[0])));
     write_window_sizes(w, n);
-    w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
+    const Value& x = g.value(n.inputs[0]);
+    open_split_loop(w, "plane", "n * kChannels", numel(x.shape) / (x.shape[0] * x.shape[1]), SplitIndex::rows);
     w.line("const float* x = inp + plane * kH * kW;");
     w.open("for (int oy = 0; oy < kOutH; ++oy)");
     w.open("for (int ox = 0; ox < kOutW; ++ox)");
@@ -135,7 +137,7 @@ void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     w.line("indices[(plane * kOutH + oy) * kOutW + ox] = best_at;");
     w.close();
     w.close();
-    w.close();
+    close_split_loop(w);
   };
   f.emit_cuda = emit_forward_cuda;
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
@@ -159,12 +161,13 @@ void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     const Shape in = pool_input_shape(n, 0);
     const Shape& out = g.value(n.inputs[0]).shape;
     write_pool_sizes(w, PoolSizes{in[1], in[2], in[3], out[2], out[3]});
-    w.line("std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);");
-    w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
+    w.line("// Each plane's gradient gathers from its own outputs: the planes split among the step's threads.");
+    open_split_loop(w, "plane", "n * kChannels", in[2] * in[3], SplitIndex::rows);
+    w.line("std::fill(dinp + plane * kH * kW, dinp + (plane + 1) * kH * kW, 0.0f);");
     w.open("for (int o = 0; o < kOutH * kOutW; ++o)");
     w.line("dinp[plane * kH * kW + indices[plane * kOutH * kOutW + o]] += dout[plane * kOutH * kOutW + o];");
     w.close();
-    w.close();
+    close_split_loop(w);
   };
   b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));

@@ -26,7 +26,7 @@ void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   m.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[0]))) + ";  // per sample");
     epilogue_constants(w, n);
-    open_split_loop(w, "i", "n * kNumel", 1);
+    open_split_loop(w, "i", "n * kNumel", 1, SplitIndex::elements);
     w.line("out[i] = " + apply_epilogue(n, "a[i] * b[i]") + ";");
     close_split_loop(w);
   };
@@ -75,7 +75,7 @@ void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   };
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     w.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs[1]))) + ";  // per sample");
-    open_split_loop(w, "i", "n * kNumel", 1);
+    open_split_loop(w, "i", "n * kNumel", 1, SplitIndex::elements);
     if (attr_bool(n, "need_da")) w.line("da[i] = dout[i] * b[i];");
     if (attr_bool(n, "need_db")) w.line("db[i] = dout[i] * a[i];");
     close_split_loop(w);

@@ -77,7 +77,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool split = split_samples(n, qkv.shape[1]);
   if (split) {
     w.line("// The samples split among the step's threads; a part's scores use its first sample's T x T slot.");
-    open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1]);
+    open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1], SplitIndex::rows);
     w.line("float* p = scores + begin * kT * kT;  // one head's T x T scores at a time, then probabilities");
     w.open("for (int b = begin; b < end; ++b)");
   } else {
@@ -114,7 +114,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool split = split_samples(n, qkv.shape[1]);
   if (split) {
     w.line("// The samples split among the step's threads; a part's p and dp use its first sample's slot.");
-    open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1]);
+    open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1], SplitIndex::rows);
     w.line("float* p = scratch + begin * 2 * kT * kT;  // one head's probabilities, recomputed from lse");
     w.line("float* dp = p + kT * kT;                   // one head's dp, then ds in its place");
     w.open("for (int b = begin; b < end; ++b)");

@@ -143,7 +143,7 @@ void Optimizer::step() {
     }
     // Every update is elementwise: the group's elements split among the step's threads.
     constexpr std::int64_t kPartElements = 16384;
-    parallel_for(g.count, kPartElements, [&](std::int64_t lo, std::int64_t hi) {
+    parallel_for_aligned(g.count, kPartElements, [&](std::int64_t lo, std::int64_t hi) {
       const std::int64_t b = g.begin + lo, n = hi - lo;
       switch (c.kind) {
         case OptimizerKind::sgd: {

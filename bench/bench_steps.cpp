@@ -1,10 +1,10 @@
 // Per-step benchmarks of ltgen's generated code (bench/README.md):
 //   BM_generated/<model>/threads:T  one full step = the generated training_step on a full batch +
-//                                   the runtime's Optimizer::step, OpenBLAS limited to T threads
+//                                   the runtime's Optimizer::step, on T of the step's threads
 //   BM_handwritten_linear           a hand-written C++ loop for specs/linear.json (Linear 10->1,
 //                                   MSELoss, Adam(lr=1e-3), batch 32): the reference for aim (a)
 //   BM_fma_peak                     one core's fp32 FMA throughput, the peak FLOP/s is measured against
-// Each reports the wall-clock time per step (UseRealTime: BLAS threads run beside this one),
+// Each reports the wall-clock time per step (UseRealTime: the step's helper threads run beside this one),
 // FLOP/s (the FLOPs of one step, see step_flops) and the allocations made inside the timed
 // loop (operator new and the malloc family, counted by the replacements below; counters
 // allocs and news, label "ALLOCATES ..." when not zero).

@@ -28,7 +28,7 @@
 //   bwd  d_layers_2_out: f32(16, 8, 5, 5), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(16, 72, 25), d_layers_3_partials: f32(6, 16, 73) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=6, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(16, 8, 10, 10) = max_pool2d_backward(d_layers_2_out, layers_2_out_indices, dilation=[1, 1], input_size=[8, 10, 10], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 8, 10, 10) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(16, 9, 100), d_layers_0_partials: f32(25, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(9, 100), d_layers_0_partials: f32(25, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -50,7 +50,7 @@
 //
 // Memory plan: one arena of 324288 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 1508 floats at 0, 6080 and 12160.
-// Activations take 290240 bytes (671872 without reuse).
+// Activations take 290240 bytes (617920 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   24320     9216      x                           (16, 1, 12, 12) step          -
 //   33536     128       target                      (16,)         step          -
@@ -76,8 +76,8 @@
 //   136448    28032     d_layers_3_partials         (6, 16, 73)   12..12        layers_4_out
 //   136448    51200     d_layers_1_out              (16, 8, 10, 10) 13..14        d_layers_3_partials
 //   85248     51200     d_layers_0_out              (16, 8, 10, 10) 14..15        layers_2_out
-//   136448    57600     d_layers_0_columns          (16, 9, 100)  15..15        d_layers_1_out
-//   34048     8000      d_layers_0_partials         (25, 8, 10)   15..15        layers_1_out
+//   34048     3600      d_layers_0_columns          (9, 100)      15..15        layers_1_out
+//   37696     8000      d_layers_0_partials         (25, 8, 10)   15..15        layers_1_out
 //
 // The spec:
 //   {
@@ -150,8 +150,8 @@ constexpr std::size_t d_layers_3_columns = 209088;
 constexpr std::size_t d_layers_3_partials = 136448;
 constexpr std::size_t d_layers_1_out = 136448;
 constexpr std::size_t d_layers_0_out = 85248;
-constexpr std::size_t d_layers_0_columns = 136448;
-constexpr std::size_t d_layers_0_partials = 34048;
+constexpr std::size_t d_layers_0_columns = 34048;
+constexpr std::size_t d_layers_0_partials = 37696;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -195,8 +195,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -318,8 +318,8 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -403,7 +403,7 @@ static void layers_7_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 4096, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];
@@ -582,8 +582,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -623,8 +623,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
               const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
                 if (iy < 0 || iy >= kH) continue;
@@ -707,7 +707,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (16, 9, 100) partials (25, 8, 10) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+// dweight (8, 1, 3, 3) dbias (8,) columns (9, 100) partials (25, 8, 10) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                               const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
@@ -733,8 +733,8 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, floa
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -814,6 +814,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 10)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (16, 9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (16, 8, 5, 5)
@@ -824,7 +825,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (16, 8, 5, 5)
   auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (6, 16, 73)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (16, 9, 100)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 64)
@@ -976,8 +976,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 85248},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 6080},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 6368},
-    {"d_layers_0_columns", ltrt::DType::f32, 3, {16, 9, 100}, 136448},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 10}, 34048},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 34048},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 10}, 37696},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

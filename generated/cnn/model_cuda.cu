@@ -60,8 +60,8 @@ constexpr std::size_t d_layers_3_columns = 209088;
 constexpr std::size_t d_layers_3_partials = 136448;
 constexpr std::size_t d_layers_1_out = 136448;
 constexpr std::size_t d_layers_0_out = 85248;
-constexpr std::size_t d_layers_0_columns = 136448;
-constexpr std::size_t d_layers_0_partials = 34048;
+constexpr std::size_t d_layers_0_columns = 34048;
+constexpr std::size_t d_layers_0_partials = 37696;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -736,7 +736,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (16, 9, 100) partials (25, 8, 10) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+// dweight (8, 1, 3, 3) dbias (8,) columns (9, 100) partials (25, 8, 10) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -828,6 +828,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 10)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (16, 9, 100)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (16, 8, 5, 5)
@@ -838,7 +839,6 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (16, 8, 5, 5)
   auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (6, 16, 73)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (16, 9, 100)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (16, 72, 25)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 16, 2, 2)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (16, 64)

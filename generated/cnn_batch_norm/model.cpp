@@ -46,7 +46,7 @@
 //   bwd  d_layers_2_out: f32(16, 8, 10, 10) = max_pool2d_backward(d_layers_3_out, layers_3_out_indices, dilation=[1, 1], input_size=[8, 10, 10], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(16, 8, 10, 10) = relu_backward(d_layers_2_out, layers_2_out)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(16, 8, 10, 10), d_layers_1_weight: f32(8,), d_layers_1_bias: f32(8,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=8, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_columns: f32(16, 9, 100), d_layers_0_partials: f32(25, 8, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_columns: f32(9, 100), d_layers_0_partials: f32(25, 8, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=25, groups=1, im2col=False, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -80,7 +80,7 @@
 //
 // Memory plan: one arena of 415040 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 3548 floats at 0, 14208 and 28416.
-// Activations take 347776 bytes (913920 without reuse).
+// Activations take 347776 bytes (859968 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   56832     9216      x                           (16, 1, 12, 12) step          -
 //   66048     128       target                      (16,)         step          -
@@ -133,8 +133,8 @@
 //   220992    51200     d_layers_2_out              (16, 8, 10, 10) 24..25        layers_4_out
 //   118464    51200     d_layers_1_out              (16, 8, 10, 10) 25..26        layers_3_out
 //   169792    51200     d_layers_0_out              (16, 8, 10, 10) 26..27        layers_2_out
-//   67264     57600     d_layers_0_columns          (16, 9, 100)  27..27        layers_0_out
-//   124864    7200      d_layers_0_partials         (25, 8, 9)    27..27        d_layers_1_out
+//   67264     3600      d_layers_0_columns          (9, 100)      27..27        layers_0_out
+//   70912     7200      d_layers_0_partials         (25, 8, 9)    27..27        layers_0_out
 //
 // The spec:
 //   {
@@ -243,7 +243,7 @@ constexpr std::size_t d_layers_2_out = 220992;
 constexpr std::size_t d_layers_1_out = 118464;
 constexpr std::size_t d_layers_0_out = 169792;
 constexpr std::size_t d_layers_0_columns = 67264;
-constexpr std::size_t d_layers_0_partials = 124864;
+constexpr std::size_t d_layers_0_partials = 70912;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 288;
 constexpr std::size_t layers_1_bias = 320;
@@ -298,8 +298,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -494,8 +494,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -757,7 +757,7 @@ static void layers_12_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 4096, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];
@@ -1051,8 +1051,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1092,8 +1092,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
               const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
                 if (iy < 0 || iy >= kH) continue;
@@ -1201,7 +1201,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) columns (16, 9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+// dweight (8, 1, 3, 3) columns (9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
                               int n, bool accumulate) {
   constexpr int kIn = 1, kH = 12, kW = 12;         // input channels, height, width
@@ -1227,8 +1227,8 @@ static void layers_0_backward(float* dweight, float* columns, float* partials, c
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1323,12 +1323,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (16, 9, 100)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (16, 9, 100)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (16, 8, 5, 5)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (16, 8, 5, 5)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (16,)
@@ -1661,8 +1661,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_bias", ltrt::DType::f32, 1, {8}, 14528},
     {"d_layers_0_out", ltrt::DType::f32, 4, {16, 8, 10, 10}, 169792},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 14208},
-    {"d_layers_0_columns", ltrt::DType::f32, 3, {16, 9, 100}, 67264},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 9}, 124864},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 100}, 67264},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {25, 8, 9}, 70912},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

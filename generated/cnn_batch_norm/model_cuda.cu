@@ -88,7 +88,7 @@ constexpr std::size_t d_layers_2_out = 220992;
 constexpr std::size_t d_layers_1_out = 118464;
 constexpr std::size_t d_layers_0_out = 169792;
 constexpr std::size_t d_layers_0_columns = 67264;
-constexpr std::size_t d_layers_0_partials = 124864;
+constexpr std::size_t d_layers_0_partials = 70912;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 288;
 constexpr std::size_t layers_1_bias = 320;
@@ -1421,7 +1421,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) columns (16, 9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
+// dweight (8, 1, 3, 3) columns (9, 100) partials (25, 8, 9) <- dout (16, 8, 10, 10) inp (16, 1, 12, 12)
 
 // dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
 // per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
@@ -1537,12 +1537,12 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (16, 8, 10, 10)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (16, 9, 100)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 100)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (16, 9, 100)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (16, 8, 10, 10)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (16, 8, 5, 5)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (16, 8, 10, 10)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (25, 8, 9)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (16, 8, 5, 5)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (16,)

@@ -38,7 +38,7 @@
 //   bwd  d_layers_2_out: f32(32, 16, 8, 8) = max_pool2d_backward(d_layers_3_out, layers_3_out_indices, dilation=[1, 1], input_size=[16, 8, 8], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(32, 16, 8, 8) = relu_backward(d_layers_2_out, layers_2_out)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 16, 8, 8), d_layers_1_weight: f32(16,), d_layers_1_bias: f32(16,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(16, 1, 3, 3), d_layers_0_columns: f32(32, 9, 64), d_layers_0_partials: f32(32, 16, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(16, 1, 3, 3), d_layers_0_columns: f32(9, 64), d_layers_0_partials: f32(32, 16, 9) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -68,7 +68,7 @@
 //
 // Memory plan: one arena of 1140992 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 6138 floats at 0, 24576 and 49152.
-// Activations take 1032320 bytes (2318272 without reuse).
+// Activations take 1032320 bytes (2246848 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   98304     8192      x                           (32, 1, 8, 8) step          -
 //   106496    256       target                      (32,)         step          -
@@ -114,8 +114,8 @@
 //   502016    131072    d_layers_2_out              (32, 16, 8, 8) 20..21        layers_4_out
 //   239744    131072    d_layers_1_out              (32, 16, 8, 8) 21..22        layers_3_out
 //   370944    131072    d_layers_0_out              (32, 16, 8, 8) 22..23        layers_2_out
-//   108672    73728     d_layers_0_columns          (32, 9, 64)   23..23        layers_0_out
-//   182400    18432     d_layers_0_partials         (32, 16, 9)   23..23        layers_0_out
+//   108672    2304      d_layers_0_columns          (9, 64)       23..23        layers_0_out
+//   110976    18432     d_layers_0_partials         (32, 16, 9)   23..23        layers_0_out
 //
 // The spec:
 //   {
@@ -218,7 +218,7 @@ constexpr std::size_t d_layers_2_out = 502016;
 constexpr std::size_t d_layers_1_out = 239744;
 constexpr std::size_t d_layers_0_out = 370944;
 constexpr std::size_t d_layers_0_columns = 108672;
-constexpr std::size_t d_layers_0_partials = 182400;
+constexpr std::size_t d_layers_0_partials = 110976;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 576;
 constexpr std::size_t layers_1_bias = 640;
@@ -265,8 +265,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -461,8 +461,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -656,7 +656,7 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];
@@ -874,8 +874,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -915,8 +915,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
               const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
                 if (iy < 0 || iy >= kH) continue;
@@ -1024,7 +1024,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 3, 3) columns (32, 9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) columns (9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
                               int n, bool accumulate) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
@@ -1050,8 +1050,8 @@ static void layers_0_backward(float* dweight, float* columns, float* partials, c
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1134,7 +1134,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (32, 16, 8, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 9, 64)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 64)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (32, 16, 9)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 9, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 16, 8, 8)
@@ -1417,8 +1417,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_bias", ltrt::DType::f32, 1, {16}, 25216},
     {"d_layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 370944},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 24576},
-    {"d_layers_0_columns", ltrt::DType::f32, 3, {32, 9, 64}, 108672},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {32, 16, 9}, 182400},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 108672},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {32, 16, 9}, 110976},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

@@ -61,7 +61,7 @@
 //   bwd  d_layers_1_out_bf16: bf16-in-f32(32, 16, 8, 8) = to_bf16(d_layers_1_out)  # layers.1  spec: model.layers[1]
 //   bwd  d_layers_0_out: f32(32, 16, 8, 8), d_layers_1_weight: f32(16,), d_layers_1_bias: f32(16,) = batch_norm_backward(d_layers_1_out_bf16, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
 //   bwd  d_layers_0_out_bf16: bf16-in-f32(32, 16, 8, 8) = to_bf16(d_layers_0_out)  # layers.0  spec: model.layers[0]
-//   bwd  d_layers_0_weight_bf16: f32(16, 1, 3, 3), d_layers_0_columns: f32(32, 9, 64), d_layers_0_partials: f32(32, 16, 9) = conv2d_backward(d_layers_0_out_bf16, x_bf16, bias=False, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight_bf16: f32(16, 1, 3, 3), d_layers_0_columns: f32(9, 64), d_layers_0_partials: f32(32, 16, 9) = conv2d_backward(d_layers_0_out_bf16, x_bf16, bias=False, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //   bwd  d_layers_0_weight_bf16_bf16: bf16-in-f32(16, 1, 3, 3) = to_bf16(d_layers_0_weight_bf16)  # layers.0  spec: model.layers[0]
 //   bwd  d_layers_0_weight: f32(16, 1, 3, 3) = param_grad_add(d_layers_0_weight_bf16_bf16)  # layers.0  spec: model.layers[0]
 //
@@ -118,7 +118,7 @@
 //
 // Memory plan: one arena of 1055424 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 6138 floats at 0, 24576 and 49152.
-// Activations take 946752 bytes (3267392 without reuse).
+// Activations take 946752 bytes (3195968 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   98304     8192      x                           (32, 1, 8, 8) step          -
 //   106496    256       target                      (32,)         step          -
@@ -188,8 +188,8 @@
 //   379584    131072    d_layers_0_out              (32, 16, 8, 8) 44..45        d_layers_1_out
 //   116864    131072    d_layers_0_out_bf16         (32, 16, 8, 8) 45..46        layers_1_out_mean
 //   247936    576       d_layers_0_weight_bf16      (16, 1, 3, 3) 46..47        layers_0_out
-//   248512    73728     d_layers_0_columns          (32, 9, 64)   46..46        d_layers_1_out_bf16
-//   322240    18432     d_layers_0_partials         (32, 16, 9)   46..46        d_layers_1_out_bf16
+//   248512    2304      d_layers_0_columns          (9, 64)       46..46        d_layers_1_out_bf16
+//   250816    18432     d_layers_0_partials         (32, 16, 9)   46..46        d_layers_1_out_bf16
 //   108672    576       d_layers_0_weight_bf16_bf16 (16, 1, 3, 3) 47..48        x_bf16
 //
 // The spec:
@@ -318,7 +318,7 @@ constexpr std::size_t d_layers_0_out = 379584;
 constexpr std::size_t d_layers_0_out_bf16 = 116864;
 constexpr std::size_t d_layers_0_weight_bf16 = 247936;
 constexpr std::size_t d_layers_0_columns = 248512;
-constexpr std::size_t d_layers_0_partials = 322240;
+constexpr std::size_t d_layers_0_partials = 250816;
 constexpr std::size_t d_layers_0_weight_bf16_bf16 = 108672;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 576;
@@ -387,8 +387,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -607,8 +607,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -848,7 +848,7 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];
@@ -1125,8 +1125,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1166,8 +1166,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
               const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
                 if (iy < 0 || iy >= kH) continue;
@@ -1317,7 +1317,7 @@ static void layers_0_grad_to_bf16(float* out, const float* inp, int n) { layers_
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 3, 3) columns (32, 9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) columns (9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
                               int n, bool accumulate) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
@@ -1343,8 +1343,8 @@ static void layers_0_backward(float* dweight, float* columns, float* partials, c
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1462,7 +1462,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 16, 8, 8)
   auto* const layers_1_out_f32 = reinterpret_cast<float*>(arena + offset::layers_1_out_f32);        // (32, 16, 8, 8)
   auto* const d_layers_1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_1_out_bf16);  // (32, 16, 8, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 9, 64)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 64)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (32, 16, 9)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (32, 16, 4, 4)
@@ -1836,8 +1836,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_bias", ltrt::DType::f32, 1, {16}, 25216},
     {"d_layers_0_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 379584},
     {"d_layers_0_out_bf16", ltrt::DType::f32, 4, {32, 16, 8, 8}, 116864},
-    {"d_layers_0_columns", ltrt::DType::f32, 3, {32, 9, 64}, 248512},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {32, 16, 9}, 322240},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 64}, 248512},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {32, 16, 9}, 250816},
     {"d_layers_0_weight_bf16", ltrt::DType::f32, 4, {16, 1, 3, 3}, 247936},
     {"d_layers_0_weight_bf16_bf16", ltrt::DType::f32, 4, {16, 1, 3, 3}, 108672},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 24576},

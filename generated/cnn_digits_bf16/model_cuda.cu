@@ -106,7 +106,7 @@ constexpr std::size_t d_layers_0_out = 379584;
 constexpr std::size_t d_layers_0_out_bf16 = 116864;
 constexpr std::size_t d_layers_0_weight_bf16 = 247936;
 constexpr std::size_t d_layers_0_columns = 248512;
-constexpr std::size_t d_layers_0_partials = 322240;
+constexpr std::size_t d_layers_0_partials = 250816;
 constexpr std::size_t d_layers_0_weight_bf16_bf16 = 108672;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 576;
@@ -1535,7 +1535,7 @@ static void layers_0_grad_to_bf16(float* out, const float* inp, int n, const ltr
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 3, 3) columns (32, 9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) columns (9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 
 // dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
 // per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
@@ -1681,7 +1681,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 16, 8, 8)
   auto* const layers_1_out_f32 = reinterpret_cast<float*>(arena + offset::layers_1_out_f32);        // (32, 16, 8, 8)
   auto* const d_layers_1_out_bf16 = reinterpret_cast<float*>(arena + offset::d_layers_1_out_bf16);  // (32, 16, 8, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 9, 64)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 64)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (32, 16, 9)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 16, 8, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (32, 16, 4, 4)

@@ -75,7 +75,7 @@ constexpr std::size_t d_layers_2_out = 502400;
 constexpr std::size_t d_layers_1_out = 239232;
 constexpr std::size_t d_layers_0_out = 371328;
 constexpr std::size_t d_layers_0_columns = 108160;
-constexpr std::size_t d_layers_0_partials = 181888;
+constexpr std::size_t d_layers_0_partials = 110464;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 576;
 constexpr std::size_t layers_1_bias = 640;
@@ -1127,7 +1127,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 3, 3) columns (32, 9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) columns (9, 64) partials (32, 16, 9) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 
 // dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
 // per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
@@ -1223,7 +1223,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (32, 16, 8, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 9, 64)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 64)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (32, 16, 9)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 9, 64)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 16, 8, 8)

@@ -25,7 +25,7 @@
 //   fwd  layers_1_out: f32(64, 16, 28, 28), layers_1_out_mean: f32(16,), layers_1_out_rstd: f32(16,) = batch_norm(layers_0_out, layers_1_weight, layers_1_bias, layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
 //   fwd  layers_2_out: f32(64, 16, 28, 28) = relu(layers_1_out)  # layers.2  spec: model.layers[2]
 //   fwd  layers_3_out: f32(64, 16, 14, 14), layers_3_out_indices: i64(64, 16, 14, 14) = max_pool2d(layers_2_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
-//   fwd  layers_4_out: f32(64, 32, 10, 10), layers_4_columns: f32(400, 100) = conv2d(layers_3_out, layers_4_weight, layers_4_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[5, 5], out_channels=32, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   fwd  layers_4_out: f32(64, 32, 10, 10), layers_4_columns: f32(64, 400, 100) = conv2d(layers_3_out, layers_4_weight, layers_4_bias, bias=True, dilation=[1, 1], dims=2, groups=1, im2col=True, in_channels=16, kernel_size=[5, 5], out_channels=32, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   fwd  layers_5_out: f32(64, 32, 10, 10), layers_5_out_mean: f32(32,), layers_5_out_rstd: f32(32,) = batch_norm(layers_4_out, layers_5_weight, layers_5_bias, layers_5_running_mean, layers_5_running_var, layers_5_num_batches_tracked, affine=True, cumulative=False, eps=1e-05, momentum=0.1, num_features=32, track_running_stats=True)  # layers.5  spec: model.layers[5]
 //   fwd  layers_6_out: f32(64, 32, 10, 10) = relu(layers_5_out)  # layers.6  spec: model.layers[6]
 //   fwd  layers_7_out: f32(64, 32, 5, 5), layers_7_out_indices: i64(64, 32, 5, 5) = max_pool2d(layers_6_out, dilation=[1, 1], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.7  spec: model.layers[7]
@@ -46,11 +46,11 @@
 //   bwd  d_layers_6_out: f32(64, 32, 10, 10) = max_pool2d_backward(d_layers_7_out, layers_7_out_indices, dilation=[1, 1], input_size=[32, 10, 10], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.7  spec: model.layers[7]
 //   bwd  d_layers_5_out: f32(64, 32, 10, 10) = relu_backward(d_layers_6_out, layers_6_out)  # layers.6  spec: model.layers[6]
 //   bwd  d_layers_4_out: f32(64, 32, 10, 10), d_layers_5_weight: f32(32,), d_layers_5_bias: f32(32,) = batch_norm_backward(d_layers_5_out, layers_4_out, layers_5_out_mean, layers_5_out_rstd, layers_5_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=32, track_running_stats=True)  # layers.5  spec: model.layers[5]
-//   bwd  d_layers_3_out: f32(64, 16, 14, 14), d_layers_4_weight: f32(32, 16, 5, 5), d_layers_4_bias: f32(32,), d_layers_4_columns: f32(400, 100), d_layers_4_partials: f32(66, 32, 401) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=66, groups=1, im2col=True, in_channels=16, kernel_size=[5, 5], need_dinp=True, out_channels=32, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.4  spec: model.layers[4]
+//   bwd  d_layers_3_out: f32(64, 16, 14, 14), d_layers_4_weight: f32(32, 16, 5, 5), d_layers_4_bias: f32(32,), d_layers_4_columns: f32(64, 400, 100), d_layers_4_partials: f32(66, 32, 401) = conv2d_backward(d_layers_4_out, layers_3_out, layers_4_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=66, groups=1, im2col=True, in_channels=16, kernel_size=[5, 5], need_dinp=True, out_channels=32, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.4  spec: model.layers[4]
 //   bwd  d_layers_2_out: f32(64, 16, 28, 28) = max_pool2d_backward(d_layers_3_out, layers_3_out_indices, dilation=[1, 1], input_size=[16, 28, 28], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(64, 16, 28, 28) = relu_backward(d_layers_2_out, layers_2_out)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(64, 16, 28, 28), d_layers_1_weight: f32(16,), d_layers_1_bias: f32(16,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=16, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(16, 1, 5, 5), d_layers_0_bias: f32(16,), d_layers_0_columns: f32(64, 25, 784), d_layers_0_partials: f32(264, 16, 26) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[5, 5], need_dinp=False, out_channels=16, padding=[2, 2], padding_end=[2, 2], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(16, 1, 5, 5), d_layers_0_bias: f32(16,), d_layers_0_columns: f32(25, 784), d_layers_0_partials: f32(264, 16, 26) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[5, 5], need_dinp=False, out_channels=16, padding=[2, 2], padding_end=[2, 2], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -84,9 +84,9 @@
 //   layers_0_backward               40.9M     3.4M
 //   total                           634M      73.5M
 //
-// Memory plan: one arena of 17611264 bytes. Parameters, gradients and
+// Memory plan: one arena of 27851264 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 120478 floats at 0, 481920 and 963840.
-// Activations take 15479168 bytes (42624704 without reuse).
+// Activations take 25719168 bytes (57845504 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   1927680   200704    x                           (64, 1, 28, 28) step          -
 //   2128384   512       target                      (64,)         step          -
@@ -108,12 +108,12 @@
 //   5343360   802816    layers_3_out                (64, 16, 14, 14) 3..25         layers_1_out
 //   6146176   1605632   layers_3_out_indices        (64, 16, 14, 14) 3..26         layers_1_out
 //   11766016  819200    layers_4_out                (64, 32, 10, 10) 4..24         -
-//   7751808   160000    layers_4_columns            (400, 100)    4..4          layers_1_out
-//   12585216  819200    layers_5_out                (64, 32, 10, 10) 5..6          -
-//   7751808   128       layers_5_out_mean           (32,)         5..24         layers_4_columns
-//   7751936   128       layers_5_out_rstd           (32,)         5..24         layers_4_columns
-//   13404416  819200    layers_6_out                (64, 32, 10, 10) 6..23         -
-//   7752064   204800    layers_7_out                (64, 32, 5, 5) 7..20         layers_4_columns
+//   12585216  10240000  layers_4_columns            (64, 400, 100) 4..4          -
+//   12585216  819200    layers_5_out                (64, 32, 10, 10) 5..6          layers_4_columns
+//   7751808   128       layers_5_out_mean           (32,)         5..24         layers_1_out
+//   7751936   128       layers_5_out_rstd           (32,)         5..24         layers_1_out
+//   13404416  819200    layers_6_out                (64, 32, 10, 10) 6..23         layers_4_columns
+//   7752064   204800    layers_7_out                (64, 32, 5, 5) 7..20         layers_1_out
 //   7956864   409600    layers_7_out_indices        (64, 32, 5, 5) 7..22         layers_1_out
 //   8366464   30720     layers_10_out               (64, 120)     9..19         layers_1_out
 //   8397184   30720     layers_11_out               (64, 120)     10..17        layers_1_out
@@ -129,17 +129,17 @@
 //   8397184   30720     d_layers_10_out             (64, 120)     18..19        layers_11_out
 //   8427904   30720     d_layers_9_out              (64, 120)     19..20        layers_11_out_mask
 //   12585216  204800    d_layers_8_out              (64, 800)     20..22        layers_5_out
-//   14223616  819200    d_layers_6_out              (64, 32, 10, 10) 22..23        -
+//   14223616  819200    d_layers_6_out              (64, 32, 10, 10) 22..23        layers_4_columns
 //   12585216  819200    d_layers_5_out              (64, 32, 10, 10) 23..24        d_layers_8_out
 //   13404416  819200    d_layers_4_out              (64, 32, 10, 10) 24..25        layers_6_out
 //   7751808   802816    d_layers_3_out              (64, 16, 14, 14) 25..26        layers_5_out_mean
-//   11766016  160000    d_layers_4_columns          (400, 100)    25..25        layers_4_out
-//   14223616  3387648   d_layers_4_partials         (66, 32, 401) 25..25        d_layers_6_out
-//   11766016  3211264   d_layers_2_out              (64, 16, 28, 28) 26..27        d_layers_4_columns
+//   14223616  10240000  d_layers_4_columns          (64, 400, 100) 25..25        d_layers_6_out
+//   24463616  3387648   d_layers_4_partials         (66, 32, 401) 25..25        -
+//   11766016  3211264   d_layers_2_out              (64, 16, 28, 28) 26..27        layers_4_out
 //   5343360   3211264   d_layers_1_out              (64, 16, 28, 28) 27..28        layers_3_out
 //   8554752   3211264   d_layers_0_out              (64, 16, 28, 28) 28..29        layers_2_out
-//   2132096   5017600   d_layers_0_columns          (64, 25, 784) 29..29        layers_0_out
-//   7149696   439296    d_layers_0_partials         (264, 16, 26) 29..29        d_layers_1_out
+//   2132096   78400     d_layers_0_columns          (25, 784)     29..29        layers_0_out
+//   2210496   439296    d_layers_0_partials         (264, 16, 26) 29..29        layers_0_out
 //
 // The spec:
 //   {
@@ -222,7 +222,7 @@ constexpr std::size_t layers_2_out = 8554752;
 constexpr std::size_t layers_3_out = 5343360;
 constexpr std::size_t layers_3_out_indices = 6146176;
 constexpr std::size_t layers_4_out = 11766016;
-constexpr std::size_t layers_4_columns = 7751808;
+constexpr std::size_t layers_4_columns = 12585216;
 constexpr std::size_t layers_5_out = 12585216;
 constexpr std::size_t layers_5_out_mean = 7751808;
 constexpr std::size_t layers_5_out_rstd = 7751936;
@@ -247,13 +247,13 @@ constexpr std::size_t d_layers_6_out = 14223616;
 constexpr std::size_t d_layers_5_out = 12585216;
 constexpr std::size_t d_layers_4_out = 13404416;
 constexpr std::size_t d_layers_3_out = 7751808;
-constexpr std::size_t d_layers_4_columns = 11766016;
-constexpr std::size_t d_layers_4_partials = 14223616;
+constexpr std::size_t d_layers_4_columns = 14223616;
+constexpr std::size_t d_layers_4_partials = 24463616;
 constexpr std::size_t d_layers_2_out = 11766016;
 constexpr std::size_t d_layers_1_out = 5343360;
 constexpr std::size_t d_layers_0_out = 8554752;
 constexpr std::size_t d_layers_0_columns = 2132096;
-constexpr std::size_t d_layers_0_partials = 7149696;
+constexpr std::size_t d_layers_0_partials = 2210496;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 1600;
 constexpr std::size_t layers_1_weight = 1664;
@@ -313,8 +313,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -484,7 +484,7 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
 
 // layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// out (64, 32, 10, 10) columns (400, 100) <- inp (64, 16, 14, 14) weight (32, 16, 5, 5) bias (32,)
+// out (64, 32, 10, 10) columns (64, 400, 100) <- inp (64, 16, 14, 14) weight (32, 16, 5, 5) bias (32,)
 static void layers_4_forward(float* out, float* columns, const float* inp, const float* weight, const float* bias,
                              int n) {
   constexpr int kIn = 16, kH = 14, kW = 14;         // input channels, height, width
@@ -498,40 +498,44 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
   constexpr int kPixels = kOutH * kOutW;                     // outputs per channel
   constexpr bool kUseIm2col = true;                          // TUNE: im2col + sgemm (true) or direct loops (false)
   if constexpr (kUseIm2col) {
-    for (int i = 0; i < n; ++i) {
-      const float* x = inp + i * kIn * kH * kW;
-      float* y = out + i * kOut * kPixels;
-      // columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              float* dst = row + oy * kOutW;
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) {
-                std::fill(dst, dst + kOutW, 0.0f);
-                continue;
+    // The samples split among the step's threads; a part's im2col uses its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* x = inp + i * kIn * kH * kW;
+        float* y = out + i * kOut * kPixels;
+        // part_columns[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                float* dst = row + oy * kOutW;
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) {
+                  std::fill(dst, dst + kOutW, 0.0f);
+                  continue;
+                }
+                const float* src = x + (c * kH + iy) * kW;
+                std::fill(dst, dst + lo, 0.0f);
+                for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
+                std::fill(dst + hi, dst + kOutW, 0.0f);
               }
-              const float* src = x + (c * kH + iy) * kW;
-              std::fill(dst, dst + lo, 0.0f);
-              for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];
-              std::fill(dst + hi, dst + kOutW, 0.0f);
             }
           }
         }
+        for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
+                      part_columns + g * kPatch * kPixels, 1.0f,
+                      y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
+        }
       }
-      for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,
-                    columns + g * kPatch * kPixels, 1.0f,
-                    y + g * kOutPerGroup * kPixels);  // y_g += weight_g @ columns_g
-      }
-    }
+    });
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -759,7 +763,7 @@ static void layers_14_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];
@@ -1047,7 +1051,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (400, 100) partials (66, 32, 401) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
+// dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (64, 400, 100) partials (66, 32, 401) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
 static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* columns, float* partials,
                               const float* dout, const float* inp, const float* weight, int n, bool accumulate) {
   constexpr int kIn = 16, kH = 14, kW = 14;         // input channels, height, width
@@ -1073,8 +1077,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1095,32 +1099,39 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
                     columns + g * kPatch * kPixels, 1.0f,
                     dweight + g * kOutPerGroup * kPatch);  // dweight_g += dy_g @ columns_g^T
       }
-      // The patches' gradients, reusing columns, then added back to the pixels they came from (col2im).
-      for (int g = 0; g < kGroups; ++g) {
-        ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
-                    dy + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
-      }
-      float* dx = dinp + i * kIn * kH * kW;
-      std::fill(dx, dx + kIn * kH * kW, 0.0f);
-      for (int c = 0; c < kIn; ++c) {
-        for (int ky = 0; ky < kKernelH; ++ky) {
-          for (int kx = 0; kx < kKernelW; ++kx) {
-            const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
-            const int shift = kx * kDilationW - kPadW;  // input column of output column 0
-            const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
-            for (int oy = 0; oy < kOutH; ++oy) {
-              const int iy = oy * kStrideH - kPadH + ky * kDilationH;
-              if (iy < 0 || iy >= kH) continue;
-              float* drow = dx + (c * kH + iy) * kW;
-              const float* src = row + oy * kOutW;
-              for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+    }
+    // The samples split among the step's threads; a part's patches use its first sample's slot.
+    ltrt::parallel_for(n, 1, [=](int begin, int end) {
+      float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;
+      for (int i = begin; i < end; ++i) {
+        const float* dy = dout + i * kOut * kPixels;
+        // The patches' gradients, reusing part_columns, then added back to the pixels they came from (col2im).
+        for (int g = 0; g < kGroups; ++g) {
+          ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,
+                      dy + g * kOutPerGroup * kPixels, 0.0f, part_columns + g * kPatch * kPixels);  // weight_g^T @ dy_g
+        }
+        float* dx = dinp + i * kIn * kH * kW;
+        std::fill(dx, dx + kIn * kH * kW, 0.0f);
+        for (int c = 0; c < kIn; ++c) {
+          for (int ky = 0; ky < kKernelH; ++ky) {
+            for (int kx = 0; kx < kKernelW; ++kx) {
+              const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
+              const int shift = kx * kDilationW - kPadW;  // input column of output column 0
+              const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
+              for (int oy = 0; oy < kOutH; ++oy) {
+                const int iy = oy * kStrideH - kPadH + ky * kDilationH;
+                if (iy < 0 || iy >= kH) continue;
+                float* drow = dx + (c * kH + iy) * kW;
+                const float* src = row + oy * kOutW;
+                for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];
+              }
             }
           }
         }
       }
-    }
+    });
   } else {
     std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -1225,7 +1236,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 5, 5) dbias (16,) columns (64, 25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
+// dweight (16, 1, 5, 5) dbias (16,) columns (25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
 static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                               const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 28, kW = 28;          // input channels, height, width
@@ -1251,8 +1262,8 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, floa
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1351,25 +1362,24 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
   auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
   auto* const layers_5_num_batches_tracked =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);              // ()
-  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);            // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (64, 16, 28, 28)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (64, 25, 784)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (64, 25, 784)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 16, 28, 28)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (64, 16, 14, 14)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 16, 28, 28)
-  auto* const layers_3_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (64, 16, 14, 14)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                // ()
+  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);              // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (64, 16, 28, 28)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (25, 784)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 16, 26)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (400, 100)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (32,)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (64, 16, 14, 14)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);      // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 32, 5, 5)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 800)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (64, 25, 784)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 16, 28, 28)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (64, 16, 14, 14)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 16, 28, 28)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (64, 16, 14, 14)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 800)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                // (64, 32, 5, 5)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);      // (64, 120)
@@ -1390,8 +1400,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 16, 28, 28)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (64, 16, 28, 28)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (64, 32, 10, 10)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (400, 100)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 16, 28, 28)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (64, 400, 100)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 32, 10, 10)
   auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (64, 800)
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (64, 32, 5, 5)
@@ -1399,6 +1409,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (64, 32, 10, 10)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (64, 32, 10, 10)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (64, 32, 10, 10)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (64, 400, 100)
   auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (66, 32, 401)
   d_loss[0] = loss_scale;
 
@@ -1479,7 +1490,6 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
@@ -1495,11 +1505,12 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                    // ()
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 16, 28, 28)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 32, 10, 10)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 32, 10, 10)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (64, 32, 10, 10)
-  ltrt::Generator unused_rng(0);                                                      // eval mode draws nothing
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 16, 28, 28)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 32, 10, 10)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (64, 400, 100)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 32, 10, 10)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);          // (64, 32, 10, 10)
+  ltrt::Generator unused_rng(0);                                                              // eval mode draws nothing
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
                    layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
@@ -1550,7 +1561,6 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
@@ -1563,11 +1573,12 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);                   // (64, 84)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 16, 28, 28)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 32, 10, 10)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 32, 10, 10)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (64, 32, 10, 10)
-  ltrt::Generator unused_rng(0);                                                      // eval mode draws nothing
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 16, 28, 28)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 32, 10, 10)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (64, 400, 100)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 32, 10, 10)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);          // (64, 32, 10, 10)
+  ltrt::Generator unused_rng(0);                                                              // eval mode draws nothing
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
                    layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
@@ -1651,7 +1662,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"layers_2_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 8554752},
     {"layers_3_out", ltrt::DType::f32, 4, {64, 16, 14, 14}, 5343360},
     {"layers_3_out_indices", ltrt::DType::i64, 4, {64, 16, 14, 14}, 6146176},
-    {"layers_4_columns", ltrt::DType::f32, 2, {400, 100}, 7751808},
+    {"layers_4_columns", ltrt::DType::f32, 3, {64, 400, 100}, 12585216},
     {"layers_4_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 11766016},
     {"layers_5_running_mean", ltrt::DType::f32, 1, {32}, 2129088},
     {"layers_5_running_var", ltrt::DType::f32, 1, {32}, 2129216},
@@ -1694,8 +1705,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_4_out", ltrt::DType::f32, 4, {64, 32, 10, 10}, 13404416},
     {"d_layers_4_weight", ltrt::DType::f32, 4, {32, 16, 5, 5}, 483712},
     {"d_layers_4_bias", ltrt::DType::f32, 1, {32}, 534912},
-    {"d_layers_4_columns", ltrt::DType::f32, 2, {400, 100}, 11766016},
-    {"d_layers_4_partials", ltrt::DType::f32, 3, {66, 32, 401}, 14223616},
+    {"d_layers_4_columns", ltrt::DType::f32, 3, {64, 400, 100}, 14223616},
+    {"d_layers_4_partials", ltrt::DType::f32, 3, {66, 32, 401}, 24463616},
     {"d_layers_3_out", ltrt::DType::f32, 4, {64, 16, 14, 14}, 7751808},
     {"d_layers_2_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 11766016},
     {"d_layers_1_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 5343360},
@@ -1704,8 +1715,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_0_out", ltrt::DType::f32, 4, {64, 16, 28, 28}, 8554752},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {16, 1, 5, 5}, 481920},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {16}, 483520},
-    {"d_layers_0_columns", ltrt::DType::f32, 3, {64, 25, 784}, 2132096},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 16, 26}, 7149696},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {25, 784}, 2132096},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 16, 26}, 2210496},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.
@@ -1756,7 +1767,7 @@ const ltrt::ModelDef& model() {
     m.name = "cnn_fashion";
     m.spec_json = kSpecJson;
     m.spec_hash = "3e912ae9b837cf6f";
-    m.arena_bytes = 17611264;
+    m.arena_bytes = 27851264;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 14;

@@ -56,7 +56,7 @@ constexpr std::size_t layers_2_out = 8554752;
 constexpr std::size_t layers_3_out = 5343360;
 constexpr std::size_t layers_3_out_indices = 6146176;
 constexpr std::size_t layers_4_out = 11766016;
-constexpr std::size_t layers_4_columns = 7751808;
+constexpr std::size_t layers_4_columns = 12585216;
 constexpr std::size_t layers_5_out = 12585216;
 constexpr std::size_t layers_5_out_mean = 7751808;
 constexpr std::size_t layers_5_out_rstd = 7751936;
@@ -81,13 +81,13 @@ constexpr std::size_t d_layers_6_out = 14223616;
 constexpr std::size_t d_layers_5_out = 12585216;
 constexpr std::size_t d_layers_4_out = 13404416;
 constexpr std::size_t d_layers_3_out = 7751808;
-constexpr std::size_t d_layers_4_columns = 11766016;
-constexpr std::size_t d_layers_4_partials = 14223616;
+constexpr std::size_t d_layers_4_columns = 14223616;
+constexpr std::size_t d_layers_4_partials = 24463616;
 constexpr std::size_t d_layers_2_out = 11766016;
 constexpr std::size_t d_layers_1_out = 5343360;
 constexpr std::size_t d_layers_0_out = 8554752;
 constexpr std::size_t d_layers_0_columns = 2132096;
-constexpr std::size_t d_layers_0_partials = 7149696;
+constexpr std::size_t d_layers_0_partials = 2210496;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 1600;
 constexpr std::size_t layers_1_weight = 1664;
@@ -351,7 +351,7 @@ static void layers_3_forward(float* out, std::int64_t* indices, const float* inp
 
 // layers.4: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// out (64, 32, 10, 10) columns (400, 100) <- inp (64, 16, 14, 14) weight (32, 16, 5, 5) bias (32,)
+// out (64, 32, 10, 10) columns (64, 400, 100) <- inp (64, 16, 14, 14) weight (32, 16, 5, 5) bias (32,)
 
 // out[s, o, oy, ox] = bias[o] + weight[o, :] @ patches of (s, oy, ox):
 // per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).
@@ -1141,7 +1141,7 @@ static void layers_5_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.4 backward: Conv2d(in_channels=16, out_channels=32, kernel_size=5, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[4]
-// dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (400, 100) partials (66, 32, 401) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
+// dinp (64, 16, 14, 14) dweight (32, 16, 5, 5) dbias (32,) columns (64, 400, 100) partials (66, 32, 401) <- dout (64, 32, 10, 10) inp (64, 16, 14, 14) weight (32, 16, 5, 5)
 
 // dinp[s, c, iy, ix] = sum over the outputs (o, oy, ox) whose tap (ky, kx) reads (iy, ix) of
 // weight[o, c, ky, kx] * dout[s, o, oy, ox]. A gather (col2im fused with weight^T @ dout): each
@@ -1424,7 +1424,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (16, 1, 5, 5) dbias (16,) columns (64, 25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
+// dweight (16, 1, 5, 5) dbias (16,) columns (25, 784) partials (264, 16, 26) <- dout (64, 16, 28, 28) inp (64, 1, 28, 28)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -1535,25 +1535,24 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_5_running_mean = reinterpret_cast<float*>(arena + offset::layers_5_running_mean);  // (32,)
   auto* const layers_5_running_var = reinterpret_cast<float*>(arena + offset::layers_5_running_var);    // (32,)
   auto* const layers_5_num_batches_tracked =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);              // ()
-  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);            // (64, 10)
-  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
-  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
-  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);              // (64, 16, 28, 28)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);  // (64, 25, 784)
-  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);      // (64, 25, 784)
-  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);              // (64, 16, 28, 28)
-  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);              // (64, 16, 14, 14)
-  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);          // (64, 16, 28, 28)
-  auto* const layers_3_out_indices =
-      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                        // (64, 16, 14, 14)
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_5_num_batches_tracked);                // ()
+  auto* const layers_14_out = reinterpret_cast<float*>(arena + offset::layers_14_out);              // (64, 10)
+  auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
+  auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
+  auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (64, 16, 28, 28)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (25, 784)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 16, 26)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (400, 100)
-  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);      // (32,)
-  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);            // (64, 16, 14, 14)
-  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);      // (32,)
-  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 32, 5, 5)
-  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);                // (64, 800)
+  auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (64, 25, 784)
+  auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 16, 28, 28)
+  auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);                // (64, 16, 14, 14)
+  auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 16, 28, 28)
+  auto* const layers_3_out_indices =
+      reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
+  auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
+  auto* const d_layers_3_out = reinterpret_cast<float*>(arena + offset::d_layers_3_out);        // (64, 16, 14, 14)
+  auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
+  auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
+  auto* const layers_8_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 800)
   auto* const layers_7_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);                // (64, 32, 5, 5)
   auto* const layers_10_out = reinterpret_cast<float*>(arena + offset::layers_10_out);      // (64, 120)
@@ -1574,8 +1573,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 16, 28, 28)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (64, 16, 28, 28)
   auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);                // (64, 32, 10, 10)
-  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (400, 100)
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 16, 28, 28)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);        // (64, 400, 100)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 32, 10, 10)
   auto* const d_layers_8_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (64, 800)
   auto* const d_layers_7_out = reinterpret_cast<float*>(arena + offset::d_layers_8_out);            // (64, 32, 5, 5)
@@ -1583,6 +1582,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);                // (64, 32, 10, 10)
   auto* const d_layers_4_out = reinterpret_cast<float*>(arena + offset::d_layers_4_out);            // (64, 32, 10, 10)
   auto* const d_layers_6_out = reinterpret_cast<float*>(arena + offset::d_layers_6_out);            // (64, 32, 10, 10)
+  auto* const d_layers_4_columns = reinterpret_cast<float*>(arena + offset::d_layers_4_columns);    // (64, 400, 100)
   auto* const d_layers_4_partials = reinterpret_cast<float*>(arena + offset::d_layers_4_partials);  // (66, 32, 401)
   LTRT_CUDA_CHECK(
       cudaMemcpyAsync(d_loss, &ctx.scalars->loss_scale, sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream));
@@ -1663,7 +1663,6 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
@@ -1679,10 +1678,11 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);                    // ()
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 16, 28, 28)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 32, 10, 10)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 32, 10, 10)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (64, 32, 10, 10)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 16, 28, 28)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 32, 10, 10)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (64, 400, 100)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 32, 10, 10)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);          // (64, 32, 10, 10)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
                    layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false, ctx);
@@ -1732,7 +1732,6 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_3_out);          // (64, 16, 14, 14)
   auto* const layers_3_out_indices =
       reinterpret_cast<std::int64_t*>(arena + offset::layers_3_out_indices);                    // (64, 16, 14, 14)
-  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);    // (400, 100)
   auto* const layers_5_out_mean = reinterpret_cast<float*>(arena + offset::layers_5_out_mean);  // (32,)
   auto* const layers_5_out_rstd = reinterpret_cast<float*>(arena + offset::layers_5_out_rstd);  // (32,)
   auto* const layers_7_out = reinterpret_cast<float*>(arena + offset::layers_7_out);            // (64, 32, 5, 5)
@@ -1745,10 +1744,11 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const layers_13_out = reinterpret_cast<float*>(arena + offset::layers_13_out);                   // (64, 84)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);           // (16,)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);           // (16,)
-  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);  // (64, 16, 28, 28)
-  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);  // (64, 32, 10, 10)
-  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);  // (64, 32, 10, 10)
-  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (64, 32, 10, 10)
+  auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);          // (64, 16, 28, 28)
+  auto* const layers_4_out = reinterpret_cast<float*>(arena + offset::layers_4_out);          // (64, 32, 10, 10)
+  auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (64, 400, 100)
+  auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 32, 10, 10)
+  auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);          // (64, 32, 10, 10)
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n, ctx);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
                    layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false, ctx);

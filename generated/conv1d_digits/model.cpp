@@ -55,7 +55,7 @@
 //   bwd  d_layers_2_out: f32(32, 32, 8) = view(d_layers_3_out, shape=[32, 8])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(32, 32, 8) = hardtanh_backward(d_layers_2_out, layers_1_out, max_val=6.0, min_val=0.0)  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(32, 32, 8), d_layers_1_weight: f32(32,), d_layers_1_bias: f32(32,) = batch_norm_backward(d_layers_1_out, layers_0_out, layers_1_out_mean, layers_1_out_rstd, layers_1_weight, affine=True, cumulative=False, eps=1e-05, momentum=0.1, need_dinp=True, num_features=32, track_running_stats=True)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(32, 8, 3), d_layers_0_columns: f32(32, 24, 8), d_layers_0_partials: f32(4, 32, 24) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=1, dweight_splits=4, groups=1, im2col=False, in_channels=8, kernel_size=[1, 3], need_dinp=False, out_channels=32, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(32, 8, 3), d_layers_0_columns: f32(24, 8), d_layers_0_partials: f32(4, 32, 24) = conv2d_backward(d_layers_0_out, x, bias=False, dilation=[1, 1], dims=1, dweight_splits=4, groups=1, im2col=False, in_channels=8, kernel_size=[1, 3], need_dinp=False, out_channels=32, padding=[0, 1], padding_end=[0, 1], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -89,7 +89,7 @@
 //
 // Memory plan: one arena of 610240 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 20042 floats at 0, 80192 and 160384.
-// Activations take 279296 bytes (819776 without reuse).
+// Activations take 279296 bytes (795968 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   320768    8192      x                           (32, 8, 8)    step          -
 //   328960    256       target                      (32,)         step          -
@@ -132,8 +132,8 @@
 //   413120    32768     d_layers_3_out              (32, 32, 1, 8) 35..37        layers_4_out
 //   445888    32768     d_layers_1_out              (32, 32, 8)   37..38        layers_3_out_indices
 //   363712    32768     d_layers_0_out              (32, 32, 8)   38..39        layers_1_out
-//   330944    24576     d_layers_0_columns          (32, 24, 8)   39..39        layers_0_out
-//   396480    12288     d_layers_0_partials         (4, 32, 24)   39..39        layers_1_out_mean
+//   330944    768       d_layers_0_columns          (24, 8)       39..39        layers_0_out
+//   331712    12288     d_layers_0_partials         (4, 32, 24)   39..39        layers_0_out
 //
 // The spec:
 //   {
@@ -235,7 +235,7 @@ constexpr std::size_t d_layers_3_out = 413120;
 constexpr std::size_t d_layers_1_out = 445888;
 constexpr std::size_t d_layers_0_out = 363712;
 constexpr std::size_t d_layers_0_columns = 330944;
-constexpr std::size_t d_layers_0_partials = 396480;
+constexpr std::size_t d_layers_0_partials = 331712;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 3072;
 constexpr std::size_t layers_1_bias = 3200;
@@ -285,8 +285,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -485,8 +485,8 @@ static void layers_4_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -612,8 +612,8 @@ static void layers_7_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -709,7 +709,7 @@ static void layers_11_forward(float* out, const float* inp, const float* weight,
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];
@@ -902,8 +902,8 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, float* 
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -943,8 +943,8 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, float* 
               const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
                 if (iy < 0 || iy >= kH) continue;
@@ -1067,8 +1067,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1108,8 +1108,8 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
               const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
                 if (iy < 0 || iy >= kH) continue;
@@ -1228,7 +1228,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv1d(in_channels=8, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (32, 8, 3) columns (32, 24, 8) partials (4, 32, 24) <- dout (32, 32, 8) inp (32, 8, 8)
+// dweight (32, 8, 3) columns (24, 8) partials (4, 32, 24) <- dout (32, 32, 8) inp (32, 8, 8)
 static void layers_0_backward(float* dweight, float* columns, float* partials, const float* dout, const float* inp,
                               int n, bool accumulate) {
   // Conv1d as a Conv2d of height 1: kH = kKernelH = 1.
@@ -1255,8 +1255,8 @@ static void layers_0_backward(float* dweight, float* columns, float* partials, c
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1337,12 +1337,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (32, 32, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 24, 8)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (24, 8)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (4, 32, 24)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 24, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 32, 8)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (32, 32, 8)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);      // (32,)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (4, 32, 24)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);      // (32,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 32, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 32, 1, 8)
@@ -1640,8 +1640,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_1_bias", ltrt::DType::f32, 1, {32}, 83392},
     {"d_layers_0_out", ltrt::DType::f32, 3, {32, 32, 8}, 363712},
     {"d_layers_0_weight", ltrt::DType::f32, 3, {32, 8, 3}, 80192},
-    {"d_layers_0_columns", ltrt::DType::f32, 3, {32, 24, 8}, 330944},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {4, 32, 24}, 396480},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {24, 8}, 330944},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {4, 32, 24}, 331712},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

@@ -78,7 +78,7 @@ constexpr std::size_t d_layers_3_out = 413120;
 constexpr std::size_t d_layers_1_out = 445888;
 constexpr std::size_t d_layers_0_out = 363712;
 constexpr std::size_t d_layers_0_columns = 330944;
-constexpr std::size_t d_layers_0_partials = 396480;
+constexpr std::size_t d_layers_0_partials = 331712;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_1_weight = 3072;
 constexpr std::size_t layers_1_bias = 3200;
@@ -1325,7 +1325,7 @@ static void layers_1_backward(float* dinp, float* dweight, float* dbias, const f
 
 // layers.0 backward: Conv1d(in_channels=8, out_channels=32, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=False, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (32, 8, 3) columns (32, 24, 8) partials (4, 32, 24) <- dout (32, 32, 8) inp (32, 8, 8)
+// dweight (32, 8, 3) columns (24, 8) partials (4, 32, 24) <- dout (32, 32, 8) inp (32, 8, 8)
 
 // dweight[o, (c, ky, kx)] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch:
 // per group, rows o, columns (c, ky, kx), depth (s, oy, ox) of the whole batch.
@@ -1428,12 +1428,12 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_0_out = reinterpret_cast<float*>(arena + offset::layers_0_out);                // (32, 32, 8)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (32, 24, 8)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (24, 8)
+  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (4, 32, 24)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (32, 24, 8)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (32, 32, 8)
   auto* const d_layers_0_out = reinterpret_cast<float*>(arena + offset::d_layers_0_out);            // (32, 32, 8)
   auto* const layers_1_out_mean = reinterpret_cast<float*>(arena + offset::layers_1_out_mean);      // (32,)
-  auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (4, 32, 24)
   auto* const layers_1_out_rstd = reinterpret_cast<float*>(arena + offset::layers_1_out_rstd);      // (32,)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 32, 8)
   auto* const layers_3_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (32, 32, 1, 8)

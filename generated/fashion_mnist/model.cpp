@@ -28,7 +28,7 @@
 //   bwd  d_layers_2_out: f32(64, 8, 13, 13), d_layers_3_weight: f32(16, 8, 3, 3), d_layers_3_bias: f32(16,), d_layers_3_columns: f32(64, 72, 121), d_layers_3_partials: f32(121, 16, 73) = conv2d_backward(d_layers_3_out, layers_2_out, layers_3_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=121, groups=1, im2col=True, in_channels=8, kernel_size=[3, 3], need_dinp=True, out_channels=16, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.3  spec: model.layers[3]
 //   bwd  d_layers_1_out: f32(64, 8, 26, 26) = max_pool2d_backward(d_layers_2_out, layers_2_out_indices, dilation=[1, 1], input_size=[8, 26, 26], kernel_size=[2, 2], padding=[0, 0], stride=[2, 2])  # layers.2  spec: model.layers[2]
 //   bwd  d_layers_0_out: f32(64, 8, 26, 26) = relu_backward(d_layers_1_out, layers_1_out)  # layers.1  spec: model.layers[1]
-//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(64, 9, 676), d_layers_0_partials: f32(264, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
+//   bwd  d_layers_0_weight: f32(8, 1, 3, 3), d_layers_0_bias: f32(8,), d_layers_0_columns: f32(9, 676), d_layers_0_partials: f32(264, 8, 10) = conv2d_backward(d_layers_0_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=264, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=8, padding=[0, 0], padding_end=[0, 0], stride=[1, 1])  # layers.0  spec: model.layers[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -50,7 +50,7 @@
 //
 // Memory plan: one arena of 6840768 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 5258 floats at 0, 21056 and 42112.
-// Activations take 6552640 bytes (15662720 without reuse).
+// Activations take 6552640 bytes (14129600 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   84224     200704    x                           (64, 1, 28, 28) step          -
 //   284928    512       target                      (64,)         step          -
@@ -77,8 +77,8 @@
 //   3057024   565312    d_layers_3_partials         (121, 16, 73) 12..12        layers_4_out
 //   3057024   1384448   d_layers_1_out              (64, 8, 26, 26) 13..14        d_layers_3_partials
 //   1672576   1384448   d_layers_0_out              (64, 8, 26, 26) 14..15        layers_2_out
-//   3057024   1557504   d_layers_0_columns          (64, 9, 676)  15..15        d_layers_1_out
-//   288128    84480     d_layers_0_partials         (264, 8, 10)  15..15        layers_1_out
+//   288128    24336     d_layers_0_columns          (9, 676)      15..15        layers_1_out
+//   312512    84480     d_layers_0_partials         (264, 8, 10)  15..15        layers_1_out
 //
 // The spec:
 //   {
@@ -156,8 +156,8 @@ constexpr std::size_t d_layers_3_columns = 4610496;
 constexpr std::size_t d_layers_3_partials = 3057024;
 constexpr std::size_t d_layers_1_out = 3057024;
 constexpr std::size_t d_layers_0_out = 1672576;
-constexpr std::size_t d_layers_0_columns = 3057024;
-constexpr std::size_t d_layers_0_partials = 288128;
+constexpr std::size_t d_layers_0_columns = 288128;
+constexpr std::size_t d_layers_0_partials = 312512;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -201,8 +201,8 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -324,8 +324,8 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -426,7 +426,7 @@ static void layers_7_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];
@@ -598,8 +598,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -639,8 +639,8 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
               const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
                 if (iy < 0 || iy >= kH) continue;
@@ -723,7 +723,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (64, 9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
+// dweight (8, 1, 3, 3) dbias (8,) columns (9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
 static void layers_0_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                               const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 28, kW = 28;         // input channels, height, width
@@ -749,8 +749,8 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, floa
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -830,6 +830,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 8, 26, 26)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 676)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 8, 10)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (64, 9, 676)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 8, 13, 13)
@@ -840,7 +841,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 8, 13, 13)
   auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (121, 16, 73)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 8, 26, 26)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (64, 9, 676)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (64, 72, 121)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 400)
@@ -999,8 +999,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_layers_0_out", ltrt::DType::f32, 4, {64, 8, 26, 26}, 1672576},
     {"d_layers_0_weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 21056},
     {"d_layers_0_bias", ltrt::DType::f32, 1, {8}, 21344},
-    {"d_layers_0_columns", ltrt::DType::f32, 3, {64, 9, 676}, 3057024},
-    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 8, 10}, 288128},
+    {"d_layers_0_columns", ltrt::DType::f32, 2, {9, 676}, 288128},
+    {"d_layers_0_partials", ltrt::DType::f32, 3, {264, 8, 10}, 312512},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

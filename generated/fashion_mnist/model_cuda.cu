@@ -61,8 +61,8 @@ constexpr std::size_t d_layers_3_columns = 4610496;
 constexpr std::size_t d_layers_3_partials = 3057024;
 constexpr std::size_t d_layers_1_out = 3057024;
 constexpr std::size_t d_layers_0_out = 1672576;
-constexpr std::size_t d_layers_0_columns = 3057024;
-constexpr std::size_t d_layers_0_partials = 288128;
+constexpr std::size_t d_layers_0_columns = 288128;
+constexpr std::size_t d_layers_0_partials = 312512;
 constexpr std::size_t layers_0_weight = 0;
 constexpr std::size_t layers_0_bias = 288;
 constexpr std::size_t layers_3_weight = 320;
@@ -764,7 +764,7 @@ static void layers_1_backward(float* dinp, const float* dout, const float* out, 
 
 // layers.0 backward: Conv2d(in_channels=1, out_channels=8, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.layers[0]
-// dweight (8, 1, 3, 3) dbias (8,) columns (64, 9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
+// dweight (8, 1, 3, 3) dbias (8,) columns (9, 676) partials (264, 8, 10) <- dout (64, 8, 26, 26) inp (64, 1, 28, 28)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -856,6 +856,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                                // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                            // ()
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                // (64, 8, 26, 26)
+  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (9, 676)
   auto* const d_layers_0_partials = reinterpret_cast<float*>(arena + offset::d_layers_0_partials);  // (264, 8, 10)
   auto* const layers_0_columns = reinterpret_cast<float*>(arena + offset::layers_0_columns);        // (64, 9, 676)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                // (64, 8, 13, 13)
@@ -866,7 +867,6 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const d_layers_2_out = reinterpret_cast<float*>(arena + offset::d_layers_2_out);            // (64, 8, 13, 13)
   auto* const d_layers_3_partials = reinterpret_cast<float*>(arena + offset::d_layers_3_partials);  // (121, 16, 73)
   auto* const d_layers_1_out = reinterpret_cast<float*>(arena + offset::d_layers_1_out);            // (64, 8, 26, 26)
-  auto* const d_layers_0_columns = reinterpret_cast<float*>(arena + offset::d_layers_0_columns);    // (64, 9, 676)
   auto* const layers_3_columns = reinterpret_cast<float*>(arena + offset::layers_3_columns);        // (64, 72, 121)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 16, 5, 5)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_5_out);                // (64, 400)

@@ -181,7 +181,7 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];

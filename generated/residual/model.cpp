@@ -169,7 +169,7 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
-    ltrt::parallel_for(n, 2048, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 2048, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = preact[i * kOut + o] + bias[o];
@@ -212,7 +212,7 @@ static void gate_forward(float* out, const float* inp, const float* weight, cons
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 2048, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 2048, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];
@@ -268,7 +268,7 @@ static void head_forward(float* out, const float* inp, const float* weight, cons
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 4096, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 4096, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];

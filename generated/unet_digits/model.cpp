@@ -38,7 +38,7 @@
 //   bwd  d_enc_act_out: f32(32, 16, 8, 8), d_down_weight: f32(32, 16, 3, 3), d_down_bias: f32(32,), d_down_columns: f32(32, 144, 16), d_down_partials: f32(8, 32, 145) = conv2d_backward(d_down_out, enc_act_out, down_weight, bias=True, dilation=[1, 1], dims=2, dweight_splits=8, groups=1, im2col=True, in_channels=16, kernel_size=[3, 3], need_dinp=True, out_channels=32, padding=[1, 1], padding_end=[1, 1], stride=[2, 2])  # down  spec: model.graph[2]
 //   bwd  d_enc_act_out_sum1: f32(32, 16, 8, 8) = add(d_skip_out, d_enc_act_out)  # enc_act  spec: model.graph[1]
 //   bwd  d_enc_out: f32(32, 16, 8, 8) = relu_backward(d_enc_act_out_sum1, enc_act_out)  # enc_act  spec: model.graph[1]
-//   bwd  d_enc_weight: f32(16, 1, 3, 3), d_enc_bias: f32(16,), d_enc_columns: f32(32, 9, 64), d_enc_partials: f32(32, 16, 10) = conv2d_backward(d_enc_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # enc  spec: model.graph[0]
+//   bwd  d_enc_weight: f32(16, 1, 3, 3), d_enc_bias: f32(16,), d_enc_columns: f32(9, 64), d_enc_partials: f32(32, 16, 10) = conv2d_backward(d_enc_out, x, bias=True, dilation=[1, 1], dims=2, dweight_splits=32, groups=1, im2col=True, in_channels=1, kernel_size=[3, 3], need_dinp=False, out_channels=16, padding=[1, 1], padding_end=[1, 1], stride=[1, 1])  # enc  spec: model.graph[0]
 //
 // Cost per step at the full batch:
 //   function                        FLOPs     bytes
@@ -66,7 +66,7 @@
 //
 // Memory plan: one arena of 2072960 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 13154 floats at 0, 52672 and 105344.
-// Activations take 1852416 bytes (5078592 without reuse).
+// Activations take 1852416 bytes (5007168 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   210688    8192      x                           (32, 1, 8, 8) step          -
 //   218880    256       target                      (32,)         step          -
@@ -104,8 +104,8 @@
 //   1105280   148480    d_down_partials             (8, 32, 145)  18..18        d_head_columns
 //   482688    131072    d_enc_act_out_sum1          (32, 16, 8, 8) 19..20        d_down_out
 //   351616    131072    d_enc_out                   (32, 16, 8, 8) 20..21        d_enc_act_out
-//   220544    73728     d_enc_columns               (32, 9, 64)   21..21        enc_act_out
-//   294272    20480     d_enc_partials              (32, 16, 10)  21..21        enc_act_out
+//   220544    2304      d_enc_columns               (9, 64)       21..21        enc_act_out
+//   222848    20480     d_enc_partials              (32, 16, 10)  21..21        enc_act_out
 //
 // The spec:
 //   {
@@ -202,7 +202,7 @@ constexpr std::size_t d_down_partials = 1105280;
 constexpr std::size_t d_enc_act_out_sum1 = 482688;
 constexpr std::size_t d_enc_out = 351616;
 constexpr std::size_t d_enc_columns = 220544;
-constexpr std::size_t d_enc_partials = 294272;
+constexpr std::size_t d_enc_partials = 222848;
 constexpr std::size_t enc_weight = 0;
 constexpr std::size_t enc_bias = 576;
 constexpr std::size_t down_weight = 640;
@@ -253,8 +253,8 @@ static void enc_forward(float* out, float* columns, const float* inp, const floa
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -335,8 +335,8 @@ static void down_forward(float* out, float* columns, const float* inp, const flo
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -418,8 +418,8 @@ static void up_forward(float* out, float* columns, const float* inp, const float
           const float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
           const int shift = kx * kDilationW - kPadW;  // input column of output column 0
           const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-          const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-          const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+          const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+          const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
           for (int oy = 0; oy < kOutH; ++oy) {
             const int iy = oy * kStrideH - kPadH + ky * kDilationH;
             if (iy < 0 || iy >= kH) continue;
@@ -473,8 +473,8 @@ static void head_forward(float* out, float* columns, const float* inp, const flo
               float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 float* dst = row + oy * kOutW;
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -553,7 +553,7 @@ static void fc_forward(float* out, const float* inp, const float* weight, const 
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
     ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
-    ltrt::parallel_for(n, 1639, [=](int begin, int end) {
+    ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
           const float v = out[i * kOut + o] + bias[o];
@@ -720,8 +720,8 @@ static void head_backward(float* dinp, float* dweight, float* dbias, float* colu
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -761,8 +761,8 @@ static void head_backward(float* dinp, float* dweight, float* dbias, float* colu
               const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
                 if (iy < 0 || iy >= kH) continue;
@@ -854,8 +854,8 @@ static void up_backward(float* dinp, float* dweight, float* dbias, float* column
           float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
           const int shift = kx * kDilationW - kPadW;  // input column of output column 0
           const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-          const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-          const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+          const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+          const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
           for (int oy = 0; oy < kOutH; ++oy) {
             float* dst = row + oy * kOutW;
             const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -924,8 +924,8 @@ static void down_backward(float* dinp, float* dweight, float* dbias, float* colu
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -965,8 +965,8 @@ static void down_backward(float* dinp, float* dweight, float* dbias, float* colu
               const float* row = part_columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
               const int shift = kx * kDilationW - kPadW;  // input column of output column 0
               const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-              const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-              const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+              const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+              const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
               for (int oy = 0; oy < kOutH; ++oy) {
                 const int iy = oy * kStrideH - kPadH + ky * kDilationH;
                 if (iy < 0 || iy >= kH) continue;
@@ -1039,7 +1039,7 @@ static void enc_act_backward(float* dinp, const float* dout, const float* out, i
 
 // enc backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.graph[0]
-// dweight (16, 1, 3, 3) dbias (16,) columns (32, 9, 64) partials (32, 16, 10) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) dbias (16,) columns (9, 64) partials (32, 16, 10) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 static void enc_backward(float* dweight, float* dbias, float* columns, float* partials, const float* dout,
                          const float* inp, int n, bool accumulate) {
   constexpr int kIn = 1, kH = 8, kW = 8;          // input channels, height, width
@@ -1065,8 +1065,8 @@ static void enc_backward(float* dweight, float* dbias, float* columns, float* pa
             float* row = columns + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;
             const int shift = kx * kDilationW - kPadW;  // input column of output column 0
             const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);
-            const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end
-            const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));
+            const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit
+            const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));
             for (int oy = 0; oy < kOutH; ++oy) {
               float* dst = row + oy * kOutW;
               const int iy = oy * kStrideH - kPadH + ky * kDilationH;
@@ -1154,7 +1154,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
   auto* const enc_act_out = reinterpret_cast<float*>(arena + offset::enc_act_out);                // (32, 16, 8, 8)
-  auto* const d_enc_columns = reinterpret_cast<float*>(arena + offset::d_enc_columns);            // (32, 9, 64)
+  auto* const d_enc_columns = reinterpret_cast<float*>(arena + offset::d_enc_columns);            // (9, 64)
   auto* const d_enc_partials = reinterpret_cast<float*>(arena + offset::d_enc_partials);          // (32, 16, 10)
   auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);                // (32, 9, 64)
   auto* const down_act_out = reinterpret_cast<float*>(arena + offset::down_act_out);              // (32, 32, 4, 4)
@@ -1380,8 +1380,8 @@ const ltrt::TensorRef kBuffers[] = {
     {"d_enc_out", ltrt::DType::f32, 4, {32, 16, 8, 8}, 351616},
     {"d_enc_weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 52672},
     {"d_enc_bias", ltrt::DType::f32, 1, {16}, 53248},
-    {"d_enc_columns", ltrt::DType::f32, 3, {32, 9, 64}, 220544},
-    {"d_enc_partials", ltrt::DType::f32, 3, {32, 16, 10}, 294272},
+    {"d_enc_columns", ltrt::DType::f32, 2, {9, 64}, 220544},
+    {"d_enc_partials", ltrt::DType::f32, 3, {32, 16, 10}, 222848},
 };
 
 // The spec as read, for hparams.yaml and checkpoints.

@@ -73,7 +73,7 @@ constexpr std::size_t d_down_partials = 1105280;
 constexpr std::size_t d_enc_act_out_sum1 = 482688;
 constexpr std::size_t d_enc_out = 351616;
 constexpr std::size_t d_enc_columns = 220544;
-constexpr std::size_t d_enc_partials = 294272;
+constexpr std::size_t d_enc_partials = 222848;
 constexpr std::size_t enc_weight = 0;
 constexpr std::size_t enc_bias = 576;
 constexpr std::size_t down_weight = 640;
@@ -1178,7 +1178,7 @@ static void enc_act_backward(float* dinp, const float* dout, const float* out, i
 
 // enc backward: Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=1, padding=1, dilation=1, groups=1, bias=True, padding_mode='zeros')
 // spec: model.graph[0]
-// dweight (16, 1, 3, 3) dbias (16,) columns (32, 9, 64) partials (32, 16, 10) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
+// dweight (16, 1, 3, 3) dbias (16,) columns (9, 64) partials (32, 16, 10) <- dout (32, 16, 8, 8) inp (32, 1, 8, 8)
 
 // dweight[o, (c, ky, kx)] and dbias[o] (+)= sum over the batch's (s, oy, ox) of dout[s, o, oy, ox] * patch (dbias: * 1):
 // per group, rows o, columns (c, ky, kx) and a column of ones, depth (s, oy, ox) of the whole batch.
@@ -1278,7 +1278,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const loss = reinterpret_cast<float*>(arena + offset::loss);                              // ()
   auto* const d_loss = reinterpret_cast<float*>(arena + offset::d_loss);                          // ()
   auto* const enc_act_out = reinterpret_cast<float*>(arena + offset::enc_act_out);                // (32, 16, 8, 8)
-  auto* const d_enc_columns = reinterpret_cast<float*>(arena + offset::d_enc_columns);            // (32, 9, 64)
+  auto* const d_enc_columns = reinterpret_cast<float*>(arena + offset::d_enc_columns);            // (9, 64)
   auto* const d_enc_partials = reinterpret_cast<float*>(arena + offset::d_enc_partials);          // (32, 16, 10)
   auto* const enc_columns = reinterpret_cast<float*>(arena + offset::enc_columns);                // (32, 9, 64)
   auto* const down_act_out = reinterpret_cast<float*>(arena + offset::down_act_out);              // (32, 32, 4, 4)

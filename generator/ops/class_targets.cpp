@@ -85,7 +85,8 @@ std::string weight_literals(const Node& n) {
 void write_class_weights(CodeWriter& w, const Node& n, bool with_sum) {
   if (!class_weighted(n)) return;
   const std::string list = weight_literals(n);
-  w.line("constexpr float kWeight[kClasses] = {" + list + "};  // the loss's class weights");
+  // static: a split loop's lambda reads it in place instead of copying it into every part.
+  w.line("static constexpr float kWeight[kClasses] = {" + list + "};  // the loss's class weights");
   if (with_sum) w.line(weight_sum_line(n));
 }
 

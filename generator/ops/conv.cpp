@@ -103,14 +103,19 @@ std::int64_t conv_dweight_cols(const ConvGeometry& g, bool bias) { return g.patc
 
 Shape conv_columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }
 
-// ltrt::sgemm_ld splits a GEMM among the step's threads from this many multiply-adds (its kPartMacs).
-constexpr std::int64_t kSplitGemmMacs = std::int64_t{1} << 20;
+// Below this many multiply-adds a GEMM splits into few parts, if any (ltrt::sgemm_ld: a part
+// has at least 2^20), so that splitting the samples does better.
+constexpr std::int64_t kSplitGemmMacs = std::int64_t{1} << 24;
+// The most bytes the per-sample im2col slots may take.
+constexpr std::int64_t kSlotBytes = std::int64_t{64} << 20;
 
-bool conv_split_samples(const ConvGeometry& g) { return g.macs_per_sample() < kSplitGemmMacs; }
+bool conv_split_samples(const ConvGeometry& g, std::int64_t batch) {
+  return g.macs_per_sample() < kSplitGemmMacs && batch * numel(conv_columns_shape(g)) * 4 <= kSlotBytes;
+}
 
-OutputType conv_columns_type(const ConvGeometry& g, std::int64_t batch) {
+OutputType conv_columns_type(const ConvGeometry& g, std::int64_t batch, bool split) {
   const Shape one = conv_columns_shape(g);
-  if (!conv_split_samples(g)) return {DType::f32, one, false};
+  if (!split || !conv_split_samples(g, batch)) return {DType::f32, one, false};
   return {DType::f32, {batch, one[0], one[1]}, true};
 }
 
@@ -149,8 +154,8 @@ void write_sizes(CodeWriter& w, const ConvGeometry& g, bool im2col) {
 void write_column_range(CodeWriter& w) {
   w.line("const int shift = kx * kDilationW - kPadW;  // input column of output column 0");
   w.line("const int lo = shift >= 0 ? 0 : std::min(kOutW, (-shift + kStrideW - 1) / kStrideW);");
-  w.line("const int end = kW - shift;  // ix < kW  <=>  ox * kStrideW < end");
-  w.line("const int hi = std::max(lo, end <= 0 ? 0 : std::min(kOutW, (end + kStrideW - 1) / kStrideW));");
+  w.line("const int limit = kW - shift;  // ix < kW  <=>  ox * kStrideW < limit");
+  w.line("const int hi = std::max(lo, limit <= 0 ? 0 : std::min(kOutW, (limit + kStrideW - 1) / kStrideW));");
 }
 
 }  // namespace
@@ -227,7 +232,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   write_sizes(w, g, attr_bool(n, "im2col"));
   epilogue_constants(w, n);
   w.open("if constexpr (kUseIm2col)");
-  const bool split = conv_split_samples(g);
+  const bool split = conv_split_samples(g, gr.value(n.inputs[0]).shape[0]);
   const std::string cols = split ? "part_columns" : "columns";
   if (split) {
     w.line("// The samples split among the step's threads; a part's im2col uses its first sample's slot.");
@@ -277,7 +282,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
   w.open("if constexpr (kUseIm2col)");
   // Where the samples split among the threads, dweight's sum over them stays one loop in sample
   // order, and the input's gradient (each sample's own) is split after it.
-  const bool split = conv_split_samples(g) && need_dinp;
+  const bool split = conv_split_samples(g, gr.value(n.inputs[1]).shape[0]) && need_dinp;
   w.open("for (int i = 0; i < n; ++i)");
   w.line("const float* x = inp + i * kIn * kH * kW;");
   w.line("const float* dy = dout + i * kOut * kPixels;");
@@ -683,8 +688,8 @@ std::vector<int> add_conv_backward(Autodiff& ad, const Node& n, const std::vecto
   if (need_dinp) b.outputs.push_back(-1);
   b.outputs.push_back(ad.weight_grad(n.inputs[1]));  // bf16-mixed: the casts' gradients
   if (bias) b.outputs.push_back(ad.weight_grad(n.inputs[2]));
-  const OutputType columns = backward_op == "conv2d_backward" ? conv_columns_type(g, ad.graph.value(x).shape[0])
-                                                              : OutputType{DType::f32, conv_columns_shape(g), false};
+  const OutputType columns =
+      conv_columns_type(g, ad.graph.value(x).shape[0], backward_op == "conv2d_backward" && need_dinp);
   b.outputs.push_back(add_scratch(ad.graph, "d_" + cpp_name(n.layer) + "_columns", columns.shape, columns.batched));
   // CUDA's chunks of dweight's sum over the batch, each in its own slice of `partials`.
   const std::int64_t splits = conv_dweight_splits(g, ad.graph.value(x).shape[0], bias && bias_column);
@@ -709,8 +714,7 @@ std::vector<OutputType> conv_backward_outputs(const Node& n, const Value& x, con
   if (attr_bool(n, "need_dinp")) t.push_back({x.dtype, x.shape, true});
   t.push_back({DType::f32, conv_weight_shape(g), false});
   if (bias) t.push_back({DType::f32, {bias_channels}, false});
-  t.push_back(n.op == "conv2d_backward" ? conv_columns_type(g, x.shape[0])
-                                        : OutputType{DType::f32, conv_columns_shape(g), false});
+  t.push_back(conv_columns_type(g, x.shape[0], n.op == "conv2d_backward" && attr_bool(n, "need_dinp")));
   // dweight's partial sums per chunk of the batch on CUDA (unused on the CPU, which sums in
   // place); the memory plan frees them after the node.
   const std::int64_t splits = attr_int(n, "dweight_splits");
@@ -824,7 +828,7 @@ LayerDef conv_layer(int dims) {
     // both draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in / groups * kh * kw.
     const double bound = 1.0 / std::sqrt(static_cast<double>(g.patch()));
     for (size_t i = 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
-    const OutputType columns = conv_columns_type(g, x.shape[0]);
+    const OutputType columns = conv_columns_type(g, x.shape[0], true);
     n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", columns.shape, columns.batched)};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
     return b.graph.nodes[id].outputs[0];
@@ -843,7 +847,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   f.infer = [](const Node& n, const Graph& gr) {
     const Value& x = gr.value(n.inputs.at(0));
     const ConvGeometry g = conv_geometry(n, x);
-    return std::vector<OutputType>{{x.dtype, out_shape(g, x.shape[0]), true}, conv_columns_type(g, x.shape[0])};
+    return std::vector<OutputType>{{x.dtype, out_shape(g, x.shape[0]), true}, conv_columns_type(g, x.shape[0], true)};
   };
   f.slots = [](const Node& n) {
     Slots s{{"out", "columns"}, {"inp", "weight"}};

@@ -37,11 +37,13 @@ Shape conv_weight_shape(const ConvGeometry& g);
 /// im2col's scratch of one sample: a row per (channel, tap), a column per output pixel.
 Shape conv_columns_shape(const ConvGeometry& g);
 /// Whether a convolution's CPU code splits its samples among the step's threads: where one
-/// sample's GEMM is too small for ltrt::sgemm_ld to split. Its im2col scratch then holds a slot
-/// per sample (a part uses its first sample's): (batch, rows, pixels), batched.
-bool conv_split_samples(const ConvGeometry& g);
-/// The im2col scratch's type on a batch of `batch`: one sample's, or a slot per sample when split.
-OutputType conv_columns_type(const ConvGeometry& g, std::int64_t batch);
+/// sample's GEMM is too small for ltrt::sgemm_ld to split well and a slot per sample stays small. Its
+/// im2col scratch then holds a slot per sample (a part uses its first sample's): (batch, rows,
+/// pixels), batched.
+bool conv_split_samples(const ConvGeometry& g, std::int64_t batch);
+/// The im2col scratch's type on a batch of `batch`: one sample's, or a slot per sample when
+/// `split` (the forward's, or a backward's that computes the input's gradient).
+OutputType conv_columns_type(const ConvGeometry& g, std::int64_t batch, bool split);
 /// Columns of the weight gradient's GEMM: a weight per (c, ky, kx), then the bias's when `bias`.
 std::int64_t conv_dweight_cols(const ConvGeometry& g, bool bias);
 /// CUDA: the chunks the weight gradient's sum over a batch of `batch` samples is cut into.

@@ -64,7 +64,9 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.open("if constexpr (kUseBlas)");
   w.line("ltrt::sgemm(false, true, " + N + ", kOut, kIn, inp, weight, 0.0f, " + z + ");  // inp @ weight^T");
   if (bias || keep_preact || round_first || !n.epilogue.empty()) {  // else the product is the output
-    open_split_loop(w, "i", N, attr_int(n, "out_features"), SplitIndex::rows);
+    // Fewer than 16 outputs: the compiler may vectorise along the rows, so their bounds are aligned.
+    const std::int64_t outs = attr_int(n, "out_features");
+    open_split_loop(w, "i", N, outs, outs < 16 ? SplitIndex::elements : SplitIndex::rows);
     w.open("for (int o = 0; o < kOut; ++o)");
     w.line("const float v = " + product(z + "[i * kOut + o]") + bias_term + ";");
     if (keep_preact) w.line("preact[i * kOut + o] = v;");

@@ -57,24 +57,30 @@ void write_backward_head_pointers(CodeWriter& w) {
   w.line("float* row_delta = delta + (b * kHeads + h) * kT;");
 }
 
-// ltrt::sgemm_ld splits a GEMM among the step's threads from this many multiply-adds (its kPartMacs).
-constexpr std::int64_t kSplitGemmMacs = std::int64_t{1} << 20;
+// Below this many multiply-adds a GEMM splits into few parts, if any (ltrt::sgemm_ld: a part
+// has at least 2^20), so that splitting the samples does better.
+constexpr std::int64_t kSplitGemmMacs = std::int64_t{1} << 24;
+// The most bytes the per-sample scratch slots may take (the backward's p and dp of every sample).
+constexpr std::int64_t kSlotBytes = std::int64_t{64} << 20;
 
-// Whether each head's GEMMs (T x T x D) are too small for ltrt::sgemm_ld to split, so that the
+// Whether each head's GEMMs (T x T x D) are too small for ltrt::sgemm_ld to split well, so that the
 // float32 CPU attention splits its samples among the step's threads instead, each part with its
 // own T x T scratch: the scratch is then (batch, ...), a slot per sample, and a part uses its
-// first sample's. Longer sequences run their samples one after another, each GEMM split. The forward's scores take the batched shape whatever the precision (autocast marks a
+// first sample's (at most kSlotBytes in all). Longer sequences run their samples one after
+// another, each GEMM split. The forward's scores take the batched shape whatever the precision (autocast marks a
 // bf16-mixed attention after its shapes are inferred); bf16-mixed's attention uses its first slot.
-bool small_heads(const Node& n, std::int64_t t) {
+bool small_heads(const Node& n, std::int64_t t, std::int64_t batch) {
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
-  return t * t * d < kSplitGemmMacs;
+  return t * t * d < kSplitGemmMacs && batch * 2 * t * t * 4 <= kSlotBytes;
 }
-bool split_samples(const Node& n, std::int64_t t) { return !n.attrs.count("bf16") && small_heads(n, t); }
+bool split_samples(const Node& n, std::int64_t t, std::int64_t batch) {
+  return !n.attrs.count("bf16") && small_heads(n, t, batch);
+}
 
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[0]);
   write_sizes(w, n, qkv);
-  const bool split = split_samples(n, qkv.shape[1]);
+  const bool split = split_samples(n, qkv.shape[1], qkv.shape[0]);
   if (split) {
     w.line("// The samples split among the step's threads; a part's scores use its first sample's T x T slot.");
     open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1], SplitIndex::rows);
@@ -111,7 +117,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
 void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[1]);
   write_sizes(w, n, qkv);
-  const bool split = split_samples(n, qkv.shape[1]);
+  const bool split = split_samples(n, qkv.shape[1], qkv.shape[0]);
   if (split) {
     w.line("// The samples split among the step's threads; a part's p and dp use its first sample's slot.");
     open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1], SplitIndex::rows);
@@ -286,8 +292,8 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     const std::int64_t b = qkv.shape[0], t = qkv.shape[1];
     // scores: one head's T x T block on the CPU, one per sample where the samples split among the
     // threads (unused on CUDA); the memory plan frees it after the node.
-    const OutputType scores = small_heads(n, t) ? OutputType{DType::f32, {b, t, t}, true}
-                                                : OutputType{DType::f32, {t, t}, false};
+    const OutputType scores = small_heads(n, t, b) ? OutputType{DType::f32, {b, t, t}, true}
+                                                   : OutputType{DType::f32, {t, t}, false};
     return std::vector<OutputType>{{DType::f32, {b, t, e}, true},
                                    {DType::f32, {b, attr_int(n, "num_heads"), t}, true},
                                    scores};
@@ -334,7 +340,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
     // Split among the threads (split_samples), one p and dp per sample.
     const OutputType scratch = n.attrs.count("bf16")  ? OutputType{DType::f32, {2 * t * t + t * d}, false}
-                               : split_samples(n, t) ? OutputType{DType::f32, {b, 2, t, t}, true}
+                               : split_samples(n, t, b) ? OutputType{DType::f32, {b, 2, t, t}, true}
                                                      : OutputType{DType::f32, {2, t, t}, false};
     return std::vector<OutputType>{{DType::f32, qkv.shape, true},
                                    {DType::f32, {b, attr_int(n, "num_heads"), t}, true},

@@ -13,9 +13,13 @@ namespace ltrt {
 
 namespace {
 
-// The fewest multiply-adds worth a part: about 10 us of one core. Above 100^3 too, where
-// OpenBLAS's small-matrix kernels (which sum k in another order) stop, so that a part takes the
-// same path as the whole product would.
+// The fewest multiply-adds of a part, about 10 us of a core, and above 100^3: there OpenBLAS
+// (0.3.21) leaves its small-matrix kernels, which sum k in another order, for its blocked ones,
+// so that a part takes the path the whole product takes on one thread. With its AVX-512 kernels
+// (SkylakeX, Cooperlake) the blocked ones give every element the same bits whatever the rows or
+// columns a call covers; blas_split_test checks it (its "direct" kernel for plain products below
+// 28 x 512 x 512 included), and finds that its AVX2 kernels (Haswell) do not: a split product
+// rounds differently there, as under OpenBLAS's own threads.
 constexpr std::int64_t kPartMacs = std::int64_t{1} << 20;
 // Rows (or columns) a part boundary falls on: a multiple of OpenBLAS's register blocks.
 constexpr int kUnit = 16;
@@ -44,28 +48,57 @@ inline void call(bool trans_a, bool trans_b, int m, int n, int k, float alpha, c
 
 void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
               int ldb, float beta, float* c, int ldc) {
-  const std::int64_t macs = std::int64_t{m} * n * k;
-  if (!blas_on_calling_thread() || split_parts(macs, kPartMacs) <= 1) {
+  // By rows of C (rows of op(A)) or by its columns (columns of op(B)), whichever are more, in
+  // units of kUnit: the most parts (up to the step's threads) whose smallest still has the
+  // multiply-adds that keep it on the whole product's path. Under LTGEN_SPLIT_GRAIN (tests) any
+  // part goes, by single rows.
+  const bool by_rows = m >= n;
+  const int extent = by_rows ? m : n;
+  const std::int64_t per_line = std::int64_t{by_rows ? n : m} * k;  // multiply-adds of a row (column) of C
+  const bool forced = split_forced();
+  const int unit = forced ? 1 : kUnit;
+  const std::int64_t units = (extent + unit - 1) / unit;
+  const std::int64_t least = forced ? 1 : kPartMacs;
+  auto bound = [&](int p, int parts) {
+    return static_cast<int>(std::min<std::int64_t>(extent, units * p / parts * unit));
+  };
+  int parts = blas_on_calling_thread() ? static_cast<int>(std::min<std::int64_t>(split_parts(units, 1), units)) : 1;
+  for (; parts > 1; --parts) {
+    std::int64_t smallest = extent;
+    for (int p = 0; p < parts; ++p) smallest = std::min<std::int64_t>(smallest, bound(p + 1, parts) - bound(p, parts));
+    if (smallest * per_line >= least) break;
+  }
+  if (parts <= 1) {
     call(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  // By rows of C (rows of op(A)) or by its columns (columns of op(B)), whichever are more; in
-  // units of kUnit, as many parts as split_parts allows for the whole product.
-  const bool by_rows = m >= n;
-  const int extent = by_rows ? m : n;
-  const std::int64_t units = (extent + kUnit - 1) / kUnit;
-  const int parts = split_parts(macs, kPartMacs);
-  parallel_for(units, std::max<std::int64_t>(1, units / parts), [&](std::int64_t u0, std::int64_t u1) {
-    const int lo = static_cast<int>(u0) * kUnit, hi = std::min(extent, static_cast<int>(u1) * kUnit);
-    if (by_rows) {
-      const float* a_rows = trans_a ? a + lo : a + static_cast<std::ptrdiff_t>(lo) * lda;
-      call(trans_a, trans_b, hi - lo, n, k, alpha, a_rows, lda, b, ldb, beta, c + static_cast<std::ptrdiff_t>(lo) * ldc,
-           ldc);
-    } else {
-      const float* b_cols = trans_b ? b + static_cast<std::ptrdiff_t>(lo) * ldb : b + lo;
-      call(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, b_cols, ldb, beta, c + lo, ldc);
-    }
-  });
+  struct Product {
+    bool trans_a, trans_b, by_rows;
+    int m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float* c;
+    int extent, unit;
+    std::int64_t units;
+  } product{trans_a, trans_b, by_rows, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, extent, unit, units};
+  step_workers().run(
+      [](void* context, int part, int parts) noexcept {
+        const Product& p = *static_cast<const Product*>(context);
+        const auto at = [&](int q) {
+          return static_cast<int>(std::min<std::int64_t>(p.extent, p.units * q / parts * p.unit));
+        };
+        const int lo = at(part), hi = at(part + 1);
+        if (lo >= hi) return;
+        if (p.by_rows) {
+          const float* a_rows = p.trans_a ? p.a + lo : p.a + static_cast<std::ptrdiff_t>(lo) * p.lda;
+          call(p.trans_a, p.trans_b, hi - lo, p.n, p.k, p.alpha, a_rows, p.lda, p.b, p.ldb, p.beta,
+               p.c + static_cast<std::ptrdiff_t>(lo) * p.ldc, p.ldc);
+        } else {
+          const float* b_cols = p.trans_b ? p.b + static_cast<std::ptrdiff_t>(lo) * p.ldb : p.b + lo;
+          call(p.trans_a, p.trans_b, p.m, hi - lo, p.k, p.alpha, p.a, p.lda, b_cols, p.ldb, p.beta, p.c + lo, p.ldc);
+        }
+      },
+      &product, parts);
 }
 
 }  // namespace ltrt

@@ -112,16 +112,22 @@ Workers& step_workers() {
 
 namespace {
 std::atomic<int> split_threads{0};  // 0: blas_threads()
+
+std::int64_t forced_grain() {
+  static const std::int64_t grain = [] {
+    const char* v = std::getenv("LTGEN_SPLIT_GRAIN");
+    return v != nullptr && std::atoll(v) > 0 ? std::atoll(v) : std::int64_t{0};
+  }();
+  return grain;
+}
 }  // namespace
 
 void set_split_threads(int threads) { split_threads.store(std::max(threads, 1)); }
 
+bool split_forced() { return forced_grain() > 0; }
+
 int split_parts(std::int64_t count, std::int64_t grain) {
-  static const std::int64_t forced_grain = [] {
-    const char* v = std::getenv("LTGEN_SPLIT_GRAIN");
-    return v != nullptr && std::atoll(v) > 0 ? std::atoll(v) : std::int64_t{0};
-  }();
-  if (forced_grain > 0) grain = forced_grain;
+  if (split_forced()) grain = forced_grain();
   const std::int64_t by_size = count / std::max<std::int64_t>(grain, 1);
   const int threads = split_threads.load(std::memory_order_relaxed);
   return static_cast<int>(

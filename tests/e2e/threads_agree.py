@@ -6,7 +6,8 @@
 The step splits its GEMMs (ltrt/blas.hpp), its elementwise and per-row loops
 (ltrt/parallel_for.hpp) and the optimizer's update among OPENBLAS_NUM_THREADS threads, so that
 each element is computed as on one thread: sums across rows keep their order. The same program
-fits N steps (validating on a few batches) with OPENBLAS_NUM_THREADS=1 and =3; metrics.csv must
+fits N steps (validating on a few batches, if it has validation data) with OPENBLAS_NUM_THREADS=1
+and =3; metrics.csv must
 be the same text and the last checkpoint's tensors the same bytes.
 """
 import argparse
@@ -33,13 +34,14 @@ def read_checkpoint(path, root):
     return tensors, metadata
 
 
-def fit(program, root, threads, max_steps):
+def fit(program, root, threads, max_steps, validates):
     shutil.rmtree(root, ignore_errors=True)
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     env.pop("LTGEN_SPLIT_GRAIN", None)
     cmd = [program, "fit", f"--trainer.max_steps={max_steps}", "--trainer.log_every_n_steps=1",
-           f"--trainer.val_check_interval={max(1, max_steps // 2)}", "--trainer.limit_val_batches=2",
            "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={root}"]
+    if validates:
+        cmd += [f"--trainer.val_check_interval={max(1, max_steps // 2)}", "--trainer.limit_val_batches=2"]
     print(f"$ OPENBLAS_NUM_THREADS={threads} " + " ".join(cmd))
     proc = common.run_ending_all(cmd, 300, env=env)
     if proc.returncode != 0:
@@ -63,8 +65,10 @@ def main():
     args = p.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     program = common.generate(args.ltgen, args.spec, os.path.join(args.work, "gen"))
-    one = fit(program, os.path.join(args.work, "threads_1"), 1, args.max_steps)
-    three = fit(program, os.path.join(args.work, "threads_3"), 3, args.max_steps)
+    with open(args.spec) as f:
+        validates = "val" in json.load(f).get("data", {})
+    one = fit(program, os.path.join(args.work, "threads_1"), 1, args.max_steps, validates)
+    three = fit(program, os.path.join(args.work, "threads_3"), 3, args.max_steps, validates)
     rows = one[0].strip().splitlines()
     check(len(rows) > args.max_steps, f"metrics.csv has {len(rows)} lines for {args.max_steps} logged steps")
     for i, (a, b) in enumerate(zip(rows, three[0].strip().splitlines())):

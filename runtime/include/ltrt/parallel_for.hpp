@@ -16,9 +16,12 @@ void set_split_threads(int threads);
 
 // How many parts `count` iterations are split into: one per thread (blas_threads()), but none
 // smaller than `grain` iterations (a part's work must outweigh waking a helper, a microsecond or
-// two). LTGEN_SPLIT_GRAIN=1 in the environment splits every loop as finely as the threads allow,
-// so that tests reach the split code with small shapes.
+// two). LTGEN_SPLIT_GRAIN=1 in the environment splits every loop and GEMM as finely as the threads
+// allow, so that tests reach the split code with small shapes (results may then depend on the
+// thread count: the bounds no longer keep each element's path).
 int split_parts(std::int64_t count, std::int64_t grain);
+// Whether LTGEN_SPLIT_GRAIN is set: then part bounds fall anywhere, aligned loops' and GEMMs' too.
+bool split_forced();
 
 namespace detail {
 template <class Body>
@@ -31,7 +34,7 @@ void split(std::int64_t count, std::int64_t grain, std::int64_t align, const Bod
   struct Context {
     const Body* body;
     std::int64_t count, align;
-  } context{&body, count, align};
+  } context{&body, count, split_forced() ? 1 : align};
   step_workers().run(
       [](void* c, int part, int parts) noexcept {
         const auto& ctx = *static_cast<const Context*>(c);

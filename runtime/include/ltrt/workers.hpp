@@ -1,8 +1,9 @@
-// Helper threads for work a step splits into parts: the recurrent layers' per-step GEMMs
-// (ltrt/packed_gemm.hpp), too small for starting threads each time (tens of microseconds) and
-// called once a step. The caller runs part 0; each helper runs its own part, then waits for the
-// next call, spinning for a while (the next step comes within microseconds) and then sleeping,
-// so that it gives its core back to BLAS's threads between recurrent layers.
+// The step's threads: the one pool that runs the parts of everything a step splits (its GEMMs,
+// ltrt/blas.hpp; its loops, ltrt/parallel_for.hpp; the recurrent layers' per-step GEMMs,
+// ltrt/packed_gemm.hpp), work too small for starting threads each time (tens of microseconds).
+// The caller runs part 0; each helper runs its own part, then waits for the next call, spinning
+// for a while (the next part comes within microseconds) and then sleeping, so that it gives its
+// core back when the step is over. Its size is fixed when it is first used (blas_threads()).
 #pragma once
 
 #include <atomic>
@@ -41,8 +42,8 @@ class Workers {
   std::atomic<unsigned> generation_{0};  // bumped by each run(); helpers wait for a new value
   std::atomic<int> done_{0};             // helpers finished with this generation
   std::atomic<bool> stop_{false};
-  std::atomic<bool> busy_{false};        // a run() is in progress
-  Task task_ = nullptr;                  // written before generation_ is bumped
+  std::atomic<bool> busy_{false};  // a run() is in progress
+  Task task_ = nullptr;            // written before generation_ is bumped
   void* context_ = nullptr;
   int parts_ = 1;
 };
@@ -50,8 +51,7 @@ class Workers {
 // The cores this process may run on (its CPU affinity, as OpenBLAS counts them), at least 1.
 int usable_cores();
 
-// The program's helpers for the recurrent steps: blas_threads() threads (ltrt/blas.hpp), made on
-// first use.
+// The step's pool: blas_threads() threads (ltrt/blas.hpp), made on first use.
 Workers& step_workers();
 
 }  // namespace ltrt

@@ -63,8 +63,8 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   const Value& x = g.value(n.inputs[1]);
   write_sizes(w, n, x);
   if (affine) {
-    // The parameters' gradients first, before dinp (which may take dout's place) is written:
-    // sums over the rows, so each part takes a range of columns and adds its rows in order.
+    // The parameters' gradients: sums over the rows, so each part takes a range of columns and
+    // adds its rows in order; then dinp, row by row.
     w.line("if (!accumulate) std::fill(dweight, dweight + kDim, 0.0f);");
     if (bias) w.line("if (!accumulate) std::fill(dbias, dbias + kDim, 0.0f);");
     open_split(w, "kDim", numel(x.shape) / group_size(n), SplitIndex::elements);

@@ -67,8 +67,9 @@ constexpr std::int64_t kSlotBytes = std::int64_t{64} << 20;
 // float32 CPU attention splits its samples among the step's threads instead, each part with its
 // own T x T scratch: the scratch is then (batch, ...), a slot per sample, and a part uses its
 // first sample's (at most kSlotBytes in all). Longer sequences run their samples one after
-// another, each GEMM split. The forward's scores take the batched shape whatever the precision (autocast marks a
-// bf16-mixed attention after its shapes are inferred); bf16-mixed's attention uses its first slot.
+// another, each GEMM split. The forward's scores take the batched shape whatever the precision
+// (autocast marks a bf16-mixed attention after its shapes are inferred); bf16-mixed's attention
+// uses its first slot.
 bool small_heads(const Node& n, std::int64_t t, std::int64_t batch) {
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
   return t * t * d < kSplitGemmMacs && batch * 2 * t * t * 4 <= kSlotBytes;

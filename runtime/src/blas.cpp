@@ -38,6 +38,11 @@ bool blas_on_calling_thread() {
   return single;
 }
 
+// Where part q of `parts` starts along C's rows (or columns): on a unit, never past the extent.
+inline int part_start(int extent, int unit, std::int64_t units, int q, int parts) {
+  return static_cast<int>(std::min<std::int64_t>(extent, units * q / parts * unit));
+}
+
 inline void call(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
                  int ldb, float beta, float* c, int ldc) {
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
@@ -59,13 +64,12 @@ void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alpha, cons
   const int unit = forced ? 1 : kUnit;
   const std::int64_t units = (extent + unit - 1) / unit;
   const std::int64_t least = forced ? 1 : kPartMacs;
-  auto bound = [&](int p, int parts) {
-    return static_cast<int>(std::min<std::int64_t>(extent, units * p / parts * unit));
-  };
   int parts = blas_on_calling_thread() ? static_cast<int>(std::min<std::int64_t>(split_parts(units, 1), units)) : 1;
   for (; parts > 1; --parts) {
     std::int64_t smallest = extent;
-    for (int p = 0; p < parts; ++p) smallest = std::min<std::int64_t>(smallest, bound(p + 1, parts) - bound(p, parts));
+    for (int p = 0; p < parts; ++p)
+      smallest = std::min<std::int64_t>(
+          smallest, part_start(extent, unit, units, p + 1, parts) - part_start(extent, unit, units, p, parts));
     if (smallest * per_line >= least) break;
   }
   if (parts <= 1) {
@@ -84,10 +88,8 @@ void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alpha, cons
   step_workers().run(
       [](void* context, int part, int parts) noexcept {
         const Product& p = *static_cast<const Product*>(context);
-        const auto at = [&](int q) {
-          return static_cast<int>(std::min<std::int64_t>(p.extent, p.units * q / parts * p.unit));
-        };
-        const int lo = at(part), hi = at(part + 1);
+        const int lo = part_start(p.extent, p.unit, p.units, part, parts);
+        const int hi = part_start(p.extent, p.unit, p.units, part + 1, parts);
         if (lo >= hi) return;
         if (p.by_rows) {
           const float* a_rows = p.trans_a ? p.a + lo : p.a + static_cast<std::ptrdiff_t>(lo) * p.lda;

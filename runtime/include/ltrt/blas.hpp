@@ -21,9 +21,10 @@ namespace ltrt {
 // by columns, when it has more) among the step's threads (ltrt/workers.hpp), each part one
 // cblas_sgemm call on one thread: OpenBLAS's own threads are turned off, so that one pool of
 // threads runs the whole step, GEMMs and the passes between them alike (two pools on the same
-// cores take turns at each other's expense). Every element of C sums its products as the whole
-// call would (OpenBLAS blocks k the same way for any rows), so results do not depend on the
-// number of threads.
+// cores take turns at each other's expense). Each part keeps at least 2^20 multiply-adds, so that
+// with OpenBLAS's AVX-512 kernels every element of C has the bits the whole call would give it
+// whatever the number of threads; its AVX2 kernels round a split product differently
+// (runtime/src/blas.cpp, tests/runtime/blas_split_test.cpp).
 void sgemm_ld(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
               const float* b, int ldb, float beta, float* c, int ldc);
 

@@ -28,7 +28,10 @@ template <class Body>
 void split(std::int64_t count, std::int64_t grain, std::int64_t align, const Body& body) {
   const int parts = split_parts(count, grain);
   if (parts <= 1) {
-    if (count > 0) body(std::int64_t{0}, count);
+    // A copy here too: `body`'s address escapes to the helpers below, so through it the
+    // compiler must reload the captured pointers after every store (see the part's copy).
+    const Body whole = body;
+    if (count > 0) whole(std::int64_t{0}, count);
     return;
   }
   struct Context {

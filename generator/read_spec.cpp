@@ -718,7 +718,8 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   if (group_lrs.empty()) group_lrs.push_back(spec.optimizer.lr);
   spec.trainer = ltrt::read_trainer_config(root, group_lrs, ltrt::optimizer_momentum(optimizer_config(spec.optimizer)));
   // Checks trainer.callbacks and max_time.
-  const ltrt::Callbacks callbacks = ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing);
+  const ltrt::Callbacks callbacks =
+      ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing, spec.trainer.enable_progress_bar);
   if (const ltrt::WeightAveraging* wa = callbacks.weight_averaging()) {
     std::string buffer;  // a loss argument torch keeps as a buffer (a list of numbers)
     for (const auto& [arg, value] : spec.loss.args)

@@ -12,7 +12,9 @@
 #include "ltrt/gradient_accumulation_scheduler.hpp"
 #include "ltrt/lr_monitor.hpp"
 #include "ltrt/model_checkpoint.hpp"
+#include "ltrt/model_summary.hpp"
 #include "ltrt/on_exception_checkpoint.hpp"
+#include "ltrt/progress_bar.hpp"
 #include "ltrt/timer.hpp"
 #include "ltrt/weight_averaging.hpp"
 
@@ -88,17 +90,17 @@ namespace {
 
 const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
                                   "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging",
-                                  "OnExceptionCheckpoint"};
+                                  "OnExceptionCheckpoint", "TQDMProgressBar", "ModelSummary"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
 const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
                                 "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging",
-                                "on_exception_checkpoint"};
+                                "on_exception_checkpoint", "progress.tqdm_progress", "model_summary"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
 const char* const kNotYet[] = {"BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
                                "Checkpoint", "DeviceStatsMonitor",
-                               "LambdaCallback", "LearningRateFinder", "ModelPruning", "ModelSummary",
+                               "LambdaCallback", "LearningRateFinder", "ModelPruning",
                                "ProgressBar", "RichModelSummary", "RichProgressBar",
-                               "SpikeDetection", "StochasticWeightAveraging", "TQDMProgressBar",
+                               "SpikeDetection", "StochasticWeightAveraging",
                                "ThroughputMonitor", "Callback"};
 
 // isinstance(cb, Checkpoint)
@@ -117,13 +119,13 @@ std::string class_of(const std::string& path) {
     const std::string p = prefix;
     if (path.compare(0, p.size(), p) != 0) continue;
     std::string rest = path.substr(p.size());
-    const std::size_t dot = rest.find('.');
+    const std::size_t dot = rest.rfind('.');
     if (dot == std::string::npos) return rest;
     const std::string module = rest.substr(0, dot);
     const std::string name = rest.substr(dot + 1);
     for (std::size_t i = 0; i < std::size(kSupported); ++i)
       if (module == kModules[i] && name == kSupported[i]) return name;
-    return name.find('.') == std::string::npos ? name : "";
+    return module.find('.') == std::string::npos ? name : "";
   }
   return path.find('.') == std::string::npos ? path : "";
 }
@@ -142,7 +144,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
     e.fail("class_path", "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
                              " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
                              "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
-                             "OnExceptionCheckpoint)");
+                             "OnExceptionCheckpoint, TQDMProgressBar, ModelSummary)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -157,6 +159,8 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "GradientAccumulationScheduler") return GradientAccumulationScheduler::read(init);
   if (name == "OnExceptionCheckpoint") return OnExceptionCheckpoint::read(init);
   if (name == "WeightAveraging" || name == "EMAWeightAveraging") return WeightAveraging::read(init, name == "EMAWeightAveraging");
+  if (name == "TQDMProgressBar") return TQDMProgressBar::read(init);
+  if (name == "ModelSummary") return ModelSummary::read(init);
   return Timer::read(init);
 }
 
@@ -167,7 +171,7 @@ Callbacks::~Callbacks() = default;
 Callbacks::Callbacks(Callbacks&&) noexcept = default;
 Callbacks& Callbacks::operator=(Callbacks&&) noexcept = default;
 
-Callbacks Callbacks::read(const json::Value& spec, bool enable_checkpointing) {
+Callbacks Callbacks::read(const json::Value& spec, bool enable_checkpointing, bool enable_progress_bar) {
   Callbacks cbs;
   const json::Value* trainer = spec.find("trainer");
   const json::Value* list = trainer ? trainer->find("callbacks") : nullptr;
@@ -213,6 +217,19 @@ Callbacks Callbacks::read(const json::Value& spec, bool enable_checkpointing) {
   }
   bool has_checkpoint = false;
   for (const auto& cb : cbs.list_) has_checkpoint = has_checkpoint || is_checkpoint(*cb);
+
+  // _configure_progress_bar
+  for (std::size_t i = 0, bars = 0; i < cbs.list_.size(); ++i) {
+    if (!dynamic_cast<const TQDMProgressBar*>(cbs.list_[i].get())) continue;
+    if (++bars > 1)
+      throw ConfigError(paths[i], pos_of(i),
+                        "You added multiple progress bar callbacks to the Trainer, but currently only one progress "
+                        "bar is supported.");
+    if (!enable_progress_bar)
+      throw ConfigError(paths[i], pos_of(i),
+                        "Trainer was configured with `enable_progress_bar=False` but found `TQDMProgressBar` in "
+                        "callbacks list.");
+  }
   if (!has_checkpoint && enable_checkpointing) {
     cbs.list_.push_back(std::make_unique<ModelCheckpoint>(ModelCheckpoint::Options{}));
     paths.push_back("trainer.enable_checkpointing");
@@ -284,6 +301,18 @@ ModelCheckpoint* Callbacks::checkpoint_callback() const {
 WeightAveraging* Callbacks::weight_averaging() const {
   for (const auto& cb : list_)
     if (auto* w = dynamic_cast<WeightAveraging*>(cb.get())) return w;
+  return nullptr;
+}
+
+const TQDMProgressBar* Callbacks::progress_bar() const {
+  for (const auto& cb : list_)
+    if (auto* p = dynamic_cast<const TQDMProgressBar*>(cb.get())) return p;
+  return nullptr;
+}
+
+const ModelSummary* Callbacks::model_summary() const {
+  for (const auto& cb : list_)
+    if (auto* m = dynamic_cast<const ModelSummary*>(cb.get())) return m;
   return nullptr;
 }
 

@@ -255,7 +255,8 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
   }
   try {
     opts.fit.trainer = read_trainer_config(spec, group_lrs(model), optimizer_momentum(model.optimizer));
-    Callbacks::read(spec, opts.fit.trainer.enable_checkpointing);  // checks overrides of max_time
+    // checks overrides of max_time, enable_checkpointing and enable_progress_bar against the callbacks
+    Callbacks::read(spec, opts.fit.trainer.enable_checkpointing, opts.fit.trainer.enable_progress_bar);
   } catch (const ConfigError& e) {
     throw UsageError("--" + e.path + ": " + e.message);
   }

@@ -4,9 +4,23 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <vector>
 
+#include "ltrt/config_reader.hpp"
+
 namespace ltrt {
+
+std::unique_ptr<ModelSummary> ModelSummary::read(ConfigObject& a) {
+  std::int64_t depth = 1;
+  if (const json::Value* v = a.get("max_depth")) {
+    depth = read_integer(*v, a.path_of("max_depth"), std::numeric_limits<std::int64_t>::min());
+    // lightning.pytorch.utilities.model_summary.ModelSummary's check, met when fit starts
+    if (depth < -1) a.fail("max_depth", "`max_depth` can be -1, 0 or > 0, got " + std::to_string(depth) + ".");
+  }
+  a.finish();
+  return std::make_unique<ModelSummary>(depth);
+}
 
 std::string human_readable_count(std::int64_t n) {
   const char* labels[] = {"", "K", "M", "B", "T"};

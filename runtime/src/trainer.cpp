@@ -286,13 +286,18 @@ json::Value callbacks_spec(const FitConfig& config) {
     json::Value trainer = json::Value::make_object();
     for (const auto& [k, v] : t->members)
       if (k != "callbacks") trainer.set(k, v);
-    // ... but not weight averaging, which Lightning keeps.
+    // ... but not weight averaging, which Lightning keeps, nor the progress bar and summary, which
+    // still show.
     if (const json::Value* list = t->find("callbacks")) {
       json::Value kept = json::Value::make_array();
+      const auto ends_with = [](const std::string& name, const std::string& end) {
+        return name.size() >= end.size() && name.compare(name.size() - end.size(), end.size(), end) == 0;
+      };
       for (const json::Value& cb : list->is_array() ? list->items : std::vector<json::Value>{*list}) {
         const json::Value* path = cb.is_object() ? cb.find("class_path") : nullptr;
         const std::string name = path && path->is_string() ? path->str : "";
-        if (name.size() >= 15 && name.compare(name.size() - 15, 15, "WeightAveraging") == 0) kept.push(cb);
+        if (ends_with(name, "WeightAveraging") || ends_with(name, "TQDMProgressBar") || ends_with(name, "ModelSummary"))
+          kept.push(cb);
       }
       if (!kept.items.empty()) trainer.set("callbacks", kept);
     }
@@ -384,8 +389,13 @@ class Fit {
                                                   optimizer_momentum(model.optimizer)));
       follow_scheduler();
     }
-    callbacks_ = Callbacks::read(callbacks_spec(config), t_.enable_checkpointing);
+    callbacks_ = Callbacks::read(callbacks_spec(config), t_.enable_checkpointing, t_.enable_progress_bar);
     if (const WeightAveraging* wa = callbacks_.weight_averaging()) check_averaging(*wa);
+    if (t_.enable_model_summary && callbacks_.model_summary())  // _configure_model_summary_callback
+      std::fputs("Trainer already configured with model summary callbacks: [<class "
+                 "'lightning.pytorch.callbacks.model_summary.ModelSummary'>]. Skipping setting a default "
+                 "`ModelSummary` callback.\n",
+                 group_.rank_zero(stderr));
     max_epochs_ = resolve_max_epochs(t_.max_epochs, t_.max_steps);
     train_rows_.reserve(static_cast<std::size_t>(num_train_batches_ / t_.log_every_n_steps + 2));
   }
@@ -1145,10 +1155,14 @@ FitResult Fit::run_loops() {
   FitResult result;
   loggers_ = std::make_unique<Loggers>(t_, model_, group_);
   init_context();
-  if (t_.enable_model_summary && t_.fast_dev_run == 0) std::fputs(model_summary(model_).c_str(), out_);
+  // ModelSummary.on_fit_start: the spec's ModelSummary (even with enable_model_summary false), else
+  // the default one; under fast_dev_run too, after its line.
+  const ModelSummary* summary = callbacks_.model_summary();
+  const bool print_summary = summary ? summary->max_depth() != 0 : t_.enable_model_summary;
   if (t_.fast_dev_run > 0)
     std::fprintf(out_, "Running in `fast_dev_run` mode: will run the requested loop using %lld batch(es). "
                        "Logging and checkpointing is suppressed.\n", static_cast<long long>(t_.fast_dev_run));
+  if (print_summary) std::fputs(model_summary(model_).c_str(), out_);
   callbacks_.setup(context());
   std::optional<TrainState> resumed;
   if (!config_.ckpt_path.empty())
@@ -1164,7 +1178,9 @@ FitResult Fit::run_loops() {
     LTRT_CALLBACKS_AND_HOOK(on_train_start, (trainer_))
   }
 
-  ProgressBar bar(out_, ProgressBar::detect(out_, t_.enable_progress_bar));
+  const TQDMProgressBar* bar_callback = callbacks_.progress_bar();
+  ProgressBar bar(out_, ProgressBar::detect(out_, t_.enable_progress_bar),
+                  bar_callback ? bar_callback->options() : TQDMProgressBar::Options{});
   while (!skip && !fit_done(result.stop_reason)) {
     if (should_stop_)
       std::fprintf(out_, "Trainer was signaled to stop but the required `min_epochs=%lld` or `min_steps=%lld` has not "
@@ -1243,6 +1259,7 @@ FitResult Fit::run_loops() {
     ++epoch_;
   }
   if (!skip) {
+    bar.finish();  // TQDMProgressBar.on_train_end
     LTRT_CALLBACKS_AND_HOOK(on_train_end, (trainer_))
   }
   flush_train_rows();

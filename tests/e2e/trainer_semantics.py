@@ -616,6 +616,36 @@ def case_fast_dev_run(ctx):
 
 
 @case("base")
+def case_summary_and_bar_callbacks(ctx):
+    """ModelSummary and TQDMProgressBar in trainer.callbacks (Lightning 2.6.6 checked by hand): the
+    summary prints under fast_dev_run (after its line); a ModelSummary replaces the default one, with
+    Lightning's line saying so, and prints even with enable_model_summary false unless max_depth is 0;
+    refresh_rate 0 turns the bar off; a bar with enable_progress_bar false is refused (exit 2)."""
+    summary = "Total estimated model params size (MB)"
+    run = lambda *a, ok=True: ctx.run("--trainer.max_steps=2", "--trainer.logger=false",
+                                      "--trainer.enable_checkpointing=false", *a, ok=ok)
+    out = ctx.run("--trainer.fast_dev_run=2", "--trainer.enable_progress_bar=true").stdout
+    check(summary in out and out.index("Running in `fast_dev_run` mode") < out.index(summary),
+          f"fast_dev_run: no model summary after its line:\n{out}")
+    said = "Trainer already configured with model summary callbacks: [<class " \
+           "'lightning.pytorch.callbacks.model_summary.ModelSummary'>]. Skipping setting a default `ModelSummary` callback."
+    proc = run('--trainer.callbacks=[{"class_path": "ModelSummary", "init_args": {"max_depth": 0}}]')
+    check(summary not in proc.stdout and said in proc.stderr, f"ModelSummary(max_depth=0):\n{proc.stdout}\n{proc.stderr}")
+    proc = run("--trainer.enable_model_summary=false", '--trainer.callbacks=[{"class_path": "ModelSummary"}]')
+    check(summary in proc.stdout and said not in proc.stderr,
+          f"ModelSummary with enable_model_summary false:\n{proc.stdout}\n{proc.stderr}")
+    proc = run("--trainer.enable_progress_bar=true",
+               '--trainer.callbacks=[{"class_path": "TQDMProgressBar", "init_args": {"refresh_rate": 0}}]')
+    check("Epoch 0:" not in proc.stdout and summary in proc.stdout, f"refresh_rate=0 drew a bar:\n{proc.stdout}")
+    proc = run("--trainer.enable_progress_bar=true", '--trainer.callbacks=[{"class_path": "TQDMProgressBar"}]')
+    check("Epoch 0: 2/" in proc.stdout, f"TQDMProgressBar() drew no bar:\n{proc.stdout}")
+    proc = run("--trainer.enable_progress_bar=false", '--trainer.callbacks=[{"class_path": "TQDMProgressBar"}]',
+               ok=False)
+    check(proc.returncode == 2 and "Trainer was configured with `enable_progress_bar=False` but found `TQDMProgressBar`"
+          in proc.stderr, f"a bar with enable_progress_bar false: exit {proc.returncode}\n{proc.stderr}")
+
+
+@case("base")
 def case_overfit_batches(ctx):
     """overfit_batches=2: the first 2 train batches every epoch, validated on them too: 6 steps in 3
     epochs, val rows at 1, 3, 5; the last val_loss is the final weights' loss on train batches 0-1."""

@@ -15,6 +15,8 @@
 #include "ltrt/json.hpp"
 #include "ltrt/lr_monitor.hpp"
 #include "ltrt/model_checkpoint.hpp"
+#include "ltrt/model_summary.hpp"
+#include "ltrt/progress_bar.hpp"
 #include "ltrt/timer.hpp"
 #include "ltrt/weight_averaging.hpp"
 
@@ -22,8 +24,8 @@ namespace {
 
 using ltrt::Callbacks;
 
-Callbacks read(const std::string& spec, bool enable_checkpointing = true) {
-  return Callbacks::read(ltrt::json::parse(spec), enable_checkpointing);
+Callbacks read(const std::string& spec, bool enable_checkpointing = true, bool enable_progress_bar = true) {
+  return Callbacks::read(ltrt::json::parse(spec), enable_checkpointing, enable_progress_bar);
 }
 
 std::string names(const Callbacks& cbs) {
@@ -33,9 +35,9 @@ std::string names(const Callbacks& cbs) {
 }
 
 // "path:line:col: message" as ltgen reports it.
-std::string error_of(const std::string& spec, bool enable_checkpointing = true) {
+std::string error_of(const std::string& spec, bool enable_checkpointing = true, bool enable_progress_bar = true) {
   try {
-    read(spec, enable_checkpointing);
+    read(spec, enable_checkpointing, enable_progress_bar);
   } catch (const ltrt::ConfigError& e) {
     return e.path + ":" + std::to_string(e.pos.line) + ":" + std::to_string(e.pos.col) + ": " + e.message;
   }
@@ -96,14 +98,15 @@ TEST(Callbacks, ErrorsNameThePathWithDidYouMean) {
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "EarlyStoping"}]}})"),
             "trainer.callbacks[0].class_path:1:43: unknown callback class 'EarlyStoping'; did you mean "
             "'EarlyStopping'? (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
-            "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, OnExceptionCheckpoint)");
+            "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, "
+            "ModelSummary)");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "lightning.pytorch.callbacks.RichProgressBar"}]}})"),
             "trainer.callbacks[0].class_path:1:43: the callback RichProgressBar is not supported yet (see README, "
             "'Not supported yet')");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "my.module.Callback"}]}})"),
             "trainer.callbacks[0].class_path:1:43: unknown callback class 'my.module.Callback' (supported: "
             "EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, GradientAccumulationScheduler, "
-            "WeightAveraging, EMAWeightAveraging, OnExceptionCheckpoint)");
+            "WeightAveraging, EMAWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary)");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "Timer", "init_arg": {}}]}})"),
             "trainer.callbacks[0].init_arg:1:52: unknown key 'init_arg'; did you mean 'init_args'?");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"init_args": {}}]}})"),
@@ -132,6 +135,50 @@ TEST(Callbacks, LightningsListWideChecks) {
     {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}},
     {"class_path": "EarlyStopping", "init_args": {"monitor": "val_acc", "mode": "max"}}]}})")),
             "EarlyStopping,EarlyStopping,ModelCheckpoint");
+}
+
+TEST(Callbacks, ProgressBarAndModelSummary) {
+  // TQDMProgressBar's and ModelSummary's arguments and defaults, under their module paths too
+  // (lightning.pytorch.callbacks.progress.tqdm_progress, ...callbacks.progress, ...model_summary).
+  auto cbs = read(R"({"trainer": {"callbacks": [
+      {"class_path": "lightning.pytorch.callbacks.progress.tqdm_progress.TQDMProgressBar",
+       "init_args": {"refresh_rate": 20, "process_position": 1, "leave": true}},
+      {"class_path": "lightning.pytorch.callbacks.model_summary.ModelSummary", "init_args": {"max_depth": -1}}]}})");
+  EXPECT_EQ(names(cbs), "TQDMProgressBar,ModelSummary,ModelCheckpoint");
+  ASSERT_NE(cbs.progress_bar(), nullptr);
+  EXPECT_EQ(cbs.progress_bar()->options().refresh_rate, 20);
+  EXPECT_EQ(cbs.progress_bar()->options().process_position, 1);
+  EXPECT_TRUE(cbs.progress_bar()->options().leave);
+  ASSERT_NE(cbs.model_summary(), nullptr);
+  EXPECT_EQ(cbs.model_summary()->max_depth(), -1);
+  cbs = read(R"({"trainer": {"callbacks": [{"class_path": "lightning.pytorch.callbacks.progress.TQDMProgressBar"},
+                                           {"class_path": "ModelSummary"}]}})");
+  EXPECT_EQ(cbs.progress_bar()->options().refresh_rate, 1);
+  EXPECT_FALSE(cbs.progress_bar()->options().leave);
+  EXPECT_EQ(cbs.model_summary()->max_depth(), 1);
+  EXPECT_EQ(read("{}").progress_bar(), nullptr);
+  EXPECT_EQ(read("{}").model_summary(), nullptr);
+  // A ModelSummary in the list is kept with enable_model_summary false (Lightning runs it then too);
+  // a progress bar is refused with enable_progress_bar false, or beside another, as Lightning does.
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "TQDMProgressBar"}]}})", true, false),
+            "trainer.callbacks[0]:1:28: Trainer was configured with `enable_progress_bar=False` but found "
+            "`TQDMProgressBar` in callbacks list.");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "TQDMProgressBar"}, {"class_path": "TQDMProgressBar",
+      "init_args": {"refresh_rate": 5}}]}})"),
+            "trainer.callbacks[1]:1:63: You added multiple progress bar callbacks to the Trainer, but currently only "
+            "one progress bar is supported.");
+  EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "ModelSummary", "init_args": {"max_depth": -2}}]}})"),
+            "trainer.callbacks[0].init_args.max_depth:1:86: `max_depth` can be -1, 0 or > 0, got -2.");
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "TQDMProgressBar", "init_args": {"refresh_rate": -1}}]}})")
+                .find("trainer.callbacks[0].init_args.refresh_rate"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "ModelSummary", "init_args": {"max_depth": 1.5}}]}})")
+                .find("trainer.callbacks[0].init_args.max_depth"),
+            std::string::npos);
+  // summarize_kwargs (ModelSummary's **kwargs) are not taken.
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "ModelSummary", "init_args": {"foo": 1}}]}})")
+                .find("unknown key 'foo'"),
+            std::string::npos);
 }
 
 TEST(Callbacks, MaxTimeAddsAStepTimerUnlessOneIsGiven) {

@@ -157,6 +157,8 @@ class ModelCheckpoint;
 class LearningRateMonitor;
 class Timer;
 class WeightAveraging;
+class TQDMProgressBar;
+class ModelSummary;
 
 // Which of the callbacks a hook call reaches: all, or those before / from the first Checkpoint callback.
 enum class CallbackRange { all, before_checkpoints, checkpoints };
@@ -175,8 +177,9 @@ class Callbacks {
   // given and enable_checkpointing, refuses a ModelCheckpoint with enable_checkpointing=false, moves the
   // ModelCheckpoints to the end and refuses two stateful callbacks with the same state_key. Throws
   // ConfigError with the JSON path: "trainer.callbacks[1].init_args.patince: unknown key 'patince'; did
-  // you mean 'patience'?". Reads nothing else of the trainer section (read_trainer_config does).
-  static Callbacks read(const json::Value& spec, bool enable_checkpointing);
+  // you mean 'patience'?". Refuses more than one TQDMProgressBar, or one with enable_progress_bar false.
+  // Reads nothing else of the trainer section (read_trainer_config does).
+  static Callbacks read(const json::Value& spec, bool enable_checkpointing, bool enable_progress_bar = true);
 
   // Appends (tests, programmatic use); ModelCheckpoints stay last.
   void add(std::unique_ptr<Callback> callback);
@@ -192,6 +195,9 @@ class Callbacks {
   std::vector<ModelCheckpoint*> checkpoint_callbacks() const;
   // The WeightAveraging or EMAWeightAveraging (at most one), or nullptr.
   WeightAveraging* weight_averaging() const;
+  // The TQDMProgressBar (at most one) and the first ModelSummary, or nullptr.
+  const TQDMProgressBar* progress_bar() const;
+  const ModelSummary* model_summary() const;
 
   // checkpoint["callbacks"]: {state_key: state} for every callback with a non-empty state.
   json::Value state() const;

@@ -145,13 +145,17 @@ static void layers_1_forward(float* out, float* preact, const float* inp, const 
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   constexpr float kNegativeSlope = 0.1f;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
+    ltrt::parallel_for(n, 256, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, preact + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, preact);  // bias + inp @ weight^T
     ltrt::parallel_for(n, 256, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = preact[i * kOut + o] + bias[o];
-          preact[i * kOut + o] = v;
-          out[i * kOut + o] = (v > 0.0f ? v : v * kNegativeSlope);
+          out[i * kOut + o] =
+              (preact[i * kOut + o] > 0.0f ? preact[i * kOut + o] : preact[i * kOut + o] * kNegativeSlope);
         }
       }
     });
@@ -175,12 +179,16 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
   constexpr int kIn = 64, kOut = 64;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
+    ltrt::parallel_for(n, 256, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, out + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
     ltrt::parallel_for(n, 256, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = ltrt::tanh_vec(v);
+          out[i * kOut + o] = ltrt::tanh_vec(out[i * kOut + o]);
         }
       }
     });
@@ -203,15 +211,12 @@ static void layers_5_forward(float* out, const float* inp, const float* weight, 
   constexpr int kIn = 64, kOut = 5;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for_aligned(n, 3277, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {

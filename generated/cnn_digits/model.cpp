@@ -655,15 +655,12 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
   constexpr int kIn = 128, kOut = 10;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {

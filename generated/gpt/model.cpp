@@ -472,15 +472,12 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
   constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for(rows, 114, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -542,15 +539,12 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
   constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for(rows, 342, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -597,13 +591,16 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
   const int rows = n * kRowsPerSample;
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
+    ltrt::parallel_for(rows, 86, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, preact + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, preact);  // bias + inp @ weight^T
     ltrt::parallel_for(rows, 86, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = preact[i * kOut + o] + bias[o];
-          preact[i * kOut + o] = v;
-          out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+          out[i * kOut + o] = ltrt::gelu_erf(preact[i * kOut + o], kInvSqrt2);
         }
       }
     });
@@ -630,15 +627,12 @@ static void proj1_forward(float* out, const float* inp, const float* weight, con
   constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for(rows, 342, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {

@@ -934,12 +934,16 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
   constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
+    ltrt::parallel_for(rows, 342, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, out + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
     ltrt::parallel_for(rows, 342, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = ltrt::round_bf16(v);
+          out[i * kOut + o] = ltrt::round_bf16(out[i * kOut + o]);
         }
       }
     });
@@ -1018,12 +1022,16 @@ static void fc1_forward(float* out, const float* inp, const float* weight, const
   constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
+    ltrt::parallel_for(rows, 86, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, out + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
     ltrt::parallel_for(rows, 86, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = ltrt::round_bf16(v);
+          out[i * kOut + o] = ltrt::round_bf16(out[i * kOut + o]);
         }
       }
     });
@@ -1076,12 +1084,16 @@ static void proj1_forward(float* out, const float* inp, const float* weight, con
   constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
+    ltrt::parallel_for(rows, 342, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, out + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
     ltrt::parallel_for(rows, 342, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = ltrt::round_bf16(v);
+          out[i * kOut + o] = ltrt::round_bf16(out[i * kOut + o]);
         }
       }
     });

@@ -211,15 +211,12 @@ static void layers_1_ih_l0_forward(float* out, const float* inp, const float* we
   constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for(rows, 22, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -277,15 +274,12 @@ static void layers_1_ih_l1_forward(float* out, const float* inp, const float* we
   constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for(rows, 22, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -317,15 +311,12 @@ static void layers_2_forward(float* out, const float* inp, const float* weight, 
   constexpr bool kUseBlas = true;     // TUNE: sgemm (true) or inline loops (false)
   const int rows = n * kRowsPerSample;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for(rows, 113, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, rows, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < rows; ++i) {
       for (int o = 0; o < kOut; ++o) {

@@ -138,12 +138,16 @@ static void layers_0_forward(float* out, const float* inp, const float* weight, 
   constexpr int kIn = 784, kOut = 256;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
+    ltrt::parallel_for(n, 64, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, out + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
     ltrt::parallel_for(n, 64, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
+          out[i * kOut + o] = (out[i * kOut + o] > 0.0f ? out[i * kOut + o] : 0.0f);
         }
       }
     });
@@ -166,12 +170,16 @@ static void layers_2_forward(float* out, const float* inp, const float* weight, 
   constexpr int kIn = 256, kOut = 256;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
+    ltrt::parallel_for(n, 64, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, out + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
     ltrt::parallel_for(n, 64, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
+          out[i * kOut + o] = (out[i * kOut + o] > 0.0f ? out[i * kOut + o] : 0.0f);
         }
       }
     });
@@ -194,15 +202,12 @@ static void layers_4_forward(float* out, const float* inp, const float* weight, 
   constexpr int kIn = 256, kOut = 10;
   constexpr bool kUseBlas = true;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {

@@ -150,13 +150,16 @@ static void layers_0_forward(float* out, float* preact, const float* inp, const 
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
   constexpr float kCubic = 0.044715f;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
+    ltrt::parallel_for(n, 512, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, preact + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, preact);  // bias + inp @ weight^T
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = preact[i * kOut + o] + bias[o];
-          preact[i * kOut + o] = v;
-          out[i * kOut + o] = ltrt::gelu_tanh(v, kSqrt2OverPi, kCubic);
+          out[i * kOut + o] = ltrt::gelu_tanh(preact[i * kOut + o], kSqrt2OverPi, kCubic);
         }
       }
     });
@@ -200,13 +203,16 @@ static void layers_3_forward(float* out, float* preact, const float* inp, const 
   constexpr int kIn = 32, kOut = 32;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
+    ltrt::parallel_for(n, 512, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, preact + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, preact);  // bias + inp @ weight^T
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = preact[i * kOut + o] + bias[o];
-          preact[i * kOut + o] = v;
-          out[i * kOut + o] = ltrt::silu(v);
+          out[i * kOut + o] = ltrt::silu(preact[i * kOut + o]);
         }
       }
     });
@@ -230,15 +236,12 @@ static void layers_5_forward(float* out, const float* inp, const float* weight, 
   constexpr int kIn = 32, kOut = 1;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for_aligned(n, 16384, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {

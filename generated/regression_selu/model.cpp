@@ -162,13 +162,16 @@ static void layers_0_forward(float* out, float* preact, const float* inp, const 
   constexpr float kPosCoef = 1.050701f;   // scale
   constexpr float kInputScale = 1.0f;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
+    ltrt::parallel_for(n, 512, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, preact + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, preact);  // bias + inp @ weight^T
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = preact[i * kOut + o] + bias[o];
-          preact[i * kOut + o] = v;
-          out[i * kOut + o] = ltrt::elu(v, kNegCoef, kPosCoef, kInputScale);
+          out[i * kOut + o] = ltrt::elu(preact[i * kOut + o], kNegCoef, kPosCoef, kInputScale);
         }
       }
     });
@@ -196,13 +199,16 @@ static void layers_2_forward(float* out, float* preact, const float* inp, const 
   constexpr float kPosCoef = 1.0f;  // scale
   constexpr float kInputScale = 1.0f;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
+    ltrt::parallel_for(n, 512, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, preact + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, preact);  // bias + inp @ weight^T
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = preact[i * kOut + o] + bias[o];
-          preact[i * kOut + o] = v;
-          out[i * kOut + o] = ltrt::elu(v, kNegCoef, kPosCoef, kInputScale);
+          out[i * kOut + o] = ltrt::elu(preact[i * kOut + o], kNegCoef, kPosCoef, kInputScale);
         }
       }
     });
@@ -229,13 +235,16 @@ static void layers_4_forward(float* out, float* preact, const float* inp, const 
   constexpr float kBeta = 2.0f;
   constexpr float kThreshold = 20.0f;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
+    ltrt::parallel_for(n, 512, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, preact + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, preact);  // bias + inp @ weight^T
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = preact[i * kOut + o] + bias[o];
-          preact[i * kOut + o] = v;
-          out[i * kOut + o] = ltrt::softplus(v, kBeta, kThreshold);
+          out[i * kOut + o] = ltrt::softplus(preact[i * kOut + o], kBeta, kThreshold);
         }
       }
     });
@@ -259,15 +268,12 @@ static void layers_6_forward(float* out, const float* inp, const float* weight, 
   constexpr int kIn = 32, kOut = 1;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for_aligned(n, 16384, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {

@@ -168,13 +168,16 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   constexpr float kInvSqrt2 = 0.7071067811865476f;
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, preact);  // inp @ weight^T
+    ltrt::parallel_for_aligned(n, 2048, [=](int begin, int end) {
+      for (int i = begin; i < end; ++i) {
+        std::copy(bias, bias + kOut, preact + i * kOut);
+      }
+    });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, preact);  // bias + inp @ weight^T
     ltrt::parallel_for_aligned(n, 2048, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          const float v = preact[i * kOut + o] + bias[o];
-          preact[i * kOut + o] = v;
-          out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
+          out[i * kOut + o] = ltrt::gelu_erf(preact[i * kOut + o], kInvSqrt2);
         }
       }
     });
@@ -211,15 +214,12 @@ static void gate_forward(float* out, const float* inp, const float* weight, cons
   constexpr int kIn = 8, kOut = 8;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for_aligned(n, 2048, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {
@@ -267,15 +267,12 @@ static void head_forward(float* out, const float* inp, const float* weight, cons
   constexpr int kIn = 16, kOut = 4;
   constexpr bool kUseBlas = false;  // TUNE: sgemm (true) or inline loops (false)
   if constexpr (kUseBlas) {
-    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 0.0f, out);  // inp @ weight^T
     ltrt::parallel_for_aligned(n, 4096, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
-        for (int o = 0; o < kOut; ++o) {
-          const float v = out[i * kOut + o] + bias[o];
-          out[i * kOut + o] = v;
-        }
+        std::copy(bias, bias + kOut, out + i * kOut);
       }
     });
+    ltrt::sgemm(false, true, n, kOut, kIn, inp, weight, 1.0f, out);  // bias + inp @ weight^T
   } else {
     for (int i = 0; i < n; ++i) {
       for (int o = 0; o < kOut; ++o) {

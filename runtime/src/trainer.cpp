@@ -287,7 +287,8 @@ json::Value callbacks_spec(const FitConfig& config) {
     for (const auto& [k, v] : t->members)
       if (k != "callbacks") trainer.set(k, v);
     // ... but not weight averaging, which Lightning keeps, nor the progress bar and summary, which
-    // still show.
+    // still show, nor OnExceptionCheckpoint, which still saves on an exception (only ModelCheckpoint
+    // skips saving under fast_dev_run).
     if (const json::Value* list = t->find("callbacks")) {
       json::Value kept = json::Value::make_array();
       const auto ends_with = [](const std::string& name, const std::string& end) {
@@ -296,7 +297,8 @@ json::Value callbacks_spec(const FitConfig& config) {
       for (const json::Value& cb : list->is_array() ? list->items : std::vector<json::Value>{*list}) {
         const json::Value* path = cb.is_object() ? cb.find("class_path") : nullptr;
         const std::string name = path && path->is_string() ? path->str : "";
-        if (ends_with(name, "WeightAveraging") || ends_with(name, "TQDMProgressBar") || ends_with(name, "ModelSummary"))
+        if (ends_with(name, "WeightAveraging") || ends_with(name, "TQDMProgressBar") || ends_with(name, "ModelSummary") ||
+            ends_with(name, "OnExceptionCheckpoint"))
           kept.push(cb);
       }
       if (!kept.items.empty()) trainer.set("callbacks", kept);
@@ -304,6 +306,25 @@ json::Value callbacks_spec(const FitConfig& config) {
     spec.set("trainer", trainer);
   }
   return spec;
+}
+
+// The enable_checkpointing that Callbacks::read checks the callbacks of callbacks_spec against: the
+// spec's, except under fast_dev_run (whose effective trainer has none), where a kept
+// OnExceptionCheckpoint still needs the spec's and only its absence means no default ModelCheckpoint
+// (Lightning's would skip every save there).
+bool checkpointing_of_callbacks(const FitConfig& config, const json::Value& spec_callbacks) {
+  if (config.trainer.fast_dev_run == 0) return config.trainer.enable_checkpointing;
+  const json::Value* t = spec_callbacks.find("trainer");
+  const json::Value* list = t ? t->find("callbacks") : nullptr;
+  if (!list || !list->is_array()) return false;
+  for (const json::Value& cb : list->items) {
+    const json::Value* path = cb.is_object() ? cb.find("class_path") : nullptr;
+    const std::string name = path && path->is_string() ? path->str : "";
+    const std::string end = "OnExceptionCheckpoint";
+    if (name.size() >= end.size() && name.compare(name.size() - end.size(), end.size(), end) == 0)
+      return config.trainer.enable_checkpointing;
+  }
+  return false;
 }
 
 // A hook point of fit: the spec's callbacks, then the user's hook as one more Callback that Lightning's
@@ -389,7 +410,8 @@ class Fit {
                                                   optimizer_momentum(model.optimizer)));
       follow_scheduler();
     }
-    callbacks_ = Callbacks::read(callbacks_spec(config), t_.enable_checkpointing, t_.enable_progress_bar);
+    const json::Value spec_callbacks = callbacks_spec(config);
+    callbacks_ = Callbacks::read(spec_callbacks, checkpointing_of_callbacks(config, spec_callbacks), t_.enable_progress_bar);
     if (const WeightAveraging* wa = callbacks_.weight_averaging()) check_averaging(*wa);
     if (t_.enable_model_summary && callbacks_.model_summary())  // _configure_model_summary_callback
       std::fputs("Trainer already configured with model summary callbacks: [<class "

@@ -315,7 +315,7 @@ def case_throw_on_exception_checkpoint(program, work, ltgen):
     2.6 adds no default one beside a Checkpoint callback): the user's on_exception runs first (the
     hooks are one more Callback ahead of the Checkpoints), then the state fit raised in is saved as
     crash/on_exception.safetensors, which a resume starts from; a fit that ends normally removes it
-    (the callback's teardown)."""
+    (the callback's teardown), under fast_dev_run too."""
     saved = os.path.join("crash", "on_exception.safetensors")
     os.makedirs("crash")
     with open(saved, "w") as f:
@@ -325,6 +325,12 @@ def case_throw_on_exception_checkpoint(program, work, ltgen):
     check(not os.path.exists(saved), f"a fit that ended normally left {saved}")
     check(not os.path.exists(os.path.join("lightning_logs", "version_0", "checkpoints")),
           "a ModelCheckpoint was added beside the OnExceptionCheckpoint")
+    # Under fast_dev_run the callback stays (Lightning's ModelCheckpoint skips saving there, it does not):
+    # its teardown removes the file too.
+    with open(saved, "w") as f:
+        f.write("left by an earlier run")
+    rc, out, err = common.run_program(program, ["fit", "--trainer.fast_dev_run=2"])
+    check(rc == 0 and not os.path.exists(saved), f"fast_dev_run (exit {rc}) left {saved}: {err}")
     rc, out, err = common.run_program(program, ["fit"])
     check(rc == 1, f"a hook that throws must end the program with exit 1, got {rc}")
     compare(hook_lines(out), ["on_exception epoch=1: loss exploded at epoch 1", "save epoch=1 step=8"],

@@ -1,5 +1,6 @@
 #include "ir.hpp"
 
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -54,8 +55,14 @@ std::string shape_str(const Shape& s) {
 }
 
 std::int64_t numel(const Shape& s) {
+  // Saturates instead of wrapping: dimensions of up to 2^31 (read_spec's bound) can still multiply
+  // past int64, and the size checks must then see a huge count, not a wrapped one.
   std::int64_t n = 1;
-  for (auto d : s) n *= d;
+  for (auto d : s) {
+    if (d < 0) return -1;  // not a shape (a shape check reports it)
+    if (d != 0 && n > std::numeric_limits<std::int64_t>::max() / d) return std::numeric_limits<std::int64_t>::max();
+    n *= d;
+  }
   return n;
 }
 

@@ -116,6 +116,7 @@ struct ArgDef {
   bool optional = false;              // may be left out: torch's default is None (Embedding's padding_idx)
   std::vector<std::string> choices;   // for strings
   std::optional<double> min, max;     // inclusive bounds for numbers
+  std::string positive;               // number: non-empty, it must be > 0, else this message (torch's)
   std::string unsupported;            // non-empty: accepted name, but only the default works yet
   bool nullable = false;              // null is a value of its own (BatchNorm's momentum=None), not
                                       // the default: the argument is then absent from the layer's args

@@ -77,12 +77,24 @@ void check_path(const ltrt::ConfigObject& o, const std::string& key, const std::
     if (c < 0x20 || c == 0x7f) o.fail(key, "path contains a control character");
 }
 
+// The generated programs size and index with 32-bit ints: every integer a spec gives a layer or a
+// shape stays within them, refused at its own place (a larger one would wrap in the shape
+// arithmetic, or in the program's constants).
+constexpr std::int64_t kIntMax = 2147483647;
+void check_int_range(const JsonValue& item, const std::string& at, std::int64_t x) {
+  if (x > kIntMax || x < -kIntMax)
+    fail_at(item, at, "must be between -2147483647 and 2147483647: the generated program's sizes are 32-bit ints");
+}
+
 Shape read_shape(const JsonValue& v, const std::string& path) {
   if (v.kind != Kind::array || v.items.empty())
     fail_at(v, path, "expected a shape: a non-empty array of positive integers such as [10]");
   Shape s;
-  for (size_t i = 0; i < v.items.size(); ++i)
-    s.push_back(ltrt::read_integer(v.items[i], path + "[" + std::to_string(i) + "]", 1));
+  for (size_t i = 0; i < v.items.size(); ++i) {
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    s.push_back(ltrt::read_integer(v.items[i], at, 1));
+    check_int_range(v.items[i], at, s.back());
+  }
   return s;
 }
 
@@ -92,6 +104,7 @@ Attr read_integer_tuple(ltrt::ConfigObject& o, const ArgDef& a, const JsonValue&
   auto check_max = [&](const JsonValue& item, const std::string& at, std::int64_t x) {
     if (a.max && x > *a.max)
       fail_at(item, at, "must be at most " + std::to_string(static_cast<std::int64_t>(*a.max)));
+    check_int_range(item, at, x);
   };
   if (v.kind == Kind::string && !a.choices.empty()) return o.string(a.name, "", a.choices);
   if (v.kind == Kind::number) {
@@ -129,12 +142,15 @@ Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
       case ArgType::integer: {
         const std::int64_t x = ltrt::read_integer(*v, path, a.min ? static_cast<std::int64_t>(*a.min) : INT64_MIN);
         if (a.max && x > *a.max) fail_at(*v, path, "must be at most " + std::to_string(static_cast<std::int64_t>(*a.max)));
+        check_int_range(*v, path, x);
         out[a.name] = x;
         break;
       }
       case ArgType::number: {
         const double lo = a.min ? *a.min : -HUGE_VAL, hi = a.max ? *a.max : HUGE_VAL;
-        out[a.name] = o.number(a.name, 0, lo, hi);
+        const double x = o.number(a.name, 0, lo, hi);
+        if (!a.positive.empty() && !(x > 0)) fail_at(*v, path, a.positive);
+        out[a.name] = x;
         break;
       }
       case ArgType::boolean: out[a.name] = o.boolean(a.name, false); break;
@@ -378,6 +394,9 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       } else {
         s.shape = read_shape(shape, path);
       }
+      if (numel(s.shape) > kIntMax)  // numel saturates
+        fail_at(shape, path, "a sample of " + shape_str(s.shape) + " has more than 2147483647 elements: the generated "
+                                                                   "program's sizes are 32-bit ints");
       spec.inputs.push_back(s);
     }
     in.finish();

@@ -176,9 +176,13 @@ void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     n.op = "concat";
     n.layer = bld.layer;
     n.source = bld.source;
-    std::int64_t dim = std::get<std::int64_t>(bld.args.at("dim"));
-    const auto rank = static_cast<std::int64_t>(bld.graph.value(in.at(0)).shape.size());
-    if (dim < 0) dim += rank;
+    const std::int64_t given = std::get<std::int64_t>(bld.args.at("dim"));
+    const Shape& first = bld.graph.value(in.at(0)).shape;
+    const auto rank = static_cast<std::int64_t>(first.size());
+    const std::int64_t dim = given < 0 ? given + rank : given;
+    if (dim < 1 || dim >= rank)  // said with the spec's dim (the op's check sees the normalised one)
+      throw ShapeError("dim " + std::to_string(given) + " is not a dimension of " + shape_str(first) +
+                       " other than the batch (dim 0)");
     n.attrs["dim"] = dim;
     n.inputs = in;
     const int id = add_op(bld.graph, std::move(n), cpp_name(bld.layer) + "_out");

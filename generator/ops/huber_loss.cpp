@@ -12,6 +12,7 @@ void register_huber_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
   l.torch_type = "HuberLoss";
   ArgDef delta{"delta", ArgType::number, Attr{1.0}};
   delta.min = 0.0;
+  delta.positive = "must be greater than 0 (torch: huber_loss does not support non-positive values for delta.)";
   l.extra_args = {delta};
   l.flops_per_element = 5;
   l.constants = [](CodeWriter& w, const Node& n) {

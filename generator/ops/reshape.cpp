@@ -108,10 +108,12 @@ void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         infer = static_cast<int>(d);
       } else if (shape[d] <= 0) {
         throw ShapeError("shape " + attr_repr(given) + ": sizes must be positive (or one -1)");
-      } else {
-        known *= shape[d];
       }
     }
+    Shape known_dims;  // numel saturates where a product of the given sizes would wrap
+    for (const std::int64_t d : shape)
+      if (d != -1) known_dims.push_back(d);
+    known = numel(known_dims);
     const std::int64_t total = numel(sample);
     if (infer >= 0) {
       if (total % known != 0)

@@ -910,8 +910,11 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     if (a.has("total_steps")) {
       total_steps = at_least(a, "total_steps", a.integer("total_steps"), 1);
     } else if (a.has("epochs") && a.has("steps_per_epoch")) {
-      total_steps = at_least(a, "epochs", a.integer("epochs"), 1) *
-                    at_least(a, "steps_per_epoch", a.integer("steps_per_epoch"), 1);
+      const std::int64_t epochs = at_least(a, "epochs", a.integer("epochs"), 1);
+      const std::int64_t per_epoch = at_least(a, "steps_per_epoch", a.integer("steps_per_epoch"), 1);
+      if (epochs > std::numeric_limits<std::int64_t>::max() / per_epoch)
+        a.fail("epochs * steps_per_epoch is past 2^63: give smaller ones, or total_steps");
+      total_steps = epochs * per_epoch;
     } else {
       a.fail("you must define either total_steps OR (epochs AND steps_per_epoch)");
     }

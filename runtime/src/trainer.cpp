@@ -279,6 +279,14 @@ bool overfitting(const TrainerConfig& t) {
 
 // The spec without callbacks under fast_dev_run (Lightning disables the
 // checkpointing, early-stopping and LR-monitoring callbacks then).
+// Whether a trainer.callbacks entry's class_path ends with `name` ("OnExceptionCheckpoint" matches
+// the class's module paths too).
+bool callback_class_is(const json::Value& entry, const std::string& name) {
+  const json::Value* path = entry.is_object() ? entry.find("class_path") : nullptr;
+  const std::string p = path && path->is_string() ? path->str : "";
+  return p.size() >= name.size() && p.compare(p.size() - name.size(), name.size(), name) == 0;
+}
+
 json::Value callbacks_spec(const FitConfig& config) {
   if (config.trainer.fast_dev_run == 0) return config.spec;
   json::Value spec = config.spec;
@@ -291,16 +299,12 @@ json::Value callbacks_spec(const FitConfig& config) {
     // skips saving under fast_dev_run).
     if (const json::Value* list = t->find("callbacks")) {
       json::Value kept = json::Value::make_array();
-      const auto ends_with = [](const std::string& name, const std::string& end) {
-        return name.size() >= end.size() && name.compare(name.size() - end.size(), end.size(), end) == 0;
-      };
-      for (const json::Value& cb : list->is_array() ? list->items : std::vector<json::Value>{*list}) {
-        const json::Value* path = cb.is_object() ? cb.find("class_path") : nullptr;
-        const std::string name = path && path->is_string() ? path->str : "";
-        if (ends_with(name, "WeightAveraging") || ends_with(name, "TQDMProgressBar") || ends_with(name, "ModelSummary") ||
-            ends_with(name, "OnExceptionCheckpoint"))
-          kept.push(cb);
-      }
+      for (const json::Value& cb : list->is_array() ? list->items : std::vector<json::Value>{*list})
+        for (const char* name : {"WeightAveraging", "TQDMProgressBar", "ModelSummary", "OnExceptionCheckpoint"})
+          if (callback_class_is(cb, name)) {
+            kept.push(cb);
+            break;
+          }
       if (!kept.items.empty()) trainer.set("callbacks", kept);
     }
     spec.set("trainer", trainer);
@@ -317,13 +321,8 @@ bool checkpointing_of_callbacks(const FitConfig& config, const json::Value& spec
   const json::Value* t = spec_callbacks.find("trainer");
   const json::Value* list = t ? t->find("callbacks") : nullptr;
   if (!list || !list->is_array()) return false;
-  for (const json::Value& cb : list->items) {
-    const json::Value* path = cb.is_object() ? cb.find("class_path") : nullptr;
-    const std::string name = path && path->is_string() ? path->str : "";
-    const std::string end = "OnExceptionCheckpoint";
-    if (name.size() >= end.size() && name.compare(name.size() - end.size(), end.size(), end) == 0)
-      return config.trainer.enable_checkpointing;
-  }
+  for (const json::Value& cb : list->items)
+    if (callback_class_is(cb, "OnExceptionCheckpoint")) return config.trainer.enable_checkpointing;
   return false;
 }
 

@@ -154,8 +154,8 @@ static void layers_1_forward(float* out, float* preact, const float* inp, const 
     ltrt::parallel_for(n, 256, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] =
-              (preact[i * kOut + o] > 0.0f ? preact[i * kOut + o] : preact[i * kOut + o] * kNegativeSlope);
+          const float v = preact[i * kOut + o];
+          out[i * kOut + o] = (v > 0.0f ? v : v * kNegativeSlope);
         }
       }
     });
@@ -188,7 +188,8 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
     ltrt::parallel_for(n, 256, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::tanh_vec(out[i * kOut + o]);
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = ltrt::tanh_vec(v);
         }
       }
     });

@@ -856,7 +856,8 @@ static void layers_10_forward(float* out, const float* inp, const float* weight,
     ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::round_bf16(out[i * kOut + o]);
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
         }
       }
     });

@@ -696,7 +696,8 @@ static void layers_9_forward(float* out, const float* inp, const float* weight, 
     ltrt::parallel_for(n, 137, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = (out[i * kOut + o] > 0.0f ? out[i * kOut + o] : 0.0f);
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
         }
       }
     });
@@ -747,7 +748,8 @@ static void layers_12_forward(float* out, const float* inp, const float* weight,
     ltrt::parallel_for(n, 196, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = (out[i * kOut + o] > 0.0f ? out[i * kOut + o] : 0.0f);
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
         }
       }
     });

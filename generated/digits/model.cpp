@@ -129,7 +129,8 @@ static void layers_0_forward(float* out, const float* inp, const float* weight, 
     ltrt::parallel_for(n, 256, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = (out[i * kOut + o] > 0.0f ? out[i * kOut + o] : 0.0f);
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = (v > 0.0f ? v : 0.0f);
         }
       }
     });

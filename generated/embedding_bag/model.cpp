@@ -206,7 +206,8 @@ static void layers_3_forward(float* out, float* preact, const float* inp, const 
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::gelu_erf(preact[i * kOut + o], kInvSqrt2);
+          const float v = preact[i * kOut + o];
+          out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
         }
       }
     });

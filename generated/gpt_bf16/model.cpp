@@ -943,7 +943,8 @@ static void attn1_out_proj_forward(float* out, const float* inp, const float* we
     ltrt::parallel_for(rows, 342, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::round_bf16(out[i * kOut + o]);
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
         }
       }
     });
@@ -1031,7 +1032,8 @@ static void fc1_forward(float* out, const float* inp, const float* weight, const
     ltrt::parallel_for(rows, 86, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::round_bf16(out[i * kOut + o]);
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
         }
       }
     });
@@ -1093,7 +1095,8 @@ static void proj1_forward(float* out, const float* inp, const float* weight, con
     ltrt::parallel_for(rows, 342, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::round_bf16(out[i * kOut + o]);
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
         }
       }
     });

@@ -243,8 +243,8 @@ static void layers_0_forward(float* out, const float* inp, const float* weight, 
     ltrt::parallel_for(n, 64, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::round_bf16(
-              (ltrt::round_bf16(out[i * kOut + o]) > 0.0f ? ltrt::round_bf16(out[i * kOut + o]) : 0.0f));
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = ltrt::round_bf16((ltrt::round_bf16(v) > 0.0f ? ltrt::round_bf16(v) : 0.0f));
         }
       }
     });
@@ -329,7 +329,8 @@ static void layers_3_forward(float* out, const float* inp, const float* weight, 
     ltrt::parallel_for_aligned(n, 1639, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::round_bf16(out[i * kOut + o]);
+          const float v = out[i * kOut + o];
+          out[i * kOut + o] = ltrt::round_bf16(v);
         }
       }
     });

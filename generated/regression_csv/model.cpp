@@ -159,7 +159,8 @@ static void layers_0_forward(float* out, float* preact, const float* inp, const 
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::gelu_tanh(preact[i * kOut + o], kSqrt2OverPi, kCubic);
+          const float v = preact[i * kOut + o];
+          out[i * kOut + o] = ltrt::gelu_tanh(v, kSqrt2OverPi, kCubic);
         }
       }
     });
@@ -212,7 +213,8 @@ static void layers_3_forward(float* out, float* preact, const float* inp, const 
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::silu(preact[i * kOut + o]);
+          const float v = preact[i * kOut + o];
+          out[i * kOut + o] = ltrt::silu(v);
         }
       }
     });

@@ -171,7 +171,8 @@ static void layers_0_forward(float* out, float* preact, const float* inp, const 
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::elu(preact[i * kOut + o], kNegCoef, kPosCoef, kInputScale);
+          const float v = preact[i * kOut + o];
+          out[i * kOut + o] = ltrt::elu(v, kNegCoef, kPosCoef, kInputScale);
         }
       }
     });
@@ -208,7 +209,8 @@ static void layers_2_forward(float* out, float* preact, const float* inp, const 
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::elu(preact[i * kOut + o], kNegCoef, kPosCoef, kInputScale);
+          const float v = preact[i * kOut + o];
+          out[i * kOut + o] = ltrt::elu(v, kNegCoef, kPosCoef, kInputScale);
         }
       }
     });
@@ -244,7 +246,8 @@ static void layers_4_forward(float* out, float* preact, const float* inp, const 
     ltrt::parallel_for(n, 512, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::softplus(preact[i * kOut + o], kBeta, kThreshold);
+          const float v = preact[i * kOut + o];
+          out[i * kOut + o] = ltrt::softplus(v, kBeta, kThreshold);
         }
       }
     });

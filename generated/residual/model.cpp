@@ -177,7 +177,8 @@ static void fc1_forward(float* out, float* preact, const float* inp, const float
     ltrt::parallel_for_aligned(n, 2048, [=](int begin, int end) {
       for (int i = begin; i < end; ++i) {
         for (int o = 0; o < kOut; ++o) {
-          out[i * kOut + o] = ltrt::gelu_erf(preact[i * kOut + o], kInvSqrt2);
+          const float v = preact[i * kOut + o];
+          out[i * kOut + o] = ltrt::gelu_erf(v, kInvSqrt2);
         }
       }
     });

@@ -75,7 +75,8 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
     if (!n.epilogue.empty()) {
       open_split_loop(w, "i", N, outs, split);
       w.open("for (int o = 0; o < kOut; ++o)");
-      w.line("out[i * kOut + o] = " + apply_epilogue(n, z + "[i * kOut + o]") + ";");
+      w.line("const float v = " + z + "[i * kOut + o];");
+      w.line("out[i * kOut + o] = " + apply_epilogue(n, "v") + ";");
       w.close();
       close_split_loop(w);
     } else if (keep_preact) {

@@ -109,8 +109,14 @@ std::string python_format(const PyScalar& value, const std::string& spec) {
     if (!align) fill = '0', align = '=';
     ++i;
   }
+  // Widths and precisions stop at 4096: a file name cannot be that long, and a bigger count would
+  // only build a huge string (or, past int, wrap).
+  constexpr int kMaxCount = 4096;
   int width = 0;
-  while (i < n && std::isdigit(static_cast<unsigned char>(spec[i]))) width = width * 10 + (spec[i++] - '0');
+  while (i < n && std::isdigit(static_cast<unsigned char>(spec[i]))) {
+    width = width * 10 + (spec[i++] - '0');
+    if (width > kMaxCount) throw bad("a width above 4096 in a checkpoint filename");
+  }
   char grouping = 0;
   if (i < n && (spec[i] == ',' || spec[i] == '_')) grouping = spec[i++];
   int precision = -1;
@@ -118,7 +124,10 @@ std::string python_format(const PyScalar& value, const std::string& spec) {
     ++i;
     if (i >= n || !std::isdigit(static_cast<unsigned char>(spec[i]))) throw bad("Format specifier missing precision");
     precision = 0;
-    while (i < n && std::isdigit(static_cast<unsigned char>(spec[i]))) precision = precision * 10 + (spec[i++] - '0');
+    while (i < n && std::isdigit(static_cast<unsigned char>(spec[i]))) {
+      precision = precision * 10 + (spec[i++] - '0');
+      if (precision > kMaxCount) throw bad("a precision above 4096 in a checkpoint filename");
+    }
   }
   char type = 0;
   if (i < n) type = spec[i++];
@@ -310,6 +319,12 @@ std::string timedelta_text(double s) {
 // keyword arguments.
 std::optional<double> read_interval(const json::Value& v, const std::string& path) {
   if (v.is_null()) return std::nullopt;
+  // timedelta's range: under 10^9 days (Python raises OverflowError past it).
+  const auto in_range = [&](double s) {
+    if (!(std::fabs(s) < 1e9 * 86400.0))
+      throw ConfigError(path, v.pos, "is past a timedelta's range (999999999 days): Python raises OverflowError");
+    return s;
+  };
   if (v.is_number()) {
     if (!(v.num >= 0) || std::isinf(v.num)) throw ConfigError(path, v.pos, "must be a non-negative number of seconds");
     return v.num;
@@ -326,15 +341,16 @@ std::optional<double> read_interval(const json::Value& v, const std::string& pat
     s += o.number("milliseconds", 0, -inf, inf) / 1e3;
     s += o.number("microseconds", 0, -inf, inf) / 1e6;
     o.finish();
-    return s;
+    return in_range(s);
   }
-  if (v.is_string()) {
+  // A duration string is short: a long one is none (and would only cost the regex its stack).
+  if (v.is_string() && v.str.size() <= 64) {
     static const std::regex re(R"(^\s*(?:(\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d{1,6})?)\s*$)");
     std::smatch m;
     if (std::regex_match(v.str, m, re)) {
-      double s = m[1].matched ? std::stod(m[1].str()) * 86400.0 : 0.0;
-      s += std::stod(m[2].str()) * 3600.0 + std::stod(m[3].str()) * 60.0 + std::stod(m[4].str());
-      return s;
+      double s = m[1].matched ? std::strtod(m[1].str().c_str(), nullptr) * 86400.0 : 0.0;
+      s += std::strtod(m[2].str().c_str(), nullptr) * 3600.0 + std::stod(m[3].str()) * 60.0 + std::stod(m[4].str());
+      return in_range(s);
     }
   }
   throw ConfigError(path, v.pos,
@@ -435,6 +451,7 @@ std::unique_ptr<ModelCheckpoint> ModelCheckpoint::read(ConfigObject& a) {
   };
   o.dirpath = opt_string("dirpath");
   o.filename = opt_string("filename");
+  if (o.filename.size() > 4096) a.fail("filename", "is longer than 4096 characters: no file name is that long");
   o.monitor = opt_string("monitor");
   o.verbose = a.boolean("verbose", false);
   if (const json::Value* v = a.get("save_last"); v && !v->is_null()) {

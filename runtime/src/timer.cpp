@@ -55,6 +55,9 @@ std::optional<double> read_duration(const json::Value& v, const std::string& pat
       throw ConfigError(path, v.pos,
                         "`Timer(duration=" + python_str_repr(v.str) +
                             ")` is not a valid duration. Expected a string in the format DD:HH:MM:SS.");
+    // timedelta(days=...) takes under 10^9 days (Python raises OverflowError past it).
+    if (parts[0].find_first_not_of('0') != std::string::npos && parts[0].size() - parts[0].find_first_not_of('0') > 9)
+      throw ConfigError(path, v.pos, "days=" + parts[0] + "; must have magnitude <= 999999999");
     return std::stod(parts[0]) * 86400.0 + std::stod(parts[1]) * 3600.0 + std::stod(parts[2]) * 60.0 +
            std::stod(parts[3]);
   }
@@ -71,6 +74,8 @@ std::optional<double> read_duration(const json::Value& v, const std::string& pat
     s += o.number("milliseconds", 0, -inf, inf) / 1e3;
     s += o.number("microseconds", 0, -inf, inf) / 1e6;
     o.finish();
+    if (!(std::fabs(s) < 1e9 * 86400.0))
+      throw ConfigError(path, v.pos, "is past a timedelta's range (999999999 days): Python raises OverflowError");
     return s;
   }
   throw ConfigError(path, v.pos,

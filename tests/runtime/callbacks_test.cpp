@@ -181,6 +181,33 @@ TEST(Callbacks, ProgressBarAndModelSummary) {
             std::string::npos);
 }
 
+TEST(Callbacks, ExtremeDurationsAndFilenamesAreRefusedNotCrashes) {
+  // Found by fuzzing a program's command line: these aborted (std::stod's out_of_range) or overflowed
+  // the regex's stack. Python's timedelta raises OverflowError past 999999999 days.
+  const std::string many(400, '1');
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "ModelCheckpoint", "init_args": {"train_time_interval": ")" +
+                     many + R"(:00:00"}}]}})")
+                .find("trainer.callbacks[0].init_args.train_time_interval"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "ModelCheckpoint", "init_args": {"train_time_interval": ")" +
+                     std::string(30000, ' ') + R"("}}]}})")
+                .find("expected a duration"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "ModelCheckpoint", "init_args": {"train_time_interval": ")" +
+                     std::string(12, '9') + R"( days, 1:00:00"}}]}})")
+                .find("is past a timedelta's range (999999999 days)"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"trainer": {"max_time": ")" + std::string(310, '1') + R"(:00:00:00"}})").find("trainer.max_time"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "Timer", "init_args": {"duration": {"days": 1e308}}}]}})")
+                .find("is past a timedelta's range"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"trainer": {"callbacks": [{"class_path": "ModelCheckpoint", "init_args": {"filename": "{)" +
+                     std::string(50000, 'a') + R"("}}]}})")
+                .find("is longer than 4096 characters: no file name is that long"),
+            std::string::npos);
+}
+
 TEST(Callbacks, MaxTimeAddsAStepTimerUnlessOneIsGiven) {
   const auto cbs = read(R"({"trainer": {"max_time": {"minutes": 5},
                                         "callbacks": [{"class_path": "ModelCheckpoint"}]}})");

@@ -327,7 +327,7 @@ std::optional<double> read_interval(const json::Value& v, const std::string& pat
   };
   if (v.is_number()) {
     if (!(v.num >= 0) || std::isinf(v.num)) throw ConfigError(path, v.pos, "must be a non-negative number of seconds");
-    return v.num;
+    return in_range(v.num);
   }
   if (v.is_object()) {
     ConfigObject o(v, path);

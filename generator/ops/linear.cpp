@@ -51,8 +51,8 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool keep_preact = n.outputs.size() == 2;
   const std::string N = write_sizes(w, n, g.value(n.inputs[0]));
   epilogue_constants(w, n);
-  // The GEMM writes the pre-activation (onto the bias); one pass over the rows then applies the
-  // fused activations.
+  // The GEMM writes the pre-activation; one pass over the rows then applies the fused activations
+  // (and the bias, where it does not go first).
   const std::string z = keep_preact ? "preact" : "out";
   const std::string bias_term = bias ? " + bias[o]" : "";
   // bf16-mixed's MultiheadAttention in_proj (autocast.cpp): torch rounds the product before the bias
@@ -65,34 +65,26 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   // Fewer than 16 outputs: the compiler may vectorise along the rows, so their bounds are aligned.
   const std::int64_t outs = attr_int(n, "out_features");
   const SplitIndex split = outs < 16 ? SplitIndex::elements : SplitIndex::rows;
-  if (bias && !round_first) {
-    // As torch's addmm: the rows start as the bias and the GEMM adds the product to them (beta 1),
-    // which also spares the BLAS its pass that zeroes them for beta 0.
+  // As torch's addmm, a bias goes first: the rows start as the bias and the GEMM adds the product
+  // to them (beta 1), which also spares the BLAS its pass that zeroes them for beta 0.
+  const bool bias_first = bias && !round_first;
+  if (bias_first) {
     open_split_loop(w, "i", N, outs, split);
     w.line("std::copy(bias, bias + kOut, " + z + " + i * kOut);");
     close_split_loop(w);
     w.line("ltrt::sgemm(false, true, " + N + ", kOut, kIn, inp, weight, 1.0f, " + z + ");  // bias + inp @ weight^T");
-    if (!n.epilogue.empty()) {
-      open_split_loop(w, "i", N, outs, split);
-      w.open("for (int o = 0; o < kOut; ++o)");
-      w.line("const float v = " + z + "[i * kOut + o];");
-      w.line("out[i * kOut + o] = " + apply_epilogue(n, "v") + ";");
-      w.close();
-      close_split_loop(w);
-    } else if (keep_preact) {
-      throw std::logic_error("internal: a Linear keeps its pre-activation without an activation");
-    }
   } else {
     w.line("ltrt::sgemm(false, true, " + N + ", kOut, kIn, inp, weight, 0.0f, " + z + ");  // inp @ weight^T");
-    if (bias || keep_preact || round_first || !n.epilogue.empty()) {  // else the product is the output
-      open_split_loop(w, "i", N, outs, split);
-      w.open("for (int o = 0; o < kOut; ++o)");
-      w.line("const float v = " + product(z + "[i * kOut + o]") + bias_term + ";");
-      if (keep_preact) w.line("preact[i * kOut + o] = v;");
-      w.line("out[i * kOut + o] = " + apply_epilogue(n, "v") + ";");
-      w.close();
-      close_split_loop(w);
-    }
+  }
+  // Then one pass over the rows, unless the product is the output already.
+  if (keep_preact || !n.epilogue.empty() || (!bias_first && (bias || round_first))) {
+    open_split_loop(w, "i", N, outs, split);
+    w.open("for (int o = 0; o < kOut; ++o)");
+    w.line("const float v = " + (bias_first ? z + "[i * kOut + o]" : product(z + "[i * kOut + o]") + bias_term) + ";");
+    if (keep_preact && !bias_first) w.line("preact[i * kOut + o] = v;");
+    w.line("out[i * kOut + o] = " + apply_epilogue(n, "v") + ";");
+    w.close();
+    close_split_loop(w);
   }
   w.reopen("else");
   w.open("for (int i = 0; i < " + N + "; ++i)");

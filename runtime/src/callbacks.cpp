@@ -292,35 +292,11 @@ void Callbacks::add(std::unique_ptr<Callback> callback) {
   list_.insert(it, std::move(callback));
 }
 
-ModelCheckpoint* Callbacks::checkpoint_callback() const {
-  for (const auto& cb : list_)
-    if (auto* m = dynamic_cast<ModelCheckpoint*>(cb.get())) return m;
-  return nullptr;
-}
-
-WeightAveraging* Callbacks::weight_averaging() const {
-  for (const auto& cb : list_)
-    if (auto* w = dynamic_cast<WeightAveraging*>(cb.get())) return w;
-  return nullptr;
-}
-
-const TQDMProgressBar* Callbacks::progress_bar() const {
-  for (const auto& cb : list_)
-    if (auto* p = dynamic_cast<const TQDMProgressBar*>(cb.get())) return p;
-  return nullptr;
-}
-
-const ModelSummary* Callbacks::model_summary() const {
-  for (const auto& cb : list_)
-    if (auto* m = dynamic_cast<const ModelSummary*>(cb.get())) return m;
-  return nullptr;
-}
-
-EarlyStopping* Callbacks::early_stopping_callback() const {
-  for (const auto& cb : list_)
-    if (auto* e = dynamic_cast<EarlyStopping*>(cb.get())) return e;
-  return nullptr;
-}
+ModelCheckpoint* Callbacks::checkpoint_callback() const { return first<ModelCheckpoint>(); }
+WeightAveraging* Callbacks::weight_averaging() const { return first<WeightAveraging>(); }
+const TQDMProgressBar* Callbacks::progress_bar() const { return first<TQDMProgressBar>(); }
+const ModelSummary* Callbacks::model_summary() const { return first<ModelSummary>(); }
+EarlyStopping* Callbacks::early_stopping_callback() const { return first<EarlyStopping>(); }
 
 std::vector<ModelCheckpoint*> Callbacks::checkpoint_callbacks() const {
   std::vector<ModelCheckpoint*> out;

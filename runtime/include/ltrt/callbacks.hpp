@@ -229,6 +229,13 @@ class Callbacks {
 
  private:
   static bool in_range(const Callback& cb, CallbackRange range);
+  // The first callback of class T in the list, or nullptr.
+  template <class T>
+  T* first() const {
+    for (const auto& cb : list_)
+      if (auto* c = dynamic_cast<T*>(cb.get())) return c;
+    return nullptr;
+  }
   std::vector<std::unique_ptr<Callback>> list_;
 };
 

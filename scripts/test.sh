@@ -13,6 +13,13 @@ if [[ -n "$coretype" ]]; then
   export OPENBLAS_CORETYPE="$coretype"
 fi
 jobs=$(nproc)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLTGEN_VENV="${LTGEN_VENV:-/opt/ltgen/venv}"
+# ccache (install_deps.sh installs it): a clone built before on this machine, at any path (paths
+# below the checkout are hashed relative to it), rebuilds only what changed since.
+launcher=()
+if command -v ccache > /dev/null; then
+  export CCACHE_BASEDIR="$PWD"
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLTGEN_VENV="${LTGEN_VENV:-/opt/ltgen/venv}" "${launcher[@]}"
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" "$@"

@@ -82,13 +82,17 @@ class HookFinder : public clang::RecursiveASTVisitor<HookFinder> {
     if (llvm::isa<clang::CXXMethodDecl>(fd) || !fd->getDeclName().isIdentifier()) return true;
     if (!fd->isThisDeclarationADefinition() || !sm_.isInMainFile(sm_.getExpansionLoc(fd->getLocation()))) return true;
     const std::string name = fd->getName().str();
-    if (name.rfind("on_", 0) != 0) return true;  // a helper
+    // on_* names are hooks wherever they are; setup and teardown at global scope (a helper of that
+    // name inside a namespace stays a helper).
+    const bool at_global_scope = fd->getDeclContext()->getRedeclContext()->isTranslationUnit();
+    if (name.rfind("on_", 0) != 0 && !((name == "setup" || name == "teardown") && at_global_scope))
+      return true;  // a helper
     const auto& hooks = hook_signatures();
     const auto hook = std::find_if(hooks.begin(), hooks.end(), [&](const HookSignature& h) { return h.name == name; });
     if (hook == hooks.end())
       fail(fd, "'" + name + "' is not a hook; did you mean '" + nearest_hook(name) +
                    "'? (functions named on_* must be hooks: rename a helper)");
-    if (!fd->getDeclContext()->getRedeclContext()->isTranslationUnit())
+    if (!at_global_scope)
       fail(fd, "hook '" + name + "' must be defined at global scope, outside namespaces: the trainer calls ::" + name);
     if (fd->isExternC()) fail(fd, "hook '" + name + "' must have C++ linkage: remove extern \"C\"");
     if (fd->getDescribedFunctionTemplate() || fd->isFunctionTemplateSpecialization())

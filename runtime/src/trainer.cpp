@@ -838,6 +838,10 @@ void Fit::flush_train_rows() {
 void Fit::run_validation(bool sanity) {
   fetch_step_metrics();  // before evaluation overwrites the step's outputs
   sanity_checking_ = sanity;
+  // Trainer._run_sanity_check: its hooks bracket the validation loop, with trainer.sanity_checking set.
+  if (sanity) {
+    LTRT_USER_HOOK(*this, on_sanity_check_start, (trainer_))
+  }
   LTRT_CALLBACKS_AND_HOOK(on_validation_start, (trainer_))
   LTRT_CALLBACKS_AND_HOOK(on_validation_epoch_start, (trainer_))
   const std::int64_t batches = sanity ? (t_.num_sanity_val_steps == -1 ? num_val_batches_
@@ -877,6 +881,9 @@ void Fit::run_validation(bool sanity) {
     val_has_run_ = true;
   }
   LTRT_CALLBACKS_AND_HOOK(on_validation_end, (trainer_))
+  if (sanity) {
+    LTRT_USER_HOOK(*this, on_sanity_check_end, (trainer_))
+  }
   sanity_checking_ = false;
 }
 
@@ -1183,11 +1190,14 @@ FitResult Fit::run_loops() {
   if (t_.fast_dev_run > 0)
     std::fprintf(out_, "Running in `fast_dev_run` mode: will run the requested loop using %lld batch(es). "
                        "Logging and checkpointing is suppressed.\n", static_cast<long long>(t_.fast_dev_run));
-  if (print_summary) std::fputs(model_summary(model_).c_str(), out_);
+  // Lightning's _run: the setup hooks, then the checkpoint's modules and callbacks (on_load_checkpoint),
+  // then on_fit_start (ModelSummary's prints the table).
   callbacks_.setup(context());
+  LTRT_USER_HOOK(*this, setup, (trainer_, std::string("fit")))
   std::optional<TrainState> resumed;
   if (!config_.ckpt_path.empty())
     group_.agree_on_failure([&] { resumed = restore_modules_and_callbacks(config_.ckpt_path); });
+  if (print_summary) std::fputs(model_summary(model_).c_str(), out_);
   LTRT_CALLBACKS_AND_HOOK(on_fit_start, (trainer_))
   if (resumed) group_.agree_on_failure([&] { restore_training_state(*resumed, config_.ckpt_path); });
   // Not when restarting: "it would mess up the loaded state" (Trainer._run_sanity_check).
@@ -1286,7 +1296,10 @@ FitResult Fit::run_loops() {
   flush_train_rows();
   loggers_->save();
   LTRT_USER_HOOK(*this, on_fit_end, (trainer_))
-  callbacks_.teardown(context());  // _call_teardown_hook, after a fit that ended normally
+  // _call_teardown_hook, after a fit that ended normally (not after an exception: Lightning's
+  // _call_and_handle_interrupt runs on_exception and no teardown hook).
+  callbacks_.teardown(context());
+  LTRT_USER_HOOK(*this, teardown, (trainer_, std::string("fit")))
 
   result.current_epoch = epoch_;
   result.global_step = global_step_;
@@ -1309,11 +1322,17 @@ FitResult Fit::run_loops() {
   return result;
 }
 
-// The user hooks of trainer.validate (on_validation_*) and trainer.test (on_test_*).
+// The user hooks of trainer.validate (on_validation_*), trainer.test (on_test_*) and trainer.predict
+// (on_predict_*), and their setup and teardown.
 class EvalHooks {
  public:
-  EvalHooks(bool validate, const ModelDef& model, std::byte* arena)
-      : trainer(callback_metrics, logged_metrics, access(model, arena)), validate_(validate) {}
+  enum class Stage { validate, test, predict };
+  EvalHooks(Stage stage, const ModelDef& model, std::byte* arena)
+      : trainer(callback_metrics, logged_metrics, access(model, arena)), stage_(stage) {
+    trainer.global_rank = ProcessGroup::world().rank();
+    trainer.world_size = ProcessGroup::world().size();
+    trainer.is_global_zero = ProcessGroup::world().is_global_zero();
+  }
   void begin_hook(const char* name) { running = name; }
   void end_hook() { running = nullptr; }
   [[noreturn]] void fail(const std::exception& e) {
@@ -1325,27 +1344,64 @@ class EvalHooks {
     }
     throw_like(e, message);
   }
+  // Runs body() inside the hooks: an exception in it runs on_exception and names the hook that threw.
+  template <typename Body>
+  auto guard(Body&& body) {
+    if constexpr (!user_hooks::any) {
+      return body();
+    } else {
+      try {
+        return body();
+      } catch (const std::exception& e) {
+        fail(e);
+      } catch (...) {
+        fail(Error("an exception that is not a std::exception"));
+      }
+    }
+  }
 
-#define LTRT_EVAL_HOOK(suffix, args)                              \
-  if (validate_) {                                                \
-    LTRT_USER_HOOK(*this, on_validation_##suffix, args)           \
-  } else {                                                        \
-    LTRT_USER_HOOK(*this, on_test_##suffix, args)                 \
+  // Lightning's TrainerFn value, what setup and teardown get.
+  const std::string& stage_name() const {
+    static const std::string names[] = {"validate", "test", "predict"};
+    return names[static_cast<int>(stage_)];
+  }
+  void setup() { LTRT_USER_HOOK(*this, setup, (trainer, stage_name())) }
+  void teardown() { LTRT_USER_HOOK(*this, teardown, (trainer, stage_name())) }
+  void load_checkpoint() { LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer)) }
+
+#define LTRT_EVAL_HOOK(suffix, args)                    \
+  if (stage_ == Stage::validate) {                      \
+    LTRT_USER_HOOK(*this, on_validation_##suffix, args) \
+  } else if (stage_ == Stage::test) {                   \
+    LTRT_USER_HOOK(*this, on_test_##suffix, args)       \
+  } else {                                              \
+    LTRT_USER_HOOK(*this, on_predict_##suffix, args)    \
   }
   void start() { LTRT_EVAL_HOOK(start, (trainer)) }
   void epoch_start() { LTRT_EVAL_HOOK(epoch_start, (trainer)) }
   void batch_start(std::int64_t b) { LTRT_EVAL_HOOK(batch_start, (trainer, b)) }
-  void batch_end(std::int64_t b, float loss) { LTRT_EVAL_HOOK(batch_end, (trainer, b, loss)) }
   void epoch_end() { LTRT_EVAL_HOOK(epoch_end, (trainer)) }
   void end() { LTRT_EVAL_HOOK(end, (trainer)) }
 #undef LTRT_EVAL_HOOK
+  // Validation's and test's batch ends get the batch's loss (wants_loss says whether one is
+  // defined: reading the loss can cost a copy from the GPU); predict's gets none.
+  static constexpr bool wants_loss =
+      user_hooks::on_validation_batch_end || user_hooks::on_test_batch_end;
+  void batch_end(std::int64_t b, float loss) {
+    if (stage_ == Stage::validate) {
+      LTRT_USER_HOOK(*this, on_validation_batch_end, (trainer, b, loss))
+    } else if (stage_ == Stage::test) {
+      LTRT_USER_HOOK(*this, on_test_batch_end, (trainer, b, loss))
+    }
+  }
+  void predict_batch_end(std::int64_t b) { LTRT_USER_HOOK(*this, on_predict_batch_end, (trainer, b)) }
 
   std::map<std::string, double> callback_metrics, logged_metrics;
   Trainer trainer;
   const char* running = nullptr;
 
  private:
-  bool validate_;
+  Stage stage_;
   static Trainer::Access access(const ModelDef& model, std::byte* arena) {
     Trainer::Access a;
     a.model = &model;
@@ -1378,21 +1434,9 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
                         ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings});
     if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   });
-  EvalHooks hooks(std::string(stage) == "validate", model, arena.data());
-  hooks.trainer.global_rank = ProcessGroup::world().rank();
-  hooks.trainer.world_size = ProcessGroup::world().size();
-  hooks.trainer.is_global_zero = ProcessGroup::world().is_global_zero();
-  if constexpr (!user_hooks::any) {
-    return evaluate_loop(hooks, model, config, out, stage, data, limit, arena, rngs);
-  } else {
-    try {
-      return evaluate_loop(hooks, model, config, out, stage, data, limit, arena, rngs);
-    } catch (const std::exception& e) {
-      hooks.fail(e);
-    } catch (...) {
-      hooks.fail(Error("an exception that is not a std::exception"));
-    }
-  }
+  EvalHooks hooks(std::string(stage) == "validate" ? EvalHooks::Stage::validate : EvalHooks::Stage::test, model,
+                  arena.data());
+  return hooks.guard([&] { return evaluate_loop(hooks, model, config, out, stage, data, limit, arena, rngs); });
 }
 
 // Outside fit Lightning still restores the callbacks from a checkpoint (restore_callbacks), and
@@ -1410,9 +1454,11 @@ void warn_averaging_outside_fit(const FitConfig& config) {
 EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfig& config, std::FILE* out,
                          const char* stage, const Dataset& data, const BatchCount& limit, Arena& arena, Rngs& rngs) {
   const TrainerConfig t = effective(config.trainer);
+  // Lightning's _run: setup, the checkpoint (on_load_checkpoint), the loop, teardown.
+  hooks.setup();
   if (!config.ckpt_path.empty()) {
     ProcessGroup::world().agree_on_failure([&] { load_weights(config.ckpt_path, model, arena.data()); });
-    LTRT_USER_HOOK(hooks, on_load_checkpoint, (hooks.trainer))
+    hooks.load_checkpoint();
     warn_averaging_outside_fit(config);
   }
   const ProcessGroup& group = ProcessGroup::world();
@@ -1429,8 +1475,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
     hooks.batch_start(b);
     const int n = loader.load_batch(b, arena.data(), model.input, model.target);
     backend->evaluate(n);
-    if constexpr (user_hooks::on_validation_batch_end || user_hooks::on_test_batch_end)
-      hooks.batch_end(b, backend->eval_loss());
+    if constexpr (EvalHooks::wants_loss) hooks.batch_end(b, backend->eval_loss());
   }
   const std::string prefix = std::string(stage) == "validate" ? "val" : "test";
   r.metrics = epoch_metrics(model, backend->take_eval_sums(), group, prefix);
@@ -1448,6 +1493,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   r.log_dir = loggers.dir();
   const std::string title = std::string(stage) == "validate" ? "Validate" : "Test";
   print_results(out, title.c_str(), r.metrics);
+  hooks.teardown();
   return r;
 }
 
@@ -1545,8 +1591,9 @@ EvalResult test(const ModelDef& model, const FitConfig& config, std::FILE* out) 
 
 namespace {
 // predict with a prompt source: generated text on `out` and in predictions.txt.
-std::string predict_text(const ModelDef& model, const FitConfig& config, const TrainerConfig& t, Arena& arena,
-                         Rngs& rngs, std::FILE* out) {
+// The prompt is predict's one batch (batch_idx 0): the hooks run as for one batch of samples.
+std::string predict_text(EvalHooks& hooks, const ModelDef& model, const FitConfig& config, const TrainerConfig& t,
+                         Arena& arena, Rngs& rngs, std::FILE* out) {
   // The vocabulary the weights were trained with: the checkpoint's, else the training corpus's.
   std::string vocabulary;
   for (const std::string& file : {config.ckpt_path, config.init_weights}) {
@@ -1554,8 +1601,10 @@ std::string predict_text(const ModelDef& model, const FitConfig& config, const T
     vocabulary = checkpoint_vocabulary(file);
   }
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
+  hooks.setup();
   if (!config.ckpt_path.empty()) {
     load_weights(config.ckpt_path, model, arena.data());
+    hooks.load_checkpoint();
     warn_averaging_outside_fit(config);
   }
   if (vocabulary.empty()) {
@@ -1566,14 +1615,62 @@ std::string predict_text(const ModelDef& model, const FitConfig& config, const T
   // Each token's forward runs where the program trains (the GPU's predict() copies the logits back).
   const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr, ProcessGroup::world());
   backend->upload();
+  hooks.start();
+  hooks.epoch_start();
+  hooks.batch_start(0);
   const std::string text =
       generate_text(model, arena.data(), vocabulary, config.predict, rngs.data, [&](int n) { backend->predict(n); });
+  hooks.predict_batch_end(0);
+  hooks.epoch_end();
+  hooks.end();
   const std::string path =
       config.predictions_path.empty() ? join_path(t.default_root_dir, "predictions.txt") : config.predictions_path;
   if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());
   write_file_atomic(path, text);
   std::fprintf(out, "%s\n", text.c_str());
   std::fprintf(out, "Predictions: %s (%zu bytes)\n", path.c_str(), text.size());
+  hooks.teardown();
+  return path;
+}
+
+// predict on samples: the model's outputs, every batch's, in one .npy.
+std::string predict_samples(EvalHooks& hooks, const ModelDef& model, const FitConfig& config, const TrainerConfig& t,
+                            const Dataset& data, Arena& arena, Rngs& rngs, std::FILE* out) {
+  hooks.setup();
+  if (!config.ckpt_path.empty()) {
+    load_weights(config.ckpt_path, model, arena.data());
+    hooks.load_checkpoint();
+    warn_averaging_outside_fit(config);
+  }
+  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr, ProcessGroup::world());
+  backend->upload();
+  DataLoader loader(data, model.data.batch_size, false, false);
+  loader.start_epoch(rngs.data);
+  const std::int64_t batches = t.limit_predict_batches.of(loader.num_batches());
+  const std::int64_t per_row = model.output.sample_numel();
+  std::vector<float> rows;
+  std::int64_t count = 0;
+  hooks.start();
+  hooks.epoch_start();
+  for (std::int64_t b = 0; b < batches; ++b) {
+    hooks.batch_start(b);
+    const int n = loader.load_batch(b, arena.data(), model.input, model.target);
+    backend->predict(n);
+    const float* o = reinterpret_cast<const float*>(arena.data() + model.output.offset);
+    rows.insert(rows.end(), o, o + n * per_row);
+    count += n;
+    hooks.predict_batch_end(b);
+  }
+  hooks.epoch_end();
+  hooks.end();
+  std::vector<std::int64_t> shape = {count};
+  for (int d = 1; d < model.output.rank; ++d) shape.push_back(model.output.shape[d]);
+  const std::string path =
+      config.predictions_path.empty() ? join_path(t.default_root_dir, "predictions.npy") : config.predictions_path;
+  if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());
+  write_npy(path, DType::f32, shape, rows.data());
+  std::fprintf(out, "Predictions: %s (%lld rows)\n", path.c_str(), static_cast<long long>(count));
+  hooks.teardown();
   return path;
 }
 }  // namespace
@@ -1586,37 +1683,13 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   Rngs rngs = seed_everything(t.seed);
   Arena arena(model.arena_bytes);
   init_parameters(model, arena.data(), rngs.init);
-  if (config.predict.kind == DataSourceKind::prompt) return predict_text(model, config, t, arena, rngs, out);
+  EvalHooks hooks(EvalHooks::Stage::predict, model, arena.data());
+  if (config.predict.kind == DataSourceKind::prompt)
+    return hooks.guard([&] { return predict_text(hooks, model, config, t, arena, rngs, out); });
   const Dataset data = load_dataset(with_train_vocabulary(config.predict, config.train), model.input, model.target, rngs.data,
                                     ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings});
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
-  if (!config.ckpt_path.empty()) {
-    load_weights(config.ckpt_path, model, arena.data());
-    warn_averaging_outside_fit(config);
-  }
-  const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr, ProcessGroup::world());
-  backend->upload();
-  DataLoader loader(data, model.data.batch_size, false, false);
-  loader.start_epoch(rngs.data);
-  const std::int64_t batches = t.limit_predict_batches.of(loader.num_batches());
-  const std::int64_t per_row = model.output.sample_numel();
-  std::vector<float> rows;
-  std::int64_t count = 0;
-  for (std::int64_t b = 0; b < batches; ++b) {
-    const int n = loader.load_batch(b, arena.data(), model.input, model.target);
-    backend->predict(n);
-    const float* o = reinterpret_cast<const float*>(arena.data() + model.output.offset);
-    rows.insert(rows.end(), o, o + n * per_row);
-    count += n;
-  }
-  std::vector<std::int64_t> shape = {count};
-  for (int d = 1; d < model.output.rank; ++d) shape.push_back(model.output.shape[d]);
-  const std::string path =
-      config.predictions_path.empty() ? join_path(t.default_root_dir, "predictions.npy") : config.predictions_path;
-  if (fs::path(path).has_parent_path()) make_dirs(fs::path(path).parent_path().string());
-  write_npy(path, DType::f32, shape, rows.data());
-  std::fprintf(out, "Predictions: %s (%lld rows)\n", path.c_str(), static_cast<long long>(count));
-  return path;
+  return hooks.guard([&] { return predict_samples(hooks, model, config, t, data, arena, rngs, out); });
 }
 
 }  // namespace ltrt

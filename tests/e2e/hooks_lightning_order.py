@@ -8,8 +8,8 @@ The run of tests/e2e/hooks/order.json, in Lightning: a Linear(4, 1) with MSELoss
 training samples in batches of 2, 4 validation and 4 test samples, max_epochs 2,
 accumulate_grad_batches 2, num_sanity_val_steps 1, the default ModelCheckpoint; one Callback
 records every hook as the C++ hooks file does ("name epoch=E step=S[ sanity][ batch=B]"). Then
-trainer.test with the fit's checkpoint on a new Trainer, as `test --ckpt_path=last` is a new
-process. Then tests/e2e/hooks/resume.json's fit (a ReduceLROnPlateau, a ModelCheckpoint every 3
+trainer.validate, trainer.test and trainer.predict with the fit's checkpoint, each on a new Trainer,
+as `test --ckpt_path=last` is a new process. Then tests/e2e/hooks/resume.json's fit (a ReduceLROnPlateau, a ModelCheckpoint every 3
 steps; the epoch hooks print the lr), and that fit resumed from its mid-epoch checkpoint.
 hooks_test.py compares the generated program with the same lists, so the program's order is
 Lightning's.
@@ -41,8 +41,13 @@ class Recorder(pl.Callback):
             line += f" batch={batch_idx}"
         self.lines.append(line)
 
+    # stage is a TrainerFn, whose value the C++ hooks get
+    def setup(self, trainer, pl_module, stage): self.record(f"setup stage={stage.value}", trainer)
+    def teardown(self, trainer, pl_module, stage): self.record(f"teardown stage={stage.value}", trainer)
     def on_fit_start(self, trainer, pl_module): self.record("on_fit_start", trainer)
     def on_fit_end(self, trainer, pl_module): self.record("on_fit_end", trainer)
+    def on_sanity_check_start(self, trainer, pl_module): self.record("on_sanity_check_start", trainer)
+    def on_sanity_check_end(self, trainer, pl_module): self.record("on_sanity_check_end", trainer)
     def on_train_start(self, trainer, pl_module): self.record("on_train_start", trainer)
     def on_train_end(self, trainer, pl_module): self.record("on_train_end", trainer)
     def on_train_epoch_start(self, trainer, pl_module): self.record("on_train_epoch_start", trainer)
@@ -76,6 +81,17 @@ class Recorder(pl.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         self.record("on_test_batch_end", trainer, batch_idx)
 
+    def on_predict_start(self, trainer, pl_module): self.record("on_predict_start", trainer)
+    def on_predict_end(self, trainer, pl_module): self.record("on_predict_end", trainer)
+    def on_predict_epoch_start(self, trainer, pl_module): self.record("on_predict_epoch_start", trainer)
+    def on_predict_epoch_end(self, trainer, pl_module): self.record("on_predict_epoch_end", trainer)
+
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.record("on_predict_batch_start", trainer, batch_idx)
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.record("on_predict_batch_end", trainer, batch_idx)
+
     def on_before_zero_grad(self, trainer, pl_module, optimizer): self.record("on_before_zero_grad", trainer)
     def on_before_backward(self, trainer, pl_module, loss): self.record("on_before_backward", trainer)
     def on_after_backward(self, trainer, pl_module): self.record("on_after_backward", trainer)
@@ -105,6 +121,9 @@ class Model(pl.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self.log("test_loss", self.step(batch))
+
+    def predict_step(self, batch, batch_idx):
+        return self.layers(batch[0])
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -191,11 +210,27 @@ def run(args):
     hooks_test.compare(fit_recorder.lines, hooks_test.expected_fit_order(), "Lightning's fit")
     ckpt = fit_trainer.checkpoint_callback.best_model_path
     check(os.path.isfile(ckpt), f"Lightning wrote no checkpoint ({ckpt!r})")
-    test_recorder = Recorder()
-    trainer(args.work, test_recorder).test(Model(), test, ckpt_path=ckpt)
-    hooks_test.compare(test_recorder.lines, hooks_test.EXPECTED_TEST_ORDER, "Lightning's test")
+    eval_lines = 0
+    for stage, want in (("validate", hooks_test.EXPECTED_VALIDATE_ORDER), ("test", hooks_test.EXPECTED_TEST_ORDER),
+                        ("predict", hooks_test.EXPECTED_PREDICT_ORDER)):
+        recorder = Recorder()
+        getattr(trainer(args.work, recorder), stage)(Model(), test, ckpt_path=ckpt)
+        hooks_test.compare(recorder.lines, want, f"Lightning's {stage}")
+        eval_lines += len(recorder.lines)
+    # An exception in fit: on_exception, and no teardown (hooks_test.py's throw case expects the same).
+    class Throwing(Recorder):
+        def on_train_epoch_end(self, trainer, pl_module):
+            raise RuntimeError("boom")
+    throwing = Throwing()
+    try:
+        trainer(os.path.join(args.work, "throw"), throwing).fit(Model(), train, val)
+        check(False, "Lightning's fit did not raise the hook's exception")
+    except RuntimeError as e:
+        check(str(e) == "boom", f"Lightning's fit raised {e!r}")
+    check(throwing.lines[-1] == "on_exception epoch=0 step=2" and not any(l.startswith("teardown") for l in throwing.lines),
+          f"after an exception Lightning calls on_exception last and no teardown: {throwing.lines[-3:]}")
     resume_lines = run_resume(args.work)
-    print(f"Lightning {pl.__version__}: {len(fit_recorder.lines)} fit, {len(test_recorder.lines)} test and "
+    print(f"Lightning {pl.__version__}: {len(fit_recorder.lines)} fit, {eval_lines} validate, test and predict, and "
           f"{resume_lines} resume hook calls, in the order hooks_test.py expects of the generated program")
 
 

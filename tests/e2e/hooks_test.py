@@ -5,7 +5,8 @@
                                                resume|resume_lr
 
 order: every hook prints a line; a fit with a sanity check, validation, gradient accumulation and
-the default ModelCheckpoint, then `test --ckpt_path=last`, must call them in Lightning 2.x's order,
+the default ModelCheckpoint, then `validate`, `test` and `predict` with `--ckpt_path=last`, must
+call them in Lightning 2.x's order,
 written out below from lightning/pytorch/loops (fit_loop, training_epoch_loop, optimization/
 automatic.py's closure, evaluation_loop) and trainer/call.py, with the user's hooks as one more
 Callback ahead of the ModelCheckpoint (hooks_lightning_order.py records the same run in real
@@ -42,14 +43,17 @@ def expected_fit_order():
     batches, num_sanity_val_steps=1, 2 epochs; ModelCheckpoint saves on train epoch end (val runs
     every epoch, val_check_interval=1.0), after the user's on_train_epoch_end."""
     e = []
-    e += ["on_fit_start epoch=0 step=0"]
-    # sanity check: the validation hooks with trainer.sanity_checking
-    e += ["on_validation_start epoch=0 step=0 sanity",
+    e += ["setup stage=fit epoch=0 step=0",
+          "on_fit_start epoch=0 step=0"]
+    # sanity check: the validation hooks with trainer.sanity_checking, inside the sanity check's own
+    e += ["on_sanity_check_start epoch=0 step=0 sanity",
+          "on_validation_start epoch=0 step=0 sanity",
           "on_validation_epoch_start epoch=0 step=0 sanity",
           "on_validation_batch_start epoch=0 step=0 sanity batch=0",
           "on_validation_batch_end epoch=0 step=0 sanity batch=0",
           "on_validation_epoch_end epoch=0 step=0 sanity",
-          "on_validation_end epoch=0 step=0 sanity"]
+          "on_validation_end epoch=0 step=0 sanity",
+          "on_sanity_check_end epoch=0 step=0 sanity"]
     e += ["on_train_start epoch=0 step=0"]
     # epoch 0
     e += ["on_train_epoch_start epoch=0 step=0",
@@ -117,22 +121,25 @@ def expected_fit_order():
           "on_save_checkpoint epoch=1 step=4"]
     # current_epoch counts completed epochs once the loop is done
     e += ["on_train_end epoch=2 step=4",
-          "on_fit_end epoch=2 step=4"]
+          "on_fit_end epoch=2 step=4",
+          "teardown stage=fit epoch=2 step=4"]
     return e
 
 
-EXPECTED_TEST_ORDER = [
-    # trainer.test(ckpt_path=...): restore_model calls on_load_checkpoint; the test loop's hooks
-    "on_load_checkpoint epoch=0 step=0",
-    "on_test_start epoch=0 step=0",
-    "on_test_epoch_start epoch=0 step=0",
-    "on_test_batch_start epoch=0 step=0 batch=0",
-    "on_test_batch_end epoch=0 step=0 batch=0",
-    "on_test_batch_start epoch=0 step=0 batch=1",
-    "on_test_batch_end epoch=0 step=0 batch=1",
-    "on_test_epoch_end epoch=0 step=0",
-    "on_test_end epoch=0 step=0",
-]
+def expected_eval_order(stage, loop):
+    """trainer.<stage>(ckpt_path=...) on 2 batches: setup, restore_model's on_load_checkpoint, the
+    <loop> hooks, teardown."""
+    e = [f"setup stage={stage} epoch=0 step=0", "on_load_checkpoint epoch=0 step=0",
+         f"on_{loop}_start epoch=0 step=0", f"on_{loop}_epoch_start epoch=0 step=0"]
+    for b in range(2):
+        e += [f"on_{loop}_batch_start epoch=0 step=0 batch={b}", f"on_{loop}_batch_end epoch=0 step=0 batch={b}"]
+    return e + [f"on_{loop}_epoch_end epoch=0 step=0", f"on_{loop}_end epoch=0 step=0",
+                f"teardown stage={stage} epoch=0 step=0"]
+
+
+EXPECTED_VALIDATE_ORDER = expected_eval_order("validate", "validation")
+EXPECTED_TEST_ORDER = expected_eval_order("test", "test")
+EXPECTED_PREDICT_ORDER = expected_eval_order("predict", "predict")
 
 
 # resume.json: 4 batches an epoch, one step each, a ModelCheckpoint every 3 steps, a
@@ -219,9 +226,11 @@ def case_order(program, work, ltgen):
     rc, out, err = common.run_program(program, ["fit"])
     check(rc == 0, f"fit exited with {rc}: {err}")
     compare(hook_lines(out), expected_fit_order(), "fit")
-    rc, out, err = common.run_program(program, ["test", "--ckpt_path=last"])
-    check(rc == 0, f"test exited with {rc}: {err}")
-    compare(hook_lines(out), EXPECTED_TEST_ORDER, "test")
+    for stage, want in (("validate", EXPECTED_VALIDATE_ORDER), ("test", EXPECTED_TEST_ORDER),
+                        ("predict", EXPECTED_PREDICT_ORDER)):
+        rc, out, err = common.run_program(program, [stage, "--ckpt_path=last"])
+        check(rc == 0, f"{stage} exited with {rc}: {err}")
+        compare(hook_lines(out), want, stage)
     # The hooks between forward and backward make the step two functions (training_forward and
     # training_backward): it must train exactly as the fused training_step of the same spec without hooks.
     with open(os.path.join(HERE, "hooks", "order.json")) as f:
@@ -282,9 +291,18 @@ def case_throw(program, work, ltgen):
     from safetensors.numpy import load_file
     tensors = load_file(os.path.join(work, ckpt_dir, "epoch=0-step=4.safetensors"))
     check("state_dict.layers.0.weight" in tensors, f"the checkpoint does not load: {sorted(tensors)}")
-    # and the program resumes from it
+    # and the program resumes from it (a fit that ends normally tears down)
     rc, out, err = common.run_program(program, ["fit", "--ckpt_path=" + last, "--trainer.max_epochs=1"])
     check(rc == 0, f"resuming from the intact checkpoint failed ({rc}): {err}")
+    check(hook_lines(out)[-1:] == ["teardown stage=fit step=4"], f"a fit that ended normally must tear down:\n{out}")
+    # A predict hook that throws: on_exception, no teardown, the hook named, no predictions written.
+    rc, out, err = common.run_program(program, ["predict", "--ckpt_path=" + last])
+    check(rc == 1, f"a predict hook that throws must end the program with exit 1, got {rc}")
+    check(hook_lines(out) == ["on_exception epoch=0: prediction failed at batch 1"],
+          f"expected on_exception alone (Lightning calls no teardown after an exception):\n{out}")
+    message = "hooks_throw: error: hook on_predict_batch_end threw: prediction failed at batch 1"
+    check(err.strip() == message, f"stderr is\n{err}\nexpected\n{message}")
+    check(not os.path.exists(os.path.join(work, "predictions.npy")), "predict wrote predictions.npy after it failed")
 
 
 def case_throw_save(program, work, ltgen):

@@ -88,6 +88,8 @@ TEST(GoodHooks, HelpersAreLeftAloneAndOnlyDefinedHooksAreCalled) {
   EXPECT_NE(flags.find("inline constexpr bool on_train_batch_end = true;"), std::string::npos) << flags;
   EXPECT_NE(flags.find("inline constexpr bool on_train_epoch_end = true;"), std::string::npos) << flags;
   EXPECT_NE(flags.find("inline constexpr bool on_validation_end = false;"), std::string::npos) << flags;
+  EXPECT_NE(flags.find("inline constexpr bool teardown = true;"), std::string::npos) << flags;
+  EXPECT_NE(flags.find("inline constexpr bool setup = false;"), std::string::npos) << flags;
   EXPECT_EQ(read_text(dir / "out" / "hooks.cpp"), read_text(GOOD_HOOKS_CPP)) << "the file is compiled as written";
   const std::string cmake = read_text(dir / "out" / "CMakeLists.txt");
   EXPECT_NE(cmake.find("main.cpp model.cpp hooks.cpp"), std::string::npos) << cmake;

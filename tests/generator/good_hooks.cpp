@@ -1,7 +1,9 @@
-// A hooks file that ltgen accepts: helpers without the on_ prefix, on_* members of the user's own
-// classes and declarations without definitions are left alone; the two hook definitions count.
+// A hooks file that ltgen accepts: helpers without the on_ prefix (a setup inside a namespace too),
+// on_* members of the user's own classes and declarations without definitions are left alone; the
+// three hook definitions count.
 #include <cstdint>
 #include <ltrt/hooks.hpp>
+#include <string>
 #include <vector>
 
 namespace {
@@ -12,6 +14,8 @@ struct History {
 };
 
 History history;
+
+void setup(History& h) { h.losses.reserve(64); }  // a helper: setup is a hook only at global scope
 
 double mean(const std::vector<double>& v) {
   double s = 0;
@@ -32,4 +36,9 @@ void on_train_batch_end(ltrt::Trainer& trainer, const std::int64_t batch_idx, fl
 void on_train_epoch_end(ltrt::Trainer& trainer) {
   if (mean(history.losses) < 1e-3) trainer.should_stop = true;
   history.losses.clear();
+}
+
+void teardown(ltrt::Trainer& trainer, const std::string& stage) {
+  (void)trainer;
+  if (stage == "fit") setup(history);
 }

@@ -25,7 +25,11 @@ void check_loss(float loss) {
 
 }  // namespace
 
+void setup(ltrt::Trainer& trainer, const std::string& stage) { log(("setup stage=" + stage).c_str(), trainer); }
+void teardown(ltrt::Trainer& trainer, const std::string& stage) { log(("teardown stage=" + stage).c_str(), trainer); }
 void on_fit_start(ltrt::Trainer& trainer) { log("on_fit_start", trainer); }
+void on_sanity_check_start(ltrt::Trainer& trainer) { log("on_sanity_check_start", trainer); }
+void on_sanity_check_end(ltrt::Trainer& trainer) { log("on_sanity_check_end", trainer); }
 void on_fit_end(ltrt::Trainer& trainer) { log("on_fit_end", trainer); }
 void on_train_start(ltrt::Trainer& trainer) { log("on_train_start", trainer); }
 void on_train_end(ltrt::Trainer& trainer) { log("on_train_end", trainer); }
@@ -59,6 +63,16 @@ void on_test_batch_start(ltrt::Trainer& trainer, std::int64_t batch_idx) {
 void on_test_batch_end(ltrt::Trainer& trainer, std::int64_t batch_idx, float loss) {
   check_loss(loss);
   log_batch("on_test_batch_end", trainer, batch_idx);
+}
+void on_predict_start(ltrt::Trainer& trainer) { log("on_predict_start", trainer); }
+void on_predict_end(ltrt::Trainer& trainer) { log("on_predict_end", trainer); }
+void on_predict_epoch_start(ltrt::Trainer& trainer) { log("on_predict_epoch_start", trainer); }
+void on_predict_epoch_end(ltrt::Trainer& trainer) { log("on_predict_epoch_end", trainer); }
+void on_predict_batch_start(ltrt::Trainer& trainer, std::int64_t batch_idx) {
+  log_batch("on_predict_batch_start", trainer, batch_idx);
+}
+void on_predict_batch_end(ltrt::Trainer& trainer, std::int64_t batch_idx) {
+  log_batch("on_predict_batch_end", trainer, batch_idx);
 }
 // Inside the step, Lightning's trainer.callback_metrics already hold the train_loss that this
 // step's training_step logged (its results are read when callback_metrics is): the loss that

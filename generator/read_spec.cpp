@@ -13,6 +13,8 @@
 #include <ltrt/optimizer.hpp>
 #include <ltrt/python_repr.hpp>
 #include <ltrt/trainer_config.hpp>
+#include <ltrt/stochastic_weight_averaging.hpp>
+#include <ltrt/timer.hpp>
 #include <ltrt/weight_averaging.hpp>
 
 #include "check_causal.hpp"
@@ -757,6 +759,36 @@ Spec parse_checked(const std::string& path, const std::string& text) {
                           "that yet (see README, 'Not supported yet'): set \"use_buffers\": false in its init_args "
                           "(BatchNorm's statistics are then copied from the model, not averaged)");
     }
+  }
+  if (const ltrt::StochasticWeightAveraging* swa = callbacks.stochastic_weight_averaging()) {
+    const JsonValue* t = root.find("trainer");
+    const JsonValue* list = t ? t->find("callbacks") : nullptr;
+    const ltrt::json::Pos at = list ? list->pos : ltrt::json::Pos{};
+    for (const LayerSpec& l : spec.layers)
+      if (l.type.rfind("BatchNorm", 0) == 0)
+        throw SpecError(path, at, "trainer.callbacks",
+                        "StochasticWeightAveraging with BatchNorm (" + l.source + ", " + l.type +
+                            ") is not supported yet: Lightning trains one more epoch to recompute BatchNorm's "
+                            "statistics for the averaged weights, which ltgen does not do yet (see README, 'Not "
+                            "supported yet')");
+    if (spec.trainer.accelerator == "gpu")  // the CUDA backend says so for "auto"
+      throw SpecError(path, at, "trainer.callbacks",
+                      "StochasticWeightAveraging on the GPU is not supported yet (see README, 'Not supported "
+                      "yet'): trainer.accelerator \"cpu\"");
+    const std::size_t groups = std::max<std::size_t>(1, spec.optimizer.param_groups.size());
+    if (swa->options().lrs_per_group && swa->options().swa_lrs.size() != groups)
+      throw SpecError(path, at, "trainer.callbacks",
+                      "StochasticWeightAveraging's swa_lrs has " + std::to_string(swa->options().swa_lrs.size()) +
+                          " values, the optimizer " + std::to_string(groups) +
+                          " parameter groups: give one per group, or one number for all");
+    // Lightning's on_fit_start: a fraction of max_epochs needs max_epochs (max_steps or max_time leave it -1).
+    const bool timer = std::any_of(callbacks.list().begin(), callbacks.list().end(), [](const auto& cb) {
+      return dynamic_cast<const ltrt::Timer*>(cb.get()) != nullptr;  // trainer.max_time's too
+    });
+    if (swa->options().start_fraction && spec.trainer.max_epochs == -1 && (spec.trainer.max_steps != -1 || timer))
+      throw SpecError(path, at, "trainer.callbacks",
+                      "SWA with `swa_epoch_start` as a float is not supported when `max_epochs=-1`. Please provide "
+                      "`swa_epoch_start` as an integer (or set trainer.max_epochs).");
   }
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();

@@ -15,6 +15,7 @@
 #include "ltrt/model_summary.hpp"
 #include "ltrt/on_exception_checkpoint.hpp"
 #include "ltrt/progress_bar.hpp"
+#include "ltrt/stochastic_weight_averaging.hpp"
 #include "ltrt/timer.hpp"
 #include "ltrt/weight_averaging.hpp"
 
@@ -90,17 +91,19 @@ namespace {
 
 const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
                                   "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging",
-                                  "OnExceptionCheckpoint", "TQDMProgressBar", "ModelSummary"};
+                                  "StochasticWeightAveraging", "OnExceptionCheckpoint", "TQDMProgressBar",
+                                  "ModelSummary"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
 const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
                                 "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging",
-                                "on_exception_checkpoint", "progress.tqdm_progress", "model_summary"};
+                                "stochastic_weight_avg", "on_exception_checkpoint", "progress.tqdm_progress",
+                                "model_summary"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
 const char* const kNotYet[] = {"BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
                                "Checkpoint", "DeviceStatsMonitor",
                                "LambdaCallback", "LearningRateFinder", "ModelPruning",
                                "ProgressBar", "RichModelSummary", "RichProgressBar",
-                               "SpikeDetection", "StochasticWeightAveraging",
+                               "SpikeDetection",
                                "ThroughputMonitor", "Callback"};
 
 // isinstance(cb, Checkpoint)
@@ -108,9 +111,10 @@ bool is_checkpoint(const Callback& cb) {
   return dynamic_cast<const ModelCheckpoint*>(&cb) != nullptr || dynamic_cast<const OnExceptionCheckpoint*>(&cb) != nullptr;
 }
 bool is_stateful(const Callback& cb) {
-  // is_overridden("state_dict"): EarlyStopping, ModelCheckpoint, Timer and the WeightAveragings
+  // is_overridden("state_dict"): EarlyStopping, ModelCheckpoint, Timer and the averaging callbacks
   return dynamic_cast<const EarlyStopping*>(&cb) || dynamic_cast<const ModelCheckpoint*>(&cb) ||
-         dynamic_cast<const Timer*>(&cb) || dynamic_cast<const WeightAveraging*>(&cb);
+         dynamic_cast<const Timer*>(&cb) || dynamic_cast<const WeightAveraging*>(&cb) ||
+         dynamic_cast<const StochasticWeightAveraging*>(&cb);
 }
 
 // The class name of a class_path, or "" when the path is not a lightning callbacks path.
@@ -144,7 +148,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
     e.fail("class_path", "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
                              " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
                              "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
-                             "OnExceptionCheckpoint, TQDMProgressBar, ModelSummary)");
+                             "StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -159,6 +163,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "GradientAccumulationScheduler") return GradientAccumulationScheduler::read(init);
   if (name == "OnExceptionCheckpoint") return OnExceptionCheckpoint::read(init);
   if (name == "WeightAveraging" || name == "EMAWeightAveraging") return WeightAveraging::read(init, name == "EMAWeightAveraging");
+  if (name == "StochasticWeightAveraging") return StochasticWeightAveraging::read(init);
   if (name == "TQDMProgressBar") return TQDMProgressBar::read(init);
   if (name == "ModelSummary") return ModelSummary::read(init);
   return Timer::read(init);
@@ -268,10 +273,12 @@ Callbacks Callbacks::read(const json::Value& spec, bool enable_checkpointing, bo
 
   // Lightning would keep an averaged model for each; ltgen's backends keep one.
   for (std::size_t i = 0, seen = 0; i < cbs.list_.size(); ++i)
-    if (dynamic_cast<const WeightAveraging*>(cbs.list_[i].get()) && ++seen > 1)
+    if ((dynamic_cast<const WeightAveraging*>(cbs.list_[i].get()) ||
+         dynamic_cast<const StochasticWeightAveraging*>(cbs.list_[i].get())) &&
+        ++seen > 1)
       throw ConfigError(paths[i], pos_of(i),
-                        "more than one WeightAveraging or EMAWeightAveraging callback is not supported yet (see "
-                        "README, 'Not supported yet'): keep one");
+                        "more than one WeightAveraging, EMAWeightAveraging or StochasticWeightAveraging callback is "
+                        "not supported yet (see README, 'Not supported yet'): keep one");
 
   // _reorder_callbacks: ModelCheckpoints last, order kept within both groups
   std::vector<std::unique_ptr<Callback>> others, checkpoints;
@@ -294,6 +301,7 @@ void Callbacks::add(std::unique_ptr<Callback> callback) {
 
 ModelCheckpoint* Callbacks::checkpoint_callback() const { return first<ModelCheckpoint>(); }
 WeightAveraging* Callbacks::weight_averaging() const { return first<WeightAveraging>(); }
+StochasticWeightAveraging* Callbacks::stochastic_weight_averaging() const { return first<StochasticWeightAveraging>(); }
 const TQDMProgressBar* Callbacks::progress_bar() const { return first<TQDMProgressBar>(); }
 const ModelSummary* Callbacks::model_summary() const { return first<ModelSummary>(); }
 EarlyStopping* Callbacks::early_stopping_callback() const { return first<EarlyStopping>(); }

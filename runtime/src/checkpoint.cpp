@@ -23,6 +23,7 @@ namespace {
 constexpr const char* kStatePrefix = "state_dict.";
 constexpr const char* kOptimizerPrefix = "optimizer.";
 constexpr const char* kCurrentPrefix = "current_model_state.";  // WeightAveraging's (Lightning's key)
+constexpr const char* kAveragePrefix = "average_model_state.";  // StochasticWeightAveraging's (its state's key)
 
 std::vector<std::int64_t> shape_of(const TensorRef& t) { return std::vector<std::int64_t>(t.shape, t.shape + t.rank); }
 
@@ -236,8 +237,14 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
   if (averaging && state.averaging->values.size() != model_state_bytes(model))
     throw Error("internal: the averaged model's copy has " + std::to_string(state.averaging->values.size()) +
                 " bytes, the model's state " + std::to_string(model_state_bytes(model)));
-  model_views(kStatePrefix, averaging ? state.averaging->values.data() : nullptr);
-  if (averaging) model_views(kCurrentPrefix, nullptr);
+  const bool stochastic = averaging && state.averaging->stochastic;
+  model_views(kStatePrefix, averaging && !stochastic ? state.averaging->values.data() : nullptr);
+  if (averaging) {
+    if (stochastic)
+      model_views(kAveragePrefix, state.averaging->values.data());
+    else
+      model_views(kCurrentPrefix, nullptr);
+  }
   for (int p = 0; p < model.num_params && !state.weights_only; ++p) {
     const ParamDef& param = model.params[p];
     if (is_frozen(model, param)) continue;  // never stepped: no optimizer state, as torch.optim's
@@ -287,7 +294,7 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     metadata.push_back({"loops", json::write(state.loops)});
     metadata.push_back({"lr_schedulers", json::write(state.lr_schedulers)});
     metadata.push_back({"callbacks", json::write(state.callbacks)});
-    if (averaging)
+    if (averaging && !stochastic)
       metadata.push_back({"averaging_state", "{\"n_averaged\": " + std::to_string(state.averaging->n_averaged) + "}"});
     if (state.grad_scaler) {  // GradScaler.state_dict()'s keys
       json::Value scaler = json::Value::make_object();
@@ -437,6 +444,22 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     }
     state.averaging = std::move(current);
   }
+  if (model.num_params > 0 && file.find(kAveragePrefix + std::string(model.params[0].value.name)) != nullptr) {
+    // StochasticWeightAveraging's averaged model, in model_state_bytes' layout.
+    AveragingState average{std::vector<std::byte>(model_state_bytes(model)), 0, true};
+    for (int p = 0; p < model.num_params; ++p) {
+      const ParamDef& param = model.params[p];
+      copy_float_tensor(path, take(kAveragePrefix + std::string(param.value.name)), shape_of(param.value),
+                        reinterpret_cast<float*>(average.values.data()) + param.flat_index, false);
+    }
+    for (int k = 0; k < model.num_state; ++k) {
+      TensorRef ref = model.state[k].value;
+      ref.offset = model_state_offset(model, k);
+      copy_state_tensor(path, take(kAveragePrefix + std::string(ref.name)), ref, average.values.data(), false);
+    }
+    if (state.averaging) throw Error(path + ": holds both current_model_state and average_model_state");
+    state.averaging = std::move(average);
+  }
   for (const auto& [name, used] : seen) {
     if (!used) throw Error(path + ": unexpected tensor '" + name + "' (not in this model's state)");
   }
@@ -460,8 +483,9 @@ void load_weights(const std::string& path, const ModelDef& model, std::byte* are
     std::string name = t.name;
     if (starts_with(name, kStatePrefix)) {
       name = name.substr(std::strlen(kStatePrefix));
-    } else if (ltgen_checkpoint && (starts_with(name, kOptimizerPrefix) || starts_with(name, kCurrentPrefix))) {
-      continue;  // optimizer state of a checkpoint, or WeightAveraging's model beside the averaged one: not weights
+    } else if (ltgen_checkpoint && (starts_with(name, kOptimizerPrefix) || starts_with(name, kCurrentPrefix) ||
+                                    starts_with(name, kAveragePrefix))) {
+      continue;  // optimizer state, or an averaging callback's second model: not the weights
     }
     if (!by_param.emplace(name, &t).second) {
       throw Error(path + ": parameter '" + name + "' appears twice (as '" + by_param[name]->name + "' and '" + t.name +

@@ -448,6 +448,46 @@ class PolynomialLR final : public Chainable {
   double power_;
 };
 
+// torch.optim.swa_utils.SWALR: from the group's lr towards swa_lr over anneal_epochs steps, by
+// the recursive form get_lr has (each step recovers the previous step's starting lr from the
+// group's lr). Not a spec type: Lightning's StochasticWeightAveraging builds it (make_swalr).
+class SWALR final : public Chainable {
+ public:
+  SWALR(double swa_lr, std::int64_t anneal_epochs, bool cosine)
+      : swa_lr_(swa_lr), anneal_epochs_(anneal_epochs), cosine_(cosine) {}
+  const char* type() const override { return "SWALR"; }
+
+  // LRScheduler.__init__ with a last_epoch of its own: the group's initial_lr (Lightning sets it to
+  // swa_lr first) is base_lrs, then the initial step.
+  void attach(std::shared_ptr<Group> group, std::int64_t last_epoch) {
+    group_ = std::move(group);
+    group_->initial_lr = swa_lr_;
+    base_lr_ = swa_lr_;
+    last_epoch_ = last_epoch;
+    initial_step();
+  }
+
+ protected:
+  double anneal(double t) const { return cosine_ ? (1 - std::cos(kPi * t)) / 2 : t; }
+  double get_lr() override {
+    std::int64_t step = step_count_ - 1;
+    if (anneal_epochs_ == 0) step = std::max<std::int64_t>(1, step);
+    const double epochs = static_cast<double>(std::max<std::int64_t>(1, anneal_epochs_));
+    const double prev_t = std::max(0.0, std::min(1.0, static_cast<double>(step - 1) / epochs));
+    const double prev_alpha = anneal(prev_t);
+    // _get_initial_lr
+    const double prev_lr = prev_alpha == 1 ? swa_lr_ : (group_->lr - prev_alpha * swa_lr_) / (1 - prev_alpha);
+    const double t = std::max(0.0, std::min(1.0, static_cast<double>(step) / epochs));
+    const double alpha = anneal(t);
+    return swa_lr_ * alpha + prev_lr * (1 - alpha);
+  }
+
+ private:
+  double swa_lr_;
+  std::int64_t anneal_epochs_;
+  bool cosine_;
+};
+
 class OneCycleLR final : public Chainable {
  public:
   struct Phase {
@@ -993,6 +1033,16 @@ std::string known_types() {
 }  // namespace
 
 LrScheduler::~LrScheduler() = default;
+
+std::unique_ptr<LrScheduler> make_swalr(double swa_lr, std::int64_t anneal_epochs, bool cosine, std::int64_t last_epoch,
+                                        double lr_now) {
+  if (anneal_epochs < 0) throw Error("SWALR: anneal_epochs must be equal or greater than 0, got " + std::to_string(anneal_epochs));
+  auto group = std::make_shared<Group>();
+  group->lr = lr_now;
+  auto scheduler = std::make_unique<SWALR>(swa_lr, anneal_epochs, cosine);
+  scheduler->attach(std::move(group), last_epoch);
+  return scheduler;
+}
 
 std::unique_ptr<LrScheduler> LrScheduler::create(const SchedulerSpec& spec, double base_lr,
                                                  const OptimizerMomentum& optimizer) {

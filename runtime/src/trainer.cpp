@@ -42,6 +42,9 @@
 #include "ltrt/rng.hpp"
 #include "ltrt/safetensors.hpp"
 #include "ltrt/tensorboard_logger.hpp"
+#include "ltrt/lr_scheduler.hpp"
+#include "ltrt/stochastic_weight_averaging.hpp"
+#include "ltrt/timer.hpp"
 #include "ltrt/weight_averaging.hpp"
 
 namespace fs = std::filesystem;
@@ -412,6 +415,7 @@ class Fit {
     const json::Value spec_callbacks = callbacks_spec(config);
     callbacks_ = Callbacks::read(spec_callbacks, checkpointing_of_callbacks(config, spec_callbacks), t_.enable_progress_bar);
     if (const WeightAveraging* wa = callbacks_.weight_averaging()) check_averaging(*wa);
+    if (const StochasticWeightAveraging* swa = callbacks_.stochastic_weight_averaging()) check_averaging(*swa);
     if (t_.enable_model_summary && callbacks_.model_summary())  // _configure_model_summary_callback
       std::fputs("Trainer already configured with model summary callbacks: [<class "
                  "'lightning.pytorch.callbacks.model_summary.ModelSummary'>]. Skipping setting a default "
@@ -425,6 +429,7 @@ class Fit {
   // What of a WeightAveraging callback only the program can check (where the steps run), and what
   // ltgen checks in the spec, for a command line's --trainer.callbacks; before fit starts.
   void check_averaging(const WeightAveraging& wa) const;
+  void check_averaging(const StochasticWeightAveraging& swa) const;
 
   // LTRT_USER_HOOK's bracket: the Trainer a hook sees is refreshed before it, read back after it.
   void begin_hook(const char* name);
@@ -575,6 +580,22 @@ void Fit::check_averaging(const WeightAveraging& wa) const {
                 "yet: set \"use_buffers\": false in its init_args");
 }
 
+// What ltgen also refuses when it reads the spec; here for a command line's --trainer.callbacks.
+void Fit::check_averaging(const StochasticWeightAveraging& swa) const {
+  if (model_.num_state > 0)
+    throw Error("trainer.callbacks: StochasticWeightAveraging with BatchNorm is not supported yet (Lightning trains "
+                "one more epoch to recompute BatchNorm's statistics for the averaged weights; see README, 'Not "
+                "supported yet')");
+  if (backend_->device() != "cpu")
+    throw Error("trainer.callbacks: StochasticWeightAveraging on the GPU is not supported yet: trainer.accelerator "
+                "\"cpu\"");
+  const std::size_t groups = param_groups_of(model_).size();
+  if (swa.options().lrs_per_group && swa.options().swa_lrs.size() != groups)
+    throw Error("trainer.callbacks: StochasticWeightAveraging's swa_lrs has " +
+                std::to_string(swa.options().swa_lrs.size()) + " values, the optimizer " + std::to_string(groups) +
+                " parameter groups: give one per group, or one number for all");
+}
+
 Trainer::Access Fit::hook_access() {
   Trainer::Access a;
   a.model = &model_;
@@ -629,8 +650,32 @@ void Fit::init_context() {
   c.optimizer_name = optimizer_name(model_.optimizer.kind);
   c.param_groups = param_groups_of(model_);
   c.has_scheduler = !schedulers_.empty();
+  c.scheduler_type = schedulers_.empty() ? "" : schedulers_[0]->type();
   c.scheduler_interval = t_.scheduler_interval;
+  c.scheduler_frequency = t_.scheduler_frequency;
   c.scheduler_name = t_.scheduler_name;
+  c.set_schedulers = [this](std::vector<std::unique_ptr<LrScheduler>> schedulers) {
+    schedulers_ = std::move(schedulers);
+    // LRSchedulerConfig's defaults
+    t_.scheduler_interval = "epoch";
+    t_.scheduler_frequency = 1;
+    t_.scheduler_monitor.clear();
+    t_.scheduler_name.clear();
+    t_.scheduler_strict = true;
+    follow_scheduler();
+    CallbackContext& c = ctx_;
+    c.has_scheduler = !schedulers_.empty();
+    c.scheduler_type = schedulers_.empty() ? "" : schedulers_[0]->type();
+    c.scheduler_interval = t_.scheduler_interval;
+    c.scheduler_frequency = t_.scheduler_frequency;
+    c.scheduler_name.clear();
+    c.lrs = optimizer_.lrs();
+  };
+  // trainer.max_epochs as Lightning's _parse_loop_limits leaves it: unset, 1000 unless max_steps or a
+  // Timer (max_time) bounds the fit, then -1.
+  const bool timer = std::any_of(callbacks_.list().begin(), callbacks_.list().end(),
+                                 [](const auto& cb) { return dynamic_cast<const Timer*>(cb.get()) != nullptr; });
+  c.max_epochs = t_.max_epochs != -1 ? t_.max_epochs : t_.max_steps == -1 && !timer ? 1000 : -1;
   c.log = &lr_logs_;
   if (group_.distributed()) {
     c.reduce_boolean = [this](bool value, bool all) { return group_.reduce_boolean(value, all); };
@@ -711,6 +756,12 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
     s.averaging = AveragingState{std::vector<std::byte>(model_state_bytes(model_)), wa->n_averaged()};
     backend_->average_read(s.averaging->values.data());
   }
+  // StochasticWeightAveraging.state_dict's average_model_state.
+  if (const StochasticWeightAveraging* swa = callbacks_.stochastic_weight_averaging();
+      swa && swa->active() && !weights_only) {
+    s.averaging = AveragingState{std::vector<std::byte>(model_state_bytes(model_)), 0, true};
+    backend_->average_read(s.averaging->values.data());
+  }
   ltrt::save_checkpoint(path, model_, arena_.data(), s);
 }
 
@@ -736,8 +787,9 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
   // WeightAveraging's comes first: its averaged model takes the state_dict, and the model its own
   // values from current_model_state when the checkpoint has them.
   if (WeightAveraging* wa = callbacks_.weight_averaging()) {
-    wa->on_load_checkpoint(context(), s.averaging ? std::optional<std::int64_t>(s.averaging->n_averaged) : std::nullopt);
-    if (s.averaging && wa->active()) {
+    const bool current = s.averaging && !s.averaging->stochastic;  // current_model_state.* beside state_dict.*
+    wa->on_load_checkpoint(context(), current ? std::optional<std::int64_t>(s.averaging->n_averaged) : std::nullopt);
+    if (current && wa->active()) {
       scatter_model_state(model_, s.averaging->values.data(), arena_.data());
       backend_->upload();
     }
@@ -746,6 +798,18 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
   const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
   if (!unmatched.empty()) std::fprintf(group_.rank_zero(stderr), "warning: %s\n", unmatched.c_str());
   callbacks_.load_state(s.callbacks);
+  // StochasticWeightAveraging.load_state_dict: its averaged model from average_model_state (the
+  // backend copies the arena's: the model's own values step aside meanwhile).
+  if (StochasticWeightAveraging* swa = callbacks_.stochastic_weight_averaging();
+      swa && swa->active() && s.averaging && s.averaging->stochastic) {
+    std::vector<std::byte> own(model_state_bytes(model_));
+    gather_model_state(model_, arena_.data(), own.data());
+    scatter_model_state(model_, s.averaging->values.data(), arena_.data());
+    backend_->upload();
+    backend_->average_reset(AveragingRule{false, 0.0, false});
+    scatter_model_state(model_, own.data(), arena_.data());
+    backend_->upload();
+  }
   return s;
 }
 

@@ -434,6 +434,9 @@ def run():
             # Epoch-end updates come between an epoch's validation and a checkpoint saved at its end.
             if not averaging_updates_at_epoch_end(spec):
                 validates_averaged(program, ours)
+    if has_swa(spec):
+        compare_swa_checkpoints(a)
+        swa_resumes_alike(program, ours, a)
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
@@ -584,6 +587,106 @@ def averaging_callback(spec):
         if name in ("WeightAveraging", "EMAWeightAveraging"):
             return name
     return None
+
+
+def has_swa(spec):
+    callbacks = spec.get("trainer", {}).get("callbacks", [])
+    return any(cb["class_path"].rsplit(".", 1)[-1] == "StochasticWeightAveraging"
+               for cb in (callbacks if isinstance(callbacks, list) else [callbacks]))
+
+
+def compare_swa_checkpoints(names):
+    """Every checkpoint of a StochasticWeightAveraging fit holds the model as its state_dict and, as
+    the callback's state_dict has them, the averaged model (average_model_state), n_averaged,
+    latest_update_epoch and the SWALR's state (step count, last_epoch, each group's lr and base lr),
+    all Lightning's."""
+    reader = os.path.join(args.work, "read_swa.py")
+    with open(reader, "w") as f:
+        f.write("import json, sys, torch\n"
+                "from safetensors.torch import load_file\n"
+                "from safetensors import safe_open\n"
+                "def values(d):\n"
+                "    return {k: v.double().flatten().tolist() for k, v in d.items()}\n"
+                "def scheduler(s):\n"
+                "    if s is None: return None\n"
+                "    groups = s if isinstance(s, list) else [s]\n"
+                "    return {'_step_count': groups[0]['_step_count'], 'last_epoch': groups[0]['last_epoch'],\n"
+                "            'lr': [g['lr'] for g in groups], 'base_lr': [g['base_lr'] for g in groups]}\n"
+                "def lightning_scheduler(s):\n"
+                "    if s is None: return None\n"
+                "    return {'_step_count': s['_step_count'], 'last_epoch': s['last_epoch'], 'lr': s['_last_lr'],\n"
+                "            'base_lr': s['base_lrs']}\n"
+                "out = []\n"
+                "for ours, theirs in zip(sys.argv[1::2], sys.argv[2::2]):\n"
+                "    c = torch.load(theirs, weights_only=False)\n"
+                "    t = load_file(ours)\n"
+                "    with safe_open(ours, 'pt') as f: meta = f.metadata()\n"
+                "    part = lambda p: {k[len(p):]: v for k, v in t.items() if k.startswith(p)}\n"
+                "    mine = json.loads(meta['callbacks'])['StochasticWeightAveraging']\n"
+                "    swa = c['callbacks']['StochasticWeightAveraging']\n"
+                "    out.append({'ltgen': {'state_dict': values(part('state_dict.')),\n"
+                "                          'average_model_state': values(part('average_model_state.')),\n"
+                "                          'n_averaged': mine['n_averaged'], 'latest_update_epoch': mine['latest_update_epoch'],\n"
+                "                          'scheduler': scheduler(mine['scheduler_state'])},\n"
+                "                'lightning': {'state_dict': values(c['state_dict']),\n"
+                "                              'average_model_state': values(swa['average_model_state']),\n"
+                "                              'n_averaged': swa['n_averaged'], 'latest_update_epoch': swa['latest_update_epoch'],\n"
+                "                              'scheduler': lightning_scheduler(swa['scheduler_state'])}})\n"
+                "print(json.dumps(out))\n")
+    root = lambda side: os.path.join(version_dir(os.path.join(args.work, side)), "checkpoints")
+    pairs = []
+    for name in names:
+        pairs += [os.path.join(root("ltgen"), name + ".safetensors"), os.path.join(root("lightning"), name + ".ckpt")]
+    proc = subprocess.run([args.lightning_python, reader] + pairs, capture_output=True, text=True, timeout=300)
+    check(proc.returncode == 0, f"reading the checkpoints failed:\n{proc.stderr[-2000:]}")
+    worst = 0.0
+    for name, both in zip(names, json.loads(proc.stdout)):
+        ours, theirs = both["ltgen"], both["lightning"]
+        for part in ("state_dict", "average_model_state"):
+            check(sorted(ours[part]) == sorted(theirs[part]),
+                  f"{name}: {part} holds {sorted(ours[part])} in ltgen's, {sorted(theirs[part])} in Lightning's")
+            for key, want in theirs[part].items():
+                # Weights after dozens of steps: float32's differences relative to the tensor's scale.
+                scale = max(max(abs(v) for v in want), 1e-3)
+                for got, v in zip(ours[part][key], want):
+                    rel = abs(got - v) / max(abs(v), 1e-2 * scale)
+                    worst = max(worst, rel)
+                    check(rel <= TOL, f"{name}: {part}.{key}: ltgen {got} vs Lightning {v}")
+        for key in ("n_averaged", "latest_update_epoch", "scheduler"):
+            check(ours[key] == theirs[key], f"{name}: {key} is {ours[key]} in ltgen's, {theirs[key]} in Lightning's")
+    print(f"{len(names)} checkpoints hold Lightning's model and SWA average (worst relative difference {worst:.2e}), "
+          "n_averaged, latest_update_epoch and SWALR state")
+
+
+def swa_resumes_alike(program, uninterrupted, names):
+    """A StochasticWeightAveraging fit resumed from each epoch=E checkpoint (before SWA starts, and
+    inside it, where the SWALR replaces the spec's scheduler and its state travels in the callback's)
+    logs what the uninterrupted fit logged after it and ends with the same last checkpoint, bit for bit."""
+    folder = os.path.join(version_dir(os.path.join(args.work, "ltgen")), "checkpoints")
+    saved = sorted((int(common.checkpoint_metadata(os.path.join(folder, n + ".safetensors"))["global_step"]), n)
+                   for n in names if n.startswith("epoch="))
+    if len(saved) < 2:
+        return
+    final = saved[-1][1]
+    for step, name in saved[:-1]:
+        root = os.path.join(args.work, "resumed_" + name)
+        rc, _, err = common.run_program(program, ["--trainer.default_root_dir=" + root,
+                                                  "--ckpt_path=" + os.path.join(folder, name + ".safetensors")])
+        check(rc == 0, f"resuming from {name} failed:\n{err}")
+        after = lambda cells: [(key, value) for key, value in cells if key[1] > step]
+        resumed = after(common.metric_cells(os.path.join(version_dir(root), "metrics.csv")))
+        want = after(uninterrupted)
+        check([k for k, _ in resumed] == [k for k, _ in want],
+              f"resumed from {name}: logged {[k for k, _ in resumed][:6]}..., uninterrupted {[k for k, _ in want][:6]}...")
+        for (key, got), (_, value) in zip(resumed, want):
+            check(got == value, f"resumed from {name}: {key} is {got}, uninterrupted {value}")
+        load = __import__("safetensors.numpy", fromlist=["load_file"]).load_file
+        a = load(os.path.join(version_dir(root), "checkpoints", final + ".safetensors"))
+        b = load(os.path.join(folder, final + ".safetensors"))
+        check(sorted(a) == sorted(b), f"resumed from {name}: {final} holds {sorted(a)}, the uninterrupted's {sorted(b)}")
+        for key in a:
+            check(np.array_equal(a[key], b[key]), f"resumed from {name}: {key} of {final} differs from the uninterrupted run's")
+    print(f"resumed from {', '.join(n for _, n in saved[:-1])}: the same values and {final} as uninterrupted")
 
 
 def averaging_updates_at_epoch_end(spec):

@@ -1,6 +1,7 @@
 // Lightning's callbacks (lightning.pytorch.callbacks, 2.x) as runtime units:
 // EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer,
-// GradientAccumulationScheduler, WeightAveraging and EMAWeightAveraging. The spec lists
+// GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging and StochasticWeightAveraging
+// (and OnExceptionCheckpoint, TQDMProgressBar, ModelSummary). The spec lists
 // them as LightningCLI does:
 //
 //   "trainer": {"callbacks": [{"class_path": "EarlyStopping",
@@ -51,6 +52,7 @@
 namespace ltrt {
 
 class Backend;
+class LrScheduler;
 
 // What a callback sees and may do; the trainer fills it in before each hook.
 struct CallbackContext {
@@ -96,8 +98,16 @@ struct CallbackContext {
   std::vector<ParamGroupDef> param_groups;
   std::vector<double> lrs, momentums;
   bool has_scheduler = false;
+  std::string scheduler_type;                // torch's class name of the scheduler ("StepLR", ...)
   std::string scheduler_interval = "epoch";  // the lr_scheduler config's "interval": "epoch" or "step"
+  std::int64_t scheduler_frequency = 1;      // ... and its "frequency"
   std::string scheduler_name;                // the lr_scheduler config's "name" ("" for none)
+  // trainer.lr_scheduler_configs replaced (StochasticWeightAveraging): the schedulers given (one per
+  // parameter group, or none) with Lightning's default config (interval "epoch", frequency 1, no
+  // monitor or name); the optimizer follows them, and this context's scheduler fields and lrs are
+  // updated for the callbacks after the caller at the same hook point.
+  std::function<void(std::vector<std::unique_ptr<LrScheduler>>)> set_schedulers;
+  std::int64_t max_epochs = -1;              // trainer.max_epochs (-1: no limit)
   // Metrics a callback logs now (LearningRateMonitor): the trainer sends them to its loggers with
   // step = batches_that_stepped (Lightning calls logger.log_metrics(stats, step=_batches_that_stepped);
   // no "epoch" column is added for them).
@@ -157,6 +167,7 @@ class ModelCheckpoint;
 class LearningRateMonitor;
 class Timer;
 class WeightAveraging;
+class StochasticWeightAveraging;
 class TQDMProgressBar;
 class ModelSummary;
 
@@ -193,8 +204,10 @@ class Callbacks {
   ModelCheckpoint* checkpoint_callback() const;
   EarlyStopping* early_stopping_callback() const;
   std::vector<ModelCheckpoint*> checkpoint_callbacks() const;
-  // The WeightAveraging or EMAWeightAveraging (at most one), or nullptr.
+  // The WeightAveraging or EMAWeightAveraging, or the StochasticWeightAveraging (at most one
+  // averaging callback in all), or nullptr.
   WeightAveraging* weight_averaging() const;
+  StochasticWeightAveraging* stochastic_weight_averaging() const;
   // The TQDMProgressBar (at most one) and the first ModelSummary, or nullptr.
   const TQDMProgressBar* progress_bar() const;
   const ModelSummary* model_summary() const;

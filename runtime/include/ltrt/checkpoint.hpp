@@ -8,6 +8,9 @@
 //   current_model_state.<name>   with a WeightAveraging callback (Lightning's on_save_checkpoint):
 //                                the model's own parameters and buffers, while state_dict.* holds
 //                                the averaged model's
+//   average_model_state.<name>   with a StochasticWeightAveraging callback: its averaged model
+//                                (Lightning keeps it in the callback's state; state_dict.* is the
+//                                model's own)
 //   __metadata__                 "format": "pt", and JSON text for:
 //     "epoch"           the epoch the checkpoint was saved at the end of
 //                       (Lightning's checkpoint["epoch"]); resuming starts at
@@ -44,10 +47,12 @@
 namespace ltrt {
 
 // A WeightAveraging checkpoint's second model (ltrt/weight_averaging.hpp): its parameters and
-// buffers in model_state_bytes' layout, and AveragedModel.n_averaged.
+// buffers in model_state_bytes' layout, and AveragedModel.n_averaged. With `stochastic`, the
+// StochasticWeightAveraging's averaged model instead (its n_averaged is in the callback's state).
 struct AveragingState {
   std::vector<std::byte> values;
   std::int64_t n_averaged = 0;
+  bool stochastic = false;
 };
 
 // Everything of a fit besides the tensors.
@@ -71,6 +76,8 @@ struct TrainState {
   // WeightAveraging. Saving: the averaged model, written as state_dict.* while the arena's values
   // become current_model_state.*. Loading: current_model_state.* when the checkpoint has it (the
   // arena gets state_dict.*, as Lightning's restore_model loads it before the callbacks' hooks).
+  // StochasticWeightAveraging (`stochastic`): the averaged model as average_model_state.*, both
+  // ways; the arena's values are state_dict.*.
   std::optional<AveragingState> averaging;
 };
 

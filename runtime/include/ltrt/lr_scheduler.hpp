@@ -124,6 +124,13 @@ class LrScheduler {
   virtual void load_state(const json::Value& state) = 0;
 };
 
+// torch.optim.swa_utils.SWALR for one parameter group, as Lightning's StochasticWeightAveraging
+// builds it: the group's initial_lr set to swa_lr, `last_epoch` given (Lightning passes max_epochs
+// for "cos", -1 for "linear"), then torch's initial step from the group's lr now (`lr_now`).
+// Throws ltrt::Error for a negative anneal_epochs (torch's ValueError).
+std::unique_ptr<LrScheduler> make_swalr(double swa_lr, std::int64_t anneal_epochs, bool cosine, std::int64_t last_epoch,
+                                        double lr_now);
+
 // The spec of the scheduler for parameter group `group` of `groups` (ltgen runs a scheduler per
 // group, as torch's schedulers treat each group on its own): torch takes a list for OneCycleLR's
 // and CyclicLR's max_lr, base_momentum and max_momentum (CyclicLR's base_lr too) and

@@ -779,8 +779,8 @@ Spec parse_checked(const std::string& path, const std::string& text) {
     if (swa->options().lrs_per_group && swa->options().swa_lrs.size() != groups)
       throw SpecError(path, at, "trainer.callbacks",
                       "StochasticWeightAveraging's swa_lrs has " + std::to_string(swa->options().swa_lrs.size()) +
-                          " values, the optimizer " + std::to_string(groups) +
-                          " parameter groups: give one per group, or one number for all");
+                          " values for the optimizer's " + std::to_string(groups) + " parameter group" +
+                          (groups == 1 ? "" : "s") + ": give one per group, or one number for all");
     // Lightning's on_fit_start: a fraction of max_epochs needs max_epochs (max_steps or max_time leave it -1).
     const bool timer = std::any_of(callbacks.list().begin(), callbacks.list().end(), [](const auto& cb) {
       return dynamic_cast<const ltrt::Timer*>(cb.get()) != nullptr;  // trainer.max_time's too

@@ -592,8 +592,8 @@ void Fit::check_averaging(const StochasticWeightAveraging& swa) const {
   const std::size_t groups = param_groups_of(model_).size();
   if (swa.options().lrs_per_group && swa.options().swa_lrs.size() != groups)
     throw Error("trainer.callbacks: StochasticWeightAveraging's swa_lrs has " +
-                std::to_string(swa.options().swa_lrs.size()) + " values, the optimizer " + std::to_string(groups) +
-                " parameter groups: give one per group, or one number for all");
+                std::to_string(swa.options().swa_lrs.size()) + " values for the optimizer's " + std::to_string(groups) +
+                " parameter group" + (groups == 1 ? "" : "s") + ": give one per group, or one number for all");
 }
 
 Trainer::Access Fit::hook_access() {

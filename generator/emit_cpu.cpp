@@ -267,6 +267,13 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     if (with_cuda) w.line("int exp_vector_width() { return kExpVectorWidth; }");
     w.line();
   }
+  if (spec.swa_batch_norm_epoch) {
+    w.line("// StochasticWeightAveraging's BatchNorm epoch: the BatchNorm forwards average their running");
+    w.line("// statistics cumulatively (momentum=None) while the runtime has this set.");
+    w.line("bool batch_norm_momentum_none = false;");
+    w.line("void set_batch_norm_momentum_none(bool on) { batch_norm_momentum_none = on; }");
+    w.line();
+  }
   w.line("// Byte offsets of every buffer in the arena (the memory plan above).");
   e.emit_offsets(w);
 
@@ -521,6 +528,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.training_forward = training_forward;");
     w.line("m.training_backward = training_backward;");
   }
+  if (spec.swa_batch_norm_epoch) w.line("m.set_batch_norm_momentum_none = set_batch_norm_momentum_none;");
   w.line("m.evaluation_step = evaluation_step;");
   w.line("m.predict_step = predict_step;");
   w.line("m.layers = kLayers;");

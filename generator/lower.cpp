@@ -41,6 +41,10 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
     out.spec.hooks_defined = std::move(hooks.defined);
   }
   out.graph = build_graph(out.spec);        // forward IR, shapes inferred per node
+  if (out.spec.swa_batch_norm_epoch)        // SWA's BatchNorm epoch switches them to momentum=None
+    for (Node& n : out.graph.nodes)
+      if (n.op == "batch_norm" && attr_bool(n, "track_running_stats") && !attr_bool(n, "cumulative"))
+        n.attrs["momentum_switch"] = true;
   dump("build_graph");
   if (out.spec.mixed_precision()) {
     autocast_bf16(out.graph, out.spec);     // torch.autocast's casts and roundings (bfloat16 or float16)

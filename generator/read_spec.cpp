@@ -650,6 +650,7 @@ const char* const kHooksBetweenForwardAndBackward[] = {"on_before_zero_grad", "o
 }  // namespace
 
 bool Spec::splits_step() const {
+  if (swa_batch_norm_epoch) return true;
   for (const char* hook : kHooksBetweenForwardAndBackward)
     if (defines_hook(hook)) return true;
   return false;
@@ -764,13 +765,18 @@ Spec parse_checked(const std::string& path, const std::string& text) {
     const JsonValue* t = root.find("trainer");
     const JsonValue* list = t ? t->find("callbacks") : nullptr;
     const ltrt::json::Pos at = list ? list->pos : ltrt::json::Pos{};
-    for (const LayerSpec& l : spec.layers)
-      if (l.type.rfind("BatchNorm", 0) == 0)
+    for (const LayerSpec& l : spec.layers) {
+      if (l.type.rfind("BatchNorm", 0) != 0) continue;
+      // Lightning's BatchNorm epoch resets the running statistics, which this one does not keep
+      // (its reset_batch_norm_and_save_state asserts they exist).
+      const auto track = l.args.find("track_running_stats");
+      if (track != l.args.end() && !std::get<bool>(track->second))
         throw SpecError(path, at, "trainer.callbacks",
-                        "StochasticWeightAveraging with BatchNorm (" + l.source + ", " + l.type +
-                            ") is not supported yet: Lightning trains one more epoch to recompute BatchNorm's "
-                            "statistics for the averaged weights, which ltgen does not do yet (see README, 'Not "
-                            "supported yet')");
+                        "StochasticWeightAveraging with a BatchNorm without running statistics (" + l.source +
+                            ", track_running_stats false) fails in Lightning (its BatchNorm epoch resets them): "
+                            "keep track_running_stats, or leave StochasticWeightAveraging out");
+      spec.swa_batch_norm_epoch = true;
+    }
     if (spec.trainer.accelerator == "gpu")  // the CUDA backend says so for "auto"
       throw SpecError(path, at, "trainer.callbacks",
                       "StochasticWeightAveraging on the GPU is not supported yet (see README, 'Not supported "

@@ -131,8 +131,14 @@ struct Spec {
   std::string hooks_text;
   std::vector<std::string> hooks_defined;
 
+  // A StochasticWeightAveraging callback over a model with BatchNorm: Lightning's extra epoch
+  // recomputes the statistics with forward passes alone (training_forward) and momentum=None
+  // (the BatchNorm forwards switch at run time).
+  bool swa_batch_norm_epoch = false;
+
   bool defines_hook(const std::string& name) const;
-  bool splits_step() const;  // defines one between forward and backward
+  // defines one between forward and backward, or the SWA BatchNorm epoch needs forward alone
+  bool splits_step() const;
   // trainer.precision "bf16-mixed" or "16-mixed": autocast's casts and roundings (autocast.hpp).
   bool mixed_precision() const { return trainer.precision == "bf16-mixed" || trainer.precision == "16-mixed"; }
 };

@@ -74,10 +74,17 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.open("if (count < 2)");
   w.line(one_value_error(n));
   w.close();
+  const bool momentum_switch = n.attrs.count("momentum_switch") != 0;
   if (track) {
     w.line(cumulative ? "++num_batches_tracked[0];  // momentum=None: f = 1 / num_batches_tracked"
                       : "++num_batches_tracked[0];");
     if (cumulative) w.line("const float f = static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]));");
+    if (momentum_switch) {
+      w.line("// StochasticWeightAveraging's BatchNorm epoch sets momentum=None: f = 1 / num_batches_tracked.");
+      w.line("const float f = batch_norm_momentum_none");
+      w.line("                    ? static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]))");
+      w.line("                    : kMomentum;");
+    }
   }
   w.line("// The channels split among the step's threads: each channel's sums are its own.");
   open_split_loop(w, "c", "kC", channel_work, SplitIndex::rows);
@@ -98,7 +105,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("mean[c] = m;");
   w.line("rstd[c] = s;");
   if (track) {
-    const std::string f = cumulative ? "f" : "kMomentum";
+    const std::string f = cumulative || momentum_switch ? "f" : "kMomentum";
     w.line("running_mean[c] = " + f + " * m + (1.0f - " + f + ") * running_mean[c];");
     w.line("const double unbiased = sum_sq / (count - 1);");
     w.line("running_var[c] = static_cast<float>(" + f + " * unbiased + (1.0f - " + f + ") * running_var[c]);");

@@ -426,8 +426,14 @@ class CudaBackend : public Backend {
     std::swap(average_, average_scratch_);
   }
 
-  void average_to_model() override {
+  void average_to_model(bool parameters_only) override {
     mark_host_copies(false);
+    if (parameters_only) {
+      LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.params_offset, average_,
+                                      static_cast<std::size_t>(m_.num_param_elements) * sizeof(float),
+                                      cudaMemcpyDeviceToDevice, compute_));
+      return;
+    }
     copy_model_state(average_, arena_, false);
   }
 

@@ -57,6 +57,14 @@ void scatter_model_state(const ModelDef& model, const std::byte* copy, std::byte
 
 void update_average(const ModelDef& model, std::byte* average, const std::byte* arena, const AveragingRule& rule,
                     std::int64_t n_averaged) {
+  if (rule.parameters_only) {
+    float* params = reinterpret_cast<float*>(average);
+    if (n_averaged == 0)
+      std::memcpy(params, param_region(model, arena), static_cast<std::size_t>(model.num_param_elements) * sizeof(float));
+    else
+      average_elements(params, param_region(model, arena), model.num_param_elements, rule, n_averaged);
+    return;
+  }
   if (n_averaged == 0) {  // `if copy_param: p_averaged.detach().copy_(p_model_)`
     gather_model_state(model, arena, average);
     return;

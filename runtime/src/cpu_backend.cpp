@@ -66,7 +66,11 @@ class CpuBackend : public Backend {
     scatter_model_state(model_, average_.data(), host_.data());
     average_.swap(scratch_);
   }
-  void average_to_model() override { scatter_model_state(model_, average_.data(), host_.data()); }
+  void average_to_model(bool parameters_only) override {
+    if (!parameters_only) return scatter_model_state(model_, average_.data(), host_.data());
+    const float* average = reinterpret_cast<const float*>(average_.data());
+    std::copy(average, average + model_.num_param_elements, param_region(model_, host_.data()));
+  }
   void average_read(std::byte* copy) override { std::copy(average_.begin(), average_.end(), copy); }
 
  private:

@@ -21,7 +21,7 @@ Backend& backend_of(const CallbackContext& ctx) {
 }
 
 // Only the parameters are averaged (StochasticWeightAveraging.update_parameters zips parameters()).
-constexpr AveragingRule kRunningMean{false, 0.0, false};
+constexpr AveragingRule kRunningMean{false, 0.0, false, true};
 
 }  // namespace
 
@@ -114,6 +114,12 @@ void StochasticWeightAveraging::on_fit_start(const CallbackContext& ctx) {
   } else {
     start_ = *o_.start_epoch;
   }
+  batch_norm_ = ctx.has_batch_norm;
+  // One more epoch recomputes BatchNorm's statistics for the mean.
+  if (batch_norm_ && max_epochs_ != -1) {
+    if (!ctx.extend_max_epochs) throw Error("StochasticWeightAveraging: the trainer cannot add the BatchNorm epoch");
+    ctx.extend_max_epochs(1);
+  }
   // _clear_schedulers: resumed with SWA's scheduler state, the SWALR comes back when SWA starts.
   if (!scheduler_state_.is_null() && ctx.set_schedulers) ctx.set_schedulers({});
 }
@@ -129,7 +135,8 @@ void StochasticWeightAveraging::on_train_epoch_start(const CallbackContext& ctx)
     std::vector<std::unique_ptr<LrScheduler>> swalr;
     for (std::size_t g = 0; g < groups; ++g) {
       const double swa_lr = o_.lrs_per_group ? o_.swa_lrs[g] : o_.swa_lrs[0];
-      swalr.push_back(make_swalr(swa_lr, o_.annealing_epochs, o_.cosine, o_.cosine ? max_epochs_ : -1, ctx.lrs[g]));
+      // last_epoch: trainer.max_epochs now, with the BatchNorm epoch added
+      swalr.push_back(make_swalr(swa_lr, o_.annealing_epochs, o_.cosine, o_.cosine ? ctx.max_epochs : -1, ctx.lrs[g]));
     }
     if (!scheduler_state_.is_null()) {  // restored from a checkpoint
       if (groups == 1) {
@@ -162,11 +169,27 @@ void StochasticWeightAveraging::on_train_epoch_start(const CallbackContext& ctx)
     ++*n_averaged_;
     latest_update_epoch_ = epoch;
   }
+  // (Lightning has no `>` here, in case training goes on from a checkpoint.)
+  if (max_epochs_ != -1 && epoch == swa_end() + 1) {
+    backend_of(ctx).average_to_model(true);  // transfer_weights
+    if (!ctx.swa_batch_norm_epoch) throw Error("StochasticWeightAveraging: the trainer cannot run the BatchNorm epoch");
+    ctx.swa_batch_norm_epoch(CallbackContext::BatchNormEpoch::start);
+  }
+}
+
+void StochasticWeightAveraging::on_train_epoch_end(const CallbackContext& ctx) {
+  if (ctx.swa_batch_norm_epoch) ctx.swa_batch_norm_epoch(CallbackContext::BatchNormEpoch::end_epoch);
 }
 
 void StochasticWeightAveraging::on_train_end(const CallbackContext& ctx) {
   // The trainer has counted the last epoch: current_epoch - 1 is it.
-  if ((max_epochs_ == -1 || ctx.current_epoch - 1 == swa_end()) && active_) backend_of(ctx).average_to_model();
+  if (batch_norm_ && max_epochs_ != -1 && ctx.current_epoch - 1 == swa_end() + 1) {
+    // The BatchNorm epoch ran: the weights are the mean already.
+    ctx.swa_batch_norm_epoch(CallbackContext::BatchNormEpoch::end_fit);
+    ctx.extend_max_epochs(-1);
+  } else if ((max_epochs_ == -1 || ctx.current_epoch - 1 == swa_end()) && active_) {
+    backend_of(ctx).average_to_model(true);  // transfer_weights: the parameters
+  }
 }
 
 }  // namespace ltrt

@@ -430,6 +430,7 @@ class Fit {
   // ltgen checks in the spec, for a command line's --trainer.callbacks; before fit starts.
   void check_averaging(const WeightAveraging& wa) const;
   void check_averaging(const StochasticWeightAveraging& swa) const;
+  void reset_batch_norm_for_swa();
 
   // LTRT_USER_HOOK's bracket: the Trainer a hook sees is refreshed before it, read back after it.
   void begin_hook(const char* name);
@@ -521,6 +522,12 @@ class Fit {
   bool in_advance_end_validation_ = false;
   bool advance_end_tail_pending_ = false;
   bool in_batch_end_ = false;          // inside on_train_batch_end (where every_n_train_steps saves)
+  // StochasticWeightAveraging's BatchNorm epoch: forward passes alone (Lightning's _skip_backward).
+  bool skip_backward_ = false;
+  std::int64_t accumulate_before_batch_norm_epoch_ = 1;
+  // Whether torch's .grad would be None: before the first backward, and after a validation outside
+  // an accumulation group (on_validation_model_zero_grad) until the next backward.
+  bool gradients_released_ = true;
   // Lightning's epoch_progress.current: ready (the epoch is open, from its on_train_epoch_start on)
   // and started (that hook is done), until processed catches up at the epoch's end.
   bool epoch_open_ = false;
@@ -582,10 +589,10 @@ void Fit::check_averaging(const WeightAveraging& wa) const {
 
 // What ltgen also refuses when it reads the spec; here for a command line's --trainer.callbacks.
 void Fit::check_averaging(const StochasticWeightAveraging& swa) const {
-  if (model_.num_state > 0)
-    throw Error("trainer.callbacks: StochasticWeightAveraging with BatchNorm is not supported yet (Lightning trains "
-                "one more epoch to recompute BatchNorm's statistics for the averaged weights; see README, 'Not "
-                "supported yet')");
+  if (model_.num_state > 0 && (!model_.set_batch_norm_momentum_none || !model_.training_forward))
+    throw Error("trainer.callbacks: StochasticWeightAveraging over BatchNorm needs a program generated with it in "
+                "the spec's trainer.callbacks (its BatchNorm epoch runs forward passes alone with momentum=None): "
+                "add it to the spec and run ltgen again");
   if (backend_->device() != "cpu")
     throw Error("trainer.callbacks: StochasticWeightAveraging on the GPU is not supported yet: trainer.accelerator "
                 "\"cpu\"");
@@ -594,6 +601,21 @@ void Fit::check_averaging(const StochasticWeightAveraging& swa) const {
     throw Error("trainer.callbacks: StochasticWeightAveraging's swa_lrs has " +
                 std::to_string(swa.options().swa_lrs.size()) + " values for the optimizer's " + std::to_string(groups) +
                 " parameter group" + (groups == 1 ? "" : "s") + ": give one per group, or one number for all");
+}
+
+// StochasticWeightAveraging.reset_batch_norm_and_save_state: running_mean 0, running_var 1 and
+// num_batches_tracked 0, their initial values.
+void Fit::reset_batch_norm_for_swa() {
+  for (int k = 0; k < model_.num_state; ++k) {
+    const TensorRef& t = model_.state[k].value;
+    std::byte* at = arena_.data() + t.offset;
+    if (t.dtype == DType::i64) {
+      std::fill_n(reinterpret_cast<std::int64_t*>(at), t.numel(), std::int64_t{0});
+    } else {
+      std::fill_n(reinterpret_cast<float*>(at), t.numel(), model_.state[k].init == InitKind::ones ? 1.0f : 0.0f);
+    }
+  }
+  backend_->upload();
 }
 
 Trainer::Access Fit::hook_access() {
@@ -676,6 +698,31 @@ void Fit::init_context() {
   const bool timer = std::any_of(callbacks_.list().begin(), callbacks_.list().end(),
                                  [](const auto& cb) { return dynamic_cast<const Timer*>(cb.get()) != nullptr; });
   c.max_epochs = t_.max_epochs != -1 ? t_.max_epochs : t_.max_steps == -1 && !timer ? 1000 : -1;
+  c.has_batch_norm = model_.num_state > 0;
+  c.extend_max_epochs = [this](std::int64_t epochs) {
+    if (max_epochs_ == -1) return;
+    max_epochs_ += epochs;
+    ctx_.max_epochs += epochs;  // trainer.max_epochs reads the fit loop's
+  };
+  c.swa_batch_norm_epoch = [this](CallbackContext::BatchNormEpoch stage) {
+    switch (stage) {
+      case CallbackContext::BatchNormEpoch::start:
+        reset_batch_norm_for_swa();
+        model_.set_batch_norm_momentum_none(true);
+        skip_backward_ = true;
+        // fit_loop.max_batches += 1; trainer.accumulate_grad_batches = fit_loop.max_batches
+        accumulate_before_batch_norm_epoch_ = t_.accumulate_grad_batches;
+        t_.accumulate_grad_batches = num_train_batches_ + 1;
+        break;
+      case CallbackContext::BatchNormEpoch::end_epoch:
+        skip_backward_ = false;
+        break;
+      case CallbackContext::BatchNormEpoch::end_fit:
+        t_.accumulate_grad_batches = accumulate_before_batch_norm_epoch_;
+        model_.set_batch_norm_momentum_none(false);  // reset_momenta
+        break;
+    }
+  };
   c.log = &lr_logs_;
   if (group_.distributed()) {
     c.reduce_boolean = [this](bool value, bool all) { return group_.reduce_boolean(value, all); };
@@ -806,7 +853,7 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
     gather_model_state(model_, arena_.data(), own.data());
     scatter_model_state(model_, s.averaging->values.data(), arena_.data());
     backend_->upload();
-    backend_->average_reset(AveragingRule{false, 0.0, false});
+    backend_->average_reset(AveragingRule{false, 0.0, false, true});  // StochasticWeightAveraging's
     scatter_model_state(model_, own.data(), arena_.data());
     backend_->upload();
   }
@@ -1065,11 +1112,20 @@ void Fit::train_batch(std::int64_t b) {
   const std::int64_t k = t_.accumulate_grad_batches;
   const bool first_of_group = b % k == 0;
   const bool step = !should_accumulate(b);
-  if constexpr (user_hooks::in_step) {
+  if (skip_backward_) {
+    // StochasticWeightAveraging's BatchNorm epoch: training_step's forward (BatchNorm's statistics
+    // averaged anew), no zero_grad and no backward.
+    sync_buffers(step);
+    const TrainStep request{n, 1.0f / static_cast<float>(k), true, false, 0, false, false};
+    last_loss_ = backend_->train_forward(request, rngs_.dropout);
+    step_metrics_pending_ = true;
+    step_rows_ = n;
+  } else if constexpr (user_hooks::in_step) {
     // Hooks inside the step: it runs in pieces with the hooks between them (and has put its
     // metrics in callback_metrics).
     sync_buffers(step);
     step_forward_backward(n, first_of_group, step);
+    gradients_released_ = false;
   } else {
     // Lightning divides the loss by accumulate_grad_batches before backward; the last batch of a
     // group clips the gradients and steps the optimizer.
@@ -1079,6 +1135,7 @@ void Fit::train_batch(std::int64_t b) {
     backend_->train(request, optimizer_, rngs_.dropout);
     step_metrics_pending_ = true;  // read when something needs them
     step_rows_ = n;
+    gradients_released_ = false;
   }
   // The first step's values enter callback_metrics at once (later steps replace them in place,
   // without allocating), as Lightning's first log adds them.
@@ -1089,7 +1146,14 @@ void Fit::train_batch(std::int64_t b) {
   has_loss_ = true;
   batch_in_epoch_ = b + 1;
   if (step) {
-    if constexpr (user_hooks::in_step) {
+    if (skip_backward_) {
+      // The closure ran without backward: the optimizer steps on the gradients the last backward
+      // left, after clipping them again; none when a validation has released them since (torch
+      // skips parameters whose .grad is None).
+      LTRT_USER_HOOK(*this, on_before_optimizer_step, (trainer_))
+      if (!gradients_released_)
+        backend_->step_optimizer(t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
+    } else if constexpr (user_hooks::in_step) {
       // The optimizer's closure has run; the GradScaler unscales (16-mixed), then Lightning's
       // _after_closure: on_before_optimizer_step, then clipping.
       backend_->unscale_gradients();
@@ -1179,6 +1243,7 @@ void Fit::advance_end(std::int64_t b) {
     // Lightning's on_validation_model_zero_grad, outside an accumulation group: the gradients are
     // released before validating. Only hooks can tell (the next group's first backward writes
     // over them), and they read the released gradients as zeros.
+    if (!should_accumulate(b)) gradients_released_ = true;
     if constexpr (user_hooks::any)
       if (!should_accumulate(b)) backend_->zero_gradients();
     in_advance_end_validation_ = true;

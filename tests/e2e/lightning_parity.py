@@ -436,7 +436,7 @@ def run():
                 validates_averaged(program, ours)
     if has_swa(spec):
         compare_swa_checkpoints(a)
-        swa_resumes_alike(program, ours, a)
+        swa_resumes_alike(program, ours, a, spec)
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
@@ -658,16 +658,22 @@ def compare_swa_checkpoints(names):
           "n_averaged, latest_update_epoch and SWALR state")
 
 
-def swa_resumes_alike(program, uninterrupted, names):
+def swa_resumes_alike(program, uninterrupted, names, spec):
     """A StochasticWeightAveraging fit resumed from each epoch=E checkpoint (before SWA starts, and
     inside it, where the SWALR replaces the spec's scheduler and its state travels in the callback's)
-    logs what the uninterrupted fit logged after it and ends with the same last checkpoint, bit for bit."""
+    logs what the uninterrupted fit logged after it and ends with the same last checkpoint, bit for bit.
+    Not from the one before a BatchNorm epoch without validation: its one optimizer step uses the
+    gradients the last backward left, which a checkpoint does not hold (a resumed Lightning has none
+    there either, and steps nothing)."""
     folder = os.path.join(version_dir(os.path.join(args.work, "ltgen")), "checkpoints")
     saved = sorted((int(common.checkpoint_metadata(os.path.join(folder, n + ".safetensors"))["global_step"]), n)
                    for n in names if n.startswith("epoch="))
     if len(saved) < 2:
         return
     final = saved[-1][1]
+    layers = spec["model"].get("layers") or spec["model"].get("graph", [])
+    if any(l["type"].startswith("BatchNorm") for l in layers) and "val" not in spec["data"]:
+        saved = saved[:-1]
     for step, name in saved[:-1]:
         root = os.path.join(args.work, "resumed_" + name)
         rc, _, err = common.run_program(program, ["--trainer.default_root_dir=" + root,

@@ -21,6 +21,9 @@ struct AveragingRule {
   // AveragedModel(use_buffers=True): the module state (BatchNorm's running statistics and
   // num_batches_tracked) is averaged like the parameters; false: copied from the model.
   bool use_buffers = true;
+  // StochasticWeightAveraging's update_parameters: the parameters alone (the first update copies
+  // them); the copy's module state stays as it was made.
+  bool parameters_only = false;
 };
 
 // The copy's layout: the flat parameter region (frozen parameters too: torch averages every

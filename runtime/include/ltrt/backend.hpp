@@ -105,9 +105,10 @@ class Backend {
   virtual void average_reset(const AveragingRule& rule) = 0;
   virtual void average_update(std::int64_t n_averaged) = 0;
   // The model's values and the copy's exchanged (WeightAveraging._swap_models), or the copy's
-  // written over the model's (_copy_average_to_current).
+  // written over the model's (_copy_average_to_current; with parameters_only, the parameters
+  // alone, as StochasticWeightAveraging.transfer_weights).
   virtual void average_swap() = 0;
-  virtual void average_to_model() = 0;
+  virtual void average_to_model(bool parameters_only = false) = 0;
   // The copy into host memory (model_state_bytes), for a checkpoint.
   virtual void average_read(std::byte* copy) = 0;
 

@@ -108,6 +108,17 @@ struct CallbackContext {
   // updated for the callbacks after the caller at the same hook point.
   std::function<void(std::vector<std::unique_ptr<LrScheduler>>)> set_schedulers;
   std::int64_t max_epochs = -1;              // trainer.max_epochs (-1: no limit)
+  // StochasticWeightAveraging's BatchNorm epoch (unset outside fit): the fit loop's max_epochs moved
+  // by `epochs` (the limit fit stops at, and max_epochs above) ...
+  std::function<void(std::int64_t epochs)> extend_max_epochs;
+  // ... and the epoch itself (Lightning's fit_loop._skip_backward and what goes with it): start
+  // resets BatchNorm's running statistics, switches it to momentum=None, and makes the epoch's
+  // batches forward passes alone with one optimizer step at its last batch
+  // (accumulate_grad_batches = the epoch's batches + 1); end_epoch ends the skipping; end_fit puts
+  // accumulate_grad_batches and BatchNorm's momentum back.
+  enum class BatchNormEpoch { start, end_epoch, end_fit };
+  std::function<void(BatchNormEpoch)> swa_batch_norm_epoch;
+  bool has_batch_norm = false;               // the model has BatchNorm's running statistics
   // Metrics a callback logs now (LearningRateMonitor): the trainer sends them to its loggers with
   // step = batches_that_stepped (Lightning calls logger.log_metrics(stats, step=_batches_that_stepped);
   // no "epoch" column is added for them).

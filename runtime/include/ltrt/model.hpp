@@ -248,11 +248,15 @@ struct ModelDef {
   // over it otherwise. Returns the (unscaled) loss.
   float (*training_step)(std::byte* arena, int n, float loss_scale, bool accumulate, Generator& rng);
   // training_step in two halves, emitted only for programs whose hooks run between them
-  // (on_before_zero_grad, on_before_backward, on_after_backward); nullptr otherwise.
+  // (on_before_zero_grad, on_before_backward, on_after_backward) or that run SWA's BatchNorm epoch
+  // (forward alone); nullptr otherwise.
   // training_forward: forward and loss in train mode, returns the loss; training_backward: backward
   // from d(loss) = loss_scale, as training_step's.
   float (*training_forward)(std::byte* arena, int n, Generator& rng) = nullptr;
   void (*training_backward)(std::byte* arena, int n, float loss_scale, bool accumulate) = nullptr;
+  // StochasticWeightAveraging's BatchNorm epoch (a spec with it and BatchNorm): while on, the
+  // BatchNorm forwards average their running statistics cumulatively (momentum=None).
+  void (*set_batch_norm_momentum_none)(bool on) = nullptr;
   // Forward and loss in eval mode (dropout off). Returns the loss.
   float (*evaluation_step)(std::byte* arena, int n);
   // Forward only in eval mode, into the output buffer: needs no targets.

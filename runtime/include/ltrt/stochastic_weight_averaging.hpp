@@ -17,7 +17,10 @@
 //   on_train_end          after the epoch swa_end (or always when max_epochs is -1), the mean's
 //                         parameters written over the model's
 // Only parameters are averaged and written back: buffers stay the model's. A model with BatchNorm
-// gets one more epoch in Lightning to recompute its statistics: not supported yet (ltgen refuses it).
+// (and a max_epochs) trains one more epoch: at its start the mean is written over the model, the
+// running statistics start again (momentum=None: a cumulative average over the epoch's batches),
+// and the batches run forward alone, with one optimizer step at the last on the gradients the
+// last backward left (none when a validation has released them since, as torch's are None then).
 // Checkpoints hold the mean as average_model_state.* and the callback's state (n_averaged,
 // latest_update_epoch, scheduler_state) under its state_key, as Lightning's state_dict has them.
 #pragma once
@@ -58,6 +61,7 @@ class StochasticWeightAveraging : public Callback {
   void setup(const CallbackContext& ctx) override;
   void on_fit_start(const CallbackContext& ctx) override;
   void on_train_epoch_start(const CallbackContext& ctx) override;
+  void on_train_epoch_end(const CallbackContext& ctx) override;
   void on_train_end(const CallbackContext& ctx) override;
 
   const Options& options() const { return o_; }
@@ -72,6 +76,7 @@ class StochasticWeightAveraging : public Callback {
   Options o_;
   bool active_ = false;
   std::int64_t max_epochs_ = -1;  // trainer.max_epochs at on_fit_start (-1: no limit)
+  bool batch_norm_ = false;       // the model has BatchNorm: one more epoch recomputes its statistics
   std::int64_t start_ = 1;        // swa_epoch_start resolved to an epoch number (from 1)
   bool initialized_ = false;
   std::optional<std::int64_t> n_averaged_;  // None until SWA starts

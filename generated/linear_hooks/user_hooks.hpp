@@ -5,7 +5,10 @@
 
 namespace ltrt::user_hooks {
 
+inline constexpr bool setup = false;
 inline constexpr bool on_fit_start = false;
+inline constexpr bool on_sanity_check_start = false;
+inline constexpr bool on_sanity_check_end = false;
 inline constexpr bool on_train_start = false;
 inline constexpr bool on_train_epoch_start = false;
 inline constexpr bool on_train_batch_start = true;
@@ -17,6 +20,7 @@ inline constexpr bool on_train_batch_end = false;
 inline constexpr bool on_train_epoch_end = true;
 inline constexpr bool on_train_end = false;
 inline constexpr bool on_fit_end = false;
+inline constexpr bool teardown = false;
 inline constexpr bool on_validation_start = false;
 inline constexpr bool on_validation_epoch_start = false;
 inline constexpr bool on_validation_batch_start = false;
@@ -29,6 +33,12 @@ inline constexpr bool on_test_batch_start = false;
 inline constexpr bool on_test_batch_end = false;
 inline constexpr bool on_test_epoch_end = false;
 inline constexpr bool on_test_end = false;
+inline constexpr bool on_predict_start = false;
+inline constexpr bool on_predict_epoch_start = false;
+inline constexpr bool on_predict_batch_start = false;
+inline constexpr bool on_predict_batch_end = false;
+inline constexpr bool on_predict_epoch_end = false;
+inline constexpr bool on_predict_end = false;
 inline constexpr bool on_save_checkpoint = false;
 inline constexpr bool on_load_checkpoint = false;
 inline constexpr bool on_exception = false;

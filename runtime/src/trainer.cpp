@@ -32,6 +32,7 @@
 #include "ltrt/hook_calls.hpp"
 #include "ltrt/hparams_yaml.hpp"
 #include "ltrt/init.hpp"
+#include "ltrt/lr_scheduler.hpp"
 #include "ltrt/metrics.hpp"
 #include "ltrt/model_checkpoint.hpp"
 #include "ltrt/model_summary.hpp"
@@ -41,9 +42,8 @@
 #include "ltrt/progress_bar.hpp"
 #include "ltrt/rng.hpp"
 #include "ltrt/safetensors.hpp"
-#include "ltrt/tensorboard_logger.hpp"
-#include "ltrt/lr_scheduler.hpp"
 #include "ltrt/stochastic_weight_averaging.hpp"
+#include "ltrt/tensorboard_logger.hpp"
 #include "ltrt/timer.hpp"
 #include "ltrt/weight_averaging.hpp"
 
@@ -1241,8 +1241,8 @@ Metrics Fit::train_epoch_metrics() {
 void Fit::advance_end(std::int64_t b) {
   if (should_check_val(b)) {
     // Lightning's on_validation_model_zero_grad, outside an accumulation group: the gradients are
-    // released before validating. Only hooks can tell (the next group's first backward writes
-    // over them), and they read the released gradients as zeros.
+    // released before validating. Only hooks (which read them as zeros) and SWA's BatchNorm epoch
+    // (whose one step then changes nothing) can tell: the next group's first backward writes over them.
     if (!should_accumulate(b)) gradients_released_ = true;
     if constexpr (user_hooks::any)
       if (!should_accumulate(b)) backend_->zero_gradients();

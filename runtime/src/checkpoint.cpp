@@ -424,41 +424,33 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     const TensorRef& ref = model.state[k].value;
     copy_state_tensor(path, take(kStatePrefix + std::string(ref.name)), ref, arena, false);
   }
-  if (const std::string* text = file.find_metadata("averaging_state")) {
-    // WeightAveraging's: the model's own values beside the averaged state_dict, kept in
-    // model_state_bytes' layout.
-    const json::Value averaging = parse_metadata(path, "averaging_state", *text);
-    const json::Value* n = averaging.find("n_averaged");
-    if (n == nullptr || !n->is_integer || n->integer < 0)
-      throw Error(path + ": __metadata__ 'averaging_state' has no non-negative integer 'n_averaged'");
-    AveragingState current{std::vector<std::byte>(model_state_bytes(model)), n->integer};
+  // An averaging callback's second model, `prefix`.*, in model_state_bytes' layout.
+  auto model_copy = [&](const char* prefix) {
+    std::vector<std::byte> values(model_state_bytes(model));
     for (int p = 0; p < model.num_params; ++p) {
       const ParamDef& param = model.params[p];
-      copy_float_tensor(path, take(kCurrentPrefix + std::string(param.value.name)), shape_of(param.value),
-                        reinterpret_cast<float*>(current.values.data()) + param.flat_index, false);
+      copy_float_tensor(path, take(prefix + std::string(param.value.name)), shape_of(param.value),
+                        reinterpret_cast<float*>(values.data()) + param.flat_index, false);
     }
     for (int k = 0; k < model.num_state; ++k) {
       TensorRef ref = model.state[k].value;
       ref.offset = model_state_offset(model, k);  // where the copy keeps it
-      copy_state_tensor(path, take(kCurrentPrefix + std::string(ref.name)), ref, current.values.data(), false);
+      copy_state_tensor(path, take(prefix + std::string(ref.name)), ref, values.data(), false);
     }
-    state.averaging = std::move(current);
+    return values;
+  };
+  if (const std::string* text = file.find_metadata("averaging_state")) {
+    // WeightAveraging's: the model's own values beside the averaged state_dict.
+    const json::Value averaging = parse_metadata(path, "averaging_state", *text);
+    const json::Value* n = averaging.find("n_averaged");
+    if (n == nullptr || !n->is_integer || n->integer < 0)
+      throw Error(path + ": __metadata__ 'averaging_state' has no non-negative integer 'n_averaged'");
+    state.averaging = AveragingState{model_copy(kCurrentPrefix), n->integer};
   }
   if (model.num_params > 0 && file.find(kAveragePrefix + std::string(model.params[0].value.name)) != nullptr) {
-    // StochasticWeightAveraging's averaged model, in model_state_bytes' layout.
-    AveragingState average{std::vector<std::byte>(model_state_bytes(model)), 0, true};
-    for (int p = 0; p < model.num_params; ++p) {
-      const ParamDef& param = model.params[p];
-      copy_float_tensor(path, take(kAveragePrefix + std::string(param.value.name)), shape_of(param.value),
-                        reinterpret_cast<float*>(average.values.data()) + param.flat_index, false);
-    }
-    for (int k = 0; k < model.num_state; ++k) {
-      TensorRef ref = model.state[k].value;
-      ref.offset = model_state_offset(model, k);
-      copy_state_tensor(path, take(kAveragePrefix + std::string(ref.name)), ref, average.values.data(), false);
-    }
+    // StochasticWeightAveraging's averaged model (its n_averaged is in the callback's state).
     if (state.averaging) throw Error(path + ": holds both current_model_state and average_model_state");
-    state.averaging = std::move(average);
+    state.averaging = AveragingState{model_copy(kAveragePrefix), 0, true};
   }
   for (const auto& [name, used] : seen) {
     if (!used) throw Error(path + ": unexpected tensor '" + name + "' (not in this model's state)");

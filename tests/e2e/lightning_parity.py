@@ -589,6 +589,33 @@ def averaging_callback(spec):
     return None
 
 
+def read_checkpoint_pairs(reader, names):
+    """Runs `reader` (a script of the Lightning venv's Python that prints, as JSON, one entry per
+    (ltgen .safetensors, Lightning .ckpt) pair of its arguments) over the checkpoints `names`."""
+    root = lambda side: os.path.join(version_dir(os.path.join(args.work, side)), "checkpoints")
+    pairs = []
+    for name in names:
+        pairs += [os.path.join(root("ltgen"), name + ".safetensors"), os.path.join(root("lightning"), name + ".ckpt")]
+    proc = subprocess.run([args.lightning_python, reader] + pairs, capture_output=True, text=True, timeout=300)
+    check(proc.returncode == 0, f"reading the checkpoints failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def compare_tensors(what, ours, theirs, scaled):
+    """The same tensors (name: flat values) on both sides, each value within TOL relative to
+    Lightning's (below 1e-3 absolute, or with `scaled` below 1e-2 of its tensor's largest value);
+    returns the worst relative difference."""
+    check(sorted(ours) == sorted(theirs), f"{what} holds {sorted(ours)} in ltgen's, {sorted(theirs)} in Lightning's")
+    worst = 0.0
+    for key, want in theirs.items():
+        floor = 1e-2 * max(max(abs(v) for v in want), 1e-3) if scaled else 1e-3
+        for got, v in zip(ours[key], want):
+            rel = abs(got - v) / max(abs(v), floor)
+            worst = max(worst, rel)
+            check(rel <= TOL, f"{what}.{key}: ltgen {got} vs Lightning {v}")
+    return worst
+
+
 def has_swa(spec):
     callbacks = spec.get("trainer", {}).get("callbacks", [])
     return any(cb["class_path"].rsplit(".", 1)[-1] == "StochasticWeightAveraging"
@@ -633,25 +660,12 @@ def compare_swa_checkpoints(names):
                 "                              'n_averaged': swa['n_averaged'], 'latest_update_epoch': swa['latest_update_epoch'],\n"
                 "                              'scheduler': lightning_scheduler(swa['scheduler_state'])}})\n"
                 "print(json.dumps(out))\n")
-    root = lambda side: os.path.join(version_dir(os.path.join(args.work, side)), "checkpoints")
-    pairs = []
-    for name in names:
-        pairs += [os.path.join(root("ltgen"), name + ".safetensors"), os.path.join(root("lightning"), name + ".ckpt")]
-    proc = subprocess.run([args.lightning_python, reader] + pairs, capture_output=True, text=True, timeout=300)
-    check(proc.returncode == 0, f"reading the checkpoints failed:\n{proc.stderr[-2000:]}")
     worst = 0.0
-    for name, both in zip(names, json.loads(proc.stdout)):
+    for name, both in zip(names, read_checkpoint_pairs(reader, names)):
         ours, theirs = both["ltgen"], both["lightning"]
         for part in ("state_dict", "average_model_state"):
-            check(sorted(ours[part]) == sorted(theirs[part]),
-                  f"{name}: {part} holds {sorted(ours[part])} in ltgen's, {sorted(theirs[part])} in Lightning's")
-            for key, want in theirs[part].items():
-                # Weights after dozens of steps: float32's differences relative to the tensor's scale.
-                scale = max(max(abs(v) for v in want), 1e-3)
-                for got, v in zip(ours[part][key], want):
-                    rel = abs(got - v) / max(abs(v), 1e-2 * scale)
-                    worst = max(worst, rel)
-                    check(rel <= TOL, f"{name}: {part}.{key}: ltgen {got} vs Lightning {v}")
+            # Weights after dozens of steps: float32's differences relative to each tensor's scale.
+            worst = max(worst, compare_tensors(f"{name}: {part}", ours[part], theirs[part], scaled=True))
         for key in ("n_averaged", "latest_update_epoch", "scheduler"):
             check(ours[key] == theirs[key], f"{name}: {key} is {ours[key]} in ltgen's, {theirs[key]} in Lightning's")
     print(f"{len(names)} checkpoints hold Lightning's model and SWA average (worst relative difference {worst:.2e}), "
@@ -729,25 +743,13 @@ def compare_averaged_checkpoints(names, callback):
                 "                              'callbacks': {k: v for k, v in c.get('callbacks', {}).items()\n"
                 "                                            if k.endswith('WeightAveraging')}}})\n"
                 "print(json.dumps(out))\n")
-    root = lambda side: os.path.join(version_dir(os.path.join(args.work, side)), "checkpoints")
-    pairs = []
-    for name in names:
-        pairs += [os.path.join(root("ltgen"), name + ".safetensors"), os.path.join(root("lightning"), name + ".ckpt")]
-    proc = subprocess.run([args.lightning_python, reader] + pairs, capture_output=True, text=True, timeout=300)
-    check(proc.returncode == 0, f"reading the checkpoints failed:\n{proc.stderr[-2000:]}")
     worst = 0.0
-    for name, both in zip(names, json.loads(proc.stdout)):
+    for name, both in zip(names, read_checkpoint_pairs(reader, names)):
         ours, theirs = both["ltgen"], both["lightning"]
         check(theirs["current_model_state"], f"Lightning's {name}.ckpt has no current_model_state: not a "
                                              "WeightAveraging checkpoint")
         for part in ("state_dict", "current_model_state"):
-            check(sorted(ours[part]) == sorted(theirs[part]),
-                  f"{name}: {part} holds {sorted(ours[part])} in ltgen's, {sorted(theirs[part])} in Lightning's")
-            for key, want in theirs[part].items():
-                for got, v in zip(ours[part][key], want):
-                    rel = abs(got - v) / max(abs(v), 1e-3)
-                    worst = max(worst, rel)
-                    check(rel <= TOL, f"{name}: {part}.{key}: ltgen {got} vs Lightning {v}")
+            worst = max(worst, compare_tensors(f"{name}: {part}", ours[part], theirs[part], scaled=False))
         check(ours["averaging_state"] == theirs["averaging_state"],
               f"{name}: averaging_state {ours['averaging_state']} in ltgen's, {theirs['averaging_state']} in Lightning's")
         check(ours["callbacks"].get(callback) == theirs["callbacks"].get(callback),

@@ -589,9 +589,29 @@ def averaging_callback(spec):
     return None
 
 
-def read_checkpoint_pairs(reader, names):
-    """Runs `reader` (a script of the Lightning venv's Python that prints, as JSON, one entry per
-    (ltgen .safetensors, Lightning .ckpt) pair of its arguments) over the checkpoints `names`."""
+def read_checkpoint_pairs(script, names, helpers, setup, entry):
+    """One `entry` (a Python expression) per checkpoint of `names`, as JSON, from a script the
+    Lightning venv's Python runs over each pair: `t` ltgen's tensors (`part(prefix)` those under a
+    prefix), `meta` its metadata, `c` Lightning's checkpoint, `values(d)` a state dict's tensors as
+    flat lists (without the loss's buffers), after the `helpers` definitions and each pair's
+    `setup` lines."""
+    reader = os.path.join(args.work, script)
+    with open(reader, "w") as f:
+        f.write("import json, sys, torch\n"
+                "from safetensors.torch import load_file\n"
+                "from safetensors import safe_open\n"
+                "def values(d):\n"
+                "    return {k: v.double().flatten().tolist() for k, v in d.items() if not k.startswith('loss.')}\n" +
+                helpers +
+                "out = []\n"
+                "for ours, theirs in zip(sys.argv[1::2], sys.argv[2::2]):\n"
+                "    c = torch.load(theirs, weights_only=False)\n"
+                "    t = load_file(ours)\n"
+                "    with safe_open(ours, 'pt') as f: meta = f.metadata()\n"
+                "    part = lambda p: {k[len(p):]: v for k, v in t.items() if k.startswith(p)}\n" +
+                "".join("    " + line + "\n" for line in setup.splitlines()) +
+                "    out.append(" + entry.replace("\n", "\n        ") + ")\n"
+                "print(json.dumps(out))\n")
     root = lambda side: os.path.join(version_dir(os.path.join(args.work, side)), "checkpoints")
     pairs = []
     for name in names:
@@ -627,41 +647,27 @@ def compare_swa_checkpoints(names):
     the callback's state_dict has them, the averaged model (average_model_state), n_averaged,
     latest_update_epoch and the SWALR's state (step count, last_epoch, each group's lr and base lr),
     all Lightning's."""
-    reader = os.path.join(args.work, "read_swa.py")
-    with open(reader, "w") as f:
-        f.write("import json, sys, torch\n"
-                "from safetensors.torch import load_file\n"
-                "from safetensors import safe_open\n"
-                "def values(d):\n"
-                "    return {k: v.double().flatten().tolist() for k, v in d.items()}\n"
-                "def scheduler(s):\n"
-                "    if s is None: return None\n"
-                "    groups = s if isinstance(s, list) else [s]\n"
-                "    return {'_step_count': groups[0]['_step_count'], 'last_epoch': groups[0]['last_epoch'],\n"
-                "            'lr': [g['lr'] for g in groups], 'base_lr': [g['base_lr'] for g in groups]}\n"
-                "def lightning_scheduler(s):\n"
-                "    if s is None: return None\n"
-                "    return {'_step_count': s['_step_count'], 'last_epoch': s['last_epoch'], 'lr': s['_last_lr'],\n"
-                "            'base_lr': s['base_lrs']}\n"
-                "out = []\n"
-                "for ours, theirs in zip(sys.argv[1::2], sys.argv[2::2]):\n"
-                "    c = torch.load(theirs, weights_only=False)\n"
-                "    t = load_file(ours)\n"
-                "    with safe_open(ours, 'pt') as f: meta = f.metadata()\n"
-                "    part = lambda p: {k[len(p):]: v for k, v in t.items() if k.startswith(p)}\n"
-                "    mine = json.loads(meta['callbacks'])['StochasticWeightAveraging']\n"
-                "    swa = c['callbacks']['StochasticWeightAveraging']\n"
-                "    out.append({'ltgen': {'state_dict': values(part('state_dict.')),\n"
-                "                          'average_model_state': values(part('average_model_state.')),\n"
-                "                          'n_averaged': mine['n_averaged'], 'latest_update_epoch': mine['latest_update_epoch'],\n"
-                "                          'scheduler': scheduler(mine['scheduler_state'])},\n"
-                "                'lightning': {'state_dict': values(c['state_dict']),\n"
-                "                              'average_model_state': values(swa['average_model_state']),\n"
-                "                              'n_averaged': swa['n_averaged'], 'latest_update_epoch': swa['latest_update_epoch'],\n"
-                "                              'scheduler': lightning_scheduler(swa['scheduler_state'])}})\n"
-                "print(json.dumps(out))\n")
+    helpers = ("def scheduler(s):\n"
+               "    if s is None: return None\n"
+               "    groups = s if isinstance(s, list) else [s]\n"
+               "    return {'_step_count': groups[0]['_step_count'], 'last_epoch': groups[0]['last_epoch'],\n"
+               "            'lr': [g['lr'] for g in groups], 'base_lr': [g['base_lr'] for g in groups]}\n"
+               "def lightning_scheduler(s):\n"
+               "    if s is None: return None\n"
+               "    return {'_step_count': s['_step_count'], 'last_epoch': s['last_epoch'], 'lr': s['_last_lr'],\n"
+               "            'base_lr': s['base_lrs']}\n")
+    entry = ("{'ltgen': {'state_dict': values(part('state_dict.')),\n"
+             "           'average_model_state': values(part('average_model_state.')),\n"
+             "           'n_averaged': mine['n_averaged'], 'latest_update_epoch': mine['latest_update_epoch'],\n"
+             "           'scheduler': scheduler(mine['scheduler_state'])},\n"
+             " 'lightning': {'state_dict': values(c['state_dict']),\n"
+             "               'average_model_state': values(swa['average_model_state']),\n"
+             "               'n_averaged': swa['n_averaged'], 'latest_update_epoch': swa['latest_update_epoch'],\n"
+             "               'scheduler': lightning_scheduler(swa['scheduler_state'])}}")
+    setup = ("mine = json.loads(meta['callbacks'])['StochasticWeightAveraging']\n"
+             "swa = c['callbacks']['StochasticWeightAveraging']\n")
     worst = 0.0
-    for name, both in zip(names, read_checkpoint_pairs(reader, names)):
+    for name, both in zip(names, read_checkpoint_pairs("read_swa.py", names, helpers, setup, entry)):
         ours, theirs = both["ltgen"], both["lightning"]
         for part in ("state_dict", "average_model_state"):
             # Weights after dozens of steps: float32's differences relative to each tensor's scale.
@@ -719,32 +725,18 @@ def compare_averaged_checkpoints(names, callback):
     """Every checkpoint of a WeightAveraging fit holds, as Lightning's on_save_checkpoint writes them,
     the averaged model as its state_dict, the model's own values as current_model_state, the
     averaged model's n_averaged and the callback's latest_update_step: all Lightning's."""
-    reader = os.path.join(args.work, "read_averaging.py")
-    with open(reader, "w") as f:
-        f.write("import json, sys, torch\n"
-                "from safetensors.torch import load_file\n"
-                "from safetensors import safe_open\n"
-                "def values(d):\n"
-                "    return {k: v.double().flatten().tolist() for k, v in d.items() if not k.startswith('loss.')}\n"
-                "out = []\n"
-                "for ours, theirs in zip(sys.argv[1::2], sys.argv[2::2]):\n"
-                "    c = torch.load(theirs, weights_only=False)\n"
-                "    t = load_file(ours)\n"
-                "    with safe_open(ours, 'pt') as f: meta = f.metadata()\n"
-                "    part = lambda p: {k[len(p):]: v for k, v in t.items() if k.startswith(p)}\n"
-                "    out.append({'ltgen': {'state_dict': values(part('state_dict.')),\n"
-                "                          'current_model_state': values(part('current_model_state.')),\n"
-                "                          'averaging_state': json.loads(meta.get('averaging_state', 'null')),\n"
-                "                          'callbacks': json.loads(meta.get('callbacks', 'null'))},\n"
-                "                'lightning': {'state_dict': values(c['state_dict']),\n"
-                "                              'current_model_state': values(c.get('current_model_state', {})),\n"
-                "                              'averaging_state': {k: int(v) for k, v in c['averaging_state'].items()}\n"
-                "                                                 if 'averaging_state' in c else None,\n"
-                "                              'callbacks': {k: v for k, v in c.get('callbacks', {}).items()\n"
-                "                                            if k.endswith('WeightAveraging')}}})\n"
-                "print(json.dumps(out))\n")
+    entry = ("{'ltgen': {'state_dict': values(part('state_dict.')),\n"
+             "           'current_model_state': values(part('current_model_state.')),\n"
+             "           'averaging_state': json.loads(meta.get('averaging_state', 'null')),\n"
+             "           'callbacks': json.loads(meta.get('callbacks', 'null'))},\n"
+             " 'lightning': {'state_dict': values(c['state_dict']),\n"
+             "               'current_model_state': values(c.get('current_model_state', {})),\n"
+             "               'averaging_state': {k: int(v) for k, v in c['averaging_state'].items()}\n"
+             "                                  if 'averaging_state' in c else None,\n"
+             "               'callbacks': {k: v for k, v in c.get('callbacks', {}).items()\n"
+             "                             if k.endswith('WeightAveraging')}}}")
     worst = 0.0
-    for name, both in zip(names, read_checkpoint_pairs(reader, names)):
+    for name, both in zip(names, read_checkpoint_pairs("read_averaging.py", names, "", "", entry)):
         ours, theirs = both["ltgen"], both["lightning"]
         check(theirs["current_model_state"], f"Lightning's {name}.ckpt has no current_model_state: not a "
                                              "WeightAveraging checkpoint")

@@ -699,19 +699,9 @@ def swa_resumes_alike(program, uninterrupted, names, spec):
         rc, _, err = common.run_program(program, ["--trainer.default_root_dir=" + root,
                                                   "--ckpt_path=" + os.path.join(folder, name + ".safetensors")])
         check(rc == 0, f"resuming from {name} failed:\n{err}")
-        after = lambda cells: [(key, value) for key, value in cells if key[1] > step]
-        resumed = after(common.metric_cells(os.path.join(version_dir(root), "metrics.csv")))
-        want = after(uninterrupted)
-        check([k for k, _ in resumed] == [k for k, _ in want],
-              f"resumed from {name}: logged {[k for k, _ in resumed][:6]}..., uninterrupted {[k for k, _ in want][:6]}...")
-        for (key, got), (_, value) in zip(resumed, want):
-            check(got == value, f"resumed from {name}: {key} is {got}, uninterrupted {value}")
-        load = __import__("safetensors.numpy", fromlist=["load_file"]).load_file
-        a = load(os.path.join(version_dir(root), "checkpoints", final + ".safetensors"))
-        b = load(os.path.join(folder, final + ".safetensors"))
-        check(sorted(a) == sorted(b), f"resumed from {name}: {final} holds {sorted(a)}, the uninterrupted's {sorted(b)}")
-        for key in a:
-            check(np.array_equal(a[key], b[key]), f"resumed from {name}: {key} of {final} differs from the uninterrupted run's")
+        logs_alike_after(root, step, uninterrupted, f"resumed from {name}")
+        checkpoints_alike(os.path.join(version_dir(root), "checkpoints", final + ".safetensors"),
+                          os.path.join(folder, final + ".safetensors"), f"resumed from {name}: {final}")
     print(f"resumed from {', '.join(n for _, n in saved[:-1])}: the same values and {final} as uninterrupted")
 
 
@@ -767,20 +757,33 @@ def averaging_resumes_alike(program, weights, uninterrupted, launch):
     check(rc == 0, f"the resumed run failed:\n{err}")
     check("Found current_model_state in the checkpoint" in out + err, f"the resumed run does not say it found "
           f"current_model_state:\n{out}\n{err}")
+    count = logs_alike_after(second, step, uninterrupted, f"resumed at step {step}")
+    last = lambda root: os.path.join(version_dir(root), "checkpoints", "last.safetensors")
+    tensors = checkpoints_alike(last(second), last(os.path.join(args.work, "ltgen")), "the resumed run's last checkpoint")
+    print(f"resumed at step {step}: the same {count} values and last checkpoint ({tensors} tensors) as uninterrupted")
+
+
+def logs_alike_after(root, step, uninterrupted, what):
+    """The metrics a resumed fit under `root` logged after `step` are the uninterrupted fit's, bit for
+    bit; returns how many."""
     after = lambda cells: [(key, value) for key, value in cells if key[1] > step]
-    resumed = after(common.metric_cells(os.path.join(version_dir(second), "metrics.csv")))
+    resumed = after(common.metric_cells(os.path.join(version_dir(root), "metrics.csv")))
     want = after(uninterrupted)
     check([k for k, _ in resumed] == [k for k, _ in want],
-          f"the resumed run logged {[k for k, _ in resumed][:6]}..., the uninterrupted one {[k for k, _ in want][:6]}...")
+          f"{what}: logged {[k for k, _ in resumed][:6]}..., uninterrupted {[k for k, _ in want][:6]}...")
     for (key, got), (_, value) in zip(resumed, want):
-        check(got == value, f"resumed at step {step}: {key} is {got}, uninterrupted {value}")
-    tensors = lambda root: __import__("safetensors.numpy", fromlist=["load_file"]).load_file(
-        os.path.join(version_dir(root), "checkpoints", "last.safetensors"))
-    a, b = tensors(second), tensors(os.path.join(args.work, "ltgen"))
-    check(sorted(a) == sorted(b), f"the resumed run's last checkpoint holds {sorted(a)}, the uninterrupted's {sorted(b)}")
+        check(got == value, f"{what}: {key} is {got}, uninterrupted {value}")
+    return len(want)
+
+
+def checkpoints_alike(ours, uninterrupted, what):
+    """Two checkpoint files hold the same tensors, bit for bit; returns how many."""
+    load = __import__("safetensors.numpy", fromlist=["load_file"]).load_file
+    a, b = load(ours), load(uninterrupted)
+    check(sorted(a) == sorted(b), f"{what} holds {sorted(a)}, the uninterrupted run's {sorted(b)}")
     for key in a:
-        check(np.array_equal(a[key], b[key]), f"{key} differs between the resumed and the uninterrupted run's last checkpoint")
-    print(f"resumed at step {step}: the same {len(want)} values and last checkpoint ({len(a)} tensors) as uninterrupted")
+        check(np.array_equal(a[key], b[key]), f"{what}: {key} differs from the uninterrupted run's")
+    return len(a)
 
 
 def validates_averaged(program, logged):

@@ -126,15 +126,15 @@ bool ConfigObject::boolean(const std::string& key, bool def) {
 }
 
 std::string ConfigObject::string(const std::string& key, const std::string& def,
-                                 const std::vector<std::string>& choices) {
+                                 const std::vector<std::string>& choices, bool nullable) {
   const json::Value* v = get(key);
-  if (!v || v->kind == json::Kind::null) return def;
-  if (v->kind != json::Kind::string) fail(key, "expected a string, got " + describe(*v));
-  if (!choices.empty() && std::find(choices.begin(), choices.end(), v->str) == choices.end()) {
-    std::string list;
-    for (const auto& c : choices) list += (list.empty() ? "'" : ", '") + c + "'";
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "'" : ", '") + c + "'";
+  if (!v || (v->kind == json::Kind::null && nullable)) return def;
+  if (v->kind != json::Kind::string)
+    fail(key, "expected " + (choices.empty() ? std::string("a string") : "one of " + list) + ", got " + describe(*v));
+  if (!choices.empty() && std::find(choices.begin(), choices.end(), v->str) == choices.end())
     fail(key, "'" + v->str + "' is not one of " + list + did_you_mean(v->str, choices));
-  }
   return v->str;
 }
 

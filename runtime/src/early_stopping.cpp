@@ -45,7 +45,7 @@ std::unique_ptr<EarlyStopping> EarlyStopping::read(ConfigObject& a) {
   o.min_delta = a.number("min_delta", 0.0, -inf, inf);
   o.patience = a.integer("patience", 3, 0);
   o.verbose = a.boolean("verbose", false);
-  o.mode = a.string("mode", "min", {"min", "max"});
+  o.mode = a.string("mode", "min", {"min", "max"}, false);
   o.strict = a.boolean("strict", true);
   o.check_finite = a.boolean("check_finite", true);
   if (const json::Value* v = a.get("stopping_threshold"); v && !v->is_null())

@@ -461,7 +461,7 @@ std::unique_ptr<ModelCheckpoint> ModelCheckpoint::read(ConfigObject& a) {
   }
   o.save_top_k = opt_int("save_top_k").value_or(1);
   o.save_weights_only = a.boolean("save_weights_only", false);
-  o.mode = a.string("mode", "min", {"min", "max"});
+  o.mode = a.string("mode", "min", {"min", "max"}, false);
   o.auto_insert_metric_name = a.boolean("auto_insert_metric_name", true);
   o.every_n_train_steps = opt_int("every_n_train_steps");
   if (const json::Value* v = a.get("train_time_interval")) o.train_time_interval = read_interval(*v, a.path_of("train_time_interval"));
@@ -478,7 +478,32 @@ std::unique_ptr<ModelCheckpoint> ModelCheckpoint::read(ConfigObject& a) {
     if (a.value().find(key)) a.fail(key, message);
     a.fail_here(message);
   }
-  return std::make_unique<ModelCheckpoint>(std::move(o));
+  auto checkpoint = std::make_unique<ModelCheckpoint>(std::move(o));
+  // A filename that no save could format is refused now, not after the first epoch: epoch and step
+  // are ints, a logged metric a float, one not logged (yet) the int 0.
+  if (!checkpoint->o_.filename.empty()) {
+    auto trial = [&](bool metrics_as_floats) {
+      MonitorCandidates metrics = {{"epoch", PyScalar::of_int(0)}, {"step", PyScalar::of_int(0)}};
+      static const std::regex group_re(R"(\{([^:}]*)[:}])");
+      const std::string& f = checkpoint->o_.filename;
+      for (auto it = std::sregex_iterator(f.begin(), f.end(), group_re); it != std::sregex_iterator(); ++it) {
+        const std::string name = (*it)[1].str();
+        if (!find_candidate(metrics, name))
+          metrics.emplace_back(name, metrics_as_floats ? PyScalar::of_float(0.5) : PyScalar::of_int(0));
+      }
+      checkpoint->format_checkpoint_name(metrics);
+    };
+    try {
+      trial(true);
+    } catch (const Error&) {
+      try {
+        trial(false);
+      } catch (const Error& e) {
+        a.fail("filename", e.what());
+      }
+    }
+  }
+  return checkpoint;
 }
 
 std::string ModelCheckpoint::state_key() const {

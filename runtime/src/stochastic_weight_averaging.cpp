@@ -58,7 +58,7 @@ std::unique_ptr<StochasticWeightAveraging> StochasticWeightAveraging::read(Confi
   }
   // SWALR's: "anneal_epochs must be equal or greater than 0"
   o.annealing_epochs = a.integer("annealing_epochs", 10, 0);
-  o.cosine = a.string("annealing_strategy", "cos", {"cos", "linear"}) == "cos";
+  o.cosine = a.string("annealing_strategy", "cos", {"cos", "linear"}, false) == "cos";
   a.not_yet("avg_fn", "a Python averaging function");
   // device: where Lightning keeps the averaged model ("cpu" by default). The running mean's float32
   // arithmetic is the same on either device; ltgen keeps the copy where the steps run.

@@ -101,7 +101,7 @@ Timer::Timer(Options options) : o_(std::move(options)) {
 std::unique_ptr<Timer> Timer::read(ConfigObject& a) {
   Options o;
   if (const json::Value* d = a.get("duration")) o.duration = read_duration(*d, a.path_of("duration"));
-  o.interval = a.string("interval", "step", {"step", "epoch"});
+  o.interval = a.string("interval", "step", {"step", "epoch"}, false);
   o.verbose = a.boolean("verbose", true);
   a.finish();
   return std::make_unique<Timer>(std::move(o));

@@ -46,7 +46,7 @@ void read_scheduler(const json::Value& spec, const std::vector<double>& group_lr
   const std::string type = s.string("type", "", types);
   if (type.empty()) s.fail_here("missing required key 'type' (a torch.optim.lr_scheduler class name)");
   // Lightning's scheduler-config keys beside the scheduler's own arguments.
-  c.scheduler_interval = s.string("interval", "epoch", {"epoch", "step"});
+  c.scheduler_interval = s.string("interval", "epoch", {"epoch", "step"}, false);
   c.scheduler_frequency = s.integer("frequency", 1, 1);
   c.scheduler_monitor = s.string("monitor", type == "ReduceLROnPlateau" ? "val_loss" : "");
   c.scheduler_strict = s.boolean("strict", true);

@@ -42,7 +42,9 @@ class ConfigObject {
   std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t min);
   double number(const std::string& key, double def, double min, double max);
   bool boolean(const std::string& key, bool def);
-  std::string string(const std::string& key, const std::string& def, const std::vector<std::string>& choices = {});
+  // null is `def` (Python's None for an Optional argument) unless `nullable` is false.
+  std::string string(const std::string& key, const std::string& def, const std::vector<std::string>& choices = {},
+                     bool nullable = true);
   // A key that Lightning or torch has but ltgen does not implement yet.
   void not_yet(const std::string& key, const std::string& what);
   // Reports the first key nobody asked for.

@@ -10,6 +10,7 @@
 
 #include <ltrt/callbacks.hpp>
 #include <ltrt/config_reader.hpp>
+#include <ltrt/fs.hpp>
 #include <ltrt/optimizer.hpp>
 #include <ltrt/python_repr.hpp>
 #include <ltrt/trainer_config.hpp>
@@ -636,6 +637,8 @@ void read_hooks_path(const ltrt::ConfigObject& top, const JsonValue& h, Spec& sp
     fail_at(h, "hooks", "'" + p + "' is not a C++ source file: name it .cpp, .cc or .cxx");
   spec.hooks = relative_to_spec(spec.path, p);
   spec.hooks_pos = h.pos;
+  if (const std::string what = ltrt::not_a_regular_file(spec.hooks); !what.empty())
+    fail_at(h, "hooks", "cannot read '" + spec.hooks + "': it " + what + "; give a C++ file");
   if (!std::ifstream(spec.hooks)) fail_at(h, "hooks", "cannot open '" + spec.hooks + "' (paths are relative to the spec)");
 }
 
@@ -804,6 +807,9 @@ Spec parse_checked(const std::string& path, const std::string& text) {
 }  // namespace
 
 Spec read_spec(const std::string& path) {
+  // (a FIFO would block the open)
+  if (const std::string what = ltrt::not_a_regular_file(path); !what.empty())
+    throw SpecError(path, {}, "", "cannot read the spec: it " + what + "; give a spec file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw SpecError(path, {}, "", "cannot open the spec file");
   std::stringstream ss;

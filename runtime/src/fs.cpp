@@ -35,9 +35,25 @@ bool exists(const std::string& path) {
   return fs::exists(path, ec);
 }
 
-std::string read_file(const std::string& path) {
+std::string not_a_regular_file(const std::string& path) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) throw Error(path + ": cannot read: is a directory");
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || fs::is_regular_file(st)) return "";
+  return fs::is_directory(st)        ? "is a directory"
+         : fs::is_fifo(st)           ? "is a FIFO (named pipe)"
+         : fs::is_character_file(st) ? "is a character device"
+         : fs::is_block_file(st)     ? "is a block device"
+         : fs::is_socket(st)         ? "is a socket"
+                                     : "is not a regular file";
+}
+
+void require_regular_file(const std::string& path) {
+  const std::string what = not_a_regular_file(path);
+  if (!what.empty()) throw Error(path + ": cannot read: " + what + "; give a regular file");
+}
+
+std::string read_file(const std::string& path) {
+  require_regular_file(path);
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) throw Error(path + ": cannot open: " + errno_text(errno));
   std::string out;
@@ -127,7 +143,7 @@ void AtomicFile::commit() {
 
 InputFile::InputFile(std::string path) : path_(std::move(path)) {
   std::error_code ec;
-  if (fs::is_directory(path_, ec)) throw Error(path_ + ": cannot read: is a directory");
+  require_regular_file(path_);
   file_ = std::fopen(path_.c_str(), "rb");
   if (file_ == nullptr) throw Error(path_ + ": cannot open: " + errno_text(errno));
   const auto n = fs::file_size(path_, ec);

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "ltrt/error.hpp"
+#include "ltrt/fs.hpp"
 
 namespace ltrt {
 namespace {
@@ -17,6 +18,7 @@ namespace {
 #ifndef LTRT_WITH_ZLIB
 // Built without zlib (runtime/CMakeLists.txt): plain files only; gzip is refused by name.
 std::vector<std::uint8_t> read_all(const std::string& path) {
+  require_regular_file(path);
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
   std::vector<std::uint8_t> out;
@@ -34,6 +36,7 @@ std::vector<std::uint8_t> read_all(const std::string& path) {
 #else
 // The whole file, decompressed when it is gzip (gzread passes plain files through).
 std::vector<std::uint8_t> read_all(const std::string& path) {
+  require_regular_file(path);
   std::FILE* probe = std::fopen(path.c_str(), "rb");
   if (!probe) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
   std::fclose(probe);

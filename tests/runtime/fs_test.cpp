@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <sys/stat.h>
 #include <fstream>
 
 namespace {
@@ -79,7 +80,13 @@ TEST(Fs, ErrorsNameThePath) {
   const std::string dir = fresh_dir("errors");
   EXPECT_EQ(error_of([&] { ltrt::read_file(dir + "/missing.txt"); }),
             dir + "/missing.txt: cannot open: No such file or directory");
-  EXPECT_EQ(error_of([&] { ltrt::read_file(dir); }), dir + ": cannot read: is a directory");
+  EXPECT_EQ(error_of([&] { ltrt::read_file(dir); }), dir + ": cannot read: is a directory; give a regular file");
+  // A FIFO is refused before the open, which would wait for a writer; a device never ends.
+  const std::string fifo = dir + "/pipe";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(error_of([&] { ltrt::read_file(fifo); }), fifo + ": cannot read: is a FIFO (named pipe); give a regular file");
+  EXPECT_EQ(error_of([&] { ltrt::InputFile f(fifo); }), fifo + ": cannot read: is a FIFO (named pipe); give a regular file");
+  EXPECT_EQ(error_of([&] { ltrt::read_file("/dev/zero"); }), "/dev/zero: cannot read: is a character device; give a regular file");
   const std::string msg = error_of([&] { ltrt::write_file_atomic(dir + "/no/such/dir/x", "x"); });
   EXPECT_EQ(msg, dir + "/no/such/dir/x.tmp: cannot create: No such file or directory");
 }

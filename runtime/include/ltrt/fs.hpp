@@ -14,6 +14,13 @@ namespace ltrt {
 void make_dirs(const std::string& path);
 bool exists(const std::string& path);
 
+// What a path names when that is not a regular file to read ("is a FIFO (named pipe)", "is a
+// directory", ...), else "" (a path that does not exist too: the open that follows says so).
+// Files are read whole or by size: opening a FIFO would wait for a writer, a device never end.
+std::string not_a_regular_file(const std::string& path);
+// Error "<path>: cannot read: <what>; give a regular file" when not_a_regular_file says something.
+void require_regular_file(const std::string& path);
+
 // The whole file as bytes. Error: "<path>: cannot open: No such file or directory".
 std::string read_file(const std::string& path);
 

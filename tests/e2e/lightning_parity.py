@@ -682,9 +682,9 @@ def swa_resumes_alike(program, uninterrupted, names, spec):
     """A StochasticWeightAveraging fit resumed from each epoch=E checkpoint (before SWA starts, and
     inside it, where the SWALR replaces the spec's scheduler and its state travels in the callback's)
     logs what the uninterrupted fit logged after it and ends with the same last checkpoint, bit for bit.
-    Not from the one before a BatchNorm epoch without validation: its one optimizer step uses the
-    gradients the last backward left, which a checkpoint does not hold (a resumed Lightning has none
-    there either, and steps nothing)."""
+    Not from the one before a BatchNorm epoch: unless a validation has released them, its one
+    optimizer step uses the gradients the last backward left, which a checkpoint does not hold (a
+    resumed Lightning has none there either, and steps nothing)."""
     folder = os.path.join(version_dir(os.path.join(args.work, "ltgen")), "checkpoints")
     saved = sorted((int(common.checkpoint_metadata(os.path.join(folder, n + ".safetensors"))["global_step"]), n)
                    for n in names if n.startswith("epoch="))
@@ -692,12 +692,16 @@ def swa_resumes_alike(program, uninterrupted, names, spec):
         return
     final = saved[-1][1]
     layers = spec["model"].get("layers") or spec["model"].get("graph", [])
-    if any(l["type"].startswith("BatchNorm") for l in layers) and "val" not in spec["data"]:
-        saved = saved[:-1]
+    if any(l["type"].startswith("BatchNorm") for l in layers):  # the last epoch before the BatchNorm one
+        last_epoch = spec["trainer"]["max_epochs"] - 1
+        saved = [(step, name) for step, name in saved
+                 if int(common.checkpoint_metadata(os.path.join(folder, name + ".safetensors"))["epoch"]) != last_epoch]
+    check(len(saved) >= 2, f"no checkpoint of {names} to resume from")
     for step, name in saved[:-1]:
         root = os.path.join(args.work, "resumed_" + name)
         rc, _, err = common.run_program(program, ["--trainer.default_root_dir=" + root,
-                                                  "--ckpt_path=" + os.path.join(folder, name + ".safetensors")])
+                                                  "--ckpt_path=" + os.path.join(folder, name + ".safetensors")],
+                                        launch=common.launcher(common.processes(spec)))
         check(rc == 0, f"resuming from {name} failed:\n{err}")
         logs_alike_after(root, step, uninterrupted, f"resumed from {name}")
         checkpoints_alike(os.path.join(version_dir(root), "checkpoints", final + ".safetensors"),

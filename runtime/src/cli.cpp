@@ -45,8 +45,10 @@ const char* const kFixedDataFields[] = {
 const char* const kFixedSections[] = {"model", "optimizer", "lr_scheduler", "hooks", "name"};
 
 // A command-line value as JSON: numbers, booleans (also Python's True/False)
-// and null as such, anything else as a string; for the trainer's logger and callbacks an object
-// or list in JSON (LightningCLI's --trainer.logger='{"class_path": ...}').
+// and null as such (also Python's None and YAML's ~, Null and NULL, as LightningCLI reads them),
+// anything else as a string (hexadecimal numbers too: neither YAML nor Python's float() reads
+// 0x1p-3); for the trainer's logger and callbacks an object or list in JSON
+// (LightningCLI's --trainer.logger='{"class_path": ...}').
 json::Value override_value(const std::string& key, const std::string& text) {
   if ((key == "trainer.logger" || key == "trainer.callbacks") && !text.empty() && (text[0] == '{' || text[0] == '[')) {
     try {
@@ -58,8 +60,9 @@ json::Value override_value(const std::string& key, const std::string& text) {
   }
   if (text == "True" || text == "true") return json::Value::make_bool(true);
   if (text == "False" || text == "false") return json::Value::make_bool(false);
-  if (text == "None" || text == "null") return json::Value::make_null();
-  if (!text.empty()) {
+  if (text == "None" || text == "null" || text == "Null" || text == "NULL" || text == "~")
+    return json::Value::make_null();
+  if (!text.empty() && text.find_first_of("xX") == std::string::npos) {
     char* end = nullptr;
     errno = 0;
     if (text.find_first_of(".eEnN") == std::string::npos) {

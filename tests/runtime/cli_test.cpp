@@ -132,6 +132,9 @@ TEST(Cli, InferenceModeAndBenchmarkAreAcceptedAndChangeNothing) {
   ASSERT_TRUE(o.fit.trainer.benchmark.has_value());
   EXPECT_TRUE(*o.fit.trainer.benchmark);
   EXPECT_FALSE(parse({"fit"}, m).fit.trainer.benchmark.has_value());  // null: Lightning's default
+  for (const char* none : {"--trainer.benchmark=None", "--trainer.benchmark=null", "--trainer.benchmark=Null",
+                           "--trainer.benchmark=NULL", "--trainer.benchmark=~"})  // YAML's nulls, as LightningCLI reads them
+    EXPECT_FALSE(parse({"fit", none}, m).fit.trainer.benchmark.has_value()) << none;
   EXPECT_NE(usage_error({"--trainer.benchmark=sometimes"}, m).find("benchmark"), std::string::npos);
 }
 
@@ -141,6 +144,9 @@ TEST(Cli, BadValues) {
   EXPECT_NE(e.find("--trainer.max_epochs: expected an integer, got the string \"three\""), std::string::npos) << e;
   e = usage_error({"--trainer.max_steps=12x"}, m);
   EXPECT_NE(e.find("expected an integer"), std::string::npos) << e;
+  // Hexadecimal is a string to YAML and to Python's float(): not a number here either.
+  e = usage_error({"--trainer.gradient_clip_val=0x1.8p1"}, m);
+  EXPECT_NE(e.find("got the string \"0x1.8p1\""), std::string::npos) << e;
   e = usage_error({"--trainer.max_steps=-2"}, m);
   EXPECT_NE(e.find("-1"), std::string::npos) << e;
   e = usage_error({"--trainer.enable_progress_bar=maybe"}, m);

@@ -708,7 +708,8 @@ void Fit::init_context() {
     switch (stage) {
       case CallbackContext::BatchNormEpoch::start:
         reset_batch_norm_for_swa();
-        model_.set_batch_norm_momentum_none(true);
+        // (only a model with BatchNorm gets this epoch; the check keeps a null switch from being called)
+        if (model_.set_batch_norm_momentum_none) model_.set_batch_norm_momentum_none(true);
         skip_backward_ = true;
         // fit_loop.max_batches += 1; trainer.accumulate_grad_batches = fit_loop.max_batches
         accumulate_before_batch_norm_epoch_ = t_.accumulate_grad_batches;
@@ -719,7 +720,7 @@ void Fit::init_context() {
         break;
       case CallbackContext::BatchNormEpoch::end_fit:
         t_.accumulate_grad_batches = accumulate_before_batch_norm_epoch_;
-        model_.set_batch_norm_momentum_none(false);  // reset_momenta
+        if (model_.set_batch_norm_momentum_none) model_.set_batch_norm_momentum_none(false);  // reset_momenta
         break;
     }
   };

@@ -37,7 +37,10 @@ void init_parameters(const ModelDef& model, std::byte* arena, Generator& gen) {
       for (std::int64_t i = 0; i < row; ++i) value[param.zero_row * row + i] = 0.0f;
     }
   }
-  // Buffers (BatchNorm's running statistics and batch count): constants, no draws.
+  init_state(model, arena);
+}
+
+void init_state(const ModelDef& model, std::byte* arena) {
   for (int k = 0; k < model.num_state; ++k) {
     const StateDef& st = model.state[k];
     const std::int64_t n = st.value.numel();

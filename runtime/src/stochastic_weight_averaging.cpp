@@ -20,9 +20,6 @@ Backend& backend_of(const CallbackContext& ctx) {
   return *ctx.backend;
 }
 
-// Only the parameters are averaged (StochasticWeightAveraging.update_parameters zips parameters()).
-constexpr AveragingRule kRunningMean{false, 0.0, false, true};
-
 }  // namespace
 
 StochasticWeightAveraging::StochasticWeightAveraging(Options o) : o_(std::move(o)) {}
@@ -100,7 +97,7 @@ void StochasticWeightAveraging::load_state(const json::Value& s) {
 }
 
 void StochasticWeightAveraging::setup(const CallbackContext& ctx) {
-  backend_of(ctx).average_reset(kRunningMean);  // deepcopy(pl_module)
+  backend_of(ctx).average_reset(kRule);  // deepcopy(pl_module)
   active_ = true;
 }
 

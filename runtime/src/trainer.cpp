@@ -430,7 +430,7 @@ class Fit {
   // ltgen checks in the spec, for a command line's --trainer.callbacks; before fit starts.
   void check_averaging(const WeightAveraging& wa) const;
   void check_averaging(const StochasticWeightAveraging& swa) const;
-  void reset_batch_norm_for_swa();
+  void fill_scheduler_context();
 
   // LTRT_USER_HOOK's bracket: the Trainer a hook sees is refreshed before it, read back after it.
   void begin_hook(const char* name);
@@ -603,19 +603,14 @@ void Fit::check_averaging(const StochasticWeightAveraging& swa) const {
                 " parameter group" + (groups == 1 ? "" : "s") + ": give one per group, or one number for all");
 }
 
-// StochasticWeightAveraging.reset_batch_norm_and_save_state: running_mean 0, running_var 1 and
-// num_batches_tracked 0, their initial values.
-void Fit::reset_batch_norm_for_swa() {
-  for (int k = 0; k < model_.num_state; ++k) {
-    const TensorRef& t = model_.state[k].value;
-    std::byte* at = arena_.data() + t.offset;
-    if (t.dtype == DType::i64) {
-      std::fill_n(reinterpret_cast<std::int64_t*>(at), t.numel(), std::int64_t{0});
-    } else {
-      std::fill_n(reinterpret_cast<float*>(at), t.numel(), model_.state[k].init == InitKind::ones ? 1.0f : 0.0f);
-    }
-  }
-  backend_->upload();
+// The callback context's view of the LR scheduler config, as it is now.
+void Fit::fill_scheduler_context() {
+  CallbackContext& c = ctx_;
+  c.has_scheduler = !schedulers_.empty();
+  c.scheduler_type = schedulers_.empty() ? "" : schedulers_[0]->type();
+  c.scheduler_interval = t_.scheduler_interval;
+  c.scheduler_frequency = t_.scheduler_frequency;
+  c.scheduler_name = t_.scheduler_name;
 }
 
 Trainer::Access Fit::hook_access() {
@@ -671,11 +666,7 @@ void Fit::init_context() {
   c.save_checkpoint = [this](const std::string& path, bool weights_only) { save_checkpoint(path, weights_only); };
   c.optimizer_name = optimizer_name(model_.optimizer.kind);
   c.param_groups = param_groups_of(model_);
-  c.has_scheduler = !schedulers_.empty();
-  c.scheduler_type = schedulers_.empty() ? "" : schedulers_[0]->type();
-  c.scheduler_interval = t_.scheduler_interval;
-  c.scheduler_frequency = t_.scheduler_frequency;
-  c.scheduler_name = t_.scheduler_name;
+  fill_scheduler_context();
   c.set_schedulers = [this](std::vector<std::unique_ptr<LrScheduler>> schedulers) {
     schedulers_ = std::move(schedulers);
     // LRSchedulerConfig's defaults
@@ -685,13 +676,8 @@ void Fit::init_context() {
     t_.scheduler_name.clear();
     t_.scheduler_strict = true;
     follow_scheduler();
-    CallbackContext& c = ctx_;
-    c.has_scheduler = !schedulers_.empty();
-    c.scheduler_type = schedulers_.empty() ? "" : schedulers_[0]->type();
-    c.scheduler_interval = t_.scheduler_interval;
-    c.scheduler_frequency = t_.scheduler_frequency;
-    c.scheduler_name.clear();
-    c.lrs = optimizer_.lrs();
+    fill_scheduler_context();
+    ctx_.lrs = optimizer_.lrs();
   };
   // trainer.max_epochs as Lightning's _parse_loop_limits leaves it: unset, 1000 unless max_steps or a
   // Timer (max_time) bounds the fit, then -1.
@@ -707,7 +693,9 @@ void Fit::init_context() {
   c.swa_batch_norm_epoch = [this](CallbackContext::BatchNormEpoch stage) {
     switch (stage) {
       case CallbackContext::BatchNormEpoch::start:
-        reset_batch_norm_for_swa();
+        // reset_batch_norm_and_save_state: the running statistics and count as they were made
+        init_state(model_, arena_.data());
+        backend_->upload();
         // (only a model with BatchNorm gets this epoch; the check keeps a null switch from being called)
         if (model_.set_batch_norm_momentum_none) model_.set_batch_norm_momentum_none(true);
         skip_backward_ = true;
@@ -854,7 +842,7 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
     gather_model_state(model_, arena_.data(), own.data());
     scatter_model_state(model_, s.averaging->values.data(), arena_.data());
     backend_->upload();
-    backend_->average_reset(AveragingRule{false, 0.0, false, true});  // StochasticWeightAveraging's
+    backend_->average_reset(StochasticWeightAveraging::kRule);
     scatter_model_state(model_, own.data(), arena_.data());
     backend_->upload();
   }

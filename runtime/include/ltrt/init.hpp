@@ -13,5 +13,7 @@ namespace ltrt {
 // init generator of seed_everything). Not torch's stream; see rng.hpp.
 // Then the model's state buffers (ModelDef::state): zeros or ones, drawing nothing.
 void init_parameters(const ModelDef& model, std::byte* arena, Generator& gen);
+// The state buffers alone (BatchNorm's running statistics and batch count): constants, no draws.
+void init_state(const ModelDef& model, std::byte* arena);
 
 }  // namespace ltrt

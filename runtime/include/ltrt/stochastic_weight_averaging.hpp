@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "ltrt/averaged_model.hpp"
 #include "ltrt/callbacks.hpp"
 
 namespace ltrt {
@@ -50,6 +51,9 @@ class StochasticWeightAveraging : public Callback {
     std::int64_t annealing_epochs = 10;
     bool cosine = true;  // annealing_strategy "cos"; false: "linear"
   };
+  // The running mean of the parameters alone (update_parameters zips parameters()).
+  static constexpr AveragingRule kRule{false, 0.0, false, true};
+
   explicit StochasticWeightAveraging(Options o);
   // init_args, with Lightning's (and SWALR's) checks; ConfigError with the key's path.
   static std::unique_ptr<StochasticWeightAveraging> read(ConfigObject& init_args);

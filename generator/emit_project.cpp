@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -14,6 +15,9 @@ namespace fs = std::filesystem;
 namespace ltgen {
 
 namespace {
+
+// ltrt/'s list of the runtime files ltgen copied there (one path a line, relative to ltrt/).
+constexpr const char* kRuntimeManifest = "FILES.ltgen";
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -83,11 +87,31 @@ void write_project(const std::string& dir, const std::vector<GeneratedFile>& fil
   for (const auto& f : files) write_if_changed(fs::path(dir) / f.name, f.text);
   // The runtime travels with the project so that it builds anywhere.
   const fs::path runtime = fs::path(ltgen_home()) / "runtime";
+  const fs::path copy = fs::path(dir) / "ltrt";
+  std::set<std::string> copied;
   for (const auto& entry : fs::recursive_directory_iterator(runtime)) {
     if (!entry.is_regular_file()) continue;
     const fs::path rel = fs::relative(entry.path(), runtime);
-    write_if_changed(fs::path(dir) / "ltrt" / rel, read_text(entry.path()));
+    write_if_changed(copy / rel, read_text(entry.path()));
+    copied.insert(rel.generic_string());
   }
+  // A runtime file an earlier ltgen copied here and this one no longer has goes: the project's
+  // CMakeLists compiles every source in ltrt/, and a stale one would be linked in beside its
+  // successor. The manifest names what ltgen copied, so that nothing else in ltrt/ is touched.
+  const fs::path manifest = copy / kRuntimeManifest;
+  std::error_code ec;
+  if (fs::is_regular_file(manifest, ec)) {
+    std::istringstream before(read_text(manifest));
+    for (std::string rel; std::getline(before, rel);) {
+      if (rel.empty() || copied.count(rel) || rel.find("..") != std::string::npos || fs::path(rel).is_absolute()) continue;
+      fs::remove(copy / rel, ec);
+      if (ec) throw std::runtime_error((copy / rel).string() + ": cannot remove a runtime file ltgen no longer has: " +
+                                       ec.message());
+    }
+  }
+  std::string list;
+  for (const std::string& rel : copied) list += rel + "\n";
+  write_if_changed(manifest, list);
 }
 
 }  // namespace ltgen

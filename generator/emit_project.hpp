@@ -33,7 +33,9 @@ std::vector<GeneratedFile> emit_templates(const std::string& name, const std::st
 void write_file(const std::string& path, const std::string& text);
 
 /// Writes files whose content changed (so rebuilds stay incremental) and
-/// mirrors runtime/ into DIR/ltrt. Throws std::runtime_error naming the path.
+/// mirrors runtime/ into DIR/ltrt: a runtime file an earlier ltgen copied there
+/// (ltrt/FILES.ltgen lists them) that runtime/ no longer has is removed, other
+/// files are left alone. Throws std::runtime_error naming the path.
 void write_project(const std::string& dir, const std::vector<GeneratedFile>& files);
 
 }  // namespace ltgen

@@ -780,10 +780,13 @@ Spec parse_checked(const std::string& path, const std::string& text) {
                             "keep track_running_stats, or leave StochasticWeightAveraging out");
       spec.swa_batch_norm_epoch = true;
     }
-    if (spec.trainer.accelerator == "gpu")  // the CUDA backend says so for "auto"
+    // (On the CPU "16-mixed" runs as "bf16-mixed", with no GradScaler; the runtime says so for "auto".)
+    if (spec.swa_batch_norm_epoch && spec.trainer.accelerator == "gpu" && spec.trainer.precision == "16-mixed")
       throw SpecError(path, at, "trainer.callbacks",
-                      "StochasticWeightAveraging on the GPU is not supported yet (see README, 'Not supported "
-                      "yet'): trainer.accelerator \"cpu\"");
+                      "StochasticWeightAveraging over BatchNorm under \"16-mixed\" on the GPU is not supported yet "
+                      "(the BatchNorm epoch's optimizer step would unscale the last backward's gradients a second "
+                      "time, or fail in torch's GradScaler after a validation; see README, 'Not supported yet'): "
+                      "\"bf16-mixed\" or \"32-true\"");
     const std::size_t groups = std::max<std::size_t>(1, spec.optimizer.param_groups.size());
     if (swa->options().lrs_per_group && swa->options().swa_lrs.size() != groups)
       throw SpecError(path, at, "trainer.callbacks",

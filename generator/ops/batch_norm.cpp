@@ -201,8 +201,11 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).");
   std::string sig = "__global__ void " + e.fn + "_train_kernel(float* __restrict__ out, float* __restrict__ mean, "
                     "float* __restrict__ rstd, const float* __restrict__ inp" + params_in;
+  const bool momentum_switch = n.attrs.count("momentum_switch") != 0;
+  const bool reads_count = track && (cumulative || momentum_switch);
   if (track) sig += ", float* __restrict__ running_mean, float* __restrict__ running_var";
-  if (track && cumulative) sig += ", const std::int64_t* __restrict__ num_batches_tracked";
+  if (reads_count) sig += ", const std::int64_t* __restrict__ num_batches_tracked";
+  if (track && momentum_switch) sig += ", const ltrt::cuda::StepScalars* __restrict__ scalars";
   k.open(sig + ", int n)");
   constants(k);
   if (track && !cumulative) k.line("constexpr float kMomentum = " + float_literal(attr_float(n, "momentum")) + ";");
@@ -228,7 +231,13 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("rstd[c] = s;");
   if (track) {
     if (cumulative) k.line("const float f = static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]));");
-    const std::string f = cumulative ? "f" : "kMomentum";
+    if (momentum_switch) {
+      k.line("// StochasticWeightAveraging's BatchNorm epoch sets momentum=None: f = 1 / num_batches_tracked.");
+      k.line("const float f = scalars->batch_norm_momentum_none");
+      k.line("                    ? static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]))");
+      k.line("                    : kMomentum;");
+    }
+    const std::string f = cumulative || momentum_switch ? "f" : "kMomentum";
     k.line("running_mean[c] = " + f + " * m + (1.0f - " + f + ") * running_mean[c];");
     k.line("const double unbiased = sum_sq / (count - 1);");
     k.line("running_var[c] = static_cast<float>(" + f + " * unbiased + (1.0f - " + f + ") * running_var[c]);");
@@ -259,7 +268,8 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   std::vector<std::string> args = {"out", "mean", "rstd", "inp"};
   if (affine) args.insert(args.end(), {"weight", "bias"});
   if (track) args.insert(args.end(), {"running_mean", "running_var"});
-  if (track && cumulative) args.push_back("num_batches_tracked");
+  if (reads_count) args.push_back("num_batches_tracked");
+  if (track && momentum_switch) args.push_back("ctx.scalars");
   args.push_back("n");
   emit_launch(w, e.fn + "_train_kernel", "kC", "kReduceThreads", args);
 }

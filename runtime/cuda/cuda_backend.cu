@@ -261,6 +261,20 @@ class CudaBackend : public Backend {
     host_params_current_.assign(host_params_current_.size(), true);
   }
 
+  void upload_state() override {
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    for (int i = 0; i < m_.num_state; ++i) {
+      const TensorRef& t = m_.state[i].value;
+      LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + t.offset, host_.data() + t.offset,
+                                      static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype),
+                                      cudaMemcpyHostToDevice, compute_));
+    }
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  }
+
+  // The next steps' scalars carry it: the captured graphs read it when they run.
+  void set_batch_norm_momentum_none(bool on) override { batch_norm_momentum_none_ = on; }
+
   void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
     settle_grad_scaler();
     begin_step(s, dropout, s.optimizer_step ? &optimizer : nullptr);
@@ -381,7 +395,7 @@ class CudaBackend : public Backend {
   // WeightAveraging's copy: a second device allocation, made only when a spec asks for one (two
   // copies' room: the copy, and where a swap puts the model's values).
   void average_reset(const AveragingRule& rule) override {
-    if (!rule.ema)
+    if (!rule.ema && !rule.parameters_only)
       throw Error("WeightAveraging's running mean on the GPU is not supported yet (torch averages there with "
                   "_foreach_lerp_, whose rounding ltgen does not reproduce yet): use EMAWeightAveraging, or "
                   "trainer.accelerator \"cpu\" (see README, 'Not supported yet')");
@@ -396,6 +410,16 @@ class CudaBackend : public Backend {
   }
 
   void average_update(std::int64_t n_averaged) override {
+    const std::size_t params_bytes = static_cast<std::size_t>(m_.num_param_elements) * sizeof(float);
+    if (average_rule_.parameters_only) {  // StochasticWeightAveraging: the parameters alone
+      if (n_averaged == 0)
+        LTRT_CUDA_CHECK(cudaMemcpyAsync(average_, arena_ + m_.params_offset, params_bytes, cudaMemcpyDeviceToDevice,
+                                        compute_));
+      else
+        swa_update(ctx_, reinterpret_cast<float*>(average_), reinterpret_cast<const float*>(arena_ + m_.params_offset),
+                   m_.num_param_elements, n_averaged);
+      return;
+    }
     if (n_averaged == 0) {  // the first update copies the model
       copy_model_state(average_, arena_, true);
       return;
@@ -509,6 +533,7 @@ class CudaBackend : public Backend {
     step_scalars_.inv_scale = grad_scaling_ ? scaler_.inv_scale() : 1.0f;
     step_scalars_.found_inf = 0;
     step_scalars_.dropout_seed = dropout.next_u64();
+    step_scalars_.batch_norm_momentum_none = batch_norm_momentum_none_ ? 1 : 0;
     if (stepping)
       set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, stepping->lrs(), stepping->momentums(),
                             stepping->mu_products(), stepping->step_count() + 1);
@@ -708,6 +733,7 @@ class CudaBackend : public Backend {
   cudaEvent_t found_inf_ready_ = nullptr;
   void* block_ = nullptr;
   std::byte* arena_ = nullptr;
+  bool batch_norm_momentum_none_ = false;  // set_batch_norm_momentum_none
   // WeightAveraging's averaged model (average_reset), and the room a swap writes the model into.
   AveragingRule average_rule_;
   void* average_block_ = nullptr;

@@ -19,6 +19,10 @@ class CpuBackend : public Backend {
   std::string device() const override { return "cpu"; }
   void upload() override {}    // the host arena is where the steps run
   void download() override {}
+  void upload_state() override {}
+  void set_batch_norm_momentum_none(bool on) override {
+    if (model_.set_batch_norm_momentum_none) model_.set_batch_norm_momentum_none(on);
+  }
   void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
     loss_ = model_.training_step(host_.data(), s.n, s.loss_scale, s.accumulate, dropout);
     if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), trainable_elements(model_));

@@ -593,9 +593,10 @@ void Fit::check_averaging(const StochasticWeightAveraging& swa) const {
     throw Error("trainer.callbacks: StochasticWeightAveraging over BatchNorm needs a program generated with it in "
                 "the spec's trainer.callbacks (its BatchNorm epoch runs forward passes alone with momentum=None): "
                 "add it to the spec and run ltgen again");
-  if (backend_->device() != "cpu")
-    throw Error("trainer.callbacks: StochasticWeightAveraging on the GPU is not supported yet: trainer.accelerator "
-                "\"cpu\"");
+  if (model_.num_state > 0 && backend_->grad_scaler())
+    throw Error("trainer.callbacks: StochasticWeightAveraging over BatchNorm under \"16-mixed\" on the GPU is not "
+                "supported yet (the BatchNorm epoch's optimizer step would unscale the last backward's gradients a "
+                "second time, or fail in torch's GradScaler after a validation): \"bf16-mixed\" or \"32-true\"");
   const std::size_t groups = param_groups_of(model_).size();
   if (swa.options().lrs_per_group && swa.options().swa_lrs.size() != groups)
     throw Error("trainer.callbacks: StochasticWeightAveraging's swa_lrs has " +
@@ -695,9 +696,8 @@ void Fit::init_context() {
       case CallbackContext::BatchNormEpoch::start:
         // reset_batch_norm_and_save_state: the running statistics and count as they were made
         init_state(model_, arena_.data());
-        backend_->upload();
-        // (only a model with BatchNorm gets this epoch; the check keeps a null switch from being called)
-        if (model_.set_batch_norm_momentum_none) model_.set_batch_norm_momentum_none(true);
+        backend_->upload_state();
+        backend_->set_batch_norm_momentum_none(true);
         skip_backward_ = true;
         // fit_loop.max_batches += 1; trainer.accumulate_grad_batches = fit_loop.max_batches
         accumulate_before_batch_norm_epoch_ = t_.accumulate_grad_batches;
@@ -708,7 +708,7 @@ void Fit::init_context() {
         break;
       case CallbackContext::BatchNormEpoch::end_fit:
         t_.accumulate_grad_batches = accumulate_before_batch_norm_epoch_;
-        if (model_.set_batch_norm_momentum_none) model_.set_batch_norm_momentum_none(false);  // reset_momenta
+        backend_->set_batch_norm_momentum_none(false);  // reset_momenta
         break;
     }
   };

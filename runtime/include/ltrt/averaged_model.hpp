@@ -67,8 +67,9 @@ LTRT_HOST_DEVICE inline std::int64_t ema_value(std::int64_t average, std::int64_
   return static_cast<std::int64_t>(ema_value(static_cast<float>(average), static_cast<float>(model), decay,
                                              one_minus_decay));
 }
-// get_swa_avg_fn: (model - avg) / (n_averaged + 1) with the count as a float32 divisor.
-inline float swa_value(float average, float model, float count) {
+// get_swa_avg_fn: (model - avg) / (n_averaged + 1) with the count as a float32 divisor (a true
+// division on either device: torch divides by the count's tensor, nvcc's `/` is IEEE's).
+LTRT_HOST_DEVICE inline float swa_value(float average, float model, float count) {
   const float step = (model - average) / count;
   return average + step;
 }

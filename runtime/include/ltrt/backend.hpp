@@ -51,6 +51,13 @@ class Backend {
   virtual void upload() = 0;
   // Device -> host arena: parameters, module state and optimizer slots (before a checkpoint).
   virtual void download() = 0;
+  // Host arena -> device: the module state alone (StochasticWeightAveraging's BatchNorm epoch
+  // resets the running statistics on the host, while the device holds the parameters the average
+  // was written over and the gradients its one optimizer step uses).
+  virtual void upload_state() = 0;
+  // While on, the BatchNorm forwards generated with the switch (a spec with StochasticWeightAveraging
+  // over BatchNorm) average their running statistics cumulatively, as momentum=None does.
+  virtual void set_batch_norm_momentum_none(bool on) = 0;
   // Forward, backward and, when step.optimizer_step, clipping and the optimizer step (which
   // advances optimizer's step count). A device backend returns once the step is enqueued, so
   // that the host loads the next batch while the device computes: the step's results are read

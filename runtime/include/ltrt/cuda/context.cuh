@@ -44,6 +44,9 @@ struct StepScalars {
   float bias_correction2;       // NAdam: 1 - beta2^step
   int radam_rectified;          // RAdam: rho_t > 5, the step is rectified by radam_rect
   float radam_rect;
+  // StochasticWeightAveraging's BatchNorm epoch: the BatchNorm forwards that can switch average
+  // their running statistics cumulatively (momentum=None: 1 / num_batches_tracked) while it is 1.
+  int batch_norm_momentum_none;
 };
 
 // What a generated step function needs besides the arena.

@@ -40,6 +40,9 @@ void ema_update(const Context& ctx, float* average, const float* model, std::int
                 float one_minus_decay);
 void ema_update(const Context& ctx, std::int64_t* average, const std::int64_t* model, std::int64_t n, float decay,
                 float one_minus_decay);
+// StochasticWeightAveraging's update of the parameters (Lightning's avg_fn) over n elements:
+// average + (model - average) / (n_averaged + 1), as ltrt/averaged_model.hpp's swa_value.
+void swa_update(const Context& ctx, float* average, const float* model, std::int64_t n, std::int64_t n_averaged);
 
 // The scalars of the next optimizer step, computed as runtime/src/sgd.cpp and adam.cpp compute
 // theirs; `step` is the count after this step (torch's state["step"]), `lrs` and `momentums` each

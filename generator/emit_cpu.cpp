@@ -385,6 +385,16 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   const Value& x = g.value(g.inputs.at(0));
   const Value& y = g.value(g.target);
   w.line("m.input = " + tensor_ref(x, plan.offset.at(g.inputs[0]), x.name) + ";");
+  if (g.inputs.size() > 1) {  // forward's other arguments, in model.inputs' order
+    w.line("static const ltrt::TensorRef kOtherInputs[] = {");
+    for (size_t k = 1; k < g.inputs.size(); ++k) {
+      const Value& other = g.value(g.inputs[k]);
+      w.line("    " + tensor_ref(other, plan.offset.at(g.inputs[k]), other.name) + ",");
+    }
+    w.line("};");
+    w.line("m.other_inputs = kOtherInputs;");
+    w.line("m.num_other_inputs = " + std::to_string(g.inputs.size() - 1) + ";");
+  }
   w.line("m.target = " + tensor_ref(y, plan.offset.at(g.target), "target") + ";");
   const Value& out = g.value(g.output);
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
@@ -499,6 +509,14 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     if (s.source == "randn") w.line(f + "num_samples = " + std::to_string(s.num_samples) + ";");
     if (s.source == "npy") {
       w.line(f + "x_path = " + cpp_string_literal(s.x) + ";");
+      if (!s.other_x.empty()) {  // the other model inputs' files, in order (kTrainOtherXPaths, ...)
+        const std::string array = std::string("k") + static_cast<char>(std::toupper(split[0])) + (split + 1) +
+                                  "OtherXPaths";
+        std::string list = "static const char* const " + array + "[] = {";
+        for (const std::string& path : s.other_x) list += cpp_string_literal(path) + ", ";
+        w.line(list + "nullptr};");
+        w.line(f + "other_x_paths = " + array + ";");
+      }
       if (!s.y.empty()) w.line(f + "y_path = " + cpp_string_literal(s.y) + ";");
     }
     if (s.source == "csv") {

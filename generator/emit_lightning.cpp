@@ -122,15 +122,27 @@ std::string instance(const JsonValue& entry, const char* module_path) {
   return s + ")";
 }
 
+// A data source's tensor of model input k: x for a model with one input, x_<name> for each of several.
+std::string input_variable(const Spec& spec, size_t k) {
+  return spec.inputs.size() == 1 ? "x" : "x_" + spec.inputs.at(k).name;
+}
+std::string input_tuple(const Spec& spec) {
+  std::string t;
+  for (size_t k = 0; k < spec.inputs.size(); ++k) t += (k ? ", " : "") + input_variable(spec, k);
+  return t;
+}
+
 void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSpec& s, const Spec& spec, bool targets) {
   w.open(std::string("def ") + split + "_tensors(self)");
   if (s.source == "randn") {
     // Lightning's seed example draws torch.randn: the same distribution as the
     // generated program, not the same numbers (ltgen's generator is its own).
     w.line("g = torch.Generator().manual_seed(" + std::to_string(spec.trainer.seed * 4 + index) + ")");
-    std::string shape = std::to_string(s.num_samples);
-    for (auto d : spec.inputs.at(0).shape) shape += ", " + std::to_string(d);
-    w.line("x = torch.randn(" + shape + ", generator=g)");
+    for (size_t k = 0; k < spec.inputs.size(); ++k) {  // each input in turn (a model may have several)
+      std::string shape = std::to_string(s.num_samples);
+      for (auto d : spec.inputs[k].shape) shape += ", " + std::to_string(d);
+      w.line(input_variable(spec, k) + " = torch.randn(" + shape + ", generator=g)");
+    }
     if (targets) {
       if (spec.target.dtype == DType::i64) {
         std::string ts = std::to_string(s.num_samples) + ",";
@@ -160,7 +172,11 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
       w.line("y = torch.from_numpy(ids[1:n * " + std::to_string(block) + " + 1].reshape(n, " + std::to_string(block) + "))");
   } else if (s.source == "npy") {
     const bool indices = spec.inputs.at(0).dtype == DType::i64;  // an Embedding's input
-    w.line("x = torch.from_numpy(np.load(" + ltrt::json::quote(s.x) + "))." + (indices ? "long()" : "float()"));
+    w.line(input_variable(spec, 0) + " = torch.from_numpy(np.load(" + ltrt::json::quote(s.x) + "))." +
+           (indices ? "long()" : "float()"));
+    for (size_t k = 1; k < spec.inputs.size(); ++k)  // a model's other inputs: a file each
+      w.line(input_variable(spec, k) + " = torch.from_numpy(np.load(" + ltrt::json::quote(s.other_x.at(k - 1)) +
+             ")).float()");
     if (targets) w.line("y = torch.from_numpy(np.load(" + ltrt::json::quote(s.y) + "))");
   } else if (s.source == "idx") {
     // MNIST's IDX files, as the generated program reads them: byte / scale, reshaped to model.inputs.
@@ -183,9 +199,9 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
       for (auto d : spec.target.shape) shape += ", " + std::to_string(d);
       w.line("y = y.float().reshape(" + shape + ")");
     }
-    w.line("return x, y");
+    w.line("return " + input_tuple(spec) + ", y");
   } else {
-    w.line("return (x,)");
+    w.line("return (" + input_tuple(spec) + ",)");
   }
   w.close();
   w.line();
@@ -413,7 +429,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.close();
   w.line();
   const std::string input = spec.inputs.at(0).name;
-  w.open("def forward(self, " + input + ")");
+  std::string arguments;  // model.inputs in order: forward's arguments, as each batch holds them
+  for (const InputSpec& in : spec.inputs) arguments += ", " + in.name;
+  w.open("def forward(self" + arguments + ")");
   if (!spec.graph) {
     w.line("return self.layers(" + input + ")");
   } else {
@@ -437,8 +455,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (const char* stage : {"train", "val", "test"}) {
     const std::string fn = std::string(stage) == "train" ? "training" : std::string(stage) == "val" ? "validation" : "test";
     w.open("def " + fn + "_step(self, batch, batch_idx)");
-    w.line("x, y = batch");
-    w.line("out = self(x)");
+    w.line("*xs, y = batch");
+    w.line("out = self(*xs)");
     if (spec.target.dtype == DType::i64 && !spec.target.shape.empty())
       // Sequence labels: torch wants the class dimension second; a Lightning user flattens.
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
@@ -483,7 +501,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.close();
   } else {
     w.open("def predict_step(self, batch, batch_idx)");
-    w.line("return self(batch[0])");
+    w.line("return self(*batch)");
     w.close();
   }
   w.line();

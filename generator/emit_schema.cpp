@@ -115,7 +115,11 @@ JsonValue source_schema() {
   n.set("minimum", JsonValue::make_integer(1));
   p.set("num_samples", n);
   p.set("block_size", n);
-  for (const char* k : {"x", "y", "path", "target_column", "images", "labels"}) p.set(k, type_of("string"));
+  for (const char* k : {"y", "path", "target_column", "images", "labels"}) p.set(k, type_of("string"));
+  // npy: one file, or (a model with several inputs) a file per input by name.
+  JsonValue files = type_of("object");
+  files.set("additionalProperties", type_of("string"));
+  p.set("x", one_of({type_of("string"), files}));
   p.set("header", type_of("boolean"));
   JsonValue scale = type_of("number");
   scale.set("exclusiveMinimum", JsonValue::make_integer(0));
@@ -190,7 +194,6 @@ JsonValue model_schema() {
                                                 return q;
                                               }(), {"shape"})}));
   inputs.set("minProperties", JsonValue::make_integer(1));
-  inputs.set("maxProperties", JsonValue::make_integer(1));
   p.set("inputs", inputs);
   JsonValue target = JsonValue::make_object();
   target.set("shape", shape_schema());

@@ -276,6 +276,9 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     o.finish();
     return s;
   }
+  if (spec.inputs.size() > 1 && s.source != "npy" && s.source != "randn")
+    o.fail("source", "source '" + s.source + "' gives one input, but model.inputs has " +
+                         std::to_string(spec.inputs.size()) + ": use source 'npy' (a file per input) or 'randn'");
   for (const InputSpec& in : spec.inputs)
     if (in.dtype == DType::i64 && s.source != "npy" && s.source != "text")
       o.fail("source", "model.inputs." + in.name + " is int64 (indices): source '" + s.source +
@@ -311,14 +314,38 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     s.num_samples = o.integer("num_samples", 0, 1);
     if (s.num_samples == 0) o.fail_here("missing required key 'num_samples' for source 'randn'");
   } else if (s.source == "npy") {
-    s.x = o.string("x", "");
+    const JsonValue* x = o.get("x");
+    const bool by_input = x && x->kind == Kind::object;
+    if (by_input) {
+      // A file per model input, by the input's name.
+      ltrt::ConfigObject files(*x, o.path_of("x"));
+      for (size_t k = 0; k < spec.inputs.size(); ++k) {
+        const std::string& name = spec.inputs[k].name;
+        const JsonValue* given = files.get(name);
+        if (!given) files.fail_here("no file for model.inputs." + name + ": give \"" + name + "\": PATH.npy");
+        const JsonValue& file = *given;
+        if (!file.is_string() || file.str.empty())
+          fail_at(file, files.path_of(name), "expected the path of model.inputs." + name + "'s .npy file");
+        check_path(files, name, file.str);
+        (k == 0 ? s.x : s.other_x.emplace_back()) = relative_to_spec(spec.path, file.str);
+      }
+      files.finish();
+    } else {
+      if (spec.inputs.size() > 1 && x)
+        o.fail("x", "the model has " + std::to_string(spec.inputs.size()) + " inputs: give a file for each, "
+                    "{\"" + spec.inputs[0].name + "\": \"" + spec.inputs[0].name + ".npy\", \"" + spec.inputs[1].name +
+                    "\": \"" + spec.inputs[1].name + ".npy\"" + (spec.inputs.size() > 2 ? ", ..." : "") + "}");
+      s.x = o.string("x", "");
+    }
     s.y = o.string("y", "");
     if (s.x.empty() || (targets && s.y.empty()))
       o.fail_here(targets ? "source 'npy' needs 'x' and 'y' (paths of .npy files, relative to the spec)"
                           : "source 'npy' needs 'x' (a path of a .npy file, relative to the spec)");
-    check_path(o, "x", s.x);
+    if (!by_input) {
+      check_path(o, "x", s.x);
+      s.x = relative_to_spec(spec.path, s.x);
+    }
     check_path(o, "y", s.y);
-    s.x = relative_to_spec(spec.path, s.x);
     if (!s.y.empty()) s.y = relative_to_spec(spec.path, s.y);
   } else if (s.source == "idx") {
     // MNIST's IDX files: images uint8 [N, rows, cols] as float32 byte / scale, labels uint8 [N] as classes.
@@ -379,8 +406,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
   {
     ltrt::ConfigObject in(m.require("inputs"), "model.inputs");
     const JsonValue& v = in.value();
-    if (v.members.size() != 1)
-      in.fail_here("exactly one input is supported yet, e.g. {\"x\": [10]}");
+    if (v.kind != Kind::object || v.members.empty())
+      in.fail_here("expected the inputs by name with their per-sample shapes, e.g. {\"x\": [10]}");
     for (const auto& [name, shape] : v.members) {
       in.get(name);
       const std::string path = "model.inputs." + name;
@@ -403,6 +430,11 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       spec.inputs.push_back(s);
     }
     in.finish();
+    if (spec.inputs.size() > 1)
+      for (const InputSpec& s : spec.inputs)
+        if (s.dtype == DType::i64)
+          in.fail(s.name, "int64 (Embedding indices) in a model with several inputs is not supported yet (see "
+                          "README, 'Not supported yet'): every input of such a model is float32");
   }
   {
     ltrt::ConfigObject t(m.require("target"), "model.target");
@@ -428,6 +460,10 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
   if (layers) {
     if (layers->kind != Kind::array || layers->items.empty())
       fail_at(*layers, "model.layers", "expected a non-empty array of layers");
+    if (spec.inputs.size() > 1)
+      fail_at(*layers, "model.layers", "a sequence of layers reads one input, but model.inputs has " +
+                                           std::to_string(spec.inputs.size()) +
+                                           ": use model.graph, whose nodes name the inputs they read");
     for (size_t i = 0; i < layers->items.size(); ++i)
       spec.layers.push_back(read_layer(layers->items[i], "model.layers[" + std::to_string(i) + "]", false));
     if (m.get("output")) m.fail("output", "'output' names a node of model.graph; model.layers ends in its last layer");
@@ -447,6 +483,13 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           fail_at(graph->items[i], path, "'" + in + "' is not an input or an earlier node" + did_you_mean(in, known));
       known.push_back(node.name);
       spec.layers.push_back(std::move(node));
+    }
+    // forward's arguments: each is read (an unread one would be a batch column nothing uses).
+    for (const InputSpec& in : spec.inputs) {
+      bool read = false;
+      for (const LayerSpec& node : spec.layers)
+        read = read || std::find(node.inputs.begin(), node.inputs.end(), in.name) != node.inputs.end();
+      if (!read) fail_at(*graph, "model.graph", "no node reads model.inputs." + in.name + ": use it or leave it out");
     }
     spec.output = spec.layers.back().name;
     if (const JsonValue* out = m.get("output")) {

@@ -40,7 +40,8 @@ struct TargetSpec {
 struct DataSourceSpec {
   std::string source;   // "randn" | "npy" | "csv" | "idx" | "text"
   std::int64_t num_samples = 0;
-  std::string x, y;     // npy, relative to the working directory of ltgen
+  std::string x, y;     // npy, relative to the working directory of ltgen (x: the first model input's)
+  std::vector<std::string> other_x;  // npy: the other model inputs' files, in model.inputs' order
   std::string path;     // csv; text: the corpus
   std::string target_column;
   bool header = true;

@@ -135,11 +135,18 @@ class CudaBackend : public Backend {
       if (std::strcmp(m_.buffers[i].name, "loss") == 0) loss_offset_ = m_.buffers[i].offset;
     if (loss_offset_ == kNone) throw Error(std::string("model '") + m_.name + "' has no 'loss' buffer; regenerate it");
 
-    // A batch as it travels: input, target and (for a training step) the step's scalars. Two of
-    // them in pinned host memory and two on the device, used in turn.
-    input_bytes_ = row_bytes(m_.input) * static_cast<std::size_t>(m_.batch_size);
-    target_bytes_ = row_bytes(m_.target) * static_cast<std::size_t>(m_.batch_size);
-    staging_bytes_ = align_up(input_bytes_) + align_up(target_bytes_) + align_up(sizeof(StepScalars));
+    // A batch as it travels: the inputs, the target and (for a training step) the step's scalars,
+    // each at its full batch's room. Two of them in pinned host memory and two on the device, used
+    // in turn.
+    batch_buffers_.push_back(m_.input);
+    for (int k = 0; k < m_.num_other_inputs; ++k) batch_buffers_.push_back(m_.other_inputs[k]);
+    batch_buffers_.push_back(m_.target);
+    for (const TensorRef& t : batch_buffers_) {
+      staged_at_.push_back(staging_bytes_);
+      staging_bytes_ += align_up(row_bytes(t) * static_cast<std::size_t>(m_.batch_size));
+    }
+    scalars_staged_at_ = staging_bytes_;
+    staging_bytes_ += align_up(sizeof(StepScalars));
 
     // The one device allocation of the run.
     const std::size_t arena = align_up(m_.arena_bytes);
@@ -636,29 +643,28 @@ class CudaBackend : public Backend {
     const int k = next_staging_;
     next_staging_ ^= 1;
     const std::size_t slot = static_cast<std::size_t>(k) * staging_bytes_;
-    const std::size_t in_bytes = row_bytes(m_.input) * static_cast<std::size_t>(n);
-    const std::size_t tgt_bytes = row_bytes(m_.target) * static_cast<std::size_t>(n);
-    const std::size_t tgt_at = align_up(input_bytes_), scalars_at = tgt_at + align_up(target_bytes_);
     std::byte* pinned = static_cast<std::byte*>(pinned_) + slot;
     std::byte* device = device_staging_ + slot;
+    const auto rows_bytes = [n](const TensorRef& t) { return row_bytes(t) * static_cast<std::size_t>(n); };
 
     LTRT_CUDA_CHECK(cudaEventSynchronize(staged_[k]));  // pinned buffer k is free again
-    std::memcpy(pinned, host_.data() + m_.input.offset, in_bytes);
-    std::memcpy(pinned + tgt_at, host_.data() + m_.target.offset, tgt_bytes);
-    if (scalars) std::memcpy(pinned + scalars_at, scalars, sizeof(StepScalars));
-    const std::size_t bytes = scalars ? scalars_at + sizeof(StepScalars) : tgt_at + tgt_bytes;
+    for (std::size_t b = 0; b < batch_buffers_.size(); ++b)
+      std::memcpy(pinned + staged_at_[b], host_.data() + batch_buffers_[b].offset, rows_bytes(batch_buffers_[b]));
+    if (scalars) std::memcpy(pinned + scalars_staged_at_, scalars, sizeof(StepScalars));
+    const std::size_t bytes =
+        scalars ? scalars_staged_at_ + sizeof(StepScalars) : staged_at_.back() + rows_bytes(batch_buffers_.back());
 
     LTRT_CUDA_CHECK(cudaStreamWaitEvent(copy_, slot_free_[k], 0));  // device buffer k was read
     LTRT_CUDA_CHECK(cudaMemcpyAsync(device, pinned, bytes, cudaMemcpyHostToDevice, copy_));
     LTRT_CUDA_CHECK(cudaEventRecord(staged_[k], copy_));
 
     LTRT_CUDA_CHECK(cudaStreamWaitEvent(compute_, staged_[k], 0));
-    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.input.offset, device, in_bytes, cudaMemcpyDeviceToDevice, compute_));
-    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.target.offset, device + tgt_at, tgt_bytes, cudaMemcpyDeviceToDevice,
-                                    compute_));
+    for (std::size_t b = 0; b < batch_buffers_.size(); ++b)
+      LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + batch_buffers_[b].offset, device + staged_at_[b],
+                                      rows_bytes(batch_buffers_[b]), cudaMemcpyDeviceToDevice, compute_));
     if (scalars)
-      LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, device + scalars_at, sizeof(StepScalars), cudaMemcpyDeviceToDevice,
-                                      compute_));
+      LTRT_CUDA_CHECK(cudaMemcpyAsync(scalars_, device + scalars_staged_at_, sizeof(StepScalars),
+                                      cudaMemcpyDeviceToDevice, compute_));
     LTRT_CUDA_CHECK(cudaEventRecord(slot_free_[k], compute_));
   }
 
@@ -761,7 +767,11 @@ class CudaBackend : public Backend {
   // Whether each parameter's values and gradient in the host arena are the device's (for hooks).
   std::vector<bool> host_params_current_, host_grads_current_;
   int train_rows_ = -1;  // rows of the last training step; -1 once an evaluation has overwritten its results
-  std::size_t input_bytes_ = 0, target_bytes_ = 0, staging_bytes_ = 0;
+  // The batch's buffers as they travel (the inputs, then the target), where each lies in a
+  // staging buffer, and where the step's scalars do.
+  std::vector<TensorRef> batch_buffers_;
+  std::vector<std::size_t> staged_at_;
+  std::size_t scalars_staged_at_ = 0, staging_bytes_ = 0;
   int next_staging_ = 0;
   std::map<std::tuple<int, bool, bool, bool, double, bool>, cudaGraphExec_t> graphs_;
   std::map<int, cudaGraphExec_t> eval_graphs_;

@@ -116,10 +116,32 @@ std::string nearest_option(const std::string& key) {
 
 
 
-// --data.<split>.<x|y|path|images|labels>: a path of the split's npy, csv or idx source.
-void set_data_path(const std::string& key, const std::string& value, FitConfig& fit) {
+// --data.<split>.x.<input>: a model with several inputs names the one whose npy file it sets;
+// the input's index in model.inputs, or -1 when `key` is not of that form.
+int named_input(const std::string& key, const ModelDef& model) {
+  for (const char* split : {"train", "val", "test", "predict"}) {
+    const std::string prefix = std::string("data.") + split + ".x.";
+    if (!starts_with(key, prefix)) continue;
+    const std::string name = key.substr(prefix.size());
+    if (name == model.input.name) return 0;
+    for (int k = 0; k < model.num_other_inputs; ++k)
+      if (name == model.other_inputs[k].name) return k + 1;
+  }
+  return -1;
+}
+
+// --data.<split>.<x|y|path|images|labels>: a path of the split's npy, csv or idx source
+// (--data.<split>.x.<input>: of the npy file of that model input).
+void set_data_path(const std::string& key, const std::string& value, FitConfig& fit, const ModelDef& model) {
   const std::string split = key.substr(5, key.find('.', 5) - 5);
-  const std::string field = key.substr(key.rfind('.') + 1);
+  const int input = named_input(key, model);
+  const std::string field = input >= 0 ? "x" : key.substr(key.rfind('.') + 1);
+  if (input < 0 && field == "x" && model.num_other_inputs > 0) {
+    std::string names = std::string("--data.") + split + ".x." + model.input.name;
+    for (int k = 0; k < model.num_other_inputs; ++k) names += ", --data." + split + ".x." + model.other_inputs[k].name;
+    throw UsageError("--" + key + ": the model has several inputs, each with its npy file: name the input (" + names +
+                     ")");
+  }
   DataSource& source = split == "train" ? fit.train : split == "val" ? fit.val : split == "test" ? fit.test : fit.predict;
   const DataSourceKind path_kind = source.kind == DataSourceKind::text ? DataSourceKind::text : DataSourceKind::csv;
   const DataSourceKind kind = field == "path"                        ? path_kind
@@ -131,6 +153,11 @@ void set_data_path(const std::string& key, const std::string& value, FitConfig& 
                      "; change the spec and run ltgen again");
   }
   if (value.empty()) throw UsageError("--" + key + " needs a path");
+  if (input > 0) {
+    if (source.other_x_paths.size() < static_cast<std::size_t>(input)) source.other_x_paths.resize(input);
+    source.other_x_paths[static_cast<std::size_t>(input - 1)] = value;
+    return;
+  }
   (field == "x"        ? source.x_path
    : field == "y"      ? source.y_path
    : field == "images" ? source.images_path
@@ -220,7 +247,8 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
       continue;
     }
 
-    const bool known = std::find_if(std::begin(kRuntimeOptions), std::end(kRuntimeOptions),
+    const bool known = named_input(key, model) >= 0 ||
+                       std::find_if(std::begin(kRuntimeOptions), std::end(kRuntimeOptions),
                                     [&](const char* o) { return key == o; }) != std::end(kRuntimeOptions);
     if (!known) {
       if (is_fixed(key)) {
@@ -244,7 +272,7 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
       if (value.empty()) throw UsageError("--data.predict.prompt needs at least one character");
       f.predict.prompt = value;
     } else if (starts_with(key, "data.")) {
-      set_data_path(key, value, f);
+      set_data_path(key, value, f, model);
     } else if (key == "predictions_path") {
       if (value.empty()) throw UsageError("--predictions_path needs a path");
       f.predictions_path = value;
@@ -285,7 +313,10 @@ std::string usage(const ModelDef& model) {
   s += "  --trainer.enable_progress_bar=BOOL   true or false\n";
   s += "  --trainer.enable_checkpointing=BOOL  true or false\n";
   s += "  --trainer.NAME=VALUE                 any other trainer argument the spec may set\n";
-  if (model.data.train.kind == DataSourceKind::npy) {
+  if (model.data.train.kind == DataSourceKind::npy && model.num_other_inputs > 0) {
+    s += "  --data.train.x.INPUT=PATH            training values of model input INPUT (.npy; the model has several)\n";
+    s += "  --data.train.y=PATH                  training targets (.npy)\n";
+  } else if (model.data.train.kind == DataSourceKind::npy) {
     s += "  --data.train.x=PATH                  training inputs (.npy)\n";
     s += "  --data.train.y=PATH                  training targets (.npy)\n";
   } else if (model.data.train.kind == DataSourceKind::csv) {
@@ -340,7 +371,18 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
       train.set("num_samples", Value::make_integer(f.train.num_samples));
       break;
     case DataSourceKind::npy:
-      train.set("x", Value::make_string(f.train.x_path));
+      if (model.num_other_inputs == 0) {
+        train.set("x", Value::make_string(f.train.x_path));
+      } else {  // a file per model input, by name, as the spec gives them
+        Value x = Value::make_object();
+        x.set(model.input.name, Value::make_string(f.train.x_path));
+        for (int k = 0; k < model.num_other_inputs; ++k)
+          x.set(model.other_inputs[k].name,
+                Value::make_string(static_cast<std::size_t>(k) < f.train.other_x_paths.size()
+                                       ? f.train.other_x_paths[static_cast<std::size_t>(k)]
+                                       : ""));
+        train.set("x", std::move(x));
+      }
       train.set("y", Value::make_string(f.train.y_path));
       break;
     case DataSourceKind::csv:

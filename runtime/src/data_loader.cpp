@@ -64,6 +64,12 @@ int DataLoader::load_batch(std::int64_t b, std::byte* arena, const TensorRef& in
     std::memcpy(x + r * x_row, data_.inputs.data() + src * x_row, x_row);
     if (y_row) std::memcpy(y + r * y_row, data_.targets.data() + src * y_row, y_row);
   }
+  for (const Dataset::OtherInput& other : data_.other_inputs) {
+    const std::size_t row = static_cast<std::size_t>(other.row) * dtype_size(other.input.dtype);
+    std::byte* to = arena + other.input.offset;
+    for (int r = 0; r < n; ++r)
+      std::memcpy(to + r * row, other.values.data() + static_cast<std::size_t>(rows[r]) * row, row);
+  }
   return n;
 }
 

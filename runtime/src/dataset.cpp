@@ -224,6 +224,8 @@ DataSource DataSource::from(const DataSourceConfig& c) {
   s.kind = c.kind;
   s.num_samples = c.num_samples;
   s.x_path = c.x_path ? c.x_path : "";
+  if (c.other_x_paths)
+    for (const char* const* p = c.other_x_paths; *p; ++p) s.other_x_paths.push_back(*p);
   s.y_path = c.y_path ? c.y_path : "";
   s.csv_path = c.csv_path ? c.csv_path : "";
   s.target_column = c.target_column ? c.target_column : "";
@@ -348,8 +350,57 @@ void check_indices(const Dataset& ds, const std::string& file, ClassTargets clas
 }
 }  // namespace
 
+namespace {
+
+// A model's inputs after the first, drawn (randn: after the first's, before the targets) or read
+// from their npy files, which must hold as many samples as the first's.
+void check_source_of_inputs(const DataSource& source, const std::vector<TensorRef>& others) {
+  if (!others.empty() && source.kind != DataSourceKind::npy && source.kind != DataSourceKind::randn &&
+      source.kind != DataSourceKind::none)
+    throw Error(std::string("a model with several inputs reads them from npy files (one per input) or draws them "
+                            "(randn); the ") + data_source_kind_name(source.kind) + " source gives one");
+}
+
+void load_other_inputs(const DataSource& source, const std::vector<TensorRef>& others, Dataset& ds,
+                       Generator& data_gen) {
+  if (others.empty()) return;
+  if (source.kind == DataSourceKind::npy && source.other_x_paths.size() != others.size())
+    throw Error("the npy data source needs a file for each of the model's " + std::to_string(others.size() + 1) +
+                " inputs, got " + std::to_string(source.other_x_paths.size() + 1));
+  for (std::size_t k = 0; k < others.size(); ++k) {
+    const TensorRef& input = others[k];
+    Dataset::OtherInput column;
+    column.input = input;
+    const std::vector<std::int64_t> shape = sample_shape(input);
+    column.row = product(shape);
+    if (input.dtype != DType::f32)
+      throw Error(std::string("the model's input ") + input.name + " is not float32: only the first input may hold "
+                  "int64 indices");
+    if (source.kind == DataSourceKind::randn) {
+      fill_randn(column.values, ds.num_samples * column.row, data_gen);
+    } else {
+      const std::string& path = source.other_x_paths[k];
+      if (path.empty()) throw Error(std::string("the npy data source has no file for the model's input ") + input.name);
+      const NpyArray x = read_npy(path);
+      check_shape(path, x, shape, "x", input);
+      if (x.shape[0] != ds.num_samples)
+        throw Error(path + ": " + input.name + " has " + std::to_string(x.shape[0]) + " rows but " +
+                    source.x_path + " has " + std::to_string(ds.num_samples));
+      column.values = convert(path, x, input.dtype, "x");
+    }
+    ds.other_inputs.push_back(std::move(column));
+  }
+}
+
+}  // namespace
+
+std::vector<TensorRef> other_inputs_of(const ModelDef& model) {
+  return std::vector<TensorRef>(model.other_inputs, model.other_inputs + model.num_other_inputs);
+}
+
 Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen,
-                     ClassTargets classes) {
+                     ClassTargets classes, const std::vector<TensorRef>& other_inputs) {
+  check_source_of_inputs(source, other_inputs);
   Dataset ds;
   ds.input_dtype = input.dtype;
   ds.target_dtype = target.dtype;
@@ -367,6 +418,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
                       " is int64 (Embedding indices): use an npy source with an int64 x file");
         ds.num_samples = source.num_samples;
         fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
+        load_other_inputs(source, other_inputs, ds, data_gen);
         return ds;
       case DataSourceKind::npy: {
         if (source.x_path.empty()) throw Error("the npy data source needs an x file (--data.predict.x=PATH)");
@@ -375,6 +427,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
         ds.num_samples = x.shape[0];
         ds.inputs = convert(source.x_path, x, input.dtype, "x");
         check_indices(ds, source.x_path, classes);
+        load_other_inputs(source, other_inputs, ds, data_gen);
         return ds;
       }
       case DataSourceKind::csv:
@@ -404,6 +457,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       if (input.dtype == DType::f32 && target.dtype == DType::i64 && classes.num_classes > 0) {
         ds.num_samples = source.num_samples;
         fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
+        load_other_inputs(source, other_inputs, ds, data_gen);
         ds.targets.resize(static_cast<std::size_t>(ds.num_samples * ds.target_row) * sizeof(std::int64_t));
         auto* t = reinterpret_cast<std::int64_t*>(ds.targets.data());
         for (std::int64_t i = 0; i < ds.num_samples * ds.target_row; ++i)
@@ -418,6 +472,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       ds.num_samples = source.num_samples;
       // All inputs first, then all targets: X = randn(N, ...); y = randn(N, ...).
       fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
+      load_other_inputs(source, other_inputs, ds, data_gen);
       fill_randn(ds.targets, ds.num_samples * ds.target_row, data_gen);
       return ds;
     }
@@ -438,6 +493,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       ds.targets = convert(source.y_path, y, target.dtype, "y");
       check_classes(ds, source.y_path, classes);
       check_indices(ds, source.x_path, classes);
+      load_other_inputs(source, other_inputs, ds, data_gen);
       return ds;
     }
     case DataSourceKind::csv:

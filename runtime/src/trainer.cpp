@@ -369,10 +369,10 @@ class Fit {
     // Agreed before the broadcast: a rank that cannot read its files must not leave the others
     // sending it weights it never receives.
     group_.agree_on_failure([&] {
-      train_data_ = load_dataset(config.train, model.input, model.target, rngs_.data, classes);
+      train_data_ = load_dataset(config.train, model.input, model.target, rngs_.data, classes, other_inputs_of(model));
       if (config.val.kind != DataSourceKind::none)
         val_data_ = load_dataset(with_train_vocabulary(config.val, config.train), model.input, model.target,
-                                 rngs_.data, classes);
+                                 rngs_.data, classes, other_inputs_of(model));
       if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena_.data());
     });
     broadcast_model(group_, model, arena_.data());
@@ -1549,7 +1549,8 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   Dataset data;
   ProcessGroup::world().agree_on_failure([&] {
     data = load_dataset(with_train_vocabulary(source, config.train), model.input, model.target, rngs.data,
-                        ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings});
+                        ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings},
+                        other_inputs_of(model));
     if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   });
   EvalHooks hooks(std::string(stage) == "validate" ? EvalHooks::Stage::validate : EvalHooks::Stage::test, model,
@@ -1805,7 +1806,8 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   if (config.predict.kind == DataSourceKind::prompt)
     return hooks.guard([&] { return predict_text(hooks, model, config, t, arena, rngs, out); });
   const Dataset data = load_dataset(with_train_vocabulary(config.predict, config.train), model.input, model.target, rngs.data,
-                                    ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings});
+                                    ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings},
+                                    other_inputs_of(model));
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   return hooks.guard([&] { return predict_samples(hooks, model, config, t, data, arena, rngs, out); });
 }

@@ -57,10 +57,10 @@ def layer_shapes(spec):
     MultiheadAttention, RNN, LSTM, GRU, activations, Add, Mul, Concat, Reshape, Transpose, Narrow,
     Select)."""
     model = spec["model"]
-    x = model["inputs"]["x"]
-    features = {"x": x["shape"][-1] if isinstance(x, dict) else x[-1]}  # the last dimension's size
+    shape_of = lambda x: list(x["shape"] if isinstance(x, dict) else x)
+    features = {name: shape_of(x)[-1] for name, x in model["inputs"].items()}  # the last dimension's size
     # Per-sample shapes, where Reshape and Transpose need them (None: not tracked).
-    shapes = {"x": list(x["shape"] if isinstance(x, dict) else x)}
+    shapes = {name: shape_of(x) for name, x in model["inputs"].items()}
     out = []
     graph = "graph" in model
     nodes = model["graph"] if graph else [dict(l, name=f"layers.{i}") for i, l in enumerate(model["layers"])]
@@ -256,6 +256,19 @@ def write_data(spec, work, rng):
             text = np.concatenate([alphabet, rng.choice(alphabet, size=rows)])
             with open(os.path.join(work, spec["data"][split]["path"]), "wb") as f:
                 f.write(text.tobytes())
+        return
+    if len(model["inputs"]) > 1:
+        # A model with several inputs: <name>.npy (v<name>.npy for validation) for each, float32.
+        for prefix, rows in (("", 57), ("v", 23)):
+            xs = {name: rng.standard_normal((rows, *shape)).astype(np.float32) for name, shape in model["inputs"].items()}
+            for name, x in xs.items():
+                np.save(os.path.join(work, prefix + name + ".npy"), x)
+            first = next(iter(xs.values())).reshape(rows, -1)
+            if model["target"].get("dtype") == "int64":
+                y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
+            else:
+                y = (first[:, :1] * 0.7 + np.sin(first[:, 1:2])).astype(np.float32)
+            np.save(os.path.join(work, prefix + "y.npy"), y)
         return
     x_spec = model["inputs"]["x"]
     tokens = isinstance(x_spec, dict) and x_spec.get("dtype") == "int64"  # token indices of a sequence model

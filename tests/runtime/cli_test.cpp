@@ -184,6 +184,30 @@ TEST(Cli, DataPathsMustMatchTheSource) {
   EXPECT_NE(e.find("randn"), std::string::npos) << e;
 }
 
+// A model with several inputs: each input's npy file by name (--data.train.x.<input>), and a plain
+// --data.train.x refused with the names to use.
+TEST(Cli, SeveralInputsNameTheirFiles) {
+  ltrt::ModelDef m = npy_model();
+  static const ltrt::TensorRef others[] = {{"z", ltrt::DType::f32, 2, {4, 3}, 0}};
+  static const char* const other_paths[] = {"z.npy", nullptr};
+  m.other_inputs = others;
+  m.num_other_inputs = 1;
+  m.data.train.other_x_paths = other_paths;
+  const ltrt::CliOptions o = parse({"--data.train.x.z=zz.npy", "--data.train.x.x=xx.npy"}, m);
+  EXPECT_EQ(o.fit.train.x_path, "xx.npy");
+  ASSERT_EQ(o.fit.train.other_x_paths.size(), 1u);
+  EXPECT_EQ(o.fit.train.other_x_paths[0], "zz.npy");
+  const ltrt::json::Value v = ltrt::json::parse(ltrt::config_json(o, m));
+  const ltrt::json::Value* x = v.find("data")->find("train")->find("x");
+  ASSERT_NE(x, nullptr);
+  ASSERT_TRUE(x->is_object());
+  EXPECT_EQ(x->find("x")->str, "xx.npy");
+  EXPECT_EQ(x->find("z")->str, "zz.npy");
+  const std::string e = usage_error({"--data.train.x=a.npy"}, m);
+  EXPECT_NE(e.find("--data.train.x.x, --data.train.x.z"), std::string::npos) << e;
+  EXPECT_NE(usage_error({"--data.train.x.w=a.npy"}, m).find("unknown option --data.train.x.w"), std::string::npos);
+}
+
 TEST(Cli, PrintConfigIsJson) {
   const ltrt::ModelDef m = toy::make_model("root");
   const ltrt::CliOptions o = parse({"--trainer.max_epochs=9"}, m);

@@ -302,3 +302,48 @@ TEST(DataLoader, DistributedShuffleIsRandpermOfSeedPlusEpoch) {
 }
 
 }  // namespace
+
+// A model with several inputs: each other input's npy file fills its own batch buffer, row for row
+// with the first input's, and a file of another length or shape, or a source that gives one
+// input, is refused naming the file or the source.
+namespace {
+
+TEST(Dataset, OtherInputsFromTheirNpyFilesFillTheirBuffers) {
+  const std::string dir = tmp_dir("npy_other_inputs");
+  std::vector<float> x(4 * 10), z(4 * 3), y(4);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  for (std::size_t i = 0; i < z.size(); ++i) z[i] = 100.0f + static_cast<float>(i);
+  ltrt::write_npy(dir + "/x.npy", ltrt::DType::f32, {4, 10}, x.data());
+  ltrt::write_npy(dir + "/z.npy", ltrt::DType::f32, {4, 3}, z.data());
+  ltrt::write_npy(dir + "/z5.npy", ltrt::DType::f32, {5, 3}, z.data());
+  ltrt::write_npy(dir + "/y.npy", ltrt::DType::f32, {4}, y.data());
+  const ltrt::TensorRef other{"z", ltrt::DType::f32, 2, {32, 3}, kArena};  // after the toy arena
+  ltrt::DataSource src;
+  src.kind = ltrt::DataSourceKind::npy;
+  src.x_path = dir + "/x.npy";
+  src.y_path = dir + "/y.npy";
+  src.other_x_paths = {dir + "/z.npy"};
+  ltrt::Generator gen;
+  const ltrt::Dataset ds = ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other});
+  ASSERT_EQ(ds.other_inputs.size(), 1u);
+  ltrt::DataLoader loader(ds, 2, false, false);
+  loader.start_epoch(gen);
+  std::vector<std::byte> arena(kArena + 32 * 3 * 4);
+  EXPECT_EQ(loader.load_batch(1, arena.data(), kInput, kTarget), 2);  // samples 2 and 3
+  const float* zs = reinterpret_cast<const float*>(arena.data() + kArena);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(zs[i], 106.0f + static_cast<float>(i));
+  EXPECT_EQ(reinterpret_cast<const float*>(arena.data())[0], 20.0f);
+
+  src.other_x_paths = {dir + "/z5.npy"};
+  std::string e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other}); });
+  EXPECT_NE(e.find("z5.npy: z has 5 rows"), std::string::npos) << e;
+  src.other_x_paths = {};
+  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other}); });
+  EXPECT_NE(e.find("needs a file for each of the model's 2 inputs"), std::string::npos) << e;
+  src.kind = ltrt::DataSourceKind::csv;
+  src.csv_path = dir + "/t.csv";
+  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other}); });
+  EXPECT_NE(e.find("the csv source gives one"), std::string::npos) << e;
+}
+
+}  // namespace

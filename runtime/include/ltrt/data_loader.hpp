@@ -41,7 +41,7 @@ class DataLoader {
   int batch_rows(std::int64_t b) const;
 
   // Gathers batch b into the input and target buffers of the arena (rows
-  // 0..n-1) and returns n. Does not allocate.
+  // 0..n-1; the data set's other inputs into theirs) and returns n. Does not allocate.
   int load_batch(std::int64_t b, std::byte* arena, const TensorRef& input, const TensorRef& target) const;
 
   // The sample order of the current epoch.

@@ -16,7 +16,8 @@ namespace ltrt {
 struct DataSource {
   DataSourceKind kind = DataSourceKind::none;
   std::int64_t num_samples = 0;  // randn
-  std::string x_path, y_path;    // npy
+  std::string x_path, y_path;    // npy (x_path: the first model input's file)
+  std::vector<std::string> other_x_paths;  // npy: the other model inputs' files, in order
   std::string csv_path;          // csv
   std::string target_column;     // csv: column name(s), comma-separated; an index when there is no header
   bool csv_header = true;
@@ -43,6 +44,14 @@ struct Dataset {
   std::int64_t target_row = 0;  // elements per sample
   std::vector<std::byte> inputs;   // num_samples * input_row elements of input_dtype
   std::vector<std::byte> targets;  // num_samples * target_row elements of target_dtype
+  // A model with several inputs: the others' values (npy and randn sources), each feeding its
+  // model input's batch buffer; `inputs` above is the first input's.
+  struct OtherInput {
+    TensorRef input;               // the model input it feeds
+    std::int64_t row = 0;          // elements per sample
+    std::vector<std::byte> values;  // num_samples * row elements of input.dtype
+  };
+  std::vector<OtherInput> other_inputs;
   std::string vocab;               // text: the vocabulary, sorted unique bytes (token i is vocab[i])
 };
 
@@ -80,7 +89,12 @@ struct ClassTargets {
 };
 
 // randn draws class targets uniformly from [0, num_classes), like torch.randint.
+// `other_inputs`: the model's inputs after `input` (ModelDef::other_inputs), which only npy
+// (a file each) and randn sources give.
 Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen,
-                     ClassTargets classes = {});
+                     ClassTargets classes = {}, const std::vector<TensorRef>& other_inputs = {});
+
+// A model's inputs after its first, as load_dataset takes them.
+std::vector<TensorRef> other_inputs_of(const ModelDef& model);
 
 }  // namespace ltrt

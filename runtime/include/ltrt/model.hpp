@@ -136,7 +136,10 @@ enum class DataSourceKind : std::uint8_t { none, randn, npy, csv, idx, text, pro
 struct DataSourceConfig {
   DataSourceKind kind;
   std::int64_t num_samples;  // randn
-  const char* x_path;        // npy
+  const char* x_path;        // npy: the (first) model input's file
+  // npy, a model with several inputs: the other inputs' files, in model.inputs' order
+  // (num_other_inputs of them); nullptr for one input.
+  const char* const* other_x_paths;
   const char* y_path;        // npy
   const char* csv_path;      // csv
   const char* target_column; // csv: the column holding the target (for regression, may be several)
@@ -208,7 +211,11 @@ struct ModelDef {
   const TensorRef* buffers;
   int num_buffers;
 
-  TensorRef input;    // per-batch input buffer, shape[0] == batch_size
+  TensorRef input;    // per-batch input buffer, shape[0] == batch_size (the first of model.inputs)
+  // model.inputs after the first (a graph model's other inputs, forward's other arguments), in
+  // order; each a per-batch buffer like `input`.
+  const TensorRef* other_inputs = nullptr;
+  int num_other_inputs = 0;
   TensorRef target;   // per-batch target buffer, shape[0] == batch_size
   TensorRef output;   // the model's output of the last step (logits), shape[0] == batch_size
   bool accuracy;      // model.metrics has "accuracy": train_acc, val_acc, test_acc are logged

@@ -144,6 +144,20 @@ std::int64_t metadata_integer(const std::string& path, const SafeTensorsFile& fi
   return v.integer;
 }
 
+// The hooks' entries ("user"), an object of strings; empty when the file has none.
+std::map<std::string, std::string> read_user_entries(const std::string& path, const SafeTensorsFile& file) {
+  std::map<std::string, std::string> entries;
+  const std::string* text = file.find_metadata("user");
+  if (!text) return entries;
+  const json::Value user = parse_metadata(path, "user", *text);
+  if (!user.is_object()) throw Error(path + ": __metadata__ 'user' must be an object of strings");
+  for (const auto& [key, value] : user.members) {
+    if (!value.is_string()) throw Error(path + ": __metadata__ 'user' entry '" + key + "' is not a string");
+    entries[key] = value.str;
+  }
+  return entries;
+}
+
 // The text source's vocabulary, written as a JSON list of byte values; "" when the file has none.
 std::string read_vocabulary(const std::string& path, const SafeTensorsFile& file) {
   const std::string* text = file.find_metadata("vocabulary");
@@ -286,6 +300,11 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
       list += (i ? ", " : "") + std::to_string(static_cast<unsigned char>(state.vocabulary[i]));
     metadata.push_back({"vocabulary", list + "]"});
   }
+  if (!state.user.empty()) {
+    json::Value user = json::Value::make_object();
+    for (const auto& [key, value] : state.user) user.set(key, json::Value::make_string(value));
+    metadata.push_back({"user", json::write(user)});
+  }
   if (state.weights_only) {
     metadata.push_back({"weights_only", "true"});
   } else {
@@ -377,6 +396,7 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
   state.rng_data = member_string(path, rng, "rng_states", "data");
   state.rng_dropout = member_string(path, rng, "rng_states", "dropout");
   state.vocabulary = read_vocabulary(path, file);
+  state.user = read_user_entries(path, file);
   // Loop, scheduler and callback state: null when absent (the trainer says what it misses).
   for (auto [key, into] : {std::pair{"loops", &state.loops}, std::pair{"lr_schedulers", &state.lr_schedulers},
                            std::pair{"callbacks", &state.callbacks}})
@@ -456,6 +476,12 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     if (!used) throw Error(path + ": unexpected tensor '" + name + "' (not in this model's state)");
   }
   return state;
+}
+
+std::map<std::string, std::string> checkpoint_user_entries(const std::string& path) {
+  const SafeTensorsFile file = read_safetensors(path);
+  verify_checksum(path, file);
+  return read_user_entries(path, file);
 }
 
 std::string checkpoint_vocabulary(const std::string& path) {

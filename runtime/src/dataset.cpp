@@ -348,12 +348,8 @@ void check_indices(const Dataset& ds, const std::string& file, ClassTargets clas
                 std::to_string(classes.num_embeddings) + "), the Embedding's num_embeddings");
   }
 }
-}  // namespace
 
-namespace {
-
-// A model's inputs after the first, drawn (randn: after the first's, before the targets) or read
-// from their npy files, which must hold as many samples as the first's.
+// Only npy and randn sources give a model with several inputs its other inputs.
 void check_source_of_inputs(const DataSource& source, const std::vector<TensorRef>& others) {
   if (!others.empty() && source.kind != DataSourceKind::npy && source.kind != DataSourceKind::randn &&
       source.kind != DataSourceKind::none)
@@ -361,6 +357,8 @@ void check_source_of_inputs(const DataSource& source, const std::vector<TensorRe
                             "(randn); the ") + data_source_kind_name(source.kind) + " source gives one");
 }
 
+// A model's inputs after the first, drawn (randn: after the first's, before the targets) or read
+// from their npy files, which must hold as many samples as the first's.
 void load_other_inputs(const DataSource& source, const std::vector<TensorRef>& others, Dataset& ds,
                        Generator& data_gen) {
   if (others.empty()) return;

@@ -742,12 +742,14 @@ CallbackContext& Fit::context() {
 
 void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   // Lightning's dump_checkpoint calls on_save_checkpoint before the state is taken.
+  TrainState s;
   if constexpr (user_hooks::on_save_checkpoint) {
     in_save_hook_ = true;
+    trainer_.checkpoint.clear();
     LTRT_USER_HOOK(*this, on_save_checkpoint, (trainer_))
+    s.user = std::exchange(trainer_.checkpoint, {});  // the hook's entries, saved with the checkpoint
     in_save_hook_ = false;
   }
-  TrainState s;
   s.epoch = epoch_;
   s.global_step = global_step_;
   s.weights_only = weights_only;
@@ -830,7 +832,9 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
       backend_->upload();
     }
   }
+  trainer_.checkpoint = s.user;  // what on_save_checkpoint saved
   LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer_))
+  trainer_.checkpoint.clear();
   const std::string unmatched = callbacks_.unmatched_state_warning(s.callbacks);
   if (!unmatched.empty()) std::fprintf(group_.rank_zero(stderr), "warning: %s\n", unmatched.c_str());
   callbacks_.load_state(s.callbacks);
@@ -1485,7 +1489,14 @@ class EvalHooks {
   }
   void setup() { LTRT_USER_HOOK(*this, setup, (trainer, stage_name())) }
   void teardown() { LTRT_USER_HOOK(*this, teardown, (trainer, stage_name())) }
-  void load_checkpoint() { LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer)) }
+  // on_load_checkpoint, with what on_save_checkpoint saved in `path`.
+  void load_checkpoint(const std::string& path) {
+    if constexpr (user_hooks::on_load_checkpoint) {
+      trainer.checkpoint = checkpoint_user_entries(path);
+      LTRT_USER_HOOK(*this, on_load_checkpoint, (trainer))
+      trainer.checkpoint.clear();
+    }
+  }
 
 #define LTRT_EVAL_HOOK(suffix, args)                    \
   if (stage_ == Stage::validate) {                      \
@@ -1577,7 +1588,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   hooks.setup();
   if (!config.ckpt_path.empty()) {
     ProcessGroup::world().agree_on_failure([&] { load_weights(config.ckpt_path, model, arena.data()); });
-    hooks.load_checkpoint();
+    hooks.load_checkpoint(config.ckpt_path);
     warn_averaging_outside_fit(config);
   }
   const ProcessGroup& group = ProcessGroup::world();
@@ -1723,7 +1734,7 @@ std::string predict_text(EvalHooks& hooks, const ModelDef& model, const FitConfi
   hooks.setup();
   if (!config.ckpt_path.empty()) {
     load_weights(config.ckpt_path, model, arena.data());
-    hooks.load_checkpoint();
+    hooks.load_checkpoint(config.ckpt_path);
     warn_averaging_outside_fit(config);
   }
   if (vocabulary.empty()) {
@@ -1758,7 +1769,7 @@ std::string predict_samples(EvalHooks& hooks, const ModelDef& model, const FitCo
   hooks.setup();
   if (!config.ckpt_path.empty()) {
     load_weights(config.ckpt_path, model, arena.data());
-    hooks.load_checkpoint();
+    hooks.load_checkpoint(config.ckpt_path);
     warn_averaging_outside_fit(config);
   }
   const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr, ProcessGroup::world());

@@ -418,7 +418,29 @@ def case_resume_lr(program, work, ltgen):
     compare(hook_lines(out), want[1:], "fit resumed from epoch 0's checkpoint")
 
 
-CASES = {"order": case_order, "resume": case_resume, "resume_lr": case_resume_lr, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
+def case_checkpoint_entries(program, work, ltgen):
+    """What on_save_checkpoint puts in trainer.checkpoint is saved in the checkpoint and is what
+    on_load_checkpoint finds there, on resume and in validate (empty in the other hooks)."""
+    rc, out, err = common.run_program(program, ["fit", "--trainer.default_root_dir=first"])
+    check(rc == 0, f"fit exited with {rc}: {err}")
+    want = []
+    for epoch in range(3):
+        want += [f"on_train_epoch_start epoch={epoch} batches={4 * epoch} entries=0", "on_save_checkpoint entries=0"]
+    compare(hook_lines(out), want + ["on_fit_end batches=12"], "fit")
+    ckpt = os.path.join("first", "checkpoints", "epoch=0-step=4.safetensors")
+    user = json.loads(common.checkpoint_metadata(ckpt).get("user", "null"))
+    check(user == {"batches": "4", "note": "saved at step 4"}, f"{ckpt}: __metadata__ 'user' is {user}")
+    rc, out, err = common.run_program(program, ["fit", "--trainer.default_root_dir=resumed", "--ckpt_path=" + ckpt])
+    check(rc == 0, f"the resumed fit exited with {rc}: {err}")
+    compare(hook_lines(out), ["on_load_checkpoint batches=4 note=saved at step 4"] + want[2:] + ["on_fit_end batches=12"],
+            "fit resumed from epoch 0's checkpoint")
+    last = os.path.join("first", "checkpoints", "epoch=2-step=12.safetensors")
+    rc, out, err = common.run_program(program, ["validate", "--ckpt_path=" + last])
+    check(rc == 0, f"validate exited with {rc}: {err}")
+    compare(hook_lines(out), ["on_load_checkpoint batches=12 note=saved at step 12"], "validate")
+
+
+CASES = {"order": case_order, "checkpoint_entries": case_checkpoint_entries, "resume": case_resume, "resume_lr": case_resume_lr, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
          "throw_on_exception_checkpoint": case_throw_on_exception_checkpoint, "groups_lr": case_groups_lr}
 
 

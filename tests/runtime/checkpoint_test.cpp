@@ -128,6 +128,27 @@ TEST(Checkpoint, GradScalerRoundTripsAndIsOptional) {
   EXPECT_NE(e.find("'MixedPrecision' needs a positive finite 'scale'"), std::string::npos) << e;
 }
 
+// The hooks' entries (trainer.checkpoint) round-trip as the "user" metadata object, in full and
+// weights-only checkpoints (strings of any characters); a file without them gives none.
+TEST(Checkpoint, UserEntriesRoundTrip) {
+  const std::string dir = tmp_dir("user_entries");
+  ltrt::ModelDef m = toy::make_model(dir.c_str());
+  ltrt::Arena a(m.arena_bytes);
+  ltrt::TrainState state{0, 1, 1, ltrt::Generator(1).state(), ltrt::Generator(2).state(), ltrt::Generator(3).state()};
+  const std::string path = dir + "/c.safetensors";
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  EXPECT_TRUE(ltrt::load_checkpoint(path, m, a.data()).user.empty());
+  EXPECT_EQ(ltrt::read_safetensors(path).find_metadata("user"), nullptr);
+
+  state.user = {{"seen", "12"}, {"note", "a \"quoted\" value\n"}};
+  for (bool weights_only : {false, true}) {
+    state.weights_only = weights_only;
+    ltrt::save_checkpoint(path, m, a.data(), state);
+    EXPECT_EQ(ltrt::checkpoint_user_entries(path), state.user);
+    if (!weights_only) EXPECT_EQ(ltrt::load_checkpoint(path, m, a.data()).user, state.user);
+  }
+}
+
 // Each parameter group's lr (torch's param_groups[g]["lr"]) round-trips exactly; older checkpoints
 // without it still load, and a wrong count or a negative lr is refused.
 TEST(Checkpoint, GroupLrsRoundTripAndAreOptional) {

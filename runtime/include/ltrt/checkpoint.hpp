@@ -26,16 +26,20 @@
 //                       optimizer has several groups, or null
 //     "callbacks"       {state_key: state} of the callbacks
 //     "averaging_state" {"n_averaged": N}, beside current_model_state.*
+//     "user"            {key: value} strings a hooks file's on_save_checkpoint put in
+//                       trainer.checkpoint (Lightning's checkpoint dict takes the hook's entries);
+//                       absent when it put none
 //     "checksum"        "crc32c:XXXXXXXX" over the tensors (names, dtypes, shapes,
 //                       bytes) and the other metadata: loading refuses a file
 //                       whose contents no longer match (a file without one is
 //                       taken as it is)
 // A weights-only checkpoint (ModelCheckpoint(save_weights_only=True)) holds
-// state_dict.* and epoch/global_step/spec_hash/hparams/checksum only.
+// state_dict.* and epoch/global_step/spec_hash/hparams/user/checksum only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,6 +83,8 @@ struct TrainState {
   // StochasticWeightAveraging (`stochastic`): the averaged model as average_model_state.*, both
   // ways; the arena's values are state_dict.*.
   std::optional<AveragingState> averaging;
+  // What on_save_checkpoint put in trainer.checkpoint; on loading, what on_load_checkpoint finds there.
+  std::map<std::string, std::string> user;
 };
 
 // Writes atomically (a reader or a crash never sees half a file).
@@ -94,6 +100,8 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
 // The text source's vocabulary a checkpoint or weights file of ltgen records (token i is byte
 // i of the result); "" when it records none.
 std::string checkpoint_vocabulary(const std::string& path);
+// The entries a hooks file's on_save_checkpoint saved in a checkpoint ("user"); empty when none.
+std::map<std::string, std::string> checkpoint_user_entries(const std::string& path);
 
 // --init_weights: a safetensors file of weights only, as
 // safetensors.torch.save_file(model.state_dict(), path) writes (bare names,

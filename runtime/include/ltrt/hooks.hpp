@@ -53,6 +53,10 @@ class Trainer {
   // ModelCheckpoint and ReduceLROnPlateau read next). logged_metrics: what the loggers last received.
   std::map<std::string, double>& callback_metrics;
   const std::map<std::string, double>& logged_metrics;
+  // Lightning's checkpoint dict for on_save_checkpoint and on_load_checkpoint: what on_save_checkpoint
+  // puts here (trainer.checkpoint["seen"] = std::to_string(seen)) is saved in the checkpoint, and
+  // on_load_checkpoint finds the restored checkpoint's entries here. Empty in every other hook.
+  std::map<std::string, std::string> checkpoint;
 
   // The optimizer's learning rate: lr() is param_groups[0]["lr"]; set_lr sets every group's, as
   // `for g in optimizer.param_groups: g["lr"] = lr` (an LR scheduler's next step sets it again).

@@ -18,6 +18,18 @@ namespace {
 
 using namespace emit;
 
+// What indices an int64 model input may hold: the smallest num_embeddings of the Embeddings that
+// read it, [0, bound); 0 for an input no Embedding reads (a float input).
+std::int64_t index_bound(const Graph& g, int input) {
+  std::int64_t bound = 0;
+  for (const Node& n : g.nodes)
+    if (n.op == "embedding" && g.root(n.inputs[0]) == input) {
+      const std::int64_t rows = attr_int(n, "num_embeddings");
+      bound = bound == 0 ? rows : std::min(bound, rows);
+    }
+  return bound;
+}
+
 // The CPU program: one C++ function per node, the step functions calling them in schedule order.
 // A node whose function would be the same as an earlier one's but for the name (a layer of the
 // same shapes) calls that one.
@@ -394,6 +406,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("};");
     w.line("m.other_inputs = kOtherInputs;");
     w.line("m.num_other_inputs = " + std::to_string(g.inputs.size() - 1) + ";");
+    std::string bounds;
+    for (size_t k = 1; k < g.inputs.size(); ++k) bounds += (k > 1 ? ", " : "") + std::to_string(index_bound(g, g.inputs[k]));
+    w.line("static const std::int64_t kOtherNumEmbeddings[] = {" + bounds + "};  // int64 ones' index bounds; 0: float");
+    w.line("m.other_num_embeddings = kOtherNumEmbeddings;");
   }
   w.line("m.target = " + tensor_ref(y, plan.offset.at(g.target), "target") + ";");
   const Value& out = g.value(g.output);
@@ -405,10 +421,9 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   const auto ignore = spec.loss.args.find("ignore_index");
   w.line("m.ignore_index = " +
          std::to_string(ignore != spec.loss.args.end() ? std::get<std::int64_t>(ignore->second) : -100) + ";");
-  for (const Node& n : g.nodes)  // int64 inputs are an Embedding's indices
-    if (n.op == "embedding" && g.value(g.root(n.inputs[0])).kind == ValueKind::input)
-      w.line("m.num_embeddings = " + std::to_string(attr_int(n, "num_embeddings")) +
-             ";  // the data loader refuses indices outside [0, num_embeddings)");
+  if (const std::int64_t bound = index_bound(g, g.inputs[0]); bound > 0)  // int64 inputs are an Embedding's indices
+    w.line("m.num_embeddings = " + std::to_string(bound) +
+           ";  // the data loader refuses indices outside [0, num_embeddings)");
   std::vector<std::string> tied;  // {alias, owner} pairs: a Linear's tie_weight
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     auto tie = spec.layers[i].args.find("tie_weight");

@@ -176,7 +176,7 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
            (indices ? "long()" : "float()"));
     for (size_t k = 1; k < spec.inputs.size(); ++k)  // a model's other inputs: a file each
       w.line(input_variable(spec, k) + " = torch.from_numpy(np.load(" + ltrt::json::quote(s.other_x.at(k - 1)) +
-             ")).float()");
+             "))." + (spec.inputs[k].dtype == DType::i64 ? "long()" : "float()"));
     if (targets) w.line("y = torch.from_numpy(np.load(" + ltrt::json::quote(s.y) + "))");
   } else if (s.source == "idx") {
     // MNIST's IDX files, as the generated program reads them: byte / scale, reshaped to model.inputs.

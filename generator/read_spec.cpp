@@ -430,11 +430,6 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       spec.inputs.push_back(s);
     }
     in.finish();
-    if (spec.inputs.size() > 1)
-      for (const InputSpec& s : spec.inputs)
-        if (s.dtype == DType::i64)
-          in.fail(s.name, "int64 (Embedding indices) in a model with several inputs is not supported yet (see "
-                          "README, 'Not supported yet'): every input of such a model is float32");
   }
   {
     ltrt::ConfigObject t(m.require("target"), "model.target");

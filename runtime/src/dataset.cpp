@@ -360,7 +360,7 @@ void check_source_of_inputs(const DataSource& source, const std::vector<TensorRe
 // A model's inputs after the first, drawn (randn: after the first's, before the targets) or read
 // from their npy files, which must hold as many samples as the first's.
 void load_other_inputs(const DataSource& source, const std::vector<TensorRef>& others, Dataset& ds,
-                       Generator& data_gen) {
+                       Generator& data_gen, const ClassTargets& classes) {
   if (others.empty()) return;
   if (source.kind == DataSourceKind::npy && source.other_x_paths.size() != others.size())
     throw Error("the npy data source needs a file for each of the model's " + std::to_string(others.size() + 1) +
@@ -371,9 +371,9 @@ void load_other_inputs(const DataSource& source, const std::vector<TensorRef>& o
     column.input = input;
     const std::vector<std::int64_t> shape = sample_shape(input);
     column.row = product(shape);
-    if (input.dtype != DType::f32)
-      throw Error(std::string("the model's input ") + input.name + " is not float32: only the first input may hold "
-                  "int64 indices");
+    if (source.kind == DataSourceKind::randn && input.dtype != DType::f32)
+      throw Error("the randn data source draws floats, but the model's input " + std::string(input.name) +
+                  " is int64 (Embedding indices): use an npy source with an int64 file for it");
     if (source.kind == DataSourceKind::randn) {
       fill_randn(column.values, ds.num_samples * column.row, data_gen);
     } else {
@@ -385,12 +385,28 @@ void load_other_inputs(const DataSource& source, const std::vector<TensorRef>& o
         throw Error(path + ": " + input.name + " has " + std::to_string(x.shape[0]) + " rows but " +
                     source.x_path + " has " + std::to_string(ds.num_samples));
       column.values = convert(path, x, input.dtype, "x");
+      if (input.dtype == DType::i64) {  // an Embedding's indices: out of range would read past its weight
+        const std::int64_t bound = k < classes.other_num_embeddings.size() ? classes.other_num_embeddings[k] : 0;
+        const auto* indices = reinterpret_cast<const std::int64_t*>(column.values.data());
+        for (std::int64_t i = 0; i < ds.num_samples * column.row; ++i)
+          if (indices[i] < 0 || indices[i] >= bound)
+            throw Error(path + ": index " + std::to_string(indices[i]) + " of sample " + std::to_string(i / column.row) +
+                        " (element " + std::to_string(i % column.row) + ") is not in [0, " + std::to_string(bound) +
+                        "), the num_embeddings of the Embedding that reads " + input.name);
+      }
     }
     ds.other_inputs.push_back(std::move(column));
   }
 }
 
 }  // namespace
+
+ClassTargets class_targets_of(const ModelDef& model, bool with_targets) {
+  ClassTargets c{model.num_classes, model.ignore_index, with_targets, model.num_embeddings, {}};
+  for (int k = 0; k < model.num_other_inputs; ++k)
+    c.other_num_embeddings.push_back(model.other_num_embeddings ? model.other_num_embeddings[k] : 0);
+  return c;
+}
 
 std::vector<TensorRef> other_inputs_of(const ModelDef& model) {
   return std::vector<TensorRef>(model.other_inputs, model.other_inputs + model.num_other_inputs);
@@ -416,7 +432,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
                       " is int64 (Embedding indices): use an npy source with an int64 x file");
         ds.num_samples = source.num_samples;
         fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
-        load_other_inputs(source, other_inputs, ds, data_gen);
+        load_other_inputs(source, other_inputs, ds, data_gen, classes);
         return ds;
       case DataSourceKind::npy: {
         if (source.x_path.empty()) throw Error("the npy data source needs an x file (--data.predict.x=PATH)");
@@ -425,7 +441,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
         ds.num_samples = x.shape[0];
         ds.inputs = convert(source.x_path, x, input.dtype, "x");
         check_indices(ds, source.x_path, classes);
-        load_other_inputs(source, other_inputs, ds, data_gen);
+        load_other_inputs(source, other_inputs, ds, data_gen, classes);
         return ds;
       }
       case DataSourceKind::csv:
@@ -455,7 +471,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       if (input.dtype == DType::f32 && target.dtype == DType::i64 && classes.num_classes > 0) {
         ds.num_samples = source.num_samples;
         fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
-        load_other_inputs(source, other_inputs, ds, data_gen);
+        load_other_inputs(source, other_inputs, ds, data_gen, classes);
         ds.targets.resize(static_cast<std::size_t>(ds.num_samples * ds.target_row) * sizeof(std::int64_t));
         auto* t = reinterpret_cast<std::int64_t*>(ds.targets.data());
         for (std::int64_t i = 0; i < ds.num_samples * ds.target_row; ++i)
@@ -470,7 +486,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       ds.num_samples = source.num_samples;
       // All inputs first, then all targets: X = randn(N, ...); y = randn(N, ...).
       fill_randn(ds.inputs, ds.num_samples * ds.input_row, data_gen);
-      load_other_inputs(source, other_inputs, ds, data_gen);
+      load_other_inputs(source, other_inputs, ds, data_gen, classes);
       fill_randn(ds.targets, ds.num_samples * ds.target_row, data_gen);
       return ds;
     }
@@ -491,7 +507,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       ds.targets = convert(source.y_path, y, target.dtype, "y");
       check_classes(ds, source.y_path, classes);
       check_indices(ds, source.x_path, classes);
-      load_other_inputs(source, other_inputs, ds, data_gen);
+      load_other_inputs(source, other_inputs, ds, data_gen, classes);
       return ds;
     }
     case DataSourceKind::csv:

@@ -365,7 +365,7 @@ class Fit {
       throw Error("the program's hooks run between forward and backward, but its model has no training_forward and "
                   "training_backward: regenerate it with ltgen");
     init_parameters(model, arena_.data(), rngs_.init);
-    const ClassTargets classes{model.num_classes, model.ignore_index, true, model.num_embeddings};
+    const ClassTargets classes = class_targets_of(model, true);
     // Agreed before the broadcast: a rank that cannot read its files must not leave the others
     // sending it weights it never receives.
     group_.agree_on_failure([&] {
@@ -1560,7 +1560,7 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   Dataset data;
   ProcessGroup::world().agree_on_failure([&] {
     data = load_dataset(with_train_vocabulary(source, config.train), model.input, model.target, rngs.data,
-                        ClassTargets{model.num_classes, model.ignore_index, true, model.num_embeddings},
+                        class_targets_of(model, true),
                         other_inputs_of(model));
     if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   });
@@ -1817,7 +1817,7 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   if (config.predict.kind == DataSourceKind::prompt)
     return hooks.guard([&] { return predict_text(hooks, model, config, t, arena, rngs, out); });
   const Dataset data = load_dataset(with_train_vocabulary(config.predict, config.train), model.input, model.target, rngs.data,
-                                    ClassTargets{model.num_classes, model.ignore_index, false, model.num_embeddings},
+                                    class_targets_of(model, false),
                                     other_inputs_of(model));
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
   return hooks.guard([&] { return predict_samples(hooks, model, config, t, data, arena, rngs, out); });

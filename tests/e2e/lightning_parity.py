@@ -258,12 +258,19 @@ def write_data(spec, work, rng):
                 f.write(text.tobytes())
         return
     if len(model["inputs"]) > 1:
-        # A model with several inputs: <name>.npy (v<name>.npy for validation) for each, float32.
+        # A model with several inputs: <name>.npy (v<name>.npy for validation) for each, float32, or
+        # int64 indices below the num_embeddings of the Embedding that reads it.
+        def values(name, x, rows):
+            if isinstance(x, dict) and x.get("dtype") == "int64":
+                vocab = min(n["num_embeddings"] for n in model["graph"]
+                            if n["type"] == "Embedding" and name in (n.get("inputs") or [n.get("input")]))
+                return rng.integers(0, vocab, size=(rows, *x["shape"])).astype(np.int64)
+            return rng.standard_normal((rows, *(x["shape"] if isinstance(x, dict) else x))).astype(np.float32)
         for prefix, rows in (("", 57), ("v", 23)):
-            xs = {name: rng.standard_normal((rows, *shape)).astype(np.float32) for name, shape in model["inputs"].items()}
+            xs = {name: values(name, x, rows) for name, x in model["inputs"].items()}
             for name, x in xs.items():
                 np.save(os.path.join(work, prefix + name + ".npy"), x)
-            first = next(iter(xs.values())).reshape(rows, -1)
+            first = next(x for x in xs.values() if x.dtype == np.float32).reshape(rows, -1)
             if model["target"].get("dtype") == "int64":
                 y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
             else:

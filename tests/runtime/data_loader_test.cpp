@@ -340,6 +340,18 @@ TEST(Dataset, OtherInputsFromTheirNpyFilesFillTheirBuffers) {
   src.other_x_paths = {};
   e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other}); });
   EXPECT_NE(e.find("needs a file for each of the model's 2 inputs"), std::string::npos) << e;
+  // An int64 other input: an Embedding's indices, each below its num_embeddings.
+  std::vector<std::int64_t> ids = {0, 4, 2, 5};
+  ltrt::write_npy(dir + "/ids.npy", ltrt::DType::i64, {4}, ids.data());
+  const ltrt::TensorRef id_input{"ids", ltrt::DType::i64, 2, {32, 1}, kArena};
+  src.other_x_paths = {dir + "/ids.npy"};
+  ltrt::ClassTargets bounds;
+  bounds.other_num_embeddings = {6};
+  EXPECT_EQ(ltrt::load_dataset(src, kInput, kTarget, gen, bounds, {id_input}).other_inputs.size(), 1u);
+  bounds.other_num_embeddings = {5};
+  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, bounds, {id_input}); });
+  EXPECT_NE(e.find("ids.npy: index 5 of sample 3"), std::string::npos) << e;
+  EXPECT_NE(e.find("the num_embeddings of the Embedding that reads ids"), std::string::npos) << e;
   src.kind = ltrt::DataSourceKind::csv;
   src.csv_path = dir + "/t.csv";
   e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other}); });

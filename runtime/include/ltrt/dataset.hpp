@@ -86,7 +86,12 @@ struct ClassTargets {
   std::int64_t ignore_index = -100;
   bool with_targets = true;      // false: inputs only (predict data)
   std::int64_t num_embeddings = 0;  // int64 inputs: indices lie in [0, num_embeddings)
+  // The same for each other input of a model with several (ModelDef::other_num_embeddings); 0: float.
+  std::vector<std::int64_t> other_num_embeddings;
 };
+
+// A model's ClassTargets: its classes and index bounds, for data with targets or without (predict).
+ClassTargets class_targets_of(const ModelDef& model, bool with_targets);
 
 // randn draws class targets uniformly from [0, num_classes), like torch.randint.
 // `other_inputs`: the model's inputs after `input` (ModelDef::other_inputs), which only npy

@@ -216,6 +216,8 @@ struct ModelDef {
   // order; each a per-batch buffer like `input`.
   const TensorRef* other_inputs = nullptr;
   int num_other_inputs = 0;
+  // Per other input: an int64 one's index bound (its Embedding's num_embeddings), 0 for a float one.
+  const std::int64_t* other_num_embeddings = nullptr;
   TensorRef target;   // per-batch target buffer, shape[0] == batch_size
   TensorRef output;   // the model's output of the last step (logits), shape[0] == batch_size
   bool accuracy;      // model.metrics has "accuracy": train_acc, val_acc, test_acc are logged

@@ -42,6 +42,31 @@ std::string one_value_error(const Node& n) {
          ");";
 }
 
+// StochasticWeightAveraging's BatchNorm epoch switches this BatchNorm to momentum=None (lower.cpp).
+bool switches_momentum(const Node& n) { return n.attrs.count("momentum_switch") != 0; }
+
+// The running statistics' update factor f, where the forward computes it: momentum=None's
+// 1 / num_batches_tracked, or with StochasticWeightAveraging's switch (`switch_on`, the program's
+// flag), that or the momentum. Nothing for a fixed momentum (kMomentum).
+void write_momentum_factor(CodeWriter& w, const Node& n, const std::string& switch_on) {
+  if (attr_bool(n, "cumulative"))
+    w.line("const float f = static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]));");
+  if (switches_momentum(n)) {
+    w.line("// StochasticWeightAveraging's BatchNorm epoch sets momentum=None: f = 1 / num_batches_tracked.");
+    w.line("const float f = " + switch_on);
+    w.line("                    ? static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]))");
+    w.line("                    : kMomentum;");
+  }
+}
+
+// running = (1 - f) * running + f * stat, with the unbiased variance (as torch).
+void write_running_update(CodeWriter& w, const Node& n) {
+  const std::string f = attr_bool(n, "cumulative") || switches_momentum(n) ? "f" : "kMomentum";
+  w.line("running_mean[c] = " + f + " * m + (1.0f - " + f + ") * running_mean[c];");
+  w.line("const double unbiased = sum_sq / (count - 1);");
+  w.line("running_var[c] = static_cast<float>(" + f + " * unbiased + (1.0f - " + f + ") * running_var[c]);");
+}
+
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool affine = attr_bool(n, "affine");
   const bool track = tracks(n);
@@ -74,17 +99,10 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.open("if (count < 2)");
   w.line(one_value_error(n));
   w.close();
-  const bool momentum_switch = n.attrs.count("momentum_switch") != 0;
   if (track) {
     w.line(cumulative ? "++num_batches_tracked[0];  // momentum=None: f = 1 / num_batches_tracked"
                       : "++num_batches_tracked[0];");
-    if (cumulative) w.line("const float f = static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]));");
-    if (momentum_switch) {
-      w.line("// StochasticWeightAveraging's BatchNorm epoch sets momentum=None: f = 1 / num_batches_tracked.");
-      w.line("const float f = batch_norm_momentum_none");
-      w.line("                    ? static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]))");
-      w.line("                    : kMomentum;");
-    }
+    write_momentum_factor(w, n, "batch_norm_momentum_none");
   }
   w.line("// The channels split among the step's threads: each channel's sums are its own.");
   open_split_loop(w, "c", "kC", channel_work, SplitIndex::rows);
@@ -104,12 +122,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / count + kEps));  // biased variance");
   w.line("mean[c] = m;");
   w.line("rstd[c] = s;");
-  if (track) {
-    const std::string f = cumulative || momentum_switch ? "f" : "kMomentum";
-    w.line("running_mean[c] = " + f + " * m + (1.0f - " + f + ") * running_mean[c];");
-    w.line("const double unbiased = sum_sq / (count - 1);");
-    w.line("running_var[c] = static_cast<float>(" + f + " * unbiased + (1.0f - " + f + ") * running_var[c]);");
-  }
+  if (track) write_running_update(w, n);
   w.line(ab);
   w.line("for (int r = 0; r < n; ++r)");
   w.line("  for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;");
@@ -201,7 +214,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).");
   std::string sig = "__global__ void " + e.fn + "_train_kernel(float* __restrict__ out, float* __restrict__ mean, "
                     "float* __restrict__ rstd, const float* __restrict__ inp" + params_in;
-  const bool momentum_switch = n.attrs.count("momentum_switch") != 0;
+  const bool momentum_switch = switches_momentum(n);
   const bool reads_count = track && (cumulative || momentum_switch);
   if (track) sig += ", float* __restrict__ running_mean, float* __restrict__ running_var";
   if (reads_count) sig += ", const std::int64_t* __restrict__ num_batches_tracked";
@@ -230,17 +243,8 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("mean[c] = m;");
   k.line("rstd[c] = s;");
   if (track) {
-    if (cumulative) k.line("const float f = static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]));");
-    if (momentum_switch) {
-      k.line("// StochasticWeightAveraging's BatchNorm epoch sets momentum=None: f = 1 / num_batches_tracked.");
-      k.line("const float f = scalars->batch_norm_momentum_none");
-      k.line("                    ? static_cast<float>(1.0 / static_cast<double>(num_batches_tracked[0]))");
-      k.line("                    : kMomentum;");
-    }
-    const std::string f = cumulative || momentum_switch ? "f" : "kMomentum";
-    k.line("running_mean[c] = " + f + " * m + (1.0f - " + f + ") * running_mean[c];");
-    k.line("const double unbiased = sum_sq / (count - 1);");
-    k.line("running_var[c] = static_cast<float>(" + f + " * unbiased + (1.0f - " + f + ") * running_var[c]);");
+    write_momentum_factor(k, n, "scalars->batch_norm_momentum_none");
+    write_running_update(k, n);
   }
   k.close();
   k.line(ab);

@@ -789,11 +789,19 @@ Spec parse_checked(const std::string& path, const std::string& text) {
       if (buffer.empty() && std::holds_alternative<std::vector<double>>(value)) buffer = arg;
     const JsonValue* t = root.find("trainer");
     const JsonValue* list = t ? t->find("callbacks") : nullptr;
-    if (!wa->options().rule.ema && spec.trainer.accelerator == "gpu")  // the CUDA backend says so for "auto"
-      throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
-                      "WeightAveraging's running mean on the GPU is not supported yet (torch averages there with "
-                      "_foreach_lerp_, whose rounding ltgen does not reproduce yet; see README, 'Not supported "
-                      "yet'): use EMAWeightAveraging, or trainer.accelerator \"cpu\"");
+    // torch's running mean on the GPU (_foreach_lerp_, and _foreach_addcdiv_ for integers) raises
+    // for BatchNorm's int64 num_batches_tracked; the program says so for "auto" on a GPU.
+    if (!wa->options().rule.ema && wa->options().rule.use_buffers && spec.trainer.accelerator == "gpu")
+      for (const LayerSpec& l : spec.layers) {
+        const auto track = l.args.find("track_running_stats");
+        if (l.type.rfind("BatchNorm", 0) == 0 && (track == l.args.end() || std::get<bool>(track->second)))
+          throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
+                          "WeightAveraging with use_buffers (the default) averages " + l.source +
+                              "'s int64 num_batches_tracked too, and torch's running mean on the GPU fails there "
+                              "(_foreach_addcdiv_ on integers: 'Integer division with addcdiv is no longer "
+                              "supported'): set \"use_buffers\": false in its init_args (BatchNorm's statistics "
+                              "are then copied from the model), or trainer.accelerator \"cpu\"");
+      }
     if (!buffer.empty() && wa->options().rule.ema && wa->options().rule.use_buffers) {
       throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
                       "EMAWeightAveraging with use_buffers (the default) averages the loss's buffer loss." + buffer +

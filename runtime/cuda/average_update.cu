@@ -1,8 +1,9 @@
 // The averaged model's updates on the device, one thread an element, with ltrt/averaged_model.hpp's
-// arithmetic: EMAWeightAveraging's (ema_value) and StochasticWeightAveraging's running mean
-// (swa_value).
+// arithmetic: EMAWeightAveraging's (ema_value), StochasticWeightAveraging's running mean
+// (swa_value, Lightning's own avg) and WeightAveraging's (torch's _foreach_lerp_ on the GPU).
 #include "ltrt/averaged_model.hpp"
 #include "ltrt/cuda/kernels.cuh"
+#include "ltrt/lerp.hpp"
 
 namespace ltrt::cuda {
 
@@ -22,6 +23,12 @@ __global__ void swa_kernel(float* __restrict__ average, const float* __restrict_
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   average[i] = swa_value(average[i], model[i], count);
+}
+
+__global__ void lerp_kernel(float* __restrict__ average, const float* __restrict__ model, std::int64_t n, float weight) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  average[i] = lerp(average[i], model[i], weight);
 }
 
 template <typename T>
@@ -48,6 +55,14 @@ void swa_update(const Context& ctx, float* average, const float* model, std::int
   const float count = static_cast<float>(n_averaged + 1);
   swa_kernel<<<blocks_for(n, kThreads), kThreads, 0, ctx.stream>>>(average, model, n, count);
   LTRT_CUDA_CHECK_LAUNCH("swa_kernel");
+}
+
+void lerp_update(const Context& ctx, float* average, const float* model, std::int64_t n, std::int64_t n_averaged) {
+  if (n == 0) return;
+  // 1 / (num_averaged + 1): a true division of the int64 count's tensor, in float32.
+  const float weight = 1.0f / static_cast<float>(n_averaged + 1);
+  lerp_kernel<<<blocks_for(n, kThreads), kThreads, 0, ctx.stream>>>(average, model, n, weight);
+  LTRT_CUDA_CHECK_LAUNCH("lerp_kernel");
 }
 
 }  // namespace ltrt::cuda

@@ -402,10 +402,6 @@ class CudaBackend : public Backend {
   // WeightAveraging's copy: a second device allocation, made only when a spec asks for one (two
   // copies' room: the copy, and where a swap puts the model's values).
   void average_reset(const AveragingRule& rule) override {
-    if (!rule.ema && !rule.parameters_only)
-      throw Error("WeightAveraging's running mean on the GPU is not supported yet (torch averages there with "
-                  "_foreach_lerp_, whose rounding ltgen does not reproduce yet): use EMAWeightAveraging, or "
-                  "trainer.accelerator \"cpu\" (see README, 'Not supported yet')");
     average_rule_ = rule;
     const std::size_t bytes = model_state_bytes(m_);
     if (average_ == nullptr) {
@@ -433,19 +429,25 @@ class CudaBackend : public Backend {
     }
     const float decay = static_cast<float>(average_rule_.decay);
     const float one_minus_decay = static_cast<float>(1.0 - average_rule_.decay);
-    ema_update(ctx_, reinterpret_cast<float*>(average_), reinterpret_cast<const float*>(arena_ + m_.params_offset),
-               m_.num_param_elements, decay, one_minus_decay);
+    const auto update = [&](float* average, const float* model, std::int64_t n) {
+      if (average_rule_.ema) ema_update(ctx_, average, model, n, decay, one_minus_decay);
+      else lerp_update(ctx_, average, model, n, n_averaged);  // WeightAveraging: torch's _foreach_lerp_ here
+    };
+    update(reinterpret_cast<float*>(average_), reinterpret_cast<const float*>(arena_ + m_.params_offset),
+           m_.num_param_elements);
     for_each_state_offset(m_, [&](int, const TensorRef& t, std::size_t offset) {
       std::byte* copy = average_ + offset;
       if (!average_rule_.use_buffers) {
         LTRT_CUDA_CHECK(cudaMemcpyAsync(copy, arena_ + t.offset, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype),
                                         cudaMemcpyDeviceToDevice, compute_));
+      } else if (t.dtype == DType::i64 && !average_rule_.ema) {
+        throw Error("WeightAveraging with use_buffers over an int64 buffer (BatchNorm's num_batches_tracked): "
+                    "torch's running mean on the GPU raises there (addcdiv on integers); set use_buffers false");
       } else if (t.dtype == DType::i64) {
         ema_update(ctx_, reinterpret_cast<std::int64_t*>(copy), reinterpret_cast<const std::int64_t*>(arena_ + t.offset),
                    t.numel(), decay, one_minus_decay);
       } else {
-        ema_update(ctx_, reinterpret_cast<float*>(copy), reinterpret_cast<const float*>(arena_ + t.offset), t.numel(),
-                   decay, one_minus_decay);
+        update(reinterpret_cast<float*>(copy), reinterpret_cast<const float*>(arena_ + t.offset), t.numel());
       }
     });
   }

@@ -7,6 +7,7 @@
 
 #include "ltrt/cuda/kernels.cuh"
 #include "ltrt/error.hpp"
+#include "ltrt/lerp.hpp"
 #include "ltrt/nadam.hpp"
 #include "ltrt/radam.hpp"
 #include "ltrt/rprop.hpp"
@@ -48,11 +49,6 @@ struct AdamFlags {
   float weight_decay, beta2, one_minus_beta2, eps;
   bool decay, decoupled, amsgrad, maximize;
 };
-
-// ATen's lerp for a scalar weight.
-__device__ inline float lerp(float self, float end, float weight) {
-  return fabsf(weight) < 0.5f ? fmaf(weight, end - self, self) : fmaf(weight - 1.0f, end - self, end);
-}
 
 // What Adam, AdamW, RAdam and NAdam do first for element i: the weight decay (coupled into the
 // gradient, or decoupled onto the parameter), then both moments, stored. Leaves g (the gradient the

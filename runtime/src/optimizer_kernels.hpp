@@ -1,8 +1,10 @@
 // What the optimizers' CPU loops (sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, nadam.cpp, rmsprop.cpp,
-// adagrad.cpp, adadelta.cpp, rprop.cpp) share: multiversioning, and ATen's scalar lerp.
+// adagrad.cpp, adadelta.cpp, rprop.cpp) share: multiversioning, and ATen's scalar lerp (ltrt/lerp.hpp).
 #pragma once
 
 #include <cmath>
+
+#include "ltrt/lerp.hpp"
 
 // Multiversioned kernels (GCC on x86-64 Linux): the runtime is compiled for baseline x86-64,
 // where std::fma is a call into libm for every element and the loop stays scalar. The
@@ -16,11 +18,6 @@
 #endif
 
 namespace ltrt {
-
-// ATen's lerp for a scalar weight (vectorized form: one fused multiply-add).
-inline float lerp(float self, float end, float weight) {
-  return std::fabs(weight) < 0.5f ? std::fma(weight, end - self, self) : std::fma(weight - 1.0f, end - self, end);
-}
 
 // What Adam, AdamW, RAdam and NAdam do first for one element, with their step's float32 constants:
 // the weight decay (coupled into the gradient, or decoupled onto the parameter), then both

@@ -577,10 +577,14 @@ void Fit::check_averaging(const WeightAveraging& wa) const {
                   "\" is not where the steps run (" + where + "): an averaged model elsewhere is not supported yet; "
                   "leave device out");
   }
-  if (!o.ema && on_gpu)
-    throw Error("trainer.callbacks: WeightAveraging's running mean on the GPU is not supported yet (torch averages "
-                "there with _foreach_lerp_, whose rounding ltgen does not reproduce yet): use EMAWeightAveraging, or "
-                "trainer.accelerator \"cpu\"");
+  if (!o.ema && on_gpu && o.rule.use_buffers)
+    for (int k = 0; k < model_.num_state; ++k)
+      if (model_.state[k].value.dtype == DType::i64)
+        throw Error(std::string("trainer.callbacks: WeightAveraging with use_buffers (the default) averages the "
+                                "int64 buffer ") + model_.state[k].value.name + " too, and torch's running mean on "
+                    "the GPU fails there (_foreach_addcdiv_ on integers: 'Integer division with addcdiv is no longer "
+                    "supported'): set \"use_buffers\": false in its init_args (BatchNorm's statistics are then "
+                    "copied from the model), or trainer.accelerator \"cpu\"");
   if (o.ema && o.rule.use_buffers && model_.num_loss_buffers > 0)
     throw Error(std::string("trainer.callbacks: EMAWeightAveraging with use_buffers (the default) averages the "
                             "loss's buffer ") + model_.loss_buffers[0].name + " too, which ltgen does not reproduce "

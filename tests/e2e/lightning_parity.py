@@ -369,6 +369,8 @@ def run():
         check("GPU available: True (cuda), used: True: training on" in err,
               f"the program does not say it trains on the (emulated) GPU:\n{err}")
         give_cpu(script)  # a float32 GPU program: Lightning's CPU run is its oracle
+        if averaging_callback(spec) == "WeightAveraging":
+            give_gpu_running_mean(script)
     if "hooks" in spec:
         give_callback(script, callback)
     proc = common.run_ending_all([args.lightning_python, script, "--init_weights", weights,
@@ -449,6 +451,8 @@ def run():
     if averaging_callback(spec):
         compare_averaged_checkpoints(a, averaging_callback(spec))
         averaging_resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
+        if args.emulator and averaging_callback(spec) == "WeightAveraging" and has_batch_norm(spec):
+            buffers_refused_on_gpu(program, weights)
         if not args.emulator and common.processes(spec) == 1:
             elsewhere_is_refused(program, weights)
             # Epoch-end updates come between an epoch's validation and a checkpoint saved at its end.
@@ -597,6 +601,20 @@ def give_callback(script, callback):
     text = text.replace(anchor, anchor + "    overrides.update(callbacks=[Hooks()], enable_progress_bar=False)\n")
     with open(script, "w") as f:
         f.write(text)
+
+
+def give_gpu_running_mean(script):
+    """The Lightning script's WeightAveraging averages as it would on a GPU. Without an avg_fn,
+    AveragedModel takes torch's get_swa_multi_avg_fn on a device with foreach kernels (CUDA):
+    torch._foreach_lerp_(average, model, 1 / (n + 1)), where the CPU divides by n + 1. Given that
+    function, the CPU runs the same arithmetic: ATen's CPU lerp is one fused multiply-add, as the
+    CUDA kernel's expression becomes under nvcc (ltrt/lerp.hpp)."""
+    with open(script) as f:
+        text = f.read()
+    call = "callbacks.WeightAveraging("
+    check(text.count(call) == 1, f"{script} has no one {call!r} to give get_swa_multi_avg_fn")
+    with open(script, "w") as f:
+        f.write(text.replace(call, call + "multi_avg_fn=__import__('torch').optim.swa_utils.get_swa_multi_avg_fn(), "))
 
 
 def averaging_callback(spec):
@@ -783,6 +801,11 @@ def averaging_resumes_alike(program, weights, uninterrupted, launch):
           f"current_model_state:\n{out}\n{err}")
     count = logs_alike_after(second, step, uninterrupted, f"resumed at step {step}")
     last = lambda root: os.path.join(version_dir(root), "checkpoints", "last.safetensors")
+    # (ModelCheckpoint does not reload its best checkpoints from another dirpath, as Lightning's
+    # does not, so with a save_top_k the two runs can write `last` at different steps.)
+    steps = [common.checkpoint_metadata(last(root))["global_step"] for root in (second, os.path.join(args.work, "ltgen"))]
+    check(steps[0] == steps[1], f"the resumed run wrote last at step {steps[0]}, the uninterrupted one at step "
+          f"{steps[1]}: a spec tested so needs a ModelCheckpoint that saves at every validation (save_top_k -1)")
     tensors = checkpoints_alike(last(second), last(os.path.join(args.work, "ltgen")), "the resumed run's last checkpoint")
     print(f"resumed at step {step}: the same {count} values and last checkpoint ({tensors} tensors) as uninterrupted")
 
@@ -852,6 +875,25 @@ def elsewhere_is_refused(program, weights):
             check(not os.path.exists(os.path.join(root, "lightning_logs", "version_0", "checkpoints")),
                   "the refused fit wrote checkpoints")
     print("an averaged model on another device is refused before fit, on the steps' own it trains")
+
+
+def has_batch_norm(spec):
+    layers = spec["model"].get("layers") or spec["model"].get("graph", [])
+    return any(layer["type"].startswith("BatchNorm") for layer in layers)
+
+
+def buffers_refused_on_gpu(program, weights):
+    """WeightAveraging with use_buffers over BatchNorm (a command line's callbacks) is refused on the
+    GPU before fit starts: torch's running mean there fails on num_batches_tracked."""
+    root = os.path.join(args.work, "use_buffers")
+    callbacks = json.dumps([{"class_path": "WeightAveraging"}])
+    rc, _, err = common.run_program(program, ["--init_weights=" + weights, "--trainer.default_root_dir=" + root,
+                                              "--trainer.callbacks=" + callbacks])
+    check(rc == 1 and "averages the int64 buffer" in err and "Integer division with addcdiv" in err,
+          f"WeightAveraging(use_buffers=True) over BatchNorm on the GPU: exit {rc}, stderr:\n{err}")
+    check(not os.path.exists(os.path.join(root, "lightning_logs", "version_0", "checkpoints")),
+          "the refused fit wrote checkpoints")
+    print("WeightAveraging with use_buffers over BatchNorm is refused on the GPU before fit")
 
 
 def compare_grad_scaler(name, json_name, spec_optimizer):

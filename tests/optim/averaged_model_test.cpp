@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <ltrt/averaged_model.hpp>
+#include <ltrt/lerp.hpp>
 #include <ltrt/model.hpp>
 
 namespace {
@@ -116,6 +117,38 @@ TEST(AveragedModel, RunningMeanWithoutBuffersMatchesTorch) { check({false, 0.999
 TEST(AveragedModel, EmaMatchesTorch) { check({true, 0.999, true}); }
 TEST(AveragedModel, EmaOfAnotherDecayMatchesTorch) { check({true, 0.7, true}); }
 TEST(AveragedModel, EmaWithoutBuffersMatchesTorch) { check({true, 0.93, false}); }
+
+// WeightAveraging's running mean on the GPU (runtime/cuda/average_update.cu): torch's
+// get_swa_multi_avg_fn, _foreach_lerp_(average, model, 1 / (n + 1)), whose arithmetic ltrt::lerp is.
+// ATen's CPU lerp is the same fused multiply-add as its CUDA kernel under nvcc, so the CPU's
+// _foreach_lerp_ is the oracle: bit for bit over tensors whose lengths leave vector tails, for the
+// weight 1/2 (lerp's other branch) and below; and not the division the CPU's running mean takes.
+TEST(AveragedModel, GpuRunningMeanIsForeachLerp) {
+  torch::manual_seed(11);
+  std::int64_t differs_from_division = 0;
+  for (std::int64_t length : {1, 7, 9, 17, 33, 100, 1001}) {
+    for (std::int64_t n_averaged = 1; n_averaged <= 12; ++n_averaged) {
+      torch::Tensor average = torch::randn({length}), model = torch::randn({length}) * 3;
+      std::vector<float> ours(average.data_ptr<float>(), average.data_ptr<float>() + length);
+      // python's 1 / (n + 1) on the int64 tensor: its reciprocal, float32
+      const torch::Tensor weight = (torch::tensor(n_averaged, torch::kInt64) + 1).reciprocal();
+      const float w = 1.0f / static_cast<float>(n_averaged + 1);
+      ASSERT_EQ(weight.item<float>(), w);
+      std::vector<float> divided(ours);
+      for (std::int64_t i = 0; i < length; ++i) {
+        ours[i] = ltrt::lerp(ours[i], model[i].item<float>(), w);
+        divided[i] = ltrt::swa_value(divided[i], model[i].item<float>(), static_cast<float>(n_averaged + 1));
+      }
+      average.lerp_(model, weight.item<float>());  // what _foreach_lerp_ does to each tensor on the CPU
+      for (std::int64_t i = 0; i < length; ++i) {
+        EXPECT_EQ(ours[i], average[i].item<float>()) << "length " << length << ", n_averaged " << n_averaged
+                                                     << ", element " << i;
+        differs_from_division += ours[i] != divided[i];
+      }
+    }
+  }
+  EXPECT_GT(differs_from_division, 0) << "lerp and the division agree everywhere: the test cannot tell them apart";
+}
 
 TEST(AveragedModel, LayoutKeepsEveryTensorAligned) {
   const ltrt::ModelDef m = model();

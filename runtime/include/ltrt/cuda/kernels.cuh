@@ -43,6 +43,11 @@ void ema_update(const Context& ctx, std::int64_t* average, const std::int64_t* m
 // StochasticWeightAveraging's update of the parameters (Lightning's avg_fn) over n elements:
 // average + (model - average) / (n_averaged + 1), as ltrt/averaged_model.hpp's swa_value.
 void swa_update(const Context& ctx, float* average, const float* model, std::int64_t n, std::int64_t n_averaged);
+// WeightAveraging's running mean on the GPU: AveragedModel without an avg_fn takes torch's
+// get_swa_multi_avg_fn there, torch._foreach_lerp_(average, model, 1 / (n_averaged + 1)), as
+// ltrt/lerp.hpp's lerp. (Its integer branch, num_batches_tracked's, raises in torch: addcdiv on
+// integers.)
+void lerp_update(const Context& ctx, float* average, const float* model, std::int64_t n, std::int64_t n_averaged);
 
 // The scalars of the next optimizer step, computed as runtime/src/sgd.cpp and adam.cpp compute
 // theirs; `step` is the count after this step (torch's state["step"]), `lrs` and `momentums` each

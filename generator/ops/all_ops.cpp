@@ -48,6 +48,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_mse_loss(ops, layers);
   register_l1_loss(ops, layers);
   register_huber_loss(ops, layers);
+  register_kl_div_loss(ops, layers);
   register_smooth_l1_loss(ops, layers);
   register_cross_entropy_loss(ops, layers);
   register_nll_loss(ops, layers);

@@ -47,8 +47,11 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     w.line("const float x = inp[i], y = target[i];");
     w.line("sum += " + l.term(n) + ";");
     w.close();
-    if (attr_str(n, "reduction") == "mean")
+    const std::string& reduction = attr_str(n, "reduction");
+    if (reduction == "mean")
       w.line("loss[0] = static_cast<float>(sum / (n * kNumel));  // reduction='mean'");
+    else if (reduction == "batchmean")
+      w.line("loss[0] = static_cast<float>(sum / n);  // reduction='batchmean': the sum over the batch size");
     else
       w.line("loss[0] = static_cast<float>(sum);  // reduction='sum'");
   };
@@ -60,6 +63,8 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ loss, const float* __restrict__ inp, "
            "const float* __restrict__ target, int count)");
     if (l.constants) l.constants(k, n);
+    if (attr_str(n, "reduction") == "batchmean")
+      k.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) + ";  // per sample");
     k.line("__shared__ double partial[kReduceThreads];");
     k.line("double sum = 0.0;");
     k.open("for (int i = threadIdx.x; i < count; i += blockDim.x)");
@@ -72,8 +77,11 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     k.line("if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];");
     k.line("__syncthreads();");
     k.close();
-    if (attr_str(n, "reduction") == "mean")
+    const std::string& reduction = attr_str(n, "reduction");
+    if (reduction == "mean")
       k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / count);  // reduction='mean'");
+    else if (reduction == "batchmean")
+      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / (count / kNumel));  // reduction='batchmean'");
     else
       k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]);  // reduction='sum'");
     k.close();
@@ -107,8 +115,11 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
   };
   b.emit_cpu = [l](CodeWriter& w, const Node& n, const Graph& g) {
     write_constants(w, n, g, l);
-    if (attr_str(n, "reduction") == "mean")
+    const std::string& reduction = attr_str(n, "reduction");
+    if (reduction == "mean")
       w.line("const float scale = dloss[0] / static_cast<float>(n * kNumel);  // reduction='mean'");
+    else if (reduction == "batchmean")
+      w.line("const float scale = dloss[0] / static_cast<float>(n);  // reduction='batchmean'");
     else
       w.line("const float scale = dloss[0];  // reduction='sum'");
     w.open("for (int i = 0; i < n * kNumel; ++i)");
@@ -118,15 +129,20 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
   };
   b.emit_cuda = [l](CudaEmit& e, const Node& n, const Graph& g) {
     e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) + ";  // per sample");
-    const std::string scale = attr_str(n, "reduction") == "mean"
-                                  ? "const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'"
-                                  : "const float scale = dloss[0];  // reduction='sum'";
+    const std::string& reduction = attr_str(n, "reduction");
+    const std::string scale =
+        reduction == "mean"        ? "const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'"
+        : reduction == "batchmean" ? "const float scale = dloss[0] / static_cast<float>(count / kNumel);  // reduction='batchmean'"
+                                   : "const float scale = dloss[0];  // reduction='sum'";
     emit_elementwise_kernel(e, e.fn + "_kernel",
                             {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dloss", "dloss"},
                              {"const float* __restrict__ inp", "inp"}, {"const float* __restrict__ target", "target"}},
                             "n * kNumel", {scale, "const float x = inp[i], y = target[i];", "dinp[i] = scale * (" + l.grad(n) + ");"},
                             [&](CodeWriter& k) {
                               if (l.constants) l.constants(k, n);
+                              if (reduction == "batchmean")
+                                k.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) +
+                                       ";  // per sample");
                             });
   };
   ops.push_back(std::move(b));
@@ -135,6 +151,7 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
   layer.torch_type = l.torch_type;
   layer.is_loss = true;
   layer.args = {reduction_arg()};
+  if (l.batchmean) layer.args[0].choices.push_back("batchmean");
   for (const auto& a : l.extra_args) layer.args.push_back(a);
   const std::string op = l.name;
   const auto check_input = l.check_input;

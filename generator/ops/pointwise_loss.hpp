@@ -1,7 +1,7 @@
 /// \file
 /// Shared shape of losses that compare prediction and target element by
-/// element (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, BCEWithLogitsLoss, BCELoss): a per-element term,
-/// its derivative, and reduction 'mean' or 'sum'.
+/// element (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, BCEWithLogitsLoss, BCELoss, KLDivLoss): a
+/// per-element term, its derivative, and reduction 'mean' or 'sum' (or KLDivLoss's 'batchmean').
 #pragma once
 
 #include <functional>
@@ -15,6 +15,7 @@ struct PointwiseLoss {
   std::string name;        // "mse_loss"; backward "mse_loss_backward"
   std::string torch_type;  // "MSELoss"
   std::vector<ArgDef> extra_args;  // besides reduction
+  bool batchmean = false;          // reduction may also be 'batchmean' (KLDivLoss): the sum / batch size
   double flops_per_element;
   /// Terms in x (prediction) and y (target), both float.
   std::function<std::string(const Node&)> term;

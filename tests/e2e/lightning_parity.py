@@ -291,6 +291,13 @@ def write_data(spec, work, rng):
         x = rng.standard_normal((rows, *x_spec)).astype(np.float32)
         if model["target"].get("dtype") == "int64":
             y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
+        elif spec["model"]["loss"]["type"] == "KLDivLoss":  # a distribution over the target's classes, from x
+            classes = model["target"]["shape"][-1]
+            z = x[:, :classes] * 0.7 + np.sin(x[:, ::-1][:, :classes])
+            log_p = z - z.max(axis=1, keepdims=True)
+            log_p = log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+            log_target = spec["model"]["loss"].get("log_target", False)
+            y = (log_p if log_target else np.exp(log_p)).astype(np.float32)
         elif list(model["target"].get("shape", [])) == list(x_spec) and len(x_spec) > 1:  # an image to an image
             y = (x * 0.7 + np.sin(x)).astype(np.float32)
         else:

@@ -394,8 +394,8 @@ struct Masks {
 
 at::Reduction::Reduction reduction_of(const json::Value& loss) {
   const std::string r = get_string(loss, "reduction", "mean");
-  EXPECT_TRUE(r == "mean" || r == "sum") << r;
-  return r == "sum" ? at::Reduction::Sum : at::Reduction::Mean;
+  EXPECT_TRUE(r == "mean" || r == "sum" || r == "batchmean") << r;  // batchmean: the sum, divided after
+  return r == "mean" ? at::Reduction::Mean : at::Reduction::Sum;
 }
 
 // The loss of the spec's model on (x, y); dtype follows the parameters.
@@ -640,6 +640,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   if (s.loss_type == "HuberLoss") return torch::huber_loss(h, y, red, get_number(l, "delta", 1.0));
   if (s.loss_type == "SmoothL1Loss") return torch::smooth_l1_loss(h, y, red, get_number(l, "beta", 1.0));
   if (s.loss_type == "BCELoss") return torch::binary_cross_entropy(h, y, torch::Tensor(), red);
+  if (s.loss_type == "KLDivLoss") {  // F.kl_div: 'batchmean' is the sum over input.size(0)
+    const torch::Tensor kl = torch::kl_div(h, y, red, get_bool(l, "log_target", false));
+    return get_string(l, "reduction", "mean") == "batchmean" ? kl / h.size(0) : kl;
+  }
   if (s.loss_type == "NLLLoss")  // (batch, [T,] C) as rows, as CrossEntropyLoss's
     return torch::nll_loss(h.reshape({-1, h.size(-1)}), y.reshape({-1}), weight, red,
                            get_integer(l, "ignore_index", -100));
@@ -774,7 +778,10 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   } else {
     std::vector<std::int64_t> ys = {B};
     ys.insert(ys.end(), s.target_shape.begin(), s.target_shape.end());
-    y = s.loss_type == "BCEWithLogitsLoss" || s.loss_type == "BCELoss" ? torch::rand(ys) : torch::randn(ys);
+    // Probabilities for the BCE losses and KLDivLoss (log-probabilities with log_target: any value).
+    const bool probabilities = s.loss_type == "BCEWithLogitsLoss" || s.loss_type == "BCELoss" ||
+                               (s.loss_type == "KLDivLoss" && !get_bool(*s.loss, "log_target", false));
+    y = probabilities ? torch::rand(ys) : torch::randn(ys);
     std::memcpy(a + m.target.offset, y.data_ptr<float>(), sizeof(float) * y.numel());
   }
   // Buffers start as torch's (running_mean 0, running_var 1, num_batches_tracked 0); the

@@ -16,6 +16,11 @@ void CodeWriter::open(const std::string& head) {
   ++indent_;
 }
 
+void CodeWriter::open_block(const std::string& comment) {
+  line("{  // " + comment);
+  ++indent_;
+}
+
 void CodeWriter::close(const std::string& tail) {
   --indent_;
   if (language_ == Language::cpp) line("}" + tail);

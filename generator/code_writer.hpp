@@ -17,6 +17,8 @@ class CodeWriter {
   void open(const std::string& head);
   /// Closes a block: dedents and writes `}` plus `tail`.
   void close(const std::string& tail = "");
+  /// C++: opens a bare block `{  // comment` (its own scope for the names inside), closed by close().
+  void open_block(const std::string& comment);
   /// `} else {`: closes a block and opens the next at the same depth.
   void reopen(const std::string& head);
   void raw(const std::string& text) { out_ += text; }

@@ -68,7 +68,7 @@ bool own_module(const std::string& type) {
 // inferred sizes filled in from the graph.
 std::string module(const LayerSpec& l, const Graph& g, const std::string& layer) {
   const LayerDef* def = find_layer(l.type);
-  // ltgen's MultiheadAttention is self-attention: the script's SelfAttention subclass.
+  // ltgen's MultiheadAttention: the script's SelfAttention subclass (self- or cross-attention).
   // PositionalEmbedding is the script's own class (nanoGPT's wpe).
   // Reshape, Transpose, Narrow and Select are the script's own modules (torch.nn has none).
   // RNN, LSTM and GRU are the script's subclasses of torch's that return the output sequence alone.
@@ -276,16 +276,18 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (const LayerSpec& l : spec.layers) attention = attention || l.type == "MultiheadAttention";
   if (attention) {
     w.open("class SelfAttention(nn.MultiheadAttention)");
-    w.line("\"\"\"ltgen's MultiheadAttention: self-attention on (batch, T, E), causal when is_causal.\"\"\"");
+    w.line("\"\"\"ltgen's MultiheadAttention: self-attention on (batch, T, E), causal when is_causal; given a");
+    w.line("memory (batch, S, E), cross-attention: x's queries over the memory as key and value.\"\"\"");
     w.line();
     w.open("def __init__(self, *args, is_causal=False, **kwargs)");
     w.line("super().__init__(*args, **kwargs)");
     w.line("self.is_causal = is_causal");
     w.close();
     w.line();
-    w.open("def forward(self, x)");
+    w.open("def forward(self, x, memory=None)");
+    w.line("kv = x if memory is None else memory");
     w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
-    w.line("return super().forward(x, x, x, need_weights=False, attn_mask=mask)[0]");
+    w.line("return super().forward(x, kv, kv, need_weights=False, attn_mask=mask)[0]");
     w.close();
     w.close();
     w.line();
@@ -443,8 +445,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         expr = "torch.cat([";
         for (size_t k = 0; k < l.inputs.size(); ++k) expr += (k ? ", " : "") + l.inputs[k];
         expr += "], dim=" + py(l.args.at("dim")) + ")";
-      } else {
-        expr = "self." + l.name + "(" + l.inputs.at(0) + ")";
+      } else {  // one input, or MultiheadAttention's query and memory
+        expr = "self." + l.name + "(" + l.inputs.at(0) + (l.inputs.size() > 1 ? ", " + l.inputs[1] : "") + ")";
       }
       w.line(l.name + " = " + expr);
     }

@@ -138,6 +138,7 @@ struct LayerDef {
   std::vector<ArgDef> args;
   bool is_loss = false;
   int num_inputs = 1;  // values it reads; -1: two or more (Concat). Only 1 fits model.layers.
+  int max_inputs = 0;  // more than num_inputs: a model.graph node may give up to this many (MultiheadAttention's key and value)
   /// Adds forward nodes; returns the output value. `in` are the layer's inputs
   /// (losses get prediction and target). Throws ShapeError for bad sizes.
   std::function<int(LayerBuild&, const std::vector<int>& in)> build;
@@ -157,6 +158,11 @@ int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape);
 /// the weight (out, in); returns its output, named `<layer>_out`. Linear itself, MultiheadAttention's
 /// projections and an LSTM's input projection build it.
 int add_linear(Graph& g, const std::string& layer, const std::string& source, int x, int weight, int bias);
+/// Adds cross-attention's input projection (ops/attention_in_projection.cpp): {query, key_value} =
+/// {inp @ W_q^T + b_q, memory @ W_kv^T + b_kv} from the rows of in_proj_weight (3E, E) and
+/// in_proj_bias (bias -1: none); returns the two outputs.
+std::vector<int> add_attention_in_projection(Graph& g, const std::string& layer, const std::string& source, int inp,
+                                             int memory, int weight, int bias);
 /// Adds a Dropout node (probability p > 0; ltgen's own masks, off in evaluation) on x; returns its
 /// output, named `<layer>_out`. The Dropout layer and the recurrent layers' dropout between layers.
 int add_dropout(Graph& g, const std::string& layer, const std::string& source, int x, double p);

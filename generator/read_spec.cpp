@@ -237,7 +237,11 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
     fail_at(type, path + ".type", type.str + " combines several values: use model.graph, whose nodes name their inputs");
   if (graph_node) {
     const int given = static_cast<int>(l.inputs.size());
-    if (def->num_inputs > 0 && given != def->num_inputs)
+    if (def->num_inputs > 0 && def->max_inputs > def->num_inputs && (given < def->num_inputs || given > def->max_inputs))
+      o.fail_here(type.str + " takes " + std::to_string(def->num_inputs) +
+                  (def->max_inputs == def->num_inputs + 1 ? " or " : " to ") + std::to_string(def->max_inputs) +
+                  " inputs, got " + std::to_string(given));
+    if (def->num_inputs > 0 && def->max_inputs <= def->num_inputs && given != def->num_inputs)
       o.fail_here(type.str + " takes " + std::to_string(def->num_inputs) + " input(s), got " + std::to_string(given));
     if (def->num_inputs < 0 && given < 2) o.fail_here(type.str + " takes two or more inputs");
   }

@@ -495,23 +495,24 @@ static void attn1_in_proj_forward(float* out, const float* inp, const float* wei
 // out (32, 32, 48) lse (32, 4, 32) scores (32, 32, 32) <- qkv (32, 32, 144)
 // Also called by attn2_forward: the same shapes and constants, so the same code.
 static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;         // 1 / sqrt(head_dim)
-  // The samples split among the step's threads; a part's scores use its first sample's T x T slot.
+  constexpr int kTq = 32, kTk = kTq;                               // sequence length (queries and keys alike)
+  constexpr int kE = 48, kHeads = 4, kD = 12;                      // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                   // query i sees keys j <= i
+  constexpr float scale = 0.28867513f;                             // 1 / sqrt(head_dim)
+  // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 1, [=](int begin, int end) {
-    float* p = scores + begin * kT * kT;  // one head's T x T scores at a time, then probabilities
+    float* p = scores + begin * kTq * kTk;  // one head's Tq x Tk scores at a time, then probabilities
     for (int b = begin; b < end; ++b) {
       for (int h = 0; h < kHeads; ++h) {
-        const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
-        const float* k = q + kE;
-        const float* v = q + 2 * kE;
-        float* row_lse = lse + (b * kHeads + h) * kT;
-        ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
-        for (int i = 0; i < kT; ++i) {
-          float* row = p + i * kT;
-          const int visible = kCausal ? i + 1 : kT;
+        const float* q = qkv + b * kTq * kQRow + h * kD;
+        const float* k = qkv + b * kTk * kKVRow + kKeyColumn + h * kD;
+        const float* v = k + kE;
+        float* row_lse = lse + (b * kHeads + h) * kTq;
+        ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
+        for (int i = 0; i < kTq; ++i) {
+          float* row = p + i * kTk;
+          const int visible = kCausal ? i + 1 : kTk;
           float max = row[0];
           for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);
           float sum = 0.0f;
@@ -521,9 +522,10 @@ static void attn1_forward(float* out, float* lse, float* scores, const float* qk
           }
           row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)
           for (int j = 0; j < visible; ++j) row[j] /= sum;
-          for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
+          for (int j = visible; j < kTk; ++j) row[j] = 0.0f;  // masked: -inf before the softmax
         }
-        ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v
+        ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
+                       kE);  // p v
       }
     }
   });
@@ -1038,48 +1040,49 @@ static void attn2_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 // Also called by attn1_backward: the same shapes and constants, so the same code.
 static void attn2_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;         // 1 / sqrt(head_dim)
+  constexpr int kTq = 32, kTk = kTq;                               // sequence length (queries and keys alike)
+  constexpr int kE = 48, kHeads = 4, kD = 12;                      // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                   // query i sees keys j <= i
+  constexpr float scale = 0.28867513f;                             // 1 / sqrt(head_dim)
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 1, [=](int begin, int end) {
-    float* p = scratch + begin * 2 * kT * kT;  // one head's probabilities, recomputed from lse
-    float* dp = p + kT * kT;                   // one head's dp, then ds in its place
+    float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
+    float* dp = p + kTq * kTk;                   // one head's dp, then ds in its place
     for (int b = begin; b < end; ++b) {
       for (int h = 0; h < kHeads; ++h) {
-        const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart
-        const float* k = q + kE;
-        const float* v = q + 2 * kE;
-        float* dq = dqkv + b * kT * 3 * kE + h * kD;
-        float* dk = dq + kE;
-        float* dv = dq + 2 * kE;
-        const float* d_o = dout + b * kT * kE + h * kD;
-        const float* o = out + b * kT * kE + h * kD;
-        const float* row_lse = lse + (b * kHeads + h) * kT;
-        float* row_delta = delta + (b * kHeads + h) * kT;
-        ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)
-        for (int i = 0; i < kT; ++i) {
-          float* row = p + i * kT;
-          const int visible = kCausal ? i + 1 : kT;
+        const float* q = qkv + b * kTq * kQRow + h * kD;
+        const float* k = qkv + b * kTk * kKVRow + kKeyColumn + h * kD;
+        const float* v = k + kE;
+        float* dq = dqkv + b * kTq * kQRow + h * kD;
+        float* dk = dqkv + b * kTk * kKVRow + kKeyColumn + h * kD;
+        float* dv = dk + kE;
+        const float* d_o = dout + b * kTq * kE + h * kD;
+        const float* o = out + b * kTq * kE + h * kD;
+        const float* row_lse = lse + (b * kHeads + h) * kTq;
+        float* row_delta = delta + (b * kHeads + h) * kTq;
+        ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
+        for (int i = 0; i < kTq; ++i) {
+          float* row = p + i * kTk;
+          const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);
-          for (int j = visible; j < kT; ++j) row[j] = 0.0f;
+          for (int j = visible; j < kTk; ++j) row[j] = 0.0f;
           float dot = 0.0f;
           for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];
           row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij
         }
-        ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout
-        ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T
+        ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, p, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = p^T dout
+        ltrt::sgemm_ld(false, true, kTq, kTk, kD, 1.0f, d_o, kE, v, kKVRow, 0.0f, dp, kTk);  // dp = dout v^T
         // ds = p (dp - delta) / sqrt(D), in place of dp
-        for (int i = 0; i < kT; ++i) {
-          const float* pi = p + i * kT;
-          float* ds = dp + i * kT;
-          const int visible = kCausal ? i + 1 : kT;
+        for (int i = 0; i < kTq; ++i) {
+          const float* pi = p + i * kTk;
+          float* ds = dp + i * kTk;
+          const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
-          for (int j = visible; j < kT; ++j) ds[j] = 0.0f;
+          for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
-        ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k
-        ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);   // dk = ds^T q
+        ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, dp, kTk, k, kKVRow, 0.0f, dq, kQRow);  // dq = ds k
+        ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, q, kQRow, 0.0f, dk, kKVRow);   // dk = ds^T q
       }
     }
   });

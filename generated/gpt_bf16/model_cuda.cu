@@ -433,11 +433,13 @@ static void attn1_in_proj_forward(float* out, const std::uint16_t* inp, const st
 // build (exp_width) and expf on the rest; the sum adds e unrounded, p v takes e rounded to bfloat16.
 // A later block rescales the sum and o by exp(old max - new max). out = round(o / sum), lse = max +
 // log(sum). q k^T and p v are one TF32 mma.sync each: q, k, v and the rounded p are exact in TF32.
-__global__ void __launch_bounds__(128) attn1_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
-                                                            const float* __restrict__ qkv, float scale, int exp_width) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
+__global__ void __launch_bounds__(128)
+    attn1_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ queries,
+                         const float* __restrict__ keys, float scale, int exp_width) {
+  constexpr int kTq = 32, kTk = kTq;                               // sequence length (queries and keys alike)
+  constexpr int kE = 48, kHeads = 4, kD = 12;                      // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                   // query i sees keys j <= i
   constexpr int kWarps = 4, kQueryTile = 16 * kWarps;
   constexpr int kKeyTile = 64;             // TUNE: keys staged at a time
   constexpr int kDimSteps = (kD + 7) / 8;  // 8-column steps over head_dim: q's fragments, o's tiles
@@ -455,17 +457,17 @@ __global__ void __launch_bounds__(128) attn1_forward_kernel(float* __restrict__ 
   }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
-  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
-  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of kTq rows, head and sample.
+  constexpr int kRowTiles = (kTq + kQueryTile - 1) / kQueryTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
   const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const int row0 = i0 + 16 * warp;                           // the warp's first row
-  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
-  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* keys_k = q + kE;
-  const float* keys_v = q + 2 * kE;
+  const float* q = queries + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;
+  const float* keys_k = keys + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;
+  const float* keys_v = keys_k + kE;
+  float* out_head = out + static_cast<std::int64_t>(b) * kTq * kE + h * kD;
+  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
   constexpr int kKeyBlock = 512;  // torch's keys per block
   static_assert(kKeyBlock % kKeyTile == 0, "a key tile lies in one block");
   // The warp's rows of q as A fragments (zeros past T).
@@ -477,7 +479,7 @@ __global__ void __launch_bounds__(128) attn1_forward_kernel(float* __restrict__ 
       const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
       const int i = row0 + at.row;
       q_bits[c][x] = ltrt::cuda::exact_tf32(
-          i < kT && 8 * c + at.col < kD ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);
+          i < kTq && 8 * c + at.col < kD ? q[static_cast<std::int64_t>(i) * kQRow + 8 * c + at.col] : 0.0f);
     }
   }
   // s = q k^T over the staged key tile, unscaled: element x of 8-key step t is row group + 8 (x / 2),
@@ -498,28 +500,28 @@ __global__ void __launch_bounds__(128) attn1_forward_kernel(float* __restrict__ 
   // Whether row group + 8 (x / 2) sees key t * 8 + quad + 4 (x % 2) of the tile from j0.
   auto sees = [&](int j0, int t, int x) {
     const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);
-    return j < kT && (!kCausal || j <= i);
+    return j < kTk && (!kCausal || j <= i);
   };
   // o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and the
   // running max m and sum l of rows group (0) and group + 8 (1).
   float o[kDimSteps][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  const int keys =
-      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
+  const int key_end =
+      kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked
   // Every row of the tile sees each block's first key (blocks start at multiples of 512, i0 of 64).
-  for (int n0 = 0; n0 < keys; n0 += kKeyBlock) {
-    const int block_end = n0 + kKeyBlock < keys ? n0 + kKeyBlock : keys;
-    const int width = kT - n0 < kKeyBlock ? kT - n0 : kKeyBlock;
+  for (int n0 = 0; n0 < key_end; n0 += kKeyBlock) {
+    const int block_end = n0 + kKeyBlock < key_end ? n0 + kKeyBlock : key_end;
+    const int width = kTk - n0 < kKeyBlock ? kTk - n0 : kKeyBlock;
     const int fast_columns = width / exp_width * exp_width;  // the CPU's whole vectors of the block
     float block_max[2] = {m[0], m[1]};
     for (int j0 = n0; j0 < block_end; j0 += kKeyTile) {
       __syncthreads();  // every warp is done with the last tile
-      // k_tile: kKeyTile rows of keys_k from j0 (zeros past T), 16-byte loads.
+      // k_tile: kKeyTile rows of keys_k from j0 (zeros past kTk), 16-byte loads.
       for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
         const int r = x / (kD / 4), c = x % (kD / 4) * 4;
         *reinterpret_cast<float4*>(&k_tile[r][c]) =
-            j0 + r < kT ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                         : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       }
       __syncthreads();
       float s[kKeySteps][4];
@@ -541,19 +543,19 @@ __global__ void __launch_bounds__(128) attn1_forward_kernel(float* __restrict__ 
     float part[kDimSteps][4] = {};  // the block's p v
     for (int j0 = n0; j0 < block_end; j0 += kKeyTile) {
       __syncthreads();
-      // k_tile: kKeyTile rows of keys_k from j0 (zeros past T), 16-byte loads.
+      // k_tile: kKeyTile rows of keys_k from j0 (zeros past kTk), 16-byte loads.
       for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
         const int r = x / (kD / 4), c = x % (kD / 4) * 4;
         *reinterpret_cast<float4*>(&k_tile[r][c]) =
-            j0 + r < kT ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                         : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       }
-      // v_tile: kKeyTile rows of keys_v from j0 (zeros past T), 16-byte loads.
+      // v_tile: kKeyTile rows of keys_v from j0 (zeros past kTk), 16-byte loads.
       for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
         const int r = x / (kD / 4), c = x % (kD / 4) * 4;
         *reinterpret_cast<float4*>(&v_tile[r][c]) =
-            j0 + r < kT ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                         : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       }
       __syncthreads();
       float s[kKeySteps][4];
@@ -606,7 +608,7 @@ __global__ void __launch_bounds__(128) attn1_forward_kernel(float* __restrict__ 
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int i = row0 + group + 8 * r;
-    if (i >= kT) continue;
+    if (i >= kTq) continue;
     const float inverse_sum = 1.0f / l[r];
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
@@ -620,11 +622,11 @@ __global__ void __launch_bounds__(128) attn1_forward_kernel(float* __restrict__ 
 
 static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                           const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32, kHeads = 4;    // sequence length, num_heads
-  constexpr float scale = 0.28867513f;  // 1 / sqrt(head_dim)
+  constexpr int kTq = 32, kTk = 32, kHeads = 4;  // query rows, key rows, num_heads
+  constexpr float scale = 0.28867513f;           // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T buffer: this kernel needs none.
   const int exp_width = exp_vector_width();  // model.cpp's fexp_u20 vectors
-  attn1_forward_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, scale, exp_width);
+  attn1_forward_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, qkv, scale, exp_width);
   LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");
 }
 
@@ -1790,7 +1792,7 @@ static void attn2_grad_to_bf16(float* out, const float* inp, int n, const ltrt::
 // backward. A thread per (sample, head, query), in delta's order.
 __global__ void attn2_backward_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout,
                                             const float* __restrict__ out, int count) {
-  constexpr int kT = 32;                       // sequence length
+  constexpr int kT = 32;                       // query rows a sample
   constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
@@ -1808,11 +1810,13 @@ __global__ void attn2_backward_delta_kernel(float* __restrict__ delta, const flo
 // are added to dv_j and dk_j, which are rounded to bfloat16 after each block. The products are one
 // TF32 mma.sync each (every operand exact in TF32); each element has one writer: no atomics.
 __global__ void __launch_bounds__(128)
-    attn2_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+    attn2_backward_dkdv_kernel(float* __restrict__ grads, const float* __restrict__ dout,
+                               const float* __restrict__ queries, const float* __restrict__ keys,
                                const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
+  constexpr int kTq = 32, kTk = kTq;                               // sequence length (queries and keys alike)
+  constexpr int kE = 48, kHeads = 4, kD = 12;                      // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                   // query i sees keys j <= i
   constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
   constexpr int kDimSteps = (kD + 7) / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
   static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
@@ -1846,29 +1850,32 @@ __global__ void __launch_bounds__(128)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
   const int row0 = 16 * warp;                   // the warp's first row of the block's tile
-  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
-  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of kTk rows, head and sample.
+  constexpr int kRowTiles = (kTk + kKeyTile - 1) / kKeyTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
-  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
-  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* q = queries + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;
+  const float* keys_k = keys + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;
+  const float* keys_v = keys_k + kE;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kTq * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
   const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
-  // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
+  float* dk_head = grads + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;
+  float* dv_head = dk_head + kE;
+  // k_tile: kKeyTile rows of keys_k from j0 (zeros past kTk), 16-byte loads.
   for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&k_tile[r][c]) =
-        j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
-  // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
+  // v_tile: kKeyTile rows of keys_v from j0 (zeros past kTk), 16-byte loads.
   for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&v_tile[r][c]) =
-        j0 + r < kT ? *reinterpret_cast<const float4*>(q + 2 * kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
   constexpr int kQBlock = 32;  // torch's query rows per block for this T
   constexpr int kFlushSteps = (kQBlock < kQueryTile ? kQBlock : kQueryTile) / 8;  // 8-query steps between roundings
@@ -1877,25 +1884,25 @@ __global__ void __launch_bounds__(128)
   float part_k[kDimSteps][4] = {}, part_v[kDimSteps][4] = {};  // the block's sums so far
   // Query tiles before the block's first key see none of its keys (their blocks add nothing).
   const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;
-  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
+  for (int i0 = first; i0 < kTq; i0 += kQueryTile) {
     __syncthreads();  // every warp is done with the last query tile
-    // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
+    // q_tile: kQueryTile rows of q from i0 (zeros past kTq), 16-byte loads.
     for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&q_tile[r][c]) =
-          i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          i0 + r < kTq ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * kQRow + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
-    // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
+    // dout_tile: kQueryTile rows of dout_head from i0 (zeros past kTq), 16-byte loads.
     for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&dout_tile[r][c]) =
-          i0 + r < kT ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          i0 + r < kTq ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32) {
-      lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;
-      delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;
+      lse_tile[0][x] = i0 + x < kTq ? lse_head[i0 + x] : 0.0f;
+      delta_tile[0][x] = i0 + x < kTq ? delta_head[i0 + x] : 0.0f;
     }
     __syncthreads();
     // s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).
@@ -1933,13 +1940,13 @@ __global__ void __launch_bounds__(128)
         ltrt::cuda::mma_exact_16x8x8(dp[t], a_bits, b_bits);
       }
     }
-// round(p)^T into s and ds^T into dp (0 where masked or past T).
+// round(p)^T into s and ds^T into dp (0 where masked or past the rows).
 #pragma unroll
     for (int t = 0; t < kKeySteps; ++t) {
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
         const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;
-        const float p = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_tile[0][at]) : 0.0f;
+        const float p = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_tile[0][at]) : 0.0f;
         dp[t][x] = ltrt::round_bf16(p * (dp[t][x] - delta_tile[0][at]));
         s[t][x] = ltrt::round_bf16(p);
       }
@@ -1978,7 +1985,7 @@ __global__ void __launch_bounds__(128)
         }
       }
       const int end = i0 + 8 * (f + kFlushSteps);
-      if (end % kQBlock == 0 || end >= kT) {
+      if (end % kQBlock == 0 || end >= kTq) {
 #pragma unroll
         for (int c = 0; c < kDimSteps; ++c) {
           for (int x = 0; x < 4; ++x) {
@@ -1993,22 +2000,22 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = j0 + row0 + group + 8 * r;
-    if (row >= kT) continue;
+    if (row >= kTk) continue;
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
       if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
-      *reinterpret_cast<float2*>(dqkv_head + kE + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+      *reinterpret_cast<float2*>(dk_head + static_cast<std::int64_t>(row) * kKVRow + 8 * c + 2 * quad) =
           make_float2(dk[c][2 * r], dk[c][2 * r + 1]);
     }
   }
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = j0 + row0 + group + 8 * r;
-    if (row >= kT) continue;
+    if (row >= kTk) continue;
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
       if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
-      *reinterpret_cast<float2*>(dqkv_head + 2 * kE + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+      *reinterpret_cast<float2*>(dv_head + static_cast<std::int64_t>(row) * kKVRow + 8 * c + 2 * quad) =
           make_float2(dv[c][2 * r], dv[c][2 * r + 1]);
     }
   }
@@ -2018,11 +2025,13 @@ __global__ void __launch_bounds__(128)
 // sample) walks the key tiles its rows see, recomputing ds as the dk/dv kernel does; dq is rounded
 // after each block of kKeyBlock keys (torch's), as the CPU's.
 __global__ void __launch_bounds__(128)
-    attn2_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+    attn2_backward_dq_kernel(float* __restrict__ grads, const float* __restrict__ dout,
+                             const float* __restrict__ queries, const float* __restrict__ keys,
                              const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
-  constexpr int kT = 32;                       // sequence length
-  constexpr int kE = 48, kHeads = 4, kD = 12;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;               // query i sees keys j <= i
+  constexpr int kTq = 32, kTk = kTq;                               // sequence length (queries and keys alike)
+  constexpr int kE = 48, kHeads = 4, kD = 12;                      // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                   // query i sees keys j <= i
   constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
   constexpr int kDimSteps = (kD + 7) / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
   static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
@@ -2051,58 +2060,60 @@ __global__ void __launch_bounds__(128)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
   const int row0 = 16 * warp;                   // the warp's first row of the block's tile
-  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
-  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of kTq rows, head and sample.
+  constexpr int kRowTiles = (kTq + kQueryTile - 1) / kQueryTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
-  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
-  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* q = queries + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;
+  const float* keys_k = keys + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;
+  const float* keys_v = keys_k + kE;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kTq * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
+  float* dq_head = grads + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;
   const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
-  // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
+  // q_tile: kQueryTile rows of q from i0 (zeros past kTq), 16-byte loads.
   for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&q_tile[r][c]) =
-        i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
-                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        i0 + r < kTq ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * kQRow + c)
+                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
-  // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
+  // dout_tile: kQueryTile rows of dout_head from i0 (zeros past kTq), 16-byte loads.
   for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&dout_tile[r][c]) =
-        i0 + r < kT ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
-                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        i0 + r < kTq ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
+                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
   float lse_i[2], delta_i[2];  // of rows group and group + 8
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int i = i0 + row0 + group + 8 * r;
-    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
-    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
+    lse_i[r] = i < kTq ? lse_head[i] : 0.0f;
+    delta_i[r] = i < kTq ? delta_head[i] : 0.0f;
   }
   constexpr int kKeyBlock = 512;  // torch's keys per block
   static_assert(kKeyBlock % kKeyTile == 0, "a key tile lies in one block");
   float dq[kDimSteps][4] = {};    // rounded after each key block
   float part[kDimSteps][4] = {};  // the block's sum so far
-  const int keys =
-      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
-  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+  const int key_end =
+      kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < key_end; j0 += kKeyTile) {
     __syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)
-    // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
+    // k_tile: kKeyTile rows of keys_k from j0 (zeros past kTk), 16-byte loads.
     for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&k_tile[r][c]) =
-          j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
-    // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
+    // v_tile: kKeyTile rows of keys_v from j0 (zeros past kTk), 16-byte loads.
     for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&v_tile[r][c]) =
-          j0 + r < kT ? *reinterpret_cast<const float4*>(q + 2 * kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     __syncthreads();
     // s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).
@@ -2140,13 +2151,13 @@ __global__ void __launch_bounds__(128)
         ltrt::cuda::mma_exact_16x8x8(dp[t], a_bits, b_bits);
       }
     }
-// ds into s (0 where masked or past T).
+// ds into s (0 where masked or past the rows).
 #pragma unroll
     for (int t = 0; t < kKeySteps; ++t) {
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
         const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);
-        const float p = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_i[x / 2]) : 0.0f;
+        const float p = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_i[x / 2]) : 0.0f;
         s[t][x] = ltrt::round_bf16(p * (dp[t][x] - delta_i[x / 2]));
       }
     }
@@ -2165,7 +2176,7 @@ __global__ void __launch_bounds__(128)
         ltrt::cuda::mma_exact_16x8x8(part[c], w_bits, b_bits);
       }
     }
-    if ((j0 + kKeyTile) % kKeyBlock == 0 || j0 + kKeyTile >= keys) {
+    if ((j0 + kKeyTile) % kKeyBlock == 0 || j0 + kKeyTile >= key_end) {
 #pragma unroll
       for (int c = 0; c < kDimSteps; ++c) {
         for (int x = 0; x < 4; ++x) {
@@ -2178,11 +2189,11 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = i0 + row0 + group + 8 * r;
-    if (row >= kT) continue;
+    if (row >= kTq) continue;
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
       if (8 * c + 2 * quad >= kD) continue;  // the padding's columns
-      *reinterpret_cast<float2*>(dqkv_head + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+      *reinterpret_cast<float2*>(dq_head + static_cast<std::int64_t>(row) * kQRow + 8 * c + 2 * quad) =
           make_float2(dq[c][2 * r], dq[c][2 * r + 1]);
     }
   }
@@ -2190,18 +2201,19 @@ __global__ void __launch_bounds__(128)
 
 static void attn2_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                            const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 32, kHeads = 4;    // sequence length, num_heads
-  constexpr float scale = 0.28867513f;  // 1 / sqrt(head_dim)
+  constexpr int kTq = 32, kTk = 32, kHeads = 4;  // query rows, key rows, num_heads
+  constexpr float scale = 0.28867513f;           // 1 / sqrt(head_dim)
   // scratch is the CPU program's T x T buffers: these kernels need none.
-  const int count = n * kHeads * kT;
+  const int count = n * kHeads * kTq;
   attn2_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
                                                                                                     count);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_delta_kernel");
-  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  attn2_backward_dkdv_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 37376, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                      scale);
+  // dq, and dk with dv, come from separate kernels: each gradient element has one writer.
+  attn2_backward_dkdv_kernel<<<(kTk + 63) / 64 * kHeads * n, 128, 37376, ctx.stream>>>(dqkv, dout, qkv, qkv, lse, delta,
+                                                                                       scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dkdv_kernel");
-  attn2_backward_dq_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 36864, ctx.stream>>>(dqkv, dout, qkv, lse, delta, scale);
+  attn2_backward_dq_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 36864, ctx.stream>>>(dqkv, dout, qkv, qkv, lse, delta,
+                                                                                     scale);
   LTRT_CUDA_CHECK_LAUNCH("attn2_backward_dq_kernel");
 }
 

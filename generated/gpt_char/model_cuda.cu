@@ -386,11 +386,13 @@ static void h0_attn_in_proj_forward(float* out, const float* inp, const float* w
 // big * big + big * small + small * big, about float32's accuracy; ltrt/cuda/mma.cuh has the
 // fragment layouts). Each 8 columns of the scores hold keys 0, 4, 1, 5, 2, 6, 3, 7 of their 8, so a
 // thread's scores are, as they stand, its A fragment of p v: no exchange between lanes.
-__global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse,
-                                                              const float* __restrict__ qkv, float scale) {
-  constexpr int kT = 64;                        // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;                // query i sees keys j <= i
+__global__ void __launch_bounds__(128)
+    h0_attn_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ queries,
+                           const float* __restrict__ keys, float scale) {
+  constexpr int kTq = 64, kTk = kTq;                               // sequence length (queries and keys alike)
+  constexpr int kE = 128, kHeads = 4, kD = 32;                     // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                   // query i sees keys j <= i
   constexpr int kWarps = 4, kQueryTile = 16 * kWarps;
   constexpr int kKeyTile = 64;             // TUNE: keys staged at a time
   constexpr int kDimSteps = kD / 8;        // 8-column steps over head_dim: q's fragments, o's tiles
@@ -402,18 +404,18 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
   alignas(16) __shared__ float v_tile[kKeyTile][kVStride];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
-  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
-  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of kTq rows, head and sample.
+  constexpr int kRowTiles = (kTq + kQueryTile - 1) / kQueryTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
   const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
   const int row0 = i0 + 16 * warp;                           // the warp's first row
-  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* out_head = out + static_cast<std::int64_t>(b) * kT * kE + h * kD;
-  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* keys_k = q + kE;
-  const float* keys_v = q + 2 * kE;
-  // The warp's rows of q as A fragments, split into TF32 parts once (zeros past T).
+  const float* q = queries + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;
+  const float* keys_k = keys + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;
+  const float* keys_v = keys_k + kE;
+  float* out_head = out + static_cast<std::int64_t>(b) * kTq * kE + h * kD;
+  float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
+  // The warp's rows of q as A fragments, split into TF32 parts once (zeros past kTq).
   ltrt::cuda::Tf32Parts<4> q_parts[kDimSteps];
 #pragma unroll
   for (int c = 0; c < kDimSteps; ++c) {
@@ -421,30 +423,30 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
     for (int x = 0; x < 4; ++x) {
       const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);
       const int i = row0 + at.row;
-      q_parts[c].set(x, i < kT ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);
+      q_parts[c].set(x, i < kTq ? q[static_cast<std::int64_t>(i) * kQRow + 8 * c + at.col] : 0.0f);
     }
   }
   // o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and m and l
   // of rows group (0) and group + 8 (1).
   float o[kDimSteps][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  const int keys =
-      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
-  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+  const int key_end =
+      kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < key_end; j0 += kKeyTile) {
     __syncthreads();  // every warp is done with the last tile
-    // k_tile: kKeyTile rows of keys_k from j0 (zeros past T), 16-byte loads.
+    // k_tile: kKeyTile rows of keys_k from j0 (zeros past kTk), 16-byte loads.
     for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&k_tile[r][c]) =
-          j0 + r < kT ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
-    // v_tile: kKeyTile rows of keys_v from j0 (zeros past T), 16-byte loads.
+    // v_tile: kKeyTile rows of keys_v from j0 (zeros past kTk), 16-byte loads.
     for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&v_tile[r][c]) =
-          j0 + r < kT ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     __syncthreads();
     // s = q k^T: element x of 8-key step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).
@@ -468,7 +470,7 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
         const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);
-        s[t][x] = j < kT && (!kCausal || j <= i) ? s[t][x] * scale : -INFINITY;  // masked: -inf before the softmax
+        s[t][x] = j < kTk && (!kCausal || j <= i) ? s[t][x] * scale : -INFINITY;  // masked: -inf before the softmax
         tile_max[x / 2] = fmaxf(tile_max[x / 2], s[t][x]);
       }
     }
@@ -517,11 +519,11 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
       }
     }
   }
-// out = o / l (the CPU's p / sum, then p v) and lse, rows under T.
+// out = o / l (the CPU's p / sum, then p v) and lse, rows under kTq.
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int i = row0 + group + 8 * r;
-    if (i >= kT) continue;
+    if (i >= kTq) continue;
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
       *reinterpret_cast<float2*>(out_head + static_cast<std::int64_t>(i) * kE + 8 * c + 2 * quad) =
@@ -533,10 +535,10 @@ __global__ void __launch_bounds__(128) h0_attn_forward_kernel(float* __restrict_
 
 static void h0_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;    // sequence length, num_heads
-  constexpr float scale = 0.17677669f;  // 1 / sqrt(head_dim)
+  constexpr int kTq = 64, kTk = 64, kHeads = 4;  // query rows, key rows, num_heads
+  constexpr float scale = 0.17677669f;           // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
-  h0_attn_forward_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, scale);
+  h0_attn_forward_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");
 }
 
@@ -1365,7 +1367,7 @@ static void h3_attn_out_proj_backward(float* dinp, float* dweight, float* dbias,
 // backward. A thread per (sample, head, query), in delta's order.
 __global__ void h3_attn_backward_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout,
                                               const float* __restrict__ out, int count) {
-  constexpr int kT = 64;                        // sequence length
+  constexpr int kT = 64;                        // query rows a sample
   constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
@@ -1382,12 +1384,13 @@ __global__ void h3_attn_backward_delta_kernel(float* __restrict__ delta, const f
 // dout_i . v_j, with s^T = k q^T, dp^T = v dout^T, dv += p^T dout and dk += ds^T q as mma.sync in
 // 3xTF32. Each dk and dv element has one writer, summed in a fixed order: no atomics.
 __global__ void __launch_bounds__(128)
-    h3_attn_backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
-                                 const float* __restrict__ qkv, const float* __restrict__ lse,
-                                 const float* __restrict__ delta, float scale) {
-  constexpr int kT = 64;                        // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;                // query i sees keys j <= i
+    h3_attn_backward_dkdv_kernel(float* __restrict__ grads, const float* __restrict__ dout,
+                                 const float* __restrict__ queries, const float* __restrict__ keys,
+                                 const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
+  constexpr int kTq = 64, kTk = kTq;                               // sequence length (queries and keys alike)
+  constexpr int kE = 128, kHeads = 4, kD = 32;                     // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                   // query i sees keys j <= i
   constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
   constexpr int kDimSteps = kD / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
   static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
@@ -1413,51 +1416,54 @@ __global__ void __launch_bounds__(128)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
   const int row0 = 16 * warp;                   // the warp's first row of the block's tile
-  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
-  constexpr int kRowTiles = (kT + kKeyTile - 1) / kKeyTile;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of kTk rows, head and sample.
+  constexpr int kRowTiles = (kTk + kKeyTile - 1) / kKeyTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
-  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
-  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* q = queries + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;
+  const float* keys_k = keys + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;
+  const float* keys_v = keys_k + kE;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kTq * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
   const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first
-  // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
+  float* dk_head = grads + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;
+  float* dv_head = dk_head + kE;
+  // k_tile: kKeyTile rows of keys_k from j0 (zeros past kTk), 16-byte loads.
   for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&k_tile[r][c]) =
-        j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
-  // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
+  // v_tile: kKeyTile rows of keys_v from j0 (zeros past kTk), 16-byte loads.
   for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&v_tile[r][c]) =
-        j0 + r < kT ? *reinterpret_cast<const float4*>(q + 2 * kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
   float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};
   const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys
-  for (int i0 = first; i0 < kT; i0 += kQueryTile) {
+  for (int i0 = first; i0 < kTq; i0 += kQueryTile) {
     __syncthreads();  // every warp is done with the last query tile
-    // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
+    // q_tile: kQueryTile rows of q from i0 (zeros past kTq), 16-byte loads.
     for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&q_tile[r][c]) =
-          i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          i0 + r < kTq ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * kQRow + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
-    // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
+    // dout_tile: kQueryTile rows of dout_head from i0 (zeros past kTq), 16-byte loads.
     for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&dout_tile[r][c]) =
-          i0 + r < kT ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          i0 + r < kTq ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32) {
-      lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;
-      delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;
+      lse_tile[0][x] = i0 + x < kTq ? lse_head[i0 + x] : 0.0f;
+      delta_tile[0][x] = i0 + x < kTq ? delta_head[i0 + x] : 0.0f;
     }
     __syncthreads();
     // s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).
@@ -1495,13 +1501,13 @@ __global__ void __launch_bounds__(128)
         ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_parts, b_parts);
       }
     }
-// p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past T).
+// p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past the rows).
 #pragma unroll
     for (int t = 0; t < kKeySteps; ++t) {
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
         const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;
-        const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;
+        const float p_ij = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;
         s[t][x] = p_ij;
         dp[t][x] = p_ij * (dp[t][x] - delta_tile[0][at]) * scale;
       }
@@ -1539,20 +1545,20 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = j0 + row0 + group + 8 * r;
-    if (row >= kT) continue;
+    if (row >= kTk) continue;
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
-      *reinterpret_cast<float2*>(dqkv_head + kE + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+      *reinterpret_cast<float2*>(dk_head + static_cast<std::int64_t>(row) * kKVRow + 8 * c + 2 * quad) =
           make_float2(dk[c][2 * r], dk[c][2 * r + 1]);
     }
   }
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = j0 + row0 + group + 8 * r;
-    if (row >= kT) continue;
+    if (row >= kTk) continue;
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
-      *reinterpret_cast<float2*>(dqkv_head + 2 * kE + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+      *reinterpret_cast<float2*>(dv_head + static_cast<std::int64_t>(row) * kKVRow + 8 * c + 2 * quad) =
           make_float2(dv[c][2 * r], dv[c][2 * r + 1]);
     }
   }
@@ -1562,11 +1568,13 @@ __global__ void __launch_bounds__(128)
 // the key tiles its rows see and recomputes ds as the dk/dv kernel does (s = q k^T, dp = dout v^T,
 // dq += ds k, each mma.sync in 3xTF32). One writer per element, no atomics.
 __global__ void __launch_bounds__(128)
-    h3_attn_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+    h3_attn_backward_dq_kernel(float* __restrict__ grads, const float* __restrict__ dout,
+                               const float* __restrict__ queries, const float* __restrict__ keys,
                                const float* __restrict__ lse, const float* __restrict__ delta, float scale) {
-  constexpr int kT = 64;                        // sequence length
-  constexpr int kE = 128, kHeads = 4, kD = 32;  // embed_dim, num_heads, head_dim
-  constexpr bool kCausal = true;                // query i sees keys j <= i
+  constexpr int kTq = 64, kTk = kTq;                               // sequence length (queries and keys alike)
+  constexpr int kE = 128, kHeads = 4, kD = 32;                     // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                   // query i sees keys j <= i
   constexpr int kWarps = 4, kQueryTile = 16 * kWarps, kKeyTile = 64;
   constexpr int kDimSteps = kD / 8, kKeySteps = kKeyTile / 8;  // 8-wide steps over head_dim and over a tile
   static_assert(kKeyTile == kQueryTile, "the scores of either side are kKeySteps 8-wide steps");
@@ -1587,55 +1595,57 @@ __global__ void __launch_bounds__(128)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group
   const int row0 = 16 * warp;                   // the warp's first row of the block's tile
-  // The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.
-  constexpr int kRowTiles = (kT + kQueryTile - 1) / kQueryTile;
+  // The grid is one dimension (y and z allow 65535 blocks): this tile of kTq rows, head and sample.
+  constexpr int kRowTiles = (kTq + kQueryTile - 1) / kQueryTile;
   const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads,
             b = blockIdx.x / kRowTiles / kHeads;
-  const float* q = qkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  float* dqkv_head = dqkv + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;
-  const float* dout_head = dout + static_cast<std::int64_t>(b) * kT * kE + h * kD;
-  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
-  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kT;
+  const float* q = queries + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;
+  const float* keys_k = keys + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;
+  const float* keys_v = keys_k + kE;
+  const float* dout_head = dout + static_cast<std::int64_t>(b) * kTq * kE + h * kD;
+  const float* lse_head = lse + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
+  const float* delta_head = delta + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;
+  float* dq_head = grads + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;
   const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first
-  // q_tile: kQueryTile rows of q from i0 (zeros past T), 16-byte loads.
+  // q_tile: kQueryTile rows of q from i0 (zeros past kTq), 16-byte loads.
   for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&q_tile[r][c]) =
-        i0 + r < kT ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * 3 * kE + c)
-                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        i0 + r < kTq ? *reinterpret_cast<const float4*>(q + static_cast<std::int64_t>(i0 + r) * kQRow + c)
+                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
-  // dout_tile: kQueryTile rows of dout_head from i0 (zeros past T), 16-byte loads.
+  // dout_tile: kQueryTile rows of dout_head from i0 (zeros past kTq), 16-byte loads.
   for (int x = threadIdx.x; x < kQueryTile * (kD / 4); x += kWarps * 32) {
     const int r = x / (kD / 4), c = x % (kD / 4) * 4;
     *reinterpret_cast<float4*>(&dout_tile[r][c]) =
-        i0 + r < kT ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
-                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        i0 + r < kTq ? *reinterpret_cast<const float4*>(dout_head + static_cast<std::int64_t>(i0 + r) * kE + c)
+                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
   float lse_i[2], delta_i[2];  // of rows group and group + 8
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int i = i0 + row0 + group + 8 * r;
-    lse_i[r] = i < kT ? lse_head[i] : 0.0f;
-    delta_i[r] = i < kT ? delta_head[i] : 0.0f;
+    lse_i[r] = i < kTq ? lse_head[i] : 0.0f;
+    delta_i[r] = i < kTq ? delta_head[i] : 0.0f;
   }
   float dq[kDimSteps][4] = {};
-  const int keys =
-      kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked
-  for (int j0 = 0; j0 < keys; j0 += kKeyTile) {
+  const int key_end =
+      kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked
+  for (int j0 = 0; j0 < key_end; j0 += kKeyTile) {
     __syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)
-    // k_tile: kKeyTile rows of q + kE from j0 (zeros past T), 16-byte loads.
+    // k_tile: kKeyTile rows of keys_k from j0 (zeros past kTk), 16-byte loads.
     for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&k_tile[r][c]) =
-          j0 + r < kT ? *reinterpret_cast<const float4*>(q + kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_k + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
-    // v_tile: kKeyTile rows of q + 2 * kE from j0 (zeros past T), 16-byte loads.
+    // v_tile: kKeyTile rows of keys_v from j0 (zeros past kTk), 16-byte loads.
     for (int x = threadIdx.x; x < kKeyTile * (kD / 4); x += kWarps * 32) {
       const int r = x / (kD / 4), c = x % (kD / 4) * 4;
       *reinterpret_cast<float4*>(&v_tile[r][c]) =
-          j0 + r < kT ? *reinterpret_cast<const float4*>(q + 2 * kE + static_cast<std::int64_t>(j0 + r) * 3 * kE + c)
-                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          j0 + r < kTk ? *reinterpret_cast<const float4*>(keys_v + static_cast<std::int64_t>(j0 + r) * kKVRow + c)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     __syncthreads();
     // s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).
@@ -1673,13 +1683,13 @@ __global__ void __launch_bounds__(128)
         ltrt::cuda::mma_3xtf32_16x8x8(dp[t], a_parts, b_parts);
       }
     }
-// ds into s (the CPU's formulas; 0 where masked or past T).
+// ds into s (the CPU's formulas; 0 where masked or past the rows).
 #pragma unroll
     for (int t = 0; t < kKeySteps; ++t) {
 #pragma unroll
       for (int x = 0; x < 4; ++x) {
         const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);
-        const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_i[x / 2]) : 0.0f;
+        const float p_ij = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_i[x / 2]) : 0.0f;
         s[t][x] = p_ij * (dp[t][x] - delta_i[x / 2]) * scale;
       }
     }
@@ -1702,10 +1712,10 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = i0 + row0 + group + 8 * r;
-    if (row >= kT) continue;
+    if (row >= kTq) continue;
 #pragma unroll
     for (int c = 0; c < kDimSteps; ++c) {
-      *reinterpret_cast<float2*>(dqkv_head + static_cast<std::int64_t>(row) * 3 * kE + 8 * c + 2 * quad) =
+      *reinterpret_cast<float2*>(dq_head + static_cast<std::int64_t>(row) * kQRow + 8 * c + 2 * quad) =
           make_float2(dq[c][2 * r], dq[c][2 * r + 1]);
     }
   }
@@ -1713,19 +1723,19 @@ __global__ void __launch_bounds__(128)
 
 static void h3_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
                              const float* out, const float* lse, int n, const ltrt::cuda::Context& ctx) {
-  constexpr int kT = 64, kHeads = 4;    // sequence length, num_heads
-  constexpr float scale = 0.17677669f;  // 1 / sqrt(head_dim)
+  constexpr int kTq = 64, kTk = 64, kHeads = 4;  // query rows, key rows, num_heads
+  constexpr float scale = 0.17677669f;           // 1 / sqrt(head_dim)
   // scratch is the CPU program's T x T buffers: the fused kernels need none.
-  const int count = n * kHeads * kT;
+  const int count = n * kHeads * kTq;
   h3_attn_backward_delta_kernel<<<ltrt::cuda::blocks_for(count, kThreads), kThreads, 0, ctx.stream>>>(delta, dout, out,
                                                                                                       count);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_delta_kernel");
-  // dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.
-  h3_attn_backward_dkdv_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 37376, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                        scale);
+  // dq, and dk with dv, come from separate kernels: each gradient element has one writer.
+  h3_attn_backward_dkdv_kernel<<<(kTk + 63) / 64 * kHeads * n, 128, 37376, ctx.stream>>>(dqkv, dout, qkv, qkv, lse,
+                                                                                         delta, scale);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dkdv_kernel");
-  h3_attn_backward_dq_kernel<<<(kT + 63) / 64 * kHeads * n, 128, 36864, ctx.stream>>>(dqkv, dout, qkv, lse, delta,
-                                                                                      scale);
+  h3_attn_backward_dq_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 36864, ctx.stream>>>(dqkv, dout, qkv, qkv, lse, delta,
+                                                                                       scale);
   LTRT_CUDA_CHECK_LAUNCH("h3_attn_backward_dq_kernel");
 }
 

@@ -35,6 +35,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_conv(ops, layers);
   register_conv_transpose(ops, layers);
   register_multihead_attention(ops, layers);
+  register_attention_in_projection(ops);
   register_rnn(ops, layers);
   register_lstm(ops, layers);
   register_gru(ops, layers);

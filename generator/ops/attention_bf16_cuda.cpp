@@ -122,7 +122,7 @@ void emit_attention_bf16_backward_cuda(CudaEmit& e, const Node& n, const Graph& 
   if (mma_attention_applies(e, n)) return emit_attention_bf16_backward_mma(e, n, g);
   const Value& qkv = g.value(n.inputs[1]);
   CodeWriter& k = e.kernels;
-  emit_attention_delta_kernel(e, n, qkv);
+  emit_attention_delta_kernel(e, n, qkv.shape[1]);
   const std::vector<std::string> params = {"float* __restrict__ dqkv", "const float* __restrict__ dout",
                                            "const float* __restrict__ qkv", "const float* __restrict__ lse",
                                            "const float* __restrict__ delta"};

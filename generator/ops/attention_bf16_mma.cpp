@@ -35,7 +35,7 @@ void write_quad_reduce(CodeWriter& k, const std::string& var, const std::string&
 }  // namespace
 
 void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[0]);
+  const AttentionInputs a = attention_inputs(n, g);
   const std::string round = autocast_round();
   CodeWriter& k = e.kernels;
   k.line();
@@ -50,9 +50,10 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
   k.line("// A later block rescales the sum and o by exp(old max - new max). out = round(o / sum), lse = max +");
   k.line("// log(sum). q k^T and p v are one TF32 mma.sync each: q, k, v and the rounded p are exact in TF32.");
   k.open("__global__ void __launch_bounds__(" + std::to_string(kMmaAttentionWarps * 32) + ") " + e.fn +
-         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale, "
+         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ queries, "
+         "const float* __restrict__ keys, float scale, "
          "int exp_width)");
-  write_forward_mma_top(k, n, qkv);
+  write_forward_mma_top(k, n, a);
   k.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
   k.line("static_assert(kKeyBlock % kKeyTile == 0, \"a key tile lies in one block\");");
   k.line("// The warp's rows of q as A fragments (zeros past T).");
@@ -63,8 +64,8 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
   k.open("for (int x = 0; x < 4; ++x)");
   k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
   k.line("const int i = row0 + at.row;");
-  k.line(std::string("q_bits[c][x] = ltrt::cuda::exact_tf32(i < kT") + (padded_head_dim(n) ? " && 8 * c + at.col < kD" : "") +
-         " ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
+  k.line(std::string("q_bits[c][x] = ltrt::cuda::exact_tf32(i < kTq") + (padded_head_dim(n) ? " && 8 * c + at.col < kD" : "") +
+         " ? q[static_cast<std::int64_t>(i) * kQRow + 8 * c + at.col] : 0.0f);");
   k.close();
   k.close();
   k.line("// s = q k^T over the staged key tile, unscaled: element x of 8-key step t is row group + 8 (x / 2),");
@@ -85,22 +86,22 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
   k.line("// Whether row group + 8 (x / 2) sees key t * 8 + quad + 4 (x % 2) of the tile from j0.");
   k.open("auto sees = [&](int j0, int t, int x)");
   k.line("const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
-  k.line("return j < kT && (!kCausal || j <= i);");
+  k.line("return j < kTk && (!kCausal || j <= i);");
   k.close(";");
   k.line("// o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and the");
   k.line("// running max m and sum l of rows group (0) and group + 8 (1).");
   k.line("float o[kDimSteps][4] = {};");
   k.line("float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};");
-  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
+  k.line("const int key_end = kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked");
   k.line("// Every row of the tile sees each block's first key (blocks start at multiples of 512, i0 of 64).");
-  k.open("for (int n0 = 0; n0 < keys; n0 += kKeyBlock)");
-  k.line("const int block_end = n0 + kKeyBlock < keys ? n0 + kKeyBlock : keys;");
-  k.line("const int width = kT - n0 < kKeyBlock ? kT - n0 : kKeyBlock;");
+  k.open("for (int n0 = 0; n0 < key_end; n0 += kKeyBlock)");
+  k.line("const int block_end = n0 + kKeyBlock < key_end ? n0 + kKeyBlock : key_end;");
+  k.line("const int width = kTk - n0 < kKeyBlock ? kTk - n0 : kKeyBlock;");
   k.line("const int fast_columns = width / exp_width * exp_width;  // the CPU's whole vectors of the block");
   k.line("float block_max[2] = {m[0], m[1]};");
   k.open("for (int j0 = n0; j0 < block_end; j0 += kKeyTile)");
   k.line("__syncthreads();  // every warp is done with the last tile");
-  write_stage_rows(k, "k_tile", "keys_k", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "k_tile", "keys_k", "kKVRow", "j0", "kKeyTile", "kTk");
   k.line("__syncthreads();");
   k.line("float s[kKeySteps][4];");
   k.line("tile_scores(s);");
@@ -113,8 +114,8 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
   k.line("float part[kDimSteps][4] = {};  // the block's p v");
   k.open("for (int j0 = n0; j0 < block_end; j0 += kKeyTile)");
   k.line("__syncthreads();");
-  write_stage_rows(k, "k_tile", "keys_k", "3 * kE", "j0", "kKeyTile");
-  write_stage_rows(k, "v_tile", "keys_v", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "k_tile", "keys_k", "kKVRow", "j0", "kKeyTile", "kTk");
+  write_stage_rows(k, "v_tile", "keys_v", "kKVRow", "j0", "kKeyTile", "kTk");
   k.line("__syncthreads();");
   k.line("float s[kKeySteps][4];");
   k.line("tile_scores(s);");
@@ -145,7 +146,7 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < 2; ++r)");
   k.line("const int i = row0 + group + 8 * r;");
-  k.line("if (i >= kT) continue;");
+  k.line("if (i >= kTq) continue;");
   k.line("const float inverse_sum = 1.0f / l[r];");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
@@ -158,18 +159,18 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
   k.close();
 
   write_prepare_tensor_cores(e);
-  write_attention_host_sizes(e.body, n, qkv);
+  write_attention_host_sizes(e.body, n, a);
   e.body.line("// scores is the CPU program's T x T buffer: this kernel needs none.");
   e.body.line("const int exp_width = exp_vector_width();  // model.cpp's fexp_u20 vectors");
-  emit_launch(e.body, e.fn + "_kernel", "(kT + 63) / 64 * kHeads * n", std::to_string(kMmaAttentionWarps * 32),
-              {"out", "lse", "qkv", "scale", "exp_width"});
+  emit_launch(e.body, e.fn + "_kernel", "(kTq + 63) / 64 * kHeads * n", std::to_string(kMmaAttentionWarps * 32),
+              {"out", "lse", a.queries(), a.keys(), "scale", "exp_width"});
 }
 
 void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[1]);
+  const AttentionInputs a = attention_inputs(n, g);
   const std::string round = autocast_round();
   CodeWriter& k = e.kernels;
-  emit_attention_delta_kernel(e, n, qkv);
+  emit_attention_delta_kernel(e, n, a.tq);
 
   k.line();
   k.line("// dk_j and dv_j on tensor cores (the CPU's emit_backward_bf16, as the per-row kernel): a block of 4");
@@ -179,8 +180,8 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line(std::string("// are added to dv_j and dk_j, which are rounded to ") + autocast_dtype_name() +
          " after each block. The products are one");
   k.line("// TF32 mma.sync each (every operand exact in TF32); each element has one writer: no atomics.");
-  open_dkdv_mma(k, n, qkv, e.fn + "_dkdv_kernel");
-  k.line("constexpr int kQBlock = " + std::to_string(bf16_attention_query_block(qkv.shape[1])) +
+  open_dkdv_mma(k, n, a, e.fn + "_dkdv_kernel");
+  k.line("constexpr int kQBlock = " + std::to_string(bf16_attention_query_block(a.tq)) +
          ";  // torch's query rows per block for this T");
   k.line("constexpr int kFlushSteps = (kQBlock < kQueryTile ? kQBlock : kQueryTile) / 8;  // 8-query steps between roundings");
   k.line("static_assert(kQBlock % kQueryTile == 0 || kQueryTile % kQBlock == 0, \"blocks and tiles nest\");");
@@ -188,15 +189,15 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("float part_k[kDimSteps][4] = {}, part_v[kDimSteps][4] = {};  // the block's sums so far");
   k.line("// Query tiles before the block's first key see none of its keys (their blocks add nothing).");
   k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;");
-  k.open("for (int i0 = first; i0 < kT; i0 += kQueryTile)");
+  k.open("for (int i0 = first; i0 < kTq; i0 += kQueryTile)");
   write_stage_query_tile(k);
   k.line("// s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).");
   write_scores(k, "s", "k_tile", "q_tile", MmaOperands::exact);
   write_scores(k, "dp", "v_tile", "dout_tile", MmaOperands::exact);
-  k.line("// round(p)^T into s and ds^T into dp (0 where masked or past T).");
+  k.line("// round(p)^T into s and ds^T into dp (0 where masked or past the rows).");
   open_fragment_loops(k);
   k.line("const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;");
-  k.line("const float p = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_tile[0][at]) : 0.0f;");
+  k.line("const float p = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_tile[0][at]) : 0.0f;");
   k.line("dp[t][x] = " + round + "(p * (dp[t][x] - delta_tile[0][at]));");
   k.line("s[t][x] = " + round + "(p);");
   close_fragment_loops(k);
@@ -207,49 +208,49 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   write_accumulate(k, "part_v", "s", "dout_tile", MmaOperands::exact, "f", "f + kFlushSteps");
   write_accumulate(k, "part_k", "dp", "q_tile", MmaOperands::exact, "f", "f + kFlushSteps");
   k.line("const int end = i0 + 8 * (f + kFlushSteps);");
-  write_rounding_flush(k, "end % kQBlock == 0 || end >= kT",
+  write_rounding_flush(k, "end % kQBlock == 0 || end >= kTq",
                        {"dv[c][x] = " + round + "(dv[c][x] + part_v[c][x]);",
                         "dk[c][x] = " + round + "(dk[c][x] + scale * part_k[c][x]);",
                         "part_v[c][x] = part_k[c][x] = 0.0f;"});
   k.close();
   k.close();
-  write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0", padded_head_dim(n));
-  write_rows(k, "dv", "dqkv_head + 2 * kE", "3 * kE", "j0", padded_head_dim(n));
+  write_rows(k, "dk", "dk_head", "kKVRow", "j0", "kTk", padded_head_dim(n));
+  write_rows(k, "dv", "dv_head", "kKVRow", "j0", "kTk", padded_head_dim(n));
   k.close();
 
   k.line();
   k.line("// dq_i = sum_j ds_ij k_j / sqrt(D) on tensor cores: a block of 4 warps per (64 query rows, head,");
   k.line("// sample) walks the key tiles its rows see, recomputing ds as the dk/dv kernel does; dq is rounded");
   k.line("// after each block of kKeyBlock keys (torch's), as the CPU's.");
-  open_dq_mma(k, n, qkv, e.fn + "_dq_kernel");
+  open_dq_mma(k, n, a, e.fn + "_dq_kernel");
   k.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
   k.line("static_assert(kKeyBlock % kKeyTile == 0, \"a key tile lies in one block\");");
   k.line("float dq[kDimSteps][4] = {};    // rounded after each key block");
   k.line("float part[kDimSteps][4] = {};  // the block's sum so far");
-  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
-  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("const int key_end = kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < key_end; j0 += kKeyTile)");
   write_stage_key_tile(k);
   k.line("// s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
   write_scores(k, "s", "q_tile", "k_tile", MmaOperands::exact);
   write_scores(k, "dp", "dout_tile", "v_tile", MmaOperands::exact);
-  k.line("// ds into s (0 where masked or past T).");
+  k.line("// ds into s (0 where masked or past the rows).");
   open_fragment_loops(k);
   k.line("const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
-  k.line("const float p = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_i[x / 2]) : 0.0f;");
+  k.line("const float p = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(scale * s[t][x] - lse_i[x / 2]) : 0.0f;");
   k.line("s[t][x] = " + round + "(p * (dp[t][x] - delta_i[x / 2]));");
   close_fragment_loops(k);
   k.line("// part += ds k; at a block's end (or the last key), dq takes the block's sum and is rounded.");
   write_accumulate(k, "part", "s", "k_tile", MmaOperands::exact);
-  write_rounding_flush(k, "(j0 + kKeyTile) % kKeyBlock == 0 || j0 + kKeyTile >= keys",
+  write_rounding_flush(k, "(j0 + kKeyTile) % kKeyBlock == 0 || j0 + kKeyTile >= key_end",
                        {"dq[c][x] = " + round + "(dq[c][x] + scale * part[c][x]);", "part[c][x] = 0.0f;"});
   k.close();
-  write_rows(k, "dq", "dqkv_head", "3 * kE", "i0", padded_head_dim(n));
+  write_rows(k, "dq", "dq_head", "kQRow", "i0", "kTq", padded_head_dim(n));
   k.close();
 
-  write_attention_host_sizes(e.body, n, qkv);
+  write_attention_host_sizes(e.body, n, a);
   e.body.line("// scratch is the CPU program's T x T buffers: these kernels need none.");
-  emit_count_launch(e.body, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
-  emit_mma_backward_launches(e, n);
+  emit_count_launch(e.body, e.fn + "_delta_kernel", "n * kHeads * kTq", {"delta", "dout", "out"});
+  emit_mma_backward_launches(e, n, a);
 }
 
 }  // namespace ltgen

@@ -71,9 +71,9 @@ Tiles choose_tiles(std::int64_t d, int operands, int score_tiles, int products, 
 
 // The sizes and tiles at the top of a kernel; `row_tile` and `col_tile` name the block's tiles
 // (kQueryTile and kKeyTile, or the other way round in dK/dV).
-void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles& t, const std::string& row_tile,
+void write_constants(CodeWriter& k, const Node& n, const AttentionInputs& a, const Tiles& t, const std::string& row_tile,
                      const std::string& col_tile) {
-  write_attention_sizes(k, n, qkv.shape[1]);
+  write_attention_sizes(k, n, a);
   k.line("// TUNE: tiles for this head_dim, chosen at generation time (" + std::to_string(t.shared_bytes) +
          " bytes of dynamic shared memory,");
   k.line("// at most " + std::to_string(t.budget) + "; few enough registers not to spill). Thread (group, lane) "
@@ -91,19 +91,20 @@ void write_constants(CodeWriter& k, const Node& n, const Value& qkv, const Tiles
   k.line("const int group = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;");
 }
 
-// A tile to stage: rows [row0, row0 + tile) of src, rows `stride` floats apart, into dst.
+// A tile to stage: rows [row0, row0 + tile) of src, rows `stride` floats apart and `rows` of them
+// (kTq or kTk), into dst.
 struct Stage {
-  std::string dst, src, stride, row0, tile;
+  std::string dst, src, stride, row0, tile, rows;
 };
 
 // Stages the tile's head-dim columns [c0, c0 + kChunk) transposed into dst[kChunk][tile + kPad],
-// zeros past T and D. Adjacent threads read adjacent floats of a row (coalesced); their
+// zeros past the rows and D. Adjacent threads read adjacent floats of a row (coalesced); their
 // transposed stores meet up to 4 to a bank (TUNE: a swizzle would avoid it), paid once a tile
 // for the 16-byte loads of every product.
 void write_stage(CodeWriter& k, const Stage& t) {
   k.open("for (int x = threadIdx.x; x < " + t.tile + " * kChunk; x += kBlockThreads)");
   k.line("const int r = x / kChunk, d = x % kChunk;");
-  k.line(t.dst + "[d][r] = " + t.row0 + " + r < kT && c0 + d < kD ? " + t.src + "[(" + t.row0 + " + r) * " +
+  k.line(t.dst + "[d][r] = " + t.row0 + " + r < " + t.rows + " && c0 + d < kD ? " + t.src + "[(" + t.row0 + " + r) * " +
          t.stride + " + c0 + d] : 0.0f;");
   k.close();
 }
@@ -225,14 +226,14 @@ void write_accumulate_chunks(CodeWriter& k, const std::string& what, const std::
   k.close();
 }
 
-// Writes a thread's accumulator rows acc[r] (row row0 + group * kRows + r, under T) as
+// Writes a thread's accumulator rows acc[r] (row row0 + group * kRows + r, under `rows`) as
 // `dst[row * stride + d] = acc[r][..] <scale>` over the head-dim columns it holds.
-void write_rows_out(CodeWriter& k, const std::string& row0, const std::string& dst, const std::string& stride,
-                    const std::string& value) {
+void write_rows_out(CodeWriter& k, const std::string& row0, const std::string& rows, const std::string& dst,
+                    const std::string& stride, const std::string& value) {
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("const int row = " + row0 + " + group * kRows + r;");
-  k.line("if (row >= kT) continue;");
+  k.line("if (row >= " + rows + ") continue;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimCols; ++c)");
   k.line("const int d = c / kChunkCols * kChunk + lane + kLanes * (c % kChunkCols);");
@@ -241,30 +242,29 @@ void write_rows_out(CodeWriter& k, const std::string& row0, const std::string& d
   k.close();
 }
 
-// Opens a backward kernel (the dK/dV or the dQ one): its signature and constants.
-void open_backward_kernel(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name, const Tiles& t,
+// Opens a backward kernel (the dK/dV or the dQ one): its signature and constants. `grads` is where
+// it writes: dkqv's or dkey_value's rows (dK/dV), dqkv's or dquery's (dQ).
+void open_backward_kernel(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name, const Tiles& t,
                           const std::string& row_tile, const std::string& col_tile) {
   k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ", " + std::to_string(kBlocksPerSM) + ") " + name +
-         "(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
-         "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
-  write_constants(k, n, qkv, t, row_tile, col_tile);
+         "(float* __restrict__ grads, const float* __restrict__ dout, const float* __restrict__ queries, "
+         "const float* __restrict__ keys, const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
+  write_constants(k, n, a, t, row_tile, col_tile);
 }
 
 // A backward kernel's pointers to head h of sample b.
 void write_backward_pointers(CodeWriter& k) {
-  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
-                      {"const float* lse_head = lse", "const float* delta_head = delta"});
-  k.line("const float* keys_k = q + kE;");
-  k.line("const float* keys_v = q + 2 * kE;");
+  write_head_pointers(k, {"const float* dout_head = dout"}, {"const float* lse_head = lse", "const float* delta_head = delta"});
 }
 
-// The launch of a kernel over tiles of T x heads x samples (a block each, on the grid's x; see
-// write_block_place) with its tiles' shared memory; over 48 KB, prepare_kernels() lets the kernel
-// have it. The block count is at most n * T * heads, so under check_index_sizes' limit.
-void write_launch(CudaEmit& e, const std::string& kernel, const Tiles& t, const std::vector<std::string>& args) {
+// The launch of a kernel over tiles of `rows` (kTq or kTk) x heads x samples (a block each, on the
+// grid's x; see write_block_place) with its tiles' shared memory; over 48 KB, prepare_kernels()
+// lets the kernel have it. The block count is at most n * rows * heads, so under check_index_sizes' limit.
+void write_launch(CudaEmit& e, const std::string& kernel, const std::string& rows, const Tiles& t,
+                  const std::vector<std::string>& args) {
   const std::int64_t row_tile = kGroups * t.rows;
   const std::string tile = std::to_string(row_tile), bytes = std::to_string(t.shared_bytes);
-  emit_launch(e.body, kernel, "(kT + " + std::to_string(row_tile - 1) + ") / " + tile + " * kHeads * n",
+  emit_launch(e.body, kernel, "(" + rows + " + " + std::to_string(row_tile - 1) + ") / " + tile + " * kHeads * n",
               std::to_string(kBlockThreads), args, bytes);
   // A GPU that allows a block less is refused there by name (runtime: ltrt/cuda/context.cuh).
   if (t.shared_bytes > kDefaultShared)
@@ -277,26 +277,41 @@ void write_launch(CudaEmit& e, const std::string& kernel, const Tiles& t, const 
 // The block's place in the grid, which is one dimension (x: up to 2^31 - 1 blocks, where y and z
 // allow 65535, fewer than a large batch's samples): `block_tile` (of `row_tile` rows of T), head h
 // and sample b, tiles fastest, as a grid of (tiles, heads, samples) would run them.
-void write_block_place(CodeWriter& k, const std::string& row_tile) {
-  k.line("// The grid is one dimension (y and z allow 65535 blocks): this tile of T, head and sample.");
-  k.line("constexpr int kRowTiles = (kT + " + row_tile + " - 1) / " + row_tile + ";");
+void write_block_place(CodeWriter& k, const std::string& row_tile, const std::string& rows) {
+  k.line("// The grid is one dimension (y and z allow 65535 blocks): this tile of " + rows + " rows, head and sample.");
+  k.line("constexpr int kRowTiles = (" + rows + " + " + row_tile + " - 1) / " + row_tile + ";");
   k.line("const int block_tile = blockIdx.x % kRowTiles, h = blockIdx.x / kRowTiles % kHeads, b = blockIdx.x / "
          "kRowTiles / kHeads;");
 }
 
-// The pointers of sample b's head h (rows 3E apart in qkv and dqkv, E apart in out and dout; T
-// floats a head in lse and delta).
-void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e, const std::vector<std::string>& rows_e,
-                         const std::vector<std::string>& per_head) {
-  for (const std::string& p : rows_3e) k.line(p + " + static_cast<std::int64_t>(b) * kT * 3 * kE + h * kD;");
-  for (const std::string& p : rows_e) k.line(p + " + static_cast<std::int64_t>(b) * kT * kE + h * kD;");
-  for (const std::string& p : per_head) k.line(p + " + (static_cast<std::int64_t>(b) * kHeads + h) * kT;");
+void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_e, const std::vector<std::string>& per_query) {
+  k.line("const float* q = queries + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;");
+  k.line("const float* keys_k = keys + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;");
+  k.line("const float* keys_v = keys_k + kE;");
+  for (const std::string& p : rows_e) k.line(p + " + static_cast<std::int64_t>(b) * kTq * kE + h * kD;");
+  for (const std::string& p : per_query) k.line(p + " + (static_cast<std::int64_t>(b) * kHeads + h) * kTq;");
 }
 
 void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv, bool with_scale) {
   w.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ", kHeads = " +
          std::to_string(attr_int(n, "num_heads")) + ";  // sequence length, num_heads");
   if (with_scale) write_attention_scale(w, n);
+}
+
+void write_attention_host_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a) {
+  w.line("constexpr int kTq = " + std::to_string(a.tq) + ", kTk = " + std::to_string(a.tk) + ", kHeads = " +
+         std::to_string(attr_int(n, "num_heads")) + ";  // query rows, key rows, num_heads");
+  write_attention_scale(w, n);
+}
+
+AttentionInputs attention_inputs(const Node& n, const Graph& g) {
+  // Forward: (qkv) or (query, key_value); backward: (dout, qkv, ...) or (dout, query, key_value, ...).
+  const size_t first = n.op == "attention" ? 0 : 1;
+  AttentionInputs a;
+  a.cross = n.attrs.count("cross") > 0;
+  a.tq = g.value(n.inputs.at(first)).shape.at(1);
+  a.tk = a.cross ? g.value(n.inputs.at(first + 1)).shape.at(1) : a.tq;
+  return a;
 }
 
 void write_attention_scale(CodeWriter& w, const Node& n) {
@@ -325,6 +340,23 @@ void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std
          ", \"the tiles fill the launch's shared memory\");");
 }
 
+void write_attention_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a) {
+  const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
+  if (a.cross)
+    w.line("constexpr int kTq = " + std::to_string(a.tq) + ", kTk = " + std::to_string(a.tk) +
+           ";  // query rows, and key and value rows, a sample");
+  else
+    w.line("constexpr int kTq = " + std::to_string(a.tq) + ", kTk = kTq;  // sequence length (queries and keys alike)");
+  w.line("constexpr int kE = " + std::to_string(e) + ", kHeads = " + std::to_string(h) +
+         ", kD = " + std::to_string(e / h) + ";  // embed_dim, num_heads, head_dim");
+  if (a.cross)
+    w.line("constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value");
+  else
+    w.line("constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv");
+  w.line(std::string("constexpr bool kCausal = ") + (attr_bool(n, "is_causal") ? "true" : "false") +
+         ";  // query i sees keys j <= i");
+}
+
 void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t) {
   const std::int64_t e = attr_int(n, "embed_dim"), h = attr_int(n, "num_heads");
   w.line("constexpr int kT = " + std::to_string(t) + ";  // sequence length");
@@ -336,7 +368,7 @@ void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t) {
 
 void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   if (mma_attention_applies(e, n)) return emit_flash_attention_forward_mma(e, n, g);
-  const Value& qkv = g.value(n.inputs[0]);
+  const AttentionInputs a = attention_inputs(n, g);
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
   const Tiles t = choose_tiles(d, 1, 1, 1, 1, e.shared_budget);
   CodeWriter& k = e.kernels;
@@ -347,18 +379,17 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// leave the block. It writes out = o / l and lse = m + log(l), from which the backward");
   k.line("// recomputes the probabilities.");
   k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ", " + std::to_string(kBlocksPerSM) + ") " + e.fn +
-         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale)");
-  write_constants(k, n, qkv, t, "kQueryTile", "kKeyTile");
+         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ queries, "
+         "const float* __restrict__ keys, float scale)");
+  write_constants(k, n, a, t, "kQueryTile", "kKeyTile");
   write_shared_tiles(k,
                      {{"q_t", "kChunk", "kQueryTile + kPad", "q^T of the block's rows (a chunk of head_dim)"},
                       {"kv_t", "kChunk", "kKeyTile + kPad", "k^T of a key tile, then its v^T"},
                       {"p", "kQueryTile", "kKeyTile + kPad", "exp(s - m) of the key tile (thread rows r-major)"}},
                      t.shared_bytes);
-  write_block_place(k, "kQueryTile");
+  write_block_place(k, "kQueryTile", "kTq");
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
-  write_head_pointers(k, {"const float* q = qkv"}, {"float* out_head = out"}, {"float* lse_head = lse"});
-  k.line("const float* keys_k = q + kE;");
-  k.line("const float* keys_v = q + 2 * kE;");
+  write_head_pointers(k, {"float* out_head = out"}, {"float* lse_head = lse"});
   k.line("float o[kRows][kDimCols] = {};");
   k.line("float m[kRows], l[kRows];");
   k.line("#pragma unroll");
@@ -366,11 +397,11 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("m[r] = -INFINITY;");
   k.line("l[r] = 0.0f;");
   k.close();
-  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
-  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("const int key_end = kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < key_end; j0 += kKeyTile)");
   k.line("float s[kRows][kCols] = {};");
-  write_score_chunks(k, {{"q_t", "q", "3 * kE", "i0", "kQueryTile"}}, "j0 == 0",
-                     {{"kv_t", "keys_k", "3 * kE", "j0", "kKeyTile"}}, {{"s", "q_t", "kv_t"}});
+  write_score_chunks(k, {{"q_t", "q", "kQRow", "i0", "kQueryTile", "kTq"}}, "j0 == 0",
+                     {{"kv_t", "keys_k", "kKVRow", "j0", "kKeyTile", "kTk"}}, {{"s", "q_t", "kv_t"}});
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("// Scale and mask the row's scores, then fold them into its m and l (the CPU's softmax, online).");
@@ -379,7 +410,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("const int j = j0 + lane * kCols + c;");
-  k.line("s[r][c] = j < kT && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax");
+  k.line("s[r][c] = j < kTk && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax");
   k.line("tile_max = fmaxf(tile_max, s[r][c]);");
   k.close();
   k.line("for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));");
@@ -398,24 +429,24 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.line("for (int c = 0; c < kDimCols; ++c) o[r][c] *= rescale;");
   k.close();
-  write_accumulate_chunks(k, "o += p v", {{"kv_t", "keys_v", "3 * kE", "j0", "kKeyTile"}}, {}, "kKeyTile",
+  write_accumulate_chunks(k, "o += p v", {{"kv_t", "keys_v", "kKVRow", "j0", "kKeyTile", "kTk"}}, {}, "kKeyTile",
                           {{"o", "p", "kv_t"}});
   k.close();
-  write_rows_out(k, "i0", "out_head", "kE", "o[r][c] / l[r]");  // the CPU's p / sum, then p v
+  write_rows_out(k, "i0", "kTq", "out_head", "kE", "o[r][c] / l[r]");  // the CPU's p / sum, then p v
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("const int i = i0 + group * kRows + r;");
-  k.line("if (lane == 0 && i < kT) lse_head[i] = m[r] + logf(l[r]);  // for the backward");
+  k.line("if (lane == 0 && i < kTq) lse_head[i] = m[r] + logf(l[r]);  // for the backward");
   k.close();
   k.close();
 
   CodeWriter& w = e.body;
-  write_attention_host_sizes(w, n, qkv);
+  write_attention_host_sizes(w, n, a);
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
-  write_launch(e, e.fn + "_kernel", t, {"out", "lse", "qkv", "scale"});
+  write_launch(e, e.fn + "_kernel", "kTq", t, {"out", "lse", a.queries(), a.keys(), "scale"});
 }
 
-void emit_attention_delta_kernel(CudaEmit& e, const Node& n, const Value& qkv) {
+void emit_attention_delta_kernel(CudaEmit& e, const Node& n, std::int64_t tq) {
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
   CodeWriter& k = e.kernels;
   k.line();
@@ -424,7 +455,7 @@ void emit_attention_delta_kernel(CudaEmit& e, const Node& n, const Value& qkv) {
   open_element_kernel(k, e.fn + "_delta_kernel",
                       {"float* __restrict__ delta", "const float* __restrict__ dout", "const float* __restrict__ out"},
                       [&](CodeWriter& c) {
-                        c.line("constexpr int kT = " + std::to_string(qkv.shape[1]) + ";  // sequence length");
+                        c.line("constexpr int kT = " + std::to_string(tq) + ";  // query rows a sample");
                         c.line("constexpr int kE = " + std::to_string(attr_int(n, "embed_dim")) + ", kHeads = " +
                                std::to_string(attr_int(n, "num_heads")) + ", kD = " + std::to_string(d) +
                                ";  // embed_dim, num_heads, head_dim");
@@ -438,15 +469,15 @@ void emit_attention_delta_kernel(CudaEmit& e, const Node& n, const Value& qkv) {
 }
 
 void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[1]);
+  const AttentionInputs a = attention_inputs(n, g);
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
   CodeWriter& k = e.kernels;
-  emit_attention_delta_kernel(e, n, qkv);
+  emit_attention_delta_kernel(e, n, a.tq);
 
   if (mma_attention_applies(e, n)) {
-    write_attention_host_sizes(e.body, n, qkv);
+    write_attention_host_sizes(e.body, n, a);
     e.body.line("// scratch is the CPU program's T x T buffers: the fused kernels need none.");
-    emit_count_launch(e.body, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
+    emit_count_launch(e.body, e.fn + "_delta_kernel", "n * kHeads * kTq", {"delta", "dout", "out"});
     return emit_flash_attention_backward_mma(e, n, g);
   }
   const Tiles kv = choose_tiles(d, 2, 2, 2, 2, e.shared_budget);
@@ -455,7 +486,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// walks the query tiles that see its keys and recomputes p_ij = exp(s_ij - lse_i) and");
   k.line("// ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij = dout_i . v_j. Each dk and dv element has one");
   k.line("// writer, summed in a fixed order: no atomics, the same result every run.");
-  open_backward_kernel(k, n, qkv, e.fn + "_dkdv_kernel", kv, "kKeyTile", "kQueryTile");
+  open_backward_kernel(k, n, a, e.fn + "_dkdv_kernel", kv, "kKeyTile", "kQueryTile");
   write_shared_tiles(k,
                      {{"k_t", "kChunk", "kKeyTile + kPad", "the block's keys, transposed"},
                       {"v_t", "kChunk", "kKeyTile + kPad", "and values"},
@@ -464,29 +495,29 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
                       {"p", "kKeyTile", "kQueryTile + kPad", "p^T of the tiles (thread rows r-major)"},
                       {"ds", "kKeyTile", "kQueryTile + kPad", "ds^T of the tiles (thread rows r-major)"}},
                      kv.shared_bytes);
-  write_block_place(k, "kKeyTile");
+  write_block_place(k, "kKeyTile", "kTk");
   k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
   write_backward_pointers(k);
-  k.line("float* dk_head = dqkv_head + kE;");
-  k.line("float* dv_head = dqkv_head + 2 * kE;");
+  k.line("float* dk_head = grads + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;");
+  k.line("float* dv_head = dk_head + kE;");
   k.line("float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};");
   k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys");
-  k.open("for (int i0 = first; i0 < kT; i0 += kQueryTile)");
+  k.open("for (int i0 = first; i0 < kTq; i0 += kQueryTile)");
   k.line("float s[kRows][kCols] = {}, dp[kRows][kCols] = {};  // of (key row, query column)");
-  const std::vector<Stage> query_tile{{"q_t", "q", "3 * kE", "i0", "kQueryTile"},
-                                      {"dout_t", "dout_head", "kE", "i0", "kQueryTile"}};
-  const std::vector<Stage> key_tile{{"k_t", "keys_k", "3 * kE", "j0", "kKeyTile"},
-                                    {"v_t", "keys_v", "3 * kE", "j0", "kKeyTile"}};
+  const std::vector<Stage> query_tile{{"q_t", "q", "kQRow", "i0", "kQueryTile", "kTq"},
+                                      {"dout_t", "dout_head", "kE", "i0", "kQueryTile", "kTq"}};
+  const std::vector<Stage> key_tile{{"k_t", "keys_k", "kKVRow", "j0", "kKeyTile", "kTk"},
+                                    {"v_t", "keys_v", "kKVRow", "j0", "kKeyTile", "kTk"}};
   write_score_chunks(k, key_tile, "i0 == first", query_tile, {{"s", "k_t", "q_t"}, {"dp", "v_t", "dout_t"}});
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
-  k.line("// p and ds of query column i (the CPU's formulas; 0 where masked or past T).");
+  k.line("// p and ds of query column i (the CPU's formulas; 0 where masked or past the rows).");
   k.line("const int i = i0 + lane * kCols + c;");
-  k.line("const float lse_i = i < kT ? lse_head[i] : 0.0f, delta_i = i < kT ? delta_head[i] : 0.0f;");
+  k.line("const float lse_i = i < kTq ? lse_head[i] : 0.0f, delta_i = i < kTq ? delta_head[i] : 0.0f;");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("const int j = j0 + group * kRows + r;");
-  k.line("const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;");
+  k.line("const float p_ij = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;");
   k.line("p[kGroups * r + group][lane * kCols + c] = p_ij;");
   k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;");
   k.close();
@@ -494,15 +525,15 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   write_accumulate_chunks(k, "dv += p^T dout, dk += ds^T q", {}, query_tile, "kQueryTile",
                           {{"dv", "p", "dout_t"}, {"dk", "ds", "q_t"}});
   k.close();
-  write_rows_out(k, "j0", "dk_head", "3 * kE", "dk[r][c]");
-  write_rows_out(k, "j0", "dv_head", "3 * kE", "dv[r][c]");
+  write_rows_out(k, "j0", "kTk", "dk_head", "kKVRow", "dk[r][c]");
+  write_rows_out(k, "j0", "kTk", "dv_head", "kKVRow", "dv[r][c]");
   k.close();
 
   const Tiles q = choose_tiles(d, 2, 1, 2, 1, e.shared_budget);
   k.line();
   k.line("// dq_i = sum_j ds_ij k_j: a block per (tile of query rows, head, sample) walks the key tiles its");
   k.line("// rows see and recomputes ds as the dk/dv kernel does. One writer per element, no atomics.");
-  open_backward_kernel(k, n, qkv, e.fn + "_dq_kernel", q, "kQueryTile", "kKeyTile");
+  open_backward_kernel(k, n, a, e.fn + "_dq_kernel", q, "kQueryTile", "kKeyTile");
   write_shared_tiles(k,
                      {{"q_t", "kChunk", "kQueryTile + kPad", "the block's queries, transposed"},
                       {"dout_t", "kChunk", "kQueryTile + kPad", "and output gradients"},
@@ -510,19 +541,20 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
                       {"v_t", "kChunk", "kKeyTile + kPad", "and values"},
                       {"ds", "kQueryTile", "kKeyTile + kPad", "ds of the tiles (thread rows r-major)"}},
                      q.shared_bytes);
-  write_block_place(k, "kQueryTile");
+  write_block_place(k, "kQueryTile", "kTq");
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
   write_backward_pointers(k);
+  k.line("float* dq_head = grads + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;");
   k.line("float lse_i[kRows], delta_i[kRows];");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("const int i = i0 + group * kRows + r;");
-  k.line("lse_i[r] = i < kT ? lse_head[i] : 0.0f;");
-  k.line("delta_i[r] = i < kT ? delta_head[i] : 0.0f;");
+  k.line("lse_i[r] = i < kTq ? lse_head[i] : 0.0f;");
+  k.line("delta_i[r] = i < kTq ? delta_head[i] : 0.0f;");
   k.close();
   k.line("float dq_acc[kRows][kDimCols] = {};");
-  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
-  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("const int key_end = kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < key_end; j0 += kKeyTile)");
   k.line("float s[kRows][kCols] = {}, dp[kRows][kCols] = {};");
   write_score_chunks(k, query_tile, "j0 == 0", key_tile, {{"s", "q_t", "k_t"}, {"dp", "dout_t", "v_t"}});
   k.line("#pragma unroll");
@@ -531,22 +563,24 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("const int j = j0 + lane * kCols + c;");
-  k.line("const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;");
+  k.line("const float p_ij = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;");
   k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;");
   k.close();
   k.close();
   write_accumulate_chunks(k, "dq += ds k", {}, {key_tile[0]}, "kKeyTile", {{"dq_acc", "ds", "k_t"}});
   k.close();
-  write_rows_out(k, "i0", "dqkv_head", "3 * kE", "dq_acc[r][c]");
+  write_rows_out(k, "i0", "kTq", "dq_head", "kQRow", "dq_acc[r][c]");
   k.close();
 
   CodeWriter& w = e.body;
-  write_attention_host_sizes(w, n, qkv);
+  write_attention_host_sizes(w, n, a);
   w.line("// scratch is the CPU program's T x T buffers: the fused kernels need none.");
-  emit_count_launch(w, e.fn + "_delta_kernel", "n * kHeads * kT", {"delta", "dout", "out"});
-  w.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
-  write_launch(e, e.fn + "_dkdv_kernel", kv, {"dqkv", "dout", "qkv", "lse", "delta", "scale"});
-  write_launch(e, e.fn + "_dq_kernel", q, {"dqkv", "dout", "qkv", "lse", "delta", "scale"});
+  emit_count_launch(w, e.fn + "_delta_kernel", "n * kHeads * kTq", {"delta", "dout", "out"});
+  w.line("// dq, and dk with dv, come from separate kernels: each gradient element has one writer.");
+  write_launch(e, e.fn + "_dkdv_kernel", "kTk", kv,
+               {attention_key_grads(a), "dout", a.queries(), a.keys(), "lse", "delta", "scale"});
+  write_launch(e, e.fn + "_dq_kernel", "kTq", q,
+               {attention_query_grads(a), "dout", a.queries(), a.keys(), "lse", "delta", "scale"});
 }
 
 }  // namespace ltgen

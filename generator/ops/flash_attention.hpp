@@ -11,11 +11,31 @@
 
 namespace ltgen {
 
-/// The sizes of an attention node with sequence length `t` as constexpr lines: kT, kE, kHeads,
-/// kD, kCausal (the CPU's lowering and the kernels).
+/// What an attention node (or its backward) reads: self-attention's q | k | v rows of one tensor
+/// (qkv, T rows a sample), or cross-attention's q rows of one (query: Tq rows a sample, E floats
+/// each) and k | v rows of another (key_value: Tk rows, 2E floats each).
+struct AttentionInputs {
+  bool cross = false;
+  std::int64_t tq = 0, tk = 0;
+  /// The tensors' names in the generated function: "qkv" twice, or "query" and "key_value".
+  std::string queries() const { return cross ? "query" : "qkv"; }
+  std::string keys() const { return cross ? "key_value" : "qkv"; }
+};
+AttentionInputs attention_inputs(const Node& n, const Graph& g);
+/// The backward's gradients of the queries' and the keys' tensors: "dqkv" twice, or "dquery" and
+/// "dkey_value".
+inline std::string attention_query_grads(const AttentionInputs& a) { return a.cross ? "dquery" : "dqkv"; }
+inline std::string attention_key_grads(const AttentionInputs& a) { return a.cross ? "dkey_value" : "dqkv"; }
+
+/// The sizes of an attention node as constexpr lines: kTq and kTk (query and key rows a sample),
+/// kE, kHeads, kD, kQRow and kKVRow (floats from one row of q, and of k and v, to the next),
+/// kKeyColumn (where k starts in its row; v is kE after it) and kCausal.
+void write_attention_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a);
+/// The same with one sequence length kT and no row constants, for the kernels that serve
+/// self-attention only (mixed precision's per-row kernels and CPU loops).
+void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t);
 /// `constexpr float scale = ...;`: 1 / sqrt(head_dim) as torch computes it.
 void write_attention_scale(CodeWriter& w, const Node& n);
-void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t);
 /// A tile in a kernel's dynamic shared memory: `rows` x `cols` floats (cols a multiple of 4).
 struct SharedTile {
   std::string name, rows, cols, comment;
@@ -24,14 +44,17 @@ struct SharedTile {
 /// 2-D arrays; `bytes` is what the launch gives (checked at compile time).
 void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std::int64_t bytes);
 /// The host lines of an attention's launch: kT, kHeads and (with_scale) scale (1 / sqrt(head_dim),
-/// as the CPU).
+/// as the CPU), for the self-attention-only kernels; with AttentionInputs, kTq and kTk.
 void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv, bool with_scale = true);
-/// A kernel's place in its one-dimensional grid: `block_tile` (of `row_tile` rows of T), head h and
-/// sample b, tiles fastest; and the pointers of sample b's head h (rows 3E apart in `rows_3e`,
-/// E apart in `rows_e`, T floats a head in `per_head`: each "const float* name = base").
-void write_block_place(CodeWriter& k, const std::string& row_tile);
-void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_3e, const std::vector<std::string>& rows_e,
-                         const std::vector<std::string>& per_head);
+void write_attention_host_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a);
+/// A kernel's place in its one-dimensional grid: `block_tile` (of `row_tile` rows of the block's
+/// side, `rows` of them a sample: kT, kTq or kTk), head h and sample b, tiles fastest.
+void write_block_place(CodeWriter& k, const std::string& row_tile, const std::string& rows = "kT");
+/// The pointers of sample b's head h in a kernel with parameters `queries` and `keys`
+/// (write_attention_sizes' layout): q, keys_k and keys_v; then those in `rows_e` (E floats a row,
+/// kTq rows a sample: out, dout) and `per_query` (kTq floats a head: lse, delta), each
+/// "const float* name = base".
+void write_head_pointers(CodeWriter& k, const std::vector<std::string>& rows_e, const std::vector<std::string>& per_query);
 /// attention(qkv) -> out, lse (and the CPU's scores scratch, unused here): on tensor cores where
 /// mma_attention_applies (flash_attention_mma.cpp), else on CUDA cores.
 void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g);
@@ -43,8 +66,9 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
 /// on tensor cores where mma_attention_applies, else on CUDA cores.
 void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g);
 /// `<fn>_delta_kernel(delta, dout, out, count)`: delta_i = dout_i . out_i, a thread per (sample,
-/// head, query) in delta's order, summed over the head's columns in order (as the CPU's).
-void emit_attention_delta_kernel(CudaEmit& e, const Node& n, const Value& qkv);
+/// head, query) in delta's order, summed over the head's columns in order (as the CPU's); `tq`
+/// query rows a sample.
+void emit_attention_delta_kernel(CudaEmit& e, const Node& n, std::int64_t tq);
 /// The query rows of a block in torch's CPU flash attention backward for sequence length `t`:
 /// bf16-mixed rounds dk and dv after each block's contribution.
 int bf16_attention_query_block(std::int64_t t);

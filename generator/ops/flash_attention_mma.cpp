@@ -50,12 +50,12 @@ std::int64_t shared_stride(std::int64_t d, std::int64_t residue) {
 }
 
 void write_stage_rows(CodeWriter& k, const std::string& dst, const std::string& src, const std::string& stride,
-                      const std::string& row0, const std::string& rows) {
-  k.line("// " + dst + ": " + rows + " rows of " + src + " from " + row0 + " (zeros past T), 16-byte loads.");
+                      const std::string& row0, const std::string& rows, const std::string& bound) {
+  k.line("// " + dst + ": " + rows + " rows of " + src + " from " + row0 + " (zeros past " + bound + "), 16-byte loads.");
   k.open("for (int x = threadIdx.x; x < " + rows + " * (kD / 4); x += kWarps * 32)");
   k.line("const int r = x / (kD / 4), c = x % (kD / 4) * 4;");
   k.line("*reinterpret_cast<float4*>(&" + dst + "[r][c]) =");
-  k.line("    " + row0 + " + r < kT ? *reinterpret_cast<const float4*>(" + src + " + static_cast<std::int64_t>(" + row0 +
+  k.line("    " + row0 + " + r < " + bound + " ? *reinterpret_cast<const float4*>(" + src + " + static_cast<std::int64_t>(" + row0 +
          " + r) * " + stride + " + c)");
   k.line("                  : make_float4(0.0f, 0.0f, 0.0f, 0.0f);");
   k.close();
@@ -121,11 +121,11 @@ void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& 
 }
 
 void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, const std::string& stride,
-                const std::string& first, bool padded) {
+                const std::string& first, const std::string& bound, bool padded) {
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < 2; ++r)");
   k.line("const int row = " + first + " + row0 + group + 8 * r;");
-  k.line("if (row >= kT) continue;");
+  k.line("if (row >= " + bound + ") continue;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
   if (padded) k.line("if (8 * c + 2 * quad >= kD) continue;  // the padding's columns");
@@ -149,32 +149,32 @@ void close_fragment_loops(CodeWriter& k) {
 
 void write_stage_query_tile(CodeWriter& k) {
   k.line("__syncthreads();  // every warp is done with the last query tile");
-  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
-  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
+  write_stage_rows(k, "q_tile", "q", "kQRow", "i0", "kQueryTile", "kTq");
+  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile", "kTq");
   k.open("for (int x = threadIdx.x; x < kQueryTile; x += kWarps * 32)");
-  k.line("lse_tile[0][x] = i0 + x < kT ? lse_head[i0 + x] : 0.0f;");
-  k.line("delta_tile[0][x] = i0 + x < kT ? delta_head[i0 + x] : 0.0f;");
+  k.line("lse_tile[0][x] = i0 + x < kTq ? lse_head[i0 + x] : 0.0f;");
+  k.line("delta_tile[0][x] = i0 + x < kTq ? delta_head[i0 + x] : 0.0f;");
   k.close();
   k.line("__syncthreads();");
 }
 
 void write_dq_block_rows(CodeWriter& k) {
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
-  write_stage_rows(k, "q_tile", "q", "3 * kE", "i0", "kQueryTile");
-  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile");
+  write_stage_rows(k, "q_tile", "q", "kQRow", "i0", "kQueryTile", "kTq");
+  write_stage_rows(k, "dout_tile", "dout_head", "kE", "i0", "kQueryTile", "kTq");
   k.line("float lse_i[2], delta_i[2];  // of rows group and group + 8");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < 2; ++r)");
   k.line("const int i = i0 + row0 + group + 8 * r;");
-  k.line("lse_i[r] = i < kT ? lse_head[i] : 0.0f;");
-  k.line("delta_i[r] = i < kT ? delta_head[i] : 0.0f;");
+  k.line("lse_i[r] = i < kTq ? lse_head[i] : 0.0f;");
+  k.line("delta_i[r] = i < kTq ? delta_head[i] : 0.0f;");
   k.close();
 }
 
 void write_stage_key_tile(CodeWriter& k) {
   k.line("__syncthreads();  // every warp is done with the last key tile (and the block's rows are staged)");
-  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
-  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "k_tile", "keys_k", "kKVRow", "j0", "kKeyTile", "kTk");
+  write_stage_rows(k, "v_tile", "keys_v", "kKVRow", "j0", "kKeyTile", "kTk");
   k.line("__syncthreads();");
 }
 
@@ -193,12 +193,13 @@ void write_prepare_tensor_cores(CudaEmit& e) {
   e.prepare.line("ltrt::cuda::check_tensor_cores();  // the GPU's mma.sync against the layouts the kernels assume");
 }
 
-void open_backward_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name,
-                   const std::vector<SharedTile>& tiles, std::int64_t bytes, const std::string& row_tile) {
+void open_backward_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name,
+                   const std::vector<SharedTile>& tiles, std::int64_t bytes, const std::string& row_tile,
+                   const std::string& rows) {
   k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + name +
-         "(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, "
-         "const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
-  write_attention_sizes(k, n, qkv.shape[1]);
+         "(float* __restrict__ grads, const float* __restrict__ dout, const float* __restrict__ queries, "
+         "const float* __restrict__ keys, const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
+  write_attention_sizes(k, n, a);
   k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps, kKeyTile = " +
          std::to_string(kKeyTile) + ";");
   k.line(std::string("constexpr int kDimSteps = ") + (padded_head_dim(n) ? "(kD + 7) / 8" : "kD / 8") +
@@ -216,38 +217,40 @@ void open_backward_mma(CodeWriter& k, const Node& n, const Value& qkv, const std
   k.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   k.line("const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group");
   k.line("const int row0 = 16 * warp;                   // the warp's first row of the block's tile");
-  write_block_place(k, row_tile);
-  write_head_pointers(k, {"const float* q = qkv", "float* dqkv_head = dqkv"}, {"const float* dout_head = dout"},
-                      {"const float* lse_head = lse", "const float* delta_head = delta"});
+  write_block_place(k, row_tile, rows);
+  write_head_pointers(k, {"const float* dout_head = dout"}, {"const float* lse_head = lse", "const float* delta_head = delta"});
 }
 
-void open_dkdv_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name) {
-  open_backward_mma(k, n, qkv, name,
+void open_dkdv_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name) {
+  open_backward_mma(k, n, a, name,
                     {{"k_tile", "kKeyTile", "kStride", "the block's keys"},
                      {"v_tile", "kKeyTile", "kStride", "and values"},
                      {"q_tile", "kQueryTile", "kStride", "a query tile's queries"},
                      {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
                      {"lse_tile", "1", "kQueryTile", "and their lse"},
                      {"delta_tile", "1", "kQueryTile", "and delta"}},
-                    mma_dkdv_shared_bytes(head_dim(n)), "kKeyTile");
+                    mma_dkdv_shared_bytes(head_dim(n)), "kKeyTile", "kTk");
   k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
-  write_stage_rows(k, "k_tile", "q + kE", "3 * kE", "j0", "kKeyTile");
-  write_stage_rows(k, "v_tile", "q + 2 * kE", "3 * kE", "j0", "kKeyTile");
+  k.line("float* dk_head = grads + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;");
+  k.line("float* dv_head = dk_head + kE;");
+  write_stage_rows(k, "k_tile", "keys_k", "kKVRow", "j0", "kKeyTile", "kTk");
+  write_stage_rows(k, "v_tile", "keys_v", "kKVRow", "j0", "kKeyTile", "kTk");
 }
 
-void open_dq_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name) {
-  open_backward_mma(k, n, qkv, name,
+void open_dq_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name) {
+  open_backward_mma(k, n, a, name,
                     {{"q_tile", "kQueryTile", "kStride", "the block's queries"},
                      {"dout_tile", "kQueryTile", "kStride", "and output gradients"},
                      {"k_tile", "kKeyTile", "kStride", "a key tile's keys"},
                      {"v_tile", "kKeyTile", "kStride", "and values"}},
-                    mma_dq_shared_bytes(head_dim(n)), "kQueryTile");
+                    mma_dq_shared_bytes(head_dim(n)), "kQueryTile", "kTq");
+  k.line("float* dq_head = grads + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;");
   write_dq_block_rows(k);
 }
 
-void write_forward_mma_top(CodeWriter& k, const Node& n, const Value& qkv) {
+void write_forward_mma_top(CodeWriter& k, const Node& n, const AttentionInputs& a) {
   const std::int64_t d = head_dim(n);
-  write_attention_sizes(k, n, qkv.shape[1]);
+  write_attention_sizes(k, n, a);
   k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps;");
   k.line("constexpr int kKeyTile = " + std::to_string(kKeyTile) + ";  // TUNE: keys staged at a time");
   k.line(std::string("constexpr int kDimSteps = ") + (d % 8 != 0 ? "(kD + 7) / 8;" : "kD / 8;    ") +
@@ -262,21 +265,25 @@ void write_forward_mma_top(CodeWriter& k, const Node& n, const Value& qkv) {
   if (d % 8 != 0) write_zero_padding(k, {"k_tile", "v_tile"});
   k.line("const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;");
   k.line("const int group = lane / 4, quad = lane % 4;  // the fragments' row group and thread in group");
-  write_block_place(k, "kQueryTile");
+  write_block_place(k, "kQueryTile", "kTq");
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
   k.line("const int row0 = i0 + 16 * warp;                           // the warp's first row");
-  write_head_pointers(k, {"const float* q = qkv"}, {"float* out_head = out"}, {"float* lse_head = lse"});
-  k.line("const float* keys_k = q + kE;");
-  k.line("const float* keys_v = q + 2 * kE;");
+  write_head_pointers(k, {"float* out_head = out"}, {"float* lse_head = lse"});
 }
 
-void emit_mma_backward_launches(CudaEmit& e, const Node& n) {
+void emit_mma_backward_launches(CudaEmit& e, const Node& n, const AttentionInputs& a) {
   const std::int64_t d = head_dim(n);
-  e.body.line("// dq, and dk with dv, come from separate kernels: each element of dqkv has one writer.");
-  for (const auto& [kernel, bytes] : {std::make_pair(e.fn + "_dkdv_kernel", mma_dkdv_shared_bytes(d)),
-                                      std::make_pair(e.fn + "_dq_kernel", mma_dq_shared_bytes(d))}) {
-    emit_launch(e.body, kernel, "(kT + 63) / 64 * kHeads * n", std::to_string(kWarps * 32),
-                {"dqkv", "dout", "qkv", "lse", "delta", "scale"}, std::to_string(bytes));
+  e.body.line("// dq, and dk with dv, come from separate kernels: each gradient element has one writer.");
+  struct Launch {
+    std::string kernel, rows, grads;
+    std::int64_t bytes;
+  };
+  for (const Launch& l : {Launch{e.fn + "_dkdv_kernel", "kTk", attention_key_grads(a), mma_dkdv_shared_bytes(d)},
+                          Launch{e.fn + "_dq_kernel", "kTq", attention_query_grads(a), mma_dq_shared_bytes(d)}}) {
+    const std::string& kernel = l.kernel;
+    const std::int64_t bytes = l.bytes;
+    emit_launch(e.body, kernel, "(" + l.rows + " + 63) / 64 * kHeads * n", std::to_string(kWarps * 32),
+                {l.grads, "dout", a.queries(), a.keys(), "lse", "delta", "scale"}, std::to_string(bytes));
     if (bytes > 48 * 1024)
       e.prepare.line("ltrt::cuda::allow_shared_memory(" + kernel + ", " + std::to_string(bytes) + ", \"" + kernel + "\");");
   }
@@ -288,7 +295,7 @@ bool mma_attention_applies(const CudaEmit& e, const Node& n) {
 }
 
 void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[0]);
+  const AttentionInputs a = attention_inputs(n, g);
   CodeWriter& k = e.kernels;
   k.line();
   k.line("// Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query");
@@ -300,9 +307,10 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("// fragment layouts). Each 8 columns of the scores hold keys 0, 4, 1, 5, 2, 6, 3, 7 of their 8, so a");
   k.line("// thread's scores are, as they stand, its A fragment of p v: no exchange between lanes.");
   k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + e.fn +
-         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, float scale)");
-  write_forward_mma_top(k, n, qkv);
-  k.line("// The warp's rows of q as A fragments, split into TF32 parts once (zeros past T).");
+         "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ queries, "
+         "const float* __restrict__ keys, float scale)");
+  write_forward_mma_top(k, n, a);
+  k.line("// The warp's rows of q as A fragments, split into TF32 parts once (zeros past kTq).");
   k.line("ltrt::cuda::Tf32Parts<4> q_parts[kDimSteps];");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
@@ -310,19 +318,19 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.open("for (int x = 0; x < 4; ++x)");
   k.line("const ltrt::cuda::MmaPosition at = ltrt::cuda::mma_a_position(lane, x);");
   k.line("const int i = row0 + at.row;");
-  k.line(std::string("q_parts[c].set(x, i < kT") + (padded_head_dim(n) ? " && 8 * c + at.col < kD" : "") +
-         " ? q[static_cast<std::int64_t>(i) * 3 * kE + 8 * c + at.col] : 0.0f);");
+  k.line(std::string("q_parts[c].set(x, i < kTq") + (padded_head_dim(n) ? " && 8 * c + at.col < kD" : "") +
+         " ? q[static_cast<std::int64_t>(i) * kQRow + 8 * c + at.col] : 0.0f);");
   k.close();
   k.close();
   k.line("// o's C fragments (rows group and group + 8, columns 2 quad and 2 quad + 1 of each 8), and m and l");
   k.line("// of rows group (0) and group + 8 (1).");
   k.line("float o[kDimSteps][4] = {};");
   k.line("float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};");
-  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
-  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("const int key_end = kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < key_end; j0 += kKeyTile)");
   k.line("__syncthreads();  // every warp is done with the last tile");
-  write_stage_rows(k, "k_tile", "keys_k", "3 * kE", "j0", "kKeyTile");
-  write_stage_rows(k, "v_tile", "keys_v", "3 * kE", "j0", "kKeyTile");
+  write_stage_rows(k, "k_tile", "keys_k", "kKVRow", "j0", "kKeyTile", "kTk");
+  write_stage_rows(k, "v_tile", "keys_v", "kKVRow", "j0", "kKeyTile", "kTk");
   k.line("__syncthreads();");
   k.line("// s = q k^T: element x of 8-key step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
   k.line("float s[kKeySteps][4];");
@@ -342,7 +350,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("float tile_max[2] = {-INFINITY, -INFINITY};");
   open_fragment_loops(k);
   k.line("const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
-  k.line("s[t][x] = j < kT && (!kCausal || j <= i) ? s[t][x] * scale : -INFINITY;  // masked: -inf before the softmax");
+  k.line("s[t][x] = j < kTk && (!kCausal || j <= i) ? s[t][x] * scale : -INFINITY;  // masked: -inf before the softmax");
   k.line("tile_max[x / 2] = fmaxf(tile_max[x / 2], s[t][x]);");
   close_fragment_loops(k);
   k.line("float rescale[2], sum[2] = {0.0f, 0.0f};");
@@ -372,11 +380,11 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("// o += p v: p, in s, is the A fragment as it stands; v's rows the B fragment.");
   write_accumulate(k, "o", "s", "v_tile", MmaOperands::split_3xtf32);
   k.close();
-  k.line("// out = o / l (the CPU's p / sum, then p v) and lse, rows under T.");
+  k.line("// out = o / l (the CPU's p / sum, then p v) and lse, rows under kTq.");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < 2; ++r)");
   k.line("const int i = row0 + group + 8 * r;");
-  k.line("if (i >= kT) continue;");
+  k.line("if (i >= kTq) continue;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
   if (padded_head_dim(n)) k.line("if (8 * c + 2 * quad >= kD) continue;  // the padding's columns");
@@ -389,16 +397,16 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
 
   CodeWriter& w = e.body;
   write_prepare_tensor_cores(e);
-  write_attention_host_sizes(w, n, qkv);
+  write_attention_host_sizes(w, n, a);
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
-  emit_launch(w, e.fn + "_kernel", "(kT + " + std::to_string(16 * kWarps - 1) + ") / " + std::to_string(16 * kWarps) +
+  emit_launch(w, e.fn + "_kernel", "(kTq + " + std::to_string(16 * kWarps - 1) + ") / " + std::to_string(16 * kWarps) +
                                        " * kHeads * n",
-              std::to_string(kWarps * 32), {"out", "lse", "qkv", "scale"});
+              std::to_string(kWarps * 32), {"out", "lse", a.queries(), a.keys(), "scale"});
 }
 
 
 void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[1]);
+  const AttentionInputs a = attention_inputs(n, g);
   CodeWriter& k = e.kernels;
 
   k.line();
@@ -407,18 +415,18 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.line("// and recomputes p_ij = exp(s_ij - lse_i) and ds_ij = p_ij (dp_ij - delta_i) / sqrt(D), dp_ij =");
   k.line("// dout_i . v_j, with s^T = k q^T, dp^T = v dout^T, dv += p^T dout and dk += ds^T q as mma.sync in");
   k.line("// 3xTF32. Each dk and dv element has one writer, summed in a fixed order: no atomics.");
-  open_dkdv_mma(k, n, qkv, e.fn + "_dkdv_kernel");
+  open_dkdv_mma(k, n, a, e.fn + "_dkdv_kernel");
   k.line("float dk[kDimSteps][4] = {}, dv[kDimSteps][4] = {};");
   k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys");
-  k.open("for (int i0 = first; i0 < kT; i0 += kQueryTile)");
+  k.open("for (int i0 = first; i0 < kTq; i0 += kQueryTile)");
   write_stage_query_tile(k);
   k.line("// s^T and dp^T: element x of step t is key row group + 8 (x / 2), query t * 8 + quad + 4 (x % 2).");
   write_scores(k, "s", "k_tile", "q_tile", MmaOperands::split_3xtf32);
   write_scores(k, "dp", "v_tile", "dout_tile", MmaOperands::split_3xtf32);
-  k.line("// p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past T).");
+  k.line("// p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past the rows).");
   open_fragment_loops(k);
   k.line("const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;");
-  k.line("const float p_ij = i < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;");
+  k.line("const float p_ij = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;");
   k.line("s[t][x] = p_ij;");
   k.line("dp[t][x] = p_ij * (dp[t][x] - delta_tile[0][at]) * scale;");
   close_fragment_loops(k);
@@ -426,35 +434,35 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   write_accumulate(k, "dv", "s", "dout_tile", MmaOperands::split_3xtf32);
   write_accumulate(k, "dk", "dp", "q_tile", MmaOperands::split_3xtf32);
   k.close();
-  write_rows(k, "dk", "dqkv_head + kE", "3 * kE", "j0", padded_head_dim(n));
-  write_rows(k, "dv", "dqkv_head + 2 * kE", "3 * kE", "j0", padded_head_dim(n));
+  write_rows(k, "dk", "dk_head", "kKVRow", "j0", "kTk", padded_head_dim(n));
+  write_rows(k, "dv", "dv_head", "kKVRow", "j0", "kTk", padded_head_dim(n));
   k.close();
 
   k.line();
   k.line("// dq_i = sum_j ds_ij k_j on tensor cores: a block of 4 warps per (64 query rows, head, sample) walks");
   k.line("// the key tiles its rows see and recomputes ds as the dk/dv kernel does (s = q k^T, dp = dout v^T,");
   k.line("// dq += ds k, each mma.sync in 3xTF32). One writer per element, no atomics.");
-  open_dq_mma(k, n, qkv, e.fn + "_dq_kernel");
+  open_dq_mma(k, n, a, e.fn + "_dq_kernel");
   k.line("float dq[kDimSteps][4] = {};");
-  k.line("const int keys = kCausal ? (i0 + kQueryTile < kT ? i0 + kQueryTile : kT) : kT;  // key tiles past the diagonal: all masked");
-  k.open("for (int j0 = 0; j0 < keys; j0 += kKeyTile)");
+  k.line("const int key_end = kCausal ? (i0 + kQueryTile < kTk ? i0 + kQueryTile : kTk) : kTk;  // key tiles past the diagonal: all masked");
+  k.open("for (int j0 = 0; j0 < key_end; j0 += kKeyTile)");
   write_stage_key_tile(k);
   k.line("// s and dp: element x of step t is row group + 8 (x / 2), key t * 8 + quad + 4 (x % 2).");
   write_scores(k, "s", "q_tile", "k_tile", MmaOperands::split_3xtf32);
   write_scores(k, "dp", "dout_tile", "v_tile", MmaOperands::split_3xtf32);
-  k.line("// ds into s (the CPU's formulas; 0 where masked or past T).");
+  k.line("// ds into s (the CPU's formulas; 0 where masked or past the rows).");
   open_fragment_loops(k);
   k.line("const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
-  k.line("const float p_ij = j < kT && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_i[x / 2]) : 0.0f;");
+  k.line("const float p_ij = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_i[x / 2]) : 0.0f;");
   k.line("s[t][x] = p_ij * (dp[t][x] - delta_i[x / 2]) * scale;");
   close_fragment_loops(k);
   k.line("// dq += ds k.");
   write_accumulate(k, "dq", "s", "k_tile", MmaOperands::split_3xtf32);
   k.close();
-  write_rows(k, "dq", "dqkv_head", "3 * kE", "i0", padded_head_dim(n));
+  write_rows(k, "dq", "dq_head", "kQRow", "i0", "kTq", padded_head_dim(n));
   k.close();
 
-  emit_mma_backward_launches(e, n);
+  emit_mma_backward_launches(e, n, a);
 }
 
 }  // namespace ltgen

@@ -31,9 +31,9 @@ bool padded_head_dim(const Node& n);
 std::int64_t shared_stride(std::int64_t d, std::int64_t residue);
 
 /// Stages rows [row0, row0 + rows) of src (rows `stride` floats apart, kD floats each) into
-/// dst[rows][kStride], zeros past T: 16-byte loads, adjacent threads along a row.
+/// dst[rows][kStride], zeros past `bound` (kTq or kTk): 16-byte loads, adjacent threads along a row.
 void write_stage_rows(CodeWriter& k, const std::string& dst, const std::string& src, const std::string& stride,
-                      const std::string& row0, const std::string& rows);
+                      const std::string& row0, const std::string& rows, const std::string& bound);
 
 /// `out` = the warp's 16 rows of tile `a` (rows row0 ... row0 + 15) times the 64 rows of tile `b`,
 /// transposed, over head_dim: element x of 8-column step t is row group + 8 (x / 2) and b's row
@@ -51,10 +51,10 @@ void write_accumulate(CodeWriter& k, const std::string& acc, const std::string& 
                       MmaOperands operands, const std::string& first_step = "0",
                       const std::string& end_step = "kKeySteps");
 
-/// Writes the warp's rows of acc (C fragments) to dst, rows first + row0 + group (+ 8) under T,
-/// `stride` floats apart (not the columns past a `padded` head_dim).
+/// Writes the warp's rows of acc (C fragments) to dst, rows first + row0 + group (+ 8) under
+/// `bound` (kTq or kTk), `stride` floats apart (not the columns past a `padded` head_dim).
 void write_rows(CodeWriter& k, const std::string& acc, const std::string& dst, const std::string& stride,
-                const std::string& first, bool padded);
+                const std::string& first, const std::string& bound, bool padded);
 
 /// `for t, for x` over a warp's score fragments (element x of 8-column step t), and its end.
 void open_fragment_loops(CodeWriter& k);
@@ -77,25 +77,28 @@ void write_prepare_tensor_cores(CudaEmit& e);
 
 /// The top of a backward kernel: its constants (kWarps, kQueryTile, kKeyTile, kDimSteps,
 /// kKeySteps, kStride) and shared tiles, its place in the grid (tiles of `row_tile` rows) and the
-/// pointers to its head (q, dqkv_head, dout_head, lse_head, delta_head).
-void open_backward_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name,
-                       const std::vector<SharedTile>& tiles, std::int64_t bytes, const std::string& row_tile);
+/// pointers to its head (q, keys_k, keys_v, dout_head, lse_head, delta_head). Its parameters are
+/// (grads, dout, queries, keys, lse, delta, scale): `grads` where it writes, dkqv or dkey_value's
+/// rows (dK/dV), dqkv or dquery's (dQ).
+void open_backward_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name,
+                       const std::vector<SharedTile>& tiles, std::int64_t bytes, const std::string& row_tile,
+                       const std::string& rows);
 
 /// The top of a dK/dV kernel (open_backward_mma with k, v, q, dout, lse and delta tiles): j0, its
 /// block's first key, and the block's k and v staged.
-void open_dkdv_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name);
+void open_dkdv_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name);
 /// The top of a dQ kernel (q, dout, k and v tiles): write_dq_block_rows.
-void open_dq_mma(CodeWriter& k, const Node& n, const Value& qkv, const std::string& name);
+void open_dq_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name);
 
 /// The top of a forward kernel, after its signature: its constants (kWarps, kQueryTile, kKeyTile,
 /// kDimSteps, kKeySteps, kKStride, kVStride), the static shared k_tile and v_tile, the warp's place
 /// (warp, lane, group, quad), the block's (i0, row0: the warp's first row) and the head's pointers
 /// (q, out_head, lse_head, keys_k, keys_v).
-void write_forward_mma_top(CodeWriter& k, const Node& n, const Value& qkv);
+void write_forward_mma_top(CodeWriter& k, const Node& n, const AttentionInputs& a);
 
 /// Launches the dK/dV and dQ kernels of the 64-row tiles (e.fn's), allowing them more than 48 KB of
 /// shared memory in prepare_kernels() where they need that.
-void emit_mma_backward_launches(CudaEmit& e, const Node& n);
+void emit_mma_backward_launches(CudaEmit& e, const Node& n, const AttentionInputs& a);
 
 /// Mixed precision's attention (attention_bf16_cuda.cpp's arithmetic) on tensor cores: every
 /// operand of its products is a bfloat16 (or float16) value, so one TF32 mma each is exact.

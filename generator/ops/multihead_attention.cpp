@@ -1,9 +1,11 @@
 /// \file
 /// MultiheadAttention as torch.nn.MultiheadAttention(embed_dim, num_heads, bias,
-/// batch_first=True) used as self-attention: query = key = value = the input
-/// x (batch, T, E), called with need_weights=False and, for `is_causal: true`,
-/// attn_mask = nn.Transformer.generate_square_subsequent_mask(T). Three nodes:
-///   qkv = x @ in_proj_weight^T + in_proj_bias        (a Linear, E -> 3E: q | k | v)
+/// batch_first=True) called with need_weights=False: as self-attention, query = key = value = the
+/// input x (batch, T, E), and for `is_causal: true` attn_mask =
+/// nn.Transformer.generate_square_subsequent_mask(T); as cross-attention (a graph node with two
+/// inputs), query = the first (batch, Tq, E), key = value = the second (batch, Tk, E). Three nodes:
+///   qkv = x @ in_proj_weight^T + in_proj_bias        (a Linear, E -> 3E: q | k | v; cross-attention's
+///         q and k | v come from attention_in_projection.cpp, and Tq x Tk replaces T x T below)
 ///   att = attention(qkv)                              (per head h, D = E / num_heads:
 ///         p[i, :] = softmax(q_i . k_j / sqrt(D), j <= i when causal); att_i = sum_j p[i, j] v_j)
 ///   out = att @ out_proj.weight^T + out_proj.bias    (a Linear, E -> E)
@@ -31,13 +33,41 @@ namespace ltgen {
 
 namespace {
 
-void write_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
+// The float32 lowering's sizes (self- and cross-attention: write_attention_sizes' layout).
+void write_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a) {
+  write_attention_sizes(w, n, a);
+  write_attention_scale(w, n);
+}
+
+// bf16-mixed's (self-attention only): one sequence length kT.
+void write_self_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
   write_attention_sizes(w, n, qkv.shape[1]);
   write_attention_scale(w, n);
 }
 
-// One sample's head h: q, k, v are T x D blocks of the [q | k | v] rows (3E floats apart), so
-// each product below is one sgemm on strided sub-matrices.
+// One sample's head h: q is a Tq x D block of the query rows (kQRow floats apart), k and v Tk x D
+// blocks of the key rows (kKVRow apart), so each product below is one sgemm on strided sub-matrices.
+void write_query_key_pointers(CodeWriter& w, const AttentionInputs& a) {
+  w.line("const float* q = " + a.queries() + " + b * kTq * kQRow + h * kD;");
+  w.line("const float* k = " + a.keys() + " + b * kTk * kKVRow + kKeyColumn + h * kD;");
+  w.line("const float* v = k + kE;");
+}
+
+// The backward's pointers for sample b's head h: its q, k, v, their gradients' blocks, and its
+// rows of dout, out, lse and delta.
+void write_backward_pointers(CodeWriter& w, const AttentionInputs& a) {
+  write_query_key_pointers(w, a);
+  w.line("float* dq = " + attention_query_grads(a) + " + b * kTq * kQRow + h * kD;");
+  w.line("float* dk = " + attention_key_grads(a) + " + b * kTk * kKVRow + kKeyColumn + h * kD;");
+  w.line("float* dv = dk + kE;");
+  w.line("const float* d_o = dout + b * kTq * kE + h * kD;");
+  w.line("const float* o = out + b * kTq * kE + h * kD;");
+  w.line("const float* row_lse = lse + (b * kHeads + h) * kTq;");
+  w.line("float* row_delta = delta + (b * kHeads + h) * kTq;");
+}
+
+// bf16-mixed's: one sample's head h of qkv, q, k, v T x D blocks of the [q | k | v] rows (3E
+// floats apart).
 void write_head_pointers(CodeWriter& w) {
   w.line("const float* q = qkv + b * kT * 3 * kE + h * kD;  // rows 3E apart");
   w.line("const float* k = q + kE;");
@@ -63,41 +93,42 @@ constexpr std::int64_t kSplitGemmMacs = std::int64_t{1} << 24;
 // The most bytes the per-sample scratch slots may take (the backward's p and dp of every sample).
 constexpr std::int64_t kSlotBytes = std::int64_t{64} << 20;
 
-// Whether each head's GEMMs (T x T x D) are too small for ltrt::sgemm_ld to split well, so that the
-// float32 CPU attention splits its samples among the step's threads instead, each part with its
-// own T x T scratch: the scratch is then (batch, ...), a slot per sample, and a part uses its
+// Whether each head's GEMMs (Tq x Tk x D) are too small for ltrt::sgemm_ld to split well, so that
+// the float32 CPU attention splits its samples among the step's threads instead, each part with
+// its own Tq x Tk scratch: the scratch is then (batch, ...), a slot per sample, and a part uses its
 // first sample's (at most kSlotBytes in all). Longer sequences run their samples one after
 // another, each GEMM split. The forward's scores take the batched shape whatever the precision
 // (autocast marks a bf16-mixed attention after its shapes are inferred); bf16-mixed's attention
 // uses its first slot.
-bool small_heads(const Node& n, std::int64_t t, std::int64_t batch) {
+bool small_heads(const Node& n, const AttentionInputs& a, std::int64_t batch) {
   const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
-  return t * t * d < kSplitGemmMacs && batch * 2 * t * t * 4 <= kSlotBytes;
+  return a.tq * a.tk * d < kSplitGemmMacs && batch * 2 * a.tq * a.tk * 4 <= kSlotBytes;
 }
-bool split_samples(const Node& n, std::int64_t t, std::int64_t batch) {
-  return !n.attrs.count("bf16") && small_heads(n, t, batch);
+bool split_samples(const Node& n, const AttentionInputs& a, std::int64_t batch) {
+  return !n.attrs.count("bf16") && small_heads(n, a, batch);
 }
 
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[0]);
-  write_sizes(w, n, qkv);
-  const bool split = split_samples(n, qkv.shape[1], qkv.shape[0]);
+  const AttentionInputs a = attention_inputs(n, g);
+  const Value& queries = g.value(n.inputs[0]);
+  write_sizes(w, n, a);
+  const bool split = split_samples(n, a, queries.shape[0]);
   if (split) {
-    w.line("// The samples split among the step's threads; a part's scores use its first sample's T x T slot.");
-    open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1], SplitIndex::rows);
-    w.line("float* p = scores + begin * kT * kT;  // one head's T x T scores at a time, then probabilities");
+    w.line("// The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.");
+    open_split(w, "n", per_sample_numel(queries) * a.tk, SplitIndex::rows);
+    w.line("float* p = scores + begin * kTq * kTk;  // one head's Tq x Tk scores at a time, then probabilities");
     w.open("for (int b = begin; b < end; ++b)");
   } else {
-    w.line("float* p = scores;  // one head's T x T scores at a time, then probabilities");
+    w.line("float* p = scores;  // one head's Tq x Tk scores at a time, then probabilities");
     w.open("for (int b = 0; b < n; ++b)");
   }
   w.open("for (int h = 0; h < kHeads; ++h)");
-  write_head_pointers(w);
-  w.line("float* row_lse = lse + (b * kHeads + h) * kT;");
-  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
-  w.open("for (int i = 0; i < kT; ++i)");
-  w.line("float* row = p + i * kT;");
-  w.line("const int visible = kCausal ? i + 1 : kT;");
+  write_query_key_pointers(w, a);
+  w.line("float* row_lse = lse + (b * kHeads + h) * kTq;");
+  w.line("ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)");
+  w.open("for (int i = 0; i < kTq; ++i)");
+  w.line("float* row = p + i * kTk;");
+  w.line("const int visible = kCausal ? i + 1 : kTk;");
   w.line("float max = row[0];");
   w.line("for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);");
   w.line("float sum = 0.0f;");
@@ -107,53 +138,54 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.close();
   w.line("row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)");
   w.line("for (int j = 0; j < visible; ++j) row[j] /= sum;");
-  w.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;  // masked: -inf before the softmax");
+  w.line("for (int j = visible; j < kTk; ++j) row[j] = 0.0f;  // masked: -inf before the softmax");
   w.close();
-  w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, p, kT, v, 3 * kE, 0.0f, out + b * kT * kE + h * kD, kE);  // p v");
+  w.line("ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD, kE);  // p v");
   w.close();
   w.close();
   if (split) close_split(w);
 }
 
 void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
-  const Value& qkv = g.value(n.inputs[1]);
-  write_sizes(w, n, qkv);
-  const bool split = split_samples(n, qkv.shape[1], qkv.shape[0]);
+  const AttentionInputs a = attention_inputs(n, g);
+  const Value& queries = g.value(n.inputs[1]);
+  write_sizes(w, n, a);
+  const bool split = split_samples(n, a, queries.shape[0]);
   if (split) {
     w.line("// The samples split among the step's threads; a part's p and dp use its first sample's slot.");
-    open_split(w, "n", per_sample_numel(qkv) * qkv.shape[1], SplitIndex::rows);
-    w.line("float* p = scratch + begin * 2 * kT * kT;  // one head's probabilities, recomputed from lse");
-    w.line("float* dp = p + kT * kT;                   // one head's dp, then ds in its place");
+    open_split(w, "n", per_sample_numel(queries) * a.tk, SplitIndex::rows);
+    w.line("float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse");
+    w.line("float* dp = p + kTq * kTk;                   // one head's dp, then ds in its place");
     w.open("for (int b = begin; b < end; ++b)");
   } else {
-    w.line("float* p = scratch;             // one head's probabilities, recomputed from lse");
-    w.line("float* dp = scratch + kT * kT;  // one head's dp, then ds in its place");
+    w.line("float* p = scratch;               // one head's probabilities, recomputed from lse");
+    w.line("float* dp = scratch + kTq * kTk;  // one head's dp, then ds in its place");
     w.open("for (int b = 0; b < n; ++b)");
   }
   w.open("for (int h = 0; h < kHeads; ++h)");
-  write_backward_head_pointers(w);
-  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, scale, q, 3 * kE, k, 3 * kE, 0.0f, p, kT);  // scores q k^T / sqrt(D)");
-  w.open("for (int i = 0; i < kT; ++i)");
-  w.line("float* row = p + i * kT;");
-  w.line("const int visible = kCausal ? i + 1 : kT;");
+  write_backward_pointers(w, a);
+  w.line("ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)");
+  w.open("for (int i = 0; i < kTq; ++i)");
+  w.line("float* row = p + i * kTk;");
+  w.line("const int visible = kCausal ? i + 1 : kTk;");
   w.line("for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);");
-  w.line("for (int j = visible; j < kT; ++j) row[j] = 0.0f;");
+  w.line("for (int j = visible; j < kTk; ++j) row[j] = 0.0f;");
   w.line("float dot = 0.0f;");
   w.line("for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];");
   w.line("row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij");
   w.close();
-  w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, p, kT, d_o, kE, 0.0f, dv, 3 * kE);  // dv = p^T dout");
-  w.line("ltrt::sgemm_ld(false, true, kT, kT, kD, 1.0f, d_o, kE, v, 3 * kE, 0.0f, dp, kT);  // dp = dout v^T");
+  w.line("ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, p, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = p^T dout");
+  w.line("ltrt::sgemm_ld(false, true, kTq, kTk, kD, 1.0f, d_o, kE, v, kKVRow, 0.0f, dp, kTk);  // dp = dout v^T");
   w.line("// ds = p (dp - delta) / sqrt(D), in place of dp");
-  w.open("for (int i = 0; i < kT; ++i)");
-  w.line("const float* pi = p + i * kT;");
-  w.line("float* ds = dp + i * kT;");
-  w.line("const int visible = kCausal ? i + 1 : kT;");
+  w.open("for (int i = 0; i < kTq; ++i)");
+  w.line("const float* pi = p + i * kTk;");
+  w.line("float* ds = dp + i * kTk;");
+  w.line("const int visible = kCausal ? i + 1 : kTk;");
   w.line("for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;");
-  w.line("for (int j = visible; j < kT; ++j) ds[j] = 0.0f;");
+  w.line("for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;");
   w.close();
-  w.line("ltrt::sgemm_ld(false, false, kT, kD, kT, 1.0f, dp, kT, k, 3 * kE, 0.0f, dq, 3 * kE);  // dq = ds k");
-  w.line("ltrt::sgemm_ld(true, false, kT, kD, kT, 1.0f, dp, kT, q, 3 * kE, 0.0f, dk, 3 * kE);  // dk = ds^T q");
+  w.line("ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, dp, kTk, k, kKVRow, 0.0f, dq, kQRow);  // dq = ds k");
+  w.line("ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, q, kQRow, 0.0f, dk, kKVRow);  // dk = ds^T q");
   w.close();
   w.close();
   if (split) close_split(w);
@@ -166,7 +198,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
 // product with v while the row's sum adds the unrounded e; a later block first rescales the row's
 // sum and output by exp(old max - new max). out = round(o * (1 / L)); lse = max + log L.
 void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
-  write_sizes(w, n, g.value(n.inputs[0]));
+  write_self_sizes(w, n, g.value(n.inputs[0]));
   w.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
   w.line("float row_max[kT], row_sum[kT];  // each row's running max and sum of exponentials");
   w.open("for (int b = 0; b < n; ++b)");
@@ -222,7 +254,7 @@ void emit_forward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
 // is added to them and rounded, and so is each block of keys' contribution to dq's rows.
 void emit_backward_bf16(CodeWriter& w, const Node& n, const Graph& g) {
   const Value& qkv = g.value(n.inputs[1]);
-  write_sizes(w, n, qkv);
+  write_self_sizes(w, n, qkv);
   w.line("constexpr int kQBlock = " + std::to_string(bf16_attention_query_block(qkv.shape[1])) +
          ";  // torch's query rows per block for this T");
   w.line("constexpr int kKeyBlock = " + std::to_string(kBf16AttentionKeyBlock) + ";  // torch's keys per block");
@@ -285,28 +317,39 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   OpDef f;
   f.name = "attention";
   f.infer = [](const Node& n, const Graph& g) {
-    const Value& qkv = g.value(n.inputs.at(0));
     const std::int64_t e = attr_int(n, "embed_dim");
-    if (qkv.shape.size() != 3 || qkv.shape[2] != 3 * e)
-      throw ShapeError("expects q | k | v of shape (batch, T, " + std::to_string(3 * e) + "), got " +
-                       shape_str(qkv.shape));
-    const std::int64_t b = qkv.shape[0], t = qkv.shape[1];
-    // scores: one head's T x T block on the CPU, one per sample where the samples split among the
+    const Value& queries = g.value(n.inputs.at(0));
+    const std::int64_t columns = (n.attrs.count("cross") > 0) ? e : 3 * e;
+    if (queries.shape.size() != 3 || queries.shape[2] != columns)
+      throw ShapeError(std::string("expects ") + ((n.attrs.count("cross") > 0) ? "q" : "q | k | v") + " of shape (batch, T, " +
+                       std::to_string(columns) + "), got " + shape_str(queries.shape));
+    if (n.attrs.count("cross") > 0) {
+      const Value& keys = g.value(n.inputs.at(1));
+      if (keys.shape.size() != 3 || keys.shape[0] != queries.shape[0] || keys.shape[2] != 2 * e)
+        throw ShapeError("expects k | v of shape (batch, T, " + std::to_string(2 * e) + "), got " + shape_str(keys.shape));
+    }
+    const AttentionInputs a = attention_inputs(n, g);
+    const std::int64_t b = queries.shape[0];
+    // scores: one head's Tq x Tk block on the CPU, one per sample where the samples split among the
     // threads (unused on CUDA); the memory plan frees it after the node.
-    const OutputType scores = small_heads(n, t, b) ? OutputType{DType::f32, {b, t, t}, true}
-                                                   : OutputType{DType::f32, {t, t}, false};
-    return std::vector<OutputType>{{DType::f32, {b, t, e}, true},
-                                   {DType::f32, {b, attr_int(n, "num_heads"), t}, true},
+    const OutputType scores = small_heads(n, a, b) ? OutputType{DType::f32, {b, a.tq, a.tk}, true}
+                                                   : OutputType{DType::f32, {a.tq, a.tk}, false};
+    return std::vector<OutputType>{{DType::f32, {b, a.tq, e}, true},
+                                   {DType::f32, {b, attr_int(n, "num_heads"), a.tq}, true},
                                    scores};
   };
-  f.slots = [](const Node&) { return Slots{{"out", "lse", "scores"}, {"qkv"}}; };
+  f.slots = [](const Node& n) {
+    if (n.attrs.count("cross") > 0) return Slots{{"out", "lse", "scores"}, {"query", "key_value"}};
+    return Slots{{"out", "lse", "scores"}, {"qkv"}};
+  };
   f.cost = [](const Node& n, const Graph& g) {
-    const Value& qkv = g.value(n.inputs[0]);
-    const double b = static_cast<double>(qkv.shape[0]), t = static_cast<double>(qkv.shape[1]);
+    const AttentionInputs a = attention_inputs(n, g);
+    const double b = static_cast<double>(g.value(n.inputs[0]).shape[0]);
+    const double tq = static_cast<double>(a.tq), tk = static_cast<double>(a.tk);
     const double e = static_cast<double>(attr_int(n, "embed_dim"));
     const double h = static_cast<double>(attr_int(n, "num_heads"));
-    // Bytes of the fused (CUDA) form: qkv read, out and lse written.
-    return Cost{b * (4 * t * t * e + 3 * h * t * t), 4 * b * (3 * t * e + e * t + h * t)};
+    // Bytes of the fused (CUDA) form: q, k and v read, out and lse written.
+    return Cost{b * (4 * tq * tk * e + 3 * h * tq * tk), 4 * b * (tq * e + 2 * tk * e + e * tq + h * tq)};
   };
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     if (n.attrs.count("bf16")) emit_forward_bf16(w, n, g);
@@ -317,45 +360,63 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     else emit_flash_attention_forward(e, n, g);
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
-    const int qkv = n.inputs[0];
-    if (dout[0] < 0 || !ad.needs_grad(qkv)) return std::vector<int>{-1};
+    const bool cross = n.attrs.count("cross") > 0;
+    std::vector<int> grads(n.inputs.size(), -1);
+    bool needed = false;
+    for (int in : n.inputs) needed = needed || ad.needs_grad(in);
+    if (dout[0] < 0 || !needed) return grads;
     Node b;
     b.op = "attention_backward";
     b.layer = n.layer;
     b.source = n.source;
     b.attrs = n.attrs;
-    b.inputs = {dout[0], qkv, n.outputs[0], n.outputs[1]};  // dout, qkv, out, lse
-    const int id = ad.add_backward(std::move(b), ad.grad_name(qkv));
-    return std::vector<int>{ad.graph.nodes[id].outputs[0]};
+    // dout, qkv (or query, key_value), out, lse
+    b.inputs = {dout[0]};
+    for (int in : n.inputs) b.inputs.push_back(in);
+    b.inputs.push_back(n.outputs[0]);
+    b.inputs.push_back(n.outputs[1]);
+    const int id = ad.add_backward(std::move(b), cross ? cpp_name(n.layer) + "_att" : ad.grad_name(n.inputs[0]));
+    const std::vector<int>& outs = ad.graph.nodes[id].outputs;
+    for (size_t i = 0; i < n.inputs.size(); ++i)
+      if (ad.needs_grad(n.inputs[i])) grads[i] = outs[i];
+    return grads;
   };
   ops.push_back(std::move(f));
 
   OpDef b;
   b.name = "attention_backward";
   b.infer = [](const Node& n, const Graph& g) {
-    const Value& qkv = g.value(n.inputs.at(1));
-    const std::int64_t b = qkv.shape[0], t = qkv.shape[1];
-    // delta (batch, heads, T): dout_i . out_i per head. scratch: one head's p and dp (then ds)
+    const AttentionInputs a = attention_inputs(n, g);
+    const Value& queries = g.value(n.inputs.at(1));
+    const std::int64_t b = queries.shape[0], tq = a.tq, tk = a.tk;
+    // delta (batch, heads, Tq): dout_i . out_i per head. scratch: one head's p and dp (then ds)
     // on the CPU (unused on CUDA); the memory plan frees it after the node.
-    // bf16-mixed adds a T x D block's contribution to dk or dv (emit_backward_bf16).
+    // bf16-mixed (self-attention) adds a T x D block's contribution to dk or dv (emit_backward_bf16).
     const std::int64_t d = attr_int(n, "embed_dim") / attr_int(n, "num_heads");
     // Split among the threads (split_samples), one p and dp per sample.
-    const OutputType scratch = n.attrs.count("bf16")  ? OutputType{DType::f32, {2 * t * t + t * d}, false}
-                               : split_samples(n, t, b) ? OutputType{DType::f32, {b, 2, t, t}, true}
-                                                     : OutputType{DType::f32, {2, t, t}, false};
-    return std::vector<OutputType>{{DType::f32, qkv.shape, true},
-                                   {DType::f32, {b, attr_int(n, "num_heads"), t}, true},
-                                   scratch};
+    const OutputType scratch = n.attrs.count("bf16")  ? OutputType{DType::f32, {2 * tq * tk + tk * d}, false}
+                               : split_samples(n, a, b) ? OutputType{DType::f32, {b, 2, tq, tk}, true}
+                                                     : OutputType{DType::f32, {2, tq, tk}, false};
+    std::vector<OutputType> out{{DType::f32, queries.shape, true}};  // dqkv, or dquery
+    if (a.cross) out.push_back({DType::f32, g.value(n.inputs.at(2)).shape, true});  // dkey_value
+    out.push_back({DType::f32, {b, attr_int(n, "num_heads"), tq}, true});
+    out.push_back(scratch);
+    return out;
   };
-  b.slots = [](const Node&) { return Slots{{"dqkv", "delta", "scratch"}, {"dout", "qkv", "out", "lse"}}; };
+  b.slots = [](const Node& n) {
+    if (n.attrs.count("cross") > 0)
+      return Slots{{"dquery", "dkey_value", "delta", "scratch"}, {"dout", "query", "key_value", "out", "lse"}};
+    return Slots{{"dqkv", "delta", "scratch"}, {"dout", "qkv", "out", "lse"}};
+  };
   b.cost = [](const Node& n, const Graph& g) {
-    const Value& qkv = g.value(n.inputs[1]);
-    const double bs = static_cast<double>(qkv.shape[0]), t = static_cast<double>(qkv.shape[1]);
+    const AttentionInputs a = attention_inputs(n, g);
+    const double bs = static_cast<double>(g.value(n.inputs[1]).shape[0]);
+    const double tq = static_cast<double>(a.tq), tk = static_cast<double>(a.tk);
     const double e = static_cast<double>(attr_int(n, "embed_dim"));
     const double h = static_cast<double>(attr_int(n, "num_heads"));
-    // The scores recomputed, then dp, dv, dq, dk; bytes of the fused form: dout, qkv, out, lse
-    // read, dqkv and delta written (delta read again).
-    return Cost{bs * (10 * t * t * e + 6 * h * t * t), 4 * bs * (8 * t * e + 3 * h * t)};
+    // The scores recomputed, then dp, dv, dq, dk; bytes of the fused form: dout, q, k, v, out, lse
+    // read, their gradients and delta written (delta read again).
+    return Cost{bs * (10 * tq * tk * e + 6 * h * tq * tk), 4 * bs * (4 * tq * e + 4 * tk * e + 3 * h * tq)};
   };
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     if (n.attrs.count("bf16")) emit_backward_bf16(w, n, g);
@@ -381,20 +442,34 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   zero_attn.unsupported = "MultiheadAttention's add_zero_attn";
   ArgDef kdim{"kdim", ArgType::integer, std::nullopt};
   kdim.optional = true;
-  kdim.unsupported = "MultiheadAttention's kdim (self-attention only: key = query)";
+  kdim.unsupported = "MultiheadAttention's kdim (the key has embed_dim features)";
   ArgDef vdim{"vdim", ArgType::integer, std::nullopt};
   vdim.optional = true;
-  vdim.unsupported = "MultiheadAttention's vdim (self-attention only: value = query)";
+  vdim.unsupported = "MultiheadAttention's vdim (the value has embed_dim features)";
   // torch's default is batch_first=False, (T, batch, E); ltgen's sequences are (batch, T, E).
   ArgDef batch_first{"batch_first", ArgType::boolean, Attr{false}};
   l.args = {embed, heads, dropout, {"bias", ArgType::boolean, Attr{true}}, bias_kv, zero_attn, kdim, vdim,
             batch_first, {"is_causal", ArgType::boolean, Attr{false}}};
+  // A graph node's one input is self-attention (query = key = value); two are cross-attention, the
+  // query and the memory that is both key and value (torch's forward(query, memory, memory)).
+  l.max_inputs = 2;
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
     const Value& x = b.graph.value(in.at(0));
     if (!std::get<bool>(b.args.at("batch_first")))
       throw ShapeError("needs \"batch_first\": true (ltgen's sequences are (batch, T, embed_dim))");
     if (x.shape.size() != 3)
       throw ShapeError("expects a sequence (batch, T, embed_dim), got " + shape_str(x.shape));
+    const bool cross = in.size() == 2;
+    if (cross) {
+      const Value& memory = b.graph.value(in[1]);
+      if (memory.shape.size() != 3 || memory.shape[2] != x.shape[2])
+        throw ShapeError("expects its second input, the key and value, as a sequence (batch, T, " +
+                         std::to_string(x.shape[2]) + ") like the query's embed_dim, got " + shape_str(memory.shape) +
+                         " (kdim and vdim other than embed_dim are not supported yet)");
+      if (std::get<bool>(b.args.at("is_causal")))
+        throw ShapeError("is_causal needs the key to be the query (self-attention: one input); a cross-attention's "
+                         "queries see every key");
+    }
     const std::int64_t e = x.shape[2];
     auto given = b.args.find("embed_dim");
     if (given != b.args.end() && std::get<std::int64_t>(given->second) != e)
@@ -421,7 +496,6 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
       b_out = add_param(g, b.layer + ".out_proj.bias", {e});
       g.value(b_out).init = Init::zeros;
     }
-    const int qkv = add_linear(g, b.layer + ".in_proj", b.source, in.at(0), w_in, b_in);
     Node a;
     a.op = "attention";
     a.layer = b.layer;
@@ -429,7 +503,11 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     a.attrs["embed_dim"] = e;
     a.attrs["num_heads"] = heads;
     a.attrs["is_causal"] = std::get<bool>(b.args.at("is_causal"));
-    a.inputs = {qkv};
+    if (cross) a.attrs["cross"] = true;  // (absent: self-attention)
+    if (cross)  // q from the query, k | v from the memory: in_proj_weight's row blocks
+      a.inputs = add_attention_in_projection(g, b.layer, b.source, in[0], in[1], w_in, b_in);
+    else        // q | k | v of the one input: one Linear, E -> 3E
+      a.inputs = {add_linear(g, b.layer + ".in_proj", b.source, in.at(0), w_in, b_in)};
     const int id = add_op(g, std::move(a), cpp_name(b.layer) + "_att");
     const int att = g.nodes[id].outputs[0];
     return add_linear(g, b.layer + ".out_proj", b.source, att, w_out, b_out);

@@ -376,9 +376,10 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     b.inputs.push_back(n.outputs[0]);
     b.inputs.push_back(n.outputs[1]);
     const int id = ad.add_backward(std::move(b), cross ? cpp_name(n.layer) + "_att" : ad.grad_name(n.inputs[0]));
+    // Both of cross-attention's gradients are computed together, and its projection's backward
+    // takes both (zeros would do for one that nothing needs, but it is there).
     const std::vector<int>& outs = ad.graph.nodes[id].outputs;
-    for (size_t i = 0; i < n.inputs.size(); ++i)
-      if (ad.needs_grad(n.inputs[i])) grads[i] = outs[i];
+    for (size_t i = 0; i < n.inputs.size(); ++i) grads[i] = outs[i];
     return grads;
   };
   ops.push_back(std::move(f));

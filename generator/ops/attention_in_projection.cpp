@@ -41,16 +41,22 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
          ", key_value);  // memory @ W_kv^T");
 }
 
-void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
-  write_sizes(w, n, g.value(n.inputs[2]), g.value(n.inputs[3]));
-  w.line("ltrt::sgemm(true, false, kE, kE, query_rows, dquery, inp, accumulate ? 1.0f : 0.0f, dweight);  // dW_q");
-  w.line("ltrt::sgemm(true, false, 2 * kE, kE, memory_rows, dkey_value, memory, accumulate ? 1.0f : 0.0f, "
+// The backward's GEMMs, each `gemm` (the call's opening: "ltrt::sgemm(" or the CUDA one's) of
+// its operands: the weight's row blocks' gradients, then the inputs' where they are needed.
+void write_backward_gemms(CodeWriter& w, const Node& n, const std::string& gemm) {
+  w.line(gemm + "true, false, kE, kE, query_rows, dquery, inp, accumulate ? 1.0f : 0.0f, dweight);  // dW_q");
+  w.line(gemm + "true, false, 2 * kE, kE, memory_rows, dkey_value, memory, accumulate ? 1.0f : 0.0f, "
          "dweight + kE * kE);  // dW_kv");
   if (attr_bool(n, "need_dinp"))
-    w.line("ltrt::sgemm(false, false, query_rows, kE, kE, dquery, weight, 0.0f, dinp);  // dquery @ W_q");
+    w.line(gemm + "false, false, query_rows, kE, kE, dquery, weight, 0.0f, dinp);  // dquery @ W_q");
   if (attr_bool(n, "need_dmemory"))
-    w.line("ltrt::sgemm(false, false, memory_rows, kE, 2 * kE, dkey_value, weight + kE * kE, 0.0f, dmemory);"
+    w.line(gemm + "false, false, memory_rows, kE, 2 * kE, dkey_value, weight + kE * kE, 0.0f, dmemory);"
            "  // dkey_value @ W_kv");
+}
+
+void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
+  write_sizes(w, n, g.value(n.inputs[2]), g.value(n.inputs[3]));
+  write_backward_gemms(w, n, "ltrt::sgemm(");
   if (!attr_bool(n, "bias")) return;
   w.line("if (!accumulate) std::fill(dbias, dbias + 3 * kE, 0.0f);");
   w.line("// The column sums of dquery and dkey_value, row after row.");
@@ -77,14 +83,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
 void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   CodeWriter& w = e.body;
   write_sizes(w, n, g.value(n.inputs[2]), g.value(n.inputs[3]));
-  w.line("ltrt::cuda::sgemm(ctx, true, false, kE, kE, query_rows, dquery, inp, accumulate ? 1.0f : 0.0f, dweight);  // dW_q");
-  w.line("ltrt::cuda::sgemm(ctx, true, false, 2 * kE, kE, memory_rows, dkey_value, memory, accumulate ? 1.0f : 0.0f, "
-         "dweight + kE * kE);  // dW_kv");
-  if (attr_bool(n, "need_dinp"))
-    w.line("ltrt::cuda::sgemm(ctx, false, false, query_rows, kE, kE, dquery, weight, 0.0f, dinp);  // dquery @ W_q");
-  if (attr_bool(n, "need_dmemory"))
-    w.line("ltrt::cuda::sgemm(ctx, false, false, memory_rows, kE, 2 * kE, dkey_value, weight + kE * kE, 0.0f, "
-           "dmemory);  // dkey_value @ W_kv");
+  write_backward_gemms(w, n, "ltrt::cuda::sgemm(ctx, ");
   if (!attr_bool(n, "bias")) return;
   const std::string embed = std::to_string(attr_int(n, "embed_dim"));
   for (const auto& [part, columns, rows_name, source] :

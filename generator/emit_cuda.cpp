@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 #include <stdexcept>
 
 #include "autocast.hpp"
@@ -241,6 +242,10 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   w.line("#include <ltrt/error.hpp>");
   if (has_bf16_attention(g))
     w.line(std::string("#include <ltrt/fexp_u20.hpp>  // torch's exp in ") + autocast_precision() + "'s attention");
+  std::set<std::string> op_includes;
+  for (const Node& n : g.nodes)
+    for (const std::string& inc : op_def(n.op).cuda_runtime_includes) op_includes.insert(inc);
+  for (const std::string& inc : op_includes) w.line("#include " + inc);
   w.line();
   w.line("#include \"model.hpp\"");
   w.line();

@@ -96,6 +96,7 @@ struct OpDef {
   bool restrict_pointers = false;
   std::vector<std::string> cpu_includes;  // standard headers its CPU code needs beyond model.cpp's usual ones
   std::vector<std::string> cpu_runtime_includes;  // and runtime headers ("<ltrt/packed_gemm.hpp>")
+  std::vector<std::string> cuda_runtime_includes;  // runtime headers its CUDA code needs beyond model_cuda.cu's usual ones
 };
 
 const OpDef& op_def(const std::string& name);  // throws std::logic_error if unknown

@@ -324,8 +324,8 @@ __global__ void __launch_bounds__(128)
 
 static void enc_att_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kTq = 10, kTk = 10, kHeads = 4;  // query rows, key rows, num_heads
-  constexpr float scale = 0.5f;                  // 1 / sqrt(head_dim)
+  constexpr int kTq = 10, kHeads = 4;  // query rows, num_heads
+  constexpr float scale = 0.5f;        // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
   enc_att_forward_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("enc_att_forward_kernel");
@@ -588,8 +588,8 @@ __global__ void __launch_bounds__(128)
 
 static void dec_att_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kTq = 6, kTk = 6, kHeads = 4;  // query rows, key rows, num_heads
-  constexpr float scale = 0.5f;                // 1 / sqrt(head_dim)
+  constexpr int kTq = 6, kHeads = 4;  // query rows, num_heads
+  constexpr float scale = 0.5f;       // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
   dec_att_forward_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("dec_att_forward_kernel");
@@ -818,8 +818,8 @@ __global__ void __launch_bounds__(128)
 
 static void cross_forward_2(float* out, float* lse, float* scores, const float* query, const float* key_value, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kTq = 6, kTk = 10, kHeads = 4;  // query rows, key rows, num_heads
-  constexpr float scale = 0.5f;                 // 1 / sqrt(head_dim)
+  constexpr int kTq = 6, kHeads = 4;  // query rows, num_heads
+  constexpr float scale = 0.5f;       // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
   cross_forward_2_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, query, key_value, scale);
   LTRT_CUDA_CHECK_LAUNCH("cross_forward_2_kernel");

@@ -437,8 +437,8 @@ __global__ void __launch_bounds__(128)
 
 static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                           const ltrt::cuda::Context& ctx) {
-  constexpr int kTq = 32, kTk = 32, kHeads = 4;  // query rows, key rows, num_heads
-  constexpr float scale = 0.28867513f;           // 1 / sqrt(head_dim)
+  constexpr int kTq = 32, kHeads = 4;   // query rows, num_heads
+  constexpr float scale = 0.28867513f;  // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
   attn1_forward_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("attn1_forward_kernel");

@@ -622,8 +622,8 @@ __global__ void __launch_bounds__(128)
 
 static void attn1_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                           const ltrt::cuda::Context& ctx) {
-  constexpr int kTq = 32, kTk = 32, kHeads = 4;  // query rows, key rows, num_heads
-  constexpr float scale = 0.28867513f;           // 1 / sqrt(head_dim)
+  constexpr int kTq = 32, kHeads = 4;   // query rows, num_heads
+  constexpr float scale = 0.28867513f;  // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T buffer: this kernel needs none.
   const int exp_width = exp_vector_width();  // model.cpp's fexp_u20 vectors
   attn1_forward_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, qkv, scale, exp_width);

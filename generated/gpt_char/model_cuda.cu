@@ -535,8 +535,8 @@ __global__ void __launch_bounds__(128)
 
 static void h0_attn_forward(float* out, float* lse, float* scores, const float* qkv, int n,
                             const ltrt::cuda::Context& ctx) {
-  constexpr int kTq = 64, kTk = 64, kHeads = 4;  // query rows, key rows, num_heads
-  constexpr float scale = 0.17677669f;           // 1 / sqrt(head_dim)
+  constexpr int kTq = 64, kHeads = 4;   // query rows, num_heads
+  constexpr float scale = 0.17677669f;  // 1 / sqrt(head_dim)
   // scores is the CPU program's T x T scratch: the fused kernel needs none.
   h0_attn_forward_kernel<<<(kTq + 63) / 64 * kHeads * n, 128, 0, ctx.stream>>>(out, lse, qkv, qkv, scale);
   LTRT_CUDA_CHECK_LAUNCH("h0_attn_forward_kernel");

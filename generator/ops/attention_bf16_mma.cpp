@@ -159,7 +159,7 @@ void emit_attention_bf16_forward_mma(CudaEmit& e, const Node& n, const Graph& g)
   k.close();
 
   write_prepare_tensor_cores(e);
-  write_attention_host_sizes(e.body, n, a);
+  write_attention_host_sizes(e.body, n, a, false);
   e.body.line("// scores is the CPU program's T x T buffer: this kernel needs none.");
   e.body.line("const int exp_width = exp_vector_width();  // model.cpp's fexp_u20 vectors");
   emit_launch(e.body, e.fn + "_kernel", "(kTq + 63) / 64 * kHeads * n", std::to_string(kMmaAttentionWarps * 32),
@@ -247,7 +247,7 @@ void emit_attention_bf16_backward_mma(CudaEmit& e, const Node& n, const Graph& g
   write_rows(k, "dq", "dq_head", "kQRow", "i0", "kTq", padded_head_dim(n));
   k.close();
 
-  write_attention_host_sizes(e.body, n, a);
+  write_attention_host_sizes(e.body, n, a, true);
   e.body.line("// scratch is the CPU program's T x T buffers: these kernels need none.");
   emit_count_launch(e.body, e.fn + "_delta_kernel", "n * kHeads * kTq", {"delta", "dout", "out"});
   emit_mma_backward_launches(e, n, a);

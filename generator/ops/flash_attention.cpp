@@ -298,9 +298,13 @@ void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv, 
   if (with_scale) write_attention_scale(w, n);
 }
 
-void write_attention_host_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a) {
-  w.line("constexpr int kTq = " + std::to_string(a.tq) + ", kTk = " + std::to_string(a.tk) + ", kHeads = " +
-         std::to_string(attr_int(n, "num_heads")) + ";  // query rows, key rows, num_heads");
+void write_attention_host_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a, bool key_rows) {
+  if (key_rows)
+    w.line("constexpr int kTq = " + std::to_string(a.tq) + ", kTk = " + std::to_string(a.tk) + ", kHeads = " +
+           std::to_string(attr_int(n, "num_heads")) + ";  // query rows, key rows, num_heads");
+  else
+    w.line("constexpr int kTq = " + std::to_string(a.tq) + ", kHeads = " + std::to_string(attr_int(n, "num_heads")) +
+           ";  // query rows, num_heads");
   write_attention_scale(w, n);
 }
 
@@ -441,7 +445,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.close();
 
   CodeWriter& w = e.body;
-  write_attention_host_sizes(w, n, a);
+  write_attention_host_sizes(w, n, a, false);
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
   write_launch(e, e.fn + "_kernel", "kTq", t, {"out", "lse", a.queries(), a.keys(), "scale"});
 }
@@ -475,7 +479,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   emit_attention_delta_kernel(e, n, a.tq);
 
   if (mma_attention_applies(e, n)) {
-    write_attention_host_sizes(e.body, n, a);
+    write_attention_host_sizes(e.body, n, a, true);
     e.body.line("// scratch is the CPU program's T x T buffers: the fused kernels need none.");
     emit_count_launch(e.body, e.fn + "_delta_kernel", "n * kHeads * kTq", {"delta", "dout", "out"});
     return emit_flash_attention_backward_mma(e, n, g);
@@ -573,7 +577,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.close();
 
   CodeWriter& w = e.body;
-  write_attention_host_sizes(w, n, a);
+  write_attention_host_sizes(w, n, a, true);
   w.line("// scratch is the CPU program's T x T buffers: the fused kernels need none.");
   emit_count_launch(w, e.fn + "_delta_kernel", "n * kHeads * kTq", {"delta", "dout", "out"});
   w.line("// dq, and dk with dv, come from separate kernels: each gradient element has one writer.");

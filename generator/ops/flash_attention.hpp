@@ -44,9 +44,10 @@ struct SharedTile {
 /// 2-D arrays; `bytes` is what the launch gives (checked at compile time).
 void write_shared_tiles(CodeWriter& k, const std::vector<SharedTile>& tiles, std::int64_t bytes);
 /// The host lines of an attention's launch: kT, kHeads and (with_scale) scale (1 / sqrt(head_dim),
-/// as the CPU), for the self-attention-only kernels; with AttentionInputs, kTq and kTk.
+/// as the CPU), for the self-attention-only kernels; with AttentionInputs, kTq (and, for launches
+/// over the keys' tiles, kTk) and scale.
 void write_attention_host_sizes(CodeWriter& w, const Node& n, const Value& qkv, bool with_scale = true);
-void write_attention_host_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a);
+void write_attention_host_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a, bool key_rows);
 /// A kernel's place in its one-dimensional grid: `block_tile` (of `row_tile` rows of the block's
 /// side, `rows` of them a sample: kT, kTq or kTk), head h and sample b, tiles fastest.
 void write_block_place(CodeWriter& k, const std::string& row_tile, const std::string& rows = "kT");

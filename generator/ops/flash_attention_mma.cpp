@@ -397,7 +397,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
 
   CodeWriter& w = e.body;
   write_prepare_tensor_cores(e);
-  write_attention_host_sizes(w, n, a);
+  write_attention_host_sizes(w, n, a, false);
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
   emit_launch(w, e.fn + "_kernel", "(kTq + " + std::to_string(16 * kWarps - 1) + ") / " + std::to_string(16 * kWarps) +
                                        " * kHeads * n",

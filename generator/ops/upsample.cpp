@@ -1,5 +1,6 @@
 /// \file
-/// Upsample (torch.nn.Upsample, mode 'nearest') by whole factors: output (y, x) of a plane copies
+/// Upsample (torch.nn.Upsample): the layer, and mode 'nearest' by whole factors (the linear modes
+/// are upsample_linear.cpp's op). Nearest's output (y, x) of a plane copies
 /// input (y / sh, x / sw), which is torch's nearest index for every output size that is a whole
 /// multiple of the input's (checked against torch for factors 2 to 16). Its backward sums each
 /// input's sh x sw block of output gradients, row by row, in the order torch's CPU kernel adds
@@ -33,6 +34,42 @@ std::int64_t factor(const Attrs& args, size_t d, size_t dims, std::int64_t in, c
     throw ShapeError("size " + std::to_string(out) + " is not a whole multiple of the input's " + dim + " (" +
                      std::to_string(in) + "): only whole factors are supported yet");
   return out / in;
+}
+
+// The linear modes' node (upsample_linear.cpp): any output size; the ratios as torch's
+// area_pixel_compute_scale computes them in float32: (in - 1) / (out - 1) with align_corners, else
+// 1 / scale_factor, or in / out for a size.
+int add_upsample_linear(LayerBuild& b, int input, size_t dims) {
+  const Value& x = b.graph.value(input);
+  const bool align = b.args.count("align_corners") && std::get<bool>(b.args.at("align_corners"));
+  std::vector<std::int64_t> in_size(x.shape.begin() + 2, x.shape.end()), out_size = in_size;
+  std::vector<float> ratio(dims);
+  for (size_t d = 0; d < dims; ++d) {
+    if (auto it = b.args.find("scale_factor"); it != b.args.end()) {
+      const std::int64_t s = expand_tuple(it->second, static_cast<int>(dims))[d];
+      out_size[d] = in_size[d] * s;
+      ratio[d] = static_cast<float>(1.0 / static_cast<double>(s));
+    } else {
+      out_size[d] = expand_tuple(b.args.at("size"), static_cast<int>(dims))[d];
+      ratio[d] = static_cast<float>(in_size[d]) / static_cast<float>(out_size[d]);
+    }
+    if (align)
+      ratio[d] = out_size[d] > 1 ? static_cast<float>(in_size[d] - 1) / static_cast<float>(out_size[d] - 1) : 0.0f;
+  }
+  Node n;
+  n.op = "upsample_linear2d";
+  n.layer = b.layer;
+  n.source = b.source;
+  n.attrs["bilinear"] = dims == 2;
+  n.attrs["align_corners"] = align;
+  n.attrs["out_size"] = dims == 2 ? out_size : std::vector<std::int64_t>{1, out_size[0]};
+  n.attrs["ratio_h"] = dims == 2 ? static_cast<double>(ratio[0]) : 0.0;
+  n.attrs["ratio_w"] = static_cast<double>(ratio[dims - 1]);
+  n.inputs = {dims == 1 ? add_view(b, input, {x.shape[1], 1, x.shape[2]}) : input};  // (N, C, L) as (N, C, 1, L)
+  const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+  const int y = b.graph.nodes[id].outputs[0];
+  if (dims == 2) return y;
+  return add_view(b, y, {x.shape[1], out_size[0]});
 }
 
 }  // namespace
@@ -151,14 +188,18 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   mode.choices = {"nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"};
   ArgDef align{"align_corners", ArgType::boolean, std::nullopt};
   align.optional = true;
-  align.unsupported = "align_corners";
   ArgDef recompute{"recompute_scale_factor", ArgType::boolean, std::nullopt};
   recompute.optional = true;
   recompute.unsupported = "recompute_scale_factor";
   l.args = {size, scale, mode, align, recompute};
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
-    if (std::get<std::string>(b.args.at("mode")) != "nearest")
-      throw ShapeError("mode '" + std::get<std::string>(b.args.at("mode")) + "' is not supported yet (only 'nearest')");
+    const std::string mode = std::get<std::string>(b.args.at("mode"));
+    const bool linear = mode == "linear" || mode == "bilinear";
+    if (mode != "nearest" && !linear)
+      throw ShapeError("mode '" + mode + "' is not supported yet ('nearest', 'linear' and 'bilinear' are)");
+    if (!linear && b.args.count("align_corners"))
+      throw ShapeError("align_corners can only be set with the interpolating modes (linear, bilinear, ...), as torch "
+                       "says; mode is '" + mode + "'");
     if (b.args.count("size") == b.args.count("scale_factor"))
       throw ShapeError("give exactly one of size and scale_factor, as torch asks");
     const Value& x = b.graph.value(in.at(0));
@@ -166,6 +207,10 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
       throw ShapeError("expects (batch, C, L) or (batch, C, H, W) input, got " + shape_str(x.shape) +
                        " (model.inputs are per sample)");
     const size_t dims = x.shape.size() == 3 ? 1 : 2;
+    if (linear && (mode == "linear") != (dims == 1))
+      throw ShapeError("mode '" + mode + "' needs a " + (mode == "linear" ? "(batch, C, L)" : "(batch, C, H, W)") +
+                       " input, got " + shape_str(x.shape) + " (torch: " + (dims == 1 ? "'linear'" : "'bilinear'") +
+                       " for this one)");
     require_spatial_input(x, static_cast<int>(dims));
     for (const char* key : {"size", "scale_factor"})
       if (auto it = b.args.find(key); it != b.args.end()) {
@@ -173,6 +218,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
           throw ShapeError(std::string(key) + " has " + std::to_string(v->size()) + " entries for " +
                            std::to_string(dims) + " spatial dimension" + (dims == 1 ? "" : "s"));
       }
+    if (linear) return add_upsample_linear(b, in.at(0), dims);
     Node n;
     n.op = "upsample_nearest2d";
     n.layer = b.layer;

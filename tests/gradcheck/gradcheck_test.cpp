@@ -497,15 +497,26 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::prelu(h, p.at(prefix + "weight"));
     } else if (type == "GLU") {
       h = torch::glu(h, get_integer(l, "dim", -1));
-    } else if (type == "Upsample") {  // torch.nn.Upsample(mode='nearest'), by its output size
+    } else if (type == "Upsample") {  // torch.nn.Upsample by its output size (and its scales, as F.interpolate)
       std::vector<std::int64_t> size(h.sizes().begin() + 2, h.sizes().end());
+      std::vector<c10::optional<double>> scales(size.size());
       if (member(l, "size")) {
         size = get_ints(l, "size", 0, size.size());
       } else {
         const auto scale = get_ints(l, "scale_factor", 1, size.size());
-        for (std::size_t d = 0; d < size.size(); ++d) size[d] *= scale[d];
+        for (std::size_t d = 0; d < size.size(); ++d) {
+          size[d] *= scale[d];
+          scales[d] = static_cast<double>(scale[d]);
+        }
       }
-      h = size.size() == 1 ? torch::upsample_nearest1d(h, size) : torch::upsample_nearest2d(h, size);
+      const std::string mode = get_string(l, "mode", "nearest");
+      const bool align = get_bool(l, "align_corners", false);
+      if (mode == "linear")
+        h = torch::upsample_linear1d(h, size, align, scales[0]);
+      else if (mode == "bilinear")
+        h = torch::upsample_bilinear2d(h, size, align, scales[0], scales[1]);
+      else
+        h = size.size() == 1 ? torch::upsample_nearest1d(h, size) : torch::upsample_nearest2d(h, size);
     } else if (type == "Flatten") {
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Reshape") {

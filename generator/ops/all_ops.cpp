@@ -51,6 +51,8 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_l1_loss(ops, layers);
   register_huber_loss(ops, layers);
   register_kl_div_loss(ops, layers);
+  register_poisson_nll_loss(ops, layers);
+  register_soft_margin_loss(ops, layers);
   register_smooth_l1_loss(ops, layers);
   register_cross_entropy_loss(ops, layers);
   register_nll_loss(ops, layers);

@@ -59,6 +59,8 @@ void register_mse_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_huber_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_kl_div_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_poisson_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_soft_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_bce_with_logits_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_smooth_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

@@ -651,6 +651,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   if (s.loss_type == "HuberLoss") return torch::huber_loss(h, y, red, get_number(l, "delta", 1.0));
   if (s.loss_type == "SmoothL1Loss") return torch::smooth_l1_loss(h, y, red, get_number(l, "beta", 1.0));
   if (s.loss_type == "BCELoss") return torch::binary_cross_entropy(h, y, torch::Tensor(), red);
+  if (s.loss_type == "SoftMarginLoss") return torch::soft_margin_loss(h, y, red);
+  if (s.loss_type == "PoissonNLLLoss")
+    return torch::poisson_nll_loss(h, y, get_bool(l, "log_input", true), get_bool(l, "full", false),
+                                   get_number(l, "eps", 1e-8), red);
   if (s.loss_type == "KLDivLoss") {  // F.kl_div: 'batchmean' is the sum over input.size(0)
     const torch::Tensor kl = torch::kl_div(h, y, red, get_bool(l, "log_target", false));
     return get_string(l, "reduction", "mean") == "batchmean" ? kl / h.size(0) : kl;
@@ -793,6 +797,8 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     const bool probabilities = s.loss_type == "BCEWithLogitsLoss" || s.loss_type == "BCELoss" ||
                                (s.loss_type == "KLDivLoss" && !get_bool(*s.loss, "log_target", false));
     y = probabilities ? torch::rand(ys) : torch::randn(ys);
+    if (s.loss_type == "SoftMarginLoss") y = torch::where(y > 0, 1.0f, -1.0f);  // labels 1 and -1
+    if (s.loss_type == "PoissonNLLLoss") y = torch::floor(torch::rand(ys) * 5);  // counts 0 to 4
     std::memcpy(a + m.target.offset, y.data_ptr<float>(), sizeof(float) * y.numel());
   }
   // Buffers start as torch's (running_mean 0, running_var 1, num_batches_tracked 0); the

@@ -29,7 +29,7 @@ std::string mixes_positions(const LayerSpec& l) {
     const bool both = it != l.args.end() && std::get<bool>(it->second);
     return both ? "is bidirectional (its reverse direction reads later positions): set \"bidirectional\": false" : "";
   }
-  if (l.type == "MultiheadAttention") {
+  if (l.type == "MultiheadAttention" || l.type == "TransformerEncoderLayer") {  // its norms and MLP act per position
     auto it = l.args.find("is_causal");
     const bool causal = it != l.args.end() && std::get<bool>(it->second);
     return causal ? "" : "attends to every position: set \"is_causal\": true";
@@ -62,7 +62,7 @@ void check_causal(const Spec& spec, const std::string& user) {
     throw SpecError(spec.path, l.pos, l.source,
                     l.type + " " + why + ". " + user + " generates text one token at a time, which needs a model "
                     "whose output at each position reads earlier positions only (Embedding, PositionalEmbedding, "
-                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention, unidirectional RNN, LSTM, GRU)");
+                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention and TransformerEncoderLayer, unidirectional RNN, LSTM, GRU)");
   }
 }
 

@@ -72,18 +72,23 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   // PositionalEmbedding is the script's own class (nanoGPT's wpe).
   // Reshape, Transpose, Narrow and Select are the script's own modules (torch.nn has none).
   // RNN, LSTM and GRU are the script's subclasses of torch's that return the output sequence alone.
+  // TransformerEncoderLayer is the script's subclass of torch's that takes is_causal.
   std::string s = l.type == "MultiheadAttention" ? "SelfAttention("
-                  : l.type == "PositionalEmbedding" || recurrent(l.type) || own_module(l.type) ? l.type + "("
+                  : l.type == "PositionalEmbedding" || l.type == "TransformerEncoderLayer" || recurrent(l.type) ||
+                          own_module(l.type)
+                      ? l.type + "("
                                                                                                : "nn." + l.type + "(";
   bool first = true;
   for (const ArgDef& a : def->args) {
     auto it = l.args.find(a.name);
     const Attr* v = it != l.args.end() ? &it->second : nullptr;
     if (!v && a.inferred) {
+      // A TransformerEncoderLayer's d_model is its self_attn's embed_dim.
+      const std::string attr = a.name == "d_model" ? "embed_dim" : a.name;
       for (const Node& n : g.nodes)
         // The layer's own nodes, and its parts' (an LSTM's "layers.0.l0"), hold what it inferred.
-        if (!n.backward && (n.layer == layer || n.layer.rfind(layer + ".", 0) == 0) && n.attrs.count(a.name))
-          v = &n.attrs.at(a.name);
+        if (!n.backward && (n.layer == layer || n.layer.rfind(layer + ".", 0) == 0) && n.attrs.count(attr))
+          v = &n.attrs.at(attr);
     }
     if ((!v && !a.nullable) || a.name == "tie_weight") continue;  // tying: an assignment after construction
     s += (first ? "" : ", ") + a.name + "=" + (v ? py(*v) : std::string("None"));  // nullable: given as null
@@ -288,6 +293,25 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("kv = x if memory is None else memory");
     w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
     w.line("return super().forward(x, kv, kv, need_weights=False, attn_mask=mask)[0]");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  bool encoder_layer = false;
+  for (const LayerSpec& l : spec.layers) encoder_layer = encoder_layer || l.type == "TransformerEncoderLayer";
+  if (encoder_layer) {
+    w.open("class TransformerEncoderLayer(nn.TransformerEncoderLayer)");
+    w.line("\"\"\"ltgen's TransformerEncoderLayer: torch's on (batch, T, E), with a causal src_mask when is_causal.\"\"\"");
+    w.line();
+    w.open("def __init__(self, *args, is_causal=False, **kwargs)");
+    w.line("super().__init__(*args, **kwargs)");
+    w.line("self.is_causal = is_causal");
+    w.close();
+    w.line();
+    w.open("def forward(self, x)");
+    w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
+    w.line("return super().forward(x, src_mask=mask)");
     w.close();
     w.close();
     w.line();

@@ -72,10 +72,10 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   // PositionalEmbedding is the script's own class (nanoGPT's wpe).
   // Reshape, Transpose, Narrow and Select are the script's own modules (torch.nn has none).
   // RNN, LSTM and GRU are the script's subclasses of torch's that return the output sequence alone.
-  // TransformerEncoderLayer is the script's subclass of torch's that takes is_causal.
+  // TransformerEncoderLayer and TransformerDecoderLayer are the script's subclasses of torch's that take is_causal.
   std::string s = l.type == "MultiheadAttention" ? "SelfAttention("
-                  : l.type == "PositionalEmbedding" || l.type == "TransformerEncoderLayer" || recurrent(l.type) ||
-                          own_module(l.type)
+                  : l.type == "PositionalEmbedding" || l.type == "TransformerEncoderLayer" ||
+                          l.type == "TransformerDecoderLayer" || recurrent(l.type) || own_module(l.type)
                       ? l.type + "("
                                                                                                : "nn." + l.type + "(";
   bool first = true;
@@ -298,20 +298,23 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line();
     w.line();
   }
-  bool encoder_layer = false;
-  for (const LayerSpec& l : spec.layers) encoder_layer = encoder_layer || l.type == "TransformerEncoderLayer";
-  if (encoder_layer) {
-    w.open("class TransformerEncoderLayer(nn.TransformerEncoderLayer)");
-    w.line("\"\"\"ltgen's TransformerEncoderLayer: torch's on (batch, T, E), with a causal src_mask when is_causal.\"\"\"");
+  for (const bool decoder : {false, true}) {
+    const std::string type = decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer";
+    bool used = false;
+    for (const LayerSpec& l : spec.layers) used = used || l.type == type;
+    if (!used) continue;
+    w.open("class " + type + "(nn." + type + ")");
+    w.line("\"\"\"ltgen's " + type + ": torch's on (batch, T, E), with a causal " + (decoder ? "tgt_mask" : "src_mask") +
+           " when is_causal.\"\"\"");
     w.line();
     w.open("def __init__(self, *args, is_causal=False, **kwargs)");
     w.line("super().__init__(*args, **kwargs)");
     w.line("self.is_causal = is_causal");
     w.close();
     w.line();
-    w.open("def forward(self, x)");
+    w.open(decoder ? "def forward(self, x, memory)" : "def forward(self, x)");
     w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
-    w.line("return super().forward(x, src_mask=mask)");
+    w.line(decoder ? "return super().forward(x, memory, tgt_mask=mask)" : "return super().forward(x, src_mask=mask)");
     w.close();
     w.close();
     w.line();

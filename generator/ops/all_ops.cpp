@@ -36,7 +36,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_conv_transpose(ops, layers);
   register_multihead_attention(ops, layers);
   register_attention_in_projection(ops);
-  register_transformer_encoder_layer(layers);
+  register_transformer_layers(layers);
   register_rnn(ops, layers);
   register_lstm(ops, layers);
   register_gru(ops, layers);

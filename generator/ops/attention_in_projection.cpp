@@ -23,7 +23,8 @@ namespace {
 std::int64_t rows(const Value& v) { return v.shape.at(1); }
 
 void write_sizes(CodeWriter& w, const Node& n, const Value& inp, const Value& memory) {
-  w.line("constexpr int kE = " + std::to_string(attr_int(n, "embed_dim")) + ";  // embed_dim: W_q is E x E, W_kv 2E x E");
+  w.line("constexpr int kE = " + std::to_string(attr_int(n, "embed_dim")) +
+         ";  // embed_dim: W_q is E x E, W_kv 2E x E");
   w.line("const int query_rows = n * " + std::to_string(rows(inp)) + ", memory_rows = n * " +
          std::to_string(rows(memory)) + ";  // the batch's rows of inp and memory");
 }
@@ -45,12 +46,14 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
 // its operands: the weight's row blocks' gradients, then the inputs' where they are needed.
 void write_backward_gemms(CodeWriter& w, const Node& n, const std::string& gemm) {
   w.line(gemm + "true, false, kE, kE, query_rows, dquery, inp, accumulate ? 1.0f : 0.0f, dweight);  // dW_q");
-  w.line(gemm + "true, false, 2 * kE, kE, memory_rows, dkey_value, memory, accumulate ? 1.0f : 0.0f, "
+  w.line(gemm +
+         "true, false, 2 * kE, kE, memory_rows, dkey_value, memory, accumulate ? 1.0f : 0.0f, "
          "dweight + kE * kE);  // dW_kv");
   if (attr_bool(n, "need_dinp"))
     w.line(gemm + "false, false, query_rows, kE, kE, dquery, weight, 0.0f, dinp);  // dquery @ W_q");
   if (attr_bool(n, "need_dmemory"))
-    w.line(gemm + "false, false, memory_rows, kE, 2 * kE, dkey_value, weight + kE * kE, 0.0f, dmemory);"
+    w.line(gemm +
+           "false, false, memory_rows, kE, 2 * kE, dkey_value, weight + kE * kE, 0.0f, dmemory);"
            "  // dkey_value @ W_kv");
 }
 

@@ -35,7 +35,8 @@ void write_interpolation(CodeWriter& w, const Node& n) {
 
 // `r` (the output row's sources, 'bilinear') and `c` (the column's).
 void write_sources(CodeWriter& w, const Node& n, const std::string& oy, const std::string& ox) {
-  if (rows(n)) w.line("const ltrt::LinearSource r = ltrt::linear_source(kRatioH, " + oy + ", kH, kOutH, kAlignCorners);");
+  if (rows(n))
+    w.line("const ltrt::LinearSource r = ltrt::linear_source(kRatioH, " + oy + ", kH, kOutH, kAlignCorners);");
   w.line("const ltrt::LinearSource c = ltrt::linear_source(kRatioW, " + ox + ", kW, kOutW, kAlignCorners);");
 }
 

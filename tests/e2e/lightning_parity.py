@@ -54,7 +54,7 @@ SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_gpt": 
 def layer_shapes(spec):
     """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
     for model.graph (Linear on the last dimension, Embedding, PositionalEmbedding, LayerNorm,
-    MultiheadAttention, TransformerEncoderLayer, RNN, LSTM, GRU, activations, Add, Mul, Concat, Reshape,
+    MultiheadAttention, TransformerEncoderLayer and -DecoderLayer, RNN, LSTM, GRU, activations, Add, Mul, Concat, Reshape,
     Transpose, Narrow, Select)."""
     model = spec["model"]
     shape_of = lambda x: list(x["shape"] if isinstance(x, dict) else x)
@@ -104,15 +104,17 @@ def layer_shapes(spec):
             out += [(f"{node['name']}.in_proj_weight", (3 * e, e))] + ([(f"{node['name']}.in_proj_bias", (3 * e,))] if bias else [])
             out += [(f"{node['name']}.out_proj.weight", (e, e))] + ([(f"{node['name']}.out_proj.bias", (e,))] if bias else [])
             features[node["name"]] = e
-        elif node["type"] == "TransformerEncoderLayer":  # torch's modules' parameters, in its order
+        elif node["type"] in ("TransformerEncoderLayer", "TransformerDecoderLayer"):  # torch's, in its order
             e, ff, n = features[ins[0]], node.get("dim_feedforward", 2048), node["name"]
             bias = node.get("bias", True)
+            decoder = node["type"] == "TransformerDecoderLayer"
             b = lambda name, size: [(f"{n}.{name}", (size,))] if bias else []
-            out += [(f"{n}.self_attn.in_proj_weight", (3 * e, e))] + b("self_attn.in_proj_bias", 3 * e)
-            out += [(f"{n}.self_attn.out_proj.weight", (e, e))] + b("self_attn.out_proj.bias", e)
+            for attention in ("self_attn", "multihead_attn") if decoder else ("self_attn",):
+                out += [(f"{n}.{attention}.in_proj_weight", (3 * e, e))] + b(f"{attention}.in_proj_bias", 3 * e)
+                out += [(f"{n}.{attention}.out_proj.weight", (e, e))] + b(f"{attention}.out_proj.bias", e)
             out += [(f"{n}.linear1.weight", (ff, e))] + b("linear1.bias", ff)
             out += [(f"{n}.linear2.weight", (e, ff))] + b("linear2.bias", e)
-            for norm in ("norm1", "norm2"):
+            for norm in ("norm1", "norm2", "norm3") if decoder else ("norm1", "norm2"):
                 out += [(f"{n}.{norm}.weight", (e,))] + b(f"{norm}.bias", e)
             features[n] = e
         elif node["type"] in RECURRENT_GATES:  # torch.nn's parameters, layer by layer and direction

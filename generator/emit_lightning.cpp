@@ -64,6 +64,16 @@ bool own_module(const std::string& type) {
   return type == "Reshape" || type == "Transpose" || type == "Narrow" || type == "Select";
 }
 
+// The __init__ of the script's subclasses of torch's attention modules: torch's arguments, and
+// ltgen's is_causal kept for forward.
+void write_causal_init(CodeWriter& w) {
+  w.open("def __init__(self, *args, is_causal=False, **kwargs)");
+  w.line("super().__init__(*args, **kwargs)");
+  w.line("self.is_causal = is_causal");
+  w.close();
+  w.line();
+}
+
 // "nn.Linear(in_features=10, out_features=1, bias=True)": constructor order,
 // inferred sizes filled in from the graph.
 std::string module(const LayerSpec& l, const Graph& g, const std::string& layer) {
@@ -284,11 +294,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("\"\"\"ltgen's MultiheadAttention: self-attention on (batch, T, E), causal when is_causal; given a");
     w.line("memory (batch, S, E), cross-attention: x's queries over the memory as key and value.\"\"\"");
     w.line();
-    w.open("def __init__(self, *args, is_causal=False, **kwargs)");
-    w.line("super().__init__(*args, **kwargs)");
-    w.line("self.is_causal = is_causal");
-    w.close();
-    w.line();
+    write_causal_init(w);
     w.open("def forward(self, x, memory=None)");
     w.line("kv = x if memory is None else memory");
     w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
@@ -307,11 +313,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("\"\"\"ltgen's " + type + ": torch's on (batch, T, E), with a causal " + (decoder ? "tgt_mask" : "src_mask") +
            " when is_causal.\"\"\"");
     w.line();
-    w.open("def __init__(self, *args, is_causal=False, **kwargs)");
-    w.line("super().__init__(*args, **kwargs)");
-    w.line("self.is_causal = is_causal");
-    w.close();
-    w.line();
+    write_causal_init(w);
     w.open(decoder ? "def forward(self, x, memory)" : "def forward(self, x)");
     w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
     w.line(decoder ? "return super().forward(x, memory, tgt_mask=mask)" : "return super().forward(x, src_mask=mask)");

@@ -747,6 +747,14 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
 
 namespace {
 
+bool is_batch_norm(const LayerSpec& l) { return l.type.rfind("BatchNorm", 0) == 0; }
+// A BatchNorm's track_running_stats (torch's default: true): its running statistics and the int64
+// num_batches_tracked.
+bool tracks_running_stats(const LayerSpec& l) {
+  const auto track = l.args.find("track_running_stats");
+  return track == l.args.end() || std::get<bool>(track->second);
+}
+
 Spec parse_checked(const std::string& path, const std::string& text) {
   JsonValue root;
   try {
@@ -797,8 +805,7 @@ Spec parse_checked(const std::string& path, const std::string& text) {
     // for BatchNorm's int64 num_batches_tracked; the program says so for "auto" on a GPU.
     if (!wa->options().rule.ema && wa->options().rule.use_buffers && spec.trainer.accelerator == "gpu")
       for (const LayerSpec& l : spec.layers) {
-        const auto track = l.args.find("track_running_stats");
-        if (l.type.rfind("BatchNorm", 0) == 0 && (track == l.args.end() || std::get<bool>(track->second)))
+        if (is_batch_norm(l) && tracks_running_stats(l))
           throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
                           "WeightAveraging with use_buffers (the default) averages " + l.source +
                               "'s int64 num_batches_tracked too, and torch's running mean on the GPU fails there "
@@ -819,11 +826,10 @@ Spec parse_checked(const std::string& path, const std::string& text) {
     const JsonValue* list = t ? t->find("callbacks") : nullptr;
     const ltrt::json::Pos at = list ? list->pos : ltrt::json::Pos{};
     for (const LayerSpec& l : spec.layers) {
-      if (l.type.rfind("BatchNorm", 0) != 0) continue;
+      if (!is_batch_norm(l)) continue;
       // Lightning's BatchNorm epoch resets the running statistics, which this one does not keep
       // (its reset_batch_norm_and_save_state asserts they exist).
-      const auto track = l.args.find("track_running_stats");
-      if (track != l.args.end() && !std::get<bool>(track->second))
+      if (!tracks_running_stats(l))
         throw SpecError(path, at, "trainer.callbacks",
                         "StochasticWeightAveraging with a BatchNorm without running statistics (" + l.source +
                             ", track_running_stats false) fails in Lightning (its BatchNorm epoch resets them): "

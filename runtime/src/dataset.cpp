@@ -336,17 +336,22 @@ void load_text(const DataSource& source, const TensorRef& input, const TensorRef
   }
 }
 
-// Int64 inputs index an Embedding's rows: out of range would read past its weight.
+// Int64 inputs index an Embedding's rows: out of range would read past its weight. `values` holds
+// `samples` rows of `row` indices from `file`, each in [0, bound), `bound` being `what`.
+void check_index_range(const std::vector<std::byte>& values, std::int64_t samples, std::int64_t row,
+                       std::int64_t bound, const std::string& file, const std::string& what) {
+  const auto* x = reinterpret_cast<const std::int64_t*>(values.data());
+  for (std::int64_t i = 0; i < samples * row; ++i) {
+    if (x[i] >= 0 && x[i] < bound) continue;
+    throw Error(file + ": index " + std::to_string(x[i]) + " of sample " + std::to_string(i / row) + " (element " +
+                std::to_string(i % row) + ") is not in [0, " + std::to_string(bound) + "), " + what);
+  }
+}
+
 void check_indices(const Dataset& ds, const std::string& file, ClassTargets classes) {
   if (ds.input_dtype != DType::i64) return;
-  const auto* x = reinterpret_cast<const std::int64_t*>(ds.inputs.data());
-  const std::int64_t count = ds.num_samples * ds.input_row;
-  for (std::int64_t i = 0; i < count; ++i) {
-    if (x[i] >= 0 && x[i] < classes.num_embeddings) continue;
-    throw Error(file + ": index " + std::to_string(x[i]) + " of sample " + std::to_string(i / ds.input_row) +
-                " (element " + std::to_string(i % ds.input_row) + ") is not in [0, " +
-                std::to_string(classes.num_embeddings) + "), the Embedding's num_embeddings");
-  }
+  check_index_range(ds.inputs, ds.num_samples, ds.input_row, classes.num_embeddings, file,
+                    "the Embedding's num_embeddings");
 }
 
 // Only npy and randn sources give a model with several inputs its other inputs.
@@ -385,15 +390,10 @@ void load_other_inputs(const DataSource& source, const std::vector<TensorRef>& o
         throw Error(path + ": " + input.name + " has " + std::to_string(x.shape[0]) + " rows but " +
                     source.x_path + " has " + std::to_string(ds.num_samples));
       column.values = convert(path, x, input.dtype, "x");
-      if (input.dtype == DType::i64) {  // an Embedding's indices: out of range would read past its weight
-        const std::int64_t bound = k < classes.other_num_embeddings.size() ? classes.other_num_embeddings[k] : 0;
-        const auto* indices = reinterpret_cast<const std::int64_t*>(column.values.data());
-        for (std::int64_t i = 0; i < ds.num_samples * column.row; ++i)
-          if (indices[i] < 0 || indices[i] >= bound)
-            throw Error(path + ": index " + std::to_string(indices[i]) + " of sample " + std::to_string(i / column.row) +
-                        " (element " + std::to_string(i % column.row) + ") is not in [0, " + std::to_string(bound) +
-                        "), the num_embeddings of the Embedding that reads " + input.name);
-      }
+      if (input.dtype == DType::i64)
+        check_index_range(column.values, ds.num_samples, column.row,
+                          k < classes.other_num_embeddings.size() ? classes.other_num_embeddings[k] : 0, path,
+                          std::string("the num_embeddings of the Embedding that reads ") + input.name);
     }
     ds.other_inputs.push_back(std::move(column));
   }

@@ -474,7 +474,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         expr = "torch.cat([";
         for (size_t k = 0; k < l.inputs.size(); ++k) expr += (k ? ", " : "") + l.inputs[k];
         expr += "], dim=" + py(l.args.at("dim")) + ")";
-      } else {  // one input, or MultiheadAttention's query and memory
+      } else {  // one input, or a query and its memory (MultiheadAttention, TransformerDecoderLayer)
         expr = "self." + l.name + "(" + l.inputs.at(0) + (l.inputs.size() > 1 ? ", " + l.inputs[1] : "") + ")";
       }
       w.line(l.name + " = " + expr);

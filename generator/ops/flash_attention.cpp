@@ -243,7 +243,7 @@ void write_rows_out(CodeWriter& k, const std::string& row0, const std::string& r
 }
 
 // Opens a backward kernel (the dK/dV or the dQ one): its signature and constants. `grads` is where
-// it writes: dkqv's or dkey_value's rows (dK/dV), dqkv's or dquery's (dQ).
+// it writes: dqkv's or dkey_value's rows (dK/dV), dqkv's or dquery's (dQ).
 void open_backward_kernel(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name, const Tiles& t,
                           const std::string& row_tile, const std::string& col_tile) {
   k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ", " + std::to_string(kBlocksPerSM) + ") " + name +

@@ -78,7 +78,7 @@ void write_prepare_tensor_cores(CudaEmit& e);
 /// The top of a backward kernel: its constants (kWarps, kQueryTile, kKeyTile, kDimSteps,
 /// kKeySteps, kStride) and shared tiles, its place in the grid (tiles of `row_tile` rows) and the
 /// pointers to its head (q, keys_k, keys_v, dout_head, lse_head, delta_head). Its parameters are
-/// (grads, dout, queries, keys, lse, delta, scale): `grads` where it writes, dkqv or dkey_value's
+/// (grads, dout, queries, keys, lse, delta, scale): `grads` where it writes, dqkv or dkey_value's
 /// rows (dK/dV), dqkv or dquery's (dQ).
 void open_backward_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name,
                        const std::vector<SharedTile>& tiles, std::int64_t bytes, const std::string& row_tile,

@@ -35,7 +35,9 @@ const std::set<std::string> kPromoting = {"add", "mul"};
 // lookups of float32 weights, and a float32 weight added to the input.
 const std::set<std::string> kFloat32 = {"mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy_loss",
                                         "nll_loss", "bce_with_logits_loss", "bce_loss", "kl_div_loss", "poisson_nll_loss",
-                                        "soft_margin_loss", "embedding", "positional_embedding"};
+                                        "soft_margin_loss", "hinge_embedding_loss", "embedding", "positional_embedding"};
+// (MultiLabelSoftMarginLoss is Python in torch, its log_sigmoid runs on the input's dtype: refused
+// on bfloat16 values.)
 
 bool is_float(const Value& v) { return v.dtype == DType::f32; }
 
@@ -111,6 +113,9 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     if (n.op == "attention_in_projection")
       throw unsupported(spec, n, "with two inputs (cross-attention) is not supported yet under trainer.precision \"" +
                                      spec.trainer.precision + "\"; self-attention is (with \"is_causal\": true)");
+    if (n.op == "attention" && n.attrs.count("dropout"))
+      throw unsupported(spec, n, "with dropout (of the attention's probabilities) is not supported yet under "
+                                 "trainer.precision \"" + spec.trainer.precision + "\": set \"dropout\": 0.0 there");
     int floats = 0, bf16s = 0;  // float operands (not indices, not BatchNorm's buffers), bfloat16 ones
     for (int in : n.inputs) {
       const Value& v = g.value(in);

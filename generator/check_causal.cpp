@@ -34,6 +34,11 @@ std::string mixes_positions(const LayerSpec& l) {
     const bool causal = it != l.args.end() && std::get<bool>(it->second);
     return causal ? "" : "attends to every position: set \"is_causal\": true";
   }
+  if (l.type == "TransformerEncoder") {  // its layers are copies of encoder_layer; its norm acts per position
+    auto it = l.args.find("encoder_layer.is_causal");
+    const bool causal = it != l.args.end() && std::get<bool>(it->second);
+    return causal ? "" : "attends to every position: set \"is_causal\": true in its encoder_layer";
+  }
   if (l.type == "LayerNorm") {
     auto it = l.args.find("normalized_shape");
     if (it == l.args.end()) return "";  // inferred: the last dimension
@@ -62,7 +67,7 @@ void check_causal(const Spec& spec, const std::string& user) {
     throw SpecError(spec.path, l.pos, l.source,
                     l.type + " " + why + ". " + user + " generates text one token at a time, which needs a model "
                     "whose output at each position reads earlier positions only (Embedding, PositionalEmbedding, "
-                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention and TransformerEncoderLayer, unidirectional RNN, LSTM, GRU)");
+                    "LayerNorm, Linear, activations, Dropout, Add, Mul, causal MultiheadAttention, TransformerEncoderLayer and TransformerEncoder, unidirectional RNN, LSTM, GRU)");
   }
 }
 

@@ -56,7 +56,7 @@ struct CpuEmitter : Emitter {
     const Node& n = g.nodes[index];
     std::vector<std::string> p = value_params(index);
     for (const auto& s : step_params(n)) p.push_back(s);
-    if (op_def(n.op).needs_rng) p.push_back("ltrt::Generator& rng");
+    if (draws_random(n)) p.push_back("ltrt::Generator& rng");
     return p;
   }
 
@@ -73,7 +73,7 @@ struct CpuEmitter : Emitter {
     const Node& n = g.nodes[index];
     std::vector<std::string> args = value_args(n);
     for (const auto& a : step_args(n, training)) args.push_back(a);
-    if (op_def(n.op).needs_rng) args.push_back("rng");
+    if (draws_random(n)) args.push_back("rng");
     return with_list(fn_names[index], args) + ";";
   }
 
@@ -88,7 +88,7 @@ struct CpuEmitter : Emitter {
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       if (n.backward || op_def(n.op).view) continue;
-      forward_rng = forward_rng || op_def(n.op).needs_rng;
+      forward_rng = forward_rng || draws_random(n);
       w.line(call(i, true));
     }
     if (!forward_rng) w.line("(void)rng;  // no layer draws random numbers");
@@ -103,7 +103,7 @@ struct CpuEmitter : Emitter {
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       if (!n.backward || op_def(n.op).view) continue;
-      if (op_def(n.op).needs_rng)
+      if (draws_random(n))
         throw std::logic_error("backward node " + g.value(n.outputs[0]).name + " draws random numbers");
       w.line(call(i, true));
     }
@@ -113,7 +113,7 @@ struct CpuEmitter : Emitter {
   void emit_steps(CodeWriter& w) const {
     bool has_rng = false, has_accumulate = false;
     for (const Node& n : g.nodes) {
-      has_rng = has_rng || op_def(n.op).needs_rng;
+      has_rng = has_rng || draws_random(n);
       has_accumulate = has_accumulate || op_def(n.op).writes_param_grad;
     }
     if (split_step()) emit_split_step(w, has_accumulate);
@@ -153,7 +153,7 @@ struct CpuEmitter : Emitter {
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       if (n.backward || op_def(n.op).view) continue;
-      if (op_def(n.op).needs_rng) {
+      if (draws_random(n)) {
         w.line("ltrt::Generator unused_rng(0);  // eval mode draws nothing");
         break;
       }
@@ -162,7 +162,7 @@ struct CpuEmitter : Emitter {
       const Node& n = g.nodes[i];
       if (n.backward || op_def(n.op).view) continue;
       std::string c = call(i, false);
-      if (op_def(n.op).needs_rng) c.replace(c.rfind("rng);"), 5, "unused_rng);");
+      if (draws_random(n)) c.replace(c.rfind("rng);"), 5, "unused_rng);");
       w.line(c);
     }
     w.line("return loss[0];");
@@ -174,13 +174,13 @@ struct CpuEmitter : Emitter {
     for (int v : predict_values()) emit_view(w, v);
     bool rng = false;
     for (const Node& n : g.nodes)
-      if (!n.backward && !is_loss(n) && op_def(n.op).needs_rng) rng = true;
+      if (!n.backward && !is_loss(n) && draws_random(n)) rng = true;
     if (rng) w.line("ltrt::Generator unused_rng(0);  // eval mode draws nothing");
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       if (n.backward || op_def(n.op).view || is_loss(n)) continue;
       std::string c = call(i, false);
-      if (op_def(n.op).needs_rng) c.replace(c.rfind("rng);"), 5, "unused_rng);");
+      if (draws_random(n)) c.replace(c.rfind("rng);"), 5, "unused_rng);");
       w.line(c);
     }
     w.close();
@@ -303,11 +303,19 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
                              : v.init == Init::ones   ? "ones"
                              : v.init == Init::normal ? "normal"
                              : v.init == Init::constant ? "constant"
-                                                      : "uniform";
-    // A zeroed row (Embedding's padding_idx) is the one optional field.
-    const std::string zero_row = v.init_zero_row >= 0 ? ", " + std::to_string(v.init_zero_row) : "";
+                             : v.init == Init::copy     ? "copy"
+                                                        : "uniform";
+    // The optional fields: a zeroed row (Embedding's padding_idx), the parameter a clone copies.
+    std::string zero_row = v.init_zero_row >= 0 ? ", " + std::to_string(v.init_zero_row) : "", note;
+    if (v.init == Init::copy) {
+      const auto from = std::find(g.params.begin(), g.params.end(), v.init_copy_of);
+      if (from >= std::find(g.params.begin(), g.params.end(), p))
+        throw std::logic_error(v.torch_name + " copies a parameter that is not before it");
+      zero_row = ", -1, " + std::to_string(from - g.params.begin());
+      note = "  // a copy of " + g.value(v.init_copy_of).torch_name;
+    }
     w.line("{" + tensor_ref(v, plan.offset.at(p), v.torch_name) + ", " + std::to_string(plan.flat_index.at(p)) +
-           ", ltrt::InitKind::" + init + ", " + number(v.init_bound) + zero_row + "},");
+           ", ltrt::InitKind::" + init + ", " + number(v.init_bound) + zero_row + "}," + note);
   }
   w.close(";");
   w.line();

@@ -56,6 +56,12 @@ std::string py(const Attr& a) {
   return s + (v.size() == 1 ? ",)" : ")");
 }
 
+// torch.nn's Transformer classes: the script's subclasses take ltgen's is_causal.
+bool transformer_class(const std::string& type) {
+  return type == "TransformerEncoderLayer" || type == "TransformerDecoderLayer" || type == "TransformerEncoder" ||
+         type == "TransformerDecoder" || type == "Transformer";
+}
+
 // torch.nn's recurrent layers, which return (output, h_n): the script's subclasses return output.
 bool recurrent(const std::string& type) { return type == "RNN" || type == "LSTM" || type == "GRU"; }
 
@@ -82,16 +88,29 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   // PositionalEmbedding is the script's own class (nanoGPT's wpe).
   // Reshape, Transpose, Narrow and Select are the script's own modules (torch.nn has none).
   // RNN, LSTM and GRU are the script's subclasses of torch's that return the output sequence alone.
-  // TransformerEncoderLayer and TransformerDecoderLayer are the script's subclasses of torch's that take is_causal.
+  // The Transformer classes are the script's subclasses of torch's that take is_causal (and run
+  // the script's layers).
   std::string s = l.type == "MultiheadAttention" ? "SelfAttention("
-                  : l.type == "PositionalEmbedding" || l.type == "TransformerEncoderLayer" ||
-                          l.type == "TransformerDecoderLayer" || recurrent(l.type) || own_module(l.type)
+                  : l.type == "PositionalEmbedding" || transformer_class(l.type) || recurrent(l.type) || own_module(l.type)
                       ? l.type + "("
-                                                                                               : "nn." + l.type + "(";
+                      : "nn." + l.type + "(";
   bool first = true;
   for (const ArgDef& a : def->args) {
     auto it = l.args.find(a.name);
     const Attr* v = it != l.args.end() ? &it->second : nullptr;
+    if (a.type == ArgType::module) {  // a module built in place: encoder_layer=TransformerEncoderLayer(...)
+      if (!v && !a.nullable) continue;
+      std::string nested = "None";
+      if (v) {
+        LayerSpec part;
+        part.type = a.module_type;
+        part.args = module_args(l.args, a.name);
+        nested = module(part, g, layer + "." + a.module_part);
+      }
+      s += (first ? "" : ", ") + a.name + "=" + nested;
+      first = false;
+      continue;
+    }
     if (!v && a.inferred) {
       // A TransformerEncoderLayer's d_model is its self_attn's embed_dim.
       const std::string attr = a.name == "d_model" ? "embed_dim" : a.name;
@@ -306,8 +325,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   }
   for (const bool decoder : {false, true}) {
     const std::string type = decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer";
-    bool used = false;
-    for (const LayerSpec& l : spec.layers) used = used || l.type == type;
+    bool used = false;  // as a layer, or a TransformerEncoder's (-Decoder's) encoder_layer (decoder_layer)
+    for (const LayerSpec& l : spec.layers)
+      used = used || l.type == type || l.type == (decoder ? "TransformerDecoder" : "TransformerEncoder");
     if (!used) continue;
     w.open("class " + type + "(nn." + type + ")");
     w.line("\"\"\"ltgen's " + type + ": torch's on (batch, T, E), with a causal " + (decoder ? "tgt_mask" : "src_mask") +
@@ -317,6 +337,46 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.open(decoder ? "def forward(self, x, memory)" : "def forward(self, x)");
     w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
     w.line(decoder ? "return super().forward(x, memory, tgt_mask=mask)" : "return super().forward(x, src_mask=mask)");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  for (const bool decoder : {false, true}) {
+    const std::string type = decoder ? "TransformerDecoder" : "TransformerEncoder";
+    bool used = false;
+    for (const LayerSpec& l : spec.layers) used = used || l.type == type;
+    if (!used) continue;
+    // torch's forward hands masks and is_causal to its layers; the script's layers mask themselves.
+    w.open("class " + type + "(nn." + type + ")");
+    w.line("\"\"\"torch's " + type + " over the script's " + type + "Layer, each masking itself when is_causal.\"\"\"");
+    w.line();
+    w.open(decoder ? "def forward(self, x, memory)" : "def forward(self, x)");
+    w.open("for layer in self.layers");
+    w.line(decoder ? "x = layer(x, memory)" : "x = layer(x)");
+    w.close();
+    w.line("return x if self.norm is None else self.norm(x)");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  bool transformer = false;
+  for (const LayerSpec& l : spec.layers) transformer = transformer || l.type == "Transformer";
+  if (transformer) {
+    w.open("class Transformer(nn.Transformer)");
+    w.line("\"\"\"ltgen's Transformer: torch's on (batch, T, E), with causal masks when src_is_causal, tgt_is_causal.\"\"\"");
+    w.line();
+    w.open("def __init__(self, *args, src_is_causal=False, tgt_is_causal=False, **kwargs)");
+    w.line("super().__init__(*args, **kwargs)");
+    w.line("self.src_is_causal, self.tgt_is_causal = src_is_causal, tgt_is_causal");
+    w.close();
+    w.line();
+    w.open("def forward(self, src, tgt)");
+    w.line("causal = nn.Transformer.generate_square_subsequent_mask");
+    w.line("src_mask = causal(src.size(1)) if self.src_is_causal else None");
+    w.line("tgt_mask = causal(tgt.size(1)) if self.tgt_is_causal else None");
+    w.line("return super().forward(src, tgt, src_mask=src_mask, tgt_mask=tgt_mask)");
     w.close();
     w.close();
     w.line();
@@ -474,7 +534,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         expr = "torch.cat([";
         for (size_t k = 0; k < l.inputs.size(); ++k) expr += (k ? ", " : "") + l.inputs[k];
         expr += "], dim=" + py(l.args.at("dim")) + ")";
-      } else {  // one input, or a query and its memory (MultiheadAttention, TransformerDecoderLayer)
+      } else {  // one input, or two (a query and its memory; Transformer's src and tgt)
         expr = "self." + l.name + "(" + l.inputs.at(0) + (l.inputs.size() > 1 ? ", " + l.inputs[1] : "") + ")";
       }
       w.line(l.name + " = " + expr);

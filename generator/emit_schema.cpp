@@ -44,9 +44,15 @@ JsonValue one_of(const std::vector<JsonValue>& alternatives) {
   return o;
 }
 
+JsonValue layer_schema(const LayerDef& l, bool type_required = true);
+
 JsonValue arg_schema(const ArgDef& a) {
   JsonValue v;
   switch (a.type) {
+    case ArgType::module: {  // the nested layer's arguments, its "type" optional
+      JsonValue m = layer_schema(*find_layer(a.module_type), false);
+      return a.nullable ? one_of({m, type_of("null")}) : m;
+    }
     case ArgType::integer: v = type_of("integer"); break;
     case ArgType::number: v = type_of("number"); break;
     case ArgType::boolean: v = type_of("boolean"); break;
@@ -84,12 +90,13 @@ JsonValue arg_schema(const ArgDef& a) {
 }
 
 // One torch.nn class: {"type": <name>, its constructor arguments}.
-JsonValue layer_schema(const LayerDef& l) {
+JsonValue layer_schema(const LayerDef& l, bool type_required) {
   JsonValue props = JsonValue::make_object();
   JsonValue t = JsonValue::make_object();
   t.set("const", JsonValue::make_string(l.torch_type));
   props.set("type", t);
-  std::vector<std::string> required = {"type"};
+  std::vector<std::string> required;
+  if (type_required) required.push_back("type");
   for (const ArgDef& a : l.args) {
     props.set(a.name, arg_schema(a));
     if (!a.default_value && !a.inferred && !a.optional) required.push_back(a.name);

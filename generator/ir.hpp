@@ -34,7 +34,7 @@ enum class ValueKind {
 };
 
 /// Default initialisation of a parameter.
-enum class Init { zeros, ones, uniform, normal, constant };  // constant: init_bound's value
+enum class Init { zeros, ones, uniform, normal, constant, copy };  // constant: init_bound's value
 
 struct Value {
   std::string name;      // a C++ identifier, unique in the graph: "layers_0_out"
@@ -53,6 +53,7 @@ struct Value {
   Init init = Init::uniform;  // params: PyTorch's default initialisation
   double init_bound = 0;      // params: uniform(-bound, bound); normal: the standard deviation
   std::int64_t init_zero_row = -1;  // params: a row set to zero after init (Embedding's padding_idx)
+  int init_copy_of = -1;            // params, Init::copy: the value id of the earlier parameter it clones
 };
 
 using Attr = std::variant<std::int64_t, double, bool, std::string, std::vector<std::int64_t>, std::vector<double>>;

@@ -82,6 +82,8 @@ struct OpDef {
   std::function<void(CodeWriter&, const Node&)> constants;
   bool needs_rng = false;       // draws random numbers (Dropout)
   bool training_mode = false;   // behaves differently in training and eval (Dropout)
+  /// Both of the above for some of the op's nodes only (an attention with dropout); see draws_random.
+  std::function<bool(const Node&)> random_in_training;
   bool view = false;            // output is a view of input 0: no code, shared storage
   bool accepts_epilogue = false;  // the fusion pass may append unary ops to its output loop
   bool keeps_preact = false;      // can also write the value before its epilogue, as a second output
@@ -100,6 +102,10 @@ struct OpDef {
 };
 
 const OpDef& op_def(const std::string& name);  // throws std::logic_error if unknown
+/// Whether node n draws random numbers (its function takes the step's generator), and whether it
+/// behaves differently in training and eval (its function takes `training`).
+bool draws_random(const Node& n);
+bool has_training_mode(const Node& n);
 std::vector<std::string> op_names();          // every registered op, by name
 /// The cost of a node including the ops fused into it.
 Cost node_cost(const Node& n, const Graph& g);
@@ -108,7 +114,10 @@ Cost node_cost(const Node& n, const Graph& g);
 /// integer_tuple: an int or a list of `tuple_size` ints (torch's `_pair`), kept as written
 /// (int64 or vector); with `choices`, one of those strings too (Conv2d's padding='same').
 /// tuple_size 0: a non-empty list of any length (LayerNorm's normalized_shape).
-enum class ArgType { integer, number, boolean, string, integer_tuple, number_list };
+/// module: a torch.nn module given to the constructor (TransformerEncoder's encoder_layer), an object
+/// of that layer's arguments (its "type" may be given, and must be `module_type`); the layer's args
+/// then hold the type under the argument's name and each of its arguments as "<name>.<argument>".
+enum class ArgType { integer, number, boolean, string, integer_tuple, number_list, module };
 struct ArgDef {
   std::string name;
   ArgType type;
@@ -122,7 +131,13 @@ struct ArgDef {
   bool nullable = false;              // null is a value of its own (BatchNorm's momentum=None), not
                                       // the default: the argument is then absent from the layer's args
   int tuple_size = 0;                 // integer_tuple: the length of a list
+  std::string module_type;            // module: the torch.nn class ("TransformerEncoderLayer")
+  std::string module_part;            // module: the part the builder makes of it ("layers.0"), whose
+                                      // nodes hold what it inferred
 };
+
+/// The arguments of a module argument `name` (ArgType::module), without their prefix.
+Attrs module_args(const Attrs& args, const std::string& name);
 
 /// Context handed to a layer's builder.
 struct LayerBuild {
@@ -167,6 +182,12 @@ std::vector<int> add_attention_in_projection(Graph& g, const std::string& layer,
 /// Adds a Dropout node (probability p > 0; ltgen's own masks, off in evaluation) on x; returns its
 /// output, named `<layer>_out`. The Dropout layer and the recurrent layers' dropout between layers.
 int add_dropout(Graph& g, const std::string& layer, const std::string& source, int x, double p);
+/// Dropout's scale of the elements it keeps, torch's 1 / (1 - p) in float (0 for p = 1), as a
+/// `constexpr float <name> = ...;` line.
+std::string dropout_scale_line(const std::string& name, double p);
+/// A layer's own stream of counter-based random numbers (ltrt/counter_uniform.hpp): FNV-1a of its
+/// name, stable wherever ltgen runs.
+std::uint32_t dropout_stream(const std::string& layer);
 /// Adds a reverse_steps node (x's steps in reverse order, torch.flip(x, [1])) on a (batch, T,
 /// features) sequence; returns its output, named `<layer>_out`. A bidirectional recurrent layer's
 /// reverse direction.

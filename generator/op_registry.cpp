@@ -66,6 +66,24 @@ const LayerDef* find_layer(const std::string& torch_type) {
   return nullptr;
 }
 
+bool draws_random(const Node& n) {
+  const OpDef& d = op_def(n.op);
+  return d.needs_rng || (d.random_in_training && d.random_in_training(n));
+}
+
+bool has_training_mode(const Node& n) {
+  const OpDef& d = op_def(n.op);
+  return d.training_mode || (d.random_in_training && d.random_in_training(n));
+}
+
+Attrs module_args(const Attrs& args, const std::string& name) {
+  Attrs out;
+  const std::string prefix = name + ".";
+  for (const auto& [key, value] : args)
+    if (key.compare(0, prefix.size(), prefix) == 0) out[key.substr(prefix.size())] = value;
+  return out;
+}
+
 // Value names are C++ identifiers in one scope. Two consumers of a value x that each compute
 // a part of its gradient (a LogSoftmax and a Linear reading the same embedding) both name it
 // d_x; the second gets d_x_2 (autodiff then sums them).

@@ -263,7 +263,7 @@ struct Emitter {
     std::vector<std::string> p;
     if (batched_node(n)) p.push_back("int n");
     if (d.writes_param_grad) p.push_back("bool accumulate");
-    if (d.training_mode) p.push_back("bool training");
+    if (has_training_mode(n)) p.push_back("bool training");
     return p;
   }
 
@@ -277,7 +277,7 @@ struct Emitter {
       a.push_back(n.attrs.count("accumulate_tied") ? "/*accumulate (tied weight)=*/true"
                   : writes_a_param_grad(n)         ? "accumulate"
                                                    : "/*accumulate (gradients of bf16 casts)=*/false");
-    if (d.training_mode) a.push_back(training ? "true" : "false");
+    if (has_training_mode(n)) a.push_back(training ? "true" : "false");
     return a;
   }
 

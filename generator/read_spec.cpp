@@ -159,6 +159,20 @@ Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
       case ArgType::boolean: out[a.name] = o.boolean(a.name, false); break;
       case ArgType::string: out[a.name] = o.string(a.name, "", a.choices); break;
       case ArgType::integer_tuple: out[a.name] = read_integer_tuple(o, a, *v, path); break;
+      case ArgType::module: {  // the module's own arguments, read as that layer's, under the argument's name
+        const LayerDef* nested = find_layer(a.module_type);
+        if (v->kind != Kind::object)
+          fail_at(*v, path, "expected an object of " + a.module_type + "'s arguments, e.g. {\"type\": \"" +
+                                a.module_type + "\", ...}" + (a.nullable ? ", or null (None)" : ""));
+        ltrt::ConfigObject sub(*v, path);
+        if (const JsonValue* t = sub.get("type"); t && !(t->kind == Kind::string && t->str == a.module_type))
+          fail_at(*t, path + ".type", "must be \"" + a.module_type + "\" (or left out): ltgen supports no other here");
+        for (const ArgDef& b : nested->args) sub.get(b.name);
+        sub.finish();
+        out[a.name] = a.module_type;
+        for (auto& [key, x] : read_layer_args(sub, *nested)) out[a.name + "." + key] = std::move(x);
+        break;
+      }
       case ArgType::number_list: {  // finite numbers (a loss's class weights); the layer checks the length
         if (v->kind != Kind::array || v->items.empty())
           fail_at(*v, path, "expected a non-empty list of numbers, e.g. [1.0, 2.5]");

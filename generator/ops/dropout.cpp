@@ -9,13 +9,20 @@
 
 namespace ltgen {
 
-namespace {
 // torch's noise.div_(1 - p): 1 - p in double, then a float division. p == 1 drops everything
 // (torch returns zeros rather than inf * 0).
-std::string scale_line(double p) {
-  if (p >= 1.0) return "constexpr float kScale = 0.0f;";
-  return "constexpr float kScale = " + float_literal(1.0f / static_cast<float>(1.0 - p)) + ";  // 1 / (1 - p)";
+std::string dropout_scale_line(const std::string& name, double p) {
+  if (p >= 1.0) return "constexpr float " + name + " = 0.0f;";
+  return "constexpr float " + name + " = " + float_literal(1.0f / static_cast<float>(1.0 - p)) + ";  // 1 / (1 - p)";
 }
+
+std::uint32_t dropout_stream(const std::string& layer) {
+  std::uint32_t fnv1a = 2166136261u;
+  for (unsigned char c : layer) fnv1a = (fnv1a ^ c) * 16777619u;
+  return fnv1a;
+}
+
+namespace {
 
 // kP and kScale, on either device.
 void write_p_and_scale(CodeWriter& w, const Node& n) {
@@ -29,7 +36,7 @@ void write_p_and_scale(CodeWriter& w, const Node& n) {
            ";  // 1 / (1 - p) rounded to " + dtype + ", as torch's " + dtype + " noise holds it");
     return;
   }
-  w.line(scale_line(p));
+  w.line(dropout_scale_line("kScale", p));
 }
 
 void write_constants(CodeWriter& w, const Node& n) {
@@ -87,9 +94,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     e.body.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(out, inp, sizeof(float) * n * kNumel, cudaMemcpyDeviceToDevice, ctx.stream));");
     e.body.line("return;");
     e.body.close();
-    std::uint32_t fnv1a = 2166136261u;  // of the layer's name: stable wherever ltgen runs
-    for (unsigned char c : n.layer) fnv1a = (fnv1a ^ c) * 16777619u;
-    const std::string salt = std::to_string(fnv1a);
+    const std::string salt = std::to_string(dropout_stream(n.layer));
     emit_elementwise_kernel(
         e, e.fn + "_kernel",
         {{"float* __restrict__ out", "out"}, {"std::uint8_t* __restrict__ mask", "mask"},

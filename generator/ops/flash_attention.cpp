@@ -248,7 +248,8 @@ void open_backward_kernel(CodeWriter& k, const Node& n, const AttentionInputs& a
                           const std::string& row_tile, const std::string& col_tile) {
   k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ", " + std::to_string(kBlocksPerSM) + ") " + name +
          "(float* __restrict__ grads, const float* __restrict__ dout, const float* __restrict__ queries, "
-         "const float* __restrict__ keys, const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
+         "const float* __restrict__ keys, const float* __restrict__ lse, const float* __restrict__ delta, float scale" +
+         attention_dropout_params(n, false) + ")");
   write_constants(k, n, a, t, row_tile, col_tile);
 }
 
@@ -318,6 +319,38 @@ AttentionInputs attention_inputs(const Node& n, const Graph& g) {
   return a;
 }
 
+void write_attention_dropout_constants(CodeWriter& w, const Node& n) {
+  if (!n.attrs.count("dropout")) return;
+  const double p = attr_float(n, "dropout");
+  w.line("constexpr float kDropP = " + float_literal(p) + ";  // dropout of the probabilities");
+  w.line(dropout_scale_line("kDropScale", p));
+  w.line("constexpr std::uint32_t kDropStream = " + std::to_string(dropout_stream(n.layer)) +
+         "u;  // this layer's own random numbers");
+}
+
+std::string attention_dropped(const std::string& value, const std::string& i, const std::string& j) {
+  return "(ltrt::counter_uniform(seed, kDropStream, ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + " + i +
+         ") * kTk + " + j + ") >= kDropP ? " + value + " * kDropScale : 0.0f)";
+}
+
+std::string attention_dropout_params(const Node& n, bool forward) {
+  if (!n.attrs.count("dropout")) return "";
+  return std::string(", const ltrt::cuda::StepScalars* __restrict__ scalars") + (forward ? ", bool training" : "");
+}
+
+std::vector<std::string> attention_dropout_args(const Node& n, bool forward) {
+  if (!n.attrs.count("dropout")) return {};
+  if (forward) return {"ctx.scalars", "training"};
+  return {"ctx.scalars"};
+}
+
+void write_attention_dropout_seed(CodeWriter& k, const Node& n, bool forward) {
+  if (!n.attrs.count("dropout")) return;
+  write_attention_dropout_constants(k, n);
+  k.line(forward ? "const std::uint64_t seed = training ? scalars->dropout_seed : 0;  // the step's dropout masks"
+                 : "const std::uint64_t seed = scalars->dropout_seed;  // the forward's dropout masks");
+}
+
 void write_attention_scale(CodeWriter& w, const Node& n) {
   // torch's sdp::calculate_scale: 1 / sqrt(head_dim) in double, then float (1.0f / sqrtf differs
   // by an ulp for some head sizes, e.g. 24 and 96).
@@ -384,7 +417,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// recomputes the probabilities.");
   k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ", " + std::to_string(kBlocksPerSM) + ") " + e.fn +
          "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ queries, "
-         "const float* __restrict__ keys, float scale)");
+         "const float* __restrict__ keys, float scale" + attention_dropout_params(n, true) + ")");
   write_constants(k, n, a, t, "kQueryTile", "kKeyTile");
   write_shared_tiles(k,
                      {{"q_t", "kChunk", "kQueryTile + kPad", "q^T of the block's rows (a chunk of head_dim)"},
@@ -394,6 +427,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   write_block_place(k, "kQueryTile", "kTq");
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
   write_head_pointers(k, {"float* out_head = out"}, {"float* lse_head = lse"});
+  write_attention_dropout_seed(k, n, true);
   k.line("float o[kRows][kDimCols] = {};");
   k.line("float m[kRows], l[kRows];");
   k.line("#pragma unroll");
@@ -424,7 +458,11 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked");
-  k.line("p[kGroups * r + group][lane * kCols + c] = e;");
+  if (n.attrs.count("dropout"))  // o takes the dropped probabilities, l the softmax's sum
+    k.line("p[kGroups * r + group][lane * kCols + c] = training ? " +
+           attention_dropped("e", "i", "j0 + lane * kCols + c") + " : e;");
+  else
+    k.line("p[kGroups * r + group][lane * kCols + c] = e;");
   k.line("sum += e;");
   k.close();
   k.line("for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, lanes);");
@@ -447,7 +485,9 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   CodeWriter& w = e.body;
   write_attention_host_sizes(w, n, a, false);
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
-  write_launch(e, e.fn + "_kernel", "kTq", t, {"out", "lse", a.queries(), a.keys(), "scale"});
+  std::vector<std::string> args{"out", "lse", a.queries(), a.keys(), "scale"};
+  for (const std::string& x : attention_dropout_args(n, true)) args.push_back(x);
+  write_launch(e, e.fn + "_kernel", "kTq", t, args);
 }
 
 void emit_attention_delta_kernel(CudaEmit& e, const Node& n, std::int64_t tq) {
@@ -504,6 +544,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   write_backward_pointers(k);
   k.line("float* dk_head = grads + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;");
   k.line("float* dv_head = dk_head + kE;");
+  write_attention_dropout_seed(k, n, false);
   k.line("float dk[kRows][kDimCols] = {}, dv[kRows][kDimCols] = {};");
   k.line("const int first = kCausal ? j0 / kQueryTile * kQueryTile : 0;  // query tiles before it see none of the keys");
   k.open("for (int i0 = first; i0 < kTq; i0 += kQueryTile)");
@@ -522,8 +563,14 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("const int j = j0 + group * kRows + r;");
   k.line("const float p_ij = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;");
-  k.line("p[kGroups * r + group][lane * kCols + c] = p_ij;");
-  k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;");
+  if (n.attrs.count("dropout")) {  // dv takes the dropped probabilities; ds = p (dp mask / (1 - p) - delta)
+    k.line("p[kGroups * r + group][lane * kCols + c] = " + attention_dropped("p_ij", "i", "j") + ";");
+    k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (" + attention_dropped("dp[r][c]", "i", "j") +
+           " - delta_i) * scale;");
+  } else {
+    k.line("p[kGroups * r + group][lane * kCols + c] = p_ij;");
+    k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i) * scale;");
+  }
   k.close();
   k.close();
   write_accumulate_chunks(k, "dv += p^T dout, dk += ds^T q", {}, query_tile, "kQueryTile",
@@ -549,6 +596,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
   write_backward_pointers(k);
   k.line("float* dq_head = grads + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;");
+  write_attention_dropout_seed(k, n, false);
   k.line("float lse_i[kRows], delta_i[kRows];");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
@@ -568,7 +616,9 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("const int j = j0 + lane * kCols + c;");
   k.line("const float p_ij = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;");
-  k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (dp[r][c] - delta_i[r]) * scale;");
+  k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (" +
+         (n.attrs.count("dropout") ? attention_dropped("dp[r][c]", "i", "j") : std::string("dp[r][c]")) +
+         " - delta_i[r]) * scale;");
   k.close();
   k.close();
   write_accumulate_chunks(k, "dq += ds k", {}, {key_tile[0]}, "kKeyTile", {{"dq_acc", "ds", "k_t"}});
@@ -581,10 +631,14 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   w.line("// scratch is the CPU program's T x T buffers: the fused kernels need none.");
   emit_count_launch(w, e.fn + "_delta_kernel", "n * kHeads * kTq", {"delta", "dout", "out"});
   w.line("// dq, and dk with dv, come from separate kernels: each gradient element has one writer.");
-  write_launch(e, e.fn + "_dkdv_kernel", "kTk", kv,
-               {attention_key_grads(a), "dout", a.queries(), a.keys(), "lse", "delta", "scale"});
-  write_launch(e, e.fn + "_dq_kernel", "kTq", q,
-               {attention_query_grads(a), "dout", a.queries(), a.keys(), "lse", "delta", "scale"});
+  std::vector<std::string> dkdv_args{attention_key_grads(a), "dout", a.queries(), a.keys(), "lse", "delta", "scale"};
+  std::vector<std::string> dq_args{attention_query_grads(a), "dout", a.queries(), a.keys(), "lse", "delta", "scale"};
+  for (const std::string& x : attention_dropout_args(n, false)) {
+    dkdv_args.push_back(x);
+    dq_args.push_back(x);
+  }
+  write_launch(e, e.fn + "_dkdv_kernel", "kTk", kv, dkdv_args);
+  write_launch(e, e.fn + "_dq_kernel", "kTq", q, dq_args);
 }
 
 }  // namespace ltgen

@@ -34,6 +34,20 @@ void write_attention_sizes(CodeWriter& w, const Node& n, const AttentionInputs& 
 /// The same with one sequence length kT and no row constants, for the kernels that serve
 /// self-attention only (mixed precision's per-row kernels and CPU loops).
 void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t);
+/// Attention dropout (a node with "dropout"): kDropP, kDropScale (1 / (1 - p)) and kDropStream,
+/// the layer's own stream of counter-based numbers.
+void write_attention_dropout_constants(CodeWriter& w, const Node& n);
+/// `value` where attention dropout keeps probability (b, h, i, j), times kDropScale, else 0: torch's
+/// dropout(p) of the probabilities, with ltgen's own masks. It is kept when counter_uniform(seed,
+/// kDropStream, its index in (batch, heads, Tq, Tk)) >= kDropP, so the backward draws the same
+/// masks again from the step's seed (b, h, kHeads, kTq, kTk and seed in scope).
+std::string attention_dropped(const std::string& value, const std::string& i, const std::string& j);
+/// A CUDA kernel's parameters and launch arguments for attention dropout: the step's scalars (its
+/// dropout_seed), and in the forward `training`; empty without dropout.
+std::string attention_dropout_params(const Node& n, bool forward);
+std::vector<std::string> attention_dropout_args(const Node& n, bool forward);
+/// A CUDA kernel's `seed` line (with dropout): the step's, in the forward 0 in evaluation.
+void write_attention_dropout_seed(CodeWriter& k, const Node& n, bool forward);
 /// `constexpr float scale = ...;`: 1 / sqrt(head_dim) as torch computes it.
 void write_attention_scale(CodeWriter& w, const Node& n);
 /// A tile in a kernel's dynamic shared memory: `rows` x `cols` floats (cols a multiple of 4).

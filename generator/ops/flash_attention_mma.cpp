@@ -198,7 +198,8 @@ void open_backward_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, c
                    const std::string& rows) {
   k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + name +
          "(float* __restrict__ grads, const float* __restrict__ dout, const float* __restrict__ queries, "
-         "const float* __restrict__ keys, const float* __restrict__ lse, const float* __restrict__ delta, float scale)");
+         "const float* __restrict__ keys, const float* __restrict__ lse, const float* __restrict__ delta, float scale" +
+         attention_dropout_params(n, false) + ")");
   write_attention_sizes(k, n, a);
   k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps, kKeyTile = " +
          std::to_string(kKeyTile) + ";");
@@ -219,6 +220,7 @@ void open_backward_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, c
   k.line("const int row0 = 16 * warp;                   // the warp's first row of the block's tile");
   write_block_place(k, row_tile, rows);
   write_head_pointers(k, {"const float* dout_head = dout"}, {"const float* lse_head = lse", "const float* delta_head = delta"});
+  write_attention_dropout_seed(k, n, false);
 }
 
 void open_dkdv_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, const std::string& name) {
@@ -269,6 +271,7 @@ void write_forward_mma_top(CodeWriter& k, const Node& n, const AttentionInputs& 
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
   k.line("const int row0 = i0 + 16 * warp;                           // the warp's first row");
   write_head_pointers(k, {"float* out_head = out"}, {"float* lse_head = lse"});
+  write_attention_dropout_seed(k, n, true);
 }
 
 void emit_mma_backward_launches(CudaEmit& e, const Node& n, const AttentionInputs& a) {
@@ -282,8 +285,10 @@ void emit_mma_backward_launches(CudaEmit& e, const Node& n, const AttentionInput
                           Launch{e.fn + "_dq_kernel", "kTq", attention_query_grads(a), mma_dq_shared_bytes(d)}}) {
     const std::string& kernel = l.kernel;
     const std::int64_t bytes = l.bytes;
-    emit_launch(e.body, kernel, "(" + l.rows + " + 63) / 64 * kHeads * n", std::to_string(kWarps * 32),
-                {l.grads, "dout", a.queries(), a.keys(), "lse", "delta", "scale"}, std::to_string(bytes));
+    std::vector<std::string> args{l.grads, "dout", a.queries(), a.keys(), "lse", "delta", "scale"};
+    for (const std::string& x : attention_dropout_args(n, false)) args.push_back(x);
+    emit_launch(e.body, kernel, "(" + l.rows + " + 63) / 64 * kHeads * n", std::to_string(kWarps * 32), args,
+                std::to_string(bytes));
     if (bytes > 48 * 1024)
       e.prepare.line("ltrt::cuda::allow_shared_memory(" + kernel + ", " + std::to_string(bytes) + ", \"" + kernel + "\");");
   }
@@ -308,7 +313,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("// thread's scores are, as they stand, its A fragment of p v: no exchange between lanes.");
   k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + e.fn +
          "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ queries, "
-         "const float* __restrict__ keys, float scale)");
+         "const float* __restrict__ keys, float scale" + attention_dropout_params(n, true) + ")");
   write_forward_mma_top(k, n, a);
   k.line("// The warp's rows of q as A fragments, split into TF32 parts once (zeros past kTq).");
   k.line("ltrt::cuda::Tf32Parts<4> q_parts[kDimSteps];");
@@ -370,6 +375,15 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("for (int lanes = 1; lanes < 4; lanes *= 2) sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], lanes);");
   k.line("l[r] = l[r] * rescale[r] + sum[r];");
   k.close();
+  if (n.attrs.count("dropout")) {
+    k.line("// Dropout of the probabilities in training: o takes the dropped ones, l kept the softmax's sum.");
+    k.open("if (training)");
+    open_fragment_loops(k);
+    k.line("const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
+    k.line("s[t][x] = " + attention_dropped("s[t][x]", "i", "j") + ";");
+    close_fragment_loops(k);
+    k.close();
+  }
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kDimSteps; ++c)");
   k.line("o[c][0] *= rescale[0];");
@@ -399,9 +413,11 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   write_prepare_tensor_cores(e);
   write_attention_host_sizes(w, n, a, false);
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
+  std::vector<std::string> forward_args{"out", "lse", a.queries(), a.keys(), "scale"};
+  for (const std::string& x : attention_dropout_args(n, true)) forward_args.push_back(x);
   emit_launch(w, e.fn + "_kernel", "(kTq + " + std::to_string(16 * kWarps - 1) + ") / " + std::to_string(16 * kWarps) +
                                        " * kHeads * n",
-              std::to_string(kWarps * 32), {"out", "lse", a.queries(), a.keys(), "scale"});
+              std::to_string(kWarps * 32), forward_args);
 }
 
 
@@ -427,8 +443,13 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   open_fragment_loops(k);
   k.line("const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;");
   k.line("const float p_ij = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;");
-  k.line("s[t][x] = p_ij;");
-  k.line("dp[t][x] = p_ij * (dp[t][x] - delta_tile[0][at]) * scale;");
+  if (n.attrs.count("dropout")) {  // dv takes the dropped probabilities; ds = p (dp mask / (1 - p) - delta)
+    k.line("s[t][x] = " + attention_dropped("p_ij", "i", "j") + ";");
+    k.line("dp[t][x] = p_ij * (" + attention_dropped("dp[t][x]", "i", "j") + " - delta_tile[0][at]) * scale;");
+  } else {
+    k.line("s[t][x] = p_ij;");
+    k.line("dp[t][x] = p_ij * (dp[t][x] - delta_tile[0][at]) * scale;");
+  }
   close_fragment_loops(k);
   k.line("// dv += p^T dout, dk += ds^T q.");
   write_accumulate(k, "dv", "s", "dout_tile", MmaOperands::split_3xtf32);
@@ -454,7 +475,9 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   open_fragment_loops(k);
   k.line("const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
   k.line("const float p_ij = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_i[x / 2]) : 0.0f;");
-  k.line("s[t][x] = p_ij * (dp[t][x] - delta_i[x / 2]) * scale;");
+  k.line("s[t][x] = p_ij * (" +
+         (n.attrs.count("dropout") ? attention_dropped("dp[t][x]", "i", "j") : std::string("dp[t][x]")) +
+         " - delta_i[x / 2]) * scale;");
   close_fragment_loops(k);
   k.line("// dq += ds k.");
   write_accumulate(k, "dq", "s", "k_tile", MmaOperands::split_3xtf32);

@@ -39,6 +39,11 @@ void write_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a) {
   write_attention_scale(w, n);
 }
 
+// In training, row i's kept probabilities (j < visible) of `src` into `dst` (attention_dropped).
+void write_row_dropout(CodeWriter& w, const std::string& dst, const std::string& src) {
+  w.line("for (int j = 0; j < visible; ++j) " + dst + "[j] = " + attention_dropped(src + "[j]", "i", "j") + ";");
+}
+
 // bf16-mixed's (self-attention only): one sequence length kT.
 void write_self_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
   write_attention_sizes(w, n, qkv.shape[1]);
@@ -112,6 +117,16 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const AttentionInputs a = attention_inputs(n, g);
   const Value& queries = g.value(n.inputs[0]);
   write_sizes(w, n, a);
+  const bool dropout = n.attrs.count("dropout") > 0;
+  if (dropout) {
+    write_attention_dropout_constants(w, n);
+    w.line("// Attention dropout in training: the step's seed of this layer's masks, which the backward reads.");
+    w.line("std::uint64_t seed = 0;");
+    w.open("if (training)");
+    w.line("seed = rng.next_u64();");
+    w.line("dropout_seed[0] = static_cast<std::int64_t>(seed);");
+    w.close();
+  }
   const bool split = split_samples(n, a, queries.shape[0]);
   if (split) {
     w.line("// The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.");
@@ -139,6 +154,12 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("row_lse[i] = max + std::log(sum);  // the backward's p_ij = exp(s_ij - lse_i)");
   w.line("for (int j = 0; j < visible; ++j) row[j] /= sum;");
   w.line("for (int j = visible; j < kTk; ++j) row[j] = 0.0f;  // masked: -inf before the softmax");
+  if (dropout) {
+    w.line("// Dropout of the probabilities in training (lse keeps the softmax's).");
+    w.open("if (training)");
+    write_row_dropout(w, "row", "row");
+    w.close();
+  }
   w.close();
   w.line("ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD, kE);  // p v");
   w.close();
@@ -150,6 +171,11 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   const AttentionInputs a = attention_inputs(n, g);
   const Value& queries = g.value(n.inputs[1]);
   write_sizes(w, n, a);
+  const bool dropout = n.attrs.count("dropout") > 0;
+  if (dropout) {
+    write_attention_dropout_constants(w, n);
+    w.line("const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks");
+  }
   const bool split = split_samples(n, a, queries.shape[0]);
   if (split) {
     w.line("// The samples split among the step's threads; a part's p and dp use its first sample's slot.");
@@ -174,13 +200,27 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   w.line("for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];");
   w.line("row_delta[i] = dot;  // dout_i . out_i = sum_j p_ij dp_ij");
   w.close();
-  w.line("ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, p, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = p^T dout");
+  if (dropout) {
+    w.line("// The dropped probabilities z (p times the mask, over 1 - p), in dp's place for dv = z^T dout.");
+    w.open("for (int i = 0; i < kTq; ++i)");
+    w.line("const int visible = kCausal ? i + 1 : kTk;");
+    write_row_dropout(w, "(dp + i * kTk)", "(p + i * kTk)");
+    w.line("for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;");
+    w.close();
+    w.line("ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout");
+  } else {
+    w.line("ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, p, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = p^T dout");
+  }
   w.line("ltrt::sgemm_ld(false, true, kTq, kTk, kD, 1.0f, d_o, kE, v, kKVRow, 0.0f, dp, kTk);  // dp = dout v^T");
-  w.line("// ds = p (dp - delta) / sqrt(D), in place of dp");
+  w.line(dropout ? "// ds = p (dp mask / (1 - p) - delta) / sqrt(D), in place of dp"
+                 : "// ds = p (dp - delta) / sqrt(D), in place of dp");
   w.open("for (int i = 0; i < kTq; ++i)");
   w.line("const float* pi = p + i * kTk;");
   w.line("float* ds = dp + i * kTk;");
   w.line("const int visible = kCausal ? i + 1 : kTk;");
+  if (dropout) {
+    write_row_dropout(w, "ds", "ds");
+  }
   w.line("for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;");
   w.line("for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;");
   w.close();
@@ -334,14 +374,20 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     // threads (unused on CUDA); the memory plan frees it after the node.
     const OutputType scores = small_heads(n, a, b) ? OutputType{DType::f32, {b, a.tq, a.tk}, true}
                                                    : OutputType{DType::f32, {a.tq, a.tk}, false};
-    return std::vector<OutputType>{{DType::f32, {b, a.tq, e}, true},
-                                   {DType::f32, {b, attr_int(n, "num_heads"), a.tq}, true},
-                                   scores};
+    std::vector<OutputType> out{{DType::f32, {b, a.tq, e}, true},
+                                {DType::f32, {b, attr_int(n, "num_heads"), a.tq}, true},
+                                scores};
+    // Attention dropout: the step's seed of its masks (the CPU's; CUDA reads the step's scalars).
+    if (n.attrs.count("dropout")) out.push_back({DType::i64, {1}, false});
+    return out;
   };
   f.slots = [](const Node& n) {
-    if (n.attrs.count("cross") > 0) return Slots{{"out", "lse", "scores"}, {"query", "key_value"}};
-    return Slots{{"out", "lse", "scores"}, {"qkv"}};
+    std::vector<std::string> outputs{"out", "lse", "scores"};
+    if (n.attrs.count("dropout")) outputs.push_back("dropout_seed");
+    if (n.attrs.count("cross") > 0) return Slots{outputs, {"query", "key_value"}};
+    return Slots{outputs, {"qkv"}};
   };
+  f.random_in_training = [](const Node& n) { return n.attrs.count("dropout") > 0; };
   f.cost = [](const Node& n, const Graph& g) {
     const AttentionInputs a = attention_inputs(n, g);
     const double b = static_cast<double>(g.value(n.inputs[0]).shape[0]);
@@ -375,6 +421,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     for (int in : n.inputs) b.inputs.push_back(in);
     b.inputs.push_back(n.outputs[0]);
     b.inputs.push_back(n.outputs[1]);
+    if (n.attrs.count("dropout")) b.inputs.push_back(n.outputs[3]);  // the seed of the forward's masks
     const int id = ad.add_backward(std::move(b), cross ? cpp_name(n.layer) + "_att" : ad.grad_name(n.inputs[0]));
     // Both of cross-attention's gradients are computed together, and its projection's backward
     // takes both (zeros would do for one that nothing needs, but it is there).
@@ -405,9 +452,11 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     return out;
   };
   b.slots = [](const Node& n) {
-    if (n.attrs.count("cross") > 0)
-      return Slots{{"dquery", "dkey_value", "delta", "scratch"}, {"dout", "query", "key_value", "out", "lse"}};
-    return Slots{{"dqkv", "delta", "scratch"}, {"dout", "qkv", "out", "lse"}};
+    Slots s = n.attrs.count("cross") > 0
+                  ? Slots{{"dquery", "dkey_value", "delta", "scratch"}, {"dout", "query", "key_value", "out", "lse"}}
+                  : Slots{{"dqkv", "delta", "scratch"}, {"dout", "qkv", "out", "lse"}};
+    if (n.attrs.count("dropout")) s.inputs.push_back("dropout_seed");
+    return s;
   };
   b.cost = [](const Node& n, const Graph& g) {
     const AttentionInputs a = attention_inputs(n, g);
@@ -435,8 +484,9 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   embed.min = 1;
   ArgDef heads{"num_heads", ArgType::integer, std::nullopt};
   heads.min = 1;
-  ArgDef dropout{"dropout", ArgType::number, Attr{0.0}};
-  dropout.unsupported = "MultiheadAttention's attention dropout";
+  ArgDef dropout{"dropout", ArgType::number, Attr{0.0}};  // of the attention's probabilities, in training
+  dropout.min = 0.0;
+  dropout.max = 1.0;
   ArgDef bias_kv{"add_bias_kv", ArgType::boolean, Attr{false}};
   bias_kv.unsupported = "MultiheadAttention's add_bias_kv";
   ArgDef zero_attn{"add_zero_attn", ArgType::boolean, Attr{false}};
@@ -505,6 +555,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     a.attrs["num_heads"] = heads;
     a.attrs["is_causal"] = std::get<bool>(b.args.at("is_causal"));
     if (cross) a.attrs["cross"] = true;  // (absent: self-attention)
+    if (const double p = std::get<double>(b.args.at("dropout")); p > 0) a.attrs["dropout"] = p;  // (absent: none)
     if (cross)  // q from the query, k | v from the memory: in_proj_weight's row blocks
       a.inputs = add_attention_in_projection(g, b.layer, b.source, in[0], in[1], w_in, b_in);
     else        // q | k | v of the one input: one Linear, E -> 3E

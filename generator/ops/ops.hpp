@@ -62,6 +62,8 @@ void register_huber_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
 void register_kl_div_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_poisson_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_soft_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_hinge_embedding_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_multilabel_soft_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_bce_with_logits_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_smooth_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

@@ -20,6 +20,12 @@ void write_constants(CodeWriter& w, const Node& n, const Graph& g, const Pointwi
   if (l.constants) l.constants(w, n);
 }
 
+// What reduction='sum' divides by: nothing, or the last dimension's size (a float literal).
+std::string sum_divisor(const Node& n, const Graph& g, const PointwiseLoss& l) {
+  if (!l.mean_over_last_dim) return "";
+  return " / " + std::to_string(g.value(n.inputs.back()).shape.back()) + ".0";
+}
+
 }  // namespace
 
 void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers,
@@ -52,6 +58,8 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
       w.line("loss[0] = static_cast<float>(sum / (n * kNumel));  // reduction='mean'");
     else if (reduction == "batchmean")
       w.line("loss[0] = static_cast<float>(sum / n);  // reduction='batchmean': the sum over the batch size");
+    else if (l.mean_over_last_dim)
+      w.line("loss[0] = static_cast<float>(sum" + sum_divisor(n, g, l) + ");  // reduction='sum': of each sample's mean over the last dimension");
     else
       w.line("loss[0] = static_cast<float>(sum);  // reduction='sum'");
   };
@@ -83,7 +91,7 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     else if (reduction == "batchmean")
       k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / (count / kNumel));  // reduction='batchmean'");
     else
-      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]);  // reduction='sum'");
+      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]" + sum_divisor(n, g, l) + ");  // reduction='sum'");
     k.close();
     e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) + ";  // per sample");
     emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"loss", "inp", "target", "n * kNumel"});
@@ -120,6 +128,8 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
       w.line("const float scale = dloss[0] / static_cast<float>(n * kNumel);  // reduction='mean'");
     else if (reduction == "batchmean")
       w.line("const float scale = dloss[0] / static_cast<float>(n);  // reduction='batchmean'");
+    else if (l.mean_over_last_dim)
+      w.line("const float scale = dloss[0]" + sum_divisor(n, g, l) + "f;  // reduction='sum' of each sample's mean");
     else
       w.line("const float scale = dloss[0];  // reduction='sum'");
     w.open("for (int i = 0; i < n * kNumel; ++i)");
@@ -133,7 +143,8 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     const std::string scale =
         reduction == "mean"        ? "const float scale = dloss[0] / static_cast<float>(count);  // reduction='mean'"
         : reduction == "batchmean" ? "const float scale = dloss[0] / static_cast<float>(count / kNumel);  // reduction='batchmean'"
-                                   : "const float scale = dloss[0];  // reduction='sum'";
+                                   : "const float scale = dloss[0]" + sum_divisor(n, g, l) + (l.mean_over_last_dim ? "f" : "") +
+                                         ";  // reduction='sum'";
     emit_elementwise_kernel(e, e.fn + "_kernel",
                             {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dloss", "dloss"},
                              {"const float* __restrict__ inp", "inp"}, {"const float* __restrict__ target", "target"}},

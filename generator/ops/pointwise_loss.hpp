@@ -1,6 +1,6 @@
 /// \file
 /// Shared shape of losses that compare prediction and target element by
-/// element (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, BCEWithLogitsLoss, BCELoss, KLDivLoss): a
+/// element (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, BCEWithLogitsLoss, BCELoss, KLDivLoss, ...): a
 /// per-element term, its derivative, and reduction 'mean' or 'sum' (or KLDivLoss's 'batchmean').
 #pragma once
 
@@ -16,6 +16,9 @@ struct PointwiseLoss {
   std::string torch_type;  // "MSELoss"
   std::vector<ArgDef> extra_args;  // besides reduction
   bool batchmean = false;          // reduction may also be 'batchmean' (KLDivLoss): the sum / batch size
+  /// Each sample's loss is the mean of its terms over the last dimension (MultiLabelSoftMarginLoss):
+  /// 'sum' divides the sum by that dimension ('mean' is the same mean over every element).
+  bool mean_over_last_dim = false;
   double flops_per_element;
   /// Terms in x (prediction) and y (target), both float.
   std::function<std::string(const Node&)> term;

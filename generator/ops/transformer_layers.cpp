@@ -8,10 +8,14 @@
 ///   decoder (tgt x, memory m), norm_first: x = x + sa(norm1(x)); x = x + ca(norm2(x), m); x = x + ff(norm3(x))
 ///   decoder, otherwise:  x = norm1(x + sa(x)); x = norm2(x + ca(x, m)); x = norm3(x + ff(x))
 /// `is_causal: true` (ltgen's, as MultiheadAttention's) masks the self-attention:
-/// src_mask (tgt_mask) = nn.Transformer.generate_square_subsequent_mask(T). Their dropouts (torch's
-/// default 0.1, the attention's among them) are not supported yet: dropout must be 0.
+/// src_mask (tgt_mask) = nn.Transformer.generate_square_subsequent_mask(T). `dropout` is the
+/// attentions' (of their probabilities) and torch's Dropout modules': dropout1 after the
+/// self-attention, (the decoder's dropout2 after the cross-attention,) dropout after the activation
+/// and dropout2 (dropout3) after linear2; ltgen's own masks, off in evaluation.
 #include <algorithm>
+#include <cmath>
 #include <functional>
+#include <optional>
 
 #include "ops.hpp"
 
@@ -69,10 +73,6 @@ int build_transformer_layer(LayerBuild& b, const std::vector<int>& in, bool deco
   if (auto it = b.args.find("d_model"); it != b.args.end() && std::get<std::int64_t>(it->second) != e)
     throw ShapeError("d_model is " + std::to_string(std::get<std::int64_t>(it->second)) + " but the input has " +
                      std::to_string(e) + " features; remove d_model to infer it");
-  if (std::get<double>(b.args.at("dropout")) != 0.0)
-    throw ShapeError(
-        "dropout other than 0 (torch's default is 0.1; the attention's dropout among them) is not "
-        "supported yet: set \"dropout\": 0.0");
   const bool bias = std::get<bool>(b.args.at("bias")), norm_first = std::get<bool>(b.args.at("norm_first"));
   if (decoder) {
     const Value& memory = b.graph.value(in.at(1));
@@ -82,25 +82,33 @@ int build_transformer_layer(LayerBuild& b, const std::vector<int>& in, bool deco
   }
   const std::size_t first_param = b.graph.params.size();
   const Attrs norm{{"eps", b.args.at("layer_norm_eps")}, {"bias", Attr{bias}}};
+  const Attr dropout = b.args.at("dropout");  // the attention's, and each Dropout module's p
   const auto add = [&](int a, int c) { return part(b, "", "Add", {}, {a, c}); };
+  const auto drop = [&](const std::string& name, int h) { return part(b, name, "Dropout", {{"p", dropout}}, {h}); };
   const auto sa = [&](int h) {
-    return part(b, "self_attn", "MultiheadAttention",
-                {{"num_heads", b.args.at("nhead")},
-                 {"bias", Attr{bias}},
-                 {"batch_first", Attr{true}},
-                 {"is_causal", b.args.at("is_causal")}},
-                {h});
+    return drop("dropout1", part(b, "self_attn", "MultiheadAttention",
+                                 {{"num_heads", b.args.at("nhead")},
+                                  {"dropout", dropout},
+                                  {"bias", Attr{bias}},
+                                  {"batch_first", Attr{true}},
+                                  {"is_causal", b.args.at("is_causal")}},
+                                 {h}));
   };
   const auto ca = [&](int h) {  // the decoder's cross-attention over the memory
-    return part(b, "multihead_attn", "MultiheadAttention",
-                {{"num_heads", b.args.at("nhead")}, {"bias", Attr{bias}}, {"batch_first", Attr{true}}}, {h, in.at(1)});
+    return drop("dropout2", part(b, "multihead_attn", "MultiheadAttention",
+                                 {{"num_heads", b.args.at("nhead")},
+                                  {"dropout", dropout},
+                                  {"bias", Attr{bias}},
+                                  {"batch_first", Attr{true}}},
+                                 {h, in.at(1)}));
   };
   const auto ff = [&](int h) {
     const int hidden =
         part(b, "linear1", "Linear", {{"out_features", b.args.at("dim_feedforward")}, {"bias", Attr{bias}}}, {h});
     const bool gelu = std::get<std::string>(b.args.at("activation")) == "gelu";
-    const int act = part(b, "activation", gelu ? "GELU" : "ReLU", {}, {hidden});
-    return part(b, "linear2", "Linear", {{"out_features", Attr{e}}, {"bias", Attr{bias}}}, {act});
+    const int act = drop("dropout", part(b, "activation", gelu ? "GELU" : "ReLU", {}, {hidden}));
+    return drop(decoder ? "dropout3" : "dropout2",
+                part(b, "linear2", "Linear", {{"out_features", Attr{e}}, {"bias", Attr{bias}}}, {act}));
   };
   // Each block in turn, its norm (norm1, norm2, norm3) before it or after its residual Add.
   int h = in.at(0);
@@ -130,6 +138,131 @@ int build_transformer_layer(LayerBuild& b, const std::vector<int>& in, bool deco
   return h;
 }
 
+// The parameters made since `first`, in order.
+std::vector<int> params_since(const Graph& g, std::size_t first) {
+  return {g.params.begin() + static_cast<std::ptrdiff_t>(first), g.params.end()};
+}
+
+// torch's _get_clones: layers 1.. start as copies of layer 0 (copy.deepcopy), drawing nothing.
+void clone_init(Graph& g, const std::vector<std::vector<int>>& per_layer) {
+  for (std::size_t k = 1; k < per_layer.size(); ++k)
+    for (std::size_t j = 0; j < per_layer[k].size(); ++j) {
+      Value& v = g.value(per_layer[k][j]);
+      v.init = Init::copy;
+      v.init_copy_of = per_layer[0][j];
+    }
+}
+
+// A stack of `num_layers` encoder (decoder) layers on x (and the memory), then the final norm if
+// any: TransformerEncoder's and TransformerDecoder's forward, and nn.Transformer's halves. `layer_args`
+// are the layer's own; `norm` holds the final LayerNorm's (absent: none). Returns the output and
+// each layer's parameters.
+int build_stack(LayerBuild& b, const std::string& name, int x, int memory, bool decoder, const Attrs& layer_args,
+                std::int64_t num_layers, const std::optional<Attrs>& norm, std::vector<std::vector<int>>& per_layer) {
+  const std::string prefix = name.empty() ? "" : name + ".";
+  const std::string type = decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer";
+  int h = x;
+  for (std::int64_t k = 0; k < num_layers; ++k) {
+    const std::size_t first = b.graph.params.size();
+    h = part(b, prefix + "layers." + std::to_string(k), type, layer_args, decoder ? std::vector<int>{h, memory}
+                                                                                   : std::vector<int>{h});
+    per_layer.push_back(params_since(b.graph, first));
+  }
+  if (norm) h = part(b, prefix + "norm", "LayerNorm", *norm, {h});
+  return h;
+}
+
+ArgDef module_arg(const std::string& name, const std::string& type, const std::string& part, bool nullable) {
+  ArgDef a{name, ArgType::module, std::nullopt};
+  a.module_type = type;
+  a.module_part = part;
+  a.optional = nullable;
+  a.nullable = nullable;
+  return a;
+}
+
+std::vector<ArgDef> stack_args(bool decoder) {
+  ArgDef num_layers{"num_layers", ArgType::integer, std::nullopt};
+  num_layers.min = 1;
+  std::vector<ArgDef> args = {
+      module_arg(decoder ? "decoder_layer" : "encoder_layer",
+                 decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer", "layers.0", false),
+      num_layers, module_arg("norm", "LayerNorm", "norm", true)};
+  if (!decoder) {  // they matter only with a src_key_padding_mask, which ltgen has not
+    args.push_back({"enable_nested_tensor", ArgType::boolean, Attr{true}});
+    args.push_back({"mask_check", ArgType::boolean, Attr{true}});
+  }
+  return args;
+}
+
+// TransformerEncoder(encoder_layer, num_layers, norm) on x, TransformerDecoder(decoder_layer,
+// num_layers, norm) on (tgt, memory).
+int build_transformer_stack(LayerBuild& b, const std::vector<int>& in, bool decoder) {
+  const std::string layer = decoder ? "decoder_layer" : "encoder_layer";
+  std::optional<Attrs> norm;
+  if (b.args.count("norm")) norm = module_args(b.args, "norm");
+  std::vector<std::vector<int>> per_layer;
+  const int out = build_stack(b, "", in.at(0), decoder ? in.at(1) : -1, decoder, module_args(b.args, layer),
+                              std::get<std::int64_t>(b.args.at("num_layers")), norm, per_layer);
+  clone_init(b.graph, per_layer);
+  return out;
+}
+
+// nn.Transformer(d_model, nhead, num_encoder_layers, num_decoder_layers, ...) on (src, tgt): an
+// encoder and a decoder stack, each with a final LayerNorm. Its _reset_parameters redraws every
+// parameter of two or more dimensions with xavier_uniform_ after the clones, so only the vectors
+// (biases, norms) stay copies of the first layer's.
+int build_transformer(LayerBuild& b, const std::vector<int>& in) {
+  for (const int v : in)
+    if (b.graph.value(v).shape.size() != 3)
+      throw ShapeError("expects src and tgt as sequences (batch, T, d_model), got " + shape_str(b.graph.value(v).shape));
+  const std::int64_t e = b.graph.value(in.at(0)).shape[2];
+  if (b.graph.value(in.at(1)).shape[2] != e)
+    throw ShapeError("the feature number of src and tgt must be equal to d_model: src has " + std::to_string(e) +
+                     ", tgt " + std::to_string(b.graph.value(in.at(1)).shape[2]));
+  Attrs layer_args;
+  for (const char* key : {"d_model", "nhead", "dim_feedforward", "dropout", "activation", "layer_norm_eps",
+                          "batch_first", "norm_first", "bias"})
+    if (b.args.count(key)) layer_args[key] = b.args.at(key);
+  const Attrs norm{{"eps", b.args.at("layer_norm_eps")}, {"bias", b.args.at("bias")}};
+  std::vector<std::vector<int>> encoder_layers, decoder_layers;
+  Attrs encoder_args = layer_args, decoder_args = layer_args;
+  encoder_args["is_causal"] = b.args.at("src_is_causal");
+  decoder_args["is_causal"] = b.args.at("tgt_is_causal");
+  const std::size_t first = b.graph.params.size();
+  const int memory = build_stack(b, "encoder", in.at(0), -1, false, encoder_args,
+                                 std::get<std::int64_t>(b.args.at("num_encoder_layers")), norm, encoder_layers);
+  const int out = build_stack(b, "decoder", in.at(1), memory, true, decoder_args,
+                              std::get<std::int64_t>(b.args.at("num_decoder_layers")), norm, decoder_layers);
+  clone_init(b.graph, encoder_layers);
+  clone_init(b.graph, decoder_layers);
+  for (const int p : params_since(b.graph, first)) {
+    Value& v = b.graph.value(p);
+    if (v.shape.size() < 2) continue;
+    v.init = Init::uniform;  // xavier_uniform_: bound sqrt(6 / (fan_in + fan_out))
+    v.init_copy_of = -1;
+    v.init_bound = std::sqrt(6.0 / static_cast<double>(v.shape[0] + v.shape[1]));
+  }
+  return out;
+}
+
+std::vector<ArgDef> transformer_model_args() {
+  std::vector<ArgDef> layer = transformer_args();  // d_model, nhead, ... as the layers', is_causal apart
+  layer.pop_back();
+  ArgDef nhead = layer[1];
+  nhead.default_value = Attr{std::int64_t{8}};
+  ArgDef encoders{"num_encoder_layers", ArgType::integer, Attr{std::int64_t{6}}};
+  encoders.min = 1;
+  ArgDef decoders{"num_decoder_layers", ArgType::integer, Attr{std::int64_t{6}}};
+  decoders.min = 1;
+  // torch's order: d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward, ...
+  std::vector<ArgDef> args = {layer[0], nhead, encoders, decoders};
+  args.insert(args.end(), layer.begin() + 2, layer.end());
+  args.push_back({"src_is_causal", ArgType::boolean, Attr{false}});  // ltgen's: forward's src_mask
+  args.push_back({"tgt_is_causal", ArgType::boolean, Attr{false}});  // ltgen's: forward's tgt_mask
+  return args;
+}
+
 }  // namespace
 
 void register_transformer_layers(std::vector<LayerDef>& layers) {
@@ -145,6 +278,23 @@ void register_transformer_layers(std::vector<LayerDef>& layers) {
   decoder.args = transformer_args();
   decoder.build = [](LayerBuild& b, const std::vector<int>& in) { return build_transformer_layer(b, in, true); };
   layers.push_back(std::move(decoder));
+  LayerDef encoder_stack;
+  encoder_stack.torch_type = "TransformerEncoder";
+  encoder_stack.args = stack_args(false);
+  encoder_stack.build = [](LayerBuild& b, const std::vector<int>& in) { return build_transformer_stack(b, in, false); };
+  layers.push_back(std::move(encoder_stack));
+  LayerDef decoder_stack;  // "inputs": [tgt, memory]
+  decoder_stack.torch_type = "TransformerDecoder";
+  decoder_stack.num_inputs = 2;
+  decoder_stack.args = stack_args(true);
+  decoder_stack.build = [](LayerBuild& b, const std::vector<int>& in) { return build_transformer_stack(b, in, true); };
+  layers.push_back(std::move(decoder_stack));
+  LayerDef transformer;  // "inputs": [src, tgt]
+  transformer.torch_type = "Transformer";
+  transformer.num_inputs = 2;
+  transformer.args = transformer_model_args();
+  transformer.build = build_transformer;
+  layers.push_back(std::move(transformer));
 }
 
 }  // namespace ltgen

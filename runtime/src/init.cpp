@@ -31,6 +31,11 @@ void init_parameters(const ModelDef& model, std::byte* arena, Generator& gen) {
       case InitKind::constant:  // torch's fill_(value): no draws
         for (std::int64_t i = 0; i < n; ++i) value[i] = static_cast<float>(param.init_bound);
         break;
+      case InitKind::copy: {  // a clone of an earlier parameter: no draws
+        const float* from = reinterpret_cast<const float*>(arena + model.params[param.copy_of].value.offset);
+        for (std::int64_t i = 0; i < n; ++i) value[i] = from[i];
+        break;
+      }
     }
     if (param.zero_row >= 0 && param.value.rank > 0) {
       const std::int64_t row = n / param.value.shape[0];  // elements per row

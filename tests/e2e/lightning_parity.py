@@ -54,7 +54,8 @@ SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_gpt": 
 def layer_shapes(spec):
     """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
     for model.graph (Linear on the last dimension, Embedding, PositionalEmbedding, LayerNorm,
-    MultiheadAttention, TransformerEncoderLayer and -DecoderLayer, RNN, LSTM, GRU, activations, Add, Mul, Concat, Reshape,
+    MultiheadAttention, TransformerEncoderLayer and -DecoderLayer, TransformerEncoder and -Decoder, Transformer, RNN,
+    LSTM, GRU, activations, Add, Mul, Concat, Reshape,
     Transpose, Narrow, Select)."""
     model = spec["model"]
     shape_of = lambda x: list(x["shape"] if isinstance(x, dict) else x)
@@ -105,18 +106,24 @@ def layer_shapes(spec):
             out += [(f"{node['name']}.out_proj.weight", (e, e))] + ([(f"{node['name']}.out_proj.bias", (e,))] if bias else [])
             features[node["name"]] = e
         elif node["type"] in ("TransformerEncoderLayer", "TransformerDecoderLayer"):  # torch's, in its order
-            e, ff, n = features[ins[0]], node.get("dim_feedforward", 2048), node["name"]
-            bias = node.get("bias", True)
-            decoder = node["type"] == "TransformerDecoderLayer"
-            b = lambda name, size: [(f"{n}.{name}", (size,))] if bias else []
-            for attention in ("self_attn", "multihead_attn") if decoder else ("self_attn",):
-                out += [(f"{n}.{attention}.in_proj_weight", (3 * e, e))] + b(f"{attention}.in_proj_bias", 3 * e)
-                out += [(f"{n}.{attention}.out_proj.weight", (e, e))] + b(f"{attention}.out_proj.bias", e)
-            out += [(f"{n}.linear1.weight", (ff, e))] + b("linear1.bias", ff)
-            out += [(f"{n}.linear2.weight", (e, ff))] + b("linear2.bias", e)
-            for norm in ("norm1", "norm2", "norm3") if decoder else ("norm1", "norm2"):
-                out += [(f"{n}.{norm}.weight", (e,))] + b(f"{norm}.bias", e)
-            features[n] = e
+            out += transformer_layer_params(node["name"], features[ins[0]], node, node["type"] == "TransformerDecoderLayer")
+            features[node["name"]] = features[ins[0]]
+        elif node["type"] in ("TransformerEncoder", "TransformerDecoder"):  # layers.k, then norm
+            decoder = node["type"] == "TransformerDecoder"
+            layer, e = node["decoder_layer" if decoder else "encoder_layer"], features[ins[0]]
+            for k in range(node["num_layers"]):
+                out += transformer_layer_params(f"{node['name']}.layers.{k}", e, layer, decoder)
+            if node.get("norm") is not None:
+                out += layer_norm_params(f"{node['name']}.norm", e, node["norm"])
+            features[node["name"]] = e
+        elif node["type"] == "Transformer":  # encoder.layers.k, encoder.norm, decoder.layers.k, decoder.norm
+            e = features[ins[0]]
+            norm = {"bias": node.get("bias", True)}
+            for half, decoder in (("encoder", False), ("decoder", True)):
+                for k in range(node.get("num_decoder_layers" if decoder else "num_encoder_layers", 6)):
+                    out += transformer_layer_params(f"{node['name']}.{half}.layers.{k}", e, node, decoder)
+                out += layer_norm_params(f"{node['name']}.{half}.norm", e, norm)
+            features[node["name"]] = e
         elif node["type"] in RECURRENT_GATES:  # torch.nn's parameters, layer by layer and direction
             h, width = node["hidden_size"], features[ins[0]]
             gh = RECURRENT_GATES[node["type"]] * h
@@ -160,9 +167,33 @@ def layer_shapes(spec):
             features[node["name"]] = shapes[node["name"]][-1]
         elif (node["type"] == "Linear" or node["type"] in RECURRENT_GATES) and shapes.get(ins[0]) is not None:
             shapes[node["name"]] = shapes[ins[0]][:-1] + [features[node["name"]]]
+        elif node["type"] == "Transformer":  # the decoder's output: tgt's shape
+            shapes[node["name"]] = shapes.get(ins[1])
         elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear", "GLU", *RECURRENT_GATES):
             shapes[node["name"]] = shapes.get(ins[0])
         last = node["name"]
+    return out
+
+
+def layer_norm_params(n, e, args):
+    """A LayerNorm's weight and bias over the last dimension e."""
+    if not args.get("elementwise_affine", True):
+        return []
+    return [(f"{n}.weight", (e,))] + ([(f"{n}.bias", (e,))] if args.get("bias", True) else [])
+
+
+def transformer_layer_params(n, e, args, decoder):
+    """A TransformerEncoderLayer's (DecoderLayer's) parameters in torch's order, d_model e."""
+    ff, bias = args.get("dim_feedforward", 2048), args.get("bias", True)
+    b = lambda name, size: [(f"{n}.{name}", (size,))] if bias else []
+    out = []
+    for attention in ("self_attn", "multihead_attn") if decoder else ("self_attn",):
+        out += [(f"{n}.{attention}.in_proj_weight", (3 * e, e))] + b(f"{attention}.in_proj_bias", 3 * e)
+        out += [(f"{n}.{attention}.out_proj.weight", (e, e))] + b(f"{attention}.out_proj.bias", e)
+    out += [(f"{n}.linear1.weight", (ff, e))] + b("linear1.bias", ff)
+    out += [(f"{n}.linear2.weight", (e, ff))] + b("linear2.bias", e)
+    for norm in ("norm1", "norm2", "norm3") if decoder else ("norm1", "norm2"):
+        out += [(f"{n}.{norm}.weight", (e,))] + b(f"{norm}.bias", e)
     return out
 
 

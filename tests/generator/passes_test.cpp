@@ -2,6 +2,8 @@
 // small spec, and the memory plan's promises (no live overlap, reuse).
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "autocast.hpp"
 #include "autodiff.hpp"
 #include "build_graph.hpp"
@@ -55,6 +57,59 @@ TEST(BuildGraph, ForwardNodesAndParamsInStateDictOrder) {
   EXPECT_EQ(names, (std::vector<std::string>{"layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"}));
   EXPECT_EQ(g.value(g.params[0]).shape, (Shape{5, 6}));  // torch.nn.Linear: (out, in)
   EXPECT_EQ(g.value(g.params[2]).shape, (Shape{2, 5}));  // in_features inferred
+}
+
+// TransformerEncoder(encoder_layer, num_layers): torch's names and order, layers 1.. start as
+// copies of layer 0 (copy.deepcopy), the final norm as LayerNorm's.
+TEST(BuildGraph, TransformerEncoderClonesItsLayer) {
+  const std::string text = R"({"name": "t", "model": {"inputs": {"x": [5, 8]}, "target": {"shape": [5, 8]},
+    "layers": [{"type": "TransformerEncoder", "num_layers": 3, "norm": {"eps": 1e-6},
+      "encoder_layer": {"type": "TransformerEncoderLayer", "nhead": 2, "dim_feedforward": 12, "dropout": 0.0,
+                        "batch_first": true}}],
+    "loss": {"type": "MSELoss"}},
+    "data": {"batch_size": 2, "train": {"source": "randn", "num_samples": 4}}, "optimizer": {"type": "Adam"}})";
+  const Graph g = build_graph(parse_spec("test.json", text));
+  ASSERT_EQ(g.params.size(), 3 * 12u + 2);  // per layer: attention 4, linear1 2, linear2 2, norm1 2, norm2 2
+  EXPECT_EQ(g.value(g.params[0]).torch_name, "layers.0.layers.0.self_attn.in_proj_weight");
+  EXPECT_EQ(g.value(g.params[12]).torch_name, "layers.0.layers.1.self_attn.in_proj_weight");
+  EXPECT_EQ(g.value(g.params[36]).torch_name, "layers.0.norm.weight");
+  for (std::size_t j = 0; j < 12; ++j) {
+    EXPECT_NE(g.value(g.params[j]).init, Init::copy);
+    for (std::size_t k = 1; k < 3; ++k) {
+      const Value& v = g.value(g.params[k * 12 + j]);
+      EXPECT_EQ(v.init, Init::copy) << v.torch_name;
+      EXPECT_EQ(v.init_copy_of, g.params[j]) << v.torch_name;
+    }
+  }
+  EXPECT_EQ(g.value(g.params[36]).init, Init::ones);
+}
+
+// nn.Transformer: after the clones, _reset_parameters redraws every matrix with xavier_uniform_,
+// so only the vectors stay copies.
+TEST(BuildGraph, TransformerRedrawsItsMatricesWithXavier) {
+  const std::string text = R"({"name": "t", "model": {"inputs": {"src": [5, 8], "tgt": [4, 8]},
+    "target": {"shape": [4, 8]},
+    "graph": [{"name": "t", "type": "Transformer", "inputs": ["src", "tgt"], "nhead": 2, "num_encoder_layers": 2,
+               "num_decoder_layers": 2, "dim_feedforward": 12, "dropout": 0.0, "batch_first": true}],
+    "output": "t", "loss": {"type": "MSELoss"}},
+    "data": {"batch_size": 2, "train": {"source": "randn", "num_samples": 4}}, "optimizer": {"type": "Adam"}})";
+  const Graph g = build_graph(parse_spec("test.json", text));
+  ASSERT_EQ(g.params.size(), 2 * 12u + 2 + 2 * 18u + 2);
+  EXPECT_EQ(g.value(g.params[0]).torch_name, "t.encoder.layers.0.self_attn.in_proj_weight");
+  EXPECT_EQ(g.value(g.params[24]).torch_name, "t.encoder.norm.weight");
+  EXPECT_EQ(g.value(g.params[26]).torch_name, "t.decoder.layers.0.self_attn.in_proj_weight");
+  EXPECT_EQ(g.value(g.params[62]).torch_name, "t.decoder.norm.weight");
+  for (int p : g.params) {
+    const Value& v = g.value(p);
+    if (v.shape.size() == 2) {
+      EXPECT_EQ(v.init, Init::uniform) << v.torch_name;
+      EXPECT_DOUBLE_EQ(v.init_bound, std::sqrt(6.0 / static_cast<double>(v.shape[0] + v.shape[1]))) << v.torch_name;
+    }
+  }
+  const Value& bias = g.value(g.params[12 + 5]);  // encoder layer 1's linear1.bias
+  EXPECT_EQ(bias.torch_name, "t.encoder.layers.1.linear1.bias");
+  EXPECT_EQ(bias.init, Init::copy);
+  EXPECT_EQ(bias.init_copy_of, g.params[5]);
 }
 
 TEST(BuildGraph, IdentityAndZeroDropoutAddNoNodes) {

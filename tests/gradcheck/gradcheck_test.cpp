@@ -378,7 +378,17 @@ using ParamMap = std::map<std::string, torch::Tensor>;
 // forward order; missing ones are replayed from `replay` as they are reached.
 struct Masks {
   std::vector<torch::Tensor> masks;  // bool, the shape of the layer's input
+  std::vector<std::uint64_t> seeds;  // attention dropout's, one per MultiheadAttention with dropout
   ltrt::Generator* replay = nullptr;
+
+  // An attention's seed of its masks, drawn where its forward draws it (one u64).
+  std::uint64_t seed(std::size_t k) {
+    if (k < seeds.size()) return seeds[k];
+    EXPECT_EQ(k, seeds.size());
+    EXPECT_NE(replay, nullptr);
+    seeds.push_back(replay->next_u64());
+    return seeds.back();
+  }
 
   torch::Tensor get(std::size_t k, const torch::Tensor& like, double p) {
     if (k < masks.size()) return masks[k];
@@ -403,7 +413,7 @@ at::Reduction::Reduction reduction_of(const json::Value& loss) {
 // nn.BatchNorm*d does in training; without it training uses batch statistics only.
 torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, const torch::Tensor& y, Masks* masks,
                            bool training, ParamMap* state = nullptr) {
-  std::size_t dropout_k = 0;
+  std::size_t dropout_k = 0, attention_k = 0;
   for (std::size_t i = 0; i < s.layers->items.size(); ++i) {
     const json::Value& l = s.layers->items[i];
     const std::string type = get_string(l, "type", "");
@@ -573,6 +583,30 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     } else if (type == "PositionalEmbedding") {
       // nanoGPT: x + wpe(torch.arange(T)).
       h = h + torch::embedding(p.at(prefix + "weight"), torch::arange(h.size(1), torch::kLong));
+    } else if (type == "MultiheadAttention" && training && get_number(l, "dropout", 0.0) > 0) {
+      // Attention dropout, its masks replayed (torch's functional would draw its own): the
+      // attention spelt out as torch's math path, softmax(q k^T / sqrt(D)) dropped, times v, where
+      // ltgen keeps probability (b, h, i, j) when counter_uniform(seed, FNV-1a of the layer's name,
+      // its index in (batch, heads, T, T)) >= p, the seed drawn from the step's generator.
+      const double drop = get_number(l, "dropout", 0.0);
+      const std::int64_t batch = h.size(0), t = h.size(1), e = h.size(2), heads = get_integer(l, "num_heads", 1);
+      const std::int64_t d = e / heads;
+      const auto opt = [&](const std::string& k) { const auto it = p.find(k); return it == p.end() ? torch::Tensor() : it->second; };
+      const torch::Tensor qkv = torch::linear(h, p.at(prefix + "in_proj_weight"), opt(prefix + "in_proj_bias"));
+      const auto split = [&](int part) { return qkv.narrow(2, part * e, e).reshape({batch, t, heads, d}).transpose(1, 2); };
+      torch::Tensor scores = torch::matmul(split(0), split(1).transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
+      if (get_bool(l, "is_causal", false))
+        scores = scores.masked_fill(torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool)).triu(1), -std::numeric_limits<double>::infinity());
+      const std::uint64_t seed = masks->seed(attention_k++);
+      std::uint32_t stream = 2166136261u;
+      for (unsigned char c : prefix.substr(0, prefix.size() - 1)) stream = (stream ^ c) * 16777619u;
+      torch::Tensor keep = torch::empty({batch, heads, t, t}, torch::kBool);
+      bool* kept = keep.data_ptr<bool>();
+      for (std::int64_t x = 0; x < keep.numel(); ++x)
+        kept[x] = ltrt::counter_uniform(seed, stream, static_cast<std::uint64_t>(x)) >= static_cast<float>(drop);
+      const torch::Tensor probs = torch::softmax(scores, -1) * (keep.to(h.dtype()) / (1.0 - drop));
+      const torch::Tensor att = torch::matmul(probs, split(2)).transpose(1, 2).reshape({batch, t, e});
+      h = torch::linear(att, p.at(prefix + "out_proj.weight"), opt(prefix + "out_proj.bias"));
     } else if (type == "MultiheadAttention") {
       // torch.nn.MultiheadAttention(batch_first=True)(x, x, x, need_weights=False, attn_mask=
       // nn.Transformer.generate_square_subsequent_mask(T) when is_causal): torch's own functional, on (T, N, E).
@@ -652,6 +686,13 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   if (s.loss_type == "SmoothL1Loss") return torch::smooth_l1_loss(h, y, red, get_number(l, "beta", 1.0));
   if (s.loss_type == "BCELoss") return torch::binary_cross_entropy(h, y, torch::Tensor(), red);
   if (s.loss_type == "SoftMarginLoss") return torch::soft_margin_loss(h, y, red);
+  if (s.loss_type == "HingeEmbeddingLoss") return torch::hinge_embedding_loss(h, y, get_number(l, "margin", 1.0), red);
+  if (s.loss_type == "MultiLabelSoftMarginLoss") {  // torch.nn.functional's Python, as written there
+    torch::Tensor loss = -(y * torch::log_sigmoid(h) + (1 - y) * torch::log_sigmoid(-h));
+    if (weight.defined()) loss = loss * weight;
+    loss = loss.sum(-1) / h.size(-1);
+    return red == at::Reduction::Mean ? loss.mean() : loss.sum();
+  }
   if (s.loss_type == "PoissonNLLLoss")
     return torch::poisson_nll_loss(h, y, get_bool(l, "log_input", true), get_bool(l, "full", false),
                                    get_number(l, "eps", 1e-8), red);
@@ -797,7 +838,9 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     const bool probabilities = s.loss_type == "BCEWithLogitsLoss" || s.loss_type == "BCELoss" ||
                                (s.loss_type == "KLDivLoss" && !get_bool(*s.loss, "log_target", false));
     y = probabilities ? torch::rand(ys) : torch::randn(ys);
-    if (s.loss_type == "SoftMarginLoss") y = torch::where(y > 0, 1.0f, -1.0f);  // labels 1 and -1
+    if (s.loss_type == "SoftMarginLoss" || s.loss_type == "HingeEmbeddingLoss")
+      y = torch::where(y > 0, 1.0f, -1.0f);  // labels 1 and -1
+    if (s.loss_type == "MultiLabelSoftMarginLoss") y = (y > 0).to(torch::kFloat);  // labels 0 and 1
     if (s.loss_type == "PoissonNLLLoss") y = torch::floor(torch::rand(ys) * 5);  // counts 0 to 4
     std::memcpy(a + m.target.offset, y.data_ptr<float>(), sizeof(float) * y.numel());
   }

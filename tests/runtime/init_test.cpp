@@ -74,3 +74,39 @@ TEST(Init, ConstantDrawsNothing) {
 }
 
 }  // namespace
+
+namespace {
+
+// A clone (TransformerEncoder's layers 1..: copy.deepcopy of layer 0) starts with the values of
+// the parameter it copies and draws nothing: the parameter after it gets the draws it would get
+// without the clone.
+TEST(Init, CopyClonesAnEarlierParameterAndDrawsNothing) {
+  const ltrt::ParamDef with[] = {
+      {{"layers.0.weight", ltrt::DType::f32, 1, {5}, 0}, 0, ltrt::InitKind::uniform, 1.0},
+      {{"layers.1.weight", ltrt::DType::f32, 1, {5}, 64}, 5, ltrt::InitKind::copy, 0.0, -1, 0},
+      {{"head.weight", ltrt::DType::f32, 1, {4}, 128}, 10, ltrt::InitKind::uniform, 1.0},
+  };
+  const ltrt::ParamDef without[] = {
+      {{"layers.0.weight", ltrt::DType::f32, 1, {5}, 0}, 0, ltrt::InitKind::uniform, 1.0},
+      {{"head.weight", ltrt::DType::f32, 1, {4}, 128}, 5, ltrt::InitKind::uniform, 1.0},
+  };
+  ltrt::ModelDef a{}, b{};
+  a.params = with;
+  a.num_params = 3;
+  b.params = without;
+  b.num_params = 2;
+  ltrt::Arena x(192), y(192);
+  ltrt::Generator gx(5), gy(5);
+  ltrt::init_parameters(a, x.data(), gx);
+  ltrt::init_parameters(b, y.data(), gy);
+  const float* first = reinterpret_cast<const float*>(x.data());
+  const float* clone = reinterpret_cast<const float*>(x.data() + 64);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_NE(first[i], 0.0f);
+    EXPECT_EQ(clone[i], first[i]) << "element " << i;
+  }
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(reinterpret_cast<const float*>(x.data() + 128)[i], reinterpret_cast<const float*>(y.data() + 128)[i]);
+}
+
+}  // namespace

@@ -67,7 +67,7 @@ struct TensorRef {
 // How a parameter is initialised when no --init_weights file is given:
 // PyTorch's defaults (Linear: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in));
 // Embedding: normal_(0, 1), its padding_idx row then zeroed).
-enum class InitKind : std::uint8_t { zeros, ones, uniform, normal, constant };
+enum class InitKind : std::uint8_t { zeros, ones, uniform, normal, constant, copy };
 
 struct ParamDef {
   TensorRef value;          // float32 parameter in the parameter region
@@ -78,6 +78,9 @@ struct ParamDef {
   // A row (index along dim 0) set to zero after the draw, -1 for none: Embedding's padding_idx,
   // as torch.nn.Embedding.reset_parameters does. Left out by models without one.
   std::int64_t zero_row = -1;
+  // InitKind::copy: the index of an earlier parameter of the same shape whose values this one starts
+  // with, drawing nothing (torch's copy.deepcopy of a layer: TransformerEncoder's num_layers clones).
+  int copy_of = -1;
 };
 
 // Model state that is not a parameter: torch's registered buffers (BatchNorm's running_mean,

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "ltrt/counter_uniform.hpp"  // the counter-based numbers of attention dropout
+
 namespace ltrt {
 
 class Generator {

@@ -10,6 +10,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include "ltrt/counter_uniform.hpp"
 #include "ltrt/cuda/exact16.cuh"
 #include "ltrt/model.hpp"
 
@@ -128,14 +129,10 @@ constexpr std::size_t operands16_bytes(std::int64_t m, std::int64_t n, std::int6
   return operands16_a_bytes(m, k, copy_a) + (copy_b ? static_cast<std::size_t>(k * n) * 2 : 0);
 }
 
-// Uniform float in [0, 1) from (seed, stream, index): splitmix64's finaliser over the three,
-// 24 random bits. Each element of each layer gets its own number, in any order.
+// Uniform float in [0, 1) from (seed, stream, index) (ltrt/counter_uniform.hpp): each element of
+// each layer gets its own number, in any order.
 __device__ inline float uniform(std::uint64_t seed, std::uint32_t stream, std::uint64_t index) {
-  std::uint64_t z = seed ^ (static_cast<std::uint64_t>(stream) << 32) ^ (index * 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+  return counter_uniform(seed, stream, index);
 }
 
 }  // namespace ltrt::cuda

@@ -11,7 +11,7 @@ namespace {
 const std::set<std::string> kPositionWise = {
     "Embedding", "PositionalEmbedding", "Linear", "ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "SiLU",
     "ELU", "CELU", "SELU", "Softplus", "Mish", "Hardswish", "Hardsigmoid", "Hardtanh", "ReLU6", "Softsign",
-    "LogSigmoid", "Dropout", "Identity", "Add", "Mul"};
+    "LogSigmoid", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold", "Dropout", "Identity", "Add", "Mul"};
 
 std::int64_t int_arg(const LayerSpec& l, const char* name, std::int64_t fallback) {
   auto it = l.args.find(name);
@@ -39,7 +39,7 @@ std::string mixes_positions(const LayerSpec& l) {
     const bool causal = it != l.args.end() && std::get<bool>(it->second);
     return causal ? "" : "attends to every position: set \"is_causal\": true in its encoder_layer";
   }
-  if (l.type == "LayerNorm") {
+  if (l.type == "LayerNorm" || l.type == "RMSNorm") {
     auto it = l.args.find("normalized_shape");
     if (it == l.args.end()) return "";  // inferred: the last dimension
     const Attr& s = it->second;

@@ -17,6 +17,8 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_mish(ops, layers);
   register_hardswish(ops, layers);
   register_hardtanh(ops, layers);
+  register_shrink(ops, layers);
+  register_threshold(ops, layers);
   register_softsign(ops, layers);
   register_log_sigmoid(ops, layers);
   register_prelu(ops, layers);
@@ -27,6 +29,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_reshape(ops, layers);
   register_narrow(ops, layers);
   register_layer_norm(ops, layers);
+  register_rms_norm(ops, layers);
   register_group_norm(ops, layers);
   register_batch_norm(ops, layers);
   register_softmax(ops, layers);

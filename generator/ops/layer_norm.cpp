@@ -197,6 +197,31 @@ Shape stats_shape(const Value& x, size_t normalized_dims) {
 
 }  // namespace
 
+std::vector<std::int64_t> normalized_shape_of(const LayerBuild& b, int input) {
+  const Value& x = b.graph.value(input);
+  const Shape sample(x.shape.begin() + 1, x.shape.end());
+  std::vector<std::int64_t> ns;
+  auto given = b.args.find("normalized_shape");
+  if (given == b.args.end()) {
+    ns = {sample.back()};  // left out: the last dimension, as nn.LayerNorm(d_model) in a transformer
+  } else if (auto* one = std::get_if<std::int64_t>(&given->second)) {
+    ns = {*one};
+  } else {
+    ns = std::get<std::vector<std::int64_t>>(given->second);
+  }
+  const Shape trailing(sample.end() - static_cast<long>(std::min(ns.size(), sample.size())), sample.end());
+  if (ns.size() > sample.size() || !std::equal(ns.begin(), ns.end(), trailing.begin())) {
+    std::string want = "[";
+    for (size_t i = 0; i < trailing.size(); ++i) want += (i ? ", " : "") + std::to_string(trailing[i]);
+    throw ShapeError("normalized_shape " + attr_repr(ns) + " does not match the input " + shape_str(x.shape) +
+                     ": it must equal the input's last dimensions (" +
+                     (ns.size() > sample.size() ? "the sample has only " + std::to_string(sample.size())
+                                                : "here " + want + "]") +
+                     "); remove normalized_shape to normalise over the last dimension");
+  }
+  return ns;
+}
+
 void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "layer_norm";
@@ -289,27 +314,7 @@ void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
   eps.min = 0.0;
   l.args = {shape, eps, {"elementwise_affine", ArgType::boolean, Attr{true}}, {"bias", ArgType::boolean, Attr{true}}};
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
-    const Value& x = b.graph.value(in.at(0));
-    const Shape sample(x.shape.begin() + 1, x.shape.end());
-    std::vector<std::int64_t> ns;
-    auto given = b.args.find("normalized_shape");
-    if (given == b.args.end()) {
-      ns = {sample.back()};  // left out: the last dimension, as nn.LayerNorm(d_model) in a transformer
-    } else if (auto* one = std::get_if<std::int64_t>(&given->second)) {
-      ns = {*one};
-    } else {
-      ns = std::get<std::vector<std::int64_t>>(given->second);
-    }
-    const Shape trailing(sample.end() - static_cast<long>(std::min(ns.size(), sample.size())), sample.end());
-    if (ns.size() > sample.size() || !std::equal(ns.begin(), ns.end(), trailing.begin())) {
-      std::string want = "[";
-      for (size_t i = 0; i < trailing.size(); ++i) want += (i ? ", " : "") + std::to_string(trailing[i]);
-      throw ShapeError("normalized_shape " + attr_repr(ns) + " does not match the input " + shape_str(x.shape) +
-                       ": it must equal the input's last dimensions (" +
-                       (ns.size() > sample.size() ? "the sample has only " + std::to_string(sample.size())
-                                                  : "here " + want + "]") +
-                       "); remove normalized_shape to normalise over the last dimension");
-    }
+    const std::vector<std::int64_t> ns = normalized_shape_of(b, in.at(0));
     const bool affine = std::get<bool>(b.args.at("elementwise_affine"));
     const bool bias = affine && std::get<bool>(b.args.at("bias"));
     Node n;

@@ -23,6 +23,8 @@ void register_softplus(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_mish(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_hardswish(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Hardswish, Hardsigmoid
 void register_hardtanh(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);   // Hardtanh, ReLU6
+void register_shrink(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Hardshrink, Softshrink, Tanhshrink
+void register_threshold(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_softsign(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_log_sigmoid(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_prelu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
@@ -38,6 +40,10 @@ void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Reshape (a view), Transpose
 void register_narrow(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);   // Narrow, Select
 void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_rms_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+/// LayerNorm's and RMSNorm's normalized_shape: the layer's argument (an int or a list), or the input's
+/// last dimension when left out; throws ShapeError unless it is the input's trailing dimensions.
+std::vector<std::int64_t> normalized_shape_of(const LayerBuild& b, int input);
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_group_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

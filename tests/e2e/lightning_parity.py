@@ -94,6 +94,11 @@ def layer_shapes(spec):
             if node.get("elementwise_affine", True):
                 out += [(f"{node['name']}.weight", (e,))] + ([(f"{node['name']}.bias", (e,))] if node.get("bias", True) else [])
             features[node["name"]] = e
+        elif node["type"] == "RMSNorm":
+            e = features[ins[0]]
+            if node.get("elementwise_affine", True):
+                out += [(f"{node['name']}.weight", (e,))]
+            features[node["name"]] = e
         elif node["type"] == "BatchNorm1d":  # on [N, C]; its buffers come from buffers()
             c = features[ins[0]]
             if node.get("affine", True):

@@ -299,7 +299,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
                type == "SiLU" || type == "Dropout" || type == "Identity" || type == "ELU" || type == "CELU" ||
                type == "SELU" || type == "Softplus" || type == "Mish" || type == "Hardswish" ||
                type == "Hardsigmoid" || type == "Hardtanh" || type == "ReLU6" || type == "Softsign" ||
-               type == "LogSigmoid") {
+               type == "LogSigmoid" || type == "Hardshrink" || type == "Softshrink" || type == "Tanhshrink" ||
+               type == "Threshold") {
       // shape unchanged, no parameters
     } else if (type == "LayerNorm") {
       const std::vector<std::int64_t> ns = layer_norm_shape(l, shape);
@@ -307,6 +308,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
         s->params.push_back({prefix + "weight", ns});
         if (get_bool(l, "bias", true)) s->params.push_back({prefix + "bias", ns});
       }
+    } else if (type == "RMSNorm") {
+      if (get_bool(l, "elementwise_affine", true)) s->params.push_back({prefix + "weight", layer_norm_shape(l, shape)});
     } else if (type == "GroupNorm") {
       const std::int64_t c = shape.at(0);
       if (get_bool(l, "affine", true)) {
@@ -457,6 +460,14 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = h / (h.abs() + 1);  // torch.nn.functional.softsign
     } else if (type == "LogSigmoid") {
       h = torch::log_sigmoid(h);
+    } else if (type == "Hardshrink") {
+      h = torch::hardshrink(h, get_number(l, "lambd", 0.5));
+    } else if (type == "Softshrink") {
+      h = torch::softshrink(h, get_number(l, "lambd", 0.5));
+    } else if (type == "Tanhshrink") {
+      h = h - h.tanh();  // torch.nn.functional.tanhshrink
+    } else if (type == "Threshold") {
+      h = torch::threshold(h, get_number(l, "threshold", 0.0), get_number(l, "value", 0.0));
     } else if (type == "Identity") {
     } else if (type == "Conv1d" || type == "Conv2d") {
       const std::size_t dims = type == "Conv2d" ? 2 : 1;
@@ -551,6 +562,18 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
       h = torch::layer_norm(h, layer_norm_shape(l, sample), w == p.end() ? torch::Tensor() : w->second,
                             b == p.end() ? torch::Tensor() : b->second, get_number(l, "eps", 1e-5));
+    } else if (type == "RMSNorm") {
+      // torch's rms_norm (ATen's composite): x * rsqrt(mean(x^2) + eps) over normalized_shape, times
+      // the weight; eps None is the dtype's machine epsilon (float32's: the program's dtype).
+      const std::vector<std::int64_t> sample(h.sizes().begin() + 1, h.sizes().end());
+      const std::vector<std::int64_t> ns = layer_norm_shape(l, sample);
+      std::vector<std::int64_t> dims;
+      for (std::size_t d = 0; d < ns.size(); ++d) dims.push_back(h.dim() - 1 - static_cast<std::int64_t>(d));
+      const json::Value* eps = member(l, "eps");
+      const double e = eps && eps->kind == json::Kind::number ? eps->num : std::numeric_limits<float>::epsilon();
+      h = h * torch::rsqrt(h.pow(2).mean(dims, true) + e);
+      const auto w = p.find(prefix + "weight");
+      if (w != p.end()) h = h * w->second;
     } else if (type == "GroupNorm") {
       const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
       h = torch::group_norm(h, get_integer(l, "num_groups", 1), w == p.end() ? torch::Tensor() : w->second,

@@ -1,6 +1,6 @@
 /// \file
-/// Flatten and its gradient are views: a new shape over the same storage, so
-/// they emit no code; the memory plan gives the view its input's buffer.
+/// Flatten, Unflatten and their gradients are views: a new shape over the same storage,
+/// so they emit no code; the memory plan gives the view its input's buffer.
 #include "../autodiff.hpp"
 #include "ops.hpp"
 
@@ -71,6 +71,56 @@ void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return b.graph.nodes[id].outputs[0];
   };
   layers.push_back(std::move(l));
+
+  // Unflatten(dim, unflattened_size): Flatten's inverse, dimension `dim` (not the batch's) as the
+  // sizes given (one of them may be -1, inferred), a view too.
+  LayerDef u;
+  u.torch_type = "Unflatten";
+  ArgDef sizes{"unflattened_size", ArgType::integer_tuple, std::nullopt};
+  sizes.min = -1;
+  u.args = {{"dim", ArgType::integer, std::nullopt}, sizes};
+  u.build = [](LayerBuild& b, const std::vector<int>& in) {
+    const Value& x = b.graph.value(in.at(0));
+    const auto rank = static_cast<std::int64_t>(x.shape.size());
+    std::int64_t dim = std::get<std::int64_t>(b.args.at("dim"));
+    if (dim < 0) dim += rank;
+    if (dim < 0 || dim >= rank)
+      throw ShapeError("dim must name a dimension of the input " + shape_str(x.shape) + " (dimension 0 is the batch)");
+    if (dim == 0) throw ShapeError("unflattening the batch dimension (dim=0) is not supported");
+    const Attr& given = b.args.at("unflattened_size");
+    if (!std::holds_alternative<std::vector<std::int64_t>>(given))
+      throw ShapeError("unflattened_size must be a list of sizes (torch takes a tuple), e.g. [2, 5]");
+    std::vector<std::int64_t> sizes = std::get<std::vector<std::int64_t>>(given);
+    std::int64_t known = 1, inferred = -1;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      if (sizes[i] == 0) throw ShapeError("unflattened_size entries must be positive or -1");
+      if (sizes[i] == -1) {
+        if (inferred >= 0) throw ShapeError("only one unflattened_size entry can be -1");
+        inferred = static_cast<std::int64_t>(i);
+      } else {
+        known *= sizes[i];
+      }
+    }
+    if (inferred >= 0 && known > 0 && x.shape[dim] % known == 0) sizes[inferred] = x.shape[dim] / known;
+    if ((inferred >= 0 && sizes[inferred] == -1) || numel(Shape(sizes)) != x.shape[dim])
+      throw ShapeError("unflattened_size " + attr_repr(given) + " must multiply to the size " +
+                       std::to_string(x.shape[dim]) + " of dim " + std::to_string(dim) + " of the input " +
+                       shape_str(x.shape));
+    std::vector<std::int64_t> shape;
+    for (std::int64_t d = 1; d < rank; ++d) {
+      if (d != dim) shape.push_back(x.shape[d]);
+      else shape.insert(shape.end(), sizes.begin(), sizes.end());
+    }
+    Node n;
+    n.op = "view";
+    n.layer = b.layer;
+    n.source = b.source;
+    n.attrs["shape"] = shape;
+    n.inputs = {in.at(0)};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(u));
 }
 
 }  // namespace ltgen

@@ -203,7 +203,8 @@ def transformer_layer_params(n, e, args, decoder):
 
 
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
-SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "GroupNorm", "PReLU",
+SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d",
+           "InstanceNorm2d", "PReLU",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample",
            "Flatten")
 
@@ -225,6 +226,8 @@ def spatial_params(node, shape):
         return w + ([(f"{node['name']}.bias", (node["out_channels"],))] if node.get("bias", True) else [])
     if kind in ("BatchNorm2d", "GroupNorm") and node.get("affine", True):
         return [(f"{node['name']}.weight", (shape[0],)), (f"{node['name']}.bias", (shape[0],))]
+    if kind.startswith("InstanceNorm") and node.get("affine", False):  # torch's default: no parameters
+        return [(f"{node['name']}.weight", (shape[0],)), (f"{node['name']}.bias", (shape[0],))]
     if kind == "PReLU":
         return [(f"{node['name']}.weight", (node.get("num_parameters", 1),))]
     return []
@@ -233,9 +236,10 @@ def spatial_params(node, shape):
 def spatial_shape(node, shape):
     """The per-sample output shape of an image layer (torch's size formulas)."""
     kind = node["type"]
-    if kind == "Flatten":
-        return [math.prod(shape)]
-    if kind in ("BatchNorm2d", "GroupNorm", "PReLU"):
+    if kind == "Flatten":  # from start_dim (counting the batch) to the end
+        start = node.get("start_dim", 1)
+        return list(shape[:start - 1]) + [math.prod(shape[start - 1:])]
+    if kind in ("BatchNorm2d", "GroupNorm", "PReLU", "InstanceNorm1d", "InstanceNorm2d"):
         return list(shape)
     if kind.startswith("AdaptiveAvgPool"):
         return [shape[0], *tuple_of(node["output_size"], len(shape) - 1)]

@@ -274,6 +274,22 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       }
     } else if (type == "Flatten") {
       shape = flatten_shape(shape, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
+    } else if (type == "Unflatten") {  // dim counts the batch; one size may be -1
+      const std::int64_t rank = static_cast<std::int64_t>(shape.size()) + 1;
+      std::int64_t dim = get_integer(l, "dim", 1);
+      if (dim < 0) dim += rank;
+      std::vector<std::int64_t> sizes = get_ints(l, "unflattened_size", 0, 1);
+      std::int64_t known = 1;
+      for (auto d : sizes) known *= d == -1 ? 1 : d;
+      for (auto& d : sizes)
+        if (d == -1) d = shape[dim - 1] / known;
+      shape.erase(shape.begin() + (dim - 1));
+      shape.insert(shape.begin() + (dim - 1), sizes.begin(), sizes.end());
+    } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d") {
+      if (get_bool(l, "affine", false)) {
+        s->params.push_back({prefix + "weight", {shape.at(0)}});
+        s->params.push_back({prefix + "bias", {shape.at(0)}});
+      }
     } else if (type == "Reshape") {
       std::vector<std::int64_t> next = get_ints(l, "shape", 0, 1);
       std::int64_t total = 1, known = 1;
@@ -540,6 +556,13 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         h = size.size() == 1 ? torch::upsample_nearest1d(h, size) : torch::upsample_nearest2d(h, size);
     } else if (type == "Flatten") {
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
+    } else if (type == "Unflatten") {
+      h = h.unflatten(get_integer(l, "dim", 1), get_ints(l, "unflattened_size", 0, 1));
+    } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d") {
+      const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
+      h = torch::instance_norm(h, w == p.end() ? torch::Tensor() : w->second, b == p.end() ? torch::Tensor() : b->second,
+                               torch::Tensor(), torch::Tensor(), true, get_number(l, "momentum", 0.1),
+                               get_number(l, "eps", 1e-5), false);
     } else if (type == "Reshape") {
       std::vector<std::int64_t> shape = {h.size(0)};
       for (auto d : get_ints(l, "shape", 0, 1)) shape.push_back(d);

@@ -285,6 +285,11 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
         if (d == -1) d = shape[dim - 1] / known;
       shape.erase(shape.begin() + (dim - 1));
       shape.insert(shape.begin() + (dim - 1), sizes.begin(), sizes.end());
+    } else if (type.find("Pad1d") != std::string::npos || type.find("Pad2d") != std::string::npos) {
+      const std::size_t dims = type.find("Pad2d") != std::string::npos ? 2 : 1;
+      const std::vector<std::int64_t> pads = get_ints(l, "padding", 0, 2 * dims);  // left, right[, top, bottom]
+      shape.back() += pads[0] + pads[1];
+      if (dims == 2) shape[shape.size() - 2] += pads[2] + pads[3];
     } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d") {
       if (get_bool(l, "affine", false)) {
         s->params.push_back({prefix + "weight", {shape.at(0)}});
@@ -558,6 +563,16 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Unflatten") {
       h = h.unflatten(get_integer(l, "dim", 1), get_ints(l, "unflattened_size", 0, 1));
+    } else if (type.find("Pad1d") != std::string::npos || type.find("Pad2d") != std::string::npos) {
+      // torch.nn's padding layers: F.pad's modes over the last one or two dimensions.
+      const std::size_t dims = type.find("Pad2d") != std::string::npos ? 2 : 1;
+      const std::vector<std::int64_t> pads = get_ints(l, "padding", 0, 2 * dims);
+      if (type.rfind("Reflection", 0) == 0)
+        h = dims == 2 ? torch::reflection_pad2d(h, pads) : torch::reflection_pad1d(h, pads);
+      else if (type.rfind("Replication", 0) == 0)
+        h = dims == 2 ? torch::replication_pad2d(h, pads) : torch::replication_pad1d(h, pads);
+      else
+        h = torch::constant_pad_nd(h, pads, get_number(l, "value", 0.0));
     } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d") {
       const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
       h = torch::instance_norm(h, w == p.end() ? torch::Tensor() : w->second, b == p.end() ? torch::Tensor() : b->second,

@@ -61,14 +61,7 @@ void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         if (d == end) shape.push_back(merged);
       }
     }
-    Node n;
-    n.op = "view";
-    n.layer = b.layer;
-    n.source = b.source;
-    n.attrs["shape"] = shape;
-    n.inputs = {in.at(0)};
-    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    return add_view(b, in.at(0), shape);
   };
   layers.push_back(std::move(l));
 
@@ -111,14 +104,7 @@ void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
       if (d != dim) shape.push_back(x.shape[d]);
       else shape.insert(shape.end(), sizes.begin(), sizes.end());
     }
-    Node n;
-    n.op = "view";
-    n.layer = b.layer;
-    n.source = b.source;
-    n.attrs["shape"] = shape;
-    n.inputs = {in.at(0)};
-    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    return add_view(b, in.at(0), shape);
   };
   layers.push_back(std::move(u));
 }

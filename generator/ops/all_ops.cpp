@@ -27,6 +27,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_identity(ops, layers);
   register_flatten(ops, layers);
   register_pad(ops, layers);
+  register_pixel_shuffle(ops, layers);
   register_reshape(ops, layers);
   register_narrow(ops, layers);
   register_layer_norm(ops, layers);

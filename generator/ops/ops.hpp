@@ -38,6 +38,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_identity(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_pad(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // ZeroPad, ConstantPad, ReflectionPad, ReplicationPad 1d/2d
+void register_pixel_shuffle(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // PixelShuffle, PixelUnshuffle
 void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Reshape (a view), Transpose
 void register_narrow(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);   // Narrow, Select
 void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

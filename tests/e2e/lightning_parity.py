@@ -205,7 +205,7 @@ def transformer_layer_params(n, e, args, decoder):
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
 SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d",
            "InstanceNorm2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
-           "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PReLU",
+           "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PixelShuffle", "PixelUnshuffle", "PReLU",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample",
            "Flatten")
 
@@ -242,6 +242,12 @@ def spatial_shape(node, shape):
         return list(shape[:start - 1]) + [math.prod(shape[start - 1:])]
     if kind in ("BatchNorm2d", "GroupNorm", "PReLU", "InstanceNorm1d", "InstanceNorm2d"):
         return list(shape)
+    if kind == "PixelShuffle":
+        r = node["upscale_factor"]
+        return [shape[0] // (r * r), shape[1] * r, shape[2] * r]
+    if kind == "PixelUnshuffle":
+        r = node["downscale_factor"]
+        return [shape[0] * r * r, shape[1] // r, shape[2] // r]
     if "Pad1d" in kind or "Pad2d" in kind:  # (left, right[, top, bottom]) on the last dimensions
         dims = 2 if "Pad2d" in kind else 1
         pads = tuple_of(node["padding"], 2 * dims)

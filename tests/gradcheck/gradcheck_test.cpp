@@ -285,6 +285,12 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
         if (d == -1) d = shape[dim - 1] / known;
       shape.erase(shape.begin() + (dim - 1));
       shape.insert(shape.begin() + (dim - 1), sizes.begin(), sizes.end());
+    } else if (type == "PixelShuffle") {  // (C r^2, H, W) -> (C, H r, W r)
+      const std::int64_t r = get_integer(l, "upscale_factor", 1);
+      shape = {shape[0] / (r * r), shape[1] * r, shape[2] * r};
+    } else if (type == "PixelUnshuffle") {
+      const std::int64_t r = get_integer(l, "downscale_factor", 1);
+      shape = {shape[0] * r * r, shape[1] / r, shape[2] / r};
     } else if (type.find("Pad1d") != std::string::npos || type.find("Pad2d") != std::string::npos) {
       const std::size_t dims = type.find("Pad2d") != std::string::npos ? 2 : 1;
       const std::vector<std::int64_t> pads = get_ints(l, "padding", 0, 2 * dims);  // left, right[, top, bottom]
@@ -563,6 +569,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Unflatten") {
       h = h.unflatten(get_integer(l, "dim", 1), get_ints(l, "unflattened_size", 0, 1));
+    } else if (type == "PixelShuffle") {
+      h = torch::pixel_shuffle(h, get_integer(l, "upscale_factor", 1));
+    } else if (type == "PixelUnshuffle") {
+      h = torch::pixel_unshuffle(h, get_integer(l, "downscale_factor", 1));
     } else if (type.find("Pad1d") != std::string::npos || type.find("Pad2d") != std::string::npos) {
       // torch.nn's padding layers: F.pad's modes over the last one or two dimensions.
       const std::size_t dims = type.find("Pad2d") != std::string::npos ? 2 : 1;

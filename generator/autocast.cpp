@@ -27,7 +27,7 @@ const std::set<std::string> kSameDtype = {"relu", "leaky_relu", "gelu",      "ta
                                           "hardsigmoid", "hardtanh"};
 const std::set<std::string> kSameDtypeRoundAfter = {"batch_norm", "avg_pool2d", "adaptive_avg_pool2d", "dropout"};
 // Pick elements of their input: bfloat16 in, bfloat16 out, nothing to round.
-const std::set<std::string> kSelecting = {"max_pool2d"};
+const std::set<std::string> kSelecting = {"max_pool2d", "adaptive_max_pool2d"};
 // Type promotion: bfloat16 when every float operand is, else float32 (exact: bfloat16 values are
 // float32 ones).
 const std::set<std::string> kPromoting = {"add", "mul"};
@@ -50,7 +50,7 @@ bool over_last_dim(const Node& n, const Graph& g) {
 // Whether a pooling node's windows overlap. Torch's bfloat16 backward adds an element's gradients
 // from several windows in bfloat16, rounding each sum; ltgen sums in float32, so it refuses those.
 bool windows_overlap(const Node& n, const Graph& g) {
-  if (n.op == "adaptive_avg_pool2d") {
+  if (n.op == "adaptive_avg_pool2d" || n.op == "adaptive_max_pool2d") {
     const Shape& x = g.value(n.inputs[0]).shape;  // (N, C, H, W): disjoint windows when sizes divide
     const std::vector<std::int64_t>& out = attr_ints(n, "output_size");
     return x[x.size() - 2] % out[0] != 0 || x[x.size() - 1] % out[1] != 0;

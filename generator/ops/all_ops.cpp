@@ -51,6 +51,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_max_pool2d(ops, layers);
   register_avg_pool2d(ops, layers);
   register_adaptive_avg_pool2d(ops, layers);
+  register_adaptive_max_pool2d(ops, layers);
   register_pool1d(ops, layers);
   register_upsample(ops, layers);
   register_upsample_linear(ops);

@@ -1,5 +1,5 @@
 /// \file
-/// MaxPool1d, AvgPool1d and AdaptiveAvgPool1d on (batch, C, L): the 2-d poolings over a view
+/// MaxPool1d, AvgPool1d, AdaptiveAvgPool1d and AdaptiveMaxPool1d on (batch, C, L): the 2-d poolings over a view
 /// (batch, C, 1, L) with windows of height 1, then a view back to (batch, C, L'). Views copy
 /// nothing, so the 1-d layers run the 2-d ops' kernels (CPU and CUDA) and backward as they are.
 #include "ops.hpp"
@@ -92,6 +92,16 @@ void register_pool1d(std::vector<OpDef>&, std::vector<LayerDef>& layers) {
     return pool_as_2d(b, in.at(0), "adaptive_avg_pool2d", std::move(a));
   };
   layers.push_back(std::move(adaptive));
+
+  LayerDef adaptive_max;
+  adaptive_max.torch_type = "AdaptiveMaxPool1d";
+  adaptive_max.args = {tuple_arg("output_size", std::nullopt, 1, 1), unsupported_flag("return_indices")};
+  adaptive_max.build = [](LayerBuild& b, const std::vector<int>& in) {
+    Attrs a;
+    a["output_size"] = as_2d(b.args.at("output_size"), 1);
+    return pool_as_2d(b, in.at(0), "adaptive_max_pool2d", std::move(a));
+  };
+  layers.push_back(std::move(adaptive_max));
 }
 
 }  // namespace ltgen

@@ -206,7 +206,8 @@ RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
 SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d",
            "InstanceNorm2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
            "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PixelShuffle", "PixelUnshuffle", "PReLU",
-           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Upsample",
+           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d",
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool1d", "Upsample",
            "Flatten")
 
 
@@ -256,7 +257,7 @@ def spatial_shape(node, shape):
         if dims == 2:
             out[-2] += pads[2] + pads[3]
         return out
-    if kind.startswith("AdaptiveAvgPool"):
+    if kind.startswith("Adaptive"):  # AdaptiveAvgPool, AdaptiveMaxPool
         return [shape[0], *tuple_of(node["output_size"], len(shape) - 1)]
     if kind == "Upsample":  # whole factors
         if "size" in node:

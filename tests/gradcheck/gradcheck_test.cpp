@@ -247,7 +247,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       const auto dilation = get_ints(l, "dilation", 1, 2);
       shape = {shape[0], window_out(shape[1], pad[0], k[0], stride[0], dilation[0]),
                window_out(shape[2], pad[1], k[1], stride[1], dilation[1])};
-    } else if (type == "AdaptiveAvgPool2d") {
+    } else if (type == "AdaptiveAvgPool2d" || type == "AdaptiveMaxPool2d") {
       const auto o = get_ints(l, "output_size", 0, 2);
       shape = {shape.at(0), o[0], o[1]};
     } else if (type == "MaxPool1d" || type == "AvgPool1d") {
@@ -255,7 +255,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       const std::int64_t k = get_ints(l, "kernel_size", 0, 1)[0];
       const std::int64_t stride = get_ints(l, "stride", 0, 1)[0] > 0 ? get_ints(l, "stride", 0, 1)[0] : k;
       shape = {shape[0], window_out(shape[1], get_ints(l, "padding", 0, 1)[0], k, stride, get_ints(l, "dilation", 1, 1)[0])};
-    } else if (type == "AdaptiveAvgPool1d") {
+    } else if (type == "AdaptiveAvgPool1d" || type == "AdaptiveMaxPool1d") {
       shape = {shape.at(0), get_ints(l, "output_size", 0, 1)[0]};
     } else if (type == "PReLU") {
       s->params.push_back({prefix + "weight", {get_integer(l, "num_parameters", 1)}});
@@ -541,6 +541,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::avg_pool1d(h, k, stride, get_ints(l, "padding", 0, 1), false, get_bool(l, "count_include_pad", true));
     } else if (type == "AdaptiveAvgPool1d") {
       h = torch::adaptive_avg_pool1d(h, get_ints(l, "output_size", 0, 1));
+    } else if (type == "AdaptiveMaxPool2d") {
+      h = std::get<0>(torch::adaptive_max_pool2d(h, get_ints(l, "output_size", 0, 2)));
+    } else if (type == "AdaptiveMaxPool1d") {
+      h = std::get<0>(torch::adaptive_max_pool1d(h, get_ints(l, "output_size", 0, 1)));
     } else if (type == "PReLU") {
       h = torch::prelu(h, p.at(prefix + "weight"));
     } else if (type == "GLU") {

@@ -1,6 +1,8 @@
 /// \file
 /// Dropout: in training, zero each element with probability p and scale the
 /// rest by 1/(1-p); in eval, the identity. The kept-mask is saved for backward.
+/// Dropout1d and Dropout2d draw once per sample and channel (attribute "channel": the elements
+/// a draw covers); the mask is still per element, so the backward is Dropout's.
 #include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
@@ -79,11 +81,19 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.line("for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];");
     w.line("return;");
     w.close();
-    w.open("for (int i = 0; i < n * kNumel; ++i)");
-    w.line("const bool keep = rng.uniform() >= kP;");
+    if (n.attrs.count("channel")) {  // Dropout1d/2d: one draw per (sample, channel), its positions alike
+      w.line("constexpr int kChannel = " + std::to_string(attr_int(n, "channel")) + ";  // elements of a channel");
+      w.open("for (int c = 0; c < n * kNumel; c += kChannel)");
+      w.line("const bool keep = rng.uniform() >= kP;");
+      w.open("for (int i = c; i < c + kChannel; ++i)");
+    } else {
+      w.open("for (int i = 0; i < n * kNumel; ++i)");
+      w.line("const bool keep = rng.uniform() >= kP;");
+    }
     w.line("mask[i] = keep;");
     w.line("out[i] = keep ? inp[i] * kScale : 0.0f;");
     w.close();
+    if (n.attrs.count("channel")) w.close();
   };
   // CUDA: a counter-based generator keyed by the step's dropout seed (drawn on the host from the
   // dropout stream, so resumed runs repeat it), this layer and the element: the masks differ from
@@ -100,11 +110,14 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         {{"float* __restrict__ out", "out"}, {"std::uint8_t* __restrict__ mask", "mask"},
          {"const float* __restrict__ inp", "inp"}, {"const ltrt::cuda::StepScalars* __restrict__ scalars", "ctx.scalars"}},
         "n * kNumel",
-        {"const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;", "mask[i] = keep;",
-         "out[i] = keep ? inp[i] * kScale : 0.0f;"},
+        {n.attrs.count("channel") ? "const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i / kChannel) >= kP;"
+                                  : "const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;",
+         "mask[i] = keep;", "out[i] = keep ? inp[i] * kScale : 0.0f;"},
         [&](CodeWriter& k) {
           write_p_and_scale(k, n);
           k.line("constexpr std::uint32_t kLayerSalt = " + salt + "u;  // this layer's own random stream");
+          if (n.attrs.count("channel"))  // Dropout1d/2d: a number per (sample, channel)
+            k.line("constexpr int kChannel = " + std::to_string(attr_int(n, "channel")) + ";  // elements of a channel");
         });
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
@@ -160,6 +173,26 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return add_dropout(b.graph, b.layer, b.source, in.at(0), p);
   };
   layers.push_back(std::move(l));
+
+  // Dropout1d and Dropout2d: whole channels of an (N, C, L) or (N, C, H, W) input zeroed (torch's
+  // feature dropout: one Bernoulli draw per sample and channel), the rest scaled by 1 / (1 - p).
+  for (const int dims : {1, 2}) {
+    LayerDef c;
+    c.torch_type = "Dropout" + std::to_string(dims) + "d";
+    c.args = {p, {"inplace", ArgType::boolean, Attr{false}}};
+    c.build = [dims](LayerBuild& b, const std::vector<int>& in) {
+      const Value& x = b.graph.value(in.at(0));
+      if (x.shape.size() != static_cast<std::size_t>(dims) + 2)
+        throw ShapeError("expects an (N, C, " + std::string(dims == 1 ? "L" : "H, W") + ") input, got " + shape_str(x.shape));
+      const double p = std::get<double>(b.args.at("p"));
+      if (p == 0.0) return in.at(0);
+      const int out = add_dropout(b.graph, b.layer, b.source, in.at(0), p);
+      Node& node = b.graph.nodes[static_cast<std::size_t>(b.graph.value(out).producer)];
+      node.attrs["channel"] = per_sample_numel(x) / x.shape[1];
+      return out;
+    };
+    layers.push_back(std::move(c));
+  }
 }
 
 }  // namespace ltgen

@@ -385,7 +385,8 @@ def main():
         STEP_RTOL = BF16_STEP_RTOL
         print(f"bf16-mixed: one step's updates and predictions within {STEP_RTOL:g}")
     check(spec.get("trainer", {}).get("accelerator", "auto") == "auto", f"{args.spec}: parity specs leave accelerator \"auto\"")
-    has_dropout = any(layer["type"] == "Dropout" for layer in spec["model"].get("layers", spec["model"].get("graph", [])))
+    has_dropout = any(layer["type"] in ("Dropout", "Dropout1d", "Dropout2d")
+                      for layer in spec["model"].get("layers", spec["model"].get("graph", [])))
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
     if args.emulator:

@@ -323,7 +323,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       if (type == "Narrow") *at = get_integer(l, "length", 1);
       else shape.erase(at);
     } else if (type == "ReLU" || type == "LeakyReLU" || type == "GELU" || type == "Tanh" || type == "Sigmoid" ||
-               type == "SiLU" || type == "Dropout" || type == "Identity" || type == "ELU" || type == "CELU" ||
+               type == "SiLU" || type == "Dropout" || type == "Dropout1d" || type == "Dropout2d" ||
+               type == "Identity" || type == "ELU" || type == "CELU" ||
                type == "SELU" || type == "Softplus" || type == "Mish" || type == "Hardswish" ||
                type == "Hardsigmoid" || type == "Hardtanh" || type == "ReLU6" || type == "Softsign" ||
                type == "LogSigmoid" || type == "Hardshrink" || type == "Softshrink" || type == "Tanhshrink" ||
@@ -607,6 +608,16 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       if (training && prob > 0) {
         // As ATen's dropout: input * (bernoulli(1 - p) / (1 - p)), the mask given.
         const torch::Tensor keep = masks->get(dropout_k++, h, prob).to(h.dtype());
+        h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
+      }
+    } else if (type == "Dropout1d" || type == "Dropout2d") {
+      const double prob = get_number(l, "p", 0.5);
+      if (training && prob > 0) {
+        // As ATen's feature dropout: one Bernoulli draw per (sample, channel), broadcast over the
+        // channel's positions; the draws replayed per channel, in order.
+        std::vector<std::int64_t> channels = {h.size(0), h.size(1)};
+        for (std::int64_t d = 2; d < h.dim(); ++d) channels.push_back(1);
+        const torch::Tensor keep = masks->get(dropout_k++, torch::empty(channels), prob).to(h.dtype());
         h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
       }
     } else if (type == "LayerNorm") {

@@ -786,6 +786,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     const torch::Tensor kl = torch::kl_div(h, y, red, get_bool(l, "log_target", false));
     return get_string(l, "reduction", "mean") == "batchmean" ? kl / h.size(0) : kl;
   }
+  if (s.loss_type == "MultiMarginLoss")
+    return torch::multi_margin_loss(h, y, get_integer(l, "p", 1), get_number(l, "margin", 1.0), weight, red);
   if (s.loss_type == "NLLLoss")  // (batch, [T,] C) as rows, as CrossEntropyLoss's
     return torch::nll_loss(h.reshape({-1, h.size(-1)}), y.reshape({-1}), weight, red,
                            get_integer(l, "ignore_index", -100));

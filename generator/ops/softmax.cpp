@@ -292,6 +292,25 @@ void register_softmax_kind(std::vector<OpDef>& ops, std::vector<LayerDef>& layer
     return b.graph.nodes[id].outputs[0];
   };
   layers.push_back(std::move(l));
+  if (log) return;
+
+  // Softmax2d: the softmax over the channels of an (N, C, H, W) input, torch's dim -3.
+  LayerDef plane;
+  plane.torch_type = "Softmax2d";
+  plane.build = [name](LayerBuild& b, const std::vector<int>& in) {
+    const Value& x = b.graph.value(in.at(0));
+    if (x.shape.size() != 4) throw ShapeError("expects an (N, C, H, W) input, got " + shape_str(x.shape));
+    Node n;
+    n.op = name;
+    n.layer = b.layer;
+    n.source = b.source;
+    n.attrs["dim"] = std::int64_t{-3};
+    n.attrs["axis"] = std::int64_t{1};
+    n.inputs = {in.at(0)};
+    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+    return b.graph.nodes[id].outputs[0];
+  };
+  layers.push_back(std::move(plane));
 }
 
 void register_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {

@@ -205,7 +205,7 @@ def transformer_layer_params(n, e, args, decoder):
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
 SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d",
            "InstanceNorm2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
-           "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PixelShuffle", "PixelUnshuffle", "PReLU",
+           "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PixelShuffle", "PixelUnshuffle", "Softmax2d", "PReLU",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d",
            "AdaptiveMaxPool2d", "AdaptiveMaxPool1d", "Upsample",
            "Flatten")
@@ -241,7 +241,7 @@ def spatial_shape(node, shape):
     if kind == "Flatten":  # from start_dim (counting the batch) to the end
         start = node.get("start_dim", 1)
         return list(shape[:start - 1]) + [math.prod(shape[start - 1:])]
-    if kind in ("BatchNorm2d", "GroupNorm", "PReLU", "InstanceNorm1d", "InstanceNorm2d"):
+    if kind in ("BatchNorm2d", "GroupNorm", "PReLU", "InstanceNorm1d", "InstanceNorm2d", "Softmax2d"):
         return list(shape)
     if kind == "PixelShuffle":
         r = node["upscale_factor"]

@@ -328,7 +328,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
                type == "SELU" || type == "Softplus" || type == "Mish" || type == "Hardswish" ||
                type == "Hardsigmoid" || type == "Hardtanh" || type == "ReLU6" || type == "Softsign" ||
                type == "LogSigmoid" || type == "Hardshrink" || type == "Softshrink" || type == "Tanhshrink" ||
-               type == "Threshold") {
+               type == "Threshold" || type == "Softmax2d") {
       // shape unchanged, no parameters
     } else if (type == "LayerNorm") {
       const std::vector<std::int64_t> ns = layer_norm_shape(l, shape);
@@ -574,6 +574,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Unflatten") {
       h = h.unflatten(get_integer(l, "dim", 1), get_ints(l, "unflattened_size", 0, 1));
+    } else if (type == "Softmax2d") {
+      h = torch::softmax(h, -3);
     } else if (type == "PixelShuffle") {
       h = torch::pixel_shuffle(h, get_integer(l, "upscale_factor", 1));
     } else if (type == "PixelUnshuffle") {

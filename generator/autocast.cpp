@@ -24,7 +24,7 @@ const std::set<std::string> kLowerPrecision = {"linear", "conv2d", "conv_transpo
 // bfloat16 buffer: both are left out, so refused on bfloat16 values.)
 const std::set<std::string> kSameDtype = {"relu", "leaky_relu", "gelu",      "tanh",        "sigmoid",  "silu",
                                           "softmax", "elu",     "elu_inplace", "softplus", "mish", "hardswish",
-                                          "hardsigmoid", "hardtanh"};
+                                          "hardsigmoid", "hardtanh", "neg"};
 const std::set<std::string> kSameDtypeRoundAfter = {"batch_norm", "avg_pool2d", "adaptive_avg_pool2d", "dropout"};
 // Pick elements of their input: bfloat16 in, bfloat16 out, nothing to round.
 const std::set<std::string> kSelecting = {"max_pool2d", "adaptive_max_pool2d"};

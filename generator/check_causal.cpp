@@ -52,7 +52,7 @@ std::string mixes_positions(const LayerSpec& l) {
     const std::int64_t dim = int_arg(l, "dim", 1);
     return dim == -1 || dim == 2 ? "" : "works along dim " + std::to_string(dim) + ": use dim -1";
   }
-  if (l.type == "Softmax" || l.type == "LogSoftmax" || l.type == "Concat") {
+  if (l.type == "Softmax" || l.type == "LogSoftmax" || l.type == "Softmin" || l.type == "Concat") {
     const std::int64_t dim = int_arg(l, "dim", 1);
     return dim == -1 || dim == 2 ? "" : "works along dim " + std::to_string(dim) + ": use dim -1";
   }

@@ -36,6 +36,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_instance_norm(layers);
   register_batch_norm(ops, layers);
   register_softmax(ops, layers);
+  register_softmin(ops, layers);
   register_log_softmax(ops, layers);
   register_embedding(ops, layers);
   register_conv(ops, layers);

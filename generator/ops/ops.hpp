@@ -50,6 +50,7 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
 void register_group_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_instance_norm(std::vector<LayerDef>& layers);  // InstanceNorm1d, InstanceNorm2d: group_norm nodes
 void register_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_softmin(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // after Softmax
 void register_log_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Conv1d, Conv2d

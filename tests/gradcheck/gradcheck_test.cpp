@@ -328,7 +328,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
                type == "SELU" || type == "Softplus" || type == "Mish" || type == "Hardswish" ||
                type == "Hardsigmoid" || type == "Hardtanh" || type == "ReLU6" || type == "Softsign" ||
                type == "LogSigmoid" || type == "Hardshrink" || type == "Softshrink" || type == "Tanhshrink" ||
-               type == "Threshold" || type == "Softmax2d") {
+               type == "Threshold" || type == "Softmax2d" || type == "Softmin") {
       // shape unchanged, no parameters
     } else if (type == "LayerNorm") {
       const std::vector<std::int64_t> ns = layer_norm_shape(l, shape);
@@ -576,6 +576,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = h.unflatten(get_integer(l, "dim", 1), get_ints(l, "unflattened_size", 0, 1));
     } else if (type == "Softmax2d") {
       h = torch::softmax(h, -3);
+    } else if (type == "Softmin") {
+      h = torch::softmax(-h, get_integer(l, "dim", 0));  // torch.nn.functional.softmin
     } else if (type == "PixelShuffle") {
       h = torch::pixel_shuffle(h, get_integer(l, "upscale_factor", 1));
     } else if (type == "PixelUnshuffle") {

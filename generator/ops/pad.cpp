@@ -3,7 +3,8 @@
 /// ReflectionPad1d, ReplicationPad1d, `padding` an int or (left, right)) or the last two (the 2d
 /// ones, (left, right, top, bottom)). Output element (oh, ow) of a plane reads input (ih, iw),
 /// each coordinate mapped from its padded one o (pad lo before it, input size S) as torch does:
-///   constant:  o - lo, and `value` (0 for ZeroPad) where that falls outside the input;
+///   constant:  o - lo, and `value` (0 for ZeroPad) where that falls outside the input (a negative
+///              padding crops, as torch's);
 ///   reflect:   i = o - lo, then -i below 0 and 2 (S - 1) - i past the end (the edge not repeated);
 ///   replicate: o - lo clamped to [0, S - 1].
 /// The backward gathers: each input element adds the gradients of the outputs that read it (its
@@ -58,8 +59,9 @@ void write_output_value(CodeWriter& w, const Node& n, const std::string& store) 
 // padding before, then the padding after.
 void write_input_gradient(CodeWriter& w, const Node& n, const std::string& store) {
   w.line("const float* plane = dout + static_cast<std::int64_t>(p) * kOutH * kOutW;");
-  if (attr_str(n, "mode") == "constant") {
-    w.line(store + " = plane[(ih + kTop) * kOutW + iw + kLeft];");
+  if (attr_str(n, "mode") == "constant") {  // (a negative padding crops: those inputs get no gradient)
+    w.line("const int oh = ih + kTop, ow = iw + kLeft;");
+    w.line(store + " = oh >= 0 && oh < kOutH && ow >= 0 && ow < kOutW ? plane[oh * kOutW + ow] : 0.0f;");
     return;
   }
   w.line("const auto candidate = [](int a, int i, int lo, int size) { return a == 0 ? i + lo : (a <= lo ? a - 1 : size + a - 1); };");
@@ -143,7 +145,7 @@ LayerDef pad_layer(const std::string& type, int dims, const std::string& mode, b
   l.torch_type = type;
   ArgDef padding{"padding", ArgType::integer_tuple, std::nullopt};
   padding.tuple_size = 2 * dims;
-  padding.min = 0;  // (torch's constant pads also crop with negative padding: not supported)
+  if (mode != "constant") padding.min = 0;  // the constant pads crop with negative padding, as torch's
   l.args = {padding};
   if (value_arg) l.args.push_back({"value", ArgType::number, std::nullopt});
   l.build = [dims, mode](LayerBuild& b, const std::vector<int>& in) {
@@ -157,6 +159,9 @@ LayerDef pad_layer(const std::string& type, int dims, const std::string& mode, b
     std::vector<std::int64_t> pads = expand_tuple(b.args.at("padding"), 2 * dims);  // left, right[, top, bottom]
     if (dims == 1) pads.insert(pads.end(), {0, 0});
     const std::int64_t w = x.shape[rank - 1], h = dims == 2 ? x.shape[rank - 2] : 1;
+    if (w + pads[0] + pads[1] < 1 || h + pads[2] + pads[3] < 1)
+      throw ShapeError("the padding " + attr_repr(b.args.at("padding")) + " crops the input " + shape_str(x.shape) +
+                       " to nothing: the output's size must stay positive");
     for (int d = 0; d < 2 * dims; ++d) {
       const std::int64_t size = d < 2 ? w : h;
       if (mode == "reflect" && pads[d] >= size)
@@ -191,7 +196,7 @@ void register_pad(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     const auto& pads = attr_ints(n, "pads");
     Shape s = x.shape;
     s.back() += pads[0] + pads[1];
-    if (pads[2] + pads[3] > 0) s[s.size() - 2] += pads[2] + pads[3];
+    s[s.size() - 2] += pads[2] + pads[3];  // (0 for the 1d layers)
     return std::vector<OutputType>{{x.dtype, s, x.batched}};
   };
   f.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
@@ -222,7 +227,7 @@ void register_pad(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     const auto& pads = attr_ints(n, "pads");
     Shape s = d.shape;
     s.back() -= pads[0] + pads[1];
-    if (pads[2] + pads[3] > 0) s[s.size() - 2] -= pads[2] + pads[3];
+    s[s.size() - 2] -= pads[2] + pads[3];  // (0 for the 1d layers)
     return std::vector<OutputType>{{d.dtype, s, d.batched}};
   };
   b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout"}}; };

@@ -114,6 +114,9 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     if (n.op == "attention_in_projection")
       throw unsupported(spec, n, "with two inputs (cross-attention) is not supported yet under trainer.precision \"" +
                                      spec.trainer.precision + "\"; self-attention is (with \"is_causal\": true)");
+    if (n.op == "attention" && n.attrs.count("key_padding_mask"))
+      throw unsupported(spec, n, "with a key padding mask is not supported yet under trainer.precision \"" +
+                                     spec.trainer.precision + "\"; it is in float32 (\"32-true\")");
     if (n.op == "attention" && n.attrs.count("dropout"))
       throw unsupported(spec, n, "with dropout (of the attention's probabilities) is not supported yet under "
                                  "trainer.precision \"" + spec.trainer.precision + "\": set \"dropout\": 0.0 there");

@@ -49,6 +49,9 @@ Graph build_graph(const Spec& spec) {
       for (const std::string& n : l.inputs) in.push_back(named.at(n));
     }
     LayerBuild ctx{g, module, l.source, l.args};
+    for (const ArgDef& a : find_layer(l.type)->args)  // forward's masks: model inputs (read_spec checked)
+      if (a.type == ArgType::value && l.args.count(a.name))
+        ctx.values[a.name] = named.at(std::get<std::string>(l.args.at(a.name)));
     try {
       x = find_layer(l.type)->build(ctx, in);
       g.layer_outputs.push_back(x);
@@ -59,6 +62,17 @@ Graph build_graph(const Spec& spec) {
   }
   if (spec.graph) x = named.at(spec.output);
 
+  // A bool input is a mask: only key_padding_mask arguments take it (their additive_mask nodes).
+  for (const Node& n : g.nodes)
+    for (int in : n.inputs) {
+      if (g.value(in).dtype != DType::u8 || g.value(in).kind != ValueKind::input || n.op == "additive_mask") continue;
+      for (const LayerSpec& l : spec.layers)
+        if (l.source == n.source)
+          throw SpecError(spec.path, l.pos, l.source,
+                          l.type + ": model.inputs." + g.value(in).name +
+                              " is bool (a mask), which only a key_padding_mask argument takes: declare it float32 to "
+                              "compute with it");
+    }
   // An int64 input holds indices: only an Embedding reads them (a Flatten may reshape them first).
   for (const Node& n : g.nodes)
     for (int in : n.inputs) {

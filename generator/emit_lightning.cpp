@@ -98,6 +98,7 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   for (const ArgDef& a : def->args) {
     auto it = l.args.find(a.name);
     const Attr* v = it != l.args.end() ? &it->second : nullptr;
+    if (a.type == ArgType::value) continue;  // forward's argument (a mask), not the constructor's
     if (a.type == ArgType::module) {  // a module built in place: encoder_layer=TransformerEncoderLayer(...)
       if (!v && !a.nullable) continue;
       std::string nested = "None";
@@ -210,7 +211,7 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
            (indices ? "long()" : "float()"));
     for (size_t k = 1; k < spec.inputs.size(); ++k)  // a model's other inputs: a file each
       w.line(input_variable(spec, k) + " = torch.from_numpy(np.load(" + ltrt::json::quote(s.other_x.at(k - 1)) +
-             "))." + (spec.inputs[k].dtype == DType::i64 ? "long()" : "float()"));
+             "))." + (spec.inputs[k].dtype == DType::i64 ? "long()" : spec.inputs[k].dtype == DType::u8 ? "bool()" : "float()"));
     if (targets) w.line("y = torch.from_numpy(np.load(" + ltrt::json::quote(s.y) + "))");
   } else if (s.source == "idx") {
     // MNIST's IDX files, as the generated program reads them: byte / scale, reshaped to model.inputs.
@@ -314,10 +315,10 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("memory (batch, S, E), cross-attention: x's queries over the memory as key and value.\"\"\"");
     w.line();
     write_causal_init(w);
-    w.open("def forward(self, x, memory=None)");
+    w.open("def forward(self, x, memory=None, key_padding_mask=None)");
     w.line("kv = x if memory is None else memory");
     w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
-    w.line("return super().forward(x, kv, kv, need_weights=False, attn_mask=mask)[0]");
+    w.line("return super().forward(x, kv, kv, key_padding_mask=key_padding_mask, need_weights=False, attn_mask=mask)[0]");
     w.close();
     w.close();
     w.line();
@@ -334,9 +335,21 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
            " when is_causal.\"\"\"");
     w.line();
     write_causal_init(w);
-    w.open(decoder ? "def forward(self, x, memory)" : "def forward(self, x)");
-    w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.is_causal else None");
-    w.line(decoder ? "return super().forward(x, memory, tgt_mask=mask)" : "return super().forward(x, src_mask=mask)");
+    // torch's forward signature, as torch's stacks call their layers (a nested tensor, in the
+    // encoder's fast path, is never causal).
+    if (decoder) {
+      w.open("def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None, "
+             "memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False)");
+      w.line("if self.is_causal and tgt_mask is None:");
+      w.line("    tgt_mask = nn.Transformer.generate_square_subsequent_mask(tgt.size(1))");
+      w.line("return super().forward(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask,");
+      w.line("                       tgt_is_causal, memory_is_causal)");
+    } else {
+      w.open("def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False)");
+      w.line("if self.is_causal and src_mask is None:");
+      w.line("    src_mask = nn.Transformer.generate_square_subsequent_mask(src.size(1))");
+      w.line("return super().forward(src, src_mask, src_key_padding_mask, is_causal)");
+    }
     w.close();
     w.close();
     w.line();
@@ -347,15 +360,22 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     bool used = false;
     for (const LayerSpec& l : spec.layers) used = used || l.type == type;
     if (!used) continue;
-    // torch's forward hands masks and is_causal to its layers; the script's layers mask themselves.
+    // The script's layers mask themselves when is_causal; the encoder runs torch's forward (its
+    // nested-tensor path in evaluation with a src_key_padding_mask), handing it their causal mask.
     w.open("class " + type + "(nn." + type + ")");
     w.line("\"\"\"torch's " + type + " over the script's " + type + "Layer, each masking itself when is_causal.\"\"\"");
     w.line();
-    w.open(decoder ? "def forward(self, x, memory)" : "def forward(self, x)");
-    w.open("for layer in self.layers");
-    w.line(decoder ? "x = layer(x, memory)" : "x = layer(x)");
-    w.close();
-    w.line("return x if self.norm is None else self.norm(x)");
+    if (decoder) {
+      w.open("def forward(self, x, memory, tgt_key_padding_mask=None, memory_key_padding_mask=None)");
+      w.open("for layer in self.layers");
+      w.line("x = layer(x, memory, tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask)");
+      w.close();
+      w.line("return x if self.norm is None else self.norm(x)");
+    } else {
+      w.open("def forward(self, x, src_key_padding_mask=None)");
+      w.line("mask = nn.Transformer.generate_square_subsequent_mask(x.size(1)) if self.layers[0].is_causal else None");
+      w.line("return super().forward(x, mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=False)");
+    }
     w.close();
     w.close();
     w.line();
@@ -372,11 +392,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("self.src_is_causal, self.tgt_is_causal = src_is_causal, tgt_is_causal");
     w.close();
     w.line();
-    w.open("def forward(self, src, tgt)");
+    w.open("def forward(self, src, tgt, src_key_padding_mask=None, tgt_key_padding_mask=None, memory_key_padding_mask=None)");
     w.line("causal = nn.Transformer.generate_square_subsequent_mask");
     w.line("src_mask = causal(src.size(1)) if self.src_is_causal else None");
     w.line("tgt_mask = causal(tgt.size(1)) if self.tgt_is_causal else None");
-    w.line("return super().forward(src, tgt, src_mask=src_mask, tgt_mask=tgt_mask)");
+    w.line("return super().forward(src, tgt, src_mask=src_mask, tgt_mask=tgt_mask, src_key_padding_mask=src_key_padding_mask,");
+    w.line("                       tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask)");
     w.close();
     w.close();
     w.line();
@@ -534,8 +555,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         expr = "torch.cat([";
         for (size_t k = 0; k < l.inputs.size(); ++k) expr += (k ? ", " : "") + l.inputs[k];
         expr += "], dim=" + py(l.args.at("dim")) + ")";
-      } else {  // one input, or two (a query and its memory; Transformer's src and tgt)
-        expr = "self." + l.name + "(" + l.inputs.at(0) + (l.inputs.size() > 1 ? ", " + l.inputs[1] : "") + ")";
+      } else {  // one input, or two (a query and its memory; Transformer's src and tgt), and masks
+        expr = "self." + l.name + "(" + l.inputs.at(0) + (l.inputs.size() > 1 ? ", " + l.inputs[1] : "");
+        for (const ArgDef& a : find_layer(l.type)->args)
+          if (a.type == ArgType::value && l.args.count(a.name))
+            expr += ", " + a.name + "=" + std::get<std::string>(l.args.at(a.name));
+        expr += ")";
       }
       w.line(l.name + " = " + expr);
     }

@@ -44,7 +44,7 @@ JsonValue one_of(const std::vector<JsonValue>& alternatives) {
   return o;
 }
 
-JsonValue layer_schema(const LayerDef& l, bool type_required = true);
+JsonValue layer_schema(const LayerDef& l, bool type_required = true, bool graph_node = false);
 
 JsonValue arg_schema(const ArgDef& a) {
   JsonValue v;
@@ -57,6 +57,7 @@ JsonValue arg_schema(const ArgDef& a) {
     case ArgType::number: v = type_of("number"); break;
     case ArgType::boolean: v = type_of("boolean"); break;
     case ArgType::string: v = type_of("string"); break;
+    case ArgType::value: v = type_of("string"); break;  // a model input's name
     case ArgType::number_list: {
       JsonValue item = type_of("number");
       if (a.min) item.set("minimum", JsonValue::make_number(*a.min));
@@ -90,7 +91,7 @@ JsonValue arg_schema(const ArgDef& a) {
 }
 
 // One torch.nn class: {"type": <name>, its constructor arguments}.
-JsonValue layer_schema(const LayerDef& l, bool type_required) {
+JsonValue layer_schema(const LayerDef& l, bool type_required, bool graph_node) {
   JsonValue props = JsonValue::make_object();
   JsonValue t = JsonValue::make_object();
   t.set("const", JsonValue::make_string(l.torch_type));
@@ -98,6 +99,7 @@ JsonValue layer_schema(const LayerDef& l, bool type_required) {
   std::vector<std::string> required;
   if (type_required) required.push_back("type");
   for (const ArgDef& a : l.args) {
+    if (a.type == ArgType::value && !graph_node) continue;  // forward's masks: a graph node's only
     props.set(a.name, arg_schema(a));
     if (!a.default_value && !a.inferred && !a.optional) required.push_back(a.name);
   }
@@ -152,7 +154,7 @@ JsonValue source_schema() {
 
 // A model.graph node: a layer with its name and the names it reads.
 JsonValue node_schema(const LayerDef& l) {
-  JsonValue s = layer_schema(l);
+  JsonValue s = layer_schema(l, true, true);
   JsonValue props = s.find("properties") ? *s.find("properties") : JsonValue::make_object();
   JsonValue name = type_of("string");
   name.set("pattern", JsonValue::make_string("^[A-Za-z_][A-Za-z0-9_]*$"));
@@ -196,7 +198,7 @@ JsonValue model_schema() {
                                                 JsonValue q = JsonValue::make_object();
                                                 q.set("shape", shape_schema());
                                                 JsonValue d = type_of("string");
-                                                d.set("enum", strings({"float32", "int64"}));
+                                                d.set("enum", strings({"float32", "int64", "bool"}));
                                                 q.set("dtype", d);
                                                 return q;
                                               }(), {"shape"})}));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -117,7 +118,10 @@ Cost node_cost(const Node& n, const Graph& g);
 /// module: a torch.nn module given to the constructor (TransformerEncoder's encoder_layer), an object
 /// of that layer's arguments (its "type" may be given, and must be `module_type`); the layer's args
 /// then hold the type under the argument's name and each of its arguments as "<name>.<argument>".
-enum class ArgType { integer, number, boolean, string, integer_tuple, number_list, module };
+/// value: one of forward's tensor arguments that is not the layer's input (MultiheadAttention's
+/// key_padding_mask), the name of a model input; not a constructor argument. The builder finds
+/// the value in LayerBuild::values.
+enum class ArgType { integer, number, boolean, string, integer_tuple, number_list, module, value };
 struct ArgDef {
   std::string name;
   ArgType type;
@@ -146,6 +150,7 @@ struct LayerBuild {
   std::string source;  // "model.layers[0]"
   Attrs args;          // checked arguments, defaults filled in (inferred ones absent)
   bool training_only_identity = false;
+  std::map<std::string, int> values;  // ArgType::value arguments given: the values they name
 };
 
 /// A torch.nn class as the spec names it.
@@ -179,6 +184,16 @@ int add_linear(Graph& g, const std::string& layer, const std::string& source, in
 /// in_proj_bias (bias -1: none); returns the two outputs.
 std::vector<int> add_attention_in_projection(Graph& g, const std::string& layer, const std::string& source, int inp,
                                              int memory, int weight, int bias);
+/// A key padding mask (ops/key_padding_mask.cpp): the additive float32 (batch, S) form of a model
+/// input, -inf where a bool mask is true (one additive_mask node per bool input), a float32 input as
+/// it is.
+int additive_padding_mask(Graph& g, const std::string& layer, const std::string& source, int mask);
+/// The additive mask of the ArgType::value argument `arg` of b (-1: not given), checked to be a bool
+/// or float32 model input of per-sample shape [keys].
+int key_padding_mask_input(LayerBuild& b, const std::string& arg, std::int64_t keys);
+/// TransformerEncoder's nested-tensor fast path in evaluation: x (batch, S, E) with the positions the
+/// additive mask pads set to 0, for a batch whose padding is left aligned; x itself in training.
+int add_nested_padding(Graph& g, const std::string& layer, const std::string& source, int x, int mask);
 /// Adds a Dropout node (probability p > 0; ltgen's own masks, off in evaluation) on x; returns its
 /// output, named `<layer>_out`. The Dropout layer and the recurrent layers' dropout between layers.
 int add_dropout(Graph& g, const std::string& layer, const std::string& source, int x, double p);

@@ -167,12 +167,22 @@ Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
         ltrt::ConfigObject sub(*v, path);
         if (const JsonValue* t = sub.get("type"); t && !(t->kind == Kind::string && t->str == a.module_type))
           fail_at(*t, path + ".type", "must be \"" + a.module_type + "\" (or left out): ltgen supports no other here");
-        for (const ArgDef& b : nested->args) sub.get(b.name);
+        for (const ArgDef& b : nested->args) {
+          const JsonValue* given = sub.get(b.name);
+          if (given && b.type == ArgType::value)  // a forward argument: the outer layer's forward takes it
+            fail_at(*given, path + "." + b.name, b.name + " is " + a.module_type + ".forward's argument, not its "
+                                                 "constructor's: give the mask to " + def.torch_type + " itself");
+        }
         sub.finish();
         out[a.name] = a.module_type;
         for (auto& [key, x] : read_layer_args(sub, *nested)) out[a.name + "." + key] = std::move(x);
         break;
       }
+      case ArgType::value:  // a model input's name; the graph's reading checks it names one
+        if (v->kind != Kind::string || !is_identifier(v->str))
+          fail_at(*v, path, "expected the name of one of model.inputs (forward's " + a.name + " argument)");
+        out[a.name] = v->str;
+        break;
       case ArgType::number_list: {  // finite numbers (a loss's class weights); the layer checks the length
         if (v->kind != Kind::array || v->items.empty())
           fail_at(*v, path, "expected a non-empty list of numbers, e.g. [1.0, 2.5]");
@@ -202,6 +212,22 @@ std::vector<std::string> layer_names(bool losses) {
   for (const LayerDef* l : layer_defs())
     if (l->is_loss == losses) names.push_back(l->torch_type);
   return names;
+}
+
+// The model inputs a graph node's ArgType::value arguments name, in its arguments' order.
+std::vector<std::string> value_args(const LayerSpec& node) {
+  std::vector<std::string> names;
+  for (const ArgDef& a : find_layer(node.type)->args)
+    if (a.type == ArgType::value && node.args.count(a.name)) names.push_back(std::get<std::string>(node.args.at(a.name)));
+  return names;
+}
+
+// The first of the node's ArgType::value arguments that names `value`.
+std::string value_arg_naming(const LayerSpec& node, const std::string& value) {
+  for (const ArgDef& a : find_layer(node.type)->args)
+    if (a.type == ArgType::value && node.args.count(a.name) && std::get<std::string>(node.args.at(a.name)) == value)
+      return a.name;
+  return "";
 }
 
 LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, bool graph_node = false) {
@@ -266,6 +292,10 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
   l.source = path;
   l.pos = v.pos;
   l.args = read_layer_args(o, *def);
+  for (const ArgDef& a : def->args)
+    if (a.type == ArgType::value && l.args.count(a.name) && !graph_node)
+      fail_at(*v.find(a.name), path + "." + a.name,
+              a.name + " names one of model.inputs: use model.graph, whose nodes read several values");
   return l;
 }
 
@@ -297,10 +327,14 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
   if (spec.inputs.size() > 1 && s.source != "npy" && s.source != "randn")
     o.fail("source", "source '" + s.source + "' gives one input, but model.inputs has " +
                          std::to_string(spec.inputs.size()) + ": use source 'npy' (a file per input) or 'randn'");
-  for (const InputSpec& in : spec.inputs)
+  for (const InputSpec& in : spec.inputs) {
     if (in.dtype == DType::i64 && s.source != "npy" && s.source != "text")
       o.fail("source", "model.inputs." + in.name + " is int64 (indices): source '" + s.source +
                            "' makes float data; use source 'npy' with an int64 x file");
+    if (in.dtype == DType::u8 && s.source != "npy")
+      o.fail("source", "model.inputs." + in.name + " is bool (a mask): source '" + s.source +
+                           "' makes float data; use source 'npy' with a bool file for it");
+  }
   if (s.source == "text") {
     // A character-level corpus: windows of block_size bytes, the next byte of each as its target.
     s.path = o.string("path", "");
@@ -436,8 +470,13 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         ltrt::ConfigObject o(shape, path);
         const JsonValue& sh = o.require("shape");
         s.shape = read_shape(sh, path + ".shape");
-        const std::string dtype = o.string("dtype", "float32", {"float32", "int64"});
+        const std::string dtype = o.string("dtype", "float32", {"float32", "int64", "bool"});
         if (dtype == "int64") s.dtype = DType::i64;  // indices, for an Embedding
+        if (dtype == "bool") {  // a padding mask (key_padding_mask), read from npy as bytes 0 and 1
+          s.dtype = DType::u8;
+          if (spec.inputs.empty())
+            o.fail("dtype", "the first of model.inputs is the model's data: a bool mask comes after it (forward(x, mask))");
+        }
         o.finish();
       } else {
         s.shape = read_shape(shape, path);
@@ -494,14 +533,29 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       for (const std::string& in : node.inputs)
         if (std::find(known.begin(), known.end(), in) == known.end())
           fail_at(graph->items[i], path, "'" + in + "' is not an input or an earlier node" + did_you_mean(in, known));
+      for (const std::string& in : value_args(node)) {  // masks: data, a model input each
+        bool input = false;
+        for (const InputSpec& s : spec.inputs) input = input || s.name == in;
+        if (!input) {
+          std::vector<std::string> names;
+          for (const InputSpec& s : spec.inputs) names.push_back(s.name);
+          const std::string arg = value_arg_naming(node, in);
+          fail_at(*graph->items[i].find(arg), path + "." + arg,
+                  "'" + in + "' is not one of model.inputs: " + arg + " is data (a bool, or float32, tensor per sample)" +
+                      did_you_mean(in, names));
+        }
+      }
       known.push_back(node.name);
       spec.layers.push_back(std::move(node));
     }
     // forward's arguments: each is read (an unread one would be a batch column nothing uses).
     for (const InputSpec& in : spec.inputs) {
       bool read = false;
-      for (const LayerSpec& node : spec.layers)
+      for (const LayerSpec& node : spec.layers) {
         read = read || std::find(node.inputs.begin(), node.inputs.end(), in.name) != node.inputs.end();
+        const std::vector<std::string> masks = value_args(node);
+        read = read || std::find(masks.begin(), masks.end(), in.name) != masks.end();
+      }
       if (!read) fail_at(*graph, "model.graph", "no node reads model.inputs." + in.name + ": use it or leave it out");
     }
     spec.output = spec.layers.back().name;

@@ -43,6 +43,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_conv_transpose(ops, layers);
   register_multihead_attention(ops, layers);
   register_attention_in_projection(ops);
+  register_key_padding_mask(ops);
   register_transformer_layers(layers);
   register_rnn(ops, layers);
   register_lstm(ops, layers);

@@ -249,13 +249,14 @@ void open_backward_kernel(CodeWriter& k, const Node& n, const AttentionInputs& a
   k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ", " + std::to_string(kBlocksPerSM) + ") " + name +
          "(float* __restrict__ grads, const float* __restrict__ dout, const float* __restrict__ queries, "
          "const float* __restrict__ keys, const float* __restrict__ lse, const float* __restrict__ delta, float scale" +
-         attention_dropout_params(n, false) + ")");
+         attention_dropout_params(n, false) + attention_mask_param(n) + ")");
   write_constants(k, n, a, t, row_tile, col_tile);
 }
 
 // A backward kernel's pointers to head h of sample b.
-void write_backward_pointers(CodeWriter& k) {
+void write_backward_pointers(CodeWriter& k, const Node& n) {
   write_head_pointers(k, {"const float* dout_head = dout"}, {"const float* lse_head = lse", "const float* delta_head = delta"});
+  write_attention_mask_pointer(k, n);
 }
 
 // The launch of a kernel over tiles of `rows` (kTq or kTk) x heads x samples (a block each, on the
@@ -351,6 +352,23 @@ void write_attention_dropout_seed(CodeWriter& k, const Node& n, bool forward) {
                  : "const std::uint64_t seed = scalars->dropout_seed;  // the forward's dropout masks");
 }
 
+std::string attention_mask_param(const Node& n) {
+  return n.attrs.count("key_padding_mask") ? ", const float* __restrict__ mask" : "";
+}
+
+void add_attention_mask_arg(const Node& n, std::vector<std::string>& args) {
+  if (n.attrs.count("key_padding_mask")) args.push_back("mask");
+}
+
+void write_attention_mask_pointer(CodeWriter& k, const Node& n) {
+  if (n.attrs.count("key_padding_mask"))
+    k.line("const float* key_mask = mask + static_cast<std::int64_t>(b) * kTk;  // the sample's key padding mask");
+}
+
+std::string attention_masked_score(const Node& n, const std::string& scaled, const std::string& j) {
+  return n.attrs.count("key_padding_mask") ? scaled + " + key_mask[" + j + "]" : scaled;
+}
+
 void write_attention_scale(CodeWriter& w, const Node& n) {
   // torch's sdp::calculate_scale: 1 / sqrt(head_dim) in double, then float (1.0f / sqrtf differs
   // by an ulp for some head sizes, e.g. 24 and 96).
@@ -417,7 +435,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// recomputes the probabilities.");
   k.open("__global__ void __launch_bounds__(" + std::to_string(kBlockThreads) + ", " + std::to_string(kBlocksPerSM) + ") " + e.fn +
          "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ queries, "
-         "const float* __restrict__ keys, float scale" + attention_dropout_params(n, true) + ")");
+         "const float* __restrict__ keys, float scale" + attention_dropout_params(n, true) + attention_mask_param(n) + ")");
   write_constants(k, n, a, t, "kQueryTile", "kKeyTile");
   write_shared_tiles(k,
                      {{"q_t", "kChunk", "kQueryTile + kPad", "q^T of the block's rows (a chunk of head_dim)"},
@@ -427,6 +445,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   write_block_place(k, "kQueryTile", "kTq");
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
   write_head_pointers(k, {"float* out_head = out"}, {"float* lse_head = lse"});
+  write_attention_mask_pointer(k, n);
   write_attention_dropout_seed(k, n, true);
   k.line("float o[kRows][kDimCols] = {};");
   k.line("float m[kRows], l[kRows];");
@@ -448,16 +467,24 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("const int j = j0 + lane * kCols + c;");
-  k.line("s[r][c] = j < kTk && (!kCausal || j <= i) ? s[r][c] * scale : -INFINITY;  // masked: -inf before the softmax");
+  k.line("s[r][c] = j < kTk && (!kCausal || j <= i) ? " + attention_masked_score(n, "s[r][c] * scale", "j") +
+         " : -INFINITY;  // masked: -inf before the softmax");
   k.line("tile_max = fmaxf(tile_max, s[r][c]);");
   k.close();
   k.line("for (int lanes = kLanes / 2; lanes > 0; lanes /= 2) tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lanes));");
-  k.line("const float m_new = fmaxf(m[r], tile_max);  // finite: every row sees key 0 in the first tile");
-  k.line("const float rescale = ltrt::exp_vec(m[r] - m_new);  // 0 on the first tile");
+  const bool masked = n.attrs.count("key_padding_mask") > 0;
+  if (masked) {
+    k.line("const float m_new = fmaxf(m[r], tile_max);");
+    k.line("const float m_ref = m_new == -INFINITY ? 0.0f : m_new;  // no key yet (all padded): exp(-inf) = 0");
+  } else {
+    k.line("const float m_new = fmaxf(m[r], tile_max);  // finite: every row sees key 0 in the first tile");
+  }
+  const std::string m_ref = masked ? "m_ref" : "m_new";
+  k.line("const float rescale = ltrt::exp_vec(m[r] - " + m_ref + ");  // 0 on the first tile");
   k.line("float sum = 0.0f;");
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
-  k.line("const float e = ltrt::exp_vec(s[r][c] - m_new);  // 0 where masked");
+  k.line("const float e = ltrt::exp_vec(s[r][c] - " + m_ref + ");  // 0 where masked");
   if (n.attrs.count("dropout"))  // o takes the dropped probabilities, l the softmax's sum
     k.line("p[kGroups * r + group][lane * kCols + c] = training ? " +
            attention_dropped("e", "i", "j0 + lane * kCols + c") + " : e;");
@@ -474,11 +501,18 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   write_accumulate_chunks(k, "o += p v", {{"kv_t", "keys_v", "kKVRow", "j0", "kKeyTile", "kTk"}}, {}, "kKeyTile",
                           {{"o", "p", "kv_t"}});
   k.close();
-  write_rows_out(k, "i0", "kTq", "out_head", "kE", "o[r][c] / l[r]");  // the CPU's p / sum, then p v
+  if (masked) {  // a row without keys: zeros, as torch's, and lse = inf so that the backward's p is 0
+    write_rows_out(k, "i0", "kTq", "out_head", "kE", "l[r] == 0.0f ? 0.0f : o[r][c] / l[r]");
+  } else {
+    write_rows_out(k, "i0", "kTq", "out_head", "kE", "o[r][c] / l[r]");  // the CPU's p / sum, then p v
+  }
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("const int i = i0 + group * kRows + r;");
-  k.line("if (lane == 0 && i < kTq) lse_head[i] = m[r] + logf(l[r]);  // for the backward");
+  if (masked)
+    k.line("if (lane == 0 && i < kTq) lse_head[i] = l[r] == 0.0f ? INFINITY : m[r] + logf(l[r]);  // for the backward");
+  else
+    k.line("if (lane == 0 && i < kTq) lse_head[i] = m[r] + logf(l[r]);  // for the backward");
   k.close();
   k.close();
 
@@ -487,6 +521,7 @@ void emit_flash_attention_forward(CudaEmit& e, const Node& n, const Graph& g) {
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
   std::vector<std::string> args{"out", "lse", a.queries(), a.keys(), "scale"};
   for (const std::string& x : attention_dropout_args(n, true)) args.push_back(x);
+  add_attention_mask_arg(n, args);
   write_launch(e, e.fn + "_kernel", "kTq", t, args);
 }
 
@@ -541,7 +576,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
                      kv.shared_bytes);
   write_block_place(k, "kKeyTile", "kTk");
   k.line("const int j0 = block_tile * kKeyTile;  // the first keys see the most queries and start first");
-  write_backward_pointers(k);
+  write_backward_pointers(k, n);
   k.line("float* dk_head = grads + static_cast<std::int64_t>(b) * kTk * kKVRow + kKeyColumn + h * kD;");
   k.line("float* dv_head = dk_head + kE;");
   write_attention_dropout_seed(k, n, false);
@@ -562,7 +597,11 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < kRows; ++r)");
   k.line("const int j = j0 + group * kRows + r;");
-  k.line("const float p_ij = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;");
+  if (n.attrs.count("key_padding_mask"))  // (key rows past kTk read no mask)
+    k.line("const float p_ij = i < kTq && j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(" +
+           attention_masked_score(n, "s[r][c] * scale", "j") + " - lse_i) : 0.0f;");
+  else
+    k.line("const float p_ij = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i) : 0.0f;");
   if (n.attrs.count("dropout")) {  // dv takes the dropped probabilities; ds = p (dp mask / (1 - p) - delta)
     k.line("p[kGroups * r + group][lane * kCols + c] = " + attention_dropped("p_ij", "i", "j") + ";");
     k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (" + attention_dropped("dp[r][c]", "i", "j") +
@@ -594,7 +633,7 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
                      q.shared_bytes);
   write_block_place(k, "kQueryTile", "kTq");
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
-  write_backward_pointers(k);
+  write_backward_pointers(k, n);
   k.line("float* dq_head = grads + static_cast<std::int64_t>(b) * kTq * kQRow + h * kD;");
   write_attention_dropout_seed(k, n, false);
   k.line("float lse_i[kRows], delta_i[kRows];");
@@ -615,7 +654,8 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("#pragma unroll");
   k.open("for (int c = 0; c < kCols; ++c)");
   k.line("const int j = j0 + lane * kCols + c;");
-  k.line("const float p_ij = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(s[r][c] * scale - lse_i[r]) : 0.0f;");
+  k.line("const float p_ij = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(" +
+         attention_masked_score(n, "s[r][c] * scale", "j") + " - lse_i[r]) : 0.0f;");
   k.line("ds[kGroups * r + group][lane * kCols + c] = p_ij * (" +
          (n.attrs.count("dropout") ? attention_dropped("dp[r][c]", "i", "j") : std::string("dp[r][c]")) +
          " - delta_i[r]) * scale;");
@@ -637,6 +677,8 @@ void emit_flash_attention_backward(CudaEmit& e, const Node& n, const Graph& g) {
     dkdv_args.push_back(x);
     dq_args.push_back(x);
   }
+  add_attention_mask_arg(n, dkdv_args);
+  add_attention_mask_arg(n, dq_args);
   write_launch(e, e.fn + "_dkdv_kernel", "kTk", kv, dkdv_args);
   write_launch(e, e.fn + "_dq_kernel", "kTq", q, dq_args);
 }

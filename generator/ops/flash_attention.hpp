@@ -48,6 +48,14 @@ std::string attention_dropout_params(const Node& n, bool forward);
 std::vector<std::string> attention_dropout_args(const Node& n, bool forward);
 /// A CUDA kernel's `seed` line (with dropout): the step's, in the forward 0 in evaluation.
 void write_attention_dropout_seed(CodeWriter& k, const Node& n, bool forward);
+/// A key padding mask (a node with "key_padding_mask"; ops/key_padding_mask.cpp): a kernel's
+/// parameter `mask` (the additive (batch, kTk) floats; empty without one), its launch argument,
+/// and `key_mask`, sample b's row.
+std::string attention_mask_param(const Node& n);
+void add_attention_mask_arg(const Node& n, std::vector<std::string>& args);
+void write_attention_mask_pointer(CodeWriter& k, const Node& n);
+/// The masked score of key `j` from its scaled score: `scaled + key_mask[j]`, or `scaled` alone.
+std::string attention_masked_score(const Node& n, const std::string& scaled, const std::string& j);
 /// `constexpr float scale = ...;`: 1 / sqrt(head_dim) as torch computes it.
 void write_attention_scale(CodeWriter& w, const Node& n);
 /// A tile in a kernel's dynamic shared memory: `rows` x `cols` floats (cols a multiple of 4).

@@ -199,7 +199,7 @@ void open_backward_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, c
   k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + name +
          "(float* __restrict__ grads, const float* __restrict__ dout, const float* __restrict__ queries, "
          "const float* __restrict__ keys, const float* __restrict__ lse, const float* __restrict__ delta, float scale" +
-         attention_dropout_params(n, false) + ")");
+         attention_dropout_params(n, false) + attention_mask_param(n) + ")");
   write_attention_sizes(k, n, a);
   k.line("constexpr int kWarps = " + std::to_string(kWarps) + ", kQueryTile = 16 * kWarps, kKeyTile = " +
          std::to_string(kKeyTile) + ";");
@@ -220,6 +220,7 @@ void open_backward_mma(CodeWriter& k, const Node& n, const AttentionInputs& a, c
   k.line("const int row0 = 16 * warp;                   // the warp's first row of the block's tile");
   write_block_place(k, row_tile, rows);
   write_head_pointers(k, {"const float* dout_head = dout"}, {"const float* lse_head = lse", "const float* delta_head = delta"});
+  write_attention_mask_pointer(k, n);
   write_attention_dropout_seed(k, n, false);
 }
 
@@ -271,6 +272,7 @@ void write_forward_mma_top(CodeWriter& k, const Node& n, const AttentionInputs& 
   k.line("const int i0 = (kRowTiles - 1 - block_tile) * kQueryTile;  // the longest causal rows start first");
   k.line("const int row0 = i0 + 16 * warp;                           // the warp's first row");
   write_head_pointers(k, {"float* out_head = out"}, {"float* lse_head = lse"});
+  write_attention_mask_pointer(k, n);
   write_attention_dropout_seed(k, n, true);
 }
 
@@ -287,6 +289,7 @@ void emit_mma_backward_launches(CudaEmit& e, const Node& n, const AttentionInput
     const std::int64_t bytes = l.bytes;
     std::vector<std::string> args{l.grads, "dout", a.queries(), a.keys(), "lse", "delta", "scale"};
     for (const std::string& x : attention_dropout_args(n, false)) args.push_back(x);
+    add_attention_mask_arg(n, args);
     emit_launch(e.body, kernel, "(" + l.rows + " + 63) / 64 * kHeads * n", std::to_string(kWarps * 32), args,
                 std::to_string(bytes));
     if (bytes > 48 * 1024)
@@ -313,7 +316,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("// thread's scores are, as they stand, its A fragment of p v: no exchange between lanes.");
   k.open("__global__ void __launch_bounds__(" + std::to_string(kWarps * 32) + ") " + e.fn +
          "_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ queries, "
-         "const float* __restrict__ keys, float scale" + attention_dropout_params(n, true) + ")");
+         "const float* __restrict__ keys, float scale" + attention_dropout_params(n, true) + attention_mask_param(n) + ")");
   write_forward_mma_top(k, n, a);
   k.line("// The warp's rows of q as A fragments, split into TF32 parts once (zeros past kTq).");
   k.line("ltrt::cuda::Tf32Parts<4> q_parts[kDimSteps];");
@@ -355,19 +358,31 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.line("float tile_max[2] = {-INFINITY, -INFINITY};");
   open_fragment_loops(k);
   k.line("const int i = row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
-  k.line("s[t][x] = j < kTk && (!kCausal || j <= i) ? s[t][x] * scale : -INFINITY;  // masked: -inf before the softmax");
+  k.line("s[t][x] = j < kTk && (!kCausal || j <= i) ? " + attention_masked_score(n, "s[t][x] * scale", "j") +
+         " : -INFINITY;  // masked: -inf before the softmax");
   k.line("tile_max[x / 2] = fmaxf(tile_max[x / 2], s[t][x]);");
   close_fragment_loops(k);
-  k.line("float rescale[2], sum[2] = {0.0f, 0.0f};");
+  k.line(n.attrs.count("key_padding_mask") ? "float rescale[2], m_ref[2], sum[2] = {0.0f, 0.0f};"
+                                            : "float rescale[2], sum[2] = {0.0f, 0.0f};");
   k.line("#pragma unroll");
   k.open("for (int r = 0; r < 2; ++r)");
   k.line("for (int lanes = 1; lanes < 4; lanes *= 2) tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], lanes));");
-  k.line("const float m_new = fmaxf(m[r], tile_max[r]);  // finite: every row sees key 0 in the first tile");
-  k.line("rescale[r] = ltrt::exp_vec(m[r] - m_new);      // 0 on the first tile");
+  const bool masked = n.attrs.count("key_padding_mask") > 0;
+  if (masked) {  // m_ref: m, or 0 while the row has no key (all padded so far): exp(-inf) = 0
+    k.line("const float m_new = fmaxf(m[r], tile_max[r]);");
+    k.line("m_ref[r] = m_new == -INFINITY ? 0.0f : m_new;");
+    k.line("rescale[r] = ltrt::exp_vec(m[r] - m_ref[r]);  // 0 on the first tile");
+  } else {
+    k.line("const float m_new = fmaxf(m[r], tile_max[r]);  // finite: every row sees key 0 in the first tile");
+    k.line("rescale[r] = ltrt::exp_vec(m[r] - m_new);      // 0 on the first tile");
+  }
   k.line("m[r] = m_new;");
   k.close();
   open_fragment_loops(k);
-  k.line("s[t][x] = ltrt::exp_vec(s[t][x] - m[x / 2]);  // p: 0 where masked");
+  if (masked)
+    k.line("s[t][x] = ltrt::exp_vec(s[t][x] - m_ref[x / 2]);  // p: 0 where masked");
+  else
+    k.line("s[t][x] = ltrt::exp_vec(s[t][x] - m[x / 2]);  // p: 0 where masked");
   k.line("sum[x / 2] += s[t][x];");
   close_fragment_loops(k);
   k.line("#pragma unroll");
@@ -403,9 +418,15 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   k.open("for (int c = 0; c < kDimSteps; ++c)");
   if (padded_head_dim(n)) k.line("if (8 * c + 2 * quad >= kD) continue;  // the padding's columns");
   k.line("*reinterpret_cast<float2*>(out_head + static_cast<std::int64_t>(i) * kE + 8 * c + 2 * quad) =");
-  k.line("    make_float2(o[c][2 * r] / l[r], o[c][2 * r + 1] / l[r]);");
-  k.close();
-  k.line("if (quad == 0) lse_head[i] = m[r] + logf(l[r]);  // for the backward");
+  if (masked) {  // a row without keys: zeros, as torch's, and lse = inf so that the backward's p is 0
+    k.line("    l[r] == 0.0f ? make_float2(0.0f, 0.0f) : make_float2(o[c][2 * r] / l[r], o[c][2 * r + 1] / l[r]);");
+    k.close();
+    k.line("if (quad == 0) lse_head[i] = l[r] == 0.0f ? INFINITY : m[r] + logf(l[r]);  // for the backward");
+  } else {
+    k.line("    make_float2(o[c][2 * r] / l[r], o[c][2 * r + 1] / l[r]);");
+    k.close();
+    k.line("if (quad == 0) lse_head[i] = m[r] + logf(l[r]);  // for the backward");
+  }
   k.close();
   k.close();
 
@@ -415,6 +436,7 @@ void emit_flash_attention_forward_mma(CudaEmit& e, const Node& n, const Graph& g
   w.line("// scores is the CPU program's T x T scratch: the fused kernel needs none.");
   std::vector<std::string> forward_args{"out", "lse", a.queries(), a.keys(), "scale"};
   for (const std::string& x : attention_dropout_args(n, true)) forward_args.push_back(x);
+  add_attention_mask_arg(n, forward_args);
   emit_launch(w, e.fn + "_kernel", "(kTq + " + std::to_string(16 * kWarps - 1) + ") / " + std::to_string(16 * kWarps) +
                                        " * kHeads * n",
               std::to_string(kWarps * 32), forward_args);
@@ -442,7 +464,11 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.line("// p^T into s and ds^T into dp (the CPU's formulas; 0 where masked or past the rows).");
   open_fragment_loops(k);
   k.line("const int j = j0 + row0 + group + 8 * (x / 2), at = t * 8 + quad + 4 * (x % 2), i = i0 + at;");
-  k.line("const float p_ij = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;");
+  if (n.attrs.count("key_padding_mask"))  // (key rows past kTk read no mask)
+    k.line("const float p_ij = i < kTq && j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(" +
+           attention_masked_score(n, "s[t][x] * scale", "j") + " - lse_tile[0][at]) : 0.0f;");
+  else
+    k.line("const float p_ij = i < kTq && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_tile[0][at]) : 0.0f;");
   if (n.attrs.count("dropout")) {  // dv takes the dropped probabilities; ds = p (dp mask / (1 - p) - delta)
     k.line("s[t][x] = " + attention_dropped("p_ij", "i", "j") + ";");
     k.line("dp[t][x] = p_ij * (" + attention_dropped("dp[t][x]", "i", "j") + " - delta_tile[0][at]) * scale;");
@@ -474,7 +500,8 @@ void emit_flash_attention_backward_mma(CudaEmit& e, const Node& n, const Graph& 
   k.line("// ds into s (the CPU's formulas; 0 where masked or past the rows).");
   open_fragment_loops(k);
   k.line("const int i = i0 + row0 + group + 8 * (x / 2), j = j0 + t * 8 + quad + 4 * (x % 2);");
-  k.line("const float p_ij = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(s[t][x] * scale - lse_i[x / 2]) : 0.0f;");
+  k.line("const float p_ij = j < kTk && (!kCausal || j <= i) ? ltrt::exp_vec(" +
+         attention_masked_score(n, "s[t][x] * scale", "j") + " - lse_i[x / 2]) : 0.0f;");
   k.line("s[t][x] = p_ij * (" +
          (n.attrs.count("dropout") ? attention_dropped("dp[t][x]", "i", "j") : std::string("dp[t][x]")) +
          " - delta_i[x / 2]) * scale;");

@@ -52,16 +52,17 @@ void write_self_sizes(CodeWriter& w, const Node& n, const Value& qkv) {
 
 // One sample's head h: q is a Tq x D block of the query rows (kQRow floats apart), k and v Tk x D
 // blocks of the key rows (kKVRow apart), so each product below is one sgemm on strided sub-matrices.
-void write_query_key_pointers(CodeWriter& w, const AttentionInputs& a) {
+void write_query_key_pointers(CodeWriter& w, const AttentionInputs& a, bool masked) {
   w.line("const float* q = " + a.queries() + " + b * kTq * kQRow + h * kD;");
   w.line("const float* k = " + a.keys() + " + b * kTk * kKVRow + kKeyColumn + h * kD;");
   w.line("const float* v = k + kE;");
+  if (masked) w.line("const float* key_mask = mask + b * kTk;  // the sample's key padding mask, added to its scores");
 }
 
 // The backward's pointers for sample b's head h: its q, k, v, their gradients' blocks, and its
 // rows of dout, out, lse and delta.
-void write_backward_pointers(CodeWriter& w, const AttentionInputs& a) {
-  write_query_key_pointers(w, a);
+void write_backward_pointers(CodeWriter& w, const AttentionInputs& a, bool masked) {
+  write_query_key_pointers(w, a, masked);
   w.line("float* dq = " + attention_query_grads(a) + " + b * kTq * kQRow + h * kD;");
   w.line("float* dk = " + attention_key_grads(a) + " + b * kTk * kKVRow + kKeyColumn + h * kD;");
   w.line("float* dv = dk + kE;");
@@ -117,6 +118,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const AttentionInputs a = attention_inputs(n, g);
   const Value& queries = g.value(n.inputs[0]);
   write_sizes(w, n, a);
+  const bool masked = n.attrs.count("key_padding_mask") > 0;
   const bool dropout = n.attrs.count("dropout") > 0;
   if (dropout) {
     write_attention_dropout_constants(w, n);
@@ -138,14 +140,23 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
     w.open("for (int b = 0; b < n; ++b)");
   }
   w.open("for (int h = 0; h < kHeads; ++h)");
-  write_query_key_pointers(w, a);
+  write_query_key_pointers(w, a, masked);
   w.line("float* row_lse = lse + (b * kHeads + h) * kTq;");
   w.line("ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)");
   w.open("for (int i = 0; i < kTq; ++i)");
   w.line("float* row = p + i * kTk;");
   w.line("const int visible = kCausal ? i + 1 : kTk;");
+  if (masked) w.line("for (int j = 0; j < visible; ++j) row[j] += key_mask[j];  // the key padding mask: -inf where padded");
   w.line("float max = row[0];");
   w.line("for (int j = 1; j < visible; ++j) max = std::max(max, row[j]);");
+  if (masked) {
+    w.open("if (max == -INFINITY)");
+    w.line("// No key left: torch's attention gives zeros (and no gradient: p = exp(s - inf) = 0 in the backward).");
+    w.line("for (int j = 0; j < kTk; ++j) row[j] = 0.0f;");
+    w.line("row_lse[i] = INFINITY;");
+    w.line("continue;");
+    w.close();
+  }
   w.line("float sum = 0.0f;");
   w.open("for (int j = 0; j < visible; ++j)");
   w.line("row[j] = ltrt::exp_vec(row[j] - max);");
@@ -171,6 +182,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   const AttentionInputs a = attention_inputs(n, g);
   const Value& queries = g.value(n.inputs[1]);
   write_sizes(w, n, a);
+  const bool masked = n.attrs.count("key_padding_mask") > 0;
   const bool dropout = n.attrs.count("dropout") > 0;
   if (dropout) {
     write_attention_dropout_constants(w, n);
@@ -189,12 +201,15 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
     w.open("for (int b = 0; b < n; ++b)");
   }
   w.open("for (int h = 0; h < kHeads; ++h)");
-  write_backward_pointers(w, a);
+  write_backward_pointers(w, a, masked);
   w.line("ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)");
   w.open("for (int i = 0; i < kTq; ++i)");
   w.line("float* row = p + i * kTk;");
   w.line("const int visible = kCausal ? i + 1 : kTk;");
-  w.line("for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);");
+  if (masked)  // a row without keys has lse = inf: p = 0
+    w.line("for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] + key_mask[j] - row_lse[i]);");
+  else
+    w.line("for (int j = 0; j < visible; ++j) row[j] = ltrt::exp_vec(row[j] - row_lse[i]);");
   w.line("for (int j = visible; j < kTk; ++j) row[j] = 0.0f;");
   w.line("float dot = 0.0f;");
   w.line("for (int d = 0; d < kD; ++d) dot += d_o[i * kE + d] * o[i * kE + d];");
@@ -384,8 +399,10 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   f.slots = [](const Node& n) {
     std::vector<std::string> outputs{"out", "lse", "scores"};
     if (n.attrs.count("dropout")) outputs.push_back("dropout_seed");
-    if (n.attrs.count("cross") > 0) return Slots{outputs, {"query", "key_value"}};
-    return Slots{outputs, {"qkv"}};
+    Slots s{outputs, n.attrs.count("cross") > 0 ? std::vector<std::string>{"query", "key_value"}
+                                                : std::vector<std::string>{"qkv"}};
+    if (n.attrs.count("key_padding_mask")) s.inputs.push_back("mask");  // (batch, Tk), added to the scores
+    return s;
   };
   f.random_in_training = [](const Node& n) { return n.attrs.count("dropout") > 0; };
   f.cost = [](const Node& n, const Graph& g) {
@@ -407,9 +424,10 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const bool cross = n.attrs.count("cross") > 0;
+    const std::size_t differentiable = cross ? 2 : 1;  // not the key padding mask (data)
     std::vector<int> grads(n.inputs.size(), -1);
     bool needed = false;
-    for (int in : n.inputs) needed = needed || ad.needs_grad(in);
+    for (std::size_t i = 0; i < differentiable; ++i) needed = needed || ad.needs_grad(n.inputs[i]);
     if (dout[0] < 0 || !needed) return grads;
     Node b;
     b.op = "attention_backward";
@@ -418,15 +436,16 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     b.attrs = n.attrs;
     // dout, qkv (or query, key_value), out, lse
     b.inputs = {dout[0]};
-    for (int in : n.inputs) b.inputs.push_back(in);
+    for (std::size_t i = 0; i < differentiable; ++i) b.inputs.push_back(n.inputs[i]);
     b.inputs.push_back(n.outputs[0]);
     b.inputs.push_back(n.outputs[1]);
     if (n.attrs.count("dropout")) b.inputs.push_back(n.outputs[3]);  // the seed of the forward's masks
+    if (n.attrs.count("key_padding_mask")) b.inputs.push_back(n.inputs.back());
     const int id = ad.add_backward(std::move(b), cross ? cpp_name(n.layer) + "_att" : ad.grad_name(n.inputs[0]));
     // Both of cross-attention's gradients are computed together, and its projection's backward
     // takes both (zeros would do for one that nothing needs, but it is there).
     const std::vector<int>& outs = ad.graph.nodes[id].outputs;
-    for (size_t i = 0; i < n.inputs.size(); ++i) grads[i] = outs[i];
+    for (std::size_t i = 0; i < differentiable; ++i) grads[i] = outs[i];
     return grads;
   };
   ops.push_back(std::move(f));
@@ -456,6 +475,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
                   ? Slots{{"dquery", "dkey_value", "delta", "scratch"}, {"dout", "query", "key_value", "out", "lse"}}
                   : Slots{{"dqkv", "delta", "scratch"}, {"dout", "qkv", "out", "lse"}};
     if (n.attrs.count("dropout")) s.inputs.push_back("dropout_seed");
+    if (n.attrs.count("key_padding_mask")) s.inputs.push_back("mask");
     return s;
   };
   b.cost = [](const Node& n, const Graph& g) {
@@ -499,8 +519,12 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   vdim.unsupported = "MultiheadAttention's vdim (the value has embed_dim features)";
   // torch's default is batch_first=False, (T, batch, E); ltgen's sequences are (batch, T, E).
   ArgDef batch_first{"batch_first", ArgType::boolean, Attr{false}};
+  // forward's key_padding_mask: a model input (batch, S), bool (true: the key is padding) or float32
+  // (added to the scores).
+  ArgDef padding{"key_padding_mask", ArgType::value, std::nullopt};
+  padding.optional = true;
   l.args = {embed, heads, dropout, {"bias", ArgType::boolean, Attr{true}}, bias_kv, zero_attn, kdim, vdim,
-            batch_first, {"is_causal", ArgType::boolean, Attr{false}}};
+            batch_first, {"is_causal", ArgType::boolean, Attr{false}}, padding};
   // A graph node's one input is self-attention (query = key = value); two are cross-attention, the
   // query and the memory that is both key and value (torch's forward(query, memory, memory)).
   l.max_inputs = 2;
@@ -560,6 +584,11 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
       a.inputs = add_attention_in_projection(g, b.layer, b.source, in[0], in[1], w_in, b_in);
     else        // q | k | v of the one input: one Linear, E -> 3E
       a.inputs = {add_linear(g, b.layer + ".in_proj", b.source, in.at(0), w_in, b_in)};
+    const std::int64_t keys = b.graph.value(in.at(cross ? 1 : 0)).shape[1];
+    if (const int mask = key_padding_mask_input(b, "key_padding_mask", keys); mask >= 0) {
+      a.attrs["key_padding_mask"] = true;  // (absent: none)
+      a.inputs.push_back(mask);
+    }
     const int id = add_op(g, std::move(a), cpp_name(b.layer) + "_att");
     const int att = g.nodes[id].outputs[0];
     return add_linear(g, b.layer + ".out_proj", b.source, att, w_out, b_out);

@@ -57,6 +57,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // 
 void register_conv_transpose(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // ConvTranspose1d, ConvTranspose2d
 void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_attention_in_projection(std::vector<OpDef>& ops);
+void register_key_padding_mask(std::vector<OpDef>& ops);
 void register_transformer_layers(std::vector<LayerDef>& layers);  // of the layers above  // cross-attention's
 void register_positional_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // nanoGPT's wpe
 void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <optional>
 
 #include "ops.hpp"
@@ -28,15 +29,43 @@ namespace {
 
 // Builds one of the layer's parts with another layer's builder: `type` under `name` (torch's
 // module name inside this layer), its arguments at their defaults but for `args`.
+// `values`: its forward's masks (ArgType::value arguments), by argument name.
 int part(LayerBuild& b, const std::string& name, const std::string& type, const Attrs& args,
-         const std::vector<int>& inputs) {
+         const std::vector<int>& inputs, const std::map<std::string, int>& values = {}) {
   const LayerDef* def = find_layer(type);
   LayerBuild sub{b.graph, name.empty() ? b.layer : b.layer + "." + name, b.source, {}};
   for (const ArgDef& a : def->args)
     if (a.default_value) sub.args[a.name] = *a.default_value;
   for (const auto& [key, value] : args) sub.args[key] = value;
+  sub.values = values;
   return def->build(sub, inputs);
 }
+
+// b's mask argument `from`, if given, as the part's argument `to`.
+std::map<std::string, int> pass_mask(const LayerBuild& b, const std::string& from, const std::string& to) {
+  auto it = b.values.find(from);
+  if (it == b.values.end()) return {};
+  return {{to, it->second}};
+}
+
+// The masks of b named in `names`, those given, under the same names.
+std::map<std::string, int> pass_masks(const LayerBuild& b, const std::vector<std::string>& names) {
+  std::map<std::string, int> out;
+  for (const std::string& name : names)
+    if (auto it = b.values.find(name); it != b.values.end()) out[name] = it->second;
+  return out;
+}
+
+// A forward argument that is a model input (a key padding mask), optional.
+ArgDef mask_arg(const std::string& name) {
+  ArgDef a{name, ArgType::value, std::nullopt};
+  a.optional = true;
+  return a;
+}
+
+// The masks each class's forward takes.
+const std::vector<std::string> kEncoderMasks = {"src_key_padding_mask"};
+const std::vector<std::string> kDecoderMasks = {"tgt_key_padding_mask", "memory_key_padding_mask"};
 
 // What both layers take, torch's arguments and defaults and ltgen's is_causal.
 std::vector<ArgDef> transformer_args() {
@@ -95,7 +124,9 @@ int build_transformer_layer(LayerBuild& b, const std::vector<int>& in, bool deco
                                   {"bias", Attr{bias}},
                                   {"batch_first", Attr{true}},
                                   {"is_causal", b.args.at("is_causal")}},
-                                 {h}));
+                                 {h},
+                                 pass_mask(b, decoder ? "tgt_key_padding_mask" : "src_key_padding_mask",
+                                           "key_padding_mask")));
   };
   const auto ca = [&](int h) {  // the decoder's cross-attention over the memory
     return drop("dropout2", part(b, "multihead_attn", "MultiheadAttention",
@@ -103,7 +134,7 @@ int build_transformer_layer(LayerBuild& b, const std::vector<int>& in, bool deco
                                   {"dropout", dropout},
                                   {"bias", Attr{bias}},
                                   {"batch_first", Attr{true}}},
-                                 {h, in.at(1)}));
+                                 {h, in.at(1)}, pass_mask(b, "memory_key_padding_mask", "key_padding_mask")));
   };
   const auto ff = [&](int h) {
     const int hidden =
@@ -160,19 +191,48 @@ void clone_init(Graph& g, const std::vector<std::vector<int>>& per_layer) {
 // any: TransformerEncoder's and TransformerDecoder's forward, and nn.Transformer's halves. `layer_args`
 // are the layer's own; `norm` holds the final LayerNorm's (absent: none). Returns the output and
 // each layer's parameters.
+// `masks`: the stack's forward's key padding masks (its layers' names for them). An encoder's
+// src_key_padding_mask goes through torch's nested-tensor path in evaluation when `nested` (its
+// use_nested_tensor, and no src_mask): the layers' output is zero at padded positions before the
+// final norm (add_nested_padding).
 int build_stack(LayerBuild& b, const std::string& name, int x, int memory, bool decoder, const Attrs& layer_args,
-                std::int64_t num_layers, const std::optional<Attrs>& norm, std::vector<std::vector<int>>& per_layer) {
+                std::int64_t num_layers, const std::optional<Attrs>& norm, std::vector<std::vector<int>>& per_layer,
+                const std::map<std::string, int>& masks, bool nested) {
   const std::string prefix = name.empty() ? "" : name + ".";
   const std::string type = decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer";
   int h = x;
   for (std::int64_t k = 0; k < num_layers; ++k) {
     const std::size_t first = b.graph.params.size();
-    h = part(b, prefix + "layers." + std::to_string(k), type, layer_args, decoder ? std::vector<int>{h, memory}
-                                                                                   : std::vector<int>{h});
+    h = part(b, prefix + "layers." + std::to_string(k), type, layer_args,
+             decoder ? std::vector<int>{h, memory} : std::vector<int>{h}, masks);
     per_layer.push_back(params_since(b.graph, first));
   }
+  if (auto it = masks.find("src_key_padding_mask"); !decoder && nested && it != masks.end())
+    h = add_nested_padding(b.graph, b.layer + (name.empty() ? "" : "." + name), b.source, h,
+                           additive_padding_mask(b.graph, b.layer, b.source, it->second));
   if (norm) h = part(b, prefix + "norm", "LayerNorm", *norm, {h});
   return h;
+}
+
+// torch's TransformerEncoder.use_nested_tensor (set in __init__ from its first layer), with no
+// src_mask in forward (ltgen's is_causal gives one): whether evaluation with a
+// src_key_padding_mask takes the nested-tensor path.
+bool nested_path(bool enable_nested_tensor, const Attrs& layer_args) {
+  const auto flag = [&](const char* key, bool otherwise) {
+    auto it = layer_args.find(key);
+    return it == layer_args.end() ? otherwise : std::get<bool>(it->second);
+  };
+  auto heads = layer_args.find("nhead");
+  const bool even_heads = heads != layer_args.end() && std::get<std::int64_t>(heads->second) % 2 == 0;
+  return enable_nested_tensor && !flag("norm_first", false) && flag("bias", true) && even_heads &&
+         !flag("is_causal", false);
+}
+
+// mask_check=False hands torch's nested path masks it does not check are left aligned: refused.
+void check_mask_check(const LayerBuild& b, bool mask_check) {
+  if (!mask_check && b.values.count("src_key_padding_mask"))
+    throw ShapeError("mask_check false with a src_key_padding_mask is not supported yet (torch's nested-tensor path "
+                     "then takes padding that is not at the end as if it were): leave mask_check true");
 }
 
 ArgDef module_arg(const std::string& name, const std::string& type, const std::string& part, bool nullable) {
@@ -191,10 +251,11 @@ std::vector<ArgDef> stack_args(bool decoder) {
       module_arg(decoder ? "decoder_layer" : "encoder_layer",
                  decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer", "layers.0", false),
       num_layers, module_arg("norm", "LayerNorm", "norm", true)};
-  if (!decoder) {  // they matter only with a src_key_padding_mask, which ltgen has not
+  if (!decoder) {  // they matter only with a src_key_padding_mask (torch's nested-tensor path)
     args.push_back({"enable_nested_tensor", ArgType::boolean, Attr{true}});
     args.push_back({"mask_check", ArgType::boolean, Attr{true}});
   }
+  for (const std::string& mask : decoder ? kDecoderMasks : kEncoderMasks) args.push_back(mask_arg(mask));
   return args;
 }
 
@@ -205,8 +266,12 @@ int build_transformer_stack(LayerBuild& b, const std::vector<int>& in, bool deco
   std::optional<Attrs> norm;
   if (b.args.count("norm")) norm = module_args(b.args, "norm");
   std::vector<std::vector<int>> per_layer;
-  const int out = build_stack(b, "", in.at(0), decoder ? in.at(1) : -1, decoder, module_args(b.args, layer),
-                              std::get<std::int64_t>(b.args.at("num_layers")), norm, per_layer);
+  const Attrs layer_args = module_args(b.args, layer);
+  const bool nested = !decoder && nested_path(std::get<bool>(b.args.at("enable_nested_tensor")), layer_args);
+  if (!decoder) check_mask_check(b, std::get<bool>(b.args.at("mask_check")));
+  const int out = build_stack(b, "", in.at(0), decoder ? in.at(1) : -1, decoder, layer_args,
+                              std::get<std::int64_t>(b.args.at("num_layers")), norm, per_layer,
+                              pass_masks(b, decoder ? kDecoderMasks : kEncoderMasks), nested);
   clone_init(b.graph, per_layer);
   return out;
 }
@@ -233,10 +298,14 @@ int build_transformer(LayerBuild& b, const std::vector<int>& in) {
   encoder_args["is_causal"] = b.args.at("src_is_causal");
   decoder_args["is_causal"] = b.args.at("tgt_is_causal");
   const std::size_t first = b.graph.params.size();
+  // Its encoder is TransformerEncoder(encoder_layer, num_encoder_layers, encoder_norm): torch's
+  // default enable_nested_tensor=True.
   const int memory = build_stack(b, "encoder", in.at(0), -1, false, encoder_args,
-                                 std::get<std::int64_t>(b.args.at("num_encoder_layers")), norm, encoder_layers);
+                                 std::get<std::int64_t>(b.args.at("num_encoder_layers")), norm, encoder_layers,
+                                 pass_masks(b, kEncoderMasks), nested_path(true, encoder_args));
   const int out = build_stack(b, "decoder", in.at(1), memory, true, decoder_args,
-                              std::get<std::int64_t>(b.args.at("num_decoder_layers")), norm, decoder_layers);
+                              std::get<std::int64_t>(b.args.at("num_decoder_layers")), norm, decoder_layers,
+                              pass_masks(b, kDecoderMasks), false);
   clone_init(b.graph, encoder_layers);
   clone_init(b.graph, decoder_layers);
   for (const int p : params_since(b.graph, first)) {
@@ -263,6 +332,8 @@ std::vector<ArgDef> transformer_model_args() {
   args.insert(args.end(), layer.begin() + 2, layer.end());
   args.push_back({"src_is_causal", ArgType::boolean, Attr{false}});  // ltgen's: forward's src_mask
   args.push_back({"tgt_is_causal", ArgType::boolean, Attr{false}});  // ltgen's: forward's tgt_mask
+  for (const std::string& mask : kEncoderMasks) args.push_back(mask_arg(mask));
+  for (const std::string& mask : kDecoderMasks) args.push_back(mask_arg(mask));
   return args;
 }
 
@@ -272,6 +343,7 @@ void register_transformer_layers(std::vector<LayerDef>& layers) {
   LayerDef encoder;
   encoder.torch_type = "TransformerEncoderLayer";
   encoder.args = transformer_args();
+  encoder.args.push_back(mask_arg("src_key_padding_mask"));
   encoder.build = [](LayerBuild& b, const std::vector<int>& in) { return build_transformer_layer(b, in, false); };
   layers.push_back(std::move(encoder));
   // A model.graph node: "inputs": [tgt, memory]; forward(tgt, memory).
@@ -279,6 +351,7 @@ void register_transformer_layers(std::vector<LayerDef>& layers) {
   decoder.torch_type = "TransformerDecoderLayer";
   decoder.num_inputs = 2;
   decoder.args = transformer_args();
+  for (const std::string& mask : kDecoderMasks) decoder.args.push_back(mask_arg(mask));
   decoder.build = [](LayerBuild& b, const std::vector<int>& in) { return build_transformer_layer(b, in, true); };
   layers.push_back(std::move(decoder));
   LayerDef encoder_stack;

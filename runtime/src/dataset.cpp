@@ -54,9 +54,17 @@ std::vector<std::byte> convert(const std::string& path, const NpyArray& a, DType
     }
   } else if (want == DType::i64 && a.dtype == DType::i64) {
     std::memcpy(out.data(), a.data.data(), out.size());
+  } else if (want == DType::u8 && a.file_dtype == "bool") {  // a mask (read as int64 0 and 1)
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::int64_t v;
+      std::memcpy(&v, a.data.data() + i * 8, 8);
+      out[static_cast<std::size_t>(i)] = static_cast<std::byte>(v != 0);
+    }
   } else {
     throw Error(path + ": " + role + " has dtype " + (a.file_dtype.empty() ? std::string(numpy_dtype(a.dtype)) : a.file_dtype) + ", the model needs " +
-                (want == DType::f32 ? "float32 (or float64, converted)" : "int64 (class indices)"));
+                (want == DType::f32   ? "float32 (or float64, converted)"
+                 : want == DType::u8 ? "bool (a mask: np.save of a bool array)"
+                                     : "int64 (class indices)"));
   }
   return out;
 }
@@ -377,8 +385,9 @@ void load_other_inputs(const DataSource& source, const std::vector<TensorRef>& o
     const std::vector<std::int64_t> shape = sample_shape(input);
     column.row = product(shape);
     if (source.kind == DataSourceKind::randn && input.dtype != DType::f32)
-      throw Error("the randn data source draws floats, but the model's input " + std::string(input.name) +
-                  " is int64 (Embedding indices): use an npy source with an int64 file for it");
+      throw Error("the randn data source draws floats, but the model's input " + std::string(input.name) + " is " +
+                  (input.dtype == DType::u8 ? "bool (a mask): use an npy source with a bool file for it"
+                                            : "int64 (Embedding indices): use an npy source with an int64 file for it"));
     if (source.kind == DataSourceKind::randn) {
       fill_randn(column.values, ds.num_samples * column.row, data_gen);
     } else {

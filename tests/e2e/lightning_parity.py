@@ -329,14 +329,33 @@ def write_data(spec, work, rng):
     if len(model["inputs"]) > 1:
         # A model with several inputs: <name>.npy (v<name>.npy for validation) for each, float32, or
         # int64 indices below the num_embeddings of the Embedding that reads it.
-        def values(name, x, rows):
+        def padding(rows, keys, validation):
+            # Each sample's last positions padded (True), at least one left; in training sample 5
+            # is all padding (torch's attention gives it zeros). The validation's second batch of 8
+            # pads at random places, so torch's TransformerEncoder skips its nested-tensor path there
+            # (never position 0: a causal first query would see no key, where torch's evaluation
+            # fast path gives NaN).
+            lengths = rng.integers(1, keys + 1, size=rows)
+            mask = np.arange(keys)[None, :] >= lengths[:, None]
+            if validation:
+                mask[8:16] = rng.random((min(rows, 16) - 8, keys)) < 0.4
+                mask[8:16, 0] = False
+            elif rows > 5:
+                mask[5] = True
+            return mask
+
+        def values(name, x, rows, validation):
+            if isinstance(x, dict) and x.get("dtype") == "bool":  # a key padding mask
+                return padding(rows, x["shape"][0], validation)
+            if name.endswith("_mask"):  # a float key padding mask: -inf where padded, else 0
+                return np.where(padding(rows, x[0], validation), -np.inf, 0.0).astype(np.float32)
             if isinstance(x, dict) and x.get("dtype") == "int64":
                 vocab = min(n["num_embeddings"] for n in model["graph"]
                             if n["type"] == "Embedding" and name in (n.get("inputs") or [n.get("input")]))
                 return rng.integers(0, vocab, size=(rows, *x["shape"])).astype(np.int64)
             return rng.standard_normal((rows, *(x["shape"] if isinstance(x, dict) else x))).astype(np.float32)
         for prefix, rows in (("", 57), ("v", 23)):
-            xs = {name: values(name, x, rows) for name, x in model["inputs"].items()}
+            xs = {name: values(name, x, rows, prefix == "v") for name, x in model["inputs"].items()}
             for name, x in xs.items():
                 np.save(os.path.join(work, prefix + name + ".npy"), x)
             first = next(x for x in xs.values() if x.dtype == np.float32).reshape(rows, -1)

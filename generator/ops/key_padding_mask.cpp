@@ -84,7 +84,7 @@ void emit_nested_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   write_nested_sizes(k, g, n);
   k.line("bool aligned = true;");
   write_left_aligned(k, "static_cast<int>(threadIdx.x)", "static_cast<int>(blockDim.x)");
-  k.line("aligned = __syncthreads_and(aligned);");
+  k.line("aligned = !__syncthreads_or(!aligned);  // every thread's rows");
   k.line("if (threadIdx.x == 0) nested[0] = aligned;");
   k.close();
   k.line();
@@ -137,10 +137,12 @@ int key_padding_mask_input(LayerBuild& b, const std::string& arg, std::int64_t k
   const Value& mask = b.graph.value(it->second);
   if (mask.kind != ValueKind::input || (mask.dtype != DType::u8 && mask.dtype != DType::f32))
     throw ShapeError(arg + " must be a bool or float32 model input");
-  if (mask.shape.size() != 2 || mask.shape[1] != keys)
-    throw ShapeError(arg + " '" + mask.name + "' has per-sample shape " +
-                     shape_str(Shape(mask.shape.begin() + 1, mask.shape.end())) + ", but the keys are " +
+  if (mask.shape.size() != 2 || mask.shape[1] != keys) {
+    std::string given;  // the per-sample shape as model.inputs writes it
+    for (std::size_t i = 1; i < mask.shape.size(); ++i) given += (i > 1 ? ", " : "") + std::to_string(mask.shape[i]);
+    throw ShapeError(arg + " '" + mask.name + "' has per-sample shape [" + given + "], but the keys are " +
                      std::to_string(keys) + " positions: declare it [" + std::to_string(keys) + "]");
+  }
   return additive_padding_mask(b.graph, b.layer, b.source, it->second);
 }
 

@@ -54,6 +54,7 @@ inline std::string torch_repr(const LayerSpec& l, const Node& n) {
   std::string s = l.type + "(";
   bool first = true;
   for (const ArgDef& a : def->args) {
+    if (a.type == ArgType::value) continue;  // forward's argument (a mask), not the constructor's
     auto it = l.args.find(a.name);
     const Attr* v = it != l.args.end() ? &it->second : nullptr;
     if (!v && n.attrs.count(a.name)) v = &n.attrs.at(a.name);

@@ -539,7 +539,7 @@ static void pos_forward(float* out, const float* inp, const float* weight, int n
   }
 }
 
-// encoder.layers.0.self_attn.in_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn.in_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 72) <- inp (32, 12, 24) weight (72, 24) bias (72,)
 // Also called by encoder_layers_1_self_attn_in_proj_forward and pool_in_proj_forward: the same shapes and constants,
@@ -569,7 +569,7 @@ static void encoder_layers_0_self_attn_in_proj_forward(float* out, const float* 
   }
 }
 
-// encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12) <- mask (32, 12)
 static void encoder_layers_0_self_attn_forward(float* out, const std::uint8_t* mask, int n) {
@@ -578,7 +578,7 @@ static void encoder_layers_0_self_attn_forward(float* out, const std::uint8_t* m
   for (int i = 0; i < n * kS; ++i) out[i] = mask[i] ? -INFINITY : 0.0f;
 }
 
-// encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
 static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* scores, std::int64_t* dropout_seed,
@@ -646,7 +646,7 @@ static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* 
   });
 }
 
-// encoder.layers.0.self_attn.out_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn.out_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- inp (32, 12, 24) weight (24, 24) bias (24,)
 // Also called by encoder_layers_1_self_attn_out_proj_forward and pool_out_proj_forward: the same shapes and
@@ -676,7 +676,7 @@ static void encoder_layers_0_self_attn_out_proj_forward(float* out, const float*
   }
 }
 
-// encoder.layers.0.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 // Also called by encoder_layers_0_dropout2_forward, encoder_layers_1_dropout1_forward and
@@ -697,7 +697,7 @@ static void encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, co
   }
 }
 
-// encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Also called by encoder_layers_0_forward_2, encoder_layers_1_forward, encoder_layers_1_forward_2,
@@ -712,7 +712,7 @@ static void encoder_layers_0_forward(float* out, const float* a, const float* b,
   });
 }
 
-// encoder.layers.0.norm1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mean (32, 12) rstd (32, 12) <- inp (32, 12, 24) weight (24,) bias (24,)
 // Also called by encoder_layers_0_norm2_forward, encoder_layers_1_norm1_forward and encoder_layers_1_norm2_forward:
@@ -742,7 +742,7 @@ static void encoder_layers_0_norm1_forward(float* out, float* mean, float* rstd,
   });
 }
 
-// encoder.layers.0.linear1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad') + TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad') (fused)
+// encoder.layers.0.linear1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True) + TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True) (fused)
 // spec: model.graph[2], model.graph[2]
 // out (32, 12, 48) <- inp (32, 12, 24) weight (48, 24) bias (48,)
 // Also called by encoder_layers_1_linear1_forward: the same shapes and constants, so the same code.
@@ -779,7 +779,7 @@ static void encoder_layers_0_linear1_forward(float* out, const float* inp, const
   }
 }
 
-// encoder.layers.0.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 48) mask (32, 12, 48) <- inp (32, 12, 48)
 // Also called by encoder_layers_1_dropout_forward: the same shapes and constants, so the same code.
@@ -799,7 +799,7 @@ static void encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, con
   }
 }
 
-// encoder.layers.0.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- inp (32, 12, 48) weight (24, 48) bias (24,)
 // Also called by encoder_layers_1_linear2_forward: the same shapes and constants, so the same code.
@@ -828,7 +828,7 @@ static void encoder_layers_0_linear2_forward(float* out, const float* inp, const
   }
 }
 
-// encoder.layers.0.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 // Calls encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
@@ -837,7 +837,7 @@ static void encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, co
   encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
 }
 
-// encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -845,7 +845,7 @@ static void encoder_layers_0_forward_2(float* out, const float* a, const float* 
   encoder_layers_0_forward(out, a, b, n);
 }
 
-// encoder.layers.0.norm2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mean (32, 12) rstd (32, 12) <- inp (32, 12, 24) weight (24,) bias (24,)
 // Calls encoder_layers_0_norm1_forward: the same shapes and constants, so the same code.
@@ -854,7 +854,7 @@ static void encoder_layers_0_norm2_forward(float* out, float* mean, float* rstd,
   encoder_layers_0_norm1_forward(out, mean, rstd, inp, weight, bias, n);
 }
 
-// encoder.layers.1.self_attn.in_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn.in_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 72) <- inp (32, 12, 24) weight (72, 24) bias (72,)
 // Calls encoder_layers_0_self_attn_in_proj_forward: the same shapes and constants, so the same code.
@@ -863,7 +863,7 @@ static void encoder_layers_1_self_attn_in_proj_forward(float* out, const float* 
   encoder_layers_0_self_attn_in_proj_forward(out, inp, weight, bias, n);
 }
 
-// encoder.layers.1.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
 static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* scores, std::int64_t* dropout_seed,
@@ -931,7 +931,7 @@ static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* sc
   });
 }
 
-// encoder.layers.1.self_attn.out_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn.out_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- inp (32, 12, 24) weight (24, 24) bias (24,)
 // Calls encoder_layers_0_self_attn_out_proj_forward: the same shapes and constants, so the same code.
@@ -940,7 +940,7 @@ static void encoder_layers_1_self_attn_out_proj_forward(float* out, const float*
   encoder_layers_0_self_attn_out_proj_forward(out, inp, weight, bias, n);
 }
 
-// encoder.layers.1.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 // Calls encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
@@ -949,7 +949,7 @@ static void encoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, co
   encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
 }
 
-// encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -957,7 +957,7 @@ static void encoder_layers_1_forward(float* out, const float* a, const float* b,
   encoder_layers_0_forward(out, a, b, n);
 }
 
-// encoder.layers.1.norm1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mean (32, 12) rstd (32, 12) <- inp (32, 12, 24) weight (24,) bias (24,)
 // Calls encoder_layers_0_norm1_forward: the same shapes and constants, so the same code.
@@ -966,7 +966,7 @@ static void encoder_layers_1_norm1_forward(float* out, float* mean, float* rstd,
   encoder_layers_0_norm1_forward(out, mean, rstd, inp, weight, bias, n);
 }
 
-// encoder.layers.1.linear1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad') + TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad') (fused)
+// encoder.layers.1.linear1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True) + TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True) (fused)
 // spec: model.graph[2], model.graph[2]
 // out (32, 12, 48) <- inp (32, 12, 24) weight (48, 24) bias (48,)
 // Calls encoder_layers_0_linear1_forward: the same shapes and constants, so the same code.
@@ -975,7 +975,7 @@ static void encoder_layers_1_linear1_forward(float* out, const float* inp, const
   encoder_layers_0_linear1_forward(out, inp, weight, bias, n);
 }
 
-// encoder.layers.1.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 48) mask (32, 12, 48) <- inp (32, 12, 48)
 // Calls encoder_layers_0_dropout_forward: the same shapes and constants, so the same code.
@@ -984,7 +984,7 @@ static void encoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, con
   encoder_layers_0_dropout_forward(out, mask, inp, n, training, rng);
 }
 
-// encoder.layers.1.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- inp (32, 12, 48) weight (24, 48) bias (24,)
 // Calls encoder_layers_0_linear2_forward: the same shapes and constants, so the same code.
@@ -993,7 +993,7 @@ static void encoder_layers_1_linear2_forward(float* out, const float* inp, const
   encoder_layers_0_linear2_forward(out, inp, weight, bias, n);
 }
 
-// encoder.layers.1.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 // Calls encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
@@ -1002,7 +1002,7 @@ static void encoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, co
   encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
 }
 
-// encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -1010,7 +1010,7 @@ static void encoder_layers_1_forward_2(float* out, const float* a, const float* 
   encoder_layers_0_forward(out, a, b, n);
 }
 
-// encoder.layers.1.norm2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mean (32, 12) rstd (32, 12) <- inp (32, 12, 24) weight (24,) bias (24,)
 // Calls encoder_layers_0_norm1_forward: the same shapes and constants, so the same code.
@@ -1019,7 +1019,7 @@ static void encoder_layers_1_norm2_forward(float* out, float* mean, float* rstd,
   encoder_layers_0_norm1_forward(out, mean, rstd, inp, weight, bias, n);
 }
 
-// encoder: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) nested (1,) <- inp (32, 12, 24) mask (32, 12)
 static void encoder_forward(float* out, std::uint8_t* nested, const float* inp, const float* mask, int n,
@@ -1042,7 +1042,7 @@ static void encoder_forward(float* out, std::uint8_t* nested, const float* inp, 
   }
 }
 
-// pool.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // out (32, 12, 72) <- inp (32, 12, 24) weight (72, 24) bias (72,)
 // Calls encoder_layers_0_self_attn_in_proj_forward: the same shapes and constants, so the same code.
@@ -1050,7 +1050,7 @@ static void pool_in_proj_forward(float* out, const float* inp, const float* weig
   encoder_layers_0_self_attn_in_proj_forward(out, inp, weight, bias, n);
 }
 
-// pool: MultiheadAttention(embed_dim=24, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool: MultiheadAttention(embed_dim=24, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) <- qkv (32, 12, 72) mask (32, 12)
 static void pool_forward(float* out, float* lse, float* scores, const float* qkv, const float* mask, int n) {
@@ -1098,7 +1098,7 @@ static void pool_forward(float* out, float* lse, float* scores, const float* qkv
   });
 }
 
-// pool.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // out (32, 12, 24) <- inp (32, 12, 24) weight (24, 24) bias (24,)
 // Calls encoder_layers_0_self_attn_out_proj_forward: the same shapes and constants, so the same code.
@@ -1254,7 +1254,7 @@ static void first_backward(float* dinp, const float* dout, int n) {
   }
 }
 
-// pool.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // dinp (32, 12, 24) dweight (24, 24) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) weight (24, 24)
 // Also called by encoder_layers_1_self_attn_out_proj_backward and encoder_layers_0_self_attn_out_proj_backward: the
@@ -1295,7 +1295,7 @@ static void pool_out_proj_backward(float* dinp, float* dweight, float* dbias, co
   });
 }
 
-// pool backward: MultiheadAttention(embed_dim=24, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool backward: MultiheadAttention(embed_dim=24, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) mask (32, 12)
 static void pool_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
@@ -1349,7 +1349,7 @@ static void pool_backward(float* dqkv, float* delta, float* scratch, const float
   });
 }
 
-// pool.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // dinp (32, 12, 24) dweight (72, 24) dbias (72,) <- dout (32, 12, 72) inp (32, 12, 24) weight (72, 24)
 // Also called by encoder_layers_1_self_attn_in_proj_backward and encoder_layers_0_self_attn_in_proj_backward: the
@@ -1388,7 +1388,7 @@ static void pool_in_proj_backward(float* dinp, float* dweight, float* dbias, con
   });
 }
 
-// encoder.layers.1.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24,) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) mean (32, 12) rstd (32, 12) weight (24,)
 // Also called by encoder_layers_1_norm1_backward, encoder_layers_0_norm2_backward and
@@ -1434,7 +1434,7 @@ static void encoder_layers_1_norm2_backward(float* dinp, float* dweight, float* 
   });
 }
 
-// encoder.layers.1.dropout2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) <- dout (32, 12, 24) mask (32, 12, 24)
 // Also called by encoder_layers_1_dropout1_backward, encoder_layers_0_dropout2_backward and
@@ -1448,7 +1448,7 @@ static void encoder_layers_1_dropout2_backward(float* dinp, const float* dout, c
   }
 }
 
-// encoder.layers.1.linear2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.linear2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) dweight (24, 48) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 48) weight (24, 48)
 // Also called by encoder_layers_0_linear2_backward: the same shapes and constants, so the same code.
@@ -1486,7 +1486,7 @@ static void encoder_layers_1_linear2_backward(float* dinp, float* dweight, float
   });
 }
 
-// encoder.layers.1.dropout backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) <- dout (32, 12, 48) mask (32, 12, 48)
 // Also called by encoder_layers_0_dropout_backward: the same shapes and constants, so the same code.
@@ -1499,7 +1499,7 @@ static void encoder_layers_1_dropout_backward(float* dinp, const float* dout, co
   }
 }
 
-// encoder.layers.1.activation backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.activation backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) <- dout (32, 12, 48) out (32, 12, 48)
 // Also called by encoder_layers_0_activation_backward: the same shapes and constants, so the same code.
@@ -1512,7 +1512,7 @@ static void encoder_layers_1_activation_backward(float* dinp, const float* dout,
   });
 }
 
-// encoder.layers.1.linear1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.linear1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (48, 24) dbias (48,) <- dout (32, 12, 48) inp (32, 12, 24) weight (48, 24)
 // Also called by encoder_layers_0_linear1_backward: the same shapes and constants, so the same code.
@@ -1550,7 +1550,7 @@ static void encoder_layers_1_linear1_backward(float* dinp, float* dweight, float
   });
 }
 
-// encoder.layers.1.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -1558,7 +1558,7 @@ static void encoder_layers_1_norm1_add_backward(float* out, const float* a, cons
   encoder_layers_0_forward(out, a, b, n);
 }
 
-// encoder.layers.1.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24,) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) mean (32, 12) rstd (32, 12) weight (24,)
 // Calls encoder_layers_1_norm2_backward: the same shapes and constants, so the same code.
@@ -1568,7 +1568,7 @@ static void encoder_layers_1_norm1_backward(float* dinp, float* dweight, float* 
   encoder_layers_1_norm2_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate);
 }
 
-// encoder.layers.1.dropout1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) <- dout (32, 12, 24) mask (32, 12, 24)
 // Calls encoder_layers_1_dropout2_backward: the same shapes and constants, so the same code.
@@ -1576,7 +1576,7 @@ static void encoder_layers_1_dropout1_backward(float* dinp, const float* dout, c
   encoder_layers_1_dropout2_backward(dinp, dout, mask, n);
 }
 
-// encoder.layers.1.self_attn.out_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn.out_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24, 24) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) weight (24, 24)
 // Calls pool_out_proj_backward: the same shapes and constants, so the same code.
@@ -1586,7 +1586,7 @@ static void encoder_layers_1_self_attn_out_proj_backward(float* dinp, float* dwe
   pool_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate);
 }
 
-// encoder.layers.1.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_seed (1,) mask (32, 12)
 static void encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout,
@@ -1661,7 +1661,7 @@ static void encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float
   });
 }
 
-// encoder.layers.1.self_attn.in_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn.in_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (72, 24) dbias (72,) <- dout (32, 12, 72) inp (32, 12, 24) weight (72, 24)
 // Calls pool_in_proj_backward: the same shapes and constants, so the same code.
@@ -1670,7 +1670,7 @@ static void encoder_layers_1_self_attn_in_proj_backward(float* dinp, float* dwei
   pool_in_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate);
 }
 
-// encoder.layers.0.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -1678,7 +1678,7 @@ static void encoder_layers_0_norm2_add_backward(float* out, const float* a, cons
   encoder_layers_0_forward(out, a, b, n);
 }
 
-// encoder.layers.0.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24,) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) mean (32, 12) rstd (32, 12) weight (24,)
 // Calls encoder_layers_1_norm2_backward: the same shapes and constants, so the same code.
@@ -1688,7 +1688,7 @@ static void encoder_layers_0_norm2_backward(float* dinp, float* dweight, float* 
   encoder_layers_1_norm2_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate);
 }
 
-// encoder.layers.0.dropout2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) <- dout (32, 12, 24) mask (32, 12, 24)
 // Calls encoder_layers_1_dropout2_backward: the same shapes and constants, so the same code.
@@ -1696,7 +1696,7 @@ static void encoder_layers_0_dropout2_backward(float* dinp, const float* dout, c
   encoder_layers_1_dropout2_backward(dinp, dout, mask, n);
 }
 
-// encoder.layers.0.linear2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.linear2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) dweight (24, 48) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 48) weight (24, 48)
 // Calls encoder_layers_1_linear2_backward: the same shapes and constants, so the same code.
@@ -1705,7 +1705,7 @@ static void encoder_layers_0_linear2_backward(float* dinp, float* dweight, float
   encoder_layers_1_linear2_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate);
 }
 
-// encoder.layers.0.dropout backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) <- dout (32, 12, 48) mask (32, 12, 48)
 // Calls encoder_layers_1_dropout_backward: the same shapes and constants, so the same code.
@@ -1713,7 +1713,7 @@ static void encoder_layers_0_dropout_backward(float* dinp, const float* dout, co
   encoder_layers_1_dropout_backward(dinp, dout, mask, n);
 }
 
-// encoder.layers.0.activation backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.activation backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) <- dout (32, 12, 48) out (32, 12, 48)
 // Calls encoder_layers_1_activation_backward: the same shapes and constants, so the same code.
@@ -1721,7 +1721,7 @@ static void encoder_layers_0_activation_backward(float* dinp, const float* dout,
   encoder_layers_1_activation_backward(dinp, dout, out, n);
 }
 
-// encoder.layers.0.linear1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.linear1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (48, 24) dbias (48,) <- dout (32, 12, 48) inp (32, 12, 24) weight (48, 24)
 // Calls encoder_layers_1_linear1_backward: the same shapes and constants, so the same code.
@@ -1730,7 +1730,7 @@ static void encoder_layers_0_linear1_backward(float* dinp, float* dweight, float
   encoder_layers_1_linear1_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate);
 }
 
-// encoder.layers.0.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -1738,7 +1738,7 @@ static void encoder_layers_0_norm1_add_backward(float* out, const float* a, cons
   encoder_layers_0_forward(out, a, b, n);
 }
 
-// encoder.layers.0.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24,) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) mean (32, 12) rstd (32, 12) weight (24,)
 // Calls encoder_layers_1_norm2_backward: the same shapes and constants, so the same code.
@@ -1748,7 +1748,7 @@ static void encoder_layers_0_norm1_backward(float* dinp, float* dweight, float* 
   encoder_layers_1_norm2_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate);
 }
 
-// encoder.layers.0.dropout1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) <- dout (32, 12, 24) mask (32, 12, 24)
 // Calls encoder_layers_1_dropout2_backward: the same shapes and constants, so the same code.
@@ -1756,7 +1756,7 @@ static void encoder_layers_0_dropout1_backward(float* dinp, const float* dout, c
   encoder_layers_1_dropout2_backward(dinp, dout, mask, n);
 }
 
-// encoder.layers.0.self_attn.out_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn.out_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24, 24) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) weight (24, 24)
 // Calls pool_out_proj_backward: the same shapes and constants, so the same code.
@@ -1766,7 +1766,7 @@ static void encoder_layers_0_self_attn_out_proj_backward(float* dinp, float* dwe
   pool_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate);
 }
 
-// encoder.layers.0.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_seed (1,) mask (32, 12)
 static void encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout,
@@ -1841,7 +1841,7 @@ static void encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float
   });
 }
 
-// encoder.layers.0.self_attn.in_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn.in_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (72, 24) dbias (72,) <- dout (32, 12, 72) inp (32, 12, 24) weight (72, 24)
 // Calls pool_in_proj_backward: the same shapes and constants, so the same code.

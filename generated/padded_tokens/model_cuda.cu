@@ -247,7 +247,7 @@ static void pos_forward(float* out, const float* inp, const float* weight, int n
   LTRT_CUDA_CHECK_LAUNCH("pos_forward_kernel");
 }
 
-// encoder.layers.0.self_attn.in_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn.in_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 72) <- inp (32, 12, 24) weight (72, 24) bias (72,)
 // Also called by encoder_layers_1_self_attn_in_proj_forward and pool_in_proj_forward: the same shapes and constants,
@@ -261,7 +261,7 @@ static void encoder_layers_0_self_attn_in_proj_forward(float* out, const float* 
                     bias);  // inp @ weight^T + bias
 }
 
-// encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12) <- mask (32, 12)
 
@@ -282,7 +282,7 @@ static void encoder_layers_0_self_attn_forward(float* out, const std::uint8_t* m
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_0_self_attn_forward_kernel");
 }
 
-// encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
 
@@ -483,7 +483,7 @@ static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* 
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_0_self_attn_forward_2_kernel");
 }
 
-// encoder.layers.0.self_attn.out_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn.out_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- inp (32, 12, 24) weight (24, 24) bias (24,)
 // Also called by encoder_layers_1_self_attn_out_proj_forward and pool_out_proj_forward: the same shapes and
@@ -497,7 +497,7 @@ static void encoder_layers_0_self_attn_out_proj_forward(float* out, const float*
                     bias);  // inp @ weight^T + bias
 }
 
-// encoder.layers.0.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 
@@ -529,7 +529,7 @@ static void encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, co
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_0_dropout1_forward_kernel");
 }
 
-// encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Also called by encoder_layers_0_forward_2, encoder_layers_1_forward, encoder_layers_1_forward_2,
@@ -553,7 +553,7 @@ static void encoder_layers_0_forward(float* out, const float* a, const float* b,
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_0_forward_kernel");
 }
 
-// encoder.layers.0.norm1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mean (32, 12) rstd (32, 12) <- inp (32, 12, 24) weight (24,) bias (24,)
 // Also called by encoder_layers_0_norm2_forward, encoder_layers_1_norm1_forward and encoder_layers_1_norm2_forward:
@@ -599,7 +599,7 @@ static void encoder_layers_0_norm1_forward(float* out, float* mean, float* rstd,
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_0_norm1_forward_kernel");
 }
 
-// encoder.layers.0.linear1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad') + TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad') (fused)
+// encoder.layers.0.linear1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True) + TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True) (fused)
 // spec: model.graph[2], model.graph[2]
 // out (32, 12, 48) <- inp (32, 12, 24) weight (48, 24) bias (48,)
 // Also called by encoder_layers_1_linear1_forward: the same shapes and constants, so the same code.
@@ -612,7 +612,7 @@ static void encoder_layers_0_linear1_forward(float* out, const float* inp, const
                     bias);  // inp @ weight^T + bias, ReLU
 }
 
-// encoder.layers.0.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 48) mask (32, 12, 48) <- inp (32, 12, 48)
 
@@ -644,7 +644,7 @@ static void encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, con
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_0_dropout_forward_kernel");
 }
 
-// encoder.layers.0.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- inp (32, 12, 48) weight (24, 48) bias (24,)
 // Also called by encoder_layers_1_linear2_forward: the same shapes and constants, so the same code.
@@ -657,7 +657,7 @@ static void encoder_layers_0_linear2_forward(float* out, const float* inp, const
                     bias);  // inp @ weight^T + bias
 }
 
-// encoder.layers.0.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 
@@ -689,7 +689,7 @@ static void encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, co
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_0_dropout2_forward_kernel");
 }
 
-// encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -698,7 +698,7 @@ static void encoder_layers_0_forward_2(float* out, const float* a, const float* 
   encoder_layers_0_forward(out, a, b, n, ctx);
 }
 
-// encoder.layers.0.norm2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mean (32, 12) rstd (32, 12) <- inp (32, 12, 24) weight (24,) bias (24,)
 // Calls encoder_layers_0_norm1_forward: the same shapes and constants, so the same code.
@@ -707,7 +707,7 @@ static void encoder_layers_0_norm2_forward(float* out, float* mean, float* rstd,
   encoder_layers_0_norm1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
-// encoder.layers.1.self_attn.in_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn.in_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 72) <- inp (32, 12, 24) weight (72, 24) bias (72,)
 // Calls encoder_layers_0_self_attn_in_proj_forward: the same shapes and constants, so the same code.
@@ -716,7 +716,7 @@ static void encoder_layers_1_self_attn_in_proj_forward(float* out, const float* 
   encoder_layers_0_self_attn_in_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
-// encoder.layers.1.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
 
@@ -917,7 +917,7 @@ static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* sc
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_1_self_attn_forward_kernel");
 }
 
-// encoder.layers.1.self_attn.out_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn.out_proj: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- inp (32, 12, 24) weight (24, 24) bias (24,)
 // Calls encoder_layers_0_self_attn_out_proj_forward: the same shapes and constants, so the same code.
@@ -926,7 +926,7 @@ static void encoder_layers_1_self_attn_out_proj_forward(float* out, const float*
   encoder_layers_0_self_attn_out_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
-// encoder.layers.1.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 
@@ -958,7 +958,7 @@ static void encoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, co
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_1_dropout1_forward_kernel");
 }
 
-// encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -967,7 +967,7 @@ static void encoder_layers_1_forward(float* out, const float* a, const float* b,
   encoder_layers_0_forward(out, a, b, n, ctx);
 }
 
-// encoder.layers.1.norm1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mean (32, 12) rstd (32, 12) <- inp (32, 12, 24) weight (24,) bias (24,)
 // Calls encoder_layers_0_norm1_forward: the same shapes and constants, so the same code.
@@ -976,7 +976,7 @@ static void encoder_layers_1_norm1_forward(float* out, float* mean, float* rstd,
   encoder_layers_0_norm1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
-// encoder.layers.1.linear1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad') + TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad') (fused)
+// encoder.layers.1.linear1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True) + TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True) (fused)
 // spec: model.graph[2], model.graph[2]
 // out (32, 12, 48) <- inp (32, 12, 24) weight (48, 24) bias (48,)
 // Calls encoder_layers_0_linear1_forward: the same shapes and constants, so the same code.
@@ -985,7 +985,7 @@ static void encoder_layers_1_linear1_forward(float* out, const float* inp, const
   encoder_layers_0_linear1_forward(out, inp, weight, bias, n, ctx);
 }
 
-// encoder.layers.1.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 48) mask (32, 12, 48) <- inp (32, 12, 48)
 
@@ -1017,7 +1017,7 @@ static void encoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, con
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_1_dropout_forward_kernel");
 }
 
-// encoder.layers.1.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- inp (32, 12, 48) weight (24, 48) bias (24,)
 // Calls encoder_layers_0_linear2_forward: the same shapes and constants, so the same code.
@@ -1026,7 +1026,7 @@ static void encoder_layers_1_linear2_forward(float* out, const float* inp, const
   encoder_layers_0_linear2_forward(out, inp, weight, bias, n, ctx);
 }
 
-// encoder.layers.1.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 
@@ -1058,7 +1058,7 @@ static void encoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, co
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_1_dropout2_forward_kernel");
 }
 
-// encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -1067,7 +1067,7 @@ static void encoder_layers_1_forward_2(float* out, const float* a, const float* 
   encoder_layers_0_forward(out, a, b, n, ctx);
 }
 
-// encoder.layers.1.norm2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mean (32, 12) rstd (32, 12) <- inp (32, 12, 24) weight (24,) bias (24,)
 // Calls encoder_layers_0_norm1_forward: the same shapes and constants, so the same code.
@@ -1076,7 +1076,7 @@ static void encoder_layers_1_norm2_forward(float* out, float* mean, float* rstd,
   encoder_layers_0_norm1_forward(out, mean, rstd, inp, weight, bias, n, ctx);
 }
 
-// encoder: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) nested (1,) <- inp (32, 12, 24) mask (32, 12)
 
@@ -1084,7 +1084,7 @@ static void encoder_layers_1_norm2_forward(float* out, float* mean, float* rstd,
 // last unpadded position. One block; each thread checks rows t, t + blockDim.x, ...
 __global__ void encoder_forward_aligned_kernel(std::uint8_t* __restrict__ nested, const float* __restrict__ mask,
                                                int n) {
-  constexpr int kS = 12, kE = 24;  // positions a sample, features a position
+  constexpr int kS = 12;  // keys a sample
   bool aligned = true;
   for (int b = static_cast<int>(threadIdx.x); b < n && aligned; b += static_cast<int>(blockDim.x)) {
     bool padded = false;
@@ -1102,10 +1102,10 @@ __global__ void encoder_forward_aligned_kernel(std::uint8_t* __restrict__ nested
 __global__ void encoder_forward_kernel(float* __restrict__ out, const float* __restrict__ inp,
                                        const float* __restrict__ mask, const std::uint8_t* __restrict__ nested,
                                        int count) {
-  constexpr int kS = 12, kE = 24;  // positions a sample, features a position
+  constexpr int kE = 24;  // features a position
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
-  out[i] = nested[0] && mask[i / kE] != 0.0f ? 0.0f : inp[i];
+  out[i] = nested[0] && mask[i / kE] != 0.0f ? 0.0f : inp[i];  // mask: one float a position
 }
 
 static void encoder_forward(float* out, std::uint8_t* nested, const float* inp, const float* mask, int n, bool training,
@@ -1123,7 +1123,7 @@ static void encoder_forward(float* out, std::uint8_t* nested, const float* inp, 
   LTRT_CUDA_CHECK_LAUNCH("encoder_forward_kernel");
 }
 
-// pool.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool.in_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // out (32, 12, 72) <- inp (32, 12, 24) weight (72, 24) bias (72,)
 // Calls encoder_layers_0_self_attn_in_proj_forward: the same shapes and constants, so the same code.
@@ -1132,7 +1132,7 @@ static void pool_in_proj_forward(float* out, const float* inp, const float* weig
   encoder_layers_0_self_attn_in_proj_forward(out, inp, weight, bias, n, ctx);
 }
 
-// pool: MultiheadAttention(embed_dim=24, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool: MultiheadAttention(embed_dim=24, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) <- qkv (32, 12, 72) mask (32, 12)
 
@@ -1318,7 +1318,7 @@ static void pool_forward(float* out, float* lse, float* scores, const float* qkv
   LTRT_CUDA_CHECK_LAUNCH("pool_forward_kernel");
 }
 
-// pool.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool.out_proj: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // out (32, 12, 24) <- inp (32, 12, 24) weight (24, 24) bias (24,)
 // Calls encoder_layers_0_self_attn_out_proj_forward: the same shapes and constants, so the same code.
@@ -1568,7 +1568,7 @@ static void first_backward(float* dinp, const float* dout, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("first_backward_kernel");
 }
 
-// pool.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool.out_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // dinp (32, 12, 24) dweight (24, 24) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) weight (24, 24)
 // Also called by encoder_layers_1_self_attn_out_proj_backward and encoder_layers_0_self_attn_out_proj_backward: the
@@ -1644,7 +1644,7 @@ static void pool_out_proj_backward(float* dinp, float* dweight, float* dbias, co
   }
 }
 
-// pool backward: MultiheadAttention(embed_dim=24, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool backward: MultiheadAttention(embed_dim=24, num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) mask (32, 12)
 
@@ -2043,7 +2043,7 @@ static void pool_backward(float* dqkv, float* delta, float* scratch, const float
   LTRT_CUDA_CHECK_LAUNCH("pool_backward_dq_kernel");
 }
 
-// pool.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False, key_padding_mask='pad')
+// pool.in_proj backward: MultiheadAttention(num_heads=4, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[3]
 // dinp (32, 12, 24) dweight (72, 24) dbias (72,) <- dout (32, 12, 72) inp (32, 12, 24) weight (72, 24)
 // Also called by encoder_layers_1_self_attn_in_proj_backward and encoder_layers_0_self_attn_in_proj_backward: the
@@ -2117,7 +2117,7 @@ static void pool_in_proj_backward(float* dinp, float* dweight, float* dbias, con
   }
 }
 
-// encoder.layers.1.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24,) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) mean (32, 12) rstd (32, 12) weight (24,)
 // Also called by encoder_layers_1_norm1_backward, encoder_layers_0_norm2_backward and
@@ -2238,7 +2238,7 @@ static void encoder_layers_1_norm2_backward(float* dinp, float* dweight, float* 
   }
 }
 
-// encoder.layers.1.dropout2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) <- dout (32, 12, 24) mask (32, 12, 24)
 // Also called by encoder_layers_1_dropout1_backward, encoder_layers_0_dropout2_backward and
@@ -2264,7 +2264,7 @@ static void encoder_layers_1_dropout2_backward(float* dinp, const float* dout, c
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_1_dropout2_backward_kernel");
 }
 
-// encoder.layers.1.linear2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.linear2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) dweight (24, 48) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 48) weight (24, 48)
 // Also called by encoder_layers_0_linear2_backward: the same shapes and constants, so the same code.
@@ -2291,7 +2291,7 @@ static void encoder_layers_1_linear2_backward(float* dinp, float* dweight, float
   }
 }
 
-// encoder.layers.1.dropout backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) <- dout (32, 12, 48) mask (32, 12, 48)
 // Also called by encoder_layers_0_dropout_backward: the same shapes and constants, so the same code.
@@ -2306,7 +2306,7 @@ static void encoder_layers_1_dropout_backward(float* dinp, const float* dout, co
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_1_dropout2_backward_kernel");
 }
 
-// encoder.layers.1.activation backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.activation backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) <- dout (32, 12, 48) out (32, 12, 48)
 // Also called by encoder_layers_0_activation_backward: the same shapes and constants, so the same code.
@@ -2328,7 +2328,7 @@ static void encoder_layers_1_activation_backward(float* dinp, const float* dout,
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_1_activation_backward_kernel");
 }
 
-// encoder.layers.1.linear1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.linear1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (48, 24) dbias (48,) <- dout (32, 12, 48) inp (32, 12, 24) weight (48, 24)
 // Also called by encoder_layers_0_linear1_backward: the same shapes and constants, so the same code.
@@ -2404,7 +2404,7 @@ static void encoder_layers_1_linear1_backward(float* dinp, float* dweight, float
   }
 }
 
-// encoder.layers.1.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -2413,7 +2413,7 @@ static void encoder_layers_1_norm1_add_backward(float* out, const float* a, cons
   encoder_layers_0_forward(out, a, b, n, ctx);
 }
 
-// encoder.layers.1.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24,) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) mean (32, 12) rstd (32, 12) weight (24,)
 // Calls encoder_layers_1_norm2_backward: the same shapes and constants, so the same code.
@@ -2423,7 +2423,7 @@ static void encoder_layers_1_norm1_backward(float* dinp, float* dweight, float* 
   encoder_layers_1_norm2_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
-// encoder.layers.1.dropout1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.dropout1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) <- dout (32, 12, 24) mask (32, 12, 24)
 // Calls encoder_layers_1_dropout2_backward: the same shapes and constants, so the same code.
@@ -2432,7 +2432,7 @@ static void encoder_layers_1_dropout1_backward(float* dinp, const float* dout, c
   encoder_layers_1_dropout2_backward(dinp, dout, mask, n, ctx);
 }
 
-// encoder.layers.1.self_attn.out_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn.out_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24, 24) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) weight (24, 24)
 // Calls pool_out_proj_backward: the same shapes and constants, so the same code.
@@ -2442,7 +2442,7 @@ static void encoder_layers_1_self_attn_out_proj_backward(float* dinp, float* dwe
   pool_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
-// encoder.layers.1.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_seed (1,) mask (32, 12)
 
@@ -2876,7 +2876,7 @@ static void encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_1_self_attn_backward_dq_kernel");
 }
 
-// encoder.layers.1.self_attn.in_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.1.self_attn.in_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (72, 24) dbias (72,) <- dout (32, 12, 72) inp (32, 12, 24) weight (72, 24)
 // Calls pool_in_proj_backward: the same shapes and constants, so the same code.
@@ -2886,7 +2886,7 @@ static void encoder_layers_1_self_attn_in_proj_backward(float* dinp, float* dwei
   pool_in_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
-// encoder.layers.0.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -2895,7 +2895,7 @@ static void encoder_layers_0_norm2_add_backward(float* out, const float* a, cons
   encoder_layers_0_forward(out, a, b, n, ctx);
 }
 
-// encoder.layers.0.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24,) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) mean (32, 12) rstd (32, 12) weight (24,)
 // Calls encoder_layers_1_norm2_backward: the same shapes and constants, so the same code.
@@ -2905,7 +2905,7 @@ static void encoder_layers_0_norm2_backward(float* dinp, float* dweight, float* 
   encoder_layers_1_norm2_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
-// encoder.layers.0.dropout2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) <- dout (32, 12, 24) mask (32, 12, 24)
 // Calls encoder_layers_1_dropout2_backward: the same shapes and constants, so the same code.
@@ -2914,7 +2914,7 @@ static void encoder_layers_0_dropout2_backward(float* dinp, const float* dout, c
   encoder_layers_1_dropout2_backward(dinp, dout, mask, n, ctx);
 }
 
-// encoder.layers.0.linear2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.linear2 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) dweight (24, 48) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 48) weight (24, 48)
 // Calls encoder_layers_1_linear2_backward: the same shapes and constants, so the same code.
@@ -2924,7 +2924,7 @@ static void encoder_layers_0_linear2_backward(float* dinp, float* dweight, float
   encoder_layers_1_linear2_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
-// encoder.layers.0.dropout backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) <- dout (32, 12, 48) mask (32, 12, 48)
 // Calls encoder_layers_1_dropout_backward: the same shapes and constants, so the same code.
@@ -2933,7 +2933,7 @@ static void encoder_layers_0_dropout_backward(float* dinp, const float* dout, co
   encoder_layers_1_dropout_backward(dinp, dout, mask, n, ctx);
 }
 
-// encoder.layers.0.activation backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.activation backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 48) <- dout (32, 12, 48) out (32, 12, 48)
 // Calls encoder_layers_1_activation_backward: the same shapes and constants, so the same code.
@@ -2942,7 +2942,7 @@ static void encoder_layers_0_activation_backward(float* dinp, const float* dout,
   encoder_layers_1_activation_backward(dinp, dout, out, n, ctx);
 }
 
-// encoder.layers.0.linear1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.linear1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (48, 24) dbias (48,) <- dout (32, 12, 48) inp (32, 12, 24) weight (48, 24)
 // Calls encoder_layers_1_linear1_backward: the same shapes and constants, so the same code.
@@ -2952,7 +2952,7 @@ static void encoder_layers_0_linear1_backward(float* dinp, float* dweight, float
   encoder_layers_1_linear1_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
-// encoder.layers.0.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) <- a (32, 12, 24) b (32, 12, 24)
 // Calls encoder_layers_0_forward: the same shapes and constants, so the same code.
@@ -2961,7 +2961,7 @@ static void encoder_layers_0_norm1_add_backward(float* out, const float* a, cons
   encoder_layers_0_forward(out, a, b, n, ctx);
 }
 
-// encoder.layers.0.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.norm1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24,) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) mean (32, 12) rstd (32, 12) weight (24,)
 // Calls encoder_layers_1_norm2_backward: the same shapes and constants, so the same code.
@@ -2971,7 +2971,7 @@ static void encoder_layers_0_norm1_backward(float* dinp, float* dweight, float* 
   encoder_layers_1_norm2_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, n, accumulate, ctx);
 }
 
-// encoder.layers.0.dropout1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.dropout1 backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) <- dout (32, 12, 24) mask (32, 12, 24)
 // Calls encoder_layers_1_dropout2_backward: the same shapes and constants, so the same code.
@@ -2980,7 +2980,7 @@ static void encoder_layers_0_dropout1_backward(float* dinp, const float* dout, c
   encoder_layers_1_dropout2_backward(dinp, dout, mask, n, ctx);
 }
 
-// encoder.layers.0.self_attn.out_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn.out_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (24, 24) dbias (24,) <- dout (32, 12, 24) inp (32, 12, 24) weight (24, 24)
 // Calls pool_out_proj_backward: the same shapes and constants, so the same code.
@@ -2990,7 +2990,7 @@ static void encoder_layers_0_self_attn_out_proj_backward(float* dinp, float* dwe
   pool_out_proj_backward(dinp, dweight, dbias, dout, inp, weight, n, accumulate, ctx);
 }
 
-// encoder.layers.0.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_seed (1,) mask (32, 12)
 
@@ -3424,7 +3424,7 @@ static void encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float
   LTRT_CUDA_CHECK_LAUNCH("encoder_layers_0_self_attn_backward_dq_kernel");
 }
 
-// encoder.layers.0.self_attn.in_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True, src_key_padding_mask='pad')
+// encoder.layers.0.self_attn.in_proj backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // dinp (32, 12, 24) dweight (72, 24) dbias (72,) <- dout (32, 12, 72) inp (32, 12, 24) weight (72, 24)
 // Calls pool_in_proj_backward: the same shapes and constants, so the same code.

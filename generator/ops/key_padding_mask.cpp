@@ -81,7 +81,7 @@ void emit_nested_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("// Whether torch would take its nested-tensor path for this batch: every row's padding after its");
   k.line("// last unpadded position. One block; each thread checks rows t, t + blockDim.x, ...");
   k.open("__global__ void " + e.fn + "_aligned_kernel(std::uint8_t* __restrict__ nested, const float* __restrict__ mask, int n)");
-  write_nested_sizes(k, g, n);
+  write_mask_sizes(k, g.value(n.inputs[1]));
   k.line("bool aligned = true;");
   write_left_aligned(k, "static_cast<int>(threadIdx.x)", "static_cast<int>(blockDim.x)");
   k.line("aligned = !__syncthreads_or(!aligned);  // every thread's rows");
@@ -92,8 +92,11 @@ void emit_nested_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   open_element_kernel(k, e.fn + "_kernel",
                       {"float* __restrict__ out", "const float* __restrict__ inp", "const float* __restrict__ mask",
                        "const std::uint8_t* __restrict__ nested"},
-                      [&](CodeWriter& c) { write_nested_sizes(c, g, n); });
-  k.line("out[i] = nested[0] && mask[i / kE] != 0.0f ? 0.0f : inp[i];");
+                      [&](CodeWriter& c) {
+                        c.line("constexpr int kE = " + std::to_string(g.value(n.inputs[0]).shape.at(2)) +
+                               ";  // features a position");
+                      });
+  k.line("out[i] = nested[0] && mask[i / kE] != 0.0f ? 0.0f : inp[i];  // mask: one float a position");
   k.close();
   CodeWriter& w = e.body;
   write_nested_sizes(w, g, n);

@@ -127,6 +127,26 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   return s + ")";
 }
 
+// A scheduler argument as Python: LambdaLR's and MultiplicativeLR's lr_lambda is the lambda's
+// text itself (the runtime parsed it when ltgen read the spec: ltrt/python_lambda.hpp), or a list.
+std::string scheduler_arg(const std::string& type, const std::string& key, const JsonValue& v) {
+  if ((type != "LambdaLR" && type != "MultiplicativeLR") || key != "lr_lambda") return py(v);
+  if (v.is_string()) return v.str;
+  std::string list = "[";
+  for (std::size_t i = 0; i < v.items.size(); ++i) list += (i ? ", " : "") + v.items[i].str;
+  return list + "]";
+}
+
+// Whether a lambda of the scheduler (or of its SequentialLR's or ChainedScheduler's) may use math.
+bool lambda_scheduler(const ltrt::SchedulerSpec& s) {
+  if (s.type == "LambdaLR" || s.type == "MultiplicativeLR") return true;
+  if (const JsonValue* subs = s.args.find("schedulers"); subs && subs->is_array())
+    for (const JsonValue& sub : subs->items)
+      if (const JsonValue* t = sub.find("type"); t && t->is_string() && (t->str == "LambdaLR" || t->str == "MultiplicativeLR"))
+        return true;
+  return false;
+}
+
 // The module's attribute path in the LightningModule: "layers.2" -> "layers[2]", "head" -> "head".
 std::string attribute(const std::string& module_name) {
   const std::string seq = "layers.";
@@ -258,6 +278,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("# Not here: the C++ hooks of " + spec.hooks + " (write them as a Lightning Callback).");
   w.line("import argparse");
   if (!spec.optimizer.param_groups.empty() || !spec.freeze.empty()) w.line("import fnmatch");
+  if (spec.trainer.scheduler && lambda_scheduler(*spec.trainer.scheduler)) w.line("import math  # lr_lambda's");
   w.line();
   w.line("import numpy as np");
   w.line("import torch");
@@ -686,13 +707,13 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
           const JsonValue* type = inner.find("type");
           list += (i ? ", " : "") + std::string("torch.optim.lr_scheduler.") + (type ? type->str : "") + "(optimizer";
           for (const auto& [ik, iv] : inner.members)
-            if (ik != "type") list += ", " + ik + "=" + py(iv);
+            if (ik != "type") list += ", " + ik + "=" + scheduler_arg(type ? type->str : "", ik, iv);
           list += ")";
         }
         sargs += (sargs.empty() ? "" : ", ") + std::string("schedulers=") + list + "]";
         continue;
       }
-      sargs += (sargs.empty() ? "" : ", ") + k + "=" + py(v);
+      sargs += (sargs.empty() ? "" : ", ") + k + "=" + scheduler_arg(sched->type, k, v);
     }
     w.line("scheduler = torch.optim.lr_scheduler." + sched->type + "(" + sargs + ")");
     std::string config = "{\"scheduler\": scheduler, \"interval\": " + ltrt::json::quote(spec.trainer.scheduler_interval) +

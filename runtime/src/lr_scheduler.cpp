@@ -18,6 +18,7 @@
 #include <map>
 
 #include "ltrt/error.hpp"
+#include "ltrt/python_lambda.hpp"
 
 namespace ltrt {
 
@@ -233,10 +234,12 @@ class Chainable : public LrScheduler {
     initial_step();
   }
 
-  // _LRScheduler._initial_step().
+  // _LRScheduler._initial_step(), which torch 2.x runs in `_initial_mode` (`_is_initial`).
   void initial_step() {
     step_count_ = 0;
+    initial_ = true;
     torch_step(std::nullopt);
+    initial_ = false;
   }
 
   // _LRScheduler.step(epoch): the recursive get_lr() without an epoch, the
@@ -283,6 +286,7 @@ class Chainable : public LrScheduler {
   double base_lr_ = 0;
   std::int64_t last_epoch_ = -1;
   std::int64_t step_count_ = 0;
+  bool initial_ = false;  // torch 2.x's _is_initial: in the constructor's step
 };
 
 class StepLR final : public Chainable {
@@ -347,6 +351,48 @@ class ExponentialLR final : public Chainable {
 
  private:
   double gamma_;
+};
+
+// LambdaLR: base_lr * lr_lambda(last_epoch), and no closed form (SequentialLR's step(0) calls the
+// lambda at 0).
+// lr_lambda(x) as a float, its errors named as Python raises them.
+double apply_lambda(const char* type, const PythonLambda& lambda, std::int64_t x) {
+  try {
+    return lambda(x).as_float();
+  } catch (const Error& e) {
+    throw Error(std::string(type) + ": lr_lambda(" + std::to_string(x) + ") raised " + e.what() + " (" + lambda.text() + ")");
+  }
+}
+
+class LambdaLR final : public Chainable {
+ public:
+  explicit LambdaLR(PythonLambda lambda) : lambda_(std::move(lambda)) {}
+  const char* type() const override { return "LambdaLR"; }
+
+ protected:
+  double get_lr() override { return base_lr_ * apply_lambda(type(), lambda_, last_epoch_); }
+
+ private:
+  PythonLambda lambda_;
+};
+
+// MultiplicativeLR: the group's lr times lr_lambda(last_epoch) but in the constructor's step. That
+// is torch 2.x's `_is_initial`; torch 1.13 tests last_epoch > 0 instead, which differs where
+// SequentialLR starts it with step(0) at a milestone (2.x multiplies by lr_lambda(0) there,
+// 1.13 does not): ltgen follows 2.x, which Lightning 2 runs on.
+class MultiplicativeLR final : public Chainable {
+ public:
+  explicit MultiplicativeLR(PythonLambda lambda) : lambda_(std::move(lambda)) {}
+  const char* type() const override { return "MultiplicativeLR"; }
+
+ protected:
+  double get_lr() override {
+    if (!initial_) return group_->lr * apply_lambda(type(), lambda_, last_epoch_);
+    return group_->lr;
+  }
+
+ private:
+  PythonLambda lambda_;
 };
 
 class CosineAnnealingLR final : public Chainable {
@@ -914,6 +960,20 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     return std::make_unique<MultiStepLR>(std::move(milestones), a.number("gamma", 0.1));
   }
   if (type == "ExponentialLR") return std::make_unique<ExponentialLR>(a.number("gamma"));
+  if (type == "LambdaLR" || type == "MultiplicativeLR") {
+    const json::Value* text = a.get("lr_lambda");
+    if (text == nullptr) a.fail("lr_lambda", "is required");
+    if (!text->is_string())
+      a.fail("lr_lambda", "must be a Python lambda as a string (\"lambda epoch: 0.95 ** epoch\"), or a list of them, one "
+                          "per parameter group; got " + json::write(*text));
+    try {
+      PythonLambda lambda(text->str);
+      if (type == "LambdaLR") return std::make_unique<LambdaLR>(std::move(lambda));
+      return std::make_unique<MultiplicativeLR>(std::move(lambda));
+    } catch (const Error& e) {
+      a.fail("lr_lambda", std::string("is not a lambda ltgen can evaluate: ") + e.what());
+    }
+  }
   if (type == "CosineAnnealingLR") {
     const std::int64_t t_max = at_least(a, "T_max", a.integer("T_max"), 1);
     return std::make_unique<CosineAnnealingLR>(t_max, a.number("eta_min", 0.0));
@@ -1129,7 +1189,8 @@ json::Value group_args(const std::string& type, const json::Value& args, int gro
     const bool per_group =
         ((type == "OneCycleLR" || type == "CyclicLR") &&
          (key == "max_lr" || key == "base_momentum" || key == "max_momentum" || (type == "CyclicLR" && key == "base_lr"))) ||
-        (type == "ReduceLROnPlateau" && key == "min_lr");
+        (type == "ReduceLROnPlateau" && key == "min_lr") ||
+        ((type == "LambdaLR" || type == "MultiplicativeLR") && key == "lr_lambda");
     if (per_group && value.is_array()) {
       if (value.items.size() != static_cast<std::size_t>(groups))
         throw Error(type + ": expected " + std::to_string(groups) + " values for " + key + " (one per parameter group), got " +
@@ -1177,6 +1238,8 @@ const std::vector<std::pair<std::string, std::vector<SchedulerArgument>>>& sched
       {"StepLR", {req("step_size"), opt("gamma", d(0.1))}},
       {"MultiStepLR", {req("milestones"), opt("gamma", d(0.1))}},
       {"ExponentialLR", {req("gamma")}},
+      {"LambdaLR", {req("lr_lambda")}},
+      {"MultiplicativeLR", {req("lr_lambda")}},
       {"CosineAnnealingLR", {req("T_max"), opt("eta_min", i(0))}},
       {"LinearLR", {opt("start_factor", d(1.0 / 3)), opt("end_factor", d(1.0)), opt("total_iters", i(5))}},
       {"ConstantLR", {opt("factor", d(1.0 / 3)), opt("total_iters", i(5))}},

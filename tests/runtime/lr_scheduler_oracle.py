@@ -121,6 +121,38 @@ CASES = [
     ("chain_exponential_cyclic", 0.1, chain(sub("ExponentialLR", gamma=0.9),
                                             sub("CyclicLR", base_lr=0.01, max_lr=0.1, step_size_up=3,
                                                 cycle_momentum=False))),
+    # LambdaLR and MultiplicativeLR: lr_lambda a Python lambda as text (ltrt/python_lambda.hpp),
+    # which build() evaluates with Python's eval for torch.
+    ("lambda_warmup", 0.1, {"type": "LambdaLR", "args": {"lr_lambda": "lambda step: min(1.0, (step + 1) / 10)"}}),
+    ("lambda_exponential", 0.1, {"type": "LambdaLR", "args": {"lr_lambda": "lambda epoch: 0.95 ** epoch"}}),
+    ("lambda_warmup_cosine", 0.1, {"type": "LambdaLR", "args": {
+        "lr_lambda": "lambda s: (s + 1) / 8 if s < 8 else 0.5 * (1 + math.cos(math.pi * (s - 8) / 32))"}}),
+    ("lambda_int_result", 0.01, {"type": "LambdaLR", "args": {"lr_lambda": "lambda e: e // 10 + 1"}}),
+    ("lambda_int_ops", 1.0, {"type": "LambdaLR", "args": {
+        "lr_lambda": "lambda e: (e // 3 % 4 + 1) / 2 ** (e // 10) + abs(-e) * 0 + 2 ** -(e // 13)"}}),
+    ("lambda_math", 0.05, {"type": "LambdaLR", "args": {
+        "lr_lambda": "lambda t: max(0.1, 1 - math.log(t + 1) / math.log(50)) + math.sqrt(t) * 1e-3"
+                     " - round(t / 7) * 1e-4 + math.floor(t / 3.5) * 1e-5 + math.exp(-t) + math.log(t + 2, 3) * 1e-6"}}),
+    ("lambda_float_floor_mod", 0.1, {"type": "LambdaLR", "args": {
+        "lr_lambda": "lambda e: ((e - 20) // 3.5 % 2.5 + 3) / 5 + (-e) % 7 * 1e-3 + float(e) ** 0.5 * 1e-4"}}),
+    ("lambda_logic", 0.1, {"type": "LambdaLR", "args": {
+        "lr_lambda": "lambda e: (1.0 if e < 10 and e % 2 == 0 or e > 30 else 0.5) * (2 if 5 <= e < 15 else 1)"
+                     " + (not e) * 0.25 + (e > 3 and 0.125 or 0.0625) + min(e, 2.5, 2) * 0.01"}}),
+    ("lambda_trig", 0.2, {"type": "LambdaLR", "args": {
+        "lr_lambda": "lambda x: 1 + 0.1 * math.sin(x) * math.tanh(x / 5) - 0.05 * math.atan(x) + math.fabs(math.tan(x)) * 1e-6"
+                     " + math.log2(x + 1) * 1e-3 + math.log10(x + 1) * 1e-3 + math.ceil(x / 4) * 1e-4 + int(x / 3) * 1e-5"
+                     " + math.pow(1.01, x) * 1e-3 + math.radians(x) * 1e-4 + math.e * 1e-7 + math.tau * 1e-8"}}),
+    ("multiplicative", 0.1, {"type": "MultiplicativeLR", "args": {"lr_lambda": "lambda epoch: 0.97"}}),
+    ("multiplicative_varying", 0.1, {"type": "MultiplicativeLR", "args": {
+        "lr_lambda": "lambda e: 0.9 if e % 5 == 0 else 1.01"}}),
+    ("seq_lambda_cosine", 0.1, seq(sub("LambdaLR", lr_lambda="lambda s: (s + 1) / 5"),
+                                   sub("CosineAnnealingLR", T_max=20), milestones=[5])),
+    # (A MultiplicativeLR after a SequentialLR milestone: torch 1.13 and 2.x differ there, and
+    # ltgen follows 2.x; lightning_multiplicative_lr_sequential checks it against Lightning's torch.)
+    ("seq_linear_lambda", 0.1, seq(sub("LinearLR", start_factor=0.25, total_iters=6),
+                                   sub("LambdaLR", lr_lambda="lambda e: 0.5 ** (e // 5)"), milestones=[6])),
+    ("chain_lambda_multiplicative", 0.1, chain(sub("LambdaLR", lr_lambda="lambda s: min(1, (s + 1) / 6)"),
+                                               sub("MultiplicativeLR", lr_lambda="lambda s: 0.98"))),
     ("plateau_min_rel", 0.1, {"type": "ReduceLROnPlateau", "args": {
         "patience": 3, "cooldown": 2, "factor": 0.5, "min_lr": 0.01}}, "loss"),
     ("plateau_max_abs", 0.1, {"type": "ReduceLROnPlateau", "args": {
@@ -155,6 +187,8 @@ MOMENTUM_CASES = [
 
 def build(opt, spec):
     t, args = spec["type"], dict(spec["args"])
+    if t in ("LambdaLR", "MultiplicativeLR"):  # the lambda's text, as Python code
+        args["lr_lambda"] = eval(args["lr_lambda"], {"math": math})
     if t == "SequentialLR":
         subs = [build(opt, {"type": s["type"], "args": {k: v for k, v in s.items() if k != "type"}})
                 for s in args["schedulers"]]

@@ -14,6 +14,9 @@
 //   StepLR(step_size, gamma=0.1)
 //   MultiStepLR(milestones, gamma=0.1)
 //   ExponentialLR(gamma)
+//   LambdaLR(lr_lambda), MultiplicativeLR(lr_lambda): lr_lambda a Python lambda of the step
+//     count as a string ("lambda step: min(1.0, (step + 1) / 100)"; ltrt/python_lambda.hpp says
+//     which Python), or a list of them, one per parameter group.
 //   CosineAnnealingLR(T_max, eta_min=0)
 //   LinearLR(start_factor=1/3, end_factor=1.0, total_iters=5)
 //   ConstantLR(factor=1/3, total_iters=5)
@@ -45,8 +48,7 @@
 //     step(metric) needs the monitored value. A min_lr list (one per
 //     parameter group) is split by group_scheduler_spec.
 // Not supported: last_epoch/verbose arguments (resume is state()/load_state()),
-// LambdaLR/MultiplicativeLR (Python callables), stepping with an explicit
-// epoch.
+// lr_lambdas beyond python_lambda.hpp's Python, stepping with an explicit epoch.
 #pragma once
 
 #include <memory>

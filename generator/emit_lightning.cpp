@@ -130,6 +130,7 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
 // A scheduler argument as Python: LambdaLR's and MultiplicativeLR's lr_lambda is the lambda's
 // text itself (the runtime parsed it when ltgen read the spec: ltrt/python_lambda.hpp), or a list.
 std::string scheduler_arg(const std::string& type, const std::string& key, const JsonValue& v) {
+  if (type == "CyclicLR" && key == "scale_fn" && v.is_string()) return v.str;
   if ((type != "LambdaLR" && type != "MultiplicativeLR") || key != "lr_lambda") return py(v);
   if (v.is_string()) return v.str;
   std::string list = "[";
@@ -139,11 +140,13 @@ std::string scheduler_arg(const std::string& type, const std::string& key, const
 
 // Whether a lambda of the scheduler (or of its SequentialLR's or ChainedScheduler's) may use math.
 bool lambda_scheduler(const ltrt::SchedulerSpec& s) {
-  if (s.type == "LambdaLR" || s.type == "MultiplicativeLR") return true;
+  const auto has_lambda = [](const std::string& type, const JsonValue& args) {
+    return type == "LambdaLR" || type == "MultiplicativeLR" || (type == "CyclicLR" && args.find("scale_fn"));
+  };
+  if (has_lambda(s.type, s.args)) return true;
   if (const JsonValue* subs = s.args.find("schedulers"); subs && subs->is_array())
     for (const JsonValue& sub : subs->items)
-      if (const JsonValue* t = sub.find("type"); t && t->is_string() && (t->str == "LambdaLR" || t->str == "MultiplicativeLR"))
-        return true;
+      if (const JsonValue* t = sub.find("type"); t && t->is_string() && has_lambda(t->str, sub)) return true;
   return false;
 }
 

@@ -603,9 +603,12 @@ class CyclicLR final : public Chainable {
   enum class Mode { triangular, triangular2, exp_range };
   // initial_base: the group's initial_lr when the scheduler is built, which torch's constructor step
   // still uses as base_lr (its base_lrs take the argument only after that step).
+  // custom: a scale_fn (a lambda of the cycle or the iteration, an int, as scale_by_cycle says),
+  // in place of the mode's.
   CyclicLR(double initial_base, double base_lr, double max_lr, double step_size_up, double step_size_down, Mode mode,
-           double gamma, bool scale_by_cycle, bool cycle_momentum)
-      : initial_base_(initial_base),
+           double gamma, bool scale_by_cycle, bool cycle_momentum, std::optional<PythonLambda> custom)
+      : custom_(std::move(custom)),
+        initial_base_(initial_base),
         base_lr_arg_(base_lr),
         max_lr_(max_lr),
         total_size_(step_size_up + step_size_down),
@@ -635,6 +638,7 @@ class CyclicLR final : public Chainable {
 
  private:
   double scale_fn(double x) const {
+    if (custom_) return apply_lambda(type(), *custom_, static_cast<std::int64_t>(x));  // math.floor's int, or last_epoch
     switch (mode_) {
       case Mode::triangular: return 1.0;
       case Mode::triangular2: return 1 / std::pow(2.0, x - 1);
@@ -643,6 +647,7 @@ class CyclicLR final : public Chainable {
     return 1.0;
   }
 
+  std::optional<PythonLambda> custom_;
   double initial_base_, base_lr_arg_, max_lr_, total_size_, step_ratio_;
   bool constructed_ = false;  // past the constructor's step
   Mode mode_;
@@ -1052,9 +1057,19 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
                                                       : up;  // None: step_size_up
     const std::string mode_name = a.string("mode", "triangular", {"triangular", "triangular2", "exp_range"});
     const double gamma = a.number("gamma", 1.0);
-    if (a.has("scale_fn"))
-      a.fail("scale_fn", "is a Python callable: use mode (triangular, triangular2, exp_range)");
-    (void)a.string("scale_mode", "cycle", {"cycle", "iterations"});  // replaced by the mode's, as torch does
+    // scale_fn: a lambda of the cycle (scale_mode "cycle") or the iteration, in place of the mode's;
+    // without one the mode's scale_mode replaces the argument, as torch does.
+    std::optional<PythonLambda> custom;
+    if (const json::Value* fn = a.get("scale_fn")) {
+      if (!fn->is_string())
+        a.fail("scale_fn", "must be a Python lambda as a string (\"lambda x: 0.5 ** x\"), got " + json::write(*fn));
+      try {
+        custom.emplace(fn->str);
+      } catch (const Error& e) {
+        a.fail("scale_fn", std::string("is not a lambda ltgen can evaluate: ") + e.what());
+      }
+    }
+    const bool cycle_mode = a.string("scale_mode", "cycle", {"cycle", "iterations"}) == "cycle";
     const bool cycle_momentum = read_momentum_cycle(a, type, group, optimizer, 0.8, 0.9);
     // torch's __init__: group["lr"] = base_lr (and initial_lr, unless a scheduler before it set that).
     group.lr = base_lr;
@@ -1062,8 +1077,9 @@ std::unique_ptr<Chainable> make_chainable(const std::string& type, const Args& a
     const CyclicLR::Mode mode = mode_name == "triangular"    ? CyclicLR::Mode::triangular
                                 : mode_name == "triangular2" ? CyclicLR::Mode::triangular2
                                                              : CyclicLR::Mode::exp_range;
+    const bool scale_by_cycle = custom ? cycle_mode : mode != CyclicLR::Mode::exp_range;
     return std::make_unique<CyclicLR>(initial_base, base_lr, max_lr, static_cast<double>(up), static_cast<double>(down),
-                                      mode, gamma, mode != CyclicLR::Mode::exp_range, cycle_momentum);
+                                      mode, gamma, scale_by_cycle, cycle_momentum, std::move(custom));
   }
   if (type == "CosineAnnealingWarmRestarts") {
     const std::int64_t t0 = at_least(a, "T_0", a.integer("T_0"), 1);

@@ -115,6 +115,12 @@ CASES = [
     ("cyclic_exp_range", 0.1, {"type": "CyclicLR", "args": {
         "base_lr": 0.001, "max_lr": 0.05, "step_size_up": 6, "mode": "exp_range", "gamma": 0.97,
         "cycle_momentum": False}}),
+    ("cyclic_scale_fn_cycle", 0.1, {"type": "CyclicLR", "args": {
+        "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "step_size_down": 2, "cycle_momentum": False,
+        "scale_fn": "lambda c: 1 / c if c % 2 else 0.75 ** c"}}),
+    ("cyclic_scale_fn_iterations", 0.1, {"type": "CyclicLR", "args": {
+        "base_lr": 0.02, "max_lr": 0.2, "step_size_up": 4, "cycle_momentum": False,
+        "scale_fn": "lambda it: math.exp(-it / 20)", "scale_mode": "iterations"}}),
     ("seq_constant_cyclic", 0.1, seq(sub("ConstantLR", factor=0.5, total_iters=4),
                                      sub("CyclicLR", base_lr=0.01, max_lr=0.1, step_size_up=3, cycle_momentum=False),
                                      milestones=[8])),
@@ -175,6 +181,8 @@ MOMENTUM_CASES = [
         "max_lr": 0.2, "total_steps": 40, "three_phase": True, "pct_start": 0.25}}, "Adam", 0.0),
     ("cyclic_sgd_momentum", 0.1, {"type": "CyclicLR", "args": {
         "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5, "step_size_down": 3, "base_momentum": 0.85}}, "SGD", 0.9),
+    ("cyclic_sgd_momentum_scale_fn", 0.1, {"type": "CyclicLR", "args": {
+        "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5, "scale_fn": "lambda c: 0.5 ** (c - 1)"}}, "SGD", 0.9),
     ("cyclic_sgd_momentum_exp_range", 0.1, {"type": "CyclicLR", "args": {
         "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4, "mode": "exp_range", "gamma": 0.95}}, "SGD", 0.5),
     ("chain_onecycle_constant_momentum", 0.01, chain(sub("OneCycleLR", max_lr=0.4, total_steps=40),
@@ -189,6 +197,8 @@ def build(opt, spec):
     t, args = spec["type"], dict(spec["args"])
     if t in ("LambdaLR", "MultiplicativeLR"):  # the lambda's text, as Python code
         args["lr_lambda"] = eval(args["lr_lambda"], {"math": math})
+    if t == "CyclicLR" and "scale_fn" in args:
+        args["scale_fn"] = eval(args["scale_fn"], {"math": math})
     if t == "SequentialLR":
         subs = [build(opt, {"type": s["type"], "args": {k: v for k, v in s.items() if k != "type"}})
                 for s in args["schedulers"]]

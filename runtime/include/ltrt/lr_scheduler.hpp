@@ -34,7 +34,8 @@
 //   CyclicLR(base_lr, max_lr, step_size_up=2000, step_size_down=None,
 //            mode='triangular', gamma=1.0, scale_mode='cycle', cycle_momentum=True,
 //            base_momentum=0.8, max_momentum=0.9): cycles momentum as OneCycleLR;
-//     no scale_fn (a Python callable).
+//     scale_fn a Python lambda as a string (as LambdaLR's lr_lambda), of the cycle or, with
+//     scale_mode "iterations", of the iteration.
 //   CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0)
 //   SequentialLR(schedulers, milestones): schedulers is an array of
 //     {"type": ..., <args>} objects of the types above (not SequentialLR or

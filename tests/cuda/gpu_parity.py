@@ -344,7 +344,10 @@ def train_samples(spec_path, train):
     windows (the runtime's load_text: its range of the bytes, (bytes - 1) // block_size)."""
     if train["source"] == "randn":
         return train["num_samples"]
-    path = os.path.join(os.path.dirname(os.path.abspath(spec_path)), train["x" if train["source"] == "npy" else "path"])
+    x = train["x"] if train["source"] == "npy" else train["path"]
+    if isinstance(x, dict):  # a file per input: the first input's
+        x = next(iter(x.values()))
+    path = os.path.join(os.path.dirname(os.path.abspath(spec_path)), x)
     if train["source"] == "npy":
         return np.load(path, mmap_mode="r").shape[0]
     check(train["source"] == "text" and not path.endswith(".gz"), f"{spec_path}: parity specs use randn, npy or plain text")

@@ -127,6 +127,30 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   return s + ")";
 }
 
+// The LightningModule attribute a LearningRateFinder callback of the spec finds its lr in ("lr", or its
+// attr_name); "" without one.
+std::string lr_finder_attribute(const JsonValue& root) {
+  const JsonValue* trainer = root.find("trainer");
+  const JsonValue* list = trainer ? trainer->find("callbacks") : nullptr;
+  if (!list) return "";
+  std::vector<const JsonValue*> entries;
+  if (list->is_array()) {
+    for (const JsonValue& e : list->items) entries.push_back(&e);
+  } else {
+    entries.push_back(list);
+  }
+  for (const JsonValue* e : entries) {
+    const JsonValue* cls = e->find("class_path");
+    if (!cls || !cls->is_string()) continue;
+    const std::string& path = cls->str;
+    if (path.size() < 18 || path.compare(path.size() - 18, 18, "LearningRateFinder") != 0) continue;
+    const JsonValue* init = e->find("init_args");
+    const JsonValue* attr = init ? init->find("attr_name") : nullptr;
+    return attr && attr->is_string() && !attr->str.empty() ? attr->str : "lr";
+  }
+  return "";
+}
+
 // A scheduler argument as Python: LambdaLR's and MultiplicativeLR's lr_lambda is the lambda's
 // text itself (the runtime parsed it when ltgen read the spec: ltrt/python_lambda.hpp), or a list.
 std::string scheduler_arg(const std::string& type, const std::string& key, const JsonValue& v) {
@@ -534,6 +558,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.open("def __init__(self)");
   w.line("super().__init__()");
   w.line("self.save_hyperparameters(HPARAMS)");
+  if (const std::string attr = lr_finder_attribute(root); !attr.empty())  // LearningRateFinder sets it
+    w.line("self." + attr + " = " + py(JsonValue::make_number(spec.optimizer.lr)) + "  # LearningRateFinder's update_attr");
   if (!spec.graph) {
     w.line("self.layers = nn.Sequential(");
     for (size_t i = 0; i < spec.layers.size(); ++i)

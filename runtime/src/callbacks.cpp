@@ -10,6 +10,7 @@
 #include "ltrt/early_stopping.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/gradient_accumulation_scheduler.hpp"
+#include "ltrt/learning_rate_finder.hpp"
 #include "ltrt/lr_monitor.hpp"
 #include "ltrt/model_checkpoint.hpp"
 #include "ltrt/model_summary.hpp"
@@ -92,16 +93,16 @@ namespace {
 const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
                                   "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging",
                                   "StochasticWeightAveraging", "OnExceptionCheckpoint", "TQDMProgressBar",
-                                  "ModelSummary"};
+                                  "ModelSummary", "LearningRateFinder"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
 const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
                                 "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging",
                                 "stochastic_weight_avg", "on_exception_checkpoint", "progress.tqdm_progress",
-                                "model_summary"};
+                                "model_summary", "lr_finder"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
 const char* const kNotYet[] = {"BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
                                "Checkpoint", "DeviceStatsMonitor",
-                               "LambdaCallback", "LearningRateFinder", "ModelPruning",
+                               "LambdaCallback", "ModelPruning",
                                "ProgressBar", "RichModelSummary", "RichProgressBar",
                                "SpikeDetection",
                                "ThroughputMonitor", "Callback"};
@@ -148,7 +149,8 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
     e.fail("class_path", "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
                              " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
                              "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
-                             "StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary)");
+                             "StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, "
+                             "LearningRateFinder)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -166,6 +168,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "StochasticWeightAveraging") return StochasticWeightAveraging::read(init);
   if (name == "TQDMProgressBar") return TQDMProgressBar::read(init);
   if (name == "ModelSummary") return ModelSummary::read(init);
+  if (name == "LearningRateFinder") return LearningRateFinder::read(init);
   return Timer::read(init);
 }
 
@@ -304,6 +307,7 @@ WeightAveraging* Callbacks::weight_averaging() const { return first<WeightAverag
 StochasticWeightAveraging* Callbacks::stochastic_weight_averaging() const { return first<StochasticWeightAveraging>(); }
 const TQDMProgressBar* Callbacks::progress_bar() const { return first<TQDMProgressBar>(); }
 const ModelSummary* Callbacks::model_summary() const { return first<ModelSummary>(); }
+LearningRateFinder* Callbacks::learning_rate_finder() const { return first<LearningRateFinder>(); }
 EarlyStopping* Callbacks::early_stopping_callback() const { return first<EarlyStopping>(); }
 
 std::vector<ModelCheckpoint*> Callbacks::checkpoint_callbacks() const {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <map>
@@ -32,6 +33,7 @@
 #include "ltrt/hook_calls.hpp"
 #include "ltrt/hparams_yaml.hpp"
 #include "ltrt/init.hpp"
+#include "ltrt/learning_rate_finder.hpp"
 #include "ltrt/lr_scheduler.hpp"
 #include "ltrt/metrics.hpp"
 #include "ltrt/model_checkpoint.hpp"
@@ -40,6 +42,7 @@
 #include "ltrt/optimizer.hpp"
 #include "ltrt/process_group.hpp"
 #include "ltrt/progress_bar.hpp"
+#include "ltrt/python_repr.hpp"
 #include "ltrt/rng.hpp"
 #include "ltrt/safetensors.hpp"
 #include "ltrt/stochastic_weight_averaging.hpp"
@@ -481,6 +484,7 @@ class Fit {
   }
   void step_schedulers(const char* interval, bool plateau);
   void follow_scheduler();
+  void find_lr(LearningRateFinder& finder);
   void warn_if_no_optimizer_step();
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
@@ -1061,6 +1065,98 @@ void Fit::follow_scheduler() {
   }
 }
 
+// LearningRateFinder's range test (Lightning's _lr_find): the state saved; every parameter group's lr
+// set by the finder's schedule before each step, up to num_training_steps optimizer steps over as
+// many epochs as they take (Lightning's fit loop runs them with the trainer's callbacks and loggers
+// swapped for the finder's recorder: none of them runs, nothing is logged; its validations change
+// nothing the search reads and are left out), stopping after a step whose smoothed loss diverged;
+// then the state restored (weights, optimizer, schedulers, random streams: Lightning restores its
+// checkpoint inside isolate_rng) and, with update_attr, every group's lr set to the suggestion.
+void Fit::find_lr(LearningRateFinder& finder) {
+  if (t_.fast_dev_run > 0) {
+    std::fputs("UserWarning: Skipping learning rate finder since `fast_dev_run` is enabled.\n", group_.rank_zero(stderr));
+    return;
+  }
+  const auto refuse = [](const std::string& what) {
+    throw Error("LearningRateFinder " + what + " is not supported yet (see README, 'Not supported yet')");
+  };
+  if (group_.distributed()) refuse("under DDP");
+  if (!config_.ckpt_path.empty()) refuse("when fit resumes from a checkpoint (--ckpt_path)");
+  if (t_.accumulate_grad_batches != 1) refuse("with accumulate_grad_batches");
+  for (const auto& cb : callbacks_.list())
+    if (std::string(cb->class_name()) == "GradientAccumulationScheduler") refuse("with a GradientAccumulationScheduler");
+  if (t_.min_epochs != -1 || t_.min_steps != -1) refuse("with min_epochs or min_steps");
+
+  // The state to come back to.
+  backend_->download();
+  const std::vector<std::byte> arena(arena_.data(), arena_.data() + model_.arena_bytes);
+  const std::int64_t step_count = optimizer_.step_count();
+  const std::vector<float> mu_products = optimizer_.mu_products();
+  const std::vector<double> lrs = optimizer_.lrs(), momentums = optimizer_.momentums();
+  std::vector<json::Value> scheduler_states;
+  for (const auto& scheduler : schedulers_) scheduler_states.push_back(scheduler->state());
+  const std::string rng_init = rngs_.init.state(), rng_data = rngs_.data.state(), rng_dropout = rngs_.dropout.state();
+  const std::optional<GradScaler> scaler = backend_->grad_scaler();
+
+  const LearningRateFinder::Options& o = finder.options();
+  finder.start();
+  std::int64_t steps = 0;
+  bool diverged = false;
+  for (std::int64_t epoch = epochs_processed_;
+       !diverged && steps < o.num_training_steps && (max_epochs_ == -1 || epoch < max_epochs_) && num_train_batches_ > 0;
+       ++epoch) {
+    train_loader_->start_epoch(rngs_.data, epoch);
+    for (std::int64_t b = 0; b < num_train_batches_ && steps < o.num_training_steps && !diverged; ++b) {
+      optimizer_.set_lr(finder.lr_before_step(steps));  // every group's, as the finder's scheduler sets them
+      finder.note_lr(optimizer_.lr());
+      const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+      const TrainStep request{n, 1.0f, false, true, t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", true};
+      float loss;
+      if constexpr (user_hooks::in_step) {  // the hooks' split step, without them (they are a Callback)
+        loss = backend_->train_forward(request, rngs_.dropout);
+        backend_->train_backward(request);
+        backend_->unscale_gradients();
+        backend_->step_optimizer(t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
+      } else {
+        backend_->train(request, optimizer_, rngs_.dropout);
+        loss = backend_->loss();
+      }
+      ++steps;
+      diverged = finder.record(loss, global_step_ + steps);  // trainer.global_step after the step
+    }
+  }
+  std::FILE* err = group_.rank_zero(stderr);
+  if (steps != o.num_training_steps)
+    std::fprintf(err, "LR finder stopped early after %lld steps due to diverging loss.\n", static_cast<long long>(steps));
+
+  std::memcpy(arena_.data(), arena.data(), arena.size());
+  backend_->upload();
+  optimizer_.set_step_count(step_count);
+  optimizer_.set_mu_products(mu_products);
+  for (std::size_t g = 0; g < schedulers_.size(); ++g) schedulers_[g]->load_state(scheduler_states[g]);
+  for (int g = 0; g < optimizer_.num_groups(); ++g) {
+    optimizer_.set_lr(g, lrs[static_cast<std::size_t>(g)]);
+    optimizer_.set_momentum(g, momentums[static_cast<std::size_t>(g)]);
+  }
+  rngs_.init.set_state(rng_init);
+  rngs_.data.set_state(rng_data);
+  rngs_.dropout.set_state(rng_dropout);
+  if (scaler) backend_->restore_grad_scaler(*scaler);
+
+  const std::optional<double> lr = finder.suggestion();
+  if (!lr) {
+    std::fputs("Failed to compute suggestion for learning rate because there are not enough points. Increase the loop "
+               "iteration limits or the size of your dataset/dataloader.\n", err);
+    return;
+  }
+  std::fprintf(out_, "LearningRateFinder: %lld steps from %s to %s; suggested lr %s\n", static_cast<long long>(steps),
+               python_repr(finder.lrs().front()).c_str(), python_repr(finder.lrs().back()).c_str(),
+               python_repr(*lr).c_str());
+  if (!o.update_attr) return;
+  optimizer_.set_lr(*lr);  // every group's (the schedulers step from it: take_lr)
+  std::fprintf(err, "Learning rate set to %s\n", python_repr(*lr).c_str());
+}
+
 // Forward, loss and backward of one batch (Lightning's closure: training_step, zero_grad on the first
 // batch of an accumulation group, backward of the loss divided by accumulate_grad_batches), for user
 // hooks inside the step: on the backend in pieces, with the hooks between them. train_batch steps
@@ -1325,6 +1421,8 @@ FitResult Fit::run_loops() {
     group_.agree_on_failure([&] { resumed = restore_modules_and_callbacks(config_.ckpt_path); });
   if (print_summary) std::fputs(model_summary(model_).c_str(), out_);
   LTRT_CALLBACKS_AND_HOOK(on_fit_start, (trainer_))
+  // LearningRateFinder.on_fit_start (after the others': ltgen runs it once they are done).
+  if (LearningRateFinder* finder = callbacks_.learning_rate_finder()) find_lr(*finder);
   if (resumed) group_.agree_on_failure([&] { restore_training_state(*resumed, config_.ckpt_path); });
   // Not when restarting: "it would mess up the loaded state" (Trainer._run_sanity_check).
   if (validation_enabled() && t_.num_sanity_val_steps != 0 && !restarting_) run_validation(true);

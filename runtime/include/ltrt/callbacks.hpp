@@ -181,6 +181,7 @@ class WeightAveraging;
 class StochasticWeightAveraging;
 class TQDMProgressBar;
 class ModelSummary;
+class LearningRateFinder;
 
 // Which of the callbacks a hook call reaches: all, or those before / from the first Checkpoint callback.
 enum class CallbackRange { all, before_checkpoints, checkpoints };
@@ -222,6 +223,8 @@ class Callbacks {
   // The TQDMProgressBar (at most one) and the first ModelSummary, or nullptr.
   const TQDMProgressBar* progress_bar() const;
   const ModelSummary* model_summary() const;
+  // The first LearningRateFinder, or nullptr (the trainer runs its range test at on_fit_start).
+  LearningRateFinder* learning_rate_finder() const;
 
   // checkpoint["callbacks"]: {state_key: state} for every callback with a non-empty state.
   json::Value state() const;

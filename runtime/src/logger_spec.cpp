@@ -79,8 +79,12 @@ LoggerSpec read_logger(const json::Value& entry, const std::string& path) {
     s.default_hp_metric = a.boolean("default_hp_metric", true);
     if (a.boolean("log_graph", false))
       a.fail("log_graph", "TensorBoardLogger's log_graph is not supported yet (it traces the model in Python)");
-    if (const json::Value* d = a.get("sub_dir"); d && !d->is_null())
-      a.fail("sub_dir", "TensorBoardLogger's sub_dir is not supported yet");
+    if (const json::Value* d = a.get("sub_dir"); d && !d->is_null()) {
+      s.sub_dir = checked_path(a, "sub_dir", *d);
+      if (s.sub_dir->empty()) a.fail("sub_dir", "must not be empty");
+      if (s.sub_dir->front() == '~' || s.sub_dir->find('$') != std::string::npos)
+        a.fail("sub_dir", "'~' and '$VAR' are not expanded: write the path out");
+    }
   }
   a.finish();
   return s;
@@ -102,6 +106,7 @@ json::Value LoggerSpec::to_json() const {
   init.set("prefix", json::Value::make_string(prefix));
   if (kind == Kind::csv) init.set("flush_logs_every_n_steps", json::Value::make_integer(flush_logs_every_n_steps));
   else init.set("default_hp_metric", json::Value::make_bool(default_hp_metric));
+  if (kind == Kind::tensorboard) init.set("sub_dir", sub_dir ? json::Value::make_string(*sub_dir) : json::Value::make_null());
   json::Value v = json::Value::make_object();
   v.set("class_path", json::Value::make_string(std::string("lightning.pytorch.loggers.") + class_name()));
   v.set("init_args", std::move(init));

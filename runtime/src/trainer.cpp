@@ -100,7 +100,8 @@ class Loggers {
           write_hparams_yaml(join_path(dir, "hparams.yaml"), hparams);
           sink.csv = std::make_unique<CsvLogger>(join_path(dir, "metrics.csv"), l.flush_logs_every_n_steps);
         } else {
-          sink.tb = std::make_unique<TensorBoardLogger>(dir, l.default_hp_metric, l.prefix);
+          sink.tb = std::make_unique<TensorBoardLogger>(l.sub_dir ? join_path(dir, *l.sub_dir) : dir,
+                                                        l.default_hp_metric, l.prefix);
           sink.tb->log_hparams(hparams);
         }
         sinks_.push_back(std::move(sink));

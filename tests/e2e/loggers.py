@@ -49,6 +49,7 @@ CASES = {
     "tensorboard_then_csv": ([tb_logger(save_dir="logs"), csv_logger(save_dir="logs", name="csv")], 1),
     "csv_string_version": (csv_logger(save_dir="out", name=None, version="run1"), 2),
     "tensorboard_int_version": (tb_logger(save_dir="tb", version=3, default_hp_metric=False, prefix="q"), 1),
+    "tensorboard_sub_dir_then_csv": ([tb_logger(save_dir="logs", sub_dir="run/a"), csv_logger(save_dir="logs")], 2),
 }
 
 

@@ -304,7 +304,7 @@ TEST(LrScheduler, MetricOnlyForReduceLrOnPlateau) {
 
 TEST(LrScheduler, ArgumentTableListsEveryTypeWithTorchDefaults) {
   const auto& table = ltrt::scheduler_arguments();
-  ASSERT_EQ(table.size(), 13u);
+  ASSERT_EQ(table.size(), 15u);
   for (const auto& [type, args] : table) {
     // Fill the required arguments with plausible values; every type must build.
     Value a = Value::make_object();
@@ -316,6 +316,8 @@ TEST(LrScheduler, ArgumentTableListsEveryTypeWithTorchDefaults) {
         a.set(arg.name, m);
       } else if (arg.name == "schedulers") {
         a.set(arg.name, ltrt::json::parse(R"([{"type": "ConstantLR"}, {"type": "ExponentialLR", "gamma": 0.9}])"));
+      } else if (arg.name == "lr_lambda") {
+        a.set(arg.name, Value::make_string("lambda epoch: 0.9 ** epoch"));
       } else if (arg.name == "gamma" || arg.name == "max_lr") {
         a.set(arg.name, Value::make_number(0.5));
       } else {

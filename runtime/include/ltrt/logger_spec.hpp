@@ -23,6 +23,9 @@ struct LoggerSpec {
   std::string prefix;                   // joined to every metric's name with "-"
   std::int64_t flush_logs_every_n_steps = 100;  // CSVLogger
   bool default_hp_metric = true;                // TensorBoardLogger
+  // TensorBoardLogger: its events and hparams.yaml go to version/sub_dir (its log_dir); checkpoints
+  // still to version/checkpoints, as ModelCheckpoint builds that path from save_dir, name and version.
+  std::optional<std::string> sub_dir;
 
   const char* class_name() const { return kind == Kind::csv ? "CSVLogger" : "TensorBoardLogger"; }
   // Where its versions live: save_dir/name, or save_dir without a name.

@@ -39,8 +39,8 @@ void write_left_aligned(CodeWriter& w, const std::string& rows_begin, const std:
   w.close();
 }
 
-void emit_additive_cpu(CodeWriter& w, const Node&, const Graph& g) {
-  (void)g;
+void emit_additive_cpu(CodeWriter& w, const Node& n, const Graph& g) {
+  write_mask_sizes(w, g.value(n.inputs[0]));
   w.line("// torch's _canonical_mask: true (padded) adds -inf to the scores, false adds 0.");
   w.line("for (int i = 0; i < n * kS; ++i) out[i] = mask[i] ? -INFINITY : 0.0f;");
 }
@@ -160,10 +160,7 @@ void register_key_padding_mask(std::vector<OpDef>& ops) {
   a.cost = [](const Node& n, const Graph& g) {
     return Cost{0, 5 * static_cast<double>(numel(g.value(n.inputs[0]).shape))};
   };
-  a.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
-    write_mask_sizes(w, g.value(n.inputs[0]));
-    emit_additive_cpu(w, n, g);
-  };
+  a.emit_cpu = emit_additive_cpu;
   a.emit_cuda = emit_additive_cuda;
   a.backward = [](Autodiff&, const Node&, const std::vector<int>&) { return std::vector<int>{-1}; };  // data
   ops.push_back(std::move(a));

@@ -785,7 +785,6 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
 
 __global__ void layers_9_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const std::uint8_t* __restrict__ mask, int count) {
-  constexpr float kP = 0.25f;
   constexpr float kScale = 1.3333334f;  // 1 / (1 - p)
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;

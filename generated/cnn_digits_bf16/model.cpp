@@ -1006,8 +1006,7 @@ static void layers_9_grad_to_bf16(float* out, const float* inp, int n) { layers_
 // spec: model.layers[9]
 // dinp (32, 128) <- dout (32, 128) mask (32, 128)
 static void layers_9_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
-  constexpr int kNumel = 128;  // per sample
-  constexpr float kP = 0.25f;
+  constexpr int kNumel = 128;           // per sample
   constexpr float kScale = 1.3359375f;  // 1 / (1 - p) rounded to bfloat16, as torch's bfloat16 noise holds it
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

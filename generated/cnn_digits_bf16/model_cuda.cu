@@ -1022,7 +1022,6 @@ static void layers_9_grad_to_bf16(float* out, const float* inp, int n, const ltr
 
 __global__ void layers_9_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const std::uint8_t* __restrict__ mask, int count) {
-  constexpr float kP = 0.25f;
   constexpr float kScale = 1.3359375f;  // 1 / (1 - p) rounded to bfloat16, as torch's bfloat16 noise holds it
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;

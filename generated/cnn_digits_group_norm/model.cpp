@@ -695,8 +695,7 @@ static void layers_10_backward(float* dinp, float* dweight, float* dbias, const 
 // spec: model.layers[9]
 // dinp (32, 128) <- dout (32, 128) mask (32, 128)
 static void layers_9_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
-  constexpr int kNumel = 128;  // per sample
-  constexpr float kP = 0.25f;
+  constexpr int kNumel = 128;           // per sample
   constexpr float kScale = 1.3333334f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

@@ -937,8 +937,7 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
 // spec: model.layers[11]
 // dinp (64, 120) <- dout (64, 120) mask (64, 120)
 static void layers_11_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
-  constexpr int kNumel = 120;  // per sample
-  constexpr float kP = 0.2f;
+  constexpr int kNumel = 120;      // per sample
   constexpr float kScale = 1.25f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

@@ -923,7 +923,6 @@ static void layers_12_backward(float* dinp, float* dweight, float* dbias, const 
 
 __global__ void layers_11_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                           const std::uint8_t* __restrict__ mask, int count) {
-  constexpr float kP = 0.2f;
   constexpr float kScale = 1.25f;  // 1 / (1 - p)
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;

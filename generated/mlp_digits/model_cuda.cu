@@ -307,7 +307,6 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 
 __global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const std::uint8_t* __restrict__ mask, int count) {
-  constexpr float kP = 0.1f;
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;

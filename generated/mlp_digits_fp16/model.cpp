@@ -479,8 +479,7 @@ static void layers_2_grad_to_bf16(float* out, const float* inp, int n) { layers_
 // spec: model.layers[2]
 // dinp (32, 256) <- dout (32, 256) mask (32, 256)
 static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
-  constexpr int kNumel = 256;  // per sample
-  constexpr float kP = 0.1f;
+  constexpr int kNumel = 256;          // per sample
   constexpr float kScale = 1.109375f;  // 1 / (1 - p) rounded to bfloat16, as torch's bfloat16 noise holds it
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

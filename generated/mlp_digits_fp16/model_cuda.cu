@@ -522,7 +522,6 @@ static void layers_2_grad_to_bf16(float* out, const float* inp, int n, const ltr
 
 __global__ void layers_2_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                          const std::uint8_t* __restrict__ mask, int count) {
-  constexpr float kP = 0.1f;
   constexpr float kScale = 1.1113281f;  // 1 / (1 - p) rounded to float16, as torch's float16 noise holds it
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;

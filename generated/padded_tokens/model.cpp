@@ -1440,8 +1440,7 @@ static void encoder_layers_1_norm2_backward(float* dinp, float* dweight, float* 
 // Also called by encoder_layers_1_dropout1_backward, encoder_layers_0_dropout2_backward and
 // encoder_layers_0_dropout1_backward: the same shapes and constants, so the same code.
 static void encoder_layers_1_dropout2_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
-  constexpr int kNumel = 288;  // per sample
-  constexpr float kP = 0.1f;
+  constexpr int kNumel = 288;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;
@@ -1491,8 +1490,7 @@ static void encoder_layers_1_linear2_backward(float* dinp, float* dweight, float
 // dinp (32, 12, 48) <- dout (32, 12, 48) mask (32, 12, 48)
 // Also called by encoder_layers_0_dropout_backward: the same shapes and constants, so the same code.
 static void encoder_layers_1_dropout_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
-  constexpr int kNumel = 576;  // per sample
-  constexpr float kP = 0.1f;
+  constexpr int kNumel = 576;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

@@ -373,8 +373,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, const f
 // spec: model.layers[2]
 // dinp (16, 32) <- dout (16, 32) mask (16, 32)
 static void layers_2_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
-  constexpr int kNumel = 32;  // per sample
-  constexpr float kP = 0.1f;
+  constexpr int kNumel = 32;            // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

@@ -2169,8 +2169,7 @@ static void transformer_decoder_layers_1_norm3_backward(float* dinp, float* dwei
 // transformer_decoder_layers_0_dropout1_backward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout3_backward(float* dinp, const float* dout, const std::uint8_t* mask,
                                                            int n) {
-  constexpr int kNumel = 240;  // per sample
-  constexpr float kP = 0.1f;
+  constexpr int kNumel = 240;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;
@@ -2222,8 +2221,7 @@ static void transformer_decoder_layers_1_linear2_backward(float* dinp, float* dw
 // Also called by transformer_decoder_layers_0_dropout_backward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout_backward(float* dinp, const float* dout, const std::uint8_t* mask,
                                                           int n) {
-  constexpr int kNumel = 640;  // per sample
-  constexpr float kP = 0.1f;
+  constexpr int kNumel = 640;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;
@@ -3009,8 +3007,7 @@ static void transformer_encoder_layers_1_norm2_backward(float* dinp, float* dwei
 // transformer_encoder_layers_0_dropout1_backward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_1_dropout2_backward(float* dinp, const float* dout, const std::uint8_t* mask,
                                                            int n) {
-  constexpr int kNumel = 288;  // per sample
-  constexpr float kP = 0.1f;
+  constexpr int kNumel = 288;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;
@@ -3062,8 +3059,7 @@ static void transformer_encoder_layers_1_linear2_backward(float* dinp, float* dw
 // Also called by transformer_encoder_layers_0_dropout_backward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_1_dropout_backward(float* dinp, const float* dout, const std::uint8_t* mask,
                                                           int n) {
-  constexpr int kNumel = 768;  // per sample
-  constexpr float kP = 0.1f;
+  constexpr int kNumel = 768;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

@@ -2710,7 +2710,6 @@ __global__ void transformer_decoder_layers_1_dropout3_backward_kernel(float* __r
                                                                       const float* __restrict__ dout,
                                                                       const std::uint8_t* __restrict__ mask,
                                                                       int count) {
-  constexpr float kP = 0.1f;
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;

@@ -668,8 +668,7 @@ static void fc_backward(float* dinp, float* dweight, float* dbias, const float* 
 // spec: model.graph[10]
 // dinp (32, 512) <- dout (32, 512) mask (32, 512)
 static void drop_backward(float* dinp, const float* dout, const std::uint8_t* mask, int n) {
-  constexpr int kNumel = 512;  // per sample
-  constexpr float kP = 0.25f;
+  constexpr int kNumel = 512;           // per sample
   constexpr float kScale = 1.3333334f;  // 1 / (1 - p)
   for (int i = 0; i < n * kNumel; ++i) {
     dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;

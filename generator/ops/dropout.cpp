@@ -26,10 +26,10 @@ std::uint32_t dropout_stream(const std::string& layer) {
 
 namespace {
 
-// kP and kScale, on either device.
-void write_p_and_scale(CodeWriter& w, const Node& n) {
+// kP (with_p: the forward draws against it; the backward reads the mask) and kScale, on either device.
+void write_p_and_scale(CodeWriter& w, const Node& n, bool with_p = true) {
   const double p = attr_float(n, "p");
-  w.line("constexpr float kP = " + float_literal(p) + ";");
+  if (with_p) w.line("constexpr float kP = " + float_literal(p) + ";");
   if (n.attrs.count("autocast_scale") && p < 1.0) {
     // Mixed precision (autocast.cpp): torch's _dropout_impl divides its noise tensor, in
     // autocast's dtype, by 1 - p (noise = bernoulli(1 - p), div_(1 - p), x * noise).
@@ -41,9 +41,9 @@ void write_p_and_scale(CodeWriter& w, const Node& n) {
   w.line(dropout_scale_line("kScale", p));
 }
 
-void write_constants(CodeWriter& w, const Node& n) {
+void write_constants(CodeWriter& w, const Node& n, bool with_p = true) {
   w.line("constexpr int kNumel = " + std::to_string(attr_int(n, "numel")) + ";  // per sample");
-  write_p_and_scale(w, n);
+  write_p_and_scale(w, n, with_p);
 }
 }  // namespace
 
@@ -146,7 +146,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return Cost{e, e * 9};
   };
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
-    write_constants(w, n);
+    write_constants(w, n, false);
     w.open("for (int i = 0; i < n * kNumel; ++i)");
     w.line("dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;");
     w.close();
@@ -157,7 +157,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                             {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dout", "dout"},
                              {"const std::uint8_t* __restrict__ mask", "mask"}},
                             "n * kNumel", {"dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;"},
-                            [&](CodeWriter& k) { write_p_and_scale(k, n); });
+                            [&](CodeWriter& k) { write_p_and_scale(k, n, false); });
   };
   ops.push_back(std::move(b));
 

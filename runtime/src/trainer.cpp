@@ -1083,7 +1083,6 @@ void Fit::find_lr(LearningRateFinder& finder) {
   };
   if (group_.distributed()) refuse("under DDP");
   if (!config_.ckpt_path.empty()) refuse("when fit resumes from a checkpoint (--ckpt_path)");
-  if (t_.accumulate_grad_batches != 1) refuse("with accumulate_grad_batches");
   for (const auto& cb : callbacks_.list())
     if (std::string(cb->class_name()) == "GradientAccumulationScheduler") refuse("with a GradientAccumulationScheduler");
   if (t_.min_epochs != -1 || t_.min_steps != -1) refuse("with min_epochs or min_steps");
@@ -1107,23 +1106,32 @@ void Fit::find_lr(LearningRateFinder& finder) {
        !diverged && steps < o.num_training_steps && (max_epochs_ == -1 || epoch < max_epochs_) && num_train_batches_ > 0;
        ++epoch) {
     train_loader_->start_epoch(rngs_.data, epoch);
+    const std::int64_t k = t_.accumulate_grad_batches;
     for (std::int64_t b = 0; b < num_train_batches_ && steps < o.num_training_steps && !diverged; ++b) {
       optimizer_.set_lr(finder.lr_before_step(steps));  // every group's, as the finder's scheduler sets them
-      finder.note_lr(optimizer_.lr());
+      // _LRCallback records the batches whose (batch_idx + 1) is a multiple of accumulate_grad_batches
+      // only: an epoch's last, partial group steps the optimizer (and the schedule) unrecorded.
+      const bool recorded = (b + 1) % k == 0;
+      if (recorded) finder.note_lr(optimizer_.lr());
       const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
-      const TrainStep request{n, 1.0f, false, true, t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", true};
+      const bool step = !should_accumulate(b);
+      const TrainStep request{n, 1.0f / static_cast<float>(k), b % k != 0, step, t_.gradient_clip_val,
+                              t_.gradient_clip_algorithm == "value", step};
       float loss;
       if constexpr (user_hooks::in_step) {  // the hooks' split step, without them (they are a Callback)
         loss = backend_->train_forward(request, rngs_.dropout);
         backend_->train_backward(request);
-        backend_->unscale_gradients();
-        backend_->step_optimizer(t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
+        if (step) {
+          backend_->unscale_gradients();
+          backend_->step_optimizer(t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
+        }
       } else {
         backend_->train(request, optimizer_, rngs_.dropout);
         loss = backend_->loss();
       }
-      ++steps;
-      diverged = finder.record(loss, global_step_ + steps);  // trainer.global_step after the step
+      if (step) ++steps;
+      // outputs["loss"], the closure's (divided by accumulate_grad_batches); trainer.global_step after the step.
+      if (recorded) diverged = finder.record(loss / static_cast<float>(k), global_step_ + steps);
     }
   }
   std::FILE* err = group_.rank_zero(stderr);

@@ -188,6 +188,8 @@ std::vector<int> add_attention_in_projection(Graph& g, const std::string& layer,
 /// input, -inf where a bool mask is true (one additive_mask node per bool input), a float32 input as
 /// it is.
 int additive_padding_mask(Graph& g, const std::string& layer, const std::string& source, int mask);
+/// An optional ArgType::value argument: one of forward's key padding masks (`name`).
+ArgDef key_padding_mask_arg(const std::string& name);
 /// The additive mask of the ArgType::value argument `arg` of b (-1: not given), checked to be a bool
 /// or float32 model input of per-sample shape [keys].
 int key_padding_mask_input(LayerBuild& b, const std::string& arg, std::int64_t keys);

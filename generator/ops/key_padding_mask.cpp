@@ -134,6 +134,12 @@ int add_nested_padding(Graph& g, const std::string& layer, const std::string& so
   return g.nodes[id].outputs[0];
 }
 
+ArgDef key_padding_mask_arg(const std::string& name) {
+  ArgDef a{name, ArgType::value, std::nullopt};
+  a.optional = true;  // torch's None: no mask
+  return a;
+}
+
 int key_padding_mask_input(LayerBuild& b, const std::string& arg, std::int64_t keys) {
   auto it = b.values.find(arg);
   if (it == b.values.end()) return -1;

@@ -521,10 +521,8 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
   ArgDef batch_first{"batch_first", ArgType::boolean, Attr{false}};
   // forward's key_padding_mask: a model input (batch, S), bool (true: the key is padding) or float32
   // (added to the scores).
-  ArgDef padding{"key_padding_mask", ArgType::value, std::nullopt};
-  padding.optional = true;
   l.args = {embed, heads, dropout, {"bias", ArgType::boolean, Attr{true}}, bias_kv, zero_attn, kdim, vdim,
-            batch_first, {"is_causal", ArgType::boolean, Attr{false}}, padding};
+            batch_first, {"is_causal", ArgType::boolean, Attr{false}}, key_padding_mask_arg("key_padding_mask")};
   // A graph node's one input is self-attention (query = key = value); two are cross-attention, the
   // query and the memory that is both key and value (torch's forward(query, memory, memory)).
   l.max_inputs = 2;

@@ -56,13 +56,6 @@ std::map<std::string, int> pass_masks(const LayerBuild& b, const std::vector<std
   return out;
 }
 
-// A forward argument that is a model input (a key padding mask), optional.
-ArgDef mask_arg(const std::string& name) {
-  ArgDef a{name, ArgType::value, std::nullopt};
-  a.optional = true;
-  return a;
-}
-
 // The masks each class's forward takes.
 const std::vector<std::string> kEncoderMasks = {"src_key_padding_mask"};
 const std::vector<std::string> kDecoderMasks = {"tgt_key_padding_mask", "memory_key_padding_mask"};
@@ -255,7 +248,7 @@ std::vector<ArgDef> stack_args(bool decoder) {
     args.push_back({"enable_nested_tensor", ArgType::boolean, Attr{true}});
     args.push_back({"mask_check", ArgType::boolean, Attr{true}});
   }
-  for (const std::string& mask : decoder ? kDecoderMasks : kEncoderMasks) args.push_back(mask_arg(mask));
+  for (const std::string& mask : decoder ? kDecoderMasks : kEncoderMasks) args.push_back(key_padding_mask_arg(mask));
   return args;
 }
 
@@ -332,8 +325,8 @@ std::vector<ArgDef> transformer_model_args() {
   args.insert(args.end(), layer.begin() + 2, layer.end());
   args.push_back({"src_is_causal", ArgType::boolean, Attr{false}});  // ltgen's: forward's src_mask
   args.push_back({"tgt_is_causal", ArgType::boolean, Attr{false}});  // ltgen's: forward's tgt_mask
-  for (const std::string& mask : kEncoderMasks) args.push_back(mask_arg(mask));
-  for (const std::string& mask : kDecoderMasks) args.push_back(mask_arg(mask));
+  for (const std::string& mask : kEncoderMasks) args.push_back(key_padding_mask_arg(mask));
+  for (const std::string& mask : kDecoderMasks) args.push_back(key_padding_mask_arg(mask));
   return args;
 }
 
@@ -343,7 +336,7 @@ void register_transformer_layers(std::vector<LayerDef>& layers) {
   LayerDef encoder;
   encoder.torch_type = "TransformerEncoderLayer";
   encoder.args = transformer_args();
-  encoder.args.push_back(mask_arg("src_key_padding_mask"));
+  encoder.args.push_back(key_padding_mask_arg("src_key_padding_mask"));
   encoder.build = [](LayerBuild& b, const std::vector<int>& in) { return build_transformer_layer(b, in, false); };
   layers.push_back(std::move(encoder));
   // A model.graph node: "inputs": [tgt, memory]; forward(tgt, memory).
@@ -351,7 +344,7 @@ void register_transformer_layers(std::vector<LayerDef>& layers) {
   decoder.torch_type = "TransformerDecoderLayer";
   decoder.num_inputs = 2;
   decoder.args = transformer_args();
-  for (const std::string& mask : kDecoderMasks) decoder.args.push_back(mask_arg(mask));
+  for (const std::string& mask : kDecoderMasks) decoder.args.push_back(key_padding_mask_arg(mask));
   decoder.build = [](LayerBuild& b, const std::vector<int>& in) { return build_transformer_layer(b, in, true); };
   layers.push_back(std::move(decoder));
   LayerDef encoder_stack;

@@ -37,16 +37,15 @@ class LearningRateFinder : public Callback {
   const char* class_name() const override { return "LearningRateFinder"; }
   const Options& options() const { return o_; }
 
-  // The range test's record: start() before the first step; lr_before_step() the lr the next step
-  // uses (_ExponentialLR's or _LinearLR's lr after `steps` scheduler steps); after each step
-  // note_lr(lr) before each step, record(loss, global_step) with the step's loss and trainer.global_step after it, which returns
-  // whether the loss diverged (the search stops after this step).
+  // The range test's record: start() before the first step; lr_before_step(steps) the lr the next
+  // step uses (_ExponentialLR's or _LinearLR's after `steps` scheduler steps); note_lr(lr) before a
+  // recorded step, record(loss, global_step) after it with its loss and trainer.global_step then,
+  // which returns whether the loss diverged (the search stops after this step).
   void start();
   double lr_before_step(std::int64_t steps) const;
   void note_lr(double lr) { lrs_.push_back(lr); }  // on_train_batch_start's record
   bool record(double loss, std::int64_t global_step);
   const std::vector<double>& lrs() const { return lrs_; }
-  const std::vector<double>& losses() const { return losses_; }
   // _LRFinder.suggestion(skip_begin=10, skip_end=1): the lr at the steepest descent of the smoothed
   // loss (torch.gradient in float32 against the lrs, then argmin), nullopt with fewer than two
   // finite losses to compare.
